@@ -1,0 +1,523 @@
+package registry
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net/netip"
+	"strings"
+	"time"
+
+	"github.com/cadastre-ipam/cadastre/prefix"
+)
+
+// MaxCount bounds one request, so that one call cannot hold the write
+// transaction for long.
+const MaxCount = 1 << 20
+
+// reapBatch bounds how many ended quarantines one write returns to free space.
+const reapBatch = 256
+
+// Request asks for Count assignments in Region. With DualStack each of the
+// Count items is one IPv6 /128 and one IPv4 /32, both or neither.
+type Request struct {
+	Region    string `json:"region"`
+	Family    int    `json:"family,omitempty"` // 4 or 6; 0 means 6
+	Bits      int    `json:"len,omitempty"`    // 0 means a single address
+	Count     int    `json:"count,omitempty"`  // 0 means 1
+	DualStack bool   `json:"dual_stack,omitempty"`
+	Tenant    string `json:"tenant,omitempty"`
+	Resource  string `json:"resource,omitempty"`
+	Name      string `json:"name,omitempty"`
+	Key       string `json:"-"`
+}
+
+// normalise fills defaults and checks the request on its own.
+func (q *Request) normalise() error {
+	if err := ValidateName(q.Region); err != nil {
+		return fmt.Errorf("%w: %w", err, ErrInvalid)
+	}
+	if q.Count == 0 {
+		q.Count = 1
+	}
+	if q.Count < 0 || q.Count > MaxCount {
+		return invalid("count %d: must be from 1 to %d", q.Count, MaxCount)
+	}
+	if q.DualStack {
+		if q.Family != 0 {
+			return invalid("dual-stack gives one IPv6 and one IPv4 assignment: do not also give a family")
+		}
+		if q.Bits != 0 {
+			return invalid("dual-stack gives a /128 and a /32: do not also give a length")
+		}
+	} else {
+		if q.Family == 0 {
+			q.Family = 6
+		}
+		if q.Family != 4 && q.Family != 6 {
+			return invalid("family %d: must be 4 or 6", q.Family)
+		}
+		w := 32
+		if q.Family == 6 {
+			w = 128
+		}
+		if q.Bits == 0 {
+			q.Bits = w
+		}
+		if q.Bits < 1 || q.Bits > w {
+			return invalid("length /%d: must be from /1 to /%d for IPv%d", q.Bits, w, q.Family)
+		}
+	}
+	if q.Name != "" {
+		if err := ValidateFQDN(q.Name); err != nil {
+			return fmt.Errorf("%w: %w", err, ErrInvalid)
+		}
+		if q.Count > 1 {
+			return invalid("name %s: one name cannot go to %d assignments; allocate them one by one", q.Name, q.Count)
+		}
+	}
+	if len(q.Tenant) > 128 || len(q.Resource) > 256 || len(q.Key) > 256 {
+		return invalid("tenant (128), resource (256) or idempotency key (256 bytes) too long")
+	}
+	return nil
+}
+
+// hash identifies the request for idempotency: a retry must ask for the same.
+func (q Request) hash() string {
+	s := fmt.Sprintf("%s|%d|%d|%d|%t|%s|%s|%s", q.Region, q.Family, q.Bits, q.Count, q.DualStack, q.Tenant, q.Resource, q.Name)
+	h := sha256.Sum256([]byte(s))
+	return hex.EncodeToString(h[:])
+}
+
+type item struct{ family, bits int }
+
+// Allocate hands out what q asks for in one transaction: all of it or
+// nothing. IPv6 comes from the region's own pools; IPv4 too, and when they
+// are full and the region's policy allows, a relocation unit is carved out
+// of a lender region's pool and recorded. A repeated idempotency key
+// returns the original assignments.
+func (r *Registry) Allocate(ctx context.Context, q Request) ([]Assignment, error) {
+	if err := q.normalise(); err != nil {
+		return nil, err
+	}
+	var out []Assignment
+	err := r.store.Update(ctx, func(tx Tx) error {
+		out = out[:0]
+		now := r.clock()
+		if q.Key != "" {
+			prev, ok, err := tx.Idempotent(ctx, q.Tenant, q.Key)
+			if err != nil {
+				return err
+			}
+			if ok {
+				if prev.RequestHash != q.hash() {
+					return fmt.Errorf("idempotency key %q: first used at %s for another request: %w", q.Key, prev.CreatedAt.Format(time.RFC3339), ErrIdempotency)
+				}
+				for _, id := range prev.AssignmentIDs {
+					a, err := tx.AssignmentByID(ctx, id)
+					if err != nil {
+						return err
+					}
+					out = append(out, a)
+				}
+				return nil
+			}
+		}
+		if err := r.reap(ctx, tx, now); err != nil {
+			return err
+		}
+		reg, err := tx.RegionByName(ctx, q.Region)
+		if err != nil {
+			return fmt.Errorf("region %s: %w", q.Region, err)
+		}
+		items := []item{{q.Family, q.Bits}}
+		if q.DualStack {
+			items = []item{{6, 128}, {4, 32}}
+		}
+		for _, it := range items {
+			if err := r.checkLength(ctx, tx, reg, it); err != nil {
+				return err
+			}
+		}
+		a := allocator{r: r, tx: tx, reg: reg, q: q, now: now}
+		if q.DualStack {
+			for i := 0; i < q.Count; i++ {
+				for _, it := range items {
+					if err := a.take(ctx, it, 1); err != nil {
+						return fmt.Errorf("allocate %d of %d: %w", i+1, q.Count, err)
+					}
+				}
+			}
+		} else if err := a.take(ctx, items[0], q.Count); err != nil {
+			return err
+		}
+		out = a.out
+		if q.Key != "" {
+			ids := make([]int64, len(out))
+			for i, x := range out {
+				ids[i] = x.ID
+			}
+			return tx.PutIdempotent(ctx, Idempotent{Tenant: q.Tenant, Key: q.Key, RequestHash: q.hash(), AssignmentIDs: ids, CreatedAt: now})
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// checkLength refuses a length no pool of the region could ever give.
+func (r *Registry) checkLength(ctx context.Context, tx Tx, reg Region, it item) error {
+	pools, err := tx.Pools(ctx, PoolFilter{RegionID: reg.ID, Family: it.family})
+	if err != nil {
+		return err
+	}
+	if len(pools) == 0 {
+		if it.family == 4 && (reg.Borrow.Any || len(reg.Borrow.From) > 0) {
+			return nil
+		}
+		return fmt.Errorf("region %s: has no IPv%d pool (add one with `cadastre pool add PREFIX --region %s`): %w", reg.Name, it.family, reg.Name, ErrNoSpace)
+	}
+	shortest := 129
+	for _, p := range pools {
+		shortest = min(shortest, p.Prefix.Bits())
+	}
+	if it.bits < shortest {
+		return invalid("length /%d: shorter than every IPv%d pool of region %s (the largest is a /%d)", it.bits, it.family, reg.Name, shortest)
+	}
+	return nil
+}
+
+// allocator carries one request's state through its transaction.
+type allocator struct {
+	r   *Registry
+	tx  Tx
+	reg Region
+	q   Request
+	now time.Time
+	out []Assignment
+}
+
+// take allocates n prefixes of one length. Buddy allocation always takes
+// the longest free prefix that fits, lowest address first; the next n-1
+// single takes would carve the rest of that same prefix in address order,
+// so a batch takes them together and returns the remainder as maximal
+// aligned prefixes, which is exactly what n single takes leave behind.
+func (a *allocator) take(ctx context.Context, it item, n int) error {
+	done := 0
+	for done < n {
+		f, ok, err := a.tx.SmallestFree(ctx, a.reg.ID, it.family, it.bits)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			f, err = a.borrow(ctx, it)
+			if err != nil {
+				if done > 0 && errors.Is(err, ErrNoSpace) {
+					return fmt.Errorf("only %d of %d IPv%d /%d fit: %w", done, n, it.family, it.bits, err)
+				}
+				return err
+			}
+		}
+		if _, err := a.tx.RemoveFree(ctx, f); err != nil {
+			return err
+		}
+		// How many /bits fit in f, capped by what is still wanted.
+		k := uint64(n - done)
+		if d := it.bits - f.Prefix.Bits(); d < 63 {
+			k = min(k, uint64(1)<<d)
+		}
+		cur := f.Prefix.Addr()
+		for i := uint64(0); i < k; i++ {
+			p := netip.PrefixFrom(cur, it.bits)
+			as := Assignment{Prefix: p, PoolID: f.PoolID, RegionID: a.reg.ID, Region: a.reg.Name,
+				Tenant: a.q.Tenant, Resource: a.q.Resource, Name: a.q.Name, State: StateAssigned, CreatedAt: a.now}
+			if err := a.tx.InsertAssignment(ctx, &as); err != nil {
+				return err
+			}
+			if err := a.r.event(ctx, a.tx, a.now, "assignment.allocate", "assignment", as.ID, p.String(), nil, as); err != nil {
+				return err
+			}
+			a.out = append(a.out, as)
+			cur = prefix.Last(p).Next()
+		}
+		done += int(k)
+		// Return what is left of f: [cur, last(f)].
+		if last := prefix.Last(f.Prefix); cur.IsValid() && cur.Compare(last) <= 0 {
+			for _, rest := range prefix.Range(cur, last) {
+				if err := a.tx.AddFree(ctx, FreePrefix{RegionID: f.RegionID, PoolID: f.PoolID, Prefix: rest}); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// borrow carves a relocation unit for the region out of a lender's free
+// IPv4 space, as the region's policy allows, and returns it as free space
+// of a new pool of the region.
+func (a *allocator) borrow(ctx context.Context, it item) (FreePrefix, error) {
+	pol := a.reg.Borrow
+	perr := &PolicyError{Region: a.reg.Name, Family: it.family, Policy: pol, Bits: it.bits}
+	if it.family != 4 {
+		return FreePrefix{}, fmt.Errorf("region %s: no free IPv6 /%d in its pools (IPv6 is never borrowed: add a pool): %w", a.reg.Name, it.bits, ErrNoSpace)
+	}
+	if !pol.Any && len(pol.From) == 0 {
+		return FreePrefix{}, perr
+	}
+	var lenders []Region
+	if pol.Any {
+		all, err := a.tx.Regions(ctx)
+		if err != nil {
+			return FreePrefix{}, err
+		}
+		for _, l := range all {
+			if l.ID != a.reg.ID {
+				lenders = append(lenders, l)
+			}
+		}
+	} else {
+		for _, name := range pol.From {
+			l, err := a.tx.RegionByName(ctx, name)
+			if err != nil {
+				return FreePrefix{}, fmt.Errorf("region %s: lender %s: %w", a.reg.Name, name, err)
+			}
+			lenders = append(lenders, l)
+		}
+	}
+	unit := min(a.reg.BorrowBits, it.bits)
+	for _, l := range lenders {
+		lf, ok, err := a.tx.SmallestFree(ctx, l.ID, 4, unit)
+		if err != nil {
+			return FreePrefix{}, err
+		}
+		if !ok {
+			continue
+		}
+		if _, err := a.tx.RemoveFree(ctx, lf); err != nil {
+			return FreePrefix{}, err
+		}
+		take, rest, _ := prefix.Split(lf.Prefix, unit)
+		for _, p := range rest {
+			if err := a.tx.AddFree(ctx, FreePrefix{RegionID: l.ID, PoolID: lf.PoolID, Prefix: p}); err != nil {
+				return FreePrefix{}, err
+			}
+		}
+		from, err := a.tx.PoolByID(ctx, lf.PoolID)
+		if err != nil {
+			return FreePrefix{}, err
+		}
+		rel := Relocation{Prefix: take, FromPoolID: from.ID, FromRegion: l.Name, ToRegion: a.reg.Name, CreatedAt: a.now,
+			Reason: fmt.Sprintf("%s ran out of IPv4 for a /%d; borrowed from %s under policy %q", a.reg.Name, it.bits, l.Name, pol.String())}
+		if err := a.tx.InsertRelocation(ctx, &rel); err != nil {
+			return FreePrefix{}, err
+		}
+		ref := &RelocationRef{ID: rel.ID, Prefix: take, FromRegion: l.Name, ToRegion: a.reg.Name}
+		pool := Pool{Prefix: take, BlockID: from.BlockID, Block: from.Block, RegionID: a.reg.ID, Region: a.reg.Name,
+			Purpose: from.Purpose, Relocation: ref, ParentID: from.ID, CreatedAt: a.now}
+		if err := a.tx.InsertPool(ctx, &pool); err != nil {
+			return FreePrefix{}, err
+		}
+		rel.PoolID = pool.ID
+		if err := a.r.event(ctx, a.tx, a.now, "relocation.create", "relocation", rel.ID, take.String(), nil, rel); err != nil {
+			return FreePrefix{}, err
+		}
+		f := FreePrefix{RegionID: a.reg.ID, PoolID: pool.ID, Prefix: take}
+		if err := a.tx.AddFree(ctx, f); err != nil {
+			return FreePrefix{}, err
+		}
+		return f, nil
+	}
+	names := make([]string, len(lenders))
+	for i, l := range lenders {
+		names[i] = l.Name
+	}
+	perr.Detail = fmt.Sprintf("; no lender it may use (%s) has a free IPv4 /%d either", strings.Join(names, ", "), unit)
+	return FreePrefix{}, perr
+}
+
+// reap returns assignments whose quarantine has ended to free space.
+func (r *Registry) reap(ctx context.Context, tx Tx, now time.Time) error {
+	ended, err := tx.QuarantineEnded(ctx, now, reapBatch)
+	if err != nil {
+		return err
+	}
+	for _, a := range ended {
+		before := a
+		a.State = StateReleased
+		if err := tx.UpdateAssignment(ctx, a); err != nil {
+			return err
+		}
+		if err := r.free(ctx, tx, a); err != nil {
+			return err
+		}
+		if err := r.eventAs(ctx, tx, "system", now, "assignment.free", a.ID, a.Prefix.String(), before, a); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (r *Registry) eventAs(ctx context.Context, tx Tx, actor string, at time.Time, action string, id int64, subject string, before, after any) error {
+	return r.event(WithActor(ctx, actor), tx, at, action, "assignment", id, subject, before, after)
+}
+
+// free returns a's prefix to its pool, merging it with its buddies.
+func (r *Registry) free(ctx context.Context, tx Tx, a Assignment) error {
+	pool, err := tx.PoolByID(ctx, a.PoolID)
+	if err != nil {
+		return err
+	}
+	p := a.Prefix
+	for p.Bits() > pool.Prefix.Bits() {
+		b, _ := prefix.Buddy(p)
+		ok, err := tx.RemoveFree(ctx, FreePrefix{RegionID: pool.RegionID, PoolID: pool.ID, Prefix: b})
+		if err != nil {
+			return err
+		}
+		if !ok {
+			break
+		}
+		p = prefix.Parent(p)
+	}
+	return tx.AddFree(ctx, FreePrefix{RegionID: pool.RegionID, PoolID: pool.ID, Prefix: p})
+}
+
+// DefaultQuarantine is how long a released assignment waits before re-use.
+const DefaultQuarantine = 24 * time.Hour
+
+// Target names an assignment by ID or by its exact prefix.
+type Target struct {
+	ID     int64
+	Prefix netip.Prefix
+}
+
+// Release ends an assignment. With a positive quarantine it is held until
+// then, so nobody inherits its names or reputation at once; with zero its
+// space is free at once. tenant, when not nil, must own the assignment.
+func (r *Registry) Release(ctx context.Context, t Target, quarantine time.Duration, tenant *string) (Assignment, error) {
+	if quarantine < 0 {
+		return Assignment{}, invalid("quarantine %s: must not be negative", quarantine)
+	}
+	var out Assignment
+	err := r.store.Update(ctx, func(tx Tx) error {
+		now := r.clock()
+		if err := r.reap(ctx, tx, now); err != nil {
+			return err
+		}
+		a, err := r.find(ctx, tx, t)
+		if err != nil {
+			return err
+		}
+		if tenant != nil && a.Tenant != *tenant {
+			return fmt.Errorf("assignment %s: %w", t, ErrNotFound)
+		}
+		switch a.State {
+		case StateQuarantined:
+			return fmt.Errorf("assignment %d (%s): already released, in quarantine until %s: %w", a.ID, a.Prefix, a.QuarantineUntil.Format(time.RFC3339), ErrState)
+		case StateReleased:
+			return fmt.Errorf("assignment %d (%s): already released: %w", a.ID, a.Prefix, ErrState)
+		}
+		before := a
+		a.ReleasedAt = &now
+		if quarantine > 0 {
+			until := now.Add(quarantine)
+			a.State, a.QuarantineUntil = StateQuarantined, &until
+		} else {
+			a.State = StateReleased
+		}
+		if err := tx.UpdateAssignment(ctx, a); err != nil {
+			return err
+		}
+		if a.State == StateReleased {
+			if err := r.free(ctx, tx, a); err != nil {
+				return err
+			}
+		}
+		out = a
+		return r.event(ctx, tx, now, "assignment.release", "assignment", a.ID, a.Prefix.String(), before, a)
+	})
+	return out, err
+}
+
+func (t Target) String() string {
+	if t.Prefix.IsValid() {
+		return t.Prefix.String()
+	}
+	return fmt.Sprint(t.ID)
+}
+
+// find resolves a target to its assignment: by ID any assignment, by
+// prefix the live one with exactly that prefix.
+func (r *Registry) find(ctx context.Context, tx Tx, t Target) (Assignment, error) {
+	if !t.Prefix.IsValid() {
+		a, err := tx.AssignmentByID(ctx, t.ID)
+		if err != nil {
+			return Assignment{}, fmt.Errorf("assignment %d: %w", t.ID, err)
+		}
+		return a, nil
+	}
+	a, ok, err := tx.LiveAssignment(ctx, t.Prefix)
+	if err != nil {
+		return Assignment{}, err
+	}
+	if !ok {
+		return Assignment{}, fmt.Errorf("%s: not assigned: %w", t.Prefix, ErrNotFound)
+	}
+	if a.Prefix != t.Prefix {
+		return Assignment{}, fmt.Errorf("%s: not assigned as such; it lies in assignment %d (%s): %w", t.Prefix, a.ID, a.Prefix, ErrNotFound)
+	}
+	return a, nil
+}
+
+// Assignment returns one assignment by ID; tenant, when not nil, must own it.
+func (r *Registry) Assignment(ctx context.Context, id int64, tenant *string) (a Assignment, err error) {
+	err = r.store.View(ctx, func(tx Tx) error {
+		a, err = tx.AssignmentByID(ctx, id)
+		if err == nil && tenant != nil && a.Tenant != *tenant {
+			err = ErrNotFound
+		}
+		if err != nil {
+			return fmt.Errorf("assignment %d: %w", id, err)
+		}
+		return nil
+	})
+	return a, err
+}
+
+// Assignments lists assignments matching f.
+func (r *Registry) Assignments(ctx context.Context, f AssignmentFilter) (out []Assignment, err error) {
+	err = r.store.View(ctx, func(tx Tx) error {
+		out, err = tx.Assignments(ctx, f)
+		return err
+	})
+	return out, err
+}
+
+// ValidateFQDN checks a DNS name for an assignment: at most 253 bytes,
+// labels of 1 to 63 letters, digits and hyphens, not starting or ending
+// with a hyphen, lower case; one trailing dot allowed.
+func ValidateFQDN(name string) error {
+	n := strings.TrimSuffix(name, ".")
+	if n == "" || len(n) > 253 {
+		return fmt.Errorf("name %q: must be a DNS name of 1 to 253 bytes", name)
+	}
+	for _, l := range strings.Split(n, ".") {
+		if l == "" || len(l) > 63 {
+			return fmt.Errorf("name %q: each label must be 1 to 63 bytes", name)
+		}
+		if l[0] == '-' || l[len(l)-1] == '-' {
+			return fmt.Errorf("name %q: label %q starts or ends with a hyphen", name, l)
+		}
+		for _, c := range l {
+			if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-') {
+				return fmt.Errorf("name %q: label %q: only lower-case letters, digits and hyphens", name, l)
+			}
+		}
+	}
+	return nil
+}

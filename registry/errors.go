@@ -1,0 +1,45 @@
+package registry
+
+import "errors"
+
+// Sentinel errors. The CLI and the API map them to exit codes and HTTP
+// statuses in one place each, with errors.Is.
+var (
+	ErrInvalid     = errors.New("invalid input")
+	ErrNotFound    = errors.New("not found")
+	ErrExists      = errors.New("already exists")
+	ErrOverlap     = errors.New("overlaps existing space")
+	ErrNoSpace     = errors.New("no free space")
+	ErrPolicy      = errors.New("borrowing forbidden by policy")
+	ErrIdempotency = errors.New("idempotency key reused with a different request")
+	ErrState       = errors.New("wrong state")
+)
+
+// PolicyError says why a region could not get IPv4 space: its own pools are
+// full and its policy forbids borrowing, or every lender it may use is full.
+type PolicyError struct {
+	Region string
+	Family int
+	Policy BorrowPolicy
+	Bits   int
+	Detail string
+}
+
+func (e *PolicyError) Error() string {
+	return "region " + e.Region + ": no free IPv" + itoa(e.Family) + " /" + itoa(e.Bits) +
+		" in its own pools, and its borrowing policy is \"" + e.Policy.String() + "\"" + e.Detail
+}
+
+// Is makes errors.Is(err, ErrPolicy) and errors.Is(err, ErrNoSpace) both true:
+// it is a lack of space that policy could not cure.
+func (e *PolicyError) Is(target error) bool { return target == ErrPolicy || target == ErrNoSpace }
+
+func itoa(i int) string {
+	if i < 0 {
+		return "-" + itoa(-i)
+	}
+	if i < 10 {
+		return string(rune('0' + i))
+	}
+	return itoa(i/10) + string(rune('0'+i%10))
+}

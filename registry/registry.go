@@ -1,0 +1,366 @@
+// Package registry holds the rules of the register: what a region, block,
+// pool and assignment may be, how addresses are handed out (region
+// affinity, IPv6 first, buddy allocation, borrowing IPv4 only by policy,
+// quarantine, idempotency) and how each change is written to the event
+// log. It stores nothing itself: a Store does, and holds no rule.
+package registry
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/netip"
+	"regexp"
+	"time"
+
+	"github.com/cadastre-ipam/cadastre/iso3166"
+	"github.com/cadastre-ipam/cadastre/location"
+	"github.com/cadastre-ipam/cadastre/prefix"
+)
+
+// Registry applies the rules of the register over a Store.
+type Registry struct {
+	store Store
+	now   func() time.Time
+}
+
+// Option configures a Registry.
+type Option func(*Registry)
+
+// WithClock makes the registry read time from now, so tests and the demo
+// can travel in time.
+func WithClock(now func() time.Time) Option { return func(r *Registry) { r.now = now } }
+
+// New returns a Registry over s.
+func New(s Store, opts ...Option) *Registry {
+	r := &Registry{store: s, now: time.Now}
+	for _, o := range opts {
+		o(r)
+	}
+	return r
+}
+
+// Store returns the store the registry works on.
+func (r *Registry) Store() Store { return r.store }
+
+func (r *Registry) clock() time.Time { return r.now().UTC().Truncate(time.Microsecond) }
+
+type actorKey struct{}
+
+// WithActor names who is making the changes done with ctx; every event
+// written records it.
+func WithActor(ctx context.Context, actor string) context.Context {
+	return context.WithValue(ctx, actorKey{}, actor)
+}
+
+// Actor returns the actor recorded in ctx, or "unknown".
+func Actor(ctx context.Context) string {
+	if a, ok := ctx.Value(actorKey{}).(string); ok && a != "" {
+		return a
+	}
+	return "unknown"
+}
+
+// invalid wraps a message as an ErrInvalid.
+func invalid(format string, args ...any) error {
+	return fmt.Errorf("%s: %w", fmt.Sprintf(format, args...), ErrInvalid)
+}
+
+func (r *Registry) event(ctx context.Context, tx Tx, at time.Time, action, kind string, id int64, subject string, before, after any) error {
+	e := Event{At: at, Actor: Actor(ctx), Action: action, SubjectKind: kind, SubjectID: id, Subject: subject}
+	var err error
+	if before != nil {
+		if e.Before, err = json.Marshal(before); err != nil {
+			return err
+		}
+	}
+	if after != nil {
+		if e.After, err = json.Marshal(after); err != nil {
+			return err
+		}
+	}
+	return tx.AppendEvent(ctx, &e)
+}
+
+// RegionSpec is what an operator gives to create a region.
+type RegionSpec struct {
+	Name       string
+	Location   location.Location
+	Borrow     BorrowPolicy
+	BorrowBits int // 0 means DefaultBorrowBits
+}
+
+// AddRegion creates a region.
+func (r *Registry) AddRegion(ctx context.Context, spec RegionSpec) (Region, error) {
+	if err := ValidateName(spec.Name); err != nil {
+		return Region{}, fmt.Errorf("%w: %w", err, ErrInvalid)
+	}
+	if err := spec.Location.Validate(); err != nil {
+		return Region{}, fmt.Errorf("region %s: %w: %w", spec.Name, err, ErrInvalid)
+	}
+	if spec.BorrowBits == 0 {
+		spec.BorrowBits = DefaultBorrowBits
+	}
+	if spec.BorrowBits < 8 || spec.BorrowBits > 32 {
+		return Region{}, invalid("region %s: borrow unit /%d: must be an IPv4 length from /8 to /32", spec.Name, spec.BorrowBits)
+	}
+	reg := Region{Name: spec.Name, Location: spec.Location, Borrow: spec.Borrow, BorrowBits: spec.BorrowBits}
+	err := r.store.Update(ctx, func(tx Tx) error {
+		if _, err := tx.RegionByName(ctx, spec.Name); err == nil {
+			return fmt.Errorf("region %s: %w", spec.Name, ErrExists)
+		}
+		for _, lender := range spec.Borrow.From {
+			if lender == spec.Name {
+				return invalid("region %s: cannot borrow from itself", spec.Name)
+			}
+			if _, err := tx.RegionByName(ctx, lender); err != nil {
+				return fmt.Errorf("region %s: borrow from %s: %w", spec.Name, lender, err)
+			}
+		}
+		reg.CreatedAt = r.clock()
+		if err := tx.InsertRegion(ctx, &reg); err != nil {
+			return err
+		}
+		return r.event(ctx, tx, reg.CreatedAt, "region.add", "region", reg.ID, reg.Name, nil, reg)
+	})
+	return reg, err
+}
+
+// Regions lists the regions by name.
+func (r *Registry) Regions(ctx context.Context) (out []Region, err error) {
+	err = r.store.View(ctx, func(tx Tx) error {
+		out, err = tx.Regions(ctx)
+		return err
+	})
+	return out, err
+}
+
+var dateRE = regexp.MustCompile(`^\d{4}-\d{2}-\d{2}$`)
+
+// AddBlock records space the operator holds. Provenance is checked so that
+// the register stays true: an RIR allocation names its registry, private
+// space is private, public space is globally reachable, and no two blocks
+// overlap.
+func (r *Registry) AddBlock(ctx context.Context, b Block) (Block, error) {
+	p := b.Prefix
+	if !p.IsValid() {
+		return Block{}, invalid("block: missing prefix")
+	}
+	if p.Addr().Is4In6() {
+		return Block{}, invalid("block %s: IPv4-mapped IPv6; write the IPv4 form", p)
+	}
+	if p != p.Masked() {
+		return Block{}, invalid("block %s: host bits set (did you mean %s?)", p, p.Masked())
+	}
+	if _, err := ParseSource(string(b.Source)); err != nil {
+		return Block{}, fmt.Errorf("block %s: %w: %w", p, err, ErrInvalid)
+	}
+	if b.Registry != "" {
+		if _, err := ParseRegistry(b.Registry); err != nil {
+			return Block{}, fmt.Errorf("block %s: %w: %w", p, err, ErrInvalid)
+		}
+	}
+	switch b.Source {
+	case SourceRIR:
+		if b.Registry == "" {
+			return Block{}, invalid("block %s: source rir needs --registry (afrinic, apnic, arin, lacnic or ripe)", p)
+		}
+	case SourcePrivate:
+		if !prefix.IsPrivate(p) {
+			return Block{}, invalid("block %s: source private, but the prefix is not private space (RFC 1918, 100.64.0.0/10 or ULA fc00::/7)", p)
+		}
+		if b.Registry != "" || b.RegisteredCountry != "" {
+			return Block{}, invalid("block %s: private space has no registry or registered country", p)
+		}
+	}
+	if b.Source != SourcePrivate && !prefix.GloballyReachable(p) {
+		what := "special-purpose space"
+		if sp := prefix.Overlapping(p); len(sp) > 0 {
+			s := sp[len(sp)-1]
+			what = fmt.Sprintf("%s space (%s, %s)", s.Kind, s.Prefix, s.RFC)
+		}
+		return Block{}, invalid("block %s: source %s, but it overlaps %s that is not globally reachable", p, b.Source, what)
+	}
+	if b.RegisteredCountry != "" {
+		if err := iso3166.Validate(b.RegisteredCountry, ""); err != nil {
+			return Block{}, fmt.Errorf("block %s: registered country: %w: %w", p, err, ErrInvalid)
+		}
+	}
+	if b.Date != "" {
+		d, err := time.Parse(time.DateOnly, b.Date)
+		if err != nil || !dateRE.MatchString(b.Date) {
+			return Block{}, invalid("block %s: date %q: must be YYYY-MM-DD", p, b.Date)
+		}
+		if d.After(r.clock()) {
+			return Block{}, invalid("block %s: date %s is in the future", p, b.Date)
+		}
+	}
+	err := r.store.Update(ctx, func(tx Tx) error {
+		over, err := tx.BlocksOverlapping(ctx, p)
+		if err != nil {
+			return err
+		}
+		if len(over) > 0 {
+			return fmt.Errorf("block %s: overlaps block %s: %w", p, over[0].Prefix, ErrOverlap)
+		}
+		b.CreatedAt = r.clock()
+		if err := tx.InsertBlock(ctx, &b); err != nil {
+			return err
+		}
+		return r.event(ctx, tx, b.CreatedAt, "block.add", "block", b.ID, p.String(), nil, b)
+	})
+	return b, err
+}
+
+// Blocks lists the blocks in address order.
+func (r *Registry) Blocks(ctx context.Context) (out []Block, err error) {
+	err = r.store.View(ctx, func(tx Tx) error {
+		out, err = tx.Blocks(ctx)
+		return err
+	})
+	return out, err
+}
+
+// PoolSpec is what an operator gives to create a pool.
+type PoolSpec struct {
+	Prefix  netip.Prefix
+	Region  string
+	Purpose string
+}
+
+// AddPool dedicates part of one block to a region.
+func (r *Registry) AddPool(ctx context.Context, spec PoolSpec) (Pool, error) {
+	p := spec.Prefix
+	if !p.IsValid() {
+		return Pool{}, invalid("pool: missing prefix")
+	}
+	if p != p.Masked() {
+		return Pool{}, invalid("pool %s: host bits set (did you mean %s?)", p, p.Masked())
+	}
+	if p.Addr().Is4In6() {
+		return Pool{}, invalid("pool %s: IPv4-mapped IPv6; write the IPv4 form", p)
+	}
+	var pool Pool
+	err := r.store.Update(ctx, func(tx Tx) error {
+		reg, err := tx.RegionByName(ctx, spec.Region)
+		if err != nil {
+			return fmt.Errorf("pool %s: region %s: %w", p, spec.Region, err)
+		}
+		blocks, err := tx.BlocksOverlapping(ctx, p)
+		if err != nil {
+			return err
+		}
+		if len(blocks) == 0 {
+			return fmt.Errorf("pool %s: outside every block (add the block first with `cadastre block add`): %w", p, ErrInvalid)
+		}
+		if len(blocks) > 1 || !prefix.Covers(blocks[0].Prefix, p) {
+			return fmt.Errorf("pool %s: not inside one block (it overlaps block %s): %w", p, blocks[0].Prefix, ErrInvalid)
+		}
+		pools, err := tx.PoolsOverlapping(ctx, p)
+		if err != nil {
+			return err
+		}
+		if len(pools) > 0 {
+			return fmt.Errorf("pool %s: overlaps pool %s of region %s: %w", p, pools[0].Prefix, pools[0].Region, ErrOverlap)
+		}
+		pool = Pool{Prefix: p, BlockID: blocks[0].ID, Block: blocks[0].Prefix, RegionID: reg.ID, Region: reg.Name, Purpose: spec.Purpose, CreatedAt: r.clock()}
+		if err := tx.InsertPool(ctx, &pool); err != nil {
+			return err
+		}
+		if err := tx.AddFree(ctx, FreePrefix{RegionID: reg.ID, PoolID: pool.ID, Prefix: p}); err != nil {
+			return err
+		}
+		return r.event(ctx, tx, pool.CreatedAt, "pool.add", "pool", pool.ID, p.String(), nil, pool)
+	})
+	return pool, err
+}
+
+// PoolUsage is a pool with its counts.
+type PoolUsage struct {
+	Pool
+	Size        prefix.Count `json:"size"`
+	Assigned    prefix.Count `json:"assigned"`
+	Quarantined prefix.Count `json:"quarantined"`
+	Free        prefix.Count `json:"free"`
+	Utilization float64      `json:"utilization"`
+}
+
+// Pools lists the pools in address order with their usage.
+func (r *Registry) Pools(ctx context.Context, regionName string) (out []PoolUsage, err error) {
+	now := r.clock()
+	err = r.store.View(ctx, func(tx Tx) error {
+		f := PoolFilter{}
+		if regionName != "" {
+			reg, err := tx.RegionByName(ctx, regionName)
+			if err != nil {
+				return fmt.Errorf("region %s: %w", regionName, err)
+			}
+			f.RegionID = reg.ID
+		}
+		pools, err := tx.Pools(ctx, f)
+		if err != nil {
+			return err
+		}
+		counts, err := r.usage(ctx, tx, pools, now)
+		if err != nil {
+			return err
+		}
+		for _, p := range pools {
+			c := counts[p.ID]
+			out = append(out, PoolUsage{Pool: p, Size: c.size, Assigned: c.assigned, Quarantined: c.quarantined, Free: c.free(), Utilization: ratio(c.assigned, c.size)})
+		}
+		return nil
+	})
+	return out, err
+}
+
+type poolCount struct{ size, assigned, quarantined prefix.Count }
+
+func (c poolCount) free() prefix.Count { return c.size.Sub(c.assigned).Sub(c.quarantined) }
+
+func ratio(a, b prefix.Count) float64 {
+	if b.IsZero() {
+		return 0
+	}
+	return a.Float64() / b.Float64()
+}
+
+// usage counts each pool's size (less what it lent), assigned and
+// quarantined space. Quarantine that has ended counts as free, although
+// its space rejoins the free list only at the next write.
+func (r *Registry) usage(ctx context.Context, tx Tx, pools []Pool, now time.Time) (map[int64]poolCount, error) {
+	out := make(map[int64]poolCount, len(pools))
+	ids := make([]int64, 0, len(pools))
+	width := map[int64]int{}
+	for _, p := range pools {
+		out[p.ID] = poolCount{size: prefix.Size(p.Prefix)}
+		ids = append(ids, p.ID)
+		width[p.ID] = p.Prefix.Addr().BitLen()
+	}
+	rels, err := tx.Relocations(ctx)
+	if err != nil {
+		return nil, err
+	}
+	for _, rel := range rels {
+		if c, ok := out[rel.FromPoolID]; ok {
+			c.size = c.size.Sub(prefix.Size(rel.Prefix))
+			out[rel.FromPoolID] = c
+		}
+	}
+	rows, err := tx.Usage(ctx, ids, now)
+	if err != nil {
+		return nil, err
+	}
+	for _, u := range rows {
+		c := out[u.PoolID]
+		each := prefix.Pow2(width[u.PoolID] - u.Bits)
+		switch u.State {
+		case StateAssigned:
+			c.assigned = c.assigned.Add(each.Mul(uint64(u.Count)))
+		case StateQuarantined:
+			c.quarantined = c.quarantined.Add(each.Mul(uint64(u.Count - u.Expired)))
+		}
+		out[u.PoolID] = c
+	}
+	return out, nil
+}

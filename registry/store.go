@@ -1,0 +1,131 @@
+package registry
+
+import (
+	"context"
+	"net/netip"
+	"time"
+)
+
+// Store keeps the register. It holds no allocation policy: every rule lives
+// in Registry, and a Store only stores, reads back and refuses what must
+// never happen (overlapping blocks, pools or live assignments). The
+// conformance suite in registry/storetest is its definition.
+type Store interface {
+	// Update runs fn in one write transaction. fn may run more than once
+	// (a store may retry on a serialisation conflict) and may share the
+	// durable commit with other callers' transactions, so it must have no
+	// effect outside tx. If fn returns an error, none of its writes persist.
+	Update(ctx context.Context, fn func(Tx) error) error
+	// View runs fn against a consistent read-only snapshot.
+	View(ctx context.Context, fn func(Tx) error) error
+	Close() error
+}
+
+// FreePrefix is one maximal aligned free prefix of a pool.
+type FreePrefix struct {
+	RegionID int64
+	PoolID   int64
+	Prefix   netip.Prefix
+}
+
+// PoolFilter selects pools; zero fields match everything.
+type PoolFilter struct {
+	RegionID int64
+	Family   int
+}
+
+// AssignmentFilter selects assignments; zero fields match everything.
+type AssignmentFilter struct {
+	RegionID int64
+	PoolID   int64
+	Family   int
+	Tenant   *string
+	States   []State
+	Within   netip.Prefix // assignments inside this prefix
+	AfterID  int64        // keyset pagination
+	Limit    int
+}
+
+// EventFilter selects events; zero fields match everything.
+type EventFilter struct {
+	Since       time.Time
+	AfterSeq    int64
+	SubjectKind string
+	SubjectIDs  []int64
+	Limit       int
+}
+
+// Usage counts a pool's live assignments of one length and state.
+type Usage struct {
+	PoolID int64
+	State  State
+	Bits   int
+	Count  int64
+	// Expired counts quarantined assignments whose cool-down has ended but
+	// which were not yet returned to free space.
+	Expired int64
+}
+
+// Idempotent records the answer given to a request with an idempotency key.
+type Idempotent struct {
+	Tenant        string
+	Key           string
+	RequestHash   string
+	AssignmentIDs []int64
+	CreatedAt     time.Time
+}
+
+// Tx is the storage interface a transaction offers to Registry.
+type Tx interface {
+	InsertRegion(ctx context.Context, r *Region) error
+	RegionByName(ctx context.Context, name string) (Region, error)
+	RegionByID(ctx context.Context, id int64) (Region, error)
+	Regions(ctx context.Context) ([]Region, error)
+
+	InsertBlock(ctx context.Context, b *Block) error
+	Blocks(ctx context.Context) ([]Block, error)
+	// BlocksOverlapping returns the blocks that share any address with p.
+	BlocksOverlapping(ctx context.Context, p netip.Prefix) ([]Block, error)
+
+	InsertPool(ctx context.Context, p *Pool) error
+	PoolByID(ctx context.Context, id int64) (Pool, error)
+	Pools(ctx context.Context, f PoolFilter) ([]Pool, error)
+	// PoolsOverlapping returns the pools that share any address with p,
+	// relocated ones included.
+	PoolsOverlapping(ctx context.Context, p netip.Prefix) ([]Pool, error)
+
+	AddFree(ctx context.Context, f FreePrefix) error
+	// RemoveFree deletes exactly f; ok is false if it was not free.
+	RemoveFree(ctx context.Context, f FreePrefix) (ok bool, err error)
+	// SmallestFree finds, among the region's free prefixes of the family
+	// that are at most maxBits long, the longest one, lowest address first.
+	SmallestFree(ctx context.Context, regionID int64, family, maxBits int) (FreePrefix, bool, error)
+	// FreeOfPool lists a pool's free prefixes in address order.
+	FreeOfPool(ctx context.Context, poolID int64) ([]netip.Prefix, error)
+
+	InsertAssignment(ctx context.Context, a *Assignment) error
+	// UpdateAssignment stores a's State, ReleasedAt and QuarantineUntil.
+	UpdateAssignment(ctx context.Context, a Assignment) error
+	AssignmentByID(ctx context.Context, id int64) (Assignment, error)
+	// LiveAssignment finds the assigned or quarantined assignment whose
+	// prefix overlaps p.
+	LiveAssignment(ctx context.Context, p netip.Prefix) (Assignment, bool, error)
+	// AssignmentsAt lists every assignment, past or live, that overlaps p.
+	AssignmentsAt(ctx context.Context, p netip.Prefix) ([]Assignment, error)
+	Assignments(ctx context.Context, f AssignmentFilter) ([]Assignment, error)
+	// QuarantineEnded lists quarantined assignments whose cool-down ended at or before now.
+	QuarantineEnded(ctx context.Context, now time.Time, limit int) ([]Assignment, error)
+	// Usage counts live assignments per pool, state and length.
+	Usage(ctx context.Context, poolIDs []int64, now time.Time) ([]Usage, error)
+	// CreatedSince counts assignments (live or not) made since t, per length.
+	CreatedSince(ctx context.Context, poolIDs []int64, since time.Time) (map[int]int64, error)
+
+	InsertRelocation(ctx context.Context, r *Relocation) error
+	Relocations(ctx context.Context) ([]Relocation, error)
+
+	AppendEvent(ctx context.Context, e *Event) error
+	Events(ctx context.Context, f EventFilter) ([]Event, error)
+
+	Idempotent(ctx context.Context, tenant, key string) (Idempotent, bool, error)
+	PutIdempotent(ctx context.Context, r Idempotent) error
+}

@@ -1,0 +1,414 @@
+// Package sqlite is the embedded Store: one SQLite file (pure-Go driver,
+// WAL, synchronous=FULL), created and migrated on first use. Writers are
+// serialised through one connection, and concurrent writes are committed
+// together (group commit): each caller's transaction runs inside its own
+// savepoint of a shared transaction, so one fsync acknowledges many
+// callers while a failing caller still rolls back alone.
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"strings"
+	"sync"
+
+	"github.com/pressly/goose/v3"
+	msqlite "modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
+
+	"github.com/cadastre-ipam/cadastre/registry"
+)
+
+//go:embed migrations/*.sql
+var migrations embed.FS
+
+// maxBatch bounds how many callers share one commit.
+const maxBatch = 512
+
+// Options tune a Store.
+type Options struct {
+	// NoSync turns fsync off (synchronous=OFF). Only for benchmarks that
+	// measure the CPU cost of allocation apart from the disk.
+	NoSync bool
+}
+
+// Store is the SQLite Store.
+type Store struct {
+	path   string
+	wdb    *sql.DB
+	rdb    *sql.DB
+	jobs   chan *job
+	quit   chan struct{}
+	done   chan struct{}
+	rmu    sync.Mutex
+	rstmts map[string]*sql.Stmt
+	closed sync.Once
+}
+
+type job struct {
+	ctx context.Context
+	fn  func(registry.Tx) error
+	err chan error
+}
+
+// Open opens or creates the database at path and applies pending migrations.
+func Open(ctx context.Context, path string, opt Options) (*Store, error) {
+	if path == "" {
+		return nil, errors.New("database: empty path")
+	}
+	if strings.ContainsAny(path, "?#") {
+		return nil, fmt.Errorf("database %s: path must not contain '?' or '#'", path)
+	}
+	if fi, err := os.Stat(path); err == nil && fi.IsDir() {
+		return nil, fmt.Errorf("database %s: is a directory", path)
+	}
+	sync := "FULL"
+	if opt.NoSync {
+		sync = "OFF"
+	}
+	common := "_pragma=busy_timeout(10000)&_pragma=foreign_keys(1)&_pragma=synchronous(" + sync + ")"
+	wdb, err := sql.Open("sqlite", "file:"+path+"?"+common+"&_pragma=journal_mode(WAL)&_txlock=immediate")
+	if err != nil {
+		return nil, fmt.Errorf("database %s: %w", path, err)
+	}
+	wdb.SetMaxOpenConns(1)
+	wdb.SetMaxIdleConns(1)
+	wdb.SetConnMaxLifetime(0)
+	if err := wdb.PingContext(ctx); err != nil {
+		wdb.Close()
+		return nil, fmt.Errorf("database %s: %w", path, explain(err))
+	}
+	if err := migrate(ctx, wdb); err != nil {
+		wdb.Close()
+		return nil, fmt.Errorf("database %s: %w", path, explain(err))
+	}
+	rdb, err := sql.Open("sqlite", "file:"+path+"?"+common+"&_pragma=query_only(1)")
+	if err != nil {
+		wdb.Close()
+		return nil, fmt.Errorf("database %s: %w", path, err)
+	}
+	rdb.SetMaxOpenConns(8)
+	s := &Store{path: path, wdb: wdb, rdb: rdb, jobs: make(chan *job, maxBatch), quit: make(chan struct{}), done: make(chan struct{}), rstmts: map[string]*sql.Stmt{}}
+	go s.writer()
+	return s, nil
+}
+
+func migrate(ctx context.Context, db *sql.DB) error {
+	sub, err := fs.Sub(migrations, "migrations")
+	if err != nil {
+		return err
+	}
+	p, err := goose.NewProvider(goose.DialectSQLite3, db, sub, goose.WithDisableGlobalRegistry(true))
+	if err != nil {
+		return fmt.Errorf("migrations: %w", err)
+	}
+	pending, err := p.HasPending(ctx)
+	if err != nil {
+		return fmt.Errorf("migrations: %w", err)
+	}
+	if !pending {
+		return nil
+	}
+	if _, err := p.Up(ctx); err != nil {
+		return fmt.Errorf("migrations: %w", err)
+	}
+	return nil
+}
+
+// explain turns SQLite's terse errors about the file itself into advice.
+func explain(err error) error {
+	var se *msqlite.Error
+	if errors.As(err, &se) {
+		switch se.Code() & 0xff {
+		case sqlite3.SQLITE_NOTADB:
+			return fmt.Errorf("not a cadastre database, or corrupt (%v)", err)
+		case sqlite3.SQLITE_CORRUPT:
+			return fmt.Errorf("database file is corrupt (%v); restore it from a backup", err)
+		case sqlite3.SQLITE_READONLY:
+			return fmt.Errorf("database is read-only (%v): check the file's and its folder's permissions", err)
+		case sqlite3.SQLITE_CANTOPEN:
+			return fmt.Errorf("cannot open the database file (%v): check that its folder exists and is writable", err)
+		case sqlite3.SQLITE_BUSY:
+			return fmt.Errorf("database is locked by another process (%v)", err)
+		}
+	}
+	return err
+}
+
+// Path is the database file.
+func (s *Store) Path() string { return s.path }
+
+// Close waits for queued writes and closes the database.
+func (s *Store) Close() error {
+	var err error
+	s.closed.Do(func() {
+		close(s.quit)
+		<-s.done
+		s.rmu.Lock()
+		for _, st := range s.rstmts {
+			st.Close()
+		}
+		s.rmu.Unlock()
+		err = errors.Join(s.rdb.Close(), s.wdb.Close())
+	})
+	return err
+}
+
+// Update implements registry.Store: fn runs in a savepoint of a write
+// transaction that may be shared with other callers' and is durable when
+// Update returns nil.
+func (s *Store) Update(ctx context.Context, fn func(registry.Tx) error) error {
+	j := &job{ctx: ctx, fn: fn, err: make(chan error, 1)}
+	select {
+	case s.jobs <- j:
+	case <-s.quit:
+		return fmt.Errorf("database %s: closed", s.path)
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	// Once queued, wait for the outcome even if ctx ends: the writer skips
+	// a job whose context has ended before it starts, and otherwise the
+	// caller must learn whether its change committed.
+	return <-j.err
+}
+
+func (s *Store) writer() {
+	defer close(s.done)
+	ctx := context.Background()
+	var conn *sql.Conn
+	stmts := map[string]*sql.Stmt{}
+	defer func() {
+		for _, st := range stmts {
+			st.Close()
+		}
+		if conn != nil {
+			conn.Close()
+		}
+	}()
+	batch := make([]*job, 0, maxBatch)
+	for {
+		batch = batch[:0]
+		select {
+		case j := <-s.jobs:
+			batch = append(batch, j)
+		case <-s.quit:
+			// Drain what was queued before Close.
+			for {
+				select {
+				case j := <-s.jobs:
+					batch = append(batch, j)
+					continue
+				default:
+				}
+				break
+			}
+			if len(batch) == 0 {
+				return
+			}
+		}
+	more:
+		for len(batch) < maxBatch {
+			select {
+			case j := <-s.jobs:
+				batch = append(batch, j)
+			default:
+				break more
+			}
+		}
+		if conn == nil {
+			c, err := s.wdb.Conn(ctx)
+			if err != nil {
+				for _, j := range batch {
+					j.err <- fmt.Errorf("database %s: %w", s.path, explain(err))
+				}
+				continue
+			}
+			conn = c
+		}
+		s.runBatch(ctx, conn, stmts, batch)
+		select {
+		case <-s.quit:
+			if len(s.jobs) == 0 {
+				return
+			}
+		default:
+		}
+	}
+}
+
+func (s *Store) runBatch(ctx context.Context, conn *sql.Conn, stmts map[string]*sql.Stmt, batch []*job) {
+	fail := func(err error) {
+		for _, j := range batch {
+			j.err <- err
+		}
+	}
+	if _, err := conn.ExecContext(ctx, "BEGIN IMMEDIATE"); err != nil {
+		fail(fmt.Errorf("database %s: begin: %w", s.path, explain(err)))
+		return
+	}
+	w := &wtx{conn: conn, stmts: stmts}
+	results := make([]error, len(batch))
+	ok := 0
+	for i, j := range batch {
+		if err := j.ctx.Err(); err != nil {
+			results[i] = err
+			continue
+		}
+		if len(batch) > 1 {
+			if _, err := conn.ExecContext(ctx, "SAVEPOINT job"); err != nil {
+				results[i] = err
+				continue
+			}
+		}
+		err := safeRun(j.fn, &tx{q: w})
+		if len(batch) > 1 {
+			if err != nil {
+				if _, rerr := conn.ExecContext(ctx, "ROLLBACK TO job"); rerr != nil {
+					err = errors.Join(err, rerr)
+				}
+			}
+			if _, rerr := conn.ExecContext(ctx, "RELEASE job"); rerr != nil && err == nil {
+				err = rerr
+			}
+		}
+		results[i] = err
+		if err == nil {
+			ok++
+		}
+	}
+	var err error
+	if ok == 0 || (len(batch) == 1 && results[0] != nil) {
+		_, err = conn.ExecContext(ctx, "ROLLBACK")
+	} else {
+		_, err = conn.ExecContext(ctx, "COMMIT")
+		if err != nil {
+			conn.ExecContext(ctx, "ROLLBACK")
+			err = fmt.Errorf("database %s: commit: %w", s.path, explain(err))
+			for i := range results {
+				if results[i] == nil {
+					results[i] = err
+				}
+			}
+		}
+	}
+	for i, j := range batch {
+		j.err <- mapErr(results[i])
+	}
+}
+
+// safeRun turns a panic in fn into an error so one caller's bug cannot
+// take down the writer and every other caller with it.
+func safeRun(fn func(registry.Tx) error, t registry.Tx) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("panic in transaction: %v", r)
+		}
+	}()
+	return fn(t)
+}
+
+// View implements registry.Store.
+func (s *Store) View(ctx context.Context, fn func(registry.Tx) error) error {
+	t, err := s.rdb.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		return fmt.Errorf("database %s: %w", s.path, explain(err))
+	}
+	defer t.Rollback()
+	return mapErr(fn(&tx{q: &rtx{s: s, tx: t}}))
+}
+
+func (s *Store) rstmt(ctx context.Context, query string) (*sql.Stmt, error) {
+	s.rmu.Lock()
+	defer s.rmu.Unlock()
+	if st, ok := s.rstmts[query]; ok {
+		return st, nil
+	}
+	st, err := s.rdb.PrepareContext(ctx, query)
+	if err != nil {
+		return nil, err
+	}
+	s.rstmts[query] = st
+	return st, nil
+}
+
+// querier is what the tx methods need of a connection.
+type querier interface {
+	exec(ctx context.Context, query string, args ...any) (sql.Result, error)
+	query(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+}
+
+// wtx runs statements on the writer's connection, prepared once each.
+type wtx struct {
+	conn  *sql.Conn
+	stmts map[string]*sql.Stmt
+}
+
+func (w *wtx) stmt(ctx context.Context, q string) (*sql.Stmt, error) {
+	if st, ok := w.stmts[q]; ok {
+		return st, nil
+	}
+	st, err := w.conn.PrepareContext(ctx, q)
+	if err != nil {
+		return nil, fmt.Errorf("prepare %q: %w", q, err)
+	}
+	w.stmts[q] = st
+	return st, nil
+}
+
+func (w *wtx) exec(ctx context.Context, q string, args ...any) (sql.Result, error) {
+	st, err := w.stmt(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	return st.ExecContext(ctx, args...)
+}
+
+func (w *wtx) query(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
+	st, err := w.stmt(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	return st.QueryContext(ctx, args...)
+}
+
+// rtx runs statements in a read transaction.
+type rtx struct {
+	s  *Store
+	tx *sql.Tx
+}
+
+func (r *rtx) exec(ctx context.Context, q string, args ...any) (sql.Result, error) {
+	return nil, errors.New("write in a read-only view")
+}
+
+func (r *rtx) query(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
+	st, err := r.s.rstmt(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	return r.tx.StmtContext(ctx, st).QueryContext(ctx, args...)
+}
+
+// mapErr turns constraint failures into the registry's sentinel errors.
+func mapErr(err error) error {
+	if err == nil {
+		return nil
+	}
+	var se *msqlite.Error
+	if errors.As(err, &se) {
+		msg := se.Error()
+		switch {
+		case strings.Contains(msg, "overlaps"):
+			return fmt.Errorf("%w: %w", err, registry.ErrOverlap)
+		case se.Code() == sqlite3.SQLITE_CONSTRAINT_UNIQUE || se.Code() == sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY:
+			return fmt.Errorf("%w: %w", err, registry.ErrExists)
+		}
+		return explain(err)
+	}
+	return err
+}

@@ -1,0 +1,623 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/netip"
+	"strings"
+	"time"
+
+	"github.com/cadastre-ipam/cadastre/prefix"
+	"github.com/cadastre-ipam/cadastre/registry"
+)
+
+// tx implements registry.Tx over a querier.
+type tx struct{ q querier }
+
+func micros(t time.Time) int64 { return t.UnixMicro() }
+
+func fromMicros(us int64) time.Time { return time.UnixMicro(us).UTC() }
+
+func optMicros(t *time.Time) any {
+	if t == nil {
+		return nil
+	}
+	return t.UnixMicro()
+}
+
+func optTime(v sql.NullInt64) *time.Time {
+	if !v.Valid {
+		return nil
+	}
+	t := fromMicros(v.Int64)
+	return &t
+}
+
+func addrBytes(a netip.Addr) []byte { return a.AsSlice() }
+
+// span gives the columns that place a prefix: family, first, last, bits.
+func span(p netip.Prefix) (int, []byte, []byte, int) {
+	return prefix.Family(p), addrBytes(p.Addr()), addrBytes(prefix.Last(p)), p.Bits()
+}
+
+func parsePrefix(s string) (netip.Prefix, error) {
+	p, err := netip.ParsePrefix(s)
+	if err != nil {
+		return netip.Prefix{}, fmt.Errorf("stored prefix %q: %w", s, err)
+	}
+	return p, nil
+}
+
+func notFound(err error, what string) error {
+	if errors.Is(err, sql.ErrNoRows) {
+		return fmt.Errorf("%s: %w", what, registry.ErrNotFound)
+	}
+	return err
+}
+
+// collect scans every row with scan.
+func collect[T any](rows *sql.Rows, err error, scan func(*sql.Rows) (T, error)) ([]T, error) {
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []T
+	for rows.Next() {
+		v, err := scan(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, v)
+	}
+	return out, rows.Err()
+}
+
+// one scans the first row, or returns sql.ErrNoRows.
+func one[T any](rows *sql.Rows, err error, scan func(*sql.Rows) (T, error)) (T, error) {
+	var zero T
+	if err != nil {
+		return zero, err
+	}
+	defer rows.Close()
+	if !rows.Next() {
+		if err := rows.Err(); err != nil {
+			return zero, err
+		}
+		return zero, sql.ErrNoRows
+	}
+	return scan(rows)
+}
+
+// ---- regions
+
+const regionCols = `id, name, country, subdivision, city, borrow_policy, borrow_bits, created_at`
+
+func scanRegion(rows *sql.Rows) (registry.Region, error) {
+	var r registry.Region
+	var pol string
+	var created int64
+	if err := rows.Scan(&r.ID, &r.Name, &r.Location.Country, &r.Location.Subdivision, &r.Location.City, &pol, &r.BorrowBits, &created); err != nil {
+		return r, err
+	}
+	p, err := registry.ParseBorrowPolicy(pol)
+	if err != nil {
+		return r, fmt.Errorf("stored region %s: %w", r.Name, err)
+	}
+	r.Borrow, r.CreatedAt = p, fromMicros(created)
+	return r, nil
+}
+
+func (t *tx) InsertRegion(ctx context.Context, r *registry.Region) error {
+	res, err := t.q.exec(ctx, `INSERT INTO regions (name, country, subdivision, city, borrow_policy, borrow_bits, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+		r.Name, r.Location.Country, r.Location.Subdivision, r.Location.City, r.Borrow.String(), r.BorrowBits, micros(r.CreatedAt))
+	if err != nil {
+		return mapErr(err)
+	}
+	r.ID, err = res.LastInsertId()
+	return err
+}
+
+func (t *tx) RegionByName(ctx context.Context, name string) (registry.Region, error) {
+	rows, err := t.q.query(ctx, `SELECT `+regionCols+` FROM regions WHERE name = ?`, name)
+	r, err := one(rows, err, scanRegion)
+	return r, notFound(err, "region "+name)
+}
+
+func (t *tx) RegionByID(ctx context.Context, id int64) (registry.Region, error) {
+	rows, err := t.q.query(ctx, `SELECT `+regionCols+` FROM regions WHERE id = ?`, id)
+	r, err := one(rows, err, scanRegion)
+	return r, notFound(err, fmt.Sprintf("region %d", id))
+}
+
+func (t *tx) Regions(ctx context.Context) ([]registry.Region, error) {
+	rows, err := t.q.query(ctx, `SELECT `+regionCols+` FROM regions ORDER BY name`)
+	return collect(rows, err, scanRegion)
+}
+
+// ---- blocks
+
+const blockCols = `id, prefix, source, registry, registered_country, counterparty, price_cents, currency, acquired, note, created_at`
+
+func scanBlock(rows *sql.Rows) (registry.Block, error) {
+	var b registry.Block
+	var p, src string
+	var price sql.NullInt64
+	var cur string
+	var created int64
+	if err := rows.Scan(&b.ID, &p, &src, &b.Registry, &b.RegisteredCountry, &b.From, &price, &cur, &b.Date, &b.Note, &created); err != nil {
+		return b, err
+	}
+	var err error
+	if b.Prefix, err = parsePrefix(p); err != nil {
+		return b, err
+	}
+	b.Source, b.CreatedAt = registry.Source(src), fromMicros(created)
+	if price.Valid {
+		b.Price = &registry.Money{Cents: price.Int64, Currency: cur}
+	}
+	return b, nil
+}
+
+func (t *tx) InsertBlock(ctx context.Context, b *registry.Block) error {
+	fam, first, last, bits := span(b.Prefix)
+	var price any
+	cur := ""
+	if b.Price != nil {
+		price, cur = b.Price.Cents, b.Price.Currency
+	}
+	res, err := t.q.exec(ctx, `INSERT INTO blocks (prefix, family, first, last, bits, source, registry, registered_country, counterparty, price_cents, currency, acquired, note, created_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		b.Prefix.String(), fam, first, last, bits, string(b.Source), b.Registry, b.RegisteredCountry, b.From, price, cur, b.Date, b.Note, micros(b.CreatedAt))
+	if err != nil {
+		return mapErr(err)
+	}
+	b.ID, err = res.LastInsertId()
+	return err
+}
+
+func (t *tx) Blocks(ctx context.Context) ([]registry.Block, error) {
+	rows, err := t.q.query(ctx, `SELECT `+blockCols+` FROM blocks ORDER BY family, first`)
+	return collect(rows, err, scanBlock)
+}
+
+func (t *tx) BlocksOverlapping(ctx context.Context, p netip.Prefix) ([]registry.Block, error) {
+	fam, first, last, _ := span(p)
+	rows, err := t.q.query(ctx, `SELECT `+blockCols+` FROM blocks WHERE family = ? AND first <= ? AND last >= ? ORDER BY first`, fam, last, first)
+	return collect(rows, err, scanBlock)
+}
+
+// ---- pools
+
+const poolSelect = `SELECT p.id, p.prefix, p.block_id, b.prefix, p.region_id, g.name, p.purpose, p.parent_id, p.created_at,
+	r.id, r.prefix, fg.name
+	FROM pools p JOIN blocks b ON b.id = p.block_id JOIN regions g ON g.id = p.region_id
+	LEFT JOIN relocations r ON r.id = p.relocation_id LEFT JOIN regions fg ON fg.id = r.from_region_id`
+
+func scanPool(rows *sql.Rows) (registry.Pool, error) {
+	var p registry.Pool
+	var pp, bp string
+	var parent, relID sql.NullInt64
+	var relPrefix, relFrom sql.NullString
+	var created int64
+	if err := rows.Scan(&p.ID, &pp, &p.BlockID, &bp, &p.RegionID, &p.Region, &p.Purpose, &parent, &created, &relID, &relPrefix, &relFrom); err != nil {
+		return p, err
+	}
+	var err error
+	if p.Prefix, err = parsePrefix(pp); err != nil {
+		return p, err
+	}
+	if p.Block, err = parsePrefix(bp); err != nil {
+		return p, err
+	}
+	p.ParentID, p.CreatedAt = parent.Int64, fromMicros(created)
+	if relID.Valid {
+		rp, err := parsePrefix(relPrefix.String)
+		if err != nil {
+			return p, err
+		}
+		p.Relocation = &registry.RelocationRef{ID: relID.Int64, Prefix: rp, FromRegion: relFrom.String, ToRegion: p.Region}
+	}
+	return p, nil
+}
+
+func (t *tx) InsertPool(ctx context.Context, p *registry.Pool) error {
+	fam, first, last, bits := span(p.Prefix)
+	var rel, parent any
+	if p.Relocation != nil {
+		rel, parent = p.Relocation.ID, p.ParentID
+	}
+	res, err := t.q.exec(ctx, `INSERT INTO pools (prefix, family, first, last, bits, block_id, region_id, purpose, relocation_id, parent_id, created_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		p.Prefix.String(), fam, first, last, bits, p.BlockID, p.RegionID, p.Purpose, rel, parent, micros(p.CreatedAt))
+	if err != nil {
+		return mapErr(err)
+	}
+	p.ID, err = res.LastInsertId()
+	return err
+}
+
+func (t *tx) PoolByID(ctx context.Context, id int64) (registry.Pool, error) {
+	rows, err := t.q.query(ctx, poolSelect+` WHERE p.id = ?`, id)
+	p, err := one(rows, err, scanPool)
+	return p, notFound(err, fmt.Sprintf("pool %d", id))
+}
+
+func (t *tx) Pools(ctx context.Context, f registry.PoolFilter) ([]registry.Pool, error) {
+	rows, err := t.q.query(ctx, poolSelect+` WHERE (?1 = 0 OR p.region_id = ?1) AND (?2 = 0 OR p.family = ?2) ORDER BY p.family, p.first, p.bits`, f.RegionID, f.Family)
+	return collect(rows, err, scanPool)
+}
+
+func (t *tx) PoolsOverlapping(ctx context.Context, p netip.Prefix) ([]registry.Pool, error) {
+	fam, first, last, _ := span(p)
+	rows, err := t.q.query(ctx, poolSelect+` WHERE p.family = ? AND p.first <= ? AND p.last >= ? ORDER BY p.first, p.bits`, fam, last, first)
+	return collect(rows, err, scanPool)
+}
+
+// ---- free space
+
+func (t *tx) AddFree(ctx context.Context, f registry.FreePrefix) error {
+	_, err := t.q.exec(ctx, `INSERT INTO free (region_id, family, bits, addr, pool_id) VALUES (?, ?, ?, ?, ?)`,
+		f.RegionID, prefix.Family(f.Prefix), f.Prefix.Bits(), addrBytes(f.Prefix.Addr()), f.PoolID)
+	return mapErr(err)
+}
+
+func (t *tx) RemoveFree(ctx context.Context, f registry.FreePrefix) (bool, error) {
+	res, err := t.q.exec(ctx, `DELETE FROM free WHERE region_id = ? AND family = ? AND bits = ? AND addr = ? AND pool_id = ?`,
+		f.RegionID, prefix.Family(f.Prefix), f.Prefix.Bits(), addrBytes(f.Prefix.Addr()), f.PoolID)
+	if err != nil {
+		return false, err
+	}
+	n, err := res.RowsAffected()
+	return n == 1, err
+}
+
+func (t *tx) SmallestFree(ctx context.Context, regionID int64, family, maxBits int) (registry.FreePrefix, bool, error) {
+	// Two index seeks: the longest length at most maxBits that has a free
+	// prefix, then the lowest address of that length.
+	rows, err := t.q.query(ctx, `SELECT bits, addr, pool_id FROM free WHERE region_id = ?1 AND family = ?2
+		AND bits = (SELECT MAX(bits) FROM free WHERE region_id = ?1 AND family = ?2 AND bits <= ?3)
+		ORDER BY addr LIMIT 1`, regionID, family, maxBits)
+	f, err := one(rows, err, func(rows *sql.Rows) (registry.FreePrefix, error) {
+		var bits int
+		var addr []byte
+		f := registry.FreePrefix{RegionID: regionID}
+		if err := rows.Scan(&bits, &addr, &f.PoolID); err != nil {
+			return f, err
+		}
+		a, ok := netip.AddrFromSlice(addr)
+		if !ok {
+			return f, fmt.Errorf("stored free address of %d bytes", len(addr))
+		}
+		f.Prefix = netip.PrefixFrom(a, bits)
+		return f, nil
+	})
+	if errors.Is(err, sql.ErrNoRows) {
+		return f, false, nil
+	}
+	return f, err == nil, err
+}
+
+func (t *tx) FreeOfPool(ctx context.Context, poolID int64) ([]netip.Prefix, error) {
+	rows, err := t.q.query(ctx, `SELECT addr, bits FROM free WHERE pool_id = ? ORDER BY addr`, poolID)
+	return collect(rows, err, func(rows *sql.Rows) (netip.Prefix, error) {
+		var addr []byte
+		var bits int
+		if err := rows.Scan(&addr, &bits); err != nil {
+			return netip.Prefix{}, err
+		}
+		a, _ := netip.AddrFromSlice(addr)
+		return netip.PrefixFrom(a, bits), nil
+	})
+}
+
+// ---- assignments
+
+const assignmentSelect = `SELECT a.id, a.prefix, a.pool_id, p.prefix, p.region_id, g.name, a.tenant, a.resource, a.name, a.state,
+	a.created_at, a.released_at, a.quarantine_until, r.id, r.prefix, fg.name
+	FROM assignments a JOIN pools p ON p.id = a.pool_id JOIN regions g ON g.id = p.region_id
+	LEFT JOIN relocations r ON r.id = p.relocation_id LEFT JOIN regions fg ON fg.id = r.from_region_id`
+
+func scanAssignment(rows *sql.Rows) (registry.Assignment, error) {
+	var a registry.Assignment
+	var ap, pp, state string
+	var created int64
+	var released, until, relID sql.NullInt64
+	var relPrefix, relFrom sql.NullString
+	if err := rows.Scan(&a.ID, &ap, &a.PoolID, &pp, &a.RegionID, &a.Region, &a.Tenant, &a.Resource, &a.Name, &state,
+		&created, &released, &until, &relID, &relPrefix, &relFrom); err != nil {
+		return a, err
+	}
+	var err error
+	if a.Prefix, err = parsePrefix(ap); err != nil {
+		return a, err
+	}
+	if a.Pool, err = parsePrefix(pp); err != nil {
+		return a, err
+	}
+	a.State, a.CreatedAt = registry.State(state), fromMicros(created)
+	a.ReleasedAt, a.QuarantineUntil = optTime(released), optTime(until)
+	if relID.Valid {
+		rp, err := parsePrefix(relPrefix.String)
+		if err != nil {
+			return a, err
+		}
+		a.Borrowed = true
+		a.Relocation = &registry.RelocationRef{ID: relID.Int64, Prefix: rp, FromRegion: relFrom.String, ToRegion: a.Region}
+	}
+	return a, nil
+}
+
+func (t *tx) InsertAssignment(ctx context.Context, a *registry.Assignment) error {
+	fam, first, last, bits := span(a.Prefix)
+	res, err := t.q.exec(ctx, `INSERT INTO assignments (pool_id, prefix, family, first, last, bits, state, tenant, resource, name, created_at, released_at, quarantine_until)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		a.PoolID, a.Prefix.String(), fam, first, last, bits, string(a.State), a.Tenant, a.Resource, a.Name, micros(a.CreatedAt), optMicros(a.ReleasedAt), optMicros(a.QuarantineUntil))
+	if err != nil {
+		return mapErr(err)
+	}
+	a.ID, err = res.LastInsertId()
+	return err
+}
+
+func (t *tx) UpdateAssignment(ctx context.Context, a registry.Assignment) error {
+	res, err := t.q.exec(ctx, `UPDATE assignments SET state = ?, released_at = ?, quarantine_until = ? WHERE id = ?`,
+		string(a.State), optMicros(a.ReleasedAt), optMicros(a.QuarantineUntil), a.ID)
+	if err != nil {
+		return mapErr(err)
+	}
+	if n, _ := res.RowsAffected(); n != 1 {
+		return fmt.Errorf("assignment %d: %w", a.ID, registry.ErrNotFound)
+	}
+	return nil
+}
+
+func (t *tx) AssignmentByID(ctx context.Context, id int64) (registry.Assignment, error) {
+	rows, err := t.q.query(ctx, assignmentSelect+` WHERE a.id = ?`, id)
+	a, err := one(rows, err, scanAssignment)
+	return a, notFound(err, fmt.Sprintf("assignment %d", id))
+}
+
+func (t *tx) LiveAssignment(ctx context.Context, p netip.Prefix) (registry.Assignment, bool, error) {
+	fam, first, last, _ := span(p)
+	// Live assignments never overlap, so the candidate is the live one
+	// starting last at or before p's end.
+	rows, err := t.q.query(ctx, assignmentSelect+` WHERE a.id = (SELECT id FROM assignments WHERE family = ? AND state <> 'released' AND first <= ? ORDER BY first DESC LIMIT 1) AND a.last >= ?`, fam, last, first)
+	a, err := one(rows, err, scanAssignment)
+	if errors.Is(err, sql.ErrNoRows) {
+		return a, false, nil
+	}
+	return a, err == nil, err
+}
+
+func (t *tx) AssignmentsAt(ctx context.Context, p netip.Prefix) ([]registry.Assignment, error) {
+	fam, first, last, _ := span(p)
+	// Assignments are at most as large as their pool; bound the scan by
+	// the smallest first address any overlapping one could have.
+	lo := addrBytes(netip.PrefixFrom(p.Addr(), 0).Masked().Addr())
+	if pools, err := t.PoolsOverlapping(ctx, p); err == nil && len(pools) > 0 {
+		lo = addrBytes(pools[0].Prefix.Addr())
+	}
+	rows, err := t.q.query(ctx, assignmentSelect+` WHERE a.family = ? AND a.first >= ? AND a.first <= ? AND a.last >= ? ORDER BY a.id`, fam, lo, last, first)
+	return collect(rows, err, scanAssignment)
+}
+
+func (t *tx) Assignments(ctx context.Context, f registry.AssignmentFilter) ([]registry.Assignment, error) {
+	var where []string
+	var args []any
+	if f.RegionID != 0 {
+		where, args = append(where, "p.region_id = ?"), append(args, f.RegionID)
+	}
+	if f.PoolID != 0 {
+		where, args = append(where, "a.pool_id = ?"), append(args, f.PoolID)
+	}
+	if f.Family != 0 {
+		where, args = append(where, "a.family = ?"), append(args, f.Family)
+	}
+	if f.Tenant != nil {
+		where, args = append(where, "a.tenant = ?"), append(args, *f.Tenant)
+	}
+	if len(f.States) > 0 {
+		ph := strings.Repeat("?,", len(f.States))
+		where = append(where, "a.state IN ("+ph[:len(ph)-1]+")")
+		for _, s := range f.States {
+			args = append(args, string(s))
+		}
+	}
+	if f.Within.IsValid() {
+		fam, first, last, _ := span(f.Within)
+		where, args = append(where, "a.family = ? AND a.first >= ? AND a.last <= ?"), append(args, fam, first, last)
+	}
+	if f.AfterID != 0 {
+		where, args = append(where, "a.id > ?"), append(args, f.AfterID)
+	}
+	q := assignmentSelect
+	if len(where) > 0 {
+		q += " WHERE " + strings.Join(where, " AND ")
+	}
+	q += " ORDER BY a.id"
+	if f.Limit > 0 {
+		q += fmt.Sprintf(" LIMIT %d", f.Limit)
+	}
+	rows, err := t.q.query(ctx, q, args...)
+	return collect(rows, err, scanAssignment)
+}
+
+func (t *tx) QuarantineEnded(ctx context.Context, now time.Time, limit int) ([]registry.Assignment, error) {
+	rows, err := t.q.query(ctx, assignmentSelect+` WHERE a.state = 'quarantined' AND a.quarantine_until <= ? ORDER BY a.quarantine_until, a.id LIMIT ?`, micros(now), limit)
+	return collect(rows, err, scanAssignment)
+}
+
+func idList(ids []int64) string {
+	var b strings.Builder
+	for i, id := range ids {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		fmt.Fprint(&b, id)
+	}
+	return b.String()
+}
+
+func (t *tx) Usage(ctx context.Context, poolIDs []int64, now time.Time) ([]registry.Usage, error) {
+	if len(poolIDs) == 0 {
+		return nil, nil
+	}
+	rows, err := t.q.query(ctx, `SELECT pool_id, state, bits, COUNT(*), COALESCE(SUM(quarantine_until <= ?), 0) FROM assignments
+		WHERE pool_id IN (`+idList(poolIDs)+`) AND state <> 'released' GROUP BY pool_id, state, bits`, micros(now))
+	return collect(rows, err, func(rows *sql.Rows) (registry.Usage, error) {
+		var u registry.Usage
+		var st string
+		err := rows.Scan(&u.PoolID, &st, &u.Bits, &u.Count, &u.Expired)
+		u.State = registry.State(st)
+		return u, err
+	})
+}
+
+func (t *tx) CreatedSince(ctx context.Context, poolIDs []int64, since time.Time) (map[int]int64, error) {
+	out := map[int]int64{}
+	if len(poolIDs) == 0 {
+		return out, nil
+	}
+	rows, err := t.q.query(ctx, `SELECT bits, COUNT(*) FROM assignments WHERE pool_id IN (`+idList(poolIDs)+`) AND created_at >= ? GROUP BY bits`, micros(since))
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var bits int
+		var n int64
+		if err := rows.Scan(&bits, &n); err != nil {
+			return nil, err
+		}
+		out[bits] = n
+	}
+	return out, rows.Err()
+}
+
+// ---- relocations
+
+func (t *tx) InsertRelocation(ctx context.Context, r *registry.Relocation) error {
+	fam, first, last, bits := span(r.Prefix)
+	res, err := t.q.exec(ctx, `INSERT INTO relocations (prefix, family, first, last, bits, from_pool_id, from_region_id, to_region_id, reason, created_at)
+		VALUES (?, ?, ?, ?, ?, ?, (SELECT id FROM regions WHERE name = ?), (SELECT id FROM regions WHERE name = ?), ?, ?)`,
+		r.Prefix.String(), fam, first, last, bits, r.FromPoolID, r.FromRegion, r.ToRegion, r.Reason, micros(r.CreatedAt))
+	if err != nil {
+		return mapErr(err)
+	}
+	r.ID, err = res.LastInsertId()
+	return err
+}
+
+func (t *tx) Relocations(ctx context.Context) ([]registry.Relocation, error) {
+	rows, err := t.q.query(ctx, `SELECT r.id, r.prefix, r.from_pool_id, f.name, g.name, COALESCE(p.id, 0), r.reason, r.created_at
+		FROM relocations r JOIN regions f ON f.id = r.from_region_id JOIN regions g ON g.id = r.to_region_id
+		LEFT JOIN pools p ON p.relocation_id = r.id ORDER BY r.id`)
+	return collect(rows, err, func(rows *sql.Rows) (registry.Relocation, error) {
+		var r registry.Relocation
+		var p string
+		var created int64
+		if err := rows.Scan(&r.ID, &p, &r.FromPoolID, &r.FromRegion, &r.ToRegion, &r.PoolID, &r.Reason, &created); err != nil {
+			return r, err
+		}
+		var err error
+		r.Prefix, err = parsePrefix(p)
+		r.CreatedAt = fromMicros(created)
+		return r, err
+	})
+}
+
+// ---- events
+
+func (t *tx) AppendEvent(ctx context.Context, e *registry.Event) error {
+	res, err := t.q.exec(ctx, `INSERT INTO events (at, actor, action, subject_kind, subject_id, subject, before, after) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+		micros(e.At), e.Actor, e.Action, e.SubjectKind, e.SubjectID, e.Subject, nullJSON(e.Before), nullJSON(e.After))
+	if err != nil {
+		return mapErr(err)
+	}
+	e.Seq, err = res.LastInsertId()
+	return err
+}
+
+func nullJSON(b json.RawMessage) any {
+	if len(b) == 0 {
+		return nil
+	}
+	return string(b)
+}
+
+func (t *tx) Events(ctx context.Context, f registry.EventFilter) ([]registry.Event, error) {
+	var where []string
+	var args []any
+	if !f.Since.IsZero() {
+		where, args = append(where, "at >= ?"), append(args, micros(f.Since))
+	}
+	if f.AfterSeq != 0 {
+		where, args = append(where, "seq > ?"), append(args, f.AfterSeq)
+	}
+	if f.SubjectKind != "" {
+		where, args = append(where, "subject_kind = ?"), append(args, f.SubjectKind)
+	}
+	if len(f.SubjectIDs) > 0 {
+		where = append(where, "subject_id IN ("+idList(f.SubjectIDs)+")")
+	}
+	q := `SELECT seq, at, actor, action, subject_kind, subject_id, subject, before, after FROM events`
+	if len(where) > 0 {
+		q += " WHERE " + strings.Join(where, " AND ")
+	}
+	q += " ORDER BY seq"
+	if f.Limit > 0 {
+		q += fmt.Sprintf(" LIMIT %d", f.Limit)
+	}
+	rows, err := t.q.query(ctx, q, args...)
+	return collect(rows, err, func(rows *sql.Rows) (registry.Event, error) {
+		var e registry.Event
+		var at int64
+		var before, after sql.NullString
+		if err := rows.Scan(&e.Seq, &at, &e.Actor, &e.Action, &e.SubjectKind, &e.SubjectID, &e.Subject, &before, &after); err != nil {
+			return e, err
+		}
+		e.At = fromMicros(at)
+		if before.Valid {
+			e.Before = json.RawMessage(before.String)
+		}
+		if after.Valid {
+			e.After = json.RawMessage(after.String)
+		}
+		return e, nil
+	})
+}
+
+// ---- idempotency
+
+func (t *tx) Idempotent(ctx context.Context, tenant, key string) (registry.Idempotent, bool, error) {
+	rows, err := t.q.query(ctx, `SELECT request_hash, assignment_ids, created_at FROM idempotency WHERE tenant = ? AND key = ?`, tenant, key)
+	r, err := one(rows, err, func(rows *sql.Rows) (registry.Idempotent, error) {
+		r := registry.Idempotent{Tenant: tenant, Key: key}
+		var ids string
+		var created int64
+		if err := rows.Scan(&r.RequestHash, &ids, &created); err != nil {
+			return r, err
+		}
+		r.CreatedAt = fromMicros(created)
+		return r, json.Unmarshal([]byte(ids), &r.AssignmentIDs)
+	})
+	if errors.Is(err, sql.ErrNoRows) {
+		return r, false, nil
+	}
+	return r, err == nil, err
+}
+
+func (t *tx) PutIdempotent(ctx context.Context, r registry.Idempotent) error {
+	ids, err := json.Marshal(r.AssignmentIDs)
+	if err != nil {
+		return err
+	}
+	_, err = t.q.exec(ctx, `INSERT INTO idempotency (tenant, key, request_hash, assignment_ids, created_at) VALUES (?, ?, ?, ?, ?)`,
+		r.Tenant, r.Key, r.RequestHash, string(ids), micros(r.CreatedAt))
+	return mapErr(err)
+}
+
+var _ registry.Tx = (*tx)(nil)
