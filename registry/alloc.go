@@ -193,12 +193,29 @@ func (r *Registry) checkLength(ctx context.Context, tx Tx, reg Region, it item) 
 
 // allocator carries one request's state through its transaction.
 type allocator struct {
-	r   *Registry
-	tx  Tx
-	reg Region
-	q   Request
-	now time.Time
-	out []Assignment
+	r     *Registry
+	tx    Tx
+	reg   Region
+	q     Request
+	now   time.Time
+	out   []Assignment
+	pools map[int64]Pool
+}
+
+// pool returns a pool by ID, read once per request.
+func (a *allocator) pool(ctx context.Context, id int64) (Pool, error) {
+	if p, ok := a.pools[id]; ok {
+		return p, nil
+	}
+	p, err := a.tx.PoolByID(ctx, id)
+	if err != nil {
+		return Pool{}, err
+	}
+	if a.pools == nil {
+		a.pools = map[int64]Pool{}
+	}
+	a.pools[id] = p
+	return p, nil
 }
 
 // take allocates n prefixes of one length. Buddy allocation always takes
@@ -230,11 +247,16 @@ func (a *allocator) take(ctx context.Context, it item, n int) error {
 		if d := it.bits - f.Prefix.Bits(); d < 63 {
 			k = min(k, uint64(1)<<d)
 		}
+		pool, err := a.pool(ctx, f.PoolID)
+		if err != nil {
+			return err
+		}
 		cur := f.Prefix.Addr()
 		for i := uint64(0); i < k; i++ {
 			p := netip.PrefixFrom(cur, it.bits)
-			as := Assignment{Prefix: p, PoolID: f.PoolID, RegionID: a.reg.ID, Region: a.reg.Name,
-				Tenant: a.q.Tenant, Resource: a.q.Resource, Name: a.q.Name, State: StateAssigned, CreatedAt: a.now}
+			as := Assignment{Prefix: p, PoolID: f.PoolID, Pool: pool.Prefix, RegionID: a.reg.ID, Region: a.reg.Name,
+				Tenant: a.q.Tenant, Resource: a.q.Resource, Name: a.q.Name, State: StateAssigned, CreatedAt: a.now,
+				Borrowed: pool.Relocation != nil, Relocation: pool.Relocation}
 			if err := a.tx.InsertAssignment(ctx, &as); err != nil {
 				return err
 			}
@@ -307,7 +329,7 @@ func (a *allocator) borrow(ctx context.Context, it item) (FreePrefix, error) {
 				return FreePrefix{}, err
 			}
 		}
-		from, err := a.tx.PoolByID(ctx, lf.PoolID)
+		from, err := a.pool(ctx, lf.PoolID)
 		if err != nil {
 			return FreePrefix{}, err
 		}

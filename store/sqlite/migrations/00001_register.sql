@@ -115,7 +115,7 @@ CREATE TABLE assignments (
     created_at       INTEGER NOT NULL,
     released_at      INTEGER,
     quarantine_until INTEGER,
-    CHECK ((state = 'quarantined') = (quarantine_until IS NOT NULL))
+    CHECK (state <> 'quarantined' OR quarantine_until IS NOT NULL)
 );
 CREATE UNIQUE INDEX assignments_live ON assignments (family, first) WHERE state <> 'released';
 CREATE INDEX assignments_pool_state ON assignments (pool_id, state, bits, quarantine_until);

@@ -1,0 +1,231 @@
+package main
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/cadastre-ipam/cadastre/prefix"
+	"github.com/cadastre-ipam/cadastre/registry"
+)
+
+func newAllocCmd(a *app) *cobra.Command {
+	var q registry.Request
+	var asJSON bool
+	c := &cobra.Command{
+		Use:   "alloc --region NAME",
+		Short: "Hand out addresses or prefixes in a region",
+		Long: `Hand out --count prefixes of --len bits in a region, all in one transaction
+(all or nothing). IPv6 is the default; IPv4 with --family 4. --dual-stack gives
+one IPv6 /128 and one IPv4 /32 per item, both or neither.
+
+Space comes from the region's own pools: the smallest free prefix that fits,
+lowest address first. When the region has no IPv4 left and its policy allows,
+a relocation unit (a /24 unless the region says otherwise) is moved from a
+lender region and recorded; the answer marks such assignments "borrowed".
+
+--key makes the request idempotent: repeating it returns the same assignments,
+and the same key with a different request is refused (exit 4).
+Exit 5 means no free space; exit 6 that the region may not borrow IPv4.`,
+		Example: `  cadastre alloc --region us-east --dual-stack --tenant acme --resource vm-42 --name vm42.acme.example
+  cadastre alloc --region us-east --family 6 --len 64 --count 4 --tenant acme
+  cadastre alloc --region us-east --family 4 --key 7f2c0d1e --json`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if q.DualStack && cmd.Flags().Changed("family") {
+				return usagef("--dual-stack and --family: give one or the other")
+			}
+			if cmd.Flags().Changed("count") && q.Count <= 0 {
+				return usagef("--count %d: must be at least 1", q.Count)
+			}
+			if cmd.Flags().Changed("len") && q.Bits <= 0 {
+				return usagef("--len %d: must be a prefix length from 1 to 32 (IPv4) or 128 (IPv6)", q.Bits)
+			}
+			reg, err := a.open(cmd.Context())
+			if err != nil {
+				return err
+			}
+			out, err := reg.Allocate(cmd.Context(), q)
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				return writeJSON(a.cfg.stdout, out)
+			}
+			return table(a.cfg.stdout, assignmentHeader, assignmentRows(out))
+		},
+	}
+	f := c.Flags()
+	f.StringVar(&q.Region, "region", "", "region to allocate in (required)")
+	f.IntVar(&q.Family, "family", 0, "address family, 4 or 6 (default 6)")
+	f.IntVar(&q.Bits, "len", 0, "prefix length (default /128 for IPv6, /32 for IPv4)")
+	f.IntVar(&q.Count, "count", 1, "how many prefixes, in one transaction")
+	f.BoolVar(&q.DualStack, "dual-stack", false, "one IPv6 /128 and one IPv4 /32 per item")
+	f.StringVar(&q.Tenant, "tenant", "", "tenant the assignment belongs to")
+	f.StringVar(&q.Resource, "resource", "", "the tenant's resource, e.g. a VM id")
+	f.StringVar(&q.Name, "name", "", "DNS name of the assignment (FQDN)")
+	f.StringVar(&q.Key, "key", "", "idempotency key: a retry with it returns the same assignments")
+	f.BoolVar(&asJSON, "json", false, "print JSON")
+	c.MarkFlagRequired("region")
+	return c
+}
+
+// parseDuration accepts Go durations and whole days ("7d").
+func parseDuration(s string) (time.Duration, error) {
+	if d, ok := strings.CutSuffix(s, "d"); ok {
+		n, err := strconv.Atoi(d)
+		if err != nil || n < 0 {
+			return 0, fmt.Errorf("duration %q: use e.g. 24h, 90m, 7d or 0", s)
+		}
+		return time.Duration(n) * 24 * time.Hour, nil
+	}
+	v, err := time.ParseDuration(s)
+	if err != nil {
+		return 0, fmt.Errorf("duration %q: use e.g. 24h, 90m, 7d or 0", s)
+	}
+	if v < 0 {
+		return 0, fmt.Errorf("duration %q: must not be negative", s)
+	}
+	return v, nil
+}
+
+// parseTarget reads an assignment ID or its exact prefix (an address is its /32 or /128).
+func parseTarget(s string) (registry.Target, error) {
+	if id, err := strconv.ParseInt(s, 10, 64); err == nil {
+		if id <= 0 {
+			return registry.Target{}, usagef("assignment ID %d: must be positive", id)
+		}
+		return registry.Target{ID: id}, nil
+	}
+	p, _, err := prefix.ParsePrefixOrAddr(s)
+	if err != nil {
+		return registry.Target{}, usageError{fmt.Errorf("%w (expected an assignment ID, prefix or address)", err)}
+	}
+	return registry.Target{Prefix: p}, nil
+}
+
+func newReleaseCmd(a *app) *cobra.Command {
+	var quarantine string
+	var asJSON bool
+	c := &cobra.Command{
+		Use:   "release PREFIX|ID",
+		Short: "Release an assignment into quarantine",
+		Long: `Release an assignment. It stays quarantined for --quarantine (24h by default) so
+that a new tenant never inherits the old one's DNS names or reputation at once;
+then its space returns to the pool. --quarantine 0 frees it at once.`,
+		Example: `  cadastre release 40.64.0.17
+  cadastre release 2603:1030::/64 --quarantine 7d
+  cadastre release 1234 --quarantine 0`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			t, err := parseTarget(args[0])
+			if err != nil {
+				return err
+			}
+			q, err := parseDuration(quarantine)
+			if err != nil {
+				return usageError{fmt.Errorf("--quarantine: %w", err)}
+			}
+			reg, err := a.open(cmd.Context())
+			if err != nil {
+				return err
+			}
+			as, err := reg.Release(cmd.Context(), t, q, nil)
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				return writeJSON(a.cfg.stdout, as)
+			}
+			if as.State == registry.StateQuarantined {
+				fmt.Fprintf(a.cfg.stdout, "released %s (assignment %d); quarantined until %s\n", as.Prefix, as.ID, as.QuarantineUntil.Format(time.RFC3339))
+			} else {
+				fmt.Fprintf(a.cfg.stdout, "released %s (assignment %d); free now\n", as.Prefix, as.ID)
+			}
+			return nil
+		},
+	}
+	c.Flags().StringVar(&quarantine, "quarantine", "24h", "cool-down before re-use, e.g. 24h, 7d, 0")
+	c.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	return c
+}
+
+func newAssignmentsCmd(a *app) *cobra.Command {
+	var region, tenant, state string
+	var family, limit int
+	var within string
+	var asJSON bool
+	c := &cobra.Command{
+		Use:     "assignments",
+		Aliases: []string{"list"},
+		Short:   "List assignments",
+		Example: `  cadastre assignments --region us-east --state assigned --json
+  cadastre assignments --within 191.232.0.0/24`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			f := registry.AssignmentFilter{Family: family, Limit: limit}
+			if family != 0 && family != 4 && family != 6 {
+				return usagef("--family %d: must be 4 or 6", family)
+			}
+			if limit < 0 {
+				return usagef("--limit %d: must not be negative", limit)
+			}
+			if cmd.Flags().Changed("tenant") {
+				f.Tenant = &tenant
+			}
+			if state != "" {
+				switch s := registry.State(state); s {
+				case registry.StateAssigned, registry.StateQuarantined, registry.StateReleased:
+					f.States = []registry.State{s}
+				default:
+					return usagef("--state %q: must be assigned, quarantined or released", state)
+				}
+			}
+			if within != "" {
+				p, err := parsePrefixArg(within)
+				if err != nil {
+					return err
+				}
+				f.Within = p
+			}
+			reg, err := a.open(cmd.Context())
+			if err != nil {
+				return err
+			}
+			if region != "" {
+				rs, err := reg.Regions(cmd.Context())
+				if err != nil {
+					return err
+				}
+				for _, r := range rs {
+					if r.Name == region {
+						f.RegionID = r.ID
+					}
+				}
+				if f.RegionID == 0 {
+					return fmt.Errorf("region %s: %w", region, registry.ErrNotFound)
+				}
+			}
+			as, err := reg.Assignments(cmd.Context(), f)
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				return writeJSON(a.cfg.stdout, nonNil(as))
+			}
+			return table(a.cfg.stdout, assignmentHeader, assignmentRows(as))
+		},
+	}
+	f := c.Flags()
+	f.StringVar(&region, "region", "", "only this region")
+	f.StringVar(&tenant, "tenant", "", "only this tenant")
+	f.StringVar(&state, "state", "", "only this state: assigned, quarantined or released")
+	f.IntVar(&family, "family", 0, "only this family, 4 or 6")
+	f.StringVar(&within, "within", "", "only assignments inside this prefix")
+	f.IntVar(&limit, "limit", 0, "at most this many")
+	f.BoolVar(&asJSON, "json", false, "print JSON")
+	return c
+}

@@ -1,0 +1,219 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"strconv"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/cadastre-ipam/cadastre/iso3166"
+	"github.com/cadastre-ipam/cadastre/prefix"
+	"github.com/cadastre-ipam/cadastre/registry"
+)
+
+func newShowCmd(a *app) *cobra.Command {
+	var asJSON bool
+	c := &cobra.Command{
+		Use:   "show PREFIX|IP",
+		Short: "Tell which block, pool, region and assignment hold an address, and their history",
+		Example: `  cadastre show 191.232.0.5
+  cadastre show 2603:1030::/64 --json`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			p, _, err := prefix.ParsePrefixOrAddr(args[0])
+			if err != nil {
+				return usageError{err}
+			}
+			reg, err := a.open(cmd.Context())
+			if err != nil {
+				return err
+			}
+			h, err := reg.Show(cmd.Context(), p)
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				h.Events = nonNil(h.Events)
+				return writeJSON(a.cfg.stdout, h)
+			}
+			return printHolding(a.cfg.stdout, h)
+		},
+	}
+	c.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	return c
+}
+
+func printHolding(w io.Writer, h registry.Holding) error {
+	b := h.Block
+	fmt.Fprintf(w, "%s\n  block       %s  %s", h.Query, b.Prefix, b.Source)
+	if b.Registry != "" {
+		fmt.Fprintf(w, ", %s", registry.RegistryName(b.Registry))
+	}
+	if b.RegisteredCountry != "" {
+		fmt.Fprintf(w, ", registered in %s", b.RegisteredCountry)
+	}
+	if b.From != "" {
+		fmt.Fprintf(w, ", from %s", b.From)
+	}
+	if b.Price != nil {
+		fmt.Fprintf(w, ", %s", b.Price)
+	}
+	if b.Date != "" {
+		fmt.Fprintf(w, ", %s", b.Date)
+	}
+	fmt.Fprintln(w)
+	if h.Pool == nil {
+		fmt.Fprintln(w, "  pool        - (in no pool)")
+	} else {
+		fmt.Fprintf(w, "  pool        %s  region %s", h.Pool.Prefix, h.Pool.Region)
+		if h.Pool.Purpose != "" {
+			fmt.Fprintf(w, ", %s", h.Pool.Purpose)
+		}
+		fmt.Fprintln(w)
+	}
+	if r := h.Relocation; r != nil {
+		fmt.Fprintf(w, "  relocation  %s moved from %s to %s on %s: %s\n", r.Prefix, r.FromRegion, r.ToRegion, day(r.CreatedAt), r.Reason)
+	}
+	if as := h.Assignment; as != nil {
+		fmt.Fprintf(w, "  assignment  %d  %s  %s  tenant %s  resource %s  name %s\n", as.ID, as.Prefix, as.State, dash(as.Tenant), dash(as.Resource), dash(as.Name))
+	} else {
+		fmt.Fprintln(w, "  assignment  - (free)")
+	}
+	for _, p := range h.Past {
+		fmt.Fprintf(w, "  earlier     %d  %s  %s  tenant %s  %s\n", p.ID, p.Prefix, p.State, dash(p.Tenant), day(p.CreatedAt))
+	}
+	fmt.Fprintln(w, "events:")
+	return printEvents(w, h.Events)
+}
+
+func printEvents(w io.Writer, evs []registry.Event) error {
+	rows := make([][]string, 0, len(evs))
+	for _, e := range evs {
+		rows = append(rows, []string{strconv.FormatInt(e.Seq, 10), e.At.Format(time.RFC3339), e.Actor, e.Action, e.SubjectKind + " " + e.Subject})
+	}
+	return table(w, "SEQ\tTIME\tACTOR\tACTION\tSUBJECT", rows)
+}
+
+func newReportCmd(a *app) *cobra.Command {
+	var region string
+	var asJSON bool
+	c := &cobra.Command{
+		Use:   "report",
+		Short: "Per region and family: size, use, allocation rate, IPv4 runway, IPv6 share",
+		Long: `Per region and address family: size, assigned, quarantined and free addresses,
+utilization, the allocation rate over the last 30 days (addresses a day), the
+runway of IPv4 in days at that rate (free / rate), and the share of the region's
+live assignments that are IPv6. IPv6 sizes beyond 2^40 print as powers of two;
+--json gives exact numbers.`,
+		Example: `  cadastre report
+  cadastre report --region us-east --json`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			reg, err := a.open(cmd.Context())
+			if err != nil {
+				return err
+			}
+			rows, err := reg.Report(cmd.Context(), region)
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				return writeJSON(a.cfg.stdout, nonNil(rows))
+			}
+			return printReport(a.cfg.stdout, rows)
+		},
+	}
+	c.Flags().StringVar(&region, "region", "", "only this region")
+	c.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	return c
+}
+
+func printReport(w io.Writer, rows []registry.ReportRow) error {
+	out := make([][]string, 0, len(rows))
+	for _, r := range rows {
+		runway := "-"
+		if r.RunwayDays != nil {
+			runway = fmt.Sprintf("%.1f", *r.RunwayDays)
+		}
+		out = append(out, []string{r.Region, "IPv" + strconv.Itoa(r.Family), strconv.Itoa(r.Pools), count(r.Size), count(r.Assigned), count(r.Quarantined), count(r.Free),
+			fmt.Sprintf("%.1f%%", r.Utilization), fmt.Sprintf("%.2f", r.RatePerDay), runway, fmt.Sprintf("%.0f%%", 100*r.IPv6Share)})
+	}
+	return table(w, "REGION\tFAMILY\tPOOLS\tSIZE\tASSIGNED\tQUARANTINED\tFREE\tUSED\tRATE/DAY\tRUNWAY DAYS\tIPV6 SHARE", out)
+}
+
+// parseSince reads an absolute time (RFC 3339 or a date) or a duration ago ("24h", "7d").
+func parseSince(s string, now time.Time) (time.Time, error) {
+	if t, err := time.Parse(time.RFC3339, s); err == nil {
+		return t, nil
+	}
+	if t, err := time.Parse(time.DateOnly, s); err == nil {
+		return t, nil
+	}
+	if d, err := parseDuration(s); err == nil {
+		return now.Add(-d), nil
+	}
+	return time.Time{}, fmt.Errorf("--since %q: give a time (2026-11-26T10:00:00Z), a date (2026-11-26) or a duration ago (24h, 7d)", s)
+}
+
+func newLogCmd(a *app) *cobra.Command {
+	var since string
+	var after int64
+	var limit int
+	var asJSON bool
+	c := &cobra.Command{
+		Use:   "log",
+		Short: "Show the append-only change log",
+		Long: `Every change to the register writes one event in the same transaction: who,
+when, what, and the object before and after. --json prints them whole.`,
+		Example: `  cadastre log --since 24h
+  cadastre log --since 2026-11-01 --json`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			f := registry.EventFilter{AfterSeq: after, Limit: limit}
+			if since != "" {
+				t, err := parseSince(since, time.Now())
+				if err != nil {
+					return usageError{err}
+				}
+				f.Since = t
+			}
+			if limit < 0 || after < 0 {
+				return usagef("--limit and --after must not be negative")
+			}
+			reg, err := a.open(cmd.Context())
+			if err != nil {
+				return err
+			}
+			evs, err := reg.Events(cmd.Context(), f)
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				return writeJSON(a.cfg.stdout, nonNil(evs))
+			}
+			return printEvents(a.cfg.stdout, evs)
+		},
+	}
+	c.Flags().StringVar(&since, "since", "", "only events at or after this time, date or duration ago")
+	c.Flags().Int64Var(&after, "after", 0, "only events after this sequence number")
+	c.Flags().IntVar(&limit, "limit", 0, "at most this many events")
+	c.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	return c
+}
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+func newVersionCmd(a *app) *cobra.Command {
+	return &cobra.Command{
+		Use:   "version",
+		Short: "Print the version and the ISO 3166 data it carries",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			fmt.Fprintf(a.cfg.stdout, "cadastre %s\nISO 3166 data: %s\n", version, iso3166.Version())
+			return nil
+		},
+	}
+}

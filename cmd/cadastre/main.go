@@ -1,0 +1,181 @@
+// Command cadastre keeps the register of an operator's IP address space and
+// hands out addresses with region affinity. Run `cadastre --help`.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"os/user"
+	"syscall"
+
+	"github.com/spf13/cobra"
+
+	"github.com/cadastre-ipam/cadastre/registry"
+	"github.com/cadastre-ipam/cadastre/store/sqlite"
+)
+
+// Exit codes, chosen in this one place from the error's kind.
+const (
+	exitOK       = 0
+	exitFailure  = 1 // anything not named below
+	exitUsage    = 2 // bad flags or arguments, invalid input
+	exitNotFound = 3 // no such region, block, pool or assignment
+	exitConflict = 4 // overlap, duplicate, reused idempotency key, wrong state
+	exitNoSpace  = 5 // no free space for the request
+	exitPolicy   = 6 // no free IPv4, and the region's policy forbids borrowing
+	exitDatabase = 7 // the database file cannot be opened, read or written
+)
+
+// exitCode maps an error to the process exit status.
+func exitCode(err error) int {
+	var ue usageError
+	var de dbError
+	switch {
+	case err == nil:
+		return exitOK
+	case errors.As(err, &ue), errors.Is(err, registry.ErrInvalid):
+		return exitUsage
+	case errors.Is(err, registry.ErrPolicy):
+		return exitPolicy
+	case errors.Is(err, registry.ErrNoSpace):
+		return exitNoSpace
+	case errors.Is(err, registry.ErrNotFound):
+		return exitNotFound
+	case errors.Is(err, registry.ErrOverlap), errors.Is(err, registry.ErrExists),
+		errors.Is(err, registry.ErrIdempotency), errors.Is(err, registry.ErrState):
+		return exitConflict
+	case errors.As(err, &de):
+		return exitDatabase
+	}
+	return exitFailure
+}
+
+// usageError marks a mistake in how the command was called.
+type usageError struct{ error }
+
+func (e usageError) Unwrap() error { return e.error }
+
+func usagef(format string, args ...any) error { return usageError{fmt.Errorf(format, args...)} }
+
+// dbError marks a failure to open or use the database file.
+type dbError struct{ error }
+
+func (e dbError) Unwrap() error { return e.error }
+
+// config is read once at start: flags, with environment variables as defaults.
+type config struct {
+	db     string
+	actor  string
+	stdout io.Writer
+	stderr io.Writer
+	stdin  io.Reader
+}
+
+// app is one run of the command: its configuration and, once a command
+// needs it, the open register.
+type app struct {
+	cfg   config
+	store *sqlite.Store
+	reg   *registry.Registry
+}
+
+func (a *app) open(ctx context.Context) (*registry.Registry, error) {
+	if a.reg != nil {
+		return a.reg, nil
+	}
+	s, err := sqlite.Open(ctx, a.cfg.db, sqlite.Options{})
+	if err != nil {
+		return nil, dbError{err}
+	}
+	a.store, a.reg = s, registry.New(s)
+	return a.reg, nil
+}
+
+func (a *app) close() {
+	if a.store != nil {
+		a.store.Close()
+	}
+}
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
+}
+
+func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	db := os.Getenv("CADASTRE_DB")
+	if db == "" {
+		db = "./cadastre.db"
+	}
+	actor := "cli"
+	if u, err := user.Current(); err == nil {
+		actor = "cli:" + u.Username
+	}
+	a := &app{cfg: config{db: db, actor: actor, stdout: stdout, stderr: stderr, stdin: stdin}}
+	defer a.close()
+	root := newRoot(a)
+	root.SetArgs(args)
+	root.SetIn(stdin)
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	err := root.ExecuteContext(registry.WithActor(ctx, actor))
+	if err != nil {
+		fmt.Fprintf(stderr, "cadastre: %v\n", err)
+	}
+	return exitCode(err)
+}
+
+func newRoot(a *app) *cobra.Command {
+	root := &cobra.Command{
+		Use:   "cadastre",
+		Short: "A land registry for IP address space",
+		Long: `cadastre keeps the register of all the IPv4 and IPv6 space you hold, with its
+provenance (RIR allocation, transfer and price, BYOIP, private), and hands out
+addresses with region affinity: IPv6 first, scarce IPv4 carefully, and when a
+region's IPv4 runs dry it borrows from another region only if its policy says
+so, recording the relocation so geolocation can follow.
+
+The register is one SQLite file (--db, or $CADASTRE_DB), created on first use.
+
+Exit status: 0 ok, 1 failure, 2 invalid input, 3 not found, 4 conflict
+(overlap, duplicate, reused idempotency key, wrong state), 5 no free space,
+6 no IPv4 and borrowing forbidden by policy, 7 database unusable.`,
+		Example: `  cadastre demo                      # build the Azure-2014 story and print the report
+  cadastre region add us-east --country US --subdivision US-VA --borrow-from brazil-south
+  cadastre alloc --region us-east --dual-stack --tenant acme --name vm1.example.net
+  cadastre report --json`,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.PersistentFlags().StringVar(&a.cfg.db, "db", a.cfg.db, "SQLite database file, created on first use (env CADASTRE_DB)")
+	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
+		return usageError{fmt.Errorf("%s: %w (see `%s --help`)", c.CommandPath(), err, c.CommandPath())}
+	})
+	root.AddCommand(newRegionCmd(a), newBlockCmd(a), newPoolCmd(a), newAllocCmd(a), newReleaseCmd(a),
+		newShowCmd(a), newReportCmd(a), newLogCmd(a), newDemoCmd(a), newVersionCmd(a), newAssignmentsCmd(a))
+	for _, c := range root.Commands() {
+		wrapArgs(c)
+	}
+	return root
+}
+
+// wrapArgs marks cobra's argument-count errors as usage errors, recursively.
+func wrapArgs(c *cobra.Command) {
+	if c.Args != nil {
+		check := c.Args
+		c.Args = func(cmd *cobra.Command, args []string) error {
+			if err := check(cmd, args); err != nil {
+				return usageError{fmt.Errorf("%s: %w (see `%s --help`)", cmd.CommandPath(), err, cmd.CommandPath())}
+			}
+			return nil
+		}
+	}
+	for _, sub := range c.Commands() {
+		wrapArgs(sub)
+	}
+}
