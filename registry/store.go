@@ -124,6 +124,8 @@ type Tx interface {
 	Relocations(ctx context.Context) ([]Relocation, error)
 
 	AppendEvent(ctx context.Context, e *Event) error
+	// LastEvent is the newest event's position (zero on an empty log).
+	LastEvent(ctx context.Context) (Position, error)
 	Events(ctx context.Context, f EventFilter) ([]Event, error)
 
 	Idempotent(ctx context.Context, tenant, key string) (Idempotent, bool, error)

@@ -157,7 +157,7 @@ Exit status: 0 ok, 1 failure, 2 invalid input, 3 not found, 4 conflict
 		return usageError{fmt.Errorf("%s: %w (see `%s --help`)", c.CommandPath(), err, c.CommandPath())}
 	})
 	root.AddCommand(newRegionCmd(a), newBlockCmd(a), newPoolCmd(a), newAllocCmd(a), newReleaseCmd(a),
-		newShowCmd(a), newReportCmd(a), newLogCmd(a), newDemoCmd(a), newVersionCmd(a), newAssignmentsCmd(a))
+		newShowCmd(a), newReportCmd(a), newLogCmd(a), newDemoCmd(a), newVersionCmd(a), newAssignmentsCmd(a), newServeCmd(a))
 	for _, c := range root.Commands() {
 		wrapArgs(c)
 	}

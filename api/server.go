@@ -1,0 +1,124 @@
+// Package api is cadastre's HTTP face: health and readiness probes,
+// Prometheus metrics, the published geofeed, and (as it grows) the JSON API.
+// Handlers parse, call one registry method and format; no rule lives here.
+package api
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/cadastre-ipam/cadastre/registry"
+)
+
+// Server serves the HTTP endpoints over one registry.
+type Server struct {
+	reg     *registry.Registry
+	log     *slog.Logger
+	mux     *http.ServeMux
+	metrics *prometheus.Registry
+	ready   atomic.Bool
+
+	requests *prometheus.CounterVec
+	latency  *prometheus.HistogramVec
+}
+
+// New returns a Server; it is ready until Drain is called.
+func New(reg *registry.Registry, log *slog.Logger) *Server {
+	s := &Server{reg: reg, log: log, mux: http.NewServeMux(), metrics: prometheus.NewRegistry()}
+	s.requests = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "cadastre_http_requests_total", Help: "HTTP requests by route and status code.",
+	}, []string{"route", "code"})
+	s.latency = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name: "cadastre_http_request_duration_seconds", Help: "HTTP request latency by route.",
+		Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5},
+	}, []string{"route"})
+	s.metrics.MustRegister(s.requests, s.latency, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	s.ready.Store(true)
+
+	s.handle("GET /livez", func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("ok\n")) })
+	s.handle("GET /readyz", s.readyz)
+	s.mux.Handle("GET /metrics", promhttp.HandlerFor(s.metrics, promhttp.HandlerOpts{}))
+	s.handle("GET /geofeed.csv", s.geofeed)
+	return s
+}
+
+// Metrics is the server's Prometheus registry, for other parts to add to.
+func (s *Server) Metrics() *prometheus.Registry { return s.metrics }
+
+// Drain makes /readyz fail, so load balancers stop sending new requests
+// before the server shuts down.
+func (s *Server) Drain() { s.ready.Store(false) }
+
+func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
+	if !s.ready.Load() {
+		http.Error(w, "draining\n", http.StatusServiceUnavailable)
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	defer cancel()
+	if err := s.reg.Store().View(ctx, func(tx registry.Tx) error { _, err := tx.LastEvent(ctx); return err }); err != nil {
+		http.Error(w, "store: "+err.Error()+"\n", http.StatusServiceUnavailable)
+		return
+	}
+	w.Write([]byte("ok\n"))
+}
+
+// handle registers h under pattern with request logging and metrics,
+// labelled by the pattern so that label cardinality stays bounded.
+func (s *Server) handle(pattern string, h http.HandlerFunc) {
+	s.mux.Handle(pattern, s.instrument(pattern, h))
+}
+
+type statusWriter struct {
+	http.ResponseWriter
+	code  int
+	bytes int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	w.code = code
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	if w.code == 0 {
+		w.code = http.StatusOK
+	}
+	n, err := w.ResponseWriter.Write(b)
+	w.bytes += n
+	return n, err
+}
+
+func (s *Server) instrument(route string, h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		sw := &statusWriter{ResponseWriter: w}
+		h.ServeHTTP(sw, r)
+		if sw.code == 0 {
+			sw.code = http.StatusOK
+		}
+		d := time.Since(start)
+		s.requests.WithLabelValues(route, strconv.Itoa(sw.code)).Inc()
+		s.latency.WithLabelValues(route).Observe(d.Seconds())
+		// The URL is logged without its query: a careless client may put a
+		// secret there, and it must not reach the logs.
+		s.log.LogAttrs(r.Context(), slog.LevelInfo, "request",
+			slog.String("method", r.Method), slog.String("path", r.URL.Path), slog.Int("status", sw.code),
+			slog.Int("bytes", sw.bytes), slog.Duration("duration", d), slog.String("remote", r.RemoteAddr))
+	})
+}
+
+// ServeHTTP implements http.Handler.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.ServeHTTP(w, r) }
+
+func (s *Server) geofeed(w http.ResponseWriter, r *http.Request) {
+	http.Error(w, "not yet", http.StatusNotImplemented)
+}
