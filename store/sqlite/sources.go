@@ -1,0 +1,125 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"net/netip"
+
+	"github.com/cadastre-ipam/cadastre/geo"
+	"github.com/cadastre-ipam/cadastre/prefix"
+	"github.com/cadastre-ipam/cadastre/registry"
+)
+
+var _ geo.Store = (*Store)(nil)
+
+// PutSource implements geo.Store.
+func (s *Store) PutSource(ctx context.Context, src geo.Source, entries []geo.Entry, e registry.Event) (geo.Source, error) {
+	err := s.Update(ctx, func(t registry.Tx) error {
+		x := t.(*tx)
+		if _, err := x.q.exec(ctx, `DELETE FROM sources WHERE name = ?`, src.Name); err != nil {
+			return err
+		}
+		src.Entries = int64(len(entries))
+		res, err := x.q.exec(ctx, `INSERT INTO sources (name, kind, origin, entries, sha256, imported_at) VALUES (?, ?, ?, ?, ?, ?)`,
+			src.Name, string(src.Kind), src.Origin, src.Entries, src.SHA256, micros(src.ImportedAt))
+		if err != nil {
+			return mapErr(err)
+		}
+		if src.ID, err = res.LastInsertId(); err != nil {
+			return err
+		}
+		for _, en := range entries {
+			if _, err := x.q.exec(ctx, `INSERT INTO source_entries (source_id, family, first, bits, country, subdivision, city) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+				src.ID, prefix.Family(en.Prefix), addrBytes(en.Prefix.Addr()), en.Prefix.Bits(), en.Location.Country, en.Location.Subdivision, en.Location.City); err != nil {
+				return fmt.Errorf("source %s: entry %s: %w", src.Name, en.Prefix, mapErr(err))
+			}
+		}
+		e.SubjectID = src.ID
+		return x.AppendEvent(ctx, &e)
+	})
+	return src, err
+}
+
+// Sources implements geo.Store.
+func (s *Store) Sources(ctx context.Context) (out []geo.Source, err error) {
+	err = s.View(ctx, func(t registry.Tx) error {
+		rows, err := t.(*tx).q.query(ctx, `SELECT id, name, kind, origin, entries, sha256, imported_at FROM sources ORDER BY name`)
+		out, err = collect(rows, err, func(rows *sql.Rows) (geo.Source, error) {
+			var src geo.Source
+			var kind string
+			var at int64
+			err := rows.Scan(&src.ID, &src.Name, &kind, &src.Origin, &src.Entries, &src.SHA256, &at)
+			src.Kind, src.ImportedAt = geo.Kind(kind), fromMicros(at)
+			return src, err
+		})
+		return err
+	})
+	return out, err
+}
+
+// SourceEntries implements geo.Store.
+func (s *Store) SourceEntries(ctx context.Context, name string, fn func(geo.Entry) error) error {
+	return s.View(ctx, func(t registry.Tx) error {
+		rows, err := t.(*tx).q.query(ctx, `SELECT e.first, e.bits, e.country, e.subdivision, e.city FROM source_entries e
+			JOIN sources s ON s.id = e.source_id WHERE s.name = ? ORDER BY e.family, e.first, e.bits`, name)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		n := 0
+		for rows.Next() {
+			var first []byte
+			var bits int
+			var en geo.Entry
+			if err := rows.Scan(&first, &bits, &en.Location.Country, &en.Location.Subdivision, &en.Location.City); err != nil {
+				return err
+			}
+			a, ok := netip.AddrFromSlice(first)
+			if !ok {
+				return fmt.Errorf("source %s: stored address of %d bytes", name, len(first))
+			}
+			en.Prefix = netip.PrefixFrom(a, bits)
+			if err := fn(en); err != nil {
+				return err
+			}
+			n++
+		}
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		if n == 0 {
+			r, err := t.(*tx).q.query(ctx, `SELECT 1 FROM sources WHERE name = ?`, name)
+			if v, err := oneInt(r, err); err != nil || v != 1 {
+				if errors.Is(err, sql.ErrNoRows) {
+					return fmt.Errorf("source %s: %w", name, registry.ErrNotFound)
+				}
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+func oneInt(rows *sql.Rows, err error) (int, error) {
+	return one(rows, err, func(rows *sql.Rows) (int, error) {
+		var v int
+		return v, rows.Scan(&v)
+	})
+}
+
+// DeleteSource implements geo.Store.
+func (s *Store) DeleteSource(ctx context.Context, name string, e registry.Event) error {
+	return s.Update(ctx, func(t registry.Tx) error {
+		x := t.(*tx)
+		res, err := x.q.exec(ctx, `DELETE FROM sources WHERE name = ?`, name)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return fmt.Errorf("source %s: %w", name, registry.ErrNotFound)
+		}
+		return x.AppendEvent(ctx, &e)
+	})
+}
