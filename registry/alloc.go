@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/netip"
@@ -99,21 +100,62 @@ type item struct{ family, bits int }
 // of a lender region's pool and recorded. A repeated idempotency key
 // returns the original assignments.
 func (r *Registry) Allocate(ctx context.Context, q Request) ([]Assignment, error) {
-	if err := q.normalise(); err != nil {
-		return nil, err
+	return r.AllocateAll(ctx, Batch{Key: q.Key, Scope: q.Tenant, Requests: []Request{q}})
+}
+
+// Batch is several requests answered in one transaction, all or nothing,
+// under one idempotency key. Keys are unique within a Scope (the tenant,
+// or the token, that sends them), so tenants cannot collide.
+type Batch struct {
+	Key      string
+	Scope    string
+	Requests []Request
+}
+
+func (b Batch) hash() string {
+	h := sha256.New()
+	for _, q := range b.Requests {
+		h.Write([]byte(q.hash()))
+	}
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+// AllocateAll answers every request of b in one transaction.
+func (r *Registry) AllocateAll(ctx context.Context, b Batch) ([]Assignment, error) {
+	if len(b.Requests) == 0 {
+		return nil, invalid("no allocation requested")
+	}
+	if len(b.Requests) > 1000 {
+		return nil, invalid("%d requests in one batch: at most 1000", len(b.Requests))
+	}
+	if len(b.Key) > 256 {
+		return nil, invalid("idempotency key longer than 256 bytes")
+	}
+	total := 0
+	for i := range b.Requests {
+		if err := b.Requests[i].normalise(); err != nil {
+			if len(b.Requests) > 1 {
+				return nil, fmt.Errorf("request %d: %w", i+1, err)
+			}
+			return nil, err
+		}
+		total += b.Requests[i].Count
+	}
+	if total > MaxCount {
+		return nil, invalid("%d prefixes in one batch: at most %d", total, MaxCount)
 	}
 	var out []Assignment
 	err := r.store.Update(ctx, func(tx Tx) error {
 		out = out[:0]
 		now := r.clock()
-		if q.Key != "" {
-			prev, ok, err := tx.Idempotent(ctx, q.Tenant, q.Key)
+		if b.Key != "" {
+			prev, ok, err := tx.Idempotent(ctx, b.Scope, b.Key)
 			if err != nil {
 				return err
 			}
 			if ok {
-				if prev.RequestHash != q.hash() {
-					return fmt.Errorf("idempotency key %q: first used at %s for another request: %w", q.Key, prev.CreatedAt.Format(time.RFC3339), ErrIdempotency)
+				if prev.RequestHash != b.hash() {
+					return fmt.Errorf("idempotency key %q: first used at %s for another request: %w", b.Key, prev.CreatedAt.Format(time.RFC3339), ErrIdempotency)
 				}
 				for _, id := range prev.AssignmentIDs {
 					a, err := tx.AssignmentByID(ctx, id)
@@ -128,38 +170,22 @@ func (r *Registry) Allocate(ctx context.Context, q Request) ([]Assignment, error
 		if err := r.reap(ctx, tx, now); err != nil {
 			return err
 		}
-		reg, err := tx.RegionByName(ctx, q.Region)
-		if err != nil {
-			return fmt.Errorf("region %s: %w", q.Region, err)
-		}
-		items := []item{{q.Family, q.Bits}}
-		if q.DualStack {
-			items = []item{{6, 128}, {4, 32}}
-		}
-		for _, it := range items {
-			if err := r.checkLength(ctx, tx, reg, it); err != nil {
+		for i, q := range b.Requests {
+			got, err := r.allocate(ctx, tx, q, now)
+			if err != nil {
+				if len(b.Requests) > 1 {
+					return fmt.Errorf("request %d: %w", i+1, err)
+				}
 				return err
 			}
+			out = append(out, got...)
 		}
-		a := allocator{r: r, tx: tx, reg: reg, q: q, now: now}
-		if q.DualStack {
-			for i := 0; i < q.Count; i++ {
-				for _, it := range items {
-					if err := a.take(ctx, it, 1); err != nil {
-						return fmt.Errorf("allocate %d of %d: %w", i+1, q.Count, err)
-					}
-				}
-			}
-		} else if err := a.take(ctx, items[0], q.Count); err != nil {
-			return err
-		}
-		out = a.out
-		if q.Key != "" {
+		if b.Key != "" {
 			ids := make([]int64, len(out))
 			for i, x := range out {
 				ids[i] = x.ID
 			}
-			return tx.PutIdempotent(ctx, Idempotent{Tenant: q.Tenant, Key: q.Key, RequestHash: q.hash(), AssignmentIDs: ids, CreatedAt: now})
+			return tx.PutIdempotent(ctx, Idempotent{Tenant: b.Scope, Key: b.Key, RequestHash: b.hash(), AssignmentIDs: ids, CreatedAt: now})
 		}
 		return nil
 	})
@@ -167,6 +193,43 @@ func (r *Registry) Allocate(ctx context.Context, q Request) ([]Assignment, error
 		return nil, err
 	}
 	return out, nil
+}
+
+// allocate answers one normalised request inside tx.
+func (r *Registry) allocate(ctx context.Context, tx Tx, q Request, now time.Time) ([]Assignment, error) {
+	reg, err := tx.RegionByName(ctx, q.Region)
+	if err != nil {
+		return nil, fmt.Errorf("region %s: %w", q.Region, err)
+	}
+	items := []item{{q.Family, q.Bits}}
+	if q.DualStack {
+		items = []item{{6, 128}, {4, 32}}
+	}
+	// A dual-stack request checks both lengths before it takes anything. A
+	// single family is checked by take only when no free prefix fits: one
+	// that fits lies in a pool of the region no longer than the request,
+	// which is all checkLength asks, so the answer is the same and the
+	// common case saves a query.
+	if q.DualStack {
+		for _, it := range items {
+			if err := r.checkLength(ctx, tx, reg, it); err != nil {
+				return nil, err
+			}
+		}
+	}
+	a := allocator{r: r, tx: tx, reg: reg, q: q, now: now, unchecked: !q.DualStack}
+	if q.DualStack {
+		for i := 0; i < q.Count; i++ {
+			for _, it := range items {
+				if err := a.take(ctx, it, 1); err != nil {
+					return nil, fmt.Errorf("allocate %d of %d: %w", i+1, q.Count, err)
+				}
+			}
+		}
+	} else if err := a.take(ctx, items[0], q.Count); err != nil {
+		return nil, err
+	}
+	return a.out, nil
 }
 
 // checkLength refuses a length no pool of the region could ever give.
@@ -200,6 +263,8 @@ type allocator struct {
 	now   time.Time
 	out   []Assignment
 	pools map[int64]Pool
+	// unchecked: checkLength has not run yet for this request (see allocate).
+	unchecked bool
 }
 
 // pool returns a pool by ID, read once per request.
@@ -231,6 +296,12 @@ func (a *allocator) take(ctx context.Context, it item, n int) error {
 			return err
 		}
 		if !ok {
+			if a.unchecked {
+				a.unchecked = false
+				if err := a.r.checkLength(ctx, a.tx, a.reg, it); err != nil {
+					return err
+				}
+			}
 			f, err = a.borrow(ctx, it)
 			if err != nil {
 				if done > 0 && errors.Is(err, ErrNoSpace) {
@@ -252,19 +323,25 @@ func (a *allocator) take(ctx context.Context, it item, n int) error {
 			return err
 		}
 		cur := f.Prefix.Addr()
-		for i := uint64(0); i < k; i++ {
-			p := netip.PrefixFrom(cur, it.bits)
-			as := Assignment{Prefix: p, PoolID: f.PoolID, Pool: pool.Prefix, RegionID: a.reg.ID, Region: a.reg.Name,
-				Tenant: a.q.Tenant, Resource: a.q.Resource, Name: a.q.Name, State: StateAssigned, CreatedAt: a.now,
-				Borrowed: pool.Relocation != nil, Relocation: pool.Relocation}
-			if err := a.tx.InsertAssignment(ctx, &as); err != nil {
+		if bt, ok := a.tx.(batchTx); ok && k > 1 {
+			if cur, err = a.takeMany(ctx, bt, f, pool, it.bits, k); err != nil {
 				return err
 			}
-			if err := a.r.event(ctx, a.tx, a.now, "assignment.allocate", "assignment", as.ID, p.String(), nil, as); err != nil {
-				return err
+		} else {
+			for i := uint64(0); i < k; i++ {
+				p := netip.PrefixFrom(cur, it.bits)
+				as := Assignment{Prefix: p, PoolID: f.PoolID, Pool: pool.Prefix, RegionID: a.reg.ID, Region: a.reg.Name,
+					Tenant: a.q.Tenant, Resource: a.q.Resource, Name: a.q.Name, State: StateAssigned, CreatedAt: a.now,
+					Borrowed: pool.Relocation != nil, Relocation: pool.Relocation}
+				if err := a.tx.InsertAssignment(ctx, &as); err != nil {
+					return err
+				}
+				if err := a.r.event(ctx, a.tx, a.now, "assignment.allocate", "assignment", as.ID, p.String(), nil, as); err != nil {
+					return err
+				}
+				a.out = append(a.out, as)
+				cur = prefix.Last(p).Next()
 			}
-			a.out = append(a.out, as)
-			cur = prefix.Last(p).Next()
 		}
 		done += int(k)
 		// Return what is left of f: [cur, last(f)].
@@ -277,6 +354,62 @@ func (a *allocator) take(ctx context.Context, it item, n int) error {
 		}
 	}
 	return nil
+}
+
+// batchTx is what a Tx may offer to write many assignments and their
+// events in a few statements instead of two each. It is optional: take
+// falls back to InsertAssignment and AppendEvent one by one without it.
+type batchTx interface {
+	// InsertAssignments inserts each of as and sets its ID, with the same
+	// result as InsertAssignment on each in turn.
+	InsertAssignments(ctx context.Context, as []Assignment) error
+	// AppendEvents appends each of es in order, as AppendEvent would.
+	AppendEvents(ctx context.Context, es []Event) error
+}
+
+// manyChunk bounds the assignments and events held in memory at once
+// while a batch is written.
+const manyChunk = 1024
+
+// takeMany writes k consecutive /bits assignments from the start of f, each
+// with its allocation event, exactly as take's one-by-one loop would, in a
+// few statements; it returns the address after the last one.
+func (a *allocator) takeMany(ctx context.Context, bt batchTx, f FreePrefix, pool Pool, bits int, k uint64) (netip.Addr, error) {
+	cur := f.Prefix.Addr()
+	actor := Actor(ctx)
+	n := int(min(k, manyChunk))
+	chunk := make([]Assignment, 0, n)
+	events := make([]Event, 0, n)
+	for k > 0 {
+		n := int(min(k, manyChunk))
+		chunk = chunk[:0]
+		for range n {
+			p := netip.PrefixFrom(cur, bits)
+			chunk = append(chunk, Assignment{Prefix: p, PoolID: f.PoolID, Pool: pool.Prefix, RegionID: a.reg.ID, Region: a.reg.Name,
+				Tenant: a.q.Tenant, Resource: a.q.Resource, Name: a.q.Name, State: StateAssigned, CreatedAt: a.now,
+				Borrowed: pool.Relocation != nil, Relocation: pool.Relocation})
+			cur = prefix.Last(p).Next()
+		}
+		if err := bt.InsertAssignments(ctx, chunk); err != nil {
+			return cur, err
+		}
+		events = events[:0]
+		for _, as := range chunk {
+			// The event Registry.event would write.
+			after, err := json.Marshal(as)
+			if err != nil {
+				return cur, err
+			}
+			events = append(events, Event{At: a.now, Actor: actor, Action: "assignment.allocate", SubjectKind: "assignment",
+				SubjectID: as.ID, Subject: as.Prefix.String(), After: after})
+		}
+		if err := bt.AppendEvents(ctx, events); err != nil {
+			return cur, err
+		}
+		a.out = append(a.out, chunk...)
+		k -= uint64(n)
+	}
+	return cur, nil
 }
 
 // borrow carves a relocation unit for the region out of a lender's free

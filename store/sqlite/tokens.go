@@ -1,0 +1,87 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"time"
+
+	"github.com/cadastre-ipam/cadastre/auth"
+	"github.com/cadastre-ipam/cadastre/registry"
+)
+
+var _ auth.Store = (*Store)(nil)
+
+const tokenCols = `id, name, scope, tenant, mac, created_at, created_by, expires_at, revoked_at, last_used_at`
+
+func scanToken(rows *sql.Rows) (auth.Token, error) {
+	var t auth.Token
+	var scope string
+	var created int64
+	var expires, revoked, used sql.NullInt64
+	if err := rows.Scan(&t.ID, &t.Name, &scope, &t.Tenant, &t.MAC, &created, &t.CreatedBy, &expires, &revoked, &used); err != nil {
+		return t, err
+	}
+	sc, err := auth.ParseScope(scope)
+	if err != nil {
+		return t, fmt.Errorf("stored token %s: %w", t.ID, err)
+	}
+	t.Scope, t.CreatedAt = sc, fromMicros(created)
+	t.ExpiresAt, t.RevokedAt, t.LastUsed = optTime(expires), optTime(revoked), optTime(used)
+	return t, nil
+}
+
+// InsertToken implements auth.Store.
+func (s *Store) InsertToken(ctx context.Context, t auth.Token, e registry.Event) error {
+	return s.Update(ctx, func(rt registry.Tx) error {
+		x := rt.(*tx)
+		if _, err := x.q.exec(ctx, `INSERT INTO tokens (`+tokenCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, NULL, NULL)`,
+			t.ID, t.Name, t.Scope.String(), t.Tenant, t.MAC, micros(t.CreatedAt), t.CreatedBy, optMicros(t.ExpiresAt)); err != nil {
+			return mapErr(err)
+		}
+		return x.AppendEvent(ctx, &e)
+	})
+}
+
+// Token implements auth.Store.
+func (s *Store) Token(ctx context.Context, id string) (t auth.Token, err error) {
+	err = s.View(ctx, func(rt registry.Tx) error {
+		rows, err := rt.(*tx).q.query(ctx, `SELECT `+tokenCols+` FROM tokens WHERE id = ?`, id)
+		t, err = one(rows, err, scanToken)
+		return notFound(err, "token "+id)
+	})
+	return t, err
+}
+
+// Tokens implements auth.Store.
+func (s *Store) Tokens(ctx context.Context) (out []auth.Token, err error) {
+	err = s.View(ctx, func(rt registry.Tx) error {
+		rows, err := rt.(*tx).q.query(ctx, `SELECT `+tokenCols+` FROM tokens ORDER BY created_at, id`)
+		out, err = collect(rows, err, scanToken)
+		return err
+	})
+	return out, err
+}
+
+// RevokeToken implements auth.Store.
+func (s *Store) RevokeToken(ctx context.Context, id string, at time.Time, e registry.Event) error {
+	return s.Update(ctx, func(rt registry.Tx) error {
+		x := rt.(*tx)
+		res, err := x.q.exec(ctx, `UPDATE tokens SET revoked_at = COALESCE(revoked_at, ?) WHERE id = ?`, micros(at), id)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return fmt.Errorf("token %s: %w", id, registry.ErrNotFound)
+		}
+		return x.AppendEvent(ctx, &e)
+	})
+}
+
+// TouchToken implements auth.Store: it records when a token was last used.
+func (s *Store) TouchToken(ctx context.Context, id string, at time.Time) error {
+	return s.Update(ctx, func(rt registry.Tx) error {
+		_, err := rt.(*tx).q.exec(ctx, `UPDATE tokens SET last_used_at = ? WHERE id = ?`, micros(at), id)
+		return err
+	})
+}
