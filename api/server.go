@@ -15,6 +15,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/danielgtaylor/huma/v2"
+
+	"github.com/cadastre-ipam/cadastre/auth"
 	"github.com/cadastre-ipam/cadastre/registry"
 )
 
@@ -26,13 +29,20 @@ type Server struct {
 	metrics *prometheus.Registry
 	ready   atomic.Bool
 
-	requests *prometheus.CounterVec
-	latency  *prometheus.HistogramVec
+	requests      *prometheus.CounterVec
+	latency       *prometheus.HistogramVec
+	allocations   prometheus.Counter
+	allocFailures *prometheus.CounterVec
+
+	tokens  *auth.Tokens
+	limiter *limiter
+	api     huma.API
 }
 
-// New returns a Server; it is ready until Drain is called.
-func New(reg *registry.Registry, log *slog.Logger) *Server {
-	s := &Server{reg: reg, log: log, mux: http.NewServeMux(), metrics: prometheus.NewRegistry()}
+// New returns a Server; it is ready until Drain is called. With tokens nil
+// the /v1 API answers 503: there is no unauthenticated mode.
+func New(reg *registry.Registry, tokens *auth.Tokens, log *slog.Logger) *Server {
+	s := &Server{reg: reg, tokens: tokens, log: log, mux: http.NewServeMux(), metrics: prometheus.NewRegistry(), limiter: newLimiter(20, time.Minute)}
 	s.requests = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "cadastre_http_requests_total", Help: "HTTP requests by route and status code.",
 	}, []string{"route", "code"})
@@ -40,13 +50,19 @@ func New(reg *registry.Registry, log *slog.Logger) *Server {
 		Name: "cadastre_http_request_duration_seconds", Help: "HTTP request latency by route.",
 		Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5},
 	}, []string{"route"})
-	s.metrics.MustRegister(s.requests, s.latency, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	s.allocations = prometheus.NewCounter(prometheus.CounterOpts{Name: "cadastre_allocations_total", Help: "Prefixes allocated through the API."})
+	s.allocFailures = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "cadastre_allocation_failures_total", Help: "Failed allocation requests by reason.",
+	}, []string{"reason"})
+	s.metrics.MustRegister(s.requests, s.latency, s.allocations, s.allocFailures, &poolCollector{reg: reg},
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	s.ready.Store(true)
 
 	s.handle("GET /livez", func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("ok\n")) })
 	s.handle("GET /readyz", s.readyz)
 	s.mux.Handle("GET /metrics", promhttp.HandlerFor(s.metrics, promhttp.HandlerOpts{}))
 	s.handle("GET /geofeed.csv", s.geofeed)
+	s.mountV1()
 	return s
 }
 

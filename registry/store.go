@@ -42,6 +42,7 @@ type AssignmentFilter struct {
 	Tenant   *string
 	States   []State
 	Within   netip.Prefix // assignments inside this prefix
+	Contains netip.Prefix // assignments holding all of this prefix
 	AfterID  int64        // keyset pagination
 	Limit    int
 }
@@ -78,6 +79,8 @@ type Idempotent struct {
 // Tx is the storage interface a transaction offers to Registry.
 type Tx interface {
 	InsertRegion(ctx context.Context, r *Region) error
+	// UpdateRegion stores r's location and borrowing policy.
+	UpdateRegion(ctx context.Context, r Region) error
 	RegionByName(ctx context.Context, name string) (Region, error)
 	RegionByID(ctx context.Context, id int64) (Region, error)
 	Regions(ctx context.Context) ([]Region, error)
@@ -104,7 +107,8 @@ type Tx interface {
 	FreeOfPool(ctx context.Context, poolID int64) ([]netip.Prefix, error)
 
 	InsertAssignment(ctx context.Context, a *Assignment) error
-	// UpdateAssignment stores a's State, ReleasedAt and QuarantineUntil.
+	// UpdateAssignment stores a's State, ReleasedAt, QuarantineUntil, Name
+	// and Resource.
 	UpdateAssignment(ctx context.Context, a Assignment) error
 	AssignmentByID(ctx context.Context, id int64) (Assignment, error)
 	// LiveAssignment finds the assigned or quarantined assignment whose

@@ -10,10 +10,12 @@ import (
 	"os"
 	"os/signal"
 	"os/user"
+	"strings"
 	"syscall"
 
 	"github.com/spf13/cobra"
 
+	"github.com/cadastre-ipam/cadastre/demo"
 	"github.com/cadastre-ipam/cadastre/registry"
 	"github.com/cadastre-ipam/cadastre/store/sqlite"
 )
@@ -24,7 +26,7 @@ const (
 	exitFailure  = 1 // anything not named below
 	exitUsage    = 2 // bad flags or arguments, invalid input
 	exitNotFound = 3 // no such region, block, pool or assignment
-	exitConflict = 4 // overlap, duplicate, reused idempotency key, wrong state
+	exitConflict = 4 // overlap, duplicate, reused idempotency key, wrong state, demo on another register
 	exitNoSpace  = 5 // no free space for the request
 	exitPolicy   = 6 // no free IPv4, and the region's policy forbids borrowing
 	exitDatabase = 7 // the database file cannot be opened, read or written
@@ -46,7 +48,8 @@ func exitCode(err error) int {
 	case errors.Is(err, registry.ErrNotFound):
 		return exitNotFound
 	case errors.Is(err, registry.ErrOverlap), errors.Is(err, registry.ErrExists),
-		errors.Is(err, registry.ErrIdempotency), errors.Is(err, registry.ErrState):
+		errors.Is(err, registry.ErrIdempotency), errors.Is(err, registry.ErrState),
+		errors.Is(err, demo.ErrNotEmpty):
 		return exitConflict
 	case errors.As(err, &de):
 		return exitDatabase
@@ -68,8 +71,10 @@ func (e dbError) Unwrap() error { return e.error }
 
 // config is read once at start: flags, with environment variables as defaults.
 type config struct {
-	db     string
-	actor  string
+	db           string
+	actor        string
+	tokenKey     string // $CADASTRE_TOKEN_KEY, hex
+	tokenKeyFile string
 	stdout io.Writer
 	stderr io.Writer
 	stdin  io.Reader
@@ -116,14 +121,20 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	if u, err := user.Current(); err == nil {
 		actor = "cli:" + u.Username
 	}
-	a := &app{cfg: config{db: db, actor: actor, stdout: stdout, stderr: stderr, stdin: stdin}}
+	a := &app{cfg: config{db: db, actor: actor, tokenKey: os.Getenv("CADASTRE_TOKEN_KEY"), stdout: stdout, stderr: stderr, stdin: stdin}}
 	defer a.close()
 	root := newRoot(a)
 	root.SetArgs(args)
 	root.SetIn(stdin)
 	root.SetOut(stdout)
 	root.SetErr(stderr)
-	err := root.ExecuteContext(registry.WithActor(ctx, actor))
+	cmd, err := root.ExecuteContextC(registry.WithActor(ctx, actor))
+	var ue usageError
+	if err != nil && cmd == root && !errors.As(err, &ue) {
+		// What cobra reports of the root itself is how it was called: an
+		// unknown command ("cadastre allocate") is found before any flag.
+		err = usageError{err}
+	}
 	if err != nil {
 		fmt.Fprintf(stderr, "cadastre: %v\n", err)
 	}
@@ -143,26 +154,54 @@ so, recording the relocation so geolocation can follow.
 The register is one SQLite file (--db, or $CADASTRE_DB), created on first use.
 
 Exit status: 0 ok, 1 failure, 2 invalid input, 3 not found, 4 conflict
-(overlap, duplicate, reused idempotency key, wrong state), 5 no free space,
-6 no IPv4 and borrowing forbidden by policy, 7 database unusable.`,
+(overlap, duplicate, reused idempotency key, wrong state, demo on a register
+that is not the demo), 5 no free space, 6 no IPv4 and borrowing forbidden by
+policy, 7 database unusable.`,
 		Example: `  cadastre demo                      # build the Azure-2014 story and print the report
   cadastre region add us-east --country US --subdivision US-VA --borrow-from brazil-south
   cadastre alloc --region us-east --dual-stack --tenant acme --name vm1.example.net
   cadastre report --json`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
+		// Cobra checks required flags after this hook and reports a missing
+		// one as a plain error (exit 1); checking here makes it a usage error.
+		PersistentPreRunE: func(c *cobra.Command, args []string) error {
+			if err := c.ValidateRequiredFlags(); err != nil {
+				return usageError{fmt.Errorf("%s: %w (see `%s --help`)", c.CommandPath(), err, c.CommandPath())}
+			}
+			return nil
+		},
 	}
 	root.PersistentFlags().StringVar(&a.cfg.db, "db", a.cfg.db, "SQLite database file, created on first use (env CADASTRE_DB)")
+	root.PersistentFlags().StringVar(&a.cfg.tokenKeyFile, "token-key-file", "", "file holding the server-side token key (default: the database path + \".key\"; env CADASTRE_TOKEN_KEY overrides)")
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
 		return usageError{fmt.Errorf("%s: %w (see `%s --help`)", c.CommandPath(), err, c.CommandPath())}
 	})
 	root.AddCommand(newRegionCmd(a), newBlockCmd(a), newPoolCmd(a), newAllocCmd(a), newReleaseCmd(a),
-		newShowCmd(a), newReportCmd(a), newLogCmd(a), newDemoCmd(a), newVersionCmd(a), newAssignmentsCmd(a), newServeCmd(a))
-	for _, c := range root.Commands() {
-		wrapArgs(c)
-	}
+		newShowCmd(a), newReportCmd(a), newLogCmd(a), newDemoCmd(a), newVersionCmd(a), newAssignmentsCmd(a), newServeCmd(a), newTokenCmd(a))
+	wrapArgs(root)
 	return root
 }
+
+// unknownCommand refuses an argument to a command that only groups others,
+// suggesting the nearest subcommands. Cobra's own check covers only the
+// root; a group without it prints its help and exits 0.
+func unknownCommand(c *cobra.Command, args []string) error {
+	if len(args) == 0 {
+		return nil
+	}
+	msg := fmt.Sprintf("unknown command %q for %q", args[0], c.CommandPath())
+	if c.SuggestionsMinimumDistance <= 0 {
+		c.SuggestionsMinimumDistance = 2
+	}
+	if s := c.SuggestionsFor(args[0]); len(s) > 0 {
+		msg += " (did you mean " + strings.Join(s, " or ") + "?)"
+	}
+	return errors.New(msg)
+}
+
+// showHelp is the action of a command that only groups others.
+func showHelp(c *cobra.Command, args []string) error { return c.Help() }
 
 // wrapArgs marks cobra's argument-count errors as usage errors, recursively.
 func wrapArgs(c *cobra.Command) {

@@ -39,7 +39,11 @@ Logs are JSON when stderr is not a terminal.`,
 				return err
 			}
 			log := newLogger(a)
-			srv := api.New(reg, log)
+			tokens, err := a.tokens(cmd.Context())
+			if err != nil {
+				return err
+			}
+			srv := api.New(reg, tokens, log)
 			ln, err := net.Listen("tcp", listen)
 			if err != nil {
 				return usagef("--listen %s: %v", listen, err)
@@ -54,7 +58,7 @@ Logs are JSON when stderr is not a terminal.`,
 				return err
 			case <-cmd.Context().Done():
 			}
-			log.Info("draining", "for", drain)
+			log.Info("draining", "for", drain.String())
 			srv.Drain()
 			time.Sleep(drain)
 			ctx, cancel := context.WithTimeout(context.Background(), grace)

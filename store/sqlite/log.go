@@ -2,6 +2,7 @@ package sqlite
 
 import (
 	"context"
+	"fmt"
 
 	"github.com/cadastre-ipam/cadastre/registry"
 )
@@ -21,4 +22,16 @@ func (t *tx) LastEvent(ctx context.Context) (registry.Position, error) {
 		p.At = fromMicros(at)
 	}
 	return p, rows.Err()
+}
+
+func (t *tx) UpdateRegion(ctx context.Context, r registry.Region) error {
+	res, err := t.q.exec(ctx, `UPDATE regions SET country = ?, subdivision = ?, city = ?, borrow_policy = ?, borrow_bits = ? WHERE id = ?`,
+		r.Location.Country, r.Location.Subdivision, r.Location.City, r.Borrow.String(), r.BorrowBits, r.ID)
+	if err != nil {
+		return mapErr(err)
+	}
+	if n, _ := res.RowsAffected(); n != 1 {
+		return fmt.Errorf("region %s: %w", r.Name, registry.ErrNotFound)
+	}
+	return nil
 }

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"net/netip"
 	"strings"
 	"time"
@@ -362,9 +363,100 @@ func (t *tx) InsertAssignment(ctx context.Context, a *registry.Assignment) error
 	return err
 }
 
+// maxRows bounds the rows of one multi-row INSERT. Batches are written in
+// power-of-two slices of at most maxRows rows, so a handful of statement
+// texts serve every batch size and stay prepared.
+const maxRows = 128
+
+// rowsOf returns how many rows the next statement of a batch with n rows
+// left takes: the largest power of two at most min(n, maxRows).
+func rowsOf(n int) int {
+	r := maxRows
+	for r > n {
+		r >>= 1
+	}
+	return r
+}
+
+// valuesList is "(?, ?, ...), (...)": rows groups of cols placeholders.
+func valuesList(rows, cols int) string {
+	one := "(" + strings.Repeat("?, ", cols-1) + "?)"
+	return strings.Repeat(one+", ", rows-1) + one
+}
+
+// InsertAssignments inserts many assignments in few statements and sets
+// their IDs. It gives each the ID SQLite would (one more than the largest
+// so far, in order), so the result is that of InsertAssignment called on
+// each in turn; the overlap trigger still checks every row.
+func (t *tx) InsertAssignments(ctx context.Context, as []registry.Assignment) error {
+	if len(as) == 0 {
+		return nil
+	}
+	rows, err := t.q.query(ctx, `SELECT COALESCE(MAX(id), 0) FROM assignments`)
+	last, err := one(rows, err, func(rows *sql.Rows) (int64, error) {
+		var v int64
+		return v, rows.Scan(&v)
+	})
+	if err != nil {
+		return err
+	}
+	if last > math.MaxInt64-int64(len(as)) {
+		// SQLite would pick unused IDs at random from here on; let it.
+		for i := range as {
+			if err := t.InsertAssignment(ctx, &as[i]); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	// A batch's rows differ only in ID and prefix: the rest is bound once
+	// per statement (?1 to ?10) and each row binds four values.
+	const shared, cols = 10, 4
+	args := make([]any, shared, shared+cols*min(len(as), maxRows))
+	for len(as) > 0 {
+		a0 := &as[0]
+		fam, bits := prefix.Family(a0.Prefix), a0.Prefix.Bits()
+		n := 1
+		for n < len(as) && n < maxRows && sameButPrefix(a0, &as[n]) {
+			n++
+		}
+		n = rowsOf(n)
+		args = append(args[:0], a0.PoolID, fam, bits, string(a0.State), a0.Tenant, a0.Resource, a0.Name,
+			micros(a0.CreatedAt), optMicros(a0.ReleasedAt), optMicros(a0.QuarantineUntil))
+		for i := range as[:n] {
+			a := &as[i]
+			last++
+			a.ID = last
+			args = append(args, a.ID, a.Prefix.String(), addrBytes(a.Prefix.Addr()), addrBytes(prefix.Last(a.Prefix)))
+		}
+		if _, err := t.q.exec(ctx, `INSERT INTO assignments (id, pool_id, prefix, family, first, last, bits, state, tenant, resource, name, created_at, released_at, quarantine_until)
+		SELECT column1, ?1, column2, ?2, column3, column4, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10 FROM (VALUES `+valuesList(n, cols)+`)`, args...); err != nil {
+			return mapErr(err)
+		}
+		as = as[n:]
+	}
+	return nil
+}
+
+// sameButPrefix reports whether a and b differ at most in ID and prefix
+// (and so may share one multi-row INSERT), their prefixes being of one
+// family and length.
+func sameButPrefix(a, b *registry.Assignment) bool {
+	return a.PoolID == b.PoolID && a.Prefix.Bits() == b.Prefix.Bits() && a.Prefix.Addr().BitLen() == b.Prefix.Addr().BitLen() &&
+		a.State == b.State && a.Tenant == b.Tenant && a.Resource == b.Resource && a.Name == b.Name &&
+		a.CreatedAt.Equal(b.CreatedAt) && optEqual(a.ReleasedAt, b.ReleasedAt) && optEqual(a.QuarantineUntil, b.QuarantineUntil)
+}
+
+func optEqual(a, b *time.Time) bool {
+	if a == nil || b == nil {
+		return a == b
+	}
+	return a.Equal(*b)
+}
+
 func (t *tx) UpdateAssignment(ctx context.Context, a registry.Assignment) error {
-	res, err := t.q.exec(ctx, `UPDATE assignments SET state = ?, released_at = ?, quarantine_until = ? WHERE id = ?`,
-		string(a.State), optMicros(a.ReleasedAt), optMicros(a.QuarantineUntil), a.ID)
+	res, err := t.q.exec(ctx, `UPDATE assignments SET state = ?, released_at = ?, quarantine_until = ?, name = ?, resource = ? WHERE id = ?`,
+		string(a.State), optMicros(a.ReleasedAt), optMicros(a.QuarantineUntil), a.Name, a.Resource, a.ID)
 	if err != nil {
 		return mapErr(err)
 	}
@@ -429,6 +521,10 @@ func (t *tx) Assignments(ctx context.Context, f registry.AssignmentFilter) ([]re
 	if f.Within.IsValid() {
 		fam, first, last, _ := span(f.Within)
 		where, args = append(where, "a.family = ? AND a.first >= ? AND a.last <= ?"), append(args, fam, first, last)
+	}
+	if f.Contains.IsValid() {
+		fam, first, last, _ := span(f.Contains)
+		where, args = append(where, "a.family = ? AND a.first <= ? AND a.last >= ?"), append(args, fam, first, last)
 	}
 	if f.AfterID != 0 {
 		where, args = append(where, "a.id > ?"), append(args, f.AfterID)
@@ -539,6 +635,41 @@ func (t *tx) AppendEvent(ctx context.Context, e *registry.Event) error {
 	}
 	e.Seq, err = res.LastInsertId()
 	return err
+}
+
+// AppendEvents appends many events in few statements and sets their Seq.
+func (t *tx) AppendEvents(ctx context.Context, es []registry.Event) error {
+	// As in InsertAssignments, what the rows share is bound once (?1 to ?4).
+	const shared, cols = 4, 4
+	args := make([]any, shared, shared+cols*min(len(es), maxRows))
+	for len(es) > 0 {
+		e0 := &es[0]
+		n := 1
+		for n < len(es) && n < maxRows && es[n].At.Equal(e0.At) && es[n].Actor == e0.Actor && es[n].Action == e0.Action && es[n].SubjectKind == e0.SubjectKind {
+			n++
+		}
+		n = rowsOf(n)
+		args = append(args[:0], micros(e0.At), e0.Actor, e0.Action, e0.SubjectKind)
+		for i := range es[:n] {
+			e := &es[i]
+			args = append(args, e.SubjectID, e.Subject, nullJSON(e.Before), nullJSON(e.After))
+		}
+		res, err := t.q.exec(ctx, `INSERT INTO events (at, actor, action, subject_kind, subject_id, subject, before, after)
+		SELECT ?1, ?2, ?3, ?4, column1, column2, column3, column4 FROM (VALUES `+valuesList(n, cols)+`)`, args...)
+		if err != nil {
+			return mapErr(err)
+		}
+		// AUTOINCREMENT numbers the rows of one statement consecutively.
+		last, err := res.LastInsertId()
+		if err != nil {
+			return err
+		}
+		for i := range es[:n] {
+			es[i].Seq = last - int64(n-1-i)
+		}
+		es = es[n:]
+	}
+	return nil
 }
 
 func nullJSON(b json.RawMessage) any {

@@ -1,0 +1,700 @@
+package api
+
+import (
+	"context"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/netip"
+	"reflect"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/danielgtaylor/huma/v2"
+	"github.com/danielgtaylor/huma/v2/adapters/humago"
+
+	"github.com/cadastre-ipam/cadastre/auth"
+	"github.com/cadastre-ipam/cadastre/location"
+	"github.com/cadastre-ipam/cadastre/prefix"
+	"github.com/cadastre-ipam/cadastre/registry"
+)
+
+// countSchema is how an address count appears in the OpenAPI document: an
+// exact JSON integer, which may exceed 64 bits for IPv6.
+type countSchema struct{}
+
+// Schema implements huma.SchemaProvider.
+func (countSchema) Schema(huma.Registry) *huma.Schema {
+	return &huma.Schema{Type: huma.TypeInteger, Minimum: ptr(0.0), Description: "number of addresses, exact (may exceed 64 bits)"}
+}
+
+func ptr[T any](v T) *T { return &v }
+
+type principalKey struct{}
+
+// principal is who is calling: the token, or nobody when auth is off.
+type principal struct {
+	token auth.Token
+}
+
+func (p principal) tenant() *string {
+	if p.token.Tenant == "" {
+		return nil
+	}
+	t := p.token.Tenant
+	return &t
+}
+
+func principalOf(ctx context.Context) principal {
+	p, _ := ctx.Value(principalKey{}).(principal)
+	return p
+}
+
+// scopeMeta is the Operation.Metadata key holding the scope an operation needs.
+const scopeMeta = "scope"
+
+// tenantMeta marks operations a tenant-bound token may call.
+const tenantMeta = "tenant"
+
+func (s *Server) mountV1() {
+	cfg := huma.DefaultConfig("cadastre", "1")
+	cfg.Info.Description = "The register of an operator's IP address space: regions, blocks, pools, assignments, relocations and the change log."
+	cfg.OpenAPIPath = "/v1/openapi"
+	cfg.DocsPath = "/v1/docs"
+	cfg.SchemasPath = "/v1/schemas"
+	cfg.CreateHooks = nil // no $schema fields or Link headers in bodies
+	cfg.Components.SecuritySchemes = map[string]*huma.SecurityScheme{
+		"bearer": {Type: "http", Scheme: "bearer", Description: "a token from `cadastre token create`"},
+	}
+	cfg.Security = []map[string][]string{{"bearer": {}}}
+	api := humago.New(s.mux, cfg)
+	api.OpenAPI().Components.Schemas.RegisterTypeAlias(reflect.TypeFor[prefix.Count](), reflect.TypeFor[countSchema]())
+	api.UseMiddleware(s.authenticate(api))
+	s.api = api
+
+	s.routeRegions(api)
+	s.routeBlocksPools(api)
+	s.routeAssignments(api)
+	s.routeReadOnly(api)
+	s.routeTokens(api)
+}
+
+// op describes an operation with the scope it needs.
+func op(id, method, path, summary string, scope auth.Scope, tenantOK bool, errs ...int) huma.Operation {
+	return huma.Operation{
+		OperationID: id, Method: method, Path: path, Summary: summary,
+		Metadata:     map[string]any{scopeMeta: scope, tenantMeta: tenantOK},
+		Errors:       append([]int{http.StatusBadRequest, http.StatusUnauthorized, http.StatusForbidden, http.StatusTooManyRequests}, errs...),
+		MaxBodyBytes: 64 << 10,
+	}
+}
+
+// authenticate checks the bearer token and the scope of each operation.
+func (s *Server) authenticate(api huma.API) func(huma.Context, func(huma.Context)) {
+	return func(ctx huma.Context, next func(huma.Context)) {
+		opn := ctx.Operation()
+		need, _ := opn.Metadata[scopeMeta].(auth.Scope)
+		if need == 0 { // public: the OpenAPI document and docs
+			next(ctx)
+			return
+		}
+		if s.tokens == nil {
+			huma.WriteErr(api, ctx, http.StatusServiceUnavailable, "authentication is not configured")
+			return
+		}
+		u := ctx.URL()
+		q := u.Query()
+		for _, k := range []string{"token", "access_token", "bearer", "api_key"} {
+			if q.Has(k) {
+				huma.WriteErr(api, ctx, http.StatusBadRequest, "a token in the query string is refused (it ends up in logs); send it as Authorization: Bearer")
+				return
+			}
+		}
+		client := clientIP(ctx.RemoteAddr())
+		if !s.limiter.allow(client) {
+			ctx.SetHeader("Retry-After", "60")
+			huma.WriteErr(api, ctx, http.StatusTooManyRequests, "too many failed authentication attempts from this client; wait a minute")
+			return
+		}
+		h := ctx.Header("Authorization")
+		secret, ok := strings.CutPrefix(h, "Bearer ")
+		if !ok || secret == "" {
+			ctx.SetHeader("WWW-Authenticate", `Bearer realm="cadastre"`)
+			huma.WriteErr(api, ctx, http.StatusUnauthorized, "missing bearer token (Authorization: Bearer cad_...)")
+			return
+		}
+		tok, err := s.tokens.Check(ctx.Context(), strings.TrimSpace(secret))
+		if err != nil {
+			s.limiter.fail(client)
+			id, _ := auth.ParseID(secret)
+			s.log.LogAttrs(ctx.Context(), slog.LevelWarn, "authentication failed", slog.String("token_id", id),
+				slog.String("reason", err.Error()), slog.String("remote", client), slog.String("operation", opn.OperationID))
+			ctx.SetHeader("WWW-Authenticate", `Bearer realm="cadastre", error="invalid_token"`)
+			huma.WriteErr(api, ctx, http.StatusUnauthorized, "invalid, expired or revoked token")
+			return
+		}
+		if tok.Scope < need {
+			huma.WriteErr(api, ctx, http.StatusForbidden, fmt.Sprintf("this operation needs a token of scope %s; this one is %s", need, tok.Scope))
+			return
+		}
+		if tok.Tenant != "" && opn.Metadata[tenantMeta] != true {
+			huma.WriteErr(api, ctx, http.StatusForbidden, "a tenant token may only list regions and work with its own assignments")
+			return
+		}
+		c := context.WithValue(ctx.Context(), principalKey{}, principal{token: tok})
+		c = registry.WithActor(c, tok.Actor())
+		next(huma.WithContext(ctx, c))
+	}
+}
+
+func clientIP(remote string) string {
+	if ap, err := netip.ParseAddrPort(remote); err == nil {
+		return ap.Addr().String()
+	}
+	return remote
+}
+
+// problem maps a registry error to an RFC 9457 problem, in this one place.
+func problem(err error) error {
+	var pe *registry.PolicyError
+	switch {
+	case err == nil:
+		return nil
+	case errors.As(err, &pe):
+		return &huma.ErrorModel{Status: http.StatusConflict, Title: "Conflict", Detail: err.Error(),
+			Errors: []*huma.ErrorDetail{{Message: "no free IPv4 and borrowing not allowed", Location: "region", Value: map[string]any{"region": pe.Region, "family": pe.Family, "policy": pe.Policy.String()}}}}
+	case errors.Is(err, registry.ErrPrecondition):
+		return huma.Error412PreconditionFailed(err.Error())
+	case errors.Is(err, registry.ErrInvalid):
+		return huma.Error422UnprocessableEntity(err.Error())
+	case errors.Is(err, registry.ErrNotFound):
+		return huma.Error404NotFound(err.Error())
+	case errors.Is(err, registry.ErrNoSpace), errors.Is(err, registry.ErrOverlap), errors.Is(err, registry.ErrExists),
+		errors.Is(err, registry.ErrIdempotency), errors.Is(err, registry.ErrState):
+		return huma.Error409Conflict(err.Error())
+	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		return huma.Error503ServiceUnavailable("request cancelled or timed out")
+	}
+	return huma.Error500InternalServerError("internal error")
+}
+
+// ---- regions
+
+type regionBody struct {
+	Name        string `json:"name" minLength:"1" maxLength:"63" doc:"lower-case letters, digits and '-'"`
+	Country     string `json:"country" minLength:"2" maxLength:"2" doc:"ISO 3166-1 alpha-2"`
+	Subdivision string `json:"subdivision,omitempty" maxLength:"6" doc:"ISO 3166-2, e.g. US-VA"`
+	City        string `json:"city,omitempty" maxLength:"128"`
+	BorrowFrom  string `json:"borrow_from,omitempty" doc:"none, any, or R1,R2" default:"none"`
+	BorrowUnit  int    `json:"borrow_unit,omitempty" minimum:"8" maximum:"32" doc:"IPv4 prefix length borrowed at a time (default 24)"`
+}
+
+type regionOut struct {
+	ETag string `header:"ETag"`
+	Body registry.Region
+}
+
+type regionsOut struct {
+	Body []registry.Region
+}
+
+func (s *Server) routeRegions(api huma.API) {
+	huma.Register(api, op("list-regions", http.MethodGet, "/v1/regions", "List regions", auth.ScopeRead, true),
+		func(ctx context.Context, _ *struct{}) (*regionsOut, error) {
+			rs, err := s.reg.Regions(ctx)
+			return &regionsOut{Body: nonNil(rs)}, problem(err)
+		})
+	huma.Register(api, op("get-region", http.MethodGet, "/v1/regions/{name}", "Get a region", auth.ScopeRead, true, http.StatusNotFound),
+		func(ctx context.Context, in *struct {
+			Name string `path:"name"`
+		}) (*regionOut, error) {
+			r, err := s.reg.Region(ctx, in.Name)
+			if err != nil {
+				return nil, problem(err)
+			}
+			return &regionOut{ETag: registry.ETag(r), Body: r}, nil
+		})
+	create := op("create-region", http.MethodPost, "/v1/regions", "Create a region", auth.ScopeAdmin, false, http.StatusConflict, http.StatusUnprocessableEntity)
+	create.DefaultStatus = http.StatusCreated
+	huma.Register(api, create, func(ctx context.Context, in *struct{ Body regionBody }) (*regionOut, error) {
+		spec, err := in.Body.spec()
+		if err != nil {
+			return nil, problem(err)
+		}
+		r, err := s.reg.AddRegion(ctx, spec)
+		if err != nil {
+			return nil, problem(err)
+		}
+		return &regionOut{ETag: registry.ETag(r), Body: r}, nil
+	})
+	patch := op("update-region", http.MethodPatch, "/v1/regions/{name}", "Change a region's location or borrowing policy", auth.ScopeAdmin, false,
+		http.StatusNotFound, http.StatusPreconditionFailed, http.StatusUnprocessableEntity)
+	huma.Register(api, patch, func(ctx context.Context, in *struct {
+		Name    string `path:"name"`
+		IfMatch string `header:"If-Match" doc:"the ETag from a GET; the change is refused with 412 if the region changed since"`
+		Body    struct {
+			Country     *string `json:"country,omitempty"`
+			Subdivision *string `json:"subdivision,omitempty"`
+			City        *string `json:"city,omitempty"`
+			BorrowFrom  *string `json:"borrow_from,omitempty"`
+			BorrowUnit  *int    `json:"borrow_unit,omitempty" minimum:"8" maximum:"32"`
+		}
+	}) (*regionOut, error) {
+		b := in.Body
+		r, err := s.reg.UpdateRegion(ctx, in.Name, in.IfMatch, func(r *registry.Region) error {
+			if b.Country != nil {
+				r.Location.Country = *b.Country
+			}
+			if b.Subdivision != nil {
+				r.Location.Subdivision = *b.Subdivision
+			}
+			if b.City != nil {
+				r.Location.City = *b.City
+			}
+			if b.BorrowFrom != nil {
+				p, err := registry.ParseBorrowPolicy(*b.BorrowFrom)
+				if err != nil {
+					return fmt.Errorf("%w: %w", err, registry.ErrInvalid)
+				}
+				r.Borrow = p
+			}
+			if b.BorrowUnit != nil {
+				r.BorrowBits = *b.BorrowUnit
+			}
+			return nil
+		})
+		if err != nil {
+			return nil, problem(err)
+		}
+		return &regionOut{ETag: registry.ETag(r), Body: r}, nil
+	})
+}
+
+func (b regionBody) spec() (registry.RegionSpec, error) {
+	pol, err := registry.ParseBorrowPolicy(b.BorrowFrom)
+	if err != nil {
+		return registry.RegionSpec{}, fmt.Errorf("%w: %w", err, registry.ErrInvalid)
+	}
+	return registry.RegionSpec{Name: b.Name, Location: location.Location{Country: b.Country, Subdivision: b.Subdivision, City: b.City}, Borrow: pol, BorrowBits: b.BorrowUnit}, nil
+}
+
+// ---- blocks and pools
+
+type blockBody struct {
+	Prefix            string `json:"prefix" doc:"CIDR prefix, no host bits"`
+	Source            string `json:"source" enum:"rir,transfer,byoip,private"`
+	Registry          string `json:"registry,omitempty" enum:"afrinic,apnic,arin,lacnic,ripe"`
+	RegisteredCountry string `json:"registered_country,omitempty" maxLength:"2"`
+	From              string `json:"from,omitempty" maxLength:"200"`
+	Price             string `json:"price,omitempty" doc:"amount with at most two decimals" maxLength:"24"`
+	Currency          string `json:"currency,omitempty" maxLength:"3"`
+	Date              string `json:"date,omitempty" doc:"YYYY-MM-DD" maxLength:"10"`
+	Note              string `json:"note,omitempty" maxLength:"1000"`
+}
+
+type poolBody struct {
+	Prefix  string `json:"prefix"`
+	Region  string `json:"region"`
+	Purpose string `json:"purpose,omitempty" maxLength:"200"`
+}
+
+func parsePrefix(field, s string) (netip.Prefix, error) {
+	p, err := prefix.Parse(s)
+	if err != nil {
+		return netip.Prefix{}, fmt.Errorf("%s: %w: %w", field, err, registry.ErrInvalid)
+	}
+	return p, nil
+}
+
+func (s *Server) routeBlocksPools(api huma.API) {
+	huma.Register(api, op("list-blocks", http.MethodGet, "/v1/blocks", "List blocks with provenance", auth.ScopeRead, false),
+		func(ctx context.Context, _ *struct{}) (*struct{ Body []registry.Block }, error) {
+			bs, err := s.reg.Blocks(ctx)
+			return &struct{ Body []registry.Block }{nonNil(bs)}, problem(err)
+		})
+	cb := op("create-block", http.MethodPost, "/v1/blocks", "Record a block and its provenance", auth.ScopeAdmin, false, http.StatusConflict, http.StatusUnprocessableEntity)
+	cb.DefaultStatus = http.StatusCreated
+	huma.Register(api, cb, func(ctx context.Context, in *struct{ Body blockBody }) (*struct{ Body registry.Block }, error) {
+		b := in.Body
+		p, err := parsePrefix("prefix", b.Prefix)
+		if err != nil {
+			return nil, problem(err)
+		}
+		blk := registry.Block{Prefix: p, Source: registry.Source(b.Source), Registry: b.Registry, RegisteredCountry: b.RegisteredCountry, From: b.From, Date: b.Date, Note: b.Note}
+		if b.Price != "" {
+			cur := b.Currency
+			if cur == "" {
+				cur = "USD"
+			}
+			m, err := registry.ParseMoney(b.Price, cur)
+			if err != nil {
+				return nil, problem(fmt.Errorf("%w: %w", err, registry.ErrInvalid))
+			}
+			blk.Price = &m
+		} else if b.Currency != "" {
+			return nil, problem(fmt.Errorf("currency without price: %w", registry.ErrInvalid))
+		}
+		out, err := s.reg.AddBlock(ctx, blk)
+		if err != nil {
+			return nil, problem(err)
+		}
+		return &struct{ Body registry.Block }{out}, nil
+	})
+	huma.Register(api, op("list-pools", http.MethodGet, "/v1/pools", "List pools with their use", auth.ScopeRead, false, http.StatusNotFound),
+		func(ctx context.Context, in *struct {
+			Region string `query:"region"`
+		}) (*struct{ Body []registry.PoolUsage }, error) {
+			ps, err := s.reg.Pools(ctx, in.Region)
+			return &struct{ Body []registry.PoolUsage }{nonNil(ps)}, problem(err)
+		})
+	cp := op("create-pool", http.MethodPost, "/v1/pools", "Dedicate part of a block to a region", auth.ScopeAdmin, false, http.StatusNotFound, http.StatusConflict, http.StatusUnprocessableEntity)
+	cp.DefaultStatus = http.StatusCreated
+	huma.Register(api, cp, func(ctx context.Context, in *struct{ Body poolBody }) (*struct{ Body registry.Pool }, error) {
+		p, err := parsePrefix("prefix", in.Body.Prefix)
+		if err != nil {
+			return nil, problem(err)
+		}
+		out, err := s.reg.AddPool(ctx, registry.PoolSpec{Prefix: p, Region: in.Body.Region, Purpose: in.Body.Purpose})
+		if err != nil {
+			return nil, problem(err)
+		}
+		return &struct{ Body registry.Pool }{out}, nil
+	})
+}
+
+// ---- assignments
+
+type allocBody struct {
+	Region    string `json:"region"`
+	Family    int    `json:"family,omitempty" enum:"4,6" doc:"default 6"`
+	Len       int    `json:"len,omitempty" minimum:"1" maximum:"128" doc:"default: one address"`
+	Count     int    `json:"count,omitempty" minimum:"1" maximum:"1048576" doc:"default 1"`
+	DualStack bool   `json:"dual_stack,omitempty" doc:"one IPv6 /128 and one IPv4 /32 per item, both or neither"`
+	Tenant    string `json:"tenant,omitempty" maxLength:"128"`
+	Resource  string `json:"resource,omitempty" maxLength:"256"`
+	Name      string `json:"name,omitempty" maxLength:"253"`
+}
+
+type assignmentsOut struct {
+	Body []registry.Assignment
+}
+
+type pageOut struct {
+	Link string `header:"Link" doc:"rel=next: the next page"`
+	Body struct {
+		Items []registry.Assignment `json:"items"`
+		Next  string                `json:"next,omitempty" doc:"cursor of the next page; absent on the last"`
+	}
+}
+
+type assignmentOut struct {
+	ETag string `header:"ETag"`
+	Body registry.Assignment
+}
+
+// cursor is opaque to clients: base64 of "a<id>".
+func encodeCursor(id int64) string {
+	return base64.RawURLEncoding.EncodeToString([]byte("a" + strconv.FormatInt(id, 10)))
+}
+
+func decodeCursor(c string) (int64, error) {
+	b, err := base64.RawURLEncoding.DecodeString(c)
+	if err == nil && len(b) > 1 && b[0] == 'a' {
+		if id, err := strconv.ParseInt(string(b[1:]), 10, 64); err == nil && id > 0 {
+			return id, nil
+		}
+	}
+	return 0, fmt.Errorf("cursor %q: not a cursor this server gave: %w", c, registry.ErrInvalid)
+}
+
+func (s *Server) routeAssignments(api huma.API) {
+	alloc := op("allocate", http.MethodPost, "/v1/assignments", "Allocate one or more prefixes, all or nothing", auth.ScopeAllocate, true,
+		http.StatusNotFound, http.StatusConflict, http.StatusUnprocessableEntity)
+	alloc.DefaultStatus = http.StatusCreated
+	alloc.Description = "The body is a list of requests answered in one transaction. With an Idempotency-Key header a retry returns the original assignments; the same key with a different body is 409. No room is 409 naming the region, family and borrowing policy."
+	huma.Register(api, alloc, func(ctx context.Context, in *struct {
+		Key  string      `header:"Idempotency-Key" maxLength:"256"`
+		Body []allocBody `minItems:"1" maxItems:"1000"`
+	}) (*assignmentsOut, error) {
+		pr := principalOf(ctx)
+		b := registry.Batch{Key: in.Key, Scope: pr.token.ID}
+		if pr.token.Tenant != "" {
+			b.Scope = "tenant:" + pr.token.Tenant
+		}
+		for i, q := range in.Body {
+			if pr.token.Tenant != "" {
+				if q.Tenant != "" && q.Tenant != pr.token.Tenant {
+					return nil, huma.Error403Forbidden(fmt.Sprintf("request %d: this token is bound to tenant %s", i+1, pr.token.Tenant))
+				}
+				q.Tenant = pr.token.Tenant
+			}
+			b.Requests = append(b.Requests, registry.Request{Region: q.Region, Family: q.Family, Bits: q.Len, Count: q.Count,
+				DualStack: q.DualStack, Tenant: q.Tenant, Resource: q.Resource, Name: q.Name})
+		}
+		out, err := s.reg.AllocateAll(ctx, b)
+		if err != nil {
+			s.allocFailures.WithLabelValues(reason(err)).Inc()
+			return nil, problem(err)
+		}
+		s.allocations.Add(float64(len(out)))
+		return &assignmentsOut{Body: out}, nil
+	})
+
+	huma.Register(api, op("list-assignments", http.MethodGet, "/v1/assignments", "List assignments, newest last, a page at a time", auth.ScopeRead, true, http.StatusNotFound),
+		func(ctx context.Context, in *struct {
+			Region   string `query:"region"`
+			Tenant   string `query:"tenant"`
+			Family   int    `query:"family" enum:"0,4,6"`
+			State    string `query:"state" enum:",assigned,quarantined,released"`
+			Within   string `query:"within" doc:"only assignments inside this prefix"`
+			Contains string `query:"contains" doc:"only the assignment holding this address or prefix"`
+			Cursor   string `query:"cursor"`
+			Limit    int    `query:"limit" minimum:"1" maximum:"1000" default:"100"`
+		}) (*pageOut, error) {
+			f := registry.AssignmentFilter{Family: in.Family, Limit: in.Limit + 1}
+			pr := principalOf(ctx)
+			if t := pr.tenant(); t != nil {
+				if in.Tenant != "" && in.Tenant != *t {
+					return nil, huma.Error403Forbidden("this token is bound to tenant " + *t)
+				}
+				f.Tenant = t
+			} else if in.Tenant != "" {
+				f.Tenant = &in.Tenant
+			}
+			if in.State != "" {
+				f.States = []registry.State{registry.State(in.State)}
+			}
+			if in.Within != "" {
+				p, err := parsePrefix("within", in.Within)
+				if err != nil {
+					return nil, problem(err)
+				}
+				f.Within = p
+			}
+			if in.Contains != "" {
+				p, _, err := prefix.ParsePrefixOrAddr(in.Contains)
+				if err != nil {
+					return nil, problem(fmt.Errorf("contains: %w: %w", err, registry.ErrInvalid))
+				}
+				f.Contains = p
+			}
+			if in.Cursor != "" {
+				id, err := decodeCursor(in.Cursor)
+				if err != nil {
+					return nil, problem(err)
+				}
+				f.AfterID = id
+			}
+			if in.Region != "" {
+				r, err := s.reg.Region(ctx, in.Region)
+				if err != nil {
+					return nil, problem(err)
+				}
+				f.RegionID = r.ID
+			}
+			as, err := s.reg.Assignments(ctx, f)
+			if err != nil {
+				return nil, problem(err)
+			}
+			out := &pageOut{}
+			if len(as) > in.Limit {
+				as = as[:in.Limit]
+				out.Body.Next = encodeCursor(as[len(as)-1].ID)
+				out.Link = fmt.Sprintf(`</v1/assignments?cursor=%s&limit=%d>; rel="next"`, out.Body.Next, in.Limit)
+			}
+			out.Body.Items = nonNil(as)
+			return out, nil
+		})
+
+	huma.Register(api, op("get-assignment", http.MethodGet, "/v1/assignments/{id}", "Get an assignment", auth.ScopeRead, true, http.StatusNotFound),
+		func(ctx context.Context, in *struct {
+			ID int64 `path:"id" minimum:"1"`
+		}) (*assignmentOut, error) {
+			a, err := s.reg.Assignment(ctx, in.ID, principalOf(ctx).tenant())
+			if err != nil {
+				return nil, problem(err)
+			}
+			return &assignmentOut{ETag: registry.ETag(a), Body: a}, nil
+		})
+
+	huma.Register(api, op("update-assignment", http.MethodPatch, "/v1/assignments/{id}", "Change an assignment's name or resource", auth.ScopeAllocate, true,
+		http.StatusNotFound, http.StatusConflict, http.StatusPreconditionFailed, http.StatusUnprocessableEntity),
+		func(ctx context.Context, in *struct {
+			ID      int64  `path:"id" minimum:"1"`
+			IfMatch string `header:"If-Match" doc:"the ETag from a GET; the change is refused with 412 if the assignment changed since"`
+			Body    struct {
+				Name     *string `json:"name,omitempty" maxLength:"253"`
+				Resource *string `json:"resource,omitempty" maxLength:"256"`
+			}
+		}) (*assignmentOut, error) {
+			a, err := s.reg.UpdateAssignment(ctx, in.ID, in.IfMatch, principalOf(ctx).tenant(), in.Body.Name, in.Body.Resource)
+			if err != nil {
+				return nil, problem(err)
+			}
+			return &assignmentOut{ETag: registry.ETag(a), Body: a}, nil
+		})
+
+	huma.Register(api, op("release-assignment", http.MethodPost, "/v1/assignments/{id}/release", "Release an assignment into quarantine", auth.ScopeAllocate, true,
+		http.StatusNotFound, http.StatusConflict, http.StatusUnprocessableEntity),
+		func(ctx context.Context, in *struct {
+			ID   int64 `path:"id" minimum:"1"`
+			Body *struct {
+				Quarantine string `json:"quarantine,omitempty" doc:"cool-down before re-use, e.g. 24h or 0 (default 24h)" maxLength:"32"`
+			}
+		}) (*assignmentOut, error) {
+			q := registry.DefaultQuarantine
+			if in.Body != nil && in.Body.Quarantine != "" {
+				d, err := time.ParseDuration(in.Body.Quarantine)
+				if err != nil || d < 0 {
+					return nil, problem(fmt.Errorf("quarantine %q: use a duration such as 24h or 0: %w", in.Body.Quarantine, registry.ErrInvalid))
+				}
+				q = d
+			}
+			a, err := s.reg.Release(ctx, registry.Target{ID: in.ID}, q, principalOf(ctx).tenant())
+			if err != nil {
+				return nil, problem(err)
+			}
+			return &assignmentOut{ETag: registry.ETag(a), Body: a}, nil
+		})
+}
+
+func reason(err error) string {
+	switch {
+	case errors.Is(err, registry.ErrPolicy):
+		return "policy"
+	case errors.Is(err, registry.ErrNoSpace):
+		return "no_space"
+	case errors.Is(err, registry.ErrIdempotency):
+		return "idempotency"
+	case errors.Is(err, registry.ErrInvalid):
+		return "invalid"
+	case errors.Is(err, registry.ErrNotFound):
+		return "not_found"
+	}
+	return "other"
+}
+
+// ---- read-only views
+
+func (s *Server) routeReadOnly(api huma.API) {
+	huma.Register(api, op("show", http.MethodGet, "/v1/show", "Which block, pool, region and assignment hold an address, and their history", auth.ScopeRead, false, http.StatusNotFound),
+		func(ctx context.Context, in *struct {
+			Q string `query:"q" required:"true" doc:"an address or prefix"`
+		}) (*struct{ Body registry.Holding }, error) {
+			p, _, err := prefix.ParsePrefixOrAddr(in.Q)
+			if err != nil {
+				return nil, problem(fmt.Errorf("q: %w: %w", err, registry.ErrInvalid))
+			}
+			h, err := s.reg.Show(ctx, p)
+			if err != nil {
+				return nil, problem(err)
+			}
+			h.Events = nonNil(h.Events)
+			return &struct{ Body registry.Holding }{h}, nil
+		})
+	huma.Register(api, op("report", http.MethodGet, "/v1/report", "Per region and family: size, use, rate, IPv4 runway, IPv6 share", auth.ScopeRead, false, http.StatusNotFound),
+		func(ctx context.Context, in *struct {
+			Region string `query:"region"`
+		}) (*struct{ Body []registry.ReportRow }, error) {
+			rows, err := s.reg.Report(ctx, in.Region)
+			return &struct{ Body []registry.ReportRow }{nonNil(rows)}, problem(err)
+		})
+	huma.Register(api, op("list-relocations", http.MethodGet, "/v1/relocations", "List relocations", auth.ScopeRead, false),
+		func(ctx context.Context, _ *struct{}) (*struct{ Body []registry.Relocation }, error) {
+			rs, err := s.reg.Relocations(ctx)
+			return &struct{ Body []registry.Relocation }{nonNil(rs)}, problem(err)
+		})
+	huma.Register(api, op("list-events", http.MethodGet, "/v1/events", "Read the change log, oldest first, a page at a time", auth.ScopeRead, false),
+		func(ctx context.Context, in *struct {
+			Since time.Time `query:"since" doc:"only events at or after this time (RFC 3339)"`
+			After int64     `query:"after" minimum:"0" doc:"only events after this sequence number (the cursor)"`
+			Limit int       `query:"limit" minimum:"1" maximum:"10000" default:"1000"`
+		}) (*struct {
+			Body struct {
+				Items []registry.Event `json:"items"`
+				Next  int64            `json:"next,omitempty" doc:"pass as after= for the next page; absent on the last"`
+			}
+		}, error) {
+			evs, err := s.reg.Events(ctx, registry.EventFilter{Since: in.Since, AfterSeq: in.After, Limit: in.Limit + 1})
+			if err != nil {
+				return nil, problem(err)
+			}
+			out := &struct {
+				Body struct {
+					Items []registry.Event `json:"items"`
+					Next  int64            `json:"next,omitempty" doc:"pass as after= for the next page; absent on the last"`
+				}
+			}{}
+			if len(evs) > in.Limit {
+				evs = evs[:in.Limit]
+				out.Body.Next = evs[len(evs)-1].Seq
+			}
+			out.Body.Items = nonNil(evs)
+			return out, nil
+		})
+}
+
+// ---- tokens
+
+func (s *Server) routeTokens(api huma.API) {
+	huma.Register(api, op("list-tokens", http.MethodGet, "/v1/tokens", "List tokens (never their secrets)", auth.ScopeAdmin, false),
+		func(ctx context.Context, _ *struct{}) (*struct{ Body []auth.Token }, error) {
+			ts, err := s.tokens.List(ctx)
+			return &struct{ Body []auth.Token }{nonNil(ts)}, problem(err)
+		})
+	ct := op("create-token", http.MethodPost, "/v1/tokens", "Issue a token; its secret is shown once", auth.ScopeAdmin, false, http.StatusUnprocessableEntity)
+	ct.DefaultStatus = http.StatusCreated
+	huma.Register(api, ct, func(ctx context.Context, in *struct {
+		Body struct {
+			Scope   string `json:"scope" enum:"read,allocate,admin"`
+			Tenant  string `json:"tenant,omitempty" maxLength:"128"`
+			Name    string `json:"name,omitempty" maxLength:"200"`
+			Expires string `json:"expires,omitempty" doc:"lifetime, e.g. 720h; none means no expiry" maxLength:"32"`
+		}
+	}) (*struct {
+		Body struct {
+			auth.Token
+			Secret string `json:"secret"`
+		}
+	}, error) {
+		sc, err := auth.ParseScope(in.Body.Scope)
+		if err != nil {
+			return nil, problem(err)
+		}
+		var exp time.Duration
+		if in.Body.Expires != "" {
+			if exp, err = time.ParseDuration(in.Body.Expires); err != nil || exp <= 0 {
+				return nil, problem(fmt.Errorf("expires %q: use a positive duration such as 720h: %w", in.Body.Expires, registry.ErrInvalid))
+			}
+		}
+		t, secret, err := s.tokens.Create(ctx, auth.Spec{Name: in.Body.Name, Scope: sc, Tenant: in.Body.Tenant, Expires: exp})
+		if err != nil {
+			return nil, problem(err)
+		}
+		out := &struct {
+			Body struct {
+				auth.Token
+				Secret string `json:"secret"`
+			}
+		}{}
+		out.Body.Token, out.Body.Secret = t, secret
+		return out, nil
+	})
+	rt := op("revoke-token", http.MethodDelete, "/v1/tokens/{id}", "Revoke a token at once", auth.ScopeAdmin, false, http.StatusNotFound)
+	rt.DefaultStatus = http.StatusNoContent
+	huma.Register(api, rt, func(ctx context.Context, in *struct {
+		ID string `path:"id" maxLength:"32"`
+	}) (*struct{}, error) {
+		return nil, problem(s.tokens.Revoke(ctx, in.ID))
+	})
+}
+
+func nonNil[T any](s []T) []T {
+	if s == nil {
+		return []T{}
+	}
+	return s
+}
