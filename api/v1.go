@@ -157,27 +157,53 @@ func clientIP(remote string) string {
 	return remote
 }
 
+// Problem types: a client tells the kinds of failure apart by these
+// (RFC 9457 §3.1.1), not by parsing the detail text.
+const (
+	ProblemInvalid      = "urn:cadastre:problem:invalid"
+	ProblemNotFound     = "urn:cadastre:problem:not-found"
+	ProblemNoSpace      = "urn:cadastre:problem:no-space"
+	ProblemPolicy       = "urn:cadastre:problem:policy"
+	ProblemOverlap      = "urn:cadastre:problem:overlap"
+	ProblemExists       = "urn:cadastre:problem:exists"
+	ProblemIdempotency  = "urn:cadastre:problem:idempotency"
+	ProblemState        = "urn:cadastre:problem:state"
+	ProblemPrecondition = "urn:cadastre:problem:precondition"
+)
+
+func typed(status int, typ, detail string, errs ...*huma.ErrorDetail) error {
+	return &huma.ErrorModel{Status: status, Type: typ, Title: http.StatusText(status), Detail: detail, Errors: errs}
+}
+
 // problem maps a registry error to an RFC 9457 problem, in this one place.
-func problem(err error) error {
+func (s *Server) problem(err error) error {
 	var pe *registry.PolicyError
 	switch {
 	case err == nil:
 		return nil
 	case errors.As(err, &pe):
-		return &huma.ErrorModel{Status: http.StatusConflict, Title: "Conflict", Detail: err.Error(),
-			Errors: []*huma.ErrorDetail{{Message: "no free IPv4 and borrowing not allowed", Location: "region", Value: map[string]any{"region": pe.Region, "family": pe.Family, "policy": pe.Policy.String()}}}}
+		return typed(http.StatusConflict, ProblemPolicy, err.Error(),
+			&huma.ErrorDetail{Message: "no free IPv4 and borrowing not allowed", Location: "region", Value: map[string]any{"region": pe.Region, "family": pe.Family, "policy": pe.Policy.String()}})
 	case errors.Is(err, registry.ErrPrecondition):
-		return huma.Error412PreconditionFailed(err.Error())
+		return typed(http.StatusPreconditionFailed, ProblemPrecondition, err.Error())
 	case errors.Is(err, registry.ErrInvalid):
-		return huma.Error422UnprocessableEntity(err.Error())
+		return typed(http.StatusUnprocessableEntity, ProblemInvalid, err.Error())
 	case errors.Is(err, registry.ErrNotFound):
-		return huma.Error404NotFound(err.Error())
-	case errors.Is(err, registry.ErrNoSpace), errors.Is(err, registry.ErrOverlap), errors.Is(err, registry.ErrExists),
-		errors.Is(err, registry.ErrIdempotency), errors.Is(err, registry.ErrState):
-		return huma.Error409Conflict(err.Error())
+		return typed(http.StatusNotFound, ProblemNotFound, err.Error())
+	case errors.Is(err, registry.ErrNoSpace):
+		return typed(http.StatusConflict, ProblemNoSpace, err.Error())
+	case errors.Is(err, registry.ErrOverlap):
+		return typed(http.StatusConflict, ProblemOverlap, err.Error())
+	case errors.Is(err, registry.ErrExists):
+		return typed(http.StatusConflict, ProblemExists, err.Error())
+	case errors.Is(err, registry.ErrIdempotency):
+		return typed(http.StatusConflict, ProblemIdempotency, err.Error())
+	case errors.Is(err, registry.ErrState):
+		return typed(http.StatusConflict, ProblemState, err.Error())
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 		return huma.Error503ServiceUnavailable("request cancelled or timed out")
 	}
+	s.log.Error("internal error", "err", err.Error())
 	return huma.Error500InternalServerError("internal error")
 }
 
@@ -205,7 +231,7 @@ func (s *Server) routeRegions(api huma.API) {
 	huma.Register(api, op("list-regions", http.MethodGet, "/v1/regions", "List regions", auth.ScopeRead, true),
 		func(ctx context.Context, _ *struct{}) (*regionsOut, error) {
 			rs, err := s.reg.Regions(ctx)
-			return &regionsOut{Body: nonNil(rs)}, problem(err)
+			return &regionsOut{Body: nonNil(rs)}, s.problem(err)
 		})
 	huma.Register(api, op("get-region", http.MethodGet, "/v1/regions/{name}", "Get a region", auth.ScopeRead, true, http.StatusNotFound),
 		func(ctx context.Context, in *struct {
@@ -213,7 +239,7 @@ func (s *Server) routeRegions(api huma.API) {
 		}) (*regionOut, error) {
 			r, err := s.reg.Region(ctx, in.Name)
 			if err != nil {
-				return nil, problem(err)
+				return nil, s.problem(err)
 			}
 			return &regionOut{ETag: registry.ETag(r), Body: r}, nil
 		})
@@ -222,11 +248,11 @@ func (s *Server) routeRegions(api huma.API) {
 	huma.Register(api, create, func(ctx context.Context, in *struct{ Body regionBody }) (*regionOut, error) {
 		spec, err := in.Body.spec()
 		if err != nil {
-			return nil, problem(err)
+			return nil, s.problem(err)
 		}
 		r, err := s.reg.AddRegion(ctx, spec)
 		if err != nil {
-			return nil, problem(err)
+			return nil, s.problem(err)
 		}
 		return &regionOut{ETag: registry.ETag(r), Body: r}, nil
 	})
@@ -267,7 +293,7 @@ func (s *Server) routeRegions(api huma.API) {
 			return nil
 		})
 		if err != nil {
-			return nil, problem(err)
+			return nil, s.problem(err)
 		}
 		return &regionOut{ETag: registry.ETag(r), Body: r}, nil
 	})
@@ -313,7 +339,7 @@ func (s *Server) routeBlocksPools(api huma.API) {
 	huma.Register(api, op("list-blocks", http.MethodGet, "/v1/blocks", "List blocks with provenance", auth.ScopeRead, false),
 		func(ctx context.Context, _ *struct{}) (*struct{ Body []registry.Block }, error) {
 			bs, err := s.reg.Blocks(ctx)
-			return &struct{ Body []registry.Block }{nonNil(bs)}, problem(err)
+			return &struct{ Body []registry.Block }{nonNil(bs)}, s.problem(err)
 		})
 	cb := op("create-block", http.MethodPost, "/v1/blocks", "Record a block and its provenance", auth.ScopeAdmin, false, http.StatusConflict, http.StatusUnprocessableEntity)
 	cb.DefaultStatus = http.StatusCreated
@@ -321,7 +347,7 @@ func (s *Server) routeBlocksPools(api huma.API) {
 		b := in.Body
 		p, err := parsePrefix("prefix", b.Prefix)
 		if err != nil {
-			return nil, problem(err)
+			return nil, s.problem(err)
 		}
 		blk := registry.Block{Prefix: p, Source: registry.Source(b.Source), Registry: b.Registry, RegisteredCountry: b.RegisteredCountry, From: b.From, Date: b.Date, Note: b.Note}
 		if b.Price != "" {
@@ -331,15 +357,15 @@ func (s *Server) routeBlocksPools(api huma.API) {
 			}
 			m, err := registry.ParseMoney(b.Price, cur)
 			if err != nil {
-				return nil, problem(fmt.Errorf("%w: %w", err, registry.ErrInvalid))
+				return nil, s.problem(fmt.Errorf("%w: %w", err, registry.ErrInvalid))
 			}
 			blk.Price = &m
 		} else if b.Currency != "" {
-			return nil, problem(fmt.Errorf("currency without price: %w", registry.ErrInvalid))
+			return nil, s.problem(fmt.Errorf("currency without price: %w", registry.ErrInvalid))
 		}
 		out, err := s.reg.AddBlock(ctx, blk)
 		if err != nil {
-			return nil, problem(err)
+			return nil, s.problem(err)
 		}
 		return &struct{ Body registry.Block }{out}, nil
 	})
@@ -348,18 +374,18 @@ func (s *Server) routeBlocksPools(api huma.API) {
 			Region string `query:"region"`
 		}) (*struct{ Body []registry.PoolUsage }, error) {
 			ps, err := s.reg.Pools(ctx, in.Region)
-			return &struct{ Body []registry.PoolUsage }{nonNil(ps)}, problem(err)
+			return &struct{ Body []registry.PoolUsage }{nonNil(ps)}, s.problem(err)
 		})
 	cp := op("create-pool", http.MethodPost, "/v1/pools", "Dedicate part of a block to a region", auth.ScopeAdmin, false, http.StatusNotFound, http.StatusConflict, http.StatusUnprocessableEntity)
 	cp.DefaultStatus = http.StatusCreated
 	huma.Register(api, cp, func(ctx context.Context, in *struct{ Body poolBody }) (*struct{ Body registry.Pool }, error) {
 		p, err := parsePrefix("prefix", in.Body.Prefix)
 		if err != nil {
-			return nil, problem(err)
+			return nil, s.problem(err)
 		}
 		out, err := s.reg.AddPool(ctx, registry.PoolSpec{Prefix: p, Region: in.Body.Region, Purpose: in.Body.Purpose})
 		if err != nil {
-			return nil, problem(err)
+			return nil, s.problem(err)
 		}
 		return &struct{ Body registry.Pool }{out}, nil
 	})
@@ -437,7 +463,7 @@ func (s *Server) routeAssignments(api huma.API) {
 		out, err := s.reg.AllocateAll(ctx, b)
 		if err != nil {
 			s.allocFailures.WithLabelValues(reason(err)).Inc()
-			return nil, problem(err)
+			return nil, s.problem(err)
 		}
 		s.allocations.Add(float64(len(out)))
 		return &assignmentsOut{Body: out}, nil
@@ -470,34 +496,28 @@ func (s *Server) routeAssignments(api huma.API) {
 			if in.Within != "" {
 				p, err := parsePrefix("within", in.Within)
 				if err != nil {
-					return nil, problem(err)
+					return nil, s.problem(err)
 				}
 				f.Within = p
 			}
 			if in.Contains != "" {
 				p, _, err := prefix.ParsePrefixOrAddr(in.Contains)
 				if err != nil {
-					return nil, problem(fmt.Errorf("contains: %w: %w", err, registry.ErrInvalid))
+					return nil, s.problem(fmt.Errorf("contains: %w: %w", err, registry.ErrInvalid))
 				}
 				f.Contains = p
 			}
 			if in.Cursor != "" {
 				id, err := decodeCursor(in.Cursor)
 				if err != nil {
-					return nil, problem(err)
+					return nil, s.problem(err)
 				}
 				f.AfterID = id
 			}
-			if in.Region != "" {
-				r, err := s.reg.Region(ctx, in.Region)
-				if err != nil {
-					return nil, problem(err)
-				}
-				f.RegionID = r.ID
-			}
+			f.Region = in.Region
 			as, err := s.reg.Assignments(ctx, f)
 			if err != nil {
-				return nil, problem(err)
+				return nil, s.problem(err)
 			}
 			out := &pageOut{}
 			if len(as) > in.Limit {
@@ -515,7 +535,7 @@ func (s *Server) routeAssignments(api huma.API) {
 		}) (*assignmentOut, error) {
 			a, err := s.reg.Assignment(ctx, in.ID, principalOf(ctx).tenant())
 			if err != nil {
-				return nil, problem(err)
+				return nil, s.problem(err)
 			}
 			return &assignmentOut{ETag: registry.ETag(a), Body: a}, nil
 		})
@@ -532,7 +552,7 @@ func (s *Server) routeAssignments(api huma.API) {
 		}) (*assignmentOut, error) {
 			a, err := s.reg.UpdateAssignment(ctx, in.ID, in.IfMatch, principalOf(ctx).tenant(), in.Body.Name, in.Body.Resource)
 			if err != nil {
-				return nil, problem(err)
+				return nil, s.problem(err)
 			}
 			return &assignmentOut{ETag: registry.ETag(a), Body: a}, nil
 		})
@@ -549,13 +569,13 @@ func (s *Server) routeAssignments(api huma.API) {
 			if in.Body != nil && in.Body.Quarantine != "" {
 				d, err := time.ParseDuration(in.Body.Quarantine)
 				if err != nil || d < 0 {
-					return nil, problem(fmt.Errorf("quarantine %q: use a duration such as 24h or 0: %w", in.Body.Quarantine, registry.ErrInvalid))
+					return nil, s.problem(fmt.Errorf("quarantine %q: use a duration such as 24h or 0: %w", in.Body.Quarantine, registry.ErrInvalid))
 				}
 				q = d
 			}
 			a, err := s.reg.Release(ctx, registry.Target{ID: in.ID}, q, principalOf(ctx).tenant())
 			if err != nil {
-				return nil, problem(err)
+				return nil, s.problem(err)
 			}
 			return &assignmentOut{ETag: registry.ETag(a), Body: a}, nil
 		})
@@ -586,11 +606,11 @@ func (s *Server) routeReadOnly(api huma.API) {
 		}) (*struct{ Body registry.Holding }, error) {
 			p, _, err := prefix.ParsePrefixOrAddr(in.Q)
 			if err != nil {
-				return nil, problem(fmt.Errorf("q: %w: %w", err, registry.ErrInvalid))
+				return nil, s.problem(fmt.Errorf("q: %w: %w", err, registry.ErrInvalid))
 			}
 			h, err := s.reg.Show(ctx, p)
 			if err != nil {
-				return nil, problem(err)
+				return nil, s.problem(err)
 			}
 			h.Events = nonNil(h.Events)
 			return &struct{ Body registry.Holding }{h}, nil
@@ -600,12 +620,12 @@ func (s *Server) routeReadOnly(api huma.API) {
 			Region string `query:"region"`
 		}) (*struct{ Body []registry.ReportRow }, error) {
 			rows, err := s.reg.Report(ctx, in.Region)
-			return &struct{ Body []registry.ReportRow }{nonNil(rows)}, problem(err)
+			return &struct{ Body []registry.ReportRow }{nonNil(rows)}, s.problem(err)
 		})
 	huma.Register(api, op("list-relocations", http.MethodGet, "/v1/relocations", "List relocations", auth.ScopeRead, false),
 		func(ctx context.Context, _ *struct{}) (*struct{ Body []registry.Relocation }, error) {
 			rs, err := s.reg.Relocations(ctx)
-			return &struct{ Body []registry.Relocation }{nonNil(rs)}, problem(err)
+			return &struct{ Body []registry.Relocation }{nonNil(rs)}, s.problem(err)
 		})
 	huma.Register(api, op("list-events", http.MethodGet, "/v1/events", "Read the change log, oldest first, a page at a time", auth.ScopeRead, false),
 		func(ctx context.Context, in *struct {
@@ -620,7 +640,7 @@ func (s *Server) routeReadOnly(api huma.API) {
 		}, error) {
 			evs, err := s.reg.Events(ctx, registry.EventFilter{Since: in.Since, AfterSeq: in.After, Limit: in.Limit + 1})
 			if err != nil {
-				return nil, problem(err)
+				return nil, s.problem(err)
 			}
 			out := &struct {
 				Body struct {
@@ -643,7 +663,7 @@ func (s *Server) routeTokens(api huma.API) {
 	huma.Register(api, op("list-tokens", http.MethodGet, "/v1/tokens", "List tokens (never their secrets)", auth.ScopeAdmin, false),
 		func(ctx context.Context, _ *struct{}) (*struct{ Body []auth.Token }, error) {
 			ts, err := s.tokens.List(ctx)
-			return &struct{ Body []auth.Token }{nonNil(ts)}, problem(err)
+			return &struct{ Body []auth.Token }{nonNil(ts)}, s.problem(err)
 		})
 	ct := op("create-token", http.MethodPost, "/v1/tokens", "Issue a token; its secret is shown once", auth.ScopeAdmin, false, http.StatusUnprocessableEntity)
 	ct.DefaultStatus = http.StatusCreated
@@ -662,17 +682,17 @@ func (s *Server) routeTokens(api huma.API) {
 	}, error) {
 		sc, err := auth.ParseScope(in.Body.Scope)
 		if err != nil {
-			return nil, problem(err)
+			return nil, s.problem(err)
 		}
 		var exp time.Duration
 		if in.Body.Expires != "" {
 			if exp, err = time.ParseDuration(in.Body.Expires); err != nil || exp <= 0 {
-				return nil, problem(fmt.Errorf("expires %q: use a positive duration such as 720h: %w", in.Body.Expires, registry.ErrInvalid))
+				return nil, s.problem(fmt.Errorf("expires %q: use a positive duration such as 720h: %w", in.Body.Expires, registry.ErrInvalid))
 			}
 		}
 		t, secret, err := s.tokens.Create(ctx, auth.Spec{Name: in.Body.Name, Scope: sc, Tenant: in.Body.Tenant, Expires: exp})
 		if err != nil {
-			return nil, problem(err)
+			return nil, s.problem(err)
 		}
 		out := &struct {
 			Body struct {
@@ -688,7 +708,7 @@ func (s *Server) routeTokens(api huma.API) {
 	huma.Register(api, rt, func(ctx context.Context, in *struct {
 		ID string `path:"id" maxLength:"32"`
 	}) (*struct{}, error) {
-		return nil, problem(s.tokens.Revoke(ctx, in.ID))
+		return nil, s.problem(s.tokens.Revoke(ctx, in.ID))
 	})
 }
 

@@ -647,6 +647,13 @@ func (r *Registry) Assignment(ctx context.Context, id int64, tenant *string) (a 
 // Assignments lists assignments matching f.
 func (r *Registry) Assignments(ctx context.Context, f AssignmentFilter) (out []Assignment, err error) {
 	err = r.store.View(ctx, func(tx Tx) error {
+		if f.Region != "" {
+			g, err := tx.RegionByName(ctx, f.Region)
+			if err != nil {
+				return fmt.Errorf("region %s: %w", f.Region, err)
+			}
+			f.RegionID = g.ID
+		}
 		out, err = tx.Assignments(ctx, f)
 		return err
 	})

@@ -36,6 +36,7 @@ type PoolFilter struct {
 
 // AssignmentFilter selects assignments; zero fields match everything.
 type AssignmentFilter struct {
+	Region   string // by name; Registry resolves it to RegionID
 	RegionID int64
 	PoolID   int64
 	Family   int

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"math"
 	"strconv"
 	"strings"
 	"time"
@@ -44,7 +45,7 @@ Exit 5 means no free space; exit 6 that the region may not borrow IPv4.`,
 			if cmd.Flags().Changed("len") && q.Bits <= 0 {
 				return usagef("--len %d: must be a prefix length from 1 to 32 (IPv4) or 128 (IPv6)", q.Bits)
 			}
-			reg, err := a.open(cmd.Context())
+			reg, err := a.backend(cmd.Context())
 			if err != nil {
 				return err
 			}
@@ -73,12 +74,22 @@ Exit 5 means no free space; exit 6 that the region may not borrow IPv4.`,
 	return c
 }
 
+// maxDays is the longest duration in days that a time.Duration holds.
+const maxDays = int(math.MaxInt64 / int64(24*time.Hour))
+
 // parseDuration accepts Go durations and whole days ("7d").
 func parseDuration(s string) (time.Duration, error) {
 	if d, ok := strings.CutSuffix(s, "d"); ok {
 		n, err := strconv.Atoi(d)
-		if err != nil || n < 0 {
+		if err != nil {
 			return 0, fmt.Errorf("duration %q: use e.g. 24h, 90m, 7d or 0", s)
+		}
+		if n < 0 {
+			return 0, fmt.Errorf("duration %q: must not be negative", s)
+		}
+		// A time.Duration holds about 292 years; more days would wrap around.
+		if n > maxDays {
+			return 0, fmt.Errorf("duration %q: must be at most %dd", s, maxDays)
 		}
 		return time.Duration(n) * 24 * time.Hour, nil
 	}
@@ -129,7 +140,7 @@ then its space returns to the pool. --quarantine 0 frees it at once.`,
 			if err != nil {
 				return usageError{fmt.Errorf("--quarantine: %w", err)}
 			}
-			reg, err := a.open(cmd.Context())
+			reg, err := a.backend(cmd.Context())
 			if err != nil {
 				return err
 			}
@@ -166,7 +177,7 @@ func newAssignmentsCmd(a *app) *cobra.Command {
   cadastre assignments --within 191.232.0.0/24`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			f := registry.AssignmentFilter{Family: family, Limit: limit}
+			f := registry.AssignmentFilter{Region: region, Family: family, Limit: limit}
 			if family != 0 && family != 4 && family != 6 {
 				return usagef("--family %d: must be 4 or 6", family)
 			}
@@ -191,23 +202,9 @@ func newAssignmentsCmd(a *app) *cobra.Command {
 				}
 				f.Within = p
 			}
-			reg, err := a.open(cmd.Context())
+			reg, err := a.backend(cmd.Context())
 			if err != nil {
 				return err
-			}
-			if region != "" {
-				rs, err := reg.Regions(cmd.Context())
-				if err != nil {
-					return err
-				}
-				for _, r := range rs {
-					if r.Name == region {
-						f.RegionID = r.ID
-					}
-				}
-				if f.RegionID == 0 {
-					return fmt.Errorf("region %s: %w", region, registry.ErrNotFound)
-				}
 			}
 			as, err := reg.Assignments(cmd.Context(), f)
 			if err != nil {

@@ -26,7 +26,7 @@ func newShowCmd(a *app) *cobra.Command {
 			if err != nil {
 				return usageError{err}
 			}
-			reg, err := a.open(cmd.Context())
+			reg, err := a.backend(cmd.Context())
 			if err != nil {
 				return err
 			}
@@ -111,7 +111,7 @@ live assignments that are IPv6. IPv6 sizes beyond 2^40 print as powers of two;
   cadastre report --region us-east --json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			reg, err := a.open(cmd.Context())
+			reg, err := a.backend(cmd.Context())
 			if err != nil {
 				return err
 			}
@@ -182,7 +182,7 @@ when, what, and the object before and after. --json prints them whole.`,
 			if limit < 0 || after < 0 {
 				return usagef("--limit and --after must not be negative")
 			}
-			reg, err := a.open(cmd.Context())
+			reg, err := a.backend(cmd.Context())
 			if err != nil {
 				return err
 			}
@@ -208,9 +208,10 @@ var version = "dev"
 
 func newVersionCmd(a *app) *cobra.Command {
 	return &cobra.Command{
-		Use:   "version",
-		Short: "Print the version and the ISO 3166 data it carries",
-		Args:  cobra.NoArgs,
+		Use:     "version",
+		Short:   "Print the version and the ISO 3166 data it carries",
+		Example: "  cadastre version",
+		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			fmt.Fprintf(a.cfg.stdout, "cadastre %s\nISO 3166 data: %s\n", version, iso3166.Version())
 			return nil

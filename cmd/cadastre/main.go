@@ -75,9 +75,11 @@ type config struct {
 	actor        string
 	tokenKey     string // $CADASTRE_TOKEN_KEY, hex
 	tokenKeyFile string
-	stdout io.Writer
-	stderr io.Writer
-	stdin  io.Reader
+	server       string // --server or $CADASTRE_SERVER: use the API instead of the file
+	token        string // --token or $CADASTRE_TOKEN
+	stdout       io.Writer
+	stderr       io.Writer
+	stdin        io.Reader
 }
 
 // app is one run of the command: its configuration and, once a command
@@ -121,7 +123,8 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	if u, err := user.Current(); err == nil {
 		actor = "cli:" + u.Username
 	}
-	a := &app{cfg: config{db: db, actor: actor, tokenKey: os.Getenv("CADASTRE_TOKEN_KEY"), stdout: stdout, stderr: stderr, stdin: stdin}}
+	a := &app{cfg: config{db: db, actor: actor, tokenKey: os.Getenv("CADASTRE_TOKEN_KEY"),
+		server: os.Getenv("CADASTRE_SERVER"), token: os.Getenv("CADASTRE_TOKEN"), stdout: stdout, stderr: stderr, stdin: stdin}}
 	defer a.close()
 	root := newRoot(a)
 	root.SetArgs(args)
@@ -173,6 +176,8 @@ policy, 7 database unusable.`,
 		},
 	}
 	root.PersistentFlags().StringVar(&a.cfg.db, "db", a.cfg.db, "SQLite database file, created on first use (env CADASTRE_DB)")
+	root.PersistentFlags().StringVar(&a.cfg.server, "server", a.cfg.server, "run the verb against this cadastre server's API, e.g. http://127.0.0.1:8080 (env CADASTRE_SERVER)")
+	root.PersistentFlags().StringVar(&a.cfg.token, "token", a.cfg.token, "API token for --server (env CADASTRE_TOKEN; prefer the environment: flags show in ps)")
 	root.PersistentFlags().StringVar(&a.cfg.tokenKeyFile, "token-key-file", "", "file holding the server-side token key (default: the database path + \".key\"; env CADASTRE_TOKEN_KEY overrides)")
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
 		return usageError{fmt.Errorf("%s: %w (see `%s --help`)", c.CommandPath(), err, c.CommandPath())}

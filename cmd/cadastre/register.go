@@ -13,7 +13,9 @@ import (
 )
 
 func newRegionCmd(a *app) *cobra.Command {
-	c := &cobra.Command{Use: "region", Short: "Regions: named places where you run machines", Args: cobra.NoArgs}
+	c := &cobra.Command{Use: "region", Short: "Regions: named places where you run machines", Args: unknownCommand, RunE: showHelp,
+		Example: `  cadastre region add us-east --country US --subdivision US-VA --borrow-from brazil-south
+  cadastre region list`}
 	var loc location.Location
 	var borrow string
 	var unit int
@@ -35,7 +37,7 @@ records it, so the geofeed and the audit follow the space.`,
 			if err != nil {
 				return usageError{err}
 			}
-			reg, err := a.open(cmd.Context())
+			reg, err := a.backend(cmd.Context())
 			if err != nil {
 				return err
 			}
@@ -61,7 +63,7 @@ records it, so the geofeed and the audit follow the space.`,
 		Example: "  cadastre region list --json",
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			reg, err := a.open(cmd.Context())
+			reg, err := a.backend(cmd.Context())
 			if err != nil {
 				return err
 			}
@@ -101,7 +103,9 @@ func parsePrefixArg(s string) (netip.Prefix, error) {
 }
 
 func newBlockCmd(a *app) *cobra.Command {
-	c := &cobra.Command{Use: "block", Short: "Blocks: the address space you hold, with provenance", Args: cobra.NoArgs}
+	c := &cobra.Command{Use: "block", Short: "Blocks: the address space you hold, with provenance", Args: unknownCommand, RunE: showHelp,
+		Example: `  cadastre block add 40.64.0.0/10 --source rir --registry arin --registered-country US
+  cadastre block list`}
 	var b registry.Block
 	var src, price, currency string
 	add := &cobra.Command{
@@ -132,7 +136,7 @@ databases lean on it, which is why cadastre keeps it beside where the space is u
 			} else if cmd.Flags().Changed("currency") {
 				return usagef("--currency given without --price")
 			}
-			reg, err := a.open(cmd.Context())
+			reg, err := a.backend(cmd.Context())
 			if err != nil {
 				return err
 			}
@@ -162,7 +166,7 @@ databases lean on it, which is why cadastre keeps it beside where the space is u
 		Example: "  cadastre block list --json",
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			reg, err := a.open(cmd.Context())
+			reg, err := a.backend(cmd.Context())
 			if err != nil {
 				return err
 			}
@@ -193,7 +197,9 @@ databases lean on it, which is why cadastre keeps it beside where the space is u
 }
 
 func newPoolCmd(a *app) *cobra.Command {
-	c := &cobra.Command{Use: "pool", Short: "Pools: parts of blocks dedicated to a region", Args: cobra.NoArgs}
+	c := &cobra.Command{Use: "pool", Short: "Pools: parts of blocks dedicated to a region", Args: unknownCommand, RunE: showHelp,
+		Example: `  cadastre pool add 40.64.0.0/23 --region us-east --purpose vms
+  cadastre pool list --region us-east`}
 	var spec registry.PoolSpec
 	add := &cobra.Command{
 		Use:   "add PREFIX --region NAME",
@@ -210,7 +216,7 @@ size: free space is kept as maximal aligned prefixes, not address by address.`,
 				return err
 			}
 			spec.Prefix = p
-			reg, err := a.open(cmd.Context())
+			reg, err := a.backend(cmd.Context())
 			if err != nil {
 				return err
 			}
@@ -234,7 +240,7 @@ size: free space is kept as maximal aligned prefixes, not address by address.`,
 		Example: "  cadastre pool list --region us-east --json",
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			reg, err := a.open(cmd.Context())
+			reg, err := a.backend(cmd.Context())
 			if err != nil {
 				return err
 			}

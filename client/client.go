@@ -1,0 +1,353 @@
+// Package client speaks cadastre's /v1 HTTP API with the same methods as
+// registry.Registry, so the CLI runs the same verbs against a server as
+// against a file. Problems (RFC 9457) come back as the registry's sentinel
+// errors, chosen by their type URN, so exit codes match too.
+package client
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/netip"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/cadastre-ipam/cadastre/api"
+	"github.com/cadastre-ipam/cadastre/registry"
+)
+
+// Client calls one cadastre server.
+type Client struct {
+	base  *url.URL
+	token string
+	http  *http.Client
+}
+
+// New returns a client of the server at base, authenticating with token.
+func New(base, token string, hc *http.Client) (*Client, error) {
+	u, err := url.Parse(strings.TrimRight(base, "/"))
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, fmt.Errorf("server URL %q: must be http(s)://host[:port]", base)
+	}
+	if token == "" {
+		return nil, errors.New("a server needs a token: give --token or set $CADASTRE_TOKEN")
+	}
+	if hc == nil {
+		hc = &http.Client{Timeout: 60 * time.Second}
+	}
+	return &Client{base: u, token: token, http: hc}, nil
+}
+
+// Problem is a problem document the server answered with.
+type Problem struct {
+	Type   string `json:"type"`
+	Title  string `json:"title"`
+	Status int    `json:"status"`
+	Detail string `json:"detail"`
+	Errors []struct {
+		Message  string `json:"message"`
+		Location string `json:"location"`
+	} `json:"errors"`
+}
+
+func (p *Problem) Error() string {
+	msg := p.Detail
+	if msg == "" {
+		msg = p.Title
+	}
+	for _, e := range p.Errors {
+		msg += "; " + e.Location + ": " + e.Message
+	}
+	return fmt.Sprintf("server: %s (HTTP %d)", msg, p.Status)
+}
+
+// Unwrap maps the problem to the registry's sentinel error.
+func (p *Problem) Unwrap() error {
+	switch p.Type {
+	case api.ProblemInvalid:
+		return registry.ErrInvalid
+	case api.ProblemNotFound:
+		return registry.ErrNotFound
+	case api.ProblemNoSpace:
+		return registry.ErrNoSpace
+	case api.ProblemPolicy:
+		return registry.ErrPolicy
+	case api.ProblemOverlap:
+		return registry.ErrOverlap
+	case api.ProblemExists:
+		return registry.ErrExists
+	case api.ProblemIdempotency:
+		return registry.ErrIdempotency
+	case api.ProblemState, api.ProblemPrecondition:
+		return registry.ErrState
+	}
+	switch p.Status {
+	case http.StatusBadRequest, http.StatusUnprocessableEntity:
+		return registry.ErrInvalid
+	case http.StatusNotFound:
+		return registry.ErrNotFound
+	}
+	return nil
+}
+
+// Policy problems also count as no space, like registry.PolicyError.
+func (p *Problem) Is(target error) bool {
+	return p.Type == api.ProblemPolicy && target == registry.ErrNoSpace
+}
+
+func (c *Client) do(ctx context.Context, method, path string, query url.Values, header map[string]string, in, out any) (http.Header, error) {
+	u := *c.base
+	u.Path += path
+	u.RawQuery = query.Encode()
+	var body io.Reader
+	if in != nil {
+		b, err := json.Marshal(in)
+		if err != nil {
+			return nil, err
+		}
+		body = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, u.String(), body)
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Authorization", "Bearer "+c.token)
+	req.Header.Set("Accept", "application/json")
+	if in != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	for k, v := range header {
+		req.Header.Set(k, v)
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("server %s: %w", c.base.Host, err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(resp.Body, 256<<20))
+	if err != nil {
+		return nil, fmt.Errorf("server %s: %w", c.base.Host, err)
+	}
+	if resp.StatusCode >= 400 {
+		p := &Problem{Status: resp.StatusCode}
+		if json.Unmarshal(b, p) != nil || p.Status == 0 {
+			p.Status, p.Detail = resp.StatusCode, strings.TrimSpace(string(b))
+		}
+		return nil, p
+	}
+	if out != nil && len(b) > 0 {
+		if err := json.Unmarshal(b, out); err != nil {
+			return nil, fmt.Errorf("server %s: %s %s: bad answer: %w", c.base.Host, method, path, err)
+		}
+	}
+	return resp.Header, nil
+}
+
+// AddRegion creates a region.
+func (c *Client) AddRegion(ctx context.Context, s registry.RegionSpec) (out registry.Region, err error) {
+	in := map[string]any{"name": s.Name, "country": s.Location.Country, "subdivision": s.Location.Subdivision, "city": s.Location.City, "borrow_from": s.Borrow.String()}
+	if s.BorrowBits != 0 {
+		in["borrow_unit"] = s.BorrowBits
+	}
+	_, err = c.do(ctx, http.MethodPost, "/v1/regions", nil, nil, in, &out)
+	return out, err
+}
+
+// Regions lists regions.
+func (c *Client) Regions(ctx context.Context) (out []registry.Region, err error) {
+	_, err = c.do(ctx, http.MethodGet, "/v1/regions", nil, nil, nil, &out)
+	return out, err
+}
+
+// AddBlock records a block.
+func (c *Client) AddBlock(ctx context.Context, b registry.Block) (out registry.Block, err error) {
+	in := map[string]any{"prefix": b.Prefix.String(), "source": string(b.Source), "registry": b.Registry, "registered_country": b.RegisteredCountry,
+		"from": b.From, "date": b.Date, "note": b.Note}
+	if b.Price != nil {
+		in["price"] = fmt.Sprintf("%d.%02d", b.Price.Cents/100, b.Price.Cents%100)
+		in["currency"] = b.Price.Currency
+	}
+	for k, v := range in {
+		if v == "" {
+			delete(in, k)
+		}
+	}
+	_, err = c.do(ctx, http.MethodPost, "/v1/blocks", nil, nil, in, &out)
+	return out, err
+}
+
+// Blocks lists blocks.
+func (c *Client) Blocks(ctx context.Context) (out []registry.Block, err error) {
+	_, err = c.do(ctx, http.MethodGet, "/v1/blocks", nil, nil, nil, &out)
+	return out, err
+}
+
+// AddPool creates a pool.
+func (c *Client) AddPool(ctx context.Context, s registry.PoolSpec) (out registry.Pool, err error) {
+	in := map[string]any{"prefix": s.Prefix.String(), "region": s.Region}
+	if s.Purpose != "" {
+		in["purpose"] = s.Purpose
+	}
+	_, err = c.do(ctx, http.MethodPost, "/v1/pools", nil, nil, in, &out)
+	return out, err
+}
+
+// Pools lists pools with their use.
+func (c *Client) Pools(ctx context.Context, region string) (out []registry.PoolUsage, err error) {
+	q := url.Values{}
+	if region != "" {
+		q.Set("region", region)
+	}
+	_, err = c.do(ctx, http.MethodGet, "/v1/pools", q, nil, nil, &out)
+	return out, err
+}
+
+// Allocate asks for q in one transaction.
+func (c *Client) Allocate(ctx context.Context, q registry.Request) (out []registry.Assignment, err error) {
+	in := map[string]any{"region": q.Region}
+	set := func(k string, v any, zero bool) {
+		if !zero {
+			in[k] = v
+		}
+	}
+	set("family", q.Family, q.Family == 0)
+	set("len", q.Bits, q.Bits == 0)
+	set("count", q.Count, q.Count == 0)
+	set("dual_stack", q.DualStack, !q.DualStack)
+	set("tenant", q.Tenant, q.Tenant == "")
+	set("resource", q.Resource, q.Resource == "")
+	set("name", q.Name, q.Name == "")
+	var h map[string]string
+	if q.Key != "" {
+		h = map[string]string{"Idempotency-Key": q.Key}
+	}
+	_, err = c.do(ctx, http.MethodPost, "/v1/assignments", nil, h, []any{in}, &out)
+	return out, err
+}
+
+// Release releases an assignment by ID or exact prefix.
+func (c *Client) Release(ctx context.Context, t registry.Target, quarantine time.Duration, _ *string) (out registry.Assignment, err error) {
+	id := t.ID
+	if t.Prefix.IsValid() {
+		as, err := c.Assignments(ctx, registry.AssignmentFilter{Contains: t.Prefix, States: []registry.State{registry.StateAssigned, registry.StateQuarantined}})
+		if err != nil {
+			return out, err
+		}
+		for _, a := range as {
+			if a.State != registry.StateReleased {
+				if a.Prefix != t.Prefix {
+					return out, fmt.Errorf("%s: not assigned as such; it lies in assignment %d (%s): %w", t.Prefix, a.ID, a.Prefix, registry.ErrNotFound)
+				}
+				id = a.ID
+			}
+		}
+		if id == 0 {
+			return out, fmt.Errorf("%s: not assigned: %w", t.Prefix, registry.ErrNotFound)
+		}
+	}
+	_, err = c.do(ctx, http.MethodPost, "/v1/assignments/"+strconv.FormatInt(id, 10)+"/release", nil, nil,
+		map[string]string{"quarantine": quarantine.String()}, &out)
+	return out, err
+}
+
+// Assignments lists assignments matching f, following pages.
+func (c *Client) Assignments(ctx context.Context, f registry.AssignmentFilter) ([]registry.Assignment, error) {
+	q := url.Values{}
+	if f.RegionID != 0 {
+		return nil, errors.New("client: filter by region name, not ID")
+	}
+	if f.Region != "" {
+		q.Set("region", f.Region)
+	}
+	if f.Family != 0 {
+		q.Set("family", strconv.Itoa(f.Family))
+	}
+	if f.Tenant != nil {
+		q.Set("tenant", *f.Tenant)
+	}
+	if len(f.States) == 1 {
+		q.Set("state", string(f.States[0]))
+	}
+	if f.Within.IsValid() {
+		q.Set("within", f.Within.String())
+	}
+	if f.Contains.IsValid() {
+		q.Set("contains", f.Contains.String())
+	}
+	var out []registry.Assignment
+	for {
+		var page struct {
+			Items []registry.Assignment `json:"items"`
+			Next  string                `json:"next"`
+		}
+		if _, err := c.do(ctx, http.MethodGet, "/v1/assignments", q, nil, nil, &page); err != nil {
+			return nil, err
+		}
+		out = append(out, page.Items...)
+		if page.Next == "" || (f.Limit > 0 && len(out) >= f.Limit) {
+			break
+		}
+		q.Set("cursor", page.Next)
+	}
+	if f.Limit > 0 && len(out) > f.Limit {
+		out = out[:f.Limit]
+	}
+	return out, nil
+}
+
+// Show tells who holds p.
+func (c *Client) Show(ctx context.Context, p netip.Prefix) (out registry.Holding, err error) {
+	_, err = c.do(ctx, http.MethodGet, "/v1/show", url.Values{"q": {p.String()}}, nil, nil, &out)
+	return out, err
+}
+
+// Report gives the per-region report.
+func (c *Client) Report(ctx context.Context, region string) (out []registry.ReportRow, err error) {
+	q := url.Values{}
+	if region != "" {
+		q.Set("region", region)
+	}
+	_, err = c.do(ctx, http.MethodGet, "/v1/report", q, nil, nil, &out)
+	return out, err
+}
+
+// Relocations lists relocations.
+func (c *Client) Relocations(ctx context.Context) (out []registry.Relocation, err error) {
+	_, err = c.do(ctx, http.MethodGet, "/v1/relocations", nil, nil, nil, &out)
+	return out, err
+}
+
+// Events reads the change log, following pages.
+func (c *Client) Events(ctx context.Context, f registry.EventFilter) ([]registry.Event, error) {
+	q := url.Values{}
+	if !f.Since.IsZero() {
+		q.Set("since", f.Since.UTC().Format(time.RFC3339Nano))
+	}
+	after := f.AfterSeq
+	var out []registry.Event
+	for {
+		q.Set("after", strconv.FormatInt(after, 10))
+		var page struct {
+			Items []registry.Event `json:"items"`
+			Next  int64            `json:"next"`
+		}
+		if _, err := c.do(ctx, http.MethodGet, "/v1/events", q, nil, nil, &page); err != nil {
+			return nil, err
+		}
+		out = append(out, page.Items...)
+		if page.Next == 0 || (f.Limit > 0 && len(out) >= f.Limit) {
+			break
+		}
+		after = page.Next
+	}
+	if f.Limit > 0 && len(out) > f.Limit {
+		out = out[:f.Limit]
+	}
+	return out, nil
+}
