@@ -497,10 +497,23 @@ func (a *allocator) borrow(ctx context.Context, it item) (FreePrefix, error) {
 
 // reap returns assignments whose quarantine has ended to free space.
 func (r *Registry) reap(ctx context.Context, tx Tx, now time.Time) error {
-	ended, err := tx.QuarantineEnded(ctx, now, reapBatch)
-	if err != nil {
-		return err
+	// Every ended quarantine must be free before allocating, or a region
+	// would borrow or fail while its own space sits reclaimable.
+	for {
+		ended, err := tx.QuarantineEnded(ctx, now, reapBatch)
+		if err != nil {
+			return err
+		}
+		if err := r.reapSome(ctx, tx, now, ended); err != nil {
+			return err
+		}
+		if len(ended) < reapBatch {
+			return nil
+		}
 	}
+}
+
+func (r *Registry) reapSome(ctx context.Context, tx Tx, now time.Time, ended []Assignment) error {
 	for _, a := range ended {
 		before := a
 		a.State = StateReleased

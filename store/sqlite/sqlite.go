@@ -16,6 +16,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/pressly/goose/v3"
 	msqlite "modernc.org/sqlite"
@@ -30,12 +31,17 @@ var migrations embed.FS
 // maxBatch bounds how many callers share one commit.
 const maxBatch = 512
 
+// writerCache is the writer connection's page cache (negative: KiB).
+const writerCache = "-32768"
+
 // Options tune a Store.
 type Options struct {
 	// NoSync turns fsync off (synchronous=OFF). Only for benchmarks that
 	// measure the CPU cost of allocation apart from the disk.
 	NoSync bool
 }
+
+var DebugBatches, DebugJobs atomic.Int64
 
 // Store is the SQLite Store.
 type Store struct {
@@ -48,6 +54,10 @@ type Store struct {
 	rmu    sync.Mutex
 	rstmts map[string]*sql.Stmt
 	closed sync.Once
+	// cmu guards sending on jobs against Close: once shut is set no job is
+	// queued, so none waits for a writer that has exited.
+	cmu  sync.RWMutex
+	shut bool
 }
 
 type job struct {
@@ -71,8 +81,13 @@ func Open(ctx context.Context, path string, opt Options) (*Store, error) {
 	if opt.NoSync {
 		sync = "OFF"
 	}
-	common := "_pragma=busy_timeout(10000)&_pragma=foreign_keys(1)&_pragma=synchronous(" + sync + ")"
-	wdb, err := sql.Open("sqlite", "file:"+path+"?"+common+"&_pragma=journal_mode(WAL)&_txlock=immediate")
+	// temp_store=MEMORY keeps statement journals (every insert that may
+	// fire an ABORT trigger opens one) off the disk.
+	common := "_pragma=busy_timeout(10000)&_pragma=foreign_keys(1)&_pragma=synchronous(" + sync + ")&_pragma=temp_store(MEMORY)"
+	// The writer keeps a larger page cache: the hot pages of a large
+	// register (the right edges of the assignment and event indexes, the
+	// free list) then stay in memory however large the file grows.
+	wdb, err := sql.Open("sqlite", "file:"+path+"?"+common+"&_pragma=journal_mode(WAL)&_pragma=cache_size("+writerCache+")&_pragma=wal_autocheckpoint(8000)")
 	if err != nil {
 		return nil, fmt.Errorf("database %s: %w", path, err)
 	}
@@ -147,6 +162,9 @@ func (s *Store) Path() string { return s.path }
 func (s *Store) Close() error {
 	var err error
 	s.closed.Do(func() {
+		s.cmu.Lock()
+		s.shut = true
+		s.cmu.Unlock()
 		close(s.quit)
 		<-s.done
 		s.rmu.Lock()
@@ -164,11 +182,16 @@ func (s *Store) Close() error {
 // Update returns nil.
 func (s *Store) Update(ctx context.Context, fn func(registry.Tx) error) error {
 	j := &job{ctx: ctx, fn: fn, err: make(chan error, 1)}
+	s.cmu.RLock()
+	if s.shut {
+		s.cmu.RUnlock()
+		return fmt.Errorf("database %s: closed", s.path)
+	}
 	select {
 	case s.jobs <- j:
-	case <-s.quit:
-		return fmt.Errorf("database %s: closed", s.path)
+		s.cmu.RUnlock()
 	case <-ctx.Done():
+		s.cmu.RUnlock()
 		return ctx.Err()
 	}
 	// Once queued, wait for the outcome even if ctx ends: the writer skips
@@ -230,6 +253,8 @@ func (s *Store) writer() {
 			}
 			conn = c
 		}
+		DebugBatches.Add(1)
+		DebugJobs.Add(int64(len(batch)))
 		s.runBatch(ctx, conn, stmts, batch)
 		select {
 		case <-s.quit:
@@ -247,11 +272,14 @@ func (s *Store) runBatch(ctx context.Context, conn *sql.Conn, stmts map[string]*
 			j.err <- err
 		}
 	}
-	if _, err := conn.ExecContext(ctx, "BEGIN IMMEDIATE"); err != nil {
+	// Transaction control goes through the statement cache too: parsing
+	// BEGIN, SAVEPOINT, RELEASE and COMMIT afresh for every caller costs
+	// more than running them.
+	w := &wtx{conn: conn, stmts: stmts}
+	if _, err := w.exec(ctx, "BEGIN IMMEDIATE"); err != nil {
 		fail(fmt.Errorf("database %s: begin: %w", s.path, explain(err)))
 		return
 	}
-	w := &wtx{conn: conn, stmts: stmts}
 	results := make([]error, len(batch))
 	ok := 0
 	for i, j := range batch {
@@ -260,7 +288,7 @@ func (s *Store) runBatch(ctx context.Context, conn *sql.Conn, stmts map[string]*
 			continue
 		}
 		if len(batch) > 1 {
-			if _, err := conn.ExecContext(ctx, "SAVEPOINT job"); err != nil {
+			if _, err := w.exec(ctx, "SAVEPOINT job"); err != nil {
 				results[i] = err
 				continue
 			}
@@ -268,11 +296,11 @@ func (s *Store) runBatch(ctx context.Context, conn *sql.Conn, stmts map[string]*
 		err := safeRun(j.fn, &tx{q: w})
 		if len(batch) > 1 {
 			if err != nil {
-				if _, rerr := conn.ExecContext(ctx, "ROLLBACK TO job"); rerr != nil {
+				if _, rerr := w.exec(ctx, "ROLLBACK TO job"); rerr != nil {
 					err = errors.Join(err, rerr)
 				}
 			}
-			if _, rerr := conn.ExecContext(ctx, "RELEASE job"); rerr != nil && err == nil {
+			if _, rerr := w.exec(ctx, "RELEASE job"); rerr != nil && err == nil {
 				err = rerr
 			}
 		}
@@ -283,11 +311,11 @@ func (s *Store) runBatch(ctx context.Context, conn *sql.Conn, stmts map[string]*
 	}
 	var err error
 	if ok == 0 || (len(batch) == 1 && results[0] != nil) {
-		_, err = conn.ExecContext(ctx, "ROLLBACK")
+		_, err = w.exec(ctx, "ROLLBACK")
 	} else {
-		_, err = conn.ExecContext(ctx, "COMMIT")
+		_, err = w.exec(ctx, "COMMIT")
 		if err != nil {
-			conn.ExecContext(ctx, "ROLLBACK")
+			w.exec(ctx, "ROLLBACK")
 			err = fmt.Errorf("database %s: commit: %w", s.path, explain(err))
 			for i := range results {
 				if results[i] == nil {
@@ -360,20 +388,31 @@ func (w *wtx) stmt(ctx context.Context, q string) (*sql.Stmt, error) {
 	return st, nil
 }
 
+// The writer's statements are all short (point reads and single-row
+// writes), so a caller's context is checked before each one instead of
+// handed to the driver, which would start a goroutine per statement to
+// watch it. A caller whose context ends mid-transaction still fails, and
+// its writes roll back, at the next statement.
 func (w *wtx) exec(ctx context.Context, q string, args ...any) (sql.Result, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
 	st, err := w.stmt(ctx, q)
 	if err != nil {
 		return nil, err
 	}
-	return st.ExecContext(ctx, args...)
+	return st.ExecContext(context.WithoutCancel(ctx), args...)
 }
 
 func (w *wtx) query(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
 	st, err := w.stmt(ctx, q)
 	if err != nil {
 		return nil, err
 	}
-	return st.QueryContext(ctx, args...)
+	return st.QueryContext(context.WithoutCancel(ctx), args...)
 }
 
 // rtx runs statements in a read transaction.

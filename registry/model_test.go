@@ -1,0 +1,621 @@
+package registry_test
+
+import (
+	"encoding/binary"
+	"errors"
+	"flag"
+	"fmt"
+	"maps"
+	"math/rand/v2"
+	"net/netip"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/cadastre-ipam/cadastre/prefix"
+	"github.com/cadastre-ipam/cadastre/registry"
+)
+
+var (
+	seedFlag = flag.Uint64("seed", 0, "property tests: run only this seed")
+	opsFlag  = flag.Int("ops", 400, "property tests: operations per seed")
+)
+
+// The brute-force model keeps one cell per address: which pool owns it
+// (a relocated address belongs to the borrower's pool) and its state.
+
+type cellState uint8
+
+const (
+	cFree cellState = iota
+	cAssigned
+	cQuarantined
+)
+
+type mpool struct {
+	prefix netip.Prefix
+	region string
+	parent int // index of the lender's pool, -1 for an own pool
+}
+
+type mcell struct {
+	pool  int
+	state cellState
+	id    int64
+}
+
+type massign struct {
+	id     int64
+	prefix netip.Prefix
+	pool   int
+	state  cellState
+	until  time.Time
+}
+
+type model struct {
+	pools   []mpool
+	cells   map[netip.Addr]mcell
+	assigns map[int64]massign // live ones
+	lenders map[string][]string
+	unit    map[string]int
+}
+
+func (m *model) clone() *model {
+	c := *m
+	c.pools = slices.Clone(m.pools)
+	c.cells = maps.Clone(m.cells)
+	c.assigns = maps.Clone(m.assigns)
+	return &c
+}
+
+// addrAt is base + off for the small pools of these tests.
+func addrAt(base netip.Addr, off int) netip.Addr {
+	b := base.As16()
+	v := binary.BigEndian.Uint32(b[12:]) + uint32(off)
+	binary.BigEndian.PutUint32(b[12:], v)
+	a := netip.AddrFrom16(b)
+	if base.Is4() {
+		return a.Unmap()
+	}
+	return a
+}
+
+func addrs(p netip.Prefix) []netip.Addr {
+	n, _ := prefix.Size(p).Uint64()
+	out := make([]netip.Addr, n)
+	for i := range out {
+		out[i] = addrAt(p.Addr(), i)
+	}
+	return out
+}
+
+func (m *model) addPool(p netip.Prefix, region string, parent int) int {
+	m.pools = append(m.pools, mpool{prefix: p, region: region, parent: parent})
+	i := len(m.pools) - 1
+	for _, a := range addrs(p) {
+		m.cells[a] = mcell{pool: i}
+	}
+	return i
+}
+
+// freeList is the canonical buddy decomposition of pool i's free cells:
+// a prefix is listed when it is all free and its parent (inside the pool)
+// is not.
+func (m *model) freeList(i int) []netip.Prefix {
+	p := m.pools[i].prefix
+	as := addrs(p)
+	free := make([]bool, len(as))
+	for k, a := range as {
+		c := m.cells[a]
+		free[k] = c.pool == i && c.state == cFree
+	}
+	var out []netip.Prefix
+	var rec func(lo, n, bits int)
+	rec = func(lo, n, bits int) {
+		all, none := true, true
+		for _, f := range free[lo : lo+n] {
+			all, none = all && f, none && !f
+		}
+		switch {
+		case all:
+			out = append(out, netip.PrefixFrom(as[lo], bits))
+		case !none:
+			rec(lo, n/2, bits+1)
+			rec(lo+n/2, n/2, bits+1)
+		}
+	}
+	rec(0, len(as), p.Bits())
+	return out
+}
+
+type counts struct{ size, assigned, quarantined, ended int }
+
+func (m *model) counts(i int, now time.Time) counts {
+	var c counts
+	for _, a := range addrs(m.pools[i].prefix) {
+		if m.cells[a].pool == i {
+			c.size++
+		}
+	}
+	for _, a := range m.assigns {
+		if a.pool != i {
+			continue
+		}
+		n, _ := prefix.Size(a.prefix).Uint64()
+		switch {
+		case a.state == cAssigned:
+			c.assigned += int(n)
+		case a.until.After(now):
+			c.quarantined += int(n)
+		default:
+			c.ended += int(n)
+		}
+	}
+	return c
+}
+
+// choose is the rule: among the region's free prefixes of the family that
+// can hold a /bits, the longest one, lowest address first.
+func (m *model) choose(region string, fam, bits int) (int, netip.Prefix, bool) {
+	best, bestPool := netip.Prefix{}, -1
+	for i, p := range m.pools {
+		if p.region != region || prefix.Family(p.prefix) != fam {
+			continue
+		}
+		for _, f := range m.freeList(i) {
+			if f.Bits() > bits {
+				continue
+			}
+			if bestPool < 0 || f.Bits() > best.Bits() || f.Bits() == best.Bits() && f.Addr().Less(best.Addr()) {
+				best, bestPool = f, i
+			}
+		}
+	}
+	return bestPool, best, bestPool >= 0
+}
+
+type errKind int
+
+const (
+	kindOK errKind = iota
+	kindInvalid
+	kindNoSpace // IPv6: never borrowed
+	kindPolicy  // IPv4: no room and no lender could help
+	kindState
+	kindNotFound
+)
+
+func (k errKind) String() string {
+	return [...]string{"ok", "invalid", "no space", "policy", "state", "not found"}[k]
+}
+
+func (k errKind) matches(err error) bool {
+	switch k {
+	case kindOK:
+		return err == nil
+	case kindInvalid:
+		return errors.Is(err, registry.ErrInvalid)
+	case kindNoSpace:
+		return errors.Is(err, registry.ErrNoSpace) && !errors.Is(err, registry.ErrPolicy)
+	case kindPolicy:
+		var pe *registry.PolicyError
+		return errors.As(err, &pe) && errors.Is(err, registry.ErrPolicy) && errors.Is(err, registry.ErrNoSpace)
+	case kindState:
+		return errors.Is(err, registry.ErrState)
+	case kindNotFound:
+		return errors.Is(err, registry.ErrNotFound)
+	}
+	return false
+}
+
+func (m *model) borrow(region string, bits int) (int, netip.Prefix, errKind) {
+	unit := min(m.unit[region], bits)
+	for _, l := range m.lenders[region] {
+		li, lf, ok := m.choose(l, 4, unit)
+		if !ok {
+			continue
+		}
+		take := netip.PrefixFrom(lf.Addr(), unit)
+		i := len(m.pools)
+		m.pools = append(m.pools, mpool{prefix: take, region: region, parent: li})
+		for _, a := range addrs(take) {
+			m.cells[a] = mcell{pool: i}
+		}
+		return i, take, kindOK
+	}
+	return 0, netip.Prefix{}, kindPolicy
+}
+
+type taken struct {
+	prefix netip.Prefix
+	pool   int
+}
+
+func (m *model) take(region string, fam, bits int) (taken, errKind) {
+	i, f, ok := m.choose(region, fam, bits)
+	if !ok {
+		if fam == 6 {
+			return taken{}, kindNoSpace
+		}
+		var k errKind
+		if i, f, k = m.borrow(region, bits); k != kindOK {
+			return taken{}, k
+		}
+	}
+	p := netip.PrefixFrom(f.Addr(), bits)
+	for _, a := range addrs(p) {
+		m.cells[a] = mcell{pool: i, state: cAssigned}
+	}
+	m.assigns[-int64(len(m.assigns))-1] = massign{prefix: p, pool: i, state: cAssigned} // ID set later
+	return taken{p, i}, kindOK
+}
+
+// reap returns every ended quarantine to free space.
+func (m *model) reap(now time.Time) {
+	for id, a := range m.assigns {
+		if a.state == cQuarantined && !a.until.After(now) {
+			m.free(id)
+		}
+	}
+}
+
+func (m *model) free(id int64) {
+	a := m.assigns[id]
+	for _, x := range addrs(a.prefix) {
+		m.cells[x] = mcell{pool: a.pool}
+	}
+	delete(m.assigns, id)
+}
+
+// allocate applies q to m (a clone: on error the caller drops it).
+func (m *model) allocate(now time.Time, q registry.Request) ([]taken, errKind) {
+	m.reap(now)
+	type item struct{ fam, bits int }
+	items := []item{{q.Family, q.Bits}}
+	if q.DualStack {
+		items = []item{{6, 128}, {4, 32}}
+	}
+	for _, it := range items {
+		shortest := 129
+		for _, p := range m.pools {
+			if p.region == q.Region && prefix.Family(p.prefix) == it.fam {
+				shortest = min(shortest, p.prefix.Bits())
+			}
+		}
+		if shortest == 129 {
+			return nil, kindNoSpace
+		}
+		if it.bits < shortest {
+			return nil, kindInvalid
+		}
+	}
+	var out []taken
+	for range max(q.Count, 1) {
+		for _, it := range items {
+			tk, k := m.take(q.Region, it.fam, it.bits)
+			if k != kindOK {
+				return nil, k
+			}
+			out = append(out, tk)
+		}
+	}
+	return out, kindOK
+}
+
+func (m *model) release(now time.Time, id int64, byPrefix netip.Prefix, quarantine time.Duration) (int64, errKind) {
+	m.reap(now)
+	if byPrefix.IsValid() {
+		id = 0
+		for i, a := range m.assigns {
+			if a.prefix == byPrefix {
+				id = i
+			}
+		}
+		if id == 0 {
+			return 0, kindNotFound
+		}
+	}
+	a, ok := m.assigns[id]
+	if !ok || a.state != cAssigned {
+		return 0, kindState
+	}
+	if quarantine == 0 {
+		m.free(id)
+		return id, kindOK
+	}
+	a.state, a.until = cQuarantined, now.Add(quarantine)
+	m.assigns[id] = a
+	for _, x := range addrs(a.prefix) {
+		c := m.cells[x]
+		c.state = cQuarantined
+		m.cells[x] = c
+	}
+	return id, kindOK
+}
+
+// compare checks the store against the model: the same pools, the same
+// live assignments, the same free lists and the same counts.
+func (m *model) compare(t testing.TB, e *env, live []registry.Assignment) {
+	t.Helper()
+	now := e.clock.Now()
+	usage, err := e.reg.Pools(e.ctx, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(usage) != len(m.pools) {
+		t.Fatalf("store has %d pools, model %d", len(usage), len(m.pools))
+	}
+	byPrefix := map[netip.Prefix]int{}
+	for i, p := range m.pools {
+		byPrefix[p.prefix] = i
+	}
+	poolID := map[int]int64{}
+	type rcount struct{ size, assigned, quarantined prefix.Count }
+	rows := map[string]*rcount{}
+	for _, u := range usage {
+		i, ok := byPrefix[u.Prefix]
+		if !ok {
+			t.Fatalf("store has pool %s (%s), the model does not", u.Prefix, u.Region)
+		}
+		mp := m.pools[i]
+		poolID[i] = u.ID
+		if u.Region != mp.region || (u.Relocation != nil) != (mp.parent >= 0) {
+			t.Fatalf("pool %s: store says region %s relocation %v, model region %s parent %d", u.Prefix, u.Region, u.Relocation, mp.region, mp.parent)
+		}
+		if mp.parent >= 0 && (u.Relocation.FromRegion != m.pools[mp.parent].region || u.Relocation.Prefix != mp.prefix) {
+			t.Fatalf("pool %s: relocation %+v, model lender %s", u.Prefix, *u.Relocation, m.pools[mp.parent].region)
+		}
+		c := m.counts(i, now)
+		want := [3]prefix.Count{prefix.CountOf(uint64(c.size)), prefix.CountOf(uint64(c.assigned)), prefix.CountOf(uint64(c.quarantined))}
+		if got := [3]prefix.Count{u.Size, u.Assigned, u.Quarantined}; got != want {
+			t.Fatalf("pool %s: size/assigned/quarantined %v, model %v", u.Prefix, got, want)
+		}
+		if want := prefix.CountOf(uint64(c.size - c.assigned - c.quarantined)); u.Free != want {
+			t.Fatalf("pool %s: free %s, model %s (ended quarantines count as free)", u.Prefix, u.Free, want)
+		}
+		k := fmt.Sprint(mp.region, "/", prefix.Family(mp.prefix))
+		if rows[k] == nil {
+			rows[k] = &rcount{}
+		}
+		rows[k].size = rows[k].size.Add(u.Size)
+		rows[k].assigned = rows[k].assigned.Add(u.Assigned)
+		rows[k].quarantined = rows[k].quarantined.Add(u.Quarantined)
+	}
+	freeLists := map[int][]netip.Prefix{}
+	err = e.store.View(e.ctx, func(tx registry.Tx) error {
+		for i, id := range poolID {
+			if freeLists[i], err = tx.FreeOfPool(e.ctx, id); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range m.pools {
+		got, want := freeLists[i], m.freeList(i)
+		if !slices.Equal(got, want) {
+			t.Fatalf("pool %s: free list\n got %v\nwant %v", m.pools[i].prefix, got, want)
+		}
+	}
+	if len(live) != len(m.assigns) {
+		t.Fatalf("store has %d live assignments, model %d", len(live), len(m.assigns))
+	}
+	for _, a := range live {
+		ma, ok := m.assigns[a.ID]
+		if !ok {
+			t.Fatalf("store has live assignment %d %s, the model does not", a.ID, a.Prefix)
+		}
+		st := registry.StateAssigned
+		if ma.state == cQuarantined {
+			st = registry.StateQuarantined
+		}
+		if a.Prefix != ma.prefix || a.State != st || a.Pool != m.pools[ma.pool].prefix || a.Region != m.pools[ma.pool].region {
+			t.Fatalf("assignment %d: store %s %s pool %s region %s; model %s %s pool %s region %s", a.ID, a.Prefix, a.State, a.Pool, a.Region,
+				ma.prefix, st, m.pools[ma.pool].prefix, m.pools[ma.pool].region)
+		}
+		if st == registry.StateQuarantined && !a.QuarantineUntil.Equal(ma.until) {
+			t.Fatalf("assignment %d: quarantine until %v, model %v", a.ID, a.QuarantineUntil, ma.until)
+		}
+	}
+	report, err := e.reg.Report(e.ctx, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, row := range report {
+		k := fmt.Sprint(row.Region, "/", row.Family)
+		want := rows[k]
+		if want == nil {
+			want = &rcount{}
+		}
+		if row.Size != want.size || row.Assigned != want.assigned || row.Quarantined != want.quarantined ||
+			row.Free != row.Size.Sub(row.Assigned).Sub(row.Quarantined) {
+			t.Fatalf("report %s: size %s assigned %s quarantined %s free %s; pools say %s %s %s", k, row.Size, row.Assigned, row.Quarantined, row.Free, want.size, want.assigned, want.quarantined)
+		}
+	}
+}
+
+// TestAllocatorMatchesModel runs seeded random sequences of allocations,
+// releases and clock travel against a brute-force model of the rules, and
+// checks the store against the model and its own invariants after every
+// step. A failure prints the seed; rerun it with -seed=N.
+func TestAllocatorMatchesModel(t *testing.T) {
+	seeds := []uint64{1, 2, 3, 4, uint64(time.Now().UnixNano())}
+	ops := *opsFlag
+	if *seedFlag != 0 {
+		seeds = seeds[:0]
+		seeds = append(seeds, *seedFlag)
+	}
+	if testing.Short() {
+		ops /= 5
+	}
+	for _, seed := range seeds {
+		t.Run(fmt.Sprint("seed=", seed), func(t *testing.T) {
+			t.Cleanup(func() {
+				if t.Failed() {
+					t.Logf("reproduce with: go test ./registry -run 'TestAllocatorMatchesModel' -seed=%d -ops=%d -v", seed, ops)
+				}
+			})
+			runModel(t, seed, ops)
+		})
+	}
+}
+
+func runModel(t *testing.T, seed uint64, ops int) {
+	rng := rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
+	unit := []int{24, 26, 28}[rng.IntN(3)]
+	e := newEnv(t)
+	e.standard(unit)
+	m := &model{cells: map[netip.Addr]mcell{}, assigns: map[int64]massign{},
+		lenders: map[string][]string{"east": {"south"}}, unit: map[string]int{"east": unit, "south": 24}}
+	m.addPool(mustPrefix("10.0.0.0/24"), "east", -1)
+	m.addPool(mustPrefix("10.0.1.0/26"), "east", -1)
+	m.addPool(mustPrefix("fd00::/120"), "east", -1)
+	m.addPool(mustPrefix("10.0.2.0/23"), "south", -1)
+	m.addPool(mustPrefix("fd00::100/120"), "south", -1)
+	t.Logf("seed %d: borrow unit /%d, %d operations", seed, unit, ops)
+
+	var log []string // the operations so far, printed on failure
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("last operations:\n%s", strings.Join(log[max(0, len(log)-15):], "\n"))
+		}
+	})
+	stats := map[string]int{}
+	for step := 0; step < ops; step++ {
+		now := e.clock.Now()
+		x := rng.IntN(100)
+		switch {
+		case x < 45: // allocate
+			q := registry.Request{Region: []string{"east", "east", "south"}[rng.IntN(3)], Tenant: "t"}
+			switch y := rng.IntN(10); {
+			case y < 2:
+				q.DualStack = true
+				q.Count = 1 + rng.IntN(4)
+			default:
+				q.Family = []int{4, 4, 6}[rng.IntN(3)]
+				w := 32
+				if q.Family == 6 {
+					w = 128
+				}
+				q.Bits = w
+				if rng.IntN(10) < 3 {
+					q.Bits = w - 10 + rng.IntN(11) // sometimes shorter than every pool
+				}
+				q.Count = 1
+				if rng.IntN(10) < 3 {
+					q.Count = 2 + rng.IntN(30)
+					if rng.IntN(8) == 0 {
+						q.Count = 100 + rng.IntN(500)
+					}
+				}
+			}
+			next := m.clone()
+			want, kind := next.allocate(now, q)
+			desc := fmt.Sprintf("%d: allocate %+v at %s -> model %v", step, q, now.Format(time.TimeOnly), kind)
+			log = append(log, desc)
+			before := e.version()
+			got, err := e.reg.Allocate(e.ctx, q)
+			if !kind.matches(err) {
+				t.Fatalf("%s: model expects %v, got %v (%d assignments)", desc, kind, err, len(got))
+			}
+			stats["allocate "+kind.String()]++
+			if kind != kindOK {
+				if e.version() != before {
+					t.Fatalf("%s: failed request %v committed a change", desc, err)
+				}
+				break
+			}
+			if len(got) != len(want) {
+				t.Fatalf("%s: got %d assignments, model %d", desc, len(got), len(want))
+			}
+			// Put the real IDs into the model.
+			for id, a := range next.assigns {
+				if id < 0 {
+					delete(next.assigns, id)
+					_ = a
+				}
+			}
+			for i, a := range got {
+				w := want[i]
+				if a.Prefix != w.prefix || a.Pool != next.pools[w.pool].prefix || a.Region != q.Region || a.Borrowed != (next.pools[w.pool].parent >= 0) {
+					t.Fatalf("%s: assignment %d of %d is %s in pool %s (borrowed %v); the rule picks %s in pool %s", desc, i+1, len(got), a.Prefix, a.Pool, a.Borrowed, w.prefix, next.pools[w.pool].prefix)
+				}
+				next.assigns[a.ID] = massign{id: a.ID, prefix: a.Prefix, pool: w.pool, state: cAssigned}
+			}
+			m = next
+		case x < 85: // release
+			ids := slices.Sorted(maps.Keys(m.assigns))
+			if len(ids) == 0 {
+				continue
+			}
+			id := ids[rng.IntN(len(ids))]
+			var target registry.Target
+			var byPrefix netip.Prefix
+			if rng.IntN(2) == 0 {
+				target.ID = id
+			} else {
+				target.Prefix, byPrefix = m.assigns[id].prefix, m.assigns[id].prefix
+			}
+			var quarantine time.Duration
+			if rng.IntN(10) < 5 {
+				quarantine = time.Duration(1+rng.IntN(10)) * time.Minute
+			}
+			next := m.clone()
+			_, kind := next.release(now, id, byPrefix, quarantine)
+			desc := fmt.Sprintf("%d: release %s (id %d, %s) quarantine %s at %s -> model %v", step, target, id, m.assigns[id].prefix, quarantine, now.Format(time.TimeOnly), kind)
+			log = append(log, desc)
+			before := e.version()
+			a, err := e.reg.Release(e.ctx, target, quarantine, nil)
+			if !kind.matches(err) {
+				t.Fatalf("%s: model expects %v, got %v", desc, kind, err)
+			}
+			stats["release "+kind.String()]++
+			if kind != kindOK {
+				if e.version() != before {
+					t.Fatalf("%s: failed release %v committed a change", desc, err)
+				}
+				break
+			}
+			if a.ID != id {
+				t.Fatalf("%s: released assignment %d", desc, a.ID)
+			}
+			m = next
+		default: // time passes
+			d := time.Duration(10+rng.IntN(170)) * time.Second
+			log = append(log, fmt.Sprintf("%d: advance %s", step, d))
+			e.clock.Advance(d)
+			stats["advance"]++
+		}
+		m.compare(t, e, checkInvariants(t, e.ctx, e.store, e.reg, e.clock.Now()))
+	}
+	rels := 0
+	for _, p := range m.pools {
+		if p.parent >= 0 {
+			rels++
+		}
+	}
+	t.Logf("seed %d: %d relocations, %v", seed, rels, stats)
+}
+
+// diff shows the lines that differ between two dumps.
+func diff(a, b string) string {
+	al, bl := strings.Split(a, "\n"), strings.Split(b, "\n")
+	var out []string
+	for _, l := range al {
+		if !slices.Contains(bl, l) {
+			out = append(out, "- "+l)
+		}
+	}
+	for _, l := range bl {
+		if !slices.Contains(al, l) {
+			out = append(out, "+ "+l)
+		}
+	}
+	if len(out) > 40 {
+		out = append(out[:40], "...")
+	}
+	return strings.Join(out, "\n")
+}
