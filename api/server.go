@@ -34,6 +34,7 @@ type Server struct {
 	allocations   prometheus.Counter
 	allocFailures *prometheus.CounterVec
 
+	feed    feedCache
 	tokens  *auth.Tokens
 	limiter *limiter
 	api     huma.API
@@ -134,7 +135,3 @@ func (s *Server) instrument(route string, h http.Handler) http.Handler {
 
 // ServeHTTP implements http.Handler.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.ServeHTTP(w, r) }
-
-func (s *Server) geofeed(w http.ResponseWriter, r *http.Request) {
-	http.Error(w, "not yet", http.StatusNotImplemented)
-}

@@ -36,9 +36,15 @@ const (
 func exitCode(err error) int {
 	var ue usageError
 	var de dbError
+	var cf checkFailed
+	var ur unreadable
 	switch {
 	case err == nil:
 		return exitOK
+	case errors.As(err, &cf):
+		return exitFailure
+	case errors.As(err, &ur):
+		return exitUsage
 	case errors.As(err, &ue), errors.Is(err, registry.ErrInvalid):
 		return exitUsage
 	case errors.Is(err, registry.ErrPolicy):
@@ -183,7 +189,7 @@ policy, 7 database unusable.`,
 		return usageError{fmt.Errorf("%s: %w (see `%s --help`)", c.CommandPath(), err, c.CommandPath())}
 	})
 	root.AddCommand(newRegionCmd(a), newBlockCmd(a), newPoolCmd(a), newAllocCmd(a), newReleaseCmd(a),
-		newShowCmd(a), newReportCmd(a), newLogCmd(a), newDemoCmd(a), newVersionCmd(a), newAssignmentsCmd(a), newServeCmd(a), newTokenCmd(a))
+		newShowCmd(a), newReportCmd(a), newLogCmd(a), newDemoCmd(a), newVersionCmd(a), newAssignmentsCmd(a), newServeCmd(a), newTokenCmd(a), newGeofeedCmd(a))
 	wrapArgs(root)
 	return root
 }

@@ -48,7 +48,10 @@ The secret is printed once. The database keeps only an HMAC of it, keyed with a
 server-side key ($CADASTRE_TOKEN_KEY as hex, or the file --token-key-file, by
 default the database path + ".key", created on first use). There are no
 passwords and no recovery: an admin revokes a lost token and issues a new one.`,
-		Args: cobra.NoArgs,
+		Example: `  cadastre token create --scope allocate --tenant acme
+  cadastre token list`,
+		Args: unknownCommand,
+		RunE: showHelp,
 	}
 	var spec auth.Spec
 	var scope, expires string

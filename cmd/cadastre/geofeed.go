@@ -1,0 +1,241 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/cadastre-ipam/cadastre/geo"
+	"github.com/cadastre-ipam/cadastre/geofeed"
+	"github.com/cadastre-ipam/cadastre/registry"
+)
+
+// checkFailed is the exit status 1 of `geofeed check`: the feed has errors.
+type checkFailed struct{ n int }
+
+func (e checkFailed) Error() string { return fmt.Sprintf("%d errors", e.n) }
+
+// unreadable is exit status 2 of `geofeed check`: the file cannot be read.
+type unreadable struct{ error }
+
+func (e unreadable) Unwrap() error { return e.error }
+
+func newGeofeedCmd(a *app) *cobra.Command {
+	c := &cobra.Command{
+		Use:   "geofeed",
+		Short: "Publish, check and import RFC 8805 geolocation feeds",
+		Long: `Geolocation databases placed Azure's US machines in Brazil because registration
+data was all they had. A geofeed (RFC 8805) tells them where each prefix is really
+used; they find it through the geofeed: attribute of the registry object (RFC 9632).
+  export   the register's own feed, from every pool and relocation
+  check    check any feed strictly, with compiler-style diagnostics
+  import   keep a checked feed as a geolocation source
+  rpsl     the registry-object lines that point at your published feed`,
+		Args: cobra.NoArgs,
+	}
+	c.AddCommand(newGeofeedExport(a), newGeofeedCheck(a), newGeofeedImport(a), newGeofeedRPSL(a))
+	return c
+}
+
+func newGeofeedExport(a *app) *cobra.Command {
+	var out string
+	var asJSON bool
+	c := &cobra.Command{
+		Use:   "export",
+		Short: "Write the register's geofeed",
+		Long: `Write the register's RFC 8805 geofeed: every pool, and every relocated unit, at
+its region's location; adjacent prefixes with the same location merged into the
+fewest CIDRs; deterministic order; a header naming the generation time and the
+event-log position it reflects. ` + "`cadastre serve`" + ` publishes the same text at /geofeed.csv.`,
+		Example: `  cadastre geofeed export > geofeed.csv
+  cadastre geofeed export --json | jq '.[] | select(.location.country == "BR")'`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			reg, err := a.open(cmd.Context())
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				places, _, err := reg.Placements(cmd.Context())
+				if err != nil {
+					return err
+				}
+				return writeJSON(a.cfg.stdout, nonNil(places))
+			}
+			feed, err := geo.PublishFeed(cmd.Context(), reg, time.Now())
+			if err != nil {
+				return err
+			}
+			if out == "" || out == "-" {
+				_, err = a.cfg.stdout.Write(feed.CSV)
+				return err
+			}
+			if err := os.WriteFile(out, feed.CSV, 0o644); err != nil {
+				return err
+			}
+			fmt.Fprintf(a.cfg.stderr, "wrote %d entries to %s (event log seq %d)\n", feed.Entries, out, feed.Position.Seq)
+			return nil
+		},
+	}
+	c.Flags().StringVarP(&out, "output", "o", "", "write to this file instead of standard output")
+	c.Flags().BoolVar(&asJSON, "json", false, "print the placements as JSON (with relocations)")
+	return c
+}
+
+func newGeofeedCheck(a *app) *cobra.Command {
+	var asJSON, strict bool
+	c := &cobra.Command{
+		Use:   "check FILE|-",
+		Short: "Check a geofeed strictly, with diagnostics like a compiler",
+		Long: `Check a geofeed against RFC 8805 and RFC 9632: prefixes (host bits, zones,
+IPv4-mapped forms, special-purpose space), ISO 3166-1 countries and current
+ISO 3166-2 regions of that country, duplicates, the signature block; and warn
+about postal codes, withdrawn region codes (naming the successor), redundant and
+overriding entries, very large prefixes, spaces, lower case, placeholder cities.
+Diagnostics read FILE:LINE:COL: severity: code: message.
+Exit status: 0 clean, 1 errors (or warnings with --strict), 2 unreadable file.`,
+		Example: `  cadastre geofeed check geofeed.csv
+  curl -s https://example.net/geofeed.csv | cadastre geofeed check --strict -`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			name := args[0]
+			var r io.Reader = a.cfg.stdin
+			if name != "-" {
+				f, err := os.Open(name)
+				if err != nil {
+					return unreadable{fmt.Errorf("geofeed %s: %w", name, err)}
+				}
+				defer f.Close()
+				r = f
+			} else {
+				name = "<stdin>"
+			}
+			diags, sum, err := geofeed.Check(r, geofeed.Options{})
+			if err != nil {
+				return unreadable{fmt.Errorf("geofeed %s: %w", name, err)}
+			}
+			if asJSON {
+				if err := writeJSON(a.cfg.stdout, struct {
+					File        string               `json:"file"`
+					Summary     geofeed.Summary      `json:"summary"`
+					Diagnostics []geofeed.Diagnostic `json:"diagnostics"`
+				}{name, sum, nonNil(diags)}); err != nil {
+					return err
+				}
+			} else {
+				for _, d := range diags {
+					fmt.Fprintf(a.cfg.stdout, "%s:%s\n", name, d)
+				}
+				fmt.Fprintf(a.cfg.stderr, "%s: %d lines, %d entries, %d errors, %d warnings\n", name, sum.Lines, sum.Entries, sum.Errors, sum.Warnings)
+			}
+			if n := sum.Errors + map[bool]int{true: sum.Warnings}[strict]; n > 0 {
+				return checkFailed{n}
+			}
+			return nil
+		},
+	}
+	c.Flags().BoolVar(&asJSON, "json", false, "print the diagnostics as JSON")
+	c.Flags().BoolVar(&strict, "strict", false, "treat warnings as errors")
+	return c
+}
+
+func newGeofeedImport(a *app) *cobra.Command {
+	var as string
+	var skip, asJSON bool
+	c := &cobra.Command{
+		Use:   "import FILE --as NAME",
+		Short: "Keep a checked geofeed as a geolocation source",
+		Long: `Check a geofeed and keep it as the geolocation source NAME (importing again under
+the same name replaces it). A feed with errors is refused whole unless
+--skip-bad-lines, which imports the good lines and reports the rest. Postal codes
+are dropped: RFC 8805 deprecates them.`,
+		Example: `  cadastre geofeed import partner-feed.csv --as partner
+  cadastre geofeed import big.csv --as vendor --skip-bad-lines`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if as == "" {
+				return usagef("--as NAME is required")
+			}
+			f, err := os.Open(args[0])
+			if err != nil {
+				return unreadable{fmt.Errorf("geofeed %s: %w", args[0], err)}
+			}
+			defer f.Close()
+			if _, err := a.open(cmd.Context()); err != nil {
+				return err
+			}
+			rep, err := geo.ImportFeed(cmd.Context(), a.store, as, args[0], f, skip, time.Now())
+			for _, d := range rep.Diagnostics {
+				if d.Severity == geofeed.Error || !asJSON {
+					fmt.Fprintf(a.cfg.stderr, "%s:%s\n", args[0], d)
+				}
+			}
+			if err != nil {
+				if errors.Is(err, geo.ErrFeedHasErrors) {
+					return checkFailed{len(rep.Diagnostics)}
+				}
+				return err
+			}
+			if asJSON {
+				rep.Diagnostics = nonNil(rep.Diagnostics)
+				return writeJSON(a.cfg.stdout, rep)
+			}
+			fmt.Fprintf(a.cfg.stdout, "source %s: %d entries imported, %d bad lines skipped, %d postal codes dropped\n", rep.Source.Name, rep.Source.Entries, rep.Skipped, rep.PostalDrops)
+			return nil
+		},
+	}
+	c.Flags().StringVar(&as, "as", "", "name of the source (required)")
+	c.Flags().BoolVar(&skip, "skip-bad-lines", false, "import the good lines of a feed with errors")
+	c.Flags().BoolVar(&asJSON, "json", false, "print the import report as JSON")
+	return c
+}
+
+func newGeofeedRPSL(a *app) *cobra.Command {
+	var feedURL string
+	var asJSON bool
+	c := &cobra.Command{
+		Use:   "rpsl --url URL",
+		Short: "Print, for each block, the line that points its registry object at the feed",
+		Long: `Print, for each block, the line to add to its registry object so that
+geolocation providers find the feed (RFC 9632): "geofeed: URL" where the registry
+supports the attribute (RIPE NCC, APNIC, AFRINIC), otherwise a remarks/Comment
+line "Geofeed URL". The URL must be https.`,
+		Example: "  cadastre geofeed rpsl --url https://example.net/geofeed.csv",
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if feedURL == "" {
+				return usagef("--url is required: the public https URL of your geofeed")
+			}
+			reg, err := a.backend(cmd.Context())
+			if err != nil {
+				return err
+			}
+			blocks, err := reg.Blocks(cmd.Context())
+			if err != nil {
+				return err
+			}
+			lines, err := registry.GeofeedRPSL(blocks, feedURL)
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				return writeJSON(a.cfg.stdout, nonNil(lines))
+			}
+			for _, l := range lines {
+				fmt.Fprintf(a.cfg.stdout, "# %s (%s)\n%s\n%s\n", l.Block, dash(l.Registry), l.Object, l.Attribute)
+				if l.Note != "" {
+					fmt.Fprintf(a.cfg.stdout, "# note: %s\n", l.Note)
+				}
+				fmt.Fprintln(a.cfg.stdout)
+			}
+			return nil
+		},
+	}
+	c.Flags().StringVar(&feedURL, "url", "", "public https URL of the feed (required)")
+	c.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	return c
+}

@@ -1,0 +1,104 @@
+package geo
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/cadastre-ipam/cadastre/geofeed"
+	"github.com/cadastre-ipam/cadastre/registry"
+)
+
+// Published is the register's published geofeed, as bytes, with the event-log
+// position it reflects.
+type Published struct {
+	CSV      []byte
+	Position registry.Position
+	Entries  int
+}
+
+// PublishFeed writes the register's RFC 8805 geofeed: every pool and every
+// relocated unit placed at its region's location, adjacent prefixes with
+// the same location merged into the fewest CIDRs, in a deterministic order,
+// under a header naming the generation time and the event-log position.
+func PublishFeed(ctx context.Context, reg *registry.Registry, now time.Time) (Published, error) {
+	places, pos, err := reg.Placements(ctx)
+	if err != nil {
+		return Published{}, fmt.Errorf("geofeed: %w", err)
+	}
+	entries := make([]geofeed.Entry, 0, len(places))
+	for _, p := range places {
+		entries = append(entries, geofeed.Entry{Prefix: p.Prefix, Location: p.Location})
+	}
+	merged, err := geofeed.MergeByLocation(entries)
+	if err != nil {
+		return Published{}, fmt.Errorf("geofeed: %w", err)
+	}
+	header := []string{
+		"RFC 8805 geofeed published by cadastre",
+		"generated " + now.UTC().Format(time.RFC3339),
+		fmt.Sprintf("reflects the event log through seq %d (%s)", pos.Seq, pos.At.UTC().Format(time.RFC3339Nano)),
+	}
+	var buf bytes.Buffer
+	if err := geofeed.Write(&buf, merged, geofeed.WriteOptions{Header: header}); err != nil {
+		return Published{}, fmt.Errorf("geofeed: %w", err)
+	}
+	return Published{CSV: buf.Bytes(), Position: pos, Entries: len(merged)}, nil
+}
+
+// ImportReport says what an import kept and what it left out.
+type ImportReport struct {
+	Source      Source               `json:"source"`
+	Diagnostics []geofeed.Diagnostic `json:"diagnostics"`
+	Skipped     int                  `json:"skipped_lines"`
+	PostalDrops int                  `json:"postal_codes_dropped"`
+}
+
+// ErrFeedHasErrors means a feed was refused whole because of its errors.
+var ErrFeedHasErrors = fmt.Errorf("feed has errors: %w", registry.ErrInvalid)
+
+// ImportFeed checks a feed and stores it as the source name. A feed with
+// errors is refused whole unless skipBad, which keeps the good lines;
+// postal codes are dropped (RFC 8805 deprecates them).
+func ImportFeed(ctx context.Context, st Store, name, origin string, r io.Reader, skipBad bool, now time.Time) (ImportReport, error) {
+	var rep ImportReport
+	if err := ValidateSourceName(name); err != nil {
+		return rep, fmt.Errorf("%w: %w", err, registry.ErrInvalid)
+	}
+	entries, diags, err := geofeed.ReadAll(r, geofeed.Options{})
+	rep.Diagnostics = diags
+	if err != nil {
+		return rep, fmt.Errorf("geofeed %s: %w", origin, err)
+	}
+	bad := map[int]bool{}
+	for _, d := range diags {
+		if d.Severity == geofeed.Error {
+			bad[d.Line] = true
+		}
+	}
+	if len(bad) > 0 && !skipBad {
+		return rep, fmt.Errorf("geofeed %s: %d lines with errors; nothing imported (--skip-bad-lines imports the good ones): %w", origin, len(bad), ErrFeedHasErrors)
+	}
+	rep.Skipped = len(bad)
+	out := make([]Entry, 0, len(entries))
+	for _, e := range entries {
+		if bad[e.Line] {
+			continue
+		}
+		if e.Postal != "" {
+			rep.PostalDrops++
+		}
+		out = append(out, Entry{Prefix: e.Prefix, Location: e.Location})
+	}
+	src := Source{Name: name, Kind: KindGeofeed, Origin: origin, ImportedAt: now.UTC().Truncate(time.Microsecond)}
+	ev := registry.Event{At: src.ImportedAt, Actor: registry.Actor(ctx), Action: "source.import", SubjectKind: "source", Subject: name}
+	ev.After = []byte(fmt.Sprintf(`{"name":%q,"kind":"geofeed","origin":%q,"entries":%d,"skipped_lines":%d}`, name, origin, len(out), rep.Skipped))
+	s, err := st.PutSource(ctx, src, out, ev)
+	if err != nil {
+		return rep, fmt.Errorf("source %s: %w", name, err)
+	}
+	rep.Source = s
+	return rep, nil
+}
