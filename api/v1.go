@@ -182,7 +182,11 @@ func (s *Server) problem(err error) error {
 	case err == nil:
 		return nil
 	case errors.As(err, &pe):
-		return typed(http.StatusConflict, ProblemPolicy, err.Error(),
+		typ := ProblemPolicy
+		if pe.LendersFull {
+			typ = ProblemNoSpace
+		}
+		return typed(http.StatusConflict, typ, err.Error(),
 			&huma.ErrorDetail{Message: "no free IPv4 and borrowing not allowed", Location: "region", Value: map[string]any{"region": pe.Region, "family": pe.Family, "policy": pe.Policy.String()}})
 	case errors.Is(err, registry.ErrPrecondition):
 		return typed(http.StatusPreconditionFailed, ProblemPrecondition, err.Error())
@@ -200,6 +204,9 @@ func (s *Server) problem(err error) error {
 		return typed(http.StatusConflict, ProblemIdempotency, err.Error())
 	case errors.Is(err, registry.ErrState):
 		return typed(http.StatusConflict, ProblemState, err.Error())
+	case errors.Is(err, registry.ErrStorage):
+		s.log.Error("storage", "err", err.Error())
+		return huma.Error503ServiceUnavailable("the database is unavailable; try again later")
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 		return huma.Error503ServiceUnavailable("request cancelled or timed out")
 	}

@@ -242,7 +242,7 @@ func (c *Client) Release(ctx context.Context, t registry.Target, quarantine time
 		for _, a := range as {
 			if a.State != registry.StateReleased {
 				if a.Prefix != t.Prefix {
-					return out, fmt.Errorf("%s: not assigned as such; it lies in assignment %d (%s): %w", t.Prefix, a.ID, a.Prefix, registry.ErrNotFound)
+					return out, fmt.Errorf("%s: not assigned as such; it overlaps assignment %d (%s), release that: %w", t.Prefix, a.ID, a.Prefix, registry.ErrNotFound)
 				}
 				id = a.ID
 			}

@@ -1,6 +1,7 @@
 package registry
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -8,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"strconv"
 	"strings"
 	"time"
 
@@ -199,7 +201,7 @@ func (r *Registry) AllocateAll(ctx context.Context, b Batch) ([]Assignment, erro
 func (r *Registry) allocate(ctx context.Context, tx Tx, q Request, now time.Time) ([]Assignment, error) {
 	reg, err := tx.RegionByName(ctx, q.Region)
 	if err != nil {
-		return nil, fmt.Errorf("region %s: %w", q.Region, err)
+		return nil, err // the store names the region
 	}
 	items := []item{{q.Family, q.Bits}}
 	if q.DualStack {
@@ -367,6 +369,13 @@ type batchTx interface {
 	AppendEvents(ctx context.Context, es []Event) error
 }
 
+func btoi(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
 // manyChunk bounds the assignments and events held in memory at once
 // while a batch is written.
 const manyChunk = 1024
@@ -393,15 +402,32 @@ func (a *allocator) takeMany(ctx context.Context, bt batchTx, f FreePrefix, pool
 		if err := bt.InsertAssignments(ctx, chunk); err != nil {
 			return cur, err
 		}
+		// The events Registry.event would write. The assignments of a chunk
+		// differ only in ID and prefix, so their JSON is one template with
+		// those two spliced in; should the template not start with them
+		// (the encoding changed), each is marshalled whole.
+		tmpl := chunk[0]
+		tmpl.ID, tmpl.Prefix = 0, netip.Prefix{}
+		rest, err := json.Marshal(tmpl)
+		if err != nil {
+			return cur, err
+		}
+		const head = `{"id":0,"prefix":""`
+		spliced := bytes.HasPrefix(rest, []byte(head))
+		rest = rest[len(head)*btoi(spliced):]
 		events = events[:0]
 		for _, as := range chunk {
-			// The event Registry.event would write.
-			after, err := json.Marshal(as)
-			if err != nil {
+			subject := as.Prefix.String()
+			var after []byte
+			if spliced {
+				after = make([]byte, 0, len(rest)+len(subject)+32)
+				after = append(strconv.AppendInt(append(after, `{"id":`...), as.ID, 10), `,"prefix":"`...)
+				after = append(append(append(after, subject...), '"'), rest...)
+			} else if after, err = json.Marshal(as); err != nil {
 				return cur, err
 			}
 			events = append(events, Event{At: a.now, Actor: actor, Action: "assignment.allocate", SubjectKind: "assignment",
-				SubjectID: as.ID, Subject: as.Prefix.String(), After: after})
+				SubjectID: as.ID, Subject: subject, After: after})
 		}
 		if err := bt.AppendEvents(ctx, events); err != nil {
 			return cur, err
@@ -439,7 +465,7 @@ func (a *allocator) borrow(ctx context.Context, it item) (FreePrefix, error) {
 		for _, name := range pol.From {
 			l, err := a.tx.RegionByName(ctx, name)
 			if err != nil {
-				return FreePrefix{}, fmt.Errorf("region %s: lender %s: %w", a.reg.Name, name, err)
+				return FreePrefix{}, fmt.Errorf("region %s: lender: %w", a.reg.Name, err)
 			}
 			lenders = append(lenders, l)
 		}
@@ -492,6 +518,7 @@ func (a *allocator) borrow(ctx context.Context, it item) (FreePrefix, error) {
 		names[i] = l.Name
 	}
 	perr.Detail = fmt.Sprintf("; no lender it may use (%s) has a free IPv4 /%d either", strings.Join(names, ", "), unit)
+	perr.LendersFull = true
 	return FreePrefix{}, perr
 }
 
@@ -625,7 +652,7 @@ func (r *Registry) find(ctx context.Context, tx Tx, t Target) (Assignment, error
 	if !t.Prefix.IsValid() {
 		a, err := tx.AssignmentByID(ctx, t.ID)
 		if err != nil {
-			return Assignment{}, fmt.Errorf("assignment %d: %w", t.ID, err)
+			return Assignment{}, err
 		}
 		return a, nil
 	}
@@ -637,7 +664,7 @@ func (r *Registry) find(ctx context.Context, tx Tx, t Target) (Assignment, error
 		return Assignment{}, fmt.Errorf("%s: not assigned: %w", t.Prefix, ErrNotFound)
 	}
 	if a.Prefix != t.Prefix {
-		return Assignment{}, fmt.Errorf("%s: not assigned as such; it lies in assignment %d (%s): %w", t.Prefix, a.ID, a.Prefix, ErrNotFound)
+		return Assignment{}, fmt.Errorf("%s: not assigned as such; %s assignment %d (%s), release that: %w", t.Prefix, relation(t.Prefix, a.Prefix), a.ID, a.Prefix, ErrNotFound)
 	}
 	return a, nil
 }
@@ -647,12 +674,9 @@ func (r *Registry) Assignment(ctx context.Context, id int64, tenant *string) (a 
 	err = r.store.View(ctx, func(tx Tx) error {
 		a, err = tx.AssignmentByID(ctx, id)
 		if err == nil && tenant != nil && a.Tenant != *tenant {
-			err = ErrNotFound
+			err = fmt.Errorf("assignment %d: %w", id, ErrNotFound)
 		}
-		if err != nil {
-			return fmt.Errorf("assignment %d: %w", id, err)
-		}
-		return nil
+		return err
 	})
 	return a, err
 }
@@ -663,7 +687,7 @@ func (r *Registry) Assignments(ctx context.Context, f AssignmentFilter) (out []A
 		if f.Region != "" {
 			g, err := tx.RegionByName(ctx, f.Region)
 			if err != nil {
-				return fmt.Errorf("region %s: %w", f.Region, err)
+				return err
 			}
 			f.RegionID = g.ID
 		}
@@ -695,4 +719,13 @@ func ValidateFQDN(name string) error {
 		}
 	}
 	return nil
+}
+
+// relation says how a queried prefix q relates to the live assignment a
+// that overlaps it, for messages.
+func relation(q, a netip.Prefix) string {
+	if q.Bits() >= a.Bits() {
+		return "it lies in"
+	}
+	return "it holds"
 }

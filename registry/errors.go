@@ -13,6 +13,9 @@ var (
 	ErrPolicy      = errors.New("borrowing forbidden by policy")
 	ErrIdempotency = errors.New("idempotency key reused with a different request")
 	ErrState       = errors.New("wrong state")
+	// ErrStorage means the database itself cannot be used: unreadable,
+	// read-only, corrupt, locked, full.
+	ErrStorage = errors.New("storage unavailable")
 )
 
 // PolicyError says why a region could not get IPv4 space: its own pools are
@@ -23,6 +26,9 @@ type PolicyError struct {
 	Policy BorrowPolicy
 	Bits   int
 	Detail string
+	// LendersFull is set when the policy allowed borrowing but every
+	// lender it names was full: a lack of space, not a refusal.
+	LendersFull bool
 }
 
 func (e *PolicyError) Error() string {
@@ -30,9 +36,11 @@ func (e *PolicyError) Error() string {
 		" in its own pools, and its borrowing policy is \"" + e.Policy.String() + "\"" + e.Detail
 }
 
-// Is makes errors.Is(err, ErrPolicy) and errors.Is(err, ErrNoSpace) both true:
-// it is a lack of space that policy could not cure.
-func (e *PolicyError) Is(target error) bool { return target == ErrPolicy || target == ErrNoSpace }
+// Is makes errors.Is(err, ErrNoSpace) true, and errors.Is(err, ErrPolicy)
+// true when the policy itself forbade borrowing.
+func (e *PolicyError) Is(target error) bool {
+	return target == ErrNoSpace || (target == ErrPolicy && !e.LendersFull)
+}
 
 func itoa(i int) string {
 	if i < 0 {

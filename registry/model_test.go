@@ -197,10 +197,13 @@ func (k errKind) matches(err error) bool {
 	case kindInvalid:
 		return errors.Is(err, registry.ErrInvalid)
 	case kindNoSpace:
-		return errors.Is(err, registry.ErrNoSpace) && !errors.Is(err, registry.ErrPolicy)
+		var pe *registry.PolicyError
+		return errors.Is(err, registry.ErrNoSpace) && !errors.As(err, &pe)
 	case kindPolicy:
 		var pe *registry.PolicyError
-		return errors.As(err, &pe) && errors.Is(err, registry.ErrPolicy) && errors.Is(err, registry.ErrNoSpace)
+		// A PolicyError: borrowing forbidden (ErrPolicy), or allowed but
+		// every lender full (LendersFull, ErrNoSpace only).
+		return errors.As(err, &pe) && errors.Is(err, registry.ErrNoSpace) && errors.Is(err, registry.ErrPolicy) != pe.LendersFull
 	case kindState:
 		return errors.Is(err, registry.ErrState)
 	case kindNotFound:

@@ -20,6 +20,9 @@ func ParseMoney(amount, currency string) (Money, error) {
 	if len(currency) != 3 || strings.ToUpper(currency) != currency || strings.ContainsFunc(currency, func(r rune) bool { return r < 'A' || r > 'Z' }) {
 		return Money{}, fmt.Errorf("currency %q: must be an ISO 4217 code of three upper-case letters, such as USD", currency)
 	}
+	if !currencies[currency] {
+		return Money{}, fmt.Errorf("currency %q: not an active ISO 4217 currency code", currency)
+	}
 	whole, frac, hasFrac := strings.Cut(amount, ".")
 	if whole == "" || (hasFrac && (len(frac) == 0 || len(frac) > 2)) {
 		return Money{}, fmt.Errorf("price %q: must be a non-negative amount with at most two decimals, such as 7500000.00", amount)

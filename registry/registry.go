@@ -114,7 +114,7 @@ func (r *Registry) AddRegion(ctx context.Context, spec RegionSpec) (Region, erro
 				return invalid("region %s: cannot borrow from itself", spec.Name)
 			}
 			if _, err := tx.RegionByName(ctx, lender); err != nil {
-				return fmt.Errorf("region %s: borrow from %s: %w", spec.Name, lender, err)
+				return fmt.Errorf("region %s: borrow from %s: no such region: %w", spec.Name, lender, err)
 			}
 		}
 		reg.CreatedAt = r.clock()
@@ -244,7 +244,7 @@ func (r *Registry) AddPool(ctx context.Context, spec PoolSpec) (Pool, error) {
 	err := r.store.Update(ctx, func(tx Tx) error {
 		reg, err := tx.RegionByName(ctx, spec.Region)
 		if err != nil {
-			return fmt.Errorf("pool %s: region %s: %w", p, spec.Region, err)
+			return fmt.Errorf("pool %s: %w", p, err)
 		}
 		blocks, err := tx.BlocksOverlapping(ctx, p)
 		if err != nil {
@@ -293,7 +293,7 @@ func (r *Registry) Pools(ctx context.Context, regionName string) (out []PoolUsag
 		if regionName != "" {
 			reg, err := tx.RegionByName(ctx, regionName)
 			if err != nil {
-				return fmt.Errorf("region %s: %w", regionName, err)
+				return err
 			}
 			f.RegionID = reg.ID
 		}

@@ -53,7 +53,7 @@ func (r *Registry) UpdateRegion(ctx context.Context, name, ifMatch string, fn fu
 	err := r.store.Update(ctx, func(tx Tx) error {
 		g, err := tx.RegionByName(ctx, name)
 		if err != nil {
-			return fmt.Errorf("region %s: %w", name, err)
+			return err
 		}
 		if !matches(ifMatch, ETag(g)) {
 			return fmt.Errorf("region %s changed since it was read (ETag %s): %w", name, ETag(g), ErrPrecondition)
@@ -73,7 +73,7 @@ func (r *Registry) UpdateRegion(ctx context.Context, name, ifMatch string, fn fu
 				return invalid("region %s: cannot borrow from itself", name)
 			}
 			if _, err := tx.RegionByName(ctx, lender); err != nil {
-				return fmt.Errorf("region %s: borrow from %s: %w", name, lender, err)
+				return fmt.Errorf("region %s: borrow from %s: no such region: %w", name, lender, err)
 			}
 		}
 		if err := tx.UpdateRegion(ctx, g); err != nil {
@@ -101,10 +101,10 @@ func (r *Registry) UpdateAssignment(ctx context.Context, id int64, ifMatch strin
 	err := r.store.Update(ctx, func(tx Tx) error {
 		a, err := tx.AssignmentByID(ctx, id)
 		if err == nil && tenant != nil && a.Tenant != *tenant {
-			err = ErrNotFound
+			err = fmt.Errorf("assignment %d: %w", id, ErrNotFound)
 		}
 		if err != nil {
-			return fmt.Errorf("assignment %d: %w", id, err)
+			return err
 		}
 		if !matches(ifMatch, ETag(a)) {
 			return fmt.Errorf("assignment %d changed since it was read (ETag %s): %w", id, ETag(a), ErrPrecondition)

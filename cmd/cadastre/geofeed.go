@@ -35,6 +35,8 @@ used; they find it through the geofeed: attribute of the registry object (RFC 96
   check    check any feed strictly, with compiler-style diagnostics
   import   keep a checked feed as a geolocation source
   rpsl     the registry-object lines that point at your published feed`,
+		Example: `  cadastre geofeed export -o geofeed.csv && cadastre geofeed check geofeed.csv
+  cadastre geofeed rpsl --url https://example.net/geofeed.csv`,
 		Args: cobra.NoArgs,
 	}
 	c.AddCommand(newGeofeedExport(a), newGeofeedCheck(a), newGeofeedImport(a), newGeofeedRPSL(a))

@@ -57,7 +57,7 @@ func exitCode(err error) int {
 		errors.Is(err, registry.ErrIdempotency), errors.Is(err, registry.ErrState),
 		errors.Is(err, demo.ErrNotEmpty):
 		return exitConflict
-	case errors.As(err, &de):
+	case errors.As(err, &de), errors.Is(err, registry.ErrStorage):
 		return exitDatabase
 	}
 	return exitFailure

@@ -16,7 +16,6 @@ import (
 	"os"
 	"strings"
 	"sync"
-	"sync/atomic"
 
 	"github.com/pressly/goose/v3"
 	msqlite "modernc.org/sqlite"
@@ -41,8 +40,6 @@ type Options struct {
 	NoSync bool
 }
 
-var DebugBatches, DebugJobs atomic.Int64
-
 // Store is the SQLite Store.
 type Store struct {
 	path   string
@@ -58,6 +55,9 @@ type Store struct {
 	// queued, so none waits for a writer that has exited.
 	cmu  sync.RWMutex
 	shut bool
+	// readOnly is set for a file that cannot be written at all; it has no
+	// writer and every Update fails.
+	readOnly bool
 }
 
 type job struct {
@@ -87,7 +87,7 @@ func Open(ctx context.Context, path string, opt Options) (*Store, error) {
 	// The writer keeps a larger page cache: the hot pages of a large
 	// register (the right edges of the assignment and event indexes, the
 	// free list) then stay in memory however large the file grows.
-	wdb, err := sql.Open("sqlite", "file:"+path+"?"+common+"&_pragma=journal_mode(WAL)&_pragma=cache_size("+writerCache+")&_pragma=wal_autocheckpoint(8000)")
+	wdb, err := sql.Open("sqlite", "file:"+path+"?"+common+"&_pragma=journal_mode(WAL)&_pragma=cache_size("+writerCache+")&_txlock=immediate")
 	if err != nil {
 		return nil, fmt.Errorf("database %s: %w", path, err)
 	}
@@ -95,6 +95,15 @@ func Open(ctx context.Context, path string, opt Options) (*Store, error) {
 	wdb.SetMaxIdleConns(1)
 	wdb.SetConnMaxLifetime(0)
 	if err := wdb.PingContext(ctx); err != nil {
+		wdb.Close()
+		if _, serr := os.Stat(path); serr == nil && errors.Is(explain(err), registry.ErrStorage) && !errors.Is(err, os.ErrNotExist) {
+			if s, rerr := readOnlyStore(ctx, path, common); rerr == nil {
+				return s, nil
+			}
+		}
+		return nil, fmt.Errorf("database %s: %w", path, explain(err))
+	}
+	if err := checkSchema(ctx, wdb, true); err != nil {
 		wdb.Close()
 		return nil, fmt.Errorf("database %s: %w", path, explain(err))
 	}
@@ -135,24 +144,103 @@ func migrate(ctx context.Context, db *sql.DB) error {
 	return nil
 }
 
-// explain turns SQLite's terse errors about the file itself into advice.
+// explain turns SQLite's terse errors about the file itself into advice,
+// marked registry.ErrStorage so that callers answer "database unusable".
 func explain(err error) error {
 	var se *msqlite.Error
 	if errors.As(err, &se) {
 		switch se.Code() & 0xff {
 		case sqlite3.SQLITE_NOTADB:
-			return fmt.Errorf("not a cadastre database, or corrupt (%v)", err)
+			return fmt.Errorf("not a cadastre database, or corrupt (%v): %w", err, registry.ErrStorage)
 		case sqlite3.SQLITE_CORRUPT:
-			return fmt.Errorf("database file is corrupt (%v); restore it from a backup", err)
+			return fmt.Errorf("database file is corrupt (%v); restore it from a backup: %w", err, registry.ErrStorage)
 		case sqlite3.SQLITE_READONLY:
-			return fmt.Errorf("database is read-only (%v): check the file's and its folder's permissions", err)
+			return fmt.Errorf("database is read-only (%v): check the file's and its folder's permissions: %w", err, registry.ErrStorage)
 		case sqlite3.SQLITE_CANTOPEN:
-			return fmt.Errorf("cannot open the database file (%v): check that its folder exists and is writable", err)
+			return fmt.Errorf("cannot open the database file (%v): check that its folder exists and is writable: %w", err, registry.ErrStorage)
 		case sqlite3.SQLITE_BUSY:
-			return fmt.Errorf("database is locked by another process (%v)", err)
+			return fmt.Errorf("database is locked by another process (%v): %w", err, registry.ErrStorage)
+		case sqlite3.SQLITE_IOERR, sqlite3.SQLITE_FULL:
+			return fmt.Errorf("cannot write the database file (%v): check the disk: %w", err, registry.ErrStorage)
 		}
 	}
 	return err
+}
+
+// storageErr names the file in an error about the file itself.
+func (s *Store) storageErr(err error) error {
+	if err != nil && errors.Is(err, registry.ErrStorage) && !strings.Contains(err.Error(), s.path) {
+		return fmt.Errorf("database %s: %w", s.path, err)
+	}
+	return err
+}
+
+// readOnlyStore opens a database that cannot be written at all (file and
+// folder read-only, such as a backup on read-only media) for reading. It
+// is opened immutable: SQLite then needs no lock or shared-memory file,
+// and assumes nobody changes the file while it is open.
+func readOnlyStore(ctx context.Context, path, common string) (*Store, error) {
+	rdb, err := sql.Open("sqlite", "file:"+path+"?mode=ro&immutable=1&"+common+"&_pragma=query_only(1)")
+	if err != nil {
+		return nil, fmt.Errorf("database %s: %w", path, err)
+	}
+	if err := checkSchema(ctx, rdb, false); err != nil {
+		rdb.Close()
+		return nil, fmt.Errorf("database %s (read-only): %w", path, explain(err))
+	}
+	s := &Store{path: path, rdb: rdb, readOnly: true, quit: make(chan struct{}), done: make(chan struct{}), rstmts: map[string]*sql.Stmt{}}
+	close(s.done)
+	return s, nil
+}
+
+// checkSchema refuses a SQLite file that holds another program's tables
+// (migrating it would graft cadastre's schema onto it) and, with migrate
+// false, one whose schema is not current.
+func checkSchema(ctx context.Context, db *sql.DB, migrating bool) error {
+	rows, err := db.QueryContext(ctx, `SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name`)
+	if err != nil {
+		return err
+	}
+	var names []string
+	ours := false
+	for rows.Next() {
+		var n string
+		if err := rows.Scan(&n); err != nil {
+			rows.Close()
+			return err
+		}
+		if n == "goose_db_version" {
+			ours = true
+		}
+		names = append(names, n)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	if len(names) > 0 && !ours {
+		if len(names) > 5 {
+			names = append(names[:5], "...")
+		}
+		return fmt.Errorf("not a cadastre database: it holds other tables (%s): %w", strings.Join(names, ", "), registry.ErrStorage)
+	}
+	if !migrating {
+		if len(names) == 0 {
+			return fmt.Errorf("empty database, and it cannot be written to create the register: %w", registry.ErrStorage)
+		}
+		sub, err := fs.Sub(migrations, "migrations")
+		if err != nil {
+			return err
+		}
+		p, err := goose.NewProvider(goose.DialectSQLite3, db, sub, goose.WithDisableGlobalRegistry(true))
+		if err != nil {
+			return err
+		}
+		if pending, err := p.HasPending(ctx); err != nil || pending {
+			return fmt.Errorf("the schema is older than this cadastre and the file cannot be written to migrate it: %w", registry.ErrStorage)
+		}
+	}
+	return nil
 }
 
 // Path is the database file.
@@ -172,7 +260,10 @@ func (s *Store) Close() error {
 			st.Close()
 		}
 		s.rmu.Unlock()
-		err = errors.Join(s.rdb.Close(), s.wdb.Close())
+		err = s.rdb.Close()
+		if s.wdb != nil {
+			err = errors.Join(err, s.wdb.Close())
+		}
 	})
 	return err
 }
@@ -181,6 +272,9 @@ func (s *Store) Close() error {
 // transaction that may be shared with other callers' and is durable when
 // Update returns nil.
 func (s *Store) Update(ctx context.Context, fn func(registry.Tx) error) error {
+	if s.readOnly {
+		return fmt.Errorf("database %s: read-only (the file and its folder cannot be written): check permissions: %w", s.path, registry.ErrStorage)
+	}
 	j := &job{ctx: ctx, fn: fn, err: make(chan error, 1)}
 	s.cmu.RLock()
 	if s.shut {
@@ -197,7 +291,7 @@ func (s *Store) Update(ctx context.Context, fn func(registry.Tx) error) error {
 	// Once queued, wait for the outcome even if ctx ends: the writer skips
 	// a job whose context has ended before it starts, and otherwise the
 	// caller must learn whether its change committed.
-	return <-j.err
+	return s.storageErr(<-j.err)
 }
 
 func (s *Store) writer() {
@@ -253,8 +347,6 @@ func (s *Store) writer() {
 			}
 			conn = c
 		}
-		DebugBatches.Add(1)
-		DebugJobs.Add(int64(len(batch)))
 		s.runBatch(ctx, conn, stmts, batch)
 		select {
 		case <-s.quit:
@@ -347,7 +439,7 @@ func (s *Store) View(ctx context.Context, fn func(registry.Tx) error) error {
 		return fmt.Errorf("database %s: %w", s.path, explain(err))
 	}
 	defer t.Rollback()
-	return mapErr(fn(&tx{q: &rtx{s: s, tx: t}}))
+	return s.storageErr(mapErr(fn(&tx{q: &rtx{s: s, tx: t}})))
 }
 
 func (s *Store) rstmt(ctx context.Context, query string) (*sql.Stmt, error) {

@@ -58,9 +58,11 @@ CREATE TABLE relocations (
 );
 CREATE INDEX relocations_from_pool ON relocations (from_pool_id);
 
+-- pools.prefix is not unique: a relocated unit may be the whole of its
+-- lender's pool. The overlap rule below covers the pools that are not relocated.
 CREATE TABLE pools (
     id             INTEGER PRIMARY KEY,
-    prefix         TEXT    NOT NULL UNIQUE,
+    prefix         TEXT    NOT NULL,
     family         INTEGER NOT NULL CHECK (family IN (4, 6)),
     first          BLOB    NOT NULL,
     last           BLOB    NOT NULL,
