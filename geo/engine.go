@@ -1,0 +1,143 @@
+package geo
+
+import (
+	"cmp"
+	"context"
+	"fmt"
+	"net/netip"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/cadastre-ipam/cadastre/registry"
+)
+
+// Loader gathers the Inputs of a Table: it is called at start and on every
+// reload.
+type Loader func(ctx context.Context) (Inputs, error)
+
+// Placer is what the register offers the engine: *registry.Registry.
+type Placer interface {
+	Placements(ctx context.Context) ([]registry.Placement, registry.Position, error)
+}
+
+// StoreLoader loads the register's placements from reg and the imported
+// sources from st: geofeeds with their entries, MMDB sources as the file
+// each was added from (Source.Origin), each kind in the order added
+// (by ID).
+func StoreLoader(reg Placer, st Store) Loader {
+	return func(ctx context.Context) (Inputs, error) {
+		var in Inputs
+		var err error
+		if reg != nil {
+			if in.Register, _, err = reg.Placements(ctx); err != nil {
+				return Inputs{}, fmt.Errorf("register placements: %w", err)
+			}
+		}
+		if st == nil {
+			return in, nil
+		}
+		srcs, err := st.Sources(ctx)
+		if err != nil {
+			return Inputs{}, fmt.Errorf("geo sources: %w", err)
+		}
+		slices.SortFunc(srcs, func(a, b Source) int { return cmp.Compare(a.ID, b.ID) })
+		for _, s := range srcs {
+			switch s.Kind {
+			case KindGeofeed:
+				f := Feed{Name: s.Name}
+				if err := st.SourceEntries(ctx, s.Name, func(e Entry) error {
+					f.Entries = append(f.Entries, e)
+					return nil
+				}); err != nil {
+					return Inputs{}, fmt.Errorf("source %s: %w", s.Name, err)
+				}
+				in.Feeds = append(in.Feeds, f)
+			case KindMMDB:
+				in.MMDBs = append(in.MMDBs, MMDBFile{Name: s.Name, Path: s.Origin})
+			}
+		}
+		return in, nil
+	}
+}
+
+// Engine answers look-ups from the current Table and replaces it on
+// reload: a new immutable table is built beside the old one and swapped
+// in atomically, so look-ups in flight finish on the table they started
+// with and none is dropped or blocked.
+type Engine struct {
+	load  Loader
+	clock func() time.Time
+	cur   atomic.Pointer[Table]
+	mu    sync.Mutex // serialises reloads
+}
+
+// NewEngine builds the first table from load. It fails when load fails;
+// a source that fails to open is reported in the error (errors.Join of one
+// error per source) while the engine is still returned and answers from
+// the others. clock may be nil for time.Now.
+func NewEngine(ctx context.Context, load Loader, clock func() time.Time) (*Engine, error) {
+	if clock == nil {
+		clock = time.Now
+	}
+	e := &Engine{load: load, clock: clock}
+	if err := e.Reload(ctx); err != nil && e.cur.Load() == nil {
+		return nil, err
+	} else if err != nil {
+		return e, err
+	}
+	return e, nil
+}
+
+// Table is the current snapshot, for callers that make several look-ups
+// or walks that must agree with each other.
+func (e *Engine) Table() *Table { return e.cur.Load() }
+
+// Lookup answers for a from the current table (see Table.Lookup).
+func (e *Engine) Lookup(a netip.Addr) Result { return e.cur.Load().Lookup(a) }
+
+// LookupAll answers for a with every source's answer (see Table.LookupAll).
+func (e *Engine) LookupAll(a netip.Addr) Result { return e.cur.Load().LookupAll(a) }
+
+// Reload loads the inputs again and swaps in a new table. When the loader
+// fails the current table stays. When single sources fail the new table
+// is swapped in all the same (an MMDB that fails keeps its old copy, see
+// Build) and the error names each.
+func (e *Engine) Reload(ctx context.Context) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	in, err := e.load(ctx)
+	if err != nil {
+		return fmt.Errorf("geo reload: %w", err)
+	}
+	t, err := Build(ctx, in, e.cur.Load(), e.clock())
+	if t == nil {
+		return fmt.Errorf("geo reload: %w", err)
+	}
+	e.cur.Store(t)
+	return err
+}
+
+// Watch polls the current table's MMDB files every interval and reloads
+// when one changed size or modification time, appeared or vanished, until
+// ctx is done. Reload errors go to report (which may be nil); a file that
+// stays broken is reported once, not at every poll. Run it in its own
+// goroutine; it returns ctx.Err().
+func (e *Engine) Watch(ctx context.Context, interval time.Duration, report func(error)) error {
+	tick := time.NewTicker(interval)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-tick.C:
+		}
+		if !e.cur.Load().changed() {
+			continue
+		}
+		if err := e.Reload(ctx); err != nil && report != nil && ctx.Err() == nil {
+			report(err)
+		}
+	}
+}
