@@ -42,9 +42,9 @@ demo it prints them again; on any other non-empty register it refuses.`,
 			}
 			w := a.cfg.stdout
 			if res.AlreadyBuilt {
-				fmt.Fprintf(w, "The demo register is already in %s.\n\n", a.cfg.db)
+				fmt.Fprintf(w, "The demo register is already in %s.\n\n", a.where())
 			} else {
-				fmt.Fprintf(w, "Built the Azure-2014 story in %s: %d allocations and %d releases over %d days.\n\n", a.cfg.db, res.Allocations, res.Releases, demo.Days)
+				fmt.Fprintf(w, "Built the Azure-2014 story in %s: %d allocations and %d releases over %d days.\n\n", a.where(), res.Allocations, res.Releases, demo.Days)
 			}
 			if err := printReport(w, rows); err != nil {
 				return err
@@ -57,7 +57,7 @@ demo it prints them again; on any other non-empty register it refuses.`,
 			if err := table(w, "PREFIX\tFROM\tTO\tWHEN\tREASON", rel); err != nil {
 				return err
 			}
-			fmt.Fprintf(w, "\nThe borrowed space is registered in Brazil but used in Virginia: try\n  cadastre --db %s show %s\n", a.cfg.db, firstAddr(res))
+			fmt.Fprintf(w, "\nThe borrowed space is registered in Brazil but used in Virginia: try\n  cadastre %sshow %s\n", a.dbFlag(), firstAddr(res))
 			return nil
 		},
 	}
@@ -70,4 +70,20 @@ func firstAddr(res demo.Result) string {
 		return "191.232.0.1"
 	}
 	return res.Relocations[0].Prefix.Addr().Next().String()
+}
+
+// where names the register for messages.
+func (a *app) where() string {
+	if a.cfg.postgres != "" {
+		return "PostgreSQL"
+	}
+	return a.cfg.db
+}
+
+// dbFlag is the --db flag to repeat in a suggested command, if needed.
+func (a *app) dbFlag() string {
+	if a.cfg.postgres != "" || a.cfg.db == "./cadastre.db" {
+		return ""
+	}
+	return "--db " + a.cfg.db + " "
 }

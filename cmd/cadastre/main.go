@@ -15,8 +15,11 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/cadastre-ipam/cadastre/auth"
 	"github.com/cadastre-ipam/cadastre/demo"
+	"github.com/cadastre-ipam/cadastre/geo"
 	"github.com/cadastre-ipam/cadastre/registry"
+	"github.com/cadastre-ipam/cadastre/store/postgres"
 	"github.com/cadastre-ipam/cadastre/store/sqlite"
 )
 
@@ -81,6 +84,7 @@ type config struct {
 	actor        string
 	tokenKey     string // $CADASTRE_TOKEN_KEY, hex
 	tokenKeyFile string
+	postgres     string // --postgres or $CADASTRE_POSTGRES: use PostgreSQL instead of the file
 	server       string // --server or $CADASTRE_SERVER: use the API instead of the file
 	token        string // --token or $CADASTRE_TOKEN
 	stdout       io.Writer
@@ -88,11 +92,19 @@ type config struct {
 	stdin        io.Reader
 }
 
+// fullStore is everything cadastre keeps: the register, geolocation
+// sources and API tokens. Both stores implement all three.
+type fullStore interface {
+	registry.Store
+	geo.Store
+	auth.Store
+}
+
 // app is one run of the command: its configuration and, once a command
 // needs it, the open register.
 type app struct {
 	cfg   config
-	store *sqlite.Store
+	store fullStore
 	reg   *registry.Registry
 }
 
@@ -100,7 +112,13 @@ func (a *app) open(ctx context.Context) (*registry.Registry, error) {
 	if a.reg != nil {
 		return a.reg, nil
 	}
-	s, err := sqlite.Open(ctx, a.cfg.db, sqlite.Options{})
+	var s fullStore
+	var err error
+	if a.cfg.postgres != "" {
+		s, err = postgres.Open(ctx, a.cfg.postgres, postgres.Options{})
+	} else {
+		s, err = sqlite.Open(ctx, a.cfg.db, sqlite.Options{})
+	}
 	if err != nil {
 		return nil, dbError{err}
 	}
@@ -130,7 +148,8 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		actor = "cli:" + u.Username
 	}
 	a := &app{cfg: config{db: db, actor: actor, tokenKey: os.Getenv("CADASTRE_TOKEN_KEY"),
-		server: os.Getenv("CADASTRE_SERVER"), token: os.Getenv("CADASTRE_TOKEN"), stdout: stdout, stderr: stderr, stdin: stdin}}
+		postgres: os.Getenv("CADASTRE_POSTGRES"),
+		server:   os.Getenv("CADASTRE_SERVER"), token: os.Getenv("CADASTRE_TOKEN"), stdout: stdout, stderr: stderr, stdin: stdin}}
 	defer a.close()
 	root := newRoot(a)
 	root.SetArgs(args)
@@ -182,6 +201,7 @@ policy, 7 database unusable.`,
 		},
 	}
 	root.PersistentFlags().StringVar(&a.cfg.db, "db", a.cfg.db, "SQLite database file, created on first use (env CADASTRE_DB)")
+	root.PersistentFlags().StringVar(&a.cfg.postgres, "postgres", a.cfg.postgres, "PostgreSQL DSN instead of --db, for several replicas on one database (env CADASTRE_POSTGRES)")
 	root.PersistentFlags().StringVar(&a.cfg.server, "server", a.cfg.server, "run the verb against this cadastre server's API, e.g. http://127.0.0.1:8080 (env CADASTRE_SERVER)")
 	root.PersistentFlags().StringVar(&a.cfg.token, "token", a.cfg.token, "API token for --server (env CADASTRE_TOKEN; prefer the environment: flags show in ps)")
 	root.PersistentFlags().StringVar(&a.cfg.tokenKeyFile, "token-key-file", "", "file holding the server-side token key (default: the database path + \".key\"; env CADASTRE_TOKEN_KEY overrides)")

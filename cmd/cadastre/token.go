@@ -25,6 +25,9 @@ func (a *app) tokens(ctx context.Context) (*auth.Tokens, error) {
 		}
 	} else {
 		path := a.cfg.tokenKeyFile
+		if path == "" && a.cfg.postgres != "" {
+			return nil, usagef("with --postgres, every replica needs the same token key: set $CADASTRE_TOKEN_KEY (64 hex digits) or --token-key-file")
+		}
 		if path == "" {
 			path = a.cfg.db + ".key"
 		}

@@ -1,0 +1,184 @@
+package postgres
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/cadastre-ipam/cadastre/auth"
+	"github.com/cadastre-ipam/cadastre/geo"
+	"github.com/cadastre-ipam/cadastre/prefix"
+	"github.com/cadastre-ipam/cadastre/registry"
+)
+
+var (
+	_ geo.Store  = (*Store)(nil)
+	_ auth.Store = (*Store)(nil)
+)
+
+// PutSource implements geo.Store.
+func (s *Store) PutSource(ctx context.Context, src geo.Source, entries []geo.Entry, e registry.Event) (geo.Source, error) {
+	err := s.Update(ctx, func(rt registry.Tx) error {
+		x := rt.(*tx)
+		if _, err := x.exec(ctx, `DELETE FROM sources WHERE name = $1`, src.Name); err != nil {
+			return err
+		}
+		src.Entries = int64(len(entries))
+		if err := x.t.QueryRow(ctx, `INSERT INTO sources (name, kind, origin, entries, sha256, imported_at) VALUES ($1, $2, $3, $4, $5, $6) RETURNING id`,
+			src.Name, string(src.Kind), src.Origin, src.Entries, src.SHA256, micros(src.ImportedAt)).Scan(&src.ID); err != nil {
+			return mapErr(err)
+		}
+		rows := make([][]any, len(entries))
+		for i, en := range entries {
+			rows[i] = []any{src.ID, prefix.Family(en.Prefix), addrBytes(en.Prefix.Addr()), en.Prefix.Bits(), en.Location.Country, en.Location.Subdivision, en.Location.City}
+		}
+		if _, err := x.t.CopyFrom(ctx, pgx.Identifier{"source_entries"}, []string{"source_id", "family", "first", "bits", "country", "subdivision", "city"}, pgx.CopyFromRows(rows)); err != nil {
+			return fmt.Errorf("source %s: %w", src.Name, mapErr(err))
+		}
+		e.SubjectID = src.ID
+		return x.AppendEvent(ctx, &e)
+	})
+	return src, err
+}
+
+// Sources implements geo.Store.
+func (s *Store) Sources(ctx context.Context) (out []geo.Source, err error) {
+	err = s.View(ctx, func(rt registry.Tx) error {
+		rows, err := rt.(*tx).query(ctx, `SELECT id, name, kind, origin, entries, sha256, imported_at FROM sources ORDER BY name`)
+		out, err = collect(rows, err, func(rows pgx.Rows) (geo.Source, error) {
+			var src geo.Source
+			var kind string
+			var at int64
+			err := rows.Scan(&src.ID, &src.Name, &kind, &src.Origin, &src.Entries, &src.SHA256, &at)
+			src.Kind, src.ImportedAt = geo.Kind(kind), fromMicros(at)
+			return src, err
+		})
+		return err
+	})
+	return out, err
+}
+
+// SourceEntries implements geo.Store.
+func (s *Store) SourceEntries(ctx context.Context, name string, fn func(geo.Entry) error) error {
+	return s.View(ctx, func(rt registry.Tx) error {
+		x := rt.(*tx)
+		var id int64
+		if err := x.t.QueryRow(ctx, `SELECT id FROM sources WHERE name = $1`, name).Scan(&id); err != nil {
+			return notFound(err, "source "+name)
+		}
+		rows, err := x.query(ctx, `SELECT first, bits, country, subdivision, city FROM source_entries WHERE source_id = $1 ORDER BY family, first, bits`, id)
+		if err != nil {
+			return mapErr(err)
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var first []byte
+			var bits int
+			var en geo.Entry
+			if err := rows.Scan(&first, &bits, &en.Location.Country, &en.Location.Subdivision, &en.Location.City); err != nil {
+				return err
+			}
+			a, ok := netip.AddrFromSlice(first)
+			if !ok {
+				return fmt.Errorf("source %s: stored address of %d bytes", name, len(first))
+			}
+			en.Prefix = netip.PrefixFrom(a, bits)
+			if err := fn(en); err != nil {
+				return err
+			}
+		}
+		return mapErr(rows.Err())
+	})
+}
+
+// DeleteSource implements geo.Store.
+func (s *Store) DeleteSource(ctx context.Context, name string, e registry.Event) error {
+	return s.Update(ctx, func(rt registry.Tx) error {
+		x := rt.(*tx)
+		tag, err := x.exec(ctx, `DELETE FROM sources WHERE name = $1`, name)
+		if err != nil {
+			return err
+		}
+		if tag.RowsAffected() == 0 {
+			return fmt.Errorf("source %s: %w", name, registry.ErrNotFound)
+		}
+		return x.AppendEvent(ctx, &e)
+	})
+}
+
+const tokenCols = `id, name, scope, tenant, mac, created_at, created_by, expires_at, revoked_at, last_used_at`
+
+func scanToken(rows pgx.Rows) (auth.Token, error) {
+	var t auth.Token
+	var scope string
+	var created int64
+	var expires, revoked, used *int64
+	if err := rows.Scan(&t.ID, &t.Name, &scope, &t.Tenant, &t.MAC, &created, &t.CreatedBy, &expires, &revoked, &used); err != nil {
+		return t, err
+	}
+	sc, err := auth.ParseScope(scope)
+	if err != nil {
+		return t, fmt.Errorf("stored token %s: %w", t.ID, err)
+	}
+	t.Scope, t.CreatedAt = sc, fromMicros(created)
+	t.ExpiresAt, t.RevokedAt, t.LastUsed = optTime(expires), optTime(revoked), optTime(used)
+	return t, nil
+}
+
+// InsertToken implements auth.Store.
+func (s *Store) InsertToken(ctx context.Context, t auth.Token, e registry.Event) error {
+	return s.Update(ctx, func(rt registry.Tx) error {
+		x := rt.(*tx)
+		if _, err := x.exec(ctx, `INSERT INTO tokens (`+tokenCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, NULL, NULL)`,
+			t.ID, t.Name, t.Scope.String(), t.Tenant, t.MAC, micros(t.CreatedAt), t.CreatedBy, optMicros(t.ExpiresAt)); err != nil {
+			return err
+		}
+		return x.AppendEvent(ctx, &e)
+	})
+}
+
+// Token implements auth.Store.
+func (s *Store) Token(ctx context.Context, id string) (t auth.Token, err error) {
+	err = s.View(ctx, func(rt registry.Tx) error {
+		rows, err := rt.(*tx).query(ctx, `SELECT `+tokenCols+` FROM tokens WHERE id = $1`, id)
+		t, err = one(rows, err, scanToken)
+		return notFound(err, "token "+id)
+	})
+	return t, err
+}
+
+// Tokens implements auth.Store.
+func (s *Store) Tokens(ctx context.Context) (out []auth.Token, err error) {
+	err = s.View(ctx, func(rt registry.Tx) error {
+		rows, err := rt.(*tx).query(ctx, `SELECT `+tokenCols+` FROM tokens ORDER BY created_at, id`)
+		out, err = collect(rows, err, scanToken)
+		return err
+	})
+	return out, err
+}
+
+// RevokeToken implements auth.Store.
+func (s *Store) RevokeToken(ctx context.Context, id string, at time.Time, e registry.Event) error {
+	return s.Update(ctx, func(rt registry.Tx) error {
+		x := rt.(*tx)
+		tag, err := x.exec(ctx, `UPDATE tokens SET revoked_at = COALESCE(revoked_at, $1) WHERE id = $2`, micros(at), id)
+		if err != nil {
+			return err
+		}
+		if tag.RowsAffected() == 0 {
+			return fmt.Errorf("token %s: %w", id, registry.ErrNotFound)
+		}
+		return x.AppendEvent(ctx, &e)
+	})
+}
+
+// TouchToken implements auth.Store.
+func (s *Store) TouchToken(ctx context.Context, id string, at time.Time) error {
+	return s.Update(ctx, func(rt registry.Tx) error {
+		_, err := rt.(*tx).exec(ctx, `UPDATE tokens SET last_used_at = GREATEST(COALESCE(last_used_at, 0), $1) WHERE id = $2`, micros(at), id)
+		return err
+	})
+}

@@ -1,0 +1,601 @@
+package postgres
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/netip"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/cadastre-ipam/cadastre/prefix"
+	"github.com/cadastre-ipam/cadastre/registry"
+)
+
+func micros(t time.Time) int64 { return t.UnixMicro() }
+
+func fromMicros(us int64) time.Time { return time.UnixMicro(us).UTC() }
+
+func optMicros(t *time.Time) *int64 {
+	if t == nil {
+		return nil
+	}
+	v := t.UnixMicro()
+	return &v
+}
+
+func optTime(v *int64) *time.Time {
+	if v == nil {
+		return nil
+	}
+	t := fromMicros(*v)
+	return &t
+}
+
+func addrBytes(a netip.Addr) []byte { return a.AsSlice() }
+
+func span(p netip.Prefix) (int, []byte, []byte, int) {
+	return prefix.Family(p), addrBytes(p.Addr()), addrBytes(prefix.Last(p)), p.Bits()
+}
+
+func parsePrefix(s string) (netip.Prefix, error) {
+	p, err := netip.ParsePrefix(s)
+	if err != nil {
+		return netip.Prefix{}, fmt.Errorf("stored prefix %q: %w", s, err)
+	}
+	return p, nil
+}
+
+func notFound(err error, what string) error {
+	if errors.Is(err, pgx.ErrNoRows) {
+		return fmt.Errorf("%s: %w", what, registry.ErrNotFound)
+	}
+	return err
+}
+
+func collect[T any](rows pgx.Rows, err error, scan func(pgx.Rows) (T, error)) ([]T, error) {
+	if err != nil {
+		return nil, mapErr(err)
+	}
+	defer rows.Close()
+	var out []T
+	for rows.Next() {
+		v, err := scan(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, v)
+	}
+	return out, mapErr(rows.Err())
+}
+
+func one[T any](rows pgx.Rows, err error, scan func(pgx.Rows) (T, error)) (T, error) {
+	var zero T
+	if err != nil {
+		return zero, mapErr(err)
+	}
+	defer rows.Close()
+	if !rows.Next() {
+		if err := rows.Err(); err != nil {
+			return zero, mapErr(err)
+		}
+		return zero, pgx.ErrNoRows
+	}
+	v, err := scan(rows)
+	return v, err
+}
+
+// ---- regions
+
+const regionCols = `id, name, country, subdivision, city, borrow_policy, borrow_bits, created_at`
+
+func scanRegion(rows pgx.Rows) (registry.Region, error) {
+	var r registry.Region
+	var pol string
+	var created int64
+	if err := rows.Scan(&r.ID, &r.Name, &r.Location.Country, &r.Location.Subdivision, &r.Location.City, &pol, &r.BorrowBits, &created); err != nil {
+		return r, err
+	}
+	p, err := registry.ParseBorrowPolicy(pol)
+	if err != nil {
+		return r, fmt.Errorf("stored region %s: %w", r.Name, err)
+	}
+	r.Borrow, r.CreatedAt = p, fromMicros(created)
+	return r, nil
+}
+
+func (t *tx) InsertRegion(ctx context.Context, r *registry.Region) error {
+	return mapErr(t.t.QueryRow(ctx, `INSERT INTO regions (name, country, subdivision, city, borrow_policy, borrow_bits, created_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id`,
+		r.Name, r.Location.Country, r.Location.Subdivision, r.Location.City, r.Borrow.String(), r.BorrowBits, micros(r.CreatedAt)).Scan(&r.ID))
+}
+
+func (t *tx) UpdateRegion(ctx context.Context, r registry.Region) error {
+	tag, err := t.exec(ctx, `UPDATE regions SET country = $1, subdivision = $2, city = $3, borrow_policy = $4, borrow_bits = $5 WHERE id = $6`,
+		r.Location.Country, r.Location.Subdivision, r.Location.City, r.Borrow.String(), r.BorrowBits, r.ID)
+	if err != nil {
+		return err
+	}
+	if tag.RowsAffected() != 1 {
+		return fmt.Errorf("region %s: %w", r.Name, registry.ErrNotFound)
+	}
+	return nil
+}
+
+func (t *tx) RegionByName(ctx context.Context, name string) (registry.Region, error) {
+	rows, err := t.query(ctx, `SELECT `+regionCols+` FROM regions WHERE name = $1`, name)
+	r, err := one(rows, err, scanRegion)
+	return r, notFound(err, "region "+name)
+}
+
+func (t *tx) RegionByID(ctx context.Context, id int64) (registry.Region, error) {
+	rows, err := t.query(ctx, `SELECT `+regionCols+` FROM regions WHERE id = $1`, id)
+	r, err := one(rows, err, scanRegion)
+	return r, notFound(err, fmt.Sprintf("region %d", id))
+}
+
+func (t *tx) Regions(ctx context.Context) ([]registry.Region, error) {
+	rows, err := t.query(ctx, `SELECT `+regionCols+` FROM regions ORDER BY name`)
+	return collect(rows, err, scanRegion)
+}
+
+// ---- blocks
+
+const blockCols = `id, prefix::text, source, registry, registered_country, counterparty, price_cents, currency, acquired, note, created_at`
+
+func scanBlock(rows pgx.Rows) (registry.Block, error) {
+	var b registry.Block
+	var p, src, cur string
+	var price *int64
+	var created int64
+	if err := rows.Scan(&b.ID, &p, &src, &b.Registry, &b.RegisteredCountry, &b.From, &price, &cur, &b.Date, &b.Note, &created); err != nil {
+		return b, err
+	}
+	var err error
+	if b.Prefix, err = parsePrefix(p); err != nil {
+		return b, err
+	}
+	b.Source, b.CreatedAt = registry.Source(src), fromMicros(created)
+	if price != nil {
+		b.Price = &registry.Money{Cents: *price, Currency: cur}
+	}
+	return b, nil
+}
+
+func (t *tx) InsertBlock(ctx context.Context, b *registry.Block) error {
+	fam, first, last, bits := span(b.Prefix)
+	var price *int64
+	cur := ""
+	if b.Price != nil {
+		price, cur = &b.Price.Cents, b.Price.Currency
+	}
+	return mapErr(t.t.QueryRow(ctx, `INSERT INTO blocks (prefix, family, first, last, bits, source, registry, registered_country, counterparty, price_cents, currency, acquired, note, created_at)
+		VALUES ($1::cidr, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) RETURNING id`,
+		b.Prefix.String(), fam, first, last, bits, string(b.Source), b.Registry, b.RegisteredCountry, b.From, price, cur, b.Date, b.Note, micros(b.CreatedAt)).Scan(&b.ID))
+}
+
+func (t *tx) Blocks(ctx context.Context) ([]registry.Block, error) {
+	rows, err := t.query(ctx, `SELECT `+blockCols+` FROM blocks ORDER BY family, first`)
+	return collect(rows, err, scanBlock)
+}
+
+func (t *tx) BlocksOverlapping(ctx context.Context, p netip.Prefix) ([]registry.Block, error) {
+	rows, err := t.query(ctx, `SELECT `+blockCols+` FROM blocks WHERE prefix && $1::cidr ORDER BY first`, p.String())
+	return collect(rows, err, scanBlock)
+}
+
+// ---- pools
+
+const poolSelect = `SELECT p.id, p.prefix::text, p.block_id, b.prefix::text, p.region_id, g.name, p.purpose, p.parent_id, p.created_at,
+	r.id, r.prefix::text, fg.name
+	FROM pools p JOIN blocks b ON b.id = p.block_id JOIN regions g ON g.id = p.region_id
+	LEFT JOIN relocations r ON r.id = p.relocation_id LEFT JOIN regions fg ON fg.id = r.from_region_id`
+
+func scanPool(rows pgx.Rows) (registry.Pool, error) {
+	var p registry.Pool
+	var pp, bp string
+	var parent, relID *int64
+	var relPrefix, relFrom *string
+	var created int64
+	if err := rows.Scan(&p.ID, &pp, &p.BlockID, &bp, &p.RegionID, &p.Region, &p.Purpose, &parent, &created, &relID, &relPrefix, &relFrom); err != nil {
+		return p, err
+	}
+	var err error
+	if p.Prefix, err = parsePrefix(pp); err != nil {
+		return p, err
+	}
+	if p.Block, err = parsePrefix(bp); err != nil {
+		return p, err
+	}
+	if parent != nil {
+		p.ParentID = *parent
+	}
+	p.CreatedAt = fromMicros(created)
+	if relID != nil {
+		rp, err := parsePrefix(*relPrefix)
+		if err != nil {
+			return p, err
+		}
+		p.Relocation = &registry.RelocationRef{ID: *relID, Prefix: rp, FromRegion: *relFrom, ToRegion: p.Region}
+	}
+	return p, nil
+}
+
+func (t *tx) InsertPool(ctx context.Context, p *registry.Pool) error {
+	fam, first, last, bits := span(p.Prefix)
+	var rel, parent *int64
+	if p.Relocation != nil {
+		rel, parent = &p.Relocation.ID, &p.ParentID
+	}
+	return mapErr(t.t.QueryRow(ctx, `INSERT INTO pools (prefix, family, first, last, bits, block_id, region_id, purpose, relocation_id, parent_id, created_at)
+		VALUES ($1::cidr, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING id`,
+		p.Prefix.String(), fam, first, last, bits, p.BlockID, p.RegionID, p.Purpose, rel, parent, micros(p.CreatedAt)).Scan(&p.ID))
+}
+
+func (t *tx) PoolByID(ctx context.Context, id int64) (registry.Pool, error) {
+	rows, err := t.query(ctx, poolSelect+` WHERE p.id = $1`, id)
+	p, err := one(rows, err, scanPool)
+	return p, notFound(err, fmt.Sprintf("pool %d", id))
+}
+
+func (t *tx) Pools(ctx context.Context, f registry.PoolFilter) ([]registry.Pool, error) {
+	rows, err := t.query(ctx, poolSelect+` WHERE ($1 = 0 OR p.region_id = $1) AND ($2 = 0 OR p.family = $2) ORDER BY p.family, p.first, p.bits`, f.RegionID, f.Family)
+	return collect(rows, err, scanPool)
+}
+
+func (t *tx) PoolsOverlapping(ctx context.Context, p netip.Prefix) ([]registry.Pool, error) {
+	rows, err := t.query(ctx, poolSelect+` WHERE p.prefix && $1::cidr ORDER BY p.first, p.bits`, p.String())
+	return collect(rows, err, scanPool)
+}
+
+// ---- free space
+
+func (t *tx) AddFree(ctx context.Context, f registry.FreePrefix) error {
+	_, err := t.exec(ctx, `INSERT INTO free (region_id, family, bits, addr, pool_id) VALUES ($1, $2, $3, $4, $5)`,
+		f.RegionID, prefix.Family(f.Prefix), f.Prefix.Bits(), addrBytes(f.Prefix.Addr()), f.PoolID)
+	return err
+}
+
+func (t *tx) RemoveFree(ctx context.Context, f registry.FreePrefix) (bool, error) {
+	tag, err := t.exec(ctx, `DELETE FROM free WHERE region_id = $1 AND family = $2 AND bits = $3 AND addr = $4 AND pool_id = $5`,
+		f.RegionID, prefix.Family(f.Prefix), f.Prefix.Bits(), addrBytes(f.Prefix.Addr()), f.PoolID)
+	if err != nil {
+		return false, err
+	}
+	return tag.RowsAffected() == 1, nil
+}
+
+func (t *tx) SmallestFree(ctx context.Context, regionID int64, family, maxBits int) (registry.FreePrefix, bool, error) {
+	rows, err := t.query(ctx, `SELECT bits, addr, pool_id FROM free WHERE region_id = $1 AND family = $2
+		AND bits = (SELECT MAX(bits) FROM free WHERE region_id = $1 AND family = $2 AND bits <= $3)
+		ORDER BY addr LIMIT 1`, regionID, family, maxBits)
+	f, err := one(rows, err, func(rows pgx.Rows) (registry.FreePrefix, error) {
+		var bits int
+		var addr []byte
+		f := registry.FreePrefix{RegionID: regionID}
+		if err := rows.Scan(&bits, &addr, &f.PoolID); err != nil {
+			return f, err
+		}
+		a, ok := netip.AddrFromSlice(addr)
+		if !ok {
+			return f, fmt.Errorf("stored free address of %d bytes", len(addr))
+		}
+		f.Prefix = netip.PrefixFrom(a, bits)
+		return f, nil
+	})
+	if errors.Is(err, pgx.ErrNoRows) {
+		return f, false, nil
+	}
+	return f, err == nil, err
+}
+
+func (t *tx) FreeOfPool(ctx context.Context, poolID int64) ([]netip.Prefix, error) {
+	rows, err := t.query(ctx, `SELECT addr, bits FROM free WHERE pool_id = $1 ORDER BY addr`, poolID)
+	return collect(rows, err, func(rows pgx.Rows) (netip.Prefix, error) {
+		var addr []byte
+		var bits int
+		if err := rows.Scan(&addr, &bits); err != nil {
+			return netip.Prefix{}, err
+		}
+		a, _ := netip.AddrFromSlice(addr)
+		return netip.PrefixFrom(a, bits), nil
+	})
+}
+
+// ---- assignments
+
+const assignmentSelect = `SELECT a.id, a.prefix::text, a.pool_id, p.prefix::text, p.region_id, g.name, a.tenant, a.resource, a.name, a.state,
+	a.created_at, a.released_at, a.quarantine_until, r.id, r.prefix::text, fg.name
+	FROM assignments a JOIN pools p ON p.id = a.pool_id JOIN regions g ON g.id = p.region_id
+	LEFT JOIN relocations r ON r.id = p.relocation_id LEFT JOIN regions fg ON fg.id = r.from_region_id`
+
+func scanAssignment(rows pgx.Rows) (registry.Assignment, error) {
+	var a registry.Assignment
+	var ap, pp, state string
+	var created int64
+	var released, until, relID *int64
+	var relPrefix, relFrom *string
+	if err := rows.Scan(&a.ID, &ap, &a.PoolID, &pp, &a.RegionID, &a.Region, &a.Tenant, &a.Resource, &a.Name, &state,
+		&created, &released, &until, &relID, &relPrefix, &relFrom); err != nil {
+		return a, err
+	}
+	var err error
+	if a.Prefix, err = parsePrefix(ap); err != nil {
+		return a, err
+	}
+	if a.Pool, err = parsePrefix(pp); err != nil {
+		return a, err
+	}
+	a.State, a.CreatedAt = registry.State(state), fromMicros(created)
+	a.ReleasedAt, a.QuarantineUntil = optTime(released), optTime(until)
+	if relID != nil {
+		rp, err := parsePrefix(*relPrefix)
+		if err != nil {
+			return a, err
+		}
+		a.Borrowed = true
+		a.Relocation = &registry.RelocationRef{ID: *relID, Prefix: rp, FromRegion: *relFrom, ToRegion: a.Region}
+	}
+	return a, nil
+}
+
+func (t *tx) InsertAssignment(ctx context.Context, a *registry.Assignment) error {
+	fam, first, last, bits := span(a.Prefix)
+	return mapErr(t.t.QueryRow(ctx, `INSERT INTO assignments (pool_id, prefix, family, first, last, bits, state, tenant, resource, name, created_at, released_at, quarantine_until)
+		VALUES ($1, $2::cidr, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) RETURNING id`,
+		a.PoolID, a.Prefix.String(), fam, first, last, bits, string(a.State), a.Tenant, a.Resource, a.Name, micros(a.CreatedAt), optMicros(a.ReleasedAt), optMicros(a.QuarantineUntil)).Scan(&a.ID))
+}
+
+func (t *tx) UpdateAssignment(ctx context.Context, a registry.Assignment) error {
+	tag, err := t.exec(ctx, `UPDATE assignments SET state = $1, released_at = $2, quarantine_until = $3, name = $4, resource = $5 WHERE id = $6`,
+		string(a.State), optMicros(a.ReleasedAt), optMicros(a.QuarantineUntil), a.Name, a.Resource, a.ID)
+	if err != nil {
+		return err
+	}
+	if tag.RowsAffected() != 1 {
+		return fmt.Errorf("assignment %d: %w", a.ID, registry.ErrNotFound)
+	}
+	return nil
+}
+
+func (t *tx) AssignmentByID(ctx context.Context, id int64) (registry.Assignment, error) {
+	rows, err := t.query(ctx, assignmentSelect+` WHERE a.id = $1`, id)
+	a, err := one(rows, err, scanAssignment)
+	return a, notFound(err, fmt.Sprintf("assignment %d", id))
+}
+
+func (t *tx) LiveAssignment(ctx context.Context, p netip.Prefix) (registry.Assignment, bool, error) {
+	rows, err := t.query(ctx, assignmentSelect+` WHERE a.state <> 'released' AND a.prefix && $1::cidr LIMIT 1`, p.String())
+	a, err := one(rows, err, scanAssignment)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return a, false, nil
+	}
+	return a, err == nil, err
+}
+
+func (t *tx) AssignmentsAt(ctx context.Context, p netip.Prefix) ([]registry.Assignment, error) {
+	rows, err := t.query(ctx, assignmentSelect+` WHERE a.prefix && $1::cidr ORDER BY a.id`, p.String())
+	return collect(rows, err, scanAssignment)
+}
+
+func (t *tx) Assignments(ctx context.Context, f registry.AssignmentFilter) ([]registry.Assignment, error) {
+	var where []string
+	var args []any
+	arg := func(v any) string {
+		args = append(args, v)
+		return "$" + strconv.Itoa(len(args))
+	}
+	if f.RegionID != 0 {
+		where = append(where, "p.region_id = "+arg(f.RegionID))
+	}
+	if f.PoolID != 0 {
+		where = append(where, "a.pool_id = "+arg(f.PoolID))
+	}
+	if f.Family != 0 {
+		where = append(where, "a.family = "+arg(f.Family))
+	}
+	if f.Tenant != nil {
+		where = append(where, "a.tenant = "+arg(*f.Tenant))
+	}
+	if len(f.States) > 0 {
+		states := make([]string, len(f.States))
+		for i, s := range f.States {
+			states[i] = string(s)
+		}
+		where = append(where, "a.state = ANY("+arg(states)+")")
+	}
+	if f.Within.IsValid() {
+		where = append(where, "a.prefix <<= "+arg(f.Within.String())+"::cidr")
+	}
+	if f.Contains.IsValid() {
+		where = append(where, "a.prefix >>= "+arg(f.Contains.String())+"::cidr")
+	}
+	if f.AfterID != 0 {
+		where = append(where, "a.id > "+arg(f.AfterID))
+	}
+	q := assignmentSelect
+	if len(where) > 0 {
+		q += " WHERE " + strings.Join(where, " AND ")
+	}
+	q += " ORDER BY a.id"
+	if f.Limit > 0 {
+		q += " LIMIT " + strconv.Itoa(f.Limit)
+	}
+	rows, err := t.query(ctx, q, args...)
+	return collect(rows, err, scanAssignment)
+}
+
+func (t *tx) QuarantineEnded(ctx context.Context, now time.Time, limit int) ([]registry.Assignment, error) {
+	rows, err := t.query(ctx, assignmentSelect+` WHERE a.state = 'quarantined' AND a.quarantine_until <= $1 ORDER BY a.quarantine_until, a.id LIMIT $2`, micros(now), limit)
+	return collect(rows, err, scanAssignment)
+}
+
+func (t *tx) Usage(ctx context.Context, poolIDs []int64, now time.Time) ([]registry.Usage, error) {
+	if len(poolIDs) == 0 {
+		return nil, nil
+	}
+	rows, err := t.query(ctx, `SELECT pool_id, state, bits, COUNT(*), COUNT(*) FILTER (WHERE quarantine_until <= $2) FROM assignments
+		WHERE pool_id = ANY($1) AND state <> 'released' GROUP BY pool_id, state, bits`, poolIDs, micros(now))
+	return collect(rows, err, func(rows pgx.Rows) (registry.Usage, error) {
+		var u registry.Usage
+		var st string
+		err := rows.Scan(&u.PoolID, &st, &u.Bits, &u.Count, &u.Expired)
+		u.State = registry.State(st)
+		return u, err
+	})
+}
+
+func (t *tx) CreatedSince(ctx context.Context, poolIDs []int64, since time.Time) (map[int]int64, error) {
+	out := map[int]int64{}
+	if len(poolIDs) == 0 {
+		return out, nil
+	}
+	rows, err := t.query(ctx, `SELECT bits, COUNT(*) FROM assignments WHERE pool_id = ANY($1) AND created_at >= $2 GROUP BY bits`, poolIDs, micros(since))
+	if err != nil {
+		return nil, mapErr(err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var bits int
+		var n int64
+		if err := rows.Scan(&bits, &n); err != nil {
+			return nil, err
+		}
+		out[bits] = n
+	}
+	return out, mapErr(rows.Err())
+}
+
+// ---- relocations
+
+func (t *tx) InsertRelocation(ctx context.Context, r *registry.Relocation) error {
+	fam, first, last, bits := span(r.Prefix)
+	return mapErr(t.t.QueryRow(ctx, `INSERT INTO relocations (prefix, family, first, last, bits, from_pool_id, from_region_id, to_region_id, reason, created_at)
+		VALUES ($1::cidr, $2, $3, $4, $5, $6, (SELECT id FROM regions WHERE name = $7), (SELECT id FROM regions WHERE name = $8), $9, $10) RETURNING id`,
+		r.Prefix.String(), fam, first, last, bits, r.FromPoolID, r.FromRegion, r.ToRegion, r.Reason, micros(r.CreatedAt)).Scan(&r.ID))
+}
+
+func (t *tx) Relocations(ctx context.Context) ([]registry.Relocation, error) {
+	rows, err := t.query(ctx, `SELECT r.id, r.prefix::text, r.from_pool_id, f.name, g.name, COALESCE(p.id, 0), r.reason, r.created_at
+		FROM relocations r JOIN regions f ON f.id = r.from_region_id JOIN regions g ON g.id = r.to_region_id
+		LEFT JOIN pools p ON p.relocation_id = r.id ORDER BY r.id`)
+	return collect(rows, err, func(rows pgx.Rows) (registry.Relocation, error) {
+		var r registry.Relocation
+		var p string
+		var created int64
+		if err := rows.Scan(&r.ID, &p, &r.FromPoolID, &r.FromRegion, &r.ToRegion, &r.PoolID, &r.Reason, &created); err != nil {
+			return r, err
+		}
+		var err error
+		r.Prefix, err = parsePrefix(p)
+		r.CreatedAt = fromMicros(created)
+		return r, err
+	})
+}
+
+// ---- events
+
+func nullJSON(b json.RawMessage) *string {
+	if len(b) == 0 {
+		return nil
+	}
+	s := string(b)
+	return &s
+}
+
+func (t *tx) AppendEvent(ctx context.Context, e *registry.Event) error {
+	return mapErr(t.t.QueryRow(ctx, `INSERT INTO events (at, actor, action, subject_kind, subject_id, subject, before, after)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING seq`,
+		micros(e.At), e.Actor, e.Action, e.SubjectKind, e.SubjectID, e.Subject, nullJSON(e.Before), nullJSON(e.After)).Scan(&e.Seq))
+}
+
+func (t *tx) LastEvent(ctx context.Context) (registry.Position, error) {
+	var p registry.Position
+	var at int64
+	err := t.t.QueryRow(ctx, `SELECT seq, at FROM events ORDER BY seq DESC LIMIT 1`).Scan(&p.Seq, &at)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return registry.Position{}, nil
+	}
+	if err != nil {
+		return p, mapErr(err)
+	}
+	p.At = fromMicros(at)
+	return p, nil
+}
+
+func (t *tx) Events(ctx context.Context, f registry.EventFilter) ([]registry.Event, error) {
+	var where []string
+	var args []any
+	arg := func(v any) string {
+		args = append(args, v)
+		return "$" + strconv.Itoa(len(args))
+	}
+	if !f.Since.IsZero() {
+		where = append(where, "at >= "+arg(micros(f.Since)))
+	}
+	if f.AfterSeq != 0 {
+		where = append(where, "seq > "+arg(f.AfterSeq))
+	}
+	if f.SubjectKind != "" {
+		where = append(where, "subject_kind = "+arg(f.SubjectKind))
+	}
+	if len(f.SubjectIDs) > 0 {
+		where = append(where, "subject_id = ANY("+arg(f.SubjectIDs)+")")
+	}
+	q := `SELECT seq, at, actor, action, subject_kind, subject_id, subject, before, after FROM events`
+	if len(where) > 0 {
+		q += " WHERE " + strings.Join(where, " AND ")
+	}
+	q += " ORDER BY seq"
+	if f.Limit > 0 {
+		q += " LIMIT " + strconv.Itoa(f.Limit)
+	}
+	rows, err := t.query(ctx, q, args...)
+	return collect(rows, err, func(rows pgx.Rows) (registry.Event, error) {
+		var e registry.Event
+		var at int64
+		var before, after *string
+		if err := rows.Scan(&e.Seq, &at, &e.Actor, &e.Action, &e.SubjectKind, &e.SubjectID, &e.Subject, &before, &after); err != nil {
+			return e, err
+		}
+		e.At = fromMicros(at)
+		if before != nil {
+			e.Before = json.RawMessage(*before)
+		}
+		if after != nil {
+			e.After = json.RawMessage(*after)
+		}
+		return e, nil
+	})
+}
+
+// ---- idempotency
+
+func (t *tx) Idempotent(ctx context.Context, tenant, key string) (registry.Idempotent, bool, error) {
+	r := registry.Idempotent{Tenant: tenant, Key: key}
+	var ids string
+	var created int64
+	err := t.t.QueryRow(ctx, `SELECT request_hash, assignment_ids, created_at FROM idempotency WHERE tenant = $1 AND key = $2`, tenant, key).Scan(&r.RequestHash, &ids, &created)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return r, false, nil
+	}
+	if err != nil {
+		return r, false, mapErr(err)
+	}
+	r.CreatedAt = fromMicros(created)
+	return r, true, json.Unmarshal([]byte(ids), &r.AssignmentIDs)
+}
+
+func (t *tx) PutIdempotent(ctx context.Context, r registry.Idempotent) error {
+	ids, err := json.Marshal(r.AssignmentIDs)
+	if err != nil {
+		return err
+	}
+	_, err = t.exec(ctx, `INSERT INTO idempotency (tenant, key, request_hash, assignment_ids, created_at) VALUES ($1, $2, $3, $4, $5)`,
+		r.Tenant, r.Key, r.RequestHash, string(ids), micros(r.CreatedAt))
+	return err
+}
