@@ -179,7 +179,10 @@ addresses with region affinity: IPv6 first, scarce IPv4 carefully, and when a
 region's IPv4 runs dry it borrows from another region only if its policy says
 so, recording the relocation so geolocation can follow.
 
-The register is one SQLite file (--db, or $CADASTRE_DB), created on first use.
+The register is one SQLite file (--db, or $CADASTRE_DB), created on first use;
+for several replicas, a PostgreSQL database (--postgres, or $CADASTRE_POSTGRES).
+With --server URL (or $CADASTRE_SERVER) and a token, the same verbs run against
+a ` + "`cadastre serve`" + ` over its API.
 
 Exit status: 0 ok, 1 failure, 2 invalid input, 3 not found, 4 conflict
 (overlap, duplicate, reused idempotency key, wrong state, demo on a register

@@ -21,8 +21,9 @@ func newServeCmd(a *app) *cobra.Command {
 	var drain, grace time.Duration
 	c := &cobra.Command{
 		Use:   "serve",
-		Short: "Serve the published geofeed, metrics and health probes over HTTP",
+		Short: "Serve the JSON API, the published geofeed, metrics and health probes over HTTP",
 		Long: `Serve over HTTP, on loopback unless told otherwise:
+  /v1/...            the JSON API (bearer tokens: see ` + "`cadastre token`" + `); OpenAPI at /v1/openapi.json
   GET /geofeed.csv   the register's RFC 8805 geofeed (ETag and Last-Modified from the event log)
   GET /metrics       Prometheus metrics
   GET /livez         the process is alive
