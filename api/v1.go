@@ -87,9 +87,20 @@ func op(id, method, path, summary string, scope auth.Scope, tenantOK bool, errs 
 	return huma.Operation{
 		OperationID: id, Method: method, Path: path, Summary: summary,
 		Metadata:     map[string]any{scopeMeta: scope, tenantMeta: tenantOK},
-		Errors:       append([]int{http.StatusBadRequest, http.StatusUnauthorized, http.StatusForbidden, http.StatusTooManyRequests}, errs...),
+		Errors:       append(commonErrors(method), errs...),
 		MaxBodyBytes: 64 << 10,
 	}
+}
+
+// commonErrors are the statuses any operation may answer: a bad request,
+// no or a bad token, the wrong scope, too many failed attempts, and for
+// operations with a body, one over the size limit.
+func commonErrors(method string) []int {
+	errs := []int{http.StatusBadRequest, http.StatusUnauthorized, http.StatusForbidden, http.StatusTooManyRequests, http.StatusServiceUnavailable}
+	if method == http.MethodPost || method == http.MethodPatch || method == http.MethodPut {
+		errs = append(errs, http.StatusRequestEntityTooLarge)
+	}
+	return errs
 }
 
 // authenticate checks the bearer token and the scope of each operation.
@@ -119,9 +130,11 @@ func (s *Server) authenticate(api huma.API) func(huma.Context, func(huma.Context
 			huma.WriteErr(api, ctx, http.StatusTooManyRequests, "too many failed authentication attempts from this client; wait a minute")
 			return
 		}
+		// RFC 9110 §11.1: the auth scheme is case-insensitive.
 		h := ctx.Header("Authorization")
-		secret, ok := strings.CutPrefix(h, "Bearer ")
-		if !ok || secret == "" {
+		scheme, secret, _ := strings.Cut(h, " ")
+		secret = strings.TrimSpace(secret)
+		if !strings.EqualFold(scheme, "Bearer") || secret == "" {
 			ctx.SetHeader("WWW-Authenticate", `Bearer realm="cadastre"`)
 			huma.WriteErr(api, ctx, http.StatusUnauthorized, "missing bearer token (Authorization: Bearer cad_...)")
 			return
@@ -250,7 +263,7 @@ func (s *Server) routeRegions(api huma.API) {
 			}
 			return &regionOut{ETag: registry.ETag(r), Body: r}, nil
 		})
-	create := op("create-region", http.MethodPost, "/v1/regions", "Create a region", auth.ScopeAdmin, false, http.StatusConflict, http.StatusUnprocessableEntity)
+	create := op("create-region", http.MethodPost, "/v1/regions", "Create a region", auth.ScopeAdmin, false, http.StatusNotFound, http.StatusConflict, http.StatusUnprocessableEntity)
 	create.DefaultStatus = http.StatusCreated
 	huma.Register(api, create, func(ctx context.Context, in *struct{ Body regionBody }) (*regionOut, error) {
 		spec, err := in.Body.spec()
@@ -481,13 +494,16 @@ func (s *Server) routeAssignments(api huma.API) {
 		func(ctx context.Context, in *struct {
 			Region   string `query:"region"`
 			Tenant   string `query:"tenant"`
-			Family   int    `query:"family" enum:"0,4,6"`
+			Family   int    `query:"family" doc:"4 or 6"`
 			State    string `query:"state" enum:",assigned,quarantined,released"`
 			Within   string `query:"within" doc:"only assignments inside this prefix"`
 			Contains string `query:"contains" doc:"only the assignment holding this address or prefix"`
 			Cursor   string `query:"cursor"`
 			Limit    int    `query:"limit" minimum:"1" maximum:"1000" default:"100"`
 		}) (*pageOut, error) {
+			if in.Family != 0 && in.Family != 4 && in.Family != 6 {
+				return nil, s.problem(fmt.Errorf("family %d: must be 4 or 6: %w", in.Family, registry.ErrInvalid))
+			}
 			f := registry.AssignmentFilter{Family: in.Family, Limit: in.Limit + 1}
 			pr := principalOf(ctx)
 			if t := pr.tenant(); t != nil {

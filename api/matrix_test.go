@@ -1,0 +1,184 @@
+package api
+
+import (
+	"fmt"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/cadastre-ipam/cadastre/auth"
+	"github.com/cadastre-ipam/cadastre/registry"
+)
+
+// routeRule classifies one operation for the access matrix: the scope it
+// needs, whether a tenant-bound token may call it, whether it acts on one
+// tenant's assignment (so another tenant must get 404), its success
+// status and how to build a fresh request that would succeed.
+type routeRule struct {
+	need   auth.Scope
+	tenant bool
+	owned  bool
+	ok     int
+	build  func(tb testing.TB, e *env, n int) req // n is unique per call
+}
+
+// roles of the matrix: the three scopes, a tenant-bound allocate token
+// (acme), another tenant's allocate token (globex) and no token at all.
+var matrixRoles = []string{"none", "read", "allocate", "admin", "tenant", "foreign"}
+
+var roleScope = map[string]auth.Scope{"read": auth.ScopeRead, "allocate": auth.ScopeAllocate, "admin": auth.ScopeAdmin, "tenant": auth.ScopeAllocate, "foreign": auth.ScopeAllocate}
+
+// freshAcme allocates a new live assignment of tenant acme.
+func freshAcme(tb testing.TB, e *env) registry.Assignment {
+	tb.Helper()
+	return must[[]registry.Assignment](tb)(e.reg.Allocate(setupCtx, registry.Request{Region: "eu-west", Tenant: "acme", Resource: "vm"}))[0]
+}
+
+// matrixRules is the specification of who may call what. Every documented
+// operation must appear here: a new route fails TestAccessMatrix until it
+// is classified.
+func matrixRules() map[string]routeRule {
+	get := func(path string) func(testing.TB, *env, int) req {
+		return func(testing.TB, *env, int) req { return req{Method: "GET", Path: path} }
+	}
+	return map[string]routeRule{
+		"GET /v1/regions":        {need: auth.ScopeRead, tenant: true, ok: 200, build: get("/v1/regions")},
+		"GET /v1/regions/{name}": {need: auth.ScopeRead, tenant: true, ok: 200, build: get("/v1/regions/us-east")},
+		"GET /v1/blocks":         {need: auth.ScopeRead, ok: 200, build: get("/v1/blocks")},
+		"GET /v1/pools":          {need: auth.ScopeRead, ok: 200, build: get("/v1/pools")},
+		"GET /v1/show":           {need: auth.ScopeRead, ok: 200, build: get("/v1/show?q=10.0.0.1")},
+		"GET /v1/report":         {need: auth.ScopeRead, ok: 200, build: get("/v1/report")},
+		"GET /v1/relocations":    {need: auth.ScopeRead, ok: 200, build: get("/v1/relocations")},
+		"GET /v1/events":         {need: auth.ScopeRead, ok: 200, build: get("/v1/events?limit=5")},
+		"GET /v1/assignments":    {need: auth.ScopeRead, tenant: true, ok: 200, build: get("/v1/assignments")},
+		"GET /v1/tokens":         {need: auth.ScopeAdmin, ok: 200, build: get("/v1/tokens")},
+		"GET /v1/assignments/{id}": {need: auth.ScopeRead, tenant: true, owned: true, ok: 200,
+			build: func(tb testing.TB, e *env, n int) req {
+				return req{Method: "GET", Path: fmt.Sprintf("/v1/assignments/%d", e.acme.ID)}
+			}},
+		"POST /v1/regions": {need: auth.ScopeAdmin, ok: 201, build: func(tb testing.TB, e *env, n int) req {
+			return req{Method: "POST", Path: "/v1/regions", Body: map[string]any{"name": fmt.Sprintf("matrix-%d", n), "country": "DE"}}
+		}},
+		"PATCH /v1/regions/{name}": {need: auth.ScopeAdmin, ok: 200, build: func(tb testing.TB, e *env, n int) req {
+			return req{Method: "PATCH", Path: "/v1/regions/eu-west", Body: map[string]any{"city": fmt.Sprintf("Dublin %d", n)}}
+		}},
+		"POST /v1/blocks": {need: auth.ScopeAdmin, ok: 201, build: func(tb testing.TB, e *env, n int) req {
+			return req{Method: "POST", Path: "/v1/blocks", Body: map[string]any{"prefix": fmt.Sprintf("10.%d.0.0/16", 100+n), "source": "private"}}
+		}},
+		"POST /v1/pools": {need: auth.ScopeAdmin, ok: 201, build: func(tb testing.TB, e *env, n int) req {
+			return req{Method: "POST", Path: "/v1/pools", Body: map[string]any{"prefix": fmt.Sprintf("10.0.%d.0/24", 10+n), "region": "eu-west"}}
+		}},
+		"POST /v1/assignments": {need: auth.ScopeAllocate, tenant: true, ok: 201, build: func(tb testing.TB, e *env, n int) req {
+			return req{Method: "POST", Path: "/v1/assignments", Body: []map[string]any{{"region": "us-east", "resource": fmt.Sprintf("vm-%d", n)}}}
+		}},
+		"PATCH /v1/assignments/{id}": {need: auth.ScopeAllocate, tenant: true, owned: true, ok: 200, build: func(tb testing.TB, e *env, n int) req {
+			return req{Method: "PATCH", Path: fmt.Sprintf("/v1/assignments/%d", e.acme.ID), Body: map[string]any{"name": fmt.Sprintf("vm%d.example.com", n)}}
+		}},
+		"POST /v1/assignments/{id}/release": {need: auth.ScopeAllocate, tenant: true, owned: true, ok: 200, build: func(tb testing.TB, e *env, n int) req {
+			return req{Method: "POST", Path: fmt.Sprintf("/v1/assignments/%d/release", freshAcme(tb, e).ID)}
+		}},
+		"POST /v1/tokens": {need: auth.ScopeAdmin, ok: 201, build: func(tb testing.TB, e *env, n int) req {
+			return req{Method: "POST", Path: "/v1/tokens", Body: map[string]any{"scope": "read", "name": fmt.Sprintf("m%d", n)}}
+		}},
+		"DELETE /v1/tokens/{id}": {need: auth.ScopeAdmin, ok: 204, build: func(tb testing.TB, e *env, n int) req {
+			tok, secret, err := e.tokens.Create(setupCtx, auth.Spec{Scope: auth.ScopeRead})
+			if err != nil {
+				tb.Fatal(err)
+			}
+			e.remember(secret)
+			return req{Method: "DELETE", Path: "/v1/tokens/" + tok.ID}
+		}},
+	}
+}
+
+// want is the status the matrix expects for role calling r.
+func (r routeRule) want(role string) int {
+	switch {
+	case role == "none":
+		return http.StatusUnauthorized
+	case roleScope[role] < r.need:
+		return http.StatusForbidden
+	case (role == "tenant" || role == "foreign") && !r.tenant:
+		return http.StatusForbidden
+	case role == "foreign" && r.owned:
+		return http.StatusNotFound
+	}
+	return r.ok
+}
+
+// TestAccessMatrix calls every documented operation as every kind of
+// caller and checks the outcome: 401 without a token, 403 for too weak a
+// scope or a tenant token on a shared object, 404 for another tenant's
+// assignment, success otherwise.
+func TestAccessMatrix(t *testing.T) {
+	e := newEnv(t)
+	rules := matrixRules()
+	ops := e.doc.operations()
+	for _, k := range ops {
+		if _, ok := rules[k]; !ok {
+			t.Errorf("%s is documented but not classified in matrixRules: say who may call it", k)
+		}
+	}
+	for k := range rules {
+		if _, ok := e.doc.ops[k]; !ok {
+			t.Errorf("%s is classified but not in the OpenAPI document", k)
+		}
+	}
+	n := 0
+	for _, k := range ops {
+		rule, ok := rules[k]
+		if !ok {
+			continue
+		}
+		for _, role := range matrixRoles {
+			t.Run(k+" as "+role, func(t *testing.T) {
+				n++
+				r := rule.build(t, e, n)
+				r.Token = e.tok[role]
+				x := e.do(t, r)
+				want := rule.want(role)
+				if want >= 400 {
+					checkProblem(t, x, want)
+					if want == http.StatusNotFound && strings.Contains(string(x.Body), "acme") {
+						t.Errorf("%s: 404 hints at the owner", x)
+					}
+					return
+				}
+				if x.Status != want {
+					t.Fatalf("%s: want %d", x, want)
+				}
+				if r.Method == "POST" && r.Path == "/v1/tokens" {
+					e.remember(decode[struct {
+						Secret string `json:"secret"`
+					}](t, x).Secret)
+				}
+				// Tenant tokens see and make only their own tenant's assignments.
+				own := map[string]string{"tenant": "acme", "foreign": "globex"}[role]
+				if own == "" {
+					return
+				}
+				switch k {
+				case "GET /v1/assignments":
+					page := decode[struct{ Items []registry.Assignment }](t, x)
+					if len(page.Items) == 0 {
+						t.Errorf("%s: a tenant sees none of its assignments", x)
+					}
+					for _, a := range page.Items {
+						if a.Tenant != own {
+							t.Errorf("%s: tenant %s sees %s of tenant %q", x, own, a.Prefix, a.Tenant)
+						}
+					}
+				case "POST /v1/assignments":
+					for _, a := range decode[[]registry.Assignment](t, x) {
+						if a.Tenant != own {
+							t.Errorf("%s: tenant %s allocated for tenant %q", x, own, a.Tenant)
+						}
+					}
+				}
+			})
+		}
+	}
+	if got := len(ops) * len(matrixRoles); n != got {
+		t.Errorf("ran %d cells, want %d", n, got)
+	}
+}
