@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -291,6 +292,7 @@ func (a *allocator) pool(ctx context.Context, id int64) (Pool, error) {
 // so a batch takes them together and returns the remainder as maximal
 // aligned prefixes, which is exactly what n single takes leave behind.
 func (a *allocator) take(ctx context.Context, it item, n int) error {
+	a.out = slices.Grow(a.out, min(n, 1<<16))
 	done := 0
 	for done < n {
 		f, ok, err := a.tx.SmallestFree(ctx, a.reg.ID, it.family, it.bits)

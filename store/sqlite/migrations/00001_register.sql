@@ -128,10 +128,15 @@ CREATE INDEX assignments_tenant ON assignments (tenant, id);
 
 -- No two live assignments overlap: live ones never overlap each other, so
 -- the only candidate is the live one starting last at or before the new end.
+-- It is found by id in assignments_live, the partial index of live ones:
+-- asked for `last` directly, SQLite walks assignments_all_first instead and
+-- steps over every released assignment below the new end, a cost that grows
+-- with the history of the space rather than with what is live.
 -- +goose StatementBegin
 CREATE TRIGGER assignments_no_overlap BEFORE INSERT ON assignments
 WHEN NEW.state <> 'released' AND
-     (SELECT last FROM assignments WHERE family = NEW.family AND state <> 'released' AND first <= NEW.last ORDER BY first DESC LIMIT 1) >= NEW.first
+     (SELECT last FROM assignments WHERE id =
+         (SELECT id FROM assignments WHERE family = NEW.family AND state <> 'released' AND first <= NEW.last ORDER BY first DESC LIMIT 1)) >= NEW.first
 BEGIN
     SELECT RAISE(ABORT, 'assignment overlaps a live assignment');
 END;
