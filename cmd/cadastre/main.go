@@ -212,7 +212,8 @@ policy, 7 database unusable.`,
 		return usageError{fmt.Errorf("%s: %w (see `%s --help`)", c.CommandPath(), err, c.CommandPath())}
 	})
 	root.AddCommand(newRegionCmd(a), newBlockCmd(a), newPoolCmd(a), newAllocCmd(a), newReleaseCmd(a),
-		newShowCmd(a), newReportCmd(a), newLogCmd(a), newDemoCmd(a), newVersionCmd(a), newAssignmentsCmd(a), newServeCmd(a), newTokenCmd(a), newGeofeedCmd(a))
+		newShowCmd(a), newReportCmd(a), newLogCmd(a), newDemoCmd(a), newVersionCmd(a), newAssignmentsCmd(a), newServeCmd(a), newTokenCmd(a), newGeofeedCmd(a),
+		newZoneCmd(a), newRecordCmd(a), newDNSCmd(a))
 	wrapArgs(root)
 	return root
 }

@@ -17,7 +17,8 @@ import (
 )
 
 func newServeCmd(a *app) *cobra.Command {
-	var listen string
+	var listen, dnsListen string
+	var dnsF dnsFlags
 	var drain, grace time.Duration
 	c := &cobra.Command{
 		Use:   "serve",
@@ -52,6 +53,15 @@ Logs are JSON when stderr is not a terminal.`,
 			hs := &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 120 * time.Second}
 			errc := make(chan error, 1)
 			go func() { errc <- hs.Serve(ln) }()
+			if dnsListen != "" {
+				ds, err := a.startDNS(cmd.Context(), dnsListen, dnsF)
+				if err != nil {
+					hs.Close()
+					return err
+				}
+				defer ds.Shutdown(context.Background())
+				fmt.Fprintf(a.cfg.stderr, "cadastre: DNS on %s (udp, tcp)\n", ds.Addr())
+			}
 			log.Info("serving", "addr", ln.Addr().String(), "db", a.cfg.db)
 			fmt.Fprintf(a.cfg.stderr, "cadastre: serving on http://%s\n", ln.Addr())
 			select {
@@ -75,6 +85,8 @@ Logs are JSON when stderr is not a terminal.`,
 		},
 	}
 	c.Flags().StringVar(&listen, "listen", "127.0.0.1:8080", "address to listen on")
+	c.Flags().StringVar(&dnsListen, "dns", "", "also serve the DNS zones on this address (UDP and TCP), e.g. 127.0.0.1:5353")
+	dnsF.register(c)
 	c.Flags().DurationVar(&drain, "drain", 2*time.Second, "how long /readyz fails before the listener closes")
 	c.Flags().DurationVar(&grace, "grace", 15*time.Second, "how long in-flight requests may take to finish")
 	return c

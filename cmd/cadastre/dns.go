@@ -1,0 +1,400 @@
+package main
+
+import (
+	"context"
+	"encoding/base64"
+	"fmt"
+	"net/netip"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/cadastre-ipam/cadastre/auth"
+	authdns "github.com/cadastre-ipam/cadastre/dns"
+)
+
+// dnsKeyEnv holds the key that seals DNSSEC private keys at rest.
+const dnsKeyEnv = "CADASTRE_DNS_KEY"
+
+// dnsManager opens the register and returns the zone manager. withKeys
+// loads the sealing key: $CADASTRE_DNS_KEY (64 hex digits), else a key
+// derived with HKDF from the token key, so that one secret may serve both.
+func (a *app) dnsManager(ctx context.Context, withKeys bool) (*authdns.Manager, authdns.Store, *authdns.Sealer, error) {
+	if a.cfg.server != "" {
+		return nil, nil, nil, usagef("zone, record and dns commands work on the register itself (--db or --postgres), not through --server")
+	}
+	if _, err := a.open(ctx); err != nil {
+		return nil, nil, nil, err
+	}
+	st, ok := a.store.(authdns.Store)
+	if !ok {
+		return nil, nil, nil, fmt.Errorf("this store keeps no DNS zones")
+	}
+	var sealer *authdns.Sealer
+	if withKeys {
+		var err error
+		if sealer, err = a.dnsSealer(); err != nil {
+			return nil, nil, nil, err
+		}
+	}
+	return authdns.NewManager(st, sealer, nil), st, sealer, nil
+}
+
+func (a *app) dnsSealer() (*authdns.Sealer, error) {
+	if v := os.Getenv(dnsKeyEnv); v != "" {
+		k, err := auth.ParseKey(v)
+		if err != nil {
+			return nil, usagef("$%s: %v", dnsKeyEnv, err)
+		}
+		return authdns.NewSealer(k[:authdns.SealKeySize])
+	}
+	var tk []byte
+	var err error
+	if a.cfg.tokenKey != "" {
+		if tk, err = auth.ParseKey(a.cfg.tokenKey); err != nil {
+			return nil, usagef("$CADASTRE_TOKEN_KEY: %v", err)
+		}
+	} else {
+		path := a.cfg.tokenKeyFile
+		if path == "" && a.cfg.postgres != "" {
+			return nil, usagef("with --postgres, every replica needs the same key: set $%s or $CADASTRE_TOKEN_KEY (64 hex digits)", dnsKeyEnv)
+		}
+		if path == "" {
+			path = a.cfg.db + ".key"
+		}
+		if tk, err = auth.LoadKeyFile(path, true); err != nil {
+			return nil, err
+		}
+	}
+	k, err := authdns.DeriveSealKey(tk)
+	if err != nil {
+		return nil, err
+	}
+	return authdns.NewSealer(k)
+}
+
+func newZoneCmd(a *app) *cobra.Command {
+	c := &cobra.Command{
+		Use:   "zone",
+		Short: "DNS zones: add, list, sign, ds",
+		Long: `Zones cadastre answers for with ` + "`cadastre dns serve`" + ` or ` + "`cadastre serve --dns`" + `.
+A forward zone gets A/AAAA records for every assignment named under it; a
+reverse zone (in-addr.arpa, ip6.arpa; --prefix) gets PTR records for named
+assignments, and with --synthesize a name for every unnamed address of its
+pools whose forward name resolves back (forward-confirmed reverse DNS).
+
+DNSSEC private keys are sealed with AES-256-GCM under $CADASTRE_DNS_KEY
+(64 hex digits), or, without it, a key derived (HKDF-SHA256) from the token
+key. Every replica on one database needs the same key.`,
+		Example: `  cadastre zone add example.net
+  cadastre zone sign example.net
+  cadastre zone ds example.net`,
+		Args: unknownCommand,
+		RunE: showHelp,
+	}
+	var spec authdns.ZoneSpec
+	var kind, pfx string
+	var ns, allow, notify []string
+	var ttl uint32
+	add := &cobra.Command{
+		Use:   "add NAME",
+		Short: "Add a zone",
+		Example: `  cadastre zone add example.net --ns ns1.example.net --ns ns2.example.net
+  cadastre zone add --kind reverse --prefix 192.0.2.0/24 -
+  cadastre zone add --kind reverse --prefix 2001:db8:1::/48 --synthesize 'ip-{addr}.dyn.example.net' -`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			k, err := authdns.ParseKind(kind)
+			if err != nil {
+				return usageError{err}
+			}
+			spec.Kind = k
+			if args[0] != "-" {
+				spec.Name = args[0]
+			}
+			if pfx != "" {
+				p, err := netip.ParsePrefix(pfx)
+				if err != nil {
+					return usagef("--prefix %q: %v", pfx, err)
+				}
+				spec.Prefix = p
+			}
+			spec.Config = authdns.Config{TTL: ttl, NS: ns, AllowTransfer: allow, Notify: notify}
+			m, _, _, err := a.dnsManager(cmd.Context(), false)
+			if err != nil {
+				return err
+			}
+			z, err := m.AddZone(cmd.Context(), spec)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(a.cfg.stdout, "%s\n", z.Name)
+			return nil
+		},
+	}
+	add.Flags().StringVar(&kind, "kind", "forward", "forward or reverse")
+	add.Flags().StringVar(&pfx, "prefix", "", "address space of a reverse zone; names the zone (give NAME as -)")
+	add.Flags().StringVar(&spec.Synthesize, "synthesize", "", "template for names of unnamed addresses, e.g. ip-{addr}.dyn.example.net")
+	add.Flags().StringArrayVar(&ns, "ns", nil, "name server (repeatable; default ns1.ZONE)")
+	add.Flags().Uint32Var(&ttl, "ttl", 0, "TTL of the zone's records (default 3600)")
+	add.Flags().StringArrayVar(&allow, "allow-transfer", nil, "who may AXFR/IXFR: a prefix or key:TSIG-NAME (repeatable)")
+	add.Flags().StringArrayVar(&notify, "notify", nil, "secondary to NOTIFY, address:port (repeatable)")
+
+	var listJSON bool
+	list := &cobra.Command{
+		Use:     "list",
+		Short:   "List zones",
+		Example: "  cadastre zone list --json",
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			m, _, _, err := a.dnsManager(cmd.Context(), false)
+			if err != nil {
+				return err
+			}
+			zs, err := m.Zones(cmd.Context())
+			if err != nil {
+				return err
+			}
+			if listJSON {
+				if zs == nil {
+					zs = []authdns.Zone{}
+				}
+				return writeJSON(a.cfg.stdout, zs)
+			}
+			rows := make([][]string, 0, len(zs))
+			for _, z := range zs {
+				p := "-"
+				if z.Prefix.IsValid() {
+					p = z.Prefix.String()
+				}
+				sig := "unsigned"
+				if z.Config.Signed {
+					sig = z.Config.Algorithm.String() + " " + string(z.Config.Denial)
+				}
+				rows = append(rows, []string{z.Name, string(z.Kind), p, dash(z.Synthesize), sig, fmt.Sprint(z.Serial)})
+			}
+			return table(a.cfg.stdout, "ZONE\tKIND\tPREFIX\tSYNTHESIZE\tDNSSEC\tSERIAL", rows)
+		},
+	}
+	list.Flags().BoolVar(&listJSON, "json", false, "print JSON")
+
+	var alg, denial string
+	var split bool
+	sign := &cobra.Command{
+		Use:   "sign NAME",
+		Short: "Sign a zone with DNSSEC, generating its keys",
+		Long: `Turn DNSSEC on for a zone: generate a combined signing key (or a KSK and a
+ZSK with --split), sealed in the database, and sign every answer. Denial of
+existence is NSEC3 without salt or extra iterations (RFC 9276), or compact
+denial (RFC 9824); zones with synthesised names always use compact denial in
+answers. Then give the parent the DS from ` + "`cadastre zone ds NAME`" + `.`,
+		Example: "  cadastre zone sign example.net --algorithm ed25519",
+		Args:    cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			o := authdns.SignOptions{SplitKeys: split}
+			var err error
+			if o.Algorithm, err = authdns.ParseAlgorithm(alg); err != nil {
+				return usageError{err}
+			}
+			if o.Denial, err = authdns.ParseDenial(denial); err != nil {
+				return usageError{err}
+			}
+			m, _, _, err := a.dnsManager(cmd.Context(), true)
+			if err != nil {
+				return err
+			}
+			z, keys, err := m.Sign(cmd.Context(), args[0], o)
+			if err != nil {
+				return err
+			}
+			for _, k := range keys {
+				fmt.Fprintf(a.cfg.stdout, "%s %s %s tag %d\n", z.Name, k.Role, k.Algorithm, k.Tag)
+			}
+			return nil
+		},
+	}
+	sign.Flags().StringVar(&alg, "algorithm", "ecdsap256", "ecdsap256 or ed25519")
+	sign.Flags().StringVar(&denial, "denial", "nsec3", "nsec3 or compact")
+	sign.Flags().BoolVar(&split, "split", false, "a KSK and a ZSK instead of one combined key")
+
+	ds := &cobra.Command{
+		Use:     "ds NAME",
+		Short:   "Print the DS records to give the parent zone",
+		Example: "  cadastre zone ds example.net",
+		Args:    cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			m, _, _, err := a.dnsManager(cmd.Context(), false)
+			if err != nil {
+				return err
+			}
+			dss, err := m.DS(cmd.Context(), args[0])
+			if err != nil {
+				return err
+			}
+			for _, d := range dss {
+				fmt.Fprintln(a.cfg.stdout, strings.ReplaceAll(d.String(), "\t", " "))
+			}
+			return nil
+		},
+	}
+	c.AddCommand(add, list, sign, ds)
+	return c
+}
+
+func newRecordCmd(a *app) *cobra.Command {
+	c := &cobra.Command{
+		Use:     "record",
+		Short:   "Static DNS records: add, list, delete",
+		Example: "  cadastre record add example.net www A 192.0.2.10",
+		Args:    unknownCommand,
+		RunE:    showHelp,
+	}
+	var ttl uint32
+	add := &cobra.Command{
+		Use:   "add ZONE NAME TYPE DATA",
+		Short: "Add a static record (NAME relative to the zone, or @ for its apex)",
+		Example: `  cadastre record add example.net www A 192.0.2.10
+  cadastre record add example.net @ MX "10 mail.example.net."`,
+		Args: cobra.MinimumNArgs(4),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			m, _, _, err := a.dnsManager(cmd.Context(), false)
+			if err != nil {
+				return err
+			}
+			r, err := m.AddRecord(cmd.Context(), args[0], args[1], args[2], strings.Join(args[3:], " "), ttl)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(a.cfg.stdout, "%d %s %d %s %s\n", r.ID, r.Name, r.TTL, r.Type, r.Data)
+			return nil
+		},
+	}
+	add.Flags().Uint32Var(&ttl, "ttl", 0, "TTL (default: the zone's)")
+	var listJSON bool
+	list := &cobra.Command{
+		Use:     "list ZONE",
+		Short:   "List a zone's static records",
+		Example: "  cadastre record list example.net",
+		Args:    cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			m, _, _, err := a.dnsManager(cmd.Context(), false)
+			if err != nil {
+				return err
+			}
+			rs, err := m.Records(cmd.Context(), args[0])
+			if err != nil {
+				return err
+			}
+			if listJSON {
+				if rs == nil {
+					rs = []authdns.Record{}
+				}
+				return writeJSON(a.cfg.stdout, rs)
+			}
+			rows := make([][]string, 0, len(rs))
+			for _, r := range rs {
+				rows = append(rows, []string{fmt.Sprint(r.ID), r.Name, fmt.Sprint(r.TTL), r.Type, r.Data})
+			}
+			return table(a.cfg.stdout, "ID\tNAME\tTTL\tTYPE\tDATA", rows)
+		},
+	}
+	list.Flags().BoolVar(&listJSON, "json", false, "print JSON")
+	del := &cobra.Command{
+		Use:     "delete ID",
+		Short:   "Delete a static record by ID (see record list)",
+		Example: "  cadastre record delete 12",
+		Args:    cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			var id int64
+			if _, err := fmt.Sscan(args[0], &id); err != nil || id <= 0 {
+				return usagef("record delete %q: want a record ID", args[0])
+			}
+			m, _, _, err := a.dnsManager(cmd.Context(), false)
+			if err != nil {
+				return err
+			}
+			return m.DeleteRecord(cmd.Context(), id)
+		},
+	}
+	c.AddCommand(add, list, del)
+	return c
+}
+
+// dnsFlags are the options of the DNS server, shared by `dns serve` and
+// `serve --dns`.
+type dnsFlags struct {
+	poll time.Duration
+	tsig []string
+	rate float64
+}
+
+func (f *dnsFlags) register(c *cobra.Command) {
+	c.Flags().DurationVar(&f.poll, "dns-poll", time.Second, "how often the DNS server checks the event log for changes")
+	c.Flags().StringArrayVar(&f.tsig, "tsig", nil, "TSIG key for transfers, NAME:BASE64-SECRET (HMAC-SHA256; repeatable)")
+	c.Flags().Float64Var(&f.rate, "dns-sign-rate", 2000, "signatures per second each zone may make per query (synthesised names, compact denial); past it UDP askers get TC")
+}
+
+// startDNS starts the authoritative server on listen.
+func (a *app) startDNS(ctx context.Context, listen string, f dnsFlags) (*authdns.Server, error) {
+	reg, err := a.open(ctx)
+	if err != nil {
+		return nil, err
+	}
+	_, st, sealer, err := a.dnsManager(ctx, true)
+	if err != nil {
+		return nil, err
+	}
+	opt := authdns.Options{Listen: listen, Poll: f.poll, Log: newLogger(a), TSIG: map[string]string{}, OnlineRate: f.rate}
+	for _, t := range f.tsig {
+		name, secret, ok := strings.Cut(t, ":")
+		if _, err := base64.StdEncoding.DecodeString(secret); !ok || name == "" || err != nil {
+			return nil, usagef("--tsig %q: want NAME:BASE64-SECRET", strings.SplitN(t, ":", 2)[0]+":...")
+		}
+		opt.TSIG[name] = secret
+	}
+	s := authdns.NewServer(reg, st, sealer, opt)
+	if err := s.Start(ctx); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+func newDNSCmd(a *app) *cobra.Command {
+	c := &cobra.Command{
+		Use:     "dns",
+		Short:   "The authoritative DNS server",
+		Example: "  cadastre dns serve --listen 127.0.0.1:5353",
+		Args:    unknownCommand,
+		RunE:    showHelp,
+	}
+	var listen string
+	var f dnsFlags
+	serve := &cobra.Command{
+		Use:   "serve",
+		Short: "Answer DNS queries for the zones over UDP and TCP",
+		Long: `Serve the zones (see ` + "`cadastre zone`" + `) over UDP and TCP until SIGTERM. Zone data
+follows the event log: a new assignment resolves within --dns-poll. Transfers
+(AXFR, IXFR) go to the addresses and TSIG keys in each zone's --allow-transfer;
+secondaries in --notify are told of each new serial. Synthesised names are
+answered by cadastre only: they are not in transfers.`,
+		Example: "  cadastre dns serve --listen 127.0.0.1:5353",
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			s, err := a.startDNS(cmd.Context(), listen, f)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(a.cfg.stderr, "cadastre: DNS on %s (udp, tcp)\n", s.Addr())
+			<-cmd.Context().Done()
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			return s.Shutdown(ctx)
+		},
+	}
+	serve.Flags().StringVar(&listen, "listen", "127.0.0.1:5353", "address for UDP and TCP")
+	f.register(serve)
+	c.AddCommand(serve)
+	return c
+}

@@ -1,0 +1,108 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/miekg/dns"
+)
+
+func TestZoneCommands(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "z.db")
+	mustCLI(t, db, "zone", "add", "example.net", "--allow-transfer", "127.0.0.1")
+	if out := mustCLI(t, db, "zone", "add", "--kind", "reverse", "--prefix", "2001:db8:1::/48", "--synthesize", "ip-{addr}.example.net", "-"); out != "1.0.0.0.8.b.d.0.1.0.0.2.ip6.arpa.\n" {
+		t.Fatalf("reverse zone name: %q", out)
+	}
+	if out := mustCLI(t, db, "zone", "sign", "example.net", "--algorithm", "ed25519"); !strings.HasPrefix(out, "example.net. csk ed25519 tag ") {
+		t.Fatalf("sign: %q", out)
+	}
+	if out := mustCLI(t, db, "zone", "ds", "example.net"); !strings.Contains(out, " IN DS ") || !strings.Contains(out, " 15 2 ") {
+		t.Fatalf("ds: %q", out)
+	}
+	mustCLI(t, db, "record", "add", "example.net", "www", "A", "192.0.2.10")
+	var zs []map[string]any
+	if err := json.Unmarshal([]byte(mustCLI(t, db, "zone", "list", "--json")), &zs); err != nil || len(zs) != 2 {
+		t.Fatalf("zone list --json: %v %v", zs, err)
+	}
+	for _, c := range []struct {
+		args []string
+		code int
+	}{
+		{[]string{"zone", "add", "example.net"}, exitConflict},
+		{[]string{"zone", "add", "sub.example.net"}, exitConflict},
+		{[]string{"zone", "add", "--kind", "reverse", "--prefix", "10.0.0.0/20", "-"}, exitUsage},
+		{[]string{"zone", "add", "--kind", "sideways", "x.net"}, exitUsage},
+		{[]string{"zone", "add", "--kind", "reverse", "--prefix", "2001:db8:2::/48", "--synthesize", "no-placeholder.example.net", "-"}, exitUsage},
+		{[]string{"zone", "sign", "nope.net"}, exitNotFound},
+		{[]string{"zone", "sign", "example.net", "--algorithm", "rsasha1"}, exitUsage},
+		{[]string{"zone", "ds", "1.0.0.0.8.b.d.0.1.0.0.2.ip6.arpa"}, exitConflict},
+		{[]string{"record", "add", "example.net", "www", "CNAME", "x.example.net."}, exitUsage},
+		{[]string{"record", "add", "example.net", "www", "A", "not-an-address"}, exitUsage},
+		{[]string{"record", "add", "example.net", "www", "A", "192.0.2.10"}, exitConflict},
+	} {
+		if r := cli(t, db, c.args...); r.code != c.code {
+			t.Errorf("want exit %d:\n%s", c.code, r)
+		}
+	}
+}
+
+func TestDNSServe(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "s.db")
+	mustCLI(t, db, "zone", "add", "example.net")
+	mustCLI(t, db, "zone", "sign", "example.net")
+	mustCLI(t, db, "record", "add", "example.net", "www", "AAAA", "2001:db8::10")
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := pc.LocalAddr().String()
+	pc.Close()
+	cmd := exec.Command(bin, "--db", db, "dns", "serve", "--listen", addr)
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "CADASTRE_") {
+			cmd.Env = append(cmd.Env, kv)
+		}
+	}
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		<-exited
+	})
+	m := new(dns.Msg)
+	m.SetQuestion("www.example.net.", dns.TypeAAAA)
+	m.SetEdns0(1232, true)
+	c := &dns.Client{Timeout: 200 * time.Millisecond}
+	var r *dns.Msg
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		if r, _, err = c.Exchange(m, addr); err == nil {
+			break
+		}
+	}
+	if r == nil || len(r.Answer) != 2 || !r.Authoritative {
+		t.Fatalf("answer %v (%v)\n%s", r, err, stderr.String())
+	}
+	cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case err := <-exited:
+		exited <- err
+		if err != nil {
+			t.Fatalf("dns serve after SIGTERM: %v\n%s", err, stderr.String())
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("dns serve did not stop on SIGTERM")
+	}
+}

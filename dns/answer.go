@@ -1,0 +1,353 @@
+package authdns
+
+import (
+	"net/netip"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/miekg/dns"
+)
+
+// typeNXNAME marks a name that does not exist in compact denial (RFC 9824 §2).
+const typeNXNAME = 128
+
+// reversePrefix reads the address space a name in reverse zone z stands
+// for: a whole address at the leaves, a shorter prefix above them.
+func reversePrefix(z *Zone, name string) (netip.Prefix, bool) {
+	rest, ok := strings.CutSuffix(name, "."+z.Name)
+	if !ok || rest == "" {
+		return netip.Prefix{}, false
+	}
+	labels := strings.Split(rest, ".")
+	if z.Prefix.Addr().Is4() {
+		b := z.Prefix.Addr().As4()
+		octet := func(l string) (byte, bool) {
+			v, err := strconv.ParseUint(l, 10, 8)
+			return byte(v), err == nil && strconv.FormatUint(v, 10) == l
+		}
+		if z.Prefix.Bits() > 24 { // RFC 2317: one label, the last octet
+			v, ok := octet(labels[0])
+			if len(labels) != 1 || !ok {
+				return netip.Prefix{}, false
+			}
+			b[3] = v
+			a := netip.AddrFrom4(b)
+			return netip.PrefixFrom(a, 32), z.Prefix.Contains(a)
+		}
+		have := z.Prefix.Bits() / 8
+		if have+len(labels) > 4 {
+			return netip.Prefix{}, false
+		}
+		for i, l := range labels {
+			v, ok := octet(l)
+			if !ok {
+				return netip.Prefix{}, false
+			}
+			b[have+len(labels)-1-i] = v
+		}
+		return netip.PrefixFrom(netip.AddrFrom4(b), (have+len(labels))*8), true
+	}
+	have := z.Prefix.Bits() / 4
+	if have+len(labels) > 32 {
+		return netip.Prefix{}, false
+	}
+	b := z.Prefix.Addr().As16()
+	for i, l := range labels {
+		if len(l) != 1 {
+			return netip.Prefix{}, false
+		}
+		v := strings.IndexByte("0123456789abcdef", l[0])
+		if v < 0 {
+			return netip.Prefix{}, false
+		}
+		n := have + len(labels) - 1 - i
+		if n%2 == 0 {
+			b[n/2] = b[n/2]&0x0f | byte(v)<<4
+		} else {
+			b[n/2] = b[n/2]&0xf0 | byte(v)
+		}
+	}
+	return netip.PrefixFrom(netip.AddrFrom16(b), (have+len(labels))*4), true
+}
+
+func inPools(pools []netip.Prefix, a netip.Addr) bool {
+	for _, p := range pools {
+		if p.Contains(a) {
+			return true
+		}
+	}
+	return false
+}
+
+// synth tells whether name exists by synthesis, and its one synthesised
+// record if it is a leaf. Only unnamed addresses are synthesised: a named
+// one has its PTR in the zone data, and its synthetic names do not exist.
+func (zd *zoneData) synth(name string) (exists bool, rr dns.RR) {
+	if zd.tmpl != nil {
+		p, ok := reversePrefix(&zd.zone, name)
+		if !ok {
+			return false, nil
+		}
+		if p.IsSingleIP() {
+			if !inPools(zd.pools, p.Addr()) {
+				return false, nil
+			}
+			return true, &dns.PTR{Hdr: dns.RR_Header{Name: name, Rrtype: dns.TypePTR, Class: dns.ClassINET, Ttl: zd.zone.Config.TTL}, Ptr: zd.tmpl.Name(p.Addr())}
+		}
+		for _, pool := range zd.pools {
+			if pool.Overlaps(p) {
+				return true, nil
+			}
+		}
+		return false, nil
+	}
+	for _, r := range zd.synthFor {
+		a, ok := r.tmpl.Addr(name)
+		if !ok || !r.zone.Prefix.Contains(a) || !inPools(r.pools, a) {
+			continue
+		}
+		if n := r.nodes[ptrName(&r.zone, a)]; n != nil && n.sets[dns.TypePTR] != nil {
+			return false, nil
+		}
+		hdr := dns.RR_Header{Name: name, Class: dns.ClassINET, Ttl: zd.zone.Config.TTL}
+		if a.Is4() {
+			hdr.Rrtype = dns.TypeA
+			return true, &dns.A{Hdr: hdr, A: a.AsSlice()}
+		}
+		hdr.Rrtype = dns.TypeAAAA
+		return true, &dns.AAAA{Hdr: hdr, AAAA: a.AsSlice()}
+	}
+	return false, nil
+}
+
+// result is what a look-up found.
+type result struct {
+	rcode     int
+	answer    []dns.RR
+	authority []dns.RR
+	// overBudget is set when an online signature was needed but the
+	// zone's signing budget was spent (a random-subdomain flood).
+	overBudget bool
+}
+
+// lookup answers qname/qtype from this version of the zone. dnssec asks
+// for signatures and denial proofs.
+func (zd *zoneData) lookup(qname string, qtype uint16, dnssec bool) result {
+	dnssec = dnssec && zd.signed
+	n := zd.nodes[qname]
+	if n != nil {
+		if s := n.sets[qtype]; s != nil {
+			return zd.positive(s, dnssec)
+		}
+		if qtype == dns.TypeANY && len(n.sets) > 0 {
+			// RFC 8482 §4.1: answer ANY with one RRset of the name.
+			return zd.positive(n.sets[n.types()[0]], dnssec)
+		}
+	}
+	exists, srr := false, dns.RR(nil)
+	if zd.tmpl != nil || len(zd.synthFor) > 0 {
+		exists, srr = zd.synth(qname)
+	}
+	if srr != nil && (srr.Header().Rrtype == qtype || qtype == dns.TypeANY) && (n == nil || n.sets[srr.Header().Rrtype] == nil) {
+		set := []dns.RR{srr}
+		res := result{rcode: dns.RcodeSuccess, answer: set}
+		if dnssec {
+			sigs, ok := zd.online.sign(set)
+			if !ok {
+				return result{overBudget: true}
+			}
+			res.answer = append(res.answer, sigs...)
+		}
+		return res
+	}
+	if n != nil || exists {
+		var types []uint16
+		if n != nil {
+			types = n.types()
+		}
+		if srr != nil {
+			types = append(types, srr.Header().Rrtype)
+		}
+		return zd.negative(qname, false, types, dnssec)
+	}
+	return zd.negative(qname, true, nil, dnssec)
+}
+
+func (zd *zoneData) positive(s *rrset, dnssec bool) result {
+	res := result{rcode: dns.RcodeSuccess, answer: s.rrs}
+	if dnssec {
+		res.answer = append(append(make([]dns.RR, 0, len(s.rrs)+len(s.sigs)), s.rrs...), s.sigs...)
+	}
+	return res
+}
+
+// negSOA is the SOA for the authority section of a negative answer: its
+// TTL, and its signatures', is min(SOA TTL, SOA minimum) (RFC 2308 §3,
+// RFC 4035 §2.3).
+func (zd *zoneData) negSOA(dnssec bool) []dns.RR {
+	if dnssec {
+		return zd.soaNeg
+	}
+	return zd.soaNeg[:1]
+}
+
+// negative is NXDOMAIN (nx) or NODATA for qname, whose node has types.
+func (zd *zoneData) negative(qname string, nx bool, types []uint16, dnssec bool) result {
+	res := result{rcode: dns.RcodeSuccess, authority: zd.negSOA(dnssec)}
+	if nx {
+		res.rcode = dns.RcodeNameError
+	}
+	if !dnssec {
+		return res
+	}
+	auth := append([]dns.RR{}, res.authority...)
+	if zd.denial == Compact {
+		// RFC 9824: the answer is a NODATA for qname, with an NSEC that
+		// covers nothing but qname itself, signed now.
+		bitmap := []uint16{dns.TypeNSEC, dns.TypeRRSIG}
+		if nx {
+			bitmap = append(bitmap, typeNXNAME)
+			res.rcode = dns.RcodeSuccess
+		} else {
+			bitmap = append(bitmap, types...)
+		}
+		nsec := &dns.NSEC{Hdr: dns.RR_Header{Name: qname, Rrtype: dns.TypeNSEC, Class: dns.ClassINET, Ttl: zd.negTTL},
+			NextDomain: "\\000." + qname, TypeBitMap: sortTypes(bitmap)}
+		sigs, ok := zd.online.sign([]dns.RR{nsec})
+		if !ok {
+			return result{overBudget: true}
+		}
+		res.authority = append(append(auth, nsec), sigs...)
+		return res
+	}
+	seen := map[string]bool{}
+	addSet := func(s *rrset) {
+		if s == nil || seen[s.rrs[0].Header().Name] {
+			return
+		}
+		seen[s.rrs[0].Header().Name] = true
+		auth = append(append(auth, s.rrs...), s.sigs...)
+	}
+	if !nx {
+		// RFC 5155 §7.2.3: the NSEC3 matching qname.
+		s, _ := zd.match(nsec3Hash(qname))
+		addSet(s)
+		res.authority = auth
+		return res
+	}
+	// RFC 5155 §7.2.2: closest encloser proof and no wildcard.
+	ce, nextCloser := qname, qname
+	for ce != zd.zone.Name {
+		i, end := dns.NextLabel(ce, 0)
+		if end {
+			break
+		}
+		nextCloser, ce = ce, ce[i:]
+		if _, ok := zd.nodes[ce]; ok {
+			break
+		}
+	}
+	s, _ := zd.match(nsec3Hash(ce))
+	addSet(s)
+	addSet(zd.cover(nsec3Hash(nextCloser)))
+	addSet(zd.cover(nsec3Hash("*." + ce)))
+	res.authority = auth
+	return res
+}
+
+func sortTypes(ts []uint16) []uint16 {
+	out := make([]uint16, 0, len(ts))
+	seen := map[uint16]bool{}
+	for _, t := range ts {
+		if !seen[t] {
+			seen[t] = true
+			out = append(out, t)
+		}
+	}
+	for i := 1; i < len(out); i++ {
+		for j := i; j > 0 && out[j] < out[j-1]; j-- {
+			out[j], out[j-1] = out[j-1], out[j]
+		}
+	}
+	return out
+}
+
+// onlineSigner signs what is made per query (synthesised records, compact
+// denial) with the zone's signing keys and the version's validity window,
+// caching what it signed and spending from a budget, so that a flood of
+// random names costs at most the budget's worth of signatures.
+type onlineSigner struct {
+	zd     *zoneData
+	policy sigPolicy
+
+	mu     sync.Mutex
+	cache  map[string][]dns.RR
+	tokens float64
+	last   time.Time
+	rate   float64 // signatures per second
+	burst  float64
+	now    func() time.Time
+	count  *atomic.Uint64 // signatures made, for the server's statistics
+}
+
+// maxOnlineCache bounds the cache of online signatures per zone version.
+const maxOnlineCache = 1 << 16
+
+func newOnlineSigner(zd *zoneData, p sigPolicy) *onlineSigner {
+	return &onlineSigner{zd: zd, policy: p, cache: map[string][]dns.RR{}, rate: 2000, burst: 4000, tokens: 4000, now: time.Now}
+}
+
+func (o *onlineSigner) sign(set []dns.RR) ([]dns.RR, bool) {
+	ck := setKey(set, 0)
+	o.mu.Lock()
+	if sigs, ok := o.cache[ck]; ok {
+		o.mu.Unlock()
+		return sigs, true
+	}
+	now := o.now()
+	if !o.last.IsZero() {
+		o.tokens = min(o.burst, o.tokens+now.Sub(o.last).Seconds()*o.rate)
+	}
+	o.last = now
+	if o.tokens < float64(len(o.zd.zsks)) {
+		o.mu.Unlock()
+		return nil, false
+	}
+	o.tokens -= float64(len(o.zd.zsks))
+	o.mu.Unlock()
+
+	if o.count != nil {
+		o.count.Add(uint64(len(o.zd.zsks)))
+	}
+	var sigs []dns.RR
+	for _, k := range o.zd.zsks {
+		s, err := signOnline(set, o.zd.zone.Name, k, o.zd.sigFrom, o.zd.sigUntil)
+		if err != nil {
+			return nil, false
+		}
+		sigs = append(sigs, s)
+	}
+	o.mu.Lock()
+	if len(o.cache) >= maxOnlineCache {
+		clear(o.cache)
+	}
+	o.cache[ck] = sigs
+	o.mu.Unlock()
+	return sigs, true
+}
+
+// signOnline signs with the version's window, so that answers of one
+// version carry the same inception and expiration.
+func signOnline(set []dns.RR, zone string, k activeKey, from, until time.Time) (*dns.RRSIG, error) {
+	h := set[0].Header()
+	s := &dns.RRSIG{Hdr: dns.RR_Header{Name: h.Name, Rrtype: dns.TypeRRSIG, Class: dns.ClassINET, Ttl: h.Ttl},
+		Algorithm: uint8(k.Algorithm), KeyTag: k.Tag, SignerName: zone, OrigTtl: h.Ttl,
+		Inception: uint32(from.Unix()), Expiration: uint32(until.Unix())}
+	if err := s.Sign(k.signer, set); err != nil {
+		return nil, err
+	}
+	return s, nil
+}

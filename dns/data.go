@@ -1,0 +1,527 @@
+package authdns
+
+import (
+	"crypto"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"net/netip"
+	"slices"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/miekg/dns"
+
+	"github.com/cadastre-ipam/cadastre/registry"
+)
+
+// rrset is one owner name's records of one type, with their signatures.
+type rrset struct {
+	rrs  []dns.RR
+	sigs []dns.RR
+}
+
+// node is one name of a zone. A node with no sets is an empty
+// non-terminal: it exists because names below it do (RFC 8020).
+type node struct {
+	sets map[uint16]*rrset
+}
+
+func (n *node) types() []uint16 {
+	ts := make([]uint16, 0, len(n.sets))
+	for t := range n.sets {
+		ts = append(ts, t)
+	}
+	slices.Sort(ts)
+	return ts
+}
+
+// activeKey is a key ready to sign.
+type activeKey struct {
+	Key
+	dnskey *dns.DNSKEY
+	signer crypto.Signer
+}
+
+// nsec3Entry is one link of a precomputed NSEC3 chain.
+type nsec3Entry struct {
+	hash string // base32hex, upper case, as dns.HashName gives it
+	set  *rrset
+}
+
+// zoneData is one version of a zone as served: immutable once built.
+type zoneData struct {
+	zone   Zone
+	serial uint32
+	seq    int64 // the event-log position it reflects
+	nodes  map[string]*node
+	soa    *rrset
+	soaNeg []dns.RR // SOA and its signatures with the negative TTL
+	negTTL uint32
+
+	signed bool
+	ksks   []activeKey // sign DNSKEY, CDS, CDNSKEY
+	zsks   []activeKey // sign the rest
+	chain  []nsec3Entry
+	// denial is the method used in answers: compact wherever names are
+	// synthesised, since a precomputed chain cannot know of them.
+	denial Denial
+
+	// Synthesis. A reverse zone with a template answers PTR for unnamed
+	// addresses in pools; the forward zone that holds the template's
+	// names answers A/AAAA for them (synthFor).
+	tmpl     *Template
+	pools    []netip.Prefix
+	synthFor []*zoneData
+	forward  *zoneData // for a synthesising reverse zone: where its names live
+
+	sigFrom, sigUntil time.Time
+	refreshAt         time.Time // when precomputed signatures need renewing
+	online            *onlineSigner
+}
+
+// buildInput is what one build reads from the register and the store.
+type buildInput struct {
+	zones   []Zone
+	records []Record
+	keys    []Key
+	assigns []registry.Assignment
+	pools   []registry.Pool
+	seq     int64
+}
+
+// sigPolicy says how long signatures live.
+type sigPolicy struct {
+	now      time.Time
+	validity time.Duration // expiration - now
+	refresh  time.Duration // renew when less than this is left
+}
+
+// sigCache keeps signatures across builds, so that an event that changes
+// one name re-signs one name (RFC 6781 §4.4.2: re-sign what changed).
+type sigCache map[string]*dns.RRSIG
+
+func setKey(set []dns.RR, tag uint16) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%d|", tag)
+	for _, rr := range set {
+		b.WriteString(rr.String())
+		b.WriteByte('\n')
+	}
+	return b.String()
+}
+
+// sign returns the signatures of set by keys, from old when still fresh,
+// recording what it used in used.
+func sign(set []dns.RR, zone string, keys []activeKey, p sigPolicy, old, used sigCache) ([]dns.RR, error) {
+	if len(set) == 0 {
+		return nil, nil
+	}
+	var out []dns.RR
+	for _, k := range keys {
+		ck := setKey(set, k.Tag)
+		if s, ok := old[ck]; ok && time.Unix(int64(s.Expiration), 0).Sub(p.now) > p.refresh {
+			used[ck] = s
+			out = append(out, s)
+			continue
+		}
+		s, err := signSet(set, zone, k, p)
+		if err != nil {
+			return nil, err
+		}
+		used[ck] = s
+		out = append(out, s)
+	}
+	return out, nil
+}
+
+// signSet makes a fresh RRSIG: TTL that of the set (RFC 4034 §3), an
+// inception an hour back for clocks that lag, an expiry p.validity ahead.
+func signSet(set []dns.RR, zone string, k activeKey, p sigPolicy) (*dns.RRSIG, error) {
+	h := set[0].Header()
+	s := &dns.RRSIG{Hdr: dns.RR_Header{Name: h.Name, Rrtype: dns.TypeRRSIG, Class: dns.ClassINET, Ttl: h.Ttl},
+		Algorithm: uint8(k.Algorithm), KeyTag: k.Tag, SignerName: zone, OrigTtl: h.Ttl,
+		Inception: uint32(p.now.Add(-time.Hour).Unix()), Expiration: uint32(p.now.Add(p.validity).Unix())}
+	if err := s.Sign(k.signer, set); err != nil {
+		return nil, fmt.Errorf("sign %s %s: %w", h.Name, dns.TypeToString[h.Rrtype], err)
+	}
+	return s, nil
+}
+
+func (zd *zoneData) add(rr dns.RR) {
+	h := rr.Header()
+	h.Name = strings.ToLower(h.Name)
+	n := zd.nodes[h.Name]
+	if n == nil {
+		n = &node{sets: map[uint16]*rrset{}}
+		zd.nodes[h.Name] = n
+	}
+	s := n.sets[h.Rrtype]
+	if s == nil {
+		s = &rrset{}
+		n.sets[h.Rrtype] = s
+	}
+	for _, o := range s.rrs {
+		if dns.IsDuplicate(o, rr) {
+			return
+		}
+	}
+	// RFC 2181 §5.2: all records of a set share one TTL.
+	if len(s.rrs) > 0 {
+		h.Ttl = s.rrs[0].Header().Ttl
+	}
+	s.rrs = append(s.rrs, rr)
+}
+
+// addENTs makes every name between each owner and the apex exist.
+func (zd *zoneData) addENTs() {
+	for name := range zd.nodes {
+		for n := name; n != zd.zone.Name; {
+			i, end := dns.NextLabel(n, 0)
+			if end {
+				break
+			}
+			n = n[i:]
+			if _, ok := zd.nodes[n]; ok {
+				break
+			}
+			zd.nodes[n] = &node{sets: map[uint16]*rrset{}}
+		}
+	}
+}
+
+// buildZone makes the unsigned data of z: SOA, NS, static records, and
+// names from assignments.
+func buildZone(z Zone, in *buildInput) (*zoneData, error) {
+	zd := &zoneData{zone: z, nodes: map[string]*node{z.Name: {sets: map[uint16]*rrset{}}}, seq: in.seq}
+	c := z.Config
+	zd.negTTL = min(c.TTL, c.Minimum) // RFC 2308 §5, RFC 9077 §3
+	for _, ns := range c.NS {
+		zd.add(&dns.NS{Hdr: dns.RR_Header{Name: z.Name, Rrtype: dns.TypeNS, Class: dns.ClassINET, Ttl: c.TTL}, Ns: ns})
+	}
+	for _, r := range in.records {
+		if r.ZoneID != z.ID {
+			continue
+		}
+		rr, err := r.RR()
+		if err != nil {
+			return nil, fmt.Errorf("zone %s: %w", z.Name, err)
+		}
+		zd.add(rr)
+	}
+	for _, a := range in.assigns {
+		if a.State != registry.StateAssigned || a.Name == "" || !a.Prefix.IsSingleIP() {
+			continue
+		}
+		name := dns.CanonicalName(a.Name)
+		addr := a.Prefix.Addr()
+		switch z.Kind {
+		case Forward:
+			if !dns.IsSubDomain(z.Name, name) {
+				continue
+			}
+			hdr := dns.RR_Header{Name: name, Class: dns.ClassINET, Ttl: c.TTL}
+			if addr.Is4() {
+				hdr.Rrtype = dns.TypeA
+				zd.add(&dns.A{Hdr: hdr, A: addr.AsSlice()})
+			} else {
+				hdr.Rrtype = dns.TypeAAAA
+				zd.add(&dns.AAAA{Hdr: hdr, AAAA: addr.AsSlice()})
+			}
+		case Reverse:
+			if !z.Prefix.Contains(addr) {
+				continue
+			}
+			zd.add(&dns.PTR{Hdr: dns.RR_Header{Name: ptrName(&z, addr), Rrtype: dns.TypePTR, Class: dns.ClassINET, Ttl: c.TTL}, Ptr: name})
+		}
+	}
+	if z.Synthesize != "" {
+		t, err := ParseTemplate(z.Synthesize)
+		if err != nil {
+			return nil, fmt.Errorf("zone %s: %w", z.Name, err)
+		}
+		zd.tmpl = &t
+		for _, p := range in.pools {
+			if p.Prefix.Overlaps(z.Prefix) {
+				zd.pools = append(zd.pools, p.Prefix)
+			}
+		}
+	}
+	zd.soa = &rrset{rrs: []dns.RR{&dns.SOA{Hdr: dns.RR_Header{Name: z.Name, Rrtype: dns.TypeSOA, Class: dns.ClassINET, Ttl: c.TTL},
+		Ns: c.NS[0], Mbox: c.Mbox, Refresh: c.Refresh, Retry: c.Retry, Expire: c.Expire, Minttl: c.Minimum}}}
+	// The apex node holds the SOA too, for answers and the NSEC3 bitmap;
+	// hashing, signing and transfers treat it apart, as the serial is
+	// chosen last.
+	zd.nodes[z.Name].sets[dns.TypeSOA] = zd.soa
+	zd.denial = c.Denial
+	return zd, nil
+}
+
+// link connects synthesising reverse zones with the forward zones that
+// hold their names, once every zone of a snapshot is built.
+func link(zs map[string]*zoneData) {
+	for _, r := range zs {
+		if r.tmpl == nil {
+			continue
+		}
+		if f := findZone(zs, r.tmpl.Suffix); f != nil {
+			r.forward = f
+			f.synthFor = append(f.synthFor, r)
+			// The template's suffix exists in the forward zone even
+			// before any name below it is asked for.
+			if _, ok := f.nodes[r.tmpl.Suffix]; !ok {
+				f.nodes[r.tmpl.Suffix] = &node{sets: map[uint16]*rrset{}}
+			}
+		}
+	}
+	for _, zd := range zs {
+		zd.addENTs()
+		if zd.tmpl != nil || len(zd.synthFor) > 0 {
+			zd.denial = Compact
+		}
+	}
+}
+
+// findZone is the zone holding name: the longest matching suffix.
+func findZone(zs map[string]*zoneData, name string) *zoneData {
+	for off, end := 0, false; !end; off, end = dns.NextLabel(name, off) {
+		if zd, ok := zs[name[off:]]; ok {
+			return zd
+		}
+	}
+	return nil
+}
+
+// signZone adds DNSKEY, CDS, CDNSKEY, NSEC3PARAM, the NSEC3 chain and the
+// signatures of every set. The SOA is signed last, by setSerial.
+func (zd *zoneData) signZone(keys []Key, sealer *Sealer, p sigPolicy, old, used sigCache) error {
+	c := zd.zone.Config
+	for _, k := range keys {
+		if k.ZoneID != zd.zone.ID || k.State == KeyRetired {
+			continue
+		}
+		dk := k.dnskey(zd.zone.Name, c.TTL)
+		zd.add(dk)
+		if k.State != KeyActive {
+			continue
+		}
+		if k.Role != ZSK {
+			// RFC 7344: CDS/CDNSKEY let the parent follow the SEP keys.
+			cdnskey := &dns.CDNSKEY{DNSKEY: *dk}
+			cdnskey.Hdr.Rrtype = dns.TypeCDNSKEY
+			zd.add(cdnskey)
+			cds := &dns.CDS{DS: *dk.ToDS(dns.SHA256)}
+			cds.Hdr.Rrtype = dns.TypeCDS
+			zd.add(cds)
+		}
+		if sealer == nil {
+			return fmt.Errorf("zone %s: signed, but no sealing key is configured", zd.zone.Name)
+		}
+		s, err := k.signer(sealer, zd.zone.Name)
+		if err != nil {
+			return err
+		}
+		ak := activeKey{Key: k, dnskey: dk, signer: s}
+		switch k.Role {
+		case CSK:
+			zd.ksks, zd.zsks = append(zd.ksks, ak), append(zd.zsks, ak)
+		case KSK:
+			zd.ksks = append(zd.ksks, ak)
+		case ZSK:
+			zd.zsks = append(zd.zsks, ak)
+		}
+	}
+	if len(zd.ksks) == 0 || len(zd.zsks) == 0 {
+		return fmt.Errorf("zone %s: signed, but has no active key for every role (run `cadastre zone sign`)", zd.zone.Name)
+	}
+	zd.signed = true
+	zd.sigFrom, zd.sigUntil = p.now.Add(-time.Hour), p.now.Add(p.validity)
+	zd.add(&dns.NSEC3PARAM{Hdr: dns.RR_Header{Name: zd.zone.Name, Rrtype: dns.TypeNSEC3PARAM, Class: dns.ClassINET, Ttl: 0}, Hash: dns.SHA1})
+	zd.buildChain()
+	earliest := p.now.Add(p.validity)
+	note := func(sigs []dns.RR) {
+		for _, s := range sigs {
+			if e := time.Unix(int64(s.(*dns.RRSIG).Expiration), 0); e.Before(earliest) {
+				earliest = e
+			}
+		}
+	}
+	for _, n := range zd.nodes {
+		for t, s := range n.sets {
+			if t == dns.TypeSOA {
+				continue
+			}
+			keys := zd.zsks
+			if t == dns.TypeDNSKEY || t == dns.TypeCDS || t == dns.TypeCDNSKEY {
+				keys = zd.ksks
+			}
+			sigs, err := sign(s.rrs, zd.zone.Name, keys, p, old, used)
+			if err != nil {
+				return err
+			}
+			s.sigs = sigs
+			note(sigs)
+		}
+	}
+	for _, e := range zd.chain {
+		sigs, err := sign(e.set.rrs, zd.zone.Name, zd.zsks, p, old, used)
+		if err != nil {
+			return err
+		}
+		e.set.sigs = sigs
+		note(sigs)
+	}
+	zd.refreshAt = earliest.Add(-p.refresh)
+	zd.online = newOnlineSigner(zd, p)
+	return nil
+}
+
+// nsec3Hash is the RFC 5155 hash of name with no salt and no extra
+// iterations (RFC 9276 §3.1).
+func nsec3Hash(name string) string { return dns.HashName(name, dns.SHA1, 0, "") }
+
+// buildChain makes the NSEC3 chain over every name, empty non-terminals
+// included, without opt-out.
+func (zd *zoneData) buildChain() {
+	type link struct {
+		hash  string
+		types []uint16
+	}
+	links := make([]link, 0, len(zd.nodes))
+	for name, n := range zd.nodes {
+		ts := n.types()
+		if len(ts) > 0 {
+			ts = append(ts, dns.TypeRRSIG)
+			slices.Sort(ts)
+		}
+		links = append(links, link{nsec3Hash(name), ts})
+	}
+	sort.Slice(links, func(i, j int) bool { return links[i].hash < links[j].hash })
+	zd.chain = make([]nsec3Entry, len(links))
+	for i, l := range links {
+		next := links[(i+1)%len(links)].hash
+		rr := &dns.NSEC3{Hdr: dns.RR_Header{Name: strings.ToLower(l.hash) + "." + zd.zone.Name, Rrtype: dns.TypeNSEC3, Class: dns.ClassINET, Ttl: zd.negTTL},
+			Hash: dns.SHA1, HashLength: 20, NextDomain: next, TypeBitMap: l.types}
+		zd.chain[i] = nsec3Entry{hash: l.hash, set: &rrset{rrs: []dns.RR{rr}}}
+	}
+}
+
+// match finds the chain entry whose hash is h; cover the one before it.
+func (zd *zoneData) match(h string) (*rrset, bool) {
+	i := sort.Search(len(zd.chain), func(i int) bool { return zd.chain[i].hash >= h })
+	if i < len(zd.chain) && zd.chain[i].hash == h {
+		return zd.chain[i].set, true
+	}
+	return nil, false
+}
+
+func (zd *zoneData) cover(h string) *rrset {
+	i := sort.Search(len(zd.chain), func(i int) bool { return zd.chain[i].hash >= h })
+	// The entry before h covers it; before the first, the last one
+	// (which wraps around to the first).
+	return zd.chain[(i-1+len(zd.chain))%len(zd.chain)].set
+}
+
+// contentHash digests everything the zone serves but its SOA, so that the
+// serial moves exactly when the content does.
+func (zd *zoneData) contentHash() string {
+	var lines []string
+	for _, n := range zd.nodes {
+		for t, s := range n.sets {
+			if t == dns.TypeSOA {
+				continue
+			}
+			for _, rr := range s.rrs {
+				lines = append(lines, rr.String())
+			}
+			for _, rr := range s.sigs {
+				lines = append(lines, rr.String())
+			}
+		}
+	}
+	for _, e := range zd.chain {
+		lines = append(lines, e.set.rrs[0].String())
+		for _, rr := range e.set.sigs {
+			lines = append(lines, rr.String())
+		}
+	}
+	slices.Sort(lines)
+	h := sha256.New()
+	for _, l := range lines {
+		h.Write([]byte(l))
+		h.Write([]byte{'\n'})
+	}
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+// setSerial puts the SOA with serial in place and signs it.
+func (zd *zoneData) setSerial(serial uint32, p sigPolicy, old, used sigCache) error {
+	zd.serial = serial
+	soa := zd.soa.rrs[0].(*dns.SOA)
+	soa.Serial = serial
+	if zd.signed {
+		sigs, err := sign(zd.soa.rrs, zd.zone.Name, zd.zsks, p, old, used)
+		if err != nil {
+			return err
+		}
+		zd.soa.sigs = sigs
+	}
+	zd.soaNeg = nil
+	for _, rr := range append([]dns.RR{soa}, zd.soa.sigs...) {
+		c := dns.Copy(rr)
+		c.Header().Ttl = zd.negTTL
+		zd.soaNeg = append(zd.soaNeg, c)
+	}
+	return nil
+}
+
+// nextSerial is the serial after s in RFC 1982 arithmetic: it only moves
+// forward. Zero is skipped so that "never set" stays recognisable.
+func nextSerial(s uint32, now time.Time) uint32 {
+	if s == 0 {
+		return uint32(now.Unix())
+	}
+	if s+1 == 0 {
+		return 1
+	}
+	return s + 1
+}
+
+// records lists every record of the zone for a transfer: SOA first, then
+// each set with its signatures, then the NSEC3 chain; the caller adds the
+// closing SOA.
+func (zd *zoneData) records() []dns.RR {
+	out := append([]dns.RR{}, zd.soa.rrs...)
+	out = append(out, zd.soa.sigs...)
+	names := make([]string, 0, len(zd.nodes))
+	for n := range zd.nodes {
+		names = append(names, n)
+	}
+	sortCanonical(names)
+	for _, name := range names {
+		n := zd.nodes[name]
+		for _, t := range n.types() {
+			if t == dns.TypeSOA {
+				continue
+			}
+			out = append(out, n.sets[t].rrs...)
+			out = append(out, n.sets[t].sigs...)
+		}
+	}
+	for _, e := range zd.chain {
+		out = append(out, e.set.rrs...)
+		out = append(out, e.set.sigs...)
+	}
+	return out
+}
+
+// sortCanonical orders names as RFC 4034 §6.1 does: by labels from the right.
+func sortCanonical(names []string) {
+	key := func(n string) []string {
+		l := dns.SplitDomainName(n)
+		slices.Reverse(l)
+		return l
+	}
+	slices.SortFunc(names, func(a, b string) int { return slices.Compare(key(a), key(b)) })
+}

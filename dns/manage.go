@@ -1,0 +1,470 @@
+package authdns
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/netip"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/miekg/dns"
+
+	"github.com/cadastre-ipam/cadastre/registry"
+)
+
+// Manager holds the rules for configuring zones: what a zone, a static
+// record and a key may be. The CLI and the API call it; a Store stores.
+type Manager struct {
+	store  Store
+	sealer *Sealer
+	now    func() time.Time
+}
+
+// NewManager returns a Manager over s. sealer may be nil for commands that
+// never touch private keys; now may be nil for time.Now.
+func NewManager(s Store, sealer *Sealer, now func() time.Time) *Manager {
+	if now == nil {
+		now = time.Now
+	}
+	return &Manager{store: s, sealer: sealer, now: now}
+}
+
+// Default SOA values (RFC 1912 §2.2 ranges; a short negative TTL because
+// new assignments should resolve soon after they are made).
+const (
+	DefaultTTL     = 3600
+	DefaultRefresh = 14400
+	DefaultRetry   = 3600
+	DefaultExpire  = 1209600
+	DefaultMinimum = 300
+)
+
+// ZoneSpec is what an operator gives to create a zone.
+type ZoneSpec struct {
+	Name       string // optional for reverse zones: derived from Prefix
+	Kind       Kind
+	Prefix     netip.Prefix
+	Synthesize string
+	Config     Config
+}
+
+func mustJSON(v any) json.RawMessage {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic(err)
+	}
+	return b
+}
+
+func (m *Manager) event(ctx context.Context, action, kind, subject string, before, after any) registry.Event {
+	e := registry.Event{At: m.now().UTC().Truncate(time.Microsecond), Actor: registry.Actor(ctx), Action: action, SubjectKind: kind, Subject: subject}
+	if before != nil {
+		e.Before = mustJSON(before)
+	}
+	if after != nil {
+		e.After = mustJSON(after)
+	}
+	return e
+}
+
+// AddZone creates a zone. Reverse zones take their name from their prefix;
+// zones may not nest (a parent would need a delegation cadastre does not
+// write yet).
+func (m *Manager) AddZone(ctx context.Context, spec ZoneSpec) (Zone, error) {
+	z := Zone{Kind: spec.Kind, Config: spec.Config, CreatedAt: m.now().UTC().Truncate(time.Microsecond)}
+	if z.Kind == "" {
+		z.Kind = Forward
+	}
+	if _, err := ParseKind(string(z.Kind)); err != nil {
+		return Zone{}, err
+	}
+	switch z.Kind {
+	case Reverse:
+		if !spec.Prefix.IsValid() {
+			return Zone{}, fmt.Errorf("reverse zone %s: --prefix is required: %w", spec.Name, registry.ErrInvalid)
+		}
+		if spec.Prefix != spec.Prefix.Masked() {
+			return Zone{}, fmt.Errorf("reverse zone %v: host bits set (did you mean %v?): %w", spec.Prefix, spec.Prefix.Masked(), registry.ErrInvalid)
+		}
+		name, err := ReverseZoneName(spec.Prefix)
+		if err != nil {
+			return Zone{}, err
+		}
+		if spec.Name != "" {
+			given, err := CanonicalName(spec.Name)
+			if err != nil {
+				return Zone{}, err
+			}
+			if given != name {
+				return Zone{}, fmt.Errorf("reverse zone %s: prefix %v names zone %s: %w", given, spec.Prefix, name, registry.ErrInvalid)
+			}
+		}
+		z.Name, z.Prefix = name, spec.Prefix
+		if spec.Synthesize != "" {
+			t, err := ParseTemplate(spec.Synthesize)
+			if err != nil {
+				return Zone{}, err
+			}
+			z.Synthesize = t.String()
+		}
+	default:
+		if spec.Prefix.IsValid() || spec.Synthesize != "" {
+			return Zone{}, fmt.Errorf("forward zone %s: --prefix and --synthesize are for reverse zones: %w", spec.Name, registry.ErrInvalid)
+		}
+		name, err := CanonicalName(spec.Name)
+		if err != nil {
+			return Zone{}, err
+		}
+		if strings.HasSuffix(name, ".arpa.") {
+			return Zone{}, fmt.Errorf("zone %s: use --kind reverse --prefix P for reverse zones: %w", name, registry.ErrInvalid)
+		}
+		z.Name = name
+	}
+	if err := fillConfig(&z); err != nil {
+		return Zone{}, err
+	}
+	zs, err := m.store.Zones(ctx)
+	if err != nil {
+		return Zone{}, err
+	}
+	for _, o := range zs {
+		switch {
+		case o.Name == z.Name:
+			return Zone{}, fmt.Errorf("zone %s: %w", z.Name, registry.ErrExists)
+		case dns.IsSubDomain(o.Name, z.Name), dns.IsSubDomain(z.Name, o.Name):
+			return Zone{}, fmt.Errorf("zone %s: nests with zone %s (delegations are not supported): %w", z.Name, o.Name, registry.ErrOverlap)
+		case z.Kind == Reverse && o.Kind == Reverse && o.Prefix.Overlaps(z.Prefix):
+			return Zone{}, fmt.Errorf("zone %s (%v): overlaps zone %s (%v): %w", z.Name, z.Prefix, o.Name, o.Prefix, registry.ErrOverlap)
+		}
+	}
+	if err := m.store.InsertZone(ctx, &z, m.event(ctx, "zone.add", SubjectZone, z.Name, nil, z)); err != nil {
+		return Zone{}, fmt.Errorf("zone %s: %w", z.Name, err)
+	}
+	return z, nil
+}
+
+// fillConfig applies defaults and checks a zone's configuration.
+func fillConfig(z *Zone) error {
+	c := &z.Config
+	if c.TTL == 0 {
+		c.TTL = DefaultTTL
+	}
+	if c.Refresh == 0 {
+		c.Refresh = DefaultRefresh
+	}
+	if c.Retry == 0 {
+		c.Retry = DefaultRetry
+	}
+	if c.Expire == 0 {
+		c.Expire = DefaultExpire
+	}
+	if c.Minimum == 0 {
+		c.Minimum = DefaultMinimum
+	}
+	if len(c.NS) == 0 {
+		c.NS = []string{"ns1." + z.Name}
+	}
+	for i, n := range c.NS {
+		cn, err := CanonicalName(n)
+		if err != nil {
+			return fmt.Errorf("zone %s: NS: %w", z.Name, err)
+		}
+		c.NS[i] = cn
+	}
+	if c.Mbox == "" {
+		c.Mbox = "hostmaster." + z.Name
+	}
+	mb, err := CanonicalName(c.Mbox)
+	if err != nil {
+		return fmt.Errorf("zone %s: SOA mailbox: %w", z.Name, err)
+	}
+	c.Mbox = mb
+	for _, a := range c.AllowTransfer {
+		if _, err := parseACL(a); err != nil {
+			return fmt.Errorf("zone %s: %w", z.Name, err)
+		}
+	}
+	for _, n := range c.Notify {
+		if _, err := netip.ParseAddrPort(n); err != nil {
+			return fmt.Errorf("zone %s: notify %q: want address:port, e.g. 192.0.2.53:53: %w", z.Name, n, registry.ErrInvalid)
+		}
+	}
+	if c.Signed {
+		if c.Algorithm == 0 {
+			c.Algorithm = ECDSAP256
+		}
+		if c.Denial == "" {
+			c.Denial = NSEC3
+		}
+	}
+	return nil
+}
+
+// aclEntry is one allow-transfer entry: a prefix or a TSIG key name.
+type aclEntry struct {
+	prefix netip.Prefix
+	key    string
+}
+
+func parseACL(s string) (aclEntry, error) {
+	if k, ok := strings.CutPrefix(s, "key:"); ok {
+		n, err := CanonicalName(k)
+		if err != nil {
+			return aclEntry{}, fmt.Errorf("allow-transfer %q: %w", s, err)
+		}
+		return aclEntry{key: n}, nil
+	}
+	if p, err := netip.ParsePrefix(s); err == nil {
+		return aclEntry{prefix: p.Masked()}, nil
+	}
+	if a, err := netip.ParseAddr(s); err == nil {
+		return aclEntry{prefix: netip.PrefixFrom(a, a.BitLen())}, nil
+	}
+	return aclEntry{}, fmt.Errorf("allow-transfer %q: want a prefix, an address or key:NAME: %w", s, registry.ErrInvalid)
+}
+
+// Zones lists the zones by name.
+func (m *Manager) Zones(ctx context.Context) ([]Zone, error) {
+	zs, err := m.store.Zones(ctx)
+	slices.SortFunc(zs, func(a, b Zone) int { return strings.Compare(a.Name, b.Name) })
+	return zs, err
+}
+
+// Zone finds one zone by name.
+func (m *Manager) Zone(ctx context.Context, name string) (Zone, error) {
+	n, err := CanonicalName(name)
+	if err != nil {
+		return Zone{}, err
+	}
+	zs, err := m.store.Zones(ctx)
+	if err != nil {
+		return Zone{}, err
+	}
+	for _, z := range zs {
+		if z.Name == n {
+			return z, nil
+		}
+	}
+	return Zone{}, fmt.Errorf("zone %s: %w", n, registry.ErrNotFound)
+}
+
+// UpdateZone changes a zone's configuration with fn; the rules of AddZone
+// apply to the result.
+func (m *Manager) UpdateZone(ctx context.Context, name string, fn func(*Config) error) (Zone, error) {
+	z, err := m.Zone(ctx, name)
+	if err != nil {
+		return Zone{}, err
+	}
+	before := z
+	z.Config.NS = slices.Clone(z.Config.NS)
+	if err := fn(&z.Config); err != nil {
+		return Zone{}, err
+	}
+	if err := fillConfig(&z); err != nil {
+		return Zone{}, err
+	}
+	e := m.event(ctx, "zone.update", SubjectZone, z.Name, before, z)
+	e.SubjectID = z.ID
+	if err := m.store.UpdateZone(ctx, z, e); err != nil {
+		return Zone{}, fmt.Errorf("zone %s: %w", z.Name, err)
+	}
+	return z, nil
+}
+
+// Types an operator may not add: the server makes them itself, or they
+// would need answer logic (aliases, delegations, wildcards) not built yet.
+var reservedTypes = map[uint16]string{
+	dns.TypeSOA: "comes from the zone's configuration", dns.TypeDNSKEY: "comes from the zone's keys",
+	dns.TypeRRSIG: "is made by the signer", dns.TypeNSEC: "is made by the signer", dns.TypeNSEC3: "is made by the signer",
+	dns.TypeNSEC3PARAM: "is made by the signer", dns.TypeCDS: "is made from the zone's keys", dns.TypeCDNSKEY: "is made from the zone's keys",
+	dns.TypeCNAME: "is not supported", dns.TypeDNAME: "is not supported", dns.TypeDS: "belongs in the parent zone",
+	dns.TypeOPT: "is not a record", dns.TypeTSIG: "is not a record", dns.TypeTKEY: "is not a record",
+}
+
+// AddRecord adds a static record to a zone. name may be relative to the
+// zone ("www") or fully qualified; "@" is the apex. ttl 0 means the zone's.
+func (m *Manager) AddRecord(ctx context.Context, zone, name, typ, data string, ttl uint32) (Record, error) {
+	z, err := m.Zone(ctx, zone)
+	if err != nil {
+		return Record{}, err
+	}
+	owner := z.Name
+	if name != "@" && name != "" {
+		if !strings.HasSuffix(name, ".") {
+			name += "." + z.Name
+		}
+		if owner, err = CanonicalName(name); err != nil {
+			return Record{}, err
+		}
+	}
+	if !dns.IsSubDomain(z.Name, owner) {
+		return Record{}, fmt.Errorf("record %s: not in zone %s: %w", owner, z.Name, registry.ErrInvalid)
+	}
+	if strings.HasPrefix(owner, "*.") || strings.Contains(owner, ".*.") {
+		return Record{}, fmt.Errorf("record %s: wildcards are not supported: %w", owner, registry.ErrInvalid)
+	}
+	t, ok := dns.StringToType[strings.ToUpper(typ)]
+	if !ok {
+		return Record{}, fmt.Errorf("record %s: unknown type %q: %w", owner, typ, registry.ErrInvalid)
+	}
+	if why, bad := reservedTypes[t]; bad {
+		return Record{}, fmt.Errorf("record %s %s: the type %s: %w", owner, typ, why, registry.ErrInvalid)
+	}
+	if t == dns.TypeNS && owner != z.Name {
+		return Record{}, fmt.Errorf("record %s NS: delegations are not supported, only NS at the apex: %w", owner, registry.ErrInvalid)
+	}
+	if ttl == 0 {
+		ttl = z.Config.TTL
+	}
+	r := Record{ZoneID: z.ID, Name: owner, Type: dns.TypeToString[t], TTL: ttl, CreatedAt: m.now().UTC().Truncate(time.Microsecond)}
+	r.Data = data
+	rr, err := r.RR()
+	if err != nil {
+		return Record{}, err
+	}
+	// Store the data as the parser understood it, so that duplicates
+	// written differently are one record.
+	r.Data = strings.TrimPrefix(rr.String(), rr.Header().String())
+	if err := m.store.InsertRecord(ctx, &r, m.event(ctx, "record.add", SubjectRecord, owner+" "+r.Type, nil, r)); err != nil {
+		return Record{}, fmt.Errorf("record %s %s %s: %w", owner, r.Type, r.Data, err)
+	}
+	return r, nil
+}
+
+// DeleteRecord removes a static record by ID.
+func (m *Manager) DeleteRecord(ctx context.Context, id int64) error {
+	e := m.event(ctx, "record.delete", SubjectRecord, fmt.Sprint(id), nil, nil)
+	e.SubjectID = id
+	return m.store.DeleteRecord(ctx, id, e)
+}
+
+// Records lists a zone's static records.
+func (m *Manager) Records(ctx context.Context, zone string) ([]Record, error) {
+	z, err := m.Zone(ctx, zone)
+	if err != nil {
+		return nil, err
+	}
+	return m.store.Records(ctx, z.ID)
+}
+
+// SignOptions choose how a zone is signed.
+type SignOptions struct {
+	Algorithm Algorithm // 0: ECDSA P-256
+	Denial    Denial    // "": NSEC3
+	SplitKeys bool      // KSK and ZSK instead of one CSK
+}
+
+// Sign turns DNSSEC on for a zone: it generates its keys (a CSK, or a KSK
+// and a ZSK) unless active ones of the algorithm exist, and stores them
+// sealed. Signing again with the same algorithm changes only the denial
+// method; another algorithm would be an algorithm rollover, not built yet.
+func (m *Manager) Sign(ctx context.Context, zone string, o SignOptions) (Zone, []Key, error) {
+	if m.sealer == nil {
+		return Zone{}, nil, fmt.Errorf("zone %s: no sealing key configured for private keys: %w", zone, registry.ErrInvalid)
+	}
+	if o.Algorithm == 0 {
+		o.Algorithm = ECDSAP256
+	}
+	if o.Denial == "" {
+		o.Denial = NSEC3
+	}
+	if _, err := ParseAlgorithm(o.Algorithm.String()); err != nil {
+		return Zone{}, nil, err
+	}
+	z, err := m.Zone(ctx, zone)
+	if err != nil {
+		return Zone{}, nil, err
+	}
+	keys, err := m.store.Keys(ctx, z.ID)
+	if err != nil {
+		return Zone{}, nil, err
+	}
+	var live []Key
+	used := map[uint16]bool{}
+	for _, k := range keys {
+		used[k.Tag] = true
+		if k.State != KeyRetired {
+			live = append(live, k)
+		}
+	}
+	for _, k := range live {
+		if k.Algorithm != o.Algorithm {
+			return Zone{}, nil, fmt.Errorf("zone %s: signed with %v; changing to %v is an algorithm rollover, not supported yet: %w", z.Name, k.Algorithm, o.Algorithm, registry.ErrState)
+		}
+	}
+	if len(live) == 0 {
+		roles := []Role{CSK}
+		if o.SplitKeys {
+			roles = []Role{KSK, ZSK}
+		}
+		for _, role := range roles {
+			k, err := m.generate(z.Name, role, o.Algorithm, used)
+			if err != nil {
+				return Zone{}, nil, err
+			}
+			k.ZoneID, k.CreatedAt = z.ID, m.now().UTC().Truncate(time.Microsecond)
+			e := m.event(ctx, "key.add", SubjectKey, fmt.Sprintf("%s %s %d", z.Name, role, k.Tag), nil, k)
+			if err := m.store.InsertKey(ctx, &k, e); err != nil {
+				return Zone{}, nil, fmt.Errorf("zone %s: key %d: %w", z.Name, k.Tag, err)
+			}
+			used[k.Tag] = true
+			live = append(live, k)
+		}
+	}
+	z, err = m.UpdateZone(ctx, z.Name, func(c *Config) error {
+		c.Signed, c.Algorithm, c.Denial, c.SplitKeys = true, o.Algorithm, o.Denial, o.SplitKeys
+		return nil
+	})
+	return z, live, err
+}
+
+// generate makes a key whose tag no other key of the zone has: validators
+// try every key with a signature's tag, so a collision costs them work
+// and confuses operators (RFC 4034 Appendix B).
+func (m *Manager) generate(zone string, role Role, alg Algorithm, used map[uint16]bool) (Key, error) {
+	for range 64 {
+		dk, priv, err := newKey(zone, role, alg)
+		if err != nil {
+			return Key{}, err
+		}
+		if used[dk.KeyTag()] {
+			continue
+		}
+		return sealKey(m.sealer, zone, role, dk, priv)
+	}
+	return Key{}, fmt.Errorf("zone %s: no key with a free tag after 64 tries", zone)
+}
+
+// Keys lists a zone's keys.
+func (m *Manager) Keys(ctx context.Context, zone string) ([]Key, error) {
+	z, err := m.Zone(ctx, zone)
+	if err != nil {
+		return nil, err
+	}
+	return m.store.Keys(ctx, z.ID)
+}
+
+// DS lists the DS records the parent should publish for a signed zone:
+// one per key with the SEP flag that is not retired.
+func (m *Manager) DS(ctx context.Context, zone string) ([]*dns.DS, error) {
+	z, err := m.Zone(ctx, zone)
+	if err != nil {
+		return nil, err
+	}
+	if !z.Config.Signed {
+		return nil, fmt.Errorf("zone %s: not signed (run `cadastre zone sign %s`): %w", z.Name, strings.TrimSuffix(z.Name, "."), registry.ErrState)
+	}
+	keys, err := m.store.Keys(ctx, z.ID)
+	if err != nil {
+		return nil, err
+	}
+	var out []*dns.DS
+	for _, k := range keys {
+		if k.State != KeyRetired && k.Role != ZSK {
+			out = append(out, DS(z.Name, k, z.Config.TTL))
+		}
+	}
+	return out, nil
+}

@@ -1,0 +1,211 @@
+package authdns
+
+import (
+	"net"
+	"net/netip"
+	"strings"
+	"time"
+
+	"github.com/miekg/dns"
+)
+
+// transfer answers AXFR and IXFR (RFC 5936, RFC 1995). It streams the
+// answer itself and returns nil, or returns a refusal. Only the real
+// records transfer: synthesised names are made by cadastre per query and
+// a secondary cannot serve them (for ip6.arpa zones with --synthesize,
+// point the parent's NS at cadastre's servers, not only at secondaries).
+func (s *Server) transfer(w dns.ResponseWriter, r *dns.Msg, tcp bool) *dns.Msg {
+	m := new(dns.Msg)
+	m.SetReply(r)
+	q := r.Question[0]
+	zd := s.snap.Load().zones[strings.ToLower(q.Name)]
+	if zd == nil {
+		m.Rcode = dns.RcodeRefused // not a zone apex we serve: RFC 5936 §2.2.1
+		return m
+	}
+	var key string
+	if t := r.IsTsig(); t != nil {
+		if w.TsigStatus() != nil {
+			// RFC 8945 §5.2: an unverifiable TSIG gets NOTAUTH.
+			m.Rcode = dns.RcodeNotAuth
+			return m
+		}
+		key = strings.ToLower(t.Hdr.Name)
+	}
+	addr := remoteAddr(w)
+	if !allowed(&zd.zone, addr, key) {
+		s.log.Warn("dns transfer refused", "zone", zd.zone.Name, "from", addr.String(), "tsig", key)
+		m.Rcode = dns.RcodeRefused
+		return m
+	}
+	soa := zd.soa.rrs[0]
+	if q.Qtype == dns.TypeIXFR {
+		var have uint32
+		ok := false
+		if len(r.Ns) == 1 {
+			if c, isSOA := r.Ns[0].(*dns.SOA); isSOA {
+				have, ok = c.Serial, true
+			}
+		}
+		if !ok {
+			m.Rcode = dns.RcodeFormatError // RFC 1995 §3: the client's SOA is required
+			return m
+		}
+		if !serialLess(have, zd.serial) {
+			// Up to date (or ahead of us): the current SOA alone.
+			m.Authoritative = true
+			m.Answer = []dns.RR{soa}
+			return m
+		}
+		if !tcp {
+			// RFC 1995 §2: over UDP, a reply that does not fit is just the SOA.
+			m.Authoritative = true
+			m.Answer = []dns.RR{soa}
+			return m
+		}
+		if diff := s.diff(zd, have); diff != nil {
+			s.stream(w, r, diff)
+			return nil
+		}
+	}
+	if !tcp {
+		m.Rcode = dns.RcodeRefused // RFC 5936 §4.2: AXFR only over TCP
+		return m
+	}
+	// AXFR, or IXFR falling back to it when the client's version is no
+	// longer in the journal (RFC 1995 §4).
+	all := append(zd.records(), soa)
+	s.stream(w, r, all)
+	return nil
+}
+
+func remoteAddr(w dns.ResponseWriter) netip.Addr {
+	switch a := w.RemoteAddr().(type) {
+	case *net.TCPAddr:
+		ip, _ := netip.AddrFromSlice(a.IP)
+		return ip.Unmap()
+	case *net.UDPAddr:
+		ip, _ := netip.AddrFromSlice(a.IP)
+		return ip.Unmap()
+	}
+	return netip.Addr{}
+}
+
+// serialLess is RFC 1982 §3.2 comparison: a < b.
+func serialLess(a, b uint32) bool {
+	return a != b && (a < b && b-a < 1<<31 || a > b && a-b > 1<<31)
+}
+
+// diff is the IXFR answer from serial have to the current version,
+// condensed into one difference sequence (RFC 1995 §4), or nil if have is
+// not in the journal.
+func (s *Server) diff(zd *zoneData, have uint32) []dns.RR {
+	s.jmu.Lock()
+	j := s.journal[zd.zone.Name]
+	s.jmu.Unlock()
+	var from, to *version
+	for i := range j {
+		if j[i].serial == have {
+			from = &j[i]
+		}
+		if j[i].serial == zd.serial {
+			to = &j[i]
+		}
+	}
+	if from == nil || to == nil {
+		return nil
+	}
+	oldSet := map[string]dns.RR{}
+	for _, rr := range from.rrs {
+		oldSet[rr.String()] = rr
+	}
+	newSet := map[string]bool{}
+	var added []dns.RR
+	for _, rr := range to.rrs {
+		k := rr.String()
+		newSet[k] = true
+		if _, ok := oldSet[k]; !ok {
+			added = append(added, rr)
+		}
+	}
+	var deleted []dns.RR
+	for _, rr := range from.rrs {
+		if !newSet[rr.String()] {
+			deleted = append(deleted, rr)
+		}
+	}
+	cur := zd.soa.rrs[0]
+	prev := dns.Copy(cur).(*dns.SOA)
+	prev.Serial = have
+	out := []dns.RR{cur, prev}
+	out = append(out, deleted...)
+	out = append(out, cur)
+	out = append(out, added...)
+	return append(out, cur)
+}
+
+// stream writes rrs in messages of at most about 16 KiB each.
+func (s *Server) stream(w dns.ResponseWriter, r *dns.Msg, rrs []dns.RR) {
+	ch := make(chan *dns.Envelope)
+	tr := new(dns.Transfer)
+	errc := make(chan error, 1)
+	go func() { errc <- tr.Out(w, r, ch) }()
+	var batch []dns.RR
+	size := 0
+	for _, rr := range rrs {
+		l := dns.Len(rr)
+		if size+l > 16000 && len(batch) > 0 {
+			select {
+			case ch <- &dns.Envelope{RR: batch}:
+			case err := <-errc:
+				s.log.Warn("dns transfer", "err", err)
+				close(ch)
+				return
+			}
+			batch, size = nil, 0
+		}
+		batch = append(batch, rr)
+		size += l
+	}
+	if len(batch) > 0 {
+		select {
+		case ch <- &dns.Envelope{RR: batch}:
+		case err := <-errc:
+			s.log.Warn("dns transfer", "err", err)
+			close(ch)
+			return
+		}
+	}
+	close(ch)
+	if err := <-errc; err != nil {
+		s.log.Warn("dns transfer", "err", err)
+	}
+	w.Close()
+}
+
+// notify tells zd's secondaries of its new serial (RFC 1996), in the
+// background, a few times until each answers.
+func (s *Server) notify(zd *zoneData) {
+	for _, target := range zd.zone.Config.Notify {
+		s.notifies.Add(1)
+		go func() {
+			defer s.notifies.Done()
+			m := new(dns.Msg)
+			m.SetNotify(zd.zone.Name)
+			m.Authoritative = true
+			m.Answer = []dns.RR{zd.soa.rrs[0]}
+			c := &dns.Client{Net: "udp", Timeout: 2 * time.Second}
+			for try := 0; try < 3; try++ {
+				if _, _, err := c.Exchange(m, target); err == nil {
+					return
+				}
+				select {
+				case <-s.stop:
+					return
+				case <-time.After(time.Duration(try+1) * time.Second):
+				}
+			}
+			s.log.Warn("dns notify unanswered", "zone", zd.zone.Name, "to", target)
+		}()
+	}
+}

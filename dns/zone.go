@@ -1,0 +1,352 @@
+// Package authdns is cadastre's authoritative DNS server and signer: the
+// zones an operator configures (forward and reverse, with SOA, NS, static
+// records and signing keys), the zone data built from the register's named
+// assignments, online synthesis of reverse names for unnamed addresses,
+// DNSSEC (keys sealed at rest, precomputed signatures, NSEC3 or compact
+// denial), zone transfers and NOTIFY.
+//
+// It holds no allocation rule and stores nothing itself: names come from
+// registry.Assignments, serials move with the event log, and a Store keeps
+// zones, records and keys. The Go package is named authdns so that it does
+// not clash with github.com/miekg/dns, which it is built on.
+package authdns
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+	"strings"
+	"time"
+
+	"github.com/miekg/dns"
+
+	"github.com/cadastre-ipam/cadastre/registry"
+)
+
+// Kind says what a zone holds.
+type Kind string
+
+// The kinds of zone.
+const (
+	Forward Kind = "forward" // names to addresses
+	Reverse Kind = "reverse" // addresses to names (in-addr.arpa, ip6.arpa)
+)
+
+// ParseKind checks a zone kind.
+func ParseKind(s string) (Kind, error) {
+	switch k := Kind(s); k {
+	case Forward, Reverse:
+		return k, nil
+	}
+	return "", fmt.Errorf("zone kind %q: want forward or reverse: %w", s, registry.ErrInvalid)
+}
+
+// Denial is how a signed zone proves that a name or type does not exist.
+type Denial string
+
+// The denial-of-existence methods.
+const (
+	// NSEC3 is a precomputed chain with zero extra iterations and no
+	// salt (RFC 9276 §3.1); nothing is signed per query.
+	NSEC3 Denial = "nsec3"
+	// Compact is RFC 9824 compact denial: one NSEC signed per negative
+	// answer, NXDOMAIN shown as NODATA.
+	Compact Denial = "compact"
+)
+
+// ParseDenial checks a denial method.
+func ParseDenial(s string) (Denial, error) {
+	switch d := Denial(s); d {
+	case NSEC3, Compact:
+		return d, nil
+	}
+	return "", fmt.Errorf("denial %q: want nsec3 or compact: %w", s, registry.ErrInvalid)
+}
+
+// Algorithm is a DNSSEC signing algorithm cadastre generates keys for.
+type Algorithm uint8
+
+// The algorithms (RFC 8624 recommends both for signing).
+const (
+	ECDSAP256 Algorithm = Algorithm(dns.ECDSAP256SHA256) // 13, the default
+	Ed25519   Algorithm = Algorithm(dns.ED25519)         // 15
+)
+
+// ParseAlgorithm reads "ecdsap256" or "ed25519".
+func ParseAlgorithm(s string) (Algorithm, error) {
+	switch strings.ToLower(s) {
+	case "ecdsap256", "ecdsap256sha256", "13":
+		return ECDSAP256, nil
+	case "ed25519", "15":
+		return Ed25519, nil
+	}
+	return 0, fmt.Errorf("algorithm %q: want ecdsap256 or ed25519: %w", s, registry.ErrInvalid)
+}
+
+// String round-trips through ParseAlgorithm.
+func (a Algorithm) String() string {
+	switch a {
+	case ECDSAP256:
+		return "ecdsap256"
+	case Ed25519:
+		return "ed25519"
+	}
+	return fmt.Sprintf("algorithm-%d", uint8(a))
+}
+
+// Config is a zone's SOA, NS, transfer and signing settings.
+type Config struct {
+	TTL     uint32   `json:"ttl"`     // of every RRset, and the SOA
+	NS      []string `json:"ns"`      // name servers, fully qualified
+	Mbox    string   `json:"mbox"`    // SOA RNAME
+	Refresh uint32   `json:"refresh"` // SOA timers (RFC 1035 §3.3.13)
+	Retry   uint32   `json:"retry"`
+	Expire  uint32   `json:"expire"`
+	Minimum uint32   `json:"minimum"` // negative caching TTL (RFC 2308 §4)
+
+	Signed    bool      `json:"signed"`
+	Algorithm Algorithm `json:"algorithm,omitempty"`
+	Denial    Denial    `json:"denial,omitempty"`
+	SplitKeys bool      `json:"split_keys,omitempty"` // KSK and ZSK instead of one CSK
+
+	// AllowTransfer lists who may AXFR/IXFR: prefixes ("192.0.2.1/32")
+	// and TSIG key names ("key:NAME"). Empty: nobody.
+	AllowTransfer []string `json:"allow_transfer,omitempty"`
+	// Notify lists secondaries (host:port) told of each new serial.
+	Notify []string `json:"notify,omitempty"`
+}
+
+// Zone is a DNS zone cadastre is authoritative for.
+type Zone struct {
+	ID   int64  `json:"id"`
+	Name string `json:"name"` // fully qualified, lower case
+	Kind Kind   `json:"kind"`
+	// Prefix is the address space of a reverse zone.
+	Prefix netip.Prefix `json:"prefix,omitzero"`
+	// Synthesize is a template such as "ip-{addr}.dyn.example.net." for
+	// the names of unnamed addresses in pools of a reverse zone.
+	Synthesize string    `json:"synthesize,omitempty"`
+	Config     Config    `json:"config"`
+	Serial     uint32    `json:"serial"`
+	SerialHash string    `json:"-"`
+	CreatedAt  time.Time `json:"created_at"`
+}
+
+// Record is a static record an operator added to a zone.
+type Record struct {
+	ID        int64     `json:"id"`
+	ZoneID    int64     `json:"zone_id"`
+	Name      string    `json:"name"` // fully qualified, lower case
+	Type      string    `json:"type"`
+	TTL       uint32    `json:"ttl"`
+	Data      string    `json:"data"` // presentation format
+	CreatedAt time.Time `json:"created_at"`
+}
+
+// RR parses the record into a miekg/dns resource record.
+func (r Record) RR() (dns.RR, error) {
+	rr, err := dns.NewRR(fmt.Sprintf("%s %d IN %s %s", r.Name, r.TTL, r.Type, r.Data))
+	if err != nil {
+		return nil, fmt.Errorf("record %s %s %q: %v: %w", r.Name, r.Type, r.Data, err, registry.ErrInvalid)
+	}
+	if rr == nil {
+		return nil, fmt.Errorf("record %s %s: empty data: %w", r.Name, r.Type, registry.ErrInvalid)
+	}
+	return rr, nil
+}
+
+// Role is what a key signs.
+type Role string
+
+// Key roles.
+const (
+	CSK Role = "csk" // signs everything
+	KSK Role = "ksk" // signs the DNSKEY RRset
+	ZSK Role = "zsk" // signs the rest
+)
+
+// KeyState is where a key is in its life (RFC 7583 simplified).
+type KeyState string
+
+// Key states.
+const (
+	KeyActive    KeyState = "active"    // published and signing
+	KeyPublished KeyState = "published" // in the DNSKEY RRset, not signing yet
+	KeyRetired   KeyState = "retired"   // neither
+)
+
+// Key is a DNSSEC key of a zone. Its private half is kept sealed
+// (AES-256-GCM under a key from configuration, never in the database).
+type Key struct {
+	ID        int64     `json:"id"`
+	ZoneID    int64     `json:"zone_id"`
+	Role      Role      `json:"role"`
+	Algorithm Algorithm `json:"algorithm"`
+	Tag       uint16    `json:"tag"`
+	Public    string    `json:"public"` // DNSKEY public key field, base64
+	Sealed    []byte    `json:"-"`
+	State     KeyState  `json:"state"`
+	CreatedAt time.Time `json:"created_at"`
+}
+
+// Store keeps zones, records and keys. Every method that changes something
+// appends e to the event log in the same transaction (e.SubjectID is set
+// to the new row's ID on inserts).
+type Store interface {
+	InsertZone(ctx context.Context, z *Zone, e registry.Event) error
+	// UpdateZone stores z's Synthesize and Config.
+	UpdateZone(ctx context.Context, z Zone, e registry.Event) error
+	Zones(ctx context.Context) ([]Zone, error)
+	// SetZoneSerial moves a zone's serial from old to serial, recording
+	// the hash of the content it names; ok is false if the stored serial
+	// was no longer old (another replica moved it). It writes no event:
+	// the serial is derived from the log, not a change of its own.
+	SetZoneSerial(ctx context.Context, zoneID int64, old, serial uint32, hash string) (ok bool, err error)
+
+	InsertRecord(ctx context.Context, r *Record, e registry.Event) error
+	DeleteRecord(ctx context.Context, id int64, e registry.Event) error
+	// Records lists a zone's records, or every zone's with zoneID 0.
+	Records(ctx context.Context, zoneID int64) ([]Record, error)
+
+	InsertKey(ctx context.Context, k *Key, e registry.Event) error
+	UpdateKeyState(ctx context.Context, id int64, state KeyState, e registry.Event) error
+	// Keys lists a zone's keys, or every zone's with zoneID 0.
+	Keys(ctx context.Context, zoneID int64) ([]Key, error)
+}
+
+// Event subject kinds written by this package.
+const (
+	SubjectZone   = "dns_zone"
+	SubjectRecord = "dns_record"
+	SubjectKey    = "dns_key"
+)
+
+// CanonicalName lower-cases name and makes it fully qualified, checking
+// that it is a domain name.
+func CanonicalName(name string) (string, error) {
+	n := dns.CanonicalName(strings.TrimSpace(name))
+	if n == "." || n == "" {
+		return "", fmt.Errorf("name %q: the root is not a zone cadastre serves: %w", name, registry.ErrInvalid)
+	}
+	if _, ok := dns.IsDomainName(n); !ok {
+		return "", fmt.Errorf("name %q: not a domain name: %w", name, registry.ErrInvalid)
+	}
+	return n, nil
+}
+
+// ReverseZoneName is the name of the reverse zone for p: octets of
+// in-addr.arpa or nibbles of ip6.arpa, and for IPv4 prefixes longer than
+// /24 the RFC 2317 §4 form "FIRST/BITS.c.b.a.in-addr.arpa.".
+func ReverseZoneName(p netip.Prefix) (string, error) {
+	p = p.Masked()
+	if !p.IsValid() {
+		return "", fmt.Errorf("reverse zone: no prefix: %w", registry.ErrInvalid)
+	}
+	b := p.Addr().AsSlice()
+	if p.Addr().Is4() {
+		bits := p.Bits()
+		switch {
+		case bits%8 == 0 && bits > 0:
+			var labels []string
+			for i := bits/8 - 1; i >= 0; i-- {
+				labels = append(labels, fmt.Sprint(b[i]))
+			}
+			return strings.Join(labels, ".") + ".in-addr.arpa.", nil
+		case bits > 24:
+			// RFC 2317: the parent /24 delegates to a child named after
+			// the block, and CNAMEs each address's name into it.
+			return fmt.Sprintf("%d/%d.%d.%d.%d.in-addr.arpa.", b[3], bits, b[2], b[1], b[0]), nil
+		}
+		return "", fmt.Errorf("reverse zone %v: IPv4 prefixes must end on an octet or be longer than /24 (RFC 2317); split it into /%d zones: %w", p, (bits/8+1)*8, registry.ErrInvalid)
+	}
+	if p.Bits()%4 != 0 || p.Bits() == 0 {
+		return "", fmt.Errorf("reverse zone %v: IPv6 prefixes must end on a nibble (a multiple of 4 bits), e.g. /%d: %w", p, (p.Bits()/4+1)*4, registry.ErrInvalid)
+	}
+	return nibbles(b, p.Bits()/4) + "ip6.arpa.", nil
+}
+
+// nibbles writes the first n nibbles of b in reverse order, each followed by a dot.
+func nibbles(b []byte, n int) string {
+	const hex = "0123456789abcdef"
+	out := make([]byte, 0, 2*n)
+	for i := n - 1; i >= 0; i-- {
+		v := b[i/2]
+		if i%2 == 0 {
+			v >>= 4
+		}
+		out = append(out, hex[v&0xf], '.')
+	}
+	return string(out)
+}
+
+// ptrName is the owner name of a's PTR record in zone z.
+func ptrName(z *Zone, a netip.Addr) string {
+	b := a.AsSlice()
+	if a.Is4() {
+		if z.Prefix.Bits() > 24 {
+			return fmt.Sprintf("%d.%s", b[3], z.Name)
+		}
+		return fmt.Sprintf("%d.%d.%d.%d.in-addr.arpa.", b[3], b[2], b[1], b[0])
+	}
+	return nibbles(b, 32) + "ip6.arpa."
+}
+
+// Template is a synthesis template: one "{addr}" inside the first label.
+type Template struct {
+	Before, After string // the first label around {addr}
+	Suffix        string // the rest of the name, fully qualified
+}
+
+// ParseTemplate checks a template such as "ip-{addr}.dyn.example.net".
+func ParseTemplate(s string) (Template, error) {
+	first, rest, ok := strings.Cut(strings.ToLower(strings.TrimSpace(s)), ".")
+	before, after, found := strings.Cut(first, "{addr}")
+	if !ok || !found || strings.Contains(after, "{addr}") || strings.Contains(rest, "{") {
+		return Template{}, fmt.Errorf("template %q: want one {addr} in the first label, e.g. ip-{addr}.dyn.example.net: %w", s, registry.ErrInvalid)
+	}
+	suffix, err := CanonicalName(rest)
+	if err != nil {
+		return Template{}, fmt.Errorf("template %q: %w", s, err)
+	}
+	probe := before + "2001-db8--1" + after
+	if _, ok := dns.IsDomainName(probe + "." + suffix); !ok || len(probe)+len("ffff-ffff-ffff-ffff-ffff-ffff-ffff-ffff")-len("2001-db8--1") > 63 {
+		return Template{}, fmt.Errorf("template %q: the first label would not be a DNS label: %w", s, registry.ErrInvalid)
+	}
+	return Template{Before: before, After: after, Suffix: suffix}, nil
+}
+
+// String round-trips through ParseTemplate.
+func (t Template) String() string { return t.Before + "{addr}" + t.After + "." + t.Suffix }
+
+// Name is the synthesised name of a: the address with ':' and '.' as '-'.
+func (t Template) Name(a netip.Addr) string {
+	s := strings.NewReplacer(":", "-", ".", "-").Replace(a.String())
+	return t.Before + s + t.After + "." + t.Suffix
+}
+
+// Addr reads back the address a synthesised name stands for; only the
+// canonical spelling matches, so each address has exactly one name.
+func (t Template) Addr(name string) (netip.Addr, bool) {
+	first, rest, ok := strings.Cut(name, ".")
+	if !ok || rest != t.Suffix {
+		return netip.Addr{}, false
+	}
+	mid, ok := strings.CutPrefix(first, t.Before)
+	if !ok {
+		return netip.Addr{}, false
+	}
+	if mid, ok = strings.CutSuffix(mid, t.After); !ok || mid == "" {
+		return netip.Addr{}, false
+	}
+	var a netip.Addr
+	var err error
+	if strings.Count(mid, "-") == 3 && !strings.Contains(mid, "--") {
+		a, err = netip.ParseAddr(strings.ReplaceAll(mid, "-", "."))
+	} else {
+		a, err = netip.ParseAddr(strings.ReplaceAll(mid, "-", ":"))
+	}
+	if err != nil || a.Zone() != "" || t.Name(a) != name {
+		return netip.Addr{}, false
+	}
+	return a, true
+}

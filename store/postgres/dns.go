@@ -1,0 +1,201 @@
+package postgres
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/netip"
+
+	"github.com/jackc/pgx/v5"
+
+	authdns "github.com/cadastre-ipam/cadastre/dns"
+	"github.com/cadastre-ipam/cadastre/registry"
+)
+
+var _ authdns.Store = (*Store)(nil)
+
+const zoneCols = `id, name, kind, prefix, synthesize, config, serial, serial_hash, created_at`
+
+func scanZone(rows pgx.Rows) (authdns.Zone, error) {
+	var z authdns.Zone
+	var kind, pfx, cfg string
+	var serial, created int64
+	if err := rows.Scan(&z.ID, &z.Name, &kind, &pfx, &z.Synthesize, &cfg, &serial, &z.SerialHash, &created); err != nil {
+		return z, err
+	}
+	z.Kind, z.Serial, z.CreatedAt = authdns.Kind(kind), uint32(serial), fromMicros(created)
+	if pfx != "" {
+		p, err := netip.ParsePrefix(pfx)
+		if err != nil {
+			return z, fmt.Errorf("stored zone %s: %w", z.Name, err)
+		}
+		z.Prefix = p
+	}
+	if err := json.Unmarshal([]byte(cfg), &z.Config); err != nil {
+		return z, fmt.Errorf("stored zone %s: config: %w", z.Name, err)
+	}
+	return z, nil
+}
+
+func prefixText(p netip.Prefix) string {
+	if !p.IsValid() {
+		return ""
+	}
+	return p.String()
+}
+
+// InsertZone implements authdns.Store.
+func (s *Store) InsertZone(ctx context.Context, z *authdns.Zone, e registry.Event) error {
+	cfg, err := json.Marshal(z.Config)
+	if err != nil {
+		return err
+	}
+	return s.Update(ctx, func(rt registry.Tx) error {
+		x := rt.(*tx)
+		if err := x.t.QueryRow(ctx, `INSERT INTO dns_zones (name, kind, prefix, synthesize, config, serial, serial_hash, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id`,
+			z.Name, string(z.Kind), prefixText(z.Prefix), z.Synthesize, string(cfg), int64(z.Serial), z.SerialHash, micros(z.CreatedAt)).Scan(&z.ID); err != nil {
+			return mapErr(err)
+		}
+		e.SubjectID = z.ID
+		return x.AppendEvent(ctx, &e)
+	})
+}
+
+// UpdateZone implements authdns.Store.
+func (s *Store) UpdateZone(ctx context.Context, z authdns.Zone, e registry.Event) error {
+	cfg, err := json.Marshal(z.Config)
+	if err != nil {
+		return err
+	}
+	return s.Update(ctx, func(rt registry.Tx) error {
+		x := rt.(*tx)
+		res, err := x.exec(ctx, `UPDATE dns_zones SET synthesize = $1, config = $2 WHERE id = $3`, z.Synthesize, string(cfg), z.ID)
+		if err != nil {
+			return mapErr(err)
+		}
+		if res.RowsAffected() == 0 {
+			return fmt.Errorf("zone %s: %w", z.Name, registry.ErrNotFound)
+		}
+		return x.AppendEvent(ctx, &e)
+	})
+}
+
+// Zones implements authdns.Store.
+func (s *Store) Zones(ctx context.Context) (out []authdns.Zone, err error) {
+	err = s.View(ctx, func(rt registry.Tx) error {
+		rows, err := rt.(*tx).query(ctx, `SELECT `+zoneCols+` FROM dns_zones ORDER BY name`)
+		out, err = collect(rows, err, scanZone)
+		return err
+	})
+	return out, err
+}
+
+// SetZoneSerial implements authdns.Store.
+func (s *Store) SetZoneSerial(ctx context.Context, zoneID int64, old, serial uint32, hash string) (ok bool, err error) {
+	err = s.Update(ctx, func(rt registry.Tx) error {
+		res, err := rt.(*tx).exec(ctx, `UPDATE dns_zones SET serial = $1, serial_hash = $2 WHERE id = $3 AND serial = $4`, int64(serial), hash, zoneID, int64(old))
+		if err != nil {
+			return mapErr(err)
+		}
+		ok = res.RowsAffected() == 1
+		return nil
+	})
+	return ok, err
+}
+
+const recordCols = `id, zone_id, name, type, ttl, data, created_at`
+
+func scanRecord(rows pgx.Rows) (authdns.Record, error) {
+	var r authdns.Record
+	var ttl, created int64
+	err := rows.Scan(&r.ID, &r.ZoneID, &r.Name, &r.Type, &ttl, &r.Data, &created)
+	r.TTL, r.CreatedAt = uint32(ttl), fromMicros(created)
+	return r, err
+}
+
+// InsertRecord implements authdns.Store.
+func (s *Store) InsertRecord(ctx context.Context, r *authdns.Record, e registry.Event) error {
+	return s.Update(ctx, func(rt registry.Tx) error {
+		x := rt.(*tx)
+		if err := x.t.QueryRow(ctx, `INSERT INTO dns_records (zone_id, name, type, ttl, data, created_at) VALUES ($1, $2, $3, $4, $5, $6) RETURNING id`,
+			r.ZoneID, r.Name, r.Type, int64(r.TTL), r.Data, micros(r.CreatedAt)).Scan(&r.ID); err != nil {
+			return mapErr(err)
+		}
+		e.SubjectID = r.ID
+		return x.AppendEvent(ctx, &e)
+	})
+}
+
+// DeleteRecord implements authdns.Store.
+func (s *Store) DeleteRecord(ctx context.Context, id int64, e registry.Event) error {
+	return s.Update(ctx, func(rt registry.Tx) error {
+		x := rt.(*tx)
+		res, err := x.exec(ctx, `DELETE FROM dns_records WHERE id = $1`, id)
+		if err != nil {
+			return mapErr(err)
+		}
+		if res.RowsAffected() == 0 {
+			return fmt.Errorf("record %d: %w", id, registry.ErrNotFound)
+		}
+		return x.AppendEvent(ctx, &e)
+	})
+}
+
+// Records implements authdns.Store.
+func (s *Store) Records(ctx context.Context, zoneID int64) (out []authdns.Record, err error) {
+	err = s.View(ctx, func(rt registry.Tx) error {
+		rows, err := rt.(*tx).query(ctx, `SELECT `+recordCols+` FROM dns_records WHERE $1 = 0 OR zone_id = $2 ORDER BY zone_id, name, type, id`, zoneID, zoneID)
+		out, err = collect(rows, err, scanRecord)
+		return err
+	})
+	return out, err
+}
+
+const keyCols = `id, zone_id, role, algorithm, tag, public, sealed, state, created_at`
+
+func scanKey(rows pgx.Rows) (authdns.Key, error) {
+	var k authdns.Key
+	var role, state string
+	var alg, tag, created int64
+	err := rows.Scan(&k.ID, &k.ZoneID, &role, &alg, &tag, &k.Public, &k.Sealed, &state, &created)
+	k.Role, k.Algorithm, k.Tag, k.State, k.CreatedAt = authdns.Role(role), authdns.Algorithm(alg), uint16(tag), authdns.KeyState(state), fromMicros(created)
+	return k, err
+}
+
+// InsertKey implements authdns.Store.
+func (s *Store) InsertKey(ctx context.Context, k *authdns.Key, e registry.Event) error {
+	return s.Update(ctx, func(rt registry.Tx) error {
+		x := rt.(*tx)
+		if err := x.t.QueryRow(ctx, `INSERT INTO dns_keys (zone_id, role, algorithm, tag, public, sealed, state, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id`,
+			k.ZoneID, string(k.Role), int64(k.Algorithm), int64(k.Tag), k.Public, k.Sealed, string(k.State), micros(k.CreatedAt)).Scan(&k.ID); err != nil {
+			return mapErr(err)
+		}
+		e.SubjectID = k.ID
+		return x.AppendEvent(ctx, &e)
+	})
+}
+
+// UpdateKeyState implements authdns.Store.
+func (s *Store) UpdateKeyState(ctx context.Context, id int64, state authdns.KeyState, e registry.Event) error {
+	return s.Update(ctx, func(rt registry.Tx) error {
+		x := rt.(*tx)
+		res, err := x.exec(ctx, `UPDATE dns_keys SET state = $1 WHERE id = $2`, string(state), id)
+		if err != nil {
+			return mapErr(err)
+		}
+		if res.RowsAffected() == 0 {
+			return fmt.Errorf("key %d: %w", id, registry.ErrNotFound)
+		}
+		return x.AppendEvent(ctx, &e)
+	})
+}
+
+// Keys implements authdns.Store.
+func (s *Store) Keys(ctx context.Context, zoneID int64) (out []authdns.Key, err error) {
+	err = s.View(ctx, func(rt registry.Tx) error {
+		rows, err := rt.(*tx).query(ctx, `SELECT `+keyCols+` FROM dns_keys WHERE $1 = 0 OR zone_id = $2 ORDER BY zone_id, id`, zoneID, zoneID)
+		out, err = collect(rows, err, scanKey)
+		return err
+	})
+	return out, err
+}

@@ -1,0 +1,20 @@
+package postgres_test
+
+import (
+	"context"
+	"testing"
+
+	"github.com/cadastre-ipam/cadastre/dns/dnstest"
+	"github.com/cadastre-ipam/cadastre/store/postgres"
+)
+
+func TestDNSConformance(t *testing.T) {
+	dnstest.Run(t, func(t *testing.T) dnstest.Store {
+		s, err := postgres.Open(context.Background(), freshSchema(t), postgres.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Close() })
+		return s
+	})
+}
