@@ -2,6 +2,7 @@ package geo
 
 import (
 	"context"
+	"math/rand/v2"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -154,4 +155,32 @@ func BenchmarkRealMaxminddbDecode(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// randomIPv6Hosts returns n random IPv6 hosts inside the networks of
+// the first MMDB of tab (a random network, a random host in it).
+func randomIPv6Hosts(t testing.TB, tab *Table, n int) []netip.Addr {
+	m := tab.sources[tab.mmdbs[0]].mmdb
+	var nets []netip.Prefix
+	for res := range m.r.Networks() {
+		if p := res.Prefix(); p.Addr().Is6() && !p.Addr().Is4In6() {
+			nets = append(nets, p)
+		}
+	}
+	if len(nets) == 0 {
+		t.Fatal("no IPv6 networks")
+	}
+	r := rand.New(rand.NewPCG(1, 2))
+	out := make([]netip.Addr, n)
+	for i := range out {
+		p := nets[r.IntN(len(nets))]
+		b := p.Addr().As16()
+		for j := p.Bits(); j < 128; j++ {
+			if r.IntN(2) == 1 {
+				b[j/8] |= 0x80 >> (j % 8)
+			}
+		}
+		out[i] = netip.AddrFrom16(b)
+	}
+	return out
 }

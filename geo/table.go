@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
+	"slices"
 	"time"
 
 	"github.com/gaissmai/bart"
@@ -65,33 +66,67 @@ func statFile(path string) fileStat {
 	return fileStat{size: st.Size(), mtime: st.ModTime().UnixNano()}
 }
 
-// tableEntry is one register or geofeed entry in the table.
-type tableEntry struct {
-	prefix netip.Prefix
-	loc    location.Location
-	src    int // index into Table.sources
+// slot is what the look-up tables hold for a prefix, packed into one word
+// so that the tables hold no pointers and a look-up allocates nothing: the
+// prefix length (bits 0-7), the source (bits 8-23) and the location
+// (bits 24-55). The source is an index into Table.sources for the register
+// and geofeeds, and mmdbFlag|n for the n-th loaded MMDB file (Table.mmdbs),
+// so that the MMDB part of the table can be kept from one build to the
+// next while feeds come and go. Locations are interned: a million networks
+// of a country database share about 250 of them.
+type slot uint64
+
+const mmdbFlag = 1 << 15
+
+func mkSlot(bits, src int, loc uint32) slot {
+	return slot(uint64(bits)&0xff | uint64(src&0xffff)<<8 | uint64(loc)<<24)
 }
+
+func (s slot) bits() int   { return int(s & 0xff) }
+func (s slot) src() int    { return int(s >> 8 & 0xffff) }
+func (s slot) loc() uint32 { return uint32(s >> 24) }
+func (s slot) mmdb() bool  { return s.src()&mmdbFlag != 0 }
 
 type tableSource struct {
 	status SourceStatus
-	lpm    *bart.Table[int32] // register and geofeeds: this source alone
-	mmdb   *MMDB              // MMDB sources; nil when it never opened
-	seen   fileStat           // MMDB sources: the file as last tried, read or not
+	lpm    *bart.Table[slot] // register and geofeeds: this source alone
+	mmdb   *MMDB             // MMDB sources; nil when it never opened
+	seen   fileStat          // MMDB sources: the file as last tried, read or not
+}
+
+// mmdbIndex is the networks of the loaded MMDB files merged, in rank
+// order, into one longest-prefix-match table: a network is left out where
+// a higher-ranked file places the whole of it, and networks whose record
+// places nothing are left out so that the next file answers there. It is
+// kept from one Table to the next while the files are the same: a reload
+// for a changed register costs the register's entries, not the million
+// networks of each file again.
+type mmdbIndex struct {
+	files []*MMDB
+	lpm   *bart.Table[slot]
+	locs  []location.Location
+	nets  []int // networks of each file, with data
 }
 
 // Table is an immutable snapshot of every source, ready for look-ups from
-// any number of goroutines. The register and geofeeds are merged into one
-// longest-prefix-match table (gaissmai/bart) ranked by trust: an entry is
-// dropped where a higher-ranked source already covers its whole prefix,
-// so the register wins over a more specific feed entry inside our own
-// space, while a feed's /16 around our /24 still answers outside it. MMDB
-// files are too large to copy into it and answer, in order, for addresses
-// the table does not hold.
+// any number of goroutines. Every source is merged into one
+// longest-prefix-match table (gaissmai/bart) ranked by trust, so a look-up
+// is one match (for IPv4, in that table flattened into address ranges,
+// see flat4): an entry is dropped where a higher-ranked source already
+// covers its whole prefix, so the register wins over a more specific feed
+// or MMDB entry inside our own space, while a feed's /16 around our /24
+// still answers outside it; the register and feeds win over every MMDB
+// network inside their prefixes; and MMDB files answer, the first added
+// first, where the register and feeds are silent. Each register and feed
+// source also keeps its own table, and each MMDB its file (in memory), for
+// LookupAll and Walk.
 type Table struct {
-	lpm     *bart.Table[int32] // index into entries
-	entries []tableEntry
+	lpm     *bart.Table[slot]   // every source, ranked
+	v4      *flat4              // lpm's IPv4 half, flattened for look-ups
+	locs    []location.Location // register and geofeed locations
+	mm      *mmdbIndex
 	sources []tableSource
-	mmdbs   []int // indexes into sources, in rank order
+	mmdbs   []int // indexes into sources of the loaded MMDB files, in rank order
 	builtAt time.Time
 
 	// The IANA special-purpose blocks (prefix.Specials) as an LPM table:
@@ -99,6 +134,9 @@ type Table struct {
 	// of a look-up.
 	specials    *bart.Table[int32]
 	specialList []Special
+	// specialTop has a bit for each first 16 bits (IPv4, IPv6) that some
+	// special-purpose block covers.
+	specialTop [2][1024]uint64
 }
 
 // Build makes a Table from in. prev, which may be nil, is the table being
@@ -107,47 +145,74 @@ type Table struct {
 // copy (marked Stale). A source that fails is reported in the joined error
 // and in Sources; the table is still returned and answers from the other
 // sources. Build fails outright only when ctx is done.
+//
+// Each MMDB file's networks are copied into the table: GeoLite2 country's
+// 1.18 million networks load in about half a second and keep 39 MiB (the
+// file's 9 MB, the bart table and the flattened IPv4 index; see
+// bench/README.md).
 func Build(ctx context.Context, in Inputs, prev *Table, now time.Time) (*Table, error) {
-	t := &Table{lpm: new(bart.Table[int32]), builtAt: now, specials: new(bart.Table[int32])}
+	t := &Table{builtAt: now, specials: new(bart.Table[int32])}
 	for _, s := range prefix.Specials() {
 		t.specials.Insert(s.Prefix, int32(len(t.specialList)))
 		t.specialList = append(t.specialList, Special{Prefix: s.Prefix, Kind: s.Kind, Name: s.Name, RFC: s.RFC, GloballyReachable: s.GloballyReachable})
+		fam := 0
+		if s.Prefix.Addr().Is6() {
+			fam = 1
+		}
+		b := s.Prefix.Addr().AsSlice()
+		first := int(b[0])<<8 | int(b[1])
+		n := 1
+		if s.Prefix.Bits() < 16 {
+			n = 1 << (16 - s.Prefix.Bits())
+		}
+		for top := first; top < first+n; top++ {
+			t.specialTop[fam][top>>6] |= 1 << (top & 63)
+		}
 	}
 	var errs []error
 
+	// The register and feeds, ranked among themselves in front.
+	front := new(bart.Table[slot])
+	type kept struct {
+		p netip.Prefix
+		s slot
+	}
+	var keep []kept
+	locIDs := map[location.Location]uint32{}
+	intern := func(l location.Location) uint32 {
+		id, ok := locIDs[l]
+		if !ok {
+			id = uint32(len(t.locs))
+			locIDs[l] = id
+			t.locs = append(t.locs, l)
+		}
+		return id
+	}
 	add := func(name string, kind Kind, entries []Entry) {
 		src := len(t.sources)
-		own := new(bart.Table[int32])
+		own := new(bart.Table[slot])
 		// Check the whole rank against the table of higher ranks before
 		// inserting any of it: nesting within one source is kept.
-		keep := make([]bool, len(entries))
-		for i, e := range entries {
+		n := len(keep)
+		for _, e := range entries {
 			p := e.Prefix.Masked()
 			if !p.IsValid() {
 				continue
 			}
-			if _, covered := t.lpm.LookupPrefix(p); !covered {
-				keep[i] = true
+			s := mkSlot(p.Bits(), src, intern(e.Location))
+			own.Insert(p, s)
+			if _, covered := front.LookupPrefix(p); !covered {
+				keep = append(keep, kept{p, s})
 			}
 		}
-		for i, e := range entries {
-			p := e.Prefix.Masked()
-			if !p.IsValid() {
-				continue
-			}
-			idx := int32(len(t.entries))
-			t.entries = append(t.entries, tableEntry{prefix: p, loc: e.Location, src: src})
-			own.Insert(p, idx)
-			if keep[i] {
-				t.lpm.Insert(p, idx)
-			}
+		for _, k := range keep[n:] {
+			front.Insert(k.p, k.s)
 		}
 		t.sources = append(t.sources, tableSource{
 			status: SourceStatus{Name: name, Kind: kind, Entries: len(entries)},
 			lpm:    own,
 		})
 	}
-
 	reg := make([]Entry, len(in.Register))
 	for i, p := range in.Register {
 		reg[i] = Entry{Prefix: p.Prefix, Location: p.Location}
@@ -186,7 +251,124 @@ func Build(ctx context.Context, in Inputs, prev *Table, now time.Time) (*Table, 
 		}
 		t.sources = append(t.sources, ts)
 	}
+
+	// The MMDB files' networks: kept from prev while the files are the
+	// same, else read again; a file whose networks cannot be read (a
+	// corrupt tree or record) is left out, and the others still answer.
+	for {
+		files := make([]*MMDB, len(t.mmdbs))
+		for i, si := range t.mmdbs {
+			files[i] = t.sources[si].mmdb
+		}
+		if prev != nil && prev.mm != nil && slices.Equal(prev.mm.files, files) {
+			t.mm = prev.mm
+			break
+		}
+		mm, bad, err := indexMMDBs(ctx, files)
+		if err == nil {
+			t.mm = mm
+			break
+		}
+		if bad < 0 {
+			return nil, err // ctx done
+		}
+		errs = append(errs, err)
+		s := &t.sources[t.mmdbs[bad]]
+		s.status.Err, s.mmdb = err.Error(), nil
+		t.mmdbs = slices.Delete(t.mmdbs, bad, bad+1)
+	}
+	for i, si := range t.mmdbs {
+		t.sources[si].status.Entries = t.mm.nets[i]
+	}
+
+	// The register and feeds over the MMDB networks, copying only the
+	// paths they change so the MMDB part stays shared with t.mm.
+	t.lpm = t.mm.lpm
+	var inside []netip.Prefix
+	for _, k := range keep {
+		inside = inside[:0]
+		for q, s := range t.lpm.Subnets(k.p) {
+			if s.mmdb() {
+				inside = append(inside, q)
+			}
+		}
+		for _, q := range inside {
+			t.lpm = t.lpm.DeletePersist(q)
+		}
+		t.lpm = t.lpm.InsertPersist(k.p, k.s)
+	}
+	t.v4 = newFlat4(t.lpm.AllSorted4(), func(s slot) Answer {
+		return t.answer(s, netip.PrefixFrom(netip.IPv4Unspecified(), s.bits()).Addr())
+	})
 	return t, errors.Join(errs...)
+}
+
+// indexMMDBs merges the networks of files, in rank order. When a file's
+// networks cannot be read it returns the error and the file's index, or
+// -1 when ctx is done.
+func indexMMDBs(ctx context.Context, files []*MMDB) (*mmdbIndex, int, error) {
+	mm := &mmdbIndex{files: files, lpm: new(bart.Table[slot]), nets: make([]int, len(files))}
+	locIDs := map[location.Location]uint32{}
+	var all4 = netip.PrefixFrom(netip.IPv4Unspecified(), 0)
+	for i, m := range files {
+		// Records by data offset: each distinct record is decoded once.
+		ids := map[uintptr]uint32{}
+		const none = ^uint32(0)
+		n := 0
+		for res := range m.r.Networks() {
+			if err := res.Err(); err != nil {
+				return nil, i, fmt.Errorf("source %s: %s: read networks: %w", m.name, m.path, err)
+			}
+			if n++; n&0xffff == 0 {
+				if err := ctx.Err(); err != nil {
+					return nil, -1, err
+				}
+			}
+			id, ok := ids[res.Offset()]
+			if !ok {
+				l, err := m.location(res)
+				if err != nil {
+					return nil, i, fmt.Errorf("source %s: %s: network %v: %w", m.name, m.path, res.Prefix(), err)
+				}
+				id = none
+				if !l.IsZero() {
+					if id, ok = locIDs[l]; !ok {
+						id = uint32(len(mm.locs))
+						locIDs[l] = id
+						mm.locs = append(mm.locs, l)
+					}
+				}
+				ids[res.Offset()] = id
+			}
+			if id == none {
+				continue // places nothing: the next file may answer
+			}
+			p := res.Prefix()
+			s := mkSlot(p.Bits(), mmdbFlag|i, id)
+			if i > 0 {
+				// The networks of one file are disjoint, so what covers
+				// p is a higher-ranked file's.
+				if _, covered := mm.lpm.LookupPrefix(p); covered {
+					continue
+				}
+			}
+			mm.lpm.Insert(p, s)
+			// A network above the IPv4 subtree of an IPv6 file (::/n,
+			// n <= 96) holds every IPv4 address.
+			if p.Addr().Is6() && p.Bits() <= 96 && p.Addr().IsUnspecified() {
+				if _, covered := mm.lpm.LookupPrefix(all4); !covered || i == 0 {
+					mm.lpm.Insert(all4, mkSlot(0, mmdbFlag|i, id))
+				}
+			}
+		}
+		mm.nets[i] = n
+	}
+	// A copy made in one go lays the trie's nodes out in memory in the
+	// order a look-up visits them, where the inserts above left them
+	// scattered among the decoding's garbage (IPv6 look-ups visit up to
+	// eight nodes, each a likely cache miss).
+	mm.lpm = mm.lpm.Clone()
+	return mm, 0, nil
 }
 
 // mmdbSource finds the MMDB source of the same name and file in t, which
@@ -240,66 +422,97 @@ func (t *Table) changed() bool {
 
 // Lookup answers for a from the best-ranked source that places it, with
 // its special-purpose classification and, for a transition address, its
-// decoding (see Result). It allocates nothing unless a source fails.
+// decoding (see Result). It allocates nothing.
 func (t *Table) Lookup(a netip.Addr) Result {
-	return t.lookup(a, false)
+	var r Result
+	t.lookup(&r, a, false)
+	return r
+}
+
+// LookupInto is Lookup writing into *r, which it overwrites: a loop over
+// many addresses reuses one Result and copies nothing.
+func (t *Table) LookupInto(r *Result, a netip.Addr) {
+	*r = Result{}
+	t.lookup(r, a, false)
 }
 
 // LookupAll is Lookup with Result.All: every source's answer in rank
 // order, for the address located (the embedded IPv4 of a transition
 // address).
 func (t *Table) LookupAll(a netip.Addr) Result {
-	return t.lookup(a, true)
+	var r Result
+	t.lookup(&r, a, true)
+	return r
 }
 
-func (t *Table) lookup(a netip.Addr, all bool) Result {
-	a = a.WithZone("")
-	r := Result{Addr: a}
+// lookup fills r, which is zero.
+func (t *Table) lookup(r *Result, a netip.Addr, all bool) {
+	if a.Zone() != "" {
+		a = a.WithZone("")
+	}
+	r.Addr = a
 	if !a.IsValid() {
-		return r
+		return
 	}
-	if i, ok := t.specials.Lookup(a); ok {
-		r.Special = t.specialList[i]
-	}
-	at := a
-	if tr, ok := prefix.Embedded(a); ok {
-		r.Transition = tr
-		if tr.Kind != prefix.KindISATAP {
-			at = tr.IPv4
+	if t.maybeSpecial(a) {
+		if i, ok := t.specials.Lookup(a); ok {
+			r.Special = t.specialList[i]
 		}
 	}
-	r.Answer, r.Found = t.best(at, &r)
+	at := a
+	if a.Is6() {
+		if tr, ok := prefix.Embedded(a); ok {
+			r.Transition = tr
+			if tr.Kind != prefix.KindISATAP {
+				at = tr.IPv4
+			}
+		}
+	}
+	r.Found = t.best(&r.Answer, at)
 	if !r.Found && r.Transition.Kind == prefix.KindISATAP {
 		at = r.Transition.IPv4
-		r.Answer, r.Found = t.best(at, &r)
+		r.Found = t.best(&r.Answer, at)
 	}
 	if at != a {
 		r.LocatedBy = at
 	}
 	if all {
-		r.All = t.every(at, &r)
+		r.All = t.every(at, r)
 	}
-	return r
 }
 
-// best is the rank-ordered answer for a: the merged table, then each MMDB.
-func (t *Table) best(a netip.Addr, r *Result) (Answer, bool) {
-	if i, ok := t.lpm.Lookup(a); ok {
-		return t.answer(i), true
+// maybeSpecial is false when no special-purpose block shares a's first 16
+// bits: most addresses are cleared without a look-up in t.specials.
+func (t *Table) maybeSpecial(a netip.Addr) bool {
+	var top int
+	fam := 0
+	if a.Is4() {
+		b := a.As4()
+		top = int(b[0])<<8 | int(b[1])
+	} else {
+		b := a.As16()
+		top, fam = int(b[0])<<8|int(b[1]), 1
 	}
-	for _, i := range t.mmdbs {
-		ans, ok, err := t.sources[i].mmdb.Lookup(a)
-		if err != nil {
-			r.Errors = append(r.Errors, err.Error())
-			continue
+	return t.specialTop[fam][top>>6]&(1<<(top&63)) != 0
+}
+
+// best writes the rank-ordered answer for a into dst, which is zero,
+// and says whether there is one: one longest-prefix match.
+func (t *Table) best(dst *Answer, a netip.Addr) bool {
+	if a.Is4() {
+		id := t.v4.lookup(a)
+		if id == 0 {
+			return false
 		}
-		// An MMDB record that places nothing (GeoLite2's {} for anycast
-		// space) is no answer: the next file may have one.
-		if ok && !ans.Location.IsZero() {
-			return ans, true
-		}
+		*dst = t.v4.ans[id]
+		dst.Prefix = prefix4(a, dst.Prefix.Bits())
+		return true
 	}
-	return Answer{}, false
+	if s, ok := t.lpm.Lookup(a); ok {
+		*dst = t.answer(s, a)
+		return true
+	}
+	return false
 }
 
 // every is each source's own answer for a, in rank order.
@@ -308,8 +521,8 @@ func (t *Table) every(a netip.Addr, r *Result) []Answer {
 	for _, s := range t.sources {
 		switch {
 		case s.lpm != nil:
-			if i, ok := s.lpm.Lookup(a); ok {
-				out = append(out, t.answer(i))
+			if v, ok := s.lpm.Lookup(a); ok {
+				out = append(out, t.answer(v, a))
 			}
 		case s.mmdb != nil:
 			ans, ok, err := s.mmdb.Lookup(a)
@@ -327,10 +540,19 @@ func (t *Table) every(a netip.Addr, r *Result) []Answer {
 	return out
 }
 
-func (t *Table) answer(i int32) Answer {
-	e := &t.entries[i]
-	s := &t.sources[e.src].status
-	return Answer{Source: s.Name, Kind: s.Kind, Prefix: e.prefix, Location: e.loc}
+// answer is the answer a slot gives for a.
+func (t *Table) answer(s slot, a netip.Addr) Answer {
+	var st *SourceStatus
+	var l location.Location
+	if s.mmdb() {
+		st = &t.sources[t.mmdbs[s.src()&^mmdbFlag]].status
+		l = t.mm.locs[s.loc()]
+	} else {
+		st = &t.sources[s.src()].status
+		l = t.locs[s.loc()]
+	}
+	p, _ := a.Prefix(s.bits())
+	return Answer{Source: st.Name, Kind: st.Kind, Prefix: p, Location: l}
 }
 
 func containsString(ss []string, s string) bool {
@@ -360,16 +582,16 @@ func (t *Table) Walk(name string, p netip.Prefix, fn func(Entry) error) error {
 		}
 		// A covering entry answers for all of p; then every more specific
 		// entry inside p, which wins over it where they overlap.
-		if q, i, ok := s.lpm.LookupPrefixLPM(p); ok && q.Bits() <= p.Bits() {
-			if err := fn(Entry{Prefix: p, Location: t.entries[i].loc}); err != nil {
+		if q, v, ok := s.lpm.LookupPrefixLPM(p); ok && q.Bits() <= p.Bits() {
+			if err := fn(Entry{Prefix: p, Location: t.locs[v.loc()]}); err != nil {
 				return err
 			}
 		}
-		for q, i := range s.lpm.Subnets(p) {
+		for q, v := range s.lpm.Subnets(p) {
 			if q == p {
 				continue
 			}
-			if err := fn(Entry{Prefix: q, Location: t.entries[i].loc}); err != nil {
+			if err := fn(Entry{Prefix: q, Location: t.locs[v.loc()]}); err != nil {
 				return err
 			}
 		}

@@ -1,0 +1,524 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"crypto/sha256"
+	"encoding/csv"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/cadastre-ipam/cadastre/geo"
+	"github.com/cadastre-ipam/cadastre/registry"
+)
+
+func newGeoCmd(a *app) *cobra.Command {
+	c := &cobra.Command{
+		Use:   "geo",
+		Short: "Where are addresses? Sources, look-ups and the register as an MMDB",
+		Long: `Answer "where is this address?" from every source cadastre knows, ranked by
+trust: the register (authoritative for our own space), imported geofeeds, then
+MMDB databases in the order they were added.
+  source       add, list and remove MMDB sources
+  lookup       look addresses up, from arguments, a file or standard input
+  export-mmdb  write the register as an MMDB database`,
+		Example: `  cadastre geo source add geolite2 --mmdb geolite2-country.mmdb
+  cadastre geo lookup 8.8.8.8 2001:0:4136:e378:8000:63bf:3fff:fdd2`,
+		Args: cobra.NoArgs,
+	}
+	src := &cobra.Command{
+		Use:     "source",
+		Short:   "Add, list and remove MMDB sources",
+		Example: "  cadastre geo source list",
+		Args:    unknownCommand,
+		RunE:    showHelp,
+	}
+	src.AddCommand(newGeoSourceAdd(a), newGeoSourceList(a), newGeoSourceRemove(a))
+	c.AddCommand(src, newGeoLookup(a), newGeoExportMMDB(a))
+	return c
+}
+
+func newGeoSourceAdd(a *app) *cobra.Command {
+	var file string
+	c := &cobra.Command{
+		Use:   "add NAME --mmdb FILE",
+		Short: "Add an MMDB database as a source",
+		Long: `Add an MMDB database (MaxMind GeoIP2/GeoLite2, or the flat schema of the
+ip-location-db packages) as the source NAME, ranked after the sources added
+before it. The file is checked now and read at every start; a server reloads it
+when it changes. Adding under an existing name replaces that source.`,
+		Example: "  cadastre geo source add whois --mmdb .cache/geodata/geo-whois-asn-country.mmdb",
+		Args:    cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			name := args[0]
+			if file == "" {
+				return usagef("--mmdb FILE is required")
+			}
+			if err := geo.ValidateSourceName(name); err != nil {
+				return usageError{err}
+			}
+			abs, err := filepath.Abs(file)
+			if err != nil {
+				return usageError{err}
+			}
+			m, err := geo.OpenMMDB(name, abs)
+			if err != nil {
+				return unreadable{err}
+			}
+			data, err := os.ReadFile(abs)
+			if err != nil {
+				return unreadable{err}
+			}
+			sum := sha256.Sum256(data)
+			if _, err := a.open(cmd.Context()); err != nil {
+				return err
+			}
+			now := time.Now().UTC().Truncate(time.Microsecond)
+			s := geo.Source{Name: name, Kind: geo.KindMMDB, Origin: abs, SHA256: hex.EncodeToString(sum[:]), ImportedAt: now}
+			after, _ := json.Marshal(map[string]any{"name": name, "kind": geo.KindMMDB, "origin": abs, "sha256": s.SHA256, "schema": m.Schema(), "database_type": m.DatabaseType()})
+			ev := registry.Event{At: now, Actor: registry.Actor(cmd.Context()), Action: "source.add", SubjectKind: "source", Subject: name, After: after}
+			if _, err := a.store.PutSource(cmd.Context(), s, nil, ev); err != nil {
+				return fmt.Errorf("source %s: %w", name, err)
+			}
+			fmt.Fprintf(a.cfg.stdout, "source %s: %s (%s schema, %s, built %s)\n", name, abs, m.Schema(), m.DatabaseType(), m.BuildTime().UTC().Format("2006-01-02"))
+			return nil
+		},
+	}
+	c.Flags().StringVar(&file, "mmdb", "", "the MMDB file (required)")
+	return c
+}
+
+func newGeoSourceList(a *app) *cobra.Command {
+	var asJSON bool
+	c := &cobra.Command{
+		Use:     "list",
+		Short:   "List sources in rank order, with how each loads",
+		Example: "  cadastre geo source list --json",
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			e, err := a.geoEngine(cmd.Context())
+			if err != nil {
+				return err
+			}
+			st := e.Table().Sources()
+			if asJSON {
+				return writeJSON(a.cfg.stdout, st)
+			}
+			rows := make([][]string, 0, len(st))
+			for _, s := range st {
+				state := "ok"
+				if s.Err != "" {
+					state = s.Err
+				}
+				rows = append(rows, []string{s.Name, string(s.Kind), strconv.Itoa(s.Entries), dash(string(s.Schema)), dash(s.Origin), state})
+			}
+			return table(a.cfg.stdout, "NAME\tKIND\tENTRIES\tSCHEMA\tORIGIN\tSTATE", rows)
+		},
+	}
+	c.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	return c
+}
+
+func newGeoSourceRemove(a *app) *cobra.Command {
+	return &cobra.Command{
+		Use:     "remove NAME",
+		Short:   "Remove a source (an MMDB or an imported geofeed)",
+		Example: "  cadastre geo source remove whois",
+		Args:    cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if _, err := a.open(cmd.Context()); err != nil {
+				return err
+			}
+			name := args[0]
+			ev := registry.Event{At: time.Now().UTC().Truncate(time.Microsecond), Actor: registry.Actor(cmd.Context()), Action: "source.remove", SubjectKind: "source", Subject: name}
+			if err := a.store.DeleteSource(cmd.Context(), name, ev); err != nil {
+				return fmt.Errorf("source %s: %w", name, err)
+			}
+			fmt.Fprintf(a.cfg.stdout, "source %s removed\n", name)
+			return nil
+		},
+	}
+}
+
+// geoEngine opens the register and builds the look-up table from it and
+// every stored source. A source that fails to load is reported on
+// standard error; the others answer.
+func (a *app) geoEngine(ctx context.Context) (*geo.Engine, error) {
+	reg, err := a.open(ctx)
+	if err != nil {
+		return nil, err
+	}
+	e, err := geo.NewEngine(ctx, geo.StoreLoader(reg, a.store), nil)
+	if e == nil {
+		return nil, err
+	}
+	if err != nil {
+		for _, s := range e.Table().Sources() {
+			if s.Err != "" {
+				fmt.Fprintf(a.cfg.stderr, "cadastre: warning: %s\n", s.Err)
+			}
+		}
+	}
+	return e, nil
+}
+
+// badLines is the exit status 1 of `geo lookup`: some lines were not
+// addresses; the others were answered.
+type badLines struct{ bad, total int }
+
+func (e badLines) Error() string {
+	return fmt.Sprintf("geo lookup: %d of %d lines are not addresses (see the errors above)", e.bad, e.total)
+}
+
+// parseLookupAddr reads one line of a batch: an address, without a zone.
+func parseLookupAddr(s string) (netip.Addr, error) {
+	if s == "" {
+		return netip.Addr{}, errors.New("empty line")
+	}
+	a, err := netip.ParseAddr(s)
+	if err != nil {
+		return netip.Addr{}, fmt.Errorf("%q is not an IP address", s)
+	}
+	if z := a.Zone(); z != "" {
+		return netip.Addr{}, fmt.Errorf("%s: zone %%%s refused: a zone names a local interface, not a place (give %s)", s, z, a.WithZone(""))
+	}
+	return a, nil
+}
+
+func newGeoLookup(a *app) *cobra.Command {
+	var asJSON, asCSV, all bool
+	var file string
+	c := &cobra.Command{
+		Use:   "lookup [IP... | - | --file FILE]",
+		Short: "Look addresses up: location, source, special use, transition decoding",
+		Long: `Look addresses up, from the arguments, or one a line from a file (--file) or
+standard input (-). Each answer carries the address, the matched prefix, the
+location and its source (the best-ranked source that places it; --all shows
+every source's answer), the IANA special-purpose classification, and for
+transition addresses (Teredo, 6to4, NAT64, IPv4-mapped and -compatible, ISATAP)
+the decoding: they are located by the IPv4 address they carry, and say so.
+A line that is not an address (a zone such as fe80::1%eth0, an empty line,
+garbage) gets an error of its own; the others are answered. CRLF line ends and
+surrounding spaces are accepted; lines starting with # are skipped.
+Exit status: 0 all answered, 1 some lines were not addresses, 2 bad usage.`,
+		Example: `  cadastre geo lookup 8.8.8.8 2002:c000:0204::1
+  cadastre geo lookup --all 191.232.0.1
+  cadastre geo lookup --csv --file addresses.txt > located.csv
+  zcat access.log.gz | cut -d' ' -f1 | cadastre geo lookup --json - | jq .location.country`,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if asJSON && asCSV {
+				return usagef("--json and --csv exclude each other")
+			}
+			var in io.Reader
+			name := file
+			switch {
+			case file != "" && len(args) > 0:
+				return usagef("give addresses as arguments or --file, not both")
+			case file == "-" || (len(args) == 1 && args[0] == "-"):
+				in, name = a.cfg.stdin, "<stdin>"
+			case file != "":
+				f, err := os.Open(file)
+				if err != nil {
+					return unreadable{fmt.Errorf("geo lookup: %w", err)}
+				}
+				defer f.Close()
+				in = f
+			case len(args) == 0:
+				return usagef("give addresses, - for standard input, or --file FILE (see `cadastre geo lookup --help`)")
+			default:
+				in, name = strings.NewReader(strings.Join(args, "\n")), "argument"
+			}
+			e, err := a.geoEngine(cmd.Context())
+			if err != nil {
+				return err
+			}
+			out := bufio.NewWriterSize(a.cfg.stdout, 256<<10)
+			defer out.Flush()
+			w := newLookupWriter(out, asJSON, asCSV, all)
+			tab := e.Table()
+			sc := bufio.NewScanner(in)
+			sc.Buffer(make([]byte, 64<<10), 64<<10)
+			var r geo.Result
+			bad, total := 0, 0
+			for line := 1; sc.Scan(); line++ {
+				s := strings.TrimSpace(sc.Text()) // also the \r of CRLF
+				if strings.HasPrefix(s, "#") {
+					continue
+				}
+				total++
+				addr, err := parseLookupAddr(s)
+				if err != nil {
+					bad++
+					w.fail(line, s, err)
+					fmt.Fprintf(a.cfg.stderr, "%s:%d: %v\n", name, line, err)
+					continue
+				}
+				if all {
+					r = tab.LookupAll(addr)
+				} else {
+					tab.LookupInto(&r, addr)
+				}
+				if err := w.write(line, &r); err != nil {
+					return err
+				}
+			}
+			if err := sc.Err(); err != nil {
+				if errors.Is(err, bufio.ErrTooLong) {
+					err = fmt.Errorf("a line longer than 64 KiB after line %d", total)
+				}
+				w.flush()
+				return fmt.Errorf("geo lookup: %s: %w", name, err)
+			}
+			if err := w.flush(); err != nil {
+				return err
+			}
+			if bad > 0 {
+				return badLines{bad, total}
+			}
+			return nil
+		},
+	}
+	c.Flags().BoolVar(&asJSON, "json", false, "one JSON object a line (NDJSON)")
+	c.Flags().BoolVar(&asCSV, "csv", false, "CSV with a header")
+	c.Flags().BoolVar(&all, "all", false, "every source's answer, not only the best-ranked")
+	c.Flags().StringVarP(&file, "file", "f", "", "read addresses from FILE, one a line (- for standard input)")
+	return c
+}
+
+// lookupWriter formats answers as text, NDJSON or CSV.
+type lookupWriter struct {
+	w         *bufio.Writer
+	json, csv bool
+	all       bool
+	cw        *csv.Writer
+	enc       *json.Encoder
+	buf       []byte
+}
+
+var lookupCSVHeader = []string{"line", "address", "found", "prefix", "country", "subdivision", "city", "source", "source_kind", "special", "transition", "located_by", "error"}
+
+func newLookupWriter(w *bufio.Writer, asJSON, asCSV, all bool) *lookupWriter {
+	lw := &lookupWriter{w: w, json: asJSON, csv: asCSV, all: all}
+	switch {
+	case asCSV:
+		lw.cw = csv.NewWriter(w) // for the error rows
+		w.WriteString(strings.Join(lookupCSVHeader, ",") + "\n")
+	case asJSON:
+		lw.enc = json.NewEncoder(w)
+	}
+	return lw
+}
+
+// lookupLine is one NDJSON line: the line number, and the answer or why
+// there is none.
+type lookupLine struct {
+	Line  int    `json:"line"`
+	Input string `json:"input,omitempty"`
+	Error string `json:"error,omitempty"`
+	*geo.Result
+}
+
+func (lw *lookupWriter) fail(line int, input string, err error) {
+	switch {
+	case lw.csv:
+		lw.cw.Write([]string{strconv.Itoa(line), input, "false", "", "", "", "", "", "", "", "", "", err.Error()})
+		lw.cw.Flush()
+	case lw.json:
+		lw.enc.Encode(lookupLine{Line: line, Input: input, Error: err.Error()})
+	}
+}
+
+func (lw *lookupWriter) write(line int, r *geo.Result) error {
+	switch {
+	case lw.json:
+		return lw.enc.Encode(lookupLine{Line: line, Result: r})
+	case lw.csv:
+		if lw.all {
+			for _, ans := range r.All {
+				lw.csvRow(line, r, ans, true)
+			}
+			if len(r.All) > 0 {
+				return nil
+			}
+		}
+		lw.csvRow(line, r, r.Answer, r.Found)
+		return nil
+	}
+	b := lw.buf[:0]
+	b = r.Addr.AppendTo(b)
+	if r.Found {
+		b = append(b, '\t')
+		b = r.Prefix.AppendTo(b)
+		b = append(b, '\t')
+		b = appendLocation(b, r.Answer)
+		b = append(b, '\t')
+		b = append(b, r.Source...)
+	} else {
+		b = append(b, "\t-\tnot placed\t-"...)
+	}
+	b = appendNotes(b, r)
+	b = append(b, '\n')
+	if lw.all {
+		for _, ans := range r.All {
+			b = append(b, "  "...)
+			b = append(b, ans.Source...)
+			b = append(b, '\t')
+			b = ans.Prefix.AppendTo(b)
+			b = append(b, '\t')
+			b = appendLocation(b, ans)
+			b = append(b, '\n')
+		}
+		for _, e := range r.Errors {
+			b = append(b, "  error: "...)
+			b = append(b, e...)
+			b = append(b, '\n')
+		}
+	}
+	lw.buf = b
+	_, err := lw.w.Write(b)
+	return err
+}
+
+func appendLocation(b []byte, ans geo.Answer) []byte {
+	l := ans.Location
+	if l.Country == "" {
+		return append(b, "placed nowhere"...)
+	}
+	b = append(b, l.Country...)
+	if l.Subdivision != "" {
+		b = append(b, ' ')
+		b = append(b, l.Subdivision...)
+	}
+	if l.City != "" {
+		b = append(b, ' ')
+		b = append(b, l.City...)
+	}
+	return b
+}
+
+func appendNotes(b []byte, r *geo.Result) []byte {
+	if r.Special.Kind != "" {
+		b = append(b, "\tspecial: "...)
+		b = append(b, r.Special.Kind...)
+		b = append(b, " ("...)
+		b = append(b, r.Special.Name...)
+		b = append(b, ')')
+	}
+	if r.Transition.Kind != "" {
+		b = append(b, "\ttransition: "...)
+		b = append(b, r.Transition.Kind...)
+		b = append(b, " carrying "...)
+		b = r.Transition.IPv4.AppendTo(b)
+		if r.Transition.Server.IsValid() {
+			b = append(b, " via server "...)
+			b = r.Transition.Server.AppendTo(b)
+			b = append(b, " port "...)
+			b = strconv.AppendUint(b, uint64(r.Transition.Port), 10)
+		}
+	}
+	if r.LocatedBy.IsValid() {
+		b = append(b, "\tlocated by "...)
+		b = r.LocatedBy.AppendTo(b)
+	}
+	return b
+}
+
+// csvRow appends one CSV row by hand: encoding/csv with a string per
+// field costs twice the rest of a look-up.
+func (lw *lookupWriter) csvRow(line int, r *geo.Result, ans geo.Answer, found bool) {
+	b := strconv.AppendInt(lw.buf[:0], int64(line), 10)
+	b = append(b, ',')
+	b = r.Addr.AppendTo(b)
+	b = append(b, ',')
+	b = strconv.AppendBool(b, found)
+	b = append(b, ',')
+	if found {
+		b = ans.Prefix.AppendTo(b)
+	}
+	for _, f := range []string{ans.Location.Country, ans.Location.Subdivision, ans.Location.City, ans.Source, string(ans.Kind), r.Special.Kind, r.Transition.Kind} {
+		b = append(b, ',')
+		b = appendCSVField(b, f)
+	}
+	b = append(b, ',')
+	if r.LocatedBy.IsValid() {
+		b = r.LocatedBy.AppendTo(b)
+	}
+	b = append(b, ',')
+	if len(r.Errors) > 0 {
+		b = appendCSVField(b, strings.Join(r.Errors, "; "))
+	}
+	b = append(b, '\n')
+	lw.buf = b
+	lw.w.Write(b)
+}
+
+// appendCSVField appends s, quoted as RFC 4180 says when it must be.
+func appendCSVField(b []byte, s string) []byte {
+	if !strings.ContainsAny(s, ",\"\r\n") {
+		return append(b, s...)
+	}
+	b = append(b, '"')
+	b = append(b, strings.ReplaceAll(s, `"`, `""`)...)
+	return append(b, '"')
+}
+
+func (lw *lookupWriter) flush() error {
+	if lw.cw != nil {
+		lw.cw.Flush()
+		if err := lw.cw.Error(); err != nil {
+			return err
+		}
+	}
+	return lw.w.Flush()
+}
+
+func newGeoExportMMDB(a *app) *cobra.Command {
+	return &cobra.Command{
+		Use:   "export-mmdb FILE",
+		Short: "Write the register as an MMDB database",
+		Long: `Write where every pool and relocated unit is used as an MMDB database in the
+GeoIP2 layout (country, subdivision, city), which standard readers open
+(mmdblookup, maxminddb libraries), for systems that read MMDB files only.`,
+		Example: "  cadastre geo export-mmdb register.mmdb && mmdblookup -f register.mmdb -i 191.232.0.1 country iso_code",
+		Args:    cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			reg, err := a.open(cmd.Context())
+			if err != nil {
+				return err
+			}
+			places, _, err := reg.Placements(cmd.Context())
+			if err != nil {
+				return err
+			}
+			tmp := args[0] + ".part"
+			f, err := os.Create(tmp)
+			if err != nil {
+				return unreadable{err}
+			}
+			n, err := geo.ExportMMDB(f, places, time.Now())
+			if cerr := f.Close(); err == nil {
+				err = cerr
+			}
+			if err == nil {
+				err = os.Rename(tmp, args[0])
+			}
+			if err != nil {
+				os.Remove(tmp)
+				return err
+			}
+			fmt.Fprintf(a.cfg.stderr, "wrote %d networks to %s\n", n, args[0])
+			return nil
+		},
+	}
+}
