@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/cadastre-ipam/cadastre/auth"
+	"github.com/cadastre-ipam/cadastre/geo"
 	"github.com/cadastre-ipam/cadastre/location"
 	"github.com/cadastre-ipam/cadastre/registry"
 	"github.com/cadastre-ipam/cadastre/store/sqlite"
@@ -183,7 +184,13 @@ func newEnv(tb testing.TB, opts ...envOption) *env {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	e.s = New(e.reg, e.tokens, slog.New(slog.NewJSONHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
+	engine, err := geo.NewEngine(context.Background(), geo.StoreLoader(e.reg, e.store), nil)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	gctx, stopGeo := context.WithCancel(context.Background())
+	tb.Cleanup(stopGeo)
+	e.s = New(e.reg, e.tokens, slog.New(slog.NewJSONHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug})), WithGeo(gctx, engine))
 	e.srv = httptest.NewServer(e.s)
 	tb.Cleanup(e.srv.Close)
 	e.client = &http.Client{Transport: e.rec, Timeout: 30 * time.Second}

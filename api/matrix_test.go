@@ -52,6 +52,10 @@ func matrixRules() map[string]routeRule {
 		"GET /v1/events":         {need: auth.ScopeRead, ok: 200, build: get("/v1/events?limit=5")},
 		"GET /v1/assignments":    {need: auth.ScopeRead, tenant: true, ok: 200, build: get("/v1/assignments")},
 		"GET /v1/tokens":         {need: auth.ScopeAdmin, ok: 200, build: get("/v1/tokens")},
+		"GET /v1/geo/{ip}":       {need: auth.ScopeRead, tenant: true, ok: 200, build: get("/v1/geo/10.0.0.1")},
+		"POST /v1/geo": {need: auth.ScopeRead, tenant: true, ok: 200, build: func(testing.TB, *env, int) req {
+			return req{Method: "POST", Path: "/v1/geo", Body: map[string]any{"addresses": []string{"10.0.0.1", "2001:0:4136:e378:8000:63bf:3fff:fdd2", "fe80::1%eth0"}}}
+		}},
 		"GET /v1/assignments/{id}": {need: auth.ScopeRead, tenant: true, owned: true, ok: 200,
 			build: func(tb testing.TB, e *env, n int) req {
 				return req{Method: "GET", Path: fmt.Sprintf("/v1/assignments/%d", e.acme.ID)}

@@ -420,6 +420,8 @@ func TestOpenAPIConformance(t *testing.T) {
 		{Method: "GET", Path: "/v1/events?limit=3", Token: adm},
 		{Method: "GET", Path: "/v1/events?since=2000-01-01T00:00:00Z&after=2", Token: adm},
 		{Method: "GET", Path: "/v1/tokens", Token: adm},
+		{Method: "GET", Path: "/v1/geo/" + e.acme.Prefix.Addr().String() + "?all=true", Token: adm},
+		{Method: "POST", Path: "/v1/geo", Token: adm, Body: map[string]any{"addresses": []string{e.acme.Prefix.Addr().String(), "2002:c000:204::1", "garbage"}, "all": true}},
 		{Method: "POST", Path: "/v1/tokens", Token: adm, Body: map[string]any{"scope": "read", "name": "ci", "tenant": "acme", "expires": "1h"}},
 		{Method: "DELETE", Path: "/v1/tokens/" + e.ids["read"], Token: adm},
 		// Failures go through the same check.

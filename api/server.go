@@ -18,6 +18,7 @@ import (
 	"github.com/danielgtaylor/huma/v2"
 
 	"github.com/cadastre-ipam/cadastre/auth"
+	"github.com/cadastre-ipam/cadastre/geo"
 	"github.com/cadastre-ipam/cadastre/registry"
 )
 
@@ -35,6 +36,7 @@ type Server struct {
 	allocFailures *prometheus.CounterVec
 
 	feed    feedCache
+	geo     *geo.Engine
 	tokens  *auth.Tokens
 	limiter *limiter
 	api     huma.API
@@ -42,7 +44,7 @@ type Server struct {
 
 // New returns a Server; it is ready until Drain is called. With tokens nil
 // the /v1 API answers 503: there is no unauthenticated mode.
-func New(reg *registry.Registry, tokens *auth.Tokens, log *slog.Logger) *Server {
+func New(reg *registry.Registry, tokens *auth.Tokens, log *slog.Logger, opts ...Option) *Server {
 	s := &Server{reg: reg, tokens: tokens, log: log, mux: http.NewServeMux(), metrics: prometheus.NewRegistry(), limiter: newLimiter(20, time.Minute)}
 	s.requests = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "cadastre_http_requests_total", Help: "HTTP requests by route and status code.",
@@ -63,9 +65,15 @@ func New(reg *registry.Registry, tokens *auth.Tokens, log *slog.Logger) *Server 
 	s.handle("GET /readyz", s.readyz)
 	s.mux.Handle("GET /metrics", promhttp.HandlerFor(s.metrics, promhttp.HandlerOpts{}))
 	s.handle("GET /geofeed.csv", s.geofeed)
+	for _, o := range opts {
+		o(s)
+	}
 	s.mountV1()
 	return s
 }
+
+// Option configures a Server.
+type Option func(*Server)
 
 // Metrics is the server's Prometheus registry, for other parts to add to.
 func (s *Server) Metrics() *prometheus.Registry { return s.metrics }

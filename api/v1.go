@@ -80,6 +80,7 @@ func (s *Server) mountV1() {
 	s.routeAssignments(api)
 	s.routeReadOnly(api)
 	s.routeTokens(api)
+	s.routeGeo(api)
 }
 
 // op describes an operation with the scope it needs.

@@ -45,7 +45,11 @@ Logs are JSON when stderr is not a terminal.`,
 			if err != nil {
 				return err
 			}
-			srv := api.New(reg, tokens, log)
+			engine, err := a.geoEngine(cmd.Context())
+			if err != nil {
+				return err
+			}
+			srv := api.New(reg, tokens, log, api.WithGeo(cmd.Context(), engine))
 			ln, err := net.Listen("tcp", listen)
 			if err != nil {
 				return usagef("--listen %s: %v", listen, err)
