@@ -125,5 +125,8 @@ func WithGeo(ctx context.Context, e *geo.Engine) Option {
 	return func(s *Server) {
 		s.geo = e
 		go s.followRegister(ctx, 2*time.Second)
+		// MMDB files are watched too: a new database version is picked
+		// up without dropping look-ups in flight.
+		go e.Watch(ctx, 5*time.Second, func(err error) { s.log.Warn("geolocation source", "err", err.Error()) })
 	}
 }
