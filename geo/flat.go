@@ -14,7 +14,7 @@ import (
 // (2-byte starts: one or two cache lines), where bart walks up to four
 // trie nodes; that is what puts IPv4 look-ups at several times the speed
 // of an MMDB reader. It costs 6 bytes a range. bart stays the table of
-// record: IPv6, LookupAll and Walk use it.
+// record: the build, LookupAll and Walk use it; flat6 is the IPv6 half.
 type flat4 struct {
 	first [1<<16 + 1]uint32 // first[h]: the first range of /16 number h
 	low   []uint16          // each range's start, less its /16

@@ -2,6 +2,7 @@ package geo
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"net/netip"
@@ -111,8 +112,8 @@ type mmdbIndex struct {
 // Table is an immutable snapshot of every source, ready for look-ups from
 // any number of goroutines. Every source is merged into one
 // longest-prefix-match table (gaissmai/bart) ranked by trust, so a look-up
-// is one match (for IPv4, in that table flattened into address ranges,
-// see flat4): an entry is dropped where a higher-ranked source already
+// is one match (in that table flattened into address ranges, see flat4
+// and flat6): an entry is dropped where a higher-ranked source already
 // covers its whole prefix, so the register wins over a more specific feed
 // or MMDB entry inside our own space, while a feed's /16 around our /24
 // still answers outside it; the register and feeds win over every MMDB
@@ -123,6 +124,7 @@ type mmdbIndex struct {
 type Table struct {
 	lpm     *bart.Table[slot]   // every source, ranked
 	v4      *flat4              // lpm's IPv4 half, flattened for look-ups
+	v6      *flat6              // and its IPv6 half (nil: look up in lpm)
 	locs    []location.Location // register and geofeed locations
 	mm      *mmdbIndex
 	sources []tableSource
@@ -147,9 +149,9 @@ type Table struct {
 // sources. Build fails outright only when ctx is done.
 //
 // Each MMDB file's networks are copied into the table: GeoLite2 country's
-// 1.18 million networks load in about half a second and keep 39 MiB (the
-// file's 9 MB, the bart table and the flattened IPv4 index; see
-// bench/README.md).
+// 1.18 million networks load in about 0.55 s and keep 47 MiB (the
+// file's 9 MB, the bart table and the flattened IPv4 and IPv6 indexes;
+// see bench/README.md).
 func Build(ctx context.Context, in Inputs, prev *Table, now time.Time) (*Table, error) {
 	t := &Table{builtAt: now, specials: new(bart.Table[int32])}
 	for _, s := range prefix.Specials() {
@@ -298,7 +300,10 @@ func Build(ctx context.Context, in Inputs, prev *Table, now time.Time) (*Table, 
 		t.lpm = t.lpm.InsertPersist(k.p, k.s)
 	}
 	t.v4 = newFlat4(t.lpm.AllSorted4(), func(s slot) Answer {
-		return t.answer(s, netip.PrefixFrom(netip.IPv4Unspecified(), s.bits()).Addr())
+		return t.answer(s, netip.IPv4Unspecified())
+	})
+	t.v6 = newFlat6(t.lpm.AllSorted6(), func(s slot) Answer {
+		return t.answer(s, netip.IPv6Unspecified())
 	})
 	return t, errors.Join(errs...)
 }
@@ -460,7 +465,7 @@ func (t *Table) lookup(r *Result, a netip.Addr, all bool) {
 		}
 	}
 	at := a
-	if a.Is6() {
+	if a.Is6() && mayEmbed(a) {
 		if tr, ok := prefix.Embedded(a); ok {
 			r.Transition = tr
 			if tr.Kind != prefix.KindISATAP {
@@ -496,6 +501,22 @@ func (t *Table) maybeSpecial(a netip.Addr) bool {
 	return t.specialTop[fam][top>>6]&(1<<(top&63)) != 0
 }
 
+// mayEmbed is false when the IPv6 address a is none of the transition
+// forms prefix.Embedded decodes: Teredo (2001::/32), 6to4 (2002::/16),
+// NAT64 (64:ff9b::/96, 64:ff9b:1::/48), IPv4-mapped and -compatible
+// (::/96, ::ffff:0:0/96) and ISATAP interface identifiers (0000:5efe or
+// 0200:5efe in bits 64-95). Most addresses are cleared by it without the
+// cost of decoding.
+func mayEmbed(a netip.Addr) bool {
+	b := a.As16()
+	hi, lo := binary.BigEndian.Uint64(b[:8]), binary.BigEndian.Uint64(b[8:])
+	switch {
+	case hi>>32 == 0x2001_0000, hi>>48 == 0x2002, hi>>48 == 0x0064, hi == 0:
+		return true
+	}
+	return (lo>>32)&^0x0200_0000 == 0x0000_5efe
+}
+
 // best writes the rank-ordered answer for a into dst, which is zero,
 // and says whether there is one: one longest-prefix match.
 func (t *Table) best(dst *Answer, a netip.Addr) bool {
@@ -508,11 +529,20 @@ func (t *Table) best(dst *Answer, a netip.Addr) bool {
 		dst.Prefix = prefix4(a, dst.Prefix.Bits())
 		return true
 	}
-	if s, ok := t.lpm.Lookup(a); ok {
-		*dst = t.answer(s, a)
-		return true
+	if t.v6 == nil { // more distinct locations than flat6 holds
+		if s, ok := t.lpm.Lookup(a); ok {
+			*dst = t.answer(s, a)
+			return true
+		}
+		return false
 	}
-	return false
+	id := t.v6.lookup(a)
+	if id == 0 {
+		return false
+	}
+	*dst = t.v6.ans[id>>8]
+	dst.Prefix = prefix6(a, int(id&0xff))
+	return true
 }
 
 // every is each source's own answer for a, in rank order.

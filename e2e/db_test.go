@@ -1,0 +1,133 @@
+package e2e
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"net/netip"
+
+	"github.com/jackc/pgx/v5"
+	_ "modernc.org/sqlite" // the driver the embedded store uses
+)
+
+// rowScanner is what both pgx.Rows and *sql.Rows offer.
+type rowScanner interface {
+	Next() bool
+	Scan(...any) error
+	Err() error
+}
+
+type queryFunc func(ctx context.Context, q string) (rowScanner, func(), error)
+
+// readState reads assignments, pools, the free list and the idempotency
+// records with the same queries on either store; prefixText is how the
+// store turns a prefix column into text.
+func readState(ctx context.Context, query queryFunc, prefixText func(string) string) (*dbState, error) {
+	st := &dbState{assignments: map[int64]dbAssignment{}, overlaps: -1}
+	each := func(q string, fn func(rowScanner) error) error {
+		rows, done, err := query(ctx, q)
+		if err != nil {
+			return fmt.Errorf("%s: %w", q, err)
+		}
+		defer done()
+		for rows.Next() {
+			if err := fn(rows); err != nil {
+				return fmt.Errorf("%s: %w", q, err)
+			}
+		}
+		return rows.Err()
+	}
+	err := each(`SELECT id, `+prefixText("prefix")+`, state, pool_id FROM assignments`, func(r rowScanner) error {
+		var id, pool int64
+		var p, state string
+		if err := r.Scan(&id, &p, &state, &pool); err != nil {
+			return err
+		}
+		pp, err := netip.ParsePrefix(p)
+		st.assignments[id] = dbAssignment{prefix: pp, state: state, pool: pool}
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	err = each(`SELECT id, `+prefixText("prefix")+`, CASE WHEN relocation_id IS NULL THEN 0 ELSE 1 END FROM pools`, func(r rowScanner) error {
+		var id, rel int64
+		var p string
+		if err := r.Scan(&id, &p, &rel); err != nil {
+			return err
+		}
+		pp, err := netip.ParsePrefix(p)
+		st.pools = append(st.pools, dbPool{id: id, prefix: pp, relocated: rel == 1})
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	err = each(`SELECT pool_id, bits, addr FROM free`, func(r rowScanner) error {
+		var pool, bits int64
+		var addr []byte
+		if err := r.Scan(&pool, &bits, &addr); err != nil {
+			return err
+		}
+		a, ok := netip.AddrFromSlice(addr)
+		if !ok {
+			return fmt.Errorf("free address of %d bytes", len(addr))
+		}
+		st.free = append(st.free, dbFree{pool: pool, prefix: netip.PrefixFrom(a, int(bits))})
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	err = each(`SELECT COUNT(*) FROM idempotency`, func(r rowScanner) error { return r.Scan(&st.idempotency) })
+	return st, err
+}
+
+// readPostgres reads the schema of dsn, and asks PostgreSQL itself
+// whether any two live assignments overlap.
+func readPostgres(ctx context.Context, dsn string) (*dbState, error) {
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		return nil, err
+	}
+	defer conn.Close(ctx)
+	st, err := readState(ctx, func(ctx context.Context, q string) (rowScanner, func(), error) {
+		rows, err := conn.Query(ctx, q)
+		if err != nil {
+			return nil, nil, err
+		}
+		return rows, rows.Close, nil
+	}, func(col string) string { return col + "::text" })
+	if err != nil {
+		return nil, err
+	}
+	err = conn.QueryRow(ctx, `SELECT COUNT(*) FROM assignments a JOIN assignments b
+		ON a.id < b.id AND a.prefix && b.prefix
+		WHERE a.state <> 'released' AND b.state <> 'released'`).Scan(&st.overlaps)
+	return st, err
+}
+
+// readSQLite reads the file at path, read-only, while the server may still run.
+func readSQLite(ctx context.Context, path string) (*dbState, error) {
+	db, err := sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(10000)&_pragma=query_only(1)")
+	if err != nil {
+		return nil, err
+	}
+	defer db.Close()
+	st, err := readState(ctx, func(ctx context.Context, q string) (rowScanner, func(), error) {
+		rows, err := db.QueryContext(ctx, q)
+		if err != nil {
+			return nil, nil, err
+		}
+		return rows, func() { rows.Close() }, nil
+	}, func(col string) string { return col })
+	if err != nil {
+		return nil, err
+	}
+	// The same question the PostgreSQL check asks, on first/last bytes:
+	// prefixes nest or are disjoint, so in address order any overlap shows
+	// between neighbours.
+	err = db.QueryRowContext(ctx, `SELECT COUNT(*) FROM (SELECT first, LAG(last) OVER (PARTITION BY family ORDER BY first, last DESC) AS prev
+		FROM assignments WHERE state <> 'released') WHERE prev >= first`).Scan(&st.overlaps)
+	return st, err
+}

@@ -1,0 +1,246 @@
+// Package e2e runs the real cadastre binary: several `cadastre serve`
+// processes on one database, killed and restarted under load, checked
+// afterwards against the database itself.
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// binary is the cadastre binary TestMain builds once.
+var binary string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "cadastre-e2e-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "e2e:", err)
+		os.Exit(1)
+	}
+	binary = filepath.Join(dir, "cadastre")
+	build := exec.Command("go", "build", "-o", binary, "github.com/cadastre-ipam/cadastre/cmd/cadastre")
+	build.Stdout, build.Stderr = os.Stderr, os.Stderr
+	if err := build.Run(); err != nil {
+		fmt.Fprintln(os.Stderr, "e2e: go build ./cmd/cadastre:", err)
+		os.RemoveAll(dir)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// tokenKey is the fixed server-side token key every process of a test shares.
+const tokenKey = "5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a"
+
+// baseEnv is the test's environment without any CADASTRE_ setting that
+// could point a process at another database or server.
+func baseEnv(extra ...string) []string {
+	var env []string
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "CADASTRE_") {
+			env = append(env, kv)
+		}
+	}
+	env = append(env, "CADASTRE_TOKEN_KEY="+tokenKey)
+	return append(env, extra...)
+}
+
+// runCLI runs one cadastre command to completion and returns its stdout.
+func runCLI(t testing.TB, args ...string) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, binary, args...)
+	cmd.Env = baseEnv()
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("cadastre %s: %v\nstdout: %s\nstderr: %s", strings.Join(args, " "), err, out.String(), errb.String())
+	}
+	return out.String()
+}
+
+// freePort finds a loopback port nobody listens on now. serve needs a
+// fixed port so that a restarted replica comes back where clients expect it.
+func freePort(t testing.TB) int {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
+}
+
+// server is one `cadastre serve` process, restartable on the same port.
+type server struct {
+	args  []string // global flags (--db or --postgres) before "serve"
+	port  int
+	log   string // stderr of every incarnation, appended
+	mu    sync.Mutex
+	cmd   *exec.Cmd
+	done  chan struct{}
+	kills atomic.Int32
+}
+
+func (s *server) URL() string { return fmt.Sprintf("http://127.0.0.1:%d", s.port) }
+
+// startServer starts `cadastre ARGS serve` on a free port, waits for
+// /readyz, and stops the process group when the test ends.
+func startServer(t testing.TB, args ...string) *server {
+	t.Helper()
+	s := &server{args: args, port: freePort(t), log: filepath.Join(t.TempDir(), "serve.log")}
+	t.Cleanup(s.stop)
+	if err := s.start(); err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// start starts the process and waits until it is ready. It may run on
+// any goroutine: it reports failure instead of ending the test.
+func (s *server) start() error {
+	logf, err := os.OpenFile(s.log, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		return err
+	}
+	args := append(append([]string{}, s.args...), "serve", "--listen", fmt.Sprintf("127.0.0.1:%d", s.port), "--drain", "0s", "--grace", "5s")
+	cmd := exec.Command(binary, args...)
+	cmd.Env = baseEnv()
+	cmd.Stdout, cmd.Stderr = logf, logf
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		logf.Close()
+		return err
+	}
+	done := make(chan struct{})
+	go func() { cmd.Wait(); logf.Close(); close(done) }()
+	s.mu.Lock()
+	s.cmd, s.done = cmd, done
+	s.mu.Unlock()
+	if err := s.waitReady(30 * time.Second); err != nil {
+		return fmt.Errorf("%s: %v\n%s", s.URL(), err, s.tail())
+	}
+	return nil
+}
+
+func (s *server) waitReady(limit time.Duration) error {
+	hc := &http.Client{Timeout: time.Second}
+	deadline := time.Now().Add(limit)
+	for time.Now().Before(deadline) {
+		select {
+		case <-s.done:
+			return fmt.Errorf("cadastre serve exited before it was ready")
+		default:
+		}
+		resp, err := hc.Get(s.URL() + "/readyz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return nil
+			}
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return fmt.Errorf("not ready after %s", limit)
+}
+
+// kill sends SIGKILL to the process group and waits for the exit.
+func (s *server) kill() {
+	s.mu.Lock()
+	cmd, done := s.cmd, s.done
+	s.mu.Unlock()
+	if cmd == nil || cmd.Process == nil {
+		return
+	}
+	syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+	<-done
+	s.kills.Add(1)
+}
+
+// stop ends the process group: SIGTERM, then SIGKILL after 5 s.
+func (s *server) stop() {
+	s.mu.Lock()
+	cmd, done := s.cmd, s.done
+	s.mu.Unlock()
+	if cmd == nil || cmd.Process == nil {
+		return
+	}
+	syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+		<-done
+	}
+}
+
+// tail is the end of the server's log, for failure messages.
+func (s *server) tail() string {
+	b, _ := os.ReadFile(s.log)
+	if len(b) > 4000 {
+		b = b[len(b)-4000:]
+	}
+	return string(b)
+}
+
+// baseDSN is the PostgreSQL test server: $CADASTRE_TEST_POSTGRES, or the
+// one these machines run on loopback (trust auth, database test).
+func baseDSN() string {
+	if d := os.Getenv("CADASTRE_TEST_POSTGRES"); d != "" {
+		return d
+	}
+	return "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
+}
+
+var schemaSeq atomic.Int64
+
+// freshSchema makes an empty schema for one test, dropped afterwards, and
+// returns a DSN whose search_path is that schema. It skips the test when
+// PostgreSQL is unreachable, unless $CI is set.
+func freshSchema(t testing.TB) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, baseDSN())
+	if err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatalf("PostgreSQL at %s: %v", baseDSN(), err)
+		}
+		t.Skipf("no PostgreSQL at %s (%v): the replica test needs it; scripts/setup starts it", baseDSN(), err)
+	}
+	name := fmt.Sprintf("cadastre_e2e%d_%d", time.Now().UnixNano()%1e9, schemaSeq.Add(1))
+	if _, err := conn.Exec(ctx, "CREATE SCHEMA "+name); err != nil {
+		t.Fatal(err)
+	}
+	conn.Close(ctx)
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if c, err := pgx.Connect(ctx, baseDSN()); err == nil {
+			c.Exec(ctx, "DROP SCHEMA "+name+" CASCADE")
+			c.Close(ctx)
+		}
+	})
+	sep := "?"
+	if strings.Contains(baseDSN(), "?") {
+		sep = "&"
+	}
+	return baseDSN() + sep + "search_path=" + name
+}
