@@ -60,3 +60,33 @@ func TestGeoLookups(t *testing.T) {
 		}
 	})
 }
+
+func TestMetricsCountAPIRoutes(t *testing.T) {
+	e := newEnv(t)
+	e.do(t, req{Method: "GET", Path: "/v1/regions", Token: e.tok["read"]})
+	e.do(t, req{Method: "GET", Path: "/v1/regions"})
+	resp, err := http.Get(e.srv.URL + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var b strings.Builder
+	buf := make([]byte, 1<<16)
+	for {
+		n, err := resp.Body.Read(buf)
+		b.Write(buf[:n])
+		if err != nil {
+			break
+		}
+	}
+	for _, want := range []string{
+		`cadastre_http_requests_total{code="200",route="GET /v1/regions"} 1`,
+		`cadastre_http_requests_total{code="401",route="GET /v1/regions"} 1`,
+		`cadastre_http_request_duration_seconds_count{route="GET /v1/regions"} 2`,
+		`cadastre_pool_utilization_ratio{`,
+	} {
+		if !strings.Contains(b.String(), want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
+	}
+}

@@ -72,7 +72,7 @@ func (s *Server) mountV1() {
 	cfg.Security = []map[string][]string{{"bearer": {}}}
 	api := humago.New(s.mux, cfg)
 	api.OpenAPI().Components.Schemas.RegisterTypeAlias(reflect.TypeFor[prefix.Count](), reflect.TypeFor[countSchema]())
-	api.UseMiddleware(s.authenticate(api))
+	api.UseMiddleware(s.instrumentAPI, s.authenticate(api))
 	s.api = api
 
 	s.routeRegions(api)
@@ -91,6 +91,26 @@ func op(id, method, path, summary string, scope auth.Scope, tenantOK bool, errs 
 		Errors:       append(commonErrors(method), errs...),
 		MaxBodyBytes: 64 << 10,
 	}
+}
+
+// instrumentAPI logs and counts every /v1 request by its operation's
+// route pattern, as instrument does for the plain handlers.
+func (s *Server) instrumentAPI(ctx huma.Context, next func(huma.Context)) {
+	start := time.Now()
+	next(ctx)
+	opn := ctx.Operation()
+	route := opn.Method + " " + opn.Path
+	code := ctx.Status()
+	if code == 0 {
+		code = http.StatusOK
+	}
+	d := time.Since(start)
+	s.requests.WithLabelValues(route, strconv.Itoa(code)).Inc()
+	s.latency.WithLabelValues(route).Observe(d.Seconds())
+	u := ctx.URL()
+	s.log.LogAttrs(ctx.Context(), slog.LevelInfo, "request",
+		slog.String("method", ctx.Method()), slog.String("path", u.Path), slog.Int("status", code),
+		slog.Duration("duration", d), slog.String("remote", ctx.RemoteAddr()))
 }
 
 // commonErrors are the statuses any operation may answer: a bad request,

@@ -117,7 +117,22 @@ type Tokens struct {
 
 	mu      sync.Mutex
 	touched map[string]time.Time
+	checked map[string]checked // by the secret's MAC
 }
+
+// checked is a secret verified against the store moments ago.
+type checked struct {
+	tok   Token
+	until time.Time
+}
+
+// checkTTL is how long a verified secret is trusted without reading the
+// store again: it spares every request a database read, and bounds how
+// long another replica may honour a token after it was revoked.
+const checkTTL = 2 * time.Second
+
+// maxChecked bounds the cache of verified secrets.
+const maxChecked = 10_000
 
 // New returns Tokens over store with the server-side key.
 func New(store Store, key []byte, now func() time.Time) (*Tokens, error) {
@@ -127,7 +142,7 @@ func New(store Store, key []byte, now func() time.Time) (*Tokens, error) {
 	if now == nil {
 		now = time.Now
 	}
-	return &Tokens{store: store, key: key, now: now, touched: map[string]time.Time{}}, nil
+	return &Tokens{store: store, key: key, now: now, touched: map[string]time.Time{}, checked: map[string]checked{}}, nil
 }
 
 var b32 = base32.NewEncoding("abcdefghijklmnopqrstuvwxyz234567").WithPadding(base32.NoPadding)
@@ -208,6 +223,14 @@ func (k *Tokens) Check(ctx context.Context, secret string) (Token, error) {
 	if !ok || len(secret) > 200 {
 		return Token{}, ErrMalformed
 	}
+	mac := k.mac(secret)
+	now := k.now()
+	k.mu.Lock()
+	c, hit := k.checked[string(mac)]
+	k.mu.Unlock()
+	if hit && now.Before(c.until) && (c.tok.ExpiresAt == nil || now.Before(*c.tok.ExpiresAt)) {
+		return c.tok, nil
+	}
 	t, err := k.store.Token(ctx, id)
 	if errors.Is(err, registry.ErrNotFound) {
 		// Spend the same work as a real check, so timing tells nothing.
@@ -217,10 +240,9 @@ func (k *Tokens) Check(ctx context.Context, secret string) (Token, error) {
 	if err != nil {
 		return Token{}, err
 	}
-	if !hmac.Equal(k.mac(secret), t.MAC) {
+	if !hmac.Equal(mac, t.MAC) {
 		return Token{}, ErrBadSecret
 	}
-	now := k.now()
 	if t.RevokedAt != nil {
 		return Token{}, ErrRevoked
 	}
@@ -233,6 +255,10 @@ func (k *Tokens) Check(ctx context.Context, secret string) (Token, error) {
 	if due {
 		k.touched[id] = now
 	}
+	if len(k.checked) >= maxChecked {
+		k.checked = map[string]checked{}
+	}
+	k.checked[string(mac)] = checked{tok: t, until: now.Add(checkTTL)}
 	k.mu.Unlock()
 	if due {
 		if err := k.store.TouchToken(ctx, id, now.UTC().Truncate(time.Microsecond)); err != nil {
@@ -252,5 +278,13 @@ func (k *Tokens) Revoke(ctx context.Context, id string) error {
 	if err := k.store.RevokeToken(ctx, id, now, ev); err != nil {
 		return fmt.Errorf("token %s: %w", id, err)
 	}
+	// This replica stops honouring it at once; others within checkTTL.
+	k.mu.Lock()
+	for m, c := range k.checked {
+		if c.tok.ID == id {
+			delete(k.checked, m)
+		}
+	}
+	k.mu.Unlock()
 	return nil
 }

@@ -47,7 +47,6 @@ func TestReplicasSQLite(t *testing.T) {
 		global:   []string{"--db", db},
 		replicas: 1,
 		read:     func(ctx context.Context) (*dbState, error) { return readSQLite(ctx, db) },
-		knownBug: coldReadsBug,
 	})
 }
 

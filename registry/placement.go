@@ -45,7 +45,7 @@ func (r *Registry) Placements(ctx context.Context) (out []Placement, pos Positio
 		for _, g := range regions {
 			locs[g.ID] = g.Location
 		}
-		pools, err := tx.Pools(ctx, PoolFilter{})
+		pools, err := poolSpans(ctx, tx)
 		if err != nil {
 			return err
 		}
@@ -55,18 +55,25 @@ func (r *Registry) Placements(ctx context.Context) (out []Placement, pos Positio
 		}
 		lent := map[int64][]netip.Prefix{}
 		moved := map[int64]time.Time{}
+		refs := map[int64]*RelocationRef{}
 		for _, rel := range rels {
 			lent[rel.FromPoolID] = append(lent[rel.FromPoolID], rel.Prefix)
 			moved[rel.ID] = rel.CreatedAt
+			refs[rel.ID] = &RelocationRef{ID: rel.ID, Prefix: rel.Prefix, FromRegion: rel.FromRegion, ToRegion: rel.ToRegion}
+		}
+		names := make(map[int64]string, len(regions))
+		for _, g := range regions {
+			names[g.ID] = g.Name
 		}
 		for _, p := range pools {
 			var when *time.Time
-			if p.Relocation != nil {
-				t := moved[p.Relocation.ID]
-				when = &t
+			var ref *RelocationRef
+			if p.RelocationID != 0 {
+				t := moved[p.RelocationID]
+				when, ref = &t, refs[p.RelocationID]
 			}
 			for _, q := range subtract(p.Prefix, lent[p.ID]) {
-				out = append(out, Placement{Prefix: q, Region: p.Region, Location: locs[p.RegionID], Relocation: p.Relocation, MovedAt: when})
+				out = append(out, Placement{Prefix: q, Region: names[p.RegionID], Location: locs[p.RegionID], Relocation: ref, MovedAt: when})
 			}
 		}
 		slices.SortFunc(out, func(a, b Placement) int { return prefix.Compare(a.Prefix, b.Prefix) })
@@ -99,4 +106,36 @@ func subtract(p netip.Prefix, holes []netip.Prefix) []netip.Prefix {
 		out = append(out, prefix.Range(cur, last)...)
 	}
 	return out
+}
+
+// PoolSpan is the least a placement needs of a pool.
+type PoolSpan struct {
+	ID           int64
+	Prefix       netip.Prefix
+	RegionID     int64
+	RelocationID int64 // 0 unless the pool is a relocated unit
+}
+
+// SpanLister is an optional Tx method: every pool's span in one lean
+// query, so that publishing the feed of a large register stays fast.
+type SpanLister interface {
+	PoolSpans(ctx context.Context) ([]PoolSpan, error)
+}
+
+func poolSpans(ctx context.Context, tx Tx) ([]PoolSpan, error) {
+	if sl, ok := tx.(SpanLister); ok {
+		return sl.PoolSpans(ctx)
+	}
+	pools, err := tx.Pools(ctx, PoolFilter{})
+	if err != nil {
+		return nil, err
+	}
+	out := make([]PoolSpan, len(pools))
+	for i, p := range pools {
+		out[i] = PoolSpan{ID: p.ID, Prefix: p.Prefix, RegionID: p.RegionID}
+		if p.Relocation != nil {
+			out[i].RelocationID = p.Relocation.ID
+		}
+	}
+	return out, nil
 }

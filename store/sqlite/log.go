@@ -3,6 +3,7 @@ package sqlite
 import (
 	"context"
 	"fmt"
+	"net/netip"
 
 	"github.com/cadastre-ipam/cadastre/registry"
 )
@@ -34,4 +35,30 @@ func (t *tx) UpdateRegion(ctx context.Context, r registry.Region) error {
 		return fmt.Errorf("region %s: %w", r.Name, registry.ErrNotFound)
 	}
 	return nil
+}
+
+// PoolSpans implements registry.SpanLister: one lean query, addresses read
+// as bytes rather than parsed from text.
+func (t *tx) PoolSpans(ctx context.Context) ([]registry.PoolSpan, error) {
+	rows, err := t.q.query(ctx, `SELECT id, first, bits, region_id, COALESCE(relocation_id, 0) FROM pools ORDER BY family, first, bits`)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []registry.PoolSpan
+	for rows.Next() {
+		var s registry.PoolSpan
+		var first []byte
+		var bits int
+		if err := rows.Scan(&s.ID, &first, &bits, &s.RegionID, &s.RelocationID); err != nil {
+			return nil, err
+		}
+		a, ok := netip.AddrFromSlice(first)
+		if !ok {
+			return nil, fmt.Errorf("pool %d: stored address of %d bytes", s.ID, len(first))
+		}
+		s.Prefix = netip.PrefixFrom(a, bits)
+		out = append(out, s)
+	}
+	return out, rows.Err()
 }

@@ -42,15 +42,17 @@ type Options struct {
 
 // Store is the SQLite Store.
 type Store struct {
-	path   string
-	wdb    *sql.DB
-	rdb    *sql.DB
-	jobs   chan *job
-	quit   chan struct{}
-	done   chan struct{}
-	rmu    sync.Mutex
-	rstmts map[string]*sql.Stmt
-	closed sync.Once
+	path string
+	wdb  *sql.DB
+	rdb  *sql.DB
+	jobs chan *job
+	quit chan struct{}
+	done chan struct{}
+	// readers hands out read connections, each with its own prepared
+	// statements, so a View never needs a second connection (which, with
+	// every connection held by a View, would deadlock).
+	readers chan *reader
+	closed  sync.Once
 	// cmu guards sending on jobs against Close: once shut is set no job is
 	// queued, so none waits for a writer that has exited.
 	cmu  sync.RWMutex
@@ -116,8 +118,9 @@ func Open(ctx context.Context, path string, opt Options) (*Store, error) {
 		wdb.Close()
 		return nil, fmt.Errorf("database %s: %w", path, err)
 	}
-	rdb.SetMaxOpenConns(8)
-	s := &Store{path: path, wdb: wdb, rdb: rdb, jobs: make(chan *job, maxBatch), quit: make(chan struct{}), done: make(chan struct{}), rstmts: map[string]*sql.Stmt{}}
+	rdb.SetMaxOpenConns(maxReaders)
+	rdb.SetMaxIdleConns(maxReaders)
+	s := &Store{path: path, wdb: wdb, rdb: rdb, jobs: make(chan *job, maxBatch), quit: make(chan struct{}), done: make(chan struct{}), readers: newReaders()}
 	go s.writer()
 	return s, nil
 }
@@ -188,7 +191,7 @@ func readOnlyStore(ctx context.Context, path, common string) (*Store, error) {
 		rdb.Close()
 		return nil, fmt.Errorf("database %s (read-only): %w", path, explain(err))
 	}
-	s := &Store{path: path, rdb: rdb, readOnly: true, quit: make(chan struct{}), done: make(chan struct{}), rstmts: map[string]*sql.Stmt{}}
+	s := &Store{path: path, rdb: rdb, readOnly: true, quit: make(chan struct{}), done: make(chan struct{}), readers: newReaders()}
 	close(s.done)
 	return s, nil
 }
@@ -255,11 +258,11 @@ func (s *Store) Close() error {
 		s.cmu.Unlock()
 		close(s.quit)
 		<-s.done
-		s.rmu.Lock()
-		for _, st := range s.rstmts {
-			st.Close()
+		for range maxReaders {
+			if r := <-s.readers; r != nil {
+				r.close()
+			}
 		}
-		s.rmu.Unlock()
 		err = s.rdb.Close()
 		if s.wdb != nil {
 			err = errors.Join(err, s.wdb.Close())
@@ -434,26 +437,64 @@ func safeRun(fn func(registry.Tx) error, t registry.Tx) (err error) {
 
 // View implements registry.Store.
 func (s *Store) View(ctx context.Context, fn func(registry.Tx) error) error {
-	t, err := s.rdb.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
-	if err != nil {
+	var r *reader
+	select {
+	case r = <-s.readers:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	if r == nil {
+		c, err := s.rdb.Conn(ctx)
+		if err != nil {
+			s.readers <- nil
+			return fmt.Errorf("database %s: %w", s.path, explain(err))
+		}
+		r = &reader{conn: c, stmts: map[string]*sql.Stmt{}}
+	}
+	healthy := false
+	defer func() {
+		if healthy {
+			s.readers <- r
+			return
+		}
+		r.close()
+		s.readers <- nil
+	}()
+	if _, err := r.conn.ExecContext(ctx, "BEGIN"); err != nil {
 		return fmt.Errorf("database %s: %w", s.path, explain(err))
 	}
-	defer t.Rollback()
-	return s.storageErr(mapErr(fn(&tx{q: &rtx{s: s, tx: t}})))
+	err := safeRun(fn, &tx{q: &rtx{r: r}})
+	_, rerr := r.conn.ExecContext(context.Background(), "ROLLBACK")
+	healthy = rerr == nil
+	return s.storageErr(mapErr(err))
 }
 
-func (s *Store) rstmt(ctx context.Context, query string) (*sql.Stmt, error) {
-	s.rmu.Lock()
-	defer s.rmu.Unlock()
-	if st, ok := s.rstmts[query]; ok {
-		return st, nil
+// maxReaders bounds concurrent read transactions (and read connections).
+const maxReaders = 8
+
+// maxStmts bounds a connection's cache of prepared statements: queries with
+// literal ID lists vary, and must not grow the cache without end.
+const maxStmts = 512
+
+// reader is one read connection with its prepared statements.
+type reader struct {
+	conn  *sql.Conn
+	stmts map[string]*sql.Stmt
+}
+
+func (r *reader) close() {
+	for _, st := range r.stmts {
+		st.Close()
 	}
-	st, err := s.rdb.PrepareContext(ctx, query)
-	if err != nil {
-		return nil, err
+	r.conn.Close()
+}
+
+func newReaders() chan *reader {
+	c := make(chan *reader, maxReaders)
+	for range maxReaders {
+		c <- nil // a free slot; its connection is opened on first use
 	}
-	s.rstmts[query] = st
-	return st, nil
+	return c
 }
 
 // querier is what the tx methods need of a connection.
@@ -471,6 +512,13 @@ type wtx struct {
 func (w *wtx) stmt(ctx context.Context, q string) (*sql.Stmt, error) {
 	if st, ok := w.stmts[q]; ok {
 		return st, nil
+	}
+	if len(w.stmts) >= maxStmts {
+		// Queries with literal lists vary without end: start the cache over.
+		for k, st := range w.stmts {
+			st.Close()
+			delete(w.stmts, k)
+		}
 	}
 	st, err := w.conn.PrepareContext(ctx, q)
 	if err != nil {
@@ -509,8 +557,7 @@ func (w *wtx) query(ctx context.Context, q string, args ...any) (*sql.Rows, erro
 
 // rtx runs statements in a read transaction.
 type rtx struct {
-	s  *Store
-	tx *sql.Tx
+	r *reader
 }
 
 func (r *rtx) exec(ctx context.Context, q string, args ...any) (sql.Result, error) {
@@ -518,11 +565,18 @@ func (r *rtx) exec(ctx context.Context, q string, args ...any) (sql.Result, erro
 }
 
 func (r *rtx) query(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
-	st, err := r.s.rstmt(ctx, q)
-	if err != nil {
-		return nil, err
+	st, ok := r.r.stmts[q]
+	if !ok {
+		if len(r.r.stmts) >= maxStmts {
+			return r.r.conn.QueryContext(ctx, q, args...)
+		}
+		var err error
+		if st, err = r.r.conn.PrepareContext(ctx, q); err != nil {
+			return nil, err
+		}
+		r.r.stmts[q] = st
 	}
-	return r.tx.StmtContext(ctx, st).QueryContext(ctx, args...)
+	return st.QueryContext(ctx, args...)
 }
 
 // mapErr turns constraint failures into the registry's sentinel errors.

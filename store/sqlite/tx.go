@@ -186,7 +186,13 @@ func (t *tx) Blocks(ctx context.Context) ([]registry.Block, error) {
 
 func (t *tx) BlocksOverlapping(ctx context.Context, p netip.Prefix) ([]registry.Block, error) {
 	fam, first, last, _ := span(p)
-	rows, err := t.q.query(ctx, `SELECT `+blockCols+` FROM blocks WHERE family = ? AND first <= ? AND last >= ? ORDER BY first`, fam, last, first)
+	// Blocks never overlap: the candidates are those starting inside p and
+	// the one starting last before it.
+	rows, err := t.q.query(ctx, `SELECT `+blockCols+` FROM blocks WHERE id IN (
+		SELECT id FROM blocks WHERE family = ?1 AND first >= ?2 AND first <= ?3
+		UNION ALL
+		SELECT id FROM (SELECT id FROM blocks WHERE family = ?1 AND first < ?2 ORDER BY first DESC LIMIT 1)
+	) AND last >= ?2 ORDER BY first`, fam, first, last)
 	return collect(rows, err, scanBlock)
 }
 
@@ -253,7 +259,15 @@ func (t *tx) Pools(ctx context.Context, f registry.PoolFilter) ([]registry.Pool,
 
 func (t *tx) PoolsOverlapping(ctx context.Context, p netip.Prefix) ([]registry.Pool, error) {
 	fam, first, last, _ := span(p)
-	rows, err := t.q.query(ctx, poolSelect+` WHERE p.family = ? AND p.first <= ? AND p.last >= ? ORDER BY p.first, p.bits`, fam, last, first)
+	// Index seeks, not a scan of every pool below p: the pools starting
+	// inside p, and the few starting last before it that may contain it
+	// (pools do not overlap but for relocated units nested in their
+	// lender's pool, rarely more than one deep; eight covers any chain).
+	rows, err := t.q.query(ctx, poolSelect+` WHERE p.id IN (
+		SELECT id FROM pools WHERE family = ?1 AND first >= ?2 AND first <= ?3
+		UNION ALL
+		SELECT id FROM (SELECT id FROM pools WHERE family = ?1 AND first < ?2 ORDER BY first DESC LIMIT 8)
+	) AND p.last >= ?2 ORDER BY p.first, p.bits`, fam, first, last)
 	return collect(rows, err, scanPool)
 }
 

@@ -79,6 +79,7 @@ CREATE TABLE pools (
 );
 CREATE INDEX pools_first ON pools (family, first) WHERE relocation_id IS NULL;
 CREATE INDEX pools_region ON pools (region_id, family);
+CREATE INDEX pools_all_first ON pools (family, first);
 
 -- +goose StatementBegin
 CREATE TRIGGER pools_no_overlap BEFORE INSERT ON pools
