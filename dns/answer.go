@@ -346,7 +346,7 @@ func signOnline(set []dns.RR, zone string, k activeKey, from, until time.Time) (
 	s := &dns.RRSIG{Hdr: dns.RR_Header{Name: h.Name, Rrtype: dns.TypeRRSIG, Class: dns.ClassINET, Ttl: h.Ttl},
 		Algorithm: uint8(k.Algorithm), KeyTag: k.Tag, SignerName: zone, OrigTtl: h.Ttl,
 		Inception: uint32(from.Unix()), Expiration: uint32(until.Unix())}
-	if err := s.Sign(k.signer, set); err != nil {
+	if err := signOne(s, k.signer, set); err != nil {
 		return nil, err
 	}
 	return s, nil

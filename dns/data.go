@@ -76,6 +76,9 @@ type zoneData struct {
 	synthFor []*zoneData
 	forward  *zoneData // for a synthesising reverse zone: where its names live
 
+	keys   []Key  // the zone's keys, retired ones included, for rollovers
+	maxTTL uint32 // the largest TTL served, for RFC 7583 Iret
+
 	sigFrom, sigUntil time.Time
 	refreshAt         time.Time // when precomputed signatures need renewing
 	online            *onlineSigner
@@ -297,8 +300,17 @@ func findZone(zs map[string]*zoneData, name string) *zoneData {
 // signatures of every set. The SOA is signed last, by setSerial.
 func (zd *zoneData) signZone(keys []Key, sealer *Sealer, p sigPolicy, old, used sigCache) error {
 	c := zd.zone.Config
+	var mine []Key
 	for _, k := range keys {
-		if k.ZoneID != zd.zone.ID || k.State == KeyRetired {
+		if k.ZoneID == zd.zone.ID {
+			mine = append(mine, k)
+		}
+	}
+	zd.keys = mine
+	ksk, _ := newestSEP(mine, KSK)
+	csk, _ := newestSEP(mine, CSK)
+	for _, k := range mine {
+		if k.State == KeyRetired {
 			continue
 		}
 		dk := k.dnskey(zd.zone.Name, c.TTL)
@@ -306,8 +318,9 @@ func (zd *zoneData) signZone(keys []Key, sealer *Sealer, p sigPolicy, old, used 
 		if k.State != KeyActive {
 			continue
 		}
-		if k.Role != ZSK {
-			// RFC 7344: CDS/CDNSKEY let the parent follow the SEP keys.
+		if k.ID == ksk.ID || k.ID == csk.ID {
+			// RFC 7344: CDS/CDNSKEY tell the parent which DS to publish:
+			// during a KSK rollover, only the successor's.
 			cdnskey := &dns.CDNSKEY{DNSKEY: *dk}
 			cdnskey.Hdr.Rrtype = dns.TypeCDNSKEY
 			zd.add(cdnskey)
@@ -371,6 +384,12 @@ func (zd *zoneData) signZone(keys []Key, sealer *Sealer, p sigPolicy, old, used 
 		}
 		e.set.sigs = sigs
 		note(sigs)
+	}
+	zd.maxTTL = max(c.TTL, zd.negTTL)
+	for _, n := range zd.nodes {
+		for _, s := range n.sets {
+			zd.maxTTL = max(zd.maxTTL, s.rrs[0].Header().Ttl)
+		}
 	}
 	zd.refreshAt = earliest.Add(-p.refresh)
 	zd.online = newOnlineSigner(zd, p)

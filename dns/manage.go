@@ -404,7 +404,8 @@ func (m *Manager) Sign(ctx context.Context, zone string, o SignOptions) (Zone, [
 			if err != nil {
 				return Zone{}, nil, err
 			}
-			k.ZoneID, k.CreatedAt = z.ID, m.now().UTC().Truncate(time.Microsecond)
+			now := m.now().UTC().Truncate(time.Microsecond)
+			k.ZoneID, k.CreatedAt, k.PublishedAt, k.ActiveAt = z.ID, now, now, now
 			e := m.event(ctx, "key.add", SubjectKey, fmt.Sprintf("%s %s %d", z.Name, role, k.Tag), nil, k)
 			if err := m.store.InsertKey(ctx, &k, e); err != nil {
 				return Zone{}, nil, fmt.Errorf("zone %s: key %d: %w", z.Name, k.Tag, err)
@@ -447,7 +448,9 @@ func (m *Manager) Keys(ctx context.Context, zone string) ([]Key, error) {
 }
 
 // DS lists the DS records the parent should publish for a signed zone:
-// one per key with the SEP flag that is not retired.
+// that of its newest active KSK (or CSK). During a KSK rollover this is
+// the successor's alone, once it signs; the old key signs on until the
+// new DS is confirmed (ConfirmDS) and the old DS has left caches.
 func (m *Manager) DS(ctx context.Context, zone string) ([]*dns.DS, error) {
 	z, err := m.Zone(ctx, zone)
 	if err != nil {
@@ -461,8 +464,8 @@ func (m *Manager) DS(ctx context.Context, zone string) ([]*dns.DS, error) {
 		return nil, err
 	}
 	var out []*dns.DS
-	for _, k := range keys {
-		if k.State != KeyRetired && k.Role != ZSK {
+	for _, role := range []Role{KSK, CSK} {
+		if k, ok := newestSEP(keys, role); ok {
 			out = append(out, DS(z.Name, k, z.Config.TTL))
 		}
 	}

@@ -45,6 +45,7 @@ const MaxUDPSize = 1232
 type snapshot struct {
 	zones map[string]*zoneData
 	seq   int64
+	wire  *wireCache // packed UDP answers of this snapshot (fast.go)
 }
 
 // version is a past state of a zone, kept for IXFR.
@@ -61,6 +62,7 @@ type Server struct {
 	reg    *registry.Registry
 	store  Store
 	sealer *Sealer
+	mgr    *Manager // for key rollovers
 	opt    Options
 	log    *slog.Logger
 
@@ -72,6 +74,8 @@ type Server struct {
 	journal map[string][]version
 
 	udp, tcp *dns.Server
+	udpConn  *net.UDPConn
+	fast     sync.WaitGroup // the fast-path loops
 	addr     net.Addr
 	stop     chan struct{}
 	done     chan struct{}
@@ -81,7 +85,9 @@ type Server struct {
 	// owner name's sets, to prove validators notice.
 	corrupt atomic.Pointer[string]
 
-	onlineSigs atomic.Uint64
+	onlineSigs  atomic.Uint64
+	fastAnswers atomic.Uint64
+	missSem     chan struct{} // bounds the answers made beside the fast loops
 }
 
 // NewServer returns a server over the register and the DNS store.
@@ -105,8 +111,8 @@ func NewServer(reg *registry.Registry, st Store, sealer *Sealer, opt Options) *S
 	if opt.Log == nil {
 		opt.Log = slog.New(slog.DiscardHandler)
 	}
-	s := &Server{reg: reg, store: st, sealer: sealer, opt: opt, log: opt.Log, sigs: sigCache{}, journal: map[string][]version{}}
-	s.snap.Store(&snapshot{zones: map[string]*zoneData{}})
+	s := &Server{reg: reg, store: st, sealer: sealer, mgr: NewManager(st, sealer, opt.Now), opt: opt, log: opt.Log, sigs: sigCache{}, journal: map[string][]version{}}
+	s.snap.Store(&snapshot{zones: map[string]*zoneData{}, wire: &wireCache{}})
 	return s
 }
 
@@ -171,7 +177,7 @@ func (s *Server) Reload(ctx context.Context) error {
 		}
 	}
 	s.sigs = used
-	s.snap.Store(&snapshot{zones: zs, seq: in.seq})
+	s.snap.Store(&snapshot{zones: zs, seq: in.seq, wire: &wireCache{}})
 	for _, zd := range changed {
 		s.remember(zd)
 		s.log.Info("dns zone loaded", "zone", zd.zone.Name, "serial", zd.serial, "names", len(zd.nodes), "signed", zd.signed, "seq", zd.seq)
@@ -268,22 +274,21 @@ func (s *Server) remember(zd *zoneData) {
 // Start listens on UDP and TCP, loads the zones and keeps them current
 // until Shutdown.
 func (s *Server) Start(ctx context.Context) error {
+	// The first build may NOTIFY secondaries, which watch stop.
+	s.stop = make(chan struct{})
 	if err := s.Reload(ctx); err != nil {
 		s.log.Error("dns load", "err", err)
 		if len(s.snap.Load().zones) == 0 && s.hasZones(ctx) {
 			return err
 		}
 	}
-	pc, err := net.ListenPacket("udp", s.opt.Listen)
+	udpConn, ln, err := listen(s.opt.Listen)
 	if err != nil {
-		return fmt.Errorf("dns listen %s: %w", s.opt.Listen, err)
+		return err
 	}
-	// TCP on the same port as UDP, also when the port was chosen by the system.
-	ln, err := net.Listen("tcp", pc.LocalAddr().String())
-	if err != nil {
-		pc.Close()
-		return fmt.Errorf("dns listen %s/tcp: %w", pc.LocalAddr(), err)
-	}
+	udpConn.SetReadBuffer(4 << 20)
+	udpConn.SetWriteBuffer(4 << 20)
+	pc := udpConn
 	s.addr = pc.LocalAddr()
 	var tsig map[string]string
 	if len(s.opt.TSIG) > 0 {
@@ -292,7 +297,11 @@ func (s *Server) Start(ctx context.Context) error {
 			tsig[dns.CanonicalName(k)] = v
 		}
 	}
-	s.udp = &dns.Server{PacketConn: pc, Handler: s, TsigSecret: tsig, UDPSize: 65535}
+	// The fast path reads the socket; what it does not answer goes to
+	// the miekg/dns server through pipe.
+	pipe := newPipeConn(udpConn)
+	s.udpConn = udpConn
+	s.udp = &dns.Server{PacketConn: pipe, Handler: s, TsigSecret: tsig, UDPSize: 65535}
 	s.tcp = &dns.Server{Listener: ln, Handler: s, TsigSecret: tsig, ReadTimeout: 5 * time.Second, WriteTimeout: 10 * time.Second, IdleTimeout: func() time.Duration { return 10 * time.Second }, MaxTCPQueries: 1000}
 	started := make(chan struct{}, 2)
 	s.udp.NotifyStartedFunc = func() { started <- struct{}{} }
@@ -301,10 +310,41 @@ func (s *Server) Start(ctx context.Context) error {
 	go s.tcp.ActivateAndServe()
 	<-started
 	<-started
-	s.stop, s.done = make(chan struct{}), make(chan struct{})
+	s.missSem = make(chan struct{}, 4*fastWorkers())
+	for range fastWorkers() {
+		s.fast.Add(1)
+		go s.fastLoop(udpConn, pipe, &s.fast)
+	}
+	s.done = make(chan struct{})
 	go s.loop()
 	s.log.Info("dns serving", "addr", s.addr.String())
 	return nil
+}
+
+// listen opens UDP and TCP on the same address. With port 0 the system
+// picks the UDP port, which TCP may have in use: then it tries another,
+// a few times.
+func listen(addr string) (*net.UDPConn, net.Listener, error) {
+	_, port, _ := net.SplitHostPort(addr)
+	for try := 0; ; try++ {
+		pc, err := net.ListenPacket("udp", addr)
+		if err != nil {
+			return nil, nil, fmt.Errorf("dns listen %s: %w", addr, err)
+		}
+		udpConn, ok := pc.(*net.UDPConn)
+		if !ok {
+			pc.Close()
+			return nil, nil, fmt.Errorf("dns listen %s: not a UDP socket", addr)
+		}
+		ln, err := net.Listen("tcp", pc.LocalAddr().String())
+		if err == nil {
+			return udpConn, ln, nil
+		}
+		pc.Close()
+		if port != "0" || try == 9 {
+			return nil, nil, fmt.Errorf("dns listen %s/tcp: %w", pc.LocalAddr(), err)
+		}
+	}
 }
 
 func (s *Server) hasZones(ctx context.Context) bool {
@@ -327,13 +367,44 @@ func (s *Server) loop() {
 		case <-t.C:
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-		if s.due(ctx) {
+		rolled, err := s.Roll(ctx)
+		if err != nil {
+			s.log.Error("dns key rollover", "err", err)
+		}
+		if rolled || s.due(ctx) {
 			if err := s.Reload(ctx); err != nil {
 				s.log.Error("dns reload", "err", err)
 			}
 		}
 		cancel()
 	}
+}
+
+// Roll makes the key rollover steps due now (RFC 7583 timing, see
+// roll.go) in every signed zone, and says whether it changed a key; the
+// change is in the event log, so the next build (Reload) serves it.
+// Start's loop calls it at each poll; tests with a clock call it alone.
+func (s *Server) Roll(ctx context.Context) (bool, error) {
+	now := s.opt.Now()
+	changed := false
+	var errs []error
+	for _, zd := range s.snap.Load().zones {
+		if !zd.signed {
+			continue
+		}
+		steps := planRoll(zd.zone, zd.keys, zd.maxTTL, now)
+		if len(steps) == 0 {
+			continue
+		}
+		for _, st := range steps {
+			s.log.Info("dns key rollover", "zone", zd.zone.Name, "role", st.key.Role, "tag", st.key.Tag, "state", st.key.State, "why", st.why)
+		}
+		changed = true
+		if err := s.mgr.applyRoll(ctx, zd.zone, steps); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return changed, errors.Join(errs...)
 }
 
 // due says whether a rebuild is needed: the log moved, or some zone's
@@ -363,11 +434,15 @@ func (s *Server) due(ctx context.Context) bool {
 func (s *Server) Shutdown(ctx context.Context) error {
 	if s.stop != nil {
 		close(s.stop)
+	}
+	if s.done != nil {
 		<-s.done
 	}
 	var errs []error
 	if s.udp != nil {
 		errs = append(errs, s.udp.ShutdownContext(ctx))
+		s.udpConn.Close()
+		s.fast.Wait()
 	}
 	if s.tcp != nil {
 		errs = append(errs, s.tcp.ShutdownContext(ctx))
@@ -409,6 +484,14 @@ func (s *Server) ServeDNS(w dns.ResponseWriter, r *dns.Msg) {
 // Respond answers one query (not a transfer); tcp lifts the size limit.
 // It returns nil for what is better dropped.
 func (s *Server) Respond(r *dns.Msg, tcp bool) *dns.Msg {
+	m, _ := s.respond(s.snap.Load(), r, tcp)
+	return m
+}
+
+// respond answers r from snap; cacheable says that the answer is the same
+// for every query with the same question, DO bit and size (it is not when
+// the online signing budget was spent).
+func (s *Server) respond(snap *snapshot, r *dns.Msg, tcp bool) (_ *dns.Msg, cacheable bool) {
 	m := new(dns.Msg)
 	m.SetReply(r)
 	m.Compress = true
@@ -430,53 +513,53 @@ func (s *Server) Respond(r *dns.Msg, tcp bool) *dns.Msg {
 	}
 	switch {
 	case r.Response:
-		return nil
+		return nil, false
 	case opts > 1 || (opt != nil && opt.Header().Name != "."):
 		// RFC 6891 §6.1.1: more than one OPT, or one not at the root.
 		m.Extra = nil
 		m.Rcode = dns.RcodeFormatError
-		return m
+		return m, true
 	case opt != nil && opt.Version() != 0:
 		// RFC 6891 §6.1.3.
 		m.Rcode = dns.RcodeBadVers
 		m.IsEdns0().SetVersion(0)
-		return m
+		return m, true
 	case r.Opcode == dns.OpcodeNotify:
 		// cadastre is a primary: it sends NOTIFY and heeds none.
 		m.Rcode = dns.RcodeRefused
-		return m
+		return m, true
 	case r.Opcode != dns.OpcodeQuery:
 		m.Rcode = dns.RcodeNotImplemented
-		return m
+		return m, true
 	case len(r.Question) != 1:
 		m.Rcode = dns.RcodeFormatError
-		return m
+		return m, true
 	}
 	q := r.Question[0]
 	qname := strings.ToLower(q.Name)
 	if _, ok := dns.IsDomainName(qname); !ok || q.Qclass != dns.ClassINET {
 		m.Rcode = dns.RcodeRefused
-		return m
+		return m, true
 	}
 	if q.Qtype >= 128 && q.Qtype <= 255 && q.Qtype != dns.TypeANY || q.Qtype == dns.TypeOPT || q.Qtype == 0 {
 		// Meta-types other than ANY (RFC 6895 §3.1): nothing to look up.
 		m.Rcode = dns.RcodeNotImplemented
-		return m
+		return m, true
 	}
-	zd := findZone(s.snap.Load().zones, qname)
+	zd := findZone(snap.zones, qname)
 	if zd == nil {
 		m.Rcode = dns.RcodeRefused
-		return m
+		return m, true
 	}
 	res := zd.lookup(qname, q.Qtype, do)
 	if res.overBudget {
 		if !tcp {
 			// Make the asker come back over TCP, which a spoofed flood cannot.
 			m.Truncated = true
-			return m
+			return m, false
 		}
 		m.Rcode = dns.RcodeServerFailure
-		return m
+		return m, false
 	}
 	m.Authoritative = true
 	m.Rcode = res.rcode
@@ -491,7 +574,7 @@ func (s *Server) Respond(r *dns.Msg, tcp bool) *dns.Msg {
 	} else {
 		m.Truncate(dns.MaxMsgSize)
 	}
-	return m
+	return m, true
 }
 
 // allowed says whether a transfer request from addr (with a verified TSIG

@@ -3,7 +3,8 @@
 // records and signing keys), the zone data built from the register's named
 // assignments, online synthesis of reverse names for unnamed addresses,
 // DNSSEC (keys sealed at rest, precomputed signatures, NSEC3 or compact
-// denial), zone transfers and NOTIFY.
+// denial, RFC 7583 key rollovers), zone transfers and NOTIFY, and a UDP
+// fast path that sends kept answers (fast.go).
 //
 // It holds no allocation rule and stores nothing itself: names come from
 // registry.Assignments, serials move with the event log, and a Store keeps
@@ -114,6 +115,20 @@ type Config struct {
 	AllowTransfer []string `json:"allow_transfer,omitempty"`
 	// Notify lists secondaries (host:port) told of each new serial.
 	Notify []string `json:"notify,omitempty"`
+
+	// Key rollover policy (RFC 7583). ZSKLifetime > 0 rolls a split
+	// zone's ZSK automatically by pre-publication; KSKLifetime > 0 starts
+	// a KSK (or CSK) rollover, which finishes only after the parent's DS
+	// is confirmed (Manager.ConfirmDS, `cadastre zone ds NAME --confirm`).
+	ZSKLifetime time.Duration `json:"zsk_lifetime,omitempty"`
+	KSKLifetime time.Duration `json:"ksk_lifetime,omitempty"`
+	// Propagation is the time a change takes to reach every secondary
+	// (RFC 7583 Dprp); 0 means the SOA retry, as a secondary that missed
+	// a NOTIFY asks again after it.
+	Propagation time.Duration `json:"propagation,omitempty"`
+	// ParentDSTTL is the TTL of the DS records in the parent zone; 0
+	// means one day, the common value for TLDs.
+	ParentDSTTL time.Duration `json:"parent_ds_ttl,omitempty"`
 }
 
 // Zone is a DNS zone cadastre is authoritative for.
@@ -165,14 +180,15 @@ const (
 	ZSK Role = "zsk" // signs the rest
 )
 
-// KeyState is where a key is in its life (RFC 7583 simplified).
+// KeyState is where a key is in its life (RFC 7583 simplified; the
+// timestamps of a Key tell the rest).
 type KeyState string
 
 // Key states.
 const (
 	KeyActive    KeyState = "active"    // published and signing
-	KeyPublished KeyState = "published" // in the DNSKEY RRset, not signing yet
-	KeyRetired   KeyState = "retired"   // neither
+	KeyPublished KeyState = "published" // in the DNSKEY RRset, not signing: before (ActiveAt zero) or after (InactiveAt set) its turn
+	KeyRetired   KeyState = "retired"   // neither; its tag stays taken
 )
 
 // Key is a DNSSEC key of a zone. Its private half is kept sealed
@@ -187,6 +203,15 @@ type Key struct {
 	Sealed    []byte    `json:"-"`
 	State     KeyState  `json:"state"`
 	CreatedAt time.Time `json:"created_at"`
+
+	// RFC 7583 §3.1 events, zero until they happen.
+	PublishedAt time.Time `json:"published_at,omitzero"` // entered the DNSKEY RRset
+	ActiveAt    time.Time `json:"active_at,omitzero"`    // began to sign
+	InactiveAt  time.Time `json:"inactive_at,omitzero"`  // stopped signing
+	RemovedAt   time.Time `json:"removed_at,omitzero"`   // left the DNSKEY RRset (retired)
+	// DSAt is when the operator confirmed that the parent publishes this
+	// key's DS (SEP keys only).
+	DSAt time.Time `json:"ds_at,omitzero"`
 }
 
 // Store keeps zones, records and keys. Every method that changes something
@@ -209,7 +234,10 @@ type Store interface {
 	Records(ctx context.Context, zoneID int64) ([]Record, error)
 
 	InsertKey(ctx context.Context, k *Key, e registry.Event) error
-	UpdateKeyState(ctx context.Context, id int64, state KeyState, e registry.Event) error
+	// UpdateKey stores k's state and timestamps if its stored state is
+	// still prev; otherwise (another replica moved it) it returns an
+	// error wrapping registry.ErrState and writes nothing.
+	UpdateKey(ctx context.Context, k Key, prev KeyState, e registry.Event) error
 	// Keys lists a zone's keys, or every zone's with zoneID 0.
 	Keys(ctx context.Context, zoneID int64) ([]Key, error)
 }

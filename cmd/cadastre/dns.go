@@ -78,7 +78,7 @@ func (a *app) dnsSealer() (*authdns.Sealer, error) {
 func newZoneCmd(a *app) *cobra.Command {
 	c := &cobra.Command{
 		Use:   "zone",
-		Short: "DNS zones: add, list, sign, ds",
+		Short: "DNS zones: add, list, sign, ds, roll, keys",
 		Long: `Zones cadastre answers for with ` + "`cadastre dns serve`" + ` or ` + "`cadastre serve --dns`" + `.
 A forward zone gets A/AAAA records for every assignment named under it; a
 reverse zone (in-addr.arpa, ip6.arpa; --prefix) gets PTR records for named
@@ -182,6 +182,7 @@ key. Every replica on one database needs the same key.`,
 
 	var alg, denial string
 	var split bool
+	var pol authdns.Config // rollover policy flags
 	sign := &cobra.Command{
 		Use:   "sign NAME",
 		Short: "Sign a zone with DNSSEC, generating its keys",
@@ -189,9 +190,18 @@ key. Every replica on one database needs the same key.`,
 ZSK with --split), sealed in the database, and sign every answer. Denial of
 existence is NSEC3 without salt or extra iterations (RFC 9276), or compact
 denial (RFC 9824); zones with synthesised names always use compact denial in
-answers. Then give the parent the DS from ` + "`cadastre zone ds NAME`" + `.`,
-		Example: "  cadastre zone sign example.net --algorithm ed25519",
-		Args:    cobra.ExactArgs(1),
+answers. Then give the parent the DS from ` + "`cadastre zone ds NAME`" + `.
+
+Keys roll by themselves (RFC 7583) when lifetimes are set: a ZSK (with
+--split) by pre-publication, its successor published Ipub = propagation +
+DNSKEY TTL before it takes over, the old key removed propagation + the
+largest TTL after; a KSK or CSK by double-KSK, the successor signing beside
+the old key and shown in CDS/CDNSKEY and ` + "`zone ds`" + `; the old key goes only
+after ` + "`cadastre zone ds NAME --confirm`" + ` (the parent publishes the new DS) and
+propagation + --parent-ds-ttl more. Run again with new flags to change them.`,
+		Example: `  cadastre zone sign example.net --algorithm ed25519
+  cadastre zone sign example.net --split --zsk-lifetime 720h --ksk-lifetime 8760h`,
+		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o := authdns.SignOptions{SplitKeys: split}
 			var err error
@@ -209,6 +219,30 @@ answers. Then give the parent the DS from ` + "`cadastre zone ds NAME`" + `.`,
 			if err != nil {
 				return err
 			}
+			if fl := cmd.Flags(); fl.Changed("zsk-lifetime") || fl.Changed("ksk-lifetime") || fl.Changed("propagation") || fl.Changed("parent-ds-ttl") {
+				for _, d := range []time.Duration{pol.ZSKLifetime, pol.KSKLifetime, pol.Propagation, pol.ParentDSTTL} {
+					if d < 0 {
+						return usagef("rollover durations must not be negative")
+					}
+				}
+				if z, err = m.UpdateZone(cmd.Context(), z.Name, func(c *authdns.Config) error {
+					if fl.Changed("zsk-lifetime") {
+						c.ZSKLifetime = pol.ZSKLifetime
+					}
+					if fl.Changed("ksk-lifetime") {
+						c.KSKLifetime = pol.KSKLifetime
+					}
+					if fl.Changed("propagation") {
+						c.Propagation = pol.Propagation
+					}
+					if fl.Changed("parent-ds-ttl") {
+						c.ParentDSTTL = pol.ParentDSTTL
+					}
+					return nil
+				}); err != nil {
+					return err
+				}
+			}
 			for _, k := range keys {
 				fmt.Fprintf(a.cfg.stdout, "%s %s %s tag %d\n", z.Name, k.Role, k.Algorithm, k.Tag)
 			}
@@ -218,16 +252,34 @@ answers. Then give the parent the DS from ` + "`cadastre zone ds NAME`" + `.`,
 	sign.Flags().StringVar(&alg, "algorithm", "ecdsap256", "ecdsap256 or ed25519")
 	sign.Flags().StringVar(&denial, "denial", "nsec3", "nsec3 or compact")
 	sign.Flags().BoolVar(&split, "split", false, "a KSK and a ZSK instead of one combined key")
+	sign.Flags().DurationVar(&pol.ZSKLifetime, "zsk-lifetime", 0, "roll the ZSK automatically this long after it began signing (0: never)")
+	sign.Flags().DurationVar(&pol.KSKLifetime, "ksk-lifetime", 0, "start a KSK/CSK rollover this long after it began signing (0: never); it ends after --confirm")
+	sign.Flags().DurationVar(&pol.Propagation, "propagation", 0, "time for a change to reach every secondary (0: the SOA retry)")
+	sign.Flags().DurationVar(&pol.ParentDSTTL, "parent-ds-ttl", 0, "TTL of the DS in the parent zone (0: 24h)")
 
+	var confirm bool
 	ds := &cobra.Command{
-		Use:     "ds NAME",
-		Short:   "Print the DS records to give the parent zone",
-		Example: "  cadastre zone ds example.net",
+		Use:   "ds NAME",
+		Short: "Print the DS records to give the parent zone; --confirm once it has them",
+		Long: `Print the DS record the parent zone should publish: that of the newest KSK
+(or CSK), which during a rollover is the successor's. Once the parent
+publishes it, say so with --confirm: the old key is then removed after the
+propagation delay and the parent's DS TTL (see zone sign). cadastre does not
+query the parent itself.`,
+		Example: "  cadastre zone ds example.net\n  cadastre zone ds example.net --confirm",
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			m, _, _, err := a.dnsManager(cmd.Context(), false)
 			if err != nil {
 				return err
+			}
+			if confirm {
+				k, err := m.ConfirmDS(cmd.Context(), args[0])
+				if err != nil {
+					return err
+				}
+				fmt.Fprintf(a.cfg.stdout, "DS of %s key %d confirmed at %s\n", k.Role, k.Tag, k.DSAt.Format(time.RFC3339))
+				return nil
 			}
 			dss, err := m.DS(cmd.Context(), args[0])
 			if err != nil {
@@ -239,7 +291,68 @@ answers. Then give the parent the DS from ` + "`cadastre zone ds NAME`" + `.`,
 			return nil
 		},
 	}
-	c.AddCommand(add, list, sign, ds)
+	ds.Flags().BoolVar(&confirm, "confirm", false, "record that the parent now publishes the DS printed")
+
+	var rollKSK bool
+	roll := &cobra.Command{
+		Use:   "roll NAME",
+		Short: "Start a key rollover now (the ZSK, or with --ksk the KSK or CSK)",
+		Long: `Publish a successor key now, whatever the lifetimes say; the server carries
+the rollover on with RFC 7583 timing (see zone sign). A KSK/CSK rollover
+ends after ` + "`cadastre zone ds NAME --confirm`" + `.`,
+		Example: "  cadastre zone roll example.net\n  cadastre zone roll example.net --ksk",
+		Args:    cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			m, _, _, err := a.dnsManager(cmd.Context(), true)
+			if err != nil {
+				return err
+			}
+			k, err := m.Roll(cmd.Context(), args[0], rollKSK)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(a.cfg.stdout, "%s %s successor tag %d published\n", strings.TrimSuffix(args[0], ".")+".", k.Role, k.Tag)
+			return nil
+		},
+	}
+	roll.Flags().BoolVar(&rollKSK, "ksk", false, "roll the KSK (or CSK) instead of the ZSK")
+
+	var keysJSON bool
+	keys := &cobra.Command{
+		Use:     "keys NAME",
+		Short:   "List a zone's DNSSEC keys and where each is in its rollover",
+		Example: "  cadastre zone keys example.net",
+		Args:    cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			m, _, _, err := a.dnsManager(cmd.Context(), false)
+			if err != nil {
+				return err
+			}
+			ks, err := m.Keys(cmd.Context(), args[0])
+			if err != nil {
+				return err
+			}
+			if keysJSON {
+				if ks == nil {
+					ks = []authdns.Key{}
+				}
+				return writeJSON(a.cfg.stdout, ks)
+			}
+			at := func(t time.Time) string {
+				if t.IsZero() {
+					return "-"
+				}
+				return t.UTC().Format(time.RFC3339)
+			}
+			rows := make([][]string, 0, len(ks))
+			for _, k := range ks {
+				rows = append(rows, []string{fmt.Sprint(k.Tag), string(k.Role), k.Algorithm.String(), string(k.State), at(k.PublishedAt), at(k.ActiveAt), at(k.InactiveAt), at(k.RemovedAt), at(k.DSAt)})
+			}
+			return table(a.cfg.stdout, "TAG\tROLE\tALGORITHM\tSTATE\tPUBLISHED\tACTIVE\tINACTIVE\tREMOVED\tDS CONFIRMED", rows)
+		},
+	}
+	keys.Flags().BoolVar(&keysJSON, "json", false, "print JSON")
+	c.AddCommand(add, list, sign, ds, roll, keys)
 	return c
 }
 

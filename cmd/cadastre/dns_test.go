@@ -28,8 +28,20 @@ func TestZoneCommands(t *testing.T) {
 		t.Fatalf("ds: %q", out)
 	}
 	mustCLI(t, db, "record", "add", "example.net", "www", "A", "192.0.2.10")
+	// Rollover policy and steps.
+	mustCLI(t, db, "zone", "add", "split.example")
+	mustCLI(t, db, "zone", "sign", "split.example", "--split", "--zsk-lifetime", "720h", "--ksk-lifetime", "8760h", "--propagation", "5m", "--parent-ds-ttl", "1h")
+	if out := mustCLI(t, db, "zone", "roll", "split.example"); !strings.HasPrefix(out, "split.example. zsk successor tag ") {
+		t.Fatalf("roll: %q", out)
+	}
+	if out := mustCLI(t, db, "zone", "keys", "split.example"); strings.Count(out, " zsk ") != 2 || !strings.Contains(out, " published ") {
+		t.Fatalf("keys: %q", out)
+	}
+	if out := mustCLI(t, db, "zone", "ds", "split.example", "--confirm"); !strings.HasPrefix(out, "DS of ksk key ") {
+		t.Fatalf("ds --confirm: %q", out)
+	}
 	var zs []map[string]any
-	if err := json.Unmarshal([]byte(mustCLI(t, db, "zone", "list", "--json")), &zs); err != nil || len(zs) != 2 {
+	if err := json.Unmarshal([]byte(mustCLI(t, db, "zone", "list", "--json")), &zs); err != nil || len(zs) != 3 {
 		t.Fatalf("zone list --json: %v %v", zs, err)
 	}
 	for _, c := range []struct {
@@ -45,6 +57,9 @@ func TestZoneCommands(t *testing.T) {
 		{[]string{"zone", "sign", "example.net", "--algorithm", "rsasha1"}, exitUsage},
 		{[]string{"zone", "ds", "1.0.0.0.8.b.d.0.1.0.0.2.ip6.arpa"}, exitConflict},
 		{[]string{"record", "add", "example.net", "www", "CNAME", "x.example.net."}, exitUsage},
+		{[]string{"zone", "roll", "split.example"}, exitConflict},
+		{[]string{"zone", "roll", "example.net"}, exitConflict},
+		{[]string{"zone", "sign", "split.example", "--zsk-lifetime", "-1h"}, exitUsage},
 		{[]string{"record", "add", "example.net", "www", "A", "not-an-address"}, exitUsage},
 		{[]string{"record", "add", "example.net", "www", "A", "192.0.2.10"}, exitConflict},
 	} {

@@ -117,6 +117,46 @@ func Run(t *testing.T, open func(t *testing.T) Store) {
 		}
 	})
 
+	t.Run("key rollover timestamps read back, and a key moves only from the state it was in", func(t *testing.T) {
+		s := open(t)
+		m := authdns.NewManager(s, sealer, clock)
+		z, err := m.AddZone(ctx, authdns.ZoneSpec{Name: "roll.test"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, _, err := m.Sign(ctx, z.Name, authdns.SignOptions{SplitKeys: true}); err != nil {
+			t.Fatal(err)
+		}
+		succ, err := m.Roll(ctx, z.Name, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		keys, err := s.Keys(ctx, z.ID)
+		if err != nil || len(keys) != 3 {
+			t.Fatalf("keys %+v %v", keys, err)
+		}
+		k := keys[2]
+		if k.ID != succ.ID || k.State != authdns.KeyPublished || !k.PublishedAt.Equal(clock()) || !k.ActiveAt.IsZero() || !k.DSAt.IsZero() {
+			t.Fatalf("successor read back %+v", k)
+		}
+		if !keys[0].ActiveAt.Equal(clock()) || !keys[0].PublishedAt.Equal(clock()) {
+			t.Fatalf("first key read back %+v", keys[0])
+		}
+		k.State, k.ActiveAt, k.InactiveAt = authdns.KeyActive, clock().Add(time.Hour), clock().Add(2*time.Hour)
+		k.RemovedAt, k.DSAt = clock().Add(3*time.Hour), clock().Add(4*time.Hour)
+		if err := s.UpdateKey(ctx, k, authdns.KeyPublished, registry.Event{At: clock(), Actor: "test", Action: "key.roll", SubjectKind: authdns.SubjectKey, Subject: "x"}); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.UpdateKey(ctx, k, authdns.KeyPublished, registry.Event{At: clock(), Actor: "test", Action: "key.roll", SubjectKind: authdns.SubjectKey, Subject: "x"}); !errors.Is(err, registry.ErrState) {
+			t.Fatalf("update from a state the key has left: %v, want ErrState", err)
+		}
+		keys, _ = s.Keys(ctx, z.ID)
+		got := keys[2]
+		if got.State != k.State || !got.ActiveAt.Equal(k.ActiveAt) || !got.InactiveAt.Equal(k.InactiveAt) || !got.RemovedAt.Equal(k.RemovedAt) || !got.DSAt.Equal(k.DSAt) {
+			t.Fatalf("updated key read back %+v, want %+v", got, k)
+		}
+	})
+
 	t.Run("duplicates and nesting are refused", func(t *testing.T) {
 		s := open(t)
 		m := authdns.NewManager(s, sealer, clock)

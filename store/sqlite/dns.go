@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/netip"
+	"time"
 
 	authdns "github.com/cadastre-ipam/cadastre/dns"
 	"github.com/cadastre-ipam/cadastre/registry"
@@ -159,14 +160,30 @@ func (s *Store) Records(ctx context.Context, zoneID int64) (out []authdns.Record
 	return out, err
 }
 
-const keyCols = `id, zone_id, role, algorithm, tag, public, sealed, state, created_at`
+const keyCols = `id, zone_id, role, algorithm, tag, public, sealed, state, created_at, published_at, active_at, inactive_at, removed_at, ds_at`
+
+// keyMicros and keyTime store the zero time as 0 (the event has not happened).
+func keyMicros(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return micros(t)
+}
+
+func keyTime(us int64) time.Time {
+	if us == 0 {
+		return time.Time{}
+	}
+	return fromMicros(us)
+}
 
 func scanKey(rows *sql.Rows) (authdns.Key, error) {
 	var k authdns.Key
 	var role, state string
-	var alg, tag, created int64
-	err := rows.Scan(&k.ID, &k.ZoneID, &role, &alg, &tag, &k.Public, &k.Sealed, &state, &created)
+	var alg, tag, created, pub, act, inact, rem, ds int64
+	err := rows.Scan(&k.ID, &k.ZoneID, &role, &alg, &tag, &k.Public, &k.Sealed, &state, &created, &pub, &act, &inact, &rem, &ds)
 	k.Role, k.Algorithm, k.Tag, k.State, k.CreatedAt = authdns.Role(role), authdns.Algorithm(alg), uint16(tag), authdns.KeyState(state), fromMicros(created)
+	k.PublishedAt, k.ActiveAt, k.InactiveAt, k.RemovedAt, k.DSAt = keyTime(pub), keyTime(act), keyTime(inact), keyTime(rem), keyTime(ds)
 	return k, err
 }
 
@@ -174,8 +191,9 @@ func scanKey(rows *sql.Rows) (authdns.Key, error) {
 func (s *Store) InsertKey(ctx context.Context, k *authdns.Key, e registry.Event) error {
 	return s.Update(ctx, func(rt registry.Tx) error {
 		x := rt.(*tx)
-		res, err := x.q.exec(ctx, `INSERT INTO dns_keys (zone_id, role, algorithm, tag, public, sealed, state, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
-			k.ZoneID, string(k.Role), int64(k.Algorithm), int64(k.Tag), k.Public, k.Sealed, string(k.State), micros(k.CreatedAt))
+		res, err := x.q.exec(ctx, `INSERT INTO dns_keys (zone_id, role, algorithm, tag, public, sealed, state, created_at, published_at, active_at, inactive_at, removed_at, ds_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			k.ZoneID, string(k.Role), int64(k.Algorithm), int64(k.Tag), k.Public, k.Sealed, string(k.State), micros(k.CreatedAt),
+			keyMicros(k.PublishedAt), keyMicros(k.ActiveAt), keyMicros(k.InactiveAt), keyMicros(k.RemovedAt), keyMicros(k.DSAt))
 		if err != nil {
 			return mapErr(err)
 		}
@@ -187,16 +205,17 @@ func (s *Store) InsertKey(ctx context.Context, k *authdns.Key, e registry.Event)
 	})
 }
 
-// UpdateKeyState implements authdns.Store.
-func (s *Store) UpdateKeyState(ctx context.Context, id int64, state authdns.KeyState, e registry.Event) error {
+// UpdateKey implements authdns.Store.
+func (s *Store) UpdateKey(ctx context.Context, k authdns.Key, prev authdns.KeyState, e registry.Event) error {
 	return s.Update(ctx, func(rt registry.Tx) error {
 		x := rt.(*tx)
-		res, err := x.q.exec(ctx, `UPDATE dns_keys SET state = ? WHERE id = ?`, string(state), id)
+		res, err := x.q.exec(ctx, `UPDATE dns_keys SET state = ?, published_at = ?, active_at = ?, inactive_at = ?, removed_at = ?, ds_at = ? WHERE id = ? AND state = ?`,
+			string(k.State), keyMicros(k.PublishedAt), keyMicros(k.ActiveAt), keyMicros(k.InactiveAt), keyMicros(k.RemovedAt), keyMicros(k.DSAt), k.ID, string(prev))
 		if err != nil {
 			return mapErr(err)
 		}
 		if n, _ := res.RowsAffected(); n == 0 {
-			return fmt.Errorf("key %d: %w", id, registry.ErrNotFound)
+			return fmt.Errorf("key %d: not found in state %s: %w", k.ID, prev, registry.ErrState)
 		}
 		return x.AppendEvent(ctx, &e)
 	})

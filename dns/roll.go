@@ -1,0 +1,283 @@
+package authdns
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/cadastre-ipam/cadastre/registry"
+)
+
+// Key rollover, after RFC 7583.
+//
+// A ZSK rolls by pre-publication (§3.2.1): the successor enters the DNSKEY
+// RRset Ipub = Dprp + TTL(DNSKEY) before the current key's lifetime ends,
+// so that every cache that may hold the DNSKEY RRset has it when it starts
+// signing; then the whole zone is re-signed with it in one build (Dsgn is
+// one build), and the old key stays in the RRset for Iret = Dprp +
+// the largest TTL of the zone, until no cache can hold a signature it made.
+//
+// A KSK (or a CSK) rolls by double-KSK (§3.3.2): the successor is
+// published, signs after Ipub (the DNSKEY RRset, and for a CSK everything,
+// signed by both), and from then the CDS/CDNSKEY show only it (RFC 7344).
+// The old key goes only when the operator has confirmed that the parent
+// publishes the new DS (Manager.ConfirmDS) and the old DS has had time to
+// leave caches: Dprp + the parent's DS TTL. cadastre does not poll the
+// parent: the operator, who changes it, says when it is done.
+
+// rollTiming is a zone's RFC 7583 intervals.
+type rollTiming struct {
+	ipub    time.Duration // publication to first use: Dprp + TTL(DNSKEY)
+	iretZSK time.Duration // last signature to removal: Dprp + max TTL
+	iretKSK time.Duration // parent's new DS confirmed to removal: Dprp + TTL(DS)
+	iretSig time.Duration // for a CSK also: its successor's first signature to removal
+}
+
+func timing(c Config, maxTTL uint32) rollTiming {
+	prop := c.Propagation
+	if prop <= 0 {
+		prop = time.Duration(c.Retry) * time.Second
+	}
+	ds := c.ParentDSTTL
+	if ds <= 0 {
+		ds = 24 * time.Hour
+	}
+	sig := prop + time.Duration(max(maxTTL, c.TTL))*time.Second
+	return rollTiming{ipub: prop + time.Duration(c.TTL)*time.Second, iretZSK: sig, iretKSK: prop + ds, iretSig: sig}
+}
+
+// since is when k entered its current phase's start for lifetime
+// purposes: when it began signing (or was made, for keys from before
+// timestamps were kept).
+func activeSince(k Key) time.Time {
+	if !k.ActiveAt.IsZero() {
+		return k.ActiveAt
+	}
+	return k.CreatedAt
+}
+
+func publishedSince(k Key) time.Time {
+	if !k.PublishedAt.IsZero() {
+		return k.PublishedAt
+	}
+	return k.CreatedAt
+}
+
+// incoming says whether k waits for its turn to sign.
+func incoming(k Key) bool { return k.State == KeyPublished && k.ActiveAt.IsZero() }
+
+// outgoing says whether k has signed and waits to leave the RRset.
+func outgoing(k Key) bool { return k.State == KeyPublished && !k.InactiveAt.IsZero() }
+
+// newestSEP is the active key of role whose DS the parent should have:
+// the one that began signing last. Its CDS/CDNSKEY are published.
+func newestSEP(keys []Key, role Role) (Key, bool) {
+	var best Key
+	found := false
+	for _, k := range keys {
+		if k.Role == role && k.State == KeyActive && (!found || activeSince(k).After(activeSince(best)) || activeSince(k).Equal(activeSince(best)) && k.ID > best.ID) {
+			best, found = k, true
+		}
+	}
+	return best, found
+}
+
+// rollStep is one change the rollover makes to a key: a successor to
+// generate (Key.ID 0, only Role set) or a key's new state.
+type rollStep struct {
+	key  Key
+	prev KeyState
+	why  string
+}
+
+// planRoll lists what is due at now for zone z with keys (the zone's,
+// retired ones included) and the largest TTL it serves.
+func planRoll(z Zone, keys []Key, maxTTL uint32, now time.Time) []rollStep {
+	c := z.Config
+	if !c.Signed {
+		return nil
+	}
+	t := timing(c, maxTTL)
+	var steps []rollStep
+	set := func(k Key, why string, fn func(*Key)) {
+		prev := k.State
+		fn(&k)
+		steps = append(steps, rollStep{key: k, prev: prev, why: why})
+	}
+	roll := func(role Role, lifetime time.Duration) {
+		var active, waiting []Key
+		for _, k := range keys {
+			if k.Role != role {
+				continue
+			}
+			switch {
+			case k.State == KeyActive:
+				active = append(active, k)
+			case incoming(k):
+				waiting = append(waiting, k)
+			}
+		}
+		// A successor whose DNSKEY has reached every cache takes over.
+		for _, k := range waiting {
+			if now.Sub(publishedSince(k)) >= t.ipub {
+				set(k, "successor published for Ipub", func(k *Key) { k.State, k.ActiveAt = KeyActive, now })
+				if role == ZSK {
+					// Pre-publication: the old ZSK stops signing as the new one starts.
+					for _, o := range active {
+						set(o, "replaced by its successor", func(k *Key) { k.State, k.InactiveAt = KeyPublished, now })
+					}
+				}
+			}
+		}
+		// Time to publish a successor, Ipub before the lifetime ends.
+		if lifetime > 0 && len(waiting) == 0 && len(active) == 1 && now.Sub(activeSince(active[0])) >= lifetime-t.ipub {
+			steps = append(steps, rollStep{key: Key{ZoneID: z.ID, Role: role, Algorithm: active[0].Algorithm}, why: "lifetime ends in Ipub"})
+		}
+	}
+	sep := CSK
+	if slices.ContainsFunc(keys, func(k Key) bool { return k.Role == KSK && k.State != KeyRetired }) {
+		sep = KSK
+		roll(ZSK, c.ZSKLifetime)
+	}
+	roll(sep, c.KSKLifetime)
+
+	for _, k := range keys {
+		// An old ZSK leaves when no cache can hold its signatures.
+		if k.Role == ZSK && outgoing(k) && now.Sub(k.InactiveAt) >= t.iretZSK {
+			set(k, "no signature of it left in caches", func(k *Key) { k.State, k.RemovedAt = KeyRetired, now })
+		}
+	}
+	// An old KSK/CSK leaves once the parent's DS for its successor is
+	// confirmed and the old DS has expired from caches.
+	if n, ok := newestSEP(keys, sep); ok && !n.DSAt.IsZero() {
+		for _, k := range keys {
+			if k.Role != sep || k.State != KeyActive || k.ID == n.ID {
+				continue
+			}
+			if now.Sub(n.DSAt) >= t.iretKSK && (sep != CSK || now.Sub(activeSince(n)) >= t.iretSig) {
+				set(k, "parent's DS for the successor confirmed and old DS expired", func(k *Key) {
+					k.State, k.InactiveAt, k.RemovedAt = KeyRetired, now, now
+				})
+			}
+		}
+	}
+	return steps
+}
+
+// applyRoll carries out steps for zone z.
+func (m *Manager) applyRoll(ctx context.Context, z Zone, steps []rollStep) error {
+	for _, s := range steps {
+		if s.key.ID == 0 {
+			if _, err := m.addKey(ctx, z, s.key.Role, s.key.Algorithm, KeyPublished, s.why); err != nil {
+				return err
+			}
+			continue
+		}
+		e := m.event(ctx, "key.roll", SubjectKey, fmt.Sprintf("%s %s %d %s -> %s", z.Name, s.key.Role, s.key.Tag, s.prev, s.key.State), nil, s.key)
+		e.SubjectID = s.key.ID
+		if err := m.store.UpdateKey(ctx, s.key, s.prev, e); err != nil {
+			return fmt.Errorf("zone %s: key %d: %w", z.Name, s.key.Tag, err)
+		}
+	}
+	return nil
+}
+
+// addKey generates a key with a tag no other key of the zone (retired
+// ones included) has, and stores it in state.
+func (m *Manager) addKey(ctx context.Context, z Zone, role Role, alg Algorithm, state KeyState, why string) (Key, error) {
+	if m.sealer == nil {
+		return Key{}, fmt.Errorf("zone %s: no sealing key configured for private keys: %w", z.Name, registry.ErrInvalid)
+	}
+	keys, err := m.store.Keys(ctx, z.ID)
+	if err != nil {
+		return Key{}, err
+	}
+	used := map[uint16]bool{}
+	for _, k := range keys {
+		used[k.Tag] = true
+	}
+	k, err := m.generate(z.Name, role, alg, used)
+	if err != nil {
+		return Key{}, err
+	}
+	now := m.now().UTC().Truncate(time.Microsecond)
+	k.ZoneID, k.CreatedAt, k.State, k.PublishedAt = z.ID, now, state, now
+	if state == KeyActive {
+		k.ActiveAt = now
+	}
+	e := m.event(ctx, "key.add", SubjectKey, fmt.Sprintf("%s %s %d %s", z.Name, role, k.Tag, why), nil, k)
+	if err := m.store.InsertKey(ctx, &k, e); err != nil {
+		return Key{}, fmt.Errorf("zone %s: key %d: %w", z.Name, k.Tag, err)
+	}
+	return k, nil
+}
+
+// Roll starts a rollover of a zone's ZSK (role ZSK) or of its KSK or CSK
+// (any other role) now, whatever the lifetimes say: the successor is
+// published, and the server carries on with the RFC 7583 timing.
+func (m *Manager) Roll(ctx context.Context, zone string, ksk bool) (Key, error) {
+	z, err := m.Zone(ctx, zone)
+	if err != nil {
+		return Key{}, err
+	}
+	if !z.Config.Signed {
+		return Key{}, fmt.Errorf("zone %s: not signed: %w", z.Name, registry.ErrState)
+	}
+	keys, err := m.store.Keys(ctx, z.ID)
+	if err != nil {
+		return Key{}, err
+	}
+	role := ZSK
+	if ksk {
+		role = CSK
+		if slices.ContainsFunc(keys, func(k Key) bool { return k.Role == KSK && k.State != KeyRetired }) {
+			role = KSK
+		}
+	}
+	var cur *Key
+	for i, k := range keys {
+		if k.Role == role && incoming(k) {
+			return Key{}, fmt.Errorf("zone %s: a %s rollover is under way (key %d): %w", z.Name, role, k.Tag, registry.ErrState)
+		}
+		if k.Role == role && k.State == KeyActive {
+			cur = &keys[i]
+		}
+	}
+	if cur == nil {
+		return Key{}, fmt.Errorf("zone %s: no active %s to roll (ZSKs exist only with --split): %w", z.Name, role, registry.ErrState)
+	}
+	return m.addKey(ctx, z, role, cur.Algorithm, KeyPublished, "rollover requested")
+}
+
+// ConfirmDS records that the parent zone now publishes the DS of the
+// zone's newest KSK (or CSK), the one `zone ds` prints, so that a KSK
+// rollover may retire the old key once the old DS has left caches.
+func (m *Manager) ConfirmDS(ctx context.Context, zone string) (Key, error) {
+	z, err := m.Zone(ctx, zone)
+	if err != nil {
+		return Key{}, err
+	}
+	keys, err := m.store.Keys(ctx, z.ID)
+	if err != nil {
+		return Key{}, err
+	}
+	role := CSK
+	if slices.ContainsFunc(keys, func(k Key) bool { return k.Role == KSK && k.State != KeyRetired }) {
+		role = KSK
+	}
+	n, ok := newestSEP(keys, role)
+	if !ok {
+		return Key{}, fmt.Errorf("zone %s: no active key with a DS: %w", z.Name, registry.ErrState)
+	}
+	if !n.DSAt.IsZero() {
+		return n, nil
+	}
+	n.DSAt = m.now().UTC().Truncate(time.Microsecond)
+	e := m.event(ctx, "key.ds", SubjectKey, fmt.Sprintf("%s %s %d DS confirmed", z.Name, n.Role, n.Tag), nil, n)
+	e.SubjectID = n.ID
+	if err := m.store.UpdateKey(ctx, n, n.State, e); err != nil {
+		return Key{}, fmt.Errorf("zone %s: key %d: %w", z.Name, n.Tag, err)
+	}
+	return n, nil
+}
