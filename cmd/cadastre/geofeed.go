@@ -116,7 +116,9 @@ Exit status: 0 clean, 1 errors (or warnings with --strict), 2 unreadable file.`,
 			} else {
 				name = "<stdin>"
 			}
+			r, stop := withProgress(a, "checking "+name, r)
 			diags, sum, err := geofeed.Check(r, geofeed.Options{})
+			stop()
 			if err != nil {
 				return unreadable{fmt.Errorf("geofeed %s: %w", name, err)}
 			}
@@ -170,7 +172,9 @@ are dropped: RFC 8805 deprecates them.`,
 			if _, err := a.open(cmd.Context()); err != nil {
 				return err
 			}
-			rep, err := geo.ImportFeed(cmd.Context(), a.store, as, args[0], f, skip, time.Now())
+			r, stop := withProgress(a, "importing "+args[0], f)
+			rep, err := geo.ImportFeed(cmd.Context(), a.store, as, args[0], r, skip, time.Now())
+			stop()
 			for _, d := range rep.Diagnostics {
 				if d.Severity == geofeed.Error || !asJSON {
 					fmt.Fprintf(a.cfg.stderr, "%s:%s\n", args[0], d)
