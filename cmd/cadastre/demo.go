@@ -1,16 +1,22 @@
 package main
 
 import (
+	"context"
 	"fmt"
+	"net"
+	"net/netip"
 	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/cadastre-ipam/cadastre/auth"
 	"github.com/cadastre-ipam/cadastre/demo"
+	authdns "github.com/cadastre-ipam/cadastre/dns"
 )
 
 func newDemoCmd(a *app) *cobra.Command {
-	var asJSON bool
+	var asJSON, serveToo bool
+	var listen, dnsListen string
 	c := &cobra.Command{
 		Use:   "demo",
 		Short: "Build the Azure-2014 story on a fresh register and print the report",
@@ -20,8 +26,14 @@ price), a LACNIC block registered in Brazil, a RIPE block, and an IPv6 /32 per
 region; then 90 days of virtual machines, mostly dual-stack, until us-east's
 own IPv4 is gone and it borrows a /24 from brazil-south, as its policy allows.
 Prints the report and the relocations. On a register that already holds the
-demo it prints them again; on any other non-empty register it refuses.`,
+demo it prints them again; on any other non-empty register it refuses.
+
+With --serve it then runs the whole service on loopback: the API and the
+published geofeed on --listen, and the demo's DNS zones (cloud.example signed
+with DNSSEC, reverse zones for the borrowed /24 and us-east's IPv6 /32 with
+synthesised names) on --dns; it prints a read token and what to try.`,
 		Example: `  cadastre demo
+  cadastre demo --serve            # then: curl, dig @127.0.0.1 -p 5353, cadastre --server ...
   cadastre demo --db /tmp/story.db && cadastre --db /tmp/story.db show 191.232.0.10`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -58,10 +70,16 @@ demo it prints them again; on any other non-empty register it refuses.`,
 				return err
 			}
 			fmt.Fprintf(w, "\nThe borrowed space is registered in Brazil but used in Virginia: try\n  cadastre %sshow %s\n", a.dbFlag(), firstAddr(res))
-			return nil
+			if !serveToo {
+				return nil
+			}
+			return a.serveDemo(cmd.Context(), listen, dnsListen, firstAddr(res))
 		},
 	}
 	c.Flags().BoolVar(&asJSON, "json", false, "print the report and relocations as JSON")
+	c.Flags().BoolVar(&serveToo, "serve", false, "then serve the API, geofeed and DNS zones on loopback until Ctrl-C")
+	c.Flags().StringVar(&listen, "listen", "127.0.0.1:8080", "with --serve: HTTP address")
+	c.Flags().StringVar(&dnsListen, "dns", "127.0.0.1:5353", "with --serve: DNS address (UDP and TCP)")
 	return c
 }
 
@@ -86,4 +104,59 @@ func (a *app) dbFlag() string {
 		return ""
 	}
 	return "--db " + a.cfg.db + " "
+}
+
+// demoZones are the DNS zones of the demo: the VMs' names, the reverse
+// zone of the /24 us-east borrowed, and us-east's IPv6 reverse zone, whose
+// unnamed addresses get synthesised names that resolve back.
+var demoZones = []authdns.ZoneSpec{
+	{Name: "cloud.example", Kind: authdns.Forward},
+	{Kind: authdns.Reverse, Prefix: netip.MustParsePrefix("191.232.1.0/24")},
+	{Kind: authdns.Reverse, Prefix: netip.MustParsePrefix("2603:1030::/32"), Synthesize: "ip-{addr}.us-east.cloud.example"},
+}
+
+// serveDemo adds the demo's zones (signing the forward one) if missing,
+// issues a read token, and serves until ctx ends.
+func (a *app) serveDemo(ctx context.Context, listen, dnsListen, borrowed string) error {
+	m, _, _, err := a.dnsManager(ctx, true)
+	if err != nil {
+		return err
+	}
+	have, err := m.Zones(ctx)
+	if err != nil {
+		return err
+	}
+	if len(have) == 0 {
+		for _, z := range demoZones {
+			if _, err := m.AddZone(ctx, z); err != nil {
+				return fmt.Errorf("demo zone %s: %w", z.Name, err)
+			}
+		}
+		if _, _, err := m.Sign(ctx, "cloud.example", authdns.SignOptions{}); err != nil {
+			return fmt.Errorf("demo zone cloud.example: %w", err)
+		}
+	}
+	k, err := a.tokens(ctx)
+	if err != nil {
+		return err
+	}
+	_, secret, err := k.Create(ctx, auth.Spec{Name: "demo", Scope: auth.ScopeRead, Expires: 24 * time.Hour})
+	if err != nil {
+		return err
+	}
+	return a.serve(ctx, serveOpts{listen: listen, dns: dnsListen, dnsF: dnsFlags{poll: time.Second, rate: 2000},
+		drain: 0, grace: 5 * time.Second,
+		ready: func(httpAddr, dnsAddr string) {
+			w := a.cfg.stdout
+			host, port, _ := net.SplitHostPort(dnsAddr)
+			fmt.Fprintf(w, "\nServing the demo (Ctrl-C stops it). A read token, valid 24 hours:\n  export CADASTRE_SERVER=http://%s CADASTRE_TOKEN=%s\n", httpAddr, secret)
+			fmt.Fprintf(w, "Try:\n  curl -s http://%s/geofeed.csv\n", httpAddr)
+			fmt.Fprintf(w, "  curl -s -H \"Authorization: Bearer $CADASTRE_TOKEN\" http://%s/v1/geo/%s\n", httpAddr, borrowed)
+			fmt.Fprintf(w, "  cadastre report                              # the same verbs, over the API\n")
+			if dnsAddr != "" {
+				fmt.Fprintf(w, "  dig @%s -p %s +dnssec vm-00001.us-east.cloud.example AAAA\n", host, port)
+				fmt.Fprintf(w, "  dig @%s -p %s -x %s\n", host, port, borrowed)
+				fmt.Fprintf(w, "  dig @%s -p %s -x 2603:1030::ffff\n", host, port)
+			}
+		}})
 }

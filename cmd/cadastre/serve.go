@@ -36,56 +36,7 @@ Logs are JSON when stderr is not a terminal.`,
   curl -s 127.0.0.1:8080/geofeed.csv`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			reg, err := a.open(cmd.Context())
-			if err != nil {
-				return err
-			}
-			log := newLogger(a)
-			tokens, err := a.tokens(cmd.Context())
-			if err != nil {
-				return err
-			}
-			engine, err := a.geoEngine(cmd.Context())
-			if err != nil {
-				return err
-			}
-			srv := api.New(reg, tokens, log, api.WithGeo(cmd.Context(), engine))
-			ln, err := net.Listen("tcp", listen)
-			if err != nil {
-				return usagef("--listen %s: %v", listen, err)
-			}
-			hs := &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 120 * time.Second}
-			errc := make(chan error, 1)
-			go func() { errc <- hs.Serve(ln) }()
-			if dnsListen != "" {
-				ds, err := a.startDNS(cmd.Context(), dnsListen, dnsF)
-				if err != nil {
-					hs.Close()
-					return err
-				}
-				defer ds.Shutdown(context.Background())
-				fmt.Fprintf(a.cfg.stderr, "cadastre: DNS on %s (udp, tcp)\n", ds.Addr())
-			}
-			log.Info("serving", "addr", ln.Addr().String(), "db", a.cfg.db)
-			fmt.Fprintf(a.cfg.stderr, "cadastre: serving on http://%s\n", ln.Addr())
-			select {
-			case err := <-errc:
-				return err
-			case <-cmd.Context().Done():
-			}
-			log.Info("draining", "for", drain.String())
-			srv.Drain()
-			time.Sleep(drain)
-			ctx, cancel := context.WithTimeout(context.Background(), grace)
-			defer cancel()
-			if err := hs.Shutdown(ctx); err != nil {
-				return fmt.Errorf("shutdown: %w", err)
-			}
-			if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
-				return err
-			}
-			log.Info("stopped")
-			return nil
+			return a.serve(cmd.Context(), serveOpts{listen: listen, dns: dnsListen, dnsF: dnsF, drain: drain, grace: grace})
 		},
 	}
 	c.Flags().StringVar(&listen, "listen", "127.0.0.1:8080", "address to listen on")
@@ -94,6 +45,74 @@ Logs are JSON when stderr is not a terminal.`,
 	c.Flags().DurationVar(&drain, "drain", 2*time.Second, "how long /readyz fails before the listener closes")
 	c.Flags().DurationVar(&grace, "grace", 15*time.Second, "how long in-flight requests may take to finish")
 	return c
+}
+
+// serveOpts are the settings of `cadastre serve`.
+type serveOpts struct {
+	listen, dns  string
+	dnsF         dnsFlags
+	drain, grace time.Duration
+	ready        func(httpAddr, dnsAddr string) // called once both listen
+}
+
+// serve runs the HTTP server (and the DNS server with opts.dns) until ctx
+// ends, then drains: readiness fails, in-flight requests finish.
+func (a *app) serve(ctx context.Context, o serveOpts) error {
+	reg, err := a.open(ctx)
+	if err != nil {
+		return err
+	}
+	log := newLogger(a)
+	tokens, err := a.tokens(ctx)
+	if err != nil {
+		return err
+	}
+	engine, err := a.geoEngine(ctx)
+	if err != nil {
+		return err
+	}
+	srv := api.New(reg, tokens, log, api.WithGeo(ctx, engine))
+	ln, err := net.Listen("tcp", o.listen)
+	if err != nil {
+		return usagef("--listen %s: %v", o.listen, err)
+	}
+	hs := &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 120 * time.Second}
+	errc := make(chan error, 1)
+	go func() { errc <- hs.Serve(ln) }()
+	dnsAddr := ""
+	if o.dns != "" {
+		ds, err := a.startDNS(ctx, o.dns, o.dnsF)
+		if err != nil {
+			hs.Close()
+			return err
+		}
+		defer ds.Shutdown(context.Background())
+		dnsAddr = ds.Addr()
+		fmt.Fprintf(a.cfg.stderr, "cadastre: DNS on %s (udp, tcp)\n", dnsAddr)
+	}
+	log.Info("serving", "addr", ln.Addr().String(), "db", a.cfg.db)
+	fmt.Fprintf(a.cfg.stderr, "cadastre: serving on http://%s\n", ln.Addr())
+	if o.ready != nil {
+		o.ready(ln.Addr().String(), dnsAddr)
+	}
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	log.Info("draining", "for", o.drain.String())
+	srv.Drain()
+	time.Sleep(o.drain)
+	sctx, cancel := context.WithTimeout(context.Background(), o.grace)
+	defer cancel()
+	if err := hs.Shutdown(sctx); err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	log.Info("stopped")
+	return nil
 }
 
 // newLogger logs text to a terminal and JSON otherwise.

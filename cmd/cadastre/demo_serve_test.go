@@ -1,0 +1,132 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/miekg/dns"
+)
+
+func freePort(t *testing.T, network string) string {
+	t.Helper()
+	if network == "udp" {
+		c, err := net.ListenPacket("udp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		return c.LocalAddr().String()
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// TestDemoServe: the README's first command builds the story and serves
+// the API, the geofeed and the signed DNS zones on loopback until SIGTERM.
+func TestDemoServe(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short")
+	}
+	dir := t.TempDir()
+	httpAddr, dnsAddr := freePort(t, "tcp"), freePort(t, "udp")
+	cmd := exec.Command(bin, "--db", filepath.Join(dir, "demo.db"), "demo", "--serve", "--listen", httpAddr, "--dns", dnsAddr)
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "CADASTRE_") {
+			cmd.Env = append(cmd.Env, kv)
+		}
+	}
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		<-done
+	})
+	serving := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(out)
+		var all strings.Builder
+		for sc.Scan() {
+			all.WriteString(sc.Text() + "\n")
+			if strings.Contains(sc.Text(), "dig @") && strings.Contains(sc.Text(), "-x 2603") {
+				serving <- all.String()
+			}
+		}
+	}()
+	var printed string
+	select {
+	case printed = <-serving:
+	case <-time.After(90 * time.Second):
+		t.Fatalf("demo --serve did not start serving\n%s", stderr.String())
+	}
+	if !strings.Contains(printed, "CADASTRE_TOKEN=cad_") {
+		t.Errorf("no token printed:\n%s", printed)
+	}
+	resp, err := http.Get("http://" + httpAddr + "/geofeed.csv")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var feed bytes.Buffer
+	feed.ReadFrom(resp.Body)
+	resp.Body.Close()
+	if !strings.Contains(feed.String(), "191.232.1.0/24,US,US-VA,Boydton,") {
+		t.Errorf("the served geofeed does not place the borrowed /24 in Virginia:\n%s", feed.String())
+	}
+	c := &dns.Client{Net: "udp", Timeout: 2 * time.Second}
+	q := new(dns.Msg)
+	q.SetQuestion("vm-00001.us-east.cloud.example.", dns.TypeAAAA)
+	q.SetEdns0(1232, true)
+	r, _, err := c.Exchange(q, dnsAddr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var aaaa, sig bool
+	for _, rr := range r.Answer {
+		switch rr.(type) {
+		case *dns.AAAA:
+			aaaa = true
+		case *dns.RRSIG:
+			sig = true
+		}
+	}
+	if r.Rcode != dns.RcodeSuccess || !r.Authoritative || !aaaa || !sig {
+		t.Errorf("signed AAAA of the first VM: %v", r)
+	}
+	ptr := new(dns.Msg)
+	ptr.SetQuestion("f.f.f.f.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.3.0.1.3.0.6.2.ip6.arpa.", dns.TypePTR)
+	r, _, err = c.Exchange(ptr, dnsAddr)
+	if err != nil || len(r.Answer) != 1 || !strings.HasPrefix(r.Answer[0].(*dns.PTR).Ptr, "ip-2603-1030--ffff.") {
+		t.Errorf("synthesised PTR: %v %v", r, err)
+	}
+	cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case err := <-done:
+		done <- err
+		if err != nil {
+			t.Errorf("demo --serve exited with %v after SIGTERM\n%s", err, stderr.String())
+		}
+	case <-time.After(20 * time.Second):
+		t.Errorf("demo --serve did not stop on SIGTERM")
+	}
+}
