@@ -226,7 +226,7 @@ func TestGeofeedServed(t *testing.T) {
 	if resp.Header.Get("ETag") == etag {
 		t.Errorf("the ETag did not change after a pool was added")
 	}
-	
+
 }
 
 func stripComments(s string) string {
