@@ -294,11 +294,20 @@ func (a *allocator) pool(ctx context.Context, id int64) (Pool, error) {
 func (a *allocator) take(ctx context.Context, it item, n int) error {
 	a.out = slices.Grow(a.out, min(n, 1<<16))
 	done := 0
+	ft, fast := a.tx.(freeTaker)
 	for done < n {
-		f, ok, err := a.tx.SmallestFree(ctx, a.reg.ID, it.family, it.bits)
+		var f FreePrefix
+		var ok bool
+		var err error
+		if fast {
+			f, ok, err = ft.TakeSmallestFree(ctx, a.reg.ID, it.family, it.bits)
+		} else {
+			f, ok, err = a.tx.SmallestFree(ctx, a.reg.ID, it.family, it.bits)
+		}
 		if err != nil {
 			return err
 		}
+		taken := ok && fast
 		if !ok {
 			if a.unchecked {
 				a.unchecked = false
@@ -314,8 +323,10 @@ func (a *allocator) take(ctx context.Context, it item, n int) error {
 				return err
 			}
 		}
-		if _, err := a.tx.RemoveFree(ctx, f); err != nil {
-			return err
+		if !taken {
+			if err := removeFree(ctx, a.tx, f); err != nil {
+				return err
+			}
 		}
 		// How many /bits fit in f, capped by what is still wanted.
 		k := uint64(n - done)
@@ -358,6 +369,28 @@ func (a *allocator) take(ctx context.Context, it item, n int) error {
 		}
 	}
 	return nil
+}
+
+// removeFree takes f out of free space. f was just found free in this
+// transaction; if it is gone, a concurrent writer took it, and the whole
+// transaction must run again (a store that serialises writers never sees
+// this).
+func removeFree(ctx context.Context, tx Tx, f FreePrefix) error {
+	ok, err := tx.RemoveFree(ctx, f)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return fmt.Errorf("free prefix %s of pool %d: taken by a concurrent writer: %w", f.Prefix, f.PoolID, ErrConflict)
+	}
+	return nil
+}
+
+// freeTaker is what a Tx may offer to find and remove the free prefix
+// SmallestFree would return in one step. It is optional.
+type freeTaker interface {
+	// TakeSmallestFree removes and returns what SmallestFree would return.
+	TakeSmallestFree(ctx context.Context, regionID int64, family, maxBits int) (FreePrefix, bool, error)
 }
 
 // batchTx is what a Tx may offer to write many assignments and their
@@ -481,7 +514,7 @@ func (a *allocator) borrow(ctx context.Context, it item) (FreePrefix, error) {
 		if !ok {
 			continue
 		}
-		if _, err := a.tx.RemoveFree(ctx, lf); err != nil {
+		if err := removeFree(ctx, a.tx, lf); err != nil {
 			return FreePrefix{}, err
 		}
 		take, rest, _ := prefix.Split(lf.Prefix, unit)

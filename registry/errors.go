@@ -16,6 +16,11 @@ var (
 	// ErrStorage means the database itself cannot be used: unreadable,
 	// read-only, corrupt, locked, full.
 	ErrStorage = errors.New("storage unavailable")
+	// ErrConflict means a transaction lost a race with a concurrent writer
+	// (a free prefix it found was gone when it came to take it). It did
+	// nothing; a store that runs writers concurrently runs it again, and
+	// one that serialises its writers never sees it.
+	ErrConflict = errors.New("conflicting concurrent change")
 )
 
 // PolicyError says why a region could not get IPv4 space: its own pools are

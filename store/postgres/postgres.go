@@ -1,11 +1,25 @@
 // Package postgres is the Store for more than one machine: any number of
 // stateless `cadastre serve` replicas on one PostgreSQL database. It keeps
-// the schema and semantics of the SQLite store. Every write transaction is
-// SERIALIZABLE and retried on a serialisation failure, so concurrent
-// allocations in one region queue behind each other while other regions go
-// on (no global lock); exclusion constraints on cidr columns make the
-// database itself refuse overlapping blocks, pools and live assignments,
-// whatever any replica does.
+// the schema and semantics of the SQLite store.
+//
+// Write transactions run at READ COMMITTED with explicit row locks, so that
+// concurrent allocations in one region queue behind each other instead of
+// failing and retrying, while other regions go on (no global lock):
+//   - a write transaction locks a region's row (FOR NO KEY UPDATE, which
+//     does not block foreign-key checks) before its first statement that
+//     reads or changes the region's free space, or when it looks the region
+//     up by name; every later statement sees what the previous holder
+//     committed, so no free prefix is ever taken twice;
+//   - an assignment read by ID or prefix in a write transaction is locked
+//     (FOR UPDATE), and ended quarantines are claimed with SKIP LOCKED and
+//     their state re-checked, so a release or a reap happens once;
+//   - a lost race that the locks do not order (two requests with the same
+//     idempotency key, a deadlock, registry.ErrConflict) rolls back and runs
+//     again, a bounded number of times.
+//
+// Exclusion constraints on cidr columns remain the last line of defence:
+// the database itself refuses overlapping blocks, pools and live
+// assignments, whatever any replica does.
 package postgres
 
 import (
@@ -16,7 +30,9 @@ import (
 	"fmt"
 	"io/fs"
 	"math/rand/v2"
+	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -38,6 +54,39 @@ const maxAttempts = 50
 type Store struct {
 	pool *pgxpool.Pool
 	name string // the DSN without its password, for messages
+	// pools caches pools read by ID: a pool never changes once committed.
+	pools sync.Map // int64 -> registry.Pool
+
+	// reapMu guards reapEmpty: the registry time at which a write last
+	// found no ended quarantine (zero: none known).
+	reapMu    sync.Mutex
+	reapEmpty time.Time
+}
+
+// reapEvery is how long, in registry time, a write that found no ended
+// quarantine lets later writes of this Store skip the query.
+const reapEvery = time.Second
+
+func (s *Store) reapSkip(now time.Time) bool {
+	s.reapMu.Lock()
+	defer s.reapMu.Unlock()
+	return !s.reapEmpty.IsZero() && !now.Before(s.reapEmpty) && now.Sub(s.reapEmpty) < reapEvery
+}
+
+func (s *Store) reapIdle(now time.Time) {
+	s.reapMu.Lock()
+	s.reapEmpty = now
+	s.reapMu.Unlock()
+}
+
+// reapRearm forgets an empty look that a quarantine ending at until could
+// make stale.
+func (s *Store) reapRearm(until time.Time) {
+	s.reapMu.Lock()
+	if !s.reapEmpty.IsZero() && until.Before(s.reapEmpty.Add(reapEvery)) {
+		s.reapEmpty = time.Time{}
+	}
+	s.reapMu.Unlock()
 }
 
 // Options tune a Store.
@@ -108,9 +157,13 @@ func (s *Store) Close() error {
 	return nil
 }
 
-// retryable reports a serialisation failure or deadlock: the transaction
-// did nothing and may run again.
+// retryable reports a serialisation failure, a deadlock or a conflict the
+// caller detected (registry.ErrConflict): the transaction did nothing and
+// may run again.
 func retryable(err error) bool {
+	if errors.Is(err, registry.ErrConflict) {
+		return true
+	}
 	var pe *pgconn.PgError
 	return errors.As(err, &pe) && (pe.Code == "40001" || pe.Code == "40P01")
 }
@@ -118,8 +171,9 @@ func retryable(err error) bool {
 // Update implements registry.Store.
 func (s *Store) Update(ctx context.Context, fn func(registry.Tx) error) error {
 	var err error
+	var hints []int64
 	for attempt := 1; attempt <= maxAttempts; attempt++ {
-		err = s.run(ctx, pgx.TxOptions{IsoLevel: pgx.Serializable}, fn)
+		err = s.run(ctx, pgx.TxOptions{IsoLevel: pgx.ReadCommitted}, &hints, fn)
 		if !retryable(err) {
 			return mapErr(err)
 		}
@@ -136,10 +190,11 @@ func (s *Store) Update(ctx context.Context, fn func(registry.Tx) error) error {
 
 // View implements registry.Store with a read-only snapshot.
 func (s *Store) View(ctx context.Context, fn func(registry.Tx) error) error {
-	return mapErr(s.run(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, fn))
+	return mapErr(s.run(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, nil, fn))
 }
 
-func (s *Store) run(ctx context.Context, opts pgx.TxOptions, fn func(registry.Tx) error) (err error) {
+// run runs fn once; hints is nil for a read-only view.
+func (s *Store) run(ctx context.Context, opts pgx.TxOptions, hints *[]int64, fn func(registry.Tx) error) (err error) {
 	t, err := s.pool.BeginTx(ctx, opts)
 	if err != nil {
 		return fmt.Errorf("%s: begin: %w: %w", s.name, err, registry.ErrStorage)
@@ -150,7 +205,12 @@ func (s *Store) run(ctx context.Context, opts pgx.TxOptions, fn func(registry.Tx
 			err = fmt.Errorf("panic in transaction: %v", r)
 		}
 	}()
-	if err := fn(&tx{t: t}); err != nil {
+	x := &tx{t: t, write: hints != nil, hints: hints, s: s}
+	if err := fn(x); err != nil {
+		t.Rollback(context.Background())
+		return err
+	}
+	if err := x.flush(ctx); err != nil {
 		t.Rollback(context.Background())
 		return err
 	}
@@ -182,18 +242,149 @@ func tableWord(t string) string {
 	return strings.TrimSuffix(t, "s")
 }
 
-// querier is what tx needs of a pgx transaction.
-type tx struct{ t pgx.Tx }
+// tx is one transaction. In a write transaction (READ COMMITTED) it
+// remembers which regions' rows it has locked.
+type tx struct {
+	t      pgx.Tx
+	write  bool
+	locked []int64 // region IDs locked FOR NO KEY UPDATE
+	// hints are regions to lock first, in order, learnt by earlier
+	// attempts of the same Update; hinted says they are locked.
+	hints  *[]int64
+	hinted bool
+	s      *Store
+	// inserted are the pools this transaction inserted (not cached).
+	inserted []int64
+	// deferring: writes whose results nobody reads are queued in pending.
+	deferring bool
+	pending   *pgx.Batch
+	// missed are the idempotency keys (tenant, key) looked up and not
+	// found: inserting one of them later can only fail on a race.
+	missed [][2]string
+}
+
+// lockRegion takes the region's lock, once per transaction, before the
+// transaction's first look at its free space. A read-only view takes none.
+//
+// Region locks are taken in ID order, so two writers never wait for each
+// other in a cycle: a lock on a region with a lower ID than one already
+// held is only tried (NOWAIT), and if that fails the transaction runs again
+// and takes every region it needed, in order, with its first lock (hints).
+func (t *tx) lockRegion(ctx context.Context, id int64) error {
+	if !t.write || slices.Contains(t.locked, id) {
+		return nil
+	}
+	if err := t.lockHinted(ctx); err != nil || slices.Contains(t.locked, id) {
+		return err
+	}
+	var one int
+	err := t.row(ctx, `SELECT 1 FROM regions WHERE id = $1`+t.lockClause(id), id).Scan(&one)
+	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+		return t.lockErr(err, id)
+	}
+	t.locked = append(t.locked, id)
+	return nil
+}
+
+// lockClause is how to lock region id given the locks already held.
+func (t *tx) lockClause(id int64) string {
+	if len(t.locked) > 0 && id < slices.Max(t.locked) {
+		return ` FOR NO KEY UPDATE NOWAIT`
+	}
+	return ` FOR NO KEY UPDATE`
+}
+
+// lockErr turns a failed NOWAIT into a conflict that runs the transaction
+// again, with id among the regions to lock first.
+func (t *tx) lockErr(err error, id int64) error {
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) && pe.Code == "55P03" { // lock_not_available
+		if t.hints != nil {
+			for _, h := range append(slices.Clone(t.locked), id) {
+				if !slices.Contains(*t.hints, h) {
+					*t.hints = append(*t.hints, h)
+				}
+			}
+		}
+		return fmt.Errorf("region %d: held by another writer: %w", id, registry.ErrConflict)
+	}
+	return mapErr(err)
+}
+
+// lockHinted locks, once and in ID order, the regions an earlier attempt
+// of this transaction found it needed.
+func (t *tx) lockHinted(ctx context.Context) error {
+	if t.hinted || t.hints == nil || len(*t.hints) == 0 {
+		return nil
+	}
+	t.hinted = true
+	ids := slices.Sorted(slices.Values(*t.hints))
+	rows, err := t.query(ctx, `SELECT id FROM regions WHERE id = ANY($1) ORDER BY id FOR NO KEY UPDATE`, ids)
+	if err != nil {
+		return mapErr(err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id int64
+		if err := rows.Scan(&id); err != nil {
+			return err
+		}
+		if !slices.Contains(t.locked, id) {
+			t.locked = append(t.locked, id)
+		}
+	}
+	return mapErr(rows.Err())
+}
 
 var _ registry.Tx = (*tx)(nil)
 
 func (t *tx) exec(ctx context.Context, q string, args ...any) (pgconn.CommandTag, error) {
+	if err := t.flush(ctx); err != nil {
+		return pgconn.CommandTag{}, err
+	}
 	tag, err := t.t.Exec(ctx, q, args...)
 	return tag, mapErr(err)
 }
 
 func (t *tx) query(ctx context.Context, q string, args ...any) (pgx.Rows, error) {
+	if err := t.flush(ctx); err != nil {
+		return nil, err
+	}
 	return t.t.Query(ctx, q, args...)
+}
+
+func (t *tx) row(ctx context.Context, q string, args ...any) pgx.Row {
+	if err := t.flush(ctx); err != nil {
+		return errRow{err}
+	}
+	return t.t.QueryRow(ctx, q, args...)
+}
+
+type errRow struct{ err error }
+
+func (r errRow) Scan(...any) error { return r.err }
+
+// later queues a write whose result nobody reads; it goes out, with the
+// others queued, in one round trip before the transaction's next
+// statement or its commit. Only allocations defer (tx.deferring): the
+// registry code reads nothing back from these writes, and every statement
+// of the store flushes the queue first, so the order of statements is
+// unchanged. A failure surfaces at the flush and fails the transaction.
+func (t *tx) later(q string, args ...any) {
+	if t.pending == nil {
+		t.pending = &pgx.Batch{}
+	}
+	t.pending.Queue(q, args...)
+}
+
+// flush sends the queued writes.
+func (t *tx) flush(ctx context.Context) error {
+	if t.pending == nil || t.pending.Len() == 0 {
+		return nil
+	}
+	b := t.pending
+	t.pending = nil
+	return t.idempotencyErr(t.t.SendBatch(ctx, b).Close())
 }
 
 // keep database/sql imported for stdlib's pool adapter above.

@@ -6,11 +6,13 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/cadastre-ipam/cadastre/prefix"
 	"github.com/cadastre-ipam/cadastre/registry"
@@ -109,7 +111,7 @@ func scanRegion(rows pgx.Rows) (registry.Region, error) {
 }
 
 func (t *tx) InsertRegion(ctx context.Context, r *registry.Region) error {
-	return mapErr(t.t.QueryRow(ctx, `INSERT INTO regions (name, country, subdivision, city, borrow_policy, borrow_bits, created_at)
+	return mapErr(t.row(ctx, `INSERT INTO regions (name, country, subdivision, city, borrow_policy, borrow_bits, created_at)
 		VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id`,
 		r.Name, r.Location.Country, r.Location.Subdivision, r.Location.City, r.Borrow.String(), r.BorrowBits, micros(r.CreatedAt)).Scan(&r.ID))
 }
@@ -126,10 +128,47 @@ func (t *tx) UpdateRegion(ctx context.Context, r registry.Region) error {
 	return nil
 }
 
+// RegionByName, in a write transaction, also locks the region (see
+// lockRegion): allocations in one region queue here, other regions go on.
 func (t *tx) RegionByName(ctx context.Context, name string) (registry.Region, error) {
-	rows, err := t.query(ctx, `SELECT `+regionCols+` FROM regions WHERE name = $1`, name)
+	q := `SELECT ` + regionCols + ` FROM regions WHERE name = $1`
+	if !t.write {
+		rows, err := t.query(ctx, q, name)
+		r, err := one(rows, err, scanRegion)
+		return r, notFound(err, "region "+name)
+	}
+	if err := t.lockHinted(ctx); err != nil {
+		return registry.Region{}, err
+	}
+	if len(t.locked) == 0 {
+		// The common case: the first lock, taken as the row is read.
+		rows, err := t.query(ctx, q+` FOR NO KEY UPDATE`, name)
+		r, err := one(rows, err, scanRegion)
+		if err == nil {
+			t.locked = append(t.locked, r.ID)
+		}
+		return r, notFound(err, "region "+name)
+	}
+	// Other regions are locked already: find the ID, then lock in order.
+	rows, err := t.query(ctx, q, name)
 	r, err := one(rows, err, scanRegion)
-	return r, notFound(err, "region "+name)
+	if err != nil || slices.Contains(t.locked, r.ID) {
+		return r, notFound(err, "region "+name)
+	}
+	rows, err = t.query(ctx, `SELECT `+regionCols+` FROM regions WHERE id = $1`+t.lockClause(r.ID), r.ID)
+	if err != nil {
+		return r, t.lockErr(err, r.ID)
+	}
+	r, err = one(rows, nil, scanRegion)
+	if err != nil {
+		var pe *pgconn.PgError
+		if errors.As(err, &pe) {
+			return r, t.lockErr(err, r.ID)
+		}
+		return r, notFound(err, "region "+name)
+	}
+	t.locked = append(t.locked, r.ID)
+	return r, nil
 }
 
 func (t *tx) RegionByID(ctx context.Context, id int64) (registry.Region, error) {
@@ -173,7 +212,7 @@ func (t *tx) InsertBlock(ctx context.Context, b *registry.Block) error {
 	if b.Price != nil {
 		price, cur = &b.Price.Cents, b.Price.Currency
 	}
-	return mapErr(t.t.QueryRow(ctx, `INSERT INTO blocks (prefix, family, first, last, bits, source, registry, registered_country, counterparty, price_cents, currency, acquired, note, created_at)
+	return mapErr(t.row(ctx, `INSERT INTO blocks (prefix, family, first, last, bits, source, registry, registered_country, counterparty, price_cents, currency, acquired, note, created_at)
 		VALUES ($1::cidr, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) RETURNING id`,
 		b.Prefix.String(), fam, first, last, bits, string(b.Source), b.Registry, b.RegisteredCountry, b.From, price, cur, b.Date, b.Note, micros(b.CreatedAt)).Scan(&b.ID))
 }
@@ -231,14 +270,29 @@ func (t *tx) InsertPool(ctx context.Context, p *registry.Pool) error {
 	if p.Relocation != nil {
 		rel, parent = &p.Relocation.ID, &p.ParentID
 	}
-	return mapErr(t.t.QueryRow(ctx, `INSERT INTO pools (prefix, family, first, last, bits, block_id, region_id, purpose, relocation_id, parent_id, created_at)
+	err := mapErr(t.row(ctx, `INSERT INTO pools (prefix, family, first, last, bits, block_id, region_id, purpose, relocation_id, parent_id, created_at)
 		VALUES ($1::cidr, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING id`,
 		p.Prefix.String(), fam, first, last, bits, p.BlockID, p.RegionID, p.Purpose, rel, parent, micros(p.CreatedAt)).Scan(&p.ID))
+	if err == nil {
+		t.inserted = append(t.inserted, p.ID)
+	}
+	return err
 }
 
+// PoolByID reads a pool once per Store: pools never change. Only a pool
+// this transaction did not insert itself is cached (an insert may still
+// roll back).
 func (t *tx) PoolByID(ctx context.Context, id int64) (registry.Pool, error) {
+	if t.s != nil && !slices.Contains(t.inserted, id) {
+		if p, ok := t.s.pools.Load(id); ok {
+			return p.(registry.Pool), nil
+		}
+	}
 	rows, err := t.query(ctx, poolSelect+` WHERE p.id = $1`, id)
 	p, err := one(rows, err, scanPool)
+	if err == nil && t.s != nil && !slices.Contains(t.inserted, id) {
+		t.s.pools.Store(id, p)
+	}
 	return p, notFound(err, fmt.Sprintf("pool %d", id))
 }
 
@@ -255,12 +309,23 @@ func (t *tx) PoolsOverlapping(ctx context.Context, p netip.Prefix) ([]registry.P
 // ---- free space
 
 func (t *tx) AddFree(ctx context.Context, f registry.FreePrefix) error {
+	if err := t.lockRegion(ctx, f.RegionID); err != nil {
+		return err
+	}
+	if t.deferring {
+		t.later(`INSERT INTO free (region_id, family, bits, addr, pool_id) VALUES ($1, $2, $3, $4, $5)`,
+			f.RegionID, prefix.Family(f.Prefix), f.Prefix.Bits(), addrBytes(f.Prefix.Addr()), f.PoolID)
+		return nil
+	}
 	_, err := t.exec(ctx, `INSERT INTO free (region_id, family, bits, addr, pool_id) VALUES ($1, $2, $3, $4, $5)`,
 		f.RegionID, prefix.Family(f.Prefix), f.Prefix.Bits(), addrBytes(f.Prefix.Addr()), f.PoolID)
 	return err
 }
 
 func (t *tx) RemoveFree(ctx context.Context, f registry.FreePrefix) (bool, error) {
+	if err := t.lockRegion(ctx, f.RegionID); err != nil {
+		return false, err
+	}
 	tag, err := t.exec(ctx, `DELETE FROM free WHERE region_id = $1 AND family = $2 AND bits = $3 AND addr = $4 AND pool_id = $5`,
 		f.RegionID, prefix.Family(f.Prefix), f.Prefix.Bits(), addrBytes(f.Prefix.Addr()), f.PoolID)
 	if err != nil {
@@ -270,9 +335,32 @@ func (t *tx) RemoveFree(ctx context.Context, f registry.FreePrefix) (bool, error
 }
 
 func (t *tx) SmallestFree(ctx context.Context, regionID int64, family, maxBits int) (registry.FreePrefix, bool, error) {
+	if err := t.lockRegion(ctx, regionID); err != nil {
+		return registry.FreePrefix{}, false, err
+	}
 	rows, err := t.query(ctx, `SELECT bits, addr, pool_id FROM free WHERE region_id = $1 AND family = $2
 		AND bits = (SELECT MAX(bits) FROM free WHERE region_id = $1 AND family = $2 AND bits <= $3)
 		ORDER BY addr LIMIT 1`, regionID, family, maxBits)
+	return scanFree(regionID, rows, err)
+}
+
+// TakeSmallestFree is the registry's optional fast path (freeTaker): SmallestFree and
+// RemoveFree in one statement, under the region's lock.
+func (t *tx) TakeSmallestFree(ctx context.Context, regionID int64, family, maxBits int) (registry.FreePrefix, bool, error) {
+	if err := t.lockRegion(ctx, regionID); err != nil {
+		return registry.FreePrefix{}, false, err
+	}
+	// Only allocations take free space this way: from here on, writes
+	// whose results nobody reads are sent together (see tx.later).
+	t.deferring = true
+	rows, err := t.query(ctx, `DELETE FROM free WHERE region_id = $1 AND family = $2 AND (bits, addr) = (
+		SELECT bits, addr FROM free WHERE region_id = $1 AND family = $2
+		AND bits = (SELECT MAX(bits) FROM free WHERE region_id = $1 AND family = $2 AND bits <= $3)
+		ORDER BY addr LIMIT 1) RETURNING bits, addr, pool_id`, regionID, family, maxBits)
+	return scanFree(regionID, rows, err)
+}
+
+func scanFree(regionID int64, rows pgx.Rows, err error) (registry.FreePrefix, bool, error) {
 	f, err := one(rows, err, func(rows pgx.Rows) (registry.FreePrefix, error) {
 		var bits int
 		var addr []byte
@@ -344,13 +432,19 @@ func scanAssignment(rows pgx.Rows) (registry.Assignment, error) {
 }
 
 func (t *tx) InsertAssignment(ctx context.Context, a *registry.Assignment) error {
+	if t.s != nil && a.QuarantineUntil != nil {
+		t.s.reapRearm(*a.QuarantineUntil)
+	}
 	fam, first, last, bits := span(a.Prefix)
-	return mapErr(t.t.QueryRow(ctx, `INSERT INTO assignments (pool_id, prefix, family, first, last, bits, state, tenant, resource, name, created_at, released_at, quarantine_until)
+	return mapErr(t.row(ctx, `INSERT INTO assignments (pool_id, prefix, family, first, last, bits, state, tenant, resource, name, created_at, released_at, quarantine_until)
 		VALUES ($1, $2::cidr, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) RETURNING id`,
 		a.PoolID, a.Prefix.String(), fam, first, last, bits, string(a.State), a.Tenant, a.Resource, a.Name, micros(a.CreatedAt), optMicros(a.ReleasedAt), optMicros(a.QuarantineUntil)).Scan(&a.ID))
 }
 
 func (t *tx) UpdateAssignment(ctx context.Context, a registry.Assignment) error {
+	if t.s != nil && a.QuarantineUntil != nil {
+		t.s.reapRearm(*a.QuarantineUntil)
+	}
 	tag, err := t.exec(ctx, `UPDATE assignments SET state = $1, released_at = $2, quarantine_until = $3, name = $4, resource = $5 WHERE id = $6`,
 		string(a.State), optMicros(a.ReleasedAt), optMicros(a.QuarantineUntil), a.Name, a.Resource, a.ID)
 	if err != nil {
@@ -362,14 +456,22 @@ func (t *tx) UpdateAssignment(ctx context.Context, a registry.Assignment) error 
 	return nil
 }
 
+// forUpdate locks the assignments a write transaction reads to change.
+func (t *tx) forUpdate() string {
+	if t.write {
+		return ` FOR UPDATE OF a`
+	}
+	return ``
+}
+
 func (t *tx) AssignmentByID(ctx context.Context, id int64) (registry.Assignment, error) {
-	rows, err := t.query(ctx, assignmentSelect+` WHERE a.id = $1`, id)
+	rows, err := t.query(ctx, assignmentSelect+` WHERE a.id = $1`+t.forUpdate(), id)
 	a, err := one(rows, err, scanAssignment)
 	return a, notFound(err, fmt.Sprintf("assignment %d", id))
 }
 
 func (t *tx) LiveAssignment(ctx context.Context, p netip.Prefix) (registry.Assignment, bool, error) {
-	rows, err := t.query(ctx, assignmentSelect+` WHERE a.state <> 'released' AND a.prefix && $1::cidr LIMIT 1`, p.String())
+	rows, err := t.query(ctx, assignmentSelect+` WHERE a.state <> 'released' AND a.prefix && $1::cidr LIMIT 1`+t.forUpdate(), p.String())
 	a, err := one(rows, err, scanAssignment)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return a, false, nil
@@ -429,9 +531,40 @@ func (t *tx) Assignments(ctx context.Context, f registry.AssignmentFilter) ([]re
 	return collect(rows, err, scanAssignment)
 }
 
+// QuarantineEnded, in a write transaction, claims what it returns: rows
+// another transaction holds are skipped, and a row another one changed
+// meanwhile is returned only if it is still quarantined (READ COMMITTED
+// re-checks the condition on the newest version of a locked row).
+//
+// A write that found nothing ended lets this Store's writes skip the
+// query for a second of registry time (the reap runs before every
+// allocation): a quarantine that ends meanwhile is returned to free space
+// up to a second late, unless this process itself set it, which re-arms
+// the query.
 func (t *tx) QuarantineEnded(ctx context.Context, now time.Time, limit int) ([]registry.Assignment, error) {
-	rows, err := t.query(ctx, assignmentSelect+` WHERE a.state = 'quarantined' AND a.quarantine_until <= $1 ORDER BY a.quarantine_until, a.id LIMIT $2`, micros(now), limit)
-	return collect(rows, err, scanAssignment)
+	if t.write && t.s != nil && t.s.reapSkip(now) {
+		return nil, nil
+	}
+	q := assignmentSelect + ` WHERE a.state = 'quarantined' AND a.quarantine_until <= $1 ORDER BY a.quarantine_until, a.id LIMIT $2`
+	if t.write {
+		q += ` FOR UPDATE OF a SKIP LOCKED`
+	}
+	rows, err := t.query(ctx, q, micros(now), limit)
+	out, err := collect(rows, err, scanAssignment)
+	if err != nil {
+		return nil, err
+	}
+	// Belt and braces: keep only what is quarantined as read under the lock.
+	kept := out[:0]
+	for _, a := range out {
+		if a.State == registry.StateQuarantined && a.QuarantineUntil != nil && !a.QuarantineUntil.After(now) {
+			kept = append(kept, a)
+		}
+	}
+	if t.write && t.s != nil && len(out) == 0 {
+		t.s.reapIdle(now)
+	}
+	return kept, nil
 }
 
 func (t *tx) Usage(ctx context.Context, poolIDs []int64, now time.Time) ([]registry.Usage, error) {
@@ -474,7 +607,7 @@ func (t *tx) CreatedSince(ctx context.Context, poolIDs []int64, since time.Time)
 
 func (t *tx) InsertRelocation(ctx context.Context, r *registry.Relocation) error {
 	fam, first, last, bits := span(r.Prefix)
-	return mapErr(t.t.QueryRow(ctx, `INSERT INTO relocations (prefix, family, first, last, bits, from_pool_id, from_region_id, to_region_id, reason, created_at)
+	return mapErr(t.row(ctx, `INSERT INTO relocations (prefix, family, first, last, bits, from_pool_id, from_region_id, to_region_id, reason, created_at)
 		VALUES ($1::cidr, $2, $3, $4, $5, $6, (SELECT id FROM regions WHERE name = $7), (SELECT id FROM regions WHERE name = $8), $9, $10) RETURNING id`,
 		r.Prefix.String(), fam, first, last, bits, r.FromPoolID, r.FromRegion, r.ToRegion, r.Reason, micros(r.CreatedAt)).Scan(&r.ID))
 }
@@ -508,7 +641,14 @@ func nullJSON(b json.RawMessage) *string {
 }
 
 func (t *tx) AppendEvent(ctx context.Context, e *registry.Event) error {
-	return mapErr(t.t.QueryRow(ctx, `INSERT INTO events (at, actor, action, subject_kind, subject_id, subject, before, after)
+	if t.deferring {
+		// An allocation: nobody reads e.Seq, so the insert goes out with
+		// the transaction's next statement batch (see tx.later).
+		t.later(`INSERT INTO events (at, actor, action, subject_kind, subject_id, subject, before, after)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`, micros(e.At), e.Actor, e.Action, e.SubjectKind, e.SubjectID, e.Subject, nullJSON(e.Before), nullJSON(e.After))
+		return nil
+	}
+	return mapErr(t.row(ctx, `INSERT INTO events (at, actor, action, subject_kind, subject_id, subject, before, after)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING seq`,
 		micros(e.At), e.Actor, e.Action, e.SubjectKind, e.SubjectID, e.Subject, nullJSON(e.Before), nullJSON(e.After)).Scan(&e.Seq))
 }
@@ -516,7 +656,7 @@ func (t *tx) AppendEvent(ctx context.Context, e *registry.Event) error {
 func (t *tx) LastEvent(ctx context.Context) (registry.Position, error) {
 	var p registry.Position
 	var at int64
-	err := t.t.QueryRow(ctx, `SELECT seq, at FROM events ORDER BY seq DESC LIMIT 1`).Scan(&p.Seq, &at)
+	err := t.row(ctx, `SELECT seq, at FROM events ORDER BY seq DESC LIMIT 1`).Scan(&p.Seq, &at)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return registry.Position{}, nil
 	}
@@ -579,8 +719,11 @@ func (t *tx) Idempotent(ctx context.Context, tenant, key string) (registry.Idemp
 	r := registry.Idempotent{Tenant: tenant, Key: key}
 	var ids string
 	var created int64
-	err := t.t.QueryRow(ctx, `SELECT request_hash, assignment_ids, created_at FROM idempotency WHERE tenant = $1 AND key = $2`, tenant, key).Scan(&r.RequestHash, &ids, &created)
+	err := t.row(ctx, `SELECT request_hash, assignment_ids, created_at FROM idempotency WHERE tenant = $1 AND key = $2`, tenant, key).Scan(&r.RequestHash, &ids, &created)
 	if errors.Is(err, pgx.ErrNoRows) {
+		if t.write {
+			t.missed = append(t.missed, [2]string{tenant, key})
+		}
 		return r, false, nil
 	}
 	if err != nil {
@@ -595,7 +738,26 @@ func (t *tx) PutIdempotent(ctx context.Context, r registry.Idempotent) error {
 	if err != nil {
 		return err
 	}
-	_, err = t.exec(ctx, `INSERT INTO idempotency (tenant, key, request_hash, assignment_ids, created_at) VALUES ($1, $2, $3, $4, $5)`,
-		r.Tenant, r.Key, r.RequestHash, string(ids), micros(r.CreatedAt))
-	return err
+	const q = `INSERT INTO idempotency (tenant, key, request_hash, assignment_ids, created_at) VALUES ($1, $2, $3, $4, $5)`
+	if t.deferring {
+		t.later(q, r.Tenant, r.Key, r.RequestHash, string(ids), micros(r.CreatedAt))
+		return nil
+	}
+	if err := t.flush(ctx); err != nil {
+		return err
+	}
+	_, err = t.t.Exec(ctx, q, r.Tenant, r.Key, r.RequestHash, string(ids), micros(r.CreatedAt))
+	return t.idempotencyErr(err)
+}
+
+// idempotencyErr maps the failure of an idempotency insert.
+func (t *tx) idempotencyErr(err error) error {
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) && pe.Code == "23505" && pe.TableName == "idempotency" && len(t.missed) > 0 {
+		// The key was not there when this transaction looked: a
+		// concurrent request with the same key committed since. Run
+		// again, and the retry finds and returns its answer.
+		return fmt.Errorf("idempotency key used concurrently: %w", registry.ErrConflict)
+	}
+	return mapErr(err)
 }
