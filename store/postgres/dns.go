@@ -4,10 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net/netip"
-	"time"
-
-	"github.com/jackc/pgx/v5"
 
 	authdns "github.com/cadastre-ipam/cadastre/dns"
 	"github.com/cadastre-ipam/cadastre/registry"
@@ -16,34 +12,6 @@ import (
 var _ authdns.Store = (*Store)(nil)
 
 const zoneCols = `id, name, kind, prefix, synthesize, config, serial, serial_hash, created_at`
-
-func scanZone(rows pgx.Rows) (authdns.Zone, error) {
-	var z authdns.Zone
-	var kind, pfx, cfg string
-	var serial, created int64
-	if err := rows.Scan(&z.ID, &z.Name, &kind, &pfx, &z.Synthesize, &cfg, &serial, &z.SerialHash, &created); err != nil {
-		return z, err
-	}
-	z.Kind, z.Serial, z.CreatedAt = authdns.Kind(kind), uint32(serial), fromMicros(created)
-	if pfx != "" {
-		p, err := netip.ParsePrefix(pfx)
-		if err != nil {
-			return z, fmt.Errorf("stored zone %s: %w", z.Name, err)
-		}
-		z.Prefix = p
-	}
-	if err := json.Unmarshal([]byte(cfg), &z.Config); err != nil {
-		return z, fmt.Errorf("stored zone %s: config: %w", z.Name, err)
-	}
-	return z, nil
-}
-
-func prefixText(p netip.Prefix) string {
-	if !p.IsValid() {
-		return ""
-	}
-	return p.String()
-}
 
 // InsertZone implements authdns.Store.
 func (s *Store) InsertZone(ctx context.Context, z *authdns.Zone, e registry.Event) error {
@@ -106,14 +74,6 @@ func (s *Store) SetZoneSerial(ctx context.Context, zoneID int64, old, serial uin
 
 const recordCols = `id, zone_id, name, type, ttl, data, created_at`
 
-func scanRecord(rows pgx.Rows) (authdns.Record, error) {
-	var r authdns.Record
-	var ttl, created int64
-	err := rows.Scan(&r.ID, &r.ZoneID, &r.Name, &r.Type, &ttl, &r.Data, &created)
-	r.TTL, r.CreatedAt = uint32(ttl), fromMicros(created)
-	return r, err
-}
-
 // InsertRecord implements authdns.Store.
 func (s *Store) InsertRecord(ctx context.Context, r *authdns.Record, e registry.Event) error {
 	return s.Update(ctx, func(rt registry.Tx) error {
@@ -155,30 +115,6 @@ func (s *Store) Records(ctx context.Context, zoneID int64) (out []authdns.Record
 const keyCols = `id, zone_id, role, algorithm, tag, public, sealed, state, created_at, published_at, active_at, inactive_at, removed_at, ds_at`
 
 // keyMicros and keyTime store the zero time as 0 (the event has not happened).
-func keyMicros(t time.Time) int64 {
-	if t.IsZero() {
-		return 0
-	}
-	return micros(t)
-}
-
-func keyTime(us int64) time.Time {
-	if us == 0 {
-		return time.Time{}
-	}
-	return fromMicros(us)
-}
-
-func scanKey(rows pgx.Rows) (authdns.Key, error) {
-	var k authdns.Key
-	var role, state string
-	var alg, tag, created, pub, act, inact, rem, ds int64
-	err := rows.Scan(&k.ID, &k.ZoneID, &role, &alg, &tag, &k.Public, &k.Sealed, &state, &created, &pub, &act, &inact, &rem, &ds)
-	k.Role, k.Algorithm, k.Tag, k.State, k.CreatedAt = authdns.Role(role), authdns.Algorithm(alg), uint16(tag), authdns.KeyState(state), fromMicros(created)
-	k.PublishedAt, k.ActiveAt, k.InactiveAt, k.RemovedAt, k.DSAt = keyTime(pub), keyTime(act), keyTime(inact), keyTime(rem), keyTime(ds)
-	return k, err
-}
-
 // InsertKey implements authdns.Store.
 func (s *Store) InsertKey(ctx context.Context, k *authdns.Key, e registry.Event) error {
 	return s.Update(ctx, func(rt registry.Tx) error {

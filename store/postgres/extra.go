@@ -12,6 +12,7 @@ import (
 	"github.com/cadastre-ipam/cadastre/geo"
 	"github.com/cadastre-ipam/cadastre/prefix"
 	"github.com/cadastre-ipam/cadastre/registry"
+	"github.com/cadastre-ipam/cadastre/store/internal/rowscan"
 )
 
 var (
@@ -48,7 +49,7 @@ func (s *Store) PutSource(ctx context.Context, src geo.Source, entries []geo.Ent
 func (s *Store) Sources(ctx context.Context) (out []geo.Source, err error) {
 	err = s.View(ctx, func(rt registry.Tx) error {
 		rows, err := rt.(*tx).query(ctx, `SELECT id, name, kind, origin, entries, sha256, imported_at FROM sources ORDER BY name`)
-		out, err = collect(rows, err, func(rows pgx.Rows) (geo.Source, error) {
+		out, err = collect(rows, err, func(rows rowscan.Scanner) (geo.Source, error) {
 			var src geo.Source
 			var kind string
 			var at int64
@@ -110,23 +111,6 @@ func (s *Store) DeleteSource(ctx context.Context, name string, e registry.Event)
 }
 
 const tokenCols = `id, name, scope, tenant, mac, created_at, created_by, expires_at, revoked_at, last_used_at`
-
-func scanToken(rows pgx.Rows) (auth.Token, error) {
-	var t auth.Token
-	var scope string
-	var created int64
-	var expires, revoked, used *int64
-	if err := rows.Scan(&t.ID, &t.Name, &scope, &t.Tenant, &t.MAC, &created, &t.CreatedBy, &expires, &revoked, &used); err != nil {
-		return t, err
-	}
-	sc, err := auth.ParseScope(scope)
-	if err != nil {
-		return t, fmt.Errorf("stored token %s: %w", t.ID, err)
-	}
-	t.Scope, t.CreatedAt = sc, fromMicros(created)
-	t.ExpiresAt, t.RevokedAt, t.LastUsed = optTime(expires), optTime(revoked), optTime(used)
-	return t, nil
-}
 
 // InsertToken implements auth.Store.
 func (s *Store) InsertToken(ctx context.Context, t auth.Token, e registry.Event) error {

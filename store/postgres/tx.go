@@ -16,41 +16,8 @@ import (
 
 	"github.com/cadastre-ipam/cadastre/prefix"
 	"github.com/cadastre-ipam/cadastre/registry"
+	"github.com/cadastre-ipam/cadastre/store/internal/rowscan"
 )
-
-func micros(t time.Time) int64 { return t.UnixMicro() }
-
-func fromMicros(us int64) time.Time { return time.UnixMicro(us).UTC() }
-
-func optMicros(t *time.Time) *int64 {
-	if t == nil {
-		return nil
-	}
-	v := t.UnixMicro()
-	return &v
-}
-
-func optTime(v *int64) *time.Time {
-	if v == nil {
-		return nil
-	}
-	t := fromMicros(*v)
-	return &t
-}
-
-func addrBytes(a netip.Addr) []byte { return a.AsSlice() }
-
-func span(p netip.Prefix) (int, []byte, []byte, int) {
-	return prefix.Family(p), addrBytes(p.Addr()), addrBytes(prefix.Last(p)), p.Bits()
-}
-
-func parsePrefix(s string) (netip.Prefix, error) {
-	p, err := netip.ParsePrefix(s)
-	if err != nil {
-		return netip.Prefix{}, fmt.Errorf("stored prefix %q: %w", s, err)
-	}
-	return p, nil
-}
 
 func notFound(err error, what string) error {
 	if errors.Is(err, pgx.ErrNoRows) {
@@ -59,7 +26,7 @@ func notFound(err error, what string) error {
 	return err
 }
 
-func collect[T any](rows pgx.Rows, err error, scan func(pgx.Rows) (T, error)) ([]T, error) {
+func collect[T any](rows pgx.Rows, err error, scan func(rowscan.Scanner) (T, error)) ([]T, error) {
 	if err != nil {
 		return nil, mapErr(err)
 	}
@@ -75,7 +42,7 @@ func collect[T any](rows pgx.Rows, err error, scan func(pgx.Rows) (T, error)) ([
 	return out, mapErr(rows.Err())
 }
 
-func one[T any](rows pgx.Rows, err error, scan func(pgx.Rows) (T, error)) (T, error) {
+func one[T any](rows pgx.Rows, err error, scan func(rowscan.Scanner) (T, error)) (T, error) {
 	var zero T
 	if err != nil {
 		return zero, mapErr(err)
@@ -94,21 +61,6 @@ func one[T any](rows pgx.Rows, err error, scan func(pgx.Rows) (T, error)) (T, er
 // ---- regions
 
 const regionCols = `id, name, country, subdivision, city, borrow_policy, borrow_bits, created_at`
-
-func scanRegion(rows pgx.Rows) (registry.Region, error) {
-	var r registry.Region
-	var pol string
-	var created int64
-	if err := rows.Scan(&r.ID, &r.Name, &r.Location.Country, &r.Location.Subdivision, &r.Location.City, &pol, &r.BorrowBits, &created); err != nil {
-		return r, err
-	}
-	p, err := registry.ParseBorrowPolicy(pol)
-	if err != nil {
-		return r, fmt.Errorf("stored region %s: %w", r.Name, err)
-	}
-	r.Borrow, r.CreatedAt = p, fromMicros(created)
-	return r, nil
-}
 
 func (t *tx) InsertRegion(ctx context.Context, r *registry.Region) error {
 	return mapErr(t.row(ctx, `INSERT INTO regions (name, country, subdivision, city, borrow_policy, borrow_bits, created_at)
@@ -186,25 +138,6 @@ func (t *tx) Regions(ctx context.Context) ([]registry.Region, error) {
 
 const blockCols = `id, prefix::text, source, registry, registered_country, counterparty, price_cents, currency, acquired, note, created_at`
 
-func scanBlock(rows pgx.Rows) (registry.Block, error) {
-	var b registry.Block
-	var p, src, cur string
-	var price *int64
-	var created int64
-	if err := rows.Scan(&b.ID, &p, &src, &b.Registry, &b.RegisteredCountry, &b.From, &price, &cur, &b.Date, &b.Note, &created); err != nil {
-		return b, err
-	}
-	var err error
-	if b.Prefix, err = parsePrefix(p); err != nil {
-		return b, err
-	}
-	b.Source, b.CreatedAt = registry.Source(src), fromMicros(created)
-	if price != nil {
-		b.Price = &registry.Money{Cents: *price, Currency: cur}
-	}
-	return b, nil
-}
-
 func (t *tx) InsertBlock(ctx context.Context, b *registry.Block) error {
 	fam, first, last, bits := span(b.Prefix)
 	var price *int64
@@ -233,36 +166,6 @@ const poolSelect = `SELECT p.id, p.prefix::text, p.block_id, b.prefix::text, p.r
 	r.id, r.prefix::text, fg.name
 	FROM pools p JOIN blocks b ON b.id = p.block_id JOIN regions g ON g.id = p.region_id
 	LEFT JOIN relocations r ON r.id = p.relocation_id LEFT JOIN regions fg ON fg.id = r.from_region_id`
-
-func scanPool(rows pgx.Rows) (registry.Pool, error) {
-	var p registry.Pool
-	var pp, bp string
-	var parent, relID *int64
-	var relPrefix, relFrom *string
-	var created int64
-	if err := rows.Scan(&p.ID, &pp, &p.BlockID, &bp, &p.RegionID, &p.Region, &p.Purpose, &parent, &created, &relID, &relPrefix, &relFrom); err != nil {
-		return p, err
-	}
-	var err error
-	if p.Prefix, err = parsePrefix(pp); err != nil {
-		return p, err
-	}
-	if p.Block, err = parsePrefix(bp); err != nil {
-		return p, err
-	}
-	if parent != nil {
-		p.ParentID = *parent
-	}
-	p.CreatedAt = fromMicros(created)
-	if relID != nil {
-		rp, err := parsePrefix(*relPrefix)
-		if err != nil {
-			return p, err
-		}
-		p.Relocation = &registry.RelocationRef{ID: *relID, Prefix: rp, FromRegion: *relFrom, ToRegion: p.Region}
-	}
-	return p, nil
-}
 
 func (t *tx) InsertPool(ctx context.Context, p *registry.Pool) error {
 	fam, first, last, bits := span(p.Prefix)
@@ -361,7 +264,7 @@ func (t *tx) TakeSmallestFree(ctx context.Context, regionID int64, family, maxBi
 }
 
 func scanFree(regionID int64, rows pgx.Rows, err error) (registry.FreePrefix, bool, error) {
-	f, err := one(rows, err, func(rows pgx.Rows) (registry.FreePrefix, error) {
+	f, err := one(rows, err, func(rows rowscan.Scanner) (registry.FreePrefix, error) {
 		var bits int
 		var addr []byte
 		f := registry.FreePrefix{RegionID: regionID}
@@ -383,7 +286,7 @@ func scanFree(regionID int64, rows pgx.Rows, err error) (registry.FreePrefix, bo
 
 func (t *tx) FreeOfPool(ctx context.Context, poolID int64) ([]netip.Prefix, error) {
 	rows, err := t.query(ctx, `SELECT addr, bits FROM free WHERE pool_id = $1 ORDER BY addr`, poolID)
-	return collect(rows, err, func(rows pgx.Rows) (netip.Prefix, error) {
+	return collect(rows, err, func(rows rowscan.Scanner) (netip.Prefix, error) {
 		var addr []byte
 		var bits int
 		if err := rows.Scan(&addr, &bits); err != nil {
@@ -400,36 +303,6 @@ const assignmentSelect = `SELECT a.id, a.prefix::text, a.pool_id, p.prefix::text
 	a.created_at, a.released_at, a.quarantine_until, r.id, r.prefix::text, fg.name
 	FROM assignments a JOIN pools p ON p.id = a.pool_id JOIN regions g ON g.id = p.region_id
 	LEFT JOIN relocations r ON r.id = p.relocation_id LEFT JOIN regions fg ON fg.id = r.from_region_id`
-
-func scanAssignment(rows pgx.Rows) (registry.Assignment, error) {
-	var a registry.Assignment
-	var ap, pp, state string
-	var created int64
-	var released, until, relID *int64
-	var relPrefix, relFrom *string
-	if err := rows.Scan(&a.ID, &ap, &a.PoolID, &pp, &a.RegionID, &a.Region, &a.Tenant, &a.Resource, &a.Name, &state,
-		&created, &released, &until, &relID, &relPrefix, &relFrom); err != nil {
-		return a, err
-	}
-	var err error
-	if a.Prefix, err = parsePrefix(ap); err != nil {
-		return a, err
-	}
-	if a.Pool, err = parsePrefix(pp); err != nil {
-		return a, err
-	}
-	a.State, a.CreatedAt = registry.State(state), fromMicros(created)
-	a.ReleasedAt, a.QuarantineUntil = optTime(released), optTime(until)
-	if relID != nil {
-		rp, err := parsePrefix(*relPrefix)
-		if err != nil {
-			return a, err
-		}
-		a.Borrowed = true
-		a.Relocation = &registry.RelocationRef{ID: *relID, Prefix: rp, FromRegion: *relFrom, ToRegion: a.Region}
-	}
-	return a, nil
-}
 
 func (t *tx) InsertAssignment(ctx context.Context, a *registry.Assignment) error {
 	if t.s != nil && a.QuarantineUntil != nil {
@@ -573,7 +446,7 @@ func (t *tx) Usage(ctx context.Context, poolIDs []int64, now time.Time) ([]regis
 	}
 	rows, err := t.query(ctx, `SELECT pool_id, state, bits, COUNT(*), COUNT(*) FILTER (WHERE quarantine_until <= $2) FROM assignments
 		WHERE pool_id = ANY($1) AND state <> 'released' GROUP BY pool_id, state, bits`, poolIDs, micros(now))
-	return collect(rows, err, func(rows pgx.Rows) (registry.Usage, error) {
+	return collect(rows, err, func(rows rowscan.Scanner) (registry.Usage, error) {
 		var u registry.Usage
 		var st string
 		err := rows.Scan(&u.PoolID, &st, &u.Bits, &u.Count, &u.Expired)
@@ -616,7 +489,7 @@ func (t *tx) Relocations(ctx context.Context) ([]registry.Relocation, error) {
 	rows, err := t.query(ctx, `SELECT r.id, r.prefix::text, r.from_pool_id, f.name, g.name, COALESCE(p.id, 0), r.reason, r.created_at
 		FROM relocations r JOIN regions f ON f.id = r.from_region_id JOIN regions g ON g.id = r.to_region_id
 		LEFT JOIN pools p ON p.relocation_id = r.id ORDER BY r.id`)
-	return collect(rows, err, func(rows pgx.Rows) (registry.Relocation, error) {
+	return collect(rows, err, func(rows rowscan.Scanner) (registry.Relocation, error) {
 		var r registry.Relocation
 		var p string
 		var created int64
@@ -695,7 +568,7 @@ func (t *tx) Events(ctx context.Context, f registry.EventFilter) ([]registry.Eve
 		q += " LIMIT " + strconv.Itoa(f.Limit)
 	}
 	rows, err := t.query(ctx, q, args...)
-	return collect(rows, err, func(rows pgx.Rows) (registry.Event, error) {
+	return collect(rows, err, func(rows rowscan.Scanner) (registry.Event, error) {
 		var e registry.Event
 		var at int64
 		var before, after *string

@@ -10,6 +10,7 @@ import (
 	"github.com/cadastre-ipam/cadastre/geo"
 	"github.com/cadastre-ipam/cadastre/prefix"
 	"github.com/cadastre-ipam/cadastre/registry"
+	"github.com/cadastre-ipam/cadastre/store/internal/rowscan"
 )
 
 var _ geo.Store = (*Store)(nil)
@@ -46,7 +47,7 @@ func (s *Store) PutSource(ctx context.Context, src geo.Source, entries []geo.Ent
 func (s *Store) Sources(ctx context.Context) (out []geo.Source, err error) {
 	err = s.View(ctx, func(t registry.Tx) error {
 		rows, err := t.(*tx).q.query(ctx, `SELECT id, name, kind, origin, entries, sha256, imported_at FROM sources ORDER BY name`)
-		out, err = collect(rows, err, func(rows *sql.Rows) (geo.Source, error) {
+		out, err = collect(rows, err, func(rows rowscan.Scanner) (geo.Source, error) {
 			var src geo.Source
 			var kind string
 			var at int64
@@ -103,7 +104,7 @@ func (s *Store) SourceEntries(ctx context.Context, name string, fn func(geo.Entr
 }
 
 func oneInt(rows *sql.Rows, err error) (int, error) {
-	return one(rows, err, func(rows *sql.Rows) (int, error) {
+	return one(rows, err, func(rows rowscan.Scanner) (int, error) {
 		var v int
 		return v, rows.Scan(&v)
 	})

@@ -2,7 +2,6 @@ package sqlite
 
 import (
 	"context"
-	"database/sql"
 	"fmt"
 	"time"
 
@@ -13,23 +12,6 @@ import (
 var _ auth.Store = (*Store)(nil)
 
 const tokenCols = `id, name, scope, tenant, mac, created_at, created_by, expires_at, revoked_at, last_used_at`
-
-func scanToken(rows *sql.Rows) (auth.Token, error) {
-	var t auth.Token
-	var scope string
-	var created int64
-	var expires, revoked, used sql.NullInt64
-	if err := rows.Scan(&t.ID, &t.Name, &scope, &t.Tenant, &t.MAC, &created, &t.CreatedBy, &expires, &revoked, &used); err != nil {
-		return t, err
-	}
-	sc, err := auth.ParseScope(scope)
-	if err != nil {
-		return t, fmt.Errorf("stored token %s: %w", t.ID, err)
-	}
-	t.Scope, t.CreatedAt = sc, fromMicros(created)
-	t.ExpiresAt, t.RevokedAt, t.LastUsed = optTime(expires), optTime(revoked), optTime(used)
-	return t, nil
-}
 
 // InsertToken implements auth.Store.
 func (s *Store) InsertToken(ctx context.Context, t auth.Token, e registry.Event) error {

@@ -13,45 +13,13 @@ import (
 
 	"github.com/cadastre-ipam/cadastre/prefix"
 	"github.com/cadastre-ipam/cadastre/registry"
+	"github.com/cadastre-ipam/cadastre/store/internal/rowscan"
 )
 
 // tx implements registry.Tx over a querier.
 type tx struct{ q querier }
 
-func micros(t time.Time) int64 { return t.UnixMicro() }
-
-func fromMicros(us int64) time.Time { return time.UnixMicro(us).UTC() }
-
-func optMicros(t *time.Time) any {
-	if t == nil {
-		return nil
-	}
-	return t.UnixMicro()
-}
-
-func optTime(v sql.NullInt64) *time.Time {
-	if !v.Valid {
-		return nil
-	}
-	t := fromMicros(v.Int64)
-	return &t
-}
-
-func addrBytes(a netip.Addr) []byte { return a.AsSlice() }
-
 // span gives the columns that place a prefix: family, first, last, bits.
-func span(p netip.Prefix) (int, []byte, []byte, int) {
-	return prefix.Family(p), addrBytes(p.Addr()), addrBytes(prefix.Last(p)), p.Bits()
-}
-
-func parsePrefix(s string) (netip.Prefix, error) {
-	p, err := netip.ParsePrefix(s)
-	if err != nil {
-		return netip.Prefix{}, fmt.Errorf("stored prefix %q: %w", s, err)
-	}
-	return p, nil
-}
-
 func notFound(err error, what string) error {
 	if errors.Is(err, sql.ErrNoRows) {
 		return fmt.Errorf("%s: %w", what, registry.ErrNotFound)
@@ -60,7 +28,7 @@ func notFound(err error, what string) error {
 }
 
 // collect scans every row with scan.
-func collect[T any](rows *sql.Rows, err error, scan func(*sql.Rows) (T, error)) ([]T, error) {
+func collect[T any](rows *sql.Rows, err error, scan func(rowscan.Scanner) (T, error)) ([]T, error) {
 	if err != nil {
 		return nil, err
 	}
@@ -77,7 +45,7 @@ func collect[T any](rows *sql.Rows, err error, scan func(*sql.Rows) (T, error)) 
 }
 
 // one scans the first row, or returns sql.ErrNoRows.
-func one[T any](rows *sql.Rows, err error, scan func(*sql.Rows) (T, error)) (T, error) {
+func one[T any](rows *sql.Rows, err error, scan func(rowscan.Scanner) (T, error)) (T, error) {
 	var zero T
 	if err != nil {
 		return zero, err
@@ -95,21 +63,6 @@ func one[T any](rows *sql.Rows, err error, scan func(*sql.Rows) (T, error)) (T, 
 // ---- regions
 
 const regionCols = `id, name, country, subdivision, city, borrow_policy, borrow_bits, created_at`
-
-func scanRegion(rows *sql.Rows) (registry.Region, error) {
-	var r registry.Region
-	var pol string
-	var created int64
-	if err := rows.Scan(&r.ID, &r.Name, &r.Location.Country, &r.Location.Subdivision, &r.Location.City, &pol, &r.BorrowBits, &created); err != nil {
-		return r, err
-	}
-	p, err := registry.ParseBorrowPolicy(pol)
-	if err != nil {
-		return r, fmt.Errorf("stored region %s: %w", r.Name, err)
-	}
-	r.Borrow, r.CreatedAt = p, fromMicros(created)
-	return r, nil
-}
 
 func (t *tx) InsertRegion(ctx context.Context, r *registry.Region) error {
 	res, err := t.q.exec(ctx, `INSERT INTO regions (name, country, subdivision, city, borrow_policy, borrow_bits, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)`,
@@ -141,26 +94,6 @@ func (t *tx) Regions(ctx context.Context) ([]registry.Region, error) {
 // ---- blocks
 
 const blockCols = `id, prefix, source, registry, registered_country, counterparty, price_cents, currency, acquired, note, created_at`
-
-func scanBlock(rows *sql.Rows) (registry.Block, error) {
-	var b registry.Block
-	var p, src string
-	var price sql.NullInt64
-	var cur string
-	var created int64
-	if err := rows.Scan(&b.ID, &p, &src, &b.Registry, &b.RegisteredCountry, &b.From, &price, &cur, &b.Date, &b.Note, &created); err != nil {
-		return b, err
-	}
-	var err error
-	if b.Prefix, err = parsePrefix(p); err != nil {
-		return b, err
-	}
-	b.Source, b.CreatedAt = registry.Source(src), fromMicros(created)
-	if price.Valid {
-		b.Price = &registry.Money{Cents: price.Int64, Currency: cur}
-	}
-	return b, nil
-}
 
 func (t *tx) InsertBlock(ctx context.Context, b *registry.Block) error {
 	fam, first, last, bits := span(b.Prefix)
@@ -202,33 +135,6 @@ const poolSelect = `SELECT p.id, p.prefix, p.block_id, b.prefix, p.region_id, g.
 	r.id, r.prefix, fg.name
 	FROM pools p JOIN blocks b ON b.id = p.block_id JOIN regions g ON g.id = p.region_id
 	LEFT JOIN relocations r ON r.id = p.relocation_id LEFT JOIN regions fg ON fg.id = r.from_region_id`
-
-func scanPool(rows *sql.Rows) (registry.Pool, error) {
-	var p registry.Pool
-	var pp, bp string
-	var parent, relID sql.NullInt64
-	var relPrefix, relFrom sql.NullString
-	var created int64
-	if err := rows.Scan(&p.ID, &pp, &p.BlockID, &bp, &p.RegionID, &p.Region, &p.Purpose, &parent, &created, &relID, &relPrefix, &relFrom); err != nil {
-		return p, err
-	}
-	var err error
-	if p.Prefix, err = parsePrefix(pp); err != nil {
-		return p, err
-	}
-	if p.Block, err = parsePrefix(bp); err != nil {
-		return p, err
-	}
-	p.ParentID, p.CreatedAt = parent.Int64, fromMicros(created)
-	if relID.Valid {
-		rp, err := parsePrefix(relPrefix.String)
-		if err != nil {
-			return p, err
-		}
-		p.Relocation = &registry.RelocationRef{ID: relID.Int64, Prefix: rp, FromRegion: relFrom.String, ToRegion: p.Region}
-	}
-	return p, nil
-}
 
 func (t *tx) InsertPool(ctx context.Context, p *registry.Pool) error {
 	fam, first, last, bits := span(p.Prefix)
@@ -295,7 +201,7 @@ func (t *tx) SmallestFree(ctx context.Context, regionID int64, family, maxBits i
 	rows, err := t.q.query(ctx, `SELECT bits, addr, pool_id FROM free WHERE region_id = ?1 AND family = ?2
 		AND bits = (SELECT MAX(bits) FROM free WHERE region_id = ?1 AND family = ?2 AND bits <= ?3)
 		ORDER BY addr LIMIT 1`, regionID, family, maxBits)
-	f, err := one(rows, err, func(rows *sql.Rows) (registry.FreePrefix, error) {
+	f, err := one(rows, err, func(rows rowscan.Scanner) (registry.FreePrefix, error) {
 		var bits int
 		var addr []byte
 		f := registry.FreePrefix{RegionID: regionID}
@@ -317,7 +223,7 @@ func (t *tx) SmallestFree(ctx context.Context, regionID int64, family, maxBits i
 
 func (t *tx) FreeOfPool(ctx context.Context, poolID int64) ([]netip.Prefix, error) {
 	rows, err := t.q.query(ctx, `SELECT addr, bits FROM free WHERE pool_id = ? ORDER BY addr`, poolID)
-	return collect(rows, err, func(rows *sql.Rows) (netip.Prefix, error) {
+	return collect(rows, err, func(rows rowscan.Scanner) (netip.Prefix, error) {
 		var addr []byte
 		var bits int
 		if err := rows.Scan(&addr, &bits); err != nil {
@@ -334,36 +240,6 @@ const assignmentSelect = `SELECT a.id, a.prefix, a.pool_id, p.prefix, p.region_i
 	a.created_at, a.released_at, a.quarantine_until, r.id, r.prefix, fg.name
 	FROM assignments a JOIN pools p ON p.id = a.pool_id JOIN regions g ON g.id = p.region_id
 	LEFT JOIN relocations r ON r.id = p.relocation_id LEFT JOIN regions fg ON fg.id = r.from_region_id`
-
-func scanAssignment(rows *sql.Rows) (registry.Assignment, error) {
-	var a registry.Assignment
-	var ap, pp, state string
-	var created int64
-	var released, until, relID sql.NullInt64
-	var relPrefix, relFrom sql.NullString
-	if err := rows.Scan(&a.ID, &ap, &a.PoolID, &pp, &a.RegionID, &a.Region, &a.Tenant, &a.Resource, &a.Name, &state,
-		&created, &released, &until, &relID, &relPrefix, &relFrom); err != nil {
-		return a, err
-	}
-	var err error
-	if a.Prefix, err = parsePrefix(ap); err != nil {
-		return a, err
-	}
-	if a.Pool, err = parsePrefix(pp); err != nil {
-		return a, err
-	}
-	a.State, a.CreatedAt = registry.State(state), fromMicros(created)
-	a.ReleasedAt, a.QuarantineUntil = optTime(released), optTime(until)
-	if relID.Valid {
-		rp, err := parsePrefix(relPrefix.String)
-		if err != nil {
-			return a, err
-		}
-		a.Borrowed = true
-		a.Relocation = &registry.RelocationRef{ID: relID.Int64, Prefix: rp, FromRegion: relFrom.String, ToRegion: a.Region}
-	}
-	return a, nil
-}
 
 func (t *tx) InsertAssignment(ctx context.Context, a *registry.Assignment) error {
 	fam, first, last, bits := span(a.Prefix)
@@ -407,7 +283,7 @@ func (t *tx) InsertAssignments(ctx context.Context, as []registry.Assignment) er
 		return nil
 	}
 	rows, err := t.q.query(ctx, `SELECT COALESCE(MAX(id), 0) FROM assignments`)
-	last, err := one(rows, err, func(rows *sql.Rows) (int64, error) {
+	last, err := one(rows, err, func(rows rowscan.Scanner) (int64, error) {
 		var v int64
 		return v, rows.Scan(&v)
 	})
@@ -577,7 +453,7 @@ func (t *tx) Usage(ctx context.Context, poolIDs []int64, now time.Time) ([]regis
 	}
 	rows, err := t.q.query(ctx, `SELECT pool_id, state, bits, COUNT(*), COALESCE(SUM(quarantine_until <= ?), 0) FROM assignments
 		WHERE pool_id IN (`+idList(poolIDs)+`) AND state <> 'released' GROUP BY pool_id, state, bits`, micros(now))
-	return collect(rows, err, func(rows *sql.Rows) (registry.Usage, error) {
+	return collect(rows, err, func(rows rowscan.Scanner) (registry.Usage, error) {
 		var u registry.Usage
 		var st string
 		err := rows.Scan(&u.PoolID, &st, &u.Bits, &u.Count, &u.Expired)
@@ -625,7 +501,7 @@ func (t *tx) Relocations(ctx context.Context) ([]registry.Relocation, error) {
 	rows, err := t.q.query(ctx, `SELECT r.id, r.prefix, r.from_pool_id, f.name, g.name, COALESCE(p.id, 0), r.reason, r.created_at
 		FROM relocations r JOIN regions f ON f.id = r.from_region_id JOIN regions g ON g.id = r.to_region_id
 		LEFT JOIN pools p ON p.relocation_id = r.id ORDER BY r.id`)
-	return collect(rows, err, func(rows *sql.Rows) (registry.Relocation, error) {
+	return collect(rows, err, func(rows rowscan.Scanner) (registry.Relocation, error) {
 		var r registry.Relocation
 		var p string
 		var created int64
@@ -717,7 +593,7 @@ func (t *tx) Events(ctx context.Context, f registry.EventFilter) ([]registry.Eve
 		q += fmt.Sprintf(" LIMIT %d", f.Limit)
 	}
 	rows, err := t.q.query(ctx, q, args...)
-	return collect(rows, err, func(rows *sql.Rows) (registry.Event, error) {
+	return collect(rows, err, func(rows rowscan.Scanner) (registry.Event, error) {
 		var e registry.Event
 		var at int64
 		var before, after sql.NullString
@@ -739,7 +615,7 @@ func (t *tx) Events(ctx context.Context, f registry.EventFilter) ([]registry.Eve
 
 func (t *tx) Idempotent(ctx context.Context, tenant, key string) (registry.Idempotent, bool, error) {
 	rows, err := t.q.query(ctx, `SELECT request_hash, assignment_ids, created_at FROM idempotency WHERE tenant = ? AND key = ?`, tenant, key)
-	r, err := one(rows, err, func(rows *sql.Rows) (registry.Idempotent, error) {
+	r, err := one(rows, err, func(rows rowscan.Scanner) (registry.Idempotent, error) {
 		r := registry.Idempotent{Tenant: tenant, Key: key}
 		var ids string
 		var created int64

@@ -1,0 +1,248 @@
+// Package rowscan holds what both SQL stores share: how times, addresses
+// and prefixes are stored, and how a row becomes a register object. The
+// stores select the same columns in the same order, so one scanner serves
+// database/sql (SQLite) and pgx (PostgreSQL) alike.
+package rowscan
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/netip"
+	"time"
+
+	"github.com/cadastre-ipam/cadastre/auth"
+	authdns "github.com/cadastre-ipam/cadastre/dns"
+	"github.com/cadastre-ipam/cadastre/prefix"
+	"github.com/cadastre-ipam/cadastre/registry"
+)
+
+// Scanner is a row: *sql.Rows and pgx.Rows both are. NULL columns scan
+// into pointers.
+type Scanner interface {
+	Scan(dest ...any) error
+}
+
+// Region scans a row of regionCols.
+func Region(rows Scanner) (registry.Region, error) {
+	var r registry.Region
+	var pol string
+	var created int64
+	if err := rows.Scan(&r.ID, &r.Name, &r.Location.Country, &r.Location.Subdivision, &r.Location.City, &pol, &r.BorrowBits, &created); err != nil {
+		return r, err
+	}
+	p, err := registry.ParseBorrowPolicy(pol)
+	if err != nil {
+		return r, fmt.Errorf("stored region %s: %w", r.Name, err)
+	}
+	r.Borrow, r.CreatedAt = p, FromMicros(created)
+	return r, nil
+}
+
+// Block scans a row of blockCols.
+func Block(rows Scanner) (registry.Block, error) {
+	var b registry.Block
+	var p, src, cur string
+	var price *int64
+	var created int64
+	if err := rows.Scan(&b.ID, &p, &src, &b.Registry, &b.RegisteredCountry, &b.From, &price, &cur, &b.Date, &b.Note, &created); err != nil {
+		return b, err
+	}
+	var err error
+	if b.Prefix, err = ParsePrefix(p); err != nil {
+		return b, err
+	}
+	b.Source, b.CreatedAt = registry.Source(src), FromMicros(created)
+	if price != nil {
+		b.Price = &registry.Money{Cents: *price, Currency: cur}
+	}
+	return b, nil
+}
+
+// Pool scans a row of the pool select (pool, block, region, relocation).
+func Pool(rows Scanner) (registry.Pool, error) {
+	var p registry.Pool
+	var pp, bp string
+	var parent, relID *int64
+	var relPrefix, relFrom *string
+	var created int64
+	if err := rows.Scan(&p.ID, &pp, &p.BlockID, &bp, &p.RegionID, &p.Region, &p.Purpose, &parent, &created, &relID, &relPrefix, &relFrom); err != nil {
+		return p, err
+	}
+	var err error
+	if p.Prefix, err = ParsePrefix(pp); err != nil {
+		return p, err
+	}
+	if p.Block, err = ParsePrefix(bp); err != nil {
+		return p, err
+	}
+	if parent != nil {
+		p.ParentID = *parent
+	}
+	p.CreatedAt = FromMicros(created)
+	if relID != nil {
+		rp, err := ParsePrefix(*relPrefix)
+		if err != nil {
+			return p, err
+		}
+		p.Relocation = &registry.RelocationRef{ID: *relID, Prefix: rp, FromRegion: *relFrom, ToRegion: p.Region}
+	}
+	return p, nil
+}
+
+// Assignment scans a row of the assignment select.
+func Assignment(rows Scanner) (registry.Assignment, error) {
+	var a registry.Assignment
+	var ap, pp, state string
+	var created int64
+	var released, until, relID *int64
+	var relPrefix, relFrom *string
+	if err := rows.Scan(&a.ID, &ap, &a.PoolID, &pp, &a.RegionID, &a.Region, &a.Tenant, &a.Resource, &a.Name, &state,
+		&created, &released, &until, &relID, &relPrefix, &relFrom); err != nil {
+		return a, err
+	}
+	var err error
+	if a.Prefix, err = ParsePrefix(ap); err != nil {
+		return a, err
+	}
+	if a.Pool, err = ParsePrefix(pp); err != nil {
+		return a, err
+	}
+	a.State, a.CreatedAt = registry.State(state), FromMicros(created)
+	a.ReleasedAt, a.QuarantineUntil = OptTime(released), OptTime(until)
+	if relID != nil {
+		rp, err := ParsePrefix(*relPrefix)
+		if err != nil {
+			return a, err
+		}
+		a.Borrowed = true
+		a.Relocation = &registry.RelocationRef{ID: *relID, Prefix: rp, FromRegion: *relFrom, ToRegion: a.Region}
+	}
+	return a, nil
+}
+
+// Zone scans a row of zoneCols.
+func Zone(rows Scanner) (authdns.Zone, error) {
+	var z authdns.Zone
+	var kind, pfx, cfg string
+	var serial, created int64
+	if err := rows.Scan(&z.ID, &z.Name, &kind, &pfx, &z.Synthesize, &cfg, &serial, &z.SerialHash, &created); err != nil {
+		return z, err
+	}
+	z.Kind, z.Serial, z.CreatedAt = authdns.Kind(kind), uint32(serial), FromMicros(created)
+	if pfx != "" {
+		p, err := netip.ParsePrefix(pfx)
+		if err != nil {
+			return z, fmt.Errorf("stored zone %s: %w", z.Name, err)
+		}
+		z.Prefix = p
+	}
+	if err := json.Unmarshal([]byte(cfg), &z.Config); err != nil {
+		return z, fmt.Errorf("stored zone %s: config: %w", z.Name, err)
+	}
+	return z, nil
+}
+
+// Record scans a row of recordCols.
+func Record(rows Scanner) (authdns.Record, error) {
+	var r authdns.Record
+	var ttl, created int64
+	err := rows.Scan(&r.ID, &r.ZoneID, &r.Name, &r.Type, &ttl, &r.Data, &created)
+	r.TTL, r.CreatedAt = uint32(ttl), FromMicros(created)
+	return r, err
+}
+
+// Key scans a row of keyCols.
+func Key(rows Scanner) (authdns.Key, error) {
+	var k authdns.Key
+	var role, state string
+	var alg, tag, created, pub, act, inact, rem, ds int64
+	err := rows.Scan(&k.ID, &k.ZoneID, &role, &alg, &tag, &k.Public, &k.Sealed, &state, &created, &pub, &act, &inact, &rem, &ds)
+	k.Role, k.Algorithm, k.Tag, k.State, k.CreatedAt = authdns.Role(role), authdns.Algorithm(alg), uint16(tag), authdns.KeyState(state), FromMicros(created)
+	k.PublishedAt, k.ActiveAt, k.InactiveAt, k.RemovedAt, k.DSAt = KeyTime(pub), KeyTime(act), KeyTime(inact), KeyTime(rem), KeyTime(ds)
+	return k, err
+}
+
+// KeyMicros stores a key time; the zero time (not yet) is 0.
+func KeyMicros(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return Micros(t)
+}
+
+// KeyTime reads a key time stored by KeyMicros.
+func KeyTime(us int64) time.Time {
+	if us == 0 {
+		return time.Time{}
+	}
+	return FromMicros(us)
+}
+
+// PrefixText stores an optional prefix; the zero prefix is the empty string.
+func PrefixText(p netip.Prefix) string {
+	if !p.IsValid() {
+		return ""
+	}
+	return p.String()
+}
+
+// Token scans a row of tokenCols.
+func Token(rows Scanner) (auth.Token, error) {
+	var t auth.Token
+	var scope string
+	var created int64
+	var expires, revoked, used *int64
+	if err := rows.Scan(&t.ID, &t.Name, &scope, &t.Tenant, &t.MAC, &created, &t.CreatedBy, &expires, &revoked, &used); err != nil {
+		return t, err
+	}
+	sc, err := auth.ParseScope(scope)
+	if err != nil {
+		return t, fmt.Errorf("stored token %s: %w", t.ID, err)
+	}
+	t.Scope, t.CreatedAt = sc, FromMicros(created)
+	t.ExpiresAt, t.RevokedAt, t.LastUsed = OptTime(expires), OptTime(revoked), OptTime(used)
+	return t, nil
+}
+
+// Micros is how times are stored: Unix microseconds, UTC.
+func Micros(t time.Time) int64 { return t.UnixMicro() }
+
+// FromMicros reads a time stored by Micros.
+func FromMicros(us int64) time.Time { return time.UnixMicro(us).UTC() }
+
+// OptMicros stores an optional time; nil is NULL.
+func OptMicros(t *time.Time) *int64 {
+	if t == nil {
+		return nil
+	}
+	v := t.UnixMicro()
+	return &v
+}
+
+// OptTime reads an optional time; NULL is nil.
+func OptTime(v *int64) *time.Time {
+	if v == nil {
+		return nil
+	}
+	t := FromMicros(*v)
+	return &t
+}
+
+// AddrBytes stores an address: 4 bytes for IPv4, 16 for IPv6, so that
+// ranges compare bytewise within a family.
+func AddrBytes(a netip.Addr) []byte { return a.AsSlice() }
+
+// Span gives the columns that place a prefix: family, first and last
+// address, length.
+func Span(p netip.Prefix) (int, []byte, []byte, int) {
+	return prefix.Family(p), AddrBytes(p.Addr()), AddrBytes(prefix.Last(p)), p.Bits()
+}
+
+// ParsePrefix reads a stored prefix.
+func ParsePrefix(s string) (netip.Prefix, error) {
+	p, err := netip.ParsePrefix(s)
+	if err != nil {
+		return netip.Prefix{}, fmt.Errorf("stored prefix %q: %w", s, err)
+	}
+	return p, nil
+}

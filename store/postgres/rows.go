@@ -1,0 +1,25 @@
+package postgres
+
+import "github.com/cadastre-ipam/cadastre/store/internal/rowscan"
+
+// The storage conventions and row scanners shared with the other SQL store.
+var (
+	micros         = rowscan.Micros
+	fromMicros     = rowscan.FromMicros
+	optMicros      = rowscan.OptMicros
+	optTime        = rowscan.OptTime
+	addrBytes      = rowscan.AddrBytes
+	span           = rowscan.Span
+	parsePrefix    = rowscan.ParsePrefix
+	prefixText     = rowscan.PrefixText
+	keyMicros      = rowscan.KeyMicros
+	keyTime        = rowscan.KeyTime
+	scanRegion     = rowscan.Region
+	scanBlock      = rowscan.Block
+	scanPool       = rowscan.Pool
+	scanAssignment = rowscan.Assignment
+	scanToken      = rowscan.Token
+	scanZone       = rowscan.Zone
+	scanRecord     = rowscan.Record
+	scanKey        = rowscan.Key
+)
