@@ -706,7 +706,7 @@ func (r *Registry) find(ctx context.Context, tx Tx, t Target) (Assignment, error
 
 // Assignment returns one assignment by ID; tenant, when not nil, must own it.
 func (r *Registry) Assignment(ctx context.Context, id int64, tenant *string) (a Assignment, err error) {
-	err = r.store.View(ctx, func(tx Tx) error {
+	err = viewOne(ctx, r.store, func(tx Tx) error {
 		a, err = tx.AssignmentByID(ctx, id)
 		if err == nil && tenant != nil && a.Tenant != *tenant {
 			err = fmt.Errorf("assignment %d: %w", id, ErrNotFound)

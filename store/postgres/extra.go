@@ -28,7 +28,7 @@ func (s *Store) PutSource(ctx context.Context, src geo.Source, entries []geo.Ent
 			return err
 		}
 		src.Entries = int64(len(entries))
-		if err := x.t.QueryRow(ctx, `INSERT INTO sources (name, kind, origin, entries, sha256, imported_at) VALUES ($1, $2, $3, $4, $5, $6) RETURNING id`,
+		if err := x.row(ctx, `INSERT INTO sources (name, kind, origin, entries, sha256, imported_at) VALUES ($1, $2, $3, $4, $5, $6) RETURNING id`,
 			src.Name, string(src.Kind), src.Origin, src.Entries, src.SHA256, micros(src.ImportedAt)).Scan(&src.ID); err != nil {
 			return mapErr(err)
 		}
@@ -36,7 +36,14 @@ func (s *Store) PutSource(ctx context.Context, src geo.Source, entries []geo.Ent
 		for i, en := range entries {
 			rows[i] = []any{src.ID, prefix.Family(en.Prefix), addrBytes(en.Prefix.Addr()), en.Prefix.Bits(), en.Location.Country, en.Location.Subdivision, en.Location.City}
 		}
-		if _, err := x.t.CopyFrom(ctx, pgx.Identifier{"source_entries"}, []string{"source_id", "family", "first", "bits", "country", "subdivision", "city"}, pgx.CopyFromRows(rows)); err != nil {
+		if err := x.flush(ctx); err != nil {
+			return err
+		}
+		cctx, err := x.bctx(ctx)
+		if err != nil {
+			return err
+		}
+		if _, err := x.t.CopyFrom(cctx, pgx.Identifier{"source_entries"}, []string{"source_id", "family", "first", "bits", "country", "subdivision", "city"}, pgx.CopyFromRows(rows)); err != nil {
 			return fmt.Errorf("source %s: %w", src.Name, mapErr(err))
 		}
 		e.SubjectID = src.ID

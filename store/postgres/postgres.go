@@ -23,6 +23,7 @@
 package postgres
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"embed"
@@ -61,6 +62,14 @@ type Store struct {
 	// found no ended quarantine (zero: none known).
 	reapMu    sync.Mutex
 	reapEmpty time.Time
+
+	// Group commit (group.go): Update queues jobs for the writers.
+	jobs     chan *job
+	quit     chan struct{}
+	wg       sync.WaitGroup
+	maxBatch int
+	cmu      sync.RWMutex // guards shut against Update's send
+	shut     bool
 }
 
 // reapEvery is how long, in registry time, a write that found no ended
@@ -93,6 +102,10 @@ func (s *Store) reapRearm(until time.Time) {
 type Options struct {
 	// MaxConns bounds the pool (default 16).
 	MaxConns int32
+	// Writers is how many group-commit transactions may be open at once
+	// (default 2), MaxBatch how many Updates one may hold (default 64;
+	// 1 turns group commit off).
+	Writers, MaxBatch int
 }
 
 // Open connects to dsn and applies pending migrations. The schema used is
@@ -115,10 +128,15 @@ func Open(ctx context.Context, dsn string, opt Options) (*Store, error) {
 		pool.Close()
 		return nil, fmt.Errorf("%s: %w: %w", name, err, registry.ErrStorage)
 	}
-	s := &Store{pool: pool, name: name}
+	s := &Store{pool: pool, name: name, jobs: make(chan *job), quit: make(chan struct{}),
+		maxBatch: cmp.Or(opt.MaxBatch, defaultMaxBatch)}
 	if err := s.migrate(ctx); err != nil {
 		pool.Close()
 		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+	for range cmp.Or(opt.Writers, defaultWriters) {
+		s.wg.Add(1)
+		go s.writer()
 	}
 	return s, nil
 }
@@ -151,8 +169,18 @@ func (s *Store) migrate(ctx context.Context) error {
 	return nil
 }
 
-// Close closes the pool.
+// Close waits for the writers to finish what they run, then closes the
+// pool. Updates after Close fail.
 func (s *Store) Close() error {
+	s.cmu.Lock()
+	if s.shut {
+		s.cmu.Unlock()
+		return nil
+	}
+	s.shut = true
+	close(s.quit)
+	s.cmu.Unlock()
+	s.wg.Wait()
 	s.pool.Close()
 	return nil
 }
@@ -168,10 +196,36 @@ func retryable(err error) bool {
 	return errors.As(err, &pe) && (pe.Code == "40001" || pe.Code == "40P01")
 }
 
-// Update implements registry.Store.
+// Update implements registry.Store: fn runs in a savepoint of a write
+// transaction that may be shared with other callers' (group.go), and has
+// committed when Update returns nil. A conflict runs fn again alone.
 func (s *Store) Update(ctx context.Context, fn func(registry.Tx) error) error {
+	j := &job{ctx: ctx, fn: fn, err: make(chan error, 1)}
+	s.cmu.RLock()
+	if s.shut {
+		s.cmu.RUnlock()
+		return fmt.Errorf("%s: %w: %w", s.name, errClosed, registry.ErrStorage)
+	}
+	select {
+	case s.jobs <- j:
+		s.cmu.RUnlock()
+	case <-ctx.Done():
+		s.cmu.RUnlock()
+		return ctx.Err()
+	}
+	// Once queued, wait for the outcome even if ctx ends: the caller must
+	// learn whether its change committed.
+	err := <-j.err
+	if !retryable(err) {
+		return mapErr(err)
+	}
+	return s.updateAlone(ctx, fn, j.hints)
+}
+
+// updateAlone runs fn in a transaction of its own until it does not
+// conflict, taking first the region locks earlier attempts needed.
+func (s *Store) updateAlone(ctx context.Context, fn func(registry.Tx) error, hints []int64) error {
 	var err error
-	var hints []int64
 	for attempt := 1; attempt <= maxAttempts; attempt++ {
 		err = s.run(ctx, pgx.TxOptions{IsoLevel: pgx.ReadCommitted}, &hints, fn)
 		if !retryable(err) {
@@ -191,6 +245,13 @@ func (s *Store) Update(ctx context.Context, fn func(registry.Tx) error) error {
 // View implements registry.Store with a read-only snapshot.
 func (s *Store) View(ctx context.Context, fn func(registry.Tx) error) error {
 	return mapErr(s.run(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, nil, fn))
+}
+
+// ViewOne implements registry.SingleReader: fn's one read goes straight
+// to the pool, one round trip instead of three (BEGIN, the read, COMMIT).
+// A second statement, or one that is not a SELECT, fails.
+func (s *Store) ViewOne(ctx context.Context, fn func(registry.Tx) error) error {
+	return mapErr(fn(&tx{t: s.pool, one: true, s: s}))
 }
 
 // run runs fn once; hints is nil for a read-only view.
@@ -245,7 +306,12 @@ func tableWord(t string) string {
 // tx is one transaction. In a write transaction (READ COMMITTED) it
 // remembers which regions' rows it has locked.
 type tx struct {
-	t      pgx.Tx
+	t querier
+	// ctx, when set, replaces the callers' contexts (see bctx).
+	ctx context.Context
+	// one marks a ViewOne transaction; n counts its statements.
+	one    bool
+	n      int
 	write  bool
 	locked []int64 // region IDs locked FOR NO KEY UPDATE
 	// hints are regions to lock first, in order, learnt by earlier
@@ -338,24 +404,120 @@ func (t *tx) lockHinted(ctx context.Context) error {
 
 var _ registry.Tx = (*tx)(nil)
 
+// querier is what a tx sends statements through: a pgx.Tx, or the pool
+// itself for a single read that needs no transaction (ViewOne).
+type querier interface {
+	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
+	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+	SendBatch(ctx context.Context, b *pgx.Batch) pgx.BatchResults
+	CopyFrom(ctx context.Context, table pgx.Identifier, columns []string, src pgx.CopyFromSource) (int64, error)
+}
+
+// bctx is the context statements run under. Inside a shared (group
+// commit) transaction it is the writer's, not the caller's: a caller whose
+// context ends mid-statement must not make pgx close the connection under
+// every other caller of the batch. The caller's context is still checked
+// before each statement, so a caller that has given up writes no more.
+func (t *tx) bctx(ctx context.Context) (context.Context, error) {
+	if t.ctx == nil {
+		return ctx, nil
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	return t.ctx, nil
+}
+
+// counted enforces ViewOne's promise of a single read.
+func (t *tx) counted(q string) error {
+	if t.one {
+		t.n++
+		if t.n > 1 || !strings.HasPrefix(q, "SELECT ") {
+			return errors.New("postgres: ViewOne ran more than one statement or a write (a bug: use View)")
+		}
+	}
+	return nil
+}
+
+// send queues q behind the pending writes and sends them all in one round
+// trip; it returns the batch's results positioned at q's. A failure of a
+// pending write is returned instead.
+func (t *tx) send(ctx context.Context, q string, args ...any) (pgx.BatchResults, error) {
+	b := t.pending
+	t.pending = nil
+	n := b.Len()
+	b.Queue(q, args...)
+	br := t.t.SendBatch(ctx, b)
+	for range n {
+		if _, err := br.Exec(); err != nil {
+			br.Close()
+			return nil, t.idempotencyErr(err)
+		}
+	}
+	return br, nil
+}
+
 func (t *tx) exec(ctx context.Context, q string, args ...any) (pgconn.CommandTag, error) {
-	if err := t.flush(ctx); err != nil {
+	ctx, err := t.bctx(ctx)
+	if err == nil {
+		err = t.counted(q)
+	}
+	if err != nil {
 		return pgconn.CommandTag{}, err
+	}
+	if t.pending != nil && t.pending.Len() > 0 {
+		br, err := t.send(ctx, q, args...)
+		if err != nil {
+			return pgconn.CommandTag{}, err
+		}
+		tag, err := br.Exec()
+		if cerr := br.Close(); err == nil {
+			err = cerr
+		}
+		return tag, mapErr(err)
 	}
 	tag, err := t.t.Exec(ctx, q, args...)
 	return tag, mapErr(err)
 }
 
 func (t *tx) query(ctx context.Context, q string, args ...any) (pgx.Rows, error) {
-	if err := t.flush(ctx); err != nil {
+	ctx, err := t.bctx(ctx)
+	if err == nil {
+		err = t.counted(q)
+	}
+	if err != nil {
 		return nil, err
+	}
+	if t.pending != nil && t.pending.Len() > 0 {
+		br, err := t.send(ctx, q, args...)
+		if err != nil {
+			return nil, err
+		}
+		rows, err := br.Query()
+		if err != nil {
+			br.Close()
+			return nil, err
+		}
+		return batchRows{Rows: rows, br: br}, nil
 	}
 	return t.t.Query(ctx, q, args...)
 }
 
 func (t *tx) row(ctx context.Context, q string, args ...any) pgx.Row {
-	if err := t.flush(ctx); err != nil {
+	ctx, err := t.bctx(ctx)
+	if err == nil {
+		err = t.counted(q)
+	}
+	if err != nil {
 		return errRow{err}
+	}
+	if t.pending != nil && t.pending.Len() > 0 {
+		br, err := t.send(ctx, q, args...)
+		if err != nil {
+			return errRow{err}
+		}
+		return batchRow{row: br.QueryRow(), br: br}
 	}
 	return t.t.QueryRow(ctx, q, args...)
 }
@@ -364,12 +526,38 @@ type errRow struct{ err error }
 
 func (r errRow) Scan(...any) error { return r.err }
 
-// later queues a write whose result nobody reads; it goes out, with the
-// others queued, in one round trip before the transaction's next
-// statement or its commit. Only allocations defer (tx.deferring): the
-// registry code reads nothing back from these writes, and every statement
-// of the store flushes the queue first, so the order of statements is
-// unchanged. A failure surfaces at the flush and fails the transaction.
+// batchRows and batchRow close the batch a statement was sent in once its
+// result has been read.
+type batchRows struct {
+	pgx.Rows
+	br pgx.BatchResults
+}
+
+func (r batchRows) Close() {
+	r.Rows.Close()
+	r.br.Close()
+}
+
+type batchRow struct {
+	row pgx.Row
+	br  pgx.BatchResults
+}
+
+func (r batchRow) Scan(dest ...any) error {
+	err := r.row.Scan(dest...)
+	if cerr := r.br.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// later queues a statement whose result nobody reads; it goes out, with
+// the others queued, in the same round trip as the transaction's next
+// statement (or at flush). Allocations defer their writes (tx.deferring):
+// the registry code reads nothing back from them, and every statement of
+// the store sends the queue first, so the order of statements is
+// unchanged. A failure surfaces with the next statement and fails the
+// transaction.
 func (t *tx) later(q string, args ...any) {
 	if t.pending == nil {
 		t.pending = &pgx.Batch{}
@@ -377,10 +565,14 @@ func (t *tx) later(q string, args ...any) {
 	t.pending.Queue(q, args...)
 }
 
-// flush sends the queued writes.
+// flush sends the queued statements.
 func (t *tx) flush(ctx context.Context) error {
 	if t.pending == nil || t.pending.Len() == 0 {
 		return nil
+	}
+	ctx, err := t.bctx(ctx)
+	if err != nil {
+		return err
 	}
 	b := t.pending
 	t.pending = nil

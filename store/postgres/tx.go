@@ -619,6 +619,9 @@ func (t *tx) PutIdempotent(ctx context.Context, r registry.Idempotent) error {
 	if err := t.flush(ctx); err != nil {
 		return err
 	}
+	if ctx, err = t.bctx(ctx); err != nil {
+		return err
+	}
 	_, err = t.t.Exec(ctx, q, r.Tenant, r.Key, r.RequestHash, string(ids), micros(r.CreatedAt))
 	return t.idempotencyErr(err)
 }

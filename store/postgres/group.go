@@ -1,0 +1,154 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/cadastre-ipam/cadastre/registry"
+)
+
+// Group commit.
+//
+// Allocations in one region queue behind the region's row lock, and a
+// transaction holds that lock until its COMMIT has reached the disk. One
+// allocation per transaction therefore caps a region at 1 / (round trips
+// + commit) allocations a second, however many clients and replicas there
+// are. So Update hands its function to one of a few writer goroutines,
+// which run every function waiting at that moment in one transaction, each
+// in its own savepoint: one BEGIN, one region lock and one COMMIT for the
+// lot. A function that fails is rolled back to its savepoint alone, and
+// nobody is told of success before the COMMIT is durable, exactly as if
+// each had its own transaction. The SQLite store works the same way.
+
+// job is one Update waiting for a writer.
+type job struct {
+	ctx   context.Context
+	fn    func(registry.Tx) error
+	hints []int64 // regions a failed attempt found it needed
+	err   chan error
+}
+
+const (
+	// defaultWriters is how many transactions of one replica may be open
+	// at once: two, so that one collects and starts the next batch while
+	// the other waits for its commit.
+	defaultWriters = 2
+	// defaultMaxBatch bounds the functions in one transaction.
+	defaultMaxBatch = 64
+)
+
+// writer runs batches of queued jobs until the store closes.
+func (s *Store) writer() {
+	defer s.wg.Done()
+	batch := make([]*job, 0, s.maxBatch)
+	for {
+		batch = batch[:0]
+		select {
+		case j := <-s.jobs:
+			batch = append(batch, j)
+		case <-s.quit:
+			return
+		}
+	more:
+		for len(batch) < s.maxBatch {
+			select {
+			case j := <-s.jobs:
+				batch = append(batch, j)
+			default:
+				break more
+			}
+		}
+		s.runBatch(batch)
+	}
+}
+
+// runBatch runs the jobs in one transaction and tells each its outcome.
+func (s *Store) runBatch(batch []*job) {
+	if len(batch) == 1 {
+		j := batch[0]
+		j.err <- s.run(j.ctx, pgx.TxOptions{IsoLevel: pgx.ReadCommitted}, &j.hints, j.fn)
+		return
+	}
+	ctx := context.Background()
+	results := make([]error, len(batch))
+	fail := func(err error) {
+		for i, j := range batch {
+			if results[i] == nil {
+				results[i] = err
+			}
+			j.err <- results[i]
+		}
+	}
+	t, err := s.pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.ReadCommitted})
+	if err != nil {
+		fail(fmt.Errorf("%s: begin: %w: %w", s.name, err, registry.ErrStorage))
+		return
+	}
+	shared := &tx{t: t, ctx: ctx, write: true, s: s}
+	ok := 0
+	for i, j := range batch {
+		if err := j.ctx.Err(); err != nil {
+			results[i] = err
+			continue
+		}
+		// The savepoint goes out with the job's first statement.
+		first := &pgx.Batch{}
+		first.Queue("SAVEPOINT job")
+		x := &tx{t: t, ctx: ctx, write: true, s: s, hints: &j.hints,
+			locked: slices.Clone(shared.locked), inserted: shared.inserted, pending: first}
+		err := safeRun(j.fn, x)
+		if err == nil {
+			x.later("RELEASE SAVEPOINT job")
+			err = x.flush(ctx) // the job's own writes fail the job, not the next one
+		}
+		if err != nil && x.pending == first {
+			// Nothing was sent, not even the savepoint.
+			results[i] = err
+			continue
+		}
+		if err != nil {
+			// Locks taken since the savepoint are released with it.
+			if _, rerr := t.Exec(ctx, "ROLLBACK TO SAVEPOINT job"); rerr != nil {
+				t.Rollback(context.Background())
+				results[i] = err
+				fail(fmt.Errorf("%s: rollback to savepoint: %w: %w", s.name, rerr, registry.ErrStorage))
+				return
+			}
+			results[i] = err
+			continue
+		}
+		shared.locked, shared.inserted = x.locked, x.inserted
+		ok++
+	}
+	if ok == 0 {
+		t.Rollback(context.Background())
+	} else if err := t.Commit(ctx); err != nil {
+		err = fmt.Errorf("%s: commit: %w", s.name, err)
+		if !retryable(err) {
+			err = fmt.Errorf("%w: %w", err, registry.ErrStorage)
+		}
+		fail(err)
+		return
+	}
+	for i, j := range batch {
+		j.err <- results[i]
+	}
+}
+
+// safeRun turns a panic in fn into an error, so that one caller's bug
+// cannot take down a writer and every caller of its batch.
+func safeRun(fn func(registry.Tx) error, t registry.Tx) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("panic in transaction: %v", r)
+		}
+	}()
+	return fn(t)
+}
+
+// errClosed answers an Update after Close.
+var errClosed = errors.New("store closed")
