@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 
 	"github.com/jackc/pgx/v5"
@@ -99,7 +100,8 @@ func (s *Store) runBatch(batch []*job) {
 		first := &pgx.Batch{}
 		first.Queue("SAVEPOINT job")
 		x := &tx{t: t, ctx: ctx, write: true, s: s, hints: &j.hints,
-			locked: slices.Clone(shared.locked), inserted: shared.inserted, pending: first}
+			locked: slices.Clone(shared.locked), inserted: shared.inserted, pending: first,
+			regions: maps.Clone(shared.regions)}
 		err := safeRun(j.fn, x)
 		if err == nil {
 			x.later("RELEASE SAVEPOINT job")
@@ -121,7 +123,7 @@ func (s *Store) runBatch(batch []*job) {
 			results[i] = err
 			continue
 		}
-		shared.locked, shared.inserted = x.locked, x.inserted
+		shared.locked, shared.inserted, shared.regions = x.locked, x.inserted, x.regions
 		ok++
 	}
 	if ok == 0 {

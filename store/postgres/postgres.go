@@ -70,6 +70,37 @@ type Store struct {
 	maxBatch int
 	cmu      sync.RWMutex // guards shut against Update's send
 	shut     bool
+
+	// idMu guards ids, assignment IDs reserved from the sequence.
+	idMu sync.Mutex
+	ids  []int64
+}
+
+// idReserve is how many assignment IDs one sequence round trip reserves.
+const idReserve = 64
+
+// assignmentID hands out an assignment ID from the sequence without a
+// round trip inside the allocation: IDs are reserved idReserve at a time
+// on another connection (nextval is not transactional, so a reserve is
+// never handed out twice, by this replica or another). IDs stay unique;
+// like any sequence's, they are not in commit order.
+func (s *Store) assignmentID(ctx context.Context) (int64, error) {
+	s.idMu.Lock()
+	defer s.idMu.Unlock()
+	if len(s.ids) == 0 {
+		rows, err := s.pool.Query(ctx, `SELECT nextval('assignments_id_seq') FROM generate_series(1, $1)`, idReserve)
+		if err != nil {
+			return 0, mapErr(err)
+		}
+		ids, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+		if err != nil {
+			return 0, mapErr(err)
+		}
+		s.ids = ids
+	}
+	id := s.ids[0]
+	s.ids = s.ids[1:]
+	return id, nil
 }
 
 // reapEvery is how long, in registry time, a write that found no ended
@@ -309,6 +340,8 @@ type tx struct {
 	t querier
 	// ctx, when set, replaces the callers' contexts (see bctx).
 	ctx context.Context
+	// regions are the regions read under this transaction's lock, by name.
+	regions map[string]registry.Region
 	// one marks a ViewOne transaction; n counts its statements.
 	one    bool
 	n      int

@@ -69,6 +69,7 @@ func (t *tx) InsertRegion(ctx context.Context, r *registry.Region) error {
 }
 
 func (t *tx) UpdateRegion(ctx context.Context, r registry.Region) error {
+	delete(t.regions, r.Name)
 	tag, err := t.exec(ctx, `UPDATE regions SET country = $1, subdivision = $2, city = $3, borrow_policy = $4, borrow_bits = $5 WHERE id = $6`,
 		r.Location.Country, r.Location.Subdivision, r.Location.City, r.Borrow.String(), r.BorrowBits, r.ID)
 	if err != nil {
@@ -92,12 +93,18 @@ func (t *tx) RegionByName(ctx context.Context, name string) (registry.Region, er
 	if err := t.lockHinted(ctx); err != nil {
 		return registry.Region{}, err
 	}
+	// A region this transaction has locked cannot change under it: the
+	// later callers of a shared transaction (group.go) need not read it.
+	if r, ok := t.regions[name]; ok && slices.Contains(t.locked, r.ID) {
+		return r, nil
+	}
 	if len(t.locked) == 0 {
 		// The common case: the first lock, taken as the row is read.
 		rows, err := t.query(ctx, q+` FOR NO KEY UPDATE`, name)
 		r, err := one(rows, err, scanRegion)
 		if err == nil {
 			t.locked = append(t.locked, r.ID)
+			t.remember(r)
 		}
 		return r, notFound(err, "region "+name)
 	}
@@ -105,6 +112,9 @@ func (t *tx) RegionByName(ctx context.Context, name string) (registry.Region, er
 	rows, err := t.query(ctx, q, name)
 	r, err := one(rows, err, scanRegion)
 	if err != nil || slices.Contains(t.locked, r.ID) {
+		if err == nil {
+			t.remember(r)
+		}
 		return r, notFound(err, "region "+name)
 	}
 	rows, err = t.query(ctx, `SELECT `+regionCols+` FROM regions WHERE id = $1`+t.lockClause(r.ID), r.ID)
@@ -120,7 +130,16 @@ func (t *tx) RegionByName(ctx context.Context, name string) (registry.Region, er
 		return r, notFound(err, "region "+name)
 	}
 	t.locked = append(t.locked, r.ID)
+	t.remember(r)
 	return r, nil
+}
+
+// remember keeps a region this write transaction holds locked.
+func (t *tx) remember(r registry.Region) {
+	if t.regions == nil {
+		t.regions = map[string]registry.Region{}
+	}
+	t.regions[r.Name] = r
 }
 
 func (t *tx) RegionByID(ctx context.Context, id int64) (registry.Region, error) {
@@ -309,6 +328,19 @@ func (t *tx) InsertAssignment(ctx context.Context, a *registry.Assignment) error
 		t.s.reapRearm(*a.QuarantineUntil)
 	}
 	fam, first, last, bits := span(a.Prefix)
+	if t.deferring && t.s != nil {
+		// An allocation: take the ID from this replica's reserve and send
+		// the row with the allocation's other writes, one round trip less.
+		id, err := t.s.assignmentID(ctx)
+		if err != nil {
+			return err
+		}
+		a.ID = id
+		t.later(`INSERT INTO assignments (id, pool_id, prefix, family, first, last, bits, state, tenant, resource, name, created_at, released_at, quarantine_until)
+		VALUES ($1, $2, $3::cidr, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)`,
+			a.ID, a.PoolID, a.Prefix.String(), fam, first, last, bits, string(a.State), a.Tenant, a.Resource, a.Name, micros(a.CreatedAt), optMicros(a.ReleasedAt), optMicros(a.QuarantineUntil))
+		return nil
+	}
 	return mapErr(t.row(ctx, `INSERT INTO assignments (pool_id, prefix, family, first, last, bits, state, tenant, resource, name, created_at, released_at, quarantine_until)
 		VALUES ($1, $2::cidr, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) RETURNING id`,
 		a.PoolID, a.Prefix.String(), fam, first, last, bits, string(a.State), a.Tenant, a.Resource, a.Name, micros(a.CreatedAt), optMicros(a.ReleasedAt), optMicros(a.QuarantineUntil)).Scan(&a.ID))
