@@ -71,7 +71,7 @@ func (s *Store) writer() {
 func (s *Store) runBatch(batch []*job) {
 	if len(batch) == 1 {
 		j := batch[0]
-		j.err <- s.run(j.ctx, pgx.TxOptions{IsoLevel: pgx.ReadCommitted}, &j.hints, j.fn)
+		j.err <- s.run(j.ctx, beginWrite, &j.hints, j.fn)
 		return
 	}
 	ctx := context.Background()
@@ -84,38 +84,50 @@ func (s *Store) runBatch(batch []*job) {
 			j.err <- results[i]
 		}
 	}
-	t, err := s.pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.ReadCommitted})
+	c, err := s.pool.Acquire(ctx)
 	if err != nil {
-		fail(fmt.Errorf("%s: begin: %w: %w", s.name, err, registry.ErrStorage))
+		fail(fmt.Errorf("%s: %w: %w", s.name, err, registry.ErrStorage))
 		return
 	}
-	shared := &tx{t: t, ctx: ctx, write: true, s: s}
+	// Released inside a transaction (a failure below), the connection is
+	// closed by the pool, which ends the transaction.
+	defer c.Release()
+	begun := false
+	shared := &tx{t: c, ctx: ctx, write: true, s: s}
 	ok := 0
 	for i, j := range batch {
 		if err := j.ctx.Err(); err != nil {
 			results[i] = err
 			continue
 		}
-		// The savepoint goes out with the job's first statement.
+		// BEGIN (the first time) and the savepoint go out with the job's
+		// first statement.
 		first := &pgx.Batch{}
+		if !begun {
+			first.Queue(beginWrite)
+		}
 		first.Queue("SAVEPOINT job")
-		x := &tx{t: t, ctx: ctx, write: true, s: s, hints: &j.hints,
+		x := &tx{t: c, ctx: ctx, write: true, s: s, hints: &j.hints,
 			locked: slices.Clone(shared.locked), inserted: shared.inserted, pending: first,
 			regions: maps.Clone(shared.regions)}
+		queued := first.Len()
 		err := safeRun(j.fn, x)
+		if x.pending == first && (first.Len() == queued || err != nil) {
+			// Nothing was sent, not even the savepoint.
+			results[i] = err
+			if err == nil {
+				ok++
+			}
+			continue
+		}
+		begun = true
 		if err == nil {
 			x.later("RELEASE SAVEPOINT job")
 			err = x.flush(ctx) // the job's own writes fail the job, not the next one
 		}
-		if err != nil && x.pending == first {
-			// Nothing was sent, not even the savepoint.
-			results[i] = err
-			continue
-		}
 		if err != nil {
 			// Locks taken since the savepoint are released with it.
-			if _, rerr := t.Exec(ctx, "ROLLBACK TO SAVEPOINT job"); rerr != nil {
-				t.Rollback(context.Background())
+			if _, rerr := c.Exec(ctx, "ROLLBACK TO SAVEPOINT job"); rerr != nil {
 				results[i] = err
 				fail(fmt.Errorf("%s: rollback to savepoint: %w: %w", s.name, rerr, registry.ErrStorage))
 				return
@@ -126,15 +138,23 @@ func (s *Store) runBatch(batch []*job) {
 		shared.locked, shared.inserted, shared.regions = x.locked, x.inserted, x.regions
 		ok++
 	}
-	if ok == 0 {
-		t.Rollback(context.Background())
-	} else if err := t.Commit(ctx); err != nil {
-		err = fmt.Errorf("%s: commit: %w", s.name, err)
-		if !retryable(err) {
-			err = fmt.Errorf("%w: %w", err, registry.ErrStorage)
+	switch {
+	case !begun:
+	case ok == 0:
+		c.Exec(ctx, "ROLLBACK")
+	default:
+		tag, err := c.Exec(ctx, "COMMIT")
+		if err == nil && tag.String() != "COMMIT" {
+			err = fmt.Errorf("the transaction had failed (%s)", tag)
 		}
-		fail(err)
-		return
+		if err != nil {
+			err = fmt.Errorf("%s: commit: %w", s.name, err)
+			if !retryable(err) {
+				err = fmt.Errorf("%w: %w", err, registry.ErrStorage)
+			}
+			fail(err)
+			return
+		}
 	}
 	for i, j := range batch {
 		j.err <- results[i]
