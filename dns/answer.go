@@ -28,7 +28,7 @@ func reversePrefix(z *Zone, name string) (netip.Prefix, bool) {
 			v, err := strconv.ParseUint(l, 10, 8)
 			return byte(v), err == nil && strconv.FormatUint(v, 10) == l
 		}
-		if z.Prefix.Bits() > 24 { // RFC 2317: one label, the last octet
+		if bits := z.Prefix.Bits(); bits > 24 && bits < 32 { // RFC 2317: one label, the last octet
 			v, ok := octet(labels[0])
 			if len(labels) != 1 || !ok {
 				return netip.Prefix{}, false
