@@ -5,6 +5,9 @@ import (
 	"fmt"
 	"math/big"
 	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -404,5 +407,55 @@ func BenchmarkDenialOnline(b *testing.B) {
 			}
 			benchQueries(b, s, func(i int) string { return fmt.Sprintf("w%x.%s", i, dynZone) }, dns.TypeAAAA)
 		})
+	}
+	// The worst case: a name below a new synthesised PTR each time (bad
+	// label depth), whose closest encloser is that PTR's name, so its
+	// matching NSEC3 and the wildcard's cover are new too: three
+	// signatures, against one NSEC for compact denial.
+	for _, c := range []struct {
+		name string
+		env  func(testing.TB) *env
+	}{
+		{"compact-below-synthesised-PTR", func(t testing.TB) *env { return newEnv(t, true) }},
+		{"nsec3-white-lies-below-synthesised-PTR", func(t testing.TB) *env { e, _ := newWhiteLieEnv(t); return e }},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			e := c.env(b)
+			s := authdns.NewServer(e.reg, e.store, e.sealer, authdns.Options{OnlineRate: 1e9})
+			if err := s.Reload(e.ctx); err != nil {
+				b.Fatal(err)
+			}
+			benchQueries(b, s, func(i int) string {
+				return fmt.Sprintf("x.%x.%x.%x.%x.%x.0.0.0.0.0.0.0.0.0.0.0.%s", i&15, i>>4&15, i>>8&15, i>>12&15, i>>16&15, v6Zone)
+			}, dns.TypePTR)
+		})
+	}
+}
+
+// TestWhiteLieZonesTransferTheirChain: what a secondary gets of an NSEC3
+// zone with synthesised names is the stored names with their precomputed
+// chain (no white lie, no synthesised name), which ldns-verify-zone and
+// dnssec-verify accept; and the zones of a signed /49 transfer alike.
+func TestWhiteLieZonesTransferTheirChain(t *testing.T) {
+	ldns := tool(t, "ldns-verify-zone")
+	verify := tool(t, "dnssec-verify")
+	e, _ := newWhiteLieEnv(t)
+	e.start(authdns.Options{})
+	dir := t.TempDir()
+	for _, zone := range []string{dynZone, v6Zone} {
+		text := e.axfr(zone)
+		if strings.Contains(text, "ip-fd12") || !strings.Contains(text, "NSEC3PARAM") || strings.Count(text, "\tNSEC3\t") < 1 {
+			t.Fatalf("transfer of %s:\n%s", zone, text)
+		}
+		file := filepath.Join(dir, zone+"zone")
+		if err := os.WriteFile(file, []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if out, err := exec.Command(ldns, "-V", "2", file).CombinedOutput(); err != nil {
+			t.Errorf("ldns-verify-zone %s: %v\n%s\n%s", zone, err, out, text)
+		}
+		if out, err := exec.Command(verify, "-z", "-o", zone, file).CombinedOutput(); err != nil {
+			t.Errorf("dnssec-verify %s: %v\n%s", zone, err, out)
+		}
 	}
 }

@@ -2,8 +2,8 @@
 // zones an operator configures (forward and reverse, with SOA, NS, static
 // records and signing keys), the zone data built from the register's named
 // assignments, online synthesis of reverse names for unnamed addresses,
-// DNSSEC (keys sealed at rest, precomputed signatures, NSEC3 or compact
-// denial, RFC 7583 key rollovers), zone transfers and NOTIFY, and a UDP
+// DNSSEC (keys sealed at rest, precomputed signatures, NSEC3 — white lies
+// where names are synthesised — or compact denial, RFC 7583 key rollovers), zone transfers and NOTIFY, and a UDP
 // fast path that sends kept answers (fast.go).
 //
 // It holds no allocation rule and stores nothing itself: names come from
@@ -48,7 +48,9 @@ type Denial string
 // The denial-of-existence methods.
 const (
 	// NSEC3 is a precomputed chain with zero extra iterations and no
-	// salt (RFC 9276 §3.1); nothing is signed per query.
+	// salt (RFC 9276 §3.1); nothing is signed per query, except in zones
+	// with synthesised names, which answer with minimally covering NSEC3
+	// records signed per query ("white lies", see zoneData.whiteLie).
 	NSEC3 Denial = "nsec3"
 	// Compact is RFC 9824 compact denial: one NSEC signed per negative
 	// answer, NXDOMAIN shown as NODATA.

@@ -510,7 +510,7 @@ type dnsFlags struct {
 func (f *dnsFlags) register(c *cobra.Command) {
 	c.Flags().DurationVar(&f.poll, "dns-poll", time.Second, "how often the DNS server checks the event log for changes")
 	c.Flags().StringArrayVar(&f.tsig, "tsig", nil, "TSIG key for transfers, NAME:BASE64-SECRET (HMAC-SHA256; repeatable)")
-	c.Flags().Float64Var(&f.rate, "dns-sign-rate", 2000, "signatures per second each zone may make per query (synthesised names, compact denial); past it UDP askers get TC")
+	c.Flags().Float64Var(&f.rate, "dns-sign-rate", 2000, "signatures per second each zone may make per query (synthesised names, compact denial, NSEC3 white lies); past it UDP askers get TC")
 }
 
 // startDNS starts the authoritative server on listen.
