@@ -18,6 +18,10 @@ const typeNXNAME = 128
 // reversePrefix reads the address space a name in reverse zone z stands
 // for: a whole address at the leaves, a shorter prefix above them.
 func reversePrefix(z *Zone, name string) (netip.Prefix, bool) {
+	if name == z.Name {
+		// The apex: an address itself in a /32 or /128 zone.
+		return z.Prefix, true
+	}
 	rest, ok := strings.CutSuffix(name, "."+z.Name)
 	if !ok || rest == "" {
 		return netip.Prefix{}, false

@@ -2,7 +2,6 @@ package authdns_test
 
 import (
 	"errors"
-	"fmt"
 	"net/netip"
 	"strings"
 	"testing"
@@ -225,6 +224,25 @@ func TestReverseSetAnswers(t *testing.T) {
 			}
 		})
 	}
+	t.Run("a /127 is two /128 zones, each answering at its apex", func(t *testing.T) {
+		if _, err := e.reg.AddPool(e.ctx, registry.PoolSpec{Prefix: netip.MustParsePrefix("fd12:3456:789a:2::/64"), Region: "ap-1"}); err != nil {
+			t.Fatal(err)
+		}
+		zs, err := e.mgr.AddZones(e.ctx, authdns.ZoneSpec{Kind: authdns.Reverse, Prefix: netip.MustParsePrefix("fd12:3456:789a:2::/127"), Synthesize: "ip-{addr}." + dynZone})
+		if err != nil || len(zs) != 2 || zs[1].Name != nib("fd12:3456:789a:2::1") {
+			t.Fatalf("zones of a /127: %v, %v", zs, err)
+		}
+		e.waitFor("the /128 zones", func() bool {
+			r := e.query("udp", nib("fd12:3456:789a:2::1"), dns.TypePTR, false)
+			return r.Rcode == dns.RcodeSuccess && len(r.Answer) == 1 && r.Answer[0].(*dns.PTR).Ptr == "ip-fd12-3456-789a-2--1."+dynZone
+		})
+		if r := e.query("udp", "0."+nib("fd12:3456:789a:2::1"), dns.TypePTR, false); r.Rcode != dns.RcodeNameError {
+			t.Fatalf("below a /128 zone's apex: %v", r)
+		}
+		if r := e.query("udp", nib("fd12:3456:789a:2::2"), dns.TypePTR, false); r.Rcode != dns.RcodeRefused {
+			t.Fatalf("the address after the /127: %v", r)
+		}
+	})
 	t.Run("removing the /20 stops its answers and leaves the /49", func(t *testing.T) {
 		if _, err := e.mgr.RemoveZones(e.ctx, set4); err != nil {
 			t.Fatal(err)
@@ -234,7 +252,6 @@ func TestReverseSetAnswers(t *testing.T) {
 			t.Fatalf("the /49 after removing the /20: %v", r)
 		}
 	})
-	_ = fmt.Sprint
 }
 
 // TestUnboundValidatesReverseSet: unbound, trusting the DS of each zone
