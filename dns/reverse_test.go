@@ -301,3 +301,38 @@ func TestUnboundValidatesReverseSet(t *testing.T) {
 		})
 	}
 }
+
+// TestSignSetAllOrNone: signing the zones of a prefix checks them all
+// first, so a refusal for one (here another algorithm already in use)
+// leaves every other zone unsigned and without keys.
+func TestSignSetAllOrNone(t *testing.T) {
+	e := newEnv(t, false)
+	e.addSets()
+	if _, _, err := e.mgr.Sign(e.ctx, "23.1.10.in-addr.arpa", authdns.SignOptions{Algorithm: authdns.Ed25519}); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := e.mgr.SignZones(e.ctx, set4, authdns.SignOptions{}); !errors.Is(err, registry.ErrState) {
+		t.Fatalf("signing a set with a zone on another algorithm: %v", err)
+	}
+	zs, err := e.mgr.ZonesOf(e.ctx, set4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, z := range zs {
+		keys, err := e.mgr.Keys(e.ctx, z.Name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if signed := z.Name == "23.1.10.in-addr.arpa."; z.Config.Signed != signed || (len(keys) > 0) != signed {
+			t.Fatalf("zone %s after a refused set signing: signed %v, %d keys", z.Name, z.Config.Signed, len(keys))
+		}
+	}
+	if _, _, err := e.mgr.SignZones(e.ctx, set4, authdns.SignOptions{Algorithm: authdns.Ed25519}); err != nil {
+		t.Fatalf("signing the set with the zone's algorithm: %v", err)
+	}
+	for _, bad := range []string{"10.1.16.1/20", "10.1.64.0/20", "nope.in-addr.arpa"} {
+		if _, _, err := e.mgr.SignZones(e.ctx, bad, authdns.SignOptions{}); err == nil {
+			t.Fatalf("SignZones %s: no error", bad)
+		}
+	}
+}
