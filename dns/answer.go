@@ -1,6 +1,7 @@
 package authdns
 
 import (
+	"encoding/base32"
 	"net/netip"
 	"strconv"
 	"strings"
@@ -17,6 +18,10 @@ const typeNXNAME = 128
 // reversePrefix reads the address space a name in reverse zone z stands
 // for: a whole address at the leaves, a shorter prefix above them.
 func reversePrefix(z *Zone, name string) (netip.Prefix, bool) {
+	if name == z.Name {
+		// The apex: an address itself in a /32 or /128 zone.
+		return z.Prefix, true
+	}
 	rest, ok := strings.CutSuffix(name, "."+z.Name)
 	if !ok || rest == "" {
 		return netip.Prefix{}, false
@@ -28,7 +33,7 @@ func reversePrefix(z *Zone, name string) (netip.Prefix, bool) {
 			v, err := strconv.ParseUint(l, 10, 8)
 			return byte(v), err == nil && strconv.FormatUint(v, 10) == l
 		}
-		if z.Prefix.Bits() > 24 { // RFC 2317: one label, the last octet
+		if bits := z.Prefix.Bits(); bits > 24 && bits < 32 { // RFC 2317: one label, the last octet
 			v, ok := octet(labels[0])
 			if len(labels) != 1 || !ok {
 				return netip.Prefix{}, false
@@ -223,6 +228,9 @@ func (zd *zoneData) negative(qname string, nx bool, types []uint16, dnssec bool)
 		res.authority = append(append(auth, nsec), sigs...)
 		return res
 	}
+	if zd.whiteLies {
+		return zd.whiteLie(qname, nx, types, res)
+	}
 	seen := map[string]bool{}
 	addSet := func(s *rrset) {
 		if s == nil || seen[s.rrs[0].Header().Name] {
@@ -256,6 +264,117 @@ func (zd *zoneData) negative(qname string, nx bool, types []uint16, dnssec bool)
 	addSet(zd.cover(nsec3Hash("*." + ce)))
 	res.authority = auth
 	return res
+}
+
+// whiteLie completes a negative answer res of a zone with synthesised
+// names with NSEC3 records made for it and signed now, as Knot's
+// onlinesign and PowerDNS's narrow mode do (RFC 7129 appendix B): each
+// spans from just before a hash to just after it, so it denies that one
+// hash and nothing a resolver could take for another name. NODATA: the
+// NSEC3 matching qname (RFC 5155 §7.2.3). NXDOMAIN: the NSEC3 matching
+// the closest encloser, and ones covering the next closer name and the
+// wildcard below the encloser (§7.2.2). The signatures are cached and
+// spent from the zone's online budget like every per-query signature.
+func (zd *zoneData) whiteLie(qname string, nx bool, types []uint16, res result) result {
+	auth := append([]dns.RR{}, res.authority...)
+	add := func(owner, next string, bitmap []uint16) bool {
+		n := &dns.NSEC3{Hdr: dns.RR_Header{Name: strings.ToLower(owner) + "." + zd.zone.Name, Rrtype: dns.TypeNSEC3, Class: dns.ClassINET, Ttl: zd.negTTL},
+			Hash: dns.SHA1, HashLength: 20, NextDomain: next, TypeBitMap: bitmap}
+		for _, rr := range auth {
+			if rr.Header().Rrtype == dns.TypeNSEC3 && rr.Header().Name == n.Hdr.Name {
+				return true // one NSEC3 serves two proofs
+			}
+		}
+		sigs, ok := zd.online.sign([]dns.RR{n})
+		if !ok {
+			return false
+		}
+		auth = append(append(auth, n), sigs...)
+		return true
+	}
+	matching := func(name string, types []uint16) bool {
+		h := nsec3Hash(name)
+		return add(h, hashStep(h, 1), nsec3Bitmap(types))
+	}
+	covering := func(name string) bool {
+		h := nsec3Hash(name)
+		return add(hashStep(h, -1), hashStep(h, 1), nil)
+	}
+	if !nx {
+		if !matching(qname, types) {
+			return result{overBudget: true}
+		}
+		res.authority = auth
+		return res
+	}
+	ce, nextCloser := qname, qname
+	var ceTypes []uint16
+	for ce != zd.zone.Name {
+		i, end := dns.NextLabel(ce, 0)
+		if end {
+			break
+		}
+		nextCloser, ce = ce, ce[i:]
+		if ts, ok := zd.existing(ce); ok {
+			ceTypes = ts
+			break
+		}
+	}
+	if ce == zd.zone.Name {
+		ceTypes = zd.nodes[ce].types()
+	}
+	if !matching(ce, ceTypes) || !covering(nextCloser) || !covering("*."+ce) {
+		return result{overBudget: true}
+	}
+	res.authority = auth
+	return res
+}
+
+// existing says whether name exists in the zone, stored or synthesised,
+// and with which types.
+func (zd *zoneData) existing(name string) ([]uint16, bool) {
+	var types []uint16
+	n := zd.nodes[name]
+	if n != nil {
+		types = n.types()
+	}
+	exists, srr := zd.synth(name)
+	if srr != nil {
+		types = append(types, srr.Header().Rrtype)
+	}
+	return types, n != nil || exists
+}
+
+// nsec3Bitmap is the type bitmap of an NSEC3 for a name with types: those
+// and RRSIG, or nothing for an empty non-terminal (RFC 5155 §3.2).
+func nsec3Bitmap(types []uint16) []uint16 {
+	if len(types) == 0 {
+		return nil
+	}
+	return sortTypes(append(append([]uint16{}, types...), dns.TypeRRSIG))
+}
+
+// hashStep adds d (1 or -1) to an NSEC3 hash, base32hex as dns.HashName
+// gives it, wrapping around as the chain does.
+func hashStep(h string, d int) string {
+	b, err := base32.HexEncoding.WithPadding(base32.NoPadding).DecodeString(h)
+	if err != nil || len(b) == 0 {
+		return h
+	}
+	for i := len(b) - 1; i >= 0; i-- {
+		if d > 0 {
+			b[i]++
+			if b[i] != 0 {
+				break
+			}
+		} else {
+			b[i]--
+			if b[i] != 0xff {
+				break
+			}
+		}
+	}
+	return base32.HexEncoding.WithPadding(base32.NoPadding).EncodeToString(b)
 }
 
 func sortTypes(ts []uint16) []uint16 {

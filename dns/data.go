@@ -64,9 +64,17 @@ type zoneData struct {
 	ksks   []activeKey // sign DNSKEY, CDS, CDNSKEY
 	zsks   []activeKey // sign the rest
 	chain  []nsec3Entry
-	// denial is the method used in answers: compact wherever names are
-	// synthesised, since a precomputed chain cannot know of them.
+	// denial is the method used in answers, the zone's configured one.
 	denial Denial
+	// whiteLies is set for NSEC3 zones whose names are synthesised (a
+	// reverse zone with a template, the forward zone of its names): a
+	// precomputed chain cannot know of synthesised names, and its spans
+	// would deny names that exist (to a resolver that caches them, RFC
+	// 8198), so their negative answers carry minimally covering NSEC3
+	// records signed per query instead (RFC 7129 appendix B). Transfers
+	// still carry the chain of the stored names, which is right for a
+	// secondary that serves no synthesised name.
+	whiteLies bool
 
 	// Synthesis. A reverse zone with a template answers PTR for unnamed
 	// addresses in pools; the forward zone that holds the template's
@@ -280,9 +288,7 @@ func link(zs map[string]*zoneData) {
 	}
 	for _, zd := range zs {
 		zd.addENTs()
-		if zd.tmpl != nil || len(zd.synthFor) > 0 {
-			zd.denial = Compact
-		}
+		zd.whiteLies = (zd.tmpl != nil || len(zd.synthFor) > 0) && zd.denial == NSEC3
 	}
 }
 

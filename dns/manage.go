@@ -69,80 +69,213 @@ func (m *Manager) event(ctx context.Context, action, kind, subject string, befor
 	return e
 }
 
-// AddZone creates a zone. Reverse zones take their name from their prefix;
-// zones may not nest (a parent would need a delegation cadastre does not
-// write yet).
+// AddZone creates one zone. Reverse zones take their name from their
+// prefix; zones may not nest (a parent would need a delegation cadastre
+// does not write yet). A reverse prefix served as several zones (see
+// ReverseZones) needs AddZones.
 func (m *Manager) AddZone(ctx context.Context, spec ZoneSpec) (Zone, error) {
-	z := Zone{Kind: spec.Kind, Config: spec.Config, CreatedAt: m.now().UTC().Truncate(time.Microsecond)}
-	if z.Kind == "" {
-		z.Kind = Forward
+	if spec.Kind == Reverse && spec.Prefix.IsValid() {
+		if ps, err := ReverseZones(spec.Prefix); err == nil && len(ps) > 1 {
+			_, err := ReverseZoneName(spec.Prefix)
+			return Zone{}, err
+		}
 	}
-	if _, err := ParseKind(string(z.Kind)); err != nil {
+	zs, err := m.AddZones(ctx, spec)
+	if err != nil {
 		return Zone{}, err
 	}
-	switch z.Kind {
+	return zs[0], nil
+}
+
+// AddZones creates the zones spec asks for: one zone, or, for a reverse
+// prefix that does not end on an octet (IPv4 /1-/23) or a nibble (IPv6),
+// the aligned zones that cover it exactly, as a registry delegates them
+// (10.1.16.0/20: the 16 zones 16.1.10.in-addr.arpa. to
+// 31.1.10.in-addr.arpa.), each with the configuration of spec and Set
+// recording the prefix. All are stored, or none. When the store also
+// holds the register, a reverse prefix must lie inside one of its blocks:
+// reverse DNS for space the operator does not hold is never delegated.
+func (m *Manager) AddZones(ctx context.Context, spec ZoneSpec) ([]Zone, error) {
+	kind := spec.Kind
+	if kind == "" {
+		kind = Forward
+	}
+	if _, err := ParseKind(string(kind)); err != nil {
+		return nil, err
+	}
+	now := m.now().UTC().Truncate(time.Microsecond)
+	var out []Zone
+	switch kind {
 	case Reverse:
 		if !spec.Prefix.IsValid() {
-			return Zone{}, fmt.Errorf("reverse zone %s: --prefix is required: %w", spec.Name, registry.ErrInvalid)
+			return nil, fmt.Errorf("reverse zone %s: --prefix is required: %w", spec.Name, registry.ErrInvalid)
 		}
-		if spec.Prefix != spec.Prefix.Masked() {
-			return Zone{}, fmt.Errorf("reverse zone %v: host bits set (did you mean %v?): %w", spec.Prefix, spec.Prefix.Masked(), registry.ErrInvalid)
-		}
-		name, err := ReverseZoneName(spec.Prefix)
+		ps, err := ReverseZones(spec.Prefix)
 		if err != nil {
-			return Zone{}, err
+			return nil, err
+		}
+		var tmpl string
+		if spec.Synthesize != "" {
+			t, err := ParseTemplate(spec.Synthesize)
+			if err != nil {
+				return nil, err
+			}
+			tmpl = t.String()
+		}
+		for _, p := range ps {
+			name, err := ReverseZoneName(p)
+			if err != nil {
+				return nil, err
+			}
+			z := Zone{Kind: Reverse, Name: name, Prefix: p, Synthesize: tmpl, Config: spec.Config, CreatedAt: now}
+			z.Config.NS = slices.Clone(spec.Config.NS)
+			if len(ps) > 1 {
+				z.Set = spec.Prefix
+			}
+			out = append(out, z)
 		}
 		if spec.Name != "" {
 			given, err := CanonicalName(spec.Name)
 			if err != nil {
-				return Zone{}, err
+				return nil, err
 			}
-			if given != name {
-				return Zone{}, fmt.Errorf("reverse zone %s: prefix %v names zone %s: %w", given, spec.Prefix, name, registry.ErrInvalid)
+			switch {
+			case len(out) > 1:
+				return nil, fmt.Errorf("reverse zone %s: prefix %v is served as %d zones, %s to %s; give NAME as -: %w", given, spec.Prefix, len(out), out[0].Name, out[len(out)-1].Name, registry.ErrInvalid)
+			case given != out[0].Name:
+				return nil, fmt.Errorf("reverse zone %s: prefix %v names zone %s: %w", given, spec.Prefix, out[0].Name, registry.ErrInvalid)
 			}
 		}
-		z.Name, z.Prefix = name, spec.Prefix
-		if spec.Synthesize != "" {
-			t, err := ParseTemplate(spec.Synthesize)
-			if err != nil {
-				return Zone{}, err
-			}
-			z.Synthesize = t.String()
+		if err := m.held(ctx, spec.Prefix); err != nil {
+			return nil, err
 		}
 	default:
 		if spec.Prefix.IsValid() || spec.Synthesize != "" {
-			return Zone{}, fmt.Errorf("forward zone %s: --prefix and --synthesize are for reverse zones: %w", spec.Name, registry.ErrInvalid)
+			return nil, fmt.Errorf("forward zone %s: --prefix and --synthesize are for reverse zones: %w", spec.Name, registry.ErrInvalid)
 		}
 		name, err := CanonicalName(spec.Name)
 		if err != nil {
-			return Zone{}, err
+			return nil, err
 		}
 		if strings.HasSuffix(name, ".arpa.") {
-			return Zone{}, fmt.Errorf("zone %s: use --kind reverse --prefix P for reverse zones: %w", name, registry.ErrInvalid)
+			return nil, fmt.Errorf("zone %s: use --kind reverse --prefix P for reverse zones: %w", name, registry.ErrInvalid)
 		}
-		z.Name = name
+		out = []Zone{{Kind: Forward, Name: name, Config: spec.Config, CreatedAt: now}}
 	}
-	if err := fillConfig(&z); err != nil {
-		return Zone{}, err
+	for i := range out {
+		if err := fillConfig(&out[i]); err != nil {
+			return nil, err
+		}
+	}
+	have, err := m.store.Zones(ctx)
+	if err != nil {
+		return nil, err
+	}
+	for _, z := range out {
+		for _, o := range have {
+			switch {
+			case o.Name == z.Name:
+				return nil, fmt.Errorf("zone %s: %w", z.Name, registry.ErrExists)
+			case dns.IsSubDomain(o.Name, z.Name), dns.IsSubDomain(z.Name, o.Name):
+				return nil, fmt.Errorf("zone %s: nests with zone %s (delegations are not supported): %w", z.Name, o.Name, registry.ErrOverlap)
+			case z.Kind == Reverse && o.Kind == Reverse && o.Prefix.Overlaps(z.Prefix):
+				return nil, fmt.Errorf("zone %s (%v): overlaps zone %s (%v): %w", z.Name, z.Prefix, o.Name, o.Prefix, registry.ErrOverlap)
+			}
+		}
+	}
+	ptrs := make([]*Zone, len(out))
+	events := make([]registry.Event, len(out))
+	for i := range out {
+		ptrs[i] = &out[i]
+		events[i] = m.event(ctx, "zone.add", SubjectZone, out[i].Name, nil, out[i])
+	}
+	if err := m.store.InsertZones(ctx, ptrs, events); err != nil {
+		if len(out) > 1 {
+			return nil, fmt.Errorf("reverse prefix %v: %w", spec.Prefix, err)
+		}
+		return nil, fmt.Errorf("zone %s: %w", out[0].Name, err)
+	}
+	return out, nil
+}
+
+// held checks that p lies inside a block of the register, when the store
+// holds the register too (the CLI's and the server's stores do).
+func (m *Manager) held(ctx context.Context, p netip.Prefix) error {
+	rs, ok := m.store.(registry.Store)
+	if !ok {
+		return nil
+	}
+	var blocks []registry.Block
+	if err := rs.View(ctx, func(tx registry.Tx) error {
+		var err error
+		blocks, err = tx.BlocksOverlapping(ctx, p)
+		return err
+	}); err != nil {
+		return fmt.Errorf("reverse zone %v: blocks: %w", p, err)
+	}
+	for _, b := range blocks {
+		if b.Prefix.Bits() <= p.Bits() && b.Prefix.Contains(p.Addr()) {
+			return nil
+		}
+	}
+	return fmt.Errorf("reverse zone %v: not inside any block of the register (add the block first: cadastre block add): %w", p, registry.ErrInvalid)
+}
+
+// ZonesOf finds the zones an operator names: a zone name, or a reverse
+// prefix, which stands for the zone of exactly that prefix or every zone
+// of a set added with it (Zone.Set).
+func (m *Manager) ZonesOf(ctx context.Context, nameOrPrefix string) ([]Zone, error) {
+	p, err := netip.ParsePrefix(strings.TrimSpace(nameOrPrefix))
+	if err != nil {
+		z, err := m.Zone(ctx, nameOrPrefix)
+		if err != nil {
+			return nil, err
+		}
+		return []Zone{z}, nil
+	}
+	if p != p.Masked() {
+		return nil, fmt.Errorf("reverse prefix %v: host bits set (did you mean %v?): %w", p, p.Masked(), registry.ErrInvalid)
 	}
 	zs, err := m.store.Zones(ctx)
 	if err != nil {
-		return Zone{}, err
+		return nil, err
 	}
-	for _, o := range zs {
-		switch {
-		case o.Name == z.Name:
-			return Zone{}, fmt.Errorf("zone %s: %w", z.Name, registry.ErrExists)
-		case dns.IsSubDomain(o.Name, z.Name), dns.IsSubDomain(z.Name, o.Name):
-			return Zone{}, fmt.Errorf("zone %s: nests with zone %s (delegations are not supported): %w", z.Name, o.Name, registry.ErrOverlap)
-		case z.Kind == Reverse && o.Kind == Reverse && o.Prefix.Overlaps(z.Prefix):
-			return Zone{}, fmt.Errorf("zone %s (%v): overlaps zone %s (%v): %w", z.Name, z.Prefix, o.Name, o.Prefix, registry.ErrOverlap)
+	var out []Zone
+	for _, z := range zs {
+		if z.Kind == Reverse && (z.Set == p || !z.Set.IsValid() && z.Prefix == p) {
+			out = append(out, z)
 		}
 	}
-	if err := m.store.InsertZone(ctx, &z, m.event(ctx, "zone.add", SubjectZone, z.Name, nil, z)); err != nil {
-		return Zone{}, fmt.Errorf("zone %s: %w", z.Name, err)
+	if len(out) == 0 {
+		return nil, fmt.Errorf("reverse prefix %v: no zone was added for it: %w", p, registry.ErrNotFound)
 	}
-	return z, nil
+	slices.SortFunc(out, func(a, b Zone) int { return a.Prefix.Addr().Compare(b.Prefix.Addr()) })
+	return out, nil
+}
+
+// RemoveZones removes the zones an operator names (see ZonesOf) with
+// their static records and keys, all or none. A zone of a set goes only
+// with its set: removing one would leave a hole in a prefix the registry
+// delegates whole.
+func (m *Manager) RemoveZones(ctx context.Context, nameOrPrefix string) ([]Zone, error) {
+	zs, err := m.ZonesOf(ctx, nameOrPrefix)
+	if err != nil {
+		return nil, err
+	}
+	if len(zs) == 1 && zs[0].Set.IsValid() {
+		return nil, fmt.Errorf("zone %s: part of reverse prefix %v, served as several zones; remove them together with `cadastre zone remove %v`: %w", zs[0].Name, zs[0].Set, zs[0].Set, registry.ErrInvalid)
+	}
+	ids := make([]int64, len(zs))
+	events := make([]registry.Event, len(zs))
+	for i, z := range zs {
+		ids[i] = z.ID
+		events[i] = m.event(ctx, "zone.remove", SubjectZone, z.Name, z, nil)
+		events[i].SubjectID = z.ID
+	}
+	if err := m.store.DeleteZones(ctx, ids, events); err != nil {
+		return nil, fmt.Errorf("remove %s: %w", nameOrPrefix, err)
+	}
+	return zs, nil
 }
 
 // fillConfig applies defaults and checks a zone's configuration.
@@ -361,6 +494,36 @@ type SignOptions struct {
 // sealed. Signing again with the same algorithm changes only the denial
 // method; another algorithm would be an algorithm rollover, not built yet.
 func (m *Manager) Sign(ctx context.Context, zone string, o SignOptions) (Zone, []Key, error) {
+	return m.sign(ctx, zone, o, false)
+}
+
+// SignZones signs the zones an operator names (see ZonesOf): the zones
+// of a reverse prefix are signed together, each with its own keys (a DS
+// names its zone, so each needs its own at the parent). The checks run
+// on every zone before any is changed.
+func (m *Manager) SignZones(ctx context.Context, nameOrPrefix string, o SignOptions) ([]Zone, [][]Key, error) {
+	zs, err := m.ZonesOf(ctx, nameOrPrefix)
+	if err != nil {
+		return nil, nil, err
+	}
+	for _, z := range zs {
+		if _, _, err := m.sign(ctx, z.Name, o, true); err != nil {
+			return nil, nil, err
+		}
+	}
+	var out []Zone
+	var keys [][]Key
+	for _, z := range zs {
+		z, ks, err := m.sign(ctx, z.Name, o, false)
+		if err != nil {
+			return out, keys, err
+		}
+		out, keys = append(out, z), append(keys, ks)
+	}
+	return out, keys, nil
+}
+
+func (m *Manager) sign(ctx context.Context, zone string, o SignOptions, check bool) (Zone, []Key, error) {
 	if m.sealer == nil {
 		return Zone{}, nil, fmt.Errorf("zone %s: no sealing key configured for private keys: %w", zone, registry.ErrInvalid)
 	}
@@ -393,6 +556,9 @@ func (m *Manager) Sign(ctx context.Context, zone string, o SignOptions) (Zone, [
 		if k.Algorithm != o.Algorithm {
 			return Zone{}, nil, fmt.Errorf("zone %s: signed with %v; changing to %v is an algorithm rollover, not supported yet: %w", z.Name, k.Algorithm, o.Algorithm, registry.ErrState)
 		}
+	}
+	if check {
+		return z, live, nil
 	}
 	if len(live) == 0 {
 		roles := []Role{CSK}

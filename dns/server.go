@@ -30,7 +30,8 @@ type Options struct {
 	// TSIG maps key names to base64 HMAC-SHA256 secrets, for transfers.
 	TSIG map[string]string
 	// OnlineRate is how many signatures a second each zone may make per
-	// query (synthesised names, compact denial); 0 means 2000.
+	// query (synthesised names, compact denial, NSEC3 white lies); 0
+	// means 2000.
 	OnlineRate float64
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time

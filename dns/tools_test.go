@@ -111,8 +111,8 @@ func (e *env) anchors() []string {
 }
 
 // startUnbound runs unbound as a validating resolver on loopback, sending
-// our zones to the server and trusting their DS records.
-func (e *env) startUnbound() string {
+// our zones (and extra ones) to the server and trusting their DS records.
+func (e *env) startUnbound(extra ...string) string {
 	e.t.Helper()
 	bin := tool(e.t, "unbound")
 	dir := e.t.TempDir()
@@ -146,7 +146,7 @@ func (e *env) startUnbound() string {
 	for _, a := range e.anchors() {
 		fmt.Fprintf(&b, "  trust-anchor: %q\n", strings.ReplaceAll(a, "\t", " "))
 	}
-	for _, z := range []string{fwdZone, dynZone, v4Zone, v4Zone2, v6Zone} {
+	for _, z := range append([]string{fwdZone, dynZone, v4Zone, v4Zone2, v6Zone}, extra...) {
 		fmt.Fprintf(&b, "stub-zone:\n  name: %q\n  stub-addr: 127.0.0.1@%s\n", z, sport)
 	}
 	conf := filepath.Join(dir, "unbound.conf")

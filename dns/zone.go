@@ -2,8 +2,8 @@
 // zones an operator configures (forward and reverse, with SOA, NS, static
 // records and signing keys), the zone data built from the register's named
 // assignments, online synthesis of reverse names for unnamed addresses,
-// DNSSEC (keys sealed at rest, precomputed signatures, NSEC3 or compact
-// denial, RFC 7583 key rollovers), zone transfers and NOTIFY, and a UDP
+// DNSSEC (keys sealed at rest, precomputed signatures, NSEC3 — white lies
+// where names are synthesised — or compact denial, RFC 7583 key rollovers), zone transfers and NOTIFY, and a UDP
 // fast path that sends kept answers (fast.go).
 //
 // It holds no allocation rule and stores nothing itself: names come from
@@ -48,7 +48,9 @@ type Denial string
 // The denial-of-existence methods.
 const (
 	// NSEC3 is a precomputed chain with zero extra iterations and no
-	// salt (RFC 9276 §3.1); nothing is signed per query.
+	// salt (RFC 9276 §3.1); nothing is signed per query, except in zones
+	// with synthesised names, which answer with minimally covering NSEC3
+	// records signed per query ("white lies", see zoneData.whiteLie).
 	NSEC3 Denial = "nsec3"
 	// Compact is RFC 9824 compact denial: one NSEC signed per negative
 	// answer, NXDOMAIN shown as NODATA.
@@ -138,6 +140,13 @@ type Zone struct {
 	Kind Kind   `json:"kind"`
 	// Prefix is the address space of a reverse zone.
 	Prefix netip.Prefix `json:"prefix,omitzero"`
+	// Set is the prefix an operator added when it does not end on an
+	// octet (IPv4 /9-/15, /17-/23) or a nibble (IPv6): registries
+	// delegate such space as several aligned zones (RFC 2317 §1), so it is
+	// served as the zones that cover it, each with its own Prefix, and Set
+	// names them together for listing, signing and removal. Zero for a
+	// zone added on its own.
+	Set netip.Prefix `json:"set,omitzero"`
 	// Synthesize is a template such as "ip-{addr}.dyn.example.net." for
 	// the names of unnamed addresses in pools of a reverse zone.
 	Synthesize string    `json:"synthesize,omitempty"`
@@ -219,6 +228,14 @@ type Key struct {
 // to the new row's ID on inserts).
 type Store interface {
 	InsertZone(ctx context.Context, z *Zone, e registry.Event) error
+	// InsertZones inserts zs in one transaction, es[i] the event of
+	// zs[i]: all or none (the zones of one reverse prefix).
+	InsertZones(ctx context.Context, zs []*Zone, es []registry.Event) error
+	// DeleteZones removes the zones with ids, with their records and
+	// keys, in one transaction, es[i] the event of ids[i]; if one is
+	// missing it returns an error wrapping registry.ErrNotFound and
+	// removes nothing.
+	DeleteZones(ctx context.Context, ids []int64, es []registry.Event) error
 	// UpdateZone stores z's Synthesize and Config.
 	UpdateZone(ctx context.Context, z Zone, e registry.Event) error
 	Zones(ctx context.Context) ([]Zone, error)
@@ -264,7 +281,8 @@ func CanonicalName(name string) (string, error) {
 
 // ReverseZoneName is the name of the reverse zone for p: octets of
 // in-addr.arpa or nibbles of ip6.arpa, and for IPv4 prefixes longer than
-// /24 the RFC 2317 §4 form "FIRST/BITS.c.b.a.in-addr.arpa.".
+// /24 the RFC 2317 §4 form "FIRST/BITS.c.b.a.in-addr.arpa.". A prefix
+// that needs several zones (see ReverseZones) is an error.
 func ReverseZoneName(p netip.Prefix) (string, error) {
 	p = p.Masked()
 	if !p.IsValid() {
@@ -285,12 +303,62 @@ func ReverseZoneName(p netip.Prefix) (string, error) {
 			// the block, and CNAMEs each address's name into it.
 			return fmt.Sprintf("%d/%d.%d.%d.%d.in-addr.arpa.", b[3], bits, b[2], b[1], b[0]), nil
 		}
-		return "", fmt.Errorf("reverse zone %v: IPv4 prefixes must end on an octet or be longer than /24 (RFC 2317); split it into /%d zones: %w", p, (bits/8+1)*8, registry.ErrInvalid)
+		return "", fmt.Errorf("reverse zone %v: IPv4 prefixes must end on an octet or be longer than /24 (RFC 2317); it is served as %d /%d zones: %w", p, 1<<((bits/8+1)*8-bits), (bits/8+1)*8, registry.ErrInvalid)
 	}
 	if p.Bits()%4 != 0 || p.Bits() == 0 {
-		return "", fmt.Errorf("reverse zone %v: IPv6 prefixes must end on a nibble (a multiple of 4 bits), e.g. /%d: %w", p, (p.Bits()/4+1)*4, registry.ErrInvalid)
+		return "", fmt.Errorf("reverse zone %v: IPv6 prefixes must end on a nibble (a multiple of 4 bits); it is served as %d /%d zones: %w", p, 1<<((p.Bits()/4+1)*4-p.Bits()), (p.Bits()/4+1)*4, registry.ErrInvalid)
 	}
 	return nibbles(b, p.Bits()/4) + "ip6.arpa.", nil
+}
+
+// ReverseZones lists the prefixes of the reverse zones that serve p,
+// in address order: p itself when it ends on an octet (IPv4), is longer
+// than /24 (IPv4, RFC 2317) or ends on a nibble (IPv6); otherwise the
+// prefixes of the next boundary down that cover it exactly, as a
+// registry delegates them: 10.1.16.0/20 is the 16 /24 zones
+// 16.1.10.in-addr.arpa. to 31.1.10.in-addr.arpa., a /12 is 16 /16
+// zones, 2001:db8:8000::/33 is 8 /36 zones. The whole IPv4 or IPv6 space
+// (/0) is not a zone cadastre serves.
+func ReverseZones(p netip.Prefix) ([]netip.Prefix, error) {
+	if !p.IsValid() {
+		return nil, fmt.Errorf("reverse zone: no prefix: %w", registry.ErrInvalid)
+	}
+	if p != p.Masked() {
+		return nil, fmt.Errorf("reverse zone %v: host bits set (did you mean %v?): %w", p, p.Masked(), registry.ErrInvalid)
+	}
+	bits, step := p.Bits(), 4
+	if p.Addr().Is4() {
+		step = 8
+		if bits > 24 {
+			return []netip.Prefix{p}, nil
+		}
+	}
+	if bits == 0 {
+		return nil, fmt.Errorf("reverse zone %v: the whole address space is not a zone; give the prefix you hold: %w", p, registry.ErrInvalid)
+	}
+	if bits%step == 0 {
+		return []netip.Prefix{p}, nil
+	}
+	to := (bits/step + 1) * step
+	n := 1 << (to - bits)
+	out := make([]netip.Prefix, 0, n)
+	a := p.Addr()
+	for range n {
+		sub := netip.PrefixFrom(a, to)
+		out = append(out, sub)
+		a = lastAddr(sub).Next()
+	}
+	return out, nil
+}
+
+// lastAddr is the highest address of p.
+func lastAddr(p netip.Prefix) netip.Addr {
+	b := p.Masked().Addr().AsSlice()
+	for i := p.Bits(); i < len(b)*8; i++ {
+		b[i/8] |= 0x80 >> (i % 8)
+	}
+	a, _ := netip.AddrFromSlice(b)
+	return a
 }
 
 // nibbles writes the first n nibbles of b in reverse order, each followed by a dot.
@@ -311,7 +379,8 @@ func nibbles(b []byte, n int) string {
 func ptrName(z *Zone, a netip.Addr) string {
 	b := a.AsSlice()
 	if a.Is4() {
-		if z.Prefix.Bits() > 24 {
+		if bits := z.Prefix.Bits(); bits > 24 && bits < 32 {
+			// RFC 2317 (a /32 is an octet zone at the address itself).
 			return fmt.Sprintf("%d.%s", b[3], z.Name)
 		}
 		return fmt.Sprintf("%d.%d.%d.%d.in-addr.arpa.", b[3], b[2], b[1], b[0])

@@ -78,7 +78,7 @@ func (a *app) dnsSealer() (*authdns.Sealer, error) {
 func newZoneCmd(a *app) *cobra.Command {
 	c := &cobra.Command{
 		Use:   "zone",
-		Short: "DNS zones: add, list, sign, ds, roll, keys",
+		Short: "DNS zones: add, list, sign, ds, roll, keys, remove",
 		Long: `Zones cadastre answers for with ` + "`cadastre dns serve`" + ` or ` + "`cadastre serve --dns`" + `.
 A forward zone gets A/AAAA records for every assignment named under it; a
 reverse zone (in-addr.arpa, ip6.arpa; --prefix) gets PTR records for named
@@ -100,9 +100,27 @@ key. Every replica on one database needs the same key.`,
 	var ttl uint32
 	add := &cobra.Command{
 		Use:   "add NAME",
-		Short: "Add a zone",
+		Short: "Add a zone (or the zones of a reverse prefix)",
+		Long: `Add a zone. A forward zone is named by NAME. A reverse zone is named by its
+--prefix (give NAME as -, or the name the prefix gives):
+
+  IPv4 on an octet (/8, /16, /24)    one zone: 2.0.192.in-addr.arpa.
+  IPv4 longer than /24 (/25-/32)     one RFC 2317 zone: 128/25.2.0.192.in-addr.arpa.
+  IPv4 /9-/15 and /17-/23            the /16 or /24 zones that cover it
+  IPv6 on a nibble (/32, /48, /64)   one zone: 8.b.d.0.1.0.0.2.ip6.arpa.
+  IPv6 between nibbles (/33, /49)    the 2-8 zones of the next nibble that cover it
+
+A registry delegates a prefix that does not end on an octet or a nibble as
+several aligned zones (10.1.16.0/20 as 16.1.10.in-addr.arpa. to
+31.1.10.in-addr.arpa.), so cadastre adds exactly those, each a zone of its
+own (SOA, NS, keys, DS, serial), remembered together under the prefix: all
+are added or none, and ` + "`zone sign`, `zone ds` and `zone remove`" + ` take the
+prefix to act on all of them. Each named assignment gets its PTR in the zone
+that holds its address; names outside every zone are REFUSED. The prefix
+must lie inside a block of the register.`,
 		Example: `  cadastre zone add example.net --ns ns1.example.net --ns ns2.example.net
   cadastre zone add --kind reverse --prefix 192.0.2.0/24 -
+  cadastre zone add --kind reverse --prefix 10.1.16.0/20 -
   cadastre zone add --kind reverse --prefix 2001:db8:1::/48 --synthesize 'ip-{addr}.dyn.example.net' -`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -126,11 +144,13 @@ key. Every replica on one database needs the same key.`,
 			if err != nil {
 				return err
 			}
-			z, err := m.AddZone(cmd.Context(), spec)
+			zs, err := m.AddZones(cmd.Context(), spec)
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(a.cfg.stdout, "%s\n", z.Name)
+			for _, z := range zs {
+				fmt.Fprintf(a.cfg.stdout, "%s\n", z.Name)
+			}
 			return nil
 		},
 	}
@@ -173,9 +193,13 @@ key. Every replica on one database needs the same key.`,
 				if z.Config.Signed {
 					sig = z.Config.Algorithm.String() + " " + string(z.Config.Denial)
 				}
-				rows = append(rows, []string{z.Name, string(z.Kind), p, dash(z.Synthesize), sig, fmt.Sprint(z.Serial)})
+				set := "-"
+				if z.Set.IsValid() {
+					set = z.Set.String()
+				}
+				rows = append(rows, []string{z.Name, string(z.Kind), p, set, dash(z.Synthesize), sig, fmt.Sprint(z.Serial)})
 			}
-			return table(a.cfg.stdout, "ZONE\tKIND\tPREFIX\tSYNTHESIZE\tDNSSEC\tSERIAL", rows)
+			return table(a.cfg.stdout, "ZONE\tKIND\tPREFIX\tADDED AS\tSYNTHESIZE\tDNSSEC\tSERIAL", rows)
 		},
 	}
 	list.Flags().BoolVar(&listJSON, "json", false, "print JSON")
@@ -184,13 +208,18 @@ key. Every replica on one database needs the same key.`,
 	var split bool
 	var pol authdns.Config // rollover policy flags
 	sign := &cobra.Command{
-		Use:   "sign NAME",
+		Use:   "sign NAME|PREFIX",
 		Short: "Sign a zone with DNSSEC, generating its keys",
 		Long: `Turn DNSSEC on for a zone: generate a combined signing key (or a KSK and a
 ZSK with --split), sealed in the database, and sign every answer. Denial of
 existence is NSEC3 without salt or extra iterations (RFC 9276), or compact
-denial (RFC 9824); zones with synthesised names always use compact denial in
-answers. Then give the parent the DS from ` + "`cadastre zone ds NAME`" + `.
+denial (RFC 9824). Zones with synthesised names (--synthesize, and the
+forward zone of their names) answer NSEC3 denials with minimally covering
+NSEC3 records signed per query ("white lies", RFC 7129 appendix B), as a
+precomputed chain would deny names that exist; transfers carry the chain of
+the stored names. Then give the parent the DS from ` + "`cadastre zone ds NAME`" + `.
+A reverse prefix added as several zones (see zone add) signs them all, each
+with its own keys.
 
 Keys roll by themselves (RFC 7583) when lifetimes are set: a ZSK (with
 --split) by pre-publication, its successor published Ipub = propagation +
@@ -215,36 +244,39 @@ propagation + --parent-ds-ttl more. Run again with new flags to change them.`,
 			if err != nil {
 				return err
 			}
-			z, keys, err := m.Sign(cmd.Context(), args[0], o)
+			fl := cmd.Flags()
+			for _, d := range []time.Duration{pol.ZSKLifetime, pol.KSKLifetime, pol.Propagation, pol.ParentDSTTL} {
+				if d < 0 {
+					return usagef("rollover durations must not be negative")
+				}
+			}
+			zs, keyss, err := m.SignZones(cmd.Context(), args[0], o)
 			if err != nil {
 				return err
 			}
-			if fl := cmd.Flags(); fl.Changed("zsk-lifetime") || fl.Changed("ksk-lifetime") || fl.Changed("propagation") || fl.Changed("parent-ds-ttl") {
-				for _, d := range []time.Duration{pol.ZSKLifetime, pol.KSKLifetime, pol.Propagation, pol.ParentDSTTL} {
-					if d < 0 {
-						return usagef("rollover durations must not be negative")
+			for i, z := range zs {
+				if fl.Changed("zsk-lifetime") || fl.Changed("ksk-lifetime") || fl.Changed("propagation") || fl.Changed("parent-ds-ttl") {
+					if z, err = m.UpdateZone(cmd.Context(), z.Name, func(c *authdns.Config) error {
+						if fl.Changed("zsk-lifetime") {
+							c.ZSKLifetime = pol.ZSKLifetime
+						}
+						if fl.Changed("ksk-lifetime") {
+							c.KSKLifetime = pol.KSKLifetime
+						}
+						if fl.Changed("propagation") {
+							c.Propagation = pol.Propagation
+						}
+						if fl.Changed("parent-ds-ttl") {
+							c.ParentDSTTL = pol.ParentDSTTL
+						}
+						return nil
+					}); err != nil {
+						return err
 					}
 				}
-				if z, err = m.UpdateZone(cmd.Context(), z.Name, func(c *authdns.Config) error {
-					if fl.Changed("zsk-lifetime") {
-						c.ZSKLifetime = pol.ZSKLifetime
-					}
-					if fl.Changed("ksk-lifetime") {
-						c.KSKLifetime = pol.KSKLifetime
-					}
-					if fl.Changed("propagation") {
-						c.Propagation = pol.Propagation
-					}
-					if fl.Changed("parent-ds-ttl") {
-						c.ParentDSTTL = pol.ParentDSTTL
-					}
-					return nil
-				}); err != nil {
-					return err
+				for _, k := range keyss[i] {
+					fmt.Fprintf(a.cfg.stdout, "%s %s %s tag %d\n", z.Name, k.Role, k.Algorithm, k.Tag)
 				}
-			}
-			for _, k := range keys {
-				fmt.Fprintf(a.cfg.stdout, "%s %s %s tag %d\n", z.Name, k.Role, k.Algorithm, k.Tag)
 			}
 			return nil
 		},
@@ -259,13 +291,14 @@ propagation + --parent-ds-ttl more. Run again with new flags to change them.`,
 
 	var confirm bool
 	ds := &cobra.Command{
-		Use:   "ds NAME",
+		Use:   "ds NAME|PREFIX",
 		Short: "Print the DS records to give the parent zone; --confirm once it has them",
 		Long: `Print the DS record the parent zone should publish: that of the newest KSK
 (or CSK), which during a rollover is the successor's. Once the parent
 publishes it, say so with --confirm: the old key is then removed after the
 propagation delay and the parent's DS TTL (see zone sign). cadastre does not
-query the parent itself.`,
+query the parent itself. A reverse prefix added as several zones prints the
+DS of each of them (each zone has its own at the registry).`,
 		Example: "  cadastre zone ds example.net\n  cadastre zone ds example.net --confirm",
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -281,12 +314,18 @@ query the parent itself.`,
 				fmt.Fprintf(a.cfg.stdout, "DS of %s key %d confirmed at %s\n", k.Role, k.Tag, k.DSAt.Format(time.RFC3339))
 				return nil
 			}
-			dss, err := m.DS(cmd.Context(), args[0])
+			zs, err := m.ZonesOf(cmd.Context(), args[0])
 			if err != nil {
 				return err
 			}
-			for _, d := range dss {
-				fmt.Fprintln(a.cfg.stdout, strings.ReplaceAll(d.String(), "\t", " "))
+			for _, z := range zs {
+				dss, err := m.DS(cmd.Context(), z.Name)
+				if err != nil {
+					return err
+				}
+				for _, d := range dss {
+					fmt.Fprintln(a.cfg.stdout, strings.ReplaceAll(d.String(), "\t", " "))
+				}
 			}
 			return nil
 		},
@@ -352,7 +391,32 @@ ends after ` + "`cadastre zone ds NAME --confirm`" + `.`,
 		},
 	}
 	keys.Flags().BoolVar(&keysJSON, "json", false, "print JSON")
-	c.AddCommand(add, list, sign, ds, roll, keys)
+	remove := &cobra.Command{
+		Use:   "remove NAME|PREFIX",
+		Short: "Remove a zone (or the zones of a reverse prefix) with its records and keys",
+		Long: `Remove a zone, its static records and its DNSSEC keys; the server stops
+answering for it (REFUSED) at its next reload. A reverse prefix added as
+several zones (see zone add) is removed whole, by its prefix: one of its
+zones alone would leave a hole in space the registry delegates together.
+Withdraw the zone's delegation and DS at the parent first.`,
+		Example: "  cadastre zone remove example.net\n  cadastre zone remove 10.1.16.0/20",
+		Args:    cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			m, _, _, err := a.dnsManager(cmd.Context(), false)
+			if err != nil {
+				return err
+			}
+			zs, err := m.RemoveZones(cmd.Context(), args[0])
+			if err != nil {
+				return err
+			}
+			for _, z := range zs {
+				fmt.Fprintf(a.cfg.stdout, "%s removed\n", z.Name)
+			}
+			return nil
+		},
+	}
+	c.AddCommand(add, list, sign, ds, roll, keys, remove)
 	return c
 }
 
@@ -446,7 +510,7 @@ type dnsFlags struct {
 func (f *dnsFlags) register(c *cobra.Command) {
 	c.Flags().DurationVar(&f.poll, "dns-poll", time.Second, "how often the DNS server checks the event log for changes")
 	c.Flags().StringArrayVar(&f.tsig, "tsig", nil, "TSIG key for transfers, NAME:BASE64-SECRET (HMAC-SHA256; repeatable)")
-	c.Flags().Float64Var(&f.rate, "dns-sign-rate", 2000, "signatures per second each zone may make per query (synthesised names, compact denial); past it UDP askers get TC")
+	c.Flags().Float64Var(&f.rate, "dns-sign-rate", 2000, "signatures per second each zone may make per query (synthesised names, compact denial, NSEC3 white lies); past it UDP askers get TC")
 }
 
 // startDNS starts the authoritative server on listen.

@@ -18,7 +18,9 @@ import (
 func TestZoneCommands(t *testing.T) {
 	db := filepath.Join(t.TempDir(), "z.db")
 	mustCLI(t, db, "zone", "add", "example.net", "--allow-transfer", "127.0.0.1")
-	if out := mustCLI(t, db, "zone", "add", "--kind", "reverse", "--prefix", "2001:db8:1::/48", "--synthesize", "ip-{addr}.example.net", "-"); out != "1.0.0.0.8.b.d.0.1.0.0.2.ip6.arpa.\n" {
+	mustCLI(t, db, "block", "add", "fd00:db8::/32", "--source", "private")
+	mustCLI(t, db, "block", "add", "10.1.0.0/16", "--source", "private")
+	if out := mustCLI(t, db, "zone", "add", "--kind", "reverse", "--prefix", "fd00:db8:1::/48", "--synthesize", "ip-{addr}.example.net", "-"); out != "1.0.0.0.8.b.d.0.0.0.d.f.ip6.arpa.\n" {
 		t.Fatalf("reverse zone name: %q", out)
 	}
 	if out := mustCLI(t, db, "zone", "sign", "example.net", "--algorithm", "ed25519"); !strings.HasPrefix(out, "example.net. csk ed25519 tag ") {
@@ -44,18 +46,38 @@ func TestZoneCommands(t *testing.T) {
 	if err := json.Unmarshal([]byte(mustCLI(t, db, "zone", "list", "--json")), &zs); err != nil || len(zs) != 3 {
 		t.Fatalf("zone list --json: %v %v", zs, err)
 	}
+	// A /20 is served as the 16 /24 zones a registry delegates for it.
+	out := mustCLI(t, db, "zone", "add", "--kind", "reverse", "--prefix", "10.1.16.0/20", "-")
+	if lines := strings.Split(strings.TrimSpace(out), "\n"); len(lines) != 16 || lines[0] != "16.1.10.in-addr.arpa." || lines[15] != "31.1.10.in-addr.arpa." {
+		t.Fatalf("zone add /20: %q", out)
+	}
+	if out := mustCLI(t, db, "zone", "list"); strings.Count(out, " 10.1.16.0/20 ") != 16 {
+		t.Fatalf("zone list does not show the /20 on its 16 zones:\n%s", out)
+	}
+	if out := mustCLI(t, db, "zone", "sign", "10.1.16.0/20"); strings.Count(out, " csk ecdsap256 tag ") != 16 {
+		t.Fatalf("zone sign /20: %q", out)
+	}
+	if out := mustCLI(t, db, "zone", "ds", "10.1.16.0/20"); strings.Count(out, " IN DS ") != 16 || !strings.Contains(out, "23.1.10.in-addr.arpa.") {
+		t.Fatalf("zone ds /20: %q", out)
+	}
 	for _, c := range []struct {
 		args []string
 		code int
 	}{
 		{[]string{"zone", "add", "example.net"}, exitConflict},
 		{[]string{"zone", "add", "sub.example.net"}, exitConflict},
-		{[]string{"zone", "add", "--kind", "reverse", "--prefix", "10.0.0.0/20", "-"}, exitUsage},
+		{[]string{"zone", "add", "--kind", "reverse", "--prefix", "10.0.0.0/20", "-"}, exitUsage},                     // outside every block
+		{[]string{"zone", "add", "--kind", "reverse", "--prefix", "10.1.32.1/20", "-"}, exitUsage},                    // host bits
+		{[]string{"zone", "add", "--kind", "reverse", "--prefix", "10.1.32.0/20", "32.1.10.in-addr.arpa"}, exitUsage}, // one name for 16 zones
+		{[]string{"zone", "add", "--kind", "reverse", "--prefix", "10.1.48.0/24", "49.1.10.in-addr.arpa"}, exitUsage}, // the wrong name
+		{[]string{"zone", "add", "--kind", "reverse", "--prefix", "10.1.0.0/19", "-"}, exitConflict},                  // overlaps the /20
+		{[]string{"zone", "remove", "20.1.10.in-addr.arpa"}, exitUsage},                                               // one zone of a set
+		{[]string{"zone", "remove", "10.1.64.0/20"}, exitNotFound},
 		{[]string{"zone", "add", "--kind", "sideways", "x.net"}, exitUsage},
 		{[]string{"zone", "add", "--kind", "reverse", "--prefix", "2001:db8:2::/48", "--synthesize", "no-placeholder.example.net", "-"}, exitUsage},
 		{[]string{"zone", "sign", "nope.net"}, exitNotFound},
 		{[]string{"zone", "sign", "example.net", "--algorithm", "rsasha1"}, exitUsage},
-		{[]string{"zone", "ds", "1.0.0.0.8.b.d.0.1.0.0.2.ip6.arpa"}, exitConflict},
+		{[]string{"zone", "ds", "1.0.0.0.8.b.d.0.0.0.d.f.ip6.arpa"}, exitConflict},
 		{[]string{"record", "add", "example.net", "www", "CNAME", "x.example.net."}, exitUsage},
 		{[]string{"zone", "roll", "split.example"}, exitConflict},
 		{[]string{"zone", "roll", "example.net"}, exitConflict},
@@ -66,6 +88,15 @@ func TestZoneCommands(t *testing.T) {
 		if r := cli(t, db, c.args...); r.code != c.code {
 			t.Errorf("want exit %d:\n%s", c.code, r)
 		}
+	}
+	if err := json.Unmarshal([]byte(mustCLI(t, db, "zone", "list", "--json")), &zs); err != nil || len(zs) != 19 {
+		t.Fatalf("refused commands changed the zones: %d %v", len(zs), err)
+	}
+	if out := mustCLI(t, db, "zone", "remove", "10.1.16.0/20"); strings.Count(out, " removed\n") != 16 {
+		t.Fatalf("zone remove /20: %q", out)
+	}
+	if err := json.Unmarshal([]byte(mustCLI(t, db, "zone", "list", "--json")), &zs); err != nil || len(zs) != 3 {
+		t.Fatalf("after zone remove: %d %v", len(zs), err)
 	}
 }
 

@@ -77,11 +77,14 @@ func Run(t *testing.T, open func(t *testing.T) Store) {
 	t.Run("zones, records and keys read back as written", func(t *testing.T) {
 		s := open(t)
 		m := authdns.NewManager(s, sealer, clock)
-		rz, err := m.AddZone(ctx, authdns.ZoneSpec{Kind: authdns.Reverse, Prefix: netip.MustParsePrefix("2001:db8:1::/48"), Synthesize: "ip-{addr}.dyn.example.test"})
+		if _, err := registry.New(s).AddBlock(ctx, registry.Block{Prefix: netip.MustParsePrefix("fd00:db8::/32"), Source: registry.SourcePrivate}); err != nil {
+			t.Fatal(err)
+		}
+		rz, err := m.AddZone(ctx, authdns.ZoneSpec{Kind: authdns.Reverse, Prefix: netip.MustParsePrefix("fd00:db8:1::/48"), Synthesize: "ip-{addr}.dyn.example.test"})
 		if err != nil {
 			t.Fatal(err)
 		}
-		if rz.Name != "1.0.0.0.8.b.d.0.1.0.0.2.ip6.arpa." {
+		if rz.Name != "1.0.0.0.8.b.d.0.0.0.d.f.ip6.arpa." {
 			t.Fatalf("reverse zone name %s", rz.Name)
 		}
 		if _, _, err := m.Sign(ctx, rz.Name, authdns.SignOptions{Algorithm: authdns.Ed25519, SplitKeys: true, Denial: authdns.Compact}); err != nil {
@@ -154,6 +157,82 @@ func Run(t *testing.T, open func(t *testing.T) Store) {
 		got := keys[2]
 		if got.State != k.State || !got.ActiveAt.Equal(k.ActiveAt) || !got.InactiveAt.Equal(k.InactiveAt) || !got.RemovedAt.Equal(k.RemovedAt) || !got.DSAt.Equal(k.DSAt) {
 			t.Fatalf("updated key read back %+v, want %+v", got, k)
+		}
+	})
+
+	t.Run("the zones of a reverse prefix are added, read back and removed together, all or none", func(t *testing.T) {
+		s := open(t)
+		m := authdns.NewManager(s, sealer, clock)
+		set := netip.MustParsePrefix("10.1.16.0/20")
+		if _, err := m.AddZones(ctx, authdns.ZoneSpec{Kind: authdns.Reverse, Prefix: set}); !errors.Is(err, registry.ErrInvalid) {
+			t.Fatalf("a prefix outside every block: %v", err)
+		}
+		if _, err := registry.New(s).AddBlock(ctx, registry.Block{Prefix: netip.MustParsePrefix("10.1.0.0/16"), Source: registry.SourcePrivate}); err != nil {
+			t.Fatal(err)
+		}
+		// One zone of the set exists already: nothing of the set is added.
+		if _, err := m.AddZone(ctx, authdns.ZoneSpec{Kind: authdns.Reverse, Prefix: netip.MustParsePrefix("10.1.31.0/24")}); err != nil {
+			t.Fatal(err)
+		}
+		before := len(events(t, s))
+		if _, err := m.AddZones(ctx, authdns.ZoneSpec{Kind: authdns.Reverse, Prefix: set}); !errors.Is(err, registry.ErrExists) {
+			t.Fatalf("overlapping set: %v", err)
+		}
+		if zs, _ := s.Zones(ctx); len(zs) != 1 || len(events(t, s)) != before {
+			t.Fatalf("a refused set changed the store: %d zones", len(zs))
+		}
+		// The store itself refuses a batch with a duplicate, keeping none.
+		dup := []*authdns.Zone{{Name: "16.1.10.in-addr.arpa.", Kind: authdns.Reverse, Prefix: netip.MustParsePrefix("10.1.16.0/24"), Set: set, Config: authdns.Config{TTL: 60, NS: []string{"ns."}}},
+			{Name: "31.1.10.in-addr.arpa.", Kind: authdns.Reverse, Prefix: netip.MustParsePrefix("10.1.31.0/24"), Set: set, Config: authdns.Config{TTL: 60, NS: []string{"ns."}}}}
+		if err := s.InsertZones(ctx, dup, []registry.Event{{Action: "zone.add", SubjectKind: authdns.SubjectZone, At: clock()}, {Action: "zone.add", SubjectKind: authdns.SubjectZone, At: clock()}}); !errors.Is(err, registry.ErrExists) {
+			t.Fatalf("InsertZones with a duplicate: %v", err)
+		}
+		if zs, _ := s.Zones(ctx); len(zs) != 1 || len(events(t, s)) != before {
+			t.Fatalf("a failed InsertZones kept %d zones", len(zs))
+		}
+		if _, err := m.RemoveZones(ctx, "10.1.31.0/24"); err != nil {
+			t.Fatal(err)
+		}
+		zs, err := m.AddZones(ctx, authdns.ZoneSpec{Kind: authdns.Reverse, Prefix: set})
+		if err != nil || len(zs) != 16 {
+			t.Fatalf("AddZones %v: %d zones, %v", set, len(zs), err)
+		}
+		got, err := m.ZonesOf(ctx, set.String())
+		if err != nil || len(got) != 16 {
+			t.Fatalf("ZonesOf %v: %d, %v", set, len(got), err)
+		}
+		for i, z := range got {
+			want := netip.PrefixFrom(netip.AddrFrom4([4]byte{10, 1, byte(16 + i), 0}), 24)
+			if z.Set != set || z.Prefix != want || z.ID == 0 {
+				t.Fatalf("zone %d read back %+v, want prefix %v in set %v", i, z, want, set)
+			}
+		}
+		if _, _, err := m.SignZones(ctx, set.String(), authdns.SignOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := m.AddRecord(ctx, "20.1.10.in-addr.arpa", "1", "PTR", "static.example.test.", 0); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := m.RemoveZones(ctx, "20.1.10.in-addr.arpa"); !errors.Is(err, registry.ErrInvalid) {
+			t.Fatalf("removing one zone of a set: %v", err)
+		}
+		if err := s.DeleteZones(ctx, []int64{got[0].ID, 1 << 40}, []registry.Event{{Action: "zone.remove", At: clock()}, {Action: "zone.remove", At: clock()}}); !errors.Is(err, registry.ErrNotFound) {
+			t.Fatalf("DeleteZones with a missing zone: %v", err)
+		}
+		if zs, _ := s.Zones(ctx); len(zs) != 16 {
+			t.Fatalf("a failed DeleteZones left %d zones", len(zs))
+		}
+		before = len(events(t, s))
+		if rm, err := m.RemoveZones(ctx, set.String()); err != nil || len(rm) != 16 {
+			t.Fatalf("RemoveZones %v: %d, %v", set, len(rm), err)
+		}
+		if zs, _ := s.Zones(ctx); len(zs) != 0 || len(events(t, s)) != before+16 {
+			t.Fatalf("after removal: %d zones, %d events", len(zs), len(events(t, s))-before)
+		}
+		keys, err := s.Keys(ctx, 0)
+		recs, err2 := s.Records(ctx, 0)
+		if err != nil || err2 != nil || len(keys) != 0 || len(recs) != 0 {
+			t.Fatalf("removed zones left %d keys, %d records (%v %v)", len(keys), len(recs), err, err2)
 		}
 	})
 

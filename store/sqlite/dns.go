@@ -11,26 +11,82 @@ import (
 
 var _ authdns.Store = (*Store)(nil)
 
-const zoneCols = `id, name, kind, prefix, synthesize, config, serial, serial_hash, created_at`
+const zoneCols = `id, name, kind, prefix, synthesize, config, serial, serial_hash, created_at, prefix_set`
 
 // InsertZone implements authdns.Store.
 func (s *Store) InsertZone(ctx context.Context, z *authdns.Zone, e registry.Event) error {
-	cfg, err := json.Marshal(z.Config)
+	return s.InsertZones(ctx, []*authdns.Zone{z}, []registry.Event{e})
+}
+
+// InsertZones implements authdns.Store.
+func (s *Store) InsertZones(ctx context.Context, zs []*authdns.Zone, es []registry.Event) error {
+	if len(zs) != len(es) {
+		return fmt.Errorf("insert zones: %d zones, %d events", len(zs), len(es))
+	}
+	cfgs := make([]string, len(zs))
+	for i, z := range zs {
+		cfg, err := json.Marshal(z.Config)
+		if err != nil {
+			return err
+		}
+		cfgs[i] = string(cfg)
+	}
+	ids := make([]int64, len(zs))
+	err := s.Update(ctx, func(rt registry.Tx) error {
+		x := rt.(*tx)
+		for i, z := range zs {
+			res, err := x.q.exec(ctx, `INSERT INTO dns_zones (name, kind, prefix, synthesize, config, serial, serial_hash, created_at, prefix_set) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+				z.Name, string(z.Kind), prefixText(z.Prefix), z.Synthesize, cfgs[i], int64(z.Serial), z.SerialHash, micros(z.CreatedAt), prefixText(z.Set))
+			if err != nil {
+				return fmt.Errorf("zone %s: %w", z.Name, mapErr(err))
+			}
+			if ids[i], err = res.LastInsertId(); err != nil {
+				return err
+			}
+			e := es[i]
+			e.SubjectID = ids[i]
+			if err := x.AppendEvent(ctx, &e); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
 	if err != nil {
 		return err
 	}
+	for i, z := range zs {
+		z.ID = ids[i]
+	}
+	return nil
+}
+
+// DeleteZones implements authdns.Store.
+func (s *Store) DeleteZones(ctx context.Context, ids []int64, es []registry.Event) error {
+	if len(ids) != len(es) {
+		return fmt.Errorf("delete zones: %d zones, %d events", len(ids), len(es))
+	}
 	return s.Update(ctx, func(rt registry.Tx) error {
 		x := rt.(*tx)
-		res, err := x.q.exec(ctx, `INSERT INTO dns_zones (name, kind, prefix, synthesize, config, serial, serial_hash, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
-			z.Name, string(z.Kind), prefixText(z.Prefix), z.Synthesize, string(cfg), int64(z.Serial), z.SerialHash, micros(z.CreatedAt))
-		if err != nil {
-			return mapErr(err)
+		for i, id := range ids {
+			for _, q := range []string{`DELETE FROM dns_keys WHERE zone_id = ?`, `DELETE FROM dns_records WHERE zone_id = ?`} {
+				if _, err := x.q.exec(ctx, q, id); err != nil {
+					return mapErr(err)
+				}
+			}
+			res, err := x.q.exec(ctx, `DELETE FROM dns_zones WHERE id = ?`, id)
+			if err != nil {
+				return mapErr(err)
+			}
+			if n, _ := res.RowsAffected(); n == 0 {
+				return fmt.Errorf("zone %d: %w", id, registry.ErrNotFound)
+			}
+			e := es[i]
+			e.SubjectID = id
+			if err := x.AppendEvent(ctx, &e); err != nil {
+				return err
+			}
 		}
-		if z.ID, err = res.LastInsertId(); err != nil {
-			return err
-		}
-		e.SubjectID = z.ID
-		return x.AppendEvent(ctx, &e)
+		return nil
 	})
 }
 

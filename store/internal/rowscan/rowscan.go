@@ -123,10 +123,17 @@ func Assignment(rows Scanner) (registry.Assignment, error) {
 // Zone scans a row of zoneCols.
 func Zone(rows Scanner) (authdns.Zone, error) {
 	var z authdns.Zone
-	var kind, pfx, cfg string
+	var kind, pfx, cfg, set string
 	var serial, created int64
-	if err := rows.Scan(&z.ID, &z.Name, &kind, &pfx, &z.Synthesize, &cfg, &serial, &z.SerialHash, &created); err != nil {
+	if err := rows.Scan(&z.ID, &z.Name, &kind, &pfx, &z.Synthesize, &cfg, &serial, &z.SerialHash, &created, &set); err != nil {
 		return z, err
+	}
+	if set != "" {
+		p, err := netip.ParsePrefix(set)
+		if err != nil {
+			return z, fmt.Errorf("stored zone %s: prefix set: %w", z.Name, err)
+		}
+		z.Set = p
 	}
 	z.Kind, z.Serial, z.CreatedAt = authdns.Kind(kind), uint32(serial), FromMicros(created)
 	if pfx != "" {
