@@ -35,7 +35,7 @@ func (s *Store) InsertZones(ctx context.Context, zs []*authdns.Zone, es []regist
 	err := s.Update(ctx, func(rt registry.Tx) error {
 		x := rt.(*tx)
 		for i, z := range zs {
-			if err := x.t.QueryRow(ctx, `INSERT INTO dns_zones (name, kind, prefix, synthesize, config, serial, serial_hash, created_at, prefix_set) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id`,
+			if err := x.row(ctx, `INSERT INTO dns_zones (name, kind, prefix, synthesize, config, serial, serial_hash, created_at, prefix_set) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id`,
 				z.Name, string(z.Kind), prefixText(z.Prefix), z.Synthesize, cfgs[i], int64(z.Serial), z.SerialHash, micros(z.CreatedAt), prefixText(z.Set)).Scan(&ids[i]); err != nil {
 				return fmt.Errorf("zone %s: %w", z.Name, mapErr(err))
 			}
@@ -134,7 +134,7 @@ const recordCols = `id, zone_id, name, type, ttl, data, created_at`
 func (s *Store) InsertRecord(ctx context.Context, r *authdns.Record, e registry.Event) error {
 	return s.Update(ctx, func(rt registry.Tx) error {
 		x := rt.(*tx)
-		if err := x.t.QueryRow(ctx, `INSERT INTO dns_records (zone_id, name, type, ttl, data, created_at) VALUES ($1, $2, $3, $4, $5, $6) RETURNING id`,
+		if err := x.row(ctx, `INSERT INTO dns_records (zone_id, name, type, ttl, data, created_at) VALUES ($1, $2, $3, $4, $5, $6) RETURNING id`,
 			r.ZoneID, r.Name, r.Type, int64(r.TTL), r.Data, micros(r.CreatedAt)).Scan(&r.ID); err != nil {
 			return mapErr(err)
 		}
@@ -175,7 +175,7 @@ const keyCols = `id, zone_id, role, algorithm, tag, public, sealed, state, creat
 func (s *Store) InsertKey(ctx context.Context, k *authdns.Key, e registry.Event) error {
 	return s.Update(ctx, func(rt registry.Tx) error {
 		x := rt.(*tx)
-		if err := x.t.QueryRow(ctx, `INSERT INTO dns_keys (zone_id, role, algorithm, tag, public, sealed, state, created_at, published_at, active_at, inactive_at, removed_at, ds_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) RETURNING id`,
+		if err := x.row(ctx, `INSERT INTO dns_keys (zone_id, role, algorithm, tag, public, sealed, state, created_at, published_at, active_at, inactive_at, removed_at, ds_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) RETURNING id`,
 			k.ZoneID, string(k.Role), int64(k.Algorithm), int64(k.Tag), k.Public, k.Sealed, string(k.State), micros(k.CreatedAt),
 			keyMicros(k.PublishedAt), keyMicros(k.ActiveAt), keyMicros(k.InactiveAt), keyMicros(k.RemovedAt), keyMicros(k.DSAt)).Scan(&k.ID); err != nil {
 			return mapErr(err)

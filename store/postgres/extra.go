@@ -43,7 +43,7 @@ func (s *Store) PutSource(ctx context.Context, src geo.Source, entries []geo.Ent
 		if err != nil {
 			return err
 		}
-		if _, err := x.t.CopyFrom(cctx, pgx.Identifier{"source_entries"}, []string{"source_id", "family", "first", "bits", "country", "subdivision", "city"}, pgx.CopyFromRows(rows)); err != nil {
+		if _, err := x.raw.CopyFrom(cctx, pgx.Identifier{"source_entries"}, []string{"source_id", "family", "first", "bits", "country", "subdivision", "city"}, pgx.CopyFromRows(rows)); err != nil {
 			return fmt.Errorf("source %s: %w", src.Name, mapErr(err))
 		}
 		e.SubjectID = src.ID
@@ -74,7 +74,7 @@ func (s *Store) SourceEntries(ctx context.Context, name string, fn func(geo.Entr
 	return s.View(ctx, func(rt registry.Tx) error {
 		x := rt.(*tx)
 		var id int64
-		if err := x.t.QueryRow(ctx, `SELECT id FROM sources WHERE name = $1`, name).Scan(&id); err != nil {
+		if err := x.row(ctx, `SELECT id FROM sources WHERE name = $1`, name).Scan(&id); err != nil {
 			return notFound(err, "source "+name)
 		}
 		rows, err := x.query(ctx, `SELECT first, bits, country, subdivision, city FROM source_entries WHERE source_id = $1 ORDER BY family, first, bits`, id)

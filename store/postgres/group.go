@@ -93,7 +93,7 @@ func (s *Store) runBatch(batch []*job) {
 	// closed by the pool, which ends the transaction.
 	defer c.Release()
 	begun := false
-	shared := &tx{t: c, ctx: ctx, write: true, s: s}
+	shared := &tx{raw: c, ctx: ctx, write: true, s: s}
 	ok := 0
 	for i, j := range batch {
 		if err := j.ctx.Err(); err != nil {
@@ -107,7 +107,7 @@ func (s *Store) runBatch(batch []*job) {
 			first.Queue(beginWrite)
 		}
 		first.Queue("SAVEPOINT job")
-		x := &tx{t: c, ctx: ctx, write: true, s: s, hints: &j.hints,
+		x := &tx{raw: c, ctx: ctx, write: true, s: s, hints: &j.hints,
 			locked: slices.Clone(shared.locked), inserted: shared.inserted, pending: first,
 			regions: maps.Clone(shared.regions)}
 		queued := first.Len()

@@ -282,7 +282,7 @@ func (s *Store) View(ctx context.Context, fn func(registry.Tx) error) error {
 // to the pool, one round trip instead of three (BEGIN, the read, COMMIT).
 // A second statement, or one that is not a SELECT, fails.
 func (s *Store) ViewOne(ctx context.Context, fn func(registry.Tx) error) error {
-	return mapErr(fn(&tx{t: s.pool, one: true, s: s}))
+	return mapErr(fn(&tx{raw: s.pool, one: true, s: s}))
 }
 
 // BEGIN for write transactions and for views.
@@ -305,7 +305,7 @@ func (s *Store) run(ctx context.Context, begin string, hints *[]int64, fn func(r
 	defer c.Release()
 	first := &pgx.Batch{}
 	first.Queue(begin)
-	x := &tx{t: c, write: hints != nil, hints: hints, s: s, pending: first}
+	x := &tx{raw: c, write: hints != nil, hints: hints, s: s, pending: first}
 	err = safeRun(fn, x)
 	if x.pending == first && first.Len() == 1 {
 		return err // nothing was sent or queued: no transaction to end
@@ -356,7 +356,10 @@ func tableWord(t string) string {
 // tx is one transaction. In a write transaction (READ COMMITTED) it
 // remembers which regions' rows it has locked.
 type tx struct {
-	t querier
+	// raw is the connection or pool. Statements go through exec, query
+	// and row, never raw directly: BEGIN and deferred writes wait in
+	// pending and must go out first.
+	raw querier
 	// ctx, when set, replaces the callers' contexts (see bctx).
 	ctx context.Context
 	// regions are the regions read under this transaction's lock, by name.
@@ -500,7 +503,7 @@ func (t *tx) send(ctx context.Context, q string, args ...any) (pgx.BatchResults,
 	t.pending = nil
 	n := b.Len()
 	b.Queue(q, args...)
-	br := t.t.SendBatch(ctx, b)
+	br := t.raw.SendBatch(ctx, b)
 	for range n {
 		if _, err := br.Exec(); err != nil {
 			br.Close()
@@ -529,7 +532,7 @@ func (t *tx) exec(ctx context.Context, q string, args ...any) (pgconn.CommandTag
 		}
 		return tag, mapErr(err)
 	}
-	tag, err := t.t.Exec(ctx, q, args...)
+	tag, err := t.raw.Exec(ctx, q, args...)
 	return tag, mapErr(err)
 }
 
@@ -553,7 +556,7 @@ func (t *tx) query(ctx context.Context, q string, args ...any) (pgx.Rows, error)
 		}
 		return batchRows{Rows: rows, br: br}, nil
 	}
-	return t.t.Query(ctx, q, args...)
+	return t.raw.Query(ctx, q, args...)
 }
 
 func (t *tx) row(ctx context.Context, q string, args ...any) pgx.Row {
@@ -571,7 +574,7 @@ func (t *tx) row(ctx context.Context, q string, args ...any) pgx.Row {
 		}
 		return batchRow{row: br.QueryRow(), br: br}
 	}
-	return t.t.QueryRow(ctx, q, args...)
+	return t.raw.QueryRow(ctx, q, args...)
 }
 
 type errRow struct{ err error }
@@ -628,7 +631,7 @@ func (t *tx) flush(ctx context.Context) error {
 	}
 	b := t.pending
 	t.pending = nil
-	return t.idempotencyErr(t.t.SendBatch(ctx, b).Close())
+	return t.idempotencyErr(t.raw.SendBatch(ctx, b).Close())
 }
 
 // keep database/sql imported for stdlib's pool adapter above.

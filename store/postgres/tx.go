@@ -654,7 +654,7 @@ func (t *tx) PutIdempotent(ctx context.Context, r registry.Idempotent) error {
 	if ctx, err = t.bctx(ctx); err != nil {
 		return err
 	}
-	_, err = t.t.Exec(ctx, q, r.Tenant, r.Key, r.RequestHash, string(ids), micros(r.CreatedAt))
+	_, err = t.raw.Exec(ctx, q, r.Tenant, r.Key, r.RequestHash, string(ids), micros(r.CreatedAt))
 	return t.idempotencyErr(err)
 }
 
