@@ -241,6 +241,22 @@ func runScenario(t *testing.T, sc scenario) {
 		"%d idempotent retries checked, %d requests retried after a connection error, %d after a 503; replica down for %s",
 		sc.replicas, clients, len(acks), prefixes, elapsed.Round(time.Millisecond), float64(len(acks))/elapsed.Seconds(), released,
 		d.idemChecks.Load(), d.connRetried.Load(), d.busyRetried.Load(), downFor.Round(time.Millisecond))
+	for _, b := range d.busyBodies {
+		t.Logf("a 503 answer: %s", b)
+	}
+	if len(d.busyBodies) > 0 {
+		// Why: the servers log the storage error behind each 503.
+		n := 0
+		for _, s := range d.servers {
+			b, _ := os.ReadFile(s.log)
+			for _, line := range strings.Split(string(b), "\n") {
+				if strings.Contains(line, `"storage"`) && n < 5 {
+					t.Logf("server log: %s", line)
+					n++
+				}
+			}
+		}
+	}
 
 	// Replay a sample of keys after the kill and restart: the original answer, from any replica.
 	replay := min(1000, len(acks))
@@ -291,6 +307,8 @@ type driver struct {
 	idemChecks  atomic.Int64
 	connRetried atomic.Int64
 	busyRetried atomic.Int64
+	busyMu      sync.Mutex
+	busyBodies  []string // the first few 503 answers, for the log
 
 	// gated: every attempt holds gate for reading, so that a restart can
 	// keep all requests off a server until it is warm (coldReadsBug).
@@ -398,6 +416,11 @@ func (d *driver) send(ctx context.Context, hc *http.Client, r int, method, path,
 			last = fmt.Errorf("503: %s", bytes.TrimSpace(b))
 			out.connErrs++
 			d.busyRetried.Add(1)
+			d.busyMu.Lock()
+			if len(d.busyBodies) < 3 {
+				d.busyBodies = append(d.busyBodies, string(bytes.TrimSpace(b)))
+			}
+			d.busyMu.Unlock()
 			continue
 		}
 		out.status, out.body = resp.StatusCode, b

@@ -270,7 +270,7 @@ func (s *Store) updateAlone(ctx context.Context, fn func(registry.Tx) error, hin
 		case <-time.After(d):
 		}
 	}
-	return fmt.Errorf("%s: transaction kept conflicting after %d attempts: %w", s.name, maxAttempts, registry.ErrStorage)
+	return fmt.Errorf("%s: transaction kept conflicting after %d attempts (last: %v): %w", s.name, maxAttempts, err, registry.ErrStorage)
 }
 
 // View implements registry.Store with a read-only snapshot.

@@ -117,15 +117,16 @@ func (t *tx) RegionByName(ctx context.Context, name string) (registry.Region, er
 		}
 		return r, notFound(err, "region "+name)
 	}
-	rows, err = t.query(ctx, `SELECT `+regionCols+` FROM regions WHERE id = $1`+t.lockClause(r.ID), r.ID)
+	id := r.ID // one returns a zero Region on error: the hint needs the ID
+	rows, err = t.query(ctx, `SELECT `+regionCols+` FROM regions WHERE id = $1`+t.lockClause(id), id)
 	if err != nil {
-		return r, t.lockErr(err, r.ID)
+		return r, t.lockErr(err, id)
 	}
 	r, err = one(rows, nil, scanRegion)
 	if err != nil {
 		var pe *pgconn.PgError
 		if errors.As(err, &pe) {
-			return r, t.lockErr(err, r.ID)
+			return r, t.lockErr(err, id)
 		}
 		return r, notFound(err, "region "+name)
 	}
