@@ -95,11 +95,39 @@ type buildInput struct {
 }
 
 // sigPolicy says how long signatures live.
+//
+// Signatures are a function of the data, the key and the time: their
+// inception and expiration come from a fixed grid of periods (validity
+// minus refresh long, counted from the Unix epoch) and ECDSA signs
+// deterministically (RFC 6979; Ed25519 always does). So a restarted
+// server, or another replica on the same database, signs the same set
+// with the same RRSIG within one period: the content hash, and with it
+// the serial, stays put, and a journal written by one replica describes
+// what every replica serves. Every precomputed signature is renewed at
+// the period's end, with refresh still left before it expires.
 type sigPolicy struct {
 	now      time.Time
-	validity time.Duration // expiration - now
-	refresh  time.Duration // renew when less than this is left
+	validity time.Duration // expiration - start of the period
+	refresh  time.Duration // what is left when a signature is renewed
 }
+
+// period is the length of a signing period: at least a second.
+func (p sigPolicy) period() time.Duration {
+	return max(p.validity-p.refresh, time.Second)
+}
+
+// start is the beginning of the signing period holding now.
+func (p sigPolicy) start() time.Time {
+	g := int64(p.period() / time.Second)
+	u := p.now.Unix()
+	return time.Unix(u-((u%g)+g)%g, 0)
+}
+
+// inception is an hour before the period starts, for clocks that lag.
+func (p sigPolicy) inception() time.Time { return p.start().Add(-time.Hour) }
+
+// expiration is validity after the period starts.
+func (p sigPolicy) expiration() time.Time { return p.start().Add(p.validity) }
 
 // sigCache keeps signatures across builds, so that an event that changes
 // one name re-signs one name (RFC 6781 §4.4.2: re-sign what changed).
@@ -124,7 +152,7 @@ func sign(set []dns.RR, zone string, keys []activeKey, p sigPolicy, old, used si
 	var out []dns.RR
 	for _, k := range keys {
 		ck := setKey(set, k.Tag)
-		if s, ok := old[ck]; ok && time.Unix(int64(s.Expiration), 0).Sub(p.now) > p.refresh {
+		if s, ok := old[ck]; ok && s.Inception == uint32(p.inception().Unix()) {
 			used[ck] = s
 			out = append(out, s)
 			continue
@@ -139,13 +167,13 @@ func sign(set []dns.RR, zone string, keys []activeKey, p sigPolicy, old, used si
 	return out, nil
 }
 
-// signSet makes a fresh RRSIG: TTL that of the set (RFC 4034 §3), an
-// inception an hour back for clocks that lag, an expiry p.validity ahead.
+// signSet makes a fresh RRSIG: TTL that of the set (RFC 4034 §3),
+// inception and expiration from the signing period (see sigPolicy).
 func signSet(set []dns.RR, zone string, k activeKey, p sigPolicy) (*dns.RRSIG, error) {
 	h := set[0].Header()
 	s := &dns.RRSIG{Hdr: dns.RR_Header{Name: h.Name, Rrtype: dns.TypeRRSIG, Class: dns.ClassINET, Ttl: h.Ttl},
 		Algorithm: uint8(k.Algorithm), KeyTag: k.Tag, SignerName: zone, OrigTtl: h.Ttl,
-		Inception: uint32(p.now.Add(-time.Hour).Unix()), Expiration: uint32(p.now.Add(p.validity).Unix())}
+		Inception: uint32(p.inception().Unix()), Expiration: uint32(p.expiration().Unix())}
 	if err := s.Sign(k.signer, set); err != nil {
 		return nil, fmt.Errorf("sign %s %s: %w", h.Name, dns.TypeToString[h.Rrtype], err)
 	}
@@ -335,7 +363,7 @@ func (zd *zoneData) signZone(keys []Key, sealer *Sealer, p sigPolicy, old, used 
 		if err != nil {
 			return err
 		}
-		ak := activeKey{Key: k, dnskey: dk, signer: s}
+		ak := activeKey{Key: k, dnskey: dk, signer: deterministic{s}}
 		switch k.Role {
 		case CSK:
 			zd.ksks, zd.zsks = append(zd.ksks, ak), append(zd.zsks, ak)
@@ -349,10 +377,10 @@ func (zd *zoneData) signZone(keys []Key, sealer *Sealer, p sigPolicy, old, used 
 		return fmt.Errorf("zone %s: signed, but has no active key for every role (run `cadastre zone sign`)", zd.zone.Name)
 	}
 	zd.signed = true
-	zd.sigFrom, zd.sigUntil = p.now.Add(-time.Hour), p.now.Add(p.validity)
+	zd.sigFrom, zd.sigUntil = p.inception(), p.expiration()
 	zd.add(&dns.NSEC3PARAM{Hdr: dns.RR_Header{Name: zd.zone.Name, Rrtype: dns.TypeNSEC3PARAM, Class: dns.ClassINET, Ttl: 0}, Hash: dns.SHA1})
 	zd.buildChain()
-	earliest := p.now.Add(p.validity)
+	earliest := p.expiration()
 	note := func(sigs []dns.RR) {
 		for _, s := range sigs {
 			if e := time.Unix(int64(s.(*dns.RRSIG).Expiration), 0); e.Before(earliest) {

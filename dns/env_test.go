@@ -130,10 +130,11 @@ func (e *env) start(opt authdns.Options) {
 		e.t.Fatal(err)
 	}
 	e.addr = e.srv.Addr()
+	srv := e.srv
 	e.t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
-		e.srv.Shutdown(ctx)
+		srv.Shutdown(ctx)
 	})
 }
 

@@ -80,6 +80,7 @@ type Server struct {
 	stop     chan struct{}
 	done     chan struct{}
 	notifies sync.WaitGroup
+	shut     atomic.Bool // Shutdown was called
 
 	// corrupt, when set by a test, flips a byte of the signatures of one
 	// owner name's sets, to prove validators notice.
@@ -430,8 +431,12 @@ func (s *Server) due(ctx context.Context) bool {
 	return pos.Seq != snap.seq
 }
 
-// Shutdown stops listening and the background work.
+// Shutdown stops listening and the background work. Calls after the
+// first do nothing.
 func (s *Server) Shutdown(ctx context.Context) error {
+	if !s.shut.CompareAndSwap(false, true) {
+		return nil
+	}
 	if s.stop != nil {
 		close(s.stop)
 	}

@@ -7,6 +7,7 @@ import (
 	"encoding/base64"
 	"encoding/binary"
 	"fmt"
+	"io"
 	"strings"
 
 	"github.com/miekg/dns"
@@ -72,7 +73,8 @@ func signOne(s *dns.RRSIG, k crypto.Signer, set []dns.RR) error {
 		}
 	case dns.ECDSAP256SHA256:
 		d := sha256.Sum256(b)
-		der, err := k.Sign(rand.Reader, d[:], crypto.SHA256)
+		// No randomness: RFC 6979 deterministic ECDSA (see sigPolicy).
+		der, err := k.Sign(nil, d[:], crypto.SHA256)
 		if err != nil {
 			return err
 		}
@@ -83,6 +85,17 @@ func signOne(s *dns.RRSIG, k crypto.Signer, set []dns.RR) error {
 	}
 	s.Signature = base64.StdEncoding.EncodeToString(sig)
 	return nil
+}
+
+// deterministic is a signer that ignores the random source it is given:
+// crypto/ecdsa then signs by RFC 6979, Ed25519 always does, so the same
+// data signed by the same key in the same period gives the same RRSIG on
+// every replica and after every restart (see sigPolicy).
+type deterministic struct{ crypto.Signer }
+
+// Sign implements crypto.Signer.
+func (d deterministic) Sign(_ io.Reader, digest []byte, opts crypto.SignerOpts) ([]byte, error) {
+	return d.Signer.Sign(nil, digest, opts)
 }
 
 // appendCanonicalName appends name, fully qualified and without escapes,
