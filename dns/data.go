@@ -54,6 +54,7 @@ type nsec3Entry struct {
 type zoneData struct {
 	zone   Zone
 	serial uint32
+	hash   string // contentHash, once signed
 	seq    int64 // the event-log position it reflects
 	nodes  map[string]*node
 	soa    *rrset

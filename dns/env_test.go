@@ -35,7 +35,7 @@ const (
 type env struct {
 	t      testing.TB
 	ctx    context.Context
-	store  *sqlite.Store
+	store  envStore
 	reg    *registry.Registry
 	mgr    *authdns.Manager
 	srv    *authdns.Server
@@ -43,16 +43,28 @@ type env struct {
 	sealer *authdns.Sealer
 }
 
-// newEnv builds the register and the zones; signed says whether the
-// zones are signed. The server is not started: call start.
+// envStore is what a test environment keeps its register and zones in.
+type envStore interface {
+	authdns.Store
+	registry.Store
+}
+
+// newEnv builds the register and the zones in a new SQLite file; signed
+// says whether the zones are signed. The server is not started: call start.
 func newEnv(t testing.TB, signed bool) *env {
 	t.Helper()
-	ctx := registry.WithActor(context.Background(), "test")
-	s, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "dns.db"), sqlite.Options{NoSync: true})
+	s, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "dns.db"), sqlite.Options{NoSync: true})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { s.Close() })
+	return newEnvOn(t, signed, s)
+}
+
+// newEnvOn is newEnv on the store s.
+func newEnvOn(t testing.TB, signed bool, s envStore) *env {
+	t.Helper()
+	ctx := registry.WithActor(context.Background(), "test")
 	key := make([]byte, authdns.SealKeySize)
 	rand.Read(key)
 	sealer, err := authdns.NewSealer(key)

@@ -2,10 +2,14 @@ package authdns_test
 
 import (
 	"context"
+	"maps"
 	"testing"
 	"time"
 
+	"github.com/miekg/dns"
+
 	authdns "github.com/cadastre-ipam/cadastre/dns"
+	"github.com/cadastre-ipam/cadastre/registry"
 )
 
 // restart stops e's server and starts a new one on the same store, as a
@@ -44,5 +48,184 @@ func TestSerialSurvivesRestart(t *testing.T) {
 			e.alloc(4, "after."+fwdZone)
 			e.waitFor("the new serial", func() bool { return e.srv.Serial(fwdZone) == before[fwdZone]+1 })
 		})
+	}
+}
+
+// transferFrom runs an AXFR (serial 0) or IXFR from serial against addr
+// with the test's TSIG key and returns every record.
+func transferFrom(t *testing.T, addr, zone string, ixfr bool, serial uint32) []dns.RR {
+	t.Helper()
+	m := new(dns.Msg)
+	if ixfr {
+		m.SetIxfr(zone, serial, "ns1."+zone, "hostmaster."+zone)
+	} else {
+		m.SetAxfr(zone)
+	}
+	m.SetTsig(tsigName, dns.HmacSHA256, 300, time.Now().Unix())
+	tr := &dns.Transfer{TsigSecret: map[string]string{tsigName: tsigValue}}
+	ch, err := tr.In(m, addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rrs []dns.RR
+	for env := range ch {
+		if env.Error != nil {
+			t.Fatalf("transfer of %s: %v", zone, env.Error)
+		}
+		rrs = append(rrs, env.RR...)
+	}
+	return rrs
+}
+
+// zoneSet is a zone's records as a set of lines, the SOA included once.
+func zoneSet(axfr []dns.RR) map[string]bool {
+	out := map[string]bool{}
+	for _, rr := range axfr[:len(axfr)-1] { // without the closing SOA
+		out[rr.String()] = true
+	}
+	return out
+}
+
+// applyIXFR applies an incremental transfer (RFC 1995 §4: new SOA, then
+// sequences of old SOA, deletions, new SOA, additions; then the new SOA)
+// to a zone, as a secondary would, failing on a deletion of something
+// the zone does not hold.
+func applyIXFR(t *testing.T, zone map[string]bool, rrs []dns.RR) map[string]bool {
+	t.Helper()
+	if len(rrs) < 3 || rrs[0].Header().Rrtype != dns.TypeSOA || rrs[1].Header().Rrtype != dns.TypeSOA {
+		t.Fatalf("not an incremental transfer: %d records, starting %v", len(rrs), rrs[:min(2, len(rrs))])
+	}
+	out := maps.Clone(zone)
+	deleting := false
+	for _, rr := range rrs[1 : len(rrs)-1] {
+		if rr.Header().Rrtype == dns.TypeSOA {
+			deleting = !deleting
+		}
+		k := rr.String()
+		if deleting {
+			if !out[k] {
+				t.Fatalf("IXFR deletes a record the secondary does not have: %s", k)
+			}
+			delete(out, k)
+		} else {
+			out[k] = true
+		}
+	}
+	return out
+}
+
+func sameZone(t *testing.T, what string, got, want map[string]bool) {
+	t.Helper()
+	for k := range want {
+		if !got[k] {
+			t.Errorf("%s: missing %s", what, k)
+		}
+	}
+	for k := range got {
+		if !want[k] {
+			t.Errorf("%s: extra %s", what, k)
+		}
+	}
+}
+
+// The IXFR journal is in the store: a server started after a restart
+// answers IXFR from a serial its predecessor produced, condensed over
+// several steps, and the result is exactly the zone it serves by AXFR.
+func TestIXFRAcrossRestart(t *testing.T) {
+	e := newEnv(t, true)
+	e.start(authdns.Options{})
+	s0 := e.srv.Serial(fwdZone)
+	base := zoneSet(transferFrom(t, e.addr, fwdZone, false, 0))
+	e.alloc(4, "j1."+fwdZone)
+	e.waitFor("serial+1", func() bool { return e.srv.Serial(fwdZone) == s0+1 })
+	if _, err := e.mgr.AddRecord(e.ctx, fwdZone, "j2", "TXT", `"two"`, 0); err != nil {
+		t.Fatal(err)
+	}
+	e.waitFor("serial+2", func() bool { return e.srv.Serial(fwdZone) == s0+2 })
+	// A record that comes and goes between two serials drops out.
+	e.restart(authdns.Options{})
+	if got := e.srv.Serial(fwdZone); got != s0+2 {
+		t.Fatalf("serial after restart %d, want %d", got, s0+2)
+	}
+	want := zoneSet(transferFrom(t, e.addr, fwdZone, false, 0))
+	ixfr := transferFrom(t, e.addr, fwdZone, true, s0)
+	if ixfr[1].(*dns.SOA).Serial != s0 || ixfr[0].(*dns.SOA).Serial != s0+2 {
+		t.Fatalf("IXFR from %d: SOAs %v, %v", s0, ixfr[0], ixfr[1])
+	}
+	// Condensed: one difference sequence (RFC 1995 §4), so four SOAs.
+	soas := 0
+	for _, rr := range ixfr {
+		if rr.Header().Rrtype == dns.TypeSOA {
+			soas++
+		}
+	}
+	if soas != 4 {
+		t.Errorf("IXFR has %d SOAs, want 4 (one condensed sequence)", soas)
+	}
+	sameZone(t, "pre-restart zone + IXFR", applyIXFR(t, base, ixfr), want)
+	for _, rr := range ixfr {
+		if n := rr.Header().Name; n == "www."+fwdZone || n == "vm1."+fwdZone {
+			t.Errorf("IXFR carries %s, which did not change: not incremental", rr)
+		}
+	}
+
+	// From the serial in between, too; from one never served, AXFR.
+	mid := transferFrom(t, e.addr, fwdZone, true, s0+1)
+	if mid[1].(*dns.SOA).Serial != s0+1 {
+		t.Fatalf("IXFR from %d starts %v", s0+1, mid[1])
+	}
+	if full := transferFrom(t, e.addr, fwdZone, true, s0-7); len(full) < len(want) || full[1].Header().Rrtype == dns.TypeSOA {
+		t.Fatalf("IXFR from a serial not in the journal: %d records, want an AXFR of %d", len(full), len(want))
+	}
+}
+
+// startReplica starts another server on st (a second connection to the
+// same database), as `cadastre serve --dns` on another machine would.
+func startReplica(t *testing.T, e *env, st envStore) *authdns.Server {
+	t.Helper()
+	s := authdns.NewServer(registry.New(st), st, e.sealer, authdns.Options{Listen: "127.0.0.1:0", Poll: 20 * time.Millisecond, TSIG: map[string]string{tsigName: tsigValue}})
+	if err := s.Start(e.ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		s.Shutdown(ctx)
+	})
+	return s
+}
+
+// Two replicas on one PostgreSQL database serve the same signed zone,
+// byte for byte, under one serial; a change is journalled once, by the
+// replica that moved the serial, and the other answers IXFR from it.
+func TestIXFRFromAnotherReplica(t *testing.T) {
+	dsn := pgSchema(t)
+	e := newEnvOn(t, true, openPG(t, dsn))
+	e.start(authdns.Options{})
+	s0 := e.srv.Serial(fwdZone)
+	b := startReplica(t, e, openPG(t, dsn))
+	if got := b.Serial(fwdZone); got != s0 {
+		t.Fatalf("replica B serves serial %d, A %d", got, s0)
+	}
+	base := transferFrom(t, e.addr, fwdZone, false, 0)
+	sameZone(t, "AXFR of B vs A", zoneSet(transferFrom(t, b.Addr(), fwdZone, false, 0)), zoneSet(base))
+
+	e.alloc(4, "r1."+fwdZone)
+	e.waitFor("both replicas at serial+1", func() bool { return e.srv.Serial(fwdZone) == s0+1 && b.Serial(fwdZone) == s0+1 })
+	want := zoneSet(transferFrom(t, e.addr, fwdZone, false, 0))
+	sameZone(t, "AXFR of B vs A after the change", zoneSet(transferFrom(t, b.Addr(), fwdZone, false, 0)), want)
+	ixfr := transferFrom(t, b.Addr(), fwdZone, true, s0)
+	sameZone(t, "A's zone + B's IXFR", applyIXFR(t, zoneSet(base), ixfr), want)
+
+	z, err := e.mgr.Zone(e.ctx, fwdZone)
+	if err != nil {
+		t.Fatal(err)
+	}
+	steps, err := e.store.Journal(e.ctx, z.ID, s0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(steps) != 1 || steps[0].To != s0+1 {
+		t.Fatalf("journal from %d has %d steps, want the one to %d", s0, len(steps), s0+1)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net"
 	"net/netip"
 	"strings"
@@ -32,6 +33,11 @@ type Options struct {
 	// OnlineRate is how many signatures a second each zone may make per
 	// query (synthesised names, compact denial); 0 means 2000.
 	OnlineRate float64
+	// JournalDepth is how many steps of each zone's IXFR journal are
+	// kept (default 100); JournalAge drops older steps (default 7 days).
+	// A secondary further behind gets an AXFR.
+	JournalDepth int
+	JournalAge   time.Duration
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 	Log *slog.Logger
@@ -48,15 +54,6 @@ type snapshot struct {
 	wire  *wireCache // packed UDP answers of this snapshot (fast.go)
 }
 
-// version is a past state of a zone, kept for IXFR.
-type version struct {
-	serial uint32
-	rrs    []dns.RR // without the SOA
-}
-
-// journalDepth is how many past versions of a zone are kept for IXFR.
-const journalDepth = 16
-
 // Server answers DNS queries for the configured zones.
 type Server struct {
 	reg    *registry.Registry
@@ -68,10 +65,8 @@ type Server struct {
 
 	snap atomic.Pointer[snapshot]
 
-	mu      sync.Mutex // serialises builds
-	sigs    sigCache
-	jmu     sync.Mutex // guards journal
-	journal map[string][]version
+	mu   sync.Mutex // serialises builds
+	sigs sigCache
 
 	udp, tcp *dns.Server
 	udpConn  *net.UDPConn
@@ -109,10 +104,16 @@ func NewServer(reg *registry.Registry, st Store, sealer *Sealer, opt Options) *S
 	if opt.Now == nil {
 		opt.Now = time.Now
 	}
+	if opt.JournalDepth <= 0 {
+		opt.JournalDepth = 100
+	}
+	if opt.JournalAge <= 0 {
+		opt.JournalAge = 7 * 24 * time.Hour
+	}
 	if opt.Log == nil {
 		opt.Log = slog.New(slog.DiscardHandler)
 	}
-	s := &Server{reg: reg, store: st, sealer: sealer, mgr: NewManager(st, sealer, opt.Now), opt: opt, log: opt.Log, sigs: sigCache{}, journal: map[string][]version{}}
+	s := &Server{reg: reg, store: st, sealer: sealer, mgr: NewManager(st, sealer, opt.Now), opt: opt, log: opt.Log, sigs: sigCache{}}
 	s.snap.Store(&snapshot{zones: map[string]*zoneData{}, wire: &wireCache{}})
 	return s
 }
@@ -162,12 +163,25 @@ func (s *Server) Reload(ctx context.Context) error {
 	link(zs)
 	used := sigCache{}
 	var changed []*zoneData
+	seq := in.seq
 	for name, zd := range zs {
-		if err := s.finish(ctx, zd, in.keys, p, used); err != nil {
+		if err := s.finish(ctx, zd, old.zones[name], in.keys, p, used); err != nil {
+			if errors.Is(err, errBehind) {
+				// Another replica published a version built from a later
+				// state of the register: serve ours no longer than until
+				// the next poll, which rebuilds from that state.
+				seq = -1
+				if o := old.zones[name]; o != nil {
+					zs[name] = o
+					maps.Copy(used, s.sigs)
+				}
+				continue
+			}
 			errs = append(errs, err)
 			// Serve the previous version rather than nothing.
 			if o := old.zones[name]; o != nil {
 				zs[name] = o
+				maps.Copy(used, s.sigs)
 			} else {
 				delete(zs, name)
 			}
@@ -178,17 +192,25 @@ func (s *Server) Reload(ctx context.Context) error {
 		}
 	}
 	s.sigs = used
-	s.snap.Store(&snapshot{zones: zs, seq: in.seq, wire: &wireCache{}})
+	s.snap.Store(&snapshot{zones: zs, seq: seq, wire: &wireCache{}})
 	for _, zd := range changed {
-		s.remember(zd)
 		s.log.Info("dns zone loaded", "zone", zd.zone.Name, "serial", zd.serial, "names", len(zd.nodes), "signed", zd.signed, "seq", zd.seq)
 		s.notify(zd)
 	}
 	return errors.Join(errs...)
 }
 
-// finish signs a built zone and gives it its serial.
-func (s *Server) finish(ctx context.Context, zd *zoneData, keys []Key, p sigPolicy, used sigCache) error {
+// errBehind says that a build lost the race for the next serial to a
+// version of different content: the caller keeps serving what it had and
+// builds again.
+var errBehind = errors.New("another replica published a newer version")
+
+// finish signs a built zone and gives it its serial: the stored one if the
+// content is what the store's hash names (a restart, or another replica
+// that got there first), else the next one, set by compare-and-set with
+// the journal step from prev (the version served until now) in the same
+// transaction.
+func (s *Server) finish(ctx context.Context, zd, prev *zoneData, keys []Key, p sigPolicy, used sigCache) error {
 	z := &zd.zone
 	if z.Config.Signed {
 		if err := zd.signZone(keys, s.sealer, p, s.sigs, used); err != nil {
@@ -200,35 +222,60 @@ func (s *Server) finish(ctx context.Context, zd *zoneData, keys []Key, p sigPoli
 	if c := s.corrupt.Load(); c != nil {
 		zd.corrupt(*c)
 	}
-	hash := zd.contentHash()
-	serial := z.Serial
-	for try := 0; hash != z.SerialHash || serial == 0; try++ {
+	zd.hash = zd.contentHash()
+	for try := 0; ; try++ {
+		if zd.hash == z.SerialHash && z.Serial != 0 {
+			return zd.setSerial(z.Serial, p, s.sigs, used)
+		}
 		next := nextSerial(z.Serial, p.now)
-		ok, err := s.store.SetZoneSerial(ctx, z.ID, z.Serial, next, hash)
+		if err := zd.setSerial(next, p, s.sigs, used); err != nil {
+			return err
+		}
+		var d *Diff
+		// Versions are a function of the register and the time (see
+		// sigPolicy), so prev is what every replica served at the stored
+		// serial when its hash is the stored one.
+		if prev != nil && z.Serial != 0 && prev.serial == z.Serial && prev.hash == z.SerialHash {
+			var err error
+			if d, err = diffVersions(prev, zd); err != nil {
+				return fmt.Errorf("zone %s: journal: %w", z.Name, err)
+			}
+			d.At = p.now.UTC()
+		}
+		ok, err := s.store.SetZoneSerial(ctx, z.ID, z.Serial, next, zd.hash, d)
 		if err != nil {
 			return fmt.Errorf("zone %s: serial: %w", z.Name, err)
 		}
 		if ok {
-			serial = next
-			break
+			z.Serial, z.SerialHash = next, zd.hash
+			if d != nil {
+				if err := s.store.PruneJournal(ctx, z.ID, s.opt.JournalDepth, p.now.Add(-s.opt.JournalAge)); err != nil {
+					s.log.Warn("dns journal prune", "zone", z.Name, "err", err)
+				}
+			}
+			return nil
 		}
-		// Another replica moved the serial: start from its value.
+		// Another replica moved the serial: read where it is.
 		zs, err := s.store.Zones(ctx)
 		if err != nil {
-			return err
+			return fmt.Errorf("zone %s: serial: %w", z.Name, err)
 		}
 		for _, o := range zs {
 			if o.ID == z.ID {
 				z.Serial, z.SerialHash = o.Serial, o.SerialHash
 			}
 		}
-		serial = z.Serial
+		if zd.hash == z.SerialHash {
+			continue // the same content: take its serial
+		}
+		if prev != nil {
+			return fmt.Errorf("zone %s: %w", z.Name, errBehind)
+		}
+		// Nothing served yet: publish ours on top, a few times at most.
 		if try == 3 {
-			break
+			return fmt.Errorf("zone %s: serial: still moving after %d tries", z.Name, try+1)
 		}
 	}
-	z.SerialHash = hash
-	return zd.setSerial(serial, p, s.sigs, used)
 }
 
 // corrupt flips a byte of every signature at owner, for tests of validators.
@@ -258,18 +305,6 @@ func (s *Server) CorruptSignatures(ctx context.Context, owner string) error {
 	owner = dns.CanonicalName(owner)
 	s.corrupt.Store(&owner)
 	return s.Reload(ctx)
-}
-
-// remember keeps zd's records for IXFR.
-func (s *Server) remember(zd *zoneData) {
-	rrs := zd.records()[1:] // the SOA changes by itself; its signatures are diffed
-	s.jmu.Lock()
-	defer s.jmu.Unlock()
-	j := append(s.journal[zd.zone.Name], version{serial: zd.serial, rrs: rrs})
-	if len(j) > journalDepth {
-		j = j[len(j)-journalDepth:]
-	}
-	s.journal[zd.zone.Name] = j
 }
 
 // Start listens on UDP and TCP, loads the zones and keeps them current

@@ -1,6 +1,8 @@
 package authdns
 
 import (
+	"context"
+	"fmt"
 	"net"
 	"net/netip"
 	"strings"
@@ -97,51 +99,208 @@ func serialLess(a, b uint32) bool {
 }
 
 // diff is the IXFR answer from serial have to the current version,
-// condensed into one difference sequence (RFC 1995 §4), or nil if have is
-// not in the journal.
+// condensed from the store's journal into one difference sequence
+// (RFC 1995 §4), or nil if the journal does not lead from have to the
+// current serial (the caller falls back to AXFR).
 func (s *Server) diff(zd *zoneData, have uint32) []dns.RR {
-	s.jmu.Lock()
-	j := s.journal[zd.zone.Name]
-	s.jmu.Unlock()
-	var from, to *version
-	for i := range j {
-		if j[i].serial == have {
-			from = &j[i]
-		}
-		if j[i].serial == zd.serial {
-			to = &j[i]
-		}
-	}
-	if from == nil || to == nil {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	steps, err := s.store.Journal(ctx, zd.zone.ID, have)
+	if err != nil {
+		s.log.Warn("dns journal", "zone", zd.zone.Name, "err", err)
 		return nil
 	}
-	oldSet := map[string]dns.RR{}
-	for _, rr := range from.rrs {
-		oldSet[rr.String()] = rr
+	var removed, added rrList
+	var oldSOA dns.RR
+	cur := have
+	for _, d := range steps {
+		if cur == zd.serial {
+			break
+		}
+		if d.From != cur {
+			return nil // a gap: the step to cur was never written or pruned
+		}
+		rem, err := unpackRRs(d.Removed)
+		if err == nil && (len(rem) == 0 || rem[0].Header().Rrtype != dns.TypeSOA) {
+			err = fmt.Errorf("step %d -> %d: removed records do not start with the SOA", d.From, d.To)
+		}
+		if err != nil {
+			s.log.Warn("dns journal", "zone", zd.zone.Name, "err", err)
+			return nil
+		}
+		if oldSOA == nil {
+			oldSOA = rem[0]
+		}
+		// Each record that comes back after it left (or leaves after it
+		// came) drops out of the condensed answer.
+		for _, w := range splitWire(d.Removed)[1:] {
+			if !added.drop(w) {
+				removed.add(w)
+			}
+		}
+		for _, w := range splitWire(d.Added)[1:] {
+			if !removed.drop(w) {
+				added.add(w)
+			}
+		}
+		cur = d.To
 	}
-	newSet := map[string]bool{}
-	var added []dns.RR
-	for _, rr := range to.rrs {
-		k := rr.String()
-		newSet[k] = true
-		if _, ok := oldSet[k]; !ok {
-			added = append(added, rr)
+	if cur != zd.serial || oldSOA == nil {
+		return nil
+	}
+	soa := zd.soa.rrs[0]
+	out := []dns.RR{soa, oldSOA}
+	for _, l := range []*rrList{&removed, &added} {
+		rrs, err := l.rrs()
+		if err != nil {
+			s.log.Warn("dns journal", "zone", zd.zone.Name, "err", err)
+			return nil
+		}
+		out = append(append(out, rrs...), soa)
+	}
+	return out
+}
+
+// rrList is an ordered set of records in wire form.
+type rrList struct {
+	order []string
+	at    map[string]int // index in order; dropped ones are deleted
+}
+
+func (l *rrList) add(w string) {
+	if l.at == nil {
+		l.at = map[string]int{}
+	}
+	if _, ok := l.at[w]; !ok {
+		l.at[w] = len(l.order)
+		l.order = append(l.order, w)
+	}
+}
+
+// drop removes w and says whether it was there.
+func (l *rrList) drop(w string) bool {
+	if _, ok := l.at[w]; !ok {
+		return false
+	}
+	delete(l.at, w)
+	return true
+}
+
+func (l *rrList) rrs() ([]dns.RR, error) {
+	var out []dns.RR
+	for i, w := range l.order {
+		if j, ok := l.at[w]; !ok || j != i {
+			continue
+		}
+		rr, _, err := dns.UnpackRR([]byte(w), 0)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, rr)
+	}
+	return out, nil
+}
+
+// packRR is rr in uncompressed wire form.
+func packRR(rr dns.RR, buf []byte) (string, []byte, error) {
+	need := dns.Len(rr) + 64
+	if len(buf) < need {
+		buf = make([]byte, max(need, 4096))
+	}
+	off, err := dns.PackRR(rr, buf, 0, nil, false)
+	if err != nil {
+		return "", buf, fmt.Errorf("pack %s: %w", rr.Header().Name, err)
+	}
+	return string(buf[:off]), buf, nil
+}
+
+// splitWire cuts records in wire form apart, without parsing their data.
+func splitWire(b []byte) []string {
+	var out []string
+	for off := 0; off < len(b); {
+		end, ok := wireEnd(b, off)
+		if !ok {
+			return out
+		}
+		out = append(out, string(b[off:end]))
+		off = end
+	}
+	return out
+}
+
+// wireEnd is where the uncompressed record at off ends.
+func wireEnd(b []byte, off int) (int, bool) {
+	for off < len(b) && b[off] != 0 { // the owner name's labels
+		off += int(b[off]) + 1
+	}
+	off++ // the root label
+	if off+10 > len(b) {
+		return 0, false
+	}
+	end := off + 10 + (int(b[off+8])<<8 | int(b[off+9]))
+	if end > len(b) {
+		return 0, false
+	}
+	return end, true
+}
+
+func unpackRRs(b []byte) ([]dns.RR, error) {
+	var out []dns.RR
+	for off := 0; off < len(b); {
+		rr, next, err := dns.UnpackRR(b, off)
+		if err != nil {
+			return nil, fmt.Errorf("journal record at byte %d: %w", off, err)
+		}
+		out = append(out, rr)
+		off = next
+	}
+	return out, nil
+}
+
+// diffVersions is the journal step from version a to version b: the
+// records of a not in b, and of b not in a, each list after its SOA.
+func diffVersions(a, b *zoneData) (*Diff, error) {
+	var buf []byte
+	wires := func(rrs []dns.RR) ([]string, error) {
+		out := make([]string, len(rrs))
+		for i, rr := range rrs {
+			var err error
+			if out[i], buf, err = packRR(rr, buf); err != nil {
+				return nil, err
+			}
+		}
+		return out, nil
+	}
+	aw, err := wires(a.records())
+	if err != nil {
+		return nil, err
+	}
+	bw, err := wires(b.records())
+	if err != nil {
+		return nil, err
+	}
+	inA := make(map[string]struct{}, len(aw))
+	for _, w := range aw[1:] {
+		inA[w] = struct{}{}
+	}
+	inB := make(map[string]struct{}, len(bw))
+	for _, w := range bw[1:] {
+		inB[w] = struct{}{}
+	}
+	d := &Diff{ZoneID: b.zone.ID, From: a.serial, To: b.serial}
+	d.Removed = append(d.Removed, aw[0]...)
+	for _, w := range aw[1:] {
+		if _, ok := inB[w]; !ok {
+			d.Removed = append(d.Removed, w...)
 		}
 	}
-	var deleted []dns.RR
-	for _, rr := range from.rrs {
-		if !newSet[rr.String()] {
-			deleted = append(deleted, rr)
+	d.Added = append(d.Added, bw[0]...)
+	for _, w := range bw[1:] {
+		if _, ok := inA[w]; !ok {
+			d.Added = append(d.Added, w...)
 		}
 	}
-	cur := zd.soa.rrs[0]
-	prev := dns.Copy(cur).(*dns.SOA)
-	prev.Serial = have
-	out := []dns.RR{cur, prev}
-	out = append(out, deleted...)
-	out = append(out, cur)
-	out = append(out, added...)
-	return append(out, cur)
+	return d, nil
 }
 
 // stream writes rrs in messages of at most about 16 KiB each.
