@@ -55,7 +55,7 @@ type zoneData struct {
 	zone   Zone
 	serial uint32
 	hash   string // contentHash, once signed
-	seq    int64 // the event-log position it reflects
+	seq    int64  // the event-log position it reflects
 	nodes  map[string]*node
 	soa    *rrset
 	soaNeg []dns.RR // SOA and its signatures with the negative TTL
