@@ -127,10 +127,13 @@ func (e *env) allocIn(region string, family int, name string) netip.Addr {
 	return as[0].Prefix.Addr()
 }
 
-// start runs the server on a free loopback port until the test ends.
+// start runs the server on a free loopback port (or opt.Listen) until
+// the test ends.
 func (e *env) start(opt authdns.Options) {
 	e.t.Helper()
-	opt.Listen = "127.0.0.1:0"
+	if opt.Listen == "" {
+		opt.Listen = "127.0.0.1:0"
+	}
 	if opt.Poll == 0 {
 		opt.Poll = 20 * time.Millisecond
 	}
