@@ -2,6 +2,8 @@ package authdns
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -38,6 +40,10 @@ type Options struct {
 	// A secondary further behind gets an AXFR.
 	JournalDepth int
 	JournalAge   time.Duration
+	// RollLease is how long the replica that makes key rollover steps
+	// keeps that job without renewing it (default 10 polls, at least
+	// 30 s): another replica takes over only after it runs out.
+	RollLease time.Duration
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 	Log *slog.Logger
@@ -56,6 +62,7 @@ type snapshot struct {
 
 // Server answers DNS queries for the configured zones.
 type Server struct {
+	id     string // names this replica in leases
 	reg    *registry.Registry
 	store  Store
 	sealer *Sealer
@@ -66,6 +73,7 @@ type Server struct {
 	snap atomic.Pointer[snapshot]
 
 	mu   sync.Mutex // serialises builds
+	rmu  sync.Mutex // serialises rollovers
 	sigs sigCache
 
 	udp, tcp *dns.Server
@@ -107,13 +115,18 @@ func NewServer(reg *registry.Registry, st Store, sealer *Sealer, opt Options) *S
 	if opt.JournalDepth <= 0 {
 		opt.JournalDepth = 100
 	}
+	if opt.RollLease <= 0 {
+		opt.RollLease = max(30*time.Second, 10*opt.Poll)
+	}
 	if opt.JournalAge <= 0 {
 		opt.JournalAge = 7 * 24 * time.Hour
 	}
 	if opt.Log == nil {
 		opt.Log = slog.New(slog.DiscardHandler)
 	}
-	s := &Server{reg: reg, store: st, sealer: sealer, mgr: NewManager(st, sealer, opt.Now), opt: opt, log: opt.Log, sigs: sigCache{}}
+	var id [8]byte
+	rand.Read(id[:])
+	s := &Server{id: hex.EncodeToString(id[:]), reg: reg, store: st, sealer: sealer, mgr: NewManager(st, sealer, opt.Now), opt: opt, log: opt.Log, sigs: sigCache{}}
 	s.snap.Store(&snapshot{zones: map[string]*zoneData{}, wire: &wireCache{}})
 	return s
 }
@@ -416,27 +429,59 @@ func (s *Server) loop() {
 	}
 }
 
+// rollLease is the lease of the replica that makes key rollover steps.
+const rollLease = "dns-roll"
+
 // Roll makes the key rollover steps due now (RFC 7583 timing, see
 // roll.go) in every signed zone, and says whether it changed a key; the
 // change is in the event log, so the next build (Reload) serves it.
 // Start's loop calls it at each poll; tests with a clock call it alone.
+//
+// Of several replicas on one database only the holder of the rollover
+// lease makes steps (the others return at once), and it plans from the
+// keys as stored, not as its last build saw them, so that no step is
+// made twice: a successor key generated twice would be published twice.
+// Key state changes are compare-and-set besides (Store.UpdateKey).
 func (s *Server) Roll(ctx context.Context) (bool, error) {
+	s.rmu.Lock() // one rollover at a time in this process, too
+	defer s.rmu.Unlock()
 	now := s.opt.Now()
+	ok, err := s.store.AcquireLease(ctx, rollLease, s.id, now, now.Add(s.opt.RollLease))
+	if err != nil {
+		return false, fmt.Errorf("dns rollover lease: %w", err)
+	}
+	if !ok {
+		return false, nil
+	}
+	zones, err := s.store.Zones(ctx)
+	if err != nil {
+		return false, fmt.Errorf("dns rollover: read zones: %w", err)
+	}
+	keys, err := s.store.Keys(ctx, 0)
+	if err != nil {
+		return false, fmt.Errorf("dns rollover: read keys: %w", err)
+	}
+	byZone := map[int64][]Key{}
+	for _, k := range keys {
+		byZone[k.ZoneID] = append(byZone[k.ZoneID], k)
+	}
+	snap := s.snap.Load()
 	changed := false
 	var errs []error
-	for _, zd := range s.snap.Load().zones {
-		if !zd.signed {
-			continue
+	for _, z := range zones {
+		zd := snap.zones[z.Name]
+		if zd == nil || !zd.signed || !z.Config.Signed {
+			continue // not served signed yet: its first build has no TTLs to time by
 		}
-		steps := planRoll(zd.zone, zd.keys, zd.maxTTL, now)
+		steps := planRoll(z, byZone[z.ID], zd.maxTTL, now)
 		if len(steps) == 0 {
 			continue
 		}
 		for _, st := range steps {
-			s.log.Info("dns key rollover", "zone", zd.zone.Name, "role", st.key.Role, "tag", st.key.Tag, "state", st.key.State, "why", st.why)
+			s.log.Info("dns key rollover", "zone", z.Name, "role", st.key.Role, "tag", st.key.Tag, "state", st.key.State, "why", st.why)
 		}
 		changed = true
-		if err := s.mgr.applyRoll(ctx, zd.zone, steps); err != nil {
+		if err := s.mgr.applyRoll(ctx, z, steps); err != nil {
 			errs = append(errs, err)
 		}
 	}
