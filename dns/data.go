@@ -2,8 +2,6 @@ package authdns
 
 import (
 	"crypto"
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
 	"net/netip"
 	"slices"
@@ -54,7 +52,8 @@ type nsec3Entry struct {
 type zoneData struct {
 	zone   Zone
 	serial uint32
-	hash   string // contentHash, once signed
+	hash   string  // sum.String(): names the content in the store
+	sum    sumHash // digest of everything served but the SOA set
 	seq    int64  // the event-log position it reflects
 	nodes  map[string]*node
 	soa    *rrset
@@ -65,6 +64,7 @@ type zoneData struct {
 	ksks   []activeKey // sign DNSKEY, CDS, CDNSKEY
 	zsks   []activeKey // sign the rest
 	chain  []nsec3Entry
+	nsec3  map[string]string // owner name to NSEC3 hash, kept for the next build
 	// denial is the method used in answers: compact wherever names are
 	// synthesised, since a precomputed chain cannot know of them.
 	denial Denial
@@ -327,7 +327,11 @@ func findZone(zs map[string]*zoneData, name string) *zoneData {
 
 // signZone adds DNSKEY, CDS, CDNSKEY, NSEC3PARAM, the NSEC3 chain and the
 // signatures of every set. The SOA is signed last, by setSerial.
-func (zd *zoneData) signZone(keys []Key, sealer *Sealer, p sigPolicy, old, used sigCache) error {
+//
+// Sets whose records are those of prev (the version served before), in
+// the same signing period with the same keys, keep prev's signatures
+// without a look-up: only what changed is signed or looked up.
+func (zd *zoneData) signZone(keys []Key, sealer *Sealer, p sigPolicy, old, used sigCache, prev *zoneData) error {
 	c := zd.zone.Config
 	var mine []Key
 	for _, k := range keys {
@@ -380,7 +384,8 @@ func (zd *zoneData) signZone(keys []Key, sealer *Sealer, p sigPolicy, old, used 
 	zd.signed = true
 	zd.sigFrom, zd.sigUntil = p.inception(), p.expiration()
 	zd.add(&dns.NSEC3PARAM{Hdr: dns.RR_Header{Name: zd.zone.Name, Rrtype: dns.TypeNSEC3PARAM, Class: dns.ClassINET, Ttl: 0}, Hash: dns.SHA1})
-	zd.buildChain()
+	zd.buildChain(prev)
+	reuse := prev != nil && prev.signed && prev.sigFrom.Equal(zd.sigFrom) && sameTags(prev.zsks, zd.zsks) && sameTags(prev.ksks, zd.ksks)
 	earliest := p.expiration()
 	note := func(sigs []dns.RR) {
 		for _, s := range sigs {
@@ -389,10 +394,21 @@ func (zd *zoneData) signZone(keys []Key, sealer *Sealer, p sigPolicy, old, used 
 			}
 		}
 	}
-	for _, n := range zd.nodes {
+	for name, n := range zd.nodes {
+		var pn *node
+		if reuse {
+			pn = prev.nodes[name]
+		}
 		for t, s := range n.sets {
 			if t == dns.TypeSOA {
 				continue
+			}
+			if pn != nil {
+				if ps := pn.sets[t]; ps != nil && len(ps.sigs) > 0 && sameRRs(ps.rrs, s.rrs) {
+					s.sigs = ps.sigs
+					note(s.sigs)
+					continue
+				}
 			}
 			keys := zd.zsks
 			if t == dns.TypeDNSKEY || t == dns.TypeCDS || t == dns.TypeCDNSKEY {
@@ -407,6 +423,13 @@ func (zd *zoneData) signZone(keys []Key, sealer *Sealer, p sigPolicy, old, used 
 		}
 	}
 	for _, e := range zd.chain {
+		if reuse {
+			if ps, ok := prev.match(e.hash); ok && len(ps.sigs) > 0 && sameRRs(ps.rrs, e.set.rrs) {
+				e.set.sigs = ps.sigs
+				note(e.set.sigs)
+				continue
+			}
+		}
 		sigs, err := sign(e.set.rrs, zd.zone.Name, zd.zsks, p, old, used)
 		if err != nil {
 			return err
@@ -430,20 +453,29 @@ func (zd *zoneData) signZone(keys []Key, sealer *Sealer, p sigPolicy, old, used 
 func nsec3Hash(name string) string { return dns.HashName(name, dns.SHA1, 0, "") }
 
 // buildChain makes the NSEC3 chain over every name, empty non-terminals
-// included, without opt-out.
-func (zd *zoneData) buildChain() {
+// included, without opt-out; names prev had keep their hashes.
+func (zd *zoneData) buildChain(prev *zoneData) {
 	type link struct {
 		hash  string
 		types []uint16
 	}
 	links := make([]link, 0, len(zd.nodes))
+	zd.nsec3 = make(map[string]string, len(zd.nodes))
 	for name, n := range zd.nodes {
 		ts := n.types()
 		if len(ts) > 0 {
 			ts = append(ts, dns.TypeRRSIG)
 			slices.Sort(ts)
 		}
-		links = append(links, link{nsec3Hash(name), ts})
+		h, ok := "", false
+		if prev != nil {
+			h, ok = prev.nsec3[name]
+		}
+		if !ok {
+			h = nsec3Hash(name)
+		}
+		zd.nsec3[name] = h
+		links = append(links, link{h, ts})
 	}
 	sort.Slice(links, func(i, j int) bool { return links[i].hash < links[j].hash })
 	zd.chain = make([]nsec3Entry, len(links))
@@ -469,38 +501,6 @@ func (zd *zoneData) cover(h string) *rrset {
 	// The entry before h covers it; before the first, the last one
 	// (which wraps around to the first).
 	return zd.chain[(i-1+len(zd.chain))%len(zd.chain)].set
-}
-
-// contentHash digests everything the zone serves but its SOA, so that the
-// serial moves exactly when the content does.
-func (zd *zoneData) contentHash() string {
-	var lines []string
-	for _, n := range zd.nodes {
-		for t, s := range n.sets {
-			if t == dns.TypeSOA {
-				continue
-			}
-			for _, rr := range s.rrs {
-				lines = append(lines, rr.String())
-			}
-			for _, rr := range s.sigs {
-				lines = append(lines, rr.String())
-			}
-		}
-	}
-	for _, e := range zd.chain {
-		lines = append(lines, e.set.rrs[0].String())
-		for _, rr := range e.set.sigs {
-			lines = append(lines, rr.String())
-		}
-	}
-	slices.Sort(lines)
-	h := sha256.New()
-	for _, l := range lines {
-		h.Write([]byte(l))
-		h.Write([]byte{'\n'})
-	}
-	return hex.EncodeToString(h.Sum(nil))
 }
 
 // setSerial puts the SOA with serial in place and signs it.
@@ -564,12 +564,28 @@ func (zd *zoneData) records() []dns.RR {
 	return out
 }
 
-// sortCanonical orders names as RFC 4034 §6.1 does: by labels from the right.
+// sortCanonical orders names as RFC 4034 §6.1 does: by labels from the
+// right. Each name's key (its labels from the right, each ended by a zero
+// byte, which sorts before any byte of a label) is made once.
 func sortCanonical(names []string) {
-	key := func(n string) []string {
+	type keyed struct{ key, name string }
+	ks := make([]keyed, len(names))
+	for i, n := range names {
 		l := dns.SplitDomainName(n)
-		slices.Reverse(l)
-		return l
+		var b strings.Builder
+		for j := len(l) - 1; j >= 0; j-- {
+			b.WriteString(l[j])
+			b.WriteByte(0)
+		}
+		ks[i] = keyed{b.String(), n}
 	}
-	slices.SortFunc(names, func(a, b string) int { return slices.Compare(key(a), key(b)) })
+	slices.SortFunc(ks, func(a, b keyed) int { return strings.Compare(a.key, b.key) })
+	for i := range ks {
+		names[i] = ks[i].name
+	}
+}
+
+// sameTags says whether two key lists have the same tags in order.
+func sameTags(a, b []activeKey) bool {
+	return slices.EqualFunc(a, b, func(x, y activeKey) bool { return x.Tag == y.Tag && x.Algorithm == y.Algorithm })
 }

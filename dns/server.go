@@ -10,6 +10,7 @@ import (
 	"maps"
 	"net"
 	"net/netip"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -226,7 +227,11 @@ var errBehind = errors.New("another replica published a newer version")
 func (s *Server) finish(ctx context.Context, zd, prev *zoneData, keys []Key, p sigPolicy, used sigCache) error {
 	z := &zd.zone
 	if z.Config.Signed {
-		if err := zd.signZone(keys, s.sealer, p, s.sigs, used); err != nil {
+		sigPrev := prev
+		if s.corrupt.Load() != nil {
+			sigPrev = nil // prev's signatures at the owner were broken on purpose
+		}
+		if err := zd.signZone(keys, s.sealer, p, s.sigs, used, sigPrev); err != nil {
 			return err
 		}
 		zd.online.rate, zd.online.burst, zd.online.tokens, zd.online.now = s.opt.OnlineRate, 2*s.opt.OnlineRate, 2*s.opt.OnlineRate, s.opt.Now
@@ -235,7 +240,18 @@ func (s *Server) finish(ctx context.Context, zd, prev *zoneData, keys []Key, p s
 	if c := s.corrupt.Load(); c != nil {
 		zd.corrupt(*c)
 	}
-	zd.hash = zd.contentHash()
+	// The content hash, and what changed since prev for the journal.
+	var removed, added []string
+	var err error
+	if prev != nil {
+		removed, added, zd.sum, err = bodyDiff(prev, zd)
+	} else {
+		zd.sum, err = zd.fullHash()
+	}
+	if err != nil {
+		return fmt.Errorf("zone %s: %w", z.Name, err)
+	}
+	zd.hash = zd.sum.String()
 	for try := 0; ; try++ {
 		if zd.hash == z.SerialHash && z.Serial != 0 {
 			return zd.setSerial(z.Serial, p, s.sigs, used)
@@ -249,9 +265,8 @@ func (s *Server) finish(ctx context.Context, zd, prev *zoneData, keys []Key, p s
 		// sigPolicy), so prev is what every replica served at the stored
 		// serial when its hash is the stored one.
 		if prev != nil && z.Serial != 0 && prev.serial == z.Serial && prev.hash == z.SerialHash {
-			var err error
-			if d, err = diffVersions(prev, zd); err != nil {
-				return fmt.Errorf("zone %s: journal: %w", z.Name, err)
+			if d, err = journalStep(prev, zd, removed, added); err != nil {
+				return fmt.Errorf("zone %s: %w", z.Name, err)
 			}
 			d.At = p.now.UTC()
 		}
@@ -298,6 +313,7 @@ func (zd *zoneData) corrupt(owner string) {
 		return
 	}
 	for _, set := range n.sets {
+		set.sigs = slices.Clone(set.sigs) // they may be the previous version's
 		for i, rr := range set.sigs {
 			c := dns.Copy(rr).(*dns.RRSIG)
 			b := []byte(c.Signature)

@@ -257,52 +257,6 @@ func unpackRRs(b []byte) ([]dns.RR, error) {
 	return out, nil
 }
 
-// diffVersions is the journal step from version a to version b: the
-// records of a not in b, and of b not in a, each list after its SOA.
-func diffVersions(a, b *zoneData) (*Diff, error) {
-	var buf []byte
-	wires := func(rrs []dns.RR) ([]string, error) {
-		out := make([]string, len(rrs))
-		for i, rr := range rrs {
-			var err error
-			if out[i], buf, err = packRR(rr, buf); err != nil {
-				return nil, err
-			}
-		}
-		return out, nil
-	}
-	aw, err := wires(a.records())
-	if err != nil {
-		return nil, err
-	}
-	bw, err := wires(b.records())
-	if err != nil {
-		return nil, err
-	}
-	inA := make(map[string]struct{}, len(aw))
-	for _, w := range aw[1:] {
-		inA[w] = struct{}{}
-	}
-	inB := make(map[string]struct{}, len(bw))
-	for _, w := range bw[1:] {
-		inB[w] = struct{}{}
-	}
-	d := &Diff{ZoneID: b.zone.ID, From: a.serial, To: b.serial}
-	d.Removed = append(d.Removed, aw[0]...)
-	for _, w := range aw[1:] {
-		if _, ok := inB[w]; !ok {
-			d.Removed = append(d.Removed, w...)
-		}
-	}
-	d.Added = append(d.Added, bw[0]...)
-	for _, w := range bw[1:] {
-		if _, ok := inA[w]; !ok {
-			d.Added = append(d.Added, w...)
-		}
-	}
-	return d, nil
-}
-
 // stream writes rrs in messages of at most about 16 KiB each.
 func (s *Server) stream(w dns.ResponseWriter, r *dns.Msg, rrs []dns.RR) {
 	ch := make(chan *dns.Envelope)

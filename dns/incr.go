@@ -1,0 +1,282 @@
+package authdns
+
+import (
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"fmt"
+
+	"github.com/miekg/dns"
+)
+
+// Incremental builds. A build still reads the register and lays out the
+// unsigned zone (cheap), but what costs is done only for what changed
+// since the version served before (prev): sets whose records are the
+// same keep prev's signatures, NSEC3 links whose record is the same keep
+// theirs, the journal step is the sets that differ, and the content hash
+// is updated by them rather than recomputed.
+
+// sumHash is an order-free digest of a set of records: the sum, modulo
+// 2^256, of the SHA-256 of each record's wire form. Adding and removing
+// records updates it without looking at the others.
+type sumHash [4]uint64
+
+func (h *sumHash) add(w string, sign int) {
+	d := sha256.Sum256([]byte(w))
+	var carry uint64
+	for i := range 4 {
+		v := binary.LittleEndian.Uint64(d[8*i:])
+		if sign < 0 {
+			v = ^v // subtract: add the two's complement below
+		}
+		s := h[i] + v
+		c1 := uint64(0)
+		if s < h[i] {
+			c1 = 1
+		}
+		s2 := s + carry
+		if s2 < s {
+			c1 = 1
+		}
+		h[i], carry = s2, c1
+	}
+	if sign < 0 {
+		// Two's complement of d: ^d + 1.
+		h.addOne()
+	}
+}
+
+func (h *sumHash) addOne() {
+	for i := range 4 {
+		h[i]++
+		if h[i] != 0 {
+			return
+		}
+	}
+}
+
+func (h sumHash) String() string {
+	var b [32]byte
+	for i := range 4 {
+		binary.BigEndian.PutUint64(b[8*(3-i):], h[i])
+	}
+	return "sum:" + hex.EncodeToString(b[:])
+}
+
+// packer packs records into uncompressed wire form with one buffer.
+type packer struct{ buf []byte }
+
+func (p *packer) pack(rr dns.RR) (string, error) {
+	var w string
+	var err error
+	w, p.buf, err = packRR(rr, p.buf)
+	return w, err
+}
+
+// fullHash digests everything the zone serves but its SOA set.
+func (zd *zoneData) fullHash() (sumHash, error) {
+	var h sumHash
+	var p packer
+	each := func(rrs []dns.RR) error {
+		for _, rr := range rrs {
+			w, err := p.pack(rr)
+			if err != nil {
+				return err
+			}
+			h.add(w, 1)
+		}
+		return nil
+	}
+	for _, n := range zd.nodes {
+		for t, s := range n.sets {
+			if t == dns.TypeSOA {
+				continue
+			}
+			if err := each(s.rrs); err != nil {
+				return h, err
+			}
+			if err := each(s.sigs); err != nil {
+				return h, err
+			}
+		}
+	}
+	for _, e := range zd.chain {
+		if err := each(e.set.rrs); err != nil {
+			return h, err
+		}
+		if err := each(e.set.sigs); err != nil {
+			return h, err
+		}
+	}
+	return h, nil
+}
+
+// sameRRs says whether two lists hold the same records in the same order
+// (TTLs included), cheaply when they are the same objects.
+func sameRRs(a, b []dns.RR) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] == b[i] {
+			continue
+		}
+		if !dns.IsDuplicate(a[i], b[i]) || a[i].Header().Ttl != b[i].Header().Ttl {
+			return false
+		}
+	}
+	return true
+}
+
+func sameSet(a, b *rrset) bool { return sameRRs(a.rrs, b.rrs) && sameRRs(a.sigs, b.sigs) }
+
+// bodyDiff is what changed from prev to zd but the SOA set: records of
+// prev not in zd and of zd not in prev, in wire form, with the update of
+// the content hash.
+func bodyDiff(prev, zd *zoneData) (removed, added []string, h sumHash, err error) {
+	var rem, add []dns.RR
+	take := func(to *[]dns.RR, s *rrset) {
+		*to = append(*to, s.rrs...)
+		*to = append(*to, s.sigs...)
+	}
+	for name, n := range zd.nodes {
+		pn := prev.nodes[name]
+		for t, s := range n.sets {
+			if t == dns.TypeSOA {
+				continue
+			}
+			var ps *rrset
+			if pn != nil {
+				ps = pn.sets[t]
+			}
+			if ps != nil && sameSet(ps, s) {
+				continue
+			}
+			if ps != nil {
+				take(&rem, ps)
+			}
+			take(&add, s)
+		}
+		if pn == nil {
+			continue
+		}
+		for t, ps := range pn.sets {
+			if _, ok := n.sets[t]; !ok && t != dns.TypeSOA {
+				take(&rem, ps)
+			}
+		}
+	}
+	for name, pn := range prev.nodes {
+		if _, ok := zd.nodes[name]; ok {
+			continue
+		}
+		for t, ps := range pn.sets {
+			if t != dns.TypeSOA {
+				take(&rem, ps)
+			}
+		}
+	}
+	// Both chains are in hash order: walk them side by side.
+	for i, j := 0, 0; i < len(prev.chain) || j < len(zd.chain); {
+		switch {
+		case j == len(zd.chain) || i < len(prev.chain) && prev.chain[i].hash < zd.chain[j].hash:
+			take(&rem, prev.chain[i].set)
+			i++
+		case i == len(prev.chain) || zd.chain[j].hash < prev.chain[i].hash:
+			take(&add, zd.chain[j].set)
+			j++
+		default:
+			if !sameSet(prev.chain[i].set, zd.chain[j].set) {
+				take(&rem, prev.chain[i].set)
+				take(&add, zd.chain[j].set)
+			}
+			i++
+			j++
+		}
+	}
+	// A set rebuilt with a record it had before shows that record on
+	// both sides: it did not change.
+	var p packer
+	left := map[string]int{}
+	for _, rr := range rem {
+		w, err := p.pack(rr)
+		if err != nil {
+			return nil, nil, h, err
+		}
+		if left[w] == 0 {
+			removed = append(removed, w)
+		}
+		left[w]++
+	}
+	for _, rr := range add {
+		w, err := p.pack(rr)
+		if err != nil {
+			return nil, nil, h, err
+		}
+		if left[w] > 0 {
+			left[w] = -1 // in both: drop from removed, skip here
+			continue
+		}
+		if left[w] == 0 {
+			added = append(added, w)
+			left[w] = -2
+		}
+	}
+	kept := removed[:0]
+	for _, w := range removed {
+		if left[w] > 0 {
+			kept = append(kept, w)
+		}
+	}
+	removed = kept
+	h = prev.sum
+	for _, w := range removed {
+		h.add(w, -1)
+	}
+	for _, w := range added {
+		h.add(w, 1)
+	}
+	return removed, added, h, nil
+}
+
+// soaWires is the SOA and its signatures in wire form.
+func (zd *zoneData) soaWires(p *packer) (string, []string, error) {
+	soa, err := p.pack(zd.soa.rrs[0])
+	if err != nil {
+		return "", nil, err
+	}
+	var sigs []string
+	for _, rr := range zd.soa.sigs {
+		w, err := p.pack(rr)
+		if err != nil {
+			return "", nil, err
+		}
+		sigs = append(sigs, w)
+	}
+	return soa, sigs, nil
+}
+
+// journalStep is the journal step from prev to zd, whose serial is set:
+// each side's SOA first, then its SOA signatures, then the body.
+func journalStep(prev, zd *zoneData, removed, added []string) (*Diff, error) {
+	var p packer
+	d := &Diff{ZoneID: zd.zone.ID, From: prev.serial, To: zd.serial}
+	for _, side := range []struct {
+		zd   *zoneData
+		body []string
+		out  *[]byte
+	}{{prev, removed, &d.Removed}, {zd, added, &d.Added}} {
+		soa, sigs, err := side.zd.soaWires(&p)
+		if err != nil {
+			return nil, fmt.Errorf("journal: %w", err)
+		}
+		*side.out = append(*side.out, soa...)
+		for _, w := range sigs {
+			*side.out = append(*side.out, w...)
+		}
+		for _, w := range side.body {
+			*side.out = append(*side.out, w...)
+		}
+	}
+	return d, nil
+}
