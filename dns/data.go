@@ -54,7 +54,7 @@ type zoneData struct {
 	serial uint32
 	hash   string  // sum.String(): names the content in the store
 	sum    sumHash // digest of everything served but the SOA set
-	seq    int64  // the event-log position it reflects
+	seq    int64   // the event-log position it reflects
 	nodes  map[string]*node
 	soa    *rrset
 	soaNeg []dns.RR // SOA and its signatures with the negative TTL
