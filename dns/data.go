@@ -54,6 +54,7 @@ type zoneData struct {
 	serial uint32
 	hash   string  // sum.String(): names the content in the store
 	sum    sumHash // digest of everything served but the SOA set
+	fp     [32]byte // fingerprint of what the build read
 	seq    int64   // the event-log position it reflects
 	nodes  map[string]*node
 	soa    *rrset

@@ -22,3 +22,12 @@ func (s *Server) CheckHashes() error {
 	}
 	return nil
 }
+
+// BuiltAt is the event-log position of the build that made the version
+// of zone served now: a zone not built again keeps its old one.
+func (s *Server) BuiltAt(zone string) int64 {
+	if zd := s.snap.Load().zones[zone]; zd != nil {
+		return zd.seq
+	}
+	return -1
+}

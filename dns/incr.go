@@ -4,9 +4,13 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
+	"time"
 
 	"github.com/miekg/dns"
+
+	"github.com/cadastre-ipam/cadastre/registry"
 )
 
 // Incremental builds. A build still reads the register and lays out the
@@ -279,4 +283,103 @@ func journalStep(prev, zd *zoneData, removed, added []string) (*Diff, error) {
 		}
 	}
 	return d, nil
+}
+
+// fingerprint digests what a build of zone z reads: the zone's settings,
+// its static records and keys, the named assignments it would hold, the
+// pools it synthesises names in, the signing period and the test hook
+// that breaks signatures. A zone whose fingerprint (and stored serial)
+// did not change since the version served is not built again.
+func fingerprint(z Zone, in *buildInput, canon []string, period time.Time, corrupt string) [32]byte {
+	h := sha256.New()
+	cfg, _ := json.Marshal(z.Config)
+	fmt.Fprintf(h, "zone %d %s %s %v %s %s\n", z.ID, z.Name, z.Kind, z.Prefix, z.Synthesize, cfg)
+	fmt.Fprintf(h, "period %d corrupt %q\n", period.Unix(), corrupt)
+	for _, r := range in.records {
+		if r.ZoneID == z.ID {
+			fmt.Fprintf(h, "record %d %s %s %d %q\n", r.ID, r.Name, r.Type, r.TTL, r.Data)
+		}
+	}
+	for _, k := range in.keys {
+		if k.ZoneID == z.ID {
+			fmt.Fprintf(h, "key %d %s %d %d %s %s %d %d %d %d %d\n", k.ID, k.Role, k.Algorithm, k.Tag, k.Public, k.State,
+				k.PublishedAt.UnixMicro(), k.ActiveAt.UnixMicro(), k.InactiveAt.UnixMicro(), k.RemovedAt.UnixMicro(), k.DSAt.UnixMicro())
+		}
+	}
+	var b []byte
+	for i, a := range in.assigns {
+		if canon[i] == "" {
+			continue
+		}
+		addr := a.Prefix.Addr()
+		if z.Kind == Forward && dns.IsSubDomain(z.Name, canon[i]) || z.Kind == Reverse && z.Prefix.Contains(addr) {
+			b = append(b[:0], canon[i]...)
+			b = append(b, ' ')
+			b = addr.AppendTo(b)
+			b = append(b, '\n')
+			h.Write(b)
+		}
+	}
+	if z.Synthesize != "" {
+		for _, p := range in.pools {
+			if p.Prefix.Overlaps(z.Prefix) {
+				fmt.Fprintf(h, "pool %v\n", p.Prefix)
+			}
+		}
+	}
+	var out [32]byte
+	h.Sum(out[:0])
+	return out
+}
+
+// canonicalNames is the owner name of each assignment that can have one
+// (assigned, named, one address), "" for the others.
+func canonicalNames(as []registry.Assignment) []string {
+	out := make([]string, len(as))
+	for i, a := range as {
+		if a.State == registry.StateAssigned && a.Name != "" && a.Prefix.IsSingleIP() {
+			out[i] = dns.CanonicalName(a.Name)
+		}
+	}
+	return out
+}
+
+// rebuildSet says which zones to build: those new or changed, with the
+// zones linked to them by synthesis (a reverse zone with a template and
+// the forward zone that holds its names are built together).
+func rebuildSet(zones []Zone, fps map[string][32]byte, old map[string]*zoneData) map[string]bool {
+	out := map[string]bool{}
+	names := map[string]*zoneData{}
+	for _, z := range zones {
+		o := old[z.Name]
+		out[z.Name] = o == nil || o.fp != fps[z.Name] || o.zone.ID != z.ID || o.serial != z.Serial || o.hash != z.SerialHash
+		names[z.Name] = nil
+	}
+	for again := true; again; {
+		again = false
+		for _, z := range zones {
+			if z.Synthesize == "" {
+				continue
+			}
+			t, err := ParseTemplate(z.Synthesize)
+			if err != nil {
+				continue
+			}
+			if fz := findZoneName(names, t.Suffix); fz != "" && out[z.Name] != out[fz] {
+				out[z.Name], out[fz] = true, true
+				again = true
+			}
+		}
+	}
+	return out
+}
+
+// findZoneName is the name of the zone holding name, or "".
+func findZoneName(zs map[string]*zoneData, name string) string {
+	for off, end := 0, false; !end; off, end = dns.NextLabel(name, off) {
+		if _, ok := zs[name[off:]]; ok {
+			return name[off:]
+		}
+	}
+	return ""
 }

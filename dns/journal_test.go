@@ -260,6 +260,7 @@ func TestIncrementalBuildsEqualAFullBuild(t *testing.T) {
 			bases[z] = zoneSet(transferFrom(t, e.addr, z, false, 0))
 		}
 	}
+	untouched := e.srv.BuiltAt(v4Zone2) // only us-east changes below
 	r := rand.New(rand.NewPCG(6, 1995))
 	var live []registry.Assignment
 	var records []authdns.Record
@@ -306,6 +307,12 @@ func TestIncrementalBuildsEqualAFullBuild(t *testing.T) {
 		if err := e.srv.CheckHashes(); err != nil {
 			t.Fatalf("after change %d: %v", i, err)
 		}
+	}
+	if got := e.srv.BuiltAt(v4Zone2); got != untouched {
+		t.Errorf("%s, which no change touched, was built again (at event %d, first at %d)", v4Zone2, got, untouched)
+	}
+	if e.srv.BuiltAt(fwdZone) == e.srv.BuiltAt(v4Zone2) {
+		t.Errorf("%s was not built again", fwdZone)
 	}
 	served := map[string]map[string]bool{}
 	serials := map[string]uint32{}

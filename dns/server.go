@@ -164,21 +164,42 @@ func (s *Server) Reload(ctx context.Context) error {
 	now := s.opt.Now()
 	p := sigPolicy{now: now, validity: s.opt.Validity, refresh: s.opt.Refresh}
 	old := s.snap.Load()
+	// Only zones whose inputs changed are built (with the zones linked
+	// to them); the others are served as they were.
+	canon := canonicalNames(in.assigns)
+	corrupt := ""
+	if c := s.corrupt.Load(); c != nil {
+		corrupt = *c
+	}
+	fps := make(map[string][32]byte, len(in.zones))
+	for _, z := range in.zones {
+		fps[z.Name] = fingerprint(z, &in, canon, p.start(), corrupt)
+	}
+	rebuild := rebuildSet(in.zones, fps, old.zones)
 	zs := map[string]*zoneData{}
+	built := map[string]*zoneData{}
 	var errs []error
 	for _, z := range in.zones {
+		if !rebuild[z.Name] {
+			zs[z.Name] = old.zones[z.Name]
+			continue
+		}
 		zd, err := buildZone(z, &in)
 		if err != nil {
 			errs = append(errs, err)
+			if o := old.zones[z.Name]; o != nil {
+				zs[z.Name] = o // serve the previous version rather than nothing
+			}
 			continue
 		}
-		zs[z.Name] = zd
+		zd.fp = fps[z.Name]
+		zs[z.Name], built[z.Name] = zd, zd
 	}
-	link(zs)
+	link(built)
 	used := sigCache{}
 	var changed []*zoneData
 	seq := in.seq
-	for name, zd := range zs {
+	for name, zd := range built {
 		if err := s.finish(ctx, zd, old.zones[name], in.keys, p, used); err != nil {
 			if errors.Is(err, errBehind) {
 				// Another replica published a version built from a later
