@@ -52,10 +52,10 @@ type nsec3Entry struct {
 type zoneData struct {
 	zone   Zone
 	serial uint32
-	hash   string  // sum.String(): names the content in the store
-	sum    sumHash // digest of everything served but the SOA set
+	hash   string   // sum.String(): names the content in the store
+	sum    sumHash  // digest of everything served but the SOA set
 	fp     [32]byte // fingerprint of what the build read
-	seq    int64   // the event-log position it reflects
+	seq    int64    // the event-log position it reflects
 	nodes  map[string]*node
 	soa    *rrset
 	soaNeg []dns.RR // SOA and its signatures with the negative TTL
