@@ -176,7 +176,7 @@ func signSet(set []dns.RR, zone string, k activeKey, p sigPolicy) (*dns.RRSIG, e
 	s := &dns.RRSIG{Hdr: dns.RR_Header{Name: h.Name, Rrtype: dns.TypeRRSIG, Class: dns.ClassINET, Ttl: h.Ttl},
 		Algorithm: uint8(k.Algorithm), KeyTag: k.Tag, SignerName: zone, OrigTtl: h.Ttl,
 		Inception: uint32(p.inception().Unix()), Expiration: uint32(p.expiration().Unix())}
-	if err := s.Sign(k.signer, set); err != nil {
+	if err := s.Sign(deterministic{k.signer}, set); err != nil {
 		return nil, fmt.Errorf("sign %s %s: %w", h.Name, dns.TypeToString[h.Rrtype], err)
 	}
 	return s, nil
@@ -369,7 +369,7 @@ func (zd *zoneData) signZone(keys []Key, sealer *Sealer, p sigPolicy, old, used 
 		if err != nil {
 			return err
 		}
-		ak := activeKey{Key: k, dnskey: dk, signer: deterministic{s}}
+		ak := activeKey{Key: k, dnskey: dk, signer: s}
 		switch k.Role {
 		case CSK:
 			zd.ksks, zd.zsks = append(zd.ksks, ak), append(zd.zsks, ak)

@@ -73,8 +73,7 @@ func signOne(s *dns.RRSIG, k crypto.Signer, set []dns.RR) error {
 		}
 	case dns.ECDSAP256SHA256:
 		d := sha256.Sum256(b)
-		// No randomness: RFC 6979 deterministic ECDSA (see sigPolicy).
-		der, err := k.Sign(nil, d[:], crypto.SHA256)
+		der, err := k.Sign(rand.Reader, d[:], crypto.SHA256)
 		if err != nil {
 			return err
 		}
@@ -90,7 +89,9 @@ func signOne(s *dns.RRSIG, k crypto.Signer, set []dns.RR) error {
 // deterministic is a signer that ignores the random source it is given:
 // crypto/ecdsa then signs by RFC 6979, Ed25519 always does, so the same
 // data signed by the same key in the same period gives the same RRSIG on
-// every replica and after every restart (see sigPolicy).
+// every replica and after every restart (see sigPolicy). Only the
+// precomputed signatures need it: those made per query are neither
+// transferred nor hashed.
 type deterministic struct{ crypto.Signer }
 
 // Sign implements crypto.Signer.
