@@ -132,7 +132,10 @@ func NewServer(reg *registry.Registry, st Store, sealer *Sealer, opt Options) *S
 	return s
 }
 
-// Reload builds every zone from the register and the store now.
+// Reload brings every zone up to date with the register and the store
+// now: zones whose inputs changed are built again, re-signing only the
+// sets that changed (incr.go), and get the next serial with a journal
+// step; the others are served as they were.
 func (s *Server) Reload(ctx context.Context) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -482,6 +485,10 @@ const rollLease = "dns-roll"
 func (s *Server) Roll(ctx context.Context) (bool, error) {
 	s.rmu.Lock() // one rollover at a time in this process, too
 	defer s.rmu.Unlock()
+	snap := s.snap.Load()
+	if !slices.ContainsFunc(slices.Collect(maps.Values(snap.zones)), func(zd *zoneData) bool { return zd.signed }) {
+		return false, nil // nothing to roll: no lease to hold
+	}
 	now := s.opt.Now()
 	ok, err := s.store.AcquireLease(ctx, rollLease, s.id, now, now.Add(s.opt.RollLease))
 	if err != nil {
@@ -502,7 +509,6 @@ func (s *Server) Roll(ctx context.Context) (bool, error) {
 	for _, k := range keys {
 		byZone[k.ZoneID] = append(byZone[k.ZoneID], k)
 	}
-	snap := s.snap.Load()
 	changed := false
 	var errs []error
 	for _, z := range zones {

@@ -8,7 +8,10 @@
 //
 // It holds no allocation rule and stores nothing itself: names come from
 // registry.Assignments, serials move with the event log, and a Store keeps
-// zones, records and keys. The Go package is named authdns so that it does
+// zones, records and keys, the IXFR journal (the signed records that left
+// and came at each serial: signatures depend on time as well as on the
+// log, so they cannot be derived from it afterwards) and the lease that
+// makes one replica the one that rolls keys. The Go package is named authdns so that it does
 // not clash with github.com/miekg/dns, which it is built on.
 package authdns
 
@@ -237,7 +240,8 @@ type Store interface {
 	PruneJournal(ctx context.Context, zoneID int64, keep int, before time.Time) error
 	// AcquireLease gives the lease name to holder until until, if nobody
 	// holds it, its holder's time ran out by now, or holder has it
-	// already (a renewal); ok says whether holder has it now.
+	// already (a renewal); ok says whether holder has it now. It writes
+	// no event: a lease says who works, not what changed.
 	AcquireLease(ctx context.Context, name, holder string, now, until time.Time) (ok bool, err error)
 
 	InsertRecord(ctx context.Context, r *Record, e registry.Event) error
