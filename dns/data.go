@@ -146,8 +146,7 @@ func setKey(set []dns.RR, tag uint16) string {
 }
 
 // sign returns the signatures of set by keys, from old when made in the
-// current signing period,
-// recording what it used in used.
+// current signing period, recording what it used in used.
 func sign(set []dns.RR, zone string, keys []activeKey, p sigPolicy, old, used sigCache) ([]dns.RR, error) {
 	if len(set) == 0 {
 		return nil, nil
