@@ -264,25 +264,93 @@ func (zd *zoneData) soaWires(p *packer) (string, []string, error) {
 // each side's SOA first, then its SOA signatures, then the body.
 func journalStep(prev, zd *zoneData, removed, added []string) (*Diff, error) {
 	var p packer
-	d := &Diff{ZoneID: zd.zone.ID, From: prev.serial, To: zd.serial}
-	for _, side := range []struct {
-		zd   *zoneData
-		body []string
-		out  *[]byte
-	}{{prev, removed, &d.Removed}, {zd, added, &d.Added}} {
-		soa, sigs, err := side.zd.soaWires(&p)
-		if err != nil {
-			return nil, fmt.Errorf("journal: %w", err)
-		}
-		*side.out = append(*side.out, soa...)
-		for _, w := range sigs {
-			*side.out = append(*side.out, w...)
-		}
-		for _, w := range side.body {
-			*side.out = append(*side.out, w...)
-		}
+	soa, sigs, err := prev.soaWires(&p)
+	if err != nil {
+		return nil, fmt.Errorf("journal: %w", err)
+	}
+	return stepFrom(prev.serial, append([]string{soa}, sigs...), zd, removed, added)
+}
+
+// stepFrom is the journal step from serial from, whose SOA and SOA
+// signatures are head, to zd.
+func stepFrom(from uint32, head []string, zd *zoneData, removed, added []string) (*Diff, error) {
+	var p packer
+	soa, sigs, err := zd.soaWires(&p)
+	if err != nil {
+		return nil, fmt.Errorf("journal: %w", err)
+	}
+	d := &Diff{ZoneID: zd.zone.ID, From: from, To: zd.serial}
+	for _, w := range head {
+		d.Removed = append(d.Removed, w...)
+	}
+	for _, w := range removed {
+		d.Removed = append(d.Removed, w...)
+	}
+	d.Added = append(d.Added, soa...)
+	for _, w := range sigs {
+		d.Added = append(d.Added, w...)
+	}
+	for _, w := range added {
+		d.Added = append(d.Added, w...)
 	}
 	return d, nil
+}
+
+// composeStep is the journal step from the stored version (serial to of
+// c) to zd when this replica's previous version prev is older: c holds
+// the journal's steps from prev to the stored version, removed and added
+// this build's difference from prev. A record is removed if the stored
+// version has it and zd does not, added if the other way round.
+func composeStep(c *condensed, to uint32, zd *zoneData, removed, added []string) (*Diff, error) {
+	soaSig := func(w string) bool {
+		t, covered := wireTypes(w)
+		return t == dns.TypeRRSIG && covered == dns.TypeSOA
+	}
+	set := func(ws []string) map[string]bool {
+		m := make(map[string]bool, len(ws))
+		for _, w := range ws {
+			m[w] = true
+		}
+		return m
+	}
+	rem1, add1 := set(removed), set(added)
+	head := []string{c.toSOA}
+	var rem2, add2 []string
+	for _, w := range c.removed.list() {
+		if !soaSig(w) { // prev's SOA signatures: not in the stored version
+			rem2 = append(rem2, w)
+		}
+	}
+	for _, w := range c.added.list() {
+		if soaSig(w) {
+			head = append(head, w) // the stored version's SOA signatures
+		} else {
+			add2 = append(add2, w)
+		}
+	}
+	r2, a2 := set(rem2), set(add2)
+	var rem, add []string
+	for _, w := range removed {
+		if !r2[w] {
+			rem = append(rem, w) // in prev and the stored version, not in zd
+		}
+	}
+	for _, w := range add2 {
+		if !add1[w] {
+			rem = append(rem, w) // came in the stored version, not in zd
+		}
+	}
+	for _, w := range rem2 {
+		if !rem1[w] {
+			add = append(add, w) // left in the stored version, back in zd
+		}
+	}
+	for _, w := range added {
+		if !a2[w] {
+			add = append(add, w) // new in zd, not in the stored version
+		}
+	}
+	return stepFrom(to, head, zd, rem, add)
 }
 
 // fingerprint digests what a build of zone z reads: the zone's settings,

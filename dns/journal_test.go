@@ -187,9 +187,9 @@ func TestIXFRAcrossRestart(t *testing.T) {
 
 // startReplica starts another server on st (a second connection to the
 // same database), as `cadastre serve --dns` on another machine would.
-func startReplica(t *testing.T, e *env, st envStore) *authdns.Server {
+func startReplica(t *testing.T, e *env, st envStore, poll time.Duration) *authdns.Server {
 	t.Helper()
-	s := authdns.NewServer(registry.New(st), st, e.sealer, authdns.Options{Listen: "127.0.0.1:0", Poll: 20 * time.Millisecond, TSIG: map[string]string{tsigName: tsigValue}})
+	s := authdns.NewServer(registry.New(st), st, e.sealer, authdns.Options{Listen: "127.0.0.1:0", Poll: poll, TSIG: map[string]string{tsigName: tsigValue}})
 	if err := s.Start(e.ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -209,7 +209,7 @@ func TestIXFRFromAnotherReplica(t *testing.T) {
 	e := newEnvOn(t, true, openPG(t, dsn))
 	e.start(authdns.Options{})
 	s0 := e.srv.Serial(fwdZone)
-	b := startReplica(t, e, openPG(t, dsn))
+	b := startReplica(t, e, openPG(t, dsn), 20*time.Millisecond)
 	if got := b.Serial(fwdZone); got != s0 {
 		t.Fatalf("replica B serves serial %d, A %d", got, s0)
 	}
@@ -328,6 +328,62 @@ func TestIncrementalBuildsEqualAFullBuild(t *testing.T) {
 		sameZone(t, z+" full build vs incremental", zoneSet(transferFrom(t, e.addr, z, false, 0)), served[z])
 		if serials[z] != first[z] {
 			sameZone(t, z+" first version + IXFR", applyIXFR(t, bases[z], transferFrom(t, e.addr, z, true, first[z])), served[z])
+		}
+	}
+}
+
+// A replica that builds after another moved the serial past its own
+// previous version still journals its step: the step from the stored
+// version is its change from its previous version less the journal's,
+// so no serial is left without a step (and no secondary is sent to AXFR).
+func TestJournalStepFromALaggingReplica(t *testing.T) {
+	e := newEnv(t, true)
+	e.start(authdns.Options{Poll: time.Hour}) // A: builds when told
+	b := startReplica(t, e, e.store, time.Hour)
+	s0 := e.srv.Serial(fwdZone)
+	if b.Serial(fwdZone) != s0 {
+		t.Fatalf("B at %d, A at %d", b.Serial(fwdZone), s0)
+	}
+	base := zoneSet(transferFrom(t, e.addr, fwdZone, false, 0))
+	reload := func(s *authdns.Server) {
+		t.Helper()
+		if err := s.Reload(e.ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	e.alloc(4, "x1."+fwdZone)
+	if _, err := e.mgr.AddRecord(e.ctx, fwdZone, "gone", "TXT", `"soon"`, 0); err != nil {
+		t.Fatal(err)
+	}
+	reload(e.srv) // A: s0 -> s0+1
+	at1 := zoneSet(transferFrom(t, e.addr, fwdZone, false, 0))
+	e.alloc(4, "x2."+fwdZone)
+	rs, err := e.mgr.Records(e.ctx, fwdZone)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range rs {
+		if r.Name == "gone."+fwdZone {
+			if err := e.mgr.DeleteRecord(e.ctx, r.ID); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	reload(b) // B, still at s0: s0+1 -> s0+2
+	if got := b.Serial(fwdZone); got != s0+2 {
+		t.Fatalf("B at %d, want %d", got, s0+2)
+	}
+	reload(e.srv) // A takes B's version
+	if got := e.srv.Serial(fwdZone); got != s0+2 {
+		t.Fatalf("A at %d, want %d", got, s0+2)
+	}
+	want := zoneSet(transferFrom(t, e.addr, fwdZone, false, 0))
+	sameZone(t, "B's AXFR vs A's", zoneSet(transferFrom(t, b.Addr(), fwdZone, false, 0)), want)
+	sameZone(t, "version s0+1 + IXFR", applyIXFR(t, at1, transferFrom(t, e.addr, fwdZone, true, s0+1)), want)
+	sameZone(t, "version s0 + IXFR", applyIXFR(t, base, transferFrom(t, b.Addr(), fwdZone, true, s0)), want)
+	for _, s := range []*authdns.Server{e.srv, b} {
+		if err := s.CheckHashes(); err != nil {
+			t.Fatal(err)
 		}
 	}
 }

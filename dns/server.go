@@ -286,12 +286,27 @@ func (s *Server) finish(ctx context.Context, zd, prev *zoneData, keys []Key, p s
 		}
 		var d *Diff
 		// Versions are a function of the register and the time (see
-		// sigPolicy), so prev is what every replica served at the stored
-		// serial when its hash is the stored one.
-		if prev != nil && z.Serial != 0 && prev.serial == z.Serial && prev.hash == z.SerialHash {
+		// sigPolicy), so prev is what every replica served at its serial.
+		switch {
+		case prev == nil || z.Serial == 0:
+		case prev.serial == z.Serial && prev.hash == z.SerialHash:
 			if d, err = journalStep(prev, zd, removed, added); err != nil {
 				return fmt.Errorf("zone %s: %w", z.Name, err)
 			}
+		case serialLess(prev.serial, z.Serial):
+			// Another replica moved the serial since prev: the step from
+			// its version is ours from prev less the journal's from prev.
+			steps, err := s.store.Journal(ctx, z.ID, prev.serial)
+			if err != nil {
+				return fmt.Errorf("zone %s: journal: %w", z.Name, err)
+			}
+			if c, ok := condense(steps, prev.serial, z.Serial); ok {
+				if d, err = composeStep(&c, z.Serial, zd, removed, added); err != nil {
+					return fmt.Errorf("zone %s: %w", z.Name, err)
+				}
+			}
+		}
+		if d != nil {
 			d.At = p.now.UTC()
 		}
 		ok, err := s.store.SetZoneSerial(ctx, z.ID, z.Serial, next, zd.hash, d)

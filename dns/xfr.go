@@ -110,47 +110,18 @@ func (s *Server) diff(zd *zoneData, have uint32) []dns.RR {
 		s.log.Warn("dns journal", "zone", zd.zone.Name, "err", err)
 		return nil
 	}
-	var removed, added rrList
-	var oldSOA dns.RR
-	cur := have
-	for _, d := range steps {
-		if cur == zd.serial {
-			break
-		}
-		if d.From != cur {
-			return nil // a gap: the step to cur was never written or pruned
-		}
-		rem, err := unpackRRs(d.Removed)
-		if err == nil && (len(rem) == 0 || rem[0].Header().Rrtype != dns.TypeSOA) {
-			err = fmt.Errorf("step %d -> %d: removed records do not start with the SOA", d.From, d.To)
-		}
-		if err != nil {
-			s.log.Warn("dns journal", "zone", zd.zone.Name, "err", err)
-			return nil
-		}
-		if oldSOA == nil {
-			oldSOA = rem[0]
-		}
-		// Each record that comes back after it left (or leaves after it
-		// came) drops out of the condensed answer.
-		for _, w := range splitWire(d.Removed)[1:] {
-			if !added.drop(w) {
-				removed.add(w)
-			}
-		}
-		for _, w := range splitWire(d.Added)[1:] {
-			if !removed.drop(w) {
-				added.add(w)
-			}
-		}
-		cur = d.To
+	c, ok := condense(steps, have, zd.serial)
+	if !ok {
+		return nil
 	}
-	if cur != zd.serial || oldSOA == nil {
+	oldSOA, _, err := dns.UnpackRR([]byte(c.fromSOA), 0)
+	if err != nil {
+		s.log.Warn("dns journal", "zone", zd.zone.Name, "err", err)
 		return nil
 	}
 	soa := zd.soa.rrs[0]
 	out := []dns.RR{soa, oldSOA}
-	for _, l := range []*rrList{&removed, &added} {
+	for _, l := range []*rrList{&c.removed, &c.added} {
 		rrs, err := l.rrs()
 		if err != nil {
 			s.log.Warn("dns journal", "zone", zd.zone.Name, "err", err)
@@ -159,6 +130,73 @@ func (s *Server) diff(zd *zoneData, have uint32) []dns.RR {
 		out = append(append(out, rrs...), soa)
 	}
 	return out
+}
+
+// condensed is a run of journal steps as one: the SOA at its start and
+// at its end, and what left and came in between (SOA signatures
+// included: they change with every step), in wire form.
+type condensed struct {
+	fromSOA, toSOA string
+	removed, added rrList
+}
+
+// condense joins the steps that lead from serial from to serial to;
+// ok is false if they do not (a step was never written, or pruned).
+func condense(steps []Diff, from, to uint32) (c condensed, ok bool) {
+	cur := from
+	for _, d := range steps {
+		if cur == to {
+			break
+		}
+		if d.From != cur {
+			return c, false
+		}
+		rem, add := splitWire(d.Removed), splitWire(d.Added)
+		if len(rem) == 0 || len(add) == 0 || wireType(rem[0]) != dns.TypeSOA || wireType(add[0]) != dns.TypeSOA {
+			return c, false // not a step this package wrote
+		}
+		if c.fromSOA == "" {
+			c.fromSOA = rem[0]
+		}
+		c.toSOA = add[0]
+		// Each record that comes back after it left (or leaves after it
+		// came) drops out.
+		for _, w := range rem[1:] {
+			if !c.added.drop(w) {
+				c.removed.add(w)
+			}
+		}
+		for _, w := range add[1:] {
+			if !c.removed.drop(w) {
+				c.added.add(w)
+			}
+		}
+		cur = d.To
+	}
+	return c, cur == to && c.fromSOA != ""
+}
+
+// wireType is the type of the uncompressed record w, and for an RRSIG
+// the type it covers as covered.
+func wireType(w string) uint16 {
+	t, _ := wireTypes(w)
+	return t
+}
+
+func wireTypes(w string) (typ, covered uint16) {
+	off := 0
+	for off < len(w) && w[off] != 0 {
+		off += int(w[off]) + 1
+	}
+	off++
+	if off+10 > len(w) {
+		return 0, 0
+	}
+	typ = uint16(w[off])<<8 | uint16(w[off+1])
+	if typ == dns.TypeRRSIG && off+12 <= len(w) {
+		covered = uint16(w[off+10])<<8 | uint16(w[off+11])
+	}
+	return typ, covered
 }
 
 // rrList is an ordered set of records in wire form.
@@ -184,6 +222,17 @@ func (l *rrList) drop(w string) bool {
 	}
 	delete(l.at, w)
 	return true
+}
+
+// list is the records left, in order.
+func (l *rrList) list() []string {
+	var out []string
+	for i, w := range l.order {
+		if j, ok := l.at[w]; ok && j == i {
+			out = append(out, w)
+		}
+	}
+	return out
 }
 
 func (l *rrList) rrs() ([]dns.RR, error) {
@@ -244,18 +293,6 @@ func wireEnd(b []byte, off int) (int, bool) {
 	return end, true
 }
 
-func unpackRRs(b []byte) ([]dns.RR, error) {
-	var out []dns.RR
-	for off := 0; off < len(b); {
-		rr, next, err := dns.UnpackRR(b, off)
-		if err != nil {
-			return nil, fmt.Errorf("journal record at byte %d: %w", off, err)
-		}
-		out = append(out, rr)
-		off = next
-	}
-	return out, nil
-}
 
 // stream writes rrs in messages of at most about 16 KiB each.
 func (s *Server) stream(w dns.ResponseWriter, r *dns.Msg, rrs []dns.RR) {
