@@ -293,7 +293,6 @@ func wireEnd(b []byte, off int) (int, bool) {
 	return end, true
 }
 
-
 // stream writes rrs in messages of at most about 16 KiB each.
 func (s *Server) stream(w dns.ResponseWriter, r *dns.Msg, rrs []dns.RR) {
 	ch := make(chan *dns.Envelope)
