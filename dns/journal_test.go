@@ -387,3 +387,52 @@ func TestJournalStepFromALaggingReplica(t *testing.T) {
 		}
 	}
 }
+
+// Two replicas polling every 20 ms on one PostgreSQL database while
+// names come and go: they race for each serial, and whichever wins
+// journals the step. Afterwards both serve the same zone under one
+// serial, the journal leads without a gap from the first serial to the
+// last, and an IXFR from the first serial, from either replica, brings a
+// secondary's copy to what they serve.
+func TestReplicasRacingLeaveNoJournalGap(t *testing.T) {
+	dsn := pgSchema(t)
+	e := newEnvOn(t, true, openPG(t, dsn))
+	e.start(authdns.Options{})
+	b := startReplica(t, e, openPG(t, dsn), 20*time.Millisecond)
+	s0 := e.srv.Serial(fwdZone)
+	base := zoneSet(transferFrom(t, e.addr, fwdZone, false, 0))
+	for i := range 30 {
+		e.alloc(4, fmt.Sprintf("race%d.%s", i, fwdZone))
+		time.Sleep(time.Duration(i%4) * 10 * time.Millisecond)
+	}
+	var last uint32
+	e.waitFor("both replicas on one serial with every name", func() bool {
+		last = e.srv.Serial(fwdZone)
+		r := e.query("udp", "race29."+fwdZone, dns.TypeA, false)
+		return last == b.Serial(fwdZone) && len(r.Answer) == 1
+	})
+	want := zoneSet(transferFrom(t, e.addr, fwdZone, false, 0))
+	sameZone(t, "B's AXFR vs A's", zoneSet(transferFrom(t, b.Addr(), fwdZone, false, 0)), want)
+	z, err := e.mgr.Zone(e.ctx, fwdZone)
+	if err != nil {
+		t.Fatal(err)
+	}
+	steps, err := e.store.Journal(e.ctx, z.ID, s0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cur := s0
+	for _, d := range steps {
+		if d.From != cur {
+			t.Fatalf("journal gap: a step from %d follows the one to %d", d.From, cur)
+		}
+		cur = d.To
+	}
+	if cur != last {
+		t.Fatalf("journal from %d ends at %d, the zone is at %d", s0, cur, last)
+	}
+	t.Logf("%d steps from %d to %d", len(steps), s0, last)
+	for _, addr := range []string{e.addr, b.Addr()} {
+		sameZone(t, "first version + IXFR from "+addr, applyIXFR(t, base, transferFrom(t, addr, fwdZone, true, s0)), want)
+	}
+}
