@@ -535,6 +535,16 @@ func (s *Server) Roll(ctx context.Context) (bool, error) {
 		if len(steps) == 0 {
 			continue
 		}
+		// Still ours? A holder that stalled past its lease stops here
+		// rather than make a step its successor may be making.
+		ok, err := s.store.AcquireLease(ctx, rollLease, s.id, s.opt.Now(), s.opt.Now().Add(s.opt.RollLease))
+		if err == nil && !ok {
+			err = errors.New("another replica holds the rollover lease now")
+		}
+		if err != nil {
+			errs = append(errs, fmt.Errorf("dns rollover of zone %s: %w", z.Name, err))
+			break
+		}
 		for _, st := range steps {
 			s.log.Info("dns key rollover", "zone", z.Name, "role", st.key.Role, "tag", st.key.Tag, "state", st.key.State, "why", st.why)
 		}
