@@ -2,8 +2,6 @@ package authdns
 
 import (
 	"crypto"
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
 	"net/netip"
 	"slices"
@@ -54,7 +52,10 @@ type nsec3Entry struct {
 type zoneData struct {
 	zone   Zone
 	serial uint32
-	seq    int64 // the event-log position it reflects
+	hash   string   // sum.String(): names the content in the store
+	sum    sumHash  // digest of everything served but the SOA set
+	fp     [32]byte // fingerprint of what the build read
+	seq    int64    // the event-log position it reflects
 	nodes  map[string]*node
 	soa    *rrset
 	soaNeg []dns.RR // SOA and its signatures with the negative TTL
@@ -64,6 +65,7 @@ type zoneData struct {
 	ksks   []activeKey // sign DNSKEY, CDS, CDNSKEY
 	zsks   []activeKey // sign the rest
 	chain  []nsec3Entry
+	nsec3  map[string]string // owner name to NSEC3 hash, kept for the next build
 	// denial is the method used in answers, the zone's configured one.
 	denial Denial
 	// whiteLies is set for NSEC3 zones whose names are synthesised (a
@@ -103,11 +105,39 @@ type buildInput struct {
 }
 
 // sigPolicy says how long signatures live.
+//
+// Signatures are a function of the data, the key and the time: their
+// inception and expiration come from a fixed grid of periods (validity
+// minus refresh long, counted from the Unix epoch) and ECDSA signs
+// deterministically (RFC 6979; Ed25519 always does). So a restarted
+// server, or another replica on the same database, signs the same set
+// with the same RRSIG within one period: the content hash, and with it
+// the serial, stays put, and a journal written by one replica describes
+// what every replica serves. Every precomputed signature is renewed at
+// the period's end, with refresh still left before it expires.
 type sigPolicy struct {
 	now      time.Time
-	validity time.Duration // expiration - now
-	refresh  time.Duration // renew when less than this is left
+	validity time.Duration // expiration - start of the period
+	refresh  time.Duration // what is left when a signature is renewed
 }
+
+// period is the length of a signing period: at least a second.
+func (p sigPolicy) period() time.Duration {
+	return max(p.validity-p.refresh, time.Second)
+}
+
+// start is the beginning of the signing period holding now.
+func (p sigPolicy) start() time.Time {
+	g := int64(p.period() / time.Second)
+	u := p.now.Unix()
+	return time.Unix(u-((u%g)+g)%g, 0)
+}
+
+// inception is an hour before the period starts, for clocks that lag.
+func (p sigPolicy) inception() time.Time { return p.start().Add(-time.Hour) }
+
+// expiration is validity after the period starts.
+func (p sigPolicy) expiration() time.Time { return p.start().Add(p.validity) }
 
 // sigCache keeps signatures across builds, so that an event that changes
 // one name re-signs one name (RFC 6781 §4.4.2: re-sign what changed).
@@ -123,8 +153,8 @@ func setKey(set []dns.RR, tag uint16) string {
 	return b.String()
 }
 
-// sign returns the signatures of set by keys, from old when still fresh,
-// recording what it used in used.
+// sign returns the signatures of set by keys, from old when made in the
+// current signing period, recording what it used in used.
 func sign(set []dns.RR, zone string, keys []activeKey, p sigPolicy, old, used sigCache) ([]dns.RR, error) {
 	if len(set) == 0 {
 		return nil, nil
@@ -132,7 +162,7 @@ func sign(set []dns.RR, zone string, keys []activeKey, p sigPolicy, old, used si
 	var out []dns.RR
 	for _, k := range keys {
 		ck := setKey(set, k.Tag)
-		if s, ok := old[ck]; ok && time.Unix(int64(s.Expiration), 0).Sub(p.now) > p.refresh {
+		if s, ok := old[ck]; ok && s.Inception == uint32(p.inception().Unix()) {
 			used[ck] = s
 			out = append(out, s)
 			continue
@@ -147,14 +177,14 @@ func sign(set []dns.RR, zone string, keys []activeKey, p sigPolicy, old, used si
 	return out, nil
 }
 
-// signSet makes a fresh RRSIG: TTL that of the set (RFC 4034 §3), an
-// inception an hour back for clocks that lag, an expiry p.validity ahead.
+// signSet makes a fresh RRSIG: TTL that of the set (RFC 4034 §3),
+// inception and expiration from the signing period (see sigPolicy).
 func signSet(set []dns.RR, zone string, k activeKey, p sigPolicy) (*dns.RRSIG, error) {
 	h := set[0].Header()
 	s := &dns.RRSIG{Hdr: dns.RR_Header{Name: h.Name, Rrtype: dns.TypeRRSIG, Class: dns.ClassINET, Ttl: h.Ttl},
 		Algorithm: uint8(k.Algorithm), KeyTag: k.Tag, SignerName: zone, OrigTtl: h.Ttl,
-		Inception: uint32(p.now.Add(-time.Hour).Unix()), Expiration: uint32(p.now.Add(p.validity).Unix())}
-	if err := s.Sign(k.signer, set); err != nil {
+		Inception: uint32(p.inception().Unix()), Expiration: uint32(p.expiration().Unix())}
+	if err := s.Sign(deterministic{k.signer}, set); err != nil {
 		return nil, fmt.Errorf("sign %s %s: %w", h.Name, dns.TypeToString[h.Rrtype], err)
 	}
 	return s, nil
@@ -304,7 +334,11 @@ func findZone(zs map[string]*zoneData, name string) *zoneData {
 
 // signZone adds DNSKEY, CDS, CDNSKEY, NSEC3PARAM, the NSEC3 chain and the
 // signatures of every set. The SOA is signed last, by setSerial.
-func (zd *zoneData) signZone(keys []Key, sealer *Sealer, p sigPolicy, old, used sigCache) error {
+//
+// Sets whose records are those of prev (the version served before), in
+// the same signing period with the same keys, keep prev's signatures
+// without a look-up: only what changed is signed or looked up.
+func (zd *zoneData) signZone(keys []Key, sealer *Sealer, p sigPolicy, old, used sigCache, prev *zoneData) error {
 	c := zd.zone.Config
 	var mine []Key
 	for _, k := range keys {
@@ -355,10 +389,11 @@ func (zd *zoneData) signZone(keys []Key, sealer *Sealer, p sigPolicy, old, used 
 		return fmt.Errorf("zone %s: signed, but has no active key for every role (run `cadastre zone sign`)", zd.zone.Name)
 	}
 	zd.signed = true
-	zd.sigFrom, zd.sigUntil = p.now.Add(-time.Hour), p.now.Add(p.validity)
+	zd.sigFrom, zd.sigUntil = p.inception(), p.expiration()
 	zd.add(&dns.NSEC3PARAM{Hdr: dns.RR_Header{Name: zd.zone.Name, Rrtype: dns.TypeNSEC3PARAM, Class: dns.ClassINET, Ttl: 0}, Hash: dns.SHA1})
-	zd.buildChain()
-	earliest := p.now.Add(p.validity)
+	zd.buildChain(prev)
+	reuse := prev != nil && prev.signed && prev.sigFrom.Equal(zd.sigFrom) && sameTags(prev.zsks, zd.zsks) && sameTags(prev.ksks, zd.ksks)
+	earliest := p.expiration()
 	note := func(sigs []dns.RR) {
 		for _, s := range sigs {
 			if e := time.Unix(int64(s.(*dns.RRSIG).Expiration), 0); e.Before(earliest) {
@@ -366,10 +401,21 @@ func (zd *zoneData) signZone(keys []Key, sealer *Sealer, p sigPolicy, old, used 
 			}
 		}
 	}
-	for _, n := range zd.nodes {
+	for name, n := range zd.nodes {
+		var pn *node
+		if reuse {
+			pn = prev.nodes[name]
+		}
 		for t, s := range n.sets {
 			if t == dns.TypeSOA {
 				continue
+			}
+			if pn != nil {
+				if ps := pn.sets[t]; ps != nil && len(ps.sigs) > 0 && sameRRs(ps.rrs, s.rrs) {
+					s.sigs = ps.sigs
+					note(s.sigs)
+					continue
+				}
 			}
 			keys := zd.zsks
 			if t == dns.TypeDNSKEY || t == dns.TypeCDS || t == dns.TypeCDNSKEY {
@@ -384,6 +430,13 @@ func (zd *zoneData) signZone(keys []Key, sealer *Sealer, p sigPolicy, old, used 
 		}
 	}
 	for _, e := range zd.chain {
+		if reuse {
+			if ps, ok := prev.match(e.hash); ok && len(ps.sigs) > 0 && sameRRs(ps.rrs, e.set.rrs) {
+				e.set.sigs = ps.sigs
+				note(e.set.sigs)
+				continue
+			}
+		}
 		sigs, err := sign(e.set.rrs, zd.zone.Name, zd.zsks, p, old, used)
 		if err != nil {
 			return err
@@ -407,20 +460,29 @@ func (zd *zoneData) signZone(keys []Key, sealer *Sealer, p sigPolicy, old, used 
 func nsec3Hash(name string) string { return dns.HashName(name, dns.SHA1, 0, "") }
 
 // buildChain makes the NSEC3 chain over every name, empty non-terminals
-// included, without opt-out.
-func (zd *zoneData) buildChain() {
+// included, without opt-out; names prev had keep their hashes.
+func (zd *zoneData) buildChain(prev *zoneData) {
 	type link struct {
 		hash  string
 		types []uint16
 	}
 	links := make([]link, 0, len(zd.nodes))
+	zd.nsec3 = make(map[string]string, len(zd.nodes))
 	for name, n := range zd.nodes {
 		ts := n.types()
 		if len(ts) > 0 {
 			ts = append(ts, dns.TypeRRSIG)
 			slices.Sort(ts)
 		}
-		links = append(links, link{nsec3Hash(name), ts})
+		h, ok := "", false
+		if prev != nil {
+			h, ok = prev.nsec3[name]
+		}
+		if !ok {
+			h = nsec3Hash(name)
+		}
+		zd.nsec3[name] = h
+		links = append(links, link{h, ts})
 	}
 	sort.Slice(links, func(i, j int) bool { return links[i].hash < links[j].hash })
 	zd.chain = make([]nsec3Entry, len(links))
@@ -446,38 +508,6 @@ func (zd *zoneData) cover(h string) *rrset {
 	// The entry before h covers it; before the first, the last one
 	// (which wraps around to the first).
 	return zd.chain[(i-1+len(zd.chain))%len(zd.chain)].set
-}
-
-// contentHash digests everything the zone serves but its SOA, so that the
-// serial moves exactly when the content does.
-func (zd *zoneData) contentHash() string {
-	var lines []string
-	for _, n := range zd.nodes {
-		for t, s := range n.sets {
-			if t == dns.TypeSOA {
-				continue
-			}
-			for _, rr := range s.rrs {
-				lines = append(lines, rr.String())
-			}
-			for _, rr := range s.sigs {
-				lines = append(lines, rr.String())
-			}
-		}
-	}
-	for _, e := range zd.chain {
-		lines = append(lines, e.set.rrs[0].String())
-		for _, rr := range e.set.sigs {
-			lines = append(lines, rr.String())
-		}
-	}
-	slices.Sort(lines)
-	h := sha256.New()
-	for _, l := range lines {
-		h.Write([]byte(l))
-		h.Write([]byte{'\n'})
-	}
-	return hex.EncodeToString(h.Sum(nil))
 }
 
 // setSerial puts the SOA with serial in place and signs it.
@@ -541,12 +571,28 @@ func (zd *zoneData) records() []dns.RR {
 	return out
 }
 
-// sortCanonical orders names as RFC 4034 §6.1 does: by labels from the right.
+// sortCanonical orders names as RFC 4034 §6.1 does: by labels from the
+// right. Each name's key (its labels from the right, each ended by a zero
+// byte, which sorts before any byte of a label) is made once.
 func sortCanonical(names []string) {
-	key := func(n string) []string {
+	type keyed struct{ key, name string }
+	ks := make([]keyed, len(names))
+	for i, n := range names {
 		l := dns.SplitDomainName(n)
-		slices.Reverse(l)
-		return l
+		var b strings.Builder
+		for j := len(l) - 1; j >= 0; j-- {
+			b.WriteString(l[j])
+			b.WriteByte(0)
+		}
+		ks[i] = keyed{b.String(), n}
 	}
-	slices.SortFunc(names, func(a, b string) int { return slices.Compare(key(a), key(b)) })
+	slices.SortFunc(ks, func(a, b keyed) int { return strings.Compare(a.key, b.key) })
+	for i := range ks {
+		names[i] = ks[i].name
+	}
+}
+
+// sameTags says whether two key lists have the same tags in order.
+func sameTags(a, b []activeKey) bool {
+	return slices.EqualFunc(a, b, func(x, y activeKey) bool { return x.Tag == y.Tag && x.Algorithm == y.Algorithm })
 }

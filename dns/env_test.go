@@ -35,7 +35,7 @@ const (
 type env struct {
 	t      testing.TB
 	ctx    context.Context
-	store  *sqlite.Store
+	store  envStore
 	reg    *registry.Registry
 	mgr    *authdns.Manager
 	srv    *authdns.Server
@@ -43,16 +43,28 @@ type env struct {
 	sealer *authdns.Sealer
 }
 
-// newEnv builds the register and the zones; signed says whether the
-// zones are signed. The server is not started: call start.
+// envStore is what a test environment keeps its register and zones in.
+type envStore interface {
+	authdns.Store
+	registry.Store
+}
+
+// newEnv builds the register and the zones in a new SQLite file; signed
+// says whether the zones are signed. The server is not started: call start.
 func newEnv(t testing.TB, signed bool) *env {
 	t.Helper()
-	ctx := registry.WithActor(context.Background(), "test")
-	s, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "dns.db"), sqlite.Options{NoSync: true})
+	s, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "dns.db"), sqlite.Options{NoSync: true})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { s.Close() })
+	return newEnvOn(t, signed, s)
+}
+
+// newEnvOn is newEnv on the store s.
+func newEnvOn(t testing.TB, signed bool, s envStore) *env {
+	t.Helper()
+	ctx := registry.WithActor(context.Background(), "test")
 	key := make([]byte, authdns.SealKeySize)
 	rand.Read(key)
 	sealer, err := authdns.NewSealer(key)
@@ -115,10 +127,13 @@ func (e *env) allocIn(region string, family int, name string) netip.Addr {
 	return as[0].Prefix.Addr()
 }
 
-// start runs the server on a free loopback port until the test ends.
+// start runs the server on a free loopback port (or opt.Listen) until
+// the test ends.
 func (e *env) start(opt authdns.Options) {
 	e.t.Helper()
-	opt.Listen = "127.0.0.1:0"
+	if opt.Listen == "" {
+		opt.Listen = "127.0.0.1:0"
+	}
 	if opt.Poll == 0 {
 		opt.Poll = 20 * time.Millisecond
 	}
@@ -130,10 +145,11 @@ func (e *env) start(opt authdns.Options) {
 		e.t.Fatal(err)
 	}
 	e.addr = e.srv.Addr()
+	srv := e.srv
 	e.t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
-		e.srv.Shutdown(ctx)
+		srv.Shutdown(ctx)
 	})
 }
 

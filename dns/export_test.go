@@ -1,6 +1,33 @@
 package authdns
 
+import "fmt"
+
 // FastReply is the UDP fast path's answer to q, for tests.
 func (s *Server) FastReply(q []byte) ([]byte, bool) {
 	return s.fastReply(s.snap.Load(), q, nil, nil)
+}
+
+// CheckHashes recomputes the content hash of every zone served from all
+// its records and compares it with the one kept up to date build by
+// build, for tests of incremental builds.
+func (s *Server) CheckHashes() error {
+	for name, zd := range s.snap.Load().zones {
+		full, err := zd.fullHash()
+		if err != nil {
+			return err
+		}
+		if full != zd.sum {
+			return fmt.Errorf("zone %s serial %d: incremental hash %v, all records %v", name, zd.serial, zd.sum, full)
+		}
+	}
+	return nil
+}
+
+// BuiltAt is the event-log position of the build that made the version
+// of zone served now: a zone not built again keeps its old one.
+func (s *Server) BuiltAt(zone string) int64 {
+	if zd := s.snap.Load().zones[zone]; zd != nil {
+		return zd.seq
+	}
+	return -1
 }

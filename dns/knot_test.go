@@ -276,6 +276,45 @@ zone:
 	})
 
 	t.Run("and serves the same answers after it", compare)
+
+	t.Run("after a cadastre restart knot follows by IXFR from the serial the old process made", func(t *testing.T) {
+		before := e.srv.Serial(fwdZone)
+		ixfrs := k.logged("["+fwdZone+"]", "IXFR, incoming", "finished")
+		e.restart(authdns.Options{Listen: e.addr}) // knot knows this address
+		if got := e.srv.Serial(fwdZone); got != before {
+			t.Fatalf("serial %d after the restart, was %d", got, before)
+		}
+		addr := e.alloc(4, "vm3."+fwdZone)
+		start := time.Now()
+		for {
+			r, err := exchange(k.addr, "vm3."+fwdZone, dns.TypeA, false)
+			if err == nil && len(r.Answer) == 1 && r.Answer[0].(*dns.A).A.String() == addr.String() {
+				break
+			}
+			if time.Since(start) > 10*time.Second {
+				t.Fatalf("vm3 not on knot after 10 s (our serial %d, knot %d)", e.srv.Serial(fwdZone), soaSerial(k.addr, fwdZone))
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		for e.srv.Serial(v4Zone) != soaSerial(k.addr, v4Zone) { // the reverse zone changed too
+			if time.Since(start) > 10*time.Second {
+				t.Fatalf("%s: knot serial %d, ours %d", v4Zone, soaSerial(k.addr, v4Zone), e.srv.Serial(v4Zone))
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		if got := k.logged("["+fwdZone+"]", "IXFR, incoming", "finished"); got != ixfrs+1 {
+			// Knot got vm3 by IXFR from the serial the old process made.
+			t.Errorf("%d incoming IXFRs after the restart, want one more than %d", got, ixfrs)
+		}
+		if n := k.logged("["+fwdZone+"]", "AXFR, incoming", "finished"); n != 1 {
+			t.Errorf("%d incoming AXFRs, want only the first", n)
+		}
+		if k.logged("["+fwdZone+"]", "fallback to AXFR") != 0 {
+			t.Errorf("knot fell back to AXFR")
+		}
+	})
+
+	t.Run("and serves the same answers after the restart", compare)
 }
 
 // runTool runs a program to its end, at most a minute.

@@ -89,6 +89,9 @@ func rollAt(t *testing.T, e *env, s *authdns.Server, clock *fakeClock, at time.T
 	if err := s.Reload(e.ctx); err != nil {
 		t.Fatal(err)
 	}
+	if err := s.CheckHashes(); err != nil {
+		t.Fatal(err)
+	}
 	return changed
 }
 

@@ -2,11 +2,15 @@ package authdns
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net"
 	"net/netip"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -33,6 +37,15 @@ type Options struct {
 	// query (synthesised names, compact denial, NSEC3 white lies); 0
 	// means 2000.
 	OnlineRate float64
+	// JournalDepth is how many steps of each zone's IXFR journal are
+	// kept (default 100); JournalAge drops older steps (default 7 days).
+	// A secondary further behind gets an AXFR.
+	JournalDepth int
+	JournalAge   time.Duration
+	// RollLease is how long the replica that makes key rollover steps
+	// keeps that job without renewing it (default 10 polls, at least
+	// 30 s): another replica takes over only after it runs out.
+	RollLease time.Duration
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 	Log *slog.Logger
@@ -49,17 +62,9 @@ type snapshot struct {
 	wire  *wireCache // packed UDP answers of this snapshot (fast.go)
 }
 
-// version is a past state of a zone, kept for IXFR.
-type version struct {
-	serial uint32
-	rrs    []dns.RR // without the SOA
-}
-
-// journalDepth is how many past versions of a zone are kept for IXFR.
-const journalDepth = 16
-
 // Server answers DNS queries for the configured zones.
 type Server struct {
+	id     string // names this replica in leases
 	reg    *registry.Registry
 	store  Store
 	sealer *Sealer
@@ -69,10 +74,9 @@ type Server struct {
 
 	snap atomic.Pointer[snapshot]
 
-	mu      sync.Mutex // serialises builds
-	sigs    sigCache
-	jmu     sync.Mutex // guards journal
-	journal map[string][]version
+	mu   sync.Mutex // serialises builds
+	rmu  sync.Mutex // serialises rollovers
+	sigs sigCache
 
 	udp, tcp *dns.Server
 	udpConn  *net.UDPConn
@@ -81,6 +85,7 @@ type Server struct {
 	stop     chan struct{}
 	done     chan struct{}
 	notifies sync.WaitGroup
+	shut     atomic.Bool // Shutdown was called
 
 	// corrupt, when set by a test, flips a byte of the signatures of one
 	// owner name's sets, to prove validators notice.
@@ -109,15 +114,29 @@ func NewServer(reg *registry.Registry, st Store, sealer *Sealer, opt Options) *S
 	if opt.Now == nil {
 		opt.Now = time.Now
 	}
+	if opt.JournalDepth <= 0 {
+		opt.JournalDepth = 100
+	}
+	if opt.RollLease <= 0 {
+		opt.RollLease = max(30*time.Second, 10*opt.Poll)
+	}
+	if opt.JournalAge <= 0 {
+		opt.JournalAge = 7 * 24 * time.Hour
+	}
 	if opt.Log == nil {
 		opt.Log = slog.New(slog.DiscardHandler)
 	}
-	s := &Server{reg: reg, store: st, sealer: sealer, mgr: NewManager(st, sealer, opt.Now), opt: opt, log: opt.Log, sigs: sigCache{}, journal: map[string][]version{}}
+	var id [8]byte
+	rand.Read(id[:])
+	s := &Server{id: hex.EncodeToString(id[:]), reg: reg, store: st, sealer: sealer, mgr: NewManager(st, sealer, opt.Now), opt: opt, log: opt.Log, sigs: sigCache{}}
 	s.snap.Store(&snapshot{zones: map[string]*zoneData{}, wire: &wireCache{}})
 	return s
 }
 
-// Reload builds every zone from the register and the store now.
+// Reload brings every zone up to date with the register and the store
+// now: zones whose inputs changed are built again, re-signing only the
+// sets that changed (incr.go), and get the next serial with a journal
+// step; the others are served as they were.
 func (s *Server) Reload(ctx context.Context) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -149,25 +168,59 @@ func (s *Server) Reload(ctx context.Context) error {
 	now := s.opt.Now()
 	p := sigPolicy{now: now, validity: s.opt.Validity, refresh: s.opt.Refresh}
 	old := s.snap.Load()
+	// Only zones whose inputs changed are built (with the zones linked
+	// to them); the others are served as they were.
+	canon := canonicalNames(in.assigns)
+	corrupt := ""
+	if c := s.corrupt.Load(); c != nil {
+		corrupt = *c
+	}
+	fps := make(map[string][32]byte, len(in.zones))
+	for _, z := range in.zones {
+		fps[z.Name] = fingerprint(z, &in, canon, p.start(), corrupt)
+	}
+	rebuild := rebuildSet(in.zones, fps, old.zones)
 	zs := map[string]*zoneData{}
+	built := map[string]*zoneData{}
 	var errs []error
 	for _, z := range in.zones {
+		if !rebuild[z.Name] {
+			zs[z.Name] = old.zones[z.Name]
+			continue
+		}
 		zd, err := buildZone(z, &in)
 		if err != nil {
 			errs = append(errs, err)
+			if o := old.zones[z.Name]; o != nil {
+				zs[z.Name] = o // serve the previous version rather than nothing
+			}
 			continue
 		}
-		zs[z.Name] = zd
+		zd.fp = fps[z.Name]
+		zs[z.Name], built[z.Name] = zd, zd
 	}
-	link(zs)
+	link(built)
 	used := sigCache{}
 	var changed []*zoneData
-	for name, zd := range zs {
-		if err := s.finish(ctx, zd, in.keys, p, used); err != nil {
+	seq := in.seq
+	for name, zd := range built {
+		if err := s.finish(ctx, zd, old.zones[name], in.keys, p, used); err != nil {
+			if errors.Is(err, errBehind) {
+				// Another replica published a version built from a later
+				// state of the register: serve ours no longer than until
+				// the next poll, which rebuilds from that state.
+				seq = -1
+				if o := old.zones[name]; o != nil {
+					zs[name] = o
+					maps.Copy(used, s.sigs)
+				}
+				continue
+			}
 			errs = append(errs, err)
 			// Serve the previous version rather than nothing.
 			if o := old.zones[name]; o != nil {
 				zs[name] = o
+				maps.Copy(used, s.sigs)
 			} else {
 				delete(zs, name)
 			}
@@ -178,20 +231,32 @@ func (s *Server) Reload(ctx context.Context) error {
 		}
 	}
 	s.sigs = used
-	s.snap.Store(&snapshot{zones: zs, seq: in.seq, wire: &wireCache{}})
+	s.snap.Store(&snapshot{zones: zs, seq: seq, wire: &wireCache{}})
 	for _, zd := range changed {
-		s.remember(zd)
 		s.log.Info("dns zone loaded", "zone", zd.zone.Name, "serial", zd.serial, "names", len(zd.nodes), "signed", zd.signed, "seq", zd.seq)
 		s.notify(zd)
 	}
 	return errors.Join(errs...)
 }
 
-// finish signs a built zone and gives it its serial.
-func (s *Server) finish(ctx context.Context, zd *zoneData, keys []Key, p sigPolicy, used sigCache) error {
+// errBehind says that a build lost the race for the next serial to a
+// version of different content: the caller keeps serving what it had and
+// builds again.
+var errBehind = errors.New("another replica published a newer version")
+
+// finish signs a built zone and gives it its serial: the stored one if the
+// content is what the store's hash names (a restart, or another replica
+// that got there first), else the next one, set by compare-and-set with
+// the journal step from prev (the version served until now) in the same
+// transaction.
+func (s *Server) finish(ctx context.Context, zd, prev *zoneData, keys []Key, p sigPolicy, used sigCache) error {
 	z := &zd.zone
 	if z.Config.Signed {
-		if err := zd.signZone(keys, s.sealer, p, s.sigs, used); err != nil {
+		sigPrev := prev
+		if s.corrupt.Load() != nil {
+			sigPrev = nil // prev's signatures at the owner were broken on purpose
+		}
+		if err := zd.signZone(keys, s.sealer, p, s.sigs, used, sigPrev); err != nil {
 			return err
 		}
 		zd.online.rate, zd.online.burst, zd.online.tokens, zd.online.now = s.opt.OnlineRate, 2*s.opt.OnlineRate, 2*s.opt.OnlineRate, s.opt.Now
@@ -200,35 +265,85 @@ func (s *Server) finish(ctx context.Context, zd *zoneData, keys []Key, p sigPoli
 	if c := s.corrupt.Load(); c != nil {
 		zd.corrupt(*c)
 	}
-	hash := zd.contentHash()
-	serial := z.Serial
-	for try := 0; hash != z.SerialHash || serial == 0; try++ {
+	// The content hash, and what changed since prev for the journal.
+	var removed, added []string
+	var err error
+	if prev != nil {
+		removed, added, zd.sum, err = bodyDiff(prev, zd)
+	} else {
+		zd.sum, err = zd.fullHash()
+	}
+	if err != nil {
+		return fmt.Errorf("zone %s: %w", z.Name, err)
+	}
+	zd.hash = zd.sum.String()
+	for try := 0; ; try++ {
+		if zd.hash == z.SerialHash && z.Serial != 0 {
+			return zd.setSerial(z.Serial, p, s.sigs, used)
+		}
 		next := nextSerial(z.Serial, p.now)
-		ok, err := s.store.SetZoneSerial(ctx, z.ID, z.Serial, next, hash)
+		if err := zd.setSerial(next, p, s.sigs, used); err != nil {
+			return err
+		}
+		var d *Diff
+		// Versions are a function of the register and the time (see
+		// sigPolicy), so prev is what every replica served at its serial.
+		switch {
+		case prev == nil || z.Serial == 0:
+		case prev.serial == z.Serial && prev.hash == z.SerialHash:
+			if d, err = journalStep(prev, zd, removed, added); err != nil {
+				return fmt.Errorf("zone %s: %w", z.Name, err)
+			}
+		case serialLess(prev.serial, z.Serial):
+			// Another replica moved the serial since prev: the step from
+			// its version is ours from prev less the journal's from prev.
+			steps, err := s.store.Journal(ctx, z.ID, prev.serial)
+			if err != nil {
+				return fmt.Errorf("zone %s: journal: %w", z.Name, err)
+			}
+			if c, ok := condense(steps, prev.serial, z.Serial); ok {
+				if d, err = composeStep(&c, z.Serial, zd, removed, added); err != nil {
+					return fmt.Errorf("zone %s: %w", z.Name, err)
+				}
+			}
+		}
+		if d != nil {
+			d.At = p.now.UTC()
+		}
+		ok, err := s.store.SetZoneSerial(ctx, z.ID, z.Serial, next, zd.hash, d)
 		if err != nil {
 			return fmt.Errorf("zone %s: serial: %w", z.Name, err)
 		}
 		if ok {
-			serial = next
-			break
+			z.Serial, z.SerialHash = next, zd.hash
+			if d != nil {
+				if err := s.store.PruneJournal(ctx, z.ID, s.opt.JournalDepth, p.now.Add(-s.opt.JournalAge)); err != nil {
+					s.log.Warn("dns journal prune", "zone", z.Name, "err", err)
+				}
+			}
+			return nil
 		}
-		// Another replica moved the serial: start from its value.
+		// Another replica moved the serial: read where it is.
 		zs, err := s.store.Zones(ctx)
 		if err != nil {
-			return err
+			return fmt.Errorf("zone %s: serial: %w", z.Name, err)
 		}
 		for _, o := range zs {
 			if o.ID == z.ID {
 				z.Serial, z.SerialHash = o.Serial, o.SerialHash
 			}
 		}
-		serial = z.Serial
+		if zd.hash == z.SerialHash {
+			continue // the same content: take its serial
+		}
+		if prev != nil {
+			return fmt.Errorf("zone %s: %w", z.Name, errBehind)
+		}
+		// Nothing served yet: publish ours on top, a few times at most.
 		if try == 3 {
-			break
+			return fmt.Errorf("zone %s: serial: still moving after %d tries", z.Name, try+1)
 		}
 	}
-	z.SerialHash = hash
-	return zd.setSerial(serial, p, s.sigs, used)
 }
 
 // corrupt flips a byte of every signature at owner, for tests of validators.
@@ -238,6 +353,7 @@ func (zd *zoneData) corrupt(owner string) {
 		return
 	}
 	for _, set := range n.sets {
+		set.sigs = slices.Clone(set.sigs) // they may be the previous version's
 		for i, rr := range set.sigs {
 			c := dns.Copy(rr).(*dns.RRSIG)
 			b := []byte(c.Signature)
@@ -258,18 +374,6 @@ func (s *Server) CorruptSignatures(ctx context.Context, owner string) error {
 	owner = dns.CanonicalName(owner)
 	s.corrupt.Store(&owner)
 	return s.Reload(ctx)
-}
-
-// remember keeps zd's records for IXFR.
-func (s *Server) remember(zd *zoneData) {
-	rrs := zd.records()[1:] // the SOA changes by itself; its signatures are diffed
-	s.jmu.Lock()
-	defer s.jmu.Unlock()
-	j := append(s.journal[zd.zone.Name], version{serial: zd.serial, rrs: rrs})
-	if len(j) > journalDepth {
-		j = j[len(j)-journalDepth:]
-	}
-	s.journal[zd.zone.Name] = j
 }
 
 // Start listens on UDP and TCP, loads the zones and keeps them current
@@ -381,27 +485,72 @@ func (s *Server) loop() {
 	}
 }
 
+// rollLease is the lease of the replica that makes key rollover steps.
+const rollLease = "dns-roll"
+
 // Roll makes the key rollover steps due now (RFC 7583 timing, see
 // roll.go) in every signed zone, and says whether it changed a key; the
 // change is in the event log, so the next build (Reload) serves it.
 // Start's loop calls it at each poll; tests with a clock call it alone.
+//
+// Of several replicas on one database only the holder of the rollover
+// lease makes steps (the others return at once), and it plans from the
+// keys as stored, not as its last build saw them, so that no step is
+// made twice: a successor key generated twice would be published twice.
+// Key state changes are compare-and-set besides (Store.UpdateKey).
 func (s *Server) Roll(ctx context.Context) (bool, error) {
+	s.rmu.Lock() // one rollover at a time in this process, too
+	defer s.rmu.Unlock()
+	snap := s.snap.Load()
+	if !slices.ContainsFunc(slices.Collect(maps.Values(snap.zones)), func(zd *zoneData) bool { return zd.signed }) {
+		return false, nil // nothing to roll: no lease to hold
+	}
 	now := s.opt.Now()
+	ok, err := s.store.AcquireLease(ctx, rollLease, s.id, now, now.Add(s.opt.RollLease))
+	if err != nil {
+		return false, fmt.Errorf("dns rollover lease: %w", err)
+	}
+	if !ok {
+		return false, nil
+	}
+	zones, err := s.store.Zones(ctx)
+	if err != nil {
+		return false, fmt.Errorf("dns rollover: read zones: %w", err)
+	}
+	keys, err := s.store.Keys(ctx, 0)
+	if err != nil {
+		return false, fmt.Errorf("dns rollover: read keys: %w", err)
+	}
+	byZone := map[int64][]Key{}
+	for _, k := range keys {
+		byZone[k.ZoneID] = append(byZone[k.ZoneID], k)
+	}
 	changed := false
 	var errs []error
-	for _, zd := range s.snap.Load().zones {
-		if !zd.signed {
-			continue
+	for _, z := range zones {
+		zd := snap.zones[z.Name]
+		if zd == nil || !zd.signed || !z.Config.Signed {
+			continue // not served signed yet: its first build has no TTLs to time by
 		}
-		steps := planRoll(zd.zone, zd.keys, zd.maxTTL, now)
+		steps := planRoll(z, byZone[z.ID], zd.maxTTL, now)
 		if len(steps) == 0 {
 			continue
 		}
+		// Still ours? A holder that stalled past its lease stops here
+		// rather than make a step its successor may be making.
+		ok, err := s.store.AcquireLease(ctx, rollLease, s.id, s.opt.Now(), s.opt.Now().Add(s.opt.RollLease))
+		if err == nil && !ok {
+			err = errors.New("another replica holds the rollover lease now")
+		}
+		if err != nil {
+			errs = append(errs, fmt.Errorf("dns rollover of zone %s: %w", z.Name, err))
+			break
+		}
 		for _, st := range steps {
-			s.log.Info("dns key rollover", "zone", zd.zone.Name, "role", st.key.Role, "tag", st.key.Tag, "state", st.key.State, "why", st.why)
+			s.log.Info("dns key rollover", "zone", z.Name, "role", st.key.Role, "tag", st.key.Tag, "state", st.key.State, "why", st.why)
 		}
 		changed = true
-		if err := s.mgr.applyRoll(ctx, zd.zone, steps); err != nil {
+		if err := s.mgr.applyRoll(ctx, z, steps); err != nil {
 			errs = append(errs, err)
 		}
 	}
@@ -431,8 +580,12 @@ func (s *Server) due(ctx context.Context) bool {
 	return pos.Seq != snap.seq
 }
 
-// Shutdown stops listening and the background work.
+// Shutdown stops listening and the background work. Calls after the
+// first do nothing.
 func (s *Server) Shutdown(ctx context.Context) error {
+	if !s.shut.CompareAndSwap(false, true) {
+		return nil
+	}
 	if s.stop != nil {
 		close(s.stop)
 	}

@@ -7,6 +7,7 @@ import (
 	"encoding/base64"
 	"encoding/binary"
 	"fmt"
+	"io"
 	"strings"
 
 	"github.com/miekg/dns"
@@ -83,6 +84,19 @@ func signOne(s *dns.RRSIG, k crypto.Signer, set []dns.RR) error {
 	}
 	s.Signature = base64.StdEncoding.EncodeToString(sig)
 	return nil
+}
+
+// deterministic is a signer that ignores the random source it is given:
+// crypto/ecdsa then signs by RFC 6979, Ed25519 always does, so the same
+// data signed by the same key in the same period gives the same RRSIG on
+// every replica and after every restart (see sigPolicy). Only the
+// precomputed signatures need it: those made per query are neither
+// transferred nor hashed.
+type deterministic struct{ crypto.Signer }
+
+// Sign implements crypto.Signer.
+func (d deterministic) Sign(_ io.Reader, digest []byte, opts crypto.SignerOpts) ([]byte, error) {
+	return d.Signer.Sign(nil, digest, opts)
 }
 
 // appendCanonicalName appends name, fully qualified and without escapes,

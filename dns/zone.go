@@ -8,7 +8,10 @@
 //
 // It holds no allocation rule and stores nothing itself: names come from
 // registry.Assignments, serials move with the event log, and a Store keeps
-// zones, records and keys. The Go package is named authdns so that it does
+// zones, records and keys, the IXFR journal (the signed records that left
+// and came at each serial: signatures depend on time as well as on the
+// log, so they cannot be derived from it afterwards) and the lease that
+// makes one replica the one that rolls keys. The Go package is named authdns so that it does
 // not clash with github.com/miekg/dns, which it is built on.
 package authdns
 
@@ -240,10 +243,23 @@ type Store interface {
 	UpdateZone(ctx context.Context, z Zone, e registry.Event) error
 	Zones(ctx context.Context) ([]Zone, error)
 	// SetZoneSerial moves a zone's serial from old to serial, recording
-	// the hash of the content it names; ok is false if the stored serial
-	// was no longer old (another replica moved it). It writes no event:
-	// the serial is derived from the log, not a change of its own.
-	SetZoneSerial(ctx context.Context, zoneID int64, old, serial uint32, hash string) (ok bool, err error)
+	// the hash of the content it names and, when d is not nil, the
+	// journal step d in the same transaction; ok is false, and nothing is
+	// written, if the stored serial was no longer old (another replica
+	// moved it). It writes no event: the serial is derived from the log,
+	// not a change of its own.
+	SetZoneSerial(ctx context.Context, zoneID int64, old, serial uint32, hash string, d *Diff) (ok bool, err error)
+	// Journal lists a zone's journal steps from the newest one that
+	// starts at serial from, oldest first; none if no step starts there.
+	Journal(ctx context.Context, zoneID int64, from uint32) ([]Diff, error)
+	// PruneJournal deletes a zone's journal steps but the newest keep,
+	// and those made before before.
+	PruneJournal(ctx context.Context, zoneID int64, keep int, before time.Time) error
+	// AcquireLease gives the lease name to holder until until, if nobody
+	// holds it, its holder's time ran out by now, or holder has it
+	// already (a renewal); ok says whether holder has it now. It writes
+	// no event: a lease says who works, not what changed.
+	AcquireLease(ctx context.Context, name, holder string, now, until time.Time) (ok bool, err error)
 
 	InsertRecord(ctx context.Context, r *Record, e registry.Event) error
 	DeleteRecord(ctx context.Context, id int64, e registry.Event) error
@@ -257,6 +273,17 @@ type Store interface {
 	UpdateKey(ctx context.Context, k Key, prev KeyState, e registry.Event) error
 	// Keys lists a zone's keys, or every zone's with zoneID 0.
 	Keys(ctx context.Context, zoneID int64) ([]Key, error)
+}
+
+// Diff is one step of a zone's IXFR journal (RFC 1995): what left and
+// what came when the serial moved from From to To, signatures included.
+// Removed starts with the old SOA and Added with the new one; each holds
+// records in uncompressed wire form, one after another.
+type Diff struct {
+	ZoneID         int64
+	From, To       uint32
+	Removed, Added []byte
+	At             time.Time
 }
 
 // Event subject kinds written by this package.

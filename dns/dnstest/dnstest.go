@@ -3,9 +3,11 @@
 package dnstest
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"net/netip"
+	"slices"
 	"testing"
 	"time"
 
@@ -264,10 +266,10 @@ func Run(t *testing.T, open func(t *testing.T) Store) {
 			t.Fatal(err)
 		}
 		n := len(events(t, s))
-		if ok, err := s.SetZoneSerial(ctx, z.ID, 0, 7, "h1"); !ok || err != nil {
+		if ok, err := s.SetZoneSerial(ctx, z.ID, 0, 7, "h1", nil); !ok || err != nil {
 			t.Fatalf("first set: %v %v", ok, err)
 		}
-		if ok, err := s.SetZoneSerial(ctx, z.ID, 0, 8, "h2"); ok || err != nil {
+		if ok, err := s.SetZoneSerial(ctx, z.ID, 0, 8, "h2", nil); ok || err != nil {
 			t.Fatalf("stale set: %v %v, want refused", ok, err)
 		}
 		zs, _ := s.Zones(ctx)
@@ -276,6 +278,121 @@ func Run(t *testing.T, open func(t *testing.T) Store) {
 		}
 		if len(events(t, s)) != n {
 			t.Fatal("setting the serial wrote an event")
+		}
+	})
+
+	t.Run("journal steps are written with the serial, read from a serial on, and pruned", func(t *testing.T) {
+		s := open(t)
+		m := authdns.NewManager(s, sealer, clock)
+		z, err := m.AddZone(ctx, authdns.ZoneSpec{Name: "example.test"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		other, err := m.AddZone(ctx, authdns.ZoneSpec{Name: "other.test"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ok, err := s.SetZoneSerial(ctx, z.ID, 0, 10, "h10", nil); !ok || err != nil {
+			t.Fatalf("first serial: %v %v", ok, err)
+		}
+		step := func(from, to uint32, at time.Time) *authdns.Diff {
+			return &authdns.Diff{ZoneID: z.ID, From: from, To: to, Removed: []byte{byte(from), 0, 1}, Added: []byte{byte(to), 0, 2}, At: at}
+		}
+		t0 := clock()
+		for i, serial := range []uint32{11, 12, 13, 14} {
+			ok, err := s.SetZoneSerial(ctx, z.ID, serial-1, serial, "h", step(serial-1, serial, t0.Add(time.Duration(i)*time.Hour)))
+			if !ok || err != nil {
+				t.Fatalf("serial %d: %v %v", serial, ok, err)
+			}
+		}
+		// A lost compare-and-set writes no step.
+		if ok, err := s.SetZoneSerial(ctx, z.ID, 13, 99, "x", step(13, 99, t0)); ok || err != nil {
+			t.Fatalf("stale set: %v %v", ok, err)
+		}
+		if ok, err := s.SetZoneSerial(ctx, other.ID, 0, 5, "o", nil); !ok || err != nil {
+			t.Fatalf("other zone: %v %v", ok, err)
+		}
+		if ok, err := s.SetZoneSerial(ctx, other.ID, 5, 6, "o", &authdns.Diff{ZoneID: other.ID, From: 5, To: 6, Removed: []byte{1}, Added: []byte{2}, At: t0}); !ok || err != nil {
+			t.Fatalf("other zone step: %v %v", ok, err)
+		}
+		serials := func(ds []authdns.Diff) []uint32 {
+			var out []uint32
+			for _, d := range ds {
+				out = append(out, d.From, d.To)
+			}
+			return out
+		}
+		tests := []struct {
+			from uint32
+			want []uint32
+		}{
+			{10, []uint32{10, 11, 11, 12, 12, 13, 13, 14}},
+			{12, []uint32{12, 13, 13, 14}},
+			{14, nil}, // the current serial: nothing starts there
+			{9, nil},  // never a serial
+			{5, nil},  // another zone's
+		}
+		for _, tc := range tests {
+			ds, err := s.Journal(ctx, z.ID, tc.from)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := serials(ds); !slices.Equal(got, tc.want) {
+				t.Errorf("journal from %d: %v, want %v", tc.from, got, tc.want)
+			}
+		}
+		ds, _ := s.Journal(ctx, z.ID, 13)
+		if len(ds) != 1 || !bytes.Equal(ds[0].Removed, []byte{13, 0, 1}) || !bytes.Equal(ds[0].Added, []byte{14, 0, 2}) || !ds[0].At.Equal(t0.Add(3*time.Hour)) || ds[0].ZoneID != z.ID {
+			t.Fatalf("step 13 -> 14 read back %+v", ds)
+		}
+		// Depth: keep the newest 3; age: nothing before t0+2h.
+		if err := s.PruneJournal(ctx, z.ID, 3, t0); err != nil {
+			t.Fatal(err)
+		}
+		if ds, _ := s.Journal(ctx, z.ID, 10); len(ds) != 0 {
+			t.Fatalf("after keeping 3, the step from 10 is still there: %v", serials(ds))
+		}
+		if ds, _ := s.Journal(ctx, z.ID, 11); len(ds) != 3 {
+			t.Fatalf("after keeping 3: %v", serials(ds))
+		}
+		if err := s.PruneJournal(ctx, z.ID, 100, t0.Add(2*time.Hour)); err != nil {
+			t.Fatal(err)
+		}
+		if ds, _ := s.Journal(ctx, z.ID, 12); !slices.Equal(serials(ds), []uint32{12, 13, 13, 14}) {
+			t.Fatalf("after dropping steps before t0+2h: %v", serials(ds))
+		}
+		if ds, _ := s.Journal(ctx, other.ID, 5); len(ds) != 1 {
+			t.Fatalf("pruning one zone touched another: %v", serials(ds))
+		}
+	})
+
+	t.Run("a lease has one holder until it expires", func(t *testing.T) {
+		s := open(t)
+		t0 := clock()
+		steps := []struct {
+			holder string
+			now    time.Duration
+			want   bool
+		}{
+			{"a", 0, true},                 // free
+			{"b", time.Second, false},      // a holds it until t0+10s
+			{"a", 5 * time.Second, true},   // a renews: until t0+15s
+			{"b", 12 * time.Second, false}, // still a's
+			{"b", 16 * time.Second, true},  // a's time ran out
+			{"a", 17 * time.Second, false}, // now b's
+		}
+		for i, st := range steps {
+			now := t0.Add(st.now)
+			ok, err := s.AcquireLease(ctx, "dns-roll", st.holder, now, now.Add(10*time.Second))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if ok != st.want {
+				t.Fatalf("step %d: %s at t0+%v got %v, want %v", i, st.holder, st.now, ok, st.want)
+			}
+		}
+		if ok, _ := s.AcquireLease(ctx, "other", "a", t0, t0.Add(time.Second)); !ok {
+			t.Fatal("leases of different names are independent")
 		}
 	})
 }

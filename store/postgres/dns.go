@@ -4,9 +4,11 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"time"
 
 	authdns "github.com/cadastre-ipam/cadastre/dns"
 	"github.com/cadastre-ipam/cadastre/registry"
+	"github.com/cadastre-ipam/cadastre/store/internal/rowscan"
 )
 
 var _ authdns.Store = (*Store)(nil)
@@ -116,9 +118,62 @@ func (s *Store) Zones(ctx context.Context) (out []authdns.Zone, err error) {
 }
 
 // SetZoneSerial implements authdns.Store.
-func (s *Store) SetZoneSerial(ctx context.Context, zoneID int64, old, serial uint32, hash string) (ok bool, err error) {
+func (s *Store) SetZoneSerial(ctx context.Context, zoneID int64, old, serial uint32, hash string, d *authdns.Diff) (ok bool, err error) {
 	err = s.Update(ctx, func(rt registry.Tx) error {
-		res, err := rt.(*tx).exec(ctx, `UPDATE dns_zones SET serial = $1, serial_hash = $2 WHERE id = $3 AND serial = $4`, int64(serial), hash, zoneID, int64(old))
+		x := rt.(*tx)
+		res, err := x.exec(ctx, `UPDATE dns_zones SET serial = $1, serial_hash = $2 WHERE id = $3 AND serial = $4`, int64(serial), hash, zoneID, int64(old))
+		if err != nil {
+			return mapErr(err)
+		}
+		if res.RowsAffected() != 1 {
+			return nil
+		}
+		ok = true
+		if d == nil {
+			return nil
+		}
+		_, err = x.exec(ctx, `INSERT INTO dns_journal (zone_id, from_serial, to_serial, removed, added, created_at) VALUES ($1, $2, $3, $4, $5, $6)`,
+			zoneID, int64(d.From), int64(d.To), d.Removed, d.Added, micros(d.At))
+		return mapErr(err)
+	})
+	return ok && err == nil, err
+}
+
+// Journal implements authdns.Store.
+func (s *Store) Journal(ctx context.Context, zoneID int64, from uint32) (out []authdns.Diff, err error) {
+	err = s.View(ctx, func(rt registry.Tx) error {
+		x := rt.(*tx)
+		rows, err := x.query(ctx, `SELECT zone_id, from_serial, to_serial, removed, added, created_at FROM dns_journal WHERE zone_id = $1 AND id >= (SELECT max(id) FROM dns_journal WHERE zone_id = $2 AND from_serial = $3) ORDER BY id`, zoneID, zoneID, int64(from))
+		out, err = collect(rows, err, func(r rowscan.Scanner) (authdns.Diff, error) {
+			var d authdns.Diff
+			var f, t, at int64
+			if err := r.Scan(&d.ZoneID, &f, &t, &d.Removed, &d.Added, &at); err != nil {
+				return d, err
+			}
+			d.From, d.To, d.At = uint32(f), uint32(t), rowscan.FromMicros(at)
+			return d, nil
+		})
+		return err
+	})
+	return out, err
+}
+
+// PruneJournal implements authdns.Store.
+func (s *Store) PruneJournal(ctx context.Context, zoneID int64, keep int, before time.Time) error {
+	return s.Update(ctx, func(rt registry.Tx) error {
+		x := rt.(*tx)
+		_, err := x.exec(ctx, `DELETE FROM dns_journal WHERE zone_id = $1 AND (created_at < $2 OR id <= (SELECT id FROM dns_journal WHERE zone_id = $3 ORDER BY id DESC LIMIT 1 OFFSET $4))`,
+			zoneID, micros(before), zoneID, int64(keep))
+		return mapErr(err)
+	})
+}
+
+// AcquireLease implements authdns.Store.
+func (s *Store) AcquireLease(ctx context.Context, name, holder string, now, until time.Time) (ok bool, err error) {
+	err = s.Update(ctx, func(rt registry.Tx) error {
+		x := rt.(*tx)
+		res, err := x.exec(ctx, `INSERT INTO dns_leases (name, holder, expires) VALUES ($1, $2, $3) ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, expires = excluded.expires WHERE dns_leases.holder = excluded.holder OR dns_leases.expires < $4`,
+			name, holder, micros(until), micros(now))
 		if err != nil {
 			return mapErr(err)
 		}

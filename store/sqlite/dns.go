@@ -4,9 +4,11 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"time"
 
 	authdns "github.com/cadastre-ipam/cadastre/dns"
 	"github.com/cadastre-ipam/cadastre/registry"
+	"github.com/cadastre-ipam/cadastre/store/internal/rowscan"
 )
 
 var _ authdns.Store = (*Store)(nil)
@@ -120,9 +122,63 @@ func (s *Store) Zones(ctx context.Context) (out []authdns.Zone, err error) {
 }
 
 // SetZoneSerial implements authdns.Store.
-func (s *Store) SetZoneSerial(ctx context.Context, zoneID int64, old, serial uint32, hash string) (ok bool, err error) {
+func (s *Store) SetZoneSerial(ctx context.Context, zoneID int64, old, serial uint32, hash string, d *authdns.Diff) (ok bool, err error) {
 	err = s.Update(ctx, func(rt registry.Tx) error {
-		res, err := rt.(*tx).q.exec(ctx, `UPDATE dns_zones SET serial = ?, serial_hash = ? WHERE id = ? AND serial = ?`, int64(serial), hash, zoneID, int64(old))
+		x := rt.(*tx)
+		res, err := x.q.exec(ctx, `UPDATE dns_zones SET serial = ?, serial_hash = ? WHERE id = ? AND serial = ?`, int64(serial), hash, zoneID, int64(old))
+		if err != nil {
+			return mapErr(err)
+		}
+		n, _ := res.RowsAffected()
+		if n != 1 {
+			return nil
+		}
+		ok = true
+		if d == nil {
+			return nil
+		}
+		_, err = x.q.exec(ctx, `INSERT INTO dns_journal (zone_id, from_serial, to_serial, removed, added, created_at) VALUES (?, ?, ?, ?, ?, ?)`,
+			zoneID, int64(d.From), int64(d.To), d.Removed, d.Added, micros(d.At))
+		return mapErr(err)
+	})
+	return ok && err == nil, err
+}
+
+// Journal implements authdns.Store.
+func (s *Store) Journal(ctx context.Context, zoneID int64, from uint32) (out []authdns.Diff, err error) {
+	err = s.View(ctx, func(rt registry.Tx) error {
+		x := rt.(*tx)
+		rows, err := x.q.query(ctx, `SELECT zone_id, from_serial, to_serial, removed, added, created_at FROM dns_journal WHERE zone_id = ? AND id >= (SELECT max(id) FROM dns_journal WHERE zone_id = ? AND from_serial = ?) ORDER BY id`, zoneID, zoneID, int64(from))
+		out, err = collect(rows, err, func(r rowscan.Scanner) (authdns.Diff, error) {
+			var d authdns.Diff
+			var f, t, at int64
+			if err := r.Scan(&d.ZoneID, &f, &t, &d.Removed, &d.Added, &at); err != nil {
+				return d, err
+			}
+			d.From, d.To, d.At = uint32(f), uint32(t), rowscan.FromMicros(at)
+			return d, nil
+		})
+		return err
+	})
+	return out, err
+}
+
+// PruneJournal implements authdns.Store.
+func (s *Store) PruneJournal(ctx context.Context, zoneID int64, keep int, before time.Time) error {
+	return s.Update(ctx, func(rt registry.Tx) error {
+		x := rt.(*tx)
+		_, err := x.q.exec(ctx, `DELETE FROM dns_journal WHERE zone_id = ? AND (created_at < ? OR id <= (SELECT id FROM dns_journal WHERE zone_id = ? ORDER BY id DESC LIMIT 1 OFFSET ?))`,
+			zoneID, micros(before), zoneID, int64(keep))
+		return mapErr(err)
+	})
+}
+
+// AcquireLease implements authdns.Store.
+func (s *Store) AcquireLease(ctx context.Context, name, holder string, now, until time.Time) (ok bool, err error) {
+	err = s.Update(ctx, func(rt registry.Tx) error {
+		x := rt.(*tx)
+		res, err := x.q.exec(ctx, `INSERT INTO dns_leases (name, holder, expires) VALUES (?, ?, ?) ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, expires = excluded.expires WHERE dns_leases.holder = excluded.holder OR dns_leases.expires < ?`,
+			name, holder, micros(until), micros(now))
 		if err != nil {
 			return mapErr(err)
 		}
