@@ -132,7 +132,7 @@ func (k Key) signer(s *Sealer, zone string) (crypto.Signer, error) {
 		if p.Curve != elliptic.P256() {
 			return nil, fmt.Errorf("zone %s key %d: not P-256", zone, k.Tag)
 		}
-		return p, nil
+		return newP256Signer(p), nil
 	case ed25519.PrivateKey:
 		return p, nil
 	}

@@ -3,6 +3,8 @@ package authdns
 import (
 	"bytes"
 	"crypto"
+	"crypto/ecdsa"
+	"crypto/sha256"
 	"net"
 	"testing"
 
@@ -72,5 +74,55 @@ func TestRawECDSA(t *testing.T) {
 		if rawECDSA(bad) != nil {
 			t.Fatalf("rawECDSA(%x) accepted", bad)
 		}
+	}
+}
+
+// p256Signer's signatures verify with crypto/ecdsa and with miekg/dns,
+// through signOne (raw r, s) and through crypto.Signer (DER, as miekg/dns
+// signs whole sets); a digest of the wrong size is refused.
+func TestP256Signer(t *testing.T) {
+	dk := &dns.DNSKEY{Hdr: dns.RR_Header{Name: "dyn.test.", Rrtype: dns.TypeDNSKEY, Class: dns.ClassINET, Ttl: 3600}, Flags: 256, Protocol: 3, Algorithm: dns.ECDSAP256SHA256}
+	priv, err := dk.Generate(256)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ps := newP256Signer(priv.(*ecdsa.PrivateKey))
+	sets := [][]dns.RR{
+		{&dns.PTR{Hdr: dns.RR_Header{Name: "5.0.0.0.dyn.test.", Rrtype: dns.TypePTR, Class: dns.ClassINET, Ttl: 3600}, Ptr: "ip-fd12--5.dyn.test."}},
+		{&dns.NSEC{Hdr: dns.RR_Header{Name: "x.dyn.test.", Rrtype: dns.TypeNSEC, Class: dns.ClassINET, Ttl: 60}, NextDomain: "\\000.x.dyn.test.", TypeBitMap: []uint16{dns.TypeNSEC, dns.TypeRRSIG, 128}}},
+		{&dns.A{Hdr: dns.RR_Header{Name: "a.dyn.test.", Rrtype: dns.TypeA, Class: dns.ClassINET, Ttl: 60}, A: net.ParseIP("10.0.0.1")},
+			&dns.A{Hdr: dns.RR_Header{Name: "a.dyn.test.", Rrtype: dns.TypeA, Class: dns.ClassINET, Ttl: 60}, A: net.ParseIP("10.0.0.2")}},
+	}
+	seen := map[string]bool{}
+	for _, set := range sets {
+		for range 200 {
+			sig := &dns.RRSIG{Hdr: dns.RR_Header{Ttl: set[0].Header().Ttl}, Algorithm: dns.ECDSAP256SHA256, KeyTag: dk.KeyTag(), SignerName: "dyn.test.", Inception: 1000, Expiration: 2000000000}
+			if err := signOne(sig, ps, set); err != nil {
+				t.Fatal(err)
+			}
+			if err := sig.Verify(dk, set); err != nil {
+				t.Fatalf("%v: miekg/dns does not verify p256Signer's signature: %v", set[0], err)
+			}
+			if seen[sig.Signature] {
+				t.Fatalf("the same signature twice: the nonce repeats")
+			}
+			seen[sig.Signature] = true
+		}
+	}
+	d := sha256.Sum256([]byte("digest"))
+	der, err := ps.Sign(nil, d[:], crypto.SHA256)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !ecdsa.VerifyASN1(&priv.(*ecdsa.PrivateKey).PublicKey, d[:], der) {
+		t.Fatal("crypto/ecdsa does not verify p256Signer's DER signature")
+	}
+	// A signature over another digest must not verify.
+	other := sha256.Sum256([]byte("other"))
+	if ecdsa.VerifyASN1(&priv.(*ecdsa.PrivateKey).PublicKey, other[:], der) {
+		t.Fatal("a signature verifies for another digest")
+	}
+	if _, err := ps.signRaw(d[:31]); err == nil {
+		t.Fatal("a 31-byte digest was signed")
 	}
 }
