@@ -131,12 +131,19 @@ type result struct {
 	// overBudget is set when an online signature was needed but the
 	// zone's signing budget was spent (a random-subdomain flood).
 	overBudget bool
+	// referral is an answer for a name delegated away: not authoritative,
+	// the child's NS in the authority section, glue in additional.
+	referral   bool
+	additional []dns.RR
 }
 
 // lookup answers qname/qtype from this version of the zone. dnssec asks
 // for signatures and denial proofs.
 func (zd *zoneData) lookup(qname string, qtype uint16, dnssec bool) result {
 	dnssec = dnssec && zd.signed
+	if cut := zd.cutAt(qname); cut != "" && (qname != cut || qtype != dns.TypeDS) {
+		return zd.referral(cut, dnssec)
+	}
 	n := zd.nodes[qname]
 	if n != nil {
 		if s := n.sets[qtype]; s != nil {
@@ -174,6 +181,50 @@ func (zd *zoneData) lookup(qname string, qtype uint16, dnssec bool) result {
 		return zd.negative(qname, false, types, dnssec)
 	}
 	return zd.negative(qname, true, nil, dnssec)
+}
+
+// referral sends the asker to the child zone at cut (RFC 1034 §4.3.2,
+// RFC 4035 §3.1.4): its NS, and with DNSSEC the DS and its signatures,
+// or the proof that there is no DS (the NSEC3 matching cut, RFC 5155
+// §7.2.7; with compact denial an NSEC of cut showing only NS, RFC 9824),
+// which tells a validator the child is unsigned. In-bailiwick name
+// servers' addresses go along as glue.
+func (zd *zoneData) referral(cut string, dnssec bool) result {
+	n := zd.nodes[cut]
+	ns := n.sets[dns.TypeNS]
+	res := result{rcode: dns.RcodeSuccess, referral: true, authority: append([]dns.RR{}, ns.rrs...)}
+	if dnssec {
+		switch ds := n.sets[dns.TypeDS]; {
+		case ds != nil:
+			res.authority = append(append(res.authority, ds.rrs...), ds.sigs...)
+		case zd.denial == Compact:
+			nsec := &dns.NSEC{Hdr: dns.RR_Header{Name: cut, Rrtype: dns.TypeNSEC, Class: dns.ClassINET, Ttl: zd.negTTL},
+				NextDomain: "\\000." + cut, TypeBitMap: []uint16{dns.TypeNS, dns.TypeRRSIG, dns.TypeNSEC}}
+			sigs, ok := zd.online.sign([]dns.RR{nsec})
+			if !ok {
+				return result{overBudget: true}
+			}
+			res.authority = append(append(res.authority, nsec), sigs...)
+		default:
+			if s, ok := zd.match(nsec3Hash(cut)); ok {
+				res.authority = append(append(res.authority, s.rrs...), s.sigs...)
+			}
+		}
+	}
+	for _, rr := range ns.rrs {
+		target := strings.ToLower(rr.(*dns.NS).Ns)
+		if !dns.IsSubDomain(cut, target) {
+			continue
+		}
+		if g := zd.nodes[target]; g != nil {
+			for _, t := range []uint16{dns.TypeA, dns.TypeAAAA} {
+				if s := g.sets[t]; s != nil {
+					res.additional = append(res.additional, s.rrs...)
+				}
+			}
+		}
+	}
+	return res
 }
 
 func (zd *zoneData) positive(s *rrset, dnssec bool) result {
