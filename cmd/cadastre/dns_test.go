@@ -49,7 +49,8 @@ func TestZoneCommands(t *testing.T) {
 		code int
 	}{
 		{[]string{"zone", "add", "example.net"}, exitConflict},
-		{[]string{"zone", "add", "sub.example.net"}, exitConflict},
+		{[]string{"record", "add", "example.net", "@", "DS", "12345 13 2 3F6AAB"}, exitUsage},   // the apex's DS is the parent's
+		{[]string{"record", "add", "example.net", "lab", "DS", "12345 13 2 3F6AAB"}, exitUsage}, // no delegation there
 		{[]string{"zone", "add", "--kind", "reverse", "--prefix", "10.0.0.0/20", "-"}, exitUsage},
 		{[]string{"zone", "add", "--kind", "sideways", "x.net"}, exitUsage},
 		{[]string{"zone", "add", "--kind", "reverse", "--prefix", "2001:db8:2::/48", "--synthesize", "no-placeholder.example.net", "-"}, exitUsage},
