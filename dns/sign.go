@@ -159,8 +159,9 @@ func rawECDSA(der []byte) []byte {
 // from anyway), computes kG with crypto/ecdh's constant-time base-point
 // multiplication, and inverts k with math/big after multiplying it by a
 // random blinding factor b, so the variable-time inversion sees only
-// k·b, which says nothing of k: k⁻¹ = (k·b)⁻¹·b. The signature is a
-// plain ECDSA signature (RFC 6605), verified by every validator.
+// k·b, which says nothing of k: k⁻¹ = (k·b)⁻¹·b; the private scalar is
+// blinded the same way (d + j·n). The signature is a plain ECDSA
+// signature (RFC 6605), verified by every validator.
 type p256Signer struct {
 	priv *ecdsa.PrivateKey
 	d, n *big.Int
@@ -191,6 +192,7 @@ func (p *p256Signer) signRaw(digest []byte) ([]byte, error) {
 		return nil, fmt.Errorf("P-256 signature: digest of %d bytes, want %d", len(digest), sha256.Size)
 	}
 	var kb, bb [32]byte
+	var jb [8]byte
 	// A k of 0 or ≥ n (which ecdh rejects), or an r or s of 0, has a
 	// chance of about 2⁻³² per try: the loop ends at the first try but
 	// for a broken random source.
@@ -199,6 +201,9 @@ func (p *p256Signer) signRaw(digest []byte) ([]byte, error) {
 			return nil, fmt.Errorf("P-256 signature: nonce: %w", err)
 		}
 		if _, err := rand.Read(bb[:]); err != nil {
+			return nil, fmt.Errorf("P-256 signature: blinding: %w", err)
+		}
+		if _, err := rand.Read(jb[:]); err != nil {
 			return nil, fmt.Errorf("P-256 signature: blinding: %w", err)
 		}
 		kp, err := ecdh.P256().NewPrivateKey(kb[:])
@@ -219,8 +224,13 @@ func (p *p256Signer) signRaw(digest []byte) ([]byte, error) {
 			continue
 		}
 		kinv.Mul(kinv, b).Mod(kinv, p.n)
-		// s = k⁻¹(e + r·d) mod n; e is the whole digest, as n has 256 bits.
-		s := new(big.Int).Mul(r, p.d)
+		// s = k⁻¹(e + r·d) mod n; e is the whole digest, as n has 256
+		// bits. d enters as d + j·n for a random j, the same mod n but a
+		// different number each time, so that math/big's timing does
+		// not depend on d alone.
+		dj := new(big.Int).SetBytes(jb[:])
+		dj.Mul(dj, p.n).Add(dj, p.d)
+		s := new(big.Int).Mul(r, dj)
 		s.Add(s, new(big.Int).SetBytes(digest)).Mod(s, p.n)
 		s.Mul(s, kinv).Mod(s, p.n)
 		if s.Sign() == 0 {
