@@ -351,8 +351,26 @@ func newOnlineSigner(zd *zoneData, p sigPolicy) *onlineSigner {
 	return &onlineSigner{zd: zd, policy: p, cache: map[string][]dns.RR{}, rate: 2000, burst: 4000, tokens: 4000, now: time.Now}
 }
 
+// onlineKey is the cache key of a set signed per query: for the one
+// synthesised record of a positive answer, its name, TTL and data, which
+// is cheaper than the text of the whole record (setKey) and names the
+// same signed data.
+func onlineKey(set []dns.RR) string {
+	if len(set) == 1 {
+		switch rr := set[0].(type) {
+		case *dns.PTR:
+			return "PTR|" + rr.Hdr.Name + "|" + strconv.FormatUint(uint64(rr.Hdr.Ttl), 10) + "|" + rr.Ptr
+		case *dns.AAAA:
+			return "AAAA|" + rr.Hdr.Name + "|" + strconv.FormatUint(uint64(rr.Hdr.Ttl), 10) + "|" + string(rr.AAAA)
+		case *dns.A:
+			return "A|" + rr.Hdr.Name + "|" + strconv.FormatUint(uint64(rr.Hdr.Ttl), 10) + "|" + string(rr.A)
+		}
+	}
+	return setKey(set, 0)
+}
+
 func (o *onlineSigner) sign(set []dns.RR) ([]dns.RR, bool) {
-	ck := setKey(set, 0)
+	ck := onlineKey(set)
 	o.mu.Lock()
 	if sigs, ok := o.cache[ck]; ok {
 		o.mu.Unlock()
