@@ -227,7 +227,7 @@ func buildZone(z Zone, in *buildInput) (*zoneData, error) {
 		addr := a.Prefix.Addr()
 		switch z.Kind {
 		case Forward:
-			if !dns.IsSubDomain(z.Name, name) {
+			if !dns.IsSubDomain(z.Name, name) || inChild(in.zones, z.Name, name) {
 				continue
 			}
 			hdr := dns.RR_Header{Name: name, Class: dns.ClassINET, Ttl: c.TTL}
@@ -273,6 +273,17 @@ func buildZone(z Zone, in *buildInput) (*zoneData, error) {
 		}
 	}
 	return zd, nil
+}
+
+// inChild says whether name belongs to a zone below zone: the child
+// serves it, and the parent has at most a delegation above it.
+func inChild(zones []Zone, zone, name string) bool {
+	for _, o := range zones {
+		if len(o.Name) > len(zone) && dns.IsSubDomain(zone, o.Name) && dns.IsSubDomain(o.Name, name) {
+			return true
+		}
+	}
+	return false
 }
 
 // cutAt is the delegation point at or above name nearest the apex (the

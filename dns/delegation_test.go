@@ -33,7 +33,7 @@ func (e *env) delegate(ttl uint32) {
 			e.t.Fatal(err)
 		}
 	}
-	must(e.mgr.AddZone(e.ctx, authdns.ZoneSpec{Name: kidZone, Config: authdns.Config{TTL: ttl, Minimum: ttl, NS: []string{"ns." + kidZone}}}))
+	must(e.mgr.AddZone(e.ctx, authdns.ZoneSpec{Name: kidZone, Config: authdns.Config{TTL: ttl, Minimum: ttl, NS: []string{"ns." + kidZone}, AllowTransfer: []string{"key:" + tsigName}}}))
 	must(e.sign(kidZone, authdns.SignOptions{SplitKeys: true}))
 	must(e.mgr.AddRecord(e.ctx, kidZone, "www", "A", "10.1.2.201", 0))
 	must(e.mgr.AddRecord(e.ctx, kidZone, "ns", "A", "127.0.0.1", 0))
@@ -79,6 +79,8 @@ func TestDelegation(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	// An assigned name in the child is the child's alone.
+	e.alloc(4, "vm."+kidZone)
 	e.start(authdns.Options{})
 
 	ids := func(rrs []dns.RR) string { return types(rrs) }
@@ -101,6 +103,7 @@ func TestDelegation(t *testing.T) {
 		// The child itself answers for its own names.
 		{"www." + kidZone, dns.TypeA, true, dns.RcodeSuccess, "A RRSIG", "", "", nil},
 		{kidZone, dns.TypeDNSKEY, true, dns.RcodeSuccess, "DNSKEY DNSKEY RRSIG", "", "", nil},
+		{"vm." + kidZone, dns.TypeA, true, dns.RcodeSuccess, "A RRSIG", "", "", nil},
 		// An insecure delegation: NS and the NSEC3 of the cut, NS only.
 		{"a.b.ins.example.test.", dns.TypeAAAA, false, dns.RcodeSuccess, "", "NS NSEC3 RRSIG", "", [][]uint16{{dns.TypeNS}}},
 		{"ins.example.test.", dns.TypeA, false, dns.RcodeSuccess, "", "NS NSEC3 RRSIG", "", [][]uint16{{dns.TypeNS}}},
@@ -160,6 +163,12 @@ func TestDelegation(t *testing.T) {
 	// The parent's transfer, verified by tools no one here wrote.
 	ldns, verify := tool(t, "ldns-verify-zone"), tool(t, "dnssec-verify")
 	text := e.axfr(fwdZone)
+	if strings.Contains(text, "vm."+kidZone) {
+		t.Errorf("the parent transfers a name of its child:\n%s", text)
+	}
+	if !strings.Contains(e.axfr(kidZone), "vm."+kidZone) {
+		t.Errorf("the child does not transfer its assigned name")
+	}
 	file := filepath.Join(t.TempDir(), "parent.zone")
 	if err := os.WriteFile(file, []byte(text), 0o644); err != nil {
 		t.Fatal(err)
