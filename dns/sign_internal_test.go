@@ -142,8 +142,8 @@ func BenchmarkP256Sign(b *testing.B) {
 		name string
 		sign func() error
 	}{
-		{"ecdsa.SignASN1", func() error { _, err := priv.(*ecdsa.PrivateKey).Sign(rand.Reader, d[:], crypto.SHA256); return err }},
-		{"p256Signer", func() error { _, err := ps.signRaw(d[:]); return err }},
+		{"impl=ecdsa.SignASN1", func() error { _, err := priv.(*ecdsa.PrivateKey).Sign(rand.Reader, d[:], crypto.SHA256); return err }},
+		{"impl=p256Signer", func() error { _, err := ps.signRaw(d[:]); return err }},
 	} {
 		b.Run(c.name, func(b *testing.B) {
 			b.ReportAllocs()
