@@ -1,6 +1,8 @@
 package authdns_test
 
 import (
+	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"os"
@@ -16,6 +18,7 @@ import (
 
 	authdns "github.com/cadastre-ipam/cadastre/dns"
 	"github.com/cadastre-ipam/cadastre/registry"
+	"github.com/cadastre-ipam/cadastre/store/sqlite"
 )
 
 const kidZone = "kid." + fwdZone // a signed child of fwdZone
@@ -364,5 +367,91 @@ func TestKSKRolloverUnboundThroughParent(t *testing.T) {
 	time.Sleep(2 * ttl * time.Second)
 	if r := resolve(t, resolver, "www."+kidZone, dns.TypeA); r.Rcode != dns.RcodeSuccess || r.AuthenticatedData || len(r.Answer) == 0 {
 		t.Fatalf("child without DS: rcode %s AD %v, want an insecure answer\n%v", dns.RcodeToString[r.Rcode], r.AuthenticatedData, r)
+	}
+}
+
+// unbound follows real referrals: the parent (fwdZone, trusted) is served
+// on one address, its two children by another cadastre server on
+// 127.0.0.2:53, where a referral's glue can send a resolver (it cannot
+// name a port). kid is signed, with its DS in the parent: its answers
+// validate through the signed referral. ins is unsigned, and the parent
+// proves it has no DS (NSEC3 with NS only): its answers are insecure,
+// not bogus.
+func TestUnboundFollowsSignedReferrals(t *testing.T) {
+	tool(t, "unbound")
+	const childAddr = "127.0.0.2:53"
+	ctx := registry.WithActor(context.Background(), "test")
+	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "child.db"), sqlite.Options{NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	key := make([]byte, authdns.SealKeySize)
+	rand.Read(key)
+	sealer, err := authdns.NewSealer(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	child := authdns.NewManager(st, sealer, nil)
+	insZone := "ins." + fwdZone
+	for _, z := range []string{kidZone, insZone} {
+		if _, err := child.AddZone(ctx, authdns.ZoneSpec{Name: z, Config: authdns.Config{NS: []string{"ns." + z}}}); err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range [][3]string{{"www", "A", "10.9.9.9"}, {"ns", "A", "127.0.0.2"}} {
+			if _, err := child.AddRecord(ctx, z, r[0], r[1], r[2], 0); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if _, _, err := child.Sign(ctx, kidZone, authdns.SignOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	srv := authdns.NewServer(registry.New(st), st, sealer, authdns.Options{Listen: childAddr})
+	if err := srv.Start(ctx); err != nil {
+		t.Skipf("the child server needs %s (port 53, so that glue can point at it): %v", childAddr, err)
+	}
+	t.Cleanup(func() {
+		c, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		srv.Shutdown(c)
+	})
+
+	e := newEnv(t, true)
+	ds, err := child.DS(ctx, kidZone)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range [][3]string{{"kid", "NS", "ns." + kidZone}, {"ns.kid", "A", "127.0.0.2"}, {"kid", "DS", dsData(ds[0])},
+		{"ins", "NS", "ns." + insZone}, {"ns.ins", "A", "127.0.0.2"}} {
+		if _, err := e.mgr.AddRecord(e.ctx, fwdZone, r[0], r[1], r[2], 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	e.start(authdns.Options{})
+	anchor, err := e.mgr.DS(e.ctx, fwdZone)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resolver := e.startUnboundWith([]string{anchor[0].String()}, []string{fwdZone})
+	before := srv.FastAnswers()
+	for _, c := range []struct {
+		name  string
+		rcode int
+		ad    bool
+	}{
+		{"www." + kidZone, dns.RcodeSuccess, true},
+		{"nx." + kidZone, dns.RcodeNameError, true},
+		{"www." + insZone, dns.RcodeSuccess, false},
+		{"nx." + insZone, dns.RcodeNameError, false},
+		{"www." + fwdZone, dns.RcodeSuccess, true},
+	} {
+		r := resolve(t, resolver, c.name, dns.TypeA)
+		if r.Rcode != c.rcode || r.AuthenticatedData != c.ad {
+			t.Errorf("%s: rcode %s AD %v, want %s AD %v\n%v", c.name, dns.RcodeToString[r.Rcode], r.AuthenticatedData, dns.RcodeToString[c.rcode], c.ad, r)
+		}
+	}
+	if srv.FastAnswers() == before {
+		t.Error("the child server answered nothing: unbound did not follow the referrals")
 	}
 }
