@@ -7,6 +7,7 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"net"
+	"net/netip"
 	"testing"
 
 	"github.com/miekg/dns"
@@ -153,5 +154,27 @@ func BenchmarkP256Sign(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// A template names an address with ':' and '.' as '-', and reads the
+// name back to the same address.
+func TestTemplateName(t *testing.T) {
+	tmpl, err := ParseTemplate("ip-{addr}.dyn.test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct{ addr, name string }{
+		{"fd12:3456:789a:1::5", "ip-fd12-3456-789a-1--5.dyn.test."},
+		{"10.1.2.3", "ip-10-1-2-3.dyn.test."},
+		{"2001:db8::", "ip-2001-db8--.dyn.test."},
+	} {
+		a := netip.MustParseAddr(c.addr)
+		if got := tmpl.Name(a); got != c.name {
+			t.Errorf("Name(%s) = %q, want %q", c.addr, got, c.name)
+		}
+		if back, ok := tmpl.Addr(c.name); !ok || back != a {
+			t.Errorf("Addr(%q) = %v %v, want %s", c.name, back, ok, a)
+		}
 	}
 }
