@@ -21,8 +21,8 @@ func reversePrefix(z *Zone, name string) (netip.Prefix, bool) {
 	if !ok || rest == "" {
 		return netip.Prefix{}, false
 	}
-	labels := strings.Split(rest, ".")
 	if z.Prefix.Addr().Is4() {
+		labels := strings.Split(rest, ".")
 		b := z.Prefix.Addr().As4()
 		octet := func(l string) (byte, bool) {
 			v, err := strconv.ParseUint(l, 10, 8)
@@ -50,27 +50,30 @@ func reversePrefix(z *Zone, name string) (netip.Prefix, bool) {
 		}
 		return netip.PrefixFrom(netip.AddrFrom4(b), (have+len(labels))*8), true
 	}
+	// ip6.arpa: one hex digit a label, read in place (this runs for
+	// every synthesised answer): rest is digits with a dot between each.
 	have := z.Prefix.Bits() / 4
-	if have+len(labels) > 32 {
+	count := (len(rest) + 1) / 2
+	if len(rest)%2 == 0 || have+count > 32 {
 		return netip.Prefix{}, false
 	}
 	b := z.Prefix.Addr().As16()
-	for i, l := range labels {
-		if len(l) != 1 {
+	for i := range count {
+		if i > 0 && rest[2*i-1] != '.' {
 			return netip.Prefix{}, false
 		}
-		v := strings.IndexByte("0123456789abcdef", l[0])
+		v := strings.IndexByte("0123456789abcdef", rest[2*i])
 		if v < 0 {
 			return netip.Prefix{}, false
 		}
-		n := have + len(labels) - 1 - i
+		n := have + count - 1 - i
 		if n%2 == 0 {
 			b[n/2] = b[n/2]&0x0f | byte(v)<<4
 		} else {
 			b[n/2] = b[n/2]&0xf0 | byte(v)
 		}
 	}
-	return netip.PrefixFrom(netip.AddrFrom16(b), (have+len(labels))*4), true
+	return netip.PrefixFrom(netip.AddrFrom16(b), (have+count)*4), true
 }
 
 func inPools(pools []netip.Prefix, a netip.Addr) bool {

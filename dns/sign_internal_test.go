@@ -178,3 +178,33 @@ func TestTemplateName(t *testing.T) {
 		}
 	}
 }
+
+// reversePrefix reads an ip6.arpa name below a zone: whole addresses,
+// shorter prefixes, and refuses what is not one hex digit a label.
+func TestReversePrefixIPv6(t *testing.T) {
+	z := &Zone{Name: "1.0.0.0.a.9.8.7.6.5.4.3.2.1.d.f.ip6.arpa.", Prefix: netip.MustParsePrefix("fd12:3456:789a:1::/64")}
+	for _, c := range []struct {
+		name string
+		want string // "" for refused
+	}{
+		{"5.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0." + z.Name, "fd12:3456:789a:1::5/128"},
+		{"f.e.d.c.b.a.9.8.7.6.5.4.3.2.1.0." + z.Name, "fd12:3456:789a:1:123:4567:89ab:cdef/128"},
+		{"0.0.8." + z.Name, "fd12:3456:789a:1:8000::/76"},
+		{"8." + z.Name, "fd12:3456:789a:1:8000::/68"},
+		{"0.5.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0." + z.Name, ""}, // 17 labels: past /128
+		{"05.0." + z.Name, ""},
+		{"A." + z.Name, ""},
+		{"5..0." + z.Name, ""},
+		{"g." + z.Name, ""},
+		{z.Name, ""},
+	} {
+		p, ok := reversePrefix(z, c.name)
+		got := ""
+		if ok {
+			got = p.String()
+		}
+		if got != c.want {
+			t.Errorf("reversePrefix(%q) = %q, want %q", c.name, got, c.want)
+		}
+	}
+}
