@@ -26,8 +26,8 @@ func reversePrefix(z *Zone, name string) (netip.Prefix, bool) {
 	if !ok || rest == "" {
 		return netip.Prefix{}, false
 	}
-	labels := strings.Split(rest, ".")
 	if z.Prefix.Addr().Is4() {
+		labels := strings.Split(rest, ".")
 		b := z.Prefix.Addr().As4()
 		octet := func(l string) (byte, bool) {
 			v, err := strconv.ParseUint(l, 10, 8)
@@ -55,27 +55,30 @@ func reversePrefix(z *Zone, name string) (netip.Prefix, bool) {
 		}
 		return netip.PrefixFrom(netip.AddrFrom4(b), (have+len(labels))*8), true
 	}
+	// ip6.arpa: one hex digit a label, read in place (this runs for
+	// every synthesised answer): rest is digits with a dot between each.
 	have := z.Prefix.Bits() / 4
-	if have+len(labels) > 32 {
+	count := (len(rest) + 1) / 2
+	if len(rest)%2 == 0 || have+count > 32 {
 		return netip.Prefix{}, false
 	}
 	b := z.Prefix.Addr().As16()
-	for i, l := range labels {
-		if len(l) != 1 {
+	for i := range count {
+		if i > 0 && rest[2*i-1] != '.' {
 			return netip.Prefix{}, false
 		}
-		v := strings.IndexByte("0123456789abcdef", l[0])
+		v := strings.IndexByte("0123456789abcdef", rest[2*i])
 		if v < 0 {
 			return netip.Prefix{}, false
 		}
-		n := have + len(labels) - 1 - i
+		n := have + count - 1 - i
 		if n%2 == 0 {
 			b[n/2] = b[n/2]&0x0f | byte(v)<<4
 		} else {
 			b[n/2] = b[n/2]&0xf0 | byte(v)
 		}
 	}
-	return netip.PrefixFrom(netip.AddrFrom16(b), (have+len(labels))*4), true
+	return netip.PrefixFrom(netip.AddrFrom16(b), (have+count)*4), true
 }
 
 func inPools(pools []netip.Prefix, a netip.Addr) bool {
@@ -136,12 +139,19 @@ type result struct {
 	// overBudget is set when an online signature was needed but the
 	// zone's signing budget was spent (a random-subdomain flood).
 	overBudget bool
+	// referral is an answer for a name delegated away: not authoritative,
+	// the child's NS in the authority section, glue in additional.
+	referral   bool
+	additional []dns.RR
 }
 
 // lookup answers qname/qtype from this version of the zone. dnssec asks
 // for signatures and denial proofs.
 func (zd *zoneData) lookup(qname string, qtype uint16, dnssec bool) result {
 	dnssec = dnssec && zd.signed
+	if cut := zd.cutAt(qname); cut != "" && (qname != cut || qtype != dns.TypeDS) {
+		return zd.referral(cut, dnssec)
+	}
 	n := zd.nodes[qname]
 	if n != nil {
 		if s := n.sets[qtype]; s != nil {
@@ -179,6 +189,50 @@ func (zd *zoneData) lookup(qname string, qtype uint16, dnssec bool) result {
 		return zd.negative(qname, false, types, dnssec)
 	}
 	return zd.negative(qname, true, nil, dnssec)
+}
+
+// referral sends the asker to the child zone at cut (RFC 1034 §4.3.2,
+// RFC 4035 §3.1.4): its NS, and with DNSSEC the DS and its signatures,
+// or the proof that there is no DS (the NSEC3 matching cut, RFC 5155
+// §7.2.7; with compact denial an NSEC of cut showing only NS, RFC 9824),
+// which tells a validator the child is unsigned. In-bailiwick name
+// servers' addresses go along as glue.
+func (zd *zoneData) referral(cut string, dnssec bool) result {
+	n := zd.nodes[cut]
+	ns := n.sets[dns.TypeNS]
+	res := result{rcode: dns.RcodeSuccess, referral: true, authority: append([]dns.RR{}, ns.rrs...)}
+	if dnssec {
+		switch ds := n.sets[dns.TypeDS]; {
+		case ds != nil:
+			res.authority = append(append(res.authority, ds.rrs...), ds.sigs...)
+		case zd.denial == Compact:
+			nsec := &dns.NSEC{Hdr: dns.RR_Header{Name: cut, Rrtype: dns.TypeNSEC, Class: dns.ClassINET, Ttl: zd.negTTL},
+				NextDomain: "\\000." + cut, TypeBitMap: []uint16{dns.TypeNS, dns.TypeRRSIG, dns.TypeNSEC}}
+			sigs, ok := zd.online.sign([]dns.RR{nsec})
+			if !ok {
+				return result{overBudget: true}
+			}
+			res.authority = append(append(res.authority, nsec), sigs...)
+		default:
+			if s, ok := zd.match(nsec3Hash(cut)); ok {
+				res.authority = append(append(res.authority, s.rrs...), s.sigs...)
+			}
+		}
+	}
+	for _, rr := range ns.rrs {
+		target := strings.ToLower(rr.(*dns.NS).Ns)
+		if !dns.IsSubDomain(cut, target) {
+			continue
+		}
+		if g := zd.nodes[target]; g != nil {
+			for _, t := range []uint16{dns.TypeA, dns.TypeAAAA} {
+				if s := g.sets[t]; s != nil {
+					res.additional = append(res.additional, s.rrs...)
+				}
+			}
+		}
+	}
+	return res
 }
 
 func (zd *zoneData) positive(s *rrset, dnssec bool) result {
@@ -419,8 +473,26 @@ func newOnlineSigner(zd *zoneData, p sigPolicy) *onlineSigner {
 	return &onlineSigner{zd: zd, policy: p, cache: map[string][]dns.RR{}, rate: 2000, burst: 4000, tokens: 4000, now: time.Now}
 }
 
+// onlineKey is the cache key of a set signed per query: for the one
+// synthesised record of a positive answer, its name, TTL and data, which
+// is cheaper than the text of the whole record (setKey) and names the
+// same signed data.
+func onlineKey(set []dns.RR) string {
+	if len(set) == 1 {
+		switch rr := set[0].(type) {
+		case *dns.PTR:
+			return "PTR|" + rr.Hdr.Name + "|" + strconv.FormatUint(uint64(rr.Hdr.Ttl), 10) + "|" + rr.Ptr
+		case *dns.AAAA:
+			return "AAAA|" + rr.Hdr.Name + "|" + strconv.FormatUint(uint64(rr.Hdr.Ttl), 10) + "|" + string(rr.AAAA)
+		case *dns.A:
+			return "A|" + rr.Hdr.Name + "|" + strconv.FormatUint(uint64(rr.Hdr.Ttl), 10) + "|" + string(rr.A)
+		}
+	}
+	return setKey(set, 0)
+}
+
 func (o *onlineSigner) sign(set []dns.RR) ([]dns.RR, bool) {
-	ck := setKey(set, 0)
+	ck := onlineKey(set)
 	o.mu.Lock()
 	if sigs, ok := o.cache[ck]; ok {
 		o.mu.Unlock()

@@ -101,3 +101,20 @@ func BenchmarkSignFloorECDSAP256(b *testing.B) {
 		}
 	}
 }
+
+// The same with the reverse zone signed with Ed25519 (compact denial).
+func BenchmarkSynthesisedPTRSignedEd25519(b *testing.B) {
+	e := newEnv(b, false)
+	for _, z := range []string{v6Zone, dynZone} {
+		if _, err := e.sign(z, authdns.SignOptions{Algorithm: authdns.Ed25519, Denial: authdns.Compact}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	s := authdns.NewServer(e.reg, e.store, e.sealer, authdns.Options{OnlineRate: 1e9})
+	if err := s.Reload(e.ctx); err != nil {
+		b.Fatal(err)
+	}
+	benchQueries(b, s, func(i int) string {
+		return fmt.Sprintf("%x.%x.%x.%x.0.0.0.0.0.0.0.0.0.0.0.0.%s", i&15, i>>4&15, i>>8&15, i>>12&15, v6Zone)
+	}, dns.TypePTR)
+}

@@ -86,6 +86,12 @@ type zoneData struct {
 	synthFor []*zoneData
 	forward  *zoneData // for a synthesising reverse zone: where its names live
 
+	// cuts are the delegation points: names below the apex with NS
+	// records. What is at a cut but its DS, and all below it (glue), is
+	// not authoritative: not signed, not in the NSEC3 chain, answered by
+	// a referral.
+	cuts map[string]bool
+
 	keys   []Key  // the zone's keys, retired ones included, for rollovers
 	maxTTL uint32 // the largest TTL served, for RFC 7583 Iret
 
@@ -259,7 +265,7 @@ func buildZone(z Zone, in *buildInput) (*zoneData, error) {
 		addr := a.Prefix.Addr()
 		switch z.Kind {
 		case Forward:
-			if !dns.IsSubDomain(z.Name, name) {
+			if !dns.IsSubDomain(z.Name, name) || inChild(in.zones, z.Name, name) {
 				continue
 			}
 			hdr := dns.RR_Header{Name: name, Class: dns.ClassINET, Ttl: c.TTL}
@@ -296,7 +302,46 @@ func buildZone(z Zone, in *buildInput) (*zoneData, error) {
 	// chosen last.
 	zd.nodes[z.Name].sets[dns.TypeSOA] = zd.soa
 	zd.denial = c.Denial
+	for name, n := range zd.nodes {
+		if name != z.Name && n.sets[dns.TypeNS] != nil {
+			if zd.cuts == nil {
+				zd.cuts = map[string]bool{}
+			}
+			zd.cuts[name] = true
+		}
+	}
 	return zd, nil
+}
+
+// inChild says whether name belongs to a zone below zone: the child
+// serves it, and the parent has at most a delegation above it.
+func inChild(zones []Zone, zone, name string) bool {
+	for _, o := range zones {
+		if len(o.Name) > len(zone) && dns.IsSubDomain(zone, o.Name) && dns.IsSubDomain(o.Name, name) {
+			return true
+		}
+	}
+	return false
+}
+
+// cutAt is the delegation point at or above name nearest the apex (the
+// one that takes name out of the zone), or "" when name is authoritative.
+func (zd *zoneData) cutAt(name string) string {
+	if len(zd.cuts) == 0 {
+		return ""
+	}
+	cut := ""
+	for n := name; n != zd.zone.Name; {
+		if zd.cuts[n] {
+			cut = n
+		}
+		i, end := dns.NextLabel(n, 0)
+		if end {
+			break
+		}
+		n = n[i:]
+	}
+	return cut
 }
 
 // link connects synthesising reverse zones with the forward zones that
@@ -406,8 +451,15 @@ func (zd *zoneData) signZone(keys []Key, sealer *Sealer, p sigPolicy, old, used 
 		if reuse {
 			pn = prev.nodes[name]
 		}
+		cut := zd.cutAt(name)
 		for t, s := range n.sets {
 			if t == dns.TypeSOA {
+				continue
+			}
+			if cut != "" && (cut != name || t != dns.TypeDS) {
+				// RFC 4035 §2.2: the NS of a delegation and glue belong
+				// to the child; only the DS is the parent's to sign.
+				s.sigs = nil
 				continue
 			}
 			if pn != nil {
@@ -459,8 +511,11 @@ func (zd *zoneData) signZone(keys []Key, sealer *Sealer, p sigPolicy, old, used 
 // iterations (RFC 9276 §3.1).
 func nsec3Hash(name string) string { return dns.HashName(name, dns.SHA1, 0, "") }
 
-// buildChain makes the NSEC3 chain over every name, empty non-terminals
-// included, without opt-out; names prev had keep their hashes.
+// buildChain makes the NSEC3 chain over every authoritative name, empty
+// non-terminals and delegation points included, without opt-out (RFC
+// 5155 §7.1): a delegation's NSEC3 shows NS, and DS with RRSIG when the
+// parent has a DS for it, which proves a delegation insecure; names
+// below a cut (glue) are left out. Names prev had keep their hashes.
 func (zd *zoneData) buildChain(prev *zoneData) {
 	type link struct {
 		hash  string
@@ -470,7 +525,17 @@ func (zd *zoneData) buildChain(prev *zoneData) {
 	zd.nsec3 = make(map[string]string, len(zd.nodes))
 	for name, n := range zd.nodes {
 		ts := n.types()
-		if len(ts) > 0 {
+		sigs := len(ts) > 0 // an empty non-terminal has no signatures
+		if cut := zd.cutAt(name); cut != "" {
+			if cut != name {
+				continue
+			}
+			ts, sigs = []uint16{dns.TypeNS}, n.sets[dns.TypeDS] != nil
+			if sigs {
+				ts = append(ts, dns.TypeDS)
+			}
+		}
+		if sigs {
 			ts = append(ts, dns.TypeRRSIG)
 			slices.Sort(ts)
 		}

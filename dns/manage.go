@@ -70,9 +70,10 @@ func (m *Manager) event(ctx context.Context, action, kind, subject string, befor
 }
 
 // AddZone creates one zone. Reverse zones take their name from their
-// prefix; zones may not nest (a parent would need a delegation cadastre
-// does not write yet). A reverse prefix served as several zones (see
-// ReverseZones) needs AddZones.
+// prefix. A zone may sit below another (a child): the parent delegates to
+// it with NS records (and DS records, when the child is signed) that the
+// operator adds to the parent, as for a child served elsewhere. A reverse
+// prefix served as several zones (see ReverseZones) needs AddZones.
 func (m *Manager) AddZone(ctx context.Context, spec ZoneSpec) (Zone, error) {
 	if spec.Kind == Reverse && spec.Prefix.IsValid() {
 		if ps, err := ReverseZones(spec.Prefix); err == nil && len(ps) > 1 {
@@ -176,8 +177,6 @@ func (m *Manager) AddZones(ctx context.Context, spec ZoneSpec) ([]Zone, error) {
 			switch {
 			case o.Name == z.Name:
 				return nil, fmt.Errorf("zone %s: %w", z.Name, registry.ErrExists)
-			case dns.IsSubDomain(o.Name, z.Name), dns.IsSubDomain(z.Name, o.Name):
-				return nil, fmt.Errorf("zone %s: nests with zone %s (delegations are not supported): %w", z.Name, o.Name, registry.ErrOverlap)
 			case z.Kind == Reverse && o.Kind == Reverse && o.Prefix.Overlaps(z.Prefix):
 				return nil, fmt.Errorf("zone %s (%v): overlaps zone %s (%v): %w", z.Name, z.Prefix, o.Name, o.Prefix, registry.ErrOverlap)
 			}
@@ -412,7 +411,7 @@ var reservedTypes = map[uint16]string{
 	dns.TypeSOA: "comes from the zone's configuration", dns.TypeDNSKEY: "comes from the zone's keys",
 	dns.TypeRRSIG: "is made by the signer", dns.TypeNSEC: "is made by the signer", dns.TypeNSEC3: "is made by the signer",
 	dns.TypeNSEC3PARAM: "is made by the signer", dns.TypeCDS: "is made from the zone's keys", dns.TypeCDNSKEY: "is made from the zone's keys",
-	dns.TypeCNAME: "is not supported", dns.TypeDNAME: "is not supported", dns.TypeDS: "belongs in the parent zone",
+	dns.TypeCNAME: "is not supported", dns.TypeDNAME: "is not supported",
 	dns.TypeOPT: "is not a record", dns.TypeTSIG: "is not a record", dns.TypeTKEY: "is not a record",
 }
 
@@ -445,8 +444,19 @@ func (m *Manager) AddRecord(ctx context.Context, zone, name, typ, data string, t
 	if why, bad := reservedTypes[t]; bad {
 		return Record{}, fmt.Errorf("record %s %s: the type %s: %w", owner, typ, why, registry.ErrInvalid)
 	}
-	if t == dns.TypeNS && owner != z.Name {
-		return Record{}, fmt.Errorf("record %s NS: delegations are not supported, only NS at the apex: %w", owner, registry.ErrInvalid)
+	if t == dns.TypeDS {
+		// A DS belongs to a delegation point (RFC 4035 §2.4): never the
+		// apex, whose DS is the parent's, and only where NS delegate.
+		if owner == z.Name {
+			return Record{}, fmt.Errorf("record %s DS: the DS of a zone's apex belongs in the parent zone (`cadastre zone ds %s` prints it): %w", owner, z.Name, registry.ErrInvalid)
+		}
+		rs, err := m.store.Records(ctx, z.ID)
+		if err != nil {
+			return Record{}, err
+		}
+		if !slices.ContainsFunc(rs, func(r Record) bool { return r.Name == owner && r.Type == "NS" }) {
+			return Record{}, fmt.Errorf("record %s DS: no delegation at %s (add its NS records first): %w", owner, owner, registry.ErrInvalid)
+		}
 	}
 	if ttl == 0 {
 		ttl = z.Config.TTL

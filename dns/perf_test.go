@@ -9,7 +9,9 @@ package authdns_test
 // CADASTRE_DNSPERF_ROUNDS how often each pair is repeated (default 2; the
 // runs of a pair alternate, cadastre first in odd rounds, Knot first in
 // even ones, so that a change of the machine's load falls on both);
-// CADASTRE_DNSPERF_ONLY=N runs only the Nth pair (0 to 3). Beside q/s it
+// CADASTRE_DNSPERF_ONLY=N runs only the Nth pair (0 to 3);
+// CADASTRE_DNSPERF_CPUPROFILE=FILE writes cadastre's CPU profile of each
+// of its runs to FILE.PAIR.ROUND. Beside q/s it
 // reports each server's CPU time per answer, which moves less with the
 // machine's load.
 // Both servers run on the same cores as dnsperf; bench/README.md has
@@ -26,6 +28,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"syscall"
@@ -344,7 +347,20 @@ zone:
 				if !us {
 					addr, pid, who = p.them.addr, p.them.pid, "knot"
 				}
+				if prof := os.Getenv("CADASTRE_DNSPERF_CPUPROFILE"); us && prof != "" {
+					// cadastre's CPU profile over its runs (go tool pprof).
+					f, err := os.Create(fmt.Sprintf("%s.%d.%d", prof, i, round))
+					if err != nil {
+						t.Fatal(err)
+					}
+					if err := pprof.StartCPUProfile(f); err != nil {
+						t.Fatal(err)
+					}
+				}
 				res := dnsperf(t, addr, pid, p.file, secs, p.do)
+				if os.Getenv("CADASTRE_DNSPERF_CPUPROFILE") != "" && us {
+					pprof.StopCPUProfile()
+				}
 				if us {
 					ours, ourCPU, ourN = append(ours, res.qps), ourCPU+res.cpu, ourN+res.n
 				} else {

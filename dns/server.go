@@ -705,6 +705,15 @@ func (s *Server) respond(snap *snapshot, r *dns.Msg, tcp bool) (_ *dns.Msg, cach
 		m.Rcode = dns.RcodeRefused
 		return m, true
 	}
+	if q.Qtype == dns.TypeDS && qname == zd.zone.Name {
+		// RFC 4035 §3.1.4.1: the DS of a zone is in its parent; a
+		// server with both answers it from the parent.
+		if i, end := dns.NextLabel(qname, 0); !end {
+			if p := findZone(snap.zones, qname[i:]); p != nil {
+				zd = p
+			}
+		}
+	}
 	res := zd.lookup(qname, q.Qtype, do)
 	if res.overBudget {
 		if !tcp {
@@ -715,14 +724,16 @@ func (s *Server) respond(snap *snapshot, r *dns.Msg, tcp bool) (_ *dns.Msg, cach
 		m.Rcode = dns.RcodeServerFailure
 		return m, false
 	}
-	m.Authoritative = true
+	m.Authoritative = !res.referral
 	m.Rcode = res.rcode
 	m.Answer = res.answer
 	m.Ns = res.authority
+	extra := append([]dns.RR(nil), res.additional...)
 	if opt != nil {
 		// The OPT record goes last in the additional section.
-		m.Extra = []dns.RR{m.Extra[len(m.Extra)-1]}
+		extra = append(extra, m.Extra[len(m.Extra)-1])
 	}
+	m.Extra = extra
 	if !tcp {
 		m.Truncate(size)
 	} else {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto"
 	"net"
+	"net/netip"
 	"testing"
 
 	"github.com/miekg/dns"
@@ -71,6 +72,58 @@ func TestRawECDSA(t *testing.T) {
 	for _, bad := range [][]byte{nil, der[:len(der)-1], append(der[:1:1], der[1]+1), append(append([]byte{}, der...), 0)} {
 		if rawECDSA(bad) != nil {
 			t.Fatalf("rawECDSA(%x) accepted", bad)
+		}
+	}
+}
+
+// A template names an address with ':' and '.' as '-', and reads the
+// name back to the same address.
+func TestTemplateName(t *testing.T) {
+	tmpl, err := ParseTemplate("ip-{addr}.dyn.test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct{ addr, name string }{
+		{"fd12:3456:789a:1::5", "ip-fd12-3456-789a-1--5.dyn.test."},
+		{"10.1.2.3", "ip-10-1-2-3.dyn.test."},
+		{"2001:db8::", "ip-2001-db8--.dyn.test."},
+	} {
+		a := netip.MustParseAddr(c.addr)
+		if got := tmpl.Name(a); got != c.name {
+			t.Errorf("Name(%s) = %q, want %q", c.addr, got, c.name)
+		}
+		if back, ok := tmpl.Addr(c.name); !ok || back != a {
+			t.Errorf("Addr(%q) = %v %v, want %s", c.name, back, ok, a)
+		}
+	}
+}
+
+// reversePrefix reads an ip6.arpa name below a zone: whole addresses,
+// shorter prefixes, and refuses what is not one hex digit a label.
+func TestReversePrefixIPv6(t *testing.T) {
+	z := &Zone{Name: "1.0.0.0.a.9.8.7.6.5.4.3.2.1.d.f.ip6.arpa.", Prefix: netip.MustParsePrefix("fd12:3456:789a:1::/64")}
+	for _, c := range []struct {
+		name string
+		want string // "" for refused
+	}{
+		{"5.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0." + z.Name, "fd12:3456:789a:1::5/128"},
+		{"f.e.d.c.b.a.9.8.7.6.5.4.3.2.1.0." + z.Name, "fd12:3456:789a:1:123:4567:89ab:cdef/128"},
+		{"0.0.8." + z.Name, "fd12:3456:789a:1:8000::/76"},
+		{"8." + z.Name, "fd12:3456:789a:1:8000::/68"},
+		{"0.5.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0." + z.Name, ""}, // 17 labels: past /128
+		{"05.0." + z.Name, ""},
+		{"A." + z.Name, ""},
+		{"5..0." + z.Name, ""},
+		{"g." + z.Name, ""},
+		{z.Name, ""},
+	} {
+		p, ok := reversePrefix(z, c.name)
+		got := ""
+		if ok {
+			got = p.String()
+		}
+		if got != c.want {
+			t.Errorf("reversePrefix(%q) = %q, want %q", c.name, got, c.want)
 		}
 	}
 }

@@ -114,6 +114,13 @@ func (e *env) anchors() []string {
 // our zones (and extra ones) to the server and trusting their DS records.
 func (e *env) startUnbound(extra ...string) string {
 	e.t.Helper()
+	return e.startUnboundWith(e.anchors(), append([]string{fwdZone, dynZone, v4Zone, v4Zone2, v6Zone}, extra...))
+}
+
+// startUnboundWith runs unbound trusting only anchors (DS text) and
+// sending the zones stubs to the server.
+func (e *env) startUnboundWith(anchors, stubs []string) string {
+	e.t.Helper()
 	bin := tool(e.t, "unbound")
 	dir := e.t.TempDir()
 	port := freePort(e.t)
@@ -143,10 +150,10 @@ func (e *env) startUnbound(extra ...string) string {
   local-zone: "10.in-addr.arpa." nodefault
   local-zone: "d.f.ip6.arpa." nodefault
 `, port, dir)
-	for _, a := range e.anchors() {
+	for _, a := range anchors {
 		fmt.Fprintf(&b, "  trust-anchor: %q\n", strings.ReplaceAll(a, "\t", " "))
 	}
-	for _, z := range append([]string{fwdZone, dynZone, v4Zone, v4Zone2, v6Zone}, extra...) {
+	for _, z := range stubs {
 		fmt.Fprintf(&b, "stub-zone:\n  name: %q\n  stub-addr: 127.0.0.1@%s\n", z, sport)
 	}
 	conf := filepath.Join(dir, "unbound.conf")

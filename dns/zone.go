@@ -444,8 +444,20 @@ func (t Template) String() string { return t.Before + "{addr}" + t.After + "." +
 
 // Name is the synthesised name of a: the address with ':' and '.' as '-'.
 func (t Template) Name(a netip.Addr) string {
-	s := strings.NewReplacer(":", "-", ".", "-").Replace(a.String())
-	return t.Before + s + t.After + "." + t.Suffix
+	// Built in one buffer: it runs for every synthesised answer.
+	b := make([]byte, 0, len(t.Before)+len("ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff")+len(t.After)+1+len(t.Suffix))
+	b = append(b, t.Before...)
+	start := len(b)
+	b = a.AppendTo(b)
+	for i := start; i < len(b); i++ {
+		if b[i] == ':' || b[i] == '.' {
+			b[i] = '-'
+		}
+	}
+	b = append(b, t.After...)
+	b = append(b, '.')
+	b = append(b, t.Suffix...)
+	return string(b)
 }
 
 // Addr reads back the address a synthesised name stands for; only the

@@ -432,8 +432,20 @@ func newRecordCmd(a *app) *cobra.Command {
 	add := &cobra.Command{
 		Use:   "add ZONE NAME TYPE DATA",
 		Short: "Add a static record (NAME relative to the zone, or @ for its apex)",
+		Long: `Add a static record (NAME relative to the zone, or @ for its apex).
+
+NS records below the apex delegate that name to a child zone (served by
+cadastre too, or elsewhere): names at and below it are answered with a
+referral, with glue from A/AAAA records of in-zone name servers. A DS
+record, once the delegation's NS exist, makes the delegation secure: take
+it from the child's ` + "`cadastre zone ds CHILD`" + ` (or its CDS), and when it
+changes in a KSK rollover add the new DS, delete the old one, and run
+` + "`cadastre zone ds CHILD --confirm`" + ` if the child is cadastre's.`,
 		Example: `  cadastre record add example.net www A 192.0.2.10
-  cadastre record add example.net @ MX "10 mail.example.net."`,
+  cadastre record add example.net @ MX "10 mail.example.net."
+  cadastre record add example.net lab NS ns1.lab.example.net.
+  cadastre record add example.net ns1.lab A 192.0.2.53
+  cadastre record add example.net lab DS "12345 13 2 3F6A..."`,
 		Args: cobra.MinimumNArgs(4),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			m, _, _, err := a.dnsManager(cmd.Context(), false)

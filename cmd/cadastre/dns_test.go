@@ -65,7 +65,8 @@ func TestZoneCommands(t *testing.T) {
 		code int
 	}{
 		{[]string{"zone", "add", "example.net"}, exitConflict},
-		{[]string{"zone", "add", "sub.example.net"}, exitConflict},
+		{[]string{"record", "add", "example.net", "@", "DS", "12345 13 2 3F6AAB"}, exitUsage},                         // the apex's DS is the parent's
+		{[]string{"record", "add", "example.net", "lab", "DS", "12345 13 2 3F6AAB"}, exitUsage},                       // no delegation there
 		{[]string{"zone", "add", "--kind", "reverse", "--prefix", "10.0.0.0/20", "-"}, exitUsage},                     // outside every block
 		{[]string{"zone", "add", "--kind", "reverse", "--prefix", "10.1.32.1/20", "-"}, exitUsage},                    // host bits
 		{[]string{"zone", "add", "--kind", "reverse", "--prefix", "10.1.32.0/20", "32.1.10.in-addr.arpa"}, exitUsage}, // one name for 16 zones
