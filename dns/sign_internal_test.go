@@ -115,7 +115,7 @@ func TestReversePrefixIPv6(t *testing.T) {
 		{"A." + z.Name, ""},
 		{"5..0." + z.Name, ""},
 		{"g." + z.Name, ""},
-		{z.Name, ""},
+		{z.Name, "fd12:3456:789a:1::/64"}, // the apex is the zone's own prefix (an address in a /128 zone)
 	} {
 		p, ok := reversePrefix(z, c.name)
 		got := ""
