@@ -123,6 +123,39 @@ func (b Batch) hash() string {
 	return hex.EncodeToString(h.Sum(nil))
 }
 
+// IdempotencyAssumer is an optional Tx method: the caller found no
+// record for (tenant, key) just before the transaction, so the store need
+// not read it again; if PutIdempotent of that key then meets a record
+// committed since, the store reports ErrConflict (not ErrExists), so that
+// Update runs fn again and it finds the record.
+type IdempotencyAssumer interface {
+	AssumeAbsent(tenant, key string)
+}
+
+// replay answers a request whose key was used before: the same
+// assignments, if it is the same request.
+func (r *Registry) replay(ctx context.Context, b Batch, prev Idempotent) ([]Assignment, error) {
+	if prev.RequestHash != b.hash() {
+		return nil, fmt.Errorf("idempotency key %q: first used at %s for another request: %w", b.Key, prev.CreatedAt.Format(time.RFC3339), ErrIdempotency)
+	}
+	out := make([]Assignment, 0, len(prev.AssignmentIDs))
+	err := r.store.View(ctx, func(tx Tx) error {
+		out = out[:0]
+		for _, id := range prev.AssignmentIDs {
+			a, err := tx.AssignmentByID(ctx, id)
+			if err != nil {
+				return err
+			}
+			out = append(out, a)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // AllocateAll answers every request of b in one transaction.
 func (r *Registry) AllocateAll(ctx context.Context, b Batch) ([]Assignment, error) {
 	if len(b.Requests) == 0 {
@@ -147,11 +180,37 @@ func (r *Registry) AllocateAll(ctx context.Context, b Batch) ([]Assignment, erro
 	if total > MaxCount {
 		return nil, invalid("%d prefixes in one batch: at most %d", total, MaxCount)
 	}
+	// Where a read costs a network round trip (SingleReader), look the key
+	// up before the write transaction: a replay needs no write at all, and
+	// a new key is not read again under the region's lock, where every
+	// round trip holds up every other allocation in the region. The store's
+	// unique key on (tenant, key) still refuses a second record, and a
+	// request that loses that race runs again and finds the winner's.
+	probed := false
+	if _, ok := r.store.(SingleReader); ok && b.Key != "" {
+		var prev Idempotent
+		var found bool
+		err := viewOne(ctx, r.store, func(tx Tx) (err error) {
+			prev, found, err = tx.Idempotent(ctx, b.Scope, b.Key)
+			return err
+		})
+		if err != nil {
+			return nil, err
+		}
+		if found {
+			return r.replay(ctx, b, prev)
+		}
+		probed = true
+	}
 	var out []Assignment
 	err := r.store.Update(ctx, func(tx Tx) error {
 		out = out[:0]
 		now := r.clock()
-		if b.Key != "" {
+		if as, ok := tx.(IdempotencyAssumer); ok && probed {
+			// Only the first run: a run after a conflict reads the key.
+			probed = false
+			as.AssumeAbsent(b.Scope, b.Key)
+		} else if b.Key != "" {
 			prev, ok, err := tx.Idempotent(ctx, b.Scope, b.Key)
 			if err != nil {
 				return err

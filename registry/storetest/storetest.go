@@ -8,6 +8,7 @@ import (
 	"errors"
 	"net/netip"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -380,6 +381,50 @@ func Run(t *testing.T, open Open) {
 			}
 			return nil
 		})
+	})
+
+	t.Run("concurrent requests with one idempotency key get one answer", func(t *testing.T) {
+		// Stores whose reads cost a round trip let the registry look the
+		// key up before the write and rely on the unique key for a race:
+		// 32 callers at once, in shared transactions or not, must still
+		// allocate once and all get that allocation.
+		s := open(t)
+		t.Cleanup(func() { s.Close() })
+		reg := registry.New(s)
+		if _, err := reg.AddRegion(ctx, registry.RegionSpec{Name: "us-east", Location: location.Location{Country: "US"}}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := reg.AddBlock(ctx, registry.Block{Prefix: mp("2603:1000::/24"), Source: registry.SourceRIR, Registry: "arin"}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := reg.AddPool(ctx, registry.PoolSpec{Prefix: mp("2603:1030::/64"), Region: "us-east"}); err != nil {
+			t.Fatal(err)
+		}
+		const n = 32
+		got := make([][]registry.Assignment, n)
+		errs := make([]error, n)
+		var wg sync.WaitGroup
+		for i := range n {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				got[i], errs[i] = reg.AllocateAll(ctx, registry.Batch{Key: "same", Scope: "acme",
+					Requests: []registry.Request{{Region: "us-east", Family: 6, Tenant: "acme"}}})
+			}()
+		}
+		wg.Wait()
+		for i := range n {
+			if errs[i] != nil {
+				t.Fatalf("caller %d: %v", i, errs[i])
+			}
+			if len(got[i]) != 1 || got[i][0].ID != got[0][0].ID || got[i][0].Prefix != got[0][0].Prefix {
+				t.Fatalf("caller %d got %+v, caller 0 %+v", i, got[i], got[0])
+			}
+		}
+		as, err := reg.Assignments(ctx, registry.AssignmentFilter{})
+		if err != nil || len(as) != 1 {
+			t.Fatalf("%d assignments stored (%v), want 1", len(as), err)
+		}
 	})
 
 	t.Run("views cannot write", func(t *testing.T) {

@@ -659,6 +659,12 @@ func (t *tx) PutIdempotent(ctx context.Context, r registry.Idempotent) error {
 	return t.idempotencyErr(err)
 }
 
+// AssumeAbsent implements registry.IdempotencyAssumer: the key was looked
+// up just before this transaction and not found.
+func (t *tx) AssumeAbsent(tenant, key string) {
+	t.missed = append(t.missed, [2]string{tenant, key})
+}
+
 // idempotencyErr maps the failure of an idempotency insert.
 func (t *tx) idempotencyErr(err error) error {
 	var pe *pgconn.PgError
