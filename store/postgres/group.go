@@ -94,40 +94,75 @@ func (s *Store) runBatch(batch []*job) {
 	defer c.Release()
 	begun := false
 	shared := &tx{raw: c, ctx: ctx, write: true, s: s}
-	ok := 0
-	for i, j := range batch {
+	// carry is the last job's final writes and its RELEASE, not sent yet:
+	// they go out ahead of the next job's first statement, so that a job
+	// costs one round trip under the region's lock, not two, or alone at
+	// the end. carryTx is that job's tx, carryJob its index, and before
+	// the shared state from before it, to go back to if its writes fail.
+	var carry *pgx.Batch
+	var carryTx *tx
+	carryJob := -1
+	var before tx
+	ok := make([]bool, len(batch))
+	rollbackTo := func() error {
+		_, err := c.Exec(ctx, "ROLLBACK TO SAVEPOINT job")
+		return err
+	}
+	// undo takes back the carried job whose writes failed.
+	undo := func(err error) error {
+		if rerr := rollbackTo(); rerr != nil {
+			return fmt.Errorf("%s: rollback to savepoint: %w: %w", s.name, rerr, registry.ErrStorage)
+		}
+		results[carryJob], ok[carryJob] = err, false
+		shared.locked, shared.inserted, shared.regions = before.locked, before.inserted, before.regions
+		carry, carryTx, carryJob = nil, nil, -1
+		return nil
+	}
+	for i := 0; i < len(batch); i++ {
+		j := batch[i]
 		if err := j.ctx.Err(); err != nil {
 			results[i] = err
 			continue
 		}
-		// BEGIN (the first time) and the savepoint go out with the job's
-		// first statement.
-		first := &pgx.Batch{}
-		if !begun {
+		first := carry
+		if first == nil {
+			first = &pgx.Batch{}
+		}
+		carried := first.Len()
+		if !begun && carried == 0 {
 			first.Queue(beginWrite)
 		}
 		first.Queue("SAVEPOINT job")
 		x := &tx{raw: c, ctx: ctx, write: true, s: s, hints: &j.hints,
 			locked: slices.Clone(shared.locked), inserted: shared.inserted, pending: first,
-			regions: maps.Clone(shared.regions)}
+			regions: maps.Clone(shared.regions), carried: carried, prev: carryTx}
 		queued := first.Len()
 		err := safeRun(j.fn, x)
-		if x.pending == first && (first.Len() == queued || err != nil) {
-			// Nothing was sent, not even the savepoint.
-			results[i] = err
-			if err == nil {
-				ok++
+		if err == nil && x.pending == first && first.Len() > queued {
+			err = x.flush(ctx) // writes queued, no statement sent: send them now
+		}
+		if x.carryErr != nil {
+			// The carried writes failed, and the rest of that round trip
+			// was skipped: the previous job is undone, this one runs again.
+			if uerr := undo(x.carryErr); uerr != nil {
+				fail(uerr)
+				return
 			}
+			i--
 			continue
 		}
-		begun = true
-		if err == nil {
-			x.later("RELEASE SAVEPOINT job")
-			err = x.flush(ctx) // the job's own writes fail the job, not the next one
+		if x.pending == first {
+			// Nothing was sent, not even the savepoint: the carry waits.
+			first.QueuedQueries = first.QueuedQueries[:carried]
+			results[i], ok[i] = err, err == nil
+			continue
 		}
+		// The first round trip went out: the carried writes are in.
+		begun = true
+		carry, carryTx, carryJob = nil, nil, -1
 		if err != nil {
 			// Locks taken since the savepoint are released with it.
-			if _, rerr := c.Exec(ctx, "ROLLBACK TO SAVEPOINT job"); rerr != nil {
+			if rerr := rollbackTo(); rerr != nil {
 				results[i] = err
 				fail(fmt.Errorf("%s: rollback to savepoint: %w: %w", s.name, rerr, registry.ErrStorage))
 				return
@@ -135,12 +170,29 @@ func (s *Store) runBatch(batch []*job) {
 			results[i] = err
 			continue
 		}
+		x.later("RELEASE SAVEPOINT job")
+		before = tx{locked: shared.locked, inserted: slices.Clone(shared.inserted), regions: shared.regions}
+		carry, carryTx, carryJob = x.pending, x, i
+		ok[i] = true
 		shared.locked, shared.inserted, shared.regions = x.locked, x.inserted, x.regions
-		ok++
+	}
+	if carry != nil {
+		// The last job's writes, alone.
+		x := &tx{raw: c, ctx: ctx, write: true, s: s, pending: carry, carried: carry.Len(), prev: carryTx}
+		if err := x.flush(ctx); err != nil {
+			if x.carryErr == nil {
+				fail(fmt.Errorf("%s: %w: %w", s.name, err, registry.ErrStorage))
+				return
+			}
+			if uerr := undo(x.carryErr); uerr != nil {
+				fail(uerr)
+				return
+			}
+		}
 	}
 	switch {
 	case !begun:
-	case ok == 0:
+	case !slices.Contains(ok, true):
 		c.Exec(ctx, "ROLLBACK")
 	default:
 		tag, err := c.Exec(ctx, "COMMIT")

@@ -362,6 +362,12 @@ type tx struct {
 	raw querier
 	// ctx, when set, replaces the callers' contexts (see bctx).
 	ctx context.Context
+	// In a shared transaction (group.go), the first carried statements of
+	// pending are the last writes of the previous job, prev; carryErr is
+	// their failure.
+	carried  int
+	prev     *tx
+	carryErr error
 	// regions are the regions read under this transaction's lock, by name.
 	regions map[string]registry.Region
 	// one marks a ViewOne transaction; n counts its statements.
@@ -504,13 +510,36 @@ func (t *tx) send(ctx context.Context, q string, args ...any) (pgx.BatchResults,
 	n := b.Len()
 	b.Queue(q, args...)
 	br := t.raw.SendBatch(ctx, b)
-	for range n {
-		if _, err := br.Exec(); err != nil {
-			br.Close()
-			return nil, t.idempotencyErr(err)
-		}
+	if err := t.drain(br, n); err != nil {
+		br.Close()
+		return nil, err
 	}
 	return br, nil
+}
+
+// errCarried stops a job whose first round trip carried the previous
+// job's last writes, when one of those failed: the previous job failed,
+// and this one runs again (group.go).
+var errCarried = errors.New("postgres: the previous job in this transaction failed")
+
+// drain reads the results of the first n statements of a sent batch. In
+// a shared transaction the first t.carried of them are the previous job's
+// last writes (group.go): their failure is that job's (t.carryErr), not
+// this one's.
+func (t *tx) drain(br pgx.BatchResults, n int) error {
+	for k := range n {
+		if _, err := br.Exec(); err != nil {
+			if k < t.carried {
+				t.carryErr = t.prev.idempotencyErr(err)
+				t.carried = 0
+				return errCarried
+			}
+			t.carried = 0
+			return t.idempotencyErr(err)
+		}
+	}
+	t.carried = 0
+	return nil
 }
 
 func (t *tx) exec(ctx context.Context, q string, args ...any) (pgconn.CommandTag, error) {
@@ -631,7 +660,12 @@ func (t *tx) flush(ctx context.Context) error {
 	}
 	b := t.pending
 	t.pending = nil
-	return t.idempotencyErr(t.raw.SendBatch(ctx, b).Close())
+	br := t.raw.SendBatch(ctx, b)
+	err = t.drain(br, b.Len())
+	if cerr := br.Close(); err == nil && cerr != nil {
+		err = t.idempotencyErr(cerr)
+	}
+	return err
 }
 
 // keep database/sql imported for stdlib's pool adapter above.
