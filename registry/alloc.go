@@ -132,26 +132,28 @@ type IdempotencyAssumer interface {
 	AssumeAbsent(tenant, key string)
 }
 
-// replay answers a request whose key was used before: the same
-// assignments, if it is the same request.
-func (r *Registry) replay(ctx context.Context, b Batch, prev Idempotent) ([]Assignment, error) {
+// replay answers a request whose key was used before, in a view: the
+// same assignments, if it is the same request.
+func (r *Registry) replay(ctx context.Context, b Batch, prev Idempotent) (out []Assignment, err error) {
+	err = r.store.View(ctx, func(tx Tx) error {
+		out, err = replayIn(ctx, tx, b, prev)
+		return err
+	})
+	return out, err
+}
+
+// replayIn answers a request whose key was used before, within tx.
+func replayIn(ctx context.Context, tx Tx, b Batch, prev Idempotent) ([]Assignment, error) {
 	if prev.RequestHash != b.hash() {
 		return nil, fmt.Errorf("idempotency key %q: first used at %s for another request: %w", b.Key, prev.CreatedAt.Format(time.RFC3339), ErrIdempotency)
 	}
 	out := make([]Assignment, 0, len(prev.AssignmentIDs))
-	err := r.store.View(ctx, func(tx Tx) error {
-		out = out[:0]
-		for _, id := range prev.AssignmentIDs {
-			a, err := tx.AssignmentByID(ctx, id)
-			if err != nil {
-				return err
-			}
-			out = append(out, a)
+	for _, id := range prev.AssignmentIDs {
+		a, err := tx.AssignmentByID(ctx, id)
+		if err != nil {
+			return nil, err
 		}
-		return nil
-	})
-	if err != nil {
-		return nil, err
+		out = append(out, a)
 	}
 	return out, nil
 }
@@ -216,17 +218,8 @@ func (r *Registry) AllocateAll(ctx context.Context, b Batch) ([]Assignment, erro
 				return err
 			}
 			if ok {
-				if prev.RequestHash != b.hash() {
-					return fmt.Errorf("idempotency key %q: first used at %s for another request: %w", b.Key, prev.CreatedAt.Format(time.RFC3339), ErrIdempotency)
-				}
-				for _, id := range prev.AssignmentIDs {
-					a, err := tx.AssignmentByID(ctx, id)
-					if err != nil {
-						return err
-					}
-					out = append(out, a)
-				}
-				return nil
+				out, err = replayIn(ctx, tx, b, prev)
+				return err
 			}
 		}
 		if err := r.reap(ctx, tx, now); err != nil {
