@@ -134,7 +134,7 @@ type Options struct {
 	// MaxConns bounds the pool (default 16).
 	MaxConns int32
 	// Writers is how many group-commit transactions may be open at once
-	// (default 2), MaxBatch how many Updates one may hold (default 64;
+	// (default 1), MaxBatch how many Updates one may hold (default 64;
 	// 1 turns group commit off).
 	Writers, MaxBatch int
 }
