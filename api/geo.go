@@ -14,9 +14,6 @@ import (
 	"github.com/cadastre-ipam/cadastre/registry"
 )
 
-// maxGeoBatch bounds one POST /v1/geo.
-const maxGeoBatch = 10_000
-
 // parseGeoAddr reads one address to locate: no zone (it names an
 // interface, not a place), no prefix.
 func parseGeoAddr(s string) (netip.Addr, error) {
@@ -62,7 +59,7 @@ func (s *Server) routeGeo(api huma.API) {
 	batch.MaxBodyBytes = 1 << 20
 	huma.Register(api, batch, func(ctx context.Context, in *struct {
 		Body struct {
-			Addresses []string `json:"addresses" minItems:"1" maxItems:"10000"`
+			Addresses []string `json:"addresses" minItems:"1" maxItems:"10000"` // bounds one POST /v1/geo
 			All       bool     `json:"all,omitempty"`
 		}
 	}) (*struct {

@@ -42,7 +42,6 @@ type mpool struct {
 type mcell struct {
 	pool  int
 	state cellState
-	id    int64
 }
 
 type massign struct {

@@ -157,6 +157,7 @@ func GroupCommit(t *testing.T, open GroupOpen) {
 			err := st.Update(ctx, func(tx registry.Tx) error {
 				insert(ctx, tx, fmt.Sprint("p", i))
 				var m map[string]int
+				//lint:ignore SA5000 the panic is the point
 				m["nil map"]++ // a real runtime panic
 				return nil
 			})

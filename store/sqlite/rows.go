@@ -7,13 +7,11 @@ var (
 	micros         = rowscan.Micros
 	fromMicros     = rowscan.FromMicros
 	optMicros      = rowscan.OptMicros
-	optTime        = rowscan.OptTime
 	addrBytes      = rowscan.AddrBytes
 	span           = rowscan.Span
 	parsePrefix    = rowscan.ParsePrefix
 	prefixText     = rowscan.PrefixText
 	keyMicros      = rowscan.KeyMicros
-	keyTime        = rowscan.KeyTime
 	scanRegion     = rowscan.Region
 	scanBlock      = rowscan.Block
 	scanPool       = rowscan.Pool

@@ -404,11 +404,10 @@ func (s *Store) runBatch(ctx context.Context, conn *sql.Conn, stmts map[string]*
 			ok++
 		}
 	}
-	var err error
 	if ok == 0 || (len(batch) == 1 && results[0] != nil) {
-		_, err = w.exec(ctx, "ROLLBACK")
+		w.exec(ctx, "ROLLBACK") // nothing to keep; a failure leaves nothing either
 	} else {
-		_, err = w.exec(ctx, "COMMIT")
+		_, err := w.exec(ctx, "COMMIT")
 		if err != nil {
 			w.exec(ctx, "ROLLBACK")
 			err = fmt.Errorf("database %s: commit: %w", s.path, explain(err))
