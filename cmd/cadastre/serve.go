@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"os"
 	"time"
 
@@ -17,7 +18,7 @@ import (
 )
 
 func newServeCmd(a *app) *cobra.Command {
-	var listen, dnsListen string
+	var listen, dnsListen, pprofListen string
 	var dnsF dnsFlags
 	var drain, grace time.Duration
 	c := &cobra.Command{
@@ -36,7 +37,7 @@ Logs are JSON when stderr is not a terminal.`,
   curl -s 127.0.0.1:8080/geofeed.csv`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return a.serve(cmd.Context(), serveOpts{listen: listen, dns: dnsListen, dnsF: dnsF, drain: drain, grace: grace})
+			return a.serve(cmd.Context(), serveOpts{listen: listen, dns: dnsListen, dnsF: dnsF, drain: drain, grace: grace, pprof: pprofListen})
 		},
 	}
 	c.Flags().StringVar(&listen, "listen", "127.0.0.1:8080", "address to listen on")
@@ -44,6 +45,7 @@ Logs are JSON when stderr is not a terminal.`,
 	dnsF.register(c)
 	c.Flags().DurationVar(&drain, "drain", 2*time.Second, "how long /readyz fails before the listener closes")
 	c.Flags().DurationVar(&grace, "grace", 15*time.Second, "how long in-flight requests may take to finish")
+	c.Flags().StringVar(&pprofListen, "pprof", "", "serve Go's profiles (/debug/pprof/) on this separate address, e.g. 127.0.0.1:6060 (no authentication: keep it on loopback)")
 	return c
 }
 
@@ -52,6 +54,7 @@ type serveOpts struct {
 	listen, dns  string
 	dnsF         dnsFlags
 	drain, grace time.Duration
+	pprof        string                         // address for /debug/pprof/, "" for none
 	ready        func(httpAddr, dnsAddr string) // called once both listen
 }
 
@@ -79,6 +82,24 @@ func (a *app) serve(ctx context.Context, o serveOpts) error {
 	hs := &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 120 * time.Second}
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()
+	if o.pprof != "" {
+		// Profiles on their own listener, never on the API's: they are
+		// unauthenticated and can be expensive.
+		pl, err := net.Listen("tcp", o.pprof)
+		if err != nil {
+			hs.Close()
+			return usagef("--pprof %s: %v", o.pprof, err)
+		}
+		mux := http.NewServeMux()
+		mux.HandleFunc("/debug/pprof/", pprof.Index)
+		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+		ps := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+		go ps.Serve(pl)
+		defer ps.Close()
+		log.Info("profiles", "addr", pl.Addr().String())
+	}
 	dnsAddr := ""
 	if o.dns != "" {
 		ds, err := a.startDNS(ctx, o.dns, o.dnsF)
