@@ -238,3 +238,39 @@ func stripComments(s string) string {
 	}
 	return b.String()
 }
+
+// --pprof serves Go's profiles on their own listener, and only there: the
+// API's address does not expose them.
+func TestServePprofOnItsOwnListener(t *testing.T) {
+	db := register(t)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	paddr := ln.Addr().String()
+	ln.Close()
+	srv := startServe(t, db, "--pprof", paddr)
+	resp, err := http.Get("http://" + paddr + "/debug/pprof/cmdline")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var body bytes.Buffer
+	body.ReadFrom(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || !strings.Contains(body.String(), "serve") {
+		t.Fatalf("GET /debug/pprof/cmdline on --pprof: %d %q", resp.StatusCode, body.String())
+	}
+	resp, err = http.Get(srv.url + "/debug/pprof/cmdline")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode == http.StatusOK {
+		t.Fatal("the API's listener serves /debug/pprof/")
+	}
+	// A --pprof address that cannot be bound is a usage error.
+	r := cli(t, db, "serve", "--listen", "127.0.0.1:0", "--pprof", "256.0.0.1:1")
+	if r.code != exitUsage || !strings.Contains(r.stderr, "--pprof") {
+		t.Fatalf("bad --pprof: exit %d, stderr %q", r.code, r.stderr)
+	}
+}
