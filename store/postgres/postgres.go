@@ -159,6 +159,20 @@ func Open(ctx context.Context, dsn string, opt Options) (*Store, error) {
 		pool.Close()
 		return nil, fmt.Errorf("%s: %w: %w", name, err, registry.ErrStorage)
 	}
+	// A search_path that names no existing schema leaves current_schema()
+	// NULL: every table would be created nowhere, and the migration tool
+	// then mistakes another schema's version table for ours and fails with
+	// "relation goose_db_version does not exist". Say what is wrong.
+	var schema *string
+	if err := pool.QueryRow(ctx, `SELECT current_schema()`).Scan(&schema); err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("%s: %w: %w", name, err, registry.ErrStorage)
+	}
+	if schema == nil {
+		sp := cfg.ConnConfig.RuntimeParams["search_path"]
+		pool.Close()
+		return nil, fmt.Errorf("%s: search_path %q names no schema that exists: create it first (CREATE SCHEMA ...), or leave search_path out to use public: %w", name, sp, registry.ErrInvalid)
+	}
 	s := &Store{pool: pool, name: name, jobs: make(chan *job), quit: make(chan struct{}),
 		maxBatch: cmp.Or(opt.MaxBatch, defaultMaxBatch)}
 	if err := s.migrate(ctx); err != nil {
