@@ -71,36 +71,60 @@ type Store struct {
 	cmu      sync.RWMutex // guards shut against Update's send
 	shut     bool
 
-	// idMu guards ids, assignment IDs reserved from the sequence.
-	idMu sync.Mutex
-	ids  []int64
+	// idMu guards ids, assignment IDs reserved from the sequence, and
+	// idsAt, when they were.
+	idMu  sync.Mutex
+	ids   []int64
+	idsAt time.Time
 }
 
-// idReserve is how many assignment IDs one sequence round trip reserves.
-const idReserve = 64
+const (
+	// idReserve is how many assignment IDs one sequence round trip
+	// reserves.
+	idReserve = 64
+	// idFresh is how long a reserve is used: an idle replica must not sit
+	// on IDs far below the others' and commit them much later (a client
+	// paging assignments by ID would miss them), so the window stays
+	// that of any transaction in flight.
+	idFresh = time.Second
+)
 
-// assignmentID hands out an assignment ID from the sequence without a
-// round trip inside the allocation: IDs are reserved idReserve at a time
-// on another connection (nextval is not transactional, so a reserve is
-// never handed out twice, by this replica or another). IDs stay unique;
-// like any sequence's, they are not in commit order.
-func (s *Store) assignmentID(ctx context.Context) (int64, error) {
+// assignmentID hands out an assignment ID without a round trip of its
+// own in most allocations: IDs are reserved idReserve at a time. The
+// reserve is fetched through the transaction's own connection (a second
+// connection, wanted while the region's lock is held, could wait for
+// ever on a pool held by transactions queued behind that lock), and
+// nextval is not transactional, so a reserve is never handed out twice,
+// by this replica or another, whatever rolls back. IDs stay unique; like
+// any sequence's, they are not in commit order.
+func (s *Store) assignmentID(ctx context.Context, t *tx) (int64, error) {
+	if id, ok := s.takeID(); ok {
+		return id, nil
+	}
+	rows, err := t.query(ctx, `SELECT nextval('assignments_id_seq') FROM generate_series(1, $1)`, idReserve)
+	if err != nil {
+		return 0, mapErr(err)
+	}
+	ids, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+	if err != nil {
+		return 0, mapErr(err)
+	}
 	s.idMu.Lock()
 	defer s.idMu.Unlock()
-	if len(s.ids) == 0 {
-		rows, err := s.pool.Query(ctx, `SELECT nextval('assignments_id_seq') FROM generate_series(1, $1)`, idReserve)
-		if err != nil {
-			return 0, mapErr(err)
-		}
-		ids, err := pgx.CollectRows(rows, pgx.RowTo[int64])
-		if err != nil {
-			return 0, mapErr(err)
-		}
-		s.ids = ids
+	s.ids, s.idsAt = ids[1:], time.Now()
+	return ids[0], nil
+}
+
+// takeID takes an ID from a fresh reserve.
+func (s *Store) takeID() (int64, bool) {
+	s.idMu.Lock()
+	defer s.idMu.Unlock()
+	if len(s.ids) == 0 || time.Since(s.idsAt) > idFresh {
+		return 0, false
 	}
 	id := s.ids[0]
 	s.ids = s.ids[1:]
-	return id, nil
+	return id, true
 }
 
 // reapEvery is how long, in registry time, a write that found no ended
@@ -147,10 +171,15 @@ func Open(ctx context.Context, dsn string, opt Options) (*Store, error) {
 		return nil, fmt.Errorf("postgres: bad DSN: %w", err)
 	}
 	name := fmt.Sprintf("postgres://%s@%s:%d/%s", cfg.ConnConfig.User, cfg.ConnConfig.Host, cfg.ConnConfig.Port, cfg.ConnConfig.Database)
-	cfg.MaxConns = 16
+	// 16 connections unless the DSN (pool_max_conns) or opt says
+	// otherwise; at least 2, as migrations hold one for their lock.
+	if !strings.Contains(dsn, "pool_max_conns") {
+		cfg.MaxConns = 16
+	}
 	if opt.MaxConns > 0 {
 		cfg.MaxConns = opt.MaxConns
 	}
+	cfg.MaxConns = max(cfg.MaxConns, 2)
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w: %w", name, err, registry.ErrStorage)
@@ -331,7 +360,10 @@ func (s *Store) run(ctx context.Context, begin string, hints *[]int64, fn func(r
 		c.Exec(context.Background(), "ROLLBACK")
 		return err
 	}
-	tag, err := x.exec(ctx, "COMMIT")
+	// The caller's context no longer counts once fn has succeeded: ended
+	// mid-COMMIT it would close the connection and leave the caller
+	// told of a failure for a change that may have committed.
+	tag, err := x.exec(context.WithoutCancel(ctx), "COMMIT")
 	if err != nil {
 		c.Exec(context.Background(), "ROLLBACK")
 		return err

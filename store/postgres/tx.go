@@ -332,7 +332,7 @@ func (t *tx) InsertAssignment(ctx context.Context, a *registry.Assignment) error
 	if t.deferring && t.s != nil {
 		// An allocation: take the ID from this replica's reserve and send
 		// the row with the allocation's other writes, one round trip less.
-		id, err := t.s.assignmentID(ctx)
+		id, err := t.s.assignmentID(ctx, t)
 		if err != nil {
 			return err
 		}
