@@ -299,16 +299,24 @@ func (s *Server) stream(w dns.ResponseWriter, r *dns.Msg, rrs []dns.RR) {
 	tr := new(dns.Transfer)
 	errc := make(chan error, 1)
 	go func() { errc <- tr.Out(w, r, ch) }()
+	// send hands one message's records to the transfer, or says it has
+	// ended (the peer went away).
+	send := func(batch []dns.RR) bool {
+		select {
+		case ch <- &dns.Envelope{RR: batch}:
+			return true
+		case err := <-errc:
+			s.log.Warn("dns transfer", "err", err)
+			close(ch)
+			return false
+		}
+	}
 	var batch []dns.RR
 	size := 0
 	for _, rr := range rrs {
 		l := dns.Len(rr)
 		if size+l > 16000 && len(batch) > 0 {
-			select {
-			case ch <- &dns.Envelope{RR: batch}:
-			case err := <-errc:
-				s.log.Warn("dns transfer", "err", err)
-				close(ch)
+			if !send(batch) {
 				return
 			}
 			batch, size = nil, 0
@@ -316,14 +324,8 @@ func (s *Server) stream(w dns.ResponseWriter, r *dns.Msg, rrs []dns.RR) {
 		batch = append(batch, rr)
 		size += l
 	}
-	if len(batch) > 0 {
-		select {
-		case ch <- &dns.Envelope{RR: batch}:
-		case err := <-errc:
-			s.log.Warn("dns transfer", "err", err)
-			close(ch)
-			return
-		}
+	if len(batch) > 0 && !send(batch) {
+		return
 	}
 	close(ch)
 	if err := <-errc; err != nil {

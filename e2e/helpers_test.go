@@ -19,7 +19,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
+	"github.com/cadastre-ipam/cadastre/store/postgres/pgtest"
 )
 
 // binary is the cadastre binary TestMain builds once.
@@ -200,47 +200,5 @@ func (s *server) tail() string {
 	return string(b)
 }
 
-// baseDSN is the PostgreSQL test server: $CADASTRE_TEST_POSTGRES, or the
-// one these machines run on loopback (trust auth, database test).
-func baseDSN() string {
-	if d := os.Getenv("CADASTRE_TEST_POSTGRES"); d != "" {
-		return d
-	}
-	return "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
-}
-
-var schemaSeq atomic.Int64
-
-// freshSchema makes an empty schema for one test, dropped afterwards, and
-// returns a DSN whose search_path is that schema. It skips the test when
-// PostgreSQL is unreachable, unless $CI is set.
-func freshSchema(t testing.TB) string {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	conn, err := pgx.Connect(ctx, baseDSN())
-	if err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("PostgreSQL at %s: %v", baseDSN(), err)
-		}
-		t.Skipf("no PostgreSQL at %s (%v): the replica test needs it; scripts/setup starts it", baseDSN(), err)
-	}
-	name := fmt.Sprintf("cadastre_e2e%d_%d", time.Now().UnixNano()%1e9, schemaSeq.Add(1))
-	if _, err := conn.Exec(ctx, "CREATE SCHEMA "+name); err != nil {
-		t.Fatal(err)
-	}
-	conn.Close(ctx)
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		if c, err := pgx.Connect(ctx, baseDSN()); err == nil {
-			c.Exec(ctx, "DROP SCHEMA "+name+" CASCADE")
-			c.Close(ctx)
-		}
-	})
-	sep := "?"
-	if strings.Contains(baseDSN(), "?") {
-		sep = "&"
-	}
-	return baseDSN() + sep + "search_path=" + name
-}
+// freshSchema is a schema of the test's own (pgtest).
+func freshSchema(t testing.TB) string { return pgtest.FreshSchema(t) }

@@ -25,7 +25,6 @@ package postgres
 import (
 	"cmp"
 	"context"
-	"database/sql"
 	"embed"
 	"errors"
 	"fmt"
@@ -713,6 +712,3 @@ func (t *tx) flush(ctx context.Context) error {
 	}
 	return err
 }
-
-// keep database/sql imported for stdlib's pool adapter above.
-var _ = sql.ErrNoRows
