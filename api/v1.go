@@ -19,6 +19,7 @@ import (
 	"github.com/cadastre-ipam/cadastre/auth"
 	"github.com/cadastre-ipam/cadastre/location"
 	"github.com/cadastre-ipam/cadastre/prefix"
+	"github.com/cadastre-ipam/cadastre/problem"
 	"github.com/cadastre-ipam/cadastre/registry"
 )
 
@@ -191,53 +192,25 @@ func clientIP(remote string) string {
 	return remote
 }
 
-// Problem types: a client tells the kinds of failure apart by these
-// (RFC 9457 §3.1.1), not by parsing the detail text.
-const (
-	ProblemInvalid      = "urn:cadastre:problem:invalid"
-	ProblemNotFound     = "urn:cadastre:problem:not-found"
-	ProblemNoSpace      = "urn:cadastre:problem:no-space"
-	ProblemPolicy       = "urn:cadastre:problem:policy"
-	ProblemOverlap      = "urn:cadastre:problem:overlap"
-	ProblemExists       = "urn:cadastre:problem:exists"
-	ProblemIdempotency  = "urn:cadastre:problem:idempotency"
-	ProblemState        = "urn:cadastre:problem:state"
-	ProblemPrecondition = "urn:cadastre:problem:precondition"
-)
-
 func typed(status int, typ, detail string, errs ...*huma.ErrorDetail) error {
 	return &huma.ErrorModel{Status: status, Type: typ, Title: http.StatusText(status), Detail: detail, Errors: errs}
 }
 
-// problem maps a registry error to an RFC 9457 problem, in this one place.
+// problem maps a domain error to an RFC 9457 problem: its type and status
+// come from package problem, the one table the client and CLI share.
 func (s *Server) problem(err error) error {
-	var pe *registry.PolicyError
-	switch {
-	case err == nil:
+	if err == nil {
 		return nil
-	case errors.As(err, &pe):
-		typ := ProblemPolicy
-		if pe.LendersFull {
-			typ = ProblemNoSpace
+	}
+	if typ, status, ok := problem.For(err); ok {
+		var pe *registry.PolicyError
+		if errors.As(err, &pe) {
+			return typed(status, typ, err.Error(),
+				&huma.ErrorDetail{Message: "no free IPv4 and borrowing not allowed", Location: "region", Value: map[string]any{"region": pe.Region, "family": pe.Family, "policy": pe.Policy.String()}})
 		}
-		return typed(http.StatusConflict, typ, err.Error(),
-			&huma.ErrorDetail{Message: "no free IPv4 and borrowing not allowed", Location: "region", Value: map[string]any{"region": pe.Region, "family": pe.Family, "policy": pe.Policy.String()}})
-	case errors.Is(err, registry.ErrPrecondition):
-		return typed(http.StatusPreconditionFailed, ProblemPrecondition, err.Error())
-	case errors.Is(err, registry.ErrInvalid):
-		return typed(http.StatusUnprocessableEntity, ProblemInvalid, err.Error())
-	case errors.Is(err, registry.ErrNotFound):
-		return typed(http.StatusNotFound, ProblemNotFound, err.Error())
-	case errors.Is(err, registry.ErrNoSpace):
-		return typed(http.StatusConflict, ProblemNoSpace, err.Error())
-	case errors.Is(err, registry.ErrOverlap):
-		return typed(http.StatusConflict, ProblemOverlap, err.Error())
-	case errors.Is(err, registry.ErrExists):
-		return typed(http.StatusConflict, ProblemExists, err.Error())
-	case errors.Is(err, registry.ErrIdempotency):
-		return typed(http.StatusConflict, ProblemIdempotency, err.Error())
-	case errors.Is(err, registry.ErrState):
-		return typed(http.StatusConflict, ProblemState, err.Error())
+		return typed(status, typ, err.Error())
+	}
+	switch {
 	case errors.Is(err, registry.ErrStorage):
 		s.log.Error("storage", "err", err.Error())
 		return huma.Error503ServiceUnavailable("the database is unavailable; try again later")
