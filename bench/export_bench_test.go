@@ -7,7 +7,6 @@ import (
 	"path/filepath"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/cadastre-ipam/cadastre/geo"
 	"github.com/cadastre-ipam/cadastre/location"
@@ -94,7 +93,7 @@ func BenchmarkGeofeedExport(b *testing.B) {
 	b.ResetTimer()
 	var lines int
 	for b.Loop() {
-		f, err := geo.PublishFeed(ctx, r, time.Now())
+		f, err := geo.PublishFeed(ctx, r)
 		if err != nil {
 			b.Fatal(err)
 		}

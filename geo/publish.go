@@ -22,8 +22,11 @@ type Published struct {
 // PublishFeed writes the register's RFC 8805 geofeed: every pool and every
 // relocated unit placed at its region's location, adjacent prefixes with
 // the same location merged into the fewest CIDRs, in a deterministic order,
-// under a header naming the generation time and the event-log position.
-func PublishFeed(ctx context.Context, reg *registry.Registry, now time.Time) (Published, error) {
+// under a header naming the event-log position it reflects. The bytes
+// depend on the register alone, not on when or where they are made: every
+// replica, and the CLI over the API or on the file, publish the same feed
+// for the same position.
+func PublishFeed(ctx context.Context, reg Placer) (Published, error) {
 	places, pos, err := reg.Placements(ctx)
 	if err != nil {
 		return Published{}, fmt.Errorf("geofeed: %w", err)
@@ -38,7 +41,6 @@ func PublishFeed(ctx context.Context, reg *registry.Registry, now time.Time) (Pu
 	}
 	header := []string{
 		"RFC 8805 geofeed published by cadastre",
-		"generated " + now.UTC().Format(time.RFC3339),
 		fmt.Sprintf("reflects the event log through seq %d (%s)", pos.Seq, pos.At.UTC().Format(time.RFC3339Nano)),
 	}
 	var buf bytes.Buffer

@@ -33,7 +33,7 @@ func TestExportCheckImportRoundTrip(t *testing.T) {
 		t.Fatal(err)
 	}
 	reg := registry.New(st, registry.WithClock(func() time.Time { return now }))
-	feed, err := geo.PublishFeed(ctx, reg, now)
+	feed, err := geo.PublishFeed(ctx, reg)
 	if err != nil {
 		t.Fatal(err)
 	}
