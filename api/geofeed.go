@@ -32,7 +32,7 @@ func (s *Server) geofeed(w http.ResponseWriter, r *http.Request) {
 	s.feed.mu.Lock()
 	feed := s.feed.feed
 	if feed.CSV == nil || feed.Position.Seq != pos.Seq {
-		f, err := geo.PublishFeed(ctx, s.reg, time.Now())
+		f, err := geo.PublishFeed(ctx, s.reg)
 		if err != nil {
 			s.feed.mu.Unlock()
 			s.log.Error("geofeed: publish", "err", err.Error())
