@@ -37,6 +37,7 @@ type Server struct {
 
 	feed    feedCache
 	geo     *geo.Engine
+	sources geo.Store // nil: sources are not changed over the API
 	tokens  *auth.Tokens
 	limiter *limiter
 	api     huma.API

@@ -82,6 +82,7 @@ func (s *Server) mountV1() {
 	s.routeReadOnly(api)
 	s.routeTokens(api)
 	s.routeGeo(api)
+	s.routeGeoSources(api)
 }
 
 // op describes an operation with the scope it needs.

@@ -1,7 +1,9 @@
 // Package client speaks cadastre's /v1 HTTP API with the same methods as
 // registry.Registry, so the CLI runs the same verbs against a server as
-// against a file. Problems (RFC 9457) come back as the registry's sentinel
-// errors, chosen by their type URN, so exit codes match too.
+// against a file. Problems (RFC 9457) come back as *problem.Details, which
+// unwrap to the registry's sentinel errors chosen by their type URN, so
+// exit codes match too. It shares no code with the server but the domain
+// types and package problem.
 package client
 
 import (
@@ -18,7 +20,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/cadastre-ipam/cadastre/api"
+	"github.com/cadastre-ipam/cadastre/problem"
 	"github.com/cadastre-ipam/cadastre/registry"
 )
 
@@ -44,61 +46,10 @@ func New(base, token string, hc *http.Client) (*Client, error) {
 	return &Client{base: u, token: token, http: hc}, nil
 }
 
-// Problem is a problem document the server answered with.
-type Problem struct {
-	Type   string `json:"type"`
-	Title  string `json:"title"`
-	Status int    `json:"status"`
-	Detail string `json:"detail"`
-	Errors []struct {
-		Message  string `json:"message"`
-		Location string `json:"location"`
-	} `json:"errors"`
-}
-
-func (p *Problem) Error() string {
-	msg := p.Detail
-	if msg == "" {
-		msg = p.Title
-	}
-	for _, e := range p.Errors {
-		msg += "; " + e.Location + ": " + e.Message
-	}
-	return fmt.Sprintf("server: %s (HTTP %d)", msg, p.Status)
-}
-
-// Unwrap maps the problem to the registry's sentinel error.
-func (p *Problem) Unwrap() error {
-	switch p.Type {
-	case api.ProblemInvalid:
-		return registry.ErrInvalid
-	case api.ProblemNotFound:
-		return registry.ErrNotFound
-	case api.ProblemNoSpace:
-		return registry.ErrNoSpace
-	case api.ProblemPolicy:
-		return registry.ErrPolicy
-	case api.ProblemOverlap:
-		return registry.ErrOverlap
-	case api.ProblemExists:
-		return registry.ErrExists
-	case api.ProblemIdempotency:
-		return registry.ErrIdempotency
-	case api.ProblemState, api.ProblemPrecondition:
-		return registry.ErrState
-	}
-	switch p.Status {
-	case http.StatusBadRequest, http.StatusUnprocessableEntity:
-		return registry.ErrInvalid
-	case http.StatusNotFound:
-		return registry.ErrNotFound
-	}
-	return nil
-}
-
-// Policy problems also count as no space, like registry.PolicyError.
-func (p *Problem) Is(target error) bool {
-	return p.Type == api.ProblemPolicy && target == registry.ErrNoSpace
+// raw is a request body sent as it is, not as JSON.
+type raw struct {
+	body        io.Reader
+	contentType string
 }
 
 func (c *Client) do(ctx context.Context, method, path string, query url.Values, header map[string]string, in, out any) (http.Header, error) {
@@ -106,7 +57,12 @@ func (c *Client) do(ctx context.Context, method, path string, query url.Values, 
 	u.Path += path
 	u.RawQuery = query.Encode()
 	var body io.Reader
-	if in != nil {
+	contentType := "application/json"
+	switch in := in.(type) {
+	case nil:
+	case raw:
+		body, contentType = in.body, in.contentType
+	default:
 		b, err := json.Marshal(in)
 		if err != nil {
 			return nil, err
@@ -120,7 +76,7 @@ func (c *Client) do(ctx context.Context, method, path string, query url.Values, 
 	req.Header.Set("Authorization", "Bearer "+c.token)
 	req.Header.Set("Accept", "application/json")
 	if in != nil {
-		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Content-Type", contentType)
 	}
 	for k, v := range header {
 		req.Header.Set(k, v)
@@ -135,7 +91,7 @@ func (c *Client) do(ctx context.Context, method, path string, query url.Values, 
 		return nil, fmt.Errorf("server %s: %w", c.base.Host, err)
 	}
 	if resp.StatusCode >= 400 {
-		p := &Problem{Status: resp.StatusCode}
+		p := &problem.Details{Status: resp.StatusCode}
 		if json.Unmarshal(b, p) != nil || p.Status == 0 {
 			p.Status, p.Detail = resp.StatusCode, strings.TrimSpace(string(b))
 		}
@@ -149,12 +105,37 @@ func (c *Client) do(ctx context.Context, method, path string, query url.Values, 
 	return resp.Header, nil
 }
 
+// regionBody is POST /v1/regions: a region's location is flat on the wire.
+type regionBody struct {
+	Name        string `json:"name"`
+	Country     string `json:"country"`
+	Subdivision string `json:"subdivision,omitempty"`
+	City        string `json:"city,omitempty"`
+	BorrowFrom  string `json:"borrow_from,omitempty"`
+	BorrowUnit  int    `json:"borrow_unit,omitempty"`
+}
+
+// blockBody is POST /v1/blocks: the price is a decimal string on the wire.
+type blockBody struct {
+	Prefix            netip.Prefix    `json:"prefix"`
+	Source            registry.Source `json:"source"`
+	Registry          string          `json:"registry,omitempty"`
+	RegisteredCountry string          `json:"registered_country,omitempty"`
+	From              string          `json:"from,omitempty"`
+	Price             string          `json:"price,omitempty"`
+	Currency          string          `json:"currency,omitempty"`
+	Date              string          `json:"date,omitempty"`
+	Note              string          `json:"note,omitempty"`
+}
+
+// releaseBody is POST /v1/assignments/{id}/release.
+type releaseBody struct {
+	Quarantine string `json:"quarantine"`
+}
+
 // AddRegion creates a region.
 func (c *Client) AddRegion(ctx context.Context, s registry.RegionSpec) (out registry.Region, err error) {
-	in := map[string]any{"name": s.Name, "country": s.Location.Country, "subdivision": s.Location.Subdivision, "city": s.Location.City, "borrow_from": s.Borrow.String()}
-	if s.BorrowBits != 0 {
-		in["borrow_unit"] = s.BorrowBits
-	}
+	in := regionBody{Name: s.Name, Country: s.Location.Country, Subdivision: s.Location.Subdivision, City: s.Location.City, BorrowFrom: s.Borrow.String(), BorrowUnit: s.BorrowBits}
 	_, err = c.do(ctx, http.MethodPost, "/v1/regions", nil, nil, in, &out)
 	return out, err
 }
@@ -167,16 +148,10 @@ func (c *Client) Regions(ctx context.Context) (out []registry.Region, err error)
 
 // AddBlock records a block.
 func (c *Client) AddBlock(ctx context.Context, b registry.Block) (out registry.Block, err error) {
-	in := map[string]any{"prefix": b.Prefix.String(), "source": string(b.Source), "registry": b.Registry, "registered_country": b.RegisteredCountry,
-		"from": b.From, "date": b.Date, "note": b.Note}
+	in := blockBody{Prefix: b.Prefix, Source: b.Source, Registry: b.Registry, RegisteredCountry: b.RegisteredCountry, From: b.From, Date: b.Date, Note: b.Note}
 	if b.Price != nil {
-		in["price"] = fmt.Sprintf("%d.%02d", b.Price.Cents/100, b.Price.Cents%100)
-		in["currency"] = b.Price.Currency
-	}
-	for k, v := range in {
-		if v == "" {
-			delete(in, k)
-		}
+		in.Price = fmt.Sprintf("%d.%02d", b.Price.Cents/100, b.Price.Cents%100)
+		in.Currency = b.Price.Currency
 	}
 	_, err = c.do(ctx, http.MethodPost, "/v1/blocks", nil, nil, in, &out)
 	return out, err
@@ -190,11 +165,7 @@ func (c *Client) Blocks(ctx context.Context) (out []registry.Block, err error) {
 
 // AddPool creates a pool.
 func (c *Client) AddPool(ctx context.Context, s registry.PoolSpec) (out registry.Pool, err error) {
-	in := map[string]any{"prefix": s.Prefix.String(), "region": s.Region}
-	if s.Purpose != "" {
-		in["purpose"] = s.Purpose
-	}
-	_, err = c.do(ctx, http.MethodPost, "/v1/pools", nil, nil, in, &out)
+	_, err = c.do(ctx, http.MethodPost, "/v1/pools", nil, nil, s, &out)
 	return out, err
 }
 
@@ -210,24 +181,11 @@ func (c *Client) Pools(ctx context.Context, region string) (out []registry.PoolU
 
 // Allocate asks for q in one transaction.
 func (c *Client) Allocate(ctx context.Context, q registry.Request) (out []registry.Assignment, err error) {
-	in := map[string]any{"region": q.Region}
-	set := func(k string, v any, zero bool) {
-		if !zero {
-			in[k] = v
-		}
-	}
-	set("family", q.Family, q.Family == 0)
-	set("len", q.Bits, q.Bits == 0)
-	set("count", q.Count, q.Count == 0)
-	set("dual_stack", q.DualStack, !q.DualStack)
-	set("tenant", q.Tenant, q.Tenant == "")
-	set("resource", q.Resource, q.Resource == "")
-	set("name", q.Name, q.Name == "")
 	var h map[string]string
 	if q.Key != "" {
 		h = map[string]string{"Idempotency-Key": q.Key}
 	}
-	_, err = c.do(ctx, http.MethodPost, "/v1/assignments", nil, h, []any{in}, &out)
+	_, err = c.do(ctx, http.MethodPost, "/v1/assignments", nil, h, []registry.Request{q}, &out)
 	return out, err
 }
 
@@ -252,7 +210,7 @@ func (c *Client) Release(ctx context.Context, t registry.Target, quarantine time
 		}
 	}
 	_, err = c.do(ctx, http.MethodPost, "/v1/assignments/"+strconv.FormatInt(id, 10)+"/release", nil, nil,
-		map[string]string{"quarantine": quarantine.String()}, &out)
+		releaseBody{Quarantine: quarantine.String()}, &out)
 	return out, err
 }
 

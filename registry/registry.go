@@ -223,9 +223,9 @@ func (r *Registry) Blocks(ctx context.Context) (out []Block, err error) {
 
 // PoolSpec is what an operator gives to create a pool.
 type PoolSpec struct {
-	Prefix  netip.Prefix
-	Region  string
-	Purpose string
+	Prefix  netip.Prefix `json:"prefix"`
+	Region  string       `json:"region"`
+	Purpose string       `json:"purpose,omitempty"`
 }
 
 // AddPool dedicates part of one block to a region.

@@ -40,17 +40,11 @@ Exit status: 0 all agree, 1 findings (so it can run from cron), 2 bad usage.`,
 			if asJSON && asCSV {
 				return usagef("--json and --csv exclude each other")
 			}
-			e, err := a.geoEngine(cmd.Context())
+			g, err := a.geo(cmd.Context())
 			if err != nil {
 				return err
 			}
-			reg, _ := a.open(cmd.Context())
-			places, _, err := reg.Placements(cmd.Context())
-			if err != nil {
-				return err
-			}
-			now := time.Now()
-			rep, err := geo.Audit(cmd.Context(), e.Table(), places, sources, now)
+			rep, err := g.Audit(cmd.Context(), sources)
 			if err != nil {
 				return err
 			}

@@ -2,10 +2,14 @@ package main
 
 import (
 	"context"
+	"fmt"
+	"io"
 	"net/netip"
+	"strings"
 	"time"
 
 	"github.com/cadastre-ipam/cadastre/client"
+	"github.com/cadastre-ipam/cadastre/geo"
 	"github.com/cadastre-ipam/cadastre/registry"
 )
 
@@ -25,6 +29,8 @@ type backend interface {
 	Report(ctx context.Context, region string) ([]registry.ReportRow, error)
 	Relocations(ctx context.Context) ([]registry.Relocation, error)
 	Events(ctx context.Context, f registry.EventFilter) ([]registry.Event, error)
+	// Placements feeds the geofeed, its JSON form and the MMDB export.
+	Placements(ctx context.Context) ([]registry.Placement, registry.Position, error)
 }
 
 var (
@@ -37,9 +43,152 @@ func (a *app) backend(ctx context.Context) (backend, error) {
 	if a.cfg.server == "" {
 		return a.open(ctx)
 	}
+	return a.client()
+}
+
+func (a *app) client() (*client.Client, error) {
 	c, err := client.New(a.cfg.server, a.cfg.token, nil)
 	if err != nil {
-		return nil, usageError{err}
+		return nil, usageError{fmt.Errorf("%s: %w", a.verbName(), err)}
 	}
 	return c, nil
+}
+
+// verbName is the running verb without the program's name ("zone add").
+func (a *app) verbName() string {
+	if a.verb == "" {
+		return "this verb"
+	}
+	return a.verb
+}
+
+// localOnly is the one guard between --server and the local register:
+// open calls it before opening (and so creating) any store, so no verb,
+// present or future, makes a register file when a server is named. A
+// verb that works over the API takes a.backend or a.geo instead of
+// a.open; any other is refused here, naming it, with exit status 2.
+func (a *app) localOnly() error {
+	if a.cfg.server == "" {
+		return nil
+	}
+	return usagef("%s works on a local register only (--db or --postgres), not through --server %s: unset --server and $CADASTRE_SERVER to run it on this machine's register",
+		a.verbName(), a.cfg.server)
+}
+
+// setVerb records which verb runs, for messages that name it.
+func (a *app) setVerb(path string) {
+	a.verb = strings.TrimPrefix(strings.TrimPrefix(path, "cadastre"), " ")
+}
+
+// geoBackend is what the geolocation verbs need: the local register with
+// its sources, or a server's.
+type geoBackend interface {
+	// Locate fills out[i] with the answer for addrs[i].
+	Locate(ctx context.Context, addrs []netip.Addr, all bool, out []geo.Result) error
+	// Batch is how many addresses Locate should be given at once: one
+	// locally, so answers stream line by line; many over the API.
+	Batch() int
+	Audit(ctx context.Context, sources []string) (geo.AuditReport, error)
+	GeoSources(ctx context.Context) ([]geo.SourceStatus, error)
+	AddMMDB(ctx context.Context, name, path string) (geo.AddedMMDB, error)
+	RemoveSource(ctx context.Context, name string) error
+	ImportFeed(ctx context.Context, name, origin string, r io.Reader, skipBad bool) (geo.ImportReport, error)
+}
+
+var (
+	_ geoBackend = (*localGeo)(nil)
+	_ geoBackend = remoteGeo{}
+)
+
+// geo returns the server's geolocation with --server, else the local one.
+func (a *app) geo(ctx context.Context) (geoBackend, error) {
+	if a.cfg.server != "" {
+		c, err := a.client()
+		if err != nil {
+			return nil, err
+		}
+		return remoteGeo{c}, nil
+	}
+	if _, err := a.open(ctx); err != nil {
+		return nil, err
+	}
+	return &localGeo{a: a}, nil
+}
+
+// localGeo answers from the register and the sources in the local store;
+// the look-up table is built on first use.
+type localGeo struct {
+	a *app
+	e *geo.Engine
+}
+
+func (l *localGeo) engine(ctx context.Context) (*geo.Engine, error) {
+	if l.e == nil {
+		e, err := l.a.geoEngine(ctx)
+		if err != nil {
+			return nil, err
+		}
+		l.e = e
+	}
+	return l.e, nil
+}
+
+func (l *localGeo) Batch() int { return 1 }
+
+func (l *localGeo) Locate(ctx context.Context, addrs []netip.Addr, all bool, out []geo.Result) error {
+	e, err := l.engine(ctx)
+	if err != nil {
+		return err
+	}
+	tab := e.Table()
+	for i, ad := range addrs {
+		if all {
+			out[i] = tab.LookupAll(ad)
+		} else {
+			tab.LookupInto(&out[i], ad)
+		}
+	}
+	return nil
+}
+
+func (l *localGeo) Audit(ctx context.Context, sources []string) (geo.AuditReport, error) {
+	e, err := l.engine(ctx)
+	if err != nil {
+		return geo.AuditReport{}, err
+	}
+	return geo.AuditRegister(ctx, e.Table(), l.a.reg, sources, time.Now())
+}
+
+func (l *localGeo) GeoSources(ctx context.Context) ([]geo.SourceStatus, error) {
+	e, err := l.engine(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return e.Table().Sources(), nil
+}
+
+func (l *localGeo) AddMMDB(ctx context.Context, name, path string) (geo.AddedMMDB, error) {
+	return geo.AddMMDB(ctx, l.a.store, name, path, time.Now())
+}
+
+func (l *localGeo) RemoveSource(ctx context.Context, name string) error {
+	return geo.RemoveSource(ctx, l.a.store, name, time.Now())
+}
+
+func (l *localGeo) ImportFeed(ctx context.Context, name, origin string, r io.Reader, skipBad bool) (geo.ImportReport, error) {
+	return geo.ImportFeed(ctx, l.a.store, name, origin, r, skipBad, time.Now())
+}
+
+// remoteGeo is a server's geolocation, through its API.
+type remoteGeo struct{ *client.Client }
+
+func (r remoteGeo) Batch() int { return client.MaxLookupBatch }
+
+func (r remoteGeo) Locate(ctx context.Context, addrs []netip.Addr, all bool, out []geo.Result) error {
+	res, err := r.Lookup(ctx, addrs, all)
+	if err != nil {
+		return err
+	}
+	copy(out, res)
+	return nil
 }

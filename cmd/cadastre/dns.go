@@ -22,9 +22,6 @@ const dnsKeyEnv = "CADASTRE_DNS_KEY"
 // loads the sealing key: $CADASTRE_DNS_KEY (64 hex digits), else a key
 // derived with HKDF from the token key, so that one secret may serve both.
 func (a *app) dnsManager(ctx context.Context, withKeys bool) (*authdns.Manager, authdns.Store, *authdns.Sealer, error) {
-	if a.cfg.server != "" {
-		return nil, nil, nil, usagef("zone, record and dns commands work on the register itself (--db or --postgres), not through --server")
-	}
 	if _, err := a.open(ctx); err != nil {
 		return nil, nil, nil, err
 	}

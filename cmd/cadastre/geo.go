@@ -3,9 +3,7 @@ package main
 import (
 	"bufio"
 	"context"
-	"crypto/sha256"
 	"encoding/csv"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -20,7 +18,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/cadastre-ipam/cadastre/geo"
-	"github.com/cadastre-ipam/cadastre/registry"
 )
 
 func newGeoCmd(a *app) *cobra.Command {
@@ -57,7 +54,8 @@ func newGeoSourceAdd(a *app) *cobra.Command {
 		Long: `Add an MMDB database (MaxMind GeoIP2/GeoLite2, or the flat schema of the
 ip-location-db packages) as the source NAME, ranked after the sources added
 before it. The file is checked now and read at every start; a server reloads it
-when it changes. Adding under an existing name replaces that source.`,
+when it changes. Adding under an existing name replaces that source.
+With --server, the server reads the file, at the same absolute path.`,
 		Example: "  cadastre geo source add whois --mmdb .cache/geodata/geo-whois-asn-country.mmdb",
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -72,26 +70,15 @@ when it changes. Adding under an existing name replaces that source.`,
 			if err != nil {
 				return usageError{err}
 			}
-			m, err := geo.OpenMMDB(name, abs)
+			g, err := a.geo(cmd.Context())
 			if err != nil {
-				return unreadable{err}
-			}
-			data, err := os.ReadFile(abs)
-			if err != nil {
-				return unreadable{err}
-			}
-			sum := sha256.Sum256(data)
-			if _, err := a.open(cmd.Context()); err != nil {
 				return err
 			}
-			now := time.Now().UTC().Truncate(time.Microsecond)
-			s := geo.Source{Name: name, Kind: geo.KindMMDB, Origin: abs, SHA256: hex.EncodeToString(sum[:]), ImportedAt: now}
-			after, _ := json.Marshal(map[string]any{"name": name, "kind": geo.KindMMDB, "origin": abs, "sha256": s.SHA256, "schema": m.Schema(), "database_type": m.DatabaseType()})
-			ev := registry.Event{At: now, Actor: registry.Actor(cmd.Context()), Action: "source.add", SubjectKind: "source", Subject: name, After: after}
-			if _, err := a.store.PutSource(cmd.Context(), s, nil, ev); err != nil {
-				return fmt.Errorf("source %s: %w", name, err)
+			m, err := g.AddMMDB(cmd.Context(), name, abs)
+			if err != nil {
+				return err
 			}
-			fmt.Fprintf(a.cfg.stdout, "source %s: %s (%s schema, %s, built %s)\n", name, abs, m.Schema(), m.DatabaseType(), m.BuildTime().UTC().Format("2006-01-02"))
+			fmt.Fprintf(a.cfg.stdout, "source %s: %s (%s schema, %s, built %s)\n", name, m.Source.Origin, m.Schema, m.DatabaseType, m.BuildTime.UTC().Format("2006-01-02"))
 			return nil
 		},
 	}
@@ -107,11 +94,14 @@ func newGeoSourceList(a *app) *cobra.Command {
 		Example: "  cadastre geo source list --json",
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			e, err := a.geoEngine(cmd.Context())
+			g, err := a.geo(cmd.Context())
 			if err != nil {
 				return err
 			}
-			st := e.Table().Sources()
+			st, err := g.GeoSources(cmd.Context())
+			if err != nil {
+				return err
+			}
 			if asJSON {
 				return writeJSON(a.cfg.stdout, st)
 			}
@@ -137,13 +127,13 @@ func newGeoSourceRemove(a *app) *cobra.Command {
 		Example: "  cadastre geo source remove whois",
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if _, err := a.open(cmd.Context()); err != nil {
+			name := args[0]
+			g, err := a.geo(cmd.Context())
+			if err != nil {
 				return err
 			}
-			name := args[0]
-			ev := registry.Event{At: time.Now().UTC().Truncate(time.Microsecond), Actor: registry.Actor(cmd.Context()), Action: "source.remove", SubjectKind: "source", Subject: name}
-			if err := a.store.DeleteSource(cmd.Context(), name, ev); err != nil {
-				return fmt.Errorf("source %s: %w", name, err)
+			if err := g.RemoveSource(cmd.Context(), name); err != nil {
+				return err
 			}
 			fmt.Fprintf(a.cfg.stdout, "source %s removed\n", name)
 			return nil
@@ -239,40 +229,31 @@ Exit status: 0 all answered, 1 some lines were not addresses, 2 bad usage.`,
 			default:
 				in, name = strings.NewReader(strings.Join(args, "\n")), "argument"
 			}
-			e, err := a.geoEngine(cmd.Context())
+			g, err := a.geo(cmd.Context())
 			if err != nil {
 				return err
 			}
 			out := bufio.NewWriterSize(a.cfg.stdout, 256<<10)
 			defer out.Flush()
 			w := newLookupWriter(out, asJSON, asCSV, all)
-			tab := e.Table()
 			sc := bufio.NewScanner(in)
 			sc.Buffer(make([]byte, 64<<10), 64<<10)
-			var r geo.Result
-			bad, total := 0, 0
+			b := newLookupBatch(g, w, a.cfg.stderr, name, all)
+			total := 0
 			for line := 1; sc.Scan(); line++ {
 				s := strings.TrimSpace(sc.Text()) // also the \r of CRLF
 				if strings.HasPrefix(s, "#") {
 					continue
 				}
 				total++
-				addr, err := parseLookupAddr(s)
-				if err != nil {
-					bad++
-					w.fail(line, s, err)
-					fmt.Fprintf(a.cfg.stderr, "%s:%d: %v\n", name, line, err)
-					continue
-				}
-				if all {
-					r = tab.LookupAll(addr)
-				} else {
-					tab.LookupInto(&r, addr)
-				}
-				if err := w.write(line, &r); err != nil {
+				if err := b.add(cmd.Context(), line, s); err != nil {
 					return err
 				}
 			}
+			if err := b.flush(cmd.Context()); err != nil {
+				return err
+			}
+			bad := b.bad
 			if err := sc.Err(); err != nil {
 				if errors.Is(err, bufio.ErrTooLong) {
 					err = fmt.Errorf("a line longer than 64 KiB after line %d", total)
@@ -294,6 +275,68 @@ Exit status: 0 all answered, 1 some lines were not addresses, 2 bad usage.`,
 	c.Flags().BoolVar(&all, "all", false, "every source's answer, not only the best-ranked")
 	c.Flags().StringVarP(&file, "file", "f", "", "read addresses from FILE, one a line (- for standard input)")
 	return c
+}
+
+// lookupBatch gathers the lines of a look-up until there are as many
+// addresses as the backend takes at once, then answers them in line
+// order; a bad line waiting behind no address is reported at once.
+type lookupBatch struct {
+	g      geoBackend
+	w      *lookupWriter
+	stderr io.Writer
+	name   string
+	all    bool
+	lines  []pendingLine
+	addrs  []netip.Addr
+	res    []geo.Result
+	bad    int
+}
+
+type pendingLine struct {
+	line  int
+	input string
+	err   error // the line is not an address
+}
+
+func newLookupBatch(g geoBackend, w *lookupWriter, stderr io.Writer, name string, all bool) *lookupBatch {
+	n := g.Batch()
+	return &lookupBatch{g: g, w: w, stderr: stderr, name: name, all: all,
+		addrs: make([]netip.Addr, 0, n), res: make([]geo.Result, n)}
+}
+
+func (b *lookupBatch) add(ctx context.Context, line int, s string) error {
+	addr, err := parseLookupAddr(s)
+	b.lines = append(b.lines, pendingLine{line: line, input: s, err: err})
+	if err == nil {
+		b.addrs = append(b.addrs, addr)
+	}
+	if len(b.addrs) == cap(b.addrs) || len(b.addrs) == 0 {
+		return b.flush(ctx)
+	}
+	return nil
+}
+
+func (b *lookupBatch) flush(ctx context.Context) error {
+	if len(b.addrs) > 0 {
+		if err := b.g.Locate(ctx, b.addrs, b.all, b.res[:len(b.addrs)]); err != nil {
+			return err
+		}
+	}
+	i := 0
+	for _, l := range b.lines {
+		if l.err != nil {
+			b.bad++
+			b.w.fail(l.line, l.input, l.err)
+			fmt.Fprintf(b.stderr, "%s:%d: %v\n", b.name, l.line, l.err)
+			continue
+		}
+		if err := b.w.write(l.line, &b.res[i]); err != nil {
+			return err
+		}
+		i++
+	}
+	b.lines, b.addrs = b.lines[:0], b.addrs[:0]
+	return nil
 }
 
 // lookupWriter formats answers as text, NDJSON or CSV.
@@ -493,7 +536,7 @@ GeoIP2 layout (country, subdivision, city), which standard readers open
 		Example: "  cadastre geo export-mmdb register.mmdb && mmdblookup -f register.mmdb -i 191.232.0.1 country iso_code",
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			reg, err := a.open(cmd.Context())
+			reg, err := a.backend(cmd.Context())
 			if err != nil {
 				return err
 			}

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"time"
 
 	"github.com/spf13/cobra"
 
@@ -51,13 +50,14 @@ func newGeofeedExport(a *app) *cobra.Command {
 		Short: "Write the register's geofeed",
 		Long: `Write the register's RFC 8805 geofeed: every pool, and every relocated unit, at
 its region's location; adjacent prefixes with the same location merged into the
-fewest CIDRs; deterministic order; a header naming the generation time and the
-event-log position it reflects. ` + "`cadastre serve`" + ` publishes the same text at /geofeed.csv.`,
+fewest CIDRs; deterministic order; a header naming the event-log position it
+reflects. ` + "`cadastre serve`" + ` publishes the same text at /geofeed.csv: the same
+register gives the same bytes, from the file or with --server.`,
 		Example: `  cadastre geofeed export > geofeed.csv
   cadastre geofeed export --json | jq '.[] | select(.location.country == "BR")'`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			reg, err := a.open(cmd.Context())
+			reg, err := a.backend(cmd.Context())
 			if err != nil {
 				return err
 			}
@@ -68,7 +68,7 @@ event-log position it reflects. ` + "`cadastre serve`" + ` publishes the same te
 				}
 				return writeJSON(a.cfg.stdout, nonNil(places))
 			}
-			feed, err := geo.PublishFeed(cmd.Context(), reg, time.Now())
+			feed, err := geo.PublishFeed(cmd.Context(), reg)
 			if err != nil {
 				return err
 			}
@@ -169,11 +169,12 @@ are dropped: RFC 8805 deprecates them.`,
 				return unreadable{fmt.Errorf("geofeed %s: %w", args[0], err)}
 			}
 			defer f.Close()
-			if _, err := a.open(cmd.Context()); err != nil {
+			g, err := a.geo(cmd.Context())
+			if err != nil {
 				return err
 			}
 			r, stop := withProgress(a, "importing "+args[0], f)
-			rep, err := geo.ImportFeed(cmd.Context(), a.store, as, args[0], r, skip, time.Now())
+			rep, err := g.ImportFeed(cmd.Context(), as, args[0], r, skip)
 			stop()
 			for _, d := range rep.Diagnostics {
 				if d.Severity == geofeed.Error || !asJSON {

@@ -104,6 +104,7 @@ type fullStore interface {
 // needs it, the open register.
 type app struct {
 	cfg   config
+	verb  string // the running verb, "zone add", for messages
 	store fullStore
 	reg   *registry.Registry
 }
@@ -111,6 +112,9 @@ type app struct {
 func (a *app) open(ctx context.Context) (*registry.Registry, error) {
 	if a.reg != nil {
 		return a.reg, nil
+	}
+	if err := a.localOnly(); err != nil {
+		return nil, err
 	}
 	var s fullStore
 	var err error
@@ -197,6 +201,7 @@ policy, 7 database unusable.`,
 		// Cobra checks required flags after this hook and reports a missing
 		// one as a plain error (exit 1); checking here makes it a usage error.
 		PersistentPreRunE: func(c *cobra.Command, args []string) error {
+			a.setVerb(c.CommandPath())
 			if err := c.ValidateRequiredFlags(); err != nil {
 				return usageError{fmt.Errorf("%s: %w (see `%s --help`)", c.CommandPath(), err, c.CommandPath())}
 			}

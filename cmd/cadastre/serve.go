@@ -74,7 +74,7 @@ func (a *app) serve(ctx context.Context, o serveOpts) error {
 	if err != nil {
 		return err
 	}
-	srv := api.New(reg, tokens, log, api.WithGeo(ctx, engine))
+	srv := api.New(reg, tokens, log, api.WithGeo(ctx, engine), api.WithSources(a.store))
 	ln, err := net.Listen("tcp", o.listen)
 	if err != nil {
 		return usagef("--listen %s: %v", o.listen, err)

@@ -1,0 +1,155 @@
+package api
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/danielgtaylor/huma/v2"
+
+	"github.com/cadastre-ipam/cadastre/auth"
+	"github.com/cadastre-ipam/cadastre/geo"
+	"github.com/cadastre-ipam/cadastre/problem"
+	"github.com/cadastre-ipam/cadastre/registry"
+)
+
+// WithSources lets the API add, replace and remove geolocation sources in
+// st (an MMDB file on the server, an imported geofeed); without it those
+// operations answer 503. The look-up engine (WithGeo) is reloaded after
+// each change, so the next look-up or audit sees it.
+func WithSources(st geo.Store) Option {
+	return func(s *Server) { s.sources = st }
+}
+
+// placementsBody is GET /v1/placements: where every pooled prefix is used,
+// with the event-log position the list reflects.
+type placementsBody struct {
+	Items    []registry.Placement `json:"items"`
+	Position registry.Position    `json:"position"`
+}
+
+// feedErrors is the problem of a geofeed refused for its errors: each
+// diagnostic (errors and warnings) is an item, its value the diagnostic.
+func feedErrors(err error, rep geo.ImportReport) error {
+	items := make([]*huma.ErrorDetail, 0, len(rep.Diagnostics))
+	for _, d := range rep.Diagnostics {
+		items = append(items, &huma.ErrorDetail{Message: d.String(), Location: fmt.Sprintf("body line %d", d.Line), Value: d})
+	}
+	return typed(http.StatusUnprocessableEntity, problem.FeedErrors, err.Error(), items...)
+}
+
+func (s *Server) routeGeoSources(api huma.API) {
+	huma.Register(api, op("list-placements", http.MethodGet, "/v1/placements", "Where every pool and relocated unit is used, with the event-log position the list reflects (the geofeed's and the MMDB export's input)", auth.ScopeRead, false),
+		func(ctx context.Context, _ *struct{}) (*struct{ Body placementsBody }, error) {
+			places, pos, err := s.reg.Placements(ctx)
+			if err != nil {
+				return nil, s.problem(err)
+			}
+			return &struct{ Body placementsBody }{placementsBody{Items: nonNil(places), Position: pos}}, nil
+		})
+
+	audit := op("audit", http.MethodGet, "/v1/audit", "Where the world's geolocation sources disagree with the register, per prefix, with a score per source", auth.ScopeRead, false, http.StatusServiceUnavailable)
+	audit.Description = "Every pool and relocated unit is compared with what each source says across the whole prefix. Findings are not an error: the answer is 200 with the list."
+	huma.Register(api, audit, func(ctx context.Context, in *struct {
+		Source []string `query:"source" maxItems:"64" doc:"audit only these sources (default every source but the register)"`
+	}) (*struct{ Body geo.AuditReport }, error) {
+		if s.geo == nil {
+			return nil, huma.Error503ServiceUnavailable("geolocation is not loaded")
+		}
+		rep, err := geo.AuditRegister(ctx, s.geo.Table(), s.reg, in.Source, time.Now())
+		if err != nil {
+			return nil, s.problem(err)
+		}
+		rep.Findings = nonNil(rep.Findings)
+		return &struct{ Body geo.AuditReport }{rep}, nil
+	})
+
+	huma.Register(api, op("list-geo-sources", http.MethodGet, "/v1/geo/sources", "Geolocation sources in rank order, with how each loaded", auth.ScopeRead, false, http.StatusServiceUnavailable),
+		func(ctx context.Context, _ *struct{}) (*struct{ Body []geo.SourceStatus }, error) {
+			if s.geo == nil {
+				return nil, huma.Error503ServiceUnavailable("geolocation is not loaded")
+			}
+			return &struct{ Body []geo.SourceStatus }{nonNil(s.geo.Table().Sources())}, nil
+		})
+
+	add := op("add-geo-source", http.MethodPost, "/v1/geo/sources", "Add (or replace) an MMDB database on the server as a source", auth.ScopeAdmin, false, http.StatusUnprocessableEntity, http.StatusServiceUnavailable)
+	add.Description = "The file is read by the server, at that absolute path, now and at every start."
+	add.DefaultStatus = http.StatusCreated
+	huma.Register(api, add, func(ctx context.Context, in *struct {
+		Body struct {
+			Name string `json:"name" minLength:"1" maxLength:"63"`
+			MMDB string `json:"mmdb" minLength:"1" maxLength:"4096" doc:"absolute path of the MMDB file on the server"`
+		}
+	}) (*struct{ Body geo.AddedMMDB }, error) {
+		if err := s.sourcesReady(); err != nil {
+			return nil, err
+		}
+		added, err := geo.AddMMDB(ctx, s.sources, in.Body.Name, in.Body.MMDB, time.Now())
+		if err != nil {
+			return nil, s.problem(err)
+		}
+		s.reloadGeo(ctx)
+		return &struct{ Body geo.AddedMMDB }{added}, nil
+	})
+
+	rm := op("remove-geo-source", http.MethodDelete, "/v1/geo/sources/{name}", "Remove a source (an MMDB or an imported geofeed)", auth.ScopeAdmin, false, http.StatusNotFound, http.StatusServiceUnavailable)
+	rm.DefaultStatus = http.StatusNoContent
+	huma.Register(api, rm, func(ctx context.Context, in *struct {
+		Name string `path:"name" maxLength:"63"`
+	}) (*struct{}, error) {
+		if err := s.sourcesReady(); err != nil {
+			return nil, err
+		}
+		if err := geo.RemoveSource(ctx, s.sources, in.Name, time.Now()); err != nil {
+			return nil, s.problem(err)
+		}
+		s.reloadGeo(ctx)
+		return nil, nil
+	})
+
+	imp := op("import-geofeed", http.MethodPut, "/v1/geo/sources/{name}/feed", "Check an RFC 8805 geofeed and keep it as the source name", auth.ScopeAdmin, false, http.StatusUnprocessableEntity, http.StatusServiceUnavailable)
+	imp.Description = "The body is the feed (text/csv). A feed with errors is refused whole (422, type " + problem.FeedErrors + ", one item per diagnostic) unless skip_bad_lines, which keeps the good lines; the answer lists every diagnostic."
+	imp.MaxBodyBytes = 64 << 20
+	huma.Register(api, imp, func(ctx context.Context, in *struct {
+		Name    string `path:"name" maxLength:"63"`
+		Origin  string `query:"origin" maxLength:"4096" doc:"where the feed came from (a file name or URL), kept with the source"`
+		Skip    bool   `query:"skip_bad_lines" doc:"import the good lines of a feed with errors"`
+		RawBody []byte `contentType:"text/csv"`
+	}) (*struct{ Body geo.ImportReport }, error) {
+		if err := s.sourcesReady(); err != nil {
+			return nil, err
+		}
+		origin := in.Origin
+		if origin == "" {
+			origin = "api"
+		}
+		rep, err := geo.ImportFeed(ctx, s.sources, in.Name, origin, bytes.NewReader(in.RawBody), in.Skip, time.Now())
+		if errors.Is(err, geo.ErrFeedHasErrors) {
+			return nil, feedErrors(err, rep)
+		}
+		if err != nil {
+			return nil, s.problem(err)
+		}
+		s.reloadGeo(ctx)
+		rep.Diagnostics = nonNil(rep.Diagnostics)
+		return &struct{ Body geo.ImportReport }{rep}, nil
+	})
+}
+
+func (s *Server) sourcesReady() error {
+	if s.sources == nil || s.geo == nil {
+		return huma.Error503ServiceUnavailable("geolocation sources are not managed by this server")
+	}
+	return nil
+}
+
+// reloadGeo rebuilds the look-up table after a source changed; a source
+// that fails to load is logged and the others answer, as at start.
+func (s *Server) reloadGeo(ctx context.Context) {
+	if err := s.geo.Reload(ctx); err != nil {
+		s.log.Warn("geolocation reload", "err", err.Error())
+	}
+}
