@@ -218,6 +218,25 @@ func TestBadInputChangesNothing(t *testing.T) {
 		{name: "an admin token bound to a tenant is refused", r: post("/v1/tokens", adm, `{"scope":"admin","tenant":"acme"}`), status: 422, typ: problem.Invalid},
 		{name: "a negative expiry is refused", r: post("/v1/tokens", adm, `{"scope":"read","expires":"-1h"}`), status: 422, typ: problem.Invalid},
 		{name: "revoking an unknown token is 404", r: req{Method: "DELETE", Path: "/v1/tokens/aaaaaaaaaaaaaaaa", Token: adm}, status: 404, typ: problem.NotFound},
+
+		// Geolocation sources.
+		{name: "a geofeed with errors is refused whole, with its diagnostics", r: req{Method: "PUT", Path: "/v1/geo/sources/partner/feed?origin=p.csv", Token: adm,
+			Body: "40.64.0.0/24,US,,,\n40.64.1.1/24,US,,,\n", Header: map[string]string{"Content-Type": "text/csv"}}, status: 422, typ: problem.FeedErrors,
+			check: func(t *testing.T, x *exchange, p problemDoc) {
+				if !strings.Contains(p.Detail, "p.csv") || len(p.Errors) != 1 || !strings.Contains(p.Errors[0].Message, "2:1: error") || p.Errors[0].Value == nil {
+					t.Errorf("%s: want the file named and one item per diagnostic, with the diagnostic as its value", x)
+				}
+			}},
+		{name: "a geofeed under a bad source name is refused", r: req{Method: "PUT", Path: "/v1/geo/sources/Bad%20Name/feed", Token: adm,
+			Body: "40.64.0.0/24,US,,,\n", Header: map[string]string{"Content-Type": "text/csv"}}, status: 422, typ: problem.Invalid},
+		{name: "a read token cannot import a geofeed", r: req{Method: "PUT", Path: "/v1/geo/sources/partner/feed", Token: read,
+			Body: "40.64.0.0/24,US,,,\n", Header: map[string]string{"Content-Type": "text/csv"}}, status: 403},
+		{name: "an MMDB source by a relative path is refused", r: post("/v1/geo/sources", adm, `{"name":"w","mmdb":"world.mmdb"}`), status: 422, typ: problem.Invalid, check: mentions("absolute")},
+		{name: "an MMDB source from a missing file is refused", r: post("/v1/geo/sources", adm, `{"name":"w","mmdb":"/nonexistent/world.mmdb"}`), status: 422, typ: problem.Invalid, check: mentions("/nonexistent/world.mmdb")},
+		{name: "an MMDB source under a bad name is refused", r: post("/v1/geo/sources", adm, `{"name":"W W","mmdb":"/nonexistent/world.mmdb"}`), status: 422},
+		{name: "an allocate token cannot add a source", r: post("/v1/geo/sources", alloc, `{"name":"w","mmdb":"/nonexistent/world.mmdb"}`), status: 403},
+		{name: "removing an unknown source is 404", r: req{Method: "DELETE", Path: "/v1/geo/sources/nobody", Token: adm}, status: 404, typ: problem.NotFound},
+		{name: "a tenant token cannot audit", r: get("/v1/audit", ten), status: 403},
 	}
 	if len(cases) < 40 {
 		t.Fatalf("only %d cases", len(cases))

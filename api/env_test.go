@@ -190,7 +190,7 @@ func newEnv(tb testing.TB, opts ...envOption) *env {
 	}
 	gctx, stopGeo := context.WithCancel(context.Background())
 	tb.Cleanup(stopGeo)
-	e.s = New(e.reg, e.tokens, slog.New(slog.NewJSONHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug})), WithGeo(gctx, engine))
+	e.s = New(e.reg, e.tokens, slog.New(slog.NewJSONHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug})), WithGeo(gctx, engine), WithSources(e.store))
 	e.srv = httptest.NewServer(e.s)
 	tb.Cleanup(e.srv.Close)
 	e.client = &http.Client{Transport: e.rec, Timeout: 30 * time.Second}

@@ -3,10 +3,14 @@ package api
 import (
 	"fmt"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/cadastre-ipam/cadastre/auth"
+	"github.com/cadastre-ipam/cadastre/geo"
 	"github.com/cadastre-ipam/cadastre/registry"
 )
 
@@ -56,6 +60,23 @@ func matrixRules() map[string]routeRule {
 		"POST /v1/geo": {need: auth.ScopeRead, tenant: true, ok: 200, build: func(testing.TB, *env, int) req {
 			return req{Method: "POST", Path: "/v1/geo", Body: map[string]any{"addresses": []string{"10.0.0.1", "2001:0:4136:e378:8000:63bf:3fff:fdd2", "fe80::1%eth0"}}}
 		}},
+		"GET /v1/placements":  {need: auth.ScopeRead, ok: 200, build: get("/v1/placements")},
+		"GET /v1/audit":       {need: auth.ScopeRead, ok: 200, build: get("/v1/audit")},
+		"GET /v1/geo/sources": {need: auth.ScopeRead, ok: 200, build: get("/v1/geo/sources")},
+		"POST /v1/geo/sources": {need: auth.ScopeAdmin, ok: 201, build: func(tb testing.TB, e *env, n int) req {
+			return req{Method: "POST", Path: "/v1/geo/sources", Body: map[string]any{"name": fmt.Sprintf("mmdb-%d", n), "mmdb": registerMMDB(tb, e)}}
+		}},
+		"DELETE /v1/geo/sources/{name}": {need: auth.ScopeAdmin, ok: 204, build: func(tb testing.TB, e *env, n int) req {
+			name := fmt.Sprintf("gone-%d", n)
+			if _, err := geo.ImportFeed(setupCtx, e.store, name, "test", strings.NewReader("40.64.0.0/24,US,US-VA,Ashburn,\n"), false, time.Now()); err != nil {
+				tb.Fatal(err)
+			}
+			return req{Method: "DELETE", Path: "/v1/geo/sources/" + name}
+		}},
+		"PUT /v1/geo/sources/{name}/feed": {need: auth.ScopeAdmin, ok: 200, build: func(tb testing.TB, e *env, n int) req {
+			return req{Method: "PUT", Path: fmt.Sprintf("/v1/geo/sources/feed-%d/feed?origin=partner.csv", n), Body: "40.64.0.0/24,US,US-VA,Ashburn,\n",
+				Header: map[string]string{"Content-Type": "text/csv"}}
+		}},
 		"GET /v1/assignments/{id}": {need: auth.ScopeRead, tenant: true, owned: true, ok: 200,
 			build: func(tb testing.TB, e *env, n int) req {
 				return req{Method: "GET", Path: fmt.Sprintf("/v1/assignments/%d", e.acme.ID)}
@@ -93,6 +114,31 @@ func matrixRules() map[string]routeRule {
 			return req{Method: "DELETE", Path: "/v1/tokens/" + tok.ID}
 		}},
 	}
+}
+
+// registerMMDB writes the register as an MMDB file, once per env, for
+// the operations that add an MMDB source.
+func registerMMDB(tb testing.TB, e *env) string {
+	tb.Helper()
+	path := filepath.Join(filepath.Dir(e.dbPath), "register.mmdb")
+	if _, err := os.Stat(path); err == nil {
+		return path
+	}
+	places, _, err := e.reg.Placements(setupCtx)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if _, err := geo.ExportMMDB(f, places, time.Now()); err != nil {
+		tb.Fatal(err)
+	}
+	if err := f.Close(); err != nil {
+		tb.Fatal(err)
+	}
+	return path
 }
 
 // want is the status the matrix expects for role calling r.
