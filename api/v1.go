@@ -203,6 +203,11 @@ func (s *Server) problem(err error) error {
 	if err == nil {
 		return nil
 	}
+	if errors.Is(err, registry.ErrStorage) {
+		// The cause stays in the log: it may name hosts, files or users.
+		s.log.Error("storage", "err", err.Error())
+		return typed(http.StatusServiceUnavailable, problem.Storage, "the database is unavailable; try again later")
+	}
 	if typ, status, ok := problem.For(err); ok {
 		var pe *registry.PolicyError
 		if errors.As(err, &pe) {
@@ -211,11 +216,7 @@ func (s *Server) problem(err error) error {
 		}
 		return typed(status, typ, err.Error())
 	}
-	switch {
-	case errors.Is(err, registry.ErrStorage):
-		s.log.Error("storage", "err", err.Error())
-		return huma.Error503ServiceUnavailable("the database is unavailable; try again later")
-	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		return huma.Error503ServiceUnavailable("request cancelled or timed out")
 	}
 	s.log.Error("internal error", "err", err.Error())

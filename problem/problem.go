@@ -28,6 +28,9 @@ const (
 	Idempotency  = "urn:cadastre:problem:idempotency"
 	State        = "urn:cadastre:problem:state"
 	Precondition = "urn:cadastre:problem:precondition"
+	// Storage is a database the server cannot use: the CLI exits 7 as it
+	// does when its own file is unusable. The detail never says more.
+	Storage = "urn:cadastre:problem:storage"
 	// FeedErrors is a geofeed refused whole for its errors; the problem's
 	// errors carry the diagnostics (geofeed.Diagnostic) as their values.
 	FeedErrors = "urn:cadastre:problem:feed-errors"
@@ -51,6 +54,7 @@ var kinds = []struct {
 	{Exists, http.StatusConflict, registry.ErrExists},
 	{Idempotency, http.StatusConflict, registry.ErrIdempotency},
 	{State, http.StatusConflict, registry.ErrState},
+	{Storage, http.StatusServiceUnavailable, registry.ErrStorage},
 }
 
 // For returns the problem type and HTTP status of err, or ok false when err

@@ -25,10 +25,7 @@ func (a *app) dnsManager(ctx context.Context, withKeys bool) (*authdns.Manager, 
 	if _, err := a.open(ctx); err != nil {
 		return nil, nil, nil, err
 	}
-	st, ok := a.store.(authdns.Store)
-	if !ok {
-		return nil, nil, nil, fmt.Errorf("this store keeps no DNS zones")
-	}
+	st := a.store
 	var sealer *authdns.Sealer
 	if withKeys {
 		var err error

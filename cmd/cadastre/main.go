@@ -17,6 +17,7 @@ import (
 
 	"github.com/cadastre-ipam/cadastre/auth"
 	"github.com/cadastre-ipam/cadastre/demo"
+	authdns "github.com/cadastre-ipam/cadastre/dns"
 	"github.com/cadastre-ipam/cadastre/geo"
 	"github.com/cadastre-ipam/cadastre/registry"
 	"github.com/cadastre-ipam/cadastre/store/postgres"
@@ -93,11 +94,12 @@ type config struct {
 }
 
 // fullStore is everything cadastre keeps: the register, geolocation
-// sources and API tokens. Both stores implement all three.
+// sources, API tokens and DNS zones. Both stores implement all four ports.
 type fullStore interface {
 	registry.Store
 	geo.Store
 	auth.Store
+	authdns.Store
 }
 
 // app is one run of the command: its configuration and, once a command
