@@ -1,0 +1,47 @@
+package client_test
+
+import (
+	"os/exec"
+	"strings"
+	"testing"
+)
+
+const module = "github.com/cadastre-ipam/cadastre/"
+
+// TestImportBoundaries: imports point downward only. The client shares
+// the domain types and package problem with the server, never the server
+// itself, a store or the CLI; the domain packages know no store, HTTP
+// layer, client or CLI (they define the storage ports the stores
+// implement).
+func TestImportBoundaries(t *testing.T) {
+	rules := []struct {
+		pkg       string
+		forbidden []string
+	}{
+		{"client", []string{"api", "store/", "cmd/", "web"}},
+		{"problem", []string{"api", "client", "store/", "cmd/"}},
+		{"registry", []string{"api", "client", "store/", "cmd/", "geo", "auth", "dns", "problem"}},
+		{"geo", []string{"api", "client", "store/", "cmd/", "auth", "dns", "problem"}},
+		{"auth", []string{"api", "client", "store/", "cmd/", "geo", "dns", "problem"}},
+		{"dns", []string{"api", "client", "store/", "cmd/", "problem"}},
+	}
+	for _, r := range rules {
+		t.Run(r.pkg+" imports none of "+strings.Join(r.forbidden, ", "), func(t *testing.T) {
+			out, err := exec.Command("go", "list", "-deps", module+r.pkg).Output()
+			if err != nil {
+				t.Fatalf("go list %s: %v", r.pkg, err)
+			}
+			for _, dep := range strings.Fields(string(out)) {
+				rel, ok := strings.CutPrefix(dep, module)
+				if !ok {
+					continue
+				}
+				for _, f := range r.forbidden {
+					if rel == strings.TrimSuffix(f, "/") || (strings.HasSuffix(f, "/") && strings.HasPrefix(rel, f)) {
+						t.Errorf("%s imports %s", r.pkg, rel)
+					}
+				}
+			}
+		})
+	}
+}
