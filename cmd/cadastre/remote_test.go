@@ -45,9 +45,19 @@ func leafVerbs() []string {
 // the environment and no other CADASTRE_ variable.
 func remoteRun(t *testing.T, dir, url, token string, stdin string, args ...string) result {
 	t.Helper()
+	return remoteRunBy(t, "--server", dir, url, token, stdin, args...)
+}
+
+// remoteRunBy names the server with the flag --server or, with by
+// "$CADASTRE_SERVER", in the environment.
+func remoteRunBy(t *testing.T, by, dir, url, token string, stdin string, args ...string) result {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	full := append([]string{"--server", url}, args...)
+	full := args
+	if by == "--server" {
+		full = append([]string{"--server", url}, args...)
+	}
 	cmd := exec.CommandContext(ctx, bin, full...)
 	cmd.Dir = dir
 	for _, kv := range os.Environ() {
@@ -56,6 +66,9 @@ func remoteRun(t *testing.T, dir, url, token string, stdin string, args ...strin
 		}
 	}
 	cmd.Env = append(cmd.Env, "CADASTRE_TOKEN="+token)
+	if by != "--server" {
+		cmd.Env = append(cmd.Env, "CADASTRE_SERVER="+url)
+	}
 	cmd.Stdin = strings.NewReader(stdin)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
@@ -64,7 +77,8 @@ func remoteRun(t *testing.T, dir, url, token string, stdin string, args ...strin
 }
 
 // TestEveryVerbWithServerLeavesNoRegisterFile runs every verb of the
-// command tree with --server naming a real server, in an empty directory:
+// command tree with --server (or $CADASTRE_SERVER) naming a real server,
+// in an empty directory:
 // each either runs over the API or is refused with exit 2 naming it, and
 // none creates a file (before, audit, geo and geofeed verbs answered from
 // a new empty ./cadastre.db). A verb added later and missing from the
@@ -134,8 +148,10 @@ func TestEveryVerbWithServerLeavesNoRegisterFile(t *testing.T) {
 	if len(verbs) < len(cases) {
 		t.Fatalf("the command tree has %d verbs, fewer than the %d this test knows: %v", len(verbs), len(cases), verbs)
 	}
-	for _, verb := range verbs {
-		t.Run(verb, func(t *testing.T) {
+	for i, verb := range verbs {
+		// Every other verb names the server in the environment instead.
+		by := []string{"--server", "$CADASTRE_SERVER"}[i%2]
+		t.Run(verb+" with "+by, func(t *testing.T) {
 			c, known := cases[verb]
 			if !known {
 				c.mode = either
@@ -143,7 +159,7 @@ func TestEveryVerbWithServerLeavesNoRegisterFile(t *testing.T) {
 			}
 			dir := t.TempDir()
 			args := append(strings.Fields(verb), c.args...)
-			r := remoteRun(t, dir, srv.url, token, "", args...)
+			r := remoteRunBy(t, by, dir, srv.url, token, "", args...)
 			if ents, err := os.ReadDir(dir); err != nil || len(ents) > 0 {
 				t.Errorf("%s with --server left files in its directory: %v %v\n%s", verb, ents, err, r)
 			}
