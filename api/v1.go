@@ -162,7 +162,15 @@ func (s *Server) authenticate(api huma.API) func(huma.Context, func(huma.Context
 			huma.WriteErr(api, ctx, http.StatusUnauthorized, "missing bearer token (Authorization: Bearer cad_...)")
 			return
 		}
-		tok, err := s.tokens.Check(ctx.Context(), strings.TrimSpace(secret))
+		from, _ := netip.ParseAddr(client)
+		tok, err := s.tokens.CheckFrom(ctx.Context(), strings.TrimSpace(secret), from)
+		if errors.Is(err, auth.ErrAddress) {
+			s.limiter.fail(client)
+			s.log.LogAttrs(ctx.Context(), slog.LevelWarn, "token used from outside its allow-from list", slog.String("token_id", tok.ID),
+				slog.String("remote", client), slog.String("operation", opn.OperationID))
+			huma.WriteErr(api, ctx, http.StatusForbidden, fmt.Sprintf("this token may not be used from %s: the address is outside its allow-from list", client))
+			return
+		}
 		if err != nil {
 			s.limiter.fail(client)
 			id, _ := auth.ParseID(secret)
@@ -689,10 +697,11 @@ func (s *Server) routeTokens(api huma.API) {
 	ct.DefaultStatus = http.StatusCreated
 	huma.Register(api, ct, func(ctx context.Context, in *struct {
 		Body struct {
-			Scope   string `json:"scope" enum:"read,allocate,admin"`
-			Tenant  string `json:"tenant,omitempty" maxLength:"128"`
-			Name    string `json:"name,omitempty" maxLength:"200"`
-			Expires string `json:"expires,omitempty" doc:"lifetime, e.g. 720h; none means no expiry" maxLength:"32"`
+			Scope     string   `json:"scope" enum:"read,allocate,admin"`
+			Tenant    string   `json:"tenant,omitempty" maxLength:"128"`
+			Name      string   `json:"name,omitempty" maxLength:"200"`
+			Expires   string   `json:"expires,omitempty" doc:"lifetime, e.g. 720h; none means no expiry" maxLength:"32"`
+			AllowFrom []string `json:"allow_from,omitempty" doc:"client networks the token may be used from, e.g. 192.0.2.0/24; none means any" maxItems:"64"`
 		}
 	}) (*struct {
 		Body struct {
@@ -710,7 +719,15 @@ func (s *Server) routeTokens(api huma.API) {
 				return nil, s.problem(fmt.Errorf("expires %q: use a positive duration such as 720h: %w", in.Body.Expires, registry.ErrInvalid))
 			}
 		}
-		t, secret, err := s.tokens.Create(ctx, auth.Spec{Name: in.Body.Name, Scope: sc, Tenant: in.Body.Tenant, Expires: exp})
+		var allow []netip.Prefix
+		for i, a := range in.Body.AllowFrom {
+			p, err := netip.ParsePrefix(strings.TrimSpace(a))
+			if err != nil {
+				return nil, s.problem(fmt.Errorf("allow_from[%d] %q: not a prefix such as 192.0.2.0/24: %w", i, a, registry.ErrInvalid))
+			}
+			allow = append(allow, p)
+		}
+		t, secret, err := s.tokens.Create(ctx, auth.Spec{Name: in.Body.Name, Scope: sc, Tenant: in.Body.Tenant, Expires: exp, AllowFrom: allow})
 		if err != nil {
 			return nil, s.problem(err)
 		}

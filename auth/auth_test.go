@@ -137,18 +137,34 @@ func TestLastUsedIsRecordedAtMostOnceAMinute(t *testing.T) {
 func TestKeyFile(t *testing.T) {
 	dir := t.TempDir()
 	p := filepath.Join(dir, "k")
-	k1, err := auth.LoadKeyFile(p, true)
-	if err != nil || len(k1) != auth.KeySize {
-		t.Fatalf("LoadKeyFile(create) = %d bytes, %v", len(k1), err)
+	k1, err := auth.CreateKeyFile(p)
+	if err != nil || len(k1.Current) != auth.KeySize {
+		t.Fatalf("CreateKeyFile = %d bytes, %v", len(k1.Current), err)
 	}
-	k2, err := auth.LoadKeyFile(p, false)
-	if err != nil || !bytes.Equal(k1, k2) {
+	if _, err := auth.CreateKeyFile(p); err == nil {
+		t.Errorf("CreateKeyFile over an existing file succeeded")
+	}
+	k2, err := auth.ReadKeyFile(p)
+	if err != nil || !bytes.Equal(k1.Current, k2.Current) || k2.Previous != nil {
 		t.Fatalf("reloaded key differs: %v", err)
 	}
-	if _, err := auth.LoadKeyFile(filepath.Join(dir, "missing"), false); err == nil {
-		t.Errorf("a missing key file without create was accepted")
+	rotated := auth.KeyFile{Keys: auth.Keys{Current: auth.NewKey(), Previous: k1.Current}, DNSSeal: auth.NewKey()}
+	if err := auth.WriteKeyFile(p, rotated); err != nil {
+		t.Fatal(err)
 	}
-	if _, err := auth.ParseKey("abcd"); err == nil {
-		t.Errorf("a 2-byte key was accepted")
+	k3, err := auth.ReadKeyFile(p)
+	if err != nil || !bytes.Equal(k3.Current, rotated.Current) || !bytes.Equal(k3.Previous, k1.Current) || !bytes.Equal(k3.DNSSeal, rotated.DNSSeal) {
+		t.Fatalf("a rotated key file does not read back: %v", err)
+	}
+	if _, err := auth.ReadKeyFile(filepath.Join(dir, "missing")); !auth.IsMissing(err) {
+		t.Errorf("a missing key file: %v, want an error that says it is missing", err)
+	}
+	for _, bad := range []string{"abcd", "current zz", "previous " + strings.Repeat("ab", 32), "other " + strings.Repeat("ab", 32), strings.Repeat("ab", 32) + "\n" + strings.Repeat("cd", 32)} {
+		if _, err := auth.ParseKeyFile(bad); err == nil {
+			t.Errorf("key file %q was accepted", bad)
+		}
+	}
+	if _, err := auth.ParseKeyEnv(strings.Repeat("ab", 32) + ",xyz"); err == nil {
+		t.Errorf("a bad previous key in the environment was accepted")
 	}
 }

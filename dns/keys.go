@@ -58,24 +58,38 @@ func aad(zone string, tag uint16) []byte { return fmt.Appendf(nil, "%s|%d", zone
 
 // Seal encrypts a private key (PKCS #8 DER) for zone and tag.
 func (s *Sealer) Seal(zone string, tag uint16, der []byte) []byte {
-	nonce := make([]byte, s.aead.NonceSize())
-	if _, err := rand.Read(nonce); err != nil {
-		panic(err) // crypto/rand never fails on supported systems
-	}
-	return s.aead.Seal(nonce, nonce, der, aad(zone, tag))
+	return s.seal(aad(zone, tag), der)
 }
 
 // Open decrypts what Seal made.
 func (s *Sealer) Open(zone string, tag uint16, sealed []byte) ([]byte, error) {
+	der, err := s.open(aad(zone, tag), sealed)
+	if err != nil {
+		return nil, fmt.Errorf("zone %s key %d: %w", zone, tag, err)
+	}
+	return der, nil
+}
+
+// seal encrypts data bound to ad (what it belongs to).
+func (s *Sealer) seal(ad, data []byte) []byte {
+	nonce := make([]byte, s.aead.NonceSize())
+	if _, err := rand.Read(nonce); err != nil {
+		panic(err) // crypto/rand never fails on supported systems
+	}
+	return s.aead.Seal(nonce, nonce, data, ad)
+}
+
+// open decrypts what seal made with the same ad.
+func (s *Sealer) open(ad, sealed []byte) ([]byte, error) {
 	n := s.aead.NonceSize()
 	if len(sealed) < n {
 		return nil, ErrSealed
 	}
-	der, err := s.aead.Open(nil, sealed[:n], sealed[n:], aad(zone, tag))
+	data, err := s.aead.Open(nil, sealed[:n], sealed[n:], ad)
 	if err != nil {
-		return nil, fmt.Errorf("zone %s key %d: %w", zone, tag, ErrSealed)
+		return nil, ErrSealed
 	}
-	return der, nil
+	return data, nil
 }
 
 // flags is the DNSKEY flags field of a role: 257 (SEP) for keys the

@@ -3,6 +3,7 @@ package authdns
 import (
 	"context"
 	"crypto/rand"
+	"encoding/base64"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -31,8 +32,12 @@ type Options struct {
 	// signatures are renewed when less than Refresh (default half of
 	// Validity) is left.
 	Validity, Refresh time.Duration
-	// TSIG maps key names to base64 HMAC-SHA256 secrets, for transfers.
-	TSIG map[string]string
+	// TSIG maps key names to base64 HMAC-SHA256 secrets, for transfers;
+	// TSIGKeys are more keys, as read from a key file. Both come before
+	// the register's keys (see Manager.AddTSIG) of the same name, which
+	// the server loads at start and again whenever the event log moves.
+	TSIG     map[string]string
+	TSIGKeys []TSIGSecret
 	// OnlineRate is how many signatures a second each zone may make per
 	// query (synthesised names, compact denial, NSEC3 white lies); 0
 	// means 2000.
@@ -73,6 +78,7 @@ type Server struct {
 	log    *slog.Logger
 
 	snap atomic.Pointer[snapshot]
+	tsig tsigRing
 
 	mu   sync.Mutex // serialises builds
 	rmu  sync.Mutex // serialises rollovers
@@ -155,6 +161,10 @@ func (s *Server) Reload(ctx context.Context) error {
 	})
 	if err != nil {
 		return fmt.Errorf("dns: read register: %w", err)
+	}
+	if err := s.loadTSIG(ctx); err != nil {
+		// The keys loaded before stay in use; zones still follow.
+		s.log.Error("dns TSIG keys", "err", err)
 	}
 	if in.zones, err = s.store.Zones(ctx); err != nil {
 		return fmt.Errorf("dns: read zones: %w", err)
@@ -381,6 +391,9 @@ func (s *Server) CorruptSignatures(ctx context.Context, owner string) error {
 func (s *Server) Start(ctx context.Context) error {
 	// The first build may NOTIFY secondaries, which watch stop.
 	s.stop = make(chan struct{})
+	if err := s.loadTSIG(ctx); err != nil {
+		return err
+	}
 	if err := s.Reload(ctx); err != nil {
 		s.log.Error("dns load", "err", err)
 		if len(s.snap.Load().zones) == 0 && s.hasZones(ctx) {
@@ -395,19 +408,12 @@ func (s *Server) Start(ctx context.Context) error {
 	udpConn.SetWriteBuffer(4 << 20)
 	pc := udpConn
 	s.addr = pc.LocalAddr()
-	var tsig map[string]string
-	if len(s.opt.TSIG) > 0 {
-		tsig = map[string]string{}
-		for k, v := range s.opt.TSIG {
-			tsig[dns.CanonicalName(k)] = v
-		}
-	}
 	// The fast path reads the socket; what it does not answer goes to
 	// the miekg/dns server through pipe.
 	pipe := newPipeConn(udpConn)
 	s.udpConn = udpConn
-	s.udp = &dns.Server{PacketConn: pipe, Handler: s, TsigSecret: tsig, UDPSize: 65535}
-	s.tcp = &dns.Server{Listener: ln, Handler: s, TsigSecret: tsig, ReadTimeout: 5 * time.Second, WriteTimeout: 10 * time.Second, IdleTimeout: func() time.Duration { return 10 * time.Second }, MaxTCPQueries: 1000}
+	s.udp = &dns.Server{PacketConn: pipe, Handler: s, TsigProvider: &s.tsig, UDPSize: 65535}
+	s.tcp = &dns.Server{Listener: ln, Handler: s, TsigProvider: &s.tsig, ReadTimeout: 5 * time.Second, WriteTimeout: 10 * time.Second, IdleTimeout: func() time.Duration { return 10 * time.Second }, MaxTCPQueries: 1000}
 	started := make(chan struct{}, 2)
 	s.udp.NotifyStartedFunc = func() { started <- struct{}{} }
 	s.tcp.NotifyStartedFunc = func() { started <- struct{}{} }
@@ -423,6 +429,33 @@ func (s *Server) Start(ctx context.Context) error {
 	s.done = make(chan struct{})
 	go s.loop()
 	s.log.Info("dns serving", "addr", s.addr.String())
+	return nil
+}
+
+// loadTSIG reads the register's TSIG keys and serves them with the
+// configured ones, which win for a name both hold.
+func (s *Server) loadTSIG(ctx context.Context) error {
+	reg, err := loadTSIG(ctx, s.store, s.sealer)
+	if err != nil {
+		return fmt.Errorf("dns: %w", err)
+	}
+	var static []TSIGSecret
+	for n, v := range s.opt.TSIG {
+		sec, err := base64.StdEncoding.DecodeString(v)
+		if err != nil {
+			return fmt.Errorf("dns: TSIG key %s: secret is not base64: %w", n, registry.ErrInvalid)
+		}
+		static = append(static, TSIGSecret{Name: dns.CanonicalName(n), Algorithm: "hmac-sha256", Secret: sec})
+	}
+	static = append(static, s.opt.TSIGKeys...)
+	all := static
+	for _, k := range reg {
+		if slices.ContainsFunc(static, func(o TSIGSecret) bool { return o.Name == k.Name }) {
+			continue
+		}
+		all = append(all, k)
+	}
+	s.tsig.set(all)
 	return nil
 }
 

@@ -266,6 +266,15 @@ type Store interface {
 	// Records lists a zone's records, or every zone's with zoneID 0.
 	Records(ctx context.Context, zoneID int64) ([]Record, error)
 
+	// InsertTSIGKey stores a TSIG key; a key of that name already there
+	// is an error wrapping registry.ErrExists.
+	InsertTSIGKey(ctx context.Context, k TSIGKey, e registry.Event) error
+	// DeleteTSIGKey removes a TSIG key by canonical name; a missing one
+	// is an error wrapping registry.ErrNotFound.
+	DeleteTSIGKey(ctx context.Context, name string, e registry.Event) error
+	// TSIGKeys lists the TSIG keys by name.
+	TSIGKeys(ctx context.Context) ([]TSIGKey, error)
+
 	InsertKey(ctx context.Context, k *Key, e registry.Event) error
 	// UpdateKey stores k's state and timestamps if its stored state is
 	// still prev; otherwise (another replica moved it) it returns an

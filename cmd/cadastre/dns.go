@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/base64"
 	"fmt"
 	"net/netip"
 	"os"
@@ -29,14 +28,14 @@ func (a *app) dnsManager(ctx context.Context, withKeys bool) (*authdns.Manager, 
 	var sealer *authdns.Sealer
 	if withKeys {
 		var err error
-		if sealer, err = a.dnsSealer(); err != nil {
+		if sealer, err = a.dnsSealer(ctx); err != nil {
 			return nil, nil, nil, err
 		}
 	}
 	return authdns.NewManager(st, sealer, nil), st, sealer, nil
 }
 
-func (a *app) dnsSealer() (*authdns.Sealer, error) {
+func (a *app) dnsSealer(ctx context.Context) (*authdns.Sealer, error) {
 	if v := os.Getenv(dnsKeyEnv); v != "" {
 		k, err := auth.ParseKey(v)
 		if err != nil {
@@ -44,25 +43,19 @@ func (a *app) dnsSealer() (*authdns.Sealer, error) {
 		}
 		return authdns.NewSealer(k[:authdns.SealKeySize])
 	}
-	var tk []byte
-	var err error
-	if a.cfg.tokenKey != "" {
-		if tk, err = auth.ParseKey(a.cfg.tokenKey); err != nil {
-			return nil, usagef("$CADASTRE_TOKEN_KEY: %v", err)
-		}
-	} else {
-		path := a.cfg.tokenKeyFile
-		if path == "" && a.cfg.postgres != "" {
-			return nil, usagef("with --postgres, every replica needs the same key: set $%s or $CADASTRE_TOKEN_KEY (64 hex digits)", dnsKeyEnv)
-		}
-		if path == "" {
-			path = a.cfg.db + ".key"
-		}
-		if tk, err = auth.LoadKeyFile(path, true); err != nil {
-			return nil, err
-		}
+	if a.cfg.tokenKey == "" && a.cfg.tokenKeyFile == "" && a.cfg.postgres != "" {
+		return nil, usagef("with --postgres, every replica needs the same key: set $%s or $CADASTRE_TOKEN_KEY (64 hex digits)", dnsKeyEnv)
 	}
-	k, err := authdns.DeriveSealKey(tk)
+	kf, err := a.tokenKeys(ctx)
+	if err != nil {
+		return nil, err
+	}
+	// After a token key rotation the key file pins the sealing key
+	// derived from the original token key (see token rotate-key).
+	if kf.DNSSeal != nil {
+		return authdns.NewSealer(kf.DNSSeal)
+	}
+	k, err := authdns.DeriveSealKey(kf.Current)
 	if err != nil {
 		return nil, err
 	}
@@ -508,19 +501,25 @@ changes in a KSK rollover add the new DS, delete the old one, and run
 // dnsFlags are the options of the DNS server, shared by `dns serve` and
 // `serve --dns`.
 type dnsFlags struct {
-	poll time.Duration
-	tsig []string
-	rate float64
+	poll     time.Duration
+	tsig     []string // the removed --tsig, kept to explain where keys went
+	tsigFile string
+	rate     float64
 }
 
 func (f *dnsFlags) register(c *cobra.Command) {
 	c.Flags().DurationVar(&f.poll, "dns-poll", time.Second, "how often the DNS server checks the event log for changes")
-	c.Flags().StringArrayVar(&f.tsig, "tsig", nil, "TSIG key for transfers, NAME:BASE64-SECRET (HMAC-SHA256; repeatable)")
+	c.Flags().StringArrayVar(&f.tsig, "tsig", nil, "removed: secrets on the command line show in ps; use `cadastre tsig add` or --tsig-file")
+	c.Flags().MarkHidden("tsig")
+	c.Flags().StringVar(&f.tsigFile, "tsig-file", "", "file of TSIG keys for transfers, one a line: NAME ALGORITHM BASE64-SECRET (besides the register's keys, see `cadastre tsig`)")
 	c.Flags().Float64Var(&f.rate, "dns-sign-rate", 2000, "signatures per second each zone may make per query (synthesised names, compact denial, NSEC3 white lies); past it UDP askers get TC")
 }
 
 // startDNS starts the authoritative server on listen.
 func (a *app) startDNS(ctx context.Context, listen string, f dnsFlags) (*authdns.Server, error) {
+	if len(f.tsig) > 0 {
+		return nil, usagef("--tsig was removed: a secret on the command line shows in ps and /debug/pprof/cmdline; store the key in the register with `cadastre tsig add NAME --secret-file FILE`, or give `--tsig-file FILE` (lines of NAME ALGORITHM BASE64-SECRET)")
+	}
 	reg, err := a.open(ctx)
 	if err != nil {
 		return nil, err
@@ -529,13 +528,11 @@ func (a *app) startDNS(ctx context.Context, listen string, f dnsFlags) (*authdns
 	if err != nil {
 		return nil, err
 	}
-	opt := authdns.Options{Listen: listen, Poll: f.poll, Log: newLogger(a), TSIG: map[string]string{}, OnlineRate: f.rate}
-	for _, t := range f.tsig {
-		name, secret, ok := strings.Cut(t, ":")
-		if _, err := base64.StdEncoding.DecodeString(secret); !ok || name == "" || err != nil {
-			return nil, usagef("--tsig %q: want NAME:BASE64-SECRET", strings.SplitN(t, ":", 2)[0]+":...")
+	opt := authdns.Options{Listen: listen, Poll: f.poll, Log: newLogger(a), OnlineRate: f.rate}
+	if f.tsigFile != "" {
+		if opt.TSIGKeys, err = readTSIGFile(f.tsigFile); err != nil {
+			return nil, err
 		}
-		opt.TSIG[name] = secret
 	}
 	s := authdns.NewServer(reg, st, sealer, opt)
 	if err := s.Start(ctx); err != nil {

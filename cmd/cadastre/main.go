@@ -221,7 +221,7 @@ policy, 7 database unusable.`,
 	})
 	root.AddCommand(newRegionCmd(a), newBlockCmd(a), newPoolCmd(a), newAllocCmd(a), newReleaseCmd(a),
 		newShowCmd(a), newReportCmd(a), newLogCmd(a), newDemoCmd(a), newVersionCmd(a), newAssignmentsCmd(a), newServeCmd(a), newTokenCmd(a), newGeofeedCmd(a),
-		newZoneCmd(a), newRecordCmd(a), newDNSCmd(a), newGeoCmd(a), newAuditCmd(a))
+		newZoneCmd(a), newRecordCmd(a), newDNSCmd(a), newTSIGCmd(a), newGeoCmd(a), newAuditCmd(a))
 	wrapArgs(root)
 	return root
 }

@@ -3,6 +3,7 @@ package postgres
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"time"
 
@@ -261,6 +262,53 @@ func (s *Store) Keys(ctx context.Context, zoneID int64) (out []authdns.Key, err 
 	err = s.View(ctx, func(rt registry.Tx) error {
 		rows, err := rt.(*tx).query(ctx, `SELECT `+keyCols+` FROM dns_keys WHERE $1 = 0 OR zone_id = $2 ORDER BY zone_id, id`, zoneID, zoneID)
 		out, err = collect(rows, err, scanKey)
+		return err
+	})
+	return out, err
+}
+
+// InsertTSIGKey implements authdns.Store.
+func (s *Store) InsertTSIGKey(ctx context.Context, k authdns.TSIGKey, e registry.Event) error {
+	return s.Update(ctx, func(rt registry.Tx) error {
+		x := rt.(*tx)
+		if _, err := x.exec(ctx, `INSERT INTO tsig_keys (name, algorithm, sealed, created_at, created_by) VALUES ($1, $2, $3, $4, $5)`,
+			k.Name, k.Algorithm, k.Sealed, micros(k.CreatedAt), k.CreatedBy); err != nil {
+			if err := mapErr(err); errors.Is(err, registry.ErrExists) {
+				return fmt.Errorf("a key of this name exists already (remove it first): %w", registry.ErrExists)
+			} else {
+				return err
+			}
+		}
+		return x.AppendEvent(ctx, &e)
+	})
+}
+
+// DeleteTSIGKey implements authdns.Store.
+func (s *Store) DeleteTSIGKey(ctx context.Context, name string, e registry.Event) error {
+	return s.Update(ctx, func(rt registry.Tx) error {
+		x := rt.(*tx)
+		res, err := x.exec(ctx, `DELETE FROM tsig_keys WHERE name = $1`, name)
+		if err != nil {
+			return mapErr(err)
+		}
+		if res.RowsAffected() == 0 {
+			return fmt.Errorf("no such TSIG key: %w", registry.ErrNotFound)
+		}
+		return x.AppendEvent(ctx, &e)
+	})
+}
+
+// TSIGKeys implements authdns.Store.
+func (s *Store) TSIGKeys(ctx context.Context) (out []authdns.TSIGKey, err error) {
+	err = s.View(ctx, func(rt registry.Tx) error {
+		rows, err := rt.(*tx).query(ctx, `SELECT name, algorithm, sealed, created_at, created_by FROM tsig_keys ORDER BY name`)
+		out, err = collect(rows, err, func(r rowscan.Scanner) (authdns.TSIGKey, error) {
+			var k authdns.TSIGKey
+			var at int64
+			err := r.Scan(&k.Name, &k.Algorithm, &k.Sealed, &at, &k.CreatedBy)
+			k.CreatedAt = rowscan.FromMicros(at)
+			return k, err
+		})
 		return err
 	})
 	return out, err

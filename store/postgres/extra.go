@@ -117,14 +117,14 @@ func (s *Store) DeleteSource(ctx context.Context, name string, e registry.Event)
 	})
 }
 
-const tokenCols = `id, name, scope, tenant, mac, created_at, created_by, expires_at, revoked_at, last_used_at`
+const tokenCols = `id, name, scope, tenant, mac, created_at, created_by, expires_at, revoked_at, last_used_at, allow_from`
 
 // InsertToken implements auth.Store.
 func (s *Store) InsertToken(ctx context.Context, t auth.Token, e registry.Event) error {
 	return s.Update(ctx, func(rt registry.Tx) error {
 		x := rt.(*tx)
-		if _, err := x.exec(ctx, `INSERT INTO tokens (`+tokenCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, NULL, NULL)`,
-			t.ID, t.Name, t.Scope.String(), t.Tenant, t.MAC, micros(t.CreatedAt), t.CreatedBy, optMicros(t.ExpiresAt)); err != nil {
+		if _, err := x.exec(ctx, `INSERT INTO tokens (`+tokenCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, NULL, NULL, $9)`,
+			t.ID, t.Name, t.Scope.String(), t.Tenant, t.MAC, micros(t.CreatedAt), t.CreatedBy, optMicros(t.ExpiresAt), rowscan.AllowFrom(t.AllowFrom)); err != nil {
 			return err
 		}
 		return x.AppendEvent(ctx, &e)
@@ -164,6 +164,43 @@ func (s *Store) RevokeToken(ctx context.Context, id string, at time.Time, e regi
 		}
 		return x.AppendEvent(ctx, &e)
 	})
+}
+
+// RekeyTokens implements auth.Store. The table lock keeps other
+// replicas' token writes (a token created with the old key) out until the
+// re-key commits; reads go on.
+func (s *Store) RekeyTokens(ctx context.Context, rekey func(auth.Token) ([]byte, error), event func(n int) registry.Event) (n int, err error) {
+	err = s.Update(ctx, func(rt registry.Tx) error {
+		n = 0
+		x := rt.(*tx)
+		if _, err := x.exec(ctx, `LOCK TABLE tokens IN SHARE ROW EXCLUSIVE MODE`); err != nil {
+			return err
+		}
+		rows, err := x.query(ctx, `SELECT `+tokenCols+` FROM tokens ORDER BY id`)
+		ts, err := collect(rows, err, scanToken)
+		if err != nil {
+			return err
+		}
+		for _, t := range ts {
+			mac, err := rekey(t)
+			if err != nil {
+				return err
+			}
+			if mac == nil {
+				continue
+			}
+			if _, err := x.exec(ctx, `UPDATE tokens SET mac = $1 WHERE id = $2`, mac, t.ID); err != nil {
+				return err
+			}
+			n++
+		}
+		e := event(n)
+		return x.AppendEvent(ctx, &e)
+	})
+	if err != nil {
+		return 0, err
+	}
+	return n, nil
 }
 
 // TouchToken implements auth.Store.

@@ -7,18 +7,19 @@ import (
 
 	"github.com/cadastre-ipam/cadastre/auth"
 	"github.com/cadastre-ipam/cadastre/registry"
+	"github.com/cadastre-ipam/cadastre/store/internal/rowscan"
 )
 
 var _ auth.Store = (*Store)(nil)
 
-const tokenCols = `id, name, scope, tenant, mac, created_at, created_by, expires_at, revoked_at, last_used_at`
+const tokenCols = `id, name, scope, tenant, mac, created_at, created_by, expires_at, revoked_at, last_used_at, allow_from`
 
 // InsertToken implements auth.Store.
 func (s *Store) InsertToken(ctx context.Context, t auth.Token, e registry.Event) error {
 	return s.Update(ctx, func(rt registry.Tx) error {
 		x := rt.(*tx)
-		if _, err := x.q.exec(ctx, `INSERT INTO tokens (`+tokenCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, NULL, NULL)`,
-			t.ID, t.Name, t.Scope.String(), t.Tenant, t.MAC, micros(t.CreatedAt), t.CreatedBy, optMicros(t.ExpiresAt)); err != nil {
+		if _, err := x.q.exec(ctx, `INSERT INTO tokens (`+tokenCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, NULL, NULL, ?)`,
+			t.ID, t.Name, t.Scope.String(), t.Tenant, t.MAC, micros(t.CreatedAt), t.CreatedBy, optMicros(t.ExpiresAt), rowscan.AllowFrom(t.AllowFrom)); err != nil {
 			return mapErr(err)
 		}
 		return x.AppendEvent(ctx, &e)
@@ -66,4 +67,37 @@ func (s *Store) TouchToken(ctx context.Context, id string, at time.Time) error {
 		_, err := rt.(*tx).q.exec(ctx, `UPDATE tokens SET last_used_at = ? WHERE id = ?`, micros(at), id)
 		return err
 	})
+}
+
+// RekeyTokens implements auth.Store. SQLite has one writer at a time, so
+// no token write interleaves with the transaction.
+func (s *Store) RekeyTokens(ctx context.Context, rekey func(auth.Token) ([]byte, error), event func(n int) registry.Event) (n int, err error) {
+	err = s.Update(ctx, func(rt registry.Tx) error {
+		n = 0
+		x := rt.(*tx)
+		rows, err := x.q.query(ctx, `SELECT `+tokenCols+` FROM tokens ORDER BY id`)
+		ts, err := collect(rows, err, scanToken)
+		if err != nil {
+			return err
+		}
+		for _, t := range ts {
+			mac, err := rekey(t)
+			if err != nil {
+				return err
+			}
+			if mac == nil {
+				continue
+			}
+			if _, err := x.q.exec(ctx, `UPDATE tokens SET mac = ? WHERE id = ?`, mac, t.ID); err != nil {
+				return err
+			}
+			n++
+		}
+		e := event(n)
+		return x.AppendEvent(ctx, &e)
+	})
+	if err != nil {
+		return 0, err
+	}
+	return n, nil
 }

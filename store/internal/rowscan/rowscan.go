@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/netip"
+	"strings"
 	"time"
 
 	"github.com/cadastre-ipam/cadastre/auth"
@@ -199,8 +200,16 @@ func Token(rows Scanner) (auth.Token, error) {
 	var scope string
 	var created int64
 	var expires, revoked, used *int64
-	if err := rows.Scan(&t.ID, &t.Name, &scope, &t.Tenant, &t.MAC, &created, &t.CreatedBy, &expires, &revoked, &used); err != nil {
+	var allow string
+	if err := rows.Scan(&t.ID, &t.Name, &scope, &t.Tenant, &t.MAC, &created, &t.CreatedBy, &expires, &revoked, &used, &allow); err != nil {
 		return t, err
+	}
+	for _, f := range strings.Fields(allow) {
+		p, err := netip.ParsePrefix(f)
+		if err != nil {
+			return t, fmt.Errorf("stored token %s: allow_from: %w", t.ID, err)
+		}
+		t.AllowFrom = append(t.AllowFrom, p)
 	}
 	sc, err := auth.ParseScope(scope)
 	if err != nil {
@@ -209,6 +218,16 @@ func Token(rows Scanner) (auth.Token, error) {
 	t.Scope, t.CreatedAt = sc, FromMicros(created)
 	t.ExpiresAt, t.RevokedAt, t.LastUsed = OptTime(expires), OptTime(revoked), OptTime(used)
 	return t, nil
+}
+
+// AllowFrom is how a token's AllowFrom list is stored: the prefixes
+// separated by spaces, "" for none.
+func AllowFrom(ps []netip.Prefix) string {
+	s := make([]string, len(ps))
+	for i, p := range ps {
+		s[i] = p.String()
+	}
+	return strings.Join(s, " ")
 }
 
 // Micros is how times are stored: Unix microseconds, UTC.

@@ -1,0 +1,148 @@
+package main
+
+import (
+	"encoding/base64"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	authdns "github.com/cadastre-ipam/cadastre/dns"
+)
+
+// readTSIGFile reads `serve --tsig-file`: an unreadable or malformed file is
+// a usage error naming the file (and the line).
+func readTSIGFile(path string) ([]authdns.TSIGSecret, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, usagef("--tsig-file: %v", err)
+	}
+	defer f.Close()
+	ks, err := authdns.ReadTSIGFile(f, path)
+	if err != nil {
+		return nil, usageError{fmt.Errorf("--tsig-file %w", err)}
+	}
+	return ks, nil
+}
+
+// readSecretFile reads a base64 TSIG secret from path ("-": standard input).
+func (a *app) readSecretFile(path string) ([]byte, error) {
+	var b []byte
+	var err error
+	if path == "-" {
+		b, err = io.ReadAll(io.LimitReader(a.cfg.stdin, 4096))
+	} else {
+		b, err = os.ReadFile(path)
+	}
+	if err != nil {
+		return nil, usagef("--secret-file: %v", err)
+	}
+	sec, err := base64.StdEncoding.DecodeString(strings.TrimSpace(string(b)))
+	if err != nil {
+		return nil, usagef("--secret-file %s: the secret is not base64 (as tsig-keygen prints it): %v", path, err)
+	}
+	return sec, nil
+}
+
+func newTSIGCmd(a *app) *cobra.Command {
+	c := &cobra.Command{
+		Use:   "tsig",
+		Short: "TSIG keys for zone transfers: add, list, remove",
+		Long: `TSIG keys authenticate zone transfers (AXFR, IXFR) to secondaries. They are kept
+in the register, their secrets sealed like DNSSEC private keys, and the DNS
+server (` + "`cadastre dns serve`, `cadastre serve --dns`" + `) loads them at start and
+whenever the event log moves. A zone allows a key with --allow-transfer key:NAME.
+Secrets are never given on the command line (it shows in ps): --secret-file
+reads one (base64), or a new one is generated and printed once.`,
+		Example: `  cadastre tsig add xfr.example.net --algorithm hmac-sha256
+  cadastre tsig add xfr.example.net --secret-file /run/secrets/xfr
+  cadastre tsig list --json
+  cadastre tsig remove xfr.example.net`,
+		Args: unknownCommand,
+		RunE: showHelp,
+	}
+	var alg, secretFile string
+	add := &cobra.Command{
+		Use:   "add NAME [--algorithm hmac-sha256] [--secret-file FILE]",
+		Short: "Store a TSIG key (generating its secret unless --secret-file gives one)",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if _, err := authdns.ParseTSIGAlgorithm(alg); err != nil {
+				return usageError{fmt.Errorf("--algorithm: %w", err)}
+			}
+			var secret []byte
+			if secretFile != "" {
+				var err error
+				if secret, err = a.readSecretFile(secretFile); err != nil {
+					return err
+				}
+			}
+			m, _, _, err := a.dnsManager(cmd.Context(), true)
+			if err != nil {
+				return err
+			}
+			k, sec, err := m.AddTSIG(cmd.Context(), args[0], alg, secret)
+			if err != nil {
+				return err
+			}
+			if secretFile == "" {
+				fmt.Fprintf(a.cfg.stdout, "%s %s %s\n", k.Name, k.Algorithm, base64.StdEncoding.EncodeToString(sec))
+				fmt.Fprintf(a.cfg.stderr, "TSIG key %s (%s) added; the secret above is shown only now: give it to the secondaries\n", k.Name, k.Algorithm)
+				return nil
+			}
+			fmt.Fprintf(a.cfg.stderr, "TSIG key %s (%s) added, fingerprint %s\n", k.Name, k.Algorithm, authdns.TSIGFingerprint(sec))
+			return nil
+		},
+	}
+	add.Flags().StringVar(&alg, "algorithm", "hmac-sha256", "hmac-sha256, hmac-sha384 or hmac-sha512")
+	add.Flags().StringVar(&secretFile, "secret-file", "", "file holding the secret in base64 (- for standard input); default: generate one")
+
+	var listJSON bool
+	list := &cobra.Command{
+		Use:     "list",
+		Short:   "List TSIG keys (never their secrets)",
+		Example: "  cadastre tsig list --json",
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			m, _, _, err := a.dnsManager(cmd.Context(), false)
+			if err != nil {
+				return err
+			}
+			ks, err := m.TSIGKeys(cmd.Context())
+			if err != nil {
+				return err
+			}
+			if listJSON {
+				return writeJSON(a.cfg.stdout, nonNil(ks))
+			}
+			rows := make([][]string, 0, len(ks))
+			for _, k := range ks {
+				rows = append(rows, []string{k.Name, k.Algorithm, day(k.CreatedAt), k.CreatedBy})
+			}
+			return table(a.cfg.stdout, "NAME\tALGORITHM\tCREATED\tBY", rows)
+		},
+	}
+	list.Flags().BoolVar(&listJSON, "json", false, "print JSON")
+
+	remove := &cobra.Command{
+		Use:     "remove NAME",
+		Short:   "Delete a TSIG key: transfers signed with it are then refused",
+		Example: "  cadastre tsig remove xfr.example.net",
+		Args:    cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			m, _, _, err := a.dnsManager(cmd.Context(), false)
+			if err != nil {
+				return err
+			}
+			if err := m.RemoveTSIG(cmd.Context(), args[0]); err != nil {
+				return err
+			}
+			fmt.Fprintf(a.cfg.stdout, "TSIG key %s removed\n", args[0])
+			return nil
+		},
+	}
+	c.AddCommand(add, list, remove)
+	return c
+}
