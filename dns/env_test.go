@@ -3,6 +3,7 @@ package authdns_test
 import (
 	"context"
 	"crypto/rand"
+	"encoding/base64"
 	"net/netip"
 	"path/filepath"
 	"strings"
@@ -86,6 +87,15 @@ func newEnvOn(t testing.TB, signed bool, s envStore) *env {
 		must(e.reg.AddPool(ctx, registry.PoolSpec{Prefix: netip.MustParsePrefix(p), Region: "us-east"}))
 	}
 	must(e.reg.AddPool(ctx, registry.PoolSpec{Prefix: netip.MustParsePrefix(v4Pool2), Region: "eu-west"}))
+	// The transfer key lives in the register, sealed, as `cadastre tsig
+	// add` keeps it: every transfer test (Knot's included) uses it.
+	secret, err := base64.StdEncoding.DecodeString(tsigValue)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := e.mgr.AddTSIG(ctx, tsigName, "hmac-sha256", secret); err != nil {
+		t.Fatal(err)
+	}
 	acl := authdns.Config{AllowTransfer: []string{"key:" + tsigName, "127.0.0.2/32"}}
 	must(e.mgr.AddZone(ctx, authdns.ZoneSpec{Name: fwdZone, Config: acl}))
 	must(e.mgr.AddZone(ctx, authdns.ZoneSpec{Name: dynZone, Config: acl}))
@@ -136,9 +146,6 @@ func (e *env) start(opt authdns.Options) {
 	}
 	if opt.Poll == 0 {
 		opt.Poll = 20 * time.Millisecond
-	}
-	if opt.TSIG == nil {
-		opt.TSIG = map[string]string{tsigName: tsigValue}
 	}
 	e.srv = authdns.NewServer(e.reg, e.store, e.sealer, opt)
 	if err := e.srv.Start(e.ctx); err != nil {

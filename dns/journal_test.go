@@ -189,7 +189,7 @@ func TestIXFRAcrossRestart(t *testing.T) {
 // same database), as `cadastre serve --dns` on another machine would.
 func startReplica(t *testing.T, e *env, st envStore, poll time.Duration) *authdns.Server {
 	t.Helper()
-	s := authdns.NewServer(registry.New(st), st, e.sealer, authdns.Options{Listen: "127.0.0.1:0", Poll: poll, TSIG: map[string]string{tsigName: tsigValue}})
+	s := authdns.NewServer(registry.New(st), st, e.sealer, authdns.Options{Listen: "127.0.0.1:0", Poll: poll})
 	if err := s.Start(e.ctx); err != nil {
 		t.Fatal(err)
 	}
