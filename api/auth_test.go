@@ -2,6 +2,7 @@ package api
 
 import (
 	"bytes"
+	"context"
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/base32"
@@ -165,11 +166,19 @@ func TestTokenSecretsNotAtRest(t *testing.T) {
 	if !strings.Contains(dump.String(), e.ids["admin"]) {
 		t.Fatalf("the dump does not even hold the token IDs: the search is broken")
 	}
-	// The stored MAC is the keyed HMAC of the secret.
+	// The stored verifier is in the dump (so the search covered it), and
+	// it is sealed: not the HMAC of the secret under the key as it is.
+	stored, err := e.store.Token(context.Background(), e.ids["admin"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(dump.String(), hex.EncodeToString(stored.MAC)) {
+		t.Errorf("the admin token's verifier is not in the dump: the search is broken")
+	}
 	mac := hmac.New(sha256.New, testKey)
 	mac.Write([]byte(e.tok["admin"]))
-	if !strings.Contains(dump.String(), hex.EncodeToString(mac.Sum(nil))) {
-		t.Errorf("the admin token's HMAC is not in the dump")
+	if bytes.Equal(stored.MAC, mac.Sum(nil)) || len(stored.MAC) == sha256.Size {
+		t.Errorf("the admin token's verifier is a plain HMAC, not sealed")
 	}
 
 	files := func() {
