@@ -67,7 +67,9 @@ reads one (base64), or a new one is generated and printed once.`,
 	add := &cobra.Command{
 		Use:   "add NAME [--algorithm hmac-sha256] [--secret-file FILE]",
 		Short: "Store a TSIG key (generating its secret unless --secret-file gives one)",
-		Args:  cobra.ExactArgs(1),
+		Example: `  cadastre tsig add xfr.example.net
+  tsig-keygen -a hmac-sha256 xfr | sed -n 's/.*secret "\(.*\)".*/\1/p' | cadastre tsig add xfr.example.net --secret-file -`,
+		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if _, err := authdns.ParseTSIGAlgorithm(alg); err != nil {
 				return usageError{fmt.Errorf("--algorithm: %w", err)}
