@@ -213,13 +213,6 @@ func (r *tsigRing) set(ks []TSIGSecret) {
 	r.keys.Store(&m)
 }
 
-func (r *tsigRing) len() int {
-	if m := r.keys.Load(); m != nil {
-		return len(*m)
-	}
-	return 0
-}
-
 // Generate implements dns.TsigProvider. A request naming a key with
 // another algorithm than the key's is refused (RFC 8945 §5.2.2: BADKEY).
 func (r *tsigRing) Generate(msg []byte, t *dns.TSIG) ([]byte, error) {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/netip"
+	"os"
 	"strings"
 	"time"
 
@@ -76,7 +77,9 @@ func (a *app) sealedHoldings(ctx context.Context) (string, error) {
 	if len(ts) > 0 {
 		held = append(held, fmt.Sprintf("%d tokens", len(ts)))
 	}
-	if st, ok := a.store.(authdns.Store); ok {
+	// DNS secrets need the token key only when no key of their own seals
+	// them.
+	if st, ok := a.store.(authdns.Store); ok && os.Getenv(dnsKeyEnv) == "" {
 		ks, err := st.Keys(ctx, 0)
 		if err != nil {
 			return "", dbError{err}
