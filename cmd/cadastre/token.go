@@ -320,7 +320,8 @@ current and the old one as previous; every token's verifier is re-sealed under
 the new key in one transaction (an event records it, naming the keys by their
 IDs, never the keys). Secrets do not change: tokens in use keep working.
 
-One server: ` + "`cadastre token rotate-key`" + ` does both steps at once.
+` + "`cadastre token rotate-key`" + ` does both steps at once; a running ` + "`cadastre serve`" + ` reads the key
+file at start, so restart it (it refuses tokens in between).
 
 Several replicas (PostgreSQL), so that none refuses a token meanwhile:
   1. cadastre token rotate-key --stage     writes the new key file only
@@ -413,7 +414,7 @@ func (a *app) rotateKey(ctx context.Context, stage, finish bool) error {
 	if err != nil {
 		return fmt.Errorf("%w (the key file %s holds the new key and the old one: run `cadastre token rotate-key --finish` to complete)", err, path)
 	}
-	fmt.Fprintf(a.cfg.stderr, "cadastre: token key rotated to %s (previous %s kept in %s); %d tokens re-keyed; replicas need the new key file\n",
+	fmt.Fprintf(a.cfg.stderr, "cadastre: token key rotated to %s (previous %s kept in %s); %d tokens re-keyed; restart every server with the new key file\n",
 		auth.KeyID(next.Current), auth.KeyID(kf.Current), path, n)
 	return nil
 }
