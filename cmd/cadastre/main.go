@@ -189,7 +189,7 @@ The register is one SQLite file (--db, or $CADASTRE_DB), created on first use;
 for several replicas, a PostgreSQL database (--postgres, or $CADASTRE_POSTGRES).
 With --server URL (or $CADASTRE_SERVER) and a token, the same verbs run against
 a ` + "`cadastre serve`" + ` over its API; a verb that works on a local register only
-(zone, record, dns serve, serve, demo) is then refused, and no file is created.
+(zone, record, tsig, dns serve, serve, demo, token rotate-key) is then refused, and no file is created.
 
 Exit status: 0 ok, 1 failure, 2 invalid input, 3 not found, 4 conflict
 (overlap, duplicate, reused idempotency key, wrong state, demo on a register

@@ -138,11 +138,13 @@ func TestEveryVerbWithServerLeavesNoRegisterFile(t *testing.T) {
 		"zone remove":       {localOnly, zone, 0},
 		"zone roll":         {localOnly, zone, 0},
 		"zone sign":         {localOnly, zone, 0},
-		// The token verbs move to the API in other work; until then they
-		// are refused.
-		"token create": {either, []string{"--scope", "read"}, 0},
-		"token list":   {either, nil, 0},
-		"token revoke": {either, []string{"aaaaaaaaaaaaaaaa"}, 0},
+		"token create":      {overAPI, []string{"--scope", "read"}, 0},
+		"token list":        {overAPI, nil, 0},
+		"token revoke":      {overAPI, []string{"aaaaaaaaaaaaaaaa"}, exitNotFound},
+		"token rotate-key":  {localOnly, nil, 0},
+		"tsig add":          {localOnly, []string{"xfr.cloud.example"}, 0},
+		"tsig list":         {localOnly, nil, 0},
+		"tsig remove":       {localOnly, []string{"xfr.cloud.example"}, 0},
 	}
 	verbs := leafVerbs()
 	if len(verbs) < len(cases) {

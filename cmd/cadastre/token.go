@@ -113,11 +113,7 @@ func (a *app) tokenClient() (*client.Client, error) {
 	if a.cfg.server == "" {
 		return nil, nil
 	}
-	c, err := client.New(a.cfg.server, a.cfg.token, nil)
-	if err != nil {
-		return nil, usageError{err}
-	}
-	return c, nil
+	return a.client()
 }
 
 // parseAllowFrom reads --allow-from values: prefixes, or addresses meaning
@@ -339,9 +335,6 @@ then run --finish, then set it to NEW.`,
   cadastre --postgres "$DSN" --token-key-file /etc/cadastre/token.key token rotate-key --stage`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if a.cfg.server != "" {
-				return usagef("token rotate-key works on the register and its key file (--db or --postgres with --token-key-file), not through --server")
-			}
 			if stage && finish {
 				return usagef("token rotate-key: --stage and --finish are two steps; give one")
 			}
