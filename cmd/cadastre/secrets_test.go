@@ -221,6 +221,9 @@ func TestTSIGCommands(t *testing.T) {
 	os.WriteFile(good, []byte(secret+"\n"), 0o600)
 	badB64 := filepath.Join(dir, "bad")
 	os.WriteFile(badB64, []byte("not base64!\n"), 0o600)
+	worldReadable := filepath.Join(dir, "open")
+	os.WriteFile(worldReadable, []byte("a.example hmac-sha256 "+secret+"\n"), 0o644)
+	os.Chmod(worldReadable, 0o644)
 	mustCLI(t, db, "tsig", "add", "xfr.example.net", "--secret-file", good)
 	gen := cli(t, db, "tsig", "add", "gen.example.net", "--algorithm", "hmac-sha512")
 	if f := strings.Fields(gen.stdout); gen.code != 0 || len(f) != 3 || f[0] != "gen.example.net." || f[1] != "hmac-sha512" {
@@ -239,6 +242,7 @@ func TestTSIGCommands(t *testing.T) {
 		{"removing a missing key is not found", []string{"tsig", "remove", "nosuch.example.net"}, exitNotFound, "nosuch.example.net"},
 		{"the removed --tsig flag points to the new way", []string{"dns", "serve", "--listen", "127.0.0.1:0", "--tsig", "x:" + secret}, exitUsage, "tsig add"},
 		{"an unreadable --tsig-file is a usage error", []string{"dns", "serve", "--listen", "127.0.0.1:0", "--tsig-file", filepath.Join(dir, "missing")}, exitUsage, "--tsig-file"},
+		{"a --tsig-file readable by others is refused", []string{"dns", "serve", "--listen", "127.0.0.1:0", "--tsig-file", worldReadable}, exitUsage, "chmod 600"},
 		{"a malformed --tsig-file names the line", []string{"dns", "serve", "--listen", "127.0.0.1:0", "--tsig-file", badB64}, exitUsage, badB64 + ":1"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -20,6 +20,9 @@ func readTSIGFile(path string) ([]authdns.TSIGSecret, error) {
 		return nil, usagef("--tsig-file: %v", err)
 	}
 	defer f.Close()
+	if fi, err := f.Stat(); err == nil && fi.Mode().Perm()&0o077 != 0 {
+		return nil, usagef("--tsig-file %s: readable by others (mode %v); chmod 600 it", path, fi.Mode().Perm())
+	}
 	ks, err := authdns.ReadTSIGFile(f, path)
 	if err != nil {
 		return nil, usageError{fmt.Errorf("--tsig-file %w", err)}
