@@ -3,7 +3,11 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"database/sql"
 	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"net"
 	"net/http"
@@ -320,4 +324,46 @@ func waitTCP(t *testing.T, addr string) {
 		}
 	}
 	t.Fatalf("nothing listens on %s", addr)
+}
+
+// TestRotateKeyKeepsLegacyTokens: a token stored before verifiers were
+// sealed (an HMAC under the key) cannot be re-keyed without its secret: the
+// first rotation keeps it working under the previous key, and a second
+// one, which would drop that key, is refused naming the token until it is
+// revoked.
+func TestRotateKeyKeepsLegacyTokens(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "l.db")
+	mustCLI(t, db, "token", "list") // the register and its key file
+	kb, err := os.ReadFile(db + ".key")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, k, _ := strings.Cut(string(kb), "current ")
+	k, _, _ = strings.Cut(k, "\n")
+	key, err := hex.DecodeString(k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const id = "legacylegacy2345"
+	secret := "cad_" + id + "_" + strings.Repeat("q", 52)
+	m := hmac.New(sha256.New, key)
+	m.Write([]byte(secret))
+	sdb, err := sql.Open("sqlite", db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := sdb.Exec(`INSERT INTO tokens (id, name, scope, tenant, mac, created_at, created_by) VALUES (?, 'old', 'admin', '', ?, 0, 'old')`, id, m.Sum(nil)); err != nil {
+		t.Fatal(err)
+	}
+	sdb.Close()
+	mustCLI(t, db, "token", "rotate-key")
+	r := cli(t, db, "token", "rotate-key")
+	if r.code != exitConflict || !strings.Contains(r.stderr, id) {
+		t.Fatalf("a second rotation over a legacy token: exit %d, want %d naming %s:\n%s", r.code, exitConflict, id, r)
+	}
+	srv := startServe(t, db)
+	if r := runIn(t, t.TempDir(), []string{"CADASTRE_SERVER=" + srv.url, "CADASTRE_TOKEN=" + secret}, "token", "revoke", id); r.code != 0 {
+		t.Fatalf("the legacy token after one rotation (it revokes itself):\n%s\n%s", r, srv.logs)
+	}
+	mustCLI(t, db, "token", "rotate-key")
 }
