@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/cadastre-ipam/cadastre/geo"
-	"github.com/cadastre-ipam/cadastre/registry"
 )
 
 // feedCache keeps the last published feed: it is made again only when the
@@ -23,8 +22,8 @@ type feedCache struct {
 // the header's generation time may differ between replicas.
 func (s *Server) geofeed(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
-	var pos registry.Position
-	if err := s.reg.Store().View(ctx, func(tx registry.Tx) (err error) { pos, err = tx.LastEvent(ctx); return err }); err != nil {
+	pos, err := s.reg.Position(ctx)
+	if err != nil {
 		s.log.Error("geofeed: read event log", "err", err.Error())
 		http.Error(w, "store unavailable\n", http.StatusServiceUnavailable)
 		return
