@@ -188,4 +188,7 @@ func TestOutOfOrderCommitsReachEveryReader(t *testing.T) {
 // tWriter sends the server's log to the test's.
 type tWriter struct{ t *testing.T }
 
-func (w tWriter) Write(p []byte) (int, error) { w.t.Log(strings.TrimSpace(string(p))); return len(p), nil }
+func (w tWriter) Write(p []byte) (int, error) {
+	w.t.Log(strings.TrimSpace(string(p)))
+	return len(p), nil
+}

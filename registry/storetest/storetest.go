@@ -398,6 +398,14 @@ func Run(t *testing.T, open Open) {
 		if want := (registry.Position{Seq: last, At: t0.Add(3 * time.Minute)}); pos.Seq != want.Seq || !pos.At.Equal(want.At) {
 			t.Errorf("Position = %+v, want %+v (the last event, the latest time)", pos, want)
 		}
+		if sr, ok := f.s.(registry.SingleReader); ok {
+			// Registry.Position reads it so: one statement.
+			var one registry.Position
+			err := sr.ViewOne(ctx, func(tx registry.Tx) (err error) { one, err = tx.Position(ctx); return err })
+			if err != nil || one.Seq != pos.Seq || !one.At.Equal(pos.At) {
+				t.Errorf("Position through ViewOne = %+v, %v; want %+v", one, err, pos)
+			}
+		}
 		for _, tc := range []struct {
 			name    string
 			f       registry.EventFilter
