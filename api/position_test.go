@@ -59,7 +59,7 @@ func TestOutOfOrderCommitsReachEveryReader(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewServer(New(reg, tokens, slog.New(slog.NewTextHandler(tWriter{t}, nil))))
+	srv := httptest.NewServer(New(reg, tokens, slog.New(slog.DiscardHandler)))
 	t.Cleanup(srv.Close)
 
 	get := func(path string, header map[string]string) (*http.Response, []byte) {
@@ -196,10 +196,3 @@ func TestOutOfOrderCommitsReachEveryReader(t *testing.T) {
 	t.Errorf("geofeed with If-None-Match %s (fetched while A was open) after A committed: %d, ETag %s, want 200 with A's Boston\n%s", etag, status, etag2, body)
 }
 
-// tWriter sends the server's log to the test's.
-type tWriter struct{ t *testing.T }
-
-func (w tWriter) Write(p []byte) (int, error) {
-	w.t.Log(strings.TrimSpace(string(p)))
-	return len(p), nil
-}

@@ -17,9 +17,10 @@ import (
 // records 2, then A commits, and a reader comparing or paging by numbers
 // never sees 1. So the log has a commit order, and a Position only
 // advances past events that no commit still in flight can come before:
-//   - SQLite serialises its writers: a transaction takes its numbers and
-//     commits before the next one starts, so number order is commit
-//     order and the Position is the newest event;
+//   - SQLite runs one write transaction at a time on a file, across
+//     processes too: a transaction takes its numbers and commits before
+//     the next one starts, so number order is commit order and the
+//     Position is the newest event;
 //   - PostgreSQL runs writers concurrently: each event records its
 //     transaction's ID (pg_current_xact_id; a group-commit batch shares
 //     one), the log's order is (transaction ID, Seq), and the Position is

@@ -8,10 +8,12 @@ import (
 	"github.com/cadastre-ipam/cadastre/registry"
 )
 
-// Position implements registry.Tx. SQLite serialises writers (one write
-// transaction at a time, see Store): a transaction takes its sequence
-// numbers and commits before the next one begins, so number order is
-// commit order and the newest event is a position no commit can precede.
+// Position implements registry.Tx. SQLite runs one write transaction at a
+// time on a database file (this store's one writer connection, and the
+// file's write lock across processes, a CLI beside a server): a
+// transaction takes its sequence numbers and commits before the next one
+// begins, so number order is commit order and the newest event is a
+// position no commit can precede.
 // At is the latest event time (two lookups, each answered by an index).
 func (t *tx) Position(ctx context.Context) (registry.Position, error) {
 	rows, err := t.q.query(ctx, `SELECT COALESCE((SELECT MAX(seq) FROM events), 0), COALESCE((SELECT MAX(at) FROM events), 0)`)
