@@ -195,4 +195,3 @@ func TestOutOfOrderCommitsReachEveryReader(t *testing.T) {
 	}
 	t.Errorf("geofeed with If-None-Match %s (fetched while A was open) after A committed: %d, ETag %s, want 200 with A's Boston\n%s", etag, status, etag2, body)
 }
-
