@@ -171,6 +171,7 @@ func TestBadInputChangesNothing(t *testing.T) {
 		{name: "listing an unknown region is 404", r: get(A+"?region=mars-north", read), status: 404, typ: problem.NotFound},
 		{name: "a bad since is refused", r: get("/v1/events?since=yesterday", read), status: 422},
 		{name: "a negative after is refused", r: get("/v1/events?after=-1", read), status: 422},
+		{name: "an after that names no event is refused", r: get("/v1/events?after=999999", read), status: 422, typ: problem.Invalid},
 		{name: "an events limit over 10000 is refused", r: get("/v1/events?limit=10001", read), status: 422},
 		{name: "show without q is refused", r: get("/v1/show", read), status: 422},
 		{name: "show with a garbage q is refused", r: get("/v1/show?q=banana", read), status: 422, typ: problem.Invalid},

@@ -98,8 +98,7 @@ func (s *Server) followRegister(ctx context.Context, every time.Duration) {
 	t := time.NewTicker(every)
 	defer t.Stop()
 	for {
-		var pos registry.Position
-		err := s.reg.Store().View(ctx, func(tx registry.Tx) (err error) { pos, err = tx.LastEvent(ctx); return err })
+		pos, err := s.reg.Position(ctx)
 		if err == nil && pos.Seq != last {
 			if last >= 0 {
 				if err := s.geo.Reload(ctx); err != nil {

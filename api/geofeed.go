@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/cadastre-ipam/cadastre/geo"
-	"github.com/cadastre-ipam/cadastre/registry"
 )
 
 // feedCache keeps the last published feed: it is made again only when the
@@ -19,12 +18,17 @@ type feedCache struct {
 }
 
 // geofeed serves the register's RFC 8805 feed. Its ETag and Last-Modified
-// come from the event-log position it reflects; the ETag is weak because
-// the header's generation time may differ between replicas.
+// come from the event-log position it reflects (registry.Position, commit
+// ordered, so the ETag changes when any change commits, in whatever order);
+// the ETag is weak because a feed may already show changes just past its
+// position, which the next ETag covers. Last-Modified is the latest event
+// time up to the position: it never goes back, but an event committed late
+// with an earlier time does not move it, so If-None-Match is the exact
+// validator and If-Modified-Since the one-second, best-effort one.
 func (s *Server) geofeed(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
-	var pos registry.Position
-	if err := s.reg.Store().View(ctx, func(tx registry.Tx) (err error) { pos, err = tx.LastEvent(ctx); return err }); err != nil {
+	pos, err := s.reg.Position(ctx)
+	if err != nil {
 		s.log.Error("geofeed: read event log", "err", err.Error())
 		http.Error(w, "store unavailable\n", http.StatusServiceUnavailable)
 		return

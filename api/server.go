@@ -90,7 +90,7 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 	defer cancel()
-	if err := s.reg.Store().View(ctx, func(tx registry.Tx) error { _, err := tx.LastEvent(ctx); return err }); err != nil {
+	if _, err := s.reg.Position(ctx); err != nil {
 		http.Error(w, "store: "+err.Error()+"\n", http.StatusServiceUnavailable)
 		return
 	}

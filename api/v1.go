@@ -655,10 +655,10 @@ func (s *Server) routeReadOnly(api huma.API) {
 			rs, err := s.reg.Relocations(ctx)
 			return &struct{ Body []registry.Relocation }{nonNil(rs)}, s.problem(err)
 		})
-	huma.Register(api, op("list-events", http.MethodGet, "/v1/events", "Read the change log, oldest first, a page at a time", auth.ScopeRead, false),
+	huma.Register(api, op("list-events", http.MethodGet, "/v1/events", "Read the change log in commit order, a page at a time; a reader that passes each page's last seq as after= reads every event once", auth.ScopeRead, false),
 		func(ctx context.Context, in *struct {
 			Since time.Time `query:"since" doc:"only events at or after this time (RFC 3339)"`
-			After int64     `query:"after" minimum:"0" doc:"only events after this sequence number (the cursor)"`
+			After int64     `query:"after" minimum:"0" doc:"the cursor: the seq of the last event read (0 from the start); events come in commit order, so seq is unique but not always increasing"`
 			Limit int       `query:"limit" minimum:"1" maximum:"10000" default:"1000"`
 		}) (*struct {
 			Body struct {

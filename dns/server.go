@@ -147,12 +147,16 @@ func (s *Server) Reload(ctx context.Context) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var in buildInput
-	err := s.reg.Store().View(ctx, func(tx registry.Tx) error {
-		pos, err := tx.LastEvent(ctx)
-		if err != nil {
-			return err
-		}
-		in.seq = pos.Seq
+	// The position is read before the register: what is built then
+	// reflects at least every event up to it, and the next poll that
+	// finds the log elsewhere builds again.
+	pos, err := s.reg.Position(ctx)
+	if err != nil {
+		return fmt.Errorf("dns: read the event log's position: %w", err)
+	}
+	in.seq = pos.Seq
+	err = s.reg.Store().View(ctx, func(tx registry.Tx) error {
+		var err error
 		if in.pools, err = tx.Pools(ctx, registry.PoolFilter{}); err != nil {
 			return err
 		}
@@ -600,12 +604,7 @@ func (s *Server) due(ctx context.Context) bool {
 			return true
 		}
 	}
-	var pos registry.Position
-	err := s.reg.Store().View(ctx, func(tx registry.Tx) error {
-		var err error
-		pos, err = tx.LastEvent(ctx)
-		return err
-	})
+	pos, err := s.reg.Position(ctx)
 	if err != nil {
 		s.log.Error("dns poll", "err", err)
 		return false

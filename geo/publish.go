@@ -41,7 +41,7 @@ func PublishFeed(ctx context.Context, reg Placer) (Published, error) {
 	}
 	header := []string{
 		"RFC 8805 geofeed published by cadastre",
-		fmt.Sprintf("reflects the event log through seq %d (%s)", pos.Seq, pos.At.UTC().Format(time.RFC3339Nano)),
+		fmt.Sprintf("reflects the event log at position seq %d (latest event %s)", pos.Seq, pos.At.UTC().Format(time.RFC3339Nano)),
 	}
 	var buf bytes.Buffer
 	if err := geofeed.Write(&buf, merged, geofeed.WriteOptions{Header: header}); err != nil {

@@ -23,18 +23,12 @@ type Placement struct {
 	MovedAt *time.Time `json:"moved_at,omitempty"`
 }
 
-// Position is a point in the event log: the last event a view reflects.
-type Position struct {
-	Seq int64     `json:"seq"`
-	At  time.Time `json:"at"`
-}
-
 // Placements lists where every pooled prefix is used, in address order,
 // with the event-log position they reflect. Geofeeds, the MMDB export and
 // the audit all read it.
 func (r *Registry) Placements(ctx context.Context) (out []Placement, pos Position, err error) {
 	err = r.store.View(ctx, func(tx Tx) error {
-		if pos, err = tx.LastEvent(ctx); err != nil {
+		if pos, err = tx.Position(ctx); err != nil {
 			return err
 		}
 		regions, err := tx.Regions(ctx)

@@ -194,15 +194,6 @@ func (r *Registry) Show(ctx context.Context, p netip.Prefix) (h Holding, err err
 	return h, err
 }
 
-// Events lists the change log from since on, oldest first.
-func (r *Registry) Events(ctx context.Context, f EventFilter) (out []Event, err error) {
-	err = r.store.View(ctx, func(tx Tx) error {
-		out, err = tx.Events(ctx, f)
-		return err
-	})
-	return out, err
-}
-
 // Relocations lists every relocation, oldest first.
 func (r *Registry) Relocations(ctx context.Context) (out []Relocation, err error) {
 	err = r.store.View(ctx, func(tx Tx) error {

@@ -66,7 +66,10 @@ type AssignmentFilter struct {
 
 // EventFilter selects events; zero fields match everything.
 type EventFilter struct {
-	Since       time.Time
+	Since time.Time
+	// AfterSeq is a follower's cursor: the Seq of the last event it read
+	// (0 from the start of the log). Only Tx.EventsAfter reads it; it must
+	// name an event of the log.
 	AfterSeq    int64
 	SubjectKind string
 	SubjectIDs  []int64
@@ -145,8 +148,21 @@ type Tx interface {
 	Relocations(ctx context.Context) ([]Relocation, error)
 
 	AppendEvent(ctx context.Context, e *Event) error
-	// LastEvent is the newest event's position (zero on an empty log).
-	LastEvent(ctx context.Context) (Position, error)
+	// Position is where the log stands for its followers (see Position):
+	// the last event, in commit order, that no later commit can precede.
+	// Zero on an empty log. A view that also reads the register reflects
+	// at least every event up to it.
+	Position(ctx context.Context) (Position, error)
+	// EventsAfter reads the log as a follower does: in commit order, the
+	// events after the one whose Seq is f.AfterSeq (0: from the start), up
+	// to Position and no further, filtered by f's other fields. A cursor
+	// that names no event is ErrInvalid. Following it from any cursor it
+	// returned, a reader reads every event exactly once, whatever order
+	// concurrent transactions commit in.
+	EventsAfter(ctx context.Context, f EventFilter) ([]Event, error)
+	// Events lists every committed event that f's time and subject
+	// filters select, in Seq order, for histories (it reads no cursor and
+	// is not capped at Position).
 	Events(ctx context.Context, f EventFilter) ([]Event, error)
 
 	Idempotent(ctx context.Context, tenant, key string) (Idempotent, bool, error)

@@ -270,6 +270,8 @@ var badInput = []badCase{
 		code: codeUsage, want: []string{`--state "gone"`, "assigned, quarantined or released"}},
 	{name: "log --since must be a time, date or duration", args: []string{"log", "--since", "yesterday"},
 		code: codeUsage, want: []string{`"yesterday"`, "duration ago"}},
+	{name: "log --after must name an event", args: []string{"log", "--after", "999999"},
+		code: codeUsage, want: []string{"after 999999", "no event has this sequence number"}},
 	{name: "demo refuses a register that is not the demo", args: []string{"demo"},
 		code: codeConflict, want: []string{"demo needs an empty register", "5 regions"}},
 }

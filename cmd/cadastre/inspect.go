@@ -197,7 +197,7 @@ when, what, and the object before and after. --json prints them whole.`,
 		},
 	}
 	c.Flags().StringVar(&since, "since", "", "only events at or after this time, date or duration ago")
-	c.Flags().Int64Var(&after, "after", 0, "only events after this sequence number")
+	c.Flags().Int64Var(&after, "after", 0, "only events after the one with this seq (the last one read), in commit order")
 	c.Flags().IntVar(&limit, "limit", 0, "at most this many events")
 	c.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 	return c

@@ -180,7 +180,7 @@ func Run(t *testing.T, open Open) {
 			if _, err := tx.RegionByName(ctx, "ghost"); !errors.Is(err, registry.ErrNotFound) {
 				t.Errorf("region ghost survived a failed update: %v", err)
 			}
-			if p, _ := tx.LastEvent(ctx); p.Seq != 0 {
+			if p, _ := tx.Position(ctx); p.Seq != 0 {
 				t.Errorf("event survived a failed update: %+v", p)
 			}
 			return nil
@@ -354,12 +354,111 @@ func Run(t *testing.T, open Open) {
 			if len(by) != 1 || by[0].SubjectID != 2 {
 				t.Errorf("Events by subject = %+v", by)
 			}
-			last, err := tx.LastEvent(ctx)
-			if err != nil || last.Seq != all[2].Seq || !last.At.Equal(all[2].At) {
-				t.Errorf("LastEvent = %+v, %v", last, err)
+			return nil
+		})
+	})
+
+	t.Run("a follower reads every event once, in commit order, up to the position", func(t *testing.T) {
+		f := setup(t, open)
+		view := func(t *testing.T, fn func(tx registry.Tx) error) {
+			t.Helper()
+			if err := f.s.View(ctx, fn); err != nil {
+				t.Fatal(err)
+			}
+		}
+		view(t, func(tx registry.Tx) error {
+			if p, err := tx.Position(ctx); err != nil || p != (registry.Position{}) {
+				t.Errorf("Position of an empty log = %+v, %v, want zero", p, err)
+			}
+			if evs, err := tx.EventsAfter(ctx, registry.EventFilter{}); err != nil || len(evs) != 0 {
+				t.Errorf("EventsAfter(0) of an empty log = %+v, %v", evs, err)
 			}
 			return nil
 		})
+		// One transaction each, the last with the oldest time: the
+		// position's time is the latest, not the last event's.
+		var seqs []int64
+		for _, m := range []int{1, 3, 2} {
+			e := registry.Event{At: t0.Add(time.Duration(m) * time.Minute), Actor: "tester", Action: "pool.add", SubjectKind: "pool", SubjectID: int64(m), Subject: "p"}
+			if err := f.s.Update(ctx, func(tx registry.Tx) error { return tx.AppendEvent(ctx, &e) }); err != nil {
+				t.Fatal(err)
+			}
+			seqs = append(seqs, e.Seq)
+		}
+		last := seqs[len(seqs)-1]
+		// A store whose position waits for transactions still in flight
+		// elsewhere on its server (PostgreSQL) gets there when they end.
+		var pos registry.Position
+		for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+			view(t, func(tx registry.Tx) (err error) { pos, err = tx.Position(ctx); return err })
+			if pos.Seq == last || time.Now().After(deadline) {
+				break
+			}
+		}
+		if want := (registry.Position{Seq: last, At: t0.Add(3 * time.Minute)}); pos.Seq != want.Seq || !pos.At.Equal(want.At) {
+			t.Errorf("Position = %+v, want %+v (the last event, the latest time)", pos, want)
+		}
+		if sr, ok := f.s.(registry.SingleReader); ok {
+			// Registry.Position reads it so: one statement.
+			var one registry.Position
+			err := sr.ViewOne(ctx, func(tx registry.Tx) (err error) { one, err = tx.Position(ctx); return err })
+			if err != nil || one.Seq != pos.Seq || !one.At.Equal(pos.At) {
+				t.Errorf("Position through ViewOne = %+v, %v; want %+v", one, err, pos)
+			}
+		}
+		for _, tc := range []struct {
+			name    string
+			f       registry.EventFilter
+			want    []int64
+			invalid bool
+		}{
+			{"from the start, every event", registry.EventFilter{}, seqs, false},
+			{"after the first, the rest", registry.EventFilter{AfterSeq: seqs[0]}, seqs[1:], false},
+			{"after the last, nothing", registry.EventFilter{AfterSeq: last}, nil, false},
+			{"a limit cuts the page", registry.EventFilter{Limit: 2}, seqs[:2], false},
+			{"since filters by time", registry.EventFilter{AfterSeq: seqs[0], Since: t0.Add(3 * time.Minute)}, seqs[1:2], false},
+			{"a cursor that names no event is invalid", registry.EventFilter{AfterSeq: last + 1000}, nil, true},
+		} {
+			t.Run(tc.name, func(t *testing.T) {
+				view(t, func(tx registry.Tx) error {
+					evs, err := tx.EventsAfter(ctx, tc.f)
+					if tc.invalid {
+						if !errors.Is(err, registry.ErrInvalid) {
+							t.Errorf("EventsAfter(%+v) = %d events, %v; want ErrInvalid", tc.f, len(evs), err)
+						}
+						return nil
+					}
+					var got []int64
+					for _, e := range evs {
+						got = append(got, e.Seq)
+					}
+					if err != nil || !slices.Equal(got, tc.want) {
+						t.Errorf("EventsAfter(%+v) = %v, %v; want %v", tc.f, got, err, tc.want)
+					}
+					return nil
+				})
+			})
+		}
+		// Paging by the last Seq of each page reads the log once.
+		var got []int64
+		var cursor int64
+		for range 10 {
+			var page []registry.Event
+			view(t, func(tx registry.Tx) (err error) {
+				page, err = tx.EventsAfter(ctx, registry.EventFilter{AfterSeq: cursor, Limit: 2})
+				return err
+			})
+			if len(page) == 0 {
+				break
+			}
+			for _, e := range page {
+				got = append(got, e.Seq)
+			}
+			cursor = page[len(page)-1].Seq
+		}
+		if !slices.Equal(got, seqs) {
+			t.Errorf("pages of 2 read %v, want %v", got, seqs)
+		}
 	})
 
 	t.Run("idempotency records survive and are per tenant", func(t *testing.T) {

@@ -559,32 +559,66 @@ func (t *tx) AppendEvent(ctx context.Context, e *registry.Event) error {
 		micros(e.At), e.Actor, e.Action, e.SubjectKind, e.SubjectID, e.Subject, nullJSON(e.Before), nullJSON(e.After)).Scan(&e.Seq))
 }
 
-func (t *tx) LastEvent(ctx context.Context) (registry.Position, error) {
+// Position implements registry.Tx: the last event, in (xid, seq) order,
+// of a transaction older than the oldest one in flight (the snapshot's
+// xmin). Every transaction below xmin has ended, so its events are all
+// visible in this snapshot; every transaction that can still write one
+// has an xid at or above xmin. One statement, so that ViewOne can run it.
+func (t *tx) Position(ctx context.Context) (registry.Position, error) {
 	var p registry.Position
 	var at int64
-	err := t.row(ctx, `SELECT seq, at FROM events ORDER BY seq DESC LIMIT 1`).Scan(&p.Seq, &at)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return registry.Position{}, nil
-	}
+	err := t.row(ctx, `SELECT COALESCE((SELECT seq FROM events WHERE xid < h.x ORDER BY xid DESC, seq DESC LIMIT 1), 0),
+		COALESCE((SELECT MAX(at) FROM events WHERE xid < h.x), 0)
+		FROM (SELECT pg_snapshot_xmin(pg_current_snapshot()) AS x) h`).Scan(&p.Seq, &at)
 	if err != nil {
 		return p, mapErr(err)
 	}
-	p.At = fromMicros(at)
+	if p.Seq != 0 {
+		p.At = fromMicros(at)
+	}
 	return p, nil
 }
 
-func (t *tx) Events(ctx context.Context, f registry.EventFilter) ([]registry.Event, error) {
-	var where []string
+// EventsAfter implements registry.Tx: the log in (xid, seq) order after
+// the cursor's event, below the snapshot's xmin (see Position).
+func (t *tx) EventsAfter(ctx context.Context, f registry.EventFilter) ([]registry.Event, error) {
+	where := []string{"xid < pg_snapshot_xmin(pg_current_snapshot())"}
 	var args []any
+	if f.AfterSeq != 0 {
+		var xid string
+		err := t.row(ctx, `SELECT xid::text FROM events WHERE seq = $1`, f.AfterSeq).Scan(&xid)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return nil, noCursor(f.AfterSeq)
+		}
+		if err != nil {
+			return nil, mapErr(err)
+		}
+		args = append(args, xid, f.AfterSeq)
+		where = append(where, "(xid, seq) > ($1::xid8, $2)")
+	}
+	return t.events(ctx, f, where, args, "xid, seq")
+}
+
+// noCursor refuses a cursor that names no event.
+func noCursor(seq int64) error {
+	return fmt.Errorf("after %d: no event has this sequence number (pass the seq of the last event read, or 0 from the start): %w", seq, registry.ErrInvalid)
+}
+
+// Events implements registry.Tx: every committed event f selects, in seq
+// order.
+func (t *tx) Events(ctx context.Context, f registry.EventFilter) ([]registry.Event, error) {
+	return t.events(ctx, f, nil, nil, "seq")
+}
+
+// events reads the events matching where and f's time and subject
+// filters, in the given order, at most f.Limit.
+func (t *tx) events(ctx context.Context, f registry.EventFilter, where []string, args []any, order string) ([]registry.Event, error) {
 	arg := func(v any) string {
 		args = append(args, v)
 		return "$" + strconv.Itoa(len(args))
 	}
 	if !f.Since.IsZero() {
 		where = append(where, "at >= "+arg(micros(f.Since)))
-	}
-	if f.AfterSeq != 0 {
-		where = append(where, "seq > "+arg(f.AfterSeq))
 	}
 	if f.SubjectKind != "" {
 		where = append(where, "subject_kind = "+arg(f.SubjectKind))
@@ -596,7 +630,7 @@ func (t *tx) Events(ctx context.Context, f registry.EventFilter) ([]registry.Eve
 	if len(where) > 0 {
 		q += " WHERE " + strings.Join(where, " AND ")
 	}
-	q += " ORDER BY seq"
+	q += " ORDER BY " + order
 	if f.Limit > 0 {
 		q += " LIMIT " + strconv.Itoa(f.Limit)
 	}

@@ -8,21 +8,51 @@ import (
 	"github.com/cadastre-ipam/cadastre/registry"
 )
 
-func (t *tx) LastEvent(ctx context.Context) (registry.Position, error) {
-	rows, err := t.q.query(ctx, `SELECT seq, at FROM events ORDER BY seq DESC LIMIT 1`)
+// Position implements registry.Tx. SQLite runs one write transaction at a
+// time on a database file (this store's one writer connection, and the
+// file's write lock across processes, a CLI beside a server): a
+// transaction takes its sequence numbers and commits before the next one
+// begins, so number order is commit order and the newest event is a
+// position no commit can precede.
+// At is the latest event time (two lookups, each answered by an index).
+func (t *tx) Position(ctx context.Context) (registry.Position, error) {
+	rows, err := t.q.query(ctx, `SELECT COALESCE((SELECT MAX(seq) FROM events), 0), COALESCE((SELECT MAX(at) FROM events), 0)`)
 	if err != nil {
-		return registry.Position{}, err
+		return registry.Position{}, mapErr(err)
 	}
 	defer rows.Close()
 	var p registry.Position
 	if rows.Next() {
 		var at int64
 		if err := rows.Scan(&p.Seq, &at); err != nil {
-			return p, err
+			return p, mapErr(err)
 		}
-		p.At = fromMicros(at)
+		if p.Seq != 0 {
+			p.At = fromMicros(at)
+		}
 	}
 	return p, rows.Err()
+}
+
+// EventsAfter implements registry.Tx: in seq order, which is commit order
+// here (see Position), after the cursor's event.
+func (t *tx) EventsAfter(ctx context.Context, f registry.EventFilter) ([]registry.Event, error) {
+	if f.AfterSeq == 0 {
+		return t.events(ctx, f, nil, nil)
+	}
+	rows, err := t.q.query(ctx, `SELECT 1 FROM events WHERE seq = ?`, f.AfterSeq)
+	if err != nil {
+		return nil, mapErr(err)
+	}
+	found := rows.Next()
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	if !found {
+		return nil, fmt.Errorf("after %d: no event has this sequence number (pass the seq of the last event read, or 0 from the start): %w", f.AfterSeq, registry.ErrInvalid)
+	}
+	return t.events(ctx, f, []string{"seq > ?"}, []any{f.AfterSeq})
 }
 
 func (t *tx) UpdateRegion(ctx context.Context, r registry.Region) error {

@@ -569,14 +569,16 @@ func nullJSON(b json.RawMessage) any {
 	return string(b)
 }
 
+// Events implements registry.Tx: every event f selects, in seq order.
 func (t *tx) Events(ctx context.Context, f registry.EventFilter) ([]registry.Event, error) {
-	var where []string
-	var args []any
+	return t.events(ctx, f, nil, nil)
+}
+
+// events reads the events matching where and f's time and subject
+// filters, in seq order, at most f.Limit.
+func (t *tx) events(ctx context.Context, f registry.EventFilter, where []string, args []any) ([]registry.Event, error) {
 	if !f.Since.IsZero() {
 		where, args = append(where, "at >= ?"), append(args, micros(f.Since))
-	}
-	if f.AfterSeq != 0 {
-		where, args = append(where, "seq > ?"), append(args, f.AfterSeq)
 	}
 	if f.SubjectKind != "" {
 		where, args = append(where, "subject_kind = ?"), append(args, f.SubjectKind)
