@@ -10,7 +10,6 @@ import (
 	"net/netip"
 	"reflect"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/danielgtaylor/huma/v2"
@@ -67,6 +66,7 @@ func (s *Server) mountV1() {
 	cfg.DocsPath = "/v1/docs"
 	cfg.SchemasPath = "/v1/schemas"
 	cfg.CreateHooks = nil // no $schema fields or Link headers in bodies
+	cfg.Formats = strictJSON(cfg.Formats)
 	cfg.Components.SecuritySchemes = map[string]*huma.SecurityScheme{
 		"bearer": {Type: "http", Scheme: "bearer", Description: "a token from `cadastre token create`"},
 	}
@@ -110,9 +110,14 @@ func (s *Server) instrumentAPI(ctx huma.Context, next func(huma.Context)) {
 	s.requests.WithLabelValues(route, strconv.Itoa(code)).Inc()
 	s.latency.WithLabelValues(route).Observe(d.Seconds())
 	u := ctx.URL()
-	s.log.LogAttrs(ctx.Context(), slog.LevelInfo, "request",
-		slog.String("method", ctx.Method()), slog.String("path", u.Path), slog.Int("status", code),
-		slog.Duration("duration", d), slog.String("remote", ctx.RemoteAddr()))
+	info := infoOf(ctx.Context())
+	attrs := []slog.Attr{slog.String("method", ctx.Method()), slog.String("path", u.Path), slog.Int("status", code),
+		slog.Duration("duration", d), slog.String("remote", info.client)}
+	if info.tokenID != "" {
+		// The token's ID, never its secret: who did what, for the audit.
+		attrs = append(attrs, slog.String("token_id", info.tokenID))
+	}
+	s.log.LogAttrs(ctx.Context(), slog.LevelInfo, "request", attrs...)
 }
 
 // commonErrors are the statuses any operation may answer: a bad request,
@@ -147,31 +152,19 @@ func (s *Server) authenticate(api huma.API) func(huma.Context, func(huma.Context
 				return
 			}
 		}
-		client := clientIP(ctx.RemoteAddr())
-		if !s.limiter.allow(client) {
-			ctx.SetHeader("Retry-After", "60")
-			huma.WriteErr(api, ctx, http.StatusTooManyRequests, "too many failed authentication attempts from this client; wait a minute")
-			return
+		info := infoOf(ctx.Context())
+		var tok auth.Token
+		if info.tok != nil { // checked before the body was read
+			tok = *info.tok
+		} else {
+			t, ref := s.checkBearer(ctx.Context(), ctx.Header("Authorization"), info.client, opn.OperationID)
+			if ref != nil {
+				refuse(api, ctx, ref)
+				return
+			}
+			tok = t
 		}
-		// RFC 9110 §11.1: the auth scheme is case-insensitive.
-		h := ctx.Header("Authorization")
-		scheme, secret, _ := strings.Cut(h, " ")
-		secret = strings.TrimSpace(secret)
-		if !strings.EqualFold(scheme, "Bearer") || secret == "" {
-			ctx.SetHeader("WWW-Authenticate", `Bearer realm="cadastre"`)
-			huma.WriteErr(api, ctx, http.StatusUnauthorized, "missing bearer token (Authorization: Bearer cad_...)")
-			return
-		}
-		tok, err := s.tokens.Check(ctx.Context(), strings.TrimSpace(secret))
-		if err != nil {
-			s.limiter.fail(client)
-			id, _ := auth.ParseID(secret)
-			s.log.LogAttrs(ctx.Context(), slog.LevelWarn, "authentication failed", slog.String("token_id", id),
-				slog.String("reason", err.Error()), slog.String("remote", client), slog.String("operation", opn.OperationID))
-			ctx.SetHeader("WWW-Authenticate", `Bearer realm="cadastre", error="invalid_token"`)
-			huma.WriteErr(api, ctx, http.StatusUnauthorized, "invalid, expired or revoked token")
-			return
-		}
+		info.tokenID = tok.ID
 		if tok.Scope < need {
 			huma.WriteErr(api, ctx, http.StatusForbidden, fmt.Sprintf("this operation needs a token of scope %s; this one is %s", need, tok.Scope))
 			return
@@ -186,12 +179,6 @@ func (s *Server) authenticate(api huma.API) func(huma.Context, func(huma.Context
 	}
 }
 
-func clientIP(remote string) string {
-	if ap, err := netip.ParseAddrPort(remote); err == nil {
-		return ap.Addr().String()
-	}
-	return remote
-}
 
 func typed(status int, typ, detail string, errs ...*huma.ErrorDetail) error {
 	return &huma.ErrorModel{Status: status, Type: typ, Title: http.StatusText(status), Detail: detail, Errors: errs}
