@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/netip"
+	"net/url"
 	"reflect"
 	"strconv"
 	"time"
@@ -530,7 +531,19 @@ func (s *Server) routeAssignments(api huma.API) {
 			if len(as) > in.Limit {
 				as = as[:in.Limit]
 				out.Body.Next = encodeCursor(as[len(as)-1].ID)
-				out.Link = fmt.Sprintf(`</v1/assignments?cursor=%s&limit=%d>; rel="next"`, out.Body.Next, in.Limit)
+				// The next page keeps every filter of this one.
+				q := url.Values{}
+				for k, v := range map[string]string{"region": in.Region, "tenant": in.Tenant, "state": in.State, "within": in.Within, "contains": in.Contains} {
+					if v != "" {
+						q.Set(k, v)
+					}
+				}
+				if in.Family != 0 {
+					q.Set("family", strconv.Itoa(in.Family))
+				}
+				q.Set("cursor", out.Body.Next)
+				q.Set("limit", strconv.Itoa(in.Limit))
+				out.Link = nextLink("/v1/assignments", q)
 			}
 			out.Body.Items = nonNil(as)
 			return out, nil
@@ -588,6 +601,11 @@ func (s *Server) routeAssignments(api huma.API) {
 		})
 }
 
+// nextLink is an RFC 8288 Link header to the next page.
+func nextLink(path string, q url.Values) string {
+	return "<" + path + "?" + q.Encode() + `>; rel="next"`
+}
+
 func reason(err error) string {
 	switch {
 	case errors.Is(err, registry.ErrPolicy):
@@ -640,6 +658,7 @@ func (s *Server) routeReadOnly(api huma.API) {
 			After int64     `query:"after" minimum:"0" doc:"only events after this sequence number (the cursor)"`
 			Limit int       `query:"limit" minimum:"1" maximum:"10000" default:"1000"`
 		}) (*struct {
+			Link string `header:"Link" doc:"rel=next: the next page"`
 			Body struct {
 				Items []registry.Event `json:"items"`
 				Next  int64            `json:"next,omitempty" doc:"pass as after= for the next page; absent on the last"`
@@ -650,6 +669,7 @@ func (s *Server) routeReadOnly(api huma.API) {
 				return nil, s.problem(err)
 			}
 			out := &struct {
+				Link string `header:"Link" doc:"rel=next: the next page"`
 				Body struct {
 					Items []registry.Event `json:"items"`
 					Next  int64            `json:"next,omitempty" doc:"pass as after= for the next page; absent on the last"`
@@ -658,6 +678,13 @@ func (s *Server) routeReadOnly(api huma.API) {
 			if len(evs) > in.Limit {
 				evs = evs[:in.Limit]
 				out.Body.Next = evs[len(evs)-1].Seq
+				q := url.Values{}
+				if !in.Since.IsZero() {
+					q.Set("since", in.Since.Format(time.RFC3339Nano))
+				}
+				q.Set("after", strconv.FormatInt(out.Body.Next, 10))
+				q.Set("limit", strconv.Itoa(in.Limit))
+				out.Link = nextLink("/v1/events", q)
 			}
 			out.Body.Items = nonNil(evs)
 			return out, nil

@@ -439,6 +439,10 @@ func (s *Store) View(ctx context.Context, fn func(registry.Tx) error) error {
 	var r *reader
 	select {
 	case r = <-s.readers:
+	case <-s.quit:
+		// Closed: fail at once rather than wait for a reader that never
+		// comes back.
+		return fmt.Errorf("database %s: closed: %w", s.path, registry.ErrStorage)
 	case <-ctx.Done():
 		return ctx.Err()
 	}
