@@ -179,5 +179,3 @@ func refuse(api huma.API, ctx huma.Context, ref *refusal) {
 	}
 	huma.WriteErr(api, ctx, ref.status, ref.detail)
 }
-
-

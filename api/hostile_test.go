@@ -433,4 +433,3 @@ func TestMetricsAreNotOnTheAPIAddress(t *testing.T) {
 		t.Error("GET /metrics on the API's address: 200")
 	}
 }
-

@@ -181,4 +181,3 @@ func (s *Server) instrument(route string, h http.Handler) http.Handler {
 			slog.Int("bytes", sw.bytes), slog.Duration("duration", d), slog.String("remote", infoOf(r.Context()).client))
 	})
 }
-
