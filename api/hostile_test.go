@@ -14,6 +14,7 @@ import (
 	"net/netip"
 	"net/url"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -431,5 +432,40 @@ func TestMetricsAreNotOnTheAPIAddress(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode == http.StatusOK {
 		t.Error("GET /metrics on the API's address: 200")
+	}
+}
+
+// TestReaderThatNeverReadsLosesItsConnection: a client that asks for
+// responses and does not read them loses its connection once the write
+// deadline passes, instead of holding the handler and its buffers.
+func TestReaderThatNeverReadsLosesItsConnection(t *testing.T) {
+	e := newEnv(t)
+	l := testLimits()
+	l.Write = 500 * time.Millisecond
+	addr := serveLimited(t, e.s, l)
+	d := net.Dialer{Timeout: 5 * time.Second, LocalAddr: &net.TCPAddr{IP: net.ParseIP("127.0.0.2")},
+		Control: func(_, _ string, c syscall.RawConn) error {
+			// A tiny receive window, set before the handshake, so that the
+			// server's writes block soon.
+			return c.Control(func(fd uintptr) { syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 2048) })
+		}}
+	c, err := d.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	const asked = 400
+	go func() {
+		for range asked {
+			if _, err := io.WriteString(c, "GET /v1/openapi.json HTTP/1.1\r\nHost: x\r\n\r\n"); err != nil {
+				return
+			}
+		}
+	}()
+	honest(t, "127.0.0.3", addr)
+	time.Sleep(2 * l.Write) // the client reads nothing for a while
+	got := closedWithin(t, c, 20*time.Second, "a client that does not read")
+	if n := strings.Count(got, "HTTP/1.1 200"); n >= asked {
+		t.Errorf("all %d responses were written to a client that did not read: no write deadline", n)
 	}
 }
