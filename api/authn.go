@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/netip"
+	"strconv"
 	"strings"
 	"time"
 
@@ -143,17 +144,22 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	info := &reqInfo{client: s.clientAddr(r)}
 	r = r.WithContext(context.WithValue(r.Context(), reqInfoKey{}, info))
 	if r.ContentLength != 0 {
-		if !strings.HasPrefix(r.URL.Path, "/v1/") {
-			dropBody(w, r)
-		} else if s.tokens != nil {
+		if !strings.HasPrefix(r.URL.Path, "/v1/") || s.tokens == nil {
+			dropBody(w, r) // no route here reads it, or the API answers 503
+		} else {
 			start := time.Now()
 			tok, ref := s.checkBearer(r.Context(), r.Header.Get("Authorization"), info.client, r.Method+" "+r.URL.Path)
 			if ref != nil {
 				dropBody(w, r)
 				writeRefusal(w, ref)
+				d := time.Since(start)
+				// One route label for every refusal here: method and path are the
+				// client's to choose, and labels must stay few.
+				s.requests.WithLabelValues(refusedRoute, strconv.Itoa(ref.status)).Inc()
+				s.latency.WithLabelValues(refusedRoute).Observe(d.Seconds())
 				s.log.LogAttrs(r.Context(), slog.LevelInfo, "request",
 					slog.String("method", r.Method), slog.String("path", r.URL.Path), slog.Int("status", ref.status),
-					slog.Duration("duration", time.Since(start)), slog.String("remote", info.client))
+					slog.Duration("duration", d), slog.String("remote", info.client))
 				return
 			}
 			info.tok = &tok
@@ -179,3 +185,6 @@ func refuse(api huma.API, ctx huma.Context, ref *refusal) {
 	}
 	huma.WriteErr(api, ctx, ref.status, ref.detail)
 }
+
+// refusedRoute labels the metrics of requests refused before their body.
+const refusedRoute = "/v1/ (refused before the body)"
