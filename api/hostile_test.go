@@ -197,6 +197,31 @@ func TestTooManyConnectionsFromOneClient(t *testing.T) {
 	}
 }
 
+// TestTrustedProxiesHaveNoConnectionCap: a trusted proxy carries many
+// clients' connections, so the per-client cap does not apply to it.
+func TestTrustedProxiesHaveNoConnectionCap(t *testing.T) {
+	e := newEnv(t)
+	l := testLimits()
+	l.ReadHeader, l.Idle = time.Minute, time.Minute
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := l.HTTPServer(e.s)
+	go hs.Serve(LimitConns(ln, l.MaxConnsPerClient, netip.MustParsePrefix("127.0.0.2/32")))
+	t.Cleanup(func() { hs.Close() })
+	for i := range 2 * l.MaxConnsPerClient {
+		c := dialFrom(t, "127.0.0.2", ln.Addr().String())
+		c.SetDeadline(time.Now().Add(5 * time.Second))
+		fmt.Fprintf(c, "GET /livez HTTP/1.1\r\nHost: x\r\n\r\n")
+		resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+		if err != nil {
+			t.Fatalf("connection %d from the trusted proxy: %v", i+1, err)
+		}
+		resp.Body.Close()
+	}
+}
+
 // TestHeadersOverTheCapAreRefused: headers larger than MaxHeaderBytes get
 // 431 and no handler runs.
 func TestHeadersOverTheCapAreRefused(t *testing.T) {

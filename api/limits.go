@@ -81,19 +81,31 @@ func dropBody(w http.ResponseWriter, r *http.Request) {
 
 // LimitConns returns a listener that accepts at most perClient open
 // connections from one client address, closing any more at once. Other
-// addresses are unaffected. perClient <= 0 returns ln unchanged.
-func LimitConns(ln net.Listener, perClient int) net.Listener {
+// addresses are unaffected, and so are peers in exempt (trusted reverse
+// proxies, which carry many clients' connections). perClient <= 0 returns
+// ln unchanged.
+func LimitConns(ln net.Listener, perClient int, exempt ...netip.Prefix) net.Listener {
 	if perClient <= 0 {
 		return ln
 	}
-	return &connLimiter{Listener: ln, max: perClient, open: map[netip.Addr]int{}}
+	return &connLimiter{Listener: ln, max: perClient, exempt: exempt, open: map[netip.Addr]int{}}
 }
 
 type connLimiter struct {
 	net.Listener
-	max  int
-	mu   sync.Mutex
-	open map[netip.Addr]int
+	max    int
+	exempt []netip.Prefix
+	mu     sync.Mutex
+	open   map[netip.Addr]int
+}
+
+func (l *connLimiter) exempted(a netip.Addr) bool {
+	for _, p := range l.exempt {
+		if p.Contains(a) {
+			return true
+		}
+	}
+	return false
 }
 
 func (l *connLimiter) Accept() (net.Conn, error) {
@@ -103,6 +115,9 @@ func (l *connLimiter) Accept() (net.Conn, error) {
 			return nil, err
 		}
 		addr := peerAddr(c)
+		if l.exempted(addr) {
+			return c, nil
+		}
 		l.mu.Lock()
 		if l.open[addr] >= l.max {
 			l.mu.Unlock()

@@ -225,7 +225,7 @@ func (a *app) serve(ctx context.Context, o serveOpts) error {
 	if err != nil {
 		return usagef("--listen %s: %v", o.listen, err)
 	}
-	ln = api.LimitConns(ln, lim.MaxConnsPerClient)
+	ln = api.LimitConns(ln, lim.MaxConnsPerClient, o.proxies...)
 	scheme := "http"
 	if tlsCfg != nil {
 		ln, scheme = tls.NewListener(ln, tlsCfg), "https"

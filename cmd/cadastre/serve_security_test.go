@@ -414,3 +414,28 @@ func TestStaleWALRefused(t *testing.T) {
 		t.Errorf("want exit %d naming %s-wal, not a stale list\n%s", codeDatabase, db, r)
 	}
 }
+
+// TestLoopbackAddresses: which --listen addresses count as reachable from
+// this machine only, where plain HTTP is allowed without --insecure-listen.
+func TestLoopbackAddresses(t *testing.T) {
+	for _, tc := range []struct {
+		addr string
+		want bool
+	}{
+		{"127.0.0.1:8080", true},
+		{"127.9.9.9:8080", true},
+		{"[::1]:8080", true},
+		{"localhost:8080", true},
+		{"[::ffff:127.0.0.1]:8080", true},
+		{"0.0.0.0:8080", false},
+		{"[::]:8080", false},
+		{":8080", false},
+		{"192.0.2.1:8080", false},
+		{"cadastre.example:8080", false},
+		{"127.0.0.1", false},
+	} {
+		if got := loopback(tc.addr); got != tc.want {
+			t.Errorf("loopback(%q) = %v, want %v", tc.addr, got, tc.want)
+		}
+	}
+}
