@@ -128,6 +128,32 @@ func TestSlowClientsLoseTheirConnection(t *testing.T) {
 	}
 }
 
+// TestBodyDeadlineEndsWithTheBody: once its body has arrived, a request
+// may take longer than the body deadline to handle (up to the write
+// deadline); the body deadline does not cancel it.
+func TestBodyDeadlineEndsWithTheBody(t *testing.T) {
+	l := testLimits()
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.ReadAll(r.Body)
+		select {
+		case <-r.Context().Done():
+			http.Error(w, "cancelled", http.StatusInternalServerError)
+		case <-time.After(3 * l.ReadBody):
+			io.WriteString(w, "done")
+		}
+	})
+	addr := serveLimited(t, h, l)
+	resp, err := http.Post("http://"+addr+"/", "text/plain", strings.NewReader("a body"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if string(b) != "done" {
+		t.Errorf("a handler still working after the body deadline: %s %q", resp.Status, b)
+	}
+}
+
 // TestBodyIsNotReadBeforeAuthentication: a request with a body and no
 // valid token is answered 401 at once and its connection closed, without
 // waiting for the body, whatever the body deadline.

@@ -60,6 +60,9 @@ func bodyDeadline(d time.Duration, h http.Handler) http.Handler {
 		if r.ContentLength != 0 {
 			// Errors only mean the writer cannot set deadlines (a test
 			// recorder); the server's other limits still hold.
+			// Once the body is read to its end, the server lifts the
+			// deadline itself (its watch for a hang-up reads without one),
+			// so a handler may work on past it, up to the write deadline.
 			_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(d))
 		}
 		h.ServeHTTP(w, r)
