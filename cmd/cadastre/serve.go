@@ -44,7 +44,7 @@ so load balancers notice, then in-flight requests get up to --grace to finish.
 Logs are JSON when stderr is not a terminal.`,
 		Example: `  cadastre serve --listen 127.0.0.1:8080
   cadastre serve --listen [::]:8443 --tls-cert /etc/cadastre/tls.crt --tls-key /etc/cadastre/tls.key
-  cadastre serve --listen 127.0.0.1:8080 --insecure-listen --trusted-proxy 127.0.0.1/32   # behind a local proxy
+  cadastre serve --listen 127.0.0.1:8080 --trusted-proxy 127.0.0.1/32   # behind a TLS proxy on this host
   curl -s 127.0.0.1:8080/geofeed.csv`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
