@@ -520,3 +520,34 @@ func TestReaderThatNeverReadsLosesItsConnection(t *testing.T) {
 		t.Errorf("all %d responses were written to a client that did not read: no write deadline", n)
 	}
 }
+
+// TestLimiterCountsTheForwardedClient: behind a trusted proxy, failures
+// are counted against the client the proxy names, not the proxy, so one
+// client's failures do not reach another behind the same proxy.
+func TestLimiterCountsTheForwardedClient(t *testing.T) {
+	e := newEnv(t)
+	WithTrustedProxies([]netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")})(e.s)
+	wrong := "cad_" + e.ids["admin"] + "_notthesecretatall23"
+	e.remember(wrong)
+	try := func(xff string) int {
+		r := httptest.NewRequest("GET", "/v1/regions", nil)
+		r.RemoteAddr = "10.0.0.1:4000"
+		r.Header.Set("X-Forwarded-For", xff)
+		r.Header.Set("Authorization", "Bearer "+wrong)
+		w := httptest.NewRecorder()
+		e.s.ServeHTTP(w, r)
+		return w.Code
+	}
+	for range 20 {
+		try("203.0.113.1")
+	}
+	if got := try("203.0.113.1"); got != http.StatusTooManyRequests {
+		t.Errorf("the failing client's 21st attempt: %d, want 429", got)
+	}
+	if got := try("203.0.113.2"); got != http.StatusUnauthorized {
+		t.Errorf("another client behind the same proxy: %d, want 401", got)
+	}
+	if !strings.Contains(e.logs.String(), `"remote":"203.0.113.2"`) {
+		t.Errorf("the log does not name the forwarded client:\n%s", truncate(e.logs.String(), 2000))
+	}
+}
