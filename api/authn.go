@@ -14,6 +14,7 @@ import (
 	"github.com/danielgtaylor/huma/v2"
 
 	"github.com/cadastre-ipam/cadastre/auth"
+	"github.com/cadastre-ipam/cadastre/problem"
 )
 
 // reqInfo is what the outer middleware learns about a request, shared with
@@ -84,6 +85,7 @@ func (s *Server) clientAddr(r *http.Request) string {
 // refusal is why a bearer token was not accepted, as an HTTP answer.
 type refusal struct {
 	status int
+	typ    string // problem type URN, "" for none
 	detail string
 	header map[string]string
 }
@@ -110,7 +112,7 @@ func (s *Server) checkBearer(ctx context.Context, authorization, client, operati
 	if !wrongCredential(err) {
 		s.log.LogAttrs(ctx, slog.LevelError, "authentication unavailable", slog.String("token_id", id),
 			slog.String("err", err.Error()), slog.String("remote", client), slog.String("operation", operation))
-		return auth.Token{}, &refusal{status: http.StatusServiceUnavailable, detail: "cannot check tokens now (the database is unavailable); try again later",
+		return auth.Token{}, &refusal{status: http.StatusServiceUnavailable, typ: problem.Storage, detail: "cannot check tokens now (the database is unavailable); try again later",
 			header: map[string]string{"Retry-After": "5"}}
 	}
 	key := client + " " + id
@@ -175,15 +177,21 @@ func writeRefusal(w http.ResponseWriter, ref *refusal) {
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
 	w.WriteHeader(ref.status)
-	json.NewEncoder(w).Encode(&huma.ErrorModel{Title: http.StatusText(ref.status), Status: ref.status, Detail: ref.detail})
+	json.NewEncoder(w).Encode(ref.model())
+}
+
+func (ref *refusal) model() *huma.ErrorModel {
+	return &huma.ErrorModel{Type: ref.typ, Title: http.StatusText(ref.status), Status: ref.status, Detail: ref.detail}
 }
 
 // refuse answers a refusal through huma.
-func refuse(api huma.API, ctx huma.Context, ref *refusal) {
+func refuse(ctx huma.Context, ref *refusal) {
 	for k, v := range ref.header {
 		ctx.SetHeader(k, v)
 	}
-	huma.WriteErr(api, ctx, ref.status, ref.detail)
+	ctx.SetHeader("Content-Type", "application/problem+json")
+	ctx.SetStatus(ref.status)
+	json.NewEncoder(ctx.BodyWriter()).Encode(ref.model())
 }
 
 // refusedRoute labels the metrics of requests refused before their body.

@@ -21,6 +21,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/cadastre-ipam/cadastre/auth"
+	"github.com/cadastre-ipam/cadastre/problem"
 	"github.com/cadastre-ipam/cadastre/registry"
 	"github.com/cadastre-ipam/cadastre/store/postgres"
 	"github.com/cadastre-ipam/cadastre/store/postgres/pgtest"
@@ -313,8 +314,8 @@ func TestStorageErrorWhileCheckingTokenIs503(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			for range 25 {
 				x := e.do(t, req{Method: "GET", Path: "/v1/regions", Token: tc.token})
-				if x.Status != http.StatusServiceUnavailable || x.Header.Get("Retry-After") == "" {
-					t.Fatalf("%s: want 503 with Retry-After", x)
+				if x.Status != http.StatusServiceUnavailable || x.Header.Get("Retry-After") == "" || !strings.Contains(string(x.Body), problem.Storage) {
+					t.Fatalf("%s: want 503 with Retry-After, a problem of type %s", x, problem.Storage)
 				}
 			}
 		})

@@ -160,7 +160,7 @@ func (s *Server) authenticate(api huma.API) func(huma.Context, func(huma.Context
 		} else {
 			t, ref := s.checkBearer(ctx.Context(), ctx.Header("Authorization"), info.client, opn.OperationID)
 			if ref != nil {
-				refuse(api, ctx, ref)
+				refuse(ctx, ref)
 				return
 			}
 			tok = t
@@ -179,7 +179,6 @@ func (s *Server) authenticate(api huma.API) func(huma.Context, func(huma.Context
 		next(huma.WithContext(ctx, c))
 	}
 }
-
 
 func typed(status int, typ, detail string, errs ...*huma.ErrorDetail) error {
 	return &huma.ErrorModel{Status: status, Type: typ, Title: http.StatusText(status), Detail: detail, Errors: errs}
