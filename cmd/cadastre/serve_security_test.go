@@ -284,6 +284,13 @@ func TestServeTLS(t *testing.T) {
 		}
 	}
 
+	// The CLI over the API trusts a private CA through SSL_CERT_FILE.
+	token := strings.TrimSpace(mustCLI(t, db, "token", "create", "--scope", "read"))
+	t.Setenv("SSL_CERT_FILE", p.caFile)
+	if r := remote(t, srv.url, token, "region", "list"); r.code != 0 || !strings.Contains(r.stdout, "east") {
+		t.Errorf("the CLI over TLS:\n%s", r)
+	}
+
 	p.issue(t, 101, true, certFile, keyFile)
 	if err := srv.cmd.Process.Signal(syscall.SIGHUP); err != nil {
 		t.Fatal(err)
