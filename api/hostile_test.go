@@ -552,3 +552,46 @@ func TestLimiterCountsTheForwardedClient(t *testing.T) {
 		t.Errorf("the log does not name the forwarded client:\n%s", truncate(e.logs.String(), 2000))
 	}
 }
+
+// TestBodyTimeGrowsWithTheDeclaredSize: a large declared body gets a
+// second per MiB on top of the body deadline; an unknown size gets none.
+func TestBodyTimeGrowsWithTheDeclaredSize(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		n    int64
+		want time.Duration
+	}{
+		{"unknown size (chunked)", -1, 30 * time.Second},
+		{"a small body", 1000, 30 * time.Second},
+		{"64 MiB", 64 << 20, 94 * time.Second},
+	} {
+		if got := bodyTime(30*time.Second, tc.n); got != tc.want {
+			t.Errorf("%s: %v, want %v", tc.name, got, tc.want)
+		}
+	}
+}
+
+// TestBodyDeadlineIsTheServers: an API body that takes longer than huma's
+// own default (5 s) but arrives within the server's body deadline is
+// accepted: --read-body-timeout governs every route.
+func TestBodyDeadlineIsTheServers(t *testing.T) {
+	e := newEnv(t)
+	l := testLimits()
+	l.ReadBody, l.Write = 30*time.Second, 30*time.Second
+	addr := serveLimited(t, e.s, l)
+	c := dialFrom(t, "127.0.0.2", addr)
+	body := `[{"region":"us-east"}]`
+	fmt.Fprintf(c, "POST /v1/assignments HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s",
+		e.tok["allocate"], len(body), body[:5])
+	time.Sleep(6 * time.Second) // longer than huma's default body deadline
+	io.WriteString(c, body[5:])
+	c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusCreated {
+		t.Errorf("a body that took 6 s of a 30 s deadline: %s, want 201", resp.Status)
+	}
+}

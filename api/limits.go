@@ -6,6 +6,8 @@ import (
 	"net/netip"
 	"sync"
 	"time"
+
+	"github.com/danielgtaylor/huma/v2"
 )
 
 // Limits bound what one client can hold of the server: how long it may
@@ -15,7 +17,7 @@ import (
 // overstays any of them loses its connection; the others are still served.
 type Limits struct {
 	ReadHeader        time.Duration // the request line and headers must arrive within this
-	ReadBody          time.Duration // a body must arrive within this of the end of the headers
+	ReadBody          time.Duration // a body must arrive within this of the end of the headers, plus a second per MiB declared
 	Write             time.Duration // a response must be written within this of the request's start
 	Idle              time.Duration // a keep-alive connection waiting for its next request is closed after this
 	MaxHeaderBytes    int           // request line and headers, in bytes
@@ -63,10 +65,21 @@ func bodyDeadline(d time.Duration, h http.Handler) http.Handler {
 			// Once the body is read to its end, the server lifts the
 			// deadline itself (its watch for a hang-up reads without one),
 			// so a handler may work on past it, up to the write deadline.
-			_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(d))
+			_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(bodyTime(d, r.ContentLength)))
 		}
 		h.ServeHTTP(w, r)
 	})
+}
+
+// bodyTime is how long a body of n bytes (-1: unknown) may take: d, plus
+// a second per MiB declared, so that a large upload (a geofeed of tens of
+// MiB) on a slow link is not cut. Only an authenticated caller keeps that
+// long: a body refused before it is read gets no time at all (dropBody).
+func bodyTime(d time.Duration, n int64) time.Duration {
+	if n > 0 {
+		d += time.Duration(n>>20) * time.Second
+	}
+	return d
 }
 
 // dropBody makes the connection close once the response is written, without
@@ -161,3 +174,18 @@ func (c *limitedConn) Close() error {
 	c.once.Do(c.release)
 	return err
 }
+
+// serverDeadlines keeps huma from setting read deadlines of its own (5 s
+// for every body unless told otherwise, and none at all when told -1):
+// the body deadline is the server's, --read-body-timeout, one setting for
+// every route.
+type serverDeadlines struct{ humaContext }
+
+// humaContext names the embedded context apart from its Context method.
+type humaContext = huma.Context
+
+// SetReadDeadline implements huma.Context: the server's deadline stands.
+func (serverDeadlines) SetReadDeadline(time.Time) error { return nil }
+
+// Unwrap gives adapters the context underneath.
+func (c serverDeadlines) Unwrap() huma.Context { return c.humaContext }

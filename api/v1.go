@@ -100,7 +100,7 @@ func op(id, method, path, summary string, scope auth.Scope, tenantOK bool, errs 
 // route pattern, as instrument does for the plain handlers.
 func (s *Server) instrumentAPI(ctx huma.Context, next func(huma.Context)) {
 	start := time.Now()
-	next(ctx)
+	next(serverDeadlines{ctx})
 	opn := ctx.Operation()
 	route := opn.Method + " " + opn.Path
 	code := ctx.Status()

@@ -83,7 +83,7 @@ func (h *httpFlags) register(c *cobra.Command) {
 	d := api.DefaultLimits()
 	f := c.Flags()
 	f.DurationVar(&h.limits.ReadHeader, "read-header-timeout", d.ReadHeader, "a client must send its request line and headers within this")
-	f.DurationVar(&h.limits.ReadBody, "read-body-timeout", d.ReadBody, "a client must send its request body within this of its headers")
+	f.DurationVar(&h.limits.ReadBody, "read-body-timeout", d.ReadBody, "a client must send its request body within this of its headers, plus a second per MiB it declares")
 	f.DurationVar(&h.limits.Write, "write-timeout", d.Write, "a response must be written within this of the request's start")
 	f.DurationVar(&h.limits.Idle, "idle-timeout", d.Idle, "an idle keep-alive connection is closed after this")
 	f.IntVar(&h.limits.MaxHeaderBytes, "max-header-bytes", d.MaxHeaderBytes, "largest request line and headers, in bytes (larger: 431)")
