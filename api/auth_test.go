@@ -17,10 +17,11 @@ import (
 	"time"
 )
 
-// TestFailedAuthenticationIsRateLimited: after 20 failed attempts a client
-// gets 429 with Retry-After, even with a good token, until the window
-// passes; other clients are unaffected; the log names the token ID of
-// each failure and never carries a secret.
+// TestFailedAuthenticationIsRateLimited: after 20 failed attempts with one
+// token ID a client gets 429 with Retry-After for that ID until the window
+// passes; the valid token itself is never refused, nor is the same client
+// with another ID, nor another client; the log names the token ID of each
+// failure and never carries a secret.
 func TestFailedAuthenticationIsRateLimited(t *testing.T) {
 	e := newEnv(t)
 	id := e.ids["admin"]
@@ -38,32 +39,37 @@ func TestFailedAuthenticationIsRateLimited(t *testing.T) {
 	if ra, err := strconv.Atoi(x.Header.Get("Retry-After")); err != nil || ra <= 0 {
 		t.Errorf("%s: Retry-After %q, want a positive number of seconds", x, x.Header.Get("Retry-After"))
 	}
-	// The client is locked out, good token or not.
+	// A success is never refused for failures, not even this pair's.
 	x = e.do(t, req{Method: "GET", Path: "/v1/regions", Token: e.tok["admin"]})
-	checkProblem(t, x, http.StatusTooManyRequests)
+	if x.Status != http.StatusOK {
+		t.Errorf("the valid token after 20 failures of its ID: %s", x)
+	}
+	// Another token ID from the same client is not limited.
+	x = e.do(t, req{Method: "GET", Path: "/v1/regions", Token: "cad_" + e.ids["read"] + "_another-guess"})
+	e.remember("cad_" + e.ids["read"] + "_another-guess")
+	checkProblem(t, x, http.StatusUnauthorized)
 
-	// Another client is not.
+	// Another client with the same token ID is not.
 	r := httptest.NewRequest("GET", "/v1/regions", nil)
 	r.RemoteAddr = "192.0.2.7:4321"
-	r.Header.Set("Authorization", "Bearer "+e.tok["admin"])
+	r.Header.Set("Authorization", "Bearer "+wrong[0])
 	w := httptest.NewRecorder()
 	e.s.ServeHTTP(w, r)
-	if w.Code != http.StatusOK {
-		t.Errorf("another client: %d %s", w.Code, w.Body)
+	if w.Code != http.StatusUnauthorized {
+		t.Errorf("another client's failure: %d %s, want 401", w.Code, w.Body)
 	}
 
 	// After the window the client may try again.
 	e.s.limiter.mu.Lock()
 	e.s.limiter.now = func() time.Time { return time.Now().Add(61 * time.Second) }
 	e.s.limiter.mu.Unlock()
-	x = e.do(t, req{Method: "GET", Path: "/v1/regions", Token: e.tok["admin"]})
-	if x.Status != http.StatusOK {
-		t.Errorf("after the window: %s", x)
-	}
+	x = e.do(t, req{Method: "GET", Path: "/v1/regions", Token: "cad_" + id + "_after-the-window"})
+	e.remember("cad_" + id + "_after-the-window")
+	checkProblem(t, x, http.StatusUnauthorized)
 
 	logs := e.logs.String()
-	if n := strings.Count(logs, "authentication failed"); n != 20 {
-		t.Errorf("%d failures logged, want 20", n)
+	if n := strings.Count(logs, "authentication failed"); n != 23 {
+		t.Errorf("%d failures logged, want 23", n)
 	}
 	if !strings.Contains(logs, `"token_id":"`+id+`"`) {
 		t.Errorf("the log does not name token %s:\n%s", id, truncate(logs, 2000))

@@ -3,6 +3,7 @@ package api
 import (
 	"encoding/json"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 )
@@ -65,7 +66,9 @@ func TestMetricsCountAPIRoutes(t *testing.T) {
 	e := newEnv(t)
 	e.do(t, req{Method: "GET", Path: "/v1/regions", Token: e.tok["read"]})
 	e.do(t, req{Method: "GET", Path: "/v1/regions"})
-	resp, err := http.Get(e.srv.URL + "/metrics")
+	ms := httptest.NewServer(e.s.MetricsHandler())
+	defer ms.Close()
+	resp, err := http.Get(ms.URL + "/metrics")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -7,7 +7,9 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -41,6 +43,11 @@ type Server struct {
 	tokens  *auth.Tokens
 	limiter *limiter
 	api     huma.API
+	proxies []netip.Prefix // peers whose X-Forwarded-For is believed
+
+	probeMu  sync.Mutex // one write probe at a time, at most every probeEvery
+	probeAt  time.Time
+	probeErr error
 }
 
 // New returns a Server; it is ready until Drain is called. With tokens nil
@@ -64,7 +71,6 @@ func New(reg *registry.Registry, tokens *auth.Tokens, log *slog.Logger, opts ...
 
 	s.handle("GET /livez", func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("ok\n")) })
 	s.handle("GET /readyz", s.readyz)
-	s.mux.Handle("GET /metrics", promhttp.HandlerFor(s.metrics, promhttp.HandlerOpts{}))
 	s.handle("GET /geofeed.csv", s.geofeed)
 	for _, o := range opts {
 		o(s)
@@ -78,6 +84,13 @@ type Option func(*Server)
 
 // Metrics is the server's Prometheus registry, for other parts to add to.
 func (s *Server) Metrics() *prometheus.Registry { return s.metrics }
+
+// MetricsHandler serves the Prometheus metrics. It is not on the API's
+// address: pool names and use are for the operator, so it is served on a
+// listener of its own (serve --metrics-listen, loopback by default).
+func (s *Server) MetricsHandler() http.Handler {
+	return promhttp.HandlerFor(s.metrics, promhttp.HandlerOpts{})
+}
 
 // Drain makes /readyz fail, so load balancers stop sending new requests
 // before the server shuts down.
@@ -94,7 +107,31 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "store: "+err.Error()+"\n", http.StatusServiceUnavailable)
 		return
 	}
+	if err := s.writable(ctx); err != nil {
+		http.Error(w, "store refuses writes: "+err.Error()+"\n", http.StatusServiceUnavailable)
+		return
+	}
 	w.Write([]byte("ok\n"))
+}
+
+// probeEvery bounds how often /readyz takes the store's write lock.
+const probeEvery = 5 * time.Second
+
+// writable runs an empty write transaction, at most every probeEvery, so
+// that a server whose store refuses writes (a read-only file, a database
+// in recovery) is taken out of rotation rather than failing every write.
+func (s *Server) writable(ctx context.Context) error {
+	s.probeMu.Lock()
+	defer s.probeMu.Unlock()
+	if !s.probeAt.IsZero() && time.Since(s.probeAt) < probeEvery {
+		return s.probeErr
+	}
+	err := s.reg.Store().Update(ctx, func(registry.Tx) error { return nil })
+	if ctx.Err() != nil && err != nil {
+		return err // the probe's own deadline: try again next time
+	}
+	s.probeAt, s.probeErr = time.Now(), err
+	return err
 }
 
 // handle registers h under pattern with request logging and metrics,
@@ -113,6 +150,9 @@ func (w *statusWriter) WriteHeader(code int) {
 	w.code = code
 	w.ResponseWriter.WriteHeader(code)
 }
+
+// Unwrap lets http.ResponseController reach the connection (deadlines).
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 func (w *statusWriter) Write(b []byte) (int, error) {
 	if w.code == 0 {
@@ -138,9 +178,6 @@ func (s *Server) instrument(route string, h http.Handler) http.Handler {
 		// secret there, and it must not reach the logs.
 		s.log.LogAttrs(r.Context(), slog.LevelInfo, "request",
 			slog.String("method", r.Method), slog.String("path", r.URL.Path), slog.Int("status", sw.code),
-			slog.Int("bytes", sw.bytes), slog.Duration("duration", d), slog.String("remote", r.RemoteAddr))
+			slog.Int("bytes", sw.bytes), slog.Duration("duration", d), slog.String("remote", infoOf(r.Context()).client))
 	})
 }
-
-// ServeHTTP implements http.Handler.
-func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.ServeHTTP(w, r) }

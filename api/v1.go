@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/netip"
+	"net/url"
 	"reflect"
 	"strconv"
 	"strings"
@@ -67,6 +68,7 @@ func (s *Server) mountV1() {
 	cfg.DocsPath = "/v1/docs"
 	cfg.SchemasPath = "/v1/schemas"
 	cfg.CreateHooks = nil // no $schema fields or Link headers in bodies
+	cfg.Formats = strictJSON(cfg.Formats)
 	cfg.Components.SecuritySchemes = map[string]*huma.SecurityScheme{
 		"bearer": {Type: "http", Scheme: "bearer", Description: "a token from `cadastre token create`"},
 	}
@@ -99,7 +101,7 @@ func op(id, method, path, summary string, scope auth.Scope, tenantOK bool, errs 
 // route pattern, as instrument does for the plain handlers.
 func (s *Server) instrumentAPI(ctx huma.Context, next func(huma.Context)) {
 	start := time.Now()
-	next(ctx)
+	next(serverDeadlines{ctx})
 	opn := ctx.Operation()
 	route := opn.Method + " " + opn.Path
 	code := ctx.Status()
@@ -110,9 +112,14 @@ func (s *Server) instrumentAPI(ctx huma.Context, next func(huma.Context)) {
 	s.requests.WithLabelValues(route, strconv.Itoa(code)).Inc()
 	s.latency.WithLabelValues(route).Observe(d.Seconds())
 	u := ctx.URL()
-	s.log.LogAttrs(ctx.Context(), slog.LevelInfo, "request",
-		slog.String("method", ctx.Method()), slog.String("path", u.Path), slog.Int("status", code),
-		slog.Duration("duration", d), slog.String("remote", ctx.RemoteAddr()))
+	info := infoOf(ctx.Context())
+	attrs := []slog.Attr{slog.String("method", ctx.Method()), slog.String("path", u.Path), slog.Int("status", code),
+		slog.Duration("duration", d), slog.String("remote", info.client)}
+	if info.tokenID != "" {
+		// The token's ID, never its secret: who did what, for the audit.
+		attrs = append(attrs, slog.String("token_id", info.tokenID))
+	}
+	s.log.LogAttrs(ctx.Context(), slog.LevelInfo, "request", attrs...)
 }
 
 // commonErrors are the statuses any operation may answer: a bad request,
@@ -147,39 +154,19 @@ func (s *Server) authenticate(api huma.API) func(huma.Context, func(huma.Context
 				return
 			}
 		}
-		client := clientIP(ctx.RemoteAddr())
-		if !s.limiter.allow(client) {
-			ctx.SetHeader("Retry-After", "60")
-			huma.WriteErr(api, ctx, http.StatusTooManyRequests, "too many failed authentication attempts from this client; wait a minute")
-			return
+		info := infoOf(ctx.Context())
+		var tok auth.Token
+		if info.tok != nil { // checked before the body was read
+			tok = *info.tok
+		} else {
+			t, ref := s.checkBearer(ctx.Context(), ctx.Header("Authorization"), info.client, opn.OperationID)
+			if ref != nil {
+				refuse(ctx, ref)
+				return
+			}
+			tok = t
 		}
-		// RFC 9110 §11.1: the auth scheme is case-insensitive.
-		h := ctx.Header("Authorization")
-		scheme, secret, _ := strings.Cut(h, " ")
-		secret = strings.TrimSpace(secret)
-		if !strings.EqualFold(scheme, "Bearer") || secret == "" {
-			ctx.SetHeader("WWW-Authenticate", `Bearer realm="cadastre"`)
-			huma.WriteErr(api, ctx, http.StatusUnauthorized, "missing bearer token (Authorization: Bearer cad_...)")
-			return
-		}
-		from, _ := netip.ParseAddr(client)
-		tok, err := s.tokens.CheckFrom(ctx.Context(), strings.TrimSpace(secret), from)
-		if errors.Is(err, auth.ErrAddress) {
-			s.limiter.fail(client)
-			s.log.LogAttrs(ctx.Context(), slog.LevelWarn, "token used from outside its allow-from list", slog.String("token_id", tok.ID),
-				slog.String("remote", client), slog.String("operation", opn.OperationID))
-			huma.WriteErr(api, ctx, http.StatusForbidden, fmt.Sprintf("this token may not be used from %s: the address is outside its allow-from list", client))
-			return
-		}
-		if err != nil {
-			s.limiter.fail(client)
-			id, _ := auth.ParseID(secret)
-			s.log.LogAttrs(ctx.Context(), slog.LevelWarn, "authentication failed", slog.String("token_id", id),
-				slog.String("reason", err.Error()), slog.String("remote", client), slog.String("operation", opn.OperationID))
-			ctx.SetHeader("WWW-Authenticate", `Bearer realm="cadastre", error="invalid_token"`)
-			huma.WriteErr(api, ctx, http.StatusUnauthorized, "invalid, expired or revoked token")
-			return
-		}
+		info.tokenID = tok.ID
 		if tok.Scope < need {
 			huma.WriteErr(api, ctx, http.StatusForbidden, fmt.Sprintf("this operation needs a token of scope %s; this one is %s", need, tok.Scope))
 			return
@@ -192,13 +179,6 @@ func (s *Server) authenticate(api huma.API) func(huma.Context, func(huma.Context
 		c = registry.WithActor(c, tok.Actor())
 		next(huma.WithContext(ctx, c))
 	}
-}
-
-func clientIP(remote string) string {
-	if ap, err := netip.ParseAddrPort(remote); err == nil {
-		return ap.Addr().String()
-	}
-	return remote
 }
 
 func typed(status int, typ, detail string, errs ...*huma.ErrorDetail) error {
@@ -551,7 +531,19 @@ func (s *Server) routeAssignments(api huma.API) {
 			if len(as) > in.Limit {
 				as = as[:in.Limit]
 				out.Body.Next = encodeCursor(as[len(as)-1].ID)
-				out.Link = fmt.Sprintf(`</v1/assignments?cursor=%s&limit=%d>; rel="next"`, out.Body.Next, in.Limit)
+				// The next page keeps every filter of this one.
+				q := url.Values{}
+				for k, v := range map[string]string{"region": in.Region, "tenant": in.Tenant, "state": in.State, "within": in.Within, "contains": in.Contains} {
+					if v != "" {
+						q.Set(k, v)
+					}
+				}
+				if in.Family != 0 {
+					q.Set("family", strconv.Itoa(in.Family))
+				}
+				q.Set("cursor", out.Body.Next)
+				q.Set("limit", strconv.Itoa(in.Limit))
+				out.Link = nextLink("/v1/assignments", q)
 			}
 			out.Body.Items = nonNil(as)
 			return out, nil
@@ -609,6 +601,11 @@ func (s *Server) routeAssignments(api huma.API) {
 		})
 }
 
+// nextLink is an RFC 8288 Link header to the next page.
+func nextLink(path string, q url.Values) string {
+	return "<" + path + "?" + q.Encode() + `>; rel="next"`
+}
+
 func reason(err error) string {
 	switch {
 	case errors.Is(err, registry.ErrPolicy):
@@ -661,6 +658,7 @@ func (s *Server) routeReadOnly(api huma.API) {
 			After int64     `query:"after" minimum:"0" doc:"the cursor: the seq of the last event read (0 from the start); events come in commit order, so seq is unique but not always increasing"`
 			Limit int       `query:"limit" minimum:"1" maximum:"10000" default:"1000"`
 		}) (*struct {
+			Link string `header:"Link" doc:"rel=next: the next page"`
 			Body struct {
 				Items []registry.Event `json:"items"`
 				Next  int64            `json:"next,omitempty" doc:"pass as after= for the next page; absent on the last"`
@@ -671,6 +669,7 @@ func (s *Server) routeReadOnly(api huma.API) {
 				return nil, s.problem(err)
 			}
 			out := &struct {
+				Link string `header:"Link" doc:"rel=next: the next page"`
 				Body struct {
 					Items []registry.Event `json:"items"`
 					Next  int64            `json:"next,omitempty" doc:"pass as after= for the next page; absent on the last"`
@@ -679,6 +678,13 @@ func (s *Server) routeReadOnly(api huma.API) {
 			if len(evs) > in.Limit {
 				evs = evs[:in.Limit]
 				out.Body.Next = evs[len(evs)-1].Seq
+				q := url.Values{}
+				if !in.Since.IsZero() {
+					q.Set("since", in.Since.Format(time.RFC3339Nano))
+				}
+				q.Set("after", strconv.FormatInt(out.Body.Next, 10))
+				q.Set("limit", strconv.Itoa(in.Limit))
+				out.Link = nextLink("/v1/events", q)
 			}
 			out.Body.Items = nonNil(evs)
 			return out, nil

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -25,20 +26,52 @@ type server struct {
 // until it is ready, and kills it when the test ends.
 func startServe(t *testing.T, db string, extra ...string) *server {
 	t.Helper()
+	return startServeWith(t, serveSpec{db: db, extra: extra})
+}
+
+// serveSpec says how to start `cadastre serve` for a test.
+type serveSpec struct {
+	db     string
+	extra  []string     // flags after serve
+	as     []string     // a command that runs the binary (setpriv ...), or nil
+	env    []string     // added to the environment
+	client *http.Client // for the readiness probe; nil: plain HTTP
+	scheme string       // "http" unless "https"
+	probe  string       // the path that must answer 200; "" for /readyz
+}
+
+func startServeWith(t *testing.T, sp serveSpec) *server {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	addr := ln.Addr().String()
 	ln.Close()
-	args := append([]string{"--db", db, "serve", "--listen", addr}, extra...)
-	cmd := exec.Command(bin, args...)
+	args := append([]string{"--db", sp.db, "serve", "--listen", addr}, sp.extra...)
+	if !slices.Contains(sp.extra, "--metrics-listen") {
+		// Tests run side by side: none takes the default metrics port.
+		args = append(args, "--metrics-listen", "off")
+	}
+	argv := append(slices.Clone(sp.as), bin)
+	cmd := exec.Command(argv[0], append(argv[1:], args...)...)
 	for _, kv := range os.Environ() {
 		if !strings.HasPrefix(kv, "CADASTRE_") {
 			cmd.Env = append(cmd.Env, kv)
 		}
 	}
-	s := &server{url: "http://" + addr, cmd: cmd, logs: &bytes.Buffer{}, done: make(chan error, 1)}
+	cmd.Env = append(cmd.Env, sp.env...)
+	scheme, client, probe := sp.scheme, sp.client, sp.probe
+	if scheme == "" {
+		scheme = "http"
+	}
+	if client == nil {
+		client = http.DefaultClient
+	}
+	if probe == "" {
+		probe = "/readyz"
+	}
+	s := &server{url: scheme + "://" + addr, cmd: cmd, logs: &bytes.Buffer{}, done: make(chan error, 1)}
 	cmd.Stderr = s.logs
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -50,7 +83,7 @@ func startServe(t *testing.T, db string, extra ...string) *server {
 	})
 	deadline := time.Now().Add(20 * time.Second)
 	for {
-		resp, err := http.Get(s.url + "/readyz")
+		resp, err := client.Get(s.url + probe)
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {

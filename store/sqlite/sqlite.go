@@ -99,8 +99,12 @@ func Open(ctx context.Context, path string, opt Options) (*Store, error) {
 	if err := wdb.PingContext(ctx); err != nil {
 		wdb.Close()
 		if _, serr := os.Stat(path); serr == nil && errors.Is(explain(err), registry.ErrStorage) && !errors.Is(err, os.ErrNotExist) {
-			if s, rerr := readOnlyStore(ctx, path, common); rerr == nil {
+			s, rerr := readOnlyStore(ctx, path, common)
+			if rerr == nil {
 				return s, nil
+			}
+			if errors.Is(rerr, errStaleWAL) {
+				return nil, rerr
 			}
 		}
 		return nil, fmt.Errorf("database %s: %w", path, explain(err))
@@ -178,17 +182,36 @@ func (s *Store) storageErr(err error) error {
 	return err
 }
 
+// errStaleWAL marks a read-only database whose write-ahead log cannot be read.
+var errStaleWAL = errors.New("write-ahead log unreadable")
+
 // readOnlyStore opens a database that cannot be written at all (file and
 // folder read-only, such as a backup on read-only media) for reading. It
 // is opened immutable: SQLite then needs no lock or shared-memory file,
 // and assumes nobody changes the file while it is open.
+//
+// Immutable mode ignores the write-ahead log, so it is used only when the
+// log holds nothing: a log with committed changes is read through an
+// ordinary read-only connection, which needs the -shm file (or a folder
+// where SQLite can create it), and the database is refused if that fails,
+// rather than served without its latest changes.
 func readOnlyStore(ctx context.Context, path, common string) (*Store, error) {
-	rdb, err := sql.Open("sqlite", "file:"+path+"?mode=ro&immutable=1&"+common+"&_pragma=query_only(1)")
+	mode := "mode=ro&immutable=1"
+	wal := path + "-wal"
+	if fi, err := os.Stat(wal); err == nil && fi.Size() > 0 {
+		mode = "mode=ro"
+	}
+	rdb, err := sql.Open("sqlite", "file:"+path+"?"+mode+"&"+common+"&_pragma=query_only(1)")
 	if err != nil {
 		return nil, fmt.Errorf("database %s: %w", path, err)
 	}
 	if err := checkSchema(ctx, rdb, false); err != nil {
 		rdb.Close()
+		if mode == "mode=ro" {
+			return nil, fmt.Errorf("database %s: its write-ahead log %s holds changes that cannot be read without the shared-memory file %s-shm, "+
+				"which cannot be created here (%v): make the folder writable, or copy the database with its -wal file to a writable place; "+
+				"it is refused rather than read without its latest changes: %w: %w", path, wal, path, err, errStaleWAL, registry.ErrStorage)
+		}
 		return nil, fmt.Errorf("database %s (read-only): %w", path, explain(err))
 	}
 	s := &Store{path: path, rdb: rdb, readOnly: true, quit: make(chan struct{}), done: make(chan struct{}), readers: newReaders()}
@@ -439,6 +462,10 @@ func (s *Store) View(ctx context.Context, fn func(registry.Tx) error) error {
 	var r *reader
 	select {
 	case r = <-s.readers:
+	case <-s.quit:
+		// Closed: fail at once rather than wait for a reader that never
+		// comes back.
+		return fmt.Errorf("database %s: closed: %w", s.path, registry.ErrStorage)
 	case <-ctx.Done():
 		return ctx.Err()
 	}
