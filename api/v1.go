@@ -451,10 +451,8 @@ func (s *Server) routeAssignments(api huma.API) {
 		Body []allocBody `minItems:"1" maxItems:"1000"`
 	}) (*assignmentsOut, error) {
 		pr := principalOf(ctx)
-		b := registry.Batch{Key: in.Key, Scope: pr.token.ID}
-		if pr.token.Tenant != "" {
-			b.Scope = "tenant:" + pr.token.Tenant
-		}
+		// The registry scopes the key (by tenant), the same as locally.
+		b := registry.Batch{Key: in.Key}
 		for i, q := range in.Body {
 			if pr.token.Tenant != "" {
 				if q.Tenant != "" && q.Tenant != pr.token.Tenant {

@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/netip"
 	"slices"
 	"strconv"
@@ -88,8 +90,42 @@ func (q *Request) normalise() error {
 	return nil
 }
 
-// hash identifies the request for idempotency: a retry must ask for the same.
+// hash identifies the request for idempotency: a retry must ask for the
+// same. Every field is written with its length first, so that no text in
+// one field can pass for a separator or for another field's text (tenant
+// "acme|vm" is not tenant "acme" with resource "vm|").
 func (q Request) hash() string {
+	h := sha256.New()
+	q.canonical(h)
+	return hashVersion + hex.EncodeToString(h.Sum(nil))
+}
+
+// canonical writes the fields that make the request what it is, each
+// length-prefixed.
+func (q Request) canonical(w io.Writer) {
+	field := func(s string) {
+		var n [binary.MaxVarintLen64]byte
+		w.Write(n[:binary.PutUvarint(n[:], uint64(len(s)))])
+		io.WriteString(w, s)
+	}
+	field(q.Region)
+	field(strconv.Itoa(q.Family))
+	field(strconv.Itoa(q.Bits))
+	field(strconv.Itoa(q.Count))
+	field(strconv.FormatBool(q.DualStack))
+	field(q.Tenant)
+	field(q.Resource)
+	field(q.Name)
+}
+
+// hashVersion marks request hashes of the canonical form. A stored hash
+// without it was made by the first form, which joined the fields with
+// "|" (legacyHash): records written before the change still replay.
+const hashVersion = "2:"
+
+// legacyHash is the first form of a request's hash, kept only to compare
+// with records written by it.
+func (q Request) legacyHash() string {
 	s := fmt.Sprintf("%s|%d|%d|%d|%t|%s|%s|%s", q.Region, q.Family, q.Bits, q.Count, q.DualStack, q.Tenant, q.Resource, q.Name)
 	h := sha256.Sum256([]byte(s))
 	return hex.EncodeToString(h[:])
@@ -103,24 +139,49 @@ type item struct{ family, bits int }
 // of a lender region's pool and recorded. A repeated idempotency key
 // returns the original assignments.
 func (r *Registry) Allocate(ctx context.Context, q Request) ([]Assignment, error) {
-	return r.AllocateAll(ctx, Batch{Key: q.Key, Scope: q.Tenant, Requests: []Request{q}})
+	return r.AllocateAll(ctx, Batch{Key: q.Key, Requests: []Request{q}})
 }
 
 // Batch is several requests answered in one transaction, all or nothing,
-// under one idempotency key. Keys are unique within a Scope (the tenant,
-// or the token, that sends them), so tenants cannot collide.
+// under one idempotency key. Keys are unique within a tenant, and the
+// registry alone says so: a key means the same whether the request comes
+// from the command line or the API, whichever token sends it. The
+// requests of a keyed batch are therefore all for one tenant.
 type Batch struct {
 	Key      string
-	Scope    string
 	Requests []Request
+}
+
+// scope is the key space of b's idempotency key: its tenant.
+func (b Batch) scope() (string, error) {
+	t := b.Requests[0].Tenant
+	for i, q := range b.Requests {
+		if q.Tenant != t {
+			return "", invalid("idempotency key %q: request %d is for tenant %q, request 1 for %q: a key belongs to one tenant, so send one batch per tenant", b.Key, i+1, q.Tenant, t)
+		}
+	}
+	return t, nil
 }
 
 func (b Batch) hash() string {
 	h := sha256.New()
 	for _, q := range b.Requests {
-		h.Write([]byte(q.hash()))
+		q.canonical(h)
 	}
-	return hex.EncodeToString(h.Sum(nil))
+	return hashVersion + hex.EncodeToString(h.Sum(nil))
+}
+
+// sameRequest reports whether stored, the hash recorded with a key, is
+// b's, in either form of the hash.
+func (b Batch) sameRequest(stored string) bool {
+	if strings.HasPrefix(stored, hashVersion) {
+		return stored == b.hash()
+	}
+	h := sha256.New()
+	for _, q := range b.Requests {
+		h.Write([]byte(q.legacyHash()))
+	}
+	return stored == hex.EncodeToString(h.Sum(nil))
 }
 
 // IdempotencyAssumer is an optional Tx method: the caller found no
@@ -144,7 +205,7 @@ func (r *Registry) replay(ctx context.Context, b Batch, prev Idempotent) (out []
 
 // replayIn answers a request whose key was used before, within tx.
 func replayIn(ctx context.Context, tx Tx, b Batch, prev Idempotent) ([]Assignment, error) {
-	if prev.RequestHash != b.hash() {
+	if !b.sameRequest(prev.RequestHash) {
 		return nil, fmt.Errorf("idempotency key %q: first used at %s for another request: %w", b.Key, prev.CreatedAt.Format(time.RFC3339), ErrIdempotency)
 	}
 	out := make([]Assignment, 0, len(prev.AssignmentIDs))
@@ -182,6 +243,13 @@ func (r *Registry) AllocateAll(ctx context.Context, b Batch) ([]Assignment, erro
 	if total > MaxCount {
 		return nil, invalid("%d prefixes in one batch: at most %d", total, MaxCount)
 	}
+	var scope string
+	if b.Key != "" {
+		var err error
+		if scope, err = b.scope(); err != nil {
+			return nil, err
+		}
+	}
 	// Where a read costs a network round trip (SingleReader), look the key
 	// up before the write transaction: a replay needs no write at all, and
 	// a new key is not read again under the region's lock, where every
@@ -193,7 +261,7 @@ func (r *Registry) AllocateAll(ctx context.Context, b Batch) ([]Assignment, erro
 		var prev Idempotent
 		var found bool
 		err := viewOne(ctx, r.store, func(tx Tx) (err error) {
-			prev, found, err = tx.Idempotent(ctx, b.Scope, b.Key)
+			prev, found, err = tx.Idempotent(ctx, scope, b.Key)
 			return err
 		})
 		if err != nil {
@@ -211,9 +279,9 @@ func (r *Registry) AllocateAll(ctx context.Context, b Batch) ([]Assignment, erro
 		if as, ok := tx.(IdempotencyAssumer); ok && probed {
 			// Only the first run: a run after a conflict reads the key.
 			probed = false
-			as.AssumeAbsent(b.Scope, b.Key)
+			as.AssumeAbsent(scope, b.Key)
 		} else if b.Key != "" {
-			prev, ok, err := tx.Idempotent(ctx, b.Scope, b.Key)
+			prev, ok, err := tx.Idempotent(ctx, scope, b.Key)
 			if err != nil {
 				return err
 			}
@@ -240,7 +308,7 @@ func (r *Registry) AllocateAll(ctx context.Context, b Batch) ([]Assignment, erro
 			for i, x := range out {
 				ids[i] = x.ID
 			}
-			return tx.PutIdempotent(ctx, Idempotent{Tenant: b.Scope, Key: b.Key, RequestHash: b.hash(), AssignmentIDs: ids, CreatedAt: now})
+			return tx.PutIdempotent(ctx, Idempotent{Tenant: scope, Key: b.Key, RequestHash: b.hash(), AssignmentIDs: ids, CreatedAt: now})
 		}
 		return nil
 	})

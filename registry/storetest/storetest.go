@@ -507,7 +507,7 @@ func Run(t *testing.T, open Open) {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				got[i], errs[i] = reg.AllocateAll(ctx, registry.Batch{Key: "same", Scope: "acme",
+				got[i], errs[i] = reg.AllocateAll(ctx, registry.Batch{Key: "same",
 					Requests: []registry.Request{{Region: "us-east", Family: 6, Tenant: "acme"}}})
 			}()
 		}
