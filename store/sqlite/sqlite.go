@@ -400,6 +400,24 @@ func (s *Store) runBatch(ctx context.Context, conn *sql.Conn, stmts map[string]*
 	}
 	results := make([]error, len(batch))
 	ok := 0
+	// broken fails the whole batch after a savepoint command failed: the
+	// transaction no longer holds what each caller's savepoint says (a
+	// caller's writes may have joined the others', or theirs be gone), so
+	// nothing of it may commit, and every caller learns that it failed.
+	broken := func(i int, cmd string, err error) {
+		w.exec(ctx, "ROLLBACK")
+		err = fmt.Errorf("database %s: %s: %w; the shared transaction was rolled back: %w", s.path, cmd, explain(err), registry.ErrStorage)
+		for k := range results {
+			if results[k] == nil {
+				results[k] = err
+			} else if k == i {
+				results[k] = errors.Join(results[k], err)
+			}
+		}
+		for k, j := range batch {
+			j.err <- mapErr(results[k])
+		}
+	}
 	for i, j := range batch {
 		if err := j.ctx.Err(); err != nil {
 			results[i] = err
@@ -407,22 +425,24 @@ func (s *Store) runBatch(ctx context.Context, conn *sql.Conn, stmts map[string]*
 		}
 		if len(batch) > 1 {
 			if _, err := w.exec(ctx, "SAVEPOINT job"); err != nil {
-				results[i] = err
-				continue
+				broken(i, "savepoint", err)
+				return
 			}
 		}
 		err := safeRun(j.fn, &tx{q: w})
+		results[i] = err
 		if len(batch) > 1 {
 			if err != nil {
 				if _, rerr := w.exec(ctx, "ROLLBACK TO job"); rerr != nil {
-					err = errors.Join(err, rerr)
+					broken(i, "rollback to savepoint", rerr)
+					return
 				}
 			}
-			if _, rerr := w.exec(ctx, "RELEASE job"); rerr != nil && err == nil {
-				err = rerr
+			if _, rerr := w.exec(ctx, "RELEASE job"); rerr != nil {
+				broken(i, "release savepoint", rerr)
+				return
 			}
 		}
-		results[i] = err
 		if err == nil {
 			ok++
 		}
