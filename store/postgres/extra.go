@@ -36,7 +36,9 @@ func (s *Store) PutSource(ctx context.Context, src geo.Source, entries []geo.Ent
 		for i, en := range entries {
 			rows[i] = []any{src.ID, prefix.Family(en.Prefix), addrBytes(en.Prefix.Addr()), en.Prefix.Bits(), en.Location.Country, en.Location.Subdivision, en.Location.City}
 		}
-		if err := x.flush(ctx); err != nil {
+		// A large import's COPY may take longer than a write's statement
+		// bound (Options.StatementTimeout); the bound is back after it.
+		if _, err := x.exec(ctx, `SELECT set_config('statement_timeout', '0', true)`); err != nil {
 			return err
 		}
 		cctx, err := x.bctx(ctx)
@@ -45,6 +47,9 @@ func (s *Store) PutSource(ctx context.Context, src geo.Source, entries []geo.Ent
 		}
 		if _, err := x.raw.CopyFrom(cctx, pgx.Identifier{"source_entries"}, []string{"source_id", "family", "first", "bits", "country", "subdivision", "city"}, pgx.CopyFromRows(rows)); err != nil {
 			return fmt.Errorf("source %s: %w", src.Name, mapErr(err))
+		}
+		if _, err := x.exec(ctx, `SELECT set_config('statement_timeout', $1, true)`, s.statementTimeout); err != nil {
+			return err
 		}
 		e.SubjectID = src.ID
 		return x.AppendEvent(ctx, &e)

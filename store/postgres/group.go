@@ -74,7 +74,7 @@ func (s *Store) writer() {
 func (s *Store) runBatch(batch []*job) {
 	if len(batch) == 1 {
 		j := batch[0]
-		j.err <- s.run(j.ctx, beginWrite, &j.hints, j.fn)
+		j.err <- s.run(j.ctx, true, &j.hints, j.fn)
 		return
 	}
 	ctx := context.Background()
@@ -133,7 +133,7 @@ func (s *Store) runBatch(batch []*job) {
 		}
 		carried := first.Len()
 		if !begun && carried == 0 {
-			first.Queue(beginWrite)
+			s.beginWriteIn(first)
 		}
 		first.Queue("SAVEPOINT job")
 		x := &tx{raw: c, ctx: ctx, write: true, s: s, hints: &j.hints,

@@ -69,6 +69,9 @@ type Store struct {
 	maxBatch int
 	cmu      sync.RWMutex // guards shut against Update's send
 	shut     bool
+	// lockTimeout and statementTimeout are set on every write
+	// transaction, in PostgreSQL's syntax ("0" is none).
+	lockTimeout, statementTimeout string
 
 	// idMu guards ids, assignment IDs reserved from the sequence, and
 	// idsAt, when they were.
@@ -160,6 +163,38 @@ type Options struct {
 	// (default 1), MaxBatch how many Updates one may hold (default 64;
 	// 1 turns group commit off).
 	Writers, MaxBatch int
+	// LockTimeout and StatementTimeout bound every write transaction's
+	// waits for a lock and statements (PostgreSQL's lock_timeout and
+	// statement_timeout, set on the transaction alone, never on reads):
+	// one connection that holds a lock and hangs must not stall every
+	// region of the replica behind it. Zero takes the DSN's lock_timeout
+	// and statement_timeout parameters, else DefaultLockTimeout and
+	// DefaultStatementTimeout; negative turns the bound off.
+	LockTimeout, StatementTimeout time.Duration
+}
+
+// The bounds of a write transaction when neither Options nor the DSN set
+// them. Allocations in one region queue at its lock for milliseconds, a
+// long import's COPY is exempt from the statement bound, and anything
+// longer is a connection that will not come back.
+const (
+	DefaultLockTimeout      = 10 * time.Second
+	DefaultStatementTimeout = time.Minute
+)
+
+// timeoutSetting is d as a PostgreSQL setting: dsn (the DSN's value) when
+// d is zero and dsn is set, def when both are unset, "0" (none) when d is
+// negative.
+func timeoutSetting(d time.Duration, dsn string, def time.Duration) string {
+	switch {
+	case d < 0:
+		return "0"
+	case d == 0 && dsn != "":
+		return dsn
+	case d == 0:
+		d = def
+	}
+	return fmt.Sprintf("%dms", max(d.Milliseconds(), 1))
 }
 
 // Open connects to dsn and applies pending migrations. The schema used is
@@ -179,6 +214,12 @@ func Open(ctx context.Context, dsn string, opt Options) (*Store, error) {
 		cfg.MaxConns = opt.MaxConns
 	}
 	cfg.MaxConns = max(cfg.MaxConns, 2)
+	// lock_timeout and statement_timeout in the DSN bound writes only
+	// (Options): as connection settings they would cut long reads too.
+	lockTimeout := timeoutSetting(opt.LockTimeout, cfg.ConnConfig.RuntimeParams["lock_timeout"], DefaultLockTimeout)
+	statementTimeout := timeoutSetting(opt.StatementTimeout, cfg.ConnConfig.RuntimeParams["statement_timeout"], DefaultStatementTimeout)
+	delete(cfg.ConnConfig.RuntimeParams, "lock_timeout")
+	delete(cfg.ConnConfig.RuntimeParams, "statement_timeout")
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w: %w", name, err, registry.ErrStorage)
@@ -202,7 +243,11 @@ func Open(ctx context.Context, dsn string, opt Options) (*Store, error) {
 		return nil, fmt.Errorf("%s: search_path %q names no schema that exists: create it first (CREATE SCHEMA ...), or leave search_path out to use public: %w", name, sp, registry.ErrInvalid)
 	}
 	s := &Store{pool: pool, name: name, jobs: make(chan *job), quit: make(chan struct{}),
-		maxBatch: cmp.Or(opt.MaxBatch, defaultMaxBatch)}
+		maxBatch: cmp.Or(opt.MaxBatch, defaultMaxBatch), lockTimeout: lockTimeout, statementTimeout: statementTimeout}
+	if err := s.checkTimeouts(ctx); err != nil {
+		pool.Close()
+		return nil, err
+	}
 	if err := s.migrate(ctx); err != nil {
 		pool.Close()
 		return nil, fmt.Errorf("%s: %w", name, err)
@@ -212,6 +257,30 @@ func Open(ctx context.Context, dsn string, opt Options) (*Store, error) {
 		go s.writer()
 	}
 	return s, nil
+}
+
+// checkTimeouts refuses write bounds PostgreSQL would refuse at every
+// write, naming them.
+func (s *Store) checkTimeouts(ctx context.Context) error {
+	tx, err := s.pool.Begin(ctx)
+	if err != nil {
+		return fmt.Errorf("%s: %w: %w", s.name, err, registry.ErrStorage)
+	}
+	defer tx.Rollback(context.WithoutCancel(ctx))
+	if _, err := tx.Exec(ctx, setTimeouts, s.lockTimeout, s.statementTimeout); err != nil {
+		return fmt.Errorf("%s: lock_timeout %q or statement_timeout %q: %w: %w", s.name, s.lockTimeout, s.statementTimeout, err, registry.ErrInvalid)
+	}
+	return nil
+}
+
+// setTimeouts bounds the write transaction it runs in (setWrite).
+const setTimeouts = `SELECT set_config('lock_timeout', $1, true), set_config('statement_timeout', $2, true)`
+
+// beginWriteIn queues the start of a write transaction in b: BEGIN, and
+// the transaction's bounds, sent with its first statement.
+func (s *Store) beginWriteIn(b *pgx.Batch) {
+	b.Queue(beginWrite)
+	b.Queue(setTimeouts, s.lockTimeout, s.statementTimeout)
 }
 
 // migrate applies pending migrations under an advisory lock, so that
@@ -300,7 +369,7 @@ func (s *Store) Update(ctx context.Context, fn func(registry.Tx) error) error {
 func (s *Store) updateAlone(ctx context.Context, fn func(registry.Tx) error, hints []int64) error {
 	var err error
 	for attempt := 1; attempt <= maxAttempts; attempt++ {
-		err = s.run(ctx, beginWrite, &hints, fn)
+		err = s.run(ctx, true, &hints, fn)
 		if !retryable(err) {
 			return mapErr(err)
 		}
@@ -317,7 +386,7 @@ func (s *Store) updateAlone(ctx context.Context, fn func(registry.Tx) error, hin
 
 // View implements registry.Store with a read-only snapshot.
 func (s *Store) View(ctx context.Context, fn func(registry.Tx) error) error {
-	return mapErr(s.run(ctx, beginView, nil, fn))
+	return mapErr(s.run(ctx, false, nil, fn))
 }
 
 // ViewOne implements registry.SingleReader: fn's one read goes straight
@@ -337,7 +406,7 @@ const (
 // read-only view. BEGIN goes out with fn's first statement and, after a
 // write, COMMIT with its last deferred writes: an allocation alone is
 // four round trips, not seven.
-func (s *Store) run(ctx context.Context, begin string, hints *[]int64, fn func(registry.Tx) error) error {
+func (s *Store) run(ctx context.Context, write bool, hints *[]int64, fn func(registry.Tx) error) error {
 	c, err := s.pool.Acquire(ctx)
 	if err != nil {
 		return fmt.Errorf("%s: %w: %w", s.name, err, registry.ErrStorage)
@@ -346,10 +415,15 @@ func (s *Store) run(ctx context.Context, begin string, hints *[]int64, fn func(r
 	// unfinished one (a lost connection, an ended context) ends there.
 	defer c.Release()
 	first := &pgx.Batch{}
-	first.Queue(begin)
-	x := &tx{raw: c, write: hints != nil, hints: hints, s: s, pending: first}
+	if write {
+		s.beginWriteIn(first)
+	} else {
+		first.Queue(beginView)
+	}
+	begun := first.Len()
+	x := &tx{raw: c, write: write, hints: hints, s: s, pending: first}
 	err = safeRun(fn, x)
-	if x.pending == first && first.Len() == 1 {
+	if x.pending == first && first.Len() == begun {
 		return err // nothing was sent or queued: no transaction to end
 	}
 	if x.pending == first && err != nil {
@@ -388,6 +462,10 @@ func mapErr(err error) error {
 		return fmt.Errorf("%s: %w", pe.Message, registry.ErrState)
 	case "25006": // read_only_sql_transaction
 		return fmt.Errorf("write in a read-only view: %w", registry.ErrStorage)
+	case "55P03": // lock_not_available, after lock_timeout (NOWAIT is lockErr's)
+		return fmt.Errorf("gave up waiting for a lock another connection holds (lock_timeout: %s): %w", pe.Message, registry.ErrStorage)
+	case "57014": // query_canceled
+		return fmt.Errorf("statement cancelled by the database (statement_timeout, or an operator): %s: %w", pe.Message, registry.ErrStorage)
 	case "57P01", "57P02", "57P03", "53300", "08006", "08001":
 		return fmt.Errorf("database unavailable: %s: %w", pe.Message, registry.ErrStorage)
 	}
@@ -450,9 +528,10 @@ func (t *tx) lockRegion(ctx context.Context, id int64) error {
 		return err
 	}
 	var one int
-	err := t.row(ctx, `SELECT 1 FROM regions WHERE id = $1`+t.lockClause(id), id).Scan(&one)
+	clause := t.lockClause(id)
+	err := t.row(ctx, `SELECT 1 FROM regions WHERE id = $1`+clause, id).Scan(&one)
 	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
-		return t.lockErr(err, id)
+		return t.lockErr(err, id, clause)
 	}
 	t.locked = append(t.locked, id)
 	return nil
@@ -467,10 +546,11 @@ func (t *tx) lockClause(id int64) string {
 }
 
 // lockErr turns a failed NOWAIT into a conflict that runs the transaction
-// again, with id among the regions to lock first.
-func (t *tx) lockErr(err error, id int64) error {
+// again, with id among the regions to lock first. The same error after a
+// wait (clause without NOWAIT) is lock_timeout: mapErr's.
+func (t *tx) lockErr(err error, id int64, clause string) error {
 	var pe *pgconn.PgError
-	if errors.As(err, &pe) && pe.Code == "55P03" { // lock_not_available
+	if errors.As(err, &pe) && pe.Code == "55P03" && strings.HasSuffix(clause, "NOWAIT") { // lock_not_available
 		if t.hints != nil {
 			for _, h := range append(slices.Clone(t.locked), id) {
 				if !slices.Contains(*t.hints, h) {

@@ -118,15 +118,16 @@ func (t *tx) RegionByName(ctx context.Context, name string) (registry.Region, er
 		return r, notFound(err, "region "+name)
 	}
 	id := r.ID // one returns a zero Region on error: the hint needs the ID
-	rows, err = t.query(ctx, `SELECT `+regionCols+` FROM regions WHERE id = $1`+t.lockClause(id), id)
+	clause := t.lockClause(id)
+	rows, err = t.query(ctx, `SELECT `+regionCols+` FROM regions WHERE id = $1`+clause, id)
 	if err != nil {
-		return r, t.lockErr(err, id)
+		return r, t.lockErr(err, id, clause)
 	}
 	r, err = one(rows, nil, scanRegion)
 	if err != nil {
 		var pe *pgconn.PgError
 		if errors.As(err, &pe) {
-			return r, t.lockErr(err, id)
+			return r, t.lockErr(err, id, clause)
 		}
 		return r, notFound(err, "region "+name)
 	}

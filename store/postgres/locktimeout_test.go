@@ -1,0 +1,118 @@
+package postgres_test
+
+import (
+	"context"
+	"errors"
+	"net/netip"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/cadastre-ipam/cadastre/location"
+	"github.com/cadastre-ipam/cadastre/registry"
+	"github.com/cadastre-ipam/cadastre/store/postgres"
+)
+
+// A writer waiting for a lock that another connection holds (a hung
+// session, an operator's open transaction) gives up after lock_timeout
+// with an error that says so, once, instead of stalling every region of
+// the replica behind it; the replica's other regions go on meanwhile.
+func TestWriterWaitingForALockGivesUp(t *testing.T) {
+	ctx := context.Background()
+	dsn := freshSchema(t)
+	st, err := postgres.Open(ctx, dsn+"&lock_timeout=300ms", postgres.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	reg := registry.New(st)
+	for _, r := range []string{"east", "west"} {
+		if _, err := reg.AddRegion(ctx, registry.RegionSpec{Name: r, Location: location.Location{Country: "US"}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := reg.AddBlock(ctx, registry.Block{Prefix: netip.MustParsePrefix("10.0.0.0/16"), Source: registry.SourcePrivate}); err != nil {
+		t.Fatal(err)
+	}
+	for r, p := range map[string]string{"east": "10.0.0.0/24", "west": "10.0.1.0/24"} {
+		if _, err := reg.AddPool(ctx, registry.PoolSpec{Prefix: netip.MustParsePrefix(p), Region: r}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Another connection holds east's row and does nothing more.
+	other, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close(ctx)
+	held, err := other.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer held.Rollback(ctx)
+	if _, err := held.Exec(ctx, `SELECT 1 FROM regions WHERE name = 'east' FOR UPDATE`); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() {
+		_, err := reg.Allocate(ctx, registry.Request{Region: "east", Family: 4})
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if !errors.Is(err, registry.ErrStorage) || !strings.Contains(err.Error(), "lock_timeout") {
+			t.Fatalf("allocation behind a held lock: err = %v, want a storage error naming lock_timeout", err)
+		}
+	case <-time.After(10 * time.Second):
+		held.Rollback(ctx) // let the stuck allocation end
+		<-done
+		t.Fatal("an allocation waiting for a lock another connection holds was still waiting after 10s")
+	}
+	// The replica is not stalled: west allocates while east's lock is held.
+	if _, err := reg.Allocate(ctx, registry.Request{Region: "west", Family: 4}); err != nil {
+		t.Fatalf("west while east is locked: %v", err)
+	}
+	if err := held.Rollback(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := reg.Allocate(ctx, registry.Request{Region: "east", Family: 4}); err != nil {
+		t.Fatalf("east once the lock is gone: %v", err)
+	}
+}
+
+// Write transactions are bounded by default, reads are not, and a bound
+// PostgreSQL would refuse is refused at Open, naming it.
+func TestWriteBounds(t *testing.T) {
+	ctx := context.Background()
+	dsn := freshSchema(t)
+	st, err := postgres.Open(ctx, dsn, postgres.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	var lock, stmt string
+	if err := st.Update(ctx, func(tx registry.Tx) error {
+		lock, stmt, err = postgres.Settings(ctx, tx)
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if lock != "10s" || stmt != "1min" {
+		t.Errorf("a write runs with lock_timeout %s, statement_timeout %s; want 10s and 1min", lock, stmt)
+	}
+	if err := st.View(ctx, func(tx registry.Tx) error {
+		lock, stmt, err = postgres.Settings(ctx, tx)
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if lock != "0" || stmt != "0" {
+		t.Errorf("a read runs with lock_timeout %s, statement_timeout %s; want none", lock, stmt)
+	}
+	_, err = postgres.Open(ctx, dsn+"&lock_timeout=soon", postgres.Options{})
+	if !errors.Is(err, registry.ErrInvalid) || !strings.Contains(err.Error(), `"soon"`) {
+		t.Fatalf("Open with lock_timeout=soon: %v", err)
+	}
+}
