@@ -273,6 +273,9 @@ func (r *Registry) AllocateAll(ctx context.Context, b Batch) ([]Assignment, erro
 		probed = true
 	}
 	var out []Assignment
+	// emptyAt is when the allocation's look found no ended quarantine,
+	// remembered once the allocation has committed (reaper).
+	var emptyAt time.Time
 	err := r.store.Update(ctx, func(tx Tx) error {
 		out = out[:0]
 		now := r.clock()
@@ -290,8 +293,15 @@ func (r *Registry) AllocateAll(ctx context.Context, b Batch) ([]Assignment, erro
 				return err
 			}
 		}
-		if err := r.reap(ctx, tx, now); err != nil {
-			return err
+		emptyAt = time.Time{}
+		if !r.reaps.fresh(now) {
+			n, err := r.reap(ctx, tx, now)
+			if err != nil {
+				return err
+			}
+			if n == 0 {
+				emptyAt = now
+			}
 		}
 		for i, q := range b.Requests {
 			got, err := r.allocate(ctx, tx, q, now)
@@ -314,6 +324,9 @@ func (r *Registry) AllocateAll(ctx context.Context, b Batch) ([]Assignment, erro
 	})
 	if err != nil {
 		return nil, err
+	}
+	if !emptyAt.IsZero() {
+		r.reaps.nothingAt(emptyAt)
 	}
 	return out, nil
 }
@@ -429,6 +442,14 @@ func (a *allocator) take(ctx context.Context, it item, n int) error {
 		}
 		taken := ok && fast
 		if !ok {
+			// Borrowing is for ever and failing is final: neither happens
+			// while ended quarantines wait, even when AllocateAll skipped
+			// the look (reaper).
+			if n, err := a.r.reap(ctx, a.tx, a.now); err != nil {
+				return err
+			} else if n > 0 {
+				continue
+			}
 			if a.unchecked {
 				a.unchecked = false
 				if err := a.r.checkLength(ctx, a.tx, a.reg, it); err != nil {
@@ -677,20 +698,23 @@ func (a *allocator) borrow(ctx context.Context, it item) (FreePrefix, error) {
 	return FreePrefix{}, perr
 }
 
-// reap returns assignments whose quarantine has ended to free space.
-func (r *Registry) reap(ctx context.Context, tx Tx, now time.Time) error {
+// reap returns assignments whose quarantine has ended to free space, and
+// says how many.
+func (r *Registry) reap(ctx context.Context, tx Tx, now time.Time) (int, error) {
 	// Every ended quarantine must be free before allocating, or a region
 	// would borrow or fail while its own space sits reclaimable.
+	n := 0
 	for {
 		ended, err := tx.QuarantineEnded(ctx, now, reapBatch)
 		if err != nil {
-			return err
+			return n, err
 		}
 		if err := r.reapSome(ctx, tx, now, ended); err != nil {
-			return err
+			return n, err
 		}
+		n += len(ended)
 		if len(ended) < reapBatch {
-			return nil
+			return n, nil
 		}
 	}
 }
@@ -756,7 +780,7 @@ func (r *Registry) Release(ctx context.Context, t Target, quarantine time.Durati
 	var out Assignment
 	err := r.store.Update(ctx, func(tx Tx) error {
 		now := r.clock()
-		if err := r.reap(ctx, tx, now); err != nil {
+		if _, err := r.reap(ctx, tx, now); err != nil {
 			return err
 		}
 		a, err := r.find(ctx, tx, t)
@@ -776,6 +800,7 @@ func (r *Registry) Release(ctx context.Context, t Target, quarantine time.Durati
 		a.ReleasedAt = &now
 		if quarantine > 0 {
 			until := now.Add(quarantine)
+			r.reaps.ends(until)
 			a.State, a.QuarantineUntil = StateQuarantined, &until
 		} else {
 			a.State = StateReleased

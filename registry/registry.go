@@ -22,6 +22,7 @@ import (
 type Registry struct {
 	store Store
 	now   func() time.Time
+	reaps reaper
 }
 
 // Option configures a Registry.

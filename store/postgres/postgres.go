@@ -57,11 +57,6 @@ type Store struct {
 	// pools caches pools read by ID: a pool never changes once committed.
 	pools sync.Map // int64 -> registry.Pool
 
-	// reapMu guards reapEmpty: the registry time at which a write last
-	// found no ended quarantine (zero: none known).
-	reapMu    sync.Mutex
-	reapEmpty time.Time
-
 	// Group commit (group.go): Update queues jobs for the writers.
 	jobs     chan *job
 	quit     chan struct{}
@@ -127,32 +122,6 @@ func (s *Store) takeID() (int64, bool) {
 	id := s.ids[0]
 	s.ids = s.ids[1:]
 	return id, true
-}
-
-// reapEvery is how long, in registry time, a write that found no ended
-// quarantine lets later writes of this Store skip the query.
-const reapEvery = time.Second
-
-func (s *Store) reapSkip(now time.Time) bool {
-	s.reapMu.Lock()
-	defer s.reapMu.Unlock()
-	return !s.reapEmpty.IsZero() && !now.Before(s.reapEmpty) && now.Sub(s.reapEmpty) < reapEvery
-}
-
-func (s *Store) reapIdle(now time.Time) {
-	s.reapMu.Lock()
-	s.reapEmpty = now
-	s.reapMu.Unlock()
-}
-
-// reapRearm forgets an empty look that a quarantine ending at until could
-// make stale.
-func (s *Store) reapRearm(until time.Time) {
-	s.reapMu.Lock()
-	if !s.reapEmpty.IsZero() && until.Before(s.reapEmpty.Add(reapEvery)) {
-		s.reapEmpty = time.Time{}
-	}
-	s.reapMu.Unlock()
 }
 
 // Options tune a Store.

@@ -326,9 +326,6 @@ const assignmentSelect = `SELECT a.id, a.prefix::text, a.pool_id, p.prefix::text
 	LEFT JOIN relocations r ON r.id = p.relocation_id LEFT JOIN regions fg ON fg.id = r.from_region_id`
 
 func (t *tx) InsertAssignment(ctx context.Context, a *registry.Assignment) error {
-	if t.s != nil && a.QuarantineUntil != nil {
-		t.s.reapRearm(*a.QuarantineUntil)
-	}
 	fam, first, last, bits := span(a.Prefix)
 	if t.deferring && t.s != nil {
 		// An allocation: take the ID from this replica's reserve and send
@@ -349,9 +346,6 @@ func (t *tx) InsertAssignment(ctx context.Context, a *registry.Assignment) error
 }
 
 func (t *tx) UpdateAssignment(ctx context.Context, a registry.Assignment) error {
-	if t.s != nil && a.QuarantineUntil != nil {
-		t.s.reapRearm(*a.QuarantineUntil)
-	}
 	tag, err := t.exec(ctx, `UPDATE assignments SET state = $1, released_at = $2, quarantine_until = $3, name = $4, resource = $5 WHERE id = $6`,
 		string(a.State), optMicros(a.ReleasedAt), optMicros(a.QuarantineUntil), a.Name, a.Resource, a.ID)
 	if err != nil {
@@ -442,16 +436,8 @@ func (t *tx) Assignments(ctx context.Context, f registry.AssignmentFilter) ([]re
 // another transaction holds are skipped, and a row another one changed
 // meanwhile is returned only if it is still quarantined (READ COMMITTED
 // re-checks the condition on the newest version of a locked row).
-//
-// A write that found nothing ended lets this Store's writes skip the
-// query for a second of registry time (the reap runs before every
-// allocation): a quarantine that ends meanwhile is returned to free space
-// up to a second late, unless this process itself set it, which re-arms
-// the query.
+// It always answers: when to skip the look is the registry's rule.
 func (t *tx) QuarantineEnded(ctx context.Context, now time.Time, limit int) ([]registry.Assignment, error) {
-	if t.write && t.s != nil && t.s.reapSkip(now) {
-		return nil, nil
-	}
 	q := assignmentSelect + ` WHERE a.state = 'quarantined' AND a.quarantine_until <= $1 ORDER BY a.quarantine_until, a.id LIMIT $2`
 	if t.write {
 		q += ` FOR UPDATE OF a SKIP LOCKED`
@@ -467,9 +453,6 @@ func (t *tx) QuarantineEnded(ctx context.Context, now time.Time, limit int) ([]r
 		if a.State == registry.StateQuarantined && a.QuarantineUntil != nil && !a.QuarantineUntil.After(now) {
 			kept = append(kept, a)
 		}
-	}
-	if t.write && t.s != nil && len(out) == 0 {
-		t.s.reapIdle(now)
 	}
 	return kept, nil
 }
