@@ -184,15 +184,6 @@ func (b Batch) sameRequest(stored string) bool {
 	return stored == hex.EncodeToString(h.Sum(nil))
 }
 
-// IdempotencyAssumer is an optional Tx method: the caller found no
-// record for (tenant, key) just before the transaction, so the store need
-// not read it again; if PutIdempotent of that key then meets a record
-// committed since, the store reports ErrConflict (not ErrExists), so that
-// Update runs fn again and it finds the record.
-type IdempotencyAssumer interface {
-	AssumeAbsent(tenant, key string)
-}
-
 // replay answers a request whose key was used before, in a view: the
 // same assignments, if it is the same request.
 func (r *Registry) replay(ctx context.Context, b Batch, prev Idempotent) (out []Assignment, err error) {
@@ -302,6 +293,10 @@ func (r *Registry) AllocateAll(ctx context.Context, b Batch) ([]Assignment, erro
 			if n == 0 {
 				emptyAt = now
 			}
+		}
+		// From here on nothing is read back from a write but IDs.
+		if d, ok := tx.(WriteDeferrer); ok {
+			d.DeferWrites()
 		}
 		for i, q := range b.Requests {
 			got, err := r.allocate(ctx, tx, q, now)
@@ -427,7 +422,7 @@ func (a *allocator) pool(ctx context.Context, id int64) (Pool, error) {
 func (a *allocator) take(ctx context.Context, it item, n int) error {
 	a.out = slices.Grow(a.out, min(n, 1<<16))
 	done := 0
-	ft, fast := a.tx.(freeTaker)
+	ft, fast := a.tx.(FreeTaker)
 	for done < n {
 		var f FreePrefix
 		var ok bool
@@ -479,7 +474,7 @@ func (a *allocator) take(ctx context.Context, it item, n int) error {
 			return err
 		}
 		cur := f.Prefix.Addr()
-		if bt, ok := a.tx.(batchTx); ok && k > 1 {
+		if bt, ok := a.tx.(BatchWriter); ok && k > 1 {
 			if cur, err = a.takeMany(ctx, bt, f, pool, it.bits, k); err != nil {
 				return err
 			}
@@ -527,24 +522,6 @@ func removeFree(ctx context.Context, tx Tx, f FreePrefix) error {
 	return nil
 }
 
-// freeTaker is what a Tx may offer to find and remove the free prefix
-// SmallestFree would return in one step. It is optional.
-type freeTaker interface {
-	// TakeSmallestFree removes and returns what SmallestFree would return.
-	TakeSmallestFree(ctx context.Context, regionID int64, family, maxBits int) (FreePrefix, bool, error)
-}
-
-// batchTx is what a Tx may offer to write many assignments and their
-// events in a few statements instead of two each. It is optional: take
-// falls back to InsertAssignment and AppendEvent one by one without it.
-type batchTx interface {
-	// InsertAssignments inserts each of as and sets its ID, with the same
-	// result as InsertAssignment on each in turn.
-	InsertAssignments(ctx context.Context, as []Assignment) error
-	// AppendEvents appends each of es in order, as AppendEvent would.
-	AppendEvents(ctx context.Context, es []Event) error
-}
-
 func btoi(b bool) int {
 	if b {
 		return 1
@@ -559,7 +536,7 @@ const manyChunk = 1024
 // takeMany writes k consecutive /bits assignments from the start of f, each
 // with its allocation event, exactly as take's one-by-one loop would, in a
 // few statements; it returns the address after the last one.
-func (a *allocator) takeMany(ctx context.Context, bt batchTx, f FreePrefix, pool Pool, bits int, k uint64) (netip.Addr, error) {
+func (a *allocator) takeMany(ctx context.Context, bt BatchWriter, f FreePrefix, pool Pool, bits int, k uint64) (netip.Addr, error) {
 	cur := f.Prefix.Addr()
 	actor := Actor(ctx)
 	n := int(min(k, manyChunk))

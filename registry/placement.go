@@ -110,12 +110,6 @@ type PoolSpan struct {
 	RelocationID int64 // 0 unless the pool is a relocated unit
 }
 
-// SpanLister is an optional Tx method: every pool's span in one lean
-// query, so that publishing the feed of a large register stays fast.
-type SpanLister interface {
-	PoolSpans(ctx context.Context) ([]PoolSpan, error)
-}
-
 func poolSpans(ctx context.Context, tx Tx) ([]PoolSpan, error) {
 	if sl, ok := tx.(SpanLister); ok {
 		return sl.PoolSpans(ctx)

@@ -21,14 +21,6 @@ type Store interface {
 	Close() error
 }
 
-// SingleReader is an optional Store method for a read of one statement,
-// which needs no transaction: a single statement sees one snapshot. A
-// store whose BEGIN and COMMIT are network round trips (PostgreSQL) runs
-// fn without them; fn must make exactly one read.
-type SingleReader interface {
-	ViewOne(ctx context.Context, fn func(Tx) error) error
-}
-
 // viewOne runs fn through SingleReader when the store has it.
 func viewOne(ctx context.Context, s Store, fn func(Tx) error) error {
 	if sr, ok := s.(SingleReader); ok {

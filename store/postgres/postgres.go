@@ -557,7 +557,14 @@ func (t *tx) lockHinted(ctx context.Context) error {
 	return mapErr(rows.Err())
 }
 
-var _ registry.Tx = (*tx)(nil)
+// The registry's optional capabilities this store has (registry/capability.go).
+var (
+	_ registry.Tx                 = (*tx)(nil)
+	_ registry.SingleReader       = (*Store)(nil)
+	_ registry.FreeTaker          = (*tx)(nil)
+	_ registry.IdempotencyAssumer = (*tx)(nil)
+	_ registry.WriteDeferrer      = (*tx)(nil)
+)
 
 // querier is what a tx sends statements through: a pgx.Tx, or the pool
 // itself for a single read that needs no transaction (ViewOne).
@@ -731,7 +738,7 @@ func (r batchRow) Scan(dest ...any) error {
 
 // later queues a statement whose result nobody reads; it goes out, with
 // the others queued, in the same round trip as the transaction's next
-// statement (or at flush). Allocations defer their writes (tx.deferring):
+// statement (or at flush). Allocations defer their writes (DeferWrites):
 // the registry code reads nothing back from them, and every statement of
 // the store sends the queue first, so the order of statements is
 // unchanged. A failure surfaces with the next statement and fails the

@@ -268,15 +268,12 @@ func (t *tx) SmallestFree(ctx context.Context, regionID int64, family, maxBits i
 	return scanFree(regionID, rows, err)
 }
 
-// TakeSmallestFree is the registry's optional fast path (freeTaker): SmallestFree and
+// TakeSmallestFree implements registry.FreeTaker: SmallestFree and
 // RemoveFree in one statement, under the region's lock.
 func (t *tx) TakeSmallestFree(ctx context.Context, regionID int64, family, maxBits int) (registry.FreePrefix, bool, error) {
 	if err := t.lockRegion(ctx, regionID); err != nil {
 		return registry.FreePrefix{}, false, err
 	}
-	// Only allocations take free space this way: from here on, writes
-	// whose results nobody reads are sent together (see tx.later).
-	t.deferring = true
 	rows, err := t.query(ctx, `DELETE FROM free WHERE region_id = $1 AND family = $2 AND (bits, addr) = (
 		SELECT bits, addr FROM free WHERE region_id = $1 AND family = $2
 		AND bits = (SELECT MAX(bits) FROM free WHERE region_id = $1 AND family = $2 AND bits <= $3)
@@ -675,6 +672,15 @@ func (t *tx) PutIdempotent(ctx context.Context, r registry.Idempotent) error {
 	}
 	_, err = t.raw.Exec(ctx, q, r.Tenant, r.Key, r.RequestHash, string(ids), micros(r.CreatedAt))
 	return t.idempotencyErr(err)
+}
+
+// DeferWrites implements registry.WriteDeferrer: from now on, writes
+// whose results nobody reads are sent together (see tx.later). In a
+// read-only transaction it changes nothing.
+func (t *tx) DeferWrites() {
+	if t.write {
+		t.deferring = true
+	}
 }
 
 // AssumeAbsent implements registry.IdempotencyAssumer: the key was looked

@@ -643,4 +643,9 @@ func (t *tx) PutIdempotent(ctx context.Context, r registry.Idempotent) error {
 	return mapErr(err)
 }
 
-var _ registry.Tx = (*tx)(nil)
+// The registry's optional capabilities this store has (registry/capability.go).
+var (
+	_ registry.Tx          = (*tx)(nil)
+	_ registry.BatchWriter = (*tx)(nil)
+	_ registry.SpanLister  = (*tx)(nil)
+)

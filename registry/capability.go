@@ -1,0 +1,68 @@
+package registry
+
+import "context"
+
+// The optional capabilities of a Store or of its Tx. Each is something a
+// store can do faster than the registry's plain path through Store and Tx
+// (fewer statements or round trips) with the same result; the registry
+// uses one when the store has it. A store declares each capability it has
+// with a compile-time assertion (var _ registry.FreeTaker = (*tx)(nil)),
+// so that a method whose signature drifts breaks the build instead of
+// quietly dropping the store onto the other path, and registry/storetest
+// checks each one it finds against the plain path. A capability that
+// changes what later calls mean (WriteDeferrer, IdempotencyAssumer) is
+// switched on only by an explicit call of the registry, never as a side
+// effect of another method.
+
+// SingleReader is a Store that runs a read of one statement without a
+// transaction: a single statement sees one snapshot. A store whose BEGIN
+// and COMMIT are network round trips (PostgreSQL) runs fn without them;
+// fn must make exactly one read, and the answer is View's.
+type SingleReader interface {
+	ViewOne(ctx context.Context, fn func(Tx) error) error
+}
+
+// FreeTaker is a Tx that finds and removes the free prefix SmallestFree
+// would return in one step.
+type FreeTaker interface {
+	// TakeSmallestFree removes and returns what SmallestFree would return.
+	TakeSmallestFree(ctx context.Context, regionID int64, family, maxBits int) (FreePrefix, bool, error)
+}
+
+// BatchWriter is a Tx that writes many assignments and their events in a
+// few statements instead of two each.
+type BatchWriter interface {
+	// InsertAssignments inserts each of as and sets its ID, with the same
+	// result as InsertAssignment on each in turn.
+	InsertAssignments(ctx context.Context, as []Assignment) error
+	// AppendEvents appends each of es in order, as AppendEvent would.
+	AppendEvents(ctx context.Context, es []Event) error
+}
+
+// SpanLister is a Tx that lists every pool's span in one lean query, so
+// that publishing the feed of a large register stays fast.
+type SpanLister interface {
+	PoolSpans(ctx context.Context) ([]PoolSpan, error)
+}
+
+// IdempotencyAssumer is a Tx told that the caller found no record for
+// (tenant, key) just before the transaction, so the store need not read it
+// again. After AssumeAbsent, PutIdempotent of that key meeting a record
+// committed since fails with ErrConflict (not ErrExists), so that Update
+// runs fn again and it finds the record.
+type IdempotencyAssumer interface {
+	AssumeAbsent(tenant, key string)
+}
+
+// WriteDeferrer is a Tx that can hold back writes whose results the
+// caller does not read and send them with its next statement, saving a
+// round trip each. After DeferWrites, until the transaction ends:
+// AddFree, InsertAssignment, AppendEvent and PutIdempotent may be sent
+// later, in order, ahead of the next statement; a failure of one is
+// reported by a later call or by Update itself (the transaction fails
+// either way); InsertAssignment still sets the assignment's ID, while
+// AppendEvent may leave the event's Seq zero. The registry calls it only
+// where it reads nothing back but IDs: while allocating.
+type WriteDeferrer interface {
+	DeferWrites()
+}
