@@ -13,8 +13,8 @@ import (
 	"time"
 
 	"github.com/cadastre-ipam/cadastre/location"
-	"github.com/cadastre-ipam/cadastre/prefix"
 	"github.com/cadastre-ipam/cadastre/registry"
+	"github.com/cadastre-ipam/cadastre/registry/storetest"
 	"github.com/cadastre-ipam/cadastre/store/sqlite"
 )
 
@@ -200,146 +200,10 @@ func (e *env) count(q string, args ...any) int {
 	return n
 }
 
-// checkInvariants verifies, from the store alone, what must always hold:
-// no two live assignments overlap (across regions too), each lies inside a
-// pool of its region (borrowed ones inside a relocation pool), every free
-// list is maximal aligned, inside its pool and disjoint from live
-// assignments and lent units, free list + live = size, and the counts of
-// Pools agree with the rows. It returns the live assignments it checked.
+// checkInvariants is storetest.CheckInvariants: what must always hold.
 func checkInvariants(t testing.TB, ctx context.Context, st registry.Store, reg *registry.Registry, now time.Time) []registry.Assignment {
 	t.Helper()
-	usage, err := reg.Pools(ctx, "")
-	if err != nil {
-		t.Fatalf("pools: %v", err)
-	}
-	var live []registry.Assignment
-	free := map[int64][]netip.Prefix{}
-	err = st.View(ctx, func(tx registry.Tx) error {
-		live, err = tx.Assignments(ctx, registry.AssignmentFilter{States: []registry.State{registry.StateAssigned, registry.StateQuarantined}})
-		if err != nil {
-			return err
-		}
-		for _, p := range usage {
-			f, err := tx.FreeOfPool(ctx, p.ID)
-			if err != nil {
-				return err
-			}
-			free[p.ID] = f
-		}
-		return nil
-	})
-	if err != nil {
-		t.Fatalf("view: %v", err)
-	}
-	pools := map[int64]registry.PoolUsage{}
-	for _, p := range usage {
-		pools[p.ID] = p
-	}
-	// No overlap among live assignments.
-	sorted := slices.Clone(live)
-	slices.SortFunc(sorted, func(a, b registry.Assignment) int { return prefix.Compare(a.Prefix, b.Prefix) })
-	for i := 1; i < len(sorted); i++ {
-		if sorted[i-1].Prefix.Overlaps(sorted[i].Prefix) {
-			t.Fatalf("live assignments %d %s (%s) and %d %s (%s) overlap", sorted[i-1].ID, sorted[i-1].Prefix, sorted[i-1].Region, sorted[i].ID, sorted[i].Prefix, sorted[i].Region)
-		}
-	}
-	type acc struct{ assigned, quarantined, quarantinedLive, freeList prefix.Count }
-	per := map[int64]*acc{}
-	for id := range pools {
-		per[id] = &acc{}
-	}
-	for _, a := range live {
-		p, ok := pools[a.PoolID]
-		if !ok {
-			t.Fatalf("assignment %d %s: pool %d does not exist", a.ID, a.Prefix, a.PoolID)
-		}
-		if p.RegionID != a.RegionID || p.Region != a.Region {
-			t.Fatalf("assignment %d %s of region %s lies in pool %s of region %s", a.ID, a.Prefix, a.Region, p.Prefix, p.Region)
-		}
-		if !prefix.Covers(p.Prefix, a.Prefix) {
-			t.Fatalf("assignment %d %s lies outside its pool %s", a.ID, a.Prefix, p.Prefix)
-		}
-		if a.Borrowed != (p.Relocation != nil) || (a.Relocation == nil) != (p.Relocation == nil) {
-			t.Fatalf("assignment %d %s: borrowed=%v but pool %s relocation=%v", a.ID, a.Prefix, a.Borrowed, p.Prefix, p.Relocation)
-		}
-		c := per[a.PoolID]
-		switch a.State {
-		case registry.StateAssigned:
-			c.assigned = c.assigned.Add(prefix.Size(a.Prefix))
-		case registry.StateQuarantined:
-			c.quarantined = c.quarantined.Add(prefix.Size(a.Prefix))
-			if a.QuarantineUntil.After(now) {
-				c.quarantinedLive = c.quarantinedLive.Add(prefix.Size(a.Prefix))
-			}
-		}
-	}
-	// Units lent out of a pool.
-	lent := map[int64][]netip.Prefix{}
-	for _, p := range usage {
-		if p.Relocation == nil {
-			continue
-		}
-		parent, ok := pools[p.ParentID]
-		if !ok || !prefix.Covers(parent.Prefix, p.Prefix) {
-			t.Fatalf("relocation pool %s: parent %d is not a pool covering it", p.Prefix, p.ParentID)
-		}
-		if parent.RegionID == p.RegionID {
-			t.Fatalf("relocation pool %s: lent by its own region %s", p.Prefix, p.Region)
-		}
-		lent[p.ParentID] = append(lent[p.ParentID], p.Prefix)
-	}
-	for id, fl := range free {
-		p := pools[id]
-		set := map[netip.Prefix]bool{}
-		for _, f := range fl {
-			set[f] = true
-		}
-		for i, f := range fl {
-			if f != f.Masked() || !prefix.Covers(p.Prefix, f) {
-				t.Fatalf("pool %s: free prefix %s is not an aligned prefix inside the pool", p.Prefix, f)
-			}
-			if i > 0 && fl[i-1].Overlaps(f) {
-				t.Fatalf("pool %s: free prefixes %s and %s overlap", p.Prefix, fl[i-1], f)
-			}
-			if b, ok := prefix.Buddy(f); ok && f.Bits() > p.Prefix.Bits() && set[b] {
-				t.Fatalf("pool %s: free list not maximal: buddies %s and %s are both free", p.Prefix, f, b)
-			}
-			for _, l := range lent[id] {
-				if l.Overlaps(f) {
-					t.Fatalf("pool %s: free prefix %s overlaps lent unit %s", p.Prefix, f, l)
-				}
-			}
-			per[id].freeList = per[id].freeList.Add(prefix.Size(f))
-		}
-		for _, a := range live {
-			i, _ := slices.BinarySearchFunc(fl, a.Prefix, prefix.Compare)
-			for _, j := range []int{i - 1, i} {
-				if j >= 0 && j < len(fl) && fl[j].Overlaps(a.Prefix) {
-					t.Fatalf("pool %s: free prefix %s overlaps live assignment %d %s", p.Prefix, fl[j], a.ID, a.Prefix)
-				}
-			}
-		}
-	}
-	for id, p := range pools {
-		c := per[id]
-		size := prefix.Size(p.Prefix)
-		for _, l := range lent[id] {
-			size = size.Sub(prefix.Size(l))
-		}
-		if p.Size != size {
-			t.Fatalf("pool %s: size %s, want %s (less lent units)", p.Prefix, p.Size, size)
-		}
-		if got := c.freeList.Add(c.assigned).Add(c.quarantined); got != size {
-			t.Fatalf("pool %s: free list %s + assigned %s + quarantined %s = %s, want size %s", p.Prefix, c.freeList, c.assigned, c.quarantined, got, size)
-		}
-		if p.Assigned != c.assigned || p.Quarantined != c.quarantinedLive {
-			t.Fatalf("pool %s: Pools says assigned %s quarantined %s, rows say %s and %s", p.Prefix, p.Assigned, p.Quarantined, c.assigned, c.quarantinedLive)
-		}
-		if got := p.Free.Add(p.Assigned).Add(p.Quarantined); got != p.Size {
-			t.Fatalf("pool %s: free %s + assigned %s + quarantined %s != size %s", p.Prefix, p.Free, p.Assigned, p.Quarantined, p.Size)
-		}
-	}
-	return live
+	return storetest.CheckInvariants(t, ctx, st, reg, now)
 }
 
 // freeOf lists a pool's free prefixes as the store keeps them.
@@ -355,4 +219,24 @@ func (e *env) freeOf(poolID int64) []netip.Prefix {
 		e.t.Fatal(err)
 	}
 	return free
+}
+
+// diff shows the lines that differ between two dumps.
+func diff(a, b string) string {
+	al, bl := strings.Split(a, "\n"), strings.Split(b, "\n")
+	var out []string
+	for _, l := range al {
+		if !slices.Contains(bl, l) {
+			out = append(out, "- "+l)
+		}
+	}
+	for _, l := range bl {
+		if !slices.Contains(al, l) {
+			out = append(out, "+ "+l)
+		}
+	}
+	if len(out) > 40 {
+		out = append(out[:40], "...")
+	}
+	return strings.Join(out, "\n")
 }

@@ -37,3 +37,10 @@ func TestOpenRefusesMissingSchema(t *testing.T) {
 		t.Fatalf("Open with a missing schema: %v", err)
 	}
 }
+
+// The allocator over this store follows the brute-force model of the rules.
+func TestAllocatorMatchesModel(t *testing.T) { storetest.Model(t, open) }
+
+// A Count batch (deferred writes here) leaves exactly what as many single
+// allocations leave.
+func TestBatchMatchesSingles(t *testing.T) { storetest.BatchMatchesSingles(t, open) }

@@ -19,3 +19,18 @@ func TestConformance(t *testing.T) {
 		return s
 	})
 }
+
+func openStore(t *testing.T) registry.Store {
+	s, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "c.db"), sqlite.Options{NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// The allocator over this store follows the brute-force model of the rules.
+func TestAllocatorMatchesModel(t *testing.T) { storetest.Model(t, openStore) }
+
+// A Count batch (multi-row INSERTs here) leaves exactly what as many
+// single allocations leave.
+func TestBatchMatchesSingles(t *testing.T) { storetest.BatchMatchesSingles(t, openStore) }

@@ -1,7 +1,9 @@
-package registry_test
+package storetest
 
 import (
+	"context"
 	"encoding/binary"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -10,16 +12,18 @@ import (
 	"net/netip"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/cadastre-ipam/cadastre/location"
 	"github.com/cadastre-ipam/cadastre/prefix"
 	"github.com/cadastre-ipam/cadastre/registry"
 )
 
 var (
-	seedFlag = flag.Uint64("seed", 0, "property tests: run only this seed")
-	opsFlag  = flag.Int("ops", 400, "property tests: operations per seed")
+	seedFlag = flag.Uint64("seed", 0, "Model: run only this seed")
+	opsFlag  = flag.Int("ops", 400, "Model: operations per seed")
 )
 
 // The brute-force model keeps one cell per address: which pool owns it
@@ -338,7 +342,7 @@ func (m *model) release(now time.Time, id int64, byPrefix netip.Prefix, quaranti
 
 // compare checks the store against the model: the same pools, the same
 // live assignments, the same free lists and the same counts.
-func (m *model) compare(t testing.TB, e *env, live []registry.Assignment) {
+func (m *model) compare(t testing.TB, e *modelEnv, live []registry.Assignment) {
 	t.Helper()
 	now := e.clock.Now()
 	usage, err := e.reg.Pools(e.ctx, "")
@@ -439,11 +443,13 @@ func (m *model) compare(t testing.TB, e *env, live []registry.Assignment) {
 	}
 }
 
-// TestAllocatorMatchesModel runs seeded random sequences of allocations,
-// releases and clock travel against a brute-force model of the rules, and
-// checks the store against the model and its own invariants after every
-// step. A failure prints the seed; rerun it with -seed=N.
-func TestAllocatorMatchesModel(t *testing.T) {
+// Model runs seeded random sequences of allocations, releases and clock
+// travel against a brute-force model of the rules (one cell per address,
+// the rule written the obvious way), over a store from open, and checks
+// the store against the model and its own invariants after every step:
+// the same rules, whatever the store does to be fast. A failure prints
+// the seed; rerun it with -seed=N (and -ops=N).
+func Model(t *testing.T, open Open) {
 	seeds := []uint64{1, 2, 3, 4, uint64(time.Now().UnixNano())}
 	ops := *opsFlag
 	if *seedFlag != 0 {
@@ -455,28 +461,31 @@ func TestAllocatorMatchesModel(t *testing.T) {
 	}
 	for _, seed := range seeds {
 		t.Run(fmt.Sprint("seed=", seed), func(t *testing.T) {
+			// Each seed has a store of its own; a networked store spends
+			// most of a step waiting for round trips.
+			t.Parallel()
 			t.Cleanup(func() {
 				if t.Failed() {
-					t.Logf("reproduce with: go test ./registry -run 'TestAllocatorMatchesModel' -seed=%d -ops=%d -v", seed, ops)
+					t.Logf("reproduce with: go test -run '%s' -seed=%d -ops=%d -v", t.Name(), seed, ops)
 				}
 			})
-			runModel(t, seed, ops)
+			runModel(t, open, seed, ops)
 		})
 	}
 }
 
-func runModel(t *testing.T, seed uint64, ops int) {
+func runModel(t *testing.T, open Open, seed uint64, ops int) {
 	rng := rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
 	unit := []int{24, 26, 28}[rng.IntN(3)]
-	e := newEnv(t)
+	e := newModelEnv(t, open)
 	e.standard(unit)
 	m := &model{cells: map[netip.Addr]mcell{}, assigns: map[int64]massign{},
 		lenders: map[string][]string{"east": {"south"}}, unit: map[string]int{"east": unit, "south": 24}}
-	m.addPool(mustPrefix("10.0.0.0/24"), "east", -1)
-	m.addPool(mustPrefix("10.0.1.0/26"), "east", -1)
-	m.addPool(mustPrefix("fd00::/120"), "east", -1)
-	m.addPool(mustPrefix("10.0.2.0/23"), "south", -1)
-	m.addPool(mustPrefix("fd00::100/120"), "south", -1)
+	m.addPool(mp("10.0.0.0/24"), "east", -1)
+	m.addPool(mp("10.0.1.0/26"), "east", -1)
+	m.addPool(mp("fd00::/120"), "east", -1)
+	m.addPool(mp("10.0.2.0/23"), "south", -1)
+	m.addPool(mp("fd00::100/120"), "south", -1)
 	t.Logf("seed %d: borrow unit /%d, %d operations", seed, unit, ops)
 
 	var log []string // the operations so far, printed on failure
@@ -518,14 +527,14 @@ func runModel(t *testing.T, seed uint64, ops int) {
 			want, kind := next.allocate(now, q)
 			desc := fmt.Sprintf("%d: allocate %+v at %s -> model %v", step, q, now.Format(time.TimeOnly), kind)
 			log = append(log, desc)
-			before := e.version()
+			before := snapshot(t, e.ctx, e.store)
 			got, err := e.reg.Allocate(e.ctx, q)
 			if !kind.matches(err) {
 				t.Fatalf("%s: model expects %v, got %v (%d assignments)", desc, kind, err, len(got))
 			}
 			stats["allocate "+kind.String()]++
 			if kind != kindOK {
-				if e.version() != before {
+				if snapshot(t, e.ctx, e.store) != before {
 					t.Fatalf("%s: failed request %v committed a change", desc, err)
 				}
 				break
@@ -569,14 +578,14 @@ func runModel(t *testing.T, seed uint64, ops int) {
 			_, kind := next.release(now, id, byPrefix, quarantine)
 			desc := fmt.Sprintf("%d: release %s (id %d, %s) quarantine %s at %s -> model %v", step, target, id, m.assigns[id].prefix, quarantine, now.Format(time.TimeOnly), kind)
 			log = append(log, desc)
-			before := e.version()
+			before := snapshot(t, e.ctx, e.store)
 			a, err := e.reg.Release(e.ctx, target, quarantine, nil)
 			if !kind.matches(err) {
 				t.Fatalf("%s: model expects %v, got %v", desc, kind, err)
 			}
 			stats["release "+kind.String()]++
 			if kind != kindOK {
-				if e.version() != before {
+				if snapshot(t, e.ctx, e.store) != before {
 					t.Fatalf("%s: failed release %v committed a change", desc, err)
 				}
 				break
@@ -591,7 +600,7 @@ func runModel(t *testing.T, seed uint64, ops int) {
 			e.clock.Advance(d)
 			stats["advance"]++
 		}
-		m.compare(t, e, checkInvariants(t, e.ctx, e.store, e.reg, e.clock.Now()))
+		m.compare(t, e, CheckInvariants(t, e.ctx, e.store, e.reg, e.clock.Now()))
 	}
 	rels := 0
 	for _, p := range m.pools {
@@ -602,22 +611,115 @@ func runModel(t *testing.T, seed uint64, ops int) {
 	t.Logf("seed %d: %d relocations, %v", seed, rels, stats)
 }
 
-// diff shows the lines that differ between two dumps.
-func diff(a, b string) string {
-	al, bl := strings.Split(a, "\n"), strings.Split(b, "\n")
-	var out []string
-	for _, l := range al {
-		if !slices.Contains(bl, l) {
-			out = append(out, "- "+l)
+// modelEnv is one registry, on its own clock, over a fresh store.
+type modelEnv struct {
+	t     testing.TB
+	ctx   context.Context
+	store registry.Store
+	reg   *registry.Registry
+	clock *clock
+}
+
+func newModelEnv(t *testing.T, open Open) *modelEnv {
+	st := open(t)
+	t.Cleanup(func() { st.Close() })
+	c := &clock{now: time.Date(2014, 3, 1, 12, 0, 0, 0, time.UTC)}
+	return &modelEnv{t: t, ctx: context.Background(), store: st, reg: registry.New(st, registry.WithClock(c.Now)), clock: c}
+}
+
+// standard builds two regions: east (IPv4 10.0.0.0/24 + 10.0.1.0/26, IPv6
+// fd00::/120) may borrow from south (IPv4 10.0.2.0/23, IPv6 fd00::100/120)
+// in units of /borrowBits; south may not borrow.
+func (e *modelEnv) standard(borrowBits int) {
+	e.t.Helper()
+	south, err := registry.ParseBorrowPolicy("south")
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	for _, spec := range []registry.RegionSpec{{Name: "south"}, {Name: "east", Borrow: south, BorrowBits: borrowBits}} {
+		spec.Location = location.Location{Country: "US", Subdivision: "US-VA"}
+		if _, err := e.reg.AddRegion(e.ctx, spec); err != nil {
+			e.t.Fatalf("add region %s: %v", spec.Name, err)
 		}
 	}
-	for _, l := range bl {
-		if !slices.Contains(al, l) {
-			out = append(out, "+ "+l)
+	for _, b := range []string{"10.0.0.0/16", "fd00::/64"} {
+		if _, err := e.reg.AddBlock(e.ctx, registry.Block{Prefix: mp(b), Source: registry.SourcePrivate}); err != nil {
+			e.t.Fatalf("add block %s: %v", b, err)
 		}
 	}
-	if len(out) > 40 {
-		out = append(out[:40], "...")
+	for _, p := range [][2]string{{"10.0.0.0/24", "east"}, {"10.0.1.0/26", "east"}, {"fd00::/120", "east"}, {"10.0.2.0/23", "south"}, {"fd00::100/120", "south"}} {
+		if _, err := e.reg.AddPool(e.ctx, registry.PoolSpec{Prefix: mp(p[0]), Region: p[1]}); err != nil {
+			e.t.Fatalf("add pool %s: %v", p[0], err)
+		}
 	}
-	return strings.Join(out, "\n")
+}
+
+// clock is a registry clock tests advance by hand.
+type clock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (c *clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *clock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = c.now.Add(d)
+}
+
+// snapshot is what the registry keeps, read through Tx, as text: two equal
+// snapshots prove that nothing changed in between, on any store (released
+// assignments are left out: nothing changes one without an event).
+func snapshot(t testing.TB, ctx context.Context, st registry.Store) string {
+	t.Helper()
+	var out struct {
+		Regions     []registry.Region
+		Blocks      []registry.Block
+		Pools       []registry.Pool
+		Free        map[int64][]netip.Prefix
+		Relocations []registry.Relocation
+		Assignments []registry.Assignment
+		Last        registry.Position
+	}
+	err := st.View(ctx, func(tx registry.Tx) error {
+		var err error
+		if out.Regions, err = tx.Regions(ctx); err != nil {
+			return err
+		}
+		if out.Blocks, err = tx.Blocks(ctx); err != nil {
+			return err
+		}
+		if out.Pools, err = tx.Pools(ctx, registry.PoolFilter{}); err != nil {
+			return err
+		}
+		out.Free = map[int64][]netip.Prefix{}
+		for _, p := range out.Pools {
+			if out.Free[p.ID], err = tx.FreeOfPool(ctx, p.ID); err != nil {
+				return err
+			}
+		}
+		if out.Relocations, err = tx.Relocations(ctx); err != nil {
+			return err
+		}
+		live := registry.AssignmentFilter{States: []registry.State{registry.StateAssigned, registry.StateQuarantined}}
+		if out.Assignments, err = tx.Assignments(ctx, live); err != nil {
+			return err
+		}
+		// Every change writes an event: the newest one stands for them.
+		out.Last, err = tx.LastEvent(ctx)
+		return err
+	})
+	if err != nil {
+		t.Fatalf("snapshot: %v", err)
+	}
+	b, err := json.Marshal(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
 }
