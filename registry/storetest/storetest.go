@@ -68,6 +68,7 @@ func setup(t *testing.T, open Open) fixture {
 // Run runs the whole suite.
 func Run(t *testing.T, open Open) {
 	ctx := context.Background()
+	capabilities(t, open)
 
 	t.Run("objects read back as written", func(t *testing.T) {
 		f := setup(t, open)

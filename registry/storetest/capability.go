@@ -1,0 +1,289 @@
+package storetest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/netip"
+	"reflect"
+	"slices"
+	"testing"
+
+	"github.com/cadastre-ipam/cadastre/registry"
+)
+
+// capabilities checks each optional capability the store has
+// (registry/capability.go) against the plain path through Store and Tx:
+// the registry uses it in that path's place, so the answers must be the
+// same. A store without a capability runs no subtest for it; its
+// compile-time assertions say which it has.
+func capabilities(t *testing.T, open Open) {
+	ctx := context.Background()
+	// has reports whether a write transaction of the store offers what ok
+	// tests for.
+	has := func(s registry.Store, ok func(registry.Tx) bool) bool {
+		var yes bool
+		if err := s.Update(ctx, func(tx registry.Tx) error { yes = ok(tx); return nil }); err != nil {
+			t.Fatalf("capability probe: %v", err)
+		}
+		return yes
+	}
+	probe := setup(t, open)
+	run := func(name string, present bool, fn func(t *testing.T)) {
+		if present {
+			t.Run("capability "+name, fn)
+		} else {
+			t.Logf("capability %s: not offered by this store", name)
+		}
+	}
+
+	_, single := probe.s.(registry.SingleReader)
+	run("SingleReader: ViewOne answers one read as View does, and a write through it leaves nothing", single, func(t *testing.T) {
+		f := setup(t, open)
+		sr := f.s.(registry.SingleReader)
+		var viewed, once registry.Region
+		read := func(dst *registry.Region) func(tx registry.Tx) error {
+			return func(tx registry.Tx) (err error) { *dst, err = tx.RegionByName(ctx, "us-east"); return err }
+		}
+		if err := f.s.View(ctx, read(&viewed)); err != nil {
+			t.Fatal(err)
+		}
+		if err := sr.ViewOne(ctx, read(&once)); err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(viewed, once) {
+			t.Errorf("ViewOne read %+v, View %+v", once, viewed)
+		}
+		err := sr.ViewOne(ctx, func(tx registry.Tx) error {
+			return tx.InsertRegion(ctx, &registry.Region{Name: "via-viewone", BorrowBits: 24, CreatedAt: t0})
+		})
+		if err == nil {
+			t.Error("a write through ViewOne succeeded")
+		}
+		if err := f.s.View(ctx, func(tx registry.Tx) error {
+			_, err := tx.RegionByName(ctx, "via-viewone")
+			return err
+		}); !errors.Is(err, registry.ErrNotFound) {
+			t.Errorf("a write through ViewOne: read back %v, want ErrNotFound", err)
+		}
+	})
+
+	run("FreeTaker: TakeSmallestFree takes what SmallestFree finds, and nothing when none fits", has(probe.s, func(tx registry.Tx) bool { _, ok := tx.(registry.FreeTaker); return ok }), func(t *testing.T) {
+		f := setup(t, open)
+		free := []netip.Prefix{mp("40.64.0.0/25"), mp("40.64.0.128/26"), mp("40.64.0.192/27"), mp("40.64.0.224/27")}
+		err := f.s.Update(ctx, func(tx registry.Tx) error {
+			for _, p := range free {
+				if err := tx.AddFree(ctx, registry.FreePrefix{RegionID: f.region.ID, PoolID: f.pool4.ID, Prefix: p}); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, maxBits := range []int{32, 27, 26, 25, 24} {
+			err := f.s.Update(ctx, func(tx registry.Tx) error {
+				want, wantOK, err := tx.SmallestFree(ctx, f.region.ID, 4, maxBits)
+				if err != nil {
+					return err
+				}
+				got, ok, err := tx.(registry.FreeTaker).TakeSmallestFree(ctx, f.region.ID, 4, maxBits)
+				if err != nil {
+					return err
+				}
+				if ok != wantOK || (ok && got != want) {
+					t.Errorf("max /%d: TakeSmallestFree = %v, %v; SmallestFree = %v, %v", maxBits, got, ok, want, wantOK)
+				}
+				left, err := tx.FreeOfPool(ctx, f.pool4.ID)
+				if err != nil {
+					return err
+				}
+				if wantOK {
+					free = slices.DeleteFunc(free, func(p netip.Prefix) bool { return p == want.Prefix })
+				}
+				if !slices.Equal(left, free) {
+					t.Errorf("max /%d: free space left %v, want %v", maxBits, left, free)
+				}
+				return nil
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+	})
+
+	run("BatchWriter: InsertAssignments and AppendEvents store what one call each would", has(probe.s, func(tx registry.Tx) bool { _, ok := tx.(registry.BatchWriter); return ok }), func(t *testing.T) {
+		f := setup(t, open)
+		var as []registry.Assignment
+		for i := range 3 {
+			as = append(as, registry.Assignment{Prefix: mp(fmt.Sprintf("40.64.0.%d/32", i)), PoolID: f.pool4.ID, Pool: f.pool4.Prefix,
+				RegionID: f.region.ID, Region: f.region.Name, Tenant: "t", Resource: "r", State: registry.StateAssigned, CreatedAt: t0})
+		}
+		es := make([]registry.Event, 3)
+		err := f.s.Update(ctx, func(tx registry.Tx) error {
+			bw := tx.(registry.BatchWriter)
+			if err := bw.InsertAssignments(ctx, as); err != nil {
+				return err
+			}
+			for i, a := range as {
+				es[i] = registry.Event{At: t0, Actor: "test", Action: "assignment.allocate", SubjectKind: "assignment", SubjectID: a.ID, Subject: a.Prefix.String()}
+			}
+			return bw.AppendEvents(ctx, es)
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = f.s.View(ctx, func(tx registry.Tx) error {
+			for i, a := range as {
+				if a.ID == 0 || (i > 0 && a.ID <= as[i-1].ID) {
+					t.Errorf("assignment %d: ID %d not set in order", i, a.ID)
+				}
+				got, err := tx.AssignmentByID(ctx, a.ID)
+				if err != nil {
+					return err
+				}
+				if !reflect.DeepEqual(got, a) {
+					t.Errorf("assignment %d read back %+v, inserted %+v", a.ID, got, a)
+				}
+			}
+			got, err := tx.Events(ctx, registry.EventFilter{})
+			if err != nil {
+				return err
+			}
+			if len(got) != len(es) {
+				t.Fatalf("%d events read back, %d appended", len(got), len(es))
+			}
+			for i := range es {
+				if es[i].Seq == 0 || got[i].Seq != es[i].Seq || got[i].Subject != es[i].Subject || got[i].SubjectID != es[i].SubjectID {
+					t.Errorf("event %d read back %+v, appended %+v", i, got[i], es[i])
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	})
+
+	run("SpanLister: PoolSpans lists what Pools does", has(probe.s, func(tx registry.Tx) bool { _, ok := tx.(registry.SpanLister); return ok }), func(t *testing.T) {
+		f := setup(t, open)
+		err := f.s.View(ctx, func(tx registry.Tx) error {
+			pools, err := tx.Pools(ctx, registry.PoolFilter{})
+			if err != nil {
+				return err
+			}
+			spans, err := tx.(registry.SpanLister).PoolSpans(ctx)
+			if err != nil {
+				return err
+			}
+			want := make([]registry.PoolSpan, len(pools))
+			for i, p := range pools {
+				want[i] = registry.PoolSpan{ID: p.ID, Prefix: p.Prefix, RegionID: p.RegionID}
+				if p.Relocation != nil {
+					want[i].RelocationID = p.Relocation.ID
+				}
+			}
+			if !reflect.DeepEqual(spans, want) {
+				t.Errorf("PoolSpans = %+v, Pools say %+v", spans, want)
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	})
+
+	run("IdempotencyAssumer: a key assumed absent but recorded meanwhile is a conflict that runs fn again", has(probe.s, func(tx registry.Tx) bool { _, ok := tx.(registry.IdempotencyAssumer); return ok }), func(t *testing.T) {
+		f := setup(t, open)
+		rec := registry.Idempotent{Tenant: "acme", Key: "k", RequestHash: "h", AssignmentIDs: []int64{}, CreatedAt: t0}
+		if err := f.s.Update(ctx, func(tx registry.Tx) error { return tx.PutIdempotent(ctx, rec) }); err != nil {
+			t.Fatal(err)
+		}
+		var errs []error
+		err := f.s.Update(ctx, func(tx registry.Tx) error {
+			if len(errs) == 0 {
+				tx.(registry.IdempotencyAssumer).AssumeAbsent("acme", "k")
+				err := tx.PutIdempotent(ctx, rec)
+				errs = append(errs, err)
+				return err
+			}
+			_, found, err := tx.Idempotent(ctx, "acme", "k")
+			errs = append(errs, err)
+			if err == nil && !found {
+				err = errors.New("the recorded key is not found")
+			}
+			return err
+		})
+		if err != nil || len(errs) != 2 || !errors.Is(errs[0], registry.ErrConflict) {
+			t.Fatalf("Update = %v after runs %v; want a first run failing with ErrConflict and a second finding the key", err, errs)
+		}
+		// Without the assumption the same put is the key's ErrExists.
+		err = f.s.Update(ctx, func(tx registry.Tx) error { return tx.PutIdempotent(ctx, rec) })
+		if !errors.Is(err, registry.ErrExists) {
+			t.Fatalf("putting a recorded key: %v, want ErrExists", err)
+		}
+	})
+
+	run("WriteDeferrer: deferred writes all land, and a failing one fails the transaction", has(probe.s, func(tx registry.Tx) bool { _, ok := tx.(registry.WriteDeferrer); return ok }), func(t *testing.T) {
+		f := setup(t, open)
+		a := registry.Assignment{Prefix: mp("40.64.0.8/29"), PoolID: f.pool4.ID, Pool: f.pool4.Prefix, RegionID: f.region.ID, Region: f.region.Name,
+			State: registry.StateAssigned, CreatedAt: t0}
+		err := f.s.Update(ctx, func(tx registry.Tx) error {
+			tx.(registry.WriteDeferrer).DeferWrites()
+			if err := tx.AddFree(ctx, registry.FreePrefix{RegionID: f.region.ID, PoolID: f.pool4.ID, Prefix: mp("40.64.0.128/25")}); err != nil {
+				return err
+			}
+			if err := tx.InsertAssignment(ctx, &a); err != nil {
+				return err
+			}
+			if a.ID == 0 {
+				t.Error("a deferred InsertAssignment left the ID unset")
+			}
+			if err := tx.AppendEvent(ctx, &registry.Event{At: t0, Actor: "test", Action: "assignment.allocate", SubjectKind: "assignment", SubjectID: a.ID, Subject: a.Prefix.String()}); err != nil {
+				return err
+			}
+			return tx.PutIdempotent(ctx, registry.Idempotent{Tenant: "acme", Key: "deferred", RequestHash: "h", AssignmentIDs: []int64{a.ID}, CreatedAt: t0})
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = f.s.View(ctx, func(tx registry.Tx) error {
+			if got, err := tx.AssignmentByID(ctx, a.ID); err != nil || got.Prefix != a.Prefix {
+				t.Errorf("deferred assignment read back %+v, %v", got, err)
+			}
+			if free, err := tx.FreeOfPool(ctx, f.pool4.ID); err != nil || !slices.Equal(free, []netip.Prefix{mp("40.64.0.128/25")}) {
+				t.Errorf("deferred free space read back %v, %v", free, err)
+			}
+			if es, err := tx.Events(ctx, registry.EventFilter{}); err != nil || len(es) != 1 || es[0].SubjectID != a.ID {
+				t.Errorf("deferred event read back %+v, %v", es, err)
+			}
+			if r, ok, err := tx.Idempotent(ctx, "acme", "deferred"); err != nil || !ok || !slices.Equal(r.AssignmentIDs, []int64{a.ID}) {
+				t.Errorf("deferred idempotency record read back %+v, %v, %v", r, ok, err)
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		// A deferred write the database refuses (an overlapping live
+		// assignment) fails the Update, and nothing of it stays.
+		err = f.s.Update(ctx, func(tx registry.Tx) error {
+			if err := tx.InsertRegion(ctx, &registry.Region{Name: "deferred-x", BorrowBits: 24, CreatedAt: t0}); err != nil {
+				return err
+			}
+			tx.(registry.WriteDeferrer).DeferWrites()
+			b := registry.Assignment{Prefix: mp("40.64.0.8/30"), PoolID: f.pool4.ID, State: registry.StateAssigned, CreatedAt: t0}
+			return tx.InsertAssignment(ctx, &b)
+		})
+		if !errors.Is(err, registry.ErrOverlap) {
+			t.Fatalf("a deferred overlapping assignment: Update = %v, want ErrOverlap", err)
+		}
+		if err := f.s.View(ctx, func(tx registry.Tx) error {
+			_, err := tx.RegionByName(ctx, "deferred-x")
+			return err
+		}); !errors.Is(err, registry.ErrNotFound) {
+			t.Fatalf("a failed deferred transaction left its other writes: %v", err)
+		}
+	})
+}
