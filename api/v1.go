@@ -445,7 +445,7 @@ func (s *Server) routeAssignments(api huma.API) {
 		http.StatusNotFound, http.StatusConflict, http.StatusUnprocessableEntity)
 	alloc.DefaultStatus = http.StatusCreated
 	alloc.MaxBodyBytes = 1 << 20 // room for 1000 requests
-	alloc.Description = "The body is a list of requests answered in one transaction. With an Idempotency-Key header a retry returns the original assignments; the same key with a different body is 409. No room is 409 naming the region, family and borrowing policy."
+	alloc.Description = "The body is a list of requests answered in one transaction. With an Idempotency-Key header a retry returns the original assignments; the same key with a different body is 409. Keys belong to the requests' tenant (one tenant per keyed list), the same as the CLI's --key, whichever token sends them. No room is 409 naming the region, family and borrowing policy."
 	huma.Register(api, alloc, func(ctx context.Context, in *struct {
 		Key  string      `header:"Idempotency-Key" maxLength:"256"`
 		Body []allocBody `minItems:"1" maxItems:"1000"`

@@ -1,6 +1,8 @@
 // Package storetest is the conformance suite every registry.Store must
-// pass: it is the Store's definition. Each store's tests call Run with a
-// function that opens a fresh, empty store.
+// pass: it is the Store's definition. Each store's tests call Run (the
+// Tx contract and each optional capability the store offers), Model (the
+// allocator against a brute-force model of the rules), BatchMatchesSingles
+// and GroupCommit, with a function that opens a fresh, empty store.
 package storetest
 
 import (
