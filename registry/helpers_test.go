@@ -49,7 +49,6 @@ type env struct {
 	reg   *registry.Registry
 	clock *fakeClock
 	raw   *sql.DB
-	ver   *sql.Conn // one connection, for PRAGMA data_version
 }
 
 func newEnv(t testing.TB) *env {
@@ -71,24 +70,7 @@ func openEnv(t testing.TB, path string, clock *fakeClock) *env {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { raw.Close() })
-	ver, err := raw.Conn(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ver.Close() })
-	return &env{t: t, ctx: ctx, path: path, store: st, reg: registry.New(st, registry.WithClock(clock.Now)), clock: clock, raw: raw, ver: ver}
-}
-
-// version is SQLite's data_version seen from the test's own connection: it
-// changes exactly when another connection commits, so an unchanged version
-// proves that a failed request committed nothing.
-func (e *env) version() int64 {
-	e.t.Helper()
-	var v int64
-	if err := e.ver.QueryRowContext(e.ctx, "PRAGMA data_version").Scan(&v); err != nil {
-		e.t.Fatal(err)
-	}
-	return v
+	return &env{t: t, ctx: ctx, path: path, store: st, reg: registry.New(st, registry.WithClock(clock.Now)), clock: clock, raw: raw}
 }
 
 func mustPrefix(s string) netip.Prefix { return netip.MustParsePrefix(s) }
