@@ -70,11 +70,11 @@ func BatchMatchesSingles(t *testing.T, open Open) {
 			t.Fatalf("%+v: batch and singles differ:\n%v\n%v", q, g, w)
 		}
 	}
-	before := snapshot(t, ctx, batchStore)
+	before := snapshot(t, ctx, batchStore, at)
 	if _, err := batch.Allocate(ctx, registry.Request{Region: "r", Family: 4, Count: 1 << 12}); err == nil {
 		t.Fatal("oversized batch succeeded")
 	}
-	if after := snapshot(t, ctx, batchStore); after != before {
+	if after := snapshot(t, ctx, batchStore, at); after != before {
 		t.Fatal("a failed oversized batch changed the store")
 	}
 	dump := func(st registry.Store, ids ordinals) string {

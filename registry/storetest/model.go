@@ -534,7 +534,7 @@ func runModel(t *testing.T, open Open, seed uint64, ops int) {
 			log = append(log, desc)
 			var before string // read only where the model expects a failure
 			if kind != kindOK {
-				before = snapshot(t, e.ctx, e.store)
+				before = snapshot(t, e.ctx, e.store, e.clock.Now())
 			}
 			got, err := e.reg.Allocate(e.ctx, q)
 			if !kind.matches(err) {
@@ -542,7 +542,7 @@ func runModel(t *testing.T, open Open, seed uint64, ops int) {
 			}
 			stats["allocate "+kind.String()]++
 			if kind != kindOK {
-				if snapshot(t, e.ctx, e.store) != before {
+				if snapshot(t, e.ctx, e.store, e.clock.Now()) != before {
 					t.Fatalf("%s: failed request %v committed a change", desc, err)
 				}
 				break
@@ -588,7 +588,7 @@ func runModel(t *testing.T, open Open, seed uint64, ops int) {
 			log = append(log, desc)
 			var before string // read only where the model expects a failure
 			if kind != kindOK {
-				before = snapshot(t, e.ctx, e.store)
+				before = snapshot(t, e.ctx, e.store, e.clock.Now())
 			}
 			a, err := e.reg.Release(e.ctx, target, quarantine, nil)
 			if !kind.matches(err) {
@@ -596,7 +596,7 @@ func runModel(t *testing.T, open Open, seed uint64, ops int) {
 			}
 			stats["release "+kind.String()]++
 			if kind != kindOK {
-				if snapshot(t, e.ctx, e.store) != before {
+				if snapshot(t, e.ctx, e.store, e.clock.Now()) != before {
 					t.Fatalf("%s: failed release %v committed a change", desc, err)
 				}
 				break
@@ -684,9 +684,10 @@ func (c *clock) Advance(d time.Duration) {
 }
 
 // snapshot is what the registry keeps, read through Tx, as text: two equal
-// snapshots prove that nothing changed in between, on any store (released
-// assignments are left out: nothing changes one without an event).
-func snapshot(t testing.TB, ctx context.Context, st registry.Store) string {
+// snapshots taken at registry time now prove that nothing changed in
+// between, on any store (released assignments and older events are left
+// out: every change writes an event at now).
+func snapshot(t testing.TB, ctx context.Context, st registry.Store, now time.Time) string {
 	t.Helper()
 	var out struct {
 		Regions     []registry.Region
@@ -695,7 +696,7 @@ func snapshot(t testing.TB, ctx context.Context, st registry.Store) string {
 		Free        map[int64][]netip.Prefix
 		Relocations []registry.Relocation
 		Assignments []registry.Assignment
-		Last        registry.Position
+		Events      []registry.Event
 	}
 	err := st.View(ctx, func(tx registry.Tx) error {
 		var err error
@@ -721,8 +722,9 @@ func snapshot(t testing.TB, ctx context.Context, st registry.Store) string {
 		if out.Assignments, err = tx.Assignments(ctx, live); err != nil {
 			return err
 		}
-		// Every change writes an event: the newest one stands for them.
-		out.Last, err = tx.LastEvent(ctx)
+		// Every change writes an event at the registry's time: those of
+		// now stand for every change the step could have made.
+		out.Events, err = tx.Events(ctx, registry.EventFilter{Since: now})
 		return err
 	})
 	if err != nil {
