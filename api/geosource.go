@@ -111,12 +111,13 @@ func (s *Server) routeGeoSources(api huma.API) {
 	})
 
 	imp := op("import-geofeed", http.MethodPut, "/v1/geo/sources/{name}/feed", "Check an RFC 8805 geofeed and keep it as the source name", auth.ScopeAdmin, false, http.StatusUnprocessableEntity, http.StatusServiceUnavailable)
-	imp.Description = "The body is the feed (text/csv). A feed with errors is refused whole (422, type " + problem.FeedErrors + ", one item per diagnostic) unless skip_bad_lines, which keeps the good lines; the answer lists every diagnostic."
+	imp.Description = "The body is the feed (text/csv). A feed with errors is refused whole (422, type " + problem.FeedErrors + ", one item per diagnostic) unless skip_bad_lines, which keeps the good lines; a feed that leaves no entry (empty, or every line bad) is refused (422, type " + problem.Invalid + ") and the source left as it was unless allow_empty. The import is atomic: the answer lists every diagnostic."
 	imp.MaxBodyBytes = 64 << 20
 	huma.Register(api, imp, func(ctx context.Context, in *struct {
 		Name    string `path:"name" maxLength:"63"`
 		Origin  string `query:"origin" maxLength:"4096" doc:"where the feed came from (a file name or URL), kept with the source"`
 		Skip    bool   `query:"skip_bad_lines" doc:"import the good lines of a feed with errors"`
+		Empty   bool   `query:"allow_empty" doc:"keep the source even with no entries (an empty feed is otherwise refused, 422, and the source left as it was)"`
 		RawBody []byte `contentType:"text/csv"`
 	}) (*struct{ Body geo.ImportReport }, error) {
 		if err := s.sourcesReady(); err != nil {
@@ -126,7 +127,7 @@ func (s *Server) routeGeoSources(api huma.API) {
 		if origin == "" {
 			origin = "api"
 		}
-		rep, err := geo.ImportFeed(ctx, s.sources, in.Name, origin, bytes.NewReader(in.RawBody), in.Skip, time.Now())
+		rep, err := geo.ImportFeed(ctx, s.sources, in.Name, origin, bytes.NewReader(in.RawBody), geo.ImportOptions{SkipBadLines: in.Skip, AllowEmpty: in.Empty}, time.Now())
 		if errors.Is(err, geo.ErrFeedHasErrors) {
 			return nil, feedErrors(err, rep)
 		}

@@ -68,7 +68,7 @@ func matrixRules() map[string]routeRule {
 		}},
 		"DELETE /v1/geo/sources/{name}": {need: auth.ScopeAdmin, ok: 204, build: func(tb testing.TB, e *env, n int) req {
 			name := fmt.Sprintf("gone-%d", n)
-			if _, err := geo.ImportFeed(setupCtx, e.store, name, "test", strings.NewReader("40.64.0.0/24,US,US-VA,Ashburn,\n"), false, time.Now()); err != nil {
+			if _, err := geo.ImportFeed(setupCtx, e.store, name, "test", strings.NewReader("40.64.0.0/24,US,US-VA,Ashburn,\n"), geo.ImportOptions{}, time.Now()); err != nil {
 				tb.Fatal(err)
 			}
 			return req{Method: "DELETE", Path: "/v1/geo/sources/" + name}

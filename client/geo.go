@@ -100,10 +100,13 @@ func (c *Client) RemoveSource(ctx context.Context, name string) error {
 // ImportFeed sends the feed r to be kept as the source name. A feed
 // refused for its errors comes back with its diagnostics in the report and
 // an error that matches geo.ErrFeedHasErrors, as geo.ImportFeed does.
-func (c *Client) ImportFeed(ctx context.Context, name, origin string, r io.Reader, skipBad bool) (geo.ImportReport, error) {
+func (c *Client) ImportFeed(ctx context.Context, name, origin string, r io.Reader, opts geo.ImportOptions) (geo.ImportReport, error) {
 	q := url.Values{"origin": {origin}}
-	if skipBad {
+	if opts.SkipBadLines {
 		q.Set("skip_bad_lines", "true")
+	}
+	if opts.AllowEmpty {
+		q.Set("allow_empty", "true")
 	}
 	var rep geo.ImportReport
 	_, err := c.do(ctx, http.MethodPut, "/v1/geo/sources/"+url.PathEscape(name)+"/feed", q, nil, raw{r, "text/csv"}, &rep)

@@ -54,17 +54,39 @@ func PublishFeed(ctx context.Context, reg Placer) (Published, error) {
 type ImportReport struct {
 	Source      Source               `json:"source"`
 	Diagnostics []geofeed.Diagnostic `json:"diagnostics"`
-	Skipped     int                  `json:"skipped_lines"`
-	PostalDrops int                  `json:"postal_codes_dropped"`
+	// Errors and Warnings count the diagnostics of each severity: a
+	// refused feed is judged by its errors alone.
+	Errors      int `json:"errors"`
+	Warnings    int `json:"warnings"`
+	Skipped     int `json:"skipped_lines"`
+	PostalDrops int `json:"postal_codes_dropped"`
 }
 
 // ErrFeedHasErrors means a feed was refused whole because of its errors.
 var ErrFeedHasErrors = fmt.Errorf("feed has errors: %w", registry.ErrInvalid)
 
-// ImportFeed checks a feed and stores it as the source name. A feed with
-// errors is refused whole unless skipBad, which keeps the good lines;
-// postal codes are dropped (RFC 8805 deprecates them).
-func ImportFeed(ctx context.Context, st Store, name, origin string, r io.Reader, skipBad bool, now time.Time) (ImportReport, error) {
+// ErrEmptyFeed means an import would have left the source with no entries
+// (an empty file, a failed download, or --skip-bad-lines on a feed whose
+// every line is bad) and was refused: replacing a partner's feed with
+// nothing is a mistake far more often than it is meant. It is ErrInvalid.
+var ErrEmptyFeed = fmt.Errorf("feed has no usable entries: %w", registry.ErrInvalid)
+
+// ImportOptions says what an import may do beyond keeping a clean feed.
+type ImportOptions struct {
+	// SkipBadLines keeps the good lines of a feed with errors.
+	SkipBadLines bool
+	// AllowEmpty lets an import keep a source with no entries (an empty
+	// feed, or one whose every line is bad with SkipBadLines): otherwise
+	// it is refused with ErrEmptyFeed and the source is left as it was.
+	AllowEmpty bool
+}
+
+// ImportFeed checks a feed and stores it as the source name, atomically:
+// either the whole new source replaces the old one, or nothing changes. A
+// feed with errors is refused whole unless opts.SkipBadLines, which keeps
+// the good lines; a feed that leaves no entry is refused unless
+// opts.AllowEmpty; postal codes are dropped (RFC 8805 deprecates them).
+func ImportFeed(ctx context.Context, st Store, name, origin string, r io.Reader, opts ImportOptions, now time.Time) (ImportReport, error) {
 	var rep ImportReport
 	if err := ValidateSourceName(name); err != nil {
 		return rep, fmt.Errorf("%w: %w", err, registry.ErrInvalid)
@@ -78,10 +100,14 @@ func ImportFeed(ctx context.Context, st Store, name, origin string, r io.Reader,
 	for _, d := range diags {
 		if d.Severity == geofeed.Error {
 			bad[d.Line] = true
+			rep.Errors++
+		} else {
+			rep.Warnings++
 		}
 	}
-	if len(bad) > 0 && !skipBad {
-		return rep, fmt.Errorf("geofeed %s: %d lines with errors; nothing imported (--skip-bad-lines imports the good ones): %w", origin, len(bad), ErrFeedHasErrors)
+	if len(bad) > 0 && !opts.SkipBadLines {
+		return rep, fmt.Errorf("geofeed %s: %d errors on %d lines (and %d warnings); nothing imported (--skip-bad-lines imports the good lines): %w",
+			origin, rep.Errors, len(bad), rep.Warnings, ErrFeedHasErrors)
 	}
 	rep.Skipped = len(bad)
 	out := make([]Entry, 0, len(entries))
@@ -93,6 +119,13 @@ func ImportFeed(ctx context.Context, st Store, name, origin string, r io.Reader,
 			rep.PostalDrops++
 		}
 		out = append(out, Entry{Prefix: e.Prefix, Location: e.Location})
+	}
+	if len(out) == 0 && !opts.AllowEmpty {
+		why := "the feed lists no entry"
+		if rep.Skipped > 0 {
+			why = fmt.Sprintf("all %d lines with entries have errors (%d errors, %d warnings)", rep.Skipped, rep.Errors, rep.Warnings)
+		}
+		return rep, fmt.Errorf("geofeed %s: %s; source %s left as it was (--allow-empty keeps an empty source): %w", origin, why, name, ErrEmptyFeed)
 	}
 	src := Source{Name: name, Kind: KindGeofeed, Origin: origin, ImportedAt: now.UTC().Truncate(time.Microsecond)}
 	ev := registry.Event{At: src.ImportedAt, Actor: registry.Actor(ctx), Action: "source.import", SubjectKind: "source", Subject: name}

@@ -44,7 +44,7 @@ func TestExportCheckImportRoundTrip(t *testing.T) {
 	for _, d := range diags {
 		t.Logf("warning on the published feed: %s", d)
 	}
-	if _, err := geo.ImportFeed(ctx, st, "self", "published", bytes.NewReader(feed.CSV), false, now); err != nil {
+	if _, err := geo.ImportFeed(ctx, st, "self", "published", bytes.NewReader(feed.CSV), geo.ImportOptions{}, now); err != nil {
 		t.Fatal(err)
 	}
 	var imported []geo.Entry

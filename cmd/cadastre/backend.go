@@ -92,7 +92,7 @@ type geoBackend interface {
 	GeoSources(ctx context.Context) ([]geo.SourceStatus, error)
 	AddMMDB(ctx context.Context, name, path string) (geo.AddedMMDB, error)
 	RemoveSource(ctx context.Context, name string) error
-	ImportFeed(ctx context.Context, name, origin string, r io.Reader, skipBad bool) (geo.ImportReport, error)
+	ImportFeed(ctx context.Context, name, origin string, r io.Reader, opts geo.ImportOptions) (geo.ImportReport, error)
 }
 
 var (
@@ -175,8 +175,8 @@ func (l *localGeo) RemoveSource(ctx context.Context, name string) error {
 	return geo.RemoveSource(ctx, l.a.store, name, time.Now())
 }
 
-func (l *localGeo) ImportFeed(ctx context.Context, name, origin string, r io.Reader, skipBad bool) (geo.ImportReport, error) {
-	return geo.ImportFeed(ctx, l.a.store, name, origin, r, skipBad, time.Now())
+func (l *localGeo) ImportFeed(ctx context.Context, name, origin string, r io.Reader, opts geo.ImportOptions) (geo.ImportReport, error) {
+	return geo.ImportFeed(ctx, l.a.store, name, origin, r, opts, time.Now())
 }
 
 // remoteGeo is a server's geolocation, through its API.

@@ -13,10 +13,13 @@ import (
 	"github.com/cadastre-ipam/cadastre/registry"
 )
 
-// checkFailed is the exit status 1 of `geofeed check`: the feed has errors.
-type checkFailed struct{ n int }
+// checkFailed is the exit status 1 of `geofeed check`: the feed has errors
+// (or warnings, with --strict); both are counted, each on its own.
+type checkFailed struct{ errors, warnings int }
 
-func (e checkFailed) Error() string { return fmt.Sprintf("%d errors", e.n) }
+func (e checkFailed) Error() string {
+	return fmt.Sprintf("%d errors, %d warnings", e.errors, e.warnings)
+}
 
 // unreadable is exit status 2 of `geofeed check`: the file cannot be read.
 type unreadable struct{ error }
@@ -136,8 +139,8 @@ Exit status: 0 clean, 1 errors (or warnings with --strict), 2 unreadable file.`,
 				}
 				fmt.Fprintf(a.cfg.stderr, "%s: %d lines, %d entries, %d errors, %d warnings\n", name, sum.Lines, sum.Entries, sum.Errors, sum.Warnings)
 			}
-			if n := sum.Errors + map[bool]int{true: sum.Warnings}[strict]; n > 0 {
-				return checkFailed{n}
+			if sum.Errors > 0 || (strict && sum.Warnings > 0) {
+				return checkFailed{sum.Errors, sum.Warnings}
 			}
 			return nil
 		},
@@ -149,14 +152,19 @@ Exit status: 0 clean, 1 errors (or warnings with --strict), 2 unreadable file.`,
 
 func newGeofeedImport(a *app) *cobra.Command {
 	var as string
-	var skip, asJSON bool
+	var skip, allowEmpty, asJSON bool
 	c := &cobra.Command{
 		Use:   "import FILE --as NAME",
 		Short: "Keep a checked geofeed as a geolocation source",
 		Long: `Check a geofeed and keep it as the geolocation source NAME (importing again under
 the same name replaces it). A feed with errors is refused whole unless
---skip-bad-lines, which imports the good lines and reports the rest. Postal codes
-are dropped: RFC 8805 deprecates them.`,
+--skip-bad-lines, which imports the good lines and reports the rest. The import
+is atomic: the source is replaced whole or left exactly as it was. A feed that
+leaves no entry (an empty file, a failed download, every line bad) is refused,
+exit status 2, unless --allow-empty. Postal codes are dropped: RFC 8805
+deprecates them.
+Exit status: 0 imported, 1 the feed has errors (counted apart from warnings),
+2 unreadable file, bad name or no entry.`,
 		Example: `  cadastre geofeed import partner-feed.csv --as partner
   cadastre geofeed import big.csv --as vendor --skip-bad-lines`,
 		Args: cobra.ExactArgs(1),
@@ -174,7 +182,7 @@ are dropped: RFC 8805 deprecates them.`,
 				return err
 			}
 			r, stop := withProgress(a, "importing "+args[0], f)
-			rep, err := g.ImportFeed(cmd.Context(), as, args[0], r, skip)
+			rep, err := g.ImportFeed(cmd.Context(), as, args[0], r, geo.ImportOptions{SkipBadLines: skip, AllowEmpty: allowEmpty})
 			stop()
 			for _, d := range rep.Diagnostics {
 				if d.Severity == geofeed.Error || !asJSON {
@@ -183,7 +191,15 @@ are dropped: RFC 8805 deprecates them.`,
 			}
 			if err != nil {
 				if errors.Is(err, geo.ErrFeedHasErrors) {
-					return checkFailed{len(rep.Diagnostics)}
+					var cf checkFailed
+					for _, d := range rep.Diagnostics {
+						if d.Severity == geofeed.Error {
+							cf.errors++
+						} else {
+							cf.warnings++
+						}
+					}
+					return fmt.Errorf("geofeed %s: refused, nothing imported (--skip-bad-lines imports the good lines): %w", args[0], cf)
 				}
 				return err
 			}
@@ -197,6 +213,7 @@ are dropped: RFC 8805 deprecates them.`,
 	}
 	c.Flags().StringVar(&as, "as", "", "name of the source (required)")
 	c.Flags().BoolVar(&skip, "skip-bad-lines", false, "import the good lines of a feed with errors")
+	c.Flags().BoolVar(&allowEmpty, "allow-empty", false, "keep the source even when the feed leaves no entry")
 	c.Flags().BoolVar(&asJSON, "json", false, "print the import report as JSON")
 	return c
 }

@@ -201,6 +201,13 @@ func TestGeoVerbsOverAPIMatchLocal(t *testing.T) {
 	if err := os.WriteFile(bad, []byte("40.64.0.1/24,US,US-VA,,\n40.64.1.0/24,ZZ,,,\n40.64.2.0/24,US,,,\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	empty, garbage := filepath.Join(files, "empty.csv"), filepath.Join(files, "garbage.csv")
+	if err := os.WriteFile(empty, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(garbage, []byte("<html>502 Bad Gateway</html>\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	srv := startServe(t, db)
 
 	steps := []struct {
@@ -220,6 +227,8 @@ func TestGeoVerbsOverAPIMatchLocal(t *testing.T) {
 		{"geofeed export as JSON", "", []string{"geofeed", "export", "--json"}},
 		{"geofeed import of a feed with errors", "", []string{"geofeed", "import", bad, "--as", "bad"}},
 		{"geofeed import under a bad name", "", []string{"geofeed", "import", partner, "--as", "Bad Name"}},
+		{"geofeed import of an empty feed over a source is refused", "", []string{"geofeed", "import", empty, "--as", "partner"}},
+		{"geofeed import of garbage with --skip-bad-lines is refused", "", []string{"geofeed", "import", garbage, "--as", "partner", "--skip-bad-lines"}},
 		{"geo source remove of an unknown source", "", []string{"geo", "source", "remove", "nobody"}},
 	}
 	for _, s := range steps {

@@ -1,0 +1,68 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// An import that would leave a source with no entries is refused, exit 2,
+// with the source (and the whole database) left exactly as it was, unless
+// --allow-empty: a failed download must not wipe a partner's feed.
+func TestGeofeedImportRefusesToReplaceASourceWithNothing(t *testing.T) {
+	dir := t.TempDir()
+	db := filepath.Join(dir, "r.db")
+	good := filepath.Join(dir, "good.csv")
+	os.WriteFile(good, []byte("40.64.0.0/24,BR,BR-SP,Sao Paulo,\n191.232.0.0/23,BR,BR-SP,,\n"), 0o644)
+	mustCLI(t, db, "geofeed", "import", good, "--as", "partner")
+
+	write := func(name, body string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	tests := []struct {
+		name string
+		args []string
+	}{
+		{"an empty file is refused", []string{write("empty.csv", "")}},
+		{"a file of comments only is refused", []string{write("comments.csv", "# nothing here\n\n")}},
+		{"garbage with --skip-bad-lines is refused", []string{write("garbage.csv", "<html>\n<body>502 Bad Gateway</body>\n</html>\n"), "--skip-bad-lines"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			before := dump(t, db)
+			r := cli(t, db, append(append([]string{"geofeed", "import"}, tc.args...), "--as", "partner")...)
+			if r.code != 2 || !strings.Contains(r.stderr, "--allow-empty") || !strings.Contains(r.stderr, "left as it was") {
+				t.Errorf("want exit 2 naming --allow-empty and that the source is kept\n%s", r)
+			}
+			sameDump(t, before, dump(t, db))
+		})
+	}
+	r := cli(t, db, "geofeed", "import", filepath.Join(dir, "empty.csv"), "--as", "partner", "--allow-empty")
+	if r.code != 0 || !strings.Contains(r.stdout, "0 entries imported") {
+		t.Errorf("--allow-empty keeps an empty source\n%s", r)
+	}
+}
+
+// A refused import says how many errors and how many warnings, each on its
+// own: warnings are not errors.
+func TestGeofeedImportCountsErrorsApartFromWarnings(t *testing.T) {
+	dir := t.TempDir()
+	db := filepath.Join(dir, "r.db")
+	feed := filepath.Join(dir, "feed.csv")
+	// Two withdrawn region codes (warnings, naming the successor) and one
+	// user-assigned country (an error).
+	os.WriteFile(feed, []byte("2.0.0.0/24,FR,FR-J,,\n3.0.0.0/24,FR,FR-J,,\n4.0.0.0/24,ZZ,,,\n"), 0o644)
+	r := cli(t, db, "geofeed", "import", feed, "--as", "partner")
+	if r.code != 1 || !strings.Contains(r.stderr, "1 errors, 2 warnings") {
+		t.Errorf("want exit 1 and \"1 errors, 2 warnings\"\n%s", r)
+	}
+	r = cli(t, db, "geofeed", "check", feed)
+	if r.code != 1 || !strings.Contains(r.stderr, "1 errors, 2 warnings") {
+		t.Errorf("check: want exit 1 and \"1 errors, 2 warnings\"\n%s", r)
+	}
+}
