@@ -327,3 +327,22 @@ func TestRoundTrip(t *testing.T) {
 		}
 	}
 }
+
+// RFC 8805 §2.1.1.1 allows "an IP address or an IP prefix": a single
+// address is read as its /32 or /128, with no diagnostic.
+func TestSingleAddressRowsAreHostPrefixes(t *testing.T) {
+	tests := []struct {
+		name, line, want string
+	}{
+		{"an IPv4 address is its /32", "8.8.8.8,US,US-CA,Mountain View,", "8.8.8.8/32"},
+		{"an IPv6 address is its /128", "2606:4700:4700::1111,US,US-CA,,", "2606:4700:4700::1111/128"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			entries, diags, err := ReadAll(strings.NewReader(tc.line+"\n"), Options{})
+			if err != nil || len(diags) != 0 || len(entries) != 1 || entries[0].Prefix.String() != tc.want {
+				t.Fatalf("got %v %v %v, want one entry %s and no diagnostic", entries, diags, err, tc.want)
+			}
+		})
+	}
+}

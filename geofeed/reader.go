@@ -403,8 +403,16 @@ func (r *Reader) unquote(c []byte, pos int) (v []byte, next int, ok bool) {
 
 // prefix parses and checks the prefix field: syntax, host bits, zone,
 // mapped form, special-purpose space and size.
+//
+// A single address without a length is a /32 or /128 (RFC 8805 §2.1.1.1:
+// "an IP address or an IP prefix").
 func (r *Reader) prefix(b []byte, col int) (netip.Prefix, bool) {
 	p, ok := parsePrefix(b)
+	if !ok && bytes.IndexByte(b, '/') < 0 {
+		if a, isAddr := parseAddr(b); isAddr {
+			p, ok = netip.PrefixFrom(a, a.BitLen()), true
+		}
+	}
 	if !ok || p.Masked() != p || (p.Addr().Is4In6() && p.Bits() >= 96) {
 		return r.badPrefix(b, col)
 	}
@@ -436,6 +444,14 @@ func (r *Reader) badPrefix(b []byte, col int) (netip.Prefix, bool) {
 		return p, true
 	}
 	code := CodeBadPrefix
+	if !strings.Contains(s, "/") {
+		// A single address (RFC 8805 §2.1.1.1): name what is wrong with
+		// it as an address.
+		if a, perr := netip.ParseAddr(s); perr == nil && a.Is4In6() {
+			_, err = prefix.ParseAddr(s)
+			code = CodeIPv4Mapped
+		}
+	}
 	if strings.ContainsRune(s, '%') {
 		code = CodeZone
 	} else if np, err := netip.ParsePrefix(s); err == nil {
