@@ -22,8 +22,9 @@ type AddedMMDB struct {
 	BuildTime    time.Time `json:"build_time"`
 }
 
-// AddMMDB checks the MMDB file at path (absolute: a source is read again at
-// every start, wherever the process runs from) and keeps it as the source
+// AddMMDB checks the whole MMDB file at path (MMDB.Verify; absolute: a
+// source is read again at every start, wherever the process runs from) and
+// keeps it as the source
 // name, replacing a source of that name, with a source.add event. A bad
 // name, path or file is ErrInvalid; nothing is stored then.
 func AddMMDB(ctx context.Context, st Store, name, path string, now time.Time) (AddedMMDB, error) {
@@ -38,6 +39,9 @@ func AddMMDB(ctx context.Context, st Store, name, path string, now time.Time) (A
 		return AddedMMDB{}, fmt.Errorf("source %s: %w: %w", name, err, registry.ErrInvalid)
 	}
 	m, err := newMMDB(name, path, data)
+	if err == nil {
+		err = m.Verify()
+	}
 	if err != nil {
 		return AddedMMDB{}, fmt.Errorf("%w: %w", err, registry.ErrInvalid)
 	}

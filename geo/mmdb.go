@@ -1,6 +1,7 @@
 package geo
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -65,7 +66,8 @@ type MMDB struct {
 
 // OpenMMDB reads the MMDB file at path as the source called name. It
 // fails, naming the file, when the file cannot be read, is not a valid
-// MaxMind DB (truncated, corrupt), or its records are in neither schema:
+// MaxMind DB (truncated, corrupt: the search tree's size is checked, and
+// Verify reads every record), or its records are in neither schema:
 // that error matches ErrSchema and names the fields found.
 func OpenMMDB(name, path string) (*MMDB, error) {
 	f, err := os.Open(path)
@@ -96,12 +98,48 @@ func newMMDB(name, path string, data []byte) (*MMDB, error) {
 	if err != nil {
 		return nil, fmt.Errorf("source %s: %s: %w", name, path, err)
 	}
+	// The search tree must end where the file says: a node count or
+	// record size that is not the one written puts the data section
+	// elsewhere, and every record read would be garbage.
+	md := r.Metadata
+	tree := md.NodeCount * md.RecordSize / 4
+	if md.RecordSize != 24 && md.RecordSize != 28 && md.RecordSize != 32 {
+		return nil, fmt.Errorf("source %s: %s: not a valid MaxMind DB: record size %d (want 24, 28 or 32)", name, path, md.RecordSize)
+	}
+	if tree+16 > uint(len(data)) || !bytes.Equal(data[tree:tree+16], make([]byte, 16)) {
+		return nil, fmt.Errorf("source %s: %s: not a valid MaxMind DB (truncated or corrupt): no data section separator after the search tree of %d nodes of %d bits", name, path, md.NodeCount, md.RecordSize)
+	}
 	schema, err := detectSchema(r)
 	if err != nil {
 		return nil, fmt.Errorf("source %s: %s: %w", name, path, err)
 	}
 	return &MMDB{name: name, path: path, schema: schema, r: r,
 		cache: map[uintptr]location.Location{}, subdivs: map[string]map[string]string{}}, nil
+}
+
+// Verify reads the whole file: every network of the search tree and every
+// record it points at, decoded as look-ups decode it. A file cut short by
+// a failed download opens and reads its first records well, so only a
+// full walk tells it from a good one (maxminddb's own Verify also insists
+// on metadata, such as a description, that real files omit). It is what
+// AddMMDB runs before keeping a source; a reload walks every network
+// anyway to build its table (see Build), and keeps the previous copy of a
+// file that fails there.
+func (m *MMDB) Verify() error {
+	seen := map[uintptr]bool{}
+	for res := range m.r.Networks() {
+		if err := res.Err(); err != nil {
+			return fmt.Errorf("source %s: %s: not a valid MaxMind DB (truncated or corrupt): %w", m.name, m.path, err)
+		}
+		if seen[res.Offset()] {
+			continue
+		}
+		seen[res.Offset()] = true
+		if _, err := m.location(res); err != nil {
+			return fmt.Errorf("source %s: %s: not a valid MaxMind DB (truncated or corrupt): network %v: %w", m.name, m.path, res.Prefix(), err)
+		}
+	}
+	return nil
 }
 
 // detectSchema reads records until one has a country field of either

@@ -224,12 +224,18 @@ func Build(ctx context.Context, in Inputs, prev *Table, now time.Time) (*Table, 
 		add(f.Name, KindGeofeed, f.Entries)
 	}
 
+	// The copies read before, by source index, for a file newly read whose
+	// networks then fail: it keeps answering from its old copy.
+	olds := map[int]*MMDB{}
 	for _, f := range in.MMDBs {
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
 		ts := tableSource{status: SourceStatus{Name: f.Name, Kind: KindMMDB, Origin: f.Path}}
 		old := prev.mmdbSource(f.Name, f.Path)
+		if old != nil && old.mmdb != nil {
+			olds[len(t.sources)] = old.mmdb
+		}
 		ts.seen = statFile(f.Path)
 		switch {
 		case old != nil && old.mmdb != nil && ts.seen.err == "" && ts.seen == old.seen && old.status.Err == "":
@@ -276,7 +282,12 @@ func Build(ctx context.Context, in Inputs, prev *Table, now time.Time) (*Table, 
 		}
 		errs = append(errs, err)
 		s := &t.sources[t.mmdbs[bad]]
-		s.status.Err, s.mmdb = err.Error(), nil
+		s.status.Err = err.Error()
+		if old := olds[t.mmdbs[bad]]; old != nil && old != s.mmdb {
+			s.mmdb, s.status.Stale = old, true
+			continue
+		}
+		s.mmdb = nil
 		t.mmdbs = slices.Delete(t.mmdbs, bad, bad+1)
 	}
 	for i, si := range t.mmdbs {
