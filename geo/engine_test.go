@@ -28,7 +28,7 @@ func eventually(t *testing.T, what string, cond func() bool) {
 
 func TestEngineWatchReloadsChangedFilesWithoutDroppingLookups(t *testing.T) {
 	dir := t.TempDir()
-	path := writeMMDB(t, dir, "db.mmdb", netRecord{"203.0.113.0/24", flat("JP", "", "")})
+	path := writeMMDB(t, dir, "db.mmdb", netRecord{"203.0.114.0/24", flat("JP", "", "")})
 	load := func(context.Context) (Inputs, error) {
 		return Inputs{MMDBs: []MMDBFile{{Name: "db", Path: path}}}, nil
 	}
@@ -63,7 +63,7 @@ func TestEngineWatchReloadsChangedFilesWithoutDroppingLookups(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			a := ma("203.0.113.7")
+			a := ma("203.0.114.7")
 			for {
 				select {
 				case <-stop:
@@ -79,8 +79,8 @@ func TestEngineWatchReloadsChangedFilesWithoutDroppingLookups(t *testing.T) {
 		}()
 	}
 
-	country := func() string { return e.Lookup(ma("203.0.113.7")).Location.Country }
-	writeMMDB(t, dir, "db.mmdb", netRecord{"203.0.113.0/24", geoip2("KR", "", "")})
+	country := func() string { return e.Lookup(ma("203.0.114.7")).Location.Country }
+	writeMMDB(t, dir, "db.mmdb", netRecord{"203.0.114.0/24", geoip2("KR", "", "")})
 	eventually(t, "the changed file is reloaded", func() bool { return country() == "KR" })
 	if s := e.Table().Sources()[1]; s.Schema != SchemaGeoIP2 || s.Stale || s.Err != "" {
 		t.Errorf("after reload: %+v", s)
@@ -114,7 +114,7 @@ func TestEngineWatchReloadsChangedFilesWithoutDroppingLookups(t *testing.T) {
 	}
 
 	// A good file again: fresh, not stale.
-	writeMMDB(t, dir, "db.mmdb", netRecord{"203.0.113.0/24", flat("JP", "", "")})
+	writeMMDB(t, dir, "db.mmdb", netRecord{"203.0.114.0/24", flat("JP", "", "")})
 	eventually(t, "the repaired file is reloaded", func() bool { return country() == "JP" && !e.Table().Sources()[1].Stale })
 
 	close(stop)
@@ -150,7 +150,7 @@ func TestEngineReloadKeepsTableWhenLoaderFails(t *testing.T) {
 
 func TestNewEngineWithABrokenSourceAnswersFromTheOthers(t *testing.T) {
 	dir := t.TempDir()
-	good := writeMMDB(t, dir, "good.mmdb", netRecord{"203.0.113.0/24", flat("JP", "", "")})
+	good := writeMMDB(t, dir, "good.mmdb", netRecord{"203.0.114.0/24", flat("JP", "", "")})
 	load := func(context.Context) (Inputs, error) {
 		return Inputs{MMDBs: []MMDBFile{{Name: "gone", Path: filepath.Join(dir, "gone.mmdb")}, {Name: "good", Path: good}}}, nil
 	}
@@ -158,7 +158,7 @@ func TestNewEngineWithABrokenSourceAnswersFromTheOthers(t *testing.T) {
 	if e == nil || err == nil || !strings.Contains(err.Error(), "source gone") {
 		t.Fatalf("NewEngine = %v, %v; want an engine and an error naming the source", e, err)
 	}
-	if r := e.Lookup(ma("203.0.113.1")); r.Source != "good" {
+	if r := e.Lookup(ma("203.0.114.1")); r.Source != "good" {
 		t.Errorf("Lookup = %+v", r)
 	}
 	if _, ok := e.Table().MMDB("gone"); ok {

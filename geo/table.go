@@ -492,9 +492,32 @@ func (t *Table) lookup(r *Result, a netip.Addr, all bool) {
 	if at != a {
 		r.LocatedBy = at
 	}
+	// Space that is not globally reachable (private, shared, loopback,
+	// documentation, ...) is answered by its class, never by an MMDB: a
+	// database's record there is an artefact of its build (GeoLite2
+	// places 192.168.1.1 in Australia). The register, which knows where
+	// its own private pools are used, still places it; an imported feed
+	// cannot list it (the geofeed check refuses such lines).
+	local := t.unreachable(at)
+	if local && r.Found && r.Kind == KindMMDB {
+		r.Found, r.Answer = false, Answer{}
+	}
 	if all {
 		r.All = t.every(at, r)
+		if local {
+			r.All = slices.DeleteFunc(r.All, func(x Answer) bool { return x.Kind == KindMMDB })
+		}
 	}
+}
+
+// unreachable reports whether a lies in special-purpose space that is not
+// globally reachable (the most specific block containing it says so).
+func (t *Table) unreachable(a netip.Addr) bool {
+	if !t.maybeSpecial(a) {
+		return false
+	}
+	i, ok := t.specials.Lookup(a)
+	return ok && !t.specialList[i].GloballyReachable
 }
 
 // maybeSpecial is false when no special-purpose block shares a's first 16

@@ -49,13 +49,13 @@ func fixture(t testing.TB) (Inputs, *Table) {
 		MMDBs: []MMDBFile{
 			{Name: "first", Path: writeMMDB(t, dir, "first.mmdb",
 				netRecord{"192.0.2.0/24", flat("BR", "", "")},
-				netRecord{"203.0.113.0/24", flat("JP", "", "")},
+				netRecord{"203.0.114.0/24", flat("JP", "", "")},
 				netRecord{"1.1.1.0/24", mmdbtype0()},
 			)},
 			{Name: "second", Path: writeMMDB(t, dir, "second.mmdb",
-				netRecord{"203.0.113.0/25", geoip2("KR", "", "")},
+				netRecord{"203.0.114.0/25", geoip2("KR", "", "")},
 				netRecord{"1.1.1.0/24", geoip2("AU", "", "")},
-				netRecord{"2001:db8:2::/48", geoip2("NZ", "", "")},
+				netRecord{"2400:cb00:2::/48", geoip2("NZ", "", "")},
 			)},
 		},
 	}
@@ -82,10 +82,10 @@ func TestTableRanksSources(t *testing.T) {
 		{"nesting inside one feed keeps the more specific entry", "198.51.100.3", "feed-a", "198.51.100.0/28", "IE"},
 		{"an earlier feed wins over a later one for the same prefix", "198.51.100.200", "feed-a", "198.51.100.0/24", "GB"},
 		{"a later feed answers where earlier sources are silent", "198.18.5.5", "feed-b", "198.18.0.0/15", "SE"},
-		{"MMDB files answer after the feeds, the first added first", "203.0.113.1", "first", "203.0.113.0/24", "JP"},
+		{"MMDB files answer after the feeds, the first added first", "203.0.114.1", "first", "203.0.114.0/24", "JP"},
 		{"an MMDB record that places nothing falls through to the next file", "1.1.1.1", "second", "1.1.1.0/24", "AU"},
 		{"IPv6 in the register", "2001:db8:1::1", "register", "2001:db8:1::/48", "US"},
-		{"IPv6 in an MMDB", "2001:db8:2::1", "second", "2001:db8:2::/48", "NZ"},
+		{"IPv6 in an MMDB", "2400:cb00:2::1", "second", "2400:cb00:2::/48", "NZ"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -110,7 +110,9 @@ func TestTableLookupAll(t *testing.T) {
 	for _, a := range r.All {
 		got = append(got, a.Source+" "+a.Prefix.String()+" "+a.Location.Country)
 	}
-	want := []string{"register 192.0.2.0/24 US", "feed-a 192.0.2.0/25 FR", "first 192.0.2.0/24 BR"}
+	// first's 192.0.2.0/24 is documentation space: an MMDB never answers
+	// there, not even in --all.
+	want := []string{"register 192.0.2.0/24 US", "feed-a 192.0.2.0/25 FR"}
 	if strings.Join(got, "|") != strings.Join(want, "|") {
 		t.Errorf("LookupAll(192.0.2.1).All = %q, want %q", got, want)
 	}
@@ -145,16 +147,17 @@ func TestTableClassifiesAndDecodes(t *testing.T) {
 		{"unique local", "fd00::1", "ula", "", "", "", ""},
 		{"multicast", "ff02::1", "multicast", "", "", "", ""},
 		{"reserved", "240.0.0.1", "reserved", "", "", "", ""},
-		{"ordinary global unicast", "203.0.113.1", "documentation", "", "", "first", "JP"},
+		{"ordinary global unicast", "203.0.114.1", "", "", "", "first", "JP"},
+		{"documentation space is not placed from an MMDB", "203.0.113.1", "documentation", "", "", "", ""},
 		// Teredo client 192.0.2.45 (our us-east space) via server 65.54.227.120.
 		{"teredo is located by its client, not its server", "2001:0:4136:e378:8000:63bf:3fff:fdd2", "teredo", "teredo", "192.0.2.45", "register", "US"},
-		{"6to4 is located by the site's IPv4", "2002:cb00:7101::1", "6to4", "6to4", "203.0.113.1", "first", "JP"},
+		{"6to4 is located by the site's IPv4", "2002:cb00:7201::1", "6to4", "6to4", "203.0.114.1", "first", "JP"},
 		{"NAT64 well-known prefix", "64:ff9b::198.51.100.200", "nat64", "nat64", "198.51.100.200", "feed-a", "GB"},
-		{"NAT64 local-use /48 embedding", "64:ff9b:1:cb00:71:100::", "nat64", "nat64", "203.0.113.1", "first", "JP"},
+		{"NAT64 local-use /48 embedding", "64:ff9b:1:cb00:72:100::", "nat64", "nat64", "203.0.114.1", "first", "JP"},
 		{"IPv4-mapped", "::ffff:192.0.2.9", "ipv4-mapped", "ipv4-mapped", "192.0.2.9", "register", "US"},
-		{"IPv4-compatible", "::203.0.113.1", "ipv4-compatible", "ipv4-compatible", "203.0.113.1", "first", "JP"},
+		{"IPv4-compatible", "::203.0.114.1", "ipv4-compatible", "ipv4-compatible", "203.0.114.1", "first", "JP"},
 		{"ISATAP is located by its /64 when a source places it", "2001:db8:1::5efe:203.0.113.1", "documentation", "isatap", "", "register", "US"},
-		{"ISATAP falls back to its IPv4 when nobody places the /64", "2001:db8:9::200:5efe:203.0.113.1", "documentation", "isatap", "203.0.113.1", "first", "JP"},
+		{"ISATAP falls back to its IPv4 when nobody places the /64", "2001:db8:9::200:5efe:203.0.114.1", "documentation", "isatap", "203.0.114.1", "first", "JP"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -206,8 +209,8 @@ func TestTableWalk(t *testing.T) {
 		{"register", "192.0.2.0/26", []string{"192.0.2.0/26 US"}},
 		{"feed-a", "198.51.100.0/24", []string{"198.51.100.0/24 GB", "198.51.100.0/28 IE"}},
 		{"feed-a", "192.0.2.0/24", []string{"192.0.2.0/24 CA", "192.0.2.0/25 FR"}},
-		{"first", "203.0.113.128/25", []string{"203.0.113.128/25 JP"}},
-		{"second", "203.0.113.0/24", []string{"203.0.113.0/25 KR"}},
+		{"first", "203.0.114.128/25", []string{"203.0.114.128/25 JP"}},
+		{"second", "203.0.114.0/24", []string{"203.0.114.0/25 KR"}},
 	}
 	for _, tt := range tests {
 		var got []string

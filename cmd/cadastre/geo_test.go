@@ -52,8 +52,8 @@ func TestGeoSourcesAndLookup(t *testing.T) {
 	dir := t.TempDir()
 	db := filepath.Join(dir, "r.db")
 	a, b := filepath.Join(dir, "a.mmdb"), filepath.Join(dir, "b.mmdb")
-	testMMDB(t, a, map[string]string{"203.0.113.0/24": "JP", "2001:db8:5::/48": "NZ"})
-	testMMDB(t, b, map[string]string{"198.51.100.0/24": "GB", "203.0.113.0/25": "KR"})
+	testMMDB(t, a, map[string]string{"203.0.114.0/24": "JP", "2400:cb00:5::/48": "NZ"})
+	testMMDB(t, b, map[string]string{"198.51.101.0/24": "GB", "203.0.114.0/25": "KR"})
 	mustCLI(t, db, "geo", "source", "add", "first", "--mmdb", a)
 	mustCLI(t, db, "geo", "source", "add", "second", "--mmdb", b)
 
@@ -79,10 +79,10 @@ func TestGeoSourcesAndLookup(t *testing.T) {
 	tests := []struct {
 		name, addr, want string
 	}{
-		{"the first source added answers first", "203.0.113.1", "203.0.113.0/24\tJP\tfirst"},
-		{"a later source answers where the first is silent", "198.51.100.7", "198.51.100.0/24\tGB\tsecond"},
-		{"IPv6", "2001:db8:5::1", "2001:db8:5::/48\tNZ\tfirst"},
-		{"6to4 is located by the IPv4 it carries, and says so", "2002:cb00:7101::1", "203.0.113.0/24\tJP\tfirst\tspecial: 6to4"},
+		{"the first source added answers first", "203.0.114.1", "203.0.114.0/24\tJP\tfirst"},
+		{"a later source answers where the first is silent", "198.51.101.7", "198.51.101.0/24\tGB\tsecond"},
+		{"IPv6", "2400:cb00:5::1", "2400:cb00:5::/48\tNZ\tfirst"},
+		{"6to4 is located by the IPv4 it carries, and says so", "2002:cb00:7201::1", "203.0.114.0/24\tJP\tfirst\tspecial: 6to4"},
 		{"an address nobody places", "192.0.2.1", "not placed"},
 	}
 	for _, tt := range tests {
@@ -93,17 +93,17 @@ func TestGeoSourcesAndLookup(t *testing.T) {
 			}
 		})
 	}
-	if out := mustCLI(t, db, "geo", "lookup", "2002:cb00:7101::1"); !strings.Contains(out, "located by 203.0.113.1") {
+	if out := mustCLI(t, db, "geo", "lookup", "2002:cb00:7201::1"); !strings.Contains(out, "located by 203.0.114.1") {
 		t.Errorf("6to4: %q", out)
 	}
-	if out := mustCLI(t, db, "geo", "lookup", "--all", "203.0.113.1"); !strings.Contains(out, "  first\t203.0.113.0/24\tJP") || !strings.Contains(out, "  second\t203.0.113.0/25\tKR") {
+	if out := mustCLI(t, db, "geo", "lookup", "--all", "203.0.114.1"); !strings.Contains(out, "  first\t203.0.114.0/24\tJP") || !strings.Contains(out, "  second\t203.0.114.0/25\tKR") {
 		t.Errorf("--all: %q", out)
 	}
 
 	// A batch with every kind of bad line: each gets its error, the
 	// others are answered, and the exit status is 1.
 	batch := filepath.Join(dir, "batch.txt")
-	os.WriteFile(batch, []byte("203.0.113.1\r\nfe80::1%eth0\n\n   \nnot-an-address\n# a comment\n 198.51.100.7 \n1.2.3.4/24\n::ffff:203.0.113.9\r\n"), 0o644)
+	os.WriteFile(batch, []byte("203.0.114.1\r\nfe80::1%eth0\n\n   \nnot-an-address\n# a comment\n 198.51.101.7 \n1.2.3.4/24\n::ffff:203.0.114.9\r\n"), 0o644)
 	r := cli(t, db, "geo", "lookup", "--json", "--file", batch)
 	if r.code != 1 {
 		t.Fatalf("bad lines: exit %d, want 1\n%s", r.code, r)
@@ -139,12 +139,12 @@ func TestGeoSourcesAndLookup(t *testing.T) {
 
 	// The same from standard input, as CSV.
 	cmd := exec.Command(bin, "--db", db, "geo", "lookup", "--csv", "-")
-	cmd.Stdin = strings.NewReader("203.0.113.1\r\ngarbage\r\n")
+	cmd.Stdin = strings.NewReader("203.0.114.1\r\ngarbage\r\n")
 	out, err := cmd.Output()
 	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 1 {
 		t.Fatalf("csv from stdin: %v", err)
 	}
-	if rows := strings.Split(strings.TrimSpace(string(out)), "\n"); len(rows) != 3 || !strings.HasPrefix(rows[1], "1,203.0.113.1,true,203.0.113.0/24,JP") || !strings.HasPrefix(rows[2], "2,garbage,false") {
+	if rows := strings.Split(strings.TrimSpace(string(out)), "\n"); len(rows) != 3 || !strings.HasPrefix(rows[1], "1,203.0.114.1,true,203.0.114.0/24,JP") || !strings.HasPrefix(rows[2], "2,garbage,false") {
 		t.Errorf("csv:\n%s", out)
 	}
 	if r := cli(t, db, "geo", "lookup"); r.code != 2 {
@@ -153,8 +153,8 @@ func TestGeoSourcesAndLookup(t *testing.T) {
 
 	// A source file that vanishes: a warning, and the other source answers.
 	os.Remove(a)
-	r = cli(t, db, "geo", "lookup", "198.51.100.7", "203.0.113.1")
-	if r.code != 0 || !strings.Contains(r.stderr, "warning: source first") || !strings.Contains(r.stdout, "198.51.100.0/24\tGB\tsecond") || !strings.Contains(r.stdout, "203.0.113.0/25\tKR\tsecond") {
+	r = cli(t, db, "geo", "lookup", "198.51.101.7", "203.0.114.1")
+	if r.code != 0 || !strings.Contains(r.stderr, "warning: source first") || !strings.Contains(r.stdout, "198.51.101.0/24\tGB\tsecond") || !strings.Contains(r.stdout, "203.0.114.0/25\tKR\tsecond") {
 		t.Errorf("a vanished source file\n%s", r)
 	}
 	mustCLI(t, db, "geo", "source", "remove", "first")

@@ -66,3 +66,27 @@ func TestGeofeedImportCountsErrorsApartFromWarnings(t *testing.T) {
 		t.Errorf("check: want exit 1 and \"1 errors, 2 warnings\"\n%s", r)
 	}
 }
+
+// Private and documentation space is answered by its class, never placed
+// from a database (GeoLite2 had 192.168.1.1 in Australia).
+func TestGeoLookupAnswersSpecialPurposeSpaceByItsClass(t *testing.T) {
+	dir := t.TempDir()
+	db := filepath.Join(dir, "r.db")
+	world := filepath.Join(dir, "world.mmdb")
+	testMMDB(t, world, map[string]string{"192.168.0.0/16": "AU", "192.0.2.0/24": "AU", "100.64.0.0/10": "AU", "8.8.8.0/24": "US"})
+	mustCLI(t, db, "geo", "source", "add", "world", "--mmdb", world)
+	tests := []struct{ name, addr, want, not string }{
+		{"private space is not placed from a database", "192.168.1.1", "special: private", "AU"},
+		{"documentation space is not placed from a database", "192.0.2.1", "special: documentation", "AU"},
+		{"shared (CGNAT) space is not placed from a database", "100.64.0.1", "special: shared", "AU"},
+		{"global space is", "8.8.8.8", "8.8.8.0/24\tUS\tworld", "special"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			out := mustCLI(t, db, "geo", "lookup", "--all", tc.addr)
+			if !strings.Contains(out, tc.want) || strings.Contains(out, tc.not) {
+				t.Errorf("lookup %s = %q; want %q and no %q", tc.addr, out, tc.want, tc.not)
+			}
+		})
+	}
+}
