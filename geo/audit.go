@@ -9,6 +9,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/cadastre-ipam/cadastre/iso3166"
 	"github.com/cadastre-ipam/cadastre/location"
 	"github.com/cadastre-ipam/cadastre/prefix"
 	"github.com/cadastre-ipam/cadastre/registry"
@@ -71,6 +72,11 @@ type AuditReport struct {
 	Checked  int             `json:"prefixes_checked"`
 	Findings []Finding       `json:"findings"`
 	Summary  []SourceSummary `json:"summary"`
+	// Unusable lists the sources the audit had to leave out, each with
+	// why (an MMDB file that is missing or corrupt and has no earlier
+	// copy): an audit that skipped a source is not a clean audit, and
+	// the CLI exits with a status of its own for it.
+	Unusable []SourceStatus `json:"unusable_sources,omitempty"`
 }
 
 // Audit compares, for every placement (registry.Placements: every pool and
@@ -82,10 +88,14 @@ func Audit(ctx context.Context, t *Table, places []registry.Placement, sources [
 	rep := AuditReport{At: now, Checked: len(places)}
 	if len(sources) == 0 {
 		for _, s := range t.Sources() {
-			if s.Kind != KindRegister && (s.Kind != KindMMDB || s.Err == "" || s.Stale) {
+			if s.Kind != KindRegister {
 				sources = append(sources, s.Name)
 			}
 		}
+	}
+	status := map[string]SourceStatus{}
+	for _, s := range t.Sources() {
+		status[s.Name] = s
 	}
 	kinds := map[string]Kind{}
 	for _, s := range t.Sources() {
@@ -93,8 +103,13 @@ func Audit(ctx context.Context, t *Table, places []registry.Placement, sources [
 	}
 	var parts []part
 	for _, name := range sources {
-		if _, ok := kinds[name]; !ok {
+		st, ok := status[name]
+		if !ok {
 			return rep, fmt.Errorf("audit: source %s: %w: %w", name, ErrUnknownSource, registry.ErrNotFound)
+		}
+		if st.Kind == KindMMDB && st.Err != "" && !st.Stale {
+			rep.Unusable = append(rep.Unusable, st)
+			continue
 		}
 		sum := SourceSummary{Source: name, Kind: kinds[name]}
 		for _, pl := range places {
@@ -203,10 +218,17 @@ func judge(parts []part, p netip.Prefix, want location.Location) (shares []Share
 		switch {
 		case l.Subdivision == "" || want.Subdivision == "":
 			agree.all += s
-		case l.Subdivision == want.Subdivision:
+		case l.Subdivision == want.Subdivision || within(l.Subdivision, want.Subdivision):
+			// The source names the region's subdivision or one inside
+			// it (a City database's GB-WBK for a region in GB-ENG).
 			agree.all += s
 			subCmp += s
 			subOK += s
+		case within(want.Subdivision, l.Subdivision):
+			// The source is less specific than the region (GB-ENG for
+			// a region in GB-WBK): right as far as it goes, and not a
+			// comparison of the subdivision.
+			agree.all += s
 		default:
 			subCmp += s
 		}
@@ -215,4 +237,21 @@ func judge(parts []part, p netip.Prefix, want location.Location) (shares []Share
 		return cmp.Or(cmp.Compare(b.Share, a.Share), cmp.Compare(a.Location.String(), b.Location.String()))
 	})
 	return shares, agree, subCmp, subOK
+}
+
+// within reports whether the ISO 3166-2 subdivision sub lies inside
+// outer: outer is one of its parents (GB-WBK in GB-ENG, FR-67 in FR-6AE
+// in FR-GES).
+func within(sub, outer string) bool {
+	for range 8 { // ISO 3166-2 nests three levels at most
+		s, ok := iso3166.LookupSubdivision(sub)
+		if !ok || s.Parent == "" {
+			return false
+		}
+		if s.Parent == outer {
+			return true
+		}
+		sub = s.Parent
+	}
+	return false
 }

@@ -3,8 +3,12 @@ package geo
 import (
 	"context"
 	"math"
+	"path/filepath"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/maxmind/mmdbwriter/mmdbtype"
 
 	"github.com/cadastre-ipam/cadastre/registry"
 )
@@ -69,5 +73,85 @@ func TestAudit(t *testing.T) {
 	}
 	if _, err := Audit(context.Background(), tab, in.Register, []string{"nope"}, epoch); err == nil {
 		t.Error("an unknown source is an error")
+	}
+}
+
+// With a City database, which lists every level of subdivision (GB-ENG,
+// then GB-WBK), the audit compares the most specific with the region's:
+// a region in GB-WBK agrees, as does one placed only in GB-ENG; another
+// unitary authority disagrees.
+func TestAuditComparesTheMostSpecificSubdivision(t *testing.T) {
+	dir := t.TempDir()
+	city := func(subs ...string) mmdbtype.Map {
+		m := geoip2("GB", "", "Newbury")
+		var list mmdbtype.Slice
+		for _, s := range subs {
+			list = append(list, mmdbtype.Map{"iso_code": mmdbtype.String(s)})
+		}
+		m["subdivisions"] = list
+		return m
+	}
+	world := writeMMDB(t, dir, "city.mmdb",
+		netRecord{"81.2.69.0/24", city("ENG", "WBK")},
+		netRecord{"81.2.70.0/24", city("ENG", "WBK")},
+		netRecord{"81.2.71.0/24", city("ENG", "WBK")},
+		netRecord{"81.2.72.0/24", city("ENG")},
+	)
+	tests := []struct {
+		name     string
+		prefix   string
+		want     string // the region's subdivision
+		disagree bool
+	}{
+		{"a region in the database's most specific subdivision agrees", "81.2.69.0/24", "GB-WBK", false},
+		{"a region in the subdivision that contains it agrees", "81.2.70.0/24", "GB-ENG", false},
+		{"a region in another unitary authority disagrees", "81.2.71.0/24", "GB-RDG", true},
+		{"a database less specific than the region does not disagree", "81.2.72.0/24", "GB-WBK", false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			in := Inputs{
+				Register: []registry.Placement{{Prefix: mp(tc.prefix), Region: "r", Location: loc("GB", tc.want)}},
+				MMDBs:    []MMDBFile{{Name: "city", Path: world}},
+			}
+			tab, err := Build(context.Background(), in, nil, epoch)
+			if err != nil {
+				t.Fatal(err)
+			}
+			rep, err := Audit(context.Background(), tab, in.Register, nil, epoch)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if (len(rep.Findings) > 0) != tc.disagree {
+				t.Errorf("findings %+v, want disagreement %v", rep.Findings, tc.disagree)
+			}
+		})
+	}
+	if r := func() Result {
+		tab, _ := Build(context.Background(), Inputs{MMDBs: []MMDBFile{{Name: "city", Path: world}}}, nil, epoch)
+		return tab.Lookup(ma("81.2.69.1"))
+	}(); r.Location.Subdivision != "GB-WBK" {
+		t.Errorf("look-up gives %q, want the most specific subdivision GB-WBK", r.Location.Subdivision)
+	}
+}
+
+// A source that cannot be used (its file missing or corrupt, no earlier
+// copy) is listed in the report with why, not silently left out.
+func TestAuditListsUnusableSources(t *testing.T) {
+	dir := t.TempDir()
+	good := writeMMDB(t, dir, "good.mmdb", netRecord{"81.2.69.0/24", flat("GB", "", "")})
+	in := Inputs{
+		Register: []registry.Placement{{Prefix: mp("81.2.69.0/24"), Region: "r", Location: loc("GB", "")}},
+		MMDBs:    []MMDBFile{{Name: "good", Path: good}, {Name: "gone", Path: filepath.Join(dir, "gone.mmdb")}},
+	}
+	tab, _ := Build(context.Background(), in, nil, epoch)
+	for _, sources := range [][]string{nil, {"gone"}} {
+		rep, err := Audit(context.Background(), tab, in.Register, sources, epoch)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(rep.Unusable) != 1 || rep.Unusable[0].Name != "gone" || !strings.Contains(rep.Unusable[0].Err, "gone.mmdb") {
+			t.Errorf("sources %v: unusable %+v, want gone with why", sources, rep.Unusable)
+		}
 	}
 }

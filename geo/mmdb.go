@@ -263,9 +263,17 @@ func (m *MMDB) location(res maxminddb.Result) (location.Location, error) {
 		if err = res.Decode(&rec); err == nil {
 			loc.Country = strings.ToUpper(rec.Country.ISOCode)
 			// GeoIP2 lists subdivisions from the largest; its codes
-			// lack the country part ("VA" for US-VA).
-			if len(rec.Subdivisions) > 0 && loc.Country != "" && rec.Subdivisions[0].ISOCode != "" {
-				loc.Subdivision = loc.Country + "-" + strings.ToUpper(rec.Subdivisions[0].ISOCode)
+			// lack the country part ("VA" for US-VA). The most specific
+			// one is kept (GB-WBK West Berkshire, not GB-ENG England):
+			// ISO 3166-2 knows it lies in the larger (see Within), and a
+			// region placed in GB-WBK is then compared with GB-WBK.
+			if loc.Country != "" {
+				for i := len(rec.Subdivisions) - 1; i >= 0; i-- {
+					if c := rec.Subdivisions[i].ISOCode; c != "" {
+						loc.Subdivision = loc.Country + "-" + strings.ToUpper(c)
+						break
+					}
+				}
 			}
 			loc.City = rec.City.Names.EN
 		}

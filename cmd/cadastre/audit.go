@@ -19,6 +19,20 @@ func (e findingsFound) Error() string {
 	return fmt.Sprintf("audit: %d findings: sources disagree with the register", e.n)
 }
 
+// sourcesUnusable is the exit status 8 of `audit`: a source could not be
+// used (its file missing or corrupt), so the audit is incomplete. It
+// wins over findings: a clean audit of fewer sources than meant is not
+// clean.
+type sourcesUnusable struct{ list []geo.SourceStatus }
+
+func (e sourcesUnusable) Error() string {
+	parts := make([]string, len(e.list))
+	for i, s := range e.list {
+		parts[i] = s.Name + " (" + s.Err + ")"
+	}
+	return fmt.Sprintf("audit: %d sources unusable, left out of the audit: %s", len(e.list), strings.Join(parts, "; "))
+}
+
 func newAuditCmd(a *app) *cobra.Command {
 	var sources []string
 	var asJSON, asCSV bool
@@ -32,7 +46,9 @@ intended location, the source, what the source says with the share of each,
 the share that disagrees, and for relocated space how long ago it moved. The
 summary gives, per source, the share of our space placed in the right country
 and, where both name one, the right subdivision.
-Exit status: 0 all agree, 1 findings (so it can run from cron), 2 bad usage.`,
+Exit status: 0 all agree, 1 findings (so it can run from cron), 2 bad usage,
+3 no such source, 8 a source is unusable (its file missing or corrupt: the
+audit left it out, and says why; this wins over findings).`,
 		Example: `  cadastre audit
   cadastre audit --source whois --json | jq '.findings[] | select(.from_region != null)'`,
 		Args: cobra.NoArgs,
@@ -95,6 +111,9 @@ Exit status: 0 all agree, 1 findings (so it can run from cron), 2 bad usage.`,
 					return err
 				}
 				fmt.Fprintf(a.cfg.stdout, "%d prefixes checked against %d sources: %d findings\n", rep.Checked, len(rep.Summary), len(rep.Findings))
+			}
+			if len(rep.Unusable) > 0 {
+				return sourcesUnusable{rep.Unusable}
 			}
 			if len(rep.Findings) > 0 {
 				return findingsFound{len(rep.Findings)}

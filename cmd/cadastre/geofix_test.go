@@ -90,3 +90,31 @@ func TestGeoLookupAnswersSpecialPurposeSpaceByItsClass(t *testing.T) {
 		})
 	}
 }
+
+// audit tells findings (exit 1) from a source it could not use (exit 8,
+// naming the source and why), which it does not silently leave out.
+func TestAuditExitStatusTellsFindingsFromAnUnusableSource(t *testing.T) {
+	dir := t.TempDir()
+	db := filepath.Join(dir, "r.db")
+	mustCLI(t, db, "region", "add", "east", "--country", "US", "--subdivision", "US-VA")
+	mustCLI(t, db, "block", "add", "40.64.0.0/22", "--source", "rir", "--registry", "arin", "--registered-country", "US")
+	mustCLI(t, db, "pool", "add", "40.64.0.0/24", "--region", "east")
+	agree, disagree := filepath.Join(dir, "agree.mmdb"), filepath.Join(dir, "disagree.mmdb")
+	testMMDB(t, agree, map[string]string{"40.64.0.0/22": "US"})
+	testMMDB(t, disagree, map[string]string{"40.64.0.0/22": "BR"})
+	mustCLI(t, db, "geo", "source", "add", "agree", "--mmdb", agree)
+	if r := cli(t, db, "audit"); r.code != 0 {
+		t.Fatalf("all agree: want exit 0\n%s", r)
+	}
+	mustCLI(t, db, "geo", "source", "add", "disagree", "--mmdb", disagree)
+	if r := cli(t, db, "audit"); r.code != 1 {
+		t.Errorf("findings: want exit 1\n%s", r)
+	}
+	mustCLI(t, db, "geo", "source", "remove", "disagree")
+	data, _ := os.ReadFile(agree)
+	os.WriteFile(agree, data[:len(data)/2], 0o644)
+	r := cli(t, db, "audit")
+	if r.code != 8 || !strings.Contains(r.stderr, "agree") || !strings.Contains(r.stderr, "unusable") {
+		t.Errorf("an unusable source: want exit 8 naming it\n%s", r)
+	}
+}

@@ -34,6 +34,7 @@ const (
 	exitNoSpace  = 5 // no free space for the request
 	exitPolicy   = 6 // no free IPv4, and the region's policy forbids borrowing
 	exitDatabase = 7 // the database file cannot be opened, read or written
+	exitSource   = 8 // audit: a geolocation source is unusable (missing or corrupt file)
 )
 
 // exitCode maps an error to the process exit status.
@@ -42,9 +43,12 @@ func exitCode(err error) int {
 	var de dbError
 	var cf checkFailed
 	var ur unreadable
+	var su sourcesUnusable
 	switch {
 	case err == nil:
 		return exitOK
+	case errors.As(err, &su):
+		return exitSource
 	case errors.As(err, &cf):
 		return exitFailure
 	case errors.As(err, &ur):
