@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/csv"
 	"encoding/json"
@@ -199,9 +200,14 @@ every source's answer), the IANA special-purpose classification, and for
 transition addresses (Teredo, 6to4, NAT64, IPv4-mapped and -compatible, ISATAP)
 the decoding: they are located by the IPv4 address they carry, and say so.
 A line that is not an address (a zone such as fe80::1%eth0, an empty line,
-garbage) gets an error of its own; the others are answered. CRLF line ends and
-surrounding spaces are accepted; lines starting with # are skipped.
-Exit status: 0 all answered, 1 some lines were not addresses, 2 bad usage.`,
+garbage, a line over 64 KiB) gets an error of its own; the others are answered.
+CRLF line ends, surrounding spaces and a UTF-8 byte-order mark are accepted;
+lines starting with # are skipped. UTF-16 input is refused once, with a hint.
+Special-purpose space that is not globally reachable (private, shared,
+documentation, loopback, ...) is answered by its class, never placed from an
+MMDB; only the register places its own private pools.
+Exit status: 0 all answered, 1 some lines were not addresses, 2 bad usage or
+an unreadable input (missing file, directory, UTF-16).`,
 		Example: `  cadastre geo lookup 8.8.8.8 2002:c000:0204::1
   cadastre geo lookup --all 191.232.0.1
   cadastre geo lookup --csv --file addresses.txt > located.csv
@@ -223,6 +229,11 @@ Exit status: 0 all answered, 1 some lines were not addresses, 2 bad usage.`,
 					return unreadable{fmt.Errorf("geo lookup: %w", err)}
 				}
 				defer f.Close()
+				if st, err := f.Stat(); err != nil {
+					return unreadable{fmt.Errorf("geo lookup: %w", err)}
+				} else if st.IsDir() {
+					return unreadable{fmt.Errorf("geo lookup: %s is a directory: give a file of addresses, one a line", file)}
+				}
 				in = f
 			case len(args) == 0:
 				return usagef("give addresses, - for standard input, or --file FILE (see `cadastre geo lookup --help`)")
@@ -236,12 +247,29 @@ Exit status: 0 all answered, 1 some lines were not addresses, 2 bad usage.`,
 			out := bufio.NewWriterSize(a.cfg.stdout, 256<<10)
 			defer out.Flush()
 			w := newLookupWriter(out, asJSON, asCSV, all)
-			sc := bufio.NewScanner(in)
-			sc.Buffer(make([]byte, 64<<10), 64<<10)
+			lr := newLineReader(in)
+			if err := lr.checkEncoding(); err != nil {
+				return unreadable{fmt.Errorf("geo lookup: %s: %w", name, err)}
+			}
 			b := newLookupBatch(g, w, a.cfg.stderr, name, all)
 			total := 0
-			for line := 1; sc.Scan(); line++ {
-				s := strings.TrimSpace(sc.Text()) // also the \r of CRLF
+			for line := 1; ; line++ {
+				text, tooLong, err := lr.next()
+				if err == io.EOF {
+					break
+				}
+				if err != nil {
+					w.flush()
+					return fmt.Errorf("geo lookup: %s: line %d: %w", name, line, err)
+				}
+				if tooLong {
+					total++
+					if err := b.addBad(cmd.Context(), line, text, fmt.Errorf("line longer than %d KiB", maxLookupLine>>10)); err != nil {
+						return err
+					}
+					continue
+				}
+				s := strings.TrimSpace(text) // also the \r of CRLF
 				if strings.HasPrefix(s, "#") {
 					continue
 				}
@@ -254,13 +282,6 @@ Exit status: 0 all answered, 1 some lines were not addresses, 2 bad usage.`,
 				return err
 			}
 			bad := b.bad
-			if err := sc.Err(); err != nil {
-				if errors.Is(err, bufio.ErrTooLong) {
-					err = fmt.Errorf("a line longer than 64 KiB after line %d", total)
-				}
-				w.flush()
-				return fmt.Errorf("geo lookup: %s: %w", name, err)
-			}
 			if err := w.flush(); err != nil {
 				return err
 			}
@@ -311,6 +332,15 @@ func (b *lookupBatch) add(ctx context.Context, line int, s string) error {
 		b.addrs = append(b.addrs, addr)
 	}
 	if len(b.addrs) == cap(b.addrs) || len(b.addrs) == 0 {
+		return b.flush(ctx)
+	}
+	return nil
+}
+
+// addBad records a line that is refused before parsing (too long).
+func (b *lookupBatch) addBad(ctx context.Context, line int, input string, err error) error {
+	b.lines = append(b.lines, pendingLine{line: line, input: input, err: err})
+	if len(b.addrs) == 0 {
 		return b.flush(ctx)
 	}
 	return nil
@@ -564,4 +594,68 @@ GeoIP2 layout (country, subdivision, city), which standard readers open
 			return nil
 		},
 	}
+}
+
+// maxLookupLine is the longest line geo lookup reads as one: a longer one
+// is an error of its own, and the run goes on.
+const maxLookupLine = 64 << 10
+
+// lineReader reads the lines of a look-up's input without a limit that
+// stops the run: a line over maxLookupLine is skipped to its end and
+// reported.
+type lineReader struct {
+	r     *bufio.Reader
+	first bool
+}
+
+func newLineReader(r io.Reader) *lineReader {
+	return &lineReader{r: bufio.NewReaderSize(r, maxLookupLine+1), first: true}
+}
+
+// checkEncoding skips a UTF-8 byte-order mark and refuses UTF-16 (with
+// or without its mark: NUL bytes in the first line), once, instead of an
+// error for every line.
+func (l *lineReader) checkEncoding() error {
+	head, _ := l.r.Peek(512)
+	switch {
+	case bytes.HasPrefix(head, []byte{0xef, 0xbb, 0xbf}):
+		l.r.Discard(3)
+		return nil
+	case bytes.HasPrefix(head, []byte{0xff, 0xfe}), bytes.HasPrefix(head, []byte{0xfe, 0xff}):
+		return errors.New("the input is UTF-16 (it starts with a UTF-16 byte-order mark): convert it to UTF-8 or ASCII first, e.g. iconv -f UTF-16 -t UTF-8")
+	}
+	if i := bytes.IndexByte(head, '\n'); i >= 0 {
+		head = head[:i]
+	}
+	if bytes.IndexByte(head, 0) >= 0 {
+		return errors.New("the input has NUL bytes: it looks like UTF-16 without a byte-order mark; convert it to UTF-8 or ASCII first, e.g. iconv -f UTF-16LE -t UTF-8")
+	}
+	return nil
+}
+
+// next returns the next line without its line end; tooLong says the line
+// was longer than maxLookupLine (text is then its start, shortened). It
+// returns io.EOF after the last line.
+func (l *lineReader) next() (text string, tooLong bool, err error) {
+	b, err := l.r.ReadSlice('\n')
+	if err == bufio.ErrBufferFull {
+		start := string(b[:64]) + "..."
+		for err == bufio.ErrBufferFull {
+			_, err = l.r.ReadSlice('\n')
+		}
+		if err == io.EOF {
+			err = nil
+		}
+		return start, true, err
+	}
+	if err == io.EOF {
+		if len(b) == 0 {
+			return "", false, io.EOF
+		}
+		err = nil
+	}
+	if err != nil {
+		return "", false, err
+	}
+	return string(bytes.TrimSuffix(b, []byte("\n"))), false, nil
 }

@@ -118,3 +118,77 @@ func TestAuditExitStatusTellsFindingsFromAnUnusableSource(t *testing.T) {
 		t.Errorf("an unusable source: want exit 8 naming it\n%s", r)
 	}
 }
+
+// geo lookup reads what real inputs hold: a line over 64 KiB is an error
+// of its own and the run goes on, as the help says; a UTF-8 byte-order
+// mark is skipped; UTF-16 is refused once with a hint; a directory and a
+// missing file are both unreadable input, exit 2.
+func TestGeoLookupInput(t *testing.T) {
+	dir := t.TempDir()
+	db := filepath.Join(dir, "r.db")
+	world := filepath.Join(dir, "world.mmdb")
+	testMMDB(t, world, map[string]string{"8.8.8.0/24": "US"})
+	mustCLI(t, db, "geo", "source", "add", "world", "--mmdb", world)
+	write := func(name string, b []byte) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	utf16 := func(s string, bom bool) []byte {
+		var b []byte
+		if bom {
+			b = append(b, 0xff, 0xfe)
+		}
+		for _, c := range []byte(s) {
+			b = append(b, c, 0)
+		}
+		return b
+	}
+	long := strings.Repeat("1", 70<<10)
+	tests := []struct {
+		name       string
+		file       string
+		code       int
+		stdout     []string // each must appear
+		stderr     []string
+		stderrOnce string // must appear exactly once
+	}{
+		{"a line over 64 KiB is an error of its own and the run goes on",
+			write("long.txt", []byte("8.8.8.8\n"+long+"\n8.8.8.9\n")), 1,
+			[]string{"8.8.8.8\t", "8.8.8.9\t"}, []string{"long.txt:2: line longer than 64 KiB", "1 of 3 lines"}, ""},
+		{"a UTF-8 byte-order mark is skipped",
+			write("bom.txt", []byte("\xef\xbb\xbf8.8.8.8\r\n8.8.8.9\r\n")), 0,
+			[]string{"8.8.8.8\t", "8.8.8.9\t"}, nil, ""},
+		{"UTF-16 with a byte-order mark is refused once with a hint",
+			write("utf16.txt", utf16("8.8.8.8\r\n8.8.8.9\r\n1.1.1.1\r\n", true)), 2,
+			nil, []string{"iconv"}, "UTF-16"},
+		{"UTF-16 without a byte-order mark is refused once with a hint",
+			write("utf16le.txt", utf16("8.8.8.8\n8.8.8.9\n1.1.1.1\n", false)), 2,
+			nil, []string{"iconv"}, "UTF-16"},
+		{"a directory is unreadable input", dir, 2, nil, []string{"is a directory"}, ""},
+		{"a missing file is unreadable input", filepath.Join(dir, "missing.txt"), 2, nil, []string{"missing.txt"}, ""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			r := cli(t, db, "geo", "lookup", "--file", tc.file)
+			if r.code != tc.code {
+				t.Errorf("exit %d, want %d\n%s", r.code, tc.code, r)
+			}
+			for _, s := range tc.stdout {
+				if !strings.Contains(r.stdout, s) {
+					t.Errorf("stdout lacks %q\n%s", s, r)
+				}
+			}
+			for _, s := range tc.stderr {
+				if !strings.Contains(r.stderr, s) {
+					t.Errorf("stderr lacks %q\n%s", s, r)
+				}
+			}
+			if tc.stderrOnce != "" && (!strings.Contains(r.stderr, tc.stderrOnce) || strings.Count(r.stderr, "\n") != 1) {
+				t.Errorf("stderr should say %q in one line\n%s", tc.stderrOnce, r)
+			}
+		})
+	}
+}
