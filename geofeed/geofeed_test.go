@@ -346,3 +346,42 @@ func TestSingleAddressRowsAreHostPrefixes(t *testing.T) {
 		})
 	}
 }
+
+// Withdrawn region codes are one rule: a warning naming the successor
+// (CN-11, ZA-GT, ZA-NL and IN-DD were errors, FR-J and IN-OR warnings), an
+// error only when ISO named no successor; Norway's 2024 counties pass.
+func TestWithdrawnRegionsAreOneRule(t *testing.T) {
+	tests := []struct {
+		name, line string
+		sev        Severity // 0: no diagnostic
+		mention    string
+	}{
+		{"CN-11 warns naming CN-BJ", "8.8.8.0/24,CN,CN-11,,", Warning, "CN-BJ"},
+		{"ZA-GT warns naming ZA-GP", "8.8.8.0/24,ZA,ZA-GT,,", Warning, "ZA-GP"},
+		{"ZA-NL warns naming ZA-KZN", "8.8.8.0/24,ZA,ZA-NL,,", Warning, "ZA-KZN"},
+		{"IN-DD warns naming IN-DH", "8.8.8.0/24,IN,IN-DD,,", Warning, "IN-DH"},
+		{"FR-J warns naming FR-IDF", "8.8.8.0/24,FR,FR-J,,", Warning, "FR-IDF"},
+		{"IN-OR warns naming IN-OD", "8.8.8.0/24,IN,IN-OR,,", Warning, "IN-OD"},
+		{"NO-30 warns naming its three successors", "8.8.8.0/24,NO,NO-30,,", Warning, "NO-31 and NO-32 and NO-33"},
+		{"a Nepalese zone with no successor is an error", "8.8.8.0/24,NP,NP-BA,,", Error, "no single successor"},
+		{"NO-32 is current", "8.8.8.0/24,NO,NO-32,,", 0, ""},
+		{"NO-56 is current", "8.8.8.0/24,NO,NO-56,,", 0, ""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			_, diags, err := ReadAll(strings.NewReader(tc.line+"\n"), Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tc.sev == 0 {
+				if len(diags) != 0 {
+					t.Errorf("diagnostics %v, want none", diags)
+				}
+				return
+			}
+			if len(diags) != 1 || diags[0].Severity != tc.sev || diags[0].Code != CodeWithdrawnRegion || !strings.Contains(diags[0].Message, tc.mention) {
+				t.Errorf("diagnostics %v, want one %v withdrawn-region naming %q", diags, tc.sev, tc.mention)
+			}
+		})
+	}
+}

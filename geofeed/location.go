@@ -128,7 +128,15 @@ func checkRegion(country, region, upR string, add func(int, Severity, string, st
 	switch {
 	case err == nil:
 	case errors.Is(err, iso3166.ErrWithdrawnSubdivision):
-		add(2, Warning, CodeWithdrawnRegion, "%v", err)
+		// One rule for every withdrawn code: a warning that names the
+		// successor, so the entry still places its prefix; an error only
+		// where ISO named none (the area was split across new units) and
+		// the entry cannot be read as any current subdivision.
+		if succ, _ := iso3166.Successor(upR); len(succ) > 0 {
+			add(2, Warning, CodeWithdrawnRegion, "%v", err)
+		} else {
+			add(2, Error, CodeWithdrawnRegion, "%v", err)
+		}
 	case errors.Is(err, iso3166.ErrWrongCountry):
 		add(2, Error, CodeWrongCountry, "%v", err)
 	default:

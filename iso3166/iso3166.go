@@ -101,6 +101,7 @@ type table struct {
 	subs        map[string]Subdivision
 	byCountry   map[string][]Subdivision
 	withdrawn   map[string][]string
+	wsource     map[string]string // withdrawn code → the change that withdrew it
 	former      map[string]formerCountry
 }
 
@@ -121,6 +122,7 @@ func parse(raw string) (*table, error) {
 		subs:      map[string]Subdivision{},
 		byCountry: map[string][]Subdivision{},
 		withdrawn: map[string][]string{},
+		wsource:   map[string]string{},
 		former:    map[string]formerCountry{},
 	}
 	sc := bufio.NewScanner(strings.NewReader(raw))
@@ -153,7 +155,9 @@ func parse(raw string) (*table, error) {
 			t.subs[s.Code] = s
 			t.byCountry[s.Country] = append(t.byCountry[s.Country], s)
 		case "W":
-			if len(f) != 3 {
+			// The source of the withdrawal (fourth field) is required:
+			// every patch names the change it records.
+			if len(f) != 4 || f[3] == "" {
 				return nil, bad()
 			}
 			var succ []string
@@ -161,6 +165,7 @@ func parse(raw string) (*table, error) {
 				succ = strings.Split(f[2], ",")
 			}
 			t.withdrawn[f[1]] = succ
+			t.wsource[f[1]] = f[3]
 		case "F":
 			if len(f) != 4 {
 				return nil, bad()
@@ -210,6 +215,15 @@ func LookupSubdivision(code string) (Subdivision, bool) {
 func Successor(code string) ([]string, bool) {
 	s, ok := data().withdrawn[code]
 	return slices.Clone(s), ok
+}
+
+// WithdrawalSource names the change that withdrew a subdivision code, as
+// the embedded data cites it ("OBP ISO 3166-2:CN 2017-11-23: ..."), so an
+// operator told to replace a code can check why; ok is false for a code
+// that is not withdrawn.
+func WithdrawalSource(code string) (string, bool) {
+	s, ok := data().wsource[code]
+	return s, ok
 }
 
 // Countries returns the assigned countries sorted by alpha-2 code. The slice
@@ -283,11 +297,11 @@ func validateSubdivision(country, code string) error {
 	case (current || withdrawn) && up != code:
 		return ruleErr(ErrLowerCase, "subdivision code must be upper case: %s (got %q)", up, code)
 	case withdrawn && len(succ) == 1:
-		return ruleErr(ErrWithdrawnSubdivision, "subdivision %s is withdrawn from ISO 3166-2: use %s", code, succ[0])
+		return ruleErr(ErrWithdrawnSubdivision, "subdivision %s is withdrawn from ISO 3166-2: use %s (%s)", code, succ[0], t.wsource[up])
 	case withdrawn && len(succ) > 1:
-		return ruleErr(ErrWithdrawnSubdivision, "subdivision %s is withdrawn from ISO 3166-2: split into %s", code, strings.Join(succ, " and "))
+		return ruleErr(ErrWithdrawnSubdivision, "subdivision %s is withdrawn from ISO 3166-2: split into %s (%s)", code, strings.Join(succ, " and "), t.wsource[up])
 	case withdrawn:
-		return ruleErr(ErrWithdrawnSubdivision, "subdivision %s is withdrawn from ISO 3166-2 with no single successor: use a current %s code", code, country)
+		return ruleErr(ErrWithdrawnSubdivision, "subdivision %s is withdrawn from ISO 3166-2 with no single successor: use a current %s code (%s)", code, country, t.wsource[up])
 	}
 	if len(up) > 3 && up[2] == '-' && up[:2] != country {
 		if _, ok := t.countries[up[:2]]; ok {

@@ -2,6 +2,7 @@ package iso3166
 
 import (
 	"errors"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -264,5 +265,84 @@ func TestParseRejectsMalformedData(t *testing.T) {
 func BenchmarkValidate(b *testing.B) {
 	for b.Loop() {
 		_ = Validate("US", "US-VA")
+	}
+}
+
+// Every withdrawn subdivision code is treated alike: ErrWithdrawnSubdivision
+// naming its successor(s) and the change that withdrew it. CN-11, ZA-GT,
+// ZA-NL and IN-DD were unknown codes (hard errors in a geofeed) while FR-J
+// and IN-OR named their successor; Norway's 2024 counties were unknown
+// while the withdrawn Viken (NO-30) passed.
+func TestWithdrawnCodesAreTreatedAlike(t *testing.T) {
+	tests := []struct {
+		name, country, code string
+		successors          []string
+		source              string // part of the cited change
+	}{
+		{"Beijing's numeric code names its letter code", "CN", "CN-11", []string{"CN-BJ"}, "2017-11-23"},
+		{"Hong Kong's numeric code names its letter code", "CN", "CN-91", []string{"CN-HK"}, "2017-11-23"},
+		{"Gauteng's old code names GP", "ZA", "ZA-GT", []string{"ZA-GP"}, "2007-11-28"},
+		{"KwaZulu-Natal's old code names KZN", "ZA", "ZA-NL", []string{"ZA-KZN"}, "2007-11-28"},
+		{"Daman and Diu names the merged territory", "IN", "IN-DD", []string{"IN-DH"}, "2020-01-26"},
+		{"Dadra and Nagar Haveli names the merged territory", "IN", "IN-DN", []string{"IN-DH"}, "2020-01-26"},
+		{"Île-de-France's letter code names IDF", "FR", "FR-J", []string{"FR-IDF"}, "2016-11-15"},
+		{"Orissa names Odisha", "IN", "IN-OR", []string{"IN-OD"}, "ISO 3166-2:IN"},
+		{"Viken is withdrawn, split in three", "NO", "NO-30", []string{"NO-31", "NO-32", "NO-33"}, "2024-01-01"},
+		{"Vestfold og Telemark is withdrawn, split in two", "NO", "NO-38", []string{"NO-39", "NO-40"}, "2024-01-01"},
+		{"Troms og Finnmark is withdrawn, split in two", "NO", "NO-54", []string{"NO-55", "NO-56"}, "2024-01-01"},
+		{"a pre-2020 county names its current successor", "NO", "NO-01", []string{"NO-31"}, "2020-11-24"},
+		{"Trøndelag's first code names NO-50", "NO", "NO-23", []string{"NO-50"}, "2019-04-09"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			err := Validate(tc.country, tc.code)
+			if !errors.Is(err, ErrWithdrawnSubdivision) {
+				t.Fatalf("Validate(%s, %s) = %v, want ErrWithdrawnSubdivision", tc.country, tc.code, err)
+			}
+			for _, s := range tc.successors {
+				if !strings.Contains(err.Error(), s) {
+					t.Errorf("%v does not name the successor %s", err, s)
+				}
+				if _, ok := LookupSubdivision(s); !ok {
+					t.Errorf("successor %s is not current", s)
+				}
+			}
+			if succ, _ := Successor(tc.code); !slices.Equal(succ, tc.successors) {
+				t.Errorf("Successor(%s) = %v, want %v", tc.code, succ, tc.successors)
+			}
+			if src, ok := WithdrawalSource(tc.code); !ok || !strings.Contains(src, tc.source) || !strings.Contains(err.Error(), src) {
+				t.Errorf("WithdrawalSource(%s) = %q, %v; want it citing %q, and in %v", tc.code, src, ok, tc.source, err)
+			}
+		})
+	}
+}
+
+// Norway's counties since the 2024 reform are current codes.
+func TestNorwayCountiesOf2024AreCurrent(t *testing.T) {
+	want := []string{"NO-03", "NO-11", "NO-15", "NO-18", "NO-21", "NO-22", "NO-31", "NO-32", "NO-33", "NO-34", "NO-39", "NO-40", "NO-42", "NO-46", "NO-50", "NO-55", "NO-56"}
+	var got []string
+	for _, s := range Subdivisions("NO") {
+		got = append(got, s.Code)
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("Norway's subdivisions %v, want %v", got, want)
+	}
+	for _, c := range want {
+		if err := Validate("NO", c); err != nil {
+			t.Errorf("Validate(NO, %s) = %v", c, err)
+		}
+	}
+}
+
+// The embedded data names where it comes from and when it was reviewed,
+// and every withdrawn code the change that withdrew it.
+func TestDataNamesItsSources(t *testing.T) {
+	if v := Version(); !strings.Contains(v, "iso-codes") || !regexp.MustCompile(`patches \d{4}-\d{2}-\d{2}$`).MatchString(v) {
+		t.Errorf("Version() = %q: want the upstream release and the patch review date", v)
+	}
+	for code := range data().withdrawn {
+		if src, ok := WithdrawalSource(code); !ok || src == "" {
+			t.Errorf("withdrawn %s cites no source", code)
+		}
 	}
 }
