@@ -228,6 +228,10 @@ func TestBadInputChangesNothing(t *testing.T) {
 					t.Errorf("%s: want the file named and one item per diagnostic, with the diagnostic as its value", x)
 				}
 			}},
+		{name: "an empty geofeed is refused and the source left as it was", r: req{Method: "PUT", Path: "/v1/geo/sources/partner/feed?origin=p.csv", Token: adm,
+			Body: "", Header: map[string]string{"Content-Type": "text/csv"}}, status: 422, typ: problem.Invalid, check: mentions("left as it was")},
+		{name: "garbage with skip_bad_lines leaves no entry and is refused", r: req{Method: "PUT", Path: "/v1/geo/sources/partner/feed?origin=p.csv&skip_bad_lines=true", Token: adm,
+			Body: "<html>502 Bad Gateway</html>\n", Header: map[string]string{"Content-Type": "text/csv"}}, status: 422, typ: problem.Invalid, check: mentions("allow-empty")},
 		{name: "a geofeed under a bad source name is refused", r: req{Method: "PUT", Path: "/v1/geo/sources/Bad%20Name/feed", Token: adm,
 			Body: "40.64.0.0/24,US,,,\n", Header: map[string]string{"Content-Type": "text/csv"}}, status: 422, typ: problem.Invalid},
 		{name: "a read token cannot import a geofeed", r: req{Method: "PUT", Path: "/v1/geo/sources/partner/feed", Token: read,

@@ -138,6 +138,12 @@ func (s *Server) routeGeoSources(api huma.API) {
 		rep.Diagnostics = nonNil(rep.Diagnostics)
 		return &struct{ Body geo.ImportReport }{rep}, nil
 	})
+	// huma makes a raw body required; an empty feed must reach the domain,
+	// which refuses it (or keeps it with allow_empty) with a clear answer.
+	// The registered operation shares this RequestBody.
+	if pi := api.OpenAPI().Paths["/v1/geo/sources/{name}/feed"]; pi != nil && pi.Put != nil && pi.Put.RequestBody != nil {
+		pi.Put.RequestBody.Required = false
+	}
 }
 
 func (s *Server) sourcesReady() error {
