@@ -143,13 +143,12 @@ type env struct {
 	secretsMu sync.Mutex
 	secrets   []string
 
-	acme      registry.Assignment // live, tenant acme
-	acme2     registry.Assignment // live, tenant acme, for the changes the matrix makes
-	acmeGone  registry.Assignment // released (quarantined), tenant acme
-	globex    registry.Assignment // live, tenant globex
-	untenant  registry.Assignment // live, no tenant
-	doc       *openAPIDoc
-	knownBugs map[string]string // "METHOD /template STATUS" → why it is tolerated
+	acme     registry.Assignment // live, tenant acme
+	acme2    registry.Assignment // live, tenant acme, for the changes the matrix makes
+	acmeGone registry.Assignment // released (quarantined), tenant acme
+	globex   registry.Assignment // live, tenant globex
+	untenant registry.Assignment // live, no tenant
+	doc      *openAPIDoc
 }
 
 type envOption func(*env)
@@ -204,7 +203,6 @@ func newEnv(tb testing.TB, opts ...envOption) *env {
 
 	e.seed(tb)
 	e.doc = loadOpenAPI(tb, e)
-	e.knownBugs = knownBugs()
 	// Every request a test makes must match the OpenAPI document, and no
 	// secret may ever reach the logs. Cleanups run last-in first-out, so
 	// these run while the server is still up.
@@ -213,7 +211,7 @@ func newEnv(tb testing.TB, opts ...envOption) *env {
 		log := slices.Clone(e.rec.log)
 		e.rec.mu.Unlock()
 		for _, x := range log {
-			for _, problem := range e.doc.conform(x, e.knownBugs) {
+			for _, problem := range e.doc.conform(x) {
 				tb.Errorf("OpenAPI conformance: %s: %s", x, problem)
 			}
 		}

@@ -12,8 +12,6 @@ import (
 	"context"
 	"math/rand/v2"
 	"net/netip"
-	"os"
-	"path/filepath"
 	"runtime"
 	"syscall"
 	"testing"
@@ -22,6 +20,7 @@ import (
 	"github.com/oschwald/maxminddb-golang/v2"
 
 	"github.com/cadastre-ipam/cadastre/geo"
+	"github.com/cadastre-ipam/cadastre/internal/testenv"
 	"github.com/cadastre-ipam/cadastre/location"
 	"github.com/cadastre-ipam/cadastre/registry"
 )
@@ -30,19 +29,6 @@ const (
 	geolite2File = "geolite2-country.mmdb"      // @ip-location-db/geolite2-country-mmdb
 	whoisFile    = "geo-whois-asn-country.mmdb" // @ip-location-db/geo-whois-asn-country-mmdb
 )
-
-// geoDB returns the path of a cached real database, or skips.
-func geoDB(tb testing.TB, file string) string {
-	tb.Helper()
-	path, err := filepath.Abs(filepath.Join("..", ".cache", "geodata", file))
-	if err != nil {
-		tb.Fatal(err)
-	}
-	if _, err := os.Stat(path); err != nil {
-		tb.Skipf("%s not cached: run scripts/fetch-geodata", file)
-	}
-	return path
-}
 
 // geoIPv4 is n uniformly random IPv4 addresses (fixed seed).
 func geoIPv4(n int) []netip.Addr {
@@ -114,7 +100,7 @@ func cpuLoop(b *testing.B, f func(i int) bool) {
 }
 
 func geoTable(tb testing.TB) *geo.Table {
-	tab, err := geo.Build(context.Background(), geo.Inputs{MMDBs: []geo.MMDBFile{{Name: "geolite2", Path: geoDB(tb, geolite2File)}}}, nil, time.Now())
+	tab, err := geo.Build(context.Background(), geo.Inputs{MMDBs: []geo.MMDBFile{{Name: "geolite2", Path: testenv.GeoData(tb, geolite2File)}}}, nil, time.Now())
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -125,7 +111,7 @@ func geoTable(tb testing.TB) *geo.Table {
 // Table.Lookup (special-purpose class, transition decoding, the ranked
 // table) with maxminddb-golang's Lookup and decode of the country code.
 func BenchmarkGeoLookup(b *testing.B) {
-	path := geoDB(b, geolite2File)
+	path := testenv.GeoData(b, geolite2File)
 	tab := geoTable(b)
 	db, err := maxminddb.Open(path)
 	if err != nil {
@@ -177,7 +163,7 @@ func processCPU() time.Duration {
 // the process CPU time of a load (cpu-ms/op: steadier than wall time on
 // a loaded machine).
 func BenchmarkGeoLoad(b *testing.B) {
-	path := geoDB(b, geolite2File)
+	path := testenv.GeoData(b, geolite2File)
 	var ms runtime.MemStats
 	var kept uint64
 	var cpu time.Duration
@@ -212,7 +198,7 @@ func BenchmarkGeoLoad(b *testing.B) {
 // table is built once, outside the timing: `cadastre audit` adds the load
 // (BenchmarkGeoLoad, twice).
 func BenchmarkGeoAudit(b *testing.B) {
-	in := geo.Inputs{MMDBs: []geo.MMDBFile{{Name: "geolite2", Path: geoDB(b, geolite2File)}, {Name: "whois", Path: geoDB(b, whoisFile)}}}
+	in := geo.Inputs{MMDBs: []geo.MMDBFile{{Name: "geolite2", Path: testenv.GeoData(b, geolite2File)}, {Name: "whois", Path: testenv.GeoData(b, whoisFile)}}}
 	v6 := geoIPv6(b, in.MMDBs[0].Path, 1000)
 	v4 := geoIPv4(9000)
 	places := make([]registry.Placement, 0, 10000)

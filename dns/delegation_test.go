@@ -11,12 +11,14 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/miekg/dns"
 
 	authdns "github.com/cadastre-ipam/cadastre/dns"
+	"github.com/cadastre-ipam/cadastre/internal/testenv"
 	"github.com/cadastre-ipam/cadastre/registry"
 	"github.com/cadastre-ipam/cadastre/store/sqlite"
 )
@@ -408,8 +410,17 @@ func TestUnboundFollowsSignedReferrals(t *testing.T) {
 		t.Fatal(err)
 	}
 	srv := authdns.NewServer(registry.New(st), st, sealer, authdns.Options{Listen: childAddr})
-	if err := srv.Start(ctx); err != nil {
-		t.Skipf("the child server needs %s (port 53, so that glue can point at it): %v", childAddr, err)
+	// Port 53 needs root (or CAP_NET_BIND_SERVICE). Another run of this
+	// test on the machine may hold it for a while: wait for it, bounded.
+	for deadline := time.Now().Add(30 * time.Second); ; {
+		err := srv.Start(ctx)
+		if err == nil {
+			break
+		}
+		if !errors.Is(err, syscall.EADDRINUSE) || time.Now().After(deadline) {
+			testenv.Need(t, childAddr, fmt.Sprintf("the child server listens on port 53, so that glue can point at it: %v", err))
+		}
+		time.Sleep(200 * time.Millisecond)
 	}
 	t.Cleanup(func() {
 		c, cancel := context.WithTimeout(context.Background(), 10*time.Second)

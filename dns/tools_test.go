@@ -20,30 +20,31 @@ import (
 	"github.com/miekg/dns"
 
 	authdns "github.com/cadastre-ipam/cadastre/dns"
+	"github.com/cadastre-ipam/cadastre/internal/testenv"
 	"github.com/cadastre-ipam/cadastre/registry"
 )
 
-// tool finds a program, skipping the test when it is missing outside CI.
-func tool(t testing.TB, name string) string {
-	t.Helper()
-	if p, err := exec.LookPath(name); err == nil {
-		return p
-	}
-	for _, dir := range []string{"/usr/sbin", "/usr/bin", "/sbin"} {
-		if p := filepath.Join(dir, name); fileExists(p) {
-			return p
-		}
-	}
-	if os.Getenv("CI") != "" {
-		t.Fatalf("%s is not installed: scripts/dns-tools installs it", name)
-	}
-	t.Skipf("%s is not installed (scripts/dns-tools installs it); skipping", name)
-	return ""
+// toolPackages are the Debian packages (scripts/dns-tools installs them)
+// of the programs the DNS tests drive.
+var toolPackages = map[string]string{
+	"unbound":          "unbound",
+	"delv":             "bind9-dnsutils",
+	"dnssec-verify":    "bind9utils",
+	"ldns-verify-zone": "ldnsutils",
+	"knotd":            "knot",
+	"knotc":            "knot",
+	"dnsperf":          "dnsperf",
 }
 
-func fileExists(p string) bool {
-	_, err := os.Stat(p)
-	return err == nil
+// tool finds a program; when it is missing the test skips, or fails
+// under $CI (testenv).
+func tool(t testing.TB, name string) string {
+	t.Helper()
+	pkg, ok := toolPackages[name]
+	if !ok {
+		t.Fatalf("tool %s: add its Debian package to toolPackages and scripts/dns-tools", name)
+	}
+	return testenv.Program(t, name, pkg)
 }
 
 // freePort finds a loopback port free for both UDP and TCP.

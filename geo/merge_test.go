@@ -9,6 +9,7 @@ import (
 
 	"github.com/maxmind/mmdbwriter/mmdbtype"
 
+	"github.com/cadastre-ipam/cadastre/internal/testenv"
 	"github.com/cadastre-ipam/cadastre/location"
 	"github.com/cadastre-ipam/cadastre/registry"
 )
@@ -150,7 +151,7 @@ func TestMergedTableAgreesWithRankModel(t *testing.T) {
 // maxminddb reader on both real databases, for random addresses of both
 // families.
 func TestRealTableAgreesWithReader(t *testing.T) {
-	in := Inputs{MMDBs: []MMDBFile{{"geolite2", realDB(t, geolite2File)}, {"whois", realDB(t, whoisFile)}}}
+	in := Inputs{MMDBs: []MMDBFile{{"geolite2", testenv.GeoData(t, geolite2File)}, {"whois", testenv.GeoData(t, whoisFile)}}}
 	tab, err := Build(context.Background(), in, nil, epoch)
 	if err != nil {
 		t.Fatal(err)

@@ -4,11 +4,11 @@ import (
 	"context"
 	"math/rand/v2"
 	"net/netip"
-	"os"
-	"path/filepath"
 	"testing"
 
 	"github.com/oschwald/maxminddb-golang/v2"
+
+	"github.com/cadastre-ipam/cadastre/internal/testenv"
 )
 
 // Real databases fetched by scripts/fetch-geodata into .cache/geodata/.
@@ -17,33 +17,8 @@ const (
 	whoisFile    = "geo-whois-asn-country.mmdb" // @ip-location-db/geo-whois-asn-country-mmdb
 )
 
-// realDB returns the path of a cached real database, or skips the test
-// saying how to get it.
-func realDB(t testing.TB, file string) string {
-	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			break
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Skip("no go.mod above the test directory")
-		}
-		dir = parent
-	}
-	path := filepath.Join(dir, ".cache", "geodata", file)
-	if _, err := os.Stat(path); err != nil {
-		t.Skipf("%s not cached: run scripts/fetch-geodata to test against the real databases", file)
-	}
-	return path
-}
-
 func TestRealDatabases(t *testing.T) {
-	dbs := map[string]string{"geolite2": realDB(t, geolite2File), "whois": realDB(t, whoisFile)}
+	dbs := map[string]string{"geolite2": testenv.GeoData(t, geolite2File), "whois": testenv.GeoData(t, whoisFile)}
 	tests := []struct {
 		name, db, addr, country string
 	}{
@@ -126,7 +101,7 @@ func randomIPv4(n int) []netip.Addr {
 // decoding, register and feed table, then the MMDB) of random IPv4
 // addresses against GeoLite2 country.
 func BenchmarkRealLookup(b *testing.B) {
-	tab, err := Build(context.Background(), Inputs{MMDBs: []MMDBFile{{"geolite2", realDB(b, geolite2File)}}}, nil, epoch)
+	tab, err := Build(context.Background(), Inputs{MMDBs: []MMDBFile{{"geolite2", testenv.GeoData(b, geolite2File)}}}, nil, epoch)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -141,7 +116,7 @@ func BenchmarkRealLookup(b *testing.B) {
 // BenchmarkRealMaxminddbDecode is the baseline: maxminddb-golang v2's
 // Lookup and decode of the country code, for the same addresses.
 func BenchmarkRealMaxminddbDecode(b *testing.B) {
-	r, err := maxminddb.Open(realDB(b, geolite2File))
+	r, err := maxminddb.Open(testenv.GeoData(b, geolite2File))
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -27,16 +27,21 @@ const (
 	crashSeedEnv = "CADASTRE_TEST_CRASH_SEED"
 )
 
-// TestCrashChild is the child of TestCrashKeepsEveryAcknowledgedAllocation:
-// it does nothing unless started by it. It allocates and releases from
-// several goroutines on a durable store and prints a line for each change
-// only after the call that made it returned nil.
-func TestCrashChild(t *testing.T) {
-	path := os.Getenv(crashDBEnv)
-	if path == "" {
-		t.Skip("only run as the child of TestCrashKeepsEveryAcknowledgedAllocation")
+// TestMain runs the tests, or, in a process started by
+// TestCrashKeepsEveryAcknowledgedAllocation, the crash child instead.
+func TestMain(m *testing.M) {
+	if path := os.Getenv(crashDBEnv); path != "" {
+		seed, _ := strconv.ParseUint(os.Getenv(crashSeedEnv), 10, 64)
+		crashChild(path, seed)
 	}
-	seed, _ := strconv.ParseUint(os.Getenv(crashSeedEnv), 10, 64)
+	os.Exit(m.Run())
+}
+
+// crashChild is the child of TestCrashKeepsEveryAcknowledgedAllocation.
+// It allocates and releases from several goroutines on a durable store
+// and prints a line for each change only after the call that made it
+// returned nil, until it is killed. It never returns.
+func crashChild(path string, seed uint64) {
 	ctx := context.Background()
 	st, err := sqlite.Open(ctx, path, sqlite.Options{}) // durable: that is the point
 	if err != nil {
@@ -140,7 +145,7 @@ func crashOnce(t *testing.T, seed uint64) {
 		}
 	}
 
-	cmd := exec.Command(os.Args[0], "-test.run=^TestCrashChild$", "-test.count=1")
+	cmd := exec.Command(os.Args[0]) // TestMain runs crashChild
 	cmd.Env = append(os.Environ(), crashDBEnv+"="+path, crashSeedEnv+"="+fmt.Sprint(seed))
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {

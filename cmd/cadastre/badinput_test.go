@@ -4,10 +4,11 @@ import (
 	"bytes"
 	"database/sql"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/cadastre-ipam/cadastre/internal/testenv"
 )
 
 // badCase is one refusal: the command, the exit status it must give, the
@@ -396,10 +397,8 @@ func readOnlyRunner(t *testing.T) []string {
 	if os.Geteuid() != 0 {
 		return nil
 	}
-	p, err := exec.LookPath("setpriv")
-	if err != nil {
-		t.Skip("running as root, where chmod does not stop writes, and setpriv(1) is not installed to run as nobody")
-	}
+	// As root chmod does not stop writes: run as nobody through setpriv(1).
+	p := testenv.Program(t, "setpriv", "util-linux")
 	return []string{p, "--reuid=65534", "--regid=65534", "--clear-groups"}
 }
 

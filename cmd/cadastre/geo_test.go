@@ -19,6 +19,7 @@ import (
 	"github.com/oschwald/maxminddb-golang/v2"
 
 	"github.com/cadastre-ipam/cadastre/demo"
+	"github.com/cadastre-ipam/cadastre/internal/testenv"
 	"github.com/cadastre-ipam/cadastre/store/sqlite"
 )
 
@@ -170,7 +171,7 @@ func TestGeoLookupMillion(t *testing.T) {
 	if testing.Short() {
 		t.Skip("-short")
 	}
-	mmdb := realGeoDB(t, "geolite2-country.mmdb")
+	mmdb := testenv.GeoData(t, "geolite2-country.mmdb")
 	dir := t.TempDir()
 	db := filepath.Join(dir, "r.db")
 	mustCLI(t, db, "geo", "source", "add", "geolite2", "--mmdb", mmdb)
@@ -218,19 +219,6 @@ func TestGeoLookupMillion(t *testing.T) {
 			t.Errorf("geo lookup %s: %d lines out for 1,000,000 addresses in", format, n)
 		}
 	}
-}
-
-// realGeoDB is a real database fetched by scripts/fetch-geodata, or skips.
-func realGeoDB(t *testing.T, file string) string {
-	t.Helper()
-	p, err := filepath.Abs(filepath.Join("..", "..", ".cache", "geodata", file))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := os.Stat(p); err != nil {
-		t.Skipf("%s not cached: run scripts/fetch-geodata", file)
-	}
-	return p
 }
 
 // demoRegister builds the demo register in a new database file.
@@ -281,12 +269,9 @@ func TestGeoExportMMDB(t *testing.T) {
 	if got := mustCLI(t, db, "geo", "lookup", "--all", "191.232.1.7"); !strings.Contains(got, "  export\t191.232.1.0/24\tUS US-VA") {
 		t.Errorf("the export read back: %q", got)
 	}
-	// mmdblookup (Debian package mmdb-bin), where installed.
-	if _, err := exec.LookPath("mmdblookup"); err != nil {
-		t.Log("mmdblookup not installed (apt-get install mmdb-bin): checked with maxminddb-golang only")
-		return
-	}
-	got, err := exec.Command("mmdblookup", "--file", out, "--ip", "191.232.1.7", "country", "iso_code").CombinedOutput()
+	// mmdblookup (Debian package mmdb-bin), a reader cadastre did not write.
+	mmdblookup := testenv.Program(t, "mmdblookup", "mmdb-bin")
+	got, err := exec.Command(mmdblookup, "--file", out, "--ip", "191.232.1.7", "country", "iso_code").CombinedOutput()
 	if err != nil || !strings.Contains(string(got), `"US"`) {
 		t.Errorf("mmdblookup: %v\n%s", err, got)
 	}
@@ -296,7 +281,7 @@ func TestGeoExportMMDB(t *testing.T) {
 // the space us-east borrowed from brazil-south shows up as placed in BR by
 // the database that follows registration data.
 func TestAuditDemoAgainstRealDatabases(t *testing.T) {
-	whois, geolite := realGeoDB(t, "geo-whois-asn-country.mmdb"), realGeoDB(t, "geolite2-country.mmdb")
+	whois, geolite := testenv.GeoData(t, "geo-whois-asn-country.mmdb"), testenv.GeoData(t, "geolite2-country.mmdb")
 	db := demoRegister(t)
 	mustCLI(t, db, "geo", "source", "add", "geolite2", "--mmdb", geolite)
 	mustCLI(t, db, "geo", "source", "add", "whois", "--mmdb", whois)

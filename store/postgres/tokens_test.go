@@ -9,16 +9,14 @@ import (
 	"testing"
 
 	"github.com/cadastre-ipam/cadastre/auth"
+	"github.com/cadastre-ipam/cadastre/internal/testenv"
 	"github.com/cadastre-ipam/cadastre/store/postgres"
 )
 
 // TestDumpHoldsNoTokenSecret: a dump of the database, as an operator would
 // take for a backup, contains no issued secret in any form.
 func TestDumpHoldsNoTokenSecret(t *testing.T) {
-	pgDump, err := exec.LookPath("pg_dump")
-	if err != nil {
-		t.Skip("pg_dump is not installed (Debian package postgresql-client)")
-	}
+	pgDump := testenv.Program(t, "pg_dump", "postgresql-client")
 	dsn := freshSchema(t)
 	ctx := context.Background()
 	st, err := postgres.Open(ctx, dsn, postgres.Options{})

@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/cadastre-ipam/cadastre/internal/testenv"
 )
 
 // BaseDSN is the test server: $CADASTRE_TEST_POSTGRES, or the one these
@@ -28,7 +30,7 @@ var seq atomic.Int64
 
 // FreshSchema makes an empty schema for one test, dropped when it ends,
 // and returns a DSN whose search_path is that schema. Without a server it
-// skips the test, unless $CI is set: then it fails.
+// stops the test as testenv.Need says: it skips, or fails under $CI.
 func FreshSchema(t testing.TB) string {
 	t.Helper()
 	base := BaseDSN()
@@ -36,10 +38,7 @@ func FreshSchema(t testing.TB) string {
 	defer cancel()
 	conn, err := pgx.Connect(ctx, base)
 	if err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("PostgreSQL at %s: %v", base, err)
-		}
-		t.Skipf("no PostgreSQL at %s (%v); scripts/setup starts it", base, err)
+		testenv.Need(t, "PostgreSQL at "+base, fmt.Sprintf("%v (scripts/setup starts it)", err))
 	}
 	name := fmt.Sprintf("cadastre_t%d_%d", time.Now().UnixNano()%1e9, seq.Add(1))
 	if _, err := conn.Exec(ctx, "CREATE SCHEMA "+name); err != nil {
