@@ -48,7 +48,10 @@ type nsec3Entry struct {
 	set  *rrset
 }
 
-// zoneData is one version of a zone as served: immutable once built.
+// zoneData is one version of a zone as served: immutable once built,
+// its records as well (they are shared by every goroutine answering from
+// the snapshot, and by the next build): copy a record before writing
+// into it, or before handing it to anything that does (dns.PackRR).
 type zoneData struct {
 	zone   Zone
 	serial uint32

@@ -60,7 +60,11 @@ type Options struct {
 // (DNS flag day 2020: 1232 avoids fragmentation).
 const MaxUDPSize = 1232
 
-// snapshot is every zone as served at one point of the event log.
+// snapshot is every zone as served at one point of the event log. Once
+// published (Server.snap) it is immutable, records included: goroutines
+// answer from it without locks, so code that needs a record changed, or
+// calls something that writes into one (miekg/dns's PackRR sets
+// Rdlength; an answer with a lower TTL sets Hdr.Ttl), works on a dns.Copy.
 type snapshot struct {
 	zones map[string]*zoneData
 	seq   int64

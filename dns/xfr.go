@@ -250,17 +250,23 @@ func (l *rrList) rrs() ([]dns.RR, error) {
 	return out, nil
 }
 
-// packRR is rr in uncompressed wire form.
+// packRR is rr in uncompressed wire form, packed in buf when it fits.
+// It never writes into rr: the records of a published snapshot are
+// shared with the goroutines answering queries, and dns.PackRR sets the
+// Rdlength of the record it packs (a data race, and a write to data
+// that is immutable once published). Packing rr as the one answer of a
+// message reads it only; the record follows the 12-byte message header.
 func packRR(rr dns.RR, buf []byte) (string, []byte, error) {
-	need := dns.Len(rr) + 64
-	if len(buf) < need {
+	const header = 12
+	if need := header + dns.Len(rr) + 1; len(buf) < need {
 		buf = make([]byte, max(need, 4096))
 	}
-	off, err := dns.PackRR(rr, buf, 0, nil, false)
+	m := dns.Msg{Answer: []dns.RR{rr}}
+	b, err := m.PackBuffer(buf)
 	if err != nil {
 		return "", buf, fmt.Errorf("pack %s: %w", rr.Header().Name, err)
 	}
-	return string(buf[:off]), buf, nil
+	return string(b[header:]), buf, nil
 }
 
 // splitWire cuts records in wire form apart, without parsing their data.

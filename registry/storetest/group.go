@@ -57,12 +57,19 @@ func GroupCommit(t *testing.T, open GroupOpen) {
 		// that they share transactions.
 		hold := make(chan struct{})
 		holding := make(chan struct{})
-		go st.Update(ctx, func(tx registry.Tx) error {
-			close(holding)
-			<-hold
-			return insert(ctx, tx, "first")
-		})
-		<-holding
+		firstErr := make(chan error, 1)
+		go func() {
+			firstErr <- st.Update(ctx, func(tx registry.Tx) error {
+				close(holding)
+				<-hold
+				return insert(ctx, tx, "first")
+			})
+		}()
+		select {
+		case <-holding:
+		case err := <-firstErr:
+			t.Fatalf("the first caller's Update ended before its function held the writer: %v", err)
+		}
 		errs := make([]error, n)
 		var wg sync.WaitGroup
 		for i := range n {
@@ -100,6 +107,9 @@ func GroupCommit(t *testing.T, open GroupOpen) {
 		time.Sleep(200 * time.Millisecond) // let them queue behind the first
 		close(hold)
 		wg.Wait()
+		if err := <-firstErr; err != nil {
+			t.Fatalf("the first caller: %v", err)
+		}
 
 		regions, events := contents(t, st)
 		if !regions["first"] || !regions["taken"] {
@@ -155,7 +165,9 @@ func GroupCommit(t *testing.T, open GroupOpen) {
 		defer st.Close()
 		for i := range 3 {
 			err := st.Update(ctx, func(tx registry.Tx) error {
-				insert(ctx, tx, fmt.Sprint("p", i))
+				if err := insert(ctx, tx, fmt.Sprint("p", i)); err != nil {
+					return err // not the panic the test is about
+				}
 				var m map[string]int
 				//lint:ignore SA5000 the panic is the point
 				m["nil map"]++ // a real runtime panic

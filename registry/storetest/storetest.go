@@ -105,7 +105,7 @@ func Run(t *testing.T, open Open) {
 
 	t.Run("missing objects are ErrNotFound", func(t *testing.T) {
 		f := setup(t, open)
-		f.s.View(ctx, func(tx registry.Tx) error {
+		if err := f.s.View(ctx, func(tx registry.Tx) error {
 			if _, err := tx.RegionByName(ctx, "nowhere"); !errors.Is(err, registry.ErrNotFound) {
 				t.Errorf("RegionByName: %v, want ErrNotFound", err)
 			}
@@ -116,7 +116,9 @@ func Run(t *testing.T, open Open) {
 				t.Errorf("PoolByID: %v, want ErrNotFound", err)
 			}
 			return nil
-		})
+		}); err != nil {
+			t.Fatalf("View: %v", err)
+		}
 	})
 
 	t.Run("the database refuses overlapping blocks, pools and live assignments", func(t *testing.T) {
@@ -179,7 +181,7 @@ func Run(t *testing.T, open Open) {
 		if !errors.Is(err, boom) {
 			t.Fatalf("Update = %v, want boom", err)
 		}
-		f.s.View(ctx, func(tx registry.Tx) error {
+		if err := f.s.View(ctx, func(tx registry.Tx) error {
 			if _, err := tx.RegionByName(ctx, "ghost"); !errors.Is(err, registry.ErrNotFound) {
 				t.Errorf("region ghost survived a failed update: %v", err)
 			}
@@ -187,7 +189,9 @@ func Run(t *testing.T, open Open) {
 				t.Errorf("event survived a failed update: %+v", p)
 			}
 			return nil
-		})
+		}); err != nil {
+			t.Fatalf("View: %v", err)
+		}
 	})
 
 	t.Run("smallest free prefix that fits, lowest address first", func(t *testing.T) {
@@ -208,11 +212,11 @@ func Run(t *testing.T, open Open) {
 			maxBits int
 			want    string
 		}{{32, "40.64.0.8/29"}, {29, "40.64.0.8/29"}, {28, "40.64.0.16/28"}, {27, "40.64.0.64/26"}, {26, "40.64.0.64/26"}, {25, "40.64.0.128/25"}, {24, ""}}
-		f.s.View(ctx, func(tx registry.Tx) error {
+		if err := f.s.View(ctx, func(tx registry.Tx) error {
 			for _, c := range cases {
 				got, ok, err := tx.SmallestFree(ctx, f.region.ID, 4, c.maxBits)
 				if err != nil {
-					t.Fatal(err)
+					return err
 				}
 				if (c.want == "") != !ok || (ok && got.Prefix != mp(c.want)) || (ok && got.PoolID != f.pool4.ID) {
 					t.Errorf("SmallestFree(/%d) = %v %v, want %q", c.maxBits, got.Prefix, ok, c.want)
@@ -223,7 +227,7 @@ func Run(t *testing.T, open Open) {
 			}
 			list, err := tx.FreeOfPool(ctx, f.pool4.ID)
 			if err != nil {
-				t.Fatal(err)
+				return err
 			}
 			var got []string
 			for _, p := range list {
@@ -234,8 +238,10 @@ func Run(t *testing.T, open Open) {
 				t.Errorf("FreeOfPool = %v, want %v (address order)", got, want)
 			}
 			return nil
-		})
-		f.s.Update(ctx, func(tx registry.Tx) error {
+		}); err != nil {
+			t.Fatalf("View: %v", err)
+		}
+		if err := f.s.Update(ctx, func(tx registry.Tx) error {
 			ok, err := tx.RemoveFree(ctx, registry.FreePrefix{RegionID: f.region.ID, PoolID: f.pool4.ID, Prefix: mp("40.64.0.8/29")})
 			if !ok || err != nil {
 				t.Errorf("RemoveFree of a free prefix = %v, %v", ok, err)
@@ -245,7 +251,9 @@ func Run(t *testing.T, open Open) {
 				t.Errorf("RemoveFree of a prefix not free = %v, %v, want false, nil", ok, err)
 			}
 			return nil
-		})
+		}); err != nil {
+			t.Fatalf("Update: %v", err)
+		}
 	})
 
 	t.Run("assignments: live look-up, history, usage and quarantine", func(t *testing.T) {
@@ -270,7 +278,7 @@ func Run(t *testing.T, open Open) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		f.s.View(ctx, func(tx registry.Tx) error {
+		if err := f.s.View(ctx, func(tx registry.Tx) error {
 			a, ok, err := tx.LiveAssignment(ctx, mp("40.64.0.2/32"))
 			if err != nil || !ok || a.Prefix != mp("40.64.0.0/30") || a.Tenant != "acme" || a.Region != "us-east" || a.Pool != f.pool4.Prefix {
 				t.Errorf("LiveAssignment(40.64.0.2) = %+v %v %v", a, ok, err)
@@ -291,7 +299,7 @@ func Run(t *testing.T, open Open) {
 			}
 			use, err := tx.Usage(ctx, []int64{f.pool4.ID, f.pool6.ID}, until)
 			if err != nil {
-				t.Fatal(err)
+				return err
 			}
 			var assigned, quarantined, expired int64
 			for _, u := range use {
@@ -324,7 +332,9 @@ func Run(t *testing.T, open Open) {
 				t.Errorf("Assignments(after, limit) = %+v, %v", page, err)
 			}
 			return nil
-		})
+		}); err != nil {
+			t.Fatalf("View: %v", err)
+		}
 	})
 
 	t.Run("events are append-only, ordered, and found by subject", func(t *testing.T) {
@@ -344,7 +354,7 @@ func Run(t *testing.T, open Open) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		f.s.View(ctx, func(tx registry.Tx) error {
+		if err := f.s.View(ctx, func(tx registry.Tx) error {
 			all, err := tx.Events(ctx, registry.EventFilter{})
 			if err != nil || len(all) != 3 || all[0].Seq >= all[1].Seq || string(all[2].After) != `{"i":1}` || all[0].Actor != "tester" {
 				t.Errorf("Events = %+v, %v", all, err)
@@ -358,7 +368,9 @@ func Run(t *testing.T, open Open) {
 				t.Errorf("Events by subject = %+v", by)
 			}
 			return nil
-		})
+		}); err != nil {
+			t.Fatalf("View: %v", err)
+		}
 	})
 
 	t.Run("a follower reads every event once, in commit order, up to the position", func(t *testing.T) {
@@ -473,7 +485,7 @@ func Run(t *testing.T, open Open) {
 		if err := f.s.Update(ctx, func(tx registry.Tx) error { return tx.PutIdempotent(ctx, rec) }); !errors.Is(err, registry.ErrExists) {
 			t.Errorf("second PutIdempotent = %v, want ErrExists", err)
 		}
-		f.s.View(ctx, func(tx registry.Tx) error {
+		if err := f.s.View(ctx, func(tx registry.Tx) error {
 			got, ok, err := tx.Idempotent(ctx, "acme", "k1")
 			if err != nil || !ok || got.RequestHash != "h" || !slices.Equal(got.AssignmentIDs, rec.AssignmentIDs) {
 				t.Errorf("Idempotent = %+v %v %v", got, ok, err)
@@ -482,7 +494,9 @@ func Run(t *testing.T, open Open) {
 				t.Errorf("another tenant's key was found")
 			}
 			return nil
-		})
+		}); err != nil {
+			t.Fatalf("View: %v", err)
+		}
 	})
 
 	t.Run("concurrent requests with one idempotency key get one answer", func(t *testing.T) {
@@ -526,6 +540,26 @@ func Run(t *testing.T, open Open) {
 		as, err := reg.Assignments(ctx, registry.AssignmentFilter{})
 		if err != nil || len(as) != 1 {
 			t.Fatalf("%d assignments stored (%v), want 1", len(as), err)
+		}
+	})
+
+	t.Run("View and Update run their function and return its error", func(t *testing.T) {
+		// The suite checks every View and Update's error: a store whose
+		// transaction fails, or that never calls the function, fails it.
+		f := setup(t, open)
+		boom := errors.New("boom")
+		for _, c := range []struct {
+			name string
+			run  func(func(registry.Tx) error) error
+		}{{"View", func(fn func(registry.Tx) error) error { return f.s.View(ctx, fn) }},
+			{"Update", func(fn func(registry.Tx) error) error { return f.s.Update(ctx, fn) }}} {
+			ran := false
+			if err := c.run(func(registry.Tx) error { ran = true; return nil }); err != nil || !ran {
+				t.Errorf("%s of a function returning nil: err %v, ran %v", c.name, err, ran)
+			}
+			if err := c.run(func(registry.Tx) error { return boom }); !errors.Is(err, boom) {
+				t.Errorf("%s of a function returning an error: %v, want that error", c.name, err)
+			}
 		}
 	})
 
