@@ -54,15 +54,7 @@ type scenario struct {
 	global   []string // --postgres DSN or --db FILE
 	replicas int
 	read     func(context.Context) (*dbState, error)
-	// knownBug explains a stall (no allocation acknowledged for
-	// stallLimit) by a reported bug: the test then skips instead of failing.
-	knownBug string
 }
-
-// coldReadsBug is TestSQLiteConcurrentColdReads: a freshly started SQLite
-// server that gets 8 or more concurrent first reads can hang for good.
-const coldReadsBug = "BUG: store/sqlite/sqlite.go:445-457 Store.rstmt calls s.rdb.PrepareContext under s.rmu while the caller's View holds one of the 8 read connections; " +
-	"8 concurrent Views on a cold statement deadlock and the server answers nothing (see TestSQLiteConcurrentColdReads)"
 
 // allocations is how many allocation requests the clients get
 // acknowledged: the 20,000, $E2E_ALLOCATIONS, or 2,000 with -short.
@@ -116,23 +108,9 @@ func runScenario(t *testing.T, sc scenario) {
 	for i := range servers {
 		servers[i] = startServer(t, sc.global...)
 	}
-	d := &driver{t: t, servers: servers, token: token, run: fmt.Sprintf("r%d", time.Now().UnixNano()%1e9), gated: sc.knownBug == coldReadsBug}
-
-	// Authenticated reads on each server before the clients start, so that
-	// its read statements are prepared: a workaround for coldReadsBug.
-	warmUp := func(i int) error {
-		for _, path := range []string{"/v1/regions", "/v1/pools", "/v1/assignments/1"} {
-			if _, err := d.sendTo(context.Background(), newHTTPClient(), i, http.MethodGet, path, nil); err != nil {
-				return fmt.Errorf("warm-up GET %s: %v\n%s", path, err, servers[i].tail())
-			}
-		}
-		return nil
-	}
-	for i := range servers {
-		if err := warmUp(i); err != nil {
-			t.Fatal(err)
-		}
-	}
+	// The clients start on cold servers (nothing prepared, no connection
+	// open), and the killed replica comes back cold under their retries.
+	d := &driver{t: t, servers: servers, token: token, run: fmt.Sprintf("r%d", time.Now().UnixNano()%1e9)}
 
 	ctx, cancel := context.WithTimeout(context.Background(), driveLimit)
 	defer cancel()
@@ -168,17 +146,8 @@ func runScenario(t *testing.T, sc scenario) {
 		victim.kill()
 		down := time.Now()
 		time.Sleep(300 * time.Millisecond) // let clients run into the closed port
-		if d.gated {
-			// Hold the clients' retries until the restarted server has
-			// prepared its reads (coldReadsBug): 16 retries arriving on a
-			// cold server at once would hang it.
-			d.gate.Lock()
-			defer d.gate.Unlock()
-		}
 		if err := victim.start(); err != nil {
 			d.failf("restarting the killed replica: %v", err)
-		} else if err := warmUp(len(servers) / 2); err != nil {
-			d.failf("restarted replica: %v", err)
 		}
 		killed <- time.Since(down)
 	}()
@@ -196,9 +165,6 @@ func runScenario(t *testing.T, sc scenario) {
 	if stalled.Load() {
 		for _, s := range servers {
 			t.Logf("log of %s:\n%s", s.URL(), s.tail())
-		}
-		if sc.knownBug != "" {
-			t.Skipf("%s: no allocation acknowledged for %s after %d of %d", sc.knownBug, stallLimit, d.acked.Load(), total)
 		}
 		d.report()
 		t.Fatalf("no allocation acknowledged for %s after %d of %d", stallLimit, d.acked.Load(), total)
@@ -310,11 +276,6 @@ type driver struct {
 	busyMu      sync.Mutex
 	busyBodies  []string // the first few 503 answers, for the log
 
-	// gated: every attempt holds gate for reading, so that a restart can
-	// keep all requests off a server until it is warm (coldReadsBug).
-	gated bool
-	gate  sync.RWMutex
-
 	mu    sync.Mutex
 	errs  []string
 	nerrs int
@@ -392,17 +353,11 @@ func (d *driver) send(ctx context.Context, hc *http.Client, r int, method, path,
 		if key != "" {
 			req.Header.Set("Idempotency-Key", key)
 		}
-		if d.gated {
-			d.gate.RLock()
-		}
 		resp, err := hc.Do(req)
 		var b []byte
 		if err == nil {
 			b, err = io.ReadAll(resp.Body)
 			resp.Body.Close()
-		}
-		if d.gated {
-			d.gate.RUnlock()
 		}
 		if err != nil {
 			if ctx.Err() != nil {
@@ -427,26 +382,6 @@ func (d *driver) send(ctx context.Context, hc *http.Client, r int, method, path,
 		return out, nil
 	}
 	return out, fmt.Errorf("no answer after 40 attempts; last: %v", last)
-}
-
-// sendTo makes one attempt on server i, outside the gate.
-func (d *driver) sendTo(ctx context.Context, hc *http.Client, i int, method, path string, body []byte) (attempt, error) {
-	var rd io.Reader
-	if body != nil {
-		rd = bytes.NewReader(body)
-	}
-	req, err := http.NewRequestWithContext(ctx, method, d.servers[i].URL()+path, rd)
-	if err != nil {
-		return attempt{}, err
-	}
-	req.Header.Set("Authorization", "Bearer "+d.token)
-	resp, err := hc.Do(req)
-	if err != nil {
-		return attempt{}, err
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	return attempt{status: resp.StatusCode, body: b}, err
 }
 
 // allocate posts an allocation with its idempotency key until a replica
