@@ -30,7 +30,7 @@ func TestConformance(t *testing.T) {
 // A search_path naming no existing schema is refused with a message that
 // says so, not the migration tool's confusing "relation does not exist".
 func TestOpenRefusesMissingSchema(t *testing.T) {
-	dsn := freshSchema(t) // proves the server is there (or skips)
+	dsn := freshSchema(t) // proves the server is there (testenv.Need otherwise)
 	dsn = dsn[:strings.LastIndex(dsn, "search_path=")] + "search_path=cadastre_no_such_schema"
 	_, err := postgres.Open(context.Background(), dsn, postgres.Options{})
 	if !errors.Is(err, registry.ErrInvalid) || !strings.Contains(err.Error(), "cadastre_no_such_schema") || !strings.Contains(err.Error(), "CREATE SCHEMA") {
