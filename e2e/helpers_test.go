@@ -19,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cadastre-ipam/cadastre/internal/testenv"
 	"github.com/cadastre-ipam/cadastre/store/postgres/pgtest"
 )
 
@@ -32,7 +33,14 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	binary = filepath.Join(dir, "cadastre")
-	build := exec.Command("go", "build", "-o", binary, "github.com/cadastre-ipam/cadastre/cmd/cadastre")
+	args := []string{"build", "-o", binary}
+	if testenv.Race {
+		// The servers are where the concurrency is: under -race they are
+		// built with it too, and a race they report fails the test
+		// (raceReports).
+		args = append(args, "-race")
+	}
+	build := exec.Command("go", append(args, "github.com/cadastre-ipam/cadastre/cmd/cadastre")...)
 	build.Stdout, build.Stderr = os.Stderr, os.Stderr
 	if err := build.Run(); err != nil {
 		fmt.Fprintln(os.Stderr, "e2e: go build ./cmd/cadastre:", err)
@@ -42,6 +50,17 @@ func TestMain(m *testing.M) {
 	code := m.Run()
 	os.RemoveAll(dir)
 	os.Exit(code)
+}
+
+// raceReports is the data races the server of log reported (processes
+// built with -race print them and go on).
+func raceReports(log string) string {
+	b, _ := os.ReadFile(log)
+	i := strings.Index(string(b), "WARNING: DATA RACE")
+	if i < 0 {
+		return ""
+	}
+	return string(b[i:min(len(b), i+6000)])
 }
 
 // tokenKey is the fixed server-side token key every process of a test shares.
@@ -106,6 +125,11 @@ func (s *server) URL() string { return fmt.Sprintf("http://127.0.0.1:%d", s.port
 func startServer(t testing.TB, args ...string) *server {
 	t.Helper()
 	s := &server{args: args, port: freePort(t), log: filepath.Join(t.TempDir(), "serve.log")}
+	t.Cleanup(func() { // after s.stop (cleanups run last first)
+		if r := raceReports(s.log); r != "" {
+			t.Errorf("the server at %s reported a data race:\n%s", s.URL(), r)
+		}
+	})
 	t.Cleanup(s.stop)
 	if err := s.start(); err != nil {
 		t.Fatal(err)

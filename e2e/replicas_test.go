@@ -19,6 +19,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/cadastre-ipam/cadastre/internal/testenv"
 )
 
 // The proof of issue 3: several `cadastre serve` processes on one
@@ -57,7 +59,9 @@ type scenario struct {
 }
 
 // allocations is how many allocation requests the clients get
-// acknowledged: the issue's 20,000, $E2E_ALLOCATIONS, or 2,000 with -short.
+// acknowledged: the issue's 20,000, $E2E_ALLOCATIONS, or 2,000 with -short
+// or under -race (the servers are built with -race too, several times
+// slower; scripts/test runs the package both ways).
 func allocations(t *testing.T) int {
 	if s := os.Getenv("E2E_ALLOCATIONS"); s != "" {
 		n, err := strconv.Atoi(s)
@@ -66,7 +70,7 @@ func allocations(t *testing.T) int {
 		}
 		return n
 	}
-	if testing.Short() {
+	if testing.Short() || testenv.Race {
 		return 2000
 	}
 	return 20000
