@@ -1,6 +1,8 @@
 package storetest
 
 import (
+	"github.com/cadastre-ipam/cadastre/internal/testenv"
+
 	"context"
 	"encoding/binary"
 	"encoding/json"
@@ -459,7 +461,7 @@ func Model(t *testing.T, open Open) {
 	if testing.Short() {
 		ops /= 5
 	}
-	if raceEnabled && *seedFlag == 0 {
+	if testenv.Race && *seedFlag == 0 {
 		// The race detector makes the store's own work several times
 		// slower; it looks for races, which fewer steps show as well.
 		ops /= 4
