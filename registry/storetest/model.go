@@ -1,8 +1,6 @@
 package storetest
 
 import (
-	"github.com/cadastre-ipam/cadastre/internal/testenv"
-
 	"context"
 	"encoding/binary"
 	"encoding/json"
@@ -18,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cadastre-ipam/cadastre/internal/testenv"
 	"github.com/cadastre-ipam/cadastre/location"
 	"github.com/cadastre-ipam/cadastre/prefix"
 	"github.com/cadastre-ipam/cadastre/registry"
