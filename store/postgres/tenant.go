@@ -1,0 +1,99 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/cadastre-ipam/cadastre/registry"
+	"github.com/cadastre-ipam/cadastre/store/internal/rowscan"
+)
+
+// ---- tenants (registry.TenantTx)
+
+const tenantCols = rowscan.TenantCols
+
+func (t *tx) InsertTenant(ctx context.Context, x *registry.Tenant) error {
+	return mapErr(t.row(ctx, `INSERT INTO tenants (name, names, max_ipv4, max_ipv6, note, created_at) VALUES ($1, $2, $3, $4, $5, $6) RETURNING id`,
+		x.Name, rowscan.TenantNames(*x), x.MaxIPv4, x.MaxIPv6, x.Note, micros(x.CreatedAt)).Scan(&x.ID))
+}
+
+func (t *tx) UpdateTenant(ctx context.Context, x registry.Tenant) error {
+	tag, err := t.exec(ctx, `UPDATE tenants SET names = $1, max_ipv4 = $2, max_ipv6 = $3, note = $4 WHERE id = $5`,
+		rowscan.TenantNames(x), x.MaxIPv4, x.MaxIPv6, x.Note, x.ID)
+	if err != nil {
+		return err
+	}
+	if tag.RowsAffected() != 1 {
+		return fmt.Errorf("tenant %s: %w", x.Name, registry.ErrNotFound)
+	}
+	return nil
+}
+
+func (t *tx) DeleteTenant(ctx context.Context, id int64) error {
+	tag, err := t.exec(ctx, `DELETE FROM tenants WHERE id = $1`, id)
+	if err != nil {
+		return err
+	}
+	if tag.RowsAffected() != 1 {
+		return fmt.Errorf("tenant %d: %w", id, registry.ErrNotFound)
+	}
+	return nil
+}
+
+// TenantByName, in a write transaction, locks the tenant's row (FOR
+// UPDATE): a change of its quotas and an allocation counting against them
+// happen one after the other.
+func (t *tx) TenantByName(ctx context.Context, name string) (registry.Tenant, error) {
+	q := `SELECT ` + tenantCols + ` FROM tenants WHERE name = $1`
+	if t.write {
+		q += ` FOR UPDATE`
+	}
+	rows, err := t.query(ctx, q, name)
+	x, err := one(rows, err, rowscan.Tenant)
+	return x, notFound(err, "tenant "+name)
+}
+
+func (t *tx) Tenants(ctx context.Context) ([]registry.Tenant, error) {
+	rows, err := t.query(ctx, `SELECT `+tenantCols+` FROM tenants ORDER BY name`)
+	return collect(rows, err, rowscan.Tenant)
+}
+
+// AddTenantUse is one UPDATE: READ COMMITTED makes a concurrent one wait
+// for this transaction and then add to what it committed, so counts never
+// interleave, on one replica or many.
+func (t *tx) AddTenantUse(ctx context.Context, name string, d4, d6 int64) (registry.Tenant, error) {
+	rows, err := t.query(ctx, `UPDATE tenants SET used_ipv4 = GREATEST(used_ipv4 + $1, 0), used_ipv6 = GREATEST(used_ipv6 + $2, 0) WHERE name = $3 RETURNING `+tenantCols, d4, d6, name)
+	x, err := one(rows, err, rowscan.Tenant)
+	return x, notFound(err, "tenant "+name)
+}
+
+// nameHolder: see the SQLite store's; the same answer in one statement.
+const nameHolder = `SELECT CASE
+	WHEN EXISTS (SELECT 1 FROM assignments WHERE name IN ($1, $2) AND name <> '' AND state <> 'released' AND tenant <> $3) THEN 'assignment'
+	WHEN EXISTS (SELECT 1 FROM dns_zones WHERE name = $1) THEN 'apex'
+	WHEN EXISTS (SELECT 1 FROM dns_records WHERE type = 'NS' AND lower(data) IN ($1, $2))
+	  OR EXISTS (SELECT 1 FROM dns_zones z, jsonb_array_elements_text(CASE WHEN jsonb_typeof(z.config::jsonb -> 'ns') = 'array' THEN z.config::jsonb -> 'ns' ELSE '[]'::jsonb END) j(v)
+	             WHERE lower(j.v) IN ($1, $2)) THEN 'ns'
+	WHEN EXISTS (SELECT 1 FROM dns_records r WHERE r.name = $1 AND r.type IN ('A', 'AAAA') AND EXISTS (
+		SELECT 1 FROM dns_records d JOIN dns_zones z ON z.id = d.zone_id
+		WHERE d.type = 'NS' AND d.name <> z.name AND d.zone_id = r.zone_id
+		  AND ($1 = d.name OR right($1, length(d.name) + 1) = '.' || d.name))) THEN 'glue'
+	WHEN EXISTS (SELECT 1 FROM dns_records WHERE name = $1) THEN 'record'
+	ELSE '' END`
+
+func (t *tx) NameHolder(ctx context.Context, fqdn, tenant string) (registry.HolderKind, bool, error) {
+	dotted, bare := rowscan.NameArgs(fqdn)
+	var code string
+	err := t.row(ctx, nameHolder, dotted, bare, tenant).Scan(&code)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return "", false, nil
+	}
+	if err != nil {
+		return "", false, mapErr(err)
+	}
+	k, ok := rowscan.HolderKind(code)
+	return k, ok, nil
+}
