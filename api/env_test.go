@@ -288,6 +288,15 @@ func (e *env) seed(tb testing.TB) {
 	} {
 		must[registry.Pool](tb)(e.reg.AddPool(ctx, p))
 	}
+	// Tenants with name suffixes and quotas: acme names under example.com
+	// (the names the tests give its assignments), globex under
+	// globex.example, each with room for what the tests allocate.
+	for _, t := range []registry.TenantSpec{
+		{Name: "acme", Names: &[]string{"example.com"}, MaxIPv4: ptr(int64(256)), MaxIPv6: ptr(int64(100000))},
+		{Name: "globex", Names: &[]string{"globex.example"}, MaxIPv4: ptr(int64(4)), MaxIPv6: ptr(int64(100000))},
+	} {
+		must[registry.Tenant](tb)(e.reg.AddTenant(ctx, t))
+	}
 	alloc := func(tenant string, family int) registry.Assignment {
 		as := must[[]registry.Assignment](tb)(e.reg.Allocate(ctx, registry.Request{Region: "us-east", Family: family, Tenant: tenant, Resource: "vm-" + tenant}))
 		return as[0]

@@ -34,8 +34,11 @@ func (e *BatchLimitError) Error() string {
 	return fmt.Sprintf("%d prefixes in one request: at most %d (serve --max-batch); split it into several requests", e.Asked, e.Limit)
 }
 
-// Is makes errors.Is(err, ErrInvalid) true.
-func (e *BatchLimitError) Is(target error) bool { return target == ErrInvalid }
+// Is makes errors.Is(err, ErrTooLarge) and errors.Is(err, ErrInvalid) true.
+func (e *BatchLimitError) Is(target error) bool { return target == ErrTooLarge || target == ErrInvalid }
+
+// ErrTooLarge means a request asks for more than one request may hold.
+var ErrTooLarge = fmt.Errorf("request too large: %w", ErrInvalid)
 
 // prefixes counts the assignments normalised requests make.
 func prefixes(reqs []Request) int {
