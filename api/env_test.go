@@ -149,6 +149,7 @@ type env struct {
 	globex   registry.Assignment // live, tenant globex
 	untenant registry.Assignment // live, no tenant
 	doc      *openAPIDoc
+	regOpts  []registry.Option // for the registry under the server
 }
 
 type envOption func(*env)
@@ -178,7 +179,7 @@ func newEnv(tb testing.TB, opts ...envOption) *env {
 		tb.Fatal(err)
 	}
 	tb.Cleanup(func() { e.store.Close() })
-	e.reg = registry.New(e.store)
+	e.reg = registry.New(e.store, e.regOpts...)
 	e.tokens, err = auth.New(e.store, testKey, e.clock.now)
 	if err != nil {
 		tb.Fatal(err)
