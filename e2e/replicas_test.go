@@ -95,6 +95,11 @@ func setup(t *testing.T, global []string) string {
 	cli("pool", "add", "10.1.0.0/22", "--region", "eu-west")
 	cli("pool", "add", "fd00:0:0:1::/64", "--region", "us-east")
 	cli("pool", "add", "fd00:0:0:2::/64", "--region", "eu-west")
+	// The drivers allocate for tenants t0..t3 and name under e2e.example.net
+	// with an allocate token, which may do so only for tenants that exist.
+	for i := range 4 {
+		cli("tenant", "add", fmt.Sprintf("t%d", i), "--names", "e2e.example.net")
+	}
 	var tok struct {
 		Secret string `json:"secret"`
 	}
