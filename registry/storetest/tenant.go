@@ -232,3 +232,37 @@ func freeUp(t *testing.T, f fixture) {
 		t.Fatal(err)
 	}
 }
+
+// MigratedTenants checks a store opened on a register made before tenants
+// existed, holding (see the stores' TestTenantMigration) a live IPv4 /30 and
+// an IPv4 /32 whose quarantine has ended of tenant old, a released
+// assignment of tenant gone, and a token of tenant tok, in region r.
+func MigratedTenants(t *testing.T, s registry.Store) {
+	ctx := context.Background()
+	reg := registry.New(s)
+	ts, err := reg.Tenants(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string][2]int64{"gone": {0, 0}, "old": {5, 0}, "tok": {0, 0}}
+	if len(ts) != len(want) {
+		t.Fatalf("tenants after the upgrade: %+v, want %v", ts, want)
+	}
+	for _, x := range ts {
+		w, ok := want[x.Name]
+		if !ok || x.UsedIPv4 != w[0] || x.UsedIPv6 != w[1] || len(x.Names) != 1 || x.Names[0] != "." || x.MaxIPv4 != nil || x.MaxIPv6 != nil {
+			t.Errorf("tenant %+v, want use %v, names [.], no quota", x, w)
+		}
+	}
+	evs, err := reg.Events(ctx, registry.EventFilter{SubjectKind: "tenant"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(evs) != 3 || evs[0].Actor != "migration" || evs[0].Action != "tenant.add" {
+		t.Errorf("events of the upgrade: %+v", evs)
+	}
+	// A restricted caller may allocate and name for a migrated tenant.
+	if _, err := reg.Allocate(registry.Restricted(ctx), registry.Request{Region: "r", Family: 4, Tenant: "tok", Name: "anything.example"}); err != nil {
+		t.Errorf("allocating for a migrated tenant: %v", err)
+	}
+}
