@@ -306,7 +306,8 @@ func (r *Registry) AllocateAll(ctx context.Context, b Batch) ([]Assignment, erro
 				emptyAt = now
 			}
 		}
-		if err := r.admit(ctx, tx, b.Requests, now); err != nil {
+		admitted, err := r.admit(ctx, tx, b.Requests, now)
+		if err != nil {
 			return err
 		}
 		// From here on nothing is read back from a write but IDs.
@@ -322,6 +323,9 @@ func (r *Registry) AllocateAll(ctx context.Context, b Batch) ([]Assignment, erro
 				return err
 			}
 			out = append(out, got...)
+		}
+		if err := admitted(); err != nil {
+			return err // tenant.go: quotas, when the store answered late
 		}
 		if b.Key != "" {
 			ids := make([]int64, len(out))

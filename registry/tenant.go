@@ -334,21 +334,17 @@ func (u *use) add(family, bits int, n int64) {
 	}
 }
 
-// tenantUse adds u to the use of the tenant an allocation is for and
-// returns the tenant; an unknown tenant is made for a trusted caller
-// (logged, with no suffixes and no quota) and refused for a restricted one.
+// tenantUse answers for a tenant AddTenantUse did not find: it is made
+// for a trusted caller (logged, with no suffixes and no quota), u added to
+// its use, and refused for a restricted one.
 func (r *Registry) tenantUse(ctx context.Context, tx Tx, name string, u use, now time.Time) (Tenant, error) {
-	t, err := tx.AddTenantUse(ctx, name, u.v4, u.v6)
-	if !errors.Is(err, ErrNotFound) {
-		return t, err
-	}
 	if IsRestricted(ctx) {
 		return Tenant{}, fmt.Errorf("tenant %s: no such tenant (an admin adds it with `cadastre tenant add %s`): %w", name, name, ErrNotFound)
 	}
 	if err := ValidateTenantName(name); err != nil {
 		return Tenant{}, err
 	}
-	t = Tenant{Name: name, Names: []string{}, CreatedAt: now}
+	t := Tenant{Name: name, Names: []string{}, CreatedAt: now}
 	if err := tx.InsertTenant(ctx, &t); err != nil {
 		return Tenant{}, err
 	}
@@ -369,13 +365,26 @@ func quota(t Tenant, u use) error {
 	return nil
 }
 
+// TenantUseQueuer is an optional Tx method: AddTenantUse whose answer
+// is needed only later. A store whose statements are network round trips
+// (PostgreSQL) sends it with the transaction's next statement instead of
+// on its own; the function returned gives AddTenantUse's answer (sending
+// the statement first if nothing has sent it yet).
+type TenantUseQueuer interface {
+	QueueTenantUse(ctx context.Context, name string, d4, d6 int64) func() (Tenant, error)
+}
+
 // admit applies the tenant rules to a batch inside its transaction, before
 // anything is taken: each tenant exists (or, for a trusted caller, is
 // made), its use grows by what the batch asks and stays within its quotas,
 // and every name is one the tenant may use. The use is counted first, so
-// a failing allocation rolls it back with everything else.
-func (r *Registry) admit(ctx context.Context, tx Tx, reqs []Request, now time.Time) error {
+// a failing allocation rolls it back with everything else. Where the Tx
+// can queue the count (TenantUseQueuer), the quotas are checked by the
+// function admit returns, which the caller runs after allocating and
+// before the transaction ends; otherwise that function does nothing.
+func (r *Registry) admit(ctx context.Context, tx Tx, reqs []Request, now time.Time) (func() error, error) {
 	per := map[string]*use{}
+	named := map[string]bool{}
 	for _, q := range reqs {
 		if q.Tenant == "" {
 			continue
@@ -391,6 +400,7 @@ func (r *Registry) admit(ctx context.Context, tx Tx, reqs []Request, now time.Ti
 		} else {
 			u.add(q.Family, q.Bits, int64(q.Count))
 		}
+		named[q.Tenant] = named[q.Tenant] || q.Name != ""
 	}
 	// Tenants' rows are taken in name order, so that two transactions
 	// needing the same tenants do not wait for each other in a cycle.
@@ -400,8 +410,15 @@ func (r *Registry) admit(ctx context.Context, tx Tx, reqs []Request, now time.Ti
 	}
 	slices.Sort(names)
 	tenants := make(map[string]Tenant, len(names))
-	for _, n := range names {
-		t, err := r.tenantUse(ctx, tx, n, *per[n], now)
+	type pending struct {
+		name   string
+		answer func() (Tenant, error)
+	}
+	var later []pending
+	settle := func(n string, t Tenant, err error) error {
+		if errors.Is(err, ErrNotFound) {
+			t, err = r.tenantUse(ctx, tx, n, *per[n], now)
+		}
 		if err != nil {
 			return err
 		}
@@ -409,15 +426,36 @@ func (r *Registry) admit(ctx context.Context, tx Tx, reqs []Request, now time.Ti
 			return err
 		}
 		tenants[n] = t
+		return nil
+	}
+	qu, queue := tx.(TenantUseQueuer)
+	for _, n := range names {
+		u := per[n]
+		if queue && !named[n] {
+			later = append(later, pending{n, qu.QueueTenantUse(ctx, n, u.v4, u.v6)})
+			continue
+		}
+		t, err := tx.AddTenantUse(ctx, n, u.v4, u.v6)
+		if err := settle(n, t, err); err != nil {
+			return nil, err
+		}
 	}
 	for _, q := range reqs {
 		if q.Name != "" {
 			if err := r.checkName(ctx, tx, tenants[q.Tenant], q.Tenant, q.Name); err != nil {
-				return err
+				return nil, err
 			}
 		}
 	}
-	return nil
+	return func() error {
+		for _, p := range later {
+			t, err := p.answer()
+			if err := settle(p.name, t, err); err != nil {
+				return err
+			}
+		}
+		return nil
+	}, nil
 }
 
 // checkName decides whether an assignment of tenant (t is its row, zero

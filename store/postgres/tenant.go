@@ -97,3 +97,41 @@ func (t *tx) NameHolder(ctx context.Context, fqdn, tenant string) (registry.Hold
 	k, ok := rowscan.HolderKind(code)
 	return k, ok, nil
 }
+
+// QueueTenantUse implements registry.TenantUseQueuer: the UPDATE goes out
+// with the transaction's next statement (an allocation's first look at
+// free space), so counting a tenant's use costs no round trip of its own;
+// its row is read as the batch's results are.
+func (t *tx) QueueTenantUse(ctx context.Context, name string, d4, d6 int64) func() (registry.Tenant, error) {
+	var got registry.Tenant
+	var gotErr error
+	done := false
+	if t.pending == nil {
+		t.pending = &pgx.Batch{}
+	}
+	if t.readers == nil {
+		t.readers = map[int]func(pgx.Rows) error{}
+	}
+	t.readers[t.pending.Len()] = func(rows pgx.Rows) error {
+		got, gotErr = one(rows, nil, rowscan.Tenant)
+		gotErr, done = notFound(gotErr, "tenant "+name), true
+		if errors.Is(gotErr, registry.ErrNotFound) {
+			return nil // an answer, not a failure of the batch
+		}
+		return gotErr
+	}
+	t.pending.Queue(`UPDATE tenants SET used_ipv4 = GREATEST(used_ipv4 + $1, 0), used_ipv6 = GREATEST(used_ipv6 + $2, 0) WHERE name = $3 RETURNING `+tenantCols, d4, d6, name)
+	return func() (registry.Tenant, error) {
+		if !done {
+			if err := t.flush(ctx); err != nil {
+				return registry.Tenant{}, err
+			}
+			if !done {
+				return registry.Tenant{}, fmt.Errorf("tenant %s: the queued count was never answered", name)
+			}
+		}
+		return got, gotErr
+	}
+}
+
+var _ registry.TenantUseQueuer = (*tx)(nil)
