@@ -30,7 +30,7 @@ func TestLargeBatches(t *testing.T) {
 		e := newEnv(t)
 		e.region("r", "none", 0)
 		e.block("fd00::/64")
-		e.pool("fd00::/116", "r")      // 4,096 addresses
+		e.pool("fd00::/116", "r")     // 4,096 addresses
 		e.pool("fd00::1000/117", "r") // 2,048 more
 		cs := &countingStore{Store: e.store}
 		return e, cs, registry.New(cs, registry.WithClock(e.clock.Now))

@@ -72,6 +72,9 @@ type TenantTx interface {
 	// it): a live assignment of another tenant first, then a zone's
 	// apex, an NS target (of a zone's configuration or an NS record), an
 	// address record at or below a delegation (glue), any static record.
+	// In a write transaction the answer holds until it ends: another
+	// transaction asking for the same name waits, so two tenants never
+	// both find a name free.
 	NameHolder(ctx context.Context, fqdn, tenant string) (HolderKind, bool, error)
 }
 

@@ -137,6 +137,43 @@ func runTenants(t *testing.T, open Open) {
 		}
 	})
 
+	t.Run("two tenants racing for one name: exactly one gets it", func(t *testing.T) {
+		f := setup(t, open)
+		freeUp(t, f)
+		reg := registry.New(f.s)
+		const callers = 8
+		for i := range callers {
+			if _, err := reg.AddTenant(ctx, registry.TenantSpec{Name: string(rune('a' + i)), Names: &[]string{"race.example"}}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for round := range 5 {
+			name := "vm" + string(rune('0'+round)) + ".race.example"
+			var wg sync.WaitGroup
+			errs := make([]error, callers)
+			for i := range callers {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					_, errs[i] = reg.Allocate(registry.Restricted(ctx), registry.Request{Region: "us-east", Tenant: string(rune('a' + i)), Name: name})
+				}()
+			}
+			wg.Wait()
+			ok := 0
+			for _, err := range errs {
+				switch {
+				case err == nil:
+					ok++
+				case !errors.Is(err, registry.ErrNameTaken):
+					t.Errorf("unexpected error: %v", err)
+				}
+			}
+			if ok != 1 {
+				t.Fatalf("name %s: %d tenants got it, want exactly 1", name, ok)
+			}
+		}
+	})
+
 	t.Run("NameHolder names what holds a name: another tenant's live assignment, apex, name server, glue, static record", func(t *testing.T) {
 		f := setup(t, open)
 		freeUp(t, f)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/fnv"
 
 	"github.com/jackc/pgx/v5"
 
@@ -12,6 +13,11 @@ import (
 )
 
 // ---- tenants (registry.TenantTx)
+
+// nameLockClass is the first key of the advisory locks on DNS names (the
+// second is a hash of the name); the migration lock uses the one-key form
+// with a value below 2^32, whose first half is 0.
+const nameLockClass = 727
 
 const tenantCols = rowscan.TenantCols
 
@@ -84,8 +90,18 @@ const nameHolder = `SELECT CASE
 	WHEN EXISTS (SELECT 1 FROM dns_records WHERE name = $1) THEN 'record'
 	ELSE '' END`
 
+// NameHolder, in a write transaction, first takes a transaction-scoped
+// advisory lock on the name, queued in the same round trip: under READ
+// COMMITTED each statement sees what committed before it began, so a
+// transaction naming the same name waits for this one and then finds its
+// assignment, and two tenants never both find a name free.
 func (t *tx) NameHolder(ctx context.Context, fqdn, tenant string) (registry.HolderKind, bool, error) {
 	dotted, bare := rowscan.NameArgs(fqdn)
+	if t.write {
+		h := fnv.New32a()
+		h.Write([]byte(dotted))
+		t.later(`SELECT pg_advisory_xact_lock($1, $2)`, nameLockClass, int32(h.Sum32()))
+	}
 	var code string
 	err := t.row(ctx, nameHolder, dotted, bare, tenant).Scan(&code)
 	if errors.Is(err, pgx.ErrNoRows) {
