@@ -8,6 +8,7 @@ import (
 
 	"github.com/cadastre-ipam/cadastre/auth"
 	authdns "github.com/cadastre-ipam/cadastre/dns"
+	"github.com/cadastre-ipam/cadastre/problem"
 	"github.com/cadastre-ipam/cadastre/registry"
 )
 
@@ -66,8 +67,8 @@ func TestNameHijacksRefused(t *testing.T) {
 				before := e.snapshot(t)
 				x := e.do(t, r)
 				p := checkProblem(t, x, http.StatusConflict)
-				if p.Type != ProblemNameTaken || !strings.Contains(p.Detail, string(c.kind)) {
-					t.Errorf("%s: want %s naming %q", x, ProblemNameTaken, c.kind)
+				if p.Type != problem.NameTaken || !strings.Contains(p.Detail, string(c.kind)) {
+					t.Errorf("%s: want %s naming %q", x, problem.NameTaken, c.kind)
 				}
 				if strings.Contains(string(x.Body), "sibling") {
 					t.Errorf("%s: the answer names the other tenant", x)
@@ -86,8 +87,8 @@ func TestNameHijacksRefused(t *testing.T) {
 	})
 	t.Run("an admin may not take another tenant's live name", func(t *testing.T) {
 		x := e.do(t, req{Method: "POST", Path: "/v1/assignments", Token: adm, Body: []map[string]any{{"region": "us-east", "tenant": "hosting", "name": "vm1.cloud.example"}}})
-		if p := checkProblem(t, x, http.StatusConflict); p.Type != ProblemNameTaken {
-			t.Errorf("%s: want %s", x, ProblemNameTaken)
+		if p := checkProblem(t, x, http.StatusConflict); p.Type != problem.NameTaken {
+			t.Errorf("%s: want %s", x, problem.NameTaken)
 		}
 	})
 	t.Run("a name outside the tenant's suffixes is refused", func(t *testing.T) {
@@ -119,15 +120,15 @@ func TestQuotaOverAPI(t *testing.T) {
 		return e.do(t, req{Method: "POST", Path: "/v1/assignments", Token: foreign, Body: []map[string]any{{"region": "us-east", "family": 4, "count": count}}})
 	}
 	x := post(5)
-	if p := checkProblem(t, x, http.StatusConflict); p.Type != ProblemQuota || !strings.Contains(p.Detail, "max-ipv4") || !strings.Contains(p.Detail, "0 in use") {
-		t.Errorf("%s: want %s naming max-ipv4 and the use", x, ProblemQuota)
+	if p := checkProblem(t, x, http.StatusConflict); p.Type != problem.Quota || !strings.Contains(p.Detail, "max-ipv4") || !strings.Contains(p.Detail, "0 in use") {
+		t.Errorf("%s: want %s naming max-ipv4 and the use", x, problem.Quota)
 	}
 	if x := post(4); x.Status != http.StatusCreated {
 		t.Fatalf("exactly at the quota: %s", x)
 	}
 	x = post(1)
-	if p := checkProblem(t, x, http.StatusConflict); p.Type != ProblemQuota || !strings.Contains(p.Detail, "4 in use") {
-		t.Errorf("%s: want %s with 4 in use", x, ProblemQuota)
+	if p := checkProblem(t, x, http.StatusConflict); p.Type != problem.Quota || !strings.Contains(p.Detail, "4 in use") {
+		t.Errorf("%s: want %s with 4 in use", x, problem.Quota)
 	}
 	got := decode[registry.Tenant](t, e.do(t, req{Method: "GET", Path: "/v1/tenants/globex", Token: foreign}))
 	if got.UsedIPv4 != 4 || got.MaxIPv4 == nil || *got.MaxIPv4 != 4 {
@@ -140,8 +141,8 @@ func TestQuotaOverAPI(t *testing.T) {
 func TestBatchLimit(t *testing.T) {
 	e := newEnv(t, func(e *env) { e.regOpts = append(e.regOpts, registry.WithMaxBatch(10)) })
 	x := e.do(t, req{Method: "POST", Path: "/v1/assignments", Token: e.tok["allocate"], Body: []map[string]any{{"region": "us-east", "count": 6}, {"region": "us-east", "dual_stack": true, "count": 3}}})
-	if p := checkProblem(t, x, http.StatusRequestEntityTooLarge); p.Type != ProblemTooLarge || !strings.Contains(p.Detail, "at most 10") {
-		t.Errorf("%s: want %s naming the limit", x, ProblemTooLarge)
+	if p := checkProblem(t, x, http.StatusRequestEntityTooLarge); p.Type != problem.TooLarge || !strings.Contains(p.Detail, "at most 10") {
+		t.Errorf("%s: want %s naming the limit", x, problem.TooLarge)
 	}
 	if x := e.do(t, req{Method: "POST", Path: "/v1/assignments", Token: e.tok["allocate"], Body: []map[string]any{{"region": "us-east", "count": 10}}}); x.Status != http.StatusCreated {
 		t.Errorf("a batch at the limit: %s", x)
