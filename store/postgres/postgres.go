@@ -423,6 +423,8 @@ func mapErr(err error) error {
 		return err
 	}
 	switch pe.Code {
+	case "55P03": // lock_not_available: a NOWAIT lock (tenant.go) another writer holds
+		return fmt.Errorf("%s: held by another writer: %w", pe.Message, registry.ErrConflict)
 	case "23P01": // exclusion_violation
 		return fmt.Errorf("%s overlaps existing space (%s): %w", tableWord(pe.TableName), pe.ConstraintName, registry.ErrOverlap)
 	case "23505": // unique_violation
@@ -483,6 +485,9 @@ type tx struct {
 	// readers read the rows of queued statements whose answer is wanted
 	// (QueueTenantUse), by position in pending.
 	readers map[int]func(pgx.Rows) error
+	// tenantLocks counts the tenants' rows and names this transaction
+	// holds (tenant.go's lock order).
+	tenantLocks int
 }
 
 // lockRegion takes the region's lock, once per transaction, before the

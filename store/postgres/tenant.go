@@ -14,6 +14,29 @@ import (
 
 // ---- tenants (registry.TenantTx)
 
+// Lock order. Region locks are taken in ID order (postgres.go); tenants'
+// rows and names come before them. A transaction that holds no region
+// lock yet (an allocation alone, or the first job of a group commit)
+// waits for a tenant's row or a name; one that holds a region lock (a
+// later job of a group commit) only tries (NOWAIT), and if another writer
+// holds it, fails with registry.ErrConflict and runs again alone, where
+// it takes them first. So no two writers wait for each other in a cycle
+// (PostgreSQL would find the cycle only after deadlock_timeout, a second).
+// tenantLockFirst reports whether this transaction may wait for a
+// tenant's row or a name: it holds no region lock and no other of them.
+func (t *tx) tenantLockFirst() bool {
+	return len(t.locked) == 0 && t.tenantLocks == 0
+}
+
+// queueTenantLock queues a NOWAIT lock on a tenant's row when this
+// transaction may not wait for it (see tenantLockFirst).
+func (t *tx) queueTenantLock(name string) {
+	if t.write && !t.tenantLockFirst() {
+		t.later(`SELECT 1 FROM tenants WHERE name = $1 FOR UPDATE NOWAIT`, name)
+	}
+	t.tenantLocks++
+}
+
 // nameLockClass is the first key of the advisory locks on DNS names (the
 // second is a hash of the name); the migration lock uses the one-key form
 // with a value below 2^32, whose first half is 0.
@@ -71,6 +94,7 @@ func (t *tx) Tenants(ctx context.Context) ([]registry.Tenant, error) {
 // for this transaction and then add to what it committed, so counts never
 // interleave, on one replica or many.
 func (t *tx) AddTenantUse(ctx context.Context, name string, d4, d6 int64) (registry.Tenant, error) {
+	t.queueTenantLock(name)
 	rows, err := t.query(ctx, `UPDATE tenants SET used_ipv4 = GREATEST(used_ipv4 + $1, 0), used_ipv6 = GREATEST(used_ipv6 + $2, 0) WHERE name = $3 RETURNING `+tenantCols, d4, d6, name)
 	x, err := one(rows, err, rowscan.Tenant)
 	return x, notFound(err, "tenant "+name)
@@ -97,13 +121,38 @@ const nameHolder = `SELECT CASE
 // assignment, and two tenants never both find a name free.
 func (t *tx) NameHolder(ctx context.Context, fqdn, tenant string) (registry.HolderKind, bool, error) {
 	dotted, bare := rowscan.NameArgs(fqdn)
+	locked := true
 	if t.write {
 		h := fnv.New32a()
 		h.Write([]byte(dotted))
-		t.later(`SELECT pg_advisory_xact_lock($1, $2)`, nameLockClass, int32(h.Sum32()))
+		if t.tenantLockFirst() {
+			t.later(`SELECT pg_advisory_xact_lock($1, $2)`, nameLockClass, int32(h.Sum32()))
+		} else {
+			// Only try (see tenantLockFirst): the answer is read with
+			// the name's holder, in the same round trip.
+			if t.pending == nil {
+				t.pending = &pgx.Batch{}
+			}
+			if t.readers == nil {
+				t.readers = map[int]func(pgx.Rows) error{}
+			}
+			t.readers[t.pending.Len()] = func(rows pgx.Rows) error {
+				var err error
+				locked, err = one(rows, nil, func(r rowscan.Scanner) (bool, error) {
+					var ok bool
+					return ok, r.Scan(&ok)
+				})
+				return err
+			}
+			t.pending.Queue(`SELECT pg_try_advisory_xact_lock($1, $2)`, nameLockClass, int32(h.Sum32()))
+		}
+		t.tenantLocks++
 	}
 	var code string
 	err := t.row(ctx, nameHolder, dotted, bare, tenant).Scan(&code)
+	if err == nil && !locked {
+		return "", false, fmt.Errorf("name %s: held by another writer: %w", fqdn, registry.ErrConflict)
+	}
 	if errors.Is(err, pgx.ErrNoRows) {
 		return "", false, nil
 	}
@@ -122,6 +171,7 @@ func (t *tx) QueueTenantUse(ctx context.Context, name string, d4, d6 int64) func
 	var got registry.Tenant
 	var gotErr error
 	done := false
+	t.queueTenantLock(name)
 	if t.pending == nil {
 		t.pending = &pgx.Batch{}
 	}
