@@ -57,7 +57,7 @@ func TestLargeBatches(t *testing.T) {
 	})
 	t.Run("with a key a retry returns the same assignments, and another request with the key is refused", func(t *testing.T) {
 		e, _, reg := setup(t)
-		b := registry.Batch{Key: "big", Scope: "s", Requests: []registry.Request{{Region: "r", Count: 5000}}}
+		b := registry.Batch{Key: "big", Requests: []registry.Request{{Region: "r", Count: 5000}}}
 		first, err := reg.AllocateAll(e.ctx, b)
 		if err != nil {
 			t.Fatal(err)
@@ -69,7 +69,7 @@ func TestLargeBatches(t *testing.T) {
 		if live(t, e) != 5000 {
 			t.Fatalf("%d live after a retry, want 5000", live(t, e))
 		}
-		other := registry.Batch{Key: "big", Scope: "s", Requests: []registry.Request{{Region: "r", Count: 4500}}}
+		other := registry.Batch{Key: "big", Requests: []registry.Request{{Region: "r", Count: 4500}}}
 		if _, err := reg.AllocateAll(e.ctx, other); !errors.Is(err, registry.ErrIdempotency) {
 			t.Fatalf("another request with the key: %v, want ErrIdempotency", err)
 		}
@@ -89,7 +89,7 @@ func TestLargeBatches(t *testing.T) {
 	})
 	t.Run("with a key a failing transaction keeps the earlier ones, and a retry continues", func(t *testing.T) {
 		e, _, reg := setup(t)
-		b := registry.Batch{Key: "k", Scope: "s", Requests: []registry.Request{{Region: "r", Count: 7000}}}
+		b := registry.Batch{Key: "k", Requests: []registry.Request{{Region: "r", Count: 7000}}}
 		_, err := reg.AllocateAll(e.ctx, b)
 		if !errors.Is(err, registry.ErrNoSpace) || !strings.Contains(err.Error(), "continue") {
 			t.Fatalf("err = %v, want no space, saying a retry continues", err)

@@ -423,8 +423,6 @@ func mapErr(err error) error {
 		return err
 	}
 	switch pe.Code {
-	case "55P03": // lock_not_available: a NOWAIT lock (tenant.go) another writer holds
-		return fmt.Errorf("%s: held by another writer: %w", pe.Message, registry.ErrConflict)
 	case "23P01": // exclusion_violation
 		return fmt.Errorf("%s overlaps existing space (%s): %w", tableWord(pe.TableName), pe.ConstraintName, registry.ErrOverlap)
 	case "23505": // unique_violation

@@ -7,6 +7,7 @@ import (
 	"hash/fnv"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/cadastre-ipam/cadastre/registry"
 	"github.com/cadastre-ipam/cadastre/store/internal/rowscan"
@@ -32,7 +33,26 @@ func (t *tx) tenantLockFirst() bool {
 // transaction may not wait for it (see tenantLockFirst).
 func (t *tx) queueTenantLock(name string) {
 	if t.write && !t.tenantLockFirst() {
-		t.later(`SELECT 1 FROM tenants WHERE name = $1 FOR UPDATE NOWAIT`, name)
+		if t.pending == nil {
+			t.pending = &pgx.Batch{}
+		}
+		if t.readers == nil {
+			t.readers = map[int]func(pgx.Rows) error{}
+		}
+		t.readers[t.pending.Len()] = func(rows pgx.Rows) error {
+			for rows.Next() {
+			}
+			rows.Close()
+			var pe *pgconn.PgError
+			if err := rows.Err(); errors.As(err, &pe) && pe.Code == "55P03" { // lock_not_available
+				// Not wrapped: mapErr would take it for a lock_timeout.
+				return fmt.Errorf("tenant %s: row held by another writer: %w", name, registry.ErrConflict)
+			} else if err != nil {
+				return err
+			}
+			return nil
+		}
+		t.pending.Queue(`SELECT 1 FROM tenants WHERE name = $1 FOR UPDATE NOWAIT`, name)
 	}
 	t.tenantLocks++
 }
