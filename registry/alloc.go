@@ -279,6 +279,7 @@ func (r *Registry) AllocateAll(ctx context.Context, b Batch) ([]Assignment, erro
 	// emptyAt is when the allocation's look found no ended quarantine,
 	// remembered once the allocation has committed (reaper).
 	var emptyAt time.Time
+	queueUse := true // tenant.go: false once a run met a new tenant
 	err := r.store.Update(ctx, func(tx Tx) error {
 		out = out[:0]
 		now := r.clock()
@@ -306,7 +307,7 @@ func (r *Registry) AllocateAll(ctx context.Context, b Batch) ([]Assignment, erro
 				emptyAt = now
 			}
 		}
-		admitted, err := r.admit(ctx, tx, b.Requests, now)
+		admitted, err := r.admit(ctx, tx, b.Requests, now, queueUse)
 		if err != nil {
 			return err
 		}
@@ -325,6 +326,9 @@ func (r *Registry) AllocateAll(ctx context.Context, b Batch) ([]Assignment, erro
 			out = append(out, got...)
 		}
 		if err := admitted(); err != nil {
+			if errors.Is(err, errRecount) {
+				queueUse = false
+			}
 			return err // tenant.go: quotas, when the store answered late
 		}
 		if b.Key != "" {

@@ -326,6 +326,11 @@ func (r *Registry) RemoveTenant(ctx context.Context, name string) error {
 	})
 }
 
+// errRecount asks AllocateAll to run its transaction again without
+// queueing tenants' counts (see admit). It is a conflict: a store that
+// runs writers concurrently runs the transaction again.
+var errRecount = fmt.Errorf("a new tenant: count again without queueing: %w", ErrConflict)
+
 // use is what a set of assignments counts against quotas.
 type use struct{ v4, v6 int64 }
 
@@ -385,7 +390,13 @@ type TenantUseQueuer interface {
 // can queue the count (TenantUseQueuer), the quotas are checked by the
 // function admit returns, which the caller runs after allocating and
 // before the transaction ends; otherwise that function does nothing.
-func (r *Registry) admit(ctx context.Context, tx Tx, reqs []Request, now time.Time) (func() error, error) {
+//
+// A tenant the queued count does not find is made (for a trusted caller)
+// only in a run of the transaction that counts without queueing, so that
+// its creation is logged before the allocations, as on every store: the
+// returned function then reports errRecount, and the caller runs the
+// transaction again with queue false.
+func (r *Registry) admit(ctx context.Context, tx Tx, reqs []Request, now time.Time, queue bool) (func() error, error) {
 	per := map[string]*use{}
 	named := map[string]bool{}
 	for _, q := range reqs {
@@ -431,7 +442,8 @@ func (r *Registry) admit(ctx context.Context, tx Tx, reqs []Request, now time.Ti
 		tenants[n] = t
 		return nil
 	}
-	qu, queue := tx.(TenantUseQueuer)
+	qu, ok := tx.(TenantUseQueuer)
+	queue = queue && ok
 	for _, n := range names {
 		u := per[n]
 		if queue && !named[n] {
@@ -453,6 +465,9 @@ func (r *Registry) admit(ctx context.Context, tx Tx, reqs []Request, now time.Ti
 	return func() error {
 		for _, p := range later {
 			t, err := p.answer()
+			if errors.Is(err, ErrNotFound) && !IsRestricted(ctx) {
+				return errRecount
+			}
 			if err := settle(p.name, t, err); err != nil {
 				return err
 			}
