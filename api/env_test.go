@@ -149,6 +149,7 @@ type env struct {
 	globex   registry.Assignment // live, tenant globex
 	untenant registry.Assignment // live, no tenant
 	doc      *openAPIDoc
+	regOpts  []registry.Option // for the registry under the server
 }
 
 type envOption func(*env)
@@ -178,7 +179,7 @@ func newEnv(tb testing.TB, opts ...envOption) *env {
 		tb.Fatal(err)
 	}
 	tb.Cleanup(func() { e.store.Close() })
-	e.reg = registry.New(e.store)
+	e.reg = registry.New(e.store, e.regOpts...)
 	e.tokens, err = auth.New(e.store, testKey, e.clock.now)
 	if err != nil {
 		tb.Fatal(err)
@@ -287,6 +288,15 @@ func (e *env) seed(tb testing.TB) {
 		{Prefix: netip.MustParsePrefix("10.0.1.0/30"), Region: "sa-east"},
 	} {
 		must[registry.Pool](tb)(e.reg.AddPool(ctx, p))
+	}
+	// Tenants with name suffixes and quotas: acme names under example.com
+	// (the names the tests give its assignments), globex under
+	// globex.example, each with room for what the tests allocate.
+	for _, t := range []registry.TenantSpec{
+		{Name: "acme", Names: &[]string{"example.com"}, MaxIPv4: ptr(int64(256)), MaxIPv6: ptr(int64(100000))},
+		{Name: "globex", Names: &[]string{"globex.example"}, MaxIPv4: ptr(int64(4)), MaxIPv6: ptr(int64(100000))},
+	} {
+		must[registry.Tenant](tb)(e.reg.AddTenant(ctx, t))
 	}
 	alloc := func(tenant string, family int) registry.Assignment {
 		as := must[[]registry.Assignment](tb)(e.reg.Allocate(ctx, registry.Request{Region: "us-east", Family: family, Tenant: tenant, Resource: "vm-" + tenant}))

@@ -24,6 +24,8 @@ type routeRule struct {
 	owned  bool
 	ok     int
 	build  func(tb testing.TB, e *env, n int) req // n is unique per call
+	// wantFor overrides want for some roles.
+	wantFor map[string]int
 }
 
 // roles of the matrix: the three scopes, a tenant-bound allocate token
@@ -105,6 +107,22 @@ func matrixRules() map[string]routeRule {
 		"POST /v1/tokens": {need: auth.ScopeAdmin, ok: 201, build: func(tb testing.TB, e *env, n int) req {
 			return req{Method: "POST", Path: "/v1/tokens", Body: map[string]any{"scope": "read", "name": fmt.Sprintf("m%d", n)}}
 		}},
+		"GET /v1/tenants": {need: auth.ScopeAdmin, ok: 200, build: get("/v1/tenants")},
+		// A tenant reads its own tenant (quotas and use); another tenant's
+		// reads as missing; unbound tokens below admin may not read tenants.
+		"GET /v1/tenants/{name}": {need: auth.ScopeRead, tenant: true, owned: true, ok: 200, build: get("/v1/tenants/acme"),
+			wantFor: map[string]int{"read": http.StatusForbidden, "allocate": http.StatusForbidden}},
+		"POST /v1/tenants": {need: auth.ScopeAdmin, ok: 201, build: func(tb testing.TB, e *env, n int) req {
+			return req{Method: "POST", Path: "/v1/tenants", Body: map[string]any{"name": fmt.Sprintf("matrix-%d", n), "names": []string{fmt.Sprintf("m%d.example", n)}, "max_ipv4": 16, "max_ipv6": 1000}}
+		}},
+		"PATCH /v1/tenants/{name}": {need: auth.ScopeAdmin, ok: 200, build: func(tb testing.TB, e *env, n int) req {
+			return req{Method: "PATCH", Path: "/v1/tenants/globex", Body: map[string]any{"note": fmt.Sprintf("n%d", n)}}
+		}},
+		"DELETE /v1/tenants/{name}": {need: auth.ScopeAdmin, ok: 204, build: func(tb testing.TB, e *env, n int) req {
+			name := fmt.Sprintf("gone-%d", n)
+			must[registry.Tenant](tb)(e.reg.AddTenant(setupCtx, registry.TenantSpec{Name: name}))
+			return req{Method: "DELETE", Path: "/v1/tenants/" + name}
+		}},
 		"DELETE /v1/tokens/{id}": {need: auth.ScopeAdmin, ok: 204, build: func(tb testing.TB, e *env, n int) req {
 			tok, secret, err := e.tokens.Create(setupCtx, auth.Spec{Scope: auth.ScopeRead})
 			if err != nil {
@@ -143,6 +161,9 @@ func registerMMDB(tb testing.TB, e *env) string {
 
 // want is the status the matrix expects for role calling r.
 func (r routeRule) want(role string) int {
+	if w, ok := r.wantFor[role]; ok {
+		return w
+	}
 	switch {
 	case role == "none":
 		return http.StatusUnauthorized

@@ -12,6 +12,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/cadastre-ipam/cadastre/registry"
 )
 
 // openAPIDoc is the document the server publishes at /v1/openapi.json,
@@ -421,6 +423,12 @@ func TestOpenAPIConformance(t *testing.T) {
 		{Method: "GET", Path: "/v1/audit", Token: adm},
 		{Method: "GET", Path: "/v1/audit?source=partner&source=register-copy", Token: adm},
 		{Method: "DELETE", Path: "/v1/geo/sources/register-copy", Token: adm},
+		{Method: "POST", Path: "/v1/tenants", Token: adm, Body: map[string]any{"name": "initech", "names": []string{"initech.example"}, "max_ipv4": 8, "max_ipv6": 100, "note": "n"}},
+		{Method: "GET", Path: "/v1/tenants", Token: adm},
+		{Method: "GET", Path: "/v1/tenants/initech", Token: adm},
+		{Method: "GET", Path: "/v1/tenants/acme", Token: e.tok["tenant"]},
+		{Method: "PATCH", Path: "/v1/tenants/initech", Token: adm, Body: map[string]any{"clear_max_ipv4": true, "names": []string{"initech.example", "initech.test"}}},
+		{Method: "DELETE", Path: "/v1/tenants/initech", Token: adm},
 		// Failures go through the same check.
 		{Method: "GET", Path: "/v1/assignments/999999", Token: adm},
 		{Method: "GET", Path: "/v1/regions", Token: ""},
@@ -511,6 +519,7 @@ func TestAllocationBodyLimit(t *testing.T) {
 		items[i] = map[string]any{"region": "us-east", "family": 6, "len": 128, "count": 1,
 			"tenant": strings.Repeat("t", 128), "resource": strings.Repeat("r", 256), "name": fmt.Sprintf("vm%04d.%sexample.com", i, strings.Repeat(strings.Repeat("a", 63)+".", 3))}
 	}
+	must[registry.Tenant](t)(e.reg.AddTenant(setupCtx, registry.TenantSpec{Name: strings.Repeat("t", 128), Names: &[]string{"example.com"}}))
 	body, _ := json.Marshal(items)
 	if len(body) <= 64<<10 || len(body) >= 1<<20 {
 		t.Fatalf("body of %d bytes does not test the limit", len(body))

@@ -83,6 +83,7 @@ func (s *Server) mountV1() {
 	s.routeAssignments(api)
 	s.routeReadOnly(api)
 	s.routeTokens(api)
+	s.routeTenants(api)
 	s.routeGeo(api)
 	s.routeGeoSources(api)
 }
@@ -177,6 +178,9 @@ func (s *Server) authenticate(api huma.API) func(huma.Context, func(huma.Context
 		}
 		c := context.WithValue(ctx.Context(), principalKey{}, principal{token: tok})
 		c = registry.WithActor(c, tok.Actor())
+		if tok.Scope < auth.ScopeAdmin {
+			c = registry.Restricted(c)
+		}
 		next(huma.WithContext(ctx, c))
 	}
 }
@@ -195,6 +199,10 @@ func (s *Server) problem(err error) error {
 		// The cause stays in the log: it may name hosts, files or users.
 		s.log.Error("storage", "err", err.Error())
 		return typed(http.StatusServiceUnavailable, problem.Storage, "the database is unavailable; try again later")
+	}
+	if errors.As(err, new(*registry.TextError)) {
+		// A control character is malformed input, like bad JSON: 400.
+		return typed(http.StatusBadRequest, problem.Invalid, err.Error())
 	}
 	if typ, status, ok := problem.For(err); ok {
 		var pe *registry.PolicyError

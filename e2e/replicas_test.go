@@ -95,6 +95,12 @@ func setup(t *testing.T, global []string) string {
 	cli("pool", "add", "10.1.0.0/22", "--region", "eu-west")
 	cli("pool", "add", "fd00:0:0:1::/64", "--region", "us-east")
 	cli("pool", "add", "fd00:0:0:2::/64", "--region", "eu-west")
+	// The drivers allocate for tenants t0..t3, each naming under its own
+	// suffix (a name another tenant holds is refused), with an allocate
+	// token, which may do so only for tenants that exist.
+	for i := range 4 {
+		cli("tenant", "add", fmt.Sprintf("t%d", i), "--names", fmt.Sprintf("t%d.e2e.example.net", i))
+	}
 	var tok struct {
 		Secret string `json:"secret"`
 	}
@@ -445,7 +451,7 @@ func (w *worker) body() []byte {
 	case p < 45:
 		reqs = append(reqs, map[string]any{"region": reg})
 	case p < 65:
-		reqs = append(reqs, map[string]any{"region": reg, "dual_stack": true, "tenant": fmt.Sprintf("t%d", w.id%4), "name": fmt.Sprintf("vm%d.e2e.example.net", w.rng.IntN(1e6))})
+		reqs = append(reqs, map[string]any{"region": reg, "dual_stack": true, "tenant": fmt.Sprintf("t%d", w.id%4), "name": fmt.Sprintf("vm%d.t%d.e2e.example.net", w.rng.IntN(1e6), w.id%4)})
 	case p < 75:
 		reqs = append(reqs, map[string]any{"region": reg, "family": 4, "count": 2 + w.rng.IntN(3)})
 	case p < 80:

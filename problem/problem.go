@@ -34,6 +34,14 @@ const (
 	// FeedErrors is a geofeed refused whole for its errors; the problem's
 	// errors carry the diagnostics (geofeed.Diagnostic) as their values.
 	FeedErrors = "urn:cadastre:problem:feed-errors"
+	// Quota is a tenant's quota that a request would pass; the detail
+	// names the quota and the use.
+	Quota = "urn:cadastre:problem:quota"
+	// NameTaken is a DNS name something else holds; the detail names the
+	// kind of holder, never another tenant.
+	NameTaken = "urn:cadastre:problem:name-taken"
+	// TooLarge is a request asking for more prefixes than one may.
+	TooLarge = "urn:cadastre:problem:too-large"
 )
 
 // kinds is the mapping, in the order errors are tested: a more specific
@@ -47,6 +55,9 @@ var kinds = []struct {
 	{Policy, http.StatusConflict, registry.ErrPolicy},
 	{Precondition, http.StatusPreconditionFailed, registry.ErrPrecondition},
 	{FeedErrors, http.StatusUnprocessableEntity, geo.ErrFeedHasErrors},
+	{TooLarge, http.StatusRequestEntityTooLarge, registry.ErrTooLarge},
+	{Quota, http.StatusConflict, registry.ErrQuota},
+	{NameTaken, http.StatusConflict, registry.ErrNameTaken},
 	{Invalid, http.StatusUnprocessableEntity, registry.ErrInvalid},
 	{NotFound, http.StatusNotFound, registry.ErrNotFound},
 	{NoSpace, http.StatusConflict, registry.ErrNoSpace},

@@ -87,7 +87,7 @@ func (q *Request) normalise() error {
 	if len(q.Tenant) > 128 || len(q.Resource) > 256 || len(q.Key) > 256 {
 		return invalid("tenant (128), resource (256) or idempotency key (256 bytes) too long")
 	}
-	return nil
+	return checkTexts("tenant", q.Tenant, "resource", q.Resource, "idempotency key", q.Key)
 }
 
 // hash identifies the request for idempotency: a retry must ask for the
@@ -150,6 +150,9 @@ func (r *Registry) Allocate(ctx context.Context, q Request) ([]Assignment, error
 type Batch struct {
 	Key      string
 	Requests []Request
+	// whole is, for one transaction of a larger batch (batch.go), the
+	// hash of the whole batch, so that no other request can replay it.
+	whole string
 }
 
 // scope is the key space of b's idempotency key: its tenant.
@@ -168,6 +171,7 @@ func (b Batch) hash() string {
 	for _, q := range b.Requests {
 		q.canonical(h)
 	}
+	h.Write([]byte(b.whole))
 	return hashVersion + hex.EncodeToString(h.Sum(nil))
 }
 
@@ -221,6 +225,9 @@ func (r *Registry) AllocateAll(ctx context.Context, b Batch) ([]Assignment, erro
 	if len(b.Key) > 256 {
 		return nil, invalid("idempotency key longer than 256 bytes")
 	}
+	if err := CheckText("idempotency key", b.Key); err != nil && b.whole == "" {
+		return nil, err // a part of a larger batch has a derived key (batch.go)
+	}
 	total := 0
 	for i := range b.Requests {
 		if err := b.Requests[i].normalise(); err != nil {
@@ -233,6 +240,11 @@ func (r *Registry) AllocateAll(ctx context.Context, b Batch) ([]Assignment, erro
 	}
 	if total > MaxCount {
 		return nil, invalid("%d prefixes in one batch: at most %d", total, MaxCount)
+	}
+	if n := prefixes(b.Requests); n > r.maxBatch && r.maxBatch > 0 {
+		return nil, &BatchLimitError{Limit: r.maxBatch, Asked: n}
+	} else if n > chunkPrefixes {
+		return r.allocateChunks(ctx, b) // batch.go: no writer waits long behind it
 	}
 	var scope string
 	if b.Key != "" {
@@ -267,6 +279,7 @@ func (r *Registry) AllocateAll(ctx context.Context, b Batch) ([]Assignment, erro
 	// emptyAt is when the allocation's look found no ended quarantine,
 	// remembered once the allocation has committed (reaper).
 	var emptyAt time.Time
+	queueUse := true // tenant.go: false once a run met a new tenant
 	err := r.store.Update(ctx, func(tx Tx) error {
 		out = out[:0]
 		now := r.clock()
@@ -294,6 +307,10 @@ func (r *Registry) AllocateAll(ctx context.Context, b Batch) ([]Assignment, erro
 				emptyAt = now
 			}
 		}
+		admitted, err := r.admit(ctx, tx, b.Requests, now, queueUse)
+		if err != nil {
+			return err
+		}
 		// From here on nothing is read back from a write but IDs.
 		if d, ok := tx.(WriteDeferrer); ok {
 			d.DeferWrites()
@@ -307,6 +324,12 @@ func (r *Registry) AllocateAll(ctx context.Context, b Batch) ([]Assignment, erro
 				return err
 			}
 			out = append(out, got...)
+		}
+		if err := admitted(); err != nil {
+			if errors.Is(err, errRecount) {
+				queueUse = false
+			}
+			return err // tenant.go: quotas, when the store answered late
 		}
 		if b.Key != "" {
 			ids := make([]int64, len(out))
@@ -697,6 +720,9 @@ func (r *Registry) reap(ctx context.Context, tx Tx, now time.Time) (int, error) 
 }
 
 func (r *Registry) reapSome(ctx context.Context, tx Tx, now time.Time, ended []Assignment) error {
+	if err := releaseUse(ctx, tx, ended); err != nil {
+		return err
+	}
 	for _, a := range ended {
 		before := a
 		a.State = StateReleased
@@ -787,6 +813,9 @@ func (r *Registry) Release(ctx context.Context, t Target, quarantine time.Durati
 		}
 		if a.State == StateReleased {
 			if err := r.free(ctx, tx, a); err != nil {
+				return err
+			}
+			if err := releaseUse(ctx, tx, []Assignment{a}); err != nil {
 				return err
 			}
 		}

@@ -23,6 +23,8 @@ type Registry struct {
 	store Store
 	now   func() time.Time
 	reaps reaper
+	// maxBatch bounds the prefixes of one AllocateAll (0: MaxCount).
+	maxBatch int
 }
 
 // Option configures a Registry.
@@ -96,6 +98,9 @@ func (r *Registry) AddRegion(ctx context.Context, spec RegionSpec) (Region, erro
 	if err := ValidateName(spec.Name); err != nil {
 		return Region{}, fmt.Errorf("%w: %w", err, ErrInvalid)
 	}
+	if err := CheckText("city", spec.Location.City); err != nil {
+		return Region{}, err
+	}
 	if err := spec.Location.Validate(); err != nil {
 		return Region{}, fmt.Errorf("region %s: %w: %w", spec.Name, err, ErrInvalid)
 	}
@@ -152,6 +157,9 @@ func (r *Registry) AddBlock(ctx context.Context, b Block) (Block, error) {
 	}
 	if p != p.Masked() {
 		return Block{}, invalid("block %s: host bits set (did you mean %s?)", p, p.Masked())
+	}
+	if err := checkTexts("counterparty", b.From, "note", b.Note, "date", b.Date, "registered country", b.RegisteredCountry); err != nil {
+		return Block{}, err
 	}
 	if _, err := ParseSource(string(b.Source)); err != nil {
 		return Block{}, fmt.Errorf("block %s: %w: %w", p, err, ErrInvalid)
@@ -240,6 +248,9 @@ func (r *Registry) AddPool(ctx context.Context, spec PoolSpec) (Pool, error) {
 	}
 	if p.Addr().Is4In6() {
 		return Pool{}, invalid("pool %s: IPv4-mapped IPv6; write the IPv4 form", p)
+	}
+	if err := CheckText("purpose", spec.Purpose); err != nil {
+		return Pool{}, err
 	}
 	var pool Pool
 	err := r.store.Update(ctx, func(tx Tx) error {

@@ -90,6 +90,8 @@ type Idempotent struct {
 
 // Tx is the storage interface a transaction offers to Registry.
 type Tx interface {
+	TenantTx
+
 	InsertRegion(ctx context.Context, r *Region) error
 	// UpdateRegion stores r's location and borrowing policy.
 	UpdateRegion(ctx context.Context, r Region) error

@@ -62,6 +62,9 @@ func (r *Registry) UpdateRegion(ctx context.Context, name, ifMatch string, fn fu
 		if err := fn(&g); err != nil {
 			return err
 		}
+		if err := CheckText("city", g.Location.City); err != nil {
+			return err
+		}
 		if err := g.Location.Validate(); err != nil {
 			return fmt.Errorf("region %s: %w: %w", name, err, ErrInvalid)
 		}
@@ -97,6 +100,11 @@ func (r *Registry) UpdateAssignment(ctx context.Context, id int64, ifMatch strin
 	if resource != nil && len(*resource) > 256 {
 		return Assignment{}, invalid("resource: longer than 256 bytes")
 	}
+	if resource != nil {
+		if err := CheckText("resource", *resource); err != nil {
+			return Assignment{}, err
+		}
+	}
 	var out Assignment
 	err := r.store.Update(ctx, func(tx Tx) error {
 		a, err := tx.AssignmentByID(ctx, id)
@@ -113,6 +121,11 @@ func (r *Registry) UpdateAssignment(ctx context.Context, id int64, ifMatch strin
 			return fmt.Errorf("assignment %d (%s) is %s: only live assignments change: %w", id, a.Prefix, a.State, ErrState)
 		}
 		before := a
+		if name != nil && *name != "" && *name != a.Name {
+			if err := r.checkRename(ctx, tx, a.Tenant, *name); err != nil {
+				return err
+			}
+		}
 		if name != nil {
 			a.Name = *name
 		}

@@ -45,7 +45,9 @@ func newShowCmd(a *app) *cobra.Command {
 	return c
 }
 
-func printHolding(w io.Writer, h registry.Holding) error {
+func printHolding(out io.Writer, h registry.Holding) error {
+	// Every stored text is escaped on its way out (see safe).
+	w := &lineEscaper{w: out}
 	b := h.Block
 	fmt.Fprintf(w, "%s\n  block       %s  %s", h.Query, b.Prefix, b.Source)
 	if b.Registry != "" {
@@ -55,7 +57,7 @@ func printHolding(w io.Writer, h registry.Holding) error {
 		fmt.Fprintf(w, ", registered in %s", b.RegisteredCountry)
 	}
 	if b.From != "" {
-		fmt.Fprintf(w, ", from %s", b.From)
+		fmt.Fprintf(w, ", from %s", safe(b.From))
 	}
 	if b.Price != nil {
 		fmt.Fprintf(w, ", %s", b.Price)
@@ -69,23 +71,27 @@ func printHolding(w io.Writer, h registry.Holding) error {
 	} else {
 		fmt.Fprintf(w, "  pool        %s  region %s", h.Pool.Prefix, h.Pool.Region)
 		if h.Pool.Purpose != "" {
-			fmt.Fprintf(w, ", %s", h.Pool.Purpose)
+			fmt.Fprintf(w, ", %s", safe(h.Pool.Purpose))
 		}
 		fmt.Fprintln(w)
 	}
 	if r := h.Relocation; r != nil {
-		fmt.Fprintf(w, "  relocation  %s moved from %s to %s on %s: %s\n", r.Prefix, r.FromRegion, r.ToRegion, day(r.CreatedAt), r.Reason)
+		fmt.Fprintf(w, "  relocation  %s moved from %s to %s on %s: %s\n", r.Prefix, r.FromRegion, r.ToRegion, day(r.CreatedAt), safe(r.Reason))
 	}
 	if as := h.Assignment; as != nil {
-		fmt.Fprintf(w, "  assignment  %d  %s  %s  tenant %s  resource %s  name %s\n", as.ID, as.Prefix, as.State, dash(as.Tenant), dash(as.Resource), dash(as.Name))
+		fmt.Fprintf(w, "  assignment  %d  %s  %s  tenant %s  resource %s  name %s\n", as.ID, as.Prefix, as.State, safe(dash(as.Tenant)), safe(dash(as.Resource)), safe(dash(as.Name)))
 	} else {
 		fmt.Fprintln(w, "  assignment  - (free)")
 	}
 	for _, p := range h.Past {
-		fmt.Fprintf(w, "  earlier     %d  %s  %s  tenant %s  %s\n", p.ID, p.Prefix, p.State, dash(p.Tenant), day(p.CreatedAt))
+		fmt.Fprintf(w, "  earlier     %d  %s  %s  tenant %s  %s\n", p.ID, p.Prefix, p.State, safe(dash(p.Tenant)), day(p.CreatedAt))
 	}
 	fmt.Fprintln(w, "events:")
-	return printEvents(w, h.Events)
+	err := printEvents(w, h.Events)
+	if ferr := w.Flush(); err == nil {
+		err = ferr
+	}
+	return err
 }
 
 func printEvents(w io.Writer, evs []registry.Event) error {

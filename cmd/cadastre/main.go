@@ -63,6 +63,7 @@ func exitCode(err error) int {
 		return exitNotFound
 	case errors.Is(err, registry.ErrOverlap), errors.Is(err, registry.ErrExists),
 		errors.Is(err, registry.ErrIdempotency), errors.Is(err, registry.ErrState),
+		errors.Is(err, registry.ErrQuota), errors.Is(err, registry.ErrNameTaken),
 		errors.Is(err, demo.ErrNotEmpty):
 		return exitConflict
 	case errors.As(err, &de), errors.Is(err, registry.ErrStorage):
@@ -225,7 +226,7 @@ policy, 7 database unusable.`,
 	})
 	root.AddCommand(newRegionCmd(a), newBlockCmd(a), newPoolCmd(a), newAllocCmd(a), newReleaseCmd(a),
 		newShowCmd(a), newReportCmd(a), newLogCmd(a), newDemoCmd(a), newVersionCmd(a), newAssignmentsCmd(a), newServeCmd(a), newTokenCmd(a), newGeofeedCmd(a),
-		newZoneCmd(a), newRecordCmd(a), newDNSCmd(a), newTSIGCmd(a), newGeoCmd(a), newAuditCmd(a))
+		newZoneCmd(a), newRecordCmd(a), newDNSCmd(a), newTSIGCmd(a), newGeoCmd(a), newAuditCmd(a), newTenantCmd(a))
 	wrapArgs(root)
 	return root
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -9,23 +10,72 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+	"unicode/utf8"
 
 	"github.com/cadastre-ipam/cadastre/prefix"
 	"github.com/cadastre-ipam/cadastre/registry"
 )
 
 func writeJSON(w io.Writer, v any) error {
-	enc := json.NewEncoder(w)
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
 	enc.SetIndent("", "  ")
-	return enc.Encode(v)
+	if err := enc.Encode(v); err != nil {
+		return err
+	}
+	// encoding/json escapes C0 controls but not C1 ones or bidi
+	// overrides; outside strings JSON holds none, so escaping every one
+	// keeps the document valid and the terminal safe.
+	_, err := io.WriteString(w, escapeUnsafe(b.String(), false))
+	return err
 }
 
+// escapeUnsafe writes every character registry.Unsafe reports (control
+// characters, bidi overrides, bytes that are not UTF-8) as a visible
+// \uXXXX (or \xNN) escape, so that text stored before such input was
+// refused cannot rewrite the terminal of whoever lists it. With keepLines
+// newlines and tabs stay (the structure of the output itself).
+func escapeUnsafe(s string, escapeLines bool) string {
+	clean := true
+	for _, r := range s {
+		if registry.Unsafe(r) && (escapeLines || r != '\n' && r != '\t') {
+			clean = false
+			break
+		}
+	}
+	if clean {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); {
+		r, n := utf8.DecodeRuneInString(s[i:])
+		switch {
+		case r == utf8.RuneError && n == 1:
+			fmt.Fprintf(&b, "\\x%02x", s[i])
+		case registry.Unsafe(r) && (escapeLines || r != '\n' && r != '\t') && !(r == utf8.RuneError && n == 3):
+			fmt.Fprintf(&b, "\\u%04x", r)
+		default:
+			b.WriteString(s[i : i+n])
+		}
+		i += n
+	}
+	return b.String()
+}
+
+// safe is one line of stored text, escaped for the terminal.
+func safe(s string) string { return escapeUnsafe(s, true) }
+
 // table writes aligned columns; the header is upper case like kubectl's.
+// Every cell is escaped (see safe).
 func table(w io.Writer, header string, rows [][]string) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, header)
 	for _, r := range rows {
-		fmt.Fprintln(tw, strings.Join(r, "\t"))
+		cells := make([]string, len(r))
+		for i, c := range r {
+			cells[i] = safe(c)
+		}
+		fmt.Fprintln(tw, strings.Join(cells, "\t"))
 	}
 	return tw.Flush()
 }
@@ -66,3 +116,20 @@ func assignmentRows(as []registry.Assignment) [][]string {
 }
 
 const assignmentHeader = "ID\tPREFIX\tREGION\tPOOL\tTENANT\tRESOURCE\tNAME\tSTATE\tBORROWED"
+
+// lineEscaper buffers text and writes it with escapeUnsafe, keeping
+// newlines: for outputs made of many Fprintf calls, where a stored LF in a
+// field would forge a line, each field is printed through fields.
+type lineEscaper struct {
+	w   io.Writer
+	buf bytes.Buffer
+}
+
+func (l *lineEscaper) Write(p []byte) (int, error) { return l.buf.Write(p) }
+
+// Flush writes what was buffered, escaped.
+func (l *lineEscaper) Flush() error {
+	_, err := io.WriteString(l.w, escapeUnsafe(l.buf.String(), false))
+	l.buf.Reset()
+	return err
+}

@@ -17,6 +17,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/cadastre-ipam/cadastre/api"
+	"github.com/cadastre-ipam/cadastre/registry"
 )
 
 func newServeCmd(a *app) *cobra.Command {
@@ -24,6 +25,7 @@ func newServeCmd(a *app) *cobra.Command {
 	var dnsF dnsFlags
 	var drain, grace time.Duration
 	var h httpFlags
+	var maxBatch int
 	c := &cobra.Command{
 		Use:   "serve",
 		Short: "Serve the JSON API, the published geofeed, metrics and health probes over HTTP",
@@ -48,8 +50,11 @@ Logs are JSON when stderr is not a terminal.`,
   curl -s 127.0.0.1:8080/geofeed.csv`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if maxBatch < 1 {
+				return usagef("--max-batch %d: must be at least 1", maxBatch)
+			}
 			o := serveOpts{listen: listen, dns: dnsListen, dnsF: dnsF, drain: drain, grace: grace, pprof: pprofListen,
-				metrics: metricsListen, metricsOptional: !cmd.Flags().Changed("metrics-listen")}
+				metrics: metricsListen, metricsOptional: !cmd.Flags().Changed("metrics-listen"), maxBatch: maxBatch}
 			if err := h.apply(&o); err != nil {
 				return err
 			}
@@ -61,6 +66,7 @@ Logs are JSON when stderr is not a terminal.`,
 	dnsF.register(c)
 	c.Flags().DurationVar(&drain, "drain", 2*time.Second, "how long /readyz fails before the listener closes")
 	c.Flags().DurationVar(&grace, "grace", 15*time.Second, "how long in-flight requests may take to finish")
+	c.Flags().IntVar(&maxBatch, "max-batch", registry.DefaultMaxBatch, "most prefixes one API request may ask for (413 above it)")
 	c.Flags().StringVar(&pprofListen, "pprof", "", "serve Go's profiles (/debug/pprof/) on this separate address, e.g. 127.0.0.1:6060 (no authentication: keep it on loopback)")
 	c.Flags().StringVar(&metricsListen, "metrics-listen", defaultMetricsListen, "serve Prometheus metrics (/metrics) on this separate address; \"off\" for none")
 	h.register(c)
@@ -147,6 +153,7 @@ type serveOpts struct {
 	tlsCert, tlsKey string                         // PEM files; "" for plain HTTP
 	clientCA        string                         // PEM file of CAs for client certificates
 	insecure        bool                           // allow plain HTTP off loopback
+	maxBatch        int                            // prefixes per API request; 0: no limit
 	ready           func(httpAddr, dnsAddr string) // called once both listen
 }
 
@@ -187,6 +194,9 @@ func (a *app) serve(ctx context.Context, o serveOpts) error {
 	reg, err := a.open(ctx)
 	if err != nil {
 		return err
+	}
+	if o.maxBatch > 0 {
+		reg = registry.New(a.store, registry.WithMaxBatch(o.maxBatch))
 	}
 	log := newLogger(a)
 	tokens, err := a.tokens(ctx)

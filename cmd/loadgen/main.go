@@ -48,6 +48,7 @@ type config struct {
 	count    int
 	idem     bool
 	seed     int
+	names    string // with op alloc: name each allocation vm-RUN-CLIENT-N.NAMES
 }
 
 func main() {
@@ -69,6 +70,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.IntVar(&cfg.family, "family", 6, "address family of allocations: 4 or 6")
 	fs.IntVar(&cfg.count, "count", 1, "prefixes per allocation request")
 	fs.BoolVar(&cfg.idem, "idempotency", true, "send a unique Idempotency-Key with each allocation, as a careful client does")
+	fs.StringVar(&cfg.names, "names", "", "name each allocation uniquely under this DNS suffix (tests name ownership; the token's tenant must hold the suffix)")
 	fs.IntVar(&cfg.seed, "seed", 1000, "assignments to allocate first for get and mixed (in one request)")
 	if err := fs.Parse(args); err != nil {
 		return 2
@@ -177,7 +179,12 @@ func (c *config) run(ctx context.Context) (*result, error) {
 				alloc := c.op == "alloc" || (c.op == "mixed" && rng.IntN(5) == 0)
 				var req *http.Request
 				if alloc {
-					req, _ = http.NewRequestWithContext(ctx, http.MethodPost, base+"/v1/assignments", bytes.NewReader(body))
+					b := body
+					if c.names != "" {
+						b, _ = json.Marshal([]map[string]any{{"region": c.region, "family": c.family, "count": c.count,
+							"name": fmt.Sprintf("vm-%s-%d-%d.%s", run, i, n, c.names)}})
+					}
+					req, _ = http.NewRequestWithContext(ctx, http.MethodPost, base+"/v1/assignments", bytes.NewReader(b))
 					req.Header.Set("Content-Type", "application/json")
 					if c.idem {
 						req.Header.Set("Idempotency-Key", fmt.Sprintf("loadgen-%s-%d-%d", run, i, n))

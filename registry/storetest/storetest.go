@@ -563,6 +563,8 @@ func Run(t *testing.T, open Open) {
 		}
 	})
 
+	runTenants(t, open)
+
 	t.Run("views cannot write", func(t *testing.T) {
 		f := setup(t, open)
 		err := f.s.View(ctx, func(tx registry.Tx) error {

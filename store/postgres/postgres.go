@@ -480,6 +480,12 @@ type tx struct {
 	// missed are the idempotency keys (tenant, key) looked up and not
 	// found: inserting one of them later can only fail on a race.
 	missed [][2]string
+	// readers read the rows of queued statements whose answer is wanted
+	// (QueueTenantUse), by position in pending.
+	readers map[int]func(pgx.Rows) error
+	// tenantLocks counts the tenants' rows and names this transaction
+	// holds (tenant.go's lock order).
+	tenantLocks int
 }
 
 // lockRegion takes the region's lock, once per transaction, before the
@@ -628,7 +634,20 @@ var errCarried = errors.New("postgres: the previous job in this transaction fail
 // last writes (group.go): their failure is that job's (t.carryErr), not
 // this one's.
 func (t *tx) drain(br pgx.BatchResults, n int) error {
+	readers := t.readers
+	t.readers = nil
 	for k := range n {
+		if rd, ok := readers[k]; ok {
+			rows, err := br.Query()
+			if err == nil {
+				err = rd(rows)
+			}
+			if err != nil {
+				t.carried = 0
+				return mapErr(err)
+			}
+			continue
+		}
 		if _, err := br.Exec(); err != nil {
 			if k < t.carried {
 				t.carryErr = t.prev.idempotencyErr(err)

@@ -1,0 +1,305 @@
+package storetest
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"testing"
+	"time"
+
+	authdns "github.com/cadastre-ipam/cadastre/dns"
+	"github.com/cadastre-ipam/cadastre/registry"
+)
+
+// runTenants is the conformance of registry.TenantTx: tenants, their use
+// counters under concurrent allocation, and who holds a DNS name.
+func runTenants(t *testing.T, open Open) {
+	ctx := context.Background()
+	i64 := func(v int64) *int64 { return &v }
+
+	t.Run("tenants read back as written, and use counts live and quarantined assignments", func(t *testing.T) {
+		f := setup(t, open)
+		freeUp(t, f)
+		now := t0.Add(time.Hour)
+		reg := registry.New(f.s, registry.WithClock(func() time.Time { return now }))
+		names := []string{"Acme.Example", "acme.test."}
+		tn, err := reg.AddTenant(ctx, registry.TenantSpec{Name: "acme", Names: &names, MaxIPv4: i64(64), Note: ptr("ACME Corp")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := reg.Tenant(ctx, "acme")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.ID != tn.ID || len(got.Names) != 2 || got.Names[0] != "acme.example." || got.Names[1] != "acme.test." ||
+			got.MaxIPv4 == nil || *got.MaxIPv4 != 64 || got.MaxIPv6 != nil || got.Note != "ACME Corp" || !got.CreatedAt.Equal(now) {
+			t.Fatalf("tenant = %+v", got)
+		}
+		as, err := reg.AllocateAll(ctx, registry.Batch{Requests: []registry.Request{
+			{Region: "us-east", Family: 4, Bits: 30, Tenant: "acme"}, {Region: "us-east", Family: 6, Bits: 64, Count: 3, Tenant: "acme"}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		wantUse := func(v4, v6 int64) {
+			t.Helper()
+			got, err := reg.Tenant(ctx, "acme")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got.UsedIPv4 != v4 || got.UsedIPv6 != v6 {
+				t.Fatalf("use = %d IPv4, %d IPv6; want %d, %d", got.UsedIPv4, got.UsedIPv6, v4, v6)
+			}
+		}
+		wantUse(4, 3)
+		if _, err := reg.Release(ctx, registry.Target{ID: as[0].ID}, time.Hour, nil); err != nil {
+			t.Fatal(err)
+		}
+		wantUse(4, 3) // quarantined still counts
+		if _, err := reg.Release(ctx, registry.Target{ID: as[1].ID}, 0, nil); err != nil {
+			t.Fatal(err)
+		}
+		wantUse(4, 2)
+		now = now.Add(2 * time.Hour) // the quarantine ends; the next write reaps it
+		if _, err := reg.Allocate(ctx, registry.Request{Region: "us-east", Family: 6, Tenant: "acme"}); err != nil {
+			t.Fatal(err)
+		}
+		wantUse(0, 3)
+		if err := reg.RemoveTenant(ctx, "acme"); !errors.Is(err, registry.ErrState) {
+			t.Fatalf("removing a tenant that holds assignments: %v, want ErrState", err)
+		}
+		err = f.s.Update(ctx, func(tx registry.Tx) error {
+			_, err := tx.AddTenantUse(ctx, "nobody", 1, 0)
+			return err
+		})
+		if !errors.Is(err, registry.ErrNotFound) {
+			t.Fatalf("AddTenantUse of an unknown tenant: %v, want ErrNotFound", err)
+		}
+	})
+
+	t.Run("a quota is reached exactly and never passed", func(t *testing.T) {
+		f := setup(t, open)
+		freeUp(t, f)
+		reg := registry.New(f.s, registry.WithClock(func() time.Time { return t0.Add(time.Hour) }))
+		if _, err := reg.AddTenant(ctx, registry.TenantSpec{Name: "q", MaxIPv4: i64(8), MaxIPv6: i64(2)}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := reg.Allocate(ctx, registry.Request{Region: "us-east", Family: 4, Bits: 30, Count: 2, Tenant: "q"}); err != nil {
+			t.Fatalf("exactly at the quota: %v", err)
+		}
+		_, err := reg.Allocate(ctx, registry.Request{Region: "us-east", Family: 4, Tenant: "q"})
+		var qe *registry.QuotaError
+		if !errors.As(err, &qe) || qe.Quota != "max-ipv4" || qe.Max != 8 || qe.Used != 8 || qe.Asked != 1 {
+			t.Fatalf("one past the quota: %v, want a max-ipv4 QuotaError with use 8", err)
+		}
+		if _, err := reg.Allocate(ctx, registry.Request{Region: "us-east", Family: 6, Bits: 48, Count: 3, Tenant: "q"}); !errors.Is(err, registry.ErrQuota) {
+			t.Fatalf("three IPv6 prefixes against a quota of two: %v", err)
+		}
+		if got, _ := reg.Tenant(ctx, "q"); got.UsedIPv4 != 8 || got.UsedIPv6 != 0 {
+			t.Fatalf("a refused request changed the use: %+v", got)
+		}
+	})
+
+	t.Run("concurrent allocations racing for a tenant's last addresses never pass its quota", func(t *testing.T) {
+		f := setup(t, open)
+		freeUp(t, f)
+		reg := registry.New(f.s)
+		const quota, callers = 10, 24
+		if _, err := reg.AddTenant(ctx, registry.TenantSpec{Name: "race", MaxIPv4: i64(quota), MaxIPv6: i64(quota)}); err != nil {
+			t.Fatal(err)
+		}
+		var wg sync.WaitGroup
+		errs := make([]error, callers)
+		for i := range callers {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				_, errs[i] = reg.AllocateAll(ctx, registry.Batch{Requests: []registry.Request{{Region: "us-east", Tenant: "race", DualStack: true}}})
+			}()
+		}
+		wg.Wait()
+		ok := 0
+		for _, err := range errs {
+			switch {
+			case err == nil:
+				ok++
+			case !errors.Is(err, registry.ErrQuota):
+				t.Errorf("unexpected error: %v", err)
+			}
+		}
+		tenant := "race"
+		as, err := reg.Assignments(ctx, registry.AssignmentFilter{Tenant: &tenant})
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, _ := reg.Tenant(ctx, "race")
+		if ok != quota || len(as) != 2*quota || got.UsedIPv4 != quota || got.UsedIPv6 != quota {
+			t.Fatalf("%d of %d callers succeeded, %d assignments, use %d/%d: want exactly %d each", ok, callers, len(as), got.UsedIPv4, got.UsedIPv6, quota)
+		}
+	})
+
+	t.Run("two tenants racing for one name: exactly one gets it", func(t *testing.T) {
+		f := setup(t, open)
+		freeUp(t, f)
+		reg := registry.New(f.s)
+		const callers = 8
+		for i := range callers {
+			if _, err := reg.AddTenant(ctx, registry.TenantSpec{Name: string(rune('a' + i)), Names: &[]string{"race.example"}}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for round := range 5 {
+			name := "vm" + string(rune('0'+round)) + ".race.example"
+			var wg sync.WaitGroup
+			errs := make([]error, callers)
+			for i := range callers {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					_, errs[i] = reg.Allocate(registry.Restricted(ctx), registry.Request{Region: "us-east", Tenant: string(rune('a' + i)), Name: name})
+				}()
+			}
+			wg.Wait()
+			ok := 0
+			for _, err := range errs {
+				switch {
+				case err == nil:
+					ok++
+				case !errors.Is(err, registry.ErrNameTaken):
+					t.Errorf("unexpected error: %v", err)
+				}
+			}
+			if ok != 1 {
+				t.Fatalf("name %s: %d tenants got it, want exactly 1", name, ok)
+			}
+		}
+	})
+
+	t.Run("NameHolder names what holds a name: another tenant's live assignment, apex, name server, glue, static record", func(t *testing.T) {
+		f := setup(t, open)
+		freeUp(t, f)
+		ds, ok := f.s.(authdns.Store)
+		if !ok {
+			t.Fatal("the store does not keep DNS zones")
+		}
+		m := authdns.NewManager(ds, nil, nil)
+		if _, err := m.AddZone(ctx, authdns.ZoneSpec{Name: "cloud.example", Config: authdns.Config{NS: []string{"NS1.Cloud.Example.", "ns.provider.example."}}}); err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range [][3]string{
+			{"www", "A", "192.0.2.1"},
+			{"lab", "NS", "NS1.LAB.cloud.example."},
+			{"ns1.lab", "A", "192.0.2.53"},
+			{"x.lab", "AAAA", "2001:db8::53"},
+		} {
+			if _, err := m.AddRecord(ctx, "cloud.example", r[0], r[1], r[2], 0); err != nil {
+				t.Fatal(err)
+			}
+		}
+		reg := registry.New(f.s)
+		if _, err := reg.Allocate(ctx, registry.Request{Region: "us-east", Tenant: "a", Name: "vm1.a.cloud.example"}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := reg.Allocate(ctx, registry.Request{Region: "us-east", Tenant: "a", Name: "vm2.a.cloud.example."}); err != nil {
+			t.Fatal(err)
+		}
+		gone, err := reg.Allocate(ctx, registry.Request{Region: "us-east", Tenant: "a", Name: "old.a.cloud.example"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := reg.Release(ctx, registry.Target{ID: gone[0].ID}, 0, nil); err != nil {
+			t.Fatal(err)
+		}
+		cases := []struct {
+			name, fqdn, tenant string
+			want               registry.HolderKind
+		}{
+			{"another tenant's live assignment", "vm1.a.cloud.example.", "b", registry.HolderAssignment},
+			{"another tenant's, stored with the trailing dot", "vm2.a.cloud.example.", "b", registry.HolderAssignment},
+			{"an assignment without a tenant is another's", "vm1.a.cloud.example.", "", registry.HolderAssignment},
+			{"the tenant's own name holds nothing", "vm1.a.cloud.example.", "a", ""},
+			{"a released assignment holds nothing", "old.a.cloud.example.", "b", ""},
+			{"the zone apex", "cloud.example.", "a", registry.HolderApex},
+			{"a configured name server, whatever its case", "ns1.cloud.example.", "a", registry.HolderNameServer},
+			{"a name server outside the zone", "ns.provider.example.", "a", registry.HolderNameServer},
+			{"an NS record's target", "ns1.lab.cloud.example.", "a", registry.HolderNameServer},
+			{"glue below a delegation", "x.lab.cloud.example.", "a", registry.HolderGlue},
+			{"a static record", "www.cloud.example.", "a", registry.HolderRecord},
+			{"the delegation point is a static record", "lab.cloud.example.", "a", registry.HolderRecord},
+			{"a free name", "free.cloud.example.", "a", ""},
+		}
+		for _, c := range cases {
+			for _, write := range []bool{false, true} {
+				run := f.s.View
+				if write {
+					run = f.s.Update
+				}
+				err := run(ctx, func(tx registry.Tx) error {
+					kind, held, err := tx.NameHolder(ctx, c.fqdn, c.tenant)
+					if err != nil {
+						return err
+					}
+					if held != (c.want != "") || kind != c.want {
+						t.Errorf("%s: NameHolder(%s, %q) = %q, %v; want %q", c.name, c.fqdn, c.tenant, kind, held, c.want)
+					}
+					return nil
+				})
+				if err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+	})
+}
+
+func ptr[T any](v T) *T { return &v }
+
+// freeUp makes the fixture's pools free space, as AddPool would.
+func freeUp(t *testing.T, f fixture) {
+	t.Helper()
+	ctx := context.Background()
+	err := f.s.Update(ctx, func(tx registry.Tx) error {
+		for _, p := range []registry.Pool{f.pool4, f.pool6} {
+			if err := tx.AddFree(ctx, registry.FreePrefix{RegionID: f.region.ID, PoolID: p.ID, Prefix: p.Prefix}); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// MigratedTenants checks a store opened on a register made before tenants
+// existed, holding (see the stores' TestTenantMigration) a live IPv4 /30 and
+// an IPv4 /32 whose quarantine has ended of tenant old, a released
+// assignment of tenant gone, and a token of tenant tok, in region r.
+func MigratedTenants(t *testing.T, s registry.Store) {
+	ctx := context.Background()
+	reg := registry.New(s)
+	ts, err := reg.Tenants(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string][2]int64{"gone": {0, 0}, "old": {5, 0}, "tok": {0, 0}}
+	if len(ts) != len(want) {
+		t.Fatalf("tenants after the upgrade: %+v, want %v", ts, want)
+	}
+	for _, x := range ts {
+		w, ok := want[x.Name]
+		if !ok || x.UsedIPv4 != w[0] || x.UsedIPv6 != w[1] || len(x.Names) != 1 || x.Names[0] != "." || x.MaxIPv4 != nil || x.MaxIPv6 != nil {
+			t.Errorf("tenant %+v, want use %v, names [.], no quota", x, w)
+		}
+	}
+	evs, err := reg.Events(ctx, registry.EventFilter{SubjectKind: "tenant"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(evs) != 3 || evs[0].Actor != "migration" || evs[0].Action != "tenant.add" {
+		t.Errorf("events of the upgrade: %+v", evs)
+	}
+	// A restricted caller may allocate and name for a migrated tenant.
+	if _, err := reg.Allocate(registry.Restricted(ctx), registry.Request{Region: "r", Family: 4, Tenant: "tok", Name: "anything.example"}); err != nil {
+		t.Errorf("allocating for a migrated tenant: %v", err)
+	}
+}

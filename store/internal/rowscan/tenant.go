@@ -1,0 +1,64 @@
+package rowscan
+
+import (
+	"encoding/json"
+	"fmt"
+
+	"github.com/cadastre-ipam/cadastre/registry"
+)
+
+// TenantCols are the columns Tenant scans, in order.
+const TenantCols = `id, name, names, max_ipv4, max_ipv6, used_ipv4, used_ipv6, note, created_at`
+
+// Tenant scans a row of TenantCols.
+func Tenant(rows Scanner) (registry.Tenant, error) {
+	var t registry.Tenant
+	var names string
+	var created int64
+	if err := rows.Scan(&t.ID, &t.Name, &names, &t.MaxIPv4, &t.MaxIPv6, &t.UsedIPv4, &t.UsedIPv6, &t.Note, &created); err != nil {
+		return t, err
+	}
+	if err := json.Unmarshal([]byte(names), &t.Names); err != nil {
+		return t, fmt.Errorf("stored tenant %s: names %q: %w", t.Name, names, err)
+	}
+	if t.Names == nil {
+		t.Names = []string{}
+	}
+	t.CreatedAt = FromMicros(created)
+	return t, nil
+}
+
+// TenantNames is how a tenant's suffixes are stored: a JSON list.
+func TenantNames(t registry.Tenant) string {
+	if len(t.Names) == 0 {
+		return "[]"
+	}
+	b, _ := json.Marshal(t.Names)
+	return string(b)
+}
+
+// NameArgs are the forms a name is compared in: with the trailing dot
+// (as DNS tables keep names) and without (as an assignment may).
+func NameArgs(fqdn string) (dotted, bare string) {
+	if fqdn == "" || fqdn[len(fqdn)-1] != '.' {
+		return fqdn + ".", fqdn
+	}
+	return fqdn, fqdn[:len(fqdn)-1]
+}
+
+// HolderKind maps the kind codes of a store's NameHolder query.
+func HolderKind(code string) (registry.HolderKind, bool) {
+	switch code {
+	case "assignment":
+		return registry.HolderAssignment, true
+	case "apex":
+		return registry.HolderApex, true
+	case "ns":
+		return registry.HolderNameServer, true
+	case "glue":
+		return registry.HolderGlue, true
+	case "record":
+		return registry.HolderRecord, true
+	}
+	return "", false
+}

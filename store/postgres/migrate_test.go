@@ -1,0 +1,54 @@
+package postgres
+
+import (
+	"context"
+	"database/sql"
+	"io/fs"
+	"testing"
+
+	"github.com/pressly/goose/v3"
+
+	"github.com/cadastre-ipam/cadastre/registry/storetest"
+	"github.com/cadastre-ipam/cadastre/store/postgres/pgtest"
+)
+
+// TestTenantMigration: as the SQLite store's, on PostgreSQL.
+func TestTenantMigration(t *testing.T) {
+	ctx := context.Background()
+	dsn := pgtest.FreshSchema(t)
+	db, err := sql.Open("pgx", dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	sub, _ := fs.Sub(migrations, "migrations")
+	p, err := goose.NewProvider(goose.DialectPostgres, db, sub, goose.WithDisableGlobalRegistry(true))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.UpTo(ctx, 8); err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range []struct {
+		sql  string
+		args []any
+	}{
+		{`INSERT INTO regions (id, name, country, created_at) VALUES (1, 'r', 'US', 0)`, nil},
+		{`INSERT INTO blocks (id, prefix, family, first, last, bits, source, created_at) VALUES (1, '10.0.0.0/8', 4, $1, $2, 8, 'private', 0)`, []any{[]byte{10, 0, 0, 0}, []byte{10, 255, 255, 255}}},
+		{`INSERT INTO pools (id, prefix, family, first, last, bits, block_id, region_id, created_at) VALUES (1, '10.0.0.0/24', 4, $1, $2, 24, 1, 1, 0)`, []any{[]byte{10, 0, 0, 0}, []byte{10, 0, 0, 255}}},
+		{`INSERT INTO assignments (pool_id, prefix, family, first, last, bits, state, tenant, created_at) VALUES (1, '10.0.0.0/30', 4, $1, $2, 30, 'assigned', 'old', 0)`, []any{[]byte{10, 0, 0, 0}, []byte{10, 0, 0, 3}}},
+		{`INSERT INTO assignments (pool_id, prefix, family, first, last, bits, state, tenant, created_at, quarantine_until) VALUES (1, '10.0.0.4/32', 4, $1, $2, 32, 'quarantined', 'old', 0, 1)`, []any{[]byte{10, 0, 0, 4}, []byte{10, 0, 0, 4}}},
+		{`INSERT INTO assignments (pool_id, prefix, family, first, last, bits, state, tenant, created_at) VALUES (1, '10.0.0.8/32', 4, $1, $2, 32, 'released', 'gone', 0)`, []any{[]byte{10, 0, 0, 8}, []byte{10, 0, 0, 8}}},
+		{`INSERT INTO tokens (id, scope, tenant, mac, created_at, created_by) VALUES ('t1', 'allocate', 'tok', '\x00'::bytea, 0, 'test')`, nil},
+	} {
+		if _, err := db.ExecContext(ctx, q.sql, q.args...); err != nil {
+			t.Fatalf("%s: %v", q.sql, err)
+		}
+	}
+	s, err := Open(ctx, dsn, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	storetest.MigratedTenants(t, s)
+}

@@ -1,0 +1,100 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+
+	"github.com/cadastre-ipam/cadastre/registry"
+	"github.com/cadastre-ipam/cadastre/store/internal/rowscan"
+)
+
+// ---- tenants (registry.TenantTx)
+
+const tenantCols = rowscan.TenantCols
+
+func (t *tx) InsertTenant(ctx context.Context, x *registry.Tenant) error {
+	res, err := t.q.exec(ctx, `INSERT INTO tenants (name, names, max_ipv4, max_ipv6, note, created_at) VALUES (?, ?, ?, ?, ?, ?)`,
+		x.Name, rowscan.TenantNames(*x), x.MaxIPv4, x.MaxIPv6, x.Note, micros(x.CreatedAt))
+	if err != nil {
+		return mapErr(err)
+	}
+	x.ID, err = res.LastInsertId()
+	return err
+}
+
+func (t *tx) UpdateTenant(ctx context.Context, x registry.Tenant) error {
+	res, err := t.q.exec(ctx, `UPDATE tenants SET names = ?, max_ipv4 = ?, max_ipv6 = ?, note = ? WHERE id = ?`,
+		rowscan.TenantNames(x), x.MaxIPv4, x.MaxIPv6, x.Note, x.ID)
+	if err != nil {
+		return mapErr(err)
+	}
+	if n, _ := res.RowsAffected(); n != 1 {
+		return fmt.Errorf("tenant %s: %w", x.Name, registry.ErrNotFound)
+	}
+	return nil
+}
+
+func (t *tx) DeleteTenant(ctx context.Context, id int64) error {
+	res, err := t.q.exec(ctx, `DELETE FROM tenants WHERE id = ?`, id)
+	if err != nil {
+		return mapErr(err)
+	}
+	if n, _ := res.RowsAffected(); n != 1 {
+		return fmt.Errorf("tenant %d: %w", id, registry.ErrNotFound)
+	}
+	return nil
+}
+
+func (t *tx) TenantByName(ctx context.Context, name string) (registry.Tenant, error) {
+	rows, err := t.q.query(ctx, `SELECT `+tenantCols+` FROM tenants WHERE name = ?`, name)
+	x, err := one(rows, err, rowscan.Tenant)
+	return x, notFound(err, "tenant "+name)
+}
+
+func (t *tx) Tenants(ctx context.Context) ([]registry.Tenant, error) {
+	rows, err := t.q.query(ctx, `SELECT `+tenantCols+` FROM tenants ORDER BY name`)
+	return collect(rows, err, rowscan.Tenant)
+}
+
+func (t *tx) AddTenantUse(ctx context.Context, name string, d4, d6 int64) (registry.Tenant, error) {
+	// Writers are serialised: the row needs no lock of its own.
+	rows, err := t.q.query(ctx, `UPDATE tenants SET used_ipv4 = MAX(used_ipv4 + ?, 0), used_ipv6 = MAX(used_ipv6 + ?, 0) WHERE name = ? RETURNING `+tenantCols, d4, d6, name)
+	x, err := one(rows, err, rowscan.Tenant)
+	return x, notFound(mapErr(err), "tenant "+name)
+}
+
+// nameHolder is one statement: a live assignment of another tenant
+// (through assignments_name), a zone's apex, an NS target (a zone's
+// configured name servers or an NS record's data), an address record at
+// or below a delegation (an NS record's owner other than its zone's
+// apex), any static record (through dns_records_name).
+const nameHolder = `SELECT CASE
+	WHEN EXISTS (SELECT 1 FROM assignments WHERE name IN (?1, ?2) AND name <> '' AND state <> 'released' AND tenant <> ?3) THEN 'assignment'
+	WHEN EXISTS (SELECT 1 FROM dns_zones WHERE name = ?1) THEN 'apex'
+	WHEN EXISTS (SELECT 1 FROM dns_records WHERE type = 'NS' AND lower(data) IN (?1, ?2))
+	  OR EXISTS (SELECT 1 FROM dns_zones z, json_each(z.config, '$.ns') j WHERE lower(j.value) IN (?1, ?2)) THEN 'ns'
+	WHEN EXISTS (SELECT 1 FROM dns_records r WHERE r.name = ?1 AND r.type IN ('A', 'AAAA') AND EXISTS (
+		SELECT 1 FROM dns_records d JOIN dns_zones z ON z.id = d.zone_id
+		WHERE d.type = 'NS' AND d.name <> z.name AND d.zone_id = r.zone_id
+		  AND (?1 = d.name OR substr(?1, -length(d.name) - 1) = '.' || d.name))) THEN 'glue'
+	WHEN EXISTS (SELECT 1 FROM dns_records WHERE name = ?1) THEN 'record'
+	ELSE '' END`
+
+func (t *tx) NameHolder(ctx context.Context, fqdn, tenant string) (registry.HolderKind, bool, error) {
+	dotted, bare := rowscan.NameArgs(fqdn)
+	rows, err := t.q.query(ctx, nameHolder, dotted, bare, tenant)
+	code, err := one(rows, err, func(rows rowscan.Scanner) (string, error) {
+		var s string
+		return s, rows.Scan(&s)
+	})
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", false, nil
+	}
+	if err != nil {
+		return "", false, mapErr(err)
+	}
+	k, ok := rowscan.HolderKind(code)
+	return k, ok, nil
+}
