@@ -54,12 +54,14 @@ func (s *Server) routeGeoSources(api huma.API) {
 	audit := op("audit", http.MethodGet, "/v1/audit", "Where the world's geolocation sources disagree with the register, per prefix, with a score per source", auth.ScopeRead, false, http.StatusServiceUnavailable)
 	audit.Description = "Every pool and relocated unit is compared with what each source says across the whole prefix. Findings are not an error: the answer is 200 with the list."
 	huma.Register(api, audit, func(ctx context.Context, in *struct {
-		Source []string `query:"source" maxItems:"64" doc:"audit only these sources (default every source but the register)"`
+		Source       []string `query:"source" maxItems:"64" doc:"audit only these sources (default every source but the register)"`
+		MinShare     float64  `query:"min_share" minimum:"0" maximum:"1" doc:"list only findings whose disagreeing share is at least this (0 to 1); the others are counted in the summary"`
+		MinAddresses uint64   `query:"min_addresses" doc:"list only findings affecting at least this many addresses (IPv6: /64s)"`
 	}) (*struct{ Body geo.AuditReport }, error) {
 		if s.geo == nil {
 			return nil, huma.Error503ServiceUnavailable("geolocation is not loaded")
 		}
-		rep, err := geo.AuditRegister(ctx, s.geo.Table(), s.reg, in.Source, time.Now())
+		rep, err := geo.AuditRegisterWith(ctx, s.geo.Table(), s.reg, geo.AuditOptions{Sources: in.Source, MinShare: in.MinShare, MinAddresses: in.MinAddresses}, time.Now())
 		if err != nil {
 			return nil, s.problem(err)
 		}

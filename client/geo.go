@@ -34,7 +34,20 @@ func (c *Client) Placements(ctx context.Context) ([]registry.Placement, registry
 
 // Audit runs the audit on the server, against its sources.
 func (c *Client) Audit(ctx context.Context, sources []string) (out geo.AuditReport, err error) {
-	_, err = c.do(ctx, http.MethodGet, "/v1/audit", url.Values{"source": sources}, nil, nil, &out)
+	return c.AuditWith(ctx, geo.AuditOptions{Sources: sources})
+}
+
+// AuditWith runs the audit on the server with thresholds, so the server
+// sends only the findings asked for.
+func (c *Client) AuditWith(ctx context.Context, opts geo.AuditOptions) (out geo.AuditReport, err error) {
+	q := url.Values{"source": opts.Sources}
+	if opts.MinShare > 0 {
+		q.Set("min_share", strconv.FormatFloat(opts.MinShare, 'g', -1, 64))
+	}
+	if opts.MinAddresses > 0 {
+		q.Set("min_addresses", strconv.FormatUint(opts.MinAddresses, 10))
+	}
+	_, err = c.do(ctx, http.MethodGet, "/v1/audit", q, nil, nil, &out)
 	return out, err
 }
 

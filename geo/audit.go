@@ -5,8 +5,10 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"math/big"
 	"net/netip"
 	"slices"
+	"strconv"
 	"time"
 
 	"github.com/cadastre-ipam/cadastre/iso3166"
@@ -16,8 +18,8 @@ import (
 )
 
 // Share is a part of a prefix and the location a source gives it; a zero
-// Location is the part the source places nowhere (no data, or a record
-// without a country).
+// Location is a part the source has a record for without a country (the
+// part it has no record for is Finding.NotCovered).
 type Share struct {
 	Location location.Location `json:"location"`
 	Share    float64           `json:"share"`
@@ -29,11 +31,27 @@ type Finding struct {
 	Region   string            `json:"region"`
 	Intended location.Location `json:"intended"`
 	Source   string            `json:"source"`
-	// Says is what the source gives the prefix, largest share first.
+	// Says is what the source gives the part of the prefix it covers,
+	// largest share first (shares of the whole prefix); the part it says
+	// nothing about is NotCovered, not a location.
 	Says []Share `json:"says"`
-	// Disagree is the share of the prefix the source places elsewhere or
-	// nowhere: another country, or another subdivision where both name one.
+	// Disagree is the share of the prefix the source places elsewhere:
+	// another country, another subdivision where both name one, or a
+	// record without a country. Space the source has no record for is
+	// not a disagreement (see NotCovered).
 	Disagree float64 `json:"disagree_share"`
+	// NotCovered is the share of the prefix the source says nothing
+	// about.
+	NotCovered float64 `json:"not_covered_share"`
+	// Unit is what Addresses and Affected count: "address" for IPv4,
+	// "/64" (or the audit's IPv6 unit) for IPv6, since an IPv6 prefix
+	// counted in addresses would drown every IPv4 block.
+	Unit string `json:"unit"`
+	// Addresses is the size of the prefix in Units; Affected is how many
+	// of them the source places elsewhere (at least 1 when any is): the
+	// figure findings are sorted by, largest first.
+	Addresses Count `json:"addresses"`
+	Affected  Count `json:"addresses_affected"`
 	// For relocated space: where it came from, when it moved, and how long
 	// before the audit.
 	FromRegion string        `json:"from_region,omitempty"`
@@ -49,21 +67,120 @@ type SourceSummary struct {
 	Kind   Kind   `json:"kind"`
 	IPv4   Score  `json:"ipv4"`
 	IPv6   Score  `json:"ipv6"`
-	// Findings is how many prefixes the source disagrees on.
+	// Findings is how many prefixes the source disagrees on (those the
+	// thresholds keep); Below is how many more the thresholds left out.
 	Findings int `json:"findings"`
+	Below    int `json:"findings_below_threshold"`
+	// NotCovered is true when the source says nothing about any of the
+	// audited space (a partner feed for other space): one line of the
+	// summary, not a finding per prefix.
+	NotCovered bool `json:"not_covered"`
 }
 
-// Score is the share of a family's space a source places in the right
-// country, and, of the space where both it and the register name a
-// subdivision, the share in the right one; 0 when there is none (see
-// Prefixes and SubdivisionOf).
+// Score is how a source places a family's space: how much of it it
+// covers, of the covered space the share in the right country, and, of
+// the space where both it and the register name a subdivision, the share
+// in the right one. A figure that does not apply (no space of the
+// family, nothing covered, no subdivision compared) is nil, JSON null,
+// never a 0 that reads as "all wrong".
 type Score struct {
-	Prefixes       int     `json:"prefixes"`
-	Country        float64 `json:"country_correct"`
-	Subdivision    float64 `json:"subdivision_correct"`
-	SubdivisionOf  float64 `json:"subdivision_compared_share"`
-	addrs, country float64
-	subAddrs, sub  float64
+	Prefixes int `json:"prefixes"`
+	// Unit and Addresses: the family's audited space, counted as in
+	// Finding.
+	Unit      string `json:"unit,omitempty"`
+	Addresses Count  `json:"addresses"`
+	// Covered is the share of Addresses the source has a record for.
+	Covered *float64 `json:"covered_share"`
+	// Country is the share of the covered space in the right country.
+	Country *float64 `json:"country_correct"`
+	// Subdivision is, of the covered space where both name a
+	// subdivision, the share in the right one; SubdivisionOf is that
+	// compared space as a share of the covered space.
+	Subdivision   *float64 `json:"subdivision_correct"`
+	SubdivisionOf *float64 `json:"subdivision_compared_share"`
+	units         float64
+	addrs, cover  float64
+	country       float64
+	subAddrs, sub float64
+}
+
+// AuditOptions selects what an audit reports. Its zero value audits
+// every source but the register and reports every finding, IPv6 counted
+// in /64s.
+type AuditOptions struct {
+	// Sources to audit; none means every source but the register.
+	Sources []string
+	// MinShare keeps only findings whose disagreeing share is at least
+	// this (0 to 1); MinAddresses only those affecting at least this
+	// many addresses (IPv6: units). Findings below either are counted
+	// in the summary, not listed.
+	MinShare     float64
+	MinAddresses uint64
+	// IPv6Unit is the prefix length IPv6 space is counted in (64 or 48,
+	// as the register hands it out); 0 means 64.
+	IPv6Unit int
+}
+
+// Count is a number of addresses (IPv4) or of IPv6 units. It is exact
+// at any size; in JSON it is a number up to 2^53 and a decimal string
+// above, which a JSON reader's float64 could not hold exactly.
+type Count struct{ n big.Int }
+
+// NewCount is a Count of n.
+func NewCount(n uint64) Count {
+	var c Count
+	c.n.SetUint64(n)
+	return c
+}
+
+// countOf rounds a non-negative float to a Count, at least 1 when x > 0
+// (a part of one unit is one unit affected).
+func countOf(x float64) Count {
+	var c Count
+	switch {
+	case x <= 0:
+	case x < 1:
+		c.n.SetInt64(1)
+	default:
+		big.NewFloat(math.Round(x)).Int(&c.n)
+	}
+	return c
+}
+
+// Cmp compares c with d: -1, 0 or +1.
+func (c Count) Cmp(d Count) int { return c.n.Cmp(&d.n) }
+
+// String is c in decimal.
+func (c Count) String() string { return c.n.String() }
+
+// Uint64 is c, saturated at the largest uint64.
+func (c Count) Uint64() uint64 {
+	if !c.n.IsUint64() {
+		return math.MaxUint64
+	}
+	return c.n.Uint64()
+}
+
+var maxExact = new(big.Int).Lsh(big.NewInt(1), 53)
+
+// MarshalJSON writes c as a number, or as a string above 2^53.
+func (c Count) MarshalJSON() ([]byte, error) {
+	if c.n.Cmp(maxExact) > 0 {
+		return []byte(strconv.Quote(c.n.String())), nil
+	}
+	return []byte(c.n.String()), nil
+}
+
+// UnmarshalJSON reads a number or a decimal string.
+func (c *Count) UnmarshalJSON(b []byte) error {
+	s := string(b)
+	if u, err := strconv.Unquote(s); err == nil {
+		s = u
+	}
+	if _, ok := c.n.SetString(s, 10); !ok || c.n.Sign() < 0 {
+		return fmt.Errorf("address count %s: not a non-negative integer", b)
+	}
+	return nil
 }
 
 // AuditReport is the result of an audit.
@@ -85,7 +202,23 @@ type AuditReport struct {
 // inside it is walked, none sampled. With no names, every source but the
 // register is audited.
 func Audit(ctx context.Context, t *Table, places []registry.Placement, sources []string, now time.Time) (AuditReport, error) {
+	return AuditWith(ctx, t, places, AuditOptions{Sources: sources}, now)
+}
+
+// AuditWith is Audit with options: thresholds and the IPv6 unit. The
+// placements may be any set of prefixes with an expected location (the
+// register's pools, a provider's published ranges); findings are sorted
+// by addresses affected, largest first, then by prefix and source.
+func AuditWith(ctx context.Context, t *Table, places []registry.Placement, opts AuditOptions, now time.Time) (AuditReport, error) {
 	rep := AuditReport{At: now, Checked: len(places)}
+	sources := opts.Sources
+	unit6 := opts.IPv6Unit
+	if unit6 == 0 {
+		unit6 = 64
+	}
+	if unit6 < 1 || unit6 > 128 || opts.MinShare < 0 || opts.MinShare > 1 || math.IsNaN(opts.MinShare) {
+		return rep, fmt.Errorf("audit: IPv6 unit /%d, minimum share %v: %w", unit6, opts.MinShare, ErrBadAuditOptions)
+	}
 	if len(sources) == 0 {
 		for _, s := range t.Sources() {
 			if s.Kind != KindRegister {
@@ -124,19 +257,23 @@ func Audit(ctx context.Context, t *Table, places []registry.Placement, sources [
 			}); err != nil {
 				return rep, fmt.Errorf("audit %v: %w", p, err)
 			}
-			shares, agree, subCmp, subOK := judge(parts, p, pl.Location)
-			sc := &sum.IPv4
+			shares, agree, subCmp, subOK, uncovered := judge(parts, p, pl.Location)
+			sc, unit, units := &sum.IPv4, "address", size(p)
 			if p.Addr().Is6() {
-				sc = &sum.IPv6
+				sc, unit, units = &sum.IPv6, "/"+strconv.Itoa(unit6), math.Ldexp(1, unit6-p.Bits())
 			}
 			total := size(p)
 			sc.Prefixes++
+			sc.Unit = unit
+			sc.units += units
 			sc.addrs += total
+			sc.cover += (1 - uncovered) * total
 			sc.country += agree.country * total
 			sc.subAddrs += subCmp * total
 			sc.sub += subOK * total
-			if agree.all < 1-1e-12 {
-				f := Finding{Prefix: p, Region: pl.Region, Intended: pl.Location, Source: name, Says: shares, Disagree: 1 - agree.all}
+			if d := 1 - agree.all - uncovered; d > 1e-12 {
+				f := Finding{Prefix: p, Region: pl.Region, Intended: pl.Location, Source: name, Says: shares,
+					Disagree: d, NotCovered: uncovered, Unit: unit, Addresses: countOf(units), Affected: countOf(d * units)}
 				if pl.Relocation != nil {
 					f.FromRegion = pl.Relocation.FromRegion
 				}
@@ -144,23 +281,41 @@ func Audit(ctx context.Context, t *Table, places []registry.Placement, sources [
 					m := *pl.MovedAt
 					f.MovedAt, f.MovedAgo = &m, now.Sub(m)
 				}
+				if f.Disagree < opts.MinShare-1e-12 || f.Affected.Cmp(NewCount(opts.MinAddresses)) < 0 {
+					sum.Below++
+					continue
+				}
 				rep.Findings = append(rep.Findings, f)
 				sum.Findings++
 			}
 		}
+		covered := false
 		for _, sc := range []*Score{&sum.IPv4, &sum.IPv6} {
-			sc.Country, sc.Subdivision, sc.SubdivisionOf = ratio(sc.country, sc.addrs), ratio(sc.sub, sc.subAddrs), ratio(sc.subAddrs, sc.addrs)
+			sc.Addresses = countOf(sc.units)
+			sc.Covered = ratio(sc.cover, sc.addrs)
+			sc.Country, sc.Subdivision, sc.SubdivisionOf = ratio(sc.country, sc.cover), ratio(sc.sub, sc.subAddrs), ratio(sc.subAddrs, sc.cover)
+			covered = covered || sc.cover > 0
 		}
+		sum.NotCovered = len(places) > 0 && !covered
 		rep.Summary = append(rep.Summary, sum)
 	}
+	slices.SortStableFunc(rep.Findings, func(a, b Finding) int {
+		return cmp.Or(b.Affected.Cmp(a.Affected), prefix.Compare(a.Prefix, b.Prefix), cmp.Compare(a.Prefix.Bits(), b.Prefix.Bits()))
+	})
 	return rep, nil
 }
 
-func ratio(a, b float64) float64 {
+// ErrBadAuditOptions is an audit asked with a threshold or IPv6 unit out
+// of range: bad input, told apart from a failed audit.
+var ErrBadAuditOptions = fmt.Errorf("audit options out of range: %w", registry.ErrInvalid)
+
+// ratio is a/b, nil (not applicable) when b is 0.
+func ratio(a, b float64) *float64 {
 	if b == 0 {
-		return 0
+		return nil
 	}
-	return a / b
+	r := a / b
+	return &r
 }
 
 type part struct {
@@ -182,7 +337,7 @@ type agreement struct{ country, all float64 }
 // everything (country, and subdivision where both name one), the share
 // where both name a subdivision, and the share of p where that subdivision
 // agrees.
-func judge(parts []part, p netip.Prefix, want location.Location) (shares []Share, agree agreement, subCmp, subOK float64) {
+func judge(parts []part, p netip.Prefix, want location.Location) (shares []Share, agree agreement, subCmp, subOK, uncovered float64) {
 	slices.SortFunc(parts, func(a, b part) int {
 		return cmp.Or(prefix.Compare(a.p, b.p), cmp.Compare(a.p.Bits(), b.p.Bits()))
 	})
@@ -206,7 +361,7 @@ func judge(parts []part, p netip.Prefix, want location.Location) (shares []Share
 		byLoc[x.loc] += x.size
 	}
 	if rest := total - covered; rest > 0 {
-		byLoc[location.Location{}] += rest
+		uncovered = rest / total
 	}
 	for l, n := range byLoc {
 		s := n / total
@@ -236,7 +391,7 @@ func judge(parts []part, p netip.Prefix, want location.Location) (shares []Share
 	slices.SortFunc(shares, func(a, b Share) int {
 		return cmp.Or(cmp.Compare(b.Share, a.Share), cmp.Compare(a.Location.String(), b.Location.String()))
 	})
-	return shares, agree, subCmp, subOK
+	return shares, agree, subCmp, subOK, uncovered
 }
 
 // within reports whether the ISO 3166-2 subdivision sub lies inside

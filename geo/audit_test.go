@@ -54,17 +54,18 @@ func TestAudit(t *testing.T) {
 		t.Errorf("a nested feed entry in another subdivision disagrees on its quarter: %+v", f)
 	}
 	f := got["whois 203.0.113.0/24"]
-	if f.Disagree != 1 || f.FromRegion != "brazil-south" || f.MovedAgo != 48*time.Hour || len(f.Says) != 2 || f.Says[0].Share != 0.5 {
-		t.Errorf("relocated space the database still places in Brazil: %+v", f)
+	if f.Disagree != 0.5 || f.NotCovered != 0.5 || f.FromRegion != "brazil-south" || f.MovedAgo != 48*time.Hour || len(f.Says) != 1 || f.Says[0].Share != 0.5 || f.Affected.String() != "128" {
+		t.Errorf("relocated space the database still places in Brazil (half of it; the other half not covered): %+v", f)
 	}
 	for _, s := range rep.Summary {
 		switch s.Source {
 		case "feed":
-			if s.IPv4.Country != 1 || math.Abs(s.IPv4.Subdivision-0.75) > 1e-9 || s.Findings != 1 {
+			if *s.IPv4.Country != 1 || math.Abs(*s.IPv4.Subdivision-0.75) > 1e-9 || *s.IPv4.Covered != 1 || s.Findings != 1 {
 				t.Errorf("feed summary %+v", s)
 			}
 		case "whois":
-			if math.Abs(s.IPv4.Country-2.0/3) > 1e-9 || s.IPv4.Subdivision != 1 || s.Findings != 1 {
+			// It covers 2.5 of the 3 /24s, 2 of them in the right country.
+			if math.Abs(*s.IPv4.Covered-2.5/3) > 1e-9 || math.Abs(*s.IPv4.Country-0.8) > 1e-9 || *s.IPv4.Subdivision != 1 || s.Findings != 1 {
 				t.Errorf("whois summary %+v", s)
 			}
 		default:

@@ -78,3 +78,13 @@ func AuditRegister(ctx context.Context, t *Table, reg Placer, sources []string, 
 	}
 	return Audit(ctx, t, places, sources, now)
 }
+
+// AuditRegisterWith is AuditRegister with options (thresholds, IPv6
+// unit): what the CLI and the API call.
+func AuditRegisterWith(ctx context.Context, t *Table, reg Placer, opts AuditOptions, now time.Time) (AuditReport, error) {
+	places, _, err := reg.Placements(ctx)
+	if err != nil {
+		return AuditReport{}, fmt.Errorf("audit: %w", err)
+	}
+	return AuditWith(ctx, t, places, opts, now)
+}

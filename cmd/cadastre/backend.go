@@ -88,7 +88,7 @@ type geoBackend interface {
 	// Batch is how many addresses Locate should be given at once: one
 	// locally, so answers stream line by line; many over the API.
 	Batch() int
-	Audit(ctx context.Context, sources []string) (geo.AuditReport, error)
+	Audit(ctx context.Context, opts geo.AuditOptions) (geo.AuditReport, error)
 	GeoSources(ctx context.Context) ([]geo.SourceStatus, error)
 	AddMMDB(ctx context.Context, name, path string) (geo.AddedMMDB, error)
 	RemoveSource(ctx context.Context, name string) error
@@ -151,12 +151,12 @@ func (l *localGeo) Locate(ctx context.Context, addrs []netip.Addr, all bool, out
 	return nil
 }
 
-func (l *localGeo) Audit(ctx context.Context, sources []string) (geo.AuditReport, error) {
+func (l *localGeo) Audit(ctx context.Context, opts geo.AuditOptions) (geo.AuditReport, error) {
 	e, err := l.engine(ctx)
 	if err != nil {
 		return geo.AuditReport{}, err
 	}
-	return geo.AuditRegister(ctx, e.Table(), l.a.reg, sources, time.Now())
+	return geo.AuditRegisterWith(ctx, e.Table(), l.a.reg, opts, time.Now())
 }
 
 func (l *localGeo) GeoSources(ctx context.Context) ([]geo.SourceStatus, error) {
@@ -191,4 +191,8 @@ func (r remoteGeo) Locate(ctx context.Context, addrs []netip.Addr, all bool, out
 	}
 	copy(out, res)
 	return nil
+}
+
+func (r remoteGeo) Audit(ctx context.Context, opts geo.AuditOptions) (geo.AuditReport, error) {
+	return r.AuditWith(ctx, opts)
 }
