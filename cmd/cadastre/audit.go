@@ -161,7 +161,7 @@ func auditCSV(a *app, rep geo.AuditReport) error {
 
 // csvShare is a share for a machine: every digit it has, never a
 // rounded 0.0000 for a small one.
-func csvShare(f float64) string { return strconv.FormatFloat(f, 'g', -1, 64) }
+func csvShare(f float64) string { return strconv.FormatFloat(f, 'f', -1, 64) }
 
 func auditText(a *app, rep geo.AuditReport) error {
 	rows := make([][]string, 0, len(rep.Findings))
