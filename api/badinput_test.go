@@ -61,6 +61,14 @@ func TestBadInputChangesNothing(t *testing.T) {
 			}
 		}
 	}
+	// locates: the problem's errors point at the field.
+	locates := func(loc string) func(*testing.T, *exchange, problemDoc) {
+		return func(t *testing.T, x *exchange, p problemDoc) {
+			if len(p.Errors) == 0 || p.Errors[0].Location != loc {
+				t.Errorf("%s: errors do not point at %s", x, loc)
+			}
+		}
+	}
 	// Allocation bodies may be 1 MiB (1000 requests with long fields),
 	// every other body 64 KiB.
 	bigBody := "[" + strings.Repeat(`{"region":"us-east"},`, (1<<20)/20) + `{"region":"us-east"}]`
@@ -242,6 +250,9 @@ func TestBadInputChangesNothing(t *testing.T) {
 		{name: "an allocate token cannot add a source", r: post("/v1/geo/sources", alloc, `{"name":"w","mmdb":"/nonexistent/world.mmdb"}`), status: 403},
 		{name: "removing an unknown source is 404", r: req{Method: "DELETE", Path: "/v1/geo/sources/nobody", Token: adm}, status: 404, typ: problem.NotFound},
 		{name: "a tenant token cannot audit", r: get("/v1/audit", ten), status: 403},
+		{name: "an audit's minimum share above 1 is refused", r: get("/v1/audit?min_share=1.5", adm), status: 422, check: locates("query.min_share")},
+		{name: "an audit's minimum share that is not a number is refused", r: get("/v1/audit?min_share=lots", adm), status: 422, check: locates("query.min_share")},
+		{name: "an audit's negative minimum of addresses is refused", r: get("/v1/audit?min_addresses=-1", adm), status: 422, check: locates("query.min_addresses")},
 	}
 	if len(cases) < 40 {
 		t.Fatalf("only %d cases", len(cases))

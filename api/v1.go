@@ -18,6 +18,7 @@ import (
 	"github.com/danielgtaylor/huma/v2/adapters/humago"
 
 	"github.com/cadastre-ipam/cadastre/auth"
+	"github.com/cadastre-ipam/cadastre/geo"
 	"github.com/cadastre-ipam/cadastre/location"
 	"github.com/cadastre-ipam/cadastre/prefix"
 	"github.com/cadastre-ipam/cadastre/problem"
@@ -31,6 +32,22 @@ type countSchema struct{}
 // Schema implements huma.SchemaProvider.
 func (countSchema) Schema(huma.Registry) *huma.Schema {
 	return &huma.Schema{Type: huma.TypeInteger, Minimum: ptr(0.0), Description: "number of addresses, exact (may exceed 64 bits)"}
+}
+
+// geoCountSchema is how the audit's address counts appear: a JSON
+// integer up to 2^53, a decimal string above (geo.Count), so that a
+// reader's float64 never rounds one.
+type geoCountSchema struct{}
+
+// Schema implements huma.SchemaProvider.
+func (geoCountSchema) Schema(huma.Registry) *huma.Schema {
+	return &huma.Schema{
+		Description: "number of addresses (IPv6: of units, see unit), exact: an integer up to 2^53, a decimal string above",
+		OneOf: []*huma.Schema{
+			{Type: huma.TypeInteger, Minimum: ptr(0.0), Maximum: ptr(float64(1 << 53))},
+			{Type: huma.TypeString, Pattern: "^[0-9]+$"},
+		},
+	}
 }
 
 func ptr[T any](v T) *T { return &v }
@@ -75,6 +92,7 @@ func (s *Server) mountV1() {
 	cfg.Security = []map[string][]string{{"bearer": {}}}
 	api := humago.New(s.mux, cfg)
 	api.OpenAPI().Components.Schemas.RegisterTypeAlias(reflect.TypeFor[prefix.Count](), reflect.TypeFor[countSchema]())
+	api.OpenAPI().Components.Schemas.RegisterTypeAlias(reflect.TypeFor[geo.Count](), reflect.TypeFor[geoCountSchema]())
 	api.UseMiddleware(s.instrumentAPI, s.authenticate(api))
 	s.api = api
 
