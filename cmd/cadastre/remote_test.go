@@ -219,6 +219,11 @@ func TestGeoVerbsOverAPIMatchLocal(t *testing.T) {
 		{"audit with findings as CSV", "", []string{"audit", "--csv"}},
 		{"audit of one source", "", []string{"audit", "--source", "world"}},
 		{"audit of an unknown source", "", []string{"audit", "--source", "nobody"}},
+		{"audit as CSV with --format", "", []string{"audit", "--format", "csv"}},
+		{"audit with a minimum share", "", []string{"audit", "--min-share", "60%"}},
+		{"audit with a minimum of addresses", "", []string{"audit", "--min-addresses", "300", "--format", "csv"}},
+		{"audit with thresholds above every finding", "", []string{"audit", "--min-addresses", "100000"}},
+		{"audit with a bad threshold", "", []string{"audit", "--min-share", "2"}},
 		{"geo lookup of arguments with a bad one", "", []string{"geo", "lookup", "--all", "40.64.0.1", "191.232.0.9", "2001:0:4136:e378:8000:63bf:3fff:fdd2", "fe80::1%eth0", "8.8.8.8"}},
 		{"geo lookup as NDJSON", "", []string{"geo", "lookup", "--json", "40.64.0.1", "garbage", "2002:c000:0204::1"}},
 		{"geo lookup of standard input as CSV", "40.64.0.1\r\n# comment\n\n10.1.2.3\n191.232.1.1\n", []string{"geo", "lookup", "--csv", "-"}},
@@ -250,6 +255,25 @@ func TestGeoVerbsOverAPIMatchLocal(t *testing.T) {
 	// says why on standard error both ways.
 	if r := remoteRun(t, t.TempDir(), srv.url, token, "", "audit"); r.code != 1 || !strings.Contains(r.stdout, "partner") {
 		t.Errorf("audit over the API found nothing:\n%s", r)
+	}
+	// The thresholds reach the server, which leaves the small findings
+	// out; the JSON report (nulls, exact counts) is the same both ways
+	// but for when it ran.
+	if r := remoteRun(t, t.TempDir(), srv.url, token, "", "audit", "--min-addresses", "100000"); r.code != 0 || !strings.Contains(r.stdout, "below the thresholds") {
+		t.Errorf("audit over the API with a threshold above every finding: want exit 0 and the findings counted below it\n%s", r)
+	}
+	stripAt := func(s string) string {
+		var out []string
+		for _, l := range strings.Split(s, "\n") {
+			if !strings.HasPrefix(l, `  "at": `) {
+				out = append(out, l)
+			}
+		}
+		return strings.Join(out, "\n")
+	}
+	local, remote := cliIn(t, db, "", "audit", "--format", "json"), remoteRun(t, t.TempDir(), srv.url, token, "", "audit", "--format", "json")
+	if stripAt(local.stdout) != stripAt(remote.stdout) || !strings.Contains(local.stdout, `"country_correct": null`) {
+		t.Errorf("audit JSON differs over the API, or has no null\nAPI:\n%s\nfile:\n%s", remote.stdout, local.stdout)
 	}
 	if r := remoteRun(t, t.TempDir(), srv.url, token, "", "geofeed", "import", bad, "--as", "bad"); !strings.Contains(r.stderr, bad+":2:") {
 		t.Errorf("a refused import over the API does not print the feed's diagnostics:\n%s", r)
