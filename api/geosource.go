@@ -56,12 +56,13 @@ func (s *Server) routeGeoSources(api huma.API) {
 	huma.Register(api, audit, func(ctx context.Context, in *struct {
 		Source       []string `query:"source" maxItems:"64" doc:"audit only these sources (default every source but the register)"`
 		MinShare     float64  `query:"min_share" minimum:"0" maximum:"1" doc:"list only findings whose disagreeing share is at least this (0 to 1); the others are counted in the summary"`
-		MinAddresses uint64   `query:"min_addresses" doc:"list only findings affecting at least this many addresses (IPv6: /64s)"`
+		MinAddresses uint64   `query:"min_addresses" doc:"list only findings affecting at least this many addresses (IPv6: units, see ipv6_unit)"`
+		IPv6Unit     int      `query:"ipv6_unit" minimum:"0" maximum:"128" doc:"the prefix length IPv6 space is counted in (64 or 48, as the register hands it out; default 64)"`
 	}) (*struct{ Body geo.AuditReport }, error) {
 		if s.geo == nil {
 			return nil, huma.Error503ServiceUnavailable("geolocation is not loaded")
 		}
-		rep, err := geo.AuditRegisterWith(ctx, s.geo.Table(), s.reg, geo.AuditOptions{Sources: in.Source, MinShare: in.MinShare, MinAddresses: in.MinAddresses}, time.Now())
+		rep, err := geo.AuditRegisterWith(ctx, s.geo.Table(), s.reg, geo.AuditOptions{Sources: in.Source, MinShare: in.MinShare, MinAddresses: in.MinAddresses, IPv6Unit: in.IPv6Unit}, time.Now())
 		if err != nil {
 			return nil, s.problem(err)
 		}

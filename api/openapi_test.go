@@ -422,7 +422,7 @@ func TestOpenAPIConformance(t *testing.T) {
 		{Method: "GET", Path: "/v1/placements", Token: adm},
 		{Method: "GET", Path: "/v1/audit", Token: adm},
 		{Method: "GET", Path: "/v1/audit?source=partner&source=register-copy", Token: adm},
-		{Method: "GET", Path: "/v1/audit?min_share=0.5&min_addresses=4", Token: adm},
+		{Method: "GET", Path: "/v1/audit?min_share=0.5&min_addresses=4&ipv6_unit=48", Token: adm},
 		{Method: "DELETE", Path: "/v1/geo/sources/register-copy", Token: adm},
 		{Method: "POST", Path: "/v1/tenants", Token: adm, Body: map[string]any{"name": "initech", "names": []string{"initech.example"}, "max_ipv4": 8, "max_ipv6": 100, "note": "n"}},
 		{Method: "GET", Path: "/v1/tenants", Token: adm},

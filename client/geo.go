@@ -47,6 +47,9 @@ func (c *Client) AuditWith(ctx context.Context, opts geo.AuditOptions) (out geo.
 	if opts.MinAddresses > 0 {
 		q.Set("min_addresses", strconv.FormatUint(opts.MinAddresses, 10))
 	}
+	if opts.IPv6Unit > 0 {
+		q.Set("ipv6_unit", strconv.Itoa(opts.IPv6Unit))
+	}
 	_, err = c.do(ctx, http.MethodGet, "/v1/audit", q, nil, nil, &out)
 	return out, err
 }

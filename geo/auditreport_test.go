@@ -190,4 +190,8 @@ func TestCountJSONIsExactAboveTwoToThe53(t *testing.T) {
 	if b, _ := json.Marshal(rep.Findings[0]); !strings.Contains(string(b), `"addresses_affected":"2305843009213693952"`) {
 		t.Errorf("a /3 in /64s (2^61) is not an exact string: %s", b)
 	}
+	rep = auditOf(t, sortingInputs(), AuditOptions{IPv6Unit: 48})
+	if f := rep.Findings[len(rep.Findings)-1]; f.Prefix != mp("2001:db8::/48") || f.Affected.String() != "1" || f.Unit != "/48" {
+		t.Errorf("a /48 counted in /48s is 1, the smallest finding: %+v", f)
+	}
 }

@@ -39,6 +39,7 @@ func newAuditCmd(a *app) *cobra.Command {
 	var asJSON, asCSV bool
 	var format, minShare string
 	var minAddrs uint64
+	var unit6 int
 	c := &cobra.Command{
 		Use:   "audit",
 		Short: "Check where the world's geolocation sources place our space",
@@ -47,7 +48,8 @@ with what each source says across the whole prefix (every network of the
 source inside it is walked; none is sampled). A finding names the prefix, the
 intended location, the source, what the source says with the share of each,
 the share that disagrees (placed elsewhere), the share the source does not
-cover, the addresses affected (IPv4 addresses; IPv6 counted in /64s), and for
+cover, the addresses affected (IPv4 addresses; IPv6 counted in /64s, or in
+/48s with --ipv6-unit 48), and for
 relocated space how long ago it moved. Findings come largest first (addresses
 affected, then prefix). Space a source has no record for is "not covered",
 not a disagreement: a source that covers none of our space is one summary
@@ -78,6 +80,9 @@ audit left it out, and says why; this wins over findings).`,
 			if format != "text" && format != "json" && format != "csv" {
 				return usagef("--format %q: want text, json or csv", format)
 			}
+			if unit6 < 0 || unit6 > 128 {
+				return usagef("--ipv6-unit %d: want a prefix length, 1 to 128 (64 or 48, as you hand IPv6 out)", unit6)
+			}
 			share, err := parseShare(minShare)
 			if err != nil {
 				return usagef("--min-share %q: %v", minShare, err)
@@ -86,7 +91,7 @@ audit left it out, and says why; this wins over findings).`,
 			if err != nil {
 				return err
 			}
-			rep, err := g.Audit(cmd.Context(), geo.AuditOptions{Sources: sources, MinShare: share, MinAddresses: minAddrs})
+			rep, err := g.Audit(cmd.Context(), geo.AuditOptions{Sources: sources, MinShare: share, MinAddresses: minAddrs, IPv6Unit: unit6})
 			if err != nil {
 				return err
 			}
@@ -121,7 +126,8 @@ audit left it out, and says why; this wins over findings).`,
 	c.Flags().BoolVar(&asJSON, "json", false, "print JSON (same as --format json)")
 	c.Flags().BoolVar(&asCSV, "csv", false, "print the findings as CSV (same as --format csv)")
 	c.Flags().StringVar(&minShare, "min-share", "", "list only findings where at least this share disagrees (0.01 or 1%)")
-	c.Flags().Uint64Var(&minAddrs, "min-addresses", 0, "list only findings affecting at least this many addresses (IPv6: /64s)")
+	c.Flags().Uint64Var(&minAddrs, "min-addresses", 0, "list only findings affecting at least this many addresses (IPv6: units, see --ipv6-unit)")
+	c.Flags().IntVar(&unit6, "ipv6-unit", 64, "count IPv6 space in prefixes of this length (64, or 48 where sites get /48s)")
 	return c
 }
 

@@ -144,6 +144,7 @@ func TestAuditOutputCanBeActedOn(t *testing.T) {
 		{"a share above 100 % is bad usage", []string{"--min-share", "150%"}, 2, -1},
 		{"a share that is not a number is bad usage", []string{"--min-share", "lots"}, 2, -1},
 		{"an unknown format is bad usage", []string{"--format", "xml"}, 2, -1},
+		{"an IPv6 unit past 128 is bad usage", []string{"--ipv6-unit", "129"}, 2, -1},
 		{"--format and --json together are bad usage", []string{"--format", "csv", "--json"}, 2, -1},
 	}
 	for _, tc := range tests {

@@ -224,6 +224,7 @@ func TestGeoVerbsOverAPIMatchLocal(t *testing.T) {
 		{"audit with a minimum of addresses", "", []string{"audit", "--min-addresses", "300", "--format", "csv"}},
 		{"audit with thresholds above every finding", "", []string{"audit", "--min-addresses", "100000"}},
 		{"audit with a bad threshold", "", []string{"audit", "--min-share", "2"}},
+		{"audit counting IPv6 in /48s", "", []string{"audit", "--ipv6-unit", "48"}},
 		{"geo lookup of arguments with a bad one", "", []string{"geo", "lookup", "--all", "40.64.0.1", "191.232.0.9", "2001:0:4136:e378:8000:63bf:3fff:fdd2", "fe80::1%eth0", "8.8.8.8"}},
 		{"geo lookup as NDJSON", "", []string{"geo", "lookup", "--json", "40.64.0.1", "garbage", "2002:c000:0204::1"}},
 		{"geo lookup of standard input as CSV", "40.64.0.1\r\n# comment\n\n10.1.2.3\n191.232.1.1\n", []string{"geo", "lookup", "--csv", "-"}},
