@@ -54,12 +54,19 @@ func (s *Server) routeGeoSources(api huma.API) {
 	audit := op("audit", http.MethodGet, "/v1/audit", "Where the world's geolocation sources disagree with the register, per prefix, with a score per source", auth.ScopeRead, false, http.StatusServiceUnavailable)
 	audit.Description = "Every pool and relocated unit is compared with what each source says across the whole prefix. Findings are not an error: the answer is 200 with the list."
 	huma.Register(api, audit, func(ctx context.Context, in *struct {
-		Source []string `query:"source" maxItems:"64" doc:"audit only these sources (default every source but the register)"`
+		Source   []string `query:"source" maxItems:"64" doc:"audit only these sources (default every source but the register)"`
+		Provider string   `query:"provider" maxLength:"63" doc:"audit this provider's published ranges (a source added from a ranges file) instead of the register's space"`
 	}) (*struct{ Body geo.AuditReport }, error) {
 		if s.geo == nil {
 			return nil, huma.Error503ServiceUnavailable("geolocation is not loaded")
 		}
-		rep, err := geo.AuditRegister(ctx, s.geo.Table(), s.reg, in.Source, time.Now())
+		var rep geo.AuditReport
+		var err error
+		if in.Provider != "" {
+			rep, err = geo.AuditProvider(ctx, s.geo.Table(), in.Provider, in.Source, time.Now())
+		} else {
+			rep, err = geo.AuditRegister(ctx, s.geo.Table(), s.reg, in.Source, time.Now())
+		}
 		if err != nil {
 			return nil, s.problem(err)
 		}
@@ -138,6 +145,30 @@ func (s *Server) routeGeoSources(api huma.API) {
 		rep.Diagnostics = nonNil(rep.Diagnostics)
 		return &struct{ Body geo.ImportReport }{rep}, nil
 	})
+	ranges := op("import-geo-ranges", http.MethodPut, "/v1/geo/sources/{name}/ranges", "Keep a cloud provider's published ranges (AWS, Azure, Google, Oracle) as the source name", auth.ScopeAdmin, false, http.StatusUnprocessableEntity, http.StatusServiceUnavailable)
+	ranges.Description = "The body is the provider's JSON file as published. Each prefix is placed where the embedded region table puts its region; global prefixes and unknown regions are kept unplaced and reported. Bad input (invalid JSON, a field of the wrong type, a prefix with host bits) is refused (422, naming the JSON path or line) and the source left as it was."
+	ranges.MaxBodyBytes = 64 << 20
+	huma.Register(api, ranges, func(ctx context.Context, in *struct {
+		Name    string `path:"name" maxLength:"63"`
+		Format  string `query:"format" required:"true" enum:"aws,azure,gcp,oracle" doc:"which provider's file the body is"`
+		Origin  string `query:"origin" maxLength:"4096" doc:"where the file came from (a file name or URL), kept with the source"`
+		RawBody []byte `contentType:"application/json"`
+	}) (*struct{ Body geo.RangesReport }, error) {
+		if err := s.sourcesReady(); err != nil {
+			return nil, err
+		}
+		origin := in.Origin
+		if origin == "" {
+			origin = "api"
+		}
+		rep, err := geo.ImportRanges(ctx, s.sources, in.Name, origin, in.Format, bytes.NewReader(in.RawBody), time.Now())
+		if err != nil {
+			return nil, s.problem(err)
+		}
+		s.reloadGeo(ctx)
+		return &struct{ Body geo.RangesReport }{rep}, nil
+	})
+
 	// huma makes a raw body required; an empty feed must reach the domain,
 	// which refuses it (or keeps it with allow_empty) with a clear answer.
 	// The registered operation shares this RequestBody.

@@ -38,6 +38,21 @@ func (c *Client) Audit(ctx context.Context, sources []string) (out geo.AuditRepo
 	return out, err
 }
 
+// AuditProvider audits the published space of the server's ranges source
+// provider against its other sources (or those named).
+func (c *Client) AuditProvider(ctx context.Context, provider string, sources []string) (out geo.AuditReport, err error) {
+	_, err = c.do(ctx, http.MethodGet, "/v1/audit", url.Values{"source": sources, "provider": {provider}}, nil, nil, &out)
+	return out, err
+}
+
+// ImportRanges sends a cloud provider's published ranges file r (format
+// aws, azure, gcp or oracle) to be kept as the source name.
+func (c *Client) ImportRanges(ctx context.Context, name, origin, format string, r io.Reader) (geo.RangesReport, error) {
+	var rep geo.RangesReport
+	_, err := c.do(ctx, http.MethodPut, "/v1/geo/sources/"+url.PathEscape(name)+"/ranges", url.Values{"origin": {origin}, "format": {format}}, nil, raw{r, "application/json"}, &rep)
+	return rep, err
+}
+
 // Lookup locates addrs on the server, MaxLookupBatch at a time; the
 // answers are in the order asked.
 func (c *Client) Lookup(ctx context.Context, addrs []netip.Addr, all bool) ([]geo.Result, error) {

@@ -35,6 +35,7 @@ func (e sourcesUnusable) Error() string {
 
 func newAuditCmd(a *app) *cobra.Command {
 	var sources []string
+	var provider string
 	var asJSON, asCSV bool
 	c := &cobra.Command{
 		Use:   "audit",
@@ -60,7 +61,7 @@ audit left it out, and says why; this wins over findings).`,
 			if err != nil {
 				return err
 			}
-			rep, err := g.Audit(cmd.Context(), sources)
+			rep, err := auditSelect(cmd.Context(), g, provider, sources)
 			if err != nil {
 				return err
 			}
@@ -122,6 +123,7 @@ audit left it out, and says why; this wins over findings).`,
 		},
 	}
 	c.Flags().StringArrayVar(&sources, "source", nil, "audit only this source (repeat for several; default every source but the register)")
+	c.Flags().StringVar(&provider, "provider", "", "audit this cloud provider's published space (a source added with --ranges) instead of ours, per provider region")
 	c.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 	c.Flags().BoolVar(&asCSV, "csv", false, "print the findings as CSV")
 	return c

@@ -93,6 +93,9 @@ type geoBackend interface {
 	AddMMDB(ctx context.Context, name, path string) (geo.AddedMMDB, error)
 	RemoveSource(ctx context.Context, name string) error
 	ImportFeed(ctx context.Context, name, origin string, r io.Reader, opts geo.ImportOptions) (geo.ImportReport, error)
+	// AuditProvider audits a provider's ranges source against the others.
+	AuditProvider(ctx context.Context, provider string, sources []string) (geo.AuditReport, error)
+	ImportRanges(ctx context.Context, name, origin, format string, r io.Reader) (geo.RangesReport, error)
 }
 
 var (
@@ -177,6 +180,18 @@ func (l *localGeo) RemoveSource(ctx context.Context, name string) error {
 
 func (l *localGeo) ImportFeed(ctx context.Context, name, origin string, r io.Reader, opts geo.ImportOptions) (geo.ImportReport, error) {
 	return geo.ImportFeed(ctx, l.a.store, name, origin, r, opts, time.Now())
+}
+
+func (l *localGeo) AuditProvider(ctx context.Context, provider string, sources []string) (geo.AuditReport, error) {
+	e, err := l.engine(ctx)
+	if err != nil {
+		return geo.AuditReport{}, err
+	}
+	return geo.AuditProvider(ctx, e.Table(), provider, sources, time.Now())
+}
+
+func (l *localGeo) ImportRanges(ctx context.Context, name, origin, format string, r io.Reader) (geo.RangesReport, error) {
+	return geo.ImportRanges(ctx, l.a.store, name, origin, format, r, time.Now())
 }
 
 // remoteGeo is a server's geolocation, through its API.
