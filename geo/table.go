@@ -30,6 +30,9 @@ type Inputs struct {
 type Feed struct {
 	Name    string
 	Entries []Entry
+	// Origin is where the feed came from (Source.Origin): for a
+	// provider's ranges, which provider, read by audit --provider.
+	Origin string
 }
 
 // MMDBFile names an MMDB source and the file it is read from.
@@ -190,7 +193,7 @@ func Build(ctx context.Context, in Inputs, prev *Table, now time.Time) (*Table, 
 		}
 		return id
 	}
-	add := func(name string, kind Kind, entries []Entry) {
+	add := func(name, origin string, kind Kind, entries []Entry) {
 		src := len(t.sources)
 		own := new(bart.Table[slot])
 		// Check the whole rank against the table of higher ranks before
@@ -211,7 +214,7 @@ func Build(ctx context.Context, in Inputs, prev *Table, now time.Time) (*Table, 
 			front.Insert(k.p, k.s)
 		}
 		t.sources = append(t.sources, tableSource{
-			status: SourceStatus{Name: name, Kind: kind, Entries: len(entries)},
+			status: SourceStatus{Name: name, Kind: kind, Entries: len(entries), Origin: origin},
 			lpm:    own,
 		})
 	}
@@ -219,9 +222,9 @@ func Build(ctx context.Context, in Inputs, prev *Table, now time.Time) (*Table, 
 	for i, p := range in.Register {
 		reg[i] = Entry{Prefix: p.Prefix, Location: p.Location}
 	}
-	add(RegisterSource, KindRegister, reg)
+	add(RegisterSource, "", KindRegister, reg)
 	for _, f := range in.Feeds {
-		add(f.Name, KindGeofeed, f.Entries)
+		add(f.Name, f.Origin, KindGeofeed, f.Entries)
 	}
 
 	// The copies read before, by source index, for a file newly read whose
