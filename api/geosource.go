@@ -152,7 +152,9 @@ func (s *Server) routeGeoSources(api huma.API) {
 		Name    string `path:"name" maxLength:"63"`
 		Format  string `query:"format" required:"true" enum:"aws,azure,gcp,oracle" doc:"which provider's file the body is"`
 		Origin  string `query:"origin" maxLength:"4096" doc:"where the file came from (a file name or URL), kept with the source"`
-		RawBody []byte `contentType:"application/json"`
+		// Sent as opaque bytes: the import, not the API layer, parses
+		// it, to name the JSON path or line of any error.
+		RawBody []byte `contentType:"application/octet-stream"`
 	}) (*struct{ Body geo.RangesReport }, error) {
 		if err := s.sourcesReady(); err != nil {
 			return nil, err
@@ -169,6 +171,9 @@ func (s *Server) routeGeoSources(api huma.API) {
 		return &struct{ Body geo.RangesReport }{rep}, nil
 	})
 
+	if pi := api.OpenAPI().Paths["/v1/geo/sources/{name}/ranges"]; pi != nil && pi.Put != nil && pi.Put.RequestBody != nil {
+		pi.Put.RequestBody.Required = false
+	}
 	// huma makes a raw body required; an empty feed must reach the domain,
 	// which refuses it (or keeps it with allow_empty) with a clear answer.
 	// The registered operation shares this RequestBody.

@@ -49,7 +49,7 @@ func (c *Client) AuditProvider(ctx context.Context, provider string, sources []s
 // aws, azure, gcp or oracle) to be kept as the source name.
 func (c *Client) ImportRanges(ctx context.Context, name, origin, format string, r io.Reader) (geo.RangesReport, error) {
 	var rep geo.RangesReport
-	_, err := c.do(ctx, http.MethodPut, "/v1/geo/sources/"+url.PathEscape(name)+"/ranges", url.Values{"origin": {origin}, "format": {format}}, nil, raw{r, "application/json"}, &rep)
+	_, err := c.do(ctx, http.MethodPut, "/v1/geo/sources/"+url.PathEscape(name)+"/ranges", url.Values{"origin": {origin}, "format": {format}}, nil, raw{r, "application/octet-stream"}, &rep)
 	return rep, err
 }
 
