@@ -299,14 +299,29 @@ func Build(ctx context.Context, in Inputs, prev *Table, now time.Time) (*Table, 
 
 	// The register and feeds over the MMDB networks, copying only the
 	// paths they change so the MMDB part stays shared with t.mm.
+	// Past cloneAfter shadowed networks (a provider's ranges: /12s over
+	// thousands of MMDB networks), one copy of the table and changes in
+	// place are far cheaper than a path copied per network.
+	const cloneAfter = 20000
 	t.lpm = t.mm.lpm
 	var inside []netip.Prefix
+	owned, shadowed := false, 0
 	for _, k := range keep {
 		inside = inside[:0]
 		for q, s := range t.lpm.Subnets(k.p) {
 			if s.mmdb() {
 				inside = append(inside, q)
 			}
+		}
+		if shadowed += len(inside); !owned && shadowed > cloneAfter {
+			t.lpm, owned = t.lpm.Clone(), true
+		}
+		if owned {
+			for _, q := range inside {
+				t.lpm.Delete(q)
+			}
+			t.lpm.Insert(k.p, k.s)
+			continue
 		}
 		for _, q := range inside {
 			t.lpm = t.lpm.DeletePersist(q)
