@@ -51,7 +51,7 @@ func (s *Server) routeGeoSources(api huma.API) {
 			return &struct{ Body placementsBody }{placementsBody{Items: nonNil(places), Position: pos}}, nil
 		})
 
-	audit := op("audit", http.MethodGet, "/v1/audit", "Where the world's geolocation sources disagree with the register, per prefix, with a score per source", auth.ScopeRead, false, http.StatusServiceUnavailable)
+	audit := op("audit", http.MethodGet, "/v1/audit", "Where the world's geolocation sources disagree with the register, per prefix, with a score per source", auth.ScopeRead, false, http.StatusNotFound, http.StatusServiceUnavailable)
 	audit.Description = "Every pool and relocated unit is compared with what each source says across the whole prefix. Findings are not an error: the answer is 200 with the list."
 	huma.Register(api, audit, func(ctx context.Context, in *struct {
 		Source   []string `query:"source" maxItems:"64" doc:"audit only these sources (default every source but the register)"`
