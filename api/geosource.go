@@ -149,9 +149,9 @@ func (s *Server) routeGeoSources(api huma.API) {
 	ranges.Description = "The body is the provider's JSON file as published. Each prefix is placed where the embedded region table puts its region; global prefixes and unknown regions are kept unplaced and reported. Bad input (invalid JSON, a field of the wrong type, a prefix with host bits) is refused (422, naming the JSON path or line) and the source left as it was."
 	ranges.MaxBodyBytes = 64 << 20
 	huma.Register(api, ranges, func(ctx context.Context, in *struct {
-		Name    string `path:"name" maxLength:"63"`
-		Format  string `query:"format" required:"true" enum:"aws,azure,gcp,oracle" doc:"which provider's file the body is"`
-		Origin  string `query:"origin" maxLength:"4096" doc:"where the file came from (a file name or URL), kept with the source"`
+		Name   string `path:"name" maxLength:"63"`
+		Format string `query:"format" required:"true" enum:"aws,azure,gcp,oracle" doc:"which provider's file the body is"`
+		Origin string `query:"origin" maxLength:"4096" doc:"where the file came from (a file name or URL), kept with the source"`
 		// Sent as opaque bytes: the import, not the API layer, parses
 		// it, to name the JSON path or line of any error.
 		RawBody []byte `contentType:"application/octet-stream"`

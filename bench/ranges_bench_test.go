@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/cadastre-ipam/cadastre/geo"
+	"github.com/cadastre-ipam/cadastre/internal/testenv"
 	"github.com/cadastre-ipam/cadastre/registry"
 	"github.com/cadastre-ipam/cadastre/store/sqlite"
 )
@@ -46,7 +47,7 @@ func awsRanges(tb testing.TB, n int) []byte {
 		p, _ := a.Prefix(bits[i%len(bits)])
 		f.Prefixes = append(f.Prefixes, v4{p.String(), reg, "AMAZON", reg})
 	}
-	for _, a := range geoIPv6(tb, geoDB(tb, geolite2File), n6) {
+	for _, a := range geoIPv6(tb, testenv.GeoData(tb, geolite2File), n6) {
 		reg := regions[r.IntN(len(regions))]
 		p, _ := a.Prefix(48)
 		f.IPv6 = append(f.IPv6, v6{p.String(), reg, "AMAZON", reg})
@@ -64,7 +65,7 @@ func awsRanges(tb testing.TB, n int) []byte {
 // does. Target < 2 s (bench/README.md).
 func BenchmarkGeoAuditProvider(b *testing.B) {
 	ctx := context.Background()
-	whois, geolite := geoDB(b, whoisFile), geoDB(b, geolite2File)
+	whois, geolite := testenv.GeoData(b, whoisFile), testenv.GeoData(b, geolite2File)
 	st, err := sqlite.Open(ctx, filepath.Join(b.TempDir(), "d.db"), sqlite.Options{NoSync: true})
 	if err != nil {
 		b.Fatal(err)

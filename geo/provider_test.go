@@ -18,7 +18,7 @@ func TestAuditProvider(t *testing.T) {
 		Feeds: []Feed{{Name: "aws", Origin: "aws ranges: ip-ranges.json", Entries: []Entry{
 			{Prefix: mp("198.51.100.0/24"), Location: loc("US", "US-VA")}, // us-east-1
 			{Prefix: mp("203.0.113.0/24"), Location: loc("IE", "")},       // eu-west-1
-			{Prefix: mp("192.0.2.0/24")},                                   // GLOBAL: not placed
+			{Prefix: mp("192.0.2.0/24")},                                  // GLOBAL: not placed
 		}}, {Name: "partner", Entries: []Entry{{Prefix: mp("198.51.100.0/24"), Location: loc("US", "US-VA")}}}},
 		MMDBs: []MMDBFile{
 			{Name: "one", Path: writeMMDB(t, dir, "one.mmdb",
