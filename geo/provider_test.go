@@ -3,6 +3,7 @@ package geo
 import (
 	"context"
 	"errors"
+	"net/netip"
 	"testing"
 
 	"github.com/cadastre-ipam/cadastre/registry"
@@ -74,5 +75,50 @@ func TestAuditProvider(t *testing.T) {
 	}
 	if _, err := AuditProvider(ctx, tab, "aws", []string{"aws"}, epoch); !errors.Is(err, registry.ErrInvalid) {
 		t.Errorf("the provider audited against itself: %v", err)
+	}
+}
+
+// A provider's wide prefixes shadow more MMDB networks than the table
+// copies path by path (cloneAfter): the table is copied once and changed
+// in place, and answers exactly as before: the feed wins inside its
+// prefixes, the MMDB outside them, and the shared MMDB index is untouched
+// (a second table built over it answers from the MMDB again).
+func TestWideFeedOverManyMMDBNetworks(t *testing.T) {
+	var nets []netRecord
+	for i := range 25000 {
+		nets = append(nets, netRecord{netip.AddrFrom4([4]byte{44, byte(i >> 8), byte(i), 1}).String() + "/32", flat("JP", "", "")})
+	}
+	nets = append(nets, netRecord{"45.0.0.0/16", flat("JP", "", "")})
+	path := writeMMDB(t, t.TempDir(), "many.mmdb", nets...)
+	ctx := context.Background()
+	in := Inputs{
+		Feeds: []Feed{{Name: "aws", Origin: "aws ranges: x", Entries: []Entry{{Prefix: mp("44.0.0.0/16"), Location: loc("US", "US-VA")}}}},
+		MMDBs: []MMDBFile{{Name: "db", Path: path}},
+	}
+	tab, err := Build(ctx, in, nil, epoch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		addr, source, country string
+	}{{"44.0.7.1", "aws", "US"}, {"44.0.200.9", "aws", "US"}, {"45.0.3.4", "db", "JP"}} {
+		if r := tab.Lookup(netip.MustParseAddr(c.addr)); !r.Found || r.Source != c.source || r.Location.Country != c.country {
+			t.Errorf("%s: %+v, want %s from %s", c.addr, r.Answer, c.country, c.source)
+		}
+	}
+	// The next table shares the MMDB index with this one: with another
+	// feed elsewhere, the MMDB answers inside 44.0.0.0/16 again.
+	in.Feeds = []Feed{{Name: "other", Entries: []Entry{{Prefix: mp("46.0.0.0/16"), Location: loc("BR", "")}}}}
+	again, err := Build(ctx, in, tab, epoch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if again.mm != tab.mm {
+		t.Fatal("the second table did not share the MMDB index")
+	}
+	for _, a := range []string{"44.0.7.1", "44.0.200.1"} {
+		if r := again.Lookup(netip.MustParseAddr(a)); !r.Found || r.Source != "db" || r.Location.Country != "JP" || r.Prefix.Bits() != 32 {
+			t.Errorf("%s: the shared MMDB index was changed: %+v", a, r.Answer)
+		}
 	}
 }
