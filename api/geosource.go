@@ -51,18 +51,26 @@ func (s *Server) routeGeoSources(api huma.API) {
 			return &struct{ Body placementsBody }{placementsBody{Items: nonNil(places), Position: pos}}, nil
 		})
 
-	audit := op("audit", http.MethodGet, "/v1/audit", "Where the world's geolocation sources disagree with the register, per prefix, with a score per source", auth.ScopeRead, false, http.StatusServiceUnavailable)
+	audit := op("audit", http.MethodGet, "/v1/audit", "Where the world's geolocation sources disagree with the register, per prefix, with a score per source", auth.ScopeRead, false, http.StatusNotFound, http.StatusServiceUnavailable)
 	audit.Description = "Every pool and relocated unit is compared with what each source says across the whole prefix. Findings are not an error: the answer is 200 with the list."
 	huma.Register(api, audit, func(ctx context.Context, in *struct {
 		Source       []string `query:"source" maxItems:"64" doc:"audit only these sources (default every source but the register)"`
 		MinShare     float64  `query:"min_share" minimum:"0" maximum:"1" doc:"list only findings whose disagreeing share is at least this (0 to 1); the others are counted in the summary"`
 		MinAddresses uint64   `query:"min_addresses" doc:"list only findings affecting at least this many addresses (IPv6: units, see ipv6_unit)"`
 		IPv6Unit     int      `query:"ipv6_unit" minimum:"0" maximum:"128" doc:"the prefix length IPv6 space is counted in (64 or 48, as the register hands it out; default 64)"`
+		Provider     string   `query:"provider" maxLength:"63" doc:"audit this provider's published ranges (a source added from a ranges file) instead of the register's space"`
 	}) (*struct{ Body geo.AuditReport }, error) {
 		if s.geo == nil {
 			return nil, huma.Error503ServiceUnavailable("geolocation is not loaded")
 		}
-		rep, err := geo.AuditRegisterWith(ctx, s.geo.Table(), s.reg, geo.AuditOptions{Sources: in.Source, MinShare: in.MinShare, MinAddresses: in.MinAddresses, IPv6Unit: in.IPv6Unit}, time.Now())
+		opts := geo.AuditOptions{Sources: in.Source, MinShare: in.MinShare, MinAddresses: in.MinAddresses, IPv6Unit: in.IPv6Unit, Provider: in.Provider}
+		var rep geo.AuditReport
+		var err error
+		if in.Provider != "" {
+			rep, err = geo.AuditProviderWith(ctx, s.geo.Table(), opts, time.Now())
+		} else {
+			rep, err = geo.AuditRegisterWith(ctx, s.geo.Table(), s.reg, opts, time.Now())
+		}
 		if err != nil {
 			return nil, s.problem(err)
 		}
@@ -141,6 +149,35 @@ func (s *Server) routeGeoSources(api huma.API) {
 		rep.Diagnostics = nonNil(rep.Diagnostics)
 		return &struct{ Body geo.ImportReport }{rep}, nil
 	})
+	ranges := op("import-geo-ranges", http.MethodPut, "/v1/geo/sources/{name}/ranges", "Keep a cloud provider's published ranges (AWS, Azure, Google, Oracle) as the source name", auth.ScopeAdmin, false, http.StatusUnprocessableEntity, http.StatusServiceUnavailable)
+	ranges.Description = "The body is the provider's JSON file as published. Each prefix is placed where the embedded region table puts its region; global prefixes and unknown regions are kept unplaced and reported. Bad input (invalid JSON, a field of the wrong type, a prefix with host bits) is refused (422, naming the JSON path or line) and the source left as it was."
+	ranges.MaxBodyBytes = 64 << 20
+	huma.Register(api, ranges, func(ctx context.Context, in *struct {
+		Name   string `path:"name" maxLength:"63"`
+		Format string `query:"format" required:"true" enum:"aws,azure,gcp,oracle" doc:"which provider's file the body is"`
+		Origin string `query:"origin" maxLength:"4096" doc:"where the file came from (a file name or URL), kept with the source"`
+		// Sent as opaque bytes: the import, not the API layer, parses
+		// it, to name the JSON path or line of any error.
+		RawBody []byte `contentType:"application/octet-stream"`
+	}) (*struct{ Body geo.RangesReport }, error) {
+		if err := s.sourcesReady(); err != nil {
+			return nil, err
+		}
+		origin := in.Origin
+		if origin == "" {
+			origin = "api"
+		}
+		rep, err := geo.ImportRanges(ctx, s.sources, in.Name, origin, in.Format, bytes.NewReader(in.RawBody), time.Now())
+		if err != nil {
+			return nil, s.problem(err)
+		}
+		s.reloadGeo(ctx)
+		return &struct{ Body geo.RangesReport }{rep}, nil
+	})
+
+	if pi := api.OpenAPI().Paths["/v1/geo/sources/{name}/ranges"]; pi != nil && pi.Put != nil && pi.Put.RequestBody != nil {
+		pi.Put.RequestBody.Required = false
+	}
 	// huma makes a raw body required; an empty feed must reach the domain,
 	// which refuses it (or keeps it with allow_empty) with a clear answer.
 	// The registered operation shares this RequestBody.

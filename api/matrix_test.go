@@ -79,6 +79,11 @@ func matrixRules() map[string]routeRule {
 			return req{Method: "PUT", Path: fmt.Sprintf("/v1/geo/sources/feed-%d/feed?origin=partner.csv", n), Body: "40.64.0.0/24,US,US-VA,Ashburn,\n",
 				Header: map[string]string{"Content-Type": "text/csv"}}
 		}},
+		"PUT /v1/geo/sources/{name}/ranges": {need: auth.ScopeAdmin, ok: 200, build: func(tb testing.TB, e *env, n int) req {
+			return req{Method: "PUT", Path: fmt.Sprintf("/v1/geo/sources/ranges-%d/ranges?format=oracle&origin=public_ip_ranges.json", n),
+				Body:   `{"last_updated_timestamp": "2026-12-05T00:00:00", "regions": [{"region": "us-ashburn-1", "cidrs": [{"cidr": "40.64.0.0/24", "tags": ["OCI"]}]}]}`,
+				Header: map[string]string{"Content-Type": "application/octet-stream"}}
+		}},
 		"GET /v1/assignments/{id}": {need: auth.ScopeRead, tenant: true, owned: true, ok: 200,
 			build: func(tb testing.TB, e *env, n int) req {
 				return req{Method: "GET", Path: fmt.Sprintf("/v1/assignments/%d", e.acme.ID)}

@@ -50,8 +50,25 @@ func (c *Client) AuditWith(ctx context.Context, opts geo.AuditOptions) (out geo.
 	if opts.IPv6Unit > 0 {
 		q.Set("ipv6_unit", strconv.Itoa(opts.IPv6Unit))
 	}
+	if opts.Provider != "" {
+		q.Set("provider", opts.Provider)
+	}
 	_, err = c.do(ctx, http.MethodGet, "/v1/audit", q, nil, nil, &out)
 	return out, err
+}
+
+// AuditProvider audits the published space of the server's ranges source
+// provider against its other sources (or those named).
+func (c *Client) AuditProvider(ctx context.Context, provider string, sources []string) (out geo.AuditReport, err error) {
+	return c.AuditWith(ctx, geo.AuditOptions{Provider: provider, Sources: sources})
+}
+
+// ImportRanges sends a cloud provider's published ranges file r (format
+// aws, azure, gcp or oracle) to be kept as the source name.
+func (c *Client) ImportRanges(ctx context.Context, name, origin, format string, r io.Reader) (geo.RangesReport, error) {
+	var rep geo.RangesReport
+	_, err := c.do(ctx, http.MethodPut, "/v1/geo/sources/"+url.PathEscape(name)+"/ranges", url.Values{"origin": {origin}, "format": {format}}, nil, raw{r, "application/octet-stream"}, &rep)
+	return rep, err
 }
 
 // Lookup locates addrs on the server, MaxLookupBatch at a time; the

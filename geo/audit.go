@@ -119,6 +119,10 @@ type AuditOptions struct {
 	// IPv6Unit is the prefix length IPv6 space is counted in (64 or 48,
 	// as the register hands it out); 0 means 64.
 	IPv6Unit int
+	// Provider, when set, audits that provider's published ranges (a
+	// source added from a ranges file) instead of the register's space;
+	// see AuditProviderWith.
+	Provider string
 }
 
 // Count is a number of addresses (IPv4) or of IPv6 units. It is exact

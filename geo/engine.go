@@ -46,7 +46,7 @@ func StoreLoader(reg Placer, st Store) Loader {
 		for _, s := range srcs {
 			switch s.Kind {
 			case KindGeofeed:
-				f := Feed{Name: s.Name}
+				f := Feed{Name: s.Name, Origin: s.Origin}
 				if err := st.SourceEntries(ctx, s.Name, func(e Entry) error {
 					f.Entries = append(f.Entries, e)
 					return nil

@@ -30,6 +30,9 @@ type Inputs struct {
 type Feed struct {
 	Name    string
 	Entries []Entry
+	// Origin is where the feed came from (Source.Origin): for a
+	// provider's ranges, which provider, read by audit --provider.
+	Origin string
 }
 
 // MMDBFile names an MMDB source and the file it is read from.
@@ -190,7 +193,7 @@ func Build(ctx context.Context, in Inputs, prev *Table, now time.Time) (*Table, 
 		}
 		return id
 	}
-	add := func(name string, kind Kind, entries []Entry) {
+	add := func(name, origin string, kind Kind, entries []Entry) {
 		src := len(t.sources)
 		own := new(bart.Table[slot])
 		// Check the whole rank against the table of higher ranks before
@@ -211,7 +214,7 @@ func Build(ctx context.Context, in Inputs, prev *Table, now time.Time) (*Table, 
 			front.Insert(k.p, k.s)
 		}
 		t.sources = append(t.sources, tableSource{
-			status: SourceStatus{Name: name, Kind: kind, Entries: len(entries)},
+			status: SourceStatus{Name: name, Kind: kind, Entries: len(entries), Origin: origin},
 			lpm:    own,
 		})
 	}
@@ -219,9 +222,9 @@ func Build(ctx context.Context, in Inputs, prev *Table, now time.Time) (*Table, 
 	for i, p := range in.Register {
 		reg[i] = Entry{Prefix: p.Prefix, Location: p.Location}
 	}
-	add(RegisterSource, KindRegister, reg)
+	add(RegisterSource, "", KindRegister, reg)
 	for _, f := range in.Feeds {
-		add(f.Name, KindGeofeed, f.Entries)
+		add(f.Name, f.Origin, KindGeofeed, f.Entries)
 	}
 
 	// The copies read before, by source index, for a file newly read whose
@@ -296,14 +299,29 @@ func Build(ctx context.Context, in Inputs, prev *Table, now time.Time) (*Table, 
 
 	// The register and feeds over the MMDB networks, copying only the
 	// paths they change so the MMDB part stays shared with t.mm.
+	// Past cloneAfter shadowed networks (a provider's ranges: /12s over
+	// thousands of MMDB networks), one copy of the table and changes in
+	// place are far cheaper than a path copied per network.
+	const cloneAfter = 20000
 	t.lpm = t.mm.lpm
 	var inside []netip.Prefix
+	owned, shadowed := false, 0
 	for _, k := range keep {
 		inside = inside[:0]
 		for q, s := range t.lpm.Subnets(k.p) {
 			if s.mmdb() {
 				inside = append(inside, q)
 			}
+		}
+		if shadowed += len(inside); !owned && shadowed > cloneAfter {
+			t.lpm, owned = t.lpm.Clone(), true
+		}
+		if owned {
+			for _, q := range inside {
+				t.lpm.Delete(q)
+			}
+			t.lpm.Insert(k.p, k.s)
+			continue
 		}
 		for _, q := range inside {
 			t.lpm = t.lpm.DeletePersist(q)

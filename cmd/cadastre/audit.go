@@ -36,6 +36,7 @@ func (e sourcesUnusable) Error() string {
 
 func newAuditCmd(a *app) *cobra.Command {
 	var sources []string
+	var provider string
 	var asJSON, asCSV bool
 	var format, minShare string
 	var minAddrs uint64
@@ -91,7 +92,7 @@ audit left it out, and says why; this wins over findings).`,
 			if err != nil {
 				return err
 			}
-			rep, err := g.Audit(cmd.Context(), geo.AuditOptions{Sources: sources, MinShare: share, MinAddresses: minAddrs, IPv6Unit: unit6})
+			rep, err := auditSelect(cmd.Context(), g, geo.AuditOptions{Sources: sources, MinShare: share, MinAddresses: minAddrs, IPv6Unit: unit6, Provider: provider})
 			if err != nil {
 				return err
 			}
@@ -122,6 +123,7 @@ audit left it out, and says why; this wins over findings).`,
 		},
 	}
 	c.Flags().StringArrayVar(&sources, "source", nil, "audit only this source (repeat for several; default every source but the register)")
+	c.Flags().StringVar(&provider, "provider", "", "audit this cloud provider's published space (a source added with --ranges) instead of ours, per provider region")
 	c.Flags().StringVar(&format, "format", "text", "output: text, json or csv (csv: the findings)")
 	c.Flags().BoolVar(&asJSON, "json", false, "print JSON (same as --format json)")
 	c.Flags().BoolVar(&asCSV, "csv", false, "print the findings as CSV (same as --format csv)")

@@ -93,6 +93,9 @@ type geoBackend interface {
 	AddMMDB(ctx context.Context, name, path string) (geo.AddedMMDB, error)
 	RemoveSource(ctx context.Context, name string) error
 	ImportFeed(ctx context.Context, name, origin string, r io.Reader, opts geo.ImportOptions) (geo.ImportReport, error)
+	// AuditProvider audits a provider's ranges source against the others.
+	AuditProvider(ctx context.Context, opts geo.AuditOptions) (geo.AuditReport, error)
+	ImportRanges(ctx context.Context, name, origin, format string, r io.Reader) (geo.RangesReport, error)
 }
 
 var (
@@ -179,6 +182,18 @@ func (l *localGeo) ImportFeed(ctx context.Context, name, origin string, r io.Rea
 	return geo.ImportFeed(ctx, l.a.store, name, origin, r, opts, time.Now())
 }
 
+func (l *localGeo) AuditProvider(ctx context.Context, opts geo.AuditOptions) (geo.AuditReport, error) {
+	e, err := l.engine(ctx)
+	if err != nil {
+		return geo.AuditReport{}, err
+	}
+	return geo.AuditProviderWith(ctx, e.Table(), opts, time.Now())
+}
+
+func (l *localGeo) ImportRanges(ctx context.Context, name, origin, format string, r io.Reader) (geo.RangesReport, error) {
+	return geo.ImportRanges(ctx, l.a.store, name, origin, format, r, time.Now())
+}
+
 // remoteGeo is a server's geolocation, through its API.
 type remoteGeo struct{ *client.Client }
 
@@ -194,5 +209,11 @@ func (r remoteGeo) Locate(ctx context.Context, addrs []netip.Addr, all bool, out
 }
 
 func (r remoteGeo) Audit(ctx context.Context, opts geo.AuditOptions) (geo.AuditReport, error) {
+	return r.AuditWith(ctx, opts)
+}
+
+// AuditProvider runs the provider's audit on the server (opts.Provider
+// names it); the client's AuditWith carries the provider.
+func (r remoteGeo) AuditProvider(ctx context.Context, opts geo.AuditOptions) (geo.AuditReport, error) {
 	return r.AuditWith(ctx, opts)
 }

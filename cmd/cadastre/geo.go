@@ -12,6 +12,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -19,6 +20,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/cadastre-ipam/cadastre/geo"
+	"github.com/cadastre-ipam/cadastre/geo/cloudregions"
 )
 
 func newGeoCmd(a *app) *cobra.Command {
@@ -48,21 +50,36 @@ MMDB databases in the order they were added.
 }
 
 func newGeoSourceAdd(a *app) *cobra.Command {
-	var file string
+	var file, ranges, format string
 	c := &cobra.Command{
-		Use:   "add NAME --mmdb FILE",
+		Use:   "add NAME --mmdb FILE | --ranges FILE --format aws|azure|gcp|oracle",
 		Short: "Add an MMDB database as a source",
 		Long: `Add an MMDB database (MaxMind GeoIP2/GeoLite2, or the flat schema of the
 ip-location-db packages) as the source NAME, ranked after the sources added
 before it. The file is checked now and read at every start; a server reloads it
 when it changes. Adding under an existing name replaces that source.
-With --server, the server reads the file, at the same absolute path.`,
-		Example: "  cadastre geo source add whois --mmdb .cache/geodata/geo-whois-asn-country.mmdb",
-		Args:    cobra.ExactArgs(1),
+With --server, the server reads the file, at the same absolute path.
+
+With --ranges, a cloud provider's published ranges (AWS ip-ranges.json, Azure
+service tags, Google cloud.json, Oracle public_ip_ranges.json; --format says
+which) become the source NAME, stored and ranked like an imported geofeed:
+each prefix is placed where the provider documents its region to be (an
+embedded, versioned table). Global prefixes and regions the table does not
+know are kept unplaced and reported, never guessed. With --server the file is
+read here and sent.`,
+		Example: `  cadastre geo source add whois --mmdb .cache/geodata/geo-whois-asn-country.mmdb
+  cadastre geo source add aws --ranges ip-ranges.json --format aws`,
+		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			name := args[0]
+			if ranges != "" || format != "" {
+				if file != "" {
+					return usagef("--mmdb and --ranges exclude each other")
+				}
+				return addRanges(cmd, a, name, ranges, format)
+			}
 			if file == "" {
-				return usagef("--mmdb FILE is required")
+				return usagef("--mmdb FILE or --ranges FILE is required")
 			}
 			if err := geo.ValidateSourceName(name); err != nil {
 				return usageError{err}
@@ -83,8 +100,45 @@ With --server, the server reads the file, at the same absolute path.`,
 			return nil
 		},
 	}
-	c.Flags().StringVar(&file, "mmdb", "", "the MMDB file (required)")
+	c.Flags().StringVar(&file, "mmdb", "", "the MMDB file")
+	c.Flags().StringVar(&ranges, "ranges", "", "a cloud provider's published ranges file (JSON)")
+	c.Flags().StringVar(&format, "format", "", "the ranges file's provider: aws, azure, gcp or oracle")
 	return c
+}
+
+// addRanges is `geo source add NAME --ranges FILE --format F`.
+func addRanges(cmd *cobra.Command, a *app, name, file, format string) error {
+	if file == "" {
+		return usagef("--ranges FILE is required with --format")
+	}
+	if !slices.Contains(cloudregions.Providers, format) {
+		return usagef("--format %q: want one of %s", format, strings.Join(cloudregions.Providers, ", "))
+	}
+	if err := geo.ValidateSourceName(name); err != nil {
+		return usageError{err}
+	}
+	f, err := os.Open(file)
+	if err != nil {
+		return usageError{err}
+	}
+	defer f.Close()
+	if st, err := f.Stat(); err == nil && st.IsDir() {
+		return usagef("--ranges %s: is a directory", file)
+	}
+	g, err := a.geo(cmd.Context())
+	if err != nil {
+		return err
+	}
+	rep, err := g.ImportRanges(cmd.Context(), name, file, format, f)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(a.cfg.stdout, "source %s: %d prefixes from %s (%s, regions table %s): %d placed, %d global (not placed), %d duplicates\n",
+		name, rep.Source.Entries, file, format, rep.RegionsVersion, rep.Placed, rep.Global, rep.Duplicates)
+	if len(rep.UnknownRegions) > 0 {
+		fmt.Fprintf(a.cfg.stdout, "unknown regions, %d prefixes not placed: %s\n", rep.Unknown, strings.Join(rep.UnknownRegions, ", "))
+	}
+	return nil
 }
 
 func newGeoSourceList(a *app) *cobra.Command {
