@@ -291,6 +291,14 @@ func (k *Tokens) Create(ctx context.Context, s Spec) (Token, string, error) {
 	if len(s.Name) > 200 || len(s.Tenant) > 128 {
 		return Token{}, "", fmt.Errorf("token: name (200) or tenant (128 bytes) too long: %w", registry.ErrInvalid)
 	}
+	// The name and tenant are printed by `token list`: no control
+	// characters, as in every text field of the register.
+	if err := registry.CheckText("token name", s.Name); err != nil {
+		return Token{}, "", fmt.Errorf("token: %w", err)
+	}
+	if err := registry.CheckText("tenant", s.Tenant); err != nil {
+		return Token{}, "", fmt.Errorf("token: %w", err)
+	}
 	if s.Tenant != "" && s.Scope == ScopeAdmin {
 		return Token{}, "", fmt.Errorf("token: an admin token cannot be bound to a tenant (admins change shared objects): %w", registry.ErrInvalid)
 	}

@@ -101,6 +101,8 @@ func TestCreateRules(t *testing.T) {
 		{Scope: auth.ScopeAdmin, Tenant: "acme"},
 		{Scope: auth.ScopeRead, Expires: -time.Second},
 		{Scope: auth.ScopeRead, Name: strings.Repeat("n", 201)},
+		{Scope: auth.ScopeRead, Name: "ops\x1b[2J"},         // a terminal escape in the name
+		{Scope: auth.ScopeAllocate, Tenant: "acme\r\nroot"}, // a line break in the tenant
 	} {
 		if _, _, err := k.Create(ctx, s); !errors.Is(err, registry.ErrInvalid) {
 			t.Errorf("Create(%+v) = %v, want ErrInvalid", s, err)
