@@ -10,7 +10,6 @@ import (
 	"net/http/httptest"
 	"net/netip"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -126,37 +125,21 @@ func TestOutOfOrderCommitsReachEveryReader(t *testing.T) {
 	}
 
 	// A moves us-east to Boston, writes its event and waits, uncommitted.
-	wrote, release := make(chan struct{}), make(chan struct{})
-	var once sync.Once
-	aDone := make(chan error, 1)
-	go func() {
-		aDone <- writerA.Update(ctx, func(tx registry.Tx) error {
-			r, err := tx.RegionByName(ctx, "us-east")
-			if err != nil {
-				return err
-			}
-			r.Location.City = "Boston"
-			if err := tx.UpdateRegion(ctx, r); err != nil {
-				return err
-			}
-			if err := tx.AppendEvent(ctx, &registry.Event{At: time.Now().UTC().Truncate(time.Microsecond), Actor: "test:A", Action: "region.update",
-				SubjectKind: "region", SubjectID: r.ID, Subject: r.Name}); err != nil {
-				return err
-			}
-			once.Do(func() { close(wrote) })
-			select {
-			case <-release:
-				return nil
-			case <-time.After(time.Minute):
-				return fmt.Errorf("transaction A was never released")
-			}
-		})
-	}()
-	select {
-	case <-wrote:
-	case err := <-aDone:
-		t.Fatalf("transaction A: %v", err)
-	}
+	commitA := pgtest.HoldOpen(t, ctx, writerA, func(tx registry.Tx) error {
+		r, err := tx.RegionByName(ctx, "us-east")
+		if err != nil {
+			return err
+		}
+		r.Location.City = "Boston"
+		if err := tx.UpdateRegion(ctx, r); err != nil {
+			return err
+		}
+		if err := tx.AppendEvent(ctx, &registry.Event{At: time.Now().UTC().Truncate(time.Microsecond), Actor: "test:A", Action: "region.update",
+			SubjectKind: "region", SubjectID: r.ID, Subject: r.Name}); err != nil {
+			return err
+		}
+		return nil
+	})
 	// B, through the served store, writes the next event and commits.
 	if _, err := reg.AddRegion(ctx, registry.RegionSpec{Name: "eu-west", Location: location.Location{Country: "IE", City: "Dublin"}}); err != nil {
 		t.Fatal(err)
@@ -164,8 +147,7 @@ func TestOutOfOrderCommitsReachEveryReader(t *testing.T) {
 	// The readers look while A is still open.
 	read()
 	_, etag, _ := feed("")
-	close(release)
-	if err := <-aDone; err != nil {
+	if err := commitA(); err != nil {
 		t.Fatalf("transaction A: %v", err)
 	}
 

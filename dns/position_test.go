@@ -3,7 +3,6 @@ package authdns_test
 import (
 	"fmt"
 	"net/netip"
-	"sync"
 	"testing"
 	"time"
 
@@ -12,6 +11,7 @@ import (
 	authdns "github.com/cadastre-ipam/cadastre/dns"
 	"github.com/cadastre-ipam/cadastre/location"
 	"github.com/cadastre-ipam/cadastre/registry"
+	"github.com/cadastre-ipam/cadastre/store/postgres/pgtest"
 )
 
 // TestOutOfOrderCommitRebuilds: on PostgreSQL, transaction A (another
@@ -36,38 +36,22 @@ func TestOutOfOrderCommitRebuilds(t *testing.T) {
 	e.waitFor("old name served", func() bool { return resolves("old." + fwdZone) })
 
 	writerA := openPG(t, dsn)
-	wrote, release := make(chan struct{}), make(chan struct{})
-	var once sync.Once
-	aDone := make(chan error, 1)
-	go func() {
-		aDone <- writerA.Update(e.ctx, func(tx registry.Tx) error {
-			a, ok, err := tx.LiveAssignment(e.ctx, netip.PrefixFrom(addr, 32))
-			if err != nil || !ok {
-				return fmt.Errorf("assignment %v: found %v: %v", addr, ok, err)
-			}
-			before := a.Name
-			a.Name = "new." + fwdZone
-			if err := tx.UpdateAssignment(e.ctx, a); err != nil {
-				return err
-			}
-			if err := tx.AppendEvent(e.ctx, &registry.Event{At: time.Now().UTC().Truncate(time.Microsecond), Actor: "test:A", Action: "assignment.rename",
-				SubjectKind: "assignment", SubjectID: a.ID, Subject: a.Prefix.String() + " " + before}); err != nil {
-				return err
-			}
-			once.Do(func() { close(wrote) })
-			select {
-			case <-release:
-				return nil
-			case <-time.After(time.Minute):
-				return fmt.Errorf("transaction A was never released")
-			}
-		})
-	}()
-	select {
-	case <-wrote:
-	case err := <-aDone:
-		t.Fatalf("transaction A: %v", err)
-	}
+	commitA := pgtest.HoldOpen(t, e.ctx, writerA, func(tx registry.Tx) error {
+		a, ok, err := tx.LiveAssignment(e.ctx, netip.PrefixFrom(addr, 32))
+		if err != nil || !ok {
+			return fmt.Errorf("assignment %v: found %v: %v", addr, ok, err)
+		}
+		before := a.Name
+		a.Name = "new." + fwdZone
+		if err := tx.UpdateAssignment(e.ctx, a); err != nil {
+			return err
+		}
+		if err := tx.AppendEvent(e.ctx, &registry.Event{At: time.Now().UTC().Truncate(time.Microsecond), Actor: "test:A", Action: "assignment.rename",
+			SubjectKind: "assignment", SubjectID: a.ID, Subject: a.Prefix.String() + " " + before}); err != nil {
+			return err
+		}
+		return nil
+	})
 	if _, err := e.reg.AddRegion(e.ctx, registry.RegionSpec{Name: "ap-south", Location: location.Location{Country: "IN"}}); err != nil {
 		t.Fatal(err)
 	}
@@ -75,8 +59,7 @@ func TestOutOfOrderCommitRebuilds(t *testing.T) {
 	if err := e.srv.Reload(e.ctx); err != nil {
 		t.Fatal(err)
 	}
-	close(release)
-	if err := <-aDone; err != nil {
+	if err := commitA(); err != nil {
 		t.Fatalf("transaction A: %v", err)
 	}
 	// The server rebuilds once no transaction older than A's and B's is in
