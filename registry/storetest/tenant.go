@@ -107,25 +107,10 @@ func runTenants(t *testing.T, open Open) {
 		if _, err := reg.AddTenant(ctx, registry.TenantSpec{Name: "race", MaxIPv4: i64(quota), MaxIPv6: i64(quota)}); err != nil {
 			t.Fatal(err)
 		}
-		var wg sync.WaitGroup
-		errs := make([]error, callers)
-		for i := range callers {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				_, errs[i] = reg.AllocateAll(ctx, registry.Batch{Requests: []registry.Request{{Region: "us-east", Tenant: "race", DualStack: true}}})
-			}()
-		}
-		wg.Wait()
-		ok := 0
-		for _, err := range errs {
-			switch {
-			case err == nil:
-				ok++
-			case !errors.Is(err, registry.ErrQuota):
-				t.Errorf("unexpected error: %v", err)
-			}
-		}
+		ok := Race(t, callers, registry.ErrQuota, func(int) error {
+			_, err := reg.AllocateAll(ctx, registry.Batch{Requests: []registry.Request{{Region: "us-east", Tenant: "race", DualStack: true}}})
+			return err
+		})
 		tenant := "race"
 		as, err := reg.Assignments(ctx, registry.AssignmentFilter{Tenant: &tenant})
 		if err != nil {
@@ -149,25 +134,10 @@ func runTenants(t *testing.T, open Open) {
 		}
 		for round := range 5 {
 			name := "vm" + string(rune('0'+round)) + ".race.example"
-			var wg sync.WaitGroup
-			errs := make([]error, callers)
-			for i := range callers {
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
-					_, errs[i] = reg.Allocate(registry.Restricted(ctx), registry.Request{Region: "us-east", Tenant: string(rune('a' + i)), Name: name})
-				}()
-			}
-			wg.Wait()
-			ok := 0
-			for _, err := range errs {
-				switch {
-				case err == nil:
-					ok++
-				case !errors.Is(err, registry.ErrNameTaken):
-					t.Errorf("unexpected error: %v", err)
-				}
-			}
+			ok := Race(t, callers, registry.ErrNameTaken, func(i int) error {
+				_, err := reg.Allocate(registry.Restricted(ctx), registry.Request{Region: "us-east", Tenant: string(rune('a' + i)), Name: name})
+				return err
+			})
 			if ok != 1 {
 				t.Fatalf("name %s: %d tenants got it, want exactly 1", name, ok)
 			}
@@ -302,4 +272,29 @@ func MigratedTenants(t *testing.T, s registry.Store) {
 	if _, err := reg.Allocate(registry.Restricted(ctx), registry.Request{Region: "r", Family: 4, Tenant: "tok", Name: "anything.example"}); err != nil {
 		t.Errorf("allocating for a migrated tenant: %v", err)
 	}
+}
+
+// Race runs fn(0) ... fn(n-1) at once and returns how many succeeded; an
+// error that is not the expected loser's (want) fails the test.
+func Race(t testing.TB, n int, want error, fn func(i int) error) (ok int) {
+	t.Helper()
+	var wg sync.WaitGroup
+	errs := make([]error, n)
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = fn(i)
+		}()
+	}
+	wg.Wait()
+	for _, err := range errs {
+		switch {
+		case err == nil:
+			ok++
+		case !errors.Is(err, want):
+			t.Errorf("unexpected error: %v", err)
+		}
+	}
+	return ok
 }

@@ -2,14 +2,13 @@ package postgres_test
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net/netip"
-	"sync"
 	"testing"
 
 	"github.com/cadastre-ipam/cadastre/location"
 	"github.com/cadastre-ipam/cadastre/registry"
+	"github.com/cadastre-ipam/cadastre/registry/storetest"
 	"github.com/cadastre-ipam/cadastre/store/postgres"
 )
 
@@ -47,25 +46,10 @@ func TestNameRaceAcrossReplicas(t *testing.T) {
 	}
 	for round := range 20 {
 		name := fmt.Sprintf("vm%d.race.example", round)
-		var wg sync.WaitGroup
-		errs := make([]error, replicas)
-		for i := range replicas {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				_, errs[i] = regs[i].Allocate(registry.Restricted(ctx), registry.Request{Region: fmt.Sprintf("r%d", i), Tenant: fmt.Sprintf("t%d", i), Name: name})
-			}()
-		}
-		wg.Wait()
-		ok := 0
-		for _, err := range errs {
-			switch {
-			case err == nil:
-				ok++
-			case !errors.Is(err, registry.ErrNameTaken):
-				t.Errorf("unexpected error: %v", err)
-			}
-		}
+		ok := storetest.Race(t, replicas, registry.ErrNameTaken, func(i int) error {
+			_, err := regs[i].Allocate(registry.Restricted(ctx), registry.Request{Region: fmt.Sprintf("r%d", i), Tenant: fmt.Sprintf("t%d", i), Name: name})
+			return err
+		})
 		if ok != 1 {
 			t.Fatalf("name %s: %d tenants got it, want exactly 1", name, ok)
 		}
