@@ -175,14 +175,14 @@ func (s *Server) routeGeoSources(api huma.API) {
 		return &struct{ Body geo.RangesReport }{rep}, nil
 	})
 
-	if pi := api.OpenAPI().Paths["/v1/geo/sources/{name}/ranges"]; pi != nil && pi.Put != nil && pi.Put.RequestBody != nil {
-		pi.Put.RequestBody.Required = false
-	}
-	// huma makes a raw body required; an empty feed must reach the domain,
-	// which refuses it (or keeps it with allow_empty) with a clear answer.
-	// The registered operation shares this RequestBody.
-	if pi := api.OpenAPI().Paths["/v1/geo/sources/{name}/feed"]; pi != nil && pi.Put != nil && pi.Put.RequestBody != nil {
-		pi.Put.RequestBody.Required = false
+	// huma always makes a raw body required (initRequestBody); an empty
+	// feed or ranges file must reach the domain, which refuses it (or
+	// keeps a feed with allow_empty) with a clear answer. The registered
+	// operation shares this RequestBody.
+	for _, path := range []string{"/v1/geo/sources/{name}/feed", "/v1/geo/sources/{name}/ranges"} {
+		if pi := api.OpenAPI().Paths[path]; pi != nil && pi.Put != nil && pi.Put.RequestBody != nil {
+			pi.Put.RequestBody.Required = false
+		}
 	}
 }
 
