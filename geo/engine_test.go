@@ -3,8 +3,10 @@ package geo
 import (
 	"context"
 	"errors"
+	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -185,6 +187,19 @@ func (f *fakeStore) SourceEntries(_ context.Context, name string, fn func(Entry)
 	return nil
 }
 func (f *fakeStore) DeleteSource(context.Context, string, registry.Event) error { return nil }
+
+// SourceEntriesAt is the rule written out the slow way: every entry
+// containing a, shortest first (a prefix twice: the later last).
+func (f *fakeStore) SourceEntriesAt(_ context.Context, name string, a netip.Addr) ([]Entry, error) {
+	var out []Entry
+	for _, e := range f.entries[name] {
+		if e.Prefix.Masked().Contains(a) {
+			out = append(out, Entry{e.Prefix.Masked(), e.Location})
+		}
+	}
+	slices.SortStableFunc(out, func(x, y Entry) int { return x.Prefix.Bits() - y.Prefix.Bits() })
+	return out, nil
+}
 
 type fakePlacer []registry.Placement
 

@@ -39,15 +39,16 @@ func AddMMDB(ctx context.Context, st Store, name, path string, now time.Time) (A
 		return AddedMMDB{}, fmt.Errorf("source %s: %w: %w", name, err, registry.ErrInvalid)
 	}
 	m, err := newMMDB(name, path, data)
+	nets := 0
 	if err == nil {
-		err = m.Verify()
+		nets, err = m.verify()
 	}
 	if err != nil {
 		return AddedMMDB{}, fmt.Errorf("%w: %w", err, registry.ErrInvalid)
 	}
 	sum := sha256.Sum256(data)
 	now = now.UTC().Truncate(time.Microsecond)
-	s := Source{Name: name, Kind: KindMMDB, Origin: path, SHA256: hex.EncodeToString(sum[:]), ImportedAt: now}
+	s := Source{Name: name, Kind: KindMMDB, Origin: path, Entries: int64(nets), SHA256: hex.EncodeToString(sum[:]), ImportedAt: now}
 	after, err := json.Marshal(map[string]any{"name": name, "kind": KindMMDB, "origin": path, "sha256": s.SHA256, "schema": m.Schema(), "database_type": m.DatabaseType()})
 	if err != nil {
 		return AddedMMDB{}, err

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net/netip"
+	"reflect"
+	"slices"
 	"testing"
 
 	"github.com/maxmind/mmdbwriter/mmdbtype"
@@ -125,6 +127,44 @@ func TestMergedTableAgreesWithRankModel(t *testing.T) {
 			}
 			if tab2.mm != tab.mm {
 				t.Error("the MMDB index was built again for unchanged files")
+			}
+			// A Point over a store holding the same sources answers as
+			// the table does, without building it.
+			st := &fakeStore{entries: map[string][]Entry{}}
+			for i, f := range in.Feeds {
+				st.srcs = append(st.srcs, Source{ID: int64(10 + i), Name: f.Name, Kind: KindGeofeed, Entries: int64(len(f.Entries))})
+				st.entries[f.Name] = f.Entries
+			}
+			for i, f := range in.MMDBs {
+				st.srcs = append(st.srcs, Source{ID: int64(20 + i), Name: f.Name, Kind: KindMMDB, Origin: f.Path})
+			}
+			// The rank is by ID, not by the order listed.
+			slices.Reverse(st.srcs)
+			pt, err := NewPoint(context.Background(), fakePlacer(in.Register), st, epoch)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got, want := pt.Sources(), tab.Sources(); len(got) != len(want) {
+				t.Fatalf("point sources %+v, table %+v", got, want)
+			}
+			for range 3000 {
+				a := randomPrefix(r).Addr()
+				if r.IntN(2) == 0 {
+					a = a.Next()
+				}
+				for _, all := range []bool{false, true} {
+					var got Result
+					if err := pt.Lookup(context.Background(), &got, a, all); err != nil {
+						t.Fatal(err)
+					}
+					want := tab.Lookup(a)
+					if all {
+						want = tab.LookupAll(a)
+					}
+					if !reflect.DeepEqual(got, want) {
+						t.Fatalf("%v (all %v): point %+v, table %+v", a, all, got, want)
+					}
+				}
 			}
 			for range 3000 {
 				a := randomPrefix(r).Addr()

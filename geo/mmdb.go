@@ -126,20 +126,29 @@ func newMMDB(name, path string, data []byte) (*MMDB, error) {
 // anyway to build its table (see Build), and keeps the previous copy of a
 // file that fails there.
 func (m *MMDB) Verify() error {
+	_, err := m.verify()
+	return err
+}
+
+// verify is Verify, counting the file's networks (a Table's count of
+// the source's entries, stored by AddMMDB for ListSources).
+func (m *MMDB) verify() (int, error) {
 	seen := map[uintptr]bool{}
+	n := 0
 	for res := range m.r.Networks() {
+		n++
 		if err := res.Err(); err != nil {
-			return fmt.Errorf("source %s: %s: not a valid MaxMind DB (truncated or corrupt): %w", m.name, m.path, err)
+			return 0, fmt.Errorf("source %s: %s: not a valid MaxMind DB (truncated or corrupt): %w", m.name, m.path, err)
 		}
 		if seen[res.Offset()] {
 			continue
 		}
 		seen[res.Offset()] = true
 		if _, err := m.location(res); err != nil {
-			return fmt.Errorf("source %s: %s: not a valid MaxMind DB (truncated or corrupt): network %v: %w", m.name, m.path, res.Prefix(), err)
+			return 0, fmt.Errorf("source %s: %s: not a valid MaxMind DB (truncated or corrupt): network %v: %w", m.name, m.path, res.Prefix(), err)
 		}
 	}
-	return nil
+	return n, nil
 }
 
 // detectSchema reads records until one has a country field of either

@@ -44,10 +44,14 @@ type Entry struct {
 // transaction as the change, like every mutation of the register.
 type Store interface {
 	// PutSource creates or replaces the source named s.Name with entries.
+	// The stored Entries count is len(entries), except for an MMDB
+	// source (no entries stored): s.Entries, its networks counted at add.
 	PutSource(ctx context.Context, s Source, entries []Entry, e registry.Event) (Source, error)
 	Sources(ctx context.Context) ([]Source, error)
 	// SourceEntries calls fn for each entry of the named source, in address order.
 	SourceEntries(ctx context.Context, name string, fn func(Entry) error) error
+	// SourceEntriesAt: see EntriesAtStore.
+	SourceEntriesAt(ctx context.Context, name string, a netip.Addr) ([]Entry, error)
 	DeleteSource(ctx context.Context, name string, e registry.Event) error
 }
 

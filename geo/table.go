@@ -142,6 +142,10 @@ type Table struct {
 	// specialTop has a bit for each first 16 bits (IPv4, IPv6) that some
 	// special-purpose block covers.
 	specialTop [2][1024]uint64
+
+	// at, when set, answers for the imported sources and MMDB files
+	// in place of lpm, v4 and v6 (a Point's table: the register only).
+	at *Point
 }
 
 // Build makes a Table from in. prev, which may be nil, is the table being
@@ -572,6 +576,9 @@ func mayEmbed(a netip.Addr) bool {
 // best writes the rank-ordered answer for a into dst, which is zero,
 // and says whether there is one: one longest-prefix match.
 func (t *Table) best(dst *Answer, a netip.Addr) bool {
+	if t.at != nil {
+		return t.at.best(dst, a)
+	}
 	if a.Is4() {
 		id := t.v4.lookup(a)
 		if id == 0 {
@@ -599,6 +606,9 @@ func (t *Table) best(dst *Answer, a netip.Addr) bool {
 
 // every is each source's own answer for a, in rank order.
 func (t *Table) every(a netip.Addr, r *Result) []Answer {
+	if t.at != nil {
+		return t.at.every(a)
+	}
 	var out []Answer
 	for _, s := range t.sources {
 		switch {

@@ -27,7 +27,9 @@ func (s *Store) PutSource(ctx context.Context, src geo.Source, entries []geo.Ent
 		if _, err := x.exec(ctx, `DELETE FROM sources WHERE name = $1`, src.Name); err != nil {
 			return err
 		}
-		src.Entries = int64(len(entries))
+		if src.Kind != geo.KindMMDB {
+			src.Entries = int64(len(entries))
+		}
 		if err := x.row(ctx, `INSERT INTO sources (name, kind, origin, entries, sha256, imported_at) VALUES ($1, $2, $3, $4, $5, $6) RETURNING id`,
 			src.Name, string(src.Kind), src.Origin, src.Entries, src.SHA256, micros(src.ImportedAt)).Scan(&src.ID); err != nil {
 			return mapErr(err)
@@ -105,6 +107,46 @@ func (s *Store) SourceEntries(ctx context.Context, name string, fn func(geo.Entr
 		}
 		return mapErr(rows.Err())
 	})
+}
+
+// SourceEntriesAt implements geo.Store: each of the prefixes that can
+// contain a, by the primary key; the rows are filtered by length after.
+func (s *Store) SourceEntriesAt(ctx context.Context, name string, a netip.Addr) (out []geo.Entry, err error) {
+	firsts := geo.ContainingFirsts(a)
+	keys := make([][]byte, len(firsts))
+	for i, f := range firsts {
+		keys[i] = addrBytes(f)
+	}
+	fam := 4
+	if a.Is6() {
+		fam = 6
+	}
+	err = s.View(ctx, func(rt registry.Tx) error {
+		rows, err := rt.(*tx).query(ctx, `SELECT e.first, e.bits, e.country, e.subdivision, e.city FROM source_entries e
+			WHERE e.source_id = (SELECT id FROM sources WHERE name = $1) AND e.family = $2 AND e.first = ANY($3::bytea[])
+			ORDER BY e.bits`, name, fam, keys)
+		if err != nil {
+			return mapErr(err)
+		}
+		defer rows.Close()
+		out = out[:0]
+		for rows.Next() {
+			var first []byte
+			var bits int
+			var en geo.Entry
+			if err := rows.Scan(&first, &bits, &en.Location.Country, &en.Location.Subdivision, &en.Location.City); err != nil {
+				return err
+			}
+			f, ok := netip.AddrFromSlice(first)
+			if !ok || bits < 0 || bits >= len(firsts) || firsts[bits] != f {
+				continue // another length's first address
+			}
+			en.Prefix = netip.PrefixFrom(f, bits)
+			out = append(out, en)
+		}
+		return mapErr(rows.Err())
+	})
+	return out, err
 }
 
 // DeleteSource implements geo.Store.

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"strings"
 
 	"github.com/cadastre-ipam/cadastre/geo"
 	"github.com/cadastre-ipam/cadastre/prefix"
@@ -22,7 +23,9 @@ func (s *Store) PutSource(ctx context.Context, src geo.Source, entries []geo.Ent
 		if _, err := x.q.exec(ctx, `DELETE FROM sources WHERE name = ?`, src.Name); err != nil {
 			return err
 		}
-		src.Entries = int64(len(entries))
+		if src.Kind != geo.KindMMDB {
+			src.Entries = int64(len(entries))
+		}
 		res, err := x.q.exec(ctx, `INSERT INTO sources (name, kind, origin, entries, sha256, imported_at) VALUES (?, ?, ?, ?, ?, ?)`,
 			src.Name, string(src.Kind), src.Origin, src.Entries, src.SHA256, micros(src.ImportedAt))
 		if err != nil {
@@ -101,6 +104,55 @@ func (s *Store) SourceEntries(ctx context.Context, name string, fn func(geo.Entr
 		}
 		return nil
 	})
+}
+
+// sqlEntriesAt4 and sqlEntriesAt6 find the entries of a source that
+// contain an address: each of the 33 (129) prefixes that can, by the
+// primary key; the rows are filtered by length after.
+var sqlEntriesAt4, sqlEntriesAt6 = sqlEntriesAt(33), sqlEntriesAt(129)
+
+func sqlEntriesAt(n int) string {
+	return `SELECT e.first, e.bits, e.country, e.subdivision, e.city FROM source_entries e
+		WHERE e.source_id = (SELECT id FROM sources WHERE name = ?) AND e.family = ? AND e.first IN (?` + strings.Repeat(", ?", n-1) + `)
+		ORDER BY e.bits`
+}
+
+// SourceEntriesAt implements geo.Store.
+func (s *Store) SourceEntriesAt(ctx context.Context, name string, a netip.Addr) (out []geo.Entry, err error) {
+	firsts := geo.ContainingFirsts(a)
+	q, fam := sqlEntriesAt4, 4
+	if a.Is6() {
+		q, fam = sqlEntriesAt6, 6
+	}
+	args := make([]any, 0, 2+len(firsts))
+	args = append(args, name, fam)
+	for _, f := range firsts {
+		args = append(args, addrBytes(f))
+	}
+	err = s.View(ctx, func(t registry.Tx) error {
+		rows, err := t.(*tx).q.query(ctx, q, args...)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		out = out[:0]
+		for rows.Next() {
+			var first []byte
+			var bits int
+			var en geo.Entry
+			if err := rows.Scan(&first, &bits, &en.Location.Country, &en.Location.Subdivision, &en.Location.City); err != nil {
+				return err
+			}
+			f, ok := netip.AddrFromSlice(first)
+			if !ok || bits < 0 || bits >= len(firsts) || firsts[bits] != f {
+				continue // another length's first address
+			}
+			en.Prefix = netip.PrefixFrom(f, bits)
+			out = append(out, en)
+		}
+		return rows.Err()
+	})
+	return out, err
 }
 
 func oneInt(rows *sql.Rows, err error) (int, error) {
