@@ -25,8 +25,13 @@ type Placer interface {
 // StoreLoader loads the register's placements from reg and the imported
 // sources from st: geofeeds with their entries, MMDB sources as the file
 // each was added from (Source.Origin), each kind in the order added
-// (by ID).
+// (by ID). A geofeed whose stored version (ID, import time, entry count,
+// SHA-256) is the one read at the previous call is not read again: a
+// server reloading because the register moved reads the register and
+// only the sources that changed, not a million-entry feed each time.
 func StoreLoader(reg Placer, st Store) Loader {
+	var mu sync.Mutex
+	seen := map[string]loadedFeed{}
 	return func(ctx context.Context) (Inputs, error) {
 		var in Inputs
 		var err error
@@ -43,9 +48,18 @@ func StoreLoader(reg Placer, st Store) Loader {
 			return Inputs{}, fmt.Errorf("geo sources: %w", err)
 		}
 		slices.SortFunc(srcs, func(a, b Source) int { return cmp.Compare(a.ID, b.ID) })
+		mu.Lock()
+		defer mu.Unlock()
+		next := map[string]loadedFeed{}
 		for _, s := range srcs {
 			switch s.Kind {
 			case KindGeofeed:
+				v := sourceVersion(s)
+				if old, ok := seen[s.Name]; ok && old.version == v {
+					next[s.Name] = old
+					in.Feeds = append(in.Feeds, old.feed)
+					continue
+				}
 				f := Feed{Name: s.Name, Origin: s.Origin}
 				if err := st.SourceEntries(ctx, s.Name, func(e Entry) error {
 					f.Entries = append(f.Entries, e)
@@ -53,13 +67,27 @@ func StoreLoader(reg Placer, st Store) Loader {
 				}); err != nil {
 					return Inputs{}, fmt.Errorf("source %s: %w", s.Name, err)
 				}
+				next[s.Name] = loadedFeed{v, f}
 				in.Feeds = append(in.Feeds, f)
 			case KindMMDB:
 				in.MMDBs = append(in.MMDBs, MMDBFile{Name: s.Name, Path: s.Origin})
 			}
 		}
+		seen = next
 		return in, nil
 	}
+}
+
+// loadedFeed is a geofeed as StoreLoader last read it.
+type loadedFeed struct {
+	version string
+	feed    Feed
+}
+
+// sourceVersion tells one stored version of a source from another: a
+// replaced source has a new import time (and usually a new ID).
+func sourceVersion(s Source) string {
+	return fmt.Sprintf("%d/%d/%d/%s/%s", s.ID, s.ImportedAt.UnixMicro(), s.Entries, s.SHA256, s.Origin)
 }
 
 // Engine answers look-ups from the current Table and replaces it on

@@ -172,6 +172,7 @@ func TestNewEngineWithABrokenSourceAnswersFromTheOthers(t *testing.T) {
 type fakeStore struct {
 	srcs    []Source
 	entries map[string][]Entry
+	reads   map[string]int // SourceEntries calls per source
 }
 
 func (f *fakeStore) PutSource(context.Context, Source, []Entry, registry.Event) (Source, error) {
@@ -179,6 +180,10 @@ func (f *fakeStore) PutSource(context.Context, Source, []Entry, registry.Event) 
 }
 func (f *fakeStore) Sources(context.Context) ([]Source, error) { return f.srcs, nil }
 func (f *fakeStore) SourceEntries(_ context.Context, name string, fn func(Entry) error) error {
+	if f.reads == nil {
+		f.reads = map[string]int{}
+	}
+	f.reads[name]++
 	for _, e := range f.entries[name] {
 		if err := fn(e); err != nil {
 			return err
@@ -226,5 +231,48 @@ func TestStoreLoaderOrdersSourcesByID(t *testing.T) {
 	}
 	if len(in.MMDBs) != 2 || in.MMDBs[0] != (MMDBFile{"mmdb-a", "/a.mmdb"}) || in.MMDBs[1] != (MMDBFile{"mmdb-b", "/b.mmdb"}) {
 		t.Errorf("mmdbs: %+v", in.MMDBs)
+	}
+}
+
+// TestStoreLoaderReadsOnlyChangedSources: a reload (the register moved)
+// reads a geofeed again only when its stored version changed.
+func TestStoreLoaderReadsOnlyChangedSources(t *testing.T) {
+	ctx := context.Background()
+	st := &fakeStore{
+		srcs: []Source{
+			{ID: 1, Name: "big", Kind: KindGeofeed, Entries: 1, ImportedAt: epoch},
+			{ID: 2, Name: "small", Kind: KindGeofeed, Entries: 1, ImportedAt: epoch},
+		},
+		entries: map[string][]Entry{
+			"big":   {{Prefix: mp("192.0.2.0/24"), Location: loc("US", "")}},
+			"small": {{Prefix: mp("198.51.100.0/24"), Location: loc("DE", "")}},
+		},
+	}
+	load := StoreLoader(nil, st)
+	for range 3 {
+		if _, err := load(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if st.reads["big"] != 1 || st.reads["small"] != 1 {
+		t.Fatalf("unchanged sources read %v times, want once each", st.reads)
+	}
+	// small replaced (a new import): read again, with its new entries.
+	st.srcs[1] = Source{ID: 3, Name: "small", Kind: KindGeofeed, Entries: 1, ImportedAt: epoch.Add(time.Second)}
+	st.entries["small"] = []Entry{{Prefix: mp("203.0.113.0/24"), Location: loc("FR", "")}}
+	in, err := load(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.reads["big"] != 1 || st.reads["small"] != 2 {
+		t.Fatalf("after small changed: reads %v, want big 1, small 2", st.reads)
+	}
+	if len(in.Feeds) != 2 || in.Feeds[1].Entries[0].Prefix != mp("203.0.113.0/24") {
+		t.Fatalf("feeds after the change: %+v", in.Feeds)
+	}
+	// Removed: gone from the inputs, and read again when it comes back.
+	st.srcs = st.srcs[:1]
+	if in, err = load(ctx); err != nil || len(in.Feeds) != 1 {
+		t.Fatalf("after removal: %+v %v", in.Feeds, err)
 	}
 }

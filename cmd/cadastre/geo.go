@@ -209,13 +209,18 @@ func (a *app) geoEngine(ctx context.Context) (*geo.Engine, error) {
 		return nil, err
 	}
 	if err != nil {
-		for _, s := range e.Table().Sources() {
-			if s.Err != "" {
-				fmt.Fprintf(a.cfg.stderr, "cadastre: warning: %s\n", s.Err)
-			}
-		}
+		warnSources(a.cfg.stderr, e.Table().Sources())
 	}
 	return e, nil
+}
+
+// warnSources reports on w each source that failed to load.
+func warnSources(w io.Writer, srcs []geo.SourceStatus) {
+	for _, s := range srcs {
+		if s.Err != "" {
+			fmt.Fprintf(w, "cadastre: warning: %s\n", s.Err)
+		}
+	}
 }
 
 // badLines is the exit status 1 of `geo lookup`: some lines were not
