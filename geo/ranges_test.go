@@ -70,6 +70,10 @@ func TestImportRangesPerFormat(t *testing.T) {
 			"203.0.113.128/25":   {},
 			"192.0.2.0/24":       {},
 			"2001:db8:1000::/36": {Country: "JP", Subdivision: "JP-13"},
+			// A Local Zone's prefix (network_border_group
+			// us-west-2-lax-1) is placed by its parent region, the
+			// only one the embedded table knows: Oregon.
+			"2001:db8:2000::/40": {Country: "US", Subdivision: "US-OR"},
 		}, 1, []string{"xx-future-9"}, 1},
 		{"azure", map[string]location.Location{
 			"203.0.113.0/24":     {},
