@@ -198,6 +198,69 @@ type AuditReport struct {
 	// copy): an audit that skipped a source is not a clean audit, and
 	// the CLI exits with a status of its own for it.
 	Unusable []SourceStatus `json:"unusable_sources,omitempty"`
+	// Regions is, for a provider's audit (AuditOptions.Provider), each
+	// of the provider's regions against each source: how much of the
+	// space the provider publishes for the region the source places
+	// elsewhere, every prefix counted whatever the thresholds. Largest
+	// IPv4 disagreement first, then IPv6.
+	Regions []RegionSummary `json:"regions,omitempty"`
+}
+
+// RegionSummary is one provider region's published space against one
+// source.
+type RegionSummary struct {
+	// Region is the provider and its region names (as Finding.Region);
+	// Location is where the provider says the region is.
+	Region   string            `json:"region"`
+	Location location.Location `json:"location"`
+	Source   string            `json:"source"`
+	IPv4     RegionScore       `json:"ipv4"`
+	IPv6     RegionScore       `json:"ipv6"`
+}
+
+// RegionScore is a region's space of one family against one source.
+type RegionScore struct {
+	Prefixes int `json:"prefixes"`
+	// Disagreeing is how many of the prefixes the source places, in
+	// part or whole, elsewhere.
+	Disagreeing int `json:"prefixes_disagreeing"`
+	// Unit, Addresses and Affected count as in Finding; Share is
+	// Affected over Addresses, null with no space of the family.
+	Unit      string   `json:"unit,omitempty"`
+	Addresses Count    `json:"addresses"`
+	Affected  Count    `json:"addresses_affected"`
+	Share     *float64 `json:"disagree_share"`
+	units     float64
+	affected  float64
+}
+
+// add counts one prefix of units units, of which the share d disagrees.
+func (r *RegionScore) add(unit string, units, d float64) {
+	r.Prefixes++
+	r.Unit = unit
+	r.units += units
+	if d > 1e-12 {
+		r.Disagreeing++
+		r.affected += d * units
+	}
+}
+
+// regionSummaries finishes the per-region counts, largest disagreement
+// first.
+func regionSummaries(m map[[2]string]*RegionSummary) []RegionSummary {
+	out := make([]RegionSummary, 0, len(m))
+	for _, r := range m {
+		for _, sc := range []*RegionScore{&r.IPv4, &r.IPv6} {
+			sc.Addresses, sc.Affected = countOf(sc.units), countOf(sc.affected)
+			sc.Share = ratio(sc.affected, sc.units)
+		}
+		out = append(out, *r)
+	}
+	slices.SortFunc(out, func(a, b RegionSummary) int {
+		return cmp.Or(b.IPv4.Affected.Cmp(a.IPv4.Affected), b.IPv6.Affected.Cmp(a.IPv6.Affected),
+			cmp.Compare(a.Region, b.Region), cmp.Compare(a.Source, b.Source))
+	})
+	return out
 }
 
 // Audit compares, for every placement (registry.Placements: every pool and
@@ -239,6 +302,7 @@ func AuditWith(ctx context.Context, t *Table, places []registry.Placement, opts 
 		kinds[s.Name] = s.Kind
 	}
 	var parts []part
+	regions := map[[2]string]*RegionSummary{}
 	for _, name := range sources {
 		st, ok := status[name]
 		if !ok {
@@ -275,7 +339,21 @@ func AuditWith(ctx context.Context, t *Table, places []registry.Placement, opts 
 			sc.country += agree.country * total
 			sc.subAddrs += subCmp * total
 			sc.sub += subOK * total
-			if d := 1 - agree.all - uncovered; d > 1e-12 {
+			d := 1 - agree.all - uncovered
+			if opts.Provider != "" {
+				k := [2]string{pl.Region, name}
+				r := regions[k]
+				if r == nil {
+					r = &RegionSummary{Region: pl.Region, Location: pl.Location, Source: name}
+					regions[k] = r
+				}
+				if p.Addr().Is6() {
+					r.IPv6.add(unit, units, d)
+				} else {
+					r.IPv4.add(unit, units, d)
+				}
+			}
+			if d > 1e-12 {
 				f := Finding{Prefix: p, Region: pl.Region, Intended: pl.Location, Source: name, Says: shares,
 					Disagree: d, NotCovered: uncovered, Unit: unit, Addresses: countOf(units), Affected: countOf(d * units)}
 				if pl.Relocation != nil {
@@ -302,6 +380,9 @@ func AuditWith(ctx context.Context, t *Table, places []registry.Placement, opts 
 		}
 		sum.NotCovered = len(places) > 0 && !covered
 		rep.Summary = append(rep.Summary, sum)
+	}
+	if opts.Provider != "" {
+		rep.Regions = regionSummaries(regions)
 	}
 	slices.SortStableFunc(rep.Findings, func(a, b Finding) int {
 		return cmp.Or(b.Affected.Cmp(a.Affected), prefix.Compare(a.Prefix, b.Prefix), cmp.Compare(a.Prefix.Bits(), b.Prefix.Bits()))

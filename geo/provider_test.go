@@ -69,6 +69,40 @@ func TestAuditProvider(t *testing.T) {
 		t.Errorf("audited %v, want every source but the register and the provider", names)
 	}
 
+	// Per provider region and source: the addresses placed elsewhere,
+	// whatever the thresholds (a threshold above every finding keeps
+	// the region counts).
+	rep, err = AuditProviderWith(ctx, tab, AuditOptions{Provider: "aws", MinShare: 0.9}, epoch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Findings) != 0 {
+		t.Errorf("findings above 90 %%: %+v", rep.Findings)
+	}
+	regions := map[string]RegionSummary{}
+	for _, r := range rep.Regions {
+		regions[r.Region+" "+r.Source] = r
+	}
+	if len(rep.Regions) != 6 {
+		t.Errorf("regions %+v, want 2 regions x 3 sources", rep.Regions)
+	}
+	if r := regions["aws eu-west-1 one"]; r.Location != loc("IE", "") || r.IPv4.Prefixes != 1 || r.IPv4.Disagreeing != 1 ||
+		r.IPv4.Affected.Uint64() != 128 || r.IPv4.Addresses.Uint64() != 256 || r.IPv4.Share == nil || *r.IPv4.Share != 0.5 || r.IPv6.Share != nil {
+		t.Errorf("eu-west-1 against one: %+v", r)
+	}
+	if r := regions["aws us-east-1 two"]; r.IPv4.Affected.Uint64() != 128 || r.IPv4.Disagreeing != 1 {
+		t.Errorf("us-east-1 against two: %+v", r)
+	}
+	if r := regions["aws us-east-1 one"]; r.IPv4.Affected.Uint64() != 0 || r.IPv4.Disagreeing != 0 || *r.IPv4.Share != 0 {
+		t.Errorf("us-east-1 against one, which agrees: %+v", r)
+	}
+	if r := rep.Regions[len(rep.Regions)-1]; r.IPv4.Affected.Uint64() != 0 {
+		t.Errorf("regions not sorted by addresses affected: %+v", rep.Regions)
+	}
+	if reg, err := Audit(ctx, tab, nil, nil, epoch); err != nil || reg.Regions != nil {
+		t.Errorf("the register's audit has provider regions: %+v %v", reg.Regions, err)
+	}
+
 	if _, err := AuditProvider(ctx, tab, "partner", nil, epoch); !errors.Is(err, ErrNotRanges) || !errors.Is(err, registry.ErrInvalid) {
 		t.Errorf("a plain feed as a provider: %v", err)
 	}

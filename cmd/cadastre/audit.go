@@ -190,6 +190,16 @@ func auditText(a *app, rep geo.AuditReport) error {
 		}
 		fmt.Fprintln(a.cfg.stdout)
 	}
+	if len(rep.Regions) > 0 {
+		rrows := make([][]string, 0, len(rep.Regions))
+		for _, r := range rep.Regions {
+			rrows = append(rrows, []string{r.Region, r.Location.String(), r.Source, regionScore(r.IPv4), regionScore(r.IPv6)})
+		}
+		if err := table(a.cfg.stdout, "PROVIDER REGION\tWHERE\tSOURCE\tIPV4 AFFECTED (SHARE) / PREFIXES DISAGREEING\tIPV6 AFFECTED (SHARE) / PREFIXES DISAGREEING", rrows); err != nil {
+			return err
+		}
+		fmt.Fprintln(a.cfg.stdout)
+	}
 	srows := make([][]string, 0, len(rep.Summary))
 	below := 0
 	for _, s := range rep.Summary {
@@ -248,6 +258,19 @@ func score(s geo.Score) string {
 		n += " " + s.Unit
 	}
 	return fmt.Sprintf("%s: %s / %s / %s", n, optPercent(s.Covered), optPercent(s.Country), optPercent(s.Subdivision))
+}
+
+// regionScore is a provider region's line for one family: addresses the
+// source places elsewhere, their share, and the prefixes it disagrees on.
+func regionScore(s geo.RegionScore) string {
+	if s.Prefixes == 0 {
+		return "-"
+	}
+	n := s.Affected.String()
+	if s.Unit != "" && s.Unit != "address" {
+		n += " " + s.Unit
+	}
+	return fmt.Sprintf("%s (%s) / %d of %d", n, optPercent(s.Share), s.Disagreeing, s.Prefixes)
 }
 
 func optPercent(f *float64) string {
