@@ -43,11 +43,17 @@ var FeedLocations = []location.Location{
 	{}, // do not geolocate
 }
 
+// feedPostal is a postal code of each of FeedLocations' places ("" none):
+// large feeds still carry them though RFC 8805 deprecates them.
+var feedPostal = []string{"20147", "95110", "97818", "75201", "60601", "10001", "60313", "EC1A 1BB", "1012 AB", "75001",
+	"D02 X285", "018956", "100-0001", "2000", "01310-100", "400001", "500081", "H2X 1Y4", "2196", "111 20", "04524", "8001", "00-001"}
+
 // WriteFeed writes an RFC 8805 feed of lines lines (the first a comment)
 // like a large provider's: blocks of 700 IPv4 /24 (with some /22 and /20)
 // from 11.0.0.0 and 300 IPv6 /48 (with some /64) from 2a00::, families
 // interleaved as real feeds list them per data centre, so a checker must
-// sort; a comment every 100,000 lines. No line has an error: the same
+// sort; every tenth IPv4 line with its place's postal code (a warning:
+// deprecated); a comment every 100,000 lines. No line has an error: the same
 // bytes for the same lines, on every run.
 func WriteFeed(out io.Writer, lines int) error {
 	for _, l := range FeedLocations {
@@ -72,8 +78,12 @@ func WriteFeed(out io.Writer, lines int) error {
 				bits = 22
 			}
 			a := netip.AddrFrom4([4]byte{byte(v4 >> 24), byte(v4 >> 16), byte(v4 >> 8), byte(v4)})
-			l := FeedLocations[(n/50)%len(FeedLocations)]
-			fmt.Fprintf(w, "%v/%d,%s,%s,%s,\n", a, bits, l.Country, l.Subdivision, l.City)
+			li := (n / 50) % len(FeedLocations)
+			l, postal := FeedLocations[li], ""
+			if n%10 == 0 && li < len(feedPostal) {
+				postal = feedPostal[li]
+			}
+			fmt.Fprintf(w, "%v/%d,%s,%s,%s,%s\n", a, bits, l.Country, l.Subdivision, l.City, postal)
 			v4 += 1 << (32 - bits)
 		}
 		for i := 0; i < 300 && n < lines; i, n = i+1, n+1 {
