@@ -19,8 +19,9 @@ FMT='%e s wall, %U s user, %S s sys, %M KB peak RSS'
 go run ./bench/geofeedgen -lines "$LINES" -o "$OUT/feed.csv"
 go build -o "$OUT/cadastre" ./cmd/cadastre
 echo "== cadastre geofeed check ($LINES lines)"
-/usr/bin/time -f "$FMT" "$OUT/cadastre" --db "$OUT/check.db" geofeed check "$OUT/feed.csv" >"$OUT/cadastre.out" 2>&1 || true
-tail -n 3 "$OUT/cadastre.out"
+/usr/bin/time -o "$OUT/cadastre.time" -f "$FMT" "$OUT/cadastre" --db "$OUT/check.db" geofeed check "$OUT/feed.csv" >"$OUT/cadastre.out" 2>&1 || true
+tail -n 1 "$OUT/cadastre.out"
+cat "$OUT/cadastre.time"
 
 echo "== mm-geofeed-verifier $VERSION ($LINES lines)"
 if [ ! -x .cache/bin/mm-geofeed-verifier ]; then
@@ -30,5 +31,6 @@ if [ ! -x .cache/bin/mm-geofeed-verifier ]; then
 	fi
 fi
 DB=.cache/geodata/geolite2-country.mmdb
-/usr/bin/time -f "$FMT" .cache/bin/mm-geofeed-verifier -gf "$OUT/feed.csv" -db "$DB" >"$OUT/verifier.out" 2>&1 || true
+/usr/bin/time -o "$OUT/verifier.time" -f "$FMT" .cache/bin/mm-geofeed-verifier -gf "$OUT/feed.csv" -db "$DB" >"$OUT/verifier.out" 2>&1 || true
 tail -n 5 "$OUT/verifier.out"
+cat "$OUT/verifier.time"
