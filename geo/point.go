@@ -57,9 +57,12 @@ type Point struct {
 	mmdbs  []*MMDB
 	status []SourceStatus
 
-	// Of the Lookup running: its context and the first store error.
-	ctx context.Context
-	err error
+	// Of the Lookup running: its context, the first store error, and
+	// what MMDB files failed to read (the Result's Errors, as a Table
+	// reports them: the other sources still answer).
+	ctx     context.Context
+	err     error
+	fileErr []string
 }
 
 // NewPoint reads the register's placements from reg (which may be nil)
@@ -118,10 +121,15 @@ func (p *Point) Sources() []SourceStatus { return slices.Clone(p.status) }
 // Lookup answers for a as Table.LookupInto (all: as Table.LookupAll),
 // writing into *r. It fails when the store cannot be read.
 func (p *Point) Lookup(ctx context.Context, r *Result, a netip.Addr, all bool) error {
-	p.ctx, p.err = ctx, nil
+	p.ctx, p.err, p.fileErr = ctx, nil, p.fileErr[:0]
 	defer func() { p.ctx = nil }()
 	*r = Result{}
 	p.t.lookup(r, a, all)
+	for _, e := range p.fileErr {
+		if !containsString(r.Errors, e) {
+			r.Errors = append(r.Errors, e)
+		}
+	}
 	if p.err != nil {
 		return fmt.Errorf("geo lookup %v: %w", a, p.err)
 	}
@@ -182,13 +190,12 @@ func (p *Point) best(dst *Answer, a netip.Addr) bool {
 
 // mmdbAt is m's answer for a with its prefix in a's family (a network
 // above the IPv4 subtree of an IPv6 file holds all of IPv4, as in
-// indexMMDBs); a read error is kept for Lookup to return.
+// indexMMDBs); a read error goes into the Result's Errors and the file
+// says nothing.
 func (p *Point) mmdbAt(m *MMDB, a netip.Addr) (Answer, bool) {
 	ans, ok, err := m.Lookup(a)
 	if err != nil {
-		if p.err == nil {
-			p.err = err
-		}
+		p.fileErr = append(p.fileErr, err.Error())
 		return Answer{}, false
 	}
 	if ok && a.Is4() && ans.Prefix.Addr().Is6() {
