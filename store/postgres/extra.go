@@ -90,17 +90,10 @@ func (s *Store) SourceEntries(ctx context.Context, name string, fn func(geo.Entr
 		}
 		defer rows.Close()
 		for rows.Next() {
-			var first []byte
-			var bits int
-			var en geo.Entry
-			if err := rows.Scan(&first, &bits, &en.Location.Country, &en.Location.Subdivision, &en.Location.City); err != nil {
+			en, err := rowscan.GeoEntry(rows, name)
+			if err != nil {
 				return err
 			}
-			a, ok := netip.AddrFromSlice(first)
-			if !ok {
-				return fmt.Errorf("source %s: stored address of %d bytes", name, len(first))
-			}
-			en.Prefix = netip.PrefixFrom(a, bits)
 			if err := fn(en); err != nil {
 				return err
 			}
@@ -129,22 +122,8 @@ func (s *Store) SourceEntriesAt(ctx context.Context, name string, a netip.Addr) 
 			return mapErr(err)
 		}
 		defer rows.Close()
-		out = out[:0]
-		for rows.Next() {
-			var first []byte
-			var bits int
-			var en geo.Entry
-			if err := rows.Scan(&first, &bits, &en.Location.Country, &en.Location.Subdivision, &en.Location.City); err != nil {
-				return err
-			}
-			f, ok := netip.AddrFromSlice(first)
-			if !ok || bits < 0 || bits >= len(firsts) || firsts[bits] != f {
-				continue // another length's first address
-			}
-			en.Prefix = netip.PrefixFrom(f, bits)
-			out = append(out, en)
-		}
-		return mapErr(rows.Err())
+		out, err = rowscan.GeoEntriesAt(rows, name, firsts)
+		return mapErr(err)
 	})
 	return out, err
 }
