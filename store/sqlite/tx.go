@@ -132,7 +132,7 @@ func (t *tx) BlocksOverlapping(ctx context.Context, p netip.Prefix) ([]registry.
 // ---- pools
 
 const poolSelect = `SELECT p.id, p.prefix, p.block_id, b.prefix, p.region_id, g.name, p.purpose, p.parent_id, p.created_at,
-	r.id, r.prefix, fg.name
+	r.id, r.prefix, fg.name, p.use_all
 	FROM pools p JOIN blocks b ON b.id = p.block_id JOIN regions g ON g.id = p.region_id
 	LEFT JOIN relocations r ON r.id = p.relocation_id LEFT JOIN regions fg ON fg.id = r.from_region_id`
 
@@ -142,9 +142,9 @@ func (t *tx) InsertPool(ctx context.Context, p *registry.Pool) error {
 	if p.Relocation != nil {
 		rel, parent = p.Relocation.ID, p.ParentID
 	}
-	res, err := t.q.exec(ctx, `INSERT INTO pools (prefix, family, first, last, bits, block_id, region_id, purpose, relocation_id, parent_id, created_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		p.Prefix.String(), fam, first, last, bits, p.BlockID, p.RegionID, p.Purpose, rel, parent, micros(p.CreatedAt))
+	res, err := t.q.exec(ctx, `INSERT INTO pools (prefix, family, first, last, bits, block_id, region_id, purpose, relocation_id, parent_id, created_at, use_all)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		p.Prefix.String(), fam, first, last, bits, p.BlockID, p.RegionID, p.Purpose, rel, parent, micros(p.CreatedAt), p.UseAll)
 	if err != nil {
 		return mapErr(err)
 	}
