@@ -513,7 +513,7 @@ func Run(t *testing.T, open Open) {
 		if _, err := reg.AddBlock(ctx, registry.Block{Prefix: mp("2603:1000::/24"), Source: registry.SourceRIR, Registry: "arin"}); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := reg.AddPool(ctx, registry.PoolSpec{Prefix: mp("2603:1030::/64"), Region: "us-east"}); err != nil {
+		if _, err := reg.AddPool(ctx, registry.PoolSpec{Prefix: mp("2603:1030::/64"), Region: "us-east", UseAll: true}); err != nil {
 			t.Fatal(err)
 		}
 		const n = 32
