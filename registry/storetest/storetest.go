@@ -71,6 +71,7 @@ func setup(t *testing.T, open Open) fixture {
 func Run(t *testing.T, open Open) {
 	ctx := context.Background()
 	capabilities(t, open)
+	runReservations(t, open)
 
 	t.Run("objects read back as written", func(t *testing.T) {
 		f := setup(t, open)
