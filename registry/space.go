@@ -173,11 +173,16 @@ func holdingPool(ctx context.Context, tx Tx, p netip.Prefix) (Pool, error) {
 
 // holder names what holds part of p in pool, or "" when nothing but free
 // space and (for a reservation, policyOK) the policy's addresses does. It
-// returns the free prefixes overlapping p.
-func (r *Registry) holder(ctx context.Context, tx Tx, pool Pool, p netip.Prefix, now time.Time, policyOK bool) (string, []FreePrefix, error) {
+// returns the free prefixes overlapping p. A caller below admin (tenant is
+// then its tenant) learns nothing of another tenant's assignment but that
+// it exists.
+func (r *Registry) holder(ctx context.Context, tx Tx, pool Pool, p netip.Prefix, now time.Time, policyOK bool, tenant string) (string, []FreePrefix, error) {
 	if a, ok, err := tx.LiveAssignment(ctx, p); err != nil {
 		return "", nil, err
 	} else if ok {
+		if IsRestricted(ctx) && a.Tenant != tenant {
+			return "held by an assignment of another tenant", nil, nil
+		}
 		who := ""
 		if a.Tenant != "" || a.Resource != "" {
 			who = fmt.Sprintf(", tenant %q resource %q", a.Tenant, a.Resource)
@@ -289,7 +294,7 @@ func (r *Registry) allocateAt(ctx context.Context, tx Tx, q Request, now time.Ti
 	if err != nil {
 		return nil, err
 	}
-	who, free, err := r.holder(ctx, tx, pool, p, now, false)
+	who, free, err := r.holder(ctx, tx, pool, p, now, false, q.Tenant)
 	if err != nil {
 		return nil, err
 	}
@@ -350,7 +355,7 @@ func (r *Registry) Reserve(ctx context.Context, spec ReservationSpec) (Reservati
 		if _, err := tx.RegionByName(ctx, pool.Region); err != nil {
 			return err
 		}
-		who, free, err := r.holder(ctx, tx, pool, p, now, true)
+		who, free, err := r.holder(ctx, tx, pool, p, now, true, "")
 		if err != nil {
 			return err
 		}
