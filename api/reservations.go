@@ -80,4 +80,3 @@ func (s *Server) routeReservations(api huma.API) {
 			return &reservationOut{Body: v}, nil
 		})
 }
-

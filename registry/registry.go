@@ -337,7 +337,9 @@ func (r *Registry) Pools(ctx context.Context, regionName string) (out []PoolUsag
 
 type poolCount struct{ size, assigned, quarantined, reserved prefix.Count }
 
-func (c poolCount) free() prefix.Count { return c.size.Sub(c.assigned).Sub(c.quarantined).Sub(c.reserved) }
+func (c poolCount) free() prefix.Count {
+	return c.size.Sub(c.assigned).Sub(c.quarantined).Sub(c.reserved)
+}
 
 func ratio(a, b prefix.Count) float64 {
 	if b.IsZero() {

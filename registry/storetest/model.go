@@ -933,10 +933,10 @@ func (c *clock) Advance(d time.Duration) {
 func snapshot(t testing.TB, ctx context.Context, st registry.Store, now time.Time) string {
 	t.Helper()
 	var out struct {
-		Regions     []registry.Region
-		Blocks      []registry.Block
-		Pools       []registry.Pool
-		Free        map[int64][]netip.Prefix
+		Regions      []registry.Region
+		Blocks       []registry.Block
+		Pools        []registry.Pool
+		Free         map[int64][]netip.Prefix
 		Relocations  []registry.Relocation
 		Reservations []registry.Reservation
 		Assignments  []registry.Assignment
