@@ -52,6 +52,25 @@ func (e *env) dumpTables() string {
 	return b.String()
 }
 
+// refused runs op, which must fail with want, saying each of says, and
+// leave every table as it was.
+func (e *env) refused(want error, says []string, op func() error) {
+	e.t.Helper()
+	before := e.dumpTables()
+	err := op()
+	if !errors.Is(err, want) {
+		e.t.Fatalf("got %v, want %v", err, want)
+	}
+	for _, s := range says {
+		if !strings.Contains(err.Error(), s) {
+			e.t.Errorf("%q does not say %q", err, s)
+		}
+	}
+	if e.dumpTables() != before {
+		e.t.Fatal("a refused request changed the register")
+	}
+}
+
 func (e *env) poolWith(p, region string, useAll bool) registry.Pool {
 	e.t.Helper()
 	pl, err := e.reg.AddPool(e.ctx, registry.PoolSpec{Prefix: mustPrefix(p), Region: region, UseAll: useAll})
@@ -242,19 +261,7 @@ func TestSpecificAllocation(t *testing.T) {
 			if tc.q.Tenant == "nobody" {
 				ctx = registry.Restricted(ctx)
 			}
-			before := e.dumpTables()
-			_, err := e.reg.Allocate(ctx, tc.q)
-			if !errors.Is(err, tc.err) {
-				t.Fatalf("got %v, want %v", err, tc.err)
-			}
-			for _, s := range tc.says {
-				if !strings.Contains(err.Error(), s) {
-					t.Errorf("%q does not say %q", err, s)
-				}
-			}
-			if e.dumpTables() != before {
-				t.Fatal("a refused allocation changed the register")
-			}
+			e.refused(tc.err, tc.says, func() error { _, err := e.reg.Allocate(ctx, tc.q); return err })
 		})
 	}
 }
@@ -352,19 +359,7 @@ func TestReservations(t *testing.T) {
 			if _, err := e.reg.Reserve(e.ctx, registry.ReservationSpec{Prefix: mustPrefix("10.9.0.0/32"), Reason: "router"}); err != nil {
 				t.Fatal(err)
 			}
-			before := e.dumpTables()
-			_, err := e.reg.Reserve(e.ctx, tc.spec)
-			if !errors.Is(err, tc.err) {
-				t.Fatalf("got %v, want %v", err, tc.err)
-			}
-			for _, s := range tc.says {
-				if !strings.Contains(err.Error(), s) {
-					t.Errorf("%q does not say %q", err, s)
-				}
-			}
-			if e.dumpTables() != before {
-				t.Fatal("a refused reservation changed the register")
-			}
+			e.refused(tc.err, tc.says, func() error { _, err := e.reg.Reserve(e.ctx, tc.spec); return err })
 		})
 	}
 }

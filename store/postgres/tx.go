@@ -262,10 +262,10 @@ func (t *tx) SmallestFree(ctx context.Context, regionID int64, family, maxBits i
 	if err := t.lockRegion(ctx, regionID); err != nil {
 		return registry.FreePrefix{}, false, err
 	}
-	rows, err := t.query(ctx, `SELECT bits, addr, pool_id FROM free WHERE region_id = $1 AND family = $2
+	rows, err := t.query(ctx, `SELECT bits, addr, pool_id, region_id FROM free WHERE region_id = $1 AND family = $2
 		AND bits = (SELECT MAX(bits) FROM free WHERE region_id = $1 AND family = $2 AND bits <= $3)
 		ORDER BY addr LIMIT 1`, regionID, family, maxBits)
-	return scanFree(regionID, rows, err)
+	return scanFree(rows, err)
 }
 
 // TakeSmallestFree implements registry.FreeTaker: SmallestFree and
@@ -277,25 +277,12 @@ func (t *tx) TakeSmallestFree(ctx context.Context, regionID int64, family, maxBi
 	rows, err := t.query(ctx, `DELETE FROM free WHERE region_id = $1 AND family = $2 AND (bits, addr) = (
 		SELECT bits, addr FROM free WHERE region_id = $1 AND family = $2
 		AND bits = (SELECT MAX(bits) FROM free WHERE region_id = $1 AND family = $2 AND bits <= $3)
-		ORDER BY addr LIMIT 1) RETURNING bits, addr, pool_id`, regionID, family, maxBits)
-	return scanFree(regionID, rows, err)
+		ORDER BY addr LIMIT 1) RETURNING bits, addr, pool_id, region_id`, regionID, family, maxBits)
+	return scanFree(rows, err)
 }
 
-func scanFree(regionID int64, rows pgx.Rows, err error) (registry.FreePrefix, bool, error) {
-	f, err := one(rows, err, func(rows rowscan.Scanner) (registry.FreePrefix, error) {
-		var bits int
-		var addr []byte
-		f := registry.FreePrefix{RegionID: regionID}
-		if err := rows.Scan(&bits, &addr, &f.PoolID); err != nil {
-			return f, err
-		}
-		a, ok := netip.AddrFromSlice(addr)
-		if !ok {
-			return f, fmt.Errorf("stored free address of %d bytes", len(addr))
-		}
-		f.Prefix = netip.PrefixFrom(a, bits)
-		return f, nil
-	})
+func scanFree(rows pgx.Rows, err error) (registry.FreePrefix, bool, error) {
+	f, err := one(rows, err, rowscan.Free)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return f, false, nil
 	}

@@ -198,23 +198,10 @@ func (t *tx) RemoveFree(ctx context.Context, f registry.FreePrefix) (bool, error
 func (t *tx) SmallestFree(ctx context.Context, regionID int64, family, maxBits int) (registry.FreePrefix, bool, error) {
 	// Two index seeks: the longest length at most maxBits that has a free
 	// prefix, then the lowest address of that length.
-	rows, err := t.q.query(ctx, `SELECT bits, addr, pool_id FROM free WHERE region_id = ?1 AND family = ?2
+	rows, err := t.q.query(ctx, `SELECT bits, addr, pool_id, region_id FROM free WHERE region_id = ?1 AND family = ?2
 		AND bits = (SELECT MAX(bits) FROM free WHERE region_id = ?1 AND family = ?2 AND bits <= ?3)
 		ORDER BY addr LIMIT 1`, regionID, family, maxBits)
-	f, err := one(rows, err, func(rows rowscan.Scanner) (registry.FreePrefix, error) {
-		var bits int
-		var addr []byte
-		f := registry.FreePrefix{RegionID: regionID}
-		if err := rows.Scan(&bits, &addr, &f.PoolID); err != nil {
-			return f, err
-		}
-		a, ok := netip.AddrFromSlice(addr)
-		if !ok {
-			return f, fmt.Errorf("stored free address of %d bytes", len(addr))
-		}
-		f.Prefix = netip.PrefixFrom(a, bits)
-		return f, nil
-	})
+	f, err := one(rows, err, rowscan.Free)
 	if errors.Is(err, sql.ErrNoRows) {
 		return f, false, nil
 	}

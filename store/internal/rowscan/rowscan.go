@@ -295,12 +295,12 @@ func ParsePrefix(s string) (netip.Prefix, error) {
 	return p, nil
 }
 
-// Free scans a row of region_id, bits, addr of pool poolID's free space.
-func Free(rows Scanner, poolID int64) (registry.FreePrefix, error) {
+// Free scans a row of bits, addr, pool_id, region_id of the free table.
+func Free(rows Scanner) (registry.FreePrefix, error) {
 	var bits int
 	var addr []byte
-	f := registry.FreePrefix{PoolID: poolID}
-	if err := rows.Scan(&f.RegionID, &bits, &addr); err != nil {
+	var f registry.FreePrefix
+	if err := rows.Scan(&bits, &addr, &f.PoolID, &f.RegionID); err != nil {
 		return f, err
 	}
 	a, ok := netip.AddrFromSlice(addr)
