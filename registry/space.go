@@ -210,12 +210,18 @@ func (r *Registry) holder(ctx context.Context, tx Tx, pool Pool, p netip.Prefix,
 	if err != nil {
 		return "", nil, err
 	}
-	n := prefix.CountOf(uint64(len(held)))
+	var n prefix.Count
 	for _, f := range free {
 		if prefix.Covers(f.Prefix, p) {
 			n = n.Add(prefix.Size(p))
 		} else {
 			n = n.Add(prefix.Size(f.Prefix))
+		}
+	}
+	// A held address counts once: a free /64 or shorter holds its own.
+	for _, h := range held {
+		if !slices.ContainsFunc(free, func(f FreePrefix) bool { return f.Prefix.Contains(h) }) {
+			n = n.Add(prefix.CountOf(1))
 		}
 	}
 	// A /64 or shorter holds its anycast addresses whole: those of /64s

@@ -170,6 +170,29 @@ func TestReleasedSlash128sMergeBackIntoTheWhole64(t *testing.T) {
 	}
 }
 
+func TestReservingAnycastInAWhole64(t *testing.T) {
+	e := newEnv(t)
+	e.region("east", "none", 24)
+	e.block("fd00:9::/32")
+	pl := e.poolWith("fd00:9::/64", "east", false)
+	if _, err := e.reg.Reserve(e.ctx, registry.ReservationSpec{Prefix: mustPrefix("fd00:9::/126"), Reason: "routers"}); err != nil {
+		t.Fatal(err)
+	}
+	got, err := e.reg.Allocate(e.ctx, registry.Request{Region: "east"})
+	if err != nil || got[0].Prefix != mustPrefix("fd00:9::4/128") {
+		t.Fatalf("first /128 beside the reservation: %v %v", got, err)
+	}
+	storetest.CheckInvariants(t, e.ctx, e.store, e.reg, e.clock.Now())
+	e.reg.Release(e.ctx, registry.Target{ID: got[0].ID}, 0, nil)
+	if _, err := e.reg.Unreserve(e.ctx, mustPrefix("fd00:9::/126")); err != nil {
+		t.Fatal(err)
+	}
+	if f := e.freeOf(pl.ID); !slices.Equal(f, []netip.Prefix{pl.Prefix}) {
+		t.Fatalf("free list after unreserve: %v, want the whole /64", f)
+	}
+	storetest.CheckInvariants(t, e.ctx, e.store, e.reg, e.clock.Now())
+}
+
 func TestSpecificAllocation(t *testing.T) {
 	setup := func(t *testing.T) *env {
 		e := newEnv(t)
