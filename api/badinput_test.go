@@ -95,6 +95,28 @@ func TestBadInputChangesNothing(t *testing.T) {
 		{name: "a patch body over 64 KiB is 413", r: req{Method: "PATCH", Path: acme, Token: alloc, Body: `{"resource":"` + strings.Repeat("r", 64<<10) + `"}`}, status: 413},
 		{name: "a region body over 64 KiB is 413", r: post(R, adm, `{"name":"big","country":"US","city":"`+strings.Repeat("a", 66<<10)+`"}`), status: 413},
 
+		// Specific allocations and reservations (issue 12).
+		{name: "an address the tenant's own assignment holds is 409, naming it", r: post(A, ten, `[{"address":"`+e.acme2.Prefix.Addr().String()+`"}]`), status: 409, typ: problem.Overlap,
+			check: mentions("held by assignment", e.acme2.Prefix.String())},
+		{name: "a foreign tenant's token learns nothing of the holder", r: post(A, foreign, `[{"address":"`+e.acme2.Prefix.Addr().String()+`"}]`), status: 409, typ: problem.Overlap,
+			check: func(t *testing.T, x *exchange, p problemDoc) {
+				mentions("another tenant")(t, x, p)
+				if strings.Contains(p.Detail, "acme") || strings.Contains(p.Detail, e.acme2.Resource) {
+					t.Errorf("%s: names the other tenant", x)
+				}
+			}},
+		{name: "an address outside every pool is 404", r: post(A, alloc, `[{"address":"132.245.0.1"}]`), status: 404, typ: problem.NotFound, check: mentions("outside every pool")},
+		{name: "address and prefix together are refused", r: post(A, alloc, `[{"address":"10.0.0.9","prefix":"10.0.0.8/30"}]`), status: 422, typ: problem.Invalid, check: mentions("one or the other")},
+		{name: "a malformed address is refused", r: post(A, alloc, `[{"address":"10.0.0.300"}]`), status: 422, typ: problem.Invalid, check: mentions("10.0.0.300")},
+		{name: "a prefix with host bits is refused", r: post(A, alloc, `[{"prefix":"10.0.0.9/30"}]`), status: 422, typ: problem.Invalid, check: mentions("10.0.0.9/30")},
+		{name: "neither region nor address is refused", r: post(A, alloc, `[{"family":4}]`), status: 422, typ: problem.Invalid, check: mentions("give region")},
+		{name: "a reservation needs an admin token", r: post("/v1/reservations", alloc, `{"prefix":"10.0.0.128/28","reason":"gateways"}`), status: 403},
+		{name: "a reservation over a live assignment is 409, naming it", r: post("/v1/reservations", adm, `{"prefix":"`+e.acme2.Prefix.String()+`","reason":"gateways"}`), status: 409, typ: problem.Overlap,
+			check: mentions("cannot be reserved", "held by assignment")},
+		{name: "a reservation without a reason is refused", r: post("/v1/reservations", adm, `{"prefix":"10.0.0.128/28","reason":""}`), status: 422, typ: problem.Invalid},
+		{name: "a reservation outside every pool is 404", r: post("/v1/reservations", adm, `{"prefix":"10.0.200.0/24","reason":"x"}`), status: 404, typ: problem.NotFound},
+		{name: "removing a reservation that does not exist is 404", r: req{Method: "DELETE", Path: "/v1/reservations/10.0.0.128/28", Token: adm}, status: 404, typ: problem.NotFound},
+
 		// Allocation requests.
 		{name: "count 0 is refused", r: post(A, alloc, `[{"region":"us-east","count":0}]`), status: 422},
 		{name: "count -1 is refused", r: post(A, alloc, `[{"region":"us-east","count":-1}]`), status: 422},
@@ -323,5 +345,36 @@ func TestSnapshotSeesChanges(t *testing.T) {
 		if !strings.Contains(d, table+": +") {
 			t.Errorf("an allocation does not show in table %s:\n%s", table, d)
 		}
+	}
+}
+
+// TestReservationsAndSpecificSpace walks the issue 12 routes: reserve,
+// list, allocate exactly an address, and unreserve.
+func TestReservationsAndSpecificSpace(t *testing.T) {
+	e := newEnv(t)
+	adm, alloc, read := e.tok["admin"], e.tok["allocate"], e.tok["read"]
+	x := e.do(t, req{Method: "POST", Path: "/v1/reservations", Token: adm, Body: `{"prefix":"10.0.0.128/28","reason":"gateways"}`})
+	if x.Status != http.StatusCreated {
+		t.Fatalf("reserve: %s", x)
+	}
+	x = e.do(t, req{Method: "GET", Path: "/v1/reservations", Token: read})
+	if vs := decode[[]map[string]any](t, x); len(vs) != 1 || vs[0]["prefix"] != "10.0.0.128/28" || vs[0]["reason"] != "gateways" || vs[0]["region"] != "us-east" {
+		t.Fatalf("list: %s", x)
+	}
+	x = e.do(t, req{Method: "POST", Path: "/v1/assignments", Token: alloc, Body: `[{"address":"10.0.0.129"}]`})
+	if p := checkProblem(t, x, http.StatusConflict); !strings.Contains(p.Detail, "reserved as 10.0.0.128/28 (gateways)") {
+		t.Fatalf("allocate in a reservation: %s", x)
+	}
+	x = e.do(t, req{Method: "POST", Path: "/v1/assignments", Token: alloc, Body: `[{"address":"10.0.0.200","tenant":"acme","resource":"legacy"}]`})
+	if as := decode[[]map[string]any](t, x); x.Status != http.StatusCreated || len(as) != 1 || as[0]["prefix"] != "10.0.0.200/32" {
+		t.Fatalf("allocate exactly: %s", x)
+	}
+	x = e.do(t, req{Method: "DELETE", Path: "/v1/reservations/10.0.0.128/28", Token: adm})
+	if x.Status != http.StatusOK {
+		t.Fatalf("unreserve: %s", x)
+	}
+	x = e.do(t, req{Method: "POST", Path: "/v1/assignments", Token: alloc, Body: `[{"prefix":"10.0.0.128/28"}]`})
+	if x.Status != http.StatusCreated {
+		t.Fatalf("allocate the unreserved space: %s", x)
 	}
 }

@@ -282,10 +282,10 @@ func (e *env) seed(tb testing.TB) {
 		must[registry.Block](tb)(e.reg.AddBlock(ctx, registry.Block{Prefix: netip.MustParsePrefix(b), Source: registry.SourcePrivate, Note: "test"}))
 	}
 	for _, p := range []registry.PoolSpec{
-		{Prefix: netip.MustParsePrefix("fd00:cad:1::/48"), Region: "us-east"},
-		{Prefix: netip.MustParsePrefix("10.0.0.0/24"), Region: "us-east"},
-		{Prefix: netip.MustParsePrefix("fd00:cad:2::/48"), Region: "eu-west"},
-		{Prefix: netip.MustParsePrefix("10.0.1.0/30"), Region: "sa-east"},
+		{Prefix: netip.MustParsePrefix("fd00:cad:1::/48"), Region: "us-east", UseAll: true},
+		{Prefix: netip.MustParsePrefix("10.0.0.0/24"), Region: "us-east", UseAll: true},
+		{Prefix: netip.MustParsePrefix("fd00:cad:2::/48"), Region: "eu-west", UseAll: true},
+		{Prefix: netip.MustParsePrefix("10.0.1.0/30"), Region: "sa-east", UseAll: true},
 	} {
 		must[registry.Pool](tb)(e.reg.AddPool(ctx, p))
 	}

@@ -3,6 +3,7 @@ package api
 import (
 	"fmt"
 	"net/http"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
@@ -95,10 +96,19 @@ func matrixRules() map[string]routeRule {
 			return req{Method: "PATCH", Path: "/v1/regions/eu-west", Body: map[string]any{"city": fmt.Sprintf("Dublin %d", n)}}
 		}},
 		"POST /v1/blocks": {need: auth.ScopeAdmin, ok: 201, build: func(tb testing.TB, e *env, n int) req {
-			return req{Method: "POST", Path: "/v1/blocks", Body: map[string]any{"prefix": fmt.Sprintf("10.%d.0.0/16", 100+n), "source": "private"}}
+			return req{Method: "POST", Path: "/v1/blocks", Body: map[string]any{"prefix": fmt.Sprintf("10.%d.%d.0/24", 100+n/256, n%256), "source": "private"}}
 		}},
 		"POST /v1/pools": {need: auth.ScopeAdmin, ok: 201, build: func(tb testing.TB, e *env, n int) req {
 			return req{Method: "POST", Path: "/v1/pools", Body: map[string]any{"prefix": fmt.Sprintf("10.0.%d.0/24", 10+n), "region": "eu-west"}}
+		}},
+		"GET /v1/reservations": {need: auth.ScopeRead, ok: 200, build: get("/v1/reservations")},
+		"POST /v1/reservations": {need: auth.ScopeAdmin, ok: 201, build: func(tb testing.TB, e *env, n int) req {
+			return req{Method: "POST", Path: "/v1/reservations", Body: map[string]any{"prefix": fmt.Sprintf("fd00:cad:1:%x::/64", 0x100+n), "reason": "matrix"}}
+		}},
+		"DELETE /v1/reservations/{addr}/{len}": {need: auth.ScopeAdmin, ok: 200, build: func(tb testing.TB, e *env, n int) req {
+			p := netip.MustParsePrefix(fmt.Sprintf("fd00:cad:1:%x::/64", 0x200+n))
+			must[registry.Reservation](tb)(e.reg.Reserve(setupCtx, registry.ReservationSpec{Prefix: p, Reason: "matrix"}))
+			return req{Method: "DELETE", Path: fmt.Sprintf("/v1/reservations/%s/64", p.Addr())}
 		}},
 		"POST /v1/assignments": {need: auth.ScopeAllocate, tenant: true, ok: 201, build: func(tb testing.TB, e *env, n int) req {
 			return req{Method: "POST", Path: "/v1/assignments", Body: []map[string]any{{"region": "us-east", "resource": fmt.Sprintf("vm-%d", n)}}}

@@ -392,6 +392,11 @@ func TestOpenAPIConformance(t *testing.T) {
 		{Method: "POST", Path: "/v1/pools", Token: adm, Body: map[string]any{"prefix": "192.168.0.0/24", "region": "eu-west", "purpose": "web"}},
 		{Method: "GET", Path: "/v1/pools", Token: adm},
 		{Method: "GET", Path: "/v1/pools?region=us-east", Token: adm},
+		{Method: "POST", Path: "/v1/pools", Token: adm, Body: map[string]any{"prefix": "192.168.1.0/24", "region": "eu-west", "use_all": true}},
+		{Method: "POST", Path: "/v1/reservations", Token: adm, Body: map[string]any{"prefix": "192.168.0.0/29", "reason": "gateways", "until": "2099-01-01T00:00:00Z"}},
+		{Method: "GET", Path: "/v1/reservations", Token: adm},
+		{Method: "POST", Path: "/v1/assignments", Token: adm, Body: []map[string]any{{"address": "192.168.0.9", "tenant": "acme"}, {"prefix": "192.168.0.16/28"}}},
+		{Method: "DELETE", Path: "/v1/reservations/192.168.0.0/29", Token: adm},
 		// ap-east has no pool of its own: this borrows from us-east.
 		{Method: "POST", Path: "/v1/assignments", Token: adm, Body: []map[string]any{{"region": "ap-east", "family": 4}, {"region": "us-east", "dual_stack": true, "name": "vm1.example.com"}}, Header: map[string]string{"Idempotency-Key": "k1"}},
 		{Method: "POST", Path: "/v1/assignments", Token: adm, Body: []map[string]any{{"region": "ap-east", "family": 4}, {"region": "us-east", "dual_stack": true, "name": "vm1.example.com"}}, Header: map[string]string{"Idempotency-Key": "k1"}},

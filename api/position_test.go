@@ -47,7 +47,7 @@ func TestOutOfOrderCommitsReachEveryReader(t *testing.T) {
 	if _, err := reg.AddBlock(ctx, registry.Block{Prefix: netip.MustParsePrefix("11.0.0.0/16"), Source: registry.SourceRIR, Registry: "arin", RegisteredCountry: "US"}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := reg.AddPool(ctx, registry.PoolSpec{Prefix: netip.MustParsePrefix("11.0.0.0/24"), Region: "us-east"}); err != nil {
+	if _, err := reg.AddPool(ctx, registry.PoolSpec{Prefix: netip.MustParsePrefix("11.0.0.0/24"), Region: "us-east", UseAll: true}); err != nil {
 		t.Fatal(err)
 	}
 	tokens, err := auth.New(served, testKey, time.Now)

@@ -99,6 +99,7 @@ func (s *Server) mountV1() {
 	s.routeRegions(api)
 	s.routeBlocksPools(api)
 	s.routeAssignments(api)
+	s.routeReservations(api)
 	s.routeReadOnly(api)
 	s.routeTokens(api)
 	s.routeTenants(api)
@@ -355,6 +356,7 @@ type poolBody struct {
 	Prefix  string `json:"prefix"`
 	Region  string `json:"region"`
 	Purpose string `json:"purpose,omitempty" maxLength:"200"`
+	UseAll  bool   `json:"use_all,omitempty" doc:"hand out every address: no IPv4 network and broadcast, no IPv6 subnet-router anycast kept back (NAT pools)"`
 }
 
 func parsePrefix(field, s string) (netip.Prefix, error) {
@@ -413,7 +415,7 @@ func (s *Server) routeBlocksPools(api huma.API) {
 		if err != nil {
 			return nil, s.problem(err)
 		}
-		out, err := s.reg.AddPool(ctx, registry.PoolSpec{Prefix: p, Region: in.Body.Region, Purpose: in.Body.Purpose})
+		out, err := s.reg.AddPool(ctx, registry.PoolSpec{Prefix: p, Region: in.Body.Region, Purpose: in.Body.Purpose, UseAll: in.Body.UseAll})
 		if err != nil {
 			return nil, s.problem(err)
 		}
@@ -424,7 +426,9 @@ func (s *Server) routeBlocksPools(api huma.API) {
 // ---- assignments
 
 type allocBody struct {
-	Region    string `json:"region"`
+	Region    string `json:"region,omitempty" doc:"required unless address or prefix is given"`
+	Address   string `json:"address,omitempty" maxLength:"64" doc:"take exactly this address (its /32 or /128), from the pool that holds it"`
+	Prefix    string `json:"prefix,omitempty" maxLength:"64" doc:"take exactly this prefix, from the pool that holds it"`
 	Family    int    `json:"family,omitempty" enum:"4,6" doc:"default 6"`
 	Len       int    `json:"len,omitempty" minimum:"1" maximum:"128" doc:"default: one address"`
 	Count     int    `json:"count,omitempty" minimum:"1" maximum:"1048576" doc:"default 1"`
@@ -480,6 +484,10 @@ func (s *Server) routeAssignments(api huma.API) {
 		// The registry scopes the key (by tenant), the same as locally.
 		b := registry.Batch{Key: in.Key}
 		for i, q := range in.Body {
+			specific, err := specificSpace(i, q)
+			if err != nil {
+				return nil, s.problem(err)
+			}
 			if pr.token.Tenant != "" {
 				if q.Tenant != "" && q.Tenant != pr.token.Tenant {
 					return nil, huma.Error403Forbidden(fmt.Sprintf("request %d: this token is bound to tenant %s", i+1, pr.token.Tenant))
@@ -487,7 +495,7 @@ func (s *Server) routeAssignments(api huma.API) {
 				q.Tenant = pr.token.Tenant
 			}
 			b.Requests = append(b.Requests, registry.Request{Region: q.Region, Family: q.Family, Bits: q.Len, Count: q.Count,
-				DualStack: q.DualStack, Tenant: q.Tenant, Resource: q.Resource, Name: q.Name})
+				DualStack: q.DualStack, Tenant: q.Tenant, Resource: q.Resource, Name: q.Name, Prefix: specific})
 		}
 		out, err := s.reg.AllocateAll(ctx, b)
 		if err != nil {

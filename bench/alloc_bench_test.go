@@ -91,7 +91,7 @@ func newRegistry(b *testing.B, path string, noSync bool) (*sqlite.Store, *regist
 		if _, err := r.AddBlock(ctx, registry.Block{Prefix: pfx, Source: "private"}); err != nil {
 			b.Fatal(err)
 		}
-		if _, err := r.AddPool(ctx, registry.PoolSpec{Prefix: pfx, Region: region}); err != nil {
+		if _, err := r.AddPool(ctx, registry.PoolSpec{Prefix: pfx, Region: region, UseAll: true}); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -62,7 +62,7 @@ func exportRegister(b *testing.B) string {
 			p := netip.PrefixFrom(a, 25)
 			// Runs of one to three pools per region, so some neighbours merge.
 			g := regions[(i/(1+i%3))%len(regions)].Name
-			if _, err := r.AddPool(ctx, registry.PoolSpec{Prefix: p, Region: g}); err != nil {
+			if _, err := r.AddPool(ctx, registry.PoolSpec{Prefix: p, Region: g, UseAll: true}); err != nil {
 				exportOnce.err = err
 				return
 			}

@@ -56,7 +56,7 @@ func BenchmarkTenantAlloc(b *testing.B) {
 			if _, err := r.AddBlock(ctx, registry.Block{Prefix: pfx, Source: "private"}); err != nil {
 				b.Fatal(err)
 			}
-			if _, err := r.AddPool(ctx, registry.PoolSpec{Prefix: pfx, Region: region}); err != nil {
+			if _, err := r.AddPool(ctx, registry.PoolSpec{Prefix: pfx, Region: region, UseAll: true}); err != nil {
 				b.Fatal(err)
 			}
 			max := int64(1 << 40)

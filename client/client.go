@@ -309,3 +309,21 @@ func (c *Client) Events(ctx context.Context, f registry.EventFilter) ([]registry
 	}
 	return out, nil
 }
+
+// Reserve keeps a prefix from ever being handed out.
+func (c *Client) Reserve(ctx context.Context, s registry.ReservationSpec) (out registry.Reservation, err error) {
+	_, err = c.do(ctx, http.MethodPost, "/v1/reservations", nil, nil, s, &out)
+	return out, err
+}
+
+// Unreserve ends the reservation of exactly p.
+func (c *Client) Unreserve(ctx context.Context, p netip.Prefix) (out registry.Reservation, err error) {
+	_, err = c.do(ctx, http.MethodDelete, "/v1/reservations/"+p.Addr().String()+"/"+strconv.Itoa(p.Bits()), nil, nil, nil, &out)
+	return out, err
+}
+
+// Reservations lists the reservations in force.
+func (c *Client) Reservations(ctx context.Context) (out []registry.Reservation, err error) {
+	_, err = c.do(ctx, http.MethodGet, "/v1/reservations", nil, nil, nil, &out)
+	return out, err
+}

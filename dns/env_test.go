@@ -84,9 +84,9 @@ func newEnvOn(t testing.TB, signed bool, s envStore) *env {
 	must(e.reg.AddBlock(ctx, registry.Block{Prefix: netip.MustParsePrefix("10.1.0.0/16"), Source: registry.SourcePrivate}))
 	must(e.reg.AddBlock(ctx, registry.Block{Prefix: netip.MustParsePrefix("fd12:3456:789a::/48"), Source: registry.SourcePrivate}))
 	for _, p := range []string{v4Pool, v6Pool} {
-		must(e.reg.AddPool(ctx, registry.PoolSpec{Prefix: netip.MustParsePrefix(p), Region: "us-east"}))
+		must(e.reg.AddPool(ctx, registry.PoolSpec{Prefix: netip.MustParsePrefix(p), Region: "us-east", UseAll: true}))
 	}
-	must(e.reg.AddPool(ctx, registry.PoolSpec{Prefix: netip.MustParsePrefix(v4Pool2), Region: "eu-west"}))
+	must(e.reg.AddPool(ctx, registry.PoolSpec{Prefix: netip.MustParsePrefix(v4Pool2), Region: "eu-west", UseAll: true}))
 	// The transfer key lives in the register, sealed, as `cadastre tsig
 	// add` keeps it: every transfer test (Knot's included) uses it.
 	secret, err := base64.StdEncoding.DecodeString(tsigValue)

@@ -139,7 +139,7 @@ func (e *env) addSets() []netip.Addr {
 			e.t.Fatal(err)
 		}
 		for _, pfx := range []string{p.v4, p.v6} {
-			if _, err := e.reg.AddPool(e.ctx, registry.PoolSpec{Prefix: netip.MustParsePrefix(pfx), Region: p.region}); err != nil {
+			if _, err := e.reg.AddPool(e.ctx, registry.PoolSpec{Prefix: netip.MustParsePrefix(pfx), Region: p.region, UseAll: true}); err != nil {
 				e.t.Fatal(err)
 			}
 		}
@@ -225,7 +225,7 @@ func TestReverseSetAnswers(t *testing.T) {
 		})
 	}
 	t.Run("a /127 is two /128 zones, each answering at its apex", func(t *testing.T) {
-		if _, err := e.reg.AddPool(e.ctx, registry.PoolSpec{Prefix: netip.MustParsePrefix("fd12:3456:789a:2::/64"), Region: "ap-1"}); err != nil {
+		if _, err := e.reg.AddPool(e.ctx, registry.PoolSpec{Prefix: netip.MustParsePrefix("fd12:3456:789a:2::/64"), Region: "ap-1", UseAll: true}); err != nil {
 			t.Fatal(err)
 		}
 		zs, err := e.mgr.AddZones(e.ctx, authdns.ZoneSpec{Kind: authdns.Reverse, Prefix: netip.MustParsePrefix("fd12:3456:789a:2::/127"), Synthesize: "ip-{addr}." + dynZone})

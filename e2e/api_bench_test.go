@@ -60,8 +60,8 @@ func apiServer(b *testing.B, st fullStore) (string, string) {
 	must(reg.AddRegion(ctx, registry.RegionSpec{Name: "us-east", Location: location.Location{Country: "US"}}))
 	must(reg.AddBlock(ctx, registry.Block{Prefix: netip.MustParsePrefix("fd00::/48"), Source: registry.Source("private")}))
 	must(reg.AddBlock(ctx, registry.Block{Prefix: netip.MustParsePrefix("10.0.0.0/8"), Source: registry.Source("private")}))
-	must(reg.AddPool(ctx, registry.PoolSpec{Prefix: netip.MustParsePrefix("fd00:0:0:1::/64"), Region: "us-east"}))
-	must(reg.AddPool(ctx, registry.PoolSpec{Prefix: netip.MustParsePrefix("10.0.0.0/9"), Region: "us-east"}))
+	must(reg.AddPool(ctx, registry.PoolSpec{Prefix: netip.MustParsePrefix("fd00:0:0:1::/64"), Region: "us-east", UseAll: true}))
+	must(reg.AddPool(ctx, registry.PoolSpec{Prefix: netip.MustParsePrefix("10.0.0.0/9"), Region: "us-east", UseAll: true}))
 	_, secret, err := toks.Create(ctx, auth.Spec{Scope: auth.ScopeAllocate, Name: "bench"})
 	if err != nil {
 		b.Fatal(err)

@@ -91,10 +91,10 @@ func setup(t *testing.T, global []string) string {
 	cli("region", "add", "eu-west", "--country", "IE", "--borrow-from", "us-east")
 	cli("block", "add", "10.0.0.0/15", "--source", "private")
 	cli("block", "add", "fd00::/48", "--source", "private")
-	cli("pool", "add", "10.0.0.0/16", "--region", "us-east")
-	cli("pool", "add", "10.1.0.0/22", "--region", "eu-west")
-	cli("pool", "add", "fd00:0:0:1::/64", "--region", "us-east")
-	cli("pool", "add", "fd00:0:0:2::/64", "--region", "eu-west")
+	cli("pool", "add", "10.0.0.0/16", "--region", "us-east", "--use-all")
+	cli("pool", "add", "10.1.0.0/22", "--region", "eu-west", "--use-all")
+	cli("pool", "add", "fd00:0:0:1::/64", "--region", "us-east", "--use-all")
+	cli("pool", "add", "fd00:0:0:2::/64", "--region", "eu-west", "--use-all")
 	// The drivers allocate for tenants t0..t3, each naming under its own
 	// suffix (a name another tenant holds is refused), with an allocate
 	// token, which may do so only for tenants that exist.

@@ -37,12 +37,19 @@ type Request struct {
 	Tenant    string `json:"tenant,omitempty"`
 	Resource  string `json:"resource,omitempty"`
 	Name      string `json:"name,omitempty"`
-	Key       string `json:"-"`
+	// Prefix asks for exactly this space (an address is its /32 or
+	// /128), from the pool that holds it; Region may then be empty.
+	Prefix netip.Prefix `json:"prefix,omitzero"`
+	Key    string       `json:"-"`
 }
 
 // normalise fills defaults and checks the request on its own.
 func (q *Request) normalise() error {
-	if err := ValidateName(q.Region); err != nil {
+	if q.Prefix.IsValid() {
+		if err := q.normaliseSpecific(); err != nil {
+			return err
+		}
+	} else if err := ValidateName(q.Region); err != nil {
 		return fmt.Errorf("%w: %w", err, ErrInvalid)
 	}
 	if q.Count == 0 {
@@ -116,6 +123,13 @@ func (q Request) canonical(w io.Writer) {
 	field(q.Tenant)
 	field(q.Resource)
 	field(q.Name)
+	// Fields added later are written only when set, so that the hash of
+	// a request without them, stored before they existed, still matches.
+	// Their marker cannot be a region name.
+	if q.Prefix.IsValid() {
+		field("@prefix")
+		field(q.Prefix.String())
+	}
 }
 
 // hashVersion marks request hashes of the canonical form. A stored hash
@@ -351,6 +365,9 @@ func (r *Registry) AllocateAll(ctx context.Context, b Batch) ([]Assignment, erro
 
 // allocate answers one normalised request inside tx.
 func (r *Registry) allocate(ctx context.Context, tx Tx, q Request, now time.Time) ([]Assignment, error) {
+	if q.Prefix.IsValid() {
+		return r.allocateAt(ctx, tx, q, now)
+	}
 	reg, err := tx.RegionByName(ctx, q.Region)
 	if err != nil {
 		return nil, err // the store names the region
@@ -487,14 +504,23 @@ func (a *allocator) take(ctx context.Context, it item, n int) error {
 				return err
 			}
 		}
+		pool, err := a.pool(ctx, f.PoolID)
+		if err != nil {
+			return err
+		}
+		if it.bits > 64 && f.Prefix.Bits() <= 64 && policy6(pool) {
+			// Splitting a /64 below a /64 keeps its anycast address back
+			// (space.go): what is left of f goes back, and the search
+			// runs again.
+			if err := addFreeRange(ctx, a.tx, pool, f.RegionID, f.Prefix.Addr().Next(), prefix.Last(f.Prefix)); err != nil {
+				return err
+			}
+			continue
+		}
 		// How many /bits fit in f, capped by what is still wanted.
 		k := uint64(n - done)
 		if d := it.bits - f.Prefix.Bits(); d < 63 {
 			k = min(k, uint64(1)<<d)
-		}
-		pool, err := a.pool(ctx, f.PoolID)
-		if err != nil {
-			return err
 		}
 		cur := f.Prefix.Addr()
 		if bt, ok := a.tx.(BatchWriter); ok && k > 1 {
@@ -504,16 +530,9 @@ func (a *allocator) take(ctx context.Context, it item, n int) error {
 		} else {
 			for i := uint64(0); i < k; i++ {
 				p := netip.PrefixFrom(cur, it.bits)
-				as := Assignment{Prefix: p, PoolID: f.PoolID, Pool: pool.Prefix, RegionID: a.reg.ID, Region: a.reg.Name,
-					Tenant: a.q.Tenant, Resource: a.q.Resource, Name: a.q.Name, State: StateAssigned, CreatedAt: a.now,
-					Borrowed: pool.Relocation != nil, Relocation: pool.Relocation}
-				if err := a.tx.InsertAssignment(ctx, &as); err != nil {
+				if err := a.record(ctx, pool, p); err != nil {
 					return err
 				}
-				if err := a.r.event(ctx, a.tx, a.now, "assignment.allocate", "assignment", as.ID, p.String(), nil, as); err != nil {
-					return err
-				}
-				a.out = append(a.out, as)
 				cur = prefix.Last(p).Next()
 			}
 		}
@@ -527,6 +546,21 @@ func (a *allocator) take(ctx context.Context, it item, n int) error {
 			}
 		}
 	}
+	return nil
+}
+
+// record writes the assignment of p from pool, with its event.
+func (a *allocator) record(ctx context.Context, pool Pool, p netip.Prefix) error {
+	as := Assignment{Prefix: p, PoolID: pool.ID, Pool: pool.Prefix, RegionID: a.reg.ID, Region: a.reg.Name,
+		Tenant: a.q.Tenant, Resource: a.q.Resource, Name: a.q.Name, State: StateAssigned, CreatedAt: a.now,
+		Borrowed: pool.Relocation != nil, Relocation: pool.Relocation}
+	if err := a.tx.InsertAssignment(ctx, &as); err != nil {
+		return err
+	}
+	if err := a.r.event(ctx, a.tx, a.now, "assignment.allocate", "assignment", as.ID, p.String(), nil, as); err != nil {
+		return err
+	}
+	a.out = append(a.out, as)
 	return nil
 }
 
@@ -675,7 +709,10 @@ func (a *allocator) borrow(ctx context.Context, it item) (FreePrefix, error) {
 		}
 		ref := &RelocationRef{ID: rel.ID, Prefix: take, FromRegion: l.Name, ToRegion: a.reg.Name}
 		pool := Pool{Prefix: take, BlockID: from.BlockID, Block: from.Block, RegionID: a.reg.ID, Region: a.reg.Name,
-			Purpose: from.Purpose, Relocation: ref, ParentID: from.ID, CreatedAt: a.now}
+			Purpose: from.Purpose, Relocation: ref, ParentID: from.ID, CreatedAt: a.now,
+			// A lent unit is plain space of its lender's pool, whose edges
+			// the lender's policy already kept back.
+			UseAll: true}
 		if err := a.tx.InsertPool(ctx, &pool); err != nil {
 			return FreePrefix{}, err
 		}
@@ -714,7 +751,8 @@ func (r *Registry) reap(ctx context.Context, tx Tx, now time.Time) (int, error) 
 		}
 		n += len(ended)
 		if len(ended) < reapBatch {
-			return n, nil
+			k, err := r.reapReservations(ctx, tx, now)
+			return n + k, err
 		}
 	}
 }
@@ -749,19 +787,7 @@ func (r *Registry) free(ctx context.Context, tx Tx, a Assignment) error {
 	if err != nil {
 		return err
 	}
-	p := a.Prefix
-	for p.Bits() > pool.Prefix.Bits() {
-		b, _ := prefix.Buddy(p)
-		ok, err := tx.RemoveFree(ctx, FreePrefix{RegionID: pool.RegionID, PoolID: pool.ID, Prefix: b})
-		if err != nil {
-			return err
-		}
-		if !ok {
-			break
-		}
-		p = prefix.Parent(p)
-	}
-	return tx.AddFree(ctx, FreePrefix{RegionID: pool.RegionID, PoolID: pool.ID, Prefix: p})
+	return r.returnSpace(ctx, tx, pool, a.Prefix)
 }
 
 // DefaultQuarantine is how long a released assignment waits before re-use.

@@ -99,7 +99,7 @@ func (e *env) block(p string) registry.Block {
 
 func (e *env) pool(p, region string) registry.Pool {
 	e.t.Helper()
-	pl, err := e.reg.AddPool(e.ctx, registry.PoolSpec{Prefix: mustPrefix(p), Region: region})
+	pl, err := e.reg.AddPool(e.ctx, registry.PoolSpec{Prefix: mustPrefix(p), Region: region, UseAll: true})
 	if err != nil {
 		e.t.Fatalf("add pool %s: %v", p, err)
 	}

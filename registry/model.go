@@ -166,7 +166,9 @@ type Pool struct {
 	Purpose    string         `json:"purpose,omitempty"`
 	Relocation *RelocationRef `json:"relocation,omitempty"`
 	ParentID   int64          `json:"parent_id,omitempty"`
-	CreatedAt  time.Time      `json:"created_at"`
+	// UseAll: the pool hands out every address (see PoolSpec.UseAll).
+	UseAll    bool      `json:"use_all,omitempty"`
+	CreatedAt time.Time `json:"created_at"`
 }
 
 // State is where an assignment is in its life.

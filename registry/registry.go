@@ -235,6 +235,9 @@ type PoolSpec struct {
 	Prefix  netip.Prefix `json:"prefix"`
 	Region  string       `json:"region"`
 	Purpose string       `json:"purpose,omitempty"`
+	// UseAll hands out every address: no IPv4 network and broadcast
+	// addresses kept back, no IPv6 subnet-router anycast (NAT pools).
+	UseAll bool `json:"use_all,omitempty"`
 }
 
 // AddPool dedicates part of one block to a region.
@@ -275,11 +278,13 @@ func (r *Registry) AddPool(ctx context.Context, spec PoolSpec) (Pool, error) {
 		if len(pools) > 0 {
 			return fmt.Errorf("pool %s: overlaps pool %s of region %s: %w", p, pools[0].Prefix, pools[0].Region, ErrOverlap)
 		}
-		pool = Pool{Prefix: p, BlockID: blocks[0].ID, Block: blocks[0].Prefix, RegionID: reg.ID, Region: reg.Name, Purpose: spec.Purpose, CreatedAt: r.clock()}
+		pool = Pool{Prefix: p, BlockID: blocks[0].ID, Block: blocks[0].Prefix, RegionID: reg.ID, Region: reg.Name, Purpose: spec.Purpose,
+			UseAll: spec.UseAll, CreatedAt: r.clock()}
 		if err := tx.InsertPool(ctx, &pool); err != nil {
 			return err
 		}
-		if err := tx.AddFree(ctx, FreePrefix{RegionID: reg.ID, PoolID: pool.ID, Prefix: p}); err != nil {
+		// The policy's addresses (space.go) never join the free space.
+		if err := addFreeRange(ctx, tx, pool, scope(pool), p.Addr(), prefix.Last(p)); err != nil {
 			return err
 		}
 		return r.event(ctx, tx, pool.CreatedAt, "pool.add", "pool", pool.ID, p.String(), nil, pool)
@@ -293,6 +298,10 @@ type PoolUsage struct {
 	Size        prefix.Count `json:"size"`
 	Assigned    prefix.Count `json:"assigned"`
 	Quarantined prefix.Count `json:"quarantined"`
+	// Reserved counts reservations in force and the addresses the
+	// pool's policy keeps back (IPv4 network and broadcast; the anycast
+	// address of a pool longer than a /64).
+	Reserved    prefix.Count `json:"reserved"`
 	Free        prefix.Count `json:"free"`
 	Utilization float64      `json:"utilization"`
 }
@@ -319,16 +328,18 @@ func (r *Registry) Pools(ctx context.Context, regionName string) (out []PoolUsag
 		}
 		for _, p := range pools {
 			c := counts[p.ID]
-			out = append(out, PoolUsage{Pool: p, Size: c.size, Assigned: c.assigned, Quarantined: c.quarantined, Free: c.free(), Utilization: ratio(c.assigned, c.size)})
+			out = append(out, PoolUsage{Pool: p, Size: c.size, Assigned: c.assigned, Quarantined: c.quarantined, Reserved: c.reserved, Free: c.free(), Utilization: ratio(c.assigned, c.size)})
 		}
 		return nil
 	})
 	return out, err
 }
 
-type poolCount struct{ size, assigned, quarantined prefix.Count }
+type poolCount struct{ size, assigned, quarantined, reserved prefix.Count }
 
-func (c poolCount) free() prefix.Count { return c.size.Sub(c.assigned).Sub(c.quarantined) }
+func (c poolCount) free() prefix.Count {
+	return c.size.Sub(c.assigned).Sub(c.quarantined).Sub(c.reserved)
+}
 
 func ratio(a, b prefix.Count) float64 {
 	if b.IsZero() {
@@ -358,6 +369,15 @@ func (r *Registry) usage(ctx context.Context, tx Tx, pools []Pool, now time.Time
 			c.size = c.size.Sub(prefix.Size(rel.Prefix))
 			out[rel.FromPoolID] = c
 		}
+	}
+	rs, err := tx.Reservations(ctx)
+	if err != nil {
+		return nil, err
+	}
+	for id, n := range reservedIn(pools, rs, now) {
+		c := out[id]
+		c.reserved = n
+		out[id] = c
 	}
 	rows, err := tx.Usage(ctx, ids, now)
 	if err != nil {

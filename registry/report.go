@@ -21,6 +21,9 @@ type ReportRow struct {
 	Size        prefix.Count `json:"size"`
 	Assigned    prefix.Count `json:"assigned"`
 	Quarantined prefix.Count `json:"quarantined"`
+	// Reserved counts reservations in force and addresses the pools'
+	// policies keep back (PoolUsage.Reserved).
+	Reserved    prefix.Count `json:"reserved"`
 	Free        prefix.Count `json:"free"`
 	Utilization float64      `json:"utilization"` // percent
 	RatePerDay  float64      `json:"rate_per_day"`
@@ -65,6 +68,7 @@ func (r *Registry) Report(ctx context.Context, regionName string) (out []ReportR
 				row.Size = row.Size.Add(c.size)
 				row.Assigned = row.Assigned.Add(c.assigned)
 				row.Quarantined = row.Quarantined.Add(c.quarantined)
+				row.Reserved = row.Reserved.Add(c.reserved)
 				ids[fam] = append(ids[fam], p.ID)
 			}
 			live := map[int]int64{}
@@ -96,7 +100,7 @@ func (r *Registry) Report(ctx context.Context, regionName string) (out []ReportR
 			}
 			for _, fam := range []int{4, 6} {
 				row := rows[fam]
-				row.Free = row.Size.Sub(row.Assigned).Sub(row.Quarantined)
+				row.Free = row.Size.Sub(row.Assigned).Sub(row.Quarantined).Sub(row.Reserved)
 				row.Utilization = 100 * ratio(row.Assigned, row.Size)
 				row.IPv6Share = share
 				if fam == 4 && row.RatePerDay > 0 {

@@ -392,7 +392,7 @@ func TestEveryMutationWritesItsEventsInTheSameTransaction(t *testing.T) {
 	e.reg.Release(e.ctx, registry.Target{ID: as[2].ID}, 0, nil)
 	step("release, reaping two ended quarantines", 3, "assignment.free", "assignment.free", "assignment.release")
 	e.reg.Allocate(e.ctx, registry.Request{Region: "east", Family: 4, Count: 1000})
-	e.reg.AddPool(e.ctx, registry.PoolSpec{Prefix: mustPrefix("10.0.0.0/25"), Region: "south"})
+	e.reg.AddPool(e.ctx, registry.PoolSpec{Prefix: mustPrefix("10.0.0.0/25"), Region: "south", UseAll: true})
 	e.reg.AddRegion(e.ctx, registry.RegionSpec{Name: "east"})
 	e.reg.Release(e.ctx, registry.Target{ID: as[0].ID}, 0, nil)
 	step("failed mutations", 0)

@@ -91,6 +91,7 @@ type Idempotent struct {
 // Tx is the storage interface a transaction offers to Registry.
 type Tx interface {
 	TenantTx
+	ReservationTx
 
 	InsertRegion(ctx context.Context, r *Region) error
 	// UpdateRegion stores r's location and borrowing policy.

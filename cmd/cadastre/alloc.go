@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"math"
+	"net/netip"
 	"strconv"
 	"strings"
 	"time"
@@ -16,8 +17,9 @@ import (
 func newAllocCmd(a *app) *cobra.Command {
 	var q registry.Request
 	var asJSON bool
+	var address, pfx string
 	c := &cobra.Command{
-		Use:   "alloc --region NAME",
+		Use:   "alloc --region NAME | --address IP | --prefix PREFIX",
 		Short: "Hand out addresses or prefixes in a region",
 		Long: `Hand out --count prefixes of --len bits in a region, all in one transaction
 (all or nothing). IPv6 is the default; IPv4 with --family 4. --dual-stack gives
@@ -28,12 +30,24 @@ lowest address first. When the region has no IPv4 left and its policy allows,
 a relocation unit (a /24 unless the region says otherwise) is moved from a
 lender region and recorded; the answer marks such assignments "borrowed".
 
+--address IP or --prefix PREFIX takes exactly that space, for something that
+already uses it, from the pool that holds it (--region, if given, must be that
+pool's region). Any part of it held by an assignment, a reservation or the
+pool's address policy is refused (exit 4) naming the holder; space outside every
+pool is exit 3. Tenants, quotas and --key work as for any allocation.
+
+Pools keep back, unless added with --use-all, the network and broadcast
+addresses of an IPv4 pool of /30 or shorter and, from assignments longer than a
+/64, the subnet-router anycast address of each IPv6 /64.
+
 --key makes the request idempotent: repeating it returns the same assignments,
 and the same key with a different request is refused (exit 4).
 Exit 5 means no free space; exit 6 that the region may not borrow IPv4.`,
 		Example: `  cadastre alloc --region us-east --dual-stack --tenant acme --resource vm-42 --name vm42.acme.example
   cadastre alloc --region us-east --family 6 --len 64 --count 4 --tenant acme
-  cadastre alloc --region us-east --family 4 --key 7f2c0d1e --json`,
+  cadastre alloc --region us-east --family 4 --key 7f2c0d1e --json
+  cadastre alloc --address 40.64.0.10 --tenant acme --resource legacy-db   # an address already in use
+  cadastre alloc --prefix 2603:1030:0:10::/64 --tenant acme --key import-17`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if q.DualStack && cmd.Flags().Changed("family") {
@@ -44,6 +58,24 @@ Exit 5 means no free space; exit 6 that the region may not borrow IPv4.`,
 			}
 			if cmd.Flags().Changed("len") && q.Bits <= 0 {
 				return usagef("--len %d: must be a prefix length from 1 to 32 (IPv4) or 128 (IPv6)", q.Bits)
+			}
+			switch {
+			case address != "" && pfx != "":
+				return usagef("--address and --prefix: give one or the other")
+			case address != "":
+				ad, err := netip.ParseAddr(address)
+				if err != nil || ad.Zone() != "" {
+					return usagef("--address %q: not an IP address (for a prefix use --prefix)", address)
+				}
+				q.Prefix = netip.PrefixFrom(ad, ad.BitLen())
+			case pfx != "":
+				p, err := parsePrefixArg(pfx)
+				if err != nil {
+					return usageError{fmt.Errorf("--prefix: %w", err)}
+				}
+				q.Prefix = p
+			case q.Region == "":
+				return usagef("give --region (or --address or --prefix for exactly that space)")
 			}
 			reg, err := a.backend(cmd.Context())
 			if err != nil {
@@ -60,7 +92,9 @@ Exit 5 means no free space; exit 6 that the region may not borrow IPv4.`,
 		},
 	}
 	f := c.Flags()
-	f.StringVar(&q.Region, "region", "", "region to allocate in (required)")
+	f.StringVar(&q.Region, "region", "", "region to allocate in (required without --address or --prefix)")
+	f.StringVar(&address, "address", "", "take exactly this address (its /32 or /128)")
+	f.StringVar(&pfx, "prefix", "", "take exactly this prefix")
 	f.IntVar(&q.Family, "family", 0, "address family, 4 or 6 (default 6)")
 	f.IntVar(&q.Bits, "len", 0, "prefix length (default /128 for IPv6, /32 for IPv4)")
 	f.IntVar(&q.Count, "count", 1, "how many prefixes, in one transaction")
@@ -70,7 +104,6 @@ Exit 5 means no free space; exit 6 that the region may not borrow IPv4.`,
 	f.StringVar(&q.Name, "name", "", "DNS name of the assignment (FQDN)")
 	f.StringVar(&q.Key, "key", "", "idempotency key: a retry with it returns the same assignments")
 	f.BoolVar(&asJSON, "json", false, "print JSON")
-	c.MarkFlagRequired("region")
 	return c
 }
 

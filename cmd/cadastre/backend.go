@@ -28,6 +28,9 @@ type backend interface {
 	Show(ctx context.Context, p netip.Prefix) (registry.Holding, error)
 	Report(ctx context.Context, region string) ([]registry.ReportRow, error)
 	Relocations(ctx context.Context) ([]registry.Relocation, error)
+	Reserve(ctx context.Context, s registry.ReservationSpec) (registry.Reservation, error)
+	Unreserve(ctx context.Context, p netip.Prefix) (registry.Reservation, error)
+	Reservations(ctx context.Context) ([]registry.Reservation, error)
 	Events(ctx context.Context, f registry.EventFilter) ([]registry.Event, error)
 	// Placements feeds the geofeed, its JSON form and the MMDB export.
 	Placements(ctx context.Context) ([]registry.Placement, registry.Position, error)

@@ -224,7 +224,7 @@ policy, 7 database unusable.`,
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
 		return usageError{fmt.Errorf("%s: %w (see `%s --help`)", c.CommandPath(), err, c.CommandPath())}
 	})
-	root.AddCommand(newRegionCmd(a), newBlockCmd(a), newPoolCmd(a), newAllocCmd(a), newReleaseCmd(a),
+	root.AddCommand(newRegionCmd(a), newBlockCmd(a), newPoolCmd(a), newAllocCmd(a), newReleaseCmd(a), newReserveCmd(a), newUnreserveCmd(a),
 		newShowCmd(a), newReportCmd(a), newLogCmd(a), newDemoCmd(a), newVersionCmd(a), newAssignmentsCmd(a), newServeCmd(a), newTokenCmd(a), newGeofeedCmd(a),
 		newZoneCmd(a), newRecordCmd(a), newDNSCmd(a), newTSIGCmd(a), newGeoCmd(a), newAuditCmd(a), newTenantCmd(a))
 	wrapArgs(root)

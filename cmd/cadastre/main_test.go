@@ -122,6 +122,8 @@ func mustCLI(t *testing.T, db string, args ...string) string {
 //
 // and three live assignments in east: 40.64.0.0/32 (ID 1), 40.64.0.4/30
 // (ID 2) and 2603:1000::/128 (ID 3, idempotency key k1 of tenant acme).
+// Its pools hand out every address (--use-all), so that its addresses
+// read plainly; tests of the address policy add pools of their own.
 var fixtureSteps = [][]string{
 	{"region", "add", "east", "--country", "US", "--subdivision", "US-VA", "--city", "Ashburn"},
 	{"region", "add", "west", "--country", "US", "--subdivision", "US-CA"},
@@ -135,15 +137,15 @@ var fixtureSteps = [][]string{
 	{"block", "add", "191.232.0.0/22", "--source", "rir", "--registry", "lacnic", "--registered-country", "BR"},
 	{"block", "add", "2603:1000::/32", "--source", "rir", "--registry", "arin", "--registered-country", "US"},
 	{"block", "add", "10.0.0.0/8", "--source", "private", "--note", "lab"},
-	{"pool", "add", "40.64.0.0/24", "--region", "east", "--purpose", "vms"},
-	{"pool", "add", "40.64.1.0/24", "--region", "west"},
-	{"pool", "add", "40.64.2.0/30", "--region", "full"},
-	{"pool", "add", "40.64.2.4/30", "--region", "borrower"},
-	{"pool", "add", "191.232.0.0/23", "--region", "lender"},
-	{"pool", "add", "2603:1000::/48", "--region", "east", "--purpose", "vms"},
-	{"pool", "add", "2603:1000:1::/48", "--region", "west"},
-	{"pool", "add", "2603:1000:2::/126", "--region", "full"},
-	{"pool", "add", "2603:1000:3::/48", "--region", "borrower"},
+	{"pool", "add", "40.64.0.0/24", "--region", "east", "--purpose", "vms", "--use-all"},
+	{"pool", "add", "40.64.1.0/24", "--region", "west", "--use-all"},
+	{"pool", "add", "40.64.2.0/30", "--region", "full", "--use-all"},
+	{"pool", "add", "40.64.2.4/30", "--region", "borrower", "--use-all"},
+	{"pool", "add", "191.232.0.0/23", "--region", "lender", "--use-all"},
+	{"pool", "add", "2603:1000::/48", "--region", "east", "--purpose", "vms", "--use-all"},
+	{"pool", "add", "2603:1000:1::/48", "--region", "west", "--use-all"},
+	{"pool", "add", "2603:1000:2::/126", "--region", "full", "--use-all"},
+	{"pool", "add", "2603:1000:3::/48", "--region", "borrower", "--use-all"},
 	{"alloc", "--region", "east", "--family", "4", "--tenant", "acme", "--resource", "vm-1", "--name", "vm1.acme.example"},
 	{"alloc", "--region", "east", "--family", "4", "--len", "30", "--tenant", "acme", "--resource", "lb-1"},
 	{"alloc", "--region", "east", "--tenant", "acme", "--resource", "vm-1", "--key", "k1"},

@@ -206,9 +206,15 @@ func newPoolCmd(a *app) *cobra.Command {
 		Short: "Dedicate part of a block to a region",
 		Long: `Dedicate a prefix inside one block to a region. Assignments in the region come
 from its pools; pools never overlap. Creating a pool costs the same whatever its
-size: free space is kept as maximal aligned prefixes, not address by address.`,
+size: free space is kept as maximal aligned prefixes, not address by address.
+
+Address policy: an IPv4 pool of /30 or shorter never hands out its network and
+broadcast addresses (a /31 or /32 has none, RFC 3021), and an IPv6 pool never
+hands out the subnet-router anycast address of a /64 (RFC 4291 §2.6.1) as part
+of an assignment longer than a /64. --use-all hands out every address (NAT pools).`,
 		Example: `  cadastre pool add 40.64.0.0/23 --region us-east --purpose vms
-  cadastre pool add 2603:1000::/32 --region us-east`,
+  cadastre pool add 2603:1000::/32 --region us-east
+  cadastre pool add 40.64.8.0/28 --region us-east --purpose nat --use-all`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			p, err := parsePrefixArg(args[0])
@@ -230,6 +236,7 @@ size: free space is kept as maximal aligned prefixes, not address by address.`,
 	}
 	add.Flags().StringVar(&spec.Region, "region", "", "region the pool serves (required)")
 	add.Flags().StringVar(&spec.Purpose, "purpose", "", "what the pool is for, e.g. vms")
+	add.Flags().BoolVar(&spec.UseAll, "use-all", false, "hand out every address: no network, broadcast or subnet-router anycast address kept back (NAT pools)")
 	add.MarkFlagRequired("region")
 
 	var asJSON bool

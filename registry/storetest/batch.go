@@ -32,7 +32,7 @@ func BatchMatchesSingles(t *testing.T, open Open) {
 			if _, err := r.AddBlock(ctx, registry.Block{Prefix: mp(p), Source: "private"}); err != nil {
 				t.Fatal(err)
 			}
-			if _, err := r.AddPool(ctx, registry.PoolSpec{Prefix: mp(p), Region: "r"}); err != nil {
+			if _, err := r.AddPool(ctx, registry.PoolSpec{Prefix: mp(p), Region: "r", UseAll: true}); err != nil {
 				t.Fatal(err)
 			}
 		}

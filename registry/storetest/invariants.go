@@ -24,8 +24,12 @@ func CheckInvariants(t testing.TB, ctx context.Context, st registry.Store, reg *
 		t.Fatalf("pools: %v", err)
 	}
 	var live []registry.Assignment
+	var reservations []registry.Reservation
 	free := map[int64][]netip.Prefix{}
 	err = st.View(ctx, func(tx registry.Tx) error {
+		if reservations, err = tx.Reservations(ctx); err != nil {
+			return err
+		}
 		live, err = tx.Assignments(ctx, registry.AssignmentFilter{States: []registry.State{registry.StateAssigned, registry.StateQuarantined}})
 		if err != nil {
 			return err
@@ -131,6 +135,25 @@ func CheckInvariants(t testing.TB, ctx context.Context, st registry.Store, reg *
 			}
 		}
 	}
+	held := policyHeld(t, pools, free, live, reservations)
+	reserved := map[int64]prefix.Count{}
+	for _, v := range reservations {
+		p, ok := pools[v.PoolID]
+		if !ok || !prefix.Covers(p.Prefix, v.Prefix) {
+			t.Fatalf("reservation %s: not inside its pool %d", v.Prefix, v.PoolID)
+		}
+		for _, a := range live {
+			if a.Prefix.Overlaps(v.Prefix) {
+				t.Fatalf("reservation %s overlaps live assignment %d %s", v.Prefix, a.ID, a.Prefix)
+			}
+		}
+		for _, f := range free[v.PoolID] {
+			if f.Overlaps(v.Prefix) {
+				t.Fatalf("reservation %s overlaps free prefix %s", v.Prefix, f)
+			}
+		}
+		reserved[v.PoolID] = reserved[v.PoolID].Add(prefix.Size(v.Prefix))
+	}
 	for id, p := range pools {
 		c := per[id]
 		size := prefix.Size(p.Prefix)
@@ -140,15 +163,81 @@ func CheckInvariants(t testing.TB, ctx context.Context, st registry.Store, reg *
 		if p.Size != size {
 			t.Fatalf("pool %s: size %s, want %s (less lent units)", p.Prefix, p.Size, size)
 		}
-		if got := c.freeList.Add(c.assigned).Add(c.quarantined); got != size {
-			t.Fatalf("pool %s: free list %s + assigned %s + quarantined %s = %s, want size %s", p.Prefix, c.freeList, c.assigned, c.quarantined, got, size)
+		if got := c.freeList.Add(c.assigned).Add(c.quarantined).Add(reserved[id]).Add(held[id]); got != size {
+			t.Fatalf("pool %s: free list %s + assigned %s + quarantined %s + reserved %s + kept back by policy %s = %s, want size %s",
+				p.Prefix, c.freeList, c.assigned, c.quarantined, reserved[id], held[id], got, size)
 		}
 		if p.Assigned != c.assigned || p.Quarantined != c.quarantinedLive {
 			t.Fatalf("pool %s: Pools says assigned %s quarantined %s, rows say %s and %s", p.Prefix, p.Assigned, p.Quarantined, c.assigned, c.quarantinedLive)
 		}
-		if got := p.Free.Add(p.Assigned).Add(p.Quarantined); got != p.Size {
-			t.Fatalf("pool %s: free %s + assigned %s + quarantined %s != size %s", p.Prefix, p.Free, p.Assigned, p.Quarantined, p.Size)
+		if got := p.Free.Add(p.Assigned).Add(p.Quarantined).Add(p.Reserved); got != p.Size {
+			t.Fatalf("pool %s: free %s + assigned %s + quarantined %s + reserved %s != size %s", p.Prefix, p.Free, p.Assigned, p.Quarantined, p.Reserved, p.Size)
 		}
 	}
 	return live
+}
+
+// policyHeld checks the address policy of every pool (IPv4 network and
+// broadcast addresses, IPv6 subnet-router anycast addresses in nothing
+// but an assignment of a /64 or shorter) and counts, per pool, the
+// addresses it keeps out of free space, assignments and reservations.
+func policyHeld(t testing.TB, pools map[int64]registry.PoolUsage, free map[int64][]netip.Prefix, live []registry.Assignment, rs []registry.Reservation) map[int64]prefix.Count {
+	t.Helper()
+	out := map[int64]prefix.Count{}
+	reservedAt := func(a netip.Addr) bool {
+		return slices.ContainsFunc(rs, func(v registry.Reservation) bool { return v.Prefix.Contains(a) })
+	}
+	for id, p := range pools {
+		if p.UseAll {
+			continue
+		}
+		var inPool []netip.Prefix // everything in the pool longer than a /64, or any IPv4
+		inPool = append(inPool, free[id]...)
+		for _, a := range live {
+			if a.PoolID == id {
+				inPool = append(inPool, a.Prefix)
+			}
+		}
+		if p.Prefix.Addr().Is4() {
+			if p.Prefix.Bits() > 30 {
+				continue
+			}
+			for _, a := range []netip.Addr{p.Prefix.Addr(), prefix.Last(p.Prefix)} {
+				for _, q := range inPool {
+					if q.Contains(a) {
+						t.Fatalf("pool %s: %s holds %s, which the pool's policy keeps back", p.Prefix, q, a)
+					}
+				}
+				if !reservedAt(a) {
+					out[id] = out[id].Add(prefix.CountOf(1))
+				}
+			}
+			continue
+		}
+		split := map[netip.Prefix]bool{}
+		for _, v := range rs {
+			if v.PoolID == id && v.Prefix.Bits() > 64 {
+				split[netip.PrefixFrom(v.Prefix.Addr(), 64).Masked()] = true
+			}
+		}
+		for _, q := range inPool {
+			if q.Bits() <= 64 {
+				continue
+			}
+			s := netip.PrefixFrom(q.Addr(), 64).Masked()
+			if q.Contains(s.Addr()) {
+				t.Fatalf("pool %s: %s holds the anycast address of %s, which the pool's policy keeps back", p.Prefix, q, s)
+			}
+			split[s] = true
+		}
+		if p.Prefix.Bits() > 64 && p.Prefix.Addr() == netip.PrefixFrom(p.Prefix.Addr(), 64).Masked().Addr() {
+			split[netip.PrefixFrom(p.Prefix.Addr(), 64).Masked()] = true
+		}
+		for s := range split {
+			if p.Prefix.Contains(s.Addr()) && !reservedAt(s.Addr()) {
+				out[id] = out[id].Add(prefix.CountOf(1))
+			}
+		}
+	}
+	return out
 }

@@ -36,12 +36,22 @@ const (
 	cFree cellState = iota
 	cAssigned
 	cQuarantined
+	cHeld     // kept back by the pool's address policy
+	cReserved // in a reservation
 )
 
 type mpool struct {
 	prefix netip.Prefix
 	region string
 	parent int // index of the lender's pool, -1 for an own pool
+	useAll bool
+}
+
+// mres is a reservation of the model.
+type mres struct {
+	prefix netip.Prefix
+	pool   int
+	until  time.Time // zero: for ever
 }
 
 type mcell struct {
@@ -63,6 +73,7 @@ type model struct {
 	assigns map[int64]massign // live ones
 	lenders map[string][]string
 	unit    map[string]int
+	res     []mres
 }
 
 func (m *model) clone() *model {
@@ -70,6 +81,7 @@ func (m *model) clone() *model {
 	c.pools = slices.Clone(m.pools)
 	c.cells = maps.Clone(m.cells)
 	c.assigns = maps.Clone(m.assigns)
+	c.res = slices.Clone(m.res)
 	return &c
 }
 
@@ -94,11 +106,23 @@ func addrs(p netip.Prefix) []netip.Addr {
 	return out
 }
 
-func (m *model) addPool(p netip.Prefix, region string, parent int) int {
-	m.pools = append(m.pools, mpool{prefix: p, region: region, parent: parent})
+// addPool adds an own pool; unless useAll its policy keeps back the IPv4
+// network and broadcast addresses (of a /30 or shorter) and the
+// anycast address of the IPv6 /64 it starts (pools here are longer than
+// a /64, so every free prefix is).
+func (m *model) addPool(p netip.Prefix, region string, useAll bool) int {
+	m.pools = append(m.pools, mpool{prefix: p, region: region, parent: -1, useAll: useAll})
 	i := len(m.pools) - 1
 	for _, a := range addrs(p) {
 		m.cells[a] = mcell{pool: i}
+	}
+	if !useAll {
+		if p.Addr().Is4() && p.Bits() <= 30 {
+			m.cells[p.Addr()] = mcell{pool: i, state: cHeld}
+			m.cells[prefix.Last(p)] = mcell{pool: i, state: cHeld}
+		} else if b := p.Addr().As16(); !p.Addr().Is4() && binary.BigEndian.Uint64(b[8:]) == 0 {
+			m.cells[p.Addr()] = mcell{pool: i, state: cHeld}
+		}
 	}
 	return i
 }
@@ -133,13 +157,25 @@ func (m *model) freeList(i int) []netip.Prefix {
 	return out
 }
 
-type counts struct{ size, assigned, quarantined, ended int }
+type counts struct{ size, assigned, quarantined, ended, reserved int }
 
 func (m *model) counts(i int, now time.Time) counts {
 	var c counts
 	for _, a := range addrs(m.pools[i].prefix) {
 		if m.cells[a].pool == i {
 			c.size++
+			if m.cells[a].state == cHeld {
+				c.reserved++
+			}
+		}
+	}
+	for _, v := range m.res {
+		if v.pool == i && (v.until.IsZero() || v.until.After(now)) {
+			for _, a := range addrs(v.prefix) {
+				if m.cells[a].state == cReserved {
+					c.reserved++
+				}
+			}
 		}
 	}
 	for _, a := range m.assigns {
@@ -188,10 +224,11 @@ const (
 	kindPolicy  // IPv4: no room and no lender could help
 	kindState
 	kindNotFound
+	kindHeld // asked-for space is held (exit 4)
 )
 
 func (k errKind) String() string {
-	return [...]string{"ok", "invalid", "no space", "policy", "state", "not found"}[k]
+	return [...]string{"ok", "invalid", "no space", "policy", "state", "not found", "held"}[k]
 }
 
 func (k errKind) matches(err error) bool {
@@ -212,6 +249,9 @@ func (k errKind) matches(err error) bool {
 		return errors.Is(err, registry.ErrState)
 	case kindNotFound:
 		return errors.Is(err, registry.ErrNotFound)
+	case kindHeld:
+		var he *registry.HeldError
+		return errors.As(err, &he) && errors.Is(err, registry.ErrOverlap)
 	}
 	return false
 }
@@ -258,13 +298,110 @@ func (m *model) take(region string, fam, bits int) (taken, errKind) {
 	return taken{p, i}, kindOK
 }
 
-// reap returns every ended quarantine to free space.
+// reap returns every ended quarantine and reservation to free space.
 func (m *model) reap(now time.Time) {
 	for id, a := range m.assigns {
 		if a.state == cQuarantined && !a.until.After(now) {
 			m.free(id)
 		}
 	}
+	m.res = slices.DeleteFunc(m.res, func(v mres) bool {
+		if v.until.IsZero() || v.until.After(now) {
+			return false
+		}
+		m.unreserveCells(v)
+		return true
+	})
+}
+
+func (m *model) unreserveCells(v mres) {
+	for _, a := range addrs(v.prefix) {
+		if c := m.cells[a]; c.state == cReserved {
+			m.cells[a] = mcell{pool: c.pool}
+		}
+	}
+}
+
+// holding is the most specific pool holding all of p.
+func (m *model) holding(p netip.Prefix) (int, errKind) {
+	best, overlap := -1, false
+	for i, pl := range m.pools {
+		if prefix.Covers(pl.prefix, p) && (best < 0 || pl.prefix.Bits() > m.pools[best].prefix.Bits()) {
+			best = i
+		}
+		overlap = overlap || pl.prefix.Overlaps(p)
+	}
+	switch {
+	case best >= 0:
+		return best, kindOK
+	case overlap:
+		return -1, kindInvalid
+	}
+	return -1, kindNotFound
+}
+
+// allocateAt takes exactly p: every cell free in the pool holding it.
+func (m *model) allocateAt(now time.Time, p netip.Prefix) (taken, errKind) {
+	m.reap(now)
+	i, k := m.holding(p)
+	if k != kindOK {
+		return taken{}, k
+	}
+	for _, a := range addrs(p) {
+		if c := m.cells[a]; c.pool != i || c.state != cFree {
+			return taken{}, kindHeld
+		}
+	}
+	for _, a := range addrs(p) {
+		m.cells[a] = mcell{pool: i, state: cAssigned}
+	}
+	m.assigns[-1] = massign{prefix: p, pool: i, state: cAssigned}
+	return taken{p, i}, kindOK
+}
+
+// reserve reserves p: every cell free or kept back by policy.
+func (m *model) reserve(now time.Time, p netip.Prefix, until time.Time) errKind {
+	m.reap(now)
+	i, k := m.holding(p)
+	if k != kindOK {
+		return k
+	}
+	for _, a := range addrs(p) {
+		if c := m.cells[a]; c.pool != i || (c.state != cFree && c.state != cHeld) {
+			return kindHeld
+		}
+	}
+	for _, a := range addrs(p) {
+		if m.cells[a].state == cFree {
+			m.cells[a] = mcell{pool: i, state: cReserved}
+		}
+	}
+	m.res = append(m.res, mres{prefix: p, pool: i, until: until})
+	return kindOK
+}
+
+func (m *model) unreserve(now time.Time, p netip.Prefix) errKind {
+	m.reap(now)
+	j := slices.IndexFunc(m.res, func(v mres) bool { return v.prefix == p })
+	if j < 0 {
+		return kindNotFound
+	}
+	m.unreserveCells(m.res[j])
+	m.res = slices.Delete(m.res, j, j+1)
+	return kindOK
+}
+
+// somePrefix is a random aligned prefix inside a random pool (now and
+// then outside every pool).
+func (m *model) somePrefix(rng *rand.Rand) netip.Prefix {
+	if rng.IntN(20) == 0 {
+		return mp("10.0.9.0/28")
+	}
+	pl := m.pools[rng.IntN(len(m.pools))].prefix
+	w := pl.Addr().BitLen()
+	bits := w - rng.IntN(min(5, w-pl.Bits()+1))
+	n := 1 << (bits - pl.Bits())
+	return netip.PrefixFrom(addrAt(pl.Addr(), rng.IntN(n)<<(w-bits)), bits)
 }
 
 func (m *model) free(id int64) {
@@ -378,8 +515,11 @@ func (m *model) compare(t testing.TB, e *modelEnv, live []registry.Assignment) {
 		if got := [3]prefix.Count{u.Size, u.Assigned, u.Quarantined}; got != want {
 			t.Fatalf("pool %s: size/assigned/quarantined %v, model %v", u.Prefix, got, want)
 		}
-		if want := prefix.CountOf(uint64(c.size - c.assigned - c.quarantined)); u.Free != want {
-			t.Fatalf("pool %s: free %s, model %s (ended quarantines count as free)", u.Prefix, u.Free, want)
+		if want := prefix.CountOf(uint64(c.size - c.assigned - c.quarantined - c.reserved)); u.Free != want || u.Reserved != prefix.CountOf(uint64(c.reserved)) {
+			t.Fatalf("pool %s: free %s reserved %s, model %s and %d (ended quarantines and reservations count as free)", u.Prefix, u.Free, u.Reserved, want, c.reserved)
+		}
+		if u.UseAll != mp.useAll && mp.parent < 0 {
+			t.Fatalf("pool %s: use all %v, model %v", u.Prefix, u.UseAll, mp.useAll)
 		}
 		k := fmt.Sprint(mp.region, "/", prefix.Family(mp.prefix))
 		if rows[k] == nil {
@@ -406,6 +546,29 @@ func (m *model) compare(t testing.TB, e *modelEnv, live []registry.Assignment) {
 		if !slices.Equal(got, want) {
 			t.Fatalf("pool %s: free list\n got %v\nwant %v", m.pools[i].prefix, got, want)
 		}
+	}
+	var rs []registry.Reservation
+	if err := e.store.View(e.ctx, func(tx registry.Tx) (err error) {
+		rs, err = tx.Reservations(e.ctx)
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	var gotRes, wantRes []string
+	for _, v := range rs {
+		gotRes = append(gotRes, fmt.Sprint(v.Prefix, " ", v.Pool, " ", v.Until))
+	}
+	for _, v := range m.res {
+		var until *time.Time
+		if !v.until.IsZero() {
+			until = &v.until
+		}
+		wantRes = append(wantRes, fmt.Sprint(v.prefix, " ", m.pools[v.pool].prefix, " ", until))
+	}
+	slices.Sort(gotRes)
+	slices.Sort(wantRes)
+	if !slices.Equal(gotRes, wantRes) {
+		t.Fatalf("reservations\n got %v\nwant %v", gotRes, wantRes)
 	}
 	if len(live) != len(m.assigns) {
 		t.Fatalf("store has %d live assignments, model %d", len(live), len(m.assigns))
@@ -438,7 +601,7 @@ func (m *model) compare(t testing.TB, e *modelEnv, live []registry.Assignment) {
 			want = &rcount{}
 		}
 		if row.Size != want.size || row.Assigned != want.assigned || row.Quarantined != want.quarantined ||
-			row.Free != row.Size.Sub(row.Assigned).Sub(row.Quarantined) {
+			row.Free != row.Size.Sub(row.Assigned).Sub(row.Quarantined).Sub(row.Reserved) {
 			t.Fatalf("report %s: size %s assigned %s quarantined %s free %s; pools say %s %s %s", k, row.Size, row.Assigned, row.Quarantined, row.Free, want.size, want.assigned, want.quarantined)
 		}
 	}
@@ -487,11 +650,9 @@ func runModel(t *testing.T, open Open, seed uint64, ops int) {
 	e.standard(unit)
 	m := &model{cells: map[netip.Addr]mcell{}, assigns: map[int64]massign{},
 		lenders: map[string][]string{"east": {"south"}}, unit: map[string]int{"east": unit, "south": 24}}
-	m.addPool(mp("10.0.0.0/24"), "east", -1)
-	m.addPool(mp("10.0.1.0/26"), "east", -1)
-	m.addPool(mp("fd00::/120"), "east", -1)
-	m.addPool(mp("10.0.2.0/23"), "south", -1)
-	m.addPool(mp("fd00::100/120"), "south", -1)
+	for _, p := range standardPools {
+		m.addPool(mp(p.prefix), p.region, p.useAll)
+	}
 	t.Logf("seed %d: borrow unit /%d, %d operations", seed, unit, ops)
 
 	var log []string // the operations so far, printed on failure
@@ -566,7 +727,60 @@ func runModel(t *testing.T, open Open, seed uint64, ops int) {
 				next.assigns[a.ID] = massign{id: a.ID, prefix: a.Prefix, pool: w.pool, state: cAssigned}
 			}
 			m = next
-		case x < 85: // release
+		case x < 53: // allocate exactly a prefix
+			p := m.somePrefix(rng)
+			q := registry.Request{Prefix: p, Tenant: "t"}
+			next := m.clone()
+			want, kind := next.allocateAt(now, p)
+			desc := fmt.Sprintf("%d: allocate exactly %s at %s -> model %v", step, p, now.Format(time.TimeOnly), kind)
+			log = append(log, desc)
+			e.checkStep(desc, kind, func() error {
+				got, err := e.reg.Allocate(e.ctx, q)
+				if err == nil {
+					if len(got) != 1 || got[0].Prefix != p || got[0].Pool != next.pools[want.pool].prefix {
+						t.Fatalf("%s: got %v, model %s in pool %s", desc, got, p, next.pools[want.pool].prefix)
+					}
+					delete(next.assigns, -1)
+					next.assigns[got[0].ID] = massign{id: got[0].ID, prefix: p, pool: want.pool, state: cAssigned}
+				}
+				return err
+			})
+			stats["allocate exactly "+kind.String()]++
+			if kind == kindOK {
+				m = next
+			}
+		case x < 60: // reserve
+			p := m.somePrefix(rng)
+			spec := registry.ReservationSpec{Prefix: p, Reason: "gateways"}
+			var until time.Time
+			if rng.IntN(2) == 0 {
+				until = now.Add(time.Duration(1+rng.IntN(10)) * time.Minute)
+				spec.Until = &until
+			}
+			next := m.clone()
+			kind := next.reserve(now, p, until)
+			desc := fmt.Sprintf("%d: reserve %s until %v at %s -> model %v", step, p, until, now.Format(time.TimeOnly), kind)
+			log = append(log, desc)
+			e.checkStep(desc, kind, func() error { _, err := e.reg.Reserve(e.ctx, spec); return err })
+			stats["reserve "+kind.String()]++
+			if kind == kindOK {
+				m = next
+			}
+		case x < 65: // unreserve, mostly one that exists
+			p := m.somePrefix(rng)
+			if len(m.res) > 0 && rng.IntN(4) > 0 {
+				p = m.res[rng.IntN(len(m.res))].prefix
+			}
+			next := m.clone()
+			kind := next.unreserve(now, p)
+			desc := fmt.Sprintf("%d: unreserve %s at %s -> model %v", step, p, now.Format(time.TimeOnly), kind)
+			log = append(log, desc)
+			e.checkStep(desc, kind, func() error { _, err := e.reg.Unreserve(e.ctx, p); return err })
+			stats["unreserve "+kind.String()]++
+			if kind == kindOK {
+				m = next
+			}
+		case x < 88: // release
 			ids := slices.Sorted(maps.Keys(m.assigns))
 			if len(ids) == 0 {
 				continue
@@ -623,6 +837,23 @@ func runModel(t *testing.T, open Open, seed uint64, ops int) {
 	t.Logf("seed %d: %d relocations, %v", seed, rels, stats)
 }
 
+// checkStep runs op, which the model expects to end as kind; a failure
+// must leave the store as it was.
+func (e *modelEnv) checkStep(desc string, kind errKind, op func() error) {
+	e.t.Helper()
+	var before string
+	if kind != kindOK {
+		before = snapshot(e.t, e.ctx, e.store, e.clock.Now())
+	}
+	err := op()
+	if !kind.matches(err) {
+		e.t.Fatalf("%s: model expects %v, got %v", desc, kind, err)
+	}
+	if kind != kindOK && snapshot(e.t, e.ctx, e.store, e.clock.Now()) != before {
+		e.t.Fatalf("%s: failed step %v committed a change", desc, err)
+	}
+}
+
 // modelEnv is one registry, on its own clock, over a fresh store.
 type modelEnv struct {
 	t     testing.TB
@@ -659,11 +890,22 @@ func (e *modelEnv) standard(borrowBits int) {
 			e.t.Fatalf("add block %s: %v", b, err)
 		}
 	}
-	for _, p := range [][2]string{{"10.0.0.0/24", "east"}, {"10.0.1.0/26", "east"}, {"fd00::/120", "east"}, {"10.0.2.0/23", "south"}, {"fd00::100/120", "south"}} {
-		if _, err := e.reg.AddPool(e.ctx, registry.PoolSpec{Prefix: mp(p[0]), Region: p[1]}); err != nil {
-			e.t.Fatalf("add pool %s: %v", p[0], err)
+	for _, p := range standardPools {
+		if _, err := e.reg.AddPool(e.ctx, registry.PoolSpec{Prefix: mp(p.prefix), Region: p.region, UseAll: p.useAll}); err != nil {
+			e.t.Fatalf("add pool %s: %v", p.prefix, err)
 		}
 	}
+}
+
+// standardPools are the pools of standard: each IPv4 pool of east and
+// south and east's IPv6 pool keep back what the address policy says;
+// east's 10.0.4.0/28 hands out every address (a NAT pool).
+var standardPools = []struct {
+	prefix, region string
+	useAll         bool
+}{
+	{"10.0.0.0/24", "east", false}, {"10.0.1.0/26", "east", false}, {"fd00::/120", "east", false},
+	{"10.0.2.0/23", "south", false}, {"fd00::100/120", "south", false}, {"10.0.4.0/28", "east", true},
 }
 
 // clock is a registry clock tests advance by hand.
@@ -691,13 +933,14 @@ func (c *clock) Advance(d time.Duration) {
 func snapshot(t testing.TB, ctx context.Context, st registry.Store, now time.Time) string {
 	t.Helper()
 	var out struct {
-		Regions     []registry.Region
-		Blocks      []registry.Block
-		Pools       []registry.Pool
-		Free        map[int64][]netip.Prefix
-		Relocations []registry.Relocation
-		Assignments []registry.Assignment
-		Events      []registry.Event
+		Regions      []registry.Region
+		Blocks       []registry.Block
+		Pools        []registry.Pool
+		Free         map[int64][]netip.Prefix
+		Relocations  []registry.Relocation
+		Reservations []registry.Reservation
+		Assignments  []registry.Assignment
+		Events       []registry.Event
 	}
 	err := st.View(ctx, func(tx registry.Tx) error {
 		var err error
@@ -717,6 +960,9 @@ func snapshot(t testing.TB, ctx context.Context, st registry.Store, now time.Tim
 			}
 		}
 		if out.Relocations, err = tx.Relocations(ctx); err != nil {
+			return err
+		}
+		if out.Reservations, err = tx.Reservations(ctx); err != nil {
 			return err
 		}
 		live := registry.AssignmentFilter{States: []registry.State{registry.StateAssigned, registry.StateQuarantined}}

@@ -71,6 +71,7 @@ func setup(t *testing.T, open Open) fixture {
 func Run(t *testing.T, open Open) {
 	ctx := context.Background()
 	capabilities(t, open)
+	runReservations(t, open)
 
 	t.Run("objects read back as written", func(t *testing.T) {
 		f := setup(t, open)
@@ -513,7 +514,7 @@ func Run(t *testing.T, open Open) {
 		if _, err := reg.AddBlock(ctx, registry.Block{Prefix: mp("2603:1000::/24"), Source: registry.SourceRIR, Registry: "arin"}); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := reg.AddPool(ctx, registry.PoolSpec{Prefix: mp("2603:1030::/64"), Region: "us-east"}); err != nil {
+		if _, err := reg.AddPool(ctx, registry.PoolSpec{Prefix: mp("2603:1030::/64"), Region: "us-east", UseAll: true}); err != nil {
 			t.Fatal(err)
 		}
 		const n = 32

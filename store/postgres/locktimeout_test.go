@@ -37,7 +37,7 @@ func TestWriterWaitingForALockGivesUp(t *testing.T) {
 		t.Fatal(err)
 	}
 	for r, p := range map[string]string{"east": "10.0.0.0/24", "west": "10.0.1.0/24"} {
-		if _, err := reg.AddPool(ctx, registry.PoolSpec{Prefix: netip.MustParsePrefix(p), Region: r}); err != nil {
+		if _, err := reg.AddPool(ctx, registry.PoolSpec{Prefix: netip.MustParsePrefix(p), Region: r, UseAll: true}); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -37,7 +37,7 @@ func TestNameRaceAcrossReplicas(t *testing.T) {
 		if _, err := r.AddRegion(ctx, registry.RegionSpec{Name: name, Location: location.Location{Country: "US"}}); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := r.AddPool(ctx, registry.PoolSpec{Prefix: netip.MustParsePrefix(fmt.Sprintf("fd00:0:0:%d::/64", i)), Region: name}); err != nil {
+		if _, err := r.AddPool(ctx, registry.PoolSpec{Prefix: netip.MustParsePrefix(fmt.Sprintf("fd00:0:0:%d::/64", i)), Region: name, UseAll: true}); err != nil {
 			t.Fatal(err)
 		}
 		if _, err := r.AddTenant(ctx, registry.TenantSpec{Name: fmt.Sprintf("t%d", i), Names: &[]string{"race.example"}}); err != nil {

@@ -31,7 +31,7 @@ func TestAllocationsNeverWaitForASecondConnection(t *testing.T) {
 	if _, err := reg.AddBlock(ctx, registry.Block{Prefix: netip.MustParsePrefix("2603:1000::/24"), Source: registry.SourceRIR, Registry: "arin"}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := reg.AddPool(ctx, registry.PoolSpec{Prefix: netip.MustParsePrefix("2603:1030::/64"), Region: "us-east"}); err != nil {
+	if _, err := reg.AddPool(ctx, registry.PoolSpec{Prefix: netip.MustParsePrefix("2603:1030::/64"), Region: "us-east", UseAll: true}); err != nil {
 		t.Fatal(err)
 	}
 	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)

@@ -60,7 +60,7 @@ func TestRegionNeverBorrowsWhileItsQuarantineHasEnded(t *testing.T) {
 		t.Fatal(err)
 	}
 	for p, r := range map[string]string{"10.0.0.0/30": "east", "10.0.1.0/24": "south"} {
-		if _, err := a.AddPool(ctx, registry.PoolSpec{Prefix: netip.MustParsePrefix(p), Region: r}); err != nil {
+		if _, err := a.AddPool(ctx, registry.PoolSpec{Prefix: netip.MustParsePrefix(p), Region: r, UseAll: true}); err != nil {
 			t.Fatal(err)
 		}
 	}

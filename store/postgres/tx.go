@@ -184,7 +184,7 @@ func (t *tx) BlocksOverlapping(ctx context.Context, p netip.Prefix) ([]registry.
 // ---- pools
 
 const poolSelect = `SELECT p.id, p.prefix::text, p.block_id, b.prefix::text, p.region_id, g.name, p.purpose, p.parent_id, p.created_at,
-	r.id, r.prefix::text, fg.name
+	r.id, r.prefix::text, fg.name, p.use_all
 	FROM pools p JOIN blocks b ON b.id = p.block_id JOIN regions g ON g.id = p.region_id
 	LEFT JOIN relocations r ON r.id = p.relocation_id LEFT JOIN regions fg ON fg.id = r.from_region_id`
 
@@ -194,9 +194,9 @@ func (t *tx) InsertPool(ctx context.Context, p *registry.Pool) error {
 	if p.Relocation != nil {
 		rel, parent = &p.Relocation.ID, &p.ParentID
 	}
-	err := mapErr(t.row(ctx, `INSERT INTO pools (prefix, family, first, last, bits, block_id, region_id, purpose, relocation_id, parent_id, created_at)
-		VALUES ($1::cidr, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING id`,
-		p.Prefix.String(), fam, first, last, bits, p.BlockID, p.RegionID, p.Purpose, rel, parent, micros(p.CreatedAt)).Scan(&p.ID))
+	err := mapErr(t.row(ctx, `INSERT INTO pools (prefix, family, first, last, bits, block_id, region_id, purpose, relocation_id, parent_id, created_at, use_all)
+		VALUES ($1::cidr, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING id`,
+		p.Prefix.String(), fam, first, last, bits, p.BlockID, p.RegionID, p.Purpose, rel, parent, micros(p.CreatedAt), p.UseAll).Scan(&p.ID))
 	if err == nil {
 		t.inserted = append(t.inserted, p.ID)
 	}
@@ -262,10 +262,10 @@ func (t *tx) SmallestFree(ctx context.Context, regionID int64, family, maxBits i
 	if err := t.lockRegion(ctx, regionID); err != nil {
 		return registry.FreePrefix{}, false, err
 	}
-	rows, err := t.query(ctx, `SELECT bits, addr, pool_id FROM free WHERE region_id = $1 AND family = $2
+	rows, err := t.query(ctx, `SELECT bits, addr, pool_id, region_id FROM free WHERE region_id = $1 AND family = $2
 		AND bits = (SELECT MAX(bits) FROM free WHERE region_id = $1 AND family = $2 AND bits <= $3)
 		ORDER BY addr LIMIT 1`, regionID, family, maxBits)
-	return scanFree(regionID, rows, err)
+	return scanFree(rows, err)
 }
 
 // TakeSmallestFree implements registry.FreeTaker: SmallestFree and
@@ -277,25 +277,12 @@ func (t *tx) TakeSmallestFree(ctx context.Context, regionID int64, family, maxBi
 	rows, err := t.query(ctx, `DELETE FROM free WHERE region_id = $1 AND family = $2 AND (bits, addr) = (
 		SELECT bits, addr FROM free WHERE region_id = $1 AND family = $2
 		AND bits = (SELECT MAX(bits) FROM free WHERE region_id = $1 AND family = $2 AND bits <= $3)
-		ORDER BY addr LIMIT 1) RETURNING bits, addr, pool_id`, regionID, family, maxBits)
-	return scanFree(regionID, rows, err)
+		ORDER BY addr LIMIT 1) RETURNING bits, addr, pool_id, region_id`, regionID, family, maxBits)
+	return scanFree(rows, err)
 }
 
-func scanFree(regionID int64, rows pgx.Rows, err error) (registry.FreePrefix, bool, error) {
-	f, err := one(rows, err, func(rows rowscan.Scanner) (registry.FreePrefix, error) {
-		var bits int
-		var addr []byte
-		f := registry.FreePrefix{RegionID: regionID}
-		if err := rows.Scan(&bits, &addr, &f.PoolID); err != nil {
-			return f, err
-		}
-		a, ok := netip.AddrFromSlice(addr)
-		if !ok {
-			return f, fmt.Errorf("stored free address of %d bytes", len(addr))
-		}
-		f.Prefix = netip.PrefixFrom(a, bits)
-		return f, nil
-	})
+func scanFree(rows pgx.Rows, err error) (registry.FreePrefix, bool, error) {
+	f, err := one(rows, err, rowscan.Free)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return f, false, nil
 	}

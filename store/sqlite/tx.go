@@ -132,7 +132,7 @@ func (t *tx) BlocksOverlapping(ctx context.Context, p netip.Prefix) ([]registry.
 // ---- pools
 
 const poolSelect = `SELECT p.id, p.prefix, p.block_id, b.prefix, p.region_id, g.name, p.purpose, p.parent_id, p.created_at,
-	r.id, r.prefix, fg.name
+	r.id, r.prefix, fg.name, p.use_all
 	FROM pools p JOIN blocks b ON b.id = p.block_id JOIN regions g ON g.id = p.region_id
 	LEFT JOIN relocations r ON r.id = p.relocation_id LEFT JOIN regions fg ON fg.id = r.from_region_id`
 
@@ -142,9 +142,9 @@ func (t *tx) InsertPool(ctx context.Context, p *registry.Pool) error {
 	if p.Relocation != nil {
 		rel, parent = p.Relocation.ID, p.ParentID
 	}
-	res, err := t.q.exec(ctx, `INSERT INTO pools (prefix, family, first, last, bits, block_id, region_id, purpose, relocation_id, parent_id, created_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		p.Prefix.String(), fam, first, last, bits, p.BlockID, p.RegionID, p.Purpose, rel, parent, micros(p.CreatedAt))
+	res, err := t.q.exec(ctx, `INSERT INTO pools (prefix, family, first, last, bits, block_id, region_id, purpose, relocation_id, parent_id, created_at, use_all)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		p.Prefix.String(), fam, first, last, bits, p.BlockID, p.RegionID, p.Purpose, rel, parent, micros(p.CreatedAt), p.UseAll)
 	if err != nil {
 		return mapErr(err)
 	}
@@ -198,23 +198,10 @@ func (t *tx) RemoveFree(ctx context.Context, f registry.FreePrefix) (bool, error
 func (t *tx) SmallestFree(ctx context.Context, regionID int64, family, maxBits int) (registry.FreePrefix, bool, error) {
 	// Two index seeks: the longest length at most maxBits that has a free
 	// prefix, then the lowest address of that length.
-	rows, err := t.q.query(ctx, `SELECT bits, addr, pool_id FROM free WHERE region_id = ?1 AND family = ?2
+	rows, err := t.q.query(ctx, `SELECT bits, addr, pool_id, region_id FROM free WHERE region_id = ?1 AND family = ?2
 		AND bits = (SELECT MAX(bits) FROM free WHERE region_id = ?1 AND family = ?2 AND bits <= ?3)
 		ORDER BY addr LIMIT 1`, regionID, family, maxBits)
-	f, err := one(rows, err, func(rows rowscan.Scanner) (registry.FreePrefix, error) {
-		var bits int
-		var addr []byte
-		f := registry.FreePrefix{RegionID: regionID}
-		if err := rows.Scan(&bits, &addr, &f.PoolID); err != nil {
-			return f, err
-		}
-		a, ok := netip.AddrFromSlice(addr)
-		if !ok {
-			return f, fmt.Errorf("stored free address of %d bytes", len(addr))
-		}
-		f.Prefix = netip.PrefixFrom(a, bits)
-		return f, nil
-	})
+	f, err := one(rows, err, rowscan.Free)
 	if errors.Is(err, sql.ErrNoRows) {
 		return f, false, nil
 	}

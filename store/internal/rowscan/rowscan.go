@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/netip"
+	"slices"
 	"strings"
 	"time"
 
@@ -66,7 +67,7 @@ func Pool(rows Scanner) (registry.Pool, error) {
 	var parent, relID *int64
 	var relPrefix, relFrom *string
 	var created int64
-	if err := rows.Scan(&p.ID, &pp, &p.BlockID, &bp, &p.RegionID, &p.Region, &p.Purpose, &parent, &created, &relID, &relPrefix, &relFrom); err != nil {
+	if err := rows.Scan(&p.ID, &pp, &p.BlockID, &bp, &p.RegionID, &p.Region, &p.Purpose, &parent, &created, &relID, &relPrefix, &relFrom, &p.UseAll); err != nil {
 		return p, err
 	}
 	var err error
@@ -88,6 +89,27 @@ func Pool(rows Scanner) (registry.Pool, error) {
 		p.Relocation = &registry.RelocationRef{ID: *relID, Prefix: rp, FromRegion: *relFrom, ToRegion: p.Region}
 	}
 	return p, nil
+}
+
+// Reservation scans a row of the reservation select: id, prefix, pool
+// id, pool prefix, region name, reason, until, created.
+func Reservation(rows Scanner) (registry.Reservation, error) {
+	var v registry.Reservation
+	var vp, pp string
+	var until *int64
+	var created int64
+	if err := rows.Scan(&v.ID, &vp, &v.PoolID, &pp, &v.Region, &v.Reason, &until, &created); err != nil {
+		return v, err
+	}
+	var err error
+	if v.Prefix, err = ParsePrefix(vp); err != nil {
+		return v, err
+	}
+	if v.Pool, err = ParsePrefix(pp); err != nil {
+		return v, err
+	}
+	v.Until, v.CreatedAt = OptTime(until), FromMicros(created)
+	return v, nil
 }
 
 // Assignment scans a row of the assignment select.
@@ -271,4 +293,33 @@ func ParsePrefix(s string) (netip.Prefix, error) {
 		return netip.Prefix{}, fmt.Errorf("stored prefix %q: %w", s, err)
 	}
 	return p, nil
+}
+
+// Free scans a row of bits, addr, pool_id, region_id of the free table.
+func Free(rows Scanner) (registry.FreePrefix, error) {
+	var bits int
+	var addr []byte
+	var f registry.FreePrefix
+	if err := rows.Scan(&bits, &addr, &f.PoolID, &f.RegionID); err != nil {
+		return f, err
+	}
+	a, ok := netip.AddrFromSlice(addr)
+	if !ok {
+		return f, fmt.Errorf("stored free address of %d bytes", len(addr))
+	}
+	f.Prefix = netip.PrefixFrom(a, bits)
+	return f, nil
+}
+
+// Overlapping keeps the free prefixes of fs that overlap p, in address
+// order (FreeWithin's candidates).
+func Overlapping(fs []registry.FreePrefix, p netip.Prefix) []registry.FreePrefix {
+	out := fs[:0]
+	for _, f := range fs {
+		if f.Prefix.Overlaps(p) {
+			out = append(out, f)
+		}
+	}
+	slices.SortFunc(out, func(a, b registry.FreePrefix) int { return a.Prefix.Addr().Compare(b.Prefix.Addr()) })
+	return out
 }
