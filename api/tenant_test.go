@@ -7,7 +7,7 @@ import (
 	"testing"
 
 	"github.com/cadastre-ipam/cadastre/auth"
-	authdns "github.com/cadastre-ipam/cadastre/dns"
+	"github.com/cadastre-ipam/cadastre/authdns"
 	"github.com/cadastre-ipam/cadastre/problem"
 	"github.com/cadastre-ipam/cadastre/registry"
 )

@@ -10,8 +10,8 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/cadastre-ipam/cadastre/auth"
+	"github.com/cadastre-ipam/cadastre/authdns"
 	"github.com/cadastre-ipam/cadastre/demo"
-	authdns "github.com/cadastre-ipam/cadastre/dns"
 )
 
 func newDemoCmd(a *app) *cobra.Command {

@@ -11,8 +11,8 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/cadastre-ipam/cadastre/auth"
+	"github.com/cadastre-ipam/cadastre/authdns"
 	"github.com/cadastre-ipam/cadastre/client"
-	authdns "github.com/cadastre-ipam/cadastre/dns"
 	"github.com/cadastre-ipam/cadastre/registry"
 )
 

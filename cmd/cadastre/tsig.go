@@ -9,7 +9,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	authdns "github.com/cadastre-ipam/cadastre/dns"
+	"github.com/cadastre-ipam/cadastre/authdns"
 )
 
 // readTSIGFile reads `serve --tsig-file`: an unreadable or malformed file is

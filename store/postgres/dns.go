@@ -7,7 +7,7 @@ import (
 	"fmt"
 	"time"
 
-	authdns "github.com/cadastre-ipam/cadastre/dns"
+	"github.com/cadastre-ipam/cadastre/authdns"
 	"github.com/cadastre-ipam/cadastre/registry"
 	"github.com/cadastre-ipam/cadastre/store/internal/rowscan"
 )

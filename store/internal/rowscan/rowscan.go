@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"github.com/cadastre-ipam/cadastre/auth"
-	authdns "github.com/cadastre-ipam/cadastre/dns"
+	"github.com/cadastre-ipam/cadastre/authdns"
 	"github.com/cadastre-ipam/cadastre/prefix"
 	"github.com/cadastre-ipam/cadastre/registry"
 )

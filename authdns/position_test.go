@@ -8,7 +8,7 @@ import (
 
 	"github.com/miekg/dns"
 
-	authdns "github.com/cadastre-ipam/cadastre/dns"
+	"github.com/cadastre-ipam/cadastre/authdns"
 	"github.com/cadastre-ipam/cadastre/location"
 	"github.com/cadastre-ipam/cadastre/registry"
 	"github.com/cadastre-ipam/cadastre/store/postgres/pgtest"

@@ -3,7 +3,7 @@ package authdns_test
 // Throughput beside Knot DNS, with dnsperf on loopback (issue 6, "Proof").
 // Slow and machine-bound, so it runs only when asked:
 //
-//	CADASTRE_DNSPERF=1 go test -run TestDnsperfVsKnot -v -timeout 20m ./dns/
+//	CADASTRE_DNSPERF=1 go test -run TestDnsperfVsKnot -v -timeout 20m ./authdns/
 //
 // CADASTRE_DNSPERF_SECONDS sets the length of each run (default 10),
 // CADASTRE_DNSPERF_ROUNDS how often each pair is repeated (default 2; the
@@ -37,7 +37,7 @@ import (
 
 	"github.com/miekg/dns"
 
-	authdns "github.com/cadastre-ipam/cadastre/dns"
+	"github.com/cadastre-ipam/cadastre/authdns"
 )
 
 // perfEnv is a register with many named addresses: nV4 IPv4, nV6 IPv6.

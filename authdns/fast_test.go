@@ -6,7 +6,7 @@ import (
 
 	"github.com/miekg/dns"
 
-	authdns "github.com/cadastre-ipam/cadastre/dns"
+	"github.com/cadastre-ipam/cadastre/authdns"
 )
 
 // The UDP fast path (packed answers kept per snapshot) answers exactly

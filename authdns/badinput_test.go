@@ -9,7 +9,7 @@ import (
 
 	"github.com/miekg/dns"
 
-	authdns "github.com/cadastre-ipam/cadastre/dns"
+	"github.com/cadastre-ipam/cadastre/authdns"
 )
 
 // rawUDP sends b and returns the reply, or nil when the server stays silent.

@@ -18,7 +18,7 @@ import (
 
 	"github.com/miekg/dns"
 
-	authdns "github.com/cadastre-ipam/cadastre/dns"
+	"github.com/cadastre-ipam/cadastre/authdns"
 )
 
 // knot is a knotd started by a test, on loopback, with its own

@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	authdns "github.com/cadastre-ipam/cadastre/dns"
+	"github.com/cadastre-ipam/cadastre/authdns"
 	"github.com/cadastre-ipam/cadastre/registry"
 )
 
@@ -29,7 +29,7 @@ func cpuTime(tb testing.TB) time.Duration {
 // wall time; cpu-ms/op is the CPU time of the whole process during the
 // rebuild, steadier on a shared machine.
 //
-//	flock /tmp/cadastre-bench.lock go test -run '^$' -bench NewAssignment50k -benchtime 20x -count 6 ./dns/
+//	flock /tmp/cadastre-bench.lock go test -run '^$' -bench NewAssignment50k -benchtime 20x -count 6 ./authdns/
 func BenchmarkNewAssignment50k(b *testing.B) {
 	names := 50_000
 	if n, err := strconv.Atoi(os.Getenv("CADASTRE_BENCH_NAMES")); err == nil && n > 0 {

@@ -5,7 +5,7 @@ import (
 	"testing"
 	"time"
 
-	authdns "github.com/cadastre-ipam/cadastre/dns"
+	"github.com/cadastre-ipam/cadastre/authdns"
 	"github.com/cadastre-ipam/cadastre/registry"
 )
 

@@ -8,7 +8,7 @@ import (
 
 	"github.com/miekg/dns"
 
-	authdns "github.com/cadastre-ipam/cadastre/dns"
+	"github.com/cadastre-ipam/cadastre/authdns"
 )
 
 // fakeWriter stands in for the network behind ServeDNS.
