@@ -81,6 +81,11 @@ key. Every replica on one database needs the same key.`,
 		Args: unknownCommand,
 		RunE: showHelp,
 	}
+	c.AddCommand(newZoneAdd(a), newZoneList(a), newZoneSign(a), newZoneDS(a), newZoneRoll(a), newZoneKeys(a), newZoneRemove(a))
+	return c
+}
+
+func newZoneAdd(a *app) *cobra.Command {
 	var spec authdns.ZoneSpec
 	var kind, pfx string
 	var ns, allow, notify []string
@@ -148,7 +153,10 @@ must lie inside a block of the register.`,
 	add.Flags().Uint32Var(&ttl, "ttl", 0, "TTL of the zone's records (default 3600)")
 	add.Flags().StringArrayVar(&allow, "allow-transfer", nil, "who may AXFR/IXFR: a prefix or key:TSIG-NAME (repeatable)")
 	add.Flags().StringArrayVar(&notify, "notify", nil, "secondary to NOTIFY, address:port (repeatable)")
+	return add
+}
 
+func newZoneList(a *app) *cobra.Command {
 	var listJSON bool
 	list := &cobra.Command{
 		Use:     "list",
@@ -190,7 +198,10 @@ must lie inside a block of the register.`,
 		},
 	}
 	list.Flags().BoolVar(&listJSON, "json", false, "print JSON")
+	return list
+}
 
+func newZoneSign(a *app) *cobra.Command {
 	var alg, denial string
 	var split bool
 	var pol authdns.Config // rollover policy flags
@@ -275,7 +286,10 @@ propagation + --parent-ds-ttl more. Run again with new flags to change them.`,
 	sign.Flags().DurationVar(&pol.KSKLifetime, "ksk-lifetime", 0, "start a KSK/CSK rollover this long after it began signing (0: never); it ends after --confirm")
 	sign.Flags().DurationVar(&pol.Propagation, "propagation", 0, "time for a change to reach every secondary (0: the SOA retry)")
 	sign.Flags().DurationVar(&pol.ParentDSTTL, "parent-ds-ttl", 0, "TTL of the DS in the parent zone (0: 24h)")
+	return sign
+}
 
+func newZoneDS(a *app) *cobra.Command {
 	var confirm bool
 	ds := &cobra.Command{
 		Use:   "ds NAME|PREFIX",
@@ -318,7 +332,10 @@ DS of each of them (each zone has its own at the registry).`,
 		},
 	}
 	ds.Flags().BoolVar(&confirm, "confirm", false, "record that the parent now publishes the DS printed")
+	return ds
+}
 
+func newZoneRoll(a *app) *cobra.Command {
 	var rollKSK bool
 	roll := &cobra.Command{
 		Use:   "roll NAME",
@@ -342,7 +359,10 @@ ends after ` + "`cadastre zone ds NAME --confirm`" + `.`,
 		},
 	}
 	roll.Flags().BoolVar(&rollKSK, "ksk", false, "roll the KSK (or CSK) instead of the ZSK")
+	return roll
+}
 
+func newZoneKeys(a *app) *cobra.Command {
 	var keysJSON bool
 	keys := &cobra.Command{
 		Use:     "keys NAME",
@@ -378,6 +398,10 @@ ends after ` + "`cadastre zone ds NAME --confirm`" + `.`,
 		},
 	}
 	keys.Flags().BoolVar(&keysJSON, "json", false, "print JSON")
+	return keys
+}
+
+func newZoneRemove(a *app) *cobra.Command {
 	remove := &cobra.Command{
 		Use:   "remove NAME|PREFIX",
 		Short: "Remove a zone (or the zones of a reverse prefix) with its records and keys",
@@ -403,8 +427,7 @@ Withdraw the zone's delegation and DS at the parent first.`,
 			return nil
 		},
 	}
-	c.AddCommand(add, list, sign, ds, roll, keys, remove)
-	return c
+	return remove
 }
 
 func newRecordCmd(a *app) *cobra.Command {
@@ -415,6 +438,11 @@ func newRecordCmd(a *app) *cobra.Command {
 		Args:    unknownCommand,
 		RunE:    showHelp,
 	}
+	c.AddCommand(newRecordAdd(a), newRecordList(a), newRecordDelete(a))
+	return c
+}
+
+func newRecordAdd(a *app) *cobra.Command {
 	var ttl uint32
 	add := &cobra.Command{
 		Use:   "add ZONE NAME TYPE DATA",
@@ -448,6 +476,10 @@ changes in a KSK rollover add the new DS, delete the old one, and run
 		},
 	}
 	add.Flags().Uint32Var(&ttl, "ttl", 0, "TTL (default: the zone's)")
+	return add
+}
+
+func newRecordList(a *app) *cobra.Command {
 	var listJSON bool
 	list := &cobra.Command{
 		Use:     "list ZONE",
@@ -477,6 +509,10 @@ changes in a KSK rollover add the new DS, delete the old one, and run
 		},
 	}
 	list.Flags().BoolVar(&listJSON, "json", false, "print JSON")
+	return list
+}
+
+func newRecordDelete(a *app) *cobra.Command {
 	del := &cobra.Command{
 		Use:     "delete ID",
 		Short:   "Delete a static record by ID (see record list)",
@@ -494,8 +530,7 @@ changes in a KSK rollover add the new DS, delete the old one, and run
 			return m.DeleteRecord(cmd.Context(), id)
 		},
 	}
-	c.AddCommand(add, list, del)
-	return c
+	return del
 }
 
 // dnsFlags are the options of the DNS server, shared by `dns serve` and
