@@ -664,3 +664,25 @@ func sortCanonical(names []string) {
 func sameTags(a, b []activeKey) bool {
 	return slices.EqualFunc(a, b, func(x, y activeKey) bool { return x.Tag == y.Tag && x.Algorithm == y.Algorithm })
 }
+
+// corrupt flips a byte of every signature at owner, for tests of validators.
+func (zd *zoneData) corrupt(owner string) {
+	n := zd.nodes[owner]
+	if n == nil {
+		return
+	}
+	for _, set := range n.sets {
+		set.sigs = slices.Clone(set.sigs) // they may be the previous version's
+		for i, rr := range set.sigs {
+			c := dns.Copy(rr).(*dns.RRSIG)
+			b := []byte(c.Signature)
+			if b[0] == 'A' {
+				b[0] = 'B'
+			} else {
+				b[0] = 'A'
+			}
+			c.Signature = string(b)
+			set.sigs[i] = c
+		}
+	}
+}

@@ -2,7 +2,9 @@ package authdns
 
 import (
 	"context"
+	"crypto/rand"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/netip"
 	"slices"
@@ -646,4 +648,58 @@ func (m *Manager) DS(ctx context.Context, zone string) ([]*dns.DS, error) {
 		}
 	}
 	return out, nil
+}
+
+// AddTSIG stores a TSIG key sealed. With secret nil it generates a 32-byte
+// one. It returns the key's record and its secret, for the caller to show
+// once.
+func (m *Manager) AddTSIG(ctx context.Context, name, alg string, secret []byte) (TSIGKey, []byte, error) {
+	if secret == nil {
+		secret = make([]byte, 32)
+		if _, err := rand.Read(secret); err != nil {
+			return TSIGKey{}, nil, err
+		}
+	}
+	s, err := checkTSIG(name, alg, secret)
+	if err != nil {
+		return TSIGKey{}, nil, err
+	}
+	if m.sealer == nil {
+		return TSIGKey{}, nil, errors.New("TSIG key: no sealing key configured")
+	}
+	k := TSIGKey{Name: s.Name, Algorithm: s.Algorithm, CreatedAt: m.now().UTC().Truncate(time.Microsecond), CreatedBy: registry.Actor(ctx)}
+	k.Sealed = m.sealer.seal(tsigAAD(k.Name, k.Algorithm), s.Secret)
+	// The event names the key and a fingerprint of the secret, never the
+	// secret, so that operators can tell two keys of one name apart.
+	after := struct {
+		TSIGKey
+		Fingerprint string `json:"fingerprint"`
+	}{k, TSIGFingerprint(s.Secret)}
+	if err := m.store.InsertTSIGKey(ctx, k, m.event(ctx, "tsig.add", SubjectTSIG, k.Name, nil, after)); err != nil {
+		return TSIGKey{}, nil, fmt.Errorf("TSIG key %s: %w", k.Name, err)
+	}
+	return k, s.Secret, nil
+}
+
+// TSIGKeys lists the TSIG keys, by name, without secrets.
+func (m *Manager) TSIGKeys(ctx context.Context) ([]TSIGKey, error) {
+	return m.store.TSIGKeys(ctx)
+}
+
+// RemoveTSIG deletes a TSIG key. Zones whose allow-transfer names it then
+// refuse transfers signed with it.
+func (m *Manager) RemoveTSIG(ctx context.Context, name string) error {
+	n, err := CanonicalName(name)
+	if err != nil {
+		return fmt.Errorf("TSIG key %w", err)
+	}
+	if err := m.store.DeleteTSIGKey(ctx, n, m.event(ctx, "tsig.remove", SubjectTSIG, n, map[string]string{"name": n}, nil)); err != nil {
+		return fmt.Errorf("TSIG key %s: %w", n, err)
+	}
+	return nil
+}
+
+// TSIGSecrets unseals every TSIG key of the register, for the server.
+func (m *Manager) TSIGSecrets(ctx context.Context) ([]TSIGSecret, error) {
+	return loadTSIG(ctx, m.store, m.sealer)
 }

@@ -364,28 +364,6 @@ func (s *Server) finish(ctx context.Context, zd, prev *zoneData, keys []Key, p s
 	}
 }
 
-// corrupt flips a byte of every signature at owner, for tests of validators.
-func (zd *zoneData) corrupt(owner string) {
-	n := zd.nodes[owner]
-	if n == nil {
-		return
-	}
-	for _, set := range n.sets {
-		set.sigs = slices.Clone(set.sigs) // they may be the previous version's
-		for i, rr := range set.sigs {
-			c := dns.Copy(rr).(*dns.RRSIG)
-			b := []byte(c.Signature)
-			if b[0] == 'A' {
-				b[0] = 'B'
-			} else {
-				b[0] = 'A'
-			}
-			c.Signature = string(b)
-			set.sigs[i] = c
-		}
-	}
-}
-
 // CorruptSignatures makes every later build break the signatures at owner
 // (a test hook: validators must answer SERVFAIL for it).
 func (s *Server) CorruptSignatures(ctx context.Context, owner string) error {
