@@ -9,6 +9,7 @@ import (
 	"github.com/miekg/dns"
 
 	"github.com/cadastre-ipam/cadastre/authdns"
+	"github.com/cadastre-ipam/cadastre/authdns/zone"
 )
 
 // benchServer is a signed register loaded without listening: the
@@ -106,7 +107,7 @@ func BenchmarkSignFloorECDSAP256(b *testing.B) {
 func BenchmarkSynthesisedPTRSignedEd25519(b *testing.B) {
 	e := newEnv(b, false)
 	for _, z := range []string{v6Zone, dynZone} {
-		if _, err := e.sign(z, authdns.SignOptions{Algorithm: authdns.Ed25519, Denial: authdns.Compact}); err != nil {
+		if _, err := e.sign(z, authdns.SignOptions{Algorithm: zone.Ed25519, Denial: zone.Compact}); err != nil {
 			b.Fatal(err)
 		}
 	}

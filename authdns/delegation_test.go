@@ -18,6 +18,7 @@ import (
 	"github.com/miekg/dns"
 
 	"github.com/cadastre-ipam/cadastre/authdns"
+	"github.com/cadastre-ipam/cadastre/authdns/zone"
 	"github.com/cadastre-ipam/cadastre/internal/testenv"
 	"github.com/cadastre-ipam/cadastre/registry"
 	"github.com/cadastre-ipam/cadastre/store/sqlite"
@@ -38,7 +39,7 @@ func (e *env) delegate(ttl uint32) {
 			e.t.Fatal(err)
 		}
 	}
-	must(e.mgr.AddZone(e.ctx, authdns.ZoneSpec{Name: kidZone, Config: authdns.Config{TTL: ttl, Minimum: ttl, NS: []string{"ns." + kidZone}, AllowTransfer: []string{"key:" + tsigName}}}))
+	must(e.mgr.AddZone(e.ctx, authdns.ZoneSpec{Name: kidZone, Config: zone.Config{TTL: ttl, Minimum: ttl, NS: []string{"ns." + kidZone}, AllowTransfer: []string{"key:" + tsigName}}}))
 	must(e.sign(kidZone, authdns.SignOptions{SplitKeys: true}))
 	must(e.mgr.AddRecord(e.ctx, kidZone, "www", "A", "10.1.2.201", 0))
 	must(e.mgr.AddRecord(e.ctx, kidZone, "ns", "A", "127.0.0.1", 0))
@@ -202,7 +203,7 @@ func TestKSKRolloverUnboundThroughParent(t *testing.T) {
 	e := newEnv(t, true)
 	const ttl = 1
 	e.delegate(ttl)
-	if _, err := e.mgr.UpdateZone(e.ctx, kidZone, func(c *authdns.Config) error {
+	if _, err := e.mgr.UpdateZone(e.ctx, kidZone, func(c *zone.Config) error {
 		c.KSKLifetime, c.Propagation, c.ParentDSTTL = 4*time.Second, 250*time.Millisecond, ttl*time.Second
 		return nil
 	}); err != nil {
@@ -321,8 +322,8 @@ func TestKSKRolloverUnboundThroughParent(t *testing.T) {
 	swaps := 0
 	retired := func() int {
 		n := 0
-		for _, k := range keysByRole(t, e, kidZone)[authdns.KSK] {
-			if k.State == authdns.KeyRetired {
+		for _, k := range keysByRole(t, e, kidZone)[zone.KSK] {
+			if k.State == zone.KeyRetired {
 				n++
 			}
 		}
@@ -388,16 +389,16 @@ func TestUnboundFollowsSignedReferrals(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	key := make([]byte, authdns.SealKeySize)
+	key := make([]byte, zone.SealKeySize)
 	rand.Read(key)
-	sealer, err := authdns.NewSealer(key)
+	sealer, err := zone.NewSealer(key)
 	if err != nil {
 		t.Fatal(err)
 	}
 	child := authdns.NewManager(st, sealer, nil)
 	insZone := "ins." + fwdZone
 	for _, z := range []string{kidZone, insZone} {
-		if _, err := child.AddZone(ctx, authdns.ZoneSpec{Name: z, Config: authdns.Config{NS: []string{"ns." + z}}}); err != nil {
+		if _, err := child.AddZone(ctx, authdns.ZoneSpec{Name: z, Config: zone.Config{NS: []string{"ns." + z}}}); err != nil {
 			t.Fatal(err)
 		}
 		for _, r := range [][3]string{{"www", "A", "10.9.9.9"}, {"ns", "A", "127.0.0.2"}} {

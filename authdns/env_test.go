@@ -13,6 +13,7 @@ import (
 	"github.com/miekg/dns"
 
 	"github.com/cadastre-ipam/cadastre/authdns"
+	"github.com/cadastre-ipam/cadastre/authdns/zone"
 	"github.com/cadastre-ipam/cadastre/location"
 	"github.com/cadastre-ipam/cadastre/registry"
 	"github.com/cadastre-ipam/cadastre/store/sqlite"
@@ -41,12 +42,12 @@ type env struct {
 	mgr    *authdns.Manager
 	srv    *authdns.Server
 	addr   string
-	sealer *authdns.Sealer
+	sealer *zone.Sealer
 }
 
 // envStore is what a test environment keeps its register and zones in.
 type envStore interface {
-	authdns.Store
+	zone.Store
 	registry.Store
 }
 
@@ -66,9 +67,9 @@ func newEnv(t testing.TB, signed bool) *env {
 func newEnvOn(t testing.TB, signed bool, s envStore) *env {
 	t.Helper()
 	ctx := registry.WithActor(context.Background(), "test")
-	key := make([]byte, authdns.SealKeySize)
+	key := make([]byte, zone.SealKeySize)
 	rand.Read(key)
-	sealer, err := authdns.NewSealer(key)
+	sealer, err := zone.NewSealer(key)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -96,20 +97,20 @@ func newEnvOn(t testing.TB, signed bool, s envStore) *env {
 	if _, _, err := e.mgr.AddTSIG(ctx, tsigName, "hmac-sha256", secret); err != nil {
 		t.Fatal(err)
 	}
-	acl := authdns.Config{AllowTransfer: []string{"key:" + tsigName, "127.0.0.2/32"}}
+	acl := zone.Config{AllowTransfer: []string{"key:" + tsigName, "127.0.0.2/32"}}
 	must(e.mgr.AddZone(ctx, authdns.ZoneSpec{Name: fwdZone, Config: acl}))
 	must(e.mgr.AddZone(ctx, authdns.ZoneSpec{Name: dynZone, Config: acl}))
-	must(e.mgr.AddZone(ctx, authdns.ZoneSpec{Kind: authdns.Reverse, Prefix: netip.MustParsePrefix(v4Pool), Config: acl}))
-	must(e.mgr.AddZone(ctx, authdns.ZoneSpec{Kind: authdns.Reverse, Prefix: netip.MustParsePrefix(v4Pool2)}))
-	must(e.mgr.AddZone(ctx, authdns.ZoneSpec{Kind: authdns.Reverse, Prefix: netip.MustParsePrefix(v6Pool), Synthesize: "ip-{addr}." + dynZone, Config: acl}))
+	must(e.mgr.AddZone(ctx, authdns.ZoneSpec{Kind: zone.Reverse, Prefix: netip.MustParsePrefix(v4Pool), Config: acl}))
+	must(e.mgr.AddZone(ctx, authdns.ZoneSpec{Kind: zone.Reverse, Prefix: netip.MustParsePrefix(v4Pool2)}))
+	must(e.mgr.AddZone(ctx, authdns.ZoneSpec{Kind: zone.Reverse, Prefix: netip.MustParsePrefix(v6Pool), Synthesize: "ip-{addr}." + dynZone, Config: acl}))
 	must(e.mgr.AddRecord(ctx, fwdZone, "www", "A", "10.1.2.200", 0))
 	must(e.mgr.AddRecord(ctx, fwdZone, "deep.a.b", "TXT", `"below empty non-terminals"`, 0))
 	must(e.mgr.AddRecord(ctx, fwdZone, "@", "MX", "10 mail.example.test.", 0))
 	if signed {
 		must(e.sign(fwdZone, authdns.SignOptions{}))
-		must(e.sign(v4Zone, authdns.SignOptions{Algorithm: authdns.Ed25519, SplitKeys: true}))
-		must(e.sign(v6Zone, authdns.SignOptions{Denial: authdns.Compact}))
-		must(e.sign(dynZone, authdns.SignOptions{Denial: authdns.Compact}))
+		must(e.sign(v4Zone, authdns.SignOptions{Algorithm: zone.Ed25519, SplitKeys: true}))
+		must(e.sign(v6Zone, authdns.SignOptions{Denial: zone.Compact}))
+		must(e.sign(dynZone, authdns.SignOptions{Denial: zone.Compact}))
 	}
 	e.alloc(4, "vm1."+fwdZone)
 	e.alloc(6, "vm1."+fwdZone)
@@ -117,8 +118,8 @@ func newEnvOn(t testing.TB, signed bool, s envStore) *env {
 	return e
 }
 
-func (e *env) sign(zone string, o authdns.SignOptions) (any, error) {
-	_, _, err := e.mgr.Sign(e.ctx, zone, o)
+func (e *env) sign(zoneName string, o authdns.SignOptions) (any, error) {
+	_, _, err := e.mgr.Sign(e.ctx, zoneName, o)
 	return nil, err
 }
 

@@ -12,12 +12,12 @@ func (s *Server) FastReply(q []byte) ([]byte, bool) {
 // build, for tests of incremental builds.
 func (s *Server) CheckHashes() error {
 	for name, zd := range s.snap.Load().zones {
-		full, err := zd.fullHash()
+		full, err := zd.FullHash()
 		if err != nil {
 			return err
 		}
-		if full != zd.sum {
-			return fmt.Errorf("zone %s serial %d: incremental hash %v, all records %v", name, zd.serial, zd.sum, full)
+		if full != zd.Sum {
+			return fmt.Errorf("zone %s serial %d: incremental hash %v, all records %v", name, zd.Serial, zd.Sum, full)
 		}
 	}
 	return nil
@@ -25,9 +25,9 @@ func (s *Server) CheckHashes() error {
 
 // BuiltAt is the event-log position of the build that made the version
 // of zone served now: a zone not built again keeps its old one.
-func (s *Server) BuiltAt(zone string) int64 {
-	if zd := s.snap.Load().zones[zone]; zd != nil {
-		return zd.seq
+func (s *Server) BuiltAt(zoneName string) int64 {
+	if zd := s.snap.Load().zones[zoneName]; zd != nil {
+		return zd.Seq
 	}
 	return -1
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/miekg/dns"
 
 	"github.com/cadastre-ipam/cadastre/authdns"
+	"github.com/cadastre-ipam/cadastre/authdns/zone"
 	"github.com/cadastre-ipam/cadastre/registry"
 )
 
@@ -56,13 +57,13 @@ func TestSerialSurvivesRestart(t *testing.T) {
 
 // transferFrom runs an AXFR (serial 0) or IXFR from serial against addr
 // with the test's TSIG key and returns every record.
-func transferFrom(t *testing.T, addr, zone string, ixfr bool, serial uint32) []dns.RR {
+func transferFrom(t *testing.T, addr, zoneName string, ixfr bool, serial uint32) []dns.RR {
 	t.Helper()
 	m := new(dns.Msg)
 	if ixfr {
-		m.SetIxfr(zone, serial, "ns1."+zone, "hostmaster."+zone)
+		m.SetIxfr(zoneName, serial, "ns1."+zoneName, "hostmaster."+zoneName)
 	} else {
-		m.SetAxfr(zone)
+		m.SetAxfr(zoneName)
 	}
 	m.SetTsig(tsigName, dns.HmacSHA256, 300, time.Now().Unix())
 	tr := &dns.Transfer{TsigSecret: map[string]string{tsigName: tsigValue}}
@@ -73,7 +74,7 @@ func transferFrom(t *testing.T, addr, zone string, ixfr bool, serial uint32) []d
 	var rrs []dns.RR
 	for env := range ch {
 		if env.Error != nil {
-			t.Fatalf("transfer of %s: %v", zone, env.Error)
+			t.Fatalf("transfer of %s: %v", zoneName, env.Error)
 		}
 		rrs = append(rrs, env.RR...)
 	}
@@ -93,12 +94,12 @@ func zoneSet(axfr []dns.RR) map[string]bool {
 // sequences of old SOA, deletions, new SOA, additions; then the new SOA)
 // to a zone, as a secondary would, failing on a deletion of something
 // the zone does not hold.
-func applyIXFR(t *testing.T, zone map[string]bool, rrs []dns.RR) map[string]bool {
+func applyIXFR(t *testing.T, zoneName map[string]bool, rrs []dns.RR) map[string]bool {
 	t.Helper()
 	if len(rrs) < 3 || rrs[0].Header().Rrtype != dns.TypeSOA || rrs[1].Header().Rrtype != dns.TypeSOA {
 		t.Fatalf("not an incremental transfer: %d records, starting %v", len(rrs), rrs[:min(2, len(rrs))])
 	}
-	out := maps.Clone(zone)
+	out := maps.Clone(zoneName)
 	deleting := false
 	for _, rr := range rrs[1 : len(rrs)-1] {
 		if rr.Header().Rrtype == dns.TypeSOA {
@@ -263,7 +264,7 @@ func TestIncrementalBuildsEqualAFullBuild(t *testing.T) {
 	untouched := e.srv.BuiltAt(v4Zone2) // only us-east changes below
 	r := rand.New(rand.NewPCG(6, 1995))
 	var live []registry.Assignment
-	var records []authdns.Record
+	var records []zone.Record
 	for i := range 40 {
 		switch op := r.IntN(5); {
 		case op <= 1 || len(live) == 0:

@@ -19,6 +19,7 @@ import (
 	"github.com/miekg/dns"
 
 	"github.com/cadastre-ipam/cadastre/authdns"
+	"github.com/cadastre-ipam/cadastre/authdns/zone"
 )
 
 // knot is a knotd started by a test, on loopback, with its own
@@ -93,8 +94,8 @@ func exchange(addr, name string, qtype uint16, do bool) (*dns.Msg, error) {
 	return r, err
 }
 
-func soaSerial(addr, zone string) uint32 {
-	r, err := exchange(addr, zone, dns.TypeSOA, false)
+func soaSerial(addr, zoneName string) uint32 {
+	r, err := exchange(addr, zoneName, dns.TypeSOA, false)
 	if err != nil || r.Rcode != dns.RcodeSuccess || len(r.Answer) != 1 {
 		return 0
 	}
@@ -125,7 +126,7 @@ func TestKnotSecondary(t *testing.T) {
 	// Knot listens on a port chosen now; cadastre NOTIFYs it.
 	kport := freePort(t)
 	for _, z := range zones {
-		if _, err := e.mgr.UpdateZone(e.ctx, z, func(c *authdns.Config) error {
+		if _, err := e.mgr.UpdateZone(e.ctx, z, func(c *zone.Config) error {
 			c.Notify = []string{fmt.Sprintf("127.0.0.1:%d", kport)}
 			return nil
 		}); err != nil {

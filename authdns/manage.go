@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/cadastre-ipam/cadastre/authdns/zone"
 	"net/netip"
 	"slices"
 	"strings"
@@ -19,14 +20,14 @@ import (
 // Manager holds the rules for configuring zones: what a zone, a static
 // record and a key may be. The CLI and the API call it; a Store stores.
 type Manager struct {
-	store  Store
-	sealer *Sealer
+	store  zone.Store
+	sealer *zone.Sealer
 	now    func() time.Time
 }
 
 // NewManager returns a Manager over s. sealer may be nil for commands that
 // never touch private keys; now may be nil for time.Now.
-func NewManager(s Store, sealer *Sealer, now func() time.Time) *Manager {
+func NewManager(s zone.Store, sealer *zone.Sealer, now func() time.Time) *Manager {
 	if now == nil {
 		now = time.Now
 	}
@@ -46,10 +47,10 @@ const (
 // ZoneSpec is what an operator gives to create a zone.
 type ZoneSpec struct {
 	Name       string // optional for reverse zones: derived from Prefix
-	Kind       Kind
+	Kind       zone.Kind
 	Prefix     netip.Prefix
 	Synthesize string
-	Config     Config
+	Config     zone.Config
 }
 
 func mustJSON(v any) json.RawMessage {
@@ -76,16 +77,16 @@ func (m *Manager) event(ctx context.Context, action, kind, subject string, befor
 // it with NS records (and DS records, when the child is signed) that the
 // operator adds to the parent, as for a child served elsewhere. A reverse
 // prefix served as several zones (see ReverseZones) needs AddZones.
-func (m *Manager) AddZone(ctx context.Context, spec ZoneSpec) (Zone, error) {
-	if spec.Kind == Reverse && spec.Prefix.IsValid() {
-		if ps, err := ReverseZones(spec.Prefix); err == nil && len(ps) > 1 {
-			_, err := ReverseZoneName(spec.Prefix)
-			return Zone{}, err
+func (m *Manager) AddZone(ctx context.Context, spec ZoneSpec) (zone.Zone, error) {
+	if spec.Kind == zone.Reverse && spec.Prefix.IsValid() {
+		if ps, err := zone.ReverseZones(spec.Prefix); err == nil && len(ps) > 1 {
+			_, err := zone.ReverseZoneName(spec.Prefix)
+			return zone.Zone{}, err
 		}
 	}
 	zs, err := m.AddZones(ctx, spec)
 	if err != nil {
-		return Zone{}, err
+		return zone.Zone{}, err
 	}
 	return zs[0], nil
 }
@@ -98,39 +99,39 @@ func (m *Manager) AddZone(ctx context.Context, spec ZoneSpec) (Zone, error) {
 // recording the prefix. All are stored, or none. When the store also
 // holds the register, a reverse prefix must lie inside one of its blocks:
 // reverse DNS for space the operator does not hold is never delegated.
-func (m *Manager) AddZones(ctx context.Context, spec ZoneSpec) ([]Zone, error) {
+func (m *Manager) AddZones(ctx context.Context, spec ZoneSpec) ([]zone.Zone, error) {
 	kind := spec.Kind
 	if kind == "" {
-		kind = Forward
+		kind = zone.Forward
 	}
-	if _, err := ParseKind(string(kind)); err != nil {
+	if _, err := zone.ParseKind(string(kind)); err != nil {
 		return nil, err
 	}
 	now := m.now().UTC().Truncate(time.Microsecond)
-	var out []Zone
+	var out []zone.Zone
 	switch kind {
-	case Reverse:
+	case zone.Reverse:
 		if !spec.Prefix.IsValid() {
 			return nil, fmt.Errorf("reverse zone %s: --prefix is required: %w", spec.Name, registry.ErrInvalid)
 		}
-		ps, err := ReverseZones(spec.Prefix)
+		ps, err := zone.ReverseZones(spec.Prefix)
 		if err != nil {
 			return nil, err
 		}
 		var tmpl string
 		if spec.Synthesize != "" {
-			t, err := ParseTemplate(spec.Synthesize)
+			t, err := zone.ParseTemplate(spec.Synthesize)
 			if err != nil {
 				return nil, err
 			}
 			tmpl = t.String()
 		}
 		for _, p := range ps {
-			name, err := ReverseZoneName(p)
+			name, err := zone.ReverseZoneName(p)
 			if err != nil {
 				return nil, err
 			}
-			z := Zone{Kind: Reverse, Name: name, Prefix: p, Synthesize: tmpl, Config: spec.Config, CreatedAt: now}
+			z := zone.Zone{Kind: zone.Reverse, Name: name, Prefix: p, Synthesize: tmpl, Config: spec.Config, CreatedAt: now}
 			z.Config.NS = slices.Clone(spec.Config.NS)
 			if len(ps) > 1 {
 				z.Set = spec.Prefix
@@ -138,7 +139,7 @@ func (m *Manager) AddZones(ctx context.Context, spec ZoneSpec) ([]Zone, error) {
 			out = append(out, z)
 		}
 		if spec.Name != "" {
-			given, err := CanonicalName(spec.Name)
+			given, err := zone.CanonicalName(spec.Name)
 			if err != nil {
 				return nil, err
 			}
@@ -156,14 +157,14 @@ func (m *Manager) AddZones(ctx context.Context, spec ZoneSpec) ([]Zone, error) {
 		if spec.Prefix.IsValid() || spec.Synthesize != "" {
 			return nil, fmt.Errorf("forward zone %s: --prefix and --synthesize are for reverse zones: %w", spec.Name, registry.ErrInvalid)
 		}
-		name, err := CanonicalName(spec.Name)
+		name, err := zone.CanonicalName(spec.Name)
 		if err != nil {
 			return nil, err
 		}
 		if strings.HasSuffix(name, ".arpa.") {
 			return nil, fmt.Errorf("zone %s: use --kind reverse --prefix P for reverse zones: %w", name, registry.ErrInvalid)
 		}
-		out = []Zone{{Kind: Forward, Name: name, Config: spec.Config, CreatedAt: now}}
+		out = []zone.Zone{{Kind: zone.Forward, Name: name, Config: spec.Config, CreatedAt: now}}
 	}
 	for i := range out {
 		if err := fillConfig(&out[i]); err != nil {
@@ -179,16 +180,16 @@ func (m *Manager) AddZones(ctx context.Context, spec ZoneSpec) ([]Zone, error) {
 			switch {
 			case o.Name == z.Name:
 				return nil, fmt.Errorf("zone %s: %w", z.Name, registry.ErrExists)
-			case z.Kind == Reverse && o.Kind == Reverse && o.Prefix.Overlaps(z.Prefix):
+			case z.Kind == zone.Reverse && o.Kind == zone.Reverse && o.Prefix.Overlaps(z.Prefix):
 				return nil, fmt.Errorf("zone %s (%v): overlaps zone %s (%v): %w", z.Name, z.Prefix, o.Name, o.Prefix, registry.ErrOverlap)
 			}
 		}
 	}
-	ptrs := make([]*Zone, len(out))
+	ptrs := make([]*zone.Zone, len(out))
 	events := make([]registry.Event, len(out))
 	for i := range out {
 		ptrs[i] = &out[i]
-		events[i] = m.event(ctx, "zone.add", SubjectZone, out[i].Name, nil, out[i])
+		events[i] = m.event(ctx, "zone.add", zone.SubjectZone, out[i].Name, nil, out[i])
 	}
 	if err := m.store.InsertZones(ctx, ptrs, events); err != nil {
 		if len(out) > 1 {
@@ -225,14 +226,14 @@ func (m *Manager) held(ctx context.Context, p netip.Prefix) error {
 // ZonesOf finds the zones an operator names: a zone name, or a reverse
 // prefix, which stands for the zone of exactly that prefix or every zone
 // of a set added with it (Zone.Set).
-func (m *Manager) ZonesOf(ctx context.Context, nameOrPrefix string) ([]Zone, error) {
+func (m *Manager) ZonesOf(ctx context.Context, nameOrPrefix string) ([]zone.Zone, error) {
 	p, err := netip.ParsePrefix(strings.TrimSpace(nameOrPrefix))
 	if err != nil {
 		z, err := m.Zone(ctx, nameOrPrefix)
 		if err != nil {
 			return nil, err
 		}
-		return []Zone{z}, nil
+		return []zone.Zone{z}, nil
 	}
 	if p != p.Masked() {
 		return nil, fmt.Errorf("reverse prefix %v: host bits set (did you mean %v?): %w", p, p.Masked(), registry.ErrInvalid)
@@ -241,16 +242,16 @@ func (m *Manager) ZonesOf(ctx context.Context, nameOrPrefix string) ([]Zone, err
 	if err != nil {
 		return nil, err
 	}
-	var out []Zone
+	var out []zone.Zone
 	for _, z := range zs {
-		if z.Kind == Reverse && (z.Set == p || !z.Set.IsValid() && z.Prefix == p) {
+		if z.Kind == zone.Reverse && (z.Set == p || !z.Set.IsValid() && z.Prefix == p) {
 			out = append(out, z)
 		}
 	}
 	if len(out) == 0 {
 		return nil, fmt.Errorf("reverse prefix %v: no zone was added for it: %w", p, registry.ErrNotFound)
 	}
-	slices.SortFunc(out, func(a, b Zone) int { return a.Prefix.Addr().Compare(b.Prefix.Addr()) })
+	slices.SortFunc(out, func(a, b zone.Zone) int { return a.Prefix.Addr().Compare(b.Prefix.Addr()) })
 	return out, nil
 }
 
@@ -258,7 +259,7 @@ func (m *Manager) ZonesOf(ctx context.Context, nameOrPrefix string) ([]Zone, err
 // their static records and keys, all or none. A zone of a set goes only
 // with its set: removing one would leave a hole in a prefix the registry
 // delegates whole.
-func (m *Manager) RemoveZones(ctx context.Context, nameOrPrefix string) ([]Zone, error) {
+func (m *Manager) RemoveZones(ctx context.Context, nameOrPrefix string) ([]zone.Zone, error) {
 	zs, err := m.ZonesOf(ctx, nameOrPrefix)
 	if err != nil {
 		return nil, err
@@ -270,7 +271,7 @@ func (m *Manager) RemoveZones(ctx context.Context, nameOrPrefix string) ([]Zone,
 	events := make([]registry.Event, len(zs))
 	for i, z := range zs {
 		ids[i] = z.ID
-		events[i] = m.event(ctx, "zone.remove", SubjectZone, z.Name, z, nil)
+		events[i] = m.event(ctx, "zone.remove", zone.SubjectZone, z.Name, z, nil)
 		events[i].SubjectID = z.ID
 	}
 	if err := m.store.DeleteZones(ctx, ids, events); err != nil {
@@ -280,7 +281,7 @@ func (m *Manager) RemoveZones(ctx context.Context, nameOrPrefix string) ([]Zone,
 }
 
 // fillConfig applies defaults and checks a zone's configuration.
-func fillConfig(z *Zone) error {
+func fillConfig(z *zone.Zone) error {
 	c := &z.Config
 	if c.TTL == 0 {
 		c.TTL = DefaultTTL
@@ -301,7 +302,7 @@ func fillConfig(z *Zone) error {
 		c.NS = []string{"ns1." + z.Name}
 	}
 	for i, n := range c.NS {
-		cn, err := CanonicalName(n)
+		cn, err := zone.CanonicalName(n)
 		if err != nil {
 			return fmt.Errorf("zone %s: NS: %w", z.Name, err)
 		}
@@ -310,7 +311,7 @@ func fillConfig(z *Zone) error {
 	if c.Mbox == "" {
 		c.Mbox = "hostmaster." + z.Name
 	}
-	mb, err := CanonicalName(c.Mbox)
+	mb, err := zone.CanonicalName(c.Mbox)
 	if err != nil {
 		return fmt.Errorf("zone %s: SOA mailbox: %w", z.Name, err)
 	}
@@ -327,10 +328,10 @@ func fillConfig(z *Zone) error {
 	}
 	if c.Signed {
 		if c.Algorithm == 0 {
-			c.Algorithm = ECDSAP256
+			c.Algorithm = zone.ECDSAP256
 		}
 		if c.Denial == "" {
-			c.Denial = NSEC3
+			c.Denial = zone.NSEC3
 		}
 	}
 	return nil
@@ -344,7 +345,7 @@ type aclEntry struct {
 
 func parseACL(s string) (aclEntry, error) {
 	if k, ok := strings.CutPrefix(s, "key:"); ok {
-		n, err := CanonicalName(k)
+		n, err := zone.CanonicalName(k)
 		if err != nil {
 			return aclEntry{}, fmt.Errorf("allow-transfer %q: %w", s, err)
 		}
@@ -360,49 +361,49 @@ func parseACL(s string) (aclEntry, error) {
 }
 
 // Zones lists the zones by name.
-func (m *Manager) Zones(ctx context.Context) ([]Zone, error) {
+func (m *Manager) Zones(ctx context.Context) ([]zone.Zone, error) {
 	zs, err := m.store.Zones(ctx)
-	slices.SortFunc(zs, func(a, b Zone) int { return strings.Compare(a.Name, b.Name) })
+	slices.SortFunc(zs, func(a, b zone.Zone) int { return strings.Compare(a.Name, b.Name) })
 	return zs, err
 }
 
 // Zone finds one zone by name.
-func (m *Manager) Zone(ctx context.Context, name string) (Zone, error) {
-	n, err := CanonicalName(name)
+func (m *Manager) Zone(ctx context.Context, name string) (zone.Zone, error) {
+	n, err := zone.CanonicalName(name)
 	if err != nil {
-		return Zone{}, err
+		return zone.Zone{}, err
 	}
 	zs, err := m.store.Zones(ctx)
 	if err != nil {
-		return Zone{}, err
+		return zone.Zone{}, err
 	}
 	for _, z := range zs {
 		if z.Name == n {
 			return z, nil
 		}
 	}
-	return Zone{}, fmt.Errorf("zone %s: %w", n, registry.ErrNotFound)
+	return zone.Zone{}, fmt.Errorf("zone %s: %w", n, registry.ErrNotFound)
 }
 
 // UpdateZone changes a zone's configuration with fn; the rules of AddZone
 // apply to the result.
-func (m *Manager) UpdateZone(ctx context.Context, name string, fn func(*Config) error) (Zone, error) {
+func (m *Manager) UpdateZone(ctx context.Context, name string, fn func(*zone.Config) error) (zone.Zone, error) {
 	z, err := m.Zone(ctx, name)
 	if err != nil {
-		return Zone{}, err
+		return zone.Zone{}, err
 	}
 	before := z
 	z.Config.NS = slices.Clone(z.Config.NS)
 	if err := fn(&z.Config); err != nil {
-		return Zone{}, err
+		return zone.Zone{}, err
 	}
 	if err := fillConfig(&z); err != nil {
-		return Zone{}, err
+		return zone.Zone{}, err
 	}
-	e := m.event(ctx, "zone.update", SubjectZone, z.Name, before, z)
+	e := m.event(ctx, "zone.update", zone.SubjectZone, z.Name, before, z)
 	e.SubjectID = z.ID
 	if err := m.store.UpdateZone(ctx, z, e); err != nil {
-		return Zone{}, fmt.Errorf("zone %s: %w", z.Name, err)
+		return zone.Zone{}, fmt.Errorf("zone %s: %w", z.Name, err)
 	}
 	return z, nil
 }
@@ -419,75 +420,75 @@ var reservedTypes = map[uint16]string{
 
 // AddRecord adds a static record to a zone. name may be relative to the
 // zone ("www") or fully qualified; "@" is the apex. ttl 0 means the zone's.
-func (m *Manager) AddRecord(ctx context.Context, zone, name, typ, data string, ttl uint32) (Record, error) {
-	z, err := m.Zone(ctx, zone)
+func (m *Manager) AddRecord(ctx context.Context, zoneName, name, typ, data string, ttl uint32) (zone.Record, error) {
+	z, err := m.Zone(ctx, zoneName)
 	if err != nil {
-		return Record{}, err
+		return zone.Record{}, err
 	}
 	owner := z.Name
 	if name != "@" && name != "" {
 		if !strings.HasSuffix(name, ".") {
 			name += "." + z.Name
 		}
-		if owner, err = CanonicalName(name); err != nil {
-			return Record{}, err
+		if owner, err = zone.CanonicalName(name); err != nil {
+			return zone.Record{}, err
 		}
 	}
 	if !dns.IsSubDomain(z.Name, owner) {
-		return Record{}, fmt.Errorf("record %s: not in zone %s: %w", owner, z.Name, registry.ErrInvalid)
+		return zone.Record{}, fmt.Errorf("record %s: not in zone %s: %w", owner, z.Name, registry.ErrInvalid)
 	}
 	if strings.HasPrefix(owner, "*.") || strings.Contains(owner, ".*.") {
-		return Record{}, fmt.Errorf("record %s: wildcards are not supported: %w", owner, registry.ErrInvalid)
+		return zone.Record{}, fmt.Errorf("record %s: wildcards are not supported: %w", owner, registry.ErrInvalid)
 	}
 	t, ok := dns.StringToType[strings.ToUpper(typ)]
 	if !ok {
-		return Record{}, fmt.Errorf("record %s: unknown type %q: %w", owner, typ, registry.ErrInvalid)
+		return zone.Record{}, fmt.Errorf("record %s: unknown type %q: %w", owner, typ, registry.ErrInvalid)
 	}
 	if why, bad := reservedTypes[t]; bad {
-		return Record{}, fmt.Errorf("record %s %s: the type %s: %w", owner, typ, why, registry.ErrInvalid)
+		return zone.Record{}, fmt.Errorf("record %s %s: the type %s: %w", owner, typ, why, registry.ErrInvalid)
 	}
 	if t == dns.TypeDS {
 		// A DS belongs to a delegation point (RFC 4035 §2.4): never the
 		// apex, whose DS is the parent's, and only where NS delegate.
 		if owner == z.Name {
-			return Record{}, fmt.Errorf("record %s DS: the DS of a zone's apex belongs in the parent zone (`cadastre zone ds %s` prints it): %w", owner, z.Name, registry.ErrInvalid)
+			return zone.Record{}, fmt.Errorf("record %s DS: the DS of a zone's apex belongs in the parent zone (`cadastre zone ds %s` prints it): %w", owner, z.Name, registry.ErrInvalid)
 		}
 		rs, err := m.store.Records(ctx, z.ID)
 		if err != nil {
-			return Record{}, err
+			return zone.Record{}, err
 		}
-		if !slices.ContainsFunc(rs, func(r Record) bool { return r.Name == owner && r.Type == "NS" }) {
-			return Record{}, fmt.Errorf("record %s DS: no delegation at %s (add its NS records first): %w", owner, owner, registry.ErrInvalid)
+		if !slices.ContainsFunc(rs, func(r zone.Record) bool { return r.Name == owner && r.Type == "NS" }) {
+			return zone.Record{}, fmt.Errorf("record %s DS: no delegation at %s (add its NS records first): %w", owner, owner, registry.ErrInvalid)
 		}
 	}
 	if ttl == 0 {
 		ttl = z.Config.TTL
 	}
-	r := Record{ZoneID: z.ID, Name: owner, Type: dns.TypeToString[t], TTL: ttl, CreatedAt: m.now().UTC().Truncate(time.Microsecond)}
+	r := zone.Record{ZoneID: z.ID, Name: owner, Type: dns.TypeToString[t], TTL: ttl, CreatedAt: m.now().UTC().Truncate(time.Microsecond)}
 	r.Data = data
 	rr, err := r.RR()
 	if err != nil {
-		return Record{}, err
+		return zone.Record{}, err
 	}
 	// Store the data as the parser understood it, so that duplicates
 	// written differently are one record.
 	r.Data = strings.TrimPrefix(rr.String(), rr.Header().String())
-	if err := m.store.InsertRecord(ctx, &r, m.event(ctx, "record.add", SubjectRecord, owner+" "+r.Type, nil, r)); err != nil {
-		return Record{}, fmt.Errorf("record %s %s %s: %w", owner, r.Type, r.Data, err)
+	if err := m.store.InsertRecord(ctx, &r, m.event(ctx, "record.add", zone.SubjectRecord, owner+" "+r.Type, nil, r)); err != nil {
+		return zone.Record{}, fmt.Errorf("record %s %s %s: %w", owner, r.Type, r.Data, err)
 	}
 	return r, nil
 }
 
 // DeleteRecord removes a static record by ID.
 func (m *Manager) DeleteRecord(ctx context.Context, id int64) error {
-	e := m.event(ctx, "record.delete", SubjectRecord, fmt.Sprint(id), nil, nil)
+	e := m.event(ctx, "record.delete", zone.SubjectRecord, fmt.Sprint(id), nil, nil)
 	e.SubjectID = id
 	return m.store.DeleteRecord(ctx, id, e)
 }
 
 // Records lists a zone's static records.
-func (m *Manager) Records(ctx context.Context, zone string) ([]Record, error) {
-	z, err := m.Zone(ctx, zone)
+func (m *Manager) Records(ctx context.Context, zoneName string) ([]zone.Record, error) {
+	z, err := m.Zone(ctx, zoneName)
 	if err != nil {
 		return nil, err
 	}
@@ -496,24 +497,24 @@ func (m *Manager) Records(ctx context.Context, zone string) ([]Record, error) {
 
 // SignOptions choose how a zone is signed.
 type SignOptions struct {
-	Algorithm Algorithm // 0: ECDSA P-256
-	Denial    Denial    // "": NSEC3
-	SplitKeys bool      // KSK and ZSK instead of one CSK
+	Algorithm zone.Algorithm // 0: ECDSA P-256
+	Denial    zone.Denial    // "": NSEC3
+	SplitKeys bool           // KSK and ZSK instead of one CSK
 }
 
 // Sign turns DNSSEC on for a zone: it generates its keys (a CSK, or a KSK
 // and a ZSK) unless active ones of the algorithm exist, and stores them
 // sealed. Signing again with the same algorithm changes only the denial
 // method; another algorithm would be an algorithm rollover, not built yet.
-func (m *Manager) Sign(ctx context.Context, zone string, o SignOptions) (Zone, []Key, error) {
-	return m.sign(ctx, zone, o, false)
+func (m *Manager) Sign(ctx context.Context, zoneName string, o SignOptions) (zone.Zone, []zone.Key, error) {
+	return m.sign(ctx, zoneName, o, false)
 }
 
 // SignZones signs the zones an operator names (see ZonesOf): the zones
 // of a reverse prefix are signed together, each with its own keys (a DS
 // names its zone, so each needs its own at the parent). The checks run
 // on every zone before any is changed.
-func (m *Manager) SignZones(ctx context.Context, nameOrPrefix string, o SignOptions) ([]Zone, [][]Key, error) {
+func (m *Manager) SignZones(ctx context.Context, nameOrPrefix string, o SignOptions) ([]zone.Zone, [][]zone.Key, error) {
 	zs, err := m.ZonesOf(ctx, nameOrPrefix)
 	if err != nil {
 		return nil, nil, err
@@ -523,8 +524,8 @@ func (m *Manager) SignZones(ctx context.Context, nameOrPrefix string, o SignOpti
 			return nil, nil, err
 		}
 	}
-	var out []Zone
-	var keys [][]Key
+	var out []zone.Zone
+	var keys [][]zone.Key
 	for _, z := range zs {
 		z, ks, err := m.sign(ctx, z.Name, o, false)
 		if err != nil {
@@ -535,64 +536,64 @@ func (m *Manager) SignZones(ctx context.Context, nameOrPrefix string, o SignOpti
 	return out, keys, nil
 }
 
-func (m *Manager) sign(ctx context.Context, zone string, o SignOptions, check bool) (Zone, []Key, error) {
+func (m *Manager) sign(ctx context.Context, zoneName string, o SignOptions, check bool) (zone.Zone, []zone.Key, error) {
 	if m.sealer == nil {
-		return Zone{}, nil, fmt.Errorf("zone %s: no sealing key configured for private keys: %w", zone, registry.ErrInvalid)
+		return zone.Zone{}, nil, fmt.Errorf("zone %s: no sealing key configured for private keys: %w", zoneName, registry.ErrInvalid)
 	}
 	if o.Algorithm == 0 {
-		o.Algorithm = ECDSAP256
+		o.Algorithm = zone.ECDSAP256
 	}
 	if o.Denial == "" {
-		o.Denial = NSEC3
+		o.Denial = zone.NSEC3
 	}
-	if _, err := ParseAlgorithm(o.Algorithm.String()); err != nil {
-		return Zone{}, nil, err
+	if _, err := zone.ParseAlgorithm(o.Algorithm.String()); err != nil {
+		return zone.Zone{}, nil, err
 	}
-	z, err := m.Zone(ctx, zone)
+	z, err := m.Zone(ctx, zoneName)
 	if err != nil {
-		return Zone{}, nil, err
+		return zone.Zone{}, nil, err
 	}
 	keys, err := m.store.Keys(ctx, z.ID)
 	if err != nil {
-		return Zone{}, nil, err
+		return zone.Zone{}, nil, err
 	}
-	var live []Key
+	var live []zone.Key
 	used := map[uint16]bool{}
 	for _, k := range keys {
 		used[k.Tag] = true
-		if k.State != KeyRetired {
+		if k.State != zone.KeyRetired {
 			live = append(live, k)
 		}
 	}
 	for _, k := range live {
 		if k.Algorithm != o.Algorithm {
-			return Zone{}, nil, fmt.Errorf("zone %s: signed with %v; changing to %v is an algorithm rollover, not supported yet: %w", z.Name, k.Algorithm, o.Algorithm, registry.ErrState)
+			return zone.Zone{}, nil, fmt.Errorf("zone %s: signed with %v; changing to %v is an algorithm rollover, not supported yet: %w", z.Name, k.Algorithm, o.Algorithm, registry.ErrState)
 		}
 	}
 	if check {
 		return z, live, nil
 	}
 	if len(live) == 0 {
-		roles := []Role{CSK}
+		roles := []zone.Role{zone.CSK}
 		if o.SplitKeys {
-			roles = []Role{KSK, ZSK}
+			roles = []zone.Role{zone.KSK, zone.ZSK}
 		}
 		for _, role := range roles {
 			k, err := m.generate(z.Name, role, o.Algorithm, used)
 			if err != nil {
-				return Zone{}, nil, err
+				return zone.Zone{}, nil, err
 			}
 			now := m.now().UTC().Truncate(time.Microsecond)
 			k.ZoneID, k.CreatedAt, k.PublishedAt, k.ActiveAt = z.ID, now, now, now
-			e := m.event(ctx, "key.add", SubjectKey, fmt.Sprintf("%s %s %d", z.Name, role, k.Tag), nil, k)
+			e := m.event(ctx, "key.add", zone.SubjectKey, fmt.Sprintf("%s %s %d", z.Name, role, k.Tag), nil, k)
 			if err := m.store.InsertKey(ctx, &k, e); err != nil {
-				return Zone{}, nil, fmt.Errorf("zone %s: key %d: %w", z.Name, k.Tag, err)
+				return zone.Zone{}, nil, fmt.Errorf("zone %s: key %d: %w", z.Name, k.Tag, err)
 			}
 			used[k.Tag] = true
 			live = append(live, k)
 		}
 	}
-	z, err = m.UpdateZone(ctx, z.Name, func(c *Config) error {
+	z, err = m.UpdateZone(ctx, z.Name, func(c *zone.Config) error {
 		c.Signed, c.Algorithm, c.Denial, c.SplitKeys = true, o.Algorithm, o.Denial, o.SplitKeys
 		return nil
 	})
@@ -602,23 +603,23 @@ func (m *Manager) sign(ctx context.Context, zone string, o SignOptions, check bo
 // generate makes a key whose tag no other key of the zone has: validators
 // try every key with a signature's tag, so a collision costs them work
 // and confuses operators (RFC 4034 Appendix B).
-func (m *Manager) generate(zone string, role Role, alg Algorithm, used map[uint16]bool) (Key, error) {
+func (m *Manager) generate(zoneName string, role zone.Role, alg zone.Algorithm, used map[uint16]bool) (zone.Key, error) {
 	for range 64 {
-		dk, priv, err := newKey(zone, role, alg)
+		dk, priv, err := zone.NewKey(zoneName, role, alg)
 		if err != nil {
-			return Key{}, err
+			return zone.Key{}, err
 		}
 		if used[dk.KeyTag()] {
 			continue
 		}
-		return sealKey(m.sealer, zone, role, dk, priv)
+		return zone.SealKey(m.sealer, zoneName, role, dk, priv)
 	}
-	return Key{}, fmt.Errorf("zone %s: no key with a free tag after 64 tries", zone)
+	return zone.Key{}, fmt.Errorf("zone %s: no key with a free tag after 64 tries", zoneName)
 }
 
 // Keys lists a zone's keys.
-func (m *Manager) Keys(ctx context.Context, zone string) ([]Key, error) {
-	z, err := m.Zone(ctx, zone)
+func (m *Manager) Keys(ctx context.Context, zoneName string) ([]zone.Key, error) {
+	z, err := m.Zone(ctx, zoneName)
 	if err != nil {
 		return nil, err
 	}
@@ -629,8 +630,8 @@ func (m *Manager) Keys(ctx context.Context, zone string) ([]Key, error) {
 // that of its newest active KSK (or CSK). During a KSK rollover this is
 // the successor's alone, once it signs; the old key signs on until the
 // new DS is confirmed (ConfirmDS) and the old DS has left caches.
-func (m *Manager) DS(ctx context.Context, zone string) ([]*dns.DS, error) {
-	z, err := m.Zone(ctx, zone)
+func (m *Manager) DS(ctx context.Context, zoneName string) ([]*dns.DS, error) {
+	z, err := m.Zone(ctx, zoneName)
 	if err != nil {
 		return nil, err
 	}
@@ -642,9 +643,9 @@ func (m *Manager) DS(ctx context.Context, zone string) ([]*dns.DS, error) {
 		return nil, err
 	}
 	var out []*dns.DS
-	for _, role := range []Role{KSK, CSK} {
-		if k, ok := newestSEP(keys, role); ok {
-			out = append(out, DS(z.Name, k, z.Config.TTL))
+	for _, role := range []zone.Role{zone.KSK, zone.CSK} {
+		if k, ok := zone.NewestSEP(keys, role); ok {
+			out = append(out, zone.DS(z.Name, k, z.Config.TTL))
 		}
 	}
 	return out, nil
@@ -653,53 +654,53 @@ func (m *Manager) DS(ctx context.Context, zone string) ([]*dns.DS, error) {
 // AddTSIG stores a TSIG key sealed. With secret nil it generates a 32-byte
 // one. It returns the key's record and its secret, for the caller to show
 // once.
-func (m *Manager) AddTSIG(ctx context.Context, name, alg string, secret []byte) (TSIGKey, []byte, error) {
+func (m *Manager) AddTSIG(ctx context.Context, name, alg string, secret []byte) (zone.TSIGKey, []byte, error) {
 	if secret == nil {
 		secret = make([]byte, 32)
 		if _, err := rand.Read(secret); err != nil {
-			return TSIGKey{}, nil, err
+			return zone.TSIGKey{}, nil, err
 		}
 	}
-	s, err := checkTSIG(name, alg, secret)
+	s, err := zone.CheckTSIG(name, alg, secret)
 	if err != nil {
-		return TSIGKey{}, nil, err
+		return zone.TSIGKey{}, nil, err
 	}
 	if m.sealer == nil {
-		return TSIGKey{}, nil, errors.New("TSIG key: no sealing key configured")
+		return zone.TSIGKey{}, nil, errors.New("TSIG key: no sealing key configured")
 	}
-	k := TSIGKey{Name: s.Name, Algorithm: s.Algorithm, CreatedAt: m.now().UTC().Truncate(time.Microsecond), CreatedBy: registry.Actor(ctx)}
-	k.Sealed = m.sealer.seal(tsigAAD(k.Name, k.Algorithm), s.Secret)
+	k := zone.TSIGKey{Name: s.Name, Algorithm: s.Algorithm, CreatedAt: m.now().UTC().Truncate(time.Microsecond), CreatedBy: registry.Actor(ctx)}
+	k.Sealed = m.sealer.SealData(zone.TSIGAAD(k.Name, k.Algorithm), s.Secret)
 	// The event names the key and a fingerprint of the secret, never the
 	// secret, so that operators can tell two keys of one name apart.
 	after := struct {
-		TSIGKey
+		zone.TSIGKey
 		Fingerprint string `json:"fingerprint"`
-	}{k, TSIGFingerprint(s.Secret)}
-	if err := m.store.InsertTSIGKey(ctx, k, m.event(ctx, "tsig.add", SubjectTSIG, k.Name, nil, after)); err != nil {
-		return TSIGKey{}, nil, fmt.Errorf("TSIG key %s: %w", k.Name, err)
+	}{k, zone.TSIGFingerprint(s.Secret)}
+	if err := m.store.InsertTSIGKey(ctx, k, m.event(ctx, "tsig.add", zone.SubjectTSIG, k.Name, nil, after)); err != nil {
+		return zone.TSIGKey{}, nil, fmt.Errorf("TSIG key %s: %w", k.Name, err)
 	}
 	return k, s.Secret, nil
 }
 
 // TSIGKeys lists the TSIG keys, by name, without secrets.
-func (m *Manager) TSIGKeys(ctx context.Context) ([]TSIGKey, error) {
+func (m *Manager) TSIGKeys(ctx context.Context) ([]zone.TSIGKey, error) {
 	return m.store.TSIGKeys(ctx)
 }
 
 // RemoveTSIG deletes a TSIG key. Zones whose allow-transfer names it then
 // refuse transfers signed with it.
 func (m *Manager) RemoveTSIG(ctx context.Context, name string) error {
-	n, err := CanonicalName(name)
+	n, err := zone.CanonicalName(name)
 	if err != nil {
 		return fmt.Errorf("TSIG key %w", err)
 	}
-	if err := m.store.DeleteTSIGKey(ctx, n, m.event(ctx, "tsig.remove", SubjectTSIG, n, map[string]string{"name": n}, nil)); err != nil {
+	if err := m.store.DeleteTSIGKey(ctx, n, m.event(ctx, "tsig.remove", zone.SubjectTSIG, n, map[string]string{"name": n}, nil)); err != nil {
 		return fmt.Errorf("TSIG key %s: %w", n, err)
 	}
 	return nil
 }
 
 // TSIGSecrets unseals every TSIG key of the register, for the server.
-func (m *Manager) TSIGSecrets(ctx context.Context) ([]TSIGSecret, error) {
-	return loadTSIG(ctx, m.store, m.sealer)
+func (m *Manager) TSIGSecrets(ctx context.Context) ([]zone.TSIGSecret, error) {
+	return zone.LoadTSIG(ctx, m.store, m.sealer)
 }

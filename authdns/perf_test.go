@@ -38,6 +38,7 @@ import (
 	"github.com/miekg/dns"
 
 	"github.com/cadastre-ipam/cadastre/authdns"
+	"github.com/cadastre-ipam/cadastre/authdns/zone"
 )
 
 // perfEnv is a register with many named addresses: nV4 IPv4, nV6 IPv6.
@@ -139,14 +140,14 @@ func writeLines(t *testing.T, file string, lines []string) string {
 }
 
 // waitServing waits until addr answers SOA for zone.
-func waitServing(t *testing.T, addr, zone string) {
+func waitServing(t *testing.T, addr, zoneName string) {
 	t.Helper()
 	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(50 * time.Millisecond) {
-		if r, err := exchange(addr, zone, dns.TypeSOA, false); err == nil && r.Rcode == dns.RcodeSuccess && len(r.Answer) > 0 {
+		if r, err := exchange(addr, zoneName, dns.TypeSOA, false); err == nil && r.Rcode == dns.RcodeSuccess && len(r.Answer) > 0 {
 			return
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("%s does not serve %s", addr, zone)
+			t.Fatalf("%s does not serve %s", addr, zoneName)
 		}
 	}
 }
@@ -191,7 +192,7 @@ func TestDnsperfVsKnot(t *testing.T) {
 	// The same reverse zone signed with Ed25519, beside Knot's Ed25519.
 	ed, _ := perfEnv(t, false)
 	for _, z := range []string{v6Zone, dynZone} {
-		if _, _, err := ed.mgr.Sign(ed.ctx, z, authdns.SignOptions{Algorithm: authdns.Ed25519, Denial: authdns.Compact}); err != nil {
+		if _, _, err := ed.mgr.Sign(ed.ctx, z, authdns.SignOptions{Algorithm: zone.Ed25519, Denial: zone.Compact}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -213,9 +214,9 @@ func TestDnsperfVsKnot(t *testing.T) {
 	ptrFile := writeLines(t, filepath.Join(dir, "ptr.queries"), ptrs)
 
 	// Knot gets the same zones as files, from cadastre's AXFR.
-	zoneFile := func(e *env, zone string) string {
-		f := filepath.Join(dir, fmt.Sprintf("%p-%s", e, strings.TrimSuffix(zone, ".")))
-		return writeLines(t, f, []string{unsignedText(e.axfr(zone))})
+	zoneFile := func(e *env, zoneName string) string {
+		f := filepath.Join(dir, fmt.Sprintf("%p-%s", e, strings.TrimSuffix(zoneName, ".")))
+		return writeLines(t, f, []string{unsignedText(e.axfr(zoneName))})
 	}
 	knotUnsigned := startKnot(t, fmt.Sprintf(`template:
   - id: default

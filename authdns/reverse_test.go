@@ -9,6 +9,7 @@ import (
 	"github.com/miekg/dns"
 
 	"github.com/cadastre-ipam/cadastre/authdns"
+	"github.com/cadastre-ipam/cadastre/authdns/zone"
 	"github.com/cadastre-ipam/cadastre/location"
 	"github.com/cadastre-ipam/cadastre/registry"
 )
@@ -48,7 +49,7 @@ func TestReverseZones(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			p := netip.MustParsePrefix(c.prefix)
-			ps, err := authdns.ReverseZones(p)
+			ps, err := zone.ReverseZones(p)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -58,7 +59,7 @@ func TestReverseZones(t *testing.T) {
 			var names []string
 			covered := 0.0
 			for i, sub := range ps {
-				name, err := authdns.ReverseZoneName(sub)
+				name, err := zone.ReverseZoneName(sub)
 				if err != nil {
 					t.Fatalf("zone %v of %v: %v", sub, p, err)
 				}
@@ -81,7 +82,7 @@ func TestReverseZones(t *testing.T) {
 			for _, sub := range ps {
 				a := sub.Addr()
 				ptr, _ := dns.ReverseAddr(a.String())
-				name, _ := authdns.ReverseZoneName(sub)
+				name, _ := zone.ReverseZoneName(sub)
 				if sub.Bits() <= 24 || sub.Bits() == 32 || a.Is6() {
 					if !dns.IsSubDomain(name, ptr) {
 						t.Fatalf("PTR name %s of %v is not in zone %s", ptr, a, name)
@@ -100,7 +101,7 @@ func TestReverseZones(t *testing.T) {
 	}
 	for _, c := range bad {
 		t.Run(c.name, func(t *testing.T) {
-			_, err := authdns.ReverseZones(netip.MustParsePrefix(c.prefix))
+			_, err := zone.ReverseZones(netip.MustParsePrefix(c.prefix))
 			if !errors.Is(err, registry.ErrInvalid) || !strings.Contains(err.Error(), c.want) {
 				t.Fatalf("%s: %v, want an invalid-input error saying %q", c.prefix, err, c.want)
 			}
@@ -146,10 +147,10 @@ func (e *env) addSets() []netip.Addr {
 		named = append(named, e.allocIn(p.region, 4, "host."+p.region+"."+fwdZone), e.allocIn(p.region, 6, "host6."+p.region+"."+fwdZone))
 		e.allocIn(p.region, 6, "") // synthesised
 	}
-	if zs, err := e.mgr.AddZones(e.ctx, authdns.ZoneSpec{Kind: authdns.Reverse, Prefix: netip.MustParsePrefix(set4)}); err != nil || len(zs) != 16 {
+	if zs, err := e.mgr.AddZones(e.ctx, authdns.ZoneSpec{Kind: zone.Reverse, Prefix: netip.MustParsePrefix(set4)}); err != nil || len(zs) != 16 {
 		e.t.Fatalf("zones of %s: %d, %v", set4, len(zs), err)
 	}
-	if zs, err := e.mgr.AddZones(e.ctx, authdns.ZoneSpec{Kind: authdns.Reverse, Prefix: netip.MustParsePrefix(set6), Synthesize: "ip-{addr}." + dynZone}); err != nil || len(zs) != 8 {
+	if zs, err := e.mgr.AddZones(e.ctx, authdns.ZoneSpec{Kind: zone.Reverse, Prefix: netip.MustParsePrefix(set6), Synthesize: "ip-{addr}." + dynZone}); err != nil || len(zs) != 8 {
 		e.t.Fatalf("zones of %s: %d, %v", set6, len(zs), err)
 	}
 	return named
@@ -162,7 +163,7 @@ func zoneOf(t testing.TB, a netip.Addr) string {
 	if a.Is6() {
 		bits = 52
 	}
-	name, err := authdns.ReverseZoneName(netip.PrefixFrom(a, bits).Masked())
+	name, err := zone.ReverseZoneName(netip.PrefixFrom(a, bits).Masked())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -228,7 +229,7 @@ func TestReverseSetAnswers(t *testing.T) {
 		if _, err := e.reg.AddPool(e.ctx, registry.PoolSpec{Prefix: netip.MustParsePrefix("fd12:3456:789a:2::/64"), Region: "ap-1"}); err != nil {
 			t.Fatal(err)
 		}
-		zs, err := e.mgr.AddZones(e.ctx, authdns.ZoneSpec{Kind: authdns.Reverse, Prefix: netip.MustParsePrefix("fd12:3456:789a:2::/127"), Synthesize: "ip-{addr}." + dynZone})
+		zs, err := e.mgr.AddZones(e.ctx, authdns.ZoneSpec{Kind: zone.Reverse, Prefix: netip.MustParsePrefix("fd12:3456:789a:2::/127"), Synthesize: "ip-{addr}." + dynZone})
 		if err != nil || len(zs) != 2 || zs[1].Name != nib("fd12:3456:789a:2::1") {
 			t.Fatalf("zones of a /127: %v, %v", zs, err)
 		}
@@ -308,7 +309,7 @@ func TestUnboundValidatesReverseSet(t *testing.T) {
 func TestSignSetAllOrNone(t *testing.T) {
 	e := newEnv(t, false)
 	e.addSets()
-	if _, _, err := e.mgr.Sign(e.ctx, "23.1.10.in-addr.arpa", authdns.SignOptions{Algorithm: authdns.Ed25519}); err != nil {
+	if _, _, err := e.mgr.Sign(e.ctx, "23.1.10.in-addr.arpa", authdns.SignOptions{Algorithm: zone.Ed25519}); err != nil {
 		t.Fatal(err)
 	}
 	if _, _, err := e.mgr.SignZones(e.ctx, set4, authdns.SignOptions{}); !errors.Is(err, registry.ErrState) {
@@ -327,7 +328,7 @@ func TestSignSetAllOrNone(t *testing.T) {
 			t.Fatalf("zone %s after a refused set signing: signed %v, %d keys", z.Name, z.Config.Signed, len(keys))
 		}
 	}
-	if _, _, err := e.mgr.SignZones(e.ctx, set4, authdns.SignOptions{Algorithm: authdns.Ed25519}); err != nil {
+	if _, _, err := e.mgr.SignZones(e.ctx, set4, authdns.SignOptions{Algorithm: zone.Ed25519}); err != nil {
 		t.Fatalf("signing the set with the zone's algorithm: %v", err)
 	}
 	for _, bad := range []string{"10.1.16.1/20", "10.1.64.0/20", "nope.in-addr.arpa"} {

@@ -3,6 +3,7 @@ package authdns
 import (
 	"context"
 	"fmt"
+	"github.com/cadastre-ipam/cadastre/authdns/zone"
 	"slices"
 	"time"
 
@@ -29,78 +30,78 @@ import (
 // rollStep is one change the rollover makes to a key: a successor to
 // generate (Key.ID 0, only Role set) or a key's new state.
 type rollStep struct {
-	key  Key
-	prev KeyState
+	key  zone.Key
+	prev zone.KeyState
 	why  string
 }
 
 // planRoll lists what is due at now for zone z with keys (the zone's,
 // retired ones included) and the largest TTL it serves.
-func planRoll(z Zone, keys []Key, maxTTL uint32, now time.Time) []rollStep {
+func planRoll(z zone.Zone, keys []zone.Key, maxTTL uint32, now time.Time) []rollStep {
 	c := z.Config
 	if !c.Signed {
 		return nil
 	}
-	t := timing(c, maxTTL)
+	t := zone.Timing(c, maxTTL)
 	var steps []rollStep
-	set := func(k Key, why string, fn func(*Key)) {
+	set := func(k zone.Key, why string, fn func(*zone.Key)) {
 		prev := k.State
 		fn(&k)
 		steps = append(steps, rollStep{key: k, prev: prev, why: why})
 	}
-	roll := func(role Role, lifetime time.Duration) {
-		var active, waiting []Key
+	roll := func(role zone.Role, lifetime time.Duration) {
+		var active, waiting []zone.Key
 		for _, k := range keys {
 			if k.Role != role {
 				continue
 			}
 			switch {
-			case k.State == KeyActive:
+			case k.State == zone.KeyActive:
 				active = append(active, k)
-			case incoming(k):
+			case zone.Incoming(k):
 				waiting = append(waiting, k)
 			}
 		}
 		// A successor whose DNSKEY has reached every cache takes over.
 		for _, k := range waiting {
-			if now.Sub(publishedSince(k)) >= t.ipub {
-				set(k, "successor published for Ipub", func(k *Key) { k.State, k.ActiveAt = KeyActive, now })
-				if role == ZSK {
+			if now.Sub(zone.PublishedSince(k)) >= t.Ipub {
+				set(k, "successor published for Ipub", func(k *zone.Key) { k.State, k.ActiveAt = zone.KeyActive, now })
+				if role == zone.ZSK {
 					// Pre-publication: the old ZSK stops signing as the new one starts.
 					for _, o := range active {
-						set(o, "replaced by its successor", func(k *Key) { k.State, k.InactiveAt = KeyPublished, now })
+						set(o, "replaced by its successor", func(k *zone.Key) { k.State, k.InactiveAt = zone.KeyPublished, now })
 					}
 				}
 			}
 		}
 		// Time to publish a successor, Ipub before the lifetime ends.
-		if lifetime > 0 && len(waiting) == 0 && len(active) == 1 && now.Sub(activeSince(active[0])) >= lifetime-t.ipub {
-			steps = append(steps, rollStep{key: Key{ZoneID: z.ID, Role: role, Algorithm: active[0].Algorithm}, why: "lifetime ends in Ipub"})
+		if lifetime > 0 && len(waiting) == 0 && len(active) == 1 && now.Sub(zone.ActiveSince(active[0])) >= lifetime-t.Ipub {
+			steps = append(steps, rollStep{key: zone.Key{ZoneID: z.ID, Role: role, Algorithm: active[0].Algorithm}, why: "lifetime ends in Ipub"})
 		}
 	}
-	sep := CSK
-	if slices.ContainsFunc(keys, func(k Key) bool { return k.Role == KSK && k.State != KeyRetired }) {
-		sep = KSK
-		roll(ZSK, c.ZSKLifetime)
+	sep := zone.CSK
+	if slices.ContainsFunc(keys, func(k zone.Key) bool { return k.Role == zone.KSK && k.State != zone.KeyRetired }) {
+		sep = zone.KSK
+		roll(zone.ZSK, c.ZSKLifetime)
 	}
 	roll(sep, c.KSKLifetime)
 
 	for _, k := range keys {
 		// An old ZSK leaves when no cache can hold its signatures.
-		if k.Role == ZSK && outgoing(k) && now.Sub(k.InactiveAt) >= t.iretZSK {
-			set(k, "no signature of it left in caches", func(k *Key) { k.State, k.RemovedAt = KeyRetired, now })
+		if k.Role == zone.ZSK && zone.Outgoing(k) && now.Sub(k.InactiveAt) >= t.IretZSK {
+			set(k, "no signature of it left in caches", func(k *zone.Key) { k.State, k.RemovedAt = zone.KeyRetired, now })
 		}
 	}
 	// An old KSK/CSK leaves once the parent's DS for its successor is
 	// confirmed and the old DS has expired from caches.
-	if n, ok := newestSEP(keys, sep); ok && !n.DSAt.IsZero() {
+	if n, ok := zone.NewestSEP(keys, sep); ok && !n.DSAt.IsZero() {
 		for _, k := range keys {
-			if k.Role != sep || k.State != KeyActive || k.ID == n.ID {
+			if k.Role != sep || k.State != zone.KeyActive || k.ID == n.ID {
 				continue
 			}
-			if now.Sub(n.DSAt) >= t.iretKSK && (sep != CSK || now.Sub(activeSince(n)) >= t.iretSig) {
-				set(k, "parent's DS for the successor confirmed and old DS expired", func(k *Key) {
-					k.State, k.InactiveAt, k.RemovedAt = KeyRetired, now, now
+			if now.Sub(n.DSAt) >= t.IretKSK && (sep != zone.CSK || now.Sub(zone.ActiveSince(n)) >= t.IretSig) {
+				set(k, "parent's DS for the successor confirmed and old DS expired", func(k *zone.Key) {
+					k.State, k.InactiveAt, k.RemovedAt = zone.KeyRetired, now, now
 				})
 			}
 		}
@@ -109,15 +110,15 @@ func planRoll(z Zone, keys []Key, maxTTL uint32, now time.Time) []rollStep {
 }
 
 // applyRoll carries out steps for zone z.
-func (m *Manager) applyRoll(ctx context.Context, z Zone, steps []rollStep) error {
+func (m *Manager) applyRoll(ctx context.Context, z zone.Zone, steps []rollStep) error {
 	for _, s := range steps {
 		if s.key.ID == 0 {
-			if _, err := m.addKey(ctx, z, s.key.Role, s.key.Algorithm, KeyPublished, s.why); err != nil {
+			if _, err := m.addKey(ctx, z, s.key.Role, s.key.Algorithm, zone.KeyPublished, s.why); err != nil {
 				return err
 			}
 			continue
 		}
-		e := m.event(ctx, "key.roll", SubjectKey, fmt.Sprintf("%s %s %d %s -> %s", z.Name, s.key.Role, s.key.Tag, s.prev, s.key.State), nil, s.key)
+		e := m.event(ctx, "key.roll", zone.SubjectKey, fmt.Sprintf("%s %s %d %s -> %s", z.Name, s.key.Role, s.key.Tag, s.prev, s.key.State), nil, s.key)
 		e.SubjectID = s.key.ID
 		if err := m.store.UpdateKey(ctx, s.key, s.prev, e); err != nil {
 			return fmt.Errorf("zone %s: key %d: %w", z.Name, s.key.Tag, err)
@@ -128,13 +129,13 @@ func (m *Manager) applyRoll(ctx context.Context, z Zone, steps []rollStep) error
 
 // addKey generates a key with a tag no other key of the zone (retired
 // ones included) has, and stores it in state.
-func (m *Manager) addKey(ctx context.Context, z Zone, role Role, alg Algorithm, state KeyState, why string) (Key, error) {
+func (m *Manager) addKey(ctx context.Context, z zone.Zone, role zone.Role, alg zone.Algorithm, state zone.KeyState, why string) (zone.Key, error) {
 	if m.sealer == nil {
-		return Key{}, fmt.Errorf("zone %s: no sealing key configured for private keys: %w", z.Name, registry.ErrInvalid)
+		return zone.Key{}, fmt.Errorf("zone %s: no sealing key configured for private keys: %w", z.Name, registry.ErrInvalid)
 	}
 	keys, err := m.store.Keys(ctx, z.ID)
 	if err != nil {
-		return Key{}, err
+		return zone.Key{}, err
 	}
 	used := map[uint16]bool{}
 	for _, k := range keys {
@@ -142,16 +143,16 @@ func (m *Manager) addKey(ctx context.Context, z Zone, role Role, alg Algorithm, 
 	}
 	k, err := m.generate(z.Name, role, alg, used)
 	if err != nil {
-		return Key{}, err
+		return zone.Key{}, err
 	}
 	now := m.now().UTC().Truncate(time.Microsecond)
 	k.ZoneID, k.CreatedAt, k.State, k.PublishedAt = z.ID, now, state, now
-	if state == KeyActive {
+	if state == zone.KeyActive {
 		k.ActiveAt = now
 	}
-	e := m.event(ctx, "key.add", SubjectKey, fmt.Sprintf("%s %s %d %s", z.Name, role, k.Tag, why), nil, k)
+	e := m.event(ctx, "key.add", zone.SubjectKey, fmt.Sprintf("%s %s %d %s", z.Name, role, k.Tag, why), nil, k)
 	if err := m.store.InsertKey(ctx, &k, e); err != nil {
-		return Key{}, fmt.Errorf("zone %s: key %d: %w", z.Name, k.Tag, err)
+		return zone.Key{}, fmt.Errorf("zone %s: key %d: %w", z.Name, k.Tag, err)
 	}
 	return k, nil
 }
@@ -159,68 +160,68 @@ func (m *Manager) addKey(ctx context.Context, z Zone, role Role, alg Algorithm, 
 // Roll starts a rollover of a zone's ZSK (role ZSK) or of its KSK or CSK
 // (any other role) now, whatever the lifetimes say: the successor is
 // published, and the server carries on with the RFC 7583 timing.
-func (m *Manager) Roll(ctx context.Context, zone string, ksk bool) (Key, error) {
-	z, err := m.Zone(ctx, zone)
+func (m *Manager) Roll(ctx context.Context, zoneName string, ksk bool) (zone.Key, error) {
+	z, err := m.Zone(ctx, zoneName)
 	if err != nil {
-		return Key{}, err
+		return zone.Key{}, err
 	}
 	if !z.Config.Signed {
-		return Key{}, fmt.Errorf("zone %s: not signed: %w", z.Name, registry.ErrState)
+		return zone.Key{}, fmt.Errorf("zone %s: not signed: %w", z.Name, registry.ErrState)
 	}
 	keys, err := m.store.Keys(ctx, z.ID)
 	if err != nil {
-		return Key{}, err
+		return zone.Key{}, err
 	}
-	role := ZSK
+	role := zone.ZSK
 	if ksk {
-		role = CSK
-		if slices.ContainsFunc(keys, func(k Key) bool { return k.Role == KSK && k.State != KeyRetired }) {
-			role = KSK
+		role = zone.CSK
+		if slices.ContainsFunc(keys, func(k zone.Key) bool { return k.Role == zone.KSK && k.State != zone.KeyRetired }) {
+			role = zone.KSK
 		}
 	}
-	var cur *Key
+	var cur *zone.Key
 	for i, k := range keys {
-		if k.Role == role && incoming(k) {
-			return Key{}, fmt.Errorf("zone %s: a %s rollover is under way (key %d): %w", z.Name, role, k.Tag, registry.ErrState)
+		if k.Role == role && zone.Incoming(k) {
+			return zone.Key{}, fmt.Errorf("zone %s: a %s rollover is under way (key %d): %w", z.Name, role, k.Tag, registry.ErrState)
 		}
-		if k.Role == role && k.State == KeyActive {
+		if k.Role == role && k.State == zone.KeyActive {
 			cur = &keys[i]
 		}
 	}
 	if cur == nil {
-		return Key{}, fmt.Errorf("zone %s: no active %s to roll (ZSKs exist only with --split): %w", z.Name, role, registry.ErrState)
+		return zone.Key{}, fmt.Errorf("zone %s: no active %s to roll (ZSKs exist only with --split): %w", z.Name, role, registry.ErrState)
 	}
-	return m.addKey(ctx, z, role, cur.Algorithm, KeyPublished, "rollover requested")
+	return m.addKey(ctx, z, role, cur.Algorithm, zone.KeyPublished, "rollover requested")
 }
 
 // ConfirmDS records that the parent zone now publishes the DS of the
 // zone's newest KSK (or CSK), the one `zone ds` prints, so that a KSK
 // rollover may retire the old key once the old DS has left caches.
-func (m *Manager) ConfirmDS(ctx context.Context, zone string) (Key, error) {
-	z, err := m.Zone(ctx, zone)
+func (m *Manager) ConfirmDS(ctx context.Context, zoneName string) (zone.Key, error) {
+	z, err := m.Zone(ctx, zoneName)
 	if err != nil {
-		return Key{}, err
+		return zone.Key{}, err
 	}
 	keys, err := m.store.Keys(ctx, z.ID)
 	if err != nil {
-		return Key{}, err
+		return zone.Key{}, err
 	}
-	role := CSK
-	if slices.ContainsFunc(keys, func(k Key) bool { return k.Role == KSK && k.State != KeyRetired }) {
-		role = KSK
+	role := zone.CSK
+	if slices.ContainsFunc(keys, func(k zone.Key) bool { return k.Role == zone.KSK && k.State != zone.KeyRetired }) {
+		role = zone.KSK
 	}
-	n, ok := newestSEP(keys, role)
+	n, ok := zone.NewestSEP(keys, role)
 	if !ok {
-		return Key{}, fmt.Errorf("zone %s: no active key with a DS: %w", z.Name, registry.ErrState)
+		return zone.Key{}, fmt.Errorf("zone %s: no active key with a DS: %w", z.Name, registry.ErrState)
 	}
 	if !n.DSAt.IsZero() {
 		return n, nil
 	}
 	n.DSAt = m.now().UTC().Truncate(time.Microsecond)
-	e := m.event(ctx, "key.ds", SubjectKey, fmt.Sprintf("%s %s %d DS confirmed", z.Name, n.Role, n.Tag), nil, n)
+	e := m.event(ctx, "key.ds", zone.SubjectKey, fmt.Sprintf("%s %s %d DS confirmed", z.Name, n.Role, n.Tag), nil, n)
 	e.SubjectID = n.ID
 	if err := m.store.UpdateKey(ctx, n, n.State, e); err != nil {
-		return Key{}, fmt.Errorf("zone %s: key %d: %w", z.Name, n.Tag, err)
+		return zone.Key{}, fmt.Errorf("zone %s: key %d: %w", z.Name, n.Tag, err)
 	}
 	return n, nil
 }

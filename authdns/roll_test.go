@@ -10,6 +10,7 @@ import (
 	"github.com/miekg/dns"
 
 	"github.com/cadastre-ipam/cadastre/authdns"
+	"github.com/cadastre-ipam/cadastre/authdns/zone"
 	"github.com/cadastre-ipam/cadastre/registry"
 )
 
@@ -41,10 +42,10 @@ type keyView struct {
 	cds     []uint16
 }
 
-func viewKeys(t *testing.T, s *authdns.Server, zone, signed string, qtype uint16) keyView {
+func viewKeys(t *testing.T, s *authdns.Server, zoneName, signed string, qtype uint16) keyView {
 	t.Helper()
 	var v keyView
-	for _, rr := range ask(s, zone, dns.TypeDNSKEY).Answer {
+	for _, rr := range ask(s, zoneName, dns.TypeDNSKEY).Answer {
 		if k, ok := rr.(*dns.DNSKEY); ok {
 			v.dnskey = append(v.dnskey, k.KeyTag())
 		}
@@ -54,7 +55,7 @@ func viewKeys(t *testing.T, s *authdns.Server, zone, signed string, qtype uint16
 			v.signers = append(v.signers, sig.KeyTag)
 		}
 	}
-	for _, rr := range ask(s, zone, dns.TypeCDS).Answer {
+	for _, rr := range ask(s, zoneName, dns.TypeCDS).Answer {
 		if c, ok := rr.(*dns.CDS); ok {
 			v.cds = append(v.cds, c.KeyTag)
 		}
@@ -65,7 +66,7 @@ func viewKeys(t *testing.T, s *authdns.Server, zone, signed string, qtype uint16
 	return v
 }
 
-func tags(ks ...authdns.Key) []uint16 {
+func tags(ks ...zone.Key) []uint16 {
 	var out []uint16
 	for _, k := range ks {
 		out = append(out, k.Tag)
@@ -95,17 +96,17 @@ func rollAt(t *testing.T, e *env, s *authdns.Server, clock *fakeClock, at time.T
 	return changed
 }
 
-func keysByRole(t *testing.T, e *env, zone string) map[authdns.Role][]authdns.Key {
+func keysByRole(t *testing.T, e *env, zoneName string) map[zone.Role][]zone.Key {
 	t.Helper()
-	ks, err := e.mgr.Keys(e.ctx, zone)
+	ks, err := e.mgr.Keys(e.ctx, zoneName)
 	if err != nil {
 		t.Fatal(err)
 	}
-	out := map[authdns.Role][]authdns.Key{}
+	out := map[zone.Role][]zone.Key{}
 	seen := map[uint16]bool{}
 	for _, k := range ks {
 		if seen[k.Tag] {
-			t.Fatalf("zone %s: key tag %d used twice", zone, k.Tag)
+			t.Fatalf("zone %s: key tag %d used twice", zoneName, k.Tag)
 		}
 		seen[k.Tag] = true
 		out[k.Role] = append(out[k.Role], k)
@@ -118,14 +119,14 @@ func keysByRole(t *testing.T, e *env, zone string) map[authdns.Role][]authdns.Ke
 func TestZSKRolloverTiming(t *testing.T) {
 	e := newEnv(t, true)
 	const lifetime = 30 * 24 * time.Hour
-	if _, err := e.mgr.UpdateZone(e.ctx, v4Zone, func(c *authdns.Config) error {
+	if _, err := e.mgr.UpdateZone(e.ctx, v4Zone, func(c *zone.Config) error {
 		c.ZSKLifetime, c.Propagation = lifetime, time.Hour
 		return nil
 	}); err != nil {
 		t.Fatal(err)
 	}
 	ks := keysByRole(t, e, v4Zone)
-	ksk, zskA := ks[authdns.KSK][0], ks[authdns.ZSK][0]
+	ksk, zskA := ks[zone.KSK][0], ks[zone.ZSK][0]
 	t0 := zskA.ActiveAt
 	if t0.IsZero() || zskA.PublishedAt.IsZero() {
 		t.Fatalf("a new key has no timestamps: %+v", zskA)
@@ -163,8 +164,8 @@ func TestZSKRolloverTiming(t *testing.T) {
 	if !rollAt(t, e, s, clock, pub) {
 		t.Fatal("no successor published Ipub before the lifetime ends")
 	}
-	zskB := keysByRole(t, e, v4Zone)[authdns.ZSK][1]
-	if zskB.State != authdns.KeyPublished || !zskB.ActiveAt.IsZero() {
+	zskB := keysByRole(t, e, v4Zone)[zone.ZSK][1]
+	if zskB.State != zone.KeyPublished || !zskB.ActiveAt.IsZero() {
 		t.Fatalf("successor: %+v", zskB)
 	}
 	check("successor pre-published", tags(ksk, zskA, zskB), tags(zskA))
@@ -199,8 +200,8 @@ func TestZSKRolloverTiming(t *testing.T) {
 	if !rollAt(t, e, s, clock, switchAt.Add(lifetime-ipub)) {
 		t.Fatal("no second rollover")
 	}
-	zs := keysByRole(t, e, v4Zone)[authdns.ZSK]
-	if len(zs) != 3 || zs[0].State != authdns.KeyRetired || zs[1].State != authdns.KeyActive || zs[2].State != authdns.KeyPublished {
+	zs := keysByRole(t, e, v4Zone)[zone.ZSK]
+	if len(zs) != 3 || zs[0].State != zone.KeyRetired || zs[1].State != zone.KeyActive || zs[2].State != zone.KeyPublished {
 		t.Fatalf("ZSKs after two rollovers began: %+v", zs)
 	}
 	var rolls int
@@ -235,13 +236,13 @@ func events(t *testing.T, e *env) ([]registry.Event, error) {
 func TestCSKRolloverWaitsForDS(t *testing.T) {
 	e := newEnv(t, true)
 	const lifetime = 365 * 24 * time.Hour
-	if _, err := e.mgr.UpdateZone(e.ctx, fwdZone, func(c *authdns.Config) error {
+	if _, err := e.mgr.UpdateZone(e.ctx, fwdZone, func(c *zone.Config) error {
 		c.KSKLifetime, c.Propagation, c.ParentDSTTL = lifetime, time.Hour, 24*time.Hour
 		return nil
 	}); err != nil {
 		t.Fatal(err)
 	}
-	old := keysByRole(t, e, fwdZone)[authdns.CSK][0]
+	old := keysByRole(t, e, fwdZone)[zone.CSK][0]
 	t0 := old.ActiveAt
 	clock := newFakeClock(t0)
 	mgr := authdns.NewManager(e.store, e.sealer, clock.Now)
@@ -269,7 +270,7 @@ func TestCSKRolloverWaitsForDS(t *testing.T) {
 	if !rollAt(t, e, s, clock, pub) {
 		t.Fatal("no successor")
 	}
-	succ := keysByRole(t, e, fwdZone)[authdns.CSK][1]
+	succ := keysByRole(t, e, fwdZone)[zone.CSK][1]
 	check("successor published, parent keeps the old DS", tags(old, succ), tags(old), tags(old))
 	if !rollAt(t, e, s, clock, pub.Add(ipub)) {
 		t.Fatal("successor does not sign")
@@ -296,7 +297,7 @@ func TestCSKRolloverWaitsForDS(t *testing.T) {
 		t.Fatal("old CSK not removed")
 	}
 	check("rollover done", tags(succ), tags(succ), tags(succ))
-	if ks := keysByRole(t, e, fwdZone)[authdns.CSK]; ks[0].State != authdns.KeyRetired || ks[0].RemovedAt.IsZero() {
+	if ks := keysByRole(t, e, fwdZone)[zone.CSK]; ks[0].State != zone.KeyRetired || ks[0].RemovedAt.IsZero() {
 		t.Fatalf("old key: %+v", ks[0])
 	}
 }
@@ -304,14 +305,14 @@ func TestCSKRolloverWaitsForDS(t *testing.T) {
 // A manual KSK rollover of a split zone keeps the ZSK and ends the same way.
 func TestManualKSKRollover(t *testing.T) {
 	e := newEnv(t, true)
-	if _, err := e.mgr.UpdateZone(e.ctx, v4Zone, func(c *authdns.Config) error {
+	if _, err := e.mgr.UpdateZone(e.ctx, v4Zone, func(c *zone.Config) error {
 		c.Propagation, c.ParentDSTTL = time.Minute, time.Hour
 		return nil
 	}); err != nil {
 		t.Fatal(err)
 	}
 	ks := keysByRole(t, e, v4Zone)
-	old, zsk := ks[authdns.KSK][0], ks[authdns.ZSK][0]
+	old, zsk := ks[zone.KSK][0], ks[zone.ZSK][0]
 	clock := newFakeClock(time.Now())
 	mgr := authdns.NewManager(e.store, e.sealer, clock.Now)
 	s := authdns.NewServer(e.reg, e.store, e.sealer, authdns.Options{Now: clock.Now})
@@ -319,7 +320,7 @@ func TestManualKSKRollover(t *testing.T) {
 		t.Fatal(err)
 	}
 	succ, err := mgr.Roll(e.ctx, v4Zone, true)
-	if err != nil || succ.Role != authdns.KSK || succ.Tag == old.Tag || succ.Tag == zsk.Tag {
+	if err != nil || succ.Role != zone.KSK || succ.Tag == old.Tag || succ.Tag == zsk.Tag {
 		t.Fatalf("Roll: %+v %v", succ, err)
 	}
 	if _, err := mgr.Roll(e.ctx, v4Zone, true); err == nil {
@@ -352,7 +353,7 @@ func TestManualKSKRollover(t *testing.T) {
 func TestRolloverUnboundKeepsValidating(t *testing.T) {
 	tool(t, "unbound")
 	e := newEnv(t, true)
-	if _, err := e.mgr.UpdateZone(e.ctx, v4Zone, func(c *authdns.Config) error {
+	if _, err := e.mgr.UpdateZone(e.ctx, v4Zone, func(c *zone.Config) error {
 		c.TTL, c.Minimum = 1, 1
 		c.ZSKLifetime, c.Propagation = 2500*time.Millisecond, 250*time.Millisecond
 		return nil
@@ -386,7 +387,7 @@ func TestRolloverUnboundKeepsValidating(t *testing.T) {
 			r := resolve(t, resolver, q.name, q.qtype)
 			asked++
 			if r.Rcode != q.rcode || !r.AuthenticatedData {
-				t.Fatalf("during the rollover (keys %+v): %s %s: rcode %s AD %v\n%v", keysByRole(t, e, v4Zone)[authdns.ZSK], q.name,
+				t.Fatalf("during the rollover (keys %+v): %s %s: rcode %s AD %v\n%v", keysByRole(t, e, v4Zone)[zone.ZSK], q.name,
 					dns.TypeToString[q.qtype], dns.RcodeToString[r.Rcode], r.AuthenticatedData, r)
 			}
 		}
@@ -405,8 +406,8 @@ func TestRolloverUnboundKeepsValidating(t *testing.T) {
 		}
 		seen.published(t, now, keys)
 		retired := 0
-		for _, k := range keysByRole(t, e, v4Zone)[authdns.ZSK] {
-			if k.State == authdns.KeyRetired {
+		for _, k := range keysByRole(t, e, v4Zone)[zone.ZSK] {
+			if k.State == zone.KeyRetired {
 				retired++
 			}
 		}

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/cadastre-ipam/cadastre/authdns"
+	"github.com/cadastre-ipam/cadastre/authdns/zone"
 	"github.com/cadastre-ipam/cadastre/registry"
 )
 
@@ -18,13 +19,13 @@ func TestOneRollerAmongReplicas(t *testing.T) {
 	dsn := pgSchema(t)
 	e := newEnvOn(t, true, openPG(t, dsn))
 	const lifetime = 30 * 24 * time.Hour
-	if _, err := e.mgr.UpdateZone(e.ctx, v4Zone, func(c *authdns.Config) error {
+	if _, err := e.mgr.UpdateZone(e.ctx, v4Zone, func(c *zone.Config) error {
 		c.ZSKLifetime, c.Propagation = lifetime, time.Hour
 		return nil
 	}); err != nil {
 		t.Fatal(err)
 	}
-	t0 := keysByRole(t, e, v4Zone)[authdns.ZSK][0].ActiveAt
+	t0 := keysByRole(t, e, v4Zone)[zone.ZSK][0].ActiveAt
 	clock := newFakeClock(t0)
 	other := openPG(t, dsn)
 	opt := authdns.Options{Now: clock.Now, RollLease: time.Minute}
@@ -45,7 +46,7 @@ func TestOneRollerAmongReplicas(t *testing.T) {
 		}
 		n := 0
 		for _, ev := range evs {
-			if ev.Action == action && ev.SubjectKind == authdns.SubjectKey {
+			if ev.Action == action && ev.SubjectKind == zone.SubjectKey {
 				n++
 			}
 		}
@@ -97,7 +98,7 @@ func TestOneRollerAmongReplicas(t *testing.T) {
 		changed := rollAll(st.servers...)
 		gotAdds, gotRolls := count("key.add")-adds, count("key.roll")-rolls
 		adds, rolls = adds+gotAdds, rolls+gotRolls
-		zsks := keysByRole(t, e, v4Zone)[authdns.ZSK]
+		zsks := keysByRole(t, e, v4Zone)[zone.ZSK]
 		if gotAdds != st.adds || gotRolls != st.rolls || len(zsks) != st.zsks {
 			t.Fatalf("%s: %d key.add and %d key.roll events, %d ZSKs; want %d, %d, %d", st.name, gotAdds, gotRolls, len(zsks), st.adds, st.rolls, st.zsks)
 		}
@@ -105,8 +106,8 @@ func TestOneRollerAmongReplicas(t *testing.T) {
 			t.Errorf("%s: %d Roll calls reported a change, want %d", st.name, changed, want)
 		}
 	}
-	zsks := keysByRole(t, e, v4Zone)[authdns.ZSK]
-	if zsks[0].State != authdns.KeyRetired || zsks[1].State != authdns.KeyActive {
+	zsks := keysByRole(t, e, v4Zone)[zone.ZSK]
+	if zsks[0].State != zone.KeyRetired || zsks[1].State != zone.KeyActive {
 		t.Fatalf("ZSKs at the end: %+v", zsks)
 	}
 }

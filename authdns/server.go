@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"github.com/cadastre-ipam/cadastre/authdns/zone"
 	"log/slog"
 	"maps"
 	"net"
@@ -37,7 +38,7 @@ type Options struct {
 	// the register's keys (see Manager.AddTSIG) of the same name, which
 	// the server loads at start and again whenever the event log moves.
 	TSIG     map[string]string
-	TSIGKeys []TSIGSecret
+	TSIGKeys []zone.TSIGSecret
 	// OnlineRate is how many signatures a second each zone may make per
 	// query (synthesised names, compact denial, NSEC3 white lies); 0
 	// means 2000.
@@ -66,7 +67,7 @@ const MaxUDPSize = 1232
 // calls something that writes into one (miekg/dns's PackRR sets
 // Rdlength; an answer with a lower TTL sets Hdr.Ttl), works on a dns.Copy.
 type snapshot struct {
-	zones map[string]*zoneData
+	zones map[string]*zone.Data
 	seq   int64
 	wire  *wireCache // packed UDP answers of this snapshot (fast.go)
 }
@@ -75,8 +76,8 @@ type snapshot struct {
 type Server struct {
 	id     string // names this replica in leases
 	reg    *registry.Registry
-	store  Store
-	sealer *Sealer
+	store  zone.Store
+	sealer *zone.Sealer
 	mgr    *Manager // for key rollovers
 	opt    Options
 	log    *slog.Logger
@@ -86,7 +87,7 @@ type Server struct {
 
 	mu   sync.Mutex // serialises builds
 	rmu  sync.Mutex // serialises rollovers
-	sigs sigCache
+	sigs zone.SigCache
 
 	udp, tcp *dns.Server
 	udpConn  *net.UDPConn
@@ -108,7 +109,7 @@ type Server struct {
 
 // NewServer returns a server over the register and the DNS store.
 // sealer may be nil when no zone is signed.
-func NewServer(reg *registry.Registry, st Store, sealer *Sealer, opt Options) *Server {
+func NewServer(reg *registry.Registry, st zone.Store, sealer *zone.Sealer, opt Options) *Server {
 	if opt.Poll <= 0 {
 		opt.Poll = time.Second
 	}
@@ -138,8 +139,8 @@ func NewServer(reg *registry.Registry, st Store, sealer *Sealer, opt Options) *S
 	}
 	var id [8]byte
 	rand.Read(id[:])
-	s := &Server{id: hex.EncodeToString(id[:]), reg: reg, store: st, sealer: sealer, mgr: NewManager(st, sealer, opt.Now), opt: opt, log: opt.Log, sigs: sigCache{}}
-	s.snap.Store(&snapshot{zones: map[string]*zoneData{}, wire: &wireCache{}})
+	s := &Server{id: hex.EncodeToString(id[:]), reg: reg, store: st, sealer: sealer, mgr: NewManager(st, sealer, opt.Now), opt: opt, log: opt.Log, sigs: zone.SigCache{}}
+	s.snap.Store(&snapshot{zones: map[string]*zone.Data{}, wire: &wireCache{}})
 	return s
 }
 
@@ -150,7 +151,7 @@ func NewServer(reg *registry.Registry, st Store, sealer *Sealer, opt Options) *S
 func (s *Server) Reload(ctx context.Context) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	var in buildInput
+	var in zone.BuildInput
 	// The position is read before the register: what is built then
 	// reflects at least every event up to it, and the next poll that
 	// finds the log elsewhere builds again.
@@ -158,13 +159,13 @@ func (s *Server) Reload(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("dns: read the event log's position: %w", err)
 	}
-	in.seq = pos.Seq
+	in.Seq = pos.Seq
 	err = s.reg.Store().View(ctx, func(tx registry.Tx) error {
 		var err error
-		if in.pools, err = tx.Pools(ctx, registry.PoolFilter{}); err != nil {
+		if in.Pools, err = tx.Pools(ctx, registry.PoolFilter{}); err != nil {
 			return err
 		}
-		in.assigns, err = tx.Assignments(ctx, registry.AssignmentFilter{States: []registry.State{registry.StateAssigned}})
+		in.Assigns, err = tx.Assignments(ctx, registry.AssignmentFilter{States: []registry.State{registry.StateAssigned}})
 		return err
 	})
 	if err != nil {
@@ -174,39 +175,39 @@ func (s *Server) Reload(ctx context.Context) error {
 		// The keys loaded before stay in use; zones still follow.
 		s.log.Error("dns TSIG keys", "err", err)
 	}
-	if in.zones, err = s.store.Zones(ctx); err != nil {
+	if in.Zones, err = s.store.Zones(ctx); err != nil {
 		return fmt.Errorf("dns: read zones: %w", err)
 	}
-	if in.records, err = s.store.Records(ctx, 0); err != nil {
+	if in.Records, err = s.store.Records(ctx, 0); err != nil {
 		return fmt.Errorf("dns: read records: %w", err)
 	}
-	if in.keys, err = s.store.Keys(ctx, 0); err != nil {
+	if in.Keys, err = s.store.Keys(ctx, 0); err != nil {
 		return fmt.Errorf("dns: read keys: %w", err)
 	}
 	now := s.opt.Now()
-	p := sigPolicy{now: now, validity: s.opt.Validity, refresh: s.opt.Refresh}
+	p := zone.SigPolicy{Now: now, Validity: s.opt.Validity, Refresh: s.opt.Refresh}
 	old := s.snap.Load()
 	// Only zones whose inputs changed are built (with the zones linked
 	// to them); the others are served as they were.
-	canon := canonicalNames(in.assigns)
+	canon := zone.CanonicalNames(in.Assigns)
 	corrupt := ""
 	if c := s.corrupt.Load(); c != nil {
 		corrupt = *c
 	}
-	fps := make(map[string][32]byte, len(in.zones))
-	for _, z := range in.zones {
-		fps[z.Name] = fingerprint(z, &in, canon, p.start(), corrupt)
+	fps := make(map[string][32]byte, len(in.Zones))
+	for _, z := range in.Zones {
+		fps[z.Name] = zone.Fingerprint(z, &in, canon, p.Start(), corrupt)
 	}
-	rebuild := rebuildSet(in.zones, fps, old.zones)
-	zs := map[string]*zoneData{}
-	built := map[string]*zoneData{}
+	rebuild := zone.RebuildSet(in.Zones, fps, old.zones)
+	zs := map[string]*zone.Data{}
+	built := map[string]*zone.Data{}
 	var errs []error
-	for _, z := range in.zones {
+	for _, z := range in.Zones {
 		if !rebuild[z.Name] {
 			zs[z.Name] = old.zones[z.Name]
 			continue
 		}
-		zd, err := buildZone(z, &in)
+		zd, err := zone.Build(z, &in)
 		if err != nil {
 			errs = append(errs, err)
 			if o := old.zones[z.Name]; o != nil {
@@ -214,15 +215,15 @@ func (s *Server) Reload(ctx context.Context) error {
 			}
 			continue
 		}
-		zd.fp = fps[z.Name]
+		zd.FP = fps[z.Name]
 		zs[z.Name], built[z.Name] = zd, zd
 	}
-	link(built)
-	used := sigCache{}
-	var changed []*zoneData
-	seq := in.seq
+	zone.Link(built)
+	used := zone.SigCache{}
+	var changed []*zone.Data
+	seq := in.Seq
 	for name, zd := range built {
-		if err := s.finish(ctx, zd, old.zones[name], in.keys, p, used); err != nil {
+		if err := s.finish(ctx, zd, old.zones[name], in.Keys, p, used); err != nil {
 			if errors.Is(err, errBehind) {
 				// Another replica published a version built from a later
 				// state of the register: serve ours no longer than until
@@ -244,14 +245,14 @@ func (s *Server) Reload(ctx context.Context) error {
 			}
 			continue
 		}
-		if o := old.zones[name]; o == nil || o.serial != zd.serial {
+		if o := old.zones[name]; o == nil || o.Serial != zd.Serial {
 			changed = append(changed, zd)
 		}
 	}
 	s.sigs = used
 	s.snap.Store(&snapshot{zones: zs, seq: seq, wire: &wireCache{}})
 	for _, zd := range changed {
-		s.log.Info("dns zone loaded", "zone", zd.zone.Name, "serial", zd.serial, "names", len(zd.nodes), "signed", zd.signed, "seq", zd.seq)
+		s.log.Info("dns zone loaded", "zone", zd.Zone.Name, "serial", zd.Serial, "names", len(zd.Nodes), "signed", zd.Signed, "seq", zd.Seq)
 		s.notify(zd)
 	}
 	return errors.Join(errs...)
@@ -267,75 +268,75 @@ var errBehind = errors.New("another replica published a newer version")
 // that got there first), else the next one, set by compare-and-set with
 // the journal step from prev (the version served until now) in the same
 // transaction.
-func (s *Server) finish(ctx context.Context, zd, prev *zoneData, keys []Key, p sigPolicy, used sigCache) error {
-	z := &zd.zone
+func (s *Server) finish(ctx context.Context, zd, prev *zone.Data, keys []zone.Key, p zone.SigPolicy, used zone.SigCache) error {
+	z := &zd.Zone
 	if z.Config.Signed {
 		sigPrev := prev
 		if s.corrupt.Load() != nil {
 			sigPrev = nil // prev's signatures at the owner were broken on purpose
 		}
-		if err := zd.signZone(keys, s.sealer, p, s.sigs, used, sigPrev); err != nil {
+		if err := zd.SignZone(keys, s.sealer, p, s.sigs, used, sigPrev); err != nil {
 			return err
 		}
-		zd.online.rate, zd.online.burst, zd.online.tokens, zd.online.now = s.opt.OnlineRate, 2*s.opt.OnlineRate, 2*s.opt.OnlineRate, s.opt.Now
-		zd.online.count = &s.onlineSigs
+		zd.Online.Rate, zd.Online.Burst, zd.Online.Tokens, zd.Online.Now = s.opt.OnlineRate, 2*s.opt.OnlineRate, 2*s.opt.OnlineRate, s.opt.Now
+		zd.Online.Count = &s.onlineSigs
 	}
 	if c := s.corrupt.Load(); c != nil {
-		zd.corrupt(*c)
+		zd.Corrupt(*c)
 	}
 	// The content hash, and what changed since prev for the journal.
 	var removed, added []string
 	var err error
 	if prev != nil {
-		removed, added, zd.sum, err = bodyDiff(prev, zd)
+		removed, added, zd.Sum, err = zone.BodyDiff(prev, zd)
 	} else {
-		zd.sum, err = zd.fullHash()
+		zd.Sum, err = zd.FullHash()
 	}
 	if err != nil {
 		return fmt.Errorf("zone %s: %w", z.Name, err)
 	}
-	zd.hash = zd.sum.String()
+	zd.Hash = zd.Sum.String()
 	for try := 0; ; try++ {
-		if zd.hash == z.SerialHash && z.Serial != 0 {
-			return zd.setSerial(z.Serial, p, s.sigs, used)
+		if zd.Hash == z.SerialHash && z.Serial != 0 {
+			return zd.SetSerial(z.Serial, p, s.sigs, used)
 		}
-		next := nextSerial(z.Serial, p.now)
-		if err := zd.setSerial(next, p, s.sigs, used); err != nil {
+		next := zone.NextSerial(z.Serial, p.Now)
+		if err := zd.SetSerial(next, p, s.sigs, used); err != nil {
 			return err
 		}
-		var d *Diff
+		var d *zone.Diff
 		// Versions are a function of the register and the time (see
 		// sigPolicy), so prev is what every replica served at its serial.
 		switch {
 		case prev == nil || z.Serial == 0:
-		case prev.serial == z.Serial && prev.hash == z.SerialHash:
-			if d, err = journalStep(prev, zd, removed, added); err != nil {
+		case prev.Serial == z.Serial && prev.Hash == z.SerialHash:
+			if d, err = zone.JournalStep(prev, zd, removed, added); err != nil {
 				return fmt.Errorf("zone %s: %w", z.Name, err)
 			}
-		case serialLess(prev.serial, z.Serial):
+		case serialLess(prev.Serial, z.Serial):
 			// Another replica moved the serial since prev: the step from
 			// its version is ours from prev less the journal's from prev.
-			steps, err := s.store.Journal(ctx, z.ID, prev.serial)
+			steps, err := s.store.Journal(ctx, z.ID, prev.Serial)
 			if err != nil {
 				return fmt.Errorf("zone %s: journal: %w", z.Name, err)
 			}
-			if c, ok := condense(steps, prev.serial, z.Serial); ok {
-				if d, err = composeStep(&c, z.Serial, zd, removed, added); err != nil {
+			if c, ok := zone.Condense(steps, prev.Serial, z.Serial); ok {
+				if d, err = zone.ComposeStep(&c, z.Serial, zd, removed, added); err != nil {
 					return fmt.Errorf("zone %s: %w", z.Name, err)
 				}
 			}
 		}
 		if d != nil {
-			d.At = p.now.UTC()
+			d.At = p.Now.UTC()
 		}
-		ok, err := s.store.SetZoneSerial(ctx, z.ID, z.Serial, next, zd.hash, d)
+		ok, err := s.store.SetZoneSerial(ctx, z.ID, z.Serial, next, zd.Hash, d)
 		if err != nil {
 			return fmt.Errorf("zone %s: serial: %w", z.Name, err)
 		}
 		if ok {
-			z.Serial, z.SerialHash = next, zd.hash
+			z.Serial, z.SerialHash = next, zd.Hash
 			if d != nil {
-				if err := s.store.PruneJournal(ctx, z.ID, s.opt.JournalDepth, p.now.Add(-s.opt.JournalAge)); err != nil {
+				if err := s.store.PruneJournal(ctx, z.ID, s.opt.JournalDepth, p.Now.Add(-s.opt.JournalAge)); err != nil {
 					s.log.Warn("dns journal prune", "zone", z.Name, "err", err)
 				}
 			}
@@ -351,7 +352,7 @@ func (s *Server) finish(ctx context.Context, zd, prev *zoneData, keys []Key, p s
 				z.Serial, z.SerialHash = o.Serial, o.SerialHash
 			}
 		}
-		if zd.hash == z.SerialHash {
+		if zd.Hash == z.SerialHash {
 			continue // the same content: take its serial
 		}
 		if prev != nil {
@@ -421,22 +422,22 @@ func (s *Server) Start(ctx context.Context) error {
 // loadTSIG reads the register's TSIG keys and serves them with the
 // configured ones, which win for a name both hold.
 func (s *Server) loadTSIG(ctx context.Context) error {
-	reg, err := loadTSIG(ctx, s.store, s.sealer)
+	reg, err := zone.LoadTSIG(ctx, s.store, s.sealer)
 	if err != nil {
 		return fmt.Errorf("dns: %w", err)
 	}
-	var static []TSIGSecret
+	var static []zone.TSIGSecret
 	for n, v := range s.opt.TSIG {
 		sec, err := base64.StdEncoding.DecodeString(v)
 		if err != nil {
 			return fmt.Errorf("dns: TSIG key %s: secret is not base64: %w", n, registry.ErrInvalid)
 		}
-		static = append(static, TSIGSecret{Name: dns.CanonicalName(n), Algorithm: "hmac-sha256", Secret: sec})
+		static = append(static, zone.TSIGSecret{Name: dns.CanonicalName(n), Algorithm: "hmac-sha256", Secret: sec})
 	}
 	static = append(static, s.opt.TSIGKeys...)
 	all := static
 	for _, k := range reg {
-		if slices.ContainsFunc(static, func(o TSIGSecret) bool { return o.Name == k.Name }) {
+		if slices.ContainsFunc(static, func(o zone.TSIGSecret) bool { return o.Name == k.Name }) {
 			continue
 		}
 		all = append(all, k)
@@ -521,7 +522,7 @@ func (s *Server) Roll(ctx context.Context) (bool, error) {
 	s.rmu.Lock() // one rollover at a time in this process, too
 	defer s.rmu.Unlock()
 	snap := s.snap.Load()
-	if !slices.ContainsFunc(slices.Collect(maps.Values(snap.zones)), func(zd *zoneData) bool { return zd.signed }) {
+	if !slices.ContainsFunc(slices.Collect(maps.Values(snap.zones)), func(zd *zone.Data) bool { return zd.Signed }) {
 		return false, nil // nothing to roll: no lease to hold
 	}
 	now := s.opt.Now()
@@ -540,7 +541,7 @@ func (s *Server) Roll(ctx context.Context) (bool, error) {
 	if err != nil {
 		return false, fmt.Errorf("dns rollover: read keys: %w", err)
 	}
-	byZone := map[int64][]Key{}
+	byZone := map[int64][]zone.Key{}
 	for _, k := range keys {
 		byZone[k.ZoneID] = append(byZone[k.ZoneID], k)
 	}
@@ -548,10 +549,10 @@ func (s *Server) Roll(ctx context.Context) (bool, error) {
 	var errs []error
 	for _, z := range zones {
 		zd := snap.zones[z.Name]
-		if zd == nil || !zd.signed || !z.Config.Signed {
+		if zd == nil || !zd.Signed || !z.Config.Signed {
 			continue // not served signed yet: its first build has no TTLs to time by
 		}
-		steps := planRoll(z, byZone[z.ID], zd.maxTTL, now)
+		steps := planRoll(z, byZone[z.ID], zd.MaxTTL, now)
 		if len(steps) == 0 {
 			continue
 		}
@@ -582,7 +583,7 @@ func (s *Server) due(ctx context.Context) bool {
 	snap := s.snap.Load()
 	now := s.opt.Now()
 	for _, zd := range snap.zones {
-		if zd.signed && !now.Before(zd.refreshAt) {
+		if zd.Signed && !now.Before(zd.RefreshAt) {
 			return true
 		}
 	}
@@ -623,9 +624,9 @@ func (s *Server) Shutdown(ctx context.Context) error {
 func (s *Server) OnlineSignatures() uint64 { return s.onlineSigs.Load() }
 
 // Serial is the serial a zone is served with now (0 if not served).
-func (s *Server) Serial(zone string) uint32 {
-	if zd := s.snap.Load().zones[dns.CanonicalName(zone)]; zd != nil {
-		return zd.serial
+func (s *Server) Serial(zoneName string) uint32 {
+	if zd := s.snap.Load().zones[dns.CanonicalName(zoneName)]; zd != nil {
+		return zd.Serial
 	}
 	return 0
 }
@@ -714,22 +715,22 @@ func (s *Server) respond(snap *snapshot, r *dns.Msg, tcp bool) (_ *dns.Msg, cach
 		m.Rcode = dns.RcodeNotImplemented
 		return m, true
 	}
-	zd := findZone(snap.zones, qname)
+	zd := zone.FindZone(snap.zones, qname)
 	if zd == nil {
 		m.Rcode = dns.RcodeRefused
 		return m, true
 	}
-	if q.Qtype == dns.TypeDS && qname == zd.zone.Name {
+	if q.Qtype == dns.TypeDS && qname == zd.Zone.Name {
 		// RFC 4035 §3.1.4.1: the DS of a zone is in its parent; a
 		// server with both answers it from the parent.
 		if i, end := dns.NextLabel(qname, 0); !end {
-			if p := findZone(snap.zones, qname[i:]); p != nil {
+			if p := zone.FindZone(snap.zones, qname[i:]); p != nil {
 				zd = p
 			}
 		}
 	}
-	res := zd.lookup(qname, q.Qtype, do)
-	if res.overBudget {
+	res := zd.Lookup(qname, q.Qtype, do)
+	if res.OverBudget {
 		if !tcp {
 			// Make the asker come back over TCP, which a spoofed flood cannot.
 			m.Truncated = true
@@ -738,11 +739,11 @@ func (s *Server) respond(snap *snapshot, r *dns.Msg, tcp bool) (_ *dns.Msg, cach
 		m.Rcode = dns.RcodeServerFailure
 		return m, false
 	}
-	m.Authoritative = !res.referral
-	m.Rcode = res.rcode
-	m.Answer = res.answer
-	m.Ns = res.authority
-	extra := append([]dns.RR(nil), res.additional...)
+	m.Authoritative = !res.Referral
+	m.Rcode = res.Rcode
+	m.Answer = res.Answer
+	m.Ns = res.Authority
+	extra := append([]dns.RR(nil), res.Additional...)
 	if opt != nil {
 		// The OPT record goes last in the additional section.
 		extra = append(extra, m.Extra[len(m.Extra)-1])
@@ -758,7 +759,7 @@ func (s *Server) respond(snap *snapshot, r *dns.Msg, tcp bool) (_ *dns.Msg, cach
 
 // allowed says whether a transfer request from addr (with a verified TSIG
 // key name, or "") may have zone z.
-func allowed(z *Zone, addr netip.Addr, key string) bool {
+func allowed(z *zone.Zone, addr netip.Addr, key string) bool {
 	for _, a := range z.Config.AllowTransfer {
 		e, err := parseACL(a)
 		if err != nil {

@@ -300,10 +300,10 @@ func TestDelvFullyValidated(t *testing.T) {
 }
 
 // axfr transfers a zone as a client allowed by TSIG, as zone-file text.
-func (e *env) axfr(zone string) string {
+func (e *env) axfr(zoneName string) string {
 	e.t.Helper()
 	m := new(dns.Msg)
-	m.SetAxfr(zone)
+	m.SetAxfr(zoneName)
 	m.SetTsig(tsigName, dns.HmacSHA256, 300, time.Now().Unix())
 	tr := &dns.Transfer{TsigSecret: map[string]string{tsigName: tsigValue}}
 	ch, err := tr.In(m, e.addr)
@@ -314,7 +314,7 @@ func (e *env) axfr(zone string) string {
 	n := 0
 	for env := range ch {
 		if env.Error != nil {
-			e.t.Fatalf("AXFR %s: %v", zone, env.Error)
+			e.t.Fatalf("AXFR %s: %v", zoneName, env.Error)
 		}
 		for _, rr := range env.RR {
 			n++
@@ -333,25 +333,25 @@ func TestAXFRVerifiedByLdnsAndBind(t *testing.T) {
 	e := newEnv(t, true)
 	e.start(authdns.Options{})
 	dir := t.TempDir()
-	for _, zone := range []string{fwdZone, v4Zone, v6Zone, dynZone} {
-		text := e.axfr(zone)
+	for _, zoneName := range []string{fwdZone, v4Zone, v6Zone, dynZone} {
+		text := e.axfr(zoneName)
 		if strings.Contains(text, "ip-fd12") {
-			t.Fatalf("synthesised names in the transfer of %s", zone)
+			t.Fatalf("synthesised names in the transfer of %s", zoneName)
 		}
-		file := filepath.Join(dir, strings.ReplaceAll(zone, "/", "_")+"zone")
+		file := filepath.Join(dir, strings.ReplaceAll(zoneName, "/", "_")+"zone")
 		if err := os.WriteFile(file, []byte(text), 0o644); err != nil {
 			t.Fatal(err)
 		}
 		if out, err := exec.Command(ldns, "-V", "2", file).CombinedOutput(); err != nil {
-			t.Errorf("ldns-verify-zone %s: %v\n%s\n%s", zone, err, out, text)
+			t.Errorf("ldns-verify-zone %s: %v\n%s\n%s", zoneName, err, out, text)
 		}
-		args := []string{"-o", zone, file}
-		if zone != v4Zone {
+		args := []string{"-o", zoneName, file}
+		if zoneName != v4Zone {
 			// A CSK signs everything: -z lets it count as the ZSK too.
 			args = append([]string{"-z"}, args...)
 		}
 		if out, err := exec.Command(verify, args...).CombinedOutput(); err != nil {
-			t.Errorf("dnssec-verify %s: %v\n%s", zone, err, out)
+			t.Errorf("dnssec-verify %s: %v\n%s", zoneName, err, out)
 		}
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/miekg/dns"
 
 	"github.com/cadastre-ipam/cadastre/authdns"
+	"github.com/cadastre-ipam/cadastre/authdns/zone"
 	"github.com/cadastre-ipam/cadastre/registry"
 	"github.com/cadastre-ipam/cadastre/store/sqlite"
 )
@@ -32,9 +33,9 @@ func eachDNSStore(t *testing.T, fn func(t *testing.T, st envStore)) {
 	})
 }
 
-func sealer(t *testing.T, b byte) *authdns.Sealer {
+func sealer(t *testing.T, b byte) *zone.Sealer {
 	t.Helper()
-	s, err := authdns.NewSealer(bytes.Repeat([]byte{b}, authdns.SealKeySize))
+	s, err := zone.NewSealer(bytes.Repeat([]byte{b}, zone.SealKeySize))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -85,7 +86,7 @@ func TestTSIGKeysInTheRegister(t *testing.T) {
 		if err != nil || len(secrets) != 2 || secrets[1].Name != "xfr.example.net." || !bytes.Equal(secrets[1].Secret, secret) {
 			t.Fatalf("TSIGSecrets = %+v, %v", secrets, err)
 		}
-		if _, err := authdns.NewManager(st, sealer(t, 2), nil).TSIGSecrets(ctx); !errors.Is(err, authdns.ErrSealed) {
+		if _, err := authdns.NewManager(st, sealer(t, 2), nil).TSIGSecrets(ctx); !errors.Is(err, zone.ErrSealed) {
 			t.Fatalf("TSIGSecrets with another sealing key = %v, want ErrSealed", err)
 		}
 		if err := m.RemoveTSIG(ctx, "nosuch.example.net"); !errors.Is(err, registry.ErrNotFound) {
@@ -97,7 +98,7 @@ func TestTSIGKeysInTheRegister(t *testing.T) {
 		if ks, _ := m.TSIGKeys(ctx); len(ks) != 1 || ks[0].Name != "gen.example.net." {
 			t.Fatalf("after remove: %+v", ks)
 		}
-		evs, err := registry.New(st).Events(ctx, registry.EventFilter{SubjectKind: authdns.SubjectTSIG})
+		evs, err := registry.New(st).Events(ctx, registry.EventFilter{SubjectKind: zone.SubjectTSIG})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -141,7 +142,7 @@ func TestServerFollowsRegisterTSIGKeys(t *testing.T) {
 	if _, _, err := e.mgr.AddTSIG(e.ctx, name, "hmac-sha256", secret); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := e.mgr.UpdateZone(e.ctx, fwdZone, func(c *authdns.Config) error {
+	if _, err := e.mgr.UpdateZone(e.ctx, fwdZone, func(c *zone.Config) error {
 		c.AllowTransfer = append(c.AllowTransfer, "key:"+name)
 		return nil
 	}); err != nil {
@@ -161,7 +162,7 @@ func TestServerFollowsRegisterTSIGKeys(t *testing.T) {
 // line.
 func TestReadTSIGFile(t *testing.T) {
 	good := "# transfer keys\n\nxfr.example.net hmac-sha256 " + base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{1}, 32)) + "\n"
-	ks, err := authdns.ReadTSIGFile(strings.NewReader(good), "keys")
+	ks, err := zone.ReadTSIGFile(strings.NewReader(good), "keys")
 	if err != nil || len(ks) != 1 || ks[0].Name != "xfr.example.net." || ks[0].Algorithm != "hmac-sha256" {
 		t.Fatalf("ReadTSIGFile = %+v, %v", ks, err)
 	}
@@ -173,7 +174,7 @@ func TestReadTSIGFile(t *testing.T) {
 		{"a name given twice is refused", "a.example hmac-sha256 " + sec + "\nA.example. hmac-sha512 " + sec, "keys:2: TSIG key a.example. given twice"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := authdns.ReadTSIGFile(strings.NewReader(tc.text), "keys")
+			_, err := zone.ReadTSIGFile(strings.NewReader(tc.text), "keys")
 			if !errors.Is(err, registry.ErrInvalid) || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("ReadTSIGFile = %v, want ErrInvalid with %q", err, tc.want)
 			}

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"crypto/sha512"
 	"encoding/hex"
+	"github.com/cadastre-ipam/cadastre/authdns/zone"
 	"hash"
 	"strings"
 	"sync/atomic"
@@ -16,11 +17,11 @@ import (
 // keys change, read by every query without a lock. A published map is
 // never written.
 type tsigRing struct {
-	keys atomic.Pointer[map[string]TSIGSecret]
+	keys atomic.Pointer[map[string]zone.TSIGSecret]
 }
 
-func (r *tsigRing) set(ks []TSIGSecret) {
-	m := make(map[string]TSIGSecret, len(ks))
+func (r *tsigRing) set(ks []zone.TSIGSecret) {
+	m := make(map[string]zone.TSIGSecret, len(ks))
 	for _, k := range ks {
 		m[k.Name] = k
 	}

@@ -152,8 +152,8 @@ func FuzzWhiteLies(f *testing.F) {
 		f.Add(s, uint8(2))
 	}
 	zones := []string{dynZone, v6Zone, last6}
-	f.Fuzz(func(t *testing.T, labels string, zone uint8) {
-		qname := strings.ToLower(strings.Trim(labels, ".")) + "." + zones[int(zone)%len(zones)]
+	f.Fuzz(func(t *testing.T, labels string, zoneName uint8) {
+		qname := strings.ToLower(strings.Trim(labels, ".")) + "." + zones[int(zoneName)%len(zones)]
 		if _, ok := dns.IsDomainName(qname); !ok || strings.Contains(qname, "..") || len(qname) > 250 || strings.ContainsAny(qname, "\\\" ();@$") {
 			return
 		}
@@ -184,10 +184,10 @@ func checkWhiteLie(t *testing.T, e *env, qname string, qtype uint16, nx bool) {
 }
 
 // keysOf fetches a zone's DNSKEY set through the server.
-func keysOf(t *testing.T, e *env, zone string) []*dns.DNSKEY {
+func keysOf(t *testing.T, e *env, zoneName string) []*dns.DNSKEY {
 	t.Helper()
 	m := new(dns.Msg)
-	m.SetQuestion(zone, dns.TypeDNSKEY)
+	m.SetQuestion(zoneName, dns.TypeDNSKEY)
 	m.SetEdns0(1232, true)
 	r := e.srv.Respond(m, true)
 	var out []*dns.DNSKEY
@@ -197,7 +197,7 @@ func keysOf(t *testing.T, e *env, zone string) []*dns.DNSKEY {
 		}
 	}
 	if len(out) == 0 {
-		t.Fatalf("no DNSKEY for %s", zone)
+		t.Fatalf("no DNSKEY for %s", zoneName)
 	}
 	return out
 }
@@ -222,8 +222,8 @@ func checkProof(t *testing.T, e *env, r *dns.Msg, qname string, nx bool) {
 	if soa == nil || !dns.IsSubDomain(soa.Hdr.Name, qname) {
 		t.Fatalf("%s: no SOA of its zone: %v", qname, r)
 	}
-	zone := soa.Hdr.Name
-	keys := keysOf(t, e, zone)
+	zoneName := soa.Hdr.Name
+	keys := keysOf(t, e, zoneName)
 	verify := func(rrs []dns.RR) {
 		h := rrs[0].Header()
 		ss := sigs[h.Name+"/"+dns.TypeToString[h.Rrtype]]
@@ -250,8 +250,8 @@ func checkProof(t *testing.T, e *env, r *dns.Msg, qname string, nx bool) {
 		t.Fatalf("%s: %d NSEC3 records: %v", qname, len(nsec3s), r)
 	}
 	for _, n := range nsec3s {
-		if n.Iterations != 0 || n.Salt != "" || n.Hash != dns.SHA1 || n.Flags != 0 || !dns.IsSubDomain(zone, n.Hdr.Name) || dns.CountLabel(n.Hdr.Name) != dns.CountLabel(zone)+1 {
-			t.Fatalf("%s: NSEC3 not per RFC 9276 or not in zone %s: %v", qname, zone, n)
+		if n.Iterations != 0 || n.Salt != "" || n.Hash != dns.SHA1 || n.Flags != 0 || !dns.IsSubDomain(zoneName, n.Hdr.Name) || dns.CountLabel(n.Hdr.Name) != dns.CountLabel(zoneName)+1 {
+			t.Fatalf("%s: NSEC3 not per RFC 9276 or not in zone %s: %v", qname, zoneName, n)
 		}
 		if n.Hdr.Ttl != soa.Hdr.Ttl {
 			t.Fatalf("%s: NSEC3 TTL %d, SOA %d (RFC 9077)", qname, n.Hdr.Ttl, soa.Hdr.Ttl)
@@ -304,7 +304,7 @@ func checkProof(t *testing.T, e *env, r *dns.Msg, qname string, nx bool) {
 		}
 		name = parent
 	}
-	if ce == "" || !dns.IsSubDomain(zone, ce) {
+	if ce == "" || !dns.IsSubDomain(zoneName, ce) {
 		t.Fatalf("NXDOMAIN %s: no closest encloser proven: %v", qname, r)
 	}
 	if !covers(nc) || !covers("*."+ce) {
@@ -442,20 +442,20 @@ func TestWhiteLieZonesTransferTheirChain(t *testing.T) {
 	e, _ := newWhiteLieEnv(t)
 	e.start(authdns.Options{})
 	dir := t.TempDir()
-	for _, zone := range []string{dynZone, v6Zone} {
-		text := e.axfr(zone)
+	for _, zoneName := range []string{dynZone, v6Zone} {
+		text := e.axfr(zoneName)
 		if strings.Contains(text, "ip-fd12") || !strings.Contains(text, "NSEC3PARAM") || strings.Count(text, "\tNSEC3\t") < 1 {
-			t.Fatalf("transfer of %s:\n%s", zone, text)
+			t.Fatalf("transfer of %s:\n%s", zoneName, text)
 		}
-		file := filepath.Join(dir, zone+"zone")
+		file := filepath.Join(dir, zoneName+"zone")
 		if err := os.WriteFile(file, []byte(text), 0o644); err != nil {
 			t.Fatal(err)
 		}
 		if out, err := exec.Command(ldns, "-V", "2", file).CombinedOutput(); err != nil {
-			t.Errorf("ldns-verify-zone %s: %v\n%s\n%s", zone, err, out, text)
+			t.Errorf("ldns-verify-zone %s: %v\n%s\n%s", zoneName, err, out, text)
 		}
-		if out, err := exec.Command(verify, "-z", "-o", zone, file).CombinedOutput(); err != nil {
-			t.Errorf("dnssec-verify %s: %v\n%s", zone, err, out)
+		if out, err := exec.Command(verify, "-z", "-o", zoneName, file).CombinedOutput(); err != nil {
+			t.Errorf("dnssec-verify %s: %v\n%s", zoneName, err, out)
 		}
 	}
 }

@@ -2,6 +2,7 @@ package authdns
 
 import (
 	"context"
+	"github.com/cadastre-ipam/cadastre/authdns/zone"
 	"net"
 	"net/netip"
 	"strings"
@@ -34,12 +35,12 @@ func (s *Server) transfer(w dns.ResponseWriter, r *dns.Msg, tcp bool) *dns.Msg {
 		key = strings.ToLower(t.Hdr.Name)
 	}
 	addr := remoteAddr(w)
-	if !allowed(&zd.zone, addr, key) {
-		s.log.Warn("dns transfer refused", "zone", zd.zone.Name, "from", addr.String(), "tsig", key)
+	if !allowed(&zd.Zone, addr, key) {
+		s.log.Warn("dns transfer refused", "zone", zd.Zone.Name, "from", addr.String(), "tsig", key)
 		m.Rcode = dns.RcodeRefused
 		return m
 	}
-	soa := zd.soa.rrs[0]
+	soa := zd.SOA.RRs[0]
 	if q.Qtype == dns.TypeIXFR {
 		var have uint32
 		ok := false
@@ -52,7 +53,7 @@ func (s *Server) transfer(w dns.ResponseWriter, r *dns.Msg, tcp bool) *dns.Msg {
 			m.Rcode = dns.RcodeFormatError // RFC 1995 §3: the client's SOA is required
 			return m
 		}
-		if !serialLess(have, zd.serial) {
+		if !serialLess(have, zd.Serial) {
 			// Up to date (or ahead of us): the current SOA alone.
 			m.Authoritative = true
 			m.Answer = []dns.RR{soa}
@@ -75,7 +76,7 @@ func (s *Server) transfer(w dns.ResponseWriter, r *dns.Msg, tcp bool) *dns.Msg {
 	}
 	// AXFR, or IXFR falling back to it when the client's version is no
 	// longer in the journal (RFC 1995 §4).
-	all := append(zd.records(), soa)
+	all := append(zd.Records(), soa)
 	s.stream(w, r, all)
 	return nil
 }
@@ -101,29 +102,29 @@ func serialLess(a, b uint32) bool {
 // condensed from the store's journal into one difference sequence
 // (RFC 1995 §4), or nil if the journal does not lead from have to the
 // current serial (the caller falls back to AXFR).
-func (s *Server) diff(zd *zoneData, have uint32) []dns.RR {
+func (s *Server) diff(zd *zone.Data, have uint32) []dns.RR {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	steps, err := s.store.Journal(ctx, zd.zone.ID, have)
+	steps, err := s.store.Journal(ctx, zd.Zone.ID, have)
 	if err != nil {
-		s.log.Warn("dns journal", "zone", zd.zone.Name, "err", err)
+		s.log.Warn("dns journal", "zone", zd.Zone.Name, "err", err)
 		return nil
 	}
-	c, ok := condense(steps, have, zd.serial)
+	c, ok := zone.Condense(steps, have, zd.Serial)
 	if !ok {
 		return nil
 	}
-	oldSOA, _, err := dns.UnpackRR([]byte(c.fromSOA), 0)
+	oldSOA, _, err := dns.UnpackRR([]byte(c.FromSOA), 0)
 	if err != nil {
-		s.log.Warn("dns journal", "zone", zd.zone.Name, "err", err)
+		s.log.Warn("dns journal", "zone", zd.Zone.Name, "err", err)
 		return nil
 	}
-	soa := zd.soa.rrs[0]
+	soa := zd.SOA.RRs[0]
 	out := []dns.RR{soa, oldSOA}
-	for _, l := range []*rrList{&c.removed, &c.added} {
-		rrs, err := l.rrs()
+	for _, l := range []*zone.RRList{&c.Removed, &c.Added} {
+		rrs, err := l.RRs()
 		if err != nil {
-			s.log.Warn("dns journal", "zone", zd.zone.Name, "err", err)
+			s.log.Warn("dns journal", "zone", zd.Zone.Name, "err", err)
 			return nil
 		}
 		out = append(append(out, rrs...), soa)
@@ -174,15 +175,15 @@ func (s *Server) stream(w dns.ResponseWriter, r *dns.Msg, rrs []dns.RR) {
 
 // notify tells zd's secondaries of its new serial (RFC 1996), in the
 // background, a few times until each answers.
-func (s *Server) notify(zd *zoneData) {
-	for _, target := range zd.zone.Config.Notify {
+func (s *Server) notify(zd *zone.Data) {
+	for _, target := range zd.Zone.Config.Notify {
 		s.notifies.Add(1)
 		go func() {
 			defer s.notifies.Done()
 			m := new(dns.Msg)
-			m.SetNotify(zd.zone.Name)
+			m.SetNotify(zd.Zone.Name)
 			m.Authoritative = true
-			m.Answer = []dns.RR{zd.soa.rrs[0]}
+			m.Answer = []dns.RR{zd.SOA.RRs[0]}
 			c := &dns.Client{Net: "udp", Timeout: 2 * time.Second}
 			for try := 0; try < 3; try++ {
 				if _, _, err := c.Exchange(m, target); err == nil {
@@ -194,7 +195,7 @@ func (s *Server) notify(zd *zoneData) {
 				case <-time.After(time.Duration(try+1) * time.Second):
 				}
 			}
-			s.log.Warn("dns notify unanswered", "zone", zd.zone.Name, "to", target)
+			s.log.Warn("dns notify unanswered", "zone", zd.Zone.Name, "to", target)
 		}()
 	}
 }

@@ -1,4 +1,4 @@
-// Package dnstest is the conformance suite of authdns.Store: every store
+// Package dnstest is the conformance suite of zone.Store: every store
 // that keeps DNS zones, records and keys runs it, so both behave alike.
 package dnstest
 
@@ -12,20 +12,21 @@ import (
 	"time"
 
 	"github.com/cadastre-ipam/cadastre/authdns"
+	"github.com/cadastre-ipam/cadastre/authdns/zone"
 	"github.com/cadastre-ipam/cadastre/registry"
 )
 
 // Store is what the suite needs: the DNS store and the register's event log.
 type Store interface {
-	authdns.Store
+	zone.Store
 	registry.Store
 }
 
 // Run runs the suite against stores made by open, one per test.
 func Run(t *testing.T, open func(t *testing.T) Store) {
 	ctx := registry.WithActor(context.Background(), "test")
-	key := make([]byte, authdns.SealKeySize)
-	sealer, err := authdns.NewSealer(key)
+	key := make([]byte, zone.SealKeySize)
+	sealer, err := zone.NewSealer(key)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -53,7 +54,7 @@ func Run(t *testing.T, open func(t *testing.T) Store) {
 type suite struct {
 	ctx    context.Context
 	open   func(t *testing.T) Store
-	sealer *authdns.Sealer
+	sealer *zone.Sealer
 	clock  func() time.Time
 }
 
@@ -115,14 +116,14 @@ func readBack(t *testing.T, su suite) {
 	if _, err := registry.New(s).AddBlock(ctx, registry.Block{Prefix: netip.MustParsePrefix("fd00:db8::/32"), Source: registry.SourcePrivate}); err != nil {
 		t.Fatal(err)
 	}
-	rz, err := m.AddZone(ctx, authdns.ZoneSpec{Kind: authdns.Reverse, Prefix: netip.MustParsePrefix("fd00:db8:1::/48"), Synthesize: "ip-{addr}.dyn.example.test"})
+	rz, err := m.AddZone(ctx, authdns.ZoneSpec{Kind: zone.Reverse, Prefix: netip.MustParsePrefix("fd00:db8:1::/48"), Synthesize: "ip-{addr}.dyn.example.test"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if rz.Name != "1.0.0.0.8.b.d.0.0.0.d.f.ip6.arpa." {
 		t.Fatalf("reverse zone name %s", rz.Name)
 	}
-	if _, _, err := m.Sign(ctx, rz.Name, authdns.SignOptions{Algorithm: authdns.Ed25519, SplitKeys: true, Denial: authdns.Compact}); err != nil {
+	if _, _, err := m.Sign(ctx, rz.Name, authdns.SignOptions{Algorithm: zone.Ed25519, SplitKeys: true, Denial: zone.Compact}); err != nil {
 		t.Fatal(err)
 	}
 	zs, err := s.Zones(ctx)
@@ -130,14 +131,14 @@ func readBack(t *testing.T, su suite) {
 		t.Fatalf("zones %v %v", zs, err)
 	}
 	got := zs[0]
-	if got.Prefix != rz.Prefix || got.Synthesize != "ip-{addr}.dyn.example.test." || !got.Config.Signed || got.Config.Denial != authdns.Compact || got.Config.Algorithm != authdns.Ed25519 || !got.Config.SplitKeys {
+	if got.Prefix != rz.Prefix || got.Synthesize != "ip-{addr}.dyn.example.test." || !got.Config.Signed || got.Config.Denial != zone.Compact || got.Config.Algorithm != zone.Ed25519 || !got.Config.SplitKeys {
 		t.Fatalf("zone read back %+v", got)
 	}
 	keys, err := s.Keys(ctx, rz.ID)
 	if err != nil || len(keys) != 2 {
 		t.Fatalf("keys %v %v", keys, err)
 	}
-	if keys[0].Tag == keys[1].Tag || keys[0].Role == keys[1].Role || len(keys[0].Sealed) < 40 || keys[0].State != authdns.KeyActive {
+	if keys[0].Tag == keys[1].Tag || keys[0].Role == keys[1].Role || len(keys[0].Sealed) < 40 || keys[0].State != zone.KeyActive {
 		t.Fatalf("keys %+v", keys)
 	}
 	if _, err := m.AddRecord(ctx, rz.Name, "@", "TXT", `"hello world"`, 60); err != nil {
@@ -176,18 +177,18 @@ func keyTimestamps(t *testing.T, su suite) {
 		t.Fatalf("keys %+v %v", keys, err)
 	}
 	k := keys[2]
-	if k.ID != succ.ID || k.State != authdns.KeyPublished || !k.PublishedAt.Equal(clock()) || !k.ActiveAt.IsZero() || !k.DSAt.IsZero() {
+	if k.ID != succ.ID || k.State != zone.KeyPublished || !k.PublishedAt.Equal(clock()) || !k.ActiveAt.IsZero() || !k.DSAt.IsZero() {
 		t.Fatalf("successor read back %+v", k)
 	}
 	if !keys[0].ActiveAt.Equal(clock()) || !keys[0].PublishedAt.Equal(clock()) {
 		t.Fatalf("first key read back %+v", keys[0])
 	}
-	k.State, k.ActiveAt, k.InactiveAt = authdns.KeyActive, clock().Add(time.Hour), clock().Add(2*time.Hour)
+	k.State, k.ActiveAt, k.InactiveAt = zone.KeyActive, clock().Add(time.Hour), clock().Add(2*time.Hour)
 	k.RemovedAt, k.DSAt = clock().Add(3*time.Hour), clock().Add(4*time.Hour)
-	if err := s.UpdateKey(ctx, k, authdns.KeyPublished, registry.Event{At: clock(), Actor: "test", Action: "key.roll", SubjectKind: authdns.SubjectKey, Subject: "x"}); err != nil {
+	if err := s.UpdateKey(ctx, k, zone.KeyPublished, registry.Event{At: clock(), Actor: "test", Action: "key.roll", SubjectKind: zone.SubjectKey, Subject: "x"}); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.UpdateKey(ctx, k, authdns.KeyPublished, registry.Event{At: clock(), Actor: "test", Action: "key.roll", SubjectKind: authdns.SubjectKey, Subject: "x"}); !errors.Is(err, registry.ErrState) {
+	if err := s.UpdateKey(ctx, k, zone.KeyPublished, registry.Event{At: clock(), Actor: "test", Action: "key.roll", SubjectKind: zone.SubjectKey, Subject: "x"}); !errors.Is(err, registry.ErrState) {
 		t.Fatalf("update from a state the key has left: %v, want ErrState", err)
 	}
 	keys, _ = s.Keys(ctx, z.ID)
@@ -203,27 +204,27 @@ func reversePrefixZones(t *testing.T, su suite) {
 	s := open(t)
 	m := authdns.NewManager(s, sealer, clock)
 	set := netip.MustParsePrefix("10.1.16.0/20")
-	if _, err := m.AddZones(ctx, authdns.ZoneSpec{Kind: authdns.Reverse, Prefix: set}); !errors.Is(err, registry.ErrInvalid) {
+	if _, err := m.AddZones(ctx, authdns.ZoneSpec{Kind: zone.Reverse, Prefix: set}); !errors.Is(err, registry.ErrInvalid) {
 		t.Fatalf("a prefix outside every block: %v", err)
 	}
 	if _, err := registry.New(s).AddBlock(ctx, registry.Block{Prefix: netip.MustParsePrefix("10.1.0.0/16"), Source: registry.SourcePrivate}); err != nil {
 		t.Fatal(err)
 	}
 	// One zone of the set exists already: nothing of the set is added.
-	if _, err := m.AddZone(ctx, authdns.ZoneSpec{Kind: authdns.Reverse, Prefix: netip.MustParsePrefix("10.1.31.0/24")}); err != nil {
+	if _, err := m.AddZone(ctx, authdns.ZoneSpec{Kind: zone.Reverse, Prefix: netip.MustParsePrefix("10.1.31.0/24")}); err != nil {
 		t.Fatal(err)
 	}
 	before := len(events(t, s))
-	if _, err := m.AddZones(ctx, authdns.ZoneSpec{Kind: authdns.Reverse, Prefix: set}); !errors.Is(err, registry.ErrExists) {
+	if _, err := m.AddZones(ctx, authdns.ZoneSpec{Kind: zone.Reverse, Prefix: set}); !errors.Is(err, registry.ErrExists) {
 		t.Fatalf("overlapping set: %v", err)
 	}
 	if zs, _ := s.Zones(ctx); len(zs) != 1 || len(events(t, s)) != before {
 		t.Fatalf("a refused set changed the store: %d zones", len(zs))
 	}
 	// The store itself refuses a batch with a duplicate, keeping none.
-	dup := []*authdns.Zone{{Name: "16.1.10.in-addr.arpa.", Kind: authdns.Reverse, Prefix: netip.MustParsePrefix("10.1.16.0/24"), Set: set, Config: authdns.Config{TTL: 60, NS: []string{"ns."}}},
-		{Name: "31.1.10.in-addr.arpa.", Kind: authdns.Reverse, Prefix: netip.MustParsePrefix("10.1.31.0/24"), Set: set, Config: authdns.Config{TTL: 60, NS: []string{"ns."}}}}
-	if err := s.InsertZones(ctx, dup, []registry.Event{{Action: "zone.add", SubjectKind: authdns.SubjectZone, At: clock()}, {Action: "zone.add", SubjectKind: authdns.SubjectZone, At: clock()}}); !errors.Is(err, registry.ErrExists) {
+	dup := []*zone.Zone{{Name: "16.1.10.in-addr.arpa.", Kind: zone.Reverse, Prefix: netip.MustParsePrefix("10.1.16.0/24"), Set: set, Config: zone.Config{TTL: 60, NS: []string{"ns."}}},
+		{Name: "31.1.10.in-addr.arpa.", Kind: zone.Reverse, Prefix: netip.MustParsePrefix("10.1.31.0/24"), Set: set, Config: zone.Config{TTL: 60, NS: []string{"ns."}}}}
+	if err := s.InsertZones(ctx, dup, []registry.Event{{Action: "zone.add", SubjectKind: zone.SubjectZone, At: clock()}, {Action: "zone.add", SubjectKind: zone.SubjectZone, At: clock()}}); !errors.Is(err, registry.ErrExists) {
 		t.Fatalf("InsertZones with a duplicate: %v", err)
 	}
 	if zs, _ := s.Zones(ctx); len(zs) != 1 || len(events(t, s)) != before {
@@ -232,7 +233,7 @@ func reversePrefixZones(t *testing.T, su suite) {
 	if _, err := m.RemoveZones(ctx, "10.1.31.0/24"); err != nil {
 		t.Fatal(err)
 	}
-	zs, err := m.AddZones(ctx, authdns.ZoneSpec{Kind: authdns.Reverse, Prefix: set})
+	zs, err := m.AddZones(ctx, authdns.ZoneSpec{Kind: zone.Reverse, Prefix: set})
 	if err != nil || len(zs) != 16 {
 		t.Fatalf("AddZones %v: %d zones, %v", set, len(zs), err)
 	}
@@ -341,8 +342,8 @@ func journalSteps(t *testing.T, su suite) {
 	if ok, err := s.SetZoneSerial(ctx, z.ID, 0, 10, "h10", nil); !ok || err != nil {
 		t.Fatalf("first serial: %v %v", ok, err)
 	}
-	step := func(from, to uint32, at time.Time) *authdns.Diff {
-		return &authdns.Diff{ZoneID: z.ID, From: from, To: to, Removed: []byte{byte(from), 0, 1}, Added: []byte{byte(to), 0, 2}, At: at}
+	step := func(from, to uint32, at time.Time) *zone.Diff {
+		return &zone.Diff{ZoneID: z.ID, From: from, To: to, Removed: []byte{byte(from), 0, 1}, Added: []byte{byte(to), 0, 2}, At: at}
 	}
 	t0 := clock()
 	for i, serial := range []uint32{11, 12, 13, 14} {
@@ -358,10 +359,10 @@ func journalSteps(t *testing.T, su suite) {
 	if ok, err := s.SetZoneSerial(ctx, other.ID, 0, 5, "o", nil); !ok || err != nil {
 		t.Fatalf("other zone: %v %v", ok, err)
 	}
-	if ok, err := s.SetZoneSerial(ctx, other.ID, 5, 6, "o", &authdns.Diff{ZoneID: other.ID, From: 5, To: 6, Removed: []byte{1}, Added: []byte{2}, At: t0}); !ok || err != nil {
+	if ok, err := s.SetZoneSerial(ctx, other.ID, 5, 6, "o", &zone.Diff{ZoneID: other.ID, From: 5, To: 6, Removed: []byte{1}, Added: []byte{2}, At: t0}); !ok || err != nil {
 		t.Fatalf("other zone step: %v %v", ok, err)
 	}
-	serials := func(ds []authdns.Diff) []uint32 {
+	serials := func(ds []zone.Diff) []uint32 {
 		var out []uint32
 		for _, d := range ds {
 			out = append(out, d.From, d.To)

@@ -11,6 +11,7 @@ import (
 
 	"github.com/cadastre-ipam/cadastre/auth"
 	"github.com/cadastre-ipam/cadastre/authdns"
+	"github.com/cadastre-ipam/cadastre/authdns/zone"
 	"github.com/cadastre-ipam/cadastre/demo"
 )
 
@@ -110,9 +111,9 @@ func (a *app) dbFlag() string {
 // zone of the /24 us-east borrowed, and us-east's IPv6 reverse zone, whose
 // unnamed addresses get synthesised names that resolve back.
 var demoZones = []authdns.ZoneSpec{
-	{Name: "cloud.example", Kind: authdns.Forward},
-	{Kind: authdns.Reverse, Prefix: netip.MustParsePrefix("191.232.1.0/24")},
-	{Kind: authdns.Reverse, Prefix: netip.MustParsePrefix("2603:1030::/32"), Synthesize: "ip-{addr}.us-east.cloud.example"},
+	{Name: "cloud.example", Kind: zone.Forward},
+	{Kind: zone.Reverse, Prefix: netip.MustParsePrefix("191.232.1.0/24")},
+	{Kind: zone.Reverse, Prefix: netip.MustParsePrefix("2603:1030::/32"), Synthesize: "ip-{addr}.us-east.cloud.example"},
 }
 
 // serveDemo adds the demo's zones (signing the forward one) if missing,

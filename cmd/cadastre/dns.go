@@ -12,6 +12,7 @@ import (
 
 	"github.com/cadastre-ipam/cadastre/auth"
 	"github.com/cadastre-ipam/cadastre/authdns"
+	"github.com/cadastre-ipam/cadastre/authdns/zone"
 )
 
 // dnsKeyEnv holds the key that seals DNSSEC private keys at rest.
@@ -20,12 +21,12 @@ const dnsKeyEnv = "CADASTRE_DNS_KEY"
 // dnsManager opens the register and returns the zone manager. withKeys
 // loads the sealing key: $CADASTRE_DNS_KEY (64 hex digits), else a key
 // derived with HKDF from the token key, so that one secret may serve both.
-func (a *app) dnsManager(ctx context.Context, withKeys bool) (*authdns.Manager, authdns.Store, *authdns.Sealer, error) {
+func (a *app) dnsManager(ctx context.Context, withKeys bool) (*authdns.Manager, zone.Store, *zone.Sealer, error) {
 	if _, err := a.open(ctx); err != nil {
 		return nil, nil, nil, err
 	}
 	st := a.store
-	var sealer *authdns.Sealer
+	var sealer *zone.Sealer
 	if withKeys {
 		var err error
 		if sealer, err = a.dnsSealer(ctx); err != nil {
@@ -35,13 +36,13 @@ func (a *app) dnsManager(ctx context.Context, withKeys bool) (*authdns.Manager, 
 	return authdns.NewManager(st, sealer, nil), st, sealer, nil
 }
 
-func (a *app) dnsSealer(ctx context.Context) (*authdns.Sealer, error) {
+func (a *app) dnsSealer(ctx context.Context) (*zone.Sealer, error) {
 	if v := os.Getenv(dnsKeyEnv); v != "" {
 		k, err := auth.ParseKey(v)
 		if err != nil {
 			return nil, usagef("$%s: %v", dnsKeyEnv, err)
 		}
-		return authdns.NewSealer(k[:authdns.SealKeySize])
+		return zone.NewSealer(k[:zone.SealKeySize])
 	}
 	if a.cfg.tokenKey == "" && a.cfg.tokenKeyFile == "" && a.cfg.postgres != "" {
 		return nil, usagef("with --postgres, every replica needs the same key: set $%s or $CADASTRE_TOKEN_KEY (64 hex digits)", dnsKeyEnv)
@@ -53,13 +54,13 @@ func (a *app) dnsSealer(ctx context.Context) (*authdns.Sealer, error) {
 	// After a token key rotation the key file pins the sealing key
 	// derived from the original token key (see token rotate-key).
 	if kf.DNSSeal != nil {
-		return authdns.NewSealer(kf.DNSSeal)
+		return zone.NewSealer(kf.DNSSeal)
 	}
-	k, err := authdns.DeriveSealKey(kf.Current)
+	k, err := zone.DeriveSealKey(kf.Current)
 	if err != nil {
 		return nil, err
 	}
-	return authdns.NewSealer(k)
+	return zone.NewSealer(k)
 }
 
 func newZoneCmd(a *app) *cobra.Command {
@@ -116,7 +117,7 @@ must lie inside a block of the register.`,
   cadastre zone add --kind reverse --prefix 2001:db8:1::/48 --synthesize 'ip-{addr}.dyn.example.net' -`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			k, err := authdns.ParseKind(kind)
+			k, err := zone.ParseKind(kind)
 			if err != nil {
 				return usageError{err}
 			}
@@ -131,7 +132,7 @@ must lie inside a block of the register.`,
 				}
 				spec.Prefix = p
 			}
-			spec.Config = authdns.Config{TTL: ttl, NS: ns, AllowTransfer: allow, Notify: notify}
+			spec.Config = zone.Config{TTL: ttl, NS: ns, AllowTransfer: allow, Notify: notify}
 			m, _, _, err := a.dnsManager(cmd.Context(), false)
 			if err != nil {
 				return err
@@ -174,7 +175,7 @@ func newZoneList(a *app) *cobra.Command {
 			}
 			if listJSON {
 				if zs == nil {
-					zs = []authdns.Zone{}
+					zs = []zone.Zone{}
 				}
 				return writeJSON(a.cfg.stdout, zs)
 			}
@@ -204,7 +205,7 @@ func newZoneList(a *app) *cobra.Command {
 func newZoneSign(a *app) *cobra.Command {
 	var alg, denial string
 	var split bool
-	var pol authdns.Config // rollover policy flags
+	var pol zone.Config // rollover policy flags
 	sign := &cobra.Command{
 		Use:   "sign NAME|PREFIX",
 		Short: "Sign a zone with DNSSEC, generating its keys",
@@ -232,10 +233,10 @@ propagation + --parent-ds-ttl more. Run again with new flags to change them.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o := authdns.SignOptions{SplitKeys: split}
 			var err error
-			if o.Algorithm, err = authdns.ParseAlgorithm(alg); err != nil {
+			if o.Algorithm, err = zone.ParseAlgorithm(alg); err != nil {
 				return usageError{err}
 			}
-			if o.Denial, err = authdns.ParseDenial(denial); err != nil {
+			if o.Denial, err = zone.ParseDenial(denial); err != nil {
 				return usageError{err}
 			}
 			m, _, _, err := a.dnsManager(cmd.Context(), true)
@@ -254,7 +255,7 @@ propagation + --parent-ds-ttl more. Run again with new flags to change them.`,
 			}
 			for i, z := range zs {
 				if fl.Changed("zsk-lifetime") || fl.Changed("ksk-lifetime") || fl.Changed("propagation") || fl.Changed("parent-ds-ttl") {
-					if z, err = m.UpdateZone(cmd.Context(), z.Name, func(c *authdns.Config) error {
+					if z, err = m.UpdateZone(cmd.Context(), z.Name, func(c *zone.Config) error {
 						if fl.Changed("zsk-lifetime") {
 							c.ZSKLifetime = pol.ZSKLifetime
 						}
@@ -380,7 +381,7 @@ func newZoneKeys(a *app) *cobra.Command {
 			}
 			if keysJSON {
 				if ks == nil {
-					ks = []authdns.Key{}
+					ks = []zone.Key{}
 				}
 				return writeJSON(a.cfg.stdout, ks)
 			}
@@ -497,7 +498,7 @@ func newRecordList(a *app) *cobra.Command {
 			}
 			if listJSON {
 				if rs == nil {
-					rs = []authdns.Record{}
+					rs = []zone.Record{}
 				}
 				return writeJSON(a.cfg.stdout, rs)
 			}

@@ -16,7 +16,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/cadastre-ipam/cadastre/auth"
-	"github.com/cadastre-ipam/cadastre/authdns"
+	"github.com/cadastre-ipam/cadastre/authdns/zone"
 	"github.com/cadastre-ipam/cadastre/demo"
 	"github.com/cadastre-ipam/cadastre/geo"
 	"github.com/cadastre-ipam/cadastre/registry"
@@ -104,7 +104,7 @@ type fullStore interface {
 	registry.Store
 	geo.Store
 	auth.Store
-	authdns.Store
+	zone.Store
 }
 
 // app is one run of the command: its configuration and, once a command

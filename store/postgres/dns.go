@@ -3,7 +3,7 @@ package postgres
 import (
 	"context"
 
-	"github.com/cadastre-ipam/cadastre/authdns"
+	"github.com/cadastre-ipam/cadastre/authdns/zone"
 	"github.com/cadastre-ipam/cadastre/registry"
 	"github.com/cadastre-ipam/cadastre/store/internal/dnssql"
 	"github.com/cadastre-ipam/cadastre/store/internal/rowscan"
@@ -21,7 +21,7 @@ func newDNS(s *Store) dnssql.DNS {
 // dnsTx is a tx as the DNS statements use it.
 type dnsTx struct{ *tx }
 
-var _ authdns.Store = (*Store)(nil)
+var _ zone.Store = (*Store)(nil)
 
 func (x dnsTx) Exec(ctx context.Context, q string, args ...any) (int64, error) {
 	tag, err := x.exec(ctx, q, args...)

@@ -75,7 +75,7 @@ type Store struct {
 	ids   []int64
 	idsAt time.Time
 
-	// DNS is the DNS store (authdns.Store), with SQLite's (dns.go).
+	// DNS is the DNS store (zone.Store), with SQLite's (dns.go).
 	dnssql.DNS
 }
 

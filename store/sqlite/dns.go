@@ -3,7 +3,7 @@ package sqlite
 import (
 	"context"
 
-	"github.com/cadastre-ipam/cadastre/authdns"
+	"github.com/cadastre-ipam/cadastre/authdns/zone"
 	"github.com/cadastre-ipam/cadastre/registry"
 	"github.com/cadastre-ipam/cadastre/store/internal/dnssql"
 	"github.com/cadastre-ipam/cadastre/store/internal/rowscan"
@@ -12,7 +12,7 @@ import (
 // The DNS store's statements are dnssql's, shared with PostgreSQL; this
 // file binds them to SQLite: ? placeholders as written, an insert's id
 // from LastInsertId.
-var _ authdns.Store = (*Store)(nil)
+var _ zone.Store = (*Store)(nil)
 
 // dnsTx is a tx as the DNS statements use it.
 type dnsTx struct{ *tx }

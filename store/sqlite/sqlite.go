@@ -61,7 +61,7 @@ type Store struct {
 	// readOnly is set for a file that cannot be written at all; it has no
 	// writer and every Update fails.
 	readOnly bool
-	// DNS is the DNS store (authdns.Store), with PostgreSQL's (dns.go).
+	// DNS is the DNS store (zone.Store), with PostgreSQL's (dns.go).
 	dnssql.DNS
 }
 

@@ -1,4 +1,4 @@
-// Package dnssql holds the DNS store (authdns.Store) that SQLite and
+// Package dnssql holds the DNS store (zone.Store) that SQLite and
 // PostgreSQL share: the statements are the same but for their placeholders
 // and the way an insert hands back its id, so they are written once here,
 // with ? placeholders, and each store supplies a Tx that binds them in its
@@ -15,7 +15,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/cadastre-ipam/cadastre/authdns"
+	"github.com/cadastre-ipam/cadastre/authdns/zone"
 	"github.com/cadastre-ipam/cadastre/registry"
 	"github.com/cadastre-ipam/cadastre/store/internal/rowscan"
 )
@@ -41,7 +41,7 @@ type DB interface {
 	View(ctx context.Context, fn func(registry.Tx) error) error
 }
 
-// DNS implements authdns.Store over a DB. A store embeds it, so that the
+// DNS implements zone.Store over a DB. A store embeds it, so that the
 // methods are the store's own.
 type DNS struct {
 	db   DB
@@ -49,7 +49,7 @@ type DNS struct {
 	bind func(string) string
 }
 
-var _ authdns.Store = DNS{}
+var _ zone.Store = DNS{}
 
 // New returns the DNS store of db: tx gives a transaction of db its DNS
 // view, bind turns a statement's ? placeholders into the dialect's (nil:
@@ -120,13 +120,13 @@ var (
 
 const zoneCols = `id, name, kind, prefix, synthesize, config, serial, serial_hash, created_at, prefix_set`
 
-// InsertZone implements authdns.Store.
-func (s DNS) InsertZone(ctx context.Context, z *authdns.Zone, e registry.Event) error {
-	return s.InsertZones(ctx, []*authdns.Zone{z}, []registry.Event{e})
+// InsertZone implements zone.Store.
+func (s DNS) InsertZone(ctx context.Context, z *zone.Zone, e registry.Event) error {
+	return s.InsertZones(ctx, []*zone.Zone{z}, []registry.Event{e})
 }
 
-// InsertZones implements authdns.Store.
-func (s DNS) InsertZones(ctx context.Context, zs []*authdns.Zone, es []registry.Event) error {
+// InsertZones implements zone.Store.
+func (s DNS) InsertZones(ctx context.Context, zs []*zone.Zone, es []registry.Event) error {
 	if len(zs) != len(es) {
 		return fmt.Errorf("insert zones: %d zones, %d events", len(zs), len(es))
 	}
@@ -164,7 +164,7 @@ func (s DNS) InsertZones(ctx context.Context, zs []*authdns.Zone, es []registry.
 	return nil
 }
 
-// DeleteZones implements authdns.Store.
+// DeleteZones implements zone.Store.
 func (s DNS) DeleteZones(ctx context.Context, ids []int64, es []registry.Event) error {
 	if len(ids) != len(es) {
 		return fmt.Errorf("delete zones: %d zones, %d events", len(ids), len(es))
@@ -193,8 +193,8 @@ func (s DNS) DeleteZones(ctx context.Context, ids []int64, es []registry.Event) 
 	})
 }
 
-// UpdateZone implements authdns.Store.
-func (s DNS) UpdateZone(ctx context.Context, z authdns.Zone, e registry.Event) error {
+// UpdateZone implements zone.Store.
+func (s DNS) UpdateZone(ctx context.Context, z zone.Zone, e registry.Event) error {
 	cfg, err := json.Marshal(z.Config)
 	if err != nil {
 		return err
@@ -211,8 +211,8 @@ func (s DNS) UpdateZone(ctx context.Context, z authdns.Zone, e registry.Event) e
 	})
 }
 
-// Zones implements authdns.Store.
-func (s DNS) Zones(ctx context.Context) (out []authdns.Zone, err error) {
+// Zones implements zone.Store.
+func (s DNS) Zones(ctx context.Context) (out []zone.Zone, err error) {
 	err = s.view(ctx, func(x Tx) error {
 		out, err = collect(ctx, x, `SELECT `+zoneCols+` FROM dns_zones ORDER BY name`, nil, rowscan.Zone)
 		return err
@@ -220,8 +220,8 @@ func (s DNS) Zones(ctx context.Context) (out []authdns.Zone, err error) {
 	return out, err
 }
 
-// SetZoneSerial implements authdns.Store.
-func (s DNS) SetZoneSerial(ctx context.Context, zoneID int64, old, serial uint32, hash string, d *authdns.Diff) (ok bool, err error) {
+// SetZoneSerial implements zone.Store.
+func (s DNS) SetZoneSerial(ctx context.Context, zoneID int64, old, serial uint32, hash string, d *zone.Diff) (ok bool, err error) {
 	err = s.update(ctx, func(x Tx) error {
 		n, err := x.Exec(ctx, s.bind(`UPDATE dns_zones SET serial = ?, serial_hash = ? WHERE id = ? AND serial = ?`), int64(serial), hash, zoneID, int64(old))
 		if err != nil {
@@ -241,12 +241,12 @@ func (s DNS) SetZoneSerial(ctx context.Context, zoneID int64, old, serial uint32
 	return ok && err == nil, err
 }
 
-// Journal implements authdns.Store.
-func (s DNS) Journal(ctx context.Context, zoneID int64, from uint32) (out []authdns.Diff, err error) {
+// Journal implements zone.Store.
+func (s DNS) Journal(ctx context.Context, zoneID int64, from uint32) (out []zone.Diff, err error) {
 	err = s.view(ctx, func(x Tx) error {
 		out, err = collect(ctx, x, s.bind(`SELECT zone_id, from_serial, to_serial, removed, added, created_at FROM dns_journal WHERE zone_id = ? AND id >= (SELECT max(id) FROM dns_journal WHERE zone_id = ? AND from_serial = ?) ORDER BY id`),
-			[]any{zoneID, zoneID, int64(from)}, func(r rowscan.Scanner) (authdns.Diff, error) {
-				var d authdns.Diff
+			[]any{zoneID, zoneID, int64(from)}, func(r rowscan.Scanner) (zone.Diff, error) {
+				var d zone.Diff
 				var f, t, at int64
 				if err := r.Scan(&d.ZoneID, &f, &t, &d.Removed, &d.Added, &at); err != nil {
 					return d, err
@@ -259,7 +259,7 @@ func (s DNS) Journal(ctx context.Context, zoneID int64, from uint32) (out []auth
 	return out, err
 }
 
-// PruneJournal implements authdns.Store.
+// PruneJournal implements zone.Store.
 func (s DNS) PruneJournal(ctx context.Context, zoneID int64, keep int, before time.Time) error {
 	return s.update(ctx, func(x Tx) error {
 		_, err := x.Exec(ctx, s.bind(`DELETE FROM dns_journal WHERE zone_id = ? AND (created_at < ? OR id <= (SELECT id FROM dns_journal WHERE zone_id = ? ORDER BY id DESC LIMIT 1 OFFSET ?))`),
@@ -268,7 +268,7 @@ func (s DNS) PruneJournal(ctx context.Context, zoneID int64, keep int, before ti
 	})
 }
 
-// AcquireLease implements authdns.Store.
+// AcquireLease implements zone.Store.
 func (s DNS) AcquireLease(ctx context.Context, name, holder string, now, until time.Time) (ok bool, err error) {
 	err = s.update(ctx, func(x Tx) error {
 		n, err := x.Exec(ctx, s.bind(`INSERT INTO dns_leases (name, holder, expires) VALUES (?, ?, ?) ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, expires = excluded.expires WHERE dns_leases.holder = excluded.holder OR dns_leases.expires < ?`),
@@ -284,8 +284,8 @@ func (s DNS) AcquireLease(ctx context.Context, name, holder string, now, until t
 
 const recordCols = `id, zone_id, name, type, ttl, data, created_at`
 
-// InsertRecord implements authdns.Store.
-func (s DNS) InsertRecord(ctx context.Context, r *authdns.Record, e registry.Event) error {
+// InsertRecord implements zone.Store.
+func (s DNS) InsertRecord(ctx context.Context, r *zone.Record, e registry.Event) error {
 	return s.update(ctx, func(x Tx) error {
 		id, err := x.Insert(ctx, s.bind(`INSERT INTO dns_records (zone_id, name, type, ttl, data, created_at) VALUES (?, ?, ?, ?, ?, ?)`),
 			r.ZoneID, r.Name, r.Type, int64(r.TTL), r.Data, micros(r.CreatedAt))
@@ -298,7 +298,7 @@ func (s DNS) InsertRecord(ctx context.Context, r *authdns.Record, e registry.Eve
 	})
 }
 
-// DeleteRecord implements authdns.Store.
+// DeleteRecord implements zone.Store.
 func (s DNS) DeleteRecord(ctx context.Context, id int64, e registry.Event) error {
 	return s.update(ctx, func(x Tx) error {
 		n, err := x.Exec(ctx, s.bind(`DELETE FROM dns_records WHERE id = ?`), id)
@@ -312,8 +312,8 @@ func (s DNS) DeleteRecord(ctx context.Context, id int64, e registry.Event) error
 	})
 }
 
-// Records implements authdns.Store.
-func (s DNS) Records(ctx context.Context, zoneID int64) (out []authdns.Record, err error) {
+// Records implements zone.Store.
+func (s DNS) Records(ctx context.Context, zoneID int64) (out []zone.Record, err error) {
 	err = s.view(ctx, func(x Tx) error {
 		out, err = collect(ctx, x, s.bind(`SELECT `+recordCols+` FROM dns_records WHERE ? = 0 OR zone_id = ? ORDER BY zone_id, name, type, id`), []any{zoneID, zoneID}, rowscan.Record)
 		return err
@@ -323,9 +323,9 @@ func (s DNS) Records(ctx context.Context, zoneID int64) (out []authdns.Record, e
 
 const keyCols = `id, zone_id, role, algorithm, tag, public, sealed, state, created_at, published_at, active_at, inactive_at, removed_at, ds_at`
 
-// InsertKey implements authdns.Store. Key times store the zero time as 0
+// InsertKey implements zone.Store. Key times store the zero time as 0
 // (the event has not happened): rowscan.KeyMicros.
-func (s DNS) InsertKey(ctx context.Context, k *authdns.Key, e registry.Event) error {
+func (s DNS) InsertKey(ctx context.Context, k *zone.Key, e registry.Event) error {
 	return s.update(ctx, func(x Tx) error {
 		id, err := x.Insert(ctx, s.bind(`INSERT INTO dns_keys (zone_id, role, algorithm, tag, public, sealed, state, created_at, published_at, active_at, inactive_at, removed_at, ds_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
 			k.ZoneID, string(k.Role), int64(k.Algorithm), int64(k.Tag), k.Public, k.Sealed, string(k.State), micros(k.CreatedAt),
@@ -339,8 +339,8 @@ func (s DNS) InsertKey(ctx context.Context, k *authdns.Key, e registry.Event) er
 	})
 }
 
-// UpdateKey implements authdns.Store.
-func (s DNS) UpdateKey(ctx context.Context, k authdns.Key, prev authdns.KeyState, e registry.Event) error {
+// UpdateKey implements zone.Store.
+func (s DNS) UpdateKey(ctx context.Context, k zone.Key, prev zone.KeyState, e registry.Event) error {
 	return s.update(ctx, func(x Tx) error {
 		n, err := x.Exec(ctx, s.bind(`UPDATE dns_keys SET state = ?, published_at = ?, active_at = ?, inactive_at = ?, removed_at = ?, ds_at = ? WHERE id = ? AND state = ?`),
 			string(k.State), keyMicros(k.PublishedAt), keyMicros(k.ActiveAt), keyMicros(k.InactiveAt), keyMicros(k.RemovedAt), keyMicros(k.DSAt), k.ID, string(prev))
@@ -354,8 +354,8 @@ func (s DNS) UpdateKey(ctx context.Context, k authdns.Key, prev authdns.KeyState
 	})
 }
 
-// Keys implements authdns.Store.
-func (s DNS) Keys(ctx context.Context, zoneID int64) (out []authdns.Key, err error) {
+// Keys implements zone.Store.
+func (s DNS) Keys(ctx context.Context, zoneID int64) (out []zone.Key, err error) {
 	err = s.view(ctx, func(x Tx) error {
 		out, err = collect(ctx, x, s.bind(`SELECT `+keyCols+` FROM dns_keys WHERE ? = 0 OR zone_id = ? ORDER BY zone_id, id`), []any{zoneID, zoneID}, rowscan.Key)
 		return err
@@ -363,8 +363,8 @@ func (s DNS) Keys(ctx context.Context, zoneID int64) (out []authdns.Key, err err
 	return out, err
 }
 
-// InsertTSIGKey implements authdns.Store.
-func (s DNS) InsertTSIGKey(ctx context.Context, k authdns.TSIGKey, e registry.Event) error {
+// InsertTSIGKey implements zone.Store.
+func (s DNS) InsertTSIGKey(ctx context.Context, k zone.TSIGKey, e registry.Event) error {
 	return s.update(ctx, func(x Tx) error {
 		if _, err := x.Exec(ctx, s.bind(`INSERT INTO tsig_keys (name, algorithm, sealed, created_at, created_by) VALUES (?, ?, ?, ?, ?)`),
 			k.Name, k.Algorithm, k.Sealed, micros(k.CreatedAt), k.CreatedBy); err != nil {
@@ -377,7 +377,7 @@ func (s DNS) InsertTSIGKey(ctx context.Context, k authdns.TSIGKey, e registry.Ev
 	})
 }
 
-// DeleteTSIGKey implements authdns.Store.
+// DeleteTSIGKey implements zone.Store.
 func (s DNS) DeleteTSIGKey(ctx context.Context, name string, e registry.Event) error {
 	return s.update(ctx, func(x Tx) error {
 		n, err := x.Exec(ctx, s.bind(`DELETE FROM tsig_keys WHERE name = ?`), name)
@@ -391,11 +391,11 @@ func (s DNS) DeleteTSIGKey(ctx context.Context, name string, e registry.Event) e
 	})
 }
 
-// TSIGKeys implements authdns.Store.
-func (s DNS) TSIGKeys(ctx context.Context) (out []authdns.TSIGKey, err error) {
+// TSIGKeys implements zone.Store.
+func (s DNS) TSIGKeys(ctx context.Context) (out []zone.TSIGKey, err error) {
 	err = s.view(ctx, func(x Tx) error {
-		out, err = collect(ctx, x, `SELECT name, algorithm, sealed, created_at, created_by FROM tsig_keys ORDER BY name`, nil, func(r rowscan.Scanner) (authdns.TSIGKey, error) {
-			var k authdns.TSIGKey
+		out, err = collect(ctx, x, `SELECT name, algorithm, sealed, created_at, created_by FROM tsig_keys ORDER BY name`, nil, func(r rowscan.Scanner) (zone.TSIGKey, error) {
+			var k zone.TSIGKey
 			var at int64
 			err := r.Scan(&k.Name, &k.Algorithm, &k.Sealed, &at, &k.CreatedBy)
 			k.CreatedAt = rowscan.FromMicros(at)

@@ -1,19 +1,17 @@
-// Package authdns is cadastre's authoritative DNS server and signer: the
-// zones an operator configures (forward and reverse, with SOA, NS, static
-// records and signing keys), the zone data built from the register's named
-// assignments, online synthesis of reverse names for unnamed addresses,
-// DNSSEC (keys sealed at rest, precomputed signatures, NSEC3 — white lies
-// where names are synthesised — or compact denial, RFC 7583 key rollovers), zone transfers and NOTIFY, and a UDP
-// fast path that sends kept answers (fast.go).
+// Package zone holds a zone's data and the answers made from it: zones,
+// records and keys as stored (the Store port), key timing (RFC 7583),
+// building a zone's signed data from the register's named assignments and
+// the store, incremental builds and the IXFR journal's steps, DNSSEC
+// signing (precomputed and online), and answering a query from built data:
+// positive and negative answers, NSEC3 white lies, referrals and the
+// synthesis of reverse names for unnamed addresses.
 //
-// It holds no allocation rule and stores nothing itself: names come from
-// registry.Assignments, serials move with the event log, and a Store keeps
-// zones, records and keys, the IXFR journal (the signed records that left
-// and came at each serial: signatures depend on time as well as on the
-// log, so they cannot be derived from it afterwards) and the lease that
-// makes one replica the one that rolls keys. The Go package is named authdns so that it does
-// not clash with github.com/miekg/dns, which it is built on.
-package authdns
+// Built data, once published to the goroutines that answer from it, is
+// immutable, records included: code that needs a record changed, or calls
+// something that writes into one (miekg/dns's PackRR sets Rdlength), works
+// on a dns.Copy. It holds no rule of what an operator may configure
+// (authdns/manage) and no listener (authdns/server).
+package zone
 
 import (
 	"context"

@@ -1,4 +1,4 @@
-package authdns
+package zone
 
 import (
 	"encoding/base32"
@@ -93,9 +93,9 @@ func inPools(pools []netip.Prefix, a netip.Addr) bool {
 // synth tells whether name exists by synthesis, and its one synthesised
 // record if it is a leaf. Only unnamed addresses are synthesised: a named
 // one has its PTR in the zone data, and its synthetic names do not exist.
-func (zd *zoneData) synth(name string) (exists bool, rr dns.RR) {
+func (zd *Data) synth(name string) (exists bool, rr dns.RR) {
 	if zd.tmpl != nil {
-		p, ok := reversePrefix(&zd.zone, name)
+		p, ok := reversePrefix(&zd.Zone, name)
 		if !ok {
 			return false, nil
 		}
@@ -103,7 +103,7 @@ func (zd *zoneData) synth(name string) (exists bool, rr dns.RR) {
 			if !inPools(zd.pools, p.Addr()) {
 				return false, nil
 			}
-			return true, &dns.PTR{Hdr: dns.RR_Header{Name: name, Rrtype: dns.TypePTR, Class: dns.ClassINET, Ttl: zd.zone.Config.TTL}, Ptr: zd.tmpl.Name(p.Addr())}
+			return true, &dns.PTR{Hdr: dns.RR_Header{Name: name, Rrtype: dns.TypePTR, Class: dns.ClassINET, Ttl: zd.Zone.Config.TTL}, Ptr: zd.tmpl.Name(p.Addr())}
 		}
 		for _, pool := range zd.pools {
 			if pool.Overlaps(p) {
@@ -114,13 +114,13 @@ func (zd *zoneData) synth(name string) (exists bool, rr dns.RR) {
 	}
 	for _, r := range zd.synthFor {
 		a, ok := r.tmpl.Addr(name)
-		if !ok || !r.zone.Prefix.Contains(a) || !inPools(r.pools, a) {
+		if !ok || !r.Zone.Prefix.Contains(a) || !inPools(r.pools, a) {
 			continue
 		}
-		if n := r.nodes[ptrName(&r.zone, a)]; n != nil && n.sets[dns.TypePTR] != nil {
+		if n := r.Nodes[ptrName(&r.Zone, a)]; n != nil && n.sets[dns.TypePTR] != nil {
 			return false, nil
 		}
-		hdr := dns.RR_Header{Name: name, Class: dns.ClassINET, Ttl: zd.zone.Config.TTL}
+		hdr := dns.RR_Header{Name: name, Class: dns.ClassINET, Ttl: zd.Zone.Config.TTL}
 		if a.Is4() {
 			hdr.Rrtype = dns.TypeA
 			return true, &dns.A{Hdr: hdr, A: a.AsSlice()}
@@ -132,27 +132,27 @@ func (zd *zoneData) synth(name string) (exists bool, rr dns.RR) {
 }
 
 // result is what a look-up found.
-type result struct {
-	rcode     int
-	answer    []dns.RR
-	authority []dns.RR
+type Result struct {
+	Rcode     int
+	Answer    []dns.RR
+	Authority []dns.RR
 	// overBudget is set when an online signature was needed but the
 	// zone's signing budget was spent (a random-subdomain flood).
-	overBudget bool
+	OverBudget bool
 	// referral is an answer for a name delegated away: not authoritative,
 	// the child's NS in the authority section, glue in additional.
-	referral   bool
-	additional []dns.RR
+	Referral   bool
+	Additional []dns.RR
 }
 
 // lookup answers qname/qtype from this version of the zone. dnssec asks
 // for signatures and denial proofs.
-func (zd *zoneData) lookup(qname string, qtype uint16, dnssec bool) result {
-	dnssec = dnssec && zd.signed
+func (zd *Data) Lookup(qname string, qtype uint16, dnssec bool) Result {
+	dnssec = dnssec && zd.Signed
 	if cut := zd.cutAt(qname); cut != "" && (qname != cut || qtype != dns.TypeDS) {
 		return zd.referral(cut, dnssec)
 	}
-	n := zd.nodes[qname]
+	n := zd.Nodes[qname]
 	if n != nil {
 		if s := n.sets[qtype]; s != nil {
 			return zd.positive(s, dnssec)
@@ -168,13 +168,13 @@ func (zd *zoneData) lookup(qname string, qtype uint16, dnssec bool) result {
 	}
 	if srr != nil && (srr.Header().Rrtype == qtype || qtype == dns.TypeANY) && (n == nil || n.sets[srr.Header().Rrtype] == nil) {
 		set := []dns.RR{srr}
-		res := result{rcode: dns.RcodeSuccess, answer: set}
+		res := Result{Rcode: dns.RcodeSuccess, Answer: set}
 		if dnssec {
-			sigs, ok := zd.online.sign(set)
+			sigs, ok := zd.Online.sign(set)
 			if !ok {
-				return result{overBudget: true}
+				return Result{OverBudget: true}
 			}
-			res.answer = append(res.answer, sigs...)
+			res.Answer = append(res.Answer, sigs...)
 		}
 		return res
 	}
@@ -197,37 +197,37 @@ func (zd *zoneData) lookup(qname string, qtype uint16, dnssec bool) result {
 // §7.2.7; with compact denial an NSEC of cut showing only NS, RFC 9824),
 // which tells a validator the child is unsigned. In-bailiwick name
 // servers' addresses go along as glue.
-func (zd *zoneData) referral(cut string, dnssec bool) result {
-	n := zd.nodes[cut]
+func (zd *Data) referral(cut string, dnssec bool) Result {
+	n := zd.Nodes[cut]
 	ns := n.sets[dns.TypeNS]
-	res := result{rcode: dns.RcodeSuccess, referral: true, authority: append([]dns.RR{}, ns.rrs...)}
+	res := Result{Rcode: dns.RcodeSuccess, Referral: true, Authority: append([]dns.RR{}, ns.RRs...)}
 	if dnssec {
 		switch ds := n.sets[dns.TypeDS]; {
 		case ds != nil:
-			res.authority = append(append(res.authority, ds.rrs...), ds.sigs...)
+			res.Authority = append(append(res.Authority, ds.RRs...), ds.Sigs...)
 		case zd.denial == Compact:
 			nsec := &dns.NSEC{Hdr: dns.RR_Header{Name: cut, Rrtype: dns.TypeNSEC, Class: dns.ClassINET, Ttl: zd.negTTL},
 				NextDomain: "\\000." + cut, TypeBitMap: []uint16{dns.TypeNS, dns.TypeRRSIG, dns.TypeNSEC}}
-			sigs, ok := zd.online.sign([]dns.RR{nsec})
+			sigs, ok := zd.Online.sign([]dns.RR{nsec})
 			if !ok {
-				return result{overBudget: true}
+				return Result{OverBudget: true}
 			}
-			res.authority = append(append(res.authority, nsec), sigs...)
+			res.Authority = append(append(res.Authority, nsec), sigs...)
 		default:
 			if s, ok := zd.match(nsec3Hash(cut)); ok {
-				res.authority = append(append(res.authority, s.rrs...), s.sigs...)
+				res.Authority = append(append(res.Authority, s.RRs...), s.Sigs...)
 			}
 		}
 	}
-	for _, rr := range ns.rrs {
+	for _, rr := range ns.RRs {
 		target := strings.ToLower(rr.(*dns.NS).Ns)
 		if !dns.IsSubDomain(cut, target) {
 			continue
 		}
-		if g := zd.nodes[target]; g != nil {
+		if g := zd.Nodes[target]; g != nil {
 			for _, t := range []uint16{dns.TypeA, dns.TypeAAAA} {
 				if s := g.sets[t]; s != nil {
-					res.additional = append(res.additional, s.rrs...)
+					res.Additional = append(res.Additional, s.RRs...)
 				}
 			}
 		}
@@ -235,10 +235,10 @@ func (zd *zoneData) referral(cut string, dnssec bool) result {
 	return res
 }
 
-func (zd *zoneData) positive(s *rrset, dnssec bool) result {
-	res := result{rcode: dns.RcodeSuccess, answer: s.rrs}
+func (zd *Data) positive(s *rrset, dnssec bool) Result {
+	res := Result{Rcode: dns.RcodeSuccess, Answer: s.RRs}
 	if dnssec {
-		res.answer = append(append(make([]dns.RR, 0, len(s.rrs)+len(s.sigs)), s.rrs...), s.sigs...)
+		res.Answer = append(append(make([]dns.RR, 0, len(s.RRs)+len(s.Sigs)), s.RRs...), s.Sigs...)
 	}
 	return res
 }
@@ -246,7 +246,7 @@ func (zd *zoneData) positive(s *rrset, dnssec bool) result {
 // negSOA is the SOA for the authority section of a negative answer: its
 // TTL, and its signatures', is min(SOA TTL, SOA minimum) (RFC 2308 §3,
 // RFC 4035 §2.3).
-func (zd *zoneData) negSOA(dnssec bool) []dns.RR {
+func (zd *Data) negSOA(dnssec bool) []dns.RR {
 	if dnssec {
 		return zd.soaNeg
 	}
@@ -254,32 +254,32 @@ func (zd *zoneData) negSOA(dnssec bool) []dns.RR {
 }
 
 // negative is NXDOMAIN (nx) or NODATA for qname, whose node has types.
-func (zd *zoneData) negative(qname string, nx bool, types []uint16, dnssec bool) result {
-	res := result{rcode: dns.RcodeSuccess, authority: zd.negSOA(dnssec)}
+func (zd *Data) negative(qname string, nx bool, types []uint16, dnssec bool) Result {
+	res := Result{Rcode: dns.RcodeSuccess, Authority: zd.negSOA(dnssec)}
 	if nx {
-		res.rcode = dns.RcodeNameError
+		res.Rcode = dns.RcodeNameError
 	}
 	if !dnssec {
 		return res
 	}
-	auth := append([]dns.RR{}, res.authority...)
+	auth := append([]dns.RR{}, res.Authority...)
 	if zd.denial == Compact {
 		// RFC 9824: the answer is a NODATA for qname, with an NSEC that
 		// covers nothing but qname itself, signed now.
 		bitmap := []uint16{dns.TypeNSEC, dns.TypeRRSIG}
 		if nx {
 			bitmap = append(bitmap, typeNXNAME)
-			res.rcode = dns.RcodeSuccess
+			res.Rcode = dns.RcodeSuccess
 		} else {
 			bitmap = append(bitmap, types...)
 		}
 		nsec := &dns.NSEC{Hdr: dns.RR_Header{Name: qname, Rrtype: dns.TypeNSEC, Class: dns.ClassINET, Ttl: zd.negTTL},
 			NextDomain: "\\000." + qname, TypeBitMap: sortTypes(bitmap)}
-		sigs, ok := zd.online.sign([]dns.RR{nsec})
+		sigs, ok := zd.Online.sign([]dns.RR{nsec})
 		if !ok {
-			return result{overBudget: true}
+			return Result{OverBudget: true}
 		}
-		res.authority = append(append(auth, nsec), sigs...)
+		res.Authority = append(append(auth, nsec), sigs...)
 		return res
 	}
 	if zd.whiteLies {
@@ -287,28 +287,28 @@ func (zd *zoneData) negative(qname string, nx bool, types []uint16, dnssec bool)
 	}
 	seen := map[string]bool{}
 	addSet := func(s *rrset) {
-		if s == nil || seen[s.rrs[0].Header().Name] {
+		if s == nil || seen[s.RRs[0].Header().Name] {
 			return
 		}
-		seen[s.rrs[0].Header().Name] = true
-		auth = append(append(auth, s.rrs...), s.sigs...)
+		seen[s.RRs[0].Header().Name] = true
+		auth = append(append(auth, s.RRs...), s.Sigs...)
 	}
 	if !nx {
 		// RFC 5155 §7.2.3: the NSEC3 matching qname.
 		s, _ := zd.match(nsec3Hash(qname))
 		addSet(s)
-		res.authority = auth
+		res.Authority = auth
 		return res
 	}
 	// RFC 5155 §7.2.2: closest encloser proof and no wildcard.
 	ce, nextCloser := qname, qname
-	for ce != zd.zone.Name {
+	for ce != zd.Zone.Name {
 		i, end := dns.NextLabel(ce, 0)
 		if end {
 			break
 		}
 		nextCloser, ce = ce, ce[i:]
-		if _, ok := zd.nodes[ce]; ok {
+		if _, ok := zd.Nodes[ce]; ok {
 			break
 		}
 	}
@@ -316,7 +316,7 @@ func (zd *zoneData) negative(qname string, nx bool, types []uint16, dnssec bool)
 	addSet(s)
 	addSet(zd.cover(nsec3Hash(nextCloser)))
 	addSet(zd.cover(nsec3Hash("*." + ce)))
-	res.authority = auth
+	res.Authority = auth
 	return res
 }
 
@@ -329,17 +329,17 @@ func (zd *zoneData) negative(qname string, nx bool, types []uint16, dnssec bool)
 // the closest encloser, and ones covering the next closer name and the
 // wildcard below the encloser (§7.2.2). The signatures are cached and
 // spent from the zone's online budget like every per-query signature.
-func (zd *zoneData) whiteLie(qname string, nx bool, types []uint16, res result) result {
-	auth := append([]dns.RR{}, res.authority...)
+func (zd *Data) whiteLie(qname string, nx bool, types []uint16, res Result) Result {
+	auth := append([]dns.RR{}, res.Authority...)
 	add := func(owner, next string, bitmap []uint16) bool {
-		n := &dns.NSEC3{Hdr: dns.RR_Header{Name: strings.ToLower(owner) + "." + zd.zone.Name, Rrtype: dns.TypeNSEC3, Class: dns.ClassINET, Ttl: zd.negTTL},
+		n := &dns.NSEC3{Hdr: dns.RR_Header{Name: strings.ToLower(owner) + "." + zd.Zone.Name, Rrtype: dns.TypeNSEC3, Class: dns.ClassINET, Ttl: zd.negTTL},
 			Hash: dns.SHA1, HashLength: 20, NextDomain: next, TypeBitMap: bitmap}
 		for _, rr := range auth {
 			if rr.Header().Rrtype == dns.TypeNSEC3 && rr.Header().Name == n.Hdr.Name {
 				return true // one NSEC3 serves two proofs
 			}
 		}
-		sigs, ok := zd.online.sign([]dns.RR{n})
+		sigs, ok := zd.Online.sign([]dns.RR{n})
 		if !ok {
 			return false
 		}
@@ -356,14 +356,14 @@ func (zd *zoneData) whiteLie(qname string, nx bool, types []uint16, res result) 
 	}
 	if !nx {
 		if !matching(qname, types) {
-			return result{overBudget: true}
+			return Result{OverBudget: true}
 		}
-		res.authority = auth
+		res.Authority = auth
 		return res
 	}
 	ce, nextCloser := qname, qname
 	var ceTypes []uint16
-	for ce != zd.zone.Name {
+	for ce != zd.Zone.Name {
 		i, end := dns.NextLabel(ce, 0)
 		if end {
 			break
@@ -374,21 +374,21 @@ func (zd *zoneData) whiteLie(qname string, nx bool, types []uint16, res result) 
 			break
 		}
 	}
-	if ce == zd.zone.Name {
-		ceTypes = zd.nodes[ce].types()
+	if ce == zd.Zone.Name {
+		ceTypes = zd.Nodes[ce].types()
 	}
 	if !matching(ce, ceTypes) || !covering(nextCloser) || !covering("*."+ce) {
-		return result{overBudget: true}
+		return Result{OverBudget: true}
 	}
-	res.authority = auth
+	res.Authority = auth
 	return res
 }
 
 // existing says whether name exists in the zone, stored or synthesised,
 // and with which types.
-func (zd *zoneData) existing(name string) ([]uint16, bool) {
+func (zd *Data) existing(name string) ([]uint16, bool) {
 	var types []uint16
-	n := zd.nodes[name]
+	n := zd.Nodes[name]
 	if n != nil {
 		types = n.types()
 	}
@@ -453,24 +453,24 @@ func sortTypes(ts []uint16) []uint16 {
 // caching what it signed and spending from a budget, so that a flood of
 // random names costs at most the budget's worth of signatures.
 type onlineSigner struct {
-	zd     *zoneData
-	policy sigPolicy
+	zd     *Data
+	policy SigPolicy
 
 	mu     sync.Mutex
 	cache  map[string][]dns.RR
-	tokens float64
+	Tokens float64
 	last   time.Time
-	rate   float64 // signatures per second
-	burst  float64
-	now    func() time.Time
-	count  *atomic.Uint64 // signatures made, for the server's statistics
+	Rate   float64 // signatures per second
+	Burst  float64
+	Now    func() time.Time
+	Count  *atomic.Uint64 // signatures made, for the server's statistics
 }
 
 // maxOnlineCache bounds the cache of online signatures per zone version.
 const maxOnlineCache = 1 << 16
 
-func newOnlineSigner(zd *zoneData, p sigPolicy) *onlineSigner {
-	return &onlineSigner{zd: zd, policy: p, cache: map[string][]dns.RR{}, rate: 2000, burst: 4000, tokens: 4000, now: time.Now}
+func newOnlineSigner(zd *Data, p SigPolicy) *onlineSigner {
+	return &onlineSigner{zd: zd, policy: p, cache: map[string][]dns.RR{}, Rate: 2000, Burst: 4000, Tokens: 4000, Now: time.Now}
 }
 
 // onlineKey is the cache key of a set signed per query: for the one
@@ -498,24 +498,24 @@ func (o *onlineSigner) sign(set []dns.RR) ([]dns.RR, bool) {
 		o.mu.Unlock()
 		return sigs, true
 	}
-	now := o.now()
+	now := o.Now()
 	if !o.last.IsZero() {
-		o.tokens = min(o.burst, o.tokens+now.Sub(o.last).Seconds()*o.rate)
+		o.Tokens = min(o.Burst, o.Tokens+now.Sub(o.last).Seconds()*o.Rate)
 	}
 	o.last = now
-	if o.tokens < float64(len(o.zd.zsks)) {
+	if o.Tokens < float64(len(o.zd.zsks)) {
 		o.mu.Unlock()
 		return nil, false
 	}
-	o.tokens -= float64(len(o.zd.zsks))
+	o.Tokens -= float64(len(o.zd.zsks))
 	o.mu.Unlock()
 
-	if o.count != nil {
-		o.count.Add(uint64(len(o.zd.zsks)))
+	if o.Count != nil {
+		o.Count.Add(uint64(len(o.zd.zsks)))
 	}
 	var sigs []dns.RR
 	for _, k := range o.zd.zsks {
-		s, err := signOnline(set, o.zd.zone.Name, k, o.zd.sigFrom, o.zd.sigUntil)
+		s, err := signOnline(set, o.zd.Zone.Name, k, o.zd.sigFrom, o.zd.sigUntil)
 		if err != nil {
 			return nil, false
 		}

@@ -1,4 +1,4 @@
-package authdns
+package zone
 
 import (
 	"crypto/sha256"
@@ -78,7 +78,7 @@ func (p *packer) pack(rr dns.RR) (string, error) {
 }
 
 // fullHash digests everything the zone serves but its SOA set.
-func (zd *zoneData) fullHash() (sumHash, error) {
+func (zd *Data) FullHash() (sumHash, error) {
 	var h sumHash
 	var p packer
 	each := func(rrs []dns.RR) error {
@@ -91,24 +91,24 @@ func (zd *zoneData) fullHash() (sumHash, error) {
 		}
 		return nil
 	}
-	for _, n := range zd.nodes {
+	for _, n := range zd.Nodes {
 		for t, s := range n.sets {
 			if t == dns.TypeSOA {
 				continue
 			}
-			if err := each(s.rrs); err != nil {
+			if err := each(s.RRs); err != nil {
 				return h, err
 			}
-			if err := each(s.sigs); err != nil {
+			if err := each(s.Sigs); err != nil {
 				return h, err
 			}
 		}
 	}
 	for _, e := range zd.chain {
-		if err := each(e.set.rrs); err != nil {
+		if err := each(e.set.RRs); err != nil {
 			return h, err
 		}
-		if err := each(e.set.sigs); err != nil {
+		if err := each(e.set.Sigs); err != nil {
 			return h, err
 		}
 	}
@@ -132,19 +132,19 @@ func sameRRs(a, b []dns.RR) bool {
 	return true
 }
 
-func sameSet(a, b *rrset) bool { return sameRRs(a.rrs, b.rrs) && sameRRs(a.sigs, b.sigs) }
+func sameSet(a, b *rrset) bool { return sameRRs(a.RRs, b.RRs) && sameRRs(a.Sigs, b.Sigs) }
 
 // bodyDiff is what changed from prev to zd but the SOA set: records of
 // prev not in zd and of zd not in prev, in wire form, with the update of
 // the content hash.
-func bodyDiff(prev, zd *zoneData) (removed, added []string, h sumHash, err error) {
+func BodyDiff(prev, zd *Data) (removed, added []string, h sumHash, err error) {
 	var rem, add []dns.RR
 	take := func(to *[]dns.RR, s *rrset) {
-		*to = append(*to, s.rrs...)
-		*to = append(*to, s.sigs...)
+		*to = append(*to, s.RRs...)
+		*to = append(*to, s.Sigs...)
 	}
-	for name, n := range zd.nodes {
-		pn := prev.nodes[name]
+	for name, n := range zd.Nodes {
+		pn := prev.Nodes[name]
 		for t, s := range n.sets {
 			if t == dns.TypeSOA {
 				continue
@@ -170,8 +170,8 @@ func bodyDiff(prev, zd *zoneData) (removed, added []string, h sumHash, err error
 			}
 		}
 	}
-	for name, pn := range prev.nodes {
-		if _, ok := zd.nodes[name]; ok {
+	for name, pn := range prev.Nodes {
+		if _, ok := zd.Nodes[name]; ok {
 			continue
 		}
 		for t, ps := range pn.sets {
@@ -233,7 +233,7 @@ func bodyDiff(prev, zd *zoneData) (removed, added []string, h sumHash, err error
 		}
 	}
 	removed = kept
-	h = prev.sum
+	h = prev.Sum
 	for _, w := range removed {
 		h.add(w, -1)
 	}
@@ -244,13 +244,13 @@ func bodyDiff(prev, zd *zoneData) (removed, added []string, h sumHash, err error
 }
 
 // soaWires is the SOA and its signatures in wire form.
-func (zd *zoneData) soaWires(p *packer) (string, []string, error) {
-	soa, err := p.pack(zd.soa.rrs[0])
+func (zd *Data) soaWires(p *packer) (string, []string, error) {
+	soa, err := p.pack(zd.SOA.RRs[0])
 	if err != nil {
 		return "", nil, err
 	}
 	var sigs []string
-	for _, rr := range zd.soa.sigs {
+	for _, rr := range zd.SOA.Sigs {
 		w, err := p.pack(rr)
 		if err != nil {
 			return "", nil, err
@@ -262,24 +262,24 @@ func (zd *zoneData) soaWires(p *packer) (string, []string, error) {
 
 // journalStep is the journal step from prev to zd, whose serial is set:
 // each side's SOA first, then its SOA signatures, then the body.
-func journalStep(prev, zd *zoneData, removed, added []string) (*Diff, error) {
+func JournalStep(prev, zd *Data, removed, added []string) (*Diff, error) {
 	var p packer
 	soa, sigs, err := prev.soaWires(&p)
 	if err != nil {
 		return nil, fmt.Errorf("journal: %w", err)
 	}
-	return stepFrom(prev.serial, append([]string{soa}, sigs...), zd, removed, added)
+	return stepFrom(prev.Serial, append([]string{soa}, sigs...), zd, removed, added)
 }
 
 // stepFrom is the journal step from serial from, whose SOA and SOA
 // signatures are head, to zd.
-func stepFrom(from uint32, head []string, zd *zoneData, removed, added []string) (*Diff, error) {
+func stepFrom(from uint32, head []string, zd *Data, removed, added []string) (*Diff, error) {
 	var p packer
 	soa, sigs, err := zd.soaWires(&p)
 	if err != nil {
 		return nil, fmt.Errorf("journal: %w", err)
 	}
-	d := &Diff{ZoneID: zd.zone.ID, From: from, To: zd.serial}
+	d := &Diff{ZoneID: zd.Zone.ID, From: from, To: zd.Serial}
 	for _, w := range head {
 		d.Removed = append(d.Removed, w...)
 	}
@@ -301,7 +301,7 @@ func stepFrom(from uint32, head []string, zd *zoneData, removed, added []string)
 // the journal's steps from prev to the stored version, removed and added
 // this build's difference from prev. A record is removed if the stored
 // version has it and zd does not, added if the other way round.
-func composeStep(c *condensed, to uint32, zd *zoneData, removed, added []string) (*Diff, error) {
+func ComposeStep(c *Condensed, to uint32, zd *Data, removed, added []string) (*Diff, error) {
 	soaSig := func(w string) bool {
 		t, covered := wireTypes(w)
 		return t == dns.TypeRRSIG && covered == dns.TypeSOA
@@ -314,14 +314,14 @@ func composeStep(c *condensed, to uint32, zd *zoneData, removed, added []string)
 		return m
 	}
 	rem1, add1 := set(removed), set(added)
-	head := []string{c.toSOA}
+	head := []string{c.ToSOA}
 	var rem2, add2 []string
-	for _, w := range c.removed.list() {
+	for _, w := range c.Removed.list() {
 		if !soaSig(w) { // prev's SOA signatures: not in the stored version
 			rem2 = append(rem2, w)
 		}
 	}
-	for _, w := range c.added.list() {
+	for _, w := range c.Added.list() {
 		if soaSig(w) {
 			head = append(head, w) // the stored version's SOA signatures
 		} else {
@@ -358,24 +358,24 @@ func composeStep(c *condensed, to uint32, zd *zoneData, removed, added []string)
 // pools it synthesises names in, the signing period and the test hook
 // that breaks signatures. A zone whose fingerprint (and stored serial)
 // did not change since the version served is not built again.
-func fingerprint(z Zone, in *buildInput, canon []string, period time.Time, corrupt string) [32]byte {
+func Fingerprint(z Zone, in *BuildInput, canon []string, period time.Time, corrupt string) [32]byte {
 	h := sha256.New()
 	cfg, _ := json.Marshal(z.Config)
 	fmt.Fprintf(h, "zone %d %s %s %v %s %s\n", z.ID, z.Name, z.Kind, z.Prefix, z.Synthesize, cfg)
 	fmt.Fprintf(h, "period %d corrupt %q\n", period.Unix(), corrupt)
-	for _, r := range in.records {
+	for _, r := range in.Records {
 		if r.ZoneID == z.ID {
 			fmt.Fprintf(h, "record %d %s %s %d %q\n", r.ID, r.Name, r.Type, r.TTL, r.Data)
 		}
 	}
-	for _, k := range in.keys {
+	for _, k := range in.Keys {
 		if k.ZoneID == z.ID {
 			fmt.Fprintf(h, "key %d %s %d %d %s %s %d %d %d %d %d\n", k.ID, k.Role, k.Algorithm, k.Tag, k.Public, k.State,
 				k.PublishedAt.UnixMicro(), k.ActiveAt.UnixMicro(), k.InactiveAt.UnixMicro(), k.RemovedAt.UnixMicro(), k.DSAt.UnixMicro())
 		}
 	}
 	var b []byte
-	for i, a := range in.assigns {
+	for i, a := range in.Assigns {
 		if canon[i] == "" {
 			continue
 		}
@@ -389,7 +389,7 @@ func fingerprint(z Zone, in *buildInput, canon []string, period time.Time, corru
 		}
 	}
 	if z.Synthesize != "" {
-		for _, p := range in.pools {
+		for _, p := range in.Pools {
 			if p.Prefix.Overlaps(z.Prefix) {
 				fmt.Fprintf(h, "pool %v\n", p.Prefix)
 			}
@@ -402,7 +402,7 @@ func fingerprint(z Zone, in *buildInput, canon []string, period time.Time, corru
 
 // canonicalNames is the owner name of each assignment that can have one
 // (assigned, named, one address), "" for the others.
-func canonicalNames(as []registry.Assignment) []string {
+func CanonicalNames(as []registry.Assignment) []string {
 	out := make([]string, len(as))
 	for i, a := range as {
 		if a.State == registry.StateAssigned && a.Name != "" && a.Prefix.IsSingleIP() {
@@ -415,12 +415,12 @@ func canonicalNames(as []registry.Assignment) []string {
 // rebuildSet says which zones to build: those new or changed, with the
 // zones linked to them by synthesis (a reverse zone with a template and
 // the forward zone that holds its names are built together).
-func rebuildSet(zones []Zone, fps map[string][32]byte, old map[string]*zoneData) map[string]bool {
+func RebuildSet(zones []Zone, fps map[string][32]byte, old map[string]*Data) map[string]bool {
 	out := map[string]bool{}
-	names := map[string]*zoneData{}
+	names := map[string]*Data{}
 	for _, z := range zones {
 		o := old[z.Name]
-		out[z.Name] = o == nil || o.fp != fps[z.Name] || o.zone.ID != z.ID || o.serial != z.Serial || o.hash != z.SerialHash
+		out[z.Name] = o == nil || o.FP != fps[z.Name] || o.Zone.ID != z.ID || o.Serial != z.Serial || o.Hash != z.SerialHash
 		names[z.Name] = nil
 	}
 	for again := true; again; {
@@ -443,7 +443,7 @@ func rebuildSet(zones []Zone, fps map[string][32]byte, old map[string]*zoneData)
 }
 
 // findZoneName is the name of the zone holding name, or "".
-func findZoneName(zs map[string]*zoneData, name string) string {
+func findZoneName(zs map[string]*Data, name string) string {
 	for off, end := 0, false; !end; off, end = dns.NextLabel(name, off) {
 		if _, ok := zs[name[off:]]; ok {
 			return name[off:]

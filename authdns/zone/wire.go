@@ -1,4 +1,4 @@
-package authdns
+package zone
 
 import (
 	"fmt"
@@ -12,14 +12,14 @@ import (
 // condensed is a run of journal steps as one: the SOA at its start and
 // at its end, and what left and came in between (SOA signatures
 // included: they change with every step), in wire form.
-type condensed struct {
-	fromSOA, toSOA string
-	removed, added rrList
+type Condensed struct {
+	FromSOA, ToSOA string
+	Removed, Added RRList
 }
 
 // condense joins the steps that lead from serial from to serial to;
 // ok is false if they do not (a step was never written, or pruned).
-func condense(steps []Diff, from, to uint32) (c condensed, ok bool) {
+func Condense(steps []Diff, from, to uint32) (c Condensed, ok bool) {
 	cur := from
 	for _, d := range steps {
 		if cur == to {
@@ -32,25 +32,25 @@ func condense(steps []Diff, from, to uint32) (c condensed, ok bool) {
 		if len(rem) == 0 || len(add) == 0 || wireType(rem[0]) != dns.TypeSOA || wireType(add[0]) != dns.TypeSOA {
 			return c, false // not a step this package wrote
 		}
-		if c.fromSOA == "" {
-			c.fromSOA = rem[0]
+		if c.FromSOA == "" {
+			c.FromSOA = rem[0]
 		}
-		c.toSOA = add[0]
+		c.ToSOA = add[0]
 		// Each record that comes back after it left (or leaves after it
 		// came) drops out.
 		for _, w := range rem[1:] {
-			if !c.added.drop(w) {
-				c.removed.add(w)
+			if !c.Added.drop(w) {
+				c.Removed.add(w)
 			}
 		}
 		for _, w := range add[1:] {
-			if !c.removed.drop(w) {
-				c.added.add(w)
+			if !c.Removed.drop(w) {
+				c.Added.add(w)
 			}
 		}
 		cur = d.To
 	}
-	return c, cur == to && c.fromSOA != ""
+	return c, cur == to && c.FromSOA != ""
 }
 
 // wireType is the type of the uncompressed record w, and for an RRSIG
@@ -77,12 +77,12 @@ func wireTypes(w string) (typ, covered uint16) {
 }
 
 // rrList is an ordered set of records in wire form.
-type rrList struct {
+type RRList struct {
 	order []string
 	at    map[string]int // index in order; dropped ones are deleted
 }
 
-func (l *rrList) add(w string) {
+func (l *RRList) add(w string) {
 	if l.at == nil {
 		l.at = map[string]int{}
 	}
@@ -93,7 +93,7 @@ func (l *rrList) add(w string) {
 }
 
 // drop removes w and says whether it was there.
-func (l *rrList) drop(w string) bool {
+func (l *RRList) drop(w string) bool {
 	if _, ok := l.at[w]; !ok {
 		return false
 	}
@@ -102,7 +102,7 @@ func (l *rrList) drop(w string) bool {
 }
 
 // list is the records left, in order.
-func (l *rrList) list() []string {
+func (l *RRList) list() []string {
 	var out []string
 	for i, w := range l.order {
 		if j, ok := l.at[w]; ok && j == i {
@@ -112,7 +112,7 @@ func (l *rrList) list() []string {
 	return out
 }
 
-func (l *rrList) rrs() ([]dns.RR, error) {
+func (l *RRList) RRs() ([]dns.RR, error) {
 	var out []dns.RR
 	for i, w := range l.order {
 		if j, ok := l.at[w]; !ok || j != i {

@@ -1,4 +1,4 @@
-package authdns
+package zone
 
 import (
 	"crypto"
@@ -58,7 +58,7 @@ func aad(zone string, tag uint16) []byte { return fmt.Appendf(nil, "%s|%d", zone
 
 // Seal encrypts a private key (PKCS #8 DER) for zone and tag.
 func (s *Sealer) Seal(zone string, tag uint16, der []byte) []byte {
-	return s.seal(aad(zone, tag), der)
+	return s.SealData(aad(zone, tag), der)
 }
 
 // Open decrypts what Seal made.
@@ -71,7 +71,7 @@ func (s *Sealer) Open(zone string, tag uint16, sealed []byte) ([]byte, error) {
 }
 
 // seal encrypts data bound to ad (what it belongs to).
-func (s *Sealer) seal(ad, data []byte) []byte {
+func (s *Sealer) SealData(ad, data []byte) []byte {
 	nonce := make([]byte, s.aead.NonceSize())
 	if _, err := rand.Read(nonce); err != nil {
 		panic(err) // crypto/rand never fails on supported systems
@@ -103,7 +103,7 @@ func (r Role) flags() uint16 {
 
 // newKey generates a key pair for zone and role. It does not check that
 // the tag is free; the caller does.
-func newKey(zone string, role Role, alg Algorithm) (*dns.DNSKEY, crypto.Signer, error) {
+func NewKey(zone string, role Role, alg Algorithm) (*dns.DNSKEY, crypto.Signer, error) {
 	k := &dns.DNSKEY{Hdr: dns.RR_Header{Name: zone, Rrtype: dns.TypeDNSKEY, Class: dns.ClassINET}, Flags: role.flags(), Protocol: 3, Algorithm: uint8(alg)}
 	var bits int
 	switch alg {
@@ -154,7 +154,7 @@ func (k Key) signer(s *Sealer, zone string) (crypto.Signer, error) {
 }
 
 // sealKey turns a generated key pair into a storable Key.
-func sealKey(s *Sealer, zone string, role Role, dk *dns.DNSKEY, priv crypto.Signer) (Key, error) {
+func SealKey(s *Sealer, zone string, role Role, dk *dns.DNSKEY, priv crypto.Signer) (Key, error) {
 	der, err := x509.MarshalPKCS8PrivateKey(priv)
 	if err != nil {
 		return Key{}, err

@@ -1,4 +1,4 @@
-package authdns
+package zone
 
 import (
 	"crypto"
@@ -16,8 +16,8 @@ import (
 
 // rrset is one owner name's records of one type, with their signatures.
 type rrset struct {
-	rrs  []dns.RR
-	sigs []dns.RR
+	RRs  []dns.RR
+	Sigs []dns.RR
 }
 
 // node is one name of a zone. A node with no sets is an empty
@@ -52,19 +52,19 @@ type nsec3Entry struct {
 // its records as well (they are shared by every goroutine answering from
 // the snapshot, and by the next build): copy a record before writing
 // into it, or before handing it to anything that does (dns.PackRR).
-type zoneData struct {
-	zone   Zone
-	serial uint32
-	hash   string   // sum.String(): names the content in the store
-	sum    sumHash  // digest of everything served but the SOA set
-	fp     [32]byte // fingerprint of what the build read
-	seq    int64    // the event-log position it reflects
-	nodes  map[string]*node
-	soa    *rrset
+type Data struct {
+	Zone   Zone
+	Serial uint32
+	Hash   string   // sum.String(): names the content in the store
+	Sum    sumHash  // digest of everything served but the SOA set
+	FP     [32]byte // fingerprint of what the build read
+	Seq    int64    // the event-log position it reflects
+	Nodes  map[string]*node
+	SOA    *rrset
 	soaNeg []dns.RR // SOA and its signatures with the negative TTL
 	negTTL uint32
 
-	signed bool
+	Signed bool
 	ksks   []activeKey // sign DNSKEY, CDS, CDNSKEY
 	zsks   []activeKey // sign the rest
 	chain  []nsec3Entry
@@ -86,8 +86,8 @@ type zoneData struct {
 	// names answers A/AAAA for them (synthFor).
 	tmpl     *Template
 	pools    []netip.Prefix
-	synthFor []*zoneData
-	forward  *zoneData // for a synthesising reverse zone: where its names live
+	synthFor []*Data
+	forward  *Data // for a synthesising reverse zone: where its names live
 
 	// cuts are the delegation points: names below the apex with NS
 	// records. What is at a cut but its DS, and all below it (glue), is
@@ -96,21 +96,21 @@ type zoneData struct {
 	cuts map[string]bool
 
 	keys   []Key  // the zone's keys, retired ones included, for rollovers
-	maxTTL uint32 // the largest TTL served, for RFC 7583 Iret
+	MaxTTL uint32 // the largest TTL served, for RFC 7583 Iret
 
 	sigFrom, sigUntil time.Time
-	refreshAt         time.Time // when precomputed signatures need renewing
-	online            *onlineSigner
+	RefreshAt         time.Time // when precomputed signatures need renewing
+	Online            *onlineSigner
 }
 
 // buildInput is what one build reads from the register and the store.
-type buildInput struct {
-	zones   []Zone
-	records []Record
-	keys    []Key
-	assigns []registry.Assignment
-	pools   []registry.Pool
-	seq     int64
+type BuildInput struct {
+	Zones   []Zone
+	Records []Record
+	Keys    []Key
+	Assigns []registry.Assignment
+	Pools   []registry.Pool
+	Seq     int64
 }
 
 // sigPolicy says how long signatures live.
@@ -124,33 +124,33 @@ type buildInput struct {
 // the serial, stays put, and a journal written by one replica describes
 // what every replica serves. Every precomputed signature is renewed at
 // the period's end, with refresh still left before it expires.
-type sigPolicy struct {
-	now      time.Time
-	validity time.Duration // expiration - start of the period
-	refresh  time.Duration // what is left when a signature is renewed
+type SigPolicy struct {
+	Now      time.Time
+	Validity time.Duration // expiration - start of the period
+	Refresh  time.Duration // what is left when a signature is renewed
 }
 
 // period is the length of a signing period: at least a second.
-func (p sigPolicy) period() time.Duration {
-	return max(p.validity-p.refresh, time.Second)
+func (p SigPolicy) period() time.Duration {
+	return max(p.Validity-p.Refresh, time.Second)
 }
 
 // start is the beginning of the signing period holding now.
-func (p sigPolicy) start() time.Time {
+func (p SigPolicy) Start() time.Time {
 	g := int64(p.period() / time.Second)
-	u := p.now.Unix()
+	u := p.Now.Unix()
 	return time.Unix(u-((u%g)+g)%g, 0)
 }
 
 // inception is an hour before the period starts, for clocks that lag.
-func (p sigPolicy) inception() time.Time { return p.start().Add(-time.Hour) }
+func (p SigPolicy) inception() time.Time { return p.Start().Add(-time.Hour) }
 
 // expiration is validity after the period starts.
-func (p sigPolicy) expiration() time.Time { return p.start().Add(p.validity) }
+func (p SigPolicy) expiration() time.Time { return p.Start().Add(p.Validity) }
 
 // sigCache keeps signatures across builds, so that an event that changes
 // one name re-signs one name (RFC 6781 §4.4.2: re-sign what changed).
-type sigCache map[string]*dns.RRSIG
+type SigCache map[string]*dns.RRSIG
 
 func setKey(set []dns.RR, tag uint16) string {
 	var b strings.Builder
@@ -164,7 +164,7 @@ func setKey(set []dns.RR, tag uint16) string {
 
 // sign returns the signatures of set by keys, from old when made in the
 // current signing period, recording what it used in used.
-func sign(set []dns.RR, zone string, keys []activeKey, p sigPolicy, old, used sigCache) ([]dns.RR, error) {
+func sign(set []dns.RR, zone string, keys []activeKey, p SigPolicy, old, used SigCache) ([]dns.RR, error) {
 	if len(set) == 0 {
 		return nil, nil
 	}
@@ -188,7 +188,7 @@ func sign(set []dns.RR, zone string, keys []activeKey, p sigPolicy, old, used si
 
 // signSet makes a fresh RRSIG: TTL that of the set (RFC 4034 §3),
 // inception and expiration from the signing period (see sigPolicy).
-func signSet(set []dns.RR, zone string, k activeKey, p sigPolicy) (*dns.RRSIG, error) {
+func signSet(set []dns.RR, zone string, k activeKey, p SigPolicy) (*dns.RRSIG, error) {
 	h := set[0].Header()
 	s := &dns.RRSIG{Hdr: dns.RR_Header{Name: h.Name, Rrtype: dns.TypeRRSIG, Class: dns.ClassINET, Ttl: h.Ttl},
 		Algorithm: uint8(k.Algorithm), KeyTag: k.Tag, SignerName: zone, OrigTtl: h.Ttl,
@@ -199,58 +199,58 @@ func signSet(set []dns.RR, zone string, k activeKey, p sigPolicy) (*dns.RRSIG, e
 	return s, nil
 }
 
-func (zd *zoneData) add(rr dns.RR) {
+func (zd *Data) add(rr dns.RR) {
 	h := rr.Header()
 	h.Name = strings.ToLower(h.Name)
-	n := zd.nodes[h.Name]
+	n := zd.Nodes[h.Name]
 	if n == nil {
 		n = &node{sets: map[uint16]*rrset{}}
-		zd.nodes[h.Name] = n
+		zd.Nodes[h.Name] = n
 	}
 	s := n.sets[h.Rrtype]
 	if s == nil {
 		s = &rrset{}
 		n.sets[h.Rrtype] = s
 	}
-	for _, o := range s.rrs {
+	for _, o := range s.RRs {
 		if dns.IsDuplicate(o, rr) {
 			return
 		}
 	}
 	// RFC 2181 §5.2: all records of a set share one TTL.
-	if len(s.rrs) > 0 {
-		h.Ttl = s.rrs[0].Header().Ttl
+	if len(s.RRs) > 0 {
+		h.Ttl = s.RRs[0].Header().Ttl
 	}
-	s.rrs = append(s.rrs, rr)
+	s.RRs = append(s.RRs, rr)
 }
 
 // addENTs makes every name between each owner and the apex exist.
-func (zd *zoneData) addENTs() {
-	for name := range zd.nodes {
-		for n := name; n != zd.zone.Name; {
+func (zd *Data) addENTs() {
+	for name := range zd.Nodes {
+		for n := name; n != zd.Zone.Name; {
 			i, end := dns.NextLabel(n, 0)
 			if end {
 				break
 			}
 			n = n[i:]
-			if _, ok := zd.nodes[n]; ok {
+			if _, ok := zd.Nodes[n]; ok {
 				break
 			}
-			zd.nodes[n] = &node{sets: map[uint16]*rrset{}}
+			zd.Nodes[n] = &node{sets: map[uint16]*rrset{}}
 		}
 	}
 }
 
 // buildZone makes the unsigned data of z: SOA, NS, static records, and
 // names from assignments.
-func buildZone(z Zone, in *buildInput) (*zoneData, error) {
-	zd := &zoneData{zone: z, nodes: map[string]*node{z.Name: {sets: map[uint16]*rrset{}}}, seq: in.seq}
+func Build(z Zone, in *BuildInput) (*Data, error) {
+	zd := &Data{Zone: z, Nodes: map[string]*node{z.Name: {sets: map[uint16]*rrset{}}}, Seq: in.Seq}
 	c := z.Config
 	zd.negTTL = min(c.TTL, c.Minimum) // RFC 2308 §5, RFC 9077 §3
 	for _, ns := range c.NS {
 		zd.add(&dns.NS{Hdr: dns.RR_Header{Name: z.Name, Rrtype: dns.TypeNS, Class: dns.ClassINET, Ttl: c.TTL}, Ns: ns})
 	}
-	for _, r := range in.records {
+	for _, r := range in.Records {
 		if r.ZoneID != z.ID {
 			continue
 		}
@@ -260,7 +260,7 @@ func buildZone(z Zone, in *buildInput) (*zoneData, error) {
 		}
 		zd.add(rr)
 	}
-	for _, a := range in.assigns {
+	for _, a := range in.Assigns {
 		if a.State != registry.StateAssigned || a.Name == "" || !a.Prefix.IsSingleIP() {
 			continue
 		}
@@ -268,7 +268,7 @@ func buildZone(z Zone, in *buildInput) (*zoneData, error) {
 		addr := a.Prefix.Addr()
 		switch z.Kind {
 		case Forward:
-			if !dns.IsSubDomain(z.Name, name) || inChild(in.zones, z.Name, name) {
+			if !dns.IsSubDomain(z.Name, name) || inChild(in.Zones, z.Name, name) {
 				continue
 			}
 			hdr := dns.RR_Header{Name: name, Class: dns.ClassINET, Ttl: c.TTL}
@@ -292,20 +292,20 @@ func buildZone(z Zone, in *buildInput) (*zoneData, error) {
 			return nil, fmt.Errorf("zone %s: %w", z.Name, err)
 		}
 		zd.tmpl = &t
-		for _, p := range in.pools {
+		for _, p := range in.Pools {
 			if p.Prefix.Overlaps(z.Prefix) {
 				zd.pools = append(zd.pools, p.Prefix)
 			}
 		}
 	}
-	zd.soa = &rrset{rrs: []dns.RR{&dns.SOA{Hdr: dns.RR_Header{Name: z.Name, Rrtype: dns.TypeSOA, Class: dns.ClassINET, Ttl: c.TTL},
+	zd.SOA = &rrset{RRs: []dns.RR{&dns.SOA{Hdr: dns.RR_Header{Name: z.Name, Rrtype: dns.TypeSOA, Class: dns.ClassINET, Ttl: c.TTL},
 		Ns: c.NS[0], Mbox: c.Mbox, Refresh: c.Refresh, Retry: c.Retry, Expire: c.Expire, Minttl: c.Minimum}}}
 	// The apex node holds the SOA too, for answers and the NSEC3 bitmap;
 	// hashing, signing and transfers treat it apart, as the serial is
 	// chosen last.
-	zd.nodes[z.Name].sets[dns.TypeSOA] = zd.soa
+	zd.Nodes[z.Name].sets[dns.TypeSOA] = zd.SOA
 	zd.denial = c.Denial
-	for name, n := range zd.nodes {
+	for name, n := range zd.Nodes {
 		if name != z.Name && n.sets[dns.TypeNS] != nil {
 			if zd.cuts == nil {
 				zd.cuts = map[string]bool{}
@@ -329,12 +329,12 @@ func inChild(zones []Zone, zone, name string) bool {
 
 // cutAt is the delegation point at or above name nearest the apex (the
 // one that takes name out of the zone), or "" when name is authoritative.
-func (zd *zoneData) cutAt(name string) string {
+func (zd *Data) cutAt(name string) string {
 	if len(zd.cuts) == 0 {
 		return ""
 	}
 	cut := ""
-	for n := name; n != zd.zone.Name; {
+	for n := name; n != zd.Zone.Name; {
 		if zd.cuts[n] {
 			cut = n
 		}
@@ -349,18 +349,18 @@ func (zd *zoneData) cutAt(name string) string {
 
 // link connects synthesising reverse zones with the forward zones that
 // hold their names, once every zone of a snapshot is built.
-func link(zs map[string]*zoneData) {
+func Link(zs map[string]*Data) {
 	for _, r := range zs {
 		if r.tmpl == nil {
 			continue
 		}
-		if f := findZone(zs, r.tmpl.Suffix); f != nil {
+		if f := FindZone(zs, r.tmpl.Suffix); f != nil {
 			r.forward = f
 			f.synthFor = append(f.synthFor, r)
 			// The template's suffix exists in the forward zone even
 			// before any name below it is asked for.
-			if _, ok := f.nodes[r.tmpl.Suffix]; !ok {
-				f.nodes[r.tmpl.Suffix] = &node{sets: map[uint16]*rrset{}}
+			if _, ok := f.Nodes[r.tmpl.Suffix]; !ok {
+				f.Nodes[r.tmpl.Suffix] = &node{sets: map[uint16]*rrset{}}
 			}
 		}
 	}
@@ -371,7 +371,7 @@ func link(zs map[string]*zoneData) {
 }
 
 // findZone is the zone holding name: the longest matching suffix.
-func findZone(zs map[string]*zoneData, name string) *zoneData {
+func FindZone(zs map[string]*Data, name string) *Data {
 	for off, end := 0, false; !end; off, end = dns.NextLabel(name, off) {
 		if zd, ok := zs[name[off:]]; ok {
 			return zd
@@ -386,22 +386,22 @@ func findZone(zs map[string]*zoneData, name string) *zoneData {
 // Sets whose records are those of prev (the version served before), in
 // the same signing period with the same keys, keep prev's signatures
 // without a look-up: only what changed is signed or looked up.
-func (zd *zoneData) signZone(keys []Key, sealer *Sealer, p sigPolicy, old, used sigCache, prev *zoneData) error {
-	c := zd.zone.Config
+func (zd *Data) SignZone(keys []Key, sealer *Sealer, p SigPolicy, old, used SigCache, prev *Data) error {
+	c := zd.Zone.Config
 	var mine []Key
 	for _, k := range keys {
-		if k.ZoneID == zd.zone.ID {
+		if k.ZoneID == zd.Zone.ID {
 			mine = append(mine, k)
 		}
 	}
 	zd.keys = mine
-	ksk, _ := newestSEP(mine, KSK)
-	csk, _ := newestSEP(mine, CSK)
+	ksk, _ := NewestSEP(mine, KSK)
+	csk, _ := NewestSEP(mine, CSK)
 	for _, k := range mine {
 		if k.State == KeyRetired {
 			continue
 		}
-		dk := k.dnskey(zd.zone.Name, c.TTL)
+		dk := k.dnskey(zd.Zone.Name, c.TTL)
 		zd.add(dk)
 		if k.State != KeyActive {
 			continue
@@ -417,9 +417,9 @@ func (zd *zoneData) signZone(keys []Key, sealer *Sealer, p sigPolicy, old, used 
 			zd.add(cds)
 		}
 		if sealer == nil {
-			return fmt.Errorf("zone %s: signed, but no sealing key is configured", zd.zone.Name)
+			return fmt.Errorf("zone %s: signed, but no sealing key is configured", zd.Zone.Name)
 		}
-		s, err := k.signer(sealer, zd.zone.Name)
+		s, err := k.signer(sealer, zd.Zone.Name)
 		if err != nil {
 			return err
 		}
@@ -434,13 +434,13 @@ func (zd *zoneData) signZone(keys []Key, sealer *Sealer, p sigPolicy, old, used 
 		}
 	}
 	if len(zd.ksks) == 0 || len(zd.zsks) == 0 {
-		return fmt.Errorf("zone %s: signed, but has no active key for every role (run `cadastre zone sign`)", zd.zone.Name)
+		return fmt.Errorf("zone %s: signed, but has no active key for every role (run `cadastre zone sign`)", zd.Zone.Name)
 	}
-	zd.signed = true
+	zd.Signed = true
 	zd.sigFrom, zd.sigUntil = p.inception(), p.expiration()
-	zd.add(&dns.NSEC3PARAM{Hdr: dns.RR_Header{Name: zd.zone.Name, Rrtype: dns.TypeNSEC3PARAM, Class: dns.ClassINET, Ttl: 0}, Hash: dns.SHA1})
+	zd.add(&dns.NSEC3PARAM{Hdr: dns.RR_Header{Name: zd.Zone.Name, Rrtype: dns.TypeNSEC3PARAM, Class: dns.ClassINET, Ttl: 0}, Hash: dns.SHA1})
 	zd.buildChain(prev)
-	reuse := prev != nil && prev.signed && prev.sigFrom.Equal(zd.sigFrom) && sameTags(prev.zsks, zd.zsks) && sameTags(prev.ksks, zd.ksks)
+	reuse := prev != nil && prev.Signed && prev.sigFrom.Equal(zd.sigFrom) && sameTags(prev.zsks, zd.zsks) && sameTags(prev.ksks, zd.ksks)
 	earliest := p.expiration()
 	note := func(sigs []dns.RR) {
 		for _, s := range sigs {
@@ -449,10 +449,10 @@ func (zd *zoneData) signZone(keys []Key, sealer *Sealer, p sigPolicy, old, used 
 			}
 		}
 	}
-	for name, n := range zd.nodes {
+	for name, n := range zd.Nodes {
 		var pn *node
 		if reuse {
-			pn = prev.nodes[name]
+			pn = prev.Nodes[name]
 		}
 		cut := zd.cutAt(name)
 		for t, s := range n.sets {
@@ -462,13 +462,13 @@ func (zd *zoneData) signZone(keys []Key, sealer *Sealer, p sigPolicy, old, used 
 			if cut != "" && (cut != name || t != dns.TypeDS) {
 				// RFC 4035 §2.2: the NS of a delegation and glue belong
 				// to the child; only the DS is the parent's to sign.
-				s.sigs = nil
+				s.Sigs = nil
 				continue
 			}
 			if pn != nil {
-				if ps := pn.sets[t]; ps != nil && len(ps.sigs) > 0 && sameRRs(ps.rrs, s.rrs) {
-					s.sigs = ps.sigs
-					note(s.sigs)
+				if ps := pn.sets[t]; ps != nil && len(ps.Sigs) > 0 && sameRRs(ps.RRs, s.RRs) {
+					s.Sigs = ps.Sigs
+					note(s.Sigs)
 					continue
 				}
 			}
@@ -476,37 +476,37 @@ func (zd *zoneData) signZone(keys []Key, sealer *Sealer, p sigPolicy, old, used 
 			if t == dns.TypeDNSKEY || t == dns.TypeCDS || t == dns.TypeCDNSKEY {
 				keys = zd.ksks
 			}
-			sigs, err := sign(s.rrs, zd.zone.Name, keys, p, old, used)
+			sigs, err := sign(s.RRs, zd.Zone.Name, keys, p, old, used)
 			if err != nil {
 				return err
 			}
-			s.sigs = sigs
+			s.Sigs = sigs
 			note(sigs)
 		}
 	}
 	for _, e := range zd.chain {
 		if reuse {
-			if ps, ok := prev.match(e.hash); ok && len(ps.sigs) > 0 && sameRRs(ps.rrs, e.set.rrs) {
-				e.set.sigs = ps.sigs
-				note(e.set.sigs)
+			if ps, ok := prev.match(e.hash); ok && len(ps.Sigs) > 0 && sameRRs(ps.RRs, e.set.RRs) {
+				e.set.Sigs = ps.Sigs
+				note(e.set.Sigs)
 				continue
 			}
 		}
-		sigs, err := sign(e.set.rrs, zd.zone.Name, zd.zsks, p, old, used)
+		sigs, err := sign(e.set.RRs, zd.Zone.Name, zd.zsks, p, old, used)
 		if err != nil {
 			return err
 		}
-		e.set.sigs = sigs
+		e.set.Sigs = sigs
 		note(sigs)
 	}
-	zd.maxTTL = max(c.TTL, zd.negTTL)
-	for _, n := range zd.nodes {
+	zd.MaxTTL = max(c.TTL, zd.negTTL)
+	for _, n := range zd.Nodes {
 		for _, s := range n.sets {
-			zd.maxTTL = max(zd.maxTTL, s.rrs[0].Header().Ttl)
+			zd.MaxTTL = max(zd.MaxTTL, s.RRs[0].Header().Ttl)
 		}
 	}
-	zd.refreshAt = earliest.Add(-p.refresh)
-	zd.online = newOnlineSigner(zd, p)
+	zd.RefreshAt = earliest.Add(-p.Refresh)
+	zd.Online = newOnlineSigner(zd, p)
 	return nil
 }
 
@@ -519,14 +519,14 @@ func nsec3Hash(name string) string { return dns.HashName(name, dns.SHA1, 0, "") 
 // 5155 §7.1): a delegation's NSEC3 shows NS, and DS with RRSIG when the
 // parent has a DS for it, which proves a delegation insecure; names
 // below a cut (glue) are left out. Names prev had keep their hashes.
-func (zd *zoneData) buildChain(prev *zoneData) {
+func (zd *Data) buildChain(prev *Data) {
 	type link struct {
 		hash  string
 		types []uint16
 	}
-	links := make([]link, 0, len(zd.nodes))
-	zd.nsec3 = make(map[string]string, len(zd.nodes))
-	for name, n := range zd.nodes {
+	links := make([]link, 0, len(zd.Nodes))
+	zd.nsec3 = make(map[string]string, len(zd.Nodes))
+	for name, n := range zd.Nodes {
 		ts := n.types()
 		sigs := len(ts) > 0 // an empty non-terminal has no signatures
 		if cut := zd.cutAt(name); cut != "" {
@@ -556,14 +556,14 @@ func (zd *zoneData) buildChain(prev *zoneData) {
 	zd.chain = make([]nsec3Entry, len(links))
 	for i, l := range links {
 		next := links[(i+1)%len(links)].hash
-		rr := &dns.NSEC3{Hdr: dns.RR_Header{Name: strings.ToLower(l.hash) + "." + zd.zone.Name, Rrtype: dns.TypeNSEC3, Class: dns.ClassINET, Ttl: zd.negTTL},
+		rr := &dns.NSEC3{Hdr: dns.RR_Header{Name: strings.ToLower(l.hash) + "." + zd.Zone.Name, Rrtype: dns.TypeNSEC3, Class: dns.ClassINET, Ttl: zd.negTTL},
 			Hash: dns.SHA1, HashLength: 20, NextDomain: next, TypeBitMap: l.types}
-		zd.chain[i] = nsec3Entry{hash: l.hash, set: &rrset{rrs: []dns.RR{rr}}}
+		zd.chain[i] = nsec3Entry{hash: l.hash, set: &rrset{RRs: []dns.RR{rr}}}
 	}
 }
 
 // match finds the chain entry whose hash is h; cover the one before it.
-func (zd *zoneData) match(h string) (*rrset, bool) {
+func (zd *Data) match(h string) (*rrset, bool) {
 	i := sort.Search(len(zd.chain), func(i int) bool { return zd.chain[i].hash >= h })
 	if i < len(zd.chain) && zd.chain[i].hash == h {
 		return zd.chain[i].set, true
@@ -571,7 +571,7 @@ func (zd *zoneData) match(h string) (*rrset, bool) {
 	return nil, false
 }
 
-func (zd *zoneData) cover(h string) *rrset {
+func (zd *Data) cover(h string) *rrset {
 	i := sort.Search(len(zd.chain), func(i int) bool { return zd.chain[i].hash >= h })
 	// The entry before h covers it; before the first, the last one
 	// (which wraps around to the first).
@@ -579,19 +579,19 @@ func (zd *zoneData) cover(h string) *rrset {
 }
 
 // setSerial puts the SOA with serial in place and signs it.
-func (zd *zoneData) setSerial(serial uint32, p sigPolicy, old, used sigCache) error {
-	zd.serial = serial
-	soa := zd.soa.rrs[0].(*dns.SOA)
+func (zd *Data) SetSerial(serial uint32, p SigPolicy, old, used SigCache) error {
+	zd.Serial = serial
+	soa := zd.SOA.RRs[0].(*dns.SOA)
 	soa.Serial = serial
-	if zd.signed {
-		sigs, err := sign(zd.soa.rrs, zd.zone.Name, zd.zsks, p, old, used)
+	if zd.Signed {
+		sigs, err := sign(zd.SOA.RRs, zd.Zone.Name, zd.zsks, p, old, used)
 		if err != nil {
 			return err
 		}
-		zd.soa.sigs = sigs
+		zd.SOA.Sigs = sigs
 	}
 	zd.soaNeg = nil
-	for _, rr := range append([]dns.RR{soa}, zd.soa.sigs...) {
+	for _, rr := range append([]dns.RR{soa}, zd.SOA.Sigs...) {
 		c := dns.Copy(rr)
 		c.Header().Ttl = zd.negTTL
 		zd.soaNeg = append(zd.soaNeg, c)
@@ -601,7 +601,7 @@ func (zd *zoneData) setSerial(serial uint32, p sigPolicy, old, used sigCache) er
 
 // nextSerial is the serial after s in RFC 1982 arithmetic: it only moves
 // forward. Zero is skipped so that "never set" stays recognisable.
-func nextSerial(s uint32, now time.Time) uint32 {
+func NextSerial(s uint32, now time.Time) uint32 {
 	if s == 0 {
 		return uint32(now.Unix())
 	}
@@ -614,27 +614,27 @@ func nextSerial(s uint32, now time.Time) uint32 {
 // records lists every record of the zone for a transfer: SOA first, then
 // each set with its signatures, then the NSEC3 chain; the caller adds the
 // closing SOA.
-func (zd *zoneData) records() []dns.RR {
-	out := append([]dns.RR{}, zd.soa.rrs...)
-	out = append(out, zd.soa.sigs...)
-	names := make([]string, 0, len(zd.nodes))
-	for n := range zd.nodes {
+func (zd *Data) Records() []dns.RR {
+	out := append([]dns.RR{}, zd.SOA.RRs...)
+	out = append(out, zd.SOA.Sigs...)
+	names := make([]string, 0, len(zd.Nodes))
+	for n := range zd.Nodes {
 		names = append(names, n)
 	}
 	sortCanonical(names)
 	for _, name := range names {
-		n := zd.nodes[name]
+		n := zd.Nodes[name]
 		for _, t := range n.types() {
 			if t == dns.TypeSOA {
 				continue
 			}
-			out = append(out, n.sets[t].rrs...)
-			out = append(out, n.sets[t].sigs...)
+			out = append(out, n.sets[t].RRs...)
+			out = append(out, n.sets[t].Sigs...)
 		}
 	}
 	for _, e := range zd.chain {
-		out = append(out, e.set.rrs...)
-		out = append(out, e.set.sigs...)
+		out = append(out, e.set.RRs...)
+		out = append(out, e.set.Sigs...)
 	}
 	return out
 }
@@ -666,14 +666,14 @@ func sameTags(a, b []activeKey) bool {
 }
 
 // corrupt flips a byte of every signature at owner, for tests of validators.
-func (zd *zoneData) corrupt(owner string) {
-	n := zd.nodes[owner]
+func (zd *Data) Corrupt(owner string) {
+	n := zd.Nodes[owner]
 	if n == nil {
 		return
 	}
 	for _, set := range n.sets {
-		set.sigs = slices.Clone(set.sigs) // they may be the previous version's
-		for i, rr := range set.sigs {
+		set.Sigs = slices.Clone(set.Sigs) // they may be the previous version's
+		for i, rr := range set.Sigs {
 			c := dns.Copy(rr).(*dns.RRSIG)
 			b := []byte(c.Signature)
 			if b[0] == 'A' {
@@ -682,7 +682,7 @@ func (zd *zoneData) corrupt(owner string) {
 				b[0] = 'A'
 			}
 			c.Signature = string(b)
-			set.sigs[i] = c
+			set.Sigs[i] = c
 		}
 	}
 }

@@ -1,4 +1,4 @@
-package authdns
+package zone
 
 import (
 	"crypto"

@@ -1,4 +1,4 @@
-package authdns
+package zone
 
 import (
 	"time"
@@ -8,14 +8,14 @@ import (
 // began signing or was published, and the intervals of a zone.
 
 // rollTiming is a zone's RFC 7583 intervals.
-type rollTiming struct {
-	ipub    time.Duration // publication to first use: Dprp + TTL(DNSKEY)
-	iretZSK time.Duration // last signature to removal: Dprp + max TTL
-	iretKSK time.Duration // parent's new DS confirmed to removal: Dprp + TTL(DS)
-	iretSig time.Duration // for a CSK also: its successor's first signature to removal
+type RollTiming struct {
+	Ipub    time.Duration // publication to first use: Dprp + TTL(DNSKEY)
+	IretZSK time.Duration // last signature to removal: Dprp + max TTL
+	IretKSK time.Duration // parent's new DS confirmed to removal: Dprp + TTL(DS)
+	IretSig time.Duration // for a CSK also: its successor's first signature to removal
 }
 
-func timing(c Config, maxTTL uint32) rollTiming {
+func Timing(c Config, maxTTL uint32) RollTiming {
 	prop := c.Propagation
 	if prop <= 0 {
 		prop = time.Duration(c.Retry) * time.Second
@@ -25,20 +25,20 @@ func timing(c Config, maxTTL uint32) rollTiming {
 		ds = 24 * time.Hour
 	}
 	sig := prop + time.Duration(max(maxTTL, c.TTL))*time.Second
-	return rollTiming{ipub: prop + time.Duration(c.TTL)*time.Second, iretZSK: sig, iretKSK: prop + ds, iretSig: sig}
+	return RollTiming{Ipub: prop + time.Duration(c.TTL)*time.Second, IretZSK: sig, IretKSK: prop + ds, IretSig: sig}
 }
 
 // since is when k entered its current phase's start for lifetime
 // purposes: when it began signing (or was made, for keys from before
 // timestamps were kept).
-func activeSince(k Key) time.Time {
+func ActiveSince(k Key) time.Time {
 	if !k.ActiveAt.IsZero() {
 		return k.ActiveAt
 	}
 	return k.CreatedAt
 }
 
-func publishedSince(k Key) time.Time {
+func PublishedSince(k Key) time.Time {
 	if !k.PublishedAt.IsZero() {
 		return k.PublishedAt
 	}
@@ -46,18 +46,18 @@ func publishedSince(k Key) time.Time {
 }
 
 // incoming says whether k waits for its turn to sign.
-func incoming(k Key) bool { return k.State == KeyPublished && k.ActiveAt.IsZero() }
+func Incoming(k Key) bool { return k.State == KeyPublished && k.ActiveAt.IsZero() }
 
 // outgoing says whether k has signed and waits to leave the RRset.
-func outgoing(k Key) bool { return k.State == KeyPublished && !k.InactiveAt.IsZero() }
+func Outgoing(k Key) bool { return k.State == KeyPublished && !k.InactiveAt.IsZero() }
 
 // newestSEP is the active key of role whose DS the parent should have:
 // the one that began signing last. Its CDS/CDNSKEY are published.
-func newestSEP(keys []Key, role Role) (Key, bool) {
+func NewestSEP(keys []Key, role Role) (Key, bool) {
 	var best Key
 	found := false
 	for _, k := range keys {
-		if k.Role == role && k.State == KeyActive && (!found || activeSince(k).After(activeSince(best)) || activeSince(k).Equal(activeSince(best)) && k.ID > best.ID) {
+		if k.Role == role && k.State == KeyActive && (!found || ActiveSince(k).After(ActiveSince(best)) || ActiveSince(k).Equal(ActiveSince(best)) && k.ID > best.ID) {
 			best, found = k, true
 		}
 	}

@@ -1,4 +1,4 @@
-package authdns
+package zone
 
 import (
 	"bufio"
@@ -58,10 +58,10 @@ type TSIGSecret struct {
 // fewer than 16 as a sign of a mistake.
 const minTSIGSecret = 16
 
-func tsigAAD(name, alg string) []byte { return []byte("tsig|" + name + "|" + alg) }
+func TSIGAAD(name, alg string) []byte { return []byte("tsig|" + name + "|" + alg) }
 
 // checkTSIG canonicalises name and algorithm and checks the secret.
-func checkTSIG(name, alg string, secret []byte) (TSIGSecret, error) {
+func CheckTSIG(name, alg string, secret []byte) (TSIGSecret, error) {
 	n, err := CanonicalName(name)
 	if err != nil {
 		return TSIGSecret{}, fmt.Errorf("TSIG key %w", err)
@@ -82,7 +82,7 @@ func TSIGFingerprint(secret []byte) string {
 	return hex.EncodeToString(h[:6])
 }
 
-func loadTSIG(ctx context.Context, st Store, sealer *Sealer) ([]TSIGSecret, error) {
+func LoadTSIG(ctx context.Context, st Store, sealer *Sealer) ([]TSIGSecret, error) {
 	ks, err := st.TSIGKeys(ctx)
 	if err != nil || len(ks) == 0 {
 		return nil, err
@@ -92,7 +92,7 @@ func loadTSIG(ctx context.Context, st Store, sealer *Sealer) ([]TSIGSecret, erro
 	}
 	out := make([]TSIGSecret, 0, len(ks))
 	for _, k := range ks {
-		sec, err := sealer.open(tsigAAD(k.Name, k.Algorithm), k.Sealed)
+		sec, err := sealer.open(TSIGAAD(k.Name, k.Algorithm), k.Sealed)
 		if err != nil {
 			return nil, fmt.Errorf("TSIG key %s: %w", k.Name, ErrSealed)
 		}
@@ -122,7 +122,7 @@ func ReadTSIGFile(r io.Reader, source string) ([]TSIGSecret, error) {
 		if err != nil {
 			return nil, fmt.Errorf("%s:%d: secret is not base64: %w", source, n, registry.ErrInvalid)
 		}
-		s, err := checkTSIG(f[0], f[1], sec)
+		s, err := CheckTSIG(f[0], f[1], sec)
 		if err != nil {
 			return nil, fmt.Errorf("%s:%d: %w", source, n, err)
 		}
