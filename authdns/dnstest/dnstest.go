@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/cadastre-ipam/cadastre/authdns"
+	"github.com/cadastre-ipam/cadastre/authdns/manage"
 	"github.com/cadastre-ipam/cadastre/authdns/zone"
 	"github.com/cadastre-ipam/cadastre/registry"
 )
@@ -76,8 +76,8 @@ func (su suite) events(t *testing.T, s Store) []registry.Event {
 func eventPerChange(t *testing.T, su suite) {
 	ctx, open, sealer, clock, events := su.ctx, su.open, su.sealer, su.clock, su.events
 	s := open(t)
-	m := authdns.NewManager(s, sealer, clock)
-	z, err := m.AddZone(ctx, authdns.ZoneSpec{Name: "Example.TEST"})
+	m := manage.NewManager(s, sealer, clock)
+	z, err := m.AddZone(ctx, manage.ZoneSpec{Name: "Example.TEST"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -87,7 +87,7 @@ func eventPerChange(t *testing.T, su suite) {
 	if _, err := m.AddRecord(ctx, "example.test", "www", "A", "192.0.2.1", 0); err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := m.Sign(ctx, "example.test", authdns.SignOptions{}); err != nil {
+	if _, _, err := m.Sign(ctx, "example.test", manage.SignOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	var actions []string
@@ -112,18 +112,18 @@ func eventPerChange(t *testing.T, su suite) {
 func readBack(t *testing.T, su suite) {
 	ctx, open, sealer, clock := su.ctx, su.open, su.sealer, su.clock
 	s := open(t)
-	m := authdns.NewManager(s, sealer, clock)
+	m := manage.NewManager(s, sealer, clock)
 	if _, err := registry.New(s).AddBlock(ctx, registry.Block{Prefix: netip.MustParsePrefix("fd00:db8::/32"), Source: registry.SourcePrivate}); err != nil {
 		t.Fatal(err)
 	}
-	rz, err := m.AddZone(ctx, authdns.ZoneSpec{Kind: zone.Reverse, Prefix: netip.MustParsePrefix("fd00:db8:1::/48"), Synthesize: "ip-{addr}.dyn.example.test"})
+	rz, err := m.AddZone(ctx, manage.ZoneSpec{Kind: zone.Reverse, Prefix: netip.MustParsePrefix("fd00:db8:1::/48"), Synthesize: "ip-{addr}.dyn.example.test"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if rz.Name != "1.0.0.0.8.b.d.0.0.0.d.f.ip6.arpa." {
 		t.Fatalf("reverse zone name %s", rz.Name)
 	}
-	if _, _, err := m.Sign(ctx, rz.Name, authdns.SignOptions{Algorithm: zone.Ed25519, SplitKeys: true, Denial: zone.Compact}); err != nil {
+	if _, _, err := m.Sign(ctx, rz.Name, manage.SignOptions{Algorithm: zone.Ed25519, SplitKeys: true, Denial: zone.Compact}); err != nil {
 		t.Fatal(err)
 	}
 	zs, err := s.Zones(ctx)
@@ -160,12 +160,12 @@ func readBack(t *testing.T, su suite) {
 func keyTimestamps(t *testing.T, su suite) {
 	ctx, open, sealer, clock := su.ctx, su.open, su.sealer, su.clock
 	s := open(t)
-	m := authdns.NewManager(s, sealer, clock)
-	z, err := m.AddZone(ctx, authdns.ZoneSpec{Name: "roll.test"})
+	m := manage.NewManager(s, sealer, clock)
+	z, err := m.AddZone(ctx, manage.ZoneSpec{Name: "roll.test"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := m.Sign(ctx, z.Name, authdns.SignOptions{SplitKeys: true}); err != nil {
+	if _, _, err := m.Sign(ctx, z.Name, manage.SignOptions{SplitKeys: true}); err != nil {
 		t.Fatal(err)
 	}
 	succ, err := m.Roll(ctx, z.Name, false)
@@ -202,20 +202,20 @@ func keyTimestamps(t *testing.T, su suite) {
 func reversePrefixZones(t *testing.T, su suite) {
 	ctx, open, sealer, clock, events := su.ctx, su.open, su.sealer, su.clock, su.events
 	s := open(t)
-	m := authdns.NewManager(s, sealer, clock)
+	m := manage.NewManager(s, sealer, clock)
 	set := netip.MustParsePrefix("10.1.16.0/20")
-	if _, err := m.AddZones(ctx, authdns.ZoneSpec{Kind: zone.Reverse, Prefix: set}); !errors.Is(err, registry.ErrInvalid) {
+	if _, err := m.AddZones(ctx, manage.ZoneSpec{Kind: zone.Reverse, Prefix: set}); !errors.Is(err, registry.ErrInvalid) {
 		t.Fatalf("a prefix outside every block: %v", err)
 	}
 	if _, err := registry.New(s).AddBlock(ctx, registry.Block{Prefix: netip.MustParsePrefix("10.1.0.0/16"), Source: registry.SourcePrivate}); err != nil {
 		t.Fatal(err)
 	}
 	// One zone of the set exists already: nothing of the set is added.
-	if _, err := m.AddZone(ctx, authdns.ZoneSpec{Kind: zone.Reverse, Prefix: netip.MustParsePrefix("10.1.31.0/24")}); err != nil {
+	if _, err := m.AddZone(ctx, manage.ZoneSpec{Kind: zone.Reverse, Prefix: netip.MustParsePrefix("10.1.31.0/24")}); err != nil {
 		t.Fatal(err)
 	}
 	before := len(events(t, s))
-	if _, err := m.AddZones(ctx, authdns.ZoneSpec{Kind: zone.Reverse, Prefix: set}); !errors.Is(err, registry.ErrExists) {
+	if _, err := m.AddZones(ctx, manage.ZoneSpec{Kind: zone.Reverse, Prefix: set}); !errors.Is(err, registry.ErrExists) {
 		t.Fatalf("overlapping set: %v", err)
 	}
 	if zs, _ := s.Zones(ctx); len(zs) != 1 || len(events(t, s)) != before {
@@ -233,7 +233,7 @@ func reversePrefixZones(t *testing.T, su suite) {
 	if _, err := m.RemoveZones(ctx, "10.1.31.0/24"); err != nil {
 		t.Fatal(err)
 	}
-	zs, err := m.AddZones(ctx, authdns.ZoneSpec{Kind: zone.Reverse, Prefix: set})
+	zs, err := m.AddZones(ctx, manage.ZoneSpec{Kind: zone.Reverse, Prefix: set})
 	if err != nil || len(zs) != 16 {
 		t.Fatalf("AddZones %v: %d zones, %v", set, len(zs), err)
 	}
@@ -247,7 +247,7 @@ func reversePrefixZones(t *testing.T, su suite) {
 			t.Fatalf("zone %d read back %+v, want prefix %v in set %v", i, z, want, set)
 		}
 	}
-	if _, _, err := m.SignZones(ctx, set.String(), authdns.SignOptions{}); err != nil {
+	if _, _, err := m.SignZones(ctx, set.String(), manage.SignOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := m.AddRecord(ctx, "20.1.10.in-addr.arpa", "1", "PTR", "static.example.test.", 0); err != nil {
@@ -280,17 +280,17 @@ func reversePrefixZones(t *testing.T, su suite) {
 func duplicatesRefused(t *testing.T, su suite) {
 	ctx, open, sealer, clock := su.ctx, su.open, su.sealer, su.clock
 	s := open(t)
-	m := authdns.NewManager(s, sealer, clock)
-	if _, err := m.AddZone(ctx, authdns.ZoneSpec{Name: "example.test"}); err != nil {
+	m := manage.NewManager(s, sealer, clock)
+	if _, err := m.AddZone(ctx, manage.ZoneSpec{Name: "example.test"}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := m.AddZone(ctx, authdns.ZoneSpec{Name: "example.test."}); !errors.Is(err, registry.ErrExists) {
+	if _, err := m.AddZone(ctx, manage.ZoneSpec{Name: "example.test."}); !errors.Is(err, registry.ErrExists) {
 		t.Fatalf("duplicate zone: %v", err)
 	}
-	if _, err := m.AddZone(ctx, authdns.ZoneSpec{Name: "sub.example.test"}); err != nil {
+	if _, err := m.AddZone(ctx, manage.ZoneSpec{Name: "sub.example.test"}); err != nil {
 		t.Fatalf("child zone: %v", err)
 	}
-	if _, err := m.AddZone(ctx, authdns.ZoneSpec{Name: "SUB.example.test."}); !errors.Is(err, registry.ErrExists) {
+	if _, err := m.AddZone(ctx, manage.ZoneSpec{Name: "SUB.example.test."}); !errors.Is(err, registry.ErrExists) {
 		t.Fatalf("duplicate child zone: %v", err)
 	}
 	if _, err := m.AddRecord(ctx, "example.test", "www", "A", "192.0.2.1", 0); err != nil {
@@ -305,8 +305,8 @@ func duplicatesRefused(t *testing.T, su suite) {
 func serialCompareAndSet(t *testing.T, su suite) {
 	ctx, open, sealer, clock, events := su.ctx, su.open, su.sealer, su.clock, su.events
 	s := open(t)
-	m := authdns.NewManager(s, sealer, clock)
-	z, err := m.AddZone(ctx, authdns.ZoneSpec{Name: "example.test"})
+	m := manage.NewManager(s, sealer, clock)
+	z, err := m.AddZone(ctx, manage.ZoneSpec{Name: "example.test"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -330,12 +330,12 @@ func serialCompareAndSet(t *testing.T, su suite) {
 func journalSteps(t *testing.T, su suite) {
 	ctx, open, sealer, clock := su.ctx, su.open, su.sealer, su.clock
 	s := open(t)
-	m := authdns.NewManager(s, sealer, clock)
-	z, err := m.AddZone(ctx, authdns.ZoneSpec{Name: "example.test"})
+	m := manage.NewManager(s, sealer, clock)
+	z, err := m.AddZone(ctx, manage.ZoneSpec{Name: "example.test"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	other, err := m.AddZone(ctx, authdns.ZoneSpec{Name: "other.test"})
+	other, err := m.AddZone(ctx, manage.ZoneSpec{Name: "other.test"})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -11,7 +11,8 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/cadastre-ipam/cadastre/auth"
-	"github.com/cadastre-ipam/cadastre/authdns"
+	"github.com/cadastre-ipam/cadastre/authdns/manage"
+	dnsserver "github.com/cadastre-ipam/cadastre/authdns/server"
 	"github.com/cadastre-ipam/cadastre/authdns/zone"
 )
 
@@ -21,7 +22,7 @@ const dnsKeyEnv = "CADASTRE_DNS_KEY"
 // dnsManager opens the register and returns the zone manager. withKeys
 // loads the sealing key: $CADASTRE_DNS_KEY (64 hex digits), else a key
 // derived with HKDF from the token key, so that one secret may serve both.
-func (a *app) dnsManager(ctx context.Context, withKeys bool) (*authdns.Manager, zone.Store, *zone.Sealer, error) {
+func (a *app) dnsManager(ctx context.Context, withKeys bool) (*manage.Manager, zone.Store, *zone.Sealer, error) {
 	if _, err := a.open(ctx); err != nil {
 		return nil, nil, nil, err
 	}
@@ -33,7 +34,7 @@ func (a *app) dnsManager(ctx context.Context, withKeys bool) (*authdns.Manager, 
 			return nil, nil, nil, err
 		}
 	}
-	return authdns.NewManager(st, sealer, nil), st, sealer, nil
+	return manage.NewManager(st, sealer, nil), st, sealer, nil
 }
 
 func (a *app) dnsSealer(ctx context.Context) (*zone.Sealer, error) {
@@ -87,7 +88,7 @@ key. Every replica on one database needs the same key.`,
 }
 
 func newZoneAdd(a *app) *cobra.Command {
-	var spec authdns.ZoneSpec
+	var spec manage.ZoneSpec
 	var kind, pfx string
 	var ns, allow, notify []string
 	var ttl uint32
@@ -231,7 +232,7 @@ propagation + --parent-ds-ttl more. Run again with new flags to change them.`,
   cadastre zone sign example.net --split --zsk-lifetime 720h --ksk-lifetime 8760h`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			o := authdns.SignOptions{SplitKeys: split}
+			o := manage.SignOptions{SplitKeys: split}
 			var err error
 			if o.Algorithm, err = zone.ParseAlgorithm(alg); err != nil {
 				return usageError{err}
@@ -552,7 +553,7 @@ func (f *dnsFlags) register(c *cobra.Command) {
 }
 
 // startDNS starts the authoritative server on listen.
-func (a *app) startDNS(ctx context.Context, listen string, f dnsFlags) (*authdns.Server, error) {
+func (a *app) startDNS(ctx context.Context, listen string, f dnsFlags) (*dnsserver.Server, error) {
 	if len(f.tsig) > 0 {
 		return nil, usagef("--tsig was removed: a secret on the command line shows in ps and /debug/pprof/cmdline; store the key in the register with `cadastre tsig add NAME --secret-file FILE`, or give `--tsig-file FILE` (lines of NAME ALGORITHM BASE64-SECRET)")
 	}
@@ -564,13 +565,13 @@ func (a *app) startDNS(ctx context.Context, listen string, f dnsFlags) (*authdns
 	if err != nil {
 		return nil, err
 	}
-	opt := authdns.Options{Listen: listen, Poll: f.poll, Log: newLogger(a), OnlineRate: f.rate}
+	opt := dnsserver.Options{Listen: listen, Poll: f.poll, Log: newLogger(a), OnlineRate: f.rate}
 	if f.tsigFile != "" {
 		if opt.TSIGKeys, err = readTSIGFile(f.tsigFile); err != nil {
 			return nil, err
 		}
 	}
-	s := authdns.NewServer(reg, st, sealer, opt)
+	s := dnsserver.NewServer(reg, st, sealer, opt)
 	if err := s.Start(ctx); err != nil {
 		return nil, err
 	}

@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/cadastre-ipam/cadastre/authdns"
+	"github.com/cadastre-ipam/cadastre/authdns/manage"
 	"github.com/cadastre-ipam/cadastre/authdns/zone"
 	"github.com/cadastre-ipam/cadastre/registry"
 )
@@ -152,8 +152,8 @@ func runTenants(t *testing.T, open Open) {
 		if !ok {
 			t.Fatal("the store does not keep DNS zones")
 		}
-		m := authdns.NewManager(ds, nil, nil)
-		if _, err := m.AddZone(ctx, authdns.ZoneSpec{Name: "cloud.example", Config: zone.Config{NS: []string{"NS1.Cloud.Example.", "ns.provider.example."}}}); err != nil {
+		m := manage.NewManager(ds, nil, nil)
+		if _, err := m.AddZone(ctx, manage.ZoneSpec{Name: "cloud.example", Config: zone.Config{NS: []string{"NS1.Cloud.Example.", "ns.provider.example."}}}); err != nil {
 			t.Fatal(err)
 		}
 		for _, r := range [][3]string{

@@ -1,4 +1,4 @@
-package authdns_test
+package server_test
 
 import (
 	"encoding/binary"
@@ -8,7 +8,7 @@ import (
 
 	"github.com/miekg/dns"
 
-	"github.com/cadastre-ipam/cadastre/authdns"
+	"github.com/cadastre-ipam/cadastre/authdns/server"
 )
 
 // fakeWriter stands in for the network behind ServeDNS.
@@ -51,7 +51,7 @@ func (w *fakeWriter) Hijack()             {}
 // answer must pack, carry the request's ID and fit the UDP size offered.
 func FuzzRequest(f *testing.F) {
 	e := newEnv(f, true)
-	e.srv = authdns.NewServer(e.reg, e.store, e.sealer, authdns.Options{})
+	e.srv = server.NewServer(e.reg, e.store, e.sealer, server.Options{})
 	if err := e.srv.Reload(e.ctx); err != nil {
 		f.Fatal(err)
 	}
@@ -106,7 +106,7 @@ func FuzzRequest(f *testing.F) {
 		if !tcp {
 			limit = dns.MinMsgSize
 			if o := r.IsEdns0(); o != nil {
-				limit = max(dns.MinMsgSize, min(int(o.UDPSize()), authdns.MaxUDPSize))
+				limit = max(dns.MinMsgSize, min(int(o.UDPSize()), server.MaxUDPSize))
 			}
 		}
 		for _, b := range w.out {

@@ -1,16 +1,17 @@
-package authdns
+package server
 
 import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"crypto/sha512"
 	"encoding/hex"
-	"github.com/cadastre-ipam/cadastre/authdns/zone"
 	"hash"
 	"strings"
 	"sync/atomic"
 
 	"github.com/miekg/dns"
+
+	"github.com/cadastre-ipam/cadastre/authdns/zone"
 )
 
 // tsigRing is the server's TSIG keys: replaced whole when the register's

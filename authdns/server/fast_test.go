@@ -1,4 +1,4 @@
-package authdns_test
+package server_test
 
 import (
 	"testing"
@@ -6,7 +6,7 @@ import (
 
 	"github.com/miekg/dns"
 
-	"github.com/cadastre-ipam/cadastre/authdns"
+	"github.com/cadastre-ipam/cadastre/authdns/server"
 )
 
 // The UDP fast path (packed answers kept per snapshot) answers exactly
@@ -14,7 +14,7 @@ import (
 // asker's spelling of the name, ID, RD and CD bits, EDNS and size.
 func TestFastPathAnswersAsTheFullPath(t *testing.T) {
 	e := newEnv(t, true)
-	e.start(authdns.Options{})
+	e.start(server.Options{})
 	type q struct {
 		name  string
 		qtype uint16

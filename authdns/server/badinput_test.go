@@ -1,4 +1,4 @@
-package authdns_test
+package server_test
 
 import (
 	"encoding/binary"
@@ -9,7 +9,7 @@ import (
 
 	"github.com/miekg/dns"
 
-	"github.com/cadastre-ipam/cadastre/authdns"
+	"github.com/cadastre-ipam/cadastre/authdns/server"
 )
 
 // rawUDP sends b and returns the reply, or nil when the server stays silent.
@@ -57,7 +57,7 @@ func packQ(t *testing.T, edit func(m *dns.Msg)) []byte {
 
 func TestBadInput(t *testing.T) {
 	e := newEnv(t, true)
-	e.start(authdns.Options{})
+	e.start(server.Options{})
 	question := func(name string) []byte { // hand-made question, any bytes
 		return append([]byte(name), 0, 1, 0, 1)
 	}
@@ -188,7 +188,7 @@ func TestBadInput(t *testing.T) {
 
 func TestTransfers(t *testing.T) {
 	e := newEnv(t, true)
-	e.start(authdns.Options{})
+	e.start(server.Options{})
 	first := e.axfr(fwdZone)
 	if !strings.Contains(first, "vm1.example.test.") || !strings.Contains(first, "NSEC3PARAM") {
 		t.Fatalf("AXFR:\n%s", first)

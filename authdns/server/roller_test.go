@@ -1,11 +1,11 @@
-package authdns_test
+package server_test
 
 import (
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/cadastre-ipam/cadastre/authdns"
+	"github.com/cadastre-ipam/cadastre/authdns/server"
 	"github.com/cadastre-ipam/cadastre/authdns/zone"
 	"github.com/cadastre-ipam/cadastre/registry"
 )
@@ -28,12 +28,12 @@ func TestOneRollerAmongReplicas(t *testing.T) {
 	t0 := keysByRole(t, e, v4Zone)[zone.ZSK][0].ActiveAt
 	clock := newFakeClock(t0)
 	other := openPG(t, dsn)
-	opt := authdns.Options{Now: clock.Now, RollLease: time.Minute}
-	a := authdns.NewServer(e.reg, e.store, e.sealer, opt)
-	b := authdns.NewServer(registry.New(other), other, e.sealer, opt)
+	opt := server.Options{Now: clock.Now, RollLease: time.Minute}
+	a := server.NewServer(e.reg, e.store, e.sealer, opt)
+	b := server.NewServer(registry.New(other), other, e.sealer, opt)
 	reload := func() {
 		t.Helper()
-		for _, s := range []*authdns.Server{a, b} {
+		for _, s := range []*server.Server{a, b} {
 			if err := s.Reload(e.ctx); err != nil {
 				t.Fatal(err)
 			}
@@ -54,7 +54,7 @@ func TestOneRollerAmongReplicas(t *testing.T) {
 	}
 	// rollAll runs Roll on the servers from 8 goroutines at once and
 	// says how many calls reported a change.
-	rollAll := func(servers ...*authdns.Server) int {
+	rollAll := func(servers ...*server.Server) int {
 		t.Helper()
 		reload()
 		var wg sync.WaitGroup
@@ -83,15 +83,15 @@ func TestOneRollerAmongReplicas(t *testing.T) {
 	steps := []struct {
 		name        string
 		at          time.Duration // after t0
-		servers     []*authdns.Server
+		servers     []*server.Server
 		adds, rolls int // events the step makes
 		zsks        int
 	}{
-		{"the successor is published once", lifetime, []*authdns.Server{a, b}, 1, 0, 2},
-		{"it begins to sign, the old key stops, once", lifetime + 3*time.Hour, []*authdns.Server{a, b}, 0, 2, 2},
-		{"nothing is due: nothing happens", lifetime + 3*time.Hour + time.Second, []*authdns.Server{a, b}, 0, 0, 2},
+		{"the successor is published once", lifetime, []*server.Server{a, b}, 1, 0, 2},
+		{"it begins to sign, the old key stops, once", lifetime + 3*time.Hour, []*server.Server{a, b}, 0, 2, 2},
+		{"nothing is due: nothing happens", lifetime + 3*time.Hour + time.Second, []*server.Server{a, b}, 0, 0, 2},
 		// a stops; after its lease b retires the old key alone.
-		{"the other replica takes over when the holder is gone", lifetime + 2*24*time.Hour, []*authdns.Server{b}, 0, 1, 2},
+		{"the other replica takes over when the holder is gone", lifetime + 2*24*time.Hour, []*server.Server{b}, 0, 1, 2},
 	}
 	for _, st := range steps {
 		clock.Set(t0.Add(st.at))

@@ -1,4 +1,4 @@
-package authdns_test
+package server_test
 
 // Knot DNS as a standard secondary of cadastre: it transfers the signed
 // zones (AXFR with TSIG), is told of changes by NOTIFY, follows them by
@@ -18,7 +18,8 @@ import (
 
 	"github.com/miekg/dns"
 
-	"github.com/cadastre-ipam/cadastre/authdns"
+	"github.com/cadastre-ipam/cadastre/authdns/manage"
+	"github.com/cadastre-ipam/cadastre/authdns/server"
 	"github.com/cadastre-ipam/cadastre/authdns/zone"
 )
 
@@ -133,7 +134,7 @@ func TestKnotSecondary(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	e.start(authdns.Options{})
+	e.start(server.Options{})
 	host, port, _ := net.SplitHostPort(e.addr)
 	var conf strings.Builder
 	fmt.Fprintf(&conf, `key:
@@ -251,7 +252,7 @@ zone:
 		}
 		t.Logf("vm2.%s on knot %v after the allocation (serial %d -> %d)", fwdZone, took.Round(time.Millisecond), before, e.srv.Serial(fwdZone))
 		if took > 5*time.Second {
-			t.Errorf("took %v; NOTIFY should make it seconds at most (the SOA refresh is %d s)", took, authdns.DefaultRefresh)
+			t.Errorf("took %v; NOTIFY should make it seconds at most (the SOA refresh is %d s)", took, manage.DefaultRefresh)
 		}
 		// The reverse zone changed too.
 		for e.srv.Serial(v4Zone) != soaSerial(k.addr, v4Zone) {
@@ -281,7 +282,7 @@ zone:
 	t.Run("after a cadastre restart knot follows by IXFR from the serial the old process made", func(t *testing.T) {
 		before := e.srv.Serial(fwdZone)
 		ixfrs := k.logged("["+fwdZone+"]", "IXFR, incoming", "finished")
-		e.restart(authdns.Options{Listen: e.addr}) // knot knows this address
+		e.restart(server.Options{Listen: e.addr}) // knot knows this address
 		if got := e.srv.Serial(fwdZone); got != before {
 			t.Fatalf("serial %d after the restart, was %d", got, before)
 		}

@@ -1,4 +1,4 @@
-package authdns_test
+package server_test
 
 import (
 	"encoding/base32"
@@ -14,7 +14,8 @@ import (
 
 	"github.com/miekg/dns"
 
-	"github.com/cadastre-ipam/cadastre/authdns"
+	"github.com/cadastre-ipam/cadastre/authdns/manage"
+	"github.com/cadastre-ipam/cadastre/authdns/server"
 	"github.com/cadastre-ipam/cadastre/registry"
 )
 
@@ -26,7 +27,7 @@ func newWhiteLieEnv(t testing.TB) (*env, netip.Addr) {
 	e := newEnv(t, false)
 	e.addSets()
 	for _, z := range []string{fwdZone, dynZone, v4Zone, v6Zone, set6} {
-		if _, _, err := e.mgr.SignZones(e.ctx, z, authdns.SignOptions{}); err != nil {
+		if _, _, err := e.mgr.SignZones(e.ctx, z, manage.SignOptions{}); err != nil {
 			t.Fatalf("sign %s: %v", z, err)
 		}
 	}
@@ -80,7 +81,7 @@ func whiteLieCases(unnamed netip.Addr) []whiteLieCase {
 func TestUnboundValidatesWhiteLies(t *testing.T) {
 	tool(t, "unbound")
 	e, unnamed := newWhiteLieEnv(t)
-	e.start(authdns.Options{})
+	e.start(server.Options{})
 	zs, err := e.mgr.ZonesOf(e.ctx, set6)
 	if err != nil {
 		t.Fatal(err)
@@ -128,7 +129,7 @@ func TestUnboundValidatesWhiteLies(t *testing.T) {
 // for, and every signature verified by the zone's key.
 func TestWhiteLiesWellFormed(t *testing.T) {
 	e, unnamed := newWhiteLieEnv(t)
-	e.start(authdns.Options{})
+	e.start(server.Options{})
 	for _, c := range whiteLieCases(unnamed) {
 		t.Run(c.name, func(t *testing.T) {
 			checkWhiteLie(t, e, c.qname, c.qtype, c.nx)
@@ -141,7 +142,7 @@ func TestWhiteLiesWellFormed(t *testing.T) {
 // well-formed, minimally covering, verified NSEC3 proof.
 func FuzzWhiteLies(f *testing.F) {
 	e, unnamed := newWhiteLieEnv(f)
-	e.srv = authdns.NewServer(e.reg, e.store, e.sealer, authdns.Options{OnlineRate: 1e9})
+	e.srv = server.NewServer(e.reg, e.store, e.sealer, server.Options{OnlineRate: 1e9})
 	if err := e.srv.Reload(e.ctx); err != nil {
 		f.Fatal(err)
 	}
@@ -343,7 +344,7 @@ func TestWhiteLiesFloodBudget(t *testing.T) {
 	e, _ := newWhiteLieEnv(t)
 	now := time.Now()
 	const rate = 10
-	e.srv = authdns.NewServer(e.reg, e.store, e.sealer, authdns.Options{OnlineRate: rate, Now: func() time.Time { return now }})
+	e.srv = server.NewServer(e.reg, e.store, e.sealer, server.Options{OnlineRate: rate, Now: func() time.Time { return now }})
 	if err := e.srv.Reload(e.ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -401,7 +402,7 @@ func BenchmarkDenialOnline(b *testing.B) {
 	} {
 		b.Run(c.name, func(b *testing.B) {
 			e := c.env(b)
-			s := authdns.NewServer(e.reg, e.store, e.sealer, authdns.Options{OnlineRate: 1e9})
+			s := server.NewServer(e.reg, e.store, e.sealer, server.Options{OnlineRate: 1e9})
 			if err := s.Reload(e.ctx); err != nil {
 				b.Fatal(err)
 			}
@@ -421,7 +422,7 @@ func BenchmarkDenialOnline(b *testing.B) {
 	} {
 		b.Run(c.name, func(b *testing.B) {
 			e := c.env(b)
-			s := authdns.NewServer(e.reg, e.store, e.sealer, authdns.Options{OnlineRate: 1e9})
+			s := server.NewServer(e.reg, e.store, e.sealer, server.Options{OnlineRate: 1e9})
 			if err := s.Reload(e.ctx); err != nil {
 				b.Fatal(err)
 			}
@@ -440,7 +441,7 @@ func TestWhiteLieZonesTransferTheirChain(t *testing.T) {
 	ldns := tool(t, "ldns-verify-zone")
 	verify := tool(t, "dnssec-verify")
 	e, _ := newWhiteLieEnv(t)
-	e.start(authdns.Options{})
+	e.start(server.Options{})
 	dir := t.TempDir()
 	for _, zoneName := range []string{dynZone, v6Zone} {
 		text := e.axfr(zoneName)

@@ -1,4 +1,4 @@
-package authdns_test
+package server_test
 
 import (
 	"context"

@@ -1,9 +1,9 @@
-package authdns_test
+package server_test
 
 // Throughput beside Knot DNS, with dnsperf on loopback (issue 6, "Proof").
 // Slow and machine-bound, so it runs only when asked:
 //
-//	CADASTRE_DNSPERF=1 go test -run TestDnsperfVsKnot -v -timeout 20m ./authdns/
+//	CADASTRE_DNSPERF=1 go test -run TestDnsperfVsKnot -v -timeout 20m ./authdns/server/
 //
 // CADASTRE_DNSPERF_SECONDS sets the length of each run (default 10),
 // CADASTRE_DNSPERF_ROUNDS how often each pair is repeated (default 2; the
@@ -37,7 +37,8 @@ import (
 
 	"github.com/miekg/dns"
 
-	"github.com/cadastre-ipam/cadastre/authdns"
+	"github.com/cadastre-ipam/cadastre/authdns/manage"
+	"github.com/cadastre-ipam/cadastre/authdns/server"
 	"github.com/cadastre-ipam/cadastre/authdns/zone"
 )
 
@@ -184,19 +185,19 @@ func TestDnsperfVsKnot(t *testing.T) {
 	dir := t.TempDir()
 
 	plain, qs := perfEnv(t, false)
-	plain.start(authdns.Options{})
+	plain.start(server.Options{})
 	signed, _ := perfEnv(t, true)
 	// The online budget would send most synthesised askers to TCP: lift
 	// it to measure the signing itself, as Knot's onlinesign has none.
-	signed.start(authdns.Options{OnlineRate: 1e9})
+	signed.start(server.Options{OnlineRate: 1e9})
 	// The same reverse zone signed with Ed25519, beside Knot's Ed25519.
 	ed, _ := perfEnv(t, false)
 	for _, z := range []string{v6Zone, dynZone} {
-		if _, _, err := ed.mgr.Sign(ed.ctx, z, authdns.SignOptions{Algorithm: zone.Ed25519, Denial: zone.Compact}); err != nil {
+		if _, _, err := ed.mgr.Sign(ed.ctx, z, manage.SignOptions{Algorithm: zone.Ed25519, Denial: zone.Compact}); err != nil {
 			t.Fatal(err)
 		}
 	}
-	ed.start(authdns.Options{OnlineRate: 1e9})
+	ed.start(server.Options{OnlineRate: 1e9})
 	fwdFile := writeLines(t, filepath.Join(dir, "fwd.queries"), qs)
 
 	// Synthesised PTRs: distinct unnamed addresses of the pool, more than

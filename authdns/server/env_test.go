@@ -1,4 +1,4 @@
-package authdns_test
+package server_test
 
 import (
 	"context"
@@ -12,7 +12,8 @@ import (
 
 	"github.com/miekg/dns"
 
-	"github.com/cadastre-ipam/cadastre/authdns"
+	"github.com/cadastre-ipam/cadastre/authdns/manage"
+	"github.com/cadastre-ipam/cadastre/authdns/server"
 	"github.com/cadastre-ipam/cadastre/authdns/zone"
 	"github.com/cadastre-ipam/cadastre/location"
 	"github.com/cadastre-ipam/cadastre/registry"
@@ -39,8 +40,8 @@ type env struct {
 	ctx    context.Context
 	store  envStore
 	reg    *registry.Registry
-	mgr    *authdns.Manager
-	srv    *authdns.Server
+	mgr    *manage.Manager
+	srv    *server.Server
 	addr   string
 	sealer *zone.Sealer
 }
@@ -73,7 +74,7 @@ func newEnvOn(t testing.TB, signed bool, s envStore) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := &env{t: t, ctx: ctx, store: s, reg: registry.New(s), mgr: authdns.NewManager(s, sealer, nil), sealer: sealer}
+	e := &env{t: t, ctx: ctx, store: s, reg: registry.New(s), mgr: manage.NewManager(s, sealer, nil), sealer: sealer}
 	must := func(_ any, err error) {
 		t.Helper()
 		if err != nil {
@@ -98,19 +99,19 @@ func newEnvOn(t testing.TB, signed bool, s envStore) *env {
 		t.Fatal(err)
 	}
 	acl := zone.Config{AllowTransfer: []string{"key:" + tsigName, "127.0.0.2/32"}}
-	must(e.mgr.AddZone(ctx, authdns.ZoneSpec{Name: fwdZone, Config: acl}))
-	must(e.mgr.AddZone(ctx, authdns.ZoneSpec{Name: dynZone, Config: acl}))
-	must(e.mgr.AddZone(ctx, authdns.ZoneSpec{Kind: zone.Reverse, Prefix: netip.MustParsePrefix(v4Pool), Config: acl}))
-	must(e.mgr.AddZone(ctx, authdns.ZoneSpec{Kind: zone.Reverse, Prefix: netip.MustParsePrefix(v4Pool2)}))
-	must(e.mgr.AddZone(ctx, authdns.ZoneSpec{Kind: zone.Reverse, Prefix: netip.MustParsePrefix(v6Pool), Synthesize: "ip-{addr}." + dynZone, Config: acl}))
+	must(e.mgr.AddZone(ctx, manage.ZoneSpec{Name: fwdZone, Config: acl}))
+	must(e.mgr.AddZone(ctx, manage.ZoneSpec{Name: dynZone, Config: acl}))
+	must(e.mgr.AddZone(ctx, manage.ZoneSpec{Kind: zone.Reverse, Prefix: netip.MustParsePrefix(v4Pool), Config: acl}))
+	must(e.mgr.AddZone(ctx, manage.ZoneSpec{Kind: zone.Reverse, Prefix: netip.MustParsePrefix(v4Pool2)}))
+	must(e.mgr.AddZone(ctx, manage.ZoneSpec{Kind: zone.Reverse, Prefix: netip.MustParsePrefix(v6Pool), Synthesize: "ip-{addr}." + dynZone, Config: acl}))
 	must(e.mgr.AddRecord(ctx, fwdZone, "www", "A", "10.1.2.200", 0))
 	must(e.mgr.AddRecord(ctx, fwdZone, "deep.a.b", "TXT", `"below empty non-terminals"`, 0))
 	must(e.mgr.AddRecord(ctx, fwdZone, "@", "MX", "10 mail.example.test.", 0))
 	if signed {
-		must(e.sign(fwdZone, authdns.SignOptions{}))
-		must(e.sign(v4Zone, authdns.SignOptions{Algorithm: zone.Ed25519, SplitKeys: true}))
-		must(e.sign(v6Zone, authdns.SignOptions{Denial: zone.Compact}))
-		must(e.sign(dynZone, authdns.SignOptions{Denial: zone.Compact}))
+		must(e.sign(fwdZone, manage.SignOptions{}))
+		must(e.sign(v4Zone, manage.SignOptions{Algorithm: zone.Ed25519, SplitKeys: true}))
+		must(e.sign(v6Zone, manage.SignOptions{Denial: zone.Compact}))
+		must(e.sign(dynZone, manage.SignOptions{Denial: zone.Compact}))
 	}
 	e.alloc(4, "vm1."+fwdZone)
 	e.alloc(6, "vm1."+fwdZone)
@@ -118,7 +119,7 @@ func newEnvOn(t testing.TB, signed bool, s envStore) *env {
 	return e
 }
 
-func (e *env) sign(zoneName string, o authdns.SignOptions) (any, error) {
+func (e *env) sign(zoneName string, o manage.SignOptions) (any, error) {
 	_, _, err := e.mgr.Sign(e.ctx, zoneName, o)
 	return nil, err
 }
@@ -140,7 +141,7 @@ func (e *env) allocIn(region string, family int, name string) netip.Addr {
 
 // start runs the server on a free loopback port (or opt.Listen) until
 // the test ends.
-func (e *env) start(opt authdns.Options) {
+func (e *env) start(opt server.Options) {
 	e.t.Helper()
 	if opt.Listen == "" {
 		opt.Listen = "127.0.0.1:0"
@@ -148,7 +149,7 @@ func (e *env) start(opt authdns.Options) {
 	if opt.Poll == 0 {
 		opt.Poll = 20 * time.Millisecond
 	}
-	e.srv = authdns.NewServer(e.reg, e.store, e.sealer, opt)
+	e.srv = server.NewServer(e.reg, e.store, e.sealer, opt)
 	if err := e.srv.Start(e.ctx); err != nil {
 		e.t.Fatal(err)
 	}

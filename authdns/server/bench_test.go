@@ -1,4 +1,4 @@
-package authdns_test
+package server_test
 
 import (
 	"crypto"
@@ -8,22 +8,23 @@ import (
 
 	"github.com/miekg/dns"
 
-	"github.com/cadastre-ipam/cadastre/authdns"
+	"github.com/cadastre-ipam/cadastre/authdns/manage"
+	"github.com/cadastre-ipam/cadastre/authdns/server"
 	"github.com/cadastre-ipam/cadastre/authdns/zone"
 )
 
 // benchServer is a signed register loaded without listening: the
 // benchmarks measure the answer path, not the loopback.
-func benchServer(b *testing.B, opt authdns.Options) *authdns.Server {
+func benchServer(b *testing.B, opt server.Options) *server.Server {
 	e := newEnv(b, true)
-	s := authdns.NewServer(e.reg, e.store, e.sealer, opt)
+	s := server.NewServer(e.reg, e.store, e.sealer, opt)
 	if err := s.Reload(e.ctx); err != nil {
 		b.Fatal(err)
 	}
 	return s
 }
 
-func benchQueries(b *testing.B, s *authdns.Server, name func(i int) string, qtype uint16) {
+func benchQueries(b *testing.B, s *server.Server, name func(i int) string, qtype uint16) {
 	b.Helper()
 	before := s.OnlineSignatures()
 	truncated := 0
@@ -51,7 +52,7 @@ func benchQueries(b *testing.B, s *authdns.Server, name func(i int) string, qtyp
 // A random-subdomain flood against an NSEC3 zone costs hashing and a
 // binary search per query: the proofs were signed ahead of time.
 func BenchmarkRandomSubdomainNSEC3(b *testing.B) {
-	s := benchServer(b, authdns.Options{})
+	s := benchServer(b, server.Options{})
 	r := rand.New(rand.NewPCG(1, 2))
 	benchQueries(b, s, func(int) string { return fmt.Sprintf("%x.%s", r.Uint64(), fwdZone) }, dns.TypeA)
 }
@@ -60,14 +61,14 @@ func BenchmarkRandomSubdomainNSEC3(b *testing.B) {
 // signature; the per-zone budget (2000/s by default) caps them, and the
 // rest are sent to TCP with TC, so the CPU spent stays bounded.
 func BenchmarkRandomSubdomainCompact(b *testing.B) {
-	s := benchServer(b, authdns.Options{})
+	s := benchServer(b, server.Options{})
 	r := rand.New(rand.NewPCG(1, 2))
 	benchQueries(b, s, func(int) string { return fmt.Sprintf("x%x.%s", r.Uint64(), dynZone) }, dns.TypeAAAA)
 }
 
 // Positive answers from precomputed signatures.
 func BenchmarkSignedPositive(b *testing.B) {
-	s := benchServer(b, authdns.Options{})
+	s := benchServer(b, server.Options{})
 	benchQueries(b, s, func(int) string { return "www." + fwdZone }, dns.TypeA)
 }
 
@@ -75,7 +76,7 @@ func BenchmarkSignedPositive(b *testing.B) {
 // names, so mostly misses at first), with the budget lifted to measure
 // the signing itself.
 func BenchmarkSynthesisedPTRSigned(b *testing.B) {
-	s := benchServer(b, authdns.Options{OnlineRate: 1e9})
+	s := benchServer(b, server.Options{OnlineRate: 1e9})
 	benchQueries(b, s, func(i int) string {
 		return fmt.Sprintf("%x.%x.%x.%x.0.0.0.0.0.0.0.0.0.0.0.0.%s", i&15, i>>4&15, i>>8&15, i>>12&15, v6Zone)
 	}, dns.TypePTR)
@@ -107,11 +108,11 @@ func BenchmarkSignFloorECDSAP256(b *testing.B) {
 func BenchmarkSynthesisedPTRSignedEd25519(b *testing.B) {
 	e := newEnv(b, false)
 	for _, z := range []string{v6Zone, dynZone} {
-		if _, err := e.sign(z, authdns.SignOptions{Algorithm: zone.Ed25519, Denial: zone.Compact}); err != nil {
+		if _, err := e.sign(z, manage.SignOptions{Algorithm: zone.Ed25519, Denial: zone.Compact}); err != nil {
 			b.Fatal(err)
 		}
 	}
-	s := authdns.NewServer(e.reg, e.store, e.sealer, authdns.Options{OnlineRate: 1e9})
+	s := server.NewServer(e.reg, e.store, e.sealer, server.Options{OnlineRate: 1e9})
 	if err := s.Reload(e.ctx); err != nil {
 		b.Fatal(err)
 	}

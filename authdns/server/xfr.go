@@ -1,14 +1,15 @@
-package authdns
+package server
 
 import (
 	"context"
-	"github.com/cadastre-ipam/cadastre/authdns/zone"
 	"net"
 	"net/netip"
 	"strings"
 	"time"
 
 	"github.com/miekg/dns"
+
+	"github.com/cadastre-ipam/cadastre/authdns/zone"
 )
 
 // transfer answers AXFR and IXFR (RFC 5936, RFC 1995). It streams the

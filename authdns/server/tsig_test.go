@@ -1,4 +1,4 @@
-package authdns_test
+package server_test
 
 import (
 	"bytes"
@@ -12,7 +12,8 @@ import (
 
 	"github.com/miekg/dns"
 
-	"github.com/cadastre-ipam/cadastre/authdns"
+	"github.com/cadastre-ipam/cadastre/authdns/manage"
+	"github.com/cadastre-ipam/cadastre/authdns/server"
 	"github.com/cadastre-ipam/cadastre/authdns/zone"
 	"github.com/cadastre-ipam/cadastre/registry"
 	"github.com/cadastre-ipam/cadastre/store/sqlite"
@@ -47,7 +48,7 @@ func sealer(t *testing.T, b byte) *zone.Sealer {
 func TestTSIGKeysInTheRegister(t *testing.T) {
 	eachDNSStore(t, func(t *testing.T, st envStore) {
 		ctx := registry.WithActor(context.Background(), "tester")
-		m := authdns.NewManager(st, sealer(t, 1), nil)
+		m := manage.NewManager(st, sealer(t, 1), nil)
 		secret := bytes.Repeat([]byte{0x5a}, 32)
 		k, got, err := m.AddTSIG(ctx, "XFR.Example.NET", "HMAC-SHA512.", secret)
 		if err != nil || k.Name != "xfr.example.net." || k.Algorithm != "hmac-sha512" || !bytes.Equal(got, secret) {
@@ -86,7 +87,7 @@ func TestTSIGKeysInTheRegister(t *testing.T) {
 		if err != nil || len(secrets) != 2 || secrets[1].Name != "xfr.example.net." || !bytes.Equal(secrets[1].Secret, secret) {
 			t.Fatalf("TSIGSecrets = %+v, %v", secrets, err)
 		}
-		if _, err := authdns.NewManager(st, sealer(t, 2), nil).TSIGSecrets(ctx); !errors.Is(err, zone.ErrSealed) {
+		if _, err := manage.NewManager(st, sealer(t, 2), nil).TSIGSecrets(ctx); !errors.Is(err, zone.ErrSealed) {
 			t.Fatalf("TSIGSecrets with another sealing key = %v, want ErrSealed", err)
 		}
 		if err := m.RemoveTSIG(ctx, "nosuch.example.net"); !errors.Is(err, registry.ErrNotFound) {
@@ -121,7 +122,7 @@ func TestTSIGKeysInTheRegister(t *testing.T) {
 // and refuses a key used with another algorithm than its own.
 func TestServerFollowsRegisterTSIGKeys(t *testing.T) {
 	e := newEnv(t, false)
-	e.start(authdns.Options{})
+	e.start(server.Options{})
 	secret := bytes.Repeat([]byte{0x33}, 32)
 	b64 := base64.StdEncoding.EncodeToString(secret)
 	const name = "late.test."

@@ -1,4 +1,9 @@
-package authdns
+// Package manage holds what an operator may configure in cadastre's DNS:
+// zones (forward, reverse, the zones of a reverse prefix), transfer ACLs,
+// static records, TSIG keys, signing, and the RFC 7583 key rollover steps
+// (PlanRoll, Manager.Roll, Manager.ConfirmDS). It works over the zone
+// package's types and Store; it answers no query (authdns/server does).
+package manage
 
 import (
 	"context"
@@ -6,7 +11,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/cadastre-ipam/cadastre/authdns/zone"
 	"net/netip"
 	"slices"
 	"strings"
@@ -14,6 +18,7 @@ import (
 
 	"github.com/miekg/dns"
 
+	"github.com/cadastre-ipam/cadastre/authdns/zone"
 	"github.com/cadastre-ipam/cadastre/registry"
 )
 
@@ -317,7 +322,7 @@ func fillConfig(z *zone.Zone) error {
 	}
 	c.Mbox = mb
 	for _, a := range c.AllowTransfer {
-		if _, err := parseACL(a); err != nil {
+		if _, err := ParseACL(a); err != nil {
 			return fmt.Errorf("zone %s: %w", z.Name, err)
 		}
 	}
@@ -338,26 +343,26 @@ func fillConfig(z *zone.Zone) error {
 }
 
 // aclEntry is one allow-transfer entry: a prefix or a TSIG key name.
-type aclEntry struct {
-	prefix netip.Prefix
-	key    string
+type ACLEntry struct {
+	Prefix netip.Prefix
+	Key    string
 }
 
-func parseACL(s string) (aclEntry, error) {
+func ParseACL(s string) (ACLEntry, error) {
 	if k, ok := strings.CutPrefix(s, "key:"); ok {
 		n, err := zone.CanonicalName(k)
 		if err != nil {
-			return aclEntry{}, fmt.Errorf("allow-transfer %q: %w", s, err)
+			return ACLEntry{}, fmt.Errorf("allow-transfer %q: %w", s, err)
 		}
-		return aclEntry{key: n}, nil
+		return ACLEntry{Key: n}, nil
 	}
 	if p, err := netip.ParsePrefix(s); err == nil {
-		return aclEntry{prefix: p.Masked()}, nil
+		return ACLEntry{Prefix: p.Masked()}, nil
 	}
 	if a, err := netip.ParseAddr(s); err == nil {
-		return aclEntry{prefix: netip.PrefixFrom(a, a.BitLen())}, nil
+		return ACLEntry{Prefix: netip.PrefixFrom(a, a.BitLen())}, nil
 	}
-	return aclEntry{}, fmt.Errorf("allow-transfer %q: want a prefix, an address or key:NAME: %w", s, registry.ErrInvalid)
+	return ACLEntry{}, fmt.Errorf("allow-transfer %q: want a prefix, an address or key:NAME: %w", s, registry.ErrInvalid)
 }
 
 // Zones lists the zones by name.

@@ -1,4 +1,4 @@
-package authdns_test
+package server_test
 
 import (
 	"fmt"
@@ -8,7 +8,7 @@ import (
 
 	"github.com/miekg/dns"
 
-	"github.com/cadastre-ipam/cadastre/authdns"
+	"github.com/cadastre-ipam/cadastre/authdns/server"
 	"github.com/cadastre-ipam/cadastre/location"
 	"github.com/cadastre-ipam/cadastre/registry"
 	"github.com/cadastre-ipam/cadastre/store/postgres/pgtest"
@@ -24,7 +24,7 @@ func TestOutOfOrderCommitRebuilds(t *testing.T) {
 	dsn := pgSchema(t)
 	e := newEnvOn(t, false, openPG(t, dsn))
 	addr := e.alloc(4, "old."+fwdZone)
-	e.start(authdns.Options{Poll: 20 * time.Millisecond})
+	e.start(server.Options{Poll: 20 * time.Millisecond})
 	resolves := func(name string) bool {
 		for _, rr := range e.query("udp", name, dns.TypeA, false).Answer {
 			if a, ok := rr.(*dns.A); ok && a.A.String() == addr.String() {

@@ -1,4 +1,11 @@
-package authdns
+// Package server is cadastre's DNS on the wire: UDP and TCP listeners, the
+// UDP fast path that sends kept answers (fast.go), AXFR/IXFR and NOTIFY
+// (xfr.go), TSIG (tsigring.go), and the rebuilding of every zone's data as
+// the register's event log moves (Server.Reload), with the key rollovers
+// that one replica at a time carries out. What a zone holds and how it
+// answers is the zone package's; what an operator may configure is
+// manage's. Nothing imports it but the CLI.
+package server
 
 import (
 	"context"
@@ -7,7 +14,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"github.com/cadastre-ipam/cadastre/authdns/zone"
 	"log/slog"
 	"maps"
 	"net"
@@ -20,6 +26,8 @@ import (
 
 	"github.com/miekg/dns"
 
+	"github.com/cadastre-ipam/cadastre/authdns/manage"
+	"github.com/cadastre-ipam/cadastre/authdns/zone"
 	"github.com/cadastre-ipam/cadastre/registry"
 )
 
@@ -78,7 +86,7 @@ type Server struct {
 	reg    *registry.Registry
 	store  zone.Store
 	sealer *zone.Sealer
-	mgr    *Manager // for key rollovers
+	mgr    *manage.Manager // for key rollovers
 	opt    Options
 	log    *slog.Logger
 
@@ -139,7 +147,7 @@ func NewServer(reg *registry.Registry, st zone.Store, sealer *zone.Sealer, opt O
 	}
 	var id [8]byte
 	rand.Read(id[:])
-	s := &Server{id: hex.EncodeToString(id[:]), reg: reg, store: st, sealer: sealer, mgr: NewManager(st, sealer, opt.Now), opt: opt, log: opt.Log, sigs: zone.SigCache{}}
+	s := &Server{id: hex.EncodeToString(id[:]), reg: reg, store: st, sealer: sealer, mgr: manage.NewManager(st, sealer, opt.Now), opt: opt, log: opt.Log, sigs: zone.SigCache{}}
 	s.snap.Store(&snapshot{zones: map[string]*zone.Data{}, wire: &wireCache{}})
 	return s
 }
@@ -552,7 +560,7 @@ func (s *Server) Roll(ctx context.Context) (bool, error) {
 		if zd == nil || !zd.Signed || !z.Config.Signed {
 			continue // not served signed yet: its first build has no TTLs to time by
 		}
-		steps := planRoll(z, byZone[z.ID], zd.MaxTTL, now)
+		steps := manage.PlanRoll(z, byZone[z.ID], zd.MaxTTL, now)
 		if len(steps) == 0 {
 			continue
 		}
@@ -567,10 +575,10 @@ func (s *Server) Roll(ctx context.Context) (bool, error) {
 			break
 		}
 		for _, st := range steps {
-			s.log.Info("dns key rollover", "zone", z.Name, "role", st.key.Role, "tag", st.key.Tag, "state", st.key.State, "why", st.why)
+			s.log.Info("dns key rollover", "zone", z.Name, "role", st.Key.Role, "tag", st.Key.Tag, "state", st.Key.State, "why", st.Why)
 		}
 		changed = true
-		if err := s.mgr.applyRoll(ctx, z, steps); err != nil {
+		if err := s.mgr.ApplyRoll(ctx, z, steps); err != nil {
 			errs = append(errs, err)
 		}
 	}
@@ -761,11 +769,11 @@ func (s *Server) respond(snap *snapshot, r *dns.Msg, tcp bool) (_ *dns.Msg, cach
 // key name, or "") may have zone z.
 func allowed(z *zone.Zone, addr netip.Addr, key string) bool {
 	for _, a := range z.Config.AllowTransfer {
-		e, err := parseACL(a)
+		e, err := manage.ParseACL(a)
 		if err != nil {
 			continue
 		}
-		if e.key != "" && e.key == key || e.prefix.IsValid() && e.prefix.Contains(addr.Unmap()) {
+		if e.Key != "" && e.Key == key || e.Prefix.IsValid() && e.Prefix.Contains(addr.Unmap()) {
 			return true
 		}
 	}

@@ -1,12 +1,12 @@
-package authdns
+package manage
 
 import (
 	"context"
 	"fmt"
-	"github.com/cadastre-ipam/cadastre/authdns/zone"
 	"slices"
 	"time"
 
+	"github.com/cadastre-ipam/cadastre/authdns/zone"
 	"github.com/cadastre-ipam/cadastre/registry"
 )
 
@@ -29,25 +29,25 @@ import (
 
 // rollStep is one change the rollover makes to a key: a successor to
 // generate (Key.ID 0, only Role set) or a key's new state.
-type rollStep struct {
-	key  zone.Key
-	prev zone.KeyState
-	why  string
+type RollStep struct {
+	Key  zone.Key
+	Prev zone.KeyState
+	Why  string
 }
 
 // planRoll lists what is due at now for zone z with keys (the zone's,
 // retired ones included) and the largest TTL it serves.
-func planRoll(z zone.Zone, keys []zone.Key, maxTTL uint32, now time.Time) []rollStep {
+func PlanRoll(z zone.Zone, keys []zone.Key, maxTTL uint32, now time.Time) []RollStep {
 	c := z.Config
 	if !c.Signed {
 		return nil
 	}
 	t := zone.Timing(c, maxTTL)
-	var steps []rollStep
+	var steps []RollStep
 	set := func(k zone.Key, why string, fn func(*zone.Key)) {
 		prev := k.State
 		fn(&k)
-		steps = append(steps, rollStep{key: k, prev: prev, why: why})
+		steps = append(steps, RollStep{Key: k, Prev: prev, Why: why})
 	}
 	roll := func(role zone.Role, lifetime time.Duration) {
 		var active, waiting []zone.Key
@@ -76,7 +76,7 @@ func planRoll(z zone.Zone, keys []zone.Key, maxTTL uint32, now time.Time) []roll
 		}
 		// Time to publish a successor, Ipub before the lifetime ends.
 		if lifetime > 0 && len(waiting) == 0 && len(active) == 1 && now.Sub(zone.ActiveSince(active[0])) >= lifetime-t.Ipub {
-			steps = append(steps, rollStep{key: zone.Key{ZoneID: z.ID, Role: role, Algorithm: active[0].Algorithm}, why: "lifetime ends in Ipub"})
+			steps = append(steps, RollStep{Key: zone.Key{ZoneID: z.ID, Role: role, Algorithm: active[0].Algorithm}, Why: "lifetime ends in Ipub"})
 		}
 	}
 	sep := zone.CSK
@@ -110,18 +110,18 @@ func planRoll(z zone.Zone, keys []zone.Key, maxTTL uint32, now time.Time) []roll
 }
 
 // applyRoll carries out steps for zone z.
-func (m *Manager) applyRoll(ctx context.Context, z zone.Zone, steps []rollStep) error {
+func (m *Manager) ApplyRoll(ctx context.Context, z zone.Zone, steps []RollStep) error {
 	for _, s := range steps {
-		if s.key.ID == 0 {
-			if _, err := m.addKey(ctx, z, s.key.Role, s.key.Algorithm, zone.KeyPublished, s.why); err != nil {
+		if s.Key.ID == 0 {
+			if _, err := m.addKey(ctx, z, s.Key.Role, s.Key.Algorithm, zone.KeyPublished, s.Why); err != nil {
 				return err
 			}
 			continue
 		}
-		e := m.event(ctx, "key.roll", zone.SubjectKey, fmt.Sprintf("%s %s %d %s -> %s", z.Name, s.key.Role, s.key.Tag, s.prev, s.key.State), nil, s.key)
-		e.SubjectID = s.key.ID
-		if err := m.store.UpdateKey(ctx, s.key, s.prev, e); err != nil {
-			return fmt.Errorf("zone %s: key %d: %w", z.Name, s.key.Tag, err)
+		e := m.event(ctx, "key.roll", zone.SubjectKey, fmt.Sprintf("%s %s %d %s -> %s", z.Name, s.Key.Role, s.Key.Tag, s.Prev, s.Key.State), nil, s.Key)
+		e.SubjectID = s.Key.ID
+		if err := m.store.UpdateKey(ctx, s.Key, s.Prev, e); err != nil {
+			return fmt.Errorf("zone %s: key %d: %w", z.Name, s.Key.Tag, err)
 		}
 	}
 	return nil

@@ -1,4 +1,4 @@
-package authdns_test
+package server_test
 
 import (
 	"context"
@@ -11,14 +11,14 @@ import (
 
 	"github.com/miekg/dns"
 
-	"github.com/cadastre-ipam/cadastre/authdns"
+	"github.com/cadastre-ipam/cadastre/authdns/server"
 	"github.com/cadastre-ipam/cadastre/authdns/zone"
 	"github.com/cadastre-ipam/cadastre/registry"
 )
 
 // restart stops e's server and starts a new one on the same store, as a
 // process restart would.
-func (e *env) restart(opt authdns.Options) {
+func (e *env) restart(opt server.Options) {
 	e.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -34,14 +34,14 @@ func TestSerialSurvivesRestart(t *testing.T) {
 	for _, signed := range []bool{false, true} {
 		t.Run(map[bool]string{false: "unsigned", true: "signed"}[signed], func(t *testing.T) {
 			e := newEnv(t, signed)
-			e.start(authdns.Options{})
+			e.start(server.Options{})
 			zones := []string{fwdZone, dynZone, v4Zone, v4Zone2, v6Zone}
 			before := map[string]uint32{}
 			for _, z := range zones {
 				before[z] = e.srv.Serial(z)
 			}
 			for i := range 2 {
-				e.restart(authdns.Options{})
+				e.restart(server.Options{})
 				for _, z := range zones {
 					if got := e.srv.Serial(z); got != before[z] || got == 0 {
 						t.Errorf("restart %d: %s serial %d, was %d", i+1, z, got, before[z])
@@ -137,7 +137,7 @@ func sameZone(t *testing.T, what string, got, want map[string]bool) {
 // several steps, and the result is exactly the zone it serves by AXFR.
 func TestIXFRAcrossRestart(t *testing.T) {
 	e := newEnv(t, true)
-	e.start(authdns.Options{})
+	e.start(server.Options{})
 	s0 := e.srv.Serial(fwdZone)
 	base := zoneSet(transferFrom(t, e.addr, fwdZone, false, 0))
 	e.alloc(4, "j1."+fwdZone)
@@ -147,7 +147,7 @@ func TestIXFRAcrossRestart(t *testing.T) {
 	}
 	e.waitFor("serial+2", func() bool { return e.srv.Serial(fwdZone) == s0+2 })
 	// A record that comes and goes between two serials drops out.
-	e.restart(authdns.Options{})
+	e.restart(server.Options{})
 	if got := e.srv.Serial(fwdZone); got != s0+2 {
 		t.Fatalf("serial after restart %d, want %d", got, s0+2)
 	}
@@ -188,9 +188,9 @@ func TestIXFRAcrossRestart(t *testing.T) {
 
 // startReplica starts another server on st (a second connection to the
 // same database), as `cadastre serve --dns` on another machine would.
-func startReplica(t *testing.T, e *env, st envStore, poll time.Duration) *authdns.Server {
+func startReplica(t *testing.T, e *env, st envStore, poll time.Duration) *server.Server {
 	t.Helper()
-	s := authdns.NewServer(registry.New(st), st, e.sealer, authdns.Options{Listen: "127.0.0.1:0", Poll: poll})
+	s := server.NewServer(registry.New(st), st, e.sealer, server.Options{Listen: "127.0.0.1:0", Poll: poll})
 	if err := s.Start(e.ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -208,7 +208,7 @@ func startReplica(t *testing.T, e *env, st envStore, poll time.Duration) *authdn
 func TestIXFRFromAnotherReplica(t *testing.T) {
 	dsn := pgSchema(t)
 	e := newEnvOn(t, true, openPG(t, dsn))
-	e.start(authdns.Options{})
+	e.start(server.Options{})
 	s0 := e.srv.Serial(fwdZone)
 	b := startReplica(t, e, openPG(t, dsn), 20*time.Millisecond)
 	if got := b.Serial(fwdZone); got != s0 {
@@ -223,7 +223,7 @@ func TestIXFRFromAnotherReplica(t *testing.T) {
 	sameZone(t, "AXFR of B vs A after the change", zoneSet(transferFrom(t, b.Addr(), fwdZone, false, 0)), want)
 	ixfr := transferFrom(t, b.Addr(), fwdZone, true, s0)
 	sameZone(t, "A's zone + B's IXFR", applyIXFR(t, zoneSet(base), ixfr), want)
-	for _, s := range []*authdns.Server{e.srv, b} {
+	for _, s := range []*server.Server{e.srv, b} {
 		if err := s.CheckHashes(); err != nil {
 			t.Fatal(err)
 		}
@@ -251,7 +251,7 @@ func TestIXFRFromAnotherReplica(t *testing.T) {
 // a secondary's copy there.
 func TestIncrementalBuildsEqualAFullBuild(t *testing.T) {
 	e := newEnv(t, true)
-	e.start(authdns.Options{Poll: time.Hour}) // builds only when the test says
+	e.start(server.Options{Poll: time.Hour}) // builds only when the test says
 	zones := []string{fwdZone, dynZone, v4Zone, v4Zone2, v6Zone}
 	first := map[string]uint32{}
 	bases := map[string]map[string]bool{}
@@ -321,7 +321,7 @@ func TestIncrementalBuildsEqualAFullBuild(t *testing.T) {
 		served[z] = zoneSet(transferFrom(t, e.addr, z, false, 0))
 		serials[z] = e.srv.Serial(z)
 	}
-	e.restart(authdns.Options{Poll: time.Hour})
+	e.restart(server.Options{Poll: time.Hour})
 	for z := range bases {
 		if got := e.srv.Serial(z); got != serials[z] {
 			t.Errorf("%s: a full build moved the serial %d -> %d: its content differs", z, serials[z], got)
@@ -339,14 +339,14 @@ func TestIncrementalBuildsEqualAFullBuild(t *testing.T) {
 // so no serial is left without a step (and no secondary is sent to AXFR).
 func TestJournalStepFromALaggingReplica(t *testing.T) {
 	e := newEnv(t, true)
-	e.start(authdns.Options{Poll: time.Hour}) // A: builds when told
+	e.start(server.Options{Poll: time.Hour}) // A: builds when told
 	b := startReplica(t, e, e.store, time.Hour)
 	s0 := e.srv.Serial(fwdZone)
 	if b.Serial(fwdZone) != s0 {
 		t.Fatalf("B at %d, A at %d", b.Serial(fwdZone), s0)
 	}
 	base := zoneSet(transferFrom(t, e.addr, fwdZone, false, 0))
-	reload := func(s *authdns.Server) {
+	reload := func(s *server.Server) {
 		t.Helper()
 		if err := s.Reload(e.ctx); err != nil {
 			t.Fatal(err)
@@ -382,7 +382,7 @@ func TestJournalStepFromALaggingReplica(t *testing.T) {
 	sameZone(t, "B's AXFR vs A's", zoneSet(transferFrom(t, b.Addr(), fwdZone, false, 0)), want)
 	sameZone(t, "version s0+1 + IXFR", applyIXFR(t, at1, transferFrom(t, e.addr, fwdZone, true, s0+1)), want)
 	sameZone(t, "version s0 + IXFR", applyIXFR(t, base, transferFrom(t, b.Addr(), fwdZone, true, s0)), want)
-	for _, s := range []*authdns.Server{e.srv, b} {
+	for _, s := range []*server.Server{e.srv, b} {
 		if err := s.CheckHashes(); err != nil {
 			t.Fatal(err)
 		}
@@ -398,7 +398,7 @@ func TestJournalStepFromALaggingReplica(t *testing.T) {
 func TestReplicasRacingLeaveNoJournalGap(t *testing.T) {
 	dsn := pgSchema(t)
 	e := newEnvOn(t, true, openPG(t, dsn))
-	e.start(authdns.Options{})
+	e.start(server.Options{})
 	b := startReplica(t, e, openPG(t, dsn), 20*time.Millisecond)
 	s0 := e.srv.Serial(fwdZone)
 	base := zoneSet(transferFrom(t, e.addr, fwdZone, false, 0))

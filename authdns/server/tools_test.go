@@ -1,4 +1,4 @@
-package authdns_test
+package server_test
 
 // Proof with real tools no one here wrote: unbound validating, delv,
 // ldns-verify-zone and dnssec-verify over what AXFR gives. scripts/dns-tools
@@ -19,7 +19,7 @@ import (
 
 	"github.com/miekg/dns"
 
-	"github.com/cadastre-ipam/cadastre/authdns"
+	"github.com/cadastre-ipam/cadastre/authdns/server"
 	"github.com/cadastre-ipam/cadastre/internal/testenv"
 	"github.com/cadastre-ipam/cadastre/registry"
 )
@@ -196,7 +196,7 @@ func resolve(t *testing.T, resolver, name string, qtype uint16) *dns.Msg {
 func TestUnboundValidates(t *testing.T) {
 	tool(t, "unbound")
 	e := newEnv(t, true)
-	e.start(authdns.Options{})
+	e.start(server.Options{})
 	resolver := e.startUnbound()
 	as, err := e.reg.Assignments(e.ctx, registry.AssignmentFilter{})
 	if err != nil {
@@ -269,7 +269,7 @@ func TestUnboundValidates(t *testing.T) {
 func TestDelvFullyValidated(t *testing.T) {
 	bin := tool(t, "delv")
 	e := newEnv(t, true)
-	e.start(authdns.Options{})
+	e.start(server.Options{})
 	host, port, _ := net.SplitHostPort(e.addr)
 	dir := t.TempDir()
 	for _, c := range []struct{ zone, qname, qtype string }{
@@ -331,7 +331,7 @@ func TestAXFRVerifiedByLdnsAndBind(t *testing.T) {
 	ldns := tool(t, "ldns-verify-zone")
 	verify := tool(t, "dnssec-verify")
 	e := newEnv(t, true)
-	e.start(authdns.Options{})
+	e.start(server.Options{})
 	dir := t.TempDir()
 	for _, zoneName := range []string{fwdZone, v4Zone, v6Zone, dynZone} {
 		text := e.axfr(zoneName)

@@ -1,4 +1,4 @@
-package authdns_test
+package server_test
 
 import (
 	"fmt"
@@ -9,13 +9,14 @@ import (
 
 	"github.com/miekg/dns"
 
-	"github.com/cadastre-ipam/cadastre/authdns"
+	"github.com/cadastre-ipam/cadastre/authdns/manage"
+	"github.com/cadastre-ipam/cadastre/authdns/server"
 	"github.com/cadastre-ipam/cadastre/registry"
 )
 
 func TestAnswers(t *testing.T) {
 	e := newEnv(t, false)
-	e.start(authdns.Options{})
+	e.start(server.Options{})
 	as, err := e.reg.Assignments(e.ctx, registry.AssignmentFilter{})
 	if err != nil {
 		t.Fatal(err)
@@ -69,7 +70,7 @@ func TestAnswers(t *testing.T) {
 
 	t.Run("NODATA and NXDOMAIN carry the SOA with the negative TTL", func(t *testing.T) {
 		r := e.query("udp", "www."+fwdZone, dns.TypeTXT, false)
-		if r.Rcode != dns.RcodeSuccess || len(r.Answer) != 0 || len(r.Ns) != 1 || r.Ns[0].Header().Ttl != authdns.DefaultMinimum {
+		if r.Rcode != dns.RcodeSuccess || len(r.Answer) != 0 || len(r.Ns) != 1 || r.Ns[0].Header().Ttl != manage.DefaultMinimum {
 			t.Fatalf("NODATA: %v", r)
 		}
 		r = e.query("udp", "a.b."+fwdZone, dns.TypeA, false)
@@ -188,7 +189,7 @@ func TestAnswers(t *testing.T) {
 func TestSerialArithmetic(t *testing.T) {
 	// The serial wraps per RFC 1982 and never goes back to zero.
 	e := newEnv(t, false)
-	e.start(authdns.Options{})
+	e.start(server.Options{})
 	s := e.srv.Serial(fwdZone)
 	if s == 0 {
 		t.Fatal("no serial")

@@ -1,4 +1,4 @@
-package authdns_test
+package server_test
 
 import (
 	"errors"
@@ -8,7 +8,8 @@ import (
 
 	"github.com/miekg/dns"
 
-	"github.com/cadastre-ipam/cadastre/authdns"
+	"github.com/cadastre-ipam/cadastre/authdns/manage"
+	"github.com/cadastre-ipam/cadastre/authdns/server"
 	"github.com/cadastre-ipam/cadastre/authdns/zone"
 	"github.com/cadastre-ipam/cadastre/location"
 	"github.com/cadastre-ipam/cadastre/registry"
@@ -147,10 +148,10 @@ func (e *env) addSets() []netip.Addr {
 		named = append(named, e.allocIn(p.region, 4, "host."+p.region+"."+fwdZone), e.allocIn(p.region, 6, "host6."+p.region+"."+fwdZone))
 		e.allocIn(p.region, 6, "") // synthesised
 	}
-	if zs, err := e.mgr.AddZones(e.ctx, authdns.ZoneSpec{Kind: zone.Reverse, Prefix: netip.MustParsePrefix(set4)}); err != nil || len(zs) != 16 {
+	if zs, err := e.mgr.AddZones(e.ctx, manage.ZoneSpec{Kind: zone.Reverse, Prefix: netip.MustParsePrefix(set4)}); err != nil || len(zs) != 16 {
 		e.t.Fatalf("zones of %s: %d, %v", set4, len(zs), err)
 	}
-	if zs, err := e.mgr.AddZones(e.ctx, authdns.ZoneSpec{Kind: zone.Reverse, Prefix: netip.MustParsePrefix(set6), Synthesize: "ip-{addr}." + dynZone}); err != nil || len(zs) != 8 {
+	if zs, err := e.mgr.AddZones(e.ctx, manage.ZoneSpec{Kind: zone.Reverse, Prefix: netip.MustParsePrefix(set6), Synthesize: "ip-{addr}." + dynZone}); err != nil || len(zs) != 8 {
 		e.t.Fatalf("zones of %s: %d, %v", set6, len(zs), err)
 	}
 	return named
@@ -173,7 +174,7 @@ func zoneOf(t testing.TB, a netip.Addr) string {
 func TestReverseSetAnswers(t *testing.T) {
 	e := newEnv(t, false)
 	named := e.addSets()
-	e.start(authdns.Options{})
+	e.start(server.Options{})
 	for _, a := range named {
 		t.Run("PTR of "+a.String()+" in its own zone", func(t *testing.T) {
 			r := e.query("udp", ptrOf(a), dns.TypePTR, false)
@@ -229,7 +230,7 @@ func TestReverseSetAnswers(t *testing.T) {
 		if _, err := e.reg.AddPool(e.ctx, registry.PoolSpec{Prefix: netip.MustParsePrefix("fd12:3456:789a:2::/64"), Region: "ap-1"}); err != nil {
 			t.Fatal(err)
 		}
-		zs, err := e.mgr.AddZones(e.ctx, authdns.ZoneSpec{Kind: zone.Reverse, Prefix: netip.MustParsePrefix("fd12:3456:789a:2::/127"), Synthesize: "ip-{addr}." + dynZone})
+		zs, err := e.mgr.AddZones(e.ctx, manage.ZoneSpec{Kind: zone.Reverse, Prefix: netip.MustParsePrefix("fd12:3456:789a:2::/127"), Synthesize: "ip-{addr}." + dynZone})
 		if err != nil || len(zs) != 2 || zs[1].Name != nib("fd12:3456:789a:2::1") {
 			t.Fatalf("zones of a /127: %v, %v", zs, err)
 		}
@@ -262,7 +263,7 @@ func TestUnboundValidatesReverseSet(t *testing.T) {
 	tool(t, "unbound")
 	e := newEnv(t, true)
 	named := e.addSets()
-	zs, _, err := e.mgr.SignZones(e.ctx, set4, authdns.SignOptions{})
+	zs, _, err := e.mgr.SignZones(e.ctx, set4, manage.SignOptions{})
 	if err != nil || len(zs) != 16 {
 		t.Fatalf("sign %s: %d zones, %v", set4, len(zs), err)
 	}
@@ -270,7 +271,7 @@ func TestUnboundValidatesReverseSet(t *testing.T) {
 	for _, z := range zs {
 		names = append(names, z.Name)
 	}
-	e.start(authdns.Options{})
+	e.start(server.Options{})
 	resolver := e.startUnbound(names...)
 	var mid netip.Addr
 	for _, a := range named {
@@ -309,10 +310,10 @@ func TestUnboundValidatesReverseSet(t *testing.T) {
 func TestSignSetAllOrNone(t *testing.T) {
 	e := newEnv(t, false)
 	e.addSets()
-	if _, _, err := e.mgr.Sign(e.ctx, "23.1.10.in-addr.arpa", authdns.SignOptions{Algorithm: zone.Ed25519}); err != nil {
+	if _, _, err := e.mgr.Sign(e.ctx, "23.1.10.in-addr.arpa", manage.SignOptions{Algorithm: zone.Ed25519}); err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := e.mgr.SignZones(e.ctx, set4, authdns.SignOptions{}); !errors.Is(err, registry.ErrState) {
+	if _, _, err := e.mgr.SignZones(e.ctx, set4, manage.SignOptions{}); !errors.Is(err, registry.ErrState) {
 		t.Fatalf("signing a set with a zone on another algorithm: %v", err)
 	}
 	zs, err := e.mgr.ZonesOf(e.ctx, set4)
@@ -328,11 +329,11 @@ func TestSignSetAllOrNone(t *testing.T) {
 			t.Fatalf("zone %s after a refused set signing: signed %v, %d keys", z.Name, z.Config.Signed, len(keys))
 		}
 	}
-	if _, _, err := e.mgr.SignZones(e.ctx, set4, authdns.SignOptions{Algorithm: zone.Ed25519}); err != nil {
+	if _, _, err := e.mgr.SignZones(e.ctx, set4, manage.SignOptions{Algorithm: zone.Ed25519}); err != nil {
 		t.Fatalf("signing the set with the zone's algorithm: %v", err)
 	}
 	for _, bad := range []string{"10.1.16.1/20", "10.1.64.0/20", "nope.in-addr.arpa"} {
-		if _, _, err := e.mgr.SignZones(e.ctx, bad, authdns.SignOptions{}); err == nil {
+		if _, _, err := e.mgr.SignZones(e.ctx, bad, manage.SignOptions{}); err == nil {
 			t.Fatalf("SignZones %s: no error", bad)
 		}
 	}

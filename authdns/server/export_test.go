@@ -1,4 +1,4 @@
-package authdns
+package server
 
 import "fmt"
 

@@ -1,4 +1,4 @@
-package authdns_test
+package server_test
 
 import (
 	"fmt"
@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/cadastre-ipam/cadastre/authdns"
+	"github.com/cadastre-ipam/cadastre/authdns/server"
 	"github.com/cadastre-ipam/cadastre/registry"
 )
 
@@ -29,7 +29,7 @@ func cpuTime(tb testing.TB) time.Duration {
 // wall time; cpu-ms/op is the CPU time of the whole process during the
 // rebuild, steadier on a shared machine.
 //
-//	flock /tmp/cadastre-bench.lock go test -run '^$' -bench NewAssignment50k -benchtime 20x -count 6 ./authdns/
+//	flock /tmp/cadastre-bench.lock go test -run '^$' -bench NewAssignment50k -benchtime 20x -count 6 ./authdns/server/
 func BenchmarkNewAssignment50k(b *testing.B) {
 	names := 50_000
 	if n, err := strconv.Atoi(os.Getenv("CADASTRE_BENCH_NAMES")); err == nil && n > 0 {
@@ -45,7 +45,7 @@ func BenchmarkNewAssignment50k(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
-	s := authdns.NewServer(e.reg, e.store, e.sealer, authdns.Options{})
+	s := server.NewServer(e.reg, e.store, e.sealer, server.Options{})
 	if err := s.Reload(e.ctx); err != nil {
 		b.Fatal(err)
 	}

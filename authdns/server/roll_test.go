@@ -1,4 +1,4 @@
-package authdns_test
+package server_test
 
 import (
 	"net/netip"
@@ -9,7 +9,8 @@ import (
 
 	"github.com/miekg/dns"
 
-	"github.com/cadastre-ipam/cadastre/authdns"
+	"github.com/cadastre-ipam/cadastre/authdns/manage"
+	"github.com/cadastre-ipam/cadastre/authdns/server"
 	"github.com/cadastre-ipam/cadastre/authdns/zone"
 	"github.com/cadastre-ipam/cadastre/registry"
 )
@@ -27,7 +28,7 @@ func (c *fakeClock) Set(t time.Time)     { c.ns.Store(t.UnixNano()) }
 func (c *fakeClock) Add(d time.Duration) { c.ns.Add(int64(d)) }
 
 // ask queries s without the network, with DO.
-func ask(s *authdns.Server, name string, qtype uint16) *dns.Msg {
+func ask(s *server.Server, name string, qtype uint16) *dns.Msg {
 	m := new(dns.Msg)
 	m.SetQuestion(name, qtype)
 	m.SetEdns0(4096, true)
@@ -42,7 +43,7 @@ type keyView struct {
 	cds     []uint16
 }
 
-func viewKeys(t *testing.T, s *authdns.Server, zoneName, signed string, qtype uint16) keyView {
+func viewKeys(t *testing.T, s *server.Server, zoneName, signed string, qtype uint16) keyView {
 	t.Helper()
 	var v keyView
 	for _, rr := range ask(s, zoneName, dns.TypeDNSKEY).Answer {
@@ -77,7 +78,7 @@ func tags(ks ...zone.Key) []uint16 {
 
 // rollAt moves the clock to at, lets the server make what is due and
 // rebuild, and says whether a key changed.
-func rollAt(t *testing.T, e *env, s *authdns.Server, clock *fakeClock, at time.Time) bool {
+func rollAt(t *testing.T, e *env, s *server.Server, clock *fakeClock, at time.Time) bool {
 	t.Helper()
 	clock.Set(at)
 	if err := s.Reload(e.ctx); err != nil { // what the manager changed
@@ -132,7 +133,7 @@ func TestZSKRolloverTiming(t *testing.T) {
 		t.Fatalf("a new key has no timestamps: %+v", zskA)
 	}
 	clock := newFakeClock(t0)
-	s := authdns.NewServer(e.reg, e.store, e.sealer, authdns.Options{Now: clock.Now})
+	s := server.NewServer(e.reg, e.store, e.sealer, server.Options{Now: clock.Now})
 	if err := s.Reload(e.ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -245,8 +246,8 @@ func TestCSKRolloverWaitsForDS(t *testing.T) {
 	old := keysByRole(t, e, fwdZone)[zone.CSK][0]
 	t0 := old.ActiveAt
 	clock := newFakeClock(t0)
-	mgr := authdns.NewManager(e.store, e.sealer, clock.Now)
-	s := authdns.NewServer(e.reg, e.store, e.sealer, authdns.Options{Now: clock.Now})
+	mgr := manage.NewManager(e.store, e.sealer, clock.Now)
+	s := server.NewServer(e.reg, e.store, e.sealer, server.Options{Now: clock.Now})
 	if err := s.Reload(e.ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -314,8 +315,8 @@ func TestManualKSKRollover(t *testing.T) {
 	ks := keysByRole(t, e, v4Zone)
 	old, zsk := ks[zone.KSK][0], ks[zone.ZSK][0]
 	clock := newFakeClock(time.Now())
-	mgr := authdns.NewManager(e.store, e.sealer, clock.Now)
-	s := authdns.NewServer(e.reg, e.store, e.sealer, authdns.Options{Now: clock.Now})
+	mgr := manage.NewManager(e.store, e.sealer, clock.Now)
+	s := server.NewServer(e.reg, e.store, e.sealer, server.Options{Now: clock.Now})
 	if err := s.Reload(e.ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -361,7 +362,7 @@ func TestRolloverUnboundKeepsValidating(t *testing.T) {
 		t.Fatal(err)
 	}
 	named := e.alloc(4, "roll."+fwdZone)
-	e.start(authdns.Options{})
+	e.start(server.Options{})
 	resolver := e.startUnbound()
 	qs := []struct {
 		name  string

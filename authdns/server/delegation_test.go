@@ -1,4 +1,4 @@
-package authdns_test
+package server_test
 
 import (
 	"context"
@@ -17,7 +17,8 @@ import (
 
 	"github.com/miekg/dns"
 
-	"github.com/cadastre-ipam/cadastre/authdns"
+	"github.com/cadastre-ipam/cadastre/authdns/manage"
+	"github.com/cadastre-ipam/cadastre/authdns/server"
 	"github.com/cadastre-ipam/cadastre/authdns/zone"
 	"github.com/cadastre-ipam/cadastre/internal/testenv"
 	"github.com/cadastre-ipam/cadastre/registry"
@@ -39,8 +40,8 @@ func (e *env) delegate(ttl uint32) {
 			e.t.Fatal(err)
 		}
 	}
-	must(e.mgr.AddZone(e.ctx, authdns.ZoneSpec{Name: kidZone, Config: zone.Config{TTL: ttl, Minimum: ttl, NS: []string{"ns." + kidZone}, AllowTransfer: []string{"key:" + tsigName}}}))
-	must(e.sign(kidZone, authdns.SignOptions{SplitKeys: true}))
+	must(e.mgr.AddZone(e.ctx, manage.ZoneSpec{Name: kidZone, Config: zone.Config{TTL: ttl, Minimum: ttl, NS: []string{"ns." + kidZone}, AllowTransfer: []string{"key:" + tsigName}}}))
+	must(e.sign(kidZone, manage.SignOptions{SplitKeys: true}))
 	must(e.mgr.AddRecord(e.ctx, kidZone, "www", "A", "10.1.2.201", 0))
 	must(e.mgr.AddRecord(e.ctx, kidZone, "ns", "A", "127.0.0.1", 0))
 	must(e.mgr.AddRecord(e.ctx, fwdZone, "kid", "NS", "ns."+kidZone, ttl))
@@ -87,7 +88,7 @@ func TestDelegation(t *testing.T) {
 	}
 	// An assigned name in the child is the child's alone.
 	e.alloc(4, "vm."+kidZone)
-	e.start(authdns.Options{})
+	e.start(server.Options{})
 
 	ids := func(rrs []dns.RR) string { return types(rrs) }
 	cases := []struct {
@@ -209,7 +210,7 @@ func TestKSKRolloverUnboundThroughParent(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	e.start(authdns.Options{})
+	e.start(server.Options{})
 	anchor, err := e.mgr.DS(e.ctx, fwdZone)
 	if err != nil {
 		t.Fatal(err)
@@ -395,10 +396,10 @@ func TestUnboundFollowsSignedReferrals(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	child := authdns.NewManager(st, sealer, nil)
+	child := manage.NewManager(st, sealer, nil)
 	insZone := "ins." + fwdZone
 	for _, z := range []string{kidZone, insZone} {
-		if _, err := child.AddZone(ctx, authdns.ZoneSpec{Name: z, Config: zone.Config{NS: []string{"ns." + z}}}); err != nil {
+		if _, err := child.AddZone(ctx, manage.ZoneSpec{Name: z, Config: zone.Config{NS: []string{"ns." + z}}}); err != nil {
 			t.Fatal(err)
 		}
 		for _, r := range [][3]string{{"www", "A", "10.9.9.9"}, {"ns", "A", "127.0.0.2"}} {
@@ -407,10 +408,10 @@ func TestUnboundFollowsSignedReferrals(t *testing.T) {
 			}
 		}
 	}
-	if _, _, err := child.Sign(ctx, kidZone, authdns.SignOptions{}); err != nil {
+	if _, _, err := child.Sign(ctx, kidZone, manage.SignOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	srv := authdns.NewServer(registry.New(st), st, sealer, authdns.Options{Listen: childAddr})
+	srv := server.NewServer(registry.New(st), st, sealer, server.Options{Listen: childAddr})
 	// Port 53 needs root (or CAP_NET_BIND_SERVICE). Another run of this
 	// test on the machine may hold it for a while: wait for it, bounded.
 	for deadline := time.Now().Add(30 * time.Second); ; {
@@ -440,7 +441,7 @@ func TestUnboundFollowsSignedReferrals(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	e.start(authdns.Options{})
+	e.start(server.Options{})
 	anchor, err := e.mgr.DS(e.ctx, fwdZone)
 	if err != nil {
 		t.Fatal(err)
