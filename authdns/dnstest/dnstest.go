@@ -58,6 +58,12 @@ type suite struct {
 	clock  func() time.Time
 }
 
+// start opens a store and a manager over it.
+func (su suite) start(t *testing.T) (Store, *manage.Manager) {
+	s := su.open(t)
+	return s, manage.NewManager(s, su.sealer, su.clock)
+}
+
 // events lists s's event log.
 func (su suite) events(t *testing.T, s Store) []registry.Event {
 	ctx := su.ctx
@@ -74,9 +80,8 @@ func (su suite) events(t *testing.T, s Store) []registry.Event {
 
 // eventPerChange: every zone, record and key change writes one event.
 func eventPerChange(t *testing.T, su suite) {
-	ctx, open, sealer, clock, events := su.ctx, su.open, su.sealer, su.clock, su.events
-	s := open(t)
-	m := manage.NewManager(s, sealer, clock)
+	ctx, events := su.ctx, su.events
+	s, m := su.start(t)
 	z, err := m.AddZone(ctx, manage.ZoneSpec{Name: "Example.TEST"})
 	if err != nil {
 		t.Fatal(err)
@@ -110,9 +115,8 @@ func eventPerChange(t *testing.T, su suite) {
 
 // readBack: zones, records and keys read back as written.
 func readBack(t *testing.T, su suite) {
-	ctx, open, sealer, clock := su.ctx, su.open, su.sealer, su.clock
-	s := open(t)
-	m := manage.NewManager(s, sealer, clock)
+	ctx := su.ctx
+	s, m := su.start(t)
 	if _, err := registry.New(s).AddBlock(ctx, registry.Block{Prefix: netip.MustParsePrefix("fd00:db8::/32"), Source: registry.SourcePrivate}); err != nil {
 		t.Fatal(err)
 	}
@@ -158,9 +162,8 @@ func readBack(t *testing.T, su suite) {
 
 // keyTimestamps: key rollover timestamps read back, and a key moves only from the state it was in.
 func keyTimestamps(t *testing.T, su suite) {
-	ctx, open, sealer, clock := su.ctx, su.open, su.sealer, su.clock
-	s := open(t)
-	m := manage.NewManager(s, sealer, clock)
+	ctx, clock := su.ctx, su.clock
+	s, m := su.start(t)
 	z, err := m.AddZone(ctx, manage.ZoneSpec{Name: "roll.test"})
 	if err != nil {
 		t.Fatal(err)
@@ -200,9 +203,8 @@ func keyTimestamps(t *testing.T, su suite) {
 
 // reversePrefixZones: the zones of a reverse prefix are added, read back and removed together, all or none.
 func reversePrefixZones(t *testing.T, su suite) {
-	ctx, open, sealer, clock, events := su.ctx, su.open, su.sealer, su.clock, su.events
-	s := open(t)
-	m := manage.NewManager(s, sealer, clock)
+	ctx, clock, events := su.ctx, su.clock, su.events
+	s, m := su.start(t)
 	set := netip.MustParsePrefix("10.1.16.0/20")
 	if _, err := m.AddZones(ctx, manage.ZoneSpec{Kind: zone.Reverse, Prefix: set}); !errors.Is(err, registry.ErrInvalid) {
 		t.Fatalf("a prefix outside every block: %v", err)
@@ -278,9 +280,8 @@ func reversePrefixZones(t *testing.T, su suite) {
 
 // duplicatesRefused: duplicates are refused, a zone below another is a child.
 func duplicatesRefused(t *testing.T, su suite) {
-	ctx, open, sealer, clock := su.ctx, su.open, su.sealer, su.clock
-	s := open(t)
-	m := manage.NewManager(s, sealer, clock)
+	ctx := su.ctx
+	_, m := su.start(t)
 	if _, err := m.AddZone(ctx, manage.ZoneSpec{Name: "example.test"}); err != nil {
 		t.Fatal(err)
 	}
@@ -303,9 +304,8 @@ func duplicatesRefused(t *testing.T, su suite) {
 
 // serialCompareAndSet: the serial moves only by compare and set.
 func serialCompareAndSet(t *testing.T, su suite) {
-	ctx, open, sealer, clock, events := su.ctx, su.open, su.sealer, su.clock, su.events
-	s := open(t)
-	m := manage.NewManager(s, sealer, clock)
+	ctx, events := su.ctx, su.events
+	s, m := su.start(t)
 	z, err := m.AddZone(ctx, manage.ZoneSpec{Name: "example.test"})
 	if err != nil {
 		t.Fatal(err)
@@ -328,9 +328,8 @@ func serialCompareAndSet(t *testing.T, su suite) {
 
 // journalSteps: journal steps are written with the serial, read from a serial on, and pruned.
 func journalSteps(t *testing.T, su suite) {
-	ctx, open, sealer, clock := su.ctx, su.open, su.sealer, su.clock
-	s := open(t)
-	m := manage.NewManager(s, sealer, clock)
+	ctx, clock := su.ctx, su.clock
+	s, m := su.start(t)
 	z, err := m.AddZone(ctx, manage.ZoneSpec{Name: "example.test"})
 	if err != nil {
 		t.Fatal(err)
