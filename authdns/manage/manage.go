@@ -342,12 +342,14 @@ func fillConfig(z *zone.Zone) error {
 	return nil
 }
 
-// aclEntry is one allow-transfer entry: a prefix or a TSIG key name.
+// ACLEntry is one allow-transfer entry: a prefix or a TSIG key name.
 type ACLEntry struct {
 	Prefix netip.Prefix
 	Key    string
 }
 
+// ParseACL parses an allow-transfer entry: a prefix, an address or
+// key:NAME.
 func ParseACL(s string) (ACLEntry, error) {
 	if k, ok := strings.CutPrefix(s, "key:"); ok {
 		n, err := zone.CanonicalName(k)

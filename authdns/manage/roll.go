@@ -27,7 +27,7 @@ import (
 // leave caches: Dprp + the parent's DS TTL. cadastre does not poll the
 // parent: the operator, who changes it, says when it is done.
 
-// rollStep is one change the rollover makes to a key: a successor to
+// RollStep is one change the rollover makes to a key: a successor to
 // generate (Key.ID 0, only Role set) or a key's new state.
 type RollStep struct {
 	Key  zone.Key
@@ -35,7 +35,7 @@ type RollStep struct {
 	Why  string
 }
 
-// planRoll lists what is due at now for zone z with keys (the zone's,
+// PlanRoll lists what is due at now for zone z with keys (the zone's,
 // retired ones included) and the largest TTL it serves.
 func PlanRoll(z zone.Zone, keys []zone.Key, maxTTL uint32, now time.Time) []RollStep {
 	c := z.Config
@@ -109,7 +109,7 @@ func PlanRoll(z zone.Zone, keys []zone.Key, maxTTL uint32, now time.Time) []Roll
 	return steps
 }
 
-// applyRoll carries out steps for zone z.
+// ApplyRoll carries out steps for zone z.
 func (m *Manager) ApplyRoll(ctx context.Context, z zone.Zone, steps []RollStep) error {
 	for _, s := range steps {
 		if s.Key.ID == 0 {

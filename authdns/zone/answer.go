@@ -131,7 +131,7 @@ func (zd *Data) synth(name string) (exists bool, rr dns.RR) {
 	return false, nil
 }
 
-// result is what a look-up found.
+// Result is what a look-up found.
 type Result struct {
 	Rcode     int
 	Answer    []dns.RR
@@ -145,7 +145,7 @@ type Result struct {
 	Additional []dns.RR
 }
 
-// lookup answers qname/qtype from this version of the zone. dnssec asks
+// Lookup answers qname/qtype from this version of the zone. dnssec asks
 // for signatures and denial proofs.
 func (zd *Data) Lookup(qname string, qtype uint16, dnssec bool) Result {
 	dnssec = dnssec && zd.Signed

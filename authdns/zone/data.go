@@ -48,7 +48,7 @@ type nsec3Entry struct {
 	set  *rrset
 }
 
-// zoneData is one version of a zone as served: immutable once built,
+// Data is one version of a zone as served: immutable once built,
 // its records as well (they are shared by every goroutine answering from
 // the snapshot, and by the next build): copy a record before writing
 // into it, or before handing it to anything that does (dns.PackRR).
@@ -103,7 +103,7 @@ type Data struct {
 	Online            *onlineSigner
 }
 
-// buildInput is what one build reads from the register and the store.
+// BuildInput is what one build reads from the register and the store.
 type BuildInput struct {
 	Zones   []Zone
 	Records []Record
@@ -113,7 +113,7 @@ type BuildInput struct {
 	Seq     int64
 }
 
-// sigPolicy says how long signatures live.
+// SigPolicy says how long signatures live.
 //
 // Signatures are a function of the data, the key and the time: their
 // inception and expiration come from a fixed grid of periods (validity
@@ -135,7 +135,7 @@ func (p SigPolicy) period() time.Duration {
 	return max(p.Validity-p.Refresh, time.Second)
 }
 
-// start is the beginning of the signing period holding now.
+// Start is the beginning of the signing period holding now.
 func (p SigPolicy) Start() time.Time {
 	g := int64(p.period() / time.Second)
 	u := p.Now.Unix()
@@ -148,7 +148,7 @@ func (p SigPolicy) inception() time.Time { return p.Start().Add(-time.Hour) }
 // expiration is validity after the period starts.
 func (p SigPolicy) expiration() time.Time { return p.Start().Add(p.Validity) }
 
-// sigCache keeps signatures across builds, so that an event that changes
+// SigCache keeps signatures across builds, so that an event that changes
 // one name re-signs one name (RFC 6781 §4.4.2: re-sign what changed).
 type SigCache map[string]*dns.RRSIG
 
@@ -241,7 +241,7 @@ func (zd *Data) addENTs() {
 	}
 }
 
-// buildZone makes the unsigned data of z: SOA, NS, static records, and
+// Build makes the unsigned data of z: SOA, NS, static records, and
 // names from assignments.
 func Build(z Zone, in *BuildInput) (*Data, error) {
 	zd := &Data{Zone: z, Nodes: map[string]*node{z.Name: {sets: map[uint16]*rrset{}}}, Seq: in.Seq}
@@ -347,7 +347,7 @@ func (zd *Data) cutAt(name string) string {
 	return cut
 }
 
-// link connects synthesising reverse zones with the forward zones that
+// Link connects synthesising reverse zones with the forward zones that
 // hold their names, once every zone of a snapshot is built.
 func Link(zs map[string]*Data) {
 	for _, r := range zs {
@@ -370,7 +370,7 @@ func Link(zs map[string]*Data) {
 	}
 }
 
-// findZone is the zone holding name: the longest matching suffix.
+// FindZone is the zone holding name: the longest matching suffix.
 func FindZone(zs map[string]*Data, name string) *Data {
 	for off, end := 0, false; !end; off, end = dns.NextLabel(name, off) {
 		if zd, ok := zs[name[off:]]; ok {
@@ -380,7 +380,7 @@ func FindZone(zs map[string]*Data, name string) *Data {
 	return nil
 }
 
-// signZone adds DNSKEY, CDS, CDNSKEY, NSEC3PARAM, the NSEC3 chain and the
+// SignZone adds DNSKEY, CDS, CDNSKEY, NSEC3PARAM, the NSEC3 chain and the
 // signatures of every set. The SOA is signed last, by setSerial.
 //
 // Sets whose records are those of prev (the version served before), in
@@ -578,7 +578,7 @@ func (zd *Data) cover(h string) *rrset {
 	return zd.chain[(i-1+len(zd.chain))%len(zd.chain)].set
 }
 
-// setSerial puts the SOA with serial in place and signs it.
+// SetSerial puts the SOA with serial in place and signs it.
 func (zd *Data) SetSerial(serial uint32, p SigPolicy, old, used SigCache) error {
 	zd.Serial = serial
 	soa := zd.SOA.RRs[0].(*dns.SOA)
@@ -599,7 +599,7 @@ func (zd *Data) SetSerial(serial uint32, p SigPolicy, old, used SigCache) error 
 	return nil
 }
 
-// nextSerial is the serial after s in RFC 1982 arithmetic: it only moves
+// NextSerial is the serial after s in RFC 1982 arithmetic: it only moves
 // forward. Zero is skipped so that "never set" stays recognisable.
 func NextSerial(s uint32, now time.Time) uint32 {
 	if s == 0 {
@@ -611,7 +611,7 @@ func NextSerial(s uint32, now time.Time) uint32 {
 	return s + 1
 }
 
-// records lists every record of the zone for a transfer: SOA first, then
+// Records lists every record of the zone for a transfer: SOA first, then
 // each set with its signatures, then the NSEC3 chain; the caller adds the
 // closing SOA.
 func (zd *Data) Records() []dns.RR {
@@ -665,7 +665,7 @@ func sameTags(a, b []activeKey) bool {
 	return slices.EqualFunc(a, b, func(x, y activeKey) bool { return x.Tag == y.Tag && x.Algorithm == y.Algorithm })
 }
 
-// corrupt flips a byte of every signature at owner, for tests of validators.
+// Corrupt flips a byte of every signature at owner, for tests of validators.
 func (zd *Data) Corrupt(owner string) {
 	n := zd.Nodes[owner]
 	if n == nil {

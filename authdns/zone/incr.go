@@ -77,7 +77,7 @@ func (p *packer) pack(rr dns.RR) (string, error) {
 	return w, err
 }
 
-// fullHash digests everything the zone serves but its SOA set.
+// FullHash digests everything the zone serves but its SOA set.
 func (zd *Data) FullHash() (sumHash, error) {
 	var h sumHash
 	var p packer
@@ -134,7 +134,7 @@ func sameRRs(a, b []dns.RR) bool {
 
 func sameSet(a, b *rrset) bool { return sameRRs(a.RRs, b.RRs) && sameRRs(a.Sigs, b.Sigs) }
 
-// bodyDiff is what changed from prev to zd but the SOA set: records of
+// BodyDiff is what changed from prev to zd but the SOA set: records of
 // prev not in zd and of zd not in prev, in wire form, with the update of
 // the content hash.
 func BodyDiff(prev, zd *Data) (removed, added []string, h sumHash, err error) {
@@ -260,7 +260,7 @@ func (zd *Data) soaWires(p *packer) (string, []string, error) {
 	return soa, sigs, nil
 }
 
-// journalStep is the journal step from prev to zd, whose serial is set:
+// JournalStep is the journal step from prev to zd, whose serial is set:
 // each side's SOA first, then its SOA signatures, then the body.
 func JournalStep(prev, zd *Data, removed, added []string) (*Diff, error) {
 	var p packer
@@ -296,7 +296,7 @@ func stepFrom(from uint32, head []string, zd *Data, removed, added []string) (*D
 	return d, nil
 }
 
-// composeStep is the journal step from the stored version (serial to of
+// ComposeStep is the journal step from the stored version (serial to of
 // c) to zd when this replica's previous version prev is older: c holds
 // the journal's steps from prev to the stored version, removed and added
 // this build's difference from prev. A record is removed if the stored
@@ -353,7 +353,7 @@ func ComposeStep(c *Condensed, to uint32, zd *Data, removed, added []string) (*D
 	return stepFrom(to, head, zd, rem, add)
 }
 
-// fingerprint digests what a build of zone z reads: the zone's settings,
+// Fingerprint digests what a build of zone z reads: the zone's settings,
 // its static records and keys, the named assignments it would hold, the
 // pools it synthesises names in, the signing period and the test hook
 // that breaks signatures. A zone whose fingerprint (and stored serial)
@@ -400,7 +400,7 @@ func Fingerprint(z Zone, in *BuildInput, canon []string, period time.Time, corru
 	return out
 }
 
-// canonicalNames is the owner name of each assignment that can have one
+// CanonicalNames is the owner name of each assignment that can have one
 // (assigned, named, one address), "" for the others.
 func CanonicalNames(as []registry.Assignment) []string {
 	out := make([]string, len(as))
@@ -412,7 +412,7 @@ func CanonicalNames(as []registry.Assignment) []string {
 	return out
 }
 
-// rebuildSet says which zones to build: those new or changed, with the
+// RebuildSet says which zones to build: those new or changed, with the
 // zones linked to them by synthesis (a reverse zone with a template and
 // the forward zone that holds its names are built together).
 func RebuildSet(zones []Zone, fps map[string][32]byte, old map[string]*Data) map[string]bool {

@@ -70,7 +70,7 @@ func (s *Sealer) Open(zone string, tag uint16, sealed []byte) ([]byte, error) {
 	return der, nil
 }
 
-// seal encrypts data bound to ad (what it belongs to).
+// SealData encrypts data bound to ad (what it belongs to).
 func (s *Sealer) SealData(ad, data []byte) []byte {
 	nonce := make([]byte, s.aead.NonceSize())
 	if _, err := rand.Read(nonce); err != nil {
@@ -101,7 +101,7 @@ func (r Role) flags() uint16 {
 	return dns.ZONE | dns.SEP
 }
 
-// newKey generates a key pair for zone and role. It does not check that
+// NewKey generates a key pair for zone and role. It does not check that
 // the tag is free; the caller does.
 func NewKey(zone string, role Role, alg Algorithm) (*dns.DNSKEY, crypto.Signer, error) {
 	k := &dns.DNSKEY{Hdr: dns.RR_Header{Name: zone, Rrtype: dns.TypeDNSKEY, Class: dns.ClassINET}, Flags: role.flags(), Protocol: 3, Algorithm: uint8(alg)}
@@ -153,7 +153,7 @@ func (k Key) signer(s *Sealer, zone string) (crypto.Signer, error) {
 	return nil, fmt.Errorf("zone %s key %d: unsupported private key %T", zone, k.Tag, p)
 }
 
-// sealKey turns a generated key pair into a storable Key.
+// SealKey turns a generated key pair into a storable Key.
 func SealKey(s *Sealer, zone string, role Role, dk *dns.DNSKEY, priv crypto.Signer) (Key, error) {
 	der, err := x509.MarshalPKCS8PrivateKey(priv)
 	if err != nil {

@@ -7,7 +7,7 @@ import (
 // Key timing after RFC 7583 (the rollover itself: roll.go): when a key
 // began signing or was published, and the intervals of a zone.
 
-// rollTiming is a zone's RFC 7583 intervals.
+// RollTiming is a zone's RFC 7583 intervals.
 type RollTiming struct {
 	Ipub    time.Duration // publication to first use: Dprp + TTL(DNSKEY)
 	IretZSK time.Duration // last signature to removal: Dprp + max TTL
@@ -15,6 +15,8 @@ type RollTiming struct {
 	IretSig time.Duration // for a CSK also: its successor's first signature to removal
 }
 
+// Timing is the RFC 7583 intervals of a zone with settings c whose largest
+// TTL is maxTTL.
 func Timing(c Config, maxTTL uint32) RollTiming {
 	prop := c.Propagation
 	if prop <= 0 {
@@ -28,7 +30,7 @@ func Timing(c Config, maxTTL uint32) RollTiming {
 	return RollTiming{Ipub: prop + time.Duration(c.TTL)*time.Second, IretZSK: sig, IretKSK: prop + ds, IretSig: sig}
 }
 
-// since is when k entered its current phase's start for lifetime
+// ActiveSince is when k entered its current phase's start for lifetime
 // purposes: when it began signing (or was made, for keys from before
 // timestamps were kept).
 func ActiveSince(k Key) time.Time {
@@ -38,6 +40,7 @@ func ActiveSince(k Key) time.Time {
 	return k.CreatedAt
 }
 
+// PublishedSince is when k entered the DNSKEY RRset.
 func PublishedSince(k Key) time.Time {
 	if !k.PublishedAt.IsZero() {
 		return k.PublishedAt
@@ -45,13 +48,13 @@ func PublishedSince(k Key) time.Time {
 	return k.CreatedAt
 }
 
-// incoming says whether k waits for its turn to sign.
+// Incoming says whether k waits for its turn to sign.
 func Incoming(k Key) bool { return k.State == KeyPublished && k.ActiveAt.IsZero() }
 
-// outgoing says whether k has signed and waits to leave the RRset.
+// Outgoing says whether k has signed and waits to leave the RRset.
 func Outgoing(k Key) bool { return k.State == KeyPublished && !k.InactiveAt.IsZero() }
 
-// newestSEP is the active key of role whose DS the parent should have:
+// NewestSEP is the active key of role whose DS the parent should have:
 // the one that began signing last. Its CDS/CDNSKEY are published.
 func NewestSEP(keys []Key, role Role) (Key, bool) {
 	var best Key

@@ -58,9 +58,10 @@ type TSIGSecret struct {
 // fewer than 16 as a sign of a mistake.
 const minTSIGSecret = 16
 
+// TSIGAAD binds a sealed TSIG secret to its key name and algorithm.
 func TSIGAAD(name, alg string) []byte { return []byte("tsig|" + name + "|" + alg) }
 
-// checkTSIG canonicalises name and algorithm and checks the secret.
+// CheckTSIG canonicalises name and algorithm and checks the secret.
 func CheckTSIG(name, alg string, secret []byte) (TSIGSecret, error) {
 	n, err := CanonicalName(name)
 	if err != nil {
@@ -82,6 +83,7 @@ func TSIGFingerprint(secret []byte) string {
 	return hex.EncodeToString(h[:6])
 }
 
+// LoadTSIG reads the stored TSIG keys and unseals their secrets.
 func LoadTSIG(ctx context.Context, st Store, sealer *Sealer) ([]TSIGSecret, error) {
 	ks, err := st.TSIGKeys(ctx)
 	if err != nil || len(ks) == 0 {

@@ -9,7 +9,7 @@ import (
 // Records in wire form, as the journal keeps them and transfers send them:
 // packed without writing into the record, split, typed, condensed.
 
-// condensed is a run of journal steps as one: the SOA at its start and
+// Condensed is a run of journal steps as one: the SOA at its start and
 // at its end, and what left and came in between (SOA signatures
 // included: they change with every step), in wire form.
 type Condensed struct {
@@ -17,7 +17,7 @@ type Condensed struct {
 	Removed, Added RRList
 }
 
-// condense joins the steps that lead from serial from to serial to;
+// Condense joins the steps that lead from serial from to serial to;
 // ok is false if they do not (a step was never written, or pruned).
 func Condense(steps []Diff, from, to uint32) (c Condensed, ok bool) {
 	cur := from
@@ -76,7 +76,7 @@ func wireTypes(w string) (typ, covered uint16) {
 	return typ, covered
 }
 
-// rrList is an ordered set of records in wire form.
+// RRList is an ordered set of records in wire form.
 type RRList struct {
 	order []string
 	at    map[string]int // index in order; dropped ones are deleted
@@ -112,6 +112,7 @@ func (l *RRList) list() []string {
 	return out
 }
 
+// RRs unpacks the list into records.
 func (l *RRList) RRs() ([]dns.RR, error) {
 	var out []dns.RR
 	for i, w := range l.order {
