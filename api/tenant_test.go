@@ -7,7 +7,8 @@ import (
 	"testing"
 
 	"github.com/cadastre-ipam/cadastre/auth"
-	authdns "github.com/cadastre-ipam/cadastre/dns"
+	"github.com/cadastre-ipam/cadastre/authdns/manage"
+	"github.com/cadastre-ipam/cadastre/authdns/zone"
 	"github.com/cadastre-ipam/cadastre/problem"
 	"github.com/cadastre-ipam/cadastre/registry"
 )
@@ -19,8 +20,8 @@ import (
 // holds vm1.cloud.example, and a token bound to the other (hosting).
 func hijackEnv(t *testing.T, opts ...envOption) (*env, string) {
 	e := newEnv(t, opts...)
-	m := authdns.NewManager(e.store, nil, nil)
-	if _, err := m.AddZone(setupCtx, authdns.ZoneSpec{Name: "cloud.example", Config: authdns.Config{NS: []string{"ns1.cloud.example.", "ns.provider.example."}}}); err != nil {
+	m := manage.NewManager(e.store, nil, nil)
+	if _, err := m.AddZone(setupCtx, manage.ZoneSpec{Name: "cloud.example", Config: zone.Config{NS: []string{"ns1.cloud.example.", "ns.provider.example."}}}); err != nil {
 		t.Fatal(err)
 	}
 	for _, r := range [][3]string{{"www", "A", "192.0.2.1"}, {"lab", "NS", "ns1.lab.cloud.example."}, {"ns1.lab", "A", "192.0.2.53"}, {"x.lab", "AAAA", "2001:db8::53"}} {

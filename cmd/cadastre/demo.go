@@ -10,8 +10,9 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/cadastre-ipam/cadastre/auth"
+	"github.com/cadastre-ipam/cadastre/authdns/manage"
+	"github.com/cadastre-ipam/cadastre/authdns/zone"
 	"github.com/cadastre-ipam/cadastre/demo"
-	authdns "github.com/cadastre-ipam/cadastre/dns"
 )
 
 func newDemoCmd(a *app) *cobra.Command {
@@ -109,10 +110,10 @@ func (a *app) dbFlag() string {
 // demoZones are the DNS zones of the demo: the VMs' names, the reverse
 // zone of the /24 us-east borrowed, and us-east's IPv6 reverse zone, whose
 // unnamed addresses get synthesised names that resolve back.
-var demoZones = []authdns.ZoneSpec{
-	{Name: "cloud.example", Kind: authdns.Forward},
-	{Kind: authdns.Reverse, Prefix: netip.MustParsePrefix("191.232.1.0/24")},
-	{Kind: authdns.Reverse, Prefix: netip.MustParsePrefix("2603:1030::/32"), Synthesize: "ip-{addr}.us-east.cloud.example"},
+var demoZones = []manage.ZoneSpec{
+	{Name: "cloud.example", Kind: zone.Forward},
+	{Kind: zone.Reverse, Prefix: netip.MustParsePrefix("191.232.1.0/24")},
+	{Kind: zone.Reverse, Prefix: netip.MustParsePrefix("2603:1030::/32"), Synthesize: "ip-{addr}.us-east.cloud.example"},
 }
 
 // serveDemo adds the demo's zones (signing the forward one) if missing,
@@ -132,7 +133,7 @@ func (a *app) serveDemo(ctx context.Context, listen, dnsListen, borrowed string)
 				return fmt.Errorf("demo zone %s: %w", z.Name, err)
 			}
 		}
-		if _, _, err := m.Sign(ctx, "cloud.example", authdns.SignOptions{}); err != nil {
+		if _, _, err := m.Sign(ctx, "cloud.example", manage.SignOptions{}); err != nil {
 			return fmt.Errorf("demo zone cloud.example: %w", err)
 		}
 	}

@@ -11,7 +11,9 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/cadastre-ipam/cadastre/auth"
-	authdns "github.com/cadastre-ipam/cadastre/dns"
+	"github.com/cadastre-ipam/cadastre/authdns/manage"
+	dnsserver "github.com/cadastre-ipam/cadastre/authdns/server"
+	"github.com/cadastre-ipam/cadastre/authdns/zone"
 )
 
 // dnsKeyEnv holds the key that seals DNSSEC private keys at rest.
@@ -20,28 +22,28 @@ const dnsKeyEnv = "CADASTRE_DNS_KEY"
 // dnsManager opens the register and returns the zone manager. withKeys
 // loads the sealing key: $CADASTRE_DNS_KEY (64 hex digits), else a key
 // derived with HKDF from the token key, so that one secret may serve both.
-func (a *app) dnsManager(ctx context.Context, withKeys bool) (*authdns.Manager, authdns.Store, *authdns.Sealer, error) {
+func (a *app) dnsManager(ctx context.Context, withKeys bool) (*manage.Manager, zone.Store, *zone.Sealer, error) {
 	if _, err := a.open(ctx); err != nil {
 		return nil, nil, nil, err
 	}
 	st := a.store
-	var sealer *authdns.Sealer
+	var sealer *zone.Sealer
 	if withKeys {
 		var err error
 		if sealer, err = a.dnsSealer(ctx); err != nil {
 			return nil, nil, nil, err
 		}
 	}
-	return authdns.NewManager(st, sealer, nil), st, sealer, nil
+	return manage.NewManager(st, sealer, nil), st, sealer, nil
 }
 
-func (a *app) dnsSealer(ctx context.Context) (*authdns.Sealer, error) {
+func (a *app) dnsSealer(ctx context.Context) (*zone.Sealer, error) {
 	if v := os.Getenv(dnsKeyEnv); v != "" {
 		k, err := auth.ParseKey(v)
 		if err != nil {
 			return nil, usagef("$%s: %v", dnsKeyEnv, err)
 		}
-		return authdns.NewSealer(k[:authdns.SealKeySize])
+		return zone.NewSealer(k[:zone.SealKeySize])
 	}
 	if a.cfg.tokenKey == "" && a.cfg.tokenKeyFile == "" && a.cfg.postgres != "" {
 		return nil, usagef("with --postgres, every replica needs the same key: set $%s or $CADASTRE_TOKEN_KEY (64 hex digits)", dnsKeyEnv)
@@ -53,13 +55,13 @@ func (a *app) dnsSealer(ctx context.Context) (*authdns.Sealer, error) {
 	// After a token key rotation the key file pins the sealing key
 	// derived from the original token key (see token rotate-key).
 	if kf.DNSSeal != nil {
-		return authdns.NewSealer(kf.DNSSeal)
+		return zone.NewSealer(kf.DNSSeal)
 	}
-	k, err := authdns.DeriveSealKey(kf.Current)
+	k, err := zone.DeriveSealKey(kf.Current)
 	if err != nil {
 		return nil, err
 	}
-	return authdns.NewSealer(k)
+	return zone.NewSealer(k)
 }
 
 func newZoneCmd(a *app) *cobra.Command {
@@ -81,7 +83,12 @@ key. Every replica on one database needs the same key.`,
 		Args: unknownCommand,
 		RunE: showHelp,
 	}
-	var spec authdns.ZoneSpec
+	c.AddCommand(newZoneAdd(a), newZoneList(a), newZoneSign(a), newZoneDS(a), newZoneRoll(a), newZoneKeys(a), newZoneRemove(a))
+	return c
+}
+
+func newZoneAdd(a *app) *cobra.Command {
+	var spec manage.ZoneSpec
 	var kind, pfx string
 	var ns, allow, notify []string
 	var ttl uint32
@@ -111,7 +118,7 @@ must lie inside a block of the register.`,
   cadastre zone add --kind reverse --prefix 2001:db8:1::/48 --synthesize 'ip-{addr}.dyn.example.net' -`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			k, err := authdns.ParseKind(kind)
+			k, err := zone.ParseKind(kind)
 			if err != nil {
 				return usageError{err}
 			}
@@ -126,7 +133,7 @@ must lie inside a block of the register.`,
 				}
 				spec.Prefix = p
 			}
-			spec.Config = authdns.Config{TTL: ttl, NS: ns, AllowTransfer: allow, Notify: notify}
+			spec.Config = zone.Config{TTL: ttl, NS: ns, AllowTransfer: allow, Notify: notify}
 			m, _, _, err := a.dnsManager(cmd.Context(), false)
 			if err != nil {
 				return err
@@ -148,7 +155,10 @@ must lie inside a block of the register.`,
 	add.Flags().Uint32Var(&ttl, "ttl", 0, "TTL of the zone's records (default 3600)")
 	add.Flags().StringArrayVar(&allow, "allow-transfer", nil, "who may AXFR/IXFR: a prefix or key:TSIG-NAME (repeatable)")
 	add.Flags().StringArrayVar(&notify, "notify", nil, "secondary to NOTIFY, address:port (repeatable)")
+	return add
+}
 
+func newZoneList(a *app) *cobra.Command {
 	var listJSON bool
 	list := &cobra.Command{
 		Use:     "list",
@@ -166,7 +176,7 @@ must lie inside a block of the register.`,
 			}
 			if listJSON {
 				if zs == nil {
-					zs = []authdns.Zone{}
+					zs = []zone.Zone{}
 				}
 				return writeJSON(a.cfg.stdout, zs)
 			}
@@ -190,10 +200,13 @@ must lie inside a block of the register.`,
 		},
 	}
 	list.Flags().BoolVar(&listJSON, "json", false, "print JSON")
+	return list
+}
 
+func newZoneSign(a *app) *cobra.Command {
 	var alg, denial string
 	var split bool
-	var pol authdns.Config // rollover policy flags
+	var pol zone.Config // rollover policy flags
 	sign := &cobra.Command{
 		Use:   "sign NAME|PREFIX",
 		Short: "Sign a zone with DNSSEC, generating its keys",
@@ -219,12 +232,12 @@ propagation + --parent-ds-ttl more. Run again with new flags to change them.`,
   cadastre zone sign example.net --split --zsk-lifetime 720h --ksk-lifetime 8760h`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			o := authdns.SignOptions{SplitKeys: split}
+			o := manage.SignOptions{SplitKeys: split}
 			var err error
-			if o.Algorithm, err = authdns.ParseAlgorithm(alg); err != nil {
+			if o.Algorithm, err = zone.ParseAlgorithm(alg); err != nil {
 				return usageError{err}
 			}
-			if o.Denial, err = authdns.ParseDenial(denial); err != nil {
+			if o.Denial, err = zone.ParseDenial(denial); err != nil {
 				return usageError{err}
 			}
 			m, _, _, err := a.dnsManager(cmd.Context(), true)
@@ -243,7 +256,7 @@ propagation + --parent-ds-ttl more. Run again with new flags to change them.`,
 			}
 			for i, z := range zs {
 				if fl.Changed("zsk-lifetime") || fl.Changed("ksk-lifetime") || fl.Changed("propagation") || fl.Changed("parent-ds-ttl") {
-					if z, err = m.UpdateZone(cmd.Context(), z.Name, func(c *authdns.Config) error {
+					if z, err = m.UpdateZone(cmd.Context(), z.Name, func(c *zone.Config) error {
 						if fl.Changed("zsk-lifetime") {
 							c.ZSKLifetime = pol.ZSKLifetime
 						}
@@ -275,7 +288,10 @@ propagation + --parent-ds-ttl more. Run again with new flags to change them.`,
 	sign.Flags().DurationVar(&pol.KSKLifetime, "ksk-lifetime", 0, "start a KSK/CSK rollover this long after it began signing (0: never); it ends after --confirm")
 	sign.Flags().DurationVar(&pol.Propagation, "propagation", 0, "time for a change to reach every secondary (0: the SOA retry)")
 	sign.Flags().DurationVar(&pol.ParentDSTTL, "parent-ds-ttl", 0, "TTL of the DS in the parent zone (0: 24h)")
+	return sign
+}
 
+func newZoneDS(a *app) *cobra.Command {
 	var confirm bool
 	ds := &cobra.Command{
 		Use:   "ds NAME|PREFIX",
@@ -318,7 +334,10 @@ DS of each of them (each zone has its own at the registry).`,
 		},
 	}
 	ds.Flags().BoolVar(&confirm, "confirm", false, "record that the parent now publishes the DS printed")
+	return ds
+}
 
+func newZoneRoll(a *app) *cobra.Command {
 	var rollKSK bool
 	roll := &cobra.Command{
 		Use:   "roll NAME",
@@ -342,7 +361,10 @@ ends after ` + "`cadastre zone ds NAME --confirm`" + `.`,
 		},
 	}
 	roll.Flags().BoolVar(&rollKSK, "ksk", false, "roll the KSK (or CSK) instead of the ZSK")
+	return roll
+}
 
+func newZoneKeys(a *app) *cobra.Command {
 	var keysJSON bool
 	keys := &cobra.Command{
 		Use:     "keys NAME",
@@ -360,7 +382,7 @@ ends after ` + "`cadastre zone ds NAME --confirm`" + `.`,
 			}
 			if keysJSON {
 				if ks == nil {
-					ks = []authdns.Key{}
+					ks = []zone.Key{}
 				}
 				return writeJSON(a.cfg.stdout, ks)
 			}
@@ -378,6 +400,10 @@ ends after ` + "`cadastre zone ds NAME --confirm`" + `.`,
 		},
 	}
 	keys.Flags().BoolVar(&keysJSON, "json", false, "print JSON")
+	return keys
+}
+
+func newZoneRemove(a *app) *cobra.Command {
 	remove := &cobra.Command{
 		Use:   "remove NAME|PREFIX",
 		Short: "Remove a zone (or the zones of a reverse prefix) with its records and keys",
@@ -403,8 +429,7 @@ Withdraw the zone's delegation and DS at the parent first.`,
 			return nil
 		},
 	}
-	c.AddCommand(add, list, sign, ds, roll, keys, remove)
-	return c
+	return remove
 }
 
 func newRecordCmd(a *app) *cobra.Command {
@@ -415,6 +440,11 @@ func newRecordCmd(a *app) *cobra.Command {
 		Args:    unknownCommand,
 		RunE:    showHelp,
 	}
+	c.AddCommand(newRecordAdd(a), newRecordList(a), newRecordDelete(a))
+	return c
+}
+
+func newRecordAdd(a *app) *cobra.Command {
 	var ttl uint32
 	add := &cobra.Command{
 		Use:   "add ZONE NAME TYPE DATA",
@@ -448,6 +478,10 @@ changes in a KSK rollover add the new DS, delete the old one, and run
 		},
 	}
 	add.Flags().Uint32Var(&ttl, "ttl", 0, "TTL (default: the zone's)")
+	return add
+}
+
+func newRecordList(a *app) *cobra.Command {
 	var listJSON bool
 	list := &cobra.Command{
 		Use:     "list ZONE",
@@ -465,7 +499,7 @@ changes in a KSK rollover add the new DS, delete the old one, and run
 			}
 			if listJSON {
 				if rs == nil {
-					rs = []authdns.Record{}
+					rs = []zone.Record{}
 				}
 				return writeJSON(a.cfg.stdout, rs)
 			}
@@ -477,6 +511,10 @@ changes in a KSK rollover add the new DS, delete the old one, and run
 		},
 	}
 	list.Flags().BoolVar(&listJSON, "json", false, "print JSON")
+	return list
+}
+
+func newRecordDelete(a *app) *cobra.Command {
 	del := &cobra.Command{
 		Use:     "delete ID",
 		Short:   "Delete a static record by ID (see record list)",
@@ -494,8 +532,7 @@ changes in a KSK rollover add the new DS, delete the old one, and run
 			return m.DeleteRecord(cmd.Context(), id)
 		},
 	}
-	c.AddCommand(add, list, del)
-	return c
+	return del
 }
 
 // dnsFlags are the options of the DNS server, shared by `dns serve` and
@@ -516,7 +553,7 @@ func (f *dnsFlags) register(c *cobra.Command) {
 }
 
 // startDNS starts the authoritative server on listen.
-func (a *app) startDNS(ctx context.Context, listen string, f dnsFlags) (*authdns.Server, error) {
+func (a *app) startDNS(ctx context.Context, listen string, f dnsFlags) (*dnsserver.Server, error) {
 	if len(f.tsig) > 0 {
 		return nil, usagef("--tsig was removed: a secret on the command line shows in ps and /debug/pprof/cmdline; store the key in the register with `cadastre tsig add NAME --secret-file FILE`, or give `--tsig-file FILE` (lines of NAME ALGORITHM BASE64-SECRET)")
 	}
@@ -528,13 +565,13 @@ func (a *app) startDNS(ctx context.Context, listen string, f dnsFlags) (*authdns
 	if err != nil {
 		return nil, err
 	}
-	opt := authdns.Options{Listen: listen, Poll: f.poll, Log: newLogger(a), OnlineRate: f.rate}
+	opt := dnsserver.Options{Listen: listen, Poll: f.poll, Log: newLogger(a), OnlineRate: f.rate}
 	if f.tsigFile != "" {
 		if opt.TSIGKeys, err = readTSIGFile(f.tsigFile); err != nil {
 			return nil, err
 		}
 	}
-	s := authdns.NewServer(reg, st, sealer, opt)
+	s := dnsserver.NewServer(reg, st, sealer, opt)
 	if err := s.Start(ctx); err != nil {
 		return nil, err
 	}

@@ -16,8 +16,8 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/cadastre-ipam/cadastre/auth"
+	"github.com/cadastre-ipam/cadastre/authdns/zone"
 	"github.com/cadastre-ipam/cadastre/demo"
-	authdns "github.com/cadastre-ipam/cadastre/dns"
 	"github.com/cadastre-ipam/cadastre/geo"
 	"github.com/cadastre-ipam/cadastre/registry"
 	"github.com/cadastre-ipam/cadastre/store/postgres"
@@ -104,7 +104,7 @@ type fullStore interface {
 	registry.Store
 	geo.Store
 	auth.Store
-	authdns.Store
+	zone.Store
 }
 
 // app is one run of the command: its configuration and, once a command

@@ -11,8 +11,8 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/cadastre-ipam/cadastre/auth"
+	"github.com/cadastre-ipam/cadastre/authdns/zone"
 	"github.com/cadastre-ipam/cadastre/client"
-	authdns "github.com/cadastre-ipam/cadastre/dns"
 	"github.com/cadastre-ipam/cadastre/registry"
 )
 
@@ -79,7 +79,7 @@ func (a *app) sealedHoldings(ctx context.Context) (string, error) {
 	}
 	// DNS secrets need the token key only when no key of their own seals
 	// them.
-	if st, ok := a.store.(authdns.Store); ok && os.Getenv(dnsKeyEnv) == "" {
+	if st, ok := a.store.(zone.Store); ok && os.Getenv(dnsKeyEnv) == "" {
 		ks, err := st.Keys(ctx, 0)
 		if err != nil {
 			return "", dbError{err}
@@ -385,7 +385,7 @@ func (a *app) rotateKey(ctx context.Context, stage, finish bool) error {
 	}
 	next := auth.KeyFile{Keys: auth.Keys{Current: auth.NewKey(), Previous: kf.Current}, DNSSeal: kf.DNSSeal}
 	if next.DNSSeal == nil {
-		if next.DNSSeal, err = authdns.DeriveSealKey(kf.Current); err != nil {
+		if next.DNSSeal, err = zone.DeriveSealKey(kf.Current); err != nil {
 			return err
 		}
 	}

@@ -9,12 +9,12 @@ import (
 
 	"github.com/spf13/cobra"
 
-	authdns "github.com/cadastre-ipam/cadastre/dns"
+	"github.com/cadastre-ipam/cadastre/authdns/zone"
 )
 
 // readTSIGFile reads `serve --tsig-file`: an unreadable or malformed file is
 // a usage error naming the file (and the line).
-func readTSIGFile(path string) ([]authdns.TSIGSecret, error) {
+func readTSIGFile(path string) ([]zone.TSIGSecret, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, usagef("--tsig-file: %v", err)
@@ -23,7 +23,7 @@ func readTSIGFile(path string) ([]authdns.TSIGSecret, error) {
 	if fi, err := f.Stat(); err == nil && fi.Mode().Perm()&0o077 != 0 {
 		return nil, usagef("--tsig-file %s: readable by others (mode %v); chmod 600 it", path, fi.Mode().Perm())
 	}
-	ks, err := authdns.ReadTSIGFile(f, path)
+	ks, err := zone.ReadTSIGFile(f, path)
 	if err != nil {
 		return nil, usageError{fmt.Errorf("--tsig-file %w", err)}
 	}
@@ -74,7 +74,7 @@ reads one (base64), or a new one is generated and printed once.`,
   tsig-keygen -a hmac-sha256 xfr | sed -n 's/.*secret "\(.*\)".*/\1/p' | cadastre tsig add xfr.example.net --secret-file -`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if _, err := authdns.ParseTSIGAlgorithm(alg); err != nil {
+			if _, err := zone.ParseTSIGAlgorithm(alg); err != nil {
 				return usageError{fmt.Errorf("--algorithm: %w", err)}
 			}
 			var secret []byte
@@ -97,7 +97,7 @@ reads one (base64), or a new one is generated and printed once.`,
 				fmt.Fprintf(a.cfg.stderr, "TSIG key %s (%s) added; the secret above is shown only now: give it to the secondaries\n", k.Name, k.Algorithm)
 				return nil
 			}
-			fmt.Fprintf(a.cfg.stderr, "TSIG key %s (%s) added, fingerprint %s\n", k.Name, k.Algorithm, authdns.TSIGFingerprint(sec))
+			fmt.Fprintf(a.cfg.stderr, "TSIG key %s (%s) added, fingerprint %s\n", k.Name, k.Algorithm, zone.TSIGFingerprint(sec))
 			return nil
 		},
 	}

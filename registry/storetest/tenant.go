@@ -7,7 +7,8 @@ import (
 	"testing"
 	"time"
 
-	authdns "github.com/cadastre-ipam/cadastre/dns"
+	"github.com/cadastre-ipam/cadastre/authdns/manage"
+	"github.com/cadastre-ipam/cadastre/authdns/zone"
 	"github.com/cadastre-ipam/cadastre/registry"
 )
 
@@ -147,12 +148,12 @@ func runTenants(t *testing.T, open Open) {
 	t.Run("NameHolder names what holds a name: another tenant's live assignment, apex, name server, glue, static record", func(t *testing.T) {
 		f := setup(t, open)
 		freeUp(t, f)
-		ds, ok := f.s.(authdns.Store)
+		ds, ok := f.s.(zone.Store)
 		if !ok {
 			t.Fatal("the store does not keep DNS zones")
 		}
-		m := authdns.NewManager(ds, nil, nil)
-		if _, err := m.AddZone(ctx, authdns.ZoneSpec{Name: "cloud.example", Config: authdns.Config{NS: []string{"NS1.Cloud.Example.", "ns.provider.example."}}}); err != nil {
+		m := manage.NewManager(ds, nil, nil)
+		if _, err := m.AddZone(ctx, manage.ZoneSpec{Name: "cloud.example", Config: zone.Config{NS: []string{"NS1.Cloud.Example.", "ns.provider.example."}}}); err != nil {
 			t.Fatal(err)
 		}
 		for _, r := range [][3]string{

@@ -4,7 +4,7 @@ import (
 	"context"
 	"testing"
 
-	"github.com/cadastre-ipam/cadastre/dns/dnstest"
+	"github.com/cadastre-ipam/cadastre/authdns/dnstest"
 	"github.com/cadastre-ipam/cadastre/store/postgres"
 )
 

@@ -42,6 +42,7 @@ import (
 	"github.com/pressly/goose/v3"
 
 	"github.com/cadastre-ipam/cadastre/registry"
+	"github.com/cadastre-ipam/cadastre/store/internal/dnssql"
 )
 
 //go:embed migrations/*.sql
@@ -73,6 +74,9 @@ type Store struct {
 	idMu  sync.Mutex
 	ids   []int64
 	idsAt time.Time
+
+	// DNS is the DNS store (zone.Store), with SQLite's (dns.go).
+	dnssql.DNS
 }
 
 const (
@@ -213,6 +217,7 @@ func Open(ctx context.Context, dsn string, opt Options) (*Store, error) {
 	}
 	s := &Store{pool: pool, name: name, jobs: make(chan *job), quit: make(chan struct{}),
 		maxBatch: cmp.Or(opt.MaxBatch, defaultMaxBatch), lockTimeout: lockTimeout, statementTimeout: statementTimeout}
+	s.DNS = newDNS(s)
 	if err := s.checkTimeouts(ctx); err != nil {
 		pool.Close()
 		return nil, err

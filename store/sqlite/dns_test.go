@@ -5,7 +5,7 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/cadastre-ipam/cadastre/dns/dnstest"
+	"github.com/cadastre-ipam/cadastre/authdns/dnstest"
 	"github.com/cadastre-ipam/cadastre/store/sqlite"
 )
 

@@ -22,6 +22,7 @@ import (
 	sqlite3 "modernc.org/sqlite/lib"
 
 	"github.com/cadastre-ipam/cadastre/registry"
+	"github.com/cadastre-ipam/cadastre/store/internal/dnssql"
 )
 
 //go:embed migrations/*.sql
@@ -60,6 +61,8 @@ type Store struct {
 	// readOnly is set for a file that cannot be written at all; it has no
 	// writer and every Update fails.
 	readOnly bool
+	// DNS is the DNS store (zone.Store), with PostgreSQL's (dns.go).
+	dnssql.DNS
 }
 
 type job struct {
@@ -125,6 +128,7 @@ func Open(ctx context.Context, path string, opt Options) (*Store, error) {
 	rdb.SetMaxOpenConns(maxReaders)
 	rdb.SetMaxIdleConns(maxReaders)
 	s := &Store{path: path, wdb: wdb, rdb: rdb, jobs: make(chan *job, maxBatch), quit: make(chan struct{}), done: make(chan struct{}), readers: newReaders()}
+	s.DNS = newDNS(s)
 	go s.writer()
 	return s, nil
 }
@@ -215,6 +219,7 @@ func readOnlyStore(ctx context.Context, path, common string) (*Store, error) {
 		return nil, fmt.Errorf("database %s (read-only): %w", path, explain(err))
 	}
 	s := &Store{path: path, rdb: rdb, readOnly: true, quit: make(chan struct{}), done: make(chan struct{}), readers: newReaders()}
+	s.DNS = newDNS(s)
 	close(s.done)
 	return s, nil
 }

@@ -13,7 +13,7 @@ import (
 	"time"
 
 	"github.com/cadastre-ipam/cadastre/auth"
-	authdns "github.com/cadastre-ipam/cadastre/dns"
+	"github.com/cadastre-ipam/cadastre/authdns/zone"
 	"github.com/cadastre-ipam/cadastre/prefix"
 	"github.com/cadastre-ipam/cadastre/registry"
 )
@@ -144,8 +144,8 @@ func Assignment(rows Scanner) (registry.Assignment, error) {
 }
 
 // Zone scans a row of zoneCols.
-func Zone(rows Scanner) (authdns.Zone, error) {
-	var z authdns.Zone
+func Zone(rows Scanner) (zone.Zone, error) {
+	var z zone.Zone
 	var kind, pfx, cfg, set string
 	var serial, created int64
 	if err := rows.Scan(&z.ID, &z.Name, &kind, &pfx, &z.Synthesize, &cfg, &serial, &z.SerialHash, &created, &set); err != nil {
@@ -158,7 +158,7 @@ func Zone(rows Scanner) (authdns.Zone, error) {
 		}
 		z.Set = p
 	}
-	z.Kind, z.Serial, z.CreatedAt = authdns.Kind(kind), uint32(serial), FromMicros(created)
+	z.Kind, z.Serial, z.CreatedAt = zone.Kind(kind), uint32(serial), FromMicros(created)
 	if pfx != "" {
 		p, err := netip.ParsePrefix(pfx)
 		if err != nil {
@@ -173,8 +173,8 @@ func Zone(rows Scanner) (authdns.Zone, error) {
 }
 
 // Record scans a row of recordCols.
-func Record(rows Scanner) (authdns.Record, error) {
-	var r authdns.Record
+func Record(rows Scanner) (zone.Record, error) {
+	var r zone.Record
 	var ttl, created int64
 	err := rows.Scan(&r.ID, &r.ZoneID, &r.Name, &r.Type, &ttl, &r.Data, &created)
 	r.TTL, r.CreatedAt = uint32(ttl), FromMicros(created)
@@ -182,12 +182,12 @@ func Record(rows Scanner) (authdns.Record, error) {
 }
 
 // Key scans a row of keyCols.
-func Key(rows Scanner) (authdns.Key, error) {
-	var k authdns.Key
+func Key(rows Scanner) (zone.Key, error) {
+	var k zone.Key
 	var role, state string
 	var alg, tag, created, pub, act, inact, rem, ds int64
 	err := rows.Scan(&k.ID, &k.ZoneID, &role, &alg, &tag, &k.Public, &k.Sealed, &state, &created, &pub, &act, &inact, &rem, &ds)
-	k.Role, k.Algorithm, k.Tag, k.State, k.CreatedAt = authdns.Role(role), authdns.Algorithm(alg), uint16(tag), authdns.KeyState(state), FromMicros(created)
+	k.Role, k.Algorithm, k.Tag, k.State, k.CreatedAt = zone.Role(role), zone.Algorithm(alg), uint16(tag), zone.KeyState(state), FromMicros(created)
 	k.PublishedAt, k.ActiveAt, k.InactiveAt, k.RemovedAt, k.DSAt = KeyTime(pub), KeyTime(act), KeyTime(inact), KeyTime(rem), KeyTime(ds)
 	return k, err
 }

@@ -1,0 +1,445 @@
+// Package dnstest is the conformance suite of zone.Store: every store
+// that keeps DNS zones, records and keys runs it, so both behave alike.
+package dnstest
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"net/netip"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/cadastre-ipam/cadastre/authdns/manage"
+	"github.com/cadastre-ipam/cadastre/authdns/zone"
+	"github.com/cadastre-ipam/cadastre/registry"
+)
+
+// Store is what the suite needs: the DNS store and the register's event log.
+type Store interface {
+	zone.Store
+	registry.Store
+}
+
+// Run runs the suite against stores made by open, one per test.
+func Run(t *testing.T, open func(t *testing.T) Store) {
+	ctx := registry.WithActor(context.Background(), "test")
+	key := make([]byte, zone.SealKeySize)
+	sealer, err := zone.NewSealer(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	clock := func() time.Time { return time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC) }
+	su := suite{ctx: ctx, open: open, sealer: sealer, clock: clock}
+	for _, c := range []struct {
+		name  string
+		check func(*testing.T, suite)
+	}{
+		{"every zone, record and key change writes one event", eventPerChange},
+		{"zones, records and keys read back as written", readBack},
+		{"key rollover timestamps read back, and a key moves only from the state it was in", keyTimestamps},
+		{"the zones of a reverse prefix are added, read back and removed together, all or none", reversePrefixZones},
+		{"duplicates are refused, a zone below another is a child", duplicatesRefused},
+		{"the serial moves only by compare and set", serialCompareAndSet},
+		{"journal steps are written with the serial, read from a serial on, and pruned", journalSteps},
+		{"a lease has one holder until it expires", leaseHolder},
+	} {
+		t.Run(c.name, func(t *testing.T) { c.check(t, su) })
+	}
+}
+
+// suite is what every check shares: the actor's context, a fresh store per
+// test, the sealing key and a fixed clock.
+type suite struct {
+	ctx    context.Context
+	open   func(t *testing.T) Store
+	sealer *zone.Sealer
+	clock  func() time.Time
+}
+
+// start opens a store and a manager over it.
+func (su suite) start(t *testing.T) (Store, *manage.Manager) {
+	s := su.open(t)
+	return s, manage.NewManager(s, su.sealer, su.clock)
+}
+
+// events lists s's event log.
+func (su suite) events(t *testing.T, s Store) []registry.Event {
+	ctx := su.ctx
+	var out []registry.Event
+	if err := s.View(ctx, func(tx registry.Tx) error {
+		var err error
+		out, err = tx.Events(ctx, registry.EventFilter{})
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// eventPerChange: every zone, record and key change writes one event.
+func eventPerChange(t *testing.T, su suite) {
+	ctx, events := su.ctx, su.events
+	s, m := su.start(t)
+	z, err := m.AddZone(ctx, manage.ZoneSpec{Name: "Example.TEST"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if z.Name != "example.test." || z.ID == 0 || z.Config.NS[0] != "ns1.example.test." {
+		t.Fatalf("zone = %+v", z)
+	}
+	if _, err := m.AddRecord(ctx, "example.test", "www", "A", "192.0.2.1", 0); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := m.Sign(ctx, "example.test", manage.SignOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	var actions []string
+	for _, e := range events(t, s) {
+		actions = append(actions, e.Action+" "+e.SubjectKind)
+		if e.Actor != "test" || e.SubjectID == 0 {
+			t.Errorf("event %+v: want actor test and a subject ID", e)
+		}
+	}
+	want := []string{"zone.add dns_zone", "record.add dns_record", "key.add dns_key", "zone.update dns_zone"}
+	if len(actions) != len(want) {
+		t.Fatalf("events %v, want %v", actions, want)
+	}
+	for i := range want {
+		if actions[i] != want[i] {
+			t.Fatalf("events %v, want %v", actions, want)
+		}
+	}
+}
+
+// readBack: zones, records and keys read back as written.
+func readBack(t *testing.T, su suite) {
+	ctx := su.ctx
+	s, m := su.start(t)
+	if _, err := registry.New(s).AddBlock(ctx, registry.Block{Prefix: netip.MustParsePrefix("fd00:db8::/32"), Source: registry.SourcePrivate}); err != nil {
+		t.Fatal(err)
+	}
+	rz, err := m.AddZone(ctx, manage.ZoneSpec{Kind: zone.Reverse, Prefix: netip.MustParsePrefix("fd00:db8:1::/48"), Synthesize: "ip-{addr}.dyn.example.test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rz.Name != "1.0.0.0.8.b.d.0.0.0.d.f.ip6.arpa." {
+		t.Fatalf("reverse zone name %s", rz.Name)
+	}
+	if _, _, err := m.Sign(ctx, rz.Name, manage.SignOptions{Algorithm: zone.Ed25519, SplitKeys: true, Denial: zone.Compact}); err != nil {
+		t.Fatal(err)
+	}
+	zs, err := s.Zones(ctx)
+	if err != nil || len(zs) != 1 {
+		t.Fatalf("zones %v %v", zs, err)
+	}
+	got := zs[0]
+	if got.Prefix != rz.Prefix || got.Synthesize != "ip-{addr}.dyn.example.test." || !got.Config.Signed || got.Config.Denial != zone.Compact || got.Config.Algorithm != zone.Ed25519 || !got.Config.SplitKeys {
+		t.Fatalf("zone read back %+v", got)
+	}
+	keys, err := s.Keys(ctx, rz.ID)
+	if err != nil || len(keys) != 2 {
+		t.Fatalf("keys %v %v", keys, err)
+	}
+	if keys[0].Tag == keys[1].Tag || keys[0].Role == keys[1].Role || len(keys[0].Sealed) < 40 || keys[0].State != zone.KeyActive {
+		t.Fatalf("keys %+v", keys)
+	}
+	if _, err := m.AddRecord(ctx, rz.Name, "@", "TXT", `"hello world"`, 60); err != nil {
+		t.Fatal(err)
+	}
+	rs, err := s.Records(ctx, 0)
+	if err != nil || len(rs) != 1 || rs[0].TTL != 60 || rs[0].Data != `"hello world"` || rs[0].Name != rz.Name {
+		t.Fatalf("records %+v %v", rs, err)
+	}
+	if err := m.DeleteRecord(ctx, rs[0].ID); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.DeleteRecord(ctx, rs[0].ID); !errors.Is(err, registry.ErrNotFound) {
+		t.Fatalf("second delete: %v, want not found", err)
+	}
+}
+
+// keyTimestamps: key rollover timestamps read back, and a key moves only from the state it was in.
+func keyTimestamps(t *testing.T, su suite) {
+	ctx, clock := su.ctx, su.clock
+	s, m := su.start(t)
+	z, err := m.AddZone(ctx, manage.ZoneSpec{Name: "roll.test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := m.Sign(ctx, z.Name, manage.SignOptions{SplitKeys: true}); err != nil {
+		t.Fatal(err)
+	}
+	succ, err := m.Roll(ctx, z.Name, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys, err := s.Keys(ctx, z.ID)
+	if err != nil || len(keys) != 3 {
+		t.Fatalf("keys %+v %v", keys, err)
+	}
+	k := keys[2]
+	if k.ID != succ.ID || k.State != zone.KeyPublished || !k.PublishedAt.Equal(clock()) || !k.ActiveAt.IsZero() || !k.DSAt.IsZero() {
+		t.Fatalf("successor read back %+v", k)
+	}
+	if !keys[0].ActiveAt.Equal(clock()) || !keys[0].PublishedAt.Equal(clock()) {
+		t.Fatalf("first key read back %+v", keys[0])
+	}
+	k.State, k.ActiveAt, k.InactiveAt = zone.KeyActive, clock().Add(time.Hour), clock().Add(2*time.Hour)
+	k.RemovedAt, k.DSAt = clock().Add(3*time.Hour), clock().Add(4*time.Hour)
+	if err := s.UpdateKey(ctx, k, zone.KeyPublished, registry.Event{At: clock(), Actor: "test", Action: "key.roll", SubjectKind: zone.SubjectKey, Subject: "x"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.UpdateKey(ctx, k, zone.KeyPublished, registry.Event{At: clock(), Actor: "test", Action: "key.roll", SubjectKind: zone.SubjectKey, Subject: "x"}); !errors.Is(err, registry.ErrState) {
+		t.Fatalf("update from a state the key has left: %v, want ErrState", err)
+	}
+	keys, _ = s.Keys(ctx, z.ID)
+	got := keys[2]
+	if got.State != k.State || !got.ActiveAt.Equal(k.ActiveAt) || !got.InactiveAt.Equal(k.InactiveAt) || !got.RemovedAt.Equal(k.RemovedAt) || !got.DSAt.Equal(k.DSAt) {
+		t.Fatalf("updated key read back %+v, want %+v", got, k)
+	}
+}
+
+// reversePrefixZones: the zones of a reverse prefix are added, read back and removed together, all or none.
+func reversePrefixZones(t *testing.T, su suite) {
+	ctx, clock, events := su.ctx, su.clock, su.events
+	s, m := su.start(t)
+	set := netip.MustParsePrefix("10.1.16.0/20")
+	if _, err := m.AddZones(ctx, manage.ZoneSpec{Kind: zone.Reverse, Prefix: set}); !errors.Is(err, registry.ErrInvalid) {
+		t.Fatalf("a prefix outside every block: %v", err)
+	}
+	if _, err := registry.New(s).AddBlock(ctx, registry.Block{Prefix: netip.MustParsePrefix("10.1.0.0/16"), Source: registry.SourcePrivate}); err != nil {
+		t.Fatal(err)
+	}
+	// One zone of the set exists already: nothing of the set is added.
+	if _, err := m.AddZone(ctx, manage.ZoneSpec{Kind: zone.Reverse, Prefix: netip.MustParsePrefix("10.1.31.0/24")}); err != nil {
+		t.Fatal(err)
+	}
+	before := len(events(t, s))
+	if _, err := m.AddZones(ctx, manage.ZoneSpec{Kind: zone.Reverse, Prefix: set}); !errors.Is(err, registry.ErrExists) {
+		t.Fatalf("overlapping set: %v", err)
+	}
+	if zs, _ := s.Zones(ctx); len(zs) != 1 || len(events(t, s)) != before {
+		t.Fatalf("a refused set changed the store: %d zones", len(zs))
+	}
+	// The store itself refuses a batch with a duplicate, keeping none.
+	dup := []*zone.Zone{{Name: "16.1.10.in-addr.arpa.", Kind: zone.Reverse, Prefix: netip.MustParsePrefix("10.1.16.0/24"), Set: set, Config: zone.Config{TTL: 60, NS: []string{"ns."}}},
+		{Name: "31.1.10.in-addr.arpa.", Kind: zone.Reverse, Prefix: netip.MustParsePrefix("10.1.31.0/24"), Set: set, Config: zone.Config{TTL: 60, NS: []string{"ns."}}}}
+	if err := s.InsertZones(ctx, dup, []registry.Event{{Action: "zone.add", SubjectKind: zone.SubjectZone, At: clock()}, {Action: "zone.add", SubjectKind: zone.SubjectZone, At: clock()}}); !errors.Is(err, registry.ErrExists) {
+		t.Fatalf("InsertZones with a duplicate: %v", err)
+	}
+	if zs, _ := s.Zones(ctx); len(zs) != 1 || len(events(t, s)) != before {
+		t.Fatalf("a failed InsertZones kept %d zones", len(zs))
+	}
+	if _, err := m.RemoveZones(ctx, "10.1.31.0/24"); err != nil {
+		t.Fatal(err)
+	}
+	zs, err := m.AddZones(ctx, manage.ZoneSpec{Kind: zone.Reverse, Prefix: set})
+	if err != nil || len(zs) != 16 {
+		t.Fatalf("AddZones %v: %d zones, %v", set, len(zs), err)
+	}
+	got, err := m.ZonesOf(ctx, set.String())
+	if err != nil || len(got) != 16 {
+		t.Fatalf("ZonesOf %v: %d, %v", set, len(got), err)
+	}
+	for i, z := range got {
+		want := netip.PrefixFrom(netip.AddrFrom4([4]byte{10, 1, byte(16 + i), 0}), 24)
+		if z.Set != set || z.Prefix != want || z.ID == 0 {
+			t.Fatalf("zone %d read back %+v, want prefix %v in set %v", i, z, want, set)
+		}
+	}
+	if _, _, err := m.SignZones(ctx, set.String(), manage.SignOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.AddRecord(ctx, "20.1.10.in-addr.arpa", "1", "PTR", "static.example.test.", 0); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.RemoveZones(ctx, "20.1.10.in-addr.arpa"); !errors.Is(err, registry.ErrInvalid) {
+		t.Fatalf("removing one zone of a set: %v", err)
+	}
+	if err := s.DeleteZones(ctx, []int64{got[0].ID, 1 << 40}, []registry.Event{{Action: "zone.remove", At: clock()}, {Action: "zone.remove", At: clock()}}); !errors.Is(err, registry.ErrNotFound) {
+		t.Fatalf("DeleteZones with a missing zone: %v", err)
+	}
+	if zs, _ := s.Zones(ctx); len(zs) != 16 {
+		t.Fatalf("a failed DeleteZones left %d zones", len(zs))
+	}
+	before = len(events(t, s))
+	if rm, err := m.RemoveZones(ctx, set.String()); err != nil || len(rm) != 16 {
+		t.Fatalf("RemoveZones %v: %d, %v", set, len(rm), err)
+	}
+	if zs, _ := s.Zones(ctx); len(zs) != 0 || len(events(t, s)) != before+16 {
+		t.Fatalf("after removal: %d zones, %d events", len(zs), len(events(t, s))-before)
+	}
+	keys, err := s.Keys(ctx, 0)
+	recs, err2 := s.Records(ctx, 0)
+	if err != nil || err2 != nil || len(keys) != 0 || len(recs) != 0 {
+		t.Fatalf("removed zones left %d keys, %d records (%v %v)", len(keys), len(recs), err, err2)
+	}
+}
+
+// duplicatesRefused: duplicates are refused, a zone below another is a child.
+func duplicatesRefused(t *testing.T, su suite) {
+	ctx := su.ctx
+	_, m := su.start(t)
+	if _, err := m.AddZone(ctx, manage.ZoneSpec{Name: "example.test"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.AddZone(ctx, manage.ZoneSpec{Name: "example.test."}); !errors.Is(err, registry.ErrExists) {
+		t.Fatalf("duplicate zone: %v", err)
+	}
+	if _, err := m.AddZone(ctx, manage.ZoneSpec{Name: "sub.example.test"}); err != nil {
+		t.Fatalf("child zone: %v", err)
+	}
+	if _, err := m.AddZone(ctx, manage.ZoneSpec{Name: "SUB.example.test."}); !errors.Is(err, registry.ErrExists) {
+		t.Fatalf("duplicate child zone: %v", err)
+	}
+	if _, err := m.AddRecord(ctx, "example.test", "www", "A", "192.0.2.1", 0); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.AddRecord(ctx, "example.test", "www.example.test.", "A", "192.0.2.1", 0); !errors.Is(err, registry.ErrExists) {
+		t.Fatalf("duplicate record: %v", err)
+	}
+}
+
+// serialCompareAndSet: the serial moves only by compare and set.
+func serialCompareAndSet(t *testing.T, su suite) {
+	ctx, events := su.ctx, su.events
+	s, m := su.start(t)
+	z, err := m.AddZone(ctx, manage.ZoneSpec{Name: "example.test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := len(events(t, s))
+	if ok, err := s.SetZoneSerial(ctx, z.ID, 0, 7, "h1", nil); !ok || err != nil {
+		t.Fatalf("first set: %v %v", ok, err)
+	}
+	if ok, err := s.SetZoneSerial(ctx, z.ID, 0, 8, "h2", nil); ok || err != nil {
+		t.Fatalf("stale set: %v %v, want refused", ok, err)
+	}
+	zs, _ := s.Zones(ctx)
+	if zs[0].Serial != 7 || zs[0].SerialHash != "h1" {
+		t.Fatalf("serial %d %q", zs[0].Serial, zs[0].SerialHash)
+	}
+	if len(events(t, s)) != n {
+		t.Fatal("setting the serial wrote an event")
+	}
+}
+
+// journalSteps: journal steps are written with the serial, read from a serial on, and pruned.
+func journalSteps(t *testing.T, su suite) {
+	ctx, clock := su.ctx, su.clock
+	s, m := su.start(t)
+	z, err := m.AddZone(ctx, manage.ZoneSpec{Name: "example.test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, err := m.AddZone(ctx, manage.ZoneSpec{Name: "other.test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ok, err := s.SetZoneSerial(ctx, z.ID, 0, 10, "h10", nil); !ok || err != nil {
+		t.Fatalf("first serial: %v %v", ok, err)
+	}
+	step := func(from, to uint32, at time.Time) *zone.Diff {
+		return &zone.Diff{ZoneID: z.ID, From: from, To: to, Removed: []byte{byte(from), 0, 1}, Added: []byte{byte(to), 0, 2}, At: at}
+	}
+	t0 := clock()
+	for i, serial := range []uint32{11, 12, 13, 14} {
+		ok, err := s.SetZoneSerial(ctx, z.ID, serial-1, serial, "h", step(serial-1, serial, t0.Add(time.Duration(i)*time.Hour)))
+		if !ok || err != nil {
+			t.Fatalf("serial %d: %v %v", serial, ok, err)
+		}
+	}
+	// A lost compare-and-set writes no step.
+	if ok, err := s.SetZoneSerial(ctx, z.ID, 13, 99, "x", step(13, 99, t0)); ok || err != nil {
+		t.Fatalf("stale set: %v %v", ok, err)
+	}
+	if ok, err := s.SetZoneSerial(ctx, other.ID, 0, 5, "o", nil); !ok || err != nil {
+		t.Fatalf("other zone: %v %v", ok, err)
+	}
+	if ok, err := s.SetZoneSerial(ctx, other.ID, 5, 6, "o", &zone.Diff{ZoneID: other.ID, From: 5, To: 6, Removed: []byte{1}, Added: []byte{2}, At: t0}); !ok || err != nil {
+		t.Fatalf("other zone step: %v %v", ok, err)
+	}
+	serials := func(ds []zone.Diff) []uint32 {
+		var out []uint32
+		for _, d := range ds {
+			out = append(out, d.From, d.To)
+		}
+		return out
+	}
+	tests := []struct {
+		from uint32
+		want []uint32
+	}{
+		{10, []uint32{10, 11, 11, 12, 12, 13, 13, 14}},
+		{12, []uint32{12, 13, 13, 14}},
+		{14, nil}, // the current serial: nothing starts there
+		{9, nil},  // never a serial
+		{5, nil},  // another zone's
+	}
+	for _, tc := range tests {
+		ds, err := s.Journal(ctx, z.ID, tc.from)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := serials(ds); !slices.Equal(got, tc.want) {
+			t.Errorf("journal from %d: %v, want %v", tc.from, got, tc.want)
+		}
+	}
+	ds, _ := s.Journal(ctx, z.ID, 13)
+	if len(ds) != 1 || !bytes.Equal(ds[0].Removed, []byte{13, 0, 1}) || !bytes.Equal(ds[0].Added, []byte{14, 0, 2}) || !ds[0].At.Equal(t0.Add(3*time.Hour)) || ds[0].ZoneID != z.ID {
+		t.Fatalf("step 13 -> 14 read back %+v", ds)
+	}
+	// Depth: keep the newest 3; age: nothing before t0+2h.
+	if err := s.PruneJournal(ctx, z.ID, 3, t0); err != nil {
+		t.Fatal(err)
+	}
+	if ds, _ := s.Journal(ctx, z.ID, 10); len(ds) != 0 {
+		t.Fatalf("after keeping 3, the step from 10 is still there: %v", serials(ds))
+	}
+	if ds, _ := s.Journal(ctx, z.ID, 11); len(ds) != 3 {
+		t.Fatalf("after keeping 3: %v", serials(ds))
+	}
+	if err := s.PruneJournal(ctx, z.ID, 100, t0.Add(2*time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if ds, _ := s.Journal(ctx, z.ID, 12); !slices.Equal(serials(ds), []uint32{12, 13, 13, 14}) {
+		t.Fatalf("after dropping steps before t0+2h: %v", serials(ds))
+	}
+	if ds, _ := s.Journal(ctx, other.ID, 5); len(ds) != 1 {
+		t.Fatalf("pruning one zone touched another: %v", serials(ds))
+	}
+}
+
+// leaseHolder: a lease has one holder until it expires.
+func leaseHolder(t *testing.T, su suite) {
+	ctx, open, clock := su.ctx, su.open, su.clock
+	s := open(t)
+	t0 := clock()
+	steps := []struct {
+		holder string
+		now    time.Duration
+		want   bool
+	}{
+		{"a", 0, true},                 // free
+		{"b", time.Second, false},      // a holds it until t0+10s
+		{"a", 5 * time.Second, true},   // a renews: until t0+15s
+		{"b", 12 * time.Second, false}, // still a's
+		{"b", 16 * time.Second, true},  // a's time ran out
+		{"a", 17 * time.Second, false}, // now b's
+	}
+	for i, st := range steps {
+		now := t0.Add(st.now)
+		ok, err := s.AcquireLease(ctx, "dns-roll", st.holder, now, now.Add(10*time.Second))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ok != st.want {
+			t.Fatalf("step %d: %s at t0+%v got %v, want %v", i, st.holder, st.now, ok, st.want)
+		}
+	}
+	if ok, _ := s.AcquireLease(ctx, "other", "a", t0, t0.Add(time.Second)); !ok {
+		t.Fatal("leases of different names are independent")
+	}
+}

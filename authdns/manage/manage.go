@@ -1,0 +1,713 @@
+// Package manage holds what an operator may configure in cadastre's DNS:
+// zones (forward, reverse, the zones of a reverse prefix), transfer ACLs,
+// static records, TSIG keys, signing, and the RFC 7583 key rollover steps
+// (PlanRoll, Manager.Roll, Manager.ConfirmDS). It works over the zone
+// package's types and Store; it answers no query (authdns/server does).
+package manage
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/netip"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/miekg/dns"
+
+	"github.com/cadastre-ipam/cadastre/authdns/zone"
+	"github.com/cadastre-ipam/cadastre/registry"
+)
+
+// Manager holds the rules for configuring zones: what a zone, a static
+// record and a key may be. The CLI and the API call it; a Store stores.
+type Manager struct {
+	store  zone.Store
+	sealer *zone.Sealer
+	now    func() time.Time
+}
+
+// NewManager returns a Manager over s. sealer may be nil for commands that
+// never touch private keys; now may be nil for time.Now.
+func NewManager(s zone.Store, sealer *zone.Sealer, now func() time.Time) *Manager {
+	if now == nil {
+		now = time.Now
+	}
+	return &Manager{store: s, sealer: sealer, now: now}
+}
+
+// Default SOA values (RFC 1912 §2.2 ranges; a short negative TTL because
+// new assignments should resolve soon after they are made).
+const (
+	DefaultTTL     = 3600
+	DefaultRefresh = 14400
+	DefaultRetry   = 3600
+	DefaultExpire  = 1209600
+	DefaultMinimum = 300
+)
+
+// ZoneSpec is what an operator gives to create a zone.
+type ZoneSpec struct {
+	Name       string // optional for reverse zones: derived from Prefix
+	Kind       zone.Kind
+	Prefix     netip.Prefix
+	Synthesize string
+	Config     zone.Config
+}
+
+func mustJSON(v any) json.RawMessage {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic(err)
+	}
+	return b
+}
+
+func (m *Manager) event(ctx context.Context, action, kind, subject string, before, after any) registry.Event {
+	e := registry.Event{At: m.now().UTC().Truncate(time.Microsecond), Actor: registry.Actor(ctx), Action: action, SubjectKind: kind, Subject: subject}
+	if before != nil {
+		e.Before = mustJSON(before)
+	}
+	if after != nil {
+		e.After = mustJSON(after)
+	}
+	return e
+}
+
+// AddZone creates one zone. Reverse zones take their name from their
+// prefix. A zone may sit below another (a child): the parent delegates to
+// it with NS records (and DS records, when the child is signed) that the
+// operator adds to the parent, as for a child served elsewhere. A reverse
+// prefix served as several zones (see ReverseZones) needs AddZones.
+func (m *Manager) AddZone(ctx context.Context, spec ZoneSpec) (zone.Zone, error) {
+	if spec.Kind == zone.Reverse && spec.Prefix.IsValid() {
+		if ps, err := zone.ReverseZones(spec.Prefix); err == nil && len(ps) > 1 {
+			_, err := zone.ReverseZoneName(spec.Prefix)
+			return zone.Zone{}, err
+		}
+	}
+	zs, err := m.AddZones(ctx, spec)
+	if err != nil {
+		return zone.Zone{}, err
+	}
+	return zs[0], nil
+}
+
+// AddZones creates the zones spec asks for: one zone, or, for a reverse
+// prefix that does not end on an octet (IPv4 /1-/23) or a nibble (IPv6),
+// the aligned zones that cover it exactly, as a registry delegates them
+// (10.1.16.0/20: the 16 zones 16.1.10.in-addr.arpa. to
+// 31.1.10.in-addr.arpa.), each with the configuration of spec and Set
+// recording the prefix. All are stored, or none. When the store also
+// holds the register, a reverse prefix must lie inside one of its blocks:
+// reverse DNS for space the operator does not hold is never delegated.
+func (m *Manager) AddZones(ctx context.Context, spec ZoneSpec) ([]zone.Zone, error) {
+	kind := spec.Kind
+	if kind == "" {
+		kind = zone.Forward
+	}
+	if _, err := zone.ParseKind(string(kind)); err != nil {
+		return nil, err
+	}
+	now := m.now().UTC().Truncate(time.Microsecond)
+	var out []zone.Zone
+	switch kind {
+	case zone.Reverse:
+		if !spec.Prefix.IsValid() {
+			return nil, fmt.Errorf("reverse zone %s: --prefix is required: %w", spec.Name, registry.ErrInvalid)
+		}
+		ps, err := zone.ReverseZones(spec.Prefix)
+		if err != nil {
+			return nil, err
+		}
+		var tmpl string
+		if spec.Synthesize != "" {
+			t, err := zone.ParseTemplate(spec.Synthesize)
+			if err != nil {
+				return nil, err
+			}
+			tmpl = t.String()
+		}
+		for _, p := range ps {
+			name, err := zone.ReverseZoneName(p)
+			if err != nil {
+				return nil, err
+			}
+			z := zone.Zone{Kind: zone.Reverse, Name: name, Prefix: p, Synthesize: tmpl, Config: spec.Config, CreatedAt: now}
+			z.Config.NS = slices.Clone(spec.Config.NS)
+			if len(ps) > 1 {
+				z.Set = spec.Prefix
+			}
+			out = append(out, z)
+		}
+		if spec.Name != "" {
+			given, err := zone.CanonicalName(spec.Name)
+			if err != nil {
+				return nil, err
+			}
+			switch {
+			case len(out) > 1:
+				return nil, fmt.Errorf("reverse zone %s: prefix %v is served as %d zones, %s to %s; give NAME as -: %w", given, spec.Prefix, len(out), out[0].Name, out[len(out)-1].Name, registry.ErrInvalid)
+			case given != out[0].Name:
+				return nil, fmt.Errorf("reverse zone %s: prefix %v names zone %s: %w", given, spec.Prefix, out[0].Name, registry.ErrInvalid)
+			}
+		}
+		if err := m.held(ctx, spec.Prefix); err != nil {
+			return nil, err
+		}
+	default:
+		if spec.Prefix.IsValid() || spec.Synthesize != "" {
+			return nil, fmt.Errorf("forward zone %s: --prefix and --synthesize are for reverse zones: %w", spec.Name, registry.ErrInvalid)
+		}
+		name, err := zone.CanonicalName(spec.Name)
+		if err != nil {
+			return nil, err
+		}
+		if strings.HasSuffix(name, ".arpa.") {
+			return nil, fmt.Errorf("zone %s: use --kind reverse --prefix P for reverse zones: %w", name, registry.ErrInvalid)
+		}
+		out = []zone.Zone{{Kind: zone.Forward, Name: name, Config: spec.Config, CreatedAt: now}}
+	}
+	for i := range out {
+		if err := fillConfig(&out[i]); err != nil {
+			return nil, err
+		}
+	}
+	have, err := m.store.Zones(ctx)
+	if err != nil {
+		return nil, err
+	}
+	for _, z := range out {
+		for _, o := range have {
+			switch {
+			case o.Name == z.Name:
+				return nil, fmt.Errorf("zone %s: %w", z.Name, registry.ErrExists)
+			case z.Kind == zone.Reverse && o.Kind == zone.Reverse && o.Prefix.Overlaps(z.Prefix):
+				return nil, fmt.Errorf("zone %s (%v): overlaps zone %s (%v): %w", z.Name, z.Prefix, o.Name, o.Prefix, registry.ErrOverlap)
+			}
+		}
+	}
+	ptrs := make([]*zone.Zone, len(out))
+	events := make([]registry.Event, len(out))
+	for i := range out {
+		ptrs[i] = &out[i]
+		events[i] = m.event(ctx, "zone.add", zone.SubjectZone, out[i].Name, nil, out[i])
+	}
+	if err := m.store.InsertZones(ctx, ptrs, events); err != nil {
+		if len(out) > 1 {
+			return nil, fmt.Errorf("reverse prefix %v: %w", spec.Prefix, err)
+		}
+		return nil, fmt.Errorf("zone %s: %w", out[0].Name, err)
+	}
+	return out, nil
+}
+
+// held checks that p lies inside a block of the register, when the store
+// holds the register too (the CLI's and the server's stores do).
+func (m *Manager) held(ctx context.Context, p netip.Prefix) error {
+	rs, ok := m.store.(registry.Store)
+	if !ok {
+		return nil
+	}
+	var blocks []registry.Block
+	if err := rs.View(ctx, func(tx registry.Tx) error {
+		var err error
+		blocks, err = tx.BlocksOverlapping(ctx, p)
+		return err
+	}); err != nil {
+		return fmt.Errorf("reverse zone %v: blocks: %w", p, err)
+	}
+	for _, b := range blocks {
+		if b.Prefix.Bits() <= p.Bits() && b.Prefix.Contains(p.Addr()) {
+			return nil
+		}
+	}
+	return fmt.Errorf("reverse zone %v: not inside any block of the register (add the block first: cadastre block add): %w", p, registry.ErrInvalid)
+}
+
+// ZonesOf finds the zones an operator names: a zone name, or a reverse
+// prefix, which stands for the zone of exactly that prefix or every zone
+// of a set added with it (Zone.Set).
+func (m *Manager) ZonesOf(ctx context.Context, nameOrPrefix string) ([]zone.Zone, error) {
+	p, err := netip.ParsePrefix(strings.TrimSpace(nameOrPrefix))
+	if err != nil {
+		z, err := m.Zone(ctx, nameOrPrefix)
+		if err != nil {
+			return nil, err
+		}
+		return []zone.Zone{z}, nil
+	}
+	if p != p.Masked() {
+		return nil, fmt.Errorf("reverse prefix %v: host bits set (did you mean %v?): %w", p, p.Masked(), registry.ErrInvalid)
+	}
+	zs, err := m.store.Zones(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var out []zone.Zone
+	for _, z := range zs {
+		if z.Kind == zone.Reverse && (z.Set == p || !z.Set.IsValid() && z.Prefix == p) {
+			out = append(out, z)
+		}
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("reverse prefix %v: no zone was added for it: %w", p, registry.ErrNotFound)
+	}
+	slices.SortFunc(out, func(a, b zone.Zone) int { return a.Prefix.Addr().Compare(b.Prefix.Addr()) })
+	return out, nil
+}
+
+// RemoveZones removes the zones an operator names (see ZonesOf) with
+// their static records and keys, all or none. A zone of a set goes only
+// with its set: removing one would leave a hole in a prefix the registry
+// delegates whole.
+func (m *Manager) RemoveZones(ctx context.Context, nameOrPrefix string) ([]zone.Zone, error) {
+	zs, err := m.ZonesOf(ctx, nameOrPrefix)
+	if err != nil {
+		return nil, err
+	}
+	if len(zs) == 1 && zs[0].Set.IsValid() {
+		return nil, fmt.Errorf("zone %s: part of reverse prefix %v, served as several zones; remove them together with `cadastre zone remove %v`: %w", zs[0].Name, zs[0].Set, zs[0].Set, registry.ErrInvalid)
+	}
+	ids := make([]int64, len(zs))
+	events := make([]registry.Event, len(zs))
+	for i, z := range zs {
+		ids[i] = z.ID
+		events[i] = m.event(ctx, "zone.remove", zone.SubjectZone, z.Name, z, nil)
+		events[i].SubjectID = z.ID
+	}
+	if err := m.store.DeleteZones(ctx, ids, events); err != nil {
+		return nil, fmt.Errorf("remove %s: %w", nameOrPrefix, err)
+	}
+	return zs, nil
+}
+
+// fillConfig applies defaults and checks a zone's configuration.
+func fillConfig(z *zone.Zone) error {
+	c := &z.Config
+	if c.TTL == 0 {
+		c.TTL = DefaultTTL
+	}
+	if c.Refresh == 0 {
+		c.Refresh = DefaultRefresh
+	}
+	if c.Retry == 0 {
+		c.Retry = DefaultRetry
+	}
+	if c.Expire == 0 {
+		c.Expire = DefaultExpire
+	}
+	if c.Minimum == 0 {
+		c.Minimum = DefaultMinimum
+	}
+	if len(c.NS) == 0 {
+		c.NS = []string{"ns1." + z.Name}
+	}
+	for i, n := range c.NS {
+		cn, err := zone.CanonicalName(n)
+		if err != nil {
+			return fmt.Errorf("zone %s: NS: %w", z.Name, err)
+		}
+		c.NS[i] = cn
+	}
+	if c.Mbox == "" {
+		c.Mbox = "hostmaster." + z.Name
+	}
+	mb, err := zone.CanonicalName(c.Mbox)
+	if err != nil {
+		return fmt.Errorf("zone %s: SOA mailbox: %w", z.Name, err)
+	}
+	c.Mbox = mb
+	for _, a := range c.AllowTransfer {
+		if _, err := ParseACL(a); err != nil {
+			return fmt.Errorf("zone %s: %w", z.Name, err)
+		}
+	}
+	for _, n := range c.Notify {
+		if _, err := netip.ParseAddrPort(n); err != nil {
+			return fmt.Errorf("zone %s: notify %q: want address:port, e.g. 192.0.2.53:53: %w", z.Name, n, registry.ErrInvalid)
+		}
+	}
+	if c.Signed {
+		if c.Algorithm == 0 {
+			c.Algorithm = zone.ECDSAP256
+		}
+		if c.Denial == "" {
+			c.Denial = zone.NSEC3
+		}
+	}
+	return nil
+}
+
+// ACLEntry is one allow-transfer entry: a prefix or a TSIG key name.
+type ACLEntry struct {
+	Prefix netip.Prefix
+	Key    string
+}
+
+// ParseACL parses an allow-transfer entry: a prefix, an address or
+// key:NAME.
+func ParseACL(s string) (ACLEntry, error) {
+	if k, ok := strings.CutPrefix(s, "key:"); ok {
+		n, err := zone.CanonicalName(k)
+		if err != nil {
+			return ACLEntry{}, fmt.Errorf("allow-transfer %q: %w", s, err)
+		}
+		return ACLEntry{Key: n}, nil
+	}
+	if p, err := netip.ParsePrefix(s); err == nil {
+		return ACLEntry{Prefix: p.Masked()}, nil
+	}
+	if a, err := netip.ParseAddr(s); err == nil {
+		return ACLEntry{Prefix: netip.PrefixFrom(a, a.BitLen())}, nil
+	}
+	return ACLEntry{}, fmt.Errorf("allow-transfer %q: want a prefix, an address or key:NAME: %w", s, registry.ErrInvalid)
+}
+
+// Zones lists the zones by name.
+func (m *Manager) Zones(ctx context.Context) ([]zone.Zone, error) {
+	zs, err := m.store.Zones(ctx)
+	slices.SortFunc(zs, func(a, b zone.Zone) int { return strings.Compare(a.Name, b.Name) })
+	return zs, err
+}
+
+// Zone finds one zone by name.
+func (m *Manager) Zone(ctx context.Context, name string) (zone.Zone, error) {
+	n, err := zone.CanonicalName(name)
+	if err != nil {
+		return zone.Zone{}, err
+	}
+	zs, err := m.store.Zones(ctx)
+	if err != nil {
+		return zone.Zone{}, err
+	}
+	for _, z := range zs {
+		if z.Name == n {
+			return z, nil
+		}
+	}
+	return zone.Zone{}, fmt.Errorf("zone %s: %w", n, registry.ErrNotFound)
+}
+
+// UpdateZone changes a zone's configuration with fn; the rules of AddZone
+// apply to the result.
+func (m *Manager) UpdateZone(ctx context.Context, name string, fn func(*zone.Config) error) (zone.Zone, error) {
+	z, err := m.Zone(ctx, name)
+	if err != nil {
+		return zone.Zone{}, err
+	}
+	before := z
+	z.Config.NS = slices.Clone(z.Config.NS)
+	if err := fn(&z.Config); err != nil {
+		return zone.Zone{}, err
+	}
+	if err := fillConfig(&z); err != nil {
+		return zone.Zone{}, err
+	}
+	e := m.event(ctx, "zone.update", zone.SubjectZone, z.Name, before, z)
+	e.SubjectID = z.ID
+	if err := m.store.UpdateZone(ctx, z, e); err != nil {
+		return zone.Zone{}, fmt.Errorf("zone %s: %w", z.Name, err)
+	}
+	return z, nil
+}
+
+// Types an operator may not add: the server makes them itself, or they
+// would need answer logic (aliases, delegations, wildcards) not built yet.
+var reservedTypes = map[uint16]string{
+	dns.TypeSOA: "comes from the zone's configuration", dns.TypeDNSKEY: "comes from the zone's keys",
+	dns.TypeRRSIG: "is made by the signer", dns.TypeNSEC: "is made by the signer", dns.TypeNSEC3: "is made by the signer",
+	dns.TypeNSEC3PARAM: "is made by the signer", dns.TypeCDS: "is made from the zone's keys", dns.TypeCDNSKEY: "is made from the zone's keys",
+	dns.TypeCNAME: "is not supported", dns.TypeDNAME: "is not supported",
+	dns.TypeOPT: "is not a record", dns.TypeTSIG: "is not a record", dns.TypeTKEY: "is not a record",
+}
+
+// AddRecord adds a static record to a zone. name may be relative to the
+// zone ("www") or fully qualified; "@" is the apex. ttl 0 means the zone's.
+func (m *Manager) AddRecord(ctx context.Context, zoneName, name, typ, data string, ttl uint32) (zone.Record, error) {
+	z, err := m.Zone(ctx, zoneName)
+	if err != nil {
+		return zone.Record{}, err
+	}
+	owner := z.Name
+	if name != "@" && name != "" {
+		if !strings.HasSuffix(name, ".") {
+			name += "." + z.Name
+		}
+		if owner, err = zone.CanonicalName(name); err != nil {
+			return zone.Record{}, err
+		}
+	}
+	if !dns.IsSubDomain(z.Name, owner) {
+		return zone.Record{}, fmt.Errorf("record %s: not in zone %s: %w", owner, z.Name, registry.ErrInvalid)
+	}
+	if strings.HasPrefix(owner, "*.") || strings.Contains(owner, ".*.") {
+		return zone.Record{}, fmt.Errorf("record %s: wildcards are not supported: %w", owner, registry.ErrInvalid)
+	}
+	t, ok := dns.StringToType[strings.ToUpper(typ)]
+	if !ok {
+		return zone.Record{}, fmt.Errorf("record %s: unknown type %q: %w", owner, typ, registry.ErrInvalid)
+	}
+	if why, bad := reservedTypes[t]; bad {
+		return zone.Record{}, fmt.Errorf("record %s %s: the type %s: %w", owner, typ, why, registry.ErrInvalid)
+	}
+	if t == dns.TypeDS {
+		// A DS belongs to a delegation point (RFC 4035 §2.4): never the
+		// apex, whose DS is the parent's, and only where NS delegate.
+		if owner == z.Name {
+			return zone.Record{}, fmt.Errorf("record %s DS: the DS of a zone's apex belongs in the parent zone (`cadastre zone ds %s` prints it): %w", owner, z.Name, registry.ErrInvalid)
+		}
+		rs, err := m.store.Records(ctx, z.ID)
+		if err != nil {
+			return zone.Record{}, err
+		}
+		if !slices.ContainsFunc(rs, func(r zone.Record) bool { return r.Name == owner && r.Type == "NS" }) {
+			return zone.Record{}, fmt.Errorf("record %s DS: no delegation at %s (add its NS records first): %w", owner, owner, registry.ErrInvalid)
+		}
+	}
+	if ttl == 0 {
+		ttl = z.Config.TTL
+	}
+	r := zone.Record{ZoneID: z.ID, Name: owner, Type: dns.TypeToString[t], TTL: ttl, CreatedAt: m.now().UTC().Truncate(time.Microsecond)}
+	r.Data = data
+	rr, err := r.RR()
+	if err != nil {
+		return zone.Record{}, err
+	}
+	// Store the data as the parser understood it, so that duplicates
+	// written differently are one record.
+	r.Data = strings.TrimPrefix(rr.String(), rr.Header().String())
+	if err := m.store.InsertRecord(ctx, &r, m.event(ctx, "record.add", zone.SubjectRecord, owner+" "+r.Type, nil, r)); err != nil {
+		return zone.Record{}, fmt.Errorf("record %s %s %s: %w", owner, r.Type, r.Data, err)
+	}
+	return r, nil
+}
+
+// DeleteRecord removes a static record by ID.
+func (m *Manager) DeleteRecord(ctx context.Context, id int64) error {
+	e := m.event(ctx, "record.delete", zone.SubjectRecord, fmt.Sprint(id), nil, nil)
+	e.SubjectID = id
+	return m.store.DeleteRecord(ctx, id, e)
+}
+
+// Records lists a zone's static records.
+func (m *Manager) Records(ctx context.Context, zoneName string) ([]zone.Record, error) {
+	z, err := m.Zone(ctx, zoneName)
+	if err != nil {
+		return nil, err
+	}
+	return m.store.Records(ctx, z.ID)
+}
+
+// SignOptions choose how a zone is signed.
+type SignOptions struct {
+	Algorithm zone.Algorithm // 0: ECDSA P-256
+	Denial    zone.Denial    // "": NSEC3
+	SplitKeys bool           // KSK and ZSK instead of one CSK
+}
+
+// Sign turns DNSSEC on for a zone: it generates its keys (a CSK, or a KSK
+// and a ZSK) unless active ones of the algorithm exist, and stores them
+// sealed. Signing again with the same algorithm changes only the denial
+// method; another algorithm would be an algorithm rollover, not built yet.
+func (m *Manager) Sign(ctx context.Context, zoneName string, o SignOptions) (zone.Zone, []zone.Key, error) {
+	return m.sign(ctx, zoneName, o, false)
+}
+
+// SignZones signs the zones an operator names (see ZonesOf): the zones
+// of a reverse prefix are signed together, each with its own keys (a DS
+// names its zone, so each needs its own at the parent). The checks run
+// on every zone before any is changed.
+func (m *Manager) SignZones(ctx context.Context, nameOrPrefix string, o SignOptions) ([]zone.Zone, [][]zone.Key, error) {
+	zs, err := m.ZonesOf(ctx, nameOrPrefix)
+	if err != nil {
+		return nil, nil, err
+	}
+	for _, z := range zs {
+		if _, _, err := m.sign(ctx, z.Name, o, true); err != nil {
+			return nil, nil, err
+		}
+	}
+	var out []zone.Zone
+	var keys [][]zone.Key
+	for _, z := range zs {
+		z, ks, err := m.sign(ctx, z.Name, o, false)
+		if err != nil {
+			return out, keys, err
+		}
+		out, keys = append(out, z), append(keys, ks)
+	}
+	return out, keys, nil
+}
+
+func (m *Manager) sign(ctx context.Context, zoneName string, o SignOptions, check bool) (zone.Zone, []zone.Key, error) {
+	if m.sealer == nil {
+		return zone.Zone{}, nil, fmt.Errorf("zone %s: no sealing key configured for private keys: %w", zoneName, registry.ErrInvalid)
+	}
+	if o.Algorithm == 0 {
+		o.Algorithm = zone.ECDSAP256
+	}
+	if o.Denial == "" {
+		o.Denial = zone.NSEC3
+	}
+	if _, err := zone.ParseAlgorithm(o.Algorithm.String()); err != nil {
+		return zone.Zone{}, nil, err
+	}
+	z, err := m.Zone(ctx, zoneName)
+	if err != nil {
+		return zone.Zone{}, nil, err
+	}
+	keys, err := m.store.Keys(ctx, z.ID)
+	if err != nil {
+		return zone.Zone{}, nil, err
+	}
+	var live []zone.Key
+	used := map[uint16]bool{}
+	for _, k := range keys {
+		used[k.Tag] = true
+		if k.State != zone.KeyRetired {
+			live = append(live, k)
+		}
+	}
+	for _, k := range live {
+		if k.Algorithm != o.Algorithm {
+			return zone.Zone{}, nil, fmt.Errorf("zone %s: signed with %v; changing to %v is an algorithm rollover, not supported yet: %w", z.Name, k.Algorithm, o.Algorithm, registry.ErrState)
+		}
+	}
+	if check {
+		return z, live, nil
+	}
+	if len(live) == 0 {
+		roles := []zone.Role{zone.CSK}
+		if o.SplitKeys {
+			roles = []zone.Role{zone.KSK, zone.ZSK}
+		}
+		for _, role := range roles {
+			k, err := m.generate(z.Name, role, o.Algorithm, used)
+			if err != nil {
+				return zone.Zone{}, nil, err
+			}
+			now := m.now().UTC().Truncate(time.Microsecond)
+			k.ZoneID, k.CreatedAt, k.PublishedAt, k.ActiveAt = z.ID, now, now, now
+			e := m.event(ctx, "key.add", zone.SubjectKey, fmt.Sprintf("%s %s %d", z.Name, role, k.Tag), nil, k)
+			if err := m.store.InsertKey(ctx, &k, e); err != nil {
+				return zone.Zone{}, nil, fmt.Errorf("zone %s: key %d: %w", z.Name, k.Tag, err)
+			}
+			used[k.Tag] = true
+			live = append(live, k)
+		}
+	}
+	z, err = m.UpdateZone(ctx, z.Name, func(c *zone.Config) error {
+		c.Signed, c.Algorithm, c.Denial, c.SplitKeys = true, o.Algorithm, o.Denial, o.SplitKeys
+		return nil
+	})
+	return z, live, err
+}
+
+// generate makes a key whose tag no other key of the zone has: validators
+// try every key with a signature's tag, so a collision costs them work
+// and confuses operators (RFC 4034 Appendix B).
+func (m *Manager) generate(zoneName string, role zone.Role, alg zone.Algorithm, used map[uint16]bool) (zone.Key, error) {
+	for range 64 {
+		dk, priv, err := zone.NewKey(zoneName, role, alg)
+		if err != nil {
+			return zone.Key{}, err
+		}
+		if used[dk.KeyTag()] {
+			continue
+		}
+		return zone.SealKey(m.sealer, zoneName, role, dk, priv)
+	}
+	return zone.Key{}, fmt.Errorf("zone %s: no key with a free tag after 64 tries", zoneName)
+}
+
+// Keys lists a zone's keys.
+func (m *Manager) Keys(ctx context.Context, zoneName string) ([]zone.Key, error) {
+	z, err := m.Zone(ctx, zoneName)
+	if err != nil {
+		return nil, err
+	}
+	return m.store.Keys(ctx, z.ID)
+}
+
+// DS lists the DS records the parent should publish for a signed zone:
+// that of its newest active KSK (or CSK). During a KSK rollover this is
+// the successor's alone, once it signs; the old key signs on until the
+// new DS is confirmed (ConfirmDS) and the old DS has left caches.
+func (m *Manager) DS(ctx context.Context, zoneName string) ([]*dns.DS, error) {
+	z, err := m.Zone(ctx, zoneName)
+	if err != nil {
+		return nil, err
+	}
+	if !z.Config.Signed {
+		return nil, fmt.Errorf("zone %s: not signed (run `cadastre zone sign %s`): %w", z.Name, strings.TrimSuffix(z.Name, "."), registry.ErrState)
+	}
+	keys, err := m.store.Keys(ctx, z.ID)
+	if err != nil {
+		return nil, err
+	}
+	var out []*dns.DS
+	for _, role := range []zone.Role{zone.KSK, zone.CSK} {
+		if k, ok := zone.NewestSEP(keys, role); ok {
+			out = append(out, zone.DS(z.Name, k, z.Config.TTL))
+		}
+	}
+	return out, nil
+}
+
+// AddTSIG stores a TSIG key sealed. With secret nil it generates a 32-byte
+// one. It returns the key's record and its secret, for the caller to show
+// once.
+func (m *Manager) AddTSIG(ctx context.Context, name, alg string, secret []byte) (zone.TSIGKey, []byte, error) {
+	if secret == nil {
+		secret = make([]byte, 32)
+		if _, err := rand.Read(secret); err != nil {
+			return zone.TSIGKey{}, nil, err
+		}
+	}
+	s, err := zone.CheckTSIG(name, alg, secret)
+	if err != nil {
+		return zone.TSIGKey{}, nil, err
+	}
+	if m.sealer == nil {
+		return zone.TSIGKey{}, nil, errors.New("TSIG key: no sealing key configured")
+	}
+	k := zone.TSIGKey{Name: s.Name, Algorithm: s.Algorithm, CreatedAt: m.now().UTC().Truncate(time.Microsecond), CreatedBy: registry.Actor(ctx)}
+	k.Sealed = m.sealer.SealData(zone.TSIGAAD(k.Name, k.Algorithm), s.Secret)
+	// The event names the key and a fingerprint of the secret, never the
+	// secret, so that operators can tell two keys of one name apart.
+	after := struct {
+		zone.TSIGKey
+		Fingerprint string `json:"fingerprint"`
+	}{k, zone.TSIGFingerprint(s.Secret)}
+	if err := m.store.InsertTSIGKey(ctx, k, m.event(ctx, "tsig.add", zone.SubjectTSIG, k.Name, nil, after)); err != nil {
+		return zone.TSIGKey{}, nil, fmt.Errorf("TSIG key %s: %w", k.Name, err)
+	}
+	return k, s.Secret, nil
+}
+
+// TSIGKeys lists the TSIG keys, by name, without secrets.
+func (m *Manager) TSIGKeys(ctx context.Context) ([]zone.TSIGKey, error) {
+	return m.store.TSIGKeys(ctx)
+}
+
+// RemoveTSIG deletes a TSIG key. Zones whose allow-transfer names it then
+// refuse transfers signed with it.
+func (m *Manager) RemoveTSIG(ctx context.Context, name string) error {
+	n, err := zone.CanonicalName(name)
+	if err != nil {
+		return fmt.Errorf("TSIG key %w", err)
+	}
+	if err := m.store.DeleteTSIGKey(ctx, n, m.event(ctx, "tsig.remove", zone.SubjectTSIG, n, map[string]string{"name": n}, nil)); err != nil {
+		return fmt.Errorf("TSIG key %s: %w", n, err)
+	}
+	return nil
+}
+
+// TSIGSecrets unseals every TSIG key of the register, for the server.
+func (m *Manager) TSIGSecrets(ctx context.Context) ([]zone.TSIGSecret, error) {
+	return zone.LoadTSIG(ctx, m.store, m.sealer)
+}

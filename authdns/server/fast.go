@@ -1,0 +1,351 @@
+package server
+
+import (
+	"encoding/binary"
+	"errors"
+	"net"
+	"net/netip"
+	"os"
+	"runtime"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/miekg/dns"
+	"golang.org/x/net/ipv4"
+	"golang.org/x/net/ipv6"
+)
+
+// The UDP fast path. Most queries an authoritative server gets are plain
+// ones (one question, class IN, at most an OPT without options) whose
+// answer depends only on the name, the type, the DO bit and the size the
+// asker accepts. Their packed answers are kept per zone snapshot, so a
+// repeated question costs a read, a map look-up, a copy and a write: no
+// message is unpacked, built or packed. Everything else (TSIG, NOTIFY,
+// transfers, EDNS options, odd headers) goes to the miekg/dns server
+// through pipeConn, unchanged.
+
+// maxWireCache bounds the packed answers kept per snapshot (at most
+// MaxUDPSize bytes each); a flood of new names clears it, as the answers
+// are made again from the zone data at the cost of the slow path.
+const maxWireCache = 1 << 15
+
+// wireCache is one snapshot's packed UDP answers by question key.
+type wireCache struct {
+	mu sync.RWMutex
+	m  map[string][]byte
+}
+
+func (c *wireCache) get(key []byte) []byte {
+	c.mu.RLock()
+	b := c.m[string(key)]
+	c.mu.RUnlock()
+	return b
+}
+
+func (c *wireCache) put(key []byte, wire []byte) {
+	c.mu.Lock()
+	if c.m == nil || len(c.m) >= maxWireCache {
+		c.m = make(map[string][]byte, 1024)
+	}
+	c.m[string(key)] = wire
+	c.mu.Unlock()
+}
+
+// fastQuery is what the fast path reads of a query.
+type fastQuery struct {
+	key    []byte // lower-case name, type, EDNS state, size: the cache key
+	qstart int    // the question's name in the query
+	qend   int
+}
+
+// parseFast reads a plain query, or says it is not one.
+func parseFast(q []byte, key []byte) (fastQuery, bool) {
+	if len(q) < 12+1+4 {
+		return fastQuery{}, false
+	}
+	if q[2]&0xfa != 0 || q[3]&0x4f != 0 {
+		// QR, opcode, AA or TC set, Z or an rcode: not a plain query.
+		return fastQuery{}, false
+	}
+	qd, an, ns, ar := binary.BigEndian.Uint16(q[4:]), binary.BigEndian.Uint16(q[6:]), binary.BigEndian.Uint16(q[8:]), binary.BigEndian.Uint16(q[10:])
+	if qd != 1 || an != 0 || ns != 0 || ar > 1 {
+		return fastQuery{}, false
+	}
+	off := 12
+	key = key[:0]
+	for {
+		if off >= len(q) {
+			return fastQuery{}, false
+		}
+		l := int(q[off])
+		if l == 0 {
+			key = append(key, 0)
+			off++
+			break
+		}
+		if l > 63 || off+1+l > len(q) || len(key)+l+1 > 255 {
+			return fastQuery{}, false
+		}
+		key = append(key, byte(l))
+		for _, c := range q[off+1 : off+1+l] {
+			if 'A' <= c && c <= 'Z' {
+				c += 'a' - 'A'
+			}
+			key = append(key, c)
+		}
+		off += 1 + l
+	}
+	fq := fastQuery{qstart: 12, qend: off}
+	if off+4 > len(q) {
+		return fastQuery{}, false
+	}
+	qtype, qclass := binary.BigEndian.Uint16(q[off:]), binary.BigEndian.Uint16(q[off+2:])
+	if qclass != dns.ClassINET || qtype == dns.TypeAXFR || qtype == dns.TypeIXFR || qtype == dns.TypeOPT {
+		return fastQuery{}, false
+	}
+	off += 4
+	key = append(key, q[fq.qend:fq.qend+2]...)
+	size, edns := uint16(dns.MinMsgSize), byte(0)
+	if ar == 1 {
+		// The OPT record: root name, no options, version 0.
+		if off+11 != len(q) || q[off] != 0 || binary.BigEndian.Uint16(q[off+1:]) != dns.TypeOPT || q[off+6] != 0 || binary.BigEndian.Uint16(q[off+9:]) != 0 {
+			return fastQuery{}, false
+		}
+		size = max(dns.MinMsgSize, min(binary.BigEndian.Uint16(q[off+3:]), MaxUDPSize))
+		edns = 1
+		if q[off+7]&0x80 != 0 {
+			edns = 2 // DO
+		}
+	} else if off != len(q) {
+		return fastQuery{}, false
+	}
+	key = append(key, edns, byte(size>>8), byte(size))
+	fq.key = key
+	return fq, true
+}
+
+// pipeConn is the net.PacketConn the miekg/dns UDP server reads from:
+// the queries the fast path hands on. Its answers go out on the real socket.
+type pipeConn struct {
+	real   *net.UDPConn
+	in     chan pipePacket
+	kick   chan struct{} // closed when a read deadline in the past is set
+	kicked sync.Once
+	closed chan struct{}
+	once   sync.Once
+}
+
+type pipePacket struct {
+	b    []byte
+	from netip.AddrPort
+}
+
+func newPipeConn(real *net.UDPConn) *pipeConn {
+	return &pipeConn{real: real, in: make(chan pipePacket, 256), kick: make(chan struct{}), closed: make(chan struct{})}
+}
+
+var errPipeTimeout = &net.OpError{Op: "read", Net: "udp", Err: os.ErrDeadlineExceeded}
+
+func (p *pipeConn) ReadFrom(b []byte) (int, net.Addr, error) {
+	select {
+	case pk := <-p.in:
+		return copy(b, pk.b), net.UDPAddrFromAddrPort(pk.from), nil
+	case <-p.kick:
+		return 0, nil, errPipeTimeout
+	case <-p.closed:
+		return 0, nil, net.ErrClosed
+	}
+}
+
+func (p *pipeConn) WriteTo(b []byte, a net.Addr) (int, error) { return p.real.WriteTo(b, a) }
+func (p *pipeConn) Close() error {
+	p.once.Do(func() { close(p.closed) })
+	return nil
+}
+func (p *pipeConn) LocalAddr() net.Addr                { return p.real.LocalAddr() }
+func (p *pipeConn) SetDeadline(t time.Time) error      { return p.SetReadDeadline(t) }
+func (p *pipeConn) SetWriteDeadline(t time.Time) error { return nil }
+func (p *pipeConn) SetReadDeadline(t time.Time) error {
+	// miekg/dns sets a deadline before each read, and one long past to
+	// stop; only the latter matters here.
+	if !t.IsZero() && time.Until(t) < -time.Hour {
+		p.kicked.Do(func() { close(p.kick) })
+	}
+	return nil
+}
+
+// hand passes a query to the miekg/dns server, or drops it when that is
+// behind (as a full socket buffer would).
+func (p *pipeConn) hand(b []byte, from netip.AddrPort) {
+	select {
+	case p.in <- pipePacket{b: append([]byte(nil), b...), from: from}:
+	default:
+	}
+}
+
+// batchConn reads and writes several datagrams per system call
+// (recvmmsg, sendmmsg on Linux; one at a time elsewhere).
+type batchConn interface {
+	ReadBatch(ms []ipv4.Message, flags int) (int, error)
+	WriteBatch(ms []ipv4.Message, flags int) (int, error)
+}
+
+// fastBatch is how many datagrams one system call reads or writes.
+const fastBatch = 32
+
+// fastQueryMax is the largest query the fast loops read whole; a longer
+// one (no plain query is) is dropped.
+const fastQueryMax = 4096
+
+// fastLoop reads queries from conn until it is closed, answering plain
+// ones itself. Several run at once, one per CPU.
+func (s *Server) fastLoop(conn *net.UDPConn, pipe *pipeConn, wg *sync.WaitGroup) {
+	defer wg.Done()
+	var bc batchConn = ipv4.NewPacketConn(conn)
+	if a, ok := conn.LocalAddr().(*net.UDPAddr); ok && a.IP.To4() == nil {
+		bc = ipv6.NewPacketConn(conn)
+	}
+	in := make([]ipv4.Message, fastBatch)
+	out := make([]ipv4.Message, fastBatch)
+	for i := range in {
+		in[i].Buffers = [][]byte{make([]byte, fastQueryMax)}
+		out[i].Buffers = [][]byte{make([]byte, 0, MaxUDPSize)}
+	}
+	keyBuf := make([]byte, 0, 300)
+	for {
+		n, err := bc.ReadBatch(in, 0)
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				return
+			}
+			continue
+		}
+		snap := s.snap.Load()
+		w := 0
+		for i := range n {
+			m := &in[i]
+			q := m.Buffers[0][:m.N]
+			if m.Flags&syscall.MSG_TRUNC != 0 {
+				continue
+			}
+			from, _ := m.Addr.(*net.UDPAddr)
+			if from == nil {
+				continue
+			}
+			b, fq, plain := cachedReply(snap, q, keyBuf, out[w].Buffers[0][:0])
+			if !plain {
+				pipe.hand(q, from.AddrPort())
+				continue
+			}
+			if b == nil {
+				// Not kept yet: make it beside this loop (signing may
+				// take a while; the batch's other answers need not wait,
+				// and the other CPUs can help), or here when enough
+				// are being made already.
+				q, key := append([]byte(nil), q...), append([]byte(nil), fq.key...)
+				miss := func() {
+					if wire := s.missReply(snap, q, key); wire != nil {
+						s.fastAnswers.Add(1)
+						conn.WriteToUDPAddrPort(wire, from.AddrPort())
+					} else {
+						pipe.hand(q, from.AddrPort())
+					}
+				}
+				select {
+				case s.missSem <- struct{}{}:
+					go func() {
+						defer func() { <-s.missSem }()
+						miss()
+					}()
+				default:
+					miss()
+				}
+				continue
+			}
+			out[w].Buffers[0], out[w].Addr = b, from
+			w++
+		}
+		s.fastAnswers.Add(uint64(w))
+		for sent := 0; sent < w; {
+			k, err := bc.WriteBatch(out[sent:w], 0)
+			if err != nil || k == 0 {
+				break // as a full socket buffer drops them
+			}
+			sent += k
+		}
+	}
+}
+
+// fastReply appends to dst the answer to q if q is a plain query that
+// snap answers; otherwise it says to hand q to the full path.
+func (s *Server) fastReply(snap *snapshot, q, keyBuf, dst []byte) ([]byte, bool) {
+	b, fq, plain := cachedReply(snap, q, keyBuf, dst)
+	if !plain {
+		return nil, false
+	}
+	if b != nil {
+		return b, true
+	}
+	if wire := s.missReply(snap, q, fq.key); wire != nil {
+		return append(dst, wire...), true
+	}
+	return nil, false
+}
+
+// cachedReply appends to dst the kept answer to q, or returns nil
+// (plain says whether q is a plain query at all).
+func cachedReply(snap *snapshot, q, keyBuf, dst []byte) (b []byte, fq fastQuery, plain bool) {
+	fq, ok := parseFast(q, keyBuf)
+	if !ok {
+		return nil, fq, false
+	}
+	wire := snap.wire.get(fq.key)
+	if wire == nil {
+		return nil, fq, true
+	}
+	b = append(dst, wire...)
+	// The asker's ID, RD and CD bits, and its spelling of the name.
+	b[0], b[1] = q[0], q[1]
+	b[2] = b[2]&^0x01 | q[2]&0x01
+	b[3] = b[3]&^0x10 | q[3]&0x10
+	copy(b[fq.qstart:fq.qend], q[fq.qstart:fq.qend])
+	return b, fq, true
+}
+
+// missReply answers a plain query the cache does not have, keeping the
+// answer if it holds for every asker; nil means the full path answers (or
+// drops) it.
+func (s *Server) missReply(snap *snapshot, q, key []byte) []byte {
+	wire, cacheable := s.answerWire(snap, q)
+	if wire != nil && cacheable {
+		snap.wire.put(key, wire)
+	}
+	return wire
+}
+
+// answerWire answers a plain query from snap by the full path and packs
+// it; cacheable says the answer holds for every asker of the same key.
+func (s *Server) answerWire(snap *snapshot, q []byte) ([]byte, bool) {
+	r := new(dns.Msg)
+	if err := r.Unpack(q); err != nil {
+		return nil, false
+	}
+	m, cacheable := s.respond(snap, r, false)
+	if m == nil {
+		return nil, false
+	}
+	wire, err := m.Pack()
+	if err != nil {
+		return nil, false
+	}
+	return wire, cacheable
+}
+
+// fastWorkers is how many fast-path loops read the UDP socket.
+func fastWorkers() int { return max(1, min(runtime.GOMAXPROCS(0), 8)) }
+
+// FastAnswers counts the UDP answers sent from the packed-answer cache.
+func (s *Server) FastAnswers() uint64 { return s.fastAnswers.Load() }
+
+var _ net.PacketConn = (*pipeConn)(nil)

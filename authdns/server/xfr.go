@@ -1,0 +1,202 @@
+package server
+
+import (
+	"context"
+	"net"
+	"net/netip"
+	"strings"
+	"time"
+
+	"github.com/miekg/dns"
+
+	"github.com/cadastre-ipam/cadastre/authdns/zone"
+)
+
+// transfer answers AXFR and IXFR (RFC 5936, RFC 1995). It streams the
+// answer itself and returns nil, or returns a refusal. Only the real
+// records transfer: synthesised names are made by cadastre per query and
+// a secondary cannot serve them (for ip6.arpa zones with --synthesize,
+// point the parent's NS at cadastre's servers, not only at secondaries).
+func (s *Server) transfer(w dns.ResponseWriter, r *dns.Msg, tcp bool) *dns.Msg {
+	m := new(dns.Msg)
+	m.SetReply(r)
+	q := r.Question[0]
+	zd := s.snap.Load().zones[strings.ToLower(q.Name)]
+	if zd == nil {
+		m.Rcode = dns.RcodeRefused // not a zone apex we serve: RFC 5936 §2.2.1
+		return m
+	}
+	var key string
+	if t := r.IsTsig(); t != nil {
+		if w.TsigStatus() != nil {
+			// RFC 8945 §5.2: an unverifiable TSIG gets NOTAUTH.
+			m.Rcode = dns.RcodeNotAuth
+			return m
+		}
+		key = strings.ToLower(t.Hdr.Name)
+	}
+	addr := remoteAddr(w)
+	if !allowed(&zd.Zone, addr, key) {
+		s.log.Warn("dns transfer refused", "zone", zd.Zone.Name, "from", addr.String(), "tsig", key)
+		m.Rcode = dns.RcodeRefused
+		return m
+	}
+	soa := zd.SOA.RRs[0]
+	if q.Qtype == dns.TypeIXFR {
+		var have uint32
+		ok := false
+		if len(r.Ns) == 1 {
+			if c, isSOA := r.Ns[0].(*dns.SOA); isSOA {
+				have, ok = c.Serial, true
+			}
+		}
+		if !ok {
+			m.Rcode = dns.RcodeFormatError // RFC 1995 §3: the client's SOA is required
+			return m
+		}
+		if !serialLess(have, zd.Serial) {
+			// Up to date (or ahead of us): the current SOA alone.
+			m.Authoritative = true
+			m.Answer = []dns.RR{soa}
+			return m
+		}
+		if !tcp {
+			// RFC 1995 §2: over UDP, a reply that does not fit is just the SOA.
+			m.Authoritative = true
+			m.Answer = []dns.RR{soa}
+			return m
+		}
+		if diff := s.diff(zd, have); diff != nil {
+			s.stream(w, r, diff)
+			return nil
+		}
+	}
+	if !tcp {
+		m.Rcode = dns.RcodeRefused // RFC 5936 §4.2: AXFR only over TCP
+		return m
+	}
+	// AXFR, or IXFR falling back to it when the client's version is no
+	// longer in the journal (RFC 1995 §4).
+	all := append(zd.Records(), soa)
+	s.stream(w, r, all)
+	return nil
+}
+
+func remoteAddr(w dns.ResponseWriter) netip.Addr {
+	switch a := w.RemoteAddr().(type) {
+	case *net.TCPAddr:
+		ip, _ := netip.AddrFromSlice(a.IP)
+		return ip.Unmap()
+	case *net.UDPAddr:
+		ip, _ := netip.AddrFromSlice(a.IP)
+		return ip.Unmap()
+	}
+	return netip.Addr{}
+}
+
+// serialLess is RFC 1982 §3.2 comparison: a < b.
+func serialLess(a, b uint32) bool {
+	return a != b && (a < b && b-a < 1<<31 || a > b && a-b > 1<<31)
+}
+
+// diff is the IXFR answer from serial have to the current version,
+// condensed from the store's journal into one difference sequence
+// (RFC 1995 §4), or nil if the journal does not lead from have to the
+// current serial (the caller falls back to AXFR).
+func (s *Server) diff(zd *zone.Data, have uint32) []dns.RR {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	steps, err := s.store.Journal(ctx, zd.Zone.ID, have)
+	if err != nil {
+		s.log.Warn("dns journal", "zone", zd.Zone.Name, "err", err)
+		return nil
+	}
+	c, ok := zone.Condense(steps, have, zd.Serial)
+	if !ok {
+		return nil
+	}
+	oldSOA, _, err := dns.UnpackRR([]byte(c.FromSOA), 0)
+	if err != nil {
+		s.log.Warn("dns journal", "zone", zd.Zone.Name, "err", err)
+		return nil
+	}
+	soa := zd.SOA.RRs[0]
+	out := []dns.RR{soa, oldSOA}
+	for _, l := range []*zone.RRList{&c.Removed, &c.Added} {
+		rrs, err := l.RRs()
+		if err != nil {
+			s.log.Warn("dns journal", "zone", zd.Zone.Name, "err", err)
+			return nil
+		}
+		out = append(append(out, rrs...), soa)
+	}
+	return out
+}
+
+// stream writes rrs in messages of at most about 16 KiB each.
+func (s *Server) stream(w dns.ResponseWriter, r *dns.Msg, rrs []dns.RR) {
+	ch := make(chan *dns.Envelope)
+	tr := new(dns.Transfer)
+	errc := make(chan error, 1)
+	go func() { errc <- tr.Out(w, r, ch) }()
+	// send hands one message's records to the transfer, or says it has
+	// ended (the peer went away).
+	send := func(batch []dns.RR) bool {
+		select {
+		case ch <- &dns.Envelope{RR: batch}:
+			return true
+		case err := <-errc:
+			s.log.Warn("dns transfer", "err", err)
+			close(ch)
+			return false
+		}
+	}
+	var batch []dns.RR
+	size := 0
+	for _, rr := range rrs {
+		l := dns.Len(rr)
+		if size+l > 16000 && len(batch) > 0 {
+			if !send(batch) {
+				return
+			}
+			batch, size = nil, 0
+		}
+		batch = append(batch, rr)
+		size += l
+	}
+	if len(batch) > 0 && !send(batch) {
+		return
+	}
+	close(ch)
+	if err := <-errc; err != nil {
+		s.log.Warn("dns transfer", "err", err)
+	}
+	w.Close()
+}
+
+// notify tells zd's secondaries of its new serial (RFC 1996), in the
+// background, a few times until each answers.
+func (s *Server) notify(zd *zone.Data) {
+	for _, target := range zd.Zone.Config.Notify {
+		s.notifies.Add(1)
+		go func() {
+			defer s.notifies.Done()
+			m := new(dns.Msg)
+			m.SetNotify(zd.Zone.Name)
+			m.Authoritative = true
+			m.Answer = []dns.RR{zd.SOA.RRs[0]}
+			c := &dns.Client{Net: "udp", Timeout: 2 * time.Second}
+			for try := 0; try < 3; try++ {
+				if _, _, err := c.Exchange(m, target); err == nil {
+					return
+				}
+				select {
+				case <-s.stop:
+					return
+				case <-time.After(time.Duration(try+1) * time.Second):
+				}
+			}
+			s.log.Warn("dns notify unanswered", "zone", zd.Zone.Name, "to", target)
+		}()
+	}
+}

@@ -1,0 +1,544 @@
+package zone
+
+import (
+	"encoding/base32"
+	"net/netip"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/miekg/dns"
+)
+
+// typeNXNAME marks a name that does not exist in compact denial (RFC 9824 §2).
+const typeNXNAME = 128
+
+// reversePrefix reads the address space a name in reverse zone z stands
+// for: a whole address at the leaves, a shorter prefix above them.
+func reversePrefix(z *Zone, name string) (netip.Prefix, bool) {
+	if name == z.Name {
+		// The apex: an address itself in a /32 or /128 zone.
+		return z.Prefix, true
+	}
+	rest, ok := strings.CutSuffix(name, "."+z.Name)
+	if !ok || rest == "" {
+		return netip.Prefix{}, false
+	}
+	if z.Prefix.Addr().Is4() {
+		labels := strings.Split(rest, ".")
+		b := z.Prefix.Addr().As4()
+		octet := func(l string) (byte, bool) {
+			v, err := strconv.ParseUint(l, 10, 8)
+			return byte(v), err == nil && strconv.FormatUint(v, 10) == l
+		}
+		if bits := z.Prefix.Bits(); bits > 24 && bits < 32 { // RFC 2317: one label, the last octet
+			v, ok := octet(labels[0])
+			if len(labels) != 1 || !ok {
+				return netip.Prefix{}, false
+			}
+			b[3] = v
+			a := netip.AddrFrom4(b)
+			return netip.PrefixFrom(a, 32), z.Prefix.Contains(a)
+		}
+		have := z.Prefix.Bits() / 8
+		if have+len(labels) > 4 {
+			return netip.Prefix{}, false
+		}
+		for i, l := range labels {
+			v, ok := octet(l)
+			if !ok {
+				return netip.Prefix{}, false
+			}
+			b[have+len(labels)-1-i] = v
+		}
+		return netip.PrefixFrom(netip.AddrFrom4(b), (have+len(labels))*8), true
+	}
+	// ip6.arpa: one hex digit a label, read in place (this runs for
+	// every synthesised answer): rest is digits with a dot between each.
+	have := z.Prefix.Bits() / 4
+	count := (len(rest) + 1) / 2
+	if len(rest)%2 == 0 || have+count > 32 {
+		return netip.Prefix{}, false
+	}
+	b := z.Prefix.Addr().As16()
+	for i := range count {
+		if i > 0 && rest[2*i-1] != '.' {
+			return netip.Prefix{}, false
+		}
+		v := strings.IndexByte("0123456789abcdef", rest[2*i])
+		if v < 0 {
+			return netip.Prefix{}, false
+		}
+		n := have + count - 1 - i
+		if n%2 == 0 {
+			b[n/2] = b[n/2]&0x0f | byte(v)<<4
+		} else {
+			b[n/2] = b[n/2]&0xf0 | byte(v)
+		}
+	}
+	return netip.PrefixFrom(netip.AddrFrom16(b), (have+count)*4), true
+}
+
+func inPools(pools []netip.Prefix, a netip.Addr) bool {
+	for _, p := range pools {
+		if p.Contains(a) {
+			return true
+		}
+	}
+	return false
+}
+
+// synth tells whether name exists by synthesis, and its one synthesised
+// record if it is a leaf. Only unnamed addresses are synthesised: a named
+// one has its PTR in the zone data, and its synthetic names do not exist.
+func (zd *Data) synth(name string) (exists bool, rr dns.RR) {
+	if zd.tmpl != nil {
+		p, ok := reversePrefix(&zd.Zone, name)
+		if !ok {
+			return false, nil
+		}
+		if p.IsSingleIP() {
+			if !inPools(zd.pools, p.Addr()) {
+				return false, nil
+			}
+			return true, &dns.PTR{Hdr: dns.RR_Header{Name: name, Rrtype: dns.TypePTR, Class: dns.ClassINET, Ttl: zd.Zone.Config.TTL}, Ptr: zd.tmpl.Name(p.Addr())}
+		}
+		for _, pool := range zd.pools {
+			if pool.Overlaps(p) {
+				return true, nil
+			}
+		}
+		return false, nil
+	}
+	for _, r := range zd.synthFor {
+		a, ok := r.tmpl.Addr(name)
+		if !ok || !r.Zone.Prefix.Contains(a) || !inPools(r.pools, a) {
+			continue
+		}
+		if n := r.Nodes[ptrName(&r.Zone, a)]; n != nil && n.sets[dns.TypePTR] != nil {
+			return false, nil
+		}
+		hdr := dns.RR_Header{Name: name, Class: dns.ClassINET, Ttl: zd.Zone.Config.TTL}
+		if a.Is4() {
+			hdr.Rrtype = dns.TypeA
+			return true, &dns.A{Hdr: hdr, A: a.AsSlice()}
+		}
+		hdr.Rrtype = dns.TypeAAAA
+		return true, &dns.AAAA{Hdr: hdr, AAAA: a.AsSlice()}
+	}
+	return false, nil
+}
+
+// Result is what a look-up found.
+type Result struct {
+	Rcode     int
+	Answer    []dns.RR
+	Authority []dns.RR
+	// overBudget is set when an online signature was needed but the
+	// zone's signing budget was spent (a random-subdomain flood).
+	OverBudget bool
+	// referral is an answer for a name delegated away: not authoritative,
+	// the child's NS in the authority section, glue in additional.
+	Referral   bool
+	Additional []dns.RR
+}
+
+// Lookup answers qname/qtype from this version of the zone. dnssec asks
+// for signatures and denial proofs.
+func (zd *Data) Lookup(qname string, qtype uint16, dnssec bool) Result {
+	dnssec = dnssec && zd.Signed
+	if cut := zd.cutAt(qname); cut != "" && (qname != cut || qtype != dns.TypeDS) {
+		return zd.referral(cut, dnssec)
+	}
+	n := zd.Nodes[qname]
+	if n != nil {
+		if s := n.sets[qtype]; s != nil {
+			return zd.positive(s, dnssec)
+		}
+		if qtype == dns.TypeANY && len(n.sets) > 0 {
+			// RFC 8482 §4.1: answer ANY with one RRset of the name.
+			return zd.positive(n.sets[n.types()[0]], dnssec)
+		}
+	}
+	exists, srr := false, dns.RR(nil)
+	if zd.tmpl != nil || len(zd.synthFor) > 0 {
+		exists, srr = zd.synth(qname)
+	}
+	if srr != nil && (srr.Header().Rrtype == qtype || qtype == dns.TypeANY) && (n == nil || n.sets[srr.Header().Rrtype] == nil) {
+		set := []dns.RR{srr}
+		res := Result{Rcode: dns.RcodeSuccess, Answer: set}
+		if dnssec {
+			sigs, ok := zd.Online.sign(set)
+			if !ok {
+				return Result{OverBudget: true}
+			}
+			res.Answer = append(res.Answer, sigs...)
+		}
+		return res
+	}
+	if n != nil || exists {
+		var types []uint16
+		if n != nil {
+			types = n.types()
+		}
+		if srr != nil {
+			types = append(types, srr.Header().Rrtype)
+		}
+		return zd.negative(qname, false, types, dnssec)
+	}
+	return zd.negative(qname, true, nil, dnssec)
+}
+
+// referral sends the asker to the child zone at cut (RFC 1034 §4.3.2,
+// RFC 4035 §3.1.4): its NS, and with DNSSEC the DS and its signatures,
+// or the proof that there is no DS (the NSEC3 matching cut, RFC 5155
+// §7.2.7; with compact denial an NSEC of cut showing only NS, RFC 9824),
+// which tells a validator the child is unsigned. In-bailiwick name
+// servers' addresses go along as glue.
+func (zd *Data) referral(cut string, dnssec bool) Result {
+	n := zd.Nodes[cut]
+	ns := n.sets[dns.TypeNS]
+	res := Result{Rcode: dns.RcodeSuccess, Referral: true, Authority: append([]dns.RR{}, ns.RRs...)}
+	if dnssec {
+		switch ds := n.sets[dns.TypeDS]; {
+		case ds != nil:
+			res.Authority = append(append(res.Authority, ds.RRs...), ds.Sigs...)
+		case zd.denial == Compact:
+			nsec := &dns.NSEC{Hdr: dns.RR_Header{Name: cut, Rrtype: dns.TypeNSEC, Class: dns.ClassINET, Ttl: zd.negTTL},
+				NextDomain: "\\000." + cut, TypeBitMap: []uint16{dns.TypeNS, dns.TypeRRSIG, dns.TypeNSEC}}
+			sigs, ok := zd.Online.sign([]dns.RR{nsec})
+			if !ok {
+				return Result{OverBudget: true}
+			}
+			res.Authority = append(append(res.Authority, nsec), sigs...)
+		default:
+			if s, ok := zd.match(nsec3Hash(cut)); ok {
+				res.Authority = append(append(res.Authority, s.RRs...), s.Sigs...)
+			}
+		}
+	}
+	for _, rr := range ns.RRs {
+		target := strings.ToLower(rr.(*dns.NS).Ns)
+		if !dns.IsSubDomain(cut, target) {
+			continue
+		}
+		if g := zd.Nodes[target]; g != nil {
+			for _, t := range []uint16{dns.TypeA, dns.TypeAAAA} {
+				if s := g.sets[t]; s != nil {
+					res.Additional = append(res.Additional, s.RRs...)
+				}
+			}
+		}
+	}
+	return res
+}
+
+func (zd *Data) positive(s *rrset, dnssec bool) Result {
+	res := Result{Rcode: dns.RcodeSuccess, Answer: s.RRs}
+	if dnssec {
+		res.Answer = append(append(make([]dns.RR, 0, len(s.RRs)+len(s.Sigs)), s.RRs...), s.Sigs...)
+	}
+	return res
+}
+
+// negSOA is the SOA for the authority section of a negative answer: its
+// TTL, and its signatures', is min(SOA TTL, SOA minimum) (RFC 2308 §3,
+// RFC 4035 §2.3).
+func (zd *Data) negSOA(dnssec bool) []dns.RR {
+	if dnssec {
+		return zd.soaNeg
+	}
+	return zd.soaNeg[:1]
+}
+
+// negative is NXDOMAIN (nx) or NODATA for qname, whose node has types.
+func (zd *Data) negative(qname string, nx bool, types []uint16, dnssec bool) Result {
+	res := Result{Rcode: dns.RcodeSuccess, Authority: zd.negSOA(dnssec)}
+	if nx {
+		res.Rcode = dns.RcodeNameError
+	}
+	if !dnssec {
+		return res
+	}
+	auth := append([]dns.RR{}, res.Authority...)
+	if zd.denial == Compact {
+		// RFC 9824: the answer is a NODATA for qname, with an NSEC that
+		// covers nothing but qname itself, signed now.
+		bitmap := []uint16{dns.TypeNSEC, dns.TypeRRSIG}
+		if nx {
+			bitmap = append(bitmap, typeNXNAME)
+			res.Rcode = dns.RcodeSuccess
+		} else {
+			bitmap = append(bitmap, types...)
+		}
+		nsec := &dns.NSEC{Hdr: dns.RR_Header{Name: qname, Rrtype: dns.TypeNSEC, Class: dns.ClassINET, Ttl: zd.negTTL},
+			NextDomain: "\\000." + qname, TypeBitMap: sortTypes(bitmap)}
+		sigs, ok := zd.Online.sign([]dns.RR{nsec})
+		if !ok {
+			return Result{OverBudget: true}
+		}
+		res.Authority = append(append(auth, nsec), sigs...)
+		return res
+	}
+	if zd.whiteLies {
+		return zd.whiteLie(qname, nx, types, res)
+	}
+	seen := map[string]bool{}
+	addSet := func(s *rrset) {
+		if s == nil || seen[s.RRs[0].Header().Name] {
+			return
+		}
+		seen[s.RRs[0].Header().Name] = true
+		auth = append(append(auth, s.RRs...), s.Sigs...)
+	}
+	if !nx {
+		// RFC 5155 §7.2.3: the NSEC3 matching qname.
+		s, _ := zd.match(nsec3Hash(qname))
+		addSet(s)
+		res.Authority = auth
+		return res
+	}
+	// RFC 5155 §7.2.2: closest encloser proof and no wildcard.
+	ce, nextCloser := qname, qname
+	for ce != zd.Zone.Name {
+		i, end := dns.NextLabel(ce, 0)
+		if end {
+			break
+		}
+		nextCloser, ce = ce, ce[i:]
+		if _, ok := zd.Nodes[ce]; ok {
+			break
+		}
+	}
+	s, _ := zd.match(nsec3Hash(ce))
+	addSet(s)
+	addSet(zd.cover(nsec3Hash(nextCloser)))
+	addSet(zd.cover(nsec3Hash("*." + ce)))
+	res.Authority = auth
+	return res
+}
+
+// whiteLie completes a negative answer res of a zone with synthesised
+// names with NSEC3 records made for it and signed now, as Knot's
+// onlinesign and PowerDNS's narrow mode do (RFC 7129 appendix B): each
+// spans from just before a hash to just after it, so it denies that one
+// hash and nothing a resolver could take for another name. NODATA: the
+// NSEC3 matching qname (RFC 5155 §7.2.3). NXDOMAIN: the NSEC3 matching
+// the closest encloser, and ones covering the next closer name and the
+// wildcard below the encloser (§7.2.2). The signatures are cached and
+// spent from the zone's online budget like every per-query signature.
+func (zd *Data) whiteLie(qname string, nx bool, types []uint16, res Result) Result {
+	auth := append([]dns.RR{}, res.Authority...)
+	add := func(owner, next string, bitmap []uint16) bool {
+		n := &dns.NSEC3{Hdr: dns.RR_Header{Name: strings.ToLower(owner) + "." + zd.Zone.Name, Rrtype: dns.TypeNSEC3, Class: dns.ClassINET, Ttl: zd.negTTL},
+			Hash: dns.SHA1, HashLength: 20, NextDomain: next, TypeBitMap: bitmap}
+		for _, rr := range auth {
+			if rr.Header().Rrtype == dns.TypeNSEC3 && rr.Header().Name == n.Hdr.Name {
+				return true // one NSEC3 serves two proofs
+			}
+		}
+		sigs, ok := zd.Online.sign([]dns.RR{n})
+		if !ok {
+			return false
+		}
+		auth = append(append(auth, n), sigs...)
+		return true
+	}
+	matching := func(name string, types []uint16) bool {
+		h := nsec3Hash(name)
+		return add(h, hashStep(h, 1), nsec3Bitmap(types))
+	}
+	covering := func(name string) bool {
+		h := nsec3Hash(name)
+		return add(hashStep(h, -1), hashStep(h, 1), nil)
+	}
+	if !nx {
+		if !matching(qname, types) {
+			return Result{OverBudget: true}
+		}
+		res.Authority = auth
+		return res
+	}
+	ce, nextCloser := qname, qname
+	var ceTypes []uint16
+	for ce != zd.Zone.Name {
+		i, end := dns.NextLabel(ce, 0)
+		if end {
+			break
+		}
+		nextCloser, ce = ce, ce[i:]
+		if ts, ok := zd.existing(ce); ok {
+			ceTypes = ts
+			break
+		}
+	}
+	if ce == zd.Zone.Name {
+		ceTypes = zd.Nodes[ce].types()
+	}
+	if !matching(ce, ceTypes) || !covering(nextCloser) || !covering("*."+ce) {
+		return Result{OverBudget: true}
+	}
+	res.Authority = auth
+	return res
+}
+
+// existing says whether name exists in the zone, stored or synthesised,
+// and with which types.
+func (zd *Data) existing(name string) ([]uint16, bool) {
+	var types []uint16
+	n := zd.Nodes[name]
+	if n != nil {
+		types = n.types()
+	}
+	exists, srr := zd.synth(name)
+	if srr != nil {
+		types = append(types, srr.Header().Rrtype)
+	}
+	return types, n != nil || exists
+}
+
+// nsec3Bitmap is the type bitmap of an NSEC3 for a name with types: those
+// and RRSIG, or nothing for an empty non-terminal (RFC 5155 §3.2).
+func nsec3Bitmap(types []uint16) []uint16 {
+	if len(types) == 0 {
+		return nil
+	}
+	return sortTypes(append(append([]uint16{}, types...), dns.TypeRRSIG))
+}
+
+// hashStep adds d (1 or -1) to an NSEC3 hash, base32hex as dns.HashName
+// gives it, wrapping around as the chain does.
+func hashStep(h string, d int) string {
+	b, err := base32.HexEncoding.WithPadding(base32.NoPadding).DecodeString(h)
+	if err != nil || len(b) == 0 {
+		return h
+	}
+	for i := len(b) - 1; i >= 0; i-- {
+		if d > 0 {
+			b[i]++
+			if b[i] != 0 {
+				break
+			}
+		} else {
+			b[i]--
+			if b[i] != 0xff {
+				break
+			}
+		}
+	}
+	return base32.HexEncoding.WithPadding(base32.NoPadding).EncodeToString(b)
+}
+
+func sortTypes(ts []uint16) []uint16 {
+	out := make([]uint16, 0, len(ts))
+	seen := map[uint16]bool{}
+	for _, t := range ts {
+		if !seen[t] {
+			seen[t] = true
+			out = append(out, t)
+		}
+	}
+	for i := 1; i < len(out); i++ {
+		for j := i; j > 0 && out[j] < out[j-1]; j-- {
+			out[j], out[j-1] = out[j-1], out[j]
+		}
+	}
+	return out
+}
+
+// onlineSigner signs what is made per query (synthesised records, compact
+// denial) with the zone's signing keys and the version's validity window,
+// caching what it signed and spending from a budget, so that a flood of
+// random names costs at most the budget's worth of signatures.
+type onlineSigner struct {
+	zd     *Data
+	policy SigPolicy
+
+	mu     sync.Mutex
+	cache  map[string][]dns.RR
+	Tokens float64
+	last   time.Time
+	Rate   float64 // signatures per second
+	Burst  float64
+	Now    func() time.Time
+	Count  *atomic.Uint64 // signatures made, for the server's statistics
+}
+
+// maxOnlineCache bounds the cache of online signatures per zone version.
+const maxOnlineCache = 1 << 16
+
+func newOnlineSigner(zd *Data, p SigPolicy) *onlineSigner {
+	return &onlineSigner{zd: zd, policy: p, cache: map[string][]dns.RR{}, Rate: 2000, Burst: 4000, Tokens: 4000, Now: time.Now}
+}
+
+// onlineKey is the cache key of a set signed per query: for the one
+// synthesised record of a positive answer, its name, TTL and data, which
+// is cheaper than the text of the whole record (setKey) and names the
+// same signed data.
+func onlineKey(set []dns.RR) string {
+	if len(set) == 1 {
+		switch rr := set[0].(type) {
+		case *dns.PTR:
+			return "PTR|" + rr.Hdr.Name + "|" + strconv.FormatUint(uint64(rr.Hdr.Ttl), 10) + "|" + rr.Ptr
+		case *dns.AAAA:
+			return "AAAA|" + rr.Hdr.Name + "|" + strconv.FormatUint(uint64(rr.Hdr.Ttl), 10) + "|" + string(rr.AAAA)
+		case *dns.A:
+			return "A|" + rr.Hdr.Name + "|" + strconv.FormatUint(uint64(rr.Hdr.Ttl), 10) + "|" + string(rr.A)
+		}
+	}
+	return setKey(set, 0)
+}
+
+func (o *onlineSigner) sign(set []dns.RR) ([]dns.RR, bool) {
+	ck := onlineKey(set)
+	o.mu.Lock()
+	if sigs, ok := o.cache[ck]; ok {
+		o.mu.Unlock()
+		return sigs, true
+	}
+	now := o.Now()
+	if !o.last.IsZero() {
+		o.Tokens = min(o.Burst, o.Tokens+now.Sub(o.last).Seconds()*o.Rate)
+	}
+	o.last = now
+	if o.Tokens < float64(len(o.zd.zsks)) {
+		o.mu.Unlock()
+		return nil, false
+	}
+	o.Tokens -= float64(len(o.zd.zsks))
+	o.mu.Unlock()
+
+	if o.Count != nil {
+		o.Count.Add(uint64(len(o.zd.zsks)))
+	}
+	var sigs []dns.RR
+	for _, k := range o.zd.zsks {
+		s, err := signOnline(set, o.zd.Zone.Name, k, o.zd.sigFrom, o.zd.sigUntil)
+		if err != nil {
+			return nil, false
+		}
+		sigs = append(sigs, s)
+	}
+	o.mu.Lock()
+	if len(o.cache) >= maxOnlineCache {
+		clear(o.cache)
+	}
+	o.cache[ck] = sigs
+	o.mu.Unlock()
+	return sigs, true
+}
+
+// signOnline signs with the version's window, so that answers of one
+// version carry the same inception and expiration.
+func signOnline(set []dns.RR, zone string, k activeKey, from, until time.Time) (*dns.RRSIG, error) {
+	h := set[0].Header()
+	s := &dns.RRSIG{Hdr: dns.RR_Header{Name: h.Name, Rrtype: dns.TypeRRSIG, Class: dns.ClassINET, Ttl: h.Ttl},
+		Algorithm: uint8(k.Algorithm), KeyTag: k.Tag, SignerName: zone, OrigTtl: h.Ttl,
+		Inception: uint32(from.Unix()), Expiration: uint32(until.Unix())}
+	if err := signOne(s, k.signer, set); err != nil {
+		return nil, err
+	}
+	return s, nil
+}

@@ -1,0 +1,688 @@
+package zone
+
+import (
+	"crypto"
+	"fmt"
+	"net/netip"
+	"slices"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/miekg/dns"
+
+	"github.com/cadastre-ipam/cadastre/registry"
+)
+
+// rrset is one owner name's records of one type, with their signatures.
+type rrset struct {
+	RRs  []dns.RR
+	Sigs []dns.RR
+}
+
+// node is one name of a zone. A node with no sets is an empty
+// non-terminal: it exists because names below it do (RFC 8020).
+type node struct {
+	sets map[uint16]*rrset
+}
+
+func (n *node) types() []uint16 {
+	ts := make([]uint16, 0, len(n.sets))
+	for t := range n.sets {
+		ts = append(ts, t)
+	}
+	slices.Sort(ts)
+	return ts
+}
+
+// activeKey is a key ready to sign.
+type activeKey struct {
+	Key
+	dnskey *dns.DNSKEY
+	signer crypto.Signer
+}
+
+// nsec3Entry is one link of a precomputed NSEC3 chain.
+type nsec3Entry struct {
+	hash string // base32hex, upper case, as dns.HashName gives it
+	set  *rrset
+}
+
+// Data is one version of a zone as served: immutable once built,
+// its records as well (they are shared by every goroutine answering from
+// the snapshot, and by the next build): copy a record before writing
+// into it, or before handing it to anything that does (dns.PackRR).
+type Data struct {
+	Zone   Zone
+	Serial uint32
+	Hash   string   // sum.String(): names the content in the store
+	Sum    sumHash  // digest of everything served but the SOA set
+	FP     [32]byte // fingerprint of what the build read
+	Seq    int64    // the event-log position it reflects
+	Nodes  map[string]*node
+	SOA    *rrset
+	soaNeg []dns.RR // SOA and its signatures with the negative TTL
+	negTTL uint32
+
+	Signed bool
+	ksks   []activeKey // sign DNSKEY, CDS, CDNSKEY
+	zsks   []activeKey // sign the rest
+	chain  []nsec3Entry
+	nsec3  map[string]string // owner name to NSEC3 hash, kept for the next build
+	// denial is the method used in answers, the zone's configured one.
+	denial Denial
+	// whiteLies is set for NSEC3 zones whose names are synthesised (a
+	// reverse zone with a template, the forward zone of its names): a
+	// precomputed chain cannot know of synthesised names, and its spans
+	// would deny names that exist (to a resolver that caches them, RFC
+	// 8198), so their negative answers carry minimally covering NSEC3
+	// records signed per query instead (RFC 7129 appendix B). Transfers
+	// still carry the chain of the stored names, which is right for a
+	// secondary that serves no synthesised name.
+	whiteLies bool
+
+	// Synthesis. A reverse zone with a template answers PTR for unnamed
+	// addresses in pools; the forward zone that holds the template's
+	// names answers A/AAAA for them (synthFor).
+	tmpl     *Template
+	pools    []netip.Prefix
+	synthFor []*Data
+	forward  *Data // for a synthesising reverse zone: where its names live
+
+	// cuts are the delegation points: names below the apex with NS
+	// records. What is at a cut but its DS, and all below it (glue), is
+	// not authoritative: not signed, not in the NSEC3 chain, answered by
+	// a referral.
+	cuts map[string]bool
+
+	keys   []Key  // the zone's keys, retired ones included, for rollovers
+	MaxTTL uint32 // the largest TTL served, for RFC 7583 Iret
+
+	sigFrom, sigUntil time.Time
+	RefreshAt         time.Time // when precomputed signatures need renewing
+	Online            *onlineSigner
+}
+
+// BuildInput is what one build reads from the register and the store.
+type BuildInput struct {
+	Zones   []Zone
+	Records []Record
+	Keys    []Key
+	Assigns []registry.Assignment
+	Pools   []registry.Pool
+	Seq     int64
+}
+
+// SigPolicy says how long signatures live.
+//
+// Signatures are a function of the data, the key and the time: their
+// inception and expiration come from a fixed grid of periods (validity
+// minus refresh long, counted from the Unix epoch) and ECDSA signs
+// deterministically (RFC 6979; Ed25519 always does). So a restarted
+// server, or another replica on the same database, signs the same set
+// with the same RRSIG within one period: the content hash, and with it
+// the serial, stays put, and a journal written by one replica describes
+// what every replica serves. Every precomputed signature is renewed at
+// the period's end, with refresh still left before it expires.
+type SigPolicy struct {
+	Now      time.Time
+	Validity time.Duration // expiration - start of the period
+	Refresh  time.Duration // what is left when a signature is renewed
+}
+
+// period is the length of a signing period: at least a second.
+func (p SigPolicy) period() time.Duration {
+	return max(p.Validity-p.Refresh, time.Second)
+}
+
+// Start is the beginning of the signing period holding now.
+func (p SigPolicy) Start() time.Time {
+	g := int64(p.period() / time.Second)
+	u := p.Now.Unix()
+	return time.Unix(u-((u%g)+g)%g, 0)
+}
+
+// inception is an hour before the period starts, for clocks that lag.
+func (p SigPolicy) inception() time.Time { return p.Start().Add(-time.Hour) }
+
+// expiration is validity after the period starts.
+func (p SigPolicy) expiration() time.Time { return p.Start().Add(p.Validity) }
+
+// SigCache keeps signatures across builds, so that an event that changes
+// one name re-signs one name (RFC 6781 §4.4.2: re-sign what changed).
+type SigCache map[string]*dns.RRSIG
+
+func setKey(set []dns.RR, tag uint16) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%d|", tag)
+	for _, rr := range set {
+		b.WriteString(rr.String())
+		b.WriteByte('\n')
+	}
+	return b.String()
+}
+
+// sign returns the signatures of set by keys, from old when made in the
+// current signing period, recording what it used in used.
+func sign(set []dns.RR, zone string, keys []activeKey, p SigPolicy, old, used SigCache) ([]dns.RR, error) {
+	if len(set) == 0 {
+		return nil, nil
+	}
+	var out []dns.RR
+	for _, k := range keys {
+		ck := setKey(set, k.Tag)
+		if s, ok := old[ck]; ok && s.Inception == uint32(p.inception().Unix()) {
+			used[ck] = s
+			out = append(out, s)
+			continue
+		}
+		s, err := signSet(set, zone, k, p)
+		if err != nil {
+			return nil, err
+		}
+		used[ck] = s
+		out = append(out, s)
+	}
+	return out, nil
+}
+
+// signSet makes a fresh RRSIG: TTL that of the set (RFC 4034 §3),
+// inception and expiration from the signing period (see sigPolicy).
+func signSet(set []dns.RR, zone string, k activeKey, p SigPolicy) (*dns.RRSIG, error) {
+	h := set[0].Header()
+	s := &dns.RRSIG{Hdr: dns.RR_Header{Name: h.Name, Rrtype: dns.TypeRRSIG, Class: dns.ClassINET, Ttl: h.Ttl},
+		Algorithm: uint8(k.Algorithm), KeyTag: k.Tag, SignerName: zone, OrigTtl: h.Ttl,
+		Inception: uint32(p.inception().Unix()), Expiration: uint32(p.expiration().Unix())}
+	if err := s.Sign(deterministic{k.signer}, set); err != nil {
+		return nil, fmt.Errorf("sign %s %s: %w", h.Name, dns.TypeToString[h.Rrtype], err)
+	}
+	return s, nil
+}
+
+func (zd *Data) add(rr dns.RR) {
+	h := rr.Header()
+	h.Name = strings.ToLower(h.Name)
+	n := zd.Nodes[h.Name]
+	if n == nil {
+		n = &node{sets: map[uint16]*rrset{}}
+		zd.Nodes[h.Name] = n
+	}
+	s := n.sets[h.Rrtype]
+	if s == nil {
+		s = &rrset{}
+		n.sets[h.Rrtype] = s
+	}
+	for _, o := range s.RRs {
+		if dns.IsDuplicate(o, rr) {
+			return
+		}
+	}
+	// RFC 2181 §5.2: all records of a set share one TTL.
+	if len(s.RRs) > 0 {
+		h.Ttl = s.RRs[0].Header().Ttl
+	}
+	s.RRs = append(s.RRs, rr)
+}
+
+// addENTs makes every name between each owner and the apex exist.
+func (zd *Data) addENTs() {
+	for name := range zd.Nodes {
+		for n := name; n != zd.Zone.Name; {
+			i, end := dns.NextLabel(n, 0)
+			if end {
+				break
+			}
+			n = n[i:]
+			if _, ok := zd.Nodes[n]; ok {
+				break
+			}
+			zd.Nodes[n] = &node{sets: map[uint16]*rrset{}}
+		}
+	}
+}
+
+// Build makes the unsigned data of z: SOA, NS, static records, and
+// names from assignments.
+func Build(z Zone, in *BuildInput) (*Data, error) {
+	zd := &Data{Zone: z, Nodes: map[string]*node{z.Name: {sets: map[uint16]*rrset{}}}, Seq: in.Seq}
+	c := z.Config
+	zd.negTTL = min(c.TTL, c.Minimum) // RFC 2308 §5, RFC 9077 §3
+	for _, ns := range c.NS {
+		zd.add(&dns.NS{Hdr: dns.RR_Header{Name: z.Name, Rrtype: dns.TypeNS, Class: dns.ClassINET, Ttl: c.TTL}, Ns: ns})
+	}
+	for _, r := range in.Records {
+		if r.ZoneID != z.ID {
+			continue
+		}
+		rr, err := r.RR()
+		if err != nil {
+			return nil, fmt.Errorf("zone %s: %w", z.Name, err)
+		}
+		zd.add(rr)
+	}
+	for _, a := range in.Assigns {
+		if a.State != registry.StateAssigned || a.Name == "" || !a.Prefix.IsSingleIP() {
+			continue
+		}
+		name := dns.CanonicalName(a.Name)
+		addr := a.Prefix.Addr()
+		switch z.Kind {
+		case Forward:
+			if !dns.IsSubDomain(z.Name, name) || inChild(in.Zones, z.Name, name) {
+				continue
+			}
+			hdr := dns.RR_Header{Name: name, Class: dns.ClassINET, Ttl: c.TTL}
+			if addr.Is4() {
+				hdr.Rrtype = dns.TypeA
+				zd.add(&dns.A{Hdr: hdr, A: addr.AsSlice()})
+			} else {
+				hdr.Rrtype = dns.TypeAAAA
+				zd.add(&dns.AAAA{Hdr: hdr, AAAA: addr.AsSlice()})
+			}
+		case Reverse:
+			if !z.Prefix.Contains(addr) {
+				continue
+			}
+			zd.add(&dns.PTR{Hdr: dns.RR_Header{Name: ptrName(&z, addr), Rrtype: dns.TypePTR, Class: dns.ClassINET, Ttl: c.TTL}, Ptr: name})
+		}
+	}
+	if z.Synthesize != "" {
+		t, err := ParseTemplate(z.Synthesize)
+		if err != nil {
+			return nil, fmt.Errorf("zone %s: %w", z.Name, err)
+		}
+		zd.tmpl = &t
+		for _, p := range in.Pools {
+			if p.Prefix.Overlaps(z.Prefix) {
+				zd.pools = append(zd.pools, p.Prefix)
+			}
+		}
+	}
+	zd.SOA = &rrset{RRs: []dns.RR{&dns.SOA{Hdr: dns.RR_Header{Name: z.Name, Rrtype: dns.TypeSOA, Class: dns.ClassINET, Ttl: c.TTL},
+		Ns: c.NS[0], Mbox: c.Mbox, Refresh: c.Refresh, Retry: c.Retry, Expire: c.Expire, Minttl: c.Minimum}}}
+	// The apex node holds the SOA too, for answers and the NSEC3 bitmap;
+	// hashing, signing and transfers treat it apart, as the serial is
+	// chosen last.
+	zd.Nodes[z.Name].sets[dns.TypeSOA] = zd.SOA
+	zd.denial = c.Denial
+	for name, n := range zd.Nodes {
+		if name != z.Name && n.sets[dns.TypeNS] != nil {
+			if zd.cuts == nil {
+				zd.cuts = map[string]bool{}
+			}
+			zd.cuts[name] = true
+		}
+	}
+	return zd, nil
+}
+
+// inChild says whether name belongs to a zone below zone: the child
+// serves it, and the parent has at most a delegation above it.
+func inChild(zones []Zone, zone, name string) bool {
+	for _, o := range zones {
+		if len(o.Name) > len(zone) && dns.IsSubDomain(zone, o.Name) && dns.IsSubDomain(o.Name, name) {
+			return true
+		}
+	}
+	return false
+}
+
+// cutAt is the delegation point at or above name nearest the apex (the
+// one that takes name out of the zone), or "" when name is authoritative.
+func (zd *Data) cutAt(name string) string {
+	if len(zd.cuts) == 0 {
+		return ""
+	}
+	cut := ""
+	for n := name; n != zd.Zone.Name; {
+		if zd.cuts[n] {
+			cut = n
+		}
+		i, end := dns.NextLabel(n, 0)
+		if end {
+			break
+		}
+		n = n[i:]
+	}
+	return cut
+}
+
+// Link connects synthesising reverse zones with the forward zones that
+// hold their names, once every zone of a snapshot is built.
+func Link(zs map[string]*Data) {
+	for _, r := range zs {
+		if r.tmpl == nil {
+			continue
+		}
+		if f := FindZone(zs, r.tmpl.Suffix); f != nil {
+			r.forward = f
+			f.synthFor = append(f.synthFor, r)
+			// The template's suffix exists in the forward zone even
+			// before any name below it is asked for.
+			if _, ok := f.Nodes[r.tmpl.Suffix]; !ok {
+				f.Nodes[r.tmpl.Suffix] = &node{sets: map[uint16]*rrset{}}
+			}
+		}
+	}
+	for _, zd := range zs {
+		zd.addENTs()
+		zd.whiteLies = (zd.tmpl != nil || len(zd.synthFor) > 0) && zd.denial == NSEC3
+	}
+}
+
+// FindZone is the zone holding name: the longest matching suffix.
+func FindZone(zs map[string]*Data, name string) *Data {
+	for off, end := 0, false; !end; off, end = dns.NextLabel(name, off) {
+		if zd, ok := zs[name[off:]]; ok {
+			return zd
+		}
+	}
+	return nil
+}
+
+// SignZone adds DNSKEY, CDS, CDNSKEY, NSEC3PARAM, the NSEC3 chain and the
+// signatures of every set. The SOA is signed last, by setSerial.
+//
+// Sets whose records are those of prev (the version served before), in
+// the same signing period with the same keys, keep prev's signatures
+// without a look-up: only what changed is signed or looked up.
+func (zd *Data) SignZone(keys []Key, sealer *Sealer, p SigPolicy, old, used SigCache, prev *Data) error {
+	c := zd.Zone.Config
+	var mine []Key
+	for _, k := range keys {
+		if k.ZoneID == zd.Zone.ID {
+			mine = append(mine, k)
+		}
+	}
+	zd.keys = mine
+	ksk, _ := NewestSEP(mine, KSK)
+	csk, _ := NewestSEP(mine, CSK)
+	for _, k := range mine {
+		if k.State == KeyRetired {
+			continue
+		}
+		dk := k.dnskey(zd.Zone.Name, c.TTL)
+		zd.add(dk)
+		if k.State != KeyActive {
+			continue
+		}
+		if k.ID == ksk.ID || k.ID == csk.ID {
+			// RFC 7344: CDS/CDNSKEY tell the parent which DS to publish:
+			// during a KSK rollover, only the successor's.
+			cdnskey := &dns.CDNSKEY{DNSKEY: *dk}
+			cdnskey.Hdr.Rrtype = dns.TypeCDNSKEY
+			zd.add(cdnskey)
+			cds := &dns.CDS{DS: *dk.ToDS(dns.SHA256)}
+			cds.Hdr.Rrtype = dns.TypeCDS
+			zd.add(cds)
+		}
+		if sealer == nil {
+			return fmt.Errorf("zone %s: signed, but no sealing key is configured", zd.Zone.Name)
+		}
+		s, err := k.signer(sealer, zd.Zone.Name)
+		if err != nil {
+			return err
+		}
+		ak := activeKey{Key: k, dnskey: dk, signer: s}
+		switch k.Role {
+		case CSK:
+			zd.ksks, zd.zsks = append(zd.ksks, ak), append(zd.zsks, ak)
+		case KSK:
+			zd.ksks = append(zd.ksks, ak)
+		case ZSK:
+			zd.zsks = append(zd.zsks, ak)
+		}
+	}
+	if len(zd.ksks) == 0 || len(zd.zsks) == 0 {
+		return fmt.Errorf("zone %s: signed, but has no active key for every role (run `cadastre zone sign`)", zd.Zone.Name)
+	}
+	zd.Signed = true
+	zd.sigFrom, zd.sigUntil = p.inception(), p.expiration()
+	zd.add(&dns.NSEC3PARAM{Hdr: dns.RR_Header{Name: zd.Zone.Name, Rrtype: dns.TypeNSEC3PARAM, Class: dns.ClassINET, Ttl: 0}, Hash: dns.SHA1})
+	zd.buildChain(prev)
+	reuse := prev != nil && prev.Signed && prev.sigFrom.Equal(zd.sigFrom) && sameTags(prev.zsks, zd.zsks) && sameTags(prev.ksks, zd.ksks)
+	earliest := p.expiration()
+	note := func(sigs []dns.RR) {
+		for _, s := range sigs {
+			if e := time.Unix(int64(s.(*dns.RRSIG).Expiration), 0); e.Before(earliest) {
+				earliest = e
+			}
+		}
+	}
+	for name, n := range zd.Nodes {
+		var pn *node
+		if reuse {
+			pn = prev.Nodes[name]
+		}
+		cut := zd.cutAt(name)
+		for t, s := range n.sets {
+			if t == dns.TypeSOA {
+				continue
+			}
+			if cut != "" && (cut != name || t != dns.TypeDS) {
+				// RFC 4035 §2.2: the NS of a delegation and glue belong
+				// to the child; only the DS is the parent's to sign.
+				s.Sigs = nil
+				continue
+			}
+			if pn != nil {
+				if ps := pn.sets[t]; ps != nil && len(ps.Sigs) > 0 && sameRRs(ps.RRs, s.RRs) {
+					s.Sigs = ps.Sigs
+					note(s.Sigs)
+					continue
+				}
+			}
+			keys := zd.zsks
+			if t == dns.TypeDNSKEY || t == dns.TypeCDS || t == dns.TypeCDNSKEY {
+				keys = zd.ksks
+			}
+			sigs, err := sign(s.RRs, zd.Zone.Name, keys, p, old, used)
+			if err != nil {
+				return err
+			}
+			s.Sigs = sigs
+			note(sigs)
+		}
+	}
+	for _, e := range zd.chain {
+		if reuse {
+			if ps, ok := prev.match(e.hash); ok && len(ps.Sigs) > 0 && sameRRs(ps.RRs, e.set.RRs) {
+				e.set.Sigs = ps.Sigs
+				note(e.set.Sigs)
+				continue
+			}
+		}
+		sigs, err := sign(e.set.RRs, zd.Zone.Name, zd.zsks, p, old, used)
+		if err != nil {
+			return err
+		}
+		e.set.Sigs = sigs
+		note(sigs)
+	}
+	zd.MaxTTL = max(c.TTL, zd.negTTL)
+	for _, n := range zd.Nodes {
+		for _, s := range n.sets {
+			zd.MaxTTL = max(zd.MaxTTL, s.RRs[0].Header().Ttl)
+		}
+	}
+	zd.RefreshAt = earliest.Add(-p.Refresh)
+	zd.Online = newOnlineSigner(zd, p)
+	return nil
+}
+
+// nsec3Hash is the RFC 5155 hash of name with no salt and no extra
+// iterations (RFC 9276 §3.1).
+func nsec3Hash(name string) string { return dns.HashName(name, dns.SHA1, 0, "") }
+
+// buildChain makes the NSEC3 chain over every authoritative name, empty
+// non-terminals and delegation points included, without opt-out (RFC
+// 5155 §7.1): a delegation's NSEC3 shows NS, and DS with RRSIG when the
+// parent has a DS for it, which proves a delegation insecure; names
+// below a cut (glue) are left out. Names prev had keep their hashes.
+func (zd *Data) buildChain(prev *Data) {
+	type link struct {
+		hash  string
+		types []uint16
+	}
+	links := make([]link, 0, len(zd.Nodes))
+	zd.nsec3 = make(map[string]string, len(zd.Nodes))
+	for name, n := range zd.Nodes {
+		ts := n.types()
+		sigs := len(ts) > 0 // an empty non-terminal has no signatures
+		if cut := zd.cutAt(name); cut != "" {
+			if cut != name {
+				continue
+			}
+			ts, sigs = []uint16{dns.TypeNS}, n.sets[dns.TypeDS] != nil
+			if sigs {
+				ts = append(ts, dns.TypeDS)
+			}
+		}
+		if sigs {
+			ts = append(ts, dns.TypeRRSIG)
+			slices.Sort(ts)
+		}
+		h, ok := "", false
+		if prev != nil {
+			h, ok = prev.nsec3[name]
+		}
+		if !ok {
+			h = nsec3Hash(name)
+		}
+		zd.nsec3[name] = h
+		links = append(links, link{h, ts})
+	}
+	sort.Slice(links, func(i, j int) bool { return links[i].hash < links[j].hash })
+	zd.chain = make([]nsec3Entry, len(links))
+	for i, l := range links {
+		next := links[(i+1)%len(links)].hash
+		rr := &dns.NSEC3{Hdr: dns.RR_Header{Name: strings.ToLower(l.hash) + "." + zd.Zone.Name, Rrtype: dns.TypeNSEC3, Class: dns.ClassINET, Ttl: zd.negTTL},
+			Hash: dns.SHA1, HashLength: 20, NextDomain: next, TypeBitMap: l.types}
+		zd.chain[i] = nsec3Entry{hash: l.hash, set: &rrset{RRs: []dns.RR{rr}}}
+	}
+}
+
+// match finds the chain entry whose hash is h; cover the one before it.
+func (zd *Data) match(h string) (*rrset, bool) {
+	i := sort.Search(len(zd.chain), func(i int) bool { return zd.chain[i].hash >= h })
+	if i < len(zd.chain) && zd.chain[i].hash == h {
+		return zd.chain[i].set, true
+	}
+	return nil, false
+}
+
+func (zd *Data) cover(h string) *rrset {
+	i := sort.Search(len(zd.chain), func(i int) bool { return zd.chain[i].hash >= h })
+	// The entry before h covers it; before the first, the last one
+	// (which wraps around to the first).
+	return zd.chain[(i-1+len(zd.chain))%len(zd.chain)].set
+}
+
+// SetSerial puts the SOA with serial in place and signs it.
+func (zd *Data) SetSerial(serial uint32, p SigPolicy, old, used SigCache) error {
+	zd.Serial = serial
+	soa := zd.SOA.RRs[0].(*dns.SOA)
+	soa.Serial = serial
+	if zd.Signed {
+		sigs, err := sign(zd.SOA.RRs, zd.Zone.Name, zd.zsks, p, old, used)
+		if err != nil {
+			return err
+		}
+		zd.SOA.Sigs = sigs
+	}
+	zd.soaNeg = nil
+	for _, rr := range append([]dns.RR{soa}, zd.SOA.Sigs...) {
+		c := dns.Copy(rr)
+		c.Header().Ttl = zd.negTTL
+		zd.soaNeg = append(zd.soaNeg, c)
+	}
+	return nil
+}
+
+// NextSerial is the serial after s in RFC 1982 arithmetic: it only moves
+// forward. Zero is skipped so that "never set" stays recognisable.
+func NextSerial(s uint32, now time.Time) uint32 {
+	if s == 0 {
+		return uint32(now.Unix())
+	}
+	if s+1 == 0 {
+		return 1
+	}
+	return s + 1
+}
+
+// Records lists every record of the zone for a transfer: SOA first, then
+// each set with its signatures, then the NSEC3 chain; the caller adds the
+// closing SOA.
+func (zd *Data) Records() []dns.RR {
+	out := append([]dns.RR{}, zd.SOA.RRs...)
+	out = append(out, zd.SOA.Sigs...)
+	names := make([]string, 0, len(zd.Nodes))
+	for n := range zd.Nodes {
+		names = append(names, n)
+	}
+	sortCanonical(names)
+	for _, name := range names {
+		n := zd.Nodes[name]
+		for _, t := range n.types() {
+			if t == dns.TypeSOA {
+				continue
+			}
+			out = append(out, n.sets[t].RRs...)
+			out = append(out, n.sets[t].Sigs...)
+		}
+	}
+	for _, e := range zd.chain {
+		out = append(out, e.set.RRs...)
+		out = append(out, e.set.Sigs...)
+	}
+	return out
+}
+
+// sortCanonical orders names as RFC 4034 §6.1 does: by labels from the
+// right. Each name's key (its labels from the right, each ended by a zero
+// byte, which sorts before any byte of a label) is made once.
+func sortCanonical(names []string) {
+	type keyed struct{ key, name string }
+	ks := make([]keyed, len(names))
+	for i, n := range names {
+		l := dns.SplitDomainName(n)
+		var b strings.Builder
+		for j := len(l) - 1; j >= 0; j-- {
+			b.WriteString(l[j])
+			b.WriteByte(0)
+		}
+		ks[i] = keyed{b.String(), n}
+	}
+	slices.SortFunc(ks, func(a, b keyed) int { return strings.Compare(a.key, b.key) })
+	for i := range ks {
+		names[i] = ks[i].name
+	}
+}
+
+// sameTags says whether two key lists have the same tags in order.
+func sameTags(a, b []activeKey) bool {
+	return slices.EqualFunc(a, b, func(x, y activeKey) bool { return x.Tag == y.Tag && x.Algorithm == y.Algorithm })
+}
+
+// Corrupt flips a byte of every signature at owner, for tests of validators.
+func (zd *Data) Corrupt(owner string) {
+	n := zd.Nodes[owner]
+	if n == nil {
+		return
+	}
+	for _, set := range n.sets {
+		set.Sigs = slices.Clone(set.Sigs) // they may be the previous version's
+		for i, rr := range set.Sigs {
+			c := dns.Copy(rr).(*dns.RRSIG)
+			b := []byte(c.Signature)
+			if b[0] == 'A' {
+				b[0] = 'B'
+			} else {
+				b[0] = 'A'
+			}
+			c.Signature = string(b)
+			set.Sigs[i] = c
+		}
+	}
+}
