@@ -49,6 +49,8 @@ type AssignmentFilter struct {
 	PoolID   int64
 	Family   int
 	Tenant   *string
+	Name     string // exact DNS name ("" any)
+	Resource string // exact resource ("" any)
 	States   []State
 	Within   netip.Prefix // assignments inside this prefix
 	Contains netip.Prefix // assignments holding all of this prefix

@@ -63,3 +63,5 @@ func groupDigits(s string) string {
 	}
 	return string(out)
 }
+
+func fmtPct(f float64) string { return strconv.FormatFloat(f, 'f', 1, 64) + " %" }

@@ -344,3 +344,10 @@ func safeNext(next string) string {
 }
 
 func urlQueryEscape(s string) string { return url.QueryEscape(s) }
+
+// CanAllocate reports whether the session may allocate and release (the
+// API's allocate and release operations): for templates.
+func (s *Session) CanAllocate() bool { return s.May(auth.ScopeAllocate, true) }
+
+// CanAdmin reports whether the session may add regions, blocks and pools.
+func (s *Session) CanAdmin() bool { return s.May(auth.ScopeAdmin, false) }

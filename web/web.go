@@ -73,6 +73,7 @@ type Server struct {
 	static   fs.FS
 	assetV   map[string]string // asset path -> content hash, for cache-busting URLs
 	sessions *sessions
+	acts     activityCache // the region chart's past days
 }
 
 // New returns the UI's handler over cfg.
@@ -133,6 +134,7 @@ func (s *Server) routes() {
 	s.mux.HandleFunc("POST /signout", s.signout)
 
 	s.page("GET /{$}", auth.ScopeRead, true, s.pageOverview)
+	s.page("GET /region/{name}", auth.ScopeRead, false, s.pageRegion)
 	// Pages of other files register here, one line each.
 
 	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {

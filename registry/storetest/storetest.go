@@ -343,6 +343,14 @@ func Run(t *testing.T, open Open) {
 			if err != nil || len(list) != 2 {
 				t.Errorf("Assignments(tenant acme) = %d, %v", len(list), err)
 			}
+			list, err = tx.Assignments(ctx, registry.AssignmentFilter{Name: "a.example"})
+			if err != nil || len(list) != 1 || list[0].ID != ids[0] {
+				t.Errorf("Assignments(name a.example) = %+v, %v", list, err)
+			}
+			list, err = tx.Assignments(ctx, registry.AssignmentFilter{Resource: "no-such-resource"})
+			if err != nil || len(list) != 0 {
+				t.Errorf("Assignments(resource no-such-resource) = %+v, %v", list, err)
+			}
 			list, err = tx.Assignments(ctx, registry.AssignmentFilter{Within: mp("40.64.0.4/31"), States: []registry.State{registry.StateQuarantined}})
 			if err != nil || len(list) != 1 || list[0].ID != ids[1] {
 				t.Errorf("Assignments(within, quarantined) = %+v, %v", list, err)

@@ -398,6 +398,12 @@ func (t *tx) Assignments(ctx context.Context, f registry.AssignmentFilter) ([]re
 	if f.Family != 0 {
 		where = append(where, "a.family = "+arg(f.Family))
 	}
+	if f.Name != "" {
+		where = append(where, "a.name = "+arg(f.Name))
+	}
+	if f.Resource != "" {
+		where = append(where, "a.resource = "+arg(f.Resource))
+	}
 	if f.Tenant != nil {
 		where = append(where, "a.tenant = "+arg(*f.Tenant))
 	}

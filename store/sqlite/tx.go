@@ -401,6 +401,12 @@ func (t *tx) Assignments(ctx context.Context, f registry.AssignmentFilter) ([]re
 	if f.Tenant != nil {
 		where, args = append(where, "a.tenant = ?"), append(args, *f.Tenant)
 	}
+	if f.Name != "" {
+		where, args = append(where, "a.name = ?"), append(args, f.Name)
+	}
+	if f.Resource != "" {
+		where, args = append(where, "a.resource = ?"), append(args, f.Resource)
+	}
 	if len(f.States) > 0 {
 		ph := strings.Repeat("?,", len(f.States))
 		where = append(where, "a.state IN ("+ph[:len(ph)-1]+")")
