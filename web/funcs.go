@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/cadastre-ipam/cadastre/prefix"
+	"github.com/cadastre-ipam/cadastre/registry"
 )
 
 // funcs are the template functions every template may use.
@@ -30,6 +31,9 @@ func (s *Server) funcs() template.FuncMap {
 		"addrURL":   func(a netip.Addr) string { return "/ip/" + a.String() },
 		"prefixURL": func(p netip.Prefix) string { return "/ip/" + p.Addr().String() },
 		"add":       func(a, b int) int { return a + b },
+		"mul100":    func(f float64) float64 { return 100 * f },
+		"states":    func() []string { return []string{"assigned", "quarantined", "released"} },
+		"pageOf":    func(as []registry.Assignment) assignmentList { return assignmentList{Items: as} },
 	}
 }
 

@@ -135,6 +135,12 @@ func (s *Server) routes() {
 
 	s.page("GET /{$}", auth.ScopeRead, true, s.pageOverview)
 	s.page("GET /region/{name}", auth.ScopeRead, false, s.pageRegion)
+	s.page("GET /tree", auth.ScopeRead, false, s.pageTree)
+	s.page("GET /tree/pool/{id}", auth.ScopeRead, false, s.pagePool)
+	s.page("GET /assignments", auth.ScopeRead, true, s.pageAssignments)
+	s.page("GET /assignment/{id}", auth.ScopeRead, true, s.pageAssignment)
+	s.page("GET /ip/{q...}", auth.ScopeRead, true, s.pageAddress)
+	s.page("GET /search", auth.ScopeRead, true, s.pageSearch)
 	// Pages of other files register here, one line each.
 
 	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
