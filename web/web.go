@@ -141,6 +141,15 @@ func (s *Server) routes() {
 	s.page("GET /assignment/{id}", auth.ScopeRead, true, s.pageAssignment)
 	s.page("GET /ip/{q...}", auth.ScopeRead, true, s.pageAddress)
 	s.page("GET /search", auth.ScopeRead, true, s.pageSearch)
+	s.page("GET /allocate", auth.ScopeAllocate, true, s.pageAllocateForm)
+	s.action("POST /allocate", auth.ScopeAllocate, true, s.actionAllocate)
+	s.action("POST /assignment/{id}/release", auth.ScopeAllocate, true, s.actionRelease)
+	s.page("GET /admin", auth.ScopeAdmin, false, s.pageAdmin)
+	s.action("POST /admin/region", auth.ScopeAdmin, false, s.adminAction(s.addRegion))
+	s.action("POST /admin/block", auth.ScopeAdmin, false, s.adminAction(s.addBlock))
+	s.action("POST /admin/pool", auth.ScopeAdmin, false, s.adminAction(s.addPool))
+	// RESERVE (issue 13 item 8): s.action("POST /admin/reservation", auth.ScopeAdmin, false, ...) once
+	// the registry has reservations (another branch); templates/pages/admin.html marks the form's place.
 	// Pages of other files register here, one line each.
 
 	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
@@ -178,6 +187,13 @@ func (s *Server) guard(need auth.Scope, tenantOK, csrf bool, h handlerFunc) http
 			}
 			s.fail(w, r, errSignedOut)
 			return
+		}
+		if csrf {
+			r.Body = http.MaxBytesReader(w, r.Body, maxForm)
+			if err := r.ParseForm(); err != nil {
+				s.fail(w, r, fmt.Errorf("the form could not be read: %v: %w", err, registry.ErrInvalid))
+				return
+			}
 		}
 		if csrf && !sess.csrfOK(r) {
 			s.fail(w, r, errCSRF)
