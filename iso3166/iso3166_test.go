@@ -346,3 +346,17 @@ func TestDataNamesItsSources(t *testing.T) {
 		}
 	}
 }
+
+func TestLookupNumericFindsTheCountryOfAThreeDigitCode(t *testing.T) {
+	for code, want := range map[string]string{"076": "BR", "840": "US", "020": "AD", "826": "GB", "732": "EH"} {
+		c, ok := LookupNumeric(code)
+		if !ok || c.Alpha2 != want {
+			t.Errorf("LookupNumeric(%q) = %+v, %v; want %s", code, c, ok, want)
+		}
+	}
+	for _, code := range []string{"", "76", "999", "abc", "0760"} {
+		if c, ok := LookupNumeric(code); ok {
+			t.Errorf("LookupNumeric(%q) = %+v, want none", code, c)
+		}
+	}
+}
