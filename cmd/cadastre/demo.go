@@ -28,10 +28,11 @@ own IPv4 is gone and it borrows a /24 from brazil-south, as its policy allows.
 Prints the report and the relocations. On a register that already holds the
 demo it prints them again; on any other non-empty register it refuses.
 
-With --serve it then runs the whole service on loopback: the API and the
-published geofeed on --listen, and the demo's DNS zones (cloud.example signed
+With --serve it then runs the whole service on loopback: the web UI, the API
+and the published geofeed on --listen, and the demo's DNS zones (cloud.example signed
 with DNSSEC, reverse zones for the borrowed /24 and us-east's IPv6 /32 with
-synthesised names) on --dns; it prints a read token and what to try.`,
+synthesised names) on --dns; it prints the web UI's address with a one-time
+sign-in link, a read token and what to try.`,
 		Example: `  cadastre demo
   cadastre demo --serve            # then: curl, dig @127.0.0.1 -p 5353, cadastre --server ...
   cadastre demo --db /tmp/story.db && cadastre --db /tmp/story.db show 191.232.0.10`,

@@ -29,8 +29,9 @@ func newServeCmd(a *app) *cobra.Command {
 	var maxBatch int
 	c := &cobra.Command{
 		Use:   "serve",
-		Short: "Serve the JSON API, the published geofeed, metrics and health probes over HTTP",
+		Short: "Serve the web UI, the JSON API, the published geofeed, metrics and health probes over HTTP",
 		Long: `Serve over HTTP, on loopback unless told otherwise:
+  /                  the web UI (sign in with an API token; it allows what the token allows)
   /v1/...            the JSON API (bearer tokens: see ` + "`cadastre token`" + `); OpenAPI at /v1/openapi.json
   GET /geofeed.csv   the register's RFC 8805 geofeed (ETag and Last-Modified from the event log)
   GET /livez         the process is alive
