@@ -157,6 +157,7 @@ func BenchmarkWebPages(b *testing.B) {
 		b.Fatalf("sign-in: %d, no cookie", w.Code)
 	}
 	some := webReg.some
+	cold := map[string]time.Duration{}
 	for _, p := range []struct{ name, path string }{
 		{"overview", "/"},
 		{"region", "/region/us-east"},
@@ -172,24 +173,35 @@ func BenchmarkWebPages(b *testing.B) {
 		{"search-name", "/search?q=" + some.Name},
 		{"allocate-form", "/allocate"},
 	} {
+		get := func(b *testing.B) time.Duration {
+			req := httptest.NewRequest(http.MethodGet, p.path, nil)
+			for _, c := range cookies {
+				req.AddCookie(c)
+			}
+			w := httptest.NewRecorder()
+			t0 := time.Now()
+			ui.ServeHTTP(w, req)
+			d := time.Since(t0)
+			if w.Code != http.StatusOK && w.Code != http.StatusSeeOther {
+				b.Fatalf("%s: %d\n%.2000s", p.path, w.Code, w.Body.String())
+			}
+			return d
+		}
 		b.Run(p.name, func(b *testing.B) {
+			// The first view after a change counts the pools' assignments
+			// (the UI then reuses the counts until the log moves): reported
+			// on its own as cold-ms, outside the timed views.
+			if _, ok := cold[p.name]; !ok {
+				cold[p.name] = get(b)
+			}
 			var ds []time.Duration
 			for b.Loop() {
-				req := httptest.NewRequest(http.MethodGet, p.path, nil)
-				for _, c := range cookies {
-					req.AddCookie(c)
-				}
-				w := httptest.NewRecorder()
-				t0 := time.Now()
-				ui.ServeHTTP(w, req)
-				ds = append(ds, time.Since(t0))
-				if w.Code != http.StatusOK && w.Code != http.StatusSeeOther {
-					b.Fatalf("%s: %d\n%.2000s", p.path, w.Code, w.Body.String())
-				}
+				ds = append(ds, get(b))
 			}
 			slices.Sort(ds)
 			b.ReportMetric(float64(ds[len(ds)*95/100].Microseconds())/1000, "p95-ms")
 			b.ReportMetric(float64(ds[len(ds)/2].Microseconds())/1000, "p50-ms")
+			b.ReportMetric(float64(cold[p.name].Microseconds())/1000, "cold-ms")
 		})
 	}
 }

@@ -379,8 +379,8 @@ func (r *Registry) usage(ctx context.Context, tx Tx, pools []Pool, now time.Time
 
 // PoolDetail returns one pool with its usage and its free space as
 // maximal aligned free prefixes in address order (NetBox's "available
-// prefixes"). It never reads the pool's assignments, so it costs the same
-// for a pool of ten assignments and of a million.
+// prefixes"). The free list grows with fragmentation, not with the
+// number of assignments; the usage counts them, as Pools does.
 func (r *Registry) PoolDetail(ctx context.Context, id int64) (u PoolUsage, free []netip.Prefix, err error) {
 	now := r.clock()
 	err = r.store.View(ctx, func(tx Tx) error {

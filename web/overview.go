@@ -84,7 +84,7 @@ func (s *Server) pageOverview(w http.ResponseWriter, r *http.Request) error {
 		}
 		return s.render(w, r, http.StatusOK, "overview", v)
 	}
-	rows, err := s.reg.Report(ctx, "")
+	rows, err := s.report(ctx, "")
 	if err != nil {
 		return err
 	}

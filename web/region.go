@@ -110,11 +110,11 @@ func (s *Server) pageRegion(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	rows, err := s.reg.Report(ctx, name)
+	rows, err := s.report(ctx, name)
 	if err != nil {
 		return err
 	}
-	pools, err := s.reg.Pools(ctx, name)
+	pools, err := s.pools(ctx, name)
 	if err != nil {
 		return err
 	}

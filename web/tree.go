@@ -30,7 +30,7 @@ func (s *Server) pageTree(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	pools, err := s.reg.Pools(ctx, region)
+	pools, err := s.pools(ctx, region)
 	if err != nil {
 		return err
 	}
@@ -74,7 +74,7 @@ func (s *Server) pagePool(w http.ResponseWriter, r *http.Request) error {
 	if err != nil || id < 1 {
 		return fmt.Errorf("pool %q: not a pool number: %w", r.PathValue("id"), registry.ErrNotFound)
 	}
-	pu, free, err := s.reg.PoolDetail(ctx, id)
+	pu, free, err := s.poolDetail(ctx, id)
 	if err != nil {
 		return err
 	}

@@ -74,6 +74,7 @@ type Server struct {
 	assetV   map[string]string // asset path -> content hash, for cache-busting URLs
 	sessions *sessions
 	acts     activityCache // the region chart's past days
+	memo     memo          // counting calls, while the register stands still
 }
 
 // New returns the UI's handler over cfg.
