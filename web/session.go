@@ -74,10 +74,50 @@ const (
 // sessions are kept in memory: a restart signs everyone out, which a
 // token-holding user undoes by signing in again.
 type sessions struct {
-	now    func() time.Time
-	mu     sync.Mutex
-	byID   map[[32]byte]*Session // by the SHA-256 of the cookie's value
-	nonces map[string]nonce      // one-time sign-in links
+	now      func() time.Time
+	mu       sync.Mutex
+	byID     map[[32]byte]*Session // by the SHA-256 of the cookie's value
+	nonces   map[string]nonce      // one-time sign-in links
+	failures map[string]failures   // failed sign-ins by client address
+}
+
+// failures counts a client's failed sign-ins in a window.
+type failures struct {
+	n     int
+	since time.Time
+}
+
+// Failed sign-ins: after maxFailures in failWindow from one address, the
+// form answers 429 until the window passes (as the API limits bearer
+// failures), so the form is no cheaper a guessing machine than the API.
+const (
+	maxFailures  = 20
+	failWindow   = time.Minute
+	maxFailAddrs = 10_000
+)
+
+// limited reports whether client used up its failures.
+func (ss *sessions) limited(client string) bool {
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	f, ok := ss.failures[client]
+	return ok && ss.now().Sub(f.since) < failWindow && f.n >= maxFailures
+}
+
+// fail counts a failed sign-in of client.
+func (ss *sessions) fail(client string) {
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	now := ss.now()
+	if ss.failures == nil || len(ss.failures) >= maxFailAddrs {
+		ss.failures = map[string]failures{}
+	}
+	f := ss.failures[client]
+	if now.Sub(f.since) >= failWindow {
+		f = failures{since: now}
+	}
+	f.n++
+	ss.failures[client] = f
 }
 
 type nonce struct {
@@ -259,6 +299,12 @@ func (s *Server) signin(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, errNoTokens)
 		return
 	}
+	client := s.cfg.ClientAddr(r).String()
+	if s.sessions.limited(client) {
+		w.Header().Set("Retry-After", "60")
+		s.renderSignin(w, r, http.StatusTooManyRequests, "too many failed sign-ins from this address; wait a minute")
+		return
+	}
 	secret := strings.TrimSpace(r.PostFormValue("token"))
 	if secret == "" {
 		s.renderSignin(w, r, http.StatusUnprocessableEntity, "token: paste an API token (cad_...)")
@@ -275,7 +321,8 @@ func (s *Server) start(w http.ResponseWriter, r *http.Request, secret string) bo
 	tok, err := s.cfg.Tokens.CheckFrom(r.Context(), secret, s.cfg.ClientAddr(r))
 	if err != nil {
 		if wrongCredential(err) {
-			s.log.Warn("web sign-in refused", "remote", s.cfg.ClientAddr(r).String(), "reason", err.Error())
+			s.sessions.fail(s.cfg.ClientAddr(r).String())
+			s.log.Warn("web sign-in refused", "remote", s.cfg.ClientAddr(r).String(), "token_id", idOf(secret), "reason", err.Error())
 			s.renderSignin(w, r, http.StatusUnauthorized, "invalid, expired or revoked token")
 			return false
 		}
@@ -351,3 +398,9 @@ func (s *Session) CanAllocate() bool { return s.May(auth.ScopeAllocate, true) }
 
 // CanAdmin reports whether the session may add regions, blocks and pools.
 func (s *Session) CanAdmin() bool { return s.May(auth.ScopeAdmin, false) }
+
+// idOf is a secret's token ID, for logs (never the secret).
+func idOf(secret string) string {
+	id, _ := auth.ParseID(secret)
+	return id
+}

@@ -2,6 +2,7 @@ package web
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"net/url"
 	"strings"
@@ -102,4 +103,20 @@ func TestSignOutNeedsCSRFAndEndsTheSession(t *testing.T) {
 	b.get(t, "/").want(t, http.StatusOK)
 	b.post(t, "/signout", url.Values{}).want(t, http.StatusSeeOther)
 	b.get(t, "/").want(t, http.StatusSeeOther)
+}
+
+func TestFailedSignInsAreLimitedPerClient(t *testing.T) {
+	e := newEnv(t)
+	b := e.visitor(t)
+	b.get(t, "/signin")
+	for i := range maxFailures {
+		b.post(t, "/signin", url.Values{"token": {fmt.Sprintf("cad_aaaaaaaaaaaaaaaa_%d", i)}}).want(t, http.StatusUnauthorized)
+	}
+	p := b.post(t, "/signin", url.Values{"token": {e.tok[roleRead]}})
+	p.want(t, http.StatusTooManyRequests, "wait a minute")
+	if strings.Contains(e.logs.String(), "cad_aaaaaaaaaaaaaaaa_1") {
+		t.Errorf("a presented secret reached the log")
+	}
+	e.clock.advance(2 * time.Minute)
+	b.post(t, "/signin", url.Values{"token": {e.tok[roleRead]}}).want(t, http.StatusSeeOther)
 }
