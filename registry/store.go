@@ -49,7 +49,7 @@ type AssignmentFilter struct {
 	PoolID   int64
 	Family   int
 	Tenant   *string
-	Name     string // exact DNS name ("" any)
+	Name     string // exact DNS name, live (not released) assignments only ("" any)
 	Resource string // exact resource ("" any)
 	States   []State
 	Within   netip.Prefix // assignments inside this prefix

@@ -48,7 +48,10 @@ func (s *Server) activity(r *http.Request, region string, from, now time.Time) (
 		s.acts.m[k] = past
 		s.acts.mu.Unlock()
 	}
-	cur, err := s.reg.Activity(r.Context(), region, today, today.Add(24*time.Hour))
+	// Today changes with every allocation: read again once the log moved.
+	cur, err := cached(s, r.Context(), "activity\x00"+region+"\x00"+today.Format(time.DateOnly), func() ([]registry.DayActivity, error) {
+		return s.reg.Activity(r.Context(), region, today, today.Add(24*time.Hour))
+	})
 	if err != nil {
 		return nil, err
 	}

@@ -399,7 +399,8 @@ func (t *tx) Assignments(ctx context.Context, f registry.AssignmentFilter) ([]re
 		where = append(where, "a.family = "+arg(f.Family))
 	}
 	if f.Name != "" {
-		where = append(where, "a.name = "+arg(f.Name))
+		// The conditions of the partial index assignments_name, so it is used.
+		where = append(where, "a.name = "+arg(f.Name)+" AND a.name <> '' AND a.state <> 'released'")
 	}
 	if f.Resource != "" {
 		where = append(where, "a.resource = "+arg(f.Resource))

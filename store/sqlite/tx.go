@@ -402,7 +402,8 @@ func (t *tx) Assignments(ctx context.Context, f registry.AssignmentFilter) ([]re
 		where, args = append(where, "a.tenant = ?"), append(args, *f.Tenant)
 	}
 	if f.Name != "" {
-		where, args = append(where, "a.name = ?"), append(args, f.Name)
+		// The conditions of the partial index assignments_name, so it is used.
+		where, args = append(where, "a.name = ? AND a.name <> '' AND a.state <> 'released'"), append(args, f.Name)
 	}
 	if f.Resource != "" {
 		where, args = append(where, "a.resource = ?"), append(args, f.Resource)
