@@ -198,12 +198,9 @@ func (s *Server) authenticate(api huma.API) func(huma.Context, func(huma.Context
 			tok = t
 		}
 		info.tokenID = tok.ID
-		if tok.Scope < need {
-			huma.WriteErr(api, ctx, http.StatusForbidden, fmt.Sprintf("this operation needs a token of scope %s; this one is %s", need, tok.Scope))
-			return
-		}
-		if tok.Tenant != "" && opn.Metadata[tenantMeta] != true {
-			huma.WriteErr(api, ctx, http.StatusForbidden, "a tenant token may only list regions and work with its own assignments")
+		if err := tok.Permits(need, opn.Metadata[tenantMeta] == true); err != nil {
+			msg, _, _ := strings.Cut(err.Error(), ": token ")
+			huma.WriteErr(api, ctx, http.StatusForbidden, msg)
 			return
 		}
 		c := context.WithValue(ctx.Context(), principalKey{}, principal{token: tok})

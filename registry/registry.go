@@ -376,3 +376,26 @@ func (r *Registry) usage(ctx context.Context, tx Tx, pools []Pool, now time.Time
 	}
 	return out, nil
 }
+
+// PoolDetail returns one pool with its usage and its free space as
+// maximal aligned free prefixes in address order (NetBox's "available
+// prefixes"). It never reads the pool's assignments, so it costs the same
+// for a pool of ten assignments and of a million.
+func (r *Registry) PoolDetail(ctx context.Context, id int64) (u PoolUsage, free []netip.Prefix, err error) {
+	now := r.clock()
+	err = r.store.View(ctx, func(tx Tx) error {
+		p, err := tx.PoolByID(ctx, id)
+		if err != nil {
+			return err
+		}
+		counts, err := r.usage(ctx, tx, []Pool{p}, now)
+		if err != nil {
+			return err
+		}
+		c := counts[p.ID]
+		u = PoolUsage{Pool: p, Size: c.size, Assigned: c.assigned, Quarantined: c.quarantined, Free: c.free(), Utilization: ratio(c.assigned, c.size)}
+		free, err = tx.FreeOfPool(ctx, p.ID)
+		return err
+	})
+	return u, free, err
+}
