@@ -271,3 +271,28 @@ func clamp(v, lo, hi float64) float64 { return math.Max(lo, math.Min(hi, v)) }
 // num writes a coordinate with one decimal: a tenth of a pixel is finer
 // than the 1:110m borders, and it keeps the SVG small.
 func num(v float64) string { return strconv.FormatFloat(math.Round(v*10)/10, 'f', -1, 64) }
+
+// Center is a point to mark a country by: the middle of the bounding box
+// of its largest part (mainland France, not French Guiana; the contiguous
+// United States, not Alaska). ok is false for a code the map lacks.
+func (m *Map) Center(alpha2 string) (p Point, ok bool) {
+	c, ok := m.Country(alpha2)
+	if !ok {
+		return Point{}, false
+	}
+	best := -1.0
+	for _, poly := range c.Polygons {
+		if len(poly) == 0 || len(poly[0]) == 0 {
+			continue
+		}
+		lo, hi := poly[0][0], poly[0][0]
+		for _, q := range poly[0] {
+			lo = Point{math.Min(lo.Lon, q.Lon), math.Min(lo.Lat, q.Lat)}
+			hi = Point{math.Max(hi.Lon, q.Lon), math.Max(hi.Lat, q.Lat)}
+		}
+		if area := (hi.Lon - lo.Lon) * (hi.Lat - lo.Lat); area > best {
+			best, p = area, Point{(lo.Lon + hi.Lon) / 2, (lo.Lat + hi.Lat) / 2}
+		}
+	}
+	return p, best >= 0
+}

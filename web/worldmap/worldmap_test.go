@@ -253,3 +253,19 @@ func BenchmarkSVG(b *testing.B) {
 		}
 	}
 }
+
+func TestCenterIsInTheMainlandOfTheCountry(t *testing.T) {
+	m := world(t)
+	for _, c := range []struct {
+		alpha2   string
+		lon, lat float64
+	}{{"US", -98, 39}, {"FR", 2.5, 46.5}, {"BR", -53, -14}} {
+		p, ok := m.Center(c.alpha2)
+		if !ok || math.Abs(p.Lon-c.lon) > 4 || math.Abs(p.Lat-c.lat) > 4 {
+			t.Errorf("Center(%s) = %v %v, want about %v,%v", c.alpha2, p, ok, c.lon, c.lat)
+		}
+	}
+	if _, ok := m.Center("ZZ"); ok {
+		t.Error("Center(ZZ) found")
+	}
+}
