@@ -71,8 +71,21 @@ func (m *Map) SVG(w io.Writer, o Options) error {
 		num(width), num(height))
 	fmt.Fprintf(bw, `<title id="worldmap-title">%s</title><desc id="worldmap-desc">%s</desc>`,
 		esc(o.Title), esc(strings.TrimSpace(o.Description+" Projection: "+o.Projection.Name+".")))
-	fmt.Fprintf(bw, `<rect class="sea" x="0" y="0" width="%s" height="%s" fill="#f4f8fb"/>`, num(width), num(height))
-	bw.WriteString(`<g class="countries" stroke="#8a8a8a" stroke-width="0.5" stroke-linejoin="round">`)
+	// The sphere's outline: the sea, and the clip of the countries (the
+	// copies of rings that cross the antimeridian reach beyond it).
+	var outline strings.Builder
+	for i := 0; i <= 36; i++ {
+		x, y := o.Projection.project(Point{-180, 90 - float64(i)*5}, width)
+		outline.WriteString(map[bool]string{true: "M", false: "L"}[i == 0] + num(x) + "," + num(y))
+	}
+	for i := 0; i <= 36; i++ {
+		x, y := o.Projection.project(Point{180, -90 + float64(i)*5}, width)
+		outline.WriteString("L" + num(x) + "," + num(y))
+	}
+	outline.WriteString("Z")
+	fmt.Fprintf(bw, `<defs><clipPath id="worldmap-clip"><path d="%s"/></clipPath></defs>`, outline.String())
+	fmt.Fprintf(bw, `<path class="sea" d="%s" fill="#f4f8fb" stroke="#c8d2da"/>`, outline.String())
+	bw.WriteString(`<g class="countries" clip-path="url(#worldmap-clip)" stroke="#8a8a8a" stroke-width="0.5" stroke-linejoin="round">`)
 	for _, c := range m.countries {
 		fill, marked := o.Fill[c.Alpha2]
 		if !marked || c.Alpha2 == "" {
@@ -93,16 +106,24 @@ func (m *Map) SVG(w io.Writer, o Options) error {
 		fmt.Fprintf(bw, ` class="%s" fill="%s" d="`, class, esc(fill))
 		for _, poly := range c.Polygons {
 			for _, ring := range poly {
-				for i, p := range ring {
-					x, y := o.Projection.Project(p, width)
-					if i == 0 {
-						bw.WriteString("M")
-					} else {
-						bw.WriteString("L")
+				pts, lo, hi := unwrap(ring)
+				// A ring beyond ±180 is drawn again a world away, so
+				// that both sides of the antimeridian show their part.
+				for _, off := range []float64{0, -360, 360} {
+					if off == -360 && hi <= 180 || off == 360 && lo >= -180 {
+						continue
 					}
-					bw.WriteString(num(x) + "," + num(y))
+					for i, p := range pts {
+						x, y := o.Projection.project(Point{p.Lon + off, p.Lat}, width)
+						if i == 0 {
+							bw.WriteString("M")
+						} else {
+							bw.WriteString("L")
+						}
+						bw.WriteString(num(x) + "," + num(y))
+					}
+					bw.WriteString("Z")
 				}
-				bw.WriteString("Z")
 			}
 		}
 		fmt.Fprintf(bw, `"><title>%s</title></path>`, esc(label))

@@ -260,10 +260,50 @@ func (p Projection) Height(width float64) float64 {
 // Project maps a point to pixels on a whole-world map of the given width
 // (x from the left, y from the top).
 func (p Projection) Project(pt Point, width float64) (x, y float64) {
+	return p.project(Point{clamp(pt.Lon, -180, 180), pt.Lat}, width)
+}
+
+// project is Project without bounds on the longitude: the copies of a
+// ring that crosses the antimeridian lie partly beyond ±180 (and are
+// clipped to the map's outline).
+func (p Projection) project(pt Point, width float64) (x, y float64) {
 	xmax, ymax := p.bounds()
-	rx, ry := p.raw(clamp(pt.Lon, -180, 180)*math.Pi/180, clamp(pt.Lat, -90, 90)*math.Pi/180)
+	rx, ry := p.raw(pt.Lon*math.Pi/180, clamp(pt.Lat, -90, 90)*math.Pi/180)
 	s := width / (2 * xmax)
 	return (rx + xmax) * s, (ymax - ry) * s
+}
+
+// unwrap makes a ring's longitudes continuous: Natural Earth's rings that
+// cross the antimeridian (Fiji, Chukotka) jump from 180 to -180, which
+// drawn as is would streak across the whole map. A ring around a pole
+// (Antarctica) ends 360 degrees from where it began: it is closed along the
+// pole. The result may reach beyond ±180; lo and hi are its extent.
+func unwrap(ring []Point) (out []Point, lo, hi float64) {
+	out = make([]Point, 0, len(ring)+2)
+	shift := 0.0
+	for i, p := range ring {
+		if i > 0 {
+			switch d := p.Lon - ring[i-1].Lon; {
+			case d > 180:
+				shift -= 360
+			case d < -180:
+				shift += 360
+			}
+		}
+		out = append(out, Point{p.Lon + shift, p.Lat})
+	}
+	if n := len(out); n > 1 && math.Abs(out[n-1].Lon-out[0].Lon) > 180 {
+		pole := 90.0
+		if out[0].Lat < 0 {
+			pole = -90
+		}
+		out = append(out, Point{out[n-1].Lon, pole}, Point{out[0].Lon, pole})
+	}
+	lo, hi = math.Inf(1), math.Inf(-1)
+	for _, p := range out {
+		lo, hi = math.Min(lo, p.Lon), math.Max(hi, p.Lon)
+	}
+	return out, lo, hi
 }
 
 func clamp(v, lo, hi float64) float64 { return math.Max(lo, math.Min(hi, v)) }

@@ -269,3 +269,17 @@ func TestCenterIsInTheMainlandOfTheCountry(t *testing.T) {
 		t.Error("Center(ZZ) found")
 	}
 }
+
+func TestUnwrapMendsRingsAcrossTheAntimeridian(t *testing.T) {
+	// An island across the antimeridian: continuous longitudes, one copy
+	// reaching past 180.
+	pts, lo, hi := unwrap([]Point{{179, -16}, {-179, -16}, {-179, -17}, {179, -17}, {179, -16}})
+	if lo != 179 || hi != 181 || len(pts) != 5 {
+		t.Errorf("island: %v, extent %v..%v", pts, lo, hi)
+	}
+	// A ring around the south pole is closed along the pole.
+	pts, lo, hi = unwrap([]Point{{-180, -80}, {0, -70}, {180, -80}})
+	if len(pts) != 5 || pts[3] != (Point{180, -90}) || pts[4] != (Point{-180, -90}) || lo != -180 || hi != 180 {
+		t.Errorf("polar ring: %v, extent %v..%v", pts, lo, hi)
+	}
+}
