@@ -46,6 +46,7 @@ type Config struct {
 	Registry *registry.Registry
 	Tokens   *auth.Tokens // nil: nobody can sign in (every page answers 503)
 	Geo      *geo.Engine  // nil: pages show no geolocation
+	DNS      ZoneLister   // nil: the DNS page says it has no zones to show
 	Log      *slog.Logger // nil: discard
 	// Now is the clock of sessions and pages; nil: time.Now.
 	Now func() time.Time
@@ -156,6 +157,7 @@ func (s *Server) routes() {
 	s.page("GET /geofeed", auth.ScopeRead, true, s.pageGeofeed)
 	s.page("GET /geofeed/check", auth.ScopeRead, true, s.pageGeofeedCheck)
 	s.action("POST /geofeed/check", auth.ScopeRead, true, s.actionGeofeedCheck)
+	s.page("GET /dns", auth.ScopeRead, false, s.pageDNS)
 
 	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, fmt.Errorf("%s: no such page: %w", r.URL.Path, registry.ErrNotFound))
