@@ -20,6 +20,7 @@ import (
 	"fmt"
 	"math"
 	"strconv"
+	"sync"
 
 	"github.com/cadastre-ipam/cadastre/iso3166"
 )
@@ -46,14 +47,18 @@ type Map struct {
 	countries []Country
 }
 
-// World is the map of the embedded Natural Earth 1:110m countries.
-func World() (*Map, error) {
+// World is the map of the embedded Natural Earth 1:110m countries. It is
+// decoded once (tens of milliseconds) and shared: a Map is immutable, like
+// iso3166's embedded table.
+func World() (*Map, error) { return decodedWorld() }
+
+var decodedWorld = sync.OnceValues(func() (*Map, error) {
 	m, err := Decode(countries110m, "countries")
 	if err != nil {
 		return nil, fmt.Errorf("worldmap: embedded countries-110m.json: %w", err)
 	}
 	return m, nil
-}
+})
 
 // Countries is the map's countries, in the topology's order. The slice is
 // the caller's; the points inside are shared and must not be written.

@@ -283,3 +283,11 @@ func TestUnwrapMendsRingsAcrossTheAntimeridian(t *testing.T) {
 		t.Errorf("polar ring: %v, extent %v..%v", pts, lo, hi)
 	}
 }
+
+func BenchmarkDecode(b *testing.B) {
+	for b.Loop() {
+		if _, err := Decode(countries110m, "countries"); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
