@@ -97,8 +97,8 @@ func TestLookupCountry(t *testing.T) {
 		want Country
 		ok   bool
 	}{
-		{"US is the United States", "US", Country{"US", "USA", "United States"}, true},
-		{"GB is the United Kingdom", "GB", Country{"GB", "GBR", "United Kingdom"}, true},
+		{"US is the United States", "US", Country{"US", "USA", "840", "United States"}, true},
+		{"GB is the United Kingdom", "GB", Country{"GB", "GBR", "826", "United Kingdom"}, true},
 		{"lower case is not found", "us", Country{}, false},
 		{"alpha-3 is not found", "USA", Country{}, false},
 		{"UK is reserved, not found", "UK", Country{}, false},

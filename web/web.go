@@ -21,6 +21,7 @@ import (
 	"html/template"
 	"io/fs"
 	"log/slog"
+	"mime"
 	"net/http"
 	"net/netip"
 	"path"
@@ -45,6 +46,7 @@ type Config struct {
 	Registry *registry.Registry
 	Tokens   *auth.Tokens // nil: nobody can sign in (every page answers 503)
 	Geo      *geo.Engine  // nil: pages show no geolocation
+	DNS      ZoneLister   // nil: the DNS page says it has no zones to show
 	Log      *slog.Logger // nil: discard
 	// Now is the clock of sessions and pages; nil: time.Now.
 	Now func() time.Time
@@ -152,6 +154,11 @@ func (s *Server) routes() {
 	// RESERVE (issue 13 item 8): s.action("POST /admin/reservation", auth.ScopeAdmin, false, ...) once
 	// the registry has reservations (another branch); templates/pages/admin.html marks the form's place.
 	// Pages of other files register here, one line each.
+	s.page("GET /world", auth.ScopeRead, false, s.pageWorld)
+	s.page("GET /geofeed", auth.ScopeRead, true, s.pageGeofeed)
+	s.page("GET /geofeed/check", auth.ScopeRead, true, s.pageGeofeedCheck)
+	s.action("POST /geofeed/check", auth.ScopeRead, true, s.actionGeofeedCheck)
+	s.page("GET /dns", auth.ScopeRead, false, s.pageDNS)
 
 	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, fmt.Errorf("%s: no such page: %w", r.URL.Path, registry.ErrNotFound))
@@ -191,7 +198,12 @@ func (s *Server) guard(need auth.Scope, tenantOK, csrf bool, h handlerFunc) http
 		}
 		if csrf {
 			r.Body = http.MaxBytesReader(w, r.Body, maxForm)
-			if err := r.ParseForm(); err != nil {
+			parse := r.ParseForm
+			if mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); mt == "multipart/form-data" {
+				// A form with a file (the geofeed checker's upload).
+				parse = func() error { return r.ParseMultipartForm(maxForm) }
+			}
+			if err := parse(); err != nil {
 				s.fail(w, r, fmt.Errorf("the form could not be read: %v: %w", err, registry.ErrInvalid))
 				return
 			}

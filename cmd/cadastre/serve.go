@@ -235,8 +235,13 @@ func (a *app) serve(ctx context.Context, o serveOpts) error {
 		certs.reloadOnHUP(ctx, log)
 	}
 	srv := api.New(reg, tokens, log, api.WithGeo(ctx, engine), api.WithSources(a.store), api.WithTrustedProxies(o.proxies))
+	// The DNS page lists zones and keys; it needs no sealing key.
+	zones, _, _, err := a.dnsManager(ctx, false)
+	if err != nil {
+		return err
+	}
 	ui, err := web.New(web.Config{Registry: reg, Tokens: tokens, Geo: engine, Log: log, ClientAddr: srv.ClientAddr,
-		SecureCookies: tlsCfg != nil})
+		SecureCookies: tlsCfg != nil, DNS: webZones{zones}})
 	if err != nil {
 		return err
 	}
