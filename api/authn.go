@@ -83,6 +83,14 @@ func (s *Server) clientAddr(r *http.Request) string {
 	return addr.String()
 }
 
+// ClientAddr is the address r comes from, believing X-Forwarded-For only
+// from trusted proxies: for handlers that share the API's listener (the web
+// UI checks tokens bound to networks with it).
+func (s *Server) ClientAddr(r *http.Request) netip.Addr {
+	a, _ := netip.ParseAddr(s.clientAddr(r))
+	return a
+}
+
 // refusal is why a bearer token was not accepted, as an HTTP answer.
 type refusal struct {
 	status int

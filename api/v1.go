@@ -17,6 +17,7 @@ import (
 	"github.com/danielgtaylor/huma/v2"
 	"github.com/danielgtaylor/huma/v2/adapters/humago"
 
+	"github.com/cadastre-ipam/cadastre/api/docs"
 	"github.com/cadastre-ipam/cadastre/auth"
 	"github.com/cadastre-ipam/cadastre/geo"
 	"github.com/cadastre-ipam/cadastre/location"
@@ -82,7 +83,9 @@ func (s *Server) mountV1() {
 	cfg := huma.DefaultConfig("cadastre", "1")
 	cfg.Info.Description = "The register of an operator's IP address space: regions, blocks, pools, assignments, relocations and the change log."
 	cfg.OpenAPIPath = "/v1/openapi"
-	cfg.DocsPath = "/v1/docs"
+	// huma's own docs page loads its renderer from a public CDN: a blank
+	// page offline. Package docs serves a vendored one instead (mountDocs).
+	cfg.DocsPath = ""
 	cfg.SchemasPath = "/v1/schemas"
 	cfg.CreateHooks = nil // no $schema fields or Link headers in bodies
 	cfg.Formats = strictJSON(cfg.Formats)
@@ -105,6 +108,15 @@ func (s *Server) mountV1() {
 	s.routeTenants(api)
 	s.routeGeo(api)
 	s.routeGeoSources(api)
+	s.mountDocs()
+}
+
+// mountDocs serves /v1/docs, the API reference rendered from the OpenAPI
+// document by the embedded Swagger UI of package docs.
+func (s *Server) mountDocs() {
+	h := docs.Handler("/v1/docs", "cadastre", "/v1/openapi.json")
+	s.handle("GET /v1/docs", h.ServeHTTP)
+	s.handle("GET /v1/docs/assets/", h.ServeHTTP)
 }
 
 // op describes an operation with the scope it needs.
@@ -187,12 +199,9 @@ func (s *Server) authenticate(api huma.API) func(huma.Context, func(huma.Context
 			tok = t
 		}
 		info.tokenID = tok.ID
-		if tok.Scope < need {
-			huma.WriteErr(api, ctx, http.StatusForbidden, fmt.Sprintf("this operation needs a token of scope %s; this one is %s", need, tok.Scope))
-			return
-		}
-		if tok.Tenant != "" && opn.Metadata[tenantMeta] != true {
-			huma.WriteErr(api, ctx, http.StatusForbidden, "a tenant token may only list regions and work with its own assignments")
+		if err := tok.Permits(need, opn.Metadata[tenantMeta] == true); err != nil {
+			msg, _, _ := strings.Cut(err.Error(), ": token ")
+			huma.WriteErr(api, ctx, http.StatusForbidden, msg)
 			return
 		}
 		c := context.WithValue(ctx.Context(), principalKey{}, principal{token: tok})

@@ -569,3 +569,25 @@ func (k *Tokens) Rekey(ctx context.Context, to []byte) (int, error) {
 	}
 	return n, nil
 }
+
+// Errors of Permits: what a valid token may not do.
+var (
+	// ErrScope is an operation that needs a stronger scope than the token's.
+	ErrScope = errors.New("token scope too weak")
+	// ErrTenantBound is an operation a tenant-bound token may not call.
+	ErrTenantBound = errors.New("token bound to a tenant")
+)
+
+// Permits says whether t may call an operation that needs scope need;
+// tenantOK marks operations a tenant-bound token may call (listing regions,
+// working with its own assignments). It is the one rule the API and the web
+// UI both apply, so a page never offers what the API would refuse.
+func (t Token) Permits(need Scope, tenantOK bool) error {
+	if t.Scope < need {
+		return fmt.Errorf("this operation needs a token of scope %s; this one is %s: %w", need, t.Scope, ErrScope)
+	}
+	if t.Tenant != "" && !tenantOK {
+		return fmt.Errorf("a tenant token may only list regions and work with its own assignments: %w", ErrTenantBound)
+	}
+	return nil
+}

@@ -35,9 +35,10 @@ import (
 var rawData string
 
 // Country is an officially assigned ISO 3166-1 country code with its alpha-3
-// code and English short name.
+// code, numeric code (three digits, as "076" for Brazil: what map data such
+// as Natural Earth's world-atlas uses as ids) and English short name.
 type Country struct {
-	Alpha2, Alpha3, Name string
+	Alpha2, Alpha3, Numeric, Name string
 }
 
 // Subdivision is a current ISO 3166-2 code such as "US-VA". Type is the
@@ -97,6 +98,7 @@ type table struct {
 	version     string
 	countries   map[string]Country
 	alpha3      map[string]string // alpha-3 → alpha-2, for hints
+	numeric     map[string]string // numeric → alpha-2
 	countryList []Country
 	subs        map[string]Subdivision
 	byCountry   map[string][]Subdivision
@@ -119,6 +121,7 @@ func parse(raw string) (*table, error) {
 	t := &table{
 		countries: map[string]Country{},
 		alpha3:    map[string]string{},
+		numeric:   map[string]string{},
 		subs:      map[string]Subdivision{},
 		byCountry: map[string][]Subdivision{},
 		withdrawn: map[string][]string{},
@@ -140,12 +143,13 @@ func parse(raw string) (*table, error) {
 			}
 			t.version = f[1]
 		case "C":
-			if len(f) != 4 || !isAlpha2(f[1]) {
+			if len(f) != 5 || !isAlpha2(f[1]) || !isNumeric3(f[3]) {
 				return nil, bad()
 			}
-			c := Country{Alpha2: f[1], Alpha3: f[2], Name: f[3]}
+			c := Country{Alpha2: f[1], Alpha3: f[2], Numeric: f[3], Name: f[4]}
 			t.countries[c.Alpha2] = c
 			t.alpha3[c.Alpha3] = c.Alpha2
+			t.numeric[c.Numeric] = c.Alpha2
 			t.countryList = append(t.countryList, c)
 		case "S":
 			if len(f) != 5 || len(f[1]) < 4 || f[1][2] != '-' {
@@ -199,6 +203,21 @@ func Version() string { return data().version }
 func LookupCountry(code string) (Country, bool) {
 	c, ok := data().countries[code]
 	return c, ok
+}
+
+// LookupNumeric finds an assigned country by its ISO 3166-1 numeric code,
+// three digits with leading zeros ("076" is Brazil, "840" the United
+// States).
+func LookupNumeric(code string) (Country, bool) {
+	a2, ok := data().numeric[code]
+	if !ok {
+		return Country{}, false
+	}
+	return data().countries[a2], true
+}
+
+func isNumeric3(s string) bool {
+	return len(s) == 3 && s[0] >= '0' && s[0] <= '9' && s[1] >= '0' && s[1] <= '9' && s[2] >= '0' && s[2] <= '9'
 }
 
 // LookupSubdivision finds a current ISO 3166-2 code such as "US-VA" (upper

@@ -97,8 +97,8 @@ func TestLookupCountry(t *testing.T) {
 		want Country
 		ok   bool
 	}{
-		{"US is the United States", "US", Country{"US", "USA", "United States"}, true},
-		{"GB is the United Kingdom", "GB", Country{"GB", "GBR", "United Kingdom"}, true},
+		{"US is the United States", "US", Country{"US", "USA", "840", "United States"}, true},
+		{"GB is the United Kingdom", "GB", Country{"GB", "GBR", "826", "United Kingdom"}, true},
 		{"lower case is not found", "us", Country{}, false},
 		{"alpha-3 is not found", "USA", Country{}, false},
 		{"UK is reserved, not found", "UK", Country{}, false},
@@ -343,6 +343,20 @@ func TestDataNamesItsSources(t *testing.T) {
 	for code := range data().withdrawn {
 		if src, ok := WithdrawalSource(code); !ok || src == "" {
 			t.Errorf("withdrawn %s cites no source", code)
+		}
+	}
+}
+
+func TestLookupNumericFindsTheCountryOfAThreeDigitCode(t *testing.T) {
+	for code, want := range map[string]string{"076": "BR", "840": "US", "020": "AD", "826": "GB", "732": "EH"} {
+		c, ok := LookupNumeric(code)
+		if !ok || c.Alpha2 != want {
+			t.Errorf("LookupNumeric(%q) = %+v, %v; want %s", code, c, ok, want)
+		}
+	}
+	for _, code := range []string{"", "76", "999", "abc", "0760"} {
+		if c, ok := LookupNumeric(code); ok {
+			t.Errorf("LookupNumeric(%q) = %+v, want none", code, c)
 		}
 	}
 }

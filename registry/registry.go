@@ -396,3 +396,26 @@ func (r *Registry) usage(ctx context.Context, tx Tx, pools []Pool, now time.Time
 	}
 	return out, nil
 }
+
+// PoolDetail returns one pool with its usage and its free space as
+// maximal aligned free prefixes in address order (NetBox's "available
+// prefixes"). The free list grows with fragmentation, not with the
+// number of assignments; the usage counts them, as Pools does.
+func (r *Registry) PoolDetail(ctx context.Context, id int64) (u PoolUsage, free []netip.Prefix, err error) {
+	now := r.clock()
+	err = r.store.View(ctx, func(tx Tx) error {
+		p, err := tx.PoolByID(ctx, id)
+		if err != nil {
+			return err
+		}
+		counts, err := r.usage(ctx, tx, []Pool{p}, now)
+		if err != nil {
+			return err
+		}
+		c := counts[p.ID]
+		u = PoolUsage{Pool: p, Size: c.size, Assigned: c.assigned, Quarantined: c.quarantined, Free: c.free(), Utilization: ratio(c.assigned, c.size)}
+		free, err = tx.FreeOfPool(ctx, p.ID)
+		return err
+	})
+	return u, free, err
+}

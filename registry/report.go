@@ -206,3 +206,39 @@ func (r *Registry) Relocations(ctx context.Context) (out []Relocation, err error
 	})
 	return out, err
 }
+
+// DayActivity is one UTC day of a region's allocations and releases of one
+// family, counted in assignments.
+type DayActivity struct {
+	Day       time.Time `json:"day"` // midnight UTC
+	Family    int       `json:"family"`
+	Allocated int64     `json:"allocated"`
+	Released  int64     `json:"released"`
+}
+
+// Activity counts a region's assignments made and released per UTC day
+// from the day of from up to (not including) the day of to. Past days
+// never change, so callers may keep them.
+func (r *Registry) Activity(ctx context.Context, regionName string, from, to time.Time) (out []DayActivity, err error) {
+	from, to = from.UTC().Truncate(24*time.Hour), to.UTC().Truncate(24*time.Hour)
+	if !from.Before(to) {
+		return nil, nil
+	}
+	err = viewOne(ctx, r.store, func(tx Tx) error {
+		reg, err := tx.RegionByName(ctx, regionName)
+		if err != nil {
+			return err
+		}
+		pools, err := tx.Pools(ctx, PoolFilter{RegionID: reg.ID})
+		if err != nil {
+			return err
+		}
+		ids := make([]int64, len(pools))
+		for i, p := range pools {
+			ids[i] = p.ID
+		}
+		out, err = tx.Activity(ctx, ids, from, to)
+		return err
+	})
+	return out, err
+}

@@ -49,6 +49,8 @@ type AssignmentFilter struct {
 	PoolID   int64
 	Family   int
 	Tenant   *string
+	Name     string // exact DNS name, live (not released) assignments only ("" any)
+	Resource string // exact resource ("" any)
 	States   []State
 	Within   netip.Prefix // assignments inside this prefix
 	Contains netip.Prefix // assignments holding all of this prefix
@@ -138,6 +140,9 @@ type Tx interface {
 	Usage(ctx context.Context, poolIDs []int64, now time.Time) ([]Usage, error)
 	// CreatedSince counts assignments (live or not) made since t, per length.
 	CreatedSince(ctx context.Context, poolIDs []int64, since time.Time) (map[int]int64, error)
+	// Activity counts, per UTC day in [from, to) and family, the
+	// assignments of these pools made and those released that day.
+	Activity(ctx context.Context, poolIDs []int64, from, to time.Time) ([]DayActivity, error)
 
 	InsertRelocation(ctx context.Context, r *Relocation) error
 	Relocations(ctx context.Context) ([]Relocation, error)

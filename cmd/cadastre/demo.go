@@ -29,10 +29,11 @@ own IPv4 is gone and it borrows a /24 from brazil-south, as its policy allows.
 Prints the report and the relocations. On a register that already holds the
 demo it prints them again; on any other non-empty register it refuses.
 
-With --serve it then runs the whole service on loopback: the API and the
-published geofeed on --listen, and the demo's DNS zones (cloud.example signed
+With --serve it then runs the whole service on loopback: the web UI, the API
+and the published geofeed on --listen, and the demo's DNS zones (cloud.example signed
 with DNSSEC, reverse zones for the borrowed /24 and us-east's IPv6 /32 with
-synthesised names) on --dns; it prints a read token and what to try.`,
+synthesised names) on --dns; it prints the web UI's address with a one-time
+sign-in link, a read token and what to try.`,
 		Example: `  cadastre demo
   cadastre demo --serve            # then: curl, dig @127.0.0.1 -p 5353, cadastre --server ...
   cadastre demo --db /tmp/story.db && cadastre --db /tmp/story.db show 191.232.0.10`,
@@ -145,12 +146,21 @@ func (a *app) serveDemo(ctx context.Context, listen, dnsListen, borrowed string)
 	if err != nil {
 		return err
 	}
+	// The one-time link signs in as an admin of the demo, so every page
+	// and action can be tried; its secret is never printed.
+	_, adminSecret, err := k.Create(ctx, auth.Spec{Name: "demo-ui", Scope: auth.ScopeAdmin, Expires: 24 * time.Hour})
+	if err != nil {
+		return err
+	}
 	return a.serve(ctx, serveOpts{listen: listen, dns: dnsListen, dnsF: dnsFlags{poll: time.Second, rate: 2000},
-		drain: 0, grace: 5 * time.Second,
-		ready: func(httpAddr, dnsAddr string) {
+		drain: 0, grace: 5 * time.Second, signinSecret: adminSecret, signinTTL: 24 * time.Hour,
+		ready: func(httpAddr, dnsAddr, signinPath string) {
 			w := a.cfg.stdout
 			host, port, _ := net.SplitHostPort(dnsAddr)
-			fmt.Fprintf(w, "\nServing the demo (Ctrl-C stops it). A read token, valid 24 hours:\n  export CADASTRE_SERVER=http://%s CADASTRE_TOKEN=%s\n", httpAddr, secret)
+			fmt.Fprintf(w, "\nServing the demo (Ctrl-C stops it).\n")
+			fmt.Fprintf(w, "Web UI: http://%s/\n  sign in once with this link (it works one time, for 24 hours):\n    http://%s%s\n", httpAddr, httpAddr, signinPath)
+			fmt.Fprintf(w, "  or paste the read token below into the sign-in form.\n")
+			fmt.Fprintf(w, "A read token, valid 24 hours:\n  export CADASTRE_SERVER=http://%s CADASTRE_TOKEN=%s\n", httpAddr, secret)
 			fmt.Fprintf(w, "Try:\n  curl -s http://%s/geofeed.csv\n", httpAddr)
 			fmt.Fprintf(w, "  curl -s -H \"Authorization: Bearer $CADASTRE_TOKEN\" http://%s/v1/geo/%s\n", httpAddr, borrowed)
 			fmt.Fprintf(w, "  cadastre report                              # the same verbs, over the API\n")

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"syscall"
 	"testing"
@@ -82,6 +83,25 @@ func TestDemoServe(t *testing.T) {
 	}
 	if !strings.Contains(printed, "CADASTRE_TOKEN=cad_") {
 		t.Errorf("no token printed:\n%s", printed)
+	}
+	// The web UI: its address and a one-time sign-in link that works once.
+	if !strings.Contains(printed, "Web UI: http://"+httpAddr+"/") {
+		t.Errorf("the UI's address is not printed:\n%s", printed)
+	}
+	link := regexp.MustCompile(`http://\S+/signin/once/\S+`).FindString(printed)
+	if link == "" {
+		t.Fatalf("no one-time sign-in link printed:\n%s", printed)
+	}
+	noRedirect := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }, Timeout: 10 * time.Second}
+	for i, want := range []int{http.StatusSeeOther, http.StatusNotFound} {
+		resp, err := noRedirect.Get(link)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != want {
+			t.Errorf("sign-in link, visit %d: %d, want %d", i+1, resp.StatusCode, want)
+		}
 	}
 	resp, err := http.Get("http://" + httpAddr + "/geofeed.csv")
 	if err != nil {

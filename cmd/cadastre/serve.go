@@ -18,6 +18,7 @@ import (
 
 	"github.com/cadastre-ipam/cadastre/api"
 	"github.com/cadastre-ipam/cadastre/registry"
+	"github.com/cadastre-ipam/cadastre/web"
 )
 
 func newServeCmd(a *app) *cobra.Command {
@@ -28,8 +29,9 @@ func newServeCmd(a *app) *cobra.Command {
 	var maxBatch int
 	c := &cobra.Command{
 		Use:   "serve",
-		Short: "Serve the JSON API, the published geofeed, metrics and health probes over HTTP",
+		Short: "Serve the web UI, the JSON API, the published geofeed, metrics and health probes over HTTP",
 		Long: `Serve over HTTP, on loopback unless told otherwise:
+  /                  the web UI (sign in with an API token; it allows what the token allows)
   /v1/...            the JSON API (bearer tokens: see ` + "`cadastre token`" + `); OpenAPI at /v1/openapi.json
   GET /geofeed.csv   the register's RFC 8805 geofeed (ETag and Last-Modified from the event log)
   GET /livez         the process is alive
@@ -145,16 +147,18 @@ type serveOpts struct {
 	listen, dns     string
 	dnsF            dnsFlags
 	drain, grace    time.Duration
-	pprof           string                         // address for /debug/pprof/, "" for none
-	metrics         string                         // address for /metrics, "" or "off" for none
-	metricsOptional bool                           // the default address: if taken, serve without metrics
-	limits          api.Limits                     // zero: api.DefaultLimits
-	proxies         []netip.Prefix                 // trusted reverse proxies
-	tlsCert, tlsKey string                         // PEM files; "" for plain HTTP
-	clientCA        string                         // PEM file of CAs for client certificates
-	insecure        bool                           // allow plain HTTP off loopback
-	maxBatch        int                            // prefixes per API request; 0: no limit
-	ready           func(httpAddr, dnsAddr string) // called once both listen
+	pprof           string                                     // address for /debug/pprof/, "" for none
+	metrics         string                                     // address for /metrics, "" or "off" for none
+	metricsOptional bool                                       // the default address: if taken, serve without metrics
+	limits          api.Limits                                 // zero: api.DefaultLimits
+	proxies         []netip.Prefix                             // trusted reverse proxies
+	tlsCert, tlsKey string                                     // PEM files; "" for plain HTTP
+	clientCA        string                                     // PEM file of CAs for client certificates
+	insecure        bool                                       // allow plain HTTP off loopback
+	maxBatch        int                                        // prefixes per API request; 0: no limit
+	ready           func(httpAddr, dnsAddr, signinPath string) // called once both listen
+	signinSecret    string                                     // a token for a one-time sign-in link to the UI ("" for none)
+	signinTTL       time.Duration                              // how long that link may wait for its visit
 }
 
 // loopback reports whether addr (host:port) can only be reached from this
@@ -231,6 +235,20 @@ func (a *app) serve(ctx context.Context, o serveOpts) error {
 		certs.reloadOnHUP(ctx, log)
 	}
 	srv := api.New(reg, tokens, log, api.WithGeo(ctx, engine), api.WithSources(a.store), api.WithTrustedProxies(o.proxies))
+	// The DNS page lists zones and keys; it needs no sealing key.
+	zones, _, _, err := a.dnsManager(ctx, false)
+	if err != nil {
+		return err
+	}
+	ui, err := web.New(web.Config{Registry: reg, Tokens: tokens, Geo: engine, Log: log, ClientAddr: srv.ClientAddr,
+		SecureCookies: tlsCfg != nil, DNS: webZones{zones}})
+	if err != nil {
+		return err
+	}
+	signinPath := ""
+	if o.signinSecret != "" {
+		signinPath = ui.SignInLink(o.signinSecret, o.signinTTL)
+	}
 	ln, err := net.Listen("tcp", o.listen)
 	if err != nil {
 		return usagef("--listen %s: %v", o.listen, err)
@@ -240,7 +258,7 @@ func (a *app) serve(ctx context.Context, o serveOpts) error {
 	if tlsCfg != nil {
 		ln, scheme = tls.NewListener(ln, tlsCfg), "https"
 	}
-	hs := lim.HTTPServer(srv)
+	hs := lim.HTTPServer(rootHandler(srv, ui))
 	hs.ErrorLog = slog.NewLogLogger(log.Handler(), slog.LevelWarn) // accept and TLS handshake errors, as JSON
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()
@@ -295,7 +313,7 @@ func (a *app) serve(ctx context.Context, o serveOpts) error {
 	log.Info("serving", "addr", ln.Addr().String(), "db", a.cfg.db)
 	fmt.Fprintf(a.cfg.stderr, "cadastre: serving on %s://%s\n", scheme, ln.Addr())
 	if o.ready != nil {
-		o.ready(ln.Addr().String(), dnsAddr)
+		o.ready(ln.Addr().String(), dnsAddr, signinPath)
 	}
 	select {
 	case err := <-errc:
@@ -315,6 +333,20 @@ func (a *app) serve(ctx context.Context, o serveOpts) error {
 	}
 	log.Info("stopped")
 	return nil
+}
+
+// apiPaths are the API server's routes; everything else is the web UI's.
+var apiPaths = []string{"/v1/", "/livez", "/readyz", "/geofeed.csv"}
+
+// rootHandler serves the API at /v1 (and its probes and geofeed) and the
+// web UI at every other path.
+func rootHandler(apiH, ui http.Handler) http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("/", ui)
+	for _, p := range apiPaths {
+		mux.Handle(p, apiH)
+	}
+	return mux
 }
 
 // newLogger logs text to a terminal and JSON otherwise.

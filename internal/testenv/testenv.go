@@ -64,23 +64,38 @@ func Program(t testing.TB, name, pkg string) string {
 // cached, the test stops as Need says.
 func GeoData(t testing.TB, file string) string {
 	t.Helper()
+	return Cached(t, filepath.Join("geodata", file), "scripts/fetch-geodata")
+}
+
+// Cached is the path of a file that a setup script caches in .cache at the
+// module's root (rel is its path below .cache, such as axe/axe.min.js;
+// script names what fetches it). If it is not cached, the test stops as
+// Need says.
+func Cached(t testing.TB, rel, script string) string {
+	t.Helper()
+	path := filepath.Join(ModuleRoot(t), ".cache", rel)
+	if _, err := os.Stat(path); err != nil {
+		Need(t, path, "not cached (run "+script+")")
+	}
+	return path
+}
+
+// ModuleRoot is the folder of the go.mod above the test's working folder:
+// where the git-ignored .cache of fetched data and build artefacts lives.
+func ModuleRoot(t testing.TB) string {
+	t.Helper()
 	dir, err := os.Getwd()
 	if err != nil {
 		t.Fatal(err)
 	}
 	for {
 		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			break
+			return dir
 		}
 		parent := filepath.Dir(dir)
 		if parent == dir {
-			t.Fatalf("no go.mod above %s: cannot find .cache/geodata", dir)
+			t.Fatalf("no go.mod above %s: cannot find the module's root", dir)
 		}
 		dir = parent
 	}
-	path := filepath.Join(dir, ".cache", "geodata", file)
-	if _, err := os.Stat(path); err != nil {
-		Need(t, path, "not cached (run scripts/fetch-geodata)")
-	}
-	return path
 }

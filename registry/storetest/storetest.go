@@ -265,7 +265,7 @@ func Run(t *testing.T, open Open) {
 			for _, a := range []registry.Assignment{
 				{Prefix: mp("40.64.0.0/30"), PoolID: f.pool4.ID, State: registry.StateAssigned, Tenant: "acme", Name: "a.example", CreatedAt: t0},
 				{Prefix: mp("40.64.0.4/32"), PoolID: f.pool4.ID, State: registry.StateQuarantined, QuarantineUntil: &until, CreatedAt: t0},
-				{Prefix: mp("40.64.0.5/32"), PoolID: f.pool4.ID, State: registry.StateReleased, CreatedAt: t0},
+				{Prefix: mp("40.64.0.5/32"), PoolID: f.pool4.ID, State: registry.StateReleased, CreatedAt: t0, ReleasedAt: &t0},
 				{Prefix: mp("2603:1030::/64"), PoolID: f.pool6.ID, State: registry.StateAssigned, Tenant: "acme", CreatedAt: t0},
 			} {
 				if err := tx.InsertAssignment(ctx, &a); err != nil {
@@ -319,10 +319,38 @@ func Run(t *testing.T, open Open) {
 			if err != nil || created[32] != 3 || created[30] != 1 {
 				t.Errorf("CreatedSince = %v, %v", created, err)
 			}
+			// Activity: per day and family, made and released.
+			days, err := tx.Activity(ctx, []int64{f.pool4.ID, f.pool6.ID}, t0.Add(-48*time.Hour), t0.Add(48*time.Hour))
+			var made4, made6, released int64
+			for _, d := range days {
+				if d.Day.Hour() != 0 || d.Day.Location() != time.UTC {
+					t.Errorf("Activity day %v: not midnight UTC", d.Day)
+				}
+				if d.Family == 4 {
+					made4 += d.Allocated
+				} else {
+					made6 += d.Allocated
+				}
+				released += d.Released
+			}
+			if err != nil || made4 != 4 || made6 != 1 || released != 1 {
+				t.Errorf("Activity = %+v, %v: made %d IPv4 and %d IPv6, released %d; want 4, 1, 1", days, err, made4, made6, released)
+			}
+			if days, err := tx.Activity(ctx, []int64{f.pool4.ID}, t0.Add(48*time.Hour), t0.Add(72*time.Hour)); err != nil || len(days) != 0 {
+				t.Errorf("Activity of days without any = %+v, %v", days, err)
+			}
 			tenant := "acme"
 			list, err := tx.Assignments(ctx, registry.AssignmentFilter{Tenant: &tenant})
 			if err != nil || len(list) != 2 {
 				t.Errorf("Assignments(tenant acme) = %d, %v", len(list), err)
+			}
+			list, err = tx.Assignments(ctx, registry.AssignmentFilter{Name: "a.example"})
+			if err != nil || len(list) != 1 || list[0].ID != ids[0] {
+				t.Errorf("Assignments(name a.example) = %+v, %v", list, err)
+			}
+			list, err = tx.Assignments(ctx, registry.AssignmentFilter{Resource: "no-such-resource"})
+			if err != nil || len(list) != 0 {
+				t.Errorf("Assignments(resource no-such-resource) = %+v, %v", list, err)
 			}
 			list, err = tx.Assignments(ctx, registry.AssignmentFilter{Within: mp("40.64.0.4/31"), States: []registry.State{registry.StateQuarantined}})
 			if err != nil || len(list) != 1 || list[0].ID != ids[1] {

@@ -385,6 +385,13 @@ func (t *tx) Assignments(ctx context.Context, f registry.AssignmentFilter) ([]re
 	if f.Family != 0 {
 		where = append(where, "a.family = "+arg(f.Family))
 	}
+	if f.Name != "" {
+		// The conditions of the partial index assignments_name, so it is used.
+		where = append(where, "a.name = "+arg(f.Name)+" AND a.name <> '' AND a.state <> 'released'")
+	}
+	if f.Resource != "" {
+		where = append(where, "a.resource = "+arg(f.Resource))
+	}
 	if f.Tenant != nil {
 		where = append(where, "a.tenant = "+arg(*f.Tenant))
 	}
@@ -475,6 +482,33 @@ func (t *tx) CreatedSince(ctx context.Context, poolIDs []int64, since time.Time)
 		out[bits] = n
 	}
 	return out, mapErr(rows.Err())
+}
+
+// Activity implements registry.Tx: two index range scans, grouped by day.
+func (t *tx) Activity(ctx context.Context, poolIDs []int64, from, to time.Time) ([]registry.DayActivity, error) {
+	if len(poolIDs) == 0 {
+		return nil, nil
+	}
+	var acc rowscan.Activity
+	for _, col := range []string{"created_at", "released_at"} {
+		rows, err := t.query(ctx, rowscan.ActivityQuery(col, `pool_id = ANY($1)`, "$2", "$3"), poolIDs, micros(from), micros(to))
+		if err != nil {
+			return nil, mapErr(err)
+		}
+		for rows.Next() {
+			var day, fam, n int64
+			if err := rows.Scan(&day, &fam, &n); err != nil {
+				rows.Close()
+				return nil, err
+			}
+			acc.Add(day, fam, n, col == "released_at")
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, mapErr(err)
+		}
+	}
+	return acc.Days(), nil
 }
 
 // ---- relocations

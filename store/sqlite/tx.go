@@ -388,6 +388,13 @@ func (t *tx) Assignments(ctx context.Context, f registry.AssignmentFilter) ([]re
 	if f.Tenant != nil {
 		where, args = append(where, "a.tenant = ?"), append(args, *f.Tenant)
 	}
+	if f.Name != "" {
+		// The conditions of the partial index assignments_name, so it is used.
+		where, args = append(where, "a.name = ? AND a.name <> '' AND a.state <> 'released'"), append(args, f.Name)
+	}
+	if f.Resource != "" {
+		where, args = append(where, "a.resource = ?"), append(args, f.Resource)
+	}
 	if len(f.States) > 0 {
 		ph := strings.Repeat("?,", len(f.States))
 		where = append(where, "a.state IN ("+ph[:len(ph)-1]+")")
@@ -468,6 +475,33 @@ func (t *tx) CreatedSince(ctx context.Context, poolIDs []int64, since time.Time)
 		out[bits] = n
 	}
 	return out, rows.Err()
+}
+
+// Activity implements registry.Tx: two index range scans, grouped by day.
+func (t *tx) Activity(ctx context.Context, poolIDs []int64, from, to time.Time) ([]registry.DayActivity, error) {
+	if len(poolIDs) == 0 {
+		return nil, nil
+	}
+	var acc rowscan.Activity
+	for _, col := range []string{"created_at", "released_at"} {
+		rows, err := t.q.query(ctx, rowscan.ActivityQuery(col, `pool_id IN (`+idList(poolIDs)+`)`, "?", "?"), micros(from), micros(to))
+		if err != nil {
+			return nil, err
+		}
+		for rows.Next() {
+			var day, fam, n int64
+			if err := rows.Scan(&day, &fam, &n); err != nil {
+				rows.Close()
+				return nil, err
+			}
+			acc.Add(day, fam, n, col == "released_at")
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, err
+		}
+	}
+	return acc.Days(), nil
 }
 
 // ---- relocations

@@ -1,0 +1,71 @@
+package web
+
+import (
+	"fmt"
+	"html/template"
+	"math"
+	"net/netip"
+	"strconv"
+	"time"
+
+	"github.com/cadastre-ipam/cadastre/prefix"
+	"github.com/cadastre-ipam/cadastre/registry"
+)
+
+// funcs are the template functions every template may use.
+func (s *Server) funcs() template.FuncMap {
+	return template.FuncMap{
+		// asset is a static file's URL with its content hash: {{asset "cadastre.css"}}.
+		"asset": func(p string) string { return "/static/" + p + "?v=" + s.assetV[p] },
+		"day":   func(t time.Time) string { return t.UTC().Format("2006-01-02") },
+		"when":  func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04 UTC") },
+		"pct":   func(f float64) string { return strconv.FormatFloat(f, 'f', 1, 64) + " %" },
+		"count": fmtCount,
+		"days": func(d *float64) string {
+			if d == nil {
+				return "—"
+			}
+			return strconv.FormatFloat(math.Floor(*d), 'f', 0, 64) + " days"
+		},
+		"family":    func(f int) string { return "IPv" + strconv.Itoa(f) },
+		"addrURL":   func(a netip.Addr) string { return "/ip/" + a.String() },
+		"prefixURL": func(p netip.Prefix) string { return "/ip/" + p.Addr().String() },
+		"add":       func(a, b int) int { return a + b },
+		"mul100":    func(f float64) float64 { return 100 * f },
+		"states":    func() []string { return []string{"assigned", "quarantined", "released"} },
+		"pageOf":    func(as []registry.Assignment) assignmentList { return assignmentList{Items: as} },
+	}
+}
+
+// fmtCount prints an address count readably: exact below a million,
+// then with a unit (2^n for IPv6 sizes).
+func fmtCount(c prefix.Count) string {
+	s := c.String()
+	if len(s) <= 7 {
+		return groupDigits(s)
+	}
+	if f := c.Float64(); f > 0 {
+		if f < 1e12 {
+			return fmt.Sprintf("%.2f M", f/1e6)
+		}
+		return fmt.Sprintf("2^%.1f", math.Log2(f))
+	}
+	return s
+}
+
+func groupDigits(s string) string {
+	n := len(s)
+	if n <= 3 {
+		return s
+	}
+	out := make([]byte, 0, n+n/3)
+	for i := 0; i < n; i++ {
+		if i > 0 && (n-i)%3 == 0 {
+			out = append(out, ',')
+		}
+		out = append(out, s[i])
+	}
+	return string(out)
+}
+
+func fmtPct(f float64) string { return strconv.FormatFloat(f, 'f', 1, 64) + " %" }

@@ -1,0 +1,105 @@
+package web
+
+import (
+	"fmt"
+	"net/http"
+	"strings"
+	"testing"
+)
+
+// TestEveryPageRendersForAnOperator: each page answers 200 with what it
+// is for, and no page lets the seeded markup through unescaped.
+func TestEveryPageRendersForAnOperator(t *testing.T) {
+	e := newEnv(t)
+	b := e.signIn(t, roleRead)
+	pool := fmt.Sprintf("/tree/pool/%d", e.acme.PoolID)
+	for _, c := range []struct {
+		path string
+		want []string
+	}{
+		{"/", []string{"Overview", "us-east", "brazil-south", `<svg class="bar"`, "Recent relocations"}},
+		{"/region/us-east", []string{"Region us-east", `<svg class="chart"`, "allocations per day", "IPv4 free, projected", "191.232.0.0/24", "3 assignments made"}},
+		{"/tree", []string{"Prefix tree", "191.232.0.0/16", "lacnic", "191.232.0.0/24", "2603:1030::/48"}},
+		{"/tree?region=brazil-south", []string{"191.232.8.0/22"}},
+		{pool, []string{"Fragmentation map", "Free prefixes", "191.232.0.0/24", e.acme.Prefix.String(), `class="s-partial"`}},
+		{pool + "?within=191.232.0.0/30", []string{e.acme.Prefix.String()}},
+		{"/assignments", []string{e.acme.Prefix.String(), e.globex.Prefix.String(), e.untenanted.Prefix.String()}},
+		{"/assignments?tenant=globex", []string{e.globex.Prefix.String()}},
+		{fmt.Sprintf("/assignment/%d", e.acme.ID), []string{"web.acme.example", "acme"}},
+		{"/ip/" + e.acme.Prefix.Addr().String(), []string{"191.232.0.0/16", "lacnic", "us-east", "web.acme.example", "in-addr.arpa", "History", "allocate"}},
+		{"/ip/191.232.0.0/24", []string{"191.232.0.0/16"}},
+	} {
+		p := b.get(t, c.path)
+		p.want(t, http.StatusOK, c.want...)
+		p.wantNot(t, "<script>alert", "<b onmouseover")
+	}
+	b.get(t, "/assignments?tenant=globex").wantNot(t, e.acme.Prefix.String()+"<")
+	b.get(t, "/region/nowhere").want(t, http.StatusNotFound)
+	b.get(t, "/tree/pool/999").want(t, http.StatusNotFound)
+	b.get(t, "/assignment/999").want(t, http.StatusNotFound)
+	b.get(t, "/ip/not-an-address").want(t, http.StatusUnprocessableEntity)
+	b.get(t, "/assignments?family=5").want(t, http.StatusUnprocessableEntity, "family")
+	b.get(t, "/ip/203.0.113.1").want(t, http.StatusNotFound)
+}
+
+func TestMarkupInNamesAndNotesIsEscaped(t *testing.T) {
+	e := newEnv(t)
+	b := e.signIn(t, roleAdmin)
+	for _, path := range []string{"/tree", fmt.Sprintf("/assignment/%d", e.acme.ID), "/ip/" + e.acme.Prefix.Addr().String(), "/assignments"} {
+		p := b.get(t, path)
+		p.want(t, http.StatusOK, "&lt;script&gt;alert(1)&lt;/script&gt;")
+		p.wantNot(t, "<script>", "<b onmouseover")
+	}
+}
+
+func TestSearchFindsAddressesPrefixesNamesTenantsAndResources(t *testing.T) {
+	e := newEnv(t)
+	b := e.signIn(t, roleRead)
+	for q, want := range map[string]string{
+		e.acme.Prefix.Addr().String(): "/ip/" + e.acme.Prefix.Addr().String(),
+		"191.232.0.0/24":              "/ip/191.232.0.0/24",
+		"us-east":                     "/region/us-east",
+		"globex":                      "/assignments?tenant=globex",
+		"web.acme.example":            fmt.Sprintf("/assignment/%d", e.acme.ID),
+		"router":                      fmt.Sprintf("/assignment/%d", e.untenanted.ID),
+	} {
+		p := b.get(t, "/search?q="+urlQueryEscape(q))
+		if p.Status != http.StatusSeeOther || p.Header.Get("Location") != want {
+			t.Errorf("search %q: %d to %q, want %s", q, p.Status, p.Header.Get("Location"), want)
+		}
+	}
+	b.get(t, "/search?q=nothing-of-that-name").want(t, http.StatusNotFound)
+	b.get(t, "/search?q=").want(t, http.StatusUnprocessableEntity)
+}
+
+// TestTenantSessionSeesOnlyItsOwn: a tenant session gets its quota and its
+// assignments; another tenant's objects answer 404 exactly as missing ones
+// do; operator pages are refused.
+func TestTenantSessionSeesOnlyItsOwn(t *testing.T) {
+	e := newEnv(t)
+	b := e.signIn(t, roleAcme)
+	p := b.get(t, "/")
+	p.want(t, http.StatusOK, "Tenant acme", "acme.example")
+	p.wantNot(t, "globex", "Prefix tree")
+	p = b.get(t, "/assignments")
+	p.want(t, http.StatusOK, e.acme.Prefix.String())
+	p.wantNot(t, e.globex.Prefix.String(), e.untenanted.Prefix.String())
+	b.get(t, fmt.Sprintf("/assignment/%d", e.acme.ID)).want(t, http.StatusOK)
+	b.get(t, "/ip/"+e.acme.Prefix.Addr().String()).want(t, http.StatusOK, "Your assignment", "web.acme.example")
+
+	foreign := b.get(t, fmt.Sprintf("/assignment/%d", e.globex.ID))
+	missing := b.get(t, "/assignment/99999")
+	foreign.want(t, http.StatusNotFound)
+	missing.want(t, http.StatusNotFound)
+	foreign.wantNot(t, e.globex.Prefix.String(), "globex")
+	b.get(t, "/ip/"+e.globex.Prefix.Addr().String()).want(t, http.StatusNotFound)
+	b.get(t, "/assignments?tenant=globex").want(t, http.StatusNotFound)
+	b.get(t, "/search?q=db.globex.example").want(t, http.StatusNotFound)
+	for _, path := range []string{"/tree", "/region/us-east", fmt.Sprintf("/tree/pool/%d", e.acme.PoolID)} {
+		p := b.get(t, path)
+		p.want(t, http.StatusForbidden)
+		if strings.Contains(p.Body, "191.232.0.0/24") {
+			t.Errorf("%s: a tenant sees the pool", path)
+		}
+	}
+}
