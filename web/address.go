@@ -8,7 +8,7 @@ import (
 	"net/url"
 	"strings"
 
-	authdns "github.com/cadastre-ipam/cadastre/dns"
+	"github.com/cadastre-ipam/cadastre/authdns/zone"
 	"github.com/cadastre-ipam/cadastre/geo"
 	"github.com/cadastre-ipam/cadastre/prefix"
 	"github.com/cadastre-ipam/cadastre/registry"
@@ -54,7 +54,7 @@ func (s *Server) pageAddress(w http.ResponseWriter, r *http.Request) error {
 		v.Holding = &h
 	}
 	if isAddr {
-		if name, err := authdns.ReverseZoneName(netip.PrefixFrom(p.Addr(), p.Addr().BitLen())); err == nil {
+		if name, err := zone.ReverseZoneName(netip.PrefixFrom(p.Addr(), p.Addr().BitLen())); err == nil {
 			v.Reverse = name
 		}
 		if s.cfg.Geo != nil {

@@ -5,14 +5,15 @@ import (
 	"fmt"
 	"strings"
 
-	authdns "github.com/cadastre-ipam/cadastre/dns"
+	"github.com/cadastre-ipam/cadastre/authdns/manage"
+	"github.com/cadastre-ipam/cadastre/authdns/zone"
 	"github.com/cadastre-ipam/cadastre/web"
 )
 
 // webZones adapts the DNS zone manager to the web UI's DNS page
 // (web.ZoneLister): the UI defines what it shows in plain structs, and
 // this file is the one place that knows both sides.
-type webZones struct{ m *authdns.Manager }
+type webZones struct{ m *manage.Manager }
 
 var _ web.ZoneLister = webZones{}
 
@@ -57,14 +58,14 @@ func (z webZones) ZoneStatuses(ctx context.Context) ([]web.ZoneStatus, error) {
 }
 
 // keyStage says where a key is in its life (RFC 7583 §3.1), in words.
-func keyStage(k authdns.Key) string {
-	sep := k.Role == authdns.KSK || k.Role == authdns.CSK
+func keyStage(k zone.Key) string {
+	sep := k.Role == zone.KSK || k.Role == zone.CSK
 	switch {
-	case k.State == authdns.KeyRetired:
+	case k.State == zone.KeyRetired:
 		return "retired"
-	case k.State == authdns.KeyPublished && k.ActiveAt.IsZero():
+	case k.State == zone.KeyPublished && k.ActiveAt.IsZero():
 		return "pre-published, waiting to sign"
-	case k.State == authdns.KeyPublished:
+	case k.State == zone.KeyPublished:
 		return "stopped signing, waiting to leave the DNSKEY set"
 	case sep && k.DSAt.IsZero():
 		return "signing; waiting for the parent's DS (cadastre zone ds --confirm)"
@@ -74,7 +75,7 @@ func keyStage(k authdns.Key) string {
 }
 
 // rolloverPolicy says a zone's automatic rollovers in words.
-func rolloverPolicy(c authdns.Config) string {
+func rolloverPolicy(c zone.Config) string {
 	var parts []string
 	if c.SplitKeys {
 		if c.ZSKLifetime > 0 {

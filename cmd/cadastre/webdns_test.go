@@ -8,7 +8,8 @@ import (
 	"testing"
 	"time"
 
-	authdns "github.com/cadastre-ipam/cadastre/dns"
+	"github.com/cadastre-ipam/cadastre/authdns/manage"
+	"github.com/cadastre-ipam/cadastre/authdns/zone"
 	"github.com/cadastre-ipam/cadastre/store/sqlite"
 )
 
@@ -23,18 +24,18 @@ func TestWebZonesReportsSigningKeysAndDS(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	sealer, err := authdns.NewSealer(bytes.Repeat([]byte{7}, authdns.SealKeySize))
+	sealer, err := zone.NewSealer(bytes.Repeat([]byte{7}, zone.SealKeySize))
 	if err != nil {
 		t.Fatal(err)
 	}
-	m := authdns.NewManager(st, sealer, func() time.Time { return time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC) })
-	cfg := authdns.Config{NS: []string{"ns1.example.net."}, Notify: []string{"192.0.2.53:53"}}
+	m := manage.NewManager(st, sealer, func() time.Time { return time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC) })
+	cfg := zone.Config{NS: []string{"ns1.example.net."}, Notify: []string{"192.0.2.53:53"}}
 	for _, name := range []string{"plain.example.", "signed.example."} {
-		if _, err := m.AddZone(ctx, authdns.ZoneSpec{Name: name, Config: cfg}); err != nil {
+		if _, err := m.AddZone(ctx, manage.ZoneSpec{Name: name, Config: cfg}); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if _, _, err := m.Sign(ctx, "signed.example.", authdns.SignOptions{SplitKeys: true}); err != nil {
+	if _, _, err := m.Sign(ctx, "signed.example.", manage.SignOptions{SplitKeys: true}); err != nil {
 		t.Fatal(err)
 	}
 	zs, err := webZones{m}.ZoneStatuses(ctx)
