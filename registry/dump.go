@@ -462,12 +462,34 @@ type poolKey struct {
 	prefix netip.Prefix
 }
 
-func (l *loader) event(action, kind string, id int64, subject string, after any) error {
+// eventChunk bounds the events a load holds before writing them, so that
+// a load of a million assignments does not hold a million events too.
+const eventChunk = 8192
+
+func (l *loader) event(ctx context.Context, action, kind string, id int64, subject string, after any) error {
 	b, err := json.Marshal(after)
 	if err != nil {
 		return err
 	}
 	l.events = append(l.events, Event{At: l.now, Actor: l.actor, Action: action, SubjectKind: kind, SubjectID: id, Subject: subject, After: b})
+	if len(l.events) >= eventChunk {
+		return l.flush(ctx)
+	}
+	return nil
+}
+
+// flush writes the events held, in few statements where the store can.
+func (l *loader) flush(ctx context.Context) error {
+	es := l.events
+	l.events = l.events[:0]
+	if bw, ok := l.tx.(BatchWriter); ok {
+		return bw.AppendEvents(ctx, es)
+	}
+	for i := range es {
+		if err := l.tx.AppendEvent(ctx, &es[i]); err != nil {
+			return err
+		}
+	}
 	return nil
 }
 
@@ -490,7 +512,7 @@ func (l *loader) load(ctx context.Context, d *Dump) error {
 		if err := tx.InsertTenant(ctx, &x); err != nil {
 			return &LoadError{t.At, fmt.Errorf("tenant %s: %w", t.Name, err)}
 		}
-		if err := l.event("tenant.import", "tenant", x.ID, x.Name, x); err != nil {
+		if err := l.event(ctx, "tenant.import", "tenant", x.ID, x.Name, x); err != nil {
 			return err
 		}
 	}
@@ -504,7 +526,7 @@ func (l *loader) load(ctx context.Context, d *Dump) error {
 			return &LoadError{g.At, fmt.Errorf("region %s: %w", g.Name, err)}
 		}
 		regions[x.Name] = x
-		if err := l.event("region.import", "region", x.ID, x.Name, x); err != nil {
+		if err := l.event(ctx, "region.import", "region", x.ID, x.Name, x); err != nil {
 			return err
 		}
 	}
@@ -541,7 +563,7 @@ func (l *loader) load(ctx context.Context, d *Dump) error {
 			return &LoadError{b.At, fmt.Errorf("block %s: %w", b.Prefix, err)}
 		}
 		blockAt[b.Prefix] = b.At
-		if err := l.event("block.import", "block", x.ID, x.Prefix.String(), x); err != nil {
+		if err := l.event(ctx, "block.import", "block", x.ID, x.Prefix.String(), x); err != nil {
 			return err
 		}
 	}
@@ -579,7 +601,7 @@ func (l *loader) load(ctx context.Context, d *Dump) error {
 		poolAt[p.Prefix] = p.At
 		pools[poolKey{g.Name, x.Prefix}] = &x
 		used[x.ID] = nil
-		if err := l.event("pool.import", "pool", x.ID, x.Prefix.String(), x); err != nil {
+		if err := l.event(ctx, "pool.import", "pool", x.ID, x.Prefix.String(), x); err != nil {
 			return err
 		}
 	}
@@ -612,7 +634,7 @@ func (l *loader) load(ctx context.Context, d *Dump) error {
 			return &LoadError{rel.At, fmt.Errorf("relocation %s: region %s has a pool %s already: %w", rel.Prefix, to.Name, p.Prefix, ErrOverlap)}
 		}
 		pools[k] = &p
-		if err := l.event("relocation.import", "relocation", x.ID, x.Prefix.String(), x); err != nil {
+		if err := l.event(ctx, "relocation.import", "relocation", x.ID, x.Prefix.String(), x); err != nil {
 			return err
 		}
 	}
@@ -624,15 +646,7 @@ func (l *loader) load(ctx context.Context, d *Dump) error {
 			return err
 		}
 	}
-	if bw, ok := tx.(BatchWriter); ok {
-		return bw.AppendEvents(ctx, l.events)
-	}
-	for i := range l.events {
-		if err := tx.AppendEvent(ctx, &l.events[i]); err != nil {
-			return err
-		}
-	}
-	return nil
+	return l.flush(ctx)
 }
 
 // from says where p, which a new record overlaps, was read: the file
@@ -720,7 +734,11 @@ func (l *loader) assignments(ctx context.Context, recs []AssignmentRecord, pools
 		}
 		used[id] = us
 	}
-	if bw, ok := tx.(BatchWriter); ok {
+	if bl, ok := tx.(BulkLoader); ok {
+		if err := bl.LoadAssignments(ctx, as); err != nil {
+			return fmt.Errorf("assignments: %w", err)
+		}
+	} else if bw, ok := tx.(BatchWriter); ok {
 		if err := bw.InsertAssignments(ctx, as); err != nil {
 			return fmt.Errorf("assignments: %w", err)
 		}
@@ -732,7 +750,7 @@ func (l *loader) assignments(ctx context.Context, recs []AssignmentRecord, pools
 		}
 	}
 	for _, a := range as {
-		if err := l.event("assignment.import", "assignment", a.ID, a.Prefix.String(), a); err != nil {
+		if err := l.event(ctx, "assignment.import", "assignment", a.ID, a.Prefix.String(), a); err != nil {
 			return err
 		}
 	}
