@@ -22,8 +22,20 @@ type ReportRow struct {
 	Assigned    prefix.Count `json:"assigned"`
 	Quarantined prefix.Count `json:"quarantined"`
 	Free        prefix.Count `json:"free"`
-	Utilization float64      `json:"utilization"` // percent
-	RatePerDay  float64      `json:"rate_per_day"`
+	// Utilization is assigned / size, a fraction from 0 to 1 (as in
+	// pool listings).
+	Utilization float64 `json:"utilization"`
+	// Unit is the prefix length the family is counted in here: IPv4 in
+	// addresses (32); IPv6 in the length most live assignments have, but
+	// no longer than /64, the subnet every host address lives in (none
+	// yet: 64). So IPv6 reads as "65,535 /64s free", never 2^80 addresses.
+	Unit int `json:"unit"`
+	// FreeUnits is how many prefixes of Unit the free space holds.
+	FreeUnits prefix.Count `json:"free_units"`
+	// RatePerDay is the allocation rate over the last RateWindow: IPv4
+	// addresses a day (runway divides free addresses by it), IPv6
+	// prefixes (assignments, of any length) a day.
+	RatePerDay float64 `json:"rate_per_day"`
 	// RunwayDays is free / rate for IPv4: nil where nothing was allocated
 	// in the window (no rate, no forecast) and for IPv6.
 	RunwayDays *float64 `json:"runway_days"`
@@ -73,9 +85,12 @@ func (r *Registry) Report(ctx context.Context, regionName string) (out []ReportR
 				if err != nil {
 					return err
 				}
+				byBits := map[int]int64{}
 				for _, u := range use {
 					live[fam] += u.Count - u.Expired
+					byBits[u.Bits] += u.Count - u.Expired
 				}
+				rows[fam].Unit = commonest(byBits, fam)
 				created, err := tx.CreatedSince(ctx, poolIDs, now.Add(-RateWindow))
 				if err != nil {
 					return err
@@ -85,10 +100,16 @@ func (r *Registry) Report(ctx context.Context, regionName string) (out []ReportR
 					width = 128
 				}
 				var n prefix.Count
+				var made int64
 				for bits, k := range created {
 					n = n.Add(prefix.Pow2(width - bits).Mul(uint64(k)))
+					made += k
 				}
-				rows[fam].RatePerDay = n.Float64() / RateWindow.Hours() * 24
+				if fam == 6 {
+					rows[fam].RatePerDay = float64(made) / RateWindow.Hours() * 24
+				} else {
+					rows[fam].RatePerDay = n.Float64() / RateWindow.Hours() * 24
+				}
 			}
 			share := 0.0
 			if t := live[4] + live[6]; t > 0 {
@@ -97,7 +118,11 @@ func (r *Registry) Report(ctx context.Context, regionName string) (out []ReportR
 			for _, fam := range []int{4, 6} {
 				row := rows[fam]
 				row.Free = row.Size.Sub(row.Assigned).Sub(row.Quarantined)
-				row.Utilization = 100 * ratio(row.Assigned, row.Size)
+				if row.Unit == 0 {
+					row.Unit = commonest(nil, fam)
+				}
+				row.FreeUnits = row.Free.Rsh(famWidth(fam) - row.Unit)
+				row.Utilization = ratio(row.Assigned, row.Size)
 				row.IPv6Share = share
 				if fam == 4 && row.RatePerDay > 0 {
 					d := row.Free.Float64() / row.RatePerDay
@@ -201,4 +226,27 @@ func (r *Registry) Relocations(ctx context.Context) (out []Relocation, err error
 		return err
 	})
 	return out, err
+}
+
+// commonest is the length most of n's assignments have (ties: the
+// shorter), no longer than /64, or /64 when there are none; IPv4 is
+// always counted in addresses.
+func commonest(n map[int]int64, family int) int {
+	if family == 4 {
+		return 32
+	}
+	best, most := 64, int64(0)
+	for bits, c := range n {
+		if c > most || (c == most && bits < best) {
+			best, most = bits, c
+		}
+	}
+	return min(best, 64)
+}
+
+func famWidth(family int) int {
+	if family == 4 {
+		return 32
+	}
+	return 128
 }

@@ -111,8 +111,10 @@ func newReportCmd(a *app) *cobra.Command {
 		Long: `Per region and address family: size, assigned, quarantined and free addresses,
 utilization, the allocation rate over the last 30 days (addresses a day), the
 runway of IPv4 in days at that rate (free / rate), and the share of the region's
-live assignments that are IPv6. IPv6 sizes beyond 2^40 print as powers of two;
---json gives exact numbers.`,
+live assignments that are IPv6. IPv6 is counted in the unit it is handed out in
+(the commonest assignment length, at most /64: "65536 /64" free) and its rate in
+prefixes a day. --json gives exact numbers: ratios as fractions from 0 to 1,
+counts above 2^53 as decimal strings, and each row's unit and free_units.`,
 		Example: `  cadastre report
   cadastre report --region us-east --json`,
 		Args: cobra.NoArgs,
@@ -143,8 +145,13 @@ func printReport(w io.Writer, rows []registry.ReportRow) error {
 		if r.RunwayDays != nil {
 			runway = fmt.Sprintf("%.1f", *r.RunwayDays)
 		}
-		out = append(out, []string{r.Region, "IPv" + strconv.Itoa(r.Family), strconv.Itoa(r.Pools), count(r.Size), count(r.Assigned), count(r.Quarantined), count(r.Free),
-			fmt.Sprintf("%.1f%%", r.Utilization), fmt.Sprintf("%.2f", r.RatePerDay), runway, fmt.Sprintf("%.0f%%", 100*r.IPv6Share)})
+		u := func(c prefix.Count) string { return inUnit(c, r.Family, r.Unit) }
+		rate := fmt.Sprintf("%.2f", r.RatePerDay)
+		if r.Family == 6 {
+			rate += " prefixes"
+		}
+		out = append(out, []string{r.Region, "IPv" + strconv.Itoa(r.Family), strconv.Itoa(r.Pools), u(r.Size), u(r.Assigned), u(r.Quarantined), u(r.Free),
+			fmt.Sprintf("%.1f%%", 100*r.Utilization), rate, runway, fmt.Sprintf("%.0f%%", 100*r.IPv6Share)})
 	}
 	return table(w, "REGION\tFAMILY\tPOOLS\tSIZE\tASSIGNED\tQUARANTINED\tFREE\tUSED\tRATE/DAY\tRUNWAY DAYS\tIPV6 SHARE", out)
 }
