@@ -342,7 +342,7 @@ func TestRelocation(t *testing.T) {
 			t.Errorf("show of a borrowed address does not say %q\n%s", w, show)
 		}
 	}
-	if pools := mustCLI(t, db, "pool", "list"); !regexp.MustCompile(`(?m)^191\.232\.0\.0/24 +borrower .*borrowed from lender\s*$`).MatchString(pools) {
+	if pools := mustCLI(t, db, "pool", "list"); !regexp.MustCompile(`(?m)^└ 191\.232\.0\.0/24 +borrower .*borrowed from lender\s*$`).MatchString(pools) {
 		t.Errorf("pool list does not show the borrowed /24\n%s", pools)
 	}
 	// The lender's /23 counts only the /24 it kept.

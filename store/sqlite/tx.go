@@ -282,15 +282,11 @@ func (t *tx) InsertAssignments(ctx context.Context, as []registry.Assignment) er
 	if len(as) == 0 {
 		return nil
 	}
-	rows, err := t.q.query(ctx, `SELECT COALESCE(MAX(id), 0) FROM assignments`)
-	last, err := one(rows, err, func(rows rowscan.Scanner) (int64, error) {
-		var v int64
-		return v, rows.Scan(&v)
-	})
+	last, room, err := t.lastAssignmentID(ctx, len(as))
 	if err != nil {
 		return err
 	}
-	if last > math.MaxInt64-int64(len(as)) {
+	if !room {
 		// SQLite would pick unused IDs at random from here on; let it.
 		for i := range as {
 			if err := t.InsertAssignment(ctx, &as[i]); err != nil {
@@ -326,6 +322,18 @@ func (t *tx) InsertAssignments(ctx context.Context, as []registry.Assignment) er
 		as = as[n:]
 	}
 	return nil
+}
+
+// lastAssignmentID is the largest assignment ID so far; room says whether
+// n more IDs follow it without overflow (else SQLite picks unused IDs at
+// random, and the caller lets it, one row at a time).
+func (t *tx) lastAssignmentID(ctx context.Context, n int) (last int64, room bool, err error) {
+	rows, err := t.q.query(ctx, `SELECT COALESCE(MAX(id), 0) FROM assignments`)
+	last, err = one(rows, err, func(rows rowscan.Scanner) (int64, error) {
+		var v int64
+		return v, rows.Scan(&v)
+	})
+	return last, last <= math.MaxInt64-int64(n), err
 }
 
 // sameButPrefix reports whether a and b differ at most in ID and prefix
@@ -659,15 +667,11 @@ func (t *tx) LoadAssignments(ctx context.Context, as []registry.Assignment) erro
 	if len(as) == 0 {
 		return nil
 	}
-	rows, err := t.q.query(ctx, `SELECT COALESCE(MAX(id), 0) FROM assignments`)
-	last, err := one(rows, err, func(rows rowscan.Scanner) (int64, error) {
-		var v int64
-		return v, rows.Scan(&v)
-	})
+	last, room, err := t.lastAssignmentID(ctx, len(as))
 	if err != nil {
 		return err
 	}
-	if last > math.MaxInt64-int64(len(as)) {
+	if !room {
 		for i := range as {
 			if err := t.InsertAssignment(ctx, &as[i]); err != nil {
 				return err
