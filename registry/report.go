@@ -3,6 +3,7 @@ package registry
 import (
 	"context"
 	"fmt"
+	"maps"
 	"net/netip"
 	"slices"
 	"time"
@@ -145,7 +146,33 @@ type Holding struct {
 	Relocation *Relocation  `json:"relocation,omitempty"`
 	Assignment *Assignment  `json:"assignment,omitempty"`
 	Past       []Assignment `json:"past,omitempty"`
-	Events     []Event      `json:"events"`
+	// Summary and Assignments answer a query that is exactly a pool:
+	// its use, and every assignment in it (live first, then past, each
+	// by address), instead of Assignment and Past; Events are then the
+	// pool's own, not each assignment's.
+	Summary     *PoolSummary `json:"summary,omitempty"`
+	Assignments []Assignment `json:"assignments,omitempty"`
+	Events      []Event      `json:"events"`
+}
+
+// PoolSummary is a pool's use at a glance: its size (less what it lent),
+// what is assigned, quarantined and free, the free space by prefix length
+// (what can still be handed out, and how large), and the units carved
+// out of it for other regions.
+type PoolSummary struct {
+	Size         prefix.Count `json:"size"`
+	Assigned     prefix.Count `json:"assigned"`
+	Quarantined  prefix.Count `json:"quarantined"`
+	Free         prefix.Count `json:"free"`
+	Utilization  float64      `json:"utilization"`
+	FreeByLength []FreeLength `json:"free_by_length"`
+	Children     []Pool       `json:"children"`
+}
+
+// FreeLength counts the free prefixes of one length.
+type FreeLength struct {
+	Bits  int   `json:"len"`
+	Count int64 `json:"count"`
 }
 
 // Show tells which block, pool, region and assignment hold p, and the
@@ -180,6 +207,12 @@ func (r *Registry) Show(ctx context.Context, p netip.Prefix) (h Holding, err err
 			return err
 		}
 		subjects := map[string][]int64{"block": {h.Block.ID}}
+		if h.Pool != nil && h.Pool.Prefix == p {
+			if err := r.summarise(ctx, tx, &h, all); err != nil {
+				return err
+			}
+			all = nil
+		}
 		for _, a := range all {
 			subjects["assignment"] = append(subjects["assignment"], a.ID)
 			if a.State != StateReleased && h.Assignment == nil {
@@ -217,6 +250,56 @@ func (r *Registry) Show(ctx context.Context, p netip.Prefix) (h Holding, err err
 		return nil
 	})
 	return h, err
+}
+
+// summarise fills h's Summary and Assignments for a query that is
+// exactly h.Pool.
+func (r *Registry) summarise(ctx context.Context, tx Tx, h *Holding, all []Assignment) error {
+	pl := *h.Pool
+	counts, err := r.usage(ctx, tx, []Pool{pl}, r.clock())
+	if err != nil {
+		return err
+	}
+	c := counts[pl.ID]
+	sum := PoolSummary{Size: c.size, Assigned: c.assigned, Quarantined: c.quarantined, Free: c.free(), Utilization: ratio(c.assigned, c.size),
+		FreeByLength: []FreeLength{}, Children: []Pool{}}
+	free, err := tx.FreeOfPool(ctx, pl.ID)
+	if err != nil {
+		return err
+	}
+	byLen := map[int]int64{}
+	for _, f := range free {
+		byLen[f.Bits()]++
+	}
+	for _, bits := range slices.Sorted(maps.Keys(byLen)) {
+		sum.FreeByLength = append(sum.FreeByLength, FreeLength{bits, byLen[bits]})
+	}
+	inside, err := tx.PoolsOverlapping(ctx, pl.Prefix)
+	if err != nil {
+		return err
+	}
+	for _, x := range inside {
+		if x.ParentID == pl.ID {
+			sum.Children = append(sum.Children, x)
+		}
+	}
+	h.Summary = &sum
+	live := func(a Assignment) int {
+		if a.State == StateReleased {
+			return 1
+		}
+		return 0
+	}
+	// Assignments of units lent out lie inside the pool but belong to
+	// the borrower's pool.
+	h.Assignments = slices.DeleteFunc(slices.Clone(all), func(a Assignment) bool { return a.PoolID != pl.ID })
+	slices.SortStableFunc(h.Assignments, func(a, b Assignment) int {
+		if d := live(a) - live(b); d != 0 {
+			return d
+		}
+		return prefix.Compare(a.Prefix, b.Prefix)
+	})
+	return nil
 }
 
 // Relocations lists every relocation, oldest first.
