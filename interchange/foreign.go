@@ -28,6 +28,7 @@ type Unmapped struct {
 	Why  string `json:"why"`
 }
 
+// String is "WHERE: WHAT: WHY", one line of the import's list.
 func (u Unmapped) String() string { return u.At + ": " + u.What + ": " + u.Why }
 
 // candidate is a prefix of a foreign export that may become a pool or an

@@ -106,7 +106,7 @@ func TestNetBoxMapping(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	got := fmt.Sprintf("blocks:")
+	got := "blocks:"
 	for _, b := range d.Blocks {
 		got += fmt.Sprintf(" %s %s %s %s;", b.Prefix, b.Source, b.Registry, b.Date)
 	}

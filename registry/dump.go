@@ -50,13 +50,6 @@ type Pos struct {
 	At string `json:"-"`
 }
 
-func (p Pos) where(what string) string {
-	if p.At == "" {
-		return what
-	}
-	return p.At + ": " + what
-}
-
 // TenantRecord is a tenant; its use is counted again from the assignments.
 type TenantRecord struct {
 	Pos
@@ -246,6 +239,7 @@ func (e *LoadError) Error() string {
 	return e.At + ": " + e.Err.Error()
 }
 
+// Unwrap gives the kind of the refusal to errors.Is.
 func (e *LoadError) Unwrap() error { return e.Err }
 
 // maxLoadErrors bounds the errors the checks of records on their own
