@@ -26,13 +26,19 @@ import (
 	"github.com/cadastre-ipam/cadastre/registry"
 )
 
-// countSchema is how an address count appears in the OpenAPI document: an
-// exact JSON integer, which may exceed 64 bits for IPv6.
+// countSchema is how an address count appears in the OpenAPI document: a
+// JSON integer up to 2^53, an exact decimal string above (IPv6 sizes).
 type countSchema struct{}
 
 // Schema implements huma.SchemaProvider.
 func (countSchema) Schema(huma.Registry) *huma.Schema {
-	return &huma.Schema{Type: huma.TypeInteger, Minimum: ptr(0.0), Description: "number of addresses, exact (may exceed 64 bits)"}
+	return &huma.Schema{
+		Description: "number of addresses, exact: an integer up to 2^53, a decimal string above (prefix.Count), so that a reader's float64 never rounds it",
+		OneOf: []*huma.Schema{
+			{Type: huma.TypeInteger, Minimum: ptr(0.0), Maximum: ptr(float64(1 << 53))},
+			{Type: huma.TypeString, Pattern: "^[0-9]+$"},
+		},
+	}
 }
 
 // geoCountSchema is how the audit's address counts appear: a JSON

@@ -169,9 +169,34 @@ func (c *Count) UnmarshalText(b []byte) error {
 	return nil
 }
 
-// MarshalJSON encodes c as an exact JSON number, never a float, so
-// 2^96 is 79228162514264337593543950336.
-func (c Count) MarshalJSON() ([]byte, error) { return []byte(c.String()), nil }
+// maxSafe is 2^53, the largest integer every JSON reader (a float64)
+// holds exactly, and the next one too.
+const maxSafe = 1 << 53
+
+// MarshalJSON encodes c as a JSON integer up to 2^53 and as its exact
+// decimal in a JSON string above, so that no reader's float64 rounds it
+// (an IPv6 /32's 2^96 is "79228162514264337593543950336"). The API, the
+// CLI's --json and the audit's geo.Count share this one convention.
+func (c Count) MarshalJSON() ([]byte, error) {
+	if v, ok := c.Uint64(); ok && v <= maxSafe {
+		return []byte(c.String()), nil
+	}
+	return []byte(`"` + c.String() + `"`), nil
+}
+
+// Rsh returns c / 2^n, rounded down: a count of addresses in prefixes
+// of n host bits (an IPv6 count in /64s is c.Rsh(64)).
+func (c Count) Rsh(n int) Count {
+	switch {
+	case n <= 0:
+		return c
+	case n >= 128:
+		return Count{}
+	case n >= 64:
+		return Count{lo: c.hi >> (n - 64)}
+	}
+	return Count{hi: c.hi >> n, lo: c.lo>>n | c.hi<<(64-n)}
+}
 
 // UnmarshalJSON accepts an exact JSON integer, or the same digits in a JSON
 // string for clients whose numbers are float64. null leaves c unchanged.

@@ -109,8 +109,23 @@ func TestCountJSON(t *testing.T) {
 		Size Count `json:"size"`
 	}
 	b, err := json.Marshal(doc{Pow2(96)})
-	if err != nil || string(b) != `{"size":79228162514264337593543950336}` {
+	if err != nil || string(b) != `{"size":"79228162514264337593543950336"}` {
 		t.Fatalf("Marshal = %s, %v", b, err)
+	}
+	// JSON's safe integers stay numbers; 2^53 + 1 is a string.
+	for c, want := range map[Count]string{Pow2(53): `9007199254740992`, Pow2(53).Add(CountOf(1)): `"9007199254740993"`, CountOf(0): `0`} {
+		if b, err := json.Marshal(c); err != nil || string(b) != want {
+			t.Errorf("Marshal(%v) = %s, %v; want %s", c, b, err, want)
+		}
+	}
+	for _, tc := range []struct {
+		c    Count
+		n    int
+		want Count
+	}{{Pow2(96), 64, Pow2(32)}, {Pow2(96), 32, Pow2(64)}, {Pow2(70).Add(CountOf(5)), 3, Pow2(67)}, {CountOf(7), 1, CountOf(3)}, {MaxCount, 128, Count{}}} {
+		if got := tc.c.Rsh(tc.n); got != tc.want {
+			t.Errorf("%v.Rsh(%d) = %v, want %v", tc.c, tc.n, got, tc.want)
+		}
 	}
 	tests := []struct {
 		name, in string

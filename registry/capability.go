@@ -66,3 +66,13 @@ type IdempotencyAssumer interface {
 type WriteDeferrer interface {
 	DeferWrites()
 }
+
+// BulkLoader is a Tx that inserts many assignments whose fields differ
+// from row to row (an import: each its own tenant, name and times) in few
+// statements, where BatchWriter shares one statement only among rows
+// alike but for their prefix.
+type BulkLoader interface {
+	// LoadAssignments inserts each of as and sets its ID, with the same
+	// result as InsertAssignment on each in turn.
+	LoadAssignments(ctx context.Context, as []Assignment) error
+}

@@ -143,43 +143,43 @@ func (r *Registry) Regions(ctx context.Context) (out []Region, err error) {
 
 var dateRE = regexp.MustCompile(`^\d{4}-\d{2}-\d{2}$`)
 
-// AddBlock records space the operator holds. Provenance is checked so that
-// the register stays true: an RIR allocation names its registry, private
-// space is private, public space is globally reachable, and no two blocks
-// overlap.
-func (r *Registry) AddBlock(ctx context.Context, b Block) (Block, error) {
+// checkBlock checks a block's prefix and provenance on their own (AddBlock
+// and Load share it), so that the register stays true: an RIR allocation
+// names its registry, private space is private, public space is globally
+// reachable.
+func (r *Registry) checkBlock(b Block) error {
 	p := b.Prefix
 	if !p.IsValid() {
-		return Block{}, invalid("block: missing prefix")
+		return invalid("block: missing prefix")
 	}
 	if p.Addr().Is4In6() {
-		return Block{}, invalid("block %s: IPv4-mapped IPv6; write the IPv4 form", p)
+		return invalid("block %s: IPv4-mapped IPv6; write the IPv4 form", p)
 	}
 	if p != p.Masked() {
-		return Block{}, invalid("block %s: host bits set (did you mean %s?)", p, p.Masked())
+		return invalid("block %s: host bits set (did you mean %s?)", p, p.Masked())
 	}
 	if err := checkTexts("counterparty", b.From, "note", b.Note, "date", b.Date, "registered country", b.RegisteredCountry); err != nil {
-		return Block{}, err
+		return err
 	}
 	if _, err := ParseSource(string(b.Source)); err != nil {
-		return Block{}, fmt.Errorf("block %s: %w: %w", p, err, ErrInvalid)
+		return fmt.Errorf("block %s: %w: %w", p, err, ErrInvalid)
 	}
 	if b.Registry != "" {
 		if _, err := ParseRegistry(b.Registry); err != nil {
-			return Block{}, fmt.Errorf("block %s: %w: %w", p, err, ErrInvalid)
+			return fmt.Errorf("block %s: %w: %w", p, err, ErrInvalid)
 		}
 	}
 	switch b.Source {
 	case SourceRIR:
 		if b.Registry == "" {
-			return Block{}, invalid("block %s: source rir needs --registry (afrinic, apnic, arin, lacnic or ripe)", p)
+			return invalid("block %s: source rir needs --registry (afrinic, apnic, arin, lacnic or ripe)", p)
 		}
 	case SourcePrivate:
 		if !prefix.IsPrivate(p) {
-			return Block{}, invalid("block %s: source private, but the prefix is not private space (RFC 1918, 100.64.0.0/10 or ULA fc00::/7)", p)
+			return invalid("block %s: source private, but the prefix is not private space (RFC 1918, 100.64.0.0/10 or ULA fc00::/7)", p)
 		}
 		if b.Registry != "" || b.RegisteredCountry != "" {
-			return Block{}, invalid("block %s: private space has no registry or registered country", p)
+			return invalid("block %s: private space has no registry or registered country", p)
 		}
 	}
 	if b.Source != SourcePrivate && !prefix.GloballyReachable(p) {
@@ -188,21 +188,31 @@ func (r *Registry) AddBlock(ctx context.Context, b Block) (Block, error) {
 			s := sp[len(sp)-1]
 			what = fmt.Sprintf("%s space (%s, %s)", s.Kind, s.Prefix, s.RFC)
 		}
-		return Block{}, invalid("block %s: source %s, but it overlaps %s that is not globally reachable", p, b.Source, what)
+		return invalid("block %s: source %s, but it overlaps %s that is not globally reachable", p, b.Source, what)
 	}
 	if b.RegisteredCountry != "" {
 		if err := iso3166.Validate(b.RegisteredCountry, ""); err != nil {
-			return Block{}, fmt.Errorf("block %s: registered country: %w: %w", p, err, ErrInvalid)
+			return fmt.Errorf("block %s: registered country: %w: %w", p, err, ErrInvalid)
 		}
 	}
 	if b.Date != "" {
 		d, err := time.Parse(time.DateOnly, b.Date)
 		if err != nil || !dateRE.MatchString(b.Date) {
-			return Block{}, invalid("block %s: date %q: must be YYYY-MM-DD", p, b.Date)
+			return invalid("block %s: date %q: must be YYYY-MM-DD", p, b.Date)
 		}
 		if d.After(r.clock()) {
-			return Block{}, invalid("block %s: date %s is in the future", p, b.Date)
+			return invalid("block %s: date %s is in the future", p, b.Date)
 		}
+	}
+	return nil
+}
+
+// AddBlock records space the operator holds, its provenance checked
+// (checkBlock) and overlapping no other block.
+func (r *Registry) AddBlock(ctx context.Context, b Block) (Block, error) {
+	p := b.Prefix
+	if err := r.checkBlock(b); err != nil {
+		return Block{}, err
 	}
 	err := r.store.Update(ctx, func(tx Tx) error {
 		over, err := tx.BlocksOverlapping(ctx, p)

@@ -3,6 +3,7 @@ package registry
 import (
 	"context"
 	"fmt"
+	"maps"
 	"net/netip"
 	"slices"
 	"time"
@@ -23,10 +24,22 @@ type ReportRow struct {
 	Quarantined prefix.Count `json:"quarantined"`
 	// Reserved counts reservations in force and addresses the pools'
 	// policies keep back (PoolUsage.Reserved).
-	Reserved    prefix.Count `json:"reserved"`
-	Free        prefix.Count `json:"free"`
-	Utilization float64      `json:"utilization"` // percent
-	RatePerDay  float64      `json:"rate_per_day"`
+	Reserved prefix.Count `json:"reserved"`
+	Free     prefix.Count `json:"free"`
+	// Utilization is assigned / size, a fraction from 0 to 1 (as in
+	// pool listings).
+	Utilization float64 `json:"utilization"`
+	// Unit is the prefix length the family is counted in here: IPv4 in
+	// addresses (32); IPv6 in the length most live assignments have, but
+	// no longer than /64, the subnet every host address lives in (none
+	// yet: 64). So IPv6 reads as "65,535 /64s free", never 2^80 addresses.
+	Unit int `json:"unit"`
+	// FreeUnits is how many prefixes of Unit the free space holds.
+	FreeUnits prefix.Count `json:"free_units"`
+	// RatePerDay is the allocation rate over the last RateWindow: IPv4
+	// addresses a day (runway divides free addresses by it), IPv6
+	// prefixes (assignments, of any length) a day.
+	RatePerDay float64 `json:"rate_per_day"`
 	// RunwayDays is free / rate for IPv4: nil where nothing was allocated
 	// in the window (no rate, no forecast) and for IPv6.
 	RunwayDays *float64 `json:"runway_days"`
@@ -77,9 +90,12 @@ func (r *Registry) Report(ctx context.Context, regionName string) (out []ReportR
 				if err != nil {
 					return err
 				}
+				byBits := map[int]int64{}
 				for _, u := range use {
 					live[fam] += u.Count - u.Expired
+					byBits[u.Bits] += u.Count - u.Expired
 				}
+				rows[fam].Unit = commonest(byBits, fam)
 				created, err := tx.CreatedSince(ctx, poolIDs, now.Add(-RateWindow))
 				if err != nil {
 					return err
@@ -89,10 +105,16 @@ func (r *Registry) Report(ctx context.Context, regionName string) (out []ReportR
 					width = 128
 				}
 				var n prefix.Count
+				var made int64
 				for bits, k := range created {
 					n = n.Add(prefix.Pow2(width - bits).Mul(uint64(k)))
+					made += k
 				}
-				rows[fam].RatePerDay = n.Float64() / RateWindow.Hours() * 24
+				if fam == 6 {
+					rows[fam].RatePerDay = float64(made) / RateWindow.Hours() * 24
+				} else {
+					rows[fam].RatePerDay = n.Float64() / RateWindow.Hours() * 24
+				}
 			}
 			share := 0.0
 			if t := live[4] + live[6]; t > 0 {
@@ -101,7 +123,11 @@ func (r *Registry) Report(ctx context.Context, regionName string) (out []ReportR
 			for _, fam := range []int{4, 6} {
 				row := rows[fam]
 				row.Free = row.Size.Sub(row.Assigned).Sub(row.Quarantined).Sub(row.Reserved)
-				row.Utilization = 100 * ratio(row.Assigned, row.Size)
+				if row.Unit == 0 {
+					row.Unit = commonest(nil, fam)
+				}
+				row.FreeUnits = row.Free.Rsh(famWidth(fam) - row.Unit)
+				row.Utilization = ratio(row.Assigned, row.Size)
 				row.IPv6Share = share
 				if fam == 4 && row.RatePerDay > 0 {
 					d := row.Free.Float64() / row.RatePerDay
@@ -124,7 +150,33 @@ type Holding struct {
 	Relocation *Relocation  `json:"relocation,omitempty"`
 	Assignment *Assignment  `json:"assignment,omitempty"`
 	Past       []Assignment `json:"past,omitempty"`
-	Events     []Event      `json:"events"`
+	// Summary and Assignments answer a query that is exactly a pool:
+	// its use, and every assignment in it (live first, then past, each
+	// by address), instead of Assignment and Past; Events are then the
+	// pool's own, not each assignment's.
+	Summary     *PoolSummary `json:"summary,omitempty"`
+	Assignments []Assignment `json:"assignments,omitempty"`
+	Events      []Event      `json:"events"`
+}
+
+// PoolSummary is a pool's use at a glance: its size (less what it lent),
+// what is assigned, quarantined and free, the free space by prefix length
+// (what can still be handed out, and how large), and the units carved
+// out of it for other regions.
+type PoolSummary struct {
+	Size         prefix.Count `json:"size"`
+	Assigned     prefix.Count `json:"assigned"`
+	Quarantined  prefix.Count `json:"quarantined"`
+	Free         prefix.Count `json:"free"`
+	Utilization  float64      `json:"utilization"`
+	FreeByLength []FreeLength `json:"free_by_length"`
+	Children     []Pool       `json:"children"`
+}
+
+// FreeLength counts the free prefixes of one length.
+type FreeLength struct {
+	Bits  int   `json:"len"`
+	Count int64 `json:"count"`
 }
 
 // Show tells which block, pool, region and assignment hold p, and the
@@ -159,6 +211,12 @@ func (r *Registry) Show(ctx context.Context, p netip.Prefix) (h Holding, err err
 			return err
 		}
 		subjects := map[string][]int64{"block": {h.Block.ID}}
+		if h.Pool != nil && h.Pool.Prefix == p {
+			if err := r.summarise(ctx, tx, &h, all); err != nil {
+				return err
+			}
+			all = nil
+		}
 		for _, a := range all {
 			subjects["assignment"] = append(subjects["assignment"], a.ID)
 			if a.State != StateReleased && h.Assignment == nil {
@@ -196,6 +254,56 @@ func (r *Registry) Show(ctx context.Context, p netip.Prefix) (h Holding, err err
 		return nil
 	})
 	return h, err
+}
+
+// summarise fills h's Summary and Assignments for a query that is
+// exactly h.Pool.
+func (r *Registry) summarise(ctx context.Context, tx Tx, h *Holding, all []Assignment) error {
+	pl := *h.Pool
+	counts, err := r.usage(ctx, tx, []Pool{pl}, r.clock())
+	if err != nil {
+		return err
+	}
+	c := counts[pl.ID]
+	sum := PoolSummary{Size: c.size, Assigned: c.assigned, Quarantined: c.quarantined, Free: c.free(), Utilization: ratio(c.assigned, c.size),
+		FreeByLength: []FreeLength{}, Children: []Pool{}}
+	free, err := tx.FreeOfPool(ctx, pl.ID)
+	if err != nil {
+		return err
+	}
+	byLen := map[int]int64{}
+	for _, f := range free {
+		byLen[f.Bits()]++
+	}
+	for _, bits := range slices.Sorted(maps.Keys(byLen)) {
+		sum.FreeByLength = append(sum.FreeByLength, FreeLength{bits, byLen[bits]})
+	}
+	inside, err := tx.PoolsOverlapping(ctx, pl.Prefix)
+	if err != nil {
+		return err
+	}
+	for _, x := range inside {
+		if x.ParentID == pl.ID {
+			sum.Children = append(sum.Children, x)
+		}
+	}
+	h.Summary = &sum
+	live := func(a Assignment) int {
+		if a.State == StateReleased {
+			return 1
+		}
+		return 0
+	}
+	// Assignments of units lent out lie inside the pool but belong to
+	// the borrower's pool.
+	h.Assignments = slices.DeleteFunc(slices.Clone(all), func(a Assignment) bool { return a.PoolID != pl.ID })
+	slices.SortStableFunc(h.Assignments, func(a, b Assignment) int {
+		if d := live(a) - live(b); d != 0 {
+			return d
+		}
+		return prefix.Compare(a.Prefix, b.Prefix)
+	})
+	return nil
 }
 
 // Relocations lists every relocation, oldest first.
@@ -241,4 +349,27 @@ func (r *Registry) Activity(ctx context.Context, regionName string, from, to tim
 		return err
 	})
 	return out, err
+}
+
+// commonest is the length most of n's assignments have (ties: the
+// shorter), no longer than /64, or /64 when there are none; IPv4 is
+// always counted in addresses.
+func commonest(n map[int]int64, family int) int {
+	if family == 4 {
+		return 32
+	}
+	best, most := 64, int64(0)
+	for bits, c := range n {
+		if c > most || (c == most && bits < best) {
+			best, most = bits, c
+		}
+	}
+	return min(best, 64)
+}
+
+func famWidth(family int) int {
+	if family == 4 {
+		return 32
+	}
+	return 128
 }

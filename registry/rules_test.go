@@ -460,8 +460,13 @@ func TestReportRateAndRunway(t *testing.T) {
 	if !near(v4.RatePerDay, rate) || v4.RunwayDays == nil || !near(*v4.RunwayDays, 244/rate) {
 		t.Fatalf("v4 rate %v runway %v, want %v and %v", v4.RatePerDay, v4.RunwayDays, rate, 244/rate)
 	}
-	if !near(v4.Utilization, 100*74.0/320) {
-		t.Fatalf("v4 utilization %v", v4.Utilization)
+	if !near(v4.Utilization, 74.0/320) {
+		t.Fatalf("v4 utilization %v, want the fraction 74/320", v4.Utilization)
+	}
+	// IPv6 counts in the unit it is handed out in, at most a /64: a
+	// /120 pool holds no whole /64.
+	if v4.Unit != 32 || v6.Unit != 64 || v6.FreeUnits.String() != "0" {
+		t.Fatalf("units: v4 /%d, v6 /%d with %v free", v4.Unit, v6.Unit, v6.FreeUnits)
 	}
 	if v6.RunwayDays != nil || !near(v6.RatePerDay, 6.0/30) {
 		t.Fatalf("v6 = %+v", v6)

@@ -50,6 +50,12 @@ func TestGolden(t *testing.T) {
 		{"region_list", [][]string{{"region", "list"}}},
 		{"block_list", [][]string{{"block", "list"}}},
 		{"pool_list", [][]string{{"pool", "list"}}},
+		{"pool_list_borrowed", [][]string{
+			{"alloc", "--region", "borrower", "--family", "4", "--count", "5", "--tenant", "acme"},
+			{"pool", "list", "--region", "lender"}, {"pool", "list", "--region", "borrower"}, {"pool", "list"},
+		}},
+		{"export", [][]string{{"export"}, {"export", "--format", "csv"}}},
+		{"show_pool", [][]string{{"show", "40.64.0.0/24", "--limit", "2"}, {"show", "2603:1000::/48"}}},
 		{"report", [][]string{{"report"}, {"report", "--region", "east"}}},
 		{"alloc", [][]string{
 			{"alloc", "--region", "east", "--family", "4", "--count", "3", "--tenant", "globex", "--resource", "vm-9"},
@@ -208,8 +214,8 @@ func TestReportJSONShape(t *testing.T) {
 	db := register(t)
 	rows := decodeList(t, mustCLI(t, db, "report", "--json"))
 	fields := map[string]string{
-		"region": "string", "family": "number", "size": "number", "assigned": "number", "quarantined": "number",
-		"free": "number", "utilization": "number", "rate_per_day": "number", "ipv6_share": "number",
+		"region": "string", "family": "number", "assigned": "number", "quarantined": "number",
+		"utilization": "number", "rate_per_day": "number", "ipv6_share": "number", "unit": "number",
 	}
 	byKey := map[string]map[string]any{}
 	for _, r := range rows {
@@ -224,6 +230,10 @@ func TestReportJSONShape(t *testing.T) {
 		if r["family"] == json.Number("4") && rate > 0 {
 			kinds(t, "IPv4 row with a rate", r, map[string]string{"runway_days": "number"})
 		}
+		// One convention: every ratio a fraction from 0 to 1.
+		if u, _ := r["utilization"].(json.Number).Float64(); u < 0 || u > 1 {
+			t.Errorf("utilization %v outside [0, 1]", u)
+		}
 		share, _ := r["ipv6_share"].(json.Number).Float64()
 		if share < 0 || share > 1 {
 			t.Errorf("ipv6_share %v outside [0, 1]", share)
@@ -234,14 +244,19 @@ func TestReportJSONShape(t *testing.T) {
 		t.Errorf("want a row per region and family (10), got %d", len(byKey))
 	}
 	full := byKey["full/4"]
-	for k, v := range map[string]string{"size": "4", "assigned": "4", "quarantined": "0", "free": "0", "utilization": "100", "runway_days": "0"} {
+	for k, v := range map[string]string{"size": "4", "assigned": "4", "quarantined": "0", "free": "0", "utilization": "1", "runway_days": "0"} {
 		if full[k] != json.Number(v) {
 			t.Errorf("full IPv4 %s = %v, want %s", k, full[k], v)
 		}
 	}
-	// An IPv6 /48 holds 2^80 addresses: the JSON number is exact.
-	if got := byKey["east/6"]["size"]; got != json.Number("1208925819614629174706176") {
-		t.Errorf("east IPv6 size = %v, want 2^80 exactly", got)
+	// An IPv6 /48 holds 2^80 addresses: above 2^53, an exact decimal
+	// string; counted in its unit, /64s, 65536 of them (a number).
+	e6 := byKey["east/6"]
+	if got := e6["size"]; got != "1208925819614629174706176" {
+		t.Errorf("east IPv6 size = %#v, want the string of 2^80", got)
+	}
+	if e6["unit"] != json.Number("64") || e6["free_units"] != json.Number("65535") {
+		t.Errorf("east IPv6 unit %v free_units %v, want 64 and 65535", e6["unit"], e6["free_units"])
 	}
 	// east holds two IPv4 assignments and one IPv6.
 	if s, _ := byKey["east/4"]["ipv6_share"].(json.Number).Float64(); s < 0.33 || s > 0.34 {
@@ -328,7 +343,7 @@ func TestRelocation(t *testing.T) {
 			t.Errorf("show of a borrowed address does not say %q\n%s", w, show)
 		}
 	}
-	if pools := mustCLI(t, db, "pool", "list"); !regexp.MustCompile(`(?m)^191\.232\.0\.0/24 +borrower .*borrowed from lender\s*$`).MatchString(pools) {
+	if pools := mustCLI(t, db, "pool", "list"); !regexp.MustCompile(`(?m)^└ 191\.232\.0\.0/24 +borrower .*borrowed from lender\s*$`).MatchString(pools) {
 		t.Errorf("pool list does not show the borrowed /24\n%s", pools)
 	}
 	// The lender's /23 counts only the /24 it kept.

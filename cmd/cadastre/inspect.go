@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -14,7 +15,8 @@ import (
 )
 
 func newShowCmd(a *app) *cobra.Command {
-	var asJSON bool
+	var asJSON, all bool
+	var limit int
 	c := &cobra.Command{
 		Use:   "show PREFIX|IP",
 		Short: "Tell which block, pool, region and assignment hold an address, and their history",
@@ -38,14 +40,24 @@ func newShowCmd(a *app) *cobra.Command {
 				h.Events = nonNil(h.Events)
 				return writeJSON(a.cfg.stdout, h)
 			}
-			return printHolding(a.cfg.stdout, h)
+			if all {
+				limit = -1
+			}
+			if limit == 0 && !all {
+				return usagef("--limit 0: give a positive number, or --all")
+			}
+			return printHolding(a.cfg.stdout, h, limit)
 		},
 	}
 	c.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	c.Flags().IntVar(&limit, "limit", 20, "show POOL: how many of its assignments to list")
+	c.Flags().BoolVar(&all, "all", false, "show POOL: list every assignment")
 	return c
 }
 
-func printHolding(out io.Writer, h registry.Holding) error {
+// printHolding prints what holds the query; for a pool, its summary and
+// up to limit of its assignments (all when limit < 0).
+func printHolding(out io.Writer, h registry.Holding, limit int) error {
 	// Every stored text is escaped on its way out (see safe).
 	w := &lineEscaper{w: out}
 	b := h.Block
@@ -78,7 +90,36 @@ func printHolding(out io.Writer, h registry.Holding) error {
 	if r := h.Relocation; r != nil {
 		fmt.Fprintf(w, "  relocation  %s moved from %s to %s on %s: %s\n", r.Prefix, r.FromRegion, r.ToRegion, day(r.CreatedAt), safe(r.Reason))
 	}
-	if as := h.Assignment; as != nil {
+	if sum := h.Summary; sum != nil {
+		fam := prefix.Family(h.Query)
+		u := func(c prefix.Count) string { return inUnit(c, fam, 64) }
+		fmt.Fprintf(w, "  size        %s  assigned %s  quarantined %s  free %s  used %.1f%%\n", u(sum.Size), u(sum.Assigned), u(sum.Quarantined), u(sum.Free), 100*sum.Utilization)
+		var free []string
+		for _, f := range sum.FreeByLength {
+			free = append(free, fmt.Sprintf("%d x /%d", f.Count, f.Bits))
+		}
+		fmt.Fprintf(w, "  free by length  %s\n", dash(strings.Join(free, ", ")))
+		for _, c := range sum.Children {
+			fmt.Fprintf(w, "  └ lent       %s  to region %s\n", c.Prefix, c.Region)
+		}
+		n := len(h.Assignments)
+		shown := h.Assignments
+		if limit >= 0 && n > limit {
+			shown = shown[:limit]
+		}
+		fmt.Fprintf(w, "assignments (%d", n)
+		if len(shown) < n {
+			fmt.Fprintf(w, ", first %d; --limit N or --all for more", len(shown))
+		}
+		fmt.Fprintln(w, "):")
+		rows := make([][]string, 0, len(shown))
+		for _, as := range shown {
+			rows = append(rows, []string{strconv.FormatInt(as.ID, 10), as.Prefix.String(), string(as.State), safe(dash(as.Tenant)), safe(dash(as.Resource)), safe(dash(as.Name))})
+		}
+		if err := table(w, "ID\tPREFIX\tSTATE\tTENANT\tRESOURCE\tNAME", rows); err != nil {
+			return err
+		}
+	} else if as := h.Assignment; as != nil {
 		fmt.Fprintf(w, "  assignment  %d  %s  %s  tenant %s  resource %s  name %s\n", as.ID, as.Prefix, as.State, safe(dash(as.Tenant)), safe(dash(as.Resource)), safe(dash(as.Name)))
 	} else {
 		fmt.Fprintln(w, "  assignment  - (free)")
@@ -111,8 +152,10 @@ func newReportCmd(a *app) *cobra.Command {
 		Long: `Per region and address family: size, assigned, quarantined and free addresses,
 utilization, the allocation rate over the last 30 days (addresses a day), the
 runway of IPv4 in days at that rate (free / rate), and the share of the region's
-live assignments that are IPv6. IPv6 sizes beyond 2^40 print as powers of two;
---json gives exact numbers.`,
+live assignments that are IPv6. IPv6 is counted in the unit it is handed out in
+(the commonest assignment length, at most /64: "65536 /64" free) and its rate in
+prefixes a day. --json gives exact numbers: ratios as fractions from 0 to 1,
+counts above 2^53 as decimal strings, and each row's unit and free_units.`,
 		Example: `  cadastre report
   cadastre report --region us-east --json`,
 		Args: cobra.NoArgs,
@@ -143,8 +186,13 @@ func printReport(w io.Writer, rows []registry.ReportRow) error {
 		if r.RunwayDays != nil {
 			runway = fmt.Sprintf("%.1f", *r.RunwayDays)
 		}
-		out = append(out, []string{r.Region, "IPv" + strconv.Itoa(r.Family), strconv.Itoa(r.Pools), count(r.Size), count(r.Assigned), count(r.Quarantined), count(r.Free),
-			fmt.Sprintf("%.1f%%", r.Utilization), fmt.Sprintf("%.2f", r.RatePerDay), runway, fmt.Sprintf("%.0f%%", 100*r.IPv6Share)})
+		u := func(c prefix.Count) string { return inUnit(c, r.Family, r.Unit) }
+		rate := fmt.Sprintf("%.2f", r.RatePerDay)
+		if r.Family == 6 {
+			rate += " prefixes"
+		}
+		out = append(out, []string{r.Region, "IPv" + strconv.Itoa(r.Family), strconv.Itoa(r.Pools), u(r.Size), u(r.Assigned), u(r.Quarantined), u(r.Free),
+			fmt.Sprintf("%.1f%%", 100*r.Utilization), rate, runway, fmt.Sprintf("%.0f%%", 100*r.IPv6Share)})
 	}
 	return table(w, "REGION\tFAMILY\tPOOLS\tSIZE\tASSIGNED\tQUARANTINED\tFREE\tUSED\tRATE/DAY\tRUNWAY DAYS\tIPV6 SHARE", out)
 }

@@ -89,6 +89,20 @@ func count(c prefix.Count) string {
 	return fmt.Sprintf("2^%.1f", math.Log2(c.Float64()))
 }
 
+// inUnit prints an IPv6 count in prefixes of /unit ("65535 /64") when it
+// holds at least one, so that IPv6 never reads as 2^80 addresses; IPv4
+// and smaller counts print as count does.
+func inUnit(c prefix.Count, family, unit int) string {
+	if family == 4 || unit <= 0 || unit >= 128 {
+		return count(c)
+	}
+	n := c.Rsh(128 - unit)
+	if n.IsZero() {
+		return count(c)
+	}
+	return count(n) + " /" + strconv.Itoa(unit)
+}
+
 func dash(s string) string {
 	if s == "" {
 		return "-"

@@ -77,3 +77,33 @@ func (p *progress) draw() {
 		}
 	}
 }
+
+// spinner says, when stderr is a terminal, that a long step without a
+// known size (an import's one transaction) is alive and how long it has
+// run. It draws nothing in pipes, logs or tests.
+func spinner(a *app, label string) func() {
+	errf, tty := a.cfg.stderr.(*os.File)
+	if !tty || !term.IsTerminal(int(errf.Fd())) {
+		return func() {}
+	}
+	stop, done := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(done)
+		t := time.NewTicker(200 * time.Millisecond)
+		defer t.Stop()
+		began := time.Now()
+		for i := 0; ; i++ {
+			fmt.Fprintf(errf, "\r%s %c %.0fs", label, `|/-\`[i%4], time.Since(began).Seconds())
+			select {
+			case <-stop:
+				fmt.Fprint(errf, "\r\033[K")
+				return
+			case <-t.C:
+			}
+		}
+	}()
+	return func() {
+		close(stop)
+		<-done
+	}
+}

@@ -264,7 +264,15 @@ of an assignment longer than a /64. --use-all hands out every address (NAT pools
 				if p.Relocation != nil {
 					from = "borrowed from " + p.Relocation.FromRegion
 				}
-				rows = append(rows, []string{p.Prefix.String(), p.Region, p.Block.String(), dash(p.Purpose), count(p.Size), count(p.Assigned), count(p.Quarantined), count(p.Free), fmt.Sprintf("%.1f%%", 100*p.Utilization), from})
+				// A unit carved out for another region sits under the
+				// pool it was lent from (pools come in address order).
+				name := p.Prefix.String()
+				if p.ParentID != 0 {
+					name = "└ " + name
+				}
+				fam := prefix.Family(p.Prefix)
+				u := func(c prefix.Count) string { return inUnit(c, fam, 64) }
+				rows = append(rows, []string{name, p.Region, p.Block.String(), dash(p.Purpose), u(p.Size), u(p.Assigned), u(p.Quarantined), u(p.Free), fmt.Sprintf("%.1f%%", 100*p.Utilization), from})
 			}
 			return table(a.cfg.stdout, "PREFIX\tREGION\tBLOCK\tPURPOSE\tSIZE\tASSIGNED\tQUARANTINED\tFREE\tUSED\tRELOCATION", rows)
 		},

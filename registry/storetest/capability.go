@@ -8,6 +8,7 @@ import (
 	"reflect"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/cadastre-ipam/cadastre/registry"
 )
@@ -163,6 +164,50 @@ func capabilities(t *testing.T, open Open) {
 		})
 		if err != nil {
 			t.Fatal(err)
+		}
+	})
+
+	run("BulkLoader: LoadAssignments stores what InsertAssignment on each would", has(probe.s, func(tx registry.Tx) bool { _, ok := tx.(registry.BulkLoader); return ok }), func(t *testing.T) {
+		f := setup(t, open)
+		var as []registry.Assignment
+		released := t0.Add(time.Hour)
+		for i := range 300 {
+			a := registry.Assignment{Prefix: mp(fmt.Sprintf("40.64.%d.%d/32", i/256, i%256)), PoolID: f.pool4.ID, Pool: f.pool4.Prefix,
+				RegionID: f.region.ID, Region: f.region.Name, Tenant: fmt.Sprint("t", i%3), Resource: fmt.Sprint("r", i), Name: fmt.Sprintf("h%d.example", i),
+				State: registry.StateAssigned, CreatedAt: t0.Add(time.Duration(i) * time.Second)}
+			if i%7 == 0 {
+				a.State, a.ReleasedAt = registry.StateReleased, &released
+			}
+			as = append(as, a)
+		}
+		err := f.s.Update(ctx, func(tx registry.Tx) error { return tx.(registry.BulkLoader).LoadAssignments(ctx, as) })
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = f.s.View(ctx, func(tx registry.Tx) error {
+			for i, a := range as {
+				if a.ID == 0 || (i > 0 && a.ID <= as[i-1].ID) {
+					t.Errorf("assignment %d: ID %d not set in order", i, a.ID)
+				}
+				got, err := tx.AssignmentByID(ctx, a.ID)
+				if err != nil {
+					return err
+				}
+				if !reflect.DeepEqual(got, a) {
+					t.Errorf("assignment %d read back %+v, loaded %+v", a.ID, got, a)
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Overlap with a live assignment is refused as InsertAssignment refuses it.
+		dup := []registry.Assignment{as[1]}
+		dup[0].ID = 0
+		err = f.s.Update(ctx, func(tx registry.Tx) error { return tx.(registry.BulkLoader).LoadAssignments(ctx, dup) })
+		if !errors.Is(err, registry.ErrOverlap) {
+			t.Errorf("loading a live assignment twice: %v, want ErrOverlap", err)
 		}
 	})
 

@@ -44,3 +44,6 @@ func TestAllocatorMatchesModel(t *testing.T) { storetest.Model(t, open) }
 // A Count batch (deferred writes here) leaves exactly what as many single
 // allocations leave.
 func TestBatchMatchesSingles(t *testing.T) { storetest.BatchMatchesSingles(t, open) }
+
+// Export, import and export again give the same bytes; bad files change nothing.
+func TestTransfer(t *testing.T) { storetest.Transfer(t, open) }

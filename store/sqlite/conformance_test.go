@@ -34,3 +34,6 @@ func TestAllocatorMatchesModel(t *testing.T) { storetest.Model(t, openStore) }
 // A Count batch (multi-row INSERTs here) leaves exactly what as many
 // single allocations leave.
 func TestBatchMatchesSingles(t *testing.T) { storetest.BatchMatchesSingles(t, openStore) }
+
+// Export, import and export again give the same bytes; bad files change nothing.
+func TestTransfer(t *testing.T) { storetest.Transfer(t, openStore) }

@@ -269,15 +269,11 @@ func (t *tx) InsertAssignments(ctx context.Context, as []registry.Assignment) er
 	if len(as) == 0 {
 		return nil
 	}
-	rows, err := t.q.query(ctx, `SELECT COALESCE(MAX(id), 0) FROM assignments`)
-	last, err := one(rows, err, func(rows rowscan.Scanner) (int64, error) {
-		var v int64
-		return v, rows.Scan(&v)
-	})
+	last, room, err := t.lastAssignmentID(ctx, len(as))
 	if err != nil {
 		return err
 	}
-	if last > math.MaxInt64-int64(len(as)) {
+	if !room {
 		// SQLite would pick unused IDs at random from here on; let it.
 		for i := range as {
 			if err := t.InsertAssignment(ctx, &as[i]); err != nil {
@@ -313,6 +309,18 @@ func (t *tx) InsertAssignments(ctx context.Context, as []registry.Assignment) er
 		as = as[n:]
 	}
 	return nil
+}
+
+// lastAssignmentID is the largest assignment ID so far; room says whether
+// n more IDs follow it without overflow (else SQLite picks unused IDs at
+// random, and the caller lets it, one row at a time).
+func (t *tx) lastAssignmentID(ctx context.Context, n int) (last int64, room bool, err error) {
+	rows, err := t.q.query(ctx, `SELECT COALESCE(MAX(id), 0) FROM assignments`)
+	last, err = one(rows, err, func(rows rowscan.Scanner) (int64, error) {
+		var v int64
+		return v, rows.Scan(&v)
+	})
+	return last, last <= math.MaxInt64-int64(n), err
 }
 
 // sameButPrefix reports whether a and b differ at most in ID and prefix
@@ -670,3 +678,46 @@ var (
 	_ registry.BatchWriter = (*tx)(nil)
 	_ registry.SpanLister  = (*tx)(nil)
 )
+
+var _ registry.BulkLoader = (*tx)(nil)
+
+// LoadAssignments inserts many assignments, each row binding all its
+// columns, maxRows rows a statement; IDs as InsertAssignments gives them.
+// The overlap trigger still checks every row.
+func (t *tx) LoadAssignments(ctx context.Context, as []registry.Assignment) error {
+	if len(as) == 0 {
+		return nil
+	}
+	last, room, err := t.lastAssignmentID(ctx, len(as))
+	if err != nil {
+		return err
+	}
+	if !room {
+		for i := range as {
+			if err := t.InsertAssignment(ctx, &as[i]); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	const cols = 14
+	args := make([]any, 0, cols*min(len(as), maxRows))
+	for len(as) > 0 {
+		n := rowsOf(min(len(as), maxRows))
+		args = args[:0]
+		for i := range as[:n] {
+			a := &as[i]
+			last++
+			a.ID = last
+			fam, first, end, bits := span(a.Prefix)
+			args = append(args, a.ID, a.PoolID, a.Prefix.String(), fam, first, end, bits, string(a.State), a.Tenant, a.Resource, a.Name,
+				micros(a.CreatedAt), optMicros(a.ReleasedAt), optMicros(a.QuarantineUntil))
+		}
+		if _, err := t.q.exec(ctx, `INSERT INTO assignments (id, pool_id, prefix, family, first, last, bits, state, tenant, resource, name, created_at, released_at, quarantine_until)
+		VALUES `+valuesList(n, cols), args...); err != nil {
+			return mapErr(err)
+		}
+		as = as[n:]
+	}
+	return nil
+}

@@ -1,0 +1,178 @@
+package main
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/spf13/cobra"
+
+	"github.com/cadastre-ipam/cadastre/interchange"
+	"github.com/cadastre-ipam/cadastre/registry"
+)
+
+func newExportCmd(a *app) *cobra.Command {
+	var format, out string
+	c := &cobra.Command{
+		Use:   "export [--format json|csv] [-o FILE]",
+		Short: "Write the whole register (tenants, regions, blocks, pools, relocations, assignments) to a file",
+		Long: `Write every object of the register, in one consistent snapshot, as JSON or CSV
+(the format is documented in interchange/README.md, versioned). Objects refer to
+each other by name and prefix, not by ID, so the file imports into any register:
+export, import into an empty register and export again gives the same bytes.`,
+		Example: `  cadastre export -o register.json
+  cadastre export --format csv -o register.csv`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			f, err := interchange.ParseFormat(format)
+			if err != nil {
+				return usageError{err}
+			}
+			reg, err := a.open(cmd.Context())
+			if err != nil {
+				return err
+			}
+			d, err := reg.Dump(cmd.Context())
+			if err != nil {
+				return err
+			}
+			if out == "" || out == "-" {
+				return interchange.Write(a.cfg.stdout, d, f)
+			}
+			// Write beside the target and rename, so a failed export
+			// never leaves half a file under the name asked for.
+			tmp, err := os.CreateTemp(dirOf(out), ".cadastre-export-*")
+			if err != nil {
+				return fmt.Errorf("export: %w", err)
+			}
+			defer os.Remove(tmp.Name())
+			if err := interchange.Write(tmp, d, f); err != nil {
+				tmp.Close()
+				return fmt.Errorf("export %s: %w", out, err)
+			}
+			if err := tmp.Close(); err != nil {
+				return fmt.Errorf("export %s: %w", out, err)
+			}
+			if err := os.Rename(tmp.Name(), out); err != nil {
+				return fmt.Errorf("export %s: %w", out, err)
+			}
+			fmt.Fprintf(a.cfg.stderr, "exported %d tenants, %d regions, %d blocks, %d pools, %d relocations, %d assignments to %s\n",
+				len(d.Tenants), len(d.Regions), len(d.Blocks), len(d.Pools), len(d.Relocations), len(d.Assignments), out)
+			return nil
+		},
+	}
+	c.Flags().StringVar(&format, "format", "json", "json or csv")
+	c.Flags().StringVarP(&out, "output", "o", "", "file to write (default: standard output)")
+	return c
+}
+
+func dirOf(path string) string {
+	for i := len(path) - 1; i >= 0; i-- {
+		if os.IsPathSeparator(path[i]) {
+			return path[:i+1]
+		}
+	}
+	return "."
+}
+
+func newImportCmd(a *app) *cobra.Command {
+	var from string
+	var dry, asJSON bool
+	var opt interchange.ForeignOptions
+	c := &cobra.Command{
+		Use:   "import FILE [--dry-run] [--from netbox|phpipam]",
+		Short: "Load a register export, or a NetBox or phpIPAM export, all or nothing",
+		Long: `Load a file made by ` + "`cadastre export`" + ` (JSON or CSV, found from its content), or with
+--from another IPAM's export, into the register in one transaction: all of it or
+nothing. Every error names its line (and JSON path); names and prefixes already in
+the register are conflicts (exit 4), unknown regions or tenants not found (exit 3),
+bad records invalid (exit 2). --dry-run checks everything as the import would and
+writes nothing.
+
+--from netbox reads one JSON object holding NetBox's REST answers under the
+endpoint names: {"aggregates": [...], "prefixes": [...], "ip-addresses": [...]}
+(each a list or a paginated answer with "results"). Aggregates become blocks
+(RIR and date_added as provenance), container or is_pool prefixes and prefixes
+holding others become pools (region: the site or region slug, else --region),
+other active prefixes assignments of their pool, active IP addresses /32 or /128
+assignments named by dns_name. --from phpipam reads phpIPAM's subnet and address
+export saved as CSV (Section, Subnet, IP Address, Hostname, Description, Owner,
+...). What cannot be mapped (VRFs, reserved space, tags, nested pools) is listed
+with its line or id, never dropped silently.`,
+		Example: `  cadastre import register.json --dry-run
+  cadastre import register.csv
+  cadastre import --from netbox netbox.json --region us-east
+  cadastre import --from phpipam phpipam.csv --region eu-west`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			name := args[0]
+			f, err := os.Open(name)
+			if err != nil {
+				return unreadable{fmt.Errorf("import %s: %w", name, err)}
+			}
+			defer f.Close()
+			r, stop := withProgress(a, "reading "+name, f)
+			var buf bytes.Buffer
+			if fi, err := f.Stat(); err == nil {
+				buf.Grow(int(fi.Size()))
+			}
+			_, err = io.Copy(&buf, r)
+			stop()
+			if err != nil {
+				return unreadable{fmt.Errorf("import %s: %w", name, err)}
+			}
+			var d registry.Dump
+			var unmapped []interchange.Unmapped
+			switch from {
+			case "":
+				d, err = interchange.Read(buf.Bytes())
+			case "netbox":
+				d, unmapped, err = interchange.ReadNetBox(buf.Bytes(), opt)
+			case "phpipam":
+				d, unmapped, err = interchange.ReadPHPIPAM(buf.Bytes(), opt)
+			default:
+				return usagef("--from %q: must be netbox or phpipam (a cadastre export needs no --from)", from)
+			}
+			if err != nil {
+				return fmt.Errorf("import %s: %w", name, err)
+			}
+			for _, u := range unmapped {
+				fmt.Fprintf(a.cfg.stderr, "%s: not imported: %s\n", name, u)
+			}
+			reg, err := a.open(cmd.Context())
+			if err != nil {
+				return err
+			}
+			stop = spinner(a, "importing "+name)
+			rep, err := reg.Load(cmd.Context(), d, registry.LoadOptions{DryRun: dry})
+			stop()
+			if err != nil {
+				return fmt.Errorf("import %s: nothing imported: %w", name, err)
+			}
+			if asJSON {
+				return writeJSON(a.cfg.stdout, struct {
+					registry.LoadReport
+					Unmapped []interchange.Unmapped `json:"unmapped"`
+				}{rep, nonNil(unmapped)})
+			}
+			verb := "imported"
+			if dry {
+				verb = "would import (dry run, nothing written)"
+			}
+			fmt.Fprintf(a.cfg.stdout, "%s %d tenants, %d regions, %d blocks, %d pools, %d relocations, %d assignments from %s",
+				verb, rep.Tenants, rep.Regions, rep.Blocks, rep.Pools, rep.Relocations, rep.Assignments, name)
+			if len(unmapped) > 0 {
+				fmt.Fprintf(a.cfg.stdout, "; %d items not mapped (listed above)", len(unmapped))
+			}
+			fmt.Fprintln(a.cfg.stdout)
+			return nil
+		},
+	}
+	c.Flags().BoolVar(&dry, "dry-run", false, "check everything, write nothing")
+	c.Flags().StringVar(&from, "from", "", "read another IPAM's export: netbox (REST JSON) or phpipam (CSV)")
+	c.Flags().StringVar(&opt.Region, "region", "", "with --from: region of the pools that name no site or region (phpIPAM: instead of the section)")
+	c.Flags().StringVar(&opt.TopLevel, "top-level", "", "with --from netbox: what an active prefix outside every pool becomes: pool, or skip (listed)")
+	c.Flags().BoolVar(&asJSON, "json", false, "print the report (counts and unmapped items) as JSON")
+	return c
+}

@@ -1,0 +1,187 @@
+package interchange
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"net/netip"
+	"os"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/cadastre-ipam/cadastre/location"
+	"github.com/cadastre-ipam/cadastre/registry"
+)
+
+func small() registry.Dump {
+	t0 := time.Date(2026, 1, 2, 3, 4, 5, 600, time.UTC)
+	rel := t0.Add(time.Hour)
+	max4 := int64(64)
+	return registry.Dump{Format: registry.DumpFormat, Version: registry.DumpVersion,
+		Tenants: []registry.TenantRecord{{Name: "acme", Names: []string{"acme.example."}, MaxIPv4: &max4, Note: "ACME, \"Corp\"", CreatedAt: t0}},
+		Regions: []registry.RegionRecord{{Name: "east", Location: location.Location{Country: "US", Subdivision: "US-VA", City: "Ashburn"}, BorrowBits: 24, CreatedAt: t0},
+			{Name: "west", Location: location.Location{Country: "US"}, Borrow: registry.BorrowPolicy{From: []string{"east"}}, BorrowBits: 26, CreatedAt: t0}},
+		Blocks: []registry.BlockRecord{{Prefix: netip.MustParsePrefix("40.64.0.0/22"), Source: registry.SourceTransfer, Registry: "arin", From: "Nortel, Inc", Price: &registry.Money{Cents: 750000050, Currency: "USD"}, Date: "2011-03-23", CreatedAt: t0}},
+		Pools:  []registry.PoolRecord{{Prefix: netip.MustParsePrefix("40.64.0.0/24"), Region: "east", Purpose: "vms", CreatedAt: t0}},
+		Relocations: []registry.RelocationRecord{{Prefix: netip.MustParsePrefix("40.64.0.192/26"), FromPool: netip.MustParsePrefix("40.64.0.0/24"), FromRegion: "east", ToRegion: "west", Reason: "ran dry", CreatedAt: t0}},
+		Assignments: []registry.AssignmentRecord{
+			{Prefix: netip.MustParsePrefix("40.64.0.1/32"), Pool: netip.MustParsePrefix("40.64.0.0/24"), Region: "east", State: registry.StateAssigned, Tenant: "acme", Resource: "vm 1", Name: "www.acme.example", CreatedAt: t0},
+			{Prefix: netip.MustParsePrefix("40.64.0.2/32"), Pool: netip.MustParsePrefix("40.64.0.0/24"), Region: "east", State: registry.StateQuarantined, CreatedAt: t0, ReleasedAt: &rel, QuarantineUntil: &rel},
+		},
+	}
+}
+
+// Writing, reading and writing again gives the same bytes and records, in
+// both formats.
+func TestRoundTrip(t *testing.T) {
+	for _, f := range []Format{JSON, CSV} {
+		t.Run(string(f), func(t *testing.T) {
+			var b1, b2 bytes.Buffer
+			if err := Write(&b1, small(), f); err != nil {
+				t.Fatal(err)
+			}
+			d, err := Read(b1.Bytes())
+			if err != nil {
+				t.Fatalf("read: %v\n%s", err, b1.String())
+			}
+			if err := Write(&b2, d, f); err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(b1.Bytes(), b2.Bytes()) {
+				t.Fatalf("second write differs:\n%s\n---\n%s", b1.String(), b2.String())
+			}
+			want := small()
+			for _, r := range []*[]registry.AssignmentRecord{&d.Assignments} {
+				for i := range *r {
+					if (*r)[i].At == "" {
+						t.Errorf("assignment %d: no position", i)
+					}
+					(*r)[i].At = ""
+				}
+			}
+			if !reflect.DeepEqual(d.Assignments, want.Assignments) {
+				t.Errorf("assignments read back %+v, want %+v", d.Assignments, want.Assignments)
+			}
+		})
+	}
+}
+
+// Bad files are refused with the line (and JSON path) of the fault.
+func TestReadErrorsNameTheLine(t *testing.T) {
+	var js, cs bytes.Buffer
+	Write(&js, small(), JSON)
+	Write(&cs, small(), CSV)
+	for _, c := range []struct{ name, in, says string }{
+		{"JSON syntax", strings.Replace(js.String(), `"vms",`, `"vms"`, 1), "line 15 ($.pools[0])"},
+		{"JSON wrong type", strings.Replace(js.String(), `"borrow_unit":26`, `"borrow_unit":true`, 1), "line 9 ($.regions[1]): region: field borrow_unit: bool where int is wanted"},
+		{"JSON unknown field", strings.Replace(js.String(), `"purpose":"vms"`, `"purpose":"vms","colour":"red"`, 1), `line 15 ($.pools[0]): pool: json: unknown field "colour"`},
+		{"JSON key twice", strings.Replace(js.String(), `"version": 1,`, `"version": 1, "version": 1,`, 1), "key given twice"},
+		{"CSV bad prefix", strings.Replace(cs.String(), "pool,40.64.0.0/24", "pool,40.64.0.0/33", 1), "line 10: pool: column prefix"},
+		{"CSV record before its header", strings.Replace(cs.String(), "#pool,", "#poolx,", 1), "line 9"},
+		{"CSV unknown column", strings.Replace(cs.String(), "#pool,prefix,region", "#pool,prefix,colour", 1), `pool has no column "colour"`},
+		{"CSV too many fields", strings.Replace(cs.String(), "pool,40.64.0.0/24,east,vms,", "pool,40.64.0.0/24,east,vms,x,", 1), "line 10"},
+		{"CSV later version", strings.Replace(cs.String(), "cadastre-register,1", "cadastre-register,2", 1), "line 1: version 2"},
+		{"not a dump", "hello,1\n", `line 1: format "hello"`},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := Read([]byte(c.in))
+			if err == nil || !errors.Is(err, registry.ErrInvalid) || !strings.Contains(err.Error(), c.says) {
+				t.Fatalf("error %v, want ErrInvalid saying %q", err, c.says)
+			}
+		})
+	}
+}
+
+// NetBox: aggregates become blocks with their RIR and date, containers
+// and is_pool prefixes pools (region: site or region scope), leaves and
+// addresses assignments of the pool holding them; the rest is listed.
+func TestNetBoxMapping(t *testing.T) {
+	data, err := os.ReadFile("testdata/netbox_small.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, un, err := ReadNetBox(data, ForeignOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := "blocks:"
+	for _, b := range d.Blocks {
+		got += fmt.Sprintf(" %s %s %s %s;", b.Prefix, b.Source, b.Registry, b.Date)
+	}
+	got += "\npools:"
+	for _, p := range d.Pools {
+		got += fmt.Sprintf(" %s %s;", p.Prefix, p.Region)
+	}
+	got += "\nassignments:"
+	for _, a := range d.Assignments {
+		got += fmt.Sprintf(" %s in %s tenant=%s name=%s resource=%s;", a.Prefix, a.Pool, a.Tenant, a.Name, a.Resource)
+	}
+	got += "\nunmapped:\n"
+	for _, u := range un {
+		got += u.String() + "\n"
+	}
+	want := `blocks: 40.64.0.0/16 rir arin 2014-03-01; 10.0.0.0/8 private  ;
+pools: 40.64.0.0/20 us-east; 40.64.16.0/20 eu-west;
+assignments: 40.64.1.0/24 in 40.64.0.0/20 tenant=acme name= resource=web; 40.64.2.1/32 in 40.64.0.0/20 tenant=acme name=gw.acme.example resource=; 40.64.16.6/32 in 40.64.16.0/20 tenant= name= resource=;
+unmapped:
+line 4 ($.aggregates.results[1]) id 2: aggregate 10.0.0.0/8: tags lab: tags are not supported by this version
+line 5 ($.aggregates.results[2]) id 3: aggregate 100.64.0.0/10: RIR "Carrier" is none of AFRINIC, APNIC, ARIN, LACNIC, RIPE NCC, nor private
+line 11 ($.prefixes[3]) id 13: prefix 40.64.3.0/24: reserved: reservations are not supported by this version
+line 12 ($.prefixes[4]) id 14: prefix 10.1.0.0/16: in VRF blue: spaces (VRFs) are not supported by this version
+line 13 ($.prefixes[5]) id 15: prefix 40.64.16.0/20: tags gold: tags are not supported by this version
+line 17 ($.ip-addresses[1]) id 101: address 40.64.16.5: status "dhcp": only active addresses are mapped
+line 18 ($.ip-addresses[2]) id 102: address 40.64.16.6: DNS name "Bad_Name": name "bad_name": label "bad_name": only lower-case letters, digits and hyphens; imported without a name
+$.sites: sites: NetBox objects of this kind are not mapped
+line 10 ($.prefixes[2]) id 12: pool 40.64.2.0/24: nested in pool 40.64.0.0/20: child pools are not supported by this version; what it holds goes to 40.64.0.0/20
+line 19 ($.ip-addresses[3]) id 103: address 192.0.2.1: outside every pool of the file
+`
+	if got != want {
+		t.Errorf("mapping:\n%s\nwant:\n%s", got, want)
+	}
+	// An active prefix outside every pool is ambiguous unless a flag says.
+	amb := []byte(`{"prefixes": [{"id": 5, "prefix": "40.64.9.0/24", "status": {"value": "active"}}]}`)
+	if _, _, err := ReadNetBox(amb, ForeignOptions{}); !errors.Is(err, registry.ErrInvalid) || !strings.Contains(err.Error(), "--top-level") || !strings.Contains(err.Error(), "id 5") {
+		t.Errorf("ambiguous top-level prefix: %v", err)
+	}
+	if d, _, err := ReadNetBox(amb, ForeignOptions{TopLevel: "pool", Region: "east"}); err != nil || len(d.Pools) != 1 || d.Pools[0].Region != "east" {
+		t.Errorf("--top-level pool --region east: %+v %v", d.Pools, err)
+	}
+	// A status of the wrong type names its line and field.
+	bad := []byte("{\"prefixes\": [\n{\"id\": 5, \"prefix\": \"40.64.9.0/24\", \"status\": 3}]}")
+	if _, _, err := ReadNetBox(bad, ForeignOptions{}); !errors.Is(err, registry.ErrInvalid) || !strings.Contains(err.Error(), "line 2 ($.prefixes[0])") {
+		t.Errorf("status of the wrong type: %v", err)
+	}
+}
+
+func TestPHPIPAMMapping(t *testing.T) {
+	data, err := os.ReadFile("testdata/phpipam_small.csv")
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, un, err := ReadPHPIPAM(data, ForeignOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(d.Pools) != 1 || d.Pools[0].Prefix.String() != "40.64.0.0/24" || d.Pools[0].Region != "customers" || d.Pools[0].At != "line 2" {
+		t.Errorf("pools %+v", d.Pools)
+	}
+	if len(d.Assignments) != 1 || d.Assignments[0].Prefix.String() != "40.64.0.10/32" || d.Assignments[0].Name != "www.acme.example" || d.Assignments[0].Tenant != "acme" {
+		t.Errorf("assignments %+v", d.Assignments)
+	}
+	var got []string
+	for _, u := range un {
+		got = append(got, u.String())
+	}
+	want := []string{`line 1: column "MAC": not mapped`,
+		"line 4: address 40.64.0.1: a gateway: reservations are not supported by this version",
+		`line 5: address 40.64.0.50: state "DHCP": only used addresses are mapped (reservations are not supported by this version)`,
+		"line 6: 10.9.0.0/16: in VRF blue: spaces (VRFs) are not supported by this version"}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("unmapped:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	if _, _, err := ReadPHPIPAM([]byte(`{"prefixes": []}`), ForeignOptions{}); !errors.Is(err, registry.ErrInvalid) || !strings.Contains(err.Error(), "JSON") {
+		t.Errorf("JSON given to --from phpipam: %v", err)
+	}
+}

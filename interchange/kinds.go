@@ -1,0 +1,230 @@
+package interchange
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/netip"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/cadastre-ipam/cadastre/registry"
+)
+
+// kinds are the record kinds of a dump, in the order they are written and
+// loaded. Adding a kind is one entry here (with a list in registry.Dump)
+// and one function binding its CSV columns; JSON follows the record's
+// struct tags.
+var kinds = []kind{
+	kindOf("tenant", "tenants", func(d *registry.Dump) *[]registry.TenantRecord { return &d.Tenants }, tenantColumns),
+	kindOf("region", "regions", func(d *registry.Dump) *[]registry.RegionRecord { return &d.Regions }, regionColumns),
+	kindOf("block", "blocks", func(d *registry.Dump) *[]registry.BlockRecord { return &d.Blocks }, blockColumns),
+	kindOf("pool", "pools", func(d *registry.Dump) *[]registry.PoolRecord { return &d.Pools }, poolColumns),
+	kindOf("relocation", "relocations", func(d *registry.Dump) *[]registry.RelocationRecord { return &d.Relocations }, relocationColumns),
+	kindOf("assignment", "assignments", func(d *registry.Dump) *[]registry.AssignmentRecord { return &d.Assignments }, assignmentColumns),
+}
+
+func tenantColumns(t *registry.TenantRecord) []column {
+	return []column{text("name", &t.Name), list("names", &t.Names), optInt("max_ipv4", &t.MaxIPv4), optInt("max_ipv6", &t.MaxIPv6),
+		text("note", &t.Note), at("created_at", &t.CreatedAt)}
+}
+
+func regionColumns(g *registry.RegionRecord) []column {
+	return []column{text("name", &g.Name), text("country", &g.Location.Country), text("subdivision", &g.Location.Subdivision),
+		text("city", &g.Location.City), textual("borrow_from", &g.Borrow), integer("borrow_unit", &g.BorrowBits), at("created_at", &g.CreatedAt)}
+}
+
+func blockColumns(b *registry.BlockRecord) []column {
+	return []column{pfx("prefix", &b.Prefix), text("source", (*string)(&b.Source)), text("registry", &b.Registry),
+		text("registered_country", &b.RegisteredCountry), text("from", &b.From), money("price", &b.Price), text("date", &b.Date),
+		text("note", &b.Note), at("created_at", &b.CreatedAt)}
+}
+
+func poolColumns(p *registry.PoolRecord) []column {
+	return []column{pfx("prefix", &p.Prefix), text("region", &p.Region), text("purpose", &p.Purpose), at("created_at", &p.CreatedAt)}
+}
+
+func relocationColumns(r *registry.RelocationRecord) []column {
+	return []column{pfx("prefix", &r.Prefix), pfx("from_pool", &r.FromPool), text("from_region", &r.FromRegion),
+		text("to_region", &r.ToRegion), text("reason", &r.Reason), at("created_at", &r.CreatedAt)}
+}
+
+func assignmentColumns(a *registry.AssignmentRecord) []column {
+	return []column{pfx("prefix", &a.Prefix), pfx("pool", &a.Pool), text("region", &a.Region), text("state", (*string)(&a.State)),
+		text("tenant", &a.Tenant), text("resource", &a.Resource), text("name", &a.Name), at("created_at", &a.CreatedAt),
+		optAt("released_at", &a.ReleasedAt), optAt("quarantine_until", &a.QuarantineUntil)}
+}
+
+// kind is what the codecs need of one record kind.
+type kind struct {
+	name, list string
+	len        func(*registry.Dump) int
+	record     func(*registry.Dump, int) any
+	decode     func(*json.Decoder, *registry.Dump, string) error
+	add        func(*registry.Dump) int
+	setAt      func(*registry.Dump, int, string)
+	// columns binds the CSV columns of record i (of a zero record when
+	// i < 0, for the names).
+	columns func(*registry.Dump, int) []column
+}
+
+// positioned is a pointer to a record, which says where it was read.
+type positioned[T any] interface {
+	*T
+	SetAt(string)
+}
+
+func kindOf[T any, P positioned[T]](name, list string, slice func(*registry.Dump) *[]T, cols func(*T) []column) kind {
+	return kind{
+		name: name, list: list,
+		len:    func(d *registry.Dump) int { return len(*slice(d)) },
+		record: func(d *registry.Dump, i int) any { return &(*slice(d))[i] },
+		decode: func(dec *json.Decoder, d *registry.Dump, at string) error {
+			var r T
+			if err := dec.Decode(&r); err != nil {
+				return err
+			}
+			P(&r).SetAt(at)
+			s := slice(d)
+			*s = append(*s, r)
+			return nil
+		},
+		add: func(d *registry.Dump) int {
+			s := slice(d)
+			var zero T
+			*s = append(*s, zero)
+			return len(*s) - 1
+		},
+		setAt: func(d *registry.Dump, i int, at string) { P(&(*slice(d))[i]).SetAt(at) },
+		columns: func(d *registry.Dump, i int) []column {
+			if i < 0 {
+				var zero T
+				return cols(&zero)
+			}
+			return cols(&(*slice(d))[i])
+		},
+	}
+}
+
+// column binds one CSV column to a field of a record.
+type column struct {
+	name string
+	get  func() string
+	set  func(string) error
+}
+
+func text(name string, v *string) column {
+	return column{name, func() string { return *v }, func(s string) error { *v = s; return nil }}
+}
+
+// list is a space-separated list (DNS suffixes have no spaces).
+func list(name string, v *[]string) column {
+	return column{name, func() string { return strings.Join(*v, " ") }, func(s string) error { *v = strings.Fields(s); return nil }}
+}
+
+func integer(name string, v *int) column {
+	return column{name, func() string { return strconv.Itoa(*v) }, func(s string) error {
+		n, err := strconv.Atoi(s)
+		if err != nil {
+			return fmt.Errorf("%q: not a whole number", s)
+		}
+		*v = n
+		return nil
+	}}
+}
+
+func optInt(name string, v **int64) column {
+	return column{name, func() string {
+		if *v == nil {
+			return ""
+		}
+		return strconv.FormatInt(**v, 10)
+	}, func(s string) error {
+		n, err := strconv.ParseInt(s, 10, 64)
+		if err != nil {
+			return fmt.Errorf("%q: not a whole number", s)
+		}
+		*v = &n
+		return nil
+	}}
+}
+
+func pfx(name string, v *netip.Prefix) column {
+	return column{name, func() string {
+		if !v.IsValid() {
+			return ""
+		}
+		return v.String()
+	}, func(s string) error {
+		p, err := netip.ParsePrefix(s)
+		if err != nil {
+			return fmt.Errorf("%q: not a prefix", s)
+		}
+		*v = p
+		return nil
+	}}
+}
+
+func at(name string, v *time.Time) column {
+	return column{name, func() string {
+		if v.IsZero() {
+			return ""
+		}
+		return v.Format(time.RFC3339Nano)
+	}, func(s string) error {
+		t, err := time.Parse(time.RFC3339Nano, s)
+		if err != nil {
+			return fmt.Errorf("%q: not a time (RFC 3339, such as 2026-01-02T15:04:05Z)", s)
+		}
+		*v = t
+		return nil
+	}}
+}
+
+func optAt(name string, v **time.Time) column {
+	var t time.Time
+	c := at(name, &t)
+	return column{name, func() string {
+		if *v == nil {
+			return ""
+		}
+		t = **v
+		return c.get()
+	}, func(s string) error {
+		if err := c.set(s); err != nil {
+			return err
+		}
+		x := t
+		*v = &x
+		return nil
+	}}
+}
+
+// textual is a value with a text form (a borrow policy).
+func textual(name string, v interface {
+	MarshalText() ([]byte, error)
+	UnmarshalText([]byte) error
+}) column {
+	return column{name, func() string { b, _ := v.MarshalText(); return string(b) }, func(s string) error { return v.UnmarshalText([]byte(s)) }}
+}
+
+// money is "7500000.00 USD".
+func money(name string, v **registry.Money) column {
+	return column{name, func() string {
+		if *v == nil {
+			return ""
+		}
+		return (*v).String()
+	}, func(s string) error {
+		amount, cur, ok := strings.Cut(s, " ")
+		if !ok {
+			return fmt.Errorf("%q: write an amount and its currency, such as 7500000.00 USD", s)
+		}
+		m, err := registry.ParseMoney(amount, cur)
+		if err != nil {
+			return err
+		}
+		*v = &m
+		return nil
+	}}
+}

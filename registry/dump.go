@@ -1,0 +1,805 @@
+package registry
+
+import (
+	"cmp"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"maps"
+	"net/netip"
+	"slices"
+	"time"
+
+	"github.com/cadastre-ipam/cadastre/location"
+	"github.com/cadastre-ipam/cadastre/prefix"
+)
+
+// DumpFormat names the register's interchange format, DumpVersion its
+// version. A reader refuses another format or a later version.
+const (
+	DumpFormat  = "cadastre-register"
+	DumpVersion = 1
+)
+
+// Dump is the whole register as plain records that refer to each other by
+// name and prefix, never by ID, so that it loads into any register, empty
+// or not. Its kinds come in the order Load writes them: what a record
+// refers to comes before it. The interchange package reads and writes it
+// as JSON and CSV (docs in interchange/README.md).
+//
+// Version 1 has places, not yet filled, for the kinds issue 12 adds: a
+// "spaces" list before blocks (and a block's space), "reservations" after
+// pools, "tags" on every record, and child pools as pools naming the
+// assignment they are made of. A reader of version 1 refuses a file that
+// uses them rather than drop them.
+type Dump struct {
+	Format      string             `json:"format"`
+	Version     int                `json:"version"`
+	Tenants     []TenantRecord     `json:"tenants"`
+	Regions     []RegionRecord     `json:"regions"`
+	Blocks      []BlockRecord      `json:"blocks"`
+	Pools       []PoolRecord       `json:"pools"`
+	Relocations []RelocationRecord `json:"relocations"`
+	Assignments []AssignmentRecord `json:"assignments"`
+}
+
+// Pos says where a record was read (a line, a JSON path), for errors.
+// It is not written.
+type Pos struct {
+	At string `json:"-"`
+}
+
+// TenantRecord is a tenant; its use is counted again from the assignments.
+type TenantRecord struct {
+	Pos
+	Name      string    `json:"name"`
+	Names     []string  `json:"names"`
+	MaxIPv4   *int64    `json:"max_ipv4,omitempty"`
+	MaxIPv6   *int64    `json:"max_ipv6,omitempty"`
+	Note      string    `json:"note,omitempty"`
+	CreatedAt time.Time `json:"created_at"`
+}
+
+// RegionRecord is a region.
+type RegionRecord struct {
+	Pos
+	Name       string            `json:"name"`
+	Location   location.Location `json:"location"`
+	Borrow     BorrowPolicy      `json:"borrow_from"`
+	BorrowBits int               `json:"borrow_unit"`
+	CreatedAt  time.Time         `json:"created_at"`
+}
+
+// BlockRecord is a block with its provenance.
+type BlockRecord struct {
+	Pos
+	Prefix            netip.Prefix `json:"prefix"`
+	Source            Source       `json:"source"`
+	Registry          string       `json:"registry,omitempty"`
+	RegisteredCountry string       `json:"registered_country,omitempty"`
+	From              string       `json:"from,omitempty"`
+	Price             *Money       `json:"price,omitempty"`
+	Date              string       `json:"date,omitempty"`
+	Note              string       `json:"note,omitempty"`
+	CreatedAt         time.Time    `json:"created_at"`
+}
+
+// PoolRecord is a pool a region was given (relocated pools come from
+// their RelocationRecord).
+type PoolRecord struct {
+	Pos
+	Prefix    netip.Prefix `json:"prefix"`
+	Region    string       `json:"region"`
+	Purpose   string       `json:"purpose,omitempty"`
+	CreatedAt time.Time    `json:"created_at"`
+}
+
+// RelocationRecord is a relocation and the borrower's pool made of it.
+// FromPool is the lender's pool it was carved from.
+type RelocationRecord struct {
+	Pos
+	Prefix     netip.Prefix `json:"prefix"`
+	FromPool   netip.Prefix `json:"from_pool"`
+	FromRegion string       `json:"from_region"`
+	ToRegion   string       `json:"to_region"`
+	Reason     string       `json:"reason"`
+	CreatedAt  time.Time    `json:"created_at"`
+}
+
+// AssignmentRecord is an assignment, live or past. Pool and Region name
+// the pool it came from (a relocated unit has its lender's prefix in
+// another region).
+type AssignmentRecord struct {
+	Pos
+	Prefix          netip.Prefix `json:"prefix"`
+	Pool            netip.Prefix `json:"pool"`
+	Region          string       `json:"region"`
+	State           State        `json:"state"`
+	Tenant          string       `json:"tenant,omitempty"`
+	Resource        string       `json:"resource,omitempty"`
+	Name            string       `json:"name,omitempty"`
+	CreatedAt       time.Time    `json:"created_at"`
+	ReleasedAt      *time.Time   `json:"released_at,omitempty"`
+	QuarantineUntil *time.Time   `json:"quarantine_until,omitempty"`
+}
+
+// Dump reads the whole register in one snapshot. Records are in a fixed
+// order (tenants and regions by name, blocks and pools by address,
+// relocations and assignments as they were made), so that dumping a
+// register loaded from a dump gives the same dump.
+func (r *Registry) Dump(ctx context.Context) (Dump, error) {
+	d := Dump{Format: DumpFormat, Version: DumpVersion}
+	err := r.store.View(ctx, func(tx Tx) error {
+		tenants, err := tx.Tenants(ctx)
+		if err != nil {
+			return err
+		}
+		d.Tenants = make([]TenantRecord, 0, len(tenants))
+		for _, t := range tenants {
+			d.Tenants = append(d.Tenants, TenantRecord{Name: t.Name, Names: nonNilStrings(t.Names), MaxIPv4: t.MaxIPv4, MaxIPv6: t.MaxIPv6, Note: t.Note, CreatedAt: t.CreatedAt.UTC()})
+		}
+		regions, err := tx.Regions(ctx)
+		if err != nil {
+			return err
+		}
+		d.Regions = make([]RegionRecord, 0, len(regions))
+		for _, g := range regions {
+			d.Regions = append(d.Regions, RegionRecord{Name: g.Name, Location: g.Location, Borrow: g.Borrow, BorrowBits: g.BorrowBits, CreatedAt: g.CreatedAt.UTC()})
+		}
+		blocks, err := tx.Blocks(ctx)
+		if err != nil {
+			return err
+		}
+		d.Blocks = make([]BlockRecord, 0, len(blocks))
+		for _, b := range blocks {
+			d.Blocks = append(d.Blocks, BlockRecord{Prefix: b.Prefix, Source: b.Source, Registry: b.Registry, RegisteredCountry: b.RegisteredCountry,
+				From: b.From, Price: b.Price, Date: b.Date, Note: b.Note, CreatedAt: b.CreatedAt.UTC()})
+		}
+		pools, err := tx.Pools(ctx, PoolFilter{})
+		if err != nil {
+			return err
+		}
+		byID := make(map[int64]Pool, len(pools))
+		d.Pools = make([]PoolRecord, 0, len(pools))
+		for _, p := range pools {
+			byID[p.ID] = p
+			if p.Relocation == nil {
+				d.Pools = append(d.Pools, PoolRecord{Prefix: p.Prefix, Region: p.Region, Purpose: p.Purpose, CreatedAt: p.CreatedAt.UTC()})
+			}
+		}
+		rels, err := tx.Relocations(ctx)
+		if err != nil {
+			return err
+		}
+		d.Relocations = make([]RelocationRecord, 0, len(rels))
+		for _, x := range rels {
+			d.Relocations = append(d.Relocations, RelocationRecord{Prefix: x.Prefix, FromPool: byID[x.FromPoolID].Prefix, FromRegion: x.FromRegion,
+				ToRegion: x.ToRegion, Reason: x.Reason, CreatedAt: x.CreatedAt.UTC()})
+		}
+		as, err := tx.Assignments(ctx, AssignmentFilter{})
+		if err != nil {
+			return err
+		}
+		d.Assignments = make([]AssignmentRecord, 0, len(as))
+		for _, a := range as {
+			d.Assignments = append(d.Assignments, AssignmentRecord{Prefix: a.Prefix, Pool: a.Pool, Region: a.Region, State: a.State,
+				Tenant: a.Tenant, Resource: a.Resource, Name: a.Name, CreatedAt: a.CreatedAt.UTC(), ReleasedAt: utcPtr(a.ReleasedAt), QuarantineUntil: utcPtr(a.QuarantineUntil)})
+		}
+		return nil
+	})
+	return d, err
+}
+
+func nonNilStrings(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}
+
+func utcPtr(t *time.Time) *time.Time {
+	if t == nil {
+		return nil
+	}
+	u := t.UTC()
+	return &u
+}
+
+// LoadOptions says how Load writes.
+type LoadOptions struct {
+	// DryRun checks everything against the register, as a load would,
+	// and writes nothing.
+	DryRun bool
+}
+
+// LoadReport counts what a load wrote (or, dry, would write).
+type LoadReport struct {
+	DryRun      bool `json:"dry_run"`
+	Tenants     int  `json:"tenants"`
+	Regions     int  `json:"regions"`
+	Blocks      int  `json:"blocks"`
+	Pools       int  `json:"pools"`
+	Relocations int  `json:"relocations"`
+	Assignments int  `json:"assignments"`
+}
+
+// LoadError is one bad record of a dump: where it was read and why it is
+// refused. errors.Is sees through it to the kind (ErrInvalid, ErrExists,
+// ErrOverlap, ErrNotFound).
+type LoadError struct {
+	At  string
+	Err error
+}
+
+func (e *LoadError) Error() string {
+	if e.At == "" {
+		return e.Err.Error()
+	}
+	return e.At + ": " + e.Err.Error()
+}
+
+// Unwrap gives the kind of the refusal to errors.Is.
+func (e *LoadError) Unwrap() error { return e.Err }
+
+// maxLoadErrors bounds the errors the checks of records on their own
+// report at once: enough to fix a file in a few rounds, not a flood.
+const maxLoadErrors = 50
+
+var errDryRun = errors.New("dry run")
+
+// Load writes a dump into the register in one transaction: all of it or
+// nothing. Each record is checked as the verb that makes it would check
+// it; names and prefixes must not be in the register already (a
+// conflict names the holder) and references (a pool's region, an
+// assignment's pool and tenant) must resolve in the dump or the register.
+// Assignments come only with their pools, and the pools' free space is
+// what their live assignments and relocated units leave. Every object
+// written gets an event "KIND.import".
+func (r *Registry) Load(ctx context.Context, d Dump, opt LoadOptions) (LoadReport, error) {
+	rep := LoadReport{DryRun: opt.DryRun}
+	if d.Format != DumpFormat {
+		return rep, invalid("format %q: not a cadastre register dump (want %q)", d.Format, DumpFormat)
+	}
+	if d.Version != DumpVersion {
+		return rep, invalid("version %d: this cadastre reads version %d", d.Version, DumpVersion)
+	}
+	if err := r.checkDump(&d); err != nil {
+		return rep, err
+	}
+	err := r.store.Update(ctx, func(tx Tx) error {
+		l := loader{r: r, tx: tx, now: r.clock(), actor: Actor(ctx)}
+		if err := l.load(ctx, &d); err != nil {
+			return err
+		}
+		rep.Tenants, rep.Regions, rep.Blocks, rep.Pools = len(d.Tenants), len(d.Regions), len(d.Blocks), len(d.Pools)
+		rep.Relocations, rep.Assignments = len(d.Relocations), len(d.Assignments)
+		if opt.DryRun {
+			return errDryRun
+		}
+		return nil
+	})
+	if errors.Is(err, errDryRun) {
+		err = nil
+	}
+	return rep, err
+}
+
+// checkDump checks every record on its own, before any is written,
+// collecting up to maxLoadErrors errors.
+func (r *Registry) checkDump(d *Dump) error {
+	var errs []error
+	bad := func(p Pos, err error) bool {
+		if err != nil {
+			errs = append(errs, &LoadError{At: p.At, Err: err})
+		}
+		return len(errs) >= maxLoadErrors
+	}
+	seen := map[string]string{}
+	dup := func(p Pos, kind, key string) error {
+		k := kind + " " + key
+		if at, ok := seen[k]; ok {
+			return fmt.Errorf("%s %s: listed twice (first at %s): %w", kind, key, at, ErrExists)
+		}
+		seen[k] = cmp.Or(p.At, "an earlier record")
+		return nil
+	}
+	for i := range d.Tenants {
+		t := &d.Tenants[i]
+		err := ValidateTenantName(t.Name)
+		if err == nil {
+			x := Tenant{Name: t.Name}
+			err = r.applyTenantSpec(&x, TenantSpec{Names: &t.Names, MaxIPv4: t.MaxIPv4, MaxIPv6: t.MaxIPv6, Note: &t.Note})
+			t.Names = nonNilStrings(x.Names)
+		}
+		if err == nil {
+			err = dup(t.Pos, "tenant", t.Name)
+		}
+		if bad(t.Pos, err) {
+			return errors.Join(errs...)
+		}
+	}
+	for i := range d.Regions {
+		g := &d.Regions[i]
+		err := ValidateName(g.Name)
+		if err != nil {
+			err = fmt.Errorf("%w: %w", err, ErrInvalid)
+		}
+		if err == nil {
+			err = CheckText("city", g.Location.City)
+		}
+		if err == nil {
+			if lerr := g.Location.Validate(); lerr != nil {
+				err = fmt.Errorf("region %s: %w: %w", g.Name, lerr, ErrInvalid)
+			}
+		}
+		if g.BorrowBits == 0 {
+			g.BorrowBits = DefaultBorrowBits
+		}
+		if err == nil && (g.BorrowBits < 8 || g.BorrowBits > 32) {
+			err = invalid("region %s: borrow unit /%d: must be an IPv4 length from /8 to /32", g.Name, g.BorrowBits)
+		}
+		if err == nil && slices.Contains(g.Borrow.From, g.Name) {
+			err = invalid("region %s: cannot borrow from itself", g.Name)
+		}
+		if err == nil {
+			err = dup(g.Pos, "region", g.Name)
+		}
+		if bad(g.Pos, err) {
+			return errors.Join(errs...)
+		}
+	}
+	for _, b := range d.Blocks {
+		err := r.checkBlock(Block{Prefix: b.Prefix, Source: b.Source, Registry: b.Registry, RegisteredCountry: b.RegisteredCountry, From: b.From, Price: b.Price, Date: b.Date, Note: b.Note})
+		if err == nil {
+			err = dup(b.Pos, "block", b.Prefix.String())
+		}
+		if bad(b.Pos, err) {
+			return errors.Join(errs...)
+		}
+	}
+	for _, p := range d.Pools {
+		err := checkPrefix("pool", p.Prefix)
+		if err == nil {
+			err = CheckText("purpose", p.Purpose)
+		}
+		if err == nil {
+			err = dup(p.Pos, "pool", p.Prefix.String())
+		}
+		if bad(p.Pos, err) {
+			return errors.Join(errs...)
+		}
+	}
+	for _, x := range d.Relocations {
+		err := checkPrefix("relocation", x.Prefix)
+		if err == nil {
+			err = checkPrefix("relocation "+x.Prefix.String()+": from pool", x.FromPool)
+		}
+		if err == nil && !prefix.Covers(x.FromPool, x.Prefix) {
+			err = invalid("relocation %s: not inside its lender's pool %s", x.Prefix, x.FromPool)
+		}
+		if err == nil {
+			err = CheckText("reason", x.Reason)
+		}
+		if bad(x.Pos, err) {
+			return errors.Join(errs...)
+		}
+	}
+	for _, a := range d.Assignments {
+		if bad(a.Pos, checkAssignmentRecord(a)) {
+			return errors.Join(errs...)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// checkPrefix checks a prefix read from a file.
+func checkPrefix(what string, p netip.Prefix) error {
+	switch {
+	case !p.IsValid():
+		return invalid("%s: missing prefix", what)
+	case p.Addr().Is4In6():
+		return invalid("%s %s: IPv4-mapped IPv6; write the IPv4 form", what, p)
+	case p != p.Masked():
+		return invalid("%s %s: host bits set (did you mean %s?)", what, p, p.Masked())
+	}
+	return nil
+}
+
+func checkAssignmentRecord(a AssignmentRecord) error {
+	if err := checkPrefix("assignment", a.Prefix); err != nil {
+		return err
+	}
+	if !prefix.Covers(a.Pool, a.Prefix) {
+		return invalid("assignment %s: not inside its pool %s", a.Prefix, a.Pool)
+	}
+	switch a.State {
+	case StateAssigned:
+		if a.ReleasedAt != nil || a.QuarantineUntil != nil {
+			return invalid("assignment %s: assigned, yet with a release or quarantine time", a.Prefix)
+		}
+	case StateQuarantined:
+		if a.ReleasedAt == nil || a.QuarantineUntil == nil {
+			return invalid("assignment %s: quarantined needs released_at and quarantine_until", a.Prefix)
+		}
+	case StateReleased:
+		if a.ReleasedAt == nil {
+			return invalid("assignment %s: released needs released_at", a.Prefix)
+		}
+	default:
+		return invalid("assignment %s: state %q: must be assigned, quarantined or released", a.Prefix, a.State)
+	}
+	if a.Name != "" {
+		if err := ValidateFQDN(a.Name); err != nil {
+			return fmt.Errorf("assignment %s: %w: %w", a.Prefix, err, ErrInvalid)
+		}
+	}
+	if len(a.Tenant) > 128 || len(a.Resource) > 256 {
+		return invalid("assignment %s: tenant (128) or resource (256 bytes) too long", a.Prefix)
+	}
+	return checkTexts("tenant", a.Tenant, "resource", a.Resource)
+}
+
+// loader writes a checked dump inside one transaction.
+type loader struct {
+	r     *Registry
+	tx    Tx
+	now   time.Time
+	actor string
+	// events are appended at the end, in few statements where the store
+	// can (BatchWriter).
+	events []Event
+}
+
+type poolKey struct {
+	region string
+	prefix netip.Prefix
+}
+
+// eventChunk bounds the events a load holds before writing them, so that
+// a load of a million assignments does not hold a million events too.
+const eventChunk = 8192
+
+func (l *loader) event(ctx context.Context, action, kind string, id int64, subject string, after any) error {
+	b, err := json.Marshal(after)
+	if err != nil {
+		return err
+	}
+	l.events = append(l.events, Event{At: l.now, Actor: l.actor, Action: action, SubjectKind: kind, SubjectID: id, Subject: subject, After: b})
+	if len(l.events) >= eventChunk {
+		return l.flush(ctx)
+	}
+	return nil
+}
+
+// flush writes the events held, in few statements where the store can.
+func (l *loader) flush(ctx context.Context) error {
+	es := l.events
+	l.events = l.events[:0]
+	if bw, ok := l.tx.(BatchWriter); ok {
+		return bw.AppendEvents(ctx, es)
+	}
+	for i := range es {
+		if err := l.tx.AppendEvent(ctx, &es[i]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func or(t time.Time, now time.Time) time.Time {
+	if t.IsZero() {
+		return now
+	}
+	return t.UTC().Truncate(time.Microsecond)
+}
+
+func (l *loader) load(ctx context.Context, d *Dump) error {
+	tx := l.tx
+	for _, t := range d.Tenants {
+		if _, err := tx.TenantByName(ctx, t.Name); err == nil {
+			return &LoadError{t.At, fmt.Errorf("tenant %s: already in the register: %w", t.Name, ErrExists)}
+		} else if !errors.Is(err, ErrNotFound) {
+			return err
+		}
+		x := Tenant{Name: t.Name, Names: t.Names, MaxIPv4: t.MaxIPv4, MaxIPv6: t.MaxIPv6, Note: t.Note, CreatedAt: or(t.CreatedAt, l.now)}
+		if err := tx.InsertTenant(ctx, &x); err != nil {
+			return &LoadError{t.At, fmt.Errorf("tenant %s: %w", t.Name, err)}
+		}
+		if err := l.event(ctx, "tenant.import", "tenant", x.ID, x.Name, x); err != nil {
+			return err
+		}
+	}
+	regions := map[string]Region{}
+	for _, g := range d.Regions {
+		if _, err := tx.RegionByName(ctx, g.Name); err == nil {
+			return &LoadError{g.At, fmt.Errorf("region %s: already in the register: %w", g.Name, ErrExists)}
+		}
+		x := Region{Name: g.Name, Location: g.Location, Borrow: g.Borrow, BorrowBits: g.BorrowBits, CreatedAt: or(g.CreatedAt, l.now)}
+		if err := tx.InsertRegion(ctx, &x); err != nil {
+			return &LoadError{g.At, fmt.Errorf("region %s: %w", g.Name, err)}
+		}
+		regions[x.Name] = x
+		if err := l.event(ctx, "region.import", "region", x.ID, x.Name, x); err != nil {
+			return err
+		}
+	}
+	region := func(at, name string) (Region, error) {
+		if g, ok := regions[name]; ok {
+			return g, nil
+		}
+		g, err := tx.RegionByName(ctx, name)
+		if err != nil {
+			return Region{}, &LoadError{at, fmt.Errorf("region %s: not in the file nor in the register: %w", name, err)}
+		}
+		regions[name] = g
+		return g, nil
+	}
+	for _, g := range d.Regions {
+		for _, lender := range g.Borrow.From {
+			if _, err := region(g.At, lender); err != nil {
+				return &LoadError{g.At, fmt.Errorf("region %s: borrow from %s: %w", g.Name, lender, errors.Unwrap(err))}
+			}
+		}
+	}
+	blockAt := map[netip.Prefix]string{}
+	for _, b := range d.Blocks {
+		over, err := tx.BlocksOverlapping(ctx, b.Prefix)
+		if err != nil {
+			return err
+		}
+		if len(over) > 0 {
+			return &LoadError{b.At, fmt.Errorf("block %s: overlaps block %s%s: %w", b.Prefix, over[0].Prefix, l.from(blockAt, over[0].Prefix), ErrOverlap)}
+		}
+		x := Block{Prefix: b.Prefix, Source: b.Source, Registry: b.Registry, RegisteredCountry: b.RegisteredCountry, From: b.From, Price: b.Price,
+			Date: b.Date, Note: b.Note, CreatedAt: or(b.CreatedAt, l.now)}
+		if err := tx.InsertBlock(ctx, &x); err != nil {
+			return &LoadError{b.At, fmt.Errorf("block %s: %w", b.Prefix, err)}
+		}
+		blockAt[b.Prefix] = b.At
+		if err := l.event(ctx, "block.import", "block", x.ID, x.Prefix.String(), x); err != nil {
+			return err
+		}
+	}
+	pools := map[poolKey]*Pool{}
+	poolAt := map[netip.Prefix]string{}
+	// used is, per new pool, what is not free: live assignments and the
+	// units relocated out of it, with where each was read.
+	used := map[int64][]usedPrefix{}
+	for _, p := range d.Pools {
+		g, err := region(p.At, p.Region)
+		if err != nil {
+			return err
+		}
+		blocks, err := tx.BlocksOverlapping(ctx, p.Prefix)
+		if err != nil {
+			return err
+		}
+		if len(blocks) == 0 {
+			return &LoadError{p.At, fmt.Errorf("pool %s: outside every block (the file and the register have none holding it): %w", p.Prefix, ErrInvalid)}
+		}
+		if len(blocks) > 1 || !prefix.Covers(blocks[0].Prefix, p.Prefix) {
+			return &LoadError{p.At, fmt.Errorf("pool %s: not inside one block (it overlaps block %s): %w", p.Prefix, blocks[0].Prefix, ErrInvalid)}
+		}
+		over, err := tx.PoolsOverlapping(ctx, p.Prefix)
+		if err != nil {
+			return err
+		}
+		if len(over) > 0 {
+			return &LoadError{p.At, fmt.Errorf("pool %s: overlaps pool %s of region %s%s: %w", p.Prefix, over[0].Prefix, over[0].Region, l.from(poolAt, over[0].Prefix), ErrOverlap)}
+		}
+		x := Pool{Prefix: p.Prefix, BlockID: blocks[0].ID, Block: blocks[0].Prefix, RegionID: g.ID, Region: g.Name, Purpose: p.Purpose, CreatedAt: or(p.CreatedAt, l.now)}
+		if err := tx.InsertPool(ctx, &x); err != nil {
+			return &LoadError{p.At, fmt.Errorf("pool %s: %w", p.Prefix, err)}
+		}
+		poolAt[p.Prefix] = p.At
+		pools[poolKey{g.Name, x.Prefix}] = &x
+		used[x.ID] = nil
+		if err := l.event(ctx, "pool.import", "pool", x.ID, x.Prefix.String(), x); err != nil {
+			return err
+		}
+	}
+	for _, rel := range d.Relocations {
+		from, ok := pools[poolKey{rel.FromRegion, rel.FromPool}]
+		if !ok {
+			return &LoadError{rel.At, fmt.Errorf("relocation %s: lender pool %s of region %s is not in the file: %w", rel.Prefix, rel.FromPool, rel.FromRegion, ErrNotFound)}
+		}
+		to, err := region(rel.At, rel.ToRegion)
+		if err != nil {
+			return err
+		}
+		if rel.Prefix.Addr().Is6() {
+			return &LoadError{rel.At, invalid("relocation %s: only IPv4 is relocated", rel.Prefix)}
+		}
+		x := Relocation{Prefix: rel.Prefix, FromPoolID: from.ID, FromRegion: rel.FromRegion, ToRegion: to.Name, Reason: rel.Reason, CreatedAt: or(rel.CreatedAt, l.now)}
+		if err := tx.InsertRelocation(ctx, &x); err != nil {
+			return &LoadError{rel.At, fmt.Errorf("relocation %s: %w", rel.Prefix, err)}
+		}
+		ref := &RelocationRef{ID: x.ID, Prefix: x.Prefix, FromRegion: x.FromRegion, ToRegion: x.ToRegion}
+		p := Pool{Prefix: x.Prefix, BlockID: from.BlockID, Block: from.Block, RegionID: to.ID, Region: to.Name, Purpose: from.Purpose, Relocation: ref, ParentID: from.ID, CreatedAt: x.CreatedAt}
+		if err := tx.InsertPool(ctx, &p); err != nil {
+			return &LoadError{rel.At, fmt.Errorf("relocation %s: borrower's pool: %w", rel.Prefix, err)}
+		}
+		x.PoolID = p.ID
+		used[from.ID] = append(used[from.ID], usedPrefix{x.Prefix, rel.At, "relocated unit"})
+		used[p.ID] = nil
+		k := poolKey{to.Name, p.Prefix}
+		if _, dup := pools[k]; dup {
+			return &LoadError{rel.At, fmt.Errorf("relocation %s: region %s has a pool %s already: %w", rel.Prefix, to.Name, p.Prefix, ErrOverlap)}
+		}
+		pools[k] = &p
+		if err := l.event(ctx, "relocation.import", "relocation", x.ID, x.Prefix.String(), x); err != nil {
+			return err
+		}
+	}
+	if err := l.assignments(ctx, d.Assignments, pools, used); err != nil {
+		return err
+	}
+	for _, p := range pools {
+		if err := l.free(ctx, p, used[p.ID]); err != nil {
+			return err
+		}
+	}
+	return l.flush(ctx)
+}
+
+// from says where p, which a new record overlaps, was read: the file
+// (at[p]) or the register.
+func (l *loader) from(at map[netip.Prefix]string, p netip.Prefix) string {
+	if s, ok := at[p]; ok {
+		return " (" + cmp.Or(s, "earlier in the file") + ")"
+	}
+	return " (in the register)"
+}
+
+type usedPrefix struct {
+	p    netip.Prefix
+	at   string
+	what string
+}
+
+func (l *loader) assignments(ctx context.Context, recs []AssignmentRecord, pools map[poolKey]*Pool, used map[int64][]usedPrefix) error {
+	tx := l.tx
+	// Names are checked against the register only when it holds
+	// assignments already; within the file, a live name has one tenant.
+	var prior []Assignment
+	prior, err := tx.Assignments(ctx, AssignmentFilter{Limit: 1})
+	if err != nil {
+		return err
+	}
+	names := map[string]string{}
+	tenants := map[string]Tenant{}
+	uses := map[string]*use{}
+	as := make([]Assignment, 0, len(recs))
+	for _, a := range recs {
+		p, ok := pools[poolKey{a.Region, a.Pool}]
+		if !ok {
+			return &LoadError{a.At, fmt.Errorf("assignment %s: pool %s of region %s is not in the file (assignments come with their pools): %w", a.Prefix, a.Pool, a.Region, ErrNotFound)}
+		}
+		if a.Tenant != "" {
+			if _, ok := tenants[a.Tenant]; !ok {
+				t, err := tx.TenantByName(ctx, a.Tenant)
+				if err != nil {
+					return &LoadError{a.At, fmt.Errorf("assignment %s: tenant %s: not in the file nor in the register: %w", a.Prefix, a.Tenant, err)}
+				}
+				tenants[a.Tenant] = t
+			}
+		}
+		live := a.State == StateAssigned || a.State == StateQuarantined
+		if live {
+			used[p.ID] = append(used[p.ID], usedPrefix{a.Prefix, a.At, "assignment"})
+			if a.Tenant != "" {
+				u := uses[a.Tenant]
+				if u == nil {
+					u = &use{}
+					uses[a.Tenant] = u
+				}
+				u.add(prefix.Family(a.Prefix), a.Prefix.Bits(), 1)
+			}
+			if a.Name != "" {
+				n := fqdn(a.Name)
+				if t, ok := names[n]; ok && t != a.Tenant {
+					return &LoadError{a.At, fmt.Errorf("assignment %s: name %s: held by another tenant's assignment in the file: %w", a.Prefix, a.Name, ErrNameTaken)}
+				}
+				names[n] = a.Tenant
+				if len(prior) > 0 {
+					kind, held, err := tx.NameHolder(ctx, n, a.Tenant)
+					if err != nil {
+						return err
+					}
+					if held {
+						return &LoadError{a.At, fmt.Errorf("assignment %s: name %s: held by a %s in the register: %w", a.Prefix, a.Name, kind, ErrNameTaken)}
+					}
+				}
+			}
+		}
+		as = append(as, Assignment{Prefix: a.Prefix, PoolID: p.ID, Pool: p.Prefix, RegionID: p.RegionID, Region: p.Region, Tenant: a.Tenant,
+			Resource: a.Resource, Name: a.Name, State: a.State, Borrowed: p.Relocation != nil, Relocation: p.Relocation,
+			CreatedAt: or(a.CreatedAt, l.now), ReleasedAt: utcMicros(a.ReleasedAt), QuarantineUntil: utcMicros(a.QuarantineUntil)})
+	}
+	// Overlaps are found per pool, before the store's own check, so the
+	// error names both records.
+	for id, us := range used {
+		slices.SortFunc(us, func(a, b usedPrefix) int { return prefix.Compare(a.p, b.p) })
+		for i := 1; i < len(us); i++ {
+			if us[i-1].p.Overlaps(us[i].p) {
+				return &LoadError{us[i].at, fmt.Errorf("%s %s: overlaps %s %s (%s): %w", us[i].what, us[i].p, us[i-1].what, us[i-1].p, cmp.Or(us[i-1].at, "the file"), ErrOverlap)}
+			}
+		}
+		used[id] = us
+	}
+	if bl, ok := tx.(BulkLoader); ok {
+		if err := bl.LoadAssignments(ctx, as); err != nil {
+			return fmt.Errorf("assignments: %w", err)
+		}
+	} else if bw, ok := tx.(BatchWriter); ok {
+		if err := bw.InsertAssignments(ctx, as); err != nil {
+			return fmt.Errorf("assignments: %w", err)
+		}
+	} else {
+		for i := range as {
+			if err := tx.InsertAssignment(ctx, &as[i]); err != nil {
+				return &LoadError{recs[i].At, fmt.Errorf("assignment %s: %w", as[i].Prefix, err)}
+			}
+		}
+	}
+	for _, a := range as {
+		if err := l.event(ctx, "assignment.import", "assignment", a.ID, a.Prefix.String(), a); err != nil {
+			return err
+		}
+	}
+	for _, name := range slices.Sorted(maps.Keys(uses)) {
+		u := uses[name]
+		if _, err := tx.AddTenantUse(ctx, name, u.v4, u.v6); err != nil {
+			return fmt.Errorf("tenant %s: count use: %w", name, err)
+		}
+	}
+	return nil
+}
+
+func utcMicros(t *time.Time) *time.Time {
+	if t == nil {
+		return nil
+	}
+	u := t.UTC().Truncate(time.Microsecond)
+	return &u
+}
+
+// free adds to a new pool's free list what its used prefixes (sorted, not
+// overlapping) leave: the maximal aligned prefixes of the gaps, as the
+// buddy allocator keeps them.
+func (l *loader) free(ctx context.Context, p *Pool, us []usedPrefix) error {
+	add := func(first, last netip.Addr) error {
+		for _, f := range prefix.Range(first, last) {
+			if err := l.tx.AddFree(ctx, FreePrefix{RegionID: p.RegionID, PoolID: p.ID, Prefix: f}); err != nil {
+				return fmt.Errorf("pool %s: free %s: %w", p.Prefix, f, err)
+			}
+		}
+		return nil
+	}
+	next, end := p.Prefix.Addr(), prefix.Last(p.Prefix)
+	done := false
+	for _, u := range us {
+		if !prefix.Covers(p.Prefix, u.p) {
+			return &LoadError{u.at, fmt.Errorf("%s %s: outside its pool %s: %w", u.what, u.p, p.Prefix, ErrInvalid)}
+		}
+		if next.Less(u.p.Addr()) {
+			if err := add(next, u.p.Addr().Prev()); err != nil {
+				return err
+			}
+		}
+		last := prefix.Last(u.p)
+		if last == end {
+			done = true
+			break
+		}
+		next = last.Next()
+	}
+	if done {
+		return nil
+	}
+	return add(next, end)
+}
+
+// SetAt records where the record was read.
+func (p *Pos) SetAt(at string) { p.At = at }

@@ -1,0 +1,182 @@
+package storetest
+
+import (
+	"bytes"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/cadastre-ipam/cadastre/interchange"
+	"github.com/cadastre-ipam/cadastre/registry"
+)
+
+// Transfer is the conformance of the whole-register export and import
+// (registry.Dump and Load, through the interchange formats): a register
+// with tenants, borrowing, quarantine and releases, exported, loaded into
+// an empty store and exported again gives the same bytes in JSON and CSV,
+// and the loaded register keeps the invariants; every bad file is refused
+// with its line and leaves the register exactly as it was.
+func Transfer(t *testing.T, open Open) {
+	e := newModelEnv(t, open)
+	e.standard(26)
+	ctx := e.ctx
+	names := []string{"example.net"}
+	if _, err := e.reg.AddTenant(ctx, registry.TenantSpec{Name: "acme", Names: &names, MaxIPv4: ptr(int64(1000))}); err != nil {
+		t.Fatal(err)
+	}
+	// 330 addresses in east: its own 320 and a borrowed /26 of south's.
+	as, err := e.reg.Allocate(ctx, registry.Request{Region: "east", Family: 4, Count: 330, Tenant: "acme", Resource: "vm"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.clock.Advance(time.Hour)
+	if _, err := e.reg.Allocate(ctx, registry.Request{Region: "east", Family: 6, Tenant: "acme", Name: "www.example.net"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.reg.Allocate(ctx, registry.Request{Region: "south", Family: 6, Bits: 124, Count: 3}); err != nil {
+		t.Fatal(err)
+	}
+	e.clock.Advance(time.Hour)
+	for i, a := range as[:6] {
+		q := time.Duration(0)
+		if i%2 == 0 {
+			q = 24 * time.Hour
+		}
+		if _, err := e.reg.Release(ctx, registry.Target{ID: a.ID}, q, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	e.clock.Advance(time.Hour)
+	if _, err := e.reg.Allocate(ctx, registry.Request{Region: "east", Family: 4, Tenant: "acme"}); err != nil {
+		t.Fatal(err)
+	}
+	export := func(reg *registry.Registry, f interchange.Format) []byte {
+		t.Helper()
+		d, err := reg.Dump(ctx)
+		if err != nil {
+			t.Fatalf("dump: %v", err)
+		}
+		var b bytes.Buffer
+		if err := interchange.Write(&b, d, f); err != nil {
+			t.Fatalf("write %s: %v", f, err)
+		}
+		return b.Bytes()
+	}
+	files := map[interchange.Format][]byte{}
+	for _, f := range []interchange.Format{interchange.JSON, interchange.CSV} {
+		t.Run("export, import into an empty register and export again gives the same bytes: "+string(f), func(t *testing.T) {
+			first := export(e.reg, f)
+			files[f] = first
+			d, err := interchange.Read(first)
+			if err != nil {
+				t.Fatalf("read: %v", err)
+			}
+			e2 := newModelEnv(t, open)
+			e2.clock.now = e.clock.Now()
+			rep, err := e2.reg.Load(ctx, d, registry.LoadOptions{})
+			if err != nil {
+				t.Fatalf("load: %v", err)
+			}
+			if rep.Assignments != len(d.Assignments) || rep.Relocations != 1 {
+				t.Fatalf("report %+v", rep)
+			}
+			CheckInvariants(t, ctx, e2.store, e2.reg, e2.clock.Now())
+			if second := export(e2.reg, f); !bytes.Equal(first, second) {
+				t.Fatalf("second export differs:\n%s\n----\n%s", first, second)
+			}
+			// The loaded register works on: the same next allocation.
+			want, err1 := e.reg.Allocate(ctx, registry.Request{Region: "south", Family: 4, Key: "k" + string(f)})
+			got, err2 := e2.reg.Allocate(ctx, registry.Request{Region: "south", Family: 4, Key: "k" + string(f)})
+			if err1 != nil || err2 != nil || want[0].Prefix != got[0].Prefix {
+				t.Fatalf("next allocation: original %v %v, loaded %v %v", want, err1, got, err2)
+			}
+			if _, err := e.reg.Release(ctx, registry.Target{ID: want[0].ID}, 0, nil); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+
+	// Bad files, each against the loaded register and an empty one.
+	js := string(files[interchange.JSON])
+	lines := strings.Split(js, "\n")
+	lastAssignment := 0
+	for i, l := range lines {
+		if strings.Contains(l, `"state":"assigned"`) {
+			lastAssignment = i
+		}
+	}
+	dup := append([]string{}, lines[:lastAssignment]...)
+	dup = append(dup, strings.TrimSuffix(lines[lastAssignment], ",")+",")
+	dupRow := strings.Join(append(dup, lines[lastAssignment:]...), "\n")
+	bad := []struct {
+		name, file string
+		empty      bool // loaded into an empty register
+		kind       error
+		says       string
+	}{
+		{"the same file twice: every name a conflict", js, false, registry.ErrExists, "line 5 ($.tenants[0]): tenant acme: already in the register"},
+		{"a duplicated assignment row", dupRow, true, registry.ErrOverlap, "overlaps assignment"},
+		{"a pool outside every block", strings.Replace(js, `"prefix":"10.0.2.0/23"`, `"prefix":"11.0.2.0/23"`, 1), true, registry.ErrInvalid, "pool 11.0.2.0/23: outside every block"},
+		{"an unknown region", strings.Replace(js, `"region":"south"`, `"region":"west"`, 1), true, registry.ErrNotFound, "region west: not in the file nor in the register"},
+		{"an unknown tenant", strings.Replace(js, `"tenant":"acme"`, `"tenant":"umbrella"`, 1), true, registry.ErrNotFound, "tenant umbrella: not in the file nor in the register"},
+		{"a field of the wrong type", strings.Replace(js, `"borrow_unit":24`, `"borrow_unit":"24"`, 1), true, registry.ErrInvalid, "field borrow_unit: string where int is wanted"},
+		{"a later version", strings.Replace(js, `"version": 1`, `"version": 2`, 1), true, registry.ErrInvalid, "version 2"},
+		{"a kind this version has not", strings.Replace(js, `"tenants": [`, `"spaces": [], "tenants": [`, 1), true, registry.ErrInvalid, "spaces: not supported"},
+		{"a NetBox file given as a cadastre export", `{"prefixes": [{"id": 1, "prefix": "10.0.0.0/8"}]}`, true, registry.ErrInvalid, "unknown key \"prefixes\""},
+		{"a NetBox prefix of the wrong type", "netbox:" + `{"prefixes": [` + "\n" + `{"id": 1, "prefix": 10}]}`, true, registry.ErrInvalid, "line 2 ($.prefixes[0]): field prefix: number where string is wanted"},
+		{"a NetBox prefix outside every block", "netbox:" + `{"prefixes": [{"id": 7, "prefix": "11.0.0.0/16", "status": {"value": "container"}, "site": {"slug": "south"}}]}`, false, registry.ErrInvalid, "id 7: pool 11.0.0.0/16: outside every block"},
+		{"a CSV given to --from netbox", "netbox:" + string(files[interchange.CSV]), true, registry.ErrInvalid, "not JSON"},
+		{"a phpIPAM subnet of an unknown region", "phpipam:Section,Subnet\nWest,10.0.8.0/24\n", false, registry.ErrNotFound, "line 2: region west"},
+	}
+	for _, c := range bad {
+		t.Run("refused, register unchanged: "+c.name, func(t *testing.T) {
+			env := e
+			if c.empty {
+				env = newModelEnv(t, open)
+				env.clock.now = e.clock.Now()
+			}
+			before := snapshot(t, ctx, env.store, env.clock.Now())
+			beforeFile := export(env.reg, interchange.JSON)
+			var d registry.Dump
+			var err error
+			switch {
+			case strings.HasPrefix(c.file, "netbox:"):
+				d, _, err = interchange.ReadNetBox([]byte(strings.TrimPrefix(c.file, "netbox:")), interchange.ForeignOptions{})
+			case strings.HasPrefix(c.file, "phpipam:"):
+				d, _, err = interchange.ReadPHPIPAM([]byte(strings.TrimPrefix(c.file, "phpipam:")), interchange.ForeignOptions{})
+			default:
+				d, err = interchange.Read([]byte(c.file))
+			}
+			if err == nil {
+				_, err = env.reg.Load(ctx, d, registry.LoadOptions{})
+			}
+			if !errors.Is(err, c.kind) || !strings.Contains(err.Error(), c.says) || !strings.Contains(err.Error(), "line ") {
+				t.Fatalf("error %v, want %v saying %q and its line", err, c.kind, c.says)
+			}
+			if after := snapshot(t, ctx, env.store, env.clock.Now()); after != before {
+				t.Fatalf("register changed:\n%s\n----\n%s", before, after)
+			}
+			if !bytes.Equal(beforeFile, export(env.reg, interchange.JSON)) {
+				t.Fatal("export changed")
+			}
+		})
+	}
+
+	t.Run("a dry run checks everything and writes nothing", func(t *testing.T) {
+		env := newModelEnv(t, open)
+		env.clock.now = e.clock.Now()
+		d, err := interchange.Read(files[interchange.JSON])
+		if err != nil {
+			t.Fatal(err)
+		}
+		before := snapshot(t, ctx, env.store, env.clock.Now())
+		rep, err := env.reg.Load(ctx, d, registry.LoadOptions{DryRun: true})
+		if err != nil || !rep.DryRun || rep.Assignments != len(d.Assignments) {
+			t.Fatalf("dry run: %+v %v", rep, err)
+		}
+		if after := snapshot(t, ctx, env.store, env.clock.Now()); after != before {
+			t.Fatal("a dry run changed the register")
+		}
+	})
+}
