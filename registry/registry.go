@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"net/netip"
 	"regexp"
+	"slices"
 	"time"
 
 	"github.com/cadastre-ipam/cadastre/iso3166"
@@ -91,6 +92,7 @@ type RegionSpec struct {
 	Location   location.Location
 	Borrow     BorrowPolicy
 	BorrowBits int // 0 means DefaultBorrowBits
+	Tags       Tags
 }
 
 // AddRegion creates a region.
@@ -104,13 +106,16 @@ func (r *Registry) AddRegion(ctx context.Context, spec RegionSpec) (Region, erro
 	if err := spec.Location.Validate(); err != nil {
 		return Region{}, fmt.Errorf("region %s: %w: %w", spec.Name, err, ErrInvalid)
 	}
+	if err := spec.Tags.Validate(); err != nil {
+		return Region{}, fmt.Errorf("region %s: %w", spec.Name, err)
+	}
 	if spec.BorrowBits == 0 {
 		spec.BorrowBits = DefaultBorrowBits
 	}
 	if spec.BorrowBits < 8 || spec.BorrowBits > 32 {
 		return Region{}, invalid("region %s: borrow unit /%d: must be an IPv4 length from /8 to /32", spec.Name, spec.BorrowBits)
 	}
-	reg := Region{Name: spec.Name, Location: spec.Location, Borrow: spec.Borrow, BorrowBits: spec.BorrowBits}
+	reg := Region{Name: spec.Name, Location: spec.Location, Borrow: spec.Borrow, BorrowBits: spec.BorrowBits, Tags: nonEmpty(spec.Tags)}
 	err := r.store.Update(ctx, func(tx Tx) error {
 		if _, err := tx.RegionByName(ctx, spec.Name); err == nil {
 			return fmt.Errorf("region %s: %w", spec.Name, ErrExists)
@@ -127,16 +132,30 @@ func (r *Registry) AddRegion(ctx context.Context, spec RegionSpec) (Region, erro
 		if err := tx.InsertRegion(ctx, &reg); err != nil {
 			return err
 		}
+		if err := setTagsIfChanged(ctx, tx, KindRegion, reg.ID, nil, reg.Tags); err != nil {
+			return err
+		}
 		return r.event(ctx, tx, reg.CreatedAt, "region.add", "region", reg.ID, reg.Name, nil, reg)
 	})
 	return reg, err
 }
 
 // Regions lists the regions by name.
-func (r *Registry) Regions(ctx context.Context) (out []Region, err error) {
+func (r *Registry) Regions(ctx context.Context) ([]Region, error) {
+	return r.RegionsTagged(ctx, nil)
+}
+
+// RegionsTagged lists the regions carrying every pair of tags, by name.
+func (r *Registry) RegionsTagged(ctx context.Context, tags Tags) (out []Region, err error) {
 	err = r.store.View(ctx, func(tx Tx) error {
-		out, err = tx.Regions(ctx)
-		return err
+		if out, err = tx.Regions(ctx); err != nil {
+			return err
+		}
+		id := func(g *Region) int64 { return g.ID }
+		if out, err = keepTagged(ctx, tx, KindRegion, out, tags, id); err != nil {
+			return err
+		}
+		return fillTags(ctx, tx, KindRegion, out, id, func(g *Region, t Tags) { g.Tags = t })
 	})
 	return out, err
 }
@@ -145,41 +164,81 @@ var dateRE = regexp.MustCompile(`^\d{4}-\d{2}-\d{2}$`)
 
 // AddBlock records space the operator holds. Provenance is checked so that
 // the register stays true: an RIR allocation names its registry, private
-// space is private, public space is globally reachable, and no two blocks
-// overlap.
+// space is private, public space is globally reachable and in the global
+// space, and no two blocks of one space overlap.
 func (r *Registry) AddBlock(ctx context.Context, b Block) (Block, error) {
-	p := b.Prefix
-	if !p.IsValid() {
-		return Block{}, invalid("block: missing prefix")
-	}
-	if p.Addr().Is4In6() {
-		return Block{}, invalid("block %s: IPv4-mapped IPv6; write the IPv4 form", p)
-	}
-	if p != p.Masked() {
-		return Block{}, invalid("block %s: host bits set (did you mean %s?)", p, p.Masked())
-	}
-	if err := checkTexts("counterparty", b.From, "note", b.Note, "date", b.Date, "registered country", b.RegisteredCountry); err != nil {
+	if err := r.checkBlock(b); err != nil {
 		return Block{}, err
 	}
+	p := b.Prefix
+	space, err := blockSpace(b)
+	if err != nil {
+		return Block{}, err
+	}
+	b.Space, b.Tags = space, nonEmpty(b.Tags)
+	if err := b.Tags.Validate(); err != nil {
+		return Block{}, fmt.Errorf("block %s: %w", p, err)
+	}
+	err = r.store.Update(ctx, func(tx Tx) error {
+		if _, err := tx.SpaceByName(ctx, b.Space); err != nil {
+			return fmt.Errorf("block %s: space %s: no such space (add it with `cadastre space add %s`): %w", p, b.Space, b.Space, ErrNotFound)
+		}
+		over, err := tx.BlocksOverlapping(ctx, p)
+		if err != nil {
+			return err
+		}
+		// Overlap is refused within a space only (two VPCs may both use 10.0.0.0/8).
+		for _, o := range over {
+			if o.Space == b.Space {
+				return fmt.Errorf("block %s: overlaps block %s in space %s: %w", p, o.Prefix, o.Space, ErrOverlap)
+			}
+		}
+		b.CreatedAt = r.clock()
+		if err := tx.InsertBlock(ctx, &b); err != nil {
+			return err
+		}
+		if err := setTagsIfChanged(ctx, tx, KindBlock, b.ID, nil, b.Tags); err != nil {
+			return err
+		}
+		return r.event(ctx, tx, b.CreatedAt, "block.add", "block", b.ID, p.String(), nil, b)
+	})
+	return b, err
+}
+
+// checkBlock applies the provenance rules of AddBlock to b.
+func (r *Registry) checkBlock(b Block) error {
+	p := b.Prefix
+	if !p.IsValid() {
+		return invalid("block: missing prefix")
+	}
+	if p.Addr().Is4In6() {
+		return invalid("block %s: IPv4-mapped IPv6; write the IPv4 form", p)
+	}
+	if p != p.Masked() {
+		return invalid("block %s: host bits set (did you mean %s?)", p, p.Masked())
+	}
+	if err := checkTexts("counterparty", b.From, "note", b.Note, "date", b.Date, "registered country", b.RegisteredCountry); err != nil {
+		return err
+	}
 	if _, err := ParseSource(string(b.Source)); err != nil {
-		return Block{}, fmt.Errorf("block %s: %w: %w", p, err, ErrInvalid)
+		return fmt.Errorf("block %s: %w: %w", p, err, ErrInvalid)
 	}
 	if b.Registry != "" {
 		if _, err := ParseRegistry(b.Registry); err != nil {
-			return Block{}, fmt.Errorf("block %s: %w: %w", p, err, ErrInvalid)
+			return fmt.Errorf("block %s: %w: %w", p, err, ErrInvalid)
 		}
 	}
 	switch b.Source {
 	case SourceRIR:
 		if b.Registry == "" {
-			return Block{}, invalid("block %s: source rir needs --registry (afrinic, apnic, arin, lacnic or ripe)", p)
+			return invalid("block %s: source rir needs --registry (afrinic, apnic, arin, lacnic or ripe)", p)
 		}
 	case SourcePrivate:
 		if !prefix.IsPrivate(p) {
-			return Block{}, invalid("block %s: source private, but the prefix is not private space (RFC 1918, 100.64.0.0/10 or ULA fc00::/7)", p)
+			return invalid("block %s: source private, but the prefix is not private space (RFC 1918, 100.64.0.0/10 or ULA fc00::/7)", p)
 		}
 		if b.Registry != "" || b.RegisteredCountry != "" {
-			return Block{}, invalid("block %s: private space has no registry or registered country", p)
+			return invalid("block %s: private space has no registry or registered country", p)
 		}
 	}
 	if b.Source != SourcePrivate && !prefix.GloballyReachable(p) {
@@ -188,44 +247,59 @@ func (r *Registry) AddBlock(ctx context.Context, b Block) (Block, error) {
 			s := sp[len(sp)-1]
 			what = fmt.Sprintf("%s space (%s, %s)", s.Kind, s.Prefix, s.RFC)
 		}
-		return Block{}, invalid("block %s: source %s, but it overlaps %s that is not globally reachable", p, b.Source, what)
+		return invalid("block %s: source %s, but it overlaps %s that is not globally reachable", p, b.Source, what)
 	}
 	if b.RegisteredCountry != "" {
 		if err := iso3166.Validate(b.RegisteredCountry, ""); err != nil {
-			return Block{}, fmt.Errorf("block %s: registered country: %w: %w", p, err, ErrInvalid)
+			return fmt.Errorf("block %s: registered country: %w: %w", p, err, ErrInvalid)
 		}
 	}
 	if b.Date != "" {
 		d, err := time.Parse(time.DateOnly, b.Date)
 		if err != nil || !dateRE.MatchString(b.Date) {
-			return Block{}, invalid("block %s: date %q: must be YYYY-MM-DD", p, b.Date)
+			return invalid("block %s: date %q: must be YYYY-MM-DD", p, b.Date)
 		}
 		if d.After(r.clock()) {
-			return Block{}, invalid("block %s: date %s is in the future", p, b.Date)
+			return invalid("block %s: date %s is in the future", p, b.Date)
 		}
 	}
-	err := r.store.Update(ctx, func(tx Tx) error {
-		over, err := tx.BlocksOverlapping(ctx, p)
-		if err != nil {
-			return err
-		}
-		if len(over) > 0 {
-			return fmt.Errorf("block %s: overlaps block %s: %w", p, over[0].Prefix, ErrOverlap)
-		}
-		b.CreatedAt = r.clock()
-		if err := tx.InsertBlock(ctx, &b); err != nil {
-			return err
-		}
-		return r.event(ctx, tx, b.CreatedAt, "block.add", "block", b.ID, p.String(), nil, b)
-	})
-	return b, err
+	return nil
+}
+
+// nonEmpty is t, or nil when it holds nothing, so that no tags read the
+// same (and hash to the same ETag) whether never set or all removed.
+func nonEmpty(t Tags) Tags {
+	if len(t) == 0 {
+		return nil
+	}
+	return t
 }
 
 // Blocks lists the blocks in address order.
-func (r *Registry) Blocks(ctx context.Context) (out []Block, err error) {
+func (r *Registry) Blocks(ctx context.Context) ([]Block, error) {
+	return r.BlocksWhere(ctx, "", nil)
+}
+
+// BlocksWhere lists, in address order, the blocks of space (every space
+// when empty) that carry every pair of tags.
+func (r *Registry) BlocksWhere(ctx context.Context, space string, tags Tags) (out []Block, err error) {
 	err = r.store.View(ctx, func(tx Tx) error {
-		out, err = tx.Blocks(ctx)
-		return err
+		if space != "" {
+			if _, err := tx.SpaceByName(ctx, space); err != nil {
+				return err
+			}
+		}
+		if out, err = tx.Blocks(ctx); err != nil {
+			return err
+		}
+		if space != "" {
+			out = slices.DeleteFunc(out, func(b Block) bool { return b.Space != space })
+		}
+		id := func(b *Block) int64 { return b.ID }
+		if out, err = keepTagged(ctx, tx, KindBlock, out, tags, id); err != nil {
+			return err
+		}
+		return fillTags(ctx, tx, KindBlock, out, id, func(b *Block, t Tags) { b.Tags = t })
 	})
 	return out, err
 }
@@ -235,6 +309,10 @@ type PoolSpec struct {
 	Prefix  netip.Prefix `json:"prefix"`
 	Region  string       `json:"region"`
 	Purpose string       `json:"purpose,omitempty"`
+	// Space names the space of the block the pool is carved from, needed
+	// only when blocks of several spaces hold the prefix.
+	Space string `json:"space,omitempty"`
+	Tags  Tags   `json:"tags,omitempty"`
 }
 
 // AddPool dedicates part of one block to a region.
@@ -252,6 +330,9 @@ func (r *Registry) AddPool(ctx context.Context, spec PoolSpec) (Pool, error) {
 	if err := CheckText("purpose", spec.Purpose); err != nil {
 		return Pool{}, err
 	}
+	if err := spec.Tags.Validate(); err != nil {
+		return Pool{}, fmt.Errorf("pool %s: %w", p, err)
+	}
 	var pool Pool
 	err := r.store.Update(ctx, func(tx Tx) error {
 		reg, err := tx.RegionByName(ctx, spec.Region)
@@ -260,6 +341,9 @@ func (r *Registry) AddPool(ctx context.Context, spec PoolSpec) (Pool, error) {
 		}
 		blocks, err := tx.BlocksOverlapping(ctx, p)
 		if err != nil {
+			return err
+		}
+		if blocks, err = oneSpace(p, spec.Space, blocks); err != nil {
 			return err
 		}
 		if len(blocks) == 0 {
@@ -275,8 +359,11 @@ func (r *Registry) AddPool(ctx context.Context, spec PoolSpec) (Pool, error) {
 		if len(pools) > 0 {
 			return fmt.Errorf("pool %s: overlaps pool %s of region %s: %w", p, pools[0].Prefix, pools[0].Region, ErrOverlap)
 		}
-		pool = Pool{Prefix: p, BlockID: blocks[0].ID, Block: blocks[0].Prefix, RegionID: reg.ID, Region: reg.Name, Purpose: spec.Purpose, CreatedAt: r.clock()}
+		pool = Pool{Prefix: p, BlockID: blocks[0].ID, Block: blocks[0].Prefix, RegionID: reg.ID, Region: reg.Name, Purpose: spec.Purpose, Tags: nonEmpty(spec.Tags), CreatedAt: r.clock()}
 		if err := tx.InsertPool(ctx, &pool); err != nil {
+			return err
+		}
+		if err := setTagsIfChanged(ctx, tx, KindPool, pool.ID, nil, pool.Tags); err != nil {
 			return err
 		}
 		if err := tx.AddFree(ctx, FreePrefix{RegionID: reg.ID, PoolID: pool.ID, Prefix: p}); err != nil {
@@ -298,7 +385,13 @@ type PoolUsage struct {
 }
 
 // Pools lists the pools in address order with their usage.
-func (r *Registry) Pools(ctx context.Context, regionName string) (out []PoolUsage, err error) {
+func (r *Registry) Pools(ctx context.Context, regionName string) ([]PoolUsage, error) {
+	return r.PoolsTagged(ctx, regionName, nil)
+}
+
+// PoolsTagged lists, in address order with their usage, the pools of the
+// region (every region when empty) that carry every pair of tags.
+func (r *Registry) PoolsTagged(ctx context.Context, regionName string, tags Tags) (out []PoolUsage, err error) {
 	now := r.clock()
 	err = r.store.View(ctx, func(tx Tx) error {
 		f := PoolFilter{}
@@ -311,6 +404,13 @@ func (r *Registry) Pools(ctx context.Context, regionName string) (out []PoolUsag
 		}
 		pools, err := tx.Pools(ctx, f)
 		if err != nil {
+			return err
+		}
+		id := func(p *Pool) int64 { return p.ID }
+		if pools, err = keepTagged(ctx, tx, KindPool, pools, tags, id); err != nil {
+			return err
+		}
+		if err := fillTags(ctx, tx, KindPool, pools, id, func(p *Pool, t Tags) { p.Tags = t }); err != nil {
 			return err
 		}
 		counts, err := r.usage(ctx, tx, pools, now)

@@ -45,7 +45,7 @@ func Block(rows Scanner) (registry.Block, error) {
 	var p, src, cur string
 	var price *int64
 	var created int64
-	if err := rows.Scan(&b.ID, &p, &src, &b.Registry, &b.RegisteredCountry, &b.From, &price, &cur, &b.Date, &b.Note, &created); err != nil {
+	if err := rows.Scan(&b.ID, &p, &src, &b.Registry, &b.RegisteredCountry, &b.From, &price, &cur, &b.Date, &b.Note, &created, &b.Space); err != nil {
 		return b, err
 	}
 	var err error
@@ -271,4 +271,25 @@ func ParsePrefix(s string) (netip.Prefix, error) {
 		return netip.Prefix{}, fmt.Errorf("stored prefix %q: %w", s, err)
 	}
 	return p, nil
+}
+
+// Space scans a row of id, name, note, created_at.
+func Space(rows Scanner) (registry.Space, error) {
+	var s registry.Space
+	var created int64
+	err := rows.Scan(&s.ID, &s.Name, &s.Note, &created)
+	s.CreatedAt = FromMicros(created)
+	return s, err
+}
+
+// BlockSpace is the space a block is stored in: its own, else the
+// default for its source (registry.AddBlock always names one).
+func BlockSpace(b registry.Block) string {
+	switch {
+	case b.Space != "":
+		return b.Space
+	case b.Source == registry.SourcePrivate:
+		return registry.PrivateSpace
+	}
+	return registry.GlobalSpace
 }
