@@ -373,6 +373,11 @@ func (r *Registry) RemovePool(ctx context.Context, id int64, ifMatch string) err
 		if !matches(ifMatch, ETag(pl)) {
 			return fmt.Errorf("pool %s changed since it was read (ETag %s): %w", pl.Prefix, ETag(pl), ErrPrecondition)
 		}
+		// Reading the region in a write transaction orders this removal
+		// with the region's allocations (PostgreSQL locks its row).
+		if _, err := tx.RegionByName(ctx, pl.Region); err != nil {
+			return err
+		}
 		if pl.Relocation != nil {
 			return fmt.Errorf("pool %s: a unit relocated from region %s (relocation %d); relocations are history and stay: %w",
 				pl.Prefix, pl.Relocation.FromRegion, pl.Relocation.ID, ErrState)
