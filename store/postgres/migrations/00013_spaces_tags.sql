@@ -17,6 +17,8 @@ INSERT INTO spaces (name, note, created_at) VALUES
 ALTER TABLE blocks ADD COLUMN space TEXT NOT NULL DEFAULT 'global' REFERENCES spaces (name);
 UPDATE blocks SET space = 'private' WHERE source = 'private';
 CREATE INDEX blocks_space_first ON blocks (space, family, first);
+-- One prefix may be recorded once in each space.
+ALTER TABLE blocks DROP CONSTRAINT blocks_prefix_key, ADD CONSTRAINT blocks_space_prefix_key UNIQUE (space, prefix);
 
 -- The global space keeps the database's exclusion constraint. Private
 -- spaces may overlap each other, which an SP-GiST exclusion over one
@@ -58,6 +60,7 @@ DROP TRIGGER blocks_space_no_overlap ON blocks;
 DROP FUNCTION blocks_space_no_overlap;
 ALTER TABLE blocks DROP CONSTRAINT blocks_no_overlap,
     ADD CONSTRAINT blocks_no_overlap EXCLUDE USING spgist (prefix inet_ops WITH &&);
+ALTER TABLE blocks DROP CONSTRAINT blocks_space_prefix_key, ADD CONSTRAINT blocks_prefix_key UNIQUE (prefix);
 DROP INDEX blocks_space_first;
 ALTER TABLE blocks DROP COLUMN space;
 DROP TABLE spaces;
