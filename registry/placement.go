@@ -23,8 +23,7 @@ type Placement struct {
 	MovedAt *time.Time `json:"moved_at,omitempty"`
 }
 
-// Placements lists where every pooled prefix of the global space is used,
-// in address order,
+// Placements lists where every pooled prefix is used, in address order,
 // with the event-log position they reflect. Geofeeds, the MMDB export and
 // the audit all read it.
 func (r *Registry) Placements(ctx context.Context) (out []Placement, pos Position, err error) {
@@ -61,13 +60,6 @@ func (r *Registry) Placements(ctx context.Context) (out []Placement, pos Positio
 			names[g.ID] = g.Name
 		}
 		for _, p := range pools {
-			// Only the global space is published: a pool of private
-			// space (never globally reachable; AddBlock keeps private
-			// blocks out of the global space) has no place in a geofeed,
-			// the MMDB export or the audit.
-			if !prefix.GloballyReachable(p.Prefix) {
-				continue
-			}
 			var when *time.Time
 			var ref *RelocationRef
 			if p.RelocationID != 0 {

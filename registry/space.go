@@ -7,6 +7,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/cadastre-ipam/cadastre/prefix"
 )
 
 // The spaces every register has. GlobalSpace is public space, the one
@@ -178,3 +180,9 @@ func oneSpace(p netip.Prefix, space string, blocks []Block) ([]Block, error) {
 	}
 	return blocks, nil
 }
+
+// InGlobalSpace reports whether p can be in the global space: public
+// space is globally reachable (AddBlock refuses any other kind there), and
+// every other prefix belongs to a private space. The published geofeed
+// keeps only these.
+func InGlobalSpace(p netip.Prefix) bool { return prefix.GloballyReachable(p) }
