@@ -15,6 +15,7 @@ import (
 
 func newShowCmd(a *app) *cobra.Command {
 	var asJSON bool
+	var space string
 	c := &cobra.Command{
 		Use:   "show PREFIX|IP",
 		Short: "Tell which block, pool, region and assignment hold an address, and their history",
@@ -26,11 +27,11 @@ func newShowCmd(a *app) *cobra.Command {
 			if err != nil {
 				return usageError{err}
 			}
-			reg, err := a.backend(cmd.Context())
+			reg, err := a.lifeBackend(cmd.Context())
 			if err != nil {
 				return err
 			}
-			h, err := reg.Show(cmd.Context(), p)
+			h, err := reg.ShowIn(cmd.Context(), p, space)
 			if err != nil {
 				return err
 			}
@@ -42,7 +43,15 @@ func newShowCmd(a *app) *cobra.Command {
 		},
 	}
 	c.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	c.Flags().StringVar(&space, "space", "", "look in this space (default: the global space; a private address: the one space holding it)")
 	return c
+}
+
+// printTags prints an object's tags under it, nothing when it has none.
+func printTags(w io.Writer, t registry.Tags) {
+	if len(t) > 0 {
+		fmt.Fprintf(w, "              tags %s\n", safe(t.String()))
+	}
 }
 
 func printHolding(out io.Writer, h registry.Holding) error {
@@ -65,7 +74,11 @@ func printHolding(out io.Writer, h registry.Holding) error {
 	if b.Date != "" {
 		fmt.Fprintf(w, ", %s", b.Date)
 	}
+	if b.Space != "" && b.Space != registry.GlobalSpace {
+		fmt.Fprintf(w, ", space %s", b.Space)
+	}
 	fmt.Fprintln(w)
+	printTags(w, b.Tags)
 	if h.Pool == nil {
 		fmt.Fprintln(w, "  pool        - (in no pool)")
 	} else {
@@ -74,12 +87,14 @@ func printHolding(out io.Writer, h registry.Holding) error {
 			fmt.Fprintf(w, ", %s", safe(h.Pool.Purpose))
 		}
 		fmt.Fprintln(w)
+		printTags(w, h.Pool.Tags)
 	}
 	if r := h.Relocation; r != nil {
 		fmt.Fprintf(w, "  relocation  %s moved from %s to %s on %s: %s\n", r.Prefix, r.FromRegion, r.ToRegion, day(r.CreatedAt), safe(r.Reason))
 	}
 	if as := h.Assignment; as != nil {
 		fmt.Fprintf(w, "  assignment  %d  %s  %s  tenant %s  resource %s  name %s\n", as.ID, as.Prefix, as.State, safe(dash(as.Tenant)), safe(dash(as.Resource)), safe(dash(as.Name)))
+		printTags(w, as.Tags)
 	} else {
 		fmt.Fprintln(w, "  assignment  - (free)")
 	}

@@ -227,6 +227,7 @@ policy, 7 database unusable.`,
 	root.AddCommand(newRegionCmd(a), newBlockCmd(a), newPoolCmd(a), newAllocCmd(a), newReleaseCmd(a),
 		newShowCmd(a), newReportCmd(a), newLogCmd(a), newDemoCmd(a), newVersionCmd(a), newAssignmentsCmd(a), newServeCmd(a), newTokenCmd(a), newGeofeedCmd(a),
 		newZoneCmd(a), newRecordCmd(a), newDNSCmd(a), newTSIGCmd(a), newGeoCmd(a), newAuditCmd(a), newTenantCmd(a))
+	lifeVerbs(a, root)
 	wrapArgs(root)
 	return root
 }
