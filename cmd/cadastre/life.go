@@ -97,8 +97,19 @@ func changed[T any](cmd *cobra.Command, name string, v T) *T {
 	return nil
 }
 
-// nothingToChange refuses an update verb given no change.
+// nothingToChange refuses an update verb given none of the flags that
+// change something (all but --json and the flags that find the object).
 func nothingToChange(cmd *cobra.Command) error {
+	any := false
+	own := cmd.LocalNonPersistentFlags()
+	cmd.Flags().Visit(func(f *pflag.Flag) {
+		if own.Lookup(f.Name) != nil && f.Name != "json" && f.Name != "space" {
+			any = true
+		}
+	})
+	if any {
+		return nil
+	}
 	return usagef("%s: nothing to change (see `%s --help`)", cmd.CommandPath(), cmd.CommandPath())
 }
 
@@ -220,8 +231,8 @@ func newRegionUpdateCmd(a *app) *cobra.Command {
 				}
 				p.Borrow = &pol
 			}
-			if cmd.Flags().NFlag() == boolFlags(cmd) {
-				return nothingToChange(cmd)
+			if err := nothingToChange(cmd); err != nil {
+				return err
 			}
 			lb, err := a.lifeBackend(cmd.Context())
 			if err != nil {
@@ -248,14 +259,6 @@ func newRegionUpdateCmd(a *app) *cobra.Command {
 	tf.addUnset(f)
 	f.BoolVar(&asJSON, "json", false, "print the region as JSON")
 	return c
-}
-
-// boolFlags counts the output flags given (--json), which change nothing.
-func boolFlags(cmd *cobra.Command) int {
-	if cmd.Flags().Changed("json") {
-		return 1
-	}
-	return 0
 }
 
 func newRegionRemoveCmd(a *app) *cobra.Command {
@@ -310,12 +313,8 @@ func newBlockUpdateCmd(a *app) *cobra.Command {
 			case cmd.Flags().Changed("currency"):
 				return usagef("--currency given without --price")
 			}
-			given := cmd.Flags().NFlag() - boolFlags(cmd)
-			if cmd.Flags().Changed("space") {
-				given--
-			}
-			if given == 0 {
-				return nothingToChange(cmd)
+			if err := nothingToChange(cmd); err != nil {
+				return err
 			}
 			lb, err := a.lifeBackend(cmd.Context())
 			if err != nil {
@@ -411,8 +410,8 @@ func newPoolUpdateCmd(a *app) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if cmd.Flags().NFlag() == boolFlags(cmd) {
-				return nothingToChange(cmd)
+			if err := nothingToChange(cmd); err != nil {
+				return err
 			}
 			lb, err := a.lifeBackend(cmd.Context())
 			if err != nil {
@@ -485,8 +484,8 @@ func newAssignmentUpdateCmd(a *app) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if cmd.Flags().NFlag() == boolFlags(cmd) {
-				return nothingToChange(cmd)
+			if err := nothingToChange(cmd); err != nil {
+				return err
 			}
 			b, err := a.backend(cmd.Context())
 			if err != nil {
