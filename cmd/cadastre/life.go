@@ -89,6 +89,15 @@ func (t *tagFlags) patch() (registry.TagPatch, error) {
 	return registry.TagPatch{Set: tags, Unset: t.unset}, nil
 }
 
+// forUpdate parses --tag and --untag of an update verb, and refuses the
+// verb when none of its flags changes anything.
+func (t *tagFlags) forUpdate(cmd *cobra.Command) (registry.TagPatch, error) {
+	if err := nothingToChange(cmd); err != nil {
+		return registry.TagPatch{}, err
+	}
+	return t.patch()
+}
+
 // changed returns a pointer to v when the flag was given, else nil.
 func changed[T any](cmd *cobra.Command, name string, v T) *T {
 	if cmd.Flags().Changed(name) {
@@ -218,7 +227,7 @@ func newRegionUpdateCmd(a *app) *cobra.Command {
   cadastre region update us-east --borrow-from none --untag env`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			tp, err := tf.patch()
+			tp, err := tf.forUpdate(cmd)
 			if err != nil {
 				return err
 			}
@@ -230,9 +239,6 @@ func newRegionUpdateCmd(a *app) *cobra.Command {
 					return usageError{err}
 				}
 				p.Borrow = &pol
-			}
-			if err := nothingToChange(cmd); err != nil {
-				return err
 			}
 			lb, err := a.lifeBackend(cmd.Context())
 			if err != nil {
@@ -295,7 +301,7 @@ func newBlockUpdateCmd(a *app) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			tp, err := tf.patch()
+			tp, err := tf.forUpdate(cmd)
 			if err != nil {
 				return err
 			}
@@ -312,9 +318,6 @@ func newBlockUpdateCmd(a *app) *cobra.Command {
 				bp.Price = &m
 			case cmd.Flags().Changed("currency"):
 				return usagef("--currency given without --price")
-			}
-			if err := nothingToChange(cmd); err != nil {
-				return err
 			}
 			lb, err := a.lifeBackend(cmd.Context())
 			if err != nil {
@@ -406,11 +409,8 @@ func newPoolUpdateCmd(a *app) *cobra.Command {
 		Example: `  cadastre pool update 40.64.0.0/23 --purpose vms --tag tier=gold`,
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			tp, err := tf.patch()
+			tp, err := tf.forUpdate(cmd)
 			if err != nil {
-				return err
-			}
-			if err := nothingToChange(cmd); err != nil {
 				return err
 			}
 			lb, err := a.lifeBackend(cmd.Context())
@@ -480,11 +480,8 @@ func newAssignmentUpdateCmd(a *app) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			tp, err := tf.patch()
+			tp, err := tf.forUpdate(cmd)
 			if err != nil {
-				return err
-			}
-			if err := nothingToChange(cmd); err != nil {
 				return err
 			}
 			b, err := a.backend(cmd.Context())

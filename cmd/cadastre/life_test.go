@@ -70,31 +70,7 @@ var lifeBadInput = []badCase{
 		args: []string{"block", "update", "10.0.0.0/8", "--note", "x"}, code: codeUsage, want: []string{"10.0.0.0/8", "--space"}},
 }
 
-func TestLifeBadInputIsRefusedAndChangesNothing(t *testing.T) {
-	for _, tc := range lifeBadInput {
-		t.Run(tc.name, func(t *testing.T) {
-			t.Parallel()
-			db := register(t)
-			for _, step := range tc.setup {
-				mustCLI(t, db, step...)
-			}
-			before := dump(t, db)
-			r := cli(t, db, tc.args...)
-			if r.code != tc.code {
-				t.Errorf("exit %d, want %d\n%s", r.code, tc.code, r)
-			}
-			for _, w := range tc.want {
-				if !strings.Contains(r.stderr, w) {
-					t.Errorf("stderr does not say %q\n%s", w, r)
-				}
-			}
-			if r.stdout != "" {
-				t.Errorf("a refusal printed to stdout\n%s", r)
-			}
-			sameDump(t, before, dump(t, db))
-		})
-	}
-}
+func TestLifeBadInputIsRefusedAndChangesNothing(t *testing.T) { runBadCases(t, lifeBadInput) }
 
 // TestLifeVerbs runs each verb once to success: spaces, tags on adds and
 // updates, tag filters on every listing, and the removal of a pool, its

@@ -74,18 +74,8 @@ func (t *tx) TagsOf(ctx context.Context, kind string, ids []int64) (map[int64]re
 		return nil, mapErr(err)
 	}
 	defer rows.Close()
-	for rows.Next() {
-		var id int64
-		var k, v string
-		if err := rows.Scan(&id, &k, &v); err != nil {
-			return nil, err
-		}
-		if out[id] == nil {
-			out[id] = registry.Tags{}
-		}
-		out[id][k] = v
-	}
-	return out, mapErr(rows.Err())
+	m, err := rowscan.Tags(rows)
+	return m, mapErr(err)
 }
 
 func (t *tx) Tagged(ctx context.Context, kind string, match registry.Tags) ([]int64, error) {

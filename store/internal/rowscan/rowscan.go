@@ -293,3 +293,28 @@ func BlockSpace(b registry.Block) string {
 	}
 	return registry.GlobalSpace
 }
+
+// TagRows is a result set of object_id, key, value rows: *sql.Rows and
+// pgx.Rows both are.
+type TagRows interface {
+	Scanner
+	Next() bool
+	Err() error
+}
+
+// Tags collects rows of object_id, key, value into each object's tags.
+func Tags(rows TagRows) (map[int64]registry.Tags, error) {
+	out := map[int64]registry.Tags{}
+	for rows.Next() {
+		var id int64
+		var k, v string
+		if err := rows.Scan(&id, &k, &v); err != nil {
+			return nil, err
+		}
+		if out[id] == nil {
+			out[id] = registry.Tags{}
+		}
+		out[id][k] = v
+	}
+	return out, rows.Err()
+}
