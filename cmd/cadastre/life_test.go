@@ -153,3 +153,52 @@ func mustJSON(t *testing.T, s string, v any) {
 		t.Fatalf("%v\n%s", err, s)
 	}
 }
+
+// TestLifeRefusalsOverAPI: through --server, a removal something depends
+// on exits 4 naming it, a bad tag exits 2, a tag filter answers what the
+// local register answers, and nothing changes on a refusal.
+func TestLifeRefusalsOverAPI(t *testing.T) {
+	served := register(t)
+	token := strings.TrimSpace(mustCLI(t, served, "token", "create", "--scope", "admin", "--name", "cli"))
+	mustCLI(t, served, "pool", "update", "40.64.0.0/24", "--tag", "tier=gold")
+	srv := startServe(t, served)
+	dir := t.TempDir()
+	// The register as the local CLI reads it (a dump would differ in the
+	// token's last use, which every call through the API records).
+	state := func() string {
+		var b strings.Builder
+		for _, v := range [][]string{{"region", "list", "--json"}, {"block", "list", "--json"}, {"pool", "list", "--json"},
+			{"assignments", "--json"}, {"space", "list", "--json"}, {"log", "--json"}} {
+			b.WriteString(mustCLI(t, served, v...))
+		}
+		return b.String()
+	}
+	before := state()
+	for _, c := range []struct {
+		args []string
+		code int
+		want string
+	}{
+		{[]string{"pool", "remove", "40.64.0.0/24"}, codeConflict, "40.64.0.4/30 (assigned)"},
+		{[]string{"block", "remove", "40.64.0.0/22"}, codeConflict, "40.64.1.0/24"},
+		{[]string{"region", "remove", "east"}, codeConflict, "pool remove"},
+		{[]string{"space", "remove", "private"}, codeConflict, "built in"},
+		{[]string{"pool", "update", "40.64.0.0/24", "--tag", "Bad=x"}, codeUsage, `"Bad"`},
+		{[]string{"block", "update", "132.245.0.0/16", "--date", "2999-01-01"}, codeUsage, "future"},
+		{[]string{"assignment", "update", "40.64.0.200", "--tag", "a=b"}, codeNotFound, "40.64.0.200"},
+	} {
+		r := remoteRun(t, dir, srv.url, token, "", c.args...)
+		if r.code != c.code || !strings.Contains(r.stderr, c.want) {
+			t.Errorf("want exit %d naming %q:\n%s", c.code, c.want, r)
+		}
+	}
+	if after := state(); after != before {
+		t.Errorf("a refusal over the API changed the register")
+	}
+	r := remoteRun(t, dir, srv.url, token, "", "pool", "list", "--tag", "tier=gold", "--json")
+	var pools []registry.PoolUsage
+	mustJSON(t, r.stdout, &pools)
+	if r.code != 0 || len(pools) != 1 || pools[0].Prefix.String() != "40.64.0.0/24" {
+		t.Errorf("pool list --tag over the API: %+v\n%s", pools, r)
+	}
+}
