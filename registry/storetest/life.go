@@ -483,7 +483,7 @@ func runLife(t *testing.T, open Open) {
 		}
 	})
 
-	t.Run("placements (geofeed, audit, MMDB) leave private space out", func(t *testing.T) {
+	t.Run("the global space of the placements is what the geofeed publishes", func(t *testing.T) {
 		_, reg := newReg(t)
 		if _, err := reg.AddRegion(ctx, registry.RegionSpec{Name: "us-east", Location: location.Location{Country: "US"}}); err != nil {
 			t.Fatal(err)
@@ -499,8 +499,17 @@ func runLife(t *testing.T, open Open) {
 			}
 		}
 		pl, _, err := reg.Placements(ctx)
-		if err != nil || len(pl) != 1 || pl[0].Prefix != mp("40.64.0.0/24") {
+		if err != nil || len(pl) != 2 {
 			t.Fatalf("placements = %+v, %v", pl, err)
+		}
+		var global []netip.Prefix
+		for _, p := range pl {
+			if registry.InGlobalSpace(p.Prefix) {
+				global = append(global, p.Prefix)
+			}
+		}
+		if len(global) != 1 || global[0] != mp("40.64.0.0/24") {
+			t.Fatalf("global space of the placements = %v", global)
 		}
 	})
 }
