@@ -134,9 +134,10 @@ published geofeed and the audit read the global space.`,
   cadastre space list`}
 	var note string
 	add := &cobra.Command{
-		Use:   "add NAME",
-		Short: "Create a space for private blocks",
-		Args:  cobra.ExactArgs(1),
+		Use:     "add NAME",
+		Short:   "Create a space for private blocks",
+		Example: `  cadastre space add vpc-a --note "production VPC"`,
+		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			lb, err := a.lifeBackend(cmd.Context())
 			if err != nil {
@@ -153,9 +154,10 @@ published geofeed and the audit read the global space.`,
 	add.Flags().StringVar(&note, "note", "", "free text")
 	var asJSON bool
 	list := &cobra.Command{
-		Use:   "list",
-		Short: "List spaces with their number of blocks",
-		Args:  cobra.NoArgs,
+		Use:     "list",
+		Short:   "List spaces with their number of blocks",
+		Example: "  cadastre space list --json",
+		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			lb, err := a.lifeBackend(cmd.Context())
 			if err != nil {
@@ -177,9 +179,10 @@ published geofeed and the audit read the global space.`,
 	}
 	list.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 	remove := &cobra.Command{
-		Use:   "remove NAME",
-		Short: "Remove a space no block belongs to",
-		Args:  cobra.ExactArgs(1),
+		Use:     "remove NAME",
+		Short:   "Remove a space no block belongs to",
+		Example: "  cadastre space remove vpc-a",
+		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			lb, err := a.lifeBackend(cmd.Context())
 			if err != nil {
@@ -269,9 +272,10 @@ func newRegionUpdateCmd(a *app) *cobra.Command {
 
 func newRegionRemoveCmd(a *app) *cobra.Command {
 	return &cobra.Command{
-		Use:   "remove NAME",
-		Short: "Remove a region no pool, relocation or borrowing policy depends on",
-		Args:  cobra.ExactArgs(1),
+		Use:     "remove NAME",
+		Short:   "Remove a region no pool, relocation or borrowing policy depends on",
+		Example: "  cadastre region remove lab",
+		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			lb, err := a.lifeBackend(cmd.Context())
 			if err != nil {
@@ -357,9 +361,10 @@ func newBlockUpdateCmd(a *app) *cobra.Command {
 func newBlockRemoveCmd(a *app) *cobra.Command {
 	var space string
 	c := &cobra.Command{
-		Use:   "remove PREFIX",
-		Short: "Remove a block no pool is carved from",
-		Args:  cobra.ExactArgs(1),
+		Use:     "remove PREFIX",
+		Short:   "Remove a block no pool is carved from",
+		Example: "  cadastre block remove 40.64.4.0/22\n  cadastre block remove 10.0.0.0/8 --space vpc-a",
+		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			p, err := parsePrefixArg(args[0])
 			if err != nil {
@@ -446,7 +451,8 @@ func newPoolRemoveCmd(a *app) *cobra.Command {
 		Long: `Remove a pool. It must hold no live or quarantined assignment (release them;
 quarantined ones free at the end of their cool-down) and have lent no unit to
 another region. Its released assignments go with it; the event log keeps them.`,
-		Args: cobra.ExactArgs(1),
+		Example: "  cadastre pool remove 40.64.3.0/24\n  cadastre pool remove 17",
+		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			lb, err := a.lifeBackend(cmd.Context())
 			if err != nil {
