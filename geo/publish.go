@@ -33,6 +33,12 @@ func PublishFeed(ctx context.Context, reg Placer) (Published, error) {
 	}
 	entries := make([]geofeed.Entry, 0, len(places))
 	for _, p := range places {
+		// Only the global space is published: private space (RFC 1918,
+		// ULA, shared) means nothing outside its routing domain, and
+		// RFC 8805 readers refuse it (geofeed check flags it).
+		if !registry.InGlobalSpace(p.Prefix) {
+			continue
+		}
 		entries = append(entries, geofeed.Entry{Prefix: p.Prefix, Location: p.Location})
 	}
 	merged, err := geofeed.MergeByLocation(entries)

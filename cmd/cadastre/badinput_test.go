@@ -331,8 +331,11 @@ var badInput = []badCase{
 		code: codeConflict, want: []string{"demo needs an empty register", "5 regions"}},
 }
 
-func TestBadInputIsRefusedAndChangesNothing(t *testing.T) {
-	for _, tc := range badInput {
+func TestBadInputIsRefusedAndChangesNothing(t *testing.T) { runBadCases(t, badInput) }
+
+// runBadCases runs each case on a fresh copy of the fixture register.
+func runBadCases(t *testing.T, cases []badCase) {
+	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			db := register(t)

@@ -228,6 +228,7 @@ policy, 7 database unusable.`,
 		newShowCmd(a), newReportCmd(a), newLogCmd(a), newDemoCmd(a), newVersionCmd(a), newAssignmentsCmd(a), newServeCmd(a), newTokenCmd(a), newGeofeedCmd(a),
 		newZoneCmd(a), newRecordCmd(a), newDNSCmd(a), newTSIGCmd(a), newGeoCmd(a), newAuditCmd(a), newTenantCmd(a),
 		newExportCmd(a), newImportCmd(a))
+	lifeVerbs(a, root)
 	wrapArgs(root)
 	return root
 }
