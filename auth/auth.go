@@ -99,6 +99,9 @@ func (t Token) Actor() string { return "token:" + t.ID }
 // Store keeps tokens. InsertToken, RevokeToken and RekeyTokens write their
 // event in the same transaction.
 type Store interface {
+	// InsertToken stores t and appends e; a token bound to a tenant
+	// (t.Tenant) that does not exist is refused with an error wrapping
+	// registry.ErrNotFound, in the same transaction.
 	InsertToken(ctx context.Context, t Token, e registry.Event) error
 	Token(ctx context.Context, id string) (Token, error)
 	Tokens(ctx context.Context) ([]Token, error)
@@ -325,6 +328,9 @@ func (k *Tokens) Create(ctx context.Context, s Spec) (Token, string, error) {
 	t.MAC = k.keys[0].seal(t.ID, digest[:])
 	ev := registry.Event{At: now, Actor: registry.Actor(ctx), Action: "token.create", SubjectKind: "token", Subject: t.ID, After: mustJSON(t)}
 	if err := k.store.InsertToken(ctx, t, ev); err != nil {
+		if errors.Is(err, registry.ErrNotFound) && s.Tenant != "" {
+			return Token{}, "", fmt.Errorf("token: tenant %s does not exist (an admin adds it first with `cadastre tenant add %s`): %w", s.Tenant, s.Tenant, registry.ErrNotFound)
+		}
 		return Token{}, "", fmt.Errorf("token: %w", err)
 	}
 	return t, secret, nil
