@@ -237,6 +237,6 @@ func (t *tx) QueueTenantUse(ctx context.Context, name string, d4, d6 int64) func
 }
 
 var (
-	_ registry.TenantUseQueuer = (*tx)(nil)
+	_ registry.TenantUseQueuer  = (*tx)(nil)
 	_ registry.NameHolderQueuer = (*tx)(nil)
 )
