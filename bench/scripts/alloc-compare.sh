@@ -9,10 +9,10 @@
 #
 # Modes:
 #   plain   an allocate token with no tenant (both binaries)
-#   tenant  new: a token bound to tenant "bench" (suffix bench.example,
-#           quotas 100,000,000); old: as plain (it has no tenant objects)
+#   tenant  a token bound to tenant "bench" (suffix bench.example, quotas
+#           100,000,000); a binary without `tenant` (364d89d): as plain
 #   named   as tenant, each allocation named uniquely under bench.example;
-#           old: an unbound token, names unchecked (as measured before)
+#           without `tenant`: an unbound token, names unchecked
 #
 # Usage: bench/scripts/alloc-compare.sh OLD_BINARY NEW_BINARY
 #   ROUNDS=2 STORES="sqlite postgres" MODES="plain tenant named" DURATION=10s
@@ -63,7 +63,7 @@ run() {
 	"$bin" "${at[@]}" pool add 10.0.0.0/9 --region us-east >/dev/null
 	"$bin" "${at[@]}" pool add fd00:0:0:1::/64 --region us-east >/dev/null
 	local -a tok=(token create --scope allocate --json) names=()
-	if [ "$label" = new ] && [ "$mode" != plain ]; then
+	if [ "$mode" != plain ] && "$bin" tenant --help >/dev/null 2>&1; then
 		"$bin" "${at[@]}" tenant add bench --names bench.example --max-ipv4 100000000 --max-ipv6 100000000 >/dev/null
 		tok+=(--tenant bench)
 	fi
@@ -78,18 +78,33 @@ run() {
 		curl -fs "http://127.0.0.1:$port/livez" >/dev/null 2>&1 && break
 		sleep 0.1
 	done
+	local io0 cpu0 io1 cpu1
+	io0=$(syscw "$server") cpu0=$(cputicks "$server")
 	"$tmp/loadgen" -url "http://127.0.0.1:$port" -token "$token" -region us-east -op alloc -clients 16 -duration "$duration" "${names[@]}" >"$tmp/out"
+	io1=$(syscw "$server") cpu1=$(cputicks "$server")
 	kill "$server"; wait "$server" 2>/dev/null || true
 	server=
-	if [ -n "$schema" ]; then psql -q "$pgurl" -c "DROP SCHEMA $schema CASCADE" >/dev/null; schema=; fi
-	local rate p99 errs
+	if [ -n "$schema" ]; then psql -q "$pgurl" -c "SET client_min_messages = warning; DROP SCHEMA $schema CASCADE" >/dev/null; schema=; fi
+	local rate p99 errs ok
 	rate=$(sed -n 's/^throughput=[0-9]* req\/s (ok \([0-9]*\)\/s)/\1/p' "$tmp/out")
 	p99=$(sed -n 's/.* p99=\([^ ]*\) .*/\1/p' "$tmp/out")
 	errs=$(sed -n 's/.* errors=\([0-9]*\) .*/\1/p' "$tmp/out")
-	printf '%s\t%s\t%s\t%s\t%s/s\tp99 %s\terrors %s\t%s\n' "$round" "$store" "$mode" "$label" "$rate" "$p99" "$errs" "$(date -u +%H:%M:%S)"
+	ok=$(sed -n 's/.* ok=\([0-9]*\) .*/\1/p' "$tmp/out")
+	# Steadier than the rate on a busy machine: the server's write system
+	# calls (one per HTTP answer, one per PostgreSQL round trip) and its
+	# CPU time, per allocation.
+	printf '%s\t%s\t%s\t%s\t%s/s\tp99 %s\terrors %s\twrites/alloc %s\tcpu µs/alloc %s\t%s\n' "$round" "$store" "$mode" "$label" "$rate" "$p99" "$errs" \
+		"$(awk -v a="$io0" -v b="$io1" -v n="$ok" 'BEGIN { printf "%.2f", (b - a) / (n ? n : 1) }')" \
+		"$(awk -v a="$cpu0" -v b="$cpu1" -v n="$ok" -v hz="$(getconf CLK_TCK)" 'BEGIN { printf "%.0f", (b - a) * 1e6 / hz / (n ? n : 1) }')" \
+		"$(date -u +%H:%M:%S)"
 }
 
-printf 'round\tstore\tmode\tbinary\trate (ok)\tp99\terrors\tUTC\n'
+# syscw PID: the write system calls the process made so far.
+syscw() { sed -n 's/^syscw: //p' "/proc/$1/io"; }
+# cputicks PID: its user and system time so far, in clock ticks.
+cputicks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
+
+printf 'round\tstore\tmode\tbinary\trate (ok)\tp99\terrors\twrites/alloc\tcpu/alloc\tUTC\n'
 for round in $(seq "$rounds"); do
 	for store in $stores; do
 		for mode in $modes; do
