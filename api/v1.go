@@ -772,7 +772,7 @@ func (s *Server) routeTokens(api huma.API) {
 			ts, err := s.tokens.List(ctx)
 			return &struct{ Body []auth.Token }{nonNil(ts)}, s.problem(err)
 		})
-	ct := op("create-token", http.MethodPost, "/v1/tokens", "Issue a token; its secret is shown once", auth.ScopeAdmin, false, http.StatusUnprocessableEntity)
+	ct := op("create-token", http.MethodPost, "/v1/tokens", "Issue a token; its secret is shown once", auth.ScopeAdmin, false, http.StatusNotFound, http.StatusUnprocessableEntity)
 	ct.DefaultStatus = http.StatusCreated
 	huma.Register(api, ct, func(ctx context.Context, in *struct {
 		Body struct {

@@ -31,6 +31,9 @@ type Client struct {
 	http  *http.Client
 }
 
+// defaultTimeout bounds one request of a client New makes.
+const defaultTimeout = 60 * time.Second
+
 // New returns a client of the server at base, authenticating with token.
 func New(base, token string, hc *http.Client) (*Client, error) {
 	u, err := url.Parse(strings.TrimRight(base, "/"))
@@ -41,7 +44,7 @@ func New(base, token string, hc *http.Client) (*Client, error) {
 		return nil, errors.New("a server needs a token: give --token or set $CADASTRE_TOKEN")
 	}
 	if hc == nil {
-		hc = &http.Client{Timeout: 60 * time.Second}
+		hc = &http.Client{Timeout: defaultTimeout}
 	}
 	return &Client{base: u, token: token, http: hc}, nil
 }

@@ -94,8 +94,8 @@ type ImportOptions struct {
 // opts.AllowEmpty; postal codes are dropped (RFC 8805 deprecates them).
 func ImportFeed(ctx context.Context, st Store, name, origin string, r io.Reader, opts ImportOptions, now time.Time) (ImportReport, error) {
 	var rep ImportReport
-	if err := ValidateSourceName(name); err != nil {
-		return rep, fmt.Errorf("%w: %w", err, registry.ErrInvalid)
+	if err := validateSource(name, origin); err != nil {
+		return rep, err
 	}
 	entries, diags, err := geofeed.ReadAll(r, geofeed.Options{})
 	rep.Diagnostics = diags

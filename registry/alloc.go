@@ -289,6 +289,10 @@ func (r *Registry) AllocateAll(ctx context.Context, b Batch) ([]Assignment, erro
 		}
 		probed = true
 	}
+	// After the key's look-up: a replay answers what was allowed then.
+	if err := r.precheckNames(ctx, b.Requests); err != nil {
+		return nil, err
+	}
 	var out []Assignment
 	// emptyAt is when the allocation's look found no ended quarantine,
 	// remembered once the allocation has committed (reaper).

@@ -26,6 +26,8 @@ type Registry struct {
 	reaps reaper
 	// maxBatch bounds the prefixes of one AllocateAll (0: MaxCount).
 	maxBatch int
+	// suffixes are tenants' name suffixes as last read (tenant.go).
+	suffixes suffixCache
 }
 
 // Option configures a Registry.
