@@ -20,10 +20,15 @@ func TestImportBoundaries(t *testing.T) {
 	}{
 		{"client", []string{"api", "store/", "cmd/", "web"}},
 		{"problem", []string{"api", "client", "store/", "cmd/"}},
-		{"registry", []string{"api", "client", "store/", "cmd/", "geo", "auth", "dns", "problem"}},
-		{"geo", []string{"api", "client", "store/", "cmd/", "auth", "dns", "problem"}},
-		{"auth", []string{"api", "client", "store/", "cmd/", "geo", "dns", "problem"}},
-		{"dns", []string{"api", "client", "store/", "cmd/", "problem"}},
+		{"registry", []string{"api", "client", "store/", "cmd/", "geo", "auth", "authdns/", "problem", "web"}},
+		{"geo", []string{"api", "client", "store/", "cmd/", "auth", "authdns/", "problem", "web"}},
+		{"auth", []string{"api", "client", "store/", "cmd/", "geo", "authdns/", "problem", "web"}},
+		// The DNS rooms point one way: server -> manage -> zone.
+		{"authdns/zone", []string{"api", "client", "store/", "cmd/", "problem", "web", "authdns/manage", "authdns/server"}},
+		{"authdns/manage", []string{"api", "client", "store/", "cmd/", "problem", "web", "authdns/server"}},
+		{"authdns/server", []string{"api", "client", "store/", "cmd/", "problem", "web"}},
+		// The UI calls the domain packages, as the API does, never a store or the CLI.
+		{"web", []string{"client", "store/", "cmd/", "authdns/server"}},
 	}
 	for _, r := range rules {
 		t.Run(r.pkg+" imports none of "+strings.Join(r.forbidden, ", "), func(t *testing.T) {
