@@ -19,15 +19,21 @@ func small() registry.Dump {
 	t0 := time.Date(2026, 1, 2, 3, 4, 5, 600, time.UTC)
 	rel := t0.Add(time.Hour)
 	max4 := int64(64)
+	yes, no := true, false
 	return registry.Dump{Format: registry.DumpFormat, Version: registry.DumpVersion,
 		Tenants: []registry.TenantRecord{{Name: "acme", Names: []string{"acme.example."}, MaxIPv4: &max4, Note: "ACME, \"Corp\"", CreatedAt: t0}},
-		Regions: []registry.RegionRecord{{Name: "east", Location: location.Location{Country: "US", Subdivision: "US-VA", City: "Ashburn"}, BorrowBits: 24, CreatedAt: t0},
+		Regions: []registry.RegionRecord{{Name: "east", Location: location.Location{Country: "US", Subdivision: "US-VA", City: "Ashburn"}, BorrowBits: 24, Tags: registry.Tags{"env": "prod"}, CreatedAt: t0},
 			{Name: "west", Location: location.Location{Country: "US"}, Borrow: registry.BorrowPolicy{From: []string{"east"}}, BorrowBits: 26, CreatedAt: t0}},
-		Blocks: []registry.BlockRecord{{Prefix: netip.MustParsePrefix("40.64.0.0/22"), Source: registry.SourceTransfer, Registry: "arin", From: "Nortel, Inc", Price: &registry.Money{Cents: 750000050, Currency: "USD"}, Date: "2011-03-23", CreatedAt: t0}},
-		Pools:  []registry.PoolRecord{{Prefix: netip.MustParsePrefix("40.64.0.0/24"), Region: "east", Purpose: "vms", CreatedAt: t0}},
+		Spaces: []registry.SpaceRecord{{Name: "vpc-a", Note: "first VPC", CreatedAt: t0}},
+		Blocks: []registry.BlockRecord{{Prefix: netip.MustParsePrefix("10.0.0.0/8"), Source: registry.SourcePrivate, Space: "vpc-a", Tags: registry.Tags{"team": "net ops", "x:y/z": "a=b&c"}, CreatedAt: t0},
+			{Prefix: netip.MustParsePrefix("40.64.0.0/22"), Source: registry.SourceTransfer, Registry: "arin", From: "Nortel, Inc", Price: &registry.Money{Cents: 750000050, Currency: "USD"}, Date: "2011-03-23", Space: "global", CreatedAt: t0}},
+		Pools: []registry.PoolRecord{{Prefix: netip.MustParsePrefix("10.1.0.0/16"), Region: "east", Space: "vpc-a", UseAll: &no, CreatedAt: t0},
+			{Prefix: netip.MustParsePrefix("40.64.0.0/24"), Region: "east", Purpose: "vms", Space: "global", UseAll: &yes, Tags: registry.Tags{"nat": ""}, CreatedAt: t0}},
 		Relocations: []registry.RelocationRecord{{Prefix: netip.MustParsePrefix("40.64.0.192/26"), FromPool: netip.MustParsePrefix("40.64.0.0/24"), FromRegion: "east", ToRegion: "west", Reason: "ran dry", CreatedAt: t0}},
+		Reservations: []registry.ReservationRecord{{Prefix: netip.MustParsePrefix("10.1.0.0/28"), Reason: "gateways", CreatedAt: t0},
+			{Prefix: netip.MustParsePrefix("40.64.0.16/28"), Reason: "not yet, \"maybe\"", Until: &rel, CreatedAt: t0}},
 		Assignments: []registry.AssignmentRecord{
-			{Prefix: netip.MustParsePrefix("40.64.0.1/32"), Pool: netip.MustParsePrefix("40.64.0.0/24"), Region: "east", State: registry.StateAssigned, Tenant: "acme", Resource: "vm 1", Name: "www.acme.example", CreatedAt: t0},
+			{Prefix: netip.MustParsePrefix("40.64.0.1/32"), Pool: netip.MustParsePrefix("40.64.0.0/24"), Region: "east", State: registry.StateAssigned, Tenant: "acme", Resource: "vm 1", Name: "www.acme.example", Tags: registry.Tags{"env": "prod", "role": "web"}, CreatedAt: t0},
 			{Prefix: netip.MustParsePrefix("40.64.0.2/32"), Pool: netip.MustParsePrefix("40.64.0.0/24"), Region: "east", State: registry.StateQuarantined, CreatedAt: t0, ReleasedAt: &rel, QuarantineUntil: &rel},
 		},
 	}
@@ -53,16 +59,31 @@ func TestRoundTrip(t *testing.T) {
 				t.Fatalf("second write differs:\n%s\n---\n%s", b1.String(), b2.String())
 			}
 			want := small()
-			for _, r := range []*[]registry.AssignmentRecord{&d.Assignments} {
-				for i := range *r {
-					if (*r)[i].At == "" {
-						t.Errorf("assignment %d: no position", i)
-					}
-					(*r)[i].At = ""
+			for i := range d.Assignments {
+				if d.Assignments[i].At == "" {
+					t.Errorf("assignment %d: no position", i)
 				}
+				d.Assignments[i].At = ""
+			}
+			for i := range d.Blocks {
+				d.Blocks[i].At = ""
+			}
+			for i := range d.Pools {
+				d.Pools[i].At = ""
+			}
+			for i := range d.Reservations {
+				d.Reservations[i].At = ""
+			}
+			for i := range d.Spaces {
+				d.Spaces[i].At = ""
 			}
 			if !reflect.DeepEqual(d.Assignments, want.Assignments) {
 				t.Errorf("assignments read back %+v, want %+v", d.Assignments, want.Assignments)
+			}
+			if !reflect.DeepEqual(d.Blocks, want.Blocks) || !reflect.DeepEqual(d.Pools, want.Pools) ||
+				!reflect.DeepEqual(d.Reservations, want.Reservations) || !reflect.DeepEqual(d.Spaces, want.Spaces) {
+				t.Errorf("read back:\n%+v\n%+v\n%+v\n%+v\nwant:\n%+v\n%+v\n%+v\n%+v", d.Spaces, d.Blocks, d.Pools, d.Reservations,
+					want.Spaces, want.Blocks, want.Pools, want.Reservations)
 			}
 		})
 	}
@@ -74,15 +95,21 @@ func TestReadErrorsNameTheLine(t *testing.T) {
 	Write(&js, small(), JSON)
 	Write(&cs, small(), CSV)
 	for _, c := range []struct{ name, in, says string }{
-		{"JSON syntax", strings.Replace(js.String(), `"vms",`, `"vms"`, 1), "line 15 ($.pools[0])"},
+		{"JSON syntax", strings.Replace(js.String(), `"vms",`, `"vms"`, 1), "line 20 ($.pools[1])"},
 		{"JSON wrong type", strings.Replace(js.String(), `"borrow_unit":26`, `"borrow_unit":true`, 1), "line 9 ($.regions[1]): region: field borrow_unit: bool where int is wanted"},
-		{"JSON unknown field", strings.Replace(js.String(), `"purpose":"vms"`, `"purpose":"vms","colour":"red"`, 1), `line 15 ($.pools[0]): pool: json: unknown field "colour"`},
-		{"JSON key twice", strings.Replace(js.String(), `"version": 1,`, `"version": 1, "version": 1,`, 1), "key given twice"},
-		{"CSV bad prefix", strings.Replace(cs.String(), "pool,40.64.0.0/24", "pool,40.64.0.0/33", 1), "line 10: pool: column prefix"},
-		{"CSV record before its header", strings.Replace(cs.String(), "#pool,", "#poolx,", 1), "line 9"},
+		{"JSON unknown field", strings.Replace(js.String(), `"purpose":"vms"`, `"purpose":"vms","colour":"red"`, 1), `line 20 ($.pools[1]): pool: json: unknown field "colour"`},
+		{"JSON key twice", strings.Replace(js.String(), `"version": 2,`, `"version": 2, "version": 2,`, 1), "key given twice"},
+		{"JSON tags not an object", strings.Replace(js.String(), `"tags":{"nat":""}`, `"tags":["nat"]`, 1), "line 20 ($.pools[1]): pool: field tags: array where registry.Tags is wanted"},
+		{"JSON use_all not a bool", strings.Replace(js.String(), `"use_all":false`, `"use_all":"no"`, 1), "line 19 ($.pools[0]): pool: field use_all: string where bool is wanted"},
+		{"JSON child pools", strings.Replace(js.String(), `"tenants": [`, `"child_pools": [], "tenants": [`, 1), "child_pools: not supported"},
+		{"CSV bad prefix", strings.Replace(cs.String(), "pool,40.64.0.0/24", "pool,40.64.0.0/33", 1), "line 14: pool: column prefix"},
+		{"CSV record before its header", strings.Replace(cs.String(), "#pool,", "#poolx,", 1), "line 12"},
 		{"CSV unknown column", strings.Replace(cs.String(), "#pool,prefix,region", "#pool,prefix,colour", 1), `pool has no column "colour"`},
-		{"CSV too many fields", strings.Replace(cs.String(), "pool,40.64.0.0/24,east,vms,", "pool,40.64.0.0/24,east,vms,x,", 1), "line 10"},
-		{"CSV later version", strings.Replace(cs.String(), "cadastre-register,1", "cadastre-register,2", 1), "line 1: version 2"},
+		{"CSV too many fields", strings.Replace(cs.String(), "pool,40.64.0.0/24,east,vms,", "pool,40.64.0.0/24,east,vms,x,", 1), "line 14"},
+		{"CSV bad use_all", strings.Replace(cs.String(), "vpc-a,false", "vpc-a,no", 1), "line 13: pool: column use_all: \"no\": write true or false"},
+		{"CSV tag twice", strings.Replace(cs.String(), "env=prod&role=web", "env=prod&env=test", 1), "line 21: assignment: column tags: tag env: given twice"},
+		{"CSV bad tag encoding", strings.Replace(cs.String(), "env=prod&role=web", "env=%zz", 1), "line 21: assignment: column tags"},
+		{"CSV later version", strings.Replace(cs.String(), "cadastre-register,2", "cadastre-register,3", 1), "line 1: version 3"},
 		{"not a dump", "hello,1\n", `line 1: format "hello"`},
 	} {
 		t.Run(c.name, func(t *testing.T) {
@@ -183,5 +210,40 @@ func TestPHPIPAMMapping(t *testing.T) {
 	}
 	if _, _, err := ReadPHPIPAM([]byte(`{"prefixes": []}`), ForeignOptions{}); !errors.Is(err, registry.ErrInvalid) || !strings.Contains(err.Error(), "JSON") {
 		t.Errorf("JSON given to --from phpipam: %v", err)
+	}
+}
+
+// A version 1 file (written before spaces, reservations, tags and the
+// address policy) still reads: its pools have no use_all (Load takes it
+// as true, the behaviour of pools made before the policy), its blocks no
+// space (Load gives them AddBlock's).
+func TestReadVersion1(t *testing.T) {
+	v1 := `{
+  "format": "cadastre-register",
+  "version": 1,
+  "tenants": [],
+  "regions": [
+    {"name":"east","location":{"country":"US"},"borrow_from":"none","borrow_unit":24,"created_at":"2026-01-02T03:04:05Z"}
+  ],
+  "blocks": [
+    {"prefix":"40.64.0.0/22","source":"rir","registry":"arin","created_at":"2026-01-02T03:04:05Z"}
+  ],
+  "pools": [
+    {"prefix":"40.64.0.0/24","region":"east","created_at":"2026-01-02T03:04:05Z"}
+  ],
+  "relocations": [],
+  "assignments": []
+}
+`
+	d, err := Read([]byte(v1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.Version != 1 || len(d.Pools) != 1 || d.Pools[0].UseAll != nil || d.Blocks[0].Space != "" {
+		t.Fatalf("read %+v", d)
+	}
+	csv1 := "cadastre-register,1\n#pool,prefix,region,purpose,created_at\n"
+	if d, err := Read([]byte(csv1)); err != nil || d.Version != 1 {
+		t.Fatalf("CSV version 1: %v", err)
 	}
 }

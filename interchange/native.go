@@ -224,7 +224,7 @@ func readList(dec *json.Decoder, ln *lines, data []byte, k kind, d *registry.Dum
 
 func unknownKind(key string) error {
 	switch key {
-	case "spaces", "reservations", "tags", "child_pools":
+	case "child_pools", "child_pool":
 		return fmt.Errorf("%s: not supported by this cadastre (a later version of the format)", key)
 	}
 	return fmt.Errorf("unknown key %q", key)
@@ -234,8 +234,8 @@ func checkHead(format string, version int) error {
 	if format != registry.DumpFormat {
 		return fmt.Errorf("format %q: not a cadastre register dump (want %q): %w", format, registry.DumpFormat, ErrInvalid)
 	}
-	if version != registry.DumpVersion {
-		return fmt.Errorf("version %d: this cadastre reads version %d: %w", version, registry.DumpVersion, ErrInvalid)
+	if version < registry.MinDumpVersion || version > registry.DumpVersion {
+		return fmt.Errorf("version %d: this cadastre reads versions %d to %d: %w", version, registry.MinDumpVersion, registry.DumpVersion, ErrInvalid)
 	}
 	return nil
 }

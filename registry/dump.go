@@ -162,10 +162,10 @@ type AssignmentRecord struct {
 	Tenant          string       `json:"tenant,omitempty"`
 	Resource        string       `json:"resource,omitempty"`
 	Name            string       `json:"name,omitempty"`
+	Tags            Tags         `json:"tags,omitempty"`
 	CreatedAt       time.Time    `json:"created_at"`
 	ReleasedAt      *time.Time   `json:"released_at,omitempty"`
 	QuarantineUntil *time.Time   `json:"quarantine_until,omitempty"`
-	Tags            Tags         `json:"tags,omitempty"`
 }
 
 // Dump reads the whole register in one snapshot. Records are in a fixed
