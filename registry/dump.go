@@ -113,9 +113,9 @@ type BlockRecord struct {
 // their RelocationRecord).
 type PoolRecord struct {
 	Pos
-	Prefix    netip.Prefix `json:"prefix"`
-	Region    string       `json:"region"`
-	Purpose   string       `json:"purpose,omitempty"`
+	Prefix  netip.Prefix `json:"prefix"`
+	Region  string       `json:"region"`
+	Purpose string       `json:"purpose,omitempty"`
 	// Space is the space of the pool's block; empty, the one space whose
 	// blocks hold the prefix.
 	Space string `json:"space"`
@@ -312,8 +312,8 @@ type LoadOptions struct {
 
 // LoadReport counts what a load wrote (or, dry, would write).
 type LoadReport struct {
-	DryRun      bool `json:"dry_run"`
-	Tenants     int  `json:"tenants"`
+	DryRun       bool `json:"dry_run"`
+	Tenants      int  `json:"tenants"`
 	Regions      int  `json:"regions"`
 	Spaces       int  `json:"spaces"`
 	Blocks       int  `json:"blocks"`
