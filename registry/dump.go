@@ -473,7 +473,7 @@ func (r *Registry) checkDump(d *Dump) error {
 			err = tagsOK("block "+b.Prefix.String(), b.Tags)
 		}
 		if err == nil {
-			err = dup(b.Pos, "block", b.Prefix.String())
+			err = dup(b.Pos, "block", b.Prefix.String()+" in space "+b.Space)
 		}
 		if bad(b.Pos, err) {
 			return errors.Join(errs...)
