@@ -133,31 +133,38 @@ func TestNetBoxMapping(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	got := "blocks:"
+	got := "spaces:"
+	for _, s := range d.Spaces {
+		got += " " + s.Name + ";"
+	}
+	got += "\nblocks:"
 	for _, b := range d.Blocks {
-		got += fmt.Sprintf(" %s %s %s %s;", b.Prefix, b.Source, b.Registry, b.Date)
+		got += fmt.Sprintf(" %s %s %s %s space=%s tags=%s;", b.Prefix, b.Source, b.Registry, b.Date, b.Space, b.Tags)
 	}
 	got += "\npools:"
 	for _, p := range d.Pools {
-		got += fmt.Sprintf(" %s %s;", p.Prefix, p.Region)
+		got += fmt.Sprintf(" %s %s space=%s tags=%s;", p.Prefix, p.Region, p.Space, p.Tags)
+	}
+	got += "\nreservations:"
+	for _, v := range d.Reservations {
+		got += fmt.Sprintf(" %s %q;", v.Prefix, v.Reason)
 	}
 	got += "\nassignments:"
 	for _, a := range d.Assignments {
-		got += fmt.Sprintf(" %s in %s tenant=%s name=%s resource=%s;", a.Prefix, a.Pool, a.Tenant, a.Name, a.Resource)
+		got += fmt.Sprintf(" %s in %s tenant=%s name=%s resource=%s tags=%s;", a.Prefix, a.Pool, a.Tenant, a.Name, a.Resource, a.Tags)
 	}
 	got += "\nunmapped:\n"
 	for _, u := range un {
 		got += u.String() + "\n"
 	}
-	want := `blocks: 40.64.0.0/16 rir arin 2014-03-01; 10.0.0.0/8 private  ;
-pools: 40.64.0.0/20 us-east; 40.64.16.0/20 eu-west;
-assignments: 40.64.1.0/24 in 40.64.0.0/20 tenant=acme name= resource=web; 40.64.2.1/32 in 40.64.0.0/20 tenant=acme name=gw.acme.example resource=; 40.64.16.6/32 in 40.64.16.0/20 tenant= name= resource=;
+	want := `spaces: blue;
+blocks: 40.64.0.0/16 rir arin 2014-03-01 space= tags=-; 10.0.0.0/8 private   space= tags=lab=; 10.0.0.0/8 private   space=blue tags=lab=;
+pools: 40.64.0.0/20 us-east space= tags=-; 40.64.16.0/20 eu-west space= tags=gold=; 10.1.0.0/16 us-east space=blue tags=-;
+reservations: 40.64.3.0/24 "future racks"; 10.1.0.5/32 "reserved in NetBox";
+assignments: 40.64.1.0/24 in 40.64.0.0/20 tenant=acme name= resource=web tags=-; 40.64.2.1/32 in 40.64.0.0/20 tenant=acme name=gw.acme.example resource= tags=-; 40.64.16.6/32 in 40.64.16.0/20 tenant= name= resource= tags=-; 10.1.0.6/32 in 10.1.0.0/16 tenant= name=db.blue.example resource= tags=gold=;
 unmapped:
-line 4 ($.aggregates.results[1]) id 2: aggregate 10.0.0.0/8: tags lab: tags are not supported by this version
+line 4 ($.aggregates.results[1]) id 2: aggregate 10.0.0.0/8: tag "bad!": tag key "bad!": only lower-case letters, digits and . _ - : /, starting with a letter or digit: invalid input
 line 5 ($.aggregates.results[2]) id 3: aggregate 100.64.0.0/10: RIR "Carrier" is none of AFRINIC, APNIC, ARIN, LACNIC, RIPE NCC, nor private
-line 11 ($.prefixes[3]) id 13: prefix 40.64.3.0/24: reserved: reservations are not supported by this version
-line 12 ($.prefixes[4]) id 14: prefix 10.1.0.0/16: in VRF blue: spaces (VRFs) are not supported by this version
-line 13 ($.prefixes[5]) id 15: prefix 40.64.16.0/20: tags gold: tags are not supported by this version
 line 17 ($.ip-addresses[1]) id 101: address 40.64.16.5: status "dhcp": only active addresses are mapped
 line 18 ($.ip-addresses[2]) id 102: address 40.64.16.6: DNS name "Bad_Name": name "bad_name": label "bad_name": only lower-case letters, digits and hyphens; imported without a name
 $.sites: sites: NetBox objects of this kind are not mapped
@@ -197,13 +204,15 @@ func TestPHPIPAMMapping(t *testing.T) {
 	if len(d.Assignments) != 1 || d.Assignments[0].Prefix.String() != "40.64.0.10/32" || d.Assignments[0].Name != "www.acme.example" || d.Assignments[0].Tenant != "acme" {
 		t.Errorf("assignments %+v", d.Assignments)
 	}
+	if len(d.Reservations) != 1 || d.Reservations[0].Prefix.String() != "40.64.0.1/32" || d.Reservations[0].Reason != "gateway: gateway" || d.Reservations[0].At != "line 4" {
+		t.Errorf("the gateway is a reservation: %+v", d.Reservations)
+	}
 	var got []string
 	for _, u := range un {
 		got = append(got, u.String())
 	}
 	want := []string{`line 1: column "MAC": not mapped`,
-		"line 4: address 40.64.0.1: a gateway: reservations are not supported by this version",
-		`line 5: address 40.64.0.50: state "DHCP": only used addresses are mapped (reservations are not supported by this version)`,
+		`line 5: address 40.64.0.50: state "DHCP": only used, reserved and gateway addresses are mapped`,
 		"line 6: 10.9.0.0/16: in VRF blue: spaces (VRFs) are not supported by this version"}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("unmapped:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
