@@ -98,7 +98,8 @@ holding others become pools (region: the site or region slug, else --region),
 other active prefixes assignments of their pool, active IP addresses /32 or /128
 assignments named by dns_name. --from phpipam reads phpIPAM's subnet and address
 export saved as CSV (Section, Subnet, IP Address, Hostname, Description, Owner,
-...). What cannot be mapped (VRFs, reserved space, tags, nested pools) is listed
+...). VRFs become spaces, reserved space reservations, tags tags.
+What cannot be mapped (nested pools, other statuses) is listed
 with its line or id, never dropped silently.`,
 		Example: `  cadastre import register.json --dry-run
   cadastre import register.csv
