@@ -266,3 +266,55 @@ func freeByPool(t *testing.T, e *modelEnv) string {
 	}
 	return out.String()
 }
+
+// TransferNetBox: a NetBox export with a VRF, reserved space and tags
+// loads as a space (with its copy of the private aggregate), reservations
+// and tags, and the reserved space is never handed out.
+func TransferNetBox(t *testing.T, open Open) {
+	e := newModelEnv(t, open)
+	e.standard(26)
+	ctx := e.ctx
+	file := `{"aggregates": [
+  {"id": 1, "prefix": "40.64.0.0/16", "rir": {"name": "ARIN", "slug": "arin"}, "tags": [{"name": "Core", "slug": "core"}]},
+  {"id": 2, "prefix": "172.16.0.0/12", "rir": {"name": "RFC 1918", "slug": "rfc-1918", "is_private": true}}
+],
+"prefixes": [
+  {"id": 10, "prefix": "40.64.0.0/24", "status": {"value": "container"}, "site": {"slug": "south"}},
+  {"id": 11, "prefix": "40.64.0.0/28", "status": {"value": "reserved"}, "description": "routers"},
+  {"id": 12, "prefix": "172.16.0.0/24", "vrf": {"id": 1, "name": "blue"}, "status": {"value": "container"}, "site": {"slug": "south"}},
+  {"id": 13, "prefix": "172.16.0.0/24", "vrf": {"id": 2, "name": "red"}, "status": {"value": "container"}, "site": {"slug": "east"}}
+],
+"ip-addresses": [
+  {"id": 20, "address": "172.16.0.5/24", "vrf": {"id": 1, "name": "blue"}, "status": {"value": "reserved"}},
+  {"id": 21, "address": "172.16.0.6/24", "vrf": {"id": 1, "name": "blue"}, "status": {"value": "active"}, "tags": [{"name": "Gold", "slug": "gold"}]}
+]}`
+	d, un, err := interchange.ReadNetBox([]byte(file), interchange.ForeignOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep, err := e.reg.Load(ctx, d, registry.LoadOptions{})
+	// A pool is one in the register, even across spaces (AddPool's rule): red's is refused.
+	if !errors.Is(err, registry.ErrExists) || !strings.Contains(err.Error(), "id 13") {
+		t.Fatalf("load: %+v %v (unmapped %v)", rep, err, un)
+	}
+	file = strings.Replace(file, `"172.16.0.0/24", "vrf": {"id": 2`, `"172.16.1.0/24", "vrf": {"id": 2`, 1)
+	if d, _, err = interchange.ReadNetBox([]byte(file), interchange.ForeignOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if rep, err = e.reg.Load(ctx, d, registry.LoadOptions{}); err != nil || rep.Spaces != 2 || rep.Reservations != 2 || rep.Blocks != 4 {
+		t.Fatalf("load: %+v %v", rep, err)
+	}
+	bs, err := e.reg.BlocksWhere(ctx, "blue", nil)
+	if err != nil || len(bs) != 1 || bs[0].Prefix != mp("172.16.0.0/12") {
+		t.Fatalf("blocks of blue: %+v %v", bs, err)
+	}
+	as, err := e.reg.Assignments(ctx, registry.AssignmentFilter{Tags: registry.Tags{"gold": ""}})
+	if err != nil || len(as) != 1 || as[0].Prefix != mp("172.16.0.6/32") {
+		t.Fatalf("tagged gold: %+v %v", as, err)
+	}
+	for _, p := range []string{"40.64.0.1/32", "172.16.0.5/32"} {
+		if _, err := e.reg.Allocate(ctx, registry.Request{Prefix: mp(p)}); !errors.Is(err, registry.ErrOverlap) || !strings.Contains(err.Error(), "reserved") {
+			t.Fatalf("%s: %v", p, err)
+		}
+	}
+}
