@@ -18,6 +18,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/cadastre-ipam/cadastre/registry"
 )
@@ -63,6 +64,19 @@ func Write(w io.Writer, d registry.Dump, f Format) error {
 // Read reads a dump in either format: JSON when the first byte that is
 // not blank is '{', else CSV.
 func Read(data []byte) (registry.Dump, error) {
+	// JSON would read a byte that is not UTF-8 as U+FFFD and write that
+	// back, so the file would not round-trip: refused, with its line.
+	if !utf8.Valid(data) {
+		i := 0
+		for i < len(data) {
+			r, n := utf8.DecodeRune(data[i:])
+			if r == utf8.RuneError && n <= 1 {
+				break
+			}
+			i += n
+		}
+		return registry.Dump{}, fmt.Errorf("line %d: not UTF-8 text: %w", bytes.Count(data[:i], []byte{'\n'})+1, ErrInvalid)
+	}
 	t := bytes.TrimLeft(data, " \t\r\n\ufeff")
 	if len(t) > 0 && t[0] == '{' {
 		return readJSON(data)
