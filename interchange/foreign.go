@@ -39,7 +39,9 @@ type candidate struct {
 	pool     bool // the export marks it a pool (container, is_pool, a subnet)
 	leafOnly bool // an address: never a pool
 	region   string
-	rec      registry.AssignmentRecord // tenant, resource, name
+	space    string                    // the VRF's space; empty: global (or private, by the block)
+	reserved string                    // not empty: a reservation, with this reason
+	rec      registry.AssignmentRecord // tenant, resource, name, tags
 }
 
 // place turns candidates into pools and assignments: a marked pool, or a
@@ -48,7 +50,48 @@ type candidate struct {
 // goes to the outer pool; everything else is an assignment of the pool
 // holding it. A prefix outside every pool becomes a pool when topLevel is
 // "pool", is listed when "skip", and is refused otherwise.
+//
+// Candidates of each space are placed apart (VRFs may overlap); reserved
+// ones become reservations of the pool holding them, or are listed.
 func place(cs []candidate, opt ForeignOptions, d *registry.Dump, un *[]Unmapped) error {
+	var reserved []candidate
+	bySpace := map[string][]candidate{}
+	var spaces []string
+	for _, c := range cs {
+		if c.reserved != "" {
+			reserved = append(reserved, c)
+			continue
+		}
+		if _, ok := bySpace[c.space]; !ok {
+			spaces = append(spaces, c.space)
+		}
+		bySpace[c.space] = append(bySpace[c.space], c)
+	}
+	slices.Sort(spaces)
+	for _, sp := range spaces {
+		if err := placeIn(bySpace[sp], sp, opt, d, un); err != nil {
+			return err
+		}
+	}
+	for _, c := range reserved {
+		var in *registry.PoolRecord
+		for i := range d.Pools {
+			p := &d.Pools[i]
+			if p.Space == c.space && p.Prefix.Contains(c.p.Addr()) && p.Prefix.Bits() <= c.p.Bits() && (in == nil || p.Prefix.Bits() > in.Prefix.Bits()) {
+				in = p
+			}
+		}
+		if in == nil {
+			*un = append(*un, Unmapped{c.at, "reserved " + c.p.String(), "outside every pool of the file: a reservation lies in a pool"})
+			continue
+		}
+		d.Reservations = append(d.Reservations, registry.ReservationRecord{Pos: registry.Pos{At: c.at}, Prefix: c.p, Reason: c.reserved})
+	}
+	return nil
+}
+
+// placeIn places the candidates of one space.
+func placeIn(cs []candidate, space string, opt ForeignOptions, d *registry.Dump, un *[]Unmapped) error {
 	slices.SortStableFunc(cs, func(a, b candidate) int {
 		if c := a.p.Addr().Compare(b.p.Addr()); c != 0 {
 			return c
@@ -92,7 +135,7 @@ func place(cs []candidate, opt ForeignOptions, d *registry.Dump, un *[]Unmapped)
 			if region == "" {
 				return fmt.Errorf("%s: pool %s: no site or region names its region: give --region: %w", c.at, c.p, ErrInvalid)
 			}
-			pr := registry.PoolRecord{Pos: registry.Pos{At: c.at}, Prefix: c.p, Region: region}
+			pr := registry.PoolRecord{Pos: registry.Pos{At: c.at}, Prefix: c.p, Region: region, Space: space, Tags: c.rec.Tags}
 			d.Pools = append(d.Pools, pr)
 			outer = &pr
 			continue
@@ -123,4 +166,50 @@ func dnsName(at, what, name string, un *[]Unmapped) string {
 func slug(s string) string {
 	s = strings.ToLower(strings.TrimSpace(s))
 	return strings.NewReplacer(" ", "-", "_", "-").Replace(s)
+}
+
+// tagsOf maps a foreign export's labels to tags KEY="" (NetBox tags have
+// no value); a label that is no tag key is listed.
+func tagsOf(at, what string, labels []string, un *[]Unmapped) registry.Tags {
+	var t registry.Tags
+	for _, l := range labels {
+		k := slug(l)
+		if err := registry.ValidateTagKey(k); err != nil {
+			*un = append(*un, Unmapped{at, what, fmt.Sprintf("tag %q: %v", l, err)})
+			continue
+		}
+		if t == nil {
+			t = registry.Tags{}
+		}
+		t[k] = ""
+	}
+	return t
+}
+
+// addSpaces adds a space record for each space the pools name, and, for
+// a pool whose space has no block in the file, a copy of the private
+// block of the file holding it in that space (a VRF reuses the private
+// space of the aggregates).
+func addSpaces(d *registry.Dump) {
+	seen := map[string]bool{}
+	for _, p := range d.Pools {
+		if p.Space == "" {
+			continue
+		}
+		if !seen[p.Space] {
+			seen[p.Space] = true
+			d.Spaces = append(d.Spaces, registry.SpaceRecord{Pos: p.Pos, Name: p.Space, Note: "a VRF of the import"})
+		}
+		if slices.ContainsFunc(d.Blocks, func(b registry.BlockRecord) bool { return b.Space == p.Space && b.Prefix.Overlaps(p.Prefix) }) {
+			continue
+		}
+		i := slices.IndexFunc(d.Blocks, func(b registry.BlockRecord) bool {
+			return b.Space == "" && b.Source == registry.SourcePrivate && b.Prefix.Contains(p.Prefix.Addr()) && b.Prefix.Bits() <= p.Prefix.Bits()
+		})
+		if i >= 0 {
+			b := d.Blocks[i]
+			b.Space, b.Pos = p.Space, p.Pos
+			d.Blocks = append(d.Blocks, b)
+		}
+	}
 }

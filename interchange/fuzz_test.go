@@ -10,7 +10,7 @@ import (
 
 // seeds adds the files of testdata and the small dump in both formats.
 func seeds(f *testing.F) {
-	for _, name := range []string{"testdata/netbox_small.json", "testdata/phpipam_small.csv"} {
+	for _, name := range []string{"testdata/netbox_small.json", "testdata/phpipam_small.csv", "testdata/dump_v1.json"} {
 		b, err := os.ReadFile(name)
 		if err != nil {
 			f.Fatal(err)

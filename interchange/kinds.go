@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/netip"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -18,9 +19,11 @@ import (
 var kinds = []kind{
 	kindOf("tenant", "tenants", func(d *registry.Dump) *[]registry.TenantRecord { return &d.Tenants }, tenantColumns),
 	kindOf("region", "regions", func(d *registry.Dump) *[]registry.RegionRecord { return &d.Regions }, regionColumns),
+	kindOf("space", "spaces", func(d *registry.Dump) *[]registry.SpaceRecord { return &d.Spaces }, spaceColumns),
 	kindOf("block", "blocks", func(d *registry.Dump) *[]registry.BlockRecord { return &d.Blocks }, blockColumns),
 	kindOf("pool", "pools", func(d *registry.Dump) *[]registry.PoolRecord { return &d.Pools }, poolColumns),
 	kindOf("relocation", "relocations", func(d *registry.Dump) *[]registry.RelocationRecord { return &d.Relocations }, relocationColumns),
+	kindOf("reservation", "reservations", func(d *registry.Dump) *[]registry.ReservationRecord { return &d.Reservations }, reservationColumns),
 	kindOf("assignment", "assignments", func(d *registry.Dump) *[]registry.AssignmentRecord { return &d.Assignments }, assignmentColumns),
 }
 
@@ -31,17 +34,27 @@ func tenantColumns(t *registry.TenantRecord) []column {
 
 func regionColumns(g *registry.RegionRecord) []column {
 	return []column{text("name", &g.Name), text("country", &g.Location.Country), text("subdivision", &g.Location.Subdivision),
-		text("city", &g.Location.City), textual("borrow_from", &g.Borrow), integer("borrow_unit", &g.BorrowBits), at("created_at", &g.CreatedAt)}
+		text("city", &g.Location.City), textual("borrow_from", &g.Borrow), integer("borrow_unit", &g.BorrowBits), tags("tags", &g.Tags),
+		at("created_at", &g.CreatedAt)}
+}
+
+func spaceColumns(s *registry.SpaceRecord) []column {
+	return []column{text("name", &s.Name), text("note", &s.Note), at("created_at", &s.CreatedAt)}
+}
+
+func reservationColumns(v *registry.ReservationRecord) []column {
+	return []column{pfx("prefix", &v.Prefix), text("reason", &v.Reason), optAt("until", &v.Until), at("created_at", &v.CreatedAt)}
 }
 
 func blockColumns(b *registry.BlockRecord) []column {
 	return []column{pfx("prefix", &b.Prefix), text("source", (*string)(&b.Source)), text("registry", &b.Registry),
 		text("registered_country", &b.RegisteredCountry), text("from", &b.From), money("price", &b.Price), text("date", &b.Date),
-		text("note", &b.Note), at("created_at", &b.CreatedAt)}
+		text("note", &b.Note), text("space", &b.Space), tags("tags", &b.Tags), at("created_at", &b.CreatedAt)}
 }
 
 func poolColumns(p *registry.PoolRecord) []column {
-	return []column{pfx("prefix", &p.Prefix), text("region", &p.Region), text("purpose", &p.Purpose), at("created_at", &p.CreatedAt)}
+	return []column{pfx("prefix", &p.Prefix), text("region", &p.Region), text("purpose", &p.Purpose), text("space", &p.Space),
+		optBool("use_all", &p.UseAll), tags("tags", &p.Tags), at("created_at", &p.CreatedAt)}
 }
 
 func relocationColumns(r *registry.RelocationRecord) []column {
@@ -51,7 +64,7 @@ func relocationColumns(r *registry.RelocationRecord) []column {
 
 func assignmentColumns(a *registry.AssignmentRecord) []column {
 	return []column{pfx("prefix", &a.Prefix), pfx("pool", &a.Pool), text("region", &a.Region), text("state", (*string)(&a.State)),
-		text("tenant", &a.Tenant), text("resource", &a.Resource), text("name", &a.Name), at("created_at", &a.CreatedAt),
+		text("tenant", &a.Tenant), text("resource", &a.Resource), text("name", &a.Name), tags("tags", &a.Tags), at("created_at", &a.CreatedAt),
 		optAt("released_at", &a.ReleasedAt), optAt("quarantine_until", &a.QuarantineUntil)}
 }
 
@@ -225,6 +238,52 @@ func money(name string, v **registry.Money) column {
 			return err
 		}
 		*v = &m
+		return nil
+	}}
+}
+
+// optBool is true or false; empty is unset (nil).
+func optBool(name string, v **bool) column {
+	return column{name, func() string {
+		if *v == nil {
+			return ""
+		}
+		return strconv.FormatBool(**v)
+	}, func(s string) error {
+		b, err := strconv.ParseBool(s)
+		if err != nil || (s != "true" && s != "false") {
+			return fmt.Errorf("%q: write true or false", s)
+		}
+		*v = &b
+		return nil
+	}}
+}
+
+// tags is KEY=VALUE pairs in URL query form, keys sorted:
+// "env=prod&team=net+ops" (a value may hold spaces, '=' and '&').
+func tags(name string, v *registry.Tags) column {
+	return column{name, func() string {
+		if len(*v) == 0 {
+			return ""
+		}
+		q := url.Values{}
+		for k, x := range *v {
+			q.Set(k, x)
+		}
+		return q.Encode()
+	}, func(s string) error {
+		q, err := url.ParseQuery(s)
+		if err != nil {
+			return fmt.Errorf("%q: write KEY=VALUE pairs joined by '&', URL-encoded (env=prod&team=net+ops)", s)
+		}
+		t := registry.Tags{}
+		for k, xs := range q {
+			if len(xs) > 1 {
+				return fmt.Errorf("tag %s: given twice", k)
+			}
+			t[k] = xs[0]
+		}
+		*v = t
 		return nil
 	}}
 }

@@ -18,6 +18,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/cadastre-ipam/cadastre/registry"
 )
@@ -63,6 +64,19 @@ func Write(w io.Writer, d registry.Dump, f Format) error {
 // Read reads a dump in either format: JSON when the first byte that is
 // not blank is '{', else CSV.
 func Read(data []byte) (registry.Dump, error) {
+	// JSON would read a byte that is not UTF-8 as U+FFFD and write that
+	// back, so the file would not round-trip: refused, with its line.
+	if !utf8.Valid(data) {
+		i := 0
+		for i < len(data) {
+			r, n := utf8.DecodeRune(data[i:])
+			if r == utf8.RuneError && n <= 1 {
+				break
+			}
+			i += n
+		}
+		return registry.Dump{}, fmt.Errorf("line %d: not UTF-8 text: %w", bytes.Count(data[:i], []byte{'\n'})+1, ErrInvalid)
+	}
 	t := bytes.TrimLeft(data, " \t\r\n\ufeff")
 	if len(t) > 0 && t[0] == '{' {
 		return readJSON(data)
@@ -224,7 +238,7 @@ func readList(dec *json.Decoder, ln *lines, data []byte, k kind, d *registry.Dum
 
 func unknownKind(key string) error {
 	switch key {
-	case "spaces", "reservations", "tags", "child_pools":
+	case "child_pools", "child_pool":
 		return fmt.Errorf("%s: not supported by this cadastre (a later version of the format)", key)
 	}
 	return fmt.Errorf("unknown key %q", key)
@@ -234,8 +248,8 @@ func checkHead(format string, version int) error {
 	if format != registry.DumpFormat {
 		return fmt.Errorf("format %q: not a cadastre register dump (want %q): %w", format, registry.DumpFormat, ErrInvalid)
 	}
-	if version != registry.DumpVersion {
-		return fmt.Errorf("version %d: this cadastre reads version %d: %w", version, registry.DumpVersion, ErrInvalid)
+	if version < registry.MinDumpVersion || version > registry.DumpVersion {
+		return fmt.Errorf("version %d: this cadastre reads versions %d to %d: %w", version, registry.MinDumpVersion, registry.DumpVersion, ErrInvalid)
 	}
 	return nil
 }

@@ -130,6 +130,7 @@ func ReadNetBox(data []byte, opt ForeignOptions) (registry.Dump, []Unmapped, err
 	if err := place(cs, opt, &d, &un); err != nil {
 		return d, nil, err
 	}
+	addSpaces(&d)
 	return d, un, nil
 }
 
@@ -193,12 +194,29 @@ func idAt(at string, id int64) string {
 	return fmt.Sprintf("%s id %d", at, id)
 }
 
-func tagNames(tags []nbRef) string {
+// nbTags maps NetBox tags (labels) to tags KEY="" by their slug.
+func nbTags(at, what string, tags []nbRef, un *[]Unmapped) registry.Tags {
 	names := make([]string, len(tags))
 	for i, t := range tags {
 		names[i] = cmpOr(t.Slug, t.Name)
 	}
-	return strings.Join(names, ", ")
+	return tagsOf(at, what, names, un)
+}
+
+// nbReason is the reason of a reservation made of a reserved object.
+func nbReason(description string) string {
+	if d := strings.TrimSpace(description); d != "" {
+		return d
+	}
+	return "reserved in NetBox"
+}
+
+// nbSpace is the space of an object in a VRF.
+func nbSpace(vrf *nbRef) string {
+	if vrf == nil {
+		return ""
+	}
+	return slug(cmpOr(vrf.Name, vrf.Slug))
 }
 
 func cmpOr(a, b string) string {
@@ -238,9 +256,7 @@ func nbAggregateRecord(x nbAggregate, at string, d *registry.Dump, un *[]Unmappe
 		}
 		b.Source, b.Registry = registry.SourceRIR, reg
 	}
-	if len(x.Tags) > 0 {
-		*un = append(*un, Unmapped{at, "aggregate " + x.Prefix, "tags " + tagNames(x.Tags) + ": tags are not supported by this version"})
-	}
+	b.Tags = nbTags(at, "aggregate "+x.Prefix, x.Tags, un)
 	d.Blocks = append(d.Blocks, b)
 	return nil
 }
@@ -252,10 +268,6 @@ func nbPrefixCandidate(x nbPrefix, at string, cs *[]candidate, un *[]Unmapped) e
 		return fmt.Errorf("%s: prefix %q: %w", at, x.Prefix, ErrInvalid)
 	}
 	what := "prefix " + x.Prefix
-	if x.VRF != nil {
-		*un = append(*un, Unmapped{at, what, fmt.Sprintf("in VRF %s: spaces (VRFs) are not supported by this version", cmpOr(x.VRF.Name, x.VRF.Slug))})
-		return nil
-	}
 	var pool bool
 	switch x.Status.Value {
 	case "container":
@@ -263,7 +275,7 @@ func nbPrefixCandidate(x nbPrefix, at string, cs *[]candidate, un *[]Unmapped) e
 	case "active", "":
 		pool = x.IsPool
 	case "reserved":
-		*un = append(*un, Unmapped{at, what, "reserved: reservations are not supported by this version"})
+		*cs = append(*cs, candidate{at: at, p: p.Masked(), space: nbSpace(x.VRF), reserved: nbReason(x.Description)})
 		return nil
 	default:
 		*un = append(*un, Unmapped{at, what, fmt.Sprintf("status %q: only active and container prefixes are mapped", x.Status.Value)})
@@ -278,10 +290,8 @@ func nbPrefixCandidate(x nbPrefix, at string, cs *[]candidate, un *[]Unmapped) e
 	case x.Scope != nil && x.ScopeType != nil:
 		*un = append(*un, Unmapped{at, what, fmt.Sprintf("scope %s %s: only a site or region names a region", *x.ScopeType, x.Scope.Name)})
 	}
-	if len(x.Tags) > 0 {
-		*un = append(*un, Unmapped{at, what, "tags " + tagNames(x.Tags) + ": tags are not supported by this version"})
-	}
-	c := candidate{at: at, p: p, pool: pool, region: region}
+	c := candidate{at: at, p: p, pool: pool, region: region, space: nbSpace(x.VRF)}
+	c.rec.Tags = nbTags(at, what, x.Tags, un)
 	if x.Tenant != nil {
 		c.rec.Tenant = cmpOr(x.Tenant.Slug, x.Tenant.Name)
 	}
@@ -298,23 +308,18 @@ func nbAddressCandidate(x nbAddress, at string, cs *[]candidate, un *[]Unmapped)
 	}
 	a := p.Addr()
 	what := "address " + a.String()
-	if x.VRF != nil {
-		*un = append(*un, Unmapped{at, what, fmt.Sprintf("in VRF %s: spaces (VRFs) are not supported by this version", cmpOr(x.VRF.Name, x.VRF.Slug))})
-		return nil
-	}
+	host := netip.PrefixFrom(a, a.BitLen())
 	switch x.Status.Value {
 	case "active", "":
 	case "reserved":
-		*un = append(*un, Unmapped{at, what, "reserved: reservations are not supported by this version"})
+		*cs = append(*cs, candidate{at: at, p: host, leafOnly: true, space: nbSpace(x.VRF), reserved: nbReason(x.Description)})
 		return nil
 	default:
 		*un = append(*un, Unmapped{at, what, fmt.Sprintf("status %q: only active addresses are mapped", x.Status.Value)})
 		return nil
 	}
-	if len(x.Tags) > 0 {
-		*un = append(*un, Unmapped{at, what, "tags " + tagNames(x.Tags) + ": tags are not supported by this version"})
-	}
-	c := candidate{at: at, p: netip.PrefixFrom(a, a.BitLen()), leafOnly: true}
+	c := candidate{at: at, p: host, leafOnly: true, space: nbSpace(x.VRF)}
+	c.rec.Tags = nbTags(at, what, x.Tags, un)
 	if x.Tenant != nil {
 		c.rec.Tenant = cmpOr(x.Tenant.Slug, x.Tenant.Name)
 	}

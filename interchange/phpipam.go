@@ -85,15 +85,22 @@ func ReadPHPIPAM(data []byte, opt ForeignOptions) (registry.Dump, []Unmapped, er
 				return d, nil, fmt.Errorf("%s: IP address %q: not an address: %w", at, ip, ErrInvalid)
 			}
 			what := "address " + ip
-			if s := strings.ToLower(get("state")); s != "" && s != "used" && s != "active" && s != "offline" && s != "1" {
-				un = append(un, Unmapped{at, what, fmt.Sprintf("state %q: only used addresses are mapped (reservations are not supported by this version)", get("state"))})
-				continue
-			}
+			host := netip.PrefixFrom(a, a.BitLen())
+			// A gateway or a reserved address is space never handed out:
+			// a reservation of the subnet holding it.
 			if g := strings.ToLower(get("gateway")); g == "yes" || g == "1" {
-				un = append(un, Unmapped{at, what, "a gateway: reservations are not supported by this version"})
+				cs = append(cs, candidate{at: at, p: host, leafOnly: true, reserved: phpReason("gateway", get("description"), get("hostname"))})
 				continue
 			}
-			c := candidate{at: at, p: netip.PrefixFrom(a, a.BitLen()), leafOnly: true}
+			if s := strings.ToLower(get("state")); s == "reserved" || s == "2" {
+				cs = append(cs, candidate{at: at, p: host, leafOnly: true, reserved: phpReason("reserved in phpIPAM", get("description"), "")})
+				continue
+			}
+			if s := strings.ToLower(get("state")); s != "" && s != "used" && s != "active" && s != "offline" && s != "1" {
+				un = append(un, Unmapped{at, what, fmt.Sprintf("state %q: only used, reserved and gateway addresses are mapped", get("state"))})
+				continue
+			}
+			c := candidate{at: at, p: host, leafOnly: true}
 			c.rec.Tenant, c.rec.Resource = get("owner"), get("description")
 			c.rec.Name = dnsName(at, what, get("hostname"), &un)
 			cs = append(cs, c)
@@ -124,4 +131,16 @@ func ReadPHPIPAM(data []byte, opt ForeignOptions) (registry.Dump, []Unmapped, er
 		return d, nil, errors.New("nothing to import: the file has no subnet nor address")
 	}
 	return d, un, nil
+}
+
+// phpReason is the reason of a reservation made of a phpIPAM address:
+// what it is, with its description or hostname.
+func phpReason(what, description, hostname string) string {
+	if d := cmpOr(description, hostname); d != "" {
+		if what == "reserved in phpIPAM" {
+			return d
+		}
+		return what + ": " + d
+	}
+	return what
 }

@@ -9,6 +9,7 @@ import (
 	"maps"
 	"net/netip"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/cadastre-ipam/cadastre/location"
@@ -17,10 +18,19 @@ import (
 
 // DumpFormat names the register's interchange format, DumpVersion its
 // version. A reader refuses another format or a later version.
+//
+// Version 2 added spaces, reservations, tags, a block's and a pool's
+// space and a pool's address policy (use_all). A version 1 file is a
+// version 2 file without them, and still loads: its pools, made before
+// the address policy, hand out every address.
 const (
 	DumpFormat  = "cadastre-register"
-	DumpVersion = 1
+	DumpVersion = 2
 )
+
+// MinDumpVersion is the oldest version Load (and the interchange
+// readers) still read.
+const MinDumpVersion = 1
 
 // Dump is the whole register as plain records that refer to each other by
 // name and prefix, never by ID, so that it loads into any register, empty
@@ -28,20 +38,20 @@ const (
 // refers to comes before it. The interchange package reads and writes it
 // as JSON and CSV (docs in interchange/README.md).
 //
-// Version 1 has places, not yet filled, for the kinds issue 12 adds: a
-// "spaces" list before blocks (and a block's space), "reservations" after
-// pools, "tags" on every record, and child pools as pools naming the
-// assignment they are made of. A reader of version 1 refuses a file that
-// uses them rather than drop them.
+// Child pools (issue 12, item 2) have a place kept, not yet filled: pools
+// naming the assignment they are made of; a reader refuses them rather
+// than drop them.
 type Dump struct {
-	Format      string             `json:"format"`
-	Version     int                `json:"version"`
-	Tenants     []TenantRecord     `json:"tenants"`
-	Regions     []RegionRecord     `json:"regions"`
-	Blocks      []BlockRecord      `json:"blocks"`
-	Pools       []PoolRecord       `json:"pools"`
-	Relocations []RelocationRecord `json:"relocations"`
-	Assignments []AssignmentRecord `json:"assignments"`
+	Format       string              `json:"format"`
+	Version      int                 `json:"version"`
+	Tenants      []TenantRecord      `json:"tenants"`
+	Regions      []RegionRecord      `json:"regions"`
+	Spaces       []SpaceRecord       `json:"spaces"`
+	Blocks       []BlockRecord       `json:"blocks"`
+	Pools        []PoolRecord        `json:"pools"`
+	Relocations  []RelocationRecord  `json:"relocations"`
+	Reservations []ReservationRecord `json:"reservations"`
+	Assignments  []AssignmentRecord  `json:"assignments"`
 }
 
 // Pos says where a record was read (a line, a JSON path), for errors.
@@ -68,7 +78,17 @@ type RegionRecord struct {
 	Location   location.Location `json:"location"`
 	Borrow     BorrowPolicy      `json:"borrow_from"`
 	BorrowBits int               `json:"borrow_unit"`
+	Tags       Tags              `json:"tags,omitempty"`
 	CreatedAt  time.Time         `json:"created_at"`
+}
+
+// SpaceRecord is a named space (a VRF). The two built-in spaces, global
+// and private, are in every register and never in a dump.
+type SpaceRecord struct {
+	Pos
+	Name      string    `json:"name"`
+	Note      string    `json:"note,omitempty"`
+	CreatedAt time.Time `json:"created_at"`
 }
 
 // BlockRecord is a block with its provenance.
@@ -82,16 +102,39 @@ type BlockRecord struct {
 	Price             *Money       `json:"price,omitempty"`
 	Date              string       `json:"date,omitempty"`
 	Note              string       `json:"note,omitempty"`
-	CreatedAt         time.Time    `json:"created_at"`
+	// Space is the block's space; empty (a version 1 file) is what
+	// AddBlock chooses: global for public space, private for private.
+	Space     string    `json:"space"`
+	Tags      Tags      `json:"tags,omitempty"`
+	CreatedAt time.Time `json:"created_at"`
 }
 
 // PoolRecord is a pool a region was given (relocated pools come from
 // their RelocationRecord).
 type PoolRecord struct {
 	Pos
+	Prefix  netip.Prefix `json:"prefix"`
+	Region  string       `json:"region"`
+	Purpose string       `json:"purpose,omitempty"`
+	// Space is the space of the pool's block; empty, the one space whose
+	// blocks hold the prefix.
+	Space string `json:"space"`
+	// UseAll is the address policy (Pool.UseAll). A dump always writes
+	// it; missing (nil) is a file older than the policy, whose pools
+	// handed out every address: true.
+	UseAll    *bool     `json:"use_all"`
+	Tags      Tags      `json:"tags,omitempty"`
+	CreatedAt time.Time `json:"created_at"`
+}
+
+// ReservationRecord is a reservation in force. It lies in the most
+// specific pool of the dump holding it (reservations come with their
+// pools, as assignments do).
+type ReservationRecord struct {
+	Pos
 	Prefix    netip.Prefix `json:"prefix"`
-	Region    string       `json:"region"`
-	Purpose   string       `json:"purpose,omitempty"`
+	Reason    string       `json:"reason"`
+	Until     *time.Time   `json:"until,omitempty"`
 	CreatedAt time.Time    `json:"created_at"`
 }
 
@@ -119,17 +162,20 @@ type AssignmentRecord struct {
 	Tenant          string       `json:"tenant,omitempty"`
 	Resource        string       `json:"resource,omitempty"`
 	Name            string       `json:"name,omitempty"`
+	Tags            Tags         `json:"tags,omitempty"`
 	CreatedAt       time.Time    `json:"created_at"`
 	ReleasedAt      *time.Time   `json:"released_at,omitempty"`
 	QuarantineUntil *time.Time   `json:"quarantine_until,omitempty"`
 }
 
 // Dump reads the whole register in one snapshot. Records are in a fixed
-// order (tenants and regions by name, blocks and pools by address,
-// relocations and assignments as they were made), so that dumping a
-// register loaded from a dump gives the same dump.
+// order (tenants, regions and spaces by name, blocks, pools and
+// reservations by address, relocations and assignments as they were
+// made), so that dumping a register loaded from a dump gives the same
+// dump. Reservations that ended are left out: they no longer count.
 func (r *Registry) Dump(ctx context.Context) (Dump, error) {
 	d := Dump{Format: DumpFormat, Version: DumpVersion}
+	now := r.clock()
 	err := r.store.View(ctx, func(tx Tx) error {
 		tenants, err := tx.Tenants(ctx)
 		if err != nil {
@@ -143,21 +189,42 @@ func (r *Registry) Dump(ctx context.Context) (Dump, error) {
 		if err != nil {
 			return err
 		}
+		if err := dumpTags(ctx, tx, KindRegion, regions, func(g *Region) int64 { return g.ID }, func(g *Region, t Tags) { g.Tags = t }); err != nil {
+			return err
+		}
 		d.Regions = make([]RegionRecord, 0, len(regions))
 		for _, g := range regions {
-			d.Regions = append(d.Regions, RegionRecord{Name: g.Name, Location: g.Location, Borrow: g.Borrow, BorrowBits: g.BorrowBits, CreatedAt: g.CreatedAt.UTC()})
+			d.Regions = append(d.Regions, RegionRecord{Name: g.Name, Location: g.Location, Borrow: g.Borrow, BorrowBits: g.BorrowBits, Tags: g.Tags, CreatedAt: g.CreatedAt.UTC()})
+		}
+		spaces, err := tx.Spaces(ctx)
+		if err != nil {
+			return err
+		}
+		d.Spaces = make([]SpaceRecord, 0, len(spaces))
+		for _, s := range spaces {
+			if s.Name != GlobalSpace && s.Name != PrivateSpace {
+				d.Spaces = append(d.Spaces, SpaceRecord{Name: s.Name, Note: s.Note, CreatedAt: s.CreatedAt.UTC()})
+			}
 		}
 		blocks, err := tx.Blocks(ctx)
 		if err != nil {
 			return err
 		}
+		if err := dumpTags(ctx, tx, KindBlock, blocks, func(b *Block) int64 { return b.ID }, func(b *Block, t Tags) { b.Tags = t }); err != nil {
+			return err
+		}
+		space := make(map[int64]string, len(blocks))
 		d.Blocks = make([]BlockRecord, 0, len(blocks))
 		for _, b := range blocks {
+			space[b.ID] = b.Space
 			d.Blocks = append(d.Blocks, BlockRecord{Prefix: b.Prefix, Source: b.Source, Registry: b.Registry, RegisteredCountry: b.RegisteredCountry,
-				From: b.From, Price: b.Price, Date: b.Date, Note: b.Note, CreatedAt: b.CreatedAt.UTC()})
+				From: b.From, Price: b.Price, Date: b.Date, Note: b.Note, Space: b.Space, Tags: b.Tags, CreatedAt: b.CreatedAt.UTC()})
 		}
 		pools, err := tx.Pools(ctx, PoolFilter{})
 		if err != nil {
+			return err
+		}
+		if err := dumpTags(ctx, tx, KindPool, pools, func(p *Pool) int64 { return p.ID }, func(p *Pool, t Tags) { p.Tags = t }); err != nil {
 			return err
 		}
 		byID := make(map[int64]Pool, len(pools))
@@ -165,7 +232,9 @@ func (r *Registry) Dump(ctx context.Context) (Dump, error) {
 		for _, p := range pools {
 			byID[p.ID] = p
 			if p.Relocation == nil {
-				d.Pools = append(d.Pools, PoolRecord{Prefix: p.Prefix, Region: p.Region, Purpose: p.Purpose, CreatedAt: p.CreatedAt.UTC()})
+				useAll := p.UseAll
+				d.Pools = append(d.Pools, PoolRecord{Prefix: p.Prefix, Region: p.Region, Purpose: p.Purpose, Space: space[p.BlockID], UseAll: &useAll,
+					Tags: p.Tags, CreatedAt: p.CreatedAt.UTC()})
 			}
 		}
 		rels, err := tx.Relocations(ctx)
@@ -177,18 +246,46 @@ func (r *Registry) Dump(ctx context.Context) (Dump, error) {
 			d.Relocations = append(d.Relocations, RelocationRecord{Prefix: x.Prefix, FromPool: byID[x.FromPoolID].Prefix, FromRegion: x.FromRegion,
 				ToRegion: x.ToRegion, Reason: x.Reason, CreatedAt: x.CreatedAt.UTC()})
 		}
+		rs, err := tx.Reservations(ctx)
+		if err != nil {
+			return err
+		}
+		d.Reservations = make([]ReservationRecord, 0, len(rs))
+		for _, v := range rs {
+			if v.activeAt(now) {
+				d.Reservations = append(d.Reservations, ReservationRecord{Prefix: v.Prefix, Reason: v.Reason, Until: utcPtr(v.Until), CreatedAt: v.CreatedAt.UTC()})
+			}
+		}
 		as, err := tx.Assignments(ctx, AssignmentFilter{})
 		if err != nil {
+			return err
+		}
+		if err := dumpTags(ctx, tx, KindAssignment, as, func(a *Assignment) int64 { return a.ID }, func(a *Assignment, t Tags) { a.Tags = t }); err != nil {
 			return err
 		}
 		d.Assignments = make([]AssignmentRecord, 0, len(as))
 		for _, a := range as {
 			d.Assignments = append(d.Assignments, AssignmentRecord{Prefix: a.Prefix, Pool: a.Pool, Region: a.Region, State: a.State,
-				Tenant: a.Tenant, Resource: a.Resource, Name: a.Name, CreatedAt: a.CreatedAt.UTC(), ReleasedAt: utcPtr(a.ReleasedAt), QuarantineUntil: utcPtr(a.QuarantineUntil)})
+				Tenant: a.Tenant, Resource: a.Resource, Name: a.Name, CreatedAt: a.CreatedAt.UTC(), ReleasedAt: utcPtr(a.ReleasedAt),
+				QuarantineUntil: utcPtr(a.QuarantineUntil), Tags: a.Tags})
 		}
 		return nil
 	})
 	return d, err
+}
+
+// dumpTagChunk bounds the IDs of one read of tags, so that a register of
+// a million assignments is not one statement of a million parameters.
+const dumpTagChunk = 10000
+
+// dumpTags fills the tags of objs, a chunk of IDs at a time.
+func dumpTags[T any](ctx context.Context, tx Tx, kind string, objs []T, id func(*T) int64, set func(*T, Tags)) error {
+	for lo := 0; lo < len(objs); lo += dumpTagChunk {
+		if err := fillTags(ctx, tx, kind, objs[lo:min(lo+dumpTagChunk, len(objs))], id, set); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func nonNilStrings(s []string) []string {
@@ -215,13 +312,15 @@ type LoadOptions struct {
 
 // LoadReport counts what a load wrote (or, dry, would write).
 type LoadReport struct {
-	DryRun      bool `json:"dry_run"`
-	Tenants     int  `json:"tenants"`
-	Regions     int  `json:"regions"`
-	Blocks      int  `json:"blocks"`
-	Pools       int  `json:"pools"`
-	Relocations int  `json:"relocations"`
-	Assignments int  `json:"assignments"`
+	DryRun       bool `json:"dry_run"`
+	Tenants      int  `json:"tenants"`
+	Regions      int  `json:"regions"`
+	Spaces       int  `json:"spaces"`
+	Blocks       int  `json:"blocks"`
+	Pools        int  `json:"pools"`
+	Relocations  int  `json:"relocations"`
+	Reservations int  `json:"reservations"`
+	Assignments  int  `json:"assignments"`
 }
 
 // LoadError is one bad record of a dump: where it was read and why it is
@@ -261,8 +360,8 @@ func (r *Registry) Load(ctx context.Context, d Dump, opt LoadOptions) (LoadRepor
 	if d.Format != DumpFormat {
 		return rep, invalid("format %q: not a cadastre register dump (want %q)", d.Format, DumpFormat)
 	}
-	if d.Version != DumpVersion {
-		return rep, invalid("version %d: this cadastre reads version %d", d.Version, DumpVersion)
+	if d.Version < MinDumpVersion || d.Version > DumpVersion {
+		return rep, invalid("version %d: this cadastre reads versions %d to %d", d.Version, MinDumpVersion, DumpVersion)
 	}
 	if err := r.checkDump(&d); err != nil {
 		return rep, err
@@ -274,6 +373,7 @@ func (r *Registry) Load(ctx context.Context, d Dump, opt LoadOptions) (LoadRepor
 		}
 		rep.Tenants, rep.Regions, rep.Blocks, rep.Pools = len(d.Tenants), len(d.Regions), len(d.Blocks), len(d.Pools)
 		rep.Relocations, rep.Assignments = len(d.Relocations), len(d.Assignments)
+		rep.Spaces, rep.Reservations = len(d.Spaces), len(d.Reservations)
 		if opt.DryRun {
 			return errDryRun
 		}
@@ -343,16 +443,37 @@ func (r *Registry) checkDump(d *Dump) error {
 			err = invalid("region %s: cannot borrow from itself", g.Name)
 		}
 		if err == nil {
+			err = tagsOK("region "+g.Name, g.Tags)
+		}
+		if err == nil {
 			err = dup(g.Pos, "region", g.Name)
 		}
 		if bad(g.Pos, err) {
 			return errors.Join(errs...)
 		}
 	}
-	for _, b := range d.Blocks {
-		err := r.checkBlock(Block{Prefix: b.Prefix, Source: b.Source, Registry: b.Registry, RegisteredCountry: b.RegisteredCountry, From: b.From, Price: b.Price, Date: b.Date, Note: b.Note})
+	for i := range d.Spaces {
+		s := &d.Spaces[i]
+		err := checkSpaceRecord(*s)
 		if err == nil {
-			err = dup(b.Pos, "block", b.Prefix.String())
+			err = dup(s.Pos, "space", s.Name)
+		}
+		if bad(s.Pos, err) {
+			return errors.Join(errs...)
+		}
+	}
+	for i := range d.Blocks {
+		b := &d.Blocks[i]
+		x := Block{Prefix: b.Prefix, Source: b.Source, Registry: b.Registry, RegisteredCountry: b.RegisteredCountry, From: b.From, Price: b.Price, Date: b.Date, Note: b.Note, Space: b.Space}
+		err := r.checkBlock(x)
+		if err == nil {
+			b.Space, err = blockSpace(x)
+		}
+		if err == nil {
+			err = tagsOK("block "+b.Prefix.String(), b.Tags)
+		}
+		if err == nil {
+			err = dup(b.Pos, "block", b.Prefix.String()+" in space "+b.Space)
 		}
 		if bad(b.Pos, err) {
 			return errors.Join(errs...)
@@ -362,6 +483,12 @@ func (r *Registry) checkDump(d *Dump) error {
 		err := checkPrefix("pool", p.Prefix)
 		if err == nil {
 			err = CheckText("purpose", p.Purpose)
+		}
+		if err == nil && p.Space != "" {
+			err = ValidateSpaceName(p.Space)
+		}
+		if err == nil {
+			err = tagsOK("pool "+p.Prefix.String(), p.Tags)
 		}
 		if err == nil {
 			err = dup(p.Pos, "pool", p.Prefix.String())
@@ -385,12 +512,65 @@ func (r *Registry) checkDump(d *Dump) error {
 			return errors.Join(errs...)
 		}
 	}
+	for _, v := range d.Reservations {
+		err := checkReservationRecord(v)
+		if err == nil {
+			err = dup(v.Pos, "reservation", v.Prefix.String())
+		}
+		if bad(v.Pos, err) {
+			return errors.Join(errs...)
+		}
+	}
 	for _, a := range d.Assignments {
-		if bad(a.Pos, checkAssignmentRecord(a)) {
+		err := checkAssignmentRecord(a)
+		if err == nil {
+			err = tagsOK("assignment "+a.Prefix.String(), a.Tags)
+		}
+		if bad(a.Pos, err) {
 			return errors.Join(errs...)
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// tagsOK checks the tags of a record as the verbs that set them do.
+func tagsOK(what string, t Tags) error {
+	if err := t.Validate(); err != nil {
+		return fmt.Errorf("%s: %w", what, err)
+	}
+	return nil
+}
+
+// checkSpaceRecord applies AddSpace's rules; the built-in spaces are in
+// every register, never in a file.
+func checkSpaceRecord(s SpaceRecord) error {
+	if err := ValidateSpaceName(s.Name); err != nil {
+		return err
+	}
+	if s.Name == GlobalSpace || s.Name == PrivateSpace {
+		return invalid("space %s: built in, in every register: leave it out of the file", s.Name)
+	}
+	if err := CheckText("note", s.Note); err != nil {
+		return err
+	}
+	if len(s.Note) > 1000 {
+		return invalid("space %s: note longer than 1000 bytes", s.Name)
+	}
+	return nil
+}
+
+// checkReservationRecord applies Reserve's rules on a record alone.
+func checkReservationRecord(v ReservationRecord) error {
+	if err := checkPrefix("reservation", v.Prefix); err != nil {
+		return err
+	}
+	if strings.TrimSpace(v.Reason) == "" {
+		return invalid("reservation %s: give a reason", v.Prefix)
+	}
+	if len(v.Reason) > 256 {
+		return invalid("reservation %s: reason longer than 256 bytes", v.Prefix)
+	}
+	return CheckText("reason", v.Reason)
 }
 
 // checkPrefix checks a prefix read from a file.
@@ -519,6 +699,10 @@ func (l *loader) load(ctx context.Context, d *Dump) error {
 		if err := tx.InsertRegion(ctx, &x); err != nil {
 			return &LoadError{g.At, fmt.Errorf("region %s: %w", g.Name, err)}
 		}
+		if err := l.tags(ctx, KindRegion, x.ID, g.Tags); err != nil {
+			return &LoadError{g.At, fmt.Errorf("region %s: %w", g.Name, err)}
+		}
+		x.Tags = nonEmpty(g.Tags)
 		regions[x.Name] = x
 		if err := l.event(ctx, "region.import", "region", x.ID, x.Name, x); err != nil {
 			return err
@@ -542,21 +726,49 @@ func (l *loader) load(ctx context.Context, d *Dump) error {
 			}
 		}
 	}
-	blockAt := map[netip.Prefix]string{}
+	spaces := map[string]bool{}
+	for _, s := range d.Spaces {
+		if _, err := tx.SpaceByName(ctx, s.Name); err == nil {
+			return &LoadError{s.At, fmt.Errorf("space %s: already in the register: %w", s.Name, ErrExists)}
+		} else if !errors.Is(err, ErrNotFound) {
+			return err
+		}
+		x := Space{Name: s.Name, Note: s.Note, CreatedAt: or(s.CreatedAt, l.now)}
+		if err := tx.InsertSpace(ctx, &x); err != nil {
+			return &LoadError{s.At, fmt.Errorf("space %s: %w", s.Name, err)}
+		}
+		spaces[x.Name] = true
+		if err := l.event(ctx, "space.import", "space", x.ID, x.Name, x); err != nil {
+			return err
+		}
+	}
+	blockAt := map[string]string{} // space and prefix -> where read
 	for _, b := range d.Blocks {
+		if !spaces[b.Space] {
+			if _, err := tx.SpaceByName(ctx, b.Space); err != nil {
+				return &LoadError{b.At, fmt.Errorf("block %s: space %s: not in the file nor in the register: %w", b.Prefix, b.Space, ErrNotFound)}
+			}
+			spaces[b.Space] = true
+		}
 		over, err := tx.BlocksOverlapping(ctx, b.Prefix)
 		if err != nil {
 			return err
 		}
-		if len(over) > 0 {
-			return &LoadError{b.At, fmt.Errorf("block %s: overlaps block %s%s: %w", b.Prefix, over[0].Prefix, l.from(blockAt, over[0].Prefix), ErrOverlap)}
+		// Overlap is refused within a space only, as AddBlock does.
+		for _, o := range over {
+			if o.Space == b.Space {
+				return &LoadError{b.At, fmt.Errorf("block %s: overlaps block %s in space %s%s: %w", b.Prefix, o.Prefix, o.Space, fromFile(blockAt, o.Space+" "+o.Prefix.String()), ErrOverlap)}
+			}
 		}
 		x := Block{Prefix: b.Prefix, Source: b.Source, Registry: b.Registry, RegisteredCountry: b.RegisteredCountry, From: b.From, Price: b.Price,
-			Date: b.Date, Note: b.Note, CreatedAt: or(b.CreatedAt, l.now)}
+			Date: b.Date, Note: b.Note, Space: b.Space, Tags: nonEmpty(b.Tags), CreatedAt: or(b.CreatedAt, l.now)}
 		if err := tx.InsertBlock(ctx, &x); err != nil {
 			return &LoadError{b.At, fmt.Errorf("block %s: %w", b.Prefix, err)}
 		}
-		blockAt[b.Prefix] = b.At
+		if err := l.tags(ctx, KindBlock, x.ID, x.Tags); err != nil {
+			return &LoadError{b.At, fmt.Errorf("block %s: %w", b.Prefix, err)}
+		}
+		blockAt[b.Space+" "+b.Prefix.String()] = b.At
 		if err := l.event(ctx, "block.import", "block", x.ID, x.Prefix.String(), x); err != nil {
 			return err
 		}
@@ -575,6 +787,12 @@ func (l *loader) load(ctx context.Context, d *Dump) error {
 		if err != nil {
 			return err
 		}
+		if blocks, err = oneSpace(p.Prefix, p.Space, blocks); err != nil {
+			return &LoadError{p.At, fmt.Errorf("pool %w", err)}
+		}
+		if len(blocks) == 0 && p.Space != "" {
+			return &LoadError{p.At, fmt.Errorf("pool %s: outside every block of space %s (the file and the register have none holding it): %w", p.Prefix, p.Space, ErrInvalid)}
+		}
 		if len(blocks) == 0 {
 			return &LoadError{p.At, fmt.Errorf("pool %s: outside every block (the file and the register have none holding it): %w", p.Prefix, ErrInvalid)}
 		}
@@ -588,8 +806,15 @@ func (l *loader) load(ctx context.Context, d *Dump) error {
 		if len(over) > 0 {
 			return &LoadError{p.At, fmt.Errorf("pool %s: overlaps pool %s of region %s%s: %w", p.Prefix, over[0].Prefix, over[0].Region, l.from(poolAt, over[0].Prefix), ErrOverlap)}
 		}
-		x := Pool{Prefix: p.Prefix, BlockID: blocks[0].ID, Block: blocks[0].Prefix, RegionID: g.ID, Region: g.Name, Purpose: p.Purpose, CreatedAt: or(p.CreatedAt, l.now)}
+		// A pool without use_all comes from a file older than the
+		// address policy, when every pool handed out every address.
+		useAll := p.UseAll == nil || *p.UseAll
+		x := Pool{Prefix: p.Prefix, BlockID: blocks[0].ID, Block: blocks[0].Prefix, RegionID: g.ID, Region: g.Name, Purpose: p.Purpose,
+			UseAll: useAll, Tags: nonEmpty(p.Tags), CreatedAt: or(p.CreatedAt, l.now)}
 		if err := tx.InsertPool(ctx, &x); err != nil {
+			return &LoadError{p.At, fmt.Errorf("pool %s: %w", p.Prefix, err)}
+		}
+		if err := l.tags(ctx, KindPool, x.ID, x.Tags); err != nil {
 			return &LoadError{p.At, fmt.Errorf("pool %s: %w", p.Prefix, err)}
 		}
 		poolAt[p.Prefix] = p.At
@@ -616,7 +841,9 @@ func (l *loader) load(ctx context.Context, d *Dump) error {
 			return &LoadError{rel.At, fmt.Errorf("relocation %s: %w", rel.Prefix, err)}
 		}
 		ref := &RelocationRef{ID: x.ID, Prefix: x.Prefix, FromRegion: x.FromRegion, ToRegion: x.ToRegion}
-		p := Pool{Prefix: x.Prefix, BlockID: from.BlockID, Block: from.Block, RegionID: to.ID, Region: to.Name, Purpose: from.Purpose, Relocation: ref, ParentID: from.ID, CreatedAt: x.CreatedAt}
+		// A lent unit is plain space of its lender's pool (as Allocate makes it).
+		p := Pool{Prefix: x.Prefix, BlockID: from.BlockID, Block: from.Block, RegionID: to.ID, Region: to.Name, Purpose: from.Purpose, Relocation: ref, ParentID: from.ID,
+			UseAll: true, CreatedAt: x.CreatedAt}
 		if err := tx.InsertPool(ctx, &p); err != nil {
 			return &LoadError{rel.At, fmt.Errorf("relocation %s: borrower's pool: %w", rel.Prefix, err)}
 		}
@@ -632,6 +859,9 @@ func (l *loader) load(ctx context.Context, d *Dump) error {
 			return err
 		}
 	}
+	if err := l.reservations(ctx, d.Reservations, pools, used); err != nil {
+		return err
+	}
 	if err := l.assignments(ctx, d.Assignments, pools, used); err != nil {
 		return err
 	}
@@ -641,6 +871,56 @@ func (l *loader) load(ctx context.Context, d *Dump) error {
 		}
 	}
 	return l.flush(ctx)
+}
+
+// tags stores the tags of a new object, checked before.
+func (l *loader) tags(ctx context.Context, kind string, id int64, t Tags) error {
+	if len(t) == 0 {
+		return nil
+	}
+	return l.tx.SetTags(ctx, kind, id, t)
+}
+
+// fromFile says where the object keyed k, which a new record overlaps,
+// was read: the file (at[k]) or the register.
+func fromFile(at map[string]string, k string) string {
+	if s, ok := at[k]; ok {
+		return " (" + cmp.Or(s, "earlier in the file") + ")"
+	}
+	return " (in the register)"
+}
+
+// reservations stores the reservations of the dump, each in the most
+// specific pool of the file holding it, and counts them as used space of
+// that pool: a reservation over an assignment, a lent unit or another
+// reservation is then refused with both lines, as Reserve refuses it.
+func (l *loader) reservations(ctx context.Context, recs []ReservationRecord, pools map[poolKey]*Pool, used map[int64][]usedPrefix) error {
+	for _, v := range recs {
+		var pool *Pool
+		for _, p := range pools {
+			if prefix.Covers(p.Prefix, v.Prefix) && (pool == nil || p.Prefix.Bits() > pool.Prefix.Bits()) {
+				pool = p
+			}
+		}
+		if pool == nil {
+			return &LoadError{v.At, fmt.Errorf("reservation %s: outside every pool of the file (reservations come with their pools): %w", v.Prefix, ErrNotFound)}
+		}
+		if v.Until != nil && !v.Until.After(l.now) {
+			return &LoadError{v.At, invalid("reservation %s: until %s is not in the future", v.Prefix, v.Until.UTC().Format(time.RFC3339))}
+		}
+		x := Reservation{Prefix: v.Prefix, PoolID: pool.ID, Pool: pool.Prefix, Region: pool.Region, Reason: v.Reason, Until: utcMicros(v.Until), CreatedAt: or(v.CreatedAt, l.now)}
+		if err := l.tx.InsertReservation(ctx, &x); err != nil {
+			return &LoadError{v.At, fmt.Errorf("reservation %s: %w", v.Prefix, err)}
+		}
+		if x.Until != nil {
+			l.r.reaps.ends(*x.Until)
+		}
+		used[pool.ID] = append(used[pool.ID], usedPrefix{v.Prefix, v.At, "reservation"})
+		if err := l.event(ctx, "reservation.import", "reservation", x.ID, x.Prefix.String(), x); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // from says where p, which a new record overlaps, was read: the file
@@ -686,6 +966,9 @@ func (l *loader) assignments(ctx context.Context, recs []AssignmentRecord, pools
 			}
 		}
 		live := a.State == StateAssigned || a.State == StateQuarantined
+		if held := policyHeld(*p, a.Prefix); live && len(held) > 0 {
+			return &LoadError{a.At, fmt.Errorf("assignment %s: %s: %w", a.Prefix, policyName(*p, held[0])+", not handed out by the pool's address policy (use_all false)", ErrInvalid)}
+		}
 		if live {
 			used[p.ID] = append(used[p.ID], usedPrefix{a.Prefix, a.At, "assignment"})
 			if a.Tenant != "" {
@@ -714,7 +997,7 @@ func (l *loader) assignments(ctx context.Context, recs []AssignmentRecord, pools
 			}
 		}
 		as = append(as, Assignment{Prefix: a.Prefix, PoolID: p.ID, Pool: p.Prefix, RegionID: p.RegionID, Region: p.Region, Tenant: a.Tenant,
-			Resource: a.Resource, Name: a.Name, State: a.State, Borrowed: p.Relocation != nil, Relocation: p.Relocation,
+			Resource: a.Resource, Name: a.Name, State: a.State, Borrowed: p.Relocation != nil, Relocation: p.Relocation, Tags: nonEmpty(a.Tags),
 			CreatedAt: or(a.CreatedAt, l.now), ReleasedAt: utcMicros(a.ReleasedAt), QuarantineUntil: utcMicros(a.QuarantineUntil)})
 	}
 	// Overlaps are found per pool, before the store's own check, so the
@@ -743,7 +1026,10 @@ func (l *loader) assignments(ctx context.Context, recs []AssignmentRecord, pools
 			}
 		}
 	}
-	for _, a := range as {
+	for i, a := range as {
+		if err := l.tags(ctx, KindAssignment, a.ID, a.Tags); err != nil {
+			return &LoadError{recs[i].At, fmt.Errorf("assignment %s: %w", a.Prefix, err)}
+		}
 		if err := l.event(ctx, "assignment.import", "assignment", a.ID, a.Prefix.String(), a); err != nil {
 			return err
 		}
@@ -767,13 +1053,12 @@ func utcMicros(t *time.Time) *time.Time {
 
 // free adds to a new pool's free list what its used prefixes (sorted, not
 // overlapping) leave: the maximal aligned prefixes of the gaps, as the
-// buddy allocator keeps them.
+// buddy allocator keeps them, less what the pool's address policy keeps
+// back (as AddPool does).
 func (l *loader) free(ctx context.Context, p *Pool, us []usedPrefix) error {
 	add := func(first, last netip.Addr) error {
-		for _, f := range prefix.Range(first, last) {
-			if err := l.tx.AddFree(ctx, FreePrefix{RegionID: p.RegionID, PoolID: p.ID, Prefix: f}); err != nil {
-				return fmt.Errorf("pool %s: free %s: %w", p.Prefix, f, err)
-			}
+		if err := addFreeRange(ctx, l.tx, *p, scope(*p), first, last); err != nil {
+			return fmt.Errorf("pool %s: free %s-%s: %w", p.Prefix, first, last, err)
 		}
 		return nil
 	}

@@ -16,7 +16,7 @@ func newExportCmd(a *app) *cobra.Command {
 	var format, out string
 	c := &cobra.Command{
 		Use:   "export [--format json|csv] [-o FILE]",
-		Short: "Write the whole register (tenants, regions, blocks, pools, relocations, assignments) to a file",
+		Short: "Write the whole register (tenants, regions, spaces, blocks, pools, relocations, reservations, assignments, tags) to a file",
 		Long: `Write every object of the register, in one consistent snapshot, as JSON or CSV
 (the format is documented in interchange/README.md, versioned). Objects refer to
 each other by name and prefix, not by ID, so the file imports into any register:
@@ -57,8 +57,8 @@ export, import into an empty register and export again gives the same bytes.`,
 			if err := os.Rename(tmp.Name(), out); err != nil {
 				return fmt.Errorf("export %s: %w", out, err)
 			}
-			fmt.Fprintf(a.cfg.stderr, "exported %d tenants, %d regions, %d blocks, %d pools, %d relocations, %d assignments to %s\n",
-				len(d.Tenants), len(d.Regions), len(d.Blocks), len(d.Pools), len(d.Relocations), len(d.Assignments), out)
+			fmt.Fprintf(a.cfg.stderr, "exported %d tenants, %d regions, %d spaces, %d blocks, %d pools, %d relocations, %d reservations, %d assignments to %s\n",
+				len(d.Tenants), len(d.Regions), len(d.Spaces), len(d.Blocks), len(d.Pools), len(d.Relocations), len(d.Reservations), len(d.Assignments), out)
 			return nil
 		},
 	}
@@ -98,7 +98,8 @@ holding others become pools (region: the site or region slug, else --region),
 other active prefixes assignments of their pool, active IP addresses /32 or /128
 assignments named by dns_name. --from phpipam reads phpIPAM's subnet and address
 export saved as CSV (Section, Subnet, IP Address, Hostname, Description, Owner,
-...). What cannot be mapped (VRFs, reserved space, tags, nested pools) is listed
+...). VRFs become spaces, reserved space reservations, tags tags.
+What cannot be mapped (nested pools, other statuses) is listed
 with its line or id, never dropped silently.`,
 		Example: `  cadastre import register.json --dry-run
   cadastre import register.csv
@@ -160,8 +161,8 @@ with its line or id, never dropped silently.`,
 			if dry {
 				verb = "would import (dry run, nothing written)"
 			}
-			fmt.Fprintf(a.cfg.stdout, "%s %d tenants, %d regions, %d blocks, %d pools, %d relocations, %d assignments from %s",
-				verb, rep.Tenants, rep.Regions, rep.Blocks, rep.Pools, rep.Relocations, rep.Assignments, name)
+			fmt.Fprintf(a.cfg.stdout, "%s %d tenants, %d regions, %d spaces, %d blocks, %d pools, %d relocations, %d reservations, %d assignments from %s",
+				verb, rep.Tenants, rep.Regions, rep.Spaces, rep.Blocks, rep.Pools, rep.Relocations, rep.Reservations, rep.Assignments, name)
 			if len(unmapped) > 0 {
 				fmt.Fprintf(a.cfg.stdout, "; %d items not mapped (listed above)", len(unmapped))
 			}

@@ -11,6 +11,17 @@ import (
 // both formats; a dry run writes nothing.
 func TestExportImportRoundTrip(t *testing.T) {
 	src := register(t)
+	// What issue 12 added: a named space with a private block, a policy
+	// pool in it, reservations with and without an end, tags.
+	for _, step := range [][]string{
+		{"space", "add", "vpc-a", "--note", "first VPC"},
+		{"block", "add", "10.0.0.0/8", "--source", "private", "--space", "vpc-a", "--tag", "env=lab"},
+		{"pool", "add", "10.1.0.0/24", "--region", "east", "--space", "vpc-a", "--tag", "team=net ops"},
+		{"reserve", "10.1.0.0/28", "--reason", "gateways"},
+		{"reserve", "40.64.1.0/28", "--reason", "not yet", "--until", "720h"},
+	} {
+		mustCLI(t, src, step...)
+	}
 	dir := t.TempDir()
 	for _, f := range []string{"json", "csv"} {
 		first, second := filepath.Join(dir, "first."+f), filepath.Join(dir, "second."+f)
@@ -83,5 +94,39 @@ func TestImportBadInput(t *testing.T) {
 				t.Fatal("the register changed")
 			}
 		})
+	}
+}
+
+// A version 1 file (before spaces, reservations, tags and the address
+// policy) still imports; its pools hand out every address, as every pool
+// did then.
+func TestImportVersion1(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "v1.db")
+	mustCLI(t, db, "region", "add", "east", "--country", "US")
+	v1 := filepath.Join(t.TempDir(), "v1.json")
+	body := `{
+  "format": "cadastre-register",
+  "version": 1,
+  "tenants": [],
+  "regions": [],
+  "blocks": [
+    {"prefix":"40.64.0.0/22","source":"rir","registry":"arin","created_at":"2026-01-02T03:04:05Z"}
+  ],
+  "pools": [
+    {"prefix":"40.64.0.0/24","region":"east","created_at":"2026-01-02T03:04:05Z"}
+  ],
+  "relocations": [],
+  "assignments": []
+}
+`
+	if err := os.WriteFile(v1, []byte(body), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	mustCLI(t, db, "import", v1)
+	if out := mustCLI(t, db, "alloc", "--region", "east", "--family", "4"); !strings.Contains(out, "40.64.0.0/32") {
+		t.Fatalf("a version 1 pool keeps its network address back:\n%s", out)
+	}
+	if out := mustCLI(t, db, "export"); !strings.Contains(out, `"use_all":true`) || !strings.Contains(out, `"version": 2`) {
+		t.Fatalf("export after a version 1 import:\n%s", out)
 	}
 }

@@ -3,6 +3,8 @@ package storetest
 import (
 	"bytes"
 	"errors"
+	"fmt"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -13,10 +15,13 @@ import (
 
 // Transfer is the conformance of the whole-register export and import
 // (registry.Dump and Load, through the interchange formats): a register
-// with tenants, borrowing, quarantine and releases, exported, loaded into
-// an empty store and exported again gives the same bytes in JSON and CSV,
-// and the loaded register keeps the invariants; every bad file is refused
-// with its line and leaves the register exactly as it was.
+// with tenants, borrowing, quarantine and releases, a named space with a
+// private block (overlapping one of the private space), policy and use_all
+// pools, reservations with and without an end and tags on every kind,
+// exported, loaded into an empty store and exported again gives the same
+// bytes in JSON and CSV; the loaded register keeps the invariants, the
+// same free space in every pool and the same next allocation; every bad
+// file is refused with its line and leaves the register exactly as it was.
 func Transfer(t *testing.T, open Open) {
 	e := newModelEnv(t, open)
 	e.standard(26)
@@ -25,8 +30,9 @@ func Transfer(t *testing.T, open Open) {
 	if _, err := e.reg.AddTenant(ctx, registry.TenantSpec{Name: "acme", Names: &names, MaxIPv4: ptr(int64(1000))}); err != nil {
 		t.Fatal(err)
 	}
-	// 330 addresses in east: its own 320 and a borrowed /26 of south's.
-	as, err := e.reg.Allocate(ctx, registry.Request{Region: "east", Family: 4, Count: 330, Tenant: "acme", Resource: "vm"})
+	// 340 addresses in east: its own 332 (its pools less what the address
+	// policy keeps back) and part of a /26 borrowed from south.
+	as, err := e.reg.Allocate(ctx, registry.Request{Region: "east", Family: 4, Count: 340, Tenant: "acme", Resource: "vm"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -51,6 +57,7 @@ func Transfer(t *testing.T, open Open) {
 	if _, err := e.reg.Allocate(ctx, registry.Request{Region: "east", Family: 4, Tenant: "acme"}); err != nil {
 		t.Fatal(err)
 	}
+	spaced(t, e)
 	export := func(reg *registry.Registry, f interchange.Format) []byte {
 		t.Helper()
 		d, err := reg.Dump(ctx)
@@ -84,6 +91,21 @@ func Transfer(t *testing.T, open Open) {
 			CheckInvariants(t, ctx, e2.store, e2.reg, e2.clock.Now())
 			if second := export(e2.reg, f); !bytes.Equal(first, second) {
 				t.Fatalf("second export differs:\n%s\n----\n%s", first, second)
+			}
+			if rep.Spaces != 1 || rep.Reservations != 2 {
+				t.Fatalf("report %+v: want 1 space and 2 reservations", rep)
+			}
+			// Reservations and the address policy survive: every pool has
+			// the same free space, and what they hold is refused alike.
+			if a, b := freeByPool(t, e), freeByPool(t, e2); a != b {
+				t.Fatalf("free space differs:\n%s\n----\n%s", a, b)
+			}
+			for _, p := range []string{"10.0.128.1/32", "10.0.128.20/32", "10.0.128.255/32", "10.0.2.0/32"} {
+				_, err1 := e.reg.Allocate(ctx, registry.Request{Prefix: mp(p)})
+				_, err2 := e2.reg.Allocate(ctx, registry.Request{Prefix: mp(p)})
+				if !errors.Is(err1, registry.ErrOverlap) || err2 == nil || err1.Error() != err2.Error() {
+					t.Fatalf("%s: original %v, loaded %v", p, err1, err2)
+				}
 			}
 			// The loaded register works on: the same next allocation.
 			want, err1 := e.reg.Allocate(ctx, registry.Request{Region: "south", Family: 4, Key: "k" + string(f)})
@@ -121,8 +143,13 @@ func Transfer(t *testing.T, open Open) {
 		{"an unknown region", strings.Replace(js, `"region":"south"`, `"region":"west"`, 1), true, registry.ErrNotFound, "region west: not in the file nor in the register"},
 		{"an unknown tenant", strings.Replace(js, `"tenant":"acme"`, `"tenant":"umbrella"`, 1), true, registry.ErrNotFound, "tenant umbrella: not in the file nor in the register"},
 		{"a field of the wrong type", strings.Replace(js, `"borrow_unit":24`, `"borrow_unit":"24"`, 1), true, registry.ErrInvalid, "field borrow_unit: string where int is wanted"},
-		{"a later version", strings.Replace(js, `"version": 1`, `"version": 2`, 1), true, registry.ErrInvalid, "version 2"},
-		{"a kind this version has not", strings.Replace(js, `"tenants": [`, `"spaces": [], "tenants": [`, 1), true, registry.ErrInvalid, "spaces: not supported"},
+		{"a later version", strings.Replace(js, `"version": 2`, `"version": 3`, 1), true, registry.ErrInvalid, "version 3"},
+		{"a kind this version has not", strings.Replace(js, `"tenants": [`, `"child_pools": [], "tenants": [`, 1), true, registry.ErrInvalid, "child_pools: not supported"},
+		{"a reservation over an assignment of the file", strings.Replace(js, `"prefix":"10.0.128.16/28"`, `"prefix":"10.0.128.64/28"`, 1), true, registry.ErrOverlap, "overlaps"},
+		{"a block in an unknown space", strings.Replace(js, `"space":"vpc-a","tags"`, `"space":"vpc-z","tags"`, 1), true, registry.ErrNotFound, "space vpc-z: not in the file nor in the register"},
+		{"a bad tag key", strings.Replace(js, `"team":"net ops"`, `"Team":"net ops"`, 1), true, registry.ErrInvalid, `tag key "Team"`},
+		{"a built-in space listed", strings.Replace(js, `{"name":"vpc-a"`, `{"name":"private"`, 1), true, registry.ErrInvalid, "space private: built in"},
+		{"a reservation that ended", regexp.MustCompile(`"until":"[^"]*"`).ReplaceAllString(js, `"until":"2001-01-01T00:00:00Z"`), true, registry.ErrInvalid, "until 2001-01-01T00:00:00Z is not in the future"},
 		{"a NetBox file given as a cadastre export", `{"prefixes": [{"id": 1, "prefix": "10.0.0.0/8"}]}`, true, registry.ErrInvalid, "unknown key \"prefixes\""},
 		{"a NetBox prefix of the wrong type", "netbox:" + `{"prefixes": [` + "\n" + `{"id": 1, "prefix": 10}]}`, true, registry.ErrInvalid, "line 2 ($.prefixes[0]): field prefix: number where string is wanted"},
 		{"a NetBox prefix outside every block", "netbox:" + `{"prefixes": [{"id": 7, "prefix": "11.0.0.0/16", "status": {"value": "container"}, "site": {"slug": "south"}}]}`, false, registry.ErrInvalid, "id 7: pool 11.0.0.0/16: outside every block"},
@@ -179,4 +206,115 @@ func Transfer(t *testing.T, open Open) {
 			t.Fatal("a dry run changed the register")
 		}
 	})
+}
+
+// spaced adds to e what issue 12 brought: a named space with a private
+// block that overlaps the private space's, a policy pool in it, tags on a
+// region, a block, a pool and an assignment, and two reservations, one
+// with an end.
+func spaced(t *testing.T, e *modelEnv) {
+	t.Helper()
+	ctx := e.ctx
+	if _, err := e.reg.AddSpace(ctx, registry.Space{Name: "vpc-a", Note: "first VPC"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.reg.AddBlock(ctx, registry.Block{Prefix: mp("10.0.0.0/16"), Source: registry.SourcePrivate, Space: "vpc-a", Tags: registry.Tags{"env": "lab"}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.reg.AddPool(ctx, registry.PoolSpec{Prefix: mp("10.0.128.0/24"), Region: "south", Space: "vpc-a", Tags: registry.Tags{"team": "net ops"}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.reg.PatchRegion(ctx, "south", "", registry.RegionPatch{TagPatch: registry.TagPatch{Set: registry.Tags{"continent": "na"}}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.reg.Reserve(ctx, registry.ReservationSpec{Prefix: mp("10.0.128.0/28"), Reason: "gateways"}); err != nil {
+		t.Fatal(err)
+	}
+	until := e.clock.Now().Add(48 * time.Hour)
+	if _, err := e.reg.Reserve(ctx, registry.ReservationSpec{Prefix: mp("10.0.128.16/28"), Reason: "not yet", Until: &until}); err != nil {
+		t.Fatal(err)
+	}
+	as, err := e.reg.Allocate(ctx, registry.Request{Prefix: mp("10.0.128.64/30"), Resource: "router"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.reg.PatchAssignment(ctx, as[0].ID, "", nil, registry.AssignmentPatch{TagPatch: registry.TagPatch{Set: registry.Tags{"role": "edge", "rack": "r1 b"}}}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// freeByPool prints every pool's free space, by the pool's prefix.
+func freeByPool(t *testing.T, e *modelEnv) string {
+	t.Helper()
+	var out strings.Builder
+	err := e.store.View(e.ctx, func(tx registry.Tx) error {
+		pools, err := tx.Pools(e.ctx, registry.PoolFilter{})
+		if err != nil {
+			return err
+		}
+		for _, p := range pools {
+			free, err := tx.FreeOfPool(e.ctx, p.ID)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(&out, "%s %s use_all=%v: %v\n", p.Region, p.Prefix, p.UseAll, free)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out.String()
+}
+
+// TransferNetBox: a NetBox export with a VRF, reserved space and tags
+// loads as a space (with its copy of the private aggregate), reservations
+// and tags, and the reserved space is never handed out.
+func TransferNetBox(t *testing.T, open Open) {
+	e := newModelEnv(t, open)
+	e.standard(26)
+	ctx := e.ctx
+	file := `{"aggregates": [
+  {"id": 1, "prefix": "40.64.0.0/16", "rir": {"name": "ARIN", "slug": "arin"}, "tags": [{"name": "Core", "slug": "core"}]},
+  {"id": 2, "prefix": "172.16.0.0/12", "rir": {"name": "RFC 1918", "slug": "rfc-1918", "is_private": true}}
+],
+"prefixes": [
+  {"id": 10, "prefix": "40.64.0.0/24", "status": {"value": "container"}, "site": {"slug": "south"}},
+  {"id": 11, "prefix": "40.64.0.0/28", "status": {"value": "reserved"}, "description": "routers"},
+  {"id": 12, "prefix": "172.16.0.0/24", "vrf": {"id": 1, "name": "blue"}, "status": {"value": "container"}, "site": {"slug": "south"}},
+  {"id": 13, "prefix": "172.16.0.0/24", "vrf": {"id": 2, "name": "red"}, "status": {"value": "container"}, "site": {"slug": "east"}}
+],
+"ip-addresses": [
+  {"id": 20, "address": "172.16.0.5/24", "vrf": {"id": 1, "name": "blue"}, "status": {"value": "reserved"}},
+  {"id": 21, "address": "172.16.0.6/24", "vrf": {"id": 1, "name": "blue"}, "status": {"value": "active"}, "tags": [{"name": "Gold", "slug": "gold"}]}
+]}`
+	d, un, err := interchange.ReadNetBox([]byte(file), interchange.ForeignOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep, err := e.reg.Load(ctx, d, registry.LoadOptions{})
+	// A pool is one in the register, even across spaces (AddPool's rule): red's is refused.
+	if !errors.Is(err, registry.ErrExists) || !strings.Contains(err.Error(), "id 13") {
+		t.Fatalf("load: %+v %v (unmapped %v)", rep, err, un)
+	}
+	file = strings.Replace(file, `"172.16.0.0/24", "vrf": {"id": 2`, `"172.16.1.0/24", "vrf": {"id": 2`, 1)
+	if d, _, err = interchange.ReadNetBox([]byte(file), interchange.ForeignOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if rep, err = e.reg.Load(ctx, d, registry.LoadOptions{}); err != nil || rep.Spaces != 2 || rep.Reservations != 2 || rep.Blocks != 4 {
+		t.Fatalf("load: %+v %v", rep, err)
+	}
+	bs, err := e.reg.BlocksWhere(ctx, "blue", nil)
+	if err != nil || len(bs) != 1 || bs[0].Prefix != mp("172.16.0.0/12") {
+		t.Fatalf("blocks of blue: %+v %v", bs, err)
+	}
+	as, err := e.reg.Assignments(ctx, registry.AssignmentFilter{Tags: registry.Tags{"gold": ""}})
+	if err != nil || len(as) != 1 || as[0].Prefix != mp("172.16.0.6/32") {
+		t.Fatalf("tagged gold: %+v %v", as, err)
+	}
+	for _, p := range []string{"40.64.0.1/32", "172.16.0.5/32"} {
+		if _, err := e.reg.Allocate(ctx, registry.Request{Prefix: mp(p)}); !errors.Is(err, registry.ErrOverlap) || !strings.Contains(err.Error(), "reserved") {
+			t.Fatalf("%s: %v", p, err)
+		}
+	}
 }

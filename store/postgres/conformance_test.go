@@ -46,4 +46,5 @@ func TestAllocatorMatchesModel(t *testing.T) { storetest.Model(t, open) }
 func TestBatchMatchesSingles(t *testing.T) { storetest.BatchMatchesSingles(t, open) }
 
 // Export, import and export again give the same bytes; bad files change nothing.
-func TestTransfer(t *testing.T) { storetest.Transfer(t, open) }
+func TestTransfer(t *testing.T)       { storetest.Transfer(t, open) }
+func TestTransferNetBox(t *testing.T) { storetest.TransferNetBox(t, open) }

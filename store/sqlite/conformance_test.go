@@ -36,4 +36,5 @@ func TestAllocatorMatchesModel(t *testing.T) { storetest.Model(t, openStore) }
 func TestBatchMatchesSingles(t *testing.T) { storetest.BatchMatchesSingles(t, openStore) }
 
 // Export, import and export again give the same bytes; bad files change nothing.
-func TestTransfer(t *testing.T) { storetest.Transfer(t, openStore) }
+func TestTransfer(t *testing.T)       { storetest.Transfer(t, openStore) }
+func TestTransferNetBox(t *testing.T) { storetest.TransferNetBox(t, openStore) }
