@@ -95,9 +95,9 @@ func failover(ctx context.Context, d *driver, pg *pgRunner, primary, standby *pg
 		time.Sleep(time.Millisecond)
 	}
 	first := time.Now()
-	d.t.Logf("failover: primary stopped at %d acknowledged (%d during the stop); pg_ctl promote took %s; "+
+	d.t.Logf("failover at %s: primary stopped at %d acknowledged (%d during the stop); pg_ctl promote took %s; "+
 		"first allocation acknowledged %s after the promotion began, %s after the primary stopped",
-		before, acked, promoteTook.Round(time.Millisecond), first.Sub(promoted).Round(time.Millisecond), first.Sub(fenced).Round(time.Millisecond))
+		fenced.UTC().Format("15:04:05.000"), before, acked, promoteTook.Round(time.Millisecond), first.Sub(promoted).Round(time.Millisecond), first.Sub(fenced).Round(time.Millisecond))
 	return fmt.Sprintf("primary fenced and standby promoted; allocations acknowledged again %s after the promotion began",
 		first.Sub(promoted).Round(time.Millisecond)), nil
 }
@@ -246,6 +246,12 @@ func (r *pgRunner) settings() []string {
 		"wal_level = replica",
 		"max_wal_senders = 4",
 		"logging_collector = off",
+		// The test kills processes, not the machine: what reached the
+		// operating system survives, and synchronous replication still
+		// waits for the standby to have the commit. Without fsync the
+		// shared CI disk cannot stall commits (and the region locks held
+		// across them) for seconds.
+		"fsync = off",
 	}
 }
 
