@@ -283,7 +283,9 @@ func (r *pgRunner) baseBackup(t *testing.T, primary *pgCluster) *pgCluster {
 	}
 	// Its name is what the primary waits for; once promoted it has no
 	// standby of its own, so it must not wait for one.
-	if err := c.conf("cluster_name = 'standby'", "synchronous_standby_names = ''"); err != nil {
+	// It retries the lost primary every 200 ms, not every 5 s, so that a
+	// promotion does not wait out a retry sleep.
+	if err := c.conf("cluster_name = 'standby'", "synchronous_standby_names = ''", "wal_retrieve_retry_interval = '200ms'"); err != nil {
 		t.Fatal(err)
 	}
 	r.start(t, c)
