@@ -55,7 +55,25 @@ func TestReplicasSQLite(t *testing.T) {
 type scenario struct {
 	global   []string // --postgres DSN or --db FILE
 	replicas int
+	total    int // allocation requests to acknowledge; 0: allocations(t)
 	read     func(context.Context) (*dbState, error)
+	// disrupt runs once half the allocations are acknowledged, while the
+	// clients go on, and says what it did, for the log. Nil kills one
+	// replica with SIGKILL and starts it again (killRestart).
+	disrupt func(ctx context.Context, d *driver) (string, error)
+}
+
+// killRestart SIGKILLs the middle replica and starts it again on the same
+// port: what a crashed process and its supervisor do.
+func killRestart(_ context.Context, d *driver) (string, error) {
+	victim := d.servers[len(d.servers)/2]
+	victim.kill()
+	down := time.Now()
+	time.Sleep(300 * time.Millisecond) // let clients run into the closed port
+	if err := victim.start(); err != nil {
+		return "", fmt.Errorf("restarting the killed replica: %v", err)
+	}
+	return fmt.Sprintf("replica %s down for %s", victim.URL(), time.Since(down).Round(time.Millisecond)), nil
 }
 
 // allocations is how many allocation requests the clients get
@@ -119,7 +137,14 @@ func setup(t *testing.T, global []string) string {
 }
 
 func runScenario(t *testing.T, sc scenario) {
-	total := allocations(t)
+	total := sc.total
+	if total == 0 {
+		total = allocations(t)
+	}
+	disrupt := sc.disrupt
+	if disrupt == nil {
+		disrupt = killRestart
+	}
 	token := setup(t, sc.global)
 	servers := make([]*server, sc.replicas)
 	for i := range servers {
@@ -154,24 +179,23 @@ func runScenario(t *testing.T, sc scenario) {
 		}
 	}()
 
-	// Midway, SIGKILL one replica and start it again on the same port.
-	victim := servers[len(servers)/2]
-	killed := make(chan time.Duration, 1)
+	// Midway, disrupt the service (by default SIGKILL one replica and
+	// start it again on the same port).
+	disrupted := make(chan string, 1)
 	go func() {
-		defer close(killed)
+		defer close(disrupted)
 		for d.acked.Load() < int64(total/2) {
 			if ctx.Err() != nil {
 				return
 			}
 			time.Sleep(5 * time.Millisecond)
 		}
-		victim.kill()
-		down := time.Now()
-		time.Sleep(300 * time.Millisecond) // let clients run into the closed port
-		if err := victim.start(); err != nil {
-			d.failf("restarting the killed replica: %v", err)
+		what, err := disrupt(ctx, d)
+		if err != nil {
+			d.failf("%v", err)
+			return
 		}
-		killed <- time.Since(down)
+		disrupted <- what
 	}()
 
 	ws := make([]*worker, clients)
@@ -183,7 +207,7 @@ func runScenario(t *testing.T, sc scenario) {
 	}
 	wg.Wait()
 	elapsed := time.Since(start)
-	downFor, ok := <-killed
+	what, ok := <-disrupted
 	if stalled.Load() {
 		for _, s := range servers {
 			t.Logf("log of %s:\n%s", s.URL(), s.tail())
@@ -193,7 +217,7 @@ func runScenario(t *testing.T, sc scenario) {
 	}
 	cancel() // the stall check
 	if !ok {
-		t.Errorf("the replica at %s was never killed (acknowledged %d of %d)", victim.URL(), d.acked.Load(), total)
+		t.Errorf("the service was never disrupted (acknowledged %d of %d)", d.acked.Load(), total)
 	}
 	if n := d.acked.Load(); n < int64(total) {
 		t.Errorf("only %d of %d allocations acknowledged within %s", n, total, driveLimit)
@@ -226,27 +250,26 @@ func runScenario(t *testing.T, sc scenario) {
 		prefixes += len(a.ids)
 	}
 	t.Logf("%d replicas, %d clients: %d allocation requests (%d prefixes) acknowledged in %s (%.0f requests/s), %d released, "+
-		"%d idempotent retries checked, %d requests retried after a connection error, %d after a 503; replica down for %s",
+		"%d idempotent retries checked, %d requests retried after a connection error, %d after a 503; %s",
 		sc.replicas, clients, len(acks), prefixes, elapsed.Round(time.Millisecond), float64(len(acks))/elapsed.Seconds(), released,
-		d.idemChecks.Load(), d.connRetried.Load(), d.busyRetried.Load(), downFor.Round(time.Millisecond))
+		d.idemChecks.Load(), d.connRetried.Load(), d.busyRetried.Load(), what)
 	for _, b := range d.busyBodies {
 		t.Logf("a 503 answer: %s", b)
 	}
-	if len(d.busyBodies) > 0 {
-		// Why: the servers log the storage error behind each 503.
-		n := 0
-		for _, s := range d.servers {
-			b, _ := os.ReadFile(s.log)
-			for _, line := range strings.Split(string(b), "\n") {
-				if strings.Contains(line, `"storage"`) && n < 5 {
-					t.Logf("server log: %s", line)
-					n++
-				}
+	// Why: the servers log the storage error behind each 503, and the
+	// error behind an internal one (a 500, which a client does not retry).
+	n := 0
+	for _, s := range d.servers {
+		b, _ := os.ReadFile(s.log)
+		for _, line := range strings.Split(string(b), "\n") {
+			if (strings.Contains(line, `"storage"`) || strings.Contains(line, `"internal error"`)) && n < 8 {
+				t.Logf("server log: %s", line)
+				n++
 			}
 		}
 	}
 
-	// Replay a sample of keys after the kill and restart: the original answer, from any replica.
+	// Replay a sample of keys after the disruption: the original answer, from any replica.
 	replay := min(1000, len(acks))
 	hc := newHTTPClient()
 	rng := rand.New(rand.NewPCG(7, 7))
@@ -259,7 +282,7 @@ func runScenario(t *testing.T, sc scenario) {
 		}
 		d.compare("replay", a, got)
 	}
-	t.Logf("replayed %d keys on random replicas after the kill and restart", replay)
+	t.Logf("replayed %d keys on random replicas after the disruption", replay)
 	d.report()
 
 	rctx, rcancel := context.WithTimeout(context.Background(), 60*time.Second)

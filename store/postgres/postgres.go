@@ -28,7 +28,9 @@ import (
 	"embed"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
+	"net"
 	"math/rand/v2"
 	"slices"
 	"strings"
@@ -421,11 +423,15 @@ func (s *Store) run(ctx context.Context, write bool, hints *[]int64, fn func(reg
 	return nil
 }
 
-// mapErr turns constraint failures into the registry's sentinel errors.
+// mapErr turns constraint failures into the registry's sentinel errors,
+// and a connection lost under a statement into registry.ErrStorage.
 func mapErr(err error) error {
 	var pe *pgconn.PgError
-	if err == nil || !errors.As(err, &pe) {
+	if err == nil {
 		return err
+	}
+	if !errors.As(err, &pe) {
+		return connLost(err)
 	}
 	switch pe.Code {
 	case "23P01": // exclusion_violation
@@ -444,6 +450,26 @@ func mapErr(err error) error {
 		return fmt.Errorf("statement cancelled by the database (statement_timeout, or an operator): %s: %w", pe.Message, registry.ErrStorage)
 	case "57P01", "57P02", "57P03", "53300", "08006", "08001":
 		return fmt.Errorf("database unavailable: %s: %w", pe.Message, registry.ErrStorage)
+	}
+	return err
+}
+
+// connLost marks an error of the connection itself (the server went
+// away: a failover, a restart, a network cut) as registry.ErrStorage, so
+// that the caller hears "unavailable, try again" (HTTP 503), not an
+// internal error: the pool has dropped the broken connection, and the
+// next attempt connects afresh, to whichever host of a multi-host DSN
+// takes writes now. A retry is safe with an idempotency key even if the
+// COMMIT went through before the connection broke.
+func connLost(err error) error {
+	if errors.Is(err, registry.ErrStorage) || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return err
+	}
+	var ne net.Error
+	var ce *pgconn.ConnectError
+	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, net.ErrClosed) ||
+		errors.As(err, &ne) || errors.As(err, &ce) || pgconn.SafeToRetry(err) {
+		return fmt.Errorf("database connection lost: %w: %w", err, registry.ErrStorage)
 	}
 	return err
 }
