@@ -642,6 +642,12 @@ func (s *Server) Serial(zoneName string) uint32 {
 // ServeDNS implements dns.Handler.
 func (s *Server) ServeDNS(w dns.ResponseWriter, r *dns.Msg) {
 	_, tcp := w.RemoteAddr().(*net.TCPAddr)
+	if m := tsigRefusal(r, w.TsigStatus(), time.Now()); m != nil {
+		// RFC 8945 §5.2: a request whose TSIG fails is never answered
+		// as if unsigned, whatever it asks (query, transfer, NOTIFY).
+		w.WriteMsg(m)
+		return
+	}
 	var m *dns.Msg
 	if len(r.Question) == 1 && (r.Question[0].Qtype == dns.TypeAXFR || r.Question[0].Qtype == dns.TypeIXFR) && r.Opcode == dns.OpcodeQuery {
 		m = s.transfer(w, r, tcp)

@@ -34,6 +34,8 @@ var toolPackages = map[string]string{
 	"knotd":            "knot",
 	"knotc":            "knot",
 	"dnsperf":          "dnsperf",
+	"kdig":             "knot-dnsutils",
+	"dig":              "bind9-dnsutils",
 }
 
 // tool finds a program; when it is missing the test skips, or fails
