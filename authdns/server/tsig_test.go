@@ -236,7 +236,12 @@ func TestTSIGErrors(t *testing.T) {
 		tcp  bool
 		msg  func() *dns.Msg
 	}{
-		{"query", false, func() *dns.Msg { m := new(dns.Msg); m.SetQuestion("www."+fwdZone, dns.TypeA); m.SetEdns0(1232, false); return m }},
+		{"query", false, func() *dns.Msg {
+			m := new(dns.Msg)
+			m.SetQuestion("www."+fwdZone, dns.TypeA)
+			m.SetEdns0(1232, false)
+			return m
+		}},
 		{"AXFR", true, func() *dns.Msg { m := new(dns.Msg); m.SetAxfr(fwdZone); return m }},
 		{"NOTIFY", false, func() *dns.Msg { m := new(dns.Msg); m.SetNotify(fwdZone); return m }},
 	}
