@@ -65,6 +65,21 @@ type Options struct {
 	Log *slog.Logger
 }
 
+// typeNXNAME is the compact-denial marker type (RFC 9824 §2).
+const typeNXNAME = 128
+
+// acceptMsg lets every request that is not a response reach ServeDNS,
+// which answers an unknown opcode (NOTIMP) or a count it does not take
+// (FORMERR) with the question and the OPT record kept and RA/AD clear;
+// miekg/dns's default check answers those itself, echoing the flags and
+// dropping both.
+func acceptMsg(dh dns.Header) dns.MsgAcceptAction {
+	if dh.Bits&(1<<15) != 0 {
+		return dns.MsgIgnore
+	}
+	return dns.MsgAccept
+}
+
 // MaxUDPSize is the largest UDP answer sent, whatever the client offers
 // (DNS flag day 2020: 1232 avoids fragmentation).
 const MaxUDPSize = 1232
@@ -407,8 +422,8 @@ func (s *Server) Start(ctx context.Context) error {
 	// the miekg/dns server through pipe.
 	pipe := newPipeConn(udpConn)
 	s.udpConn = udpConn
-	s.udp = &dns.Server{PacketConn: pipe, Handler: s, TsigProvider: &s.tsig, UDPSize: 65535}
-	s.tcp = &dns.Server{Listener: ln, Handler: s, TsigProvider: &s.tsig, ReadTimeout: 5 * time.Second, WriteTimeout: 10 * time.Second, IdleTimeout: func() time.Duration { return 10 * time.Second }, MaxTCPQueries: 1000}
+	s.udp = &dns.Server{PacketConn: pipe, Handler: s, TsigProvider: &s.tsig, UDPSize: 65535, MsgAcceptFunc: acceptMsg}
+	s.tcp = &dns.Server{Listener: ln, Handler: s, TsigProvider: &s.tsig, MsgAcceptFunc: acceptMsg, ReadTimeout: 5 * time.Second, WriteTimeout: 10 * time.Second, IdleTimeout: func() time.Duration { return 10 * time.Second }, MaxTCPQueries: 1000}
 	started := make(chan struct{}, 2)
 	s.udp.NotifyStartedFunc = func() { started <- struct{}{} }
 	s.tcp.NotifyStartedFunc = func() { started <- struct{}{} }
@@ -722,6 +737,11 @@ func (s *Server) respond(snap *snapshot, r *dns.Msg, tcp bool) (_ *dns.Msg, cach
 	qname := strings.ToLower(q.Name)
 	if _, ok := dns.IsDomainName(qname); !ok || q.Qclass != dns.ClassINET {
 		m.Rcode = dns.RcodeRefused
+		return m, true
+	}
+	if q.Qtype == typeNXNAME {
+		// RFC 9824 §3.5: NXNAME is a marker in NSEC bitmaps, never asked.
+		m.Rcode = dns.RcodeFormatError
 		return m, true
 	}
 	if q.Qtype >= 128 && q.Qtype <= 255 && q.Qtype != dns.TypeANY || q.Qtype == dns.TypeOPT || q.Qtype == 0 {
