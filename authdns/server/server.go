@@ -783,12 +783,80 @@ func (s *Server) respond(snap *snapshot, r *dns.Msg, tcp bool) (_ *dns.Msg, cach
 		extra = append(extra, m.Extra[len(m.Extra)-1])
 	}
 	m.Extra = extra
-	if !tcp {
-		m.Truncate(size)
-	} else {
-		m.Truncate(dns.MaxMsgSize)
+	if tcp {
+		size = dns.MaxMsgSize
 	}
+	truncate(m, size)
 	return m, true
+}
+
+// truncate makes m fit in size bytes, compressed, by dropping whole
+// RRsets (a set with its signatures) from the end: never part of one
+// (RFC 2181 §9: a partial set must not be taken for the whole). TC is set
+// when an answer or authority set is dropped; dropped additional data
+// (glue, which the asker can look up) does not set it. The OPT record
+// stays. miekg/dns's Truncate turns compression off when the message
+// fits uncompressed, and cuts inside sets.
+func truncate(m *dns.Msg, size int) {
+	m.Compress = true
+	if m.Len() <= size {
+		return
+	}
+	var opt dns.RR
+	if o := m.IsEdns0(); o != nil {
+		opt = o
+		m.Extra = slices.DeleteFunc(slices.Clone(m.Extra), func(rr dns.RR) bool { return rr == opt })
+	}
+	secs := []*[]dns.RR{&m.Answer, &m.Ns, &m.Extra}
+	all := [3][]dns.RR{m.Answer, m.Ns, m.Extra}
+	for _, sec := range secs {
+		*sec = nil
+	}
+	if opt != nil {
+		m.Extra = []dns.RR{opt}
+	}
+	full := false
+	for i, rrs := range all {
+		sec := secs[i]
+		for start := 0; start < len(rrs) && !full; {
+			end := start + 1
+			for end < len(rrs) && sameSet(rrs[start], rrs[end]) {
+				end++
+			}
+			before := *sec
+			if i == 2 && opt != nil {
+				// The OPT record stays last.
+				*sec = append(append(append([]dns.RR(nil), before[:len(before)-1]...), rrs[start:end]...), opt)
+			} else {
+				*sec = append(slices.Clip(before), rrs[start:end]...)
+			}
+			if m.Len() > size {
+				*sec = before
+				full = true
+				if i < 2 {
+					m.Truncated = true
+				}
+			}
+			start = end
+		}
+	}
+}
+
+// sameSet says whether b belongs to the same RRset as a, its signatures
+// included (an RRSIG goes with the set it covers, which precedes it).
+func sameSet(a, b dns.RR) bool {
+	ha, hb := a.Header(), b.Header()
+	if !strings.EqualFold(ha.Name, hb.Name) {
+		return false
+	}
+	ta, tb := ha.Rrtype, hb.Rrtype
+	if s, ok := a.(*dns.RRSIG); ok {
+		ta = s.TypeCovered
+	}
+	if s, ok := b.(*dns.RRSIG); ok {
+		tb = s.TypeCovered
+	}
+	return ta == tb
 }
 
 // allowed says whether a transfer request from addr (with a verified TSIG
