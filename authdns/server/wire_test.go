@@ -1,7 +1,10 @@
 package server_test
 
 import (
+	"encoding/hex"
 	"fmt"
+	"net"
+	"os/exec"
 	"strings"
 	"testing"
 
@@ -76,6 +79,50 @@ func TestRepliesCompressedAndWholeSets(t *testing.T) {
 					t.Fatalf("sets dropped without TC:\n%v", r)
 				}
 			})
+		}
+	}
+}
+
+// TestNSIDAndSeveralListenAddresses: the server answers on every listen
+// address, UDP and TCP, and sends its NSID (RFC 5001) only to an asker
+// that asks for it; dig and kdig read it.
+func TestNSIDAndSeveralListenAddresses(t *testing.T) {
+	e := newEnv(t, false)
+	e.start(server.Options{AlsoListen: []string{"127.0.0.1:0", "[::1]:0"}, NSID: []byte("ns1.cadastre")})
+	addrs := e.srv.Addrs()
+	if len(addrs) != 3 || addrs[0] != e.addr {
+		t.Fatalf("Addrs = %v", addrs)
+	}
+	for _, a := range addrs {
+		for _, network := range []string{"udp", "tcp"} {
+			q := new(dns.Msg)
+			q.SetQuestion("www."+fwdZone, dns.TypeA)
+			r, _, err := (&dns.Client{Net: network}).Exchange(q, a)
+			if err != nil || len(r.Answer) != 1 {
+				t.Fatalf("%s %s: %v %v", network, a, r, err)
+			}
+			if r.IsEdns0() != nil {
+				t.Fatalf("%s %s: OPT in the reply to a query without: %v", network, a, r)
+			}
+			q.SetEdns0(1232, false)
+			if r, _, err = (&dns.Client{Net: network}).Exchange(q, a); err != nil || len(r.IsEdns0().Option) != 0 {
+				t.Fatalf("%s %s: NSID sent unasked: %v %v", network, a, r, err)
+			}
+			q.IsEdns0().Option = []dns.EDNS0{&dns.EDNS0_NSID{Code: dns.EDNS0NSID}}
+			r, _, err = (&dns.Client{Net: network}).Exchange(q, a)
+			if err != nil || len(r.Answer) != 1 || len(r.IsEdns0().Option) != 1 {
+				t.Fatalf("%s %s with NSID: %v %v", network, a, r, err)
+			}
+			if n, ok := r.IsEdns0().Option[0].(*dns.EDNS0_NSID); !ok || n.Nsid != hex.EncodeToString([]byte("ns1.cadastre")) {
+				t.Fatalf("%s %s: NSID %v", network, a, r.IsEdns0().Option[0])
+			}
+		}
+	}
+	host, port, _ := net.SplitHostPort(e.addr)
+	for _, prog := range []string{"dig", "kdig"} {
+		out, _ := exec.Command(tool(t, prog), "@"+host, "-p", port, "+nsid", "+retry=0", "www."+fwdZone, "A").CombinedOutput()
+		if !strings.Contains(string(out), "ns1.cadastre") {
+			t.Fatalf("%s +nsid:\n%s", prog, out)
 		}
 	}
 }
