@@ -246,3 +246,52 @@ func TestTransfers(t *testing.T) {
 		t.Fatalf("AXFR fallback gave %d records", n)
 	}
 }
+
+// TestErrorRepliesKeepQuestionAndOPT: an error reply carries the
+// request's question and an OPT record when the request had one, and
+// never RA or AD (whatever the request's header said); qtype NXNAME is
+// FORMERR (RFC 9824 §3.5).
+func TestErrorRepliesKeepQuestionAndOPT(t *testing.T) {
+	e := newEnv(t, true)
+	e.start(server.Options{})
+	const ra, ad, cd = 1 << 7, 1 << 5, 1 << 4
+	q := append([]byte("\x03www\x07example\x04test\x00"), 0, 1, 0, 1)
+	opt := []byte{0, 0, 41, 0x04, 0xd0, 0, 0, 0x80, 0, 0, 0} // root, OPT, 1232, DO
+	for _, c := range []struct {
+		name     string
+		pkt      []byte
+		rcode    int
+		question bool
+		opt      bool
+	}{
+		{"an unassigned opcode is NOTIMP with question and OPT", append(append(header(9, 3<<11|ra|ad|cd, 1, 0, 0, 1), q...), opt...), dns.RcodeNotImplemented, true, true},
+		{"UPDATE is NOTIMP with the question", append(header(9, 5<<11|ra|ad, 1, 0, 0, 0), q...), dns.RcodeNotImplemented, true, false},
+		{"a header-only query is FORMERR with OPT", append(header(9, ra|ad, 0, 0, 0, 1), opt...), dns.RcodeFormatError, false, true},
+		{"two questions are FORMERR with OPT", append(append(append(header(9, ad, 2, 0, 0, 1), q...), q...), opt...), dns.RcodeFormatError, true, true},
+		{"qtype NXNAME is FORMERR", append(append(header(9, ra|ad, 1, 0, 0, 1), append([]byte("\x03www\x07example\x04test\x00"), 0, 128, 0, 1)...), opt...), dns.RcodeFormatError, true, true},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			for _, net := range []string{"udp", "tcp"} {
+				var reply []byte
+				if net == "udp" {
+					reply = rawUDP(t, e.addr, c.pkt)
+				} else {
+					reply = rawTCP(t, e.addr, c.pkt)
+				}
+				r := new(dns.Msg)
+				if err := r.Unpack(reply); err != nil {
+					t.Fatalf("%s: reply %v", net, err)
+				}
+				if r.Rcode != c.rcode || r.Id != 9 || r.RecursionAvailable || r.AuthenticatedData {
+					t.Fatalf("%s: rcode %s, want %s, no RA, no AD:\n%v", net, dns.RcodeToString[r.Rcode], dns.RcodeToString[c.rcode], r)
+				}
+				if c.question && (len(r.Question) != 1 || r.Question[0].Name != "www."+fwdZone) {
+					t.Fatalf("%s: question not kept:\n%v", net, r)
+				}
+				if c.opt != (r.IsEdns0() != nil) {
+					t.Fatalf("%s: OPT in reply %v, want %v:\n%v", net, r.IsEdns0() != nil, c.opt, r)
+				}
+			}
+		})
+	}
+}

@@ -325,3 +325,46 @@ func runTool(name string, args ...string) ([]byte, error) {
 	defer cancel()
 	return exec.CommandContext(ctx, name, args...).CombinedOutput()
 }
+
+// TestReplySizesBesideKnot: for the same signed zone (cadastre's AXFR
+// loaded into Knot as a primary), cadastre's replies are no larger than
+// Knot's: names are compressed as Knot compresses them. -v logs the
+// sizes (bench/README.md, "Reply sizes beside Knot").
+func TestReplySizesBesideKnot(t *testing.T) {
+	tool(t, "knotd")
+	e := newEnv(t, true)
+	e.start(server.Options{})
+	file := filepath.Join(t.TempDir(), "zone")
+	if err := os.WriteFile(file, []byte(e.axfr(fwdZone)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	k := startKnot(t, fmt.Sprintf("zone:\n  - domain: %q\n    file: %q\n    dnssec-signing: off\n    zonefile-sync: -1\n", fwdZone, file), 0)
+	e.waitFor("Knot to serve the zone", func() bool { return soaSerial(k.addr, fwdZone) == e.srv.Serial(fwdZone) })
+	for _, c := range []struct {
+		what  string
+		name  string
+		qtype uint16
+		do    bool
+	}{
+		{"A, no DNSSEC", "www." + fwdZone, dns.TypeA, false},
+		{"A with DO", "www." + fwdZone, dns.TypeA, true},
+		{"MX at the apex with DO", fwdZone, dns.TypeMX, true},
+		{"NS with DO", fwdZone, dns.TypeNS, true},
+		{"NODATA with DO (NSEC3)", "www." + fwdZone, dns.TypeTXT, true},
+		{"NXDOMAIN with DO (NSEC3)", "nope." + fwdZone, dns.TypeA, true},
+		{"DNSKEY with DO", fwdZone, dns.TypeDNSKEY, true},
+	} {
+		size := func(addr string) int {
+			m := new(dns.Msg)
+			m.SetQuestion(c.name, c.qtype)
+			m.SetEdns0(1232, c.do)
+			wire, _ := m.Pack()
+			return len(rawUDP(t, addr, wire))
+		}
+		ours, theirs := size(e.addr), size(k.addr)
+		t.Logf("%-26s cadastre %4d B  Knot %4d B  (%.2fx)", c.what, ours, theirs, float64(ours)/float64(theirs))
+		if ours == 0 || theirs == 0 || ours > theirs {
+			t.Errorf("%s: cadastre %d bytes, Knot %d", c.what, ours, theirs)
+		}
+	}
+}

@@ -33,8 +33,13 @@ import (
 
 // Options configure a Server.
 type Options struct {
-	// Listen is the UDP and TCP address, e.g. "127.0.0.1:5353".
-	Listen string
+	// Listen is the UDP and TCP address, e.g. "127.0.0.1:5353";
+	// AlsoListen are more (another family, another interface).
+	Listen     string
+	AlsoListen []string
+	// NSID is the server's identifier, sent to askers that request it
+	// (RFC 5001); empty sends none.
+	NSID []byte
 	// Poll is how often the event log is checked for changes (default 1s).
 	Poll time.Duration
 	// Validity is how long a signature is valid (default 14 days);
@@ -63,6 +68,21 @@ type Options struct {
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 	Log *slog.Logger
+}
+
+// typeNXNAME is the compact-denial marker type (RFC 9824 §2).
+const typeNXNAME = 128
+
+// acceptMsg lets every request that is not a response reach ServeDNS,
+// which answers an unknown opcode (NOTIMP) or a count it does not take
+// (FORMERR) with the question and the OPT record kept and RA/AD clear;
+// miekg/dns's default check answers those itself, echoing the flags and
+// dropping both.
+func acceptMsg(dh dns.Header) dns.MsgAcceptAction {
+	if dh.Bits&(1<<15) != 0 {
+		return dns.MsgIgnore
+	}
+	return dns.MsgAccept
 }
 
 // MaxUDPSize is the largest UDP answer sent, whatever the client offers
@@ -97,10 +117,8 @@ type Server struct {
 	rmu  sync.Mutex // serialises rollovers
 	sigs zone.SigCache
 
-	udp, tcp *dns.Server
-	udpConn  *net.UDPConn
+	lis      []listener     // one per listen address
 	fast     sync.WaitGroup // the fast-path loops
-	addr     net.Addr
 	stop     chan struct{}
 	done     chan struct{}
 	notifies sync.WaitGroup
@@ -395,36 +413,69 @@ func (s *Server) Start(ctx context.Context) error {
 			return err
 		}
 	}
-	udpConn, ln, err := listen(s.opt.Listen)
+	s.missSem = make(chan struct{}, 4*fastWorkers())
+	for _, addr := range append([]string{s.opt.Listen}, s.opt.AlsoListen...) {
+		if err := s.listenOn(addr); err != nil {
+			s.closeListeners(ctx)
+			return err
+		}
+	}
+	s.done = make(chan struct{})
+	go s.loop()
+	for _, l := range s.lis {
+		s.log.Info("dns serving", "addr", l.conn.LocalAddr().String())
+	}
+	return nil
+}
+
+// listener is one listen address: its UDP socket (read by the fast
+// loops, which hand the rest to udp) and the TCP server.
+type listener struct {
+	conn     *net.UDPConn
+	udp, tcp *dns.Server
+}
+
+// listenOn serves UDP and TCP on addr.
+func (s *Server) listenOn(addr string) error {
+	udpConn, ln, err := listen(addr)
 	if err != nil {
 		return err
 	}
 	udpConn.SetReadBuffer(4 << 20)
 	udpConn.SetWriteBuffer(4 << 20)
-	pc := udpConn
-	s.addr = pc.LocalAddr()
 	// The fast path reads the socket; what it does not answer goes to
 	// the miekg/dns server through pipe.
 	pipe := newPipeConn(udpConn)
-	s.udpConn = udpConn
-	s.udp = &dns.Server{PacketConn: pipe, Handler: s, TsigProvider: &s.tsig, UDPSize: 65535}
-	s.tcp = &dns.Server{Listener: ln, Handler: s, TsigProvider: &s.tsig, ReadTimeout: 5 * time.Second, WriteTimeout: 10 * time.Second, IdleTimeout: func() time.Duration { return 10 * time.Second }, MaxTCPQueries: 1000}
+	l := listener{conn: udpConn,
+		udp: &dns.Server{PacketConn: pipe, Handler: s, TsigProvider: &s.tsig, UDPSize: 65535, MsgAcceptFunc: acceptMsg},
+		tcp: &dns.Server{Listener: ln, Handler: s, TsigProvider: &s.tsig, MsgAcceptFunc: acceptMsg, ReadTimeout: 5 * time.Second, WriteTimeout: 10 * time.Second, IdleTimeout: func() time.Duration { return 10 * time.Second }, MaxTCPQueries: 1000}}
 	started := make(chan struct{}, 2)
-	s.udp.NotifyStartedFunc = func() { started <- struct{}{} }
-	s.tcp.NotifyStartedFunc = func() { started <- struct{}{} }
-	go s.udp.ActivateAndServe()
-	go s.tcp.ActivateAndServe()
+	l.udp.NotifyStartedFunc = func() { started <- struct{}{} }
+	l.tcp.NotifyStartedFunc = func() { started <- struct{}{} }
+	go l.udp.ActivateAndServe()
+	go l.tcp.ActivateAndServe()
 	<-started
 	<-started
-	s.missSem = make(chan struct{}, 4*fastWorkers())
+	s.lis = append(s.lis, l)
 	for range fastWorkers() {
 		s.fast.Add(1)
 		go s.fastLoop(udpConn, pipe, &s.fast)
 	}
-	s.done = make(chan struct{})
-	go s.loop()
-	s.log.Info("dns serving", "addr", s.addr.String())
 	return nil
+}
+
+// closeListeners stops every listener and waits for the fast loops.
+func (s *Server) closeListeners(ctx context.Context) error {
+	var errs []error
+	for _, l := range s.lis {
+		errs = append(errs, l.udp.ShutdownContext(ctx))
+		l.conn.Close()
+	}
+	s.fast.Wait()
+	for _, l := range s.lis {
+		errs = append(errs, l.tcp.ShutdownContext(ctx))
+	}
+	return errors.Join(errs...)
 }
 
 // loadTSIG reads the register's TSIG keys and serves them with the
@@ -486,7 +537,17 @@ func (s *Server) hasZones(ctx context.Context) bool {
 }
 
 // Addr is the address the server listens on (UDP and TCP).
-func (s *Server) Addr() string { return s.addr.String() }
+func (s *Server) Addr() string { return s.lis[0].conn.LocalAddr().String() }
+
+// Addrs are every address the server listens on (UDP and TCP), in the
+// order of Options.Listen and AlsoListen.
+func (s *Server) Addrs() []string {
+	out := make([]string, len(s.lis))
+	for i, l := range s.lis {
+		out[i] = l.conn.LocalAddr().String()
+	}
+	return out
+}
 
 // loop rebuilds the zones when the event log moves or signatures age.
 func (s *Server) loop() {
@@ -615,17 +676,9 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	if s.done != nil {
 		<-s.done
 	}
-	var errs []error
-	if s.udp != nil {
-		errs = append(errs, s.udp.ShutdownContext(ctx))
-		s.udpConn.Close()
-		s.fast.Wait()
-	}
-	if s.tcp != nil {
-		errs = append(errs, s.tcp.ShutdownContext(ctx))
-	}
+	err := s.closeListeners(ctx)
 	s.notifies.Wait()
-	return errors.Join(errs...)
+	return err
 }
 
 // OnlineSignatures counts the signatures made per query since start.
@@ -642,6 +695,12 @@ func (s *Server) Serial(zoneName string) uint32 {
 // ServeDNS implements dns.Handler.
 func (s *Server) ServeDNS(w dns.ResponseWriter, r *dns.Msg) {
 	_, tcp := w.RemoteAddr().(*net.TCPAddr)
+	if m := tsigRefusal(r, w.TsigStatus(), time.Now()); m != nil {
+		// RFC 8945 §5.2: a request whose TSIG fails is never answered
+		// as if unsigned, whatever it asks (query, transfer, NOTIFY).
+		w.WriteMsg(m)
+		return
+	}
 	var m *dns.Msg
 	if len(r.Question) == 1 && (r.Question[0].Qtype == dns.TypeAXFR || r.Question[0].Qtype == dns.TypeIXFR) && r.Opcode == dns.OpcodeQuery {
 		m = s.transfer(w, r, tcp)
@@ -687,6 +746,11 @@ func (s *Server) respond(snap *snapshot, r *dns.Msg, tcp bool) (_ *dns.Msg, cach
 		do = opt.Do()
 		size = max(dns.MinMsgSize, min(int(opt.UDPSize()), MaxUDPSize))
 		m.SetEdns0(MaxUDPSize, do)
+		if len(s.opt.NSID) > 0 && slices.ContainsFunc(opt.Option, func(o dns.EDNS0) bool { return o.Option() == dns.EDNS0NSID }) {
+			// RFC 5001 §2.3: only to an asker that asked.
+			o := m.IsEdns0()
+			o.Option = append(o.Option, &dns.EDNS0_NSID{Code: dns.EDNS0NSID, Nsid: hex.EncodeToString(s.opt.NSID)})
+		}
 	}
 	switch {
 	case r.Response:
@@ -716,6 +780,11 @@ func (s *Server) respond(snap *snapshot, r *dns.Msg, tcp bool) (_ *dns.Msg, cach
 	qname := strings.ToLower(q.Name)
 	if _, ok := dns.IsDomainName(qname); !ok || q.Qclass != dns.ClassINET {
 		m.Rcode = dns.RcodeRefused
+		return m, true
+	}
+	if q.Qtype == typeNXNAME {
+		// RFC 9824 §3.5: NXNAME is a marker in NSEC bitmaps, never asked.
+		m.Rcode = dns.RcodeFormatError
 		return m, true
 	}
 	if q.Qtype >= 128 && q.Qtype <= 255 && q.Qtype != dns.TypeANY || q.Qtype == dns.TypeOPT || q.Qtype == 0 {
@@ -757,12 +826,80 @@ func (s *Server) respond(snap *snapshot, r *dns.Msg, tcp bool) (_ *dns.Msg, cach
 		extra = append(extra, m.Extra[len(m.Extra)-1])
 	}
 	m.Extra = extra
-	if !tcp {
-		m.Truncate(size)
-	} else {
-		m.Truncate(dns.MaxMsgSize)
+	if tcp {
+		size = dns.MaxMsgSize
 	}
+	truncate(m, size)
 	return m, true
+}
+
+// truncate makes m fit in size bytes, compressed, by dropping whole
+// RRsets (a set with its signatures) from the end: never part of one
+// (RFC 2181 §9: a partial set must not be taken for the whole). TC is set
+// when an answer or authority set is dropped; dropped additional data
+// (glue, which the asker can look up) does not set it. The OPT record
+// stays. miekg/dns's Truncate turns compression off when the message
+// fits uncompressed, and cuts inside sets.
+func truncate(m *dns.Msg, size int) {
+	m.Compress = true
+	if m.Len() <= size {
+		return
+	}
+	var opt dns.RR
+	if o := m.IsEdns0(); o != nil {
+		opt = o
+		m.Extra = slices.DeleteFunc(slices.Clone(m.Extra), func(rr dns.RR) bool { return rr == opt })
+	}
+	secs := []*[]dns.RR{&m.Answer, &m.Ns, &m.Extra}
+	all := [3][]dns.RR{m.Answer, m.Ns, m.Extra}
+	for _, sec := range secs {
+		*sec = nil
+	}
+	if opt != nil {
+		m.Extra = []dns.RR{opt}
+	}
+	full := false
+	for i, rrs := range all {
+		sec := secs[i]
+		for start := 0; start < len(rrs) && !full; {
+			end := start + 1
+			for end < len(rrs) && sameSet(rrs[start], rrs[end]) {
+				end++
+			}
+			before := *sec
+			if i == 2 && opt != nil {
+				// The OPT record stays last.
+				*sec = append(append(append([]dns.RR(nil), before[:len(before)-1]...), rrs[start:end]...), opt)
+			} else {
+				*sec = append(slices.Clip(before), rrs[start:end]...)
+			}
+			if m.Len() > size {
+				*sec = before
+				full = true
+				if i < 2 {
+					m.Truncated = true
+				}
+			}
+			start = end
+		}
+	}
+}
+
+// sameSet says whether b belongs to the same RRset as a, its signatures
+// included (an RRSIG goes with the set it covers, which precedes it).
+func sameSet(a, b dns.RR) bool {
+	ha, hb := a.Header(), b.Header()
+	if !strings.EqualFold(ha.Name, hb.Name) {
+		return false
+	}
+	ta, tb := ha.Rrtype, hb.Rrtype
+	if s, ok := a.(*dns.RRSIG); ok {
+		ta = s.TypeCovered
+	}
+	if s, ok := b.(*dns.RRSIG); ok {
+		tb = s.TypeCovered
+	}
+	return ta == tb
 }
 
 // allowed says whether a transfer request from addr (with a verified TSIG

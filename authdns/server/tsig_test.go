@@ -3,9 +3,16 @@ package server_test
 import (
 	"bytes"
 	"context"
+	"crypto/hmac"
+	"crypto/sha256"
 	"encoding/base64"
+	"encoding/binary"
+	"encoding/hex"
 	"errors"
+	"net"
+	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -180,5 +187,213 @@ func TestReadTSIGFile(t *testing.T) {
 				t.Fatalf("ReadTSIGFile = %v, want ErrInvalid with %q", err, tc.want)
 			}
 		})
+	}
+}
+
+// signedWire packs m signed with key name and secret (base64) under alg,
+// at time at: wire bytes as a client that got the algorithm or the clock
+// wrong would send them.
+func signedWire(t *testing.T, m *dns.Msg, name, alg, secret string, at time.Time) ([]byte, string) {
+	t.Helper()
+	m.SetTsig(name, alg, 300, at.Unix())
+	b, mac, err := dns.TsigGenerate(m, secret, "", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b, mac
+}
+
+// rawTCP sends b over TCP and returns the first reply.
+func rawTCP(t *testing.T, addr string, b []byte) []byte {
+	t.Helper()
+	c, err := dns.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(5 * time.Second))
+	if _, err := c.Write(b); err != nil {
+		t.Fatal(err)
+	}
+	reply, err := c.ReadMsgHeader(nil)
+	if err != nil {
+		t.Fatalf("TCP reply: %v", err)
+	}
+	return reply
+}
+
+// TestTSIGErrors: RFC 8945 §5.2 for every kind of request: a key has one
+// algorithm, and a request under another (the right secret, the wrong
+// HMAC), an unknown key or a bad MAC gets NOTAUTH with an unsigned TSIG
+// naming the error; a time outside the fudge gets BADTIME, signed, with
+// the server's time; none is answered as if unsigned.
+func TestTSIGErrors(t *testing.T) {
+	e := newEnv(t, false)
+	e.start(server.Options{})
+	other := base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{0x77}, 32))
+	kinds := []struct {
+		name string
+		tcp  bool
+		msg  func() *dns.Msg
+	}{
+		{"query", false, func() *dns.Msg {
+			m := new(dns.Msg)
+			m.SetQuestion("www."+fwdZone, dns.TypeA)
+			m.SetEdns0(1232, false)
+			return m
+		}},
+		{"AXFR", true, func() *dns.Msg { m := new(dns.Msg); m.SetAxfr(fwdZone); return m }},
+		{"NOTIFY", false, func() *dns.Msg { m := new(dns.Msg); m.SetNotify(fwdZone); return m }},
+	}
+	now := time.Now()
+	cases := []struct {
+		name, key, alg, secret string
+		at                     time.Time
+		want                   uint16
+	}{
+		{"HMAC-SHA1 under an HMAC-SHA256 key is BADKEY", tsigName, dns.HmacSHA1, tsigValue, now, dns.RcodeBadKey},
+		{"HMAC-SHA224 under an HMAC-SHA256 key is BADKEY", tsigName, dns.HmacSHA224, tsigValue, now, dns.RcodeBadKey},
+		{"HMAC-SHA384 under an HMAC-SHA256 key is BADKEY", tsigName, dns.HmacSHA384, tsigValue, now, dns.RcodeBadKey},
+		{"HMAC-SHA512 under an HMAC-SHA256 key is BADKEY", tsigName, dns.HmacSHA512, tsigValue, now, dns.RcodeBadKey},
+		{"an unknown key is BADKEY", "nosuch.test.", dns.HmacSHA256, tsigValue, now, dns.RcodeBadKey},
+		{"a wrong secret is BADSIG", tsigName, dns.HmacSHA256, other, now, dns.RcodeBadSig},
+		{"a time 20 minutes off is BADTIME", tsigName, dns.HmacSHA256, tsigValue, now.Add(-20 * time.Minute), dns.RcodeBadTime},
+	}
+	for _, k := range kinds {
+		for _, c := range cases {
+			t.Run(k.name+": "+c.name, func(t *testing.T) {
+				q := k.msg()
+				wire, mac := signedWire(t, q, c.key, c.alg, c.secret, c.at)
+				var reply []byte
+				if k.tcp {
+					reply = rawTCP(t, e.addr, wire)
+				} else if reply = rawUDP(t, e.addr, wire); reply == nil {
+					t.Fatal("no reply")
+				}
+				r := new(dns.Msg)
+				if err := r.Unpack(reply); err != nil {
+					t.Fatal(err)
+				}
+				rt := r.IsTsig()
+				if r.Rcode != dns.RcodeNotAuth || rt == nil || rt.Error != c.want || len(r.Answer) != 0 {
+					t.Fatalf("reply rcode %s, TSIG %v; want NOTAUTH with TSIG error %s and no answer\n%v", dns.RcodeToString[r.Rcode], rt, dns.RcodeToString[int(c.want)], r)
+				}
+				if len(r.Question) != 1 || r.Question[0] != q.Question[0] || r.Id != q.Id {
+					t.Fatalf("reply does not keep the question and ID:\n%v", r)
+				}
+				if rt.Hdr.Name != c.key || dns.CanonicalName(rt.Algorithm) != c.alg {
+					t.Fatalf("TSIG error names key %s alg %s, want %s %s", rt.Hdr.Name, rt.Algorithm, c.key, c.alg)
+				}
+				if c.want != dns.RcodeBadTime {
+					if rt.MACSize != 0 || rt.TimeSigned != 0 {
+						t.Fatalf("BADKEY/BADSIG must be unsigned (RFC 8945 §5.3.2): MAC %d bytes, time %d", rt.MACSize, rt.TimeSigned)
+					}
+					return
+				}
+				// §5.2.3: signed with the key, the request's time, and
+				// the server's own time in Other Data.
+				if rt.TimeSigned != uint64(c.at.Unix()) || rt.OtherLen != 6 {
+					t.Fatalf("BADTIME: time signed %d (request %d), other data %q", rt.TimeSigned, c.at.Unix(), rt.OtherData)
+				}
+				srvTime, _ := strconv.ParseUint(rt.OtherData, 16, 64)
+				if d := time.Since(time.Unix(int64(srvTime), 0)); d < -5*time.Second || d > 5*time.Second {
+					t.Fatalf("BADTIME: server time %d is not now", srvTime)
+				}
+				// The MAC verifies (the error left is the time: RFC 8945
+				// §5.3.2 has the request's time in the reply).
+				if !errorMACVerifies(t, reply, rt, tsigValue, mac) {
+					t.Fatal("BADTIME reply's MAC does not verify with the key")
+				}
+			})
+		}
+	}
+	t.Run("a TSIG that is not the last record is FORMERR", func(t *testing.T) {
+		m := new(dns.Msg)
+		m.SetQuestion("www."+fwdZone, dns.TypeA)
+		m.SetTsig(tsigName, dns.HmacSHA256, 300, now.Unix())
+		m.SetEdns0(1232, false)
+		b, err := m.Pack()
+		if err != nil {
+			t.Fatal(err)
+		}
+		r := new(dns.Msg)
+		if err := r.Unpack(rawUDP(t, e.addr, b)); err != nil || r.Rcode != dns.RcodeFormatError || len(r.Answer) != 0 {
+			t.Fatalf("misplaced TSIG: %v %v", r, err)
+		}
+	})
+	t.Run("a well signed query is answered and signed", func(t *testing.T) {
+		q := new(dns.Msg)
+		q.SetQuestion("www."+fwdZone, dns.TypeA)
+		wire, mac := signedWire(t, q, tsigName, dns.HmacSHA256, tsigValue, time.Now())
+		reply := rawUDP(t, e.addr, wire)
+		if err := dns.TsigVerify(reply, tsigValue, mac, false); err != nil {
+			t.Fatalf("reply's TSIG: %v", err)
+		}
+		r := new(dns.Msg)
+		if err := r.Unpack(reply); err != nil || r.Rcode != dns.RcodeSuccess || len(r.Answer) != 1 {
+			t.Fatalf("signed query: %v %v", r, err)
+		}
+	})
+}
+
+// errorMACVerifies checks the MAC of a signed error reply (RFC 8945
+// §4.3.3: request MAC, the reply without its TSIG, the TSIG variables),
+// which dns.TsigVerify refuses to read as its RCODE is NOTAUTH.
+func errorMACVerifies(t *testing.T, reply []byte, rt *dns.TSIG, secret, requestMAC string) bool {
+	t.Helper()
+	rtLen := dns.Len(rt)
+	msg := append([]byte(nil), reply[:len(reply)-rtLen]...)
+	binary.BigEndian.PutUint16(msg[10:], binary.BigEndian.Uint16(msg[10:])-1)
+	binary.BigEndian.PutUint16(msg[0:], rt.OrigId)
+	req, _ := hex.DecodeString(requestMAC)
+	buf := binary.BigEndian.AppendUint16(nil, uint16(len(req)))
+	buf = append(append(buf, req...), msg...)
+	name := make([]byte, 256)
+	n, _ := dns.PackDomainName(dns.CanonicalName(rt.Hdr.Name), name, 0, nil, false)
+	buf = append(buf, name[:n]...)
+	buf = binary.BigEndian.AppendUint16(buf, dns.ClassANY)
+	buf = binary.BigEndian.AppendUint32(buf, 0)
+	n, _ = dns.PackDomainName(dns.CanonicalName(rt.Algorithm), name, 0, nil, false)
+	buf = append(buf, name[:n]...)
+	buf = append(buf, byte(rt.TimeSigned>>40), byte(rt.TimeSigned>>32), byte(rt.TimeSigned>>24), byte(rt.TimeSigned>>16), byte(rt.TimeSigned>>8), byte(rt.TimeSigned))
+	buf = binary.BigEndian.AppendUint16(buf, rt.Fudge)
+	buf = binary.BigEndian.AppendUint16(buf, rt.Error)
+	other, _ := hex.DecodeString(rt.OtherData)
+	buf = binary.BigEndian.AppendUint16(buf, uint16(len(other)))
+	buf = append(buf, other...)
+	key, _ := base64.StdEncoding.DecodeString(secret)
+	h := hmac.New(sha256.New, key)
+	h.Write(buf)
+	got, _ := hex.DecodeString(rt.MAC)
+	return hmac.Equal(h.Sum(nil), got)
+}
+
+// TestTSIGWrongAlgorithmWithDigAndKdig: BIND's dig and Knot's kdig, given
+// the right secret under another algorithm than the key's, get NOTAUTH
+// with BADKEY; under the key's own algorithm, the answer, verified.
+func TestTSIGWrongAlgorithmWithDigAndKdig(t *testing.T) {
+	e := newEnv(t, false)
+	e.start(server.Options{})
+	host, port, _ := net.SplitHostPort(e.addr)
+	for _, prog := range []string{"dig", "kdig"} {
+		bin := tool(t, prog)
+		for _, c := range []struct {
+			alg  string
+			want []string
+		}{
+			// dig shows status NOTAUTH, kdig the TSIG error as the status.
+			{"hmac-sha1", []string{"BADKEY", "ANSWER: 0"}},
+			{"hmac-sha512", []string{"BADKEY", "ANSWER: 0"}},
+			{"hmac-sha256", []string{"NOERROR", "10.1.2.200"}},
+		} {
+			t.Run(prog+" "+c.alg, func(t *testing.T) {
+				out, _ := exec.Command(bin, "@"+host, "-p", port, "+retry=0", "+timeout=3", "-y", c.alg+":"+tsigName+":"+tsigValue, "www."+fwdZone, "A").CombinedOutput()
+				for _, w := range c.want {
+					if !strings.Contains(string(out), w) {
+						t.Fatalf("%s -y %s: want %q in\n%s", prog, c.alg, w, out)
+					}
+				}
+			})
+		}
 	}
 }

@@ -5,9 +5,11 @@ import (
 	"crypto/sha256"
 	"crypto/sha512"
 	"encoding/hex"
+	"errors"
 	"hash"
 	"strings"
 	"sync/atomic"
+	"time"
 
 	"github.com/miekg/dns"
 
@@ -73,4 +75,73 @@ func (r *tsigRing) Verify(msg []byte, t *dns.TSIG) error {
 		return dns.ErrSig
 	}
 	return nil
+}
+
+// tsigRefusal is the reply to a request whose TSIG is misplaced or fails
+// verification (status is the network server's verdict), or nil when the
+// request is unsigned or verified. RFC 8945:
+//   - §5.1: a TSIG that is not the last record, or a second one, is FORMERR;
+//   - §5.2.1: an unknown key, or a known key under another algorithm than
+//     its own, is NOTAUTH with TSIG error BADKEY;
+//   - §5.2.2: a wrong MAC is NOTAUTH with BADSIG;
+//   - these two are unsigned (§5.3.2: MAC empty, time zero);
+//   - §5.2.3: a time outside the fudge is NOTAUTH with BADTIME, signed
+//     (ServeDNS's writer signs it: the key and MAC were good), with the
+//     request's Time Signed and now, the server's time, in Other Data.
+//
+// The question and the OPT record are kept, so the asker can match it.
+func tsigRefusal(r *dns.Msg, status error, now time.Time) *dns.Msg {
+	t := r.IsTsig()
+	misplaced := 0
+	for _, rr := range r.Extra {
+		if rr.Header().Rrtype == dns.TypeTSIG {
+			misplaced++
+		}
+	}
+	if t != nil {
+		misplaced--
+	}
+	for _, sec := range [][]dns.RR{r.Answer, r.Ns} {
+		for _, rr := range sec {
+			if rr.Header().Rrtype == dns.TypeTSIG {
+				misplaced++
+			}
+		}
+	}
+	if misplaced == 0 && (t == nil || status == nil) {
+		return nil
+	}
+	m := new(dns.Msg)
+	m.SetReply(r)
+	m.RecursionAvailable, m.AuthenticatedData = false, false
+	if o := r.IsEdns0(); o != nil {
+		m.SetEdns0(MaxUDPSize, o.Do())
+	}
+	if misplaced > 0 {
+		m.Rcode = dns.RcodeFormatError
+		return m
+	}
+	m.Rcode = dns.RcodeNotAuth
+	e := &dns.TSIG{Hdr: dns.RR_Header{Name: t.Hdr.Name, Rrtype: dns.TypeTSIG, Class: dns.ClassANY},
+		Algorithm: t.Algorithm, Fudge: t.Fudge, OrigId: r.Id, TimeSigned: t.TimeSigned}
+	switch {
+	case errors.Is(status, dns.ErrSecret), errors.Is(status, dns.ErrKeyAlg):
+		e.Error = dns.RcodeBadKey
+	case errors.Is(status, dns.ErrTime):
+		e.Error = dns.RcodeBadTime
+		var b [6]byte
+		u := uint64(now.Unix())
+		for i := range b {
+			b[5-i] = byte(u >> (8 * i))
+		}
+		e.OtherLen, e.OtherData = 6, hex.EncodeToString(b[:])
+	default:
+		// A MAC that does not match, or one that cannot be read.
+		e.Error = dns.RcodeBadSig
+	}
+	if e.Error != dns.RcodeBadTime {
+		e.TimeSigned = 0
+	}
+	m.Extra = append(m.Extra, e)
+	return m
 }

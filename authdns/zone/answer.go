@@ -3,6 +3,7 @@ package zone
 import (
 	"encoding/base32"
 	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -157,10 +158,24 @@ func (zd *Data) Lookup(qname string, qtype uint16, dnssec bool) Result {
 		if s := n.sets[qtype]; s != nil {
 			return zd.positive(s, dnssec)
 		}
+		if qtype == dns.TypeRRSIG && dnssec {
+			// The signatures kept beside each set: the bitmap of the
+			// name's NSEC3 lists RRSIG, so a NODATA would contradict it.
+			if sigs := n.sigs(); len(sigs) > 0 {
+				return Result{Rcode: dns.RcodeSuccess, Answer: sigs}
+			}
+		}
 		if qtype == dns.TypeANY && len(n.sets) > 0 {
 			// RFC 8482 §4.1: answer ANY with one RRset of the name.
 			return zd.positive(n.sets[n.types()[0]], dnssec)
 		}
+	}
+	// A NODATA for the types made per query (compact denial's NSEC, the
+	// signatures of a synthesised record) must not have its proof claim
+	// them: validators would call it bogus.
+	omit := uint16(0)
+	if qtype == dns.TypeNSEC || qtype == dns.TypeRRSIG {
+		omit = qtype
 	}
 	exists, srr := false, dns.RR(nil)
 	if zd.tmpl != nil || len(zd.synthFor) > 0 {
@@ -186,9 +201,10 @@ func (zd *Data) Lookup(qname string, qtype uint16, dnssec bool) Result {
 		if srr != nil {
 			types = append(types, srr.Header().Rrtype)
 		}
-		return zd.negative(qname, false, types, dnssec)
+		types = slices.DeleteFunc(types, func(t uint16) bool { return t == omit })
+		return zd.negative(qname, false, types, dnssec, omit)
 	}
-	return zd.negative(qname, true, nil, dnssec)
+	return zd.negative(qname, true, nil, dnssec, omit)
 }
 
 // referral sends the asker to the child zone at cut (RFC 1034 §4.3.2,
@@ -254,7 +270,7 @@ func (zd *Data) negSOA(dnssec bool) []dns.RR {
 }
 
 // negative is NXDOMAIN (nx) or NODATA for qname, whose node has types.
-func (zd *Data) negative(qname string, nx bool, types []uint16, dnssec bool) Result {
+func (zd *Data) negative(qname string, nx bool, types []uint16, dnssec bool, omit uint16) Result {
 	res := Result{Rcode: dns.RcodeSuccess, Authority: zd.negSOA(dnssec)}
 	if nx {
 		res.Rcode = dns.RcodeNameError
@@ -273,6 +289,7 @@ func (zd *Data) negative(qname string, nx bool, types []uint16, dnssec bool) Res
 		} else {
 			bitmap = append(bitmap, types...)
 		}
+		bitmap = slices.DeleteFunc(bitmap, func(t uint16) bool { return t == omit })
 		nsec := &dns.NSEC{Hdr: dns.RR_Header{Name: qname, Rrtype: dns.TypeNSEC, Class: dns.ClassINET, Ttl: zd.negTTL},
 			NextDomain: "\\000." + qname, TypeBitMap: sortTypes(bitmap)}
 		sigs, ok := zd.Online.sign([]dns.RR{nsec})
@@ -283,7 +300,7 @@ func (zd *Data) negative(qname string, nx bool, types []uint16, dnssec bool) Res
 		return res
 	}
 	if zd.whiteLies {
-		return zd.whiteLie(qname, nx, types, res)
+		return zd.whiteLie(qname, nx, types, res, omit)
 	}
 	seen := map[string]bool{}
 	addSet := func(s *rrset) {
@@ -329,7 +346,7 @@ func (zd *Data) negative(qname string, nx bool, types []uint16, dnssec bool) Res
 // the closest encloser, and ones covering the next closer name and the
 // wildcard below the encloser (§7.2.2). The signatures are cached and
 // spent from the zone's online budget like every per-query signature.
-func (zd *Data) whiteLie(qname string, nx bool, types []uint16, res Result) Result {
+func (zd *Data) whiteLie(qname string, nx bool, types []uint16, res Result, omit uint16) Result {
 	auth := append([]dns.RR{}, res.Authority...)
 	add := func(owner, next string, bitmap []uint16) bool {
 		n := &dns.NSEC3{Hdr: dns.RR_Header{Name: strings.ToLower(owner) + "." + zd.Zone.Name, Rrtype: dns.TypeNSEC3, Class: dns.ClassINET, Ttl: zd.negTTL},
@@ -346,16 +363,16 @@ func (zd *Data) whiteLie(qname string, nx bool, types []uint16, res Result) Resu
 		auth = append(append(auth, n), sigs...)
 		return true
 	}
-	matching := func(name string, types []uint16) bool {
+	matching := func(name string, types []uint16, omit uint16) bool {
 		h := nsec3Hash(name)
-		return add(h, hashStep(h, 1), nsec3Bitmap(types))
+		return add(h, hashStep(h, 1), slices.DeleteFunc(nsec3Bitmap(types), func(t uint16) bool { return t == omit }))
 	}
 	covering := func(name string) bool {
 		h := nsec3Hash(name)
 		return add(hashStep(h, -1), hashStep(h, 1), nil)
 	}
 	if !nx {
-		if !matching(qname, types) {
+		if !matching(qname, types, omit) {
 			return Result{OverBudget: true}
 		}
 		res.Authority = auth
@@ -377,7 +394,7 @@ func (zd *Data) whiteLie(qname string, nx bool, types []uint16, res Result) Resu
 	if ce == zd.Zone.Name {
 		ceTypes = zd.Nodes[ce].types()
 	}
-	if !matching(ce, ceTypes) || !covering(nextCloser) || !covering("*."+ce) {
+	if !matching(ce, ceTypes, 0) || !covering(nextCloser) || !covering("*."+ce) {
 		return Result{OverBudget: true}
 	}
 	res.Authority = auth
@@ -541,4 +558,14 @@ func signOnline(set []dns.RR, zone string, k activeKey, from, until time.Time) (
 		return nil, err
 	}
 	return s, nil
+}
+
+// sigs is every signature kept at the node, in type order: the answer
+// to a query for type RRSIG.
+func (n *node) sigs() []dns.RR {
+	var out []dns.RR
+	for _, t := range n.types() {
+		out = append(out, n.sets[t].Sigs...)
+	}
+	return out
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/hex"
 	"fmt"
 	"net/netip"
 	"os"
@@ -542,6 +543,7 @@ type dnsFlags struct {
 	tsig     []string // the removed --tsig, kept to explain where keys went
 	tsigFile string
 	rate     float64
+	nsid     string
 }
 
 func (f *dnsFlags) register(c *cobra.Command) {
@@ -549,6 +551,7 @@ func (f *dnsFlags) register(c *cobra.Command) {
 	c.Flags().StringArrayVar(&f.tsig, "tsig", nil, "removed: secrets on the command line show in ps; use `cadastre tsig add` or --tsig-file")
 	c.Flags().MarkHidden("tsig")
 	c.Flags().StringVar(&f.tsigFile, "tsig-file", "", "file of TSIG keys for transfers, one a line: NAME ALGORITHM BASE64-SECRET (besides the register's keys, see `cadastre tsig`)")
+	c.Flags().StringVar(&f.nsid, "nsid", "", "server identifier sent to askers that request it (RFC 5001): text, or hex after 0x")
 	c.Flags().Float64Var(&f.rate, "dns-sign-rate", 2000, "signatures per second each zone may make per query (synthesised names, compact denial, NSEC3 white lies); past it UDP askers get TC")
 }
 
@@ -565,7 +568,13 @@ func (a *app) startDNS(ctx context.Context, listen string, f dnsFlags) (*dnsserv
 	if err != nil {
 		return nil, err
 	}
-	opt := dnsserver.Options{Listen: listen, Poll: f.poll, Log: newLogger(a), OnlineRate: f.rate}
+	nsid, err := parseNSID(f.nsid)
+	if err != nil {
+		return nil, err
+	}
+	// Several addresses, comma-separated (or --listen given again).
+	addrs := strings.Split(listen, ",")
+	opt := dnsserver.Options{Listen: addrs[0], AlsoListen: addrs[1:], NSID: nsid, Poll: f.poll, Log: newLogger(a), OnlineRate: f.rate}
 	if f.tsigFile != "" {
 		if opt.TSIGKeys, err = readTSIGFile(f.tsigFile); err != nil {
 			return nil, err
@@ -578,6 +587,22 @@ func (a *app) startDNS(ctx context.Context, listen string, f dnsFlags) (*dnsserv
 	return s, nil
 }
 
+// parseNSID reads --nsid: text, or hex after 0x.
+func parseNSID(s string) ([]byte, error) {
+	h, ok := strings.CutPrefix(s, "0x")
+	if !ok {
+		if len(s) > 512 {
+			return nil, usagef("--nsid: %d bytes, at most 512", len(s))
+		}
+		return []byte(s), nil
+	}
+	b, err := hex.DecodeString(h)
+	if err != nil || len(b) == 0 || len(b) > 512 {
+		return nil, usagef("--nsid %q: after 0x, want 1 to 512 bytes in hex", s)
+	}
+	return b, nil
+}
+
 func newDNSCmd(a *app) *cobra.Command {
 	c := &cobra.Command{
 		Use:     "dns",
@@ -586,7 +611,7 @@ func newDNSCmd(a *app) *cobra.Command {
 		Args:    unknownCommand,
 		RunE:    showHelp,
 	}
-	var listen string
+	var listen []string
 	var f dnsFlags
 	serve := &cobra.Command{
 		Use:   "serve",
@@ -599,18 +624,18 @@ answered by cadastre only: they are not in transfers.`,
 		Example: "  cadastre dns serve --listen 127.0.0.1:5353",
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			s, err := a.startDNS(cmd.Context(), listen, f)
+			s, err := a.startDNS(cmd.Context(), strings.Join(listen, ","), f)
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(a.cfg.stderr, "cadastre: DNS on %s (udp, tcp)\n", s.Addr())
+			fmt.Fprintf(a.cfg.stderr, "cadastre: DNS on %s (udp, tcp)\n", strings.Join(s.Addrs(), ", "))
 			<-cmd.Context().Done()
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			defer cancel()
 			return s.Shutdown(ctx)
 		},
 	}
-	serve.Flags().StringVar(&listen, "listen", "127.0.0.1:5353", "address for UDP and TCP")
+	serve.Flags().StringSliceVar(&listen, "listen", []string{"127.0.0.1:5353"}, "address for UDP and TCP; repeat it (or separate with commas) for several")
 	f.register(serve)
 	c.AddCommand(serve)
 	return c

@@ -65,7 +65,7 @@ Logs are JSON when stderr is not a terminal.`,
 		},
 	}
 	c.Flags().StringVar(&listen, "listen", "127.0.0.1:8080", "address to listen on (not loopback: needs --tls-cert or --insecure-listen)")
-	c.Flags().StringVar(&dnsListen, "dns", "", "also serve the DNS zones on this address (UDP and TCP), e.g. 127.0.0.1:5353")
+	c.Flags().StringVar(&dnsListen, "dns", "", "also serve the DNS zones on this address (UDP and TCP), e.g. 127.0.0.1:5353; several separated by commas")
 	dnsF.register(c)
 	c.Flags().DurationVar(&drain, "drain", 2*time.Second, "how long /readyz fails before the listener closes")
 	c.Flags().DurationVar(&grace, "grace", 15*time.Second, "how long in-flight requests may take to finish")
