@@ -44,7 +44,7 @@ type reportRow struct {
 func reportRows(rows []registry.ReportRow, now time.Time) []reportRow {
 	out := make([]reportRow, len(rows))
 	for i, r := range rows {
-		out[i] = reportRow{ReportRow: r, Bar: utilBar(r.Size, r.Assigned, r.Quarantined, prefix.Count{})}
+		out[i] = reportRow{ReportRow: r, Bar: utilBar(r.Size, r.Assigned, r.Quarantined, r.Reserved)}
 		if r.RunwayDays != nil {
 			t := now.Add(time.Duration(*r.RunwayDays * float64(24*time.Hour)))
 			out[i].RunsOutOn = &t

@@ -78,7 +78,7 @@ func (s *Server) pagePool(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	v := poolView{Pool: pu, Bar: utilBar(pu.Size, pu.Assigned, pu.Quarantined, zeroCount), Map: buildFragMap(pu.Pool, free)}
+	v := poolView{Pool: pu, Bar: utilBar(pu.Size, pu.Assigned, pu.Quarantined, pu.Reserved), Map: buildFragMap(pu.Pool, free)}
 	if len(free) > maxFreeShown {
 		v.Free, v.MoreFree = free[:maxFreeShown], len(free)-maxFreeShown
 	} else {
