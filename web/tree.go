@@ -62,6 +62,8 @@ type poolView struct {
 	Map      fragMap
 	List     assignmentList
 	Within   string
+	// Reserved is the reservations in force in the pool.
+	Reserved []registry.Reservation
 }
 
 // pagePool is /tree/pool/{id}: the pool's use, its free prefixes, the
@@ -93,6 +95,9 @@ func (s *Server) pagePool(w http.ResponseWriter, r *http.Request) error {
 		f.Within, v.Within = p, p.String()
 	}
 	if v.List, err = s.listAssignments(r, f, "/tree/pool/"+strconv.FormatInt(id, 10)); err != nil {
+		return err
+	}
+	if v.Reserved, err = s.reservationsIn(ctx, pu.Prefix); err != nil {
 		return err
 	}
 	return s.render(w, r, http.StatusOK, "pool", v)
