@@ -3,6 +3,7 @@ package web
 import (
 	"context"
 	"fmt"
+	"github.com/cadastre-ipam/cadastre/location"
 	"net/http"
 	"net/netip"
 	"net/url"
@@ -84,5 +85,28 @@ func TestReserveAndUnreserve(t *testing.T) {
 	}
 	if _, err := e.reg.Allocate(ctx, registry.Request{Region: "us-east", Prefix: netip.MustParsePrefix("191.232.0.64/28")}); err != nil {
 		t.Errorf("the unreserved space cannot be allocated: %v", err)
+	}
+}
+
+// TestTagsSpaceAndIPv6Units: tags show on the region, pool, tree,
+// assignment and address pages, a block's space on the tree and address
+// pages, and IPv6 space is counted in /64s, never as a power of two.
+func TestTagsSpaceAndIPv6Units(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	must[registry.Region](t)(e.reg.AddRegion(ctx, registry.RegionSpec{Name: "eu-west", Location: location.Location{Country: "IE"},
+		Tags: registry.Tags{"tier": "gold<b>"}}))
+	pool := must[registry.Pool](t)(e.reg.AddPool(ctx, registry.PoolSpec{Prefix: netip.MustParsePrefix("2603:1030:1::/48"), Region: "eu-west",
+		Tags: registry.Tags{"env": "prod"}}))
+	a := must[[]registry.Assignment](t)(e.reg.Allocate(ctx, registry.Request{Region: "eu-west", Family: 6}))[0]
+	must[registry.Assignment](t)(e.reg.PatchAssignment(ctx, a.ID, "", nil, registry.AssignmentPatch{TagPatch: registry.TagPatch{Set: registry.Tags{"owner": "team-a"}}}))
+	b := e.signIn(t, roleRead)
+	b.get(t, "/region/eu-west").want(t, http.StatusOK, "tier=gold&lt;b&gt;", "/64s")
+	b.get(t, fmt.Sprintf("/tree/pool/%d", pool.ID)).want(t, http.StatusOK, "env=prod", "/64s free of 65,536 /64s")
+	b.get(t, "/tree").want(t, http.StatusOK, "env=prod", "space global", "/64s free")
+	b.get(t, fmt.Sprintf("/assignment/%d", a.ID)).want(t, http.StatusOK, "owner=team-a")
+	b.get(t, "/ip/"+a.Prefix.Addr().String()).want(t, http.StatusOK, "env=prod", "owner=team-a", "Space")
+	for _, path := range []string{"/", "/region/us-east", "/region/eu-west", "/tree", fmt.Sprintf("/tree/pool/%d", pool.ID)} {
+		b.get(t, path).wantNot(t, "2^")
 	}
 }

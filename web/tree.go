@@ -64,6 +64,8 @@ type poolView struct {
 	Within   string
 	// Reserved is the reservations in force in the pool.
 	Reserved []registry.Reservation
+	// Tags are the pool's (PoolDetail does not read them).
+	Tags registry.Tags
 }
 
 // pagePool is /tree/pool/{id}: the pool's use, its free prefixes, the
@@ -100,6 +102,11 @@ func (s *Server) pagePool(w http.ResponseWriter, r *http.Request) error {
 	if v.Reserved, err = s.reservationsIn(ctx, pu.Prefix); err != nil {
 		return err
 	}
+	pool, err := s.reg.Pool(ctx, id)
+	if err != nil {
+		return err
+	}
+	v.Tags = pool.Tags
 	return s.render(w, r, http.StatusOK, "pool", v)
 }
 
