@@ -48,7 +48,7 @@ func TestReserveAndUnreserve(t *testing.T) {
 	// The pool page lists it and counts it in the bar; the address page names it.
 	pool := fmt.Sprintf("/tree/pool/%d", e.poolID(t, "191.232.0.0/24"))
 	p := b.get(t, pool)
-	p.want(t, http.StatusOK, "Reservations", "191.232.0.64/28", "gateways &lt;script&gt;", "2099-01-31", "18 reserved", "reserved 7.0 %", `href="/admin#reserve"`)
+	p.want(t, http.StatusOK, "Reservations", "191.232.0.64/28", "gateways &lt;script&gt;", "2099-01-31", "18 reserved", "reserved 7.0 %", `href="/admin#reserve"`, `href="/tree/pool/1?within=191.232.0.0%2F24" title="191.232.0.0/24: partial"`)
 	p.wantNot(t, markup)
 	b.get(t, "/ip/191.232.0.70").want(t, http.StatusOK, "Reserved", "191.232.0.64/28", "gateways")
 	b.get(t, "/ip/191.232.0.90").wantNot(t, "191.232.0.64/28")
