@@ -17,9 +17,9 @@ type barView struct {
 	Assigned, Quarantined, Reserved, ReservedX float64
 }
 
-// utilBar draws assigned, quarantined and reserved space of size.
-// Reservations come with issue 13 item 8's "reserve" (another branch):
-// until the register reports them, reserved is zero.
+// utilBar draws assigned, quarantined and reserved space of size
+// (reserved: reservations in force and the addresses a pool's policy
+// keeps back, as the registry counts them).
 func utilBar(size, assigned, quarantined, reserved prefix.Count) barView {
 	pc := func(c prefix.Count) float64 {
 		if size.IsZero() {
