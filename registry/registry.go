@@ -515,7 +515,7 @@ func (r *Registry) PoolDetail(ctx context.Context, id int64) (u PoolUsage, free 
 			return err
 		}
 		c := counts[p.ID]
-		u = PoolUsage{Pool: p, Size: c.size, Assigned: c.assigned, Quarantined: c.quarantined, Free: c.free(), Utilization: ratio(c.assigned, c.size)}
+		u = PoolUsage{Pool: p, Size: c.size, Assigned: c.assigned, Quarantined: c.quarantined, Reserved: c.reserved, Free: c.free(), Utilization: ratio(c.assigned, c.size)}
 		free, err = tx.FreeOfPool(ctx, p.ID)
 		return err
 	})

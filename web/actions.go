@@ -27,6 +27,9 @@ type formView struct {
 	Key     string // a fresh idempotency key for the allocate form
 	Done    []registry.Assignment
 	Message string
+	// Reservations are those in force (the admin page lists them, each
+	// with its unreserve button).
+	Reservations []registry.Reservation
 }
 
 // formError renders name's form again with err and the status problem.For
@@ -136,11 +139,23 @@ func (s *Server) actionRelease(w http.ResponseWriter, r *http.Request) error {
 
 // pageAdmin is GET /admin: the forms to add a region, a block and a pool.
 func (s *Server) pageAdmin(w http.ResponseWriter, r *http.Request) error {
-	rs, err := s.regionsForForm(r)
+	v, err := s.adminForm(r, url.Values{})
 	if err != nil {
 		return err
 	}
-	return s.render(w, r, http.StatusOK, "admin", formView{Regions: rs, Form: url.Values{}, Message: r.URL.Query().Get("done")})
+	v.Message = r.URL.Query().Get("done")
+	return s.render(w, r, http.StatusOK, "admin", v)
+}
+
+// adminForm is the admin page's data: the regions to choose from and
+// the reservations in force.
+func (s *Server) adminForm(r *http.Request, f url.Values) (formView, error) {
+	rs, err := s.regionsForForm(r)
+	if err != nil {
+		return formView{}, err
+	}
+	vs, err := s.reg.Reservations(r.Context())
+	return formView{Regions: rs, Form: f, Reservations: vs}, err
 }
 
 // adminAction runs one admin form's registry call; on success it goes
@@ -150,11 +165,11 @@ func (s *Server) adminAction(do func(r *http.Request, f url.Values) (string, err
 	return func(w http.ResponseWriter, r *http.Request) error {
 		done, err := do(r, r.PostForm)
 		if err != nil {
-			rs, rerr := s.regionsForForm(r)
-			if rerr != nil {
-				return errors.Join(err, rerr)
+			v, ferr := s.adminForm(r, r.PostForm)
+			if ferr != nil {
+				return errors.Join(err, ferr)
 			}
-			return s.formError(w, r, "admin", formView{Regions: rs, Form: r.PostForm}, err)
+			return s.formError(w, r, "admin", v, err)
 		}
 		http.Redirect(w, r, "/admin?done="+url.QueryEscape(done), http.StatusSeeOther)
 		return nil

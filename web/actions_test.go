@@ -151,10 +151,12 @@ func TestEveryFormRefusesMissingAndForeignCSRF(t *testing.T) {
 	forms := map[string]url.Values{
 		"/allocate": {"region": {"us-east"}, "family": {"4"}},
 		fmt.Sprintf("/assignment/%d/release", e.untenanted.ID): {},
-		"/admin/region": {"name": {"csrf-test"}, "country": {"US"}},
-		"/admin/block":  {"prefix": {"198.51.100.0/24"}, "source": {"rir"}, "registry": {"arin"}},
-		"/admin/pool":   {"prefix": {"191.232.4.0/24"}, "region": {"us-east"}},
-		"/signout":      {},
+		"/admin/region":             {"name": {"csrf-test"}, "country": {"US"}},
+		"/admin/block":              {"prefix": {"198.51.100.0/24"}, "source": {"rir"}, "registry": {"arin"}},
+		"/admin/pool":               {"prefix": {"191.232.4.0/24"}, "region": {"us-east"}},
+		"/admin/reservation":        {"prefix": {"191.232.0.64/28"}, "reason": {"csrf"}},
+		"/admin/reservation/remove": {"prefix": {"191.232.0.64/28"}},
+		"/signout":                  {},
 	}
 	before, _ := e.reg.Position(context.Background())
 	for path, f := range forms {

@@ -21,6 +21,9 @@ type addressView struct {
 	Own     []registry.Assignment // a tenant's view: its own assignments there
 	Reverse string                // the reverse DNS name of the address
 	Geo     *geo.Result
+	// Reserved is the reservations in force overlapping the query (an
+	// operator's view only).
+	Reserved []registry.Reservation
 }
 
 // pageAddress is /ip/{addr or prefix}: the holding block with its
@@ -52,6 +55,9 @@ func (s *Server) pageAddress(w http.ResponseWriter, r *http.Request) error {
 			return err
 		}
 		v.Holding = &h
+		if v.Reserved, err = s.reservationsIn(ctx, p); err != nil {
+			return err
+		}
 	}
 	if isAddr {
 		if name, err := zone.ReverseZoneName(netip.PrefixFrom(p.Addr(), p.Addr().BitLen())); err == nil {

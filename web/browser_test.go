@@ -146,6 +146,42 @@ func TestBrowserOperator(t *testing.T) {
 		}
 	})
 
+	t.Run("reserve and unreserve", func(t *testing.T) {
+		b.Open(t, "/admin")
+		b.SetValue(t, "#v-prefix", "191.232.0.64/28")
+		b.SetValue(t, "#v-reason", "gateways")
+		b.SetValue(t, "#v-until", "2099-01-31")
+		if st := b.Submit(t, `form[action="/admin/reservation"] button`); st != http.StatusOK {
+			t.Fatalf("reserve: %d: %s", st, b.Text(t, "main"))
+		}
+		if n := b.Count(t, "tr.reservation"); n != 1 {
+			t.Errorf("after reserving, the admin page lists %d reservations, want 1", n)
+		}
+		b.CheckAccessibility(t, browsertest.AxeOptions{})
+		b.Open(t, fmt.Sprintf("/tree/pool/%d", e.acme.PoolID))
+		if txt := b.Text(t, "main"); !strings.Contains(txt, "gateways") || !strings.Contains(txt, "2099-01-31") {
+			t.Errorf("the pool page does not list the reservation: %q", txt)
+		}
+		if l := browsertest.Eval[string](t, b, `document.querySelector("main svg.bar").getAttribute("aria-label")`); !strings.Contains(l, "reserved 7.0 %") {
+			t.Errorf("the pool's bar: %q, want reserved 7.0 %%", l)
+		}
+		b.CheckAccessibility(t, browsertest.AxeOptions{})
+		b.Open(t, "/ip/191.232.0.70")
+		if !strings.Contains(b.Text(t, "main"), "gateways") {
+			t.Errorf("the address page does not name the reservation")
+		}
+		b.Open(t, "/admin")
+		if st := b.Submit(t, `form[action="/admin/reservation/remove"] button`); st != http.StatusOK {
+			t.Fatalf("unreserve: %d", st)
+		}
+		if n := b.Count(t, "tr.reservation"); n != 0 {
+			t.Errorf("after unreserving, %d reservations listed", n)
+		}
+		if vs, _ := e.reg.Reservations(context.Background()); len(vs) != 0 {
+			t.Errorf("after unreserving: %+v", vs)
+		}
+	})
+
 	t.Run("CSRF refusal", func(t *testing.T) {
 		before, _ := e.reg.Position(context.Background())
 		b.Open(t, "/allocate")

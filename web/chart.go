@@ -5,11 +5,8 @@ import (
 	"math"
 	"time"
 
-	"github.com/cadastre-ipam/cadastre/prefix"
 	"github.com/cadastre-ipam/cadastre/registry"
 )
-
-var zeroCount prefix.Count
 
 // chartView is the region chart's geometry, computed here so that the
 // template only places shapes: inline SVG, no script.

@@ -16,11 +16,13 @@ import (
 func (s *Server) funcs() template.FuncMap {
 	return template.FuncMap{
 		// asset is a static file's URL with its content hash: {{asset "cadastre.css"}}.
-		"asset": func(p string) string { return "/static/" + p + "?v=" + s.assetV[p] },
-		"day":   func(t time.Time) string { return t.UTC().Format("2006-01-02") },
-		"when":  func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04 UTC") },
-		"pct":   func(f float64) string { return strconv.FormatFloat(f, 'f', 1, 64) + " %" },
-		"count": fmtCount,
+		"asset":  func(p string) string { return "/static/" + p + "?v=" + s.assetV[p] },
+		"day":    func(t time.Time) string { return t.UTC().Format("2006-01-02") },
+		"when":   func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04 UTC") },
+		"pct":    func(f float64) string { return strconv.FormatFloat(f, 'f', 1, 64) + " %" },
+		"count":  fmtCount,
+		"amount": fmtAmount,
+		"famOf":  famOf,
 		"days": func(d *float64) string {
 			if d == nil {
 				return "—"
@@ -51,6 +53,31 @@ func fmtCount(c prefix.Count) string {
 		return fmt.Sprintf("2^%.1f", math.Log2(f))
 	}
 	return s
+}
+
+// famOf is p's address family, 4 or 6.
+func famOf(p netip.Prefix) int {
+	if p.Addr().Is4() {
+		return 4
+	}
+	return 6
+}
+
+// fmtAmount prints a count of family's space readably and exactly:
+// IPv4 in addresses; IPv6 in addresses while less than a /64 (a few
+// hundred thousand /128s), else in prefixes of unit (the report's Unit,
+// 64 where the caller has none): "65,536 /64s", never 2^80.
+func fmtAmount(c prefix.Count, family, unit int) string {
+	if family == 4 {
+		return groupDigits(c.String())
+	}
+	if unit <= 0 || unit > 64 {
+		unit = 64
+	}
+	if c.Rsh(64).IsZero() {
+		return groupDigits(c.String()) + " addresses"
+	}
+	return groupDigits(c.Rsh(128-unit).String()) + " /" + strconv.Itoa(unit) + "s"
 }
 
 func groupDigits(s string) string {

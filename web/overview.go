@@ -17,9 +17,9 @@ type barView struct {
 	Assigned, Quarantined, Reserved, ReservedX float64
 }
 
-// utilBar draws assigned, quarantined and reserved space of size.
-// Reservations come with issue 13 item 8's "reserve" (another branch):
-// until the register reports them, reserved is zero.
+// utilBar draws assigned, quarantined and reserved space of size
+// (reserved: reservations in force and the addresses a pool's policy
+// keeps back, as the registry counts them).
 func utilBar(size, assigned, quarantined, reserved prefix.Count) barView {
 	pc := func(c prefix.Count) float64 {
 		if size.IsZero() {
@@ -44,7 +44,7 @@ type reportRow struct {
 func reportRows(rows []registry.ReportRow, now time.Time) []reportRow {
 	out := make([]reportRow, len(rows))
 	for i, r := range rows {
-		out[i] = reportRow{ReportRow: r, Bar: utilBar(r.Size, r.Assigned, r.Quarantined, prefix.Count{})}
+		out[i] = reportRow{ReportRow: r, Bar: utilBar(r.Size, r.Assigned, r.Quarantined, r.Reserved)}
 		if r.RunwayDays != nil {
 			t := now.Add(time.Duration(*r.RunwayDays * float64(24*time.Hour)))
 			out[i].RunsOutOn = &t

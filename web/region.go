@@ -92,7 +92,7 @@ func poolTree(pools []registry.PoolUsage) []poolRow {
 	var out []poolRow
 	var walk func(p registry.PoolUsage, depth int)
 	walk = func(p registry.PoolUsage, depth int) {
-		out = append(out, poolRow{PoolUsage: p, Depth: depth, Bar: utilBar(p.Size, p.Assigned, p.Quarantined, zeroCount)})
+		out = append(out, poolRow{PoolUsage: p, Depth: depth, Bar: utilBar(p.Size, p.Assigned, p.Quarantined, p.Reserved)})
 		for _, k := range kids[p.ID] {
 			walk(k, depth+1)
 		}

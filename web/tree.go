@@ -2,9 +2,13 @@ package web
 
 import (
 	"fmt"
+	"html"
+	"html/template"
 	"net/http"
 	"net/netip"
+	"net/url"
 	"strconv"
+	"strings"
 
 	"github.com/cadastre-ipam/cadastre/prefix"
 	"github.com/cadastre-ipam/cadastre/registry"
@@ -62,6 +66,10 @@ type poolView struct {
 	Map      fragMap
 	List     assignmentList
 	Within   string
+	// Reserved is the reservations in force in the pool.
+	Reserved []registry.Reservation
+	// Tags are the pool's (PoolDetail does not read them).
+	Tags registry.Tags
 }
 
 // pagePool is /tree/pool/{id}: the pool's use, its free prefixes, the
@@ -78,7 +86,7 @@ func (s *Server) pagePool(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	v := poolView{Pool: pu, Bar: utilBar(pu.Size, pu.Assigned, pu.Quarantined, zeroCount), Map: buildFragMap(pu.Pool, free)}
+	v := poolView{Pool: pu, Bar: utilBar(pu.Size, pu.Assigned, pu.Quarantined, pu.Reserved), Map: buildFragMap(pu.Pool, free)}
 	if len(free) > maxFreeShown {
 		v.Free, v.MoreFree = free[:maxFreeShown], len(free)-maxFreeShown
 	} else {
@@ -95,6 +103,14 @@ func (s *Server) pagePool(w http.ResponseWriter, r *http.Request) error {
 	if v.List, err = s.listAssignments(r, f, "/tree/pool/"+strconv.FormatInt(id, 10)); err != nil {
 		return err
 	}
+	if v.Reserved, err = s.reservationsIn(ctx, pu.Prefix); err != nil {
+		return err
+	}
+	pool, err := s.reg.Pool(ctx, id)
+	if err != nil {
+		return err
+	}
+	v.Tags = pool.Tags
 	return s.render(w, r, http.StatusOK, "pool", v)
 }
 
@@ -147,6 +163,24 @@ func buildFragMap(p registry.Pool, free []netip.Prefix) fragMap {
 		}
 	}
 	return m
+}
+
+// HTML is the map's cells as links, built here rather than by a
+// template range: html/template escapes each of the 1,024 cells' three
+// values through reflection, which was most of a big pool page's time.
+// Every value is escaped here: a prefix's text and the cell's state (one
+// of three fixed words) go through html.EscapeString, the link's query
+// through url.QueryEscape.
+func (m fragMap) HTML(poolID int64) template.HTML {
+	var b strings.Builder
+	b.Grow(len(m.Cells) * 160)
+	base := "/tree/pool/" + strconv.FormatInt(poolID, 10) + "?within="
+	for _, c := range m.Cells {
+		p, st := html.EscapeString(c.Prefix.String()), html.EscapeString(c.State)
+		fmt.Fprintf(&b, `<a class="s-%s" href="%s" title="%s: %s"><span class="vh">%s %s</span></a>`,
+			st, html.EscapeString(base+url.QueryEscape(c.Prefix.String())), p, st, p, st)
+	}
+	return template.HTML(b.String())
 }
 
 // bitsAfter reads n bits of a starting at bit from (0 = most significant).

@@ -151,8 +151,8 @@ func (s *Server) routes() {
 	s.action("POST /admin/region", auth.ScopeAdmin, false, s.adminAction(s.addRegion))
 	s.action("POST /admin/block", auth.ScopeAdmin, false, s.adminAction(s.addBlock))
 	s.action("POST /admin/pool", auth.ScopeAdmin, false, s.adminAction(s.addPool))
-	// RESERVE (issue 13 item 8): s.action("POST /admin/reservation", auth.ScopeAdmin, false, ...) once
-	// the registry has reservations (another branch); templates/pages/admin.html marks the form's place.
+	s.action("POST /admin/reservation", auth.ScopeAdmin, false, s.adminAction(s.actionReserve))
+	s.action("POST /admin/reservation/remove", auth.ScopeAdmin, false, s.adminAction(s.actionUnreserve))
 	// Pages of other files register here, one line each.
 	s.page("GET /world", auth.ScopeRead, false, s.pageWorld)
 	s.page("GET /geofeed", auth.ScopeRead, true, s.pageGeofeed)

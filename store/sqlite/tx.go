@@ -372,13 +372,30 @@ func (t *tx) LiveAssignment(ctx context.Context, p netip.Prefix) (registry.Assig
 
 func (t *tx) AssignmentsAt(ctx context.Context, p netip.Prefix) ([]registry.Assignment, error) {
 	fam, first, last, _ := span(p)
-	// Assignments are at most as large as their pool; bound the scan by
-	// the smallest first address any overlapping one could have.
-	lo := addrBytes(netip.PrefixFrom(p.Addr(), 0).Masked().Addr())
+	// Assignments are aligned prefixes: one overlapping p either starts
+	// inside p or contains it, and then starts at p's address masked to
+	// its own length, no shorter than its pool's. So: a range of first
+	// addresses plus a few exact ones, each an index seek (a scan from the
+	// pool's start read every assignment before the address: half a
+	// million rows in the middle of a pool of a million /128s).
+	minBits := 0
 	if pools, err := t.PoolsOverlapping(ctx, p); err == nil && len(pools) > 0 {
-		lo = addrBytes(pools[0].Prefix.Addr())
+		minBits = p.Bits()
+		for _, pl := range pools {
+			minBits = min(minBits, pl.Prefix.Bits())
+		}
 	}
-	rows, err := t.q.query(ctx, assignmentSelect+` WHERE a.family = ? AND a.first >= ? AND a.first <= ? AND a.last >= ? ORDER BY a.id`, fam, lo, last, first)
+	args := []any{fam, first, last, fam}
+	in := "NULL"
+	for b := minBits; b < p.Bits(); b++ {
+		in += ", ?"
+		args = append(args, addrBytes(netip.PrefixFrom(p.Addr(), b).Masked().Addr()))
+	}
+	args = append(args, first)
+	rows, err := t.q.query(ctx, assignmentSelect+` WHERE a.id IN (
+		SELECT id FROM assignments WHERE family = ? AND first >= ? AND first <= ?
+		UNION ALL SELECT id FROM assignments WHERE family = ? AND first IN (`+in+`))
+		AND a.last >= ? ORDER BY a.id`, args...)
 	return collect(rows, err, scanAssignment)
 }
 
