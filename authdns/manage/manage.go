@@ -28,6 +28,9 @@ type Manager struct {
 	store  zone.Store
 	sealer *zone.Sealer
 	now    func() time.Time
+	// strictNS refuses in-zone name servers without an address (see
+	// RequireNSAddresses).
+	strictNS bool
 }
 
 // NewManager returns a Manager over s. sealer may be nil for commands that
@@ -56,6 +59,9 @@ type ZoneSpec struct {
 	Prefix     netip.Prefix
 	Synthesize string
 	Config     zone.Config
+	// Glue gives addresses of in-zone name servers, stored as static
+	// A/AAAA records of the zone (--ns-addr).
+	Glue []Glue
 }
 
 func mustJSON(v any) json.RawMessage {
@@ -170,10 +176,16 @@ func (m *Manager) AddZones(ctx context.Context, spec ZoneSpec) ([]zone.Zone, err
 			return nil, fmt.Errorf("zone %s: use --kind reverse --prefix P for reverse zones: %w", name, registry.ErrInvalid)
 		}
 		out = []zone.Zone{{Kind: zone.Forward, Name: name, Config: spec.Config, CreatedAt: now}}
+		out[0].Config.NS = slices.Clone(spec.Config.NS) // fillConfig writes into it
 	}
 	for i := range out {
 		if err := fillConfig(&out[i]); err != nil {
 			return nil, err
+		}
+		if m.strictNS || len(spec.Glue) > 0 {
+			if err := checkNS(out[i], nil, spec.Glue, len(spec.Config.NS) == 0); err != nil {
+				return nil, err
+			}
 		}
 	}
 	have, err := m.store.Zones(ctx)
@@ -201,6 +213,22 @@ func (m *Manager) AddZones(ctx context.Context, spec ZoneSpec) ([]zone.Zone, err
 			return nil, fmt.Errorf("reverse prefix %v: %w", spec.Prefix, err)
 		}
 		return nil, fmt.Errorf("zone %s: %w", out[0].Name, err)
+	}
+	for _, z := range out {
+		if err := m.addGlue(ctx, z, spec.Glue); err != nil {
+			// The glue was checked above, so only the store can fail
+			// here: take the zones back, all or nothing.
+			ids := make([]int64, len(out))
+			events := make([]registry.Event, len(out))
+			for i, z := range out {
+				ids[i] = z.ID
+				events[i] = m.event(ctx, "zone.remove", zone.SubjectZone, z.Name, z, nil)
+			}
+			if derr := m.store.DeleteZones(ctx, ids, events); derr != nil {
+				return nil, fmt.Errorf("%w (and taking the zone back: %v)", err, derr)
+			}
+			return nil, err
+		}
 	}
 	return out, nil
 }

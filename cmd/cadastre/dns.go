@@ -34,7 +34,9 @@ func (a *app) dnsManager(ctx context.Context, withKeys bool) (*manage.Manager, z
 			return nil, nil, nil, err
 		}
 	}
-	return manage.NewManager(st, sealer, nil), st, sealer, nil
+	// The CLI refuses name servers that do not resolve (in-zone without
+	// an address): secondaries and zone checkers refuse such zones.
+	return manage.NewManager(st, sealer, nil).RequireNSAddresses(), st, sealer, nil
 }
 
 func (a *app) dnsSealer(ctx context.Context) (*zone.Sealer, error) {
@@ -67,7 +69,7 @@ func (a *app) dnsSealer(ctx context.Context) (*zone.Sealer, error) {
 func newZoneCmd(a *app) *cobra.Command {
 	c := &cobra.Command{
 		Use:   "zone",
-		Short: "DNS zones: add, list, sign, ds, roll, keys, remove",
+		Short: "DNS zones: add, update, list, sign, ds, roll, keys, remove",
 		Long: `Zones cadastre answers for with ` + "`cadastre dns serve`" + ` or ` + "`cadastre serve --dns`" + `.
 A forward zone gets A/AAAA records for every assignment named under it; a
 reverse zone (in-addr.arpa, ip6.arpa; --prefix) gets PTR records for named
@@ -83,14 +85,14 @@ key. Every replica on one database needs the same key.`,
 		Args: unknownCommand,
 		RunE: showHelp,
 	}
-	c.AddCommand(newZoneAdd(a), newZoneList(a), newZoneSign(a), newZoneDS(a), newZoneRoll(a), newZoneKeys(a), newZoneRemove(a))
+	c.AddCommand(newZoneAdd(a), newZoneUpdate(a), newZoneList(a), newZoneSign(a), newZoneDS(a), newZoneRoll(a), newZoneKeys(a), newZoneRemove(a))
 	return c
 }
 
 func newZoneAdd(a *app) *cobra.Command {
 	var spec manage.ZoneSpec
 	var kind, pfx string
-	var ns, allow, notify []string
+	var ns, nsAddr, allow, notify []string
 	var ttl uint32
 	add := &cobra.Command{
 		Use:   "add NAME",
@@ -111,11 +113,16 @@ own (SOA, NS, keys, DS, serial), remembered together under the prefix: all
 are added or none, and ` + "`zone sign`, `zone ds` and `zone remove`" + ` take the
 prefix to act on all of them. Each named assignment gets its PTR in the zone
 that holds its address; names outside every zone are REFUSED. The prefix
-must lie inside a block of the register.`,
-		Example: `  cadastre zone add example.net --ns ns1.example.net --ns ns2.example.net
-  cadastre zone add --kind reverse --prefix 192.0.2.0/24 -
-  cadastre zone add --kind reverse --prefix 10.1.16.0/20 -
-  cadastre zone add --kind reverse --prefix 2001:db8:1::/48 --synthesize 'ip-{addr}.dyn.example.net' -`,
+must lie inside a block of the register.
+
+Name servers must resolve: one outside the zone is accepted as given; one
+inside the zone needs an address, given with --ns-addr HOST=IP (stored as
+an A or AAAA record of the zone, the glue a parent needs too). Without
+--ns the zone's name server is ns1.ZONE, which then needs --ns-addr.`,
+		Example: `  cadastre zone add example.net --ns ns1.example.net --ns-addr ns1.example.net=192.0.2.53 --ns ns.provider.example
+  cadastre zone add --kind reverse --prefix 192.0.2.0/24 --ns ns1.example.net -
+  cadastre zone add --kind reverse --prefix 10.1.16.0/20 --ns ns1.example.net -
+  cadastre zone add --kind reverse --prefix 2001:db8:1::/48 --ns ns1.example.net --synthesize 'ip-{addr}.dyn.example.net' -`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			k, err := zone.ParseKind(kind)
@@ -134,6 +141,9 @@ must lie inside a block of the register.`,
 				spec.Prefix = p
 			}
 			spec.Config = zone.Config{TTL: ttl, NS: ns, AllowTransfer: allow, Notify: notify}
+			if spec.Glue, err = parseGlue(nsAddr); err != nil {
+				return err
+			}
 			m, _, _, err := a.dnsManager(cmd.Context(), false)
 			if err != nil {
 				return err
@@ -152,10 +162,102 @@ must lie inside a block of the register.`,
 	add.Flags().StringVar(&pfx, "prefix", "", "address space of a reverse zone; names the zone (give NAME as -)")
 	add.Flags().StringVar(&spec.Synthesize, "synthesize", "", "template for names of unnamed addresses, e.g. ip-{addr}.dyn.example.net")
 	add.Flags().StringArrayVar(&ns, "ns", nil, "name server (repeatable; default ns1.ZONE)")
+	add.Flags().StringArrayVar(&nsAddr, "ns-addr", nil, "address of an in-zone name server, HOST=IP, stored as its A/AAAA record (repeatable)")
 	add.Flags().Uint32Var(&ttl, "ttl", 0, "TTL of the zone's records (default 3600)")
 	add.Flags().StringArrayVar(&allow, "allow-transfer", nil, "who may AXFR/IXFR: a prefix or key:TSIG-NAME (repeatable)")
 	add.Flags().StringArrayVar(&notify, "notify", nil, "secondary to NOTIFY, address:port (repeatable)")
 	return add
+}
+
+func parseGlue(ss []string) ([]manage.Glue, error) {
+	var out []manage.Glue
+	for _, s := range ss {
+		g, err := manage.ParseGlue(s)
+		if err != nil {
+			return nil, usageError{err}
+		}
+		out = append(out, g)
+	}
+	return out, nil
+}
+
+// emptyMeansNone turns a flag given as '' into an empty, non-nil list
+// (clear it), and a flag not given into nil (keep it).
+func emptyMeansNone(changed bool, v []string) []string {
+	if !changed {
+		return nil
+	}
+	out := []string{}
+	for _, s := range v {
+		if s != "" {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+func newZoneUpdate(a *app) *cobra.Command {
+	var ns, nsAddr, allow, notify []string
+	var ch manage.ZoneChange
+	up := &cobra.Command{
+		Use:   "update NAME",
+		Short: "Change a zone's name servers, transfer ACL, NOTIFY list, TTL or SOA timers",
+		Long: `Change a zone's configuration in place: its keys, DS, records and serial
+history stay. Flags not given keep their value; --ns, --allow-transfer and
+--notify replace the whole list (give '' to empty --allow-transfer or
+--notify). The change moves the serial on and is journalled like any other,
+so secondaries take it by IXFR after the NOTIFY. In-zone name servers need
+an address, as for zone add (--ns-addr HOST=IP).`,
+		Example: `  cadastre zone update example.net --ns ns1.example.net --ns ns2.example.net --ns-addr ns2.example.net=192.0.2.54
+  cadastre zone update example.net --allow-transfer 192.0.2.0/24 --allow-transfer key:xfr.example.net
+  cadastre zone update example.net --ttl 300 --soa-minimum 60`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			fl := cmd.Flags()
+			var err error
+			if ch.Glue, err = parseGlue(nsAddr); err != nil {
+				return err
+			}
+			if fl.Changed("ns") {
+				ch.NS = emptyMeansNone(true, ns)
+				if len(ch.NS) == 0 {
+					return usagef("--ns: a zone needs at least one name server")
+				}
+			}
+			ch.AllowTransfer = emptyMeansNone(fl.Changed("allow-transfer"), allow)
+			ch.Notify = emptyMeansNone(fl.Changed("notify"), notify)
+			for _, f := range []string{"ttl", "soa-refresh", "soa-retry", "soa-expire", "soa-minimum"} {
+				if v, _ := fl.GetUint32(f); fl.Changed(f) && v == 0 {
+					return usagef("--%s: must be more than 0", f)
+				}
+			}
+			if !fl.Changed("ns") && !fl.Changed("ns-addr") && !fl.Changed("allow-transfer") && !fl.Changed("notify") &&
+				ch.TTL == 0 && ch.Refresh == 0 && ch.Retry == 0 && ch.Expire == 0 && ch.Minimum == 0 {
+				return usagef("zone update %s: nothing to change (see --help for the flags)", args[0])
+			}
+			m, _, _, err := a.dnsManager(cmd.Context(), false)
+			if err != nil {
+				return err
+			}
+			z, err := m.Reconfigure(cmd.Context(), args[0], ch)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(a.cfg.stdout, "%s\n", z.Name)
+			return nil
+		},
+	}
+	f := up.Flags()
+	f.StringArrayVar(&ns, "ns", nil, "name server (repeatable; replaces the list)")
+	f.StringArrayVar(&nsAddr, "ns-addr", nil, "address of an in-zone name server, HOST=IP, stored as its A/AAAA record (repeatable)")
+	f.StringArrayVar(&allow, "allow-transfer", nil, "who may AXFR/IXFR: a prefix or key:TSIG-NAME (repeatable; replaces the list; '' for nobody)")
+	f.StringArrayVar(&notify, "notify", nil, "secondary to NOTIFY, address:port (repeatable; replaces the list; '' for none)")
+	f.Uint32Var(&ch.TTL, "ttl", 0, "TTL of the zone's records")
+	f.Uint32Var(&ch.Refresh, "soa-refresh", 0, "SOA refresh, seconds")
+	f.Uint32Var(&ch.Retry, "soa-retry", 0, "SOA retry, seconds")
+	f.Uint32Var(&ch.Expire, "soa-expire", 0, "SOA expire, seconds")
+	f.Uint32Var(&ch.Minimum, "soa-minimum", 0, "SOA minimum: negative caching TTL, seconds")
+	return up
 }
 
 func newZoneList(a *app) *cobra.Command {
