@@ -182,11 +182,6 @@ func (m *Manager) AddZones(ctx context.Context, spec ZoneSpec) ([]zone.Zone, err
 		if err := fillConfig(&out[i]); err != nil {
 			return nil, err
 		}
-		if m.strictNS || len(spec.Glue) > 0 {
-			if err := checkNS(out[i], nil, spec.Glue, len(spec.Config.NS) == 0); err != nil {
-				return nil, err
-			}
-		}
 	}
 	have, err := m.store.Zones(ctx)
 	if err != nil {
@@ -199,6 +194,14 @@ func (m *Manager) AddZones(ctx context.Context, spec ZoneSpec) ([]zone.Zone, err
 				return nil, fmt.Errorf("zone %s: %w", z.Name, registry.ErrExists)
 			case z.Kind == zone.Reverse && o.Kind == zone.Reverse && o.Prefix.Overlaps(z.Prefix):
 				return nil, fmt.Errorf("zone %s (%v): overlaps zone %s (%v): %w", z.Name, z.Prefix, o.Name, o.Prefix, registry.ErrOverlap)
+			}
+		}
+	}
+	// After the conflicts: "exists" says more than "no NS address".
+	for _, z := range out {
+		if m.strictNS || len(spec.Glue) > 0 {
+			if err := checkNS(z, nil, spec.Glue, len(spec.Config.NS) == 0); err != nil {
+				return nil, err
 			}
 		}
 	}

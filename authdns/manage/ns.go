@@ -97,10 +97,10 @@ func (m *Manager) addGlue(ctx context.Context, z zone.Zone, glue []Glue) error {
 // ZoneChange is what `zone update` changes; nil or zero fields keep the
 // zone's value. Keys, DS and records stay.
 type ZoneChange struct {
-	NS            []string // replaces the name servers
-	Glue          []Glue   // addresses of in-zone name servers, stored as A/AAAA records
-	AllowTransfer []string // replaces the ACL when non-nil (empty: nobody)
-	Notify        []string // replaces the NOTIFY list when non-nil (empty: none)
+	NS                                   []string // replaces the name servers
+	Glue                                 []Glue   // addresses of in-zone name servers, stored as A/AAAA records
+	AllowTransfer                        []string // replaces the ACL when non-nil (empty: nobody)
+	Notify                               []string // replaces the NOTIFY list when non-nil (empty: none)
 	TTL, Refresh, Retry, Expire, Minimum uint32
 }
 

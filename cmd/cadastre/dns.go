@@ -181,7 +181,7 @@ func parseGlue(ss []string) ([]manage.Glue, error) {
 	return out, nil
 }
 
-// emptyMeansNone turns a flag given as '' into an empty, non-nil list
+// emptyMeansNone turns a flag given as ” into an empty, non-nil list
 // (clear it), and a flag not given into nil (keep it).
 func emptyMeansNone(changed bool, v []string) []string {
 	if !changed {
