@@ -65,14 +65,14 @@ func TestZoneCommands(t *testing.T) {
 		code int
 	}{
 		{[]string{"zone", "add", "example.net"}, exitConflict},
-		{[]string{"record", "add", "example.net", "@", "DS", "12345 13 2 3F6AAB"}, exitUsage},                         // the apex's DS is the parent's
-		{[]string{"record", "add", "example.net", "lab", "DS", "12345 13 2 3F6AAB"}, exitUsage},                       // no delegation there
+		{[]string{"record", "add", "example.net", "@", "DS", "12345 13 2 3F6AAB"}, exitUsage},                                                    // the apex's DS is the parent's
+		{[]string{"record", "add", "example.net", "lab", "DS", "12345 13 2 3F6AAB"}, exitUsage},                                                  // no delegation there
 		{[]string{"zone", "add", "--ns", "ns1.example.net", "--kind", "reverse", "--prefix", "10.0.0.0/20", "-"}, exitUsage},                     // outside every block
 		{[]string{"zone", "add", "--ns", "ns1.example.net", "--kind", "reverse", "--prefix", "10.1.32.1/20", "-"}, exitUsage},                    // host bits
 		{[]string{"zone", "add", "--ns", "ns1.example.net", "--kind", "reverse", "--prefix", "10.1.32.0/20", "32.1.10.in-addr.arpa"}, exitUsage}, // one name for 16 zones
 		{[]string{"zone", "add", "--ns", "ns1.example.net", "--kind", "reverse", "--prefix", "10.1.48.0/24", "49.1.10.in-addr.arpa"}, exitUsage}, // the wrong name
 		{[]string{"zone", "add", "--ns", "ns1.example.net", "--kind", "reverse", "--prefix", "10.1.0.0/19", "-"}, exitConflict},                  // overlaps the /20
-		{[]string{"zone", "remove", "20.1.10.in-addr.arpa"}, exitUsage},                                               // one zone of a set
+		{[]string{"zone", "remove", "20.1.10.in-addr.arpa"}, exitUsage},                                                                          // one zone of a set
 		{[]string{"zone", "remove", "10.1.64.0/20"}, exitNotFound},
 		{[]string{"zone", "add", "--kind", "sideways", "x.net"}, exitUsage},
 		{[]string{"zone", "add", "--ns", "ns1.example.net", "--kind", "reverse", "--prefix", "2001:db8:2::/48", "--synthesize", "no-placeholder.example.net", "-"}, exitUsage},
