@@ -113,14 +113,16 @@ func (a *app) dbFlag() string {
 // unnamed addresses get synthesised names that resolve back.
 // Their name server is the demo's own, on loopback, where it serves: its
 // address is glue in cloud.example, so zone checkers accept every zone.
+// Transfers are open to loopback, for secondaries and checkers tried
+// beside the demo.
 var demoZones = []manage.ZoneSpec{
-	{Name: "cloud.example", Kind: zone.Forward, Config: zone.Config{NS: demoNS}, Glue: []manage.Glue{
-		{Host: demoNS[0], Addr: netip.MustParseAddr("127.0.0.1")}, {Host: demoNS[0], Addr: netip.IPv6Loopback()}}},
-	{Kind: zone.Reverse, Prefix: netip.MustParsePrefix("191.232.1.0/24"), Config: zone.Config{NS: demoNS}},
-	{Kind: zone.Reverse, Prefix: netip.MustParsePrefix("2603:1030::/32"), Synthesize: "ip-{addr}.us-east.cloud.example", Config: zone.Config{NS: demoNS}},
+	{Name: "cloud.example", Kind: zone.Forward, Config: demoConfig, Glue: []manage.Glue{
+		{Host: demoConfig.NS[0], Addr: netip.MustParseAddr("127.0.0.1")}, {Host: demoConfig.NS[0], Addr: netip.IPv6Loopback()}}},
+	{Kind: zone.Reverse, Prefix: netip.MustParsePrefix("191.232.1.0/24"), Config: demoConfig},
+	{Kind: zone.Reverse, Prefix: netip.MustParsePrefix("2603:1030::/32"), Synthesize: "ip-{addr}.us-east.cloud.example", Config: demoConfig},
 }
 
-var demoNS = []string{"ns1.cloud.example."}
+var demoConfig = zone.Config{NS: []string{"ns1.cloud.example."}, AllowTransfer: []string{"127.0.0.0/8", "::1"}}
 
 // serveDemo adds the demo's zones (signing the forward one) if missing,
 // issues a read token, and serves until ctx ends.
