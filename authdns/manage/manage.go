@@ -447,12 +447,11 @@ func (m *Manager) UpdateZone(ctx context.Context, name string, fn func(*zone.Con
 }
 
 // Types an operator may not add: the server makes them itself, or they
-// would need answer logic (aliases, delegations, wildcards) not built yet.
+// are not records.
 var reservedTypes = map[uint16]string{
 	dns.TypeSOA: "comes from the zone's configuration", dns.TypeDNSKEY: "comes from the zone's keys",
 	dns.TypeRRSIG: "is made by the signer", dns.TypeNSEC: "is made by the signer", dns.TypeNSEC3: "is made by the signer",
 	dns.TypeNSEC3PARAM: "is made by the signer", dns.TypeCDS: "is made from the zone's keys", dns.TypeCDNSKEY: "is made from the zone's keys",
-	dns.TypeCNAME: "is not supported", dns.TypeDNAME: "is not supported",
 	dns.TypeOPT: "is not a record", dns.TypeTSIG: "is not a record", dns.TypeTKEY: "is not a record",
 }
 
@@ -485,15 +484,18 @@ func (m *Manager) AddRecord(ctx context.Context, zoneName, name, typ, data strin
 	if why, bad := reservedTypes[t]; bad {
 		return zone.Record{}, fmt.Errorf("record %s %s: the type %s: %w", owner, typ, why, registry.ErrInvalid)
 	}
+	rs, err := m.store.Records(ctx, z.ID)
+	if err != nil {
+		return zone.Record{}, err
+	}
+	if err := aliasRules(z, rs, owner, t); err != nil {
+		return zone.Record{}, err
+	}
 	if t == dns.TypeDS {
 		// A DS belongs to a delegation point (RFC 4035 §2.4): never the
 		// apex, whose DS is the parent's, and only where NS delegate.
 		if owner == z.Name {
 			return zone.Record{}, fmt.Errorf("record %s DS: the DS of a zone's apex belongs in the parent zone (`cadastre zone ds %s` prints it): %w", owner, z.Name, registry.ErrInvalid)
-		}
-		rs, err := m.store.Records(ctx, z.ID)
-		if err != nil {
-			return zone.Record{}, err
 		}
 		if !slices.ContainsFunc(rs, func(r zone.Record) bool { return r.Name == owner && r.Type == "NS" }) {
 			return zone.Record{}, fmt.Errorf("record %s DS: no delegation at %s (add its NS records first): %w", owner, owner, registry.ErrInvalid)
@@ -504,13 +506,11 @@ func (m *Manager) AddRecord(ctx context.Context, zoneName, name, typ, data strin
 	}
 	r := zone.Record{ZoneID: z.ID, Name: owner, Type: dns.TypeToString[t], TTL: ttl, CreatedAt: m.now().UTC().Truncate(time.Microsecond)}
 	r.Data = data
-	rr, err := r.RR()
-	if err != nil {
+	// Stored as the parser understood it, so that duplicates written
+	// differently are one record.
+	if r, _, err = zone.ParseRecord(r); err != nil {
 		return zone.Record{}, err
 	}
-	// Store the data as the parser understood it, so that duplicates
-	// written differently are one record.
-	r.Data = strings.TrimPrefix(rr.String(), rr.Header().String())
 	if err := m.store.InsertRecord(ctx, &r, m.event(ctx, "record.add", zone.SubjectRecord, owner+" "+r.Type, nil, r)); err != nil {
 		return zone.Record{}, fmt.Errorf("record %s %s %s: %w", owner, r.Type, r.Data, err)
 	}

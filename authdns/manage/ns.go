@@ -153,3 +153,33 @@ func (m *Manager) Reconfigure(ctx context.Context, name string, c ZoneChange) (z
 }
 
 func isExists(err error) bool { return errors.Is(err, registry.ErrExists) }
+
+// aliasRules keeps CNAME and DNAME sound (RFC 1034 §3.6.2, RFC 2181
+// §10.1, RFC 6672 §2.3-2.4): a CNAME is alone at its name and never at
+// the apex (which holds SOA and NS); one CNAME or DNAME a name; nothing
+// below a DNAME, whose subtree it redirects. rs are the zone's static
+// records; owner and t the record to add.
+func aliasRules(z zone.Zone, rs []zone.Record, owner string, t uint16) error {
+	typ := dns.TypeToString[t]
+	if t == dns.TypeCNAME && owner == z.Name {
+		return fmt.Errorf("record %s CNAME: not at a zone's apex, which has SOA and NS records (RFC 1034 §3.6.2): %w", owner, registry.ErrInvalid)
+	}
+	if t == dns.TypeCNAME && slices.Contains(z.Config.NS, owner) {
+		return fmt.Errorf("record %s CNAME: %s is a name server of the zone; an NS must name an address, not an alias (RFC 2181 §10.3): %w", owner, owner, registry.ErrInvalid)
+	}
+	for _, r := range rs {
+		switch {
+		case r.Name == owner && r.Type == "CNAME":
+			return fmt.Errorf("record %s %s: %s has a CNAME, which stands alone at its name (RFC 2181 §10.1; delete record %d first): %w", owner, typ, owner, r.ID, registry.ErrExists)
+		case r.Name == owner && t == dns.TypeCNAME:
+			return fmt.Errorf("record %s CNAME: %s already has %s data; a CNAME stands alone at its name (RFC 2181 §10.1): %w", owner, owner, r.Type, registry.ErrExists)
+		case r.Name == owner && t == dns.TypeDNAME && r.Type == "DNAME":
+			return fmt.Errorf("record %s DNAME: %s has a DNAME already; a name has at most one (RFC 6672 §2.4): %w", owner, owner, registry.ErrExists)
+		case r.Type == "DNAME" && r.Name != owner && dns.IsSubDomain(r.Name, owner):
+			return fmt.Errorf("record %s %s: below the DNAME at %s, which redirects its whole subtree (RFC 6672 §2.4): %w", owner, typ, r.Name, registry.ErrExists)
+		case t == dns.TypeDNAME && r.Name != owner && dns.IsSubDomain(owner, r.Name):
+			return fmt.Errorf("record %s DNAME: %s %s lies below it; a DNAME's subtree must be empty (RFC 6672 §2.4): %w", owner, r.Name, r.Type, registry.ErrExists)
+		}
+	}
+	return nil
+}

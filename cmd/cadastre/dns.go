@@ -559,8 +559,18 @@ referral, with glue from A/AAAA records of in-zone name servers. A DS
 record, once the delegation's NS exist, makes the delegation secure: take
 it from the child's ` + "`cadastre zone ds CHILD`" + ` (or its CDS), and when it
 changes in a KSK rollover add the new DS, delete the old one, and run
-` + "`cadastre zone ds CHILD --confirm`" + ` if the child is cadastre's.`,
+` + "`cadastre zone ds CHILD --confirm`" + ` if the child is cadastre's.
+
+DATA is parsed as in a zone file, and refused with the parser's reason when
+it would not survive a transfer. TXT: one argument without quotes is one
+string ('v=spf1 -all' stays whole); several arguments are several strings;
+data with double quotes is read as written ('"a b" "c"' is two strings).
+A CNAME stands alone at its name and never at the apex; nothing may lie
+below a DNAME.`,
 		Example: `  cadastre record add example.net www A 192.0.2.10
+  cadastre record add example.net @ TXT 'v=spf1 -all'
+  cadastre record add example.net www2 CNAME www.example.net.
+  cadastre record add example.net old DNAME example.org.
   cadastre record add example.net @ MX "10 mail.example.net."
   cadastre record add example.net lab NS ns1.lab.example.net.
   cadastre record add example.net ns1.lab A 192.0.2.53
@@ -571,7 +581,7 @@ changes in a KSK rollover add the new DS, delete the old one, and run
 			if err != nil {
 				return err
 			}
-			r, err := m.AddRecord(cmd.Context(), args[0], args[1], args[2], strings.Join(args[3:], " "), ttl)
+			r, err := m.AddRecord(cmd.Context(), args[0], args[1], args[2], recordData(args[2], args[3:]), ttl)
 			if err != nil {
 				return err
 			}
@@ -581,6 +591,23 @@ changes in a KSK rollover add the new DS, delete the old one, and run
 	}
 	add.Flags().Uint32Var(&ttl, "ttl", 0, "TTL (default: the zone's)")
 	return add
+}
+
+// recordData joins the DATA arguments. The shell has taken the quotes of
+// TXT strings away, so each TXT argument that has none is one string.
+func recordData(typ string, args []string) string {
+	if len(args) > 1 && (strings.EqualFold(typ, "TXT") || strings.EqualFold(typ, "SPF")) {
+		out := make([]string, len(args))
+		for i, s := range args {
+			if strings.HasPrefix(s, `"`) {
+				out[i] = s
+			} else {
+				out[i] = zone.QuoteTXT(s)
+			}
+		}
+		return strings.Join(out, " ")
+	}
+	return strings.Join(args, " ")
 }
 
 func newRecordList(a *app) *cobra.Command {

@@ -79,7 +79,7 @@ func TestZoneCommands(t *testing.T) {
 		{[]string{"zone", "sign", "nope.net"}, exitNotFound},
 		{[]string{"zone", "sign", "example.net", "--algorithm", "rsasha1"}, exitUsage},
 		{[]string{"zone", "ds", "1.0.0.0.8.b.d.0.0.0.d.f.ip6.arpa"}, exitConflict},
-		{[]string{"record", "add", "example.net", "www", "CNAME", "x.example.net."}, exitUsage},
+		{[]string{"record", "add", "example.net", "www", "CNAME", "x.example.net."}, exitConflict}, // www has an A record: a CNAME stands alone,
 		{[]string{"zone", "roll", "split.example"}, exitConflict},
 		{[]string{"zone", "roll", "example.net"}, exitConflict},
 		{[]string{"zone", "sign", "split.example", "--zsk-lifetime", "-1h"}, exitUsage},
