@@ -508,7 +508,7 @@ func (m *Manager) AddRecord(ctx context.Context, zoneName, name, typ, data strin
 	r.Data = data
 	// Stored as the parser understood it, so that duplicates written
 	// differently are one record.
-	if r, _, err = zone.ParseRecord(r); err != nil {
+	if r, _, err = zone.ParseRecord(r, z.Name); err != nil {
 		return zone.Record{}, err
 	}
 	if err := m.store.InsertRecord(ctx, &r, m.event(ctx, "record.add", zone.SubjectRecord, owner+" "+r.Type, nil, r)); err != nil {

@@ -35,7 +35,9 @@ func QuoteTXT(s string) string {
 // quotes is one character-string; with quotes it is read as written,
 // several quoted strings staying several. Control characters are refused:
 // in DNS text they are written as \DDD escapes (RFC 1035 §5.1).
-func ParseRecord(r Record) (Record, dns.RR, error) {
+// Names in the data are relative to origin (the zone) unless they end
+// in a dot.
+func ParseRecord(r Record, origin string) (Record, dns.RR, error) {
 	where := fmt.Sprintf("record %s %s", r.Name, r.Type)
 	for i, c := range r.Data {
 		if c < 0x20 || c == 0x7f {
@@ -50,9 +52,13 @@ func ParseRecord(r Record) (Record, dns.RR, error) {
 		data = QuoteTXT(data)
 	}
 	r.Data = data
-	rr, err := r.RR()
-	if err != nil {
-		return r, nil, err
+	zp := dns.NewZoneParser(strings.NewReader(fmt.Sprintf("%s %d IN %s %s", r.Name, r.TTL, r.Type, r.Data)), origin, "")
+	rr, _ := zp.Next()
+	if err := zp.Err(); err != nil {
+		return r, nil, fmt.Errorf("%s %q: %v: %w", where, r.Data, err, registry.ErrInvalid)
+	}
+	if rr == nil {
+		return r, nil, fmt.Errorf("%s: empty data: %w", where, registry.ErrInvalid)
 	}
 	// Pack and unpack: what the wire cannot carry, or carries as
 	// something else, is refused now rather than in a secondary's AXFR.
