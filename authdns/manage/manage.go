@@ -462,6 +462,24 @@ func (m *Manager) AddRecord(ctx context.Context, zoneName, name, typ, data strin
 	if err != nil {
 		return zone.Record{}, err
 	}
+	rs, err := m.store.Records(ctx, z.ID)
+	if err != nil {
+		return zone.Record{}, err
+	}
+	r, err := m.prepareRecord(z, rs, name, typ, data, ttl)
+	if err != nil {
+		return zone.Record{}, err
+	}
+	if err := m.store.InsertRecord(ctx, &r, m.event(ctx, "record.add", zone.SubjectRecord, r.Name+" "+r.Type, nil, r)); err != nil {
+		return zone.Record{}, fmt.Errorf("record %s %s %s: %w", r.Name, r.Type, r.Data, err)
+	}
+	return r, nil
+}
+
+// prepareRecord checks a record to add to z, which has the static records
+// rs, and returns it as it would be stored.
+func (m *Manager) prepareRecord(z zone.Zone, rs []zone.Record, name, typ, data string, ttl uint32) (zone.Record, error) {
+	var err error
 	owner := z.Name
 	if name != "@" && name != "" {
 		if !strings.HasSuffix(name, ".") {
@@ -483,10 +501,6 @@ func (m *Manager) AddRecord(ctx context.Context, zoneName, name, typ, data strin
 	}
 	if why, bad := reservedTypes[t]; bad {
 		return zone.Record{}, fmt.Errorf("record %s %s: the type %s: %w", owner, typ, why, registry.ErrInvalid)
-	}
-	rs, err := m.store.Records(ctx, z.ID)
-	if err != nil {
-		return zone.Record{}, err
 	}
 	if err := aliasRules(z, rs, owner, t); err != nil {
 		return zone.Record{}, err
@@ -510,9 +524,6 @@ func (m *Manager) AddRecord(ctx context.Context, zoneName, name, typ, data strin
 	// differently are one record.
 	if r, _, err = zone.ParseRecord(r, z.Name); err != nil {
 		return zone.Record{}, err
-	}
-	if err := m.store.InsertRecord(ctx, &r, m.event(ctx, "record.add", zone.SubjectRecord, owner+" "+r.Type, nil, r)); err != nil {
-		return zone.Record{}, fmt.Errorf("record %s %s %s: %w", owner, r.Type, r.Data, err)
 	}
 	return r, nil
 }

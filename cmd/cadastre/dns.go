@@ -69,7 +69,7 @@ func (a *app) dnsSealer(ctx context.Context) (*zone.Sealer, error) {
 func newZoneCmd(a *app) *cobra.Command {
 	c := &cobra.Command{
 		Use:   "zone",
-		Short: "DNS zones: add, update, list, sign, ds, roll, keys, remove",
+		Short: "DNS zones: add, update, export, import, list, sign, ds, roll, keys, remove",
 		Long: `Zones cadastre answers for with ` + "`cadastre dns serve`" + ` or ` + "`cadastre serve --dns`" + `.
 A forward zone gets A/AAAA records for every assignment named under it; a
 reverse zone (in-addr.arpa, ip6.arpa; --prefix) gets PTR records for named
@@ -85,7 +85,7 @@ key. Every replica on one database needs the same key.`,
 		Args: unknownCommand,
 		RunE: showHelp,
 	}
-	c.AddCommand(newZoneAdd(a), newZoneUpdate(a), newZoneList(a), newZoneSign(a), newZoneDS(a), newZoneRoll(a), newZoneKeys(a), newZoneRemove(a))
+	c.AddCommand(newZoneAdd(a), newZoneUpdate(a), newZoneExport(a), newZoneImport(a), newZoneList(a), newZoneSign(a), newZoneDS(a), newZoneRoll(a), newZoneKeys(a), newZoneRemove(a))
 	return c
 }
 
@@ -258,6 +258,67 @@ an address, as for zone add (--ns-addr HOST=IP).`,
 	f.Uint32Var(&ch.Expire, "soa-expire", 0, "SOA expire, seconds")
 	f.Uint32Var(&ch.Minimum, "soa-minimum", 0, "SOA minimum: negative caching TTL, seconds")
 	return up
+}
+
+func newZoneExport(a *app) *cobra.Command {
+	return &cobra.Command{
+		Use:   "export NAME",
+		Short: "Print a zone as RFC 1035 zone-file text",
+		Long: `Print a zone as a secondary receives it, in RFC 1035 master-file format:
+SOA, name servers, static records and the names of assignments. DNSSEC
+records are made by the signer and not printed; synthesised names are made
+per query and not printed either.`,
+		Example: "  cadastre zone export example.net > example.net.zone",
+		Args:    cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			m, _, _, err := a.dnsManager(cmd.Context(), false)
+			if err != nil {
+				return err
+			}
+			return m.Export(cmd.Context(), args[0], a.cfg.stdout)
+		},
+	}
+}
+
+func newZoneImport(a *app) *cobra.Command {
+	var asJSON bool
+	c := &cobra.Command{
+		Use:   "import NAME FILE",
+		Short: "Add the records of a zone file as static records, all or none",
+		Long: `Read a zone file (RFC 1035 master-file format; names relative to the zone
+unless they end in a dot) into static records of the zone, all or none; the
+first error names the file and the line (or the record's place in the file).
+Skipped, and counted: the SOA (the zone's configuration makes it; change the
+timers with zone update), NS records at the apex (the name servers are
+configuration: zone update --ns), DNSSEC records (the signer makes them from
+the zone's keys), records the zone already has, and the names of
+assignments. NS below the apex are delegations and are imported.`,
+		Example: "  cadastre zone import example.net example.net.zone",
+		Args:    cobra.ExactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			f, err := os.Open(args[1])
+			if err != nil {
+				return unreadable{err}
+			}
+			defer f.Close()
+			m, _, _, err := a.dnsManager(cmd.Context(), false)
+			if err != nil {
+				return err
+			}
+			res, err := m.Import(cmd.Context(), args[0], args[1], f)
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				return writeJSON(a.cfg.stdout, res)
+			}
+			fmt.Fprintf(a.cfg.stdout, "%d added; skipped: %d existing, %d SOA, %d apex NS, %d DNSSEC, %d from assignments\n",
+				res.Added, res.Existing, res.SOA, res.ApexNS, res.DNSSEC, res.Generated)
+			return nil
+		},
+	}
+	c.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	return c
 }
 
 func newZoneList(a *app) *cobra.Command {
