@@ -66,11 +66,11 @@ func (m *Manager) Export(ctx context.Context, name string, w io.Writer) error {
 // ImportResult counts what Import did with a zone file's records.
 type ImportResult struct {
 	Added     int `json:"added"`
-	Existing  int `json:"existing"`   // already static records of the zone
-	SOA       int `json:"soa"`        // skipped: the zone's configuration makes its SOA
-	ApexNS    int `json:"apex_ns"`    // skipped: name servers are configuration (zone update --ns)
-	DNSSEC    int `json:"dnssec"`     // skipped: the signer makes them from the zone's keys
-	Generated int `json:"generated"`  // skipped: the register makes them (assignments' names)
+	Existing  int `json:"existing"`  // already static records of the zone
+	SOA       int `json:"soa"`       // skipped: the zone's configuration makes its SOA
+	ApexNS    int `json:"apex_ns"`   // skipped: name servers are configuration (zone update --ns)
+	DNSSEC    int `json:"dnssec"`    // skipped: the signer makes them from the zone's keys
+	Generated int `json:"generated"` // skipped: the register makes them (assignments' names)
 }
 
 // dnssecTypes are the records of a zone file that the signer makes.
