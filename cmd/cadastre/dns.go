@@ -296,15 +296,15 @@ assignments. NS below the apex are delegations and are imported.`,
 		Example: "  cadastre zone import example.net example.net.zone",
 		Args:    cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			m, _, _, err := a.dnsManager(cmd.Context(), false)
+			if err != nil {
+				return err
+			}
 			f, err := os.Open(args[1])
 			if err != nil {
 				return unreadable{err}
 			}
 			defer f.Close()
-			m, _, _, err := a.dnsManager(cmd.Context(), false)
-			if err != nil {
-				return err
-			}
 			res, err := m.Import(cmd.Context(), args[0], args[1], f)
 			if err != nil {
 				return err
