@@ -44,6 +44,7 @@ func Run(t *testing.T, open func(t *testing.T) Store) {
 		{"the serial moves only by compare and set", serialCompareAndSet},
 		{"journal steps are written with the serial, read from a serial on, and pruned", journalSteps},
 		{"a lease has one holder until it expires", leaseHolder},
+		{"records inserted together are stored all or none, one event each", insertRecordsAllOrNone},
 	} {
 		t.Run(c.name, func(t *testing.T) { c.check(t, su) })
 	}
@@ -299,6 +300,41 @@ func duplicatesRefused(t *testing.T, su suite) {
 	}
 	if _, err := m.AddRecord(ctx, "example.test", "www.example.test.", "A", "192.0.2.1", 0); !errors.Is(err, registry.ErrExists) {
 		t.Fatalf("duplicate record: %v", err)
+	}
+}
+
+// insertRecordsAllOrNone: InsertRecords (zone import) stores every record
+// with its event, or, when one is refused, none of them.
+func insertRecordsAllOrNone(t *testing.T, su suite) {
+	ctx := su.ctx
+	s, m := su.start(t)
+	z, err := m.AddZone(ctx, manage.ZoneSpec{Name: "example.test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.AddRecord(ctx, "example.test", "www", "A", "192.0.2.1", 0); err != nil {
+		t.Fatal(err)
+	}
+	rec := func(name, data string) *zone.Record {
+		return &zone.Record{ZoneID: z.ID, Name: name, Type: "A", TTL: 300, Data: data, CreatedAt: su.clock()}
+	}
+	ev := func() registry.Event {
+		return registry.Event{Action: "record.add", SubjectKind: zone.SubjectRecord, At: su.clock()}
+	}
+	n0 := len(su.events(t, s))
+	// The second duplicates www's record: neither is stored.
+	if err := s.InsertRecords(ctx, []*zone.Record{rec("a.example.test.", "192.0.2.2"), rec("www.example.test.", "192.0.2.1")}, []registry.Event{ev(), ev()}); !errors.Is(err, registry.ErrExists) {
+		t.Fatalf("InsertRecords with a duplicate: %v, want ErrExists", err)
+	}
+	if rs, err := s.Records(ctx, z.ID); err != nil || len(rs) != 1 || len(su.events(t, s)) != n0 {
+		t.Fatalf("a refused InsertRecords left %d records (%v), %d new events", len(rs), err, len(su.events(t, s))-n0)
+	}
+	add := []*zone.Record{rec("a.example.test.", "192.0.2.2"), rec("b.example.test.", "192.0.2.3")}
+	if err := s.InsertRecords(ctx, add, []registry.Event{ev(), ev()}); err != nil {
+		t.Fatal(err)
+	}
+	if rs, err := s.Records(ctx, z.ID); err != nil || len(rs) != 3 || add[0].ID == 0 || add[1].ID == 0 || len(su.events(t, s)) != n0+2 {
+		t.Fatalf("InsertRecords: %d records (%v), ids %d %d, %d new events", len(rs), err, add[0].ID, add[1].ID, len(su.events(t, s))-n0)
 	}
 }
 

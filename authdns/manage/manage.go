@@ -28,6 +28,9 @@ type Manager struct {
 	store  zone.Store
 	sealer *zone.Sealer
 	now    func() time.Time
+	// strictNS refuses in-zone name servers without an address (see
+	// RequireNSAddresses).
+	strictNS bool
 }
 
 // NewManager returns a Manager over s. sealer may be nil for commands that
@@ -56,6 +59,9 @@ type ZoneSpec struct {
 	Prefix     netip.Prefix
 	Synthesize string
 	Config     zone.Config
+	// Glue gives addresses of in-zone name servers, stored as static
+	// A/AAAA records of the zone (--ns-addr).
+	Glue []Glue
 }
 
 func mustJSON(v any) json.RawMessage {
@@ -170,6 +176,7 @@ func (m *Manager) AddZones(ctx context.Context, spec ZoneSpec) ([]zone.Zone, err
 			return nil, fmt.Errorf("zone %s: use --kind reverse --prefix P for reverse zones: %w", name, registry.ErrInvalid)
 		}
 		out = []zone.Zone{{Kind: zone.Forward, Name: name, Config: spec.Config, CreatedAt: now}}
+		out[0].Config.NS = slices.Clone(spec.Config.NS) // fillConfig writes into it
 	}
 	for i := range out {
 		if err := fillConfig(&out[i]); err != nil {
@@ -190,6 +197,14 @@ func (m *Manager) AddZones(ctx context.Context, spec ZoneSpec) ([]zone.Zone, err
 			}
 		}
 	}
+	// After the conflicts: "exists" says more than "no NS address".
+	for _, z := range out {
+		if m.strictNS || len(spec.Glue) > 0 {
+			if err := checkNS(z, nil, spec.Glue, len(spec.Config.NS) == 0); err != nil {
+				return nil, err
+			}
+		}
+	}
 	ptrs := make([]*zone.Zone, len(out))
 	events := make([]registry.Event, len(out))
 	for i := range out {
@@ -201,6 +216,22 @@ func (m *Manager) AddZones(ctx context.Context, spec ZoneSpec) ([]zone.Zone, err
 			return nil, fmt.Errorf("reverse prefix %v: %w", spec.Prefix, err)
 		}
 		return nil, fmt.Errorf("zone %s: %w", out[0].Name, err)
+	}
+	for _, z := range out {
+		if err := m.addGlue(ctx, z, spec.Glue); err != nil {
+			// The glue was checked above, so only the store can fail
+			// here: take the zones back, all or nothing.
+			ids := make([]int64, len(out))
+			events := make([]registry.Event, len(out))
+			for i, z := range out {
+				ids[i] = z.ID
+				events[i] = m.event(ctx, "zone.remove", zone.SubjectZone, z.Name, z, nil)
+			}
+			if derr := m.store.DeleteZones(ctx, ids, events); derr != nil {
+				return nil, fmt.Errorf("%w (and taking the zone back: %v)", err, derr)
+			}
+			return nil, err
+		}
 	}
 	return out, nil
 }
@@ -416,12 +447,11 @@ func (m *Manager) UpdateZone(ctx context.Context, name string, fn func(*zone.Con
 }
 
 // Types an operator may not add: the server makes them itself, or they
-// would need answer logic (aliases, delegations, wildcards) not built yet.
+// are not records.
 var reservedTypes = map[uint16]string{
 	dns.TypeSOA: "comes from the zone's configuration", dns.TypeDNSKEY: "comes from the zone's keys",
 	dns.TypeRRSIG: "is made by the signer", dns.TypeNSEC: "is made by the signer", dns.TypeNSEC3: "is made by the signer",
 	dns.TypeNSEC3PARAM: "is made by the signer", dns.TypeCDS: "is made from the zone's keys", dns.TypeCDNSKEY: "is made from the zone's keys",
-	dns.TypeCNAME: "is not supported", dns.TypeDNAME: "is not supported",
 	dns.TypeOPT: "is not a record", dns.TypeTSIG: "is not a record", dns.TypeTKEY: "is not a record",
 }
 
@@ -432,6 +462,24 @@ func (m *Manager) AddRecord(ctx context.Context, zoneName, name, typ, data strin
 	if err != nil {
 		return zone.Record{}, err
 	}
+	rs, err := m.store.Records(ctx, z.ID)
+	if err != nil {
+		return zone.Record{}, err
+	}
+	r, err := m.prepareRecord(z, rs, name, typ, data, ttl)
+	if err != nil {
+		return zone.Record{}, err
+	}
+	if err := m.store.InsertRecord(ctx, &r, m.event(ctx, "record.add", zone.SubjectRecord, r.Name+" "+r.Type, nil, r)); err != nil {
+		return zone.Record{}, fmt.Errorf("record %s %s %s: %w", r.Name, r.Type, r.Data, err)
+	}
+	return r, nil
+}
+
+// prepareRecord checks a record to add to z, which has the static records
+// rs, and returns it as it would be stored.
+func (m *Manager) prepareRecord(z zone.Zone, rs []zone.Record, name, typ, data string, ttl uint32) (zone.Record, error) {
+	var err error
 	owner := z.Name
 	if name != "@" && name != "" {
 		if !strings.HasSuffix(name, ".") {
@@ -454,15 +502,14 @@ func (m *Manager) AddRecord(ctx context.Context, zoneName, name, typ, data strin
 	if why, bad := reservedTypes[t]; bad {
 		return zone.Record{}, fmt.Errorf("record %s %s: the type %s: %w", owner, typ, why, registry.ErrInvalid)
 	}
+	if err := aliasRules(z, rs, owner, t); err != nil {
+		return zone.Record{}, err
+	}
 	if t == dns.TypeDS {
 		// A DS belongs to a delegation point (RFC 4035 §2.4): never the
 		// apex, whose DS is the parent's, and only where NS delegate.
 		if owner == z.Name {
 			return zone.Record{}, fmt.Errorf("record %s DS: the DS of a zone's apex belongs in the parent zone (`cadastre zone ds %s` prints it): %w", owner, z.Name, registry.ErrInvalid)
-		}
-		rs, err := m.store.Records(ctx, z.ID)
-		if err != nil {
-			return zone.Record{}, err
 		}
 		if !slices.ContainsFunc(rs, func(r zone.Record) bool { return r.Name == owner && r.Type == "NS" }) {
 			return zone.Record{}, fmt.Errorf("record %s DS: no delegation at %s (add its NS records first): %w", owner, owner, registry.ErrInvalid)
@@ -473,15 +520,10 @@ func (m *Manager) AddRecord(ctx context.Context, zoneName, name, typ, data strin
 	}
 	r := zone.Record{ZoneID: z.ID, Name: owner, Type: dns.TypeToString[t], TTL: ttl, CreatedAt: m.now().UTC().Truncate(time.Microsecond)}
 	r.Data = data
-	rr, err := r.RR()
-	if err != nil {
+	// Stored as the parser understood it, so that duplicates written
+	// differently are one record.
+	if r, _, err = zone.ParseRecord(r, z.Name); err != nil {
 		return zone.Record{}, err
-	}
-	// Store the data as the parser understood it, so that duplicates
-	// written differently are one record.
-	r.Data = strings.TrimPrefix(rr.String(), rr.Header().String())
-	if err := m.store.InsertRecord(ctx, &r, m.event(ctx, "record.add", zone.SubjectRecord, owner+" "+r.Type, nil, r)); err != nil {
-		return zone.Record{}, fmt.Errorf("record %s %s %s: %w", owner, r.Type, r.Data, err)
 	}
 	return r, nil
 }

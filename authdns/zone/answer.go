@@ -149,9 +149,20 @@ type Result struct {
 // Lookup answers qname/qtype from this version of the zone. dnssec asks
 // for signatures and denial proofs.
 func (zd *Data) Lookup(qname string, qtype uint16, dnssec bool) Result {
-	dnssec = dnssec && zd.Signed
+	return zd.lookup(qname, qtype, dnssec && zd.Signed, 0)
+}
+
+// maxChain bounds the CNAME and DNAME links followed inside one zone.
+const maxChain = 8
+
+func (zd *Data) lookup(qname string, qtype uint16, dnssec bool, depth int) Result {
 	if cut := zd.cutAt(qname); cut != "" && (qname != cut || qtype != dns.TypeDS) {
 		return zd.referral(cut, dnssec)
+	}
+	if len(zd.dnames) > 0 {
+		if owner := zd.dnameAbove(qname); owner != "" {
+			return zd.dname(owner, qname, qtype, dnssec, depth)
+		}
 	}
 	n := zd.Nodes[qname]
 	if n != nil {
@@ -164,6 +175,11 @@ func (zd *Data) Lookup(qname string, qtype uint16, dnssec bool) Result {
 			if sigs := n.sigs(); len(sigs) > 0 {
 				return Result{Rcode: dns.RcodeSuccess, Answer: sigs}
 			}
+		}
+		if c := n.sets[dns.TypeCNAME]; c != nil && qtype != dns.TypeANY {
+			// RFC 1034 §4.3.2 step 3a: the alias, then what it names
+			// when this zone holds it.
+			return zd.chase(zd.positive(c, dnssec), c.RRs[0].(*dns.CNAME).Target, qtype, dnssec, depth)
 		}
 		if qtype == dns.TypeANY && len(n.sets) > 0 {
 			// RFC 8482 §4.1: answer ANY with one RRset of the name.
@@ -205,6 +221,59 @@ func (zd *Data) Lookup(qname string, qtype uint16, dnssec bool) Result {
 		return zd.negative(qname, false, types, dnssec, omit)
 	}
 	return zd.negative(qname, true, nil, dnssec, omit)
+}
+
+// chase appends to res, an answer ending in an alias to target, the
+// answer for target when it lies in this zone and exists there.
+func (zd *Data) chase(res Result, target string, qtype uint16, dnssec bool, depth int) Result {
+	target = strings.ToLower(target)
+	if depth >= maxChain || !dns.IsSubDomain(zd.Zone.Name, target) {
+		return res
+	}
+	next := zd.lookup(target, qtype, dnssec, depth+1)
+	if next.OverBudget {
+		return next
+	}
+	if next.Rcode == dns.RcodeSuccess && !next.Referral && len(next.Answer) > 0 {
+		res.Answer = append(append([]dns.RR{}, res.Answer...), next.Answer...)
+	}
+	return res
+}
+
+// dnameAbove is the owner of a DNAME strictly above name, if any.
+func (zd *Data) dnameAbove(name string) string {
+	for n := name; n != zd.Zone.Name; {
+		i, end := dns.NextLabel(n, 0)
+		if end {
+			break
+		}
+		n = n[i:]
+		if zd.dnames[n] {
+			return n
+		}
+	}
+	return ""
+}
+
+// dname answers a name below a DNAME (RFC 6672 §3.1): the DNAME, signed
+// as any RRset, and a CNAME synthesised to the name under its target,
+// unsigned (validators check it against the DNAME, §5.3.3), with the
+// DNAME's TTL; YXDOMAIN when the new name would be too long.
+func (zd *Data) dname(owner, qname string, qtype uint16, dnssec bool, depth int) Result {
+	d := zd.Nodes[owner].sets[dns.TypeDNAME]
+	res := zd.positive(d, dnssec)
+	dn := d.RRs[0].(*dns.DNAME)
+	target := qname[:len(qname)-len(owner)] + dn.Target
+	if _, ok := dns.IsDomainName(target); !ok || len(target) > 255 {
+		res.Rcode = dns.RcodeYXDomain
+		return res
+	}
+	cname := &dns.CNAME{Hdr: dns.RR_Header{Name: qname, Rrtype: dns.TypeCNAME, Class: dns.ClassINET, Ttl: dn.Hdr.Ttl}, Target: target}
+	res.Answer = append(append([]dns.RR{}, res.Answer...), cname)
+	if qtype == dns.TypeCNAME {
+		return res
+	}
+	return zd.chase(res, target, qtype, dnssec, depth)
 }
 
 // referral sends the asker to the child zone at cut (RFC 1034 §4.3.2,

@@ -94,6 +94,9 @@ type Data struct {
 	// not authoritative: not signed, not in the NSEC3 chain, answered by
 	// a referral.
 	cuts map[string]bool
+	// dnames are the names with a DNAME record (RFC 6672), whose
+	// subtrees answer with a synthesised CNAME.
+	dnames map[string]bool
 
 	keys   []Key  // the zone's keys, retired ones included, for rollovers
 	MaxTTL uint32 // the largest TTL served, for RFC 7583 Iret
@@ -311,6 +314,12 @@ func Build(z Zone, in *BuildInput) (*Data, error) {
 				zd.cuts = map[string]bool{}
 			}
 			zd.cuts[name] = true
+		}
+		if n.sets[dns.TypeDNAME] != nil {
+			if zd.dnames == nil {
+				zd.dnames = map[string]bool{}
+			}
+			zd.dnames[name] = true
 		}
 	}
 	return zd, nil

@@ -260,6 +260,9 @@ type Store interface {
 	AcquireLease(ctx context.Context, name, holder string, now, until time.Time) (ok bool, err error)
 
 	InsertRecord(ctx context.Context, r *Record, e registry.Event) error
+	// InsertRecords stores rs, with es[i] the event of rs[i], all in
+	// one transaction or none (zone import).
+	InsertRecords(ctx context.Context, rs []*Record, es []registry.Event) error
 	DeleteRecord(ctx context.Context, id int64, e registry.Event) error
 	// Records lists a zone's records, or every zone's with zoneID 0.
 	Records(ctx context.Context, zoneID int64) ([]Record, error)

@@ -111,11 +111,18 @@ func (a *app) dbFlag() string {
 // demoZones are the DNS zones of the demo: the VMs' names, the reverse
 // zone of the /24 us-east borrowed, and us-east's IPv6 reverse zone, whose
 // unnamed addresses get synthesised names that resolve back.
+// Their name server is the demo's own, on loopback, where it serves: its
+// address is glue in cloud.example, so zone checkers accept every zone.
+// Transfers are open to loopback, for secondaries and checkers tried
+// beside the demo.
 var demoZones = []manage.ZoneSpec{
-	{Name: "cloud.example", Kind: zone.Forward},
-	{Kind: zone.Reverse, Prefix: netip.MustParsePrefix("191.232.1.0/24")},
-	{Kind: zone.Reverse, Prefix: netip.MustParsePrefix("2603:1030::/32"), Synthesize: "ip-{addr}.us-east.cloud.example"},
+	{Name: "cloud.example", Kind: zone.Forward, Config: demoConfig, Glue: []manage.Glue{
+		{Host: demoConfig.NS[0], Addr: netip.MustParseAddr("127.0.0.1")}, {Host: demoConfig.NS[0], Addr: netip.IPv6Loopback()}}},
+	{Kind: zone.Reverse, Prefix: netip.MustParsePrefix("191.232.1.0/24"), Config: demoConfig},
+	{Kind: zone.Reverse, Prefix: netip.MustParsePrefix("2603:1030::/32"), Synthesize: "ip-{addr}.us-east.cloud.example", Config: demoConfig},
 }
+
+var demoConfig = zone.Config{NS: []string{"ns1.cloud.example."}, AllowTransfer: []string{"127.0.0.0/8", "::1"}}
 
 // serveDemo adds the demo's zones (signing the forward one) if missing,
 // issues a read token, and serves until ctx ends.

@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
+
+	"github.com/cadastre-ipam/cadastre/internal/testenv"
 )
 
 func freePort(t *testing.T, network string) string {
@@ -139,6 +141,9 @@ func TestDemoServe(t *testing.T) {
 	if err != nil || len(r.Answer) != 1 || !strings.HasPrefix(r.Answer[0].(*dns.PTR).Ptr, "ip-2603-1030--ffff.") {
 		t.Errorf("synthesised PTR: %v %v", r, err)
 	}
+	// Zone checkers nobody here wrote accept every zone of the demo as a
+	// secondary receives it (its name server has an address).
+	checkZones(t, dnsAddr, "cloud.example.", "1.232.191.in-addr.arpa.", "0.3.0.1.3.0.6.2.ip6.arpa.")
 	cmd.Process.Signal(syscall.SIGTERM)
 	select {
 	case err := <-done:
@@ -148,5 +153,36 @@ func TestDemoServe(t *testing.T) {
 		}
 	case <-time.After(20 * time.Second):
 		t.Errorf("demo --serve did not stop on SIGTERM")
+	}
+}
+
+// checkZones transfers each zone from addr and runs named-checkzone and
+// kzonecheck on the text.
+func checkZones(t *testing.T, addr string, zones ...string) {
+	t.Helper()
+	named := testenv.Program(t, "named-checkzone", "bind9utils")
+	knot := testenv.Program(t, "kzonecheck", "knot-dnssecutils")
+	dir := t.TempDir()
+	for _, z := range zones {
+		m := new(dns.Msg)
+		m.SetAxfr(z)
+		var b strings.Builder
+		n := 0
+		for _, rr := range xfr(t, addr, m) {
+			if n++; n > 1 && rr.Header().Rrtype == dns.TypeSOA {
+				continue // the closing SOA
+			}
+			b.WriteString(rr.String() + "\n")
+		}
+		file := filepath.Join(dir, z+"zone")
+		if err := os.WriteFile(file, []byte(b.String()), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if out, err := exec.Command(named, "-i", "full", z, file).CombinedOutput(); err != nil {
+			t.Errorf("named-checkzone %s: %v\n%s\n%s", z, err, out, b.String())
+		}
+		if out, err := exec.Command(knot, "-o", z, file).CombinedOutput(); err != nil {
+			t.Errorf("kzonecheck %s: %v\n%s\n%s", z, err, out, b.String())
+		}
 	}
 }

@@ -35,7 +35,9 @@ func (a *app) dnsManager(ctx context.Context, withKeys bool) (*manage.Manager, z
 			return nil, nil, nil, err
 		}
 	}
-	return manage.NewManager(st, sealer, nil), st, sealer, nil
+	// The CLI refuses name servers that do not resolve (in-zone without
+	// an address): secondaries and zone checkers refuse such zones.
+	return manage.NewManager(st, sealer, nil).RequireNSAddresses(), st, sealer, nil
 }
 
 func (a *app) dnsSealer(ctx context.Context) (*zone.Sealer, error) {
@@ -68,7 +70,7 @@ func (a *app) dnsSealer(ctx context.Context) (*zone.Sealer, error) {
 func newZoneCmd(a *app) *cobra.Command {
 	c := &cobra.Command{
 		Use:   "zone",
-		Short: "DNS zones: add, list, sign, ds, roll, keys, remove",
+		Short: "DNS zones: add, update, export, import, list, sign, ds, roll, keys, remove",
 		Long: `Zones cadastre answers for with ` + "`cadastre dns serve`" + ` or ` + "`cadastre serve --dns`" + `.
 A forward zone gets A/AAAA records for every assignment named under it; a
 reverse zone (in-addr.arpa, ip6.arpa; --prefix) gets PTR records for named
@@ -84,14 +86,14 @@ key. Every replica on one database needs the same key.`,
 		Args: unknownCommand,
 		RunE: showHelp,
 	}
-	c.AddCommand(newZoneAdd(a), newZoneList(a), newZoneSign(a), newZoneDS(a), newZoneRoll(a), newZoneKeys(a), newZoneRemove(a))
+	c.AddCommand(newZoneAdd(a), newZoneUpdate(a), newZoneExport(a), newZoneImport(a), newZoneList(a), newZoneSign(a), newZoneDS(a), newZoneRoll(a), newZoneKeys(a), newZoneRemove(a))
 	return c
 }
 
 func newZoneAdd(a *app) *cobra.Command {
 	var spec manage.ZoneSpec
 	var kind, pfx string
-	var ns, allow, notify []string
+	var ns, nsAddr, allow, notify []string
 	var ttl uint32
 	add := &cobra.Command{
 		Use:   "add NAME",
@@ -112,11 +114,16 @@ own (SOA, NS, keys, DS, serial), remembered together under the prefix: all
 are added or none, and ` + "`zone sign`, `zone ds` and `zone remove`" + ` take the
 prefix to act on all of them. Each named assignment gets its PTR in the zone
 that holds its address; names outside every zone are REFUSED. The prefix
-must lie inside a block of the register.`,
-		Example: `  cadastre zone add example.net --ns ns1.example.net --ns ns2.example.net
-  cadastre zone add --kind reverse --prefix 192.0.2.0/24 -
-  cadastre zone add --kind reverse --prefix 10.1.16.0/20 -
-  cadastre zone add --kind reverse --prefix 2001:db8:1::/48 --synthesize 'ip-{addr}.dyn.example.net' -`,
+must lie inside a block of the register.
+
+Name servers must resolve: one outside the zone is accepted as given; one
+inside the zone needs an address, given with --ns-addr HOST=IP (stored as
+an A or AAAA record of the zone, the glue a parent needs too). Without
+--ns the zone's name server is ns1.ZONE, which then needs --ns-addr.`,
+		Example: `  cadastre zone add example.net --ns ns1.example.net --ns-addr ns1.example.net=192.0.2.53 --ns ns.provider.example
+  cadastre zone add --kind reverse --prefix 192.0.2.0/24 --ns ns1.example.net -
+  cadastre zone add --kind reverse --prefix 10.1.16.0/20 --ns ns1.example.net -
+  cadastre zone add --kind reverse --prefix 2001:db8:1::/48 --ns ns1.example.net --synthesize 'ip-{addr}.dyn.example.net' -`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			k, err := zone.ParseKind(kind)
@@ -135,6 +142,9 @@ must lie inside a block of the register.`,
 				spec.Prefix = p
 			}
 			spec.Config = zone.Config{TTL: ttl, NS: ns, AllowTransfer: allow, Notify: notify}
+			if spec.Glue, err = parseGlue(nsAddr); err != nil {
+				return err
+			}
 			m, _, _, err := a.dnsManager(cmd.Context(), false)
 			if err != nil {
 				return err
@@ -153,10 +163,163 @@ must lie inside a block of the register.`,
 	add.Flags().StringVar(&pfx, "prefix", "", "address space of a reverse zone; names the zone (give NAME as -)")
 	add.Flags().StringVar(&spec.Synthesize, "synthesize", "", "template for names of unnamed addresses, e.g. ip-{addr}.dyn.example.net")
 	add.Flags().StringArrayVar(&ns, "ns", nil, "name server (repeatable; default ns1.ZONE)")
+	add.Flags().StringArrayVar(&nsAddr, "ns-addr", nil, "address of an in-zone name server, HOST=IP, stored as its A/AAAA record (repeatable)")
 	add.Flags().Uint32Var(&ttl, "ttl", 0, "TTL of the zone's records (default 3600)")
 	add.Flags().StringArrayVar(&allow, "allow-transfer", nil, "who may AXFR/IXFR: a prefix or key:TSIG-NAME (repeatable)")
 	add.Flags().StringArrayVar(&notify, "notify", nil, "secondary to NOTIFY, address:port (repeatable)")
 	return add
+}
+
+func parseGlue(ss []string) ([]manage.Glue, error) {
+	var out []manage.Glue
+	for _, s := range ss {
+		g, err := manage.ParseGlue(s)
+		if err != nil {
+			return nil, usageError{err}
+		}
+		out = append(out, g)
+	}
+	return out, nil
+}
+
+// emptyMeansNone turns a flag given as ” into an empty, non-nil list
+// (clear it), and a flag not given into nil (keep it).
+func emptyMeansNone(changed bool, v []string) []string {
+	if !changed {
+		return nil
+	}
+	out := []string{}
+	for _, s := range v {
+		if s != "" {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+func newZoneUpdate(a *app) *cobra.Command {
+	var ns, nsAddr, allow, notify []string
+	var ch manage.ZoneChange
+	up := &cobra.Command{
+		Use:   "update NAME",
+		Short: "Change a zone's name servers, transfer ACL, NOTIFY list, TTL or SOA timers",
+		Long: `Change a zone's configuration in place: its keys, DS, records and serial
+history stay. Flags not given keep their value; --ns, --allow-transfer and
+--notify replace the whole list (give '' to empty --allow-transfer or
+--notify). The change moves the serial on and is journalled like any other,
+so secondaries take it by IXFR after the NOTIFY. In-zone name servers need
+an address, as for zone add (--ns-addr HOST=IP).`,
+		Example: `  cadastre zone update example.net --ns ns1.example.net --ns ns2.example.net --ns-addr ns2.example.net=192.0.2.54
+  cadastre zone update example.net --allow-transfer 192.0.2.0/24 --allow-transfer key:xfr.example.net
+  cadastre zone update example.net --ttl 300 --soa-minimum 60`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			fl := cmd.Flags()
+			var err error
+			if ch.Glue, err = parseGlue(nsAddr); err != nil {
+				return err
+			}
+			if fl.Changed("ns") {
+				ch.NS = emptyMeansNone(true, ns)
+				if len(ch.NS) == 0 {
+					return usagef("--ns: a zone needs at least one name server")
+				}
+			}
+			ch.AllowTransfer = emptyMeansNone(fl.Changed("allow-transfer"), allow)
+			ch.Notify = emptyMeansNone(fl.Changed("notify"), notify)
+			for _, f := range []string{"ttl", "soa-refresh", "soa-retry", "soa-expire", "soa-minimum"} {
+				if v, _ := fl.GetUint32(f); fl.Changed(f) && v == 0 {
+					return usagef("--%s: must be more than 0", f)
+				}
+			}
+			if !fl.Changed("ns") && !fl.Changed("ns-addr") && !fl.Changed("allow-transfer") && !fl.Changed("notify") &&
+				ch.TTL == 0 && ch.Refresh == 0 && ch.Retry == 0 && ch.Expire == 0 && ch.Minimum == 0 {
+				return usagef("zone update %s: nothing to change (see --help for the flags)", args[0])
+			}
+			m, _, _, err := a.dnsManager(cmd.Context(), false)
+			if err != nil {
+				return err
+			}
+			z, err := m.Reconfigure(cmd.Context(), args[0], ch)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(a.cfg.stdout, "%s\n", z.Name)
+			return nil
+		},
+	}
+	f := up.Flags()
+	f.StringArrayVar(&ns, "ns", nil, "name server (repeatable; replaces the list)")
+	f.StringArrayVar(&nsAddr, "ns-addr", nil, "address of an in-zone name server, HOST=IP, stored as its A/AAAA record (repeatable)")
+	f.StringArrayVar(&allow, "allow-transfer", nil, "who may AXFR/IXFR: a prefix or key:TSIG-NAME (repeatable; replaces the list; '' for nobody)")
+	f.StringArrayVar(&notify, "notify", nil, "secondary to NOTIFY, address:port (repeatable; replaces the list; '' for none)")
+	f.Uint32Var(&ch.TTL, "ttl", 0, "TTL of the zone's records")
+	f.Uint32Var(&ch.Refresh, "soa-refresh", 0, "SOA refresh, seconds")
+	f.Uint32Var(&ch.Retry, "soa-retry", 0, "SOA retry, seconds")
+	f.Uint32Var(&ch.Expire, "soa-expire", 0, "SOA expire, seconds")
+	f.Uint32Var(&ch.Minimum, "soa-minimum", 0, "SOA minimum: negative caching TTL, seconds")
+	return up
+}
+
+func newZoneExport(a *app) *cobra.Command {
+	return &cobra.Command{
+		Use:   "export NAME",
+		Short: "Print a zone as RFC 1035 zone-file text",
+		Long: `Print a zone as a secondary receives it, in RFC 1035 master-file format:
+SOA, name servers, static records and the names of assignments. DNSSEC
+records are made by the signer and not printed; synthesised names are made
+per query and not printed either.`,
+		Example: "  cadastre zone export example.net > example.net.zone",
+		Args:    cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			m, _, _, err := a.dnsManager(cmd.Context(), false)
+			if err != nil {
+				return err
+			}
+			return m.Export(cmd.Context(), args[0], a.cfg.stdout)
+		},
+	}
+}
+
+func newZoneImport(a *app) *cobra.Command {
+	var asJSON bool
+	c := &cobra.Command{
+		Use:   "import NAME FILE",
+		Short: "Add the records of a zone file as static records, all or none",
+		Long: `Read a zone file (RFC 1035 master-file format; names relative to the zone
+unless they end in a dot) into static records of the zone, all or none; the
+first error names the file and the line (or the record's place in the file).
+Skipped, and counted: the SOA (the zone's configuration makes it; change the
+timers with zone update), NS records at the apex (the name servers are
+configuration: zone update --ns), DNSSEC records (the signer makes them from
+the zone's keys), records the zone already has, and the names of
+assignments. NS below the apex are delegations and are imported.`,
+		Example: "  cadastre zone import example.net example.net.zone",
+		Args:    cobra.ExactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			m, _, _, err := a.dnsManager(cmd.Context(), false)
+			if err != nil {
+				return err
+			}
+			f, err := os.Open(args[1])
+			if err != nil {
+				return unreadable{err}
+			}
+			defer f.Close()
+			res, err := m.Import(cmd.Context(), args[0], args[1], f)
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				return writeJSON(a.cfg.stdout, res)
+			}
+			fmt.Fprintf(a.cfg.stdout, "%d added; skipped: %d existing, %d SOA, %d apex NS, %d DNSSEC, %d from assignments\n",
+				res.Added, res.Existing, res.SOA, res.ApexNS, res.DNSSEC, res.Generated)
+			return nil
+		},
+	}
+	c.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	return c
 }
 
 func newZoneList(a *app) *cobra.Command {
@@ -458,8 +621,18 @@ referral, with glue from A/AAAA records of in-zone name servers. A DS
 record, once the delegation's NS exist, makes the delegation secure: take
 it from the child's ` + "`cadastre zone ds CHILD`" + ` (or its CDS), and when it
 changes in a KSK rollover add the new DS, delete the old one, and run
-` + "`cadastre zone ds CHILD --confirm`" + ` if the child is cadastre's.`,
+` + "`cadastre zone ds CHILD --confirm`" + ` if the child is cadastre's.
+
+DATA is parsed as in a zone file, and refused with the parser's reason when
+it would not survive a transfer. TXT: one argument without quotes is one
+string ('v=spf1 -all' stays whole); several arguments are several strings;
+data with double quotes is read as written ('"a b" "c"' is two strings).
+A CNAME stands alone at its name and never at the apex; nothing may lie
+below a DNAME.`,
 		Example: `  cadastre record add example.net www A 192.0.2.10
+  cadastre record add example.net @ TXT 'v=spf1 -all'
+  cadastre record add example.net www2 CNAME www.example.net.
+  cadastre record add example.net old DNAME example.org.
   cadastre record add example.net @ MX "10 mail.example.net."
   cadastre record add example.net lab NS ns1.lab.example.net.
   cadastre record add example.net ns1.lab A 192.0.2.53
@@ -470,7 +643,7 @@ changes in a KSK rollover add the new DS, delete the old one, and run
 			if err != nil {
 				return err
 			}
-			r, err := m.AddRecord(cmd.Context(), args[0], args[1], args[2], strings.Join(args[3:], " "), ttl)
+			r, err := m.AddRecord(cmd.Context(), args[0], args[1], args[2], recordData(args[2], args[3:]), ttl)
 			if err != nil {
 				return err
 			}
@@ -480,6 +653,23 @@ changes in a KSK rollover add the new DS, delete the old one, and run
 	}
 	add.Flags().Uint32Var(&ttl, "ttl", 0, "TTL (default: the zone's)")
 	return add
+}
+
+// recordData joins the DATA arguments. The shell has taken the quotes of
+// TXT strings away, so each TXT argument that has none is one string.
+func recordData(typ string, args []string) string {
+	if len(args) > 1 && (strings.EqualFold(typ, "TXT") || strings.EqualFold(typ, "SPF")) {
+		out := make([]string, len(args))
+		for i, s := range args {
+			if strings.HasPrefix(s, `"`) {
+				out[i] = s
+			} else {
+				out[i] = zone.QuoteTXT(s)
+			}
+		}
+		return strings.Join(out, " ")
+	}
+	return strings.Join(args, " ")
 }
 
 func newRecordList(a *app) *cobra.Command {

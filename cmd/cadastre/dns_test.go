@@ -17,10 +17,10 @@ import (
 
 func TestZoneCommands(t *testing.T) {
 	db := filepath.Join(t.TempDir(), "z.db")
-	mustCLI(t, db, "zone", "add", "example.net", "--allow-transfer", "127.0.0.1")
+	mustCLI(t, db, "zone", "add", "example.net", "--ns-addr", "ns1.example.net=192.0.2.53", "--allow-transfer", "127.0.0.1")
 	mustCLI(t, db, "block", "add", "fd00:db8::/32", "--source", "private")
 	mustCLI(t, db, "block", "add", "10.1.0.0/16", "--source", "private")
-	if out := mustCLI(t, db, "zone", "add", "--kind", "reverse", "--prefix", "fd00:db8:1::/48", "--synthesize", "ip-{addr}.example.net", "-"); out != "1.0.0.0.8.b.d.0.0.0.d.f.ip6.arpa.\n" {
+	if out := mustCLI(t, db, "zone", "add", "--ns", "ns1.example.net", "--kind", "reverse", "--prefix", "fd00:db8:1::/48", "--synthesize", "ip-{addr}.example.net", "-"); out != "1.0.0.0.8.b.d.0.0.0.d.f.ip6.arpa.\n" {
 		t.Fatalf("reverse zone name: %q", out)
 	}
 	if out := mustCLI(t, db, "zone", "sign", "example.net", "--algorithm", "ed25519"); !strings.HasPrefix(out, "example.net. csk ed25519 tag ") {
@@ -31,7 +31,7 @@ func TestZoneCommands(t *testing.T) {
 	}
 	mustCLI(t, db, "record", "add", "example.net", "www", "A", "192.0.2.10")
 	// Rollover policy and steps.
-	mustCLI(t, db, "zone", "add", "split.example")
+	mustCLI(t, db, "zone", "add", "split.example", "--ns", "ns1.example.net")
 	mustCLI(t, db, "zone", "sign", "split.example", "--split", "--zsk-lifetime", "720h", "--ksk-lifetime", "8760h", "--propagation", "5m", "--parent-ds-ttl", "1h")
 	if out := mustCLI(t, db, "zone", "roll", "split.example"); !strings.HasPrefix(out, "split.example. zsk successor tag ") {
 		t.Fatalf("roll: %q", out)
@@ -47,7 +47,7 @@ func TestZoneCommands(t *testing.T) {
 		t.Fatalf("zone list --json: %v %v", zs, err)
 	}
 	// A /20 is served as the 16 /24 zones a registry delegates for it.
-	out := mustCLI(t, db, "zone", "add", "--kind", "reverse", "--prefix", "10.1.16.0/20", "-")
+	out := mustCLI(t, db, "zone", "add", "--ns", "ns1.example.net", "--kind", "reverse", "--prefix", "10.1.16.0/20", "-")
 	if lines := strings.Split(strings.TrimSpace(out), "\n"); len(lines) != 16 || lines[0] != "16.1.10.in-addr.arpa." || lines[15] != "31.1.10.in-addr.arpa." {
 		t.Fatalf("zone add /20: %q", out)
 	}
@@ -65,21 +65,21 @@ func TestZoneCommands(t *testing.T) {
 		code int
 	}{
 		{[]string{"zone", "add", "example.net"}, exitConflict},
-		{[]string{"record", "add", "example.net", "@", "DS", "12345 13 2 3F6AAB"}, exitUsage},                         // the apex's DS is the parent's
-		{[]string{"record", "add", "example.net", "lab", "DS", "12345 13 2 3F6AAB"}, exitUsage},                       // no delegation there
-		{[]string{"zone", "add", "--kind", "reverse", "--prefix", "10.0.0.0/20", "-"}, exitUsage},                     // outside every block
-		{[]string{"zone", "add", "--kind", "reverse", "--prefix", "10.1.32.1/20", "-"}, exitUsage},                    // host bits
-		{[]string{"zone", "add", "--kind", "reverse", "--prefix", "10.1.32.0/20", "32.1.10.in-addr.arpa"}, exitUsage}, // one name for 16 zones
-		{[]string{"zone", "add", "--kind", "reverse", "--prefix", "10.1.48.0/24", "49.1.10.in-addr.arpa"}, exitUsage}, // the wrong name
-		{[]string{"zone", "add", "--kind", "reverse", "--prefix", "10.1.0.0/19", "-"}, exitConflict},                  // overlaps the /20
-		{[]string{"zone", "remove", "20.1.10.in-addr.arpa"}, exitUsage},                                               // one zone of a set
+		{[]string{"record", "add", "example.net", "@", "DS", "12345 13 2 3F6AAB"}, exitUsage},                                                    // the apex's DS is the parent's
+		{[]string{"record", "add", "example.net", "lab", "DS", "12345 13 2 3F6AAB"}, exitUsage},                                                  // no delegation there
+		{[]string{"zone", "add", "--ns", "ns1.example.net", "--kind", "reverse", "--prefix", "10.0.0.0/20", "-"}, exitUsage},                     // outside every block
+		{[]string{"zone", "add", "--ns", "ns1.example.net", "--kind", "reverse", "--prefix", "10.1.32.1/20", "-"}, exitUsage},                    // host bits
+		{[]string{"zone", "add", "--ns", "ns1.example.net", "--kind", "reverse", "--prefix", "10.1.32.0/20", "32.1.10.in-addr.arpa"}, exitUsage}, // one name for 16 zones
+		{[]string{"zone", "add", "--ns", "ns1.example.net", "--kind", "reverse", "--prefix", "10.1.48.0/24", "49.1.10.in-addr.arpa"}, exitUsage}, // the wrong name
+		{[]string{"zone", "add", "--ns", "ns1.example.net", "--kind", "reverse", "--prefix", "10.1.0.0/19", "-"}, exitConflict},                  // overlaps the /20
+		{[]string{"zone", "remove", "20.1.10.in-addr.arpa"}, exitUsage},                                                                          // one zone of a set
 		{[]string{"zone", "remove", "10.1.64.0/20"}, exitNotFound},
 		{[]string{"zone", "add", "--kind", "sideways", "x.net"}, exitUsage},
-		{[]string{"zone", "add", "--kind", "reverse", "--prefix", "2001:db8:2::/48", "--synthesize", "no-placeholder.example.net", "-"}, exitUsage},
+		{[]string{"zone", "add", "--ns", "ns1.example.net", "--kind", "reverse", "--prefix", "2001:db8:2::/48", "--synthesize", "no-placeholder.example.net", "-"}, exitUsage},
 		{[]string{"zone", "sign", "nope.net"}, exitNotFound},
 		{[]string{"zone", "sign", "example.net", "--algorithm", "rsasha1"}, exitUsage},
 		{[]string{"zone", "ds", "1.0.0.0.8.b.d.0.0.0.d.f.ip6.arpa"}, exitConflict},
-		{[]string{"record", "add", "example.net", "www", "CNAME", "x.example.net."}, exitUsage},
+		{[]string{"record", "add", "example.net", "www", "CNAME", "x.example.net."}, exitConflict}, // www has an A record: a CNAME stands alone,
 		{[]string{"zone", "roll", "split.example"}, exitConflict},
 		{[]string{"zone", "roll", "example.net"}, exitConflict},
 		{[]string{"zone", "sign", "split.example", "--zsk-lifetime", "-1h"}, exitUsage},
@@ -103,7 +103,7 @@ func TestZoneCommands(t *testing.T) {
 
 func TestDNSServe(t *testing.T) {
 	db := filepath.Join(t.TempDir(), "s.db")
-	mustCLI(t, db, "zone", "add", "example.net")
+	mustCLI(t, db, "zone", "add", "example.net", "--ns-addr", "ns1.example.net=192.0.2.53")
 	mustCLI(t, db, "zone", "sign", "example.net")
 	mustCLI(t, db, "record", "add", "example.net", "www", "AAAA", "2001:db8::10")
 	pc, err := net.ListenPacket("udp", "127.0.0.1:0")

@@ -150,7 +150,7 @@ func TestRegisterWithoutItsKeyRefusesToStart(t *testing.T) {
 func TestRotateKey(t *testing.T) {
 	db := filepath.Join(t.TempDir(), "k.db")
 	secret := strings.TrimSpace(mustCLI(t, db, "token", "create", "--scope", "admin"))
-	mustCLI(t, db, "zone", "add", "example.net")
+	mustCLI(t, db, "zone", "add", "example.net", "--ns", "ns1.example.org")
 	mustCLI(t, db, "zone", "sign", "example.net")
 	original, err := os.ReadFile(db + ".key")
 	if err != nil {
@@ -269,7 +269,7 @@ func TestTSIGCommands(t *testing.T) {
 
 	// A zone that allows the register's key transfers to it, and the
 	// profile's command line shows no secret.
-	mustCLI(t, db, "zone", "add", "example.net", "--allow-transfer", "key:xfr.example.net")
+	mustCLI(t, db, "zone", "add", "example.net", "--ns", "ns1.example.org", "--allow-transfer", "key:xfr.example.net")
 	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

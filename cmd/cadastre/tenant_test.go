@@ -16,7 +16,7 @@ func TestTenantNamesAndQuotasCLI(t *testing.T) {
 	for _, step := range [][]string{
 		{"tenant", "add", "hosting", "--names", "cloud.example", "--names", "provider.example", "--max-ipv4", "2", "--max-ipv6", "10"},
 		{"tenant", "add", "sibling", "--names", "cloud.example"},
-		{"zone", "add", "cloud.example", "--ns", "ns1.cloud.example.", "--ns", "ns.provider.example."},
+		{"zone", "add", "cloud.example", "--ns", "ns1.cloud.example.", "--ns", "ns.provider.example.", "--ns-addr", "ns1.cloud.example=192.0.2.53"},
 		{"record", "add", "cloud.example", "www", "A", "192.0.2.1"},
 		{"record", "add", "cloud.example", "lab", "NS", "ns1.lab.cloud.example."},
 		{"record", "add", "cloud.example", "x.lab", "AAAA", "2001:db8::53"},

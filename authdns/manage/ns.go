@@ -1,0 +1,185 @@
+package manage
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/netip"
+	"slices"
+	"strings"
+
+	"github.com/miekg/dns"
+
+	"github.com/cadastre-ipam/cadastre/authdns/zone"
+	"github.com/cadastre-ipam/cadastre/registry"
+)
+
+// Glue is an address given for a name server of a zone (`--ns-addr
+// HOST=IP`): an in-zone name server needs one, or secondaries and
+// resolvers cannot reach it (kzonecheck and named-checkzone refuse a zone
+// whose in-zone NS has no address).
+type Glue struct {
+	Host string
+	Addr netip.Addr
+}
+
+// ParseGlue parses HOST=IP.
+func ParseGlue(s string) (Glue, error) {
+	h, a, ok := strings.Cut(s, "=")
+	if !ok {
+		return Glue{}, fmt.Errorf("--ns-addr %q: want HOST=IP, e.g. ns1.example.net=192.0.2.53: %w", s, registry.ErrInvalid)
+	}
+	n, err := zone.CanonicalName(h)
+	if err != nil {
+		return Glue{}, fmt.Errorf("--ns-addr %q: %w", s, err)
+	}
+	ip, err := netip.ParseAddr(strings.TrimSpace(a))
+	if err != nil {
+		return Glue{}, fmt.Errorf("--ns-addr %q: %v: %w", s, err, registry.ErrInvalid)
+	}
+	return Glue{Host: n, Addr: ip.Unmap()}, nil
+}
+
+// RequireNSAddresses returns a Manager that refuses a zone whose in-zone
+// name servers have no address (see checkNS). The CLI and the demo use it;
+// a Manager from NewManager keeps the older rule (any NS, default
+// ns1.ZONE), which tests of other parts rely on.
+func (m *Manager) RequireNSAddresses() *Manager {
+	c := *m
+	c.strictNS = true
+	return &c
+}
+
+// checkNS checks that every name server of z resolves: one outside the
+// zone is the operator's to resolve; one inside needs an address, from
+// glue given now or from an A/AAAA static record of the zone. defaulted
+// says NS was left out, so the message says how to give it.
+func checkNS(z zone.Zone, records []zone.Record, glue []Glue, defaulted bool) error {
+	for _, g := range glue {
+		if !slices.Contains(z.Config.NS, g.Host) {
+			return fmt.Errorf("zone %s: --ns-addr %s: not a name server of the zone (NS: %s): %w", z.Name, g.Host, strings.Join(z.Config.NS, ", "), registry.ErrInvalid)
+		}
+		if !dns.IsSubDomain(z.Name, g.Host) {
+			return fmt.Errorf("zone %s: --ns-addr %s: name server outside the zone; its address belongs in its own zone: %w", z.Name, g.Host, registry.ErrInvalid)
+		}
+	}
+	for _, ns := range z.Config.NS {
+		if !dns.IsSubDomain(z.Name, ns) {
+			continue
+		}
+		if slices.ContainsFunc(glue, func(g Glue) bool { return g.Host == ns }) ||
+			slices.ContainsFunc(records, func(r zone.Record) bool { return r.Name == ns && (r.Type == "A" || r.Type == "AAAA") }) {
+			continue
+		}
+		if defaulted {
+			return fmt.Errorf("zone %s: the default name server %s has no address; give its address with --ns-addr %s=IP, or name servers outside the zone with --ns HOST: %w", z.Name, ns, strings.TrimSuffix(ns, "."), registry.ErrInvalid)
+		}
+		return fmt.Errorf("zone %s: name server %s is inside the zone and has no address; add --ns-addr %s=IP (or an A/AAAA record for it first): %w", z.Name, ns, strings.TrimSuffix(ns, "."), registry.ErrInvalid)
+	}
+	return nil
+}
+
+// addGlue stores the glue of z as static A/AAAA records; ones that exist
+// already are kept.
+func (m *Manager) addGlue(ctx context.Context, z zone.Zone, glue []Glue) error {
+	for _, g := range glue {
+		typ := "A"
+		if g.Addr.Is6() {
+			typ = "AAAA"
+		}
+		if _, err := m.AddRecord(ctx, z.Name, g.Host, typ, g.Addr.String(), 0); err != nil && !isExists(err) {
+			return fmt.Errorf("zone %s: glue %s %s: %w", z.Name, g.Host, g.Addr, err)
+		}
+	}
+	return nil
+}
+
+// ZoneChange is what `zone update` changes; nil or zero fields keep the
+// zone's value. Keys, DS and records stay.
+type ZoneChange struct {
+	NS                                   []string // replaces the name servers
+	Glue                                 []Glue   // addresses of in-zone name servers, stored as A/AAAA records
+	AllowTransfer                        []string // replaces the ACL when non-nil (empty: nobody)
+	Notify                               []string // replaces the NOTIFY list when non-nil (empty: none)
+	TTL, Refresh, Retry, Expire, Minimum uint32
+}
+
+// Reconfigure changes a zone's name servers, ACL, NOTIFY list, TTL or SOA
+// timers, keeping its keys, DS and records. The zone's serial then moves
+// on and the change is journalled like any other, so secondaries take it
+// by IXFR.
+func (m *Manager) Reconfigure(ctx context.Context, name string, c ZoneChange) (zone.Zone, error) {
+	z, err := m.Zone(ctx, name)
+	if err != nil {
+		return zone.Zone{}, err
+	}
+	if c.NS != nil {
+		z.Config.NS = slices.Clone(c.NS)
+	}
+	if c.AllowTransfer != nil {
+		z.Config.AllowTransfer = slices.Clone(c.AllowTransfer)
+	}
+	if c.Notify != nil {
+		z.Config.Notify = slices.Clone(c.Notify)
+	}
+	for _, f := range []struct {
+		v   uint32
+		dst *uint32
+	}{{c.TTL, &z.Config.TTL}, {c.Refresh, &z.Config.Refresh}, {c.Retry, &z.Config.Retry}, {c.Expire, &z.Config.Expire}, {c.Minimum, &z.Config.Minimum}} {
+		if f.v != 0 {
+			*f.dst = f.v
+		}
+	}
+	if err := fillConfig(&z); err != nil {
+		return zone.Zone{}, err
+	}
+	if m.strictNS || len(c.Glue) > 0 {
+		rs, err := m.store.Records(ctx, z.ID)
+		if err != nil {
+			return zone.Zone{}, err
+		}
+		if err := checkNS(z, rs, c.Glue, false); err != nil {
+			return zone.Zone{}, err
+		}
+	}
+	if err := m.addGlue(ctx, z, c.Glue); err != nil {
+		return zone.Zone{}, err
+	}
+	cfg := z.Config
+	return m.UpdateZone(ctx, z.Name, func(old *zone.Config) error {
+		*old = cfg
+		return nil
+	})
+}
+
+func isExists(err error) bool { return errors.Is(err, registry.ErrExists) }
+
+// aliasRules keeps CNAME and DNAME sound (RFC 1034 §3.6.2, RFC 2181
+// §10.1, RFC 6672 §2.3-2.4): a CNAME is alone at its name and never at
+// the apex (which holds SOA and NS); one CNAME or DNAME a name; nothing
+// below a DNAME, whose subtree it redirects. rs are the zone's static
+// records; owner and t the record to add.
+func aliasRules(z zone.Zone, rs []zone.Record, owner string, t uint16) error {
+	typ := dns.TypeToString[t]
+	if t == dns.TypeCNAME && owner == z.Name {
+		return fmt.Errorf("record %s CNAME: not at a zone's apex, which has SOA and NS records (RFC 1034 §3.6.2): %w", owner, registry.ErrInvalid)
+	}
+	if t == dns.TypeCNAME && slices.Contains(z.Config.NS, owner) {
+		return fmt.Errorf("record %s CNAME: %s is a name server of the zone; an NS must name an address, not an alias (RFC 2181 §10.3): %w", owner, owner, registry.ErrInvalid)
+	}
+	for _, r := range rs {
+		switch {
+		case r.Name == owner && r.Type == "CNAME":
+			return fmt.Errorf("record %s %s: %s has a CNAME, which stands alone at its name (RFC 2181 §10.1; delete record %d first): %w", owner, typ, owner, r.ID, registry.ErrExists)
+		case r.Name == owner && t == dns.TypeCNAME:
+			return fmt.Errorf("record %s CNAME: %s already has %s data; a CNAME stands alone at its name (RFC 2181 §10.1): %w", owner, owner, r.Type, registry.ErrExists)
+		case r.Name == owner && t == dns.TypeDNAME && r.Type == "DNAME":
+			return fmt.Errorf("record %s DNAME: %s has a DNAME already; a name has at most one (RFC 6672 §2.4): %w", owner, owner, registry.ErrExists)
+		case r.Type == "DNAME" && r.Name != owner && dns.IsSubDomain(r.Name, owner):
+			return fmt.Errorf("record %s %s: below the DNAME at %s, which redirects its whole subtree (RFC 6672 §2.4): %w", owner, typ, r.Name, registry.ErrExists)
+		case t == dns.TypeDNAME && r.Name != owner && dns.IsSubDomain(owner, r.Name):
+			return fmt.Errorf("record %s DNAME: %s %s lies below it; a DNAME's subtree must be empty (RFC 6672 §2.4): %w", owner, r.Name, r.Type, registry.ErrExists)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,184 @@
+package manage
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/miekg/dns"
+
+	"github.com/cadastre-ipam/cadastre/authdns/zone"
+	"github.com/cadastre-ipam/cadastre/registry"
+)
+
+// Export writes a zone as RFC 1035 master-file text: the SOA (with the
+// serial last served), the name servers, the static records and the
+// names of the register's assignments, as a secondary receives them,
+// without DNSSEC records (the signer makes those; a zone file of them
+// would expire) and without synthesised names (made per query).
+func (m *Manager) Export(ctx context.Context, name string, w io.Writer) error {
+	z, err := m.Zone(ctx, name)
+	if err != nil {
+		return err
+	}
+	zs, err := m.store.Zones(ctx)
+	if err != nil {
+		return err
+	}
+	rs, err := m.store.Records(ctx, z.ID)
+	if err != nil {
+		return err
+	}
+	in := zone.BuildInput{Zones: zs, Records: rs}
+	if reg, ok := m.store.(registry.Store); ok {
+		if err := reg.View(ctx, func(tx registry.Tx) error {
+			var err error
+			if in.Pools, err = tx.Pools(ctx, registry.PoolFilter{}); err != nil {
+				return err
+			}
+			in.Assigns, err = tx.Assignments(ctx, registry.AssignmentFilter{States: []registry.State{registry.StateAssigned}})
+			return err
+		}); err != nil {
+			return fmt.Errorf("zone %s: export: read register: %w", z.Name, err)
+		}
+	}
+	zd, err := zone.Build(z, &in)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(w, "; zone %s exported by cadastre at %s\n; DNSSEC records are made by the signer and are not exported.\n$ORIGIN %s\n",
+		z.Name, m.now().UTC().Format(time.RFC3339), z.Name)
+	for i, rr := range zd.Records() {
+		if i == 0 {
+			soa := *rr.(*dns.SOA)
+			soa.Serial = z.Serial
+			rr = &soa
+		}
+		if _, err := fmt.Fprintln(w, rr.String()); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// ImportResult counts what Import did with a zone file's records.
+type ImportResult struct {
+	Added     int `json:"added"`
+	Existing  int `json:"existing"`  // already static records of the zone
+	SOA       int `json:"soa"`       // skipped: the zone's configuration makes its SOA
+	ApexNS    int `json:"apex_ns"`   // skipped: name servers are configuration (zone update --ns)
+	DNSSEC    int `json:"dnssec"`    // skipped: the signer makes them from the zone's keys
+	Generated int `json:"generated"` // skipped: the register makes them (assignments' names)
+}
+
+// dnssecTypes are the records of a zone file that the signer makes.
+var dnssecTypes = map[uint16]bool{dns.TypeDNSKEY: true, dns.TypeRRSIG: true, dns.TypeNSEC: true, dns.TypeNSEC3: true,
+	dns.TypeNSEC3PARAM: true, dns.TypeCDS: true, dns.TypeCDNSKEY: true}
+
+// Import reads a zone file (RFC 1035 master-file format, names relative
+// to the zone unless they end in a dot) into static records of the zone,
+// all or none. The SOA is skipped: the zone's configuration makes it
+// (zone update changes the timers). NS records at the apex are skipped:
+// the zone's name servers are configuration too (zone update --ns); NS
+// below the apex are delegations and are imported. DNSSEC records
+// (DNSKEY, RRSIG, NSEC, NSEC3, NSEC3PARAM, CDS, CDNSKEY) are skipped, as
+// the signer makes them from the zone's own keys. Records equal to ones
+// the zone has, static or from the register's assignments, are counted
+// and skipped. Every other record follows the rules of AddRecord; the
+// first error names the file and line.
+func (m *Manager) Import(ctx context.Context, name, file string, r io.Reader) (ImportResult, error) {
+	var res ImportResult
+	z, err := m.Zone(ctx, name)
+	if err != nil {
+		return res, err
+	}
+	rs, err := m.store.Records(ctx, z.ID)
+	if err != nil {
+		return res, err
+	}
+	have := map[string]bool{}
+	for _, r := range rs {
+		have[r.Name+" "+r.Type+" "+r.Data] = true
+	}
+	zs, err := m.store.Zones(ctx)
+	if err != nil {
+		return res, err
+	}
+	generated := map[string]bool{}
+	if reg, ok := m.store.(registry.Store); ok {
+		var in zone.BuildInput
+		in.Zones = zs
+		if err := reg.View(ctx, func(tx registry.Tx) error {
+			var err error
+			in.Assigns, err = tx.Assignments(ctx, registry.AssignmentFilter{States: []registry.State{registry.StateAssigned}})
+			return err
+		}); err != nil {
+			return res, fmt.Errorf("zone %s: import: read register: %w", z.Name, err)
+		}
+		zd, err := zone.Build(z, &in)
+		if err != nil {
+			return res, err
+		}
+		for _, rr := range zd.Records() {
+			generated[strings.ToLower(rr.String())] = true
+		}
+	}
+	zp := dns.NewZoneParser(r, z.Name, file)
+	zp.SetDefaultTTL(z.Config.TTL)
+	var add []*zone.Record
+	var events []registry.Event
+	// The parser names the line of a syntax error; for a record it
+	// parsed but the zone refuses, the message gives the record and its
+	// place in the file (miekg/dns does not say on which line it began).
+	n := 0
+	for rr, ok := zp.Next(); ok; rr, ok = zp.Next() {
+		n++
+		h := rr.Header()
+		owner := strings.ToLower(h.Name)
+		switch {
+		case h.Class != dns.ClassINET:
+			return ImportResult{}, fmt.Errorf("%s: record %d (%s): class %s: only IN: %w", file, n, rr, dns.ClassToString[h.Class], registry.ErrInvalid)
+		case !dns.IsSubDomain(z.Name, owner):
+			return ImportResult{}, fmt.Errorf("%s: record %d: %s: not in zone %s: %w", file, n, owner, z.Name, registry.ErrInvalid)
+		case h.Rrtype == dns.TypeSOA:
+			res.SOA++
+			continue
+		case h.Rrtype == dns.TypeNS && owner == z.Name:
+			res.ApexNS++
+			continue
+		case dnssecTypes[h.Rrtype]:
+			res.DNSSEC++
+			continue
+		case generated[strings.ToLower(rr.String())]:
+			res.Generated++
+			continue
+		}
+		data := strings.TrimPrefix(rr.String(), h.String())
+		rec, err := m.prepareRecord(z, rs, owner, dns.TypeToString[h.Rrtype], data, h.Ttl)
+		if err != nil {
+			return ImportResult{}, fmt.Errorf("%s: record %d (%s): %w", file, n, strings.ReplaceAll(rr.String(), "\t", " "), err)
+		}
+		key := rec.Name + " " + rec.Type + " " + rec.Data
+		if have[key] {
+			res.Existing++
+			continue
+		}
+		have[key] = true
+		rs = append(rs, rec)
+		add = append(add, &rec)
+		events = append(events, m.event(ctx, "record.add", zone.SubjectRecord, rec.Name+" "+rec.Type, nil, rec))
+	}
+	if err := zp.Err(); err != nil {
+		// The parser's error names the file, the line and the column.
+		return ImportResult{}, fmt.Errorf("zone %s: import: %v: %w", z.Name, err, registry.ErrInvalid)
+	}
+	if len(add) > 0 {
+		if err := m.store.InsertRecords(ctx, add, events); err != nil {
+			return ImportResult{}, fmt.Errorf("zone %s: import %s: %w", z.Name, file, err)
+		}
+	}
+	res.Added = len(add)
+	return res, nil
+}
