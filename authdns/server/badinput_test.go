@@ -245,6 +245,21 @@ func TestTransfers(t *testing.T) {
 	if n < 20 {
 		t.Fatalf("AXFR fallback gave %d records", n)
 	}
+
+	// The server remembers each secondary's last full transfer (the web
+	// UI's DNS page shows it): here one secondary, last the fallback AXFR
+	// under the TSIG key, at the current serial.
+	var got []server.Transfer
+	e.waitFor("the transfer recorded", func() bool {
+		got = e.srv.Transfers(fwdZone)
+		return len(got) == 1 && got[0].Kind == "AXFR" && got[0].Key == tsigName
+	})
+	if tr := got[0]; tr.Secondary.String() != "127.0.0.1" || tr.Serial != e.srv.Serial(fwdZone) || tr.At.IsZero() {
+		t.Errorf("recorded transfer %+v, want from 127.0.0.1 at serial %d", tr, e.srv.Serial(fwdZone))
+	}
+	if other := e.srv.Transfers("nowhere.test."); len(other) != 0 {
+		t.Errorf("a zone never transferred lists %v", other)
+	}
 }
 
 // TestErrorRepliesKeepQuestionAndOPT: an error reply carries the

@@ -128,6 +128,8 @@ type Server struct {
 	// owner name's sets, to prove validators notice.
 	corrupt atomic.Pointer[string]
 
+	xfrs xfrLog // the last transfer to each secondary (Transfers)
+
 	onlineSigs  atomic.Uint64
 	fastAnswers atomic.Uint64
 	missSem     chan struct{} // bounds the answers made beside the fast loops

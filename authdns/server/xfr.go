@@ -63,7 +63,9 @@ func (s *Server) transfer(w dns.ResponseWriter, r *dns.Msg, tcp bool) *dns.Msg {
 			return m
 		}
 		if diff := s.diff(zd, have); diff != nil {
-			s.stream(w, r, diff)
+			if s.stream(w, r, diff) {
+				s.xfrs.record(Transfer{Zone: zd.Zone.Name, Secondary: addr, Key: key, Kind: "IXFR", Serial: zd.Serial, At: s.opt.Now()})
+			}
 			return nil
 		}
 	}
@@ -74,7 +76,9 @@ func (s *Server) transfer(w dns.ResponseWriter, r *dns.Msg, tcp bool) *dns.Msg {
 	// AXFR, or IXFR falling back to it when the client's version is no
 	// longer in the journal (RFC 1995 §4).
 	all := append(zd.Records(), soa)
-	s.stream(w, r, all)
+	if s.stream(w, r, all) {
+		s.xfrs.record(Transfer{Zone: zd.Zone.Name, Secondary: addr, Key: key, Kind: "AXFR", Serial: zd.Serial, At: s.opt.Now()})
+	}
 	return nil
 }
 
@@ -129,8 +133,9 @@ func (s *Server) diff(zd *zone.Data, have uint32) []dns.RR {
 	return out
 }
 
-// stream writes rrs in messages of at most about 16 KiB each.
-func (s *Server) stream(w dns.ResponseWriter, r *dns.Msg, rrs []dns.RR) {
+// stream writes rrs in messages of at most about 16 KiB each, and
+// reports whether the whole transfer reached the peer.
+func (s *Server) stream(w dns.ResponseWriter, r *dns.Msg, rrs []dns.RR) bool {
 	ch := make(chan *dns.Envelope)
 	tr := new(dns.Transfer)
 	errc := make(chan error, 1)
@@ -153,7 +158,7 @@ func (s *Server) stream(w dns.ResponseWriter, r *dns.Msg, rrs []dns.RR) {
 		l := dns.Len(rr)
 		if size+l > 16000 && len(batch) > 0 {
 			if !send(batch) {
-				return
+				return false
 			}
 			batch, size = nil, 0
 		}
@@ -161,13 +166,15 @@ func (s *Server) stream(w dns.ResponseWriter, r *dns.Msg, rrs []dns.RR) {
 		size += l
 	}
 	if len(batch) > 0 && !send(batch) {
-		return
+		return false
 	}
 	close(ch)
-	if err := <-errc; err != nil {
+	err := <-errc
+	if err != nil {
 		s.log.Warn("dns transfer", "err", err)
 	}
 	w.Close()
+	return err == nil
 }
 
 // notify tells zd's secondaries of its new serial (RFC 1996), in the

@@ -11,6 +11,7 @@ import (
 	"net/http/pprof"
 	"net/netip"
 	"os"
+	"sync/atomic"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -18,6 +19,7 @@ import (
 
 	"github.com/cadastre-ipam/cadastre/api"
 	"github.com/cadastre-ipam/cadastre/auth"
+	dnsserver "github.com/cadastre-ipam/cadastre/authdns/server"
 	"github.com/cadastre-ipam/cadastre/registry"
 	"github.com/cadastre-ipam/cadastre/web"
 )
@@ -258,13 +260,15 @@ func (a *app) serve(ctx context.Context, o serveOpts) error {
 		certs.reloadOnHUP(ctx, log)
 	}
 	srv := api.New(reg, tokens, log, api.WithGeo(ctx, engine), api.WithSources(a.store), api.WithTrustedProxies(o.proxies))
-	// The DNS page lists zones and keys; it needs no sealing key.
+	// The DNS page lists zones and keys (it needs no sealing key), and the
+	// transfers of the DNS server started below, if any.
+	var dnsRef atomic.Pointer[dnsserver.Server]
 	zones, _, _, err := a.dnsManager(ctx, false)
 	if err != nil {
 		return err
 	}
 	ui, err := web.New(web.Config{Registry: reg, Tokens: tokens, Geo: engine, Log: log, ClientAddr: srv.ClientAddr,
-		SecureCookies: tlsCfg != nil, DNS: webZones{zones}})
+		SecureCookies: tlsCfg != nil, DNS: webZones{m: zones, dns: &dnsRef}})
 	if err != nil {
 		return err
 	}
@@ -330,6 +334,7 @@ func (a *app) serve(ctx context.Context, o serveOpts) error {
 			return err
 		}
 		defer ds.Shutdown(context.Background())
+		dnsRef.Store(ds)
 		dnsAddr = ds.Addr()
 		fmt.Fprintf(a.cfg.stderr, "cadastre: DNS on %s (udp, tcp)\n", dnsAddr)
 	}

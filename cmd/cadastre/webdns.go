@@ -4,22 +4,29 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"sync/atomic"
 
 	"github.com/cadastre-ipam/cadastre/authdns/manage"
+	dnsserver "github.com/cadastre-ipam/cadastre/authdns/server"
 	"github.com/cadastre-ipam/cadastre/authdns/zone"
 	"github.com/cadastre-ipam/cadastre/web"
 )
 
 // webZones adapts the DNS zone manager to the web UI's DNS page
 // (web.ZoneLister): the UI defines what it shows in plain structs, and
-// this file is the one place that knows both sides.
-type webZones struct{ m *manage.Manager }
+// this file is the one place that knows both sides. dns, once it holds
+// the DNS server this process runs (serve --dns), tells the secondaries'
+// last transfers; without it the page says none are recorded.
+type webZones struct {
+	m   *manage.Manager
+	dns *atomic.Pointer[dnsserver.Server]
+}
 
 var _ web.ZoneLister = webZones{}
 
 // ZoneStatuses lists every zone with its keys and, for signed zones, the
-// DS records for the parent. The DNS server keeps no record of transfers,
-// so TransfersRecorded stays false and the page says so.
+// DS records for the parent, and the transfers this process's DNS server
+// sent (none recorded when it runs no DNS server).
 func (z webZones) ZoneStatuses(ctx context.Context) ([]web.ZoneStatus, error) {
 	zones, err := z.m.Zones(ctx)
 	if err != nil {
@@ -50,6 +57,18 @@ func (z webZones) ZoneStatuses(ctx context.Context) ([]web.ZoneStatus, error) {
 			}
 			for _, d := range ds {
 				st.DS = append(st.DS, d.String())
+			}
+		}
+		if z.dns != nil {
+			if ds := z.dns.Load(); ds != nil {
+				st.TransfersRecorded = true
+				for _, t := range ds.Transfers(zn.Name) {
+					sec := t.Secondary.String()
+					if t.Key != "" {
+						sec += " (TSIG " + t.Key + ")"
+					}
+					st.Transfers = append(st.Transfers, web.Transfer{Secondary: sec, Kind: t.Kind, Serial: t.Serial, At: t.At})
+				}
 			}
 		}
 		out = append(out, st)

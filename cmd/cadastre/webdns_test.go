@@ -38,7 +38,7 @@ func TestWebZonesReportsSigningKeysAndDS(t *testing.T) {
 	if _, _, err := m.Sign(ctx, "signed.example.", manage.SignOptions{SplitKeys: true}); err != nil {
 		t.Fatal(err)
 	}
-	zs, err := webZones{m}.ZoneStatuses(ctx)
+	zs, err := webZones{m: m}.ZoneStatuses(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
