@@ -75,6 +75,9 @@ func fmtAmount(c prefix.Count, family, unit int) string {
 		unit = 64
 	}
 	if c.Rsh(64).IsZero() {
+		if c.String() == "1" {
+			return "1 address"
+		}
 		return groupDigits(c.String()) + " addresses"
 	}
 	return groupDigits(c.Rsh(128-unit).String()) + " /" + strconv.Itoa(unit) + "s"
