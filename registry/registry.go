@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"net/netip"
 	"regexp"
+	"slices"
 	"time"
 
 	"github.com/cadastre-ipam/cadastre/iso3166"
@@ -332,6 +333,7 @@ func (r *Registry) Pools(ctx context.Context, regionName string) (out []PoolUsag
 		if err != nil {
 			return err
 		}
+		pools = livePools(pools)
 		counts, err := r.usage(ctx, tx, pools, now)
 		if err != nil {
 			return err
@@ -343,6 +345,12 @@ func (r *Registry) Pools(ctx context.Context, regionName string) (out []PoolUsag
 		return nil
 	})
 	return out, err
+}
+
+// livePools leaves out dissolved child pools, kept only for the
+// assignments they once held.
+func livePools(pools []Pool) []Pool {
+	return slices.DeleteFunc(pools, func(p Pool) bool { return p.DissolvedAt != nil })
 }
 
 type poolCount struct{ size, assigned, quarantined, reserved prefix.Count }
@@ -388,6 +396,9 @@ func (r *Registry) usage(ctx context.Context, tx Tx, pools []Pool, now time.Time
 		c := out[id]
 		c.reserved = n
 		out[id] = c
+	}
+	if err := liveChildren(ctx, tx, pools, out); err != nil {
+		return nil, err
 	}
 	rows, err := tx.Usage(ctx, ids, now)
 	if err != nil {

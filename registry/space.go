@@ -283,8 +283,14 @@ func carve(ctx context.Context, tx Tx, pool Pool, p netip.Prefix, free []FreePre
 	return nil
 }
 
-// scope is where a pool's free prefixes are searched: its region.
-func scope(p Pool) int64 { return p.RegionID }
+// scope is where a pool's free prefixes are searched: its region, or for
+// a child pool its own scope, so that region-wide searches skip it.
+func scope(p Pool) int64 {
+	if p.IsChild() {
+		return childScope(p)
+	}
+	return p.RegionID
+}
 
 // allocateAt answers a request for exactly q.Prefix inside tx.
 func (r *Registry) allocateAt(ctx context.Context, tx Tx, q Request, now time.Time) ([]Assignment, error) {
