@@ -39,13 +39,12 @@ func childScope(p Pool) int64 { return -p.ID }
 
 // ChildPoolSpec asks for a child pool of Bits in Region.
 type ChildPoolSpec struct {
-	Name     string `json:"as_pool"`
-	Region   string `json:"region"`
-	Family   int    `json:"family,omitempty"` // 4 or 6; 0 means 6
-	Bits     int    `json:"len"`
-	Purpose  string `json:"purpose,omitempty"`
-	Tenant   string `json:"tenant,omitempty"`
-	Resource string `json:"resource,omitempty"`
+	Name    string `json:"as_pool"`
+	Region  string `json:"region"`
+	Family  int    `json:"family,omitempty"` // 4 or 6; 0 means 6
+	Bits    int    `json:"len"`
+	Purpose string `json:"purpose,omitempty"`
+	Tenant  string `json:"tenant,omitempty"`
 }
 
 func (s *ChildPoolSpec) normalise() error {
@@ -70,10 +69,10 @@ func (s *ChildPoolSpec) normalise() error {
 	if s.Bits < 1 || s.Bits > w {
 		return invalid("child pool %s: length /%d: must be from /1 to /%d for IPv%d (give --len)", s.Name, s.Bits, w, s.Family)
 	}
-	if len(s.Tenant) > 128 || len(s.Resource) > 256 || len(s.Purpose) > 256 {
-		return invalid("child pool %s: tenant (128), resource or purpose (256 bytes) too long", s.Name)
+	if len(s.Tenant) > 128 || len(s.Purpose) > 256 {
+		return invalid("child pool %s: tenant (128) or purpose (256 bytes) too long", s.Name)
 	}
-	return checkTexts("tenant", s.Tenant, "resource", s.Resource, "purpose", s.Purpose)
+	return checkTexts("tenant", s.Tenant, "purpose", s.Purpose)
 }
 
 // AllocatePool carves a child pool of spec.Bits out of the free space of
