@@ -101,6 +101,16 @@ func runChildPools(t *testing.T, open Open) {
 				t.Fatalf("report IPv6: pools %d size %s assigned %s, want 1, 2^82, 3*2^80", row.Pools, row.Size, row.Assigned)
 			}
 		}
+		// The geofeed places the parent once: a child pool adds nothing.
+		places, _, err := r.Placements(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := 1; i < len(places); i++ {
+			if places[i-1].Prefix.Overlaps(places[i].Prefix) {
+				t.Fatalf("placements %s and %s overlap", places[i-1].Prefix, places[i].Prefix)
+			}
+		}
 		CheckInvariants(t, ctx, st, r, at)
 	})
 
