@@ -179,6 +179,19 @@ func (r *Registry) ReleasePool(ctx context.Context, name string, tenant *string)
 			}
 			return fmt.Errorf("child pool %s (%s): still holds %s; release them first: %w", name, p.Prefix, strings.Join(names, ", "), ErrState)
 		}
+		// A reservation inside it would be lost to its parent's free space.
+		rs, err := tx.ReservationsOverlapping(ctx, p.Prefix)
+		if err != nil {
+			return err
+		}
+		if err := r.endReservations(ctx, tx, now, rs); err != nil {
+			return err
+		}
+		for _, v := range rs {
+			if v.activeAt(now) {
+				return fmt.Errorf("child pool %s (%s): holds reservation %s (%s); unreserve it first: %w", name, p.Prefix, v.Prefix, v.Reason, ErrState)
+			}
+		}
 		parent, err := tx.PoolByID(ctx, p.ParentID)
 		if err != nil {
 			return err

@@ -240,6 +240,9 @@ func (r *Registry) holder(ctx context.Context, tx Tx, pool Pool, p netip.Prefix,
 		if pl.Relocation != nil && pl.ID != pool.ID && p.Overlaps(pl.Prefix) {
 			return fmt.Sprintf("lent to region %s as relocation %d (%s)", pl.Region, pl.Relocation.ID, pl.Prefix), nil, nil
 		}
+		if pl.IsChild() && pl.ID != pool.ID && p.Overlaps(pl.Prefix) {
+			return fmt.Sprintf("held by child pool %s (%s)", pl.Name, pl.Prefix), nil, nil
+		}
 	}
 	return fmt.Sprintf("not free in pool %s", pool.Prefix), nil, nil
 }
@@ -301,6 +304,10 @@ func (r *Registry) allocateAt(ctx context.Context, tx Tx, q Request, now time.Ti
 	}
 	if q.Region != "" && q.Region != pool.Region {
 		return nil, invalid("%s: lies in pool %s of region %s, not of region %s", p, pool.Prefix, pool.Region, q.Region)
+	}
+	if pool.IsChild() && IsRestricted(ctx) && pool.Tenant != q.Tenant {
+		// Only its tenant (or an admin) takes space in a child pool.
+		return nil, &HeldError{Prefix: p, Holder: "held by a child pool of another tenant"}
 	}
 	reg, err := tx.RegionByName(ctx, pool.Region) // the region's lock, on a networked store
 	if err != nil {

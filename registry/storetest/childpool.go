@@ -122,6 +122,9 @@ func runChildPools(t *testing.T, open Open) {
 		if _, err := r.Allocate(ctx, registry.Request{Pool: "site1", Bits: 56, Tenant: "acme"}); err != nil {
 			t.Fatal(err)
 		}
+		if _, err := r.AddTenant(ctx, registry.TenantSpec{Name: "other"}); err != nil {
+			t.Fatal(err)
+		}
 		before := snapshot(t, ctx, st, at)
 		acme := "acme"
 		other := "other"
@@ -185,6 +188,14 @@ func runChildPools(t *testing.T, open Open) {
 				}
 				return err
 			}, registry.ErrState},
+			{"space straddling a child pool and its parent", func() error {
+				_, err := r.Allocate(ctx, registry.Request{Prefix: mp("fd00::/47")})
+				return err
+			}, registry.ErrOverlap},
+			{"space in another tenant's child pool, below admin", func() error {
+				_, err := r.Allocate(registry.Restricted(ctx), registry.Request{Prefix: mp("fd00:0:0:ff00::/56"), Tenant: "other"})
+				return err
+			}, registry.ErrOverlap},
 			{"releasing another tenant's child pool", func() error {
 				_, err := r.ReleasePool(ctx, "site1", &other)
 				return err
