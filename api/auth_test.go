@@ -15,6 +15,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/cadastre-ipam/cadastre/registry"
 )
 
 // TestFailedAuthenticationIsRateLimited: after 20 failed attempts with one
@@ -100,6 +102,9 @@ func TestTokenInQueryIsNeverLogged(t *testing.T) {
 // store keeps a keyed HMAC, not a plain hash.
 func TestTokenSecretsNotAtRest(t *testing.T) {
 	e := newEnv(t)
+	// A token is bound only to a tenant that exists (acme and globex are
+	// the environment's).
+	must[registry.Tenant](t)(e.reg.AddTenant(setupCtx, registry.TenantSpec{Name: "initech"}))
 	for i, body := range []string{
 		`{"scope":"read","name":"ci"}`,
 		`{"scope":"allocate","tenant":"acme","name":"terraform"}`,

@@ -248,6 +248,7 @@ func TestBadInputChangesNothing(t *testing.T) {
 		{name: "an unknown scope is refused", r: post("/v1/tokens", adm, `{"scope":"root"}`), status: 422},
 		{name: "an admin token bound to a tenant is refused", r: post("/v1/tokens", adm, `{"scope":"admin","tenant":"acme"}`), status: 422, typ: problem.Invalid},
 		{name: "a negative expiry is refused", r: post("/v1/tokens", adm, `{"scope":"read","expires":"-1h"}`), status: 422, typ: problem.Invalid},
+		{name: "a token for a tenant that does not exist is 404", r: post("/v1/tokens", adm, `{"scope":"allocate","tenant":"nobody"}`), status: 404, typ: problem.NotFound, check: mentions("tenant nobody does not exist")},
 		{name: "revoking an unknown token is 404", r: req{Method: "DELETE", Path: "/v1/tokens/aaaaaaaaaaaaaaaa", Token: adm}, status: 404, typ: problem.NotFound},
 
 		// Geolocation sources.

@@ -12,6 +12,7 @@ import (
 
 	"github.com/cadastre-ipam/cadastre/auth"
 	"github.com/cadastre-ipam/cadastre/geo"
+	"github.com/cadastre-ipam/cadastre/location"
 	"github.com/cadastre-ipam/cadastre/registry"
 )
 
@@ -96,10 +97,10 @@ func matrixRules() map[string]routeRule {
 			return req{Method: "PATCH", Path: "/v1/regions/eu-west", Body: map[string]any{"city": fmt.Sprintf("Dublin %d", n)}}
 		}},
 		"POST /v1/blocks": {need: auth.ScopeAdmin, ok: 201, build: func(tb testing.TB, e *env, n int) req {
-			return req{Method: "POST", Path: "/v1/blocks", Body: map[string]any{"prefix": fmt.Sprintf("10.%d.%d.0/24", 100+n/256, n%256), "source": "private"}}
+			return req{Method: "POST", Path: "/v1/blocks", Body: map[string]any{"prefix": fmt.Sprintf("fd03:%x::/32", n), "source": "private"}}
 		}},
 		"POST /v1/pools": {need: auth.ScopeAdmin, ok: 201, build: func(tb testing.TB, e *env, n int) req {
-			return req{Method: "POST", Path: "/v1/pools", Body: map[string]any{"prefix": fmt.Sprintf("10.0.%d.0/24", 10+n), "region": "eu-west"}}
+			return req{Method: "POST", Path: "/v1/pools", Body: map[string]any{"prefix": fmt.Sprintf("fd00:cad:%x::/48", 0x4000+n), "region": "eu-west"}}
 		}},
 		"GET /v1/reservations": {need: auth.ScopeRead, ok: 200, build: get("/v1/reservations")},
 		"POST /v1/reservations": {need: auth.ScopeAdmin, ok: 201, build: func(tb testing.TB, e *env, n int) req {
@@ -138,6 +139,38 @@ func matrixRules() map[string]routeRule {
 			must[registry.Tenant](tb)(e.reg.AddTenant(setupCtx, registry.TenantSpec{Name: name}))
 			return req{Method: "DELETE", Path: "/v1/tenants/" + name}
 		}},
+		"GET /v1/spaces": {need: auth.ScopeRead, ok: 200, build: get("/v1/spaces")},
+		"POST /v1/spaces": {need: auth.ScopeAdmin, ok: 201, build: func(tb testing.TB, e *env, n int) req {
+			return req{Method: "POST", Path: "/v1/spaces", Body: map[string]any{"name": fmt.Sprintf("vpc-%d", n)}}
+		}},
+		"DELETE /v1/spaces/{name}": {need: auth.ScopeAdmin, ok: 204, build: func(tb testing.TB, e *env, n int) req {
+			name := fmt.Sprintf("gone-%d", n)
+			must[registry.Space](tb)(e.reg.AddSpace(setupCtx, registry.Space{Name: name}))
+			return req{Method: "DELETE", Path: "/v1/spaces/" + name}
+		}},
+		"DELETE /v1/regions/{name}": {need: auth.ScopeAdmin, ok: 204, build: func(tb testing.TB, e *env, n int) req {
+			name := fmt.Sprintf("gone-%d", n)
+			must[registry.Region](tb)(e.reg.AddRegion(setupCtx, registry.RegionSpec{Name: name, Location: location.Location{Country: "DE"}}))
+			return req{Method: "DELETE", Path: "/v1/regions/" + name}
+		}},
+		"GET /v1/blocks/{id}": {need: auth.ScopeRead, ok: 200, build: func(tb testing.TB, e *env, n int) req {
+			return req{Method: "GET", Path: fmt.Sprintf("/v1/blocks/%d", matrixBlock(tb, e, n).ID)}
+		}},
+		"PATCH /v1/blocks/{id}": {need: auth.ScopeAdmin, ok: 200, build: func(tb testing.TB, e *env, n int) req {
+			return req{Method: "PATCH", Path: fmt.Sprintf("/v1/blocks/%d", matrixBlock(tb, e, n).ID), Body: map[string]any{"note": fmt.Sprintf("n%d", n)}}
+		}},
+		"DELETE /v1/blocks/{id}": {need: auth.ScopeAdmin, ok: 204, build: func(tb testing.TB, e *env, n int) req {
+			return req{Method: "DELETE", Path: fmt.Sprintf("/v1/blocks/%d", matrixBlock(tb, e, n).ID)}
+		}},
+		"GET /v1/pools/{id}": {need: auth.ScopeRead, ok: 200, build: func(tb testing.TB, e *env, n int) req {
+			return req{Method: "GET", Path: fmt.Sprintf("/v1/pools/%d", matrixPool(tb, e, n).ID)}
+		}},
+		"PATCH /v1/pools/{id}": {need: auth.ScopeAdmin, ok: 200, build: func(tb testing.TB, e *env, n int) req {
+			return req{Method: "PATCH", Path: fmt.Sprintf("/v1/pools/%d", matrixPool(tb, e, n).ID), Body: map[string]any{"tags": map[string]string{"n": fmt.Sprint(n)}}}
+		}},
+		"DELETE /v1/pools/{id}": {need: auth.ScopeAdmin, ok: 204, build: func(tb testing.TB, e *env, n int) req {
+			return req{Method: "DELETE", Path: fmt.Sprintf("/v1/pools/%d", matrixPool(tb, e, n).ID)}
+		}},
 		"DELETE /v1/tokens/{id}": {need: auth.ScopeAdmin, ok: 204, build: func(tb testing.TB, e *env, n int) req {
 			tok, secret, err := e.tokens.Create(setupCtx, auth.Spec{Scope: auth.ScopeRead})
 			if err != nil {
@@ -147,6 +180,18 @@ func matrixRules() map[string]routeRule {
 			return req{Method: "DELETE", Path: "/v1/tokens/" + tok.ID}
 		}},
 	}
+}
+
+// matrixBlock records a block of its own for cell n.
+func matrixBlock(tb testing.TB, e *env, n int) registry.Block {
+	tb.Helper()
+	return must[registry.Block](tb)(e.reg.AddBlock(setupCtx, registry.Block{Prefix: netip.MustParsePrefix(fmt.Sprintf("fd01:%x::/32", n)), Source: registry.SourcePrivate}))
+}
+
+// matrixPool makes an empty pool of its own for cell n.
+func matrixPool(tb testing.TB, e *env, n int) registry.Pool {
+	tb.Helper()
+	return must[registry.Pool](tb)(e.reg.AddPool(setupCtx, registry.PoolSpec{Prefix: netip.MustParsePrefix(fmt.Sprintf("fd00:cad:%x::/48", 0x8000+n)), Region: "eu-west"}))
 }
 
 // registerMMDB writes the register as an MMDB file, once per env, for

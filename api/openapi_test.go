@@ -7,6 +7,7 @@ import (
 	"math/big"
 	"mime"
 	"net/http"
+	"net/netip"
 	"slices"
 	"strconv"
 	"strings"
@@ -380,6 +381,9 @@ func TestOpenAPIDocument(t *testing.T) {
 func TestOpenAPIConformance(t *testing.T) {
 	e := newEnv(t)
 	adm := e.tok["admin"]
+	lifeBlock := must[registry.Block](t)(e.reg.AddBlock(setupCtx, registry.Block{Prefix: netip.MustParsePrefix("fd02::/32"), Source: registry.SourcePrivate,
+		Price: &registry.Money{Cents: 100, Currency: "USD"}, Tags: registry.Tags{"c": "d"}}))
+	lifePool := must[registry.Pool](t)(e.reg.AddPool(setupCtx, registry.PoolSpec{Prefix: netip.MustParsePrefix("fd02::/48"), Region: "eu-west"}))
 	// The steps make the optional parts of the bodies appear: a
 	// relocation, a priced block, a quarantined assignment, pages.
 	steps := []req{
@@ -439,6 +443,21 @@ func TestOpenAPIConformance(t *testing.T) {
 		{Method: "GET", Path: "/v1/tenants/acme", Token: e.tok["tenant"]},
 		{Method: "PATCH", Path: "/v1/tenants/initech", Token: adm, Body: map[string]any{"clear_max_ipv4": true, "names": []string{"initech.example", "initech.test"}}},
 		{Method: "DELETE", Path: "/v1/tenants/initech", Token: adm},
+		{Method: "POST", Path: "/v1/spaces", Token: adm, Body: map[string]any{"name": "vpc-a", "note": "first VPC"}},
+		{Method: "GET", Path: "/v1/spaces", Token: adm},
+		{Method: "POST", Path: "/v1/blocks", Token: adm, Body: map[string]any{"prefix": "192.168.0.0/16", "source": "private", "space": "vpc-a", "tags": map[string]string{"env": "lab"}}},
+		{Method: "GET", Path: "/v1/blocks?space=vpc-a&tag=env%3Dlab", Token: adm},
+		{Method: "GET", Path: fmt.Sprintf("/v1/blocks/%d", lifeBlock.ID), Token: adm},
+		{Method: "PATCH", Path: fmt.Sprintf("/v1/blocks/%d", lifeBlock.ID), Token: adm, Body: map[string]any{"note": "n2", "price": "", "tags": map[string]string{"a": "b"}, "untag": []string{"c"}}},
+		{Method: "GET", Path: fmt.Sprintf("/v1/pools/%d", lifePool.ID), Token: adm},
+		{Method: "PATCH", Path: fmt.Sprintf("/v1/pools/%d", lifePool.ID), Token: adm, Body: map[string]any{"purpose": "nat", "tags": map[string]string{"a": "b"}}},
+		{Method: "GET", Path: "/v1/pools?tag=a%3Db", Token: adm},
+		{Method: "DELETE", Path: fmt.Sprintf("/v1/pools/%d", lifePool.ID), Token: adm},
+		{Method: "DELETE", Path: fmt.Sprintf("/v1/blocks/%d", lifeBlock.ID), Token: adm},
+		{Method: "POST", Path: "/v1/regions", Token: adm, Body: map[string]any{"name": "gone", "country": "DE", "tags": map[string]string{"env": "x"}}},
+		{Method: "DELETE", Path: "/v1/regions/gone", Token: adm},
+		{Method: "POST", Path: "/v1/spaces", Token: adm, Body: map[string]any{"name": "vpc-gone"}},
+		{Method: "DELETE", Path: "/v1/spaces/vpc-gone", Token: adm},
 		// Failures go through the same check.
 		{Method: "GET", Path: "/v1/assignments/999999", Token: adm},
 		{Method: "GET", Path: "/v1/regions", Token: ""},

@@ -107,6 +107,7 @@ func (s *Server) mountV1() {
 
 	s.routeRegions(api)
 	s.routeBlocksPools(api)
+	s.routeLife(api)
 	s.routeAssignments(api)
 	s.routeReservations(api)
 	s.routeChildPools(api)
@@ -257,12 +258,13 @@ func (s *Server) problem(err error) error {
 // ---- regions
 
 type regionBody struct {
-	Name        string `json:"name" minLength:"1" maxLength:"63" doc:"lower-case letters, digits and '-'"`
-	Country     string `json:"country" minLength:"2" maxLength:"2" doc:"ISO 3166-1 alpha-2"`
-	Subdivision string `json:"subdivision,omitempty" maxLength:"6" doc:"ISO 3166-2, e.g. US-VA"`
-	City        string `json:"city,omitempty" maxLength:"128"`
-	BorrowFrom  string `json:"borrow_from,omitempty" doc:"none, any, or R1,R2" default:"none"`
-	BorrowUnit  int    `json:"borrow_unit,omitempty" minimum:"8" maximum:"32" doc:"IPv4 prefix length borrowed at a time (default 24)"`
+	Name        string        `json:"name" minLength:"1" maxLength:"63" doc:"lower-case letters, digits and '-'"`
+	Country     string        `json:"country" minLength:"2" maxLength:"2" doc:"ISO 3166-1 alpha-2"`
+	Subdivision string        `json:"subdivision,omitempty" maxLength:"6" doc:"ISO 3166-2, e.g. US-VA"`
+	City        string        `json:"city,omitempty" maxLength:"128"`
+	BorrowFrom  string        `json:"borrow_from,omitempty" doc:"none, any, or R1,R2" default:"none"`
+	BorrowUnit  int           `json:"borrow_unit,omitempty" minimum:"8" maximum:"32" doc:"IPv4 prefix length borrowed at a time (default 24)"`
+	Tags        registry.Tags `json:"tags,omitempty" doc:"KEY=VALUE attributes"`
 }
 
 type regionOut struct {
@@ -276,8 +278,14 @@ type regionsOut struct {
 
 func (s *Server) routeRegions(api huma.API) {
 	huma.Register(api, op("list-regions", http.MethodGet, "/v1/regions", "List regions", auth.ScopeRead, true),
-		func(ctx context.Context, _ *struct{}) (*regionsOut, error) {
-			rs, err := s.reg.Regions(ctx)
+		func(ctx context.Context, in *struct {
+			Tag []string `query:"tag,explode" doc:"KEY=VALUE; repeat the parameter for objects carrying every pair"`
+		}) (*regionsOut, error) {
+			tags, err := parseTagQuery(in.Tag)
+			if err != nil {
+				return nil, s.problem(err)
+			}
+			rs, err := s.reg.RegionsTagged(ctx, tags)
 			return &regionsOut{Body: nonNil(rs)}, s.problem(err)
 		})
 	huma.Register(api, op("get-region", http.MethodGet, "/v1/regions/{name}", "Get a region", auth.ScopeRead, true, http.StatusNotFound),
@@ -309,36 +317,25 @@ func (s *Server) routeRegions(api huma.API) {
 		Name    string `path:"name"`
 		IfMatch string `header:"If-Match" doc:"the ETag from a GET; the change is refused with 412 if the region changed since"`
 		Body    struct {
-			Country     *string `json:"country,omitempty"`
-			Subdivision *string `json:"subdivision,omitempty"`
-			City        *string `json:"city,omitempty"`
-			BorrowFrom  *string `json:"borrow_from,omitempty"`
-			BorrowUnit  *int    `json:"borrow_unit,omitempty" minimum:"8" maximum:"32"`
+			Country     *string       `json:"country,omitempty"`
+			Subdivision *string       `json:"subdivision,omitempty"`
+			City        *string       `json:"city,omitempty"`
+			BorrowFrom  *string       `json:"borrow_from,omitempty"`
+			BorrowUnit  *int          `json:"borrow_unit,omitempty" minimum:"8" maximum:"32"`
+			Tags        registry.Tags `json:"tags,omitempty" doc:"KEY=VALUE pairs to add or replace"`
+			Untag       []string      `json:"untag,omitempty" maxItems:"32" doc:"keys to remove"`
 		}
 	}) (*regionOut, error) {
 		b := in.Body
-		r, err := s.reg.UpdateRegion(ctx, in.Name, in.IfMatch, func(r *registry.Region) error {
-			if b.Country != nil {
-				r.Location.Country = *b.Country
+		p := registry.RegionPatch{Country: b.Country, Subdivision: b.Subdivision, City: b.City, BorrowBits: b.BorrowUnit, TagPatch: registry.TagPatch{Set: b.Tags, Unset: b.Untag}}
+		if b.BorrowFrom != nil {
+			pol, err := registry.ParseBorrowPolicy(*b.BorrowFrom)
+			if err != nil {
+				return nil, s.problem(fmt.Errorf("%w: %w", err, registry.ErrInvalid))
 			}
-			if b.Subdivision != nil {
-				r.Location.Subdivision = *b.Subdivision
-			}
-			if b.City != nil {
-				r.Location.City = *b.City
-			}
-			if b.BorrowFrom != nil {
-				p, err := registry.ParseBorrowPolicy(*b.BorrowFrom)
-				if err != nil {
-					return fmt.Errorf("%w: %w", err, registry.ErrInvalid)
-				}
-				r.Borrow = p
-			}
-			if b.BorrowUnit != nil {
-				r.BorrowBits = *b.BorrowUnit
-			}
-			return nil
-		})
+			p.Borrow = &pol
+		}
+		r, err := s.reg.PatchRegion(ctx, in.Name, in.IfMatch, p)
 		if err != nil {
 			return nil, s.problem(err)
 		}
@@ -351,28 +348,32 @@ func (b regionBody) spec() (registry.RegionSpec, error) {
 	if err != nil {
 		return registry.RegionSpec{}, fmt.Errorf("%w: %w", err, registry.ErrInvalid)
 	}
-	return registry.RegionSpec{Name: b.Name, Location: location.Location{Country: b.Country, Subdivision: b.Subdivision, City: b.City}, Borrow: pol, BorrowBits: b.BorrowUnit}, nil
+	return registry.RegionSpec{Name: b.Name, Location: location.Location{Country: b.Country, Subdivision: b.Subdivision, City: b.City}, Borrow: pol, BorrowBits: b.BorrowUnit, Tags: b.Tags}, nil
 }
 
 // ---- blocks and pools
 
 type blockBody struct {
-	Prefix            string `json:"prefix" doc:"CIDR prefix, no host bits"`
-	Source            string `json:"source" enum:"rir,transfer,byoip,private"`
-	Registry          string `json:"registry,omitempty" enum:"afrinic,apnic,arin,lacnic,ripe"`
-	RegisteredCountry string `json:"registered_country,omitempty" maxLength:"2"`
-	From              string `json:"from,omitempty" maxLength:"200"`
-	Price             string `json:"price,omitempty" doc:"amount with at most two decimals" maxLength:"24"`
-	Currency          string `json:"currency,omitempty" maxLength:"3"`
-	Date              string `json:"date,omitempty" doc:"YYYY-MM-DD" maxLength:"10"`
-	Note              string `json:"note,omitempty" maxLength:"1000"`
+	Prefix            string        `json:"prefix" doc:"CIDR prefix, no host bits"`
+	Source            string        `json:"source" enum:"rir,transfer,byoip,private"`
+	Registry          string        `json:"registry,omitempty" enum:"afrinic,apnic,arin,lacnic,ripe"`
+	RegisteredCountry string        `json:"registered_country,omitempty" maxLength:"2"`
+	From              string        `json:"from,omitempty" maxLength:"200"`
+	Price             string        `json:"price,omitempty" doc:"amount with at most two decimals" maxLength:"24"`
+	Currency          string        `json:"currency,omitempty" maxLength:"3"`
+	Date              string        `json:"date,omitempty" doc:"YYYY-MM-DD" maxLength:"10"`
+	Note              string        `json:"note,omitempty" maxLength:"1000"`
+	Space             string        `json:"space,omitempty" maxLength:"63" doc:"private blocks: the space (VRF); default private"`
+	Tags              registry.Tags `json:"tags,omitempty" doc:"KEY=VALUE attributes"`
 }
 
 type poolBody struct {
-	Prefix  string `json:"prefix"`
-	Region  string `json:"region"`
-	Purpose string `json:"purpose,omitempty" maxLength:"200"`
-	UseAll  bool   `json:"use_all,omitempty" doc:"hand out every address: no IPv4 network and broadcast, no IPv6 subnet-router anycast kept back (NAT pools)"`
+	Prefix  string        `json:"prefix"`
+	Region  string        `json:"region"`
+	Purpose string        `json:"purpose,omitempty" maxLength:"200"`
+	UseAll  bool          `json:"use_all,omitempty" doc:"hand out every address: no IPv4 network and broadcast, no IPv6 subnet-router anycast kept back (NAT pools)"`
+	Space   string        `json:"space,omitempty" maxLength:"63" doc:"the space of the block, when blocks of several spaces hold the prefix"`
+	Tags    registry.Tags `json:"tags,omitempty" doc:"KEY=VALUE attributes"`
 }
 
 func parsePrefix(field, s string) (netip.Prefix, error) {
@@ -385,11 +386,18 @@ func parsePrefix(field, s string) (netip.Prefix, error) {
 
 func (s *Server) routeBlocksPools(api huma.API) {
 	huma.Register(api, op("list-blocks", http.MethodGet, "/v1/blocks", "List blocks with provenance", auth.ScopeRead, false),
-		func(ctx context.Context, _ *struct{}) (*struct{ Body []registry.Block }, error) {
-			bs, err := s.reg.Blocks(ctx)
+		func(ctx context.Context, in *struct {
+			Tag   []string `query:"tag,explode" doc:"KEY=VALUE; repeat the parameter for objects carrying every pair"`
+			Space string   `query:"space" doc:"only the blocks of this space"`
+		}) (*struct{ Body []registry.Block }, error) {
+			tags, err := parseTagQuery(in.Tag)
+			if err != nil {
+				return nil, s.problem(err)
+			}
+			bs, err := s.reg.BlocksWhere(ctx, in.Space, tags)
 			return &struct{ Body []registry.Block }{nonNil(bs)}, s.problem(err)
 		})
-	cb := op("create-block", http.MethodPost, "/v1/blocks", "Record a block and its provenance", auth.ScopeAdmin, false, http.StatusConflict, http.StatusUnprocessableEntity)
+	cb := op("create-block", http.MethodPost, "/v1/blocks", "Record a block and its provenance", auth.ScopeAdmin, false, http.StatusNotFound, http.StatusConflict, http.StatusUnprocessableEntity)
 	cb.DefaultStatus = http.StatusCreated
 	huma.Register(api, cb, func(ctx context.Context, in *struct{ Body blockBody }) (*struct{ Body registry.Block }, error) {
 		b := in.Body
@@ -397,7 +405,7 @@ func (s *Server) routeBlocksPools(api huma.API) {
 		if err != nil {
 			return nil, s.problem(err)
 		}
-		blk := registry.Block{Prefix: p, Source: registry.Source(b.Source), Registry: b.Registry, RegisteredCountry: b.RegisteredCountry, From: b.From, Date: b.Date, Note: b.Note}
+		blk := registry.Block{Prefix: p, Source: registry.Source(b.Source), Registry: b.Registry, RegisteredCountry: b.RegisteredCountry, From: b.From, Date: b.Date, Note: b.Note, Space: b.Space, Tags: b.Tags}
 		if b.Price != "" {
 			cur := b.Currency
 			if cur == "" {
@@ -419,9 +427,14 @@ func (s *Server) routeBlocksPools(api huma.API) {
 	})
 	huma.Register(api, op("list-pools", http.MethodGet, "/v1/pools", "List pools with their use", auth.ScopeRead, false, http.StatusNotFound),
 		func(ctx context.Context, in *struct {
-			Region string `query:"region"`
+			Tag    []string `query:"tag,explode" doc:"KEY=VALUE; repeat the parameter for objects carrying every pair"`
+			Region string   `query:"region"`
 		}) (*struct{ Body []registry.PoolUsage }, error) {
-			ps, err := s.reg.Pools(ctx, in.Region)
+			tags, err := parseTagQuery(in.Tag)
+			if err != nil {
+				return nil, s.problem(err)
+			}
+			ps, err := s.reg.PoolsTagged(ctx, in.Region, tags)
 			return &struct{ Body []registry.PoolUsage }{nonNil(ps)}, s.problem(err)
 		})
 	cp := op("create-pool", http.MethodPost, "/v1/pools", "Dedicate part of a block to a region", auth.ScopeAdmin, false, http.StatusNotFound, http.StatusConflict, http.StatusUnprocessableEntity)
@@ -431,7 +444,7 @@ func (s *Server) routeBlocksPools(api huma.API) {
 		if err != nil {
 			return nil, s.problem(err)
 		}
-		out, err := s.reg.AddPool(ctx, registry.PoolSpec{Prefix: p, Region: in.Body.Region, Purpose: in.Body.Purpose, UseAll: in.Body.UseAll})
+		out, err := s.reg.AddPool(ctx, registry.PoolSpec{Prefix: p, Region: in.Body.Region, Purpose: in.Body.Purpose, UseAll: in.Body.UseAll, Space: in.Body.Space, Tags: in.Body.Tags})
 		if err != nil {
 			return nil, s.problem(err)
 		}
@@ -525,19 +538,25 @@ func (s *Server) routeAssignments(api huma.API) {
 
 	huma.Register(api, op("list-assignments", http.MethodGet, "/v1/assignments", "List assignments, newest last, a page at a time", auth.ScopeRead, true, http.StatusNotFound),
 		func(ctx context.Context, in *struct {
-			Region   string `query:"region"`
-			Tenant   string `query:"tenant"`
-			Family   int    `query:"family" doc:"4 or 6"`
-			State    string `query:"state" enum:",assigned,quarantined,released"`
-			Within   string `query:"within" doc:"only assignments inside this prefix"`
-			Contains string `query:"contains" doc:"only the assignment holding this address or prefix"`
-			Cursor   string `query:"cursor"`
-			Limit    int    `query:"limit" minimum:"1" maximum:"1000" default:"100"`
+			Tag      []string `query:"tag,explode" doc:"KEY=VALUE; repeat the parameter for objects carrying every pair"`
+			Region   string   `query:"region"`
+			Tenant   string   `query:"tenant"`
+			Family   int      `query:"family" doc:"4 or 6"`
+			State    string   `query:"state" enum:",assigned,quarantined,released"`
+			Within   string   `query:"within" doc:"only assignments inside this prefix"`
+			Contains string   `query:"contains" doc:"only the assignment holding this address or prefix"`
+			Cursor   string   `query:"cursor"`
+			Limit    int      `query:"limit" minimum:"1" maximum:"1000" default:"100"`
 		}) (*pageOut, error) {
 			if in.Family != 0 && in.Family != 4 && in.Family != 6 {
 				return nil, s.problem(fmt.Errorf("family %d: must be 4 or 6: %w", in.Family, registry.ErrInvalid))
 			}
 			f := registry.AssignmentFilter{Family: in.Family, Limit: in.Limit + 1}
+			tags, err := parseTagQuery(in.Tag)
+			if err != nil {
+				return nil, s.problem(err)
+			}
+			f.Tags = tags
 			pr := principalOf(ctx)
 			if t := pr.tenant(); t != nil {
 				if in.Tenant != "" && in.Tenant != *t {
@@ -590,6 +609,9 @@ func (s *Server) routeAssignments(api huma.API) {
 				if in.Family != 0 {
 					q.Set("family", strconv.Itoa(in.Family))
 				}
+				for _, t := range in.Tag {
+					q.Add("tag", t)
+				}
 				q.Set("cursor", out.Body.Next)
 				q.Set("limit", strconv.Itoa(in.Limit))
 				out.Link = nextLink("/v1/assignments", q)
@@ -609,17 +631,20 @@ func (s *Server) routeAssignments(api huma.API) {
 			return &assignmentOut{ETag: registry.ETag(a), Body: a}, nil
 		})
 
-	huma.Register(api, op("update-assignment", http.MethodPatch, "/v1/assignments/{id}", "Change an assignment's name or resource", auth.ScopeAllocate, true,
+	huma.Register(api, op("update-assignment", http.MethodPatch, "/v1/assignments/{id}", "Change an assignment's name, resource or tags", auth.ScopeAllocate, true,
 		http.StatusNotFound, http.StatusConflict, http.StatusPreconditionFailed, http.StatusUnprocessableEntity),
 		func(ctx context.Context, in *struct {
 			ID      int64  `path:"id" minimum:"1"`
 			IfMatch string `header:"If-Match" doc:"the ETag from a GET; the change is refused with 412 if the assignment changed since"`
 			Body    struct {
-				Name     *string `json:"name,omitempty" maxLength:"253"`
-				Resource *string `json:"resource,omitempty" maxLength:"256"`
+				Name     *string       `json:"name,omitempty" maxLength:"253"`
+				Resource *string       `json:"resource,omitempty" maxLength:"256"`
+				Tags     registry.Tags `json:"tags,omitempty" doc:"KEY=VALUE pairs to add or replace"`
+				Untag    []string      `json:"untag,omitempty" maxItems:"32" doc:"keys to remove"`
 			}
 		}) (*assignmentOut, error) {
-			a, err := s.reg.UpdateAssignment(ctx, in.ID, in.IfMatch, principalOf(ctx).tenant(), in.Body.Name, in.Body.Resource)
+			a, err := s.reg.PatchAssignment(ctx, in.ID, in.IfMatch, principalOf(ctx).tenant(),
+				registry.AssignmentPatch{Name: in.Body.Name, Resource: in.Body.Resource, TagPatch: registry.TagPatch{Set: in.Body.Tags, Unset: in.Body.Untag}})
 			if err != nil {
 				return nil, s.problem(err)
 			}
@@ -676,13 +701,14 @@ func reason(err error) string {
 func (s *Server) routeReadOnly(api huma.API) {
 	huma.Register(api, op("show", http.MethodGet, "/v1/show", "Which block, pool, region and assignment hold an address, and their history", auth.ScopeRead, false, http.StatusNotFound),
 		func(ctx context.Context, in *struct {
-			Q string `query:"q" required:"true" doc:"an address or prefix"`
+			Q     string `query:"q" required:"true" doc:"an address or prefix"`
+			Space string `query:"space" doc:"the space to look in; default the global space (a private address: the one space holding it)"`
 		}) (*struct{ Body registry.Holding }, error) {
 			p, _, err := prefix.ParsePrefixOrAddr(in.Q)
 			if err != nil {
 				return nil, s.problem(fmt.Errorf("q: %w: %w", err, registry.ErrInvalid))
 			}
-			h, err := s.reg.Show(ctx, p)
+			h, err := s.reg.ShowIn(ctx, p, in.Space)
 			if err != nil {
 				return nil, s.problem(err)
 			}
@@ -748,7 +774,7 @@ func (s *Server) routeTokens(api huma.API) {
 			ts, err := s.tokens.List(ctx)
 			return &struct{ Body []auth.Token }{nonNil(ts)}, s.problem(err)
 		})
-	ct := op("create-token", http.MethodPost, "/v1/tokens", "Issue a token; its secret is shown once", auth.ScopeAdmin, false, http.StatusUnprocessableEntity)
+	ct := op("create-token", http.MethodPost, "/v1/tokens", "Issue a token; its secret is shown once", auth.ScopeAdmin, false, http.StatusNotFound, http.StatusUnprocessableEntity)
 	ct.DefaultStatus = http.StatusCreated
 	huma.Register(api, ct, func(ctx context.Context, in *struct {
 		Body struct {

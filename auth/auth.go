@@ -22,6 +22,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/cadastre-ipam/cadastre/registry"
@@ -99,6 +100,9 @@ func (t Token) Actor() string { return "token:" + t.ID }
 // Store keeps tokens. InsertToken, RevokeToken and RekeyTokens write their
 // event in the same transaction.
 type Store interface {
+	// InsertToken stores t and appends e; a token bound to a tenant
+	// (t.Tenant) that does not exist is refused with an error wrapping
+	// registry.ErrNotFound, in the same transaction.
 	InsertToken(ctx context.Context, t Token, e registry.Event) error
 	Token(ctx context.Context, id string) (Token, error)
 	Tokens(ctx context.Context) ([]Token, error)
@@ -138,8 +142,10 @@ const touchEvery = time.Minute
 // Tokens issues and checks tokens.
 type Tokens struct {
 	store Store
-	keys  []sealKey // current first
-	now   func() time.Time
+	// keys are the keys in use, current first; SetKeys replaces the
+	// slice whole (a server reloading its key file), never writes it.
+	keys atomic.Pointer[[]sealKey]
+	now  func() time.Time
 
 	mu      sync.Mutex
 	touched map[string]time.Time
@@ -182,18 +188,35 @@ func NewWithKeys(store Store, ks Keys, now func() time.Time) (*Tokens, error) {
 		now = time.Now
 	}
 	k := &Tokens{store: store, now: now, touched: map[string]time.Time{}, checked: map[string]checked{}}
+	if err := k.SetKeys(ks); err != nil {
+		return nil, err
+	}
+	return k, nil
+}
+
+// SetKeys replaces the keys in use (a server that reloads its key file
+// after `token rotate-key --stage` or `--finish`): from now on tokens are
+// sealed under ks.Current and verified with it, then ks.Previous. On an
+// error the keys in use are left as they were. Safe to call while tokens
+// are checked.
+func (k *Tokens) SetKeys(ks Keys) error {
+	var keys []sealKey
 	for i, raw := range [][]byte{ks.Current, ks.Previous} {
 		if raw == nil && i == 1 {
 			break
 		}
 		sk, err := newSealKey(raw)
 		if err != nil {
-			return nil, err
+			return err
 		}
-		k.keys = append(k.keys, sk)
+		keys = append(keys, sk)
 	}
-	return k, nil
+	k.keys.Store(&keys)
+	return nil
 }
+
+// keyring returns the keys in use, current first (read-only).
+func (k *Tokens) keyring() []sealKey { return *k.keys.Load() }
 
 func newSealKey(raw []byte) (sealKey, error) {
 	if len(raw) < KeySize {
@@ -257,12 +280,12 @@ func (sk sealKey) legacy(secret string) []byte {
 func (k *Tokens) verify(t Token, secret string, digest []byte) bool {
 	if len(t.MAC) == sha256.Size {
 		ok := false
-		for _, sk := range k.keys {
+		for _, sk := range k.keyring() {
 			ok = hmac.Equal(sk.legacy(secret), t.MAC) || ok
 		}
 		return ok
 	}
-	for _, sk := range k.keys {
+	for _, sk := range k.keyring() {
 		if d, ok := sk.open(t.ID, t.MAC); ok {
 			return hmac.Equal(d, digest)
 		}
@@ -322,9 +345,12 @@ func (k *Tokens) Create(ctx context.Context, s Spec) (Token, string, error) {
 	}
 	secret := secretPrefix + t.ID + "_" + b32.EncodeToString(sec)
 	digest := sha256.Sum256([]byte(secret))
-	t.MAC = k.keys[0].seal(t.ID, digest[:])
+	t.MAC = k.keyring()[0].seal(t.ID, digest[:])
 	ev := registry.Event{At: now, Actor: registry.Actor(ctx), Action: "token.create", SubjectKind: "token", Subject: t.ID, After: mustJSON(t)}
 	if err := k.store.InsertToken(ctx, t, ev); err != nil {
+		if errors.Is(err, registry.ErrNotFound) && s.Tenant != "" {
+			return Token{}, "", fmt.Errorf("token: tenant %s does not exist (an admin adds it first with `cadastre tenant add %s`): %w", s.Tenant, s.Tenant, registry.ErrNotFound)
+		}
 		return Token{}, "", fmt.Errorf("token: %w", err)
 	}
 	return t, secret, nil
@@ -528,7 +554,7 @@ func (k *Tokens) KeyState(ctx context.Context) (KeyState, error) {
 
 // sealedUnder is the index of the key that opens t's verifier, or -1.
 func (k *Tokens) sealedUnder(t Token) int {
-	for i, sk := range k.keys {
+	for i, sk := range k.keyring() {
 		if _, ok := sk.open(t.ID, t.MAC); ok {
 			return i
 		}
@@ -554,7 +580,7 @@ func (k *Tokens) Rekey(ctx context.Context, to []byte) (int, error) {
 		if _, ok := dst.open(t.ID, t.MAC); ok {
 			return nil, nil
 		}
-		for _, sk := range k.keys {
+		for _, sk := range k.keyring() {
 			if d, ok := sk.open(t.ID, t.MAC); ok {
 				return dst.seal(t.ID, d), nil
 			}

@@ -35,7 +35,10 @@ func setup(t *testing.T) (*auth.Tokens, *sqlite.Store, *clock) {
 
 func TestCheck(t *testing.T) {
 	ctx := registry.WithActor(context.Background(), "tester")
-	k, _, c := setup(t)
+	k, st, c := setup(t)
+	if _, err := registry.New(st).AddTenant(ctx, registry.TenantSpec{Name: "acme"}); err != nil {
+		t.Fatal(err)
+	}
 	tok, secret, err := k.Create(ctx, auth.Spec{Name: "ops", Scope: auth.ScopeAllocate, Tenant: "acme", Expires: time.Hour})
 	if err != nil {
 		t.Fatal(err)

@@ -265,3 +265,29 @@ func TestLegacyVerifier(t *testing.T) {
 		}
 	})
 }
+
+// TestTokenForUnknownTenant: a token is bound only to a tenant that
+// exists; one for an unknown tenant is refused with ErrNotFound and
+// nothing is stored.
+func TestTokenForUnknownTenant(t *testing.T) {
+	eachStore(t, func(t *testing.T, st store) {
+		ctx := registry.WithActor(context.Background(), "tester")
+		k, err := auth.New(st, key(1), time.Now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, _, err = k.Create(ctx, auth.Spec{Name: "ops", Scope: auth.ScopeAllocate, Tenant: "nobody"})
+		if !errors.Is(err, registry.ErrNotFound) || !strings.Contains(err.Error(), "tenant nobody does not exist") {
+			t.Fatalf("token for an unknown tenant: %v, want ErrNotFound naming the tenant", err)
+		}
+		if ts, err := st.Tokens(ctx); err != nil || len(ts) != 0 {
+			t.Fatalf("tokens after the refusal: %v, %v; want none", ts, err)
+		}
+		if _, err := registry.New(st).AddTenant(ctx, registry.TenantSpec{Name: "nobody"}); err != nil {
+			t.Fatal(err)
+		}
+		if _, _, err := k.Create(ctx, auth.Spec{Name: "ops", Scope: auth.ScopeAllocate, Tenant: "nobody"}); err != nil {
+			t.Fatalf("token for the tenant once added: %v", err)
+		}
+	})
+}

@@ -31,6 +31,9 @@ type Client struct {
 	http  *http.Client
 }
 
+// defaultTimeout bounds one request of a client New makes.
+const defaultTimeout = 60 * time.Second
+
 // New returns a client of the server at base, authenticating with token.
 func New(base, token string, hc *http.Client) (*Client, error) {
 	u, err := url.Parse(strings.TrimRight(base, "/"))
@@ -41,7 +44,7 @@ func New(base, token string, hc *http.Client) (*Client, error) {
 		return nil, errors.New("a server needs a token: give --token or set $CADASTRE_TOKEN")
 	}
 	if hc == nil {
-		hc = &http.Client{Timeout: 60 * time.Second}
+		hc = &http.Client{Timeout: defaultTimeout}
 	}
 	return &Client{base: u, token: token, http: hc}, nil
 }
@@ -107,12 +110,13 @@ func (c *Client) do(ctx context.Context, method, path string, query url.Values, 
 
 // regionBody is POST /v1/regions: a region's location is flat on the wire.
 type regionBody struct {
-	Name        string `json:"name"`
-	Country     string `json:"country"`
-	Subdivision string `json:"subdivision,omitempty"`
-	City        string `json:"city,omitempty"`
-	BorrowFrom  string `json:"borrow_from,omitempty"`
-	BorrowUnit  int    `json:"borrow_unit,omitempty"`
+	Name        string        `json:"name"`
+	Country     string        `json:"country"`
+	Subdivision string        `json:"subdivision,omitempty"`
+	City        string        `json:"city,omitempty"`
+	BorrowFrom  string        `json:"borrow_from,omitempty"`
+	BorrowUnit  int           `json:"borrow_unit,omitempty"`
+	Tags        registry.Tags `json:"tags,omitempty"`
 }
 
 // blockBody is POST /v1/blocks: the price is a decimal string on the wire.
@@ -126,6 +130,8 @@ type blockBody struct {
 	Currency          string          `json:"currency,omitempty"`
 	Date              string          `json:"date,omitempty"`
 	Note              string          `json:"note,omitempty"`
+	Space             string          `json:"space,omitempty"`
+	Tags              registry.Tags   `json:"tags,omitempty"`
 }
 
 // releaseBody is POST /v1/assignments/{id}/release.
@@ -135,7 +141,7 @@ type releaseBody struct {
 
 // AddRegion creates a region.
 func (c *Client) AddRegion(ctx context.Context, s registry.RegionSpec) (out registry.Region, err error) {
-	in := regionBody{Name: s.Name, Country: s.Location.Country, Subdivision: s.Location.Subdivision, City: s.Location.City, BorrowFrom: s.Borrow.String(), BorrowUnit: s.BorrowBits}
+	in := regionBody{Name: s.Name, Country: s.Location.Country, Subdivision: s.Location.Subdivision, City: s.Location.City, BorrowFrom: s.Borrow.String(), BorrowUnit: s.BorrowBits, Tags: s.Tags}
 	_, err = c.do(ctx, http.MethodPost, "/v1/regions", nil, nil, in, &out)
 	return out, err
 }
@@ -148,7 +154,7 @@ func (c *Client) Regions(ctx context.Context) (out []registry.Region, err error)
 
 // AddBlock records a block.
 func (c *Client) AddBlock(ctx context.Context, b registry.Block) (out registry.Block, err error) {
-	in := blockBody{Prefix: b.Prefix, Source: b.Source, Registry: b.Registry, RegisteredCountry: b.RegisteredCountry, From: b.From, Date: b.Date, Note: b.Note}
+	in := blockBody{Prefix: b.Prefix, Source: b.Source, Registry: b.Registry, RegisteredCountry: b.RegisteredCountry, From: b.From, Date: b.Date, Note: b.Note, Space: b.Space, Tags: b.Tags}
 	if b.Price != nil {
 		in.Price = fmt.Sprintf("%d.%02d", b.Price.Cents/100, b.Price.Cents%100)
 		in.Currency = b.Price.Currency
@@ -238,6 +244,7 @@ func (c *Client) Assignments(ctx context.Context, f registry.AssignmentFilter) (
 	if f.Contains.IsValid() {
 		q.Set("contains", f.Contains.String())
 	}
+	tagValues(q, f.Tags)
 	var out []registry.Assignment
 	for {
 		var page struct {

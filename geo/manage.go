@@ -28,8 +28,8 @@ type AddedMMDB struct {
 // name, replacing a source of that name, with a source.add event. A bad
 // name, path or file is ErrInvalid; nothing is stored then.
 func AddMMDB(ctx context.Context, st Store, name, path string, now time.Time) (AddedMMDB, error) {
-	if err := ValidateSourceName(name); err != nil {
-		return AddedMMDB{}, fmt.Errorf("%w: %w", err, registry.ErrInvalid)
+	if err := validateSource(name, path); err != nil {
+		return AddedMMDB{}, err
 	}
 	if !filepath.IsAbs(path) {
 		return AddedMMDB{}, fmt.Errorf("source %s: MMDB path %q must be absolute: %w", name, path, registry.ErrInvalid)

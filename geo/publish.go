@@ -33,6 +33,12 @@ func PublishFeed(ctx context.Context, reg Placer) (Published, error) {
 	}
 	entries := make([]geofeed.Entry, 0, len(places))
 	for _, p := range places {
+		// Only the global space is published: private space (RFC 1918,
+		// ULA, shared) means nothing outside its routing domain, and
+		// RFC 8805 readers refuse it (geofeed check flags it).
+		if !registry.InGlobalSpace(p.Prefix) {
+			continue
+		}
 		entries = append(entries, geofeed.Entry{Prefix: p.Prefix, Location: p.Location})
 	}
 	merged, err := geofeed.MergeByLocation(entries)
@@ -88,8 +94,8 @@ type ImportOptions struct {
 // opts.AllowEmpty; postal codes are dropped (RFC 8805 deprecates them).
 func ImportFeed(ctx context.Context, st Store, name, origin string, r io.Reader, opts ImportOptions, now time.Time) (ImportReport, error) {
 	var rep ImportReport
-	if err := ValidateSourceName(name); err != nil {
-		return rep, fmt.Errorf("%w: %w", err, registry.ErrInvalid)
+	if err := validateSource(name, origin); err != nil {
+		return rep, err
 	}
 	entries, diags, err := geofeed.ReadAll(r, geofeed.Options{})
 	rep.Diagnostics = diags

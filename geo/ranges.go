@@ -71,8 +71,8 @@ type rangeItem struct {
 // the source is left as it was.
 func ImportRanges(ctx context.Context, st Store, name, origin, format string, r io.Reader, now time.Time) (RangesReport, error) {
 	rep := RangesReport{Format: format, RegionsVersion: cloudregions.Version(), UnknownRegions: []string{}}
-	if err := ValidateSourceName(name); err != nil {
-		return rep, fmt.Errorf("%w: %w", err, registry.ErrInvalid)
+	if err := validateSource(name, origin); err != nil {
+		return rep, err
 	}
 	if !slices.Contains(cloudregions.Providers, format) {
 		return rep, fmt.Errorf("ranges %s: format %q: %w", origin, format, ErrRangesFormat)

@@ -166,3 +166,47 @@ func TestImportRangesRefusesBadInput(t *testing.T) {
 		})
 	}
 }
+
+// TestSourceTextRefusesControlCharacters: a source's name and origin (a
+// file name or URL that `geo sources` prints) refuse control characters
+// as every text field does (registry.CheckText), for each way a source is
+// added, and nothing is stored.
+func TestSourceTextRefusesControlCharacters(t *testing.T) {
+	ctx := context.Background()
+	const feed = "198.51.100.0/24,US,US-VA,Ashburn,\n"
+	for _, c := range []struct {
+		name string
+		add  func(st geo.Store) error
+		want string
+	}{
+		{"a feed's name", func(st geo.Store) error {
+			_, err := geo.ImportFeed(ctx, st, "evil\x1b[2J", "f.csv", strings.NewReader(feed), geo.ImportOptions{}, time.Now())
+			return err
+		}, "source name: control character U+001B"},
+		{"a feed's origin", func(st geo.Store) error {
+			_, err := geo.ImportFeed(ctx, st, "partner", "f\x1b]0;pwned\x07.csv", strings.NewReader(feed), geo.ImportOptions{}, time.Now())
+			return err
+		}, "source partner: origin: control character U+001B"},
+		{"a ranges file's origin", func(st geo.Store) error {
+			_, err := geo.ImportRanges(ctx, st, "cloud", "ranges\r\n.json", "oracle", strings.NewReader(`{"regions":[]}`), time.Now())
+			return err
+		}, "source cloud: origin: control character U+000D"},
+		{"an MMDB's path", func(st geo.Store) error {
+			_, err := geo.AddMMDB(ctx, st, "vendor", "/tmp/a\u009bb.mmdb", time.Now())
+			return err
+		}, "source vendor: origin: control character U+009B"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			st := openStore(t)
+			err := c.add(st)
+			var te *registry.TextError
+			if !errors.Is(err, registry.ErrInvalid) || !errors.As(err, &te) || !strings.Contains(err.Error(), c.want) {
+				t.Fatalf("err %v, want a registry.TextError saying %q", err, c.want)
+			}
+			srcs, err := st.Sources(ctx)
+			if err != nil || len(srcs) != 0 {
+				t.Fatalf("sources after the refusal: %v, %v; want none", srcs, err)
+			}
+		})
+	}
+}

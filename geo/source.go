@@ -55,10 +55,26 @@ type Store interface {
 	DeleteSource(ctx context.Context, name string, e registry.Event) error
 }
 
-// ValidateSourceName checks a source name: same shape as a region name.
+// ValidateSourceName checks a source name: no control characters, as in
+// every text field (registry.CheckText), and the shape of a region name.
 func ValidateSourceName(name string) error {
+	if err := registry.CheckText("source name", name); err != nil {
+		return err
+	}
 	if err := registry.ValidateName(name); err != nil {
 		return fmt.Errorf("source name: %w", err)
+	}
+	return nil
+}
+
+// validateSource checks a source's name and where it comes from (a file
+// name, path or URL, printed by `geo sources`), before anything is read.
+func validateSource(name, origin string) error {
+	if err := ValidateSourceName(name); err != nil {
+		return fmt.Errorf("%w: %w", err, registry.ErrInvalid)
+	}
+	if err := registry.CheckText("source "+name+": origin", origin); err != nil {
+		return err
 	}
 	return nil
 }

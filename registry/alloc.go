@@ -308,6 +308,10 @@ func (r *Registry) AllocateAll(ctx context.Context, b Batch) ([]Assignment, erro
 		}
 		probed = true
 	}
+	// After the key's look-up: a replay answers what was allowed then.
+	if err := r.precheckNames(ctx, b.Requests); err != nil {
+		return nil, err
+	}
 	var out []Assignment
 	// emptyAt is when the allocation's look found no ended quarantine,
 	// remembered once the allocation has committed (reaper).
@@ -546,7 +550,7 @@ func (a *allocator) take(ctx context.Context, it item, n int) error {
 		}
 		if it.bits > 64 && f.Prefix.Bits() <= 64 && policy6(pool) {
 			// Splitting a /64 below a /64 keeps its anycast address back
-			// (space.go): what is left of f goes back, and the search
+			// (reserve.go): what is left of f goes back, and the search
 			// runs again.
 			if err := addFreeRange(ctx, a.tx, pool, f.RegionID, f.Prefix.Addr().Next(), prefix.Last(f.Prefix)); err != nil {
 				return err
@@ -919,10 +923,13 @@ func (r *Registry) find(ctx context.Context, tx Tx, t Target) (Assignment, error
 
 // Assignment returns one assignment by ID; tenant, when not nil, must own it.
 func (r *Registry) Assignment(ctx context.Context, id int64, tenant *string) (a Assignment, err error) {
-	err = viewOne(ctx, r.store, func(tx Tx) error {
+	err = r.store.View(ctx, func(tx Tx) error {
 		a, err = tx.AssignmentByID(ctx, id)
 		if err == nil && tenant != nil && a.Tenant != *tenant {
 			err = fmt.Errorf("assignment %d: %w", id, ErrNotFound)
+		}
+		if err == nil {
+			a.Tags, err = tagsOf(ctx, tx, KindAssignment, a.ID)
 		}
 		return err
 	})
@@ -939,8 +946,13 @@ func (r *Registry) Assignments(ctx context.Context, f AssignmentFilter) (out []A
 			}
 			f.RegionID = g.ID
 		}
-		out, err = tx.Assignments(ctx, f)
-		return err
+		if err := f.Tags.Validate(); err != nil {
+			return err
+		}
+		if out, err = tx.Assignments(ctx, f); err != nil {
+			return err
+		}
+		return fillTags(ctx, tx, KindAssignment, out, func(a *Assignment) int64 { return a.ID }, func(a *Assignment, t Tags) { a.Tags = t })
 	})
 	return out, err
 }

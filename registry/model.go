@@ -21,6 +21,7 @@ type Region struct {
 	Location   location.Location `json:"location"`
 	Borrow     BorrowPolicy      `json:"borrow_from"`
 	BorrowBits int               `json:"borrow_unit"`
+	Tags       Tags              `json:"tags,omitempty"`
 	CreatedAt  time.Time         `json:"created_at"`
 }
 
@@ -151,7 +152,11 @@ type Block struct {
 	Price             *Money       `json:"price,omitempty"`
 	Date              string       `json:"date,omitempty"` // YYYY-MM-DD
 	Note              string       `json:"note,omitempty"`
-	CreatedAt         time.Time    `json:"created_at"`
+	// Space is the routing domain: GlobalSpace for public space, a named
+	// space (PrivateSpace unless given) for private blocks.
+	Space     string    `json:"space"`
+	Tags      Tags      `json:"tags,omitempty"`
+	CreatedAt time.Time `json:"created_at"`
 }
 
 // Pool is part of a block dedicated to one region, from which assignments
@@ -168,6 +173,7 @@ type Pool struct {
 	ParentID   int64          `json:"parent_id,omitempty"`
 	// UseAll: the pool hands out every address (see PoolSpec.UseAll).
 	UseAll bool `json:"use_all,omitempty"`
+	Tags   Tags `json:"tags,omitempty"`
 	// Name is set on a child pool only: a part of its parent (ParentID)
 	// carved out for Tenant's own children (`alloc --as-pool NAME`).
 	Name   string `json:"name,omitempty"`
@@ -207,6 +213,7 @@ type Assignment struct {
 	State           State          `json:"state"`
 	Borrowed        bool           `json:"borrowed"`
 	Relocation      *RelocationRef `json:"relocation,omitempty"`
+	Tags            Tags           `json:"tags,omitempty"`
 	CreatedAt       time.Time      `json:"created_at"`
 	ReleasedAt      *time.Time     `json:"released_at,omitempty"`
 	QuarantineUntil *time.Time     `json:"quarantine_until,omitempty"`

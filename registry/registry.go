@@ -26,6 +26,8 @@ type Registry struct {
 	reaps reaper
 	// maxBatch bounds the prefixes of one AllocateAll (0: MaxCount).
 	maxBatch int
+	// suffixes are tenants' name suffixes as last read (tenant.go).
+	suffixes suffixCache
 }
 
 // Option configures a Registry.
@@ -92,6 +94,7 @@ type RegionSpec struct {
 	Location   location.Location
 	Borrow     BorrowPolicy
 	BorrowBits int // 0 means DefaultBorrowBits
+	Tags       Tags
 }
 
 // AddRegion creates a region.
@@ -105,13 +108,16 @@ func (r *Registry) AddRegion(ctx context.Context, spec RegionSpec) (Region, erro
 	if err := spec.Location.Validate(); err != nil {
 		return Region{}, fmt.Errorf("region %s: %w: %w", spec.Name, err, ErrInvalid)
 	}
+	if err := spec.Tags.Validate(); err != nil {
+		return Region{}, fmt.Errorf("region %s: %w", spec.Name, err)
+	}
 	if spec.BorrowBits == 0 {
 		spec.BorrowBits = DefaultBorrowBits
 	}
 	if spec.BorrowBits < 8 || spec.BorrowBits > 32 {
 		return Region{}, invalid("region %s: borrow unit /%d: must be an IPv4 length from /8 to /32", spec.Name, spec.BorrowBits)
 	}
-	reg := Region{Name: spec.Name, Location: spec.Location, Borrow: spec.Borrow, BorrowBits: spec.BorrowBits}
+	reg := Region{Name: spec.Name, Location: spec.Location, Borrow: spec.Borrow, BorrowBits: spec.BorrowBits, Tags: nonEmpty(spec.Tags)}
 	err := r.store.Update(ctx, func(tx Tx) error {
 		if _, err := tx.RegionByName(ctx, spec.Name); err == nil {
 			return fmt.Errorf("region %s: %w", spec.Name, ErrExists)
@@ -128,26 +134,80 @@ func (r *Registry) AddRegion(ctx context.Context, spec RegionSpec) (Region, erro
 		if err := tx.InsertRegion(ctx, &reg); err != nil {
 			return err
 		}
+		if err := setTagsIfChanged(ctx, tx, KindRegion, reg.ID, nil, reg.Tags); err != nil {
+			return err
+		}
 		return r.event(ctx, tx, reg.CreatedAt, "region.add", "region", reg.ID, reg.Name, nil, reg)
 	})
 	return reg, err
 }
 
 // Regions lists the regions by name.
-func (r *Registry) Regions(ctx context.Context) (out []Region, err error) {
+func (r *Registry) Regions(ctx context.Context) ([]Region, error) {
+	return r.RegionsTagged(ctx, nil)
+}
+
+// RegionsTagged lists the regions carrying every pair of tags, by name.
+func (r *Registry) RegionsTagged(ctx context.Context, tags Tags) (out []Region, err error) {
 	err = r.store.View(ctx, func(tx Tx) error {
-		out, err = tx.Regions(ctx)
-		return err
+		if out, err = tx.Regions(ctx); err != nil {
+			return err
+		}
+		id := func(g *Region) int64 { return g.ID }
+		if out, err = keepTagged(ctx, tx, KindRegion, out, tags, id); err != nil {
+			return err
+		}
+		return fillTags(ctx, tx, KindRegion, out, id, func(g *Region, t Tags) { g.Tags = t })
 	})
 	return out, err
 }
 
 var dateRE = regexp.MustCompile(`^\d{4}-\d{2}-\d{2}$`)
 
-// checkBlock checks a block's prefix and provenance on their own (AddBlock
-// and Load share it), so that the register stays true: an RIR allocation
-// names its registry, private space is private, public space is globally
-// reachable.
+// AddBlock records space the operator holds. Provenance is checked so that
+// the register stays true: an RIR allocation names its registry, private
+// space is private, public space is globally reachable and in the global
+// space, and no two blocks of one space overlap.
+func (r *Registry) AddBlock(ctx context.Context, b Block) (Block, error) {
+	if err := r.checkBlock(b); err != nil {
+		return Block{}, err
+	}
+	p := b.Prefix
+	space, err := blockSpace(b)
+	if err != nil {
+		return Block{}, err
+	}
+	b.Space, b.Tags = space, nonEmpty(b.Tags)
+	if err := b.Tags.Validate(); err != nil {
+		return Block{}, fmt.Errorf("block %s: %w", p, err)
+	}
+	err = r.store.Update(ctx, func(tx Tx) error {
+		if _, err := tx.SpaceByName(ctx, b.Space); err != nil {
+			return fmt.Errorf("block %s: space %s: no such space (add it with `cadastre space add %s`): %w", p, b.Space, b.Space, ErrNotFound)
+		}
+		over, err := tx.BlocksOverlapping(ctx, p)
+		if err != nil {
+			return err
+		}
+		// Overlap is refused within a space only (two VPCs may both use 10.0.0.0/8).
+		for _, o := range over {
+			if o.Space == b.Space {
+				return fmt.Errorf("block %s: overlaps block %s in space %s: %w", p, o.Prefix, o.Space, ErrOverlap)
+			}
+		}
+		b.CreatedAt = r.clock()
+		if err := tx.InsertBlock(ctx, &b); err != nil {
+			return err
+		}
+		if err := setTagsIfChanged(ctx, tx, KindBlock, b.ID, nil, b.Tags); err != nil {
+			return err
+		}
+		return r.event(ctx, tx, b.CreatedAt, "block.add", "block", b.ID, p.String(), nil, b)
+	})
+	return b, err
+}
+
+// checkBlock applies the provenance rules of AddBlock to b.
 func (r *Registry) checkBlock(b Block) error {
 	p := b.Prefix
 	if !p.IsValid() {
@@ -208,35 +268,40 @@ func (r *Registry) checkBlock(b Block) error {
 	return nil
 }
 
-// AddBlock records space the operator holds, its provenance checked
-// (checkBlock) and overlapping no other block.
-func (r *Registry) AddBlock(ctx context.Context, b Block) (Block, error) {
-	p := b.Prefix
-	if err := r.checkBlock(b); err != nil {
-		return Block{}, err
+// nonEmpty is t, or nil when it holds nothing, so that no tags read the
+// same (and hash to the same ETag) whether never set or all removed.
+func nonEmpty(t Tags) Tags {
+	if len(t) == 0 {
+		return nil
 	}
-	err := r.store.Update(ctx, func(tx Tx) error {
-		over, err := tx.BlocksOverlapping(ctx, p)
-		if err != nil {
-			return err
-		}
-		if len(over) > 0 {
-			return fmt.Errorf("block %s: overlaps block %s: %w", p, over[0].Prefix, ErrOverlap)
-		}
-		b.CreatedAt = r.clock()
-		if err := tx.InsertBlock(ctx, &b); err != nil {
-			return err
-		}
-		return r.event(ctx, tx, b.CreatedAt, "block.add", "block", b.ID, p.String(), nil, b)
-	})
-	return b, err
+	return t
 }
 
 // Blocks lists the blocks in address order.
-func (r *Registry) Blocks(ctx context.Context) (out []Block, err error) {
+func (r *Registry) Blocks(ctx context.Context) ([]Block, error) {
+	return r.BlocksWhere(ctx, "", nil)
+}
+
+// BlocksWhere lists, in address order, the blocks of space (every space
+// when empty) that carry every pair of tags.
+func (r *Registry) BlocksWhere(ctx context.Context, space string, tags Tags) (out []Block, err error) {
 	err = r.store.View(ctx, func(tx Tx) error {
-		out, err = tx.Blocks(ctx)
-		return err
+		if space != "" {
+			if _, err := tx.SpaceByName(ctx, space); err != nil {
+				return err
+			}
+		}
+		if out, err = tx.Blocks(ctx); err != nil {
+			return err
+		}
+		if space != "" {
+			out = slices.DeleteFunc(out, func(b Block) bool { return b.Space != space })
+		}
+		id := func(b *Block) int64 { return b.ID }
+		if out, err = keepTagged(ctx, tx, KindBlock, out, tags, id); err != nil {
+			return err
+		}
+		return fillTags(ctx, tx, KindBlock, out, id, func(b *Block, t Tags) { b.Tags = t })
 	})
 	return out, err
 }
@@ -249,6 +314,10 @@ type PoolSpec struct {
 	// UseAll hands out every address: no IPv4 network and broadcast
 	// addresses kept back, no IPv6 subnet-router anycast (NAT pools).
 	UseAll bool `json:"use_all,omitempty"`
+	// Space names the space of the block the pool is carved from, needed
+	// only when blocks of several spaces hold the prefix.
+	Space string `json:"space,omitempty"`
+	Tags  Tags   `json:"tags,omitempty"`
 }
 
 // AddPool dedicates part of one block to a region.
@@ -266,6 +335,9 @@ func (r *Registry) AddPool(ctx context.Context, spec PoolSpec) (Pool, error) {
 	if err := CheckText("purpose", spec.Purpose); err != nil {
 		return Pool{}, err
 	}
+	if err := spec.Tags.Validate(); err != nil {
+		return Pool{}, fmt.Errorf("pool %s: %w", p, err)
+	}
 	var pool Pool
 	err := r.store.Update(ctx, func(tx Tx) error {
 		reg, err := tx.RegionByName(ctx, spec.Region)
@@ -274,6 +346,9 @@ func (r *Registry) AddPool(ctx context.Context, spec PoolSpec) (Pool, error) {
 		}
 		blocks, err := tx.BlocksOverlapping(ctx, p)
 		if err != nil {
+			return err
+		}
+		if blocks, err = oneSpace(p, spec.Space, blocks); err != nil {
 			return err
 		}
 		if len(blocks) == 0 {
@@ -290,11 +365,14 @@ func (r *Registry) AddPool(ctx context.Context, spec PoolSpec) (Pool, error) {
 			return fmt.Errorf("pool %s: overlaps pool %s of region %s: %w", p, pools[0].Prefix, pools[0].Region, ErrOverlap)
 		}
 		pool = Pool{Prefix: p, BlockID: blocks[0].ID, Block: blocks[0].Prefix, RegionID: reg.ID, Region: reg.Name, Purpose: spec.Purpose,
-			UseAll: spec.UseAll, CreatedAt: r.clock()}
+			UseAll: spec.UseAll, Tags: nonEmpty(spec.Tags), CreatedAt: r.clock()}
 		if err := tx.InsertPool(ctx, &pool); err != nil {
 			return err
 		}
-		// The policy's addresses (space.go) never join the free space.
+		if err := setTagsIfChanged(ctx, tx, KindPool, pool.ID, nil, pool.Tags); err != nil {
+			return err
+		}
+		// The policy's addresses (reserve.go) never join the free space.
 		if err := addFreeRange(ctx, tx, pool, scope(pool), p.Addr(), prefix.Last(p)); err != nil {
 			return err
 		}
@@ -318,7 +396,13 @@ type PoolUsage struct {
 }
 
 // Pools lists the pools in address order with their usage.
-func (r *Registry) Pools(ctx context.Context, regionName string) (out []PoolUsage, err error) {
+func (r *Registry) Pools(ctx context.Context, regionName string) ([]PoolUsage, error) {
+	return r.PoolsTagged(ctx, regionName, nil)
+}
+
+// PoolsTagged lists, in address order with their usage, the pools of the
+// region (every region when empty) that carry every pair of tags.
+func (r *Registry) PoolsTagged(ctx context.Context, regionName string, tags Tags) (out []PoolUsage, err error) {
 	now := r.clock()
 	err = r.store.View(ctx, func(tx Tx) error {
 		f := PoolFilter{}
@@ -334,6 +418,13 @@ func (r *Registry) Pools(ctx context.Context, regionName string) (out []PoolUsag
 			return err
 		}
 		pools = livePools(pools)
+		id := func(p *Pool) int64 { return p.ID }
+		if pools, err = keepTagged(ctx, tx, KindPool, pools, tags, id); err != nil {
+			return err
+		}
+		if err := fillTags(ctx, tx, KindPool, pools, id, func(p *Pool, t Tags) { p.Tags = t }); err != nil {
+			return err
+		}
 		counts, err := r.usage(ctx, tx, pools, now)
 		if err != nil {
 			return err

@@ -183,21 +183,52 @@ type FreeLength struct {
 }
 
 // Show tells which block, pool, region and assignment hold p, and the
-// events of each.
-func (r *Registry) Show(ctx context.Context, p netip.Prefix) (h Holding, err error) {
+// events of each, looking in the global space (private space, which the
+// global space never holds, in the one space that holds p).
+func (r *Registry) Show(ctx context.Context, p netip.Prefix) (Holding, error) {
+	return r.ShowIn(ctx, p, "")
+}
+
+// ShowIn is Show in the named space (as Show when space is empty).
+func (r *Registry) ShowIn(ctx context.Context, p netip.Prefix, space string) (h Holding, err error) {
 	h.Query = p
 	err = r.store.View(ctx, func(tx Tx) error {
+		if space != "" {
+			if _, err := tx.SpaceByName(ctx, space); err != nil {
+				return err
+			}
+		}
 		blocks, err := tx.BlocksOverlapping(ctx, p)
 		if err != nil {
 			return err
 		}
+		var in []Block
 		for _, b := range blocks {
-			if prefix.Covers(b.Prefix, p) {
+			if prefix.Covers(b.Prefix, p) && (space == "" || b.Space == space) {
+				in = append(in, b)
+			}
+		}
+		for _, b := range in {
+			if b.Space == GlobalSpace || len(in) == 1 {
 				h.Block = &b
 			}
 		}
+		if h.Block == nil && len(in) > 1 {
+			var spaces []string
+			for _, b := range in {
+				spaces = append(spaces, b.Space)
+			}
+			return invalid("%s: held in %d spaces (%s): name one with --space", p, len(in), few(spaces))
+		}
 		if h.Block == nil {
-			return fmt.Errorf("%s: not in any block of the register: %w", p, ErrNotFound)
+			where := "any block of the register"
+			if space != "" {
+				where = "any block of space " + space
+			}
+			return fmt.Errorf("%s: not in %s: %w", p, where, ErrNotFound)
+		}
+		if h.Block.Tags, err = tagsOf(ctx, tx, KindBlock, h.Block.ID); err != nil {
+			return err
 		}
 		pools, err := tx.PoolsOverlapping(ctx, p)
 		if err != nil {
@@ -228,7 +259,15 @@ func (r *Registry) Show(ctx context.Context, p netip.Prefix) (h Holding, err err
 				h.Past = append(h.Past, a)
 			}
 		}
+		if h.Assignment != nil {
+			if h.Assignment.Tags, err = tagsOf(ctx, tx, KindAssignment, h.Assignment.ID); err != nil {
+				return err
+			}
+		}
 		if h.Pool != nil {
+			if h.Pool.Tags, err = tagsOf(ctx, tx, KindPool, h.Pool.ID); err != nil {
+				return err
+			}
 			subjects["pool"] = []int64{h.Pool.ID}
 			if h.Pool.Relocation != nil {
 				rels, err := tx.Relocations(ctx)

@@ -40,7 +40,9 @@ type FreePrefix struct {
 
 // PoolFilter selects pools; zero fields match everything.
 type PoolFilter struct {
+	ID       int64
 	RegionID int64
+	BlockID  int64
 	Family   int
 }
 
@@ -58,6 +60,8 @@ type AssignmentFilter struct {
 	Contains netip.Prefix // assignments holding all of this prefix
 	AfterID  int64        // keyset pagination
 	Limit    int
+	// Tags keeps the assignments carrying every one of these pairs.
+	Tags Tags
 }
 
 // EventFilter selects events; zero fields match everything.
@@ -97,6 +101,7 @@ type Tx interface {
 	TenantTx
 	ReservationTx
 	ChildPoolTx
+	LifeTx
 
 	InsertRegion(ctx context.Context, r *Region) error
 	// UpdateRegion stores r's location and borrowing policy.

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -347,7 +348,7 @@ func (u *use) add(family, bits int, n int64) {
 // its use, and refused for a restricted one.
 func (r *Registry) tenantUse(ctx context.Context, tx Tx, name string, u use, now time.Time) (Tenant, error) {
 	if IsRestricted(ctx) {
-		return Tenant{}, fmt.Errorf("tenant %s: no such tenant (an admin adds it with `cadastre tenant add %s`): %w", name, name, ErrNotFound)
+		return Tenant{}, noTenant(name)
 	}
 	if err := ValidateTenantName(name); err != nil {
 		return Tenant{}, err
@@ -360,6 +361,12 @@ func (r *Registry) tenantUse(ctx context.Context, tx Tx, name string, u use, now
 		return Tenant{}, err
 	}
 	return tx.AddTenantUse(ctx, name, u.v4, u.v6)
+}
+
+// noTenant refuses a restricted caller's allocation for a tenant that
+// does not exist.
+func noTenant(name string) error {
+	return fmt.Errorf("tenant %s: no such tenant (an admin adds it with `cadastre tenant add %s`): %w", name, name, ErrNotFound)
 }
 
 // quota checks a tenant's use after adding u to it.
@@ -382,6 +389,15 @@ type TenantUseQueuer interface {
 	QueueTenantUse(ctx context.Context, name string, d4, d6 int64) func() (Tenant, error)
 }
 
+// NameHolderQueuer is an optional Tx method: NameHolder whose answer is
+// needed only later, sent (with the name's lock) with the transaction's
+// next statement, like TenantUseQueuer's count. The function returned
+// gives NameHolder's answer (sending the statements first if nothing has
+// sent them yet).
+type NameHolderQueuer interface {
+	QueueNameHolder(ctx context.Context, fqdn, tenant string) func() (HolderKind, bool, error)
+}
+
 // admit applies the tenant rules to a batch inside its transaction, before
 // anything is taken: each tenant exists (or, for a trusted caller, is
 // made), its use grows by what the batch asks and stays within its quotas,
@@ -390,6 +406,13 @@ type TenantUseQueuer interface {
 // can queue the count (TenantUseQueuer), the quotas are checked by the
 // function admit returns, which the caller runs after allocating and
 // before the transaction ends; otherwise that function does nothing.
+// Where the Tx can also queue the name look-ups (NameHolderQueuer), a
+// named tenant's count and its names are queued too, and that function
+// checks the names: the suffixes against the tenant's row as the queued
+// count locked it (so a suffix removed by a transaction that committed
+// first is seen), then the holders. A store whose statements are network
+// round trips then spends none of its own on the tenant rules while it
+// holds a region's lock (precheckNames refused early what it could).
 //
 // A tenant the queued count does not find is made (for a trusted caller)
 // only in a run of the transaction that counts without queueing, so that
@@ -444,9 +467,11 @@ func (r *Registry) admit(ctx context.Context, tx Tx, reqs []Request, now time.Ti
 	}
 	qu, ok := tx.(TenantUseQueuer)
 	queue = queue && ok
+	nq, ok := tx.(NameHolderQueuer)
+	queueNames := queue && ok
 	for _, n := range names {
 		u := per[n]
-		if queue && !named[n] {
+		if queue && (!named[n] || queueNames) {
 			later = append(later, pending{n, qu.QueueTenantUse(ctx, n, u.v4, u.v6)})
 			continue
 		}
@@ -455,12 +480,25 @@ func (r *Registry) admit(ctx context.Context, tx Tx, reqs []Request, now time.Ti
 			return nil, err
 		}
 	}
+	type nameCheck struct {
+		tenant, name string
+		answer       func() (HolderKind, bool, error)
+	}
+	var checks []nameCheck
 	for _, q := range reqs {
-		if q.Name != "" {
+		if q.Name == "" {
+			continue
+		}
+		if !queueNames {
 			if err := r.checkName(ctx, tx, tenants[q.Tenant], q.Tenant, q.Name); err != nil {
 				return nil, err
 			}
+			continue
 		}
+		if IsRestricted(ctx) && q.Tenant == "" {
+			return nil, suffixRule(Tenant{}, "", q.Name)
+		}
+		checks = append(checks, nameCheck{q.Tenant, q.Name, nq.QueueNameHolder(ctx, fqdn(q.Name), q.Tenant)})
 	}
 	return func() error {
 		for _, p := range later {
@@ -471,9 +509,89 @@ func (r *Registry) admit(ctx context.Context, tx Tx, reqs []Request, now time.Ti
 			if err := settle(p.name, t, err); err != nil {
 				return err
 			}
+			r.suffixes.put(t)
+		}
+		for _, c := range checks {
+			if err := r.nameRule(ctx, tenants[c.tenant], c.tenant, c.name, c.answer); err != nil {
+				return err
+			}
 		}
 		return nil
 	}, nil
+}
+
+// suffixCache holds the name suffixes of tenants as last read, so that
+// precheckNames can refuse a name outside them before the write
+// transaction without a read of its own. It is only a hint: it refuses
+// nothing without reading the tenant afresh, and the transaction checks
+// again against the tenant's locked row (admit), so a stale entry never
+// lets a name through nor refuses one. Safe for concurrent use.
+type suffixCache struct {
+	mu sync.Mutex
+	m  map[string][]string
+}
+
+// maxCachedTenants bounds the cache; past it, it starts again empty.
+const maxCachedTenants = 10000
+
+func (c *suffixCache) get(tenant string) ([]string, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	s, ok := c.m[tenant]
+	return s, ok
+}
+
+// put remembers t's suffixes. The slice is shared read-only: a Tenant's
+// Names is never written after it is read (applyTenantSpec makes a new one).
+func (c *suffixCache) put(t Tenant) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.m == nil || len(c.m) >= maxCachedTenants {
+		c.m = map[string][]string{}
+	}
+	c.m[t.Name] = t.Names
+}
+
+// precheckNames refuses, before the write transaction, a restricted
+// caller's name that lies outside its tenant's suffixes, and a tenant
+// that does not exist. Suffixes come from the cache; a name the cache
+// does not clear is checked against the tenant read afresh. Only for a
+// store whose reads are round trips (SingleReader): elsewhere admit reads
+// the tenant's row inside the transaction at no cost worth saving.
+func (r *Registry) precheckNames(ctx context.Context, reqs []Request) error {
+	if !IsRestricted(ctx) {
+		return nil
+	}
+	if _, ok := r.store.(SingleReader); !ok {
+		return nil
+	}
+	for _, q := range reqs {
+		if q.Name == "" {
+			continue
+		}
+		if q.Tenant == "" {
+			return suffixRule(Tenant{}, "", q.Name)
+		}
+		if names, ok := r.suffixes.get(q.Tenant); ok && Under(q.Name, names) {
+			continue
+		}
+		var t Tenant
+		err := viewOne(ctx, r.store, func(tx Tx) (err error) {
+			t, err = tx.TenantByName(ctx, q.Tenant)
+			return err
+		})
+		if errors.Is(err, ErrNotFound) {
+			return noTenant(q.Tenant)
+		}
+		if err != nil {
+			return err
+		}
+		r.suffixes.put(t)
+		if err := suffixRule(t, q.Tenant, q.Name); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // checkName decides whether an assignment of tenant (t is its row, zero
@@ -481,17 +599,21 @@ func (r *Registry) admit(ctx context.Context, tx Tx, reqs []Request, now time.Ti
 // live assignment holds; below admin, only under the tenant's suffixes and
 // never a name a zone or a static record holds.
 func (r *Registry) checkName(ctx context.Context, tx Tx, t Tenant, tenant, name string) error {
+	return r.nameRule(ctx, t, tenant, name, func() (HolderKind, bool, error) {
+		return tx.NameHolder(ctx, fqdn(name), tenant)
+	})
+}
+
+// nameRule is checkName with the name's holder given by holder (asked
+// already, or to ask only once the suffix is right).
+func (r *Registry) nameRule(ctx context.Context, t Tenant, tenant, name string, holder func() (HolderKind, bool, error)) error {
 	restricted := IsRestricted(ctx)
-	if restricted && !Under(name, t.Names) {
-		if tenant == "" {
-			return invalid("name %s: an assignment without a tenant may be named only by an admin", name)
+	if restricted {
+		if err := suffixRule(t, tenant, name); err != nil {
+			return err
 		}
-		if len(t.Names) == 0 {
-			return invalid("name %s: tenant %s has no name suffixes (an admin sets them with `cadastre tenant update %s --names SUFFIX`)", name, tenant, tenant)
-		}
-		return invalid("name %s: not under any of tenant %s's name suffixes (%s)", name, tenant, strings.Join(t.Names, ", "))
 	}
-	kind, held, err := tx.NameHolder(ctx, fqdn(name), tenant)
+	kind, held, err := holder()
 	if err != nil {
 		return err
 	}
@@ -499,6 +621,21 @@ func (r *Registry) checkName(ctx context.Context, tx Tx, t Tenant, tenant, name 
 		return &NameTakenError{Name: name, Holder: kind}
 	}
 	return nil
+}
+
+// suffixRule refuses a name that lies under none of its tenant's
+// suffixes (t is the tenant's row, zero for no tenant), for a caller
+// below admin.
+func suffixRule(t Tenant, tenant, name string) error {
+	switch {
+	case Under(name, t.Names):
+		return nil
+	case tenant == "":
+		return invalid("name %s: an assignment without a tenant may be named only by an admin", name)
+	case len(t.Names) == 0:
+		return invalid("name %s: tenant %s has no name suffixes (an admin sets them with `cadastre tenant update %s --names SUFFIX`)", name, tenant, tenant)
+	}
+	return invalid("name %s: not under any of tenant %s's name suffixes (%s)", name, tenant, strings.Join(t.Names, ", "))
 }
 
 // releaseUse returns the use of assignments that left quarantine (or were

@@ -40,7 +40,7 @@ func matches(ifMatch, tag string) bool {
 // Region returns one region by name.
 func (r *Registry) Region(ctx context.Context, name string) (g Region, err error) {
 	err = r.store.View(ctx, func(tx Tx) error {
-		g, err = tx.RegionByName(ctx, name)
+		g, err = r.regionWithTags(ctx, tx, name)
 		return err
 	})
 	return g, err
@@ -51,7 +51,7 @@ func (r *Registry) Region(ctx context.Context, name string) (g Region, err error
 func (r *Registry) UpdateRegion(ctx context.Context, name, ifMatch string, fn func(*Region) error) (Region, error) {
 	var out Region
 	err := r.store.Update(ctx, func(tx Tx) error {
-		g, err := tx.RegionByName(ctx, name)
+		g, err := r.regionWithTags(ctx, tx, name)
 		if err != nil {
 			return err
 		}
@@ -79,7 +79,13 @@ func (r *Registry) UpdateRegion(ctx context.Context, name, ifMatch string, fn fu
 				return fmt.Errorf("region %s: borrow from %s: no such region: %w", name, lender, err)
 			}
 		}
+		if err := g.Tags.Validate(); err != nil {
+			return fmt.Errorf("region %s: %w", name, err)
+		}
 		if err := tx.UpdateRegion(ctx, g); err != nil {
+			return err
+		}
+		if err := setTagsIfChanged(ctx, tx, KindRegion, g.ID, before.Tags, g.Tags); err != nil {
 			return err
 		}
 		out = g
@@ -92,6 +98,14 @@ func (r *Registry) UpdateRegion(ctx context.Context, name, ifMatch string, fn fu
 // a field alone) if its ETag still matches ifMatch; tenant, when not nil,
 // must own it.
 func (r *Registry) UpdateAssignment(ctx context.Context, id int64, ifMatch string, tenant, name, resource *string) (Assignment, error) {
+	return r.PatchAssignment(ctx, id, ifMatch, tenant, AssignmentPatch{Name: name, Resource: resource})
+}
+
+// PatchAssignment changes a live assignment's name, resource or tags if
+// its ETag (tags included) still matches ifMatch; tenant, when not nil,
+// must own it.
+func (r *Registry) PatchAssignment(ctx context.Context, id int64, ifMatch string, tenant *string, p AssignmentPatch) (Assignment, error) {
+	name, resource := p.Name, p.Resource
 	if name != nil && *name != "" {
 		if err := ValidateFQDN(*name); err != nil {
 			return Assignment{}, fmt.Errorf("%w: %w", err, ErrInvalid)
@@ -114,6 +128,9 @@ func (r *Registry) UpdateAssignment(ctx context.Context, id int64, ifMatch strin
 		if err != nil {
 			return err
 		}
+		if a.Tags, err = tagsOf(ctx, tx, KindAssignment, a.ID); err != nil {
+			return err
+		}
 		if !matches(ifMatch, ETag(a)) {
 			return fmt.Errorf("assignment %d changed since it was read (ETag %s): %w", id, ETag(a), ErrPrecondition)
 		}
@@ -132,7 +149,13 @@ func (r *Registry) UpdateAssignment(ctx context.Context, id int64, ifMatch strin
 		if resource != nil {
 			a.Resource = *resource
 		}
+		if a.Tags, err = p.TagPatch.apply(a.Tags); err != nil {
+			return fmt.Errorf("assignment %d: %w", id, err)
+		}
 		if err := tx.UpdateAssignment(ctx, a); err != nil {
+			return err
+		}
+		if err := setTagsIfChanged(ctx, tx, KindAssignment, a.ID, before.Tags, a.Tags); err != nil {
 			return err
 		}
 		out = a

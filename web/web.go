@@ -267,12 +267,6 @@ func (s *Server) render(w http.ResponseWriter, r *http.Request, status int, name
 	return s.execute(w, status, t, "layout", v)
 }
 
-// renderPartial writes the named partial (templates/partials) alone, for a
-// fragment fetched on demand; data is the partial's dot.
-func (s *Server) renderPartial(w http.ResponseWriter, status int, name string, data any) error {
-	return s.execute(w, status, s.partials, name, data)
-}
-
 // execute renders into a buffer first, so a template error becomes an
 // error page rather than half a page.
 func (s *Server) execute(w http.ResponseWriter, status int, t *template.Template, name string, data any) error {

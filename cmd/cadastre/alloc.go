@@ -270,6 +270,7 @@ func newAssignmentsCmd(a *app) *cobra.Command {
 	var family, limit int
 	var within string
 	var asJSON bool
+	var tf tagFlags
 	c := &cobra.Command{
 		Use:     "assignments",
 		Aliases: []string{"list"},
@@ -279,6 +280,11 @@ func newAssignmentsCmd(a *app) *cobra.Command {
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			f := registry.AssignmentFilter{Region: region, Family: family, Limit: limit}
+			tags, err := tf.tags()
+			if err != nil {
+				return err
+			}
+			f.Tags = tags
 			if family != 0 && family != 4 && family != 6 {
 				return usagef("--family %d: must be 4 or 6", family)
 			}
@@ -323,6 +329,7 @@ func newAssignmentsCmd(a *app) *cobra.Command {
 	f.StringVar(&state, "state", "", "only this state: assigned, quarantined or released")
 	f.IntVar(&family, "family", 0, "only this family, 4 or 6")
 	f.StringVar(&within, "within", "", "only assignments inside this prefix")
+	tf.addSet(f, "only assignments tagged")
 	f.IntVar(&limit, "limit", 0, "at most this many")
 	f.BoolVar(&asJSON, "json", false, "print JSON")
 	return c

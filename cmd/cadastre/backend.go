@@ -52,7 +52,11 @@ func (a *app) backend(ctx context.Context) (backend, error) {
 }
 
 func (a *app) client() (*client.Client, error) {
-	c, err := client.New(a.cfg.server, a.cfg.token, nil)
+	hc, err := a.cfg.clientTLS.HTTPClient()
+	if err != nil {
+		return nil, usageError{fmt.Errorf("%s: --client-cert, --client-key, --ca-file: %w", a.verbName(), err)}
+	}
+	c, err := client.New(a.cfg.server, a.cfg.token, hc)
 	if err != nil {
 		return nil, usageError{fmt.Errorf("%s: %w", a.verbName(), err)}
 	}

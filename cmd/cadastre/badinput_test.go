@@ -364,8 +364,11 @@ var childPoolSetup = [][]string{
 	{"alloc", "--pool", "site1", "--len", "64", "--tenant", "acme"},
 }
 
-func TestBadInputIsRefusedAndChangesNothing(t *testing.T) {
-	for _, tc := range badInput {
+func TestBadInputIsRefusedAndChangesNothing(t *testing.T) { runBadCases(t, badInput) }
+
+// runBadCases runs each case on a fresh copy of the fixture register.
+func runBadCases(t *testing.T, cases []badCase) {
+	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			db := register(t)

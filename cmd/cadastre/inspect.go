@@ -17,6 +17,7 @@ import (
 func newShowCmd(a *app) *cobra.Command {
 	var asJSON, all bool
 	var limit int
+	var space string
 	c := &cobra.Command{
 		Use:   "show PREFIX|IP",
 		Short: "Tell which block, pool, region and assignment hold an address, and their history",
@@ -28,11 +29,11 @@ func newShowCmd(a *app) *cobra.Command {
 			if err != nil {
 				return usageError{err}
 			}
-			reg, err := a.backend(cmd.Context())
+			reg, err := a.lifeBackend(cmd.Context())
 			if err != nil {
 				return err
 			}
-			h, err := reg.Show(cmd.Context(), p)
+			h, err := reg.ShowIn(cmd.Context(), p, space)
 			if err != nil {
 				return err
 			}
@@ -52,7 +53,15 @@ func newShowCmd(a *app) *cobra.Command {
 	c.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 	c.Flags().IntVar(&limit, "limit", 20, "show POOL: how many of its assignments to list")
 	c.Flags().BoolVar(&all, "all", false, "show POOL: list every assignment")
+	c.Flags().StringVar(&space, "space", "", "look in this space (default: the global space; a private address: the one space holding it)")
 	return c
+}
+
+// printTags prints an object's tags under it, nothing when it has none.
+func printTags(w io.Writer, t registry.Tags) {
+	if len(t) > 0 {
+		fmt.Fprintf(w, "              tags %s\n", safe(t.String()))
+	}
 }
 
 // printHolding prints what holds the query; for a pool, its summary and
@@ -77,7 +86,11 @@ func printHolding(out io.Writer, h registry.Holding, limit int) error {
 	if b.Date != "" {
 		fmt.Fprintf(w, ", %s", b.Date)
 	}
+	if b.Space != "" && b.Space != registry.GlobalSpace {
+		fmt.Fprintf(w, ", space %s", b.Space)
+	}
 	fmt.Fprintln(w)
+	printTags(w, b.Tags)
 	if h.Pool == nil {
 		fmt.Fprintln(w, "  pool        - (in no pool)")
 	} else {
@@ -86,6 +99,7 @@ func printHolding(out io.Writer, h registry.Holding, limit int) error {
 			fmt.Fprintf(w, ", %s", safe(h.Pool.Purpose))
 		}
 		fmt.Fprintln(w)
+		printTags(w, h.Pool.Tags)
 	}
 	if r := h.Relocation; r != nil {
 		fmt.Fprintf(w, "  relocation  %s moved from %s to %s on %s: %s\n", r.Prefix, r.FromRegion, r.ToRegion, day(r.CreatedAt), safe(r.Reason))
@@ -121,6 +135,7 @@ func printHolding(out io.Writer, h registry.Holding, limit int) error {
 		}
 	} else if as := h.Assignment; as != nil {
 		fmt.Fprintf(w, "  assignment  %d  %s  %s  tenant %s  resource %s  name %s\n", as.ID, as.Prefix, as.State, safe(dash(as.Tenant)), safe(dash(as.Resource)), safe(dash(as.Name)))
+		printTags(w, as.Tags)
 	} else {
 		fmt.Fprintln(w, "  assignment  - (free)")
 	}

@@ -17,6 +17,7 @@ import (
 
 	"github.com/cadastre-ipam/cadastre/auth"
 	"github.com/cadastre-ipam/cadastre/authdns/zone"
+	"github.com/cadastre-ipam/cadastre/client"
 	"github.com/cadastre-ipam/cadastre/demo"
 	"github.com/cadastre-ipam/cadastre/geo"
 	"github.com/cadastre-ipam/cadastre/registry"
@@ -90,9 +91,10 @@ type config struct {
 	actor        string
 	tokenKey     string // $CADASTRE_TOKEN_KEY, hex
 	tokenKeyFile string
-	postgres     string // --postgres or $CADASTRE_POSTGRES: use PostgreSQL instead of the file
-	server       string // --server or $CADASTRE_SERVER: use the API instead of the file
-	token        string // --token or $CADASTRE_TOKEN
+	postgres     string          // --postgres or $CADASTRE_POSTGRES: use PostgreSQL instead of the file
+	server       string          // --server or $CADASTRE_SERVER: use the API instead of the file
+	token        string          // --token or $CADASTRE_TOKEN
+	clientTLS    client.TLSFiles // --client-cert/$CADASTRE_CLIENT_CERT, --client-key/$CADASTRE_CLIENT_KEY, --ca-file
 	stdout       io.Writer
 	stderr       io.Writer
 	stdin        io.Reader
@@ -160,7 +162,8 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	}
 	a := &app{cfg: config{db: db, actor: actor, tokenKey: os.Getenv("CADASTRE_TOKEN_KEY"),
 		postgres: os.Getenv("CADASTRE_POSTGRES"),
-		server:   os.Getenv("CADASTRE_SERVER"), token: os.Getenv("CADASTRE_TOKEN"), stdout: stdout, stderr: stderr, stdin: stdin}}
+		server:   os.Getenv("CADASTRE_SERVER"), token: os.Getenv("CADASTRE_TOKEN"), stdout: stdout, stderr: stderr, stdin: stdin,
+		clientTLS: client.TLSFiles{Cert: os.Getenv("CADASTRE_CLIENT_CERT"), Key: os.Getenv("CADASTRE_CLIENT_KEY")}}}
 	defer a.close()
 	root := newRoot(a)
 	root.SetArgs(args)
@@ -220,6 +223,9 @@ policy, 7 database unusable.`,
 	root.PersistentFlags().StringVar(&a.cfg.postgres, "postgres", a.cfg.postgres, "PostgreSQL DSN instead of --db, for several replicas on one database (env CADASTRE_POSTGRES)")
 	root.PersistentFlags().StringVar(&a.cfg.server, "server", a.cfg.server, "run the verb against this cadastre server's API, e.g. http://127.0.0.1:8080 (env CADASTRE_SERVER)")
 	root.PersistentFlags().StringVar(&a.cfg.token, "token", a.cfg.token, "API token for --server (env CADASTRE_TOKEN; prefer the environment: flags show in ps)")
+	root.PersistentFlags().StringVar(&a.cfg.clientTLS.Cert, "client-cert", a.cfg.clientTLS.Cert, "with --server: PEM client certificate for mutual TLS (serve --client-ca) (env CADASTRE_CLIENT_CERT)")
+	root.PersistentFlags().StringVar(&a.cfg.clientTLS.Key, "client-key", a.cfg.clientTLS.Key, "with --server: PEM private key of --client-cert (env CADASTRE_CLIENT_KEY)")
+	root.PersistentFlags().StringVar(&a.cfg.clientTLS.CA, "ca-file", "", "with --server: PEM CA certificates to trust for the server instead of the system's (a private CA)")
 	root.PersistentFlags().StringVar(&a.cfg.tokenKeyFile, "token-key-file", "", "file holding the server-side token key (default: the database path + \".key\"; env CADASTRE_TOKEN_KEY overrides)")
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
 		return usageError{fmt.Errorf("%s: %w (see `%s --help`)", c.CommandPath(), err, c.CommandPath())}
@@ -228,6 +234,7 @@ policy, 7 database unusable.`,
 		newShowCmd(a), newReportCmd(a), newLogCmd(a), newDemoCmd(a), newVersionCmd(a), newAssignmentsCmd(a), newServeCmd(a), newTokenCmd(a), newGeofeedCmd(a),
 		newZoneCmd(a), newRecordCmd(a), newDNSCmd(a), newTSIGCmd(a), newGeoCmd(a), newAuditCmd(a), newTenantCmd(a),
 		newExportCmd(a), newImportCmd(a))
+	lifeVerbs(a, root)
 	wrapArgs(root)
 	return root
 }

@@ -19,6 +19,7 @@ func newRegionCmd(a *app) *cobra.Command {
 	var loc location.Location
 	var borrow string
 	var unit int
+	var addTags tagFlags
 	add := &cobra.Command{
 		Use:   "add NAME --country CC",
 		Short: "Create a region with its location and borrowing policy",
@@ -37,11 +38,15 @@ records it, so the geofeed and the audit follow the space.`,
 			if err != nil {
 				return usageError{err}
 			}
+			tags, err := addTags.tags()
+			if err != nil {
+				return err
+			}
 			reg, err := a.backend(cmd.Context())
 			if err != nil {
 				return err
 			}
-			r, err := reg.AddRegion(cmd.Context(), registry.RegionSpec{Name: args[0], Location: loc, Borrow: pol, BorrowBits: unit})
+			r, err := reg.AddRegion(cmd.Context(), registry.RegionSpec{Name: args[0], Location: loc, Borrow: pol, BorrowBits: unit, Tags: tags})
 			if err != nil {
 				return err
 			}
@@ -55,19 +60,25 @@ records it, so the geofeed and the audit follow the space.`,
 	add.Flags().StringVar(&borrow, "borrow-from", "none", "IPv4 borrowing policy: none, any, or a list R1,R2")
 	add.Flags().IntVar(&unit, "borrow-unit", registry.DefaultBorrowBits, "prefix length of the IPv4 unit borrowed at a time")
 	add.MarkFlagRequired("country")
+	addTags.addSet(add.Flags(), "tag the region with")
 
 	var asJSON bool
+	var listTags tagFlags
 	list := &cobra.Command{
 		Use:     "list",
 		Short:   "List regions",
-		Example: "  cadastre region list --json",
+		Example: "  cadastre region list --json\n  cadastre region list --tag env=prod",
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			reg, err := a.backend(cmd.Context())
+			tags, err := listTags.tags()
 			if err != nil {
 				return err
 			}
-			rs, err := reg.Regions(cmd.Context())
+			reg, err := a.lifeBackend(cmd.Context())
+			if err != nil {
+				return err
+			}
+			rs, err := reg.RegionsTagged(cmd.Context(), tags)
 			if err != nil {
 				return err
 			}
@@ -82,6 +93,7 @@ records it, so the geofeed and the audit follow the space.`,
 		},
 	}
 	list.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	listTags.addSet(list.Flags(), "only regions tagged")
 	c.AddCommand(add, list)
 	return c
 }
@@ -108,6 +120,7 @@ func newBlockCmd(a *app) *cobra.Command {
   cadastre block list`}
 	var b registry.Block
 	var src, price, currency string
+	var addTags tagFlags
 	add := &cobra.Command{
 		Use:   "add PREFIX --source rir|transfer|byoip|private",
 		Short: "Record a block you hold and how it came to you",
@@ -127,6 +140,9 @@ databases lean on it, which is why cadastre keeps it beside where the space is u
 				return err
 			}
 			b.Prefix, b.Source = p, registry.Source(src)
+			if b.Tags, err = addTags.tags(); err != nil {
+				return err
+			}
 			if price != "" {
 				m, err := registry.ParseMoney(price, currency)
 				if err != nil {
@@ -144,6 +160,10 @@ databases lean on it, which is why cadastre keeps it beside where the space is u
 			if err != nil {
 				return err
 			}
+			if nb.Space != registry.GlobalSpace {
+				fmt.Fprintf(a.cfg.stdout, "block %s added to space %s (%s addresses, %s)\n", nb.Prefix, nb.Space, count(prefix.Size(nb.Prefix)), nb.Source)
+				return nil
+			}
 			fmt.Fprintf(a.cfg.stdout, "block %s added (%s addresses, %s)\n", nb.Prefix, count(prefix.Size(nb.Prefix)), nb.Source)
 			return nil
 		},
@@ -157,20 +177,28 @@ databases lean on it, which is why cadastre keeps it beside where the space is u
 	f.StringVar(&currency, "currency", "USD", "ISO 4217 currency of --price")
 	f.StringVar(&b.Date, "date", "", "date acquired, YYYY-MM-DD")
 	f.StringVar(&b.Note, "note", "", "free text")
+	f.StringVar(&b.Space, "space", "", "private blocks: the space (VRF) it belongs to (default private; see `cadastre space`)")
+	addTags.addSet(f, "tag the block with")
 	add.MarkFlagRequired("source")
 
 	var asJSON bool
+	var listTags tagFlags
+	var listSpace string
 	list := &cobra.Command{
 		Use:     "list",
 		Short:   "List blocks with provenance and price per address",
-		Example: "  cadastre block list --json",
+		Example: "  cadastre block list --json\n  cadastre block list --space vpc-a --tag owner=finance",
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			reg, err := a.backend(cmd.Context())
+			tags, err := listTags.tags()
 			if err != nil {
 				return err
 			}
-			bs, err := reg.Blocks(cmd.Context())
+			reg, err := a.lifeBackend(cmd.Context())
+			if err != nil {
+				return err
+			}
+			bs, err := reg.BlocksWhere(cmd.Context(), listSpace, tags)
 			if err != nil {
 				return err
 			}
@@ -192,6 +220,8 @@ databases lean on it, which is why cadastre keeps it beside where the space is u
 		},
 	}
 	list.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	list.Flags().StringVar(&listSpace, "space", "", "only the blocks of this space")
+	listTags.addSet(list.Flags(), "only blocks tagged")
 	c.AddCommand(add, list)
 	return c
 }
@@ -201,6 +231,7 @@ func newPoolCmd(a *app) *cobra.Command {
 		Example: `  cadastre pool add 40.64.0.0/23 --region us-east --purpose vms
   cadastre pool list --region us-east`}
 	var spec registry.PoolSpec
+	var addTags tagFlags
 	add := &cobra.Command{
 		Use:   "add PREFIX --region NAME",
 		Short: "Dedicate part of a block to a region",
@@ -222,6 +253,9 @@ of an assignment longer than a /64. --use-all hands out every address (NAT pools
 				return err
 			}
 			spec.Prefix = p
+			if spec.Tags, err = addTags.tags(); err != nil {
+				return err
+			}
 			reg, err := a.backend(cmd.Context())
 			if err != nil {
 				return err
@@ -237,21 +271,28 @@ of an assignment longer than a /64. --use-all hands out every address (NAT pools
 	add.Flags().StringVar(&spec.Region, "region", "", "region the pool serves (required)")
 	add.Flags().StringVar(&spec.Purpose, "purpose", "", "what the pool is for, e.g. vms")
 	add.Flags().BoolVar(&spec.UseAll, "use-all", false, "hand out every address: no network, broadcast or subnet-router anycast address kept back (NAT pools)")
+	add.Flags().StringVar(&spec.Space, "space", "", "the space of the block, when blocks of several spaces hold the prefix")
+	addTags.addSet(add.Flags(), "tag the pool with")
 	add.MarkFlagRequired("region")
 
 	var asJSON bool
 	var region string
+	var listTags tagFlags
 	list := &cobra.Command{
 		Use:     "list",
 		Short:   "List pools with their use",
-		Example: "  cadastre pool list --region us-east --json",
+		Example: "  cadastre pool list --region us-east --json\n  cadastre pool list --tag tier=gold",
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			reg, err := a.backend(cmd.Context())
+			tags, err := listTags.tags()
 			if err != nil {
 				return err
 			}
-			ps, err := reg.Pools(cmd.Context(), region)
+			reg, err := a.lifeBackend(cmd.Context())
+			if err != nil {
+				return err
+			}
+			ps, err := reg.PoolsTagged(cmd.Context(), region, tags)
 			if err != nil {
 				return err
 			}
@@ -285,6 +326,7 @@ of an assignment longer than a /64. --use-all hands out every address (NAT pools
 	}
 	list.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 	list.Flags().StringVar(&region, "region", "", "only this region's pools")
+	listTags.addSet(list.Flags(), "only pools tagged")
 	c.AddCommand(add, list)
 	return c
 }

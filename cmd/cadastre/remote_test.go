@@ -103,6 +103,16 @@ func TestEveryVerbWithServerLeavesNoRegisterFile(t *testing.T) {
 		code int
 	}{
 		"alloc":             {overAPI, []string{"--region", "east", "--family", "4"}, 0},
+		"assignment update": {overAPI, []string{"1", "--tag", "env=prod", "--resource", "vm-9"}, 0},
+		"block remove":      {overAPI, []string{"40.64.4.0/22"}, 0},
+		"block update":      {overAPI, []string{"132.245.0.0/16", "--note", "from Nortel", "--no-price", "--tag", "owner=finance"}, 0},
+		"pool remove":       {overAPI, []string{"2603:1000:1::/48"}, 0},
+		"pool update":       {overAPI, []string{"40.64.1.0/24", "--purpose", "nat", "--tag", "tier=gold"}, 0},
+		"region remove":     {overAPI, []string{"remote"}, 0},
+		"region update":     {overAPI, []string{"east", "--city", "Reston", "--tag", "env=prod"}, 0},
+		"space add":         {overAPI, []string{"vpc-a"}, 0},
+		"space list":        {overAPI, nil, 0},
+		"space remove":      {overAPI, []string{"vpc-a"}, 0},
 		"assignments":       {overAPI, []string{"--region", "east"}, 0},
 		"audit":             {overAPI, nil, 0}, // the feed "doomed" is right where it covers our space; the rest it does not cover, which is no finding
 		"block add":         {overAPI, []string{"40.64.8.0/22", "--source", "rir", "--registry", "arin", "--registered-country", "US"}, 0},

@@ -17,6 +17,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/cadastre-ipam/cadastre/api"
+	"github.com/cadastre-ipam/cadastre/auth"
 	"github.com/cadastre-ipam/cadastre/registry"
 	"github.com/cadastre-ipam/cadastre/web"
 )
@@ -38,7 +39,7 @@ func newServeCmd(a *app) *cobra.Command {
   GET /readyz        the process can serve and its store takes writes (fails first on SIGTERM)
 Prometheus metrics are served on --metrics-listen (loopback), not on the API's address.
 With --tls-cert and --tls-key the API is served over TLS 1.2 or later; SIGHUP reloads
-the certificate. --client-ca also requires clients to present a certificate it signed.
+the certificate, and the token key file (after ` + "`cadastre token rotate-key`" + `). --client-ca also requires clients to present a certificate it signed.
 Without TLS, --listen must be a loopback address unless --insecure-listen is given
 (for a reverse proxy on the same host that terminates TLS).
 Every client is bounded: its headers and body must arrive in time, its headers are
@@ -206,6 +207,28 @@ func (a *app) serve(ctx context.Context, o serveOpts) error {
 	tokens, err := a.tokens(ctx)
 	if err != nil {
 		return err
+	}
+	if a.cfg.tokenKey == "" {
+		// `token rotate-key --stage/--finish` rewrites the key file: a
+		// SIGHUP makes the server use it without a restart.
+		path, err := a.tokenKeyPath()
+		if err != nil {
+			return err
+		}
+		onHUP(ctx, log, "token key file", func() ([]any, error) {
+			kf, err := auth.ReadKeyFile(path)
+			if err == nil {
+				err = tokens.SetKeys(kf.Keys)
+			}
+			if err != nil {
+				return nil, fmt.Errorf("%s: %w", path, err)
+			}
+			attrs := []any{"file", path, "key", auth.KeyID(kf.Current)}
+			if kf.Previous != nil {
+				attrs = append(attrs, "previous", auth.KeyID(kf.Previous))
+			}
+			return attrs, nil
+		})
 	}
 	engine, err := a.geoEngine(ctx)
 	if err != nil {

@@ -17,6 +17,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -351,6 +352,51 @@ func TestServeClientCertificates(t *testing.T) {
 			}
 			if got := err == nil && resp.StatusCode == http.StatusOK; got != tc.served {
 				t.Errorf("served %v (%v), want %v", got, err, tc.served)
+			}
+		})
+	}
+}
+
+// TestCLIMutualTLS: the verbs over --server present a client certificate
+// (--client-cert/--client-key, or $CADASTRE_CLIENT_CERT/_KEY) to a server
+// that requires one (--client-ca), and trust a private CA with --ca-file;
+// without the certificate the server refuses them; half a pair or a bad
+// file is a usage error naming it.
+func TestCLIMutualTLS(t *testing.T) {
+	db := register(t)
+	sp := newPKI(t, "server")
+	cp := newPKI(t, "clients")
+	certFile, keyFile := filepath.Join(sp.dir, "tls.crt"), filepath.Join(sp.dir, "tls.key")
+	sp.issue(t, 1, true, certFile, keyFile)
+	cc, ck := filepath.Join(cp.dir, "c.crt"), filepath.Join(cp.dir, "c.key")
+	good := cp.issue(t, 7, false, cc, ck)
+	srv := startServeWith(t, serveSpec{db: db, extra: []string{"--tls-cert", certFile, "--tls-key", keyFile, "--client-ca", cp.caFile},
+		client: tlsClient(sp.pool(), &good, 0), scheme: "https"})
+	token := strings.TrimSpace(mustCLI(t, db, "token", "create", "--scope", "read"))
+	env := []string{"CADASTRE_SERVER=" + srv.url, "CADASTRE_TOKEN=" + token}
+	for _, c := range []struct {
+		name  string
+		env   []string
+		args  []string
+		code  int
+		words []string
+	}{
+		{"flags", nil, []string{"--ca-file", sp.caFile, "--client-cert", cc, "--client-key", ck}, 0, []string{"east"}},
+		{"environment", []string{"CADASTRE_CLIENT_CERT=" + cc, "CADASTRE_CLIENT_KEY=" + ck}, []string{"--ca-file", sp.caFile}, 0, []string{"east"}},
+		{"no client certificate is refused by the server", nil, []string{"--ca-file", sp.caFile}, exitFailure, []string{"certificate"}},
+		{"the system's CAs do not trust the private CA", nil, []string{"--client-cert", cc, "--client-key", ck}, exitFailure, []string{"certificate"}},
+		{"a certificate without its key", nil, []string{"--ca-file", sp.caFile, "--client-cert", cc}, exitUsage, []string{cc, "no key file"}},
+		{"a CA file without a certificate", nil, []string{"--ca-file", ck, "--client-cert", cc, "--client-key", ck}, exitUsage, []string{ck, "no PEM certificate"}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			r := runIn(t, t.TempDir(), append(slices.Clone(env), c.env...), append(c.args, "region", "list")...)
+			if r.code != c.code {
+				t.Fatalf("exit %d, want %d:\n%s", r.code, c.code, r)
+			}
+			for _, w := range c.words {
+				if !strings.Contains(r.stdout+r.stderr, w) {
+					t.Errorf("output does not say %q:\n%s", w, r)
+				}
 			}
 		})
 	}

@@ -47,29 +47,38 @@ func (l *certLoader) get(*tls.ClientHelloInfo) (*tls.Certificate, error) {
 	return l.cert, nil
 }
 
-// reloadOnHUP reloads the certificate on each SIGHUP until ctx ends. A
-// file that does not load is logged and the previous certificate kept.
-// SIGHUP is caught from the moment it returns.
+// reloadOnHUP reloads the certificate on each SIGHUP until ctx ends (see
+// onHUP).
 func (l *certLoader) reloadOnHUP(ctx context.Context, log *slog.Logger) {
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
-	go l.reload(ctx, hup, log)
+	onHUP(ctx, log, "certificate", func() ([]any, error) {
+		return []any{"cert", l.certFile}, l.load()
+	})
 }
 
-func (l *certLoader) reload(ctx context.Context, hup chan os.Signal, log *slog.Logger) {
-	defer signal.Stop(hup)
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-hup:
-			if err := l.load(); err != nil {
-				log.Error("certificate not reloaded; serving the previous one", "err", err.Error())
-				continue
+// onHUP runs load on each SIGHUP until ctx ends: what a running server
+// reads from files (its certificate, its token key) is read again without
+// a restart. A load that fails is logged and what was loaded before kept;
+// one that succeeds is logged with the attributes it returns. SIGHUP is
+// caught from the moment onHUP returns.
+func onHUP(ctx context.Context, log *slog.Logger, what string, load func() ([]any, error)) {
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	go func() {
+		defer signal.Stop(hup)
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-hup:
+				attrs, err := load()
+				if err != nil {
+					log.Error(what+" not reloaded; keeping the previous one", "err", err.Error())
+					continue
+				}
+				log.Info(what+" reloaded", attrs...)
 			}
-			log.Info("certificate reloaded", "cert", l.certFile)
 		}
-	}
+	}()
 }
 
 // loadCAs reads the CA certificates that sign client certificates.

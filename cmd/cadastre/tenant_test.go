@@ -40,6 +40,7 @@ func TestTenantNamesAndQuotasCLI(t *testing.T) {
 	}
 	want(cli(t, db, "alloc", "--region", "east", "--tenant", "hosting", "--name", "vm1.cloud.example"), exitConflict, "assignment of another tenant")
 
+	want(cli(t, db, "token", "create", "--scope", "allocate", "--tenant", "nobody"), exitNotFound, "tenant nobody does not exist", "tenant add nobody")
 	token := strings.TrimSpace(mustCLI(t, db, "token", "create", "--scope", "allocate", "--tenant", "hosting"))
 	srv := startServe(t, db)
 	for _, c := range []struct{ name, kind string }{

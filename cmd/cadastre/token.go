@@ -317,12 +317,12 @@ the new key in one transaction (an event records it, naming the keys by their
 IDs, never the keys). Secrets do not change: tokens in use keep working.
 
 ` + "`cadastre token rotate-key`" + ` does both steps at once; a running ` + "`cadastre serve`" + ` reads the key
-file at start, so restart it (it refuses tokens in between).
+file again on SIGHUP (kill -HUP its process; it refuses tokens until then).
 
 Several replicas (PostgreSQL), so that none refuses a token meanwhile:
   1. cadastre token rotate-key --stage     writes the new key file only
-  2. copy the key file to every replica and restart them: they verify with
-     the new key, then the previous one, so both keys work
+  2. copy the key file to every replica and send each a SIGHUP: they verify
+     with the new key, then the previous one, so both keys work
   3. cadastre token rotate-key --finish    re-keys the database under the new key
 A rotation refuses to start while a staged one is unfinished.
 
@@ -395,7 +395,7 @@ func (a *app) rotateKey(ctx context.Context, stage, finish bool) error {
 		return err
 	}
 	if stage {
-		fmt.Fprintf(a.cfg.stderr, "cadastre: key file %s now holds key %s (previous %s); copy it to every replica, restart them, then run `cadastre token rotate-key --finish`\n",
+		fmt.Fprintf(a.cfg.stderr, "cadastre: key file %s now holds key %s (previous %s); copy it to every replica, send each a SIGHUP, then run `cadastre token rotate-key --finish`\n",
 			path, auth.KeyID(next.Current), auth.KeyID(kf.Current))
 		return nil
 	}
@@ -407,7 +407,7 @@ func (a *app) rotateKey(ctx context.Context, stage, finish bool) error {
 	if err != nil {
 		return fmt.Errorf("%w (the key file %s holds the new key and the old one: run `cadastre token rotate-key --finish` to complete)", err, path)
 	}
-	fmt.Fprintf(a.cfg.stderr, "cadastre: token key rotated to %s (previous %s kept in %s); %d tokens re-keyed; restart every server with the new key file\n",
+	fmt.Fprintf(a.cfg.stderr, "cadastre: token key rotated to %s (previous %s kept in %s); %d tokens re-keyed; send every server a SIGHUP (or restart it) to read the new key file\n",
 		auth.KeyID(next.Current), auth.KeyID(kf.Current), path, n)
 	return nil
 }

@@ -2,14 +2,19 @@ package postgres_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/netip"
 	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
 
 	"github.com/cadastre-ipam/cadastre/location"
 	"github.com/cadastre-ipam/cadastre/registry"
 	"github.com/cadastre-ipam/cadastre/registry/storetest"
 	"github.com/cadastre-ipam/cadastre/store/postgres"
+	"github.com/cadastre-ipam/cadastre/store/postgres/pgtest"
 )
 
 // TestNameRaceAcrossReplicas: tenants on several replicas (stores) of one
@@ -52,6 +57,119 @@ func TestNameRaceAcrossReplicas(t *testing.T) {
 		})
 		if ok != 1 {
 			t.Fatalf("name %s: %d tenants got it, want exactly 1", name, ok)
+		}
+	}
+}
+
+// TestSuffixChangeNeverLetsANameThrough: the registry checks a name
+// against its tenant's suffixes before the write transaction from what it
+// read before (a cache), and again inside it against the tenant's row as
+// the allocation locks it. A suffix removed since the cache was filled,
+// or by a transaction that commits while the allocation waits for the
+// tenant's row, refuses the name.
+func TestSuffixChangeNeverLetsANameThrough(t *testing.T) {
+	ctx := context.Background()
+	dsn := freshSchema(t)
+	s, err := postgres.Open(ctx, dsn, postgres.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	r := registry.New(s)
+	if _, err := r.AddBlock(ctx, registry.Block{Prefix: netip.MustParsePrefix("fd00::/48"), Source: registry.SourcePrivate}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.AddRegion(ctx, registry.RegionSpec{Name: "east", Location: location.Location{Country: "US"}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.AddPool(ctx, registry.PoolSpec{Prefix: netip.MustParsePrefix("fd00:0:0:1::/64"), Region: "east"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.AddTenant(ctx, registry.TenantSpec{Name: "t", Names: &[]string{"a.example", "b.example"}}); err != nil {
+		t.Fatal(err)
+	}
+	rctx := registry.Restricted(ctx)
+	alloc := func(name string) error {
+		_, err := r.Allocate(rctx, registry.Request{Region: "east", Tenant: "t", Name: name})
+		return err
+	}
+	if err := alloc("vm0.a.example"); err != nil { // fills the cache with both suffixes
+		t.Fatal(err)
+	}
+
+	// Removed through another registry (another replica): this one's
+	// cache still holds the suffix.
+	other := registry.New(s)
+	if _, err := other.UpdateTenant(ctx, registry.TenantSpec{Name: "t", Names: &[]string{"b.example"}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := alloc("vm1.a.example"); !errors.Is(err, registry.ErrInvalid) {
+		t.Fatalf("a name under a suffix removed since it was cached: %v, want ErrInvalid", err)
+	}
+
+	// Removed by a transaction that commits while the allocation waits
+	// for the tenant's row (the cache says yes for b.example).
+	if err := alloc("vm2.b.example"); err != nil {
+		t.Fatal(err)
+	}
+	// The other replica holds the change open (this one's writer would
+	// queue the allocation behind it).
+	s2, err := postgres.Open(ctx, dsn, postgres.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s2.Close() })
+	var holder int32
+	commit := pgtest.HoldOpen(t, ctx, s2, func(tx registry.Tx) error {
+		tn, err := tx.TenantByName(ctx, "t")
+		if err != nil {
+			return err
+		}
+		tn.Names = []string{"c.example"}
+		if err := tx.UpdateTenant(ctx, tn); err != nil {
+			return err
+		}
+		holder, err = postgres.BackendPID(ctx, tx)
+		return err
+	})
+	done := make(chan error, 1)
+	go func() { done <- alloc("vm3.b.example") }()
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	for deadline := time.Now().Add(20 * time.Second); ; {
+		var waiting int
+		if err := conn.QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity WHERE $1 = ANY(pg_blocking_pids(pid))`, holder).Scan(&waiting); err != nil {
+			t.Fatal(err)
+		}
+		if waiting > 0 {
+			break
+		}
+		select {
+		case err := <-done:
+			t.Fatalf("the allocation ended (%v) without waiting for the tenant's row", err)
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the allocation never waited for the tenant's row")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if err := commit(); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-done; !errors.Is(err, registry.ErrInvalid) {
+		t.Fatalf("a name under a suffix removed while the allocation waited: %v, want ErrInvalid", err)
+	}
+	as, err := r.Assignments(ctx, registry.AssignmentFilter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, a := range as {
+		if a.Name == "vm1.a.example" || a.Name == "vm3.b.example" {
+			t.Errorf("assignment %s holds the refused name %s", a.Prefix, a.Name)
 		}
 	}
 }

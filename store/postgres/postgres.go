@@ -434,6 +434,8 @@ func mapErr(err error) error {
 		return fmt.Errorf("%s already exists (%s): %w", tableWord(pe.TableName), pe.ConstraintName, registry.ErrExists)
 	case "P0001":
 		return fmt.Errorf("%s: %w", pe.Message, registry.ErrState)
+	case "23503": // foreign_key_violation: a row something still refers to
+		return fmt.Errorf("%s is still referenced (%s): %w", tableWord(pe.TableName), pe.ConstraintName, registry.ErrState)
 	case "25006": // read_only_sql_transaction
 		return fmt.Errorf("write in a read-only view: %w", registry.ErrStorage)
 	case "55P03": // lock_not_available, after lock_timeout (NOWAIT is lockErr's)

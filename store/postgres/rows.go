@@ -10,14 +10,9 @@ var (
 	addrBytes      = rowscan.AddrBytes
 	span           = rowscan.Span
 	parsePrefix    = rowscan.ParsePrefix
-	prefixText     = rowscan.PrefixText
-	keyMicros      = rowscan.KeyMicros
 	scanRegion     = rowscan.Region
 	scanBlock      = rowscan.Block
 	scanPool       = rowscan.Pool
 	scanAssignment = rowscan.Assignment
 	scanToken      = rowscan.Token
-	scanZone       = rowscan.Zone
-	scanRecord     = rowscan.Record
-	scanKey        = rowscan.Key
 )

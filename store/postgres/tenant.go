@@ -33,13 +33,7 @@ func (t *tx) tenantLockFirst() bool {
 // transaction may not wait for it (see tenantLockFirst).
 func (t *tx) queueTenantLock(name string) {
 	if t.write && !t.tenantLockFirst() {
-		if t.pending == nil {
-			t.pending = &pgx.Batch{}
-		}
-		if t.readers == nil {
-			t.readers = map[int]func(pgx.Rows) error{}
-		}
-		t.readers[t.pending.Len()] = func(rows pgx.Rows) error {
+		t.queueRead(func(rows pgx.Rows) error {
 			for rows.Next() {
 			}
 			rows.Close()
@@ -51,10 +45,22 @@ func (t *tx) queueTenantLock(name string) {
 				return err
 			}
 			return nil
-		}
-		t.pending.Queue(`SELECT 1 FROM tenants WHERE name = $1 FOR UPDATE NOWAIT`, name)
+		}, `SELECT 1 FROM tenants WHERE name = $1 FOR UPDATE NOWAIT`, name)
 	}
 	t.tenantLocks++
+}
+
+// queueRead queues a statement whose rows read reads as the batch's
+// results are read (see drain).
+func (t *tx) queueRead(read func(pgx.Rows) error, q string, args ...any) {
+	if t.pending == nil {
+		t.pending = &pgx.Batch{}
+	}
+	if t.readers == nil {
+		t.readers = map[int]func(pgx.Rows) error{}
+	}
+	t.readers[t.pending.Len()] = read
+	t.pending.Queue(q, args...)
 }
 
 // nameLockClass is the first key of the advisory locks on DNS names (the
@@ -140,6 +146,16 @@ const nameHolder = `SELECT CASE
 // transaction naming the same name waits for this one and then finds its
 // assignment, and two tenants never both find a name free.
 func (t *tx) NameHolder(ctx context.Context, fqdn, tenant string) (registry.HolderKind, bool, error) {
+	return t.QueueNameHolder(ctx, fqdn, tenant)()
+}
+
+// QueueNameHolder implements registry.NameHolderQueuer: the name's
+// advisory lock and the look-up of its holder go out with the
+// transaction's next statement (an allocation's first look at free space),
+// in this order, so the look-up sees what a writer that held the lock
+// committed. Only the first lock of a transaction waits (tenantLockFirst);
+// later ones only try, and a name another writer holds is a conflict.
+func (t *tx) QueueNameHolder(ctx context.Context, fqdn, tenant string) func() (registry.HolderKind, bool, error) {
 	dotted, bare := rowscan.NameArgs(fqdn)
 	locked := true
 	if t.write {
@@ -148,39 +164,58 @@ func (t *tx) NameHolder(ctx context.Context, fqdn, tenant string) (registry.Hold
 		if t.tenantLockFirst() {
 			t.later(`SELECT pg_advisory_xact_lock($1, $2)`, nameLockClass, int32(h.Sum32()))
 		} else {
-			// Only try (see tenantLockFirst): the answer is read with
-			// the name's holder, in the same round trip.
-			if t.pending == nil {
-				t.pending = &pgx.Batch{}
-			}
-			if t.readers == nil {
-				t.readers = map[int]func(pgx.Rows) error{}
-			}
-			t.readers[t.pending.Len()] = func(rows pgx.Rows) error {
+			t.queueRead(func(rows pgx.Rows) error {
 				var err error
 				locked, err = one(rows, nil, func(r rowscan.Scanner) (bool, error) {
 					var ok bool
 					return ok, r.Scan(&ok)
 				})
 				return err
-			}
-			t.pending.Queue(`SELECT pg_try_advisory_xact_lock($1, $2)`, nameLockClass, int32(h.Sum32()))
+			}, `SELECT pg_try_advisory_xact_lock($1, $2)`, nameLockClass, int32(h.Sum32()))
 		}
 		t.tenantLocks++
 	}
 	var code string
-	err := t.row(ctx, nameHolder, dotted, bare, tenant).Scan(&code)
-	if err == nil && !locked {
-		return "", false, fmt.Errorf("name %s: held by another writer: %w", fqdn, registry.ErrConflict)
+	done := false
+	// The look-up must use assignments_name whatever the table's size
+	// when its plan was made: the connection's cached generic plan, made
+	// on a young table (no statistics until autovacuum analyses it,
+	// minutes later), scanned every assignment, under the region's lock
+	// (bench/README.md: -64 % for named allocations). The cost that
+	// setting gives a plan would start JIT compilation (over a second):
+	// off too. Queued, the settings cost no round trip; they end with the
+	// statement.
+	t.later(`SET LOCAL enable_seqscan = off`)
+	t.later(`SET LOCAL jit = off`)
+	t.queueRead(func(rows pgx.Rows) error {
+		var err error
+		code, err = one(rows, nil, func(r rowscan.Scanner) (string, error) {
+			var s string
+			return s, r.Scan(&s)
+		})
+		done = true
+		if errors.Is(err, pgx.ErrNoRows) {
+			return nil
+		}
+		return err
+	}, nameHolder, dotted, bare, tenant)
+	t.later(`SET LOCAL enable_seqscan TO DEFAULT`)
+	t.later(`SET LOCAL jit TO DEFAULT`)
+	return func() (registry.HolderKind, bool, error) {
+		if !done {
+			if err := t.flush(ctx); err != nil {
+				return "", false, err
+			}
+			if !done {
+				return "", false, fmt.Errorf("name %s: the queued look-up was never answered", fqdn)
+			}
+		}
+		if !locked {
+			return "", false, fmt.Errorf("name %s: held by another writer: %w", fqdn, registry.ErrConflict)
+		}
+		k, ok := rowscan.HolderKind(code)
+		return k, ok, nil
 	}
-	if errors.Is(err, pgx.ErrNoRows) {
-		return "", false, nil
-	}
-	if err != nil {
-		return "", false, mapErr(err)
-	}
-	k, ok := rowscan.HolderKind(code)
-	return k, ok, nil
 }
 
 // QueueTenantUse implements registry.TenantUseQueuer: the UPDATE goes out
@@ -192,21 +227,14 @@ func (t *tx) QueueTenantUse(ctx context.Context, name string, d4, d6 int64) func
 	var gotErr error
 	done := false
 	t.queueTenantLock(name)
-	if t.pending == nil {
-		t.pending = &pgx.Batch{}
-	}
-	if t.readers == nil {
-		t.readers = map[int]func(pgx.Rows) error{}
-	}
-	t.readers[t.pending.Len()] = func(rows pgx.Rows) error {
+	t.queueRead(func(rows pgx.Rows) error {
 		got, gotErr = one(rows, nil, rowscan.Tenant)
 		gotErr, done = notFound(gotErr, "tenant "+name), true
 		if errors.Is(gotErr, registry.ErrNotFound) {
 			return nil // an answer, not a failure of the batch
 		}
 		return gotErr
-	}
-	t.pending.Queue(`UPDATE tenants SET used_ipv4 = GREATEST(used_ipv4 + $1, 0), used_ipv6 = GREATEST(used_ipv6 + $2, 0) WHERE name = $3 RETURNING `+tenantCols, d4, d6, name)
+	}, `UPDATE tenants SET used_ipv4 = GREATEST(used_ipv4 + $1, 0), used_ipv6 = GREATEST(used_ipv6 + $2, 0) WHERE name = $3 RETURNING `+tenantCols, d4, d6, name)
 	return func() (registry.Tenant, error) {
 		if !done {
 			if err := t.flush(ctx); err != nil {
@@ -220,4 +248,7 @@ func (t *tx) QueueTenantUse(ctx context.Context, name string, d4, d6 int64) func
 	}
 }
 
-var _ registry.TenantUseQueuer = (*tx)(nil)
+var (
+	_ registry.TenantUseQueuer  = (*tx)(nil)
+	_ registry.NameHolderQueuer = (*tx)(nil)
+)

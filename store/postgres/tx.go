@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"net/netip"
 	"slices"
 	"strconv"
@@ -157,7 +158,7 @@ func (t *tx) Regions(ctx context.Context) ([]registry.Region, error) {
 
 // ---- blocks
 
-const blockCols = `id, prefix::text, source, registry, registered_country, counterparty, price_cents, currency, acquired, note, created_at`
+const blockCols = `id, prefix::text, source, registry, registered_country, counterparty, price_cents, currency, acquired, note, created_at, space`
 
 func (t *tx) InsertBlock(ctx context.Context, b *registry.Block) error {
 	fam, first, last, bits := span(b.Prefix)
@@ -166,18 +167,18 @@ func (t *tx) InsertBlock(ctx context.Context, b *registry.Block) error {
 	if b.Price != nil {
 		price, cur = &b.Price.Cents, b.Price.Currency
 	}
-	return mapErr(t.row(ctx, `INSERT INTO blocks (prefix, family, first, last, bits, source, registry, registered_country, counterparty, price_cents, currency, acquired, note, created_at)
-		VALUES ($1::cidr, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) RETURNING id`,
-		b.Prefix.String(), fam, first, last, bits, string(b.Source), b.Registry, b.RegisteredCountry, b.From, price, cur, b.Date, b.Note, micros(b.CreatedAt)).Scan(&b.ID))
+	return mapErr(t.row(ctx, `INSERT INTO blocks (prefix, family, first, last, bits, source, registry, registered_country, counterparty, price_cents, currency, acquired, note, created_at, space)
+		VALUES ($1::cidr, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) RETURNING id`,
+		b.Prefix.String(), fam, first, last, bits, string(b.Source), b.Registry, b.RegisteredCountry, b.From, price, cur, b.Date, b.Note, micros(b.CreatedAt), rowscan.BlockSpace(*b)).Scan(&b.ID))
 }
 
 func (t *tx) Blocks(ctx context.Context) ([]registry.Block, error) {
-	rows, err := t.query(ctx, `SELECT `+blockCols+` FROM blocks ORDER BY family, first`)
+	rows, err := t.query(ctx, `SELECT `+blockCols+` FROM blocks ORDER BY family, first, space`)
 	return collect(rows, err, scanBlock)
 }
 
 func (t *tx) BlocksOverlapping(ctx context.Context, p netip.Prefix) ([]registry.Block, error) {
-	rows, err := t.query(ctx, `SELECT `+blockCols+` FROM blocks WHERE prefix && $1::cidr ORDER BY first`, p.String())
+	rows, err := t.query(ctx, `SELECT `+blockCols+` FROM blocks WHERE prefix && $1::cidr ORDER BY first, space`, p.String())
 	return collect(rows, err, scanBlock)
 }
 
@@ -207,8 +208,10 @@ func (t *tx) InsertPool(ctx context.Context, p *registry.Pool) error {
 	return err
 }
 
-// PoolByID reads a pool once per Store: pools never change, but for a
-// child pool's dissolution. Only a pool
+// PoolByID reads a pool once per Store: a pool's prefix, block and region
+// never change (its purpose may: the registry reads a pool it changes or
+// removes through Pools, never from this cache; a child pool, which is
+// dissolved, is never cached). Only a pool
 // this transaction did not insert itself is cached (an insert may still
 // roll back).
 func (t *tx) PoolByID(ctx context.Context, id int64) (registry.Pool, error) {
@@ -227,7 +230,8 @@ func (t *tx) PoolByID(ctx context.Context, id int64) (registry.Pool, error) {
 }
 
 func (t *tx) Pools(ctx context.Context, f registry.PoolFilter) ([]registry.Pool, error) {
-	rows, err := t.query(ctx, poolSelect+` WHERE ($1 = 0 OR p.region_id = $1) AND ($2 = 0 OR p.family = $2) ORDER BY p.family, p.first, p.bits`, f.RegionID, f.Family)
+	rows, err := t.query(ctx, poolSelect+` WHERE ($1 = 0 OR p.region_id = $1) AND ($2 = 0 OR p.family = $2) AND ($3 = 0 OR p.block_id = $3) AND ($4 = 0 OR p.id = $4)
+		ORDER BY p.family, p.first, p.bits`, f.RegionID, f.Family, f.BlockID, f.ID)
 	return collect(rows, err, scanPool)
 }
 
@@ -444,6 +448,9 @@ func (t *tx) Assignments(ctx context.Context, f registry.AssignmentFilter) ([]re
 	}
 	if f.AfterID != 0 {
 		where = append(where, "a.id > "+arg(f.AfterID))
+	}
+	for _, k := range slices.Sorted(maps.Keys(f.Tags)) {
+		where = append(where, "EXISTS (SELECT 1 FROM tags t WHERE t.kind = 'assignment' AND t.object_id = a.id AND t.key = "+arg(k)+" AND t.value = "+arg(f.Tags[k])+")")
 	}
 	q := assignmentSelect
 	if len(where) > 0 {

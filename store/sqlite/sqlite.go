@@ -643,6 +643,11 @@ func mapErr(err error) error {
 			return fmt.Errorf("%w: %w", err, registry.ErrOverlap)
 		case se.Code() == sqlite3.SQLITE_CONSTRAINT_UNIQUE || se.Code() == sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY:
 			return fmt.Errorf("%w: %w", err, registry.ErrExists)
+		case se.Code() == sqlite3.SQLITE_CONSTRAINT_FOREIGNKEY, strings.Contains(msg, "FOREIGN KEY constraint failed"):
+			// A row something still refers to (a block with pools, a space
+			// with blocks): the registry names the dependents before it
+			// deletes, so this is the database's own guard behind it.
+			return fmt.Errorf("%w: still referenced: %w", err, registry.ErrState)
 		}
 		return explain(err)
 	}

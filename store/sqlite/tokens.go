@@ -18,6 +18,12 @@ const tokenCols = `id, name, scope, tenant, mac, created_at, created_by, expires
 func (s *Store) InsertToken(ctx context.Context, t auth.Token, e registry.Event) error {
 	return s.Update(ctx, func(rt registry.Tx) error {
 		x := rt.(*tx)
+		if t.Tenant != "" {
+			// Like a foreign key: a token is bound to a tenant that exists.
+			if _, err := x.TenantByName(ctx, t.Tenant); err != nil {
+				return err
+			}
+		}
 		if _, err := x.q.exec(ctx, `INSERT INTO tokens (`+tokenCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, NULL, NULL, ?)`,
 			t.ID, t.Name, t.Scope.String(), t.Tenant, t.MAC, micros(t.CreatedAt), t.CreatedBy, optMicros(t.ExpiresAt), rowscan.AllowFrom(t.AllowFrom)); err != nil {
 			return mapErr(err)

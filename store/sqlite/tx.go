@@ -93,7 +93,7 @@ func (t *tx) Regions(ctx context.Context) ([]registry.Region, error) {
 
 // ---- blocks
 
-const blockCols = `id, prefix, source, registry, registered_country, counterparty, price_cents, currency, acquired, note, created_at`
+const blockCols = `id, prefix, source, registry, registered_country, counterparty, price_cents, currency, acquired, note, created_at, space`
 
 func (t *tx) InsertBlock(ctx context.Context, b *registry.Block) error {
 	fam, first, last, bits := span(b.Prefix)
@@ -102,9 +102,9 @@ func (t *tx) InsertBlock(ctx context.Context, b *registry.Block) error {
 	if b.Price != nil {
 		price, cur = b.Price.Cents, b.Price.Currency
 	}
-	res, err := t.q.exec(ctx, `INSERT INTO blocks (prefix, family, first, last, bits, source, registry, registered_country, counterparty, price_cents, currency, acquired, note, created_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		b.Prefix.String(), fam, first, last, bits, string(b.Source), b.Registry, b.RegisteredCountry, b.From, price, cur, b.Date, b.Note, micros(b.CreatedAt))
+	res, err := t.q.exec(ctx, `INSERT INTO blocks (prefix, family, first, last, bits, source, registry, registered_country, counterparty, price_cents, currency, acquired, note, created_at, space)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		b.Prefix.String(), fam, first, last, bits, string(b.Source), b.Registry, b.RegisteredCountry, b.From, price, cur, b.Date, b.Note, micros(b.CreatedAt), blockSpace(*b))
 	if err != nil {
 		return mapErr(err)
 	}
@@ -113,19 +113,19 @@ func (t *tx) InsertBlock(ctx context.Context, b *registry.Block) error {
 }
 
 func (t *tx) Blocks(ctx context.Context) ([]registry.Block, error) {
-	rows, err := t.q.query(ctx, `SELECT `+blockCols+` FROM blocks ORDER BY family, first`)
+	rows, err := t.q.query(ctx, `SELECT `+blockCols+` FROM blocks ORDER BY family, first, space`)
 	return collect(rows, err, scanBlock)
 }
 
 func (t *tx) BlocksOverlapping(ctx context.Context, p netip.Prefix) ([]registry.Block, error) {
 	fam, first, last, _ := span(p)
-	// Blocks never overlap: the candidates are those starting inside p and
-	// the one starting last before it.
+	// Blocks of one space never overlap: the candidates are those starting
+	// inside p and, in each space, the one starting last before it.
 	rows, err := t.q.query(ctx, `SELECT `+blockCols+` FROM blocks WHERE id IN (
 		SELECT id FROM blocks WHERE family = ?1 AND first >= ?2 AND first <= ?3
 		UNION ALL
-		SELECT id FROM (SELECT id FROM blocks WHERE family = ?1 AND first < ?2 ORDER BY first DESC LIMIT 1)
-	) AND last >= ?2 ORDER BY first`, fam, first, last)
+		SELECT (SELECT b.id FROM blocks b WHERE b.space = s.name AND b.family = ?1 AND b.first < ?2 ORDER BY b.first DESC LIMIT 1) FROM spaces s
+	) AND last >= ?2 ORDER BY first, space`, fam, first, last)
 	return collect(rows, err, scanBlock)
 }
 
@@ -163,7 +163,8 @@ func (t *tx) PoolByID(ctx context.Context, id int64) (registry.Pool, error) {
 }
 
 func (t *tx) Pools(ctx context.Context, f registry.PoolFilter) ([]registry.Pool, error) {
-	rows, err := t.q.query(ctx, poolSelect+` WHERE (?1 = 0 OR p.region_id = ?1) AND (?2 = 0 OR p.family = ?2) ORDER BY p.family, p.first, p.bits`, f.RegionID, f.Family)
+	rows, err := t.q.query(ctx, poolSelect+` WHERE (?1 = 0 OR p.region_id = ?1) AND (?2 = 0 OR p.family = ?2) AND (?3 = 0 OR p.block_id = ?3) AND (?4 = 0 OR p.id = ?4)
+		ORDER BY p.family, p.first, p.bits`, f.RegionID, f.Family, f.BlockID, f.ID)
 	return collect(rows, err, scanPool)
 }
 
@@ -458,6 +459,10 @@ func (t *tx) Assignments(ctx context.Context, f registry.AssignmentFilter) ([]re
 	}
 	if f.AfterID != 0 {
 		where, args = append(where, "a.id > ?"), append(args, f.AfterID)
+	}
+	for _, k := range sortedKeys(f.Tags) {
+		where = append(where, "EXISTS (SELECT 1 FROM tags t WHERE t.kind = 'assignment' AND t.object_id = a.id AND t.key = ? AND t.value = ?)")
+		args = append(args, k, f.Tags[k])
 	}
 	q := assignmentSelect
 	if len(where) > 0 {

@@ -46,7 +46,7 @@ func Block(rows Scanner) (registry.Block, error) {
 	var p, src, cur string
 	var price *int64
 	var created int64
-	if err := rows.Scan(&b.ID, &p, &src, &b.Registry, &b.RegisteredCountry, &b.From, &price, &cur, &b.Date, &b.Note, &created); err != nil {
+	if err := rows.Scan(&b.ID, &p, &src, &b.Registry, &b.RegisteredCountry, &b.From, &price, &cur, &b.Date, &b.Note, &created, &b.Space); err != nil {
 		return b, err
 	}
 	var err error
@@ -328,4 +328,50 @@ func Overlapping(fs []registry.FreePrefix, p netip.Prefix) []registry.FreePrefix
 	}
 	slices.SortFunc(out, func(a, b registry.FreePrefix) int { return a.Prefix.Addr().Compare(b.Prefix.Addr()) })
 	return out
+}
+
+// Space scans a row of id, name, note, created_at.
+func Space(rows Scanner) (registry.Space, error) {
+	var s registry.Space
+	var created int64
+	err := rows.Scan(&s.ID, &s.Name, &s.Note, &created)
+	s.CreatedAt = FromMicros(created)
+	return s, err
+}
+
+// BlockSpace is the space a block is stored in: its own, else the
+// default for its source (registry.AddBlock always names one).
+func BlockSpace(b registry.Block) string {
+	switch {
+	case b.Space != "":
+		return b.Space
+	case b.Source == registry.SourcePrivate:
+		return registry.PrivateSpace
+	}
+	return registry.GlobalSpace
+}
+
+// TagRows is a result set of object_id, key, value rows: *sql.Rows and
+// pgx.Rows both are.
+type TagRows interface {
+	Scanner
+	Next() bool
+	Err() error
+}
+
+// Tags collects rows of object_id, key, value into each object's tags.
+func Tags(rows TagRows) (map[int64]registry.Tags, error) {
+	out := map[int64]registry.Tags{}
+	for rows.Next() {
+		var id int64
+		var k, v string
+		if err := rows.Scan(&id, &k, &v); err != nil {
+			return nil, err
+		}
+		if out[id] == nil {
+			out[id] = registry.Tags{}
+		}
+		out[id][k] = v
+	}
+	return out, rows.Err()
 }
