@@ -350,6 +350,8 @@ var badInput = []badCase{
 		args: []string{"alloc", "--pool", "site1", "--len", "64", "--count", "256"}, code: codeNoSpace, want: []string{"child pool site1", "255 of 256"}},
 	{name: "releasing an unknown child pool is not found", args: []string{"release", "--pool", "site9"},
 		code: codeNotFound, want: []string{`child pool "site9"`}},
+	{name: "removing a pool that holds a child pool names it", setup: childPoolSetup,
+		args: []string{"pool", "remove", "2603:1000::/48"}, code: codeConflict, want: []string{"2603:1000::/48", "child pool", "site1 (2603:1000:0:100::/56)"}},
 	{name: "release --pool takes no prefix", args: []string{"release", "--pool", "site9", "40.64.0.9"},
 		code: codeUsage, want: []string{"--pool", "no PREFIX|ID"}},
 
