@@ -89,7 +89,7 @@ Exit 5 means no free space; exit 6 that the region may not borrow IPv4.`,
 				}
 				q.Prefix = p
 			case q.Region == "" && q.Pool == "":
-				return usagef("give --region (or --pool for a child pool, or --address or --prefix for exactly that space)")
+				return usagef("give --region (or --address or --prefix for exactly that space, or --pool for a child pool)")
 			}
 			reg, err := a.backend(cmd.Context())
 			if err != nil {
@@ -209,7 +209,12 @@ is refused (exit 4), naming them, while it holds live assignments.`,
   cadastre release 2603:1030::/64 --quarantine 7d
   cadastre release 1234 --quarantine 0
   cadastre release --pool site1`,
-		Args: cobra.MaximumNArgs(1),
+		Args: func(cmd *cobra.Command, args []string) error {
+			if len(args) > 1 {
+				return cobra.ExactArgs(1)(cmd, args) // its message, as before --pool
+			}
+			return nil
+		},
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if pool != "" {
 				if len(args) > 0 || cmd.Flags().Changed("quarantine") {
