@@ -120,6 +120,16 @@ func matrixRules() map[string]routeRule {
 		"POST /v1/assignments/{id}/release": {need: auth.ScopeAllocate, tenant: true, owned: true, ok: 200, build: func(tb testing.TB, e *env, n int) req {
 			return req{Method: "POST", Path: fmt.Sprintf("/v1/assignments/%d/release", freshAcme(tb, e).ID)}
 		}},
+		"POST /v1/child-pools": {need: auth.ScopeAllocate, tenant: true, ok: 201, build: func(tb testing.TB, e *env, n int) req {
+			return req{Method: "POST", Path: "/v1/child-pools", Body: map[string]any{"as_pool": fmt.Sprintf("m%d", n), "region": "eu-west", "len": 64}}
+		}},
+		"POST /v1/child-pools/{name}/release": {need: auth.ScopeAllocate, tenant: true, owned: true, ok: 200, build: func(tb testing.TB, e *env, n int) req {
+			name := fmt.Sprintf("r%d", n)
+			if _, err := e.reg.AllocatePool(setupCtx, registry.ChildPoolSpec{Name: name, Region: "eu-west", Bits: 64, Tenant: "acme"}); err != nil {
+				tb.Fatal(err)
+			}
+			return req{Method: "POST", Path: "/v1/child-pools/" + name + "/release"}
+		}},
 		"POST /v1/tokens": {need: auth.ScopeAdmin, ok: 201, build: func(tb testing.TB, e *env, n int) req {
 			return req{Method: "POST", Path: "/v1/tokens", Body: map[string]any{"scope": "read", "name": fmt.Sprintf("m%d", n)}}
 		}},

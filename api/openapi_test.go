@@ -401,6 +401,10 @@ func TestOpenAPIConformance(t *testing.T) {
 		{Method: "GET", Path: "/v1/reservations", Token: adm},
 		{Method: "POST", Path: "/v1/assignments", Token: adm, Body: []map[string]any{{"address": "192.168.0.9", "tenant": "acme"}, {"prefix": "192.168.0.16/28"}}},
 		{Method: "DELETE", Path: "/v1/reservations/192.168.0.0/29", Token: adm},
+		{Method: "POST", Path: "/v1/child-pools", Token: adm, Body: map[string]any{"as_pool": "oa", "region": "eu-west", "len": 56, "purpose": "site", "tenant": "acme"}},
+		{Method: "POST", Path: "/v1/assignments", Token: adm, Body: []map[string]any{{"pool": "oa", "len": 64, "tenant": "acme"}}},
+		{Method: "POST", Path: "/v1/child-pools", Token: adm, Body: map[string]any{"as_pool": "ob", "region": "eu-west", "len": 56}},
+		{Method: "POST", Path: "/v1/child-pools/ob/release", Token: adm},
 		// ap-east has no pool of its own: this borrows from us-east.
 		{Method: "POST", Path: "/v1/assignments", Token: adm, Body: []map[string]any{{"region": "ap-east", "family": 4}, {"region": "us-east", "dual_stack": true, "name": "vm1.example.com"}}, Header: map[string]string{"Idempotency-Key": "k1"}},
 		{Method: "POST", Path: "/v1/assignments", Token: adm, Body: []map[string]any{{"region": "ap-east", "family": 4}, {"region": "us-east", "dual_stack": true, "name": "vm1.example.com"}}, Header: map[string]string{"Idempotency-Key": "k1"}},

@@ -26,8 +26,8 @@ func specificSpace(i int, q allocBody) (netip.Prefix, error) {
 		return netip.PrefixFrom(a, a.BitLen()), nil
 	case q.Prefix != "":
 		return parsePrefix(fmt.Sprintf("request %d: prefix", i+1), q.Prefix)
-	case q.Region == "":
-		return netip.Prefix{}, fmt.Errorf("request %d: give region (or address or prefix for exactly that space): %w", i+1, registry.ErrInvalid)
+	case q.Region == "" && q.Pool == "":
+		return netip.Prefix{}, fmt.Errorf("request %d: give region (or pool, or address or prefix for exactly that space): %w", i+1, registry.ErrInvalid)
 	}
 	return netip.Prefix{}, nil
 }

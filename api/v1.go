@@ -110,6 +110,7 @@ func (s *Server) mountV1() {
 	s.routeLife(api)
 	s.routeAssignments(api)
 	s.routeReservations(api)
+	s.routeChildPools(api)
 	s.routeReadOnly(api)
 	s.routeTokens(api)
 	s.routeTenants(api)
@@ -464,6 +465,7 @@ type allocBody struct {
 	Tenant    string `json:"tenant,omitempty" maxLength:"128"`
 	Resource  string `json:"resource,omitempty" maxLength:"256"`
 	Name      string `json:"name,omitempty" maxLength:"253"`
+	Pool      string `json:"pool,omitempty" maxLength:"63" doc:"take the space from this child pool (POST /v1/child-pools) instead of the region's pools"`
 }
 
 type assignmentsOut struct {
@@ -523,7 +525,7 @@ func (s *Server) routeAssignments(api huma.API) {
 				q.Tenant = pr.token.Tenant
 			}
 			b.Requests = append(b.Requests, registry.Request{Region: q.Region, Family: q.Family, Bits: q.Len, Count: q.Count,
-				DualStack: q.DualStack, Tenant: q.Tenant, Resource: q.Resource, Name: q.Name, Prefix: specific})
+				DualStack: q.DualStack, Tenant: q.Tenant, Resource: q.Resource, Name: q.Name, Prefix: specific, Pool: q.Pool})
 		}
 		out, err := s.reg.AllocateAll(ctx, b)
 		if err != nil {

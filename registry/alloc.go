@@ -40,12 +40,27 @@ type Request struct {
 	// Prefix asks for exactly this space (an address is its /32 or
 	// /128), from the pool that holds it; Region may then be empty.
 	Prefix netip.Prefix `json:"prefix,omitzero"`
-	Key    string       `json:"-"`
+	// Pool takes the space from this child pool (AllocatePool) instead of
+	// the region's pools; Region may then be empty.
+	Pool string `json:"pool,omitempty"`
+	Key  string `json:"-"`
 }
 
 // normalise fills defaults and checks the request on its own.
 func (q *Request) normalise() error {
-	if q.Prefix.IsValid() {
+	if q.Pool != "" {
+		if err := ValidateName(q.Pool); err != nil {
+			return invalid("pool: %s", strings.Replace(err.Error(), "region name", "child pool name", 1))
+		}
+		if q.Prefix.IsValid() || q.DualStack {
+			return invalid("pool %s: a child pool hands out by length only (no --address, --prefix or --dual-stack)", q.Pool)
+		}
+		if q.Region != "" {
+			if err := ValidateName(q.Region); err != nil {
+				return fmt.Errorf("%w: %w", err, ErrInvalid)
+			}
+		}
+	} else if q.Prefix.IsValid() {
 		if err := q.normaliseSpecific(); err != nil {
 			return err
 		}
@@ -129,6 +144,10 @@ func (q Request) canonical(w io.Writer) {
 	if q.Prefix.IsValid() {
 		field("@prefix")
 		field(q.Prefix.String())
+	}
+	if q.Pool != "" {
+		field("@pool")
+		field(q.Pool)
 	}
 }
 
@@ -372,6 +391,9 @@ func (r *Registry) allocate(ctx context.Context, tx Tx, q Request, now time.Time
 	if q.Prefix.IsValid() {
 		return r.allocateAt(ctx, tx, q, now)
 	}
+	if q.Pool != "" {
+		return r.allocateIn(ctx, tx, q, now)
+	}
 	reg, err := tx.RegionByName(ctx, q.Region)
 	if err != nil {
 		return nil, err // the store names the region
@@ -440,6 +462,17 @@ type allocator struct {
 	pools map[int64]Pool
 	// unchecked: checkLength has not run yet for this request (see allocate).
 	unchecked bool
+	// child, when set, is the child pool the request takes from.
+	child *Pool
+}
+
+// scope is where the allocator searches free space: its region's, or its
+// child pool's.
+func (a *allocator) scope() int64 {
+	if a.child != nil {
+		return childScope(*a.child)
+	}
+	return a.reg.ID
 }
 
 // pool returns a pool by ID, read once per request.
@@ -472,9 +505,9 @@ func (a *allocator) take(ctx context.Context, it item, n int) error {
 		var ok bool
 		var err error
 		if fast {
-			f, ok, err = ft.TakeSmallestFree(ctx, a.reg.ID, it.family, it.bits)
+			f, ok, err = ft.TakeSmallestFree(ctx, a.scope(), it.family, it.bits)
 		} else {
-			f, ok, err = a.tx.SmallestFree(ctx, a.reg.ID, it.family, it.bits)
+			f, ok, err = a.tx.SmallestFree(ctx, a.scope(), it.family, it.bits)
 		}
 		if err != nil {
 			return err
@@ -488,6 +521,9 @@ func (a *allocator) take(ctx context.Context, it item, n int) error {
 				return err
 			} else if n > 0 {
 				continue
+			}
+			if c := a.child; c != nil {
+				return fmt.Errorf("child pool %s (%s): no free IPv%d /%d (%d of %d taken; child pools never borrow): %w", c.Name, c.Prefix, it.family, it.bits, done, n, ErrNoSpace)
 			}
 			if a.unchecked {
 				a.unchecked = false

@@ -40,7 +40,8 @@ type BatchWriter interface {
 }
 
 // SpanLister is a Tx that lists every pool's span in one lean query, so
-// that publishing the feed of a large register stays fast.
+// that publishing the feed of a large register stays fast. Child pools are
+// left out: they lie in their parent, in its region, which places them.
 type SpanLister interface {
 	PoolSpans(ctx context.Context) ([]PoolSpan, error)
 }

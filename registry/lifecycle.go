@@ -382,6 +382,20 @@ func (r *Registry) RemovePool(ctx context.Context, id int64, ifMatch string) err
 			return fmt.Errorf("pool %s: a unit relocated from region %s (relocation %d); relocations are history and stay: %w",
 				pl.Prefix, pl.Relocation.FromRegion, pl.Relocation.ID, ErrState)
 		}
+		if pl.IsChild() {
+			return fmt.Errorf("pool %s: child pool %s; dissolve it with `cadastre release --pool %s`: %w", pl.Prefix, pl.Name, pl.Name, ErrState)
+		}
+		kids, err := tx.ChildPools(ctx, pl.ID)
+		if err != nil {
+			return err
+		}
+		if len(kids) > 0 {
+			names := make([]string, len(kids))
+			for i, k := range kids {
+				names[i] = fmt.Sprintf("%s (%s)", k.Name, k.Prefix)
+			}
+			return fmt.Errorf("pool %s: holds %s (%s); release them first: %w", pl.Prefix, plural(len(kids), "child pool"), few(names), ErrState)
+		}
 		rels, err := tx.Relocations(ctx)
 		if err != nil {
 			return err

@@ -172,10 +172,20 @@ type Pool struct {
 	Relocation *RelocationRef `json:"relocation,omitempty"`
 	ParentID   int64          `json:"parent_id,omitempty"`
 	// UseAll: the pool hands out every address (see PoolSpec.UseAll).
-	UseAll    bool      `json:"use_all,omitempty"`
-	Tags      Tags      `json:"tags,omitempty"`
-	CreatedAt time.Time `json:"created_at"`
+	UseAll bool `json:"use_all,omitempty"`
+	Tags   Tags `json:"tags,omitempty"`
+	// Name is set on a child pool only: a part of its parent (ParentID)
+	// carved out for Tenant's own children (`alloc --as-pool NAME`).
+	Name   string `json:"name,omitempty"`
+	Tenant string `json:"tenant,omitempty"`
+	// DissolvedAt is when a child pool was released back into its parent.
+	DissolvedAt *time.Time `json:"dissolved_at,omitempty"`
+	CreatedAt   time.Time  `json:"created_at"`
 }
+
+// IsChild reports whether p is a child pool (an assignment made a pool),
+// not a top-level pool or a lent unit.
+func (p Pool) IsChild() bool { return p.Name != "" }
 
 // State is where an assignment is in its life.
 type State string

@@ -118,12 +118,16 @@ func poolSpans(ctx context.Context, tx Tx) ([]PoolSpan, error) {
 	if err != nil {
 		return nil, err
 	}
-	out := make([]PoolSpan, len(pools))
-	for i, p := range pools {
-		out[i] = PoolSpan{ID: p.ID, Prefix: p.Prefix, RegionID: p.RegionID}
-		if p.Relocation != nil {
-			out[i].RelocationID = p.Relocation.ID
+	out := make([]PoolSpan, 0, len(pools))
+	for _, p := range pools {
+		if p.IsChild() {
+			continue // its parent places it (SpanLister)
 		}
+		s := PoolSpan{ID: p.ID, Prefix: p.Prefix, RegionID: p.RegionID}
+		if p.Relocation != nil {
+			s.RelocationID = p.Relocation.ID
+		}
+		out = append(out, s)
 	}
 	return out, nil
 }

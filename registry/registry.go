@@ -417,6 +417,7 @@ func (r *Registry) PoolsTagged(ctx context.Context, regionName string, tags Tags
 		if err != nil {
 			return err
 		}
+		pools = livePools(pools)
 		id := func(p *Pool) int64 { return p.ID }
 		if pools, err = keepTagged(ctx, tx, KindPool, pools, tags, id); err != nil {
 			return err
@@ -435,6 +436,12 @@ func (r *Registry) PoolsTagged(ctx context.Context, regionName string, tags Tags
 		return nil
 	})
 	return out, err
+}
+
+// livePools leaves out dissolved child pools, kept only for the
+// assignments they once held.
+func livePools(pools []Pool) []Pool {
+	return slices.DeleteFunc(pools, func(p Pool) bool { return p.DissolvedAt != nil })
 }
 
 type poolCount struct{ size, assigned, quarantined, reserved prefix.Count }
@@ -480,6 +487,9 @@ func (r *Registry) usage(ctx context.Context, tx Tx, pools []Pool, now time.Time
 		c := out[id]
 		c.reserved = n
 		out[id] = c
+	}
+	if err := liveChildren(ctx, tx, pools, out); err != nil {
+		return nil, err
 	}
 	rows, err := tx.Usage(ctx, ids, now)
 	if err != nil {

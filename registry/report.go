@@ -68,6 +68,9 @@ func (r *Registry) Report(ctx context.Context, regionName string) (out []ReportR
 			if err != nil {
 				return err
 			}
+			// A child pool is counted whole in its parent (as assigned):
+			// the region sums top-level pools only.
+			pools = slices.DeleteFunc(pools, Pool.IsChild)
 			counts, err := r.usage(ctx, tx, pools, now)
 			if err != nil {
 				return err

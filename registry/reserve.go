@@ -240,6 +240,9 @@ func (r *Registry) holder(ctx context.Context, tx Tx, pool Pool, p netip.Prefix,
 		if pl.Relocation != nil && pl.ID != pool.ID && p.Overlaps(pl.Prefix) {
 			return fmt.Sprintf("lent to region %s as relocation %d (%s)", pl.Region, pl.Relocation.ID, pl.Prefix), nil, nil
 		}
+		if pl.IsChild() && pl.ID != pool.ID && p.Overlaps(pl.Prefix) {
+			return fmt.Sprintf("held by child pool %s (%s)", pl.Name, pl.Prefix), nil, nil
+		}
 	}
 	return fmt.Sprintf("not free in pool %s", pool.Prefix), nil, nil
 }
@@ -283,8 +286,14 @@ func carve(ctx context.Context, tx Tx, pool Pool, p netip.Prefix, free []FreePre
 	return nil
 }
 
-// scope is where a pool's free prefixes are searched: its region.
-func scope(p Pool) int64 { return p.RegionID }
+// scope is where a pool's free prefixes are searched: its region, or for
+// a child pool its own scope, so that region-wide searches skip it.
+func scope(p Pool) int64 {
+	if p.IsChild() {
+		return childScope(p)
+	}
+	return p.RegionID
+}
 
 // allocateAt answers a request for exactly q.Prefix inside tx.
 func (r *Registry) allocateAt(ctx context.Context, tx Tx, q Request, now time.Time) ([]Assignment, error) {
@@ -295,6 +304,10 @@ func (r *Registry) allocateAt(ctx context.Context, tx Tx, q Request, now time.Ti
 	}
 	if q.Region != "" && q.Region != pool.Region {
 		return nil, invalid("%s: lies in pool %s of region %s, not of region %s", p, pool.Prefix, pool.Region, q.Region)
+	}
+	if pool.IsChild() && IsRestricted(ctx) && pool.Tenant != q.Tenant {
+		// Only its tenant (or an admin) takes space in a child pool.
+		return nil, &HeldError{Prefix: p, Holder: "held by a child pool of another tenant"}
 	}
 	reg, err := tx.RegionByName(ctx, pool.Region) // the region's lock, on a networked store
 	if err != nil {

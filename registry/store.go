@@ -31,6 +31,8 @@ func viewOne(ctx context.Context, s Store, fn func(Tx) error) error {
 
 // FreePrefix is one maximal aligned free prefix of a pool.
 type FreePrefix struct {
+	// RegionID is the scope the prefix is searched in: its pool's region,
+	// or for a child pool minus the pool's ID (childpool.go).
 	RegionID int64
 	PoolID   int64
 	Prefix   netip.Prefix
@@ -98,6 +100,7 @@ type Idempotent struct {
 type Tx interface {
 	TenantTx
 	ReservationTx
+	ChildPoolTx
 	LifeTx
 
 	InsertRegion(ctx context.Context, r *Region) error
@@ -116,7 +119,8 @@ type Tx interface {
 	PoolByID(ctx context.Context, id int64) (Pool, error)
 	Pools(ctx context.Context, f PoolFilter) ([]Pool, error)
 	// PoolsOverlapping returns the pools that share any address with p,
-	// relocated ones included.
+	// relocated ones and live child pools included, dissolved child pools
+	// left out.
 	PoolsOverlapping(ctx context.Context, p netip.Prefix) ([]Pool, error)
 
 	AddFree(ctx context.Context, f FreePrefix) error

@@ -17,9 +17,9 @@ import (
 func newAllocCmd(a *app) *cobra.Command {
 	var q registry.Request
 	var asJSON bool
-	var address, pfx string
+	var address, pfx, asPool, purpose string
 	c := &cobra.Command{
-		Use:   "alloc --region NAME | --address IP | --prefix PREFIX",
+		Use:   "alloc --region NAME | --address IP | --prefix PREFIX | --pool CHILD",
 		Short: "Hand out addresses or prefixes in a region",
 		Long: `Hand out --count prefixes of --len bits in a region, all in one transaction
 (all or nothing). IPv6 is the default; IPv4 with --family 4. --dual-stack gives
@@ -40,6 +40,12 @@ Pools keep back, unless added with --use-all, the network and broadcast
 addresses of an IPv4 pool of /30 or shorter and, from assignments longer than a
 /64, the subnet-router anycast address of each IPv6 /64.
 
+Child pools: --as-pool NAME makes the new prefix (--len, from --region) a pool of
+its own, named NAME, for --tenant's own children (--purpose says what it is, e.g.
+site); --pool NAME then takes children inside it (--family 4 for an IPv4 child
+pool). Only its tenant or an admin allocates from it; its parent counts it as
+assigned, and "cadastre release --pool NAME" dissolves it once it holds nothing.
+
 --key makes the request idempotent: repeating it returns the same assignments,
 and the same key with a different request is refused (exit 4).
 Exit 5 means no free space; exit 6 that the region may not borrow IPv4.`,
@@ -47,7 +53,9 @@ Exit 5 means no free space; exit 6 that the region may not borrow IPv4.`,
   cadastre alloc --region us-east --family 6 --len 64 --count 4 --tenant acme
   cadastre alloc --region us-east --family 4 --key 7f2c0d1e --json
   cadastre alloc --address 40.64.0.10 --tenant acme --resource legacy-db   # an address already in use
-  cadastre alloc --prefix 2603:1030:0:10::/64 --tenant acme --key import-17`,
+  cadastre alloc --prefix 2603:1030:0:10::/64 --tenant acme --key import-17
+  cadastre alloc --region us-east --len 48 --as-pool site1 --purpose site --tenant acme
+  cadastre alloc --pool site1 --len 56 --tenant acme --resource customer-7`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if q.DualStack && cmd.Flags().Changed("family") {
@@ -58,6 +66,12 @@ Exit 5 means no free space; exit 6 that the region may not borrow IPv4.`,
 			}
 			if cmd.Flags().Changed("len") && q.Bits <= 0 {
 				return usagef("--len %d: must be a prefix length from 1 to 32 (IPv4) or 128 (IPv6)", q.Bits)
+			}
+			if asPool != "" {
+				return allocPool(cmd, a, q, asPool, purpose, asJSON, address != "" || pfx != "")
+			}
+			if purpose != "" {
+				return usagef("--purpose: only with --as-pool")
 			}
 			switch {
 			case address != "" && pfx != "":
@@ -74,8 +88,8 @@ Exit 5 means no free space; exit 6 that the region may not borrow IPv4.`,
 					return usageError{fmt.Errorf("--prefix: %w", err)}
 				}
 				q.Prefix = p
-			case q.Region == "":
-				return usagef("give --region (or --address or --prefix for exactly that space)")
+			case q.Region == "" && q.Pool == "":
+				return usagef("give --region (or --address or --prefix for exactly that space, or --pool for a child pool)")
 			}
 			reg, err := a.backend(cmd.Context())
 			if err != nil {
@@ -103,8 +117,36 @@ Exit 5 means no free space; exit 6 that the region may not borrow IPv4.`,
 	f.StringVar(&q.Resource, "resource", "", "the tenant's resource, e.g. a VM id")
 	f.StringVar(&q.Name, "name", "", "DNS name of the assignment (FQDN)")
 	f.StringVar(&q.Key, "key", "", "idempotency key: a retry with it returns the same assignments")
+	f.StringVar(&asPool, "as-pool", "", "make the new prefix a child pool of this name")
+	f.StringVar(&purpose, "purpose", "", "what the child pool is for, e.g. site (with --as-pool)")
+	f.StringVar(&q.Pool, "pool", "", "take the space from this child pool")
 	f.BoolVar(&asJSON, "json", false, "print JSON")
 	return c
+}
+
+// allocPool answers `alloc --as-pool NAME`: one child pool of --len in --region.
+func allocPool(cmd *cobra.Command, a *app, q registry.Request, name, purpose string, asJSON, specific bool) error {
+	switch {
+	case specific || q.DualStack || q.Pool != "" || q.Name != "" || q.Key != "" || q.Resource != "" || q.Count > 1:
+		return usagef("--as-pool: give --region, --len and optionally --family, --tenant, --purpose (not --address, --prefix, --dual-stack, --pool, --name, --resource, --key or --count)")
+	case q.Region == "":
+		return usagef("--as-pool: give --region")
+	case q.Bits == 0:
+		return usagef("--as-pool: give --len, the child pool's length")
+	}
+	reg, err := a.backend(cmd.Context())
+	if err != nil {
+		return err
+	}
+	p, err := reg.AllocatePool(cmd.Context(), registry.ChildPoolSpec{Name: name, Region: q.Region, Family: q.Family, Bits: q.Bits, Purpose: purpose, Tenant: q.Tenant})
+	if err != nil {
+		return err
+	}
+	if asJSON {
+		return writeJSON(a.cfg.stdout, p)
+	}
+	fmt.Fprintf(a.cfg.stdout, "child pool %s: %s in region %s (tenant %s)\n", p.Name, p.Prefix, p.Region, dash(p.Tenant))
+	return nil
 }
 
 // maxDays is the longest duration in days that a time.Duration holds.
@@ -152,19 +194,49 @@ func parseTarget(s string) (registry.Target, error) {
 }
 
 func newReleaseCmd(a *app) *cobra.Command {
-	var quarantine string
+	var quarantine, pool string
 	var asJSON bool
 	c := &cobra.Command{
-		Use:   "release PREFIX|ID",
-		Short: "Release an assignment into quarantine",
+		Use:   "release PREFIX|ID | --pool NAME",
+		Short: "Release an assignment into quarantine, or dissolve a child pool",
 		Long: `Release an assignment. It stays quarantined for --quarantine (24h by default) so
 that a new tenant never inherits the old one's DNS names or reputation at once;
-then its space returns to the pool. --quarantine 0 frees it at once.`,
+then its space returns to the pool. --quarantine 0 frees it at once.
+
+--pool NAME dissolves the child pool NAME back into its parent's free space; it
+is refused (exit 4), naming them, while it holds live assignments.`,
 		Example: `  cadastre release 40.64.0.17
   cadastre release 2603:1030::/64 --quarantine 7d
-  cadastre release 1234 --quarantine 0`,
-		Args: cobra.ExactArgs(1),
+  cadastre release 1234 --quarantine 0
+  cadastre release --pool site1`,
+		Args: func(cmd *cobra.Command, args []string) error {
+			if len(args) > 1 {
+				return cobra.ExactArgs(1)(cmd, args) // its message, as before --pool
+			}
+			return nil
+		},
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if pool != "" {
+				if len(args) > 0 || cmd.Flags().Changed("quarantine") {
+					return usagef("--pool: give only the child pool's name (no PREFIX|ID, no --quarantine)")
+				}
+				reg, err := a.backend(cmd.Context())
+				if err != nil {
+					return err
+				}
+				p, err := reg.ReleasePool(cmd.Context(), pool, nil)
+				if err != nil {
+					return err
+				}
+				if asJSON {
+					return writeJSON(a.cfg.stdout, p)
+				}
+				fmt.Fprintf(a.cfg.stdout, "dissolved child pool %s (%s) into its parent\n", p.Name, p.Prefix)
+				return nil
+			}
+			if len(args) != 1 {
+				return usagef("give the assignment's PREFIX or ID (or --pool NAME for a child pool)")
+			}
 			t, err := parseTarget(args[0])
 			if err != nil {
 				return err
@@ -193,6 +265,7 @@ then its space returns to the pool. --quarantine 0 frees it at once.`,
 		},
 	}
 	c.Flags().StringVar(&quarantine, "quarantine", "24h", "cool-down before re-use, e.g. 24h, 7d, 0")
+	c.Flags().StringVar(&pool, "pool", "", "dissolve this child pool into its parent")
 	c.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 	return c
 }

@@ -23,6 +23,8 @@ type backend interface {
 	AddPool(ctx context.Context, s registry.PoolSpec) (registry.Pool, error)
 	Pools(ctx context.Context, region string) ([]registry.PoolUsage, error)
 	Allocate(ctx context.Context, q registry.Request) ([]registry.Assignment, error)
+	AllocatePool(ctx context.Context, s registry.ChildPoolSpec) (registry.Pool, error)
+	ReleasePool(ctx context.Context, name string, tenant *string) (registry.Pool, error)
 	Release(ctx context.Context, t registry.Target, quarantine time.Duration, tenant *string) (registry.Assignment, error)
 	Assignments(ctx context.Context, f registry.AssignmentFilter) ([]registry.Assignment, error)
 	Show(ctx context.Context, p netip.Prefix) (registry.Holding, error)

@@ -327,8 +327,43 @@ var badInput = []badCase{
 	{name: "unreserve of part of a reservation names the reservation", setup: [][]string{{"reserve", "40.64.0.16/28", "--reason", "gateways"}},
 		args: []string{"unreserve", "40.64.0.16/29"}, code: codeNotFound, want: []string{"not reserved as such", "40.64.0.16/28"}},
 
+	// Child pools (issue 12, hierarchy).
+	{name: "releasing a child pool with live children is refused, naming them", setup: childPoolSetup,
+		args: []string{"release", "--pool", "site1"}, code: codeConflict, want: []string{"child pool site1", "still holds assignment", "/64"}},
+	{name: "a child pool name in use is refused", setup: childPoolSetup,
+		args: []string{"alloc", "--region", "east", "--len", "56", "--as-pool", "site1"}, code: codeConflict, want: []string{"child pool site1", "already exists"}},
+	{name: "a bad child pool name is refused", args: []string{"alloc", "--region", "east", "--len", "56", "--as-pool", "Site 1"},
+		code: codeUsage, want: []string{`"Site 1"`}},
+	{name: "a child pool needs --len", args: []string{"alloc", "--region", "east", "--as-pool", "site9"},
+		code: codeUsage, want: []string{"--as-pool", "give --len"}},
+	{name: "a child pool is not taken by address", args: []string{"alloc", "--address", "40.64.0.9", "--as-pool", "site9"},
+		code: codeUsage, want: []string{"--as-pool", "not --address"}},
+	{name: "--purpose is for child pools only", args: []string{"alloc", "--region", "east", "--purpose", "site"},
+		code: codeUsage, want: []string{"--purpose", "only with --as-pool"}},
+	{name: "an unknown child pool is not found", args: []string{"alloc", "--pool", "site9", "--len", "64"},
+		code: codeNotFound, want: []string{`child pool "site9"`}},
+	{name: "a length shorter than the child pool is refused", setup: childPoolSetup,
+		args: []string{"alloc", "--pool", "site1", "--len", "48"}, code: codeUsage, want: []string{"length /48", "shorter than child pool site1"}},
+	{name: "the wrong family for a child pool is refused", setup: childPoolSetup,
+		args: []string{"alloc", "--pool", "site1", "--family", "4"}, code: codeUsage, want: []string{"child pool site1", "is IPv6"}},
+	{name: "more than a child pool holds allocates nothing", setup: childPoolSetup,
+		args: []string{"alloc", "--pool", "site1", "--len", "64", "--count", "256"}, code: codeNoSpace, want: []string{"child pool site1", "255 of 256"}},
+	{name: "releasing an unknown child pool is not found", args: []string{"release", "--pool", "site9"},
+		code: codeNotFound, want: []string{`child pool "site9"`}},
+	{name: "removing a pool that holds a child pool names it", setup: childPoolSetup,
+		args: []string{"pool", "remove", "2603:1000::/48"}, code: codeConflict, want: []string{"2603:1000::/48", "child pool", "site1 (2603:1000:0:100::/56)"}},
+	{name: "release --pool takes no prefix", args: []string{"release", "--pool", "site9", "40.64.0.9"},
+		code: codeUsage, want: []string{"--pool", "no PREFIX|ID"}},
+
 	{name: "demo refuses a register that is not the demo", args: []string{"demo"},
 		code: codeConflict, want: []string{"demo needs an empty register", "5 regions"}},
+}
+
+// childPoolSetup makes the child pool site1 of tenant acme in east, with
+// one /64 inside it.
+var childPoolSetup = [][]string{
+	{"alloc", "--region", "east", "--len", "56", "--as-pool", "site1", "--purpose", "site", "--tenant", "acme"},
+	{"alloc", "--pool", "site1", "--len", "64", "--tenant", "acme"},
 }
 
 func TestBadInputIsRefusedAndChangesNothing(t *testing.T) { runBadCases(t, badInput) }
@@ -612,5 +647,32 @@ func TestBorrowingAWholeLenderPool(t *testing.T) {
 	r := cli(t, db, "alloc", "--region", "borrower", "--family", "4", "--json")
 	if r.code != 0 || !strings.Contains(r.stdout, `"from_region": "lender"`) {
 		t.Errorf("want a borrowed assignment from lender\n%s", r)
+	}
+}
+
+// TestChildPools walks a child pool's life through the CLI: carved from
+// the region, children inside it, shown under its parent, refused release
+// while it holds them, dissolved after.
+func TestChildPools(t *testing.T) {
+	db := register(t)
+	for _, step := range childPoolSetup {
+		mustCLI(t, db, step...)
+	}
+	list := mustCLI(t, db, "pool", "list", "--region", "east")
+	if !strings.Contains(list, "└ 2603:1000:0:100::/56") || !strings.Contains(list, "child pool site1 of acme") {
+		t.Fatalf("pool list does not show site1 under its parent:\n%s", list)
+	}
+	got := mustCLI(t, db, "alloc", "--pool", "site1", "--len", "64", "--tenant", "acme", "--json")
+	if !strings.Contains(got, `"prefix": "2603:1000:0:101::/64"`) {
+		t.Fatalf("second child: %s", got)
+	}
+	mustCLI(t, db, "release", "2603:1000:0:100::/64", "--quarantine", "0")
+	mustCLI(t, db, "release", "2603:1000:0:101::/64", "--quarantine", "0")
+	out := mustCLI(t, db, "release", "--pool", "site1")
+	if !strings.Contains(out, "dissolved child pool site1 (2603:1000:0:100::/56)") {
+		t.Fatalf("release --pool: %s", out)
+	}
+	if list := mustCLI(t, db, "pool", "list", "--region", "east"); strings.Contains(list, "site1") {
+		t.Fatalf("dissolved child pool still listed:\n%s", list)
 	}
 }

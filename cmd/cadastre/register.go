@@ -304,9 +304,15 @@ of an assignment longer than a /64. --use-all hands out every address (NAT pools
 				from := "-"
 				if p.Relocation != nil {
 					from = "borrowed from " + p.Relocation.FromRegion
+				} else if p.IsChild() {
+					from = "child pool " + p.Name
+					if p.Tenant != "" {
+						from += " of " + p.Tenant
+					}
 				}
-				// A unit carved out for another region sits under the
-				// pool it was lent from (pools come in address order).
+				// A unit carved out for another region, or a child pool,
+				// sits under the pool it came from (pools come in
+				// address order).
 				name := p.Prefix.String()
 				if p.ParentID != 0 {
 					name = "└ " + name

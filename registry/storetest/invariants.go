@@ -89,11 +89,27 @@ func CheckInvariants(t testing.TB, ctx context.Context, st registry.Store, reg *
 		}
 	}
 	// Units lent out of a pool.
-	lent := map[int64][]netip.Prefix{}
+	lent := map[int64][]netip.Prefix{}    // lent units and child pools: out of the parent's free space
+	lentOut := map[int64][]netip.Prefix{} // lent units: out of the parent's size
 	for _, p := range usage {
+		if p.IsChild() {
+			// A live child pool lies in its parent, in its region, and
+			// counts there as assigned; it is out of the parent's free space.
+			parent, ok := pools[p.ParentID]
+			if !ok || parent.IsChild() || !prefix.Covers(parent.Prefix, p.Prefix) || parent.RegionID != p.RegionID {
+				t.Fatalf("child pool %s %s: parent %d is not a top-level pool of its region covering it", p.Name, p.Prefix, p.ParentID)
+			}
+			if p.DissolvedAt != nil {
+				t.Fatalf("child pool %s %s: dissolved, yet listed", p.Name, p.Prefix)
+			}
+			lent[p.ParentID] = append(lent[p.ParentID], p.Prefix)
+			per[p.ParentID].assigned = per[p.ParentID].assigned.Add(prefix.Size(p.Prefix))
+			continue
+		}
 		if p.Relocation == nil {
 			continue
 		}
+		lentOut[p.ParentID] = append(lentOut[p.ParentID], p.Prefix)
 		parent, ok := pools[p.ParentID]
 		if !ok || !prefix.Covers(parent.Prefix, p.Prefix) {
 			t.Fatalf("relocation pool %s: parent %d is not a pool covering it", p.Prefix, p.ParentID)
@@ -157,7 +173,7 @@ func CheckInvariants(t testing.TB, ctx context.Context, st registry.Store, reg *
 	for id, p := range pools {
 		c := per[id]
 		size := prefix.Size(p.Prefix)
-		for _, l := range lent[id] {
+		for _, l := range lentOut[id] {
 			size = size.Sub(prefix.Size(l))
 		}
 		if p.Size != size {
@@ -196,6 +212,11 @@ func policyHeld(t testing.TB, pools map[int64]registry.PoolUsage, free map[int64
 		for _, a := range live {
 			if a.PoolID == id {
 				inPool = append(inPool, a.Prefix)
+			}
+		}
+		for _, c := range pools {
+			if c.IsChild() && c.ParentID == id {
+				inPool = append(inPool, c.Prefix)
 			}
 		}
 		if p.Prefix.Addr().Is4() {

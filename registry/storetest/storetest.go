@@ -72,6 +72,7 @@ func Run(t *testing.T, open Open) {
 	ctx := context.Background()
 	capabilities(t, open)
 	runReservations(t, open)
+	runChildPools(t, open)
 
 	t.Run("objects read back as written", func(t *testing.T) {
 		f := setup(t, open)

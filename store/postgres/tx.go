@@ -184,20 +184,24 @@ func (t *tx) BlocksOverlapping(ctx context.Context, p netip.Prefix) ([]registry.
 
 // ---- pools
 
-const poolSelect = `SELECT p.id, p.prefix::text, p.block_id, b.prefix::text, p.region_id, g.name, p.purpose, p.parent_id, p.created_at,
-	r.id, r.prefix::text, fg.name, p.use_all
+const poolSelect = `SELECT p.id, p.prefix::text, p.block_id, b.prefix::text, p.region_id, g.name, p.purpose, COALESCE(p.parent_id, p.child_of), p.created_at,
+	r.id, r.prefix::text, fg.name, p.use_all, p.name, p.tenant, p.dissolved_at
 	FROM pools p JOIN blocks b ON b.id = p.block_id JOIN regions g ON g.id = p.region_id
 	LEFT JOIN relocations r ON r.id = p.relocation_id LEFT JOIN regions fg ON fg.id = r.from_region_id`
 
 func (t *tx) InsertPool(ctx context.Context, p *registry.Pool) error {
 	fam, first, last, bits := span(p.Prefix)
-	var rel, parent *int64
+	var rel, parent, child *int64
 	if p.Relocation != nil {
 		rel, parent = &p.Relocation.ID, &p.ParentID
+	} else if p.IsChild() {
+		child = &p.ParentID
 	}
-	err := mapErr(t.row(ctx, `INSERT INTO pools (prefix, family, first, last, bits, block_id, region_id, purpose, relocation_id, parent_id, created_at, use_all)
-		VALUES ($1::cidr, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING id`,
-		p.Prefix.String(), fam, first, last, bits, p.BlockID, p.RegionID, p.Purpose, rel, parent, micros(p.CreatedAt), p.UseAll).Scan(&p.ID))
+	err := mapErr(t.row(ctx, `INSERT INTO pools (prefix, family, first, last, bits, block_id, region_id, purpose, relocation_id, parent_id, created_at, use_all,
+		name, tenant, child_of)
+		VALUES ($1::cidr, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) RETURNING id`,
+		p.Prefix.String(), fam, first, last, bits, p.BlockID, p.RegionID, p.Purpose, rel, parent, micros(p.CreatedAt), p.UseAll,
+		p.Name, p.Tenant, child).Scan(&p.ID))
 	if err == nil {
 		t.inserted = append(t.inserted, p.ID)
 	}
@@ -206,7 +210,8 @@ func (t *tx) InsertPool(ctx context.Context, p *registry.Pool) error {
 
 // PoolByID reads a pool once per Store: a pool's prefix, block and region
 // never change (its purpose may: the registry reads a pool it changes or
-// removes through Pools, never from this cache). Only a pool
+// removes through Pools, never from this cache; a child pool, which is
+// dissolved, is never cached). Only a pool
 // this transaction did not insert itself is cached (an insert may still
 // roll back).
 func (t *tx) PoolByID(ctx context.Context, id int64) (registry.Pool, error) {
@@ -217,7 +222,8 @@ func (t *tx) PoolByID(ctx context.Context, id int64) (registry.Pool, error) {
 	}
 	rows, err := t.query(ctx, poolSelect+` WHERE p.id = $1`, id)
 	p, err := one(rows, err, scanPool)
-	if err == nil && t.s != nil && !slices.Contains(t.inserted, id) {
+	// A child pool changes once (dissolved): it is read every time.
+	if err == nil && t.s != nil && !slices.Contains(t.inserted, id) && !p.IsChild() {
 		t.s.pools.Store(id, p)
 	}
 	return p, notFound(err, fmt.Sprintf("pool %d", id))
@@ -230,8 +236,36 @@ func (t *tx) Pools(ctx context.Context, f registry.PoolFilter) ([]registry.Pool,
 }
 
 func (t *tx) PoolsOverlapping(ctx context.Context, p netip.Prefix) ([]registry.Pool, error) {
-	rows, err := t.query(ctx, poolSelect+` WHERE p.prefix && $1::cidr ORDER BY p.first, p.bits`, p.String())
+	rows, err := t.query(ctx, poolSelect+` WHERE p.prefix && $1::cidr AND p.dissolved_at IS NULL ORDER BY p.first, p.bits`, p.String())
 	return collect(rows, err, scanPool)
+}
+
+// ChildPool finds the live child pool called name.
+func (t *tx) ChildPool(ctx context.Context, name string) (registry.Pool, error) {
+	rows, err := t.query(ctx, poolSelect+` WHERE p.name = $1 AND p.child_of IS NOT NULL AND p.dissolved_at IS NULL`, name)
+	p, err := one(rows, err, scanPool)
+	return p, notFound(err, fmt.Sprintf("child pool %q", name))
+}
+
+// ChildPools lists the live child pools of parentID in address order.
+func (t *tx) ChildPools(ctx context.Context, parentID int64) ([]registry.Pool, error) {
+	rows, err := t.query(ctx, poolSelect+` WHERE p.child_of = $1 AND p.dissolved_at IS NULL ORDER BY p.first`, parentID)
+	return collect(rows, err, scanPool)
+}
+
+// DissolvePool drops a child pool's free space and marks it dissolved.
+func (t *tx) DissolvePool(ctx context.Context, id int64, at time.Time) error {
+	if _, err := t.exec(ctx, `DELETE FROM free WHERE pool_id = $1`, id); err != nil {
+		return err
+	}
+	tag, err := t.exec(ctx, `UPDATE pools SET dissolved_at = $1 WHERE id = $2 AND child_of IS NOT NULL AND dissolved_at IS NULL`, micros(at), id)
+	if err != nil {
+		return err
+	}
+	if tag.RowsAffected() != 1 {
+		return fmt.Errorf("child pool %d: %w", id, registry.ErrNotFound)
+	}
+	return nil
 }
 
 // ---- free space

@@ -131,20 +131,24 @@ func (t *tx) BlocksOverlapping(ctx context.Context, p netip.Prefix) ([]registry.
 
 // ---- pools
 
-const poolSelect = `SELECT p.id, p.prefix, p.block_id, b.prefix, p.region_id, g.name, p.purpose, p.parent_id, p.created_at,
-	r.id, r.prefix, fg.name, p.use_all
+const poolSelect = `SELECT p.id, p.prefix, p.block_id, b.prefix, p.region_id, g.name, p.purpose, COALESCE(p.parent_id, p.child_of), p.created_at,
+	r.id, r.prefix, fg.name, p.use_all, p.name, p.tenant, p.dissolved_at
 	FROM pools p JOIN blocks b ON b.id = p.block_id JOIN regions g ON g.id = p.region_id
 	LEFT JOIN relocations r ON r.id = p.relocation_id LEFT JOIN regions fg ON fg.id = r.from_region_id`
 
 func (t *tx) InsertPool(ctx context.Context, p *registry.Pool) error {
 	fam, first, last, bits := span(p.Prefix)
-	var rel, parent any
+	var rel, parent, child any
 	if p.Relocation != nil {
 		rel, parent = p.Relocation.ID, p.ParentID
+	} else if p.IsChild() {
+		child = p.ParentID
 	}
-	res, err := t.q.exec(ctx, `INSERT INTO pools (prefix, family, first, last, bits, block_id, region_id, purpose, relocation_id, parent_id, created_at, use_all)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		p.Prefix.String(), fam, first, last, bits, p.BlockID, p.RegionID, p.Purpose, rel, parent, micros(p.CreatedAt), p.UseAll)
+	res, err := t.q.exec(ctx, `INSERT INTO pools (prefix, family, first, last, bits, block_id, region_id, purpose, relocation_id, parent_id, created_at, use_all,
+		name, tenant, child_of)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		p.Prefix.String(), fam, first, last, bits, p.BlockID, p.RegionID, p.Purpose, rel, parent, micros(p.CreatedAt), p.UseAll,
+		p.Name, p.Tenant, child)
 	if err != nil {
 		return mapErr(err)
 	}
@@ -167,15 +171,49 @@ func (t *tx) Pools(ctx context.Context, f registry.PoolFilter) ([]registry.Pool,
 func (t *tx) PoolsOverlapping(ctx context.Context, p netip.Prefix) ([]registry.Pool, error) {
 	fam, first, last, _ := span(p)
 	// Index seeks, not a scan of every pool below p: the pools starting
-	// inside p, and the few starting last before it that may contain it
-	// (pools do not overlap but for relocated units nested in their
-	// lender's pool, rarely more than one deep; eight covers any chain).
+	// inside p, and of each kind that never overlaps its own kind (top-level
+	// pools, lent units, live child pools) the one starting last before p,
+	// the only one of that kind that may contain it.
 	rows, err := t.q.query(ctx, poolSelect+` WHERE p.id IN (
 		SELECT id FROM pools WHERE family = ?1 AND first >= ?2 AND first <= ?3
 		UNION ALL
-		SELECT id FROM (SELECT id FROM pools WHERE family = ?1 AND first < ?2 ORDER BY first DESC LIMIT 8)
-	) AND p.last >= ?2 ORDER BY p.first, p.bits`, fam, first, last)
+		SELECT id FROM (SELECT id FROM pools WHERE family = ?1 AND relocation_id IS NULL AND child_of IS NULL AND first < ?2 ORDER BY first DESC LIMIT 1)
+		UNION ALL
+		SELECT id FROM (SELECT id FROM pools WHERE family = ?1 AND relocation_id IS NOT NULL AND first < ?2 ORDER BY first DESC LIMIT 1)
+		UNION ALL
+		SELECT id FROM (SELECT id FROM pools WHERE family = ?1 AND child_of IS NOT NULL AND dissolved_at IS NULL AND first < ?2 ORDER BY first DESC LIMIT 1)
+	) AND p.last >= ?2 AND p.dissolved_at IS NULL ORDER BY p.first, p.bits`, fam, first, last)
 	return collect(rows, err, scanPool)
+}
+
+// ChildPool finds the live child pool called name.
+func (t *tx) ChildPool(ctx context.Context, name string) (registry.Pool, error) {
+	rows, err := t.q.query(ctx, poolSelect+` WHERE p.name = ? AND p.child_of IS NOT NULL AND p.dissolved_at IS NULL`, name)
+	p, err := one(rows, err, scanPool)
+	return p, notFound(err, fmt.Sprintf("child pool %q", name))
+}
+
+// ChildPools lists the live child pools of parentID in address order.
+func (t *tx) ChildPools(ctx context.Context, parentID int64) ([]registry.Pool, error) {
+	rows, err := t.q.query(ctx, poolSelect+` WHERE p.child_of = ? AND p.dissolved_at IS NULL ORDER BY p.first`, parentID)
+	return collect(rows, err, scanPool)
+}
+
+// DissolvePool drops a child pool's free space and marks it dissolved.
+func (t *tx) DissolvePool(ctx context.Context, id int64, at time.Time) error {
+	if _, err := t.q.exec(ctx, `DELETE FROM free WHERE pool_id = ?`, id); err != nil {
+		return err
+	}
+	res, err := t.q.exec(ctx, `UPDATE pools SET dissolved_at = ? WHERE id = ? AND child_of IS NOT NULL AND dissolved_at IS NULL`, micros(at), id)
+	if err != nil {
+		return err
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return err
+	} else if n != 1 {
+		return fmt.Errorf("child pool %d: %w", id, registry.ErrNotFound)
+	}
+	return nil
 }
 
 // ---- free space

@@ -67,7 +67,9 @@ func Pool(rows Scanner) (registry.Pool, error) {
 	var parent, relID *int64
 	var relPrefix, relFrom *string
 	var created int64
-	if err := rows.Scan(&p.ID, &pp, &p.BlockID, &bp, &p.RegionID, &p.Region, &p.Purpose, &parent, &created, &relID, &relPrefix, &relFrom, &p.UseAll); err != nil {
+	var dissolved *int64
+	if err := rows.Scan(&p.ID, &pp, &p.BlockID, &bp, &p.RegionID, &p.Region, &p.Purpose, &parent, &created, &relID, &relPrefix, &relFrom, &p.UseAll,
+		&p.Name, &p.Tenant, &dissolved); err != nil {
 		return p, err
 	}
 	var err error
@@ -81,6 +83,10 @@ func Pool(rows Scanner) (registry.Pool, error) {
 		p.ParentID = *parent
 	}
 	p.CreatedAt = FromMicros(created)
+	if dissolved != nil {
+		t := FromMicros(*dissolved)
+		p.DissolvedAt = &t
+	}
 	if relID != nil {
 		rp, err := ParsePrefix(*relPrefix)
 		if err != nil {

@@ -1,0 +1,261 @@
+package registry
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/cadastre-ipam/cadastre/prefix"
+)
+
+// Child pools (issue 12, hierarchy): `alloc --len 48 --as-pool site1`
+// carves a /48 out of a region's free space and makes it a pool of its own,
+// named and owned by a tenant; `alloc --pool site1 --len 56` takes children
+// inside it. A child pool is not a live assignment (live assignments never
+// overlap, and its children lie inside it): it is a pool nested in its
+// parent, as a lent relocation unit is, whose free space is kept under a
+// scope of its own (childScope), so that only allocations that name it
+// draw on it. Its parent counts it as assigned; a region's report sums
+// top-level pools only, so nothing is counted twice.
+
+// ChildPoolTx is what a store keeps for child pools.
+type ChildPoolTx interface {
+	// ChildPool finds the live (not dissolved) child pool called name;
+	// none is ErrNotFound.
+	ChildPool(ctx context.Context, name string) (Pool, error)
+	// ChildPools lists the live child pools of the pool parentID, in
+	// address order.
+	ChildPools(ctx context.Context, parentID int64) ([]Pool, error)
+	// DissolvePool removes every free prefix of the child pool id and
+	// marks it dissolved at at; an unknown or dissolved one is ErrNotFound.
+	DissolvePool(ctx context.Context, id int64, at time.Time) error
+}
+
+// childScope is the free-space scope of a child pool: minus its ID, which
+// no region's ID is.
+func childScope(p Pool) int64 { return -p.ID }
+
+// ChildPoolSpec asks for a child pool of Bits in Region.
+type ChildPoolSpec struct {
+	Name    string `json:"as_pool"`
+	Region  string `json:"region"`
+	Family  int    `json:"family,omitempty"` // 4 or 6; 0 means 6
+	Bits    int    `json:"len"`
+	Purpose string `json:"purpose,omitempty"`
+	Tenant  string `json:"tenant,omitempty"`
+}
+
+func (s *ChildPoolSpec) normalise() error {
+	if err := ValidateName(s.Name); err != nil {
+		return invalid("child pool: %s", strings.Replace(err.Error(), "region name", "name", 1))
+	}
+	if err := ValidateName(s.Region); err != nil {
+		return fmt.Errorf("child pool %s: %w: %w", s.Name, err, ErrInvalid)
+	}
+	if s.Family == 0 {
+		s.Family = 6
+	}
+	if s.Family != 4 && s.Family != 6 {
+		return invalid("child pool %s: family %d: must be 4 or 6", s.Name, s.Family)
+	}
+	w := 32
+	if s.Family == 6 {
+		// The address policy keeps a /64's anycast address back from
+		// anything longer: a child pool of IPv6 is a /64 or shorter.
+		w = 64
+	}
+	if s.Bits < 1 || s.Bits > w {
+		return invalid("child pool %s: length /%d: must be from /1 to /%d for IPv%d (give --len)", s.Name, s.Bits, w, s.Family)
+	}
+	if len(s.Tenant) > 128 || len(s.Purpose) > 256 {
+		return invalid("child pool %s: tenant (128) or purpose (256 bytes) too long", s.Name)
+	}
+	return checkTexts("tenant", s.Tenant, "purpose", s.Purpose)
+}
+
+// AllocatePool carves a child pool of spec.Bits out of the free space of
+// spec.Region's pools, as an allocation of that length would, and makes it
+// a pool named spec.Name for spec.Tenant's own children.
+func (r *Registry) AllocatePool(ctx context.Context, spec ChildPoolSpec) (Pool, error) {
+	if err := spec.normalise(); err != nil {
+		return Pool{}, err
+	}
+	var out Pool
+	err := r.store.Update(ctx, func(tx Tx) error {
+		now := r.clock()
+		if _, err := r.reap(ctx, tx, now); err != nil {
+			return err
+		}
+		if IsRestricted(ctx) && spec.Tenant != "" {
+			if _, err := tx.TenantByName(ctx, spec.Tenant); err != nil {
+				return err
+			}
+		}
+		reg, err := tx.RegionByName(ctx, spec.Region)
+		if err != nil {
+			return err
+		}
+		if p, err := tx.ChildPool(ctx, spec.Name); err == nil {
+			return fmt.Errorf("child pool %s: already exists (%s in region %s): %w", spec.Name, p.Prefix, p.Region, ErrExists)
+		} else if !errors.Is(err, ErrNotFound) {
+			return err
+		}
+		it := item{spec.Family, spec.Bits}
+		if err := r.checkLength(ctx, tx, reg, it); err != nil {
+			return err
+		}
+		f, ok, err := tx.SmallestFree(ctx, reg.ID, it.family, it.bits)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return fmt.Errorf("child pool %s: region %s has no free IPv%d /%d (child pools are never borrowed): %w", spec.Name, reg.Name, it.family, it.bits, ErrNoSpace)
+		}
+		if err := removeFree(ctx, tx, f); err != nil {
+			return err
+		}
+		take, rest, _ := prefix.Split(f.Prefix, it.bits)
+		for _, p := range rest {
+			if err := tx.AddFree(ctx, FreePrefix{RegionID: f.RegionID, PoolID: f.PoolID, Prefix: p}); err != nil {
+				return err
+			}
+		}
+		parent, err := tx.PoolByID(ctx, f.PoolID)
+		if err != nil {
+			return err
+		}
+		out = Pool{Prefix: take, BlockID: parent.BlockID, Block: parent.Block, RegionID: reg.ID, Region: reg.Name,
+			Purpose: spec.Purpose, ParentID: parent.ID, Name: spec.Name, Tenant: spec.Tenant, UseAll: parent.UseAll, CreatedAt: now}
+		if err := tx.InsertPool(ctx, &out); err != nil {
+			return fmt.Errorf("child pool %s: %w", spec.Name, err)
+		}
+		if err := addFreeRange(ctx, tx, out, childScope(out), take.Addr(), prefix.Last(take)); err != nil {
+			return err
+		}
+		return r.event(ctx, tx, now, "pool.child.allocate", "pool", out.ID, take.String(), nil, out)
+	})
+	return out, err
+}
+
+// ReleasePool dissolves the child pool name back into its parent's free
+// space. While it holds live (assigned or quarantined) assignments it is
+// refused, naming them. tenant, when not nil, must own the child pool.
+func (r *Registry) ReleasePool(ctx context.Context, name string, tenant *string) (Pool, error) {
+	if err := ValidateName(name); err != nil {
+		return Pool{}, invalid("child pool: %s", strings.Replace(err.Error(), "region name", "name", 1))
+	}
+	var out Pool
+	err := r.store.Update(ctx, func(tx Tx) error {
+		now := r.clock()
+		if _, err := r.reap(ctx, tx, now); err != nil {
+			return err
+		}
+		p, err := tx.ChildPool(ctx, name)
+		if err != nil {
+			return err
+		}
+		if tenant != nil && p.Tenant != *tenant {
+			return fmt.Errorf("child pool %q: %w", name, ErrNotFound)
+		}
+		const shown = 5
+		live, err := tx.Assignments(ctx, AssignmentFilter{PoolID: p.ID, States: []State{StateAssigned, StateQuarantined}, Limit: shown + 1})
+		if err != nil {
+			return err
+		}
+		if len(live) > 0 {
+			var names []string
+			for i, a := range live {
+				if i == shown {
+					names = append(names, "...")
+					break
+				}
+				s := fmt.Sprintf("assignment %d (%s, %s)", a.ID, a.Prefix, a.State)
+				if a.State == StateQuarantined {
+					s = fmt.Sprintf("assignment %d (%s, quarantined until %s)", a.ID, a.Prefix, a.QuarantineUntil.Format(time.RFC3339))
+				}
+				names = append(names, s)
+			}
+			return fmt.Errorf("child pool %s (%s): still holds %s; release them first: %w", name, p.Prefix, strings.Join(names, ", "), ErrState)
+		}
+		// A reservation inside it would be lost to its parent's free space.
+		rs, err := tx.ReservationsOverlapping(ctx, p.Prefix)
+		if err != nil {
+			return err
+		}
+		if err := r.endReservations(ctx, tx, now, rs); err != nil {
+			return err
+		}
+		for _, v := range rs {
+			if v.activeAt(now) {
+				return fmt.Errorf("child pool %s (%s): holds reservation %s (%s); unreserve it first: %w", name, p.Prefix, v.Prefix, v.Reason, ErrState)
+			}
+		}
+		parent, err := tx.PoolByID(ctx, p.ParentID)
+		if err != nil {
+			return err
+		}
+		if err := tx.DissolvePool(ctx, p.ID, now); err != nil {
+			return err
+		}
+		if err := r.returnSpace(ctx, tx, parent, p.Prefix); err != nil {
+			return err
+		}
+		before := p
+		p.DissolvedAt = &now
+		out = p
+		return r.event(ctx, tx, now, "pool.child.release", "pool", p.ID, p.Prefix.String(), before, p)
+	})
+	return out, err
+}
+
+// allocateIn answers a request for space inside the child pool q.Pool.
+func (r *Registry) allocateIn(ctx context.Context, tx Tx, q Request, now time.Time) ([]Assignment, error) {
+	pool, err := tx.ChildPool(ctx, q.Pool)
+	if err != nil {
+		return nil, err
+	}
+	if IsRestricted(ctx) && pool.Tenant != q.Tenant {
+		// A caller below admin learns nothing of another tenant's pool.
+		return nil, fmt.Errorf("child pool %q: %w", q.Pool, ErrNotFound)
+	}
+	if q.Region != "" && q.Region != pool.Region {
+		return nil, invalid("child pool %s: lies in region %s, not %s", q.Pool, pool.Region, q.Region)
+	}
+	if fam := prefix.Family(pool.Prefix); fam != q.Family {
+		return nil, invalid("child pool %s (%s) is IPv%d: ask with --family %d", q.Pool, pool.Prefix, fam, fam)
+	}
+	if q.Bits < pool.Prefix.Bits() {
+		return nil, invalid("length /%d: shorter than child pool %s (%s)", q.Bits, q.Pool, pool.Prefix)
+	}
+	reg, err := tx.RegionByName(ctx, pool.Region) // the region's lock, on a networked store
+	if err != nil {
+		return nil, err
+	}
+	a := allocator{r: r, tx: tx, reg: reg, q: q, now: now, child: &pool}
+	if err := a.take(ctx, item{q.Family, q.Bits}, q.Count); err != nil {
+		return nil, err
+	}
+	return a.out, nil
+}
+
+// liveChildren adds to each top-level pool of counts the size of its live
+// child pools, as assigned: the parent handed that space out.
+func liveChildren(ctx context.Context, tx Tx, pools []Pool, counts map[int64]poolCount) error {
+	for _, p := range pools {
+		if p.IsChild() {
+			continue
+		}
+		kids, err := tx.ChildPools(ctx, p.ID)
+		if err != nil {
+			return err
+		}
+		c := counts[p.ID]
+		for _, k := range kids {
+			c.assigned = c.assigned.Add(prefix.Size(k.Prefix))
+		}
+		counts[p.ID] = c
+	}
+	return nil
+}

@@ -1,0 +1,337 @@
+package storetest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/cadastre-ipam/cadastre/location"
+	"github.com/cadastre-ipam/cadastre/prefix"
+	"github.com/cadastre-ipam/cadastre/registry"
+)
+
+// runChildPools checks child pools (issue 12, hierarchy) through the
+// registry on the store: registry.ChildPoolTx, the store's overlap rules
+// for them, the free-space scope that keeps region-wide allocations out of
+// them, the roll-up of use, and dissolution.
+func runChildPools(t *testing.T, open Open) {
+	ctx := context.Background()
+	at := t0
+	setup := func(t *testing.T) (registry.Store, *registry.Registry) {
+		st := open(t)
+		t.Cleanup(func() { st.Close() })
+		r := registry.New(st, registry.WithClock(func() time.Time { return at }))
+		if _, err := r.AddRegion(ctx, registry.RegionSpec{Name: "eu", Location: location.Location{Country: "DE"}}); err != nil {
+			t.Fatal(err)
+		}
+		for _, p := range []string{"fd00::/32", "10.0.0.0/16"} {
+			if _, err := r.AddBlock(ctx, registry.Block{Prefix: mp(p), Source: "private"}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for _, p := range []string{"fd00::/46", "10.0.0.0/22"} {
+			if _, err := r.AddPool(ctx, registry.PoolSpec{Prefix: mp(p), Region: "eu"}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return st, r
+	}
+
+	t.Run("a child pool is carved from its region and hands out only to allocations that name it", func(t *testing.T) {
+		st, r := setup(t)
+		site, err := r.AllocatePool(ctx, registry.ChildPoolSpec{Name: "site1", Region: "eu", Bits: 48, Purpose: "site", Tenant: "acme"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if site.Prefix != mp("fd00::/48") || site.Name != "site1" || site.Tenant != "acme" || !site.IsChild() || site.ParentID == 0 {
+			t.Fatalf("child pool: %+v", site)
+		}
+		got, err := r.Allocate(ctx, registry.Request{Pool: "site1", Bits: 56, Count: 2, Tenant: "acme"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got[0].Prefix != mp("fd00::/56") || got[1].Prefix != mp("fd00:0:0:100::/56") || got[0].PoolID != site.ID || got[0].Region != "eu" {
+			t.Fatalf("children: %v", got)
+		}
+		// A region-wide /48 comes from outside the child pool.
+		plain, err := r.Allocate(ctx, registry.Request{Region: "eu", Bits: 48})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if plain[0].Prefix != mp("fd00:0:1::/48") {
+			t.Fatalf("region-wide /48: %s, want fd00:0:1::/48 (outside the child pool)", plain[0].Prefix)
+		}
+		// Siblings never overlap; the second child pool is the next /48.
+		site2, err := r.AllocatePool(ctx, registry.ChildPoolSpec{Name: "site2", Region: "eu", Bits: 48, Tenant: "acme"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if site2.Prefix != mp("fd00:0:2::/48") {
+			t.Fatalf("site2: %s", site2.Prefix)
+		}
+		// The parent counts both child pools and the /48 as assigned; the
+		// region counts top-level pools only.
+		pools, err := r.Pools(ctx, "eu")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var lines []string
+		for _, p := range pools {
+			lines = append(lines, fmt.Sprintf("%s %s assigned=%s free=%s", p.Prefix, p.Name, p.Assigned, p.Free))
+		}
+		want := []string{
+			"10.0.0.0/22  assigned=0 free=1022",
+			"fd00::/46  assigned=" + pow2(80).Mul(3).String() + " free=" + pow2(80).String(),
+			"fd00::/48 site1 assigned=" + pow2(72).Mul(2).String() + " free=" + pow2(80).Sub(pow2(72).Mul(2)).String(),
+			"fd00:0:2::/48 site2 assigned=0 free=" + pow2(80).String(),
+		}
+		if !slices.Equal(lines, want) {
+			t.Fatalf("pools:\n got %q\nwant %q", lines, want)
+		}
+		rep, err := r.Report(ctx, "eu")
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, row := range rep {
+			if row.Family == 6 && (row.Pools != 1 || row.Size != pow2(82) || row.Assigned != pow2(80).Mul(3)) {
+				t.Fatalf("report IPv6: pools %d size %s assigned %s, want 1, 2^82, 3*2^80", row.Pools, row.Size, row.Assigned)
+			}
+		}
+		// The geofeed places the parent once: a child pool adds nothing.
+		places, _, err := r.Placements(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := 1; i < len(places); i++ {
+			if places[i-1].Prefix.Overlaps(places[i].Prefix) {
+				t.Fatalf("placements %s and %s overlap", places[i-1].Prefix, places[i].Prefix)
+			}
+		}
+		CheckInvariants(t, ctx, st, r, at)
+	})
+
+	t.Run("bad requests change nothing", func(t *testing.T) {
+		st, r := setup(t)
+		if _, err := r.AllocatePool(ctx, registry.ChildPoolSpec{Name: "site1", Region: "eu", Bits: 48, Tenant: "acme"}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := r.Allocate(ctx, registry.Request{Pool: "site1", Bits: 56, Tenant: "acme"}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := r.AddTenant(ctx, registry.TenantSpec{Name: "other"}); err != nil {
+			t.Fatal(err)
+		}
+		before := snapshot(t, ctx, st, at)
+		acme := "acme"
+		other := "other"
+		for _, c := range []struct {
+			name string
+			do   func() error
+			want error
+		}{
+			{"a taken child pool name", func() error {
+				_, err := r.AllocatePool(ctx, registry.ChildPoolSpec{Name: "site1", Region: "eu", Bits: 48})
+				return err
+			}, registry.ErrExists},
+			{"a bad child pool name", func() error {
+				_, err := r.AllocatePool(ctx, registry.ChildPoolSpec{Name: "Site 1", Region: "eu", Bits: 48})
+				return err
+			}, registry.ErrInvalid},
+			{"no length", func() error {
+				_, err := r.AllocatePool(ctx, registry.ChildPoolSpec{Name: "site9", Region: "eu"})
+				return err
+			}, registry.ErrInvalid},
+			{"an IPv6 child pool longer than a /64", func() error {
+				_, err := r.AllocatePool(ctx, registry.ChildPoolSpec{Name: "site9", Region: "eu", Bits: 80})
+				return err
+			}, registry.ErrInvalid},
+			{"an unknown region", func() error {
+				_, err := r.AllocatePool(ctx, registry.ChildPoolSpec{Name: "site9", Region: "nowhere", Bits: 48})
+				return err
+			}, registry.ErrNotFound},
+			{"longer than the region has free", func() error {
+				_, err := r.AllocatePool(ctx, registry.ChildPoolSpec{Name: "site9", Region: "eu", Bits: 45})
+				return err
+			}, registry.ErrInvalid},
+			{"an unknown child pool", func() error {
+				_, err := r.Allocate(ctx, registry.Request{Pool: "site9", Bits: 56})
+				return err
+			}, registry.ErrNotFound},
+			{"another tenant's child pool, below admin", func() error {
+				_, err := r.Allocate(registry.Restricted(ctx), registry.Request{Pool: "site1", Bits: 56, Tenant: "other"})
+				return err
+			}, registry.ErrNotFound},
+			{"the wrong family", func() error {
+				_, err := r.Allocate(ctx, registry.Request{Pool: "site1", Family: 4, Bits: 24})
+				return err
+			}, registry.ErrInvalid},
+			{"shorter than the child pool", func() error {
+				_, err := r.Allocate(ctx, registry.Request{Pool: "site1", Bits: 47})
+				return err
+			}, registry.ErrInvalid},
+			{"more than the child pool holds", func() error {
+				_, err := r.Allocate(ctx, registry.Request{Pool: "site1", Bits: 56, Count: 256})
+				return err
+			}, registry.ErrNoSpace},
+			{"a child pool by address", func() error {
+				_, err := r.Allocate(ctx, registry.Request{Pool: "site1", Prefix: mp("fd00:0:0:ff00::/56")})
+				return err
+			}, registry.ErrInvalid},
+			{"releasing a child pool with live children", func() error {
+				_, err := r.ReleasePool(ctx, "site1", nil)
+				if err != nil && !strings.Contains(err.Error(), "fd00::/56") {
+					t.Errorf("refusal does not name the child: %v", err)
+				}
+				return err
+			}, registry.ErrState},
+			{"space straddling a child pool and its parent", func() error {
+				_, err := r.Allocate(ctx, registry.Request{Prefix: mp("fd00::/47")})
+				return err
+			}, registry.ErrOverlap},
+			{"space in another tenant's child pool, below admin", func() error {
+				_, err := r.Allocate(registry.Restricted(ctx), registry.Request{Prefix: mp("fd00:0:0:ff00::/56"), Tenant: "other"})
+				return err
+			}, registry.ErrOverlap},
+			{"releasing another tenant's child pool", func() error {
+				_, err := r.ReleasePool(ctx, "site1", &other)
+				return err
+			}, registry.ErrNotFound},
+			{"releasing an unknown child pool", func() error {
+				_, err := r.ReleasePool(ctx, "site9", &acme)
+				return err
+			}, registry.ErrNotFound},
+		} {
+			if err := c.do(); !errors.Is(err, c.want) {
+				t.Errorf("%s: %v, want %v", c.name, err, c.want)
+			}
+			if after := snapshot(t, ctx, st, at); after != before {
+				t.Fatalf("%s changed the register:\nbefore %s\nafter  %s", c.name, before, after)
+			}
+		}
+	})
+
+	t.Run("releasing a child pool dissolves it into its parent, after its children's quarantine", func(t *testing.T) {
+		st, r := setup(t)
+		site, err := r.AllocatePool(ctx, registry.ChildPoolSpec{Name: "site1", Region: "eu", Family: 4, Bits: 24, Tenant: "acme"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if site.Prefix != mp("10.0.1.0/24") {
+			t.Fatalf("IPv4 child pool: %s, want 10.0.1.0/24 (the first /24 holds the pool's network address)", site.Prefix)
+		}
+		got, err := r.Allocate(ctx, registry.Request{Pool: "site1", Family: 4, Tenant: "acme"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got[0].Prefix != mp("10.0.1.1/32") {
+			t.Fatalf("first address of the child pool: %s, want 10.0.1.1/32 (its policy keeps its network address back)", got[0].Prefix)
+		}
+		if _, err := r.Release(ctx, registry.Target{ID: got[0].ID}, time.Hour, nil); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := r.ReleasePool(ctx, "site1", nil); !errors.Is(err, registry.ErrState) || !strings.Contains(err.Error(), "quarantined") {
+			t.Fatalf("release during a child's quarantine: %v, want ErrState naming it", err)
+		}
+		at = at.Add(2 * time.Hour)
+		defer func() { at = t0 }()
+		out, err := r.ReleasePool(ctx, "site1", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if out.DissolvedAt == nil {
+			t.Fatal("released child pool has no DissolvedAt")
+		}
+		// An Update: DissolvePool is tried again below (it must find nothing).
+		err = st.Update(ctx, func(tx registry.Tx) error {
+			if _, err := tx.ChildPool(ctx, "site1"); !errors.Is(err, registry.ErrNotFound) {
+				t.Errorf("dissolved child pool still found: %v", err)
+			}
+			kids, err := tx.ChildPools(ctx, site.ParentID)
+			if err != nil || len(kids) != 0 {
+				t.Errorf("ChildPools after dissolution: %v %v", kids, err)
+			}
+			free, err := tx.FreeOfPool(ctx, site.ID)
+			if err != nil || len(free) != 0 {
+				t.Errorf("dissolved child pool keeps free space %v %v", free, err)
+			}
+			over, err := tx.PoolsOverlapping(ctx, site.Prefix)
+			if err != nil || len(over) != 1 || over[0].ID != site.ParentID {
+				t.Errorf("PoolsOverlapping after dissolution: %v %v, want only the parent", over, err)
+			}
+			if err := tx.DissolvePool(ctx, site.ID, at); !errors.Is(err, registry.ErrNotFound) {
+				t.Errorf("dissolving twice: %v, want ErrNotFound", err)
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		// The name is free again, and the space is the parent's: the same
+		// /24 comes back.
+		again, err := r.AllocatePool(ctx, registry.ChildPoolSpec{Name: "site1", Region: "eu", Family: 4, Bits: 24})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if again.Prefix != site.Prefix {
+			t.Fatalf("after dissolution: %s, want %s again", again.Prefix, site.Prefix)
+		}
+		CheckInvariants(t, ctx, st, r, at)
+	})
+
+	t.Run("the store refuses overlapping siblings and finds the parent behind many children", func(t *testing.T) {
+		st, r := setup(t)
+		for i := range 12 {
+			if _, err := r.AllocatePool(ctx, registry.ChildPoolSpec{Name: fmt.Sprintf("s%d", i), Region: "eu", Bits: 56}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		err := st.Update(ctx, func(tx registry.Tx) error {
+			s0, err := tx.ChildPool(ctx, "s0")
+			if err != nil {
+				return err
+			}
+			parent, err := tx.PoolByID(ctx, s0.ParentID)
+			if err != nil {
+				return err
+			}
+			kids, err := tx.ChildPools(ctx, parent.ID)
+			if err != nil {
+				return err
+			}
+			if len(kids) != 12 {
+				t.Errorf("ChildPools: %d, want 12", len(kids))
+			}
+			// Past the twelve child pools: the parent must still be found.
+			q := mp("fd00:0:0:f00::/64")
+			over, err := tx.PoolsOverlapping(ctx, q)
+			if err != nil {
+				return err
+			}
+			if len(over) != 1 || over[0].ID != parent.ID {
+				t.Errorf("PoolsOverlapping(%s): %v, want the parent %s only", q, over, parent.Prefix)
+			}
+			q = mp("fd00:0:0:b80::/64")
+			over, err = tx.PoolsOverlapping(ctx, q)
+			if err != nil {
+				return err
+			}
+			if len(over) != 2 || over[0].ID != parent.ID || over[1].Name != "s11" {
+				t.Errorf("PoolsOverlapping(%s): %v, want the parent and s11", q, over)
+			}
+			dup := registry.Pool{Prefix: mp("fd00::/52"), BlockID: parent.BlockID, RegionID: parent.RegionID, ParentID: parent.ID, Name: "dup", CreatedAt: t0}
+			if err := tx.InsertPool(ctx, &dup); !errors.Is(err, registry.ErrOverlap) {
+				t.Errorf("overlapping sibling: %v, want ErrOverlap", err)
+			}
+			return errors.New("roll back")
+		})
+		if err == nil || err.Error() != "roll back" {
+			t.Fatal(err)
+		}
+	})
+}
+
+func pow2(n int) prefix.Count { return prefix.Pow2(n) }
