@@ -114,6 +114,20 @@ func runChildPools(t *testing.T, open Open) {
 		CheckInvariants(t, ctx, st, r, at)
 	})
 
+	t.Run("export refuses a register with child pools rather than write a dump that would not load back", func(t *testing.T) {
+		_, r := setup(t)
+		if _, err := r.Dump(ctx); err != nil {
+			t.Fatalf("dump without child pools: %v", err)
+		}
+		if _, err := r.AllocatePool(ctx, registry.ChildPoolSpec{Name: "site1", Region: "eu", Bits: 48, Tenant: "acme"}); err != nil {
+			t.Fatal(err)
+		}
+		_, err := r.Dump(ctx)
+		if !errors.Is(err, registry.ErrState) || !strings.Contains(err.Error(), `child pool "site1"`) {
+			t.Fatalf("dump with a child pool: %v, want ErrState naming site1", err)
+		}
+	})
+
 	t.Run("bad requests change nothing", func(t *testing.T) {
 		st, r := setup(t)
 		if _, err := r.AllocatePool(ctx, registry.ChildPoolSpec{Name: "site1", Region: "eu", Bits: 48, Tenant: "acme"}); err != nil {
