@@ -130,15 +130,15 @@ func genNetBox(w *bufio.Writer, c4, c6, leaves, addrs int) error {
 		Label string `json:"label"`
 	}
 	type prefix struct {
-		ID     int     `json:"id"`
-		Prefix string  `json:"prefix"`
-		VRF    *ref    `json:"vrf"`
-		Status choice  `json:"status"`
-		Site   *ref    `json:"site"`
-		Tenant *ref    `json:"tenant"`
-		IsPool bool    `json:"is_pool"`
-		Tags   []ref   `json:"tags"`
-		Desc   string  `json:"description"`
+		ID     int    `json:"id"`
+		Prefix string `json:"prefix"`
+		VRF    *ref   `json:"vrf"`
+		Status choice `json:"status"`
+		Site   *ref   `json:"site"`
+		Tenant *ref   `json:"tenant"`
+		IsPool bool   `json:"is_pool"`
+		Tags   []ref  `json:"tags"`
+		Desc   string `json:"description"`
 	}
 	for i := range c4 {
 		id++

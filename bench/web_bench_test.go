@@ -56,7 +56,7 @@ func webRegister(b *testing.B) {
 			webReg.err = err
 			return
 		}
-		start := time.Now().UTC().Truncate(24*time.Hour).Add(-(webDays - 1) * 24 * time.Hour).Add(time.Hour)
+		start := time.Now().UTC().Truncate(24 * time.Hour).Add(-(webDays - 1) * 24 * time.Hour).Add(time.Hour)
 		var mu sync.Mutex
 		now := start
 		clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }

@@ -29,7 +29,7 @@ import (
 )
 
 type country struct {
-	Alpha2 string `json:"alpha_2"`
+	Alpha2  string `json:"alpha_2"`
 	Alpha3  string `json:"alpha_3"`
 	Numeric string `json:"numeric"`
 	Name    string `json:"name"`
