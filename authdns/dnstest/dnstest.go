@@ -45,6 +45,8 @@ func Run(t *testing.T, open func(t *testing.T) Store) {
 		{"journal steps are written with the serial, read from a serial on, and pruned", journalSteps},
 		{"a lease has one holder until it expires", leaseHolder},
 		{"records inserted together are stored all or none, one event each", insertRecordsAllOrNone},
+		{"records changed together (an UPDATE) are deleted and inserted all or none, one event each", changeRecordsAllOrNone},
+		{"a TSIG key's update grants read back as written", tsigGrantsReadBack},
 	} {
 		t.Run(c.name, func(t *testing.T) { c.check(t, su) })
 	}
@@ -335,6 +337,79 @@ func insertRecordsAllOrNone(t *testing.T, su suite) {
 	}
 	if rs, err := s.Records(ctx, z.ID); err != nil || len(rs) != 3 || add[0].ID == 0 || add[1].ID == 0 || len(su.events(t, s)) != n0+2 {
 		t.Fatalf("InsertRecords: %d records (%v), ids %d %d, %d new events", len(rs), err, add[0].ID, add[1].ID, len(su.events(t, s))-n0)
+	}
+}
+
+// changeRecordsAllOrNone: ChangeRecords (an RFC 2136 UPDATE) deletes and
+// inserts with one event per change, or, when one deletion finds its
+// record gone or one insertion duplicates a record, changes nothing.
+func changeRecordsAllOrNone(t *testing.T, su suite) {
+	ctx := su.ctx
+	s, m := su.start(t)
+	z, err := m.AddZone(ctx, manage.ZoneSpec{Name: "example.test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	www, err := m.AddRecord(ctx, "example.test", "www", "A", "192.0.2.1", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := func(name, data string) *zone.Record {
+		return &zone.Record{ZoneID: z.ID, Name: name, Type: "A", TTL: 300, Data: data, CreatedAt: su.clock()}
+	}
+	ev := func(action string) registry.Event {
+		return registry.Event{Action: action, SubjectKind: zone.SubjectRecord, At: su.clock()}
+	}
+	n0 := len(su.events(t, s))
+	unchanged := func(what string) {
+		t.Helper()
+		rs, err := s.Records(ctx, z.ID)
+		if err != nil || len(rs) != 1 || rs[0].ID != www.ID || len(su.events(t, s)) != n0 {
+			t.Fatalf("%s: left %v (%v), %d new events; want www alone, none", what, rs, err, len(su.events(t, s))-n0)
+		}
+	}
+	if err := s.ChangeRecords(ctx, []int64{www.ID, www.ID + 1000}, []*zone.Record{rec("a.example.test.", "192.0.2.2")},
+		[]registry.Event{ev("record.delete"), ev("record.delete"), ev("record.add")}); !errors.Is(err, registry.ErrNotFound) {
+		t.Fatalf("ChangeRecords deleting a missing record: %v, want ErrNotFound", err)
+	}
+	unchanged("a deletion of a missing record")
+	if err := s.ChangeRecords(ctx, nil, []*zone.Record{rec("a.example.test.", "192.0.2.2"), rec("www.example.test.", "192.0.2.1")},
+		[]registry.Event{ev("record.add"), ev("record.add")}); !errors.Is(err, registry.ErrExists) {
+		t.Fatalf("ChangeRecords inserting a duplicate: %v, want ErrExists", err)
+	}
+	unchanged("an insertion of a duplicate")
+	// Deleting and inserting the same record in one change is allowed: the
+	// deletion comes first.
+	add := []*zone.Record{rec("www.example.test.", "192.0.2.1"), rec("b.example.test.", "192.0.2.3")}
+	if err := s.ChangeRecords(ctx, []int64{www.ID}, add, []registry.Event{ev("record.delete"), ev("record.add"), ev("record.add")}); err != nil {
+		t.Fatal(err)
+	}
+	rs, err := s.Records(ctx, z.ID)
+	if err != nil || len(rs) != 2 || add[0].ID == 0 || add[1].ID == 0 || add[0].ID == www.ID {
+		t.Fatalf("ChangeRecords: %v (%v), ids %d %d", rs, err, add[0].ID, add[1].ID)
+	}
+	es := su.events(t, s)[n0:]
+	if len(es) != 3 || es[0].Action != "record.delete" || es[0].SubjectID != www.ID || es[1].SubjectID != add[0].ID || es[2].SubjectID != add[1].ID {
+		t.Fatalf("ChangeRecords events: %+v", es)
+	}
+}
+
+// tsigGrantsReadBack: a TSIG key's grants are stored with it.
+func tsigGrantsReadBack(t *testing.T, su suite) {
+	ctx := su.ctx
+	s, m := su.start(t)
+	if _, _, err := m.AddTSIG(ctx, "acme.example.test", "hmac-sha256", nil, "_acme-challenge.example.test", "Dyn.Example.Test."); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := m.AddTSIG(ctx, "xfr.example.test", "hmac-sha256", nil); err != nil {
+		t.Fatal(err)
+	}
+	ks, err := s.TSIGKeys(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ks) != 2 || !slices.Equal(ks[0].Grants, []string{"_acme-challenge.example.test.", "dyn.example.test."}) || len(ks[1].Grants) != 0 {
+		t.Fatalf("TSIG keys read back: %+v", ks)
 	}
 }
 

@@ -701,9 +701,15 @@ func (m *Manager) DS(ctx context.Context, zoneName string) ([]*dns.DS, error) {
 }
 
 // AddTSIG stores a TSIG key sealed. With secret nil it generates a 32-byte
-// one. It returns the key's record and its secret, for the caller to show
-// once.
-func (m *Manager) AddTSIG(ctx context.Context, name, alg string, secret []byte) (zone.TSIGKey, []byte, error) {
+// one. grants are the name suffixes under which RFC 2136 UPDATEs signed
+// with the key may change static records (none: the key changes
+// nothing). It returns the key's record and its secret, for the caller to
+// show once.
+func (m *Manager) AddTSIG(ctx context.Context, name, alg string, secret []byte, grants ...string) (zone.TSIGKey, []byte, error) {
+	gs, err := canonicalGrants(grants)
+	if err != nil {
+		return zone.TSIGKey{}, nil, fmt.Errorf("TSIG key %s: %w", name, err)
+	}
 	if secret == nil {
 		secret = make([]byte, 32)
 		if _, err := rand.Read(secret); err != nil {
@@ -717,7 +723,7 @@ func (m *Manager) AddTSIG(ctx context.Context, name, alg string, secret []byte) 
 	if m.sealer == nil {
 		return zone.TSIGKey{}, nil, errors.New("TSIG key: no sealing key configured")
 	}
-	k := zone.TSIGKey{Name: s.Name, Algorithm: s.Algorithm, CreatedAt: m.now().UTC().Truncate(time.Microsecond), CreatedBy: registry.Actor(ctx)}
+	k := zone.TSIGKey{Name: s.Name, Algorithm: s.Algorithm, CreatedAt: m.now().UTC().Truncate(time.Microsecond), CreatedBy: registry.Actor(ctx), Grants: gs}
 	k.Sealed = m.sealer.SealData(zone.TSIGAAD(k.Name, k.Algorithm), s.Secret)
 	// The event names the key and a fingerprint of the secret, never the
 	// secret, so that operators can tell two keys of one name apart.

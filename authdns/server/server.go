@@ -115,6 +115,7 @@ type Server struct {
 
 	mu   sync.Mutex // serialises builds
 	rmu  sync.Mutex // serialises rollovers
+	umu  sync.Mutex // serialises RFC 2136 updates (update.go)
 	sigs zone.SigCache
 
 	lis      []listener     // one per listen address
@@ -706,6 +707,8 @@ func (s *Server) ServeDNS(w dns.ResponseWriter, r *dns.Msg) {
 	var m *dns.Msg
 	if len(r.Question) == 1 && (r.Question[0].Qtype == dns.TypeAXFR || r.Question[0].Qtype == dns.TypeIXFR) && r.Opcode == dns.OpcodeQuery {
 		m = s.transfer(w, r, tcp)
+	} else if r.Opcode == dns.OpcodeUpdate && !r.Response {
+		m = s.update(r)
 	} else {
 		m = s.Respond(r, tcp)
 	}

@@ -41,7 +41,11 @@ type TSIGKey struct {
 	Algorithm string    `json:"algorithm"` // e.g. hmac-sha256
 	CreatedAt time.Time `json:"created_at"`
 	CreatedBy string    `json:"created_by"`
-	Sealed    []byte    `json:"-"`
+	// Grants are the name suffixes (canonical, with the trailing dot)
+	// under which RFC 2136 UPDATEs signed with the key may change static
+	// records; none for a key that only signs transfers.
+	Grants []string `json:"grants,omitempty"`
+	Sealed []byte   `json:"-"`
 }
 
 // TSIGSecret is a TSIG key with its secret in the clear, as the server

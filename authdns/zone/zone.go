@@ -264,6 +264,12 @@ type Store interface {
 	// one transaction or none (zone import).
 	InsertRecords(ctx context.Context, rs []*Record, es []registry.Event) error
 	DeleteRecord(ctx context.Context, id int64, e registry.Event) error
+	// ChangeRecords deletes the records with ids del and inserts add
+	// (setting their IDs), es holding the events of the deletions and
+	// then of the insertions, in one transaction or none: a record of del
+	// that is gone (another writer removed it) is an error wrapping
+	// registry.ErrNotFound. An RFC 2136 UPDATE is one such change.
+	ChangeRecords(ctx context.Context, del []int64, add []*Record, es []registry.Event) error
 	// Records lists a zone's records, or every zone's with zoneID 0.
 	Records(ctx context.Context, zoneID int64) ([]Record, error)
 

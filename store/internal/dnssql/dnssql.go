@@ -343,6 +343,51 @@ func (s DNS) DeleteRecord(ctx context.Context, id int64, e registry.Event) error
 	})
 }
 
+// ChangeRecords implements zone.Store.
+func (s DNS) ChangeRecords(ctx context.Context, del []int64, add []*zone.Record, es []registry.Event) error {
+	if len(del)+len(add) != len(es) {
+		return fmt.Errorf("change records: %d deletions and %d insertions, %d events", len(del), len(add), len(es))
+	}
+	ids := make([]int64, len(add))
+	err := s.update(ctx, func(x Tx) error {
+		for i, id := range del {
+			n, err := x.Exec(ctx, s.bind(`DELETE FROM dns_records WHERE id = ?`), id)
+			if err != nil {
+				return err
+			}
+			if n == 0 {
+				return fmt.Errorf("record %d: %w", id, registry.ErrNotFound)
+			}
+			e := es[i]
+			e.SubjectID = id
+			if err := x.AppendEvent(ctx, &e); err != nil {
+				return err
+			}
+		}
+		for i, r := range add {
+			id, err := x.Insert(ctx, s.bind(`INSERT INTO dns_records (zone_id, name, type, ttl, data, created_at) VALUES (?, ?, ?, ?, ?, ?)`),
+				r.ZoneID, r.Name, r.Type, int64(r.TTL), r.Data, micros(r.CreatedAt))
+			if err != nil {
+				return fmt.Errorf("record %s %s %s: %w", r.Name, r.Type, r.Data, err)
+			}
+			ids[i] = id
+			e := es[len(del)+i]
+			e.SubjectID = id
+			if err := x.AppendEvent(ctx, &e); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	for i, r := range add {
+		r.ID = ids[i]
+	}
+	return nil
+}
+
 // Records implements zone.Store.
 func (s DNS) Records(ctx context.Context, zoneID int64) (out []zone.Record, err error) {
 	err = s.view(ctx, func(x Tx) error {
@@ -397,8 +442,8 @@ func (s DNS) Keys(ctx context.Context, zoneID int64) (out []zone.Key, err error)
 // InsertTSIGKey implements zone.Store.
 func (s DNS) InsertTSIGKey(ctx context.Context, k zone.TSIGKey, e registry.Event) error {
 	return s.update(ctx, func(x Tx) error {
-		if _, err := x.Exec(ctx, s.bind(`INSERT INTO tsig_keys (name, algorithm, sealed, created_at, created_by) VALUES (?, ?, ?, ?, ?)`),
-			k.Name, k.Algorithm, k.Sealed, micros(k.CreatedAt), k.CreatedBy); err != nil {
+		if _, err := x.Exec(ctx, s.bind(`INSERT INTO tsig_keys (name, algorithm, sealed, created_at, created_by, grants) VALUES (?, ?, ?, ?, ?, ?)`),
+			k.Name, k.Algorithm, k.Sealed, micros(k.CreatedAt), k.CreatedBy, strings.Join(k.Grants, " ")); err != nil {
 			if errors.Is(err, registry.ErrExists) {
 				return fmt.Errorf("a key of this name exists already (remove it first): %w", registry.ErrExists)
 			}
@@ -425,11 +470,13 @@ func (s DNS) DeleteTSIGKey(ctx context.Context, name string, e registry.Event) e
 // TSIGKeys implements zone.Store.
 func (s DNS) TSIGKeys(ctx context.Context) (out []zone.TSIGKey, err error) {
 	err = s.view(ctx, func(x Tx) error {
-		out, err = collect(ctx, x, `SELECT name, algorithm, sealed, created_at, created_by FROM tsig_keys ORDER BY name`, nil, func(r rowscan.Scanner) (zone.TSIGKey, error) {
+		out, err = collect(ctx, x, `SELECT name, algorithm, sealed, created_at, created_by, grants FROM tsig_keys ORDER BY name`, nil, func(r rowscan.Scanner) (zone.TSIGKey, error) {
 			var k zone.TSIGKey
 			var at int64
-			err := r.Scan(&k.Name, &k.Algorithm, &k.Sealed, &at, &k.CreatedBy)
+			var grants string
+			err := r.Scan(&k.Name, &k.Algorithm, &k.Sealed, &at, &k.CreatedBy, &grants)
 			k.CreatedAt = rowscan.FromMicros(at)
+			k.Grants = strings.Fields(grants)
 			return k, err
 		})
 		return err
