@@ -385,7 +385,7 @@ func changeRecordsAllOrNone(t *testing.T, su suite) {
 		t.Fatal(err)
 	}
 	rs, err := s.Records(ctx, z.ID)
-	if err != nil || len(rs) != 2 || add[0].ID == 0 || add[1].ID == 0 || add[0].ID == www.ID {
+	if err != nil || len(rs) != 2 || add[0].ID == 0 || add[1].ID == 0 || add[0].ID == add[1].ID {
 		t.Fatalf("ChangeRecords: %v (%v), ids %d %d", rs, err, add[0].ID, add[1].ID)
 	}
 	es := su.events(t, s)[n0:]
