@@ -20,6 +20,8 @@ import (
 	"time"
 
 	"github.com/cadastre-ipam/cadastre/auth"
+	"github.com/cadastre-ipam/cadastre/authdns/manage"
+	"github.com/cadastre-ipam/cadastre/authdns/zone"
 	"github.com/cadastre-ipam/cadastre/geo"
 	"github.com/cadastre-ipam/cadastre/location"
 	"github.com/cadastre-ipam/cadastre/registry"
@@ -150,6 +152,7 @@ type env struct {
 	untenant registry.Assignment // live, no tenant
 	doc      *openAPIDoc
 	regOpts  []registry.Option // for the registry under the server
+	dns      *manage.Manager   // zones, records and TSIG keys under the server
 }
 
 type envOption func(*env)
@@ -190,7 +193,12 @@ func newEnv(tb testing.TB, opts ...envOption) *env {
 	}
 	gctx, stopGeo := context.WithCancel(context.Background())
 	tb.Cleanup(stopGeo)
-	e.s = New(e.reg, e.tokens, slog.New(slog.NewJSONHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug})), WithGeo(gctx, engine), WithSources(e.store))
+	sealer, err := zone.NewSealer(bytes.Repeat([]byte{0xa5}, zone.SealKeySize))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	e.dns = manage.NewManager(e.store, sealer, nil).RequireNSAddresses()
+	e.s = New(e.reg, e.tokens, slog.New(slog.NewJSONHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug})), WithGeo(gctx, engine), WithSources(e.store), WithDNS(e.dns))
 	e.srv = httptest.NewServer(e.s)
 	tb.Cleanup(e.srv.Close)
 	e.client = &http.Client{Transport: e.rec, Timeout: 30 * time.Second}

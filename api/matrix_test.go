@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/cadastre-ipam/cadastre/auth"
+	"github.com/cadastre-ipam/cadastre/authdns/manage"
+	"github.com/cadastre-ipam/cadastre/authdns/zone"
 	"github.com/cadastre-ipam/cadastre/geo"
 	"github.com/cadastre-ipam/cadastre/location"
 	"github.com/cadastre-ipam/cadastre/registry"
@@ -181,6 +183,55 @@ func matrixRules() map[string]routeRule {
 		"DELETE /v1/pools/{id}": {need: auth.ScopeAdmin, ok: 204, build: func(tb testing.TB, e *env, n int) req {
 			return req{Method: "DELETE", Path: fmt.Sprintf("/v1/pools/%d", matrixPool(tb, e, n).ID)}
 		}},
+		// Zones and TSIG keys are the admin's; static records also a
+		// tenant's, under its name suffixes (acme: example.com): another
+		// tenant is refused (403), and so is a token bound to none.
+		"GET /v1/zones": {need: auth.ScopeRead, ok: 200, build: func(tb testing.TB, e *env, n int) req {
+			matrixZone(tb, e)
+			return req{Method: "GET", Path: "/v1/zones"}
+		}},
+		"GET /v1/zones/{name}": {need: auth.ScopeRead, ok: 200, build: func(tb testing.TB, e *env, n int) req {
+			matrixZone(tb, e)
+			return req{Method: "GET", Path: "/v1/zones/example.com"}
+		}},
+		"POST /v1/zones": {need: auth.ScopeAdmin, ok: 201, build: func(tb testing.TB, e *env, n int) req {
+			return req{Method: "POST", Path: "/v1/zones", Body: map[string]any{"name": fmt.Sprintf("m%d.example", n), "ns": []string{"ns.provider.test"}}}
+		}},
+		"PATCH /v1/zones/{name}": {need: auth.ScopeAdmin, ok: 200, build: func(tb testing.TB, e *env, n int) req {
+			matrixZone(tb, e)
+			return req{Method: "PATCH", Path: "/v1/zones/example.com", Body: map[string]any{"ttl": 300 + n}}
+		}},
+		"DELETE /v1/zones/{name}": {need: auth.ScopeAdmin, ok: 204, build: func(tb testing.TB, e *env, n int) req {
+			name := fmt.Sprintf("gone%d.example", n)
+			if _, err := e.dns.AddZone(setupCtx, manage.ZoneSpec{Name: name, Config: zone.Config{NS: []string{"ns.provider.test."}}}); err != nil {
+				tb.Fatal(err)
+			}
+			return req{Method: "DELETE", Path: "/v1/zones/" + name}
+		}},
+		"GET /v1/zones/{zone}/records": {need: auth.ScopeRead, tenant: true, ok: 200, build: func(tb testing.TB, e *env, n int) req {
+			matrixZone(tb, e)
+			return req{Method: "GET", Path: "/v1/zones/example.com/records"}
+		}},
+		"POST /v1/zones/{zone}/records": {need: auth.ScopeAllocate, tenant: true, ok: 201, wantFor: map[string]int{"allocate": 403, "foreign": 403}, build: func(tb testing.TB, e *env, n int) req {
+			matrixZone(tb, e)
+			return req{Method: "POST", Path: "/v1/zones/example.com/records", Body: map[string]any{"name": "_acme-challenge", "type": "TXT", "data": fmt.Sprintf("token-%d", n)}}
+		}},
+		"DELETE /v1/zones/{zone}/records/{id}": {need: auth.ScopeAllocate, tenant: true, ok: 204, wantFor: map[string]int{"allocate": 403, "foreign": 403}, build: func(tb testing.TB, e *env, n int) req {
+			matrixZone(tb, e)
+			r := must[zone.Record](tb)(e.dns.AddRecord(setupCtx, "example.com", fmt.Sprintf("r%d", n), "TXT", "x", 0))
+			return req{Method: "DELETE", Path: fmt.Sprintf("/v1/zones/example.com/records/%d", r.ID)}
+		}},
+		"GET /v1/tsig-keys": {need: auth.ScopeAdmin, ok: 200, build: get("/v1/tsig-keys")},
+		"POST /v1/tsig-keys": {need: auth.ScopeAdmin, ok: 201, build: func(tb testing.TB, e *env, n int) req {
+			return req{Method: "POST", Path: "/v1/tsig-keys", Body: map[string]any{"name": fmt.Sprintf("k%d.example", n), "grant_update": []string{"_acme-challenge.example.com"}}}
+		}},
+		"DELETE /v1/tsig-keys/{name}": {need: auth.ScopeAdmin, ok: 204, build: func(tb testing.TB, e *env, n int) req {
+			name := fmt.Sprintf("gone%d.example", n)
+			if _, _, err := e.dns.AddTSIG(setupCtx, name, "hmac-sha256", nil); err != nil {
+				tb.Fatal(err)
+			}
+			return req{Method: "DELETE", Path: "/v1/tsig-keys/" + name}
+		}},
 		"DELETE /v1/tokens/{id}": {need: auth.ScopeAdmin, ok: 204, build: func(tb testing.TB, e *env, n int) req {
 			tok, secret, err := e.tokens.Create(setupCtx, auth.Spec{Scope: auth.ScopeRead})
 			if err != nil {
@@ -189,6 +240,17 @@ func matrixRules() map[string]routeRule {
 			e.remember(secret)
 			return req{Method: "DELETE", Path: "/v1/tokens/" + tok.ID}
 		}},
+	}
+}
+
+// matrixZone adds the zone example.com (acme's suffix), once per env.
+func matrixZone(tb testing.TB, e *env) {
+	tb.Helper()
+	if _, err := e.dns.Zone(setupCtx, "example.com"); err == nil {
+		return
+	}
+	if _, err := e.dns.AddZone(setupCtx, manage.ZoneSpec{Name: "example.com", Config: zone.Config{NS: []string{"ns.provider.test."}}}); err != nil {
+		tb.Fatal(err)
 	}
 }
 

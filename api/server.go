@@ -20,6 +20,7 @@ import (
 	"github.com/danielgtaylor/huma/v2"
 
 	"github.com/cadastre-ipam/cadastre/auth"
+	"github.com/cadastre-ipam/cadastre/authdns/manage"
 	"github.com/cadastre-ipam/cadastre/geo"
 	"github.com/cadastre-ipam/cadastre/registry"
 )
@@ -39,7 +40,8 @@ type Server struct {
 
 	feed    feedCache
 	geo     *geo.Engine
-	sources geo.Store // nil: sources are not changed over the API
+	sources geo.Store       // nil: sources are not changed over the API
+	dns     *manage.Manager // nil: zones, records and TSIG keys answer 503 (dns.go)
 	tokens  *auth.Tokens
 	limiter *limiter
 	api     huma.API

@@ -116,6 +116,7 @@ func (s *Server) mountV1() {
 	s.routeTenants(api)
 	s.routeGeo(api)
 	s.routeGeoSources(api)
+	s.routeDNS(api)
 	s.mountDocs()
 }
 

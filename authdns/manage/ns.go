@@ -102,6 +102,20 @@ type ZoneChange struct {
 	AllowTransfer                        []string // replaces the ACL when non-nil (empty: nobody)
 	Notify                               []string // replaces the NOTIFY list when non-nil (empty: none)
 	TTL, Refresh, Retry, Expire, Minimum uint32
+	// IfMatch, when set, is the zone's ETag (ZoneETag) as the caller saw
+	// it: the change is refused with registry.ErrPrecondition if the
+	// configuration moved since.
+	IfMatch string
+}
+
+// ZoneETag names a zone's configuration as an HTTP entity tag: it moves
+// when the configuration does, not with the serial, which every record
+// change moves.
+func ZoneETag(z zone.Zone) string {
+	return registry.ETag(struct {
+		Name   string
+		Config zone.Config
+	}{z.Name, z.Config})
 }
 
 // Reconfigure changes a zone's name servers, ACL, NOTIFY list, TTL or SOA
@@ -112,6 +126,9 @@ func (m *Manager) Reconfigure(ctx context.Context, name string, c ZoneChange) (z
 	z, err := m.Zone(ctx, name)
 	if err != nil {
 		return zone.Zone{}, err
+	}
+	if c.IfMatch != "" && c.IfMatch != ZoneETag(z) {
+		return zone.Zone{}, fmt.Errorf("zone %s: changed since it was read (ETag %s, If-Match %s): %w", z.Name, ZoneETag(z), c.IfMatch, registry.ErrPrecondition)
 	}
 	if c.NS != nil {
 		z.Config.NS = slices.Clone(c.NS)

@@ -224,3 +224,17 @@ func (m *Manager) Update(ctx context.Context, zoneName string, rrs []dns.RR) (in
 	}
 	return len(del) + len(add), nil
 }
+
+// Record finds a static record by ID.
+func (m *Manager) Record(ctx context.Context, id int64) (zone.Record, error) {
+	rs, err := m.store.Records(ctx, 0)
+	if err != nil {
+		return zone.Record{}, err
+	}
+	for _, r := range rs {
+		if r.ID == id {
+			return r, nil
+		}
+	}
+	return zone.Record{}, fmt.Errorf("record %d: %w", id, registry.ErrNotFound)
+}

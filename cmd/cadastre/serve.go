@@ -259,7 +259,16 @@ func (a *app) serve(ctx context.Context, o serveOpts) error {
 		}
 		certs.reloadOnHUP(ctx, log)
 	}
-	srv := api.New(reg, tokens, log, api.WithGeo(ctx, engine), api.WithSources(a.store), api.WithTrustedProxies(o.proxies))
+	// Zones, records and TSIG keys in /v1: creating a TSIG key over the
+	// API needs the sealing key; without one the rest still works.
+	apiDNS, _, _, err := a.dnsManager(ctx, true)
+	if err != nil {
+		log.Warn("TSIG keys cannot be created over the API: no sealing key", "err", err.Error())
+		if apiDNS, _, _, err = a.dnsManager(ctx, false); err != nil {
+			return err
+		}
+	}
+	srv := api.New(reg, tokens, log, api.WithGeo(ctx, engine), api.WithSources(a.store), api.WithTrustedProxies(o.proxies), api.WithDNS(apiDNS))
 	// The DNS page lists zones and keys (it needs no sealing key), and the
 	// transfers of the DNS server started below, if any.
 	var dnsRef atomic.Pointer[dnsserver.Server]

@@ -52,8 +52,11 @@ func (a *app) readSecretFile(path string) ([]byte, error) {
 func newTSIGCmd(a *app) *cobra.Command {
 	c := &cobra.Command{
 		Use:   "tsig",
-		Short: "TSIG keys for zone transfers: add, list, remove",
-		Long: `TSIG keys authenticate zone transfers (AXFR, IXFR) to secondaries. They are kept
+		Short: "TSIG keys for zone transfers and RFC 2136 updates: add, list, remove",
+		Long: `TSIG keys authenticate zone transfers (AXFR, IXFR) to secondaries, and RFC 2136
+UPDATEs (nsupdate, ACME dns-01 clients) for the names a key is granted with
+--grant-update: such an update may add and delete static records at or under
+those names, never the SOA, the apex NS or DNSSEC records. They are kept
 in the register, their secrets sealed like DNSSEC private keys, and the DNS
 server (` + "`cadastre dns serve`, `cadastre serve --dns`" + `) loads them at start and
 whenever the event log moves. A zone allows a key with --allow-transfer key:NAME.
@@ -61,14 +64,16 @@ Secrets are never given on the command line (it shows in ps): --secret-file
 reads one (base64), or a new one is generated and printed once.`,
 		Example: `  cadastre tsig add xfr.example.net --algorithm hmac-sha256
   cadastre tsig add xfr.example.net --secret-file /run/secrets/xfr
+  cadastre tsig add acme.example.net --grant-update _acme-challenge.example.net
   cadastre tsig list --json
   cadastre tsig remove xfr.example.net`,
 		Args: unknownCommand,
 		RunE: showHelp,
 	}
 	var alg, secretFile string
+	var grants []string
 	add := &cobra.Command{
-		Use:   "add NAME [--algorithm hmac-sha256] [--secret-file FILE]",
+		Use:   "add NAME [--algorithm hmac-sha256] [--secret-file FILE] [--grant-update SUFFIX]...",
 		Short: "Store a TSIG key (generating its secret unless --secret-file gives one)",
 		Example: `  cadastre tsig add xfr.example.net
   tsig-keygen -a hmac-sha256 xfr | sed -n 's/.*secret "\(.*\)".*/\1/p' | cadastre tsig add xfr.example.net --secret-file -`,
@@ -88,7 +93,7 @@ reads one (base64), or a new one is generated and printed once.`,
 			if err != nil {
 				return err
 			}
-			k, sec, err := m.AddTSIG(cmd.Context(), args[0], alg, secret)
+			k, sec, err := m.AddTSIG(cmd.Context(), args[0], alg, secret, grants...)
 			if err != nil {
 				return err
 			}
@@ -103,6 +108,7 @@ reads one (base64), or a new one is generated and printed once.`,
 	}
 	add.Flags().StringVar(&alg, "algorithm", "hmac-sha256", "hmac-sha256, hmac-sha384 or hmac-sha512")
 	add.Flags().StringVar(&secretFile, "secret-file", "", "file holding the secret in base64 (- for standard input); default: generate one")
+	add.Flags().StringArrayVar(&grants, "grant-update", nil, "name suffix under which RFC 2136 updates signed with the key may change static records (repeatable; none: the key updates nothing)")
 
 	var listJSON bool
 	list := &cobra.Command{
@@ -124,9 +130,13 @@ reads one (base64), or a new one is generated and printed once.`,
 			}
 			rows := make([][]string, 0, len(ks))
 			for _, k := range ks {
-				rows = append(rows, []string{k.Name, k.Algorithm, day(k.CreatedAt), k.CreatedBy})
+				g := strings.Join(k.Grants, ",")
+				if g == "" {
+					g = "-"
+				}
+				rows = append(rows, []string{k.Name, k.Algorithm, g, day(k.CreatedAt), k.CreatedBy})
 			}
-			return table(a.cfg.stdout, "NAME\tALGORITHM\tCREATED\tBY", rows)
+			return table(a.cfg.stdout, "NAME\tALGORITHM\tUPDATES\tCREATED\tBY", rows)
 		},
 	}
 	list.Flags().BoolVar(&listJSON, "json", false, "print JSON")
