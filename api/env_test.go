@@ -114,8 +114,12 @@ func (r *recorder) RoundTrip(req *http.Request) (*http.Response, error) {
 	}
 	resp.Body = io.NopCloser(bytes.NewReader(body))
 	if !r.off {
+		path := req.URL.Path
+		if req.URL.RawPath != "" {
+			path = req.URL.RawPath // an escaped slash stays inside its segment (10.0.0.0%2F23)
+		}
 		r.mu.Lock()
-		r.log = append(r.log, &exchange{Method: req.Method, Path: req.URL.Path, Query: req.URL.RawQuery, Status: resp.StatusCode, Header: resp.Header.Clone(), Body: body})
+		r.log = append(r.log, &exchange{Method: req.Method, Path: path, Query: req.URL.RawQuery, Status: resp.StatusCode, Header: resp.Header.Clone(), Body: body})
 		r.mu.Unlock()
 	}
 	return resp, nil
