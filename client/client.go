@@ -57,7 +57,14 @@ type raw struct {
 
 func (c *Client) do(ctx context.Context, method, path string, query url.Values, header map[string]string, in, out any) (http.Header, error) {
 	u := *c.base
-	u.Path += path
+	if p, err := url.PathUnescape(path); err == nil && p != path {
+		// A segment escaped by the caller (a reverse prefix's slash,
+		// 10.1.16.0%2F20) stays escaped on the wire.
+		u.RawPath = c.base.EscapedPath() + path
+		u.Path += p
+	} else {
+		u.Path += path
+	}
 	u.RawQuery = query.Encode()
 	var body io.Reader
 	contentType := "application/json"

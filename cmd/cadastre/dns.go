@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -15,6 +16,7 @@ import (
 	"github.com/cadastre-ipam/cadastre/authdns/manage"
 	dnsserver "github.com/cadastre-ipam/cadastre/authdns/server"
 	"github.com/cadastre-ipam/cadastre/authdns/zone"
+	"github.com/cadastre-ipam/cadastre/registry"
 )
 
 // dnsKeyEnv holds the key that seals DNSSEC private keys at rest.
@@ -145,7 +147,7 @@ an A or AAAA record of the zone, the glue a parent needs too). Without
 			if spec.Glue, err = parseGlue(nsAddr); err != nil {
 				return err
 			}
-			m, _, _, err := a.dnsManager(cmd.Context(), false)
+			m, err := a.dnsBackend(cmd.Context(), false)
 			if err != nil {
 				return err
 			}
@@ -236,7 +238,7 @@ an address, as for zone add (--ns-addr HOST=IP).`,
 				ch.TTL == 0 && ch.Refresh == 0 && ch.Retry == 0 && ch.Expire == 0 && ch.Minimum == 0 {
 				return usagef("zone update %s: nothing to change (see --help for the flags)", args[0])
 			}
-			m, _, _, err := a.dnsManager(cmd.Context(), false)
+			m, err := a.dnsBackend(cmd.Context(), false)
 			if err != nil {
 				return err
 			}
@@ -330,7 +332,7 @@ func newZoneList(a *app) *cobra.Command {
 		Example: "  cadastre zone list --json",
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			m, _, _, err := a.dnsManager(cmd.Context(), false)
+			m, err := a.dnsBackend(cmd.Context(), false)
 			if err != nil {
 				return err
 			}
@@ -579,7 +581,7 @@ Withdraw the zone's delegation and DS at the parent first.`,
 		Example: "  cadastre zone remove example.net\n  cadastre zone remove 10.1.16.0/20",
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			m, _, _, err := a.dnsManager(cmd.Context(), false)
+			m, err := a.dnsBackend(cmd.Context(), false)
 			if err != nil {
 				return err
 			}
@@ -639,7 +641,7 @@ below a DNAME.`,
   cadastre record add example.net lab DS "12345 13 2 3F6A..."`,
 		Args: cobra.MinimumNArgs(4),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			m, _, _, err := a.dnsManager(cmd.Context(), false)
+			m, err := a.dnsBackend(cmd.Context(), false)
 			if err != nil {
 				return err
 			}
@@ -680,7 +682,7 @@ func newRecordList(a *app) *cobra.Command {
 		Example: "  cadastre record list example.net",
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			m, _, _, err := a.dnsManager(cmd.Context(), false)
+			m, err := a.dnsBackend(cmd.Context(), false)
 			if err != nil {
 				return err
 			}
@@ -706,23 +708,44 @@ func newRecordList(a *app) *cobra.Command {
 }
 
 func newRecordDelete(a *app) *cobra.Command {
+	var zoneName string
 	del := &cobra.Command{
-		Use:     "delete ID",
-		Short:   "Delete a static record by ID (see record list)",
-		Example: "  cadastre record delete 12",
+		Use:   "delete ID [--zone ZONE]",
+		Short: "Delete a static record by ID (see record list)",
+		Long: `Delete a static record by its ID (see record list). With --server, a token
+bound to a tenant names the record's zone with --zone (it may not list every
+zone); an admin's token may leave it out.`,
+		Example: "  cadastre record delete 12\n  cadastre --server https://ipam.example.net record delete 12 --zone example.net",
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			var id int64
 			if _, err := fmt.Sscan(args[0], &id); err != nil || id <= 0 {
 				return usagef("record delete %q: want a record ID", args[0])
 			}
-			m, _, _, err := a.dnsManager(cmd.Context(), false)
+			if a.cfg.server != "" && zoneName != "" {
+				c, err := a.client()
+				if err != nil {
+					return err
+				}
+				return c.DeleteRecordIn(cmd.Context(), zoneName, id)
+			}
+			m, err := a.dnsBackend(cmd.Context(), false)
 			if err != nil {
 				return err
+			}
+			if zoneName != "" {
+				rs, err := m.Records(cmd.Context(), zoneName)
+				if err != nil {
+					return err
+				}
+				if !slices.ContainsFunc(rs, func(r zone.Record) bool { return r.ID == id }) {
+					return fmt.Errorf("record %d: not in zone %s: %w", id, zoneName, registry.ErrNotFound)
+				}
 			}
 			return m.DeleteRecord(cmd.Context(), id)
 		},
 	}
+	del.Flags().StringVar(&zoneName, "zone", "", "the record's zone (checked; needed with --server and a tenant's token)")
 	return del
 }
 

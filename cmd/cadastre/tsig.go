@@ -89,7 +89,7 @@ reads one (base64), or a new one is generated and printed once.`,
 					return err
 				}
 			}
-			m, _, _, err := a.dnsManager(cmd.Context(), true)
+			m, err := a.dnsBackend(cmd.Context(), true)
 			if err != nil {
 				return err
 			}
@@ -117,7 +117,7 @@ reads one (base64), or a new one is generated and printed once.`,
 		Example: "  cadastre tsig list --json",
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			m, _, _, err := a.dnsManager(cmd.Context(), false)
+			m, err := a.dnsBackend(cmd.Context(), false)
 			if err != nil {
 				return err
 			}
@@ -147,7 +147,7 @@ reads one (base64), or a new one is generated and printed once.`,
 		Example: "  cadastre tsig remove xfr.example.net",
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			m, _, _, err := a.dnsManager(cmd.Context(), false)
+			m, err := a.dnsBackend(cmd.Context(), false)
 			if err != nil {
 				return err
 			}

@@ -1,0 +1,40 @@
+package main
+
+import (
+	"context"
+
+	"github.com/cadastre-ipam/cadastre/authdns/manage"
+	"github.com/cadastre-ipam/cadastre/authdns/zone"
+	"github.com/cadastre-ipam/cadastre/client"
+)
+
+// dnsBackend is what the zone, record and tsig verbs that work over the
+// API need: the local register's zone manager, or a server's /v1.
+type dnsBackend interface {
+	AddZones(ctx context.Context, spec manage.ZoneSpec) ([]zone.Zone, error)
+	Reconfigure(ctx context.Context, name string, ch manage.ZoneChange) (zone.Zone, error)
+	Zones(ctx context.Context) ([]zone.Zone, error)
+	RemoveZones(ctx context.Context, nameOrPrefix string) ([]zone.Zone, error)
+	AddRecord(ctx context.Context, zoneName, name, typ, data string, ttl uint32) (zone.Record, error)
+	Records(ctx context.Context, zoneName string) ([]zone.Record, error)
+	DeleteRecord(ctx context.Context, id int64) error
+	AddTSIG(ctx context.Context, name, alg string, secret []byte, grants ...string) (zone.TSIGKey, []byte, error)
+	TSIGKeys(ctx context.Context) ([]zone.TSIGKey, error)
+	RemoveTSIG(ctx context.Context, name string) error
+}
+
+var (
+	_ dnsBackend = (*manage.Manager)(nil)
+	_ dnsBackend = (*client.Client)(nil)
+)
+
+// dnsBackend returns the server's API with --server, else the local
+// register's zone manager (withKeys: with the sealing key, for TSIG
+// secrets).
+func (a *app) dnsBackend(ctx context.Context, withKeys bool) (dnsBackend, error) {
+	if a.cfg.server != "" {
+		return a.client()
+	}
+	m, _, _, err := a.dnsManager(ctx, withKeys)
+	return m, err
+}
