@@ -21,7 +21,7 @@ func (s *Server) transfer(w dns.ResponseWriter, r *dns.Msg, tcp bool) *dns.Msg {
 	m := new(dns.Msg)
 	m.SetReply(r)
 	q := r.Question[0]
-	zd := s.snap.Load().zones[strings.ToLower(q.Name)]
+	zd := s.snap.Load().Zone(strings.ToLower(q.Name))
 	if zd == nil {
 		m.Rcode = dns.RcodeRefused // not a zone apex we serve: RFC 5936 §2.2.1
 		return m
@@ -75,8 +75,7 @@ func (s *Server) transfer(w dns.ResponseWriter, r *dns.Msg, tcp bool) *dns.Msg {
 	}
 	// AXFR, or IXFR falling back to it when the client's version is no
 	// longer in the journal (RFC 1995 §4).
-	all := append(zd.Records(), soa)
-	if s.stream(w, r, all) {
+	if s.stream(w, r, zd.Transfer()) {
 		s.xfrs.record(Transfer{Zone: zd.Zone.Name, Secondary: addr, Key: key, Kind: "AXFR", Serial: zd.Serial, At: s.opt.Now()})
 	}
 	return nil
@@ -111,24 +110,10 @@ func (s *Server) diff(zd *zone.Data, have uint32) []dns.RR {
 		s.log.Warn("dns journal", "zone", zd.Zone.Name, "err", err)
 		return nil
 	}
-	c, ok := zone.Condense(steps, have, zd.Serial)
-	if !ok {
-		return nil
-	}
-	oldSOA, _, err := dns.UnpackRR([]byte(c.FromSOA), 0)
+	out, err := zd.IncrementalTransfer(steps, have)
 	if err != nil {
 		s.log.Warn("dns journal", "zone", zd.Zone.Name, "err", err)
 		return nil
-	}
-	soa := zd.SOA.RRs[0]
-	out := []dns.RR{soa, oldSOA}
-	for _, l := range []*zone.RRList{&c.Removed, &c.Added} {
-		rrs, err := l.RRs()
-		if err != nil {
-			s.log.Warn("dns journal", "zone", zd.Zone.Name, "err", err)
-			return nil
-		}
-		out = append(append(out, rrs...), soa)
 	}
 	return out
 }

@@ -151,9 +151,9 @@ func (p SigPolicy) inception() time.Time { return p.Start().Add(-time.Hour) }
 // expiration is validity after the period starts.
 func (p SigPolicy) expiration() time.Time { return p.Start().Add(p.Validity) }
 
-// SigCache keeps signatures across builds, so that an event that changes
+// sigCache keeps signatures across builds, so that an event that changes
 // one name re-signs one name (RFC 6781 §4.4.2: re-sign what changed).
-type SigCache map[string]*dns.RRSIG
+type sigCache map[string]*dns.RRSIG
 
 func setKey(set []dns.RR, tag uint16) string {
 	var b strings.Builder
@@ -167,7 +167,7 @@ func setKey(set []dns.RR, tag uint16) string {
 
 // sign returns the signatures of set by keys, from old when made in the
 // current signing period, recording what it used in used.
-func sign(set []dns.RR, zone string, keys []activeKey, p SigPolicy, old, used SigCache) ([]dns.RR, error) {
+func sign(set []dns.RR, zone string, keys []activeKey, p SigPolicy, old, used sigCache) ([]dns.RR, error) {
 	if len(set) == 0 {
 		return nil, nil
 	}
@@ -356,14 +356,14 @@ func (zd *Data) cutAt(name string) string {
 	return cut
 }
 
-// Link connects synthesising reverse zones with the forward zones that
+// link connects synthesising reverse zones with the forward zones that
 // hold their names, once every zone of a snapshot is built.
-func Link(zs map[string]*Data) {
+func link(zs map[string]*Data) {
 	for _, r := range zs {
 		if r.tmpl == nil {
 			continue
 		}
-		if f := FindZone(zs, r.tmpl.Suffix); f != nil {
+		if f := findZone(zs, r.tmpl.Suffix); f != nil {
 			r.forward = f
 			f.synthFor = append(f.synthFor, r)
 			// The template's suffix exists in the forward zone even
@@ -379,8 +379,8 @@ func Link(zs map[string]*Data) {
 	}
 }
 
-// FindZone is the zone holding name: the longest matching suffix.
-func FindZone(zs map[string]*Data, name string) *Data {
+// findZone is the zone holding name: the longest matching suffix.
+func findZone(zs map[string]*Data, name string) *Data {
 	for off, end := 0, false; !end; off, end = dns.NextLabel(name, off) {
 		if zd, ok := zs[name[off:]]; ok {
 			return zd
@@ -389,13 +389,13 @@ func FindZone(zs map[string]*Data, name string) *Data {
 	return nil
 }
 
-// SignZone adds DNSKEY, CDS, CDNSKEY, NSEC3PARAM, the NSEC3 chain and the
+// signZone adds DNSKEY, CDS, CDNSKEY, NSEC3PARAM, the NSEC3 chain and the
 // signatures of every set. The SOA is signed last, by setSerial.
 //
 // Sets whose records are those of prev (the version served before), in
 // the same signing period with the same keys, keep prev's signatures
 // without a look-up: only what changed is signed or looked up.
-func (zd *Data) SignZone(keys []Key, sealer *Sealer, p SigPolicy, old, used SigCache, prev *Data) error {
+func (zd *Data) signZone(keys []Key, sealer *Sealer, p SigPolicy, old, used sigCache, prev *Data) error {
 	c := zd.Zone.Config
 	var mine []Key
 	for _, k := range keys {
@@ -587,8 +587,8 @@ func (zd *Data) cover(h string) *rrset {
 	return zd.chain[(i-1+len(zd.chain))%len(zd.chain)].set
 }
 
-// SetSerial puts the SOA with serial in place and signs it.
-func (zd *Data) SetSerial(serial uint32, p SigPolicy, old, used SigCache) error {
+// setSerial puts the SOA with serial in place and signs it.
+func (zd *Data) setSerial(serial uint32, p SigPolicy, old, used sigCache) error {
 	zd.Serial = serial
 	soa := zd.SOA.RRs[0].(*dns.SOA)
 	soa.Serial = serial
@@ -674,8 +674,8 @@ func sameTags(a, b []activeKey) bool {
 	return slices.EqualFunc(a, b, func(x, y activeKey) bool { return x.Tag == y.Tag && x.Algorithm == y.Algorithm })
 }
 
-// Corrupt flips a byte of every signature at owner, for tests of validators.
-func (zd *Data) Corrupt(owner string) {
+// corrupt flips a byte of every signature at owner, for tests of validators.
+func (zd *Data) corrupt(owner string) {
 	n := zd.Nodes[owner]
 	if n == nil {
 		return
