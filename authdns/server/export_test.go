@@ -14,7 +14,7 @@ func (s *Server) CheckHashes() error { return s.snap.Load().CheckHashes() }
 // of zone served now: a zone not built again keeps its old one.
 func (s *Server) BuiltAt(zoneName string) int64 {
 	if zd := s.snap.Load().Zone(zoneName); zd != nil {
-		return zd.Seq
+		return zd.Seq()
 	}
 	return -1
 }

@@ -217,7 +217,7 @@ func (s *Server) Reload(ctx context.Context) error {
 	snap, changed, err := s.build.Rebuild(ctx, &in, s.opt.Now(), corrupt)
 	s.snap.Store(&snapshot{Snapshot: snap, wire: &wireCache{}})
 	for _, zd := range changed {
-		s.log.Info("dns zone loaded", "zone", zd.Zone.Name, "serial", zd.Serial, "names", len(zd.Nodes), "signed", zd.Signed, "seq", zd.Seq)
+		s.log.Info("dns zone loaded", "zone", zd.Name(), "serial", zd.Serial(), "names", zd.Names(), "signed", zd.Signed(), "seq", zd.Seq())
 		s.notify(zd)
 	}
 	return err
@@ -450,10 +450,10 @@ func (s *Server) Roll(ctx context.Context) (bool, error) {
 	var errs []error
 	for _, z := range zones {
 		zd := snap.Zone(z.Name)
-		if zd == nil || !zd.Signed || !z.Config.Signed {
+		if zd == nil || !zd.Signed() || !z.Config.Signed {
 			continue // not served signed yet: its first build has no TTLs to time by
 		}
-		steps := manage.PlanRoll(z, byZone[z.ID], zd.MaxTTL, now)
+		steps := manage.PlanRoll(z, byZone[z.ID], zd.MaxTTL(), now)
 		if len(steps) == 0 {
 			continue
 		}
@@ -484,7 +484,7 @@ func (s *Server) due(ctx context.Context) bool {
 	snap := s.snap.Load()
 	now := s.opt.Now()
 	for _, zd := range snap.All() {
-		if zd.Signed && !now.Before(zd.RefreshAt) {
+		if zd.Signed() && !now.Before(zd.RefreshAt()) {
 			return true
 		}
 	}
@@ -519,7 +519,7 @@ func (s *Server) OnlineSignatures() uint64 { return s.build.OnlineSignatures() }
 // Serial is the serial a zone is served with now (0 if not served).
 func (s *Server) Serial(zoneName string) uint32 {
 	if zd := s.snap.Load().Zone(dns.CanonicalName(zoneName)); zd != nil {
-		return zd.Serial
+		return zd.Serial()
 	}
 	return 0
 }
@@ -629,7 +629,7 @@ func (s *Server) respond(snap *snapshot, r *dns.Msg, tcp bool) (_ *dns.Msg, cach
 		m.Rcode = dns.RcodeRefused
 		return m, true
 	}
-	if q.Qtype == dns.TypeDS && qname == zd.Zone.Name {
+	if q.Qtype == dns.TypeDS && qname == zd.Name() {
 		// RFC 4035 §3.1.4.1: the DS of a zone is in its parent; a
 		// server with both answers it from the parent.
 		if i, end := dns.NextLabel(qname, 0); !end {

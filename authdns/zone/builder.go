@@ -47,7 +47,7 @@ func (s *Snapshot) All() iter.Seq2[string, *Data] { return maps.All(s.zones) }
 // AnySigned says whether some zone is served signed.
 func (s *Snapshot) AnySigned() bool {
 	for _, zd := range s.zones {
-		if zd.Signed {
+		if zd.signed {
 			return true
 		}
 	}
@@ -135,7 +135,7 @@ func (b *Builder) OnlineSignatures() uint64 { return b.onlineSigs.Load() }
 // corrupt, when not "", is a test hook: the signatures of the sets at
 // that owner name are broken, to prove validators notice.
 func (b *Builder) Rebuild(ctx context.Context, in *BuildInput, now time.Time, corrupt string) (snap *Snapshot, changed []*Data, err error) {
-	p := SigPolicy{Now: now, Validity: b.opt.Validity, Refresh: b.opt.Refresh}
+	p := sigPolicy{Now: now, Validity: b.opt.Validity, Refresh: b.opt.Refresh}
 	old := b.last
 	// Only zones whose inputs changed are built (with the zones linked
 	// to them); the others are served as they were.
@@ -161,7 +161,7 @@ func (b *Builder) Rebuild(ctx context.Context, in *BuildInput, now time.Time, co
 			}
 			continue
 		}
-		zd.FP = fps[z.Name]
+		zd.fp = fps[z.Name]
 		zs[z.Name], built[z.Name] = zd, zd
 	}
 	link(built)
@@ -190,7 +190,7 @@ func (b *Builder) Rebuild(ctx context.Context, in *BuildInput, now time.Time, co
 			}
 			continue
 		}
-		if o := old.zones[name]; o == nil || o.Serial != zd.Serial {
+		if o := old.zones[name]; o == nil || o.serial != zd.serial {
 			changed = append(changed, zd)
 		}
 	}
@@ -209,8 +209,8 @@ var errBehind = errors.New("another replica published a newer version")
 // that got there first), else the next one, set by compare-and-set with
 // the journal step from prev (the version served until now) in the same
 // transaction.
-func (b *Builder) finish(ctx context.Context, zd, prev *Data, keys []Key, p SigPolicy, used sigCache, corrupt string) error {
-	z := &zd.Zone
+func (b *Builder) finish(ctx context.Context, zd, prev *Data, keys []Key, p sigPolicy, used sigCache, corrupt string) error {
+	z := &zd.zone
 	if z.Config.Signed {
 		sigPrev := prev
 		if corrupt != "" {
@@ -219,8 +219,8 @@ func (b *Builder) finish(ctx context.Context, zd, prev *Data, keys []Key, p SigP
 		if err := zd.signZone(keys, b.sealer, p, b.sigs, used, sigPrev); err != nil {
 			return err
 		}
-		zd.Online.Rate, zd.Online.Burst, zd.Online.Tokens, zd.Online.Now = b.opt.OnlineRate, 2*b.opt.OnlineRate, 2*b.opt.OnlineRate, b.opt.Now
-		zd.Online.Count = &b.onlineSigs
+		zd.online.Rate, zd.online.Burst, zd.online.Tokens, zd.online.Now = b.opt.OnlineRate, 2*b.opt.OnlineRate, 2*b.opt.OnlineRate, b.opt.Now
+		zd.online.Count = &b.onlineSigs
 	}
 	if corrupt != "" {
 		zd.corrupt(corrupt)
@@ -229,19 +229,19 @@ func (b *Builder) finish(ctx context.Context, zd, prev *Data, keys []Key, p SigP
 	var removed, added []string
 	var err error
 	if prev != nil {
-		removed, added, zd.Sum, err = bodyDiff(prev, zd)
+		removed, added, zd.sum, err = bodyDiff(prev, zd)
 	} else {
-		zd.Sum, err = zd.fullHash()
+		zd.sum, err = zd.fullHash()
 	}
 	if err != nil {
 		return fmt.Errorf("zone %s: %w", z.Name, err)
 	}
-	zd.Hash = zd.Sum.String()
+	zd.hash = zd.sum.String()
 	for try := 0; ; try++ {
-		if zd.Hash == z.SerialHash && z.Serial != 0 {
+		if zd.hash == z.SerialHash && z.Serial != 0 {
 			return zd.setSerial(z.Serial, p, b.sigs, used)
 		}
-		next := NextSerial(z.Serial, p.Now)
+		next := nextSerial(z.Serial, p.Now)
 		if err := zd.setSerial(next, p, b.sigs, used); err != nil {
 			return err
 		}
@@ -250,18 +250,18 @@ func (b *Builder) finish(ctx context.Context, zd, prev *Data, keys []Key, p SigP
 		// sigPolicy), so prev is what every replica served at its serial.
 		switch {
 		case prev == nil || z.Serial == 0:
-		case prev.Serial == z.Serial && prev.Hash == z.SerialHash:
+		case prev.serial == z.Serial && prev.hash == z.SerialHash:
 			if d, err = journalStep(prev, zd, removed, added); err != nil {
 				return fmt.Errorf("zone %s: %w", z.Name, err)
 			}
-		case serialLess(prev.Serial, z.Serial):
+		case serialLess(prev.serial, z.Serial):
 			// Another replica moved the serial since prev: the step from
 			// its version is ours from prev less the journal's from prev.
-			steps, err := b.store.Journal(ctx, z.ID, prev.Serial)
+			steps, err := b.store.Journal(ctx, z.ID, prev.serial)
 			if err != nil {
 				return fmt.Errorf("zone %s: journal: %w", z.Name, err)
 			}
-			if c, ok := condense(steps, prev.Serial, z.Serial); ok {
+			if c, ok := condense(steps, prev.serial, z.Serial); ok {
 				if d, err = composeStep(&c, z.Serial, zd, removed, added); err != nil {
 					return fmt.Errorf("zone %s: %w", z.Name, err)
 				}
@@ -270,12 +270,12 @@ func (b *Builder) finish(ctx context.Context, zd, prev *Data, keys []Key, p SigP
 		if d != nil {
 			d.At = p.Now.UTC()
 		}
-		ok, err := b.store.SetZoneSerial(ctx, z.ID, z.Serial, next, zd.Hash, d)
+		ok, err := b.store.SetZoneSerial(ctx, z.ID, z.Serial, next, zd.hash, d)
 		if err != nil {
 			return fmt.Errorf("zone %s: serial: %w", z.Name, err)
 		}
 		if ok {
-			z.Serial, z.SerialHash = next, zd.Hash
+			z.Serial, z.SerialHash = next, zd.hash
 			if d != nil {
 				if err := b.store.PruneJournal(ctx, z.ID, b.opt.JournalDepth, p.Now.Add(-b.opt.JournalAge)); err != nil {
 					b.log.Warn("dns journal prune", "zone", z.Name, "err", err)
@@ -293,7 +293,7 @@ func (b *Builder) finish(ctx context.Context, zd, prev *Data, keys []Key, p SigP
 				z.Serial, z.SerialHash = o.Serial, o.SerialHash
 			}
 		}
-		if zd.Hash == z.SerialHash {
+		if zd.hash == z.SerialHash {
 			continue // the same content: take its serial
 		}
 		if prev != nil {
@@ -314,7 +314,7 @@ func serialLess(a, b uint32) bool {
 // Transfer is what an AXFR of the version carries, its SOA last as well as
 // first (RFC 5936 §2.2).
 func (zd *Data) Transfer() []dns.RR {
-	return append(zd.Records(), zd.SOA.RRs[0])
+	return append(zd.Records(), zd.soa.RRs[0])
 }
 
 // IncrementalTransfer is the IXFR answer from serial have to this
@@ -323,7 +323,7 @@ func (zd *Data) Transfer() []dns.RR {
 // steps do not lead from have to this serial (the caller falls back to
 // AXFR).
 func (zd *Data) IncrementalTransfer(steps []Diff, have uint32) ([]dns.RR, error) {
-	c, ok := condense(steps, have, zd.Serial)
+	c, ok := condense(steps, have, zd.serial)
 	if !ok {
 		return nil, nil
 	}
@@ -331,7 +331,7 @@ func (zd *Data) IncrementalTransfer(steps []Diff, have uint32) ([]dns.RR, error)
 	if err != nil {
 		return nil, err
 	}
-	soa := zd.SOA.RRs[0]
+	soa := zd.soa.RRs[0]
 	out := []dns.RR{soa, oldSOA}
 	for _, l := range []*rrList{&c.Removed, &c.Added} {
 		rrs, err := l.rrs()
@@ -352,9 +352,37 @@ func (s *Snapshot) CheckHashes() error {
 		if err != nil {
 			return err
 		}
-		if full != zd.Sum {
-			return fmt.Errorf("zone %s serial %d: incremental hash %v, all records %v", name, zd.Serial, zd.Sum, full)
+		if full != zd.sum {
+			return fmt.Errorf("zone %s serial %d: incremental hash %v, all records %v", name, zd.serial, zd.sum, full)
 		}
 	}
 	return nil
 }
+
+// Name is the zone's apex name (canonical).
+func (zd *Data) Name() string { return zd.zone.Name }
+
+// Zone is the zone as configured when the version was built, its serial
+// the one the version is served with.
+func (zd *Data) Zone() Zone { return zd.zone }
+
+// Serial is the version's SOA serial.
+func (zd *Data) Serial() uint32 { return zd.serial }
+
+// SOA is the version's SOA record, shared: copy it before writing into it.
+func (zd *Data) SOA() dns.RR { return zd.soa.RRs[0] }
+
+// Seq is the event-log position the version reflects.
+func (zd *Data) Seq() int64 { return zd.seq }
+
+// Names is how many names the version holds, empty non-terminals included.
+func (zd *Data) Names() int { return len(zd.nodes) }
+
+// Signed says whether the version is served signed.
+func (zd *Data) Signed() bool { return zd.signed }
+
+// MaxTTL is the largest TTL the version serves, for RFC 7583 timing.
+func (zd *Data) MaxTTL() uint32 { return zd.maxTTL }
+
+// RefreshAt is when the version's precomputed signatures need renewing.
+func (zd *Data) RefreshAt() time.Time { return zd.refreshAt }

@@ -91,7 +91,7 @@ func (zd *Data) fullHash() (sumHash, error) {
 		}
 		return nil
 	}
-	for _, n := range zd.Nodes {
+	for _, n := range zd.nodes {
 		for t, s := range n.sets {
 			if t == dns.TypeSOA {
 				continue
@@ -143,8 +143,8 @@ func bodyDiff(prev, zd *Data) (removed, added []string, h sumHash, err error) {
 		*to = append(*to, s.RRs...)
 		*to = append(*to, s.Sigs...)
 	}
-	for name, n := range zd.Nodes {
-		pn := prev.Nodes[name]
+	for name, n := range zd.nodes {
+		pn := prev.nodes[name]
 		for t, s := range n.sets {
 			if t == dns.TypeSOA {
 				continue
@@ -170,8 +170,8 @@ func bodyDiff(prev, zd *Data) (removed, added []string, h sumHash, err error) {
 			}
 		}
 	}
-	for name, pn := range prev.Nodes {
-		if _, ok := zd.Nodes[name]; ok {
+	for name, pn := range prev.nodes {
+		if _, ok := zd.nodes[name]; ok {
 			continue
 		}
 		for t, ps := range pn.sets {
@@ -233,7 +233,7 @@ func bodyDiff(prev, zd *Data) (removed, added []string, h sumHash, err error) {
 		}
 	}
 	removed = kept
-	h = prev.Sum
+	h = prev.sum
 	for _, w := range removed {
 		h.add(w, -1)
 	}
@@ -245,12 +245,12 @@ func bodyDiff(prev, zd *Data) (removed, added []string, h sumHash, err error) {
 
 // soaWires is the SOA and its signatures in wire form.
 func (zd *Data) soaWires(p *packer) (string, []string, error) {
-	soa, err := p.pack(zd.SOA.RRs[0])
+	soa, err := p.pack(zd.soa.RRs[0])
 	if err != nil {
 		return "", nil, err
 	}
 	var sigs []string
-	for _, rr := range zd.SOA.Sigs {
+	for _, rr := range zd.soa.Sigs {
 		w, err := p.pack(rr)
 		if err != nil {
 			return "", nil, err
@@ -268,7 +268,7 @@ func journalStep(prev, zd *Data, removed, added []string) (*Diff, error) {
 	if err != nil {
 		return nil, fmt.Errorf("journal: %w", err)
 	}
-	return stepFrom(prev.Serial, append([]string{soa}, sigs...), zd, removed, added)
+	return stepFrom(prev.serial, append([]string{soa}, sigs...), zd, removed, added)
 }
 
 // stepFrom is the journal step from serial from, whose SOA and SOA
@@ -279,7 +279,7 @@ func stepFrom(from uint32, head []string, zd *Data, removed, added []string) (*D
 	if err != nil {
 		return nil, fmt.Errorf("journal: %w", err)
 	}
-	d := &Diff{ZoneID: zd.Zone.ID, From: from, To: zd.Serial}
+	d := &Diff{ZoneID: zd.zone.ID, From: from, To: zd.serial}
 	for _, w := range head {
 		d.Removed = append(d.Removed, w...)
 	}
@@ -420,7 +420,7 @@ func rebuildSet(zones []Zone, fps map[string][32]byte, old map[string]*Data) map
 	names := map[string]*Data{}
 	for _, z := range zones {
 		o := old[z.Name]
-		out[z.Name] = o == nil || o.FP != fps[z.Name] || o.Zone.ID != z.ID || o.Serial != z.Serial || o.Hash != z.SerialHash
+		out[z.Name] = o == nil || o.fp != fps[z.Name] || o.zone.ID != z.ID || o.serial != z.Serial || o.hash != z.SerialHash
 		names[z.Name] = nil
 	}
 	for again := true; again; {
