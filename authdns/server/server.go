@@ -135,26 +135,11 @@ func NewServer(reg *registry.Registry, st zone.Store, sealer *zone.Sealer, opt O
 	if opt.Poll <= 0 {
 		opt.Poll = time.Second
 	}
-	if opt.Validity <= 0 {
-		opt.Validity = 14 * 24 * time.Hour
-	}
-	if opt.Refresh <= 0 || opt.Refresh >= opt.Validity {
-		opt.Refresh = opt.Validity / 2
-	}
-	if opt.OnlineRate <= 0 {
-		opt.OnlineRate = 2000
-	}
 	if opt.Now == nil {
 		opt.Now = time.Now
 	}
-	if opt.JournalDepth <= 0 {
-		opt.JournalDepth = 100
-	}
 	if opt.RollLease <= 0 {
 		opt.RollLease = max(30*time.Second, 10*opt.Poll)
-	}
-	if opt.JournalAge <= 0 {
-		opt.JournalAge = 7 * 24 * time.Hour
 	}
 	if opt.Log == nil {
 		opt.Log = slog.New(slog.DiscardHandler)
@@ -162,6 +147,7 @@ func NewServer(reg *registry.Registry, st zone.Store, sealer *zone.Sealer, opt O
 	var id [8]byte
 	rand.Read(id[:])
 	s := &Server{id: hex.EncodeToString(id[:]), reg: reg, store: st, sealer: sealer, mgr: manage.NewManager(st, sealer, opt.Now), opt: opt, log: opt.Log}
+	// The builder defaults the signing and journal options left zero.
 	s.build = zone.NewBuilder(st, sealer, zone.BuilderOptions{
 		Validity: opt.Validity, Refresh: opt.Refresh, OnlineRate: opt.OnlineRate,
 		JournalDepth: opt.JournalDepth, JournalAge: opt.JournalAge, Now: opt.Now, Log: opt.Log,
