@@ -42,7 +42,7 @@ func (s *Server) update(r *dns.Msg) *dns.Msg {
 		return m
 	}
 	zname := strings.ToLower(r.Question[0].Name)
-	if s.snap.Load().zones[zname] == nil {
+	if s.snap.Load().Zone(zname) == nil {
 		m.Rcode = dns.RcodeNotAuth
 		return m
 	}
@@ -75,7 +75,7 @@ func (s *Server) update(r *dns.Msg) *dns.Msg {
 	if err := s.Reload(ctx); err != nil {
 		s.log.Error("dns update: reload", "err", err)
 	}
-	zd := s.snap.Load().zones[zname]
+	zd := s.snap.Load().Zone(zname)
 	if zd == nil {
 		m.Rcode = dns.RcodeNotAuth
 		return m
@@ -85,7 +85,7 @@ func (s *Server) update(r *dns.Msg) *dns.Msg {
 		m.Rcode = rc
 		return m
 	}
-	n, err := 0, manage.CheckUpdate(zd.Zone, grants, r.Ns)
+	n, err := 0, manage.CheckUpdate(zd.Zone(), grants, r.Ns)
 	if err == nil {
 		n, err = s.mgr.Update(ctx, zname, r.Ns)
 	}
@@ -154,7 +154,7 @@ func prerequisites(zd *zone.Data, pre []dns.RR) int {
 		if h.Ttl != 0 {
 			return dns.RcodeFormatError // §3.2.1
 		}
-		if !dns.IsSubDomain(zd.Zone.Name, n) {
+		if !dns.IsSubDomain(zd.Name(), n) {
 			return dns.RcodeNotZone // §3.2.2
 		}
 		switch h.Class {
