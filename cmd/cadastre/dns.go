@@ -734,6 +734,12 @@ type dnsFlags struct {
 	tsigFile string
 	rate     float64
 	nsid     string
+
+	clientRate   float64 // --dns-sign-budget
+	rrlRate      float64
+	rrlSlip      int
+	cookieSecret string
+	logSample    int
 }
 
 func (f *dnsFlags) register(c *cobra.Command) {
@@ -742,7 +748,37 @@ func (f *dnsFlags) register(c *cobra.Command) {
 	c.Flags().MarkHidden("tsig")
 	c.Flags().StringVar(&f.tsigFile, "tsig-file", "", "file of TSIG keys for transfers, one a line: NAME ALGORITHM BASE64-SECRET (besides the register's keys, see `cadastre tsig`)")
 	c.Flags().StringVar(&f.nsid, "nsid", "", "server identifier sent to askers that request it (RFC 5001): text, or hex after 0x")
-	c.Flags().Float64Var(&f.rate, "dns-sign-rate", 2000, "signatures per second each zone may make per query (synthesised names, compact denial, NSEC3 white lies); past it UDP askers get TC")
+	c.Flags().Float64Var(&f.rate, "dns-sign-rate", dnsserver.DefaultOnlineRate, "signatures per second each zone may make per query (synthesised names, compact denial, NSEC3 white lies), all askers together; past it UDP askers get TC, TCP askers SERVFAIL. The default is about one CPU core's worth (bench/README.md)")
+	c.Flags().Float64Var(&f.clientRate, "dns-sign-budget", dnsserver.DefaultClientSignRate, "of those, signatures per second each client network (IPv4 /24, IPv6 /56) may have made, so that one flooder cannot spend the zone's budget for everyone; 0 for no per-client budget")
+	c.Flags().Float64Var(&f.rrlRate, "dns-rrl-rate", dnsserver.DefaultRRLRate, "response-rate limiting: UDP responses per second to each client network per answer class (one name and type; denials, referrals and synthesised names per zone; errors); past it responses are dropped but every --dns-rrl-slip-th. TCP and askers with a valid DNS cookie are not limited. 0 turns it off")
+	c.Flags().IntVar(&f.rrlSlip, "dns-rrl-slip", 2, "every Nth rate-limited response is sent as an empty reply with TC set (BADCOOKIE with a cookie to an asker that sent a client cookie), so that honest askers retry over TCP; 1 slips all, 0 none")
+	c.Flags().StringVar(&f.cookieSecret, "dns-cookie-secret-file", "", "DNS cookie secrets (RFC 7873, RFC 9018 server cookies): lines of 32 hex digits (`openssl rand -hex 16`), the current one first, then older ones still accepted; read again when the file changes, so rotate by putting a new line first, and drop the old one an hour later. Servers behind one address share the file. Default: a random secret, replaced daily")
+	c.Flags().IntVar(&f.logSample, "dns-query-log-sample", 0, "log one DNS query in N (client, name, type, rcode, size, flags) at info level; 0 for none")
+}
+
+// apply checks the flags and copies them into opt.
+func (f *dnsFlags) apply(opt *dnsserver.Options) error {
+	switch {
+	case f.rate <= 0:
+		return usagef("--dns-sign-rate %v: must be more than 0", f.rate)
+	case f.clientRate < 0:
+		return usagef("--dns-sign-budget %v: must be 0 (no per-client budget) or more", f.clientRate)
+	case f.rrlRate < 0:
+		return usagef("--dns-rrl-rate %v: must be 0 (off) or more", f.rrlRate)
+	case f.rrlSlip < 0:
+		return usagef("--dns-rrl-slip %d: must be 0 (never slip) or more", f.rrlSlip)
+	case f.logSample < 0:
+		return usagef("--dns-query-log-sample %d: must be 0 (no log) or more", f.logSample)
+	}
+	opt.OnlineRate, opt.ClientSignRate, opt.RRLRate, opt.RRLSlip = f.rate, f.clientRate, f.rrlRate, f.rrlSlip
+	if f.clientRate == 0 {
+		opt.ClientSignRate = -1
+	}
+	if f.rrlSlip == 0 {
+		opt.RRLSlip = -1
+	}
+	opt.CookieSecretFile, opt.QueryLogSample = f.cookieSecret, f.logSample
+	return nil
 }
 
 // startDNS starts the authoritative server on listen.
@@ -764,7 +800,10 @@ func (a *app) startDNS(ctx context.Context, listen string, f dnsFlags) (*dnsserv
 	}
 	// Several addresses, comma-separated (or --listen given again).
 	addrs := strings.Split(listen, ",")
-	opt := dnsserver.Options{Listen: addrs[0], AlsoListen: addrs[1:], NSID: nsid, Poll: f.poll, Log: newLogger(a), OnlineRate: f.rate}
+	opt := dnsserver.Options{Listen: addrs[0], AlsoListen: addrs[1:], NSID: nsid, Poll: f.poll, Log: newLogger(a)}
+	if err := f.apply(&opt); err != nil {
+		return nil, err
+	}
 	if f.tsigFile != "" {
 		if opt.TSIGKeys, err = readTSIGFile(f.tsigFile); err != nil {
 			return nil, err
