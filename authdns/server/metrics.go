@@ -43,10 +43,10 @@ var tcNames = [tcReasons]string{"size", "sign_budget", "rrl_slip"}
 
 // Outcomes of transfers and NOTIFY.
 const (
-	xfrOK      = iota // streamed whole
-	xfrUpToDate       // IXFR answered with the current SOA alone
-	xfrRefused        // not allowed, not a zone, or AXFR over UDP
-	xfrFailed         // the stream broke, or a bad request
+	xfrOK       = iota // streamed whole
+	xfrUpToDate        // IXFR answered with the current SOA alone
+	xfrRefused         // not allowed, not a zone, or AXFR over UDP
+	xfrFailed          // the stream broke, or a bad request
 	xfrOutcomes
 )
 
