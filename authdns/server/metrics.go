@@ -45,12 +45,13 @@ var tcNames = [tcReasons]string{"size", "sign_budget", "rrl_slip"}
 const (
 	xfrOK       = iota // streamed whole
 	xfrUpToDate        // IXFR answered with the current SOA alone
+	xfrUDPSOA          // IXFR over UDP answered with the SOA alone (RFC 1995 §2): retry over TCP
 	xfrRefused         // not allowed, not a zone, or AXFR over UDP
 	xfrFailed          // the stream broke, or a bad request
 	xfrOutcomes
 )
 
-var xfrNames = [xfrOutcomes]string{"ok", "up_to_date", "refused", "failed"}
+var xfrNames = [xfrOutcomes]string{"ok", "up_to_date", "udp_soa", "refused", "failed"}
 
 const (
 	notifyAcked = iota
@@ -104,7 +105,7 @@ var (
 	descRRL       = prometheus.NewDesc("cadastre_dns_rrl_total", "UDP responses response-rate limiting held back, by action: drop (not sent) or slip (sent empty with TC, or BADCOOKIE to a cookie client).", []string{"action"}, nil)
 	descCookies   = prometheus.NewDesc("cadastre_dns_cookies_total", "Queries by their DNS cookie (RFC 7873): missing, client_only, valid (a server cookie of ours), bad (a server cookie not ours or out of date), malformed.", []string{"cookie"}, nil)
 	descBadCookie = prometheus.NewDesc("cadastre_dns_badcookie_sent_total", "BADCOOKIE replies sent (each with a new server cookie).", nil, nil)
-	descTransfers = prometheus.NewDesc("cadastre_dns_transfers_total", "Zone transfer requests by kind (AXFR, IXFR) and outcome (ok, up_to_date, refused, failed).", []string{"kind", "outcome"}, nil)
+	descTransfers = prometheus.NewDesc("cadastre_dns_transfers_total", "Zone transfer requests by kind (AXFR, IXFR; an IXFR that falls back to a full transfer counts as AXFR) and outcome (ok, up_to_date, udp_soa, refused, failed).", []string{"kind", "outcome"}, nil)
 	descNotifies  = prometheus.NewDesc("cadastre_dns_notifies_total", "NOTIFY messages sent to secondaries, by outcome: acked, unanswered (after every retry).", []string{"outcome"}, nil)
 	descFast      = prometheus.NewDesc("cadastre_dns_fast_answers_total", "UDP answers sent by the fast path (packed answers kept per zone version).", nil, nil)
 )

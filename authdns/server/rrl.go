@@ -24,7 +24,7 @@ import (
 //     all askers together.
 //   - response-rate limiting (rrl), as BIND's RRL: UDP responses per
 //     second per client network and answer class (one name and type; or
-//     one zone for the denials, referrals and synthesised names a
+//     one zone for the denials and referrals a
 //     random-subdomain flood makes; or errors). Past it, responses are
 //     dropped, except every Slip-th, which becomes an empty reply with TC
 //     set: a spoofed victim is not flooded, while an honest asker behind
@@ -226,10 +226,10 @@ func nowNano() int64 { return time.Now().UnixNano() }
 
 // answerClass is the response-rate limiting class of m (BIND's RRL
 // classes): a positive answer is limited per name and type; the answers
-// a random-subdomain flood makes (denials, referrals, synthesised
-// names, and replies the signing budget truncated) per zone, so that
-// new names do not make new classes; errors per response code.
-func answerClass(m *dns.Msg, info answerInfo, snap *snapshot) uint64 {
+// a random-subdomain flood makes (denials, referrals, and replies the
+// signing budget truncated) per zone, so that new names do not make new
+// classes; errors per response code.
+func answerClass(m *dns.Msg, info answerInfo) uint64 {
 	h := uint64(14695981039346656037) // FNV-1a
 	add := func(s string) {
 		for i := 0; i < len(s); i++ {
@@ -253,13 +253,11 @@ func answerClass(m *dns.Msg, info answerInfo, snap *snapshot) uint64 {
 		add("n") // NODATA
 		add(info.zone)
 	default:
+		// A positive answer, synthesised ones included: their answers
+		// are small, and the signed ones are bounded by the signing
+		// budget, while a class per zone would limit a resolver that
+		// looks up many addresses of one reverse zone.
 		q := m.Question[0]
-		zd := snap.zones[info.zone]
-		if zd == nil || zd.Nodes[strings.ToLower(q.Name)] == nil {
-			add("s") // synthesised (or reached through an alias)
-			add(info.zone)
-			break
-		}
 		add("a")
 		add(strings.ToLower(q.Name))
 		add(strconv.Itoa(int(q.Qtype)))

@@ -812,7 +812,7 @@ type answerInfo struct {
 func (s *Server) respond(snap *snapshot, r *dns.Msg, c asker) (*dns.Msg, answerInfo) {
 	m, info := s.respond1(snap, r, c)
 	if m != nil {
-		info.cls = answerClass(m, info, snap)
+		info.cls = answerClass(m, info)
 	}
 	return m, info
 }

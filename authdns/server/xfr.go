@@ -21,8 +21,13 @@ func (s *Server) transfer(w dns.ResponseWriter, r *dns.Msg, tcp bool) *dns.Msg {
 	m := new(dns.Msg)
 	m.SetReply(r)
 	q := r.Question[0]
+	kind := 0 // AXFR, as in metrics.transfers
+	if q.Qtype == dns.TypeIXFR {
+		kind = 1
+	}
 	zd := s.snap.Load().zones[strings.ToLower(q.Name)]
 	if zd == nil {
+		s.met.transfers[kind][xfrRefused].Add(1)
 		m.Rcode = dns.RcodeRefused // not a zone apex we serve: RFC 5936 §2.2.1
 		return m
 	}
@@ -34,6 +39,7 @@ func (s *Server) transfer(w dns.ResponseWriter, r *dns.Msg, tcp bool) *dns.Msg {
 	addr := remoteAddr(w)
 	if !allowed(&zd.Zone, addr, key) {
 		s.log.Warn("dns transfer refused", "zone", zd.Zone.Name, "from", addr.String(), "tsig", key)
+		s.met.transfers[kind][xfrRefused].Add(1)
 		m.Rcode = dns.RcodeRefused
 		return m
 	}
@@ -47,29 +53,36 @@ func (s *Server) transfer(w dns.ResponseWriter, r *dns.Msg, tcp bool) *dns.Msg {
 			}
 		}
 		if !ok {
+			s.met.transfers[kind][xfrFailed].Add(1)
 			m.Rcode = dns.RcodeFormatError // RFC 1995 §3: the client's SOA is required
 			return m
 		}
 		if !serialLess(have, zd.Serial) {
 			// Up to date (or ahead of us): the current SOA alone.
+			s.met.transfers[kind][xfrUpToDate].Add(1)
 			m.Authoritative = true
 			m.Answer = []dns.RR{soa}
 			return m
 		}
 		if !tcp {
 			// RFC 1995 §2: over UDP, a reply that does not fit is just the SOA.
+			s.met.transfers[kind][xfrUDPSOA].Add(1)
 			m.Authoritative = true
 			m.Answer = []dns.RR{soa}
 			return m
 		}
 		if diff := s.diff(zd, have); diff != nil {
 			if s.stream(w, r, diff) {
+				s.met.transfers[1][xfrOK].Add(1)
 				s.xfrs.record(Transfer{Zone: zd.Zone.Name, Secondary: addr, Key: key, Kind: "IXFR", Serial: zd.Serial, At: s.opt.Now()})
+			} else {
+				s.met.transfers[1][xfrFailed].Add(1)
 			}
 			return nil
 		}
 	}
 	if !tcp {
+		s.met.transfers[kind][xfrRefused].Add(1)
 		m.Rcode = dns.RcodeRefused // RFC 5936 §4.2: AXFR only over TCP
 		return m
 	}
@@ -77,7 +90,10 @@ func (s *Server) transfer(w dns.ResponseWriter, r *dns.Msg, tcp bool) *dns.Msg {
 	// longer in the journal (RFC 1995 §4).
 	all := append(zd.Records(), soa)
 	if s.stream(w, r, all) {
+		s.met.transfers[0][xfrOK].Add(1)
 		s.xfrs.record(Transfer{Zone: zd.Zone.Name, Secondary: addr, Key: key, Kind: "AXFR", Serial: zd.Serial, At: s.opt.Now()})
+	} else {
+		s.met.transfers[0][xfrFailed].Add(1)
 	}
 	return nil
 }
@@ -191,6 +207,7 @@ func (s *Server) notify(zd *zone.Data) {
 			c := &dns.Client{Net: "udp", Timeout: 2 * time.Second}
 			for try := 0; try < 3; try++ {
 				if _, _, err := c.Exchange(m, target); err == nil {
+					s.met.notifies[notifyAcked].Add(1)
 					return
 				}
 				select {
@@ -199,6 +216,7 @@ func (s *Server) notify(zd *zone.Data) {
 				case <-time.After(time.Duration(try+1) * time.Second):
 				}
 			}
+			s.met.notifies[notifyUnanswered].Add(1)
 			s.log.Warn("dns notify unanswered", "zone", zd.Zone.Name, "to", target)
 		}()
 	}
