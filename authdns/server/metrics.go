@@ -74,7 +74,6 @@ type metrics struct {
 	badCookieSent atomic.Uint64
 	transfers     [2][xfrOutcomes]atomic.Uint64 // [0] AXFR, [1] IXFR
 	notifies      [notifyOutcomes]atomic.Uint64
-	sampled       atomic.Uint64 // queries seen by the sampled query log
 }
 
 // counter is the query counter of a zone ("" for none of ours), query

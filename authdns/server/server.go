@@ -1,10 +1,12 @@
 // Package server is cadastre's DNS on the wire: UDP and TCP listeners, the
 // UDP fast path that sends kept answers (fast.go), AXFR/IXFR and NOTIFY
-// (xfr.go), TSIG (tsigring.go), and the rebuilding of every zone's data as
-// the register's event log moves (Server.Reload), with the key rollovers
-// that one replica at a time carries out. What a zone holds and how it
-// answers is the zone package's; what an operator may configure is
-// manage's. Nothing imports it but the CLI.
+// (xfr.go), TSIG (tsigring.go), fairness under floods (per-client signing
+// budgets and response-rate limiting, rrl.go; DNS cookies, cookie.go),
+// metrics and the sampled query log (metrics.go), and the rebuilding of
+// every zone's data as the register's event log moves (Server.Reload),
+// with the key rollovers that one replica at a time carries out. What a
+// zone holds and how it answers is the zone package's; what an operator
+// may configure is manage's. Nothing imports it but the CLI.
 package server
 
 import (
