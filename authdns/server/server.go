@@ -779,10 +779,10 @@ func (s *Server) ServeDNS(w dns.ResponseWriter, r *dns.Msg) {
 	w.WriteMsg(m)
 }
 
-// Respond answers one query (not a transfer); tcp lifts the size limit.
-// It returns nil for what is better dropped.
-// The asker is unknown: no client budget applies, and a server cookie
-// is checked against the unspecified address.
+// Respond answers one query (not a transfer) from an unknown asker: no
+// client budget applies, and a server cookie is checked against the
+// unspecified address; tcp lifts the size limit. It returns nil for what
+// is better dropped.
 func (s *Server) Respond(r *dns.Msg, tcp bool) *dns.Msg {
 	m, _ := s.respond(s.snap.Load(), r, asker{tcp: tcp})
 	return m
@@ -819,6 +819,7 @@ func (s *Server) respond(snap *snapshot, r *dns.Msg, c asker) (*dns.Msg, answerI
 	return m, info
 }
 
+// respond1 is respond but for the answer class.
 func (s *Server) respond1(snap *snapshot, r *dns.Msg, c asker) (_ *dns.Msg, info answerInfo) {
 	tcp := c.tcp
 	m := new(dns.Msg)
@@ -876,7 +877,9 @@ func (s *Server) respond1(snap *snapshot, r *dns.Msg, c asker) (_ *dns.Msg, info
 			return m, info
 		}
 	}
-	info.cacheable = true // until a budget says otherwise
+	// Until a budget says otherwise; an answer with a cookie is the
+	// asker's alone (the fast path, which keeps answers, takes none).
+	info.cacheable = info.cookieOpt == nil
 	switch {
 	case r.Opcode == dns.OpcodeNotify:
 		// cadastre is a primary: it sends NOTIFY and heeds none.
