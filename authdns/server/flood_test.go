@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/cadastre-ipam/cadastre/authdns/server"
+	"github.com/cadastre-ipam/cadastre/authdns/zone"
 	"github.com/cadastre-ipam/cadastre/internal/testenv"
 )
 
@@ -362,10 +363,28 @@ func TestCookieKdig(t *testing.T) {
 }
 
 // The DNS metrics, as Prometheus scrapes them: queries by zone, type and
-// rcode (fast path and full path), transfers, truncations; zones not
-// ours are "other".
+// rcode (fast path and full path), transfers, NOTIFY, truncations; zones
+// not ours are "other".
 func TestDNSMetrics(t *testing.T) {
 	e := newEnv(t, true)
+	// A secondary that acknowledges NOTIFY.
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sec := &dns.Server{PacketConn: pc, Handler: dns.HandlerFunc(func(w dns.ResponseWriter, r *dns.Msg) {
+		m := new(dns.Msg)
+		m.SetReply(r)
+		w.WriteMsg(m)
+	})}
+	go sec.ActivateAndServe()
+	t.Cleanup(func() { sec.Shutdown() })
+	if _, err := e.mgr.UpdateZone(e.ctx, fwdZone, func(c *zone.Config) error {
+		c.Notify = []string{pc.LocalAddr().String()}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
 	e.start(server.Options{})
 	for range 3 {
 		e.query("udp", "www."+fwdZone, dns.TypeA, true) // first a miss, then fast-path hits
@@ -384,6 +403,29 @@ func TestDNSMetrics(t *testing.T) {
 	if _, _, err := (&dns.Client{Net: "tcp", Timeout: 5 * time.Second}).Exchange(x, e.addr); err != nil {
 		t.Fatal(err)
 	}
+	// With the key: a whole AXFR, then an IXFR from the current serial.
+	tr := &dns.Transfer{TsigSecret: map[string]string{tsigName: tsigValue}}
+	x = new(dns.Msg)
+	x.SetAxfr(fwdZone)
+	x.SetTsig(tsigName, dns.HmacSHA256, 300, time.Now().Unix())
+	ch, err := tr.In(x, e.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for env := range ch {
+		if env.Error != nil {
+			t.Fatal(env.Error)
+		}
+	}
+	x = new(dns.Msg)
+	x.SetIxfr(fwdZone, e.srv.Serial(fwdZone), "ns.", "mbox.")
+	x.SetTsig(tsigName, dns.HmacSHA256, 300, time.Now().Unix())
+	if r, _, err := (&dns.Client{Net: "tcp", Timeout: 5 * time.Second, TsigSecret: map[string]string{tsigName: tsigValue}}).Exchange(x, e.addr); err != nil || len(r.Answer) != 1 {
+		t.Fatalf("IXFR from the current serial: %v %v", r, err)
+	}
+	e.waitFor("the NOTIFY acknowledged", func() bool {
+		return metric(t, scrape(t, e.srv), `cadastre_dns_notifies_total{outcome="acked"}`) >= 1
+	})
 	scraped := scrape(t, e.srv)
 	for _, want := range []struct {
 		series string
@@ -395,6 +437,8 @@ func TestDNSMetrics(t *testing.T) {
 		{`cadastre_dns_queries_total{qtype="other",rcode="NOERROR",zone="example.test."}`, 1},
 		{`cadastre_dns_truncated_total{reason="size"}`, 1},
 		{`cadastre_dns_transfers_total{kind="AXFR",outcome="refused"}`, 1},
+		{`cadastre_dns_transfers_total{kind="AXFR",outcome="ok"}`, 1},
+		{`cadastre_dns_transfers_total{kind="IXFR",outcome="up_to_date"}`, 1},
 		{`cadastre_dns_cookies_total{cookie="missing"}`, 7},
 		{`cadastre_dns_fast_answers_total`, 2},
 	} {
