@@ -137,7 +137,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	for i := range m.truncated {
 		cnt(descTruncated, m.truncated[i].Load(), tcNames[i])
 	}
-	cnt(descSigs, c.onlineSigs.Load())
+	cnt(descSigs, (*Server)(c).OnlineSignatures())
 	cnt(descBudget, m.budgetClient.Load(), "client")
 	cnt(descBudget, m.budgetZone.Load(), "zone")
 	cnt(descRRL, m.rrlDropped.Load(), "drop")

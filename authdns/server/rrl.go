@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
+
+	"github.com/cadastre-ipam/cadastre/authdns/zone"
 )
 
 // Fairness under floods. Two limits, both per client network (an IPv4
@@ -34,10 +36,9 @@ import (
 
 // Defaults, from measured capacity (bench/README.md, "DNS under floods").
 const (
-	// DefaultOnlineRate is the zone-wide online signing budget: about
-	// what one core signs a second (ECDSA P-256), so that a flood from
-	// many networks at once costs at most one core.
-	DefaultOnlineRate = 10000
+	// DefaultOnlineRate is the zone-wide online signing budget, all
+	// askers together (zone.DefaultOnlineRate).
+	DefaultOnlineRate = zone.DefaultOnlineRate
 	// DefaultClientSignRate is each client network's share: a tenth of
 	// the zone's, so that ten flooding networks are needed to spend it,
 	// and far above what a resolver asks of new synthesised names.

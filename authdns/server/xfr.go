@@ -25,7 +25,7 @@ func (s *Server) transfer(w dns.ResponseWriter, r *dns.Msg, tcp bool) *dns.Msg {
 	if q.Qtype == dns.TypeIXFR {
 		kind = 1
 	}
-	zd := s.snap.Load().zones[strings.ToLower(q.Name)]
+	zd := s.snap.Load().Zone(strings.ToLower(q.Name))
 	if zd == nil {
 		s.met.transfers[kind][xfrRefused].Add(1)
 		m.Rcode = dns.RcodeRefused // not a zone apex we serve: RFC 5936 §2.2.1
@@ -37,13 +37,13 @@ func (s *Server) transfer(w dns.ResponseWriter, r *dns.Msg, tcp bool) *dns.Msg {
 		key = strings.ToLower(t.Hdr.Name)
 	}
 	addr := remoteAddr(w)
-	if !allowed(&zd.Zone, addr, key) {
-		s.log.Warn("dns transfer refused", "zone", zd.Zone.Name, "from", addr.String(), "tsig", key)
+	if z := zd.Zone(); !allowed(&z, addr, key) {
+		s.log.Warn("dns transfer refused", "zone", zd.Name(), "from", addr.String(), "tsig", key)
 		s.met.transfers[kind][xfrRefused].Add(1)
 		m.Rcode = dns.RcodeRefused
 		return m
 	}
-	soa := zd.SOA.RRs[0]
+	soa := zd.SOA()
 	if q.Qtype == dns.TypeIXFR {
 		var have uint32
 		ok := false
@@ -57,7 +57,7 @@ func (s *Server) transfer(w dns.ResponseWriter, r *dns.Msg, tcp bool) *dns.Msg {
 			m.Rcode = dns.RcodeFormatError // RFC 1995 §3: the client's SOA is required
 			return m
 		}
-		if !serialLess(have, zd.Serial) {
+		if !serialLess(have, zd.Serial()) {
 			// Up to date (or ahead of us): the current SOA alone.
 			s.met.transfers[kind][xfrUpToDate].Add(1)
 			m.Authoritative = true
@@ -74,7 +74,7 @@ func (s *Server) transfer(w dns.ResponseWriter, r *dns.Msg, tcp bool) *dns.Msg {
 		if diff := s.diff(zd, have); diff != nil {
 			if s.stream(w, r, diff) {
 				s.met.transfers[1][xfrOK].Add(1)
-				s.xfrs.record(Transfer{Zone: zd.Zone.Name, Secondary: addr, Key: key, Kind: "IXFR", Serial: zd.Serial, At: s.opt.Now()})
+				s.xfrs.record(Transfer{Zone: zd.Name(), Secondary: addr, Key: key, Kind: "IXFR", Serial: zd.Serial(), At: s.opt.Now()})
 			} else {
 				s.met.transfers[1][xfrFailed].Add(1)
 			}
@@ -88,10 +88,9 @@ func (s *Server) transfer(w dns.ResponseWriter, r *dns.Msg, tcp bool) *dns.Msg {
 	}
 	// AXFR, or IXFR falling back to it when the client's version is no
 	// longer in the journal (RFC 1995 §4).
-	all := append(zd.Records(), soa)
-	if s.stream(w, r, all) {
+	if s.stream(w, r, zd.Transfer()) {
 		s.met.transfers[0][xfrOK].Add(1)
-		s.xfrs.record(Transfer{Zone: zd.Zone.Name, Secondary: addr, Key: key, Kind: "AXFR", Serial: zd.Serial, At: s.opt.Now()})
+		s.xfrs.record(Transfer{Zone: zd.Name(), Secondary: addr, Key: key, Kind: "AXFR", Serial: zd.Serial(), At: s.opt.Now()})
 	} else {
 		s.met.transfers[0][xfrFailed].Add(1)
 	}
@@ -122,29 +121,15 @@ func serialLess(a, b uint32) bool {
 func (s *Server) diff(zd *zone.Data, have uint32) []dns.RR {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	steps, err := s.store.Journal(ctx, zd.Zone.ID, have)
+	steps, err := s.store.Journal(ctx, zd.Zone().ID, have)
 	if err != nil {
-		s.log.Warn("dns journal", "zone", zd.Zone.Name, "err", err)
+		s.log.Warn("dns journal", "zone", zd.Name(), "err", err)
 		return nil
 	}
-	c, ok := zone.Condense(steps, have, zd.Serial)
-	if !ok {
-		return nil
-	}
-	oldSOA, _, err := dns.UnpackRR([]byte(c.FromSOA), 0)
+	out, err := zd.IncrementalTransfer(steps, have)
 	if err != nil {
-		s.log.Warn("dns journal", "zone", zd.Zone.Name, "err", err)
+		s.log.Warn("dns journal", "zone", zd.Name(), "err", err)
 		return nil
-	}
-	soa := zd.SOA.RRs[0]
-	out := []dns.RR{soa, oldSOA}
-	for _, l := range []*zone.RRList{&c.Removed, &c.Added} {
-		rrs, err := l.RRs()
-		if err != nil {
-			s.log.Warn("dns journal", "zone", zd.Zone.Name, "err", err)
-			return nil
-		}
-		out = append(append(out, rrs...), soa)
 	}
 	return out
 }
@@ -196,14 +181,14 @@ func (s *Server) stream(w dns.ResponseWriter, r *dns.Msg, rrs []dns.RR) bool {
 // notify tells zd's secondaries of its new serial (RFC 1996), in the
 // background, a few times until each answers.
 func (s *Server) notify(zd *zone.Data) {
-	for _, target := range zd.Zone.Config.Notify {
+	for _, target := range zd.Zone().Config.Notify {
 		s.notifies.Add(1)
 		go func() {
 			defer s.notifies.Done()
 			m := new(dns.Msg)
-			m.SetNotify(zd.Zone.Name)
+			m.SetNotify(zd.Name())
 			m.Authoritative = true
-			m.Answer = []dns.RR{zd.SOA.RRs[0]}
+			m.Answer = []dns.RR{zd.SOA()}
 			c := &dns.Client{Net: "udp", Timeout: 2 * time.Second}
 			for try := 0; try < 3; try++ {
 				if _, _, err := c.Exchange(m, target); err == nil {
@@ -217,7 +202,7 @@ func (s *Server) notify(zd *zone.Data) {
 				}
 			}
 			s.met.notifies[notifyUnanswered].Add(1)
-			s.log.Warn("dns notify unanswered", "zone", zd.Zone.Name, "to", target)
+			s.log.Warn("dns notify unanswered", "zone", zd.Name(), "to", target)
 		}()
 	}
 }
