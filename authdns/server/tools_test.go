@@ -31,6 +31,8 @@ var toolPackages = map[string]string{
 	"delv":             "bind9-dnsutils",
 	"dnssec-verify":    "bind9utils",
 	"ldns-verify-zone": "ldnsutils",
+	"kzonecheck":       "knot-dnssecutils",
+	"named-checkzone":  "bind9utils",
 	"knotd":            "knot",
 	"knotc":            "knot",
 	"dnsperf":          "dnsperf",
