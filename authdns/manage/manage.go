@@ -115,6 +115,9 @@ func (m *Manager) AddZones(ctx context.Context, spec ZoneSpec) ([]zone.Zone, err
 	if kind == "" {
 		kind = zone.Forward
 	}
+	if spec.Config.Catalog && kind != zone.Forward {
+		return nil, checkCatalog(&spec, nil)
+	}
 	if _, err := zone.ParseKind(string(kind)); err != nil {
 		return nil, err
 	}
@@ -165,6 +168,15 @@ func (m *Manager) AddZones(ctx context.Context, spec ZoneSpec) ([]zone.Zone, err
 			return nil, err
 		}
 	default:
+		if spec.Config.Catalog {
+			have, err := m.store.Zones(ctx)
+			if err != nil {
+				return nil, err
+			}
+			if err := checkCatalog(&spec, have); err != nil {
+				return nil, err
+			}
+		}
 		if spec.Prefix.IsValid() || spec.Synthesize != "" {
 			return nil, fmt.Errorf("forward zone %s: --prefix and --synthesize are for reverse zones: %w", spec.Name, registry.ErrInvalid)
 		}
@@ -479,6 +491,9 @@ func (m *Manager) AddRecord(ctx context.Context, zoneName, name, typ, data strin
 // prepareRecord checks a record to add to z, which has the static records
 // rs, and returns it as it would be stored.
 func (m *Manager) prepareRecord(z zone.Zone, rs []zone.Record, name, typ, data string, ttl uint32) (zone.Record, error) {
+	if err := refuseCatalogRecord(z); err != nil {
+		return zone.Record{}, err
+	}
 	var err error
 	owner := z.Name
 	if name != "@" && name != "" {

@@ -263,7 +263,13 @@ func Build(z Zone, in *BuildInput) (*Data, error) {
 		}
 		zd.add(rr)
 	}
+	if c.Catalog {
+		zd.addCatalog(in.Zones)
+	}
 	for _, a := range in.Assigns {
+		if c.Catalog {
+			break // a catalog lists zones, never a host
+		}
 		if a.State != registry.StateAssigned || a.Name == "" || !a.Prefix.IsSingleIP() {
 			continue
 		}

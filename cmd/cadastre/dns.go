@@ -95,6 +95,7 @@ func newZoneAdd(a *app) *cobra.Command {
 	var kind, pfx string
 	var ns, nsAddr, allow, notify []string
 	var ttl uint32
+	var catalog bool
 	add := &cobra.Command{
 		Use:   "add NAME",
 		Short: "Add a zone (or the zones of a reverse prefix)",
@@ -119,11 +120,19 @@ must lie inside a block of the register.
 Name servers must resolve: one outside the zone is accepted as given; one
 inside the zone needs an address, given with --ns-addr HOST=IP (stored as
 an A or AAAA record of the zone, the glue a parent needs too). Without
---ns the zone's name server is ns1.ZONE, which then needs --ns-addr.`,
+--ns the zone's name server is ns1.ZONE, which then needs --ns-addr.
+
+With --catalog the zone is the catalog (RFC 9432, schema version 2) that
+secondaries follow to learn the zones: cadastre lists in it every zone that
+allows transfers (--allow-transfer), one "<id>.zones.CATALOG PTR ZONE" each,
+and moves its serial (NOTIFY, IXFR) when zones come and go. A Knot
+secondary configured once with it (catalog-role: interpret) serves new
+zones by itself; ` + "`zone secondary-config --knot`" + ` prints that configuration.`,
 		Example: `  cadastre zone add example.net --ns ns1.example.net --ns-addr ns1.example.net=192.0.2.53 --ns ns.provider.example
   cadastre zone add --kind reverse --prefix 192.0.2.0/24 --ns ns1.example.net -
   cadastre zone add --kind reverse --prefix 10.1.16.0/20 --ns ns1.example.net -
-  cadastre zone add --kind reverse --prefix 2001:db8:1::/48 --ns ns1.example.net --synthesize 'ip-{addr}.dyn.example.net' -`,
+  cadastre zone add --kind reverse --prefix 2001:db8:1::/48 --ns ns1.example.net --synthesize 'ip-{addr}.dyn.example.net' -
+  cadastre zone add catalog.invalid --catalog --allow-transfer key:xfr.example.net --notify 192.0.2.54:53`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			k, err := zone.ParseKind(kind)
@@ -141,7 +150,7 @@ an A or AAAA record of the zone, the glue a parent needs too). Without
 				}
 				spec.Prefix = p
 			}
-			spec.Config = zone.Config{TTL: ttl, NS: ns, AllowTransfer: allow, Notify: notify}
+			spec.Config = zone.Config{TTL: ttl, NS: ns, AllowTransfer: allow, Notify: notify, Catalog: catalog}
 			if spec.Glue, err = parseGlue(nsAddr); err != nil {
 				return err
 			}
@@ -167,6 +176,7 @@ an A or AAAA record of the zone, the glue a parent needs too). Without
 	add.Flags().Uint32Var(&ttl, "ttl", 0, "TTL of the zone's records (default 3600)")
 	add.Flags().StringArrayVar(&allow, "allow-transfer", nil, "who may AXFR/IXFR: a prefix or key:TSIG-NAME (repeatable)")
 	add.Flags().StringArrayVar(&notify, "notify", nil, "secondary to NOTIFY, address:port (repeatable)")
+	add.Flags().BoolVar(&catalog, "catalog", false, "make NAME the catalog zone (RFC 9432) listing the zones secondaries may transfer")
 	return add
 }
 
@@ -358,7 +368,11 @@ func newZoneList(a *app) *cobra.Command {
 				if z.Set.IsValid() {
 					set = z.Set.String()
 				}
-				rows = append(rows, []string{z.Name, string(z.Kind), p, set, dash(z.Synthesize), sig, fmt.Sprint(z.Serial)})
+				kind := string(z.Kind)
+				if z.Config.Catalog {
+					kind = "catalog"
+				}
+				rows = append(rows, []string{z.Name, kind, p, set, dash(z.Synthesize), sig, fmt.Sprint(z.Serial)})
 			}
 			return table(a.cfg.stdout, "ZONE\tKIND\tPREFIX\tADDED AS\tSYNTHESIZE\tDNSSEC\tSERIAL", rows)
 		},
