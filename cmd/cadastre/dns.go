@@ -70,7 +70,7 @@ func (a *app) dnsSealer(ctx context.Context) (*zone.Sealer, error) {
 func newZoneCmd(a *app) *cobra.Command {
 	c := &cobra.Command{
 		Use:   "zone",
-		Short: "DNS zones: add, update, export, import, list, sign, ds, roll, keys, remove",
+		Short: "DNS zones: add, update, export, import, list, sign, ds, roll, keys, remove, secondary-config",
 		Long: `Zones cadastre answers for with ` + "`cadastre dns serve`" + ` or ` + "`cadastre serve --dns`" + `.
 A forward zone gets A/AAAA records for every assignment named under it; a
 reverse zone (in-addr.arpa, ip6.arpa; --prefix) gets PTR records for named
@@ -86,7 +86,7 @@ key. Every replica on one database needs the same key.`,
 		Args: unknownCommand,
 		RunE: showHelp,
 	}
-	c.AddCommand(newZoneAdd(a), newZoneUpdate(a), newZoneExport(a), newZoneImport(a), newZoneList(a), newZoneSign(a), newZoneDS(a), newZoneRoll(a), newZoneKeys(a), newZoneRemove(a))
+	c.AddCommand(newZoneAdd(a), newZoneUpdate(a), newZoneExport(a), newZoneImport(a), newZoneList(a), newZoneSign(a), newZoneDS(a), newZoneRoll(a), newZoneKeys(a), newZoneRemove(a), newZoneSecondaryConfig(a))
 	return c
 }
 
@@ -162,9 +162,12 @@ zones by itself; ` + "`zone secondary-config --knot`" + ` prints that configurat
 			if err != nil {
 				return err
 			}
-			for _, z := range zs {
+			names := make([]string, len(zs))
+			for i, z := range zs {
 				fmt.Fprintf(a.cfg.stdout, "%s\n", z.Name)
+				names[i] = z.Name
 			}
+			a.warnGaps(cmd.Context(), m, names...)
 			return nil
 		},
 	}
@@ -255,6 +258,7 @@ an address, as for zone add (--ns-addr HOST=IP).`,
 				return err
 			}
 			fmt.Fprintf(a.cfg.stdout, "%s\n", z.Name)
+			a.warnGaps(cmd.Context(), m, z.Name)
 			return nil
 		},
 	}
@@ -374,7 +378,11 @@ func newZoneList(a *app) *cobra.Command {
 				}
 				rows = append(rows, []string{z.Name, kind, p, set, dash(z.Synthesize), sig, fmt.Sprint(z.Serial)})
 			}
-			return table(a.cfg.stdout, "ZONE\tKIND\tPREFIX\tADDED AS\tSYNTHESIZE\tDNSSEC\tSERIAL", rows)
+			if err := table(a.cfg.stdout, "ZONE\tKIND\tPREFIX\tADDED AS\tSYNTHESIZE\tDNSSEC\tSERIAL", rows); err != nil {
+				return err
+			}
+			a.warnGaps(cmd.Context(), m)
+			return nil
 		},
 	}
 	list.Flags().BoolVar(&listJSON, "json", false, "print JSON")
