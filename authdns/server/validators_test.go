@@ -58,7 +58,7 @@ func (e *env) resolvable(zones ...string) {
 // register has (forward NSEC3 holding a synthesised subtree, forward
 // compact holding synthesised names at its apex, reverse KSK/ZSK
 // Ed25519, RFC 2317 reverse synthesising into the subtree, IPv6 reverse
-// compact with synthesis, unsigned) and has four validators no one here
+// compact with synthesis, unsigned, the catalog) and has four validators no one here
 // wrote check each transfer.
 func TestEveryAXFRPassesValidators(t *testing.T) {
 	ldns := tool(t, "ldns-verify-zone")
@@ -71,6 +71,9 @@ func TestEveryAXFRPassesValidators(t *testing.T) {
 	if _, err := e.mgr.AddZone(e.ctx, manage.ZoneSpec{Name: plain, Config: zone.Config{AllowTransfer: []string{"key:" + tsigName}}}); err != nil {
 		t.Fatal(err)
 	}
+	if _, err := e.mgr.AddZone(e.ctx, manage.ZoneSpec{Name: catalogZone, Config: zone.Config{Catalog: true, AllowTransfer: []string{"key:" + tsigName}}}); err != nil {
+		t.Fatal(err)
+	}
 	zones := []struct {
 		name   string
 		signed bool
@@ -78,9 +81,10 @@ func TestEveryAXFRPassesValidators(t *testing.T) {
 	}{
 		{fwdZone, true, true}, {dynZone, true, true}, {v4Zone, true, false},
 		{v4Zone2, true, true}, {v6Zone, true, true}, {plain, false, false},
+		{catalogZone, false, false},
 	}
 	var names []string
-	for _, z := range zones {
+	for _, z := range zones[:len(zones)-1] { // the catalog's NS is invalid.
 		names = append(names, z.name)
 	}
 	e.resolvable(names...)
