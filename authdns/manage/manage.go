@@ -28,9 +28,9 @@ type Manager struct {
 	store  zone.Store
 	sealer *zone.Sealer
 	now    func() time.Time
-	// strictNS refuses in-zone name servers without an address (see
-	// RequireNSAddresses).
-	strictNS bool
+	// identity is the server's own name servers, the NS of zones added
+	// without any (see WithNameServers).
+	identity []Glue
 }
 
 // NewManager returns a Manager over s. sealer may be nil for commands that
@@ -118,6 +118,15 @@ func (m *Manager) AddZones(ctx context.Context, spec ZoneSpec) ([]zone.Zone, err
 	if spec.Config.Catalog && kind != zone.Forward {
 		return nil, checkCatalog(&spec, nil)
 	}
+	spec.Config.NS = slices.Clone(spec.Config.NS)
+	spec.Glue = slices.Clone(spec.Glue)
+	if n, err := zone.CanonicalName(spec.Name); err == nil {
+		m.identityFor(&spec, n)
+	} else {
+		m.identityFor(&spec, "")
+	}
+	// defaulted: ns1.ZONE, for want of NS and a server identity.
+	defaulted := len(spec.Config.NS) == 0
 	if _, err := zone.ParseKind(string(kind)); err != nil {
 		return nil, err
 	}
@@ -210,11 +219,10 @@ func (m *Manager) AddZones(ctx context.Context, spec ZoneSpec) ([]zone.Zone, err
 		}
 	}
 	// After the conflicts: "exists" says more than "no NS address".
+	// Every zone's name servers resolve: in-zone ones have an address.
 	for _, z := range out {
-		if m.strictNS || len(spec.Glue) > 0 {
-			if err := checkNS(z, nil, spec.Glue, len(spec.Config.NS) == 0); err != nil {
-				return nil, err
-			}
+		if err := checkNS(z, nil, spec.Glue, defaulted); err != nil {
+			return nil, err
 		}
 	}
 	ptrs := make([]*zone.Zone, len(out))

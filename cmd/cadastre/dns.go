@@ -20,6 +20,10 @@ import (
 // dnsKeyEnv holds the key that seals DNSSEC private keys at rest.
 const dnsKeyEnv = "CADASTRE_DNS_KEY"
 
+// dnsNSEnv is the server identity: cadastre's own name servers, HOST or
+// HOST=IP, comma-separated, the NS of zones added without --ns.
+const dnsNSEnv = "CADASTRE_DNS_NS"
+
 // dnsManager opens the register and returns the zone manager. withKeys
 // loads the sealing key: $CADASTRE_DNS_KEY (64 hex digits), else a key
 // derived with HKDF from the token key, so that one secret may serve both.
@@ -35,9 +39,20 @@ func (a *app) dnsManager(ctx context.Context, withKeys bool) (*manage.Manager, z
 			return nil, nil, nil, err
 		}
 	}
-	// The CLI refuses name servers that do not resolve (in-zone without
-	// an address): secondaries and zone checkers refuse such zones.
-	return manage.NewManager(st, sealer, nil).RequireNSAddresses(), st, sealer, nil
+	m := manage.NewManager(st, sealer, nil)
+	// Zones added without --ns take the server identity's name servers.
+	if v := strings.TrimSpace(os.Getenv(dnsNSEnv)); v != "" {
+		var ns []manage.Glue
+		for _, f := range strings.Split(v, ",") {
+			g, err := manage.ParseNameServer(strings.TrimSpace(f))
+			if err != nil {
+				return nil, nil, nil, usagef("$%s: %v", dnsNSEnv, err)
+			}
+			ns = append(ns, g)
+		}
+		m = m.WithNameServers(ns)
+	}
+	return m, st, sealer, nil
 }
 
 func (a *app) dnsSealer(ctx context.Context) (*zone.Sealer, error) {
@@ -120,7 +135,11 @@ must lie inside a block of the register.
 Name servers must resolve: one outside the zone is accepted as given; one
 inside the zone needs an address, given with --ns-addr HOST=IP (stored as
 an A or AAAA record of the zone, the glue a parent needs too). Without
---ns the zone's name server is ns1.ZONE, which then needs --ns-addr.
+--ns the zone's name servers are the server identity's, $CADASTRE_DNS_NS
+(HOST or HOST=IP, comma-separated: cadastre's own name servers; an address
+is stored as glue in the zone that holds its host), or, without it,
+ns1.ZONE, which then needs --ns-addr. The API and every other caller follow
+the same rule.
 
 With --catalog the zone is the catalog (RFC 9432, schema version 2) that
 secondaries follow to learn the zones: cadastre lists in it every zone that
