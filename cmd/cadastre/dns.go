@@ -483,6 +483,11 @@ propagation + --parent-ds-ttl more. Run again with new flags to change them.`,
 					fmt.Fprintf(a.cfg.stdout, "%s %s %s tag %d\n", z.Name, k.Role, k.Algorithm, k.Tag)
 				}
 			}
+			names := make([]string, len(zs))
+			for i, z := range zs {
+				names[i] = z.Name
+			}
+			a.warnGaps(cmd.Context(), m, names...)
 			return nil
 		},
 	}
