@@ -227,6 +227,9 @@ func KnotSecondary(w io.Writer, zs []zone.Zone, pools []netip.Prefix, o KnotOpti
 		case catalog != nil && len(modules[z.Name]) == 0 && len(z.Config.AllowTransfer) > 0:
 			// A member of the catalog: Knot learns it from there.
 		default:
+			if catalog != nil && len(modules[z.Name]) > 0 {
+				fmt.Fprintf(&b, "  # in the catalog too: Knot logs \"member zone already configured, ignoring\" and keeps this one, with its module\n")
+			}
 			fmt.Fprintf(&b, "  - domain: %s\n    template: cadastre\n", z.Name)
 			if ids := modules[z.Name]; len(ids) > 0 {
 				for i := range ids {

@@ -163,8 +163,13 @@ func TestKnotCatalogConsumer(t *testing.T) {
 func TestKnotSecondarySynthesises(t *testing.T) {
 	tool(t, "knotd")
 	e := newEnv(t, false)
+	// With a catalog too: the zones that need the module are written out,
+	// and Knot keeps them as configured rather than as catalog members.
+	if _, err := e.mgr.AddZone(e.ctx, manage.ZoneSpec{Name: catalogZone, Config: zone.Config{Catalog: true, AllowTransfer: []string{"key:" + tsigName}}}); err != nil {
+		t.Fatal(err)
+	}
 	e.start(server.Options{})
-	conf, gaps := e.knotConfig(v6Zone, dynZone, fwdZone)
+	conf, gaps := e.knotConfig()
 	if len(gaps) != 0 {
 		t.Fatalf("gaps for unsigned zones at a template's apex: %v", gaps)
 	}
@@ -172,7 +177,7 @@ func TestKnotSecondarySynthesises(t *testing.T) {
 		t.Fatalf("no mod-synthrecord:\n%s", conf)
 	}
 	k := startKnot(t, conf, 0)
-	for _, z := range []string{v6Zone, dynZone} {
+	for _, z := range []string{v6Zone, dynZone, fwdZone, v4Zone} {
 		waitUntil(t, 20*time.Second, "knot serves "+z, func() bool { return soaSerial(k.addr, z) == e.srv.Serial(z) && e.srv.Serial(z) != 0 })
 	}
 	unnamed := e.alloc(6, "")
