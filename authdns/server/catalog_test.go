@@ -9,8 +9,10 @@ import (
 	"bytes"
 	"encoding/base64"
 	"fmt"
+	"log/slog"
 	"net/netip"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -234,4 +236,39 @@ func TestSecondaryGaps(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestStartLogsSecondaryGaps: the server names at start each zone whose
+// secondaries cannot answer what it answers.
+func TestStartLogsSecondaryGaps(t *testing.T) {
+	e := newEnv(t, true)
+	var log syncBuffer
+	e.start(server.Options{Log: slog.New(slog.NewTextHandler(&log, nil))})
+	out := log.String()
+	for _, z := range []string{v6Zone, dynZone} {
+		if !strings.Contains(out, `msg="dns secondaries cannot answer what this server answers" zone=`+z) {
+			t.Errorf("no gap logged for %s:\n%s", z, out)
+		}
+	}
+	if strings.Contains(out, "zone="+fwdZone+" why") {
+		t.Errorf("a gap logged for %s, which synthesises nothing:\n%s", fwdZone, out)
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for the server's goroutines.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
