@@ -62,10 +62,10 @@ func CatalogMembers(zs []Zone) []Zone {
 // addCatalog adds the catalog's records: the schema version and one PTR
 // per member, "<unique-id>.zones.<catalog> PTR <member>".
 func (zd *Data) addCatalog(zones []Zone) {
-	c := zd.Zone.Config
-	zd.add(&dns.TXT{Hdr: dns.RR_Header{Name: "version." + zd.Zone.Name, Rrtype: dns.TypeTXT, Class: dns.ClassINET, Ttl: c.TTL}, Txt: []string{CatalogVersion}})
+	c := zd.zone.Config
+	zd.add(&dns.TXT{Hdr: dns.RR_Header{Name: "version." + zd.zone.Name, Rrtype: dns.TypeTXT, Class: dns.ClassINET, Ttl: c.TTL}, Txt: []string{CatalogVersion}})
 	for _, m := range CatalogMembers(zones) {
-		zd.add(&dns.PTR{Hdr: dns.RR_Header{Name: CatalogID(m) + ".zones." + zd.Zone.Name, Rrtype: dns.TypePTR, Class: dns.ClassINET, Ttl: c.TTL}, Ptr: m.Name})
+		zd.add(&dns.PTR{Hdr: dns.RR_Header{Name: CatalogID(m) + ".zones." + zd.zone.Name, Rrtype: dns.TypePTR, Class: dns.ClassINET, Ttl: c.TTL}, Ptr: m.Name})
 	}
 }
 
