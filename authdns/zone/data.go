@@ -535,7 +535,7 @@ func nsec3Hash(name string) string { return dns.HashName(name, dns.SHA1, 0, "") 
 // parent has a DS for it, which proves a delegation insecure; names
 // below a cut (glue) are left out. Names prev had keep their hashes.
 //
-// An empty name with no record below it is left out too: Link makes a
+// An empty name with no record below it is left out too: link makes a
 // synthesis template's suffix (and the names between it and the apex)
 // exist so that the primary answers NODATA there, but a transfer carries
 // no name below it, and an NSEC3 for a name that is neither a name of the
