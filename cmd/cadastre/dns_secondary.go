@@ -29,9 +29,9 @@ func (a *app) poolPrefixes(ctx context.Context) ([]netip.Prefix, error) {
 	return out, err
 }
 
-// secondaryGaps are the ways secondaries of the zones cannot answer what
-// cadastre answers (manage.SecondaryGaps); only names are listed: a
-// nil names means every zone.
+// secondaryGaps are the ways secondaries cannot answer what cadastre
+// answers (manage.SecondaryGaps), for the zones named, or for every zone
+// when names is nil.
 func (a *app) secondaryGaps(ctx context.Context, m *manage.Manager, names ...string) ([]manage.Gap, error) {
 	zs, err := m.Zones(ctx)
 	if err != nil {
