@@ -117,7 +117,7 @@ func (s *Store) runBatch(batch []*job) {
 			return fmt.Errorf("%s: rollback to savepoint: %w: %w", s.name, rerr, registry.ErrStorage)
 		}
 		results[carryJob], ok[carryJob] = err, false
-		shared.locked, shared.inserted, shared.regions = before.locked, before.inserted, before.regions
+		shared.locked, shared.inserted, shared.regions, shared.tenants = before.locked, before.inserted, before.regions, before.tenants
 		carry, carryTx, carryJob = nil, nil, -1
 		return nil
 	}
@@ -138,7 +138,8 @@ func (s *Store) runBatch(batch []*job) {
 		first.Queue("SAVEPOINT job")
 		x := &tx{raw: c, ctx: ctx, write: true, s: s, hints: &j.hints,
 			locked: slices.Clone(shared.locked), inserted: shared.inserted, pending: first,
-			regions: maps.Clone(shared.regions), carried: carried, prev: carryTx}
+			regions: maps.Clone(shared.regions), carried: carried, prev: carryTx,
+			tenants: slices.Clone(shared.tenants), tenantLocks: len(shared.tenants)}
 		queued := first.Len()
 		err := safeRun(j.fn, x)
 		if err == nil && x.pending == first && first.Len() > queued {
@@ -174,10 +175,10 @@ func (s *Store) runBatch(batch []*job) {
 			continue
 		}
 		x.later("RELEASE SAVEPOINT job")
-		before = tx{locked: shared.locked, inserted: slices.Clone(shared.inserted), regions: shared.regions}
+		before = tx{locked: shared.locked, inserted: slices.Clone(shared.inserted), regions: shared.regions, tenants: shared.tenants}
 		carry, carryTx, carryJob = x.pending, x, i
 		ok[i] = true
-		shared.locked, shared.inserted, shared.regions = x.locked, x.inserted, x.regions
+		shared.locked, shared.inserted, shared.regions, shared.tenants = x.locked, x.inserted, x.regions, x.tenants
 	}
 	if carry != nil {
 		// The last job's writes, alone.

@@ -519,6 +519,9 @@ type tx struct {
 	// tenantLocks counts the tenants' rows and names this transaction
 	// holds (tenant.go's lock order).
 	tenantLocks int
+	// tenants are the tenants whose rows this transaction has locked by
+	// counting their use: a later count needs no lock of its own.
+	tenants []string
 }
 
 // lockRegion takes the region's lock, once per transaction, before the

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
+	"slices"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -30,8 +31,14 @@ func (t *tx) tenantLockFirst() bool {
 }
 
 // queueTenantLock queues a NOWAIT lock on a tenant's row when this
-// transaction may not wait for it (see tenantLockFirst).
+// transaction may not wait for it (see tenantLockFirst) and does not hold
+// it already: in a group commit, the jobs after the first that counted a
+// tenant's use find its row locked by the shared transaction, and count
+// without a statement of their own for the lock.
 func (t *tx) queueTenantLock(name string) {
+	if t.write && slices.Contains(t.tenants, name) {
+		return
+	}
 	if t.write && !t.tenantLockFirst() {
 		t.queueRead(func(rows pgx.Rows) error {
 			for rows.Next() {
@@ -123,7 +130,18 @@ func (t *tx) AddTenantUse(ctx context.Context, name string, d4, d6 int64) (regis
 	t.queueTenantLock(name)
 	rows, err := t.query(ctx, `UPDATE tenants SET used_ipv4 = GREATEST(used_ipv4 + $1, 0), used_ipv6 = GREATEST(used_ipv6 + $2, 0) WHERE name = $3 RETURNING `+tenantCols, d4, d6, name)
 	x, err := one(rows, err, rowscan.Tenant)
+	if err == nil {
+		t.holds(name)
+	}
 	return x, notFound(err, "tenant "+name)
+}
+
+// holds records that this transaction holds the tenant's row, locked by
+// the UPDATE that counted its use.
+func (t *tx) holds(name string) {
+	if t.write && !slices.Contains(t.tenants, name) {
+		t.tenants = append(t.tenants, name)
+	}
 }
 
 // nameHolder: see the SQLite store's; the same answer in one statement.
@@ -229,6 +247,9 @@ func (t *tx) QueueTenantUse(ctx context.Context, name string, d4, d6 int64) func
 	t.queueTenantLock(name)
 	t.queueRead(func(rows pgx.Rows) error {
 		got, gotErr = one(rows, nil, rowscan.Tenant)
+		if gotErr == nil {
+			t.holds(name)
+		}
 		gotErr, done = notFound(gotErr, "tenant "+name), true
 		if errors.Is(gotErr, registry.ErrNotFound) {
 			return nil // an answer, not a failure of the batch
