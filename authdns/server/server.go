@@ -243,7 +243,32 @@ func (s *Server) Start(ctx context.Context) error {
 	for _, l := range s.lis {
 		s.log.Info("dns serving", "addr", l.conn.LocalAddr().String())
 	}
+	s.logGaps(ctx)
 	return nil
+}
+
+// logGaps logs, once at start, each zone whose secondaries cannot answer
+// what this server answers (manage.SecondaryGaps): operators who read
+// only the log learn it there.
+func (s *Server) logGaps(ctx context.Context) {
+	zs, err := s.store.Zones(ctx)
+	if err != nil {
+		return
+	}
+	var pools []netip.Prefix
+	err = s.reg.Store().View(ctx, func(tx registry.Tx) error {
+		ps, err := tx.Pools(ctx, registry.PoolFilter{})
+		for _, p := range ps {
+			pools = append(pools, p.Prefix)
+		}
+		return err
+	})
+	if err != nil {
+		return
+	}
+	for _, g := range manage.SecondaryGaps(zs, pools) {
+		s.log.Warn("dns secondaries cannot answer what this server answers", "zone", g.Zone, "why", g.Reason)
+	}
 }
 
 // listener is one listen address: its UDP socket (read by the fast

@@ -165,6 +165,7 @@ func (s *Server) stream(w dns.ResponseWriter, r *dns.Msg, rrs []dns.RR) bool {
 // notify tells zd's secondaries of its new serial (RFC 1996), in the
 // background, a few times until each answers.
 func (s *Server) notify(zd *zone.Data) {
+	key := s.notifyKey(zd.Zone())
 	for _, target := range zd.Zone().Config.Notify {
 		s.notifies.Add(1)
 		go func() {
@@ -174,7 +175,15 @@ func (s *Server) notify(zd *zone.Data) {
 			m.Authoritative = true
 			m.Answer = []dns.RR{zd.SOA()}
 			c := &dns.Client{Net: "udp", Timeout: 2 * time.Second}
+			if key != nil {
+				c.TsigProvider = &s.tsig
+			}
 			for try := 0; try < 3; try++ {
+				if key != nil {
+					// A new time signed each try (RFC 8945 §5.2.3 fudge).
+					m.Extra = nil
+					m.SetTsig(key.Name, key.Algorithm+".", 300, time.Now().Unix())
+				}
 				if _, _, err := c.Exchange(m, target); err == nil {
 					return
 				}
@@ -187,4 +196,24 @@ func (s *Server) notify(zd *zone.Data) {
 			s.log.Warn("dns notify unanswered", "zone", zd.Name(), "to", target)
 		}()
 	}
+}
+
+// notifyKey is the key NOTIFY for z is signed with: the first TSIG key
+// its transfer ACL names that the server holds, so that a secondary that
+// takes transfers only with the key (Knot's acl with key, as
+// secondary-config writes it) takes NOTIFY the same way; nil signs
+// nothing (an ACL of addresses).
+func (s *Server) notifyKey(z zone.Zone) *zone.TSIGSecret {
+	m := s.tsig.keys.Load()
+	if m == nil {
+		return nil
+	}
+	for _, a := range z.Config.AllowTransfer {
+		if n, ok := strings.CutPrefix(a, "key:"); ok {
+			if k, ok := (*m)[dns.CanonicalName(n)]; ok {
+				return &k
+			}
+		}
+	}
+	return nil
 }

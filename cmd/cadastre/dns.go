@@ -20,6 +20,10 @@ import (
 // dnsKeyEnv holds the key that seals DNSSEC private keys at rest.
 const dnsKeyEnv = "CADASTRE_DNS_KEY"
 
+// dnsNSEnv is the server identity: cadastre's own name servers, HOST or
+// HOST=IP, comma-separated, the NS of zones added without --ns.
+const dnsNSEnv = "CADASTRE_DNS_NS"
+
 // dnsManager opens the register and returns the zone manager. withKeys
 // loads the sealing key: $CADASTRE_DNS_KEY (64 hex digits), else a key
 // derived with HKDF from the token key, so that one secret may serve both.
@@ -35,9 +39,20 @@ func (a *app) dnsManager(ctx context.Context, withKeys bool) (*manage.Manager, z
 			return nil, nil, nil, err
 		}
 	}
-	// The CLI refuses name servers that do not resolve (in-zone without
-	// an address): secondaries and zone checkers refuse such zones.
-	return manage.NewManager(st, sealer, nil).RequireNSAddresses(), st, sealer, nil
+	m := manage.NewManager(st, sealer, nil)
+	// Zones added without --ns take the server identity's name servers.
+	if v := strings.TrimSpace(os.Getenv(dnsNSEnv)); v != "" {
+		var ns []manage.Glue
+		for _, f := range strings.Split(v, ",") {
+			g, err := manage.ParseNameServer(strings.TrimSpace(f))
+			if err != nil {
+				return nil, nil, nil, usagef("$%s: %v", dnsNSEnv, err)
+			}
+			ns = append(ns, g)
+		}
+		m = m.WithNameServers(ns)
+	}
+	return m, st, sealer, nil
 }
 
 func (a *app) dnsSealer(ctx context.Context) (*zone.Sealer, error) {
@@ -70,7 +85,7 @@ func (a *app) dnsSealer(ctx context.Context) (*zone.Sealer, error) {
 func newZoneCmd(a *app) *cobra.Command {
 	c := &cobra.Command{
 		Use:   "zone",
-		Short: "DNS zones: add, update, export, import, list, sign, ds, roll, keys, remove",
+		Short: "DNS zones: add, update, export, import, list, sign, ds, roll, keys, remove, secondary-config",
 		Long: `Zones cadastre answers for with ` + "`cadastre dns serve`" + ` or ` + "`cadastre serve --dns`" + `.
 A forward zone gets A/AAAA records for every assignment named under it; a
 reverse zone (in-addr.arpa, ip6.arpa; --prefix) gets PTR records for named
@@ -86,7 +101,7 @@ key. Every replica on one database needs the same key.`,
 		Args: unknownCommand,
 		RunE: showHelp,
 	}
-	c.AddCommand(newZoneAdd(a), newZoneUpdate(a), newZoneExport(a), newZoneImport(a), newZoneList(a), newZoneSign(a), newZoneDS(a), newZoneRoll(a), newZoneKeys(a), newZoneRemove(a))
+	c.AddCommand(newZoneAdd(a), newZoneUpdate(a), newZoneExport(a), newZoneImport(a), newZoneList(a), newZoneSign(a), newZoneDS(a), newZoneRoll(a), newZoneKeys(a), newZoneRemove(a), newZoneSecondaryConfig(a))
 	return c
 }
 
@@ -95,6 +110,7 @@ func newZoneAdd(a *app) *cobra.Command {
 	var kind, pfx string
 	var ns, nsAddr, allow, notify []string
 	var ttl uint32
+	var catalog bool
 	add := &cobra.Command{
 		Use:   "add NAME",
 		Short: "Add a zone (or the zones of a reverse prefix)",
@@ -119,11 +135,23 @@ must lie inside a block of the register.
 Name servers must resolve: one outside the zone is accepted as given; one
 inside the zone needs an address, given with --ns-addr HOST=IP (stored as
 an A or AAAA record of the zone, the glue a parent needs too). Without
---ns the zone's name server is ns1.ZONE, which then needs --ns-addr.`,
+--ns the zone's name servers are the server identity's, $CADASTRE_DNS_NS
+(HOST or HOST=IP, comma-separated: cadastre's own name servers; an address
+is stored as glue in the zone that holds its host), or, without it,
+ns1.ZONE, which then needs --ns-addr. The API and every other caller follow
+the same rule.
+
+With --catalog the zone is the catalog (RFC 9432, schema version 2) that
+secondaries follow to learn the zones: cadastre lists in it every zone that
+allows transfers (--allow-transfer), one "<id>.zones.CATALOG PTR ZONE" each,
+and moves its serial (NOTIFY, IXFR) when zones come and go. A Knot
+secondary configured once with it (catalog-role: interpret) serves new
+zones by itself; ` + "`zone secondary-config --knot`" + ` prints that configuration.`,
 		Example: `  cadastre zone add example.net --ns ns1.example.net --ns-addr ns1.example.net=192.0.2.53 --ns ns.provider.example
   cadastre zone add --kind reverse --prefix 192.0.2.0/24 --ns ns1.example.net -
   cadastre zone add --kind reverse --prefix 10.1.16.0/20 --ns ns1.example.net -
-  cadastre zone add --kind reverse --prefix 2001:db8:1::/48 --ns ns1.example.net --synthesize 'ip-{addr}.dyn.example.net' -`,
+  cadastre zone add --kind reverse --prefix 2001:db8:1::/48 --ns ns1.example.net --synthesize 'ip-{addr}.dyn.example.net' -
+  cadastre zone add catalog.invalid --catalog --allow-transfer key:xfr.example.net --notify 192.0.2.54:53`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			k, err := zone.ParseKind(kind)
@@ -141,7 +169,7 @@ an A or AAAA record of the zone, the glue a parent needs too). Without
 				}
 				spec.Prefix = p
 			}
-			spec.Config = zone.Config{TTL: ttl, NS: ns, AllowTransfer: allow, Notify: notify}
+			spec.Config = zone.Config{TTL: ttl, NS: ns, AllowTransfer: allow, Notify: notify, Catalog: catalog}
 			if spec.Glue, err = parseGlue(nsAddr); err != nil {
 				return err
 			}
@@ -153,9 +181,12 @@ an A or AAAA record of the zone, the glue a parent needs too). Without
 			if err != nil {
 				return err
 			}
-			for _, z := range zs {
+			names := make([]string, len(zs))
+			for i, z := range zs {
 				fmt.Fprintf(a.cfg.stdout, "%s\n", z.Name)
+				names[i] = z.Name
 			}
+			a.warnGaps(cmd.Context(), m, names...)
 			return nil
 		},
 	}
@@ -167,6 +198,7 @@ an A or AAAA record of the zone, the glue a parent needs too). Without
 	add.Flags().Uint32Var(&ttl, "ttl", 0, "TTL of the zone's records (default 3600)")
 	add.Flags().StringArrayVar(&allow, "allow-transfer", nil, "who may AXFR/IXFR: a prefix or key:TSIG-NAME (repeatable)")
 	add.Flags().StringArrayVar(&notify, "notify", nil, "secondary to NOTIFY, address:port (repeatable)")
+	add.Flags().BoolVar(&catalog, "catalog", false, "make NAME the catalog zone (RFC 9432) listing the zones secondaries may transfer")
 	return add
 }
 
@@ -245,6 +277,7 @@ an address, as for zone add (--ns-addr HOST=IP).`,
 				return err
 			}
 			fmt.Fprintf(a.cfg.stdout, "%s\n", z.Name)
+			a.warnGaps(cmd.Context(), m, z.Name)
 			return nil
 		},
 	}
@@ -358,9 +391,17 @@ func newZoneList(a *app) *cobra.Command {
 				if z.Set.IsValid() {
 					set = z.Set.String()
 				}
-				rows = append(rows, []string{z.Name, string(z.Kind), p, set, dash(z.Synthesize), sig, fmt.Sprint(z.Serial)})
+				kind := string(z.Kind)
+				if z.Config.Catalog {
+					kind = "catalog"
+				}
+				rows = append(rows, []string{z.Name, kind, p, set, dash(z.Synthesize), sig, fmt.Sprint(z.Serial)})
 			}
-			return table(a.cfg.stdout, "ZONE\tKIND\tPREFIX\tADDED AS\tSYNTHESIZE\tDNSSEC\tSERIAL", rows)
+			if err := table(a.cfg.stdout, "ZONE\tKIND\tPREFIX\tADDED AS\tSYNTHESIZE\tDNSSEC\tSERIAL", rows); err != nil {
+				return err
+			}
+			a.warnGaps(cmd.Context(), m)
+			return nil
 		},
 	}
 	list.Flags().BoolVar(&listJSON, "json", false, "print JSON")
@@ -442,6 +483,11 @@ propagation + --parent-ds-ttl more. Run again with new flags to change them.`,
 					fmt.Fprintf(a.cfg.stdout, "%s %s %s tag %d\n", z.Name, k.Role, k.Algorithm, k.Tag)
 				}
 			}
+			names := make([]string, len(zs))
+			for i, z := range zs {
+				names[i] = z.Name
+			}
+			a.warnGaps(cmd.Context(), m, names...)
 			return nil
 		},
 	}
