@@ -114,17 +114,23 @@ func runChildPools(t *testing.T, open Open) {
 		CheckInvariants(t, ctx, st, r, at)
 	})
 
-	t.Run("export refuses a register with child pools rather than write a dump that would not load back", func(t *testing.T) {
+	t.Run("export carries a live child pool and its children (Transfer loads it back)", func(t *testing.T) {
 		_, r := setup(t)
-		if _, err := r.Dump(ctx); err != nil {
-			t.Fatalf("dump without child pools: %v", err)
-		}
-		if _, err := r.AllocatePool(ctx, registry.ChildPoolSpec{Name: "site1", Region: "eu", Bits: 48, Tenant: "acme"}); err != nil {
+		if _, err := r.AllocatePool(ctx, registry.ChildPoolSpec{Name: "site1", Region: "eu", Bits: 48, Tenant: "acme", Tags: registry.Tags{"site": "fra1"}}); err != nil {
 			t.Fatal(err)
 		}
-		_, err := r.Dump(ctx)
-		if !errors.Is(err, registry.ErrState) || !strings.Contains(err.Error(), `child pool "site1"`) {
-			t.Fatalf("dump with a child pool: %v, want ErrState naming site1", err)
+		if _, err := r.Allocate(ctx, registry.Request{Pool: "site1", Bits: 56, Tenant: "acme"}); err != nil {
+			t.Fatal(err)
+		}
+		d, err := r.Dump(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(d.ChildPools) != 1 || d.ChildPools[0].Name != "site1" || d.ChildPools[0].Parent != mp("fd00::/46") || d.ChildPools[0].Tags["site"] != "fra1" {
+			t.Fatalf("child pools in the dump: %+v", d.ChildPools)
+		}
+		if len(d.Assignments) != 1 || d.Assignments[0].ChildPool != "site1" || d.Assignments[0].Pool != mp("fd00::/48") {
+			t.Fatalf("assignments in the dump: %+v", d.Assignments)
 		}
 	})
 
