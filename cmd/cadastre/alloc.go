@@ -55,7 +55,7 @@ assignment does.
 
 --tag KEY=VALUE (repeatable) sets tags on every assignment made (or on the
 child pool), as "assignment update --tag" would; list by them with
-"assignment list --tag KEY=VALUE".
+"assignments --tag KEY=VALUE" (and child pools with "pool list --tag").
 
 --key makes the request idempotent: repeating it returns the same assignments
 (or the same child pool), and the same key with a different request is refused

@@ -708,3 +708,54 @@ func TestChildPools(t *testing.T) {
 		t.Fatalf("dissolved child pool still listed:\n%s", list)
 	}
 }
+
+// TestAllocTagsAndChildPoolKeys: tags given at allocation time are on
+// the assignments and the child pool, found by --tag in every listing,
+// shown by show and written by export; a child pool's key replays it and
+// its carving counts against its tenant's use.
+func TestAllocTagsAndChildPoolKeys(t *testing.T) {
+	db := register(t)
+	mustCLI(t, db, "region", "update", "east", "--tag", "env=prod")
+	mustCLI(t, db, "block", "update", "2603:1000::/32", "--tag", "env=prod")
+	mustCLI(t, db, "pool", "update", "2603:1000::/48", "--tag", "env=prod")
+	first := mustCLI(t, db, "alloc", "--region", "east", "--len", "56", "--as-pool", "site1", "--tenant", "acme", "--key", "carve-1",
+		"--tag", "env=prod", "--tag", "site=fra 1", "--json")
+	again := mustCLI(t, db, "alloc", "--region", "east", "--len", "56", "--as-pool", "site1", "--tenant", "acme", "--key", "carve-1",
+		"--tag", "env=prod", "--tag", "site=fra 1", "--json")
+	if first != again || !strings.Contains(first, `"site": "fra 1"`) {
+		t.Fatalf("retried child pool differs or has no tags:\n%s\n----\n%s", first, again)
+	}
+	mustCLI(t, db, "alloc", "--pool", "site1", "--len", "64", "--count", "2", "--tenant", "acme", "--tag", "env=prod", "--tag", "role=db")
+	mustCLI(t, db, "alloc", "--region", "east", "--family", "4", "--tenant", "acme", "--tag", "role=web")
+
+	for _, c := range []struct {
+		args []string
+		want []string
+		not  []string
+	}{
+		{[]string{"region", "list", "--tag", "env=prod"}, []string{"east"}, []string{"west"}},
+		{[]string{"block", "list", "--tag", "env=prod"}, []string{"2603:1000::/32"}, []string{"40.64.0.0/22"}},
+		{[]string{"pool", "list", "--tag", "env=prod"}, []string{"2603:1000::/48", "2603:1000:0:100::/56"}, []string{"40.64.0.0/24"}},
+		{[]string{"pool", "list", "--tag", "site=fra 1"}, []string{"2603:1000:0:100::/56"}, []string{"2603:1000::/48 "}},
+		{[]string{"assignments", "--tag", "role=db"}, []string{"2603:1000:0:100::/64", "2603:1000:0:101::/64"}, []string{"40.64.0."}},
+		{[]string{"assignments", "--tag", "role=web"}, []string{"40.64.0."}, []string{"2603:1000:0:100::/64"}},
+		{[]string{"show", "2603:1000:0:100::/64"}, []string{"env=prod,role=db", "env=prod,site=fra 1"}, nil},
+		{[]string{"export"}, []string{`"child_pools": [`, `"name":"site1"`, `"tags":{"env":"prod","site":"fra 1"}`, `"child_pool":"site1"`, `"tags":{"env":"prod","role":"db"}`, `"version": 3`}, nil},
+	} {
+		out := mustCLI(t, db, c.args...)
+		for _, w := range c.want {
+			if !strings.Contains(out, w) {
+				t.Errorf("%s: does not show %q:\n%s", strings.Join(c.args, " "), w, out)
+			}
+		}
+		for _, w := range c.not {
+			if strings.Contains(out, w) {
+				t.Errorf("%s: shows %q:\n%s", strings.Join(c.args, " "), w, out)
+			}
+		}
+	}
+	// acme's IPv6 use: the fixture's one /128, the child pool, its two children.
+	if out := mustCLI(t, db, "tenant", "list", "--json"); !strings.Contains(out, `"used_ipv6": 4`) {
+		t.Fatalf("acme's IPv6 use, want 4 (the child pool counts once, on a retry too):\n%s", out)
+	}
+}
