@@ -134,6 +134,95 @@ func runChildPools(t *testing.T, open Open) {
 		}
 	})
 
+	t.Run("a child pool counts against its tenant's quota from carving to dissolution, once per key", func(t *testing.T) {
+		st, r := setup(t)
+		if _, err := r.AddTenant(ctx, registry.TenantSpec{Name: "q", MaxIPv4: ptr(int64(300)), MaxIPv6: ptr(int64(2))}); err != nil {
+			t.Fatal(err)
+		}
+		use := func() (int64, int64) {
+			x, err := r.Tenant(ctx, "q")
+			if err != nil {
+				t.Fatal(err)
+			}
+			return x.UsedIPv4, x.UsedIPv6
+		}
+		spec := registry.ChildPoolSpec{Name: "v4", Region: "eu", Family: 4, Bits: 24, Tenant: "q", Key: "carve-v4"}
+		first, err := r.AllocatePool(ctx, spec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		again, err := r.AllocatePool(ctx, spec)
+		if err != nil || again.ID != first.ID {
+			t.Fatalf("retry: %+v %v, want child pool %d", again, err, first.ID)
+		}
+		if v4, v6 := use(); v4 != 256 || v6 != 0 {
+			t.Fatalf("use after carving a /24 (and a retry): %d/%d, want 256/0", v4, v6)
+		}
+		before := snapshot(t, ctx, st, at)
+		for _, c := range []struct {
+			name string
+			do   func() error
+			want error
+		}{
+			{"another /24 passes the IPv4 quota", func() error {
+				_, err := r.AllocatePool(ctx, registry.ChildPoolSpec{Name: "v4b", Region: "eu", Family: 4, Bits: 24, Tenant: "q"})
+				return err
+			}, registry.ErrQuota},
+			{"the key with another length", func() error {
+				s := spec
+				s.Bits = 25
+				_, err := r.AllocatePool(ctx, s)
+				return err
+			}, registry.ErrIdempotency},
+			{"the key for assignments", func() error {
+				_, err := r.Allocate(ctx, registry.Request{Region: "eu", Family: 4, Tenant: "q", Key: "carve-v4"})
+				return err
+			}, registry.ErrIdempotency},
+			{"children past the quota", func() error {
+				_, err := r.Allocate(ctx, registry.Request{Pool: "v4", Family: 4, Bits: 26, Tenant: "q"})
+				return err
+			}, registry.ErrQuota},
+			{"a restricted caller's unknown tenant", func() error {
+				_, err := r.AllocatePool(registry.Restricted(ctx), registry.ChildPoolSpec{Name: "v4c", Region: "eu", Family: 4, Bits: 28, Tenant: "nobody"})
+				return err
+			}, registry.ErrNotFound},
+		} {
+			if err := c.do(); !errors.Is(err, c.want) {
+				t.Errorf("%s: %v, want %v", c.name, err, c.want)
+			}
+			if after := snapshot(t, ctx, st, at); after != before {
+				t.Fatalf("%s changed the register", c.name)
+			}
+		}
+		kids, err := r.Allocate(ctx, registry.Request{Pool: "v4", Family: 4, Bits: 27, Tenant: "q"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if v4, _ := use(); v4 != 288 {
+			t.Fatalf("use with a /27 child: %d, want 288 (children count as any assignment)", v4)
+		}
+		if _, err := r.Release(ctx, registry.Target{ID: kids[0].ID}, 0, nil); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := r.ReleasePool(ctx, "v4", nil); err != nil {
+			t.Fatal(err)
+		}
+		if v4, v6 := use(); v4 != 0 || v6 != 0 {
+			t.Fatalf("use after dissolving: %d/%d, want 0/0", v4, v6)
+		}
+		// IPv6: a child pool is one prefix, as an assignment of its length.
+		if _, err := r.AllocatePool(ctx, registry.ChildPoolSpec{Name: "v6", Region: "eu", Bits: 48, Tenant: "q"}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := r.Allocate(ctx, registry.Request{Pool: "v6", Bits: 56, Tenant: "q"}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := r.Allocate(ctx, registry.Request{Pool: "v6", Bits: 56, Tenant: "q"}); !errors.Is(err, registry.ErrQuota) {
+			t.Fatalf("a third IPv6 prefix: %v, want ErrQuota", err)
+		}
+		CheckInvariants(t, ctx, st, r, at)
+	})
+
 	t.Run("bad requests change nothing", func(t *testing.T) {
 		st, r := setup(t)
 		if _, err := r.AllocatePool(ctx, registry.ChildPoolSpec{Name: "site1", Region: "eu", Bits: 48, Tenant: "acme"}); err != nil {
