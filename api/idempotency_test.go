@@ -121,6 +121,10 @@ func TestChildPoolKeysAndAllocationTags(t *testing.T) {
 	if !strings.Contains(string(x.Body), kids[0].Prefix.String()) || !strings.Contains(string(x.Body), kids[1].Prefix.String()) {
 		t.Fatalf("list by tag: %s", x)
 	}
+	x = e.do(t, req{Method: "GET", Path: "/v1/pools?tag=site%3Dfra1", Token: e.tok["admin"]})
+	if !strings.Contains(string(x.Body), `"name":"site1"`) || strings.Contains(string(x.Body), "fd00:cad:1::/48") {
+		t.Fatalf("pools by tag: %s, want child pool site1 only", x)
+	}
 	for _, bad := range []map[string]any{
 		{"region": "us-east", "tags": map[string]string{"Env": "prod"}},
 		{"region": "us-east", "tags": map[string]string{"env": "a\x1bb"}},
