@@ -444,3 +444,57 @@ func runChildPools(t *testing.T, open Open) {
 }
 
 func pow2(n int) prefix.Count { return prefix.Pow2(n) }
+
+// ChildPoolUseMigration checks migration 17 on a store: live child pools
+// carved before it counted nothing against their tenants, and it adds
+// their use (a dissolved one adds nothing); its Down takes it away again.
+// open opens the store (every migration applied); goTo migrates the
+// closed store's database to version and returns tenant q's use there.
+func ChildPoolUseMigration(t *testing.T, open func(t *testing.T) registry.Store, goTo func(t *testing.T, version int64) (v4, v6 int64)) {
+	ctx := context.Background()
+	st := open(t)
+	r := registry.New(st, registry.WithClock(func() time.Time { return t0 }))
+	if _, err := r.AddRegion(ctx, registry.RegionSpec{Name: "eu", Location: location.Location{Country: "DE"}}); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{"fd00::/32", "10.0.0.0/16"} {
+		if _, err := r.AddBlock(ctx, registry.Block{Prefix: mp(p), Source: "private"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, p := range []string{"fd00::/44", "10.0.0.0/22"} {
+		if _, err := r.AddPool(ctx, registry.PoolSpec{Prefix: mp(p), Region: "eu"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := r.AddTenant(ctx, registry.TenantSpec{Name: "q"}); err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range []registry.ChildPoolSpec{{Name: "a", Family: 4, Bits: 26}, {Name: "b", Bits: 48}, {Name: "gone", Family: 4, Bits: 28}} {
+		s.Region, s.Tenant = "eu", "q"
+		if _, err := r.AllocatePool(ctx, s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := r.ReleasePool(ctx, "gone", nil); err != nil {
+		t.Fatal(err)
+	}
+	st.Close()
+	if v4, v6 := goTo(t, 16); v4 != 0 || v6 != 0 {
+		t.Fatalf("use before migration 17: %d/%d, want 0/0 (child pools counted nothing then)", v4, v6)
+	}
+	if v4, v6 := goTo(t, 17); v4 != 64 || v6 != 1 {
+		t.Fatalf("use after migration 17: %d/%d, want 64/1 (the live /26 and /48, not the dissolved /28)", v4, v6)
+	}
+	st = open(t)
+	defer st.Close()
+	r = registry.New(st, registry.WithClock(func() time.Time { return t0 }))
+	for _, name := range []string{"a", "b"} {
+		if _, err := r.ReleasePool(ctx, name, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if x, err := r.Tenant(ctx, "q"); err != nil || x.UsedIPv4 != 0 || x.UsedIPv6 != 0 {
+		t.Fatalf("use after dissolving both: %+v %v, want 0/0", x, err)
+	}
+}
