@@ -788,9 +788,12 @@ func (m *model) compare(t testing.TB, e *modelEnv, live []registry.Assignment) {
 	}
 }
 
-// Model runs seeded random sequences of allocations, releases and clock
-// travel against a brute-force model of the rules (one cell per address,
-// the rule written the obvious way), over a store from open, and checks
+// Model runs seeded random sequences of allocations (by length and of an
+// exact prefix), reservations, releases, child pools (carved, allocated
+// inside, released: refused while they hold anything, their use rolled up
+// into their parent) and clock travel against a brute-force model of the
+// rules (one cell per address, the rule written the obvious way), over a
+// store from open, and checks
 // the store against the model and its own invariants after every step:
 // the same rules, whatever the store does to be fast. A failure prints
 // the seed; rerun it with -seed=N (and -ops=N).

@@ -18,7 +18,8 @@ import (
 // (registry.Dump and Load, through the interchange formats): a register
 // with tenants, borrowing, quarantine and releases, a named space with a
 // private block (overlapping one of the private space), policy and use_all
-// pools, reservations with and without an end and tags on every kind,
+// pools, reservations with and without an end, tags on every kind and
+// child pools (a live one with children and a reservation, a dissolved one),
 // exported, loaded into an empty store and exported again gives the same
 // bytes in JSON and CSV; the loaded register keeps the invariants, the
 // same free space in every pool and the same next allocation; every bad
