@@ -138,6 +138,16 @@ func (r *Registry) AllocatePool(ctx context.Context, spec ChildPoolSpec) (Pool, 
 	var out Pool
 	err := r.store.Update(ctx, func(tx Tx) error {
 		now := r.clock()
+		if _, err := r.reap(ctx, tx, now); err != nil {
+			return err
+		}
+		// The region's row is its lock on a networked store: a concurrent
+		// request with the same key has committed once it is taken, and
+		// the key's look-up after it finds its record.
+		reg, err := tx.RegionByName(ctx, spec.Region)
+		if err != nil {
+			return err
+		}
 		if spec.Key != "" {
 			prev, ok, err := tx.Idempotent(ctx, spec.Tenant, spec.Key)
 			if err != nil {
@@ -153,13 +163,6 @@ func (r *Registry) AllocatePool(ctx context.Context, spec ChildPoolSpec) (Pool, 
 				}
 				return err
 			}
-		}
-		if _, err := r.reap(ctx, tx, now); err != nil {
-			return err
-		}
-		reg, err := tx.RegionByName(ctx, spec.Region)
-		if err != nil {
-			return err
 		}
 		if p, err := tx.ChildPool(ctx, spec.Name); err == nil {
 			return fmt.Errorf("child pool %s: already exists (%s in region %s): %w", spec.Name, p.Prefix, p.Region, ErrExists)

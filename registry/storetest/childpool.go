@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -221,6 +222,48 @@ func runChildPools(t *testing.T, open Open) {
 			t.Fatalf("a third IPv6 prefix: %v, want ErrQuota", err)
 		}
 		CheckInvariants(t, ctx, st, r, at)
+	})
+
+	t.Run("concurrent retries with one key carve one child pool and count it once", func(t *testing.T) {
+		_, r := setup(t)
+		if _, err := r.AddTenant(ctx, registry.TenantSpec{Name: "q"}); err != nil {
+			t.Fatal(err)
+		}
+		spec := registry.ChildPoolSpec{Name: "race", Region: "eu", Bits: 48, Tenant: "q", Key: "race-1"}
+		const n = 6
+		ids := make(chan int64, n)
+		errs := make(chan error, n)
+		var wg sync.WaitGroup
+		for range n {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				p, err := r.AllocatePool(ctx, spec)
+				if err != nil {
+					errs <- err
+					return
+				}
+				ids <- p.ID
+			}()
+		}
+		wg.Wait()
+		close(ids)
+		close(errs)
+		for err := range errs {
+			t.Errorf("a retry failed: %v", err)
+		}
+		var first int64
+		for id := range ids {
+			if first == 0 {
+				first = id
+			}
+			if id != first {
+				t.Fatalf("child pools %d and %d for one key", first, id)
+			}
+		}
+		if x, err := r.Tenant(ctx, "q"); err != nil || x.UsedIPv6 != 1 {
+			t.Fatalf("use: %+v %v, want one IPv6 prefix", x, err)
+		}
 	})
 
 	t.Run("bad requests change nothing", func(t *testing.T) {
