@@ -3,6 +3,7 @@ package storetest
 import (
 	"context"
 	"errors"
+	"net/netip"
 	"sync"
 	"testing"
 	"time"
@@ -153,7 +154,8 @@ func runTenants(t *testing.T, open Open) {
 			t.Fatal("the store does not keep DNS zones")
 		}
 		m := manage.NewManager(ds, nil, nil)
-		if _, err := m.AddZone(ctx, manage.ZoneSpec{Name: "cloud.example", Config: zone.Config{NS: []string{"NS1.Cloud.Example.", "ns.provider.example."}}}); err != nil {
+		if _, err := m.AddZone(ctx, manage.ZoneSpec{Name: "cloud.example", Config: zone.Config{NS: []string{"NS1.Cloud.Example.", "ns.provider.example."}},
+			Glue: []manage.Glue{{Host: "ns1.cloud.example.", Addr: netip.MustParseAddr("192.0.2.54")}}}); err != nil {
 			t.Fatal(err)
 		}
 		for _, r := range [][3]string{
