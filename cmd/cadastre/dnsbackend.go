@@ -38,3 +38,13 @@ func (a *app) dnsBackend(ctx context.Context, withKeys bool) (dnsBackend, error)
 	m, _, _, err := a.dnsManager(ctx, withKeys)
 	return m, err
 }
+
+// warnGapsOf warns, on the local register, where secondaries cannot
+// answer what cadastre answers (warnGaps). Over --server it says nothing:
+// the check reads the register's pools, which only the local register
+// gives it (run `cadastre zone list` on the server's machine).
+func (a *app) warnGapsOf(ctx context.Context, b dnsBackend, names ...string) {
+	if m, ok := b.(*manage.Manager); ok {
+		a.warnGaps(ctx, m, names...)
+	}
+}
