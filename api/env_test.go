@@ -201,7 +201,7 @@ func newEnv(tb testing.TB, opts ...envOption) *env {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	e.dns = manage.NewManager(e.store, sealer, nil).RequireNSAddresses()
+	e.dns = manage.NewManager(e.store, sealer, nil)
 	e.s = New(e.reg, e.tokens, slog.New(slog.NewJSONHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug})), WithGeo(gctx, engine), WithSources(e.store), WithDNS(e.dns))
 	e.srv = httptest.NewServer(e.s)
 	tb.Cleanup(e.srv.Close)
