@@ -545,6 +545,8 @@ func (s *Server) routeAssignments(api huma.API) {
 			State    string   `query:"state" enum:",assigned,quarantined,released"`
 			Within   string   `query:"within" doc:"only assignments inside this prefix"`
 			Contains string   `query:"contains" doc:"only the assignment holding this address or prefix"`
+			Name     string   `query:"name" doc:"only the live (not released) assignments with this exact DNS name"`
+			Resource string   `query:"resource" doc:"only the assignments of this exact resource"`
 			Cursor   string   `query:"cursor"`
 			Limit    int      `query:"limit" minimum:"1" maximum:"1000" default:"100"`
 		}) (*pageOut, error) {
@@ -591,6 +593,7 @@ func (s *Server) routeAssignments(api huma.API) {
 				f.AfterID = id
 			}
 			f.Region = in.Region
+			f.Name, f.Resource = in.Name, in.Resource
 			as, err := s.reg.Assignments(ctx, f)
 			if err != nil {
 				return nil, s.problem(err)
