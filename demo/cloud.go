@@ -92,7 +92,7 @@ func Cloud(ctx context.Context, s registry.Store, now time.Time, opt CloudOption
 	if opt.ChildPools > 0 {
 		kids = min(opt.Assignments, len(cloudRegions)*opt.ChildPools*childKids)
 	}
-	g.assign(opt.Assignments - kids)
+	g.split(opt.Assignments - kids)
 
 	total := 1 + len(g.batches) + len(cloudRegions)*opt.ChildPools
 	step := 0
@@ -106,10 +106,13 @@ func Cloud(ctx context.Context, s registry.Store, now time.Time, opt CloudOption
 		return res, fmt.Errorf("cloud register: regions and blocks: %w", err)
 	}
 	progress("regions and blocks")
-	for _, b := range g.batches {
+	for i := range g.batches {
+		b := &g.batches[i]
+		g.assign(i)
 		if _, err := reg.Load(ctx, b.dump, registry.LoadOptions{}); err != nil {
 			return res, fmt.Errorf("cloud register: region %s: %w", b.region, err)
 		}
+		b.dump = registry.Dump{} // loaded: let it go
 		progress(b.region)
 	}
 	res = g.res
@@ -117,7 +120,7 @@ func Cloud(ctx context.Context, s registry.Store, now time.Time, opt CloudOption
 	for i, r := range cloudRegions {
 		for k := 0; k < opt.ChildPools; k++ {
 			name := fmt.Sprintf("%s-site-%d", r.name, k+1)
-			tenant := g.tenant()
+			tenant := g.tenant(g.rng)
 			if _, err := reg.AllocatePool(ctx, registry.ChildPoolSpec{Name: name, Region: r.name, Bits: 48, Purpose: "site", Tenant: tenant}); err != nil {
 				return res, fmt.Errorf("cloud register: child pool %s: %w", name, err)
 			}
@@ -157,6 +160,8 @@ type cloudGen struct {
 	v4       [][]*cursor // per region, its IPv4 pools in order
 	v6       []*v6cursor // per region
 	lent     []*lentUnit // per region, the unit it borrowed (nil: none)
+	count    []int       // per region, its own assignments (split)
+	first    []int       // per region, the number of its first assignment
 	tenants  []string
 	weights  []int // cumulative region weights
 }
@@ -180,7 +185,6 @@ type v6cursor struct {
 	pool  netip.Prefix
 	host  netip.Addr // next /128
 	net   netip.Addr // next /64
-	batch int
 }
 
 type lentUnit struct {
@@ -204,11 +208,11 @@ func (g *cloudGen) between(lo, hi time.Time) time.Time {
 }
 
 // tenant picks a tenant, a few of them much larger than the rest.
-func (g *cloudGen) tenant() string {
+func (g *cloudGen) tenant(rng *rand.Rand) string {
 	n := len(g.tenants)
-	i := g.rng.IntN(n)
-	if g.rng.IntN(3) == 0 {
-		i = g.rng.IntN(min(n, 10))
+	i := rng.IntN(n)
+	if rng.IntN(3) == 0 {
+		i = rng.IntN(min(n, 10))
 	}
 	return g.tenants[i]
 }
@@ -404,7 +408,7 @@ func (g *cloudGen) poolRecord(i int, p netip.Prefix, purpose string, created tim
 		// the anycast address of the first /64 is kept back.
 		b := p.Addr().As16()
 		b[4] = 0x80
-		g.v6[i] = &v6cursor{pool: p, host: p.Addr().Next(), net: netip.AddrFrom16(b), batch: i}
+		g.v6[i] = &v6cursor{pool: p, host: p.Addr().Next(), net: netip.AddrFrom16(b)}
 		return
 	}
 	// The policy keeps the network and broadcast addresses back.
@@ -454,42 +458,81 @@ func (g *cloudGen) relocations(borrow [][]string) {
 	}
 }
 
-// assign makes n assignments over 90 days: 40 % IPv4 /32, 45 % IPv6 /128,
-// 15 % IPv6 /64; 30 % named; about one in twelve released later, the last
-// week's releases still in quarantine.
-func (g *cloudGen) assign(n int) {
+// split deals n assignments to the regions by weight, in the order of
+// cloudRegions, and gives each borrower a share of its lent unit (about
+// one of its IPv4 addresses in ten, made after the relocation), whose
+// records go in the lender's batch, where the unit's pool is made.
+func (g *cloudGen) split(n int) {
+	g.count = make([]int, len(cloudRegions))
+	g.first = make([]int, len(cloudRegions))
+	total := g.weights[len(g.weights)-1]
+	left := n
+	for i, r := range cloudRegions {
+		g.count[i] = n * r.weight / total
+		left -= g.count[i]
+	}
+	for i := 0; left > 0; i = (i + 1) % len(cloudRegions) {
+		g.count[i]++
+		left--
+	}
+	seq := 0
+	for i := range cloudRegions {
+		g.first[i] = seq + 1
+		seq += g.count[i]
+	}
+	rng := rand.New(rand.NewPCG(g.opt.Seed, 0x1605_0000))
+	for i, u := range g.lent {
+		if u == nil {
+			continue
+		}
+		k := min(g.count[i]*4/100, 250)
+		g.count[i] -= k
+		for j := 0; j < k; j++ {
+			// Made after the relocation, in order.
+			at := u.at.Add(time.Duration(int64(g.now.Sub(u.at)) / int64(k+1) * int64(j+1)))
+			p := netip.PrefixFrom(u.next, 32)
+			u.next = u.next.Next()
+			g.batches[u.batch].dump.Assignments = append(g.batches[u.batch].dump.Assignments, g.record(rng, i, p, u.pool, seq+j+1, at))
+		}
+		seq += k
+	}
+}
+
+// assign makes region i's own assignments over the 90 days, from a
+// random source of its own, so that each region's are made just before
+// they are loaded and a build holds one region's in memory: 40 % IPv4
+// /32 (IPv6 once the region's IPv4 is gone), 45 % IPv6 /128, 15 % IPv6
+// /64; 30 % named; about one in twelve released later, the last week's
+// releases still in quarantine.
+func (g *cloudGen) assign(i int) {
+	rng := rand.New(rand.NewPCG(g.opt.Seed, 0x1605_0001+uint64(i)))
+	n := g.count[i]
 	span := g.now.Sub(g.start)
+	out := &g.batches[i].dump.Assignments
 	for k := 0; k < n; k++ {
-		seq := k + 1
-		at := g.start.Add(time.Duration(int64(span) / int64(max(n, 1)) * int64(k))).Add(time.Duration(g.rng.IntN(1000)) * time.Microsecond)
-		i := g.weighted(nil)
-		var p netip.Prefix
-		var c *cursor
-		var batch int
-		switch kind := g.rng.IntN(100); {
+		at := g.start.Add(time.Duration(int64(span) / int64(n) * int64(k))).Add(time.Duration(rng.IntN(1000)) * time.Microsecond)
+		var p, pool netip.Prefix
+		switch kind := rng.IntN(100); {
 		case kind < 40:
-			if u := g.lent[i]; u != nil && at.After(u.at) && u.next.IsValid() && !u.last.Less(u.next) && g.rng.IntN(10) == 0 {
-				c = &u.cursor
-			} else {
-				for _, x := range g.v4[i] {
-					if !x.last.Less(x.next) {
-						c = x
-						break
-					}
+			var c *cursor
+			for _, x := range g.v4[i] {
+				if !x.last.Less(x.next) {
+					c = x
+					break
 				}
 			}
 			if c == nil {
 				// The region's own IPv4 is gone: IPv6 instead.
-				p, batch = g.v6host(i)
+				p, pool = g.v6host(i), g.v6[i].pool
 				break
 			}
-			p, batch = netip.PrefixFrom(c.next, 32), c.batch
+			p, pool = netip.PrefixFrom(c.next, 32), c.pool
 			c.next = c.next.Next()
 		case kind < 85:
-			p, batch = g.v6host(i)
+			p, pool = g.v6host(i), g.v6[i].pool
 		default:
 			v := g.v6[i]
-			p, batch = netip.PrefixFrom(v.net, 64), v.batch
+			p, pool = netip.PrefixFrom(v.net, 64), v.pool
 			b := v.net.As16()
 			// The next /64: add one to the first 64 bits.
 			for j := 7; j >= 0; j-- {
@@ -500,34 +543,39 @@ func (g *cloudGen) assign(n int) {
 			}
 			v.net = netip.AddrFrom16(b)
 		}
-		region := cloudRegions[i].name
-		pool := g.poolOf(i, p, c)
-		a := registry.AssignmentRecord{Prefix: p, Pool: pool, Region: region, State: registry.StateAssigned, Tenant: g.tenant(),
-			Resource: fmt.Sprintf("vm-%07d", seq), CreatedAt: at}
-		if g.rng.IntN(10) < 3 {
-			a.Name = fmt.Sprintf("vm-%07d.%s.%s", seq, region, CloudDomain)
-			g.res.Named++
-		}
-		if g.rng.IntN(12) == 0 {
-			rel := at.Add(time.Hour + time.Duration(g.rng.Int64N(int64(30*24*time.Hour))))
-			if rel.Before(g.now) {
-				until := rel.Add(cloudQuarantine)
-				a.ReleasedAt, a.QuarantineUntil = &rel, &until
-				a.State = registry.StateReleased
-				if until.After(g.now) {
-					a.State = registry.StateQuarantined
-					g.res.Quarantined++
-				} else {
-					g.res.Released++
-				}
-			}
-		}
-		g.batches[batch].dump.Assignments = append(g.batches[batch].dump.Assignments, a)
-		g.res.Assignments++
+		*out = append(*out, g.record(rng, i, p, pool, g.first[i]+k, at))
 	}
 }
 
-func (g *cloudGen) v6host(i int) (netip.Prefix, int) {
+// record is assignment number seq of region i, made at at: its tenant,
+// name (three in ten) and, one in twelve, its release.
+func (g *cloudGen) record(rng *rand.Rand, i int, p, pool netip.Prefix, seq int, at time.Time) registry.AssignmentRecord {
+	region := cloudRegions[i].name
+	a := registry.AssignmentRecord{Prefix: p, Pool: pool, Region: region, State: registry.StateAssigned, Tenant: g.tenant(rng),
+		Resource: fmt.Sprintf("vm-%07d", seq), CreatedAt: at}
+	if rng.IntN(10) < 3 {
+		a.Name = fmt.Sprintf("vm-%07d.%s.%s", seq, region, CloudDomain)
+		g.res.Named++
+	}
+	if rng.IntN(12) == 0 {
+		rel := at.Add(time.Hour + time.Duration(rng.Int64N(int64(30*24*time.Hour))))
+		if rel.Before(g.now) {
+			until := rel.Add(cloudQuarantine)
+			a.ReleasedAt, a.QuarantineUntil = &rel, &until
+			a.State = registry.StateReleased
+			if until.After(g.now) {
+				a.State = registry.StateQuarantined
+				g.res.Quarantined++
+			} else {
+				g.res.Released++
+			}
+		}
+	}
+	g.res.Assignments++
+	return a
+}
+
+func (g *cloudGen) v6host(i int) netip.Prefix {
 	v := g.v6[i]
 	p := netip.PrefixFrom(v.host, 128)
 	v.host = v.host.Next()
@@ -536,14 +584,5 @@ func (g *cloudGen) v6host(i int) (netip.Prefix, int) {
 		// RFC 4291 §2.6.1: a /64's subnet-router anycast address is kept back.
 		v.host = v.host.Next()
 	}
-	return p, v.batch
-}
-
-// poolOf is the pool an assignment of region i came from: its lent unit,
-// its IPv4 cursor's pool or its IPv6 /32.
-func (g *cloudGen) poolOf(i int, p netip.Prefix, c *cursor) netip.Prefix {
-	if p.Addr().Is6() {
-		return g.v6[i].pool
-	}
-	return c.pool
+	return p
 }
