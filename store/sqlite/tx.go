@@ -802,7 +802,14 @@ var (
 	_ registry.SpanLister  = (*tx)(nil)
 )
 
-var _ registry.BulkLoader = (*tx)(nil)
+var (
+	_ registry.BulkLoader  = (*tx)(nil)
+	_ registry.EventLoader = (*tx)(nil)
+)
+
+// LoadEvents implements registry.EventLoader: an import's events share
+// their time, actor and action, so AppendEvents' statements serve.
+func (t *tx) LoadEvents(ctx context.Context, es []registry.Event) error { return t.AppendEvents(ctx, es) }
 
 // LoadAssignments inserts many assignments, each row binding all its
 // columns, maxRows rows a statement; IDs as InsertAssignments gives them.
