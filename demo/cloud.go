@@ -182,9 +182,9 @@ type cursor struct {
 }
 
 type v6cursor struct {
-	pool  netip.Prefix
-	host  netip.Addr // next /128
-	net   netip.Addr // next /64
+	pool netip.Prefix
+	host netip.Addr // next /128
+	net  netip.Addr // next /64
 }
 
 type lentUnit struct {

@@ -52,7 +52,7 @@ type config struct {
 	count    int
 	idem     bool
 	seed     int
-	names    string // with op alloc: name each allocation vm-RUN-CLIENT-N.NAMES
+	names    string   // with op alloc: name each allocation vm-RUN-CLIENT-N.NAMES
 	paths    []string // with op paths: the GET paths sent
 }
 

@@ -809,7 +809,9 @@ var (
 
 // LoadEvents implements registry.EventLoader: an import's events share
 // their time, actor and action, so AppendEvents' statements serve.
-func (t *tx) LoadEvents(ctx context.Context, es []registry.Event) error { return t.AppendEvents(ctx, es) }
+func (t *tx) LoadEvents(ctx context.Context, es []registry.Event) error {
+	return t.AppendEvents(ctx, es)
+}
 
 // LoadAssignments inserts many assignments, each row binding all its
 // columns, maxRows rows a statement; IDs as InsertAssignments gives them.
