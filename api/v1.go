@@ -604,7 +604,8 @@ func (s *Server) routeAssignments(api huma.API) {
 				out.Body.Next = encodeCursor(as[len(as)-1].ID)
 				// The next page keeps every filter of this one.
 				q := url.Values{}
-				for k, v := range map[string]string{"region": in.Region, "tenant": in.Tenant, "state": in.State, "within": in.Within, "contains": in.Contains} {
+				for k, v := range map[string]string{"region": in.Region, "tenant": in.Tenant, "state": in.State, "within": in.Within, "contains": in.Contains,
+					"name": in.Name, "resource": in.Resource} {
 					if v != "" {
 						q.Set(k, v)
 					}
