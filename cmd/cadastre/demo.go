@@ -35,7 +35,18 @@ With --serve it then runs the whole service on loopback: the web UI, the API
 and the published geofeed on --listen, and the demo's DNS zones (cloud.example signed
 with DNSSEC, reverse zones for the borrowed /24 and us-east's IPv6 /32 with
 synthesised names) on --dns; it prints the web UI's address with a one-time
-sign-in link, a read token and what to try.`,
+sign-in link, a read token and what to try.
+
+With --scale N it builds instead a register shaped like a large cloud, to
+measure cadastre at that size: 60 regions, about 1,200 IPv4 blocks of 80
+million addresses from the five registries (allocations, transfers with their
+price, BYOIP), an IPv6 /32 per region with /48 child pools, 20 relocated
+/24s and N assignments over 90 days (IPv4 /32, IPv6 /128 and /64; 30 % named
+under cloud.example; released ones, the last week's still in quarantine).
+It goes in through the import's bulk path, a region per transaction; a
+million assignments take a few minutes. The same --seed and --until give the
+same register. The register must be empty. Export does not carry child
+pools yet: give --child-pools 0 for a register to export.`,
 		Example: `  cadastre demo
   cadastre demo --serve            # then: curl, dig @127.0.0.1 -p 5353, cadastre --server ...
   cadastre demo --db /tmp/story.db && cadastre --db /tmp/story.db show 191.232.0.10
