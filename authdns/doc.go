@@ -19,7 +19,8 @@
 //
 //   - zone: zones, records, keys and key timing, building a zone's data,
 //     incremental builds and journal steps, signing, and answering from
-//     built data; the Store port.
+//     built data; the Store port. Its API to the server is a Builder that
+//     makes immutable Snapshots, read only through methods.
 //   - manage: what an operator may configure (zones, ACLs, static records,
 //     TSIG keys) and the key rollover steps (Manager, PlanRoll).
 //   - server: the wire: listeners, the UDP fast path, transfers and NOTIFY,

@@ -15,7 +15,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"maps"
 	"net"
 	"net/netip"
 	"slices"
@@ -89,15 +88,11 @@ func acceptMsg(dh dns.Header) dns.MsgAcceptAction {
 // (DNS flag day 2020: 1232 avoids fragmentation).
 const MaxUDPSize = 1232
 
-// snapshot is every zone as served at one point of the event log. Once
-// published (Server.snap) it is immutable, records included: goroutines
-// answer from it without locks, so code that needs a record changed, or
-// calls something that writes into one (miekg/dns's PackRR sets
-// Rdlength; an answer with a lower TTL sets Hdr.Ttl), works on a dns.Copy.
+// snapshot is the zones served (immutable once published, see
+// zone.Snapshot) with the packed answers made from them.
 type snapshot struct {
-	zones map[string]*zone.Data
-	seq   int64
-	wire  *wireCache // packed UDP answers of this snapshot (fast.go)
+	*zone.Snapshot
+	wire *wireCache // packed UDP answers of this snapshot (fast.go)
 }
 
 // Server answers DNS queries for the configured zones.
@@ -113,9 +108,9 @@ type Server struct {
 	snap atomic.Pointer[snapshot]
 	tsig tsigRing
 
-	mu   sync.Mutex // serialises builds
-	rmu  sync.Mutex // serialises rollovers
-	sigs zone.SigCache
+	mu    sync.Mutex    // serialises builds
+	build *zone.Builder // guarded by mu
+	rmu   sync.Mutex    // serialises rollovers
 
 	lis      []listener     // one per listen address
 	fast     sync.WaitGroup // the fast-path loops
@@ -130,7 +125,6 @@ type Server struct {
 
 	xfrs xfrLog // the last transfer to each secondary (Transfers)
 
-	onlineSigs  atomic.Uint64
 	fastAnswers atomic.Uint64
 	missSem     chan struct{} // bounds the answers made beside the fast loops
 }
@@ -141,34 +135,24 @@ func NewServer(reg *registry.Registry, st zone.Store, sealer *zone.Sealer, opt O
 	if opt.Poll <= 0 {
 		opt.Poll = time.Second
 	}
-	if opt.Validity <= 0 {
-		opt.Validity = 14 * 24 * time.Hour
-	}
-	if opt.Refresh <= 0 || opt.Refresh >= opt.Validity {
-		opt.Refresh = opt.Validity / 2
-	}
-	if opt.OnlineRate <= 0 {
-		opt.OnlineRate = 2000
-	}
 	if opt.Now == nil {
 		opt.Now = time.Now
 	}
-	if opt.JournalDepth <= 0 {
-		opt.JournalDepth = 100
-	}
 	if opt.RollLease <= 0 {
 		opt.RollLease = max(30*time.Second, 10*opt.Poll)
-	}
-	if opt.JournalAge <= 0 {
-		opt.JournalAge = 7 * 24 * time.Hour
 	}
 	if opt.Log == nil {
 		opt.Log = slog.New(slog.DiscardHandler)
 	}
 	var id [8]byte
 	rand.Read(id[:])
-	s := &Server{id: hex.EncodeToString(id[:]), reg: reg, store: st, sealer: sealer, mgr: manage.NewManager(st, sealer, opt.Now), opt: opt, log: opt.Log, sigs: zone.SigCache{}}
-	s.snap.Store(&snapshot{zones: map[string]*zone.Data{}, wire: &wireCache{}})
+	s := &Server{id: hex.EncodeToString(id[:]), reg: reg, store: st, sealer: sealer, mgr: manage.NewManager(st, sealer, opt.Now), opt: opt, log: opt.Log}
+	// The builder defaults the signing and journal options left zero.
+	s.build = zone.NewBuilder(st, sealer, zone.BuilderOptions{
+		Validity: opt.Validity, Refresh: opt.Refresh, OnlineRate: opt.OnlineRate,
+		JournalDepth: opt.JournalDepth, JournalAge: opt.JournalAge, Now: opt.Now, Log: opt.Log,
+	})
+	s.snap.Store(&snapshot{Snapshot: &zone.Snapshot{}, wire: &wireCache{}})
 	return s
 }
 
@@ -212,185 +196,17 @@ func (s *Server) Reload(ctx context.Context) error {
 	if in.Keys, err = s.store.Keys(ctx, 0); err != nil {
 		return fmt.Errorf("dns: read keys: %w", err)
 	}
-	now := s.opt.Now()
-	p := zone.SigPolicy{Now: now, Validity: s.opt.Validity, Refresh: s.opt.Refresh}
-	old := s.snap.Load()
-	// Only zones whose inputs changed are built (with the zones linked
-	// to them); the others are served as they were.
-	canon := zone.CanonicalNames(in.Assigns)
 	corrupt := ""
 	if c := s.corrupt.Load(); c != nil {
 		corrupt = *c
 	}
-	fps := make(map[string][32]byte, len(in.Zones))
-	for _, z := range in.Zones {
-		fps[z.Name] = zone.Fingerprint(z, &in, canon, p.Start(), corrupt)
-	}
-	rebuild := zone.RebuildSet(in.Zones, fps, old.zones)
-	zs := map[string]*zone.Data{}
-	built := map[string]*zone.Data{}
-	var errs []error
-	for _, z := range in.Zones {
-		if !rebuild[z.Name] {
-			zs[z.Name] = old.zones[z.Name]
-			continue
-		}
-		zd, err := zone.Build(z, &in)
-		if err != nil {
-			errs = append(errs, err)
-			if o := old.zones[z.Name]; o != nil {
-				zs[z.Name] = o // serve the previous version rather than nothing
-			}
-			continue
-		}
-		zd.FP = fps[z.Name]
-		zs[z.Name], built[z.Name] = zd, zd
-	}
-	zone.Link(built)
-	used := zone.SigCache{}
-	var changed []*zone.Data
-	seq := in.Seq
-	for name, zd := range built {
-		if err := s.finish(ctx, zd, old.zones[name], in.Keys, p, used); err != nil {
-			if errors.Is(err, errBehind) {
-				// Another replica published a version built from a later
-				// state of the register: serve ours no longer than until
-				// the next poll, which rebuilds from that state.
-				seq = -1
-				if o := old.zones[name]; o != nil {
-					zs[name] = o
-					maps.Copy(used, s.sigs)
-				}
-				continue
-			}
-			errs = append(errs, err)
-			// Serve the previous version rather than nothing.
-			if o := old.zones[name]; o != nil {
-				zs[name] = o
-				maps.Copy(used, s.sigs)
-			} else {
-				delete(zs, name)
-			}
-			continue
-		}
-		if o := old.zones[name]; o == nil || o.Serial != zd.Serial {
-			changed = append(changed, zd)
-		}
-	}
-	s.sigs = used
-	s.snap.Store(&snapshot{zones: zs, seq: seq, wire: &wireCache{}})
+	snap, changed, err := s.build.Rebuild(ctx, &in, s.opt.Now(), corrupt)
+	s.snap.Store(&snapshot{Snapshot: snap, wire: &wireCache{}})
 	for _, zd := range changed {
-		s.log.Info("dns zone loaded", "zone", zd.Zone.Name, "serial", zd.Serial, "names", len(zd.Nodes), "signed", zd.Signed, "seq", zd.Seq)
+		s.log.Info("dns zone loaded", "zone", zd.Name(), "serial", zd.Serial(), "names", zd.Names(), "signed", zd.Signed(), "seq", zd.Seq())
 		s.notify(zd)
 	}
-	return errors.Join(errs...)
-}
-
-// errBehind says that a build lost the race for the next serial to a
-// version of different content: the caller keeps serving what it had and
-// builds again.
-var errBehind = errors.New("another replica published a newer version")
-
-// finish signs a built zone and gives it its serial: the stored one if the
-// content is what the store's hash names (a restart, or another replica
-// that got there first), else the next one, set by compare-and-set with
-// the journal step from prev (the version served until now) in the same
-// transaction.
-func (s *Server) finish(ctx context.Context, zd, prev *zone.Data, keys []zone.Key, p zone.SigPolicy, used zone.SigCache) error {
-	z := &zd.Zone
-	if z.Config.Signed {
-		sigPrev := prev
-		if s.corrupt.Load() != nil {
-			sigPrev = nil // prev's signatures at the owner were broken on purpose
-		}
-		if err := zd.SignZone(keys, s.sealer, p, s.sigs, used, sigPrev); err != nil {
-			return err
-		}
-		zd.Online.Rate, zd.Online.Burst, zd.Online.Tokens, zd.Online.Now = s.opt.OnlineRate, 2*s.opt.OnlineRate, 2*s.opt.OnlineRate, s.opt.Now
-		zd.Online.Count = &s.onlineSigs
-	}
-	if c := s.corrupt.Load(); c != nil {
-		zd.Corrupt(*c)
-	}
-	// The content hash, and what changed since prev for the journal.
-	var removed, added []string
-	var err error
-	if prev != nil {
-		removed, added, zd.Sum, err = zone.BodyDiff(prev, zd)
-	} else {
-		zd.Sum, err = zd.FullHash()
-	}
-	if err != nil {
-		return fmt.Errorf("zone %s: %w", z.Name, err)
-	}
-	zd.Hash = zd.Sum.String()
-	for try := 0; ; try++ {
-		if zd.Hash == z.SerialHash && z.Serial != 0 {
-			return zd.SetSerial(z.Serial, p, s.sigs, used)
-		}
-		next := zone.NextSerial(z.Serial, p.Now)
-		if err := zd.SetSerial(next, p, s.sigs, used); err != nil {
-			return err
-		}
-		var d *zone.Diff
-		// Versions are a function of the register and the time (see
-		// sigPolicy), so prev is what every replica served at its serial.
-		switch {
-		case prev == nil || z.Serial == 0:
-		case prev.Serial == z.Serial && prev.Hash == z.SerialHash:
-			if d, err = zone.JournalStep(prev, zd, removed, added); err != nil {
-				return fmt.Errorf("zone %s: %w", z.Name, err)
-			}
-		case serialLess(prev.Serial, z.Serial):
-			// Another replica moved the serial since prev: the step from
-			// its version is ours from prev less the journal's from prev.
-			steps, err := s.store.Journal(ctx, z.ID, prev.Serial)
-			if err != nil {
-				return fmt.Errorf("zone %s: journal: %w", z.Name, err)
-			}
-			if c, ok := zone.Condense(steps, prev.Serial, z.Serial); ok {
-				if d, err = zone.ComposeStep(&c, z.Serial, zd, removed, added); err != nil {
-					return fmt.Errorf("zone %s: %w", z.Name, err)
-				}
-			}
-		}
-		if d != nil {
-			d.At = p.Now.UTC()
-		}
-		ok, err := s.store.SetZoneSerial(ctx, z.ID, z.Serial, next, zd.Hash, d)
-		if err != nil {
-			return fmt.Errorf("zone %s: serial: %w", z.Name, err)
-		}
-		if ok {
-			z.Serial, z.SerialHash = next, zd.Hash
-			if d != nil {
-				if err := s.store.PruneJournal(ctx, z.ID, s.opt.JournalDepth, p.Now.Add(-s.opt.JournalAge)); err != nil {
-					s.log.Warn("dns journal prune", "zone", z.Name, "err", err)
-				}
-			}
-			return nil
-		}
-		// Another replica moved the serial: read where it is.
-		zs, err := s.store.Zones(ctx)
-		if err != nil {
-			return fmt.Errorf("zone %s: serial: %w", z.Name, err)
-		}
-		for _, o := range zs {
-			if o.ID == z.ID {
-				z.Serial, z.SerialHash = o.Serial, o.SerialHash
-			}
-		}
-		if zd.Hash == z.SerialHash {
-			continue // the same content: take its serial
-		}
-		if prev != nil {
-			return fmt.Errorf("zone %s: %w", z.Name, errBehind)
-		}
-		// Nothing served yet: publish ours on top, a few times at most.
-		if try == 3 {
-			return fmt.Errorf("zone %s: serial: still moving after %d tries", z.Name, try+1)
-		}
-	}
+	return err
 }
 
 // CorruptSignatures makes every later build break the signatures at owner
@@ -411,7 +227,7 @@ func (s *Server) Start(ctx context.Context) error {
 	}
 	if err := s.Reload(ctx); err != nil {
 		s.log.Error("dns load", "err", err)
-		if len(s.snap.Load().zones) == 0 && s.hasZones(ctx) {
+		if s.snap.Load().Len() == 0 && s.hasZones(ctx) {
 			return err
 		}
 	}
@@ -593,7 +409,7 @@ func (s *Server) Roll(ctx context.Context) (bool, error) {
 	s.rmu.Lock() // one rollover at a time in this process, too
 	defer s.rmu.Unlock()
 	snap := s.snap.Load()
-	if !slices.ContainsFunc(slices.Collect(maps.Values(snap.zones)), func(zd *zone.Data) bool { return zd.Signed }) {
+	if !snap.AnySigned() {
 		return false, nil // nothing to roll: no lease to hold
 	}
 	now := s.opt.Now()
@@ -619,11 +435,11 @@ func (s *Server) Roll(ctx context.Context) (bool, error) {
 	changed := false
 	var errs []error
 	for _, z := range zones {
-		zd := snap.zones[z.Name]
-		if zd == nil || !zd.Signed || !z.Config.Signed {
+		zd := snap.Zone(z.Name)
+		if zd == nil || !zd.Signed() || !z.Config.Signed {
 			continue // not served signed yet: its first build has no TTLs to time by
 		}
-		steps := manage.PlanRoll(z, byZone[z.ID], zd.MaxTTL, now)
+		steps := manage.PlanRoll(z, byZone[z.ID], zd.MaxTTL(), now)
 		if len(steps) == 0 {
 			continue
 		}
@@ -653,8 +469,8 @@ func (s *Server) Roll(ctx context.Context) (bool, error) {
 func (s *Server) due(ctx context.Context) bool {
 	snap := s.snap.Load()
 	now := s.opt.Now()
-	for _, zd := range snap.zones {
-		if zd.Signed && !now.Before(zd.RefreshAt) {
+	for _, zd := range snap.All() {
+		if zd.Signed() && !now.Before(zd.RefreshAt()) {
 			return true
 		}
 	}
@@ -663,7 +479,7 @@ func (s *Server) due(ctx context.Context) bool {
 		s.log.Error("dns poll", "err", err)
 		return false
 	}
-	return pos.Seq != snap.seq
+	return pos.Seq != snap.Seq()
 }
 
 // Shutdown stops listening and the background work. Calls after the
@@ -684,12 +500,12 @@ func (s *Server) Shutdown(ctx context.Context) error {
 }
 
 // OnlineSignatures counts the signatures made per query since start.
-func (s *Server) OnlineSignatures() uint64 { return s.onlineSigs.Load() }
+func (s *Server) OnlineSignatures() uint64 { return s.build.OnlineSignatures() }
 
 // Serial is the serial a zone is served with now (0 if not served).
 func (s *Server) Serial(zoneName string) uint32 {
-	if zd := s.snap.Load().zones[dns.CanonicalName(zoneName)]; zd != nil {
-		return zd.Serial
+	if zd := s.snap.Load().Zone(dns.CanonicalName(zoneName)); zd != nil {
+		return zd.Serial()
 	}
 	return 0
 }
@@ -794,16 +610,16 @@ func (s *Server) respond(snap *snapshot, r *dns.Msg, tcp bool) (_ *dns.Msg, cach
 		m.Rcode = dns.RcodeNotImplemented
 		return m, true
 	}
-	zd := zone.FindZone(snap.zones, qname)
+	zd := snap.Find(qname)
 	if zd == nil {
 		m.Rcode = dns.RcodeRefused
 		return m, true
 	}
-	if q.Qtype == dns.TypeDS && qname == zd.Zone.Name {
+	if q.Qtype == dns.TypeDS && qname == zd.Name() {
 		// RFC 4035 §3.1.4.1: the DS of a zone is in its parent; a
 		// server with both answers it from the parent.
 		if i, end := dns.NextLabel(qname, 0); !end {
-			if p := zone.FindZone(snap.zones, qname[i:]); p != nil {
+			if p := snap.Find(qname[i:]); p != nil {
 				zd = p
 			}
 		}

@@ -96,7 +96,7 @@ func inPools(pools []netip.Prefix, a netip.Addr) bool {
 // one has its PTR in the zone data, and its synthetic names do not exist.
 func (zd *Data) synth(name string) (exists bool, rr dns.RR) {
 	if zd.tmpl != nil {
-		p, ok := reversePrefix(&zd.Zone, name)
+		p, ok := reversePrefix(&zd.zone, name)
 		if !ok {
 			return false, nil
 		}
@@ -104,7 +104,7 @@ func (zd *Data) synth(name string) (exists bool, rr dns.RR) {
 			if !inPools(zd.pools, p.Addr()) {
 				return false, nil
 			}
-			return true, &dns.PTR{Hdr: dns.RR_Header{Name: name, Rrtype: dns.TypePTR, Class: dns.ClassINET, Ttl: zd.Zone.Config.TTL}, Ptr: zd.tmpl.Name(p.Addr())}
+			return true, &dns.PTR{Hdr: dns.RR_Header{Name: name, Rrtype: dns.TypePTR, Class: dns.ClassINET, Ttl: zd.zone.Config.TTL}, Ptr: zd.tmpl.Name(p.Addr())}
 		}
 		for _, pool := range zd.pools {
 			if pool.Overlaps(p) {
@@ -115,13 +115,13 @@ func (zd *Data) synth(name string) (exists bool, rr dns.RR) {
 	}
 	for _, r := range zd.synthFor {
 		a, ok := r.tmpl.Addr(name)
-		if !ok || !r.Zone.Prefix.Contains(a) || !inPools(r.pools, a) {
+		if !ok || !r.zone.Prefix.Contains(a) || !inPools(r.pools, a) {
 			continue
 		}
-		if n := r.Nodes[ptrName(&r.Zone, a)]; n != nil && n.sets[dns.TypePTR] != nil {
+		if n := r.nodes[ptrName(&r.zone, a)]; n != nil && n.sets[dns.TypePTR] != nil {
 			return false, nil
 		}
-		hdr := dns.RR_Header{Name: name, Class: dns.ClassINET, Ttl: zd.Zone.Config.TTL}
+		hdr := dns.RR_Header{Name: name, Class: dns.ClassINET, Ttl: zd.zone.Config.TTL}
 		if a.Is4() {
 			hdr.Rrtype = dns.TypeA
 			return true, &dns.A{Hdr: hdr, A: a.AsSlice()}
@@ -149,7 +149,7 @@ type Result struct {
 // Lookup answers qname/qtype from this version of the zone. dnssec asks
 // for signatures and denial proofs.
 func (zd *Data) Lookup(qname string, qtype uint16, dnssec bool) Result {
-	return zd.lookup(qname, qtype, dnssec && zd.Signed, 0)
+	return zd.lookup(qname, qtype, dnssec && zd.signed, 0)
 }
 
 // maxChain bounds the CNAME and DNAME links followed inside one zone.
@@ -164,7 +164,7 @@ func (zd *Data) lookup(qname string, qtype uint16, dnssec bool, depth int) Resul
 			return zd.dname(owner, qname, qtype, dnssec, depth)
 		}
 	}
-	n := zd.Nodes[qname]
+	n := zd.nodes[qname]
 	if n != nil {
 		if s := n.sets[qtype]; s != nil {
 			return zd.positive(s, dnssec)
@@ -201,7 +201,7 @@ func (zd *Data) lookup(qname string, qtype uint16, dnssec bool, depth int) Resul
 		set := []dns.RR{srr}
 		res := Result{Rcode: dns.RcodeSuccess, Answer: set}
 		if dnssec {
-			sigs, ok := zd.Online.sign(set)
+			sigs, ok := zd.online.sign(set)
 			if !ok {
 				return Result{OverBudget: true}
 			}
@@ -227,7 +227,7 @@ func (zd *Data) lookup(qname string, qtype uint16, dnssec bool, depth int) Resul
 // answer for target when it lies in this zone and exists there.
 func (zd *Data) chase(res Result, target string, qtype uint16, dnssec bool, depth int) Result {
 	target = strings.ToLower(target)
-	if depth >= maxChain || !dns.IsSubDomain(zd.Zone.Name, target) {
+	if depth >= maxChain || !dns.IsSubDomain(zd.zone.Name, target) {
 		return res
 	}
 	next := zd.lookup(target, qtype, dnssec, depth+1)
@@ -242,7 +242,7 @@ func (zd *Data) chase(res Result, target string, qtype uint16, dnssec bool, dept
 
 // dnameAbove is the owner of a DNAME strictly above name, if any.
 func (zd *Data) dnameAbove(name string) string {
-	for n := name; n != zd.Zone.Name; {
+	for n := name; n != zd.zone.Name; {
 		i, end := dns.NextLabel(n, 0)
 		if end {
 			break
@@ -260,7 +260,7 @@ func (zd *Data) dnameAbove(name string) string {
 // unsigned (validators check it against the DNAME, §5.3.3), with the
 // DNAME's TTL; YXDOMAIN when the new name would be too long.
 func (zd *Data) dname(owner, qname string, qtype uint16, dnssec bool, depth int) Result {
-	d := zd.Nodes[owner].sets[dns.TypeDNAME]
+	d := zd.nodes[owner].sets[dns.TypeDNAME]
 	res := zd.positive(d, dnssec)
 	dn := d.RRs[0].(*dns.DNAME)
 	target := qname[:len(qname)-len(owner)] + dn.Target
@@ -283,7 +283,7 @@ func (zd *Data) dname(owner, qname string, qtype uint16, dnssec bool, depth int)
 // which tells a validator the child is unsigned. In-bailiwick name
 // servers' addresses go along as glue.
 func (zd *Data) referral(cut string, dnssec bool) Result {
-	n := zd.Nodes[cut]
+	n := zd.nodes[cut]
 	ns := n.sets[dns.TypeNS]
 	res := Result{Rcode: dns.RcodeSuccess, Referral: true, Authority: append([]dns.RR{}, ns.RRs...)}
 	if dnssec {
@@ -293,7 +293,7 @@ func (zd *Data) referral(cut string, dnssec bool) Result {
 		case zd.denial == Compact:
 			nsec := &dns.NSEC{Hdr: dns.RR_Header{Name: cut, Rrtype: dns.TypeNSEC, Class: dns.ClassINET, Ttl: zd.negTTL},
 				NextDomain: "\\000." + cut, TypeBitMap: []uint16{dns.TypeNS, dns.TypeRRSIG, dns.TypeNSEC}}
-			sigs, ok := zd.Online.sign([]dns.RR{nsec})
+			sigs, ok := zd.online.sign([]dns.RR{nsec})
 			if !ok {
 				return Result{OverBudget: true}
 			}
@@ -309,7 +309,7 @@ func (zd *Data) referral(cut string, dnssec bool) Result {
 		if !dns.IsSubDomain(cut, target) {
 			continue
 		}
-		if g := zd.Nodes[target]; g != nil {
+		if g := zd.nodes[target]; g != nil {
 			for _, t := range []uint16{dns.TypeA, dns.TypeAAAA} {
 				if s := g.sets[t]; s != nil {
 					res.Additional = append(res.Additional, s.RRs...)
@@ -361,7 +361,7 @@ func (zd *Data) negative(qname string, nx bool, types []uint16, dnssec bool, omi
 		bitmap = slices.DeleteFunc(bitmap, func(t uint16) bool { return t == omit })
 		nsec := &dns.NSEC{Hdr: dns.RR_Header{Name: qname, Rrtype: dns.TypeNSEC, Class: dns.ClassINET, Ttl: zd.negTTL},
 			NextDomain: "\\000." + qname, TypeBitMap: sortTypes(bitmap)}
-		sigs, ok := zd.Online.sign([]dns.RR{nsec})
+		sigs, ok := zd.online.sign([]dns.RR{nsec})
 		if !ok {
 			return Result{OverBudget: true}
 		}
@@ -388,13 +388,13 @@ func (zd *Data) negative(qname string, nx bool, types []uint16, dnssec bool, omi
 	}
 	// RFC 5155 §7.2.2: closest encloser proof and no wildcard.
 	ce, nextCloser := qname, qname
-	for ce != zd.Zone.Name {
+	for ce != zd.zone.Name {
 		i, end := dns.NextLabel(ce, 0)
 		if end {
 			break
 		}
 		nextCloser, ce = ce, ce[i:]
-		if _, ok := zd.Nodes[ce]; ok {
+		if _, ok := zd.nodes[ce]; ok {
 			break
 		}
 	}
@@ -418,14 +418,14 @@ func (zd *Data) negative(qname string, nx bool, types []uint16, dnssec bool, omi
 func (zd *Data) whiteLie(qname string, nx bool, types []uint16, res Result, omit uint16) Result {
 	auth := append([]dns.RR{}, res.Authority...)
 	add := func(owner, next string, bitmap []uint16) bool {
-		n := &dns.NSEC3{Hdr: dns.RR_Header{Name: strings.ToLower(owner) + "." + zd.Zone.Name, Rrtype: dns.TypeNSEC3, Class: dns.ClassINET, Ttl: zd.negTTL},
+		n := &dns.NSEC3{Hdr: dns.RR_Header{Name: strings.ToLower(owner) + "." + zd.zone.Name, Rrtype: dns.TypeNSEC3, Class: dns.ClassINET, Ttl: zd.negTTL},
 			Hash: dns.SHA1, HashLength: 20, NextDomain: next, TypeBitMap: bitmap}
 		for _, rr := range auth {
 			if rr.Header().Rrtype == dns.TypeNSEC3 && rr.Header().Name == n.Hdr.Name {
 				return true // one NSEC3 serves two proofs
 			}
 		}
-		sigs, ok := zd.Online.sign([]dns.RR{n})
+		sigs, ok := zd.online.sign([]dns.RR{n})
 		if !ok {
 			return false
 		}
@@ -449,7 +449,7 @@ func (zd *Data) whiteLie(qname string, nx bool, types []uint16, res Result, omit
 	}
 	ce, nextCloser := qname, qname
 	var ceTypes []uint16
-	for ce != zd.Zone.Name {
+	for ce != zd.zone.Name {
 		i, end := dns.NextLabel(ce, 0)
 		if end {
 			break
@@ -460,8 +460,8 @@ func (zd *Data) whiteLie(qname string, nx bool, types []uint16, res Result, omit
 			break
 		}
 	}
-	if ce == zd.Zone.Name {
-		ceTypes = zd.Nodes[ce].types()
+	if ce == zd.zone.Name {
+		ceTypes = zd.nodes[ce].types()
 	}
 	if !matching(ce, ceTypes, 0) || !covering(nextCloser) || !covering("*."+ce) {
 		return Result{OverBudget: true}
@@ -474,7 +474,7 @@ func (zd *Data) whiteLie(qname string, nx bool, types []uint16, res Result, omit
 // and with which types.
 func (zd *Data) existing(name string) ([]uint16, bool) {
 	var types []uint16
-	n := zd.Nodes[name]
+	n := zd.nodes[name]
 	if n != nil {
 		types = n.types()
 	}
@@ -540,7 +540,7 @@ func sortTypes(ts []uint16) []uint16 {
 // random names costs at most the budget's worth of signatures.
 type onlineSigner struct {
 	zd     *Data
-	policy SigPolicy
+	policy sigPolicy
 
 	mu     sync.Mutex
 	cache  map[string][]dns.RR
@@ -555,7 +555,7 @@ type onlineSigner struct {
 // maxOnlineCache bounds the cache of online signatures per zone version.
 const maxOnlineCache = 1 << 16
 
-func newOnlineSigner(zd *Data, p SigPolicy) *onlineSigner {
+func newOnlineSigner(zd *Data, p sigPolicy) *onlineSigner {
 	return &onlineSigner{zd: zd, policy: p, cache: map[string][]dns.RR{}, Rate: 2000, Burst: 4000, Tokens: 4000, Now: time.Now}
 }
 
@@ -601,7 +601,7 @@ func (o *onlineSigner) sign(set []dns.RR) ([]dns.RR, bool) {
 	}
 	var sigs []dns.RR
 	for _, k := range o.zd.zsks {
-		s, err := signOnline(set, o.zd.Zone.Name, k, o.zd.sigFrom, o.zd.sigUntil)
+		s, err := signOnline(set, o.zd.zone.Name, k, o.zd.sigFrom, o.zd.sigUntil)
 		if err != nil {
 			return nil, false
 		}
