@@ -1,10 +1,12 @@
 // Package server is cadastre's DNS on the wire: UDP and TCP listeners, the
 // UDP fast path that sends kept answers (fast.go), AXFR/IXFR and NOTIFY
-// (xfr.go), TSIG (tsigring.go), and the rebuilding of every zone's data as
-// the register's event log moves (Server.Reload), with the key rollovers
-// that one replica at a time carries out. What a zone holds and how it
-// answers is the zone package's; what an operator may configure is
-// manage's. Nothing imports it but the CLI.
+// (xfr.go), TSIG (tsigring.go), fairness under floods (per-client signing
+// budgets and response-rate limiting, rrl.go; DNS cookies, cookie.go),
+// metrics and the sampled query log (metrics.go), and the rebuilding of
+// every zone's data as the register's event log moves (Server.Reload),
+// with the key rollovers that one replica at a time carries out. What a
+// zone holds and how it answers is the zone package's; what an operator
+// may configure is manage's. Nothing imports it but the CLI.
 package server
 
 import (
@@ -52,9 +54,30 @@ type Options struct {
 	TSIG     map[string]string
 	TSIGKeys []zone.TSIGSecret
 	// OnlineRate is how many signatures a second each zone may make per
-	// query (synthesised names, compact denial, NSEC3 white lies); 0
-	// means 2000.
+	// query (synthesised names, compact denial, NSEC3 white lies), all
+	// askers together; 0 means DefaultOnlineRate.
 	OnlineRate float64
+	// ClientSignRate is how many of those signatures a second each
+	// client network (IPv4 /24, IPv6 /56) may have made, so that one
+	// flooder cannot spend the zone's budget for everyone (rrl.go); 0
+	// means DefaultClientSignRate, negative means no per-client budget.
+	ClientSignRate float64
+	// RRLRate is how many UDP responses a second each client network
+	// may get per answer class (response-rate limiting, rrl.go); 0 means
+	// none (the CLI's default is DefaultRRLRate). RRLSlip makes every
+	// RRLSlip-th limited response an empty one with TC set instead of
+	// none (0 means 2, negative means never).
+	RRLRate float64
+	RRLSlip int
+	// CookieSecretFile holds the DNS cookie secrets (cookie.go): lines
+	// of 32 hex digits, the current one first, then older ones still
+	// accepted; it is read again when it changes. Empty: a random secret,
+	// replaced daily (fine for one server; a set of servers behind one
+	// address shares a file).
+	CookieSecretFile string
+	// QueryLogSample logs one query in QueryLogSample (0: none) with
+	// slog: client, name, type, rcode, size, flags.
+	QueryLogSample int
 	// JournalDepth is how many steps of each zone's IXFR journal are
 	// kept (default 100); JournalAge drops older steps (default 7 days).
 	// A secondary further behind gets an AXFR.
@@ -126,6 +149,11 @@ type Server struct {
 	xfrs xfrLog // the last transfer to each secondary (Transfers)
 
 	fastAnswers atomic.Uint64
+	met         metrics
+	budget      *signBudget // per client network; nil: none
+	rrl         *rrl        // nil: no response-rate limiting
+	cookies     *cookieJar
+	qlogSeen    atomic.Uint64 // queries the slow path counted for the sampled log
 	missSem     chan struct{} // bounds the answers made beside the fast loops
 }
 
@@ -134,6 +162,12 @@ type Server struct {
 func NewServer(reg *registry.Registry, st zone.Store, sealer *zone.Sealer, opt Options) *Server {
 	if opt.Poll <= 0 {
 		opt.Poll = time.Second
+	}
+	if opt.ClientSignRate == 0 {
+		opt.ClientSignRate = DefaultClientSignRate
+	}
+	if opt.RRLSlip == 0 {
+		opt.RRLSlip = 2
 	}
 	if opt.Now == nil {
 		opt.Now = time.Now
@@ -153,6 +187,14 @@ func NewServer(reg *registry.Registry, st zone.Store, sealer *zone.Sealer, opt O
 		JournalDepth: opt.JournalDepth, JournalAge: opt.JournalAge, Now: opt.Now, Log: opt.Log,
 	})
 	s.snap.Store(&snapshot{Snapshot: &zone.Snapshot{}, wire: &wireCache{}})
+	s.budget = newSignBudget(opt.ClientSignRate)
+	s.rrl = newRRL(opt.RRLRate, opt.RRLSlip)
+	// With a secret file, Start reads it (and fails if it cannot); until
+	// then, and without one, a random secret.
+	s.cookies, _ = newCookieJar("", opt.Now())
+	if opt.CookieSecretFile != "" {
+		s.cookies.file = opt.CookieSecretFile
+	}
 	return s
 }
 
@@ -225,6 +267,11 @@ func (s *Server) Start(ctx context.Context) error {
 	if err := s.loadTSIG(ctx); err != nil {
 		return err
 	}
+	if s.cookies.file != "" {
+		if _, err := s.cookies.reload(s.opt.Now()); err != nil {
+			return err
+		}
+	}
 	if err := s.Reload(ctx); err != nil {
 		s.log.Error("dns load", "err", err)
 		if s.snap.Load().Len() == 0 && s.hasZones(ctx) {
@@ -243,7 +290,32 @@ func (s *Server) Start(ctx context.Context) error {
 	for _, l := range s.lis {
 		s.log.Info("dns serving", "addr", l.conn.LocalAddr().String())
 	}
+	s.logGaps(ctx)
 	return nil
+}
+
+// logGaps logs, once at start, each zone whose secondaries cannot answer
+// what this server answers (manage.SecondaryGaps): operators who read
+// only the log learn it there.
+func (s *Server) logGaps(ctx context.Context) {
+	zs, err := s.store.Zones(ctx)
+	if err != nil {
+		return
+	}
+	var pools []netip.Prefix
+	err = s.reg.Store().View(ctx, func(tx registry.Tx) error {
+		ps, err := tx.Pools(ctx, registry.PoolFilter{})
+		for _, p := range ps {
+			pools = append(pools, p.Prefix)
+		}
+		return err
+	})
+	if err != nil {
+		return
+	}
+	for _, g := range manage.SecondaryGaps(zs, pools) {
+		s.log.Warn("dns secondaries cannot answer what this server answers", "zone", g.Zone, "why", g.Reason)
+	}
 }
 
 // listener is one listen address: its UDP socket (read by the fast
@@ -377,6 +449,11 @@ func (s *Server) loop() {
 		case <-s.stop:
 			return
 		case <-t.C:
+		}
+		if changed, err := s.cookies.reload(s.opt.Now()); err != nil {
+			s.log.Error("dns cookie secrets (the previous ones stay in use)", "err", err)
+		} else if changed {
+			s.log.Info("dns cookie secrets changed")
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 		rolled, err := s.Roll(ctx)
@@ -523,7 +600,15 @@ func (s *Server) ServeDNS(w dns.ResponseWriter, r *dns.Msg) {
 	if len(r.Question) == 1 && (r.Question[0].Qtype == dns.TypeAXFR || r.Question[0].Qtype == dns.TypeIXFR) && r.Opcode == dns.OpcodeQuery {
 		m = s.transfer(w, r, tcp)
 	} else {
-		m = s.Respond(r, tcp)
+		c := asker{addr: remoteAddr(w), tcp: tcp}
+		var info answerInfo
+		m, info = s.respond(s.snap.Load(), r, c)
+		if m == nil {
+			return
+		}
+		if m = s.account(r, m, c, info); m == nil {
+			return // response-rate limiting dropped it
+		}
 	}
 	if m == nil {
 		return
@@ -535,17 +620,49 @@ func (s *Server) ServeDNS(w dns.ResponseWriter, r *dns.Msg) {
 	w.WriteMsg(m)
 }
 
-// Respond answers one query (not a transfer); tcp lifts the size limit.
-// It returns nil for what is better dropped.
+// Respond answers one query (not a transfer) from an unknown asker: no
+// client budget applies, and a server cookie is checked against the
+// unspecified address; tcp lifts the size limit. It returns nil for what
+// is better dropped.
 func (s *Server) Respond(r *dns.Msg, tcp bool) *dns.Msg {
-	m, _ := s.respond(s.snap.Load(), r, tcp)
+	m, _ := s.respond(s.snap.Load(), r, asker{tcp: tcp})
 	return m
 }
 
-// respond answers r from snap; cacheable says that the answer is the same
-// for every query with the same question, DO bit and size (it is not when
-// the online signing budget was spent).
-func (s *Server) respond(snap *snapshot, r *dns.Msg, tcp bool) (_ *dns.Msg, cacheable bool) {
+// asker is who sent a query: its address (invalid when unknown) and
+// whether over TCP.
+type asker struct {
+	addr netip.Addr
+	tcp  bool
+}
+
+// answerInfo is what respond says of an answer besides the message.
+type answerInfo struct {
+	// cacheable says that the answer is the same for every query with
+	// the same question, DO bit and size (it is not when a signing
+	// budget was spent).
+	cacheable bool
+	zone      string // the configured zone that answered, or ""
+	cls       uint64 // the answer class, for response-rate limiting
+	cookie    cookieState
+	// cookieOpt is the COOKIE option sent back (nil: none), for a
+	// reply that replaces the answer (BADCOOKIE on a slip).
+	cookieOpt  *dns.EDNS0_COOKIE
+	overBudget bool
+}
+
+// respond answers r from snap for c.
+func (s *Server) respond(snap *snapshot, r *dns.Msg, c asker) (*dns.Msg, answerInfo) {
+	m, info := s.respond1(snap, r, c)
+	if m != nil {
+		info.cls = answerClass(m, info)
+	}
+	return m, info
+}
+
+// respond1 is respond but for the answer class.
+func (s *Server) respond1(snap *snapshot, r *dns.Msg, c asker) (_ *dns.Msg, info answerInfo) {
+	tcp := c.tcp
 	m := new(dns.Msg)
 	m.SetReply(r)
 	m.Compress = true
@@ -572,49 +689,72 @@ func (s *Server) respond(snap *snapshot, r *dns.Msg, tcp bool) (_ *dns.Msg, cach
 	}
 	switch {
 	case r.Response:
-		return nil, false
+		return nil, info
 	case opts > 1 || (opt != nil && opt.Header().Name != "."):
 		// RFC 6891 §6.1.1: more than one OPT, or one not at the root.
 		m.Extra = nil
 		m.Rcode = dns.RcodeFormatError
-		return m, true
+		return m, answerInfo{cacheable: true}
 	case opt != nil && opt.Version() != 0:
 		// RFC 6891 §6.1.3.
 		m.Rcode = dns.RcodeBadVers
 		m.IsEdns0().SetVersion(0)
-		return m, true
+		return m, answerInfo{cacheable: true}
+	}
+	if opt != nil {
+		st, co := s.cookies.check(opt, c.addr, s.opt.Now())
+		info.cookie, info.cookieOpt = st, co
+		switch {
+		case st == cookieMalformed:
+			m.Rcode = dns.RcodeFormatError // RFC 7873 §5.2.2
+			return m, info
+		case co != nil:
+			o := m.IsEdns0()
+			o.Option = append(o.Option, co)
+		}
+		if st == cookieBad && !tcp {
+			// RFC 7873 §5.2.4: the asker retries with the new cookie.
+			m.Rcode = dns.RcodeBadCookie
+			return m, info
+		}
+	}
+	// Until a budget says otherwise; an answer with a cookie is the
+	// asker's alone (the fast path, which keeps answers, takes none).
+	info.cacheable = info.cookieOpt == nil
+	switch {
 	case r.Opcode == dns.OpcodeNotify:
 		// cadastre is a primary: it sends NOTIFY and heeds none.
 		m.Rcode = dns.RcodeRefused
-		return m, true
+		return m, info
 	case r.Opcode != dns.OpcodeQuery:
 		m.Rcode = dns.RcodeNotImplemented
-		return m, true
+		return m, info
 	case len(r.Question) != 1:
 		m.Rcode = dns.RcodeFormatError
-		return m, true
+		return m, info
 	}
 	q := r.Question[0]
 	qname := strings.ToLower(q.Name)
 	if _, ok := dns.IsDomainName(qname); !ok || q.Qclass != dns.ClassINET {
 		m.Rcode = dns.RcodeRefused
-		return m, true
+		return m, info
 	}
 	if q.Qtype == typeNXNAME {
 		// RFC 9824 §3.5: NXNAME is a marker in NSEC bitmaps, never asked.
 		m.Rcode = dns.RcodeFormatError
-		return m, true
+		return m, info
 	}
 	if q.Qtype >= 128 && q.Qtype <= 255 && q.Qtype != dns.TypeANY || q.Qtype == dns.TypeOPT || q.Qtype == 0 {
 		// Meta-types other than ANY (RFC 6895 §3.1): nothing to look up.
 		m.Rcode = dns.RcodeNotImplemented
-		return m, true
+		return m, info
 	}
 	zd := snap.Find(qname)
 	if zd == nil {
 		m.Rcode = dns.RcodeRefused
-		return m, true
+		return m, info
 	}
+	info.zone = zd.Name()
 	if q.Qtype == dns.TypeDS && qname == zd.Name() {
 		// RFC 4035 §3.1.4.1: the DS of a zone is in its parent; a
 		// server with both answers it from the parent.
@@ -624,15 +764,27 @@ func (s *Server) respond(snap *snapshot, r *dns.Msg, tcp bool) (_ *dns.Msg, cach
 			}
 		}
 	}
-	res := zd.Lookup(qname, q.Qtype, do)
+	var sp zone.Spender
+	var csp *spender
+	if s.budget != nil && c.addr.IsValid() {
+		csp = &spender{b: s.budget, key: clientKey(c.addr), now: nowNano()}
+		sp = csp
+	}
+	res := zd.LookupSpending(qname, q.Qtype, do, sp)
 	if res.OverBudget {
+		info.cacheable, info.overBudget = false, true
+		if csp != nil && csp.refused {
+			s.met.budgetClient.Add(1)
+		} else {
+			s.met.budgetZone.Add(1)
+		}
 		if !tcp {
 			// Make the asker come back over TCP, which a spoofed flood cannot.
 			m.Truncated = true
-			return m, false
+			return m, info
 		}
 		m.Rcode = dns.RcodeServerFailure
-		return m, false
+		return m, info
 	}
 	m.Authoritative = !res.Referral
 	m.Rcode = res.Rcode
@@ -648,7 +800,7 @@ func (s *Server) respond(snap *snapshot, r *dns.Msg, tcp bool) (_ *dns.Msg, cach
 		size = dns.MaxMsgSize
 	}
 	truncate(m, size)
-	return m, true
+	return m, info
 }
 
 // truncate makes m fit in size bytes, compressed, by dropping whole

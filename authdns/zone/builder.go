@@ -62,7 +62,7 @@ type BuilderOptions struct {
 	// Validity).
 	Validity, Refresh time.Duration
 	// OnlineRate bounds the signatures made per query, per zone and
-	// second (default 2000, twice that in a burst).
+	// second (default DefaultOnlineRate, twice that in a burst).
 	OnlineRate float64
 	// JournalDepth and JournalAge bound the IXFR journal kept per zone
 	// (defaults 100 steps, 7 days).
@@ -103,7 +103,7 @@ func NewBuilder(st Store, sealer *Sealer, opt BuilderOptions) *Builder {
 		opt.Refresh = opt.Validity / 2
 	}
 	if opt.OnlineRate <= 0 {
-		opt.OnlineRate = 2000
+		opt.OnlineRate = DefaultOnlineRate
 	}
 	if opt.JournalDepth <= 0 {
 		opt.JournalDepth = 100

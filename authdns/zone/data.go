@@ -263,7 +263,13 @@ func Build(z Zone, in *BuildInput) (*Data, error) {
 		}
 		zd.add(rr)
 	}
+	if c.Catalog {
+		zd.addCatalog(in.Zones)
+	}
 	for _, a := range in.Assigns {
+		if c.Catalog {
+			break // a catalog lists zones, never a host
+		}
 		if a.State != registry.StateAssigned || a.Name == "" || !a.Prefix.IsSingleIP() {
 			continue
 		}
@@ -528,14 +534,41 @@ func nsec3Hash(name string) string { return dns.HashName(name, dns.SHA1, 0, "") 
 // 5155 §7.1): a delegation's NSEC3 shows NS, and DS with RRSIG when the
 // parent has a DS for it, which proves a delegation insecure; names
 // below a cut (glue) are left out. Names prev had keep their hashes.
+//
+// An empty name with no record below it is left out too: link makes a
+// synthesis template's suffix (and the names between it and the apex)
+// exist so that the primary answers NODATA there, but a transfer carries
+// no name below it, and an NSEC3 for a name that is neither a name of the
+// transfer nor a non-terminal of one is refused by validators
+// (ldns-verify-zone: "original of NSEC3 hashed name could not be
+// found"). Zones with synthesised names answer with white lies, so the
+// chain only serves transfers, and there the name does not exist.
 func (zd *Data) buildChain(prev *Data) {
 	type link struct {
 		hash  string
 		types []uint16
 	}
+	// held marks the names that hold records and their ancestors.
+	held := make(map[string]bool, len(zd.nodes))
+	for name, n := range zd.nodes {
+		if len(n.sets) == 0 {
+			continue
+		}
+		for m := name; !held[m]; {
+			held[m] = true
+			i, end := dns.NextLabel(m, 0)
+			if end || m == zd.zone.Name {
+				break
+			}
+			m = m[i:]
+		}
+	}
 	links := make([]link, 0, len(zd.nodes))
 	zd.nsec3 = make(map[string]string, len(zd.nodes))
 	for name, n := range zd.nodes {
+		if !held[name] {
+			continue
+		}
 		ts := n.types()
 		sigs := len(ts) > 0 // an empty non-terminal has no signatures
 		if cut := zd.cutAt(name); cut != "" {

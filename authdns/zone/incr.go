@@ -363,6 +363,9 @@ func fingerprint(z Zone, in *BuildInput, canon []string, period time.Time, corru
 	cfg, _ := json.Marshal(z.Config)
 	fmt.Fprintf(h, "zone %d %s %s %v %s %s\n", z.ID, z.Name, z.Kind, z.Prefix, z.Synthesize, cfg)
 	fmt.Fprintf(h, "period %d corrupt %q\n", period.Unix(), corrupt)
+	if z.Config.Catalog {
+		catalogFingerprint(h, in.Zones)
+	}
 	for _, r := range in.Records {
 		if r.ZoneID == z.ID {
 			fmt.Fprintf(h, "record %d %s %s %d %q\n", r.ID, r.Name, r.Type, r.TTL, r.Data)

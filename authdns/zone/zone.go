@@ -122,6 +122,10 @@ type Config struct {
 	AllowTransfer []string `json:"allow_transfer,omitempty"`
 	// Notify lists secondaries (host:port) told of each new serial.
 	Notify []string `json:"notify,omitempty"`
+	// Catalog makes the zone cadastre's catalog zone (RFC 9432, see
+	// catalog.go): its records list the other zones, built from them, and
+	// it holds no static record, assignment name or key of its own.
+	Catalog bool `json:"catalog,omitempty"`
 
 	// Key rollover policy (RFC 7583). ZSKLifetime > 0 rolls a split
 	// zone's ZSK automatically by pre-publication; KSKLifetime > 0 starts
