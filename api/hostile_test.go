@@ -13,6 +13,7 @@ import (
 	"net/http/httptest"
 	"net/netip"
 	"net/url"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -421,6 +422,14 @@ func TestLinkKeepsEveryFilter(t *testing.T) {
 					}
 				}
 			}},
+		{"assignments keep resource", "/v1/assignments?resource=vm&limit=1",
+			func(t *testing.T, body []byte) {
+				var page struct{ Items []registry.Assignment }
+				json.Unmarshal(body, &page)
+				if len(page.Items) != 1 || page.Items[0].Resource != "vm" {
+					t.Errorf("the next page holds %+v, want one assignment of resource vm", page.Items)
+				}
+			}},
 		{"events keep since", "/v1/events?since=2000-01-01T00:00:00Z&limit=1", nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -593,5 +602,41 @@ func TestBodyDeadlineIsTheServers(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusCreated {
 		t.Errorf("a body that took 6 s of a 30 s deadline: %s, want 201", resp.Status)
+	}
+}
+
+// TestSearchByNameAndResource: /v1/assignments?name= finds the live
+// assignment of that exact name, ?resource= every assignment of that
+// resource; a tenant's token finds only its own.
+func TestSearchByNameAndResource(t *testing.T) {
+	e := newEnv(t)
+	named := must[[]registry.Assignment](t)(e.reg.Allocate(setupCtx, registry.Request{Region: "us-east", Family: 6, Tenant: "acme", Resource: "db-1", Name: "db-1.example.com"}))[0]
+	for _, tc := range []struct {
+		name, query, token string
+		want               []int64
+	}{
+		{"a name finds its assignment", "name=db-1.example.com", "read", []int64{named.ID}},
+		{"another name finds nothing", "name=db-2.example.com", "read", nil},
+		{"a resource finds every assignment of it", "resource=vm-acme", "read", []int64{e.acme.ID, e.acme2.ID, e.acmeGone.ID}},
+		{"a resource and a state", "resource=vm-acme&state=assigned", "read", []int64{e.acme.ID, e.acme2.ID}},
+		{"a tenant's token finds only its own", "resource=vm-globex", "tenant", nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			x := e.do(t, req{Method: "GET", Path: "/v1/assignments?" + tc.query, Token: e.tok[tc.token]})
+			if x.Status != http.StatusOK {
+				t.Fatal(x)
+			}
+			var page struct{ Items []registry.Assignment }
+			if err := json.Unmarshal(x.Body, &page); err != nil {
+				t.Fatal(err)
+			}
+			var got []int64
+			for _, a := range page.Items {
+				got = append(got, a.ID)
+			}
+			if !slices.Equal(got, tc.want) {
+				t.Errorf("%s: IDs %v, want %v", x, got, tc.want)
+			}
+		})
 	}
 }

@@ -547,6 +547,8 @@ func (s *Server) routeAssignments(api huma.API) {
 			State    string   `query:"state" enum:",assigned,quarantined,released"`
 			Within   string   `query:"within" doc:"only assignments inside this prefix"`
 			Contains string   `query:"contains" doc:"only the assignment holding this address or prefix"`
+			Name     string   `query:"name" doc:"only the live (not released) assignments with this exact DNS name"`
+			Resource string   `query:"resource" doc:"only the assignments of this exact resource"`
 			Cursor   string   `query:"cursor"`
 			Limit    int      `query:"limit" minimum:"1" maximum:"1000" default:"100"`
 		}) (*pageOut, error) {
@@ -593,6 +595,7 @@ func (s *Server) routeAssignments(api huma.API) {
 				f.AfterID = id
 			}
 			f.Region = in.Region
+			f.Name, f.Resource = in.Name, in.Resource
 			as, err := s.reg.Assignments(ctx, f)
 			if err != nil {
 				return nil, s.problem(err)
@@ -603,7 +606,8 @@ func (s *Server) routeAssignments(api huma.API) {
 				out.Body.Next = encodeCursor(as[len(as)-1].ID)
 				// The next page keeps every filter of this one.
 				q := url.Values{}
-				for k, v := range map[string]string{"region": in.Region, "tenant": in.Tenant, "state": in.State, "within": in.Within, "contains": in.Contains} {
+				for k, v := range map[string]string{"region": in.Region, "tenant": in.Tenant, "state": in.State, "within": in.Within, "contains": in.Contains,
+					"name": in.Name, "resource": in.Resource} {
 					if v != "" {
 						q.Set(k, v)
 					}

@@ -68,6 +68,15 @@ type WriteDeferrer interface {
 	DeferWrites()
 }
 
+// EventLoader is a Tx that appends many events whose fields differ from
+// row to row (an import's) in few statements, where BatchWriter shares
+// one statement only among events alike but for their subject.
+type EventLoader interface {
+	// LoadEvents appends each of es in order and sets its Seq, as
+	// AppendEvent on each in turn would.
+	LoadEvents(ctx context.Context, es []Event) error
+}
+
 // BulkLoader is a Tx that inserts many assignments whose fields differ
 // from row to row (an import: each its own tenant, name and times) in few
 // statements, where BatchWriter shares one statement only among rows

@@ -737,6 +737,9 @@ func (l *loader) event(ctx context.Context, action, kind string, id int64, subje
 func (l *loader) flush(ctx context.Context) error {
 	es := l.events
 	l.events = l.events[:0]
+	if el, ok := l.tx.(EventLoader); ok {
+		return el.LoadEvents(ctx, es)
+	}
 	if bw, ok := l.tx.(BatchWriter); ok {
 		return bw.AppendEvents(ctx, es)
 	}

@@ -376,3 +376,34 @@ func TestDemoTwice(t *testing.T) {
 		t.Errorf("the second demo prints another report\n--- first\n%s\n--- second\n%s", first, second)
 	}
 }
+
+// TestDemoScale: demo --scale builds the cloud-sized register; the same
+// seed and end give the same export, byte for byte; its flags go with
+// --scale only, and a second build into the same file is refused.
+func TestDemoScale(t *testing.T) {
+	dir := t.TempDir()
+	var exports []string
+	for _, name := range []string{"a.db", "b.db"} {
+		db := filepath.Join(dir, name)
+		out := mustCLI(t, db, "demo", "--scale", "300", "--seed", "3", "--child-pools", "0", "--until", "2026-11-01", "--json")
+		var res struct {
+			Regions, Assignments, Named int
+		}
+		if err := json.Unmarshal([]byte(out), &res); err != nil || res.Regions != 60 || res.Assignments != 300 || res.Named == 0 {
+			t.Fatalf("demo --scale --json: %+v (%v)\n%s", res, err, out)
+		}
+		exports = append(exports, mustCLI(t, db, "export"))
+	}
+	if exports[0] != exports[1] {
+		t.Errorf("two builds with seed 3 export different registers (%d and %d bytes)", len(exports[0]), len(exports[1]))
+	}
+	db := filepath.Join(dir, "a.db")
+	if r := cli(t, db, "demo", "--scale", "10", "--until", "2026-11-01"); r.code != exitConflict || !strings.Contains(r.stderr, "empty register") {
+		t.Errorf("a second build: want exit %d naming the empty register\n%s", exitConflict, r)
+	}
+	for _, args := range [][]string{{"demo", "--seed", "3"}, {"demo", "--scale", "0"}, {"demo", "--scale", "10", "--until", "tomorrow"}, {"demo", "--scale", "10", "--serve"}} {
+		if r := cli(t, filepath.Join(dir, "c.db"), args...); r.code != 2 {
+			t.Errorf("want usage error (exit 2)\n%s", r)
+		}
+	}
+}

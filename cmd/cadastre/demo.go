@@ -18,7 +18,9 @@ import (
 
 func newDemoCmd(a *app) *cobra.Command {
 	var asJSON, serveToo bool
-	var listen, dnsListen string
+	var listen, dnsListen, until string
+	var scale, childPools int
+	var seed uint64
 	c := &cobra.Command{
 		Use:   "demo",
 		Short: "Build the Azure-2014 story on a fresh register and print the report",
@@ -34,12 +36,36 @@ With --serve it then runs the whole service on loopback: the web UI, the API
 and the published geofeed on --listen, and the demo's DNS zones (cloud.example signed
 with DNSSEC, reverse zones for the borrowed /24 and us-east's IPv6 /32 with
 synthesised names) on --dns; it prints the web UI's address with a one-time
-sign-in link, a read token and what to try.`,
+sign-in link, a read token and what to try.
+
+With --scale N it builds instead a register shaped like a large cloud, to
+measure cadastre at that size: 60 regions, about 1,200 IPv4 blocks of 80
+million addresses from the five registries (allocations, transfers with their
+price, BYOIP), an IPv6 /32 per region with /48 child pools, 20 relocated
+/24s and N assignments over 90 days (IPv4 /32, IPv6 /128 and /64; 30 % named
+under cloud.example; released ones, the last week's still in quarantine).
+It goes in through the import's bulk path, a region per transaction; a
+million assignments take a few minutes. The same --seed and --until give the
+same register. The register must be empty. Export does not carry child
+pools yet: give --child-pools 0 for a register to export.`,
 		Example: `  cadastre demo
   cadastre demo --serve            # then: curl, dig @127.0.0.1 -p 5353, cadastre --server ...
-  cadastre demo --db /tmp/story.db && cadastre --db /tmp/story.db show 191.232.0.10`,
+  cadastre demo --db /tmp/story.db && cadastre --db /tmp/story.db show 191.232.0.10
+  cadastre demo --db /tmp/cloud.db --scale 1000000 --seed 7   # a cloud-sized register
+  cadastre demo --postgres "$DSN" --scale 100000 --child-pools 0 && cadastre --postgres "$DSN" export -o cloud.json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if cmd.Flags().Changed("scale") {
+				if serveToo {
+					return usageError{fmt.Errorf("--scale builds a register to measure; serve it with cadastre serve")}
+				}
+				return a.cloudDemo(cmd, scale, seed, childPools, until, asJSON)
+			}
+			for _, f := range []string{"seed", "child-pools", "until"} {
+				if cmd.Flags().Changed(f) {
+					return usageError{fmt.Errorf("--%s goes with --scale", f)}
+				}
+			}
 			reg, err := a.open(cmd.Context())
 			if err != nil {
 				return err
@@ -83,7 +109,49 @@ sign-in link, a read token and what to try.`,
 	c.Flags().BoolVar(&serveToo, "serve", false, "then serve the API, geofeed and DNS zones on loopback until Ctrl-C")
 	c.Flags().StringVar(&listen, "listen", "127.0.0.1:8080", "with --serve: HTTP address")
 	c.Flags().StringVar(&dnsListen, "dns", "127.0.0.1:5353", "with --serve: DNS address (UDP and TCP)")
+	c.Flags().IntVar(&scale, "scale", 0, "instead of the story, build a cloud-sized register of this many assignments (60 regions, ~1,200 IPv4 blocks, 80M addresses)")
+	c.Flags().Uint64Var(&seed, "seed", 1, "with --scale: the seed of every random choice (same seed and --until, same register)")
+	c.Flags().IntVar(&childPools, "child-pools", 2, "with --scale: /48 child pools per region (0 for a register that exports: the format does not carry them yet)")
+	c.Flags().StringVar(&until, "until", "", "with --scale: the day (YYYY-MM-DD, UTC) the 90 days of history end (default: today)")
 	return c
+}
+
+// cloudDemo builds the cloud-sized register (demo.Cloud) and says what it
+// made.
+func (a *app) cloudDemo(cmd *cobra.Command, n int, seed uint64, childPools int, until string, asJSON bool) error {
+	if n < 1 {
+		return usageError{fmt.Errorf("--scale %d: give a number of assignments, 1 or more", n)}
+	}
+	if childPools < 0 || childPools > 1000 {
+		return usageError{fmt.Errorf("--child-pools %d: from 0 to 1000 per region", childPools)}
+	}
+	end := time.Now().UTC().Truncate(24 * time.Hour)
+	if until != "" {
+		t, err := time.Parse(time.DateOnly, until)
+		if err != nil {
+			return usageError{fmt.Errorf("--until %q: want a day as YYYY-MM-DD", until)}
+		}
+		end = t
+	}
+	if _, err := a.open(cmd.Context()); err != nil {
+		return err
+	}
+	report, stop := steps(a, "building")
+	began := time.Now()
+	res, err := demo.Cloud(cmd.Context(), a.store, end, demo.CloudOptions{Assignments: n, Seed: seed, ChildPools: childPools, Progress: report})
+	stop()
+	if err != nil {
+		return err
+	}
+	if asJSON {
+		return writeJSON(a.cfg.stdout, res)
+	}
+	w := a.cfg.stdout
+	fmt.Fprintf(w, "Built a cloud-sized register in %s in %s (seed %d, history to %s):\n", a.where(), time.Since(began).Round(time.Millisecond), seed, end.Format(time.DateOnly))
+	fmt.Fprintf(w, "  %d regions, %d tenants\n  %d blocks (%d IPv4, %d addresses; IPv6 a /32 per region)\n  %d pools, %d child pools, %d relocations\n",
+		res.Regions, res.Tenants, res.Blocks, res.IPv4Blocks, res.IPv4Addresses, res.Pools, res.ChildPools, res.Relocations)
+	fmt.Fprintf(w, "  %d assignments: %d named, %d quarantined, %d released\n", res.Assignments, res.Named, res.Quarantined, res.Released)
+	return nil
 }
 
 func firstAddr(res demo.Result) string {

@@ -107,3 +107,29 @@ func spinner(a *app, label string) func() {
 		<-done
 	}
 }
+
+// steps draws, when stderr is a terminal, a bar of done of total steps of
+// a long build and what the last step was. The returned function is the
+// progress callback; stop clears the line. In pipes, logs and tests it
+// draws nothing.
+func steps(a *app, label string) (report func(done, total int, what string), stop func()) {
+	errf, tty := a.cfg.stderr.(*os.File)
+	if !tty || !term.IsTerminal(int(errf.Fd())) {
+		return func(int, int, string) {}, func() {}
+	}
+	began := time.Now()
+	const width = 30
+	report = func(done, total int, what string) {
+		frac := float64(done) / float64(max(total, 1))
+		filled := int(frac * width)
+		bar := make([]byte, width)
+		for i := range bar {
+			bar[i] = ' '
+			if i < filled {
+				bar[i] = '='
+			}
+		}
+		fmt.Fprintf(errf, "\r\033[K%s [%s] %3.0f%% %.0fs %s", label, bar, 100*frac, time.Since(began).Seconds(), what)
+	}
+	return report, func() { fmt.Fprint(errf, "\r\033[K") }
+}

@@ -3,9 +3,13 @@
 // look-ups (GET /v1/assignments/{id}) for at most -duration (and at most
 // -requests), then it prints requests per second, latency percentiles and
 // errors. It is for loopback benchmarks (bench/README.md), not for
-// attacking servers: the duration is capped at 120 s.
+// attacking servers: the duration is capped at 120 s. With -op paths it
+// reads any GET paths from a file (a list page with a filter, a search by
+// name) and sends them at random, to measure reads of a register built
+// beforehand (cadastre demo --scale).
 //
 //	loadgen -url http://127.0.0.1:8080 -token $TOKEN -op alloc -clients 16 -duration 20s
+//	loadgen -url http://127.0.0.1:8080 -token $TOKEN -op paths -paths reads.txt -clients 4
 package main
 
 import (
@@ -48,7 +52,8 @@ type config struct {
 	count    int
 	idem     bool
 	seed     int
-	names    string // with op alloc: name each allocation vm-RUN-CLIENT-N.NAMES
+	names    string   // with op alloc: name each allocation vm-RUN-CLIENT-N.NAMES
+	paths    []string // with op paths: the GET paths sent
 }
 
 func main() {
@@ -59,13 +64,14 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("loadgen", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var cfg config
-	var urls string
+	var urls, pathsFile string
 	fs.StringVar(&urls, "url", "http://127.0.0.1:8080", "server base URL; several, comma-separated, are used round-robin")
 	fs.StringVar(&cfg.token, "token", os.Getenv("CADASTRE_TOKEN"), "bearer token of scope allocate (default $CADASTRE_TOKEN)")
 	fs.IntVar(&cfg.clients, "clients", 16, "concurrent clients (at most 256)")
 	fs.DurationVar(&cfg.duration, "duration", 20*time.Second, "how long to run (at most 120s)")
 	fs.Int64Var(&cfg.requests, "requests", 0, "stop after this many requests (0: only the duration bounds the run; at most 5,000,000)")
-	fs.StringVar(&cfg.op, "op", "alloc", "alloc: POST /v1/assignments; get: GET /v1/assignments/{id}; mixed: 1 alloc in 5")
+	fs.StringVar(&cfg.op, "op", "alloc", "alloc: POST /v1/assignments; get: GET /v1/assignments/{id}; mixed: 1 alloc in 5; paths: GET the paths of -paths")
+	fs.StringVar(&pathsFile, "paths", "", "with op paths: a file of GET paths, one a line (/v1/assignments?region=us-east&limit=100), sent in random order")
 	fs.StringVar(&cfg.region, "region", "", "region to allocate in (required for alloc, and for get/mixed to seed assignments)")
 	fs.IntVar(&cfg.family, "family", 6, "address family of allocations: 4 or 6")
 	fs.IntVar(&cfg.count, "count", 1, "prefixes per allocation request")
@@ -73,6 +79,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&cfg.names, "names", "", "name each allocation uniquely under this DNS suffix (tests name ownership; the token's tenant must hold the suffix)")
 	fs.IntVar(&cfg.seed, "seed", 1000, "assignments to allocate first for get and mixed (in one request)")
 	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if err := cfg.readPaths(pathsFile); err != nil {
+		fmt.Fprintf(stderr, "loadgen: %v\n", err)
 		return 2
 	}
 	if err := cfg.check(urls); err != nil {
@@ -110,9 +120,13 @@ func (c *config) check(urls string) error {
 		return fmt.Errorf("-duration %s: want more than 0 and at most %s", c.duration, maxDuration)
 	case c.requests < 0 || c.requests > maxRequests:
 		return fmt.Errorf("-requests %d: want 0..%d", c.requests, maxRequests)
-	case c.op != "alloc" && c.op != "get" && c.op != "mixed":
-		return fmt.Errorf("-op %q: want alloc, get or mixed", c.op)
-	case c.region == "":
+	case c.op != "alloc" && c.op != "get" && c.op != "mixed" && c.op != "paths":
+		return fmt.Errorf("-op %q: want alloc, get, mixed or paths", c.op)
+	case c.op == "paths" && len(c.paths) == 0:
+		return errors.New("-op paths needs -paths FILE, with one GET path a line")
+	case c.op != "paths" && len(c.paths) > 0:
+		return errors.New("-paths goes with -op paths")
+	case c.region == "" && c.op != "paths":
 		return errors.New("-region is required (allocations, and the assignments get looks up, come from it)")
 	case c.family != 4 && c.family != 6:
 		return fmt.Errorf("-family %d: want 4 or 6", c.family)
@@ -123,6 +137,29 @@ func (c *config) check(urls string) error {
 	}
 	if c.requests == 0 {
 		c.requests = maxRequests
+	}
+	return nil
+}
+
+// readPaths reads the GET paths of op paths: one a line, each starting
+// with /; blank lines and lines starting with # are left out.
+func (c *config) readPaths(file string) error {
+	if file == "" {
+		return nil
+	}
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return fmt.Errorf("-paths: %w", err)
+	}
+	for i, line := range strings.Split(string(b), "\n") {
+		line = strings.TrimSpace(line)
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		if !strings.HasPrefix(line, "/") {
+			return fmt.Errorf("-paths %s line %d: %q: want a path starting with /", file, i+1, line)
+		}
+		c.paths = append(c.paths, line)
 	}
 	return nil
 }
@@ -146,7 +183,7 @@ func (c *config) run(ctx context.Context) (*result, error) {
 	defer tr.CloseIdleConnections()
 	hc := &http.Client{Transport: tr, Timeout: 30 * time.Second}
 	var ids []int64
-	if c.op != "alloc" {
+	if c.op == "get" || c.op == "mixed" {
 		var err error
 		if ids, err = c.seedAssignments(ctx, hc); err != nil {
 			return nil, err
@@ -189,6 +226,8 @@ func (c *config) run(ctx context.Context) (*result, error) {
 					if c.idem {
 						req.Header.Set("Idempotency-Key", fmt.Sprintf("loadgen-%s-%d-%d", run, i, n))
 					}
+				} else if c.op == "paths" {
+					req, _ = http.NewRequestWithContext(ctx, http.MethodGet, base+c.paths[rng.IntN(len(c.paths))], nil)
 				} else {
 					id := ids[rng.IntN(len(ids))]
 					req, _ = http.NewRequestWithContext(ctx, http.MethodGet, base+"/v1/assignments/"+strconv.FormatInt(id, 10), nil)
@@ -245,6 +284,8 @@ func (c *config) warmUp(ctx context.Context, hc *http.Client, ids []int64) error
 	if len(ids) > 0 {
 		paths = append(paths, "/v1/assignments/"+strconv.FormatInt(ids[0], 10))
 	}
+	// The first paths once: a bad file fails here, not as a run of errors.
+	paths = append(paths, c.paths[:min(len(c.paths), 20)]...)
 	for _, u := range c.urls {
 		for _, p := range paths {
 			req, _ := http.NewRequestWithContext(ctx, http.MethodGet, u+p, nil)

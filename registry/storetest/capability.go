@@ -211,6 +211,42 @@ func capabilities(t *testing.T, open Open) {
 		}
 	})
 
+	run("EventLoader: LoadEvents appends what AppendEvent on each would, in order", has(probe.s, func(tx registry.Tx) bool { _, ok := tx.(registry.EventLoader); return ok }), func(t *testing.T) {
+		f := setup(t, open)
+		var es []registry.Event
+		for i := range 300 {
+			e := registry.Event{At: t0.Add(time.Duration(i%5) * time.Second), Actor: fmt.Sprint("a", i%2), Action: "assignment.import", SubjectKind: "assignment",
+				SubjectID: int64(i + 1), Subject: fmt.Sprintf("40.64.%d.%d/32", i/256, i%256), After: []byte(fmt.Sprintf(`{"n":%d}`, i))}
+			if i%3 == 0 {
+				e.Before = []byte(`{"old":true}`)
+			}
+			es = append(es, e)
+		}
+		if err := f.s.Update(ctx, func(tx registry.Tx) error { return tx.(registry.EventLoader).LoadEvents(ctx, es) }); err != nil {
+			t.Fatal(err)
+		}
+		err := f.s.View(ctx, func(tx registry.Tx) error {
+			got, err := tx.Events(ctx, registry.EventFilter{})
+			if err != nil {
+				return err
+			}
+			if len(got) != len(es) {
+				t.Fatalf("%d events read back, %d loaded", len(got), len(es))
+			}
+			for i := range es {
+				g, e := got[i], es[i]
+				if e.Seq == 0 || (i > 0 && e.Seq <= es[i-1].Seq) || g.Seq != e.Seq || !g.At.Equal(e.At) || g.Actor != e.Actor || g.Subject != e.Subject ||
+					g.SubjectID != e.SubjectID || string(g.After) != string(e.After) || string(g.Before) != string(e.Before) {
+					t.Errorf("event %d read back %+v, loaded %+v", i, g, e)
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	})
+
 	run("SpanLister: PoolSpans lists what Pools does", has(probe.s, func(tx registry.Tx) bool { _, ok := tx.(registry.SpanLister); return ok }), func(t *testing.T) {
 		f := setup(t, open)
 		err := f.s.View(ctx, func(tx registry.Tx) error {

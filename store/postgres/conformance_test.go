@@ -48,3 +48,6 @@ func TestBatchMatchesSingles(t *testing.T) { storetest.BatchMatchesSingles(t, op
 // Export, import and export again give the same bytes; bad files change nothing.
 func TestTransfer(t *testing.T)       { storetest.Transfer(t, open) }
 func TestTransferNetBox(t *testing.T) { storetest.TransferNetBox(t, open) }
+
+// The cloud-sized register, small: deterministic, shaped like a cloud, consistent.
+func TestCloud(t *testing.T) { storetest.Cloud(t, open) }

@@ -428,7 +428,8 @@ func (t *tx) Assignments(ctx context.Context, f registry.AssignmentFilter) ([]re
 		where = append(where, "a.name = "+arg(f.Name)+" AND a.name <> '' AND a.state <> 'released'")
 	}
 	if f.Resource != "" {
-		where = append(where, "a.resource = "+arg(f.Resource))
+		// The condition of the partial index assignments_resource, so it is used.
+		where = append(where, "a.resource = "+arg(f.Resource)+" AND a.resource <> ''")
 	}
 	if f.Tenant != nil {
 		where = append(where, "a.tenant = "+arg(*f.Tenant))

@@ -38,3 +38,6 @@ func TestBatchMatchesSingles(t *testing.T) { storetest.BatchMatchesSingles(t, op
 // Export, import and export again give the same bytes; bad files change nothing.
 func TestTransfer(t *testing.T)       { storetest.Transfer(t, openStore) }
 func TestTransferNetBox(t *testing.T) { storetest.TransferNetBox(t, openStore) }
+
+// The cloud-sized register, small: deterministic, shaped like a cloud, consistent.
+func TestCloud(t *testing.T) { storetest.Cloud(t, openStore) }

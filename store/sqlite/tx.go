@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"math"
 	"net/netip"
+	"slices"
 	"strings"
 	"time"
 
@@ -437,7 +438,36 @@ func (t *tx) AssignmentsAt(ctx context.Context, p netip.Prefix) ([]registry.Assi
 	return collect(rows, err, scanAssignment)
 }
 
+// maxRegionUnion bounds the pools whose pages assignmentsOfRegion merges in
+// one statement (SQLite allows 500 terms in a compound SELECT).
+const maxRegionUnion = 200
+
 func (t *tx) Assignments(ctx context.Context, f registry.AssignmentFilter) ([]registry.Assignment, error) {
+	if f.RegionID != 0 && f.PoolID == 0 && f.Limit > 0 && f.Tenant == nil && f.Name == "" && f.Resource == "" {
+		// A page of a region: the first rows in ID order of each of its
+		// pools, merged. Joining the region's pools and sorting would read
+		// every assignment of the region for one page (seconds at a
+		// million); this reads at most a page per pool. A tenant, name or
+		// resource is more selective by its own index.
+		if out, ok, err := t.assignmentsOfRegion(ctx, f); ok || err != nil {
+			return out, err
+		}
+	}
+	where, args := assignmentWhere(f)
+	q := assignmentSelect
+	if len(where) > 0 {
+		q += " WHERE " + strings.Join(where, " AND ")
+	}
+	q += " ORDER BY a.id"
+	if f.Limit > 0 {
+		q += fmt.Sprintf(" LIMIT %d", f.Limit)
+	}
+	rows, err := t.q.query(ctx, q, args...)
+	return collect(rows, err, scanAssignment)
+}
+
+// assignmentWhere is the condition of f on assignments a (and pools p).
+func assignmentWhere(f registry.AssignmentFilter) ([]string, []any) {
 	var where []string
 	var args []any
 	if f.RegionID != 0 {
@@ -457,7 +487,8 @@ func (t *tx) Assignments(ctx context.Context, f registry.AssignmentFilter) ([]re
 		where, args = append(where, "a.name = ? AND a.name <> '' AND a.state <> 'released'"), append(args, f.Name)
 	}
 	if f.Resource != "" {
-		where, args = append(where, "a.resource = ?"), append(args, f.Resource)
+		// The condition of the partial index assignments_resource, so it is used.
+		where, args = append(where, "a.resource = ? AND a.resource <> ''"), append(args, f.Resource)
 	}
 	if len(f.States) > 0 {
 		ph := strings.Repeat("?,", len(f.States))
@@ -481,16 +512,48 @@ func (t *tx) Assignments(ctx context.Context, f registry.AssignmentFilter) ([]re
 		where = append(where, "EXISTS (SELECT 1 FROM tags t WHERE t.kind = 'assignment' AND t.object_id = a.id AND t.key = ? AND t.value = ?)")
 		args = append(args, k, f.Tags[k])
 	}
-	q := assignmentSelect
-	if len(where) > 0 {
-		q += " WHERE " + strings.Join(where, " AND ")
+	return where, args
+}
+
+// assignmentsOfRegion answers a page of f (with RegionID, without PoolID)
+// from a page of each of the region's pools (index assignments_pool_id),
+// merged in ID order. ok is false when the region has too many pools for
+// one statement: the caller then joins.
+func (t *tx) assignmentsOfRegion(ctx context.Context, f registry.AssignmentFilter) ([]registry.Assignment, bool, error) {
+	// Pools of the other family hold none of the page: reading them
+	// would walk every assignment they hold.
+	rows, err := t.q.query(ctx, `SELECT id FROM pools WHERE region_id = ? AND (? = 0 OR family = ?) ORDER BY id`, f.RegionID, f.Family, f.Family)
+	pools, err := collect(rows, err, func(r rowscan.Scanner) (int64, error) {
+		var id int64
+		return id, r.Scan(&id)
+	})
+	if err != nil || len(pools) > maxRegionUnion {
+		return nil, false, err
 	}
-	q += " ORDER BY a.id"
-	if f.Limit > 0 {
-		q += fmt.Sprintf(" LIMIT %d", f.Limit)
+	if len(pools) == 0 {
+		return nil, true, nil
 	}
-	rows, err := t.q.query(ctx, q, args...)
-	return collect(rows, err, scanAssignment)
+	// A page of past or quarantined assignments, a few of a pool's, is
+	// found by state (index assignments_pool_state) and sorted; any other
+	// page is read in ID order (assignments_pool_id) until it is full.
+	index := "assignments_pool_id"
+	if len(f.States) > 0 && !slices.Contains(f.States, registry.StateAssigned) {
+		index = "assignments_pool_state"
+	}
+	g := f
+	g.RegionID, g.Limit = 0, 0
+	var parts []string
+	var args []any
+	for _, id := range pools {
+		g.PoolID = id
+		where, a := assignmentWhere(g)
+		parts = append(parts, fmt.Sprintf("SELECT id FROM (SELECT a.id FROM assignments a INDEXED BY %s WHERE %s ORDER BY a.id LIMIT %d)", index, strings.Join(where, " AND "), f.Limit))
+		args = append(args, a...)
+	}
+	q := assignmentSelect + " WHERE a.id IN (" + strings.Join(parts, " UNION ALL ") + fmt.Sprintf(") ORDER BY a.id LIMIT %d", f.Limit)
+	rows, err = t.q.query(ctx, q, args...)
+	out, err := collect(rows, err, scanAssignment)
+	return out, err == nil, err
 }
 
 func (t *tx) QuarantineEnded(ctx context.Context, now time.Time, limit int) ([]registry.Assignment, error) {
@@ -739,7 +802,16 @@ var (
 	_ registry.SpanLister  = (*tx)(nil)
 )
 
-var _ registry.BulkLoader = (*tx)(nil)
+var (
+	_ registry.BulkLoader  = (*tx)(nil)
+	_ registry.EventLoader = (*tx)(nil)
+)
+
+// LoadEvents implements registry.EventLoader: an import's events share
+// their time, actor and action, so AppendEvents' statements serve.
+func (t *tx) LoadEvents(ctx context.Context, es []registry.Event) error {
+	return t.AppendEvents(ctx, es)
+}
 
 // LoadAssignments inserts many assignments, each row binding all its
 // columns, maxRows rows a statement; IDs as InsertAssignments gives them.

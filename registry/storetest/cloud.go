@@ -1,0 +1,241 @@
+package storetest
+
+import (
+	"bytes"
+	"context"
+	"testing"
+	"time"
+
+	"github.com/cadastre-ipam/cadastre/demo"
+	"github.com/cadastre-ipam/cadastre/interchange"
+	"github.com/cadastre-ipam/cadastre/registry"
+)
+
+// Cloud is the conformance of the cloud-sized register (demo.Cloud, `cadastre
+// demo --scale`) at a small size: two builds with the same seed export the
+// same bytes; the register has the shape of a
+// large cloud (60 regions, about 1,200 IPv4 blocks of about 80 million
+// addresses from all five registries, allocations, transfers with a price
+// and BYOIP, an IPv6 /32 per region, relocations, 30 % named, quarantines
+// and releases spread over 90 days) and keeps every invariant; loaded
+// into an empty register its export gives the same bytes again; and with
+// child pools it keeps the invariants too.
+func Cloud(t *testing.T, open Open) {
+	ctx := registry.WithActor(context.Background(), "test")
+	now := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
+	const n = 2000
+	build := func(seed uint64, childPools int) (registry.Store, *registry.Registry, demo.CloudResult) {
+		t.Helper()
+		st := open(t)
+		res, err := demo.Cloud(ctx, st, now, demo.CloudOptions{Assignments: n, Seed: seed, ChildPools: childPools})
+		if err != nil {
+			t.Fatalf("cloud (seed %d): %v", seed, err)
+		}
+		return st, registry.New(st, registry.WithClock(func() time.Time { return now })), res
+	}
+	export := func(reg *registry.Registry) (registry.Dump, []byte) {
+		t.Helper()
+		d, err := reg.Dump(ctx)
+		if err != nil {
+			t.Fatalf("dump: %v", err)
+		}
+		var b bytes.Buffer
+		if err := interchange.Write(&b, d, interchange.JSON); err != nil {
+			t.Fatalf("export: %v", err)
+		}
+		return d, b.Bytes()
+	}
+
+	st, reg, res := build(7, 0)
+	d, first := export(reg)
+	_, again, _ := build(7, 0)
+	if _, second := export(again); !bytes.Equal(first, second) {
+		t.Errorf("two builds with seed 7 export different registers (%d and %d bytes)", len(first), len(second))
+	}
+
+	// The shape of a large cloud.
+	t.Run("shape", func(t *testing.T) {
+		if len(d.Regions) != 60 || res.Regions != 60 {
+			t.Errorf("%d regions (result says %d), want 60", len(d.Regions), res.Regions)
+		}
+		var v4Blocks int
+		var v4Addrs uint64
+		registries, sources := map[string]int{}, map[registry.Source]int{}
+		for _, b := range d.Blocks {
+			if b.RegisteredCountry == "" {
+				t.Errorf("block %s: no registered country", b.Prefix)
+			}
+			registries[b.Registry]++
+			if !b.Prefix.Addr().Is4() {
+				continue
+			}
+			v4Blocks++
+			v4Addrs += 1 << (32 - b.Prefix.Bits())
+			sources[b.Source]++
+			if b.Source == registry.SourceTransfer && (b.Price == nil || b.Price.Cents <= 0 || b.From == "") {
+				t.Errorf("transferred block %s without a price or a counterparty", b.Prefix)
+			}
+		}
+		if v4Blocks < 1100 || v4Blocks > 1300 || v4Addrs < 70e6 || v4Addrs > 90e6 {
+			t.Errorf("%d IPv4 blocks of %d addresses, want about 1,200 and 80 million", v4Blocks, v4Addrs)
+		}
+		for _, r := range []string{"afrinic", "apnic", "arin", "lacnic", "ripe"} {
+			if registries[r] == 0 {
+				t.Errorf("no block from %s: %v", r, registries)
+			}
+		}
+		if sources[registry.SourceRIR] <= sources[registry.SourceTransfer] || sources[registry.SourceTransfer] == 0 || sources[registry.SourceBYOIP] == 0 {
+			t.Errorf("sources %v: want mostly registry allocations, some transfers and BYOIP", sources)
+		}
+		v6 := map[string]int{}
+		for _, p := range d.Pools {
+			if p.Prefix.Addr().Is6() && p.Prefix.Bits() == 32 {
+				v6[p.Region]++
+			}
+		}
+		if len(v6) != 60 {
+			t.Errorf("%d regions with an IPv6 /32 pool, want 60", len(v6))
+		}
+		if len(d.Relocations) == 0 {
+			t.Error("no relocation")
+		}
+		states := map[registry.State]int{}
+		kinds := map[string]int{}
+		named, borrowed := 0, 0
+		first, last := now, time.Time{}
+		relocated := map[string]bool{}
+		for _, x := range d.Relocations {
+			relocated[x.Prefix.String()] = true
+		}
+		for _, a := range d.Assignments {
+			states[a.State]++
+			switch {
+			case a.Prefix.Addr().Is4() && a.Prefix.Bits() == 32:
+				kinds["v4/32"]++
+			case a.Prefix.Bits() == 128:
+				kinds["v6/128"]++
+			case a.Prefix.Bits() == 64:
+				kinds["v6/64"]++
+			default:
+				t.Errorf("assignment %s: not a /32, /128 or /64", a.Prefix)
+			}
+			if a.Name != "" {
+				named++
+			}
+			if relocated[a.Pool.String()] {
+				borrowed++
+			}
+			first, last = minTime(first, a.CreatedAt), maxTime(last, a.CreatedAt)
+		}
+		if len(d.Assignments) != n || res.Assignments != n {
+			t.Errorf("%d assignments (result says %d), want %d", len(d.Assignments), res.Assignments, n)
+		}
+		if named < n*25/100 || named > n*35/100 || named != res.Named {
+			t.Errorf("%d named (result says %d), want about 30 %% of %d", named, res.Named, n)
+		}
+		for _, k := range []string{"v4/32", "v6/128", "v6/64"} {
+			if kinds[k] < n/10 {
+				t.Errorf("kinds %v: too few %s", kinds, k)
+			}
+		}
+		if states[registry.StateQuarantined] == 0 || states[registry.StateReleased] == 0 || states[registry.StateQuarantined] != res.Quarantined {
+			t.Errorf("states %v (result: %d quarantined): want some quarantined and released", states, res.Quarantined)
+		}
+		if borrowed == 0 {
+			t.Error("no assignment from a relocated unit")
+		}
+		if first.Before(now.Add(-demo.Days*24*time.Hour)) || now.Sub(first) < 85*24*time.Hour || now.Sub(last) > 24*time.Hour {
+			t.Errorf("assignments made from %s to %s, want over the %d days to %s", first, last, demo.Days, now)
+		}
+		CheckInvariants(t, ctx, st, reg, now)
+	})
+
+	// A region's pages (merged from its pools' pages where the store does
+	// so) are the region's assignments, in ID order, whatever the filter.
+	t.Run("region pages", func(t *testing.T) {
+		for _, region := range []string{"us-east", "brazil-south", "kenya-central"} {
+			for _, f := range []registry.AssignmentFilter{{}, {Family: 4}, {Family: 6}, {States: []registry.State{registry.StateAssigned}},
+				{States: []registry.State{registry.StateQuarantined, registry.StateReleased}}, {Family: 4, Tags: registry.Tags{"none": "x"}}} {
+				f.Region = region
+				all, err := reg.Assignments(ctx, f)
+				if err != nil {
+					t.Fatal(err)
+				}
+				var paged []registry.Assignment
+				for page := f; ; {
+					page.Limit = 37
+					got, err := reg.Assignments(ctx, page)
+					if err != nil {
+						t.Fatal(err)
+					}
+					paged = append(paged, got...)
+					if len(got) < page.Limit {
+						break
+					}
+					page.AfterID = got[len(got)-1].ID
+				}
+				if len(paged) != len(all) {
+					t.Fatalf("region %s, filter %+v: %d by pages, %d at once", region, f, len(paged), len(all))
+				}
+				for i := range all {
+					if paged[i].ID != all[i].ID || paged[i].Region != region {
+						t.Fatalf("region %s, filter %+v: row %d: %d (%s) by pages, %d at once", region, f, i, paged[i].ID, paged[i].Region, all[i].ID)
+					}
+				}
+			}
+		}
+	})
+
+	t.Run("import into an empty register", func(t *testing.T) {
+		st2 := open(t)
+		reg2 := registry.New(st2, registry.WithClock(func() time.Time { return now }))
+		if _, err := reg2.Load(ctx, d, registry.LoadOptions{}); err != nil {
+			t.Fatalf("load: %v", err)
+		}
+		if _, b := export(reg2); !bytes.Equal(first, b) {
+			t.Errorf("export, import, export: %d bytes, then %d", len(first), len(b))
+		}
+		CheckInvariants(t, ctx, st2, reg2, now)
+	})
+
+	t.Run("child pools", func(t *testing.T) {
+		st3, reg3, res3 := build(7, 2)
+		if res3.ChildPools != 120 || res3.Assignments != n {
+			t.Errorf("%d child pools and %d assignments, want 120 and %d", res3.ChildPools, res3.Assignments, n)
+		}
+		pools, err := reg3.Pools(ctx, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		kids := 0
+		for _, p := range pools {
+			if p.IsChild() {
+				kids++
+				if p.Prefix.Bits() != 48 || p.Assigned.IsZero() {
+					t.Errorf("child pool %s (%s): want a /48 with /64s in it", p.Name, p.Prefix)
+				}
+			}
+		}
+		if kids != 120 {
+			t.Errorf("%d child pools listed, want 120", kids)
+		}
+		CheckInvariants(t, ctx, st3, reg3, now)
+		if _, err := demo.Cloud(ctx, st3, now, demo.CloudOptions{Assignments: 10}); err == nil {
+			t.Error("a second build into the same register: no error")
+		}
+	})
+}
+
+func minTime(a, b time.Time) time.Time {
+	if b.Before(a) {
+		return b
+	}
+	return a
+}
+
+func maxTime(a, b time.Time) time.Time {
+	if b.After(a) {
+		return b
+	}
+	return a
+}
