@@ -193,7 +193,12 @@ func (s *Server) Reload(ctx context.Context) error {
 		if in.Pools, err = tx.Pools(ctx, registry.PoolFilter{}); err != nil {
 			return err
 		}
-		in.Assigns, err = tx.Assignments(ctx, registry.AssignmentFilter{States: []registry.State{registry.StateAssigned}})
+		if in.Assigns, err = tx.Assignments(ctx, registry.AssignmentFilter{States: []registry.State{registry.StateAssigned}}); err != nil {
+			return err
+		}
+		// DNS serves the global space: a private space's names and
+		// addresses, which another space may hold too, stay out.
+		in.Pools, in.Assigns, err = registry.GlobalOnly(ctx, tx, in.Pools, in.Assigns)
 		return err
 	})
 	if err != nil {
