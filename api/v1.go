@@ -702,13 +702,15 @@ func (s *Server) routeReadOnly(api huma.API) {
 	huma.Register(api, op("show", http.MethodGet, "/v1/show", "Which block, pool, region and assignment hold an address, and their history", auth.ScopeRead, false, http.StatusNotFound),
 		func(ctx context.Context, in *struct {
 			Q     string `query:"q" required:"true" doc:"an address or prefix"`
-			Space string `query:"space" doc:"the space to look in; default the global space (a private address: the one space holding it)"`
+			Space string `query:"space" doc:"the space to look in; default the global space (a private address: the one space whose pool holds it)"`
+			Limit int    `query:"limit" minimum:"1" maximum:"10000" default:"100" doc:"a pool: how many of its assignments to list (live first, then released, each by id)"`
+			After string `query:"after" maxLength:"40" doc:"a pool: the cursor the page before gave as next (empty: the first page)"`
 		}) (*struct{ Body registry.Holding }, error) {
 			p, _, err := prefix.ParsePrefixOrAddr(in.Q)
 			if err != nil {
 				return nil, s.problem(fmt.Errorf("q: %w: %w", err, registry.ErrInvalid))
 			}
-			h, err := s.reg.ShowIn(ctx, p, in.Space)
+			h, err := s.reg.ShowWith(ctx, p, registry.ShowOptions{Space: in.Space, Limit: in.Limit, After: in.After})
 			if err != nil {
 				return nil, s.problem(err)
 			}

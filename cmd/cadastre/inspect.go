@@ -17,23 +17,39 @@ import (
 func newShowCmd(a *app) *cobra.Command {
 	var asJSON, all bool
 	var limit int
-	var space string
+	var space, after string
 	c := &cobra.Command{
 		Use:   "show PREFIX|IP",
 		Short: "Tell which block, pool, region and assignment hold an address, and their history",
+		Long: `Tell which block, pool, region and assignment hold an address or prefix, and
+the history of each. Given exactly a pool, show prints its summary (size, used,
+free by prefix length, the units lent out of it) and a page of its assignments:
+live ones first, then released ones, each by ID. Only that page is read, from the
+file or by the server; the last line names the cursor of the next page (--after).
+Private space is looked up in the space whose pool holds it; --space names one
+when several spaces hold the address and no pool does.`,
 		Example: `  cadastre show 191.232.0.5
-  cadastre show 2603:1030::/64 --json`,
+  cadastre show 2603:1030::/64 --json
+  cadastre show 191.232.0.0/16 --limit 100 --after live.4711
+  cadastre show 10.1.2.3 --space vpc-a`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			p, _, err := prefix.ParsePrefixOrAddr(args[0])
 			if err != nil {
 				return usageError{err}
 			}
+			switch {
+			case all:
+				limit = -1
+			case limit <= 0:
+				return usagef("--limit %d: give a positive number, or --all", limit)
+			}
 			reg, err := a.lifeBackend(cmd.Context())
 			if err != nil {
 				return err
 			}
-			h, err := reg.ShowIn(cmd.Context(), p, space)
+			// Only the page asked for is read, locally or by the server.
+			h, err := reg.ShowWith(cmd.Context(), p, registry.ShowOptions{Space: space, Limit: limit, After: after})
 			if err != nil {
 				return err
 			}
@@ -41,18 +57,13 @@ func newShowCmd(a *app) *cobra.Command {
 				h.Events = nonNil(h.Events)
 				return writeJSON(a.cfg.stdout, h)
 			}
-			if all {
-				limit = -1
-			}
-			if limit == 0 && !all {
-				return usagef("--limit 0: give a positive number, or --all")
-			}
-			return printHolding(a.cfg.stdout, h, limit)
+			return printHolding(a.cfg.stdout, h)
 		},
 	}
 	c.Flags().BoolVar(&asJSON, "json", false, "print JSON")
-	c.Flags().IntVar(&limit, "limit", 20, "show POOL: how many of its assignments to list")
+	c.Flags().IntVar(&limit, "limit", registry.DefaultShowLimit, "show POOL: how many of its assignments to list")
 	c.Flags().BoolVar(&all, "all", false, "show POOL: list every assignment")
+	c.Flags().StringVar(&after, "after", "", "show POOL: the page after this cursor (as the previous page printed it)")
 	c.Flags().StringVar(&space, "space", "", "look in this space (default: the global space; a private address: the one space holding it)")
 	return c
 }
@@ -65,8 +76,8 @@ func printTags(w io.Writer, t registry.Tags) {
 }
 
 // printHolding prints what holds the query; for a pool, its summary and
-// up to limit of its assignments (all when limit < 0).
-func printHolding(out io.Writer, h registry.Holding, limit int) error {
+// the page of its assignments h holds.
+func printHolding(out io.Writer, h registry.Holding) error {
 	// Every stored text is escaped on its way out (see safe).
 	w := &lineEscaper{w: out}
 	b := h.Block
@@ -116,14 +127,10 @@ func printHolding(out io.Writer, h registry.Holding, limit int) error {
 		for _, c := range sum.Children {
 			fmt.Fprintf(w, "  └ lent       %s  to region %s\n", c.Prefix, c.Region)
 		}
-		n := len(h.Assignments)
 		shown := h.Assignments
-		if limit >= 0 && n > limit {
-			shown = shown[:limit]
-		}
-		fmt.Fprintf(w, "assignments (%d", n)
-		if len(shown) < n {
-			fmt.Fprintf(w, ", first %d; --limit N or --all for more", len(shown))
+		fmt.Fprintf(w, "assignments (%s live", count(prefix.CountOf(uint64(sum.Live))))
+		if h.Next != "" {
+			fmt.Fprintf(w, "; this page %d, next with --after %s, or --limit N, --all", len(shown), h.Next)
 		}
 		fmt.Fprintln(w, "):")
 		rows := make([][]string, 0, len(shown))
