@@ -38,6 +38,11 @@ type ReportRow struct {
 	Unit int `json:"unit"`
 	// FreeUnits is how many prefixes of Unit the free space holds.
 	FreeUnits prefix.Count `json:"free_units"`
+	// AssignedByLength and QuarantinedByLength count the live
+	// assignments of each prefix length, shortest first: IPv6 reads as
+	// "1234 /64 + 56 /128", the unit it is handed out in.
+	AssignedByLength    []LengthCount `json:"assigned_by_length"`
+	QuarantinedByLength []LengthCount `json:"quarantined_by_length"`
 	// RatePerDay is the allocation rate over the last RateWindow: IPv4
 	// addresses a day (runway divides free addresses by it), IPv6
 	// prefixes (assignments, of any length) a day.
@@ -78,6 +83,9 @@ func (r *Registry) Report(ctx context.Context, regionName string) (out []ReportR
 				return err
 			}
 			rows := map[int]*ReportRow{4: {Region: reg.Name, Family: 4}, 6: {Region: reg.Name, Family: 6}}
+			for _, row := range rows {
+				row.AssignedByLength, row.QuarantinedByLength = []LengthCount{}, []LengthCount{}
+			}
 			ids := map[int][]int64{}
 			for _, p := range pools {
 				fam := prefix.Family(p.Prefix)
@@ -96,10 +104,17 @@ func (r *Registry) Report(ctx context.Context, regionName string) (out []ReportR
 					return err
 				}
 				byBits := map[int]int64{}
+				assigned, quarantined := map[int]int64{}, map[int]int64{}
 				for _, u := range use {
 					live[fam] += u.Count - u.Expired
 					byBits[u.Bits] += u.Count - u.Expired
+					if u.State == StateAssigned {
+						assigned[u.Bits] += u.Count
+					} else {
+						quarantined[u.Bits] += u.Count - u.Expired
+					}
 				}
+				rows[fam].AssignedByLength, rows[fam].QuarantinedByLength = byLength(assigned), byLength(quarantined)
 				rows[fam].Unit = commonest(byBits, fam)
 				created, err := tx.CreatedSince(ctx, poolIDs, now.Add(-RateWindow))
 				if err != nil {
@@ -146,6 +161,24 @@ func (r *Registry) Report(ctx context.Context, regionName string) (out []ReportR
 	return out, err
 }
 
+// LengthCount is how many prefixes of one length.
+type LengthCount struct {
+	Bits  int   `json:"len"`
+	Count int64 `json:"count"`
+}
+
+// byLength lists the non-zero counts of n, shortest prefix first (never
+// nil, so JSON says []).
+func byLength(n map[int]int64) []LengthCount {
+	out := []LengthCount{}
+	for _, bits := range slices.Sorted(maps.Keys(n)) {
+		if n[bits] > 0 {
+			out = append(out, LengthCount{bits, n[bits]})
+		}
+	}
+	return out
+}
+
 // Holding answers "who holds this address?": the block, the pool and
 // region, the assignment if any, and the history of each.
 type Holding struct {
@@ -179,9 +212,12 @@ type PoolSummary struct {
 	Utilization float64      `json:"utilization"`
 	// Live counts the pool's live assignments (assigned or
 	// quarantined), however many a page lists.
-	Live         int64        `json:"live_assignments"`
-	FreeByLength []FreeLength `json:"free_by_length"`
-	Children     []Pool       `json:"children"`
+	Live int64 `json:"live_assignments"`
+	// AssignedByLength counts the live assignments of each length, as
+	// ReportRow does.
+	AssignedByLength []LengthCount `json:"assigned_by_length"`
+	FreeByLength     []FreeLength  `json:"free_by_length"`
+	Children         []Pool        `json:"children"`
 }
 
 // FreeLength counts the free prefixes of one length.
@@ -367,9 +403,14 @@ func (r *Registry) summarise(ctx context.Context, tx Tx, h *Holding, cur showCur
 	if err != nil {
 		return err
 	}
+	assigned := map[int]int64{}
 	for _, u := range rows {
 		sum.Live += u.Count
+		if u.State == StateAssigned {
+			assigned[u.Bits] += u.Count
+		}
 	}
+	sum.AssignedByLength = byLength(assigned)
 	free, err := tx.FreeOfPool(ctx, pl.ID)
 	if err != nil {
 		return err

@@ -118,7 +118,7 @@ func printHolding(out io.Writer, h registry.Holding) error {
 	if sum := h.Summary; sum != nil {
 		fam := prefix.Family(h.Query)
 		u := func(c prefix.Count) string { return inUnit(c, fam, 64) }
-		fmt.Fprintf(w, "  size        %s  assigned %s  quarantined %s  free %s  used %.1f%%\n", u(sum.Size), u(sum.Assigned), u(sum.Quarantined), u(sum.Free), 100*sum.Utilization)
+		fmt.Fprintf(w, "  size        %s  assigned %s  quarantined %s  free %s  used %.1f%%\n", u(sum.Size), handedOut(sum.Assigned, fam, sum.AssignedByLength), u(sum.Quarantined), u(sum.Free), 100*sum.Utilization)
 		var free []string
 		for _, f := range sum.FreeByLength {
 			free = append(free, fmt.Sprintf("%d x /%d", f.Count, f.Bits))
@@ -174,10 +174,12 @@ func newReportCmd(a *app) *cobra.Command {
 		Long: `Per region and address family: size, assigned, quarantined and free addresses,
 utilization, the allocation rate over the last 30 days (addresses a day), the
 runway of IPv4 in days at that rate (free / rate), and the share of the region's
-live assignments that are IPv6. IPv6 is counted in the unit it is handed out in
-(the commonest assignment length, at most /64: "65536 /64" free) and its rate in
-prefixes a day. --json gives exact numbers: ratios as fractions from 0 to 1,
-counts above 2^53 as decimal strings, and each row's unit and free_units.`,
+live assignments that are IPv6. IPv6 is counted in the unit it is handed out in:
+free space in the commonest assignment length, at most /64 ("65536 /64" free),
+assigned and quarantined space in the lengths handed out ("1234 /64 + 56 /128"),
+and its rate in prefixes a day. --json gives exact numbers: ratios as fractions from 0 to 1,
+counts above 2^53 as decimal strings, each row's unit and free_units, and
+assigned_by_length and quarantined_by_length ([{"len": 64, "count": 1234}]).`,
 		Example: `  cadastre report
   cadastre report --region us-east --json`,
 		Args: cobra.NoArgs,
@@ -213,7 +215,8 @@ func printReport(w io.Writer, rows []registry.ReportRow) error {
 		if r.Family == 6 {
 			rate += " prefixes"
 		}
-		out = append(out, []string{r.Region, "IPv" + strconv.Itoa(r.Family), strconv.Itoa(r.Pools), u(r.Size), u(r.Assigned), u(r.Quarantined), u(r.Free),
+		out = append(out, []string{r.Region, "IPv" + strconv.Itoa(r.Family), strconv.Itoa(r.Pools), u(r.Size),
+			handedOut(r.Assigned, r.Family, r.AssignedByLength), handedOut(r.Quarantined, r.Family, r.QuarantinedByLength), u(r.Free),
 			fmt.Sprintf("%.1f%%", 100*r.Utilization), rate, runway, fmt.Sprintf("%.0f%%", 100*r.IPv6Share)})
 	}
 	return table(w, "REGION\tFAMILY\tPOOLS\tSIZE\tASSIGNED\tQUARANTINED\tFREE\tUSED\tRATE/DAY\tRUNWAY DAYS\tIPV6 SHARE", out)
