@@ -466,6 +466,7 @@ type allocBody struct {
 	Resource  string `json:"resource,omitempty" maxLength:"256"`
 	Name      string `json:"name,omitempty" maxLength:"253"`
 	Pool      string `json:"pool,omitempty" maxLength:"63" doc:"take the space from this child pool (POST /v1/child-pools) instead of the region's pools"`
+	Space     string `json:"space,omitempty" maxLength:"63" doc:"with address or prefix: the space (VRF) whose pool must hold it"`
 }
 
 type assignmentsOut struct {
@@ -525,7 +526,7 @@ func (s *Server) routeAssignments(api huma.API) {
 				q.Tenant = pr.token.Tenant
 			}
 			b.Requests = append(b.Requests, registry.Request{Region: q.Region, Family: q.Family, Bits: q.Len, Count: q.Count,
-				DualStack: q.DualStack, Tenant: q.Tenant, Resource: q.Resource, Name: q.Name, Prefix: specific, Pool: q.Pool})
+				DualStack: q.DualStack, Tenant: q.Tenant, Resource: q.Resource, Name: q.Name, Prefix: specific, Pool: q.Pool, Space: q.Space})
 		}
 		out, err := s.reg.AllocateAll(ctx, b)
 		if err != nil {
