@@ -27,20 +27,6 @@ type Published struct {
 // replica, and the CLI over the API or on the file, publish the same feed
 // for the same position.
 func PublishFeed(ctx context.Context, reg Placer) (Published, error) {
-	return publish(ctx, reg, "")
-}
-
-// PublishSpaceFeed is the feed of a private space (a VRF), for tools
-// inside that routing domain: its private prefixes are kept, and the
-// header names the space. It is never what `serve` publishes.
-func PublishSpaceFeed(ctx context.Context, reg SpacePlacer, space string) (Published, error) {
-	if space == "" || space == registry.GlobalSpace {
-		return publish(ctx, InSpace(reg, registry.GlobalSpace), "")
-	}
-	return publish(ctx, InSpace(reg, space), space)
-}
-
-func publish(ctx context.Context, reg Placer, space string) (Published, error) {
 	places, pos, err := reg.Placements(ctx)
 	if err != nil {
 		return Published{}, fmt.Errorf("geofeed: %w", err)
@@ -50,9 +36,10 @@ func publish(ctx context.Context, reg Placer, space string) (Published, error) {
 		// Only the global space is published: private space (RFC 1918,
 		// ULA, shared) means nothing outside its routing domain, and
 		// RFC 8805 readers refuse it (geofeed check flags it). The
-		// placements are of the global space already; this keeps a
-		// register whose blocks predate spaces honest too.
-		if space == "" && !registry.InGlobalSpace(p.Prefix) {
+		// register's placements are the global space's already
+		// (registry.Placements); this also keeps a Placer of another
+		// space to what may be published.
+		if !registry.InGlobalSpace(p.Prefix) {
 			continue
 		}
 		entries = append(entries, geofeed.Entry{Prefix: p.Prefix, Location: p.Location})
@@ -64,9 +51,6 @@ func publish(ctx context.Context, reg Placer, space string) (Published, error) {
 	header := []string{
 		"RFC 8805 geofeed published by cadastre",
 		fmt.Sprintf("reflects the event log at position seq %d (latest event %s)", pos.Seq, pos.At.UTC().Format(time.RFC3339Nano)),
-	}
-	if space != "" {
-		header = append(header, "space "+space+": a private routing domain, not for publication")
 	}
 	var buf bytes.Buffer
 	if err := geofeed.Write(&buf, merged, geofeed.WriteOptions{Header: header}); err != nil {

@@ -362,7 +362,14 @@ func (r *Registry) AddPool(ctx context.Context, spec PoolSpec) (Pool, error) {
 			return err
 		}
 		if len(pools) > 0 {
-			return fmt.Errorf("pool %s: overlaps pool %s of region %s: %w", p, pools[0].Prefix, pools[0].Region, ErrOverlap)
+			o := pools[0]
+			if ob, err := tx.BlockByID(ctx, o.BlockID); err == nil && ob.Space != blocks[0].Space {
+				// Blocks overlap across spaces; pools, and so assignments,
+				// do not: an address is held in one space at a time.
+				return fmt.Errorf("pool %s (space %s): overlaps pool %s of region %s in space %s: pools never overlap, not even across spaces: %w",
+					p, blocks[0].Space, o.Prefix, o.Region, ob.Space, ErrOverlap)
+			}
+			return fmt.Errorf("pool %s: overlaps pool %s of region %s: %w", p, o.Prefix, o.Region, ErrOverlap)
 		}
 		pool = Pool{Prefix: p, BlockID: blocks[0].ID, Block: blocks[0].Prefix, RegionID: reg.ID, Region: reg.Name, Purpose: spec.Purpose,
 			UseAll: spec.UseAll, Tags: nonEmpty(spec.Tags), CreatedAt: r.clock()}

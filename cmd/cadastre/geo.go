@@ -638,7 +638,7 @@ GeoIP2 layout (country, subdivision, city), which standard readers open
 The global space only, unless --space names a private one (a VRF).`,
 		Example: `  cadastre geo export-mmdb register.mmdb && mmdblookup -f register.mmdb -i 191.232.0.1 country iso_code
   cadastre geo export-mmdb --space vpc-a vpc-a.mmdb`,
-		Args:    cobra.ExactArgs(1),
+		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			reg, err := a.backend(cmd.Context())
 			if err != nil {

@@ -56,8 +56,8 @@ its region's location; adjacent prefixes with the same location merged into the
 fewest CIDRs; deterministic order; a header naming the event-log position it
 reflects. ` + "`cadastre serve`" + ` publishes the same text at /geofeed.csv: the same
 register gives the same bytes, from the file or with --server. Only the global
-space is published: a private space (a VRF, see ` + "`cadastre space`" + `) is left out
-unless --space names it.`,
+space is published: a private space (a VRF, see ` + "`cadastre space`" + `) is left out;
+--json --space NAME lists that space's placements.`,
 		Example: `  cadastre geofeed export > geofeed.csv
   cadastre geofeed export --space vpc-a --json
   cadastre geofeed export --json | jq '.[] | select(.location.country == "BR")'`,
@@ -74,7 +74,10 @@ unless --space names it.`,
 				}
 				return writeJSON(a.cfg.stdout, nonNil(places))
 			}
-			feed, err := geo.PublishSpaceFeed(cmd.Context(), reg, space)
+			if space != "" && space != registry.GlobalSpace {
+				return usagef("geofeed export --space %s: a geofeed (RFC 8805) lists globally reachable space only, which is the global space; add --json for the placements of space %s", space, space)
+			}
+			feed, err := geo.PublishFeed(cmd.Context(), reg)
 			if err != nil {
 				return err
 			}
@@ -91,7 +94,7 @@ unless --space names it.`,
 	}
 	c.Flags().StringVarP(&out, "output", "o", "", "write to this file instead of standard output")
 	c.Flags().BoolVar(&asJSON, "json", false, "print the placements as JSON (with relocations)")
-	c.Flags().StringVar(&space, "space", "", "the placements of this space (VRF; --json) or its feed; default the global space, the one published")
+	c.Flags().StringVar(&space, "space", "", "with --json: the placements of this space (a VRF) instead of the global space's, the only one a feed may list")
 	return c
 }
 
