@@ -253,3 +253,84 @@ func runSpaces(t *testing.T, open Open) {
 		}
 	})
 }
+
+// runShowPages: show of exactly a pool lists its assignments a page at a
+// time (live ones, then released ones, each by ID), the pages together
+// are every assignment once, and the summary counts them all.
+func runShowPages(t *testing.T, open Open) {
+	ctx := context.Background()
+	t.Run("show POOL pages its assignments, live first, and the pages add up", func(t *testing.T) {
+		s := open(t)
+		t.Cleanup(func() { s.Close() })
+		reg := registry.New(s, registry.WithClock(func() time.Time { return t0 }))
+		if _, err := reg.AddRegion(ctx, registry.RegionSpec{Name: "us-east", Location: location.Location{Country: "US"}}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := reg.AddBlock(ctx, registry.Block{Prefix: mp("40.64.0.0/10"), Source: registry.SourceRIR, Registry: "arin"}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := reg.AddPool(ctx, registry.PoolSpec{Prefix: mp("40.64.0.0/24"), Region: "us-east"}); err != nil {
+			t.Fatal(err)
+		}
+		as, err := reg.Allocate(ctx, registry.Request{Region: "us-east", Family: 4, Count: 7, Tenant: "acme"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Two released (no quarantine), five live.
+		for _, a := range []registry.Assignment{as[1], as[4]} {
+			if _, err := reg.Release(ctx, registry.Target{ID: a.ID}, 0, nil); err != nil {
+				t.Fatal(err)
+			}
+		}
+		var want []int64
+		for _, a := range as {
+			if a.ID != as[1].ID && a.ID != as[4].ID {
+				want = append(want, a.ID)
+			}
+		}
+		want = append(want, as[1].ID, as[4].ID)
+
+		for _, limit := range []int{1, 2, 3, 5, 7, 100} {
+			var got []int64
+			after, pages := "", 0
+			for {
+				h, err := reg.ShowWith(ctx, mp("40.64.0.0/24"), registry.ShowOptions{Limit: limit, After: after})
+				if err != nil {
+					t.Fatal(err)
+				}
+				pages++
+				if len(h.Assignments) > limit {
+					t.Fatalf("limit %d: a page of %d", limit, len(h.Assignments))
+				}
+				if h.Summary == nil || h.Summary.Live != 5 || h.Summary.Assigned.String() != "5" {
+					t.Fatalf("limit %d: summary %+v", limit, h.Summary)
+				}
+				for _, a := range h.Assignments {
+					got = append(got, a.ID)
+				}
+				if h.Next == "" {
+					break
+				}
+				after = h.Next
+				if pages > 10 {
+					t.Fatalf("limit %d: more than 10 pages", limit)
+				}
+			}
+			if !slices.Equal(got, want) {
+				t.Errorf("limit %d: pages list %v, want %v (live by ID, then released)", limit, got, want)
+			}
+			if wantPages := max(1, (len(want)+limit-1)/limit); pages != wantPages {
+				t.Errorf("limit %d: %d pages, want %d", limit, pages, wantPages)
+			}
+		}
+		all, err := reg.Show(ctx, mp("40.64.0.0/24"))
+		if err != nil || len(all.Assignments) != 7 || all.Next != "" {
+			t.Errorf("show without a limit: %d assignments, next %q, %v", len(all.Assignments), all.Next, err)
+		}
+		before := tables(t, s)
+		for _, bad := range []string{"x", "live.", "past.-1", "live.1.2", "other.3"} {
+			_, err := reg.ShowWith(ctx, mp("40.64.0.0/24"), registry.ShowOptions{Limit: 2, After: bad})
+			refused(t, s, before, err, registry.ErrInvalid, "cursor")
+		}
+	})
+}
