@@ -400,6 +400,9 @@ type PoolUsage struct {
 	Reserved    prefix.Count `json:"reserved"`
 	Free        prefix.Count `json:"free"`
 	Utilization float64      `json:"utilization"`
+	// AssignedByLength counts the live assigned prefixes of each
+	// length, shortest first (as ReportRow does).
+	AssignedByLength []LengthCount `json:"assigned_by_length"`
 }
 
 // Pools lists the pools in address order with their usage.
@@ -438,7 +441,8 @@ func (r *Registry) PoolsTagged(ctx context.Context, regionName string, tags Tags
 		}
 		for _, p := range pools {
 			c := counts[p.ID]
-			out = append(out, PoolUsage{Pool: p, Size: c.size, Assigned: c.assigned, Quarantined: c.quarantined, Reserved: c.reserved, Free: c.free(), Utilization: ratio(c.assigned, c.size)})
+			out = append(out, PoolUsage{Pool: p, Size: c.size, Assigned: c.assigned, Quarantined: c.quarantined, Reserved: c.reserved, Free: c.free(),
+				Utilization: ratio(c.assigned, c.size), AssignedByLength: byLength(c.byLen)})
 		}
 		return nil
 	})
@@ -451,7 +455,10 @@ func livePools(pools []Pool) []Pool {
 	return slices.DeleteFunc(pools, func(p Pool) bool { return p.DissolvedAt != nil })
 }
 
-type poolCount struct{ size, assigned, quarantined, reserved prefix.Count }
+type poolCount struct {
+	size, assigned, quarantined, reserved prefix.Count
+	byLen                                 map[int]int64 // assigned prefixes by length
+}
 
 func (c poolCount) free() prefix.Count {
 	return c.size.Sub(c.assigned).Sub(c.quarantined).Sub(c.reserved)
@@ -508,6 +515,10 @@ func (r *Registry) usage(ctx context.Context, tx Tx, pools []Pool, now time.Time
 		switch u.State {
 		case StateAssigned:
 			c.assigned = c.assigned.Add(each.Mul(uint64(u.Count)))
+			if c.byLen == nil {
+				c.byLen = map[int]int64{}
+			}
+			c.byLen[u.Bits] += u.Count
 		case StateQuarantined:
 			c.quarantined = c.quarantined.Add(each.Mul(uint64(u.Count - u.Expired)))
 		}
@@ -532,7 +543,8 @@ func (r *Registry) PoolDetail(ctx context.Context, id int64) (u PoolUsage, free 
 			return err
 		}
 		c := counts[p.ID]
-		u = PoolUsage{Pool: p, Size: c.size, Assigned: c.assigned, Quarantined: c.quarantined, Reserved: c.reserved, Free: c.free(), Utilization: ratio(c.assigned, c.size)}
+		u = PoolUsage{Pool: p, Size: c.size, Assigned: c.assigned, Quarantined: c.quarantined, Reserved: c.reserved, Free: c.free(),
+			Utilization: ratio(c.assigned, c.size), AssignedByLength: byLength(c.byLen)}
 		free, err = tx.FreeOfPool(ctx, p.ID)
 		return err
 	})
