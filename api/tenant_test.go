@@ -3,6 +3,7 @@ package api
 import (
 	"fmt"
 	"net/http"
+	"net/netip"
 	"strings"
 	"testing"
 
@@ -21,7 +22,8 @@ import (
 func hijackEnv(t *testing.T, opts ...envOption) (*env, string) {
 	e := newEnv(t, opts...)
 	m := manage.NewManager(e.store, nil, nil)
-	if _, err := m.AddZone(setupCtx, manage.ZoneSpec{Name: "cloud.example", Config: zone.Config{NS: []string{"ns1.cloud.example.", "ns.provider.example."}}}); err != nil {
+	if _, err := m.AddZone(setupCtx, manage.ZoneSpec{Name: "cloud.example", Config: zone.Config{NS: []string{"ns1.cloud.example.", "ns.provider.example."}},
+		Glue: []manage.Glue{{Host: "ns1.cloud.example.", Addr: netip.MustParseAddr("192.0.2.54")}}}); err != nil {
 		t.Fatal(err)
 	}
 	for _, r := range [][3]string{{"www", "A", "192.0.2.1"}, {"lab", "NS", "ns1.lab.cloud.example."}, {"ns1.lab", "A", "192.0.2.53"}, {"x.lab", "AAAA", "2001:db8::53"}} {

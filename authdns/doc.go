@@ -4,7 +4,10 @@
 // assignments, online synthesis of reverse names for unnamed addresses,
 // DNSSEC (keys sealed at rest, precomputed signatures, NSEC3 — white lies
 // where names are synthesised — or compact denial, RFC 7583 key rollovers),
-// zone transfers and NOTIFY, and a UDP fast path that sends kept answers.
+// zone transfers and NOTIFY, a catalog zone (RFC 9432) that secondaries
+// follow to learn the zones, the configuration of a Knot secondary (with
+// mod-synthrecord for the synthesis it can follow, and the gaps where it
+// cannot), and a UDP fast path that sends kept answers.
 //
 // It holds no allocation rule and stores nothing itself: names come from
 // registry.Assignments, serials move with the event log, and a zone.Store
@@ -19,7 +22,8 @@
 //
 //   - zone: zones, records, keys and key timing, building a zone's data,
 //     incremental builds and journal steps, signing, and answering from
-//     built data; the Store port.
+//     built data; the Store port. Its API to the server is a Builder that
+//     makes immutable Snapshots, read only through methods.
 //   - manage: what an operator may configure (zones, ACLs, static records,
 //     TSIG keys) and the key rollover steps (Manager, PlanRoll).
 //   - server: the wire: listeners, the UDP fast path, transfers and NOTIFY,

@@ -50,3 +50,23 @@ func TestImportBoundaries(t *testing.T) {
 		})
 	}
 }
+
+// TestOnlyCLIImportsDNSServer: the wire server is the top room of the DNS
+// code; only the CLI wires it up (and its own tests use it).
+func TestOnlyCLIImportsDNSServer(t *testing.T) {
+	out, err := exec.Command("go", "list", "-f", `{{.ImportPath}} {{join .Imports " "}}`, module+"...").Output()
+	if err != nil {
+		t.Fatalf("go list: %v", err)
+	}
+	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		f := strings.Fields(line)
+		if len(f) == 0 || f[0] == module+"cmd/cadastre" {
+			continue
+		}
+		for _, imp := range f[1:] {
+			if imp == module+"authdns/server" {
+				t.Errorf("%s imports authdns/server: only cmd/cadastre may", strings.TrimPrefix(f[0], module))
+			}
+		}
+	}
+}

@@ -28,9 +28,9 @@ type Manager struct {
 	store  zone.Store
 	sealer *zone.Sealer
 	now    func() time.Time
-	// strictNS refuses in-zone name servers without an address (see
-	// RequireNSAddresses).
-	strictNS bool
+	// identity is the server's own name servers, the NS of zones added
+	// without any (see WithNameServers).
+	identity []Glue
 }
 
 // NewManager returns a Manager over s. sealer may be nil for commands that
@@ -115,6 +115,18 @@ func (m *Manager) AddZones(ctx context.Context, spec ZoneSpec) ([]zone.Zone, err
 	if kind == "" {
 		kind = zone.Forward
 	}
+	if spec.Config.Catalog && kind != zone.Forward {
+		return nil, checkCatalog(&spec, nil)
+	}
+	spec.Config.NS = slices.Clone(spec.Config.NS)
+	spec.Glue = slices.Clone(spec.Glue)
+	if n, err := zone.CanonicalName(spec.Name); err == nil {
+		m.identityFor(&spec, n)
+	} else {
+		m.identityFor(&spec, "")
+	}
+	// defaulted: ns1.ZONE, for want of NS and a server identity.
+	defaulted := len(spec.Config.NS) == 0
 	if _, err := zone.ParseKind(string(kind)); err != nil {
 		return nil, err
 	}
@@ -165,6 +177,15 @@ func (m *Manager) AddZones(ctx context.Context, spec ZoneSpec) ([]zone.Zone, err
 			return nil, err
 		}
 	default:
+		if spec.Config.Catalog {
+			have, err := m.store.Zones(ctx)
+			if err != nil {
+				return nil, err
+			}
+			if err := checkCatalog(&spec, have); err != nil {
+				return nil, err
+			}
+		}
 		if spec.Prefix.IsValid() || spec.Synthesize != "" {
 			return nil, fmt.Errorf("forward zone %s: --prefix and --synthesize are for reverse zones: %w", spec.Name, registry.ErrInvalid)
 		}
@@ -198,11 +219,10 @@ func (m *Manager) AddZones(ctx context.Context, spec ZoneSpec) ([]zone.Zone, err
 		}
 	}
 	// After the conflicts: "exists" says more than "no NS address".
+	// Every zone's name servers resolve: in-zone ones have an address.
 	for _, z := range out {
-		if m.strictNS || len(spec.Glue) > 0 {
-			if err := checkNS(z, nil, spec.Glue, len(spec.Config.NS) == 0); err != nil {
-				return nil, err
-			}
+		if err := checkNS(z, nil, spec.Glue, defaulted); err != nil {
+			return nil, err
 		}
 	}
 	ptrs := make([]*zone.Zone, len(out))
@@ -479,6 +499,9 @@ func (m *Manager) AddRecord(ctx context.Context, zoneName, name, typ, data strin
 // prepareRecord checks a record to add to z, which has the static records
 // rs, and returns it as it would be stored.
 func (m *Manager) prepareRecord(z zone.Zone, rs []zone.Record, name, typ, data string, ttl uint32) (zone.Record, error) {
+	if err := refuseCatalogRecord(z); err != nil {
+		return zone.Record{}, err
+	}
 	var err error
 	owner := z.Name
 	if name != "@" && name != "" {

@@ -40,14 +40,44 @@ func ParseGlue(s string) (Glue, error) {
 	return Glue{Host: n, Addr: ip.Unmap()}, nil
 }
 
-// RequireNSAddresses returns a Manager that refuses a zone whose in-zone
-// name servers have no address (see checkNS). The CLI and the demo use it;
-// a Manager from NewManager keeps the older rule (any NS, default
-// ns1.ZONE), which tests of other parts rely on.
-func (m *Manager) RequireNSAddresses() *Manager {
+// WithNameServers returns a Manager whose zones added without NS take
+// ns, the server identity (`$CADASTRE_DNS_NS`): cadastre's own name
+// servers, each with its address when it has one. A name server inside
+// the zone added gets its address stored as glue; one outside is the
+// operator's to resolve. Without it a zone added without NS gets
+// ns1.ZONE, which then needs an address (glue) to be accepted.
+func (m *Manager) WithNameServers(ns []Glue) *Manager {
 	c := *m
-	c.strictNS = true
+	c.identity = slices.Clone(ns)
 	return &c
+}
+
+// ParseNameServer parses HOST or HOST=IP, a name server of the server
+// identity.
+func ParseNameServer(s string) (Glue, error) {
+	if strings.Contains(s, "=") {
+		return ParseGlue(s)
+	}
+	n, err := zone.CanonicalName(s)
+	if err != nil {
+		return Glue{}, fmt.Errorf("name server %q: %w", s, err)
+	}
+	return Glue{Host: n}, nil
+}
+
+// identityFor fills spec's NS and glue from the server identity when it
+// gives none: the identity's hosts, and the addresses of those inside
+// the zone.
+func (m *Manager) identityFor(spec *ZoneSpec, zoneName string) {
+	if len(spec.Config.NS) > 0 || len(m.identity) == 0 || spec.Config.Catalog {
+		return
+	}
+	for _, g := range m.identity {
+		spec.Config.NS = append(spec.Config.NS, g.Host)
+		if g.Addr.IsValid() && dns.IsSubDomain(zoneName, g.Host) && !slices.ContainsFunc(spec.Glue, func(o Glue) bool { return o.Host == g.Host }) {
+			spec.Glue = append(spec.Glue, g)
+		}
+	}
 }
 
 // checkNS checks that every name server of z resolves: one outside the
@@ -133,14 +163,12 @@ func (m *Manager) Reconfigure(ctx context.Context, name string, c ZoneChange) (z
 	if err := fillConfig(&z); err != nil {
 		return zone.Zone{}, err
 	}
-	if m.strictNS || len(c.Glue) > 0 {
-		rs, err := m.store.Records(ctx, z.ID)
-		if err != nil {
-			return zone.Zone{}, err
-		}
-		if err := checkNS(z, rs, c.Glue, false); err != nil {
-			return zone.Zone{}, err
-		}
+	rs, err := m.store.Records(ctx, z.ID)
+	if err != nil {
+		return zone.Zone{}, err
+	}
+	if err := checkNS(z, rs, c.Glue, false); err != nil {
+		return zone.Zone{}, err
 	}
 	if err := m.addGlue(ctx, z, c.Glue); err != nil {
 		return zone.Zone{}, err

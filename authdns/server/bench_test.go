@@ -58,7 +58,7 @@ func BenchmarkRandomSubdomainNSEC3(b *testing.B) {
 }
 
 // Against a zone with online (compact) denial each new name needs a
-// signature; the per-zone budget (2000/s by default) caps them, and the
+// signature; the per-zone budget (zone.DefaultOnlineRate a second) caps them, and the
 // rest are sent to TCP with TC, so the CPU spent stays bounded.
 func BenchmarkRandomSubdomainCompact(b *testing.B) {
 	s := benchServer(b, server.Options{})

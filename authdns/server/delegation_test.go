@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -40,10 +41,10 @@ func (e *env) delegate(ttl uint32) {
 			e.t.Fatal(err)
 		}
 	}
-	must(e.mgr.AddZone(e.ctx, manage.ZoneSpec{Name: kidZone, Config: zone.Config{TTL: ttl, Minimum: ttl, NS: []string{"ns." + kidZone}, AllowTransfer: []string{"key:" + tsigName}}}))
+	must(e.mgr.AddZone(e.ctx, manage.ZoneSpec{Name: kidZone, Config: zone.Config{TTL: ttl, Minimum: ttl, NS: []string{"ns." + kidZone}, AllowTransfer: []string{"key:" + tsigName}},
+		Glue: []manage.Glue{{Host: "ns." + kidZone, Addr: netip.MustParseAddr("127.0.0.1")}}}))
 	must(e.sign(kidZone, manage.SignOptions{SplitKeys: true}))
 	must(e.mgr.AddRecord(e.ctx, kidZone, "www", "A", "10.1.2.201", 0))
-	must(e.mgr.AddRecord(e.ctx, kidZone, "ns", "A", "127.0.0.1", 0))
 	must(e.mgr.AddRecord(e.ctx, fwdZone, "kid", "NS", "ns."+kidZone, ttl))
 	must(e.mgr.AddRecord(e.ctx, fwdZone, "ns.kid", "A", "127.0.0.1", ttl))
 	ds, err := e.mgr.DS(e.ctx, kidZone)
@@ -399,10 +400,11 @@ func TestUnboundFollowsSignedReferrals(t *testing.T) {
 	child := manage.NewManager(st, sealer, nil)
 	insZone := "ins." + fwdZone
 	for _, z := range []string{kidZone, insZone} {
-		if _, err := child.AddZone(ctx, manage.ZoneSpec{Name: z, Config: zone.Config{NS: []string{"ns." + z}}}); err != nil {
+		if _, err := child.AddZone(ctx, manage.ZoneSpec{Name: z, Config: zone.Config{NS: []string{"ns." + z}},
+			Glue: []manage.Glue{{Host: "ns." + z, Addr: netip.MustParseAddr("127.0.0.2")}}}); err != nil {
 			t.Fatal(err)
 		}
-		for _, r := range [][3]string{{"www", "A", "10.9.9.9"}, {"ns", "A", "127.0.0.2"}} {
+		for _, r := range [][3]string{{"www", "A", "10.9.9.9"}} {
 			if _, err := child.AddRecord(ctx, z, r[0], r[1], r[2], 0); err != nil {
 				t.Fatal(err)
 			}

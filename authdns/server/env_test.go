@@ -31,6 +31,8 @@ const (
 	v4Zone2   = "64/26.3.1.10.in-addr.arpa."
 	v6Pool    = "fd12:3456:789a:1::/64"
 	v6Zone    = "1.0.0.0.a.9.8.7.6.5.4.3.2.1.d.f.ip6.arpa."
+	nsHost    = "ns1." + fwdZone // the server identity
+	nsAddr    = "10.1.2.53"
 	tsigName  = "xfr.test."
 	tsigValue = "c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0LTEyMzQ="
 )
@@ -74,7 +76,11 @@ func newEnvOn(t testing.TB, signed bool, s envStore) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := &env{t: t, ctx: ctx, store: s, reg: registry.New(s), mgr: manage.NewManager(s, sealer, nil), sealer: sealer}
+	// The server identity: ns1 of the forward zone, with its address,
+	// serves every zone (kzonecheck and named-checkzone want in-zone name
+	// servers to have one, and the Manager refuses them without).
+	mgr := manage.NewManager(s, sealer, nil).WithNameServers([]manage.Glue{{Host: nsHost, Addr: netip.MustParseAddr(nsAddr)}})
+	e := &env{t: t, ctx: ctx, store: s, reg: registry.New(s), mgr: mgr, sealer: sealer}
 	must := func(_ any, err error) {
 		t.Helper()
 		if err != nil {

@@ -8,6 +8,7 @@ import (
 	"os"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -33,22 +34,32 @@ const maxWireCache = 1 << 15
 // wireCache is one snapshot's packed UDP answers by question key.
 type wireCache struct {
 	mu sync.RWMutex
-	m  map[string][]byte
+	m  map[string]*wireEntry
 }
 
-func (c *wireCache) get(key []byte) []byte {
+// wireEntry is one packed answer with what the fast path needs to send
+// it without looking anything up: its response-rate limiting class and
+// its query counter. Immutable once kept.
+type wireEntry struct {
+	wire  []byte
+	cls   uint64
+	count *atomic.Uint64
+	tc    bool // truncated for size
+}
+
+func (c *wireCache) get(key []byte) *wireEntry {
 	c.mu.RLock()
-	b := c.m[string(key)]
+	e := c.m[string(key)]
 	c.mu.RUnlock()
-	return b
+	return e
 }
 
-func (c *wireCache) put(key []byte, wire []byte) {
+func (c *wireCache) put(key []byte, e *wireEntry) {
 	c.mu.Lock()
 	if c.m == nil || len(c.m) >= maxWireCache {
-		c.m = make(map[string][]byte, 1024)
+		c.m = make(map[string]*wireEntry, 1024)
 	}
-	c.m[string(key)] = wire
+	c.m[string(key)] = e
 	c.mu.Unlock()
 }
 
@@ -213,6 +224,7 @@ func (s *Server) fastLoop(conn *net.UDPConn, pipe *pipeConn, wg *sync.WaitGroup)
 		out[i].Buffers = [][]byte{make([]byte, 0, MaxUDPSize)}
 	}
 	keyBuf := make([]byte, 0, 300)
+	var sampled uint64 // queries seen, for the sampled query log
 	for {
 		n, err := bc.ReadBatch(in, 0)
 		if err != nil {
@@ -222,6 +234,7 @@ func (s *Server) fastLoop(conn *net.UDPConn, pipe *pipeConn, wg *sync.WaitGroup)
 			continue
 		}
 		snap := s.snap.Load()
+		now := nowNano()
 		w := 0
 		for i := range n {
 			m := &in[i]
@@ -229,27 +242,32 @@ func (s *Server) fastLoop(conn *net.UDPConn, pipe *pipeConn, wg *sync.WaitGroup)
 			if m.Flags&syscall.MSG_TRUNC != 0 {
 				continue
 			}
-			from, _ := m.Addr.(*net.UDPAddr)
-			if from == nil {
+			udpFrom, _ := m.Addr.(*net.UDPAddr)
+			if udpFrom == nil {
 				continue
 			}
-			b, fq, plain := cachedReply(snap, q, keyBuf, out[w].Buffers[0][:0])
-			if !plain {
-				pipe.hand(q, from.AddrPort())
+			from := udpFrom.AddrPort()
+			b, fq, st := s.fastHit(snap, q, from.Addr(), now, keyBuf, out[w].Buffers[0][:0])
+			switch st {
+			case fastPass:
+				pipe.hand(q, from)
 				continue
-			}
-			if b == nil {
+			case fastDrop:
+				continue
+			case fastMiss:
 				// Not kept yet: make it beside this loop (signing may
 				// take a while; the batch's other answers need not wait,
 				// and the other CPUs can help), or here when enough
 				// are being made already.
 				q, key := append([]byte(nil), q...), append([]byte(nil), fq.key...)
 				miss := func() {
-					if wire := s.missReply(snap, q, key); wire != nil {
+					wire, done := s.missReply(snap, q, key, from.Addr())
+					switch {
+					case wire != nil:
 						s.fastAnswers.Add(1)
-						conn.WriteToUDPAddrPort(wire, from.AddrPort())
-					} else {
-						pipe.hand(q, from.AddrPort())
+						conn.WriteToUDPAddrPort(wire, from)
+					case !done:
+						pipe.hand(q, from)
 					}
 				}
 				select {
@@ -263,7 +281,12 @@ func (s *Server) fastLoop(conn *net.UDPConn, pipe *pipeConn, wg *sync.WaitGroup)
 				}
 				continue
 			}
-			out[w].Buffers[0], out[w].Addr = b, from
+			if s.opt.QueryLogSample > 0 {
+				if sampled++; sampled%uint64(s.opt.QueryLogSample) == 0 {
+					s.logWire(from.Addr(), b, fq)
+				}
+			}
+			out[w].Buffers[0], out[w].Addr = b, udpFrom
 			w++
 		}
 		s.fastAnswers.Add(uint64(w))
@@ -277,61 +300,106 @@ func (s *Server) fastLoop(conn *net.UDPConn, pipe *pipeConn, wg *sync.WaitGroup)
 	}
 }
 
-// fastReply appends to dst the answer to q if q is a plain query that
-// snap answers; otherwise it says to hand q to the full path.
-func (s *Server) fastReply(snap *snapshot, q, keyBuf, dst []byte) ([]byte, bool) {
-	b, fq, plain := cachedReply(snap, q, keyBuf, dst)
-	if !plain {
-		return nil, false
+// What fastHit did with a query.
+type fastStatus uint8
+
+const (
+	fastSend fastStatus = iota // the answer (or its slip) is ready
+	fastMiss                   // a plain query, its answer not kept yet
+	fastPass                   // not a plain query: the full path answers it
+	fastDrop                   // response-rate limiting drops the answer
+)
+
+// fastHit appends to dst the kept answer to q from client a, counted and
+// rate-limited at now, or says what else to do.
+func (s *Server) fastHit(snap *snapshot, q []byte, a netip.Addr, now int64, keyBuf, dst []byte) ([]byte, fastQuery, fastStatus) {
+	b, fq, e := cachedReply(snap, q, keyBuf, dst)
+	switch {
+	case fq.key == nil:
+		return nil, fq, fastPass
+	case e == nil:
+		return nil, fq, fastMiss
 	}
-	if b != nil {
+	e.count.Add(1)
+	if s.rrl != nil {
+		switch s.rrl.check(a, e.cls, now) {
+		case rrlDrop:
+			s.met.rrlDropped.Add(1)
+			return nil, fq, fastDrop
+		case rrlSlip:
+			s.met.rrlSlipped.Add(1)
+			s.met.truncated[tcSlip].Add(1)
+			return slipReply(dst, q, fq.qend), fq, fastSend
+		}
+	}
+	if e.tc {
+		s.met.truncated[tcSize].Add(1)
+	}
+	return b, fq, fastSend
+}
+
+// logWire logs a sampled fast-path answer.
+func (s *Server) logWire(a netip.Addr, b []byte, fq fastQuery) {
+	name, _, err := dns.UnpackDomainName(b, fq.qstart)
+	if err != nil || len(b) < fq.qend+4 {
+		return
+	}
+	do := fq.key[len(fq.key)-3] == 2
+	s.logQuery(asker{addr: a}, name, binary.BigEndian.Uint16(b[fq.qend:]), int(b[3]&0x0f), len(b),
+		flagString(b[2]&0x04 != 0, b[2]&0x02 != 0, b[2]&0x01 != 0, b[3]&0x10 != 0, do, cookieMissing))
+}
+
+// fastReply appends to dst the answer to q from a if q is a plain query
+// that snap answers (nil with true: response-rate limiting dropped it);
+// otherwise it says to hand q to the full path.
+func (s *Server) fastReply(snap *snapshot, q []byte, a netip.Addr, keyBuf, dst []byte) ([]byte, bool) {
+	b, fq, st := s.fastHit(snap, q, a, nowNano(), keyBuf, dst)
+	switch st {
+	case fastSend:
 		return b, true
-	}
-	if wire := s.missReply(snap, q, fq.key); wire != nil {
-		return append(dst, wire...), true
+	case fastDrop:
+		return nil, true
+	case fastMiss:
+		if wire, done := s.missReply(snap, q, fq.key, a); wire != nil {
+			return append(dst, wire...), true
+		} else if done {
+			return nil, true
+		}
 	}
 	return nil, false
 }
 
-// cachedReply appends to dst the kept answer to q, or returns nil
-// (plain says whether q is a plain query at all).
-func cachedReply(snap *snapshot, q, keyBuf, dst []byte) (b []byte, fq fastQuery, plain bool) {
+// cachedReply appends to dst the kept answer to q and returns its entry,
+// or returns a nil entry; fq.key is nil when q is not a plain query.
+func cachedReply(snap *snapshot, q, keyBuf, dst []byte) (b []byte, fq fastQuery, e *wireEntry) {
 	fq, ok := parseFast(q, keyBuf)
 	if !ok {
-		return nil, fq, false
+		return nil, fastQuery{}, nil
 	}
-	wire := snap.wire.get(fq.key)
-	if wire == nil {
-		return nil, fq, true
+	e = snap.wire.get(fq.key)
+	if e == nil {
+		return nil, fq, nil
 	}
-	b = append(dst, wire...)
+	b = append(dst, e.wire...)
 	// The asker's ID, RD and CD bits, and its spelling of the name.
 	b[0], b[1] = q[0], q[1]
 	b[2] = b[2]&^0x01 | q[2]&0x01
 	b[3] = b[3]&^0x10 | q[3]&0x10
 	copy(b[fq.qstart:fq.qend], q[fq.qstart:fq.qend])
-	return b, fq, true
+	return b, fq, e
 }
 
-// missReply answers a plain query the cache does not have, keeping the
-// answer if it holds for every asker; nil means the full path answers (or
-// drops) it.
-func (s *Server) missReply(snap *snapshot, q, key []byte) []byte {
-	wire, cacheable := s.answerWire(snap, q)
-	if wire != nil && cacheable {
-		snap.wire.put(key, wire)
-	}
-	return wire
-}
-
-// answerWire answers a plain query from snap by the full path and packs
-// it; cacheable says the answer holds for every asker of the same key.
-func (s *Server) answerWire(snap *snapshot, q []byte) ([]byte, bool) {
+// missReply answers a plain query from a that the cache does not have,
+// keeping the answer if it holds for every asker. It returns the answer
+// to send, or nil with done when response-rate limiting dropped it, or
+// nil without done when the full path is to answer it.
+func (s *Server) missReply(snap *snapshot, q, key []byte, a netip.Addr) (wire []byte, done bool) {
 	r := new(dns.Msg)
-	if err := r.Unpack(q); err != nil {
+	if err := r.Unpack(q); err != nil || len(r.Question) != 1 {
 		return nil, false
 	}
-	m, cacheable := s.respond(snap, r, false)
+	c := asker{addr: a}
+	m, info := s.respond(snap, r, c)
 	if m == nil {
 		return nil, false
 	}
@@ -339,7 +407,19 @@ func (s *Server) answerWire(snap *snapshot, q []byte) ([]byte, bool) {
 	if err != nil {
 		return nil, false
 	}
-	return wire, cacheable
+	if info.cacheable {
+		snap.wire.put(key, &wireEntry{wire: wire, cls: info.cls, count: s.met.counter(info.zone, r.Question[0].Qtype, m.Rcode), tc: m.Truncated})
+	}
+	sent := s.account(r, m, c, info)
+	switch {
+	case sent == nil:
+		return nil, true
+	case sent != m:
+		if wire, err = sent.Pack(); err != nil {
+			return nil, false
+		}
+	}
+	return wire, true
 }
 
 // fastWorkers is how many fast-path loops read the UDP socket.

@@ -1,10 +1,12 @@
 // Package server is cadastre's DNS on the wire: UDP and TCP listeners, the
 // UDP fast path that sends kept answers (fast.go), AXFR/IXFR and NOTIFY
-// (xfr.go), TSIG (tsigring.go), and the rebuilding of every zone's data as
-// the register's event log moves (Server.Reload), with the key rollovers
-// that one replica at a time carries out. What a zone holds and how it
-// answers is the zone package's; what an operator may configure is
-// manage's. Nothing imports it but the CLI.
+// (xfr.go), TSIG (tsigring.go), fairness under floods (per-client signing
+// budgets and response-rate limiting, rrl.go; DNS cookies, cookie.go),
+// metrics and the sampled query log (metrics.go), and the rebuilding of
+// every zone's data as the register's event log moves (Server.Reload),
+// with the key rollovers that one replica at a time carries out. What a
+// zone holds and how it answers is the zone package's; what an operator
+// may configure is manage's. Nothing imports it but the CLI.
 package server
 
 import (
@@ -15,7 +17,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"maps"
 	"net"
 	"net/netip"
 	"slices"
@@ -53,9 +54,30 @@ type Options struct {
 	TSIG     map[string]string
 	TSIGKeys []zone.TSIGSecret
 	// OnlineRate is how many signatures a second each zone may make per
-	// query (synthesised names, compact denial, NSEC3 white lies); 0
-	// means 2000.
+	// query (synthesised names, compact denial, NSEC3 white lies), all
+	// askers together; 0 means DefaultOnlineRate.
 	OnlineRate float64
+	// ClientSignRate is how many of those signatures a second each
+	// client network (IPv4 /24, IPv6 /56) may have made, so that one
+	// flooder cannot spend the zone's budget for everyone (rrl.go); 0
+	// means DefaultClientSignRate, negative means no per-client budget.
+	ClientSignRate float64
+	// RRLRate is how many UDP responses a second each client network
+	// may get per answer class (response-rate limiting, rrl.go); 0 means
+	// none (the CLI's default is DefaultRRLRate). RRLSlip makes every
+	// RRLSlip-th limited response an empty one with TC set instead of
+	// none (0 means 2, negative means never).
+	RRLRate float64
+	RRLSlip int
+	// CookieSecretFile holds the DNS cookie secrets (cookie.go): lines
+	// of 32 hex digits, the current one first, then older ones still
+	// accepted; it is read again when it changes. Empty: a random secret,
+	// replaced daily (fine for one server; a set of servers behind one
+	// address shares a file).
+	CookieSecretFile string
+	// QueryLogSample logs one query in QueryLogSample (0: none) with
+	// slog: client, name, type, rcode, size, flags.
+	QueryLogSample int
 	// JournalDepth is how many steps of each zone's IXFR journal are
 	// kept (default 100); JournalAge drops older steps (default 7 days).
 	// A secondary further behind gets an AXFR.
@@ -89,15 +111,11 @@ func acceptMsg(dh dns.Header) dns.MsgAcceptAction {
 // (DNS flag day 2020: 1232 avoids fragmentation).
 const MaxUDPSize = 1232
 
-// snapshot is every zone as served at one point of the event log. Once
-// published (Server.snap) it is immutable, records included: goroutines
-// answer from it without locks, so code that needs a record changed, or
-// calls something that writes into one (miekg/dns's PackRR sets
-// Rdlength; an answer with a lower TTL sets Hdr.Ttl), works on a dns.Copy.
+// snapshot is the zones served (immutable once published, see
+// zone.Snapshot) with the packed answers made from them.
 type snapshot struct {
-	zones map[string]*zone.Data
-	seq   int64
-	wire  *wireCache // packed UDP answers of this snapshot (fast.go)
+	*zone.Snapshot
+	wire *wireCache // packed UDP answers of this snapshot (fast.go)
 }
 
 // Server answers DNS queries for the configured zones.
@@ -113,9 +131,9 @@ type Server struct {
 	snap atomic.Pointer[snapshot]
 	tsig tsigRing
 
-	mu   sync.Mutex // serialises builds
-	rmu  sync.Mutex // serialises rollovers
-	sigs zone.SigCache
+	mu    sync.Mutex    // serialises builds
+	build *zone.Builder // guarded by mu
+	rmu   sync.Mutex    // serialises rollovers
 
 	lis      []listener     // one per listen address
 	fast     sync.WaitGroup // the fast-path loops
@@ -130,8 +148,12 @@ type Server struct {
 
 	xfrs xfrLog // the last transfer to each secondary (Transfers)
 
-	onlineSigs  atomic.Uint64
 	fastAnswers atomic.Uint64
+	met         metrics
+	budget      *signBudget // per client network; nil: none
+	rrl         *rrl        // nil: no response-rate limiting
+	cookies     *cookieJar
+	qlogSeen    atomic.Uint64 // queries the slow path counted for the sampled log
 	missSem     chan struct{} // bounds the answers made beside the fast loops
 }
 
@@ -141,34 +163,38 @@ func NewServer(reg *registry.Registry, st zone.Store, sealer *zone.Sealer, opt O
 	if opt.Poll <= 0 {
 		opt.Poll = time.Second
 	}
-	if opt.Validity <= 0 {
-		opt.Validity = 14 * 24 * time.Hour
+	if opt.ClientSignRate == 0 {
+		opt.ClientSignRate = DefaultClientSignRate
 	}
-	if opt.Refresh <= 0 || opt.Refresh >= opt.Validity {
-		opt.Refresh = opt.Validity / 2
-	}
-	if opt.OnlineRate <= 0 {
-		opt.OnlineRate = 2000
+	if opt.RRLSlip == 0 {
+		opt.RRLSlip = 2
 	}
 	if opt.Now == nil {
 		opt.Now = time.Now
 	}
-	if opt.JournalDepth <= 0 {
-		opt.JournalDepth = 100
-	}
 	if opt.RollLease <= 0 {
 		opt.RollLease = max(30*time.Second, 10*opt.Poll)
-	}
-	if opt.JournalAge <= 0 {
-		opt.JournalAge = 7 * 24 * time.Hour
 	}
 	if opt.Log == nil {
 		opt.Log = slog.New(slog.DiscardHandler)
 	}
 	var id [8]byte
 	rand.Read(id[:])
-	s := &Server{id: hex.EncodeToString(id[:]), reg: reg, store: st, sealer: sealer, mgr: manage.NewManager(st, sealer, opt.Now), opt: opt, log: opt.Log, sigs: zone.SigCache{}}
-	s.snap.Store(&snapshot{zones: map[string]*zone.Data{}, wire: &wireCache{}})
+	s := &Server{id: hex.EncodeToString(id[:]), reg: reg, store: st, sealer: sealer, mgr: manage.NewManager(st, sealer, opt.Now), opt: opt, log: opt.Log}
+	// The builder defaults the signing and journal options left zero.
+	s.build = zone.NewBuilder(st, sealer, zone.BuilderOptions{
+		Validity: opt.Validity, Refresh: opt.Refresh, OnlineRate: opt.OnlineRate,
+		JournalDepth: opt.JournalDepth, JournalAge: opt.JournalAge, Now: opt.Now, Log: opt.Log,
+	})
+	s.snap.Store(&snapshot{Snapshot: &zone.Snapshot{}, wire: &wireCache{}})
+	s.budget = newSignBudget(opt.ClientSignRate)
+	s.rrl = newRRL(opt.RRLRate, opt.RRLSlip)
+	// With a secret file, Start reads it (and fails if it cannot); until
+	// then, and without one, a random secret.
+	s.cookies, _ = newCookieJar("", opt.Now())
+	if opt.CookieSecretFile != "" {
+		s.cookies.file = opt.CookieSecretFile
+	}
 	return s
 }
 
@@ -217,185 +243,17 @@ func (s *Server) Reload(ctx context.Context) error {
 	if in.Keys, err = s.store.Keys(ctx, 0); err != nil {
 		return fmt.Errorf("dns: read keys: %w", err)
 	}
-	now := s.opt.Now()
-	p := zone.SigPolicy{Now: now, Validity: s.opt.Validity, Refresh: s.opt.Refresh}
-	old := s.snap.Load()
-	// Only zones whose inputs changed are built (with the zones linked
-	// to them); the others are served as they were.
-	canon := zone.CanonicalNames(in.Assigns)
 	corrupt := ""
 	if c := s.corrupt.Load(); c != nil {
 		corrupt = *c
 	}
-	fps := make(map[string][32]byte, len(in.Zones))
-	for _, z := range in.Zones {
-		fps[z.Name] = zone.Fingerprint(z, &in, canon, p.Start(), corrupt)
-	}
-	rebuild := zone.RebuildSet(in.Zones, fps, old.zones)
-	zs := map[string]*zone.Data{}
-	built := map[string]*zone.Data{}
-	var errs []error
-	for _, z := range in.Zones {
-		if !rebuild[z.Name] {
-			zs[z.Name] = old.zones[z.Name]
-			continue
-		}
-		zd, err := zone.Build(z, &in)
-		if err != nil {
-			errs = append(errs, err)
-			if o := old.zones[z.Name]; o != nil {
-				zs[z.Name] = o // serve the previous version rather than nothing
-			}
-			continue
-		}
-		zd.FP = fps[z.Name]
-		zs[z.Name], built[z.Name] = zd, zd
-	}
-	zone.Link(built)
-	used := zone.SigCache{}
-	var changed []*zone.Data
-	seq := in.Seq
-	for name, zd := range built {
-		if err := s.finish(ctx, zd, old.zones[name], in.Keys, p, used); err != nil {
-			if errors.Is(err, errBehind) {
-				// Another replica published a version built from a later
-				// state of the register: serve ours no longer than until
-				// the next poll, which rebuilds from that state.
-				seq = -1
-				if o := old.zones[name]; o != nil {
-					zs[name] = o
-					maps.Copy(used, s.sigs)
-				}
-				continue
-			}
-			errs = append(errs, err)
-			// Serve the previous version rather than nothing.
-			if o := old.zones[name]; o != nil {
-				zs[name] = o
-				maps.Copy(used, s.sigs)
-			} else {
-				delete(zs, name)
-			}
-			continue
-		}
-		if o := old.zones[name]; o == nil || o.Serial != zd.Serial {
-			changed = append(changed, zd)
-		}
-	}
-	s.sigs = used
-	s.snap.Store(&snapshot{zones: zs, seq: seq, wire: &wireCache{}})
+	snap, changed, err := s.build.Rebuild(ctx, &in, s.opt.Now(), corrupt)
+	s.snap.Store(&snapshot{Snapshot: snap, wire: &wireCache{}})
 	for _, zd := range changed {
-		s.log.Info("dns zone loaded", "zone", zd.Zone.Name, "serial", zd.Serial, "names", len(zd.Nodes), "signed", zd.Signed, "seq", zd.Seq)
+		s.log.Info("dns zone loaded", "zone", zd.Name(), "serial", zd.Serial(), "names", zd.Names(), "signed", zd.Signed(), "seq", zd.Seq())
 		s.notify(zd)
 	}
-	return errors.Join(errs...)
-}
-
-// errBehind says that a build lost the race for the next serial to a
-// version of different content: the caller keeps serving what it had and
-// builds again.
-var errBehind = errors.New("another replica published a newer version")
-
-// finish signs a built zone and gives it its serial: the stored one if the
-// content is what the store's hash names (a restart, or another replica
-// that got there first), else the next one, set by compare-and-set with
-// the journal step from prev (the version served until now) in the same
-// transaction.
-func (s *Server) finish(ctx context.Context, zd, prev *zone.Data, keys []zone.Key, p zone.SigPolicy, used zone.SigCache) error {
-	z := &zd.Zone
-	if z.Config.Signed {
-		sigPrev := prev
-		if s.corrupt.Load() != nil {
-			sigPrev = nil // prev's signatures at the owner were broken on purpose
-		}
-		if err := zd.SignZone(keys, s.sealer, p, s.sigs, used, sigPrev); err != nil {
-			return err
-		}
-		zd.Online.Rate, zd.Online.Burst, zd.Online.Tokens, zd.Online.Now = s.opt.OnlineRate, 2*s.opt.OnlineRate, 2*s.opt.OnlineRate, s.opt.Now
-		zd.Online.Count = &s.onlineSigs
-	}
-	if c := s.corrupt.Load(); c != nil {
-		zd.Corrupt(*c)
-	}
-	// The content hash, and what changed since prev for the journal.
-	var removed, added []string
-	var err error
-	if prev != nil {
-		removed, added, zd.Sum, err = zone.BodyDiff(prev, zd)
-	} else {
-		zd.Sum, err = zd.FullHash()
-	}
-	if err != nil {
-		return fmt.Errorf("zone %s: %w", z.Name, err)
-	}
-	zd.Hash = zd.Sum.String()
-	for try := 0; ; try++ {
-		if zd.Hash == z.SerialHash && z.Serial != 0 {
-			return zd.SetSerial(z.Serial, p, s.sigs, used)
-		}
-		next := zone.NextSerial(z.Serial, p.Now)
-		if err := zd.SetSerial(next, p, s.sigs, used); err != nil {
-			return err
-		}
-		var d *zone.Diff
-		// Versions are a function of the register and the time (see
-		// sigPolicy), so prev is what every replica served at its serial.
-		switch {
-		case prev == nil || z.Serial == 0:
-		case prev.Serial == z.Serial && prev.Hash == z.SerialHash:
-			if d, err = zone.JournalStep(prev, zd, removed, added); err != nil {
-				return fmt.Errorf("zone %s: %w", z.Name, err)
-			}
-		case serialLess(prev.Serial, z.Serial):
-			// Another replica moved the serial since prev: the step from
-			// its version is ours from prev less the journal's from prev.
-			steps, err := s.store.Journal(ctx, z.ID, prev.Serial)
-			if err != nil {
-				return fmt.Errorf("zone %s: journal: %w", z.Name, err)
-			}
-			if c, ok := zone.Condense(steps, prev.Serial, z.Serial); ok {
-				if d, err = zone.ComposeStep(&c, z.Serial, zd, removed, added); err != nil {
-					return fmt.Errorf("zone %s: %w", z.Name, err)
-				}
-			}
-		}
-		if d != nil {
-			d.At = p.Now.UTC()
-		}
-		ok, err := s.store.SetZoneSerial(ctx, z.ID, z.Serial, next, zd.Hash, d)
-		if err != nil {
-			return fmt.Errorf("zone %s: serial: %w", z.Name, err)
-		}
-		if ok {
-			z.Serial, z.SerialHash = next, zd.Hash
-			if d != nil {
-				if err := s.store.PruneJournal(ctx, z.ID, s.opt.JournalDepth, p.Now.Add(-s.opt.JournalAge)); err != nil {
-					s.log.Warn("dns journal prune", "zone", z.Name, "err", err)
-				}
-			}
-			return nil
-		}
-		// Another replica moved the serial: read where it is.
-		zs, err := s.store.Zones(ctx)
-		if err != nil {
-			return fmt.Errorf("zone %s: serial: %w", z.Name, err)
-		}
-		for _, o := range zs {
-			if o.ID == z.ID {
-				z.Serial, z.SerialHash = o.Serial, o.SerialHash
-			}
-		}
-		if zd.Hash == z.SerialHash {
-			continue // the same content: take its serial
-		}
-		if prev != nil {
-			return fmt.Errorf("zone %s: %w", z.Name, errBehind)
-		}
-		// Nothing served yet: publish ours on top, a few times at most.
-		if try == 3 {
-			return fmt.Errorf("zone %s: serial: still moving after %d tries", z.Name, try+1)
-		}
-	}
+	return err
 }
 
 // CorruptSignatures makes every later build break the signatures at owner
@@ -414,9 +272,14 @@ func (s *Server) Start(ctx context.Context) error {
 	if err := s.loadTSIG(ctx); err != nil {
 		return err
 	}
+	if s.cookies.file != "" {
+		if _, err := s.cookies.reload(s.opt.Now()); err != nil {
+			return err
+		}
+	}
 	if err := s.Reload(ctx); err != nil {
 		s.log.Error("dns load", "err", err)
-		if len(s.snap.Load().zones) == 0 && s.hasZones(ctx) {
+		if s.snap.Load().Len() == 0 && s.hasZones(ctx) {
 			return err
 		}
 	}
@@ -432,7 +295,32 @@ func (s *Server) Start(ctx context.Context) error {
 	for _, l := range s.lis {
 		s.log.Info("dns serving", "addr", l.conn.LocalAddr().String())
 	}
+	s.logGaps(ctx)
 	return nil
+}
+
+// logGaps logs, once at start, each zone whose secondaries cannot answer
+// what this server answers (manage.SecondaryGaps): operators who read
+// only the log learn it there.
+func (s *Server) logGaps(ctx context.Context) {
+	zs, err := s.store.Zones(ctx)
+	if err != nil {
+		return
+	}
+	var pools []netip.Prefix
+	err = s.reg.Store().View(ctx, func(tx registry.Tx) error {
+		ps, err := tx.Pools(ctx, registry.PoolFilter{})
+		for _, p := range ps {
+			pools = append(pools, p.Prefix)
+		}
+		return err
+	})
+	if err != nil {
+		return
+	}
+	for _, g := range manage.SecondaryGaps(zs, pools) {
+		s.log.Warn("dns secondaries cannot answer what this server answers", "zone", g.Zone, "why", g.Reason)
+	}
 }
 
 // listener is one listen address: its UDP socket (read by the fast
@@ -567,6 +455,11 @@ func (s *Server) loop() {
 			return
 		case <-t.C:
 		}
+		if changed, err := s.cookies.reload(s.opt.Now()); err != nil {
+			s.log.Error("dns cookie secrets (the previous ones stay in use)", "err", err)
+		} else if changed {
+			s.log.Info("dns cookie secrets changed")
+		}
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 		rolled, err := s.Roll(ctx)
 		if err != nil {
@@ -598,7 +491,7 @@ func (s *Server) Roll(ctx context.Context) (bool, error) {
 	s.rmu.Lock() // one rollover at a time in this process, too
 	defer s.rmu.Unlock()
 	snap := s.snap.Load()
-	if !slices.ContainsFunc(slices.Collect(maps.Values(snap.zones)), func(zd *zone.Data) bool { return zd.Signed }) {
+	if !snap.AnySigned() {
 		return false, nil // nothing to roll: no lease to hold
 	}
 	now := s.opt.Now()
@@ -624,11 +517,11 @@ func (s *Server) Roll(ctx context.Context) (bool, error) {
 	changed := false
 	var errs []error
 	for _, z := range zones {
-		zd := snap.zones[z.Name]
-		if zd == nil || !zd.Signed || !z.Config.Signed {
+		zd := snap.Zone(z.Name)
+		if zd == nil || !zd.Signed() || !z.Config.Signed {
 			continue // not served signed yet: its first build has no TTLs to time by
 		}
-		steps := manage.PlanRoll(z, byZone[z.ID], zd.MaxTTL, now)
+		steps := manage.PlanRoll(z, byZone[z.ID], zd.MaxTTL(), now)
 		if len(steps) == 0 {
 			continue
 		}
@@ -658,8 +551,8 @@ func (s *Server) Roll(ctx context.Context) (bool, error) {
 func (s *Server) due(ctx context.Context) bool {
 	snap := s.snap.Load()
 	now := s.opt.Now()
-	for _, zd := range snap.zones {
-		if zd.Signed && !now.Before(zd.RefreshAt) {
+	for _, zd := range snap.All() {
+		if zd.Signed() && !now.Before(zd.RefreshAt()) {
 			return true
 		}
 	}
@@ -668,7 +561,7 @@ func (s *Server) due(ctx context.Context) bool {
 		s.log.Error("dns poll", "err", err)
 		return false
 	}
-	return pos.Seq != snap.seq
+	return pos.Seq != snap.Seq()
 }
 
 // Shutdown stops listening and the background work. Calls after the
@@ -689,12 +582,12 @@ func (s *Server) Shutdown(ctx context.Context) error {
 }
 
 // OnlineSignatures counts the signatures made per query since start.
-func (s *Server) OnlineSignatures() uint64 { return s.onlineSigs.Load() }
+func (s *Server) OnlineSignatures() uint64 { return s.build.OnlineSignatures() }
 
 // Serial is the serial a zone is served with now (0 if not served).
 func (s *Server) Serial(zoneName string) uint32 {
-	if zd := s.snap.Load().zones[dns.CanonicalName(zoneName)]; zd != nil {
-		return zd.Serial
+	if zd := s.snap.Load().Zone(dns.CanonicalName(zoneName)); zd != nil {
+		return zd.Serial()
 	}
 	return 0
 }
@@ -712,7 +605,15 @@ func (s *Server) ServeDNS(w dns.ResponseWriter, r *dns.Msg) {
 	if len(r.Question) == 1 && (r.Question[0].Qtype == dns.TypeAXFR || r.Question[0].Qtype == dns.TypeIXFR) && r.Opcode == dns.OpcodeQuery {
 		m = s.transfer(w, r, tcp)
 	} else {
-		m = s.Respond(r, tcp)
+		c := asker{addr: remoteAddr(w), tcp: tcp}
+		var info answerInfo
+		m, info = s.respond(s.snap.Load(), r, c)
+		if m == nil {
+			return
+		}
+		if m = s.account(r, m, c, info); m == nil {
+			return // response-rate limiting dropped it
+		}
 	}
 	if m == nil {
 		return
@@ -724,17 +625,49 @@ func (s *Server) ServeDNS(w dns.ResponseWriter, r *dns.Msg) {
 	w.WriteMsg(m)
 }
 
-// Respond answers one query (not a transfer); tcp lifts the size limit.
-// It returns nil for what is better dropped.
+// Respond answers one query (not a transfer) from an unknown asker: no
+// client budget applies, and a server cookie is checked against the
+// unspecified address; tcp lifts the size limit. It returns nil for what
+// is better dropped.
 func (s *Server) Respond(r *dns.Msg, tcp bool) *dns.Msg {
-	m, _ := s.respond(s.snap.Load(), r, tcp)
+	m, _ := s.respond(s.snap.Load(), r, asker{tcp: tcp})
 	return m
 }
 
-// respond answers r from snap; cacheable says that the answer is the same
-// for every query with the same question, DO bit and size (it is not when
-// the online signing budget was spent).
-func (s *Server) respond(snap *snapshot, r *dns.Msg, tcp bool) (_ *dns.Msg, cacheable bool) {
+// asker is who sent a query: its address (invalid when unknown) and
+// whether over TCP.
+type asker struct {
+	addr netip.Addr
+	tcp  bool
+}
+
+// answerInfo is what respond says of an answer besides the message.
+type answerInfo struct {
+	// cacheable says that the answer is the same for every query with
+	// the same question, DO bit and size (it is not when a signing
+	// budget was spent).
+	cacheable bool
+	zone      string // the configured zone that answered, or ""
+	cls       uint64 // the answer class, for response-rate limiting
+	cookie    cookieState
+	// cookieOpt is the COOKIE option sent back (nil: none), for a
+	// reply that replaces the answer (BADCOOKIE on a slip).
+	cookieOpt  *dns.EDNS0_COOKIE
+	overBudget bool
+}
+
+// respond answers r from snap for c.
+func (s *Server) respond(snap *snapshot, r *dns.Msg, c asker) (*dns.Msg, answerInfo) {
+	m, info := s.respond1(snap, r, c)
+	if m != nil {
+		info.cls = answerClass(m, info)
+	}
+	return m, info
+}
+
+// respond1 is respond but for the answer class.
+func (s *Server) respond1(snap *snapshot, r *dns.Msg, c asker) (_ *dns.Msg, info answerInfo) {
+	tcp := c.tcp
 	m := new(dns.Msg)
 	m.SetReply(r)
 	m.Compress = true
@@ -761,67 +694,102 @@ func (s *Server) respond(snap *snapshot, r *dns.Msg, tcp bool) (_ *dns.Msg, cach
 	}
 	switch {
 	case r.Response:
-		return nil, false
+		return nil, info
 	case opts > 1 || (opt != nil && opt.Header().Name != "."):
 		// RFC 6891 §6.1.1: more than one OPT, or one not at the root.
 		m.Extra = nil
 		m.Rcode = dns.RcodeFormatError
-		return m, true
+		return m, answerInfo{cacheable: true}
 	case opt != nil && opt.Version() != 0:
 		// RFC 6891 §6.1.3.
 		m.Rcode = dns.RcodeBadVers
 		m.IsEdns0().SetVersion(0)
-		return m, true
+		return m, answerInfo{cacheable: true}
+	}
+	if opt != nil {
+		st, co := s.cookies.check(opt, c.addr, s.opt.Now())
+		info.cookie, info.cookieOpt = st, co
+		switch {
+		case st == cookieMalformed:
+			m.Rcode = dns.RcodeFormatError // RFC 7873 §5.2.2
+			return m, info
+		case co != nil:
+			o := m.IsEdns0()
+			o.Option = append(o.Option, co)
+		}
+		if st == cookieBad && !tcp {
+			// RFC 7873 §5.2.4: the asker retries with the new cookie.
+			m.Rcode = dns.RcodeBadCookie
+			return m, info
+		}
+	}
+	// Until a budget says otherwise; an answer with a cookie is the
+	// asker's alone (the fast path, which keeps answers, takes none).
+	info.cacheable = info.cookieOpt == nil
+	switch {
 	case r.Opcode == dns.OpcodeNotify:
 		// cadastre is a primary: it sends NOTIFY and heeds none.
 		m.Rcode = dns.RcodeRefused
-		return m, true
+		return m, info
 	case r.Opcode != dns.OpcodeQuery:
 		m.Rcode = dns.RcodeNotImplemented
-		return m, true
+		return m, info
 	case len(r.Question) != 1:
 		m.Rcode = dns.RcodeFormatError
-		return m, true
+		return m, info
 	}
 	q := r.Question[0]
 	qname := strings.ToLower(q.Name)
 	if _, ok := dns.IsDomainName(qname); !ok || q.Qclass != dns.ClassINET {
 		m.Rcode = dns.RcodeRefused
-		return m, true
+		return m, info
 	}
 	if q.Qtype == typeNXNAME {
 		// RFC 9824 §3.5: NXNAME is a marker in NSEC bitmaps, never asked.
 		m.Rcode = dns.RcodeFormatError
-		return m, true
+		return m, info
 	}
 	if q.Qtype >= 128 && q.Qtype <= 255 && q.Qtype != dns.TypeANY || q.Qtype == dns.TypeOPT || q.Qtype == 0 {
 		// Meta-types other than ANY (RFC 6895 §3.1): nothing to look up.
 		m.Rcode = dns.RcodeNotImplemented
-		return m, true
+		return m, info
 	}
-	zd := zone.FindZone(snap.zones, qname)
+	zd := snap.Find(qname)
 	if zd == nil {
 		m.Rcode = dns.RcodeRefused
-		return m, true
+		return m, info
 	}
-	if q.Qtype == dns.TypeDS && qname == zd.Zone.Name {
+	info.zone = zd.Name()
+	if q.Qtype == dns.TypeDS && qname == zd.Name() {
 		// RFC 4035 §3.1.4.1: the DS of a zone is in its parent; a
 		// server with both answers it from the parent.
 		if i, end := dns.NextLabel(qname, 0); !end {
-			if p := zone.FindZone(snap.zones, qname[i:]); p != nil {
+			if p := snap.Find(qname[i:]); p != nil {
 				zd = p
 			}
 		}
 	}
-	res := zd.Lookup(qname, q.Qtype, do)
+	var sp zone.Spender
+	var csp *spender
+	if s.budget != nil && c.addr.IsValid() {
+		csp = &spender{b: s.budget, key: clientKey(c.addr), now: nowNano()}
+		sp = csp
+	}
+	res := zd.LookupSpending(qname, q.Qtype, do, sp)
 	if res.OverBudget {
+		info.cacheable, info.overBudget = false, true
+		if csp != nil && csp.refused {
+			s.met.budgetClient.Add(1)
+		} else {
+			s.met.budgetZone.Add(1)
+		}
 		if !tcp {
 			// Make the asker come back over TCP, which a spoofed flood cannot.
 			m.Truncated = true
-			return m, false
+			return m, info
 		}
 		m.Rcode = dns.RcodeServerFailure
-		return m, false
+		return m, info
 	}
 	m.Authoritative = !res.Referral
 	m.Rcode = res.Rcode
@@ -837,7 +805,7 @@ func (s *Server) respond(snap *snapshot, r *dns.Msg, tcp bool) (_ *dns.Msg, cach
 		size = dns.MaxMsgSize
 	}
 	truncate(m, size)
-	return m, true
+	return m, info
 }
 
 // truncate makes m fit in size bytes, compressed, by dropping whole

@@ -31,6 +31,8 @@ var toolPackages = map[string]string{
 	"delv":             "bind9-dnsutils",
 	"dnssec-verify":    "bind9utils",
 	"ldns-verify-zone": "ldnsutils",
+	"kzonecheck":       "knot-dnssecutils",
+	"named-checkzone":  "bind9utils",
 	"knotd":            "knot",
 	"knotc":            "knot",
 	"dnsperf":          "dnsperf",
@@ -124,10 +126,17 @@ func (e *env) startUnbound(extra ...string) string {
 // sending the zones stubs to the server.
 func (e *env) startUnboundWith(anchors, stubs []string) string {
 	e.t.Helper()
+	return e.startUnboundAt(e.addr, anchors, stubs)
+}
+
+// startUnboundAt is startUnboundWith sending the stubs to server (a
+// secondary, say) instead.
+func (e *env) startUnboundAt(server string, anchors, stubs []string) string {
+	e.t.Helper()
 	bin := tool(e.t, "unbound")
 	dir := e.t.TempDir()
 	port := freePort(e.t)
-	_, sport, _ := net.SplitHostPort(e.addr)
+	_, sport, _ := net.SplitHostPort(server)
 	var b strings.Builder
 	fmt.Fprintf(&b, `server:
   interface: 127.0.0.1

@@ -21,8 +21,13 @@ func (s *Server) transfer(w dns.ResponseWriter, r *dns.Msg, tcp bool) *dns.Msg {
 	m := new(dns.Msg)
 	m.SetReply(r)
 	q := r.Question[0]
-	zd := s.snap.Load().zones[strings.ToLower(q.Name)]
+	kind := 0 // AXFR, as in metrics.transfers
+	if q.Qtype == dns.TypeIXFR {
+		kind = 1
+	}
+	zd := s.snap.Load().Zone(strings.ToLower(q.Name))
 	if zd == nil {
+		s.met.transfers[kind][xfrRefused].Add(1)
 		m.Rcode = dns.RcodeRefused // not a zone apex we serve: RFC 5936 §2.2.1
 		return m
 	}
@@ -32,12 +37,13 @@ func (s *Server) transfer(w dns.ResponseWriter, r *dns.Msg, tcp bool) *dns.Msg {
 		key = strings.ToLower(t.Hdr.Name)
 	}
 	addr := remoteAddr(w)
-	if !allowed(&zd.Zone, addr, key) {
-		s.log.Warn("dns transfer refused", "zone", zd.Zone.Name, "from", addr.String(), "tsig", key)
+	if z := zd.Zone(); !allowed(&z, addr, key) {
+		s.log.Warn("dns transfer refused", "zone", zd.Name(), "from", addr.String(), "tsig", key)
+		s.met.transfers[kind][xfrRefused].Add(1)
 		m.Rcode = dns.RcodeRefused
 		return m
 	}
-	soa := zd.SOA.RRs[0]
+	soa := zd.SOA()
 	if q.Qtype == dns.TypeIXFR {
 		var have uint32
 		ok := false
@@ -47,37 +53,46 @@ func (s *Server) transfer(w dns.ResponseWriter, r *dns.Msg, tcp bool) *dns.Msg {
 			}
 		}
 		if !ok {
+			s.met.transfers[kind][xfrFailed].Add(1)
 			m.Rcode = dns.RcodeFormatError // RFC 1995 §3: the client's SOA is required
 			return m
 		}
-		if !serialLess(have, zd.Serial) {
+		if !serialLess(have, zd.Serial()) {
 			// Up to date (or ahead of us): the current SOA alone.
+			s.met.transfers[kind][xfrUpToDate].Add(1)
 			m.Authoritative = true
 			m.Answer = []dns.RR{soa}
 			return m
 		}
 		if !tcp {
 			// RFC 1995 §2: over UDP, a reply that does not fit is just the SOA.
+			s.met.transfers[kind][xfrUDPSOA].Add(1)
 			m.Authoritative = true
 			m.Answer = []dns.RR{soa}
 			return m
 		}
 		if diff := s.diff(zd, have); diff != nil {
 			if s.stream(w, r, diff) {
-				s.xfrs.record(Transfer{Zone: zd.Zone.Name, Secondary: addr, Key: key, Kind: "IXFR", Serial: zd.Serial, At: s.opt.Now()})
+				s.met.transfers[1][xfrOK].Add(1)
+				s.xfrs.record(Transfer{Zone: zd.Name(), Secondary: addr, Key: key, Kind: "IXFR", Serial: zd.Serial(), At: s.opt.Now()})
+			} else {
+				s.met.transfers[1][xfrFailed].Add(1)
 			}
 			return nil
 		}
 	}
 	if !tcp {
+		s.met.transfers[kind][xfrRefused].Add(1)
 		m.Rcode = dns.RcodeRefused // RFC 5936 §4.2: AXFR only over TCP
 		return m
 	}
 	// AXFR, or IXFR falling back to it when the client's version is no
 	// longer in the journal (RFC 1995 §4).
-	all := append(zd.Records(), soa)
-	if s.stream(w, r, all) {
-		s.xfrs.record(Transfer{Zone: zd.Zone.Name, Secondary: addr, Key: key, Kind: "AXFR", Serial: zd.Serial, At: s.opt.Now()})
+	if s.stream(w, r, zd.Transfer()) {
+		s.met.transfers[0][xfrOK].Add(1)
+		s.xfrs.record(Transfer{Zone: zd.Name(), Secondary: addr, Key: key, Kind: "AXFR", Serial: zd.Serial(), At: s.opt.Now()})
+	} else {
+		s.met.transfers[0][xfrFailed].Add(1)
 	}
 	return nil
 }
@@ -106,29 +121,15 @@ func serialLess(a, b uint32) bool {
 func (s *Server) diff(zd *zone.Data, have uint32) []dns.RR {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	steps, err := s.store.Journal(ctx, zd.Zone.ID, have)
+	steps, err := s.store.Journal(ctx, zd.Zone().ID, have)
 	if err != nil {
-		s.log.Warn("dns journal", "zone", zd.Zone.Name, "err", err)
+		s.log.Warn("dns journal", "zone", zd.Name(), "err", err)
 		return nil
 	}
-	c, ok := zone.Condense(steps, have, zd.Serial)
-	if !ok {
-		return nil
-	}
-	oldSOA, _, err := dns.UnpackRR([]byte(c.FromSOA), 0)
+	out, err := zd.IncrementalTransfer(steps, have)
 	if err != nil {
-		s.log.Warn("dns journal", "zone", zd.Zone.Name, "err", err)
+		s.log.Warn("dns journal", "zone", zd.Name(), "err", err)
 		return nil
-	}
-	soa := zd.SOA.RRs[0]
-	out := []dns.RR{soa, oldSOA}
-	for _, l := range []*zone.RRList{&c.Removed, &c.Added} {
-		rrs, err := l.RRs()
-		if err != nil {
-			s.log.Warn("dns journal", "zone", zd.Zone.Name, "err", err)
-			return nil
-		}
-		out = append(append(out, rrs...), soa)
 	}
 	return out
 }
@@ -180,17 +181,27 @@ func (s *Server) stream(w dns.ResponseWriter, r *dns.Msg, rrs []dns.RR) bool {
 // notify tells zd's secondaries of its new serial (RFC 1996), in the
 // background, a few times until each answers.
 func (s *Server) notify(zd *zone.Data) {
-	for _, target := range zd.Zone.Config.Notify {
+	key := s.notifyKey(zd.Zone())
+	for _, target := range zd.Zone().Config.Notify {
 		s.notifies.Add(1)
 		go func() {
 			defer s.notifies.Done()
 			m := new(dns.Msg)
-			m.SetNotify(zd.Zone.Name)
+			m.SetNotify(zd.Name())
 			m.Authoritative = true
-			m.Answer = []dns.RR{zd.SOA.RRs[0]}
+			m.Answer = []dns.RR{zd.SOA()}
 			c := &dns.Client{Net: "udp", Timeout: 2 * time.Second}
+			if key != nil {
+				c.TsigProvider = &s.tsig
+			}
 			for try := 0; try < 3; try++ {
+				if key != nil {
+					// A new time signed each try (RFC 8945 §5.2.3 fudge).
+					m.Extra = nil
+					m.SetTsig(key.Name, key.Algorithm+".", 300, time.Now().Unix())
+				}
 				if _, _, err := c.Exchange(m, target); err == nil {
+					s.met.notifies[notifyAcked].Add(1)
 					return
 				}
 				select {
@@ -199,7 +210,28 @@ func (s *Server) notify(zd *zone.Data) {
 				case <-time.After(time.Duration(try+1) * time.Second):
 				}
 			}
-			s.log.Warn("dns notify unanswered", "zone", zd.Zone.Name, "to", target)
+			s.met.notifies[notifyUnanswered].Add(1)
+			s.log.Warn("dns notify unanswered", "zone", zd.Name(), "to", target)
 		}()
 	}
+}
+
+// notifyKey is the key NOTIFY for z is signed with: the first TSIG key
+// its transfer ACL names that the server holds, so that a secondary that
+// takes transfers only with the key (Knot's acl with key, as
+// secondary-config writes it) takes NOTIFY the same way; nil signs
+// nothing (an ACL of addresses).
+func (s *Server) notifyKey(z zone.Zone) *zone.TSIGSecret {
+	m := s.tsig.keys.Load()
+	if m == nil {
+		return nil
+	}
+	for _, a := range z.Config.AllowTransfer {
+		if n, ok := strings.CutPrefix(a, "key:"); ok {
+			if k, ok := (*m)[dns.CanonicalName(n)]; ok {
+				return &k
+			}
+		}
+	}
+	return nil
 }

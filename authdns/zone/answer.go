@@ -96,7 +96,7 @@ func inPools(pools []netip.Prefix, a netip.Addr) bool {
 // one has its PTR in the zone data, and its synthetic names do not exist.
 func (zd *Data) synth(name string) (exists bool, rr dns.RR) {
 	if zd.tmpl != nil {
-		p, ok := reversePrefix(&zd.Zone, name)
+		p, ok := reversePrefix(&zd.zone, name)
 		if !ok {
 			return false, nil
 		}
@@ -104,7 +104,7 @@ func (zd *Data) synth(name string) (exists bool, rr dns.RR) {
 			if !inPools(zd.pools, p.Addr()) {
 				return false, nil
 			}
-			return true, &dns.PTR{Hdr: dns.RR_Header{Name: name, Rrtype: dns.TypePTR, Class: dns.ClassINET, Ttl: zd.Zone.Config.TTL}, Ptr: zd.tmpl.Name(p.Addr())}
+			return true, &dns.PTR{Hdr: dns.RR_Header{Name: name, Rrtype: dns.TypePTR, Class: dns.ClassINET, Ttl: zd.zone.Config.TTL}, Ptr: zd.tmpl.Name(p.Addr())}
 		}
 		for _, pool := range zd.pools {
 			if pool.Overlaps(p) {
@@ -115,13 +115,13 @@ func (zd *Data) synth(name string) (exists bool, rr dns.RR) {
 	}
 	for _, r := range zd.synthFor {
 		a, ok := r.tmpl.Addr(name)
-		if !ok || !r.Zone.Prefix.Contains(a) || !inPools(r.pools, a) {
+		if !ok || !r.zone.Prefix.Contains(a) || !inPools(r.pools, a) {
 			continue
 		}
-		if n := r.Nodes[ptrName(&r.Zone, a)]; n != nil && n.sets[dns.TypePTR] != nil {
+		if n := r.nodes[ptrName(&r.zone, a)]; n != nil && n.sets[dns.TypePTR] != nil {
 			return false, nil
 		}
-		hdr := dns.RR_Header{Name: name, Class: dns.ClassINET, Ttl: zd.Zone.Config.TTL}
+		hdr := dns.RR_Header{Name: name, Class: dns.ClassINET, Ttl: zd.zone.Config.TTL}
 		if a.Is4() {
 			hdr.Rrtype = dns.TypeA
 			return true, &dns.A{Hdr: hdr, A: a.AsSlice()}
@@ -149,22 +149,22 @@ type Result struct {
 // Lookup answers qname/qtype from this version of the zone. dnssec asks
 // for signatures and denial proofs.
 func (zd *Data) Lookup(qname string, qtype uint16, dnssec bool) Result {
-	return zd.lookup(qname, qtype, dnssec && zd.Signed, 0)
+	return zd.lookup(qname, qtype, dnssec && zd.signed, 0, nil)
 }
 
 // maxChain bounds the CNAME and DNAME links followed inside one zone.
 const maxChain = 8
 
-func (zd *Data) lookup(qname string, qtype uint16, dnssec bool, depth int) Result {
+func (zd *Data) lookup(qname string, qtype uint16, dnssec bool, depth int, sp Spender) Result {
 	if cut := zd.cutAt(qname); cut != "" && (qname != cut || qtype != dns.TypeDS) {
-		return zd.referral(cut, dnssec)
+		return zd.referral(cut, dnssec, sp)
 	}
 	if len(zd.dnames) > 0 {
 		if owner := zd.dnameAbove(qname); owner != "" {
-			return zd.dname(owner, qname, qtype, dnssec, depth)
+			return zd.dname(owner, qname, qtype, dnssec, depth, sp)
 		}
 	}
-	n := zd.Nodes[qname]
+	n := zd.nodes[qname]
 	if n != nil {
 		if s := n.sets[qtype]; s != nil {
 			return zd.positive(s, dnssec)
@@ -179,7 +179,7 @@ func (zd *Data) lookup(qname string, qtype uint16, dnssec bool, depth int) Resul
 		if c := n.sets[dns.TypeCNAME]; c != nil && qtype != dns.TypeANY {
 			// RFC 1034 §4.3.2 step 3a: the alias, then what it names
 			// when this zone holds it.
-			return zd.chase(zd.positive(c, dnssec), c.RRs[0].(*dns.CNAME).Target, qtype, dnssec, depth)
+			return zd.chase(zd.positive(c, dnssec), c.RRs[0].(*dns.CNAME).Target, qtype, dnssec, depth, sp)
 		}
 		if qtype == dns.TypeANY && len(n.sets) > 0 {
 			// RFC 8482 §4.1: answer ANY with one RRset of the name.
@@ -201,7 +201,7 @@ func (zd *Data) lookup(qname string, qtype uint16, dnssec bool, depth int) Resul
 		set := []dns.RR{srr}
 		res := Result{Rcode: dns.RcodeSuccess, Answer: set}
 		if dnssec {
-			sigs, ok := zd.Online.sign(set)
+			sigs, ok := zd.online.sign(set, sp)
 			if !ok {
 				return Result{OverBudget: true}
 			}
@@ -218,19 +218,19 @@ func (zd *Data) lookup(qname string, qtype uint16, dnssec bool, depth int) Resul
 			types = append(types, srr.Header().Rrtype)
 		}
 		types = slices.DeleteFunc(types, func(t uint16) bool { return t == omit })
-		return zd.negative(qname, false, types, dnssec, omit)
+		return zd.negative(qname, false, types, dnssec, omit, sp)
 	}
-	return zd.negative(qname, true, nil, dnssec, omit)
+	return zd.negative(qname, true, nil, dnssec, omit, sp)
 }
 
 // chase appends to res, an answer ending in an alias to target, the
 // answer for target when it lies in this zone and exists there.
-func (zd *Data) chase(res Result, target string, qtype uint16, dnssec bool, depth int) Result {
+func (zd *Data) chase(res Result, target string, qtype uint16, dnssec bool, depth int, sp Spender) Result {
 	target = strings.ToLower(target)
-	if depth >= maxChain || !dns.IsSubDomain(zd.Zone.Name, target) {
+	if depth >= maxChain || !dns.IsSubDomain(zd.zone.Name, target) {
 		return res
 	}
-	next := zd.lookup(target, qtype, dnssec, depth+1)
+	next := zd.lookup(target, qtype, dnssec, depth+1, sp)
 	if next.OverBudget {
 		return next
 	}
@@ -242,7 +242,7 @@ func (zd *Data) chase(res Result, target string, qtype uint16, dnssec bool, dept
 
 // dnameAbove is the owner of a DNAME strictly above name, if any.
 func (zd *Data) dnameAbove(name string) string {
-	for n := name; n != zd.Zone.Name; {
+	for n := name; n != zd.zone.Name; {
 		i, end := dns.NextLabel(n, 0)
 		if end {
 			break
@@ -259,8 +259,8 @@ func (zd *Data) dnameAbove(name string) string {
 // as any RRset, and a CNAME synthesised to the name under its target,
 // unsigned (validators check it against the DNAME, §5.3.3), with the
 // DNAME's TTL; YXDOMAIN when the new name would be too long.
-func (zd *Data) dname(owner, qname string, qtype uint16, dnssec bool, depth int) Result {
-	d := zd.Nodes[owner].sets[dns.TypeDNAME]
+func (zd *Data) dname(owner, qname string, qtype uint16, dnssec bool, depth int, sp Spender) Result {
+	d := zd.nodes[owner].sets[dns.TypeDNAME]
 	res := zd.positive(d, dnssec)
 	dn := d.RRs[0].(*dns.DNAME)
 	target := qname[:len(qname)-len(owner)] + dn.Target
@@ -273,7 +273,7 @@ func (zd *Data) dname(owner, qname string, qtype uint16, dnssec bool, depth int)
 	if qtype == dns.TypeCNAME {
 		return res
 	}
-	return zd.chase(res, target, qtype, dnssec, depth)
+	return zd.chase(res, target, qtype, dnssec, depth, sp)
 }
 
 // referral sends the asker to the child zone at cut (RFC 1034 §4.3.2,
@@ -282,8 +282,8 @@ func (zd *Data) dname(owner, qname string, qtype uint16, dnssec bool, depth int)
 // §7.2.7; with compact denial an NSEC of cut showing only NS, RFC 9824),
 // which tells a validator the child is unsigned. In-bailiwick name
 // servers' addresses go along as glue.
-func (zd *Data) referral(cut string, dnssec bool) Result {
-	n := zd.Nodes[cut]
+func (zd *Data) referral(cut string, dnssec bool, sp Spender) Result {
+	n := zd.nodes[cut]
 	ns := n.sets[dns.TypeNS]
 	res := Result{Rcode: dns.RcodeSuccess, Referral: true, Authority: append([]dns.RR{}, ns.RRs...)}
 	if dnssec {
@@ -293,7 +293,7 @@ func (zd *Data) referral(cut string, dnssec bool) Result {
 		case zd.denial == Compact:
 			nsec := &dns.NSEC{Hdr: dns.RR_Header{Name: cut, Rrtype: dns.TypeNSEC, Class: dns.ClassINET, Ttl: zd.negTTL},
 				NextDomain: "\\000." + cut, TypeBitMap: []uint16{dns.TypeNS, dns.TypeRRSIG, dns.TypeNSEC}}
-			sigs, ok := zd.Online.sign([]dns.RR{nsec})
+			sigs, ok := zd.online.sign([]dns.RR{nsec}, sp)
 			if !ok {
 				return Result{OverBudget: true}
 			}
@@ -309,7 +309,7 @@ func (zd *Data) referral(cut string, dnssec bool) Result {
 		if !dns.IsSubDomain(cut, target) {
 			continue
 		}
-		if g := zd.Nodes[target]; g != nil {
+		if g := zd.nodes[target]; g != nil {
 			for _, t := range []uint16{dns.TypeA, dns.TypeAAAA} {
 				if s := g.sets[t]; s != nil {
 					res.Additional = append(res.Additional, s.RRs...)
@@ -339,7 +339,7 @@ func (zd *Data) negSOA(dnssec bool) []dns.RR {
 }
 
 // negative is NXDOMAIN (nx) or NODATA for qname, whose node has types.
-func (zd *Data) negative(qname string, nx bool, types []uint16, dnssec bool, omit uint16) Result {
+func (zd *Data) negative(qname string, nx bool, types []uint16, dnssec bool, omit uint16, sp Spender) Result {
 	res := Result{Rcode: dns.RcodeSuccess, Authority: zd.negSOA(dnssec)}
 	if nx {
 		res.Rcode = dns.RcodeNameError
@@ -361,7 +361,7 @@ func (zd *Data) negative(qname string, nx bool, types []uint16, dnssec bool, omi
 		bitmap = slices.DeleteFunc(bitmap, func(t uint16) bool { return t == omit })
 		nsec := &dns.NSEC{Hdr: dns.RR_Header{Name: qname, Rrtype: dns.TypeNSEC, Class: dns.ClassINET, Ttl: zd.negTTL},
 			NextDomain: "\\000." + qname, TypeBitMap: sortTypes(bitmap)}
-		sigs, ok := zd.Online.sign([]dns.RR{nsec})
+		sigs, ok := zd.online.sign([]dns.RR{nsec}, sp)
 		if !ok {
 			return Result{OverBudget: true}
 		}
@@ -369,7 +369,7 @@ func (zd *Data) negative(qname string, nx bool, types []uint16, dnssec bool, omi
 		return res
 	}
 	if zd.whiteLies {
-		return zd.whiteLie(qname, nx, types, res, omit)
+		return zd.whiteLie(qname, nx, types, res, omit, sp)
 	}
 	seen := map[string]bool{}
 	addSet := func(s *rrset) {
@@ -388,13 +388,13 @@ func (zd *Data) negative(qname string, nx bool, types []uint16, dnssec bool, omi
 	}
 	// RFC 5155 §7.2.2: closest encloser proof and no wildcard.
 	ce, nextCloser := qname, qname
-	for ce != zd.Zone.Name {
+	for ce != zd.zone.Name {
 		i, end := dns.NextLabel(ce, 0)
 		if end {
 			break
 		}
 		nextCloser, ce = ce, ce[i:]
-		if _, ok := zd.Nodes[ce]; ok {
+		if _, ok := zd.nodes[ce]; ok {
 			break
 		}
 	}
@@ -415,17 +415,17 @@ func (zd *Data) negative(qname string, nx bool, types []uint16, dnssec bool, omi
 // the closest encloser, and ones covering the next closer name and the
 // wildcard below the encloser (§7.2.2). The signatures are cached and
 // spent from the zone's online budget like every per-query signature.
-func (zd *Data) whiteLie(qname string, nx bool, types []uint16, res Result, omit uint16) Result {
+func (zd *Data) whiteLie(qname string, nx bool, types []uint16, res Result, omit uint16, sp Spender) Result {
 	auth := append([]dns.RR{}, res.Authority...)
 	add := func(owner, next string, bitmap []uint16) bool {
-		n := &dns.NSEC3{Hdr: dns.RR_Header{Name: strings.ToLower(owner) + "." + zd.Zone.Name, Rrtype: dns.TypeNSEC3, Class: dns.ClassINET, Ttl: zd.negTTL},
+		n := &dns.NSEC3{Hdr: dns.RR_Header{Name: strings.ToLower(owner) + "." + zd.zone.Name, Rrtype: dns.TypeNSEC3, Class: dns.ClassINET, Ttl: zd.negTTL},
 			Hash: dns.SHA1, HashLength: 20, NextDomain: next, TypeBitMap: bitmap}
 		for _, rr := range auth {
 			if rr.Header().Rrtype == dns.TypeNSEC3 && rr.Header().Name == n.Hdr.Name {
 				return true // one NSEC3 serves two proofs
 			}
 		}
-		sigs, ok := zd.Online.sign([]dns.RR{n})
+		sigs, ok := zd.online.sign([]dns.RR{n}, sp)
 		if !ok {
 			return false
 		}
@@ -449,7 +449,7 @@ func (zd *Data) whiteLie(qname string, nx bool, types []uint16, res Result, omit
 	}
 	ce, nextCloser := qname, qname
 	var ceTypes []uint16
-	for ce != zd.Zone.Name {
+	for ce != zd.zone.Name {
 		i, end := dns.NextLabel(ce, 0)
 		if end {
 			break
@@ -460,8 +460,8 @@ func (zd *Data) whiteLie(qname string, nx bool, types []uint16, res Result, omit
 			break
 		}
 	}
-	if ce == zd.Zone.Name {
-		ceTypes = zd.Nodes[ce].types()
+	if ce == zd.zone.Name {
+		ceTypes = zd.nodes[ce].types()
 	}
 	if !matching(ce, ceTypes, 0) || !covering(nextCloser) || !covering("*."+ce) {
 		return Result{OverBudget: true}
@@ -474,7 +474,7 @@ func (zd *Data) whiteLie(qname string, nx bool, types []uint16, res Result, omit
 // and with which types.
 func (zd *Data) existing(name string) ([]uint16, bool) {
 	var types []uint16
-	n := zd.Nodes[name]
+	n := zd.nodes[name]
 	if n != nil {
 		types = n.types()
 	}
@@ -540,7 +540,7 @@ func sortTypes(ts []uint16) []uint16 {
 // random names costs at most the budget's worth of signatures.
 type onlineSigner struct {
 	zd     *Data
-	policy SigPolicy
+	policy sigPolicy
 
 	mu     sync.Mutex
 	cache  map[string][]dns.RR
@@ -555,8 +555,8 @@ type onlineSigner struct {
 // maxOnlineCache bounds the cache of online signatures per zone version.
 const maxOnlineCache = 1 << 16
 
-func newOnlineSigner(zd *Data, p SigPolicy) *onlineSigner {
-	return &onlineSigner{zd: zd, policy: p, cache: map[string][]dns.RR{}, Rate: 2000, Burst: 4000, Tokens: 4000, Now: time.Now}
+func newOnlineSigner(zd *Data, p sigPolicy) *onlineSigner {
+	return &onlineSigner{zd: zd, policy: p, cache: map[string][]dns.RR{}, Rate: DefaultOnlineRate, Burst: 2 * DefaultOnlineRate, Tokens: 2 * DefaultOnlineRate, Now: time.Now}
 }
 
 // onlineKey is the cache key of a set signed per query: for the one
@@ -577,7 +577,7 @@ func onlineKey(set []dns.RR) string {
 	return setKey(set, 0)
 }
 
-func (o *onlineSigner) sign(set []dns.RR) ([]dns.RR, bool) {
+func (o *onlineSigner) sign(set []dns.RR, sp Spender) ([]dns.RR, bool) {
 	ck := onlineKey(set)
 	o.mu.Lock()
 	if sigs, ok := o.cache[ck]; ok {
@@ -593,6 +593,12 @@ func (o *onlineSigner) sign(set []dns.RR) ([]dns.RR, bool) {
 		o.mu.Unlock()
 		return nil, false
 	}
+	// The asker's own budget comes before the zone's tokens are taken,
+	// so that a flooder past its budget spends nothing of the others'.
+	if sp != nil && !sp.Spend(len(o.zd.zsks)) {
+		o.mu.Unlock()
+		return nil, false
+	}
 	o.Tokens -= float64(len(o.zd.zsks))
 	o.mu.Unlock()
 
@@ -601,7 +607,7 @@ func (o *onlineSigner) sign(set []dns.RR) ([]dns.RR, bool) {
 	}
 	var sigs []dns.RR
 	for _, k := range o.zd.zsks {
-		s, err := signOnline(set, o.zd.Zone.Name, k, o.zd.sigFrom, o.zd.sigUntil)
+		s, err := signOnline(set, o.zd.zone.Name, k, o.zd.sigFrom, o.zd.sigUntil)
 		if err != nil {
 			return nil, false
 		}

@@ -53,18 +53,18 @@ type nsec3Entry struct {
 // the snapshot, and by the next build): copy a record before writing
 // into it, or before handing it to anything that does (dns.PackRR).
 type Data struct {
-	Zone   Zone
-	Serial uint32
-	Hash   string   // sum.String(): names the content in the store
-	Sum    sumHash  // digest of everything served but the SOA set
-	FP     [32]byte // fingerprint of what the build read
-	Seq    int64    // the event-log position it reflects
-	Nodes  map[string]*node
-	SOA    *rrset
+	zone   Zone
+	serial uint32
+	hash   string   // sum.String(): names the content in the store
+	sum    sumHash  // digest of everything served but the SOA set
+	fp     [32]byte // fingerprint of what the build read
+	seq    int64    // the event-log position it reflects
+	nodes  map[string]*node
+	soa    *rrset
 	soaNeg []dns.RR // SOA and its signatures with the negative TTL
 	negTTL uint32
 
-	Signed bool
+	signed bool
 	ksks   []activeKey // sign DNSKEY, CDS, CDNSKEY
 	zsks   []activeKey // sign the rest
 	chain  []nsec3Entry
@@ -99,11 +99,11 @@ type Data struct {
 	dnames map[string]bool
 
 	keys   []Key  // the zone's keys, retired ones included, for rollovers
-	MaxTTL uint32 // the largest TTL served, for RFC 7583 Iret
+	maxTTL uint32 // the largest TTL served, for RFC 7583 Iret
 
 	sigFrom, sigUntil time.Time
-	RefreshAt         time.Time // when precomputed signatures need renewing
-	Online            *onlineSigner
+	refreshAt         time.Time // when precomputed signatures need renewing
+	online            *onlineSigner
 }
 
 // BuildInput is what one build reads from the register and the store.
@@ -116,7 +116,7 @@ type BuildInput struct {
 	Seq     int64
 }
 
-// SigPolicy says how long signatures live.
+// sigPolicy says how long signatures live.
 //
 // Signatures are a function of the data, the key and the time: their
 // inception and expiration come from a fixed grid of periods (validity
@@ -127,33 +127,33 @@ type BuildInput struct {
 // the serial, stays put, and a journal written by one replica describes
 // what every replica serves. Every precomputed signature is renewed at
 // the period's end, with refresh still left before it expires.
-type SigPolicy struct {
+type sigPolicy struct {
 	Now      time.Time
 	Validity time.Duration // expiration - start of the period
 	Refresh  time.Duration // what is left when a signature is renewed
 }
 
 // period is the length of a signing period: at least a second.
-func (p SigPolicy) period() time.Duration {
+func (p sigPolicy) period() time.Duration {
 	return max(p.Validity-p.Refresh, time.Second)
 }
 
 // Start is the beginning of the signing period holding now.
-func (p SigPolicy) Start() time.Time {
+func (p sigPolicy) Start() time.Time {
 	g := int64(p.period() / time.Second)
 	u := p.Now.Unix()
 	return time.Unix(u-((u%g)+g)%g, 0)
 }
 
 // inception is an hour before the period starts, for clocks that lag.
-func (p SigPolicy) inception() time.Time { return p.Start().Add(-time.Hour) }
+func (p sigPolicy) inception() time.Time { return p.Start().Add(-time.Hour) }
 
 // expiration is validity after the period starts.
-func (p SigPolicy) expiration() time.Time { return p.Start().Add(p.Validity) }
+func (p sigPolicy) expiration() time.Time { return p.Start().Add(p.Validity) }
 
-// SigCache keeps signatures across builds, so that an event that changes
+// sigCache keeps signatures across builds, so that an event that changes
 // one name re-signs one name (RFC 6781 §4.4.2: re-sign what changed).
-type SigCache map[string]*dns.RRSIG
+type sigCache map[string]*dns.RRSIG
 
 func setKey(set []dns.RR, tag uint16) string {
 	var b strings.Builder
@@ -167,7 +167,7 @@ func setKey(set []dns.RR, tag uint16) string {
 
 // sign returns the signatures of set by keys, from old when made in the
 // current signing period, recording what it used in used.
-func sign(set []dns.RR, zone string, keys []activeKey, p SigPolicy, old, used SigCache) ([]dns.RR, error) {
+func sign(set []dns.RR, zone string, keys []activeKey, p sigPolicy, old, used sigCache) ([]dns.RR, error) {
 	if len(set) == 0 {
 		return nil, nil
 	}
@@ -191,7 +191,7 @@ func sign(set []dns.RR, zone string, keys []activeKey, p SigPolicy, old, used Si
 
 // signSet makes a fresh RRSIG: TTL that of the set (RFC 4034 §3),
 // inception and expiration from the signing period (see sigPolicy).
-func signSet(set []dns.RR, zone string, k activeKey, p SigPolicy) (*dns.RRSIG, error) {
+func signSet(set []dns.RR, zone string, k activeKey, p sigPolicy) (*dns.RRSIG, error) {
 	h := set[0].Header()
 	s := &dns.RRSIG{Hdr: dns.RR_Header{Name: h.Name, Rrtype: dns.TypeRRSIG, Class: dns.ClassINET, Ttl: h.Ttl},
 		Algorithm: uint8(k.Algorithm), KeyTag: k.Tag, SignerName: zone, OrigTtl: h.Ttl,
@@ -205,10 +205,10 @@ func signSet(set []dns.RR, zone string, k activeKey, p SigPolicy) (*dns.RRSIG, e
 func (zd *Data) add(rr dns.RR) {
 	h := rr.Header()
 	h.Name = strings.ToLower(h.Name)
-	n := zd.Nodes[h.Name]
+	n := zd.nodes[h.Name]
 	if n == nil {
 		n = &node{sets: map[uint16]*rrset{}}
-		zd.Nodes[h.Name] = n
+		zd.nodes[h.Name] = n
 	}
 	s := n.sets[h.Rrtype]
 	if s == nil {
@@ -229,17 +229,17 @@ func (zd *Data) add(rr dns.RR) {
 
 // addENTs makes every name between each owner and the apex exist.
 func (zd *Data) addENTs() {
-	for name := range zd.Nodes {
-		for n := name; n != zd.Zone.Name; {
+	for name := range zd.nodes {
+		for n := name; n != zd.zone.Name; {
 			i, end := dns.NextLabel(n, 0)
 			if end {
 				break
 			}
 			n = n[i:]
-			if _, ok := zd.Nodes[n]; ok {
+			if _, ok := zd.nodes[n]; ok {
 				break
 			}
-			zd.Nodes[n] = &node{sets: map[uint16]*rrset{}}
+			zd.nodes[n] = &node{sets: map[uint16]*rrset{}}
 		}
 	}
 }
@@ -247,7 +247,7 @@ func (zd *Data) addENTs() {
 // Build makes the unsigned data of z: SOA, NS, static records, and
 // names from assignments.
 func Build(z Zone, in *BuildInput) (*Data, error) {
-	zd := &Data{Zone: z, Nodes: map[string]*node{z.Name: {sets: map[uint16]*rrset{}}}, Seq: in.Seq}
+	zd := &Data{zone: z, nodes: map[string]*node{z.Name: {sets: map[uint16]*rrset{}}}, seq: in.Seq}
 	c := z.Config
 	zd.negTTL = min(c.TTL, c.Minimum) // RFC 2308 §5, RFC 9077 §3
 	for _, ns := range c.NS {
@@ -263,7 +263,13 @@ func Build(z Zone, in *BuildInput) (*Data, error) {
 		}
 		zd.add(rr)
 	}
+	if c.Catalog {
+		zd.addCatalog(in.Zones)
+	}
 	for _, a := range in.Assigns {
+		if c.Catalog {
+			break // a catalog lists zones, never a host
+		}
 		if a.State != registry.StateAssigned || a.Name == "" || !a.Prefix.IsSingleIP() {
 			continue
 		}
@@ -301,14 +307,14 @@ func Build(z Zone, in *BuildInput) (*Data, error) {
 			}
 		}
 	}
-	zd.SOA = &rrset{RRs: []dns.RR{&dns.SOA{Hdr: dns.RR_Header{Name: z.Name, Rrtype: dns.TypeSOA, Class: dns.ClassINET, Ttl: c.TTL},
+	zd.soa = &rrset{RRs: []dns.RR{&dns.SOA{Hdr: dns.RR_Header{Name: z.Name, Rrtype: dns.TypeSOA, Class: dns.ClassINET, Ttl: c.TTL},
 		Ns: c.NS[0], Mbox: c.Mbox, Refresh: c.Refresh, Retry: c.Retry, Expire: c.Expire, Minttl: c.Minimum}}}
 	// The apex node holds the SOA too, for answers and the NSEC3 bitmap;
 	// hashing, signing and transfers treat it apart, as the serial is
 	// chosen last.
-	zd.Nodes[z.Name].sets[dns.TypeSOA] = zd.SOA
+	zd.nodes[z.Name].sets[dns.TypeSOA] = zd.soa
 	zd.denial = c.Denial
-	for name, n := range zd.Nodes {
+	for name, n := range zd.nodes {
 		if name != z.Name && n.sets[dns.TypeNS] != nil {
 			if zd.cuts == nil {
 				zd.cuts = map[string]bool{}
@@ -343,7 +349,7 @@ func (zd *Data) cutAt(name string) string {
 		return ""
 	}
 	cut := ""
-	for n := name; n != zd.Zone.Name; {
+	for n := name; n != zd.zone.Name; {
 		if zd.cuts[n] {
 			cut = n
 		}
@@ -356,20 +362,20 @@ func (zd *Data) cutAt(name string) string {
 	return cut
 }
 
-// Link connects synthesising reverse zones with the forward zones that
+// link connects synthesising reverse zones with the forward zones that
 // hold their names, once every zone of a snapshot is built.
-func Link(zs map[string]*Data) {
+func link(zs map[string]*Data) {
 	for _, r := range zs {
 		if r.tmpl == nil {
 			continue
 		}
-		if f := FindZone(zs, r.tmpl.Suffix); f != nil {
+		if f := findZone(zs, r.tmpl.Suffix); f != nil {
 			r.forward = f
 			f.synthFor = append(f.synthFor, r)
 			// The template's suffix exists in the forward zone even
 			// before any name below it is asked for.
-			if _, ok := f.Nodes[r.tmpl.Suffix]; !ok {
-				f.Nodes[r.tmpl.Suffix] = &node{sets: map[uint16]*rrset{}}
+			if _, ok := f.nodes[r.tmpl.Suffix]; !ok {
+				f.nodes[r.tmpl.Suffix] = &node{sets: map[uint16]*rrset{}}
 			}
 		}
 	}
@@ -379,8 +385,8 @@ func Link(zs map[string]*Data) {
 	}
 }
 
-// FindZone is the zone holding name: the longest matching suffix.
-func FindZone(zs map[string]*Data, name string) *Data {
+// findZone is the zone holding name: the longest matching suffix.
+func findZone(zs map[string]*Data, name string) *Data {
 	for off, end := 0, false; !end; off, end = dns.NextLabel(name, off) {
 		if zd, ok := zs[name[off:]]; ok {
 			return zd
@@ -389,17 +395,17 @@ func FindZone(zs map[string]*Data, name string) *Data {
 	return nil
 }
 
-// SignZone adds DNSKEY, CDS, CDNSKEY, NSEC3PARAM, the NSEC3 chain and the
+// signZone adds DNSKEY, CDS, CDNSKEY, NSEC3PARAM, the NSEC3 chain and the
 // signatures of every set. The SOA is signed last, by setSerial.
 //
 // Sets whose records are those of prev (the version served before), in
 // the same signing period with the same keys, keep prev's signatures
 // without a look-up: only what changed is signed or looked up.
-func (zd *Data) SignZone(keys []Key, sealer *Sealer, p SigPolicy, old, used SigCache, prev *Data) error {
-	c := zd.Zone.Config
+func (zd *Data) signZone(keys []Key, sealer *Sealer, p sigPolicy, old, used sigCache, prev *Data) error {
+	c := zd.zone.Config
 	var mine []Key
 	for _, k := range keys {
-		if k.ZoneID == zd.Zone.ID {
+		if k.ZoneID == zd.zone.ID {
 			mine = append(mine, k)
 		}
 	}
@@ -410,7 +416,7 @@ func (zd *Data) SignZone(keys []Key, sealer *Sealer, p SigPolicy, old, used SigC
 		if k.State == KeyRetired {
 			continue
 		}
-		dk := k.dnskey(zd.Zone.Name, c.TTL)
+		dk := k.dnskey(zd.zone.Name, c.TTL)
 		zd.add(dk)
 		if k.State != KeyActive {
 			continue
@@ -426,9 +432,9 @@ func (zd *Data) SignZone(keys []Key, sealer *Sealer, p SigPolicy, old, used SigC
 			zd.add(cds)
 		}
 		if sealer == nil {
-			return fmt.Errorf("zone %s: signed, but no sealing key is configured", zd.Zone.Name)
+			return fmt.Errorf("zone %s: signed, but no sealing key is configured", zd.zone.Name)
 		}
-		s, err := k.signer(sealer, zd.Zone.Name)
+		s, err := k.signer(sealer, zd.zone.Name)
 		if err != nil {
 			return err
 		}
@@ -443,13 +449,13 @@ func (zd *Data) SignZone(keys []Key, sealer *Sealer, p SigPolicy, old, used SigC
 		}
 	}
 	if len(zd.ksks) == 0 || len(zd.zsks) == 0 {
-		return fmt.Errorf("zone %s: signed, but has no active key for every role (run `cadastre zone sign`)", zd.Zone.Name)
+		return fmt.Errorf("zone %s: signed, but has no active key for every role (run `cadastre zone sign`)", zd.zone.Name)
 	}
-	zd.Signed = true
+	zd.signed = true
 	zd.sigFrom, zd.sigUntil = p.inception(), p.expiration()
-	zd.add(&dns.NSEC3PARAM{Hdr: dns.RR_Header{Name: zd.Zone.Name, Rrtype: dns.TypeNSEC3PARAM, Class: dns.ClassINET, Ttl: 0}, Hash: dns.SHA1})
+	zd.add(&dns.NSEC3PARAM{Hdr: dns.RR_Header{Name: zd.zone.Name, Rrtype: dns.TypeNSEC3PARAM, Class: dns.ClassINET, Ttl: 0}, Hash: dns.SHA1})
 	zd.buildChain(prev)
-	reuse := prev != nil && prev.Signed && prev.sigFrom.Equal(zd.sigFrom) && sameTags(prev.zsks, zd.zsks) && sameTags(prev.ksks, zd.ksks)
+	reuse := prev != nil && prev.signed && prev.sigFrom.Equal(zd.sigFrom) && sameTags(prev.zsks, zd.zsks) && sameTags(prev.ksks, zd.ksks)
 	earliest := p.expiration()
 	note := func(sigs []dns.RR) {
 		for _, s := range sigs {
@@ -458,10 +464,10 @@ func (zd *Data) SignZone(keys []Key, sealer *Sealer, p SigPolicy, old, used SigC
 			}
 		}
 	}
-	for name, n := range zd.Nodes {
+	for name, n := range zd.nodes {
 		var pn *node
 		if reuse {
-			pn = prev.Nodes[name]
+			pn = prev.nodes[name]
 		}
 		cut := zd.cutAt(name)
 		for t, s := range n.sets {
@@ -485,7 +491,7 @@ func (zd *Data) SignZone(keys []Key, sealer *Sealer, p SigPolicy, old, used SigC
 			if t == dns.TypeDNSKEY || t == dns.TypeCDS || t == dns.TypeCDNSKEY {
 				keys = zd.ksks
 			}
-			sigs, err := sign(s.RRs, zd.Zone.Name, keys, p, old, used)
+			sigs, err := sign(s.RRs, zd.zone.Name, keys, p, old, used)
 			if err != nil {
 				return err
 			}
@@ -501,21 +507,21 @@ func (zd *Data) SignZone(keys []Key, sealer *Sealer, p SigPolicy, old, used SigC
 				continue
 			}
 		}
-		sigs, err := sign(e.set.RRs, zd.Zone.Name, zd.zsks, p, old, used)
+		sigs, err := sign(e.set.RRs, zd.zone.Name, zd.zsks, p, old, used)
 		if err != nil {
 			return err
 		}
 		e.set.Sigs = sigs
 		note(sigs)
 	}
-	zd.MaxTTL = max(c.TTL, zd.negTTL)
-	for _, n := range zd.Nodes {
+	zd.maxTTL = max(c.TTL, zd.negTTL)
+	for _, n := range zd.nodes {
 		for _, s := range n.sets {
-			zd.MaxTTL = max(zd.MaxTTL, s.RRs[0].Header().Ttl)
+			zd.maxTTL = max(zd.maxTTL, s.RRs[0].Header().Ttl)
 		}
 	}
-	zd.RefreshAt = earliest.Add(-p.Refresh)
-	zd.Online = newOnlineSigner(zd, p)
+	zd.refreshAt = earliest.Add(-p.Refresh)
+	zd.online = newOnlineSigner(zd, p)
 	return nil
 }
 
@@ -528,14 +534,41 @@ func nsec3Hash(name string) string { return dns.HashName(name, dns.SHA1, 0, "") 
 // 5155 §7.1): a delegation's NSEC3 shows NS, and DS with RRSIG when the
 // parent has a DS for it, which proves a delegation insecure; names
 // below a cut (glue) are left out. Names prev had keep their hashes.
+//
+// An empty name with no record below it is left out too: link makes a
+// synthesis template's suffix (and the names between it and the apex)
+// exist so that the primary answers NODATA there, but a transfer carries
+// no name below it, and an NSEC3 for a name that is neither a name of the
+// transfer nor a non-terminal of one is refused by validators
+// (ldns-verify-zone: "original of NSEC3 hashed name could not be
+// found"). Zones with synthesised names answer with white lies, so the
+// chain only serves transfers, and there the name does not exist.
 func (zd *Data) buildChain(prev *Data) {
 	type link struct {
 		hash  string
 		types []uint16
 	}
-	links := make([]link, 0, len(zd.Nodes))
-	zd.nsec3 = make(map[string]string, len(zd.Nodes))
-	for name, n := range zd.Nodes {
+	// held marks the names that hold records and their ancestors.
+	held := make(map[string]bool, len(zd.nodes))
+	for name, n := range zd.nodes {
+		if len(n.sets) == 0 {
+			continue
+		}
+		for m := name; !held[m]; {
+			held[m] = true
+			i, end := dns.NextLabel(m, 0)
+			if end || m == zd.zone.Name {
+				break
+			}
+			m = m[i:]
+		}
+	}
+	links := make([]link, 0, len(zd.nodes))
+	zd.nsec3 = make(map[string]string, len(zd.nodes))
+	for name, n := range zd.nodes {
+		if !held[name] {
+			continue
+		}
 		ts := n.types()
 		sigs := len(ts) > 0 // an empty non-terminal has no signatures
 		if cut := zd.cutAt(name); cut != "" {
@@ -565,7 +598,7 @@ func (zd *Data) buildChain(prev *Data) {
 	zd.chain = make([]nsec3Entry, len(links))
 	for i, l := range links {
 		next := links[(i+1)%len(links)].hash
-		rr := &dns.NSEC3{Hdr: dns.RR_Header{Name: strings.ToLower(l.hash) + "." + zd.Zone.Name, Rrtype: dns.TypeNSEC3, Class: dns.ClassINET, Ttl: zd.negTTL},
+		rr := &dns.NSEC3{Hdr: dns.RR_Header{Name: strings.ToLower(l.hash) + "." + zd.zone.Name, Rrtype: dns.TypeNSEC3, Class: dns.ClassINET, Ttl: zd.negTTL},
 			Hash: dns.SHA1, HashLength: 20, NextDomain: next, TypeBitMap: l.types}
 		zd.chain[i] = nsec3Entry{hash: l.hash, set: &rrset{RRs: []dns.RR{rr}}}
 	}
@@ -587,20 +620,20 @@ func (zd *Data) cover(h string) *rrset {
 	return zd.chain[(i-1+len(zd.chain))%len(zd.chain)].set
 }
 
-// SetSerial puts the SOA with serial in place and signs it.
-func (zd *Data) SetSerial(serial uint32, p SigPolicy, old, used SigCache) error {
-	zd.Serial = serial
-	soa := zd.SOA.RRs[0].(*dns.SOA)
+// setSerial puts the SOA with serial in place and signs it.
+func (zd *Data) setSerial(serial uint32, p sigPolicy, old, used sigCache) error {
+	zd.serial = serial
+	soa := zd.soa.RRs[0].(*dns.SOA)
 	soa.Serial = serial
-	if zd.Signed {
-		sigs, err := sign(zd.SOA.RRs, zd.Zone.Name, zd.zsks, p, old, used)
+	if zd.signed {
+		sigs, err := sign(zd.soa.RRs, zd.zone.Name, zd.zsks, p, old, used)
 		if err != nil {
 			return err
 		}
-		zd.SOA.Sigs = sigs
+		zd.soa.Sigs = sigs
 	}
 	zd.soaNeg = nil
-	for _, rr := range append([]dns.RR{soa}, zd.SOA.Sigs...) {
+	for _, rr := range append([]dns.RR{soa}, zd.soa.Sigs...) {
 		c := dns.Copy(rr)
 		c.Header().Ttl = zd.negTTL
 		zd.soaNeg = append(zd.soaNeg, c)
@@ -608,9 +641,9 @@ func (zd *Data) SetSerial(serial uint32, p SigPolicy, old, used SigCache) error 
 	return nil
 }
 
-// NextSerial is the serial after s in RFC 1982 arithmetic: it only moves
+// nextSerial is the serial after s in RFC 1982 arithmetic: it only moves
 // forward. Zero is skipped so that "never set" stays recognisable.
-func NextSerial(s uint32, now time.Time) uint32 {
+func nextSerial(s uint32, now time.Time) uint32 {
 	if s == 0 {
 		return uint32(now.Unix())
 	}
@@ -624,15 +657,15 @@ func NextSerial(s uint32, now time.Time) uint32 {
 // each set with its signatures, then the NSEC3 chain; the caller adds the
 // closing SOA.
 func (zd *Data) Records() []dns.RR {
-	out := append([]dns.RR{}, zd.SOA.RRs...)
-	out = append(out, zd.SOA.Sigs...)
-	names := make([]string, 0, len(zd.Nodes))
-	for n := range zd.Nodes {
+	out := append([]dns.RR{}, zd.soa.RRs...)
+	out = append(out, zd.soa.Sigs...)
+	names := make([]string, 0, len(zd.nodes))
+	for n := range zd.nodes {
 		names = append(names, n)
 	}
 	sortCanonical(names)
 	for _, name := range names {
-		n := zd.Nodes[name]
+		n := zd.nodes[name]
 		for _, t := range n.types() {
 			if t == dns.TypeSOA {
 				continue
@@ -674,9 +707,9 @@ func sameTags(a, b []activeKey) bool {
 	return slices.EqualFunc(a, b, func(x, y activeKey) bool { return x.Tag == y.Tag && x.Algorithm == y.Algorithm })
 }
 
-// Corrupt flips a byte of every signature at owner, for tests of validators.
-func (zd *Data) Corrupt(owner string) {
-	n := zd.Nodes[owner]
+// corrupt flips a byte of every signature at owner, for tests of validators.
+func (zd *Data) corrupt(owner string) {
+	n := zd.nodes[owner]
 	if n == nil {
 		return
 	}

@@ -77,8 +77,8 @@ func (p *packer) pack(rr dns.RR) (string, error) {
 	return w, err
 }
 
-// FullHash digests everything the zone serves but its SOA set.
-func (zd *Data) FullHash() (sumHash, error) {
+// fullHash digests everything the zone serves but its SOA set.
+func (zd *Data) fullHash() (sumHash, error) {
 	var h sumHash
 	var p packer
 	each := func(rrs []dns.RR) error {
@@ -91,7 +91,7 @@ func (zd *Data) FullHash() (sumHash, error) {
 		}
 		return nil
 	}
-	for _, n := range zd.Nodes {
+	for _, n := range zd.nodes {
 		for t, s := range n.sets {
 			if t == dns.TypeSOA {
 				continue
@@ -134,17 +134,17 @@ func sameRRs(a, b []dns.RR) bool {
 
 func sameSet(a, b *rrset) bool { return sameRRs(a.RRs, b.RRs) && sameRRs(a.Sigs, b.Sigs) }
 
-// BodyDiff is what changed from prev to zd but the SOA set: records of
+// bodyDiff is what changed from prev to zd but the SOA set: records of
 // prev not in zd and of zd not in prev, in wire form, with the update of
 // the content hash.
-func BodyDiff(prev, zd *Data) (removed, added []string, h sumHash, err error) {
+func bodyDiff(prev, zd *Data) (removed, added []string, h sumHash, err error) {
 	var rem, add []dns.RR
 	take := func(to *[]dns.RR, s *rrset) {
 		*to = append(*to, s.RRs...)
 		*to = append(*to, s.Sigs...)
 	}
-	for name, n := range zd.Nodes {
-		pn := prev.Nodes[name]
+	for name, n := range zd.nodes {
+		pn := prev.nodes[name]
 		for t, s := range n.sets {
 			if t == dns.TypeSOA {
 				continue
@@ -170,8 +170,8 @@ func BodyDiff(prev, zd *Data) (removed, added []string, h sumHash, err error) {
 			}
 		}
 	}
-	for name, pn := range prev.Nodes {
-		if _, ok := zd.Nodes[name]; ok {
+	for name, pn := range prev.nodes {
+		if _, ok := zd.nodes[name]; ok {
 			continue
 		}
 		for t, ps := range pn.sets {
@@ -233,7 +233,7 @@ func BodyDiff(prev, zd *Data) (removed, added []string, h sumHash, err error) {
 		}
 	}
 	removed = kept
-	h = prev.Sum
+	h = prev.sum
 	for _, w := range removed {
 		h.add(w, -1)
 	}
@@ -245,12 +245,12 @@ func BodyDiff(prev, zd *Data) (removed, added []string, h sumHash, err error) {
 
 // soaWires is the SOA and its signatures in wire form.
 func (zd *Data) soaWires(p *packer) (string, []string, error) {
-	soa, err := p.pack(zd.SOA.RRs[0])
+	soa, err := p.pack(zd.soa.RRs[0])
 	if err != nil {
 		return "", nil, err
 	}
 	var sigs []string
-	for _, rr := range zd.SOA.Sigs {
+	for _, rr := range zd.soa.Sigs {
 		w, err := p.pack(rr)
 		if err != nil {
 			return "", nil, err
@@ -260,15 +260,15 @@ func (zd *Data) soaWires(p *packer) (string, []string, error) {
 	return soa, sigs, nil
 }
 
-// JournalStep is the journal step from prev to zd, whose serial is set:
+// journalStep is the journal step from prev to zd, whose serial is set:
 // each side's SOA first, then its SOA signatures, then the body.
-func JournalStep(prev, zd *Data, removed, added []string) (*Diff, error) {
+func journalStep(prev, zd *Data, removed, added []string) (*Diff, error) {
 	var p packer
 	soa, sigs, err := prev.soaWires(&p)
 	if err != nil {
 		return nil, fmt.Errorf("journal: %w", err)
 	}
-	return stepFrom(prev.Serial, append([]string{soa}, sigs...), zd, removed, added)
+	return stepFrom(prev.serial, append([]string{soa}, sigs...), zd, removed, added)
 }
 
 // stepFrom is the journal step from serial from, whose SOA and SOA
@@ -279,7 +279,7 @@ func stepFrom(from uint32, head []string, zd *Data, removed, added []string) (*D
 	if err != nil {
 		return nil, fmt.Errorf("journal: %w", err)
 	}
-	d := &Diff{ZoneID: zd.Zone.ID, From: from, To: zd.Serial}
+	d := &Diff{ZoneID: zd.zone.ID, From: from, To: zd.serial}
 	for _, w := range head {
 		d.Removed = append(d.Removed, w...)
 	}
@@ -296,12 +296,12 @@ func stepFrom(from uint32, head []string, zd *Data, removed, added []string) (*D
 	return d, nil
 }
 
-// ComposeStep is the journal step from the stored version (serial to of
+// composeStep is the journal step from the stored version (serial to of
 // c) to zd when this replica's previous version prev is older: c holds
 // the journal's steps from prev to the stored version, removed and added
 // this build's difference from prev. A record is removed if the stored
 // version has it and zd does not, added if the other way round.
-func ComposeStep(c *Condensed, to uint32, zd *Data, removed, added []string) (*Diff, error) {
+func composeStep(c *condensed, to uint32, zd *Data, removed, added []string) (*Diff, error) {
 	soaSig := func(w string) bool {
 		t, covered := wireTypes(w)
 		return t == dns.TypeRRSIG && covered == dns.TypeSOA
@@ -353,16 +353,19 @@ func ComposeStep(c *Condensed, to uint32, zd *Data, removed, added []string) (*D
 	return stepFrom(to, head, zd, rem, add)
 }
 
-// Fingerprint digests what a build of zone z reads: the zone's settings,
+// fingerprint digests what a build of zone z reads: the zone's settings,
 // its static records and keys, the named assignments it would hold, the
 // pools it synthesises names in, the signing period and the test hook
 // that breaks signatures. A zone whose fingerprint (and stored serial)
 // did not change since the version served is not built again.
-func Fingerprint(z Zone, in *BuildInput, canon []string, period time.Time, corrupt string) [32]byte {
+func fingerprint(z Zone, in *BuildInput, canon []string, period time.Time, corrupt string) [32]byte {
 	h := sha256.New()
 	cfg, _ := json.Marshal(z.Config)
 	fmt.Fprintf(h, "zone %d %s %s %v %s %s\n", z.ID, z.Name, z.Kind, z.Prefix, z.Synthesize, cfg)
 	fmt.Fprintf(h, "period %d corrupt %q\n", period.Unix(), corrupt)
+	if z.Config.Catalog {
+		catalogFingerprint(h, in.Zones)
+	}
 	for _, r := range in.Records {
 		if r.ZoneID == z.ID {
 			fmt.Fprintf(h, "record %d %s %s %d %q\n", r.ID, r.Name, r.Type, r.TTL, r.Data)
@@ -400,9 +403,9 @@ func Fingerprint(z Zone, in *BuildInput, canon []string, period time.Time, corru
 	return out
 }
 
-// CanonicalNames is the owner name of each assignment that can have one
+// canonicalNames is the owner name of each assignment that can have one
 // (assigned, named, one address), "" for the others.
-func CanonicalNames(as []registry.Assignment) []string {
+func canonicalNames(as []registry.Assignment) []string {
 	out := make([]string, len(as))
 	for i, a := range as {
 		if a.State == registry.StateAssigned && a.Name != "" && a.Prefix.IsSingleIP() {
@@ -412,15 +415,15 @@ func CanonicalNames(as []registry.Assignment) []string {
 	return out
 }
 
-// RebuildSet says which zones to build: those new or changed, with the
+// rebuildSet says which zones to build: those new or changed, with the
 // zones linked to them by synthesis (a reverse zone with a template and
 // the forward zone that holds its names are built together).
-func RebuildSet(zones []Zone, fps map[string][32]byte, old map[string]*Data) map[string]bool {
+func rebuildSet(zones []Zone, fps map[string][32]byte, old map[string]*Data) map[string]bool {
 	out := map[string]bool{}
 	names := map[string]*Data{}
 	for _, z := range zones {
 		o := old[z.Name]
-		out[z.Name] = o == nil || o.FP != fps[z.Name] || o.Zone.ID != z.ID || o.Serial != z.Serial || o.Hash != z.SerialHash
+		out[z.Name] = o == nil || o.fp != fps[z.Name] || o.zone.ID != z.ID || o.serial != z.Serial || o.hash != z.SerialHash
 		names[z.Name] = nil
 	}
 	for again := true; again; {

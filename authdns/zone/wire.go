@@ -9,17 +9,17 @@ import (
 // Records in wire form, as the journal keeps them and transfers send them:
 // packed without writing into the record, split, typed, condensed.
 
-// Condensed is a run of journal steps as one: the SOA at its start and
+// condensed is a run of journal steps as one: the SOA at its start and
 // at its end, and what left and came in between (SOA signatures
 // included: they change with every step), in wire form.
-type Condensed struct {
+type condensed struct {
 	FromSOA, ToSOA string
-	Removed, Added RRList
+	Removed, Added rrList
 }
 
-// Condense joins the steps that lead from serial from to serial to;
+// condense joins the steps that lead from serial from to serial to;
 // ok is false if they do not (a step was never written, or pruned).
-func Condense(steps []Diff, from, to uint32) (c Condensed, ok bool) {
+func condense(steps []Diff, from, to uint32) (c condensed, ok bool) {
 	cur := from
 	for _, d := range steps {
 		if cur == to {
@@ -76,13 +76,13 @@ func wireTypes(w string) (typ, covered uint16) {
 	return typ, covered
 }
 
-// RRList is an ordered set of records in wire form.
-type RRList struct {
+// rrList is an ordered set of records in wire form.
+type rrList struct {
 	order []string
 	at    map[string]int // index in order; dropped ones are deleted
 }
 
-func (l *RRList) add(w string) {
+func (l *rrList) add(w string) {
 	if l.at == nil {
 		l.at = map[string]int{}
 	}
@@ -93,7 +93,7 @@ func (l *RRList) add(w string) {
 }
 
 // drop removes w and says whether it was there.
-func (l *RRList) drop(w string) bool {
+func (l *rrList) drop(w string) bool {
 	if _, ok := l.at[w]; !ok {
 		return false
 	}
@@ -102,7 +102,7 @@ func (l *RRList) drop(w string) bool {
 }
 
 // list is the records left, in order.
-func (l *RRList) list() []string {
+func (l *rrList) list() []string {
 	var out []string
 	for i, w := range l.order {
 		if j, ok := l.at[w]; ok && j == i {
@@ -113,7 +113,7 @@ func (l *RRList) list() []string {
 }
 
 // RRs unpacks the list into records.
-func (l *RRList) RRs() ([]dns.RR, error) {
+func (l *rrList) rrs() ([]dns.RR, error) {
 	var out []dns.RR
 	for i, w := range l.order {
 		if j, ok := l.at[w]; !ok || j != i {

@@ -6,11 +6,15 @@
 // positive and negative answers, NSEC3 white lies, referrals and the
 // synthesis of reverse names for unnamed addresses.
 //
-// Built data, once published to the goroutines that answer from it, is
+// Its API to the server is small: a Builder makes a Snapshot of every
+// zone from the register and the store (Builder.Rebuild: incremental
+// builds, signing, serials and journal steps), and a Snapshot is read
+// only: Find the zone for a name, then Lookup an answer, Transfer (AXFR)
+// or IncrementalTransfer (IXFR) from it. Published snapshots are
 // immutable, records included: code that needs a record changed, or calls
-// something that writes into one (miekg/dns's PackRR sets Rdlength), works
-// on a dns.Copy. It holds no rule of what an operator may configure
-// (authdns/manage) and no listener (authdns/server).
+// something that writes into one (miekg/dns's PackRR sets Rdlength),
+// works on a dns.Copy. The package holds no rule of what an operator may
+// configure (authdns/manage) and no listener (authdns/server).
 package zone
 
 import (
@@ -118,6 +122,10 @@ type Config struct {
 	AllowTransfer []string `json:"allow_transfer,omitempty"`
 	// Notify lists secondaries (host:port) told of each new serial.
 	Notify []string `json:"notify,omitempty"`
+	// Catalog makes the zone cadastre's catalog zone (RFC 9432, see
+	// catalog.go): its records list the other zones, built from them, and
+	// it holds no static record, assignment name or key of its own.
+	Catalog bool `json:"catalog,omitempty"`
 
 	// Key rollover policy (RFC 7583). ZSKLifetime > 0 rolls a split
 	// zone's ZSK automatically by pre-publication; KSKLifetime > 0 starts

@@ -74,6 +74,14 @@ var badInput = []badCase{
 	{name: "a link-local block with a zone is refused", args: []string{"block", "add", "fe80::/64%eth0", "--source", "transfer"},
 		code: codeUsage, want: []string{"fe80::/64%eth0", "zone not allowed"}},
 
+	// The DNS server's flood limits.
+	{name: "a negative response-rate limit is refused", args: []string{"dns", "serve", "--listen", "127.0.0.1:0", "--dns-rrl-rate", "-1"},
+		code: codeUsage, want: []string{"--dns-rrl-rate -1", "0 (off) or more"}},
+	{name: "a negative per-client signing budget is refused", args: []string{"dns", "serve", "--listen", "127.0.0.1:0", "--dns-sign-budget", "-5"},
+		code: codeUsage, want: []string{"--dns-sign-budget -5", "0 (no per-client budget) or more"}},
+	{name: "a zone signing rate of 0 is refused", args: []string{"dns", "serve", "--listen", "127.0.0.1:0", "--dns-sign-rate", "0"},
+		code: codeUsage, want: []string{"--dns-sign-rate 0", "more than 0"}},
+
 	// Blocks never overlap; pools never overlap and lie inside one block.
 	{name: "a block inside a block is refused, naming the block it overlaps", args: []string{"block", "add", "40.64.1.0/24", "--source", "rir", "--registry", "arin"},
 		code: codeConflict, want: []string{"block 40.64.1.0/24", "overlaps block 40.64.0.0/22"}},

@@ -20,6 +20,10 @@ import (
 // dnsKeyEnv holds the key that seals DNSSEC private keys at rest.
 const dnsKeyEnv = "CADASTRE_DNS_KEY"
 
+// dnsNSEnv is the server identity: cadastre's own name servers, HOST or
+// HOST=IP, comma-separated, the NS of zones added without --ns.
+const dnsNSEnv = "CADASTRE_DNS_NS"
+
 // dnsManager opens the register and returns the zone manager. withKeys
 // loads the sealing key: $CADASTRE_DNS_KEY (64 hex digits), else a key
 // derived with HKDF from the token key, so that one secret may serve both.
@@ -35,9 +39,20 @@ func (a *app) dnsManager(ctx context.Context, withKeys bool) (*manage.Manager, z
 			return nil, nil, nil, err
 		}
 	}
-	// The CLI refuses name servers that do not resolve (in-zone without
-	// an address): secondaries and zone checkers refuse such zones.
-	return manage.NewManager(st, sealer, nil).RequireNSAddresses(), st, sealer, nil
+	m := manage.NewManager(st, sealer, nil)
+	// Zones added without --ns take the server identity's name servers.
+	if v := strings.TrimSpace(os.Getenv(dnsNSEnv)); v != "" {
+		var ns []manage.Glue
+		for _, f := range strings.Split(v, ",") {
+			g, err := manage.ParseNameServer(strings.TrimSpace(f))
+			if err != nil {
+				return nil, nil, nil, usagef("$%s: %v", dnsNSEnv, err)
+			}
+			ns = append(ns, g)
+		}
+		m = m.WithNameServers(ns)
+	}
+	return m, st, sealer, nil
 }
 
 func (a *app) dnsSealer(ctx context.Context) (*zone.Sealer, error) {
@@ -70,7 +85,7 @@ func (a *app) dnsSealer(ctx context.Context) (*zone.Sealer, error) {
 func newZoneCmd(a *app) *cobra.Command {
 	c := &cobra.Command{
 		Use:   "zone",
-		Short: "DNS zones: add, update, export, import, list, sign, ds, roll, keys, remove",
+		Short: "DNS zones: add, update, export, import, list, sign, ds, roll, keys, remove, secondary-config",
 		Long: `Zones cadastre answers for with ` + "`cadastre dns serve`" + ` or ` + "`cadastre serve --dns`" + `.
 A forward zone gets A/AAAA records for every assignment named under it; a
 reverse zone (in-addr.arpa, ip6.arpa; --prefix) gets PTR records for named
@@ -86,7 +101,7 @@ key. Every replica on one database needs the same key.`,
 		Args: unknownCommand,
 		RunE: showHelp,
 	}
-	c.AddCommand(newZoneAdd(a), newZoneUpdate(a), newZoneExport(a), newZoneImport(a), newZoneList(a), newZoneSign(a), newZoneDS(a), newZoneRoll(a), newZoneKeys(a), newZoneRemove(a))
+	c.AddCommand(newZoneAdd(a), newZoneUpdate(a), newZoneExport(a), newZoneImport(a), newZoneList(a), newZoneSign(a), newZoneDS(a), newZoneRoll(a), newZoneKeys(a), newZoneRemove(a), newZoneSecondaryConfig(a))
 	return c
 }
 
@@ -95,6 +110,7 @@ func newZoneAdd(a *app) *cobra.Command {
 	var kind, pfx string
 	var ns, nsAddr, allow, notify []string
 	var ttl uint32
+	var catalog bool
 	add := &cobra.Command{
 		Use:   "add NAME",
 		Short: "Add a zone (or the zones of a reverse prefix)",
@@ -119,11 +135,23 @@ must lie inside a block of the register.
 Name servers must resolve: one outside the zone is accepted as given; one
 inside the zone needs an address, given with --ns-addr HOST=IP (stored as
 an A or AAAA record of the zone, the glue a parent needs too). Without
---ns the zone's name server is ns1.ZONE, which then needs --ns-addr.`,
+--ns the zone's name servers are the server identity's, $CADASTRE_DNS_NS
+(HOST or HOST=IP, comma-separated: cadastre's own name servers; an address
+is stored as glue in the zone that holds its host), or, without it,
+ns1.ZONE, which then needs --ns-addr. The API and every other caller follow
+the same rule.
+
+With --catalog the zone is the catalog (RFC 9432, schema version 2) that
+secondaries follow to learn the zones: cadastre lists in it every zone that
+allows transfers (--allow-transfer), one "<id>.zones.CATALOG PTR ZONE" each,
+and moves its serial (NOTIFY, IXFR) when zones come and go. A Knot
+secondary configured once with it (catalog-role: interpret) serves new
+zones by itself; ` + "`zone secondary-config --knot`" + ` prints that configuration.`,
 		Example: `  cadastre zone add example.net --ns ns1.example.net --ns-addr ns1.example.net=192.0.2.53 --ns ns.provider.example
   cadastre zone add --kind reverse --prefix 192.0.2.0/24 --ns ns1.example.net -
   cadastre zone add --kind reverse --prefix 10.1.16.0/20 --ns ns1.example.net -
-  cadastre zone add --kind reverse --prefix 2001:db8:1::/48 --ns ns1.example.net --synthesize 'ip-{addr}.dyn.example.net' -`,
+  cadastre zone add --kind reverse --prefix 2001:db8:1::/48 --ns ns1.example.net --synthesize 'ip-{addr}.dyn.example.net' -
+  cadastre zone add catalog.invalid --catalog --allow-transfer key:xfr.example.net --notify 192.0.2.54:53`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			k, err := zone.ParseKind(kind)
@@ -141,7 +169,7 @@ an A or AAAA record of the zone, the glue a parent needs too). Without
 				}
 				spec.Prefix = p
 			}
-			spec.Config = zone.Config{TTL: ttl, NS: ns, AllowTransfer: allow, Notify: notify}
+			spec.Config = zone.Config{TTL: ttl, NS: ns, AllowTransfer: allow, Notify: notify, Catalog: catalog}
 			if spec.Glue, err = parseGlue(nsAddr); err != nil {
 				return err
 			}
@@ -153,9 +181,12 @@ an A or AAAA record of the zone, the glue a parent needs too). Without
 			if err != nil {
 				return err
 			}
-			for _, z := range zs {
+			names := make([]string, len(zs))
+			for i, z := range zs {
 				fmt.Fprintf(a.cfg.stdout, "%s\n", z.Name)
+				names[i] = z.Name
 			}
+			a.warnGaps(cmd.Context(), m, names...)
 			return nil
 		},
 	}
@@ -167,6 +198,7 @@ an A or AAAA record of the zone, the glue a parent needs too). Without
 	add.Flags().Uint32Var(&ttl, "ttl", 0, "TTL of the zone's records (default 3600)")
 	add.Flags().StringArrayVar(&allow, "allow-transfer", nil, "who may AXFR/IXFR: a prefix or key:TSIG-NAME (repeatable)")
 	add.Flags().StringArrayVar(&notify, "notify", nil, "secondary to NOTIFY, address:port (repeatable)")
+	add.Flags().BoolVar(&catalog, "catalog", false, "make NAME the catalog zone (RFC 9432) listing the zones secondaries may transfer")
 	return add
 }
 
@@ -245,6 +277,7 @@ an address, as for zone add (--ns-addr HOST=IP).`,
 				return err
 			}
 			fmt.Fprintf(a.cfg.stdout, "%s\n", z.Name)
+			a.warnGaps(cmd.Context(), m, z.Name)
 			return nil
 		},
 	}
@@ -358,9 +391,17 @@ func newZoneList(a *app) *cobra.Command {
 				if z.Set.IsValid() {
 					set = z.Set.String()
 				}
-				rows = append(rows, []string{z.Name, string(z.Kind), p, set, dash(z.Synthesize), sig, fmt.Sprint(z.Serial)})
+				kind := string(z.Kind)
+				if z.Config.Catalog {
+					kind = "catalog"
+				}
+				rows = append(rows, []string{z.Name, kind, p, set, dash(z.Synthesize), sig, fmt.Sprint(z.Serial)})
 			}
-			return table(a.cfg.stdout, "ZONE\tKIND\tPREFIX\tADDED AS\tSYNTHESIZE\tDNSSEC\tSERIAL", rows)
+			if err := table(a.cfg.stdout, "ZONE\tKIND\tPREFIX\tADDED AS\tSYNTHESIZE\tDNSSEC\tSERIAL", rows); err != nil {
+				return err
+			}
+			a.warnGaps(cmd.Context(), m)
+			return nil
 		},
 	}
 	list.Flags().BoolVar(&listJSON, "json", false, "print JSON")
@@ -442,6 +483,11 @@ propagation + --parent-ds-ttl more. Run again with new flags to change them.`,
 					fmt.Fprintf(a.cfg.stdout, "%s %s %s tag %d\n", z.Name, k.Role, k.Algorithm, k.Tag)
 				}
 			}
+			names := make([]string, len(zs))
+			for i, z := range zs {
+				names[i] = z.Name
+			}
+			a.warnGaps(cmd.Context(), m, names...)
 			return nil
 		},
 	}
@@ -734,6 +780,12 @@ type dnsFlags struct {
 	tsigFile string
 	rate     float64
 	nsid     string
+
+	clientRate   float64 // --dns-sign-budget
+	rrlRate      float64
+	rrlSlip      int
+	cookieSecret string
+	logSample    int
 }
 
 func (f *dnsFlags) register(c *cobra.Command) {
@@ -742,7 +794,37 @@ func (f *dnsFlags) register(c *cobra.Command) {
 	c.Flags().MarkHidden("tsig")
 	c.Flags().StringVar(&f.tsigFile, "tsig-file", "", "file of TSIG keys for transfers, one a line: NAME ALGORITHM BASE64-SECRET (besides the register's keys, see `cadastre tsig`)")
 	c.Flags().StringVar(&f.nsid, "nsid", "", "server identifier sent to askers that request it (RFC 5001): text, or hex after 0x")
-	c.Flags().Float64Var(&f.rate, "dns-sign-rate", 2000, "signatures per second each zone may make per query (synthesised names, compact denial, NSEC3 white lies); past it UDP askers get TC")
+	c.Flags().Float64Var(&f.rate, "dns-sign-rate", dnsserver.DefaultOnlineRate, "signatures per second each zone may make per query (synthesised names, compact denial, NSEC3 white lies), all askers together; past it UDP askers get TC, TCP askers SERVFAIL. The default is about one CPU core's worth (bench/README.md)")
+	c.Flags().Float64Var(&f.clientRate, "dns-sign-budget", dnsserver.DefaultClientSignRate, "signatures per second (out of --dns-sign-rate) each client network (IPv4 /24, IPv6 /56) may have made, so that one flooder cannot spend the zone's budget for everyone; 0 for no per-client budget")
+	c.Flags().Float64Var(&f.rrlRate, "dns-rrl-rate", dnsserver.DefaultRRLRate, "response-rate limiting: UDP responses per second to each client network per answer class (one name and type; denials and referrals per zone; errors); past it responses are dropped but every --dns-rrl-slip-th. TCP and askers with a valid DNS cookie are not limited. 0 turns it off")
+	c.Flags().IntVar(&f.rrlSlip, "dns-rrl-slip", 2, "every Nth rate-limited response is sent as an empty reply with TC set (BADCOOKIE with a cookie to an asker that sent a client cookie), so that honest askers retry over TCP; 1 slips all, 0 none")
+	c.Flags().StringVar(&f.cookieSecret, "dns-cookie-secret-file", "", "`FILE` of DNS cookie secrets (RFC 7873, RFC 9018 server cookies): lines of 32 hex digits (e.g. from openssl rand -hex 16), the current one first, then older ones still accepted; read again when it changes. Servers behind one address share it; to rotate, add the new secret as a second line everywhere, then move it first, and drop the old one an hour later. Default: a random secret, replaced daily")
+	c.Flags().IntVar(&f.logSample, "dns-query-log-sample", 0, "log one DNS query in N (client, name, type, rcode, size, flags) at info level; 0 for none")
+}
+
+// apply checks the flags and copies them into opt.
+func (f *dnsFlags) apply(opt *dnsserver.Options) error {
+	switch {
+	case f.rate <= 0:
+		return usagef("--dns-sign-rate %v: must be more than 0", f.rate)
+	case f.clientRate < 0:
+		return usagef("--dns-sign-budget %v: must be 0 (no per-client budget) or more", f.clientRate)
+	case f.rrlRate < 0:
+		return usagef("--dns-rrl-rate %v: must be 0 (off) or more", f.rrlRate)
+	case f.rrlSlip < 0:
+		return usagef("--dns-rrl-slip %d: must be 0 (never slip) or more", f.rrlSlip)
+	case f.logSample < 0:
+		return usagef("--dns-query-log-sample %d: must be 0 (no log) or more", f.logSample)
+	}
+	opt.OnlineRate, opt.ClientSignRate, opt.RRLRate, opt.RRLSlip = f.rate, f.clientRate, f.rrlRate, f.rrlSlip
+	if f.clientRate == 0 {
+		opt.ClientSignRate = -1
+	}
+	if f.rrlSlip == 0 {
+		opt.RRLSlip = -1
+	}
+	opt.CookieSecretFile, opt.QueryLogSample = f.cookieSecret, f.logSample
+	return nil
 }
 
 // startDNS starts the authoritative server on listen.
@@ -764,7 +846,10 @@ func (a *app) startDNS(ctx context.Context, listen string, f dnsFlags) (*dnsserv
 	}
 	// Several addresses, comma-separated (or --listen given again).
 	addrs := strings.Split(listen, ",")
-	opt := dnsserver.Options{Listen: addrs[0], AlsoListen: addrs[1:], NSID: nsid, Poll: f.poll, Log: newLogger(a), OnlineRate: f.rate}
+	opt := dnsserver.Options{Listen: addrs[0], AlsoListen: addrs[1:], NSID: nsid, Poll: f.poll, Log: newLogger(a)}
+	if err := f.apply(&opt); err != nil {
+		return nil, err
+	}
 	if f.tsigFile != "" {
 		if opt.TSIGKeys, err = readTSIGFile(f.tsigFile); err != nil {
 			return nil, err

@@ -335,6 +335,9 @@ func (a *app) serve(ctx context.Context, o serveOpts) error {
 		}
 		defer ds.Shutdown(context.Background())
 		dnsRef.Store(ds)
+		if err := srv.Metrics().Register(ds.Collector()); err != nil {
+			return fmt.Errorf("dns metrics: %w", err)
+		}
 		dnsAddr = ds.Addr()
 		fmt.Fprintf(a.cfg.stderr, "cadastre: DNS on %s (udp, tcp)\n", dnsAddr)
 	}

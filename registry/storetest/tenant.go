@@ -3,6 +3,8 @@ package storetest
 import (
 	"context"
 	"errors"
+	"fmt"
+	"net/netip"
 	"sync"
 	"testing"
 	"time"
@@ -123,6 +125,101 @@ func runTenants(t *testing.T, open Open) {
 		}
 	})
 
+	// A store may keep a batch's counts in memory until its commit (SQLite
+	// does): a caller that fails after counting must take back its count
+	// alone, also after a read of the tenant made it store the counts, and
+	// a read in the same transaction sees every count made before it.
+	t.Run("concurrent callers' counts: a failing caller's count is undone alone, reads see the counts so far", func(t *testing.T) {
+		f := setup(t, open)
+		reg := registry.New(f.s)
+		if _, err := reg.AddTenant(ctx, registry.TenantSpec{Name: "acme"}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := reg.AddTenant(ctx, registry.TenantSpec{Name: "beta"}); err != nil {
+			t.Fatal(err)
+		}
+		const callers = 48
+		errFail := errors.New("caller fails after counting")
+		var mu sync.Mutex
+		var want4, want6 int64
+		var wg sync.WaitGroup
+		for i := range callers {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				d4, d6 := int64(i+1), int64(2*i+1)
+				err := f.s.Update(ctx, func(tx registry.Tx) error {
+					before, err := tx.AddTenantUse(ctx, "acme", d4, 0)
+					if err != nil {
+						return err
+					}
+					if i%2 == 1 {
+						// A read between two counts: it sees the first.
+						got, err := tx.TenantByName(ctx, "acme")
+						if err != nil {
+							return err
+						}
+						if got.UsedIPv4 != before.UsedIPv4 {
+							return fmt.Errorf("caller %d: read use %d after counting to %d", i, got.UsedIPv4, before.UsedIPv4)
+						}
+					}
+					after, err := tx.AddTenantUse(ctx, "acme", 0, d6)
+					if err != nil {
+						return err
+					}
+					if after.UsedIPv4 != before.UsedIPv4 || after.UsedIPv6 != before.UsedIPv6+d6 {
+						return fmt.Errorf("caller %d: use %d/%d after %d/%d and +0/+%d", i, after.UsedIPv4, after.UsedIPv6, before.UsedIPv4, before.UsedIPv6, d6)
+					}
+					if _, err := tx.AddTenantUse(ctx, "beta", 1, 1); err != nil {
+						return err
+					}
+					if i%3 == 0 {
+						return errFail
+					}
+					return nil
+				})
+				if errors.Is(err, errFail) {
+					return
+				}
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				mu.Lock()
+				want4, want6 = want4+d4, want6+d6
+				mu.Unlock()
+			}()
+		}
+		wg.Wait()
+		got, err := reg.Tenant(ctx, "acme")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.UsedIPv4 != want4 || got.UsedIPv6 != want6 {
+			t.Fatalf("acme's use = %d IPv4, %d IPv6; want %d, %d (the callers that succeeded)", got.UsedIPv4, got.UsedIPv6, want4, want6)
+		}
+		beta, err := reg.Tenant(ctx, "beta")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ok := int64(callers - (callers+2)/3); beta.UsedIPv4 != ok || beta.UsedIPv6 != ok {
+			t.Fatalf("beta's use = %d/%d; want %d/%d", beta.UsedIPv4, beta.UsedIPv6, ok, ok)
+		}
+		// A negative count never takes the use below zero.
+		if err := f.s.Update(ctx, func(tx registry.Tx) error {
+			got, err := tx.AddTenantUse(ctx, "beta", -1000, -1000)
+			if err == nil && (got.UsedIPv4 != 0 || got.UsedIPv6 != 0) {
+				err = fmt.Errorf("use %d/%d after -1000: want 0/0", got.UsedIPv4, got.UsedIPv6)
+			}
+			return err
+		}); err != nil {
+			t.Fatal(err)
+		}
+		if beta, _ = reg.Tenant(ctx, "beta"); beta.UsedIPv4 != 0 || beta.UsedIPv6 != 0 {
+			t.Fatalf("beta's use = %d/%d after -1000; want 0/0", beta.UsedIPv4, beta.UsedIPv6)
+		}
+	})
+
 	t.Run("two tenants racing for one name: exactly one gets it", func(t *testing.T) {
 		f := setup(t, open)
 		freeUp(t, f)
@@ -153,7 +250,8 @@ func runTenants(t *testing.T, open Open) {
 			t.Fatal("the store does not keep DNS zones")
 		}
 		m := manage.NewManager(ds, nil, nil)
-		if _, err := m.AddZone(ctx, manage.ZoneSpec{Name: "cloud.example", Config: zone.Config{NS: []string{"NS1.Cloud.Example.", "ns.provider.example."}}}); err != nil {
+		if _, err := m.AddZone(ctx, manage.ZoneSpec{Name: "cloud.example", Config: zone.Config{NS: []string{"NS1.Cloud.Example.", "ns.provider.example."}},
+			Glue: []manage.Glue{{Host: "ns1.cloud.example.", Addr: netip.MustParseAddr("192.0.2.54")}}}); err != nil {
 			t.Fatal(err)
 		}
 		for _, r := range [][3]string{

@@ -117,7 +117,7 @@ func (s *Store) runBatch(batch []*job) {
 			return fmt.Errorf("%s: rollback to savepoint: %w: %w", s.name, rerr, registry.ErrStorage)
 		}
 		results[carryJob], ok[carryJob] = err, false
-		shared.locked, shared.inserted, shared.regions = before.locked, before.inserted, before.regions
+		shared.locked, shared.inserted, shared.regions, shared.use = before.locked, before.inserted, before.regions, before.use
 		carry, carryTx, carryJob = nil, nil, -1
 		return nil
 	}
@@ -138,11 +138,15 @@ func (s *Store) runBatch(batch []*job) {
 		first.Queue("SAVEPOINT job")
 		x := &tx{raw: c, ctx: ctx, write: true, s: s, hints: &j.hints,
 			locked: slices.Clone(shared.locked), inserted: shared.inserted, pending: first,
-			regions: maps.Clone(shared.regions), carried: carried, prev: carryTx}
+			regions: maps.Clone(shared.regions), carried: carried, prev: carryTx,
+			batched: true, use: maps.Clone(shared.use), tenantLocks: len(shared.use)}
 		queued := first.Len()
 		err := safeRun(j.fn, x)
-		if err == nil && x.pending == first && first.Len() > queued {
-			err = x.flush(ctx) // writes queued, no statement sent: send them now
+		if err == nil && x.pending == first && (first.Len() > queued || x.countedHeld) {
+			// Writes queued, or uses counted in memory (tenant.go), and no
+			// statement sent: send them now, so that the job's outcome,
+			// and the carried writes it depends on, are known.
+			err = x.flush(ctx)
 		}
 		if x.carryErr != nil {
 			// The carried writes failed, and the rest of that round trip
@@ -174,10 +178,10 @@ func (s *Store) runBatch(batch []*job) {
 			continue
 		}
 		x.later("RELEASE SAVEPOINT job")
-		before = tx{locked: shared.locked, inserted: slices.Clone(shared.inserted), regions: shared.regions}
+		before = tx{locked: shared.locked, inserted: slices.Clone(shared.inserted), regions: shared.regions, use: shared.use}
 		carry, carryTx, carryJob = x.pending, x, i
 		ok[i] = true
-		shared.locked, shared.inserted, shared.regions = x.locked, x.inserted, x.regions
+		shared.locked, shared.inserted, shared.regions, shared.use = x.locked, x.inserted, x.regions, x.use
 	}
 	if carry != nil {
 		// The last job's writes, alone.
@@ -198,7 +202,7 @@ func (s *Store) runBatch(batch []*job) {
 	case !slices.Contains(ok, true):
 		c.Exec(ctx, "ROLLBACK")
 	default:
-		tag, err := c.Exec(ctx, "COMMIT")
+		tag, err := commitUse(ctx, c, shared.use)
 		if err == nil && tag.String() != "COMMIT" {
 			err = fmt.Errorf("the transaction had failed (%s)", tag)
 		}

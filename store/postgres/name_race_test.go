@@ -173,3 +173,57 @@ func TestSuffixChangeNeverLetsANameThrough(t *testing.T) {
 		}
 	}
 }
+
+// TestQuotaRaceAcrossReplicas: one tenant's callers on several replicas
+// of one database, each replica in its own region (so no region lock
+// orders them) and with many callers at once (so its group commits hold
+// the tenant's row for later jobs of a batch, which count without a lock
+// statement of their own): the tenant gets exactly its quota, and its
+// use counter says so.
+func TestQuotaRaceAcrossReplicas(t *testing.T) {
+	ctx := context.Background()
+	dsn := freshSchema(t)
+	const replicas, callers, quota = 3, 16, 20
+	regs := make([]*registry.Registry, replicas)
+	for i := range replicas {
+		s, err := postgres.Open(ctx, dsn, postgres.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Close() })
+		regs[i] = registry.New(s)
+	}
+	r := regs[0]
+	if _, err := r.AddBlock(ctx, registry.Block{Prefix: netip.MustParsePrefix("fd00::/48"), Source: registry.SourcePrivate}); err != nil {
+		t.Fatal(err)
+	}
+	for i := range replicas {
+		name := fmt.Sprintf("r%d", i)
+		if _, err := r.AddRegion(ctx, registry.RegionSpec{Name: name, Location: location.Location{Country: "US"}}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := r.AddPool(ctx, registry.PoolSpec{Prefix: netip.MustParsePrefix(fmt.Sprintf("fd00:0:0:%d::/64", i)), Region: name, UseAll: true}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	max := int64(quota)
+	if _, err := r.AddTenant(ctx, registry.TenantSpec{Name: "q", MaxIPv6: &max}); err != nil {
+		t.Fatal(err)
+	}
+	ok := storetest.Race(t, replicas*callers, registry.ErrQuota, func(i int) error {
+		_, err := regs[i%replicas].Allocate(registry.Restricted(ctx), registry.Request{Region: fmt.Sprintf("r%d", i%replicas), Tenant: "q"})
+		return err
+	})
+	tenant := "q"
+	as, err := r.Assignments(ctx, registry.AssignmentFilter{Tenant: &tenant})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := r.Tenant(ctx, "q")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ok != quota || len(as) != quota || got.UsedIPv6 != quota {
+		t.Fatalf("%d of %d callers succeeded, %d assignments, use %d: want exactly %d each", ok, replicas*callers, len(as), got.UsedIPv6, quota)
+	}
+}

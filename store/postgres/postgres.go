@@ -519,6 +519,15 @@ type tx struct {
 	// tenantLocks counts the tenants' rows and names this transaction
 	// holds (tenant.go's lock order).
 	tenantLocks int
+	// batched marks a job's transaction in a group commit (group.go).
+	batched bool
+	// use are the tenants whose rows a group commit's transaction has
+	// locked by counting their use, as the transaction sees them: later
+	// jobs count in memory, and the counts are stored once, with the
+	// COMMIT (tenant.go, usedRow).
+	use map[string]usedRow
+	// countedHeld: a use was counted in memory (countHeld).
+	countedHeld bool
 }
 
 // lockRegion takes the region's lock, once per transaction, before the

@@ -8,6 +8,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/cadastre-ipam/cadastre/registry"
 	"github.com/cadastre-ipam/cadastre/store/internal/rowscan"
@@ -30,8 +31,14 @@ func (t *tx) tenantLockFirst() bool {
 }
 
 // queueTenantLock queues a NOWAIT lock on a tenant's row when this
-// transaction may not wait for it (see tenantLockFirst).
+// transaction may not wait for it (see tenantLockFirst) and does not hold
+// it already: in a group commit, the jobs after the first that counted a
+// tenant's use find its row locked by the shared transaction, and count
+// without a statement of their own for the lock.
 func (t *tx) queueTenantLock(name string) {
+	if _, ok := t.use[name]; ok {
+		return
+	}
 	if t.write && !t.tenantLockFirst() {
 		t.queueRead(func(rows pgx.Rows) error {
 			for rows.Next() {
@@ -71,11 +78,17 @@ const nameLockClass = 727
 const tenantCols = rowscan.TenantCols
 
 func (t *tx) InsertTenant(ctx context.Context, x *registry.Tenant) error {
+	if err := t.storeUse(ctx, true); err != nil {
+		return err
+	}
 	return mapErr(t.row(ctx, `INSERT INTO tenants (name, names, max_ipv4, max_ipv6, note, created_at) VALUES ($1, $2, $3, $4, $5, $6) RETURNING id`,
 		x.Name, rowscan.TenantNames(*x), x.MaxIPv4, x.MaxIPv6, x.Note, micros(x.CreatedAt)).Scan(&x.ID))
 }
 
 func (t *tx) UpdateTenant(ctx context.Context, x registry.Tenant) error {
+	if err := t.storeUse(ctx, true); err != nil {
+		return err
+	}
 	tag, err := t.exec(ctx, `UPDATE tenants SET names = $1, max_ipv4 = $2, max_ipv6 = $3, note = $4 WHERE id = $5`,
 		rowscan.TenantNames(x), x.MaxIPv4, x.MaxIPv6, x.Note, x.ID)
 	if err != nil {
@@ -88,6 +101,9 @@ func (t *tx) UpdateTenant(ctx context.Context, x registry.Tenant) error {
 }
 
 func (t *tx) DeleteTenant(ctx context.Context, id int64) error {
+	if err := t.storeUse(ctx, true); err != nil {
+		return err
+	}
 	tag, err := t.exec(ctx, `DELETE FROM tenants WHERE id = $1`, id)
 	if err != nil {
 		return err
@@ -102,6 +118,9 @@ func (t *tx) DeleteTenant(ctx context.Context, id int64) error {
 // UPDATE): a change of its quotas and an allocation counting against them
 // happen one after the other.
 func (t *tx) TenantByName(ctx context.Context, name string) (registry.Tenant, error) {
+	if err := t.storeUse(ctx, false); err != nil {
+		return registry.Tenant{}, err
+	}
 	q := `SELECT ` + tenantCols + ` FROM tenants WHERE name = $1`
 	if t.write {
 		q += ` FOR UPDATE`
@@ -112,6 +131,9 @@ func (t *tx) TenantByName(ctx context.Context, name string) (registry.Tenant, er
 }
 
 func (t *tx) Tenants(ctx context.Context) ([]registry.Tenant, error) {
+	if err := t.storeUse(ctx, false); err != nil {
+		return nil, err
+	}
 	rows, err := t.query(ctx, `SELECT `+tenantCols+` FROM tenants ORDER BY name`)
 	return collect(rows, err, rowscan.Tenant)
 }
@@ -120,10 +142,102 @@ func (t *tx) Tenants(ctx context.Context) ([]registry.Tenant, error) {
 // for this transaction and then add to what it committed, so counts never
 // interleave, on one replica or many.
 func (t *tx) AddTenantUse(ctx context.Context, name string, d4, d6 int64) (registry.Tenant, error) {
+	if x, ok := t.countHeld(name, d4, d6); ok {
+		return x, nil
+	}
 	t.queueTenantLock(name)
 	rows, err := t.query(ctx, `UPDATE tenants SET used_ipv4 = GREATEST(used_ipv4 + $1, 0), used_ipv6 = GREATEST(used_ipv6 + $2, 0) WHERE name = $3 RETURNING `+tenantCols, d4, d6, name)
 	x, err := one(rows, err, rowscan.Tenant)
+	if err == nil {
+		t.holds(x)
+	}
 	return x, notFound(err, "tenant "+name)
+}
+
+// usedRow is a tenant whose row a group commit's transaction holds, as
+// the transaction sees it, and the use its row stores so far. The
+// transaction has held the row's lock since it read it (an UPDATE that
+// counted a use), so nothing else has changed the row since: the jobs
+// after that count against it in memory, exactly, and storeUse or
+// commitUse store the counts before anything else reads them.
+type usedRow struct {
+	t                registry.Tenant
+	stored4, stored6 int64
+}
+
+// holds records, in a group commit, that the transaction holds x's row,
+// locked by the UPDATE that counted its use and read it back.
+func (t *tx) holds(x registry.Tenant) {
+	if !t.batched {
+		return
+	}
+	if t.use == nil {
+		t.use = map[string]usedRow{}
+	}
+	t.use[x.Name] = usedRow{t: x, stored4: x.UsedIPv4, stored6: x.UsedIPv6}
+}
+
+// countHeld counts a use in memory if the transaction holds the tenant's
+// row (holds), as the row's GREATEST(used + d, 0) would.
+func (t *tx) countHeld(name string, d4, d6 int64) (registry.Tenant, bool) {
+	r, ok := t.use[name]
+	if !ok {
+		return registry.Tenant{}, false
+	}
+	r.t.UsedIPv4 = max(r.t.UsedIPv4+d4, 0)
+	r.t.UsedIPv6 = max(r.t.UsedIPv6+d6, 0)
+	t.use[name] = r
+	t.countedHeld = true
+	return r.t, true
+}
+
+// storeUse stores the counts made in memory, before a statement that
+// reads or writes tenants otherwise; forget also forgets the rows (their
+// names or quotas may change), so that the next count reads them again.
+func (t *tx) storeUse(ctx context.Context, forget bool) error {
+	for name, r := range t.use {
+		if r.t.UsedIPv4 == r.stored4 && r.t.UsedIPv6 == r.stored6 {
+			continue
+		}
+		if _, err := t.exec(ctx, `UPDATE tenants SET used_ipv4 = $1, used_ipv6 = $2 WHERE id = $3`, r.t.UsedIPv4, r.t.UsedIPv6, r.t.ID); err != nil {
+			return fmt.Errorf("tenant %s: store its use: %w", name, err)
+		}
+		r.stored4, r.stored6 = r.t.UsedIPv4, r.t.UsedIPv6
+		t.use[name] = r
+	}
+	if forget {
+		t.use = nil
+	}
+	return nil
+}
+
+// commitUse stores a group commit's counts made in memory and commits,
+// in one round trip; it returns COMMIT's tag (ROLLBACK if a statement
+// failed: the transaction then stores nothing).
+func commitUse(ctx context.Context, c *pgxpool.Conn, use map[string]usedRow) (pgconn.CommandTag, error) {
+	b := &pgx.Batch{}
+	for _, r := range use {
+		if r.t.UsedIPv4 != r.stored4 || r.t.UsedIPv6 != r.stored6 {
+			b.Queue(`UPDATE tenants SET used_ipv4 = $1, used_ipv6 = $2 WHERE id = $3`, r.t.UsedIPv4, r.t.UsedIPv6, r.t.ID)
+		}
+	}
+	if b.Len() == 0 {
+		return c.Exec(ctx, "COMMIT")
+	}
+	n := b.Len()
+	b.Queue("COMMIT")
+	br := c.SendBatch(ctx, b)
+	defer br.Close()
+	for range n {
+		tag, err := br.Exec()
+		if err != nil {
+			return tag, fmt.Errorf("store tenants' use: %w", err)
+		}
+		if tag.RowsAffected() != 1 {
+			return tag, fmt.Errorf("store tenants' use: a tenant's row is gone")
+		}
+	}
+	return br.Exec()
 }
 
 // nameHolder: see the SQLite store's; the same answer in one statement.
@@ -223,12 +337,18 @@ func (t *tx) QueueNameHolder(ctx context.Context, fqdn, tenant string) func() (r
 // free space), so counting a tenant's use costs no round trip of its own;
 // its row is read as the batch's results are.
 func (t *tx) QueueTenantUse(ctx context.Context, name string, d4, d6 int64) func() (registry.Tenant, error) {
+	if x, ok := t.countHeld(name, d4, d6); ok {
+		return func() (registry.Tenant, error) { return x, nil }
+	}
 	var got registry.Tenant
 	var gotErr error
 	done := false
 	t.queueTenantLock(name)
 	t.queueRead(func(rows pgx.Rows) error {
 		got, gotErr = one(rows, nil, rowscan.Tenant)
+		if gotErr == nil {
+			t.holds(got)
+		}
 		gotErr, done = notFound(gotErr, "tenant "+name), true
 		if errors.Is(gotErr, registry.ErrNotFound) {
 			return nil // an answer, not a failure of the batch

@@ -434,7 +434,9 @@ func (s *Store) runBatch(ctx context.Context, conn *sql.Conn, stmts map[string]*
 				return
 			}
 		}
+		w.use.begin()
 		err := safeRun(j.fn, &tx{q: w})
+		w.use.end(err != nil)
 		results[i] = err
 		if len(batch) > 1 {
 			if err != nil {
@@ -455,7 +457,10 @@ func (s *Store) runBatch(ctx context.Context, conn *sql.Conn, stmts map[string]*
 	if ok == 0 || (len(batch) == 1 && results[0] != nil) {
 		w.exec(ctx, "ROLLBACK") // nothing to keep; a failure leaves nothing either
 	} else {
-		_, err := w.exec(ctx, "COMMIT")
+		err := w.use.flush(ctx, w)
+		if err == nil {
+			_, err = w.exec(ctx, "COMMIT")
+		}
 		if err != nil {
 			w.exec(ctx, "ROLLBACK")
 			err = fmt.Errorf("database %s: commit: %w", s.path, explain(err))
@@ -558,6 +563,8 @@ type querier interface {
 type wtx struct {
 	conn  *sql.Conn
 	stmts map[string]*sql.Stmt
+	// use holds the batch's tenant use counts until COMMIT (usecache.go).
+	use useCache
 }
 
 func (w *wtx) stmt(ctx context.Context, q string) (*sql.Stmt, error) {

@@ -12,9 +12,21 @@ import (
 
 // ---- tenants (registry.TenantTx)
 
+// flushUse stores the batch's pending use counts (usecache.go) before a
+// statement that reads or writes tenants otherwise.
+func (t *tx) flushUse(ctx context.Context) error {
+	if w, ok := t.q.(*wtx); ok {
+		return w.use.flush(ctx, w)
+	}
+	return nil
+}
+
 const tenantCols = rowscan.TenantCols
 
 func (t *tx) InsertTenant(ctx context.Context, x *registry.Tenant) error {
+	if err := t.flushUse(ctx); err != nil {
+		return err
+	}
 	res, err := t.q.exec(ctx, `INSERT INTO tenants (name, names, max_ipv4, max_ipv6, note, created_at) VALUES (?, ?, ?, ?, ?, ?)`,
 		x.Name, rowscan.TenantNames(*x), x.MaxIPv4, x.MaxIPv6, x.Note, micros(x.CreatedAt))
 	if err != nil {
@@ -25,6 +37,9 @@ func (t *tx) InsertTenant(ctx context.Context, x *registry.Tenant) error {
 }
 
 func (t *tx) UpdateTenant(ctx context.Context, x registry.Tenant) error {
+	if err := t.flushUse(ctx); err != nil {
+		return err
+	}
 	res, err := t.q.exec(ctx, `UPDATE tenants SET names = ?, max_ipv4 = ?, max_ipv6 = ?, note = ? WHERE id = ?`,
 		rowscan.TenantNames(x), x.MaxIPv4, x.MaxIPv6, x.Note, x.ID)
 	if err != nil {
@@ -37,6 +52,9 @@ func (t *tx) UpdateTenant(ctx context.Context, x registry.Tenant) error {
 }
 
 func (t *tx) DeleteTenant(ctx context.Context, id int64) error {
+	if err := t.flushUse(ctx); err != nil {
+		return err
+	}
 	res, err := t.q.exec(ctx, `DELETE FROM tenants WHERE id = ?`, id)
 	if err != nil {
 		return mapErr(err)
@@ -48,18 +66,28 @@ func (t *tx) DeleteTenant(ctx context.Context, id int64) error {
 }
 
 func (t *tx) TenantByName(ctx context.Context, name string) (registry.Tenant, error) {
+	if err := t.flushUse(ctx); err != nil {
+		return registry.Tenant{}, err
+	}
 	rows, err := t.q.query(ctx, `SELECT `+tenantCols+` FROM tenants WHERE name = ?`, name)
 	x, err := one(rows, err, rowscan.Tenant)
 	return x, notFound(err, "tenant "+name)
 }
 
 func (t *tx) Tenants(ctx context.Context) ([]registry.Tenant, error) {
+	if err := t.flushUse(ctx); err != nil {
+		return nil, err
+	}
 	rows, err := t.q.query(ctx, `SELECT `+tenantCols+` FROM tenants ORDER BY name`)
 	return collect(rows, err, rowscan.Tenant)
 }
 
 func (t *tx) AddTenantUse(ctx context.Context, name string, d4, d6 int64) (registry.Tenant, error) {
-	// Writers are serialised: the row needs no lock of its own.
+	// Writers are serialised: the row needs no lock of its own. In the
+	// writer the count is kept for the batch and stored once (usecache.go).
+	if w, ok := t.q.(*wtx); ok {
+		return w.use.add(ctx, w, name, d4, d6)
+	}
 	rows, err := t.q.query(ctx, `UPDATE tenants SET used_ipv4 = MAX(used_ipv4 + ?, 0), used_ipv6 = MAX(used_ipv6 + ?, 0) WHERE name = ? RETURNING `+tenantCols, d4, d6, name)
 	x, err := one(rows, err, rowscan.Tenant)
 	return x, notFound(mapErr(err), "tenant "+name)

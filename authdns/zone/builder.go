@@ -1,0 +1,388 @@
+package zone
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"iter"
+	"log/slog"
+	"maps"
+	"sync/atomic"
+	"time"
+
+	"github.com/miekg/dns"
+)
+
+// Snapshot is every zone as served at one point of the event log: what a
+// Builder publishes and a server answers from.
+//
+// A published snapshot is immutable, records included: any number of
+// goroutines read it without locks while the next one is built beside it
+// (and shares its unchanged zones and records). Code that needs a record
+// changed, or calls something that writes into one (miekg/dns's PackRR
+// sets Rdlength; an answer with a lower TTL sets Hdr.Ttl), works on a
+// dns.Copy. The zero Snapshot serves no zone.
+type Snapshot struct {
+	zones map[string]*Data
+	seq   int64
+}
+
+// Seq is the event-log position the snapshot reflects; -1 when a build
+// lost a race to another replica and must run again at the next poll.
+func (s *Snapshot) Seq() int64 { return s.seq }
+
+// Zone is the zone whose apex is name (canonical), or nil.
+func (s *Snapshot) Zone(name string) *Data { return s.zones[name] }
+
+// Find is the zone holding name (canonical): the longest matching suffix,
+// or nil.
+func (s *Snapshot) Find(name string) *Data { return findZone(s.zones, name) }
+
+// Len is how many zones are served.
+func (s *Snapshot) Len() int { return len(s.zones) }
+
+// All yields every zone served by apex name, in no set order.
+func (s *Snapshot) All() iter.Seq2[string, *Data] { return maps.All(s.zones) }
+
+// AnySigned says whether some zone is served signed.
+func (s *Snapshot) AnySigned() bool {
+	for _, zd := range s.zones {
+		if zd.signed {
+			return true
+		}
+	}
+	return false
+}
+
+// BuilderOptions tune a Builder; zero fields take the defaults NewBuilder
+// names.
+type BuilderOptions struct {
+	// Validity is how long signatures are valid (default 14 days);
+	// Refresh how far before expiry they are renewed (default half of
+	// Validity).
+	Validity, Refresh time.Duration
+	// OnlineRate bounds the signatures made per query, per zone and
+	// second (default DefaultOnlineRate, twice that in a burst).
+	OnlineRate float64
+	// JournalDepth and JournalAge bound the IXFR journal kept per zone
+	// (defaults 100 steps, 7 days).
+	JournalDepth int
+	JournalAge   time.Duration
+	// Now is the clock of the online signers (default time.Now).
+	Now func() time.Time
+	Log *slog.Logger
+}
+
+// Builder makes snapshots from the register and the store, incrementally:
+// it keeps the snapshot it made last and the signatures it made, so that
+// a rebuild builds only the zones whose inputs changed and signs only the
+// sets that changed. It gives each new version its serial in the store
+// (compare-and-set, with the IXFR journal step in the same transaction),
+// so several replicas on one database agree on serials.
+//
+// A Builder is not safe for concurrent Rebuilds: its caller serialises
+// them. The snapshots it returns are safe to read from any goroutine.
+type Builder struct {
+	store  Store
+	sealer *Sealer
+	opt    BuilderOptions
+	log    *slog.Logger
+
+	last       *Snapshot
+	sigs       sigCache
+	onlineSigs atomic.Uint64
+}
+
+// NewBuilder returns a builder over the store. sealer may be nil when no
+// zone is signed.
+func NewBuilder(st Store, sealer *Sealer, opt BuilderOptions) *Builder {
+	if opt.Validity <= 0 {
+		opt.Validity = 14 * 24 * time.Hour
+	}
+	if opt.Refresh <= 0 || opt.Refresh >= opt.Validity {
+		opt.Refresh = opt.Validity / 2
+	}
+	if opt.OnlineRate <= 0 {
+		opt.OnlineRate = DefaultOnlineRate
+	}
+	if opt.JournalDepth <= 0 {
+		opt.JournalDepth = 100
+	}
+	if opt.JournalAge <= 0 {
+		opt.JournalAge = 7 * 24 * time.Hour
+	}
+	if opt.Now == nil {
+		opt.Now = time.Now
+	}
+	if opt.Log == nil {
+		opt.Log = slog.New(slog.DiscardHandler)
+	}
+	return &Builder{store: st, sealer: sealer, opt: opt, log: opt.Log, last: &Snapshot{}, sigs: sigCache{}}
+}
+
+// OnlineSignatures counts the signatures made per query by the zones of
+// every snapshot this builder made.
+func (b *Builder) OnlineSignatures() uint64 { return b.onlineSigs.Load() }
+
+// Rebuild makes the snapshot of in at time now: zones whose inputs changed
+// since the last snapshot are built again (with the zones linked to them
+// by synthesis), signed and given the next serial with a journal step; the
+// others are served as they were. changed are the zones whose serial moved
+// (to NOTIFY). A zone that fails to build keeps its previous version in
+// the snapshot, and the error says why; the snapshot is returned in every
+// case.
+//
+// corrupt, when not "", is a test hook: the signatures of the sets at
+// that owner name are broken, to prove validators notice.
+func (b *Builder) Rebuild(ctx context.Context, in *BuildInput, now time.Time, corrupt string) (snap *Snapshot, changed []*Data, err error) {
+	p := sigPolicy{Now: now, Validity: b.opt.Validity, Refresh: b.opt.Refresh}
+	old := b.last
+	// Only zones whose inputs changed are built (with the zones linked
+	// to them); the others are served as they were.
+	canon := canonicalNames(in.Assigns)
+	fps := make(map[string][32]byte, len(in.Zones))
+	for _, z := range in.Zones {
+		fps[z.Name] = fingerprint(z, in, canon, p.Start(), corrupt)
+	}
+	rebuild := rebuildSet(in.Zones, fps, old.zones)
+	zs := map[string]*Data{}
+	built := map[string]*Data{}
+	var errs []error
+	for _, z := range in.Zones {
+		if !rebuild[z.Name] {
+			zs[z.Name] = old.zones[z.Name]
+			continue
+		}
+		zd, err := Build(z, in)
+		if err != nil {
+			errs = append(errs, err)
+			if o := old.zones[z.Name]; o != nil {
+				zs[z.Name] = o // serve the previous version rather than nothing
+			}
+			continue
+		}
+		zd.fp = fps[z.Name]
+		zs[z.Name], built[z.Name] = zd, zd
+	}
+	link(built)
+	used := sigCache{}
+	seq := in.Seq
+	for name, zd := range built {
+		if err := b.finish(ctx, zd, old.zones[name], in.Keys, p, used, corrupt); err != nil {
+			if errors.Is(err, errBehind) {
+				// Another replica published a version built from a later
+				// state of the register: serve ours no longer than until
+				// the next poll, which rebuilds from that state.
+				seq = -1
+				if o := old.zones[name]; o != nil {
+					zs[name] = o
+					maps.Copy(used, b.sigs)
+				}
+				continue
+			}
+			errs = append(errs, err)
+			// Serve the previous version rather than nothing.
+			if o := old.zones[name]; o != nil {
+				zs[name] = o
+				maps.Copy(used, b.sigs)
+			} else {
+				delete(zs, name)
+			}
+			continue
+		}
+		if o := old.zones[name]; o == nil || o.serial != zd.serial {
+			changed = append(changed, zd)
+		}
+	}
+	b.sigs = used
+	b.last = &Snapshot{zones: zs, seq: seq}
+	return b.last, changed, errors.Join(errs...)
+}
+
+// errBehind says that a build lost the race for the next serial to a
+// version of different content: the caller keeps serving what it had and
+// builds again.
+var errBehind = errors.New("another replica published a newer version")
+
+// finish signs a built zone and gives it its serial: the stored one if the
+// content is what the store's hash names (a restart, or another replica
+// that got there first), else the next one, set by compare-and-set with
+// the journal step from prev (the version served until now) in the same
+// transaction.
+func (b *Builder) finish(ctx context.Context, zd, prev *Data, keys []Key, p sigPolicy, used sigCache, corrupt string) error {
+	z := &zd.zone
+	if z.Config.Signed {
+		sigPrev := prev
+		if corrupt != "" {
+			sigPrev = nil // prev's signatures at the owner were broken on purpose
+		}
+		if err := zd.signZone(keys, b.sealer, p, b.sigs, used, sigPrev); err != nil {
+			return err
+		}
+		zd.online.Rate, zd.online.Burst, zd.online.Tokens, zd.online.Now = b.opt.OnlineRate, 2*b.opt.OnlineRate, 2*b.opt.OnlineRate, b.opt.Now
+		zd.online.Count = &b.onlineSigs
+	}
+	if corrupt != "" {
+		zd.corrupt(corrupt)
+	}
+	// The content hash, and what changed since prev for the journal.
+	var removed, added []string
+	var err error
+	if prev != nil {
+		removed, added, zd.sum, err = bodyDiff(prev, zd)
+	} else {
+		zd.sum, err = zd.fullHash()
+	}
+	if err != nil {
+		return fmt.Errorf("zone %s: %w", z.Name, err)
+	}
+	zd.hash = zd.sum.String()
+	for try := 0; ; try++ {
+		if zd.hash == z.SerialHash && z.Serial != 0 {
+			return zd.setSerial(z.Serial, p, b.sigs, used)
+		}
+		next := nextSerial(z.Serial, p.Now)
+		if err := zd.setSerial(next, p, b.sigs, used); err != nil {
+			return err
+		}
+		var d *Diff
+		// Versions are a function of the register and the time (see
+		// sigPolicy), so prev is what every replica served at its serial.
+		switch {
+		case prev == nil || z.Serial == 0:
+		case prev.serial == z.Serial && prev.hash == z.SerialHash:
+			if d, err = journalStep(prev, zd, removed, added); err != nil {
+				return fmt.Errorf("zone %s: %w", z.Name, err)
+			}
+		case serialLess(prev.serial, z.Serial):
+			// Another replica moved the serial since prev: the step from
+			// its version is ours from prev less the journal's from prev.
+			steps, err := b.store.Journal(ctx, z.ID, prev.serial)
+			if err != nil {
+				return fmt.Errorf("zone %s: journal: %w", z.Name, err)
+			}
+			if c, ok := condense(steps, prev.serial, z.Serial); ok {
+				if d, err = composeStep(&c, z.Serial, zd, removed, added); err != nil {
+					return fmt.Errorf("zone %s: %w", z.Name, err)
+				}
+			}
+		}
+		if d != nil {
+			d.At = p.Now.UTC()
+		}
+		ok, err := b.store.SetZoneSerial(ctx, z.ID, z.Serial, next, zd.hash, d)
+		if err != nil {
+			return fmt.Errorf("zone %s: serial: %w", z.Name, err)
+		}
+		if ok {
+			z.Serial, z.SerialHash = next, zd.hash
+			if d != nil {
+				if err := b.store.PruneJournal(ctx, z.ID, b.opt.JournalDepth, p.Now.Add(-b.opt.JournalAge)); err != nil {
+					b.log.Warn("dns journal prune", "zone", z.Name, "err", err)
+				}
+			}
+			return nil
+		}
+		// Another replica moved the serial: read where it is.
+		zs, err := b.store.Zones(ctx)
+		if err != nil {
+			return fmt.Errorf("zone %s: serial: %w", z.Name, err)
+		}
+		for _, o := range zs {
+			if o.ID == z.ID {
+				z.Serial, z.SerialHash = o.Serial, o.SerialHash
+			}
+		}
+		if zd.hash == z.SerialHash {
+			continue // the same content: take its serial
+		}
+		if prev != nil {
+			return fmt.Errorf("zone %s: %w", z.Name, errBehind)
+		}
+		// Nothing served yet: publish ours on top, a few times at most.
+		if try == 3 {
+			return fmt.Errorf("zone %s: serial: still moving after %d tries", z.Name, try+1)
+		}
+	}
+}
+
+// serialLess is RFC 1982 §3.2 comparison: a < b.
+func serialLess(a, b uint32) bool {
+	return a != b && (a < b && b-a < 1<<31 || a > b && a-b > 1<<31)
+}
+
+// Transfer is what an AXFR of the version carries, its SOA last as well as
+// first (RFC 5936 §2.2).
+func (zd *Data) Transfer() []dns.RR {
+	return append(zd.Records(), zd.soa.RRs[0])
+}
+
+// IncrementalTransfer is the IXFR answer from serial have to this
+// version, condensed from the journal steps (Store.Journal from have)
+// into one difference sequence (RFC 1995 §4); nil with no error if the
+// steps do not lead from have to this serial (the caller falls back to
+// AXFR).
+func (zd *Data) IncrementalTransfer(steps []Diff, have uint32) ([]dns.RR, error) {
+	c, ok := condense(steps, have, zd.serial)
+	if !ok {
+		return nil, nil
+	}
+	oldSOA, _, err := dns.UnpackRR([]byte(c.FromSOA), 0)
+	if err != nil {
+		return nil, err
+	}
+	soa := zd.soa.RRs[0]
+	out := []dns.RR{soa, oldSOA}
+	for _, l := range []*rrList{&c.Removed, &c.Added} {
+		rrs, err := l.rrs()
+		if err != nil {
+			return nil, err
+		}
+		out = append(append(out, rrs...), soa)
+	}
+	return out, nil
+}
+
+// CheckHashes recomputes the content hash of every zone from all its
+// records and compares it with the one kept up to date build by build:
+// incremental builds must not drift from what a full build would name.
+func (s *Snapshot) CheckHashes() error {
+	for name, zd := range s.zones {
+		full, err := zd.fullHash()
+		if err != nil {
+			return err
+		}
+		if full != zd.sum {
+			return fmt.Errorf("zone %s serial %d: incremental hash %v, all records %v", name, zd.serial, zd.sum, full)
+		}
+	}
+	return nil
+}
+
+// Name is the zone's apex name (canonical).
+func (zd *Data) Name() string { return zd.zone.Name }
+
+// Zone is the zone as configured when the version was built, its serial
+// the one the version is served with.
+func (zd *Data) Zone() Zone { return zd.zone }
+
+// Serial is the version's SOA serial.
+func (zd *Data) Serial() uint32 { return zd.serial }
+
+// SOA is the version's SOA record, shared: copy it before writing into it.
+func (zd *Data) SOA() dns.RR { return zd.soa.RRs[0] }
+
+// Seq is the event-log position the version reflects.
+func (zd *Data) Seq() int64 { return zd.seq }
+
+// Names is how many names the version holds, empty non-terminals included.
+func (zd *Data) Names() int { return len(zd.nodes) }
+
+// Signed says whether the version is served signed.
+func (zd *Data) Signed() bool { return zd.signed }
+
+// MaxTTL is the largest TTL the version serves, for RFC 7583 timing.
+func (zd *Data) MaxTTL() uint32 { return zd.maxTTL }
+
+// RefreshAt is when the version's precomputed signatures need renewing.
+func (zd *Data) RefreshAt() time.Time { return zd.refreshAt }
