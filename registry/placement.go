@@ -156,29 +156,31 @@ func poolSpans(ctx context.Context, tx Tx) ([]PoolSpan, error) {
 	return out, nil
 }
 
-// blocksOf is the set of the IDs of the blocks of space: a pool, and
-// every assignment in it, belongs to the space of its block.
-func blocksOf(ctx context.Context, tx Tx, space string) (map[int64]bool, error) {
+// blocksOf is the set of the IDs of the blocks of the spaces: a pool,
+// and every assignment in it, belongs to the space of its block.
+func blocksOf(ctx context.Context, tx Tx, spaces ...string) (map[int64]bool, error) {
 	blocks, err := tx.Blocks(ctx)
 	if err != nil {
 		return nil, err
 	}
 	in := map[int64]bool{}
 	for _, b := range blocks {
-		if b.Space == space {
+		if slices.Contains(spaces, b.Space) {
 			in[b.ID] = true
 		}
 	}
 	return in, nil
 }
 
-// GlobalOnly keeps, of pools and assignments read in tx, those of the
-// global space: what DNS builds its zones from, so that a private
-// space's 10.0.0.1, which another space may also hold, never reaches a
-// public reverse zone. Assignments whose pool is not among pools are
+// DNSOnly keeps, of pools and assignments read in tx, those DNS builds
+// its zones from: the global space, and the built-in private space
+// (private blocks recorded without --space, which DNS has always served
+// when a zone for them is set up). A named space (a VRF, `space add`)
+// stays out: two VPCs may both hold 10.0.0.1, and a VRF's names are for
+// its own resolvers. Assignments whose pool is not among pools are
 // looked up in tx.
-func GlobalOnly(ctx context.Context, tx Tx, pools []Pool, assigns []Assignment) ([]Pool, []Assignment, error) {
-	in, err := blocksOf(ctx, tx, GlobalSpace)
+func DNSOnly(ctx context.Context, tx Tx, pools []Pool, assigns []Assignment) ([]Pool, []Assignment, error) {
+	in, err := blocksOf(ctx, tx, GlobalSpace, PrivateSpace)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -41,8 +41,8 @@ func (m *Manager) Export(ctx context.Context, name string, w io.Writer) error {
 			if in.Assigns, err = tx.Assignments(ctx, registry.AssignmentFilter{States: []registry.State{registry.StateAssigned}}); err != nil {
 				return err
 			}
-			// As the server does: the global space only.
-			in.Pools, in.Assigns, err = registry.GlobalOnly(ctx, tx, in.Pools, in.Assigns)
+			// As the server does: no named space (registry.DNSOnly).
+			in.Pools, in.Assigns, err = registry.DNSOnly(ctx, tx, in.Pools, in.Assigns)
 			return err
 		}); err != nil {
 			return fmt.Errorf("zone %s: export: read register: %w", z.Name, err)
@@ -119,8 +119,8 @@ func (m *Manager) Import(ctx context.Context, name, file string, r io.Reader) (I
 			if in.Assigns, err = tx.Assignments(ctx, registry.AssignmentFilter{States: []registry.State{registry.StateAssigned}}); err != nil {
 				return err
 			}
-			// As the server does: the global space only.
-			_, in.Assigns, err = registry.GlobalOnly(ctx, tx, nil, in.Assigns)
+			// As the server does: no named space (registry.DNSOnly).
+			_, in.Assigns, err = registry.DNSOnly(ctx, tx, nil, in.Assigns)
 			return err
 		}); err != nil {
 			return res, fmt.Errorf("zone %s: import: read register: %w", z.Name, err)

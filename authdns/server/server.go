@@ -222,9 +222,10 @@ func (s *Server) Reload(ctx context.Context) error {
 		if in.Assigns, err = tx.Assignments(ctx, registry.AssignmentFilter{States: []registry.State{registry.StateAssigned}}); err != nil {
 			return err
 		}
-		// DNS serves the global space: a private space's names and
-		// addresses, which another space may hold too, stay out.
-		in.Pools, in.Assigns, err = registry.GlobalOnly(ctx, tx, in.Pools, in.Assigns)
+		// DNS serves the global and the built-in private space: a
+		// named space's (a VRF's) names and addresses, which another
+		// space may hold too, stay out (registry.DNSOnly).
+		in.Pools, in.Assigns, err = registry.DNSOnly(ctx, tx, in.Pools, in.Assigns)
 		return err
 	})
 	if err != nil {

@@ -166,7 +166,7 @@ func runSpaces(t *testing.T, open Open) {
 		}
 	})
 
-	t.Run("DNS reads the global space's pools and assignments only", func(t *testing.T) {
+	t.Run("DNS reads no named space's pools and assignments", func(t *testing.T) {
 		s, _ := setup(t)
 		err := s.View(ctx, func(tx registry.Tx) error {
 			pools, err := tx.Pools(ctx, registry.PoolFilter{})
@@ -180,7 +180,7 @@ func runSpaces(t *testing.T, open Open) {
 			if len(pools) != 3 || len(as) != 3 {
 				t.Fatalf("fixture: %d pools, %d assignments", len(pools), len(as))
 			}
-			gp, ga, err := registry.GlobalOnly(ctx, tx, pools, as)
+			gp, ga, err := registry.DNSOnly(ctx, tx, pools, as)
 			if err != nil {
 				return err
 			}
@@ -188,7 +188,7 @@ func runSpaces(t *testing.T, open Open) {
 				t.Errorf("global only: pools %+v, assignments %+v", gp, ga)
 			}
 			// Without the pools, the assignments' pools are read.
-			_, ga, err = registry.GlobalOnly(ctx, tx, nil, as)
+			_, ga, err = registry.DNSOnly(ctx, tx, nil, as)
 			if err != nil || len(ga) != 1 || ga[0].Name != "www.acme.example" {
 				t.Errorf("global only, assignments alone: %+v, %v", ga, err)
 			}
