@@ -455,18 +455,19 @@ func (s *Server) routeBlocksPools(api huma.API) {
 // ---- assignments
 
 type allocBody struct {
-	Region    string `json:"region,omitempty" doc:"required unless address or prefix is given"`
-	Address   string `json:"address,omitempty" maxLength:"64" doc:"take exactly this address (its /32 or /128), from the pool that holds it"`
-	Prefix    string `json:"prefix,omitempty" maxLength:"64" doc:"take exactly this prefix, from the pool that holds it"`
-	Family    int    `json:"family,omitempty" enum:"4,6" doc:"default 6"`
-	Len       int    `json:"len,omitempty" minimum:"1" maximum:"128" doc:"default: one address"`
-	Count     int    `json:"count,omitempty" minimum:"1" maximum:"1048576" doc:"default 1"`
-	DualStack bool   `json:"dual_stack,omitempty" doc:"one IPv6 /128 and one IPv4 /32 per item, both or neither"`
-	Tenant    string `json:"tenant,omitempty" maxLength:"128"`
-	Resource  string `json:"resource,omitempty" maxLength:"256"`
-	Name      string `json:"name,omitempty" maxLength:"253"`
-	Pool      string `json:"pool,omitempty" maxLength:"63" doc:"take the space from this child pool (POST /v1/child-pools) instead of the region's pools"`
-	Space     string `json:"space,omitempty" maxLength:"63" doc:"with address or prefix: the space (VRF) whose pool must hold it"`
+	Region    string            `json:"region,omitempty" doc:"required unless address or prefix is given"`
+	Address   string            `json:"address,omitempty" maxLength:"64" doc:"take exactly this address (its /32 or /128), from the pool that holds it"`
+	Prefix    string            `json:"prefix,omitempty" maxLength:"64" doc:"take exactly this prefix, from the pool that holds it"`
+	Family    int               `json:"family,omitempty" enum:"4,6" doc:"default 6"`
+	Len       int               `json:"len,omitempty" minimum:"1" maximum:"128" doc:"default: one address"`
+	Count     int               `json:"count,omitempty" minimum:"1" maximum:"1048576" doc:"default 1"`
+	DualStack bool              `json:"dual_stack,omitempty" doc:"one IPv6 /128 and one IPv4 /32 per item, both or neither"`
+	Tenant    string            `json:"tenant,omitempty" maxLength:"128"`
+	Resource  string            `json:"resource,omitempty" maxLength:"256"`
+	Name      string            `json:"name,omitempty" maxLength:"253"`
+	Pool      string            `json:"pool,omitempty" maxLength:"63" doc:"take the space from this child pool (POST /v1/child-pools) instead of the region's pools"`
+	Tags      map[string]string `json:"tags,omitempty" maxProperties:"32" doc:"KEY=VALUE tags set on every assignment the request makes"`
+	Space     string            `json:"space,omitempty" maxLength:"63" doc:"with address or prefix: the space (VRF) whose pool must hold it"`
 }
 
 type assignmentsOut struct {
@@ -526,7 +527,7 @@ func (s *Server) routeAssignments(api huma.API) {
 				q.Tenant = pr.token.Tenant
 			}
 			b.Requests = append(b.Requests, registry.Request{Region: q.Region, Family: q.Family, Bits: q.Len, Count: q.Count,
-				DualStack: q.DualStack, Tenant: q.Tenant, Resource: q.Resource, Name: q.Name, Prefix: specific, Pool: q.Pool, Space: q.Space})
+				DualStack: q.DualStack, Tenant: q.Tenant, Resource: q.Resource, Name: q.Name, Prefix: specific, Pool: q.Pool, Tags: q.Tags, Space: q.Space})
 		}
 		out, err := s.reg.AllocateAll(ctx, b)
 		if err != nil {

@@ -10,18 +10,23 @@ import (
 
 // childPoolBody is the API's body for a child pool.
 type childPoolBody struct {
-	Name    string `json:"as_pool"`
-	Region  string `json:"region"`
-	Family  int    `json:"family,omitempty"`
-	Len     int    `json:"len"`
-	Purpose string `json:"purpose,omitempty"`
-	Tenant  string `json:"tenant,omitempty"`
+	Name    string        `json:"as_pool"`
+	Region  string        `json:"region"`
+	Family  int           `json:"family,omitempty"`
+	Len     int           `json:"len"`
+	Purpose string        `json:"purpose,omitempty"`
+	Tenant  string        `json:"tenant,omitempty"`
+	Tags    registry.Tags `json:"tags,omitempty"`
 }
 
 // AllocatePool carves a child pool out of a region's free space.
 func (c *Client) AllocatePool(ctx context.Context, s registry.ChildPoolSpec) (out registry.Pool, err error) {
-	_, err = c.do(ctx, http.MethodPost, "/v1/child-pools", nil, nil,
-		childPoolBody{Name: s.Name, Region: s.Region, Family: s.Family, Len: s.Bits, Purpose: s.Purpose, Tenant: s.Tenant}, &out)
+	var h map[string]string
+	if s.Key != "" {
+		h = map[string]string{"Idempotency-Key": s.Key}
+	}
+	_, err = c.do(ctx, http.MethodPost, "/v1/child-pools", nil, h,
+		childPoolBody{Name: s.Name, Region: s.Region, Family: s.Family, Len: s.Bits, Purpose: s.Purpose, Tenant: s.Tenant, Tags: s.Tags}, &out)
 	return out, err
 }
 

@@ -30,11 +30,14 @@ func small() registry.Dump {
 		Pools: []registry.PoolRecord{{Prefix: netip.MustParsePrefix("10.1.0.0/16"), Region: "east", Space: "vpc-a", UseAll: &no, CreatedAt: t0},
 			{Prefix: netip.MustParsePrefix("40.64.0.0/24"), Region: "east", Purpose: "vms", Space: "global", UseAll: &yes, Tags: registry.Tags{"nat": ""}, CreatedAt: t0}},
 		Relocations: []registry.RelocationRecord{{Prefix: netip.MustParsePrefix("40.64.0.192/26"), FromPool: netip.MustParsePrefix("40.64.0.0/24"), FromRegion: "east", ToRegion: "west", Reason: "ran dry", CreatedAt: t0}},
+		ChildPools: []registry.ChildPoolRecord{{Name: "site1", Prefix: netip.MustParsePrefix("40.64.0.32/27"), Parent: netip.MustParsePrefix("40.64.0.0/24"), Region: "east",
+			Tenant: "acme", Purpose: "site, \"one\"", Tags: registry.Tags{"site": "fra 1"}, CreatedAt: t0}},
 		Reservations: []registry.ReservationRecord{{Prefix: netip.MustParsePrefix("10.1.0.0/28"), Reason: "gateways", CreatedAt: t0},
 			{Prefix: netip.MustParsePrefix("40.64.0.16/28"), Reason: "not yet, \"maybe\"", Until: &rel, CreatedAt: t0}},
 		Assignments: []registry.AssignmentRecord{
 			{Prefix: netip.MustParsePrefix("40.64.0.1/32"), Pool: netip.MustParsePrefix("40.64.0.0/24"), Region: "east", State: registry.StateAssigned, Tenant: "acme", Resource: "vm 1", Name: "www.acme.example", Tags: registry.Tags{"env": "prod", "role": "web"}, CreatedAt: t0},
 			{Prefix: netip.MustParsePrefix("40.64.0.2/32"), Pool: netip.MustParsePrefix("40.64.0.0/24"), Region: "east", State: registry.StateQuarantined, CreatedAt: t0, ReleasedAt: &rel, QuarantineUntil: &rel},
+			{Prefix: netip.MustParsePrefix("40.64.0.40/29"), Pool: netip.MustParsePrefix("40.64.0.32/27"), Region: "east", ChildPool: "site1", State: registry.StateAssigned, Tenant: "acme", CreatedAt: t0},
 		},
 	}
 }
@@ -77,6 +80,12 @@ func TestRoundTrip(t *testing.T) {
 			for i := range d.Spaces {
 				d.Spaces[i].At = ""
 			}
+			for i := range d.ChildPools {
+				d.ChildPools[i].At = ""
+			}
+			if !reflect.DeepEqual(d.ChildPools, want.ChildPools) {
+				t.Errorf("child pools read back %+v, want %+v", d.ChildPools, want.ChildPools)
+			}
 			if !reflect.DeepEqual(d.Assignments, want.Assignments) {
 				t.Errorf("assignments read back %+v, want %+v", d.Assignments, want.Assignments)
 			}
@@ -98,18 +107,21 @@ func TestReadErrorsNameTheLine(t *testing.T) {
 		{"JSON syntax", strings.Replace(js.String(), `"vms",`, `"vms"`, 1), "line 20 ($.pools[1])"},
 		{"JSON wrong type", strings.Replace(js.String(), `"borrow_unit":26`, `"borrow_unit":true`, 1), "line 9 ($.regions[1]): region: field borrow_unit: bool where int is wanted"},
 		{"JSON unknown field", strings.Replace(js.String(), `"purpose":"vms"`, `"purpose":"vms","colour":"red"`, 1), `line 20 ($.pools[1]): pool: json: unknown field "colour"`},
-		{"JSON key twice", strings.Replace(js.String(), `"version": 2,`, `"version": 2, "version": 2,`, 1), "key given twice"},
+		{"JSON key twice", strings.Replace(js.String(), `"version": 3,`, `"version": 3, "version": 3,`, 1), "key given twice"},
 		{"JSON tags not an object", strings.Replace(js.String(), `"tags":{"nat":""}`, `"tags":["nat"]`, 1), "line 20 ($.pools[1]): pool: field tags: array where registry.Tags is wanted"},
 		{"JSON use_all not a bool", strings.Replace(js.String(), `"use_all":false`, `"use_all":"no"`, 1), "line 19 ($.pools[0]): pool: field use_all: string where bool is wanted"},
-		{"JSON child pools", strings.Replace(js.String(), `"tenants": [`, `"child_pools": [], "tenants": [`, 1), "child_pools: not supported"},
+		{"JSON child pools twice", strings.Replace(js.String(), `"tenants": [`, `"child_pools": [], "tenants": [`, 1), "key given twice"},
+		{"JSON unknown kind", strings.Replace(js.String(), `"tenants": [`, `"sub_pools": [], "tenants": [`, 1), `unknown key "sub_pools"`},
+		{"JSON child pool parent not a prefix", strings.Replace(js.String(), `"parent":"40.64.0.0/24"`, `"parent":"site"`, 1), "child_pool"},
 		{"CSV bad prefix", strings.Replace(cs.String(), "pool,40.64.0.0/24", "pool,40.64.0.0/33", 1), "line 14: pool: column prefix"},
 		{"CSV record before its header", strings.Replace(cs.String(), "#pool,", "#poolx,", 1), "line 12"},
 		{"CSV unknown column", strings.Replace(cs.String(), "#pool,prefix,region", "#pool,prefix,colour", 1), `pool has no column "colour"`},
 		{"CSV too many fields", strings.Replace(cs.String(), "pool,40.64.0.0/24,east,vms,", "pool,40.64.0.0/24,east,vms,x,", 1), "line 14"},
 		{"CSV bad use_all", strings.Replace(cs.String(), "vpc-a,false", "vpc-a,no", 1), "line 13: pool: column use_all: \"no\": write true or false"},
-		{"CSV tag twice", strings.Replace(cs.String(), "env=prod&role=web", "env=prod&env=test", 1), "line 21: assignment: column tags: tag env: given twice"},
-		{"CSV bad tag encoding", strings.Replace(cs.String(), "env=prod&role=web", "env=%zz", 1), "line 21: assignment: column tags"},
-		{"CSV later version", strings.Replace(cs.String(), "cadastre-register,2", "cadastre-register,3", 1), "line 1: version 3"},
+		{"CSV tag twice", strings.Replace(cs.String(), "env=prod&role=web", "env=prod&env=test", 1), "line 23: assignment: column tags: tag env: given twice"},
+		{"CSV bad tag encoding", strings.Replace(cs.String(), "env=prod&role=web", "env=%zz", 1), "line 23: assignment: column tags"},
+		{"CSV later version", strings.Replace(cs.String(), "cadastre-register,3", "cadastre-register,4", 1), "line 1: version 4"},
+		{"CSV child pool bad prefix", strings.Replace(cs.String(), "child_pool,site1,40.64.0.32/27", "child_pool,site1,40.64.0.32/99", 1), "child_pool: column prefix"},
 		{"not a dump", "hello,1\n", `line 1: format "hello"`},
 	} {
 		t.Run(c.name, func(t *testing.T) {

@@ -23,6 +23,7 @@ var kinds = []kind{
 	kindOf("block", "blocks", func(d *registry.Dump) *[]registry.BlockRecord { return &d.Blocks }, blockColumns),
 	kindOf("pool", "pools", func(d *registry.Dump) *[]registry.PoolRecord { return &d.Pools }, poolColumns),
 	kindOf("relocation", "relocations", func(d *registry.Dump) *[]registry.RelocationRecord { return &d.Relocations }, relocationColumns),
+	kindOf("child_pool", "child_pools", func(d *registry.Dump) *[]registry.ChildPoolRecord { return &d.ChildPools }, childPoolColumns),
 	kindOf("reservation", "reservations", func(d *registry.Dump) *[]registry.ReservationRecord { return &d.Reservations }, reservationColumns),
 	kindOf("assignment", "assignments", func(d *registry.Dump) *[]registry.AssignmentRecord { return &d.Assignments }, assignmentColumns),
 }
@@ -62,8 +63,13 @@ func relocationColumns(r *registry.RelocationRecord) []column {
 		text("to_region", &r.ToRegion), text("reason", &r.Reason), at("created_at", &r.CreatedAt)}
 }
 
+func childPoolColumns(c *registry.ChildPoolRecord) []column {
+	return []column{text("name", &c.Name), pfx("prefix", &c.Prefix), pfx("parent", &c.Parent), text("region", &c.Region),
+		text("tenant", &c.Tenant), text("purpose", &c.Purpose), tags("tags", &c.Tags), at("created_at", &c.CreatedAt)}
+}
+
 func assignmentColumns(a *registry.AssignmentRecord) []column {
-	return []column{pfx("prefix", &a.Prefix), pfx("pool", &a.Pool), text("region", &a.Region), text("state", (*string)(&a.State)),
+	return []column{pfx("prefix", &a.Prefix), pfx("pool", &a.Pool), text("region", &a.Region), text("child_pool", &a.ChildPool), text("state", (*string)(&a.State)),
 		text("tenant", &a.Tenant), text("resource", &a.Resource), text("name", &a.Name), tags("tags", &a.Tags), at("created_at", &a.CreatedAt),
 		optAt("released_at", &a.ReleasedAt), optAt("quarantine_until", &a.QuarantineUntil)}
 }

@@ -237,10 +237,6 @@ func readList(dec *json.Decoder, ln *lines, data []byte, k kind, d *registry.Dum
 }
 
 func unknownKind(key string) error {
-	switch key {
-	case "child_pools", "child_pool":
-		return fmt.Errorf("%s: not supported by this cadastre (a later version of the format)", key)
-	}
 	return fmt.Errorf("unknown key %q", key)
 }
 

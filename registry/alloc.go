@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net/netip"
 	"slices"
 	"strconv"
@@ -47,6 +48,8 @@ type Request struct {
 	// Pool takes the space from this child pool (AllocatePool) instead of
 	// the region's pools; Region may then be empty.
 	Pool string `json:"pool,omitempty"`
+	// Tags are set on every assignment the request makes.
+	Tags Tags   `json:"tags,omitempty"`
 	Key  string `json:"-"`
 }
 
@@ -113,6 +116,9 @@ func (q *Request) normalise() error {
 			return invalid("name %s: one name cannot go to %d assignments; allocate them one by one", q.Name, q.Count)
 		}
 	}
+	if err := q.Tags.Validate(); err != nil {
+		return err
+	}
 	if len(q.Tenant) > 128 || len(q.Resource) > 256 || len(q.Key) > 256 {
 		return invalid("tenant (128), resource (256) or idempotency key (256 bytes) too long")
 	}
@@ -155,6 +161,13 @@ func (q Request) canonical(w io.Writer) {
 	if q.Pool != "" {
 		field("@pool")
 		field(q.Pool)
+	}
+	if len(q.Tags) > 0 {
+		field("@tags")
+		for _, k := range slices.Sorted(maps.Keys(q.Tags)) {
+			field(k)
+			field(q.Tags[k])
+		}
 	}
 }
 
@@ -250,6 +263,9 @@ func replayIn(ctx context.Context, tx Tx, b Batch, prev Idempotent) ([]Assignmen
 			return nil, err
 		}
 		out = append(out, a)
+	}
+	if err := fillTags(ctx, tx, KindAssignment, out, func(a *Assignment) int64 { return a.ID }, func(a *Assignment, t Tags) { a.Tags = t }); err != nil {
+		return nil, err
 	}
 	return out, nil
 }
@@ -600,9 +616,14 @@ func (a *allocator) take(ctx context.Context, it item, n int) error {
 func (a *allocator) record(ctx context.Context, pool Pool, p netip.Prefix) error {
 	as := Assignment{Prefix: p, PoolID: pool.ID, Pool: pool.Prefix, RegionID: a.reg.ID, Region: a.reg.Name,
 		Tenant: a.q.Tenant, Resource: a.q.Resource, Name: a.q.Name, State: StateAssigned, CreatedAt: a.now,
-		Borrowed: pool.Relocation != nil, Relocation: pool.Relocation}
+		Borrowed: pool.Relocation != nil, Relocation: pool.Relocation, Tags: a.q.Tags}
 	if err := a.tx.InsertAssignment(ctx, &as); err != nil {
 		return err
+	}
+	if len(as.Tags) > 0 {
+		if err := a.tx.SetTags(ctx, KindAssignment, as.ID, as.Tags); err != nil {
+			return fmt.Errorf("assignment %s: %w", p, err)
+		}
 	}
 	if err := a.r.event(ctx, a.tx, a.now, "assignment.allocate", "assignment", as.ID, p.String(), nil, as); err != nil {
 		return err
@@ -653,11 +674,18 @@ func (a *allocator) takeMany(ctx context.Context, bt BatchWriter, f FreePrefix, 
 			p := netip.PrefixFrom(cur, bits)
 			chunk = append(chunk, Assignment{Prefix: p, PoolID: f.PoolID, Pool: pool.Prefix, RegionID: a.reg.ID, Region: a.reg.Name,
 				Tenant: a.q.Tenant, Resource: a.q.Resource, Name: a.q.Name, State: StateAssigned, CreatedAt: a.now,
-				Borrowed: pool.Relocation != nil, Relocation: pool.Relocation})
+				Borrowed: pool.Relocation != nil, Relocation: pool.Relocation, Tags: a.q.Tags})
 			cur = prefix.Last(p).Next()
 		}
 		if err := bt.InsertAssignments(ctx, chunk); err != nil {
 			return cur, err
+		}
+		if len(a.q.Tags) > 0 {
+			for _, as := range chunk {
+				if err := a.tx.SetTags(ctx, KindAssignment, as.ID, as.Tags); err != nil {
+					return cur, fmt.Errorf("assignment %s: %w", as.Prefix, err)
+				}
+			}
 		}
 		// The events Registry.event would write. The assignments of a chunk
 		// differ only in ID and prefix, so their JSON is one template with

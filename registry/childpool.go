@@ -2,8 +2,16 @@ package registry
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
+	"maps"
+	"net/netip"
+	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -45,6 +53,12 @@ type ChildPoolSpec struct {
 	Bits    int    `json:"len"`
 	Purpose string `json:"purpose,omitempty"`
 	Tenant  string `json:"tenant,omitempty"`
+	// Tags are the child pool's tags, set as it is made.
+	Tags Tags `json:"tags,omitempty"`
+	// Key makes the request idempotent, as Request.Key does: keys belong
+	// to the tenant, and one key names one request, a child pool or an
+	// allocation, never both.
+	Key string `json:"-"`
 }
 
 func (s *ChildPoolSpec) normalise() error {
@@ -69,15 +83,54 @@ func (s *ChildPoolSpec) normalise() error {
 	if s.Bits < 1 || s.Bits > w {
 		return invalid("child pool %s: length /%d: must be from /1 to /%d for IPv%d (give --len)", s.Name, s.Bits, w, s.Family)
 	}
-	if len(s.Tenant) > 128 || len(s.Purpose) > 256 {
-		return invalid("child pool %s: tenant (128) or purpose (256 bytes) too long", s.Name)
+	if len(s.Tenant) > 128 || len(s.Purpose) > 256 || len(s.Key) > 256 {
+		return invalid("child pool %s: tenant (128), purpose (256) or idempotency key (256 bytes) too long", s.Name)
 	}
-	return checkTexts("tenant", s.Tenant, "purpose", s.Purpose)
+	if err := s.Tags.Validate(); err != nil {
+		return fmt.Errorf("child pool %s: %w", s.Name, err)
+	}
+	return checkTexts("tenant", s.Tenant, "purpose", s.Purpose, "idempotency key", s.Key)
+}
+
+// hash identifies the request for idempotency, as Request.hash does. Its
+// first field, "@as-pool", is no region name, so no allocation request
+// hashes the same: a key first used for one never replays the other.
+func (s ChildPoolSpec) hash() string {
+	h := sha256.New()
+	field := func(v string) {
+		var n [binary.MaxVarintLen64]byte
+		h.Write(n[:binary.PutUvarint(n[:], uint64(len(v)))])
+		io.WriteString(h, v)
+	}
+	field("@as-pool")
+	for _, v := range []string{s.Name, s.Region, strconv.Itoa(s.Family), strconv.Itoa(s.Bits), s.Purpose, s.Tenant} {
+		field(v)
+	}
+	for _, k := range slices.Sorted(maps.Keys(s.Tags)) {
+		field(k)
+		field(s.Tags[k])
+	}
+	return hashVersion + hex.EncodeToString(h.Sum(nil))
+}
+
+// childUse is what a child pool counts against its tenant's quotas: what
+// an assignment of its length counts (IPv4: its addresses; IPv6: one
+// prefix), sign -1 when it is dissolved.
+func childUse(p netip.Prefix, sign int64) use {
+	var u use
+	u.add(prefix.Family(p), p.Bits(), sign)
+	return u
 }
 
 // AllocatePool carves a child pool of spec.Bits out of the free space of
 // spec.Region's pools, as an allocation of that length would, and makes it
-// a pool named spec.Name for spec.Tenant's own children.
+// a pool named spec.Name for spec.Tenant's own children. It counts against
+// the tenant's quotas as an assignment of its length does (tenant.go), and
+// its children count as any assignment does. With spec.Key a retry
+// returns the same child pool, as Allocate returns the same assignments.
+//
+// Child pools are one level deep: a child pool is carved from a region's
+// top-level pools only, never from another child pool (see README).
 func (r *Registry) AllocatePool(ctx context.Context, spec ChildPoolSpec) (Pool, error) {
 	if err := spec.normalise(); err != nil {
 		return Pool{}, err
@@ -88,14 +141,28 @@ func (r *Registry) AllocatePool(ctx context.Context, spec ChildPoolSpec) (Pool, 
 		if _, err := r.reap(ctx, tx, now); err != nil {
 			return err
 		}
-		if IsRestricted(ctx) && spec.Tenant != "" {
-			if _, err := tx.TenantByName(ctx, spec.Tenant); err != nil {
-				return err
-			}
-		}
+		// The region's row is its lock on a networked store: a concurrent
+		// request with the same key has committed once it is taken, and
+		// the key's look-up after it finds its record.
 		reg, err := tx.RegionByName(ctx, spec.Region)
 		if err != nil {
 			return err
+		}
+		if spec.Key != "" {
+			prev, ok, err := tx.Idempotent(ctx, spec.Tenant, spec.Key)
+			if err != nil {
+				return err
+			}
+			if ok {
+				if prev.RequestHash != spec.hash() || len(prev.AssignmentIDs) != 1 {
+					return fmt.Errorf("idempotency key %q: first used at %s for another request: %w", spec.Key, prev.CreatedAt.Format(time.RFC3339), ErrIdempotency)
+				}
+				out, err = tx.PoolByID(ctx, prev.AssignmentIDs[0])
+				if err == nil {
+					out.Tags, err = tagsOf(ctx, tx, KindPool, out.ID)
+				}
+				return err
+			}
 		}
 		if p, err := tx.ChildPool(ctx, spec.Name); err == nil {
 			return fmt.Errorf("child pool %s: already exists (%s in region %s): %w", spec.Name, p.Prefix, p.Region, ErrExists)
@@ -105,6 +172,17 @@ func (r *Registry) AllocatePool(ctx context.Context, spec ChildPoolSpec) (Pool, 
 		it := item{spec.Family, spec.Bits}
 		if err := r.checkLength(ctx, tx, reg, it); err != nil {
 			return err
+		}
+		// The tenant's quota, as for an assignment of this length (a
+		// restricted caller's tenant must exist; a trusted one's is made).
+		if spec.Tenant != "" {
+			admitted, err := r.admit(ctx, tx, []Request{{Tenant: spec.Tenant, Family: it.family, Bits: it.bits, Count: 1}}, now, false)
+			if err != nil {
+				return fmt.Errorf("child pool %s: %w", spec.Name, err)
+			}
+			if err := admitted(); err != nil {
+				return fmt.Errorf("child pool %s: %w", spec.Name, err)
+			}
 		}
 		f, ok, err := tx.SmallestFree(ctx, reg.ID, it.family, it.bits)
 		if err != nil {
@@ -134,7 +212,19 @@ func (r *Registry) AllocatePool(ctx context.Context, spec ChildPoolSpec) (Pool, 
 		if err := addFreeRange(ctx, tx, out, childScope(out), take.Addr(), prefix.Last(take)); err != nil {
 			return err
 		}
-		return r.event(ctx, tx, now, "pool.child.allocate", "pool", out.ID, take.String(), nil, out)
+		if len(spec.Tags) > 0 {
+			if err := tx.SetTags(ctx, KindPool, out.ID, spec.Tags); err != nil {
+				return fmt.Errorf("child pool %s: %w", spec.Name, err)
+			}
+			out.Tags = spec.Tags
+		}
+		if err := r.event(ctx, tx, now, "pool.child.allocate", "pool", out.ID, take.String(), nil, out); err != nil {
+			return err
+		}
+		if spec.Key != "" {
+			return tx.PutIdempotent(ctx, Idempotent{Tenant: spec.Tenant, Key: spec.Key, RequestHash: spec.hash(), AssignmentIDs: []int64{out.ID}, CreatedAt: now})
+		}
+		return nil
 	})
 	return out, err
 }
@@ -198,6 +288,14 @@ func (r *Registry) ReleasePool(ctx context.Context, name string, tenant *string)
 		}
 		if err := tx.DissolvePool(ctx, p.ID, now); err != nil {
 			return err
+		}
+		if p.Tenant != "" {
+			// Its space leaves the tenant's use, as a released assignment's
+			// does (a tenant removed since is not counted).
+			u := childUse(p.Prefix, -1)
+			if _, err := tx.AddTenantUse(ctx, p.Tenant, u.v4, u.v6); err != nil && !errors.Is(err, ErrNotFound) {
+				return fmt.Errorf("child pool %s: tenant %s: %w", name, p.Tenant, err)
+			}
 		}
 		if err := r.returnSpace(ctx, tx, parent, p.Prefix); err != nil {
 			return err

@@ -23,9 +23,12 @@ import (
 // space and a pool's address policy (use_all). A version 1 file is a
 // version 2 file without them, and still loads: its pools, made before
 // the address policy, hand out every address.
+//
+// Version 3 added child pools (child_pools, and an assignment's
+// child_pool). A version 2 file is a version 3 file without them.
 const (
 	DumpFormat  = "cadastre-register"
-	DumpVersion = 2
+	DumpVersion = 3
 )
 
 // MinDumpVersion is the oldest version Load (and the interchange
@@ -38,9 +41,10 @@ const MinDumpVersion = 1
 // refers to comes before it. The interchange package reads and writes it
 // as JSON and CSV (docs in interchange/README.md).
 //
-// Child pools (issue 12, item 2) have a place kept, not yet filled: pools
-// naming the assignment they are made of; a reader refuses them rather
-// than drop them.
+// Idempotency records are not dumped: they bind a key to the IDs of the
+// answer, which a load into another register does not keep, and they
+// guard a retry of a request in flight, not the register's state. A
+// retry after a load is a new request.
 type Dump struct {
 	Format       string              `json:"format"`
 	Version      int                 `json:"version"`
@@ -50,6 +54,7 @@ type Dump struct {
 	Blocks       []BlockRecord       `json:"blocks"`
 	Pools        []PoolRecord        `json:"pools"`
 	Relocations  []RelocationRecord  `json:"relocations"`
+	ChildPools   []ChildPoolRecord   `json:"child_pools"`
 	Reservations []ReservationRecord `json:"reservations"`
 	Assignments  []AssignmentRecord  `json:"assignments"`
 }
@@ -127,6 +132,23 @@ type PoolRecord struct {
 	CreatedAt time.Time `json:"created_at"`
 }
 
+// ChildPoolRecord is a live child pool (AllocatePool): Prefix carved out
+// of the pool Parent of Region (a region's pool or a relocated unit),
+// named Name, for Tenant's children. Its address policy is its parent's.
+// A dissolved child pool is not dumped: its space is its parent's again,
+// and the assignments it once held are dumped in its parent.
+type ChildPoolRecord struct {
+	Pos
+	Name      string       `json:"name"`
+	Prefix    netip.Prefix `json:"prefix"`
+	Parent    netip.Prefix `json:"parent"`
+	Region    string       `json:"region"`
+	Tenant    string       `json:"tenant,omitempty"`
+	Purpose   string       `json:"purpose,omitempty"`
+	Tags      Tags         `json:"tags,omitempty"`
+	CreatedAt time.Time    `json:"created_at"`
+}
+
 // ReservationRecord is a reservation in force. It lies in the most
 // specific pool of the dump holding it (reservations come with their
 // pools, as assignments do).
@@ -155,17 +177,20 @@ type RelocationRecord struct {
 // another region).
 type AssignmentRecord struct {
 	Pos
-	Prefix          netip.Prefix `json:"prefix"`
-	Pool            netip.Prefix `json:"pool"`
-	Region          string       `json:"region"`
-	State           State        `json:"state"`
-	Tenant          string       `json:"tenant,omitempty"`
-	Resource        string       `json:"resource,omitempty"`
-	Name            string       `json:"name,omitempty"`
-	Tags            Tags         `json:"tags,omitempty"`
-	CreatedAt       time.Time    `json:"created_at"`
-	ReleasedAt      *time.Time   `json:"released_at,omitempty"`
-	QuarantineUntil *time.Time   `json:"quarantine_until,omitempty"`
+	Prefix netip.Prefix `json:"prefix"`
+	Pool   netip.Prefix `json:"pool"`
+	Region string       `json:"region"`
+	// ChildPool names the live child pool the assignment lies in (Pool
+	// is then its prefix); empty, it lies in a region's pool.
+	ChildPool       string     `json:"child_pool,omitempty"`
+	State           State      `json:"state"`
+	Tenant          string     `json:"tenant,omitempty"`
+	Resource        string     `json:"resource,omitempty"`
+	Name            string     `json:"name,omitempty"`
+	Tags            Tags       `json:"tags,omitempty"`
+	CreatedAt       time.Time  `json:"created_at"`
+	ReleasedAt      *time.Time `json:"released_at,omitempty"`
+	QuarantineUntil *time.Time `json:"quarantine_until,omitempty"`
 }
 
 // Dump reads the whole register in one snapshot. Records are in a fixed
@@ -228,15 +253,20 @@ func (r *Registry) Dump(ctx context.Context) (Dump, error) {
 			return err
 		}
 		byID := make(map[int64]Pool, len(pools))
+		for _, p := range pools {
+			byID[p.ID] = p
+		}
 		d.Pools = make([]PoolRecord, 0, len(pools))
+		d.ChildPools = []ChildPoolRecord{}
 		for _, p := range pools {
 			if p.IsChild() {
-				// The format has a reserved place for child pools that no
-				// version fills yet (issue 12): refuse rather than write a
-				// dump that would not load back.
-				return fmt.Errorf("pool %s is child pool %q: the export format does not carry child pools yet (issue 12): %w", p.Prefix, p.Name, ErrState)
+				if p.DissolvedAt == nil {
+					parent := byID[p.ParentID]
+					d.ChildPools = append(d.ChildPools, ChildPoolRecord{Name: p.Name, Prefix: p.Prefix, Parent: parent.Prefix, Region: p.Region,
+						Tenant: p.Tenant, Purpose: p.Purpose, Tags: p.Tags, CreatedAt: p.CreatedAt.UTC()})
+				}
+				continue
 			}
-			byID[p.ID] = p
 			if p.Relocation == nil {
 				useAll := p.UseAll
 				d.Pools = append(d.Pools, PoolRecord{Prefix: p.Prefix, Region: p.Region, Purpose: p.Purpose, Space: space[p.BlockID], UseAll: &useAll,
@@ -271,7 +301,16 @@ func (r *Registry) Dump(ctx context.Context) (Dump, error) {
 		}
 		d.Assignments = make([]AssignmentRecord, 0, len(as))
 		for _, a := range as {
-			d.Assignments = append(d.Assignments, AssignmentRecord{Prefix: a.Prefix, Pool: a.Pool, Region: a.Region, State: a.State,
+			pool, child := a.Pool, ""
+			if p := byID[a.PoolID]; p.IsChild() {
+				if p.DissolvedAt == nil {
+					child = p.Name
+				} else {
+					// A dissolved child pool's space is its parent's.
+					pool = byID[p.ParentID].Prefix
+				}
+			}
+			d.Assignments = append(d.Assignments, AssignmentRecord{Prefix: a.Prefix, Pool: pool, Region: a.Region, ChildPool: child, State: a.State,
 				Tenant: a.Tenant, Resource: a.Resource, Name: a.Name, CreatedAt: a.CreatedAt.UTC(), ReleasedAt: utcPtr(a.ReleasedAt),
 				QuarantineUntil: utcPtr(a.QuarantineUntil), Tags: a.Tags})
 		}
@@ -325,6 +364,7 @@ type LoadReport struct {
 	Blocks       int  `json:"blocks"`
 	Pools        int  `json:"pools"`
 	Relocations  int  `json:"relocations"`
+	ChildPools   int  `json:"child_pools"`
 	Reservations int  `json:"reservations"`
 	Assignments  int  `json:"assignments"`
 }
@@ -379,7 +419,7 @@ func (r *Registry) Load(ctx context.Context, d Dump, opt LoadOptions) (LoadRepor
 		}
 		rep.Tenants, rep.Regions, rep.Blocks, rep.Pools = len(d.Tenants), len(d.Regions), len(d.Blocks), len(d.Pools)
 		rep.Relocations, rep.Assignments = len(d.Relocations), len(d.Assignments)
-		rep.Spaces, rep.Reservations = len(d.Spaces), len(d.Reservations)
+		rep.Spaces, rep.Reservations, rep.ChildPools = len(d.Spaces), len(d.Reservations), len(d.ChildPools)
 		if opt.DryRun {
 			return errDryRun
 		}
@@ -518,6 +558,18 @@ func (r *Registry) checkDump(d *Dump) error {
 			return errors.Join(errs...)
 		}
 	}
+	for _, c := range d.ChildPools {
+		err := checkChildPoolRecord(c)
+		if err == nil && d.Version < 3 {
+			err = invalid("child pool %s: child pools are in version 3 files and later (this file says version %d)", c.Name, d.Version)
+		}
+		if err == nil {
+			err = dup(c.Pos, "child pool", c.Name)
+		}
+		if bad(c.Pos, err) {
+			return errors.Join(errs...)
+		}
+	}
 	for _, v := range d.Reservations {
 		err := checkReservationRecord(v)
 		if err == nil {
@@ -561,6 +613,24 @@ func checkSpaceRecord(s SpaceRecord) error {
 	}
 	if len(s.Note) > 1000 {
 		return invalid("space %s: note longer than 1000 bytes", s.Name)
+	}
+	return nil
+}
+
+// checkChildPoolRecord applies AllocatePool's rules on a record alone.
+func checkChildPoolRecord(c ChildPoolRecord) error {
+	spec := ChildPoolSpec{Name: c.Name, Region: c.Region, Family: prefix.Family(c.Prefix), Bits: c.Prefix.Bits(), Purpose: c.Purpose, Tenant: c.Tenant, Tags: c.Tags}
+	if err := checkPrefix("child pool "+c.Name, c.Prefix); err != nil {
+		return err
+	}
+	if err := spec.normalise(); err != nil {
+		return err
+	}
+	if err := checkPrefix("child pool "+c.Name+": parent", c.Parent); err != nil {
+		return err
+	}
+	if !prefix.Covers(c.Parent, c.Prefix) {
+		return invalid("child pool %s: %s is not inside its parent pool %s", c.Name, c.Prefix, c.Parent)
 	}
 	return nil
 }
@@ -618,6 +688,11 @@ func checkAssignmentRecord(a AssignmentRecord) error {
 	if a.Name != "" {
 		if err := ValidateFQDN(a.Name); err != nil {
 			return fmt.Errorf("assignment %s: %w: %w", a.Prefix, err, ErrInvalid)
+		}
+	}
+	if a.ChildPool != "" {
+		if err := ValidateName(a.ChildPool); err != nil {
+			return invalid("assignment %s: child pool: %s", a.Prefix, strings.Replace(err.Error(), "region name", "name", 1))
 		}
 	}
 	if len(a.Tenant) > 128 || len(a.Resource) > 256 {
@@ -865,10 +940,14 @@ func (l *loader) load(ctx context.Context, d *Dump) error {
 			return err
 		}
 	}
-	if err := l.reservations(ctx, d.Reservations, pools, used); err != nil {
+	children, err := l.childPools(ctx, d.ChildPools, pools, used)
+	if err != nil {
 		return err
 	}
-	if err := l.assignments(ctx, d.Assignments, pools, used); err != nil {
+	if err := l.reservations(ctx, d.Reservations, pools, children, used); err != nil {
+		return err
+	}
+	if err := l.assignments(ctx, d.Assignments, pools, children, used); err != nil {
 		return err
 	}
 	for _, p := range pools {
@@ -876,7 +955,69 @@ func (l *loader) load(ctx context.Context, d *Dump) error {
 			return err
 		}
 	}
+	for _, p := range children {
+		if err := l.free(ctx, p, used[p.ID]); err != nil {
+			return err
+		}
+	}
 	return l.flush(ctx)
+}
+
+// childPools stores the child pools of the dump, each inside its parent
+// pool of the file, whose used space it becomes (as AllocatePool takes it
+// from its parent's free space); each counts against its tenant's use as
+// AllocatePool counts it. They are returned by name.
+func (l *loader) childPools(ctx context.Context, recs []ChildPoolRecord, pools map[poolKey]*Pool, used map[int64][]usedPrefix) (map[string]*Pool, error) {
+	tx := l.tx
+	children := make(map[string]*Pool, len(recs))
+	uses := map[string]*use{}
+	for _, c := range recs {
+		parent, ok := pools[poolKey{c.Region, c.Parent}]
+		if !ok {
+			return nil, &LoadError{c.At, fmt.Errorf("child pool %s: parent pool %s of region %s is not in the file (child pools come with their parents): %w", c.Name, c.Parent, c.Region, ErrNotFound)}
+		}
+		if p, err := tx.ChildPool(ctx, c.Name); err == nil {
+			return nil, &LoadError{c.At, fmt.Errorf("child pool %s: already in the register (%s in region %s): %w", c.Name, p.Prefix, p.Region, ErrExists)}
+		} else if !errors.Is(err, ErrNotFound) {
+			return nil, err
+		}
+		if held := policyHeld(*parent, c.Prefix); len(held) > 0 {
+			return nil, &LoadError{c.At, fmt.Errorf("child pool %s: %s: %w", c.Name, policyName(*parent, held[0])+", not handed out by the parent's address policy (use_all false)", ErrInvalid)}
+		}
+		if c.Tenant != "" {
+			if _, err := tx.TenantByName(ctx, c.Tenant); err != nil {
+				return nil, &LoadError{c.At, fmt.Errorf("child pool %s: tenant %s: not in the file nor in the register: %w", c.Name, c.Tenant, err)}
+			}
+			u := uses[c.Tenant]
+			if u == nil {
+				u = &use{}
+				uses[c.Tenant] = u
+			}
+			cu := childUse(c.Prefix, 1)
+			u.v4, u.v6 = u.v4+cu.v4, u.v6+cu.v6
+		}
+		x := Pool{Prefix: c.Prefix, BlockID: parent.BlockID, Block: parent.Block, RegionID: parent.RegionID, Region: parent.Region, Purpose: c.Purpose,
+			ParentID: parent.ID, Name: c.Name, Tenant: c.Tenant, UseAll: parent.UseAll, Tags: nonEmpty(c.Tags), CreatedAt: or(c.CreatedAt, l.now)}
+		if err := tx.InsertPool(ctx, &x); err != nil {
+			return nil, &LoadError{c.At, fmt.Errorf("child pool %s (%s): %w", c.Name, c.Prefix, err)}
+		}
+		if err := l.tags(ctx, KindPool, x.ID, x.Tags); err != nil {
+			return nil, &LoadError{c.At, fmt.Errorf("child pool %s: %w", c.Name, err)}
+		}
+		used[parent.ID] = append(used[parent.ID], usedPrefix{c.Prefix, c.At, "child pool " + c.Name})
+		used[x.ID] = nil
+		children[c.Name] = &x
+		if err := l.event(ctx, "pool.child.import", "pool", x.ID, x.Prefix.String(), x); err != nil {
+			return nil, err
+		}
+	}
+	for _, name := range slices.Sorted(maps.Keys(uses)) {
+		u := uses[name]
+		if _, err := tx.AddTenantUse(ctx, name, u.v4, u.v6); err != nil {
+			return nil, fmt.Errorf("tenant %s: count use: %w", name, err)
+		}
+	}
+	return children, nil
 }
 
 // tags stores the tags of a new object, checked before.
@@ -900,11 +1041,18 @@ func fromFile(at map[string]string, k string) string {
 // specific pool of the file holding it, and counts them as used space of
 // that pool: a reservation over an assignment, a lent unit or another
 // reservation is then refused with both lines, as Reserve refuses it.
-func (l *loader) reservations(ctx context.Context, recs []ReservationRecord, pools map[poolKey]*Pool, used map[int64][]usedPrefix) error {
+func (l *loader) reservations(ctx context.Context, recs []ReservationRecord, pools map[poolKey]*Pool, children map[string]*Pool, used map[int64][]usedPrefix) error {
 	for _, v := range recs {
 		var pool *Pool
 		for _, p := range pools {
 			if prefix.Covers(p.Prefix, v.Prefix) && (pool == nil || p.Prefix.Bits() > pool.Prefix.Bits()) {
+				pool = p
+			}
+		}
+		// A child pool is more specific than the pool it lies in, even
+		// one of the same prefix.
+		for _, p := range children {
+			if prefix.Covers(p.Prefix, v.Prefix) && (pool == nil || p.Prefix.Bits() >= pool.Prefix.Bits()) {
 				pool = p
 			}
 		}
@@ -944,7 +1092,7 @@ type usedPrefix struct {
 	what string
 }
 
-func (l *loader) assignments(ctx context.Context, recs []AssignmentRecord, pools map[poolKey]*Pool, used map[int64][]usedPrefix) error {
+func (l *loader) assignments(ctx context.Context, recs []AssignmentRecord, pools map[poolKey]*Pool, children map[string]*Pool, used map[int64][]usedPrefix) error {
 	tx := l.tx
 	// Names are checked against the register only when it holds
 	// assignments already; within the file, a live name has one tenant.
@@ -959,6 +1107,15 @@ func (l *loader) assignments(ctx context.Context, recs []AssignmentRecord, pools
 	as := make([]Assignment, 0, len(recs))
 	for _, a := range recs {
 		p, ok := pools[poolKey{a.Region, a.Pool}]
+		if a.ChildPool != "" {
+			p, ok = children[a.ChildPool]
+			if !ok {
+				return &LoadError{a.At, fmt.Errorf("assignment %s: child pool %s is not in the file (assignments come with their pools): %w", a.Prefix, a.ChildPool, ErrNotFound)}
+			}
+			if p.Prefix != a.Pool || p.Region != a.Region {
+				return &LoadError{a.At, invalid("assignment %s: child pool %s is %s in region %s, not %s in region %s", a.Prefix, a.ChildPool, p.Prefix, p.Region, a.Pool, a.Region)}
+			}
+		}
 		if !ok {
 			return &LoadError{a.At, fmt.Errorf("assignment %s: pool %s of region %s is not in the file (assignments come with their pools): %w", a.Prefix, a.Pool, a.Region, ErrNotFound)}
 		}

@@ -158,7 +158,9 @@ func holdingPool(ctx context.Context, tx Tx, p netip.Prefix) (Pool, error) {
 	}
 	var best *Pool
 	for i, pl := range pools {
-		if prefix.Covers(pl.Prefix, p) && (best == nil || pl.Prefix.Bits() > best.Prefix.Bits()) {
+		// A child pool is more specific than the pool it was carved
+		// from, even when it is all of it (the same prefix).
+		if prefix.Covers(pl.Prefix, p) && (best == nil || pl.Prefix.Bits() > best.Prefix.Bits() || pl.Prefix.Bits() == best.Prefix.Bits() && pl.IsChild()) {
 			best = &pools[i]
 		}
 	}

@@ -18,6 +18,7 @@ func newAllocCmd(a *app) *cobra.Command {
 	var q registry.Request
 	var asJSON bool
 	var address, pfx, asPool, purpose string
+	var tags tagFlags
 	c := &cobra.Command{
 		Use:   "alloc --region NAME | --address IP | --prefix PREFIX | --pool CHILD",
 		Short: "Hand out addresses or prefixes in a region",
@@ -46,15 +47,27 @@ site); --pool NAME then takes children inside it (--family 4 for an IPv4 child
 pool). Only its tenant or an admin allocates from it; its parent counts it as
 assigned, and "cadastre release --pool NAME" dissolves it once it holds nothing.
 
---key makes the request idempotent: repeating it returns the same assignments,
-and the same key with a different request is refused (exit 4).
+Child pools are one level deep: --as-pool carves from the region's own pools,
+never from another child pool (--as-pool with --pool is refused, exit 3). A
+child pool counts against --tenant's quotas as an assignment of its length does
+(IPv4: its addresses; IPv6: one prefix), and its children count as any
+assignment does.
+
+--tag KEY=VALUE (repeatable) sets tags on every assignment made (or on the
+child pool), as "assignment update --tag" would; list by them with
+"assignments --tag KEY=VALUE" (and child pools with "pool list --tag").
+
+--key makes the request idempotent: repeating it returns the same assignments
+(or the same child pool), and the same key with a different request is refused
+(exit 4).
 Exit 5 means no free space; exit 6 that the region may not borrow IPv4.`,
 		Example: `  cadastre alloc --region us-east --dual-stack --tenant acme --resource vm-42 --name vm42.acme.example
   cadastre alloc --region us-east --family 6 --len 64 --count 4 --tenant acme
   cadastre alloc --region us-east --family 4 --key 7f2c0d1e --json
   cadastre alloc --address 40.64.0.10 --tenant acme --resource legacy-db   # an address already in use
   cadastre alloc --prefix 2603:1030:0:10::/64 --tenant acme --key import-17
-  cadastre alloc --region us-east --len 48 --as-pool site1 --purpose site --tenant acme
+  cadastre alloc --region us-east --len 48 --as-pool site1 --purpose site --tenant acme --key site1 --tag site=fra1
+  cadastre alloc --region us-east --len 64 --tenant acme --tag env=prod --tag team=db
   cadastre alloc --pool site1 --len 56 --tenant acme --resource customer-7`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -66,6 +79,10 @@ Exit 5 means no free space; exit 6 that the region may not borrow IPv4.`,
 			}
 			if cmd.Flags().Changed("len") && q.Bits <= 0 {
 				return usagef("--len %d: must be a prefix length from 1 to 32 (IPv4) or 128 (IPv6)", q.Bits)
+			}
+			var err error
+			if q.Tags, err = tags.tags(); err != nil {
+				return err
 			}
 			if asPool != "" {
 				return allocPool(cmd, a, q, asPool, purpose, asJSON, address != "" || pfx != "")
@@ -121,6 +138,7 @@ Exit 5 means no free space; exit 6 that the region may not borrow IPv4.`,
 	f.StringVar(&asPool, "as-pool", "", "make the new prefix a child pool of this name")
 	f.StringVar(&purpose, "purpose", "", "what the child pool is for, e.g. site (with --as-pool)")
 	f.StringVar(&q.Pool, "pool", "", "take the space from this child pool")
+	tags.addSet(f, "tag every assignment made (or the child pool) with")
 	f.BoolVar(&asJSON, "json", false, "print JSON")
 	return c
 }
@@ -128,8 +146,10 @@ Exit 5 means no free space; exit 6 that the region may not borrow IPv4.`,
 // allocPool answers `alloc --as-pool NAME`: one child pool of --len in --region.
 func allocPool(cmd *cobra.Command, a *app, q registry.Request, name, purpose string, asJSON, specific bool) error {
 	switch {
-	case specific || q.DualStack || q.Pool != "" || q.Name != "" || q.Key != "" || q.Resource != "" || q.Count > 1:
-		return usagef("--as-pool: give --region, --len and optionally --family, --tenant, --purpose (not --address, --prefix, --dual-stack, --pool, --name, --resource, --key or --count)")
+	case q.Pool != "":
+		return usagef("--as-pool with --pool: a child pool inside a child pool is not supported (child pools are one level deep); carve %s from --region", name)
+	case specific || q.DualStack || q.Name != "" || q.Resource != "" || q.Count > 1:
+		return usagef("--as-pool: give --region, --len and optionally --family, --tenant, --purpose, --tag, --key (not --address, --prefix, --dual-stack, --name, --resource or --count)")
 	case q.Region == "":
 		return usagef("--as-pool: give --region")
 	case q.Bits == 0:
@@ -139,7 +159,7 @@ func allocPool(cmd *cobra.Command, a *app, q registry.Request, name, purpose str
 	if err != nil {
 		return err
 	}
-	p, err := reg.AllocatePool(cmd.Context(), registry.ChildPoolSpec{Name: name, Region: q.Region, Family: q.Family, Bits: q.Bits, Purpose: purpose, Tenant: q.Tenant})
+	p, err := reg.AllocatePool(cmd.Context(), registry.ChildPoolSpec{Name: name, Region: q.Region, Family: q.Family, Bits: q.Bits, Purpose: purpose, Tenant: q.Tenant, Tags: q.Tags, Key: q.Key})
 	if err != nil {
 		return err
 	}

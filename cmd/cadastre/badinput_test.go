@@ -363,6 +363,38 @@ var badInput = []badCase{
 	{name: "release --pool takes no prefix", args: []string{"release", "--pool", "site9", "40.64.0.9"},
 		code: codeUsage, want: []string{"--pool", "no PREFIX|ID"}},
 
+	// Tags at allocation time and child pools' quotas and keys (issue 12).
+	{name: "alloc --tag with a bad key is refused", args: []string{"alloc", "--region", "east", "--tag", "Env=prod"},
+		code: codeUsage, want: []string{"--tag", `tag key "Env"`, "lower-case"}},
+	{name: "alloc --tag without = is refused", args: []string{"alloc", "--region", "east", "--tag", "env"},
+		code: codeUsage, want: []string{"--tag", `tag "env": write KEY=VALUE`}},
+	{name: "alloc --tag with a key twice is refused", args: []string{"alloc", "--region", "east", "--tag", "env=a", "--tag", "env=b"},
+		code: codeUsage, want: []string{"--tag", "tag env: given twice"}},
+	{name: "alloc --as-pool --tag with a control character is refused", args: []string{"alloc", "--region", "east", "--len", "56", "--as-pool", "site9", "--tag", "env=a\x1bb"},
+		code: codeUsage, want: []string{"--tag"}},
+	{name: "a child pool inside a child pool is refused as not supported", setup: childPoolSetup,
+		args: []string{"alloc", "--pool", "site1", "--len", "60", "--as-pool", "site2"}, code: codeUsage,
+		want: []string{"--as-pool with --pool", "child pool inside a child pool is not supported", "one level deep"}},
+	{name: "a child pool over its tenant's quota is refused, naming the quota",
+		setup: [][]string{{"tenant", "add", "q", "--max-ipv4", "100"}},
+		args:  []string{"alloc", "--region", "east", "--family", "4", "--len", "25", "--as-pool", "site9", "--tenant", "q"}, code: codeConflict,
+		want: []string{"child pool site9", "tenant q", "quota max-ipv4 is 100", "asks for 128"}},
+	{name: "children of a child pool count against the quota too",
+		setup: [][]string{{"tenant", "add", "q", "--max-ipv6", "2"},
+			{"alloc", "--region", "east", "--len", "56", "--as-pool", "site9", "--tenant", "q"},
+			{"alloc", "--pool", "site9", "--len", "64", "--tenant", "q"}},
+		args: []string{"alloc", "--pool", "site9", "--len", "64", "--tenant", "q"}, code: codeConflict,
+		want: []string{"tenant q", "quota max-ipv6 is 2", "2 in use"}},
+	{name: "a child pool with a key an allocation used is refused",
+		args: []string{"alloc", "--region", "east", "--len", "56", "--as-pool", "site9", "--tenant", "acme", "--key", "k1"}, code: codeConflict,
+		want: []string{`idempotency key "k1"`, "another request"}},
+	{name: "an allocation with a key a child pool used is refused", setup: [][]string{{"alloc", "--region", "east", "--len", "56", "--as-pool", "site9", "--tenant", "acme", "--key", "k9"}},
+		args: []string{"alloc", "--region", "east", "--len", "56", "--tenant", "acme", "--key", "k9"}, code: codeConflict,
+		want: []string{`idempotency key "k9"`, "another request"}},
+	{name: "a child pool retried with its key but another length is refused", setup: [][]string{{"alloc", "--region", "east", "--len", "56", "--as-pool", "site9", "--tenant", "acme", "--key", "k9"}},
+		args: []string{"alloc", "--region", "east", "--len", "52", "--as-pool", "site9", "--tenant", "acme", "--key", "k9"}, code: codeConflict,
+		want: []string{`idempotency key "k9"`, "another request"}},
+
 	{name: "demo refuses a register that is not the demo", args: []string{"demo"},
 		code: codeConflict, want: []string{"demo needs an empty register", "5 regions"}},
 }
@@ -682,5 +714,56 @@ func TestChildPools(t *testing.T) {
 	}
 	if list := mustCLI(t, db, "pool", "list", "--region", "east"); strings.Contains(list, "site1") {
 		t.Fatalf("dissolved child pool still listed:\n%s", list)
+	}
+}
+
+// TestAllocTagsAndChildPoolKeys: tags given at allocation time are on
+// the assignments and the child pool, found by --tag in every listing,
+// shown by show and written by export; a child pool's key replays it and
+// its carving counts against its tenant's use.
+func TestAllocTagsAndChildPoolKeys(t *testing.T) {
+	db := register(t)
+	mustCLI(t, db, "region", "update", "east", "--tag", "env=prod")
+	mustCLI(t, db, "block", "update", "2603:1000::/32", "--tag", "env=prod")
+	mustCLI(t, db, "pool", "update", "2603:1000::/48", "--tag", "env=prod")
+	first := mustCLI(t, db, "alloc", "--region", "east", "--len", "56", "--as-pool", "site1", "--tenant", "acme", "--key", "carve-1",
+		"--tag", "env=prod", "--tag", "site=fra 1", "--json")
+	again := mustCLI(t, db, "alloc", "--region", "east", "--len", "56", "--as-pool", "site1", "--tenant", "acme", "--key", "carve-1",
+		"--tag", "env=prod", "--tag", "site=fra 1", "--json")
+	if first != again || !strings.Contains(first, `"site": "fra 1"`) {
+		t.Fatalf("retried child pool differs or has no tags:\n%s\n----\n%s", first, again)
+	}
+	mustCLI(t, db, "alloc", "--pool", "site1", "--len", "64", "--count", "2", "--tenant", "acme", "--tag", "env=prod", "--tag", "role=db")
+	mustCLI(t, db, "alloc", "--region", "east", "--family", "4", "--tenant", "acme", "--tag", "role=web")
+
+	for _, c := range []struct {
+		args []string
+		want []string
+		not  []string
+	}{
+		{[]string{"region", "list", "--tag", "env=prod"}, []string{"east"}, []string{"west"}},
+		{[]string{"block", "list", "--tag", "env=prod"}, []string{"2603:1000::/32"}, []string{"40.64.0.0/22"}},
+		{[]string{"pool", "list", "--tag", "env=prod"}, []string{"2603:1000::/48", "2603:1000:0:100::/56"}, []string{"40.64.0.0/24"}},
+		{[]string{"pool", "list", "--tag", "site=fra 1"}, []string{"2603:1000:0:100::/56"}, []string{"2603:1000::/48 "}},
+		{[]string{"assignments", "--tag", "role=db"}, []string{"2603:1000:0:100::/64", "2603:1000:0:101::/64"}, []string{"40.64.0."}},
+		{[]string{"assignments", "--tag", "role=web"}, []string{"40.64.0."}, []string{"2603:1000:0:100::/64"}},
+		{[]string{"show", "2603:1000:0:100::/64"}, []string{"env=prod,role=db", "env=prod,site=fra 1"}, nil},
+		{[]string{"export"}, []string{`"child_pools": [`, `"name":"site1"`, `"tags":{"env":"prod","site":"fra 1"}`, `"child_pool":"site1"`, `"tags":{"env":"prod","role":"db"}`, `"version": 3`}, nil},
+	} {
+		out := mustCLI(t, db, c.args...)
+		for _, w := range c.want {
+			if !strings.Contains(out, w) {
+				t.Errorf("%s: does not show %q:\n%s", strings.Join(c.args, " "), w, out)
+			}
+		}
+		for _, w := range c.not {
+			if strings.Contains(out, w) {
+				t.Errorf("%s: shows %q:\n%s", strings.Join(c.args, " "), w, out)
+			}
+		}
+	}
+	// acme's IPv6 use: the fixture's one /128, the child pool, its two children.
+	if out := mustCLI(t, db, "tenant", "list", "--json"); !strings.Contains(out, `"used_ipv6": 4`) {
+		t.Fatalf("acme's IPv6 use, want 4 (the child pool counts once, on a retry too):\n%s", out)
 	}
 }

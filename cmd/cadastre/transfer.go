@@ -57,8 +57,8 @@ export, import into an empty register and export again gives the same bytes.`,
 			if err := os.Rename(tmp.Name(), out); err != nil {
 				return fmt.Errorf("export %s: %w", out, err)
 			}
-			fmt.Fprintf(a.cfg.stderr, "exported %d tenants, %d regions, %d spaces, %d blocks, %d pools, %d relocations, %d reservations, %d assignments to %s\n",
-				len(d.Tenants), len(d.Regions), len(d.Spaces), len(d.Blocks), len(d.Pools), len(d.Relocations), len(d.Reservations), len(d.Assignments), out)
+			fmt.Fprintf(a.cfg.stderr, "exported %d tenants, %d regions, %d spaces, %d blocks, %d pools, %d relocations, %d child pools, %d reservations, %d assignments to %s\n",
+				len(d.Tenants), len(d.Regions), len(d.Spaces), len(d.Blocks), len(d.Pools), len(d.Relocations), len(d.ChildPools), len(d.Reservations), len(d.Assignments), out)
 			return nil
 		},
 	}
@@ -161,8 +161,8 @@ with its line or id, never dropped silently.`,
 			if dry {
 				verb = "would import (dry run, nothing written)"
 			}
-			fmt.Fprintf(a.cfg.stdout, "%s %d tenants, %d regions, %d spaces, %d blocks, %d pools, %d relocations, %d reservations, %d assignments from %s",
-				verb, rep.Tenants, rep.Regions, rep.Spaces, rep.Blocks, rep.Pools, rep.Relocations, rep.Reservations, rep.Assignments, name)
+			fmt.Fprintf(a.cfg.stdout, "%s %d tenants, %d regions, %d spaces, %d blocks, %d pools, %d relocations, %d child pools, %d reservations, %d assignments from %s",
+				verb, rep.Tenants, rep.Regions, rep.Spaces, rep.Blocks, rep.Pools, rep.Relocations, rep.ChildPools, rep.Reservations, rep.Assignments, name)
 			if len(unmapped) > 0 {
 				fmt.Fprintf(a.cfg.stdout, "; %d items not mapped (listed above)", len(unmapped))
 			}

@@ -19,6 +19,14 @@ func TestExportImportRoundTrip(t *testing.T) {
 		{"pool", "add", "10.1.0.0/24", "--region", "east", "--space", "vpc-a", "--tag", "team=net ops"},
 		{"reserve", "10.1.0.0/28", "--reason", "gateways"},
 		{"reserve", "40.64.1.0/28", "--reason", "not yet", "--until", "720h"},
+		// Child pools: one live with tagged children, one dissolved.
+		{"alloc", "--region", "east", "--len", "56", "--as-pool", "site1", "--purpose", "site", "--tenant", "acme", "--tag", "site=fra1"},
+		{"alloc", "--pool", "site1", "--len", "64", "--count", "2", "--tenant", "acme", "--tag", "env=prod"},
+		{"reserve", "2603:1000:0:1f0::/60", "--reason", "site links"},
+		{"alloc", "--region", "east", "--len", "60", "--as-pool", "gone"},
+		{"alloc", "--pool", "gone", "--len", "64"},
+		{"release", "2603:1000:0:10::/64", "--quarantine", "0"},
+		{"release", "--pool", "gone"},
 	} {
 		mustCLI(t, src, step...)
 	}
@@ -35,7 +43,9 @@ func TestExportImportRoundTrip(t *testing.T) {
 		if dump(t, dst) != empty {
 			t.Fatal("a dry run changed the register")
 		}
-		mustCLI(t, dst, "import", first)
+		if out := mustCLI(t, dst, "import", first); !strings.Contains(out, "1 child pools") {
+			t.Errorf("import says %q, want 1 child pools", out)
+		}
 		mustCLI(t, dst, "export", "--format", f, "-o", second)
 		a, _ := os.ReadFile(first)
 		b, _ := os.ReadFile(second)
@@ -126,7 +136,7 @@ func TestImportVersion1(t *testing.T) {
 	if out := mustCLI(t, db, "alloc", "--region", "east", "--family", "4"); !strings.Contains(out, "40.64.0.0/32") {
 		t.Fatalf("a version 1 pool keeps its network address back:\n%s", out)
 	}
-	if out := mustCLI(t, db, "export"); !strings.Contains(out, `"use_all":true`) || !strings.Contains(out, `"version": 2`) {
+	if out := mustCLI(t, db, "export"); !strings.Contains(out, `"use_all":true`) || !strings.Contains(out, `"version": 3`) {
 		t.Fatalf("export after a version 1 import:\n%s", out)
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -114,17 +115,154 @@ func runChildPools(t *testing.T, open Open) {
 		CheckInvariants(t, ctx, st, r, at)
 	})
 
-	t.Run("export refuses a register with child pools rather than write a dump that would not load back", func(t *testing.T) {
+	t.Run("export carries a live child pool and its children (Transfer loads it back)", func(t *testing.T) {
 		_, r := setup(t)
-		if _, err := r.Dump(ctx); err != nil {
-			t.Fatalf("dump without child pools: %v", err)
-		}
-		if _, err := r.AllocatePool(ctx, registry.ChildPoolSpec{Name: "site1", Region: "eu", Bits: 48, Tenant: "acme"}); err != nil {
+		if _, err := r.AllocatePool(ctx, registry.ChildPoolSpec{Name: "site1", Region: "eu", Bits: 48, Tenant: "acme", Tags: registry.Tags{"site": "fra1"}}); err != nil {
 			t.Fatal(err)
 		}
-		_, err := r.Dump(ctx)
-		if !errors.Is(err, registry.ErrState) || !strings.Contains(err.Error(), `child pool "site1"`) {
-			t.Fatalf("dump with a child pool: %v, want ErrState naming site1", err)
+		if _, err := r.Allocate(ctx, registry.Request{Pool: "site1", Bits: 56, Tenant: "acme"}); err != nil {
+			t.Fatal(err)
+		}
+		d, err := r.Dump(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(d.ChildPools) != 1 || d.ChildPools[0].Name != "site1" || d.ChildPools[0].Parent != mp("fd00::/46") || d.ChildPools[0].Tags["site"] != "fra1" {
+			t.Fatalf("child pools in the dump: %+v", d.ChildPools)
+		}
+		if len(d.Assignments) != 1 || d.Assignments[0].ChildPool != "site1" || d.Assignments[0].Pool != mp("fd00::/48") {
+			t.Fatalf("assignments in the dump: %+v", d.Assignments)
+		}
+	})
+
+	t.Run("a child pool counts against its tenant's quota from carving to dissolution, once per key", func(t *testing.T) {
+		st, r := setup(t)
+		if _, err := r.AddTenant(ctx, registry.TenantSpec{Name: "q", MaxIPv4: ptr(int64(300)), MaxIPv6: ptr(int64(2))}); err != nil {
+			t.Fatal(err)
+		}
+		use := func() (int64, int64) {
+			x, err := r.Tenant(ctx, "q")
+			if err != nil {
+				t.Fatal(err)
+			}
+			return x.UsedIPv4, x.UsedIPv6
+		}
+		spec := registry.ChildPoolSpec{Name: "v4", Region: "eu", Family: 4, Bits: 24, Tenant: "q", Key: "carve-v4"}
+		first, err := r.AllocatePool(ctx, spec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		again, err := r.AllocatePool(ctx, spec)
+		if err != nil || again.ID != first.ID {
+			t.Fatalf("retry: %+v %v, want child pool %d", again, err, first.ID)
+		}
+		if v4, v6 := use(); v4 != 256 || v6 != 0 {
+			t.Fatalf("use after carving a /24 (and a retry): %d/%d, want 256/0", v4, v6)
+		}
+		before := snapshot(t, ctx, st, at)
+		for _, c := range []struct {
+			name string
+			do   func() error
+			want error
+		}{
+			{"another /24 passes the IPv4 quota", func() error {
+				_, err := r.AllocatePool(ctx, registry.ChildPoolSpec{Name: "v4b", Region: "eu", Family: 4, Bits: 24, Tenant: "q"})
+				return err
+			}, registry.ErrQuota},
+			{"the key with another length", func() error {
+				s := spec
+				s.Bits = 25
+				_, err := r.AllocatePool(ctx, s)
+				return err
+			}, registry.ErrIdempotency},
+			{"the key for assignments", func() error {
+				_, err := r.Allocate(ctx, registry.Request{Region: "eu", Family: 4, Tenant: "q", Key: "carve-v4"})
+				return err
+			}, registry.ErrIdempotency},
+			{"children past the quota", func() error {
+				_, err := r.Allocate(ctx, registry.Request{Pool: "v4", Family: 4, Bits: 26, Tenant: "q"})
+				return err
+			}, registry.ErrQuota},
+			{"a restricted caller's unknown tenant", func() error {
+				_, err := r.AllocatePool(registry.Restricted(ctx), registry.ChildPoolSpec{Name: "v4c", Region: "eu", Family: 4, Bits: 28, Tenant: "nobody"})
+				return err
+			}, registry.ErrNotFound},
+		} {
+			if err := c.do(); !errors.Is(err, c.want) {
+				t.Errorf("%s: %v, want %v", c.name, err, c.want)
+			}
+			if after := snapshot(t, ctx, st, at); after != before {
+				t.Fatalf("%s changed the register", c.name)
+			}
+		}
+		kids, err := r.Allocate(ctx, registry.Request{Pool: "v4", Family: 4, Bits: 27, Tenant: "q"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if v4, _ := use(); v4 != 288 {
+			t.Fatalf("use with a /27 child: %d, want 288 (children count as any assignment)", v4)
+		}
+		if _, err := r.Release(ctx, registry.Target{ID: kids[0].ID}, 0, nil); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := r.ReleasePool(ctx, "v4", nil); err != nil {
+			t.Fatal(err)
+		}
+		if v4, v6 := use(); v4 != 0 || v6 != 0 {
+			t.Fatalf("use after dissolving: %d/%d, want 0/0", v4, v6)
+		}
+		// IPv6: a child pool is one prefix, as an assignment of its length.
+		if _, err := r.AllocatePool(ctx, registry.ChildPoolSpec{Name: "v6", Region: "eu", Bits: 48, Tenant: "q"}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := r.Allocate(ctx, registry.Request{Pool: "v6", Bits: 56, Tenant: "q"}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := r.Allocate(ctx, registry.Request{Pool: "v6", Bits: 56, Tenant: "q"}); !errors.Is(err, registry.ErrQuota) {
+			t.Fatalf("a third IPv6 prefix: %v, want ErrQuota", err)
+		}
+		CheckInvariants(t, ctx, st, r, at)
+	})
+
+	t.Run("concurrent retries with one key carve one child pool and count it once", func(t *testing.T) {
+		_, r := setup(t)
+		if _, err := r.AddTenant(ctx, registry.TenantSpec{Name: "q"}); err != nil {
+			t.Fatal(err)
+		}
+		spec := registry.ChildPoolSpec{Name: "race", Region: "eu", Bits: 48, Tenant: "q", Key: "race-1"}
+		const n = 6
+		ids := make(chan int64, n)
+		errs := make(chan error, n)
+		var wg sync.WaitGroup
+		for range n {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				p, err := r.AllocatePool(ctx, spec)
+				if err != nil {
+					errs <- err
+					return
+				}
+				ids <- p.ID
+			}()
+		}
+		wg.Wait()
+		close(ids)
+		close(errs)
+		for err := range errs {
+			t.Errorf("a retry failed: %v", err)
+		}
+		var first int64
+		for id := range ids {
+			if first == 0 {
+				first = id
+			}
+			if id != first {
+				t.Fatalf("child pools %d and %d for one key", first, id)
+			}
+		}
+		if x, err := r.Tenant(ctx, "q"); err != nil || x.UsedIPv6 != 1 {
+			t.Fatalf("use: %+v %v, want one IPv6 prefix", x, err)
 		}
 	})
 
@@ -349,3 +487,57 @@ func runChildPools(t *testing.T, open Open) {
 }
 
 func pow2(n int) prefix.Count { return prefix.Pow2(n) }
+
+// ChildPoolUseMigration checks migration 17 on a store: live child pools
+// carved before it counted nothing against their tenants, and it adds
+// their use (a dissolved one adds nothing); its Down takes it away again.
+// open opens the store (every migration applied); goTo migrates the
+// closed store's database to version and returns tenant q's use there.
+func ChildPoolUseMigration(t *testing.T, open func(t *testing.T) registry.Store, goTo func(t *testing.T, version int64) (v4, v6 int64)) {
+	ctx := context.Background()
+	st := open(t)
+	r := registry.New(st, registry.WithClock(func() time.Time { return t0 }))
+	if _, err := r.AddRegion(ctx, registry.RegionSpec{Name: "eu", Location: location.Location{Country: "DE"}}); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{"fd00::/32", "10.0.0.0/16"} {
+		if _, err := r.AddBlock(ctx, registry.Block{Prefix: mp(p), Source: "private"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, p := range []string{"fd00::/44", "10.0.0.0/22"} {
+		if _, err := r.AddPool(ctx, registry.PoolSpec{Prefix: mp(p), Region: "eu"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := r.AddTenant(ctx, registry.TenantSpec{Name: "q"}); err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range []registry.ChildPoolSpec{{Name: "a", Family: 4, Bits: 26}, {Name: "b", Bits: 48}, {Name: "gone", Family: 4, Bits: 28}} {
+		s.Region, s.Tenant = "eu", "q"
+		if _, err := r.AllocatePool(ctx, s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := r.ReleasePool(ctx, "gone", nil); err != nil {
+		t.Fatal(err)
+	}
+	st.Close()
+	if v4, v6 := goTo(t, 16); v4 != 0 || v6 != 0 {
+		t.Fatalf("use before migration 17: %d/%d, want 0/0 (child pools counted nothing then)", v4, v6)
+	}
+	if v4, v6 := goTo(t, 17); v4 != 64 || v6 != 1 {
+		t.Fatalf("use after migration 17: %d/%d, want 64/1 (the live /26 and /48, not the dissolved /28)", v4, v6)
+	}
+	st = open(t)
+	defer st.Close()
+	r = registry.New(st, registry.WithClock(func() time.Time { return t0 }))
+	for _, name := range []string{"a", "b"} {
+		if _, err := r.ReleasePool(ctx, name, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if x, err := r.Tenant(ctx, "q"); err != nil || x.UsedIPv4 != 0 || x.UsedIPv6 != 0 {
+		t.Fatalf("use after dissolving both: %+v %v, want 0/0", x, err)
+	}
+}

@@ -45,6 +45,25 @@ type mpool struct {
 	region string
 	parent int // index of the lender's pool, -1 for an own pool
 	useAll bool
+	// A child pool (AllocatePool) has a name and childOf, the index+1 of
+	// the pool it was carved from; 0 for any other pool. Its cells belong
+	// to it; its parent counts them in its size and as assigned.
+	name    string
+	childOf int
+	gone    bool // a dissolved child pool: no space, not listed
+}
+
+// live reports whether pool i is listed (not a dissolved child pool).
+func (m *model) live(i int) bool { return !m.pools[i].gone }
+
+// childByName is the index of the live child pool called name, or -1.
+func (m *model) childByName(name string) int {
+	for i, p := range m.pools {
+		if p.childOf > 0 && !p.gone && p.name == name {
+			return i
+		}
+	}
+	return -1
 }
 
 // mres is a reservation of the model.
@@ -162,11 +181,16 @@ type counts struct{ size, assigned, quarantined, ended, reserved int }
 func (m *model) counts(i int, now time.Time) counts {
 	var c counts
 	for _, a := range addrs(m.pools[i].prefix) {
-		if m.cells[a].pool == i {
+		switch cl := m.cells[a]; {
+		case cl.pool == i:
 			c.size++
-			if m.cells[a].state == cHeld {
+			if cl.state == cHeld {
 				c.reserved++
 			}
+		case m.pools[cl.pool].childOf == i+1:
+			// A live child pool's space: the parent handed it out.
+			c.size++
+			c.assigned++
 		}
 	}
 	for _, v := range m.res {
@@ -200,7 +224,8 @@ func (m *model) counts(i int, now time.Time) counts {
 func (m *model) choose(region string, fam, bits int) (int, netip.Prefix, bool) {
 	best, bestPool := netip.Prefix{}, -1
 	for i, p := range m.pools {
-		if p.region != region || prefix.Family(p.prefix) != fam {
+		// A child pool's space goes only to requests that name it.
+		if p.region != region || prefix.Family(p.prefix) != fam || p.childOf > 0 {
 			continue
 		}
 		for _, f := range m.freeList(i) {
@@ -224,11 +249,12 @@ const (
 	kindPolicy  // IPv4: no room and no lender could help
 	kindState
 	kindNotFound
-	kindHeld // asked-for space is held (exit 4)
+	kindHeld   // asked-for space is held (exit 4)
+	kindExists // a name in use
 )
 
 func (k errKind) String() string {
-	return [...]string{"ok", "invalid", "no space", "policy", "state", "not found", "held"}[k]
+	return [...]string{"ok", "invalid", "no space", "policy", "state", "not found", "held", "exists"}[k]
 }
 
 func (k errKind) matches(err error) bool {
@@ -252,6 +278,8 @@ func (k errKind) matches(err error) bool {
 	case kindHeld:
 		var he *registry.HeldError
 		return errors.As(err, &he) && errors.Is(err, registry.ErrOverlap)
+	case kindExists:
+		return errors.Is(err, registry.ErrExists)
 	}
 	return false
 }
@@ -326,7 +354,12 @@ func (m *model) unreserveCells(v mres) {
 func (m *model) holding(p netip.Prefix) (int, errKind) {
 	best, overlap := -1, false
 	for i, pl := range m.pools {
-		if prefix.Covers(pl.prefix, p) && (best < 0 || pl.prefix.Bits() > m.pools[best].prefix.Bits()) {
+		if pl.gone {
+			continue
+		}
+		// A child pool is more specific than its parent, even of the
+		// same prefix.
+		if prefix.Covers(pl.prefix, p) && (best < 0 || pl.prefix.Bits() > m.pools[best].prefix.Bits() || pl.prefix.Bits() == m.pools[best].prefix.Bits() && pl.childOf > 0) {
 			best = i
 		}
 		overlap = overlap || pl.prefix.Overlaps(p)
@@ -391,13 +424,135 @@ func (m *model) unreserve(now time.Time, p netip.Prefix) errKind {
 	return kindOK
 }
 
+// chooseIn is the rule inside one pool: its longest free prefix that
+// can hold a /bits, lowest address first.
+func (m *model) chooseIn(i, bits int) (netip.Prefix, bool) {
+	var best netip.Prefix
+	for _, f := range m.freeList(i) {
+		if f.Bits() > bits {
+			continue
+		}
+		if !best.IsValid() || f.Bits() > best.Bits() || f.Bits() == best.Bits() && f.Addr().Less(best.Addr()) {
+			best = f
+		}
+	}
+	return best, best.IsValid()
+}
+
+// carve applies AllocatePool: a free /bits of the region, as an
+// allocation of that length would take it (never borrowed), becomes the
+// child pool name, with its parent's address policy.
+func (m *model) carve(now time.Time, s registry.ChildPoolSpec) (int, errKind) {
+	m.reap(now)
+	w := 32
+	if s.Family == 6 {
+		w = 64
+	}
+	if s.Bits < 1 || s.Bits > w {
+		return 0, kindInvalid
+	}
+	if m.childByName(s.Name) >= 0 {
+		return 0, kindExists
+	}
+	shortest := 129
+	for _, p := range m.pools {
+		if p.region == s.Region && prefix.Family(p.prefix) == s.Family {
+			shortest = min(shortest, p.prefix.Bits())
+		}
+	}
+	if shortest == 129 && (s.Family == 6 || len(m.lenders[s.Region]) == 0) {
+		return 0, kindNoSpace
+	}
+	if s.Bits < shortest && shortest != 129 {
+		return 0, kindInvalid
+	}
+	i, f, ok := m.choose(s.Region, s.Family, s.Bits)
+	if !ok {
+		return 0, kindNoSpace
+	}
+	p := netip.PrefixFrom(f.Addr(), s.Bits)
+	parent := m.pools[i]
+	useAll := parent.useAll || parent.parent >= 0 // a lent unit hands out every address
+	m.pools = append(m.pools, mpool{prefix: p, region: s.Region, parent: -1, useAll: useAll, name: s.Name, childOf: i + 1})
+	c := len(m.pools) - 1
+	for _, a := range addrs(p) {
+		m.cells[a] = mcell{pool: c}
+	}
+	if !useAll && p.Addr().Is4() && p.Bits() <= 30 {
+		m.cells[p.Addr()] = mcell{pool: c, state: cHeld}
+		m.cells[prefix.Last(p)] = mcell{pool: c, state: cHeld}
+	}
+	return c, kindOK
+}
+
+// allocateIn applies a request naming a child pool: count prefixes of
+// /bits from its own free space, all or none.
+func (m *model) allocateIn(now time.Time, q registry.Request) ([]taken, errKind) {
+	m.reap(now)
+	c := m.childByName(q.Pool)
+	if c < 0 {
+		return nil, kindNotFound
+	}
+	p := m.pools[c]
+	if prefix.Family(p.prefix) != q.Family || q.Bits < p.prefix.Bits() {
+		return nil, kindInvalid
+	}
+	var out []taken
+	for range max(q.Count, 1) {
+		f, ok := m.chooseIn(c, q.Bits)
+		if !ok {
+			return nil, kindNoSpace
+		}
+		x := netip.PrefixFrom(f.Addr(), q.Bits)
+		for _, a := range addrs(x) {
+			m.cells[a] = mcell{pool: c, state: cAssigned}
+		}
+		m.assigns[-int64(len(m.assigns))-1] = massign{prefix: x, pool: c, state: cAssigned}
+		out = append(out, taken{x, c})
+	}
+	return out, kindOK
+}
+
+// dissolve applies ReleasePool: refused while the child pool holds a live
+// assignment or a reservation in force; else its space is its parent's
+// free space again.
+func (m *model) dissolve(now time.Time, name string) errKind {
+	m.reap(now)
+	c := m.childByName(name)
+	if c < 0 {
+		return kindNotFound
+	}
+	for _, a := range m.assigns {
+		if a.pool == c {
+			return kindState
+		}
+	}
+	for _, v := range m.res {
+		if v.pool == c {
+			return kindState
+		}
+	}
+	parent := m.pools[c].childOf - 1
+	for _, a := range addrs(m.pools[c].prefix) {
+		m.cells[a] = mcell{pool: parent}
+	}
+	m.pools[c].gone = true
+	return kindOK
+}
+
 // somePrefix is a random aligned prefix inside a random pool (now and
 // then outside every pool).
 func (m *model) somePrefix(rng *rand.Rand) netip.Prefix {
 	if rng.IntN(20) == 0 {
 		return mp("10.0.9.0/28")
 	}
-	pl := m.pools[rng.IntN(len(m.pools))].prefix
+	var live []int
+	for i := range m.pools {
+		if m.live(i) {
+			live = append(live, i)
+		}
+	}
+	pl := m.pools[live[rng.IntN(len(live))]].prefix
 	w := pl.Addr().BitLen()
 	bits := w - rng.IntN(min(5, w-pl.Bits()+1))
 	n := 1 << (bits - pl.Bits())
@@ -423,7 +578,7 @@ func (m *model) allocate(now time.Time, q registry.Request) ([]taken, errKind) {
 	for _, it := range items {
 		shortest := 129
 		for _, p := range m.pools {
-			if p.region == q.Region && prefix.Family(p.prefix) == it.fam {
+			if p.region == q.Region && prefix.Family(p.prefix) == it.fam && !p.gone {
 				shortest = min(shortest, p.prefix.Bits())
 			}
 		}
@@ -487,23 +642,38 @@ func (m *model) compare(t testing.TB, e *modelEnv, live []registry.Assignment) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(usage) != len(m.pools) {
-		t.Fatalf("store has %d pools, model %d", len(usage), len(m.pools))
+	livePools := 0
+	type pkey struct {
+		p    netip.Prefix
+		name string
 	}
-	byPrefix := map[netip.Prefix]int{}
+	byPrefix := map[pkey]int{}
 	for i, p := range m.pools {
-		byPrefix[p.prefix] = i
+		if m.live(i) {
+			livePools++
+			byPrefix[pkey{p.prefix, p.name}] = i
+		}
+	}
+	if len(usage) != livePools {
+		t.Fatalf("store has %d pools, model %d", len(usage), livePools)
 	}
 	poolID := map[int]int64{}
 	type rcount struct{ size, assigned, quarantined prefix.Count }
 	rows := map[string]*rcount{}
+	parentID := map[int]int64{}
 	for _, u := range usage {
-		i, ok := byPrefix[u.Prefix]
+		i, ok := byPrefix[pkey{u.Prefix, u.Name}]
 		if !ok {
-			t.Fatalf("store has pool %s (%s), the model does not", u.Prefix, u.Region)
+			t.Fatalf("store has pool %s %q (%s), the model does not", u.Prefix, u.Name, u.Region)
 		}
 		mp := m.pools[i]
 		poolID[i] = u.ID
+		if u.IsChild() != (mp.childOf > 0) || u.Tenant != map[bool]string{true: "t"}[mp.childOf > 0] {
+			t.Fatalf("pool %s: store says child pool %q of tenant %q, model %q", u.Prefix, u.Name, u.Tenant, mp.name)
+		}
+		if mp.childOf > 0 {
+			parentID[i] = u.ParentID
+		}
 		if u.Region != mp.region || (u.Relocation != nil) != (mp.parent >= 0) {
 			t.Fatalf("pool %s: store says region %s relocation %v, model region %s parent %d", u.Prefix, u.Region, u.Relocation, mp.region, mp.parent)
 		}
@@ -521,6 +691,9 @@ func (m *model) compare(t testing.TB, e *modelEnv, live []registry.Assignment) {
 		if u.UseAll != mp.useAll && mp.parent < 0 {
 			t.Fatalf("pool %s: use all %v, model %v", u.Prefix, u.UseAll, mp.useAll)
 		}
+		if mp.childOf > 0 {
+			continue // the report sums top-level pools: the parent counts it
+		}
 		k := fmt.Sprint(mp.region, "/", prefix.Family(mp.prefix))
 		if rows[k] == nil {
 			rows[k] = &rcount{}
@@ -528,6 +701,11 @@ func (m *model) compare(t testing.TB, e *modelEnv, live []registry.Assignment) {
 		rows[k].size = rows[k].size.Add(u.Size)
 		rows[k].assigned = rows[k].assigned.Add(u.Assigned)
 		rows[k].quarantined = rows[k].quarantined.Add(u.Quarantined)
+	}
+	for i, id := range parentID {
+		if want := poolID[m.pools[i].childOf-1]; id != want {
+			t.Fatalf("child pool %s: parent %d, model %s (%d)", m.pools[i].prefix, id, m.pools[m.pools[i].childOf-1].prefix, want)
+		}
 	}
 	freeLists := map[int][]netip.Prefix{}
 	err = e.store.View(e.ctx, func(tx registry.Tx) error {
@@ -542,6 +720,9 @@ func (m *model) compare(t testing.TB, e *modelEnv, live []registry.Assignment) {
 		t.Fatal(err)
 	}
 	for i := range m.pools {
+		if !m.live(i) {
+			continue
+		}
 		got, want := freeLists[i], m.freeList(i)
 		if !slices.Equal(got, want) {
 			t.Fatalf("pool %s: free list\n got %v\nwant %v", m.pools[i].prefix, got, want)
@@ -607,9 +788,12 @@ func (m *model) compare(t testing.TB, e *modelEnv, live []registry.Assignment) {
 	}
 }
 
-// Model runs seeded random sequences of allocations, releases and clock
-// travel against a brute-force model of the rules (one cell per address,
-// the rule written the obvious way), over a store from open, and checks
+// Model runs seeded random sequences of allocations (by length and of an
+// exact prefix), reservations, releases, child pools (carved, allocated
+// inside, released: refused while they hold anything, their use rolled up
+// into their parent) and clock travel against a brute-force model of the
+// rules (one cell per address, the rule written the obvious way), over a
+// store from open, and checks
 // the store against the model and its own invariants after every step:
 // the same rules, whatever the store does to be fast. A failure prints
 // the seed; rerun it with -seed=N (and -ops=N).
@@ -666,7 +850,7 @@ func runModel(t *testing.T, open Open, seed uint64, ops int) {
 		now := e.clock.Now()
 		x := rng.IntN(100)
 		switch {
-		case x < 45: // allocate
+		case x < 40: // allocate
 			q := registry.Request{Region: []string{"east", "east", "south"}[rng.IntN(3)], Tenant: "t"}
 			switch y := rng.IntN(10); {
 			case y < 2:
@@ -727,7 +911,7 @@ func runModel(t *testing.T, open Open, seed uint64, ops int) {
 				next.assigns[a.ID] = massign{id: a.ID, prefix: a.Prefix, pool: w.pool, state: cAssigned}
 			}
 			m = next
-		case x < 53: // allocate exactly a prefix
+		case x < 47: // allocate exactly a prefix
 			p := m.somePrefix(rng)
 			q := registry.Request{Prefix: p, Tenant: "t"}
 			next := m.clone()
@@ -749,7 +933,7 @@ func runModel(t *testing.T, open Open, seed uint64, ops int) {
 			if kind == kindOK {
 				m = next
 			}
-		case x < 60: // reserve
+		case x < 53: // reserve
 			p := m.somePrefix(rng)
 			spec := registry.ReservationSpec{Prefix: p, Reason: "gateways"}
 			var until time.Time
@@ -766,7 +950,7 @@ func runModel(t *testing.T, open Open, seed uint64, ops int) {
 			if kind == kindOK {
 				m = next
 			}
-		case x < 65: // unreserve, mostly one that exists
+		case x < 57: // unreserve, mostly one that exists
 			p := m.somePrefix(rng)
 			if len(m.res) > 0 && rng.IntN(4) > 0 {
 				p = m.res[rng.IntN(len(m.res))].prefix
@@ -777,6 +961,88 @@ func runModel(t *testing.T, open Open, seed uint64, ops int) {
 			log = append(log, desc)
 			e.checkStep(desc, kind, func() error { _, err := e.reg.Unreserve(e.ctx, p); return err })
 			stats["unreserve "+kind.String()]++
+			if kind == kindOK {
+				m = next
+			}
+		case x < 62: // carve a child pool, now and then under a name in use
+			spec := registry.ChildPoolSpec{Name: fmt.Sprint("c", step), Region: []string{"east", "east", "south"}[rng.IntN(3)], Family: 4, Bits: 24 + rng.IntN(9), Tenant: "t"}
+			if names := m.childNames(); len(names) > 0 && rng.IntN(6) == 0 {
+				spec.Name = names[rng.IntN(len(names))]
+			}
+			if rng.IntN(12) == 0 {
+				spec.Family, spec.Bits = 6, 56+rng.IntN(20) // longer than a /64, or shorter than every IPv6 pool
+			}
+			next := m.clone()
+			_, kind := next.carve(now, spec)
+			desc := fmt.Sprintf("%d: carve child pool %s IPv%d /%d in %s at %s -> model %v", step, spec.Name, spec.Family, spec.Bits, spec.Region, now.Format(time.TimeOnly), kind)
+			log = append(log, desc)
+			e.checkStep(desc, kind, func() error {
+				got, err := e.reg.AllocatePool(e.ctx, spec)
+				if err == nil {
+					if want := next.pools[len(next.pools)-1]; got.Prefix != want.prefix || got.Name != spec.Name {
+						t.Fatalf("%s: got %s %s, the rule carves %s", desc, got.Name, got.Prefix, want.prefix)
+					}
+				}
+				return err
+			})
+			stats["carve "+kind.String()]++
+			if kind == kindOK {
+				m = next
+			}
+		case x < 70: // allocate inside a child pool
+			names := m.childNames()
+			if len(names) == 0 {
+				continue
+			}
+			q := registry.Request{Pool: names[rng.IntN(len(names))], Family: 4, Count: 1 + rng.IntN(3), Tenant: "t"}
+			c := m.childByName(q.Pool)
+			q.Bits = m.pools[c].prefix.Bits() + rng.IntN(33-m.pools[c].prefix.Bits())
+			switch rng.IntN(15) {
+			case 0:
+				q.Pool = "nosuch"
+			case 1:
+				q.Bits = m.pools[c].prefix.Bits() - 1 // shorter than the child pool
+			case 2:
+				q.Family, q.Bits = 6, 128
+			}
+			next := m.clone()
+			want, kind := next.allocateIn(now, q)
+			desc := fmt.Sprintf("%d: allocate %d /%d in child pool %s at %s -> model %v", step, q.Count, q.Bits, q.Pool, now.Format(time.TimeOnly), kind)
+			log = append(log, desc)
+			e.checkStep(desc, kind, func() error {
+				got, err := e.reg.Allocate(e.ctx, q)
+				if err != nil {
+					return err
+				}
+				if len(got) != len(want) {
+					t.Fatalf("%s: got %d assignments, model %d", desc, len(got), len(want))
+				}
+				for id := range next.assigns {
+					if id < 0 {
+						delete(next.assigns, id)
+					}
+				}
+				for i, a := range got {
+					if a.Prefix != want[i].prefix || a.PoolID == 0 || a.Pool != next.pools[want[i].pool].prefix {
+						t.Fatalf("%s: assignment %d is %s in pool %s; the rule picks %s", desc, i+1, a.Prefix, a.Pool, want[i].prefix)
+					}
+					next.assigns[a.ID] = massign{id: a.ID, prefix: a.Prefix, pool: want[i].pool, state: cAssigned}
+				}
+				return nil
+			})
+			stats["allocate in child "+kind.String()]++
+			if kind == kindOK {
+				m = next
+			}
+		case x < 73: // dissolve a child pool: refused while it holds anything
+			names := append(m.childNames(), "nosuch")
+			name := names[rng.IntN(len(names))]
+			next := m.clone()
+			kind := next.dissolve(now, name)
+			desc := fmt.Sprintf("%d: release child pool %s at %s -> model %v", step, name, now.Format(time.TimeOnly), kind)
+			log = append(log, desc)
+			e.checkStep(desc, kind, func() error { _, err := e.reg.ReleasePool(e.ctx, name, nil); return err })
+			stats["release child pool "+kind.String()]++
 			if kind == kindOK {
 				m = next
 			}
@@ -828,13 +1094,27 @@ func runModel(t *testing.T, open Open, seed uint64, ops int) {
 		}
 		m.compare(t, e, CheckInvariants(t, e.ctx, e.store, e.reg, e.clock.Now()))
 	}
-	rels := 0
+	rels, kids := 0, 0
 	for _, p := range m.pools {
 		if p.parent >= 0 {
 			rels++
 		}
+		if p.childOf > 0 {
+			kids++
+		}
 	}
-	t.Logf("seed %d: %d relocations, %v", seed, rels, stats)
+	t.Logf("seed %d: %d relocations, %d child pools, %v", seed, rels, kids, stats)
+}
+
+// childNames lists the model's live child pools, in the order made.
+func (m *model) childNames() []string {
+	var out []string
+	for _, p := range m.pools {
+		if p.childOf > 0 && !p.gone {
+			out = append(out, p.name)
+		}
+	}
+	return out
 }
 
 // checkStep runs op, which the model expects to end as kind; a failure

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"net/netip"
 	"regexp"
 	"strings"
 	"testing"
@@ -17,7 +18,8 @@ import (
 // (registry.Dump and Load, through the interchange formats): a register
 // with tenants, borrowing, quarantine and releases, a named space with a
 // private block (overlapping one of the private space), policy and use_all
-// pools, reservations with and without an end and tags on every kind,
+// pools, reservations with and without an end, tags on every kind and
+// child pools (a live one with children and a reservation, a dissolved one),
 // exported, loaded into an empty store and exported again gives the same
 // bytes in JSON and CSV; the loaded register keeps the invariants, the
 // same free space in every pool and the same next allocation; every bad
@@ -58,6 +60,7 @@ func Transfer(t *testing.T, open Open) {
 		t.Fatal(err)
 	}
 	spaced(t, e)
+	childPooled(t, e)
 	export := func(reg *registry.Registry, f interchange.Format) []byte {
 		t.Helper()
 		d, err := reg.Dump(ctx)
@@ -92,8 +95,29 @@ func Transfer(t *testing.T, open Open) {
 			if second := export(e2.reg, f); !bytes.Equal(first, second) {
 				t.Fatalf("second export differs:\n%s\n----\n%s", first, second)
 			}
-			if rep.Spaces != 1 || rep.Reservations != 2 {
-				t.Fatalf("report %+v: want 1 space and 2 reservations", rep)
+			if rep.Spaces != 1 || rep.Reservations != 3 || rep.ChildPools != 1 {
+				t.Fatalf("report %+v: want 1 space, 3 reservations and 1 child pool", rep)
+			}
+			// Child pools count against their tenant as they did.
+			t1, err1 := e.reg.Tenant(ctx, "acme")
+			t2, err2 := e2.reg.Tenant(ctx, "acme")
+			if err1 != nil || err2 != nil || t1.UsedIPv4 != t2.UsedIPv4 || t1.UsedIPv6 != t2.UsedIPv6 {
+				t.Fatalf("tenant use: original %+v %v, loaded %+v %v", t1, err1, t2, err2)
+			}
+			// The child pool hands out the same next child, with its tags.
+			k1, err1 := e.reg.Allocate(ctx, registry.Request{Pool: "site1", Family: 4, Tenant: "acme"})
+			k2, err2 := e2.reg.Allocate(ctx, registry.Request{Pool: "site1", Family: 4, Tenant: "acme"})
+			if err1 != nil || err2 != nil || k1[0].Prefix != k2[0].Prefix {
+				t.Fatalf("next child: original %v %v, loaded %v %v", k1, err1, k2, err2)
+			}
+			if _, err := e.reg.Release(ctx, registry.Target{ID: k1[0].ID}, 0, nil); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := e2.reg.Release(ctx, registry.Target{ID: k2[0].ID}, 0, nil); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := e2.reg.ReleasePool(ctx, "site1", nil); !errors.Is(err, registry.ErrState) {
+				t.Fatalf("loaded child pool with live children released: %v", err)
 			}
 			// Reservations and the address policy survive: every pool has
 			// the same free space, and what they hold is refused alike.
@@ -143,8 +167,15 @@ func Transfer(t *testing.T, open Open) {
 		{"an unknown region", strings.Replace(js, `"region":"south"`, `"region":"west"`, 1), true, registry.ErrNotFound, "region west: not in the file nor in the register"},
 		{"an unknown tenant", strings.Replace(js, `"tenant":"acme"`, `"tenant":"umbrella"`, 1), true, registry.ErrNotFound, "tenant umbrella: not in the file nor in the register"},
 		{"a field of the wrong type", strings.Replace(js, `"borrow_unit":24`, `"borrow_unit":"24"`, 1), true, registry.ErrInvalid, "field borrow_unit: string where int is wanted"},
-		{"a later version", strings.Replace(js, `"version": 2`, `"version": 3`, 1), true, registry.ErrInvalid, "version 3"},
-		{"a kind this version has not", strings.Replace(js, `"tenants": [`, `"child_pools": [], "tenants": [`, 1), true, registry.ErrInvalid, "child_pools: not supported"},
+		{"a later version", strings.Replace(js, `"version": 3`, `"version": 4`, 1), true, registry.ErrInvalid, "version 4"},
+		{"a kind this version has not", strings.Replace(js, `"tenants": [`, `"sub_pools": [], "tenants": [`, 1), true, registry.ErrInvalid, `unknown key "sub_pools"`},
+		{"child pools in a version 2 file", strings.Replace(js, `"version": 3`, `"version": 2`, 1), true, registry.ErrInvalid, "child pools are in version 3 files"},
+		{"a child pool outside its parent", strings.Replace(js, `"parent":"10.0.2.0/23"`, `"parent":"10.0.4.0/28"`, 1), true, registry.ErrInvalid, "is not inside its parent pool 10.0.4.0/28"},
+		{"a child pool whose parent is not in the file", strings.Replace(js, `"parent":"10.0.2.0/23","region":"south"`, `"parent":"10.0.2.0/23","region":"east"`, 1), true, registry.ErrNotFound, "parent pool 10.0.2.0/23 of region east is not in the file"},
+		{"a child pool of an unknown tenant", strings.Replace(js, `"tenant":"acme","purpose":"site"`, `"tenant":"umbrella","purpose":"site"`, 1), true, registry.ErrNotFound, "child pool site1: tenant umbrella"},
+		{"a bad child pool name", strings.Replace(js, `{"name":"site1"`, `{"name":"Site 1"`, 1), true, registry.ErrInvalid, "child pool"},
+		{"an assignment in an unknown child pool", strings.Replace(js, `"child_pool":"site1"`, `"child_pool":"site9"`, 1), true, registry.ErrNotFound, "child pool site9 is not in the file"},
+		{"an assignment of the parent over a child pool", childOverlap(js), true, registry.ErrOverlap, "overlaps child pool site1"},
 		{"a reservation over an assignment of the file", strings.Replace(js, `"prefix":"10.0.128.16/28"`, `"prefix":"10.0.128.64/28"`, 1), true, registry.ErrOverlap, "overlaps"},
 		{"a block in an unknown space", strings.Replace(js, `"space":"vpc-a","tags"`, `"space":"vpc-z","tags"`, 1), true, registry.ErrNotFound, "space vpc-z: not in the file nor in the register"},
 		{"a bad tag key", strings.Replace(js, `"team":"net ops"`, `"Team":"net ops"`, 1), true, registry.ErrInvalid, `tag key "Team"`},
@@ -189,6 +220,40 @@ func Transfer(t *testing.T, open Open) {
 			}
 		})
 	}
+
+	t.Run("a version 2 file (no child pools) still loads", func(t *testing.T) {
+		d, err := interchange.Read(files[interchange.JSON])
+		if err != nil {
+			t.Fatal(err)
+		}
+		d.Version, d.ChildPools = 2, nil
+		var kept []registry.AssignmentRecord
+		for _, a := range d.Assignments {
+			if a.ChildPool == "" {
+				kept = append(kept, a)
+			}
+		}
+		d.Assignments = kept
+		for i, v := range d.Assignments {
+			if v.Tenant == "acme" {
+				d.Assignments[i].Tenant = "" // acme's child pool use is gone with it
+			}
+		}
+		var b bytes.Buffer
+		if err := interchange.Write(&b, d, interchange.JSON); err != nil {
+			t.Fatal(err)
+		}
+		d2, err := interchange.Read(b.Bytes())
+		if err != nil {
+			t.Fatalf("read a version 2 file: %v", err)
+		}
+		env := newModelEnv(t, open)
+		env.clock.now = e.clock.Now()
+		if _, err := env.reg.Load(ctx, d2, registry.LoadOptions{}); err != nil {
+			t.Fatalf("load a version 2 file: %v", err)
+		}
+		CheckInvariants(t, ctx, env.store, env.reg, env.clock.Now())
+	})
 
 	t.Run("a dry run checks everything and writes nothing", func(t *testing.T) {
 		env := newModelEnv(t, open)
@@ -243,6 +308,50 @@ func spaced(t *testing.T, e *modelEnv) {
 	}
 }
 
+// childPooled adds child pools (issue 12, hierarchy) to e: site1, an
+// IPv4 /27 of south for acme, carved with a key and tags, with children
+// (tagged at allocation, one quarantined) and a reservation inside it; and
+// gone, a child pool that held a child and was dissolved (its released
+// child is then its parent's).
+func childPooled(t *testing.T, e *modelEnv) {
+	t.Helper()
+	ctx := e.ctx
+	site, err := e.reg.AllocatePool(ctx, registry.ChildPoolSpec{Name: "site1", Region: "south", Family: 4, Bits: 27, Purpose: "site", Tenant: "acme",
+		Tags: registry.Tags{"site": "fra 1"}, Key: "carve-site1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.reg.Reserve(ctx, registry.ReservationSpec{Prefix: netip.PrefixFrom(addrAt(site.Prefix.Addr(), 16), 28), Reason: "site gateways"}); err != nil {
+		t.Fatal(err)
+	}
+	kids, err := e.reg.Allocate(ctx, registry.Request{Pool: "site1", Family: 4, Bits: 30, Count: 3, Tenant: "acme", Tags: registry.Tags{"env": "prod"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.reg.Release(ctx, registry.Target{ID: kids[0].ID}, 24*time.Hour, nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.reg.AllocatePool(ctx, registry.ChildPoolSpec{Name: "gone", Region: "south", Family: 4, Bits: 28}); err != nil {
+		t.Fatal(err)
+	}
+	k, err := e.reg.Allocate(ctx, registry.Request{Pool: "gone", Family: 4, Resource: "short-lived"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.reg.Release(ctx, registry.Target{ID: k[0].ID}, 0, nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.reg.ReleasePool(ctx, "gone", nil); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// childOverlap moves the file's first child of site1 (10.0.2.32/27) into
+// site1's parent pool, where the child pool already holds its space.
+func childOverlap(js string) string {
+	return strings.Replace(js, `"pool":"10.0.2.32/27","region":"south","child_pool":"site1"`, `"pool":"10.0.2.0/23","region":"south"`, 1)
+}
+
 // freeByPool prints every pool's free space, by the pool's prefix.
 func freeByPool(t *testing.T, e *modelEnv) string {
 	t.Helper()
@@ -253,6 +362,9 @@ func freeByPool(t *testing.T, e *modelEnv) string {
 			return err
 		}
 		for _, p := range pools {
+			if p.DissolvedAt != nil {
+				continue // no space of its own (and not in a dump)
+			}
 			free, err := tx.FreeOfPool(e.ctx, p.ID)
 			if err != nil {
 				return err

@@ -9,6 +9,7 @@ import (
 
 	"github.com/pressly/goose/v3"
 
+	"github.com/cadastre-ipam/cadastre/registry"
 	"github.com/cadastre-ipam/cadastre/registry/storetest"
 )
 
@@ -55,4 +56,41 @@ func TestTenantMigration(t *testing.T) {
 	}
 	defer s.Close()
 	storetest.MigratedTenants(t, s)
+}
+
+// TestChildPoolUseMigration: migration 17 counts child pools carved
+// before it against their tenants (storetest.ChildPoolUseMigration).
+func TestChildPoolUseMigration(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "c.db")
+	open := func(t *testing.T) registry.Store {
+		s, err := Open(ctx, path, Options{NoSync: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	goTo := func(t *testing.T, version int64) (v4, v6 int64) {
+		db, err := sql.Open("sqlite", "file:"+path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer db.Close()
+		sub, _ := fs.Sub(migrations, "migrations")
+		p, err := goose.NewProvider(goose.DialectSQLite3, db, sub, goose.WithDisableGlobalRegistry(true))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := p.DownTo(ctx, version); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := p.UpTo(ctx, version); err != nil {
+			t.Fatal(err)
+		}
+		if err := db.QueryRowContext(ctx, `SELECT used_ipv4, used_ipv6 FROM tenants WHERE name = 'q'`).Scan(&v4, &v6); err != nil {
+			t.Fatal(err)
+		}
+		return v4, v6
+	}
+	storetest.ChildPoolUseMigration(t, open, goTo)
 }
