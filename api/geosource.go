@@ -42,9 +42,11 @@ func feedErrors(err error, rep geo.ImportReport) error {
 }
 
 func (s *Server) routeGeoSources(api huma.API) {
-	huma.Register(api, op("list-placements", http.MethodGet, "/v1/placements", "Where every pool and relocated unit is used, with the event-log position the list reflects (the geofeed's and the MMDB export's input)", auth.ScopeRead, false),
-		func(ctx context.Context, _ *struct{}) (*struct{ Body placementsBody }, error) {
-			places, pos, err := s.reg.Placements(ctx)
+	huma.Register(api, op("list-placements", http.MethodGet, "/v1/placements", "Where every pool and relocated unit of the global space (or of ?space=) is used, with the event-log position the list reflects (the geofeed's and the MMDB export's input)", auth.ScopeRead, false),
+		func(ctx context.Context, in *struct {
+			Space string `query:"space" maxLength:"63" doc:"the space (VRF) whose placements to list; default the global space, the only one geofeeds, the MMDB export, look-ups and the audit read"`
+		}) (*struct{ Body placementsBody }, error) {
+			places, pos, err := s.reg.PlacementsIn(ctx, in.Space)
 			if err != nil {
 				return nil, s.problem(err)
 			}

@@ -274,7 +274,9 @@ func registerMMDB(tb testing.TB, e *env) string {
 	if _, err := os.Stat(path); err == nil {
 		return path
 	}
-	places, _, err := e.reg.Placements(setupCtx)
+	// The env's blocks are private space: its pools are placed in the
+	// space "private", which the global placements leave out.
+	places, _, err := e.reg.PlacementsIn(setupCtx, registry.PrivateSpace)
 	if err != nil {
 		tb.Fatal(err)
 	}

@@ -36,6 +36,7 @@ type reservationBody struct {
 	Prefix string     `json:"prefix" maxLength:"64"`
 	Reason string     `json:"reason" maxLength:"256"`
 	Until  *time.Time `json:"until,omitempty" doc:"when the reservation ends (RFC 3339); absent: never"`
+	Space  string     `json:"space,omitempty" maxLength:"63" doc:"the space (VRF) whose pool must hold prefix"`
 }
 
 type reservationOut struct {
@@ -57,7 +58,7 @@ func (s *Server) routeReservations(api huma.API) {
 		if err != nil {
 			return nil, s.problem(err)
 		}
-		v, err := s.reg.Reserve(ctx, registry.ReservationSpec{Prefix: p, Reason: in.Body.Reason, Until: in.Body.Until})
+		v, err := s.reg.Reserve(ctx, registry.ReservationSpec{Prefix: p, Reason: in.Body.Reason, Until: in.Body.Until, Space: in.Body.Space})
 		if err != nil {
 			return nil, s.problem(err)
 		}

@@ -468,6 +468,7 @@ type allocBody struct {
 	Name      string            `json:"name,omitempty" maxLength:"253"`
 	Pool      string            `json:"pool,omitempty" maxLength:"63" doc:"take the space from this child pool (POST /v1/child-pools) instead of the region's pools"`
 	Tags      map[string]string `json:"tags,omitempty" maxProperties:"32" doc:"KEY=VALUE tags set on every assignment the request makes"`
+	Space     string            `json:"space,omitempty" maxLength:"63" doc:"with address or prefix: the space (VRF) whose pool must hold it"`
 }
 
 type assignmentsOut struct {
@@ -527,7 +528,7 @@ func (s *Server) routeAssignments(api huma.API) {
 				q.Tenant = pr.token.Tenant
 			}
 			b.Requests = append(b.Requests, registry.Request{Region: q.Region, Family: q.Family, Bits: q.Len, Count: q.Count,
-				DualStack: q.DualStack, Tenant: q.Tenant, Resource: q.Resource, Name: q.Name, Prefix: specific, Pool: q.Pool, Tags: q.Tags})
+				DualStack: q.DualStack, Tenant: q.Tenant, Resource: q.Resource, Name: q.Name, Prefix: specific, Pool: q.Pool, Tags: q.Tags, Space: q.Space})
 		}
 		out, err := s.reg.AllocateAll(ctx, b)
 		if err != nil {
@@ -708,13 +709,15 @@ func (s *Server) routeReadOnly(api huma.API) {
 	huma.Register(api, op("show", http.MethodGet, "/v1/show", "Which block, pool, region and assignment hold an address, and their history", auth.ScopeRead, false, http.StatusNotFound),
 		func(ctx context.Context, in *struct {
 			Q     string `query:"q" required:"true" doc:"an address or prefix"`
-			Space string `query:"space" doc:"the space to look in; default the global space (a private address: the one space holding it)"`
+			Space string `query:"space" doc:"the space to look in; default the global space (a private address: the one space whose pool holds it)"`
+			Limit int    `query:"limit" minimum:"1" maximum:"10000" default:"100" doc:"a pool: how many of its assignments to list (live first, then released, each by id)"`
+			After string `query:"after" maxLength:"40" doc:"a pool: the cursor the page before gave as next (empty: the first page)"`
 		}) (*struct{ Body registry.Holding }, error) {
 			p, _, err := prefix.ParsePrefixOrAddr(in.Q)
 			if err != nil {
 				return nil, s.problem(fmt.Errorf("q: %w: %w", err, registry.ErrInvalid))
 			}
-			h, err := s.reg.ShowIn(ctx, p, in.Space)
+			h, err := s.reg.ShowWith(ctx, p, registry.ShowOptions{Space: in.Space, Limit: in.Limit, After: in.After})
 			if err != nil {
 				return nil, s.problem(err)
 			}

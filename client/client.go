@@ -275,8 +275,7 @@ func (c *Client) Assignments(ctx context.Context, f registry.AssignmentFilter) (
 
 // Show tells who holds p.
 func (c *Client) Show(ctx context.Context, p netip.Prefix) (out registry.Holding, err error) {
-	_, err = c.do(ctx, http.MethodGet, "/v1/show", url.Values{"q": {p.String()}}, nil, nil, &out)
-	return out, err
+	return c.ShowIn(ctx, p, "")
 }
 
 // Report gives the per-region report.

@@ -24,11 +24,21 @@ const MaxLookupBatch = 10000
 // client is a geo.Placer, so the geofeed and the MMDB export are made from
 // it by the same code as from a file.
 func (c *Client) Placements(ctx context.Context) ([]registry.Placement, registry.Position, error) {
+	return c.PlacementsIn(ctx, "")
+}
+
+// PlacementsIn is Placements of the named space (the global space when
+// empty), as registry.Registry.PlacementsIn.
+func (c *Client) PlacementsIn(ctx context.Context, space string) ([]registry.Placement, registry.Position, error) {
 	var out struct {
 		Items    []registry.Placement `json:"items"`
 		Position registry.Position    `json:"position"`
 	}
-	_, err := c.do(ctx, http.MethodGet, "/v1/placements", nil, nil, nil, &out)
+	var q url.Values
+	if space != "" {
+		q = url.Values{"space": {space}}
+	}
+	_, err := c.do(ctx, http.MethodGet, "/v1/placements", q, nil, nil, &out)
 	return out.Items, out.Position, err
 }
 

@@ -209,12 +209,42 @@ func (c *Client) PatchAssignment(ctx context.Context, id int64, etag string, _ *
 	return out, err
 }
 
-// ShowIn tells who holds p in space (as Show when empty).
+// ShowIn tells who holds p in space (as Show when empty); a pool's
+// assignments come whole, page after page.
 func (c *Client) ShowIn(ctx context.Context, p netip.Prefix, space string) (out registry.Holding, err error) {
+	return c.ShowWith(ctx, p, registry.ShowOptions{Space: space, Limit: -1})
+}
+
+// ShowWith is registry.Registry.ShowWith through the API: a pool's
+// assignments a page at a time, the server reading only that page. A
+// negative limit follows every page (10,000 a request).
+func (c *Client) ShowWith(ctx context.Context, p netip.Prefix, opts registry.ShowOptions) (out registry.Holding, err error) {
 	q := url.Values{"q": {p.String()}}
-	if space != "" {
-		q.Set("space", space)
+	if opts.Space != "" {
+		q.Set("space", opts.Space)
 	}
-	_, err = c.do(ctx, http.MethodGet, "/v1/show", q, nil, nil, &out)
-	return out, err
+	limit := opts.Limit
+	switch {
+	case limit < 0:
+		limit = 10000
+	case limit == 0:
+		limit = registry.DefaultShowLimit
+	}
+	q.Set("limit", strconv.Itoa(limit))
+	if opts.After != "" {
+		q.Set("after", opts.After)
+	}
+	if _, err = c.do(ctx, http.MethodGet, "/v1/show", q, nil, nil, &out); err != nil || opts.Limit >= 0 {
+		return out, err
+	}
+	for out.Next != "" {
+		q.Set("after", out.Next)
+		var page registry.Holding
+		if _, err = c.do(ctx, http.MethodGet, "/v1/show", q, nil, nil, &page); err != nil {
+			return out, err
+		}
+		out.Assignments = append(out.Assignments, page.Assignments...)
+		out.Next = page.Next
+	}
+	return out, nil
 }

@@ -17,9 +17,30 @@ import (
 // reload.
 type Loader func(ctx context.Context) (Inputs, error)
 
-// Placer is what the register offers the engine: *registry.Registry.
+// Placer is what the register offers the engine: *registry.Registry,
+// whose placements are those of the global space (InSpace names another).
 type Placer interface {
 	Placements(ctx context.Context) ([]registry.Placement, registry.Position, error)
+}
+
+// SpacePlacer is a register that lists the placements of a named space
+// (*registry.Registry, *client.Client).
+type SpacePlacer interface {
+	PlacementsIn(ctx context.Context, space string) ([]registry.Placement, registry.Position, error)
+}
+
+// InSpace is the Placer of space in reg: the feed, the MMDB export and
+// the look-ups of a private space, asked for by name. A Placer's own
+// Placements is the global space alone.
+func InSpace(reg SpacePlacer, space string) Placer { return spacePlacer{reg, space} }
+
+type spacePlacer struct {
+	reg   SpacePlacer
+	space string
+}
+
+func (p spacePlacer) Placements(ctx context.Context) ([]registry.Placement, registry.Position, error) {
+	return p.reg.PlacementsIn(ctx, p.space)
 }
 
 // StoreLoader loads the register's placements from reg and the imported

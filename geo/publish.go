@@ -35,7 +35,10 @@ func PublishFeed(ctx context.Context, reg Placer) (Published, error) {
 	for _, p := range places {
 		// Only the global space is published: private space (RFC 1918,
 		// ULA, shared) means nothing outside its routing domain, and
-		// RFC 8805 readers refuse it (geofeed check flags it).
+		// RFC 8805 readers refuse it (geofeed check flags it). The
+		// register's placements are the global space's already
+		// (registry.Placements); this also keeps a Placer of another
+		// space to what may be published.
 		if !registry.InGlobalSpace(p.Prefix) {
 			continue
 		}

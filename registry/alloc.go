@@ -41,6 +41,10 @@ type Request struct {
 	// Prefix asks for exactly this space (an address is its /32 or
 	// /128), from the pool that holds it; Region may then be empty.
 	Prefix netip.Prefix `json:"prefix,omitzero"`
+	// Space, with Prefix, says which space's pool must hold it: two
+	// spaces may both hold 10.0.0.0/8, and naming the space makes sure
+	// the address is taken where the caller means.
+	Space string `json:"space,omitempty"`
 	// Pool takes the space from this child pool (AllocatePool) instead of
 	// the region's pools; Region may then be empty.
 	Pool string `json:"pool,omitempty"`
@@ -51,6 +55,9 @@ type Request struct {
 
 // normalise fills defaults and checks the request on its own.
 func (q *Request) normalise() error {
+	if q.Space != "" && !q.Prefix.IsValid() {
+		return invalid("space %s: names where an --address or --prefix lies; a region's pools are found by the region", q.Space)
+	}
 	if q.Pool != "" {
 		if err := ValidateName(q.Pool); err != nil {
 			return invalid("pool: %s", strings.Replace(err.Error(), "region name", "child pool name", 1))

@@ -362,7 +362,14 @@ func (r *Registry) AddPool(ctx context.Context, spec PoolSpec) (Pool, error) {
 			return err
 		}
 		if len(pools) > 0 {
-			return fmt.Errorf("pool %s: overlaps pool %s of region %s: %w", p, pools[0].Prefix, pools[0].Region, ErrOverlap)
+			o := pools[0]
+			if ob, err := tx.BlockByID(ctx, o.BlockID); err == nil && ob.Space != blocks[0].Space {
+				// Blocks overlap across spaces; pools, and so assignments,
+				// do not: an address is held in one space at a time.
+				return fmt.Errorf("pool %s (space %s): overlaps pool %s of region %s in space %s: pools never overlap, not even across spaces: %w",
+					p, blocks[0].Space, o.Prefix, o.Region, ob.Space, ErrOverlap)
+			}
+			return fmt.Errorf("pool %s: overlaps pool %s of region %s: %w", p, o.Prefix, o.Region, ErrOverlap)
 		}
 		pool = Pool{Prefix: p, BlockID: blocks[0].ID, Block: blocks[0].Prefix, RegionID: reg.ID, Region: reg.Name, Purpose: spec.Purpose,
 			UseAll: spec.UseAll, Tags: nonEmpty(spec.Tags), CreatedAt: r.clock()}
@@ -393,6 +400,9 @@ type PoolUsage struct {
 	Reserved    prefix.Count `json:"reserved"`
 	Free        prefix.Count `json:"free"`
 	Utilization float64      `json:"utilization"`
+	// AssignedByLength counts the live assigned prefixes of each
+	// length, shortest first (as ReportRow does).
+	AssignedByLength []LengthCount `json:"assigned_by_length"`
 }
 
 // Pools lists the pools in address order with their usage.
@@ -431,7 +441,8 @@ func (r *Registry) PoolsTagged(ctx context.Context, regionName string, tags Tags
 		}
 		for _, p := range pools {
 			c := counts[p.ID]
-			out = append(out, PoolUsage{Pool: p, Size: c.size, Assigned: c.assigned, Quarantined: c.quarantined, Reserved: c.reserved, Free: c.free(), Utilization: ratio(c.assigned, c.size)})
+			out = append(out, PoolUsage{Pool: p, Size: c.size, Assigned: c.assigned, Quarantined: c.quarantined, Reserved: c.reserved, Free: c.free(),
+				Utilization: ratio(c.assigned, c.size), AssignedByLength: byLength(c.byLen)})
 		}
 		return nil
 	})
@@ -444,7 +455,10 @@ func livePools(pools []Pool) []Pool {
 	return slices.DeleteFunc(pools, func(p Pool) bool { return p.DissolvedAt != nil })
 }
 
-type poolCount struct{ size, assigned, quarantined, reserved prefix.Count }
+type poolCount struct {
+	size, assigned, quarantined, reserved prefix.Count
+	byLen                                 map[int]int64 // assigned prefixes by length
+}
 
 func (c poolCount) free() prefix.Count {
 	return c.size.Sub(c.assigned).Sub(c.quarantined).Sub(c.reserved)
@@ -501,6 +515,10 @@ func (r *Registry) usage(ctx context.Context, tx Tx, pools []Pool, now time.Time
 		switch u.State {
 		case StateAssigned:
 			c.assigned = c.assigned.Add(each.Mul(uint64(u.Count)))
+			if c.byLen == nil {
+				c.byLen = map[int]int64{}
+			}
+			c.byLen[u.Bits] += u.Count
 		case StateQuarantined:
 			c.quarantined = c.quarantined.Add(each.Mul(uint64(u.Count - u.Expired)))
 		}
@@ -525,7 +543,8 @@ func (r *Registry) PoolDetail(ctx context.Context, id int64) (u PoolUsage, free 
 			return err
 		}
 		c := counts[p.ID]
-		u = PoolUsage{Pool: p, Size: c.size, Assigned: c.assigned, Quarantined: c.quarantined, Reserved: c.reserved, Free: c.free(), Utilization: ratio(c.assigned, c.size)}
+		u = PoolUsage{Pool: p, Size: c.size, Assigned: c.assigned, Quarantined: c.quarantined, Reserved: c.reserved, Free: c.free(),
+			Utilization: ratio(c.assigned, c.size), AssignedByLength: byLength(c.byLen)}
 		free, err = tx.FreeOfPool(ctx, p.ID)
 		return err
 	})

@@ -6,6 +6,8 @@ import (
 	"maps"
 	"net/netip"
 	"slices"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/cadastre-ipam/cadastre/prefix"
@@ -36,6 +38,11 @@ type ReportRow struct {
 	Unit int `json:"unit"`
 	// FreeUnits is how many prefixes of Unit the free space holds.
 	FreeUnits prefix.Count `json:"free_units"`
+	// AssignedByLength and QuarantinedByLength count the live
+	// assignments of each prefix length, shortest first: IPv6 reads as
+	// "1234 /64 + 56 /128", the unit it is handed out in.
+	AssignedByLength    []LengthCount `json:"assigned_by_length"`
+	QuarantinedByLength []LengthCount `json:"quarantined_by_length"`
 	// RatePerDay is the allocation rate over the last RateWindow: IPv4
 	// addresses a day (runway divides free addresses by it), IPv6
 	// prefixes (assignments, of any length) a day.
@@ -76,6 +83,9 @@ func (r *Registry) Report(ctx context.Context, regionName string) (out []ReportR
 				return err
 			}
 			rows := map[int]*ReportRow{4: {Region: reg.Name, Family: 4}, 6: {Region: reg.Name, Family: 6}}
+			for _, row := range rows {
+				row.AssignedByLength, row.QuarantinedByLength = []LengthCount{}, []LengthCount{}
+			}
 			ids := map[int][]int64{}
 			for _, p := range pools {
 				fam := prefix.Family(p.Prefix)
@@ -94,10 +104,17 @@ func (r *Registry) Report(ctx context.Context, regionName string) (out []ReportR
 					return err
 				}
 				byBits := map[int]int64{}
+				assigned, quarantined := map[int]int64{}, map[int]int64{}
 				for _, u := range use {
 					live[fam] += u.Count - u.Expired
 					byBits[u.Bits] += u.Count - u.Expired
+					if u.State == StateAssigned {
+						assigned[u.Bits] += u.Count
+					} else {
+						quarantined[u.Bits] += u.Count - u.Expired
+					}
 				}
+				rows[fam].AssignedByLength, rows[fam].QuarantinedByLength = byLength(assigned), byLength(quarantined)
 				rows[fam].Unit = commonest(byBits, fam)
 				created, err := tx.CreatedSince(ctx, poolIDs, now.Add(-RateWindow))
 				if err != nil {
@@ -144,6 +161,24 @@ func (r *Registry) Report(ctx context.Context, regionName string) (out []ReportR
 	return out, err
 }
 
+// LengthCount is how many prefixes of one length.
+type LengthCount struct {
+	Bits  int   `json:"len"`
+	Count int64 `json:"count"`
+}
+
+// byLength lists the non-zero counts of n, shortest prefix first (never
+// nil, so JSON says []).
+func byLength(n map[int]int64) []LengthCount {
+	out := []LengthCount{}
+	for _, bits := range slices.Sorted(maps.Keys(n)) {
+		if n[bits] > 0 {
+			out = append(out, LengthCount{bits, n[bits]})
+		}
+	}
+	return out
+}
+
 // Holding answers "who holds this address?": the block, the pool and
 // region, the assignment if any, and the history of each.
 type Holding struct {
@@ -159,7 +194,10 @@ type Holding struct {
 	// pool's own, not each assignment's.
 	Summary     *PoolSummary `json:"summary,omitempty"`
 	Assignments []Assignment `json:"assignments,omitempty"`
-	Events      []Event      `json:"events"`
+	// Next is the cursor of the next page of Assignments (ShowOptions.
+	// After), absent on the last page.
+	Next   string  `json:"next,omitempty"`
+	Events []Event `json:"events"`
 }
 
 // PoolSummary is a pool's use at a glance: its size (less what it lent),
@@ -167,13 +205,19 @@ type Holding struct {
 // (what can still be handed out, and how large), and the units carved
 // out of it for other regions.
 type PoolSummary struct {
-	Size         prefix.Count `json:"size"`
-	Assigned     prefix.Count `json:"assigned"`
-	Quarantined  prefix.Count `json:"quarantined"`
-	Free         prefix.Count `json:"free"`
-	Utilization  float64      `json:"utilization"`
-	FreeByLength []FreeLength `json:"free_by_length"`
-	Children     []Pool       `json:"children"`
+	Size        prefix.Count `json:"size"`
+	Assigned    prefix.Count `json:"assigned"`
+	Quarantined prefix.Count `json:"quarantined"`
+	Free        prefix.Count `json:"free"`
+	Utilization float64      `json:"utilization"`
+	// Live counts the pool's live assignments (assigned or
+	// quarantined), however many a page lists.
+	Live int64 `json:"live_assignments"`
+	// AssignedByLength counts the live assignments of each length, as
+	// ReportRow does.
+	AssignedByLength []LengthCount `json:"assigned_by_length"`
+	FreeByLength     []FreeLength  `json:"free_by_length"`
+	Children         []Pool        `json:"children"`
 }
 
 // FreeLength counts the free prefixes of one length.
@@ -184,14 +228,47 @@ type FreeLength struct {
 
 // Show tells which block, pool, region and assignment hold p, and the
 // events of each, looking in the global space (private space, which the
-// global space never holds, in the one space that holds p).
+// global space never holds, in the one space that holds p). For a pool,
+// every assignment is listed.
 func (r *Registry) Show(ctx context.Context, p netip.Prefix) (Holding, error) {
-	return r.ShowIn(ctx, p, "")
+	return r.ShowWith(ctx, p, ShowOptions{Limit: -1})
 }
 
 // ShowIn is Show in the named space (as Show when space is empty).
 func (r *Registry) ShowIn(ctx context.Context, p netip.Prefix, space string) (h Holding, err error) {
+	return r.ShowWith(ctx, p, ShowOptions{Space: space, Limit: -1})
+}
+
+// DefaultShowLimit is how many of a pool's assignments Show lists when
+// no limit is given.
+const DefaultShowLimit = 20
+
+// ShowOptions narrows Show.
+type ShowOptions struct {
+	// Space is the space to look in ("" the global space, or the one
+	// space whose pool holds a private address).
+	Space string
+	// Limit is how many of a pool's assignments to list: 0 is
+	// DefaultShowLimit, below 0 every one.
+	Limit int
+	// After is the Holding.Next of the page before (empty: the first).
+	After string
+}
+
+// ShowWith is Show with a space and a page of a pool's assignments: live
+// ones (assigned, quarantined) by ID, then released ones by ID, read from
+// the store a page at a time, so a pool of a million assignments costs a
+// page, not a million rows.
+func (r *Registry) ShowWith(ctx context.Context, p netip.Prefix, opts ShowOptions) (h Holding, err error) {
 	h.Query = p
+	space := opts.Space
+	cur, err := parseShowCursor(opts.After)
+	if err != nil {
+		return Holding{}, err
+	}
+	if opts.Limit == 0 {
+		opts.Limit = DefaultShowLimit
+	}
 	err = r.store.View(ctx, func(tx Tx) error {
 		if space != "" {
 			if _, err := tx.SpaceByName(ctx, space); err != nil {
@@ -208,9 +285,19 @@ func (r *Registry) ShowIn(ctx context.Context, p netip.Prefix, space string) (h 
 				in = append(in, b)
 			}
 		}
-		for _, b := range in {
-			if b.Space == GlobalSpace || len(in) == 1 {
-				h.Block = &b
+		pools, err := tx.PoolsOverlapping(ctx, p)
+		if err != nil {
+			return err
+		}
+		// A pool belongs to its block's space. Pools never overlap, so
+		// when several spaces hold p the pool that holds it (if any)
+		// names the space; the global space is the default otherwise.
+		holds := func(b Block) bool {
+			return slices.ContainsFunc(pools, func(pl Pool) bool { return pl.BlockID == b.ID && prefix.Covers(pl.Prefix, p) })
+		}
+		for i, b := range in {
+			if len(in) == 1 || (h.Block == nil && (b.Space == GlobalSpace || holds(b))) {
+				h.Block = &in[i]
 			}
 		}
 		if h.Block == nil && len(in) > 1 {
@@ -218,7 +305,7 @@ func (r *Registry) ShowIn(ctx context.Context, p netip.Prefix, space string) (h 
 			for _, b := range in {
 				spaces = append(spaces, b.Space)
 			}
-			return invalid("%s: held in %d spaces (%s): name one with --space", p, len(in), few(spaces))
+			return invalid("%s: held in %d spaces (%s), in a pool of none: name one with --space", p, len(in), few(spaces))
 		}
 		if h.Block == nil {
 			where := "any block of the register"
@@ -230,27 +317,27 @@ func (r *Registry) ShowIn(ctx context.Context, p netip.Prefix, space string) (h 
 		if h.Block.Tags, err = tagsOf(ctx, tx, KindBlock, h.Block.ID); err != nil {
 			return err
 		}
-		pools, err := tx.PoolsOverlapping(ctx, p)
-		if err != nil {
-			return err
-		}
-		// The most specific pool holds it: a relocated unit inside its lender's pool.
+		// The most specific pool of the block holds it: a relocated unit
+		// inside its lender's pool.
 		for _, pl := range pools {
-			if prefix.Covers(pl.Prefix, p) && (h.Pool == nil || pl.Prefix.Bits() > h.Pool.Prefix.Bits()) {
+			if pl.BlockID == h.Block.ID && prefix.Covers(pl.Prefix, p) && (h.Pool == nil || pl.Prefix.Bits() > h.Pool.Prefix.Bits()) {
 				h.Pool = &pl
 			}
 		}
-		all, err := tx.AssignmentsAt(ctx, p)
-		if err != nil {
-			return err
-		}
-		subjects := map[string][]int64{"block": {h.Block.ID}}
+		// Pools never overlap, so what overlaps p lies in h.Pool (or in
+		// units lent out of it): the same block, the same space. A
+		// query that is exactly a pool reads one page of it.
+		var all []Assignment
 		if h.Pool != nil && h.Pool.Prefix == p {
-			if err := r.summarise(ctx, tx, &h, all); err != nil {
+			if err := r.summarise(ctx, tx, &h, cur, opts.Limit); err != nil {
 				return err
 			}
-			all = nil
+		} else if h.Pool != nil {
+			if all, err = tx.AssignmentsAt(ctx, p); err != nil {
+				return err
+			}
 		}
+		subjects := map[string][]int64{"block": {h.Block.ID}}
 		for _, a := range all {
 			subjects["assignment"] = append(subjects["assignment"], a.ID)
 			if a.State != StateReleased && h.Assignment == nil {
@@ -298,17 +385,32 @@ func (r *Registry) ShowIn(ctx context.Context, p netip.Prefix, space string) (h 
 	return h, err
 }
 
-// summarise fills h's Summary and Assignments for a query that is
-// exactly h.Pool.
-func (r *Registry) summarise(ctx context.Context, tx Tx, h *Holding, all []Assignment) error {
+// summarise fills h's Summary and one page of its Assignments for a
+// query that is exactly h.Pool: after cur, at most limit (every one when
+// limit < 0), live ones first, each part by ID; h.Next is the cursor of
+// the page after, empty on the last.
+func (r *Registry) summarise(ctx context.Context, tx Tx, h *Holding, cur showCursor, limit int) error {
 	pl := *h.Pool
-	counts, err := r.usage(ctx, tx, []Pool{pl}, r.clock())
+	now := r.clock()
+	counts, err := r.usage(ctx, tx, []Pool{pl}, now)
 	if err != nil {
 		return err
 	}
 	c := counts[pl.ID]
 	sum := PoolSummary{Size: c.size, Assigned: c.assigned, Quarantined: c.quarantined, Free: c.free(), Utilization: ratio(c.assigned, c.size),
 		FreeByLength: []FreeLength{}, Children: []Pool{}}
+	rows, err := tx.Usage(ctx, []int64{pl.ID}, now)
+	if err != nil {
+		return err
+	}
+	assigned := map[int]int64{}
+	for _, u := range rows {
+		sum.Live += u.Count
+		if u.State == StateAssigned {
+			assigned[u.Bits] += u.Count
+		}
+	}
+	sum.AssignedByLength = byLength(assigned)
 	free, err := tx.FreeOfPool(ctx, pl.ID)
 	if err != nil {
 		return err
@@ -330,22 +432,65 @@ func (r *Registry) summarise(ctx context.Context, tx Tx, h *Holding, all []Assig
 		}
 	}
 	h.Summary = &sum
-	live := func(a Assignment) int {
-		if a.State == StateReleased {
-			return 1
-		}
-		return 0
-	}
 	// Assignments of units lent out lie inside the pool but belong to
-	// the borrower's pool.
-	h.Assignments = slices.DeleteFunc(slices.Clone(all), func(a Assignment) bool { return a.PoolID != pl.ID })
-	slices.SortStableFunc(h.Assignments, func(a, b Assignment) int {
-		if d := live(a) - live(b); d != 0 {
-			return d
+	// the borrower's pool: the filter is by pool.
+	h.Assignments = []Assignment{}
+	parts := []struct {
+		past   bool
+		states []State
+	}{{false, []State{StateAssigned, StateQuarantined}}, {true, []State{StateReleased}}}
+	for _, part := range parts {
+		if cur.past && !part.past {
+			continue // the cursor is among the past ones already
 		}
-		return prefix.Compare(a.Prefix, b.Prefix)
-	})
+		f := AssignmentFilter{PoolID: pl.ID, States: part.states}
+		if part.past == cur.past {
+			f.AfterID = cur.after
+		}
+		if limit >= 0 {
+			f.Limit = limit - len(h.Assignments) + 1 // one more says whether a page follows
+		}
+		as, err := tx.Assignments(ctx, f)
+		if err != nil {
+			return err
+		}
+		for _, a := range as {
+			if limit >= 0 && len(h.Assignments) == limit {
+				last := h.Assignments[len(h.Assignments)-1]
+				h.Next = showCursor{past: last.State == StateReleased, after: last.ID}.String()
+				return nil
+			}
+			h.Assignments = append(h.Assignments, a)
+		}
+	}
 	return nil
+}
+
+// showCursor is where a page of a pool's assignments ends: the ID of the
+// last one listed, and whether it was past the live ones. It reads
+// "live.ID" or "past.ID".
+type showCursor struct {
+	past  bool
+	after int64
+}
+
+func (c showCursor) String() string {
+	if c.past {
+		return fmt.Sprintf("past.%d", c.after)
+	}
+	return fmt.Sprintf("live.%d", c.after)
+}
+
+func parseShowCursor(s string) (showCursor, error) {
+	if s == "" {
+		return showCursor{}, nil
+	}
+	part, id, ok := strings.Cut(s, ".")
+	n, err := strconv.ParseInt(id, 10, 64)
+	if !ok || err != nil || n < 0 || (part != "live" && part != "past") {
+		return showCursor{}, invalid("cursor %q: not one a page of show gave (live.ID or past.ID)", s)
+	}
+	return showCursor{past: part == "past", after: n}, nil
 }
 
 // Relocations lists every relocation, oldest first.

@@ -173,6 +173,34 @@ func holdingPool(ctx context.Context, tx Tx, p netip.Prefix) (Pool, error) {
 	return *best, nil
 }
 
+// holdingPoolIn is holdingPool, checked to be of space when one is
+// named. Pools never overlap, so one pool at most holds p; its block
+// names its space. A pool of another space is refused naming both,
+// so an address of 10.0.0.0/8 is never taken in the wrong VPC.
+func holdingPoolIn(ctx context.Context, tx Tx, p netip.Prefix, space string) (Pool, error) {
+	if space != "" {
+		if err := ValidateSpaceName(space); err != nil {
+			return Pool{}, err
+		}
+		if _, err := tx.SpaceByName(ctx, space); err != nil {
+			return Pool{}, fmt.Errorf("%s: %w", p, err)
+		}
+	}
+	pool, err := holdingPool(ctx, tx, p)
+	if err != nil || space == "" {
+		return pool, err
+	}
+	b, err := tx.BlockByID(ctx, pool.BlockID)
+	if err != nil {
+		return Pool{}, err
+	}
+	if b.Space != space {
+		return Pool{}, invalid("%s: lies in pool %s (region %s) of space %s, not of space %s: leave --space out, or name %s",
+			p, pool.Prefix, pool.Region, b.Space, space, b.Space)
+	}
+	return pool, nil
+}
+
 // holder names what holds part of p in pool, or "" when nothing but free
 // space and (for a reservation, policyOK) the policy's addresses does. It
 // returns the free prefixes overlapping p. A caller below admin (tenant is
@@ -300,7 +328,7 @@ func scope(p Pool) int64 {
 // allocateAt answers a request for exactly q.Prefix inside tx.
 func (r *Registry) allocateAt(ctx context.Context, tx Tx, q Request, now time.Time) ([]Assignment, error) {
 	p := q.Prefix
-	pool, err := holdingPool(ctx, tx, p)
+	pool, err := holdingPoolIn(ctx, tx, p, q.Space)
 	if err != nil {
 		return nil, err
 	}
@@ -339,6 +367,9 @@ type ReservationSpec struct {
 	Prefix netip.Prefix `json:"prefix"`
 	Reason string       `json:"reason"`
 	Until  *time.Time   `json:"until,omitempty"`
+	// Space, when given, is the space whose pool must hold Prefix (as
+	// Request.Space).
+	Space string `json:"space,omitempty"`
 }
 
 // Reserve takes prefix out of the free space of the pool that holds it,
@@ -369,7 +400,7 @@ func (r *Registry) Reserve(ctx context.Context, spec ReservationSpec) (Reservati
 		if _, err := r.reap(ctx, tx, now); err != nil {
 			return err
 		}
-		pool, err := holdingPool(ctx, tx, p)
+		pool, err := holdingPoolIn(ctx, tx, p, spec.Space)
 		if err != nil {
 			return err
 		}
@@ -593,6 +624,11 @@ func (q *Request) normaliseSpecific() error {
 	p := q.Prefix
 	if err := checkSpace("prefix", p); err != nil {
 		return err
+	}
+	if q.Space != "" {
+		if err := ValidateSpaceName(q.Space); err != nil {
+			return err
+		}
 	}
 	if q.Region != "" {
 		if err := ValidateName(q.Region); err != nil {

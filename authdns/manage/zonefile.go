@@ -38,7 +38,11 @@ func (m *Manager) Export(ctx context.Context, name string, w io.Writer) error {
 			if in.Pools, err = tx.Pools(ctx, registry.PoolFilter{}); err != nil {
 				return err
 			}
-			in.Assigns, err = tx.Assignments(ctx, registry.AssignmentFilter{States: []registry.State{registry.StateAssigned}})
+			if in.Assigns, err = tx.Assignments(ctx, registry.AssignmentFilter{States: []registry.State{registry.StateAssigned}}); err != nil {
+				return err
+			}
+			// As the server does: no named space (registry.DNSOnly).
+			in.Pools, in.Assigns, err = registry.DNSOnly(ctx, tx, in.Pools, in.Assigns)
 			return err
 		}); err != nil {
 			return fmt.Errorf("zone %s: export: read register: %w", z.Name, err)
@@ -112,7 +116,11 @@ func (m *Manager) Import(ctx context.Context, name, file string, r io.Reader) (I
 		in.Zones = zs
 		if err := reg.View(ctx, func(tx registry.Tx) error {
 			var err error
-			in.Assigns, err = tx.Assignments(ctx, registry.AssignmentFilter{States: []registry.State{registry.StateAssigned}})
+			if in.Assigns, err = tx.Assignments(ctx, registry.AssignmentFilter{States: []registry.State{registry.StateAssigned}}); err != nil {
+				return err
+			}
+			// As the server does: no named space (registry.DNSOnly).
+			_, in.Assigns, err = registry.DNSOnly(ctx, tx, nil, in.Assigns)
 			return err
 		}); err != nil {
 			return res, fmt.Errorf("zone %s: import: read register: %w", z.Name, err)

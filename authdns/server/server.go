@@ -220,7 +220,13 @@ func (s *Server) Reload(ctx context.Context) error {
 		if in.Pools, err = tx.Pools(ctx, registry.PoolFilter{}); err != nil {
 			return err
 		}
-		in.Assigns, err = tx.Assignments(ctx, registry.AssignmentFilter{States: []registry.State{registry.StateAssigned}})
+		if in.Assigns, err = tx.Assignments(ctx, registry.AssignmentFilter{States: []registry.State{registry.StateAssigned}}); err != nil {
+			return err
+		}
+		// DNS serves the global and the built-in private space: a
+		// named space's (a VRF's) names and addresses, which another
+		// space may hold too, stay out (registry.DNSOnly).
+		in.Pools, in.Assigns, err = registry.DNSOnly(ctx, tx, in.Pools, in.Assigns)
 		return err
 	})
 	if err != nil {

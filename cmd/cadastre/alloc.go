@@ -126,6 +126,7 @@ Exit 5 means no free space; exit 6 that the region may not borrow IPv4.`,
 	f.StringVar(&q.Region, "region", "", "region to allocate in (required without --address or --prefix)")
 	f.StringVar(&address, "address", "", "take exactly this address (its /32 or /128)")
 	f.StringVar(&pfx, "prefix", "", "take exactly this prefix")
+	f.StringVar(&q.Space, "space", "", "with --address or --prefix: the space (VRF) whose pool must hold it, when several spaces hold the address")
 	f.IntVar(&q.Family, "family", 0, "address family, 4 or 6 (default 6)")
 	f.IntVar(&q.Bits, "len", 0, "prefix length (default /128 for IPv6, /32 for IPv4)")
 	f.IntVar(&q.Count, "count", 1, "how many prefixes, in one transaction")

@@ -34,8 +34,10 @@ type backend interface {
 	Unreserve(ctx context.Context, p netip.Prefix) (registry.Reservation, error)
 	Reservations(ctx context.Context) ([]registry.Reservation, error)
 	Events(ctx context.Context, f registry.EventFilter) ([]registry.Event, error)
-	// Placements feeds the geofeed, its JSON form and the MMDB export.
+	// Placements feeds the geofeed, its JSON form and the MMDB export:
+	// the global space; PlacementsIn those of a named space.
 	Placements(ctx context.Context) ([]registry.Placement, registry.Position, error)
+	PlacementsIn(ctx context.Context, space string) ([]registry.Placement, registry.Position, error)
 }
 
 var (
@@ -113,7 +115,15 @@ var (
 )
 
 // geo returns the server's geolocation with --server, else the local one.
-func (a *app) geo(ctx context.Context) (geoBackend, error) {
+func (a *app) geo(ctx context.Context) (geoBackend, error) { return a.geoIn(ctx, "") }
+
+// geoIn is geo with the register's placements of space (the global space
+// when empty). A server looks up in its global space only: naming a space
+// there is a usage error.
+func (a *app) geoIn(ctx context.Context, space string) (geoBackend, error) {
+	if a.cfg.server != "" && space != "" {
+		return nil, usagef("%s --space works on a local register only (--db or --postgres): the server looks up in the global space; `cadastre geofeed export --space %s --json` lists that space's placements through --server", a.verbName(), space)
+	}
 	if a.cfg.server != "" {
 		c, err := a.client()
 		if err != nil {
@@ -124,7 +134,13 @@ func (a *app) geo(ctx context.Context) (geoBackend, error) {
 	if _, err := a.open(ctx); err != nil {
 		return nil, err
 	}
-	return &localGeo{a: a}, nil
+	if space != "" {
+		// An unknown space fails here, before any line is read.
+		if _, _, err := a.reg.PlacementsIn(ctx, space); err != nil {
+			return nil, err
+		}
+	}
+	return &localGeo{a: a, space: space}, nil
 }
 
 // localGeo answers from the register and the sources in the local store.
@@ -132,8 +148,9 @@ func (a *app) geo(ctx context.Context) (geoBackend, error) {
 // nothing built) until they are many: past pointLimit addresses the whole
 // table is built once and answers the rest. The audit builds the table.
 type localGeo struct {
-	a *app
-	e *geo.Engine
+	a     *app
+	e     *geo.Engine
+	space string // the register's space ("" the global space)
 
 	pt    *geo.Point
 	n     int // addresses answered through pt
@@ -163,7 +180,7 @@ func (l *localGeo) point(ctx context.Context) (*geo.Point, error) {
 	if l.pt != nil {
 		return l.pt, nil
 	}
-	pt, err := geo.NewPoint(ctx, l.a.reg, l.a.store, time.Now())
+	pt, err := geo.NewPoint(ctx, l.placer(), l.a.store, time.Now())
 	if pt == nil {
 		return nil, err
 	}
@@ -175,9 +192,18 @@ func (l *localGeo) point(ctx context.Context) (*geo.Point, error) {
 	return pt, nil
 }
 
+// placer is the register's placements the look-ups read: the global
+// space, or the space asked for.
+func (l *localGeo) placer() geo.Placer {
+	if l.space == "" {
+		return l.a.reg
+	}
+	return geo.InSpace(l.a.reg, l.space)
+}
+
 func (l *localGeo) engine(ctx context.Context) (*geo.Engine, error) {
 	if l.e == nil {
-		e, err := l.a.geoEngine(ctx)
+		e, err := l.a.geoEngineOf(ctx, l.placer())
 		if err != nil {
 			return nil, err
 		}

@@ -204,7 +204,16 @@ func (a *app) geoEngine(ctx context.Context) (*geo.Engine, error) {
 	if err != nil {
 		return nil, err
 	}
-	e, err := geo.NewEngine(ctx, geo.StoreLoader(reg, a.store), nil)
+	return a.geoEngineOf(ctx, reg)
+}
+
+// geoEngineOf is geoEngine with the register's placements read from pl
+// (geo.InSpace for a private space).
+func (a *app) geoEngineOf(ctx context.Context, pl geo.Placer) (*geo.Engine, error) {
+	if _, err := a.open(ctx); err != nil {
+		return nil, err
+	}
+	e, err := geo.NewEngine(ctx, geo.StoreLoader(pl, a.store), nil)
 	if e == nil {
 		return nil, err
 	}
@@ -248,7 +257,7 @@ func parseLookupAddr(s string) (netip.Addr, error) {
 
 func newGeoLookup(a *app) *cobra.Command {
 	var asJSON, asCSV, all bool
-	var file string
+	var file, space string
 	c := &cobra.Command{
 		Use:   "lookup [IP... | - | --file FILE]",
 		Short: "Look addresses up: location, source, special use, transition decoding",
@@ -264,11 +273,13 @@ CRLF line ends, surrounding spaces and a UTF-8 byte-order mark are accepted;
 lines starting with # are skipped. UTF-16 input is refused once, with a hint.
 Special-purpose space that is not globally reachable (private, shared,
 documentation, loopback, ...) is answered by its class, never placed from an
-MMDB; only the register places its own private pools.
+MMDB. The register answers from its global space: a private space's pools
+(two VPCs may both hold 10.0.0.0/8) place addresses only with --space NAME.
 Exit status: 0 all answered, 1 some lines were not addresses, 2 bad usage or
 an unreadable input (missing file, directory, UTF-16).`,
 		Example: `  cadastre geo lookup 8.8.8.8 2002:c000:0204::1
   cadastre geo lookup --all 191.232.0.1
+  cadastre geo lookup --space vpc-a 10.1.2.3
   cadastre geo lookup --csv --file addresses.txt > located.csv
   zcat access.log.gz | cut -d' ' -f1 | cadastre geo lookup --json - | jq .location.country`,
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -299,7 +310,7 @@ an unreadable input (missing file, directory, UTF-16).`,
 			default:
 				in, name = strings.NewReader(strings.Join(args, "\n")), "argument"
 			}
-			g, err := a.geo(cmd.Context())
+			g, err := a.geoIn(cmd.Context(), space)
 			if err != nil {
 				return err
 			}
@@ -354,6 +365,7 @@ an unreadable input (missing file, directory, UTF-16).`,
 	c.Flags().BoolVar(&asCSV, "csv", false, "CSV with a header")
 	c.Flags().BoolVar(&all, "all", false, "every source's answer, not only the best-ranked")
 	c.Flags().StringVarP(&file, "file", "f", "", "read addresses from FILE, one a line (- for standard input)")
+	c.Flags().StringVar(&space, "space", "", "place addresses from this space's pools (a VRF; see `cadastre space`) instead of the global space's")
 	return c
 }
 
@@ -616,20 +628,23 @@ func (lw *lookupWriter) flush() error {
 }
 
 func newGeoExportMMDB(a *app) *cobra.Command {
-	return &cobra.Command{
+	var space string
+	c := &cobra.Command{
 		Use:   "export-mmdb FILE",
 		Short: "Write the register as an MMDB database",
 		Long: `Write where every pool and relocated unit is used as an MMDB database in the
 GeoIP2 layout (country, subdivision, city), which standard readers open
-(mmdblookup, maxminddb libraries), for systems that read MMDB files only.`,
-		Example: "  cadastre geo export-mmdb register.mmdb && mmdblookup -f register.mmdb -i 191.232.0.1 country iso_code",
-		Args:    cobra.ExactArgs(1),
+(mmdblookup, maxminddb libraries), for systems that read MMDB files only.
+The global space only, unless --space names a private one (a VRF).`,
+		Example: `  cadastre geo export-mmdb register.mmdb && mmdblookup -f register.mmdb -i 191.232.0.1 country iso_code
+  cadastre geo export-mmdb --space vpc-a vpc-a.mmdb`,
+		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			reg, err := a.backend(cmd.Context())
 			if err != nil {
 				return err
 			}
-			places, _, err := reg.Placements(cmd.Context())
+			places, _, err := reg.PlacementsIn(cmd.Context(), space)
 			if err != nil {
 				return err
 			}
@@ -653,6 +668,8 @@ GeoIP2 layout (country, subdivision, city), which standard readers open
 			return nil
 		},
 	}
+	c.Flags().StringVar(&space, "space", "", "the space (VRF) to write (default the global space)")
+	return c
 }
 
 // maxLookupLine is the longest line geo lookup reads as one: a longer one

@@ -46,7 +46,7 @@ used; they find it through the geofeed: attribute of the registry object (RFC 96
 }
 
 func newGeofeedExport(a *app) *cobra.Command {
-	var out string
+	var out, space string
 	var asJSON bool
 	c := &cobra.Command{
 		Use:   "export",
@@ -55,8 +55,11 @@ func newGeofeedExport(a *app) *cobra.Command {
 its region's location; adjacent prefixes with the same location merged into the
 fewest CIDRs; deterministic order; a header naming the event-log position it
 reflects. ` + "`cadastre serve`" + ` publishes the same text at /geofeed.csv: the same
-register gives the same bytes, from the file or with --server.`,
+register gives the same bytes, from the file or with --server. Only the global
+space is published: a private space (a VRF, see ` + "`cadastre space`" + `) is left out;
+--json --space NAME lists that space's placements.`,
 		Example: `  cadastre geofeed export > geofeed.csv
+  cadastre geofeed export --space vpc-a --json
   cadastre geofeed export --json | jq '.[] | select(.location.country == "BR")'`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -65,11 +68,14 @@ register gives the same bytes, from the file or with --server.`,
 				return err
 			}
 			if asJSON {
-				places, _, err := reg.Placements(cmd.Context())
+				places, _, err := reg.PlacementsIn(cmd.Context(), space)
 				if err != nil {
 					return err
 				}
 				return writeJSON(a.cfg.stdout, nonNil(places))
+			}
+			if space != "" && space != registry.GlobalSpace {
+				return usagef("geofeed export --space %s: a geofeed (RFC 8805) lists globally reachable space only, which is the global space; add --json for the placements of space %s", space, space)
 			}
 			feed, err := geo.PublishFeed(cmd.Context(), reg)
 			if err != nil {
@@ -88,6 +94,7 @@ register gives the same bytes, from the file or with --server.`,
 	}
 	c.Flags().StringVarP(&out, "output", "o", "", "write to this file instead of standard output")
 	c.Flags().BoolVar(&asJSON, "json", false, "print the placements as JSON (with relocations)")
+	c.Flags().StringVar(&space, "space", "", "with --json: the placements of this space (a VRF) instead of the global space's, the only one a feed may list")
 	return c
 }
 

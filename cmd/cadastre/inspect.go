@@ -17,23 +17,39 @@ import (
 func newShowCmd(a *app) *cobra.Command {
 	var asJSON, all bool
 	var limit int
-	var space string
+	var space, after string
 	c := &cobra.Command{
 		Use:   "show PREFIX|IP",
 		Short: "Tell which block, pool, region and assignment hold an address, and their history",
+		Long: `Tell which block, pool, region and assignment hold an address or prefix, and
+the history of each. Given exactly a pool, show prints its summary (size, used,
+free by prefix length, the units lent out of it) and a page of its assignments:
+live ones first, then released ones, each by ID. Only that page is read, from the
+file or by the server; the last line names the cursor of the next page (--after).
+Private space is looked up in the space whose pool holds it; --space names one
+when several spaces hold the address and no pool does.`,
 		Example: `  cadastre show 191.232.0.5
-  cadastre show 2603:1030::/64 --json`,
+  cadastre show 2603:1030::/64 --json
+  cadastre show 191.232.0.0/16 --limit 100 --after live.4711
+  cadastre show 10.1.2.3 --space vpc-a`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			p, _, err := prefix.ParsePrefixOrAddr(args[0])
 			if err != nil {
 				return usageError{err}
 			}
+			switch {
+			case all:
+				limit = -1
+			case limit <= 0:
+				return usagef("--limit %d: give a positive number, or --all", limit)
+			}
 			reg, err := a.lifeBackend(cmd.Context())
 			if err != nil {
 				return err
 			}
-			h, err := reg.ShowIn(cmd.Context(), p, space)
+			// Only the page asked for is read, locally or by the server.
+			h, err := reg.ShowWith(cmd.Context(), p, registry.ShowOptions{Space: space, Limit: limit, After: after})
 			if err != nil {
 				return err
 			}
@@ -41,18 +57,13 @@ func newShowCmd(a *app) *cobra.Command {
 				h.Events = nonNil(h.Events)
 				return writeJSON(a.cfg.stdout, h)
 			}
-			if all {
-				limit = -1
-			}
-			if limit == 0 && !all {
-				return usagef("--limit 0: give a positive number, or --all")
-			}
-			return printHolding(a.cfg.stdout, h, limit)
+			return printHolding(a.cfg.stdout, h)
 		},
 	}
 	c.Flags().BoolVar(&asJSON, "json", false, "print JSON")
-	c.Flags().IntVar(&limit, "limit", 20, "show POOL: how many of its assignments to list")
+	c.Flags().IntVar(&limit, "limit", registry.DefaultShowLimit, "show POOL: how many of its assignments to list")
 	c.Flags().BoolVar(&all, "all", false, "show POOL: list every assignment")
+	c.Flags().StringVar(&after, "after", "", "show POOL: the page after this cursor (as the previous page printed it)")
 	c.Flags().StringVar(&space, "space", "", "look in this space (default: the global space; a private address: the one space holding it)")
 	return c
 }
@@ -65,8 +76,8 @@ func printTags(w io.Writer, t registry.Tags) {
 }
 
 // printHolding prints what holds the query; for a pool, its summary and
-// up to limit of its assignments (all when limit < 0).
-func printHolding(out io.Writer, h registry.Holding, limit int) error {
+// the page of its assignments h holds.
+func printHolding(out io.Writer, h registry.Holding) error {
 	// Every stored text is escaped on its way out (see safe).
 	w := &lineEscaper{w: out}
 	b := h.Block
@@ -107,7 +118,7 @@ func printHolding(out io.Writer, h registry.Holding, limit int) error {
 	if sum := h.Summary; sum != nil {
 		fam := prefix.Family(h.Query)
 		u := func(c prefix.Count) string { return inUnit(c, fam, 64) }
-		fmt.Fprintf(w, "  size        %s  assigned %s  quarantined %s  free %s  used %.1f%%\n", u(sum.Size), u(sum.Assigned), u(sum.Quarantined), u(sum.Free), 100*sum.Utilization)
+		fmt.Fprintf(w, "  size        %s  assigned %s  quarantined %s  free %s  used %.1f%%\n", u(sum.Size), handedOut(sum.Assigned, fam, sum.AssignedByLength), u(sum.Quarantined), u(sum.Free), 100*sum.Utilization)
 		var free []string
 		for _, f := range sum.FreeByLength {
 			free = append(free, fmt.Sprintf("%d x /%d", f.Count, f.Bits))
@@ -116,14 +127,10 @@ func printHolding(out io.Writer, h registry.Holding, limit int) error {
 		for _, c := range sum.Children {
 			fmt.Fprintf(w, "  └ lent       %s  to region %s\n", c.Prefix, c.Region)
 		}
-		n := len(h.Assignments)
 		shown := h.Assignments
-		if limit >= 0 && n > limit {
-			shown = shown[:limit]
-		}
-		fmt.Fprintf(w, "assignments (%d", n)
-		if len(shown) < n {
-			fmt.Fprintf(w, ", first %d; --limit N or --all for more", len(shown))
+		fmt.Fprintf(w, "assignments (%s live", count(prefix.CountOf(uint64(sum.Live))))
+		if h.Next != "" {
+			fmt.Fprintf(w, "; this page %d, next with --after %s, or --limit N, --all", len(shown), h.Next)
 		}
 		fmt.Fprintln(w, "):")
 		rows := make([][]string, 0, len(shown))
@@ -167,10 +174,12 @@ func newReportCmd(a *app) *cobra.Command {
 		Long: `Per region and address family: size, assigned, quarantined and free addresses,
 utilization, the allocation rate over the last 30 days (addresses a day), the
 runway of IPv4 in days at that rate (free / rate), and the share of the region's
-live assignments that are IPv6. IPv6 is counted in the unit it is handed out in
-(the commonest assignment length, at most /64: "65536 /64" free) and its rate in
-prefixes a day. --json gives exact numbers: ratios as fractions from 0 to 1,
-counts above 2^53 as decimal strings, and each row's unit and free_units.`,
+live assignments that are IPv6. IPv6 is counted in the unit it is handed out in:
+free space in the commonest assignment length, at most /64 ("65536 /64" free),
+assigned and quarantined space in the lengths handed out ("1234 /64 + 56 /128"),
+and its rate in prefixes a day. --json gives exact numbers: ratios as fractions from 0 to 1,
+counts above 2^53 as decimal strings, each row's unit and free_units, and
+assigned_by_length and quarantined_by_length ([{"len": 64, "count": 1234}]).`,
 		Example: `  cadastre report
   cadastre report --region us-east --json`,
 		Args: cobra.NoArgs,
@@ -206,7 +215,8 @@ func printReport(w io.Writer, rows []registry.ReportRow) error {
 		if r.Family == 6 {
 			rate += " prefixes"
 		}
-		out = append(out, []string{r.Region, "IPv" + strconv.Itoa(r.Family), strconv.Itoa(r.Pools), u(r.Size), u(r.Assigned), u(r.Quarantined), u(r.Free),
+		out = append(out, []string{r.Region, "IPv" + strconv.Itoa(r.Family), strconv.Itoa(r.Pools), u(r.Size),
+			handedOut(r.Assigned, r.Family, r.AssignedByLength), handedOut(r.Quarantined, r.Family, r.QuarantinedByLength), u(r.Free),
 			fmt.Sprintf("%.1f%%", 100*r.Utilization), rate, runway, fmt.Sprintf("%.0f%%", 100*r.IPv6Share)})
 	}
 	return table(w, "REGION\tFAMILY\tPOOLS\tSIZE\tASSIGNED\tQUARANTINED\tFREE\tUSED\tRATE/DAY\tRUNWAY DAYS\tIPV6 SHARE", out)

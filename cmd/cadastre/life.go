@@ -33,6 +33,7 @@ type lifeBackend interface {
 	RemovePool(ctx context.Context, id int64, ifMatch string) error
 	PatchAssignment(ctx context.Context, id int64, ifMatch string, tenant *string, p registry.AssignmentPatch) (registry.Assignment, error)
 	ShowIn(ctx context.Context, p netip.Prefix, space string) (registry.Holding, error)
+	ShowWith(ctx context.Context, p netip.Prefix, opts registry.ShowOptions) (registry.Holding, error)
 }
 
 var (

@@ -103,6 +103,21 @@ func inUnit(c prefix.Count, family, unit int) string {
 	return count(n) + " /" + strconv.Itoa(unit)
 }
 
+// handedOut prints what is handed out in the prefixes it was handed out
+// as: IPv6 "1234 /64 + 56 /128", so a /128 never reads as a /64 and a
+// /48 never as 65536 of them; IPv4 (and nothing handed out) as the count
+// of addresses c.
+func handedOut(c prefix.Count, family int, by []registry.LengthCount) string {
+	if family == 4 || len(by) == 0 {
+		return count(c)
+	}
+	parts := make([]string, len(by))
+	for i, l := range by {
+		parts[i] = strconv.FormatInt(l.Count, 10) + " /" + strconv.Itoa(l.Bits)
+	}
+	return strings.Join(parts, " + ")
+}
+
 func dash(s string) string {
 	if s == "" {
 		return "-"

@@ -300,6 +300,10 @@ of an assignment longer than a /64. --use-all hands out every address (NAT pools
 				return writeJSON(a.cfg.stdout, nonNil(ps))
 			}
 			rows := [][]string{}
+			listed := map[int64]bool{}
+			for _, p := range ps {
+				listed[p.ID] = true
+			}
 			for _, p := range ps {
 				from := "-"
 				if p.Relocation != nil {
@@ -312,14 +316,17 @@ of an assignment longer than a /64. --use-all hands out every address (NAT pools
 				}
 				// A unit carved out for another region, or a child pool,
 				// sits under the pool it came from (pools come in
-				// address order).
+				// address order, the parent first), when that pool is
+				// listed: under another region's pool it would read as
+				// carved from that one.
 				name := p.Prefix.String()
-				if p.ParentID != 0 {
+				if p.ParentID != 0 && listed[p.ParentID] {
 					name = "└ " + name
 				}
 				fam := prefix.Family(p.Prefix)
 				u := func(c prefix.Count) string { return inUnit(c, fam, 64) }
-				rows = append(rows, []string{name, p.Region, p.Block.String(), dash(p.Purpose), u(p.Size), u(p.Assigned), u(p.Quarantined), u(p.Free), fmt.Sprintf("%.1f%%", 100*p.Utilization), from})
+				rows = append(rows, []string{name, p.Region, p.Block.String(), dash(p.Purpose), u(p.Size), handedOut(p.Assigned, fam, p.AssignedByLength),
+					u(p.Quarantined), u(p.Free), fmt.Sprintf("%.1f%%", 100*p.Utilization), from})
 			}
 			return table(a.cfg.stdout, "PREFIX\tREGION\tBLOCK\tPURPOSE\tSIZE\tASSIGNED\tQUARANTINED\tFREE\tUSED\tRELOCATION", rows)
 		},

@@ -25,7 +25,7 @@ func parseUntil(s string, now time.Time) (time.Time, error) {
 }
 
 func newReserveCmd(a *app) *cobra.Command {
-	var reason, until string
+	var reason, until, space string
 	var asJSON bool
 	c := &cobra.Command{
 		Use:   "reserve PREFIX --reason TEXT [--until TIME]",
@@ -47,7 +47,7 @@ Each reservation, its removal and its end are events in the log.`,
 			if err != nil {
 				return err
 			}
-			spec := registry.ReservationSpec{Prefix: p, Reason: reason}
+			spec := registry.ReservationSpec{Prefix: p, Reason: reason, Space: space}
 			if until != "" {
 				t, err := parseUntil(until, time.Now())
 				if err != nil {
@@ -71,6 +71,7 @@ Each reservation, its removal and its end are events in the log.`,
 		},
 	}
 	c.Flags().StringVar(&reason, "reason", "", "why the space is kept back (required)")
+	c.Flags().StringVar(&space, "space", "", "the space (VRF) whose pool must hold PREFIX")
 	c.Flags().StringVar(&until, "until", "", "when the reservation ends: a time, a date or a duration from now")
 	c.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 	c.MarkFlagRequired("reason")

@@ -260,7 +260,7 @@ func capabilities(t *testing.T, open Open) {
 			}
 			want := make([]registry.PoolSpan, len(pools))
 			for i, p := range pools {
-				want[i] = registry.PoolSpan{ID: p.ID, Prefix: p.Prefix, RegionID: p.RegionID}
+				want[i] = registry.PoolSpan{ID: p.ID, Prefix: p.Prefix, RegionID: p.RegionID, BlockID: p.BlockID}
 				if p.Relocation != nil {
 					want[i].RelocationID = p.Relocation.ID
 				}

@@ -499,8 +499,8 @@ func runLife(t *testing.T, open Open) {
 			}
 		}
 		pl, _, err := reg.Placements(ctx)
-		if err != nil || len(pl) != 2 {
-			t.Fatalf("placements = %+v, %v", pl, err)
+		if err != nil || len(pl) != 1 {
+			t.Fatalf("placements = %+v, %v; want the global space's pool alone", pl, err)
 		}
 		var global []netip.Prefix
 		for _, p := range pl {

@@ -595,6 +595,8 @@ func Run(t *testing.T, open Open) {
 
 	runTenants(t, open)
 	runLife(t, open)
+	runSpaces(t, open)
+	runShowPages(t, open)
 
 	t.Run("views cannot write", func(t *testing.T) {
 		f := setup(t, open)

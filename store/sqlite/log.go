@@ -70,7 +70,7 @@ func (t *tx) UpdateRegion(ctx context.Context, r registry.Region) error {
 // PoolSpans implements registry.SpanLister: one lean query, addresses read
 // as bytes rather than parsed from text.
 func (t *tx) PoolSpans(ctx context.Context) ([]registry.PoolSpan, error) {
-	rows, err := t.q.query(ctx, `SELECT id, first, bits, region_id, COALESCE(relocation_id, 0) FROM pools WHERE child_of IS NULL ORDER BY family, first, bits`)
+	rows, err := t.q.query(ctx, `SELECT id, first, bits, region_id, COALESCE(relocation_id, 0), block_id FROM pools WHERE child_of IS NULL ORDER BY family, first, bits`)
 	if err != nil {
 		return nil, err
 	}
@@ -80,7 +80,7 @@ func (t *tx) PoolSpans(ctx context.Context) ([]registry.PoolSpan, error) {
 		var s registry.PoolSpan
 		var first []byte
 		var bits int
-		if err := rows.Scan(&s.ID, &first, &bits, &s.RegionID, &s.RelocationID); err != nil {
+		if err := rows.Scan(&s.ID, &first, &bits, &s.RegionID, &s.RelocationID, &s.BlockID); err != nil {
 			return nil, err
 		}
 		a, ok := netip.AddrFromSlice(first)

@@ -1,0 +1,177 @@
+package main
+
+import (
+	"encoding/json"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/cadastre-ipam/cadastre/registry"
+)
+
+// spaceSteps add a private space vpc-a to the fixture register: the
+// block 10.0.0.0/8, its pool 10.1.0.0/16 in region full (Ireland), and
+// the address 10.1.0.5 taken in it.
+var spaceSteps = [][]string{
+	{"space", "add", "vpc-a"},
+	{"block", "add", "10.0.0.0/8", "--source", "private", "--space", "vpc-a"},
+	{"pool", "add", "10.1.0.0/16", "--region", "full", "--space", "vpc-a"},
+	{"alloc", "--address", "10.1.0.5", "--space", "vpc-a", "--tenant", "acme"},
+}
+
+// TestSpacesStayOutOfGlobalOutputs: a private space's pools are not in
+// the geofeed, its JSON, the MMDB export or a look-up of the register,
+// unless the space is named; naming the wrong space is exit 2 naming the
+// right one.
+func TestSpacesStayOutOfGlobalOutputs(t *testing.T) {
+	db := register(t)
+	for _, s := range spaceSteps {
+		mustCLI(t, db, s...)
+	}
+	placed := func(out string) []string {
+		var ps []registry.Placement
+		if err := json.Unmarshal([]byte(out), &ps); err != nil {
+			t.Fatalf("placements: %v\n%s", err, out)
+		}
+		var got []string
+		for _, p := range ps {
+			got = append(got, p.Prefix.String())
+		}
+		return got
+	}
+	if feed := mustCLI(t, db, "geofeed", "export"); strings.Contains(feed, "10.1.") {
+		t.Errorf("the published feed holds vpc-a's pool:\n%s", feed)
+	}
+	if got := placed(mustCLI(t, db, "geofeed", "export", "--json")); slices.Contains(got, "10.1.0.0/16") || len(got) == 0 {
+		t.Errorf("placements of the global space: %v", got)
+	}
+	if got := placed(mustCLI(t, db, "geofeed", "export", "--json", "--space", "vpc-a")); !slices.Equal(got, []string{"10.1.0.0/16"}) {
+		t.Errorf("placements of vpc-a: %v", got)
+	}
+	lookup := func(args ...string) (source, country string) {
+		var r struct {
+			Source   string `json:"source"`
+			Location struct {
+				Country string `json:"country"`
+			} `json:"location"`
+		}
+		out := mustCLI(t, db, append([]string{"geo", "lookup", "--json"}, args...)...)
+		if err := json.Unmarshal([]byte(out), &r); err != nil {
+			t.Fatalf("geo lookup %v: %v\n%s", args, err, out)
+		}
+		return r.Source, r.Location.Country
+	}
+	if src, _ := lookup("10.1.0.5"); src == "register" {
+		t.Errorf("geo lookup 10.1.0.5 is placed by the register without --space")
+	}
+	if src, cc := lookup("--space", "vpc-a", "10.1.0.5"); src != "register" || cc != "IE" {
+		t.Errorf("geo lookup --space vpc-a 10.1.0.5 = %s from %s, want IE from register", cc, src)
+	}
+	if src, cc := lookup("--space", "vpc-a", "40.64.0.1"); src == "register" {
+		t.Errorf("geo lookup --space vpc-a places a global address (%s): the space's own pools only", cc)
+	}
+	dir := t.TempDir()
+	global := cli(t, db, "geo", "export-mmdb", filepath.Join(dir, "g.mmdb"))
+	private := cli(t, db, "geo", "export-mmdb", "--space", "vpc-a", filepath.Join(dir, "a.mmdb"))
+	if global.code != 0 || private.code != 0 || !strings.Contains(private.stderr, "wrote 1 networks") || strings.Contains(global.stderr, "wrote 1 networks") {
+		t.Errorf("export-mmdb: global %s\nvpc-a %s", global, private)
+	}
+
+	for _, c := range []struct {
+		args  []string
+		code  int
+		names []string
+	}{
+		{[]string{"geofeed", "export", "--space", "vpc-a"}, exitUsage, []string{"--json", "vpc-a"}},
+		{[]string{"geo", "lookup", "--space", "vpc-z", "10.1.0.5"}, exitNotFound, []string{"vpc-z"}},
+		{[]string{"geofeed", "export", "--json", "--space", "vpc-z"}, exitNotFound, []string{"vpc-z"}},
+		{[]string{"alloc", "--address", "10.1.0.6", "--space", "private"}, exitUsage, []string{"10.1.0.0/16", "vpc-a", "private"}},
+		{[]string{"alloc", "--region", "full", "--space", "vpc-a"}, exitUsage, []string{"--address"}},
+		{[]string{"reserve", "10.1.0.16/28", "--reason", "gw", "--space", "private"}, exitUsage, []string{"vpc-a"}},
+		{[]string{"pool", "add", "10.1.0.0/16", "--region", "east", "--space", "private"}, exitConflict, []string{"vpc-a", "private"}},
+		{[]string{"show", "10.9.0.1"}, exitUsage, []string{"vpc-a", "private", "--space"}},
+	} {
+		r := cli(t, db, c.args...)
+		if r.code != c.code {
+			t.Errorf("%s: exit %d, want %d\n%s", strings.Join(c.args, " "), r.code, c.code, r)
+			continue
+		}
+		for _, n := range c.names {
+			if !strings.Contains(r.stderr, n) {
+				t.Errorf("%s: the error does not name %q: %s", strings.Join(c.args, " "), n, r.stderr)
+			}
+		}
+	}
+	// The address is shown in its pool's space without --space.
+	if out := mustCLI(t, db, "show", "10.1.0.5"); !strings.Contains(out, "space vpc-a") || !strings.Contains(out, "10.1.0.0/16") {
+		t.Errorf("show 10.1.0.5:\n%s", out)
+	}
+}
+
+// TestShowPoolPagesOverAPI: show POOL over --server reads the page the
+// server sends and prints what the file does; --all follows the pages;
+// geo lookup --space is local only (exit 2).
+func TestShowPoolPagesOverAPI(t *testing.T) {
+	local := register(t)
+	served := register(t)
+	for _, db := range []string{local, served} {
+		mustCLI(t, db, "alloc", "--region", "east", "--family", "4", "--count", "5", "--tenant", "acme")
+		mustCLI(t, db, "release", "40.64.0.4/30", "--quarantine", "0")
+		for _, s := range spaceSteps {
+			mustCLI(t, db, s...)
+		}
+	}
+	token := strings.TrimSpace(mustCLI(t, served, "token", "create", "--scope", "admin", "--name", "cli"))
+	srv := startServe(t, served)
+	page := func(r result) (ids []int64, next string) {
+		var h registry.Holding
+		if err := json.Unmarshal([]byte(r.stdout), &h); err != nil {
+			t.Fatalf("%v: %v\n%s", r.args, err, r)
+		}
+		for _, a := range h.Assignments {
+			ids = append(ids, a.ID)
+		}
+		return ids, h.Next
+	}
+	var all []int64
+	after := ""
+	for i := 0; ; i++ {
+		args := []string{"show", "40.64.0.0/24", "--json", "--limit", "2"}
+		if after != "" {
+			args = append(args, "--after", after)
+		}
+		want, got := cli(t, local, args...), remote(t, srv.url, token, args...)
+		wi, wn := page(want)
+		gi, gn := page(got)
+		if !slices.Equal(wi, gi) || wn != gn || len(gi) > 2 {
+			t.Fatalf("page %d: API %v next %q, file %v next %q", i, gi, gn, wi, wn)
+		}
+		all = append(all, gi...)
+		if gn == "" {
+			break
+		}
+		after = gn
+	}
+	// 6 live (1 + 5 new), then the released /30.
+	if len(all) != 7 || all[6] != 2 {
+		t.Errorf("pages list %v: want 6 live assignments then the released ID 2", all)
+	}
+	every, _ := page(remote(t, srv.url, token, "show", "40.64.0.0/24", "--json", "--all"))
+	if !slices.Equal(every, all) {
+		t.Errorf("--all over the API: %v, pages %v", every, all)
+	}
+	text := remote(t, srv.url, token, "show", "40.64.0.0/24", "--limit", "2")
+	if !strings.Contains(text.stdout, "assignments (6 live; this page 2, next with --after live.") {
+		t.Errorf("show --limit 2 over the API:\n%s", text)
+	}
+	for _, args := range [][]string{{"geofeed", "export", "--json", "--space", "vpc-a"}, {"geofeed", "export", "--json"}} {
+		want, got := cli(t, local, args...), remote(t, srv.url, token, args...)
+		if want.code != 0 || got.stdout != want.stdout {
+			t.Errorf("%v: API\n%s\nfile\n%s", args, got, want)
+		}
+	}
+	if r := remote(t, srv.url, token, "geo", "lookup", "--space", "vpc-a", "10.1.0.5"); r.code != exitUsage || !strings.Contains(r.stderr, "local register") {
+		t.Errorf("geo lookup --space over the API: %s", r)
+	}
+}
