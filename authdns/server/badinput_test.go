@@ -77,7 +77,9 @@ func TestBadInput(t *testing.T) {
 		{"a pointer forward is FORMERR", append(header(7, 0, 1, 0, 0, 0), 0xc0, 40, 0, 1, 0, 1), dns.RcodeFormatError},
 		{"a label over 63 bytes is FORMERR", append(header(7, 0, 1, 0, 0, 0), question("\x40"+strings.Repeat("a", 64)+"\x00")...), dns.RcodeFormatError},
 		{"127 labels outside our zones are REFUSED", append(header(7, 0, 1, 0, 0, 0), question(longName)...), dns.RcodeRefused},
-		{"UPDATE is NOTIMP", append(header(7, 5<<11, 1, 0, 0, 0), question("\x00")...), dns.RcodeNotImplemented},
+		// RFC 2136 §3.1.1: a zone section whose type is not SOA is FORMERR.
+		{"UPDATE whose zone type is not SOA is FORMERR", append(header(7, 5<<11, 1, 0, 0, 0), question("\x00")...), dns.RcodeFormatError},
+		{"UPDATE of a zone not served here is NOTAUTH", append(header(7, 5<<11, 1, 0, 0, 0), append([]byte("\x00"), 0, 6, 0, 1)...), dns.RcodeNotAuth},
 		{"an unassigned opcode is NOTIMP", append(header(7, 3<<11, 1, 0, 0, 0), question("\x00")...), dns.RcodeNotImplemented},
 		{"NOTIFY to a primary is REFUSED", packQ(t, func(m *dns.Msg) { m.SetNotify(fwdZone) }), dns.RcodeRefused},
 		{"CHAOS class is REFUSED", packQ(t, func(m *dns.Msg) { m.Question[0].Qclass = dns.ClassCHAOS }), dns.RcodeRefused},
@@ -288,7 +290,7 @@ func TestErrorRepliesKeepQuestionAndOPT(t *testing.T) {
 		opt      bool
 	}{
 		{"an unassigned opcode is NOTIMP with question and OPT", append(append(header(9, 3<<11|ra|ad|cd, 1, 0, 0, 1), q...), opt...), dns.RcodeNotImplemented, true, true},
-		{"UPDATE is NOTIMP with the question", append(header(9, 5<<11|ra|ad, 1, 0, 0, 0), q...), dns.RcodeNotImplemented, true, false},
+		{"UPDATE whose zone type is not SOA is FORMERR with the question", append(header(9, 5<<11|ra|ad, 1, 0, 0, 0), q...), dns.RcodeFormatError, true, false},
 		{"a header-only query is FORMERR with OPT", append(header(9, ra|ad, 0, 0, 0, 1), opt...), dns.RcodeFormatError, false, true},
 		{"two questions are FORMERR with OPT", append(append(append(header(9, ad, 2, 0, 0, 1), q...), q...), opt...), dns.RcodeFormatError, true, true},
 		{"qtype NXNAME is FORMERR", append(append(header(9, ra|ad, 1, 0, 0, 1), append([]byte("\x03www\x07example\x04test\x00"), 0, 128, 0, 1)...), opt...), dns.RcodeFormatError, true, true},
