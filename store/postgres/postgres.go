@@ -71,11 +71,10 @@ type Store struct {
 	// transaction, in PostgreSQL's syntax ("0" is none).
 	lockTimeout, statementTimeout string
 
-	// idMu guards ids, assignment IDs reserved from the sequence, and
-	// idsAt, when they were.
-	idMu  sync.Mutex
-	ids   []int64
-	idsAt time.Time
+	// idMu guards ids: assignment IDs reserved from the sequence, per
+	// physical connection they were reserved on (see assignmentID).
+	idMu sync.Mutex
+	ids  map[*pgx.Conn]idRun
 
 	// DNS is the DNS store (zone.Store), with SQLite's (dns.go).
 	dnssql.DNS
@@ -92,6 +91,13 @@ const (
 	idFresh = time.Second
 )
 
+// idRun is a run of assignment IDs reserved from the sequence, and
+// when.
+type idRun struct {
+	ids []int64
+	at  time.Time
+}
+
 // assignmentID hands out an assignment ID without a round trip of its
 // own in most allocations: IDs are reserved idReserve at a time. The
 // reserve is fetched through the transaction's own connection (a second
@@ -100,8 +106,20 @@ const (
 // nextval is not transactional, so a reserve is never handed out twice,
 // by this replica or another, whatever rolls back. IDs stay unique; like
 // any sequence's, they are not in commit order.
+//
+// A reserve is used only on the physical connection that fetched it.
+// nextval's WAL record reaches a standby only with a later commit, so
+// after a failover the promoted server's sequence may stand below IDs
+// this process still holds: used there, they collided with the IDs the
+// promoted server hands out (assignments_pkey, seen in
+// e2e TestFailoverToSynchronousStandby). A connection never outlives its
+// server, so a reserve tied to it dies with the old primary.
 func (s *Store) assignmentID(ctx context.Context, t *tx) (int64, error) {
-	if id, ok := s.takeID(); ok {
+	var conn *pgx.Conn
+	if pc, ok := t.raw.(*pgxpool.Conn); ok {
+		conn = pc.Conn()
+	}
+	if id, ok := s.takeID(conn); ok {
 		return id, nil
 	}
 	rows, err := t.query(ctx, `SELECT nextval('assignments_id_seq') FROM generate_series(1, $1)`, idReserve)
@@ -112,21 +130,40 @@ func (s *Store) assignmentID(ctx context.Context, t *tx) (int64, error) {
 	if err != nil {
 		return 0, mapErr(err)
 	}
+	if conn == nil {
+		return ids[0], nil
+	}
 	s.idMu.Lock()
 	defer s.idMu.Unlock()
-	s.ids, s.idsAt = ids[1:], time.Now()
+	now := time.Now()
+	if s.ids == nil {
+		s.ids = map[*pgx.Conn]idRun{}
+	}
+	// Reserves of closed or idle connections go once stale: the map
+	// holds at most one per live connection of the pool.
+	for c, r := range s.ids {
+		if now.Sub(r.at) > idFresh {
+			delete(s.ids, c)
+		}
+	}
+	s.ids[conn] = idRun{ids[1:], now}
 	return ids[0], nil
 }
 
-// takeID takes an ID from a fresh reserve.
-func (s *Store) takeID() (int64, bool) {
-	s.idMu.Lock()
-	defer s.idMu.Unlock()
-	if len(s.ids) == 0 || time.Since(s.idsAt) > idFresh {
+// takeID takes an ID from a fresh reserve fetched on conn.
+func (s *Store) takeID(conn *pgx.Conn) (int64, bool) {
+	if conn == nil {
 		return 0, false
 	}
-	id := s.ids[0]
-	s.ids = s.ids[1:]
+	s.idMu.Lock()
+	defer s.idMu.Unlock()
+	r, ok := s.ids[conn]
+	if !ok || len(r.ids) == 0 || time.Since(r.at) > idFresh {
+		return 0, false
+	}
+	id := r.ids[0]
+	r.ids = r.ids[1:]
+	s.ids[conn] = r
 	return id, true
 }
 
