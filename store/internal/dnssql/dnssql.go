@@ -298,35 +298,12 @@ func (s DNS) InsertRecord(ctx context.Context, r *zone.Record, e registry.Event)
 	})
 }
 
-// InsertRecords implements zone.Store.
+// InsertRecords implements zone.Store: a change that deletes nothing.
 func (s DNS) InsertRecords(ctx context.Context, rs []*zone.Record, es []registry.Event) error {
 	if len(rs) != len(es) {
 		return fmt.Errorf("insert records: %d records, %d events", len(rs), len(es))
 	}
-	ids := make([]int64, len(rs))
-	err := s.update(ctx, func(x Tx) error {
-		for i, r := range rs {
-			id, err := x.Insert(ctx, s.bind(`INSERT INTO dns_records (zone_id, name, type, ttl, data, created_at) VALUES (?, ?, ?, ?, ?, ?)`),
-				r.ZoneID, r.Name, r.Type, int64(r.TTL), r.Data, micros(r.CreatedAt))
-			if err != nil {
-				return fmt.Errorf("record %s %s %s: %w", r.Name, r.Type, r.Data, err)
-			}
-			ids[i] = id
-			e := es[i]
-			e.SubjectID = id
-			if err := x.AppendEvent(ctx, &e); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		return err
-	}
-	for i, r := range rs {
-		r.ID = ids[i]
-	}
-	return nil
+	return s.ChangeRecords(ctx, nil, rs, es)
 }
 
 // DeleteRecord implements zone.Store.
