@@ -103,7 +103,7 @@ func TestKnotCatalogConsumer(t *testing.T) {
 	// catalog's serial moves, NOTIFY, IXFR of the catalog, then AXFR of
 	// the new zone.
 	const newZone = "new.test."
-	if _, err := e.mgr.AddZone(e.ctx, manage.ZoneSpec{Name: newZone, Config: zone.Config{AllowTransfer: acl}}); err != nil {
+	if _, err := e.mgr.AddZone(e.ctx, manage.ZoneSpec{Name: newZone, Config: zone.Config{AllowTransfer: acl, Notify: notify}}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := e.mgr.AddRecord(e.ctx, newZone, "www", "A", "192.0.2.80", 0); err != nil {
