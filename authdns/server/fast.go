@@ -394,6 +394,9 @@ func cachedReply(snap *snapshot, q, keyBuf, dst []byte) (b []byte, fq fastQuery,
 // to send, or nil with done when response-rate limiting dropped it, or
 // nil without done when the full path is to answer it.
 func (s *Server) missReply(snap *snapshot, q, key []byte, a netip.Addr) (wire []byte, done bool) {
+	if wire, done, ok := s.synthMiss(snap, q, key, a); ok {
+		return wire, done
+	}
 	r := new(dns.Msg)
 	if err := r.Unpack(q); err != nil || len(r.Question) != 1 {
 		return nil, false
