@@ -4,6 +4,7 @@ import (
 	"encoding/base64"
 	"encoding/binary"
 	"net/netip"
+	"strings"
 
 	"github.com/miekg/dns"
 
@@ -97,8 +98,7 @@ func presentName(w []byte) (string, bool) {
 	if len(w) < 2 || w[len(w)-1] != 0 {
 		return "", false
 	}
-	out := make([]byte, 0, len(w))
-	for off := 0; w[off] != 0; {
+	for off := 0; w[off] != 0; off += 1 + int(w[off]) {
 		l := int(w[off])
 		if off+1+l >= len(w) {
 			return "", false
@@ -108,10 +108,14 @@ func presentName(w []byte) (string, bool) {
 				return "", false
 			}
 		}
-		out = append(append(out, w[off+1:off+1+l]...), '.')
-		off += 1 + l
 	}
-	return string(out), true
+	var out strings.Builder // one allocation: the string itself
+	out.Grow(len(w) - 1)
+	for off := 0; w[off] != 0; off += 1 + int(w[off]) {
+		out.Write(w[off+1 : off+1+int(w[off])])
+		out.WriteByte('.')
+	}
+	return out.String(), true
 }
 
 // appendSynthRR appends rr, one record of a synthesised answer whose owner

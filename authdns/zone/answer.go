@@ -594,17 +594,25 @@ func newOnlineSigner(zd *Data, p sigPolicy) *onlineSigner {
 // is cheaper than the text of the whole record (setKey) and names the
 // same signed data.
 func onlineKey(set []dns.RR) string {
-	if len(set) == 1 {
-		switch rr := set[0].(type) {
-		case *dns.PTR:
-			return "PTR|" + rr.Hdr.Name + "|" + strconv.FormatUint(uint64(rr.Hdr.Ttl), 10) + "|" + rr.Ptr
-		case *dns.AAAA:
-			return "AAAA|" + rr.Hdr.Name + "|" + strconv.FormatUint(uint64(rr.Hdr.Ttl), 10) + "|" + string(rr.AAAA)
-		case *dns.A:
-			return "A|" + rr.Hdr.Name + "|" + strconv.FormatUint(uint64(rr.Hdr.Ttl), 10) + "|" + string(rr.A)
-		}
+	if len(set) != 1 {
+		return setKey(set, 0)
 	}
-	return setKey(set, 0)
+	var buf [320]byte // built on the stack, one allocation: the string
+	var b []byte
+	switch rr := set[0].(type) {
+	case *dns.PTR:
+		b = append(append(append(buf[:0], "PTR|"...), rr.Hdr.Name...), '|')
+		b = append(append(strconv.AppendUint(b, uint64(rr.Hdr.Ttl), 10), '|'), rr.Ptr...)
+	case *dns.AAAA:
+		b = append(append(append(buf[:0], "AAAA|"...), rr.Hdr.Name...), '|')
+		b = append(append(strconv.AppendUint(b, uint64(rr.Hdr.Ttl), 10), '|'), rr.AAAA...)
+	case *dns.A:
+		b = append(append(append(buf[:0], "A|"...), rr.Hdr.Name...), '|')
+		b = append(append(strconv.AppendUint(b, uint64(rr.Hdr.Ttl), 10), '|'), rr.A...)
+	default:
+		return setKey(set, 0)
+	}
+	return string(b)
 }
 
 func (o *onlineSigner) sign(set []dns.RR, sp Spender) ([]dns.RR, bool) {
