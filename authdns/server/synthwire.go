@@ -206,12 +206,18 @@ func appendCompressed(b []byte, name string, qwire []byte) ([]byte, bool) {
 	return append(b, 0), true
 }
 
-// suffixIn finds name (presentation, ends with a dot) as a suffix of the
-// wire name w, returning its offset in w.
+// suffixIn finds name (presentation, no escapes, ends with a dot) as a
+// suffix of the wire name w (which ends with its root label), returning
+// its offset in w. Only the suffix of w as long as name in wire form
+// (len(name)+1) can be it.
 func suffixIn(w []byte, name string) (int, bool) {
+	want := len(name) + 1
 	for off := 0; off < len(w) && w[off] != 0; off += 1 + int(w[off]) {
-		if wireEquals(w[off:], name) {
-			return off, true
+		switch rest := len(w) - off; {
+		case rest == want:
+			return off, wireEquals(w[off:], name)
+		case rest < want:
+			return 0, false
 		}
 	}
 	return 0, false
