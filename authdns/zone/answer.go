@@ -23,10 +23,12 @@ func reversePrefix(z *Zone, name string) (netip.Prefix, bool) {
 		// The apex: an address itself in a /32 or /128 zone.
 		return z.Prefix, true
 	}
-	rest, ok := strings.CutSuffix(name, "."+z.Name)
-	if !ok || rest == "" {
+	// name is rest + "." + z.Name, read without building that suffix
+	// (this runs for every synthesised answer).
+	if len(name) < len(z.Name)+2 || name[len(name)-len(z.Name)-1] != '.' || name[len(name)-len(z.Name):] != z.Name {
 		return netip.Prefix{}, false
 	}
+	rest := name[:len(name)-len(z.Name)-1]
 	if z.Prefix.Addr().Is4() {
 		labels := strings.Split(rest, ".")
 		b := z.Prefix.Addr().As4()
