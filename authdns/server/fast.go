@@ -211,7 +211,7 @@ const fastBatch = 32
 // system call, and reads fewer at a time then, so that the other loops
 // get their share of the queries waiting (a whole batch of signatures
 // held by one loop would leave another CPU idle).
-const fastMissBatch = 4
+const fastMissBatch = 16
 
 // fastQueryMax is the largest query the fast loops read whole; a longer
 // one (no plain query is) is dropped.
