@@ -1,6 +1,7 @@
 package server
 
 import (
+	"bytes"
 	"encoding/base64"
 	"encoding/binary"
 	"net/netip"
@@ -20,9 +21,9 @@ import (
 // the CPU of an answer besides its signature (bench/README.md,
 // "Synthesised answers"). synthReply packs the few shapes such an answer
 // has (header, the question as asked, the record, its signatures, OPT)
-// itself, byte for byte as the general path would for a lower-case
-// question (TestSynthReplyMatchesGeneralPath), and leaves everything
-// else to that path.
+// itself, byte for byte as the general path would
+// (TestSynthReplyMatchesGeneralPath), and leaves everything else to that
+// path, questions asked with capitals included.
 
 // synthReply answers the plain query q (fq from parseFast) when its
 // answer is one synthesised record; ok is false, with nothing signed or
@@ -41,7 +42,14 @@ func (s *Server) synthReply(snap *snapshot, q []byte, fq fastQuery, a netip.Addr
 	tail := fq.key[len(fq.key)-3:]
 	edns, do := tail[0] != 0, tail[0] == 2
 	size := int(binary.BigEndian.Uint16(tail[1:]))
-	qname, ok := presentName(fq.key[:len(fq.key)-5])
+	lname := fq.key[:len(fq.key)-5]
+	if !bytes.Equal(q[12:fq.qend], lname) {
+		// Asked in capitals (a resolver's 0x20 bits): the general path
+		// answers with the owners in lower case, which then cannot point
+		// at the question; its bytes are the ones to give.
+		return nil, info, false
+	}
+	qname, ok := presentName(lname)
 	if !ok {
 		return nil, info, false
 	}
