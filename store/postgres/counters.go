@@ -65,8 +65,8 @@ func (t *tx) countInserted(as ...registry.Assignment) {
 
 // Usage implements registry.Tx from the counters: one row per pool,
 // state and length, plus the quarantined assignments whose cool-down has
-// ended, read from the partial index of quarantines (few: the reaper
-// returns them to free space).
+// ended, counted in the index of the pools' quarantined assignments
+// (quarantines are few: they end in a day or so).
 func (t *tx) Usage(ctx context.Context, poolIDs []int64, now time.Time) ([]registry.Usage, error) {
 	if len(poolIDs) == 0 {
 		return nil, nil

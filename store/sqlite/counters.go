@@ -104,8 +104,8 @@ func (t *tx) flushCounts(ctx context.Context) error {
 
 // Usage implements registry.Tx from the counters: one row per pool,
 // state and length, plus the quarantined assignments whose cool-down has
-// ended, read from the partial index of quarantines (few: the reaper
-// returns them to free space).
+// ended, counted in the index of the pools' quarantined assignments
+// (quarantines are few: they end in a day or so).
 func (t *tx) Usage(ctx context.Context, poolIDs []int64, now time.Time) ([]registry.Usage, error) {
 	if len(poolIDs) == 0 {
 		return nil, nil
@@ -126,8 +126,12 @@ func (t *tx) Usage(ctx context.Context, poolIDs []int64, now time.Time) ([]regis
 	if err != nil {
 		return nil, err
 	}
-	rows, err = t.q.query(ctx, `SELECT pool_id, bits, count(*) FROM assignments INDEXED BY assignments_quarantine
-		WHERE state = 'quarantined' AND quarantine_until <= ? AND pool_id IN (`+ids+`) GROUP BY pool_id, bits`, micros(now))
+	// The pools' quarantined entries of the covering index by pool and
+	// state, not the index of every quarantine by end: quarantines
+	// that ended and were not reaped yet (no reaper runs between CLI
+	// commands) can be thousands, each a row read, for every call.
+	rows, err = t.q.query(ctx, `SELECT pool_id, bits, count(*) FROM assignments INDEXED BY assignments_pool_state
+		WHERE pool_id IN (`+ids+`) AND state = 'quarantined' AND quarantine_until <= ? GROUP BY pool_id, bits`, micros(now))
 	expired, err := collect(rows, err, func(rows rowscan.Scanner) (registry.Usage, error) {
 		var u registry.Usage
 		return u, rows.Scan(&u.PoolID, &u.Bits, &u.Expired)
