@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cadastre-ipam/cadastre/demo"
 	"github.com/cadastre-ipam/cadastre/registry"
 )
 
@@ -258,4 +259,36 @@ func assigned(us []registry.Usage) int64 {
 		}
 	}
 	return n
+}
+
+// CountersMigration: a register made before the counters existed (a cloud
+// register: every state, child pools, relocations, 90 days of history)
+// gets them counted by the migration that makes them. before takes the
+// store's database back to that state (the counters' table gone, the
+// migrations after it applied, as a build from before them left it);
+// open opens the same database again, migrating it.
+func CountersMigration(t *testing.T, open Open, before func(t *testing.T)) {
+	ctx := registry.WithActor(context.Background(), "test")
+	now := time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC)
+	st := open(t)
+	if _, err := demo.Cloud(ctx, st, now, demo.CloudOptions{Assignments: 600, Seed: 3, ChildPools: 1}); err != nil {
+		t.Fatal(err)
+	}
+	st.Close()
+	before(t)
+	st = open(t)
+	defer st.Close()
+	for _, at := range []time.Time{now, now.Add(-36 * time.Hour), now.Add(72 * time.Hour)} {
+		CheckCounters(t, ctx, st, at)
+	}
+	// And kept from there on.
+	reg := registry.New(st, registry.WithClock(func() time.Time { return now }))
+	got, err := reg.Allocate(ctx, registry.Request{Region: "us-west", Family: 4, Count: 5})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := reg.Release(ctx, registry.Target{ID: got[0].ID}, time.Hour, nil); err != nil {
+		t.Fatal(err)
+	}
+	CheckInvariants(t, ctx, st, reg, now)
 }
