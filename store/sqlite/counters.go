@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"maps"
+	"math/bits"
 	"time"
 
 	"github.com/cadastre-ipam/cadastre/registry"
@@ -42,20 +43,36 @@ func (c *countCache) change() {
 	}
 }
 
-// upsertCount adds a change to one counter row.
-const upsertCount = `INSERT INTO pool_counts (pool_id, kind, bits, day, n) VALUES (?, ?, ?, ?, ?)
+// upsertCounts[k] adds changes to 1<<k counter rows in one statement:
+// batches go in power-of-two slices (rowsOf), so these few texts serve
+// every size and stay prepared. Built once, never written after.
+var upsertCounts = func() (out [8]string) {
+	for k := range out {
+		out[k] = `INSERT INTO pool_counts (pool_id, kind, bits, day, n) VALUES ` + valuesList(1<<k, 5) + `
 	ON CONFLICT (pool_id, kind, bits, day) DO UPDATE SET n = n + excluded.n`
+	}
+	return out
+}()
 
-// flush writes the changes and empties the cache.
+// flush writes the changes and empties the cache: usually one statement
+// (an allocation touches two counters: its state's and its day's).
 func (c *countCache) flush(ctx context.Context, q querier) error {
 	if len(c.d) == 0 {
 		return nil
 	}
 	c.change()
-	for _, r := range c.d.Rows() {
-		if _, err := q.exec(ctx, upsertCount, r.Pool, string(r.Kind), r.Bits, r.Day, r.N); err != nil {
-			return fmt.Errorf("pool %d: store its %s count: %w", r.Pool, r.Kind, mapErr(err))
+	rows := c.d.Rows()
+	args := make([]any, 0, 5*min(len(rows), maxRows))
+	for len(rows) > 0 {
+		n := rowsOf(min(len(rows), maxRows))
+		args = args[:0]
+		for _, r := range rows[:n] {
+			args = append(args, r.Pool, string(r.Kind), r.Bits, r.Day, r.N)
 		}
+		if _, err := q.exec(ctx, upsertCounts[bits.Len(uint(n))-1], args...); err != nil {
+			return fmt.Errorf("pool %d: store its counts: %w", rows[0].Pool, mapErr(err))
+		}
+		rows = rows[n:]
 	}
 	c.d = nil
 	return nil
