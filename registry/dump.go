@@ -412,7 +412,15 @@ func (r *Registry) Load(ctx context.Context, d Dump, opt LoadOptions) (LoadRepor
 	if err := r.checkDump(&d); err != nil {
 		return rep, err
 	}
+	named := slices.ContainsFunc(d.Assignments, func(a AssignmentRecord) bool { return a.Name != "" })
 	err := r.store.Update(ctx, func(tx Tx) error {
+		// Every name at once, first: one lock per name checked would
+		// exhaust a store's lock table on a large import (issue 16).
+		if nl, ok := tx.(NameLocker); ok && named {
+			if err := nl.LockAllNames(ctx); err != nil {
+				return err
+			}
+		}
 		l := loader{r: r, tx: tx, now: r.clock(), actor: Actor(ctx)}
 		if err := l.load(ctx, &d); err != nil {
 			return err

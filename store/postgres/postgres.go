@@ -565,6 +565,8 @@ type tx struct {
 	use map[string]usedRow
 	// countedHeld: a use was counted in memory (countHeld).
 	countedHeld bool
+	// namesFenced: the transaction holds every DNS name (LockAllNames).
+	namesFenced bool
 }
 
 // lockRegion takes the region's lock, once per transaction, before the
