@@ -140,7 +140,8 @@ func (p pausing) Update(ctx context.Context, fn func(registry.Tx) error) error {
 }
 
 // TestBulkLoadAndAllocationOfOneNameAreSerialised: a load that holds
-// every name (one lock) and an allocation of one of its names on another
+// every name (one lock: more than registry's maxNameLocks, 1,000, names)
+// and an allocation of one of its names on another
 // replica never both succeed, whichever goes first: the second waits for
 // the first to commit and then finds the name taken.
 func TestBulkLoadAndAllocationOfOneNameAreSerialised(t *testing.T) {
@@ -157,7 +158,7 @@ func TestBulkLoadAndAllocationOfOneNameAreSerialised(t *testing.T) {
 			p := pausing{Store: s, wrote: make(chan struct{}, 1), release: make(chan struct{})}
 			held, other := registry.New(p), registry.New(s2)
 			load := func(reg *registry.Registry) error {
-				_, err := reg.Load(ctx, bulkDump("bulk", 1, 100, "a", name), registry.LoadOptions{})
+				_, err := reg.Load(ctx, bulkDump("bulk", 1, 1500, "a", name), registry.LoadOptions{})
 				return err
 			}
 			alloc := func(reg *registry.Registry) error {
