@@ -8,9 +8,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/cadastre-ipam/cadastre/location"
 	"github.com/cadastre-ipam/cadastre/registry"
 	"github.com/cadastre-ipam/cadastre/store/postgres"
+	"github.com/cadastre-ipam/cadastre/store/postgres/pgtest"
 )
 
 // bulkNames is more named assignments than PostgreSQL's shared lock table
@@ -150,7 +153,10 @@ func TestBulkLoadAndAllocationOfOneNameAreSerialised(t *testing.T) {
 		t.Run(fmt.Sprintf("load first %v", loadFirst), func(t *testing.T) {
 			ctx := context.Background()
 			dsn, s, _ := nonEmptyRegister(t)
-			s2, err := postgres.Open(ctx, dsn, postgres.Options{})
+			// The second writer's connections, found by name (at most 63
+			// bytes) among every other test's on the server.
+			app := fmt.Sprintf("bulkname-%v-%d", loadFirst, time.Now().UnixNano())
+			s2, err := postgres.Open(ctx, dsn+"&application_name="+app, postgres.Options{})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -177,11 +183,33 @@ func TestBulkLoadAndAllocationOfOneNameAreSerialised(t *testing.T) {
 				t.Fatalf("first writer ended before it was held: %v", err)
 			}
 			go func() { secondDone <- second(other) }()
-			select {
-			case err := <-secondDone:
-				close(p.release)
-				t.Fatalf("second writer returned (%v) while the first held the name uncommitted", err)
-			case <-time.After(500 * time.Millisecond):
+			// The second must come to wait for an advisory lock (a name's
+			// or every name's) held by the first, and not return before.
+			c, err := pgx.Connect(ctx, pgtest.BaseDSN())
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close(ctx)
+			for deadline := time.Now().Add(time.Minute); ; {
+				select {
+				case err := <-secondDone:
+					close(p.release)
+					t.Fatalf("second writer returned (%v) while the first held the name uncommitted", err)
+				default:
+				}
+				var waiting int
+				if err := c.QueryRow(ctx, `SELECT count(*) FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
+					WHERE NOT l.granted AND l.locktype = 'advisory' AND a.application_name = $1`, app).Scan(&waiting); err != nil {
+					t.Fatal(err)
+				}
+				if waiting > 0 {
+					break
+				}
+				if time.Now().After(deadline) {
+					close(p.release)
+					t.Fatal("the second writer never came to wait for the first's lock")
+				}
+				time.Sleep(20 * time.Millisecond)
 			}
 			close(p.release)
 			if err := <-firstDone; err != nil {

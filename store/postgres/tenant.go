@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
+	"strconv"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -140,13 +141,31 @@ func (t *tx) AddTenantUse(ctx context.Context, name string, d4, d6 int64) (regis
 	if x, ok := t.countHeld(name, d4, d6); ok {
 		return x, nil
 	}
+	q := t.countUse()
 	t.queueTenantLock(name)
-	rows, err := t.query(ctx, `UPDATE tenants SET used_ipv4 = GREATEST(used_ipv4 + $1, 0), used_ipv6 = GREATEST(used_ipv6 + $2, 0) WHERE name = $3 RETURNING `+tenantCols, d4, d6, name)
+	rows, err := t.query(ctx, q, d4, d6, name)
 	x, err := one(rows, err, rowscan.Tenant)
 	if err == nil {
 		t.holds(x)
 	}
 	return x, notFound(err, "tenant "+name)
+}
+
+// countUse is the UPDATE that counts a tenant's use. As the
+// transaction's first lock (tenantLockFirst) it first waits for the names'
+// fence, shared (see nameFenceClass), in the same statement: a named
+// allocation's name lock comes after its tenant's row and only tries, so
+// during a bulk load that holds every name it would conflict and run again
+// until it gave up; waiting for the fence before anything else, it waits
+// for the load instead, holding nothing the load could wait for. The
+// fence costs no statement, and PostgreSQL evaluates the volatile
+// condition once, on the tenant's row.
+func (t *tx) countUse() string {
+	q := `UPDATE tenants SET used_ipv4 = GREATEST(used_ipv4 + $1, 0), used_ipv6 = GREATEST(used_ipv6 + $2, 0) WHERE name = $3`
+	if t.write && t.tenantLockFirst() {
+		q += ` AND pg_advisory_xact_lock_shared(` + strconv.Itoa(nameFenceClass) + `, 0) IS NOT NULL`
+	}
+	return q + ` RETURNING ` + tenantCols
 }
 
 // usedRow is a tenant whose row a group commit's transaction holds, as
@@ -346,6 +365,7 @@ func (t *tx) QueueTenantUse(ctx context.Context, name string, d4, d6 int64) func
 	var got registry.Tenant
 	var gotErr error
 	done := false
+	q := t.countUse()
 	t.queueTenantLock(name)
 	t.queueRead(func(rows pgx.Rows) error {
 		got, gotErr = one(rows, nil, rowscan.Tenant)
@@ -357,7 +377,7 @@ func (t *tx) QueueTenantUse(ctx context.Context, name string, d4, d6 int64) func
 			return nil // an answer, not a failure of the batch
 		}
 		return gotErr
-	}, `UPDATE tenants SET used_ipv4 = GREATEST(used_ipv4 + $1, 0), used_ipv6 = GREATEST(used_ipv6 + $2, 0) WHERE name = $3 RETURNING `+tenantCols, d4, d6, name)
+	}, q, d4, d6, name)
 	return func() (registry.Tenant, error) {
 		if !done {
 			if err := t.flush(ctx); err != nil {
