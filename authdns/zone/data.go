@@ -57,7 +57,8 @@ type Data struct {
 	serial uint32
 	hash   string   // sum.String(): names the content in the store
 	sum    sumHash  // digest of everything served but the SOA set
-	fp     [32]byte // fingerprint of what the build read
+	fp     [32]byte // fingerprint of what the build read; zero after a delta build
+	sfp    [32]byte // its static part: all but the assignments
 	seq    int64    // the event-log position it reflects
 	nodes  map[string]*node
 	soa    *rrset
@@ -114,6 +115,10 @@ type BuildInput struct {
 	Assigns []registry.Assignment
 	Pools   []registry.Pool
 	Seq     int64
+	// Delta, when not nil, says which assignments changed since the
+	// position Delta.Since: a builder whose last snapshot is at that
+	// position makes the zones they touch from it (delta.go).
+	Delta *Delta
 }
 
 // sigPolicy says how long signatures live.

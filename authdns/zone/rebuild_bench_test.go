@@ -93,7 +93,11 @@ func benchRebuild(b *testing.B, n int) {
 	b.ResetTimer()
 	for i := range b.N {
 		c0 := cpuTime(b)
-		in.Assigns = append(in.Assigns, next(n+i))
+		a := next(n + i)
+		in.Assigns = append(in.Assigns, a)
+		// The change since the last snapshot, as the server reads it
+		// from the event log.
+		in.Delta = &zone.Delta{Since: in.Seq, Changes: []zone.AssignChange{{After: a}}}
 		in.Seq++
 		// The serials moved: read them as the server does each reload.
 		if in.Zones, err = st.Zones(ctx); err != nil {
