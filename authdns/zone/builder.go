@@ -147,8 +147,12 @@ func (b *Builder) Rebuild(ctx context.Context, in *BuildInput, now time.Time, co
 	// from its last version where it can be (delta.go).
 	delta := in.Delta != nil && b.whole && old.seq == in.Delta.Since && corrupt == ""
 	var canon []string
+	var loadErr error
 	full := func(z Zone) [32]byte {
 		if canon == nil {
+			if loadErr = in.assigns(); loadErr != nil {
+				return [32]byte{}
+			}
 			canon = canonicalNames(in.Assigns)
 		}
 		return fingerprint(z, in, canon, p.Start(), corrupt)
@@ -176,6 +180,9 @@ func (b *Builder) Rebuild(ctx context.Context, in *BuildInput, now time.Time, co
 			fps[z.Name] = full(z)
 		}
 	}
+	if loadErr != nil {
+		return old, nil, fmt.Errorf("dns: read assignments: %w", loadErr)
+	}
 	rebuild := rebuildSet(in.Zones, fps, old.zones)
 	zs := map[string]*Data{}
 	built := map[string]*Data{}
@@ -198,7 +205,11 @@ func (b *Builder) Rebuild(ctx context.Context, in *BuildInput, now time.Time, co
 				zs[z.Name], steps[z.Name] = zd, &deltaStep{gone: gone, came: came}
 				continue
 			}
-			fps[z.Name] = full(z) // declined: built in full
+			if fps[z.Name] = full(z); loadErr != nil { // declined: built in full
+				errs = append(errs, loadErr)
+				zs[z.Name] = old.zones[z.Name]
+				continue
+			}
 		}
 		zd, err := Build(z, in)
 		if err != nil {

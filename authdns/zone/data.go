@@ -119,6 +119,25 @@ type BuildInput struct {
 	// position Delta.Since: a builder whose last snapshot is at that
 	// position makes the zones they touch from it (delta.go).
 	Delta *Delta
+	// LoadAssigns, when Assigns is nil, reads them: called only if some
+	// zone needs a full build (with Delta, most builds need none).
+	LoadAssigns func() ([]registry.Assignment, error)
+}
+
+// assigns reads in.Assigns if they are still to be read.
+func (in *BuildInput) assigns() error {
+	if in.Assigns != nil || in.LoadAssigns == nil {
+		return nil
+	}
+	as, err := in.LoadAssigns()
+	if err != nil {
+		return err
+	}
+	in.Assigns, in.LoadAssigns = as, nil
+	if in.Assigns == nil {
+		in.Assigns = []registry.Assignment{}
+	}
+	return nil
 }
 
 // sigPolicy says how long signatures live.
