@@ -171,7 +171,8 @@ func (b *Builder) Rebuild(ctx context.Context, in *BuildInput, now time.Time, co
 		switch {
 		case len(rem)+len(add) == 0:
 			fps[z.Name] = o.fp // the same inputs
-		case o.deltaable() && z.Synthesize == "" && !synthTarget(z.Name, in.Zones):
+		case o.deltaable() && z.Synthesize == "" && !synthTarget(z.Name, in.Zones) && (!o.signed || now.Before(o.refreshAt)):
+			// (Renewals due are a full build's: it re-signs what is due.)
 			edits[z.Name] = [2][]dns.RR{rem, add}
 			m := o.fp
 			m[0] ^= 0xff // differs: built
@@ -183,7 +184,7 @@ func (b *Builder) Rebuild(ctx context.Context, in *BuildInput, now time.Time, co
 	if loadErr != nil {
 		return old, nil, fmt.Errorf("dns: read assignments: %w", loadErr)
 	}
-	rebuild := rebuildSet(in.Zones, fps, old.zones)
+	rebuild := rebuildSet(in.Zones, fps, old.zones, now)
 	zs := map[string]*Data{}
 	built := map[string]*Data{}
 	steps := map[string]*deltaStep{}

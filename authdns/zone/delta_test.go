@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/miekg/dns"
+
 	"github.com/cadastre-ipam/cadastre/authdns/manage"
 	"github.com/cadastre-ipam/cadastre/authdns/zone"
 	"github.com/cadastre-ipam/cadastre/internal/testenv"
@@ -267,4 +269,75 @@ func lineDiff(got, want []string) string {
 		}
 	}
 	return b.String()
+}
+
+// TestSignatureRenewalsSpread: the precomputed signatures of a zone are
+// not all renewed at one boundary: each set's inception is shifted by a
+// part of the signing period that depends on the set alone, so when the
+// clock moves by one such part, a few sets are signed again (not none,
+// not all), and every signature served still has at least the refresh
+// time left.
+func TestSignatureRenewalsSpread(t *testing.T) {
+	e := newDeltaEnv(t)
+	addr := deltaV6.Addr()
+	for i := range 300 {
+		addr = addr.Next()
+		e.in.Assigns = append(e.in.Assigns, registry.Assignment{ID: int64(i + 1), State: registry.StateAssigned, Name: fmt.Sprintf("h%d.%s", i, deltaFwd), Prefix: netip.PrefixFrom(addr, 128)})
+	}
+	validity, refresh := 14*24*time.Hour, 7*24*time.Hour
+	slot := (validity - refresh) / 128
+	now := time.Date(2026, 12, 5, 10, 0, 0, 0, time.UTC)
+	opt := zone.BuilderOptions{Validity: validity, Refresh: refresh, Now: func() time.Time { return now }}
+	b := zone.NewBuilder(e.st, e.sealer, opt)
+	// sigs maps each RRSIG of the forward zone, but the SOA's (signed
+	// again with each serial), to its inception.
+	sigs := func(at time.Time) map[string]uint32 {
+		t.Helper()
+		if err := e.read(); err != nil {
+			t.Fatal(err)
+		}
+		snap, _, err := b.Rebuild(e.ctx, &e.in, at, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		zd := snap.Zone(deltaFwd)
+		if next := zd.RefreshAt(); !next.After(at) || next.After(at.Add(slot)) {
+			t.Errorf("at %v: next renewal at %v, want within %v", at, next, slot)
+		}
+		out := map[string]uint32{}
+		for _, rr := range zd.Records() {
+			s, ok := rr.(*dns.RRSIG)
+			if !ok || s.TypeCovered == dns.TypeSOA {
+				continue
+			}
+			inc, exp := time.Unix(int64(s.Inception), 0), time.Unix(int64(s.Expiration), 0)
+			if exp.Sub(inc) != validity+time.Hour || inc.After(at) || exp.Sub(at) < refresh {
+				t.Errorf("at %v: %s signature from %v to %v: want %v long, begun, and %v left", at, s.Header().Name, inc, exp, validity+time.Hour, refresh)
+			}
+			out[fmt.Sprintf("%s/%d/%d", s.Header().Name, s.TypeCovered, s.KeyTag)] = s.Inception
+		}
+		return out
+	}
+	first := sigs(now)
+	distinct := map[uint32]bool{}
+	for _, inc := range first {
+		distinct[inc] = true
+	}
+	if len(first) < 600 || len(distinct) < 64 {
+		t.Fatalf("%d signatures with %d inceptions: renewals are not spread over the period", len(first), len(distinct))
+	}
+	for step := 1; step <= 3; step++ {
+		at := now.Add(time.Duration(step) * slot)
+		next := sigs(at)
+		renewed := 0
+		for k, inc := range next {
+			if first[k] != inc {
+				renewed++
+			}
+		}
+		if renewed == 0 || renewed > len(first)/16 {
+			t.Errorf("after %d parts of the period, %d of %d signatures renewed: want a few", step, renewed, len(first))
+		}
+		first = next
+	}
 }

@@ -429,12 +429,16 @@ func canonicalNames(as []registry.Assignment) []string {
 // rebuildSet says which zones to build: those new or changed, with the
 // zones linked to them by synthesis (a reverse zone with a template and
 // the forward zone that holds its names are built together).
-func rebuildSet(zones []Zone, fps map[string][32]byte, old map[string]*Data) map[string]bool {
+//
+// A signed zone some of whose signatures are due for renewal at now is
+// built too: renewals are spread over the signing period (forSet).
+func rebuildSet(zones []Zone, fps map[string][32]byte, old map[string]*Data, now time.Time) map[string]bool {
 	out := map[string]bool{}
 	names := map[string]*Data{}
 	for _, z := range zones {
 		o := old[z.Name]
-		out[z.Name] = o == nil || o.fp != fps[z.Name] || o.zone.ID != z.ID || o.serial != z.Serial || o.hash != z.SerialHash
+		out[z.Name] = o == nil || o.fp != fps[z.Name] || o.zone.ID != z.ID || o.serial != z.Serial || o.hash != z.SerialHash ||
+			o.signed && !now.Before(o.refreshAt)
 		names[z.Name] = nil
 	}
 	for again := true; again; {
