@@ -278,9 +278,12 @@ func (s *Server) readAssigns(ctx context.Context, in *zone.BuildInput) error {
 	return nil
 }
 
-// maxDeltaEvents bounds the events a delta build reads: past it, a full
-// build costs less than the change.
-const maxDeltaEvents = 4096
+// maxDeltaEvents bounds the events a delta build reads (memory): past
+// it, the register is read whole. Reading an event costs about what
+// reading an assignment does, and most events (quarantines ending,
+// unnamed addresses) change no zone, so the bound is high: a full build
+// of a zone of a million names costs far more than 65,536 events.
+const maxDeltaEvents = 1 << 16
 
 // readDelta reads, in one transaction, the pools and the events after
 // since; if they are all changes of assignments (what DNS serves of an
