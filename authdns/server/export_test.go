@@ -27,3 +27,15 @@ func (s *Server) BuiltAt(zoneName string) int64 {
 
 // BuildStats counts the zone versions built in full and from the change.
 func (s *Server) BuildStats() zone.BuildStats { return s.build.Stats() }
+
+// SynthReply is the fast path's own packing of a synthesised answer to
+// q (synthReply), from 127.0.0.1: false when it leaves q to the general
+// path.
+func (s *Server) SynthReply(q []byte) ([]byte, bool) {
+	fq, ok := parseFast(q, nil)
+	if !ok {
+		return nil, false
+	}
+	b, _, ok := s.synthReply(s.snap.Load(), q, fq, netip.AddrFrom4([4]byte{127, 0, 0, 1}), nil)
+	return b, ok
+}
