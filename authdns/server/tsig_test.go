@@ -9,6 +9,7 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"net"
 	"os/exec"
 	"path/filepath"
@@ -402,6 +403,86 @@ func TestTSIGWrongAlgorithmWithDigAndKdig(t *testing.T) {
 					if !strings.Contains(string(out), w) {
 						t.Fatalf("%s -y %s: want %q in\n%s", prog, c.alg, w, out)
 					}
+				}
+			})
+		}
+	}
+}
+
+// TestTSIGRefusalsUnpack: a TSIG the server cannot use still gets a reply
+// the asker can read. With no algorithm at all (a TSIG with empty RDATA)
+// it is FORMERR without a TSIG (RFC 8945 §5.2: a TSIG that cannot be
+// interpreted makes the message corrupt); the error TSIG echoing an empty
+// algorithm name packed to a record that did not unpack. An algorithm
+// the server does not know, or the root name, is BADKEY naming it.
+func TestTSIGRefusalsUnpack(t *testing.T) {
+	e := newEnv(t, false)
+	e.start(server.Options{})
+	q := new(dns.Msg)
+	q.SetQuestion("www."+fwdZone, dns.TypeA)
+	plain, err := q.Pack()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// withTSIG is the query with one TSIG record for key whose RDATA is
+	// rdata (nil: none, RDLENGTH 0).
+	withTSIG := func(key string, rdata []byte) []byte {
+		b := append([]byte(nil), plain...)
+		b[11] = 1 // ARCOUNT
+		owner := make([]byte, 256)
+		n, err := dns.PackDomainName(key, owner, 0, nil, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b = append(b, owner[:n]...)
+		b = append(b, 0, byte(dns.TypeTSIG), 0, byte(dns.ClassANY), 0, 0, 0, 0, byte(len(rdata)>>8), byte(len(rdata)))
+		return append(b, rdata...)
+	}
+	// tsigRdata is TSIG RDATA under alg with a 2-byte MAC that is wrong.
+	tsigRdata := func(alg string) []byte {
+		b := make([]byte, 256)
+		n, err := dns.PackDomainName(alg, b, 0, nil, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		now := uint64(time.Now().Unix())
+		b = append(b[:n], byte(now>>40), byte(now>>32), byte(now>>24), byte(now>>16), byte(now>>8), byte(now), 1, 44, 0, 2, 0xab, 0xcd)
+		return append(b, byte(q.Id>>8), byte(q.Id), 0, 0, 0, 0)
+	}
+	cases := []struct {
+		name     string
+		wire     []byte
+		rcode    int
+		tsigErr  uint16
+		wantTSIG bool
+	}{
+		{"no algorithm (empty RDATA), known key", withTSIG(tsigName, nil), dns.RcodeFormatError, 0, false},
+		{"no algorithm (empty RDATA), root owner", withTSIG(".", nil), dns.RcodeFormatError, 0, false},
+		{"an algorithm nobody knows", withTSIG(tsigName, tsigRdata("hmac-md5.sig-alg.reg.int.")), dns.RcodeNotAuth, dns.RcodeBadKey, true},
+		{"the root as algorithm", withTSIG(tsigName, tsigRdata(".")), dns.RcodeNotAuth, dns.RcodeBadKey, true},
+	}
+	for _, c := range cases {
+		for _, tcp := range []bool{false, true} {
+			t.Run(fmt.Sprintf("%s tcp=%v", c.name, tcp), func(t *testing.T) {
+				var reply []byte
+				if tcp {
+					reply = rawTCP(t, e.addr, c.wire)
+				} else {
+					reply = rawUDP(t, e.addr, c.wire)
+				}
+				if reply == nil {
+					t.Fatal("no reply")
+				}
+				r := new(dns.Msg)
+				if err := r.Unpack(reply); err != nil {
+					t.Fatalf("reply does not unpack: %v (%x)", err, reply)
+				}
+				if r.Rcode != c.rcode || r.Id != q.Id || len(r.Question) != 1 || r.Question[0] != q.Question[0] || len(r.Answer) != 0 {
+					t.Fatalf("reply rcode %s, want %s with the question and no answer:\n%v", dns.RcodeToString[r.Rcode], dns.RcodeToString[c.rcode], r)
+				}
+				rt := r.IsTsig()
+				if (rt != nil) != c.wantTSIG || (rt != nil && rt.Error != c.tsigErr) {
+					t.Fatalf("reply TSIG %v, want TSIG %v with error %s", rt, c.wantTSIG, dns.RcodeToString[int(c.tsigErr)])
 				}
 			})
 		}
