@@ -357,6 +357,35 @@ assignments. NS below the apex are delegations and are imported.`,
 	return c
 }
 
+// listedZone is a zone as `zone list --json` prints it: with the ways a
+// secondary cannot answer what cadastre answers (the warnings the text
+// listing writes to stderr), so that scripts reading the JSON see them.
+type listedZone struct {
+	zone.Zone
+	SecondaryGaps []string `json:"secondary_gaps,omitempty"`
+}
+
+// zonesWithGaps is zs with their secondary gaps. Over --server there are
+// none to give (see warnGapsOf); a failed check is a warning on stderr,
+// as in the text listing.
+func (a *app) zonesWithGaps(ctx context.Context, b dnsBackend, zs []zone.Zone) []listedZone {
+	gaps := map[string][]string{}
+	if m, ok := b.(*manage.Manager); ok {
+		gs, err := a.secondaryGaps(ctx, m)
+		if err != nil {
+			fmt.Fprintf(a.cfg.stderr, "cadastre: warning: secondaries not checked: %v\n", err)
+		}
+		for _, g := range gs {
+			gaps[g.Zone] = append(gaps[g.Zone], g.Reason)
+		}
+	}
+	out := make([]listedZone, 0, len(zs))
+	for _, z := range zs {
+		out = append(out, listedZone{Zone: z, SecondaryGaps: gaps[z.Name]})
+	}
+	return out
+}
+
 func newZoneList(a *app) *cobra.Command {
 	var listJSON bool
 	list := &cobra.Command{
@@ -374,10 +403,7 @@ func newZoneList(a *app) *cobra.Command {
 				return err
 			}
 			if listJSON {
-				if zs == nil {
-					zs = []zone.Zone{}
-				}
-				return writeJSON(a.cfg.stdout, zs)
+				return writeJSON(a.cfg.stdout, a.zonesWithGaps(cmd.Context(), m, zs))
 			}
 			rows := make([][]string, 0, len(zs))
 			for _, z := range zs {
