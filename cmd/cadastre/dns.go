@@ -200,7 +200,7 @@ zones by itself; ` + "`zone secondary-config --knot`" + ` prints that configurat
 	add.Flags().Uint32Var(&ttl, "ttl", 0, "TTL of the zone's records (default 3600)")
 	add.Flags().StringArrayVar(&allow, "allow-transfer", nil, "who may AXFR/IXFR: a prefix or key:TSIG-NAME (repeatable)")
 	add.Flags().StringArrayVar(&notify, "notify", nil, "secondary to NOTIFY, address:port (repeatable)")
-	add.Flags().BoolVar(&catalog, "catalog", false, "make NAME the catalog zone (RFC 9432) listing the zones secondaries may transfer")
+	add.Flags().BoolVar(&catalog, "catalog", false, "make NAME the catalog zone (RFC 9432) listing the zones secondaries may transfer; the zones it lists also NOTIFY its --notify targets")
 	return add
 }
 
