@@ -100,10 +100,11 @@ func (s *Server) dnsReady() error {
 	return nil
 }
 
-// recordWriter checks that the caller may write a static record at
-// name (fully qualified): an admin anywhere, a token bound to a tenant
-// only under its suffixes and never a name another holds (issue 10).
-func (s *Server) recordWriter(ctx context.Context, name string) error {
+// recordWriter checks that the caller may write (or delete) a static
+// record of type typ at name (fully qualified): an admin anywhere, a token
+// bound to a tenant only under its suffixes, never a name another holds
+// (issue 10), and NS, DS or DNAME only if the tenant may delegate.
+func (s *Server) recordWriter(ctx context.Context, name, typ string) error {
 	p := principalOf(ctx)
 	if p.token.Scope >= auth.ScopeAdmin {
 		return nil
@@ -111,9 +112,10 @@ func (s *Server) recordWriter(ctx context.Context, name string) error {
 	if p.token.Tenant == "" {
 		return huma.Error403Forbidden("static records are written by an admin token or a token bound to a tenant")
 	}
-	err := s.reg.CheckRecordName(ctx, p.token.Tenant, name)
+	err := s.reg.CheckRecordWrite(ctx, p.token.Tenant, name, typ)
 	if errors.Is(err, registry.ErrInvalid) {
-		// Outside the tenant's suffixes: not the caller's to write.
+		// Outside the tenant's suffixes, or a delegation it may not
+		// make: not the caller's to write.
 		return huma.Error403Forbidden(err.Error())
 	}
 	return s.problem(err)
@@ -282,7 +284,7 @@ func (s *Server) routeDNS(api huma.API) {
 		if _, ok := dns.StringToType[strings.ToUpper(b.Type)]; !ok {
 			return nil, s.field(fmt.Errorf("record %s: unknown type %q: %w", owner, b.Type, registry.ErrInvalid), "body.type")
 		}
-		if err := s.recordWriter(ctx, owner); err != nil {
+		if err := s.recordWriter(ctx, owner, b.Type); err != nil {
 			return nil, err
 		}
 		r, err := s.dns.AddRecord(ctx, z.Name, owner, b.Type, b.Data, b.TTL)
@@ -315,7 +317,7 @@ func (s *Server) routeDNS(api huma.API) {
 		if err != nil || r.ZoneID != z.ID {
 			return nil, s.problem(fmt.Errorf("record %d in zone %s: %w", in.ID, z.Name, registry.ErrNotFound))
 		}
-		if err := s.recordWriter(ctx, r.Name); err != nil {
+		if err := s.recordWriter(ctx, r.Name, r.Type); err != nil {
 			return nil, err
 		}
 		return nil, s.problem(s.dns.DeleteRecord(ctx, in.ID))
