@@ -68,6 +68,15 @@ type TSIGCreate struct {
 	GrantUpdate []string `json:"grant_update,omitempty" maxItems:"64" doc:"name suffixes RFC 2136 updates signed with the key may change"`
 }
 
+// TSIGPatch is the body of PATCH /v1/tsig-keys/{name}: absent fields
+// keep what the key has.
+type TSIGPatch struct {
+	Algorithm   string    `json:"algorithm,omitempty" enum:"hmac-sha256,hmac-sha384,hmac-sha512" doc:"the key's new algorithm (its secret is kept unless a new one is given)"`
+	Secret      string    `json:"secret,omitempty" maxLength:"256" doc:"base64: the new secret"`
+	NewSecret   bool      `json:"new_secret,omitempty" doc:"generate a new 32-byte secret, returned in this answer only"`
+	GrantUpdate *[]string `json:"grant_update,omitempty" maxItems:"64" doc:"replace the name suffixes RFC 2136 updates signed with the key may change ([] for none)"`
+}
+
 // TSIGCreated is a new TSIG key with its secret, shown this once.
 type TSIGCreated struct {
 	Key    zone.TSIGKey `json:"key"`
@@ -362,6 +371,40 @@ func (s *Server) routeDNS(api huma.API) {
 			return nil, s.field(err, loc)
 		}
 		return &struct{ Body TSIGCreated }{TSIGCreated{Key: k, Secret: base64.StdEncoding.EncodeToString(sec)}}, nil
+	})
+	ut := op("update-tsig-key", http.MethodPatch, "/v1/tsig-keys/{name}", "Rotate a TSIG key's secret, change its algorithm or replace its update grants, keeping its name; a generated secret is in this answer only", auth.ScopeAdmin, false,
+		http.StatusNotFound, http.StatusUnprocessableEntity)
+	huma.Register(api, ut, func(ctx context.Context, in *struct {
+		Name string `path:"name" maxLength:"255"`
+		Body TSIGPatch
+	}) (*struct{ Body TSIGCreated }, error) {
+		if err := s.dnsReady(); err != nil {
+			return nil, err
+		}
+		b := in.Body
+		ch := manage.TSIGChange{Algorithm: b.Algorithm, NewSecret: b.NewSecret, Grants: b.GrantUpdate}
+		if b.Secret != "" {
+			var err error
+			if ch.Secret, err = base64.StdEncoding.DecodeString(b.Secret); err != nil {
+				return nil, s.field(fmt.Errorf("secret: not base64: %w", registry.ErrInvalid), "body.secret")
+			}
+		}
+		k, sec, err := s.dns.UpdateTSIG(ctx, in.Name, ch)
+		if err != nil {
+			loc := "body"
+			switch {
+			case strings.Contains(err.Error(), "secret"):
+				loc = "body.secret"
+			case strings.Contains(err.Error(), "grant-update"):
+				loc = "body.grant_update"
+			}
+			return nil, s.field(err, loc)
+		}
+		out := TSIGCreated{Key: k}
+		if sec != nil {
+			out.Secret = base64.StdEncoding.EncodeToString(sec)
+		}
+		return &struct{ Body TSIGCreated }{out}, nil
 	})
 	dt := op("remove-tsig-key", http.MethodDelete, "/v1/tsig-keys/{name}", "Delete a TSIG key: transfers and updates signed with it are then refused", auth.ScopeAdmin, false, http.StatusNotFound)
 	dt.DefaultStatus = http.StatusNoContent

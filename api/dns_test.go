@@ -125,6 +125,20 @@ func TestDNSRoutes(t *testing.T) {
 	if x := e.do(t, req{Method: "POST", Path: "/v1/tsig-keys", Token: adm, Body: map[string]any{"name": "acme.example.com"}}); x.Status != http.StatusConflict {
 		t.Fatalf("%s: want 409 for a second key of the name", x)
 	}
+	// PATCH rotates the secret in place (shown in that answer only) and
+	// replaces the grants; a missing key is 404.
+	x = e.do(t, req{Method: "PATCH", Path: "/v1/tsig-keys/acme.example.com", Token: adm, Body: map[string]any{"new_secret": true, "grant_update": []string{}}})
+	rotated := decode[TSIGCreated](t, x)
+	if x.Status != http.StatusOK || rotated.Secret == "" || rotated.Secret == created.Secret || len(rotated.Key.Grants) != 0 {
+		t.Fatalf("%s: want a new secret and no grants", x)
+	}
+	e.remember(rotated.Secret)
+	if x := e.do(t, req{Method: "PATCH", Path: "/v1/tsig-keys/acme.example.com", Token: adm, Body: map[string]any{"algorithm": "hmac-sha512"}}); x.Status != http.StatusOK || decode[TSIGCreated](t, x).Secret != "" {
+		t.Fatalf("%s: want 200 without a secret (none was generated)", x)
+	}
+	if x := e.do(t, req{Method: "PATCH", Path: "/v1/tsig-keys/nosuch.example.com", Token: adm, Body: map[string]any{"new_secret": true}}); x.Status != http.StatusNotFound {
+		t.Fatalf("%s: want 404", x)
+	}
 	if x := e.do(t, req{Method: "DELETE", Path: "/v1/tsig-keys/acme.example.com", Token: adm}); x.Status != http.StatusNoContent {
 		t.Fatalf("%s: want 204", x)
 	}
