@@ -473,6 +473,7 @@ func TestOpenAPIConformance(t *testing.T) {
 		{Method: "DELETE", Path: "/v1/zones/example.com/records/2", Token: adm},
 		{Method: "POST", Path: "/v1/tsig-keys", Token: adm, Body: map[string]any{"name": "acme.example.com", "algorithm": "hmac-sha512", "grant_update": []string{"_acme-challenge.example.com"}}},
 		{Method: "GET", Path: "/v1/tsig-keys", Token: adm},
+		{Method: "PATCH", Path: "/v1/tsig-keys/acme.example.com", Token: adm, Body: map[string]any{"algorithm": "hmac-sha256", "grant_update": []string{"_acme-challenge.www.example.com"}}},
 		{Method: "DELETE", Path: "/v1/tsig-keys/acme.example.com", Token: adm},
 		{Method: "POST", Path: "/v1/zones", Token: adm, Body: map[string]any{"name": "gone.example", "ns": []string{"ns.provider.test"}}},
 		{Method: "DELETE", Path: "/v1/zones/gone.example", Token: adm},

@@ -27,12 +27,18 @@ type Tenant struct {
 	// MaxIPv4 bounds the IPv4 addresses the tenant holds, MaxIPv6 the
 	// IPv6 prefixes (of any length); nil is no limit. Both count live
 	// and quarantined assignments.
-	MaxIPv4   *int64    `json:"max_ipv4,omitempty"`
-	MaxIPv6   *int64    `json:"max_ipv6,omitempty"`
-	UsedIPv4  int64     `json:"used_ipv4"`
-	UsedIPv6  int64     `json:"used_ipv6"`
-	Note      string    `json:"note,omitempty"`
-	CreatedAt time.Time `json:"created_at"`
+	MaxIPv4  *int64 `json:"max_ipv4,omitempty"`
+	MaxIPv6  *int64 `json:"max_ipv6,omitempty"`
+	UsedIPv4 int64  `json:"used_ipv4"`
+	UsedIPv6 int64  `json:"used_ipv6"`
+	Note     string `json:"note,omitempty"`
+	// MayDelegate lets callers below admin bound to the tenant write NS,
+	// DS and DNAME records under its suffixes: records that hand a name,
+	// and everything under it, to other servers or another tree. Off by
+	// default: the operator's zone keeps control of its names (README,
+	// Security model).
+	MayDelegate bool      `json:"may_delegate,omitempty"`
+	CreatedAt   time.Time `json:"created_at"`
 }
 
 // HolderKind says what already holds a DNS name. Messages name the kind,
@@ -149,6 +155,8 @@ type TenantSpec struct {
 	ClearIPv4 bool
 	ClearIPv6 bool
 	Note      *string
+	// MayDelegate sets Tenant.MayDelegate; nil keeps it.
+	MayDelegate *bool
 }
 
 // ValidateTenantName checks a tenant's name: 1 to 128 bytes of printable
@@ -235,6 +243,9 @@ func (r *Registry) applyTenantSpec(t *Tenant, s TenantSpec) error {
 			return err
 		}
 		t.Note = *s.Note
+	}
+	if s.MayDelegate != nil {
+		t.MayDelegate = *s.MayDelegate
 	}
 	return nil
 }

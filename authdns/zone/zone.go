@@ -284,6 +284,10 @@ type Store interface {
 	// InsertTSIGKey stores a TSIG key; a key of that name already there
 	// is an error wrapping registry.ErrExists.
 	InsertTSIGKey(ctx context.Context, k TSIGKey, e registry.Event) error
+	// UpdateTSIGKey stores k's algorithm, sealed secret and grants over
+	// the key of its name; a missing one is an error wrapping
+	// registry.ErrNotFound.
+	UpdateTSIGKey(ctx context.Context, k TSIGKey, e registry.Event) error
 	// DeleteTSIGKey removes a TSIG key by canonical name; a missing one
 	// is an error wrapping registry.ErrNotFound.
 	DeleteTSIGKey(ctx context.Context, name string, e registry.Event) error

@@ -60,6 +60,8 @@ tenant's live assignment holds; below admin, never a zone's apex, name server,
 glue or static record either. --max-ipv4 bounds the IPv4 addresses it holds,
 --max-ipv6 the IPv6 prefixes (of any length), both counting live and
 quarantined assignments. A tenant that holds assignments cannot be removed.
+Its tokens write NS, DS and DNAME records (which hand a name and all below it
+to other servers or another tree) only with --may-delegate.
 
 Tenants named in a register made before tenants existed were created by the
 upgrade with --names . (every name) and no quota.`,
@@ -71,7 +73,7 @@ upgrade with --names . (every name) and no quota.`,
 	}
 	var names []string
 	var max4, max6, note string
-	var asJSON bool
+	var asJSON, mayDelegate bool
 	spec := func(cmd *cobra.Command, name string) (registry.TenantSpec, error) {
 		s := registry.TenantSpec{Name: name}
 		if cmd.Flags().Changed("names") {
@@ -95,6 +97,9 @@ upgrade with --names . (every name) and no quota.`,
 		if cmd.Flags().Changed("note") {
 			s.Note = &note
 		}
+		if cmd.Flags().Changed("may-delegate") {
+			s.MayDelegate = &mayDelegate
+		}
 		return s, nil
 	}
 	show := func(t registry.Tenant) error {
@@ -108,6 +113,7 @@ upgrade with --names . (every name) and no quota.`,
 		c.Flags().StringVar(&max4, "max-ipv4", "none", "IPv4 addresses the tenant may hold, or none")
 		c.Flags().StringVar(&max6, "max-ipv6", "none", "IPv6 prefixes the tenant may hold, or none")
 		c.Flags().StringVar(&note, "note", "", "free text")
+		c.Flags().BoolVar(&mayDelegate, "may-delegate", false, "let the tenant's tokens write NS, DS and DNAME records under its suffixes (--may-delegate=false withdraws it)")
 		c.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 	}
 	add := &cobra.Command{

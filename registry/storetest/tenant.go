@@ -38,6 +38,20 @@ func runTenants(t *testing.T, open Open) {
 			got.MaxIPv4 == nil || *got.MaxIPv4 != 64 || got.MaxIPv6 != nil || got.Note != "ACME Corp" || !got.CreatedAt.Equal(now) {
 			t.Fatalf("tenant = %+v", got)
 		}
+		// May it delegate: off unless set, kept by updates that leave it,
+		// and back off when withdrawn.
+		yes, no := true, false
+		for _, c := range []struct {
+			set  *bool
+			want bool
+		}{{nil, false}, {&yes, true}, {nil, true}, {&no, false}} {
+			if _, err := reg.UpdateTenant(ctx, registry.TenantSpec{Name: "acme", MayDelegate: c.set}); err != nil {
+				t.Fatal(err)
+			}
+			if got, err := reg.Tenant(ctx, "acme"); err != nil || got.MayDelegate != c.want {
+				t.Fatalf("after setting may-delegate %v: %v (%v), want %v", c.set, got.MayDelegate, err, c.want)
+			}
+		}
 		as, err := reg.AllocateAll(ctx, registry.Batch{Requests: []registry.Request{
 			{Region: "us-east", Family: 4, Bits: 30, Tenant: "acme"}, {Region: "us-east", Family: 6, Bits: 64, Count: 3, Tenant: "acme"}}})
 		if err != nil {

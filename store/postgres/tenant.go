@@ -78,16 +78,16 @@ func (t *tx) InsertTenant(ctx context.Context, x *registry.Tenant) error {
 	if err := t.storeUse(ctx, true); err != nil {
 		return err
 	}
-	return mapErr(t.row(ctx, `INSERT INTO tenants (name, names, max_ipv4, max_ipv6, note, created_at) VALUES ($1, $2, $3, $4, $5, $6) RETURNING id`,
-		x.Name, rowscan.TenantNames(*x), x.MaxIPv4, x.MaxIPv6, x.Note, micros(x.CreatedAt)).Scan(&x.ID))
+	return mapErr(t.row(ctx, `INSERT INTO tenants (name, names, max_ipv4, max_ipv6, note, created_at, may_delegate) VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id`,
+		x.Name, rowscan.TenantNames(*x), x.MaxIPv4, x.MaxIPv6, x.Note, micros(x.CreatedAt), x.MayDelegate).Scan(&x.ID))
 }
 
 func (t *tx) UpdateTenant(ctx context.Context, x registry.Tenant) error {
 	if err := t.storeUse(ctx, true); err != nil {
 		return err
 	}
-	tag, err := t.exec(ctx, `UPDATE tenants SET names = $1, max_ipv4 = $2, max_ipv6 = $3, note = $4 WHERE id = $5`,
-		rowscan.TenantNames(x), x.MaxIPv4, x.MaxIPv6, x.Note, x.ID)
+	tag, err := t.exec(ctx, `UPDATE tenants SET names = $1, max_ipv4 = $2, max_ipv6 = $3, note = $4, may_delegate = $5 WHERE id = $6`,
+		rowscan.TenantNames(x), x.MaxIPv4, x.MaxIPv6, x.Note, x.MayDelegate, x.ID)
 	if err != nil {
 		return err
 	}
