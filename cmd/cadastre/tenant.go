@@ -179,7 +179,16 @@ nothing is taken back, and the tenant gets no more until its use is below it.`,
 			if asJSON {
 				return writeJSON(a.cfg.stdout, nonNil(ts))
 			}
-			return table(a.cfg.stdout, tenantHeader, tenantRows(ts))
+			if err := table(a.cfg.stdout, tenantHeader, tenantRows(ts)); err != nil {
+				return err
+			}
+			for _, t := range ts {
+				if len(t.Overlaps) > 0 {
+					fmt.Fprintln(a.cfg.stderr, "cadastre: tenants marked \"overlaps\" share names under their suffixes (made before the rule, or by the upgrade's \".\"); narrow them with `cadastre tenant update NAME --names ...`")
+					break
+				}
+			}
+			return nil
 		},
 	}
 	list.Flags().BoolVar(&asJSON, "json", false, "print JSON")
@@ -211,7 +220,11 @@ func tenantRows(ts []registry.Tenant) [][]string {
 	}
 	rows := make([][]string, 0, len(ts))
 	for _, t := range ts {
-		rows = append(rows, []string{t.Name, dash(strings.Join(t.Names, ",")), quota(t.UsedIPv4, t.MaxIPv4), quota(t.UsedIPv6, t.MaxIPv6), dash(t.Note)})
+		names := dash(strings.Join(t.Names, ","))
+		if len(t.Overlaps) > 0 {
+			names += " (overlaps " + strings.Join(t.Overlaps, ",") + ")"
+		}
+		rows = append(rows, []string{t.Name, names, quota(t.UsedIPv4, t.MaxIPv4), quota(t.UsedIPv6, t.MaxIPv6), dash(t.Note)})
 	}
 	return rows
 }
