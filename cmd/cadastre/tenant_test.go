@@ -147,7 +147,7 @@ func TestTenantSuffixOverlapsCLI(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := sdb.ExecContext(context.Background(), `UPDATE tenants SET names = '["."]'`); err != nil {
+	if _, err := sdb.ExecContext(context.Background(), `UPDATE tenants SET names = '["."]' WHERE name IN ('a', 'b')`); err != nil {
 		t.Fatal(err)
 	}
 	sdb.Close()

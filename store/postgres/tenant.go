@@ -76,8 +76,10 @@ func (t *tx) queueRead(read func(pgx.Rows) error, q string, args ...any) {
 const nameLockClass = 727
 
 // suffixLockClass is the first key of the advisory lock on tenants'
-// name suffixes (LockTenantSuffixes); the second is 0.
-const suffixLockClass = 728
+// name suffixes (LockTenantSuffixes); the second is 0. Advisory locks are
+// the database's, not a schema's: a value nothing else here uses (the
+// migration lock's one-key form is (0, 7271878)).
+const suffixLockClass = 7271879
 
 const tenantCols = rowscan.TenantCols
 
