@@ -237,3 +237,35 @@ func TestQuotaRaceAcrossReplicas(t *testing.T) {
 		t.Fatalf("%d of %d callers succeeded, %d assignments, use %d: want exactly %d each", ok, replicas*callers, len(as), got.UsedIPv6, quota)
 	}
 }
+
+// TestTenantSuffixRaceAcrossReplicas: admins on several replicas (stores)
+// of one database add tenants with overlapping name suffixes at the same
+// moment: exactly one is added each time (new tenants' rows do not exist
+// yet, so only the suffix lock orders them).
+func TestTenantSuffixRaceAcrossReplicas(t *testing.T) {
+	ctx := context.Background()
+	dsn := freshSchema(t)
+	const replicas = 4
+	regs := make([]*registry.Registry, replicas)
+	for i := range replicas {
+		s, err := postgres.Open(ctx, dsn, postgres.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Close() })
+		regs[i] = registry.New(s)
+	}
+	for round := range 10 {
+		ok := storetest.Race(t, replicas, registry.ErrOverlap, func(i int) error {
+			// Equal, containing and contained suffixes, a new root
+			// each round.
+			base := fmt.Sprintf("r%d.example", round)
+			suffix := []string{base, "a." + base, "b.a." + base, base}[i]
+			_, err := regs[i].AddTenant(ctx, registry.TenantSpec{Name: fmt.Sprintf("t%d-%d", round, i), Names: &[]string{suffix}})
+			return err
+		})
+		if ok != 1 {
+			t.Fatalf("round %d: %d tenants added with overlapping suffixes, want exactly 1", round, ok)
+		}
+	}
+}
