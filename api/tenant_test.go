@@ -233,3 +233,36 @@ func TestTenantSuffixOverlapRefused(t *testing.T) {
 		t.Errorf("suffixes apart from every other tenant's: %s", x)
 	}
 }
+
+// TestRecordControlCharactersRefused: a raw control character or bidi
+// override in a static record's name or data is 400 naming the field,
+// and nothing is stored; the escaped form is a record like any other.
+func TestRecordControlCharactersRefused(t *testing.T) {
+	e, _ := hijackEnv(t)
+	adm := e.tok["admin"]
+	path := "/v1/zones/cloud.example/records"
+	for _, c := range []struct {
+		name, field string
+		body        map[string]any
+	}{
+		{"ESC in the name", "name:", map[string]any{"name": "a\x1b[2Jb", "type": "TXT", "data": "x"}},
+		{"a bidi override in the name", "name:", map[string]any{"name": "c\u202ed", "type": "A", "data": "192.0.2.9"}},
+		{"LF in TXT data", "record t.cloud.example. TXT data:", map[string]any{"name": "t", "type": "TXT", "data": "a\nb"}},
+		{"a C1 control in TXT data", "record t.cloud.example. TXT data:", map[string]any{"name": "t", "type": "TXT", "data": "a\u009bb"}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			before := e.snapshot(t)
+			x := e.do(t, req{Method: "POST", Path: path, Token: adm, Body: c.body})
+			if p := checkProblem(t, x, http.StatusBadRequest); !strings.HasPrefix(p.Detail, c.field) {
+				t.Errorf("%s: the detail does not start with %q", x, c.field)
+			}
+			if d := before.diff(e.snapshot(t)); d != "" {
+				t.Errorf("%s: a refused request changed the database: %s", x, d)
+			}
+		})
+	}
+	x := e.do(t, req{Method: "POST", Path: path, Token: adm, Body: map[string]any{"name": `esc\027`, "type": "TXT", "data": `"a\027b"`}})
+	if x.Status != http.StatusCreated || !strings.Contains(string(x.Body), `esc\\027.cloud.example.`) || !strings.Contains(string(x.Body), `a\\027b`) {
+		t.Errorf("the escaped forms: %s", x)
+	}
+}
