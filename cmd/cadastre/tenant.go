@@ -61,6 +61,10 @@ glue or static record either. --max-ipv4 bounds the IPv4 addresses it holds,
 --max-ipv6 the IPv6 prefixes (of any length), both counting live and
 quarantined assignments. A tenant that holds assignments cannot be removed.
 
+No two tenants' suffixes overlap: a suffix equal to, containing or under
+another tenant's is refused (exit 4, naming it); narrowing one a tenant has is
+always allowed. Overlaps from before this rule are marked by tenant list.
+
 Tenants named in a register made before tenants existed were created by the
 upgrade with --names . (every name) and no quota.`,
 		Example: `  cadastre tenant add acme --names acme.cloud.example --max-ipv4 256 --max-ipv6 10000
