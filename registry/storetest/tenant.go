@@ -505,6 +505,10 @@ func MigratedTenants(t *testing.T, s registry.Store) {
 		if !ok || x.UsedIPv4 != w[0] || x.UsedIPv6 != w[1] || len(x.Names) != 1 || x.Names[0] != "." || x.MaxIPv4 != nil || x.MaxIPv6 != nil {
 			t.Errorf("tenant %+v, want use %v, names [.], no quota", x, w)
 		}
+		// Every name, for each: the register opens with them, flagged.
+		if len(x.Overlaps) != len(want)-1 {
+			t.Errorf("tenant %s: overlaps %v, want the other %d", x.Name, x.Overlaps, len(want)-1)
+		}
 	}
 	evs, err := reg.Events(ctx, registry.EventFilter{SubjectKind: "tenant"})
 	if err != nil {
