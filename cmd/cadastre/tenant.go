@@ -63,6 +63,10 @@ quarantined assignments. A tenant that holds assignments cannot be removed.
 Its tokens write NS, DS and DNAME records (which hand a name and all below it
 to other servers or another tree) only with --may-delegate.
 
+No two tenants' suffixes overlap: a suffix equal to, containing or under
+another tenant's is refused (exit 4, naming it); narrowing one a tenant has is
+always allowed. Overlaps from before this rule are marked by tenant list.
+
 Tenants named in a register made before tenants existed were created by the
 upgrade with --names . (every name) and no quota.`,
 		Example: `  cadastre tenant add acme --names acme.cloud.example --max-ipv4 256 --max-ipv6 10000
@@ -185,7 +189,16 @@ nothing is taken back, and the tenant gets no more until its use is below it.`,
 			if asJSON {
 				return writeJSON(a.cfg.stdout, nonNil(ts))
 			}
-			return table(a.cfg.stdout, tenantHeader, tenantRows(ts))
+			if err := table(a.cfg.stdout, tenantHeader, tenantRows(ts)); err != nil {
+				return err
+			}
+			for _, t := range ts {
+				if len(t.Overlaps) > 0 {
+					fmt.Fprintln(a.cfg.stderr, "cadastre: tenants marked \"overlaps\" share names under their suffixes (made before the rule, or by the upgrade's \".\"); narrow them with `cadastre tenant update NAME --names ...`")
+					break
+				}
+			}
+			return nil
 		},
 	}
 	list.Flags().BoolVar(&asJSON, "json", false, "print JSON")
@@ -217,7 +230,11 @@ func tenantRows(ts []registry.Tenant) [][]string {
 	}
 	rows := make([][]string, 0, len(ts))
 	for _, t := range ts {
-		rows = append(rows, []string{t.Name, dash(strings.Join(t.Names, ",")), quota(t.UsedIPv4, t.MaxIPv4), quota(t.UsedIPv6, t.MaxIPv6), dash(t.Note)})
+		names := dash(strings.Join(t.Names, ","))
+		if len(t.Overlaps) > 0 {
+			names += " (overlaps " + strings.Join(t.Overlaps, ",") + ")"
+		}
+		rows = append(rows, []string{t.Name, names, quota(t.UsedIPv4, t.MaxIPv4), quota(t.UsedIPv6, t.MaxIPv6), dash(t.Note)})
 	}
 	return rows
 }

@@ -74,6 +74,11 @@ func (t *tx) TenantByName(ctx context.Context, name string) (registry.Tenant, er
 	return x, notFound(err, "tenant "+name)
 }
 
+// LockTenantSuffixes implements registry.TenantTx: SQLite runs one
+// writer at a time, so a writer that checks tenants' suffixes sees every
+// change committed before it and none can come in between.
+func (t *tx) LockTenantSuffixes(ctx context.Context) error { return nil }
+
 func (t *tx) Tenants(ctx context.Context) ([]registry.Tenant, error) {
 	if err := t.flushUse(ctx); err != nil {
 		return nil, err
