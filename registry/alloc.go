@@ -162,6 +162,12 @@ func (q Request) canonical(w io.Writer) {
 		field("@pool")
 		field(q.Pool)
 	}
+	// Two spaces may hold the same prefix: a retry naming another space
+	// is another request.
+	if q.Space != "" {
+		field("@space")
+		field(q.Space)
+	}
 	if len(q.Tags) > 0 {
 		field("@tags")
 		for _, k := range slices.Sorted(maps.Keys(q.Tags)) {

@@ -312,14 +312,33 @@ func (t *tx) InsertAssignment(ctx context.Context, a *registry.Assignment) error
 	fam, first, last, bits := span(a.Prefix)
 	// An assignment's space is its pool's (the assignments_space trigger
 	// holds it so).
-	res, err := t.q.exec(ctx, `INSERT INTO assignments (pool_id, prefix, family, first, last, bits, state, tenant, resource, name, created_at, released_at, quarantine_until, space)
-		VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, (SELECT space FROM pools WHERE id = ?1))`,
+	rows, err := t.q.query(ctx, `INSERT INTO assignments (pool_id, prefix, family, first, last, bits, state, tenant, resource, name, created_at, released_at, quarantine_until, space)
+		VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, (SELECT space FROM pools WHERE id = ?1)) RETURNING id, space`,
 		a.PoolID, a.Prefix.String(), fam, first, last, bits, string(a.State), a.Tenant, a.Resource, a.Name, micros(a.CreatedAt), optMicros(a.ReleasedAt), optMicros(a.QuarantineUntil))
-	if err != nil {
-		return mapErr(err)
+	return mapErr(idAndSpace(rows, err, &a.ID, &a.Space))
+}
+
+// setSpaces sets the space of each of as to its pool's, as the INSERT
+// that writes them does (a batch's rows are not read back).
+func (t *tx) setSpaces(ctx context.Context, as []registry.Assignment) error {
+	spaces := map[int64]string{}
+	for i := range as {
+		a := &as[i]
+		s, ok := spaces[a.PoolID]
+		if !ok {
+			rows, err := t.q.query(ctx, `SELECT space FROM pools WHERE id = ?`, a.PoolID)
+			s, err = one(rows, err, func(rows rowscan.Scanner) (string, error) {
+				var s string
+				return s, rows.Scan(&s)
+			})
+			if err != nil && !errors.Is(err, sql.ErrNoRows) {
+				return err
+			}
+			spaces[a.PoolID] = s
+		}
+		a.Space = s
 	}
-	a.ID, err = res.LastInsertId()
-	return err
+	return nil
 }
 
 // maxRows bounds the rows of one multi-row INSERT. Batches are written in
@@ -350,6 +369,9 @@ func valuesList(rows, cols int) string {
 func (t *tx) InsertAssignments(ctx context.Context, as []registry.Assignment) error {
 	if len(as) == 0 {
 		return nil
+	}
+	if err := t.setSpaces(ctx, as); err != nil {
+		return err
 	}
 	last, room, err := t.lastAssignmentID(ctx, len(as))
 	if err != nil {
@@ -863,6 +885,9 @@ func (t *tx) LoadEvents(ctx context.Context, es []registry.Event) error {
 func (t *tx) LoadAssignments(ctx context.Context, as []registry.Assignment) error {
 	if len(as) == 0 {
 		return nil
+	}
+	if err := t.setSpaces(ctx, as); err != nil {
+		return err
 	}
 	last, room, err := t.lastAssignmentID(ctx, len(as))
 	if err != nil {
