@@ -345,7 +345,7 @@ func (r *Registry) FindPoolIn(ctx context.Context, p netip.Prefix, space string)
 		for i, pl := range found {
 			spaces[i] = pl.Space
 		}
-		return invalid("pool %s: one in each of %d spaces (%s): name one with --space", p, len(found), strings.Join(spaces, ", "))
+		return invalid("pool %s: one in each of %d spaces (%s): give the pool's ID instead (`cadastre pool list --json`)", p, len(found), strings.Join(spaces, ", "))
 	})
 	return out, err
 }
