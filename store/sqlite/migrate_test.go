@@ -3,15 +3,12 @@ package sqlite
 import (
 	"context"
 	"database/sql"
-	"errors"
 	"io/fs"
-	"net/netip"
 	"path/filepath"
 	"testing"
 
 	"github.com/pressly/goose/v3"
 
-	"github.com/cadastre-ipam/cadastre/location"
 	"github.com/cadastre-ipam/cadastre/registry"
 	"github.com/cadastre-ipam/cadastre/registry/storetest"
 )
@@ -98,87 +95,36 @@ func TestChildPoolUseMigration(t *testing.T) {
 	storetest.ChildPoolUseMigration(t, open, goTo)
 }
 
-// TestSpacePerObjectMigration: migration 18 gives pools, assignments,
-// reservations and relocations the space of their block, for rows made
-// before it: a register taken back to 17 and up again has vpc-a's rows
-// in vpc-a and the global pool's in global, and overlap is then refused
-// within vpc-a and not across spaces.
+// TestSpacePerObjectMigration: migration 18 gives rows made before it
+// their block's space (storetest.SpacePerObjectMigration).
 func TestSpacePerObjectMigration(t *testing.T) {
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "s.db")
-	s, err := Open(ctx, path, Options{NoSync: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	reg := registry.New(s)
-	mustDo := func(err error) {
-		t.Helper()
+	open := func(t *testing.T) registry.Store {
+		s, err := Open(ctx, path, Options{NoSync: true})
 		if err != nil {
 			t.Fatal(err)
 		}
+		return s
 	}
-	_, err = reg.AddSpace(ctx, registry.Space{Name: "vpc-a"})
-	mustDo(err)
-	_, err = reg.AddRegion(ctx, registry.RegionSpec{Name: "r", Location: location.Location{Country: "US"}})
-	mustDo(err)
-	_, err = reg.AddBlock(ctx, registry.Block{Prefix: netip.MustParsePrefix("10.0.0.0/8"), Source: registry.SourcePrivate, Space: "vpc-a"})
-	mustDo(err)
-	_, err = reg.AddBlock(ctx, registry.Block{Prefix: netip.MustParsePrefix("40.64.0.0/16"), Source: registry.SourceRIR, Registry: "arin"})
-	mustDo(err)
-	for _, p := range []string{"10.1.0.0/16", "40.64.0.0/24"} {
-		_, err = reg.AddPool(ctx, registry.PoolSpec{Prefix: netip.MustParsePrefix(p), Region: "r", UseAll: true})
-		mustDo(err)
-	}
-	for _, p := range []string{"10.1.0.0/24", "40.64.0.0/28"} {
-		_, err = reg.Allocate(ctx, registry.Request{Prefix: netip.MustParsePrefix(p)})
-		mustDo(err)
-	}
-	_, err = reg.Reserve(ctx, registry.ReservationSpec{Prefix: netip.MustParsePrefix("10.1.2.0/29"), Reason: "gw"})
-	mustDo(err)
-	mustDo(s.Close())
-
-	db, err := sql.Open("sqlite", "file:"+path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	sub, _ := fs.Sub(migrations, "migrations")
-	p, err := goose.NewProvider(goose.DialectSQLite3, db, sub, goose.WithDisableGlobalRegistry(true))
-	mustDo(err)
-	_, err = p.DownTo(ctx, 17)
-	mustDo(err)
-	var n int
-	mustDo(db.QueryRowContext(ctx, `SELECT count(*) FROM pragma_table_info('assignments') WHERE name = 'space'`).Scan(&n))
-	if n != 0 {
-		t.Fatal("assignments.space still there at version 17")
-	}
-	_, err = p.Up(ctx)
-	mustDo(err)
-	for _, c := range []struct{ sql, want string }{
-		{`SELECT group_concat(prefix || ' ' || space, ', ') FROM (SELECT prefix, space FROM pools ORDER BY id)`, "10.1.0.0/16 vpc-a, 40.64.0.0/24 global"},
-		{`SELECT group_concat(prefix || ' ' || space, ', ') FROM (SELECT prefix, space FROM assignments ORDER BY id)`, "10.1.0.0/24 vpc-a, 40.64.0.0/28 global"},
-		{`SELECT group_concat(prefix || ' ' || space, ', ') FROM reservations`, "10.1.2.0/29 vpc-a"},
-	} {
-		var got string
-		mustDo(db.QueryRowContext(ctx, c.sql).Scan(&got))
-		if got != c.want {
-			t.Errorf("%s: %q, want %q", c.sql, got, c.want)
+	goTo := func(t *testing.T, version int64, query string) []string {
+		db, err := sql.Open("sqlite", "file:"+path)
+		if err != nil {
+			t.Fatal(err)
 		}
+		defer db.Close()
+		sub, _ := fs.Sub(migrations, "migrations")
+		p, err := goose.NewProvider(goose.DialectSQLite3, db, sub, goose.WithDisableGlobalRegistry(true))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := p.DownTo(ctx, version); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := p.Up(ctx); err != nil {
+			t.Fatal(err)
+		}
+		return storetest.Rows(t, db, query)
 	}
-	db.Close()
-
-	// The backfilled rows are checked per space as new ones are.
-	s, err = Open(ctx, path, Options{NoSync: true})
-	mustDo(err)
-	defer s.Close()
-	reg = registry.New(s)
-	if _, err := reg.Allocate(ctx, registry.Request{Prefix: netip.MustParsePrefix("10.1.0.128/25"), Space: "vpc-a"}); !errors.Is(err, registry.ErrOverlap) {
-		t.Errorf("alloc over vpc-a's backfilled assignment: %v, want an overlap", err)
-	}
-	_, err = reg.AddBlock(ctx, registry.Block{Prefix: netip.MustParsePrefix("10.0.0.0/8"), Source: registry.SourcePrivate})
-	mustDo(err)
-	_, err = reg.AddPool(ctx, registry.PoolSpec{Prefix: netip.MustParsePrefix("10.1.0.0/16"), Region: "r", Space: registry.PrivateSpace, UseAll: true})
-	mustDo(err)
-	if _, err := reg.Allocate(ctx, registry.Request{Prefix: netip.MustParsePrefix("10.1.0.0/24"), Space: registry.PrivateSpace}); err != nil {
-		t.Errorf("alloc 10.1.0.0/24 in space private beside vpc-a's: %v", err)
-	}
+	storetest.SpacePerObjectMigration(t, open, goTo)
 }
