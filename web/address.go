@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/netip"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -85,6 +86,11 @@ func (s *Server) pageAddress(w http.ResponseWriter, r *http.Request) error {
 		}
 		if v.Reserved, err = s.reservationsIn(ctx, p); err != nil {
 			return err
+		}
+		// Another space may reserve the same addresses: only the
+		// holding block's space is this page's.
+		if h.Block != nil {
+			v.Reserved = slices.DeleteFunc(v.Reserved, func(x registry.Reservation) bool { return x.Space != h.Block.Space })
 		}
 	}
 	if isAddr {

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"html"
 	"net/http"
+	"net/netip"
 	"regexp"
 	"slices"
 	"strings"
@@ -156,3 +157,35 @@ var (
 	assignmentLinkRE = regexp.MustCompile(`<a href="/assignment/[0-9]+">`)
 	nextRE           = regexp.MustCompile(`<a href="([^"]+)" rel="next">`)
 )
+
+// TestAddressPageInTwoSpaces: two VPCs each hold 10.1.0.0/16 with the
+// assignment 10.1.0.0/24; the address page asks for the space (422
+// naming both) and, given one, shows that space's block, pool and
+// assignment, and the link from the assignment's page names its space.
+func TestAddressPageInTwoSpaces(t *testing.T) {
+	e := newEnv(t)
+	ctx := t.Context()
+	ids := map[string]int64{}
+	for _, sp := range []string{"vpc-a", "vpc-b"} {
+		if _, err := e.reg.AddSpace(ctx, registry.Space{Name: sp}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := e.reg.AddBlock(ctx, registry.Block{Prefix: netip.MustParsePrefix("10.0.0.0/8"), Source: registry.SourcePrivate, Space: sp}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := e.reg.AddPool(ctx, registry.PoolSpec{Prefix: netip.MustParsePrefix("10.1.0.0/16"), Region: "us-east", Space: sp, UseAll: true}); err != nil {
+			t.Fatal(err)
+		}
+		as, err := e.reg.Allocate(ctx, registry.Request{Prefix: netip.MustParsePrefix("10.1.0.0/24"), Space: sp, Resource: "vm-in-" + sp})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids[sp] = as[0].ID
+	}
+	b := e.signIn(t, roleRead)
+	b.get(t, "/ip/10.1.0.5").want(t, http.StatusUnprocessableEntity, "vpc-a", "vpc-b", "--space")
+	p := b.get(t, "/ip/10.1.0.5?space=vpc-b")
+	p.want(t, http.StatusOK, "vpc-b", "vm-in-vpc-b")
+	p.wantNot(t, "vm-in-vpc-a")
+	b.get(t, fmt.Sprintf("/assignment/%d", ids["vpc-a"])).want(t, http.StatusOK, `/ip/10.1.0.0?space=vpc-a`)
+}
