@@ -223,11 +223,10 @@ func (s *Server) Reload(ctx context.Context) error {
 		if in.Assigns, err = tx.Assignments(ctx, registry.AssignmentFilter{States: []registry.State{registry.StateAssigned}}); err != nil {
 			return err
 		}
-		// DNS serves the global and the built-in private space: a
-		// named space's (a VRF's) names and addresses, which another
-		// space may hold too, stay out (registry.DNSOnly).
-		in.Pools, in.Assigns, err = registry.DNSOnly(ctx, tx, in.Pools, in.Assigns)
-		return err
+		// Every space is read: each zone takes the assignments of its
+		// own space (zone.Config.Serves; the global and built-in
+		// private space unless it names one).
+		return nil
 	})
 	if err != nil {
 		return fmt.Errorf("dns: read register: %w", err)

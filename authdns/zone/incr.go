@@ -379,7 +379,7 @@ func fingerprint(z Zone, in *BuildInput, canon []string, period time.Time, corru
 	}
 	var b []byte
 	for i, a := range in.Assigns {
-		if canon[i] == "" {
+		if canon[i] == "" || !z.Config.Serves(a.Space) {
 			continue
 		}
 		addr := a.Prefix.Addr()
@@ -393,7 +393,7 @@ func fingerprint(z Zone, in *BuildInput, canon []string, period time.Time, corru
 	}
 	if z.Synthesize != "" {
 		for _, p := range in.Pools {
-			if p.Prefix.Overlaps(z.Prefix) {
+			if p.Prefix.Overlaps(z.Prefix) && z.Config.Serves(p.Space) {
 				fmt.Fprintf(h, "pool %v\n", p.Prefix)
 			}
 		}
