@@ -45,8 +45,12 @@ func (t *tx) LoadAssignments(ctx context.Context, as []registry.Assignment) erro
 		rows[i] = []any{a.ID, a.PoolID, a.Prefix, fam, first, last, bits, string(a.State), a.Tenant, a.Resource, a.Name,
 			micros(a.CreatedAt), optMicros(a.ReleasedAt), optMicros(a.QuarantineUntil), a.Space}
 	}
-	return t.copy(ctx, "assignments", []string{"id", "pool_id", "prefix", "family", "first", "last", "bits", "state", "tenant", "resource", "name",
-		"created_at", "released_at", "quarantine_until", "space"}, rows)
+	if err := t.copy(ctx, "assignments", []string{"id", "pool_id", "prefix", "family", "first", "last", "bits", "state", "tenant", "resource", "name",
+		"created_at", "released_at", "quarantine_until", "space"}, rows); err != nil {
+		return err
+	}
+	t.countInserted(as...)
+	return nil
 }
 
 // poolSpaces maps the pools of as to their spaces.
