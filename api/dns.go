@@ -36,6 +36,7 @@ type ZoneCreate struct {
 	TTL           uint32   `json:"ttl,omitempty" doc:"TTL of the zone's records (default 3600)"`
 	AllowTransfer []string `json:"allow_transfer,omitempty" maxItems:"64" doc:"who may AXFR/IXFR: a prefix or key:TSIG-NAME"`
 	Notify        []string `json:"notify,omitempty" maxItems:"64" doc:"secondaries to NOTIFY, address:port"`
+	Space         string   `json:"space,omitempty" maxLength:"63" doc:"the space (VRF) whose assignments give the zone its names and PTRs (default: the global and the built-in private space)"`
 }
 
 // ZonePatch is the body of PATCH /v1/zones/{name}: the options of
@@ -50,6 +51,7 @@ type ZonePatch struct {
 	SOARetry      uint32    `json:"soa_retry,omitempty"`
 	SOAExpire     uint32    `json:"soa_expire,omitempty"`
 	SOAMinimum    uint32    `json:"soa_minimum,omitempty"`
+	Space         *string   `json:"space,omitempty" maxLength:"63" doc:"replaces the zone's space (\"global\": the default, global and built-in private space)"`
 }
 
 // RecordCreate is the body of POST /v1/zones/{zone}/records.
@@ -174,7 +176,7 @@ func (s *Server) routeDNS(api huma.API) {
 		}
 		b := in.Body
 		spec := manage.ZoneSpec{Name: b.Name, Synthesize: b.Synthesize,
-			Config: zone.Config{TTL: b.TTL, NS: b.NS, AllowTransfer: b.AllowTransfer, Notify: b.Notify}}
+			Config: zone.Config{TTL: b.TTL, NS: b.NS, AllowTransfer: b.AllowTransfer, Notify: b.Notify, Space: b.Space}}
 		if b.Kind != "" {
 			k, err := zone.ParseKind(b.Kind)
 			if err != nil {
@@ -210,7 +212,7 @@ func (s *Server) routeDNS(api huma.API) {
 			return nil, err
 		}
 		b := in.Body
-		ch := manage.ZoneChange{TTL: b.TTL, Refresh: b.SOARefresh, Retry: b.SOARetry, Expire: b.SOAExpire, Minimum: b.SOAMinimum, IfMatch: in.IfMatch}
+		ch := manage.ZoneChange{TTL: b.TTL, Refresh: b.SOARefresh, Retry: b.SOARetry, Expire: b.SOAExpire, Minimum: b.SOAMinimum, IfMatch: in.IfMatch, Space: b.Space}
 		if b.NS != nil {
 			if len(*b.NS) == 0 {
 				return nil, s.field(fmt.Errorf("ns: a zone needs at least one name server: %w", registry.ErrInvalid), "body.ns")

@@ -67,14 +67,15 @@ func (s *Server) routeReservations(api huma.API) {
 	huma.Register(api, op("delete-reservation", http.MethodDelete, "/v1/reservations/{addr}/{len}", "End the reservation of exactly ADDR/LEN; its space rejoins free space", auth.ScopeAdmin, false,
 		http.StatusNotFound, http.StatusUnprocessableEntity),
 		func(ctx context.Context, in *struct {
-			Addr string `path:"addr" maxLength:"64"`
-			Len  int    `path:"len" minimum:"0" maximum:"128"`
+			Addr  string `path:"addr" maxLength:"64"`
+			Len   int    `path:"len" minimum:"0" maximum:"128"`
+			Space string `query:"space" maxLength:"63" doc:"the space of the reservation, where two spaces reserve ADDR/LEN"`
 		}) (*reservationOut, error) {
 			p, err := parsePrefix("prefix", fmt.Sprintf("%s/%d", in.Addr, in.Len))
 			if err != nil {
 				return nil, s.problem(err)
 			}
-			v, err := s.reg.Unreserve(ctx, p)
+			v, err := s.reg.UnreserveIn(ctx, p, in.Space)
 			if err != nil {
 				return nil, s.problem(err)
 			}

@@ -210,8 +210,17 @@ func (c *Client) Release(ctx context.Context, t registry.Target, quarantine time
 		if err != nil {
 			return out, err
 		}
+		// Two spaces may hold the prefix: the one named, or the only one.
+		var in []string
 		for _, a := range as {
+			if t.Space != "" && a.Space != t.Space {
+				continue
+			}
 			if a.State != registry.StateReleased {
+				in = append(in, a.Space)
+				if len(in) > 1 {
+					return out, fmt.Errorf("%s: held in %d spaces (%s): name one with --space: %w", t.Prefix, len(in), strings.Join(in, ", "), registry.ErrInvalid)
+				}
 				if a.Prefix != t.Prefix {
 					return out, fmt.Errorf("%s: not assigned as such; it overlaps assignment %d (%s), release that: %w", t.Prefix, a.ID, a.Prefix, registry.ErrNotFound)
 				}
@@ -331,7 +340,17 @@ func (c *Client) Reserve(ctx context.Context, s registry.ReservationSpec) (out r
 
 // Unreserve ends the reservation of exactly p.
 func (c *Client) Unreserve(ctx context.Context, p netip.Prefix) (out registry.Reservation, err error) {
-	_, err = c.do(ctx, http.MethodDelete, "/v1/reservations/"+p.Addr().String()+"/"+strconv.Itoa(p.Bits()), nil, nil, nil, &out)
+	return c.UnreserveIn(ctx, p, "")
+}
+
+// UnreserveIn ends the reservation of exactly p in space ("" the one
+// space reserving p).
+func (c *Client) UnreserveIn(ctx context.Context, p netip.Prefix, space string) (out registry.Reservation, err error) {
+	q := url.Values{}
+	if space != "" {
+		q.Set("space", space)
+	}
+	_, err = c.do(ctx, http.MethodDelete, "/v1/reservations/"+p.Addr().String()+"/"+strconv.Itoa(p.Bits()), q, nil, nil, &out)
 	return out, err
 }
 

@@ -26,6 +26,9 @@ func (c *Client) AddZones(ctx context.Context, spec manage.ZoneSpec) (out []zone
 	if len(spec.Glue) > 0 {
 		in["ns_addr"] = glueStrings(spec.Glue)
 	}
+	if spec.Config.Space != "" {
+		in["space"] = spec.Config.Space
+	}
 	_, err = c.do(ctx, http.MethodPost, "/v1/zones", nil, nil, in, &out)
 	return out, err
 }
@@ -52,6 +55,9 @@ func (c *Client) Reconfigure(ctx context.Context, name string, ch manage.ZoneCha
 	}
 	if len(ch.Glue) > 0 {
 		in["ns_addr"] = glueStrings(ch.Glue)
+	}
+	if ch.Space != nil {
+		in["space"] = *ch.Space
 	}
 	for k, v := range map[string]uint32{"ttl": ch.TTL, "soa_refresh": ch.Refresh, "soa_retry": ch.Retry, "soa_expire": ch.Expire, "soa_minimum": ch.Minimum} {
 		if v != 0 {

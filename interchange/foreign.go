@@ -85,7 +85,7 @@ func place(cs []candidate, opt ForeignOptions, d *registry.Dump, un *[]Unmapped)
 			*un = append(*un, Unmapped{c.at, "reserved " + c.p.String(), "outside every pool of the file: a reservation lies in a pool"})
 			continue
 		}
-		d.Reservations = append(d.Reservations, registry.ReservationRecord{Pos: registry.Pos{At: c.at}, Prefix: c.p, Reason: c.reserved})
+		d.Reservations = append(d.Reservations, registry.ReservationRecord{Pos: registry.Pos{At: c.at}, Prefix: c.p, Reason: c.reserved, Space: c.space})
 	}
 	return nil
 }
@@ -142,7 +142,8 @@ func placeIn(cs []candidate, space string, opt ForeignOptions, d *registry.Dump,
 		}
 		a := c.rec
 		a.Pos = registry.Pos{At: c.at}
-		a.Prefix, a.Pool, a.Region, a.State = c.p, outer.Prefix, outer.Region, registry.StateAssigned
+		// VRFs may overlap: the assignment names its pool's space.
+		a.Prefix, a.Pool, a.Region, a.State, a.Space = c.p, outer.Prefix, outer.Region, registry.StateAssigned, space
 		d.Assignments = append(d.Assignments, a)
 	}
 	return nil

@@ -113,7 +113,7 @@ func TestReadErrorsNameTheLine(t *testing.T) {
 		{"JSON syntax", strings.Replace(js.String(), `"vms",`, `"vms"`, 1), "line 20 ($.pools[1])"},
 		{"JSON wrong type", strings.Replace(js.String(), `"borrow_unit":26`, `"borrow_unit":true`, 1), "line 9 ($.regions[1]): region: field borrow_unit: bool where int is wanted"},
 		{"JSON unknown field", strings.Replace(js.String(), `"purpose":"vms"`, `"purpose":"vms","colour":"red"`, 1), `line 20 ($.pools[1]): pool: json: unknown field "colour"`},
-		{"JSON key twice", strings.Replace(js.String(), `"version": 3,`, `"version": 3, "version": 3,`, 1), "key given twice"},
+		{"JSON key twice", strings.Replace(js.String(), `"version": 4,`, `"version": 4, "version": 4,`, 1), "key given twice"},
 		{"JSON tags not an object", strings.Replace(js.String(), `"tags":{"nat":""}`, `"tags":["nat"]`, 1), "line 20 ($.pools[1]): pool: field tags: array where registry.Tags is wanted"},
 		{"JSON use_all not a bool", strings.Replace(js.String(), `"use_all":false`, `"use_all":"no"`, 1), "line 19 ($.pools[0]): pool: field use_all: string where bool is wanted"},
 		{"JSON child pools twice", strings.Replace(js.String(), `"tenants": [`, `"child_pools": [], "tenants": [`, 1), "key given twice"},
@@ -126,7 +126,7 @@ func TestReadErrorsNameTheLine(t *testing.T) {
 		{"CSV bad use_all", strings.Replace(cs.String(), "vpc-a,false", "vpc-a,no", 1), "line 13: pool: column use_all: \"no\": write true or false"},
 		{"CSV tag twice", strings.Replace(cs.String(), "env=prod&role=web", "env=prod&env=test", 1), "line 23: assignment: column tags: tag env: given twice"},
 		{"CSV bad tag encoding", strings.Replace(cs.String(), "env=prod&role=web", "env=%zz", 1), "line 23: assignment: column tags"},
-		{"CSV later version", strings.Replace(cs.String(), "cadastre-register,3", "cadastre-register,4", 1), "line 1: version 4"},
+		{"CSV later version", strings.Replace(cs.String(), "cadastre-register,4", "cadastre-register,5", 1), "line 1: version 5"},
 		{"CSV child pool bad prefix", strings.Replace(cs.String(), "child_pool,site1,40.64.0.32/27", "child_pool,site1,40.64.0.32/99", 1), "child_pool: column prefix"},
 		{"not a dump", "hello,1\n", `line 1: format "hello"`},
 	} {

@@ -44,7 +44,7 @@ func spaceColumns(s *registry.SpaceRecord) []column {
 }
 
 func reservationColumns(v *registry.ReservationRecord) []column {
-	return []column{pfx("prefix", &v.Prefix), text("reason", &v.Reason), optAt("until", &v.Until), at("created_at", &v.CreatedAt)}
+	return []column{pfx("prefix", &v.Prefix), text("reason", &v.Reason), optAt("until", &v.Until), at("created_at", &v.CreatedAt), text("space", &v.Space)}
 }
 
 func blockColumns(b *registry.BlockRecord) []column {
@@ -60,18 +60,18 @@ func poolColumns(p *registry.PoolRecord) []column {
 
 func relocationColumns(r *registry.RelocationRecord) []column {
 	return []column{pfx("prefix", &r.Prefix), pfx("from_pool", &r.FromPool), text("from_region", &r.FromRegion),
-		text("to_region", &r.ToRegion), text("reason", &r.Reason), at("created_at", &r.CreatedAt)}
+		text("to_region", &r.ToRegion), text("reason", &r.Reason), at("created_at", &r.CreatedAt), text("space", &r.Space)}
 }
 
 func childPoolColumns(c *registry.ChildPoolRecord) []column {
 	return []column{text("name", &c.Name), pfx("prefix", &c.Prefix), pfx("parent", &c.Parent), text("region", &c.Region),
-		text("tenant", &c.Tenant), text("purpose", &c.Purpose), tags("tags", &c.Tags), at("created_at", &c.CreatedAt)}
+		text("tenant", &c.Tenant), text("purpose", &c.Purpose), tags("tags", &c.Tags), at("created_at", &c.CreatedAt), text("space", &c.Space)}
 }
 
 func assignmentColumns(a *registry.AssignmentRecord) []column {
 	return []column{pfx("prefix", &a.Prefix), pfx("pool", &a.Pool), text("region", &a.Region), text("child_pool", &a.ChildPool), text("state", (*string)(&a.State)),
 		text("tenant", &a.Tenant), text("resource", &a.Resource), text("name", &a.Name), tags("tags", &a.Tags), at("created_at", &a.CreatedAt),
-		optAt("released_at", &a.ReleasedAt), optAt("quarantine_until", &a.QuarantineUntil)}
+		optAt("released_at", &a.ReleasedAt), optAt("quarantine_until", &a.QuarantineUntil), text("space", &a.Space)}
 }
 
 // kind is what the codecs need of one record kind.

@@ -162,6 +162,12 @@ func (q Request) canonical(w io.Writer) {
 		field("@pool")
 		field(q.Pool)
 	}
+	// Two spaces may hold the same prefix: a retry naming another space
+	// is another request.
+	if q.Space != "" {
+		field("@space")
+		field(q.Space)
+	}
 	if len(q.Tags) > 0 {
 		field("@tags")
 		for _, k := range slices.Sorted(maps.Keys(q.Tags)) {
@@ -614,7 +620,7 @@ func (a *allocator) take(ctx context.Context, it item, n int) error {
 
 // record writes the assignment of p from pool, with its event.
 func (a *allocator) record(ctx context.Context, pool Pool, p netip.Prefix) error {
-	as := Assignment{Prefix: p, PoolID: pool.ID, Pool: pool.Prefix, RegionID: a.reg.ID, Region: a.reg.Name,
+	as := Assignment{Prefix: p, PoolID: pool.ID, Pool: pool.Prefix, RegionID: a.reg.ID, Region: a.reg.Name, Space: pool.Space,
 		Tenant: a.q.Tenant, Resource: a.q.Resource, Name: a.q.Name, State: StateAssigned, CreatedAt: a.now,
 		Borrowed: pool.Relocation != nil, Relocation: pool.Relocation, Tags: a.q.Tags}
 	if err := a.tx.InsertAssignment(ctx, &as); err != nil {
@@ -672,7 +678,7 @@ func (a *allocator) takeMany(ctx context.Context, bt BatchWriter, f FreePrefix, 
 		chunk = chunk[:0]
 		for range n {
 			p := netip.PrefixFrom(cur, bits)
-			chunk = append(chunk, Assignment{Prefix: p, PoolID: f.PoolID, Pool: pool.Prefix, RegionID: a.reg.ID, Region: a.reg.Name,
+			chunk = append(chunk, Assignment{Prefix: p, PoolID: f.PoolID, Pool: pool.Prefix, RegionID: a.reg.ID, Region: a.reg.Name, Space: pool.Space,
 				Tenant: a.q.Tenant, Resource: a.q.Resource, Name: a.q.Name, State: StateAssigned, CreatedAt: a.now,
 				Borrowed: pool.Relocation != nil, Relocation: pool.Relocation, Tags: a.q.Tags})
 			cur = prefix.Last(p).Next()
@@ -868,10 +874,13 @@ func (r *Registry) free(ctx context.Context, tx Tx, a Assignment) error {
 // DefaultQuarantine is how long a released assignment waits before re-use.
 const DefaultQuarantine = 24 * time.Hour
 
-// Target names an assignment by ID or by its exact prefix.
+// Target names an assignment by ID or by its exact prefix. Space, with
+// Prefix, names the space it lies in; empty, the one space holding a
+// live assignment of Prefix (two spaces holding one is ErrInvalid).
 type Target struct {
 	ID     int64
 	Prefix netip.Prefix
+	Space  string
 }
 
 // Release ends an assignment. With a positive quarantine it is held until
@@ -943,7 +952,7 @@ func (r *Registry) find(ctx context.Context, tx Tx, t Target) (Assignment, error
 		}
 		return a, nil
 	}
-	a, ok, err := tx.LiveAssignment(ctx, t.Prefix)
+	a, ok, err := liveIn(ctx, tx, t.Space, t.Prefix)
 	if err != nil {
 		return Assignment{}, err
 	}
@@ -954,6 +963,60 @@ func (r *Registry) find(ctx context.Context, tx Tx, t Target) (Assignment, error
 		return Assignment{}, fmt.Errorf("%s: not assigned as such; %s assignment %d (%s), release that: %w", t.Prefix, relation(t.Prefix, a.Prefix), a.ID, a.Prefix, ErrNotFound)
 	}
 	return a, nil
+}
+
+// liveIn is LiveAssignment in space, or when space is empty in the one
+// space holding a live assignment overlapping p: an address of 10.0.0.0/8
+// held in two VPCs is never released in the wrong one.
+func liveIn(ctx context.Context, tx Tx, space string, p netip.Prefix) (Assignment, bool, error) {
+	spaces, err := spacesOf(ctx, tx, space)
+	if err != nil {
+		return Assignment{}, false, fmt.Errorf("%s: %w", p, err)
+	}
+	var hit []Assignment
+	for _, s := range spaces {
+		a, ok, err := tx.LiveAssignment(ctx, s, p)
+		if err != nil {
+			return Assignment{}, false, err
+		}
+		if ok {
+			hit = append(hit, a)
+		}
+	}
+	switch len(hit) {
+	case 0:
+		return Assignment{}, false, nil
+	case 1:
+		return hit[0], true, nil
+	}
+	names := make([]string, len(hit))
+	for i, a := range hit {
+		names[i] = fmt.Sprintf("assignment %d (%s) in space %s", a.ID, a.Prefix, a.Space)
+	}
+	return Assignment{}, false, invalid("%s: held in %d spaces (%s): name one with --space", p, len(hit), strings.Join(names, ", "))
+}
+
+// spacesOf is the one space named (checked to exist), or every space
+// when none is.
+func spacesOf(ctx context.Context, tx Tx, space string) ([]string, error) {
+	if space != "" {
+		if err := ValidateSpaceName(space); err != nil {
+			return nil, err
+		}
+		if _, err := tx.SpaceByName(ctx, space); err != nil {
+			return nil, err
+		}
+		return []string{space}, nil
+	}
+	all, err := tx.Spaces(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]string, len(all))
+	for i, s := range all {
+		out[i] = s.Name
+	}
+	return out, nil
 }
 
 // Assignment returns one assignment by ID; tenant, when not nil, must own it.

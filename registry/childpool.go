@@ -270,7 +270,7 @@ func (r *Registry) ReleasePool(ctx context.Context, name string, tenant *string)
 			return fmt.Errorf("child pool %s (%s): still holds %s; release them first: %w", name, p.Prefix, strings.Join(names, ", "), ErrState)
 		}
 		// A reservation inside it would be lost to its parent's free space.
-		rs, err := tx.ReservationsOverlapping(ctx, p.Prefix)
+		rs, err := tx.ReservationsOverlapping(ctx, p.Space, p.Prefix)
 		if err != nil {
 			return err
 		}

@@ -26,9 +26,16 @@ import (
 //
 // Version 3 added child pools (child_pools, and an assignment's
 // child_pool). A version 2 file is a version 3 file without them.
+//
+// Version 4 lets pools, child pools, reservations, relocations and
+// assignments of two spaces overlap, and names the space of each record
+// outside the global space ("space"), so that two VPCs' pools on
+// 10.1.0.0/16 are told apart. A record without a space is the global
+// space's, or (in a file before version 4, where nothing overlapped) the
+// one space's holding it: older files load as before.
 const (
 	DumpFormat  = "cadastre-register"
-	DumpVersion = 3
+	DumpVersion = 4
 )
 
 // MinDumpVersion is the oldest version Load (and the interchange
@@ -134,6 +141,14 @@ type PoolRecord struct {
 	CreatedAt time.Time `json:"created_at"`
 }
 
+// recordSpace is how a record names its space: empty for the global space.
+func recordSpace(space string) string {
+	if space == GlobalSpace {
+		return ""
+	}
+	return space
+}
+
 // ChildPoolRecord is a live child pool (AllocatePool): Prefix carved out
 // of the pool Parent of Region (a region's pool or a relocated unit),
 // named Name, for Tenant's children. Its address policy is its parent's.
@@ -149,6 +164,9 @@ type ChildPoolRecord struct {
 	Purpose   string       `json:"purpose,omitempty"`
 	Tags      Tags         `json:"tags,omitempty"`
 	CreatedAt time.Time    `json:"created_at"`
+	// Space is its parent's space, empty for the global space (or, in a
+	// file before version 4, the one space with such a parent).
+	Space string `json:"space,omitempty"`
 }
 
 // ReservationRecord is a reservation in force. It lies in the most
@@ -160,6 +178,8 @@ type ReservationRecord struct {
 	Reason    string       `json:"reason"`
 	Until     *time.Time   `json:"until,omitempty"`
 	CreatedAt time.Time    `json:"created_at"`
+	// Space is its pool's space (empty: as ChildPoolRecord.Space).
+	Space string `json:"space,omitempty"`
 }
 
 // RelocationRecord is a relocation and the borrower's pool made of it.
@@ -172,6 +192,8 @@ type RelocationRecord struct {
 	ToRegion   string       `json:"to_region"`
 	Reason     string       `json:"reason"`
 	CreatedAt  time.Time    `json:"created_at"`
+	// Space is its lender's pool's space (empty: as ChildPoolRecord.Space).
+	Space string `json:"space,omitempty"`
 }
 
 // AssignmentRecord is an assignment, live or past. Pool and Region name
@@ -193,6 +215,8 @@ type AssignmentRecord struct {
 	CreatedAt       time.Time  `json:"created_at"`
 	ReleasedAt      *time.Time `json:"released_at,omitempty"`
 	QuarantineUntil *time.Time `json:"quarantine_until,omitempty"`
+	// Space is its pool's space (empty: as ChildPoolRecord.Space).
+	Space string `json:"space,omitempty"`
 }
 
 // Dump reads the whole register in one snapshot. Records are in a fixed
@@ -265,7 +289,7 @@ func (r *Registry) Dump(ctx context.Context) (Dump, error) {
 				if p.DissolvedAt == nil {
 					parent := byID[p.ParentID]
 					d.ChildPools = append(d.ChildPools, ChildPoolRecord{Name: p.Name, Prefix: p.Prefix, Parent: parent.Prefix, Region: p.Region,
-						Tenant: p.Tenant, Purpose: p.Purpose, Tags: p.Tags, CreatedAt: p.CreatedAt.UTC()})
+						Tenant: p.Tenant, Purpose: p.Purpose, Tags: p.Tags, CreatedAt: p.CreatedAt.UTC(), Space: recordSpace(p.Space)})
 				}
 				continue
 			}
@@ -282,7 +306,7 @@ func (r *Registry) Dump(ctx context.Context) (Dump, error) {
 		d.Relocations = make([]RelocationRecord, 0, len(rels))
 		for _, x := range rels {
 			d.Relocations = append(d.Relocations, RelocationRecord{Prefix: x.Prefix, FromPool: byID[x.FromPoolID].Prefix, FromRegion: x.FromRegion,
-				ToRegion: x.ToRegion, Reason: x.Reason, CreatedAt: x.CreatedAt.UTC()})
+				ToRegion: x.ToRegion, Reason: x.Reason, CreatedAt: x.CreatedAt.UTC(), Space: recordSpace(byID[x.FromPoolID].Space)})
 		}
 		rs, err := tx.Reservations(ctx)
 		if err != nil {
@@ -291,7 +315,8 @@ func (r *Registry) Dump(ctx context.Context) (Dump, error) {
 		d.Reservations = make([]ReservationRecord, 0, len(rs))
 		for _, v := range rs {
 			if v.activeAt(now) {
-				d.Reservations = append(d.Reservations, ReservationRecord{Prefix: v.Prefix, Reason: v.Reason, Until: utcPtr(v.Until), CreatedAt: v.CreatedAt.UTC()})
+				d.Reservations = append(d.Reservations, ReservationRecord{Prefix: v.Prefix, Reason: v.Reason, Until: utcPtr(v.Until), CreatedAt: v.CreatedAt.UTC(),
+					Space: recordSpace(v.Space)})
 			}
 		}
 		as, err := tx.Assignments(ctx, AssignmentFilter{})
@@ -314,7 +339,7 @@ func (r *Registry) Dump(ctx context.Context) (Dump, error) {
 			}
 			d.Assignments = append(d.Assignments, AssignmentRecord{Prefix: a.Prefix, Pool: pool, Region: a.Region, ChildPool: child, State: a.State,
 				Tenant: a.Tenant, Resource: a.Resource, Name: a.Name, CreatedAt: a.CreatedAt.UTC(), ReleasedAt: utcPtr(a.ReleasedAt),
-				QuarantineUntil: utcPtr(a.QuarantineUntil), Tags: a.Tags})
+				QuarantineUntil: utcPtr(a.QuarantineUntil), Tags: a.Tags, Space: recordSpace(a.Space)})
 		}
 		return nil
 	})
@@ -559,7 +584,7 @@ func (r *Registry) checkDump(d *Dump) error {
 			err = tagsOK("pool "+p.Prefix.String(), p.Tags)
 		}
 		if err == nil {
-			err = dup(p.Pos, "pool", p.Prefix.String())
+			err = dup(p.Pos, "pool", p.Prefix.String()+spaceSuffix(p.Space))
 		}
 		if bad(p.Pos, err) {
 			return errors.Join(errs...)
@@ -595,7 +620,7 @@ func (r *Registry) checkDump(d *Dump) error {
 	for _, v := range d.Reservations {
 		err := checkReservationRecord(v)
 		if err == nil {
-			err = dup(v.Pos, "reservation", v.Prefix.String())
+			err = dup(v.Pos, "reservation", v.Prefix.String()+spaceSuffix(v.Space))
 		}
 		if bad(v.Pos, err) {
 			return errors.Join(errs...)
@@ -611,6 +636,14 @@ func (r *Registry) checkDump(d *Dump) error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// spaceSuffix names a record's space after its prefix, when it has one.
+func spaceSuffix(space string) string {
+	if space == "" {
+		return ""
+	}
+	return " in space " + space
 }
 
 // tagsOK checks the tags of a record as the verbs that set them do.
@@ -735,8 +768,34 @@ type loader struct {
 }
 
 type poolKey struct {
+	space  string
 	region string
 	prefix netip.Prefix
+}
+
+// poolOf finds the pool of the file a record names by region and prefix
+// in space; a record naming no space means the global space's pool, or
+// (files before version 4) the one pool of any space so named.
+func poolOf(pools map[poolKey]*Pool, space, region string, p netip.Prefix) (*Pool, error) {
+	if space != "" {
+		return pools[poolKey{space, region, p}], nil
+	}
+	if x, ok := pools[poolKey{GlobalSpace, region, p}]; ok {
+		return x, nil
+	}
+	var found *Pool
+	var in []string
+	for k, x := range pools {
+		if k.region == region && k.prefix == p {
+			found = x
+			in = append(in, k.space)
+		}
+	}
+	if len(in) > 1 {
+		slices.Sort(in)
+		return nil, invalid("pool %s of region %s: one in each of spaces %s: name the space (\"space\")", p, region, strings.Join(in, ", "))
+	}
+	return found, nil
 }
 
 // eventChunk bounds the events a load holds before writing them, so that
@@ -880,7 +939,7 @@ func (l *loader) load(ctx context.Context, d *Dump) error {
 		}
 	}
 	pools := map[poolKey]*Pool{}
-	poolAt := map[netip.Prefix]string{}
+	poolAt := map[string]string{}
 	// used is, per new pool, what is not free: live assignments and the
 	// units relocated out of it, with where each was read.
 	used := map[int64][]usedPrefix{}
@@ -905,12 +964,14 @@ func (l *loader) load(ctx context.Context, d *Dump) error {
 		if len(blocks) > 1 || !prefix.Covers(blocks[0].Prefix, p.Prefix) {
 			return &LoadError{p.At, fmt.Errorf("pool %s: not inside one block (it overlaps block %s): %w", p.Prefix, blocks[0].Prefix, ErrInvalid)}
 		}
-		over, err := tx.PoolsOverlapping(ctx, p.Prefix)
+		space := blocks[0].Space
+		over, err := tx.PoolsOverlapping(ctx, space, p.Prefix)
 		if err != nil {
 			return err
 		}
 		if len(over) > 0 {
-			return &LoadError{p.At, fmt.Errorf("pool %s: overlaps pool %s of region %s%s: %w", p.Prefix, over[0].Prefix, over[0].Region, l.from(poolAt, over[0].Prefix), ErrOverlap)}
+			return &LoadError{p.At, fmt.Errorf("pool %s: overlaps pool %s of region %s in space %s%s: %w", p.Prefix, over[0].Prefix, over[0].Region, space,
+				fromFile(poolAt, space+" "+over[0].Prefix.String()), ErrOverlap)}
 		}
 		// A pool without use_all comes from a file older than the
 		// address policy, when every pool handed out every address.
@@ -923,16 +984,19 @@ func (l *loader) load(ctx context.Context, d *Dump) error {
 		if err := l.tags(ctx, KindPool, x.ID, x.Tags); err != nil {
 			return &LoadError{p.At, fmt.Errorf("pool %s: %w", p.Prefix, err)}
 		}
-		poolAt[p.Prefix] = p.At
-		pools[poolKey{g.Name, x.Prefix}] = &x
+		poolAt[x.Space+" "+p.Prefix.String()] = p.At
+		pools[poolKey{x.Space, g.Name, x.Prefix}] = &x
 		used[x.ID] = nil
 		if err := l.event(ctx, "pool.import", "pool", x.ID, x.Prefix.String(), x); err != nil {
 			return err
 		}
 	}
 	for _, rel := range d.Relocations {
-		from, ok := pools[poolKey{rel.FromRegion, rel.FromPool}]
-		if !ok {
+		from, err := poolOf(pools, rel.Space, rel.FromRegion, rel.FromPool)
+		if err != nil {
+			return &LoadError{rel.At, fmt.Errorf("relocation %s: %w", rel.Prefix, err)}
+		}
+		if from == nil {
 			return &LoadError{rel.At, fmt.Errorf("relocation %s: lender pool %s of region %s is not in the file: %w", rel.Prefix, rel.FromPool, rel.FromRegion, ErrNotFound)}
 		}
 		to, err := region(rel.At, rel.ToRegion)
@@ -956,7 +1020,7 @@ func (l *loader) load(ctx context.Context, d *Dump) error {
 		x.PoolID = p.ID
 		used[from.ID] = append(used[from.ID], usedPrefix{x.Prefix, rel.At, "relocated unit"})
 		used[p.ID] = nil
-		k := poolKey{to.Name, p.Prefix}
+		k := poolKey{p.Space, to.Name, p.Prefix}
 		if _, dup := pools[k]; dup {
 			return &LoadError{rel.At, fmt.Errorf("relocation %s: region %s has a pool %s already: %w", rel.Prefix, to.Name, p.Prefix, ErrOverlap)}
 		}
@@ -997,8 +1061,11 @@ func (l *loader) childPools(ctx context.Context, recs []ChildPoolRecord, pools m
 	children := make(map[string]*Pool, len(recs))
 	uses := map[string]*use{}
 	for _, c := range recs {
-		parent, ok := pools[poolKey{c.Region, c.Parent}]
-		if !ok {
+		parent, err := poolOf(pools, c.Space, c.Region, c.Parent)
+		if err != nil {
+			return nil, &LoadError{c.At, fmt.Errorf("child pool %s: %w", c.Name, err)}
+		}
+		if parent == nil {
 			return nil, &LoadError{c.At, fmt.Errorf("child pool %s: parent pool %s of region %s is not in the file (child pools come with their parents): %w", c.Name, c.Parent, c.Region, ErrNotFound)}
 		}
 		if p, err := tx.ChildPool(ctx, c.Name); err == nil {
@@ -1068,16 +1135,36 @@ func fromFile(at map[string]string, k string) string {
 // reservation is then refused with both lines, as Reserve refuses it.
 func (l *loader) reservations(ctx context.Context, recs []ReservationRecord, pools map[poolKey]*Pool, children map[string]*Pool, used map[int64][]usedPrefix) error {
 	for _, v := range recs {
+		// A reservation naming no space is the global space's, or (files
+		// before version 4) of the one space whose pools hold it.
+		space := v.Space
+		if space == "" {
+			var in []string
+			for _, p := range pools {
+				if prefix.Covers(p.Prefix, v.Prefix) && !slices.Contains(in, p.Space) {
+					in = append(in, p.Space)
+				}
+			}
+			switch {
+			case slices.Contains(in, GlobalSpace):
+				space = GlobalSpace
+			case len(in) == 1:
+				space = in[0]
+			case len(in) > 1:
+				slices.Sort(in)
+				return &LoadError{v.At, invalid("reservation %s: lies in pools of spaces %s: name the space (\"space\")", v.Prefix, strings.Join(in, ", "))}
+			}
+		}
 		var pool *Pool
 		for _, p := range pools {
-			if prefix.Covers(p.Prefix, v.Prefix) && (pool == nil || p.Prefix.Bits() > pool.Prefix.Bits()) {
+			if p.Space == space && prefix.Covers(p.Prefix, v.Prefix) && (pool == nil || p.Prefix.Bits() > pool.Prefix.Bits()) {
 				pool = p
 			}
 		}
 		// A child pool is more specific than the pool it lies in, even
 		// one of the same prefix.
 		for _, p := range children {
-			if prefix.Covers(p.Prefix, v.Prefix) && (pool == nil || p.Prefix.Bits() >= pool.Prefix.Bits()) {
+			if p.Space == space && prefix.Covers(p.Prefix, v.Prefix) && (pool == nil || p.Prefix.Bits() >= pool.Prefix.Bits()) {
 				pool = p
 			}
 		}
@@ -1102,15 +1189,6 @@ func (l *loader) reservations(ctx context.Context, recs []ReservationRecord, poo
 	return nil
 }
 
-// from says where p, which a new record overlaps, was read: the file
-// (at[p]) or the register.
-func (l *loader) from(at map[netip.Prefix]string, p netip.Prefix) string {
-	if s, ok := at[p]; ok {
-		return " (" + cmp.Or(s, "earlier in the file") + ")"
-	}
-	return " (in the register)"
-}
-
 type usedPrefix struct {
 	p    netip.Prefix
 	at   string
@@ -1131,7 +1209,11 @@ func (l *loader) assignments(ctx context.Context, recs []AssignmentRecord, pools
 	uses := map[string]*use{}
 	as := make([]Assignment, 0, len(recs))
 	for _, a := range recs {
-		p, ok := pools[poolKey{a.Region, a.Pool}]
+		p, err := poolOf(pools, a.Space, a.Region, a.Pool)
+		if err != nil {
+			return &LoadError{a.At, fmt.Errorf("assignment %s: %w", a.Prefix, err)}
+		}
+		ok := p != nil
 		if a.ChildPool != "" {
 			p, ok = children[a.ChildPool]
 			if !ok {
@@ -1184,7 +1266,7 @@ func (l *loader) assignments(ctx context.Context, recs []AssignmentRecord, pools
 				}
 			}
 		}
-		as = append(as, Assignment{Prefix: a.Prefix, PoolID: p.ID, Pool: p.Prefix, RegionID: p.RegionID, Region: p.Region, Tenant: a.Tenant,
+		as = append(as, Assignment{Prefix: a.Prefix, PoolID: p.ID, Pool: p.Prefix, RegionID: p.RegionID, Region: p.Region, Space: p.Space, Tenant: a.Tenant,
 			Resource: a.Resource, Name: a.Name, State: a.State, Borrowed: p.Relocation != nil, Relocation: p.Relocation, Tags: nonEmpty(a.Tags),
 			CreatedAt: or(a.CreatedAt, l.now), ReleasedAt: utcMicros(a.ReleasedAt), QuarantineUntil: utcMicros(a.QuarantineUntil)})
 	}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/netip"
 	"slices"
+	"strings"
 )
 
 // LifeTx is what a transaction offers to change and remove regions,
@@ -305,20 +306,46 @@ func poolWithTags(ctx context.Context, tx Tx, id int64) (Pool, error) {
 }
 
 // FindPool returns the pool of exactly prefix p that is not a relocated
-// unit (pools other than relocated units never overlap), with its tags.
+// unit (pools other than relocated units never overlap within a space),
+// with its tags: the one of any space, or ErrInvalid naming the spaces
+// when several hold one (FindPoolIn names the space).
 func (r *Registry) FindPool(ctx context.Context, p netip.Prefix) (out Pool, err error) {
+	return r.FindPoolIn(ctx, p, "")
+}
+
+// FindPoolIn is FindPool in space ("" any).
+func (r *Registry) FindPoolIn(ctx context.Context, p netip.Prefix, space string) (out Pool, err error) {
 	err = r.store.View(ctx, func(tx Tx) error {
-		pools, err := tx.PoolsOverlapping(ctx, p)
+		pools, err := tx.PoolsOverlapping(ctx, space, p)
 		if err != nil {
 			return err
 		}
+		var found []Pool
 		for _, pl := range pools {
-			if pl.Prefix == p && pl.Relocation == nil {
-				out, err = poolWithTags(ctx, tx, pl.ID)
-				return err
+			if pl.Prefix == p && pl.Relocation == nil && !pl.IsChild() {
+				found = append(found, pl)
 			}
 		}
-		return fmt.Errorf("pool %s: %w", p, ErrNotFound)
+		if len(found) == 0 {
+			// A child pool of exactly p (the only pool there) as before.
+			for _, pl := range pools {
+				if pl.Prefix == p && pl.Relocation == nil {
+					found = append(found, pl)
+				}
+			}
+		}
+		switch len(found) {
+		case 0:
+			return fmt.Errorf("pool %s: %w", p, ErrNotFound)
+		case 1:
+			out, err = poolWithTags(ctx, tx, found[0].ID)
+			return err
+		}
+		spaces := make([]string, len(found))
+		for i, pl := range found {
+			spaces[i] = pl.Space
+		}
+		return invalid("pool %s: one in each of %d spaces (%s): give the pool's ID instead (`cadastre pool list --json`)", p, len(found), strings.Join(spaces, ", "))
 	})
 	return out, err
 }

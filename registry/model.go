@@ -171,6 +171,9 @@ type Pool struct {
 	Purpose    string         `json:"purpose,omitempty"`
 	Relocation *RelocationRef `json:"relocation,omitempty"`
 	ParentID   int64          `json:"parent_id,omitempty"`
+	// Space is its block's space (read, not chosen): pools overlap only
+	// across spaces.
+	Space string `json:"space,omitempty"`
 	// UseAll: the pool hands out every address (see PoolSpec.UseAll).
 	UseAll bool `json:"use_all,omitempty"`
 	Tags   Tags `json:"tags,omitempty"`
@@ -201,12 +204,15 @@ const (
 
 // Assignment is a prefix given to a tenant's resource.
 type Assignment struct {
-	ID              int64          `json:"id"`
-	Prefix          netip.Prefix   `json:"prefix"`
-	PoolID          int64          `json:"pool_id"`
-	Pool            netip.Prefix   `json:"pool"`
-	RegionID        int64          `json:"-"`
-	Region          string         `json:"region"`
+	ID       int64        `json:"id"`
+	Prefix   netip.Prefix `json:"prefix"`
+	PoolID   int64        `json:"pool_id"`
+	Pool     netip.Prefix `json:"pool"`
+	RegionID int64        `json:"-"`
+	Region   string       `json:"region"`
+	// Space is its pool's space (read, not chosen): live assignments
+	// overlap only across spaces.
+	Space           string         `json:"space,omitempty"`
 	Tenant          string         `json:"tenant"`
 	Resource        string         `json:"resource"`
 	Name            string         `json:"name"`

@@ -357,21 +357,18 @@ func (r *Registry) AddPool(ctx context.Context, spec PoolSpec) (Pool, error) {
 		if len(blocks) > 1 || !prefix.Covers(blocks[0].Prefix, p) {
 			return fmt.Errorf("pool %s: not inside one block (it overlaps block %s): %w", p, blocks[0].Prefix, ErrInvalid)
 		}
-		pools, err := tx.PoolsOverlapping(ctx, p)
+		// Pools, like blocks, overlap only across spaces: two VPCs may
+		// each put a pool on 10.1.0.0/16.
+		space := blocks[0].Space
+		pools, err := tx.PoolsOverlapping(ctx, space, p)
 		if err != nil {
 			return err
 		}
 		if len(pools) > 0 {
 			o := pools[0]
-			if ob, err := tx.BlockByID(ctx, o.BlockID); err == nil && ob.Space != blocks[0].Space {
-				// Blocks overlap across spaces; pools, and so assignments,
-				// do not: an address is held in one space at a time.
-				return fmt.Errorf("pool %s (space %s): overlaps pool %s of region %s in space %s: pools never overlap, not even across spaces: %w",
-					p, blocks[0].Space, o.Prefix, o.Region, ob.Space, ErrOverlap)
-			}
-			return fmt.Errorf("pool %s: overlaps pool %s of region %s: %w", p, o.Prefix, o.Region, ErrOverlap)
+			return fmt.Errorf("pool %s: overlaps pool %s of region %s in space %s: %w", p, o.Prefix, o.Region, space, ErrOverlap)
 		}
-		pool = Pool{Prefix: p, BlockID: blocks[0].ID, Block: blocks[0].Prefix, RegionID: reg.ID, Region: reg.Name, Purpose: spec.Purpose,
+		pool = Pool{Prefix: p, BlockID: blocks[0].ID, Block: blocks[0].Prefix, RegionID: reg.ID, Region: reg.Name, Purpose: spec.Purpose, Space: space,
 			UseAll: spec.UseAll, Tags: nonEmpty(spec.Tags), CreatedAt: r.clock()}
 		if err := tx.InsertPool(ctx, &pool); err != nil {
 			return err

@@ -312,18 +312,29 @@ func (r *Registry) ShowWith(ctx context.Context, p netip.Prefix, opts ShowOption
 				in = append(in, b)
 			}
 		}
-		pools, err := tx.PoolsOverlapping(ctx, p)
+		pools, err := tx.PoolsOverlapping(ctx, space, p)
 		if err != nil {
 			return err
 		}
-		// A pool belongs to its block's space. Pools never overlap, so
-		// when several spaces hold p the pool that holds it (if any)
-		// names the space; the global space is the default otherwise.
+		// A pool belongs to its block's space. When several spaces hold
+		// p, the one whose pool holds it names the space; pools of
+		// several (pools overlap across spaces) need --space; the global
+		// space is the default otherwise.
 		holds := func(b Block) bool {
 			return slices.ContainsFunc(pools, func(pl Pool) bool { return pl.BlockID == b.ID && prefix.Covers(pl.Prefix, p) })
 		}
+		var pooled []string
 		for i, b := range in {
-			if len(in) == 1 || (h.Block == nil && (b.Space == GlobalSpace || holds(b))) {
+			if holds(b) {
+				h.Block = &in[i]
+				pooled = append(pooled, b.Space)
+			}
+		}
+		if len(pooled) > 1 {
+			return invalid("%s: held in pools of %d spaces (%s): name one with --space", p, len(pooled), strings.Join(pooled, ", "))
+		}
+		for i, b := range in {
+			if h.Block == nil && (len(in) == 1 || b.Space == GlobalSpace) {
 				h.Block = &in[i]
 			}
 		}
@@ -360,7 +371,7 @@ func (r *Registry) ShowWith(ctx context.Context, p netip.Prefix, opts ShowOption
 				return err
 			}
 		} else if h.Pool != nil {
-			if all, err = tx.AssignmentsAt(ctx, p); err != nil {
+			if all, err = tx.AssignmentsAt(ctx, h.Pool.Space, p); err != nil {
 				return err
 			}
 		}
@@ -449,7 +460,7 @@ func (r *Registry) summarise(ctx context.Context, tx Tx, h *Holding, cur showCur
 	for _, bits := range slices.Sorted(maps.Keys(byLen)) {
 		sum.FreeByLength = append(sum.FreeByLength, FreeLength{bits, byLen[bits]})
 	}
-	inside, err := tx.PoolsOverlapping(ctx, pl.Prefix)
+	inside, err := tx.PoolsOverlapping(ctx, pl.Space, pl.Prefix)
 	if err != nil {
 		return err
 	}

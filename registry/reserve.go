@@ -3,6 +3,7 @@ package registry
 import (
 	"context"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"net/netip"
 	"slices"
@@ -21,14 +22,16 @@ import (
 // With Until it ends at that time: from then on it no longer counts, and
 // its space rejoins the pool's free space at the next write that looks.
 type Reservation struct {
-	ID        int64        `json:"id"`
-	Prefix    netip.Prefix `json:"prefix"`
-	PoolID    int64        `json:"pool_id"`
-	Pool      netip.Prefix `json:"pool"`
-	Region    string       `json:"region"`
-	Reason    string       `json:"reason"`
-	Until     *time.Time   `json:"until,omitempty"`
-	CreatedAt time.Time    `json:"created_at"`
+	ID     int64        `json:"id"`
+	Prefix netip.Prefix `json:"prefix"`
+	PoolID int64        `json:"pool_id"`
+	Pool   netip.Prefix `json:"pool"`
+	Region string       `json:"region"`
+	// Space is its pool's space (read, not chosen).
+	Space     string     `json:"space,omitempty"`
+	Reason    string     `json:"reason"`
+	Until     *time.Time `json:"until,omitempty"`
+	CreatedAt time.Time  `json:"created_at"`
 }
 
 // activeAt reports whether the reservation still counts at now.
@@ -46,9 +49,9 @@ type ReservationTx interface {
 	// Reservations lists every stored reservation, ended ones included,
 	// in address order.
 	Reservations(ctx context.Context) ([]Reservation, error)
-	// ReservationsOverlapping lists the stored reservations that share any
-	// address with p, in address order.
-	ReservationsOverlapping(ctx context.Context, p netip.Prefix) ([]Reservation, error)
+	// ReservationsOverlapping lists the stored reservations of space that
+	// share any address with p, in address order.
+	ReservationsOverlapping(ctx context.Context, space string, p netip.Prefix) ([]Reservation, error)
 	// FreeWithin lists the pool's free prefixes that share any address
 	// with p, in address order: at most one that holds p, or those inside it.
 	FreeWithin(ctx context.Context, poolID int64, p netip.Prefix) ([]FreePrefix, error)
@@ -148,13 +151,30 @@ func addFreeRange(ctx context.Context, tx Tx, pool Pool, scope int64, lo, hi net
 
 // ---- specific allocation
 
-// holdingPool finds the pool that holds all of p: the most specific one
-// (a lent unit inside its lender's pool). Outside every pool is
-// ErrNotFound; across a pool's edge ErrInvalid.
-func holdingPool(ctx context.Context, tx Tx, p netip.Prefix) (Pool, error) {
-	pools, err := tx.PoolsOverlapping(ctx, p)
+// holdingPool finds the pool of space ("" any) that holds all of p: the
+// most specific one (a lent unit inside its lender's pool). Outside every
+// pool is ErrNotFound; across a pool's edge ErrInvalid; pools of several
+// spaces holding p, with no space named, ErrInvalid naming them.
+func holdingPool(ctx context.Context, tx Tx, p netip.Prefix, space string) (Pool, error) {
+	pools, err := tx.PoolsOverlapping(ctx, space, p)
 	if err != nil {
 		return Pool{}, err
+	}
+	if space == "" {
+		// Pools overlap only across spaces: when pools of several
+		// spaces hold p, the caller must say which.
+		var in []string
+		for _, pl := range pools {
+			if prefix.Covers(pl.Prefix, p) && !slices.Contains(in, pl.Space) {
+				in = append(in, pl.Space)
+			}
+		}
+		if len(in) > 1 {
+			return Pool{}, invalid("%s: lies in pools of %d spaces (%s): name one with --space", p, len(in), strings.Join(in, ", "))
+		}
+		if len(in) == 1 {
+			pools = slices.DeleteFunc(pools, func(pl Pool) bool { return pl.Space != in[0] })
+		}
 	}
 	var best *Pool
 	for i, pl := range pools {
@@ -173,10 +193,10 @@ func holdingPool(ctx context.Context, tx Tx, p netip.Prefix) (Pool, error) {
 	return *best, nil
 }
 
-// holdingPoolIn is holdingPool, checked to be of space when one is
-// named. Pools never overlap, so one pool at most holds p; its block
-// names its space. A pool of another space is refused naming both,
-// so an address of 10.0.0.0/8 is never taken in the wrong VPC.
+// holdingPoolIn is holdingPool in space when one is named. Pools overlap
+// only across spaces; when the space named holds no pool there but
+// another does, the refusal names both, so an address of 10.0.0.0/8 is
+// never taken in the wrong VPC.
 func holdingPoolIn(ctx context.Context, tx Tx, p netip.Prefix, space string) (Pool, error) {
 	if space != "" {
 		if err := ValidateSpaceName(space); err != nil {
@@ -186,19 +206,16 @@ func holdingPoolIn(ctx context.Context, tx Tx, p netip.Prefix, space string) (Po
 			return Pool{}, fmt.Errorf("%s: %w", p, err)
 		}
 	}
-	pool, err := holdingPool(ctx, tx, p)
-	if err != nil || space == "" {
+	pool, err := holdingPool(ctx, tx, p, space)
+	if err == nil || space == "" || !errors.Is(err, ErrNotFound) {
 		return pool, err
 	}
-	b, err := tx.BlockByID(ctx, pool.BlockID)
-	if err != nil {
+	other, oerr := holdingPool(ctx, tx, p, "")
+	if oerr != nil {
 		return Pool{}, err
 	}
-	if b.Space != space {
-		return Pool{}, invalid("%s: lies in pool %s (region %s) of space %s, not of space %s: leave --space out, or name %s",
-			p, pool.Prefix, pool.Region, b.Space, space, b.Space)
-	}
-	return pool, nil
+	return Pool{}, invalid("%s: lies in pool %s (region %s) of space %s, not of space %s: leave --space out, or name %s",
+		p, other.Prefix, other.Region, other.Space, space, other.Space)
 }
 
 // holder names what holds part of p in pool, or "" when nothing but free
@@ -207,7 +224,7 @@ func holdingPoolIn(ctx context.Context, tx Tx, p netip.Prefix, space string) (Po
 // then its tenant) learns nothing of another tenant's assignment but that
 // it exists.
 func (r *Registry) holder(ctx context.Context, tx Tx, pool Pool, p netip.Prefix, now time.Time, policyOK bool, tenant string) (string, []FreePrefix, error) {
-	if a, ok, err := tx.LiveAssignment(ctx, p); err != nil {
+	if a, ok, err := tx.LiveAssignment(ctx, pool.Space, p); err != nil {
 		return "", nil, err
 	} else if ok {
 		if IsRestricted(ctx) && a.Tenant != tenant {
@@ -219,7 +236,7 @@ func (r *Registry) holder(ctx context.Context, tx Tx, pool Pool, p netip.Prefix,
 		}
 		return fmt.Sprintf("held by assignment %d (%s, %s%s)", a.ID, a.Prefix, a.State, who), nil, nil
 	}
-	rs, err := tx.ReservationsOverlapping(ctx, p)
+	rs, err := tx.ReservationsOverlapping(ctx, pool.Space, p)
 	if err != nil {
 		return "", nil, err
 	}
@@ -262,7 +279,7 @@ func (r *Registry) holder(ctx context.Context, tx Tx, pool Pool, p netip.Prefix,
 	if n == prefix.Size(p) {
 		return "", free, nil
 	}
-	pools, err := tx.PoolsOverlapping(ctx, p)
+	pools, err := tx.PoolsOverlapping(ctx, pool.Space, p)
 	if err != nil {
 		return "", nil, err
 	}
@@ -445,8 +462,14 @@ func checkSpace(what string, p netip.Prefix) error {
 }
 
 // Unreserve ends the reservation of exactly p and returns its space to
-// the pool's free space.
+// the pool's free space, in the one space holding a reservation there.
 func (r *Registry) Unreserve(ctx context.Context, p netip.Prefix) (Reservation, error) {
+	return r.UnreserveIn(ctx, p, "")
+}
+
+// UnreserveIn is Unreserve in the named space ("" the one space holding
+// a reservation overlapping p; several is ErrInvalid naming them).
+func (r *Registry) UnreserveIn(ctx context.Context, p netip.Prefix, space string) (Reservation, error) {
 	if err := checkSpace("reservation", p); err != nil {
 		return Reservation{}, err
 	}
@@ -456,9 +479,23 @@ func (r *Registry) Unreserve(ctx context.Context, p netip.Prefix) (Reservation, 
 		if _, err := r.reap(ctx, tx, now); err != nil {
 			return err
 		}
-		rs, err := tx.ReservationsOverlapping(ctx, p)
+		spaces, err := spacesOf(ctx, tx, space)
 		if err != nil {
-			return err
+			return fmt.Errorf("reservation %s: %w", p, err)
+		}
+		var rs []Reservation
+		var in []string
+		for _, s := range spaces {
+			some, err := tx.ReservationsOverlapping(ctx, s, p)
+			if err != nil {
+				return err
+			}
+			if len(some) > 0 {
+				rs, in = append(rs, some...), append(in, s)
+			}
+		}
+		if len(in) > 1 {
+			return invalid("%s: reserved in %d spaces (%s): name one with --space", p, len(in), strings.Join(in, ", "))
 		}
 		i := slices.IndexFunc(rs, func(v Reservation) bool { return v.Prefix == p })
 		if i < 0 {
@@ -582,7 +619,7 @@ func wholeButAnycast(ctx context.Context, tx Tx, pool Pool, b netip.Prefix) (boo
 	if n != prefix.Size(b) {
 		return false, nil
 	}
-	rs, err := tx.ReservationsOverlapping(ctx, netip.PrefixFrom(b.Addr(), 128))
+	rs, err := tx.ReservationsOverlapping(ctx, pool.Space, netip.PrefixFrom(b.Addr(), 128))
 	if err != nil || len(rs) > 0 {
 		return false, err
 	}

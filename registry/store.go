@@ -118,10 +118,10 @@ type Tx interface {
 	InsertPool(ctx context.Context, p *Pool) error
 	PoolByID(ctx context.Context, id int64) (Pool, error)
 	Pools(ctx context.Context, f PoolFilter) ([]Pool, error)
-	// PoolsOverlapping returns the pools that share any address with p,
-	// relocated ones and live child pools included, dissolved child pools
-	// left out.
-	PoolsOverlapping(ctx context.Context, p netip.Prefix) ([]Pool, error)
+	// PoolsOverlapping returns the pools of space ("" every space) that
+	// share any address with p, relocated ones and live child pools
+	// included, dissolved child pools left out.
+	PoolsOverlapping(ctx context.Context, space string, p netip.Prefix) ([]Pool, error)
 
 	AddFree(ctx context.Context, f FreePrefix) error
 	// RemoveFree deletes exactly f; ok is false if it was not free.
@@ -137,11 +137,12 @@ type Tx interface {
 	// and Resource.
 	UpdateAssignment(ctx context.Context, a Assignment) error
 	AssignmentByID(ctx context.Context, id int64) (Assignment, error)
-	// LiveAssignment finds the assigned or quarantined assignment whose
-	// prefix overlaps p.
-	LiveAssignment(ctx context.Context, p netip.Prefix) (Assignment, bool, error)
-	// AssignmentsAt lists every assignment, past or live, that overlaps p.
-	AssignmentsAt(ctx context.Context, p netip.Prefix) ([]Assignment, error)
+	// LiveAssignment finds the assigned or quarantined assignment of
+	// space whose prefix overlaps p.
+	LiveAssignment(ctx context.Context, space string, p netip.Prefix) (Assignment, bool, error)
+	// AssignmentsAt lists every assignment of space, past or live, that
+	// overlaps p.
+	AssignmentsAt(ctx context.Context, space string, p netip.Prefix) ([]Assignment, error)
 	Assignments(ctx context.Context, f AssignmentFilter) ([]Assignment, error)
 	// QuarantineEnded lists quarantined assignments whose cool-down ended at or before now.
 	QuarantineEnded(ctx context.Context, now time.Time, limit int) ([]Assignment, error)

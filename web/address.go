@@ -6,6 +6,8 @@ import (
 	"net/http"
 	"net/netip"
 	"net/url"
+	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/cadastre-ipam/cadastre/authdns/zone"
@@ -24,7 +26,14 @@ type addressView struct {
 	// Reserved is the reservations in force overlapping the query (an
 	// operator's view only).
 	Reserved []registry.Reservation
+	// Page is one page of the assignments of a query that is exactly a
+	// pool, read from the store a page at a time as `show POOL` reads
+	// it: a pool of a million assignments costs a page, not a million rows.
+	Page assignmentList
 }
+
+// maxAddressLimit bounds ?limit= of the address page.
+const maxAddressLimit = 1000
 
 // pageAddress is /ip/{addr or prefix}: the holding block with its
 // provenance and price, the pool, region, assignment and relocation, the
@@ -50,13 +59,38 @@ func (s *Server) pageAddress(w http.ResponseWriter, r *http.Request) error {
 		}
 		v.Own = as
 	} else {
-		h, err := s.reg.Show(ctx, p)
+		q := r.URL.Query()
+		opts := registry.ShowOptions{Space: q.Get("space"), After: q.Get("after"), Limit: registry.DefaultShowLimit}
+		if l := q.Get("limit"); l != "" {
+			n, err := strconv.Atoi(l)
+			if err != nil || n < 1 || n > maxAddressLimit {
+				return fmt.Errorf("limit %q: a page holds 1 to %d assignments: %w", l, maxAddressLimit, registry.ErrInvalid)
+			}
+			opts.Limit = n
+		}
+		h, err := s.reg.ShowWith(ctx, p, opts)
 		if err != nil {
 			return err
 		}
 		v.Holding = &h
+		v.Page.Items = h.Assignments
+		if h.Next != "" {
+			next := url.Values{"after": {h.Next}}
+			if opts.Space != "" {
+				next.Set("space", opts.Space)
+			}
+			if q.Get("limit") != "" {
+				next.Set("limit", strconv.Itoa(opts.Limit))
+			}
+			v.Page.Next = "/ip/" + raw + "?" + next.Encode()
+		}
 		if v.Reserved, err = s.reservationsIn(ctx, p); err != nil {
 			return err
+		}
+		// Another space may reserve the same addresses: only the
+		// holding block's space is this page's.
+		if h.Block != nil {
+			v.Reserved = slices.DeleteFunc(v.Reserved, func(x registry.Reservation) bool { return x.Space != h.Block.Space })
 		}
 	}
 	if isAddr {

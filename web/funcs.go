@@ -5,6 +5,7 @@ import (
 	"html/template"
 	"math"
 	"net/netip"
+	"net/url"
 	"strconv"
 	"time"
 
@@ -32,10 +33,18 @@ func (s *Server) funcs() template.FuncMap {
 		"family":    func(f int) string { return "IPv" + strconv.Itoa(f) },
 		"addrURL":   func(a netip.Addr) string { return "/ip/" + a.String() },
 		"prefixURL": func(p netip.Prefix) string { return "/ip/" + p.Addr().String() },
-		"add":       func(a, b int) int { return a + b },
-		"mul100":    func(f float64) float64 { return 100 * f },
-		"states":    func() []string { return []string{"assigned", "quarantined", "released"} },
-		"pageOf":    func(as []registry.Assignment) assignmentList { return assignmentList{Items: as} },
+		// spaceURL is prefixURL in a named space: two spaces may hold
+		// the address, and the page then asks which.
+		"spaceURL": func(p netip.Prefix, space string) string {
+			if space == "" || space == registry.GlobalSpace {
+				return "/ip/" + p.Addr().String()
+			}
+			return "/ip/" + p.Addr().String() + "?space=" + url.QueryEscape(space)
+		},
+		"add":    func(a, b int) int { return a + b },
+		"mul100": func(f float64) float64 { return 100 * f },
+		"states": func() []string { return []string{"assigned", "quarantined", "released"} },
+		"pageOf": func(as []registry.Assignment) assignmentList { return assignmentList{Items: as} },
 	}
 }
 

@@ -2,9 +2,15 @@ package web
 
 import (
 	"fmt"
+	"html"
 	"net/http"
+	"net/netip"
+	"regexp"
+	"slices"
 	"strings"
 	"testing"
+
+	"github.com/cadastre-ipam/cadastre/registry"
 )
 
 // TestEveryPageRendersForAnOperator: each page answers 200 with what it
@@ -102,4 +108,84 @@ func TestTenantSessionSeesOnlyItsOwn(t *testing.T) {
 			t.Errorf("%s: a tenant sees the pool", path)
 		}
 	}
+}
+
+// TestAddressPageOfABigPoolIsOnePage: /ip/POOL of a pool holding more than
+// a thousand assignments lists one page of them (DefaultShowLimit, or
+// ?limit=), read from the store a page at a time as `show POOL` reads
+// it, with a link to the next page that lists the next ones; a bad
+// ?limit= is 422.
+func TestAddressPageOfABigPoolIsOnePage(t *testing.T) {
+	e := newEnv(t)
+	ctx := t.Context()
+	const n = 1100
+	as, err := e.reg.Allocate(ctx, registry.Request{Region: "us-east", Family: 6, Bits: 128, Count: n, Resource: "bulk"})
+	if err != nil || len(as) != n {
+		t.Fatalf("alloc %d /128s: %d, %v", n, len(as), err)
+	}
+	b := e.signIn(t, roleRead)
+	rows := func(p page) []string {
+		return assignmentLinkRE.FindAllString(p.Body, -1)
+	}
+	first := b.get(t, "/ip/2603:1030::/48")
+	first.want(t, http.StatusOK, "Assignments in this pool", "Next page")
+	got := rows(first)
+	if len(got) == 0 || len(got) > registry.DefaultShowLimit {
+		t.Fatalf("first page lists %d assignments, want 1 to %d of %d", len(got), registry.DefaultShowLimit, n)
+	}
+	m := nextRE.FindStringSubmatch(first.Body)
+	if m == nil {
+		t.Fatalf("no next-page link:\n%s", first.Body)
+	}
+	second := b.get(t, html.UnescapeString(m[1]))
+	second.want(t, http.StatusOK, "Assignments in this pool")
+	for _, r := range rows(second) {
+		if slices.Contains(got, r) {
+			t.Errorf("second page repeats %s of the first", r)
+		}
+	}
+	big := b.get(t, "/ip/2603:1030::/48?limit=1000")
+	big.want(t, http.StatusOK)
+	if k := len(rows(big)); k != 1000 {
+		t.Errorf("?limit=1000 lists %d assignments, want 1000", k)
+	}
+	b.get(t, "/ip/2603:1030::/48?limit=1001").want(t, http.StatusUnprocessableEntity, "limit")
+	b.get(t, "/ip/2603:1030::/48?limit=0").want(t, http.StatusUnprocessableEntity, "limit")
+}
+
+var (
+	assignmentLinkRE = regexp.MustCompile(`<a href="/assignment/[0-9]+">`)
+	nextRE           = regexp.MustCompile(`<a href="([^"]+)" rel="next">`)
+)
+
+// TestAddressPageInTwoSpaces: two VPCs each hold 10.1.0.0/16 with the
+// assignment 10.1.0.0/24; the address page asks for the space (422
+// naming both) and, given one, shows that space's block, pool and
+// assignment, and the link from the assignment's page names its space.
+func TestAddressPageInTwoSpaces(t *testing.T) {
+	e := newEnv(t)
+	ctx := t.Context()
+	ids := map[string]int64{}
+	for _, sp := range []string{"vpc-a", "vpc-b"} {
+		if _, err := e.reg.AddSpace(ctx, registry.Space{Name: sp}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := e.reg.AddBlock(ctx, registry.Block{Prefix: netip.MustParsePrefix("10.0.0.0/8"), Source: registry.SourcePrivate, Space: sp}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := e.reg.AddPool(ctx, registry.PoolSpec{Prefix: netip.MustParsePrefix("10.1.0.0/16"), Region: "us-east", Space: sp, UseAll: true}); err != nil {
+			t.Fatal(err)
+		}
+		as, err := e.reg.Allocate(ctx, registry.Request{Prefix: netip.MustParsePrefix("10.1.0.0/24"), Space: sp, Resource: "vm-in-" + sp})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids[sp] = as[0].ID
+	}
+	b := e.signIn(t, roleRead)
+	b.get(t, "/ip/10.1.0.5").want(t, http.StatusUnprocessableEntity, "vpc-a", "vpc-b", "--space")
+	p := b.get(t, "/ip/10.1.0.5?space=vpc-b")
+	p.want(t, http.StatusOK, "vpc-b", "vm-in-vpc-b")
+	p.wantNot(t, "vm-in-vpc-a")
+	b.get(t, fmt.Sprintf("/assignment/%d", ids["vpc-a"])).want(t, http.StatusOK, `/ip/10.1.0.0?space=vpc-a`)
 }

@@ -83,6 +83,21 @@ func (m *Manager) event(ctx context.Context, action, kind, subject string, befor
 	return e
 }
 
+// checkSpace refuses a zone space that the register does not have, when
+// the store keeps the register too.
+func (m *Manager) checkSpace(ctx context.Context, z zone.Zone) error {
+	reg, ok := m.store.(registry.Store)
+	if !ok || z.Config.Space == "" {
+		return nil
+	}
+	return reg.View(ctx, func(tx registry.Tx) error {
+		if _, err := tx.SpaceByName(ctx, z.Config.Space); err != nil {
+			return fmt.Errorf("zone %s: space %s: %w", z.Name, z.Config.Space, err)
+		}
+		return nil
+	})
+}
+
 // AddZone creates one zone. Reverse zones take their name from their
 // prefix. A zone may sit below another (a child): the parent delegates to
 // it with NS records (and DS records, when the child is signed) that the
@@ -201,6 +216,9 @@ func (m *Manager) AddZones(ctx context.Context, spec ZoneSpec) ([]zone.Zone, err
 	}
 	for i := range out {
 		if err := fillConfig(&out[i]); err != nil {
+			return nil, err
+		}
+		if err := m.checkSpace(ctx, out[i]); err != nil {
 			return nil, err
 		}
 	}
@@ -339,6 +357,15 @@ func (m *Manager) RemoveZones(ctx context.Context, nameOrPrefix string) ([]zone.
 // fillConfig applies defaults and checks a zone's configuration.
 func fillConfig(z *zone.Zone) error {
 	c := &z.Config
+	// "global" names the default: the global and built-in private space.
+	if c.Space == registry.GlobalSpace {
+		c.Space = ""
+	}
+	if c.Space != "" {
+		if err := registry.ValidateSpaceName(c.Space); err != nil {
+			return fmt.Errorf("zone %s: %w", z.Name, err)
+		}
+	}
 	if c.TTL == 0 {
 		c.TTL = DefaultTTL
 	}

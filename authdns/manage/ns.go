@@ -132,6 +132,9 @@ type ZoneChange struct {
 	AllowTransfer                        []string // replaces the ACL when non-nil (empty: nobody)
 	Notify                               []string // replaces the NOTIFY list when non-nil (empty: none)
 	TTL, Refresh, Retry, Expire, Minimum uint32
+	// Space, when not nil, replaces the zone's space (zone.Config.Space;
+	// "global" or "" the default).
+	Space *string
 	// IfMatch, when set, is the zone's ETag (ZoneETag) as the caller saw
 	// it: the change is refused with registry.ErrPrecondition if the
 	// configuration moved since.
@@ -177,7 +180,13 @@ func (m *Manager) Reconfigure(ctx context.Context, name string, c ZoneChange) (z
 			*f.dst = f.v
 		}
 	}
+	if c.Space != nil {
+		z.Config.Space = *c.Space
+	}
 	if err := fillConfig(&z); err != nil {
+		return zone.Zone{}, err
+	}
+	if err := m.checkSpace(ctx, z); err != nil {
 		return zone.Zone{}, err
 	}
 	rs, err := m.store.Records(ctx, z.ID)

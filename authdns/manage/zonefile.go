@@ -43,9 +43,9 @@ func (m *Manager) Export(ctx context.Context, name string, w io.Writer) error {
 			if in.Assigns, err = tx.Assignments(ctx, registry.AssignmentFilter{States: []registry.State{registry.StateAssigned}}); err != nil {
 				return err
 			}
-			// As the server does: no named space (registry.DNSOnly).
-			in.Pools, in.Assigns, err = registry.DNSOnly(ctx, tx, in.Pools, in.Assigns)
-			return err
+			// As the server does: the zone takes its own space's
+			// (zone.Config.Serves).
+			return nil
 		}); err != nil {
 			return fmt.Errorf("zone %s: export: read register: %w", z.Name, err)
 		}
@@ -121,8 +121,7 @@ func (m *Manager) Import(ctx context.Context, name, file string, r io.Reader) (I
 			if in.Assigns, err = tx.Assignments(ctx, registry.AssignmentFilter{States: []registry.State{registry.StateAssigned}}); err != nil {
 				return err
 			}
-			// As the server does: no named space (registry.DNSOnly).
-			_, in.Assigns, err = registry.DNSOnly(ctx, tx, nil, in.Assigns)
+			// As the server does: the zone takes its own space's.
 			return err
 		}); err != nil {
 			return res, fmt.Errorf("zone %s: import: read register: %w", z.Name, err)

@@ -37,7 +37,7 @@ func TestOutOfOrderCommitRebuilds(t *testing.T) {
 
 	writerA := openPG(t, dsn)
 	commitA := pgtest.HoldOpen(t, e.ctx, writerA, func(tx registry.Tx) error {
-		a, ok, err := tx.LiveAssignment(e.ctx, netip.PrefixFrom(addr, 32))
+		a, ok, err := tx.LiveAssignment(e.ctx, registry.GlobalSpace, netip.PrefixFrom(addr, 32))
 		if err != nil || !ok {
 			return fmt.Errorf("assignment %v: found %v: %v", addr, ok, err)
 		}

@@ -271,11 +271,10 @@ func (s *Server) readAssigns(ctx context.Context, in *zone.BuildInput) error {
 		if in.Assigns, err = tx.Assignments(ctx, registry.AssignmentFilter{States: []registry.State{registry.StateAssigned}}); err != nil {
 			return err
 		}
-		// DNS serves the global and the built-in private space: a
-		// named space's (a VRF's) names and addresses, which another
-		// space may hold too, stay out (registry.DNSOnly).
-		in.Pools, in.Assigns, err = registry.DNSOnly(ctx, tx, in.Pools, in.Assigns)
-		return err
+		// Every space is read: each zone takes the assignments of its
+		// own space (zone.Config.Serves; the global and built-in
+		// private space unless it names one).
+		return nil
 	})
 	if err != nil {
 		return fmt.Errorf("dns: read register: %w", err)
@@ -304,7 +303,6 @@ func (s *Server) readDelta(ctx context.Context, in *zone.BuildInput, since int64
 		if err != nil || len(es) > maxDeltaEvents {
 			return err
 		}
-		var sides []registry.Assignment
 		var changes []zone.AssignChange
 		for _, e := range es {
 			if e.SubjectKind != "assignment" {
@@ -321,7 +319,6 @@ func (s *Server) readDelta(ctx context.Context, in *zone.BuildInput, since int64
 				if err := json.Unmarshal(side.raw, side.to); err != nil {
 					return nil // not an assignment as this version knows it: a full read
 				}
-				sides = append(sides, *side.to)
 			}
 			if c.Before.ID == 0 && c.After.ID == 0 {
 				return nil
@@ -332,20 +329,18 @@ func (s *Server) readDelta(ctx context.Context, in *zone.BuildInput, since int64
 		if err != nil {
 			return err
 		}
-		// Changes to a named space's assignments are not DNS's
-		// (readAssigns): they are dropped as zero.
-		pools, kept, err := registry.DNSOnly(ctx, tx, pools, sides)
-		if err != nil {
-			return err
-		}
-		served := map[int64]bool{}
-		for _, a := range kept {
-			served[a.PoolID] = true
+		// Each side names its space from its pool (read now, in the
+		// same transaction), not from the event: each zone takes only
+		// its own space's assignments (zone.Config.Serves), and an
+		// event written before spaces were recorded names none.
+		spaceOf := make(map[int64]string, len(pools))
+		for _, p := range pools {
+			spaceOf[p.ID] = p.Space
 		}
 		for i := range changes {
 			for _, a := range []*registry.Assignment{&changes[i].Before, &changes[i].After} {
-				if a.ID != 0 && !served[a.PoolID] {
-					*a = registry.Assignment{}
+				if a.ID != 0 {
+					a.Space = spaceOf[a.PoolID]
 				}
 			}
 		}

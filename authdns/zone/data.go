@@ -324,7 +324,7 @@ func Build(z Zone, in *BuildInput) (*Data, error) {
 		if c.Catalog {
 			break // a catalog lists zones, never a host
 		}
-		if a.State != registry.StateAssigned || a.Name == "" || !a.Prefix.IsSingleIP() {
+		if a.State != registry.StateAssigned || a.Name == "" || !a.Prefix.IsSingleIP() || !c.Serves(a.Space) {
 			continue
 		}
 		name := dns.CanonicalName(a.Name)
@@ -356,7 +356,7 @@ func Build(z Zone, in *BuildInput) (*Data, error) {
 		}
 		zd.tmpl = &t
 		for _, p := range in.Pools {
-			if p.Prefix.Overlaps(z.Prefix) {
+			if p.Prefix.Overlaps(z.Prefix) && c.Serves(p.Space) {
 				zd.pools = append(zd.pools, p.Prefix)
 			}
 		}

@@ -60,7 +60,7 @@ func (b *Builder) Stats() BuildStats { return b.stats }
 // assignRR is the record assignment a gives zone z (as Build makes it), or
 // nil when it gives none.
 func assignRR(z *Zone, zones []Zone, a registry.Assignment) dns.RR {
-	if a.ID == 0 || z.Config.Catalog || a.State != registry.StateAssigned || a.Name == "" || !a.Prefix.IsSingleIP() {
+	if a.ID == 0 || z.Config.Catalog || a.State != registry.StateAssigned || a.Name == "" || !a.Prefix.IsSingleIP() || !z.Config.Serves(a.Space) {
 		return nil
 	}
 	name := dns.CanonicalName(a.Name)

@@ -390,7 +390,7 @@ func fingerprint(z Zone, in *BuildInput, canon []string, period time.Time, corru
 		if canon == nil {
 			break // the static part only (delta.go)
 		}
-		if canon[i] == "" {
+		if canon[i] == "" || !z.Config.Serves(a.Space) {
 			continue
 		}
 		addr := a.Prefix.Addr()
@@ -404,7 +404,7 @@ func fingerprint(z Zone, in *BuildInput, canon []string, period time.Time, corru
 	}
 	if z.Synthesize != "" {
 		for _, p := range in.Pools {
-			if p.Prefix.Overlaps(z.Prefix) {
+			if p.Prefix.Overlaps(z.Prefix) && z.Config.Serves(p.Space) {
 				fmt.Fprintf(h, "pool %v\n", p.Prefix)
 			}
 		}

@@ -140,6 +140,24 @@ type Config struct {
 	// ParentDSTTL is the TTL of the DS records in the parent zone; 0
 	// means one day, the common value for TLDs.
 	ParentDSTTL time.Duration `json:"parent_ds_ttl,omitempty"`
+
+	// Space is the space (VRF) whose assignments give the zone its
+	// names and PTRs (`zone add --space`). Empty is the default: the
+	// global space and the built-in private space. A named space is
+	// served only by zones that name it: two VPCs may both hold
+	// 10.0.0.1, and the reverse zone of one VPC's 10.in-addr.arpa holds
+	// that VPC's PTRs alone (split horizon, one answer per resolver, is
+	// not built: a zone serves one space).
+	Space string `json:"space,omitempty"`
+}
+
+// Serves reports whether the zone takes names from an assignment or
+// pool of space (see Config.Space).
+func (c Config) Serves(space string) bool {
+	if c.Space == "" {
+		return space == "" || space == registry.GlobalSpace || space == registry.PrivateSpace
+	}
+	return space == c.Space
 }
 
 // Zone is a DNS zone cadastre is authoritative for.

@@ -215,7 +215,7 @@ func parseTarget(s string) (registry.Target, error) {
 }
 
 func newReleaseCmd(a *app) *cobra.Command {
-	var quarantine, pool string
+	var quarantine, pool, space string
 	var asJSON bool
 	c := &cobra.Command{
 		Use:   "release PREFIX|ID | --pool NAME",
@@ -262,6 +262,10 @@ is refused (exit 4), naming them, while it holds live assignments.`,
 			if err != nil {
 				return err
 			}
+			if space != "" && !t.Prefix.IsValid() {
+				return usagef("--space %s: names where a PREFIX lies; an ID names one assignment already", space)
+			}
+			t.Space = space
 			q, err := parseDuration(quarantine)
 			if err != nil {
 				return usageError{fmt.Errorf("--quarantine: %w", err)}
@@ -287,6 +291,7 @@ is refused (exit 4), naming them, while it holds live assignments.`,
 	}
 	c.Flags().StringVar(&quarantine, "quarantine", "24h", "cool-down before re-use, e.g. 24h, 7d, 0")
 	c.Flags().StringVar(&pool, "pool", "", "dissolve this child pool into its parent")
+	c.Flags().StringVar(&space, "space", "", "the space the PREFIX lies in, where two spaces hold it")
 	c.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 	return c
 }

@@ -31,7 +31,7 @@ type backend interface {
 	Report(ctx context.Context, region string) ([]registry.ReportRow, error)
 	Relocations(ctx context.Context) ([]registry.Relocation, error)
 	Reserve(ctx context.Context, s registry.ReservationSpec) (registry.Reservation, error)
-	Unreserve(ctx context.Context, p netip.Prefix) (registry.Reservation, error)
+	UnreserveIn(ctx context.Context, p netip.Prefix, space string) (registry.Reservation, error)
 	Reservations(ctx context.Context) ([]registry.Reservation, error)
 	Events(ctx context.Context, f registry.EventFilter) ([]registry.Event, error)
 	// Placements feeds the geofeed, its JSON form and the MMDB export:

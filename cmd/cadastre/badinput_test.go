@@ -748,7 +748,7 @@ func TestAllocTagsAndChildPoolKeys(t *testing.T) {
 		{[]string{"assignments", "--tag", "role=db"}, []string{"2603:1000:0:100::/64", "2603:1000:0:101::/64"}, []string{"40.64.0."}},
 		{[]string{"assignments", "--tag", "role=web"}, []string{"40.64.0."}, []string{"2603:1000:0:100::/64"}},
 		{[]string{"show", "2603:1000:0:100::/64"}, []string{"env=prod,role=db", "env=prod,site=fra 1"}, nil},
-		{[]string{"export"}, []string{`"child_pools": [`, `"name":"site1"`, `"tags":{"env":"prod","site":"fra 1"}`, `"child_pool":"site1"`, `"tags":{"env":"prod","role":"db"}`, `"version": 3`}, nil},
+		{[]string{"export"}, []string{`"child_pools": [`, `"name":"site1"`, `"tags":{"env":"prod","site":"fra 1"}`, `"child_pool":"site1"`, `"tags":{"env":"prod","role":"db"}`, `"version": 4`}, nil},
 	} {
 		out := mustCLI(t, db, c.args...)
 		for _, w := range c.want {

@@ -117,6 +117,7 @@ func newZoneAdd(a *app) *cobra.Command {
 	var kind, pfx string
 	var ns, nsAddr, allow, notify []string
 	var ttl uint32
+	var zoneSpace string
 	var catalog bool
 	add := &cobra.Command{
 		Use:   "add NAME",
@@ -176,7 +177,7 @@ zones by itself; ` + "`zone secondary-config --knot`" + ` prints that configurat
 				}
 				spec.Prefix = p
 			}
-			spec.Config = zone.Config{TTL: ttl, NS: ns, AllowTransfer: allow, Notify: notify, Catalog: catalog}
+			spec.Config = zone.Config{TTL: ttl, NS: ns, AllowTransfer: allow, Notify: notify, Catalog: catalog, Space: zoneSpace}
 			if spec.Glue, err = parseGlue(nsAddr); err != nil {
 				return err
 			}
@@ -199,6 +200,7 @@ zones by itself; ` + "`zone secondary-config --knot`" + ` prints that configurat
 	}
 	add.Flags().StringVar(&kind, "kind", "forward", "forward or reverse")
 	add.Flags().StringVar(&pfx, "prefix", "", "address space of a reverse zone; names the zone (give NAME as -)")
+	add.Flags().StringVar(&zoneSpace, "space", "", "the space (VRF) whose assignments give the zone its names and PTRs (default: the global and the built-in private space)")
 	add.Flags().StringVar(&spec.Synthesize, "synthesize", "", "template for names of unnamed addresses, e.g. ip-{addr}.dyn.example.net")
 	add.Flags().StringArrayVar(&ns, "ns", nil, "name server (repeatable; default ns1.ZONE)")
 	add.Flags().StringArrayVar(&nsAddr, "ns-addr", nil, "address of an in-zone name server, HOST=IP, stored as its A/AAAA record (repeatable)")
@@ -239,6 +241,7 @@ func emptyMeansNone(changed bool, v []string) []string {
 func newZoneUpdate(a *app) *cobra.Command {
 	var ns, nsAddr, allow, notify []string
 	var ch manage.ZoneChange
+	var zoneSpace string
 	up := &cobra.Command{
 		Use:   "update NAME",
 		Short: "Change a zone's name servers, transfer ACL, NOTIFY list, TTL or SOA timers",
@@ -271,7 +274,10 @@ an address, as for zone add (--ns-addr HOST=IP).`,
 					return usagef("--%s: must be more than 0", f)
 				}
 			}
-			if !fl.Changed("ns") && !fl.Changed("ns-addr") && !fl.Changed("allow-transfer") && !fl.Changed("notify") &&
+			if fl.Changed("space") {
+				ch.Space = &zoneSpace
+			}
+			if !fl.Changed("ns") && !fl.Changed("ns-addr") && !fl.Changed("allow-transfer") && !fl.Changed("notify") && !fl.Changed("space") &&
 				ch.TTL == 0 && ch.Refresh == 0 && ch.Retry == 0 && ch.Expire == 0 && ch.Minimum == 0 {
 				return usagef("zone update %s: nothing to change (see --help for the flags)", args[0])
 			}
@@ -298,6 +304,7 @@ an address, as for zone add (--ns-addr HOST=IP).`,
 	f.Uint32Var(&ch.Retry, "soa-retry", 0, "SOA retry, seconds")
 	f.Uint32Var(&ch.Expire, "soa-expire", 0, "SOA expire, seconds")
 	f.Uint32Var(&ch.Minimum, "soa-minimum", 0, "SOA minimum: negative caching TTL, seconds")
+	f.StringVar(&zoneSpace, "space", "", "the space (VRF) whose assignments give the zone its names and PTRs ('global': the default, global and built-in private space)")
 	return up
 }
 

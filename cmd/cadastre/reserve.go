@@ -112,6 +112,7 @@ Each reservation, its removal and its end are events in the log.`,
 
 func newUnreserveCmd(a *app) *cobra.Command {
 	var asJSON bool
+	var space string
 	c := &cobra.Command{
 		Use:     "unreserve PREFIX",
 		Short:   "End a reservation; its space rejoins the pool's free space",
@@ -126,7 +127,7 @@ func newUnreserveCmd(a *app) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			v, err := reg.Unreserve(cmd.Context(), p)
+			v, err := reg.UnreserveIn(cmd.Context(), p, space)
 			if err != nil {
 				return err
 			}
@@ -137,6 +138,7 @@ func newUnreserveCmd(a *app) *cobra.Command {
 			return nil
 		},
 	}
+	c.Flags().StringVar(&space, "space", "", "the space of the reservation, where two spaces reserve PREFIX")
 	c.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 	return c
 }

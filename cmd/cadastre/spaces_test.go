@@ -89,7 +89,8 @@ func TestSpacesStayOutOfGlobalOutputs(t *testing.T) {
 		{[]string{"alloc", "--address", "10.1.0.6", "--space", "private"}, exitUsage, []string{"10.1.0.0/16", "vpc-a", "private"}},
 		{[]string{"alloc", "--region", "full", "--space", "vpc-a"}, exitUsage, []string{"--address"}},
 		{[]string{"reserve", "10.1.0.16/28", "--reason", "gw", "--space", "private"}, exitUsage, []string{"vpc-a"}},
-		{[]string{"pool", "add", "10.1.0.0/16", "--region", "east", "--space", "private"}, exitConflict, []string{"vpc-a", "private"}},
+		// Pools overlap only across spaces: within vpc-a it is refused.
+		{[]string{"pool", "add", "10.1.128.0/17", "--region", "east", "--space", "vpc-a"}, exitConflict, []string{"vpc-a", "10.1.0.0/16"}},
 		{[]string{"show", "10.9.0.1"}, exitUsage, []string{"vpc-a", "private", "--space"}},
 	} {
 		r := cli(t, db, c.args...)
@@ -173,5 +174,74 @@ func TestShowPoolPagesOverAPI(t *testing.T) {
 	}
 	if r := remote(t, srv.url, token, "geo", "lookup", "--space", "vpc-a", "10.1.0.5"); r.code != exitUsage || !strings.Contains(r.stderr, "local register") {
 		t.Errorf("geo lookup --space over the API: %s", r)
+	}
+}
+
+// twoVPCSteps give vpc-a and vpc-b each 10.0.0.0/8, a pool 10.1.0.0/16
+// in region full, the assignment 10.1.0.0/24 and the reservation
+// 10.1.2.0/29: the same prefixes in two spaces.
+var twoVPCSteps = [][]string{
+	{"space", "add", "vpc-a"},
+	{"space", "add", "vpc-b"},
+	{"block", "add", "10.0.0.0/8", "--source", "private", "--space", "vpc-a"},
+	{"block", "add", "10.0.0.0/8", "--source", "private", "--space", "vpc-b"},
+	{"pool", "add", "10.1.0.0/16", "--region", "full", "--space", "vpc-a", "--use-all"},
+	{"pool", "add", "10.1.0.0/16", "--region", "full", "--space", "vpc-b", "--use-all"},
+	{"alloc", "--prefix", "10.1.0.0/24", "--space", "vpc-a", "--tenant", "acme"},
+	{"alloc", "--prefix", "10.1.0.0/24", "--space", "vpc-b", "--tenant", "acme"},
+	{"reserve", "10.1.2.0/29", "--reason", "gateways", "--space", "vpc-a"},
+	{"reserve", "10.1.2.0/29", "--reason", "gateways", "--space", "vpc-b"},
+}
+
+// spaceOverlapBadInput: within a space every overlap is still exit 4
+// naming the holder; where two spaces hold a prefix, a verb that does not
+// name one is exit 2 naming both; the register is unchanged.
+var spaceOverlapBadInput = []badCase{
+	{name: "a pool over a pool of its space", setup: twoVPCSteps, args: []string{"pool", "add", "10.1.128.0/17", "--region", "full", "--space", "vpc-a"},
+		code: codeConflict, want: []string{"10.1.0.0/16", "vpc-a"}},
+	{name: "an assignment over a live one of its space", setup: twoVPCSteps, args: []string{"alloc", "--prefix", "10.1.0.0/25", "--space", "vpc-b"},
+		code: codeConflict, want: []string{"10.1.0.0/24"}},
+	{name: "a reservation over one of its space", setup: twoVPCSteps, args: []string{"reserve", "10.1.2.0/30", "--reason", "x", "--space", "vpc-a"},
+		code: codeConflict, want: []string{"10.1.2.0/29"}},
+	{name: "alloc where two spaces hold pools, without --space", setup: twoVPCSteps, args: []string{"alloc", "--address", "10.1.9.9"},
+		code: codeUsage, want: []string{"vpc-a", "vpc-b", "--space"}},
+	{name: "release of a prefix two spaces hold, without --space", setup: twoVPCSteps, args: []string{"release", "10.1.0.0/24", "--quarantine", "0"},
+		code: codeUsage, want: []string{"vpc-a", "vpc-b", "--space"}},
+	{name: "release by ID with --space", setup: twoVPCSteps, args: []string{"release", "1", "--space", "vpc-a"},
+		code: codeUsage, want: []string{"--space", "ID"}},
+	{name: "unreserve of a prefix two spaces reserve, without --space", setup: twoVPCSteps, args: []string{"unreserve", "10.1.2.0/29"},
+		code: codeUsage, want: []string{"vpc-a", "vpc-b", "--space"}},
+	{name: "show of an address in pools of two spaces, without --space", setup: twoVPCSteps, args: []string{"show", "10.1.0.9"},
+		code: codeUsage, want: []string{"vpc-a", "vpc-b", "--space"}},
+}
+
+func TestSpaceOverlapBadInputIsRefusedAndChangesNothing(t *testing.T) {
+	runBadCases(t, spaceOverlapBadInput)
+}
+
+// TestSpaceOverlapVerbs: with the same prefixes in two spaces, show,
+// release and unreserve act in the space named, and leave the other's.
+func TestSpaceOverlapVerbs(t *testing.T) {
+	db := register(t)
+	for _, s := range twoVPCSteps {
+		mustCLI(t, db, s...)
+	}
+	var h registry.Holding
+	mustJSON(t, mustCLI(t, db, "show", "10.1.0.9", "--space", "vpc-b", "--json"), &h)
+	if h.Block == nil || h.Block.Space != "vpc-b" || h.Assignment == nil || h.Assignment.Space != "vpc-b" {
+		t.Fatalf("show 10.1.0.9 --space vpc-b: %+v", h)
+	}
+	mustCLI(t, db, "release", "10.1.0.0/24", "--space", "vpc-b", "--quarantine", "0")
+	mustCLI(t, db, "unreserve", "10.1.2.0/29", "--space", "vpc-a")
+	// What is left is vpc-a's assignment and vpc-b's reservation; the
+	// reservation, now the only one, is found without --space.
+	mustJSON(t, mustCLI(t, db, "show", "10.1.0.9", "--space", "vpc-a", "--json"), &h)
+	if h.Assignment == nil || h.Assignment.Space != "vpc-a" || h.Assignment.State != registry.StateAssigned {
+		t.Fatalf("show 10.1.0.9 after vpc-b's release: %+v", h.Assignment)
+	}
+	var v registry.Reservation
+	mustJSON(t, mustCLI(t, db, "unreserve", "10.1.2.0/29", "--json"), &v)
+	if v.Space != "vpc-b" {
+		t.Fatalf("unreserve 10.1.2.0/29: %+v, want vpc-b's", v)
 	}
 }

@@ -136,7 +136,7 @@ func TestImportVersion1(t *testing.T) {
 	if out := mustCLI(t, db, "alloc", "--region", "east", "--family", "4"); !strings.Contains(out, "40.64.0.0/32") {
 		t.Fatalf("a version 1 pool keeps its network address back:\n%s", out)
 	}
-	if out := mustCLI(t, db, "export"); !strings.Contains(out, `"use_all":true`) || !strings.Contains(out, `"version": 3`) {
+	if out := mustCLI(t, db, "export"); !strings.Contains(out, `"use_all":true`) || !strings.Contains(out, `"version": 4`) {
 		t.Fatalf("export after a version 1 import:\n%s", out)
 	}
 }

@@ -410,7 +410,7 @@ func runChildPools(t *testing.T, open Open) {
 			if err != nil || len(free) != 0 {
 				t.Errorf("dissolved child pool keeps free space %v %v", free, err)
 			}
-			over, err := tx.PoolsOverlapping(ctx, site.Prefix)
+			over, err := tx.PoolsOverlapping(ctx, "", site.Prefix)
 			if err != nil || len(over) != 1 || over[0].ID != site.ParentID {
 				t.Errorf("PoolsOverlapping after dissolution: %v %v, want only the parent", over, err)
 			}
@@ -459,7 +459,7 @@ func runChildPools(t *testing.T, open Open) {
 			}
 			// Past the twelve child pools: the parent must still be found.
 			q := mp("fd00:0:0:f00::/64")
-			over, err := tx.PoolsOverlapping(ctx, q)
+			over, err := tx.PoolsOverlapping(ctx, "", q)
 			if err != nil {
 				return err
 			}
@@ -467,7 +467,7 @@ func runChildPools(t *testing.T, open Open) {
 				t.Errorf("PoolsOverlapping(%s): %v, want the parent %s only", q, over, parent.Prefix)
 			}
 			q = mp("fd00:0:0:b80::/64")
-			over, err = tx.PoolsOverlapping(ctx, q)
+			over, err = tx.PoolsOverlapping(ctx, "", q)
 			if err != nil {
 				return err
 			}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/netip"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -12,7 +13,7 @@ import (
 )
 
 // CheckInvariants verifies, from the store alone, what must always hold:
-// no two live assignments overlap (across regions too), each lies inside a
+// no two live assignments of a space overlap (across regions too), each lies inside a
 // pool of its region (borrowed ones inside a relocation pool), every free
 // list is maximal aligned, inside its pool and disjoint from live
 // assignments and lent units, free list + live = size, and the counts of
@@ -50,11 +51,16 @@ func CheckInvariants(t testing.TB, ctx context.Context, st registry.Store, reg *
 	for _, p := range usage {
 		pools[p.ID] = p
 	}
-	// No overlap among live assignments.
+	// No overlap among live assignments of a space.
 	sorted := slices.Clone(live)
-	slices.SortFunc(sorted, func(a, b registry.Assignment) int { return prefix.Compare(a.Prefix, b.Prefix) })
+	slices.SortFunc(sorted, func(a, b registry.Assignment) int {
+		if c := strings.Compare(a.Space, b.Space); c != 0 {
+			return c
+		}
+		return prefix.Compare(a.Prefix, b.Prefix)
+	})
 	for i := 1; i < len(sorted); i++ {
-		if sorted[i-1].Prefix.Overlaps(sorted[i].Prefix) {
+		if sorted[i-1].Space == sorted[i].Space && sorted[i-1].Prefix.Overlaps(sorted[i].Prefix) {
 			t.Fatalf("live assignments %d %s (%s) and %d %s (%s) overlap", sorted[i-1].ID, sorted[i-1].Prefix, sorted[i-1].Region, sorted[i].ID, sorted[i].Prefix, sorted[i].Region)
 		}
 	}
@@ -143,6 +149,9 @@ func CheckInvariants(t testing.TB, ctx context.Context, st registry.Store, reg *
 			per[id].freeList = per[id].freeList.Add(prefix.Size(f))
 		}
 		for _, a := range live {
+			if a.Space != p.Space {
+				continue // another space may hold the same addresses
+			}
 			i, _ := slices.BinarySearchFunc(fl, a.Prefix, prefix.Compare)
 			for _, j := range []int{i - 1, i} {
 				if j >= 0 && j < len(fl) && fl[j].Overlaps(a.Prefix) {
@@ -159,7 +168,7 @@ func CheckInvariants(t testing.TB, ctx context.Context, st registry.Store, reg *
 			t.Fatalf("reservation %s: not inside its pool %d", v.Prefix, v.PoolID)
 		}
 		for _, a := range live {
-			if a.Prefix.Overlaps(v.Prefix) {
+			if a.Space == v.Space && a.Prefix.Overlaps(v.Prefix) {
 				t.Fatalf("reservation %s overlaps live assignment %d %s", v.Prefix, a.ID, a.Prefix)
 			}
 		}

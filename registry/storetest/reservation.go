@@ -62,7 +62,7 @@ func runReservations(t *testing.T, open Open) {
 				"2603:1030::/32":   {"2603:1030::/64"},
 				"2603:1030::5/128": {"2603:1030::/64"},
 			} {
-				rs, err := tx.ReservationsOverlapping(ctx, mp(q))
+				rs, err := tx.ReservationsOverlapping(ctx, registry.GlobalSpace, mp(q))
 				if err != nil {
 					return err
 				}

@@ -281,14 +281,14 @@ func Run(t *testing.T, open Open) {
 			t.Fatal(err)
 		}
 		if err := f.s.View(ctx, func(tx registry.Tx) error {
-			a, ok, err := tx.LiveAssignment(ctx, mp("40.64.0.2/32"))
+			a, ok, err := tx.LiveAssignment(ctx, registry.GlobalSpace, mp("40.64.0.2/32"))
 			if err != nil || !ok || a.Prefix != mp("40.64.0.0/30") || a.Tenant != "acme" || a.Region != "us-east" || a.Pool != f.pool4.Prefix {
 				t.Errorf("LiveAssignment(40.64.0.2) = %+v %v %v", a, ok, err)
 			}
-			if _, ok, _ := tx.LiveAssignment(ctx, mp("40.64.0.9/32")); ok {
+			if _, ok, _ := tx.LiveAssignment(ctx, registry.GlobalSpace, mp("40.64.0.9/32")); ok {
 				t.Errorf("LiveAssignment found something in free space")
 			}
-			at, err := tx.AssignmentsAt(ctx, mp("40.64.0.5/32"))
+			at, err := tx.AssignmentsAt(ctx, registry.GlobalSpace, mp("40.64.0.5/32"))
 			if err != nil || len(at) != 2 {
 				t.Errorf("AssignmentsAt(40.64.0.5) = %d assignments, %v; want the released and the live one", len(at), err)
 			}
@@ -596,6 +596,7 @@ func Run(t *testing.T, open Open) {
 	runTenants(t, open)
 	runLife(t, open)
 	runSpaces(t, open)
+	t.Run("overlap is refused within a space only", func(t *testing.T) { runSpaceOverlap(t, open) })
 	runShowPages(t, open)
 
 	t.Run("views cannot write", func(t *testing.T) {

@@ -95,8 +95,8 @@ func Transfer(t *testing.T, open Open) {
 			if second := export(e2.reg, f); !bytes.Equal(first, second) {
 				t.Fatalf("second export differs:\n%s\n----\n%s", first, second)
 			}
-			if rep.Spaces != 1 || rep.Reservations != 3 || rep.ChildPools != 1 {
-				t.Fatalf("report %+v: want 1 space, 3 reservations and 1 child pool", rep)
+			if rep.Spaces != 2 || rep.Reservations != 4 || rep.ChildPools != 1 {
+				t.Fatalf("report %+v: want 2 spaces, 4 reservations and 1 child pool", rep)
 			}
 			// Child pools count against their tenant as they did.
 			t1, err1 := e.reg.Tenant(ctx, "acme")
@@ -125,8 +125,13 @@ func Transfer(t *testing.T, open Open) {
 				t.Fatalf("free space differs:\n%s\n----\n%s", a, b)
 			}
 			for _, p := range []string{"10.0.128.1/32", "10.0.128.20/32", "10.0.128.255/32", "10.0.2.0/32"} {
-				_, err1 := e.reg.Allocate(ctx, registry.Request{Prefix: mp(p)})
-				_, err2 := e2.reg.Allocate(ctx, registry.Request{Prefix: mp(p)})
+				// vpc-b holds 10.0.128.0/24 too: vpc-a's is named.
+				space := ""
+				if mp("10.0.128.0/24").Contains(mp(p).Addr()) {
+					space = "vpc-a"
+				}
+				_, err1 := e.reg.Allocate(ctx, registry.Request{Prefix: mp(p), Space: space})
+				_, err2 := e2.reg.Allocate(ctx, registry.Request{Prefix: mp(p), Space: space})
 				if !errors.Is(err1, registry.ErrOverlap) || err2 == nil || err1.Error() != err2.Error() {
 					t.Fatalf("%s: original %v, loaded %v", p, err1, err2)
 				}
@@ -167,9 +172,9 @@ func Transfer(t *testing.T, open Open) {
 		{"an unknown region", strings.Replace(js, `"region":"south"`, `"region":"west"`, 1), true, registry.ErrNotFound, "region west: not in the file nor in the register"},
 		{"an unknown tenant", strings.Replace(js, `"tenant":"acme"`, `"tenant":"umbrella"`, 1), true, registry.ErrNotFound, "tenant umbrella: not in the file nor in the register"},
 		{"a field of the wrong type", strings.Replace(js, `"borrow_unit":24`, `"borrow_unit":"24"`, 1), true, registry.ErrInvalid, "field borrow_unit: string where int is wanted"},
-		{"a later version", strings.Replace(js, `"version": 3`, `"version": 4`, 1), true, registry.ErrInvalid, "version 4"},
+		{"a later version", strings.Replace(js, `"version": 4`, `"version": 5`, 1), true, registry.ErrInvalid, "version 5"},
 		{"a kind this version has not", strings.Replace(js, `"tenants": [`, `"sub_pools": [], "tenants": [`, 1), true, registry.ErrInvalid, `unknown key "sub_pools"`},
-		{"child pools in a version 2 file", strings.Replace(js, `"version": 3`, `"version": 2`, 1), true, registry.ErrInvalid, "child pools are in version 3 files"},
+		{"child pools in a version 2 file", strings.Replace(js, `"version": 4`, `"version": 2`, 1), true, registry.ErrInvalid, "child pools are in version 3 files"},
 		{"a child pool outside its parent", strings.Replace(js, `"parent":"10.0.2.0/23"`, `"parent":"10.0.4.0/28"`, 1), true, registry.ErrInvalid, "is not inside its parent pool 10.0.4.0/28"},
 		{"a child pool whose parent is not in the file", strings.Replace(js, `"parent":"10.0.2.0/23","region":"south"`, `"parent":"10.0.2.0/23","region":"east"`, 1), true, registry.ErrNotFound, "parent pool 10.0.2.0/23 of region east is not in the file"},
 		{"a child pool of an unknown tenant", strings.Replace(js, `"tenant":"acme","purpose":"site"`, `"tenant":"umbrella","purpose":"site"`, 1), true, registry.ErrNotFound, "child pool site1: tenant umbrella"},
@@ -306,6 +311,24 @@ func spaced(t *testing.T, e *modelEnv) {
 	if _, err := e.reg.PatchAssignment(ctx, as[0].ID, "", nil, registry.AssignmentPatch{TagPatch: registry.TagPatch{Set: registry.Tags{"role": "edge", "rack": "r1 b"}}}); err != nil {
 		t.Fatal(err)
 	}
+	// vpc-b holds the same block, a pool of the same prefix in the same
+	// region, and the same reservation and assignment in it: records told
+	// apart by their space alone.
+	if _, err := e.reg.AddSpace(ctx, registry.Space{Name: "vpc-b"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.reg.AddBlock(ctx, registry.Block{Prefix: mp("10.0.0.0/16"), Source: registry.SourcePrivate, Space: "vpc-b"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.reg.AddPool(ctx, registry.PoolSpec{Prefix: mp("10.0.128.0/24"), Region: "south", Space: "vpc-b", UseAll: true}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.reg.Reserve(ctx, registry.ReservationSpec{Prefix: mp("10.0.128.0/28"), Reason: "gateways", Space: "vpc-b"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.reg.Allocate(ctx, registry.Request{Prefix: mp("10.0.128.64/30"), Resource: "router", Space: "vpc-b"}); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // childPooled adds child pools (issue 12, hierarchy) to e: site1, an
@@ -404,17 +427,11 @@ func TransferNetBox(t *testing.T, open Open) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Pools overlap across spaces (VRFs) as blocks do: blue's and red's
+	// 172.16.0.0/24 both load.
 	rep, err := e.reg.Load(ctx, d, registry.LoadOptions{})
-	// A pool is one in the register, even across spaces (AddPool's rule): red's is refused.
-	if !errors.Is(err, registry.ErrExists) || !strings.Contains(err.Error(), "id 13") {
+	if err != nil || rep.Spaces != 2 || rep.Pools != 3 || rep.Reservations != 2 || rep.Blocks != 4 {
 		t.Fatalf("load: %+v %v (unmapped %v)", rep, err, un)
-	}
-	file = strings.Replace(file, `"172.16.0.0/24", "vrf": {"id": 2`, `"172.16.1.0/24", "vrf": {"id": 2`, 1)
-	if d, _, err = interchange.ReadNetBox([]byte(file), interchange.ForeignOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	if rep, err = e.reg.Load(ctx, d, registry.LoadOptions{}); err != nil || rep.Spaces != 2 || rep.Reservations != 2 || rep.Blocks != 4 {
-		t.Fatalf("load: %+v %v", rep, err)
 	}
 	bs, err := e.reg.BlocksWhere(ctx, "blue", nil)
 	if err != nil || len(bs) != 1 || bs[0].Prefix != mp("172.16.0.0/12") {
@@ -424,8 +441,9 @@ func TransferNetBox(t *testing.T, open Open) {
 	if err != nil || len(as) != 1 || as[0].Prefix != mp("172.16.0.6/32") {
 		t.Fatalf("tagged gold: %+v %v", as, err)
 	}
+	space := map[string]string{"172.16.0.5/32": "blue"}
 	for _, p := range []string{"40.64.0.1/32", "172.16.0.5/32"} {
-		if _, err := e.reg.Allocate(ctx, registry.Request{Prefix: mp(p)}); !errors.Is(err, registry.ErrOverlap) || !strings.Contains(err.Error(), "reserved") {
+		if _, err := e.reg.Allocate(ctx, registry.Request{Prefix: mp(p), Space: space[p]}); !errors.Is(err, registry.ErrOverlap) || !strings.Contains(err.Error(), "reserved") {
 			t.Fatalf("%s: %v", p, err)
 		}
 	}

@@ -30,20 +30,51 @@ func (t *tx) LoadAssignments(ctx context.Context, as []registry.Assignment) erro
 	if err != nil {
 		return err
 	}
+	// COPY takes no subquery: an assignment's space, its pool's, is read
+	// here (assignments_pool_space_fk checks it).
+	spaces, err := t.poolSpaces(ctx, as)
+	if err != nil {
+		return err
+	}
 	rows := make([][]any, len(as))
 	for i := range as {
 		a := &as[i]
 		a.ID = ids[i]
+		a.Space = spaces[a.PoolID]
 		fam, first, last, bits := span(a.Prefix)
 		rows[i] = []any{a.ID, a.PoolID, a.Prefix, fam, first, last, bits, string(a.State), a.Tenant, a.Resource, a.Name,
-			micros(a.CreatedAt), optMicros(a.ReleasedAt), optMicros(a.QuarantineUntil)}
+			micros(a.CreatedAt), optMicros(a.ReleasedAt), optMicros(a.QuarantineUntil), a.Space}
 	}
 	if err := t.copy(ctx, "assignments", []string{"id", "pool_id", "prefix", "family", "first", "last", "bits", "state", "tenant", "resource", "name",
-		"created_at", "released_at", "quarantine_until"}, rows); err != nil {
+		"created_at", "released_at", "quarantine_until", "space"}, rows); err != nil {
 		return err
 	}
 	t.countInserted(as...)
 	return nil
+}
+
+// poolSpaces maps the pools of as to their spaces.
+func (t *tx) poolSpaces(ctx context.Context, as []registry.Assignment) (map[int64]string, error) {
+	ids := make([]int64, 0, 4)
+	for _, a := range as {
+		if !slices.Contains(ids, a.PoolID) {
+			ids = append(ids, a.PoolID)
+		}
+	}
+	rows, err := t.query(ctx, `SELECT id, space FROM pools WHERE id = ANY($1)`, ids)
+	if err != nil {
+		return nil, mapErr(err)
+	}
+	out := make(map[int64]string, len(ids))
+	var id int64
+	var space string
+	if _, err := pgx.ForEachRow(rows, []any{&id, &space}, func() error {
+		out[id] = space
+		return nil
+	}); err != nil {
+		return nil, mapErr(err)
+	}
+	return out, nil
 }
 
 // LoadEvents implements registry.EventLoader.

@@ -122,3 +122,36 @@ func TestCountersMigration(t *testing.T) {
 		}
 	})
 }
+
+// TestSpacePerObjectMigration: as the SQLite store's, on PostgreSQL.
+func TestSpacePerObjectMigration(t *testing.T) {
+	ctx := context.Background()
+	dsn := pgtest.FreshSchema(t)
+	open := func(t *testing.T) registry.Store {
+		s, err := Open(ctx, dsn, Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	goTo := func(t *testing.T, version int64, query string) []string {
+		db, err := sql.Open("pgx", dsn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer db.Close()
+		sub, _ := fs.Sub(migrations, "migrations")
+		p, err := goose.NewProvider(goose.DialectPostgres, db, sub, goose.WithDisableGlobalRegistry(true), goose.WithAllowOutofOrder(true))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := p.DownTo(ctx, version); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := p.Up(ctx); err != nil {
+			t.Fatal(err)
+		}
+		return storetest.Rows(t, db, query)
+	}
+	storetest.SpacePerObjectMigration(t, open, goTo)
+}

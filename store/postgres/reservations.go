@@ -11,14 +11,14 @@ import (
 
 // ---- reservations (registry.ReservationTx)
 
-const reservationSelect = `SELECT v.id, v.prefix::text, v.pool_id, p.prefix::text, g.name, v.reason, v.until, v.created_at
+const reservationSelect = `SELECT v.id, v.prefix::text, v.pool_id, p.prefix::text, g.name, v.reason, v.until, v.created_at, v.space
 	FROM reservations v JOIN pools p ON p.id = v.pool_id JOIN regions g ON g.id = p.region_id`
 
 func (t *tx) InsertReservation(ctx context.Context, v *registry.Reservation) error {
 	fam, first, last, bits := span(v.Prefix)
-	return mapErr(t.row(ctx, `INSERT INTO reservations (prefix, family, first, last, bits, pool_id, reason, until, created_at)
-		VALUES ($1::cidr, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id`,
-		v.Prefix.String(), fam, first, last, bits, v.PoolID, v.Reason, optMicros(v.Until), micros(v.CreatedAt)).Scan(&v.ID))
+	return mapErr(t.row(ctx, `INSERT INTO reservations (prefix, family, first, last, bits, pool_id, reason, until, created_at, space)
+		VALUES ($1::cidr, $2, $3, $4, $5, $6, $7, $8, $9, (SELECT space FROM pools WHERE id = $6)) RETURNING id, space`,
+		v.Prefix.String(), fam, first, last, bits, v.PoolID, v.Reason, optMicros(v.Until), micros(v.CreatedAt)).Scan(&v.ID, &v.Space))
 }
 
 func (t *tx) DeleteReservation(ctx context.Context, id int64) error {
@@ -37,8 +37,8 @@ func (t *tx) Reservations(ctx context.Context) ([]registry.Reservation, error) {
 	return collect(rows, err, rowscan.Reservation)
 }
 
-func (t *tx) ReservationsOverlapping(ctx context.Context, p netip.Prefix) ([]registry.Reservation, error) {
-	rows, err := t.query(ctx, reservationSelect+` WHERE v.prefix && $1::cidr ORDER BY v.first`, p.String())
+func (t *tx) ReservationsOverlapping(ctx context.Context, space string, p netip.Prefix) ([]registry.Reservation, error) {
+	rows, err := t.query(ctx, reservationSelect+` WHERE v.prefix && $1::cidr AND v.space = $2 ORDER BY v.first`, p.String(), space)
 	return collect(rows, err, rowscan.Reservation)
 }
 

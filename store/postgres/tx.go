@@ -185,7 +185,7 @@ func (t *tx) BlocksOverlapping(ctx context.Context, p netip.Prefix) ([]registry.
 // ---- pools
 
 const poolSelect = `SELECT p.id, p.prefix::text, p.block_id, b.prefix::text, p.region_id, g.name, p.purpose, COALESCE(p.parent_id, p.child_of), p.created_at,
-	r.id, r.prefix::text, fg.name, p.use_all, p.name, p.tenant, p.dissolved_at
+	r.id, r.prefix::text, fg.name, p.use_all, p.name, p.tenant, p.dissolved_at, p.space
 	FROM pools p JOIN blocks b ON b.id = p.block_id JOIN regions g ON g.id = p.region_id
 	LEFT JOIN relocations r ON r.id = p.relocation_id LEFT JOIN regions fg ON fg.id = r.from_region_id`
 
@@ -197,11 +197,12 @@ func (t *tx) InsertPool(ctx context.Context, p *registry.Pool) error {
 	} else if p.IsChild() {
 		child = &p.ParentID
 	}
+	// A pool's space is its block's (pools_block_space_fk holds it so).
 	err := mapErr(t.row(ctx, `INSERT INTO pools (prefix, family, first, last, bits, block_id, region_id, purpose, relocation_id, parent_id, created_at, use_all,
-		name, tenant, child_of)
-		VALUES ($1::cidr, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) RETURNING id`,
+		name, tenant, child_of, space)
+		VALUES ($1::cidr, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, (SELECT space FROM blocks WHERE id = $6)) RETURNING id, space`,
 		p.Prefix.String(), fam, first, last, bits, p.BlockID, p.RegionID, p.Purpose, rel, parent, micros(p.CreatedAt), p.UseAll,
-		p.Name, p.Tenant, child).Scan(&p.ID))
+		p.Name, p.Tenant, child).Scan(&p.ID, &p.Space))
 	if err == nil {
 		t.inserted = append(t.inserted, p.ID)
 	}
@@ -235,8 +236,9 @@ func (t *tx) Pools(ctx context.Context, f registry.PoolFilter) ([]registry.Pool,
 	return collect(rows, err, scanPool)
 }
 
-func (t *tx) PoolsOverlapping(ctx context.Context, p netip.Prefix) ([]registry.Pool, error) {
-	rows, err := t.query(ctx, poolSelect+` WHERE p.prefix && $1::cidr AND p.dissolved_at IS NULL ORDER BY p.first, p.bits`, p.String())
+func (t *tx) PoolsOverlapping(ctx context.Context, space string, p netip.Prefix) ([]registry.Pool, error) {
+	rows, err := t.query(ctx, poolSelect+` WHERE p.prefix && $1::cidr AND p.dissolved_at IS NULL AND ($2 = '' OR p.space = $2)
+		ORDER BY p.space, p.first, p.bits`, p.String(), space)
 	return collect(rows, err, scanPool)
 }
 
@@ -343,7 +345,7 @@ func (t *tx) FreeOfPool(ctx context.Context, poolID int64) ([]netip.Prefix, erro
 // ---- assignments
 
 const assignmentSelect = `SELECT a.id, a.prefix::text, a.pool_id, p.prefix::text, p.region_id, g.name, a.tenant, a.resource, a.name, a.state,
-	a.created_at, a.released_at, a.quarantine_until, r.id, r.prefix::text, fg.name
+	a.created_at, a.released_at, a.quarantine_until, r.id, r.prefix::text, fg.name, a.space
 	FROM assignments a JOIN pools p ON p.id = a.pool_id JOIN regions g ON g.id = p.region_id
 	LEFT JOIN relocations r ON r.id = p.relocation_id LEFT JOIN regions fg ON fg.id = r.from_region_id`
 
@@ -357,16 +359,18 @@ func (t *tx) InsertAssignment(ctx context.Context, a *registry.Assignment) error
 			return err
 		}
 		a.ID = id
-		t.later(`INSERT INTO assignments (id, pool_id, prefix, family, first, last, bits, state, tenant, resource, name, created_at, released_at, quarantine_until)
-		VALUES ($1, $2, $3::cidr, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)`,
+		t.later(`INSERT INTO assignments (id, pool_id, prefix, family, first, last, bits, state, tenant, resource, name, created_at, released_at, quarantine_until, space)
+		VALUES ($1, $2, $3::cidr, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, (SELECT space FROM pools WHERE id = $2))`,
 			a.ID, a.PoolID, a.Prefix.String(), fam, first, last, bits, string(a.State), a.Tenant, a.Resource, a.Name, micros(a.CreatedAt), optMicros(a.ReleasedAt), optMicros(a.QuarantineUntil))
 		// A failure of the queued row fails the transaction (or the job's
 		// savepoint), and its counts with it.
 		t.countInserted(*a)
 		return nil
 	}
-	err := mapErr(t.row(ctx, `INSERT INTO assignments (pool_id, prefix, family, first, last, bits, state, tenant, resource, name, created_at, released_at, quarantine_until)
-		VALUES ($1, $2::cidr, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) RETURNING id`,
+	// An assignment's space is its pool's (assignments_pool_space_fk
+	// holds it so).
+	err := mapErr(t.row(ctx, `INSERT INTO assignments (pool_id, prefix, family, first, last, bits, state, tenant, resource, name, created_at, released_at, quarantine_until, space)
+		VALUES ($1, $2::cidr, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, (SELECT space FROM pools WHERE id = $1)) RETURNING id`,
 		a.PoolID, a.Prefix.String(), fam, first, last, bits, string(a.State), a.Tenant, a.Resource, a.Name, micros(a.CreatedAt), optMicros(a.ReleasedAt), optMicros(a.QuarantineUntil)).Scan(&a.ID))
 	if err == nil {
 		t.countInserted(*a)
@@ -399,6 +403,19 @@ func (t *tx) UpdateAssignment(ctx context.Context, a registry.Assignment) error 
 	return nil
 }
 
+// spaceIs is the condition "alias.space is space" written so that the
+// planner may use the partial indexes of live assignments: the global
+// space's exclusion constraint (space = 'global') or the named spaces'
+// index (space <> 'global'), which a parameter alone cannot prove. The
+// space is parameter n either way, so the statement's arguments do not
+// change with it.
+func spaceIs(alias, space string, n int) string {
+	if space == registry.GlobalSpace {
+		return fmt.Sprintf("%s.space = 'global' AND $%d <> ''", alias, n)
+	}
+	return fmt.Sprintf("%s.space = $%d AND %s.space <> 'global'", alias, n, alias)
+}
+
 // forUpdate locks the assignments a write transaction reads to change.
 func (t *tx) forUpdate() string {
 	if t.write {
@@ -413,8 +430,8 @@ func (t *tx) AssignmentByID(ctx context.Context, id int64) (registry.Assignment,
 	return a, notFound(err, fmt.Sprintf("assignment %d", id))
 }
 
-func (t *tx) LiveAssignment(ctx context.Context, p netip.Prefix) (registry.Assignment, bool, error) {
-	rows, err := t.query(ctx, assignmentSelect+` WHERE a.state <> 'released' AND a.prefix && $1::cidr LIMIT 1`+t.forUpdate(), p.String())
+func (t *tx) LiveAssignment(ctx context.Context, space string, p netip.Prefix) (registry.Assignment, bool, error) {
+	rows, err := t.query(ctx, assignmentSelect+` WHERE a.state <> 'released' AND a.prefix && $1::cidr AND `+spaceIs("a", space, 2)+` LIMIT 1`+t.forUpdate(), p.String(), space)
 	a, err := one(rows, err, scanAssignment)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return a, false, nil
@@ -422,8 +439,8 @@ func (t *tx) LiveAssignment(ctx context.Context, p netip.Prefix) (registry.Assig
 	return a, err == nil, err
 }
 
-func (t *tx) AssignmentsAt(ctx context.Context, p netip.Prefix) ([]registry.Assignment, error) {
-	rows, err := t.query(ctx, assignmentSelect+` WHERE a.prefix && $1::cidr ORDER BY a.id`, p.String())
+func (t *tx) AssignmentsAt(ctx context.Context, space string, p netip.Prefix) ([]registry.Assignment, error) {
+	rows, err := t.query(ctx, assignmentSelect+` WHERE a.prefix && $1::cidr AND a.space = $2 ORDER BY a.id`, p.String(), space)
 	return collect(rows, err, scanAssignment)
 }
 
@@ -541,8 +558,9 @@ func (t *tx) Activity(ctx context.Context, poolIDs []int64, from, to time.Time) 
 
 func (t *tx) InsertRelocation(ctx context.Context, r *registry.Relocation) error {
 	fam, first, last, bits := span(r.Prefix)
-	return mapErr(t.row(ctx, `INSERT INTO relocations (prefix, family, first, last, bits, from_pool_id, from_region_id, to_region_id, reason, created_at)
-		VALUES ($1::cidr, $2, $3, $4, $5, $6, (SELECT id FROM regions WHERE name = $7), (SELECT id FROM regions WHERE name = $8), $9, $10) RETURNING id`,
+	return mapErr(t.row(ctx, `INSERT INTO relocations (prefix, family, first, last, bits, from_pool_id, from_region_id, to_region_id, reason, created_at, space)
+		VALUES ($1::cidr, $2, $3, $4, $5, $6, (SELECT id FROM regions WHERE name = $7), (SELECT id FROM regions WHERE name = $8), $9, $10,
+			(SELECT space FROM pools WHERE id = $6)) RETURNING id`,
 		r.Prefix.String(), fam, first, last, bits, r.FromPoolID, r.FromRegion, r.ToRegion, r.Reason, micros(r.CreatedAt)).Scan(&r.ID))
 }
 

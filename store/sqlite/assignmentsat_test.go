@@ -36,7 +36,7 @@ func TestAssignmentsAtFindsContainingAndContained(t *testing.T) {
 	}
 	at := func(q string) (out []string) {
 		if err := st.View(ctx, func(tx registry.Tx) error {
-			as, err := tx.AssignmentsAt(ctx, mp(q))
+			as, err := tx.AssignmentsAt(ctx, registry.PrivateSpace, mp(q))
 			for _, a := range as {
 				out = append(out, a.Prefix.String())
 			}

@@ -127,3 +127,37 @@ func TestCountersMigration(t *testing.T) {
 		}
 	})
 }
+
+// TestSpacePerObjectMigration: migration 18 gives rows made before it
+// their block's space (storetest.SpacePerObjectMigration).
+func TestSpacePerObjectMigration(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "s.db")
+	open := func(t *testing.T) registry.Store {
+		s, err := Open(ctx, path, Options{NoSync: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	goTo := func(t *testing.T, version int64, query string) []string {
+		db, err := sql.Open("sqlite", "file:"+path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer db.Close()
+		sub, _ := fs.Sub(migrations, "migrations")
+		p, err := goose.NewProvider(goose.DialectSQLite3, db, sub, goose.WithDisableGlobalRegistry(true), goose.WithAllowOutofOrder(true))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := p.DownTo(ctx, version); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := p.Up(ctx); err != nil {
+			t.Fatal(err)
+		}
+		return storetest.Rows(t, db, query)
+	}
+	storetest.SpacePerObjectMigration(t, open, goTo)
+}

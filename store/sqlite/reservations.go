@@ -11,18 +11,15 @@ import (
 
 // ---- reservations (registry.ReservationTx)
 
-const reservationSelect = `SELECT v.id, v.prefix, v.pool_id, p.prefix, g.name, v.reason, v.until, v.created_at
+const reservationSelect = `SELECT v.id, v.prefix, v.pool_id, p.prefix, g.name, v.reason, v.until, v.created_at, v.space
 	FROM reservations v JOIN pools p ON p.id = v.pool_id JOIN regions g ON g.id = p.region_id`
 
 func (t *tx) InsertReservation(ctx context.Context, v *registry.Reservation) error {
 	fam, first, last, bits := span(v.Prefix)
-	res, err := t.q.exec(ctx, `INSERT INTO reservations (prefix, family, first, last, bits, pool_id, reason, until, created_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+	rows, err := t.q.query(ctx, `INSERT INTO reservations (prefix, family, first, last, bits, pool_id, reason, until, created_at, space)
+		VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, (SELECT space FROM pools WHERE id = ?6)) RETURNING id, space`,
 		v.Prefix.String(), fam, first, last, bits, v.PoolID, v.Reason, optMicros(v.Until), micros(v.CreatedAt))
-	if err != nil {
-		return mapErr(err)
-	}
-	v.ID, err = res.LastInsertId()
+	err = mapErr(idAndSpace(rows, err, &v.ID, &v.Space))
 	return err
 }
 
@@ -45,15 +42,15 @@ func (t *tx) Reservations(ctx context.Context) ([]registry.Reservation, error) {
 	return collect(rows, err, rowscan.Reservation)
 }
 
-func (t *tx) ReservationsOverlapping(ctx context.Context, p netip.Prefix) ([]registry.Reservation, error) {
+func (t *tx) ReservationsOverlapping(ctx context.Context, space string, p netip.Prefix) ([]registry.Reservation, error) {
 	fam, first, last, _ := span(p)
-	// Reservations never overlap: those starting inside p, and the one
-	// starting last before it.
+	// Reservations of a space never overlap: those starting inside p, and
+	// the one starting last before it.
 	rows, err := t.q.query(ctx, reservationSelect+` WHERE v.id IN (
-		SELECT id FROM reservations WHERE family = ?1 AND first >= ?2 AND first <= ?3
+		SELECT id FROM reservations WHERE space = ?4 AND family = ?1 AND first >= ?2 AND first <= ?3
 		UNION ALL
-		SELECT id FROM (SELECT id FROM reservations WHERE family = ?1 AND first < ?2 ORDER BY first DESC LIMIT 1)
-	) AND v.last >= ?2 ORDER BY v.first`, fam, first, last)
+		SELECT id FROM (SELECT id FROM reservations WHERE space = ?4 AND family = ?1 AND first < ?2 ORDER BY first DESC LIMIT 1)
+	) AND v.last >= ?2 ORDER BY v.first`, fam, first, last, space)
 	return collect(rows, err, rowscan.Reservation)
 }
 

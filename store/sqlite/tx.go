@@ -133,7 +133,7 @@ func (t *tx) BlocksOverlapping(ctx context.Context, p netip.Prefix) ([]registry.
 // ---- pools
 
 const poolSelect = `SELECT p.id, p.prefix, p.block_id, b.prefix, p.region_id, g.name, p.purpose, COALESCE(p.parent_id, p.child_of), p.created_at,
-	r.id, r.prefix, fg.name, p.use_all, p.name, p.tenant, p.dissolved_at
+	r.id, r.prefix, fg.name, p.use_all, p.name, p.tenant, p.dissolved_at, p.space
 	FROM pools p JOIN blocks b ON b.id = p.block_id JOIN regions g ON g.id = p.region_id
 	LEFT JOIN relocations r ON r.id = p.relocation_id LEFT JOIN regions fg ON fg.id = r.from_region_id`
 
@@ -145,16 +145,31 @@ func (t *tx) InsertPool(ctx context.Context, p *registry.Pool) error {
 	} else if p.IsChild() {
 		child = p.ParentID
 	}
-	res, err := t.q.exec(ctx, `INSERT INTO pools (prefix, family, first, last, bits, block_id, region_id, purpose, relocation_id, parent_id, created_at, use_all,
-		name, tenant, child_of)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+	// A pool's space is its block's (the pools_space trigger holds it so).
+	rows, err := t.q.query(ctx, `INSERT INTO pools (prefix, family, first, last, bits, block_id, region_id, purpose, relocation_id, parent_id, created_at, use_all,
+		name, tenant, child_of, space)
+		VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, (SELECT space FROM blocks WHERE id = ?6)) RETURNING id, space`,
 		p.Prefix.String(), fam, first, last, bits, p.BlockID, p.RegionID, p.Purpose, rel, parent, micros(p.CreatedAt), p.UseAll,
 		p.Name, p.Tenant, child)
+	return mapErr(idAndSpace(rows, err, &p.ID, &p.Space))
+}
+
+// idAndSpace reads the one row of an INSERT ... RETURNING id, space.
+func idAndSpace(rows *sql.Rows, err error, id *int64, space *string) error {
 	if err != nil {
-		return mapErr(err)
+		return err
 	}
-	p.ID, err = res.LastInsertId()
-	return err
+	defer rows.Close()
+	if !rows.Next() {
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		return sql.ErrNoRows
+	}
+	if err := rows.Scan(id, space); err != nil {
+		return err
+	}
+	return rows.Close()
 }
 
 func (t *tx) PoolByID(ctx context.Context, id int64) (registry.Pool, error) {
@@ -169,22 +184,47 @@ func (t *tx) Pools(ctx context.Context, f registry.PoolFilter) ([]registry.Pool,
 	return collect(rows, err, scanPool)
 }
 
-func (t *tx) PoolsOverlapping(ctx context.Context, p netip.Prefix) ([]registry.Pool, error) {
+func (t *tx) PoolsOverlapping(ctx context.Context, space string, p netip.Prefix) ([]registry.Pool, error) {
 	fam, first, last, _ := span(p)
-	// Index seeks, not a scan of every pool below p: the pools starting
-	// inside p, and of each kind that never overlaps its own kind (top-level
-	// pools, lent units, live child pools) the one starting last before p,
-	// the only one of that kind that may contain it.
-	rows, err := t.q.query(ctx, poolSelect+` WHERE p.id IN (
-		SELECT id FROM pools WHERE family = ?1 AND first >= ?2 AND first <= ?3
-		UNION ALL
-		SELECT id FROM (SELECT id FROM pools WHERE family = ?1 AND relocation_id IS NULL AND child_of IS NULL AND first < ?2 ORDER BY first DESC LIMIT 1)
-		UNION ALL
-		SELECT id FROM (SELECT id FROM pools WHERE family = ?1 AND relocation_id IS NOT NULL AND first < ?2 ORDER BY first DESC LIMIT 1)
-		UNION ALL
-		SELECT id FROM (SELECT id FROM pools WHERE family = ?1 AND child_of IS NOT NULL AND dissolved_at IS NULL AND first < ?2 ORDER BY first DESC LIMIT 1)
-	) AND p.last >= ?2 AND p.dissolved_at IS NULL ORDER BY p.first, p.bits`, fam, first, last)
-	return collect(rows, err, scanPool)
+	spaces, err := t.spacesOr(ctx, space)
+	if err != nil {
+		return nil, err
+	}
+	var out []registry.Pool
+	for _, sp := range spaces {
+		// Index seeks, not a scan of every pool below p: the pools of
+		// the space starting inside p, and of each kind that never
+		// overlaps its own kind within a space (top-level pools, lent
+		// units, live child pools) the one starting last before p, the
+		// only one of that kind that may contain it.
+		rows, err := t.q.query(ctx, poolSelect+` WHERE p.id IN (
+			SELECT id FROM pools WHERE space = ?4 AND family = ?1 AND first >= ?2 AND first <= ?3
+			UNION ALL
+			SELECT id FROM (SELECT id FROM pools WHERE space = ?4 AND family = ?1 AND relocation_id IS NULL AND child_of IS NULL AND first < ?2 ORDER BY first DESC LIMIT 1)
+			UNION ALL
+			SELECT id FROM (SELECT id FROM pools WHERE space = ?4 AND family = ?1 AND relocation_id IS NOT NULL AND first < ?2 ORDER BY first DESC LIMIT 1)
+			UNION ALL
+			SELECT id FROM (SELECT id FROM pools WHERE space = ?4 AND family = ?1 AND child_of IS NOT NULL AND dissolved_at IS NULL AND first < ?2 ORDER BY first DESC LIMIT 1)
+		) AND p.last >= ?2 AND p.dissolved_at IS NULL ORDER BY p.first, p.bits`, fam, first, last, sp)
+		some, err := collect(rows, err, scanPool)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, some...)
+	}
+	return out, nil
+}
+
+// spacesOr is the one space named, or every space (by name) for "".
+func (t *tx) spacesOr(ctx context.Context, space string) ([]string, error) {
+	if space != "" {
+		return []string{space}, nil
+	}
+	rows, err := t.q.query(ctx, `SELECT name FROM spaces ORDER BY name`)
+	return collect(rows, err, func(rows rowscan.Scanner) (string, error) {
+		var s string
+		return s, rows.Scan(&s)
+	})
 }
 
 // ChildPool finds the live child pool called name.
@@ -264,21 +304,45 @@ func (t *tx) FreeOfPool(ctx context.Context, poolID int64) ([]netip.Prefix, erro
 // ---- assignments
 
 const assignmentSelect = `SELECT a.id, a.prefix, a.pool_id, p.prefix, p.region_id, g.name, a.tenant, a.resource, a.name, a.state,
-	a.created_at, a.released_at, a.quarantine_until, r.id, r.prefix, fg.name
+	a.created_at, a.released_at, a.quarantine_until, r.id, r.prefix, fg.name, a.space
 	FROM assignments a JOIN pools p ON p.id = a.pool_id JOIN regions g ON g.id = p.region_id
 	LEFT JOIN relocations r ON r.id = p.relocation_id LEFT JOIN regions fg ON fg.id = r.from_region_id`
 
 func (t *tx) InsertAssignment(ctx context.Context, a *registry.Assignment) error {
 	fam, first, last, bits := span(a.Prefix)
-	res, err := t.q.exec(ctx, `INSERT INTO assignments (pool_id, prefix, family, first, last, bits, state, tenant, resource, name, created_at, released_at, quarantine_until)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+	// An assignment's space is its pool's (the assignments_space trigger
+	// holds it so).
+	rows, err := t.q.query(ctx, `INSERT INTO assignments (pool_id, prefix, family, first, last, bits, state, tenant, resource, name, created_at, released_at, quarantine_until, space)
+		VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, (SELECT space FROM pools WHERE id = ?1)) RETURNING id, space`,
 		a.PoolID, a.Prefix.String(), fam, first, last, bits, string(a.State), a.Tenant, a.Resource, a.Name, micros(a.CreatedAt), optMicros(a.ReleasedAt), optMicros(a.QuarantineUntil))
-	if err != nil {
-		return mapErr(err)
+	if err := mapErr(idAndSpace(rows, err, &a.ID, &a.Space)); err != nil {
+		return err
 	}
 	t.countInserted(*a)
-	a.ID, err = res.LastInsertId()
-	return err
+	return nil
+}
+
+// setSpaces sets the space of each of as to its pool's, as the INSERT
+// that writes them does (a batch's rows are not read back).
+func (t *tx) setSpaces(ctx context.Context, as []registry.Assignment) error {
+	spaces := map[int64]string{}
+	for i := range as {
+		a := &as[i]
+		s, ok := spaces[a.PoolID]
+		if !ok {
+			rows, err := t.q.query(ctx, `SELECT space FROM pools WHERE id = ?`, a.PoolID)
+			s, err = one(rows, err, func(rows rowscan.Scanner) (string, error) {
+				var s string
+				return s, rows.Scan(&s)
+			})
+			if err != nil && !errors.Is(err, sql.ErrNoRows) {
+				return err
+			}
+			spaces[a.PoolID] = s
+		}
+		a.Space = s
+	}
+	return nil
 }
 
 // maxRows bounds the rows of one multi-row INSERT. Batches are written in
@@ -309,6 +373,9 @@ func valuesList(rows, cols int) string {
 func (t *tx) InsertAssignments(ctx context.Context, as []registry.Assignment) error {
 	if len(as) == 0 {
 		return nil
+	}
+	if err := t.setSpaces(ctx, as); err != nil {
+		return err
 	}
 	last, room, err := t.lastAssignmentID(ctx, len(as))
 	if err != nil {
@@ -343,8 +410,8 @@ func (t *tx) InsertAssignments(ctx context.Context, as []registry.Assignment) er
 			a.ID = last
 			args = append(args, a.ID, a.Prefix.String(), addrBytes(a.Prefix.Addr()), addrBytes(prefix.Last(a.Prefix)))
 		}
-		if _, err := t.q.exec(ctx, `INSERT INTO assignments (id, pool_id, prefix, family, first, last, bits, state, tenant, resource, name, created_at, released_at, quarantine_until)
-		SELECT column1, ?1, column2, ?2, column3, column4, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10 FROM (VALUES `+valuesList(n, cols)+`)`, args...); err != nil {
+		if _, err := t.q.exec(ctx, `INSERT INTO assignments (id, pool_id, prefix, family, first, last, bits, state, tenant, resource, name, created_at, released_at, quarantine_until, space)
+		SELECT column1, ?1, column2, ?2, column3, column4, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, (SELECT space FROM pools WHERE id = ?1) FROM (VALUES `+valuesList(n, cols)+`)`, args...); err != nil {
 			return mapErr(err)
 		}
 		t.countInserted(as[:n]...)
@@ -413,11 +480,12 @@ func (t *tx) AssignmentByID(ctx context.Context, id int64) (registry.Assignment,
 	return a, notFound(err, fmt.Sprintf("assignment %d", id))
 }
 
-func (t *tx) LiveAssignment(ctx context.Context, p netip.Prefix) (registry.Assignment, bool, error) {
+func (t *tx) LiveAssignment(ctx context.Context, space string, p netip.Prefix) (registry.Assignment, bool, error) {
 	fam, first, last, _ := span(p)
-	// Live assignments never overlap, so the candidate is the live one
-	// starting last at or before p's end.
-	rows, err := t.q.query(ctx, assignmentSelect+` WHERE a.id = (SELECT id FROM assignments WHERE family = ? AND state <> 'released' AND first <= ? ORDER BY first DESC LIMIT 1) AND a.last >= ?`, fam, last, first)
+	// Live assignments of a space never overlap, so the candidate is the
+	// live one starting last at or before p's end.
+	rows, err := t.q.query(ctx, assignmentSelect+` WHERE a.id = (SELECT id FROM assignments WHERE space = ? AND family = ? AND state <> 'released' AND first <= ?
+		ORDER BY first DESC LIMIT 1) AND a.last >= ?`, space, fam, last, first)
 	a, err := one(rows, err, scanAssignment)
 	if errors.Is(err, sql.ErrNoRows) {
 		return a, false, nil
@@ -425,7 +493,7 @@ func (t *tx) LiveAssignment(ctx context.Context, p netip.Prefix) (registry.Assig
 	return a, err == nil, err
 }
 
-func (t *tx) AssignmentsAt(ctx context.Context, p netip.Prefix) ([]registry.Assignment, error) {
+func (t *tx) AssignmentsAt(ctx context.Context, space string, p netip.Prefix) ([]registry.Assignment, error) {
 	fam, first, last, _ := span(p)
 	// Assignments are aligned prefixes: one overlapping p either starts
 	// inside p or contains it, and then starts at p's address masked to
@@ -434,7 +502,7 @@ func (t *tx) AssignmentsAt(ctx context.Context, p netip.Prefix) ([]registry.Assi
 	// pool's start read every assignment before the address: half a
 	// million rows in the middle of a pool of a million /128s).
 	minBits := 0
-	if pools, err := t.PoolsOverlapping(ctx, p); err == nil && len(pools) > 0 {
+	if pools, err := t.PoolsOverlapping(ctx, space, p); err == nil && len(pools) > 0 {
 		minBits = p.Bits()
 		for _, pl := range pools {
 			minBits = min(minBits, pl.Prefix.Bits())
@@ -450,7 +518,7 @@ func (t *tx) AssignmentsAt(ctx context.Context, p netip.Prefix) ([]registry.Assi
 	rows, err := t.q.query(ctx, assignmentSelect+` WHERE a.id IN (
 		SELECT id FROM assignments WHERE family = ? AND first >= ? AND first <= ?
 		UNION ALL SELECT id FROM assignments WHERE family = ? AND first IN (`+in+`))
-		AND a.last >= ? ORDER BY a.id`, args...)
+		AND a.last >= ? AND a.space = ? ORDER BY a.id`, append(args, space)...)
 	return collect(rows, err, scanAssignment)
 }
 
@@ -619,8 +687,9 @@ func (t *tx) Activity(ctx context.Context, poolIDs []int64, from, to time.Time) 
 
 func (t *tx) InsertRelocation(ctx context.Context, r *registry.Relocation) error {
 	fam, first, last, bits := span(r.Prefix)
-	res, err := t.q.exec(ctx, `INSERT INTO relocations (prefix, family, first, last, bits, from_pool_id, from_region_id, to_region_id, reason, created_at)
-		VALUES (?, ?, ?, ?, ?, ?, (SELECT id FROM regions WHERE name = ?), (SELECT id FROM regions WHERE name = ?), ?, ?)`,
+	res, err := t.q.exec(ctx, `INSERT INTO relocations (prefix, family, first, last, bits, from_pool_id, from_region_id, to_region_id, reason, created_at, space)
+		VALUES (?1, ?2, ?3, ?4, ?5, ?6, (SELECT id FROM regions WHERE name = ?7), (SELECT id FROM regions WHERE name = ?8), ?9, ?10,
+			(SELECT space FROM pools WHERE id = ?6))`,
 		r.Prefix.String(), fam, first, last, bits, r.FromPoolID, r.FromRegion, r.ToRegion, r.Reason, micros(r.CreatedAt))
 	if err != nil {
 		return mapErr(err)
@@ -800,6 +869,9 @@ func (t *tx) LoadAssignments(ctx context.Context, as []registry.Assignment) erro
 	if len(as) == 0 {
 		return nil
 	}
+	if err := t.setSpaces(ctx, as); err != nil {
+		return err
+	}
 	last, room, err := t.lastAssignmentID(ctx, len(as))
 	if err != nil {
 		return err
@@ -825,8 +897,9 @@ func (t *tx) LoadAssignments(ctx context.Context, as []registry.Assignment) erro
 			args = append(args, a.ID, a.PoolID, a.Prefix.String(), fam, first, end, bits, string(a.State), a.Tenant, a.Resource, a.Name,
 				micros(a.CreatedAt), optMicros(a.ReleasedAt), optMicros(a.QuarantineUntil))
 		}
-		if _, err := t.q.exec(ctx, `INSERT INTO assignments (id, pool_id, prefix, family, first, last, bits, state, tenant, resource, name, created_at, released_at, quarantine_until)
-		VALUES `+valuesList(n, cols), args...); err != nil {
+		if _, err := t.q.exec(ctx, `INSERT INTO assignments (id, pool_id, prefix, family, first, last, bits, state, tenant, resource, name, created_at, released_at, quarantine_until, space)
+		SELECT column1, column2, column3, column4, column5, column6, column7, column8, column9, column10, column11, column12, column13, column14,
+			(SELECT space FROM pools WHERE id = column2) FROM (VALUES `+valuesList(n, cols)+`)`, args...); err != nil {
 			return mapErr(err)
 		}
 		t.countInserted(as[:n]...)

@@ -69,7 +69,7 @@ func Pool(rows Scanner) (registry.Pool, error) {
 	var created int64
 	var dissolved *int64
 	if err := rows.Scan(&p.ID, &pp, &p.BlockID, &bp, &p.RegionID, &p.Region, &p.Purpose, &parent, &created, &relID, &relPrefix, &relFrom, &p.UseAll,
-		&p.Name, &p.Tenant, &dissolved); err != nil {
+		&p.Name, &p.Tenant, &dissolved, &p.Space); err != nil {
 		return p, err
 	}
 	var err error
@@ -98,13 +98,13 @@ func Pool(rows Scanner) (registry.Pool, error) {
 }
 
 // Reservation scans a row of the reservation select: id, prefix, pool
-// id, pool prefix, region name, reason, until, created.
+// id, pool prefix, region name, reason, until, created, space.
 func Reservation(rows Scanner) (registry.Reservation, error) {
 	var v registry.Reservation
 	var vp, pp string
 	var until *int64
 	var created int64
-	if err := rows.Scan(&v.ID, &vp, &v.PoolID, &pp, &v.Region, &v.Reason, &until, &created); err != nil {
+	if err := rows.Scan(&v.ID, &vp, &v.PoolID, &pp, &v.Region, &v.Reason, &until, &created, &v.Space); err != nil {
 		return v, err
 	}
 	var err error
@@ -126,7 +126,7 @@ func Assignment(rows Scanner) (registry.Assignment, error) {
 	var released, until, relID *int64
 	var relPrefix, relFrom *string
 	if err := rows.Scan(&a.ID, &ap, &a.PoolID, &pp, &a.RegionID, &a.Region, &a.Tenant, &a.Resource, &a.Name, &state,
-		&created, &released, &until, &relID, &relPrefix, &relFrom); err != nil {
+		&created, &released, &until, &relID, &relPrefix, &relFrom, &a.Space); err != nil {
 		return a, err
 	}
 	var err error
