@@ -18,7 +18,8 @@ import (
 // own space (zone add --space): the reverse zone of 10.9.0.0/24 in vpc-a
 // answers vpc-a's PTR alone, a forward zone of vpc-a its names, the
 // default zones neither VPC's; zone update --space moves the reverse zone
-// to vpc-b; a space the register lacks is refused.
+// to vpc-b; a space the register lacks is refused. Names allocated after
+// start (built from the change, not a full read) keep to their space too.
 func TestZonesServeTheirSpace(t *testing.T) {
 	e := newEnv(t, false)
 	must := func(_ any, err error) {
@@ -71,6 +72,18 @@ func TestZonesServeTheirSpace(t *testing.T) {
 		if rcode, got := answer(c.qname, c.qtype); rcode != c.rcode || got != c.want {
 			t.Errorf("%s: %s %s: %s %q, want %s %q", c.what, c.qname, dns.TypeToString[c.qtype], dns.RcodeToString[rcode], got, dns.RcodeToString[c.rcode], c.want)
 		}
+	}
+	// Changes after start are built from the events (a delta build):
+	// the space comes from the pool, so a VPC's new name reaches its own
+	// zone and still stays out of the default forward zone.
+	must(e.reg.Allocate(e.ctx, registry.Request{Prefix: netip.MustParsePrefix("10.9.0.7/32"), Space: "vpc-a", Tenant: "acme", Name: "leak2." + fwdZone}))
+	must(e.reg.Allocate(e.ctx, registry.Request{Prefix: netip.MustParsePrefix("10.9.0.8/32"), Space: "vpc-a", Tenant: "acme", Name: "db2.vpc-a.test."}))
+	e.waitFor("vpc-a's new name in vpc-a's zone", func() bool {
+		_, got := answer("db2.vpc-a.test.", dns.TypeA)
+		return got == "10.9.0.8"
+	})
+	if rcode, got := answer("leak2."+fwdZone, dns.TypeA); rcode != dns.RcodeNameError {
+		t.Errorf("a VPC's new name under a default zone: %s %q, want NXDOMAIN", dns.RcodeToString[rcode], got)
 	}
 	b := "vpc-b"
 	must(e.mgr.Reconfigure(e.ctx, "0.9.10.in-addr.arpa.", manage.ZoneChange{Space: &b}))
