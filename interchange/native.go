@@ -48,17 +48,93 @@ func ParseFormat(s string) (Format, error) {
 // Write writes d in format f. The output depends only on d: writing a
 // dump read back from it gives the same bytes.
 func Write(w io.Writer, d registry.Dump, f Format) error {
-	bw := bufio.NewWriterSize(w, 1<<16)
-	var err error
-	if f == CSV {
-		err = writeCSV(bw, &d)
-	} else {
-		err = writeJSON(bw, &d)
-	}
-	if err != nil {
+	sw := NewWriter(w, f)
+	if err := sw.Head(d); err != nil {
 		return err
 	}
-	return bw.Flush()
+	if err := sw.Assignments(d.Assignments); err != nil {
+		return err
+	}
+	return sw.Close()
+}
+
+// Writer writes a dump as it comes, so that an export holds a page of
+// assignments, not the register: Head writes every kind but the
+// assignments, Assignments writes a page of them (called as often as
+// needed), Close ends the file. The bytes are Write's for the same dump.
+type Writer struct {
+	bw *bufio.Writer
+	f  Format
+	cw *csv.Writer
+	// n counts the assignments written.
+	n   int
+	row []string
+	// page is a dump holding only the page being written, for the
+	// assignment kind's accessors.
+	page registry.Dump
+}
+
+// NewWriter starts a dump in format f on w.
+func NewWriter(w io.Writer, f Format) *Writer {
+	bw := bufio.NewWriterSize(w, 1<<16)
+	sw := &Writer{bw: bw, f: f}
+	if f == CSV {
+		sw.cw = csv.NewWriter(bw)
+	}
+	return sw
+}
+
+// last is the kind written a page at a time: the assignments.
+var last = kinds[len(kinds)-1]
+
+// Head writes the file's head and every kind of d but the assignments
+// (d.Assignments is not written: give it to Assignments), and opens the
+// assignments' list.
+func (w *Writer) Head(d registry.Dump) error {
+	d.Assignments = nil
+	if w.f == CSV {
+		return w.csvHead(&d)
+	}
+	return w.jsonHead(&d)
+}
+
+// Assignments writes as after those written before.
+func (w *Writer) Assignments(as []registry.AssignmentRecord) error {
+	w.page.Assignments = as
+	defer func() { w.page.Assignments = nil }()
+	for i := range as {
+		var err error
+		if w.f == CSV {
+			err = w.csvRecord(last, &w.page, i)
+		} else {
+			err = w.jsonRecord(last, &w.page, i, w.n)
+		}
+		if err != nil {
+			return err
+		}
+		w.n++
+	}
+	return nil
+}
+
+// Count is how many assignments were written.
+func (w *Writer) Count() int { return w.n }
+
+// Close ends the file and flushes it; it does not close the underlying
+// writer.
+func (w *Writer) Close() error {
+	if w.f == CSV {
+		w.cw.Flush()
+		if err := w.cw.Error(); err != nil {
+			return err
+		}
+	} else {
+		if w.n > 0 {
+			w.bw.WriteString("\n  ")
+		}
+		w.bw.WriteString("]\n}\n")
+	}
+	return w.bw.Flush()
 }
 
 // Read reads a dump in either format: JSON when the first byte that is
@@ -86,28 +162,36 @@ func Read(data []byte) (registry.Dump, error) {
 
 // ---- JSON: one record a line, so that a line number names a record.
 
-func writeJSON(w *bufio.Writer, d *registry.Dump) error {
-	fmt.Fprintf(w, "{\n  \"format\": %q,\n  \"version\": %d", d.Format, d.Version)
-	for _, k := range kinds {
-		fmt.Fprintf(w, ",\n  %q: [", k.list)
+func (w *Writer) jsonHead(d *registry.Dump) error {
+	fmt.Fprintf(w.bw, "{\n  \"format\": %q,\n  \"version\": %d", d.Format, d.Version)
+	for _, k := range kinds[:len(kinds)-1] {
+		fmt.Fprintf(w.bw, ",\n  %q: [", k.list)
 		n := k.len(d)
 		for i := range n {
-			b, err := json.Marshal(k.record(d, i))
-			if err != nil {
-				return fmt.Errorf("%s %d: %w", k.name, i+1, err)
-			}
-			w.WriteString("\n    ")
-			w.Write(b)
-			if i < n-1 {
-				w.WriteByte(',')
+			if err := w.jsonRecord(k, d, i, i); err != nil {
+				return err
 			}
 		}
 		if n > 0 {
-			w.WriteString("\n  ")
+			w.bw.WriteString("\n  ")
 		}
-		w.WriteByte(']')
+		w.bw.WriteByte(']')
 	}
-	_, err := w.WriteString("\n}\n")
+	_, err := fmt.Fprintf(w.bw, ",\n  %q: [", last.list)
+	return err
+}
+
+// jsonRecord writes record i of d, the nth of its list: one a line.
+func (w *Writer) jsonRecord(k kind, d *registry.Dump, i, nth int) error {
+	b, err := json.Marshal(k.record(d, i))
+	if err != nil {
+		return fmt.Errorf("%s %d: %w", k.name, nth+1, err)
+	}
+	if nth > 0 {
+		w.bw.WriteByte(',')
+	}
+	w.bw.WriteString("\n    ")
+	_, err = w.bw.Write(b)
 	return err
 }
 
@@ -253,32 +337,36 @@ func checkHead(format string, version int) error {
 // ---- CSV: a first record "cadastre-register,VERSION"; then, for each
 // kind, a header "#KIND,COLUMN,..." and its records "KIND,VALUE,...".
 
-func writeCSV(w *bufio.Writer, d *registry.Dump) error {
-	cw := csv.NewWriter(w)
-	if err := cw.Write([]string{d.Format, strconv.Itoa(d.Version)}); err != nil {
+func (w *Writer) csvHead(d *registry.Dump) error {
+	if err := w.cw.Write([]string{d.Format, strconv.Itoa(d.Version)}); err != nil {
 		return err
 	}
-	row := []string{}
 	for _, k := range kinds {
-		row = append(row[:0], "#"+k.name)
+		w.row = append(w.row[:0], "#"+k.name)
 		for _, c := range k.columns(d, -1) {
-			row = append(row, c.name)
+			w.row = append(w.row, c.name)
 		}
-		if err := cw.Write(row); err != nil {
+		if err := w.cw.Write(w.row); err != nil {
 			return err
 		}
+		if k.name == last.name {
+			return nil
+		}
 		for i := range k.len(d) {
-			row = append(row[:0], k.name)
-			for _, c := range k.columns(d, i) {
-				row = append(row, c.get())
-			}
-			if err := cw.Write(row); err != nil {
+			if err := w.csvRecord(k, d, i); err != nil {
 				return err
 			}
 		}
 	}
-	cw.Flush()
-	return cw.Error()
+	return nil
+}
+
+func (w *Writer) csvRecord(k kind, d *registry.Dump, i int) error {
+	w.row = append(w.row[:0], k.name)
+	for _, c := range k.columns(d, i) {
+		w.row = append(w.row, c.get())
+	}
+	return w.cw.Write(w.row)
 }
 
 func readCSV(data []byte) (registry.Dump, error) {

@@ -198,10 +198,36 @@ type AssignmentRecord struct {
 // reservations by address, relocations and assignments as they were
 // made), so that dumping a register loaded from a dump gives the same
 // dump. Reservations that ended are left out: they no longer count.
+// It holds every assignment at once; DumpTo hands them over a page at a
+// time.
 func (r *Registry) Dump(ctx context.Context) (Dump, error) {
+	var d Dump
+	err := r.DumpTo(ctx, func(h Dump) error {
+		d = h
+		d.Assignments = []AssignmentRecord{}
+		return nil
+	}, func(as []AssignmentRecord) error {
+		d.Assignments = append(d.Assignments, as...)
+		return nil
+	})
+	return d, err
+}
+
+// DumpPage is how many assignments DumpTo reads and hands over at once:
+// enough to keep the statements few, small enough that an export's
+// memory is a page's, not the register's.
+const DumpPage = 10000
+
+// DumpTo reads the whole register in one snapshot, as Dump does, and
+// hands it over as it reads it: head gets every record but the
+// assignments (the kinds a register holds thousands of), then page gets
+// the assignments, at most DumpPage at a time, in Dump's order. The slice
+// page gets is reused after page returns. An error of head or page ends
+// the read and is returned.
+func (r *Registry) DumpTo(ctx context.Context, head func(Dump) error, page func([]AssignmentRecord) error) error {
 	d := Dump{Format: DumpFormat, Version: DumpVersion}
 	now := r.clock()
-	err := r.store.View(ctx, func(tx Tx) error {
+	return r.store.View(ctx, func(tx Tx) error {
 		tenants, err := tx.Tenants(ctx)
 		if err != nil {
 			return err
@@ -292,31 +318,46 @@ func (r *Registry) Dump(ctx context.Context) (Dump, error) {
 				d.Reservations = append(d.Reservations, ReservationRecord{Prefix: v.Prefix, Reason: v.Reason, Until: utcPtr(v.Until), CreatedAt: v.CreatedAt.UTC()})
 			}
 		}
-		as, err := tx.Assignments(ctx, AssignmentFilter{})
-		if err != nil {
+		if err := head(d); err != nil {
 			return err
 		}
-		if err := dumpTags(ctx, tx, KindAssignment, as, func(a *Assignment) int64 { return a.ID }, func(a *Assignment, t Tags) { a.Tags = t }); err != nil {
-			return err
-		}
-		d.Assignments = make([]AssignmentRecord, 0, len(as))
-		for _, a := range as {
-			pool, child := a.Pool, ""
-			if p := byID[a.PoolID]; p.IsChild() {
-				if p.DissolvedAt == nil {
-					child = p.Name
-				} else {
-					// A dissolved child pool's space is its parent's.
-					pool = byID[p.ParentID].Prefix
-				}
+		recs := make([]AssignmentRecord, 0, DumpPage)
+		var after int64
+		for {
+			as, err := tx.Assignments(ctx, AssignmentFilter{AfterID: after, Limit: DumpPage})
+			if err != nil {
+				return err
 			}
-			d.Assignments = append(d.Assignments, AssignmentRecord{Prefix: a.Prefix, Pool: pool, Region: a.Region, ChildPool: child, State: a.State,
-				Tenant: a.Tenant, Resource: a.Resource, Name: a.Name, CreatedAt: a.CreatedAt.UTC(), ReleasedAt: utcPtr(a.ReleasedAt),
-				QuarantineUntil: utcPtr(a.QuarantineUntil), Tags: a.Tags})
+			if len(as) == 0 {
+				return nil
+			}
+			after = as[len(as)-1].ID
+			if err := fillTags(ctx, tx, KindAssignment, as, func(a *Assignment) int64 { return a.ID }, func(a *Assignment, t Tags) { a.Tags = t }); err != nil {
+				return err
+			}
+			recs = recs[:0]
+			for _, a := range as {
+				pool, child := a.Pool, ""
+				if p := byID[a.PoolID]; p.IsChild() {
+					if p.DissolvedAt == nil {
+						child = p.Name
+					} else {
+						// A dissolved child pool's space is its parent's.
+						pool = byID[p.ParentID].Prefix
+					}
+				}
+				recs = append(recs, AssignmentRecord{Prefix: a.Prefix, Pool: pool, Region: a.Region, ChildPool: child, State: a.State,
+					Tenant: a.Tenant, Resource: a.Resource, Name: a.Name, CreatedAt: a.CreatedAt.UTC(), ReleasedAt: utcPtr(a.ReleasedAt),
+					QuarantineUntil: utcPtr(a.QuarantineUntil), Tags: a.Tags})
+			}
+			if err := page(recs); err != nil {
+				return err
+			}
+			if len(as) < DumpPage {
+				return nil
+			}
 		}
-		return nil
 	})
-	return d, err
 }
 
 // dumpTagChunk bounds the IDs of one read of tags, so that a register of

@@ -2,9 +2,11 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"io"
 	"os"
+	"runtime/pprof"
 
 	"github.com/spf13/cobra"
 
@@ -13,7 +15,7 @@ import (
 )
 
 func newExportCmd(a *app) *cobra.Command {
-	var format, out string
+	var format, out, cpuprof string
 	c := &cobra.Command{
 		Use:   "export [--format json|csv] [-o FILE]",
 		Short: "Write the whole register (tenants, regions, spaces, blocks, pools, relocations, reservations, assignments, tags) to a file",
@@ -33,12 +35,14 @@ export, import into an empty register and export again gives the same bytes.`,
 			if err != nil {
 				return err
 			}
-			d, err := reg.Dump(cmd.Context())
-			if err != nil {
+			if stop, err := cpuProfile(cpuprof); err != nil {
 				return err
+			} else {
+				defer stop()
 			}
 			if out == "" || out == "-" {
-				return interchange.Write(a.cfg.stdout, d, f)
+				_, _, err := export(cmd.Context(), reg, a.cfg.stdout, f)
+				return err
 			}
 			// Write beside the target and rename, so a failed export
 			// never leaves half a file under the name asked for.
@@ -47,7 +51,8 @@ export, import into an empty register and export again gives the same bytes.`,
 				return fmt.Errorf("export: %w", err)
 			}
 			defer os.Remove(tmp.Name())
-			if err := interchange.Write(tmp, d, f); err != nil {
+			d, n, err := export(cmd.Context(), reg, tmp, f)
+			if err != nil {
 				tmp.Close()
 				return fmt.Errorf("export %s: %w", out, err)
 			}
@@ -58,13 +63,50 @@ export, import into an empty register and export again gives the same bytes.`,
 				return fmt.Errorf("export %s: %w", out, err)
 			}
 			fmt.Fprintf(a.cfg.stderr, "exported %d tenants, %d regions, %d spaces, %d blocks, %d pools, %d relocations, %d child pools, %d reservations, %d assignments to %s\n",
-				len(d.Tenants), len(d.Regions), len(d.Spaces), len(d.Blocks), len(d.Pools), len(d.Relocations), len(d.ChildPools), len(d.Reservations), len(d.Assignments), out)
+				len(d.Tenants), len(d.Regions), len(d.Spaces), len(d.Blocks), len(d.Pools), len(d.Relocations), len(d.ChildPools), len(d.Reservations), n, out)
 			return nil
 		},
 	}
 	c.Flags().StringVar(&format, "format", "json", "json or csv")
 	c.Flags().StringVarP(&out, "output", "o", "", "file to write (default: standard output)")
+	c.Flags().StringVar(&cpuprof, "cpuprofile", "", "write a CPU profile of the export to this file (for go tool pprof)")
 	return c
+}
+
+// export writes the register to w as it reads it, a page of assignments
+// at a time, so that its memory is a page's, not the register's. The
+// dump it returns has every kind but the assignments, which it counts.
+func export(ctx context.Context, reg *registry.Registry, w io.Writer, f interchange.Format) (registry.Dump, int, error) {
+	var head registry.Dump
+	sw := interchange.NewWriter(w, f)
+	err := reg.DumpTo(ctx, func(d registry.Dump) error {
+		head = d
+		return sw.Head(d)
+	}, sw.Assignments)
+	if err == nil {
+		err = sw.Close()
+	}
+	return head, sw.Count(), err
+}
+
+// cpuProfile starts a CPU profile to path (none if path is empty); stop
+// ends it.
+func cpuProfile(path string) (stop func(), err error) {
+	if path == "" {
+		return func() {}, nil
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, fmt.Errorf("--cpuprofile: %w", err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("--cpuprofile %s: %w", path, err)
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		f.Close()
+	}, nil
 }
 
 func dirOf(path string) string {
