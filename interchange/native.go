@@ -15,7 +15,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"slices"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -153,11 +152,12 @@ func Read(data []byte) (registry.Dump, error) {
 		}
 		return registry.Dump{}, fmt.Errorf("line %d: not UTF-8 text: %w", bytes.Count(data[:i], []byte{'\n'})+1, ErrInvalid)
 	}
-	t := bytes.TrimLeft(data, " \t\r\n\ufeff")
-	if len(t) > 0 && t[0] == '{' {
-		return readJSON(data)
+	r, err := NewReader(bytes.NewReader(data), 0)
+	if err != nil {
+		return registry.Dump{}, err
 	}
-	return readCSV(data)
+	defer r.Close()
+	return r.Head(), nil
 }
 
 // ---- JSON: one record a line, so that a line number names a record.
@@ -222,103 +222,11 @@ func start(data []byte, off int) int {
 	return off
 }
 
-func readJSON(data []byte) (registry.Dump, error) {
-	var d registry.Dump
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.DisallowUnknownFields()
-	ln := &lines{data: data}
-	fail := func(path string, err error) error {
-		off := int(dec.InputOffset())
-		var se *json.SyntaxError
-		if errors.As(err, &se) {
-			off = int(se.Offset)
-		}
-		var te *json.UnmarshalTypeError
-		if errors.As(err, &te) {
-			off = int(te.Offset)
-			err = fmt.Errorf("field %s: %s where %s is wanted", te.Field, te.Value, te.Type)
-		}
-		return fmt.Errorf("line %d (%s): %w: %w", ln.at(off), path, err, ErrInvalid)
-	}
-	tok, err := dec.Token()
-	if err != nil {
-		return d, fail("$", err)
-	}
-	if tok != json.Delim('{') {
-		return d, fail("$", errors.New("a dump is a JSON object"))
-	}
-	seen := map[string]bool{}
-	for dec.More() {
-		tok, err := dec.Token()
-		if err != nil {
-			return d, fail("$", err)
-		}
-		key, _ := tok.(string)
-		path := "$." + key
-		if seen[key] {
-			return d, fail(path, errors.New("key given twice"))
-		}
-		seen[key] = true
-		switch key {
-		case "format":
-			err = dec.Decode(&d.Format)
-		case "version":
-			err = dec.Decode(&d.Version)
-		default:
-			i := slices.IndexFunc(kinds, func(k kind) bool { return k.list == key })
-			if i < 0 {
-				return d, fail(path, unknownKind(key))
-			}
-			err = readList(dec, ln, data, kinds[i], &d, path)
-		}
-		if err != nil {
-			var le *lineError
-			if errors.As(err, &le) {
-				return d, err
-			}
-			return d, fail(path, err)
-		}
-	}
-	if _, err := dec.Token(); err != nil {
-		return d, fail("$", err)
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		return d, fail("$", errors.New("text after the dump's closing brace"))
-	}
-	if err := checkHead(d.Format, d.Version); err != nil {
-		return d, fmt.Errorf("line 1 ($.format): %w", err)
-	}
-	return d, nil
-}
-
 // lineError is an error already placed at its line.
 type lineError struct{ err error }
 
 func (e *lineError) Error() string { return e.err.Error() }
 func (e *lineError) Unwrap() error { return e.err }
-
-func readList(dec *json.Decoder, ln *lines, data []byte, k kind, d *registry.Dump, path string) error {
-	tok, err := dec.Token()
-	if err != nil {
-		return err
-	}
-	if tok != json.Delim('[') {
-		return fmt.Errorf("%s: want a list", k.list)
-	}
-	for i := 0; dec.More(); i++ {
-		off := start(data, int(dec.InputOffset()))
-		at := fmt.Sprintf("line %d (%s[%d])", ln.at(off), path, i)
-		if err := k.decode(dec, d, at); err != nil {
-			var te *json.UnmarshalTypeError
-			if errors.As(err, &te) {
-				err = fmt.Errorf("field %s: %s where %s is wanted", te.Field, te.Value, te.Type)
-			}
-			return &lineError{fmt.Errorf("%s: %s: %w: %w", at, k.name, err, ErrInvalid)}
-		}
-	}
-	_, err = dec.Token()
-	return err
-}
 
 func unknownKind(key string) error {
 	return fmt.Errorf("unknown key %q", key)
@@ -367,84 +275,6 @@ func (w *Writer) csvRecord(k kind, d *registry.Dump, i int) error {
 		w.row = append(w.row, c.get())
 	}
 	return w.cw.Write(w.row)
-}
-
-func readCSV(data []byte) (registry.Dump, error) {
-	var d registry.Dump
-	cr := csv.NewReader(bytes.NewReader(data))
-	cr.FieldsPerRecord = -1
-	cr.ReuseRecord = true
-	line := func() int { l, _ := cr.FieldPos(0); return l }
-	rec, err := cr.Read()
-	if err != nil {
-		return d, fmt.Errorf("line 1: %w: %w", csvErr(err), ErrInvalid)
-	}
-	if len(rec) != 2 {
-		return d, fmt.Errorf("line 1: a dump in CSV starts with %q: %w", registry.DumpFormat+","+strconv.Itoa(registry.DumpVersion), ErrInvalid)
-	}
-	d.Format = strings.TrimPrefix(rec[0], "\ufeff")
-	if d.Version, err = strconv.Atoi(rec[1]); err != nil {
-		return d, fmt.Errorf("line 1: version %q: not a number: %w", rec[1], ErrInvalid)
-	}
-	if err := checkHead(d.Format, d.Version); err != nil {
-		return d, fmt.Errorf("line 1: %w", err)
-	}
-	headers := map[string][]int{} // kind -> column index of each field of the record
-	for {
-		rec, err := cr.Read()
-		if err == io.EOF {
-			return d, nil
-		}
-		if err != nil {
-			return d, fmt.Errorf("%w: %w", csvErr(err), ErrInvalid)
-		}
-		at := fmt.Sprintf("line %d", line())
-		name, isHeader := strings.CutPrefix(rec[0], "#")
-		i := slices.IndexFunc(kinds, func(k kind) bool { return k.name == name })
-		if i < 0 {
-			return d, fmt.Errorf("%s: %w: %w", at, unknownKind(name), ErrInvalid)
-		}
-		k := kinds[i]
-		if isHeader {
-			if _, ok := headers[name]; ok {
-				return d, fmt.Errorf("%s: header of %s given twice: %w", at, name, ErrInvalid)
-			}
-			cols := k.columns(&d, -1)
-			idx := make([]int, len(cols))
-			for j := range idx {
-				idx[j] = -1
-			}
-			for j, h := range rec[1:] {
-				c := slices.IndexFunc(cols, func(c column) bool { return c.name == h })
-				if c < 0 {
-					return d, fmt.Errorf("%s: %s has no column %q (it has %s): %w", at, name, h, colNames(cols), ErrInvalid)
-				}
-				if idx[c] >= 0 {
-					return d, fmt.Errorf("%s: column %q given twice: %w", at, h, ErrInvalid)
-				}
-				idx[c] = j + 1
-			}
-			headers[name] = idx
-			continue
-		}
-		idx, ok := headers[name]
-		if !ok {
-			return d, fmt.Errorf("%s: a %s record before the header #%s: %w", at, name, name, ErrInvalid)
-		}
-		if len(rec) > len(rec[:1])+countSet(idx) {
-			return d, fmt.Errorf("%s: %d fields, the header #%s has %d: %w", at, len(rec), name, countSet(idx)+1, ErrInvalid)
-		}
-		n := k.add(&d)
-		k.setAt(&d, n, at)
-		for j, c := range k.columns(&d, n) {
-			if idx[j] < 0 || idx[j] >= len(rec) || rec[idx[j]] == "" {
-				continue
-			}
-			if err := c.set(rec[idx[j]]); err != nil {
-				return d, fmt.Errorf("%s: %s: column %s: %w: %w", at, name, c.name, err, ErrInvalid)
-			}
-		}
-	}
 }
 
 func countSet(idx []int) int {

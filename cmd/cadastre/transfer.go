@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"runtime/pprof"
+	"sync"
 
 	"github.com/spf13/cobra"
 
@@ -119,7 +120,7 @@ func dirOf(path string) string {
 }
 
 func newImportCmd(a *app) *cobra.Command {
-	var from string
+	var from, cpuprof string
 	var dry, asJSON bool
 	var opt interchange.ForeignOptions
 	c := &cobra.Command{
@@ -155,43 +156,69 @@ with its line or id, never dropped silently.`,
 				return unreadable{fmt.Errorf("import %s: %w", name, err)}
 			}
 			defer f.Close()
-			r, stop := withProgress(a, "reading "+name, f)
-			var buf bytes.Buffer
-			if fi, err := f.Stat(); err == nil {
-				buf.Grow(int(fi.Size()))
-			}
-			_, err = io.Copy(&buf, r)
-			stop()
-			if err != nil {
-				return unreadable{fmt.Errorf("import %s: %w", name, err)}
-			}
-			var d registry.Dump
-			var unmapped []interchange.Unmapped
-			switch from {
-			case "":
-				d, err = interchange.Read(buf.Bytes())
-			case "netbox":
-				d, unmapped, err = interchange.ReadNetBox(buf.Bytes(), opt)
-			case "phpipam":
-				d, unmapped, err = interchange.ReadPHPIPAM(buf.Bytes(), opt)
-			default:
-				return usagef("--from %q: must be netbox or phpipam (a cadastre export needs no --from)", from)
-			}
-			if err != nil {
-				return fmt.Errorf("import %s: %w", name, err)
-			}
-			for _, u := range unmapped {
-				fmt.Fprintf(a.cfg.stderr, "%s: not imported: %s\n", name, u)
-			}
-			reg, err := a.open(cmd.Context())
-			if err != nil {
+			if stop, err := cpuProfile(cpuprof); err != nil {
 				return err
+			} else {
+				defer stop()
 			}
-			stop = spinner(a, "importing "+name)
-			rep, err := reg.Load(cmd.Context(), d, registry.LoadOptions{DryRun: dry})
-			stop()
-			if err != nil {
-				return fmt.Errorf("import %s: nothing imported: %w", name, err)
+			var rep registry.LoadReport
+			var unmapped []interchange.Unmapped
+			if from == "" {
+				// A cadastre export is read and loaded a chunk at a time, in
+				// one transaction: the bar shows how much of the file is in.
+				r, stopBar := withProgress(a, "importing "+name, f)
+				stop := sync.OnceFunc(stopBar)
+				defer stop()
+				rd, err := interchange.NewReader(r, importChunk)
+				if err != nil {
+					return fmt.Errorf("import %s: %w", name, err)
+				}
+				defer rd.Close()
+				reg, err := a.open(cmd.Context())
+				if err != nil {
+					return err
+				}
+				rep, err = reg.LoadFrom(cmd.Context(), rd.Head(), rd, registry.LoadOptions{DryRun: dry})
+				stop()
+				if err != nil {
+					return fmt.Errorf("import %s: nothing imported: %w", name, err)
+				}
+			} else {
+				r, stop := withProgress(a, "reading "+name, f)
+				var buf bytes.Buffer
+				if fi, err := f.Stat(); err == nil {
+					buf.Grow(int(fi.Size()))
+				}
+				_, err = io.Copy(&buf, r)
+				stop()
+				if err != nil {
+					return unreadable{fmt.Errorf("import %s: %w", name, err)}
+				}
+				var d registry.Dump
+				switch from {
+				case "netbox":
+					d, unmapped, err = interchange.ReadNetBox(buf.Bytes(), opt)
+				case "phpipam":
+					d, unmapped, err = interchange.ReadPHPIPAM(buf.Bytes(), opt)
+				default:
+					return usagef("--from %q: must be netbox or phpipam (a cadastre export needs no --from)", from)
+				}
+				if err != nil {
+					return fmt.Errorf("import %s: %w", name, err)
+				}
+				for _, u := range unmapped {
+					fmt.Fprintf(a.cfg.stderr, "%s: not imported: %s\n", name, u)
+				}
+				reg, err := a.open(cmd.Context())
+				if err != nil {
+					return err
+				}
+				stop = spinner(a, "importing "+name)
+				rep, err = reg.Load(cmd.Context(), d, registry.LoadOptions{DryRun: dry})
+				stop()
+				if err != nil {
+					return fmt.Errorf("import %s: nothing imported: %w", name, err)
+				}
 			}
 			if asJSON {
 				return writeJSON(a.cfg.stdout, struct {
@@ -217,5 +244,10 @@ with its line or id, never dropped silently.`,
 	c.Flags().StringVar(&opt.Region, "region", "", "with --from: region of the pools that name no site or region (phpIPAM: instead of the section)")
 	c.Flags().StringVar(&opt.TopLevel, "top-level", "", "with --from netbox: what an active prefix outside every pool becomes: pool, or skip (listed)")
 	c.Flags().BoolVar(&asJSON, "json", false, "print the report (counts and unmapped items) as JSON")
+	c.Flags().StringVar(&cpuprof, "cpuprofile", "", "write a CPU profile of the import to this file (for go tool pprof)")
 	return c
 }
+
+// importChunk is how many assignments an import reads, checks and writes
+// at once: its memory is a chunk's, not the file's.
+const importChunk = 10000

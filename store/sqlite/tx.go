@@ -853,3 +853,31 @@ func (t *tx) LoadAssignments(ctx context.Context, as []registry.Assignment) erro
 	}
 	return nil
 }
+
+var _ registry.LiveLister = (*tx)(nil)
+
+// LivePrefixes implements registry.LiveLister: a range of the partial
+// index of live assignments (assignments_live), in address order.
+func (t *tx) LivePrefixes(ctx context.Context, poolID int64, within netip.Prefix, fn func(netip.Prefix) error) error {
+	fam, first, last, _ := span(within)
+	rows, err := t.q.query(ctx, `SELECT prefix FROM assignments
+		WHERE family = ? AND first >= ? AND first <= ? AND state <> 'released' AND pool_id = ? ORDER BY family, first`, fam, first, last, poolID)
+	if err != nil {
+		return mapErr(err)
+	}
+	defer rows.Close()
+	var s string
+	for rows.Next() {
+		if err := rows.Scan(&s); err != nil {
+			return err
+		}
+		p, err := parsePrefix(s)
+		if err != nil {
+			return err
+		}
+		if err := fn(p); err != nil {
+			return err
+		}
+	}
+	return rows.Err()
+}
