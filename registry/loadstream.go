@@ -291,9 +291,7 @@ func (c *chunker) write(ctx context.Context, recs []AssignmentRecord) error {
 	}
 	if err != nil {
 		if errors.Is(err, ErrOverlap) && len(recs) > 0 {
-			// Overlaps within the chunk were found before: this one is
-			// with an assignment of an earlier chunk.
-			return &LoadError{"lines of " + recs[0].At + " to " + recs[len(recs)-1].At, fmt.Errorf("assignments: one overlaps an assignment earlier in the file: %w", err)}
+			return c.overlap(ctx, recs, err)
 		}
 		return fmt.Errorf("assignments: %w", err)
 	}
@@ -396,4 +394,27 @@ func (l *loader) live(ctx context.Context, p *Pool, fn func(netip.Prefix) error)
 		}
 	}
 	return nil
+}
+
+// overlap names the record of the chunk that the store refused as
+// overlapping: overlaps within the chunk were found before, so it is one
+// with an assignment of an earlier chunk (or the register). A store
+// whose transaction cannot be read after the refusal (PostgreSQL) gets
+// the chunk's lines.
+func (c *chunker) overlap(ctx context.Context, recs []AssignmentRecord, err error) error {
+	for _, a := range recs {
+		if a.State == StateReleased {
+			continue
+		}
+		held, qerr := c.l.tx.AssignmentsAt(ctx, a.Prefix)
+		if qerr != nil {
+			break
+		}
+		for _, h := range held {
+			if h.State != StateReleased {
+				return &LoadError{a.At, fmt.Errorf("assignment %s: overlaps assignment %s (earlier in the file): %w", a.Prefix, h.Prefix, ErrOverlap)}
+			}
+		}
+	}
+	return &LoadError{recs[0].At + " to " + recs[len(recs)-1].At, fmt.Errorf("an assignment of these lines overlaps assignment earlier in the file: %w", err)}
 }
