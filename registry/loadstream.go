@@ -11,6 +11,8 @@ import (
 	"net/netip"
 	"slices"
 	"sort"
+	"strconv"
+	"strings"
 
 	"github.com/cadastre-ipam/cadastre/prefix"
 )
@@ -70,7 +72,16 @@ func (l *loader) assignments(ctx context.Context, d *Dump, more AssignmentSource
 	if err != nil {
 		return 0, err
 	}
-	c := chunker{l: l, pools: pools, children: children, used: used, prior: len(prior) > 0,
+	// Into an empty register, the store may build its indexes once at
+	// the end (IndexDeferrer); the overlaps its triggers would refuse are
+	// then found at the end too, and named with their lines.
+	deferred := false
+	if id, ok := l.tx.(IndexDeferrer); ok && len(prior) == 0 {
+		if deferred, err = id.DeferIndexes(ctx); err != nil {
+			return 0, fmt.Errorf("assignments: %w", err)
+		}
+	}
+	c := chunker{l: l, pools: pools, children: children, used: used, prior: len(prior) > 0, lines: deferred,
 		names:   names{seed: maphash.MakeSeed(), tenant: map[uint64]int32{}, tenants: map[string]int32{}, chunk: map[string]string{}},
 		tenants: map[string]bool{}, uses: map[string]*use{}}
 	total := 0
@@ -97,6 +108,15 @@ func (l *loader) assignments(ctx context.Context, d *Dump, more AssignmentSource
 	}
 	if len(c.errs) > 0 {
 		return 0, errors.Join(c.errs...)
+	}
+	if deferred {
+		if err := l.tx.(IndexDeferrer).RestoreIndexes(ctx); err != nil {
+			var o *AssignmentOverlap
+			if errors.As(err, &o) {
+				return 0, &LoadError{c.at(o.ID), fmt.Errorf("assignment %s: overlaps assignment %s (%s): %w", o.Prefix, o.Other, cmp.Or(c.at(o.OtherID), "the file"), ErrOverlap)}
+			}
+			return 0, fmt.Errorf("assignments: %w", err)
+		}
 	}
 	for _, name := range slices.Sorted(maps.Keys(c.uses)) {
 		u := c.uses[name]
@@ -128,6 +148,44 @@ type chunker struct {
 	// within the chunk; as are the assignments written.
 	live []liveRec
 	as   []Assignment
+	// lines, when the store checks overlaps only at the end, keeps the
+	// line of each assignment written (4 bytes each), by ID from firstID,
+	// to name them then.
+	lines   bool
+	firstID int64
+	lineOf  []uint32
+}
+
+// at says where the assignment of ID id was read, as far as lines knows.
+func (c *chunker) at(id int64) string {
+	if i := id - c.firstID; c.firstID > 0 && i >= 0 && i < int64(len(c.lineOf)) && c.lineOf[i] > 0 {
+		return "line " + strconv.FormatUint(uint64(c.lineOf[i]), 10)
+	}
+	return ""
+}
+
+// keepLines records the lines of the chunk just written.
+func (c *chunker) keepLines(recs []AssignmentRecord) {
+	if !c.lines || len(c.as) == 0 {
+		return
+	}
+	if c.firstID == 0 {
+		c.firstID = c.as[0].ID
+	}
+	for i, a := range c.as {
+		for int64(len(c.lineOf)) < a.ID-c.firstID {
+			c.lineOf = append(c.lineOf, 0)
+		}
+		var n uint64
+		if s, ok := strings.CutPrefix(recs[i].At, "line "); ok {
+			end := strings.IndexFunc(s, func(r rune) bool { return r < '0' || r > '9' })
+			if end < 0 {
+				end = len(s)
+			}
+			n, _ = strconv.ParseUint(s[:end], 10, 32)
+		}
+		c.lineOf = append(c.lineOf, uint32(n))
+	}
 }
 
 type liveRec struct {
@@ -295,6 +353,7 @@ func (c *chunker) write(ctx context.Context, recs []AssignmentRecord) error {
 		}
 		return fmt.Errorf("assignments: %w", err)
 	}
+	c.keepLines(recs)
 	for i, a := range as {
 		if err := l.tags(ctx, KindAssignment, a.ID, a.Tags); err != nil {
 			return &LoadError{recs[i].At, fmt.Errorf("assignment %s: %w", a.Prefix, err)}
