@@ -11,7 +11,6 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/csv"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -71,6 +70,7 @@ type Writer struct {
 	// page is a dump holding only the page being written, for the
 	// assignment kind's accessors.
 	page registry.Dump
+	buf  []byte
 }
 
 // NewWriter starts a dump in format f on w.
@@ -183,7 +183,8 @@ func (w *Writer) jsonHead(d *registry.Dump) error {
 
 // jsonRecord writes record i of d, the nth of its list: one a line.
 func (w *Writer) jsonRecord(k kind, d *registry.Dump, i, nth int) error {
-	b, err := json.Marshal(k.record(d, i))
+	b, err := marshalRecord(w.buf, k.record(d, i))
+	w.buf = b[:0]
 	if err != nil {
 		return fmt.Errorf("%s %d: %w", k.name, nth+1, err)
 	}
