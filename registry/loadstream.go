@@ -23,13 +23,14 @@ import (
 const loadChunk = 10000
 
 // LiveLister is a Tx that lists the live (assigned or quarantined)
-// assignments of one pool in address order, in one lean statement: an
-// import recomputes each new pool's free space from what it wrote
-// instead of holding every assignment of the file.
+// assignments of one pool in address order, a page at a time, in one lean
+// statement: an import recomputes each new pool's free space from what it
+// wrote instead of holding every assignment of the file.
 type LiveLister interface {
-	// LivePrefixes calls fn with the prefix of each live assignment of
-	// the pool poolID, which lies in within, in address order.
-	LivePrefixes(ctx context.Context, poolID int64, within netip.Prefix, fn func(netip.Prefix) error) error
+	// LivePrefixes returns the prefixes of at most limit live assignments
+	// of the pool poolID that start in within at or after from, in
+	// address order.
+	LivePrefixes(ctx context.Context, poolID int64, within netip.Prefix, from netip.Addr, limit int) ([]netip.Prefix, error)
 }
 
 // names is what a load keeps of the live names it wrote, to refuse one
@@ -429,7 +430,27 @@ func (l *loader) free(ctx context.Context, p *Pool, fixed []usedPrefix) error {
 // order, in one lean statement where the store can (LiveLister).
 func (l *loader) live(ctx context.Context, p *Pool, fn func(netip.Prefix) error) error {
 	if ll, ok := l.tx.(LiveLister); ok {
-		return ll.LivePrefixes(ctx, p.ID, p.Prefix, fn)
+		// A page at a time, each used before the next is read: the store
+		// answers one statement at a time, and fn writes.
+		from := p.Prefix.Addr()
+		for {
+			ps, err := ll.LivePrefixes(ctx, p.ID, p.Prefix, from, DumpPage)
+			if err != nil {
+				return err
+			}
+			for _, a := range ps {
+				if err := fn(a); err != nil {
+					return err
+				}
+			}
+			if len(ps) < DumpPage {
+				return nil
+			}
+			from = prefix.Last(ps[len(ps)-1]).Next()
+			if !from.IsValid() || !p.Prefix.Contains(from) {
+				return nil
+			}
+		}
 	}
 	var ps []netip.Prefix
 	var after int64

@@ -861,30 +861,20 @@ func (t *tx) LoadAssignments(ctx context.Context, as []registry.Assignment) erro
 
 var _ registry.LiveLister = (*tx)(nil)
 
-// LivePrefixes implements registry.LiveLister: a range of the partial
-// index of live assignments (assignments_live), in address order.
-func (t *tx) LivePrefixes(ctx context.Context, poolID int64, within netip.Prefix, fn func(netip.Prefix) error) error {
-	fam, first, last, _ := span(within)
+// LivePrefixes implements registry.LiveLister: a range of an index of
+// assignments by first address, in address order.
+func (t *tx) LivePrefixes(ctx context.Context, poolID int64, within netip.Prefix, from netip.Addr, limit int) ([]netip.Prefix, error) {
+	fam, _, last, _ := span(within)
 	rows, err := t.q.query(ctx, `SELECT prefix FROM assignments
-		WHERE family = ? AND first >= ? AND first <= ? AND state <> 'released' AND pool_id = ? ORDER BY family, first`, fam, first, last, poolID)
-	if err != nil {
-		return mapErr(err)
-	}
-	defer rows.Close()
-	var s string
-	for rows.Next() {
+		WHERE family = ? AND first >= ? AND first <= ? AND state <> 'released' AND pool_id = ? ORDER BY family, first LIMIT ?`,
+		fam, addrBytes(from), last, poolID, limit)
+	return collect(rows, err, func(rows rowscan.Scanner) (netip.Prefix, error) {
+		var s string
 		if err := rows.Scan(&s); err != nil {
-			return err
+			return netip.Prefix{}, err
 		}
-		p, err := parsePrefix(s)
-		if err != nil {
-			return err
-		}
-		if err := fn(p); err != nil {
-			return err
-		}
-	}
-	return rows.Err()
+		return parsePrefix(s)
+	})
 }
 
 var _ registry.IndexDeferrer = (*tx)(nil)
