@@ -70,18 +70,45 @@ func (r *Registry) Report(ctx context.Context, regionName string) (out []ReportR
 			}
 			regions = regions[i : i+1]
 		}
-		for _, reg := range regions {
-			pools, err := tx.Pools(ctx, PoolFilter{RegionID: reg.ID})
-			if err != nil {
-				return err
-			}
+		// Every region's pools, counts and use are read at once (a
+		// handful of statements, each answered from the stores' per-pool
+		// counters), not once per region.
+		f := PoolFilter{}
+		if regionName != "" {
+			f.RegionID = regions[0].ID
+		}
+		all, err := tx.Pools(ctx, f)
+		if err != nil {
+			return err
+		}
+		byRegion := map[int64][]Pool{}
+		var top []Pool
+		for _, p := range all {
 			// A child pool is counted whole in its parent (as assigned):
 			// the region sums top-level pools only.
-			pools = slices.DeleteFunc(pools, Pool.IsChild)
-			counts, err := r.usage(ctx, tx, pools, now)
-			if err != nil {
-				return err
+			if !p.IsChild() {
+				byRegion[p.RegionID] = append(byRegion[p.RegionID], p)
+				top = append(top, p)
 			}
+		}
+		counts, err := r.usage(ctx, tx, top, now)
+		if err != nil {
+			return err
+		}
+		topIDs := make([]int64, len(top))
+		for i, p := range top {
+			topIDs[i] = p.ID
+		}
+		allUse, err := tx.Usage(ctx, topIDs, now)
+		if err != nil {
+			return err
+		}
+		usesOf := map[int64][]Usage{}
+		for _, u := range allUse {
+			usesOf[u.PoolID] = append(usesOf[u.PoolID], u)
+		}
+		for _, reg := range regions {
+			pools := byRegion[reg.ID]
 			rows := map[int]*ReportRow{4: {Region: reg.Name, Family: 4}, 6: {Region: reg.Name, Family: 6}}
 			for _, row := range rows {
 				row.AssignedByLength, row.QuarantinedByLength = []LengthCount{}, []LengthCount{}
@@ -99,9 +126,9 @@ func (r *Registry) Report(ctx context.Context, regionName string) (out []ReportR
 			}
 			live := map[int]int64{}
 			for fam, poolIDs := range ids {
-				use, err := tx.Usage(ctx, poolIDs, now)
-				if err != nil {
-					return err
+				var use []Usage
+				for _, id := range poolIDs {
+					use = append(use, usesOf[id]...)
 				}
 				byBits := map[int]int64{}
 				assigned, quarantined := map[int]int64{}, map[int]int64{}

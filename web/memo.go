@@ -11,11 +11,14 @@ import (
 )
 
 // memo keeps the answers of the registry's counting calls (Report, Pools,
-// PoolDetail), which read every live assignment of the pools they cover:
-// on a register of a million assignments one costs seconds. An answer is
-// reused while the event log has not moved (no change since) and for at
-// most memoTTL (quarantines end with time, not with an event). The first
-// view after a change pays the count; the ones after it do not.
+// PoolDetail). They read the stores' per-pool counters (issue 16), so
+// the first view after a change costs what the register's pools cost, not
+// its assignments (at a million assignments and 1,260 pools: about 0.1 s
+// of CPU for every region's report, 10-15 ms for one region's, where
+// counting the rows took 1 s and 55 ms); the memo spares the views after
+// it even that. An answer is reused while the event log has not moved (no
+// change since) and for at most memoTTL (quarantines end with time, not
+// with an event).
 type memo struct {
 	mu sync.Mutex
 	m  map[string]memoEntry

@@ -20,3 +20,15 @@ func (s *Server) BuiltAt(zoneName string) int64 {
 	}
 	return -1
 }
+
+// SynthReply is the fast path's own packing of a synthesised answer to
+// q (synthReply), from 127.0.0.1: false when it leaves q to the general
+// path.
+func (s *Server) SynthReply(q []byte) ([]byte, bool) {
+	fq, ok := parseFast(q, nil)
+	if !ok {
+		return nil, false
+	}
+	b, _, ok := s.synthReply(s.snap.Load(), q, fq, netip.AddrFrom4([4]byte{127, 0, 0, 1}), nil)
+	return b, ok
+}

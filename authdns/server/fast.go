@@ -205,6 +205,14 @@ type batchConn interface {
 // fastBatch is how many datagrams one system call reads or writes.
 const fastBatch = 32
 
+// fastMissBatch is how many datagrams a loop reads at once after a batch
+// in which it made answers (a signature each, for synthesised names):
+// the loop makes them itself, so that they go out together in one
+// system call, and reads fewer at a time then, so that the other loops
+// get their share of the queries waiting (a whole batch of signatures
+// held by one loop would leave another CPU idle).
+const fastMissBatch = 16
+
 // fastQueryMax is the largest query the fast loops read whole; a longer
 // one (no plain query is) is dropped.
 const fastQueryMax = 4096
@@ -219,14 +227,19 @@ func (s *Server) fastLoop(conn *net.UDPConn, pipe *pipeConn, wg *sync.WaitGroup)
 	}
 	in := make([]ipv4.Message, fastBatch)
 	out := make([]ipv4.Message, fastBatch)
+	// bufs are the loop's own answer buffers; out may point at answers
+	// kept in the cache instead, which are never written.
+	bufs := make([][]byte, fastBatch)
 	for i := range in {
 		in[i].Buffers = [][]byte{make([]byte, fastQueryMax)}
-		out[i].Buffers = [][]byte{make([]byte, 0, MaxUDPSize)}
+		bufs[i] = make([]byte, 0, MaxUDPSize)
+		out[i].Buffers = [][]byte{nil}
 	}
 	keyBuf := make([]byte, 0, 300)
 	var sampled uint64 // queries seen, for the sampled query log
+	batch := fastBatch
 	for {
-		n, err := bc.ReadBatch(in, 0)
+		n, err := bc.ReadBatch(in[:batch], 0)
 		if err != nil {
 			if errors.Is(err, net.ErrClosed) {
 				return
@@ -235,7 +248,7 @@ func (s *Server) fastLoop(conn *net.UDPConn, pipe *pipeConn, wg *sync.WaitGroup)
 		}
 		snap := s.snap.Load()
 		now := nowNano()
-		w := 0
+		w, made := 0, 0
 		for i := range n {
 			m := &in[i]
 			q := m.Buffers[0][:m.N]
@@ -247,7 +260,7 @@ func (s *Server) fastLoop(conn *net.UDPConn, pipe *pipeConn, wg *sync.WaitGroup)
 				continue
 			}
 			from := udpFrom.AddrPort()
-			b, fq, st := s.fastHit(snap, q, from.Addr(), now, keyBuf, out[w].Buffers[0][:0])
+			b, fq, st := s.fastHit(snap, q, from.Addr(), now, keyBuf, bufs[w][:0])
 			switch st {
 			case fastPass:
 				pipe.hand(q, from)
@@ -255,33 +268,21 @@ func (s *Server) fastLoop(conn *net.UDPConn, pipe *pipeConn, wg *sync.WaitGroup)
 			case fastDrop:
 				continue
 			case fastMiss:
-				// Not kept yet: make it beside this loop (signing may
-				// take a while; the batch's other answers need not wait,
-				// and the other CPUs can help), or here when enough
-				// are being made already.
-				q, key := append([]byte(nil), q...), append([]byte(nil), fq.key...)
-				miss := func() {
-					wire, done := s.missReply(snap, q, key, from.Addr())
-					switch {
-					case wire != nil:
-						s.fastAnswers.Add(1)
-						conn.WriteToUDPAddrPort(wire, from)
-					case !done:
-						pipe.hand(q, from)
-					}
-				}
-				select {
-				case s.missSem <- struct{}{}:
-					go func() {
-						defer func() { <-s.missSem }()
-						miss()
-					}()
+				// Not kept yet: make it here (it goes out with the
+				// batch's other answers) and keep it.
+				made++
+				wire, done := s.missReply(snap, q, fq.key, from.Addr())
+				switch {
+				case wire != nil:
+					b = wire
+				case !done:
+					pipe.hand(q, from)
+					continue
 				default:
-					miss()
+					continue
 				}
-				continue
 			}
-			if s.opt.QueryLogSample > 0 {
+			if s.opt.QueryLogSample > 0 && st == fastSend {
 				if sampled++; sampled%uint64(s.opt.QueryLogSample) == 0 {
 					s.logWire(from.Addr(), b, fq)
 				}
@@ -296,6 +297,13 @@ func (s *Server) fastLoop(conn *net.UDPConn, pipe *pipeConn, wg *sync.WaitGroup)
 				break // as a full socket buffer drops them
 			}
 			sent += k
+		}
+		for i := range w {
+			out[i].Buffers[0], out[i].Addr = nil, nil // nothing kept alive
+		}
+		batch = fastBatch
+		if made > 0 {
+			batch = fastMissBatch
 		}
 	}
 }
@@ -394,6 +402,9 @@ func cachedReply(snap *snapshot, q, keyBuf, dst []byte) (b []byte, fq fastQuery,
 // to send, or nil with done when response-rate limiting dropped it, or
 // nil without done when the full path is to answer it.
 func (s *Server) missReply(snap *snapshot, q, key []byte, a netip.Addr) (wire []byte, done bool) {
+	if wire, done, ok := s.synthMiss(snap, q, key, a); ok {
+		return wire, done
+	}
 	r := new(dns.Msg)
 	if err := r.Unpack(q); err != nil || len(r.Question) != 1 {
 		return nil, false

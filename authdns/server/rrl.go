@@ -259,9 +259,25 @@ func answerClass(m *dns.Msg, info answerInfo) uint64 {
 		// budget, while a class per zone would limit a resolver that
 		// looks up many addresses of one reverse zone.
 		q := m.Question[0]
-		add("a")
-		add(strings.ToLower(q.Name))
-		add(strconv.Itoa(int(q.Qtype)))
+		return positiveClass(strings.ToLower(q.Name), q.Qtype)
 	}
+	return h
+}
+
+// positiveClass is answerClass of a positive answer to qname (lower
+// case) and qtype, for the paths that pack answers themselves.
+func positiveClass(qname string, qtype uint16) uint64 {
+	h := uint64(14695981039346656037) // FNV-1a, as answerClass
+	add := func(s string) {
+		for i := 0; i < len(s); i++ {
+			h ^= uint64(s[i])
+			h *= 1099511628211
+		}
+		h ^= 0xff
+		h *= 1099511628211
+	}
+	add("a")
+	add(qname)
+	add(strconv.Itoa(int(qtype)))
 	return h
 }

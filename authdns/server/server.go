@@ -155,7 +155,6 @@ type Server struct {
 	rrl         *rrl        // nil: no response-rate limiting
 	cookies     *cookieJar
 	qlogSeen    atomic.Uint64 // queries the slow path counted for the sampled log
-	missSem     chan struct{} // bounds the answers made beside the fast loops
 }
 
 // NewServer returns a server over the register and the DNS store.
@@ -285,7 +284,6 @@ func (s *Server) Start(ctx context.Context) error {
 			return err
 		}
 	}
-	s.missSem = make(chan struct{}, 4*fastWorkers())
 	for _, addr := range append([]string{s.opt.Listen}, s.opt.AlsoListen...) {
 		if err := s.listenOn(addr); err != nil {
 			s.closeListeners(ctx)

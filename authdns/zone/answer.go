@@ -23,10 +23,12 @@ func reversePrefix(z *Zone, name string) (netip.Prefix, bool) {
 		// The apex: an address itself in a /32 or /128 zone.
 		return z.Prefix, true
 	}
-	rest, ok := strings.CutSuffix(name, "."+z.Name)
-	if !ok || rest == "" {
+	// name is rest + "." + z.Name, read without building that suffix
+	// (this runs for every synthesised answer).
+	if len(name) < len(z.Name)+2 || name[len(name)-len(z.Name)-1] != '.' || name[len(name)-len(z.Name):] != z.Name {
 		return netip.Prefix{}, false
 	}
+	rest := name[:len(name)-len(z.Name)-1]
 	if z.Prefix.Addr().Is4() {
 		labels := strings.Split(rest, ".")
 		b := z.Prefix.Addr().As4()
@@ -198,16 +200,7 @@ func (zd *Data) lookup(qname string, qtype uint16, dnssec bool, depth int, sp Sp
 		exists, srr = zd.synth(qname)
 	}
 	if srr != nil && (srr.Header().Rrtype == qtype || qtype == dns.TypeANY) && (n == nil || n.sets[srr.Header().Rrtype] == nil) {
-		set := []dns.RR{srr}
-		res := Result{Rcode: dns.RcodeSuccess, Answer: set}
-		if dnssec {
-			sigs, ok := zd.online.sign(set, sp)
-			if !ok {
-				return Result{OverBudget: true}
-			}
-			res.Answer = append(res.Answer, sigs...)
-		}
-		return res
+		return zd.synthesised(srr, dnssec, sp)
 	}
 	if n != nil || exists {
 		var types []uint16
@@ -221,6 +214,45 @@ func (zd *Data) lookup(qname string, qtype uint16, dnssec bool, depth int, sp Sp
 		return zd.negative(qname, false, types, dnssec, omit, sp)
 	}
 	return zd.negative(qname, true, nil, dnssec, omit, sp)
+}
+
+// synthesised is the answer made of srr, a record made by synthesis,
+// signed now (or from the online cache) when dnssec is set.
+func (zd *Data) synthesised(srr dns.RR, dnssec bool, sp Spender) Result {
+	if !dnssec {
+		return Result{Rcode: dns.RcodeSuccess, Answer: []dns.RR{srr}}
+	}
+	// One slice for the record and its signatures: the answer path
+	// runs this for every new synthesised name.
+	answer := make([]dns.RR, 1, 1+len(zd.zsks))
+	answer[0] = srr
+	sigs, ok := zd.online.sign(answer, sp)
+	if !ok {
+		return Result{OverBudget: true}
+	}
+	return Result{Rcode: dns.RcodeSuccess, Answer: append(answer, sigs...)}
+}
+
+// LookupSynthesised answers qname/qtype as LookupSpending does when that
+// answer is one record made by synthesis (the PTR of an unnamed address
+// of a pool, the AAAA or A of its name), with its signatures when dnssec
+// is set, and nothing else. For every other question (a stored name, a
+// name at or below a cut or a DNAME, another type, a negative answer) it
+// returns false having signed and spent nothing: LookupSpending answers
+// those. The server's UDP path packs these answers itself, as they are
+// the ones made anew for each name asked.
+func (zd *Data) LookupSynthesised(qname string, qtype uint16, dnssec bool, sp Spender) (Result, bool) {
+	if zd.tmpl == nil && len(zd.synthFor) == 0 || zd.nodes[qname] != nil || zd.cutAt(qname) != "" {
+		return Result{}, false
+	}
+	if len(zd.dnames) > 0 && zd.dnameAbove(qname) != "" {
+		return Result{}, false
+	}
+	_, srr := zd.synth(qname)
+	if srr == nil || srr.Header().Rrtype != qtype {
+		return Result{}, false
+	}
+	return zd.synthesised(srr, dnssec && zd.signed, sp), true
 }
 
 // chase appends to res, an answer ending in an alias to target, the
@@ -564,17 +596,25 @@ func newOnlineSigner(zd *Data, p sigPolicy) *onlineSigner {
 // is cheaper than the text of the whole record (setKey) and names the
 // same signed data.
 func onlineKey(set []dns.RR) string {
-	if len(set) == 1 {
-		switch rr := set[0].(type) {
-		case *dns.PTR:
-			return "PTR|" + rr.Hdr.Name + "|" + strconv.FormatUint(uint64(rr.Hdr.Ttl), 10) + "|" + rr.Ptr
-		case *dns.AAAA:
-			return "AAAA|" + rr.Hdr.Name + "|" + strconv.FormatUint(uint64(rr.Hdr.Ttl), 10) + "|" + string(rr.AAAA)
-		case *dns.A:
-			return "A|" + rr.Hdr.Name + "|" + strconv.FormatUint(uint64(rr.Hdr.Ttl), 10) + "|" + string(rr.A)
-		}
+	if len(set) != 1 {
+		return setKey(set, 0)
 	}
-	return setKey(set, 0)
+	var buf [320]byte // built on the stack, one allocation: the string
+	var b []byte
+	switch rr := set[0].(type) {
+	case *dns.PTR:
+		b = append(append(append(buf[:0], "PTR|"...), rr.Hdr.Name...), '|')
+		b = append(append(strconv.AppendUint(b, uint64(rr.Hdr.Ttl), 10), '|'), rr.Ptr...)
+	case *dns.AAAA:
+		b = append(append(append(buf[:0], "AAAA|"...), rr.Hdr.Name...), '|')
+		b = append(append(strconv.AppendUint(b, uint64(rr.Hdr.Ttl), 10), '|'), rr.AAAA...)
+	case *dns.A:
+		b = append(append(append(buf[:0], "A|"...), rr.Hdr.Name...), '|')
+		b = append(append(strconv.AppendUint(b, uint64(rr.Hdr.Ttl), 10), '|'), rr.A...)
+	default:
+		return setKey(set, 0)
+	}
+	return string(b)
 }
 
 func (o *onlineSigner) sign(set []dns.RR, sp Spender) ([]dns.RR, bool) {

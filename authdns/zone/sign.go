@@ -2,12 +2,14 @@ package zone
 
 import (
 	"crypto"
+	"crypto/ed25519"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/binary"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 
 	"github.com/miekg/dns"
@@ -23,23 +25,23 @@ func signOne(s *dns.RRSIG, k crypto.Signer, set []dns.RR) error {
 		return s.Sign(k, set)
 	}
 	h := set[0].Header()
-	var rdata []byte
-	switch rr := set[0].(type) {
-	case *dns.A:
-		if ip4 := rr.A.To4(); ip4 != nil {
-			rdata = ip4
-		}
-	case *dns.AAAA:
-		if len(rr.AAAA) == 16 {
-			rdata = rr.AAAA
-		}
-	case *dns.PTR:
-		rdata = appendCanonicalName(nil, rr.Ptr) // RFC 4034 §6.2: lower case
-	}
-	if rdata == nil || strings.HasPrefix(h.Name, "*") || strings.ContainsRune(h.Name, '\\') || strings.ContainsRune(s.SignerName, '\\') {
+	if strings.HasPrefix(h.Name, "*") || strings.ContainsRune(h.Name, '\\') || strings.ContainsRune(s.SignerName, '\\') {
 		return s.Sign(k, set)
 	}
-	if p, ok := set[0].(*dns.PTR); ok && strings.ContainsRune(p.Ptr, '\\') {
+	switch rr := set[0].(type) {
+	case *dns.A:
+		if rr.A.To4() == nil {
+			return s.Sign(k, set)
+		}
+	case *dns.AAAA:
+		if len(rr.AAAA) != 16 {
+			return s.Sign(k, set)
+		}
+	case *dns.PTR:
+		if strings.ContainsRune(rr.Ptr, '\\') {
+			return s.Sign(k, set)
+		}
+	default:
 		return s.Sign(k, set)
 	}
 	s.Hdr.Rrtype, s.Hdr.Name, s.Hdr.Class = dns.TypeRRSIG, h.Name, h.Class
@@ -49,7 +51,11 @@ func signOne(s *dns.RRSIG, k crypto.Signer, set []dns.RR) error {
 	s.TypeCovered = h.Rrtype
 	s.Labels = uint8(dns.CountLabel(h.Name))
 
-	b := make([]byte, 0, 18+2*len(h.Name)+len(s.SignerName)+14+len(rdata)+4)
+	// The signed data in a buffer of the stack (it is signed per query):
+	// RRSIG RDATA without the signature, then the record (RFC 4034
+	// §3.1.8.1), names in canonical form (§6.2: lower case).
+	var buf [384]byte
+	b := buf[:0]
 	b = binary.BigEndian.AppendUint16(b, s.TypeCovered)
 	b = append(b, s.Algorithm, s.Labels)
 	b = binary.BigEndian.AppendUint32(b, s.OrigTtl)
@@ -61,15 +67,29 @@ func signOne(s *dns.RRSIG, k crypto.Signer, set []dns.RR) error {
 	b = binary.BigEndian.AppendUint16(b, h.Rrtype)
 	b = binary.BigEndian.AppendUint16(b, h.Class)
 	b = binary.BigEndian.AppendUint32(b, s.OrigTtl)
-	b = binary.BigEndian.AppendUint16(b, uint16(len(rdata)))
-	b = append(b, rdata...)
+	rdlen := len(b)
+	b = append(b, 0, 0)
+	switch rr := set[0].(type) {
+	case *dns.A:
+		b = append(b, rr.A.To4()...)
+	case *dns.AAAA:
+		b = append(b, rr.AAAA...)
+	case *dns.PTR:
+		b = appendCanonicalName(b, rr.Ptr)
+	}
+	binary.BigEndian.PutUint16(b[rdlen:], uint16(len(b)-rdlen-2))
 
 	var sig []byte
 	switch s.Algorithm {
 	case dns.ED25519:
-		var err error
-		if sig, err = k.Sign(rand.Reader, b, crypto.Hash(0)); err != nil {
-			return err
+		if p, ok := k.(ed25519.PrivateKey); ok {
+			sig = ed25519.Sign(p, b) // as k.Sign, without the interface's copies
+		} else {
+			var err error
+			// A copy: what an interface's method is given escapes.
+			if sig, err = k.Sign(rand.Reader, slices.Clone(b), crypto.Hash(0)); err != nil {
+				return err
+			}
 		}
 	case dns.ECDSAP256SHA256:
 		d := sha256.Sum256(b)
@@ -78,11 +98,19 @@ func signOne(s *dns.RRSIG, k crypto.Signer, set []dns.RR) error {
 			return err
 		}
 		// RFC 6605 §4: r and s, 32 bytes each.
-		if sig = rawECDSA(der); sig == nil {
+		var raw [64]byte
+		if !rawECDSA(raw[:], der) {
 			return fmt.Errorf("ECDSA signature: unexpected encoding")
 		}
+		sig = raw[:]
 	}
-	s.Signature = base64.StdEncoding.EncodeToString(sig)
+	var enc [88]byte // base64 of 64 bytes
+	if base64.StdEncoding.EncodedLen(len(sig)) != len(enc) {
+		s.Signature = base64.StdEncoding.EncodeToString(sig)
+		return nil
+	}
+	base64.StdEncoding.Encode(enc[:], sig)
+	s.Signature = string(enc[:])
 	return nil
 }
 
@@ -119,17 +147,18 @@ func appendCanonicalName(b []byte, name string) []byte {
 	return append(b, 0)
 }
 
-// rawECDSA turns a P-256 signature in DER (SEQUENCE of two INTEGERs, each
-// at most 33 bytes, so short-form lengths) into r and s of 32 bytes each.
-func rawECDSA(der []byte) []byte {
-	if len(der) < 8 || der[0] != 0x30 || int(der[1]) != len(der)-2 {
-		return nil
+// rawECDSA writes into out (64 bytes) the r and s of a P-256 signature
+// in DER (SEQUENCE of two INTEGERs, each at most 33 bytes, so short-form
+// lengths), 32 bytes each, or says that der is not one.
+func rawECDSA(out, der []byte) bool {
+	if len(out) != 64 || len(der) < 8 || der[0] != 0x30 || int(der[1]) != len(der)-2 {
+		return false
 	}
-	out := make([]byte, 64)
+	clear(out)
 	rest := der[2:]
 	for i := range 2 {
 		if len(rest) < 2 || rest[0] != 0x02 || int(rest[1]) > len(rest)-2 {
-			return nil
+			return false
 		}
 		v := rest[2 : 2+int(rest[1])]
 		rest = rest[2+int(rest[1]):]
@@ -137,12 +166,9 @@ func rawECDSA(der []byte) []byte {
 			v = v[1:]
 		}
 		if len(v) > 32 {
-			return nil
+			return false
 		}
 		copy(out[32*i+32-len(v):32*(i+1)], v)
 	}
-	if len(rest) != 0 {
-		return nil
-	}
-	return out
+	return len(rest) == 0
 }

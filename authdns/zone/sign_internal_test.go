@@ -64,13 +64,16 @@ func TestRawECDSA(t *testing.T) {
 	s := bytes.Repeat([]byte{2}, 30)                                // short
 	der := append([]byte{0x30, byte(4 + len(r) + len(s)), 0x02, byte(len(r))}, r...)
 	der = append(append(der, 0x02, byte(len(s))), s...)
-	got := rawECDSA(der)
+	got := make([]byte, 64)
+	if !rawECDSA(got, der) {
+		t.Fatalf("rawECDSA(%x) refused", der)
+	}
 	want := append(append(append([]byte{0x80}, bytes.Repeat([]byte{1}, 31)...), 0, 0), s...)
 	if !bytes.Equal(got, want) {
 		t.Fatalf("rawECDSA\n%x\nwant\n%x", got, want)
 	}
 	for _, bad := range [][]byte{nil, der[:len(der)-1], append(der[:1:1], der[1]+1), append(append([]byte{}, der...), 0)} {
-		if rawECDSA(bad) != nil {
+		if rawECDSA(make([]byte, 64), bad) {
 			t.Fatalf("rawECDSA(%x) accepted", bad)
 		}
 	}

@@ -16,7 +16,7 @@ import (
 // pool of its region (borrowed ones inside a relocation pool), every free
 // list is maximal aligned, inside its pool and disjoint from live
 // assignments and lent units, free list + live = size, and the counts of
-// Pools agree with the rows. It returns the live assignments it checked.
+// Pools and the store's counters (CheckCounters) agree with the rows. It returns the live assignments it checked.
 func CheckInvariants(t testing.TB, ctx context.Context, st registry.Store, reg *registry.Registry, now time.Time) []registry.Assignment {
 	t.Helper()
 	usage, err := reg.Pools(ctx, "")
@@ -190,6 +190,7 @@ func CheckInvariants(t testing.TB, ctx context.Context, st registry.Store, reg *
 			t.Fatalf("pool %s: free %s + assigned %s + quarantined %s + reserved %s != size %s", p.Prefix, p.Free, p.Assigned, p.Quarantined, p.Reserved, p.Size)
 		}
 	}
+	CheckCounters(t, ctx, st, now)
 	return live
 }
 

@@ -40,8 +40,12 @@ func (t *tx) LoadAssignments(ctx context.Context, as []registry.Assignment) erro
 		rows[i] = []any{a.ID, a.PoolID, a.Prefix, fam, first, last, bits, string(a.State), a.Tenant, a.Resource, a.Name,
 			micros(a.CreatedAt), optMicros(a.ReleasedAt), optMicros(a.QuarantineUntil)}
 	}
-	return t.copy(ctx, "assignments", []string{"id", "pool_id", "prefix", "family", "first", "last", "bits", "state", "tenant", "resource", "name",
-		"created_at", "released_at", "quarantine_until"}, rows)
+	if err := t.copy(ctx, "assignments", []string{"id", "pool_id", "prefix", "family", "first", "last", "bits", "state", "tenant", "resource", "name",
+		"created_at", "released_at", "quarantine_until"}, rows); err != nil {
+		return err
+	}
+	t.countInserted(as...)
+	return nil
 }
 
 // LoadEvents implements registry.EventLoader.

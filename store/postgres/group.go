@@ -118,6 +118,7 @@ func (s *Store) runBatch(batch []*job) {
 		}
 		results[carryJob], ok[carryJob] = err, false
 		shared.locked, shared.inserted, shared.regions, shared.use = before.locked, before.inserted, before.regions, before.use
+		shared.counts = before.counts
 		carry, carryTx, carryJob = nil, nil, -1
 		return nil
 	}
@@ -139,7 +140,7 @@ func (s *Store) runBatch(batch []*job) {
 		x := &tx{raw: c, ctx: ctx, write: true, s: s, hints: &j.hints,
 			locked: slices.Clone(shared.locked), inserted: shared.inserted, pending: first,
 			regions: maps.Clone(shared.regions), carried: carried, prev: carryTx,
-			batched: true, use: maps.Clone(shared.use), tenantLocks: len(shared.use)}
+			batched: true, use: maps.Clone(shared.use), tenantLocks: len(shared.use), counts: shared.counts.Clone()}
 		queued := first.Len()
 		err := safeRun(j.fn, x)
 		if err == nil && x.pending == first && (first.Len() > queued || x.countedHeld) {
@@ -178,10 +179,11 @@ func (s *Store) runBatch(batch []*job) {
 			continue
 		}
 		x.later("RELEASE SAVEPOINT job")
-		before = tx{locked: shared.locked, inserted: slices.Clone(shared.inserted), regions: shared.regions, use: shared.use}
+		before = tx{locked: shared.locked, inserted: slices.Clone(shared.inserted), regions: shared.regions, use: shared.use, counts: shared.counts}
 		carry, carryTx, carryJob = x.pending, x, i
 		ok[i] = true
 		shared.locked, shared.inserted, shared.regions, shared.use = x.locked, x.inserted, x.regions, x.use
+		shared.counts = x.counts
 	}
 	if carry != nil {
 		// The last job's writes, alone.
@@ -202,7 +204,7 @@ func (s *Store) runBatch(batch []*job) {
 	case !slices.Contains(ok, true):
 		c.Exec(ctx, "ROLLBACK")
 	default:
-		tag, err := commitUse(ctx, c, shared.use)
+		tag, err := commitUse(ctx, c, shared.use, shared.counts)
 		if err == nil && tag.String() != "COMMIT" {
 			err = fmt.Errorf("the transaction had failed (%s)", tag)
 		}

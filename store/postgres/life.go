@@ -151,6 +151,9 @@ func (t *tx) UpdatePool(ctx context.Context, p registry.Pool) error {
 }
 
 func (t *tx) DeletePool(ctx context.Context, id int64) error {
+	// Its counters go with it (ON DELETE CASCADE): changes not yet
+	// stored would otherwise be written for a pool that is gone.
+	t.counts.DropPool(id)
 	for _, q := range []string{
 		`DELETE FROM tags WHERE kind = 'assignment' AND object_id IN (SELECT id FROM assignments WHERE pool_id = $1)`,
 		`DELETE FROM assignments WHERE pool_id = $1 AND state = 'released'`,

@@ -45,6 +45,7 @@ import (
 
 	"github.com/cadastre-ipam/cadastre/registry"
 	"github.com/cadastre-ipam/cadastre/store/internal/dnssql"
+	"github.com/cadastre-ipam/cadastre/store/internal/poolcount"
 )
 
 //go:embed migrations/*.sql
@@ -314,7 +315,9 @@ func (s *Store) migrate(ctx context.Context) error {
 		return fmt.Errorf("migrations: lock: %w", err)
 	}
 	defer conn.ExecContext(context.Background(), `SELECT pg_advisory_unlock(7271878)`)
-	p, err := goose.NewProvider(goose.DialectPostgres, db, sub, goose.WithDisableGlobalRegistry(true))
+	// Out of order: numbers are handed to branches of work ahead, so a
+	// register made by a build with 00021 still gets 00020 when it lands.
+	p, err := goose.NewProvider(goose.DialectPostgres, db, sub, goose.WithDisableGlobalRegistry(true), goose.WithAllowOutofOrder(true))
 	if err != nil {
 		return fmt.Errorf("migrations: %w", err)
 	}
@@ -449,6 +452,13 @@ func (s *Store) run(ctx context.Context, write bool, hints *[]int64, fn func(reg
 	// The caller's context no longer counts once fn has succeeded: ended
 	// mid-COMMIT it would close the connection and leave the caller
 	// told of a failure for a change that may have committed.
+	// The pool counters' changes go with the COMMIT, in its round trip.
+	if len(x.counts) > 0 {
+		if x.pending == nil {
+			x.pending = &pgx.Batch{}
+		}
+		queueCounts(x.pending, x.counts)
+	}
 	tag, err := x.exec(context.WithoutCancel(ctx), "COMMIT")
 	if err != nil {
 		c.Exec(context.Background(), "ROLLBACK")
@@ -565,6 +575,8 @@ type tx struct {
 	use map[string]usedRow
 	// countedHeld: a use was counted in memory (countHeld).
 	countedHeld bool
+	// counts are the pool counters' changes not stored yet (counters.go).
+	counts poolcount.Deltas
 }
 
 // lockRegion takes the region's lock, once per transaction, before the

@@ -11,6 +11,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/cadastre-ipam/cadastre/registry"
+	"github.com/cadastre-ipam/cadastre/store/internal/poolcount"
 	"github.com/cadastre-ipam/cadastre/store/internal/rowscan"
 )
 
@@ -211,20 +212,22 @@ func (t *tx) storeUse(ctx context.Context, forget bool) error {
 	return nil
 }
 
-// commitUse stores a group commit's counts made in memory and commits,
-// in one round trip; it returns COMMIT's tag (ROLLBACK if a statement
-// failed: the transaction then stores nothing).
-func commitUse(ctx context.Context, c *pgxpool.Conn, use map[string]usedRow) (pgconn.CommandTag, error) {
+// commitUse stores a group commit's counts made in memory (tenants' use,
+// and the pool counters' changes, counters.go) and commits, in one round
+// trip; it returns COMMIT's tag (ROLLBACK if a statement failed: the
+// transaction then stores nothing).
+func commitUse(ctx context.Context, c *pgxpool.Conn, use map[string]usedRow, counts poolcount.Deltas) (pgconn.CommandTag, error) {
 	b := &pgx.Batch{}
 	for _, r := range use {
 		if r.t.UsedIPv4 != r.stored4 || r.t.UsedIPv6 != r.stored6 {
 			b.Queue(`UPDATE tenants SET used_ipv4 = $1, used_ipv6 = $2 WHERE id = $3`, r.t.UsedIPv4, r.t.UsedIPv6, r.t.ID)
 		}
 	}
+	n := b.Len()
+	counted := queueCounts(b, counts)
 	if b.Len() == 0 {
 		return c.Exec(ctx, "COMMIT")
 	}
-	n := b.Len()
 	b.Queue("COMMIT")
 	br := c.SendBatch(ctx, b)
 	defer br.Close()
@@ -235,6 +238,11 @@ func commitUse(ctx context.Context, c *pgxpool.Conn, use map[string]usedRow) (pg
 		}
 		if tag.RowsAffected() != 1 {
 			return tag, fmt.Errorf("store tenants' use: a tenant's row is gone")
+		}
+	}
+	if counted {
+		if tag, err := br.Exec(); err != nil {
+			return tag, fmt.Errorf("store pool counts: %w", err)
 		}
 	}
 	return br.Exec()

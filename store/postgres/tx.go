@@ -360,22 +360,42 @@ func (t *tx) InsertAssignment(ctx context.Context, a *registry.Assignment) error
 		t.later(`INSERT INTO assignments (id, pool_id, prefix, family, first, last, bits, state, tenant, resource, name, created_at, released_at, quarantine_until)
 		VALUES ($1, $2, $3::cidr, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)`,
 			a.ID, a.PoolID, a.Prefix.String(), fam, first, last, bits, string(a.State), a.Tenant, a.Resource, a.Name, micros(a.CreatedAt), optMicros(a.ReleasedAt), optMicros(a.QuarantineUntil))
+		// A failure of the queued row fails the transaction (or the job's
+		// savepoint), and its counts with it.
+		t.countInserted(*a)
 		return nil
 	}
-	return mapErr(t.row(ctx, `INSERT INTO assignments (pool_id, prefix, family, first, last, bits, state, tenant, resource, name, created_at, released_at, quarantine_until)
+	err := mapErr(t.row(ctx, `INSERT INTO assignments (pool_id, prefix, family, first, last, bits, state, tenant, resource, name, created_at, released_at, quarantine_until)
 		VALUES ($1, $2::cidr, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) RETURNING id`,
 		a.PoolID, a.Prefix.String(), fam, first, last, bits, string(a.State), a.Tenant, a.Resource, a.Name, micros(a.CreatedAt), optMicros(a.ReleasedAt), optMicros(a.QuarantineUntil)).Scan(&a.ID))
+	if err == nil {
+		t.countInserted(*a)
+	}
+	return err
 }
 
+// UpdateAssignment implements registry.Tx. The row's state before the
+// change is read back in the same statement, from the row as locked
+// (FOR UPDATE waits for a concurrent change and reads its outcome), to
+// count the change of state (counters.go).
 func (t *tx) UpdateAssignment(ctx context.Context, a registry.Assignment) error {
-	tag, err := t.exec(ctx, `UPDATE assignments SET state = $1, released_at = $2, quarantine_until = $3, name = $4, resource = $5 WHERE id = $6`,
+	rows, err := t.query(ctx, `UPDATE assignments a SET state = $1, released_at = $2, quarantine_until = $3, name = $4, resource = $5
+		FROM (SELECT id, state FROM assignments WHERE id = $6 FOR UPDATE) old WHERE a.id = old.id
+		RETURNING a.pool_id, a.bits, old.state`,
 		string(a.State), optMicros(a.ReleasedAt), optMicros(a.QuarantineUntil), a.Name, a.Resource, a.ID)
+	type before struct {
+		pool  int64
+		bits  int
+		state string
+	}
+	b, err := one(rows, err, func(rows rowscan.Scanner) (before, error) {
+		var b before
+		return b, rows.Scan(&b.pool, &b.bits, &b.state)
+	})
 	if err != nil {
-		return err
+		return notFound(err, fmt.Sprintf("assignment %d", a.ID))
 	}
-	if tag.RowsAffected() != 1 {
-		return fmt.Errorf("assignment %d: %w", a.ID, registry.ErrNotFound)
-	}
+	t.counts.Moved(b.pool, b.bits, registry.State(b.state), a.State)
 	return nil
 }
 
@@ -488,42 +508,6 @@ func (t *tx) QuarantineEnded(ctx context.Context, now time.Time, limit int) ([]r
 		}
 	}
 	return kept, nil
-}
-
-func (t *tx) Usage(ctx context.Context, poolIDs []int64, now time.Time) ([]registry.Usage, error) {
-	if len(poolIDs) == 0 {
-		return nil, nil
-	}
-	rows, err := t.query(ctx, `SELECT pool_id, state, bits, COUNT(*), COUNT(*) FILTER (WHERE quarantine_until <= $2) FROM assignments
-		WHERE pool_id = ANY($1) AND state <> 'released' GROUP BY pool_id, state, bits`, poolIDs, micros(now))
-	return collect(rows, err, func(rows rowscan.Scanner) (registry.Usage, error) {
-		var u registry.Usage
-		var st string
-		err := rows.Scan(&u.PoolID, &st, &u.Bits, &u.Count, &u.Expired)
-		u.State = registry.State(st)
-		return u, err
-	})
-}
-
-func (t *tx) CreatedSince(ctx context.Context, poolIDs []int64, since time.Time) (map[int]int64, error) {
-	out := map[int]int64{}
-	if len(poolIDs) == 0 {
-		return out, nil
-	}
-	rows, err := t.query(ctx, `SELECT bits, COUNT(*) FROM assignments WHERE pool_id = ANY($1) AND created_at >= $2 GROUP BY bits`, poolIDs, micros(since))
-	if err != nil {
-		return nil, mapErr(err)
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var bits int
-		var n int64
-		if err := rows.Scan(&bits, &n); err != nil {
-			return nil, err
-		}
-		out[bits] = n
-	}
-	return out, mapErr(rows.Err())
 }
 
 // Activity implements registry.Tx: two index range scans, grouped by day.

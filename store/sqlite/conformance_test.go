@@ -41,3 +41,7 @@ func TestTransferNetBox(t *testing.T) { storetest.TransferNetBox(t, openStore) }
 
 // The cloud-sized register, small: deterministic, shaped like a cloud, consistent.
 func TestCloud(t *testing.T) { storetest.Cloud(t, openStore) }
+
+// The counters kept on write (report, pool listings) equal a recount,
+// failed jobs of a group commit included.
+func TestCounters(t *testing.T) { storetest.Counters(t, openStore) }

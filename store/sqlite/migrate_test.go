@@ -94,3 +94,36 @@ func TestChildPoolUseMigration(t *testing.T) {
 	}
 	storetest.ChildPoolUseMigration(t, open, goTo)
 }
+
+// TestCountersMigration: migration 20 counts the assignments of a
+// register made by a build that had migration 21 and not 20 (applied out
+// of order: storetest.CountersMigration).
+func TestCountersMigration(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "c.db")
+	open := func(t *testing.T) registry.Store {
+		s, err := Open(ctx, path, Options{NoSync: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	storetest.CountersMigration(t, open, func(t *testing.T) {
+		db, err := sql.Open("sqlite", "file:"+path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer db.Close()
+		sub, _ := fs.Sub(migrations, "migrations")
+		p, err := goose.NewProvider(goose.DialectSQLite3, db, sub, goose.WithDisableGlobalRegistry(true), goose.WithAllowOutofOrder(true))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := p.DownTo(ctx, 19); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := p.ApplyVersion(ctx, 21, true); err != nil {
+			t.Fatal(err)
+		}
+	})
+}

@@ -281,6 +281,7 @@ func (t *tx) InsertAssignment(ctx context.Context, a *registry.Assignment) error
 	if err != nil {
 		return mapErr(err)
 	}
+	t.countInserted(*a)
 	a.ID, err = res.LastInsertId()
 	return err
 }
@@ -351,6 +352,7 @@ func (t *tx) InsertAssignments(ctx context.Context, as []registry.Assignment) er
 		SELECT column1, ?1, column2, ?2, column3, column4, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10 FROM (VALUES `+valuesList(n, cols)+`)`, args...); err != nil {
 			return mapErr(err)
 		}
+		t.countInserted(as[:n]...)
 		as = as[n:]
 	}
 	return nil
@@ -385,6 +387,16 @@ func optEqual(a, b *time.Time) bool {
 }
 
 func (t *tx) UpdateAssignment(ctx context.Context, a registry.Assignment) error {
+	c := t.counts()
+	var pool int64
+	var bits int
+	var was registry.State
+	if c != nil {
+		var err error
+		if pool, bits, was, err = t.stateBefore(ctx, a.ID); err != nil {
+			return err
+		}
+	}
 	res, err := t.q.exec(ctx, `UPDATE assignments SET state = ?, released_at = ?, quarantine_until = ?, name = ?, resource = ? WHERE id = ?`,
 		string(a.State), optMicros(a.ReleasedAt), optMicros(a.QuarantineUntil), a.Name, a.Resource, a.ID)
 	if err != nil {
@@ -392,6 +404,10 @@ func (t *tx) UpdateAssignment(ctx context.Context, a registry.Assignment) error 
 	}
 	if n, _ := res.RowsAffected(); n != 1 {
 		return fmt.Errorf("assignment %d: %w", a.ID, registry.ErrNotFound)
+	}
+	if c != nil && was != a.State {
+		c.change()
+		c.d.Moved(pool, bits, was, a.State)
 	}
 	return nil
 }
@@ -575,42 +591,6 @@ func idList(ids []int64) string {
 		fmt.Fprint(&b, id)
 	}
 	return b.String()
-}
-
-func (t *tx) Usage(ctx context.Context, poolIDs []int64, now time.Time) ([]registry.Usage, error) {
-	if len(poolIDs) == 0 {
-		return nil, nil
-	}
-	rows, err := t.q.query(ctx, `SELECT pool_id, state, bits, COUNT(*), COALESCE(SUM(quarantine_until <= ?), 0) FROM assignments
-		WHERE pool_id IN (`+idList(poolIDs)+`) AND state <> 'released' GROUP BY pool_id, state, bits`, micros(now))
-	return collect(rows, err, func(rows rowscan.Scanner) (registry.Usage, error) {
-		var u registry.Usage
-		var st string
-		err := rows.Scan(&u.PoolID, &st, &u.Bits, &u.Count, &u.Expired)
-		u.State = registry.State(st)
-		return u, err
-	})
-}
-
-func (t *tx) CreatedSince(ctx context.Context, poolIDs []int64, since time.Time) (map[int]int64, error) {
-	out := map[int]int64{}
-	if len(poolIDs) == 0 {
-		return out, nil
-	}
-	rows, err := t.q.query(ctx, `SELECT bits, COUNT(*) FROM assignments WHERE pool_id IN (`+idList(poolIDs)+`) AND created_at >= ? GROUP BY bits`, micros(since))
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var bits int
-		var n int64
-		if err := rows.Scan(&bits, &n); err != nil {
-			return nil, err
-		}
-		out[bits] = n
-	}
-	return out, rows.Err()
 }
 
 // Activity implements registry.Tx: two index range scans, grouped by day.
@@ -854,6 +834,7 @@ func (t *tx) LoadAssignments(ctx context.Context, as []registry.Assignment) erro
 		VALUES `+valuesList(n, cols), args...); err != nil {
 			return mapErr(err)
 		}
+		t.countInserted(as[:n]...)
 		as = as[n:]
 	}
 	return nil

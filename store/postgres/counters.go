@@ -1,0 +1,123 @@
+package postgres
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/cadastre-ipam/cadastre/registry"
+	"github.com/cadastre-ipam/cadastre/store/internal/poolcount"
+	"github.com/cadastre-ipam/cadastre/store/internal/rowscan"
+)
+
+// Pool counters (store/internal/poolcount): a transaction adds its
+// changes up in tx.counts and stores them with its COMMIT, in the same
+// round trip (run; commitUse in a group commit), one upsert for every
+// counter row it touched. In a group commit each job starts from a copy
+// of the shared changes and hands its own back only if it succeeds, so a
+// job rolled back to its savepoint leaves nothing here either.
+//
+// The upsert adds to what the row holds when it runs (READ COMMITTED: a
+// concurrent transaction's upsert of the same row waits for this one's
+// COMMIT and then adds to it), so replicas never lose a count; its rows
+// go in key order, so two transactions never wait for each other's
+// counter rows in a cycle.
+
+// upsertCounts adds a transaction's changes to the counter rows.
+const upsertCounts = `INSERT INTO pool_counts (pool_id, kind, bits, day, n)
+	SELECT * FROM unnest($1::bigint[], $2::text[], $3::int[], $4::bigint[], $5::bigint[]) ORDER BY 1, 2, 3, 4
+	ON CONFLICT (pool_id, kind, bits, day) DO UPDATE SET n = pool_counts.n + excluded.n`
+
+// queueCounts queues the upsert of d's changes in b; false if there are
+// none.
+func queueCounts(b *pgx.Batch, d poolcount.Deltas) bool {
+	if len(d) == 0 {
+		return false
+	}
+	pools, kinds, bits, days, ns := poolcount.Columns(d.Rows())
+	b.Queue(upsertCounts, pools, kinds, bits, days, ns)
+	return true
+}
+
+// storeCounts stores the transaction's changes before a statement that
+// reads the counters.
+func (t *tx) storeCounts(ctx context.Context) error {
+	if len(t.counts) == 0 {
+		return nil
+	}
+	pools, kinds, bits, days, ns := poolcount.Columns(t.counts.Rows())
+	if _, err := t.exec(ctx, upsertCounts, pools, kinds, bits, days, ns); err != nil {
+		return fmt.Errorf("store pool counts: %w", err)
+	}
+	t.counts = nil
+	return nil
+}
+
+// countInserted counts new assignment rows.
+func (t *tx) countInserted(as ...registry.Assignment) {
+	for _, a := range as {
+		t.counts.Inserted(a.PoolID, a.Prefix.Bits(), a.State, micros(a.CreatedAt))
+	}
+}
+
+// Usage implements registry.Tx from the counters: one row per pool,
+// state and length, plus the quarantined assignments whose cool-down has
+// ended, counted in the index of the pools' quarantined assignments
+// (quarantines are few: they end in a day or so).
+func (t *tx) Usage(ctx context.Context, poolIDs []int64, now time.Time) ([]registry.Usage, error) {
+	if len(poolIDs) == 0 {
+		return nil, nil
+	}
+	if err := t.storeCounts(ctx); err != nil {
+		return nil, err
+	}
+	rows, err := t.query(ctx, `SELECT c.pool_id, c.kind, c.bits, c.n, coalesce(e.n, 0) FROM pool_counts c
+		LEFT JOIN (SELECT pool_id, bits, count(*) AS n FROM assignments
+			WHERE state = 'quarantined' AND quarantine_until <= $2 AND pool_id = ANY($1) GROUP BY pool_id, bits) e
+		ON c.kind = 'quarantined' AND e.pool_id = c.pool_id AND e.bits = c.bits
+		WHERE c.pool_id = ANY($1) AND c.kind IN ('assigned', 'quarantined') AND c.day = 0 AND c.n <> 0`, poolIDs, micros(now))
+	return collect(rows, err, func(rows rowscan.Scanner) (registry.Usage, error) {
+		var u registry.Usage
+		var st string
+		err := rows.Scan(&u.PoolID, &st, &u.Bits, &u.Count, &u.Expired)
+		u.State = registry.State(st)
+		return u, err
+	})
+}
+
+// CreatedSince implements registry.Tx: whole days after since's from the
+// day counters, and since's own day, from since on, counted from the
+// index of assignments by pool and creation time (one day's worth, not
+// the window's).
+func (t *tx) CreatedSince(ctx context.Context, poolIDs []int64, since time.Time) (map[int]int64, error) {
+	out := map[int]int64{}
+	if len(poolIDs) == 0 {
+		return out, nil
+	}
+	if err := t.storeCounts(ctx); err != nil {
+		return nil, err
+	}
+	day := poolcount.Day(micros(since))
+	rows, err := t.query(ctx, `SELECT bits, sum(n)::bigint FROM (
+		SELECT bits, n FROM pool_counts WHERE pool_id = ANY($1) AND kind = 'created' AND day > $2
+		UNION ALL
+		SELECT bits, count(*) FROM assignments WHERE pool_id = ANY($1) AND created_at >= $3 AND created_at < $4 GROUP BY bits) made
+		GROUP BY bits`, poolIDs, day, micros(since), (day+1)*poolcount.DayMicros)
+	if err != nil {
+		return nil, mapErr(err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var bits int
+		var n int64
+		if err := rows.Scan(&bits, &n); err != nil {
+			return nil, err
+		}
+		out[bits] = n
+	}
+	maps.DeleteFunc(out, func(_ int, n int64) bool { return n == 0 })
+	return out, mapErr(rows.Err())
+}
