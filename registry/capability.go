@@ -120,3 +120,16 @@ func (e *AssignmentOverlap) Error() string {
 
 // Unwrap makes the overlap an ErrOverlap.
 func (e *AssignmentOverlap) Unwrap() error { return ErrOverlap }
+
+// NameLocker is a Tx that can hold every DNS name at once, for a
+// transaction that writes many (an import): NameHolder in a write
+// transaction holds its name until the transaction ends, and a store
+// whose locks are a bounded shared table (PostgreSQL's advisory locks)
+// cannot hold a million of them. After LockAllNames, until the
+// transaction ends, every other transaction that writes or checks a name
+// waits (or conflicts), and NameHolder takes no lock of its own. It is
+// switched on only by an explicit call, the transaction's first lock: the
+// registry calls it when a load writes named assignments.
+type NameLocker interface {
+	LockAllNames(ctx context.Context) error
+}

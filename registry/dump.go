@@ -470,7 +470,23 @@ func (r *Registry) LoadFrom(ctx context.Context, head Dump, more AssignmentSourc
 	if err := r.checkDump(&d); err != nil {
 		return rep, err
 	}
+	named := 0
+	for _, a := range d.Assignments {
+		if a.Name != "" {
+			named++
+		}
+	}
 	err := r.store.Update(ctx, func(tx Tx) error {
+		// Every name at once, first, for a load of many: one lock per
+		// name checked would exhaust a store's lock table (issue 16). A
+		// small load locks its names one by one, so that allocations of
+		// other names go on meanwhile. A file read a chunk at a time
+		// (more) is not counted first: it holds them all.
+		if nl, ok := tx.(NameLocker); ok && (named > maxNameLocks || more != nil) {
+			if err := nl.LockAllNames(ctx); err != nil {
+				return err
+			}
+		}
 		l := loader{r: r, tx: tx, now: r.clock(), actor: Actor(ctx)}
 		n, err := l.load(ctx, &d, more)
 		if err != nil {
@@ -489,6 +505,11 @@ func (r *Registry) LoadFrom(ctx context.Context, head Dump, more AssignmentSourc
 	}
 	return rep, err
 }
+
+// maxNameLocks is the most names a load locks one by one; past it, it
+// holds every name at once (NameLocker). PostgreSQL's lock table holds
+// 6,400 locks by default, shared by every session.
+const maxNameLocks = 1000
 
 // checkDump checks every record on its own, before any is written,
 // collecting up to maxLoadErrors errors.

@@ -1,6 +1,10 @@
 package server
 
-import "net/netip"
+import (
+	"net/netip"
+
+	"github.com/cadastre-ipam/cadastre/authdns/zone"
+)
 
 // FastReply is the UDP fast path's answer to q, for tests.
 func (s *Server) FastReply(q []byte) ([]byte, bool) {
@@ -20,6 +24,9 @@ func (s *Server) BuiltAt(zoneName string) int64 {
 	}
 	return -1
 }
+
+// BuildStats counts the zone versions built in full and from the change.
+func (s *Server) BuildStats() zone.BuildStats { return s.build.Stats() }
 
 // SynthReply is the fast path's own packing of a synthesised answer to
 // q (synthReply), from 127.0.0.1: false when it leaves q to the general

@@ -245,7 +245,8 @@ func TestIXFRFromAnotherReplica(t *testing.T) {
 // An incrementally built zone is the zone a fresh build makes: after a
 // run of random changes (names given, renamed and taken back, static
 // records added and deleted), each build keeping the hash up to date
-// from what changed, a restarted server builds everything from scratch
+// from what changed (most from the change alone: zone.Delta), a
+// restarted server builds everything from scratch
 // and finds the same content (so the serial stays), and serves by AXFR
 // what the incremental server served; IXFR from the first serial leads
 // a secondary's copy there.
@@ -314,6 +315,11 @@ func TestIncrementalBuildsEqualAFullBuild(t *testing.T) {
 	}
 	if e.srv.BuiltAt(fwdZone) == e.srv.BuiltAt(v4Zone2) {
 		t.Errorf("%s was not built again", fwdZone)
+	}
+	// Builds after a change of assignments alone are made from the
+	// change (zone.Delta); the full build after the restart checks them.
+	if st := e.srv.BuildStats(); st.Delta < 10 {
+		t.Errorf("builds %+v: changes of assignments alone should build zones from the change", st)
 	}
 	served := map[string]map[string]bool{}
 	serials := map[string]uint32{}

@@ -14,6 +14,7 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -214,22 +215,19 @@ func (s *Server) Reload(ctx context.Context) error {
 		return fmt.Errorf("dns: read the event log's position: %w", err)
 	}
 	in.Seq = pos.Seq
-	err = s.reg.Store().View(ctx, func(tx registry.Tx) error {
-		var err error
-		if in.Pools, err = tx.Pools(ctx, registry.PoolFilter{}); err != nil {
+	// Since the last snapshot, only assignments changed (the usual case:
+	// a new name): the builder makes the zones they touch from their
+	// last versions, and every assignment is read only if some zone
+	// still needs a full build.
+	if prev := s.snap.Load().Snapshot; prev.Len() > 0 && prev.Seq() > 0 && prev.Seq() != pos.Seq {
+		if err := s.readDelta(ctx, &in, prev.Seq()); err != nil {
 			return err
 		}
-		if in.Assigns, err = tx.Assignments(ctx, registry.AssignmentFilter{States: []registry.State{registry.StateAssigned}}); err != nil {
+	}
+	if in.Delta == nil {
+		if err := s.readAssigns(ctx, &in); err != nil {
 			return err
 		}
-		// DNS serves the global and the built-in private space: a
-		// named space's (a VRF's) names and addresses, which another
-		// space may hold too, stay out (registry.DNSOnly).
-		in.Pools, in.Assigns, err = registry.DNSOnly(ctx, tx, in.Pools, in.Assigns)
-		return err
-	})
-	if err != nil {
-		return fmt.Errorf("dns: read register: %w", err)
 	}
 	if err := s.loadTSIG(ctx); err != nil {
 		// The keys loaded before stay in use; zones still follow.
@@ -255,6 +253,117 @@ func (s *Server) Reload(ctx context.Context) error {
 		s.notify(zd)
 	}
 	return err
+}
+
+// readAssigns reads every pool and assigned address DNS serves.
+func (s *Server) readAssigns(ctx context.Context, in *zone.BuildInput) error {
+	err := s.reg.Store().View(ctx, func(tx registry.Tx) error {
+		var err error
+		if in.Pools, err = tx.Pools(ctx, registry.PoolFilter{}); err != nil {
+			return err
+		}
+		if in.Assigns, err = tx.Assignments(ctx, registry.AssignmentFilter{States: []registry.State{registry.StateAssigned}}); err != nil {
+			return err
+		}
+		// DNS serves the global and the built-in private space: a
+		// named space's (a VRF's) names and addresses, which another
+		// space may hold too, stay out (registry.DNSOnly).
+		in.Pools, in.Assigns, err = registry.DNSOnly(ctx, tx, in.Pools, in.Assigns)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("dns: read register: %w", err)
+	}
+	return nil
+}
+
+// maxDeltaEvents bounds the events a delta build reads (memory): past
+// it, the register is read whole. Reading an event costs about what
+// reading an assignment does, and most events (quarantines ending,
+// unnamed addresses) change no zone, so the bound is high: a full build
+// of a zone of a million names costs far more than 65,536 events.
+const maxDeltaEvents = 1 << 16
+
+// readDelta reads, in one transaction, the pools and the events after
+// since; if they are all changes of assignments (what DNS serves of an
+// assignment is in its event's before and after), it sets in.Delta from
+// them (in.Seq the last one's position) and in.LoadAssigns to read every
+// assignment should a zone need a full build. Otherwise in.Delta stays
+// nil: the caller reads everything.
+func (s *Server) readDelta(ctx context.Context, in *zone.BuildInput, since int64) error {
+	var d *zone.Delta
+	seq := in.Seq
+	err := s.reg.Store().View(ctx, func(tx registry.Tx) error {
+		es, err := tx.EventsAfter(ctx, registry.EventFilter{AfterSeq: since, Limit: maxDeltaEvents + 1})
+		if err != nil || len(es) > maxDeltaEvents {
+			return err
+		}
+		var sides []registry.Assignment
+		var changes []zone.AssignChange
+		for _, e := range es {
+			if e.SubjectKind != "assignment" {
+				return nil // pools, blocks, spaces, ...: a full read
+			}
+			var c zone.AssignChange
+			for _, side := range []struct {
+				raw []byte
+				to  *registry.Assignment
+			}{{e.Before, &c.Before}, {e.After, &c.After}} {
+				if len(side.raw) == 0 || string(side.raw) == "null" {
+					continue
+				}
+				if err := json.Unmarshal(side.raw, side.to); err != nil {
+					return nil // not an assignment as this version knows it: a full read
+				}
+				sides = append(sides, *side.to)
+			}
+			if c.Before.ID == 0 && c.After.ID == 0 {
+				return nil
+			}
+			changes = append(changes, c)
+		}
+		pools, err := tx.Pools(ctx, registry.PoolFilter{})
+		if err != nil {
+			return err
+		}
+		// Changes to a named space's assignments are not DNS's
+		// (readAssigns): they are dropped as zero.
+		pools, kept, err := registry.DNSOnly(ctx, tx, pools, sides)
+		if err != nil {
+			return err
+		}
+		served := map[int64]bool{}
+		for _, a := range kept {
+			served[a.PoolID] = true
+		}
+		for i := range changes {
+			for _, a := range []*registry.Assignment{&changes[i].Before, &changes[i].After} {
+				if a.ID != 0 && !served[a.PoolID] {
+					*a = registry.Assignment{}
+				}
+			}
+		}
+		if len(es) > 0 {
+			seq = es[len(es)-1].Seq
+		}
+		d, in.Pools = &zone.Delta{Since: since, Changes: changes}, pools
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("dns: read the event log after %d: %w", since, err)
+	}
+	if d == nil {
+		return nil
+	}
+	in.Delta, in.Seq = d, seq
+	in.LoadAssigns = func() ([]registry.Assignment, error) {
+		var all zone.BuildInput
+		if err := s.readAssigns(ctx, &all); err != nil {
+			return nil, err
+		}
+		return all.Assigns, nil
+	}
+	return nil
 }
 
 // CorruptSignatures makes every later build break the signatures at owner

@@ -7,6 +7,7 @@ import (
 	"iter"
 	"log/slog"
 	"maps"
+	"slices"
 	"sync/atomic"
 	"time"
 
@@ -89,8 +90,10 @@ type Builder struct {
 	log    *slog.Logger
 
 	last       *Snapshot
+	whole      bool // every zone of last reflects the input at last.seq
 	sigs       sigCache
 	onlineSigs atomic.Uint64
+	stats      BuildStats
 }
 
 // NewBuilder returns a builder over the store. sealer may be nil when no
@@ -117,7 +120,7 @@ func NewBuilder(st Store, sealer *Sealer, opt BuilderOptions) *Builder {
 	if opt.Log == nil {
 		opt.Log = slog.New(slog.DiscardHandler)
 	}
-	return &Builder{store: st, sealer: sealer, opt: opt, log: opt.Log, last: &Snapshot{}, sigs: sigCache{}}
+	return &Builder{store: st, sealer: sealer, opt: opt, log: opt.Log, last: &Snapshot{}, whole: true, sigs: sigCache{}}
 }
 
 // OnlineSignatures counts the signatures made per query by the zones of
@@ -138,20 +141,76 @@ func (b *Builder) Rebuild(ctx context.Context, in *BuildInput, now time.Time, co
 	p := sigPolicy{Now: now, Validity: b.opt.Validity, Refresh: b.opt.Refresh}
 	old := b.last
 	// Only zones whose inputs changed are built (with the zones linked
-	// to them); the others are served as they were.
-	canon := canonicalNames(in.Assigns)
-	fps := make(map[string][32]byte, len(in.Zones))
-	for _, z := range in.Zones {
-		fps[z.Name] = fingerprint(z, in, canon, p.Start(), corrupt)
+	// to them); the others are served as they were. With the change
+	// since the last snapshot known (in.Delta), a zone whose static
+	// inputs are the same is compared by the change alone, and made
+	// from its last version where it can be (delta.go).
+	delta := in.Delta != nil && b.whole && old.seq == in.Delta.Since && corrupt == ""
+	var canon []string
+	var loadErr error
+	full := func(z Zone) [32]byte {
+		if canon == nil {
+			if loadErr = in.assigns(); loadErr != nil {
+				return [32]byte{}
+			}
+			canon = canonicalNames(in.Assigns)
+		}
+		return fingerprint(z, in, canon, p.Start(), corrupt)
 	}
-	rebuild := rebuildSet(in.Zones, fps, old.zones)
+	fps := make(map[string][32]byte, len(in.Zones))
+	sfps := make(map[string][32]byte, len(in.Zones))
+	edits := map[string][2][]dns.RR{}
+	for _, z := range in.Zones {
+		sfps[z.Name] = fingerprint(z, in, nil, p.Start(), corrupt)
+		o := old.zones[z.Name]
+		if !delta || o == nil || o.sfp != sfps[z.Name] {
+			fps[z.Name] = full(z)
+			continue
+		}
+		rem, add := zoneEdits(&z, in)
+		switch {
+		case len(rem)+len(add) == 0:
+			fps[z.Name] = o.fp // the same inputs
+		case o.deltaable() && z.Synthesize == "" && !synthTarget(z.Name, in.Zones) && (!o.signed || now.Before(o.refreshAt)):
+			// (Renewals due are a full build's: it re-signs what is due.)
+			edits[z.Name] = [2][]dns.RR{rem, add}
+			m := o.fp
+			m[0] ^= 0xff // differs: built
+			fps[z.Name] = m
+		default:
+			fps[z.Name] = full(z)
+		}
+	}
+	if loadErr != nil {
+		return old, nil, fmt.Errorf("dns: read assignments: %w", loadErr)
+	}
+	rebuild := rebuildSet(in.Zones, fps, old.zones, now)
 	zs := map[string]*Data{}
 	built := map[string]*Data{}
+	steps := map[string]*deltaStep{}
+	used := sigCache{}
 	var errs []error
 	for _, z := range in.Zones {
 		if !rebuild[z.Name] {
 			zs[z.Name] = old.zones[z.Name]
 			continue
+		}
+		if e, ok := edits[z.Name]; ok {
+			zd, gone, came, ok, err := b.deltaBuild(z, old.zones[z.Name], in, e[0], e[1], p, used)
+			if err != nil {
+				errs = append(errs, err)
+				zs[z.Name] = old.zones[z.Name] // serve the previous version rather than nothing
+				continue
+			}
+			if ok {
+				zs[z.Name], steps[z.Name] = zd, &deltaStep{gone: gone, came: came}
+				continue
+			}
+			if fps[z.Name] = full(z); loadErr != nil { // declined: built in full
+				errs = append(errs, loadErr)
+				zs[z.Name] = old.zones[z.Name]
+				continue
+			}
 		}
 		zd, err := Build(z, in)
 		if err != nil {
@@ -161,14 +220,19 @@ func (b *Builder) Rebuild(ctx context.Context, in *BuildInput, now time.Time, co
 			}
 			continue
 		}
-		zd.fp = fps[z.Name]
+		zd.fp, zd.sfp = fps[z.Name], sfps[z.Name]
 		zs[z.Name], built[z.Name] = zd, zd
 	}
 	link(built)
-	used := sigCache{}
 	seq := in.Seq
-	for name, zd := range built {
-		if err := b.finish(ctx, zd, old.zones[name], in.Keys, p, used, corrupt); err != nil {
+	whole := len(errs) == 0
+	for _, name := range slices.Sorted(maps.Keys(zs)) {
+		zd, step := zs[name], steps[name]
+		if built[name] == nil && step == nil {
+			continue
+		}
+		if err := b.finish(ctx, zd, old.zones[name], in.Keys, p, used, corrupt, step); err != nil {
+			whole = false
 			if errors.Is(err, errBehind) {
 				// Another replica published a version built from a later
 				// state of the register: serve ours no longer than until
@@ -190,13 +254,42 @@ func (b *Builder) Rebuild(ctx context.Context, in *BuildInput, now time.Time, co
 			}
 			continue
 		}
+		if step != nil {
+			b.stats.Delta++
+		} else {
+			b.stats.Full++
+		}
 		if o := old.zones[name]; o == nil || o.serial != zd.serial {
 			changed = append(changed, zd)
 		}
 	}
 	b.sigs = used
+	b.whole = whole
 	b.last = &Snapshot{zones: zs, seq: seq}
 	return b.last, changed, errors.Join(errs...)
+}
+
+// deltaStep is what a delta build took out of and put into a zone, signatures
+// included, for its journal step and content hash.
+type deltaStep struct{ gone, came []dns.RR }
+
+// synthTarget says whether some zone of zones synthesises names below
+// name's zone (its template's suffix lies in it): such a zone is built in
+// full, linked to the synthesising one.
+func synthTarget(name string, zones []Zone) bool {
+	names := make(map[string]*Data, len(zones))
+	for _, z := range zones {
+		names[z.Name] = nil
+	}
+	for _, z := range zones {
+		if z.Synthesize == "" {
+			continue
+		}
+		if t, err := ParseTemplate(z.Synthesize); err == nil && findZoneName(names, t.Suffix) == name {
+			return true
+		}
+	}
+	return false
 }
 
 // errBehind says that a build lost the race for the next serial to a
@@ -209,9 +302,12 @@ var errBehind = errors.New("another replica published a newer version")
 // that got there first), else the next one, set by compare-and-set with
 // the journal step from prev (the version served until now) in the same
 // transaction.
-func (b *Builder) finish(ctx context.Context, zd, prev *Data, keys []Key, p sigPolicy, used sigCache, corrupt string) error {
+//
+// step, when not nil, is what a delta build changed (signed already): the
+// journal step and content hash come from it.
+func (b *Builder) finish(ctx context.Context, zd, prev *Data, keys []Key, p sigPolicy, used sigCache, corrupt string, step *deltaStep) error {
 	z := &zd.zone
-	if z.Config.Signed {
+	if z.Config.Signed && step == nil {
 		sigPrev := prev
 		if corrupt != "" {
 			sigPrev = nil // prev's signatures at the owner were broken on purpose
@@ -219,6 +315,8 @@ func (b *Builder) finish(ctx context.Context, zd, prev *Data, keys []Key, p sigP
 		if err := zd.signZone(keys, b.sealer, p, b.sigs, used, sigPrev); err != nil {
 			return err
 		}
+	}
+	if zd.signed {
 		zd.online.Rate, zd.online.Burst, zd.online.Tokens, zd.online.Now = b.opt.OnlineRate, 2*b.opt.OnlineRate, 2*b.opt.OnlineRate, b.opt.Now
 		zd.online.Count = &b.onlineSigs
 	}
@@ -228,9 +326,12 @@ func (b *Builder) finish(ctx context.Context, zd, prev *Data, keys []Key, p sigP
 	// The content hash, and what changed since prev for the journal.
 	var removed, added []string
 	var err error
-	if prev != nil {
+	switch {
+	case step != nil:
+		removed, added, zd.sum, err = wireDiff(prev.sum, step.gone, step.came)
+	case prev != nil:
 		removed, added, zd.sum, err = bodyDiff(prev, zd)
-	} else {
+	default:
 		zd.sum, err = zd.fullHash()
 	}
 	if err != nil {

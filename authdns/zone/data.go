@@ -3,6 +3,7 @@ package zone
 import (
 	"crypto"
 	"fmt"
+	"hash/fnv"
 	"net/netip"
 	"slices"
 	"sort"
@@ -57,7 +58,8 @@ type Data struct {
 	serial uint32
 	hash   string   // sum.String(): names the content in the store
 	sum    sumHash  // digest of everything served but the SOA set
-	fp     [32]byte // fingerprint of what the build read
+	fp     [32]byte // fingerprint of what the build read; zero after a delta build
+	sfp    [32]byte // its static part: all but the assignments
 	seq    int64    // the event-log position it reflects
 	nodes  map[string]*node
 	soa    *rrset
@@ -114,23 +116,51 @@ type BuildInput struct {
 	Assigns []registry.Assignment
 	Pools   []registry.Pool
 	Seq     int64
+	// Delta, when not nil, says which assignments changed since the
+	// position Delta.Since: a builder whose last snapshot is at that
+	// position makes the zones they touch from it (delta.go).
+	Delta *Delta
+	// LoadAssigns, when Assigns is nil, reads them: called only if some
+	// zone needs a full build (with Delta, most builds need none).
+	LoadAssigns func() ([]registry.Assignment, error)
+}
+
+// assigns reads in.Assigns if they are still to be read.
+func (in *BuildInput) assigns() error {
+	if in.Assigns != nil || in.LoadAssigns == nil {
+		return nil
+	}
+	as, err := in.LoadAssigns()
+	if err != nil {
+		return err
+	}
+	in.Assigns, in.LoadAssigns = as, nil
+	if in.Assigns == nil {
+		in.Assigns = []registry.Assignment{}
+	}
+	return nil
 }
 
 // sigPolicy says how long signatures live.
 //
 // Signatures are a function of the data, the key and the time: their
 // inception and expiration come from a fixed grid of periods (validity
-// minus refresh long, counted from the Unix epoch) and ECDSA signs
-// deterministically (RFC 6979; Ed25519 always does). So a restarted
-// server, or another replica on the same database, signs the same set
-// with the same RRSIG within one period: the content hash, and with it
-// the serial, stays put, and a journal written by one replica describes
-// what every replica serves. Every precomputed signature is renewed at
-// the period's end, with refresh still left before it expires.
+// minus refresh long, counted from the Unix epoch, each set's shifted by
+// a part of a period that depends on the set's owner and type alone:
+// forSet) and ECDSA signs deterministically (RFC 6979; Ed25519 always
+// does). So a restarted server, or another replica on the same database,
+// signs the same set with the same RRSIG within one period: the content
+// hash, and with it the serial, stays put, and a journal written by one
+// replica describes what every replica serves. Every precomputed
+// signature is renewed at its period's end, with refresh still left
+// before it expires; the shifts spread those renewals over the period, a
+// 128th of the zone at a time, instead of re-signing (and transferring)
+// the whole zone at one boundary.
 type sigPolicy struct {
 	Now      time.Time
 	Validity time.Duration // expiration - start of the period
 	Refresh  time.Duration // what is left when a signature is renewed
+	shift    time.Duration // of one set's periods from the zone's (forSet)
 }
 
 // period is the length of a signing period: at least a second.
@@ -138,11 +168,12 @@ func (p sigPolicy) period() time.Duration {
 	return max(p.Validity-p.Refresh, time.Second)
 }
 
-// Start is the beginning of the signing period holding now.
+// Start is the beginning of the signing period holding now (of the set's
+// periods, shifted, for a policy of forSet).
 func (p sigPolicy) Start() time.Time {
 	g := int64(p.period() / time.Second)
-	u := p.Now.Unix()
-	return time.Unix(u-((u%g)+g)%g, 0)
+	u := p.Now.Unix() - int64(p.shift/time.Second)
+	return time.Unix(u-((u%g)+g)%g+int64(p.shift/time.Second), 0)
 }
 
 // inception is an hour before the period starts, for clocks that lag.
@@ -150,6 +181,27 @@ func (p sigPolicy) inception() time.Time { return p.Start().Add(-time.Hour) }
 
 // expiration is validity after the period starts.
 func (p sigPolicy) expiration() time.Time { return p.Start().Add(p.Validity) }
+
+// spreadSlots is how many parts of the signing period the renewals of
+// precomputed signatures are spread over.
+const spreadSlots = 128
+
+// forSet is the policy of the set of type t at owner: its periods are the
+// zone's shifted by a part of a period that depends on the owner and the
+// type alone (FNV-1a), so that the sets of a zone are renewed a few at a
+// time over the period, each still with Refresh left, rather than all at
+// once at its end; and every replica still signs a set with the same
+// inception and expiration (see sigPolicy).
+func (p sigPolicy) forSet(owner string, t uint16) sigPolicy {
+	h := fnv.New32a()
+	h.Write([]byte(strings.ToLower(owner)))
+	h.Write([]byte{byte(t >> 8), byte(t)})
+	g := p.period() / time.Second
+	shift := time.Duration(int64(h.Sum32()%spreadSlots)*int64(g)/spreadSlots) * time.Second
+	q := p
+	q.shift = shift
+	return q
+}
 
 // sigCache keeps signatures across builds, so that an event that changes
 // one name re-signs one name (RFC 6781 §4.4.2: re-sign what changed).
@@ -172,6 +224,7 @@ func sign(set []dns.RR, zone string, keys []activeKey, p sigPolicy, old, used si
 		return nil, nil
 	}
 	var out []dns.RR
+	p = p.forSet(set[0].Header().Name, set[0].Header().Rrtype)
 	for _, k := range keys {
 		ck := setKey(set, k.Tag)
 		if s, ok := old[ck]; ok && s.Inception == uint32(p.inception().Unix()) {
@@ -190,7 +243,8 @@ func sign(set []dns.RR, zone string, keys []activeKey, p sigPolicy, old, used si
 }
 
 // signSet makes a fresh RRSIG: TTL that of the set (RFC 4034 §3),
-// inception and expiration from the signing period (see sigPolicy).
+// inception and expiration from the signing period (see sigPolicy; p is
+// the set's, from forSet).
 func signSet(set []dns.RR, zone string, k activeKey, p sigPolicy) (*dns.RRSIG, error) {
 	h := set[0].Header()
 	s := &dns.RRSIG{Hdr: dns.RR_Header{Name: h.Name, Rrtype: dns.TypeRRSIG, Class: dns.ClassINET, Ttl: h.Ttl},
@@ -455,7 +509,15 @@ func (zd *Data) signZone(keys []Key, sealer *Sealer, p sigPolicy, old, used sigC
 	zd.sigFrom, zd.sigUntil = p.inception(), p.expiration()
 	zd.add(&dns.NSEC3PARAM{Hdr: dns.RR_Header{Name: zd.zone.Name, Rrtype: dns.TypeNSEC3PARAM, Class: dns.ClassINET, Ttl: 0}, Hash: dns.SHA1})
 	zd.buildChain(prev)
-	reuse := prev != nil && prev.signed && prev.sigFrom.Equal(zd.sigFrom) && sameTags(prev.zsks, zd.zsks) && sameTags(prev.ksks, zd.ksks)
+	reuse := prev != nil && prev.signed && sameTags(prev.zsks, zd.zsks) && sameTags(prev.ksks, zd.ksks)
+	// current says whether sigs were made in their set's current period.
+	current := func(sigs []dns.RR) bool {
+		if len(sigs) == 0 {
+			return false
+		}
+		h := sigs[0].Header()
+		return sigs[0].(*dns.RRSIG).Inception == uint32(p.forSet(h.Name, sigs[0].(*dns.RRSIG).TypeCovered).inception().Unix())
+	}
 	earliest := p.expiration()
 	note := func(sigs []dns.RR) {
 		for _, s := range sigs {
@@ -481,7 +543,7 @@ func (zd *Data) signZone(keys []Key, sealer *Sealer, p sigPolicy, old, used sigC
 				continue
 			}
 			if pn != nil {
-				if ps := pn.sets[t]; ps != nil && len(ps.Sigs) > 0 && sameRRs(ps.RRs, s.RRs) {
+				if ps := pn.sets[t]; ps != nil && current(ps.Sigs) && sameRRs(ps.RRs, s.RRs) {
 					s.Sigs = ps.Sigs
 					note(s.Sigs)
 					continue
@@ -501,7 +563,7 @@ func (zd *Data) signZone(keys []Key, sealer *Sealer, p sigPolicy, old, used sigC
 	}
 	for _, e := range zd.chain {
 		if reuse {
-			if ps, ok := prev.match(e.hash); ok && len(ps.Sigs) > 0 && sameRRs(ps.RRs, e.set.RRs) {
+			if ps, ok := prev.match(e.hash); ok && current(ps.Sigs) && sameRRs(ps.RRs, e.set.RRs) {
 				e.set.Sigs = ps.Sigs
 				note(e.set.Sigs)
 				continue
@@ -631,6 +693,13 @@ func (zd *Data) setSerial(serial uint32, p sigPolicy, old, used sigCache) error 
 			return err
 		}
 		zd.soa.Sigs = sigs
+		for _, s := range sigs {
+			// The SOA is signed again at each serial, and when its own
+			// period ends.
+			if r := time.Unix(int64(s.(*dns.RRSIG).Expiration), 0).Add(-p.Refresh); r.Before(zd.refreshAt) {
+				zd.refreshAt = r
+			}
+		}
 	}
 	zd.soaNeg = nil
 	for _, rr := range append([]dns.RR{soa}, zd.soa.Sigs...) {

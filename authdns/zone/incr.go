@@ -198,6 +198,12 @@ func bodyDiff(prev, zd *Data) (removed, added []string, h sumHash, err error) {
 			j++
 		}
 	}
+	return wireDiff(prev.sum, rem, add)
+}
+
+// wireDiff is the difference between the records rem that left and add
+// that came, in wire form, with the content hash from prev updated by it.
+func wireDiff(prev sumHash, rem, add []dns.RR) (removed, added []string, h sumHash, err error) {
 	// A set rebuilt with a record it had before shows that record on
 	// both sides: it did not change.
 	var p packer
@@ -233,7 +239,7 @@ func bodyDiff(prev, zd *Data) (removed, added []string, h sumHash, err error) {
 		}
 	}
 	removed = kept
-	h = prev.sum
+	h = prev
 	for _, w := range removed {
 		h.add(w, -1)
 	}
@@ -357,7 +363,9 @@ func composeStep(c *condensed, to uint32, zd *Data, removed, added []string) (*D
 // its static records and keys, the named assignments it would hold, the
 // pools it synthesises names in, the signing period and the test hook
 // that breaks signatures. A zone whose fingerprint (and stored serial)
-// did not change since the version served is not built again.
+// did not change since the version served is not built again. With canon
+// nil the assignments are left out: the static part, which a delta build
+// requires unchanged (delta.go).
 func fingerprint(z Zone, in *BuildInput, canon []string, period time.Time, corrupt string) [32]byte {
 	h := sha256.New()
 	cfg, _ := json.Marshal(z.Config)
@@ -379,6 +387,9 @@ func fingerprint(z Zone, in *BuildInput, canon []string, period time.Time, corru
 	}
 	var b []byte
 	for i, a := range in.Assigns {
+		if canon == nil {
+			break // the static part only (delta.go)
+		}
 		if canon[i] == "" {
 			continue
 		}
@@ -418,12 +429,16 @@ func canonicalNames(as []registry.Assignment) []string {
 // rebuildSet says which zones to build: those new or changed, with the
 // zones linked to them by synthesis (a reverse zone with a template and
 // the forward zone that holds its names are built together).
-func rebuildSet(zones []Zone, fps map[string][32]byte, old map[string]*Data) map[string]bool {
+//
+// A signed zone some of whose signatures are due for renewal at now is
+// built too: renewals are spread over the signing period (forSet).
+func rebuildSet(zones []Zone, fps map[string][32]byte, old map[string]*Data, now time.Time) map[string]bool {
 	out := map[string]bool{}
 	names := map[string]*Data{}
 	for _, z := range zones {
 		o := old[z.Name]
-		out[z.Name] = o == nil || o.fp != fps[z.Name] || o.zone.ID != z.ID || o.serial != z.Serial || o.hash != z.SerialHash
+		out[z.Name] = o == nil || o.fp != fps[z.Name] || o.zone.ID != z.ID || o.serial != z.Serial || o.hash != z.SerialHash ||
+			o.signed && !now.Before(o.refreshAt)
 		names[z.Name] = nil
 	}
 	for again := true; again; {

@@ -415,4 +415,73 @@ func capabilities(t *testing.T, open Open) {
 			t.Fatalf("a failed deferred transaction left its other writes: %v", err)
 		}
 	})
+	run("NameLocker: NameHolder answers as without it, and another transaction checking a name waits until the locker ends", has(probe.s, func(tx registry.Tx) bool { _, ok := tx.(registry.NameLocker); return ok }), func(t *testing.T) {
+		f := setup(t, open)
+		if err := f.s.Update(ctx, func(tx registry.Tx) error {
+			a := registry.Assignment{Prefix: mp("40.64.0.9/32"), PoolID: f.pool4.ID, State: registry.StateAssigned, Tenant: "a", Name: "held.example", CreatedAt: t0}
+			return tx.InsertAssignment(ctx, &a)
+		}); err != nil {
+			t.Fatal(err)
+		}
+		locked, release := make(chan struct{}), make(chan struct{})
+		lockerDone := make(chan error, 1)
+		var once bool
+		go func() {
+			lockerDone <- f.s.Update(ctx, func(tx registry.Tx) error {
+				if err := tx.(registry.NameLocker).LockAllNames(ctx); err != nil {
+					return err
+				}
+				for _, c := range []struct {
+					fqdn string
+					held bool
+				}{{"held.example.", true}, {"free.example.", false}} {
+					kind, held, err := tx.NameHolder(ctx, c.fqdn, "b")
+					if err != nil {
+						return err
+					}
+					if held != c.held || (held && kind != registry.HolderAssignment) {
+						return fmt.Errorf("under LockAllNames, NameHolder(%s, b) = %q, %v; want held %v", c.fqdn, kind, held, c.held)
+					}
+				}
+				a := registry.Assignment{Prefix: mp("40.64.0.10/32"), PoolID: f.pool4.ID, State: registry.StateAssigned, Tenant: "a", Name: "loaded.example", CreatedAt: t0}
+				if err := tx.InsertAssignment(ctx, &a); err != nil {
+					return err
+				}
+				if !once { // a conflict may run fn again
+					once = true
+					close(locked)
+					<-release
+				}
+				return nil
+			})
+		}()
+		select {
+		case <-locked:
+		case err := <-lockerDone:
+			t.Fatalf("the locking transaction ended early: %v", err)
+		}
+		checked := make(chan error, 1)
+		go func() {
+			checked <- f.s.Update(ctx, func(tx registry.Tx) error {
+				_, held, err := tx.NameHolder(ctx, "loaded.example.", "b")
+				if err == nil && !held {
+					err = errors.New("NameHolder(loaded.example., b) found the name free")
+				}
+				return err
+			})
+		}()
+		select {
+		case err := <-checked:
+			close(release)
+			t.Fatalf("a name was checked (%v) while another transaction held every name", err)
+		case <-time.After(300 * time.Millisecond):
+		}
+		close(release)
+		if err := <-lockerDone; err != nil {
+			t.Fatal(err)
+		}
+		if err := <-checked; err != nil {
+			t.Fatalf("after the locker committed: %v", err)
+		}
+	})
 }

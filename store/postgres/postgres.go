@@ -577,6 +577,8 @@ type tx struct {
 	countedHeld bool
 	// counts are the pool counters' changes not stored yet (counters.go).
 	counts poolcount.Deltas
+	// namesFenced: the transaction holds every DNS name (LockAllNames).
+	namesFenced bool
 }
 
 // lockRegion takes the region's lock, once per transaction, before the

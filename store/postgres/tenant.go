@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
+	"strconv"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -70,11 +71,6 @@ func (t *tx) queueRead(read func(pgx.Rows) error, q string, args ...any) {
 	t.readers[t.pending.Len()] = read
 	t.pending.Queue(q, args...)
 }
-
-// nameLockClass is the first key of the advisory locks on DNS names (the
-// second is a hash of the name); the migration lock uses the one-key form
-// with a value below 2^32, whose first half is 0.
-const nameLockClass = 727
 
 const tenantCols = rowscan.TenantCols
 
@@ -146,13 +142,31 @@ func (t *tx) AddTenantUse(ctx context.Context, name string, d4, d6 int64) (regis
 	if x, ok := t.countHeld(name, d4, d6); ok {
 		return x, nil
 	}
+	q := t.countUse()
 	t.queueTenantLock(name)
-	rows, err := t.query(ctx, `UPDATE tenants SET used_ipv4 = GREATEST(used_ipv4 + $1, 0), used_ipv6 = GREATEST(used_ipv6 + $2, 0) WHERE name = $3 RETURNING `+tenantCols, d4, d6, name)
+	rows, err := t.query(ctx, q, d4, d6, name)
 	x, err := one(rows, err, rowscan.Tenant)
 	if err == nil {
 		t.holds(x)
 	}
 	return x, notFound(err, "tenant "+name)
+}
+
+// countUse is the UPDATE that counts a tenant's use. As the
+// transaction's first lock (tenantLockFirst) it first waits for the names'
+// fence, shared (see nameFenceClass), in the same statement: a named
+// allocation's name lock comes after its tenant's row and only tries, so
+// during a bulk load that holds every name it would conflict and run again
+// until it gave up; waiting for the fence before anything else, it waits
+// for the load instead, holding nothing the load could wait for. The
+// fence costs no statement, and PostgreSQL evaluates the volatile
+// condition once, on the tenant's row.
+func (t *tx) countUse() string {
+	q := `UPDATE tenants SET used_ipv4 = GREATEST(used_ipv4 + $1, 0), used_ipv6 = GREATEST(used_ipv6 + $2, 0) WHERE name = $3`
+	if t.write && t.tenantLockFirst() {
+		q += ` AND pg_advisory_xact_lock_shared(` + strconv.Itoa(nameFenceClass) + `, 0) IS NOT NULL`
+	}
+	return q + ` RETURNING ` + tenantCols
 }
 
 // usedRow is a tenant whose row a group commit's transaction holds, as
@@ -248,81 +262,62 @@ func commitUse(ctx context.Context, c *pgxpool.Conn, use map[string]usedRow, cou
 	return br.Exec()
 }
 
-// nameHolder: see the SQLite store's; the same answer in one statement.
-const nameHolder = `SELECT CASE
-	WHEN EXISTS (SELECT 1 FROM assignments WHERE name IN ($1, $2) AND name <> '' AND state <> 'released' AND tenant <> $3) THEN 'assignment'
-	WHEN EXISTS (SELECT 1 FROM dns_zones WHERE name = $1) THEN 'apex'
-	WHEN EXISTS (SELECT 1 FROM dns_records WHERE type = 'NS' AND lower(data) IN ($1, $2))
-	  OR EXISTS (SELECT 1 FROM dns_zones z, jsonb_array_elements_text(CASE WHEN jsonb_typeof(z.config::jsonb -> 'ns') = 'array' THEN z.config::jsonb -> 'ns' ELSE '[]'::jsonb END) j(v)
-	             WHERE lower(j.v) IN ($1, $2)) THEN 'ns'
-	WHEN EXISTS (SELECT 1 FROM dns_records r WHERE r.name = $1 AND r.type IN ('A', 'AAAA') AND EXISTS (
-		SELECT 1 FROM dns_records d JOIN dns_zones z ON z.id = d.zone_id
-		WHERE d.type = 'NS' AND d.name <> z.name AND d.zone_id = r.zone_id
-		  AND ($1 = d.name OR right($1, length(d.name) + 1) = '.' || d.name))) THEN 'glue'
-	WHEN EXISTS (SELECT 1 FROM dns_records WHERE name = $1) THEN 'record'
-	ELSE '' END`
+// The locks on DNS names. Every writer of a name holds the fence
+// (nameFenceClass, 0) shared and the name's own lock (nameLockClass, a
+// hash of the name), both transaction-scoped and taken in that order; a
+// bulk load (LockAllNames) holds the fence exclusive, which keeps every
+// name writer out at the cost of one lock, and then takes no name's lock.
+// The migration lock uses the one-key form, which never meets these.
+const (
+	nameLockClass  = 727
+	nameFenceClass = 728
+)
+
+// The lock_mode of the name_holder function (migration 00022).
+const (
+	lockNone = 0 // the transaction holds the fence exclusive
+	lockWait = 1
+	lockTry  = 2
+)
 
 // NameHolder, in a write transaction, first takes a transaction-scoped
-// advisory lock on the name, queued in the same round trip: under READ
-// COMMITTED each statement sees what committed before it began, so a
-// transaction naming the same name waits for this one and then finds its
-// assignment, and two tenants never both find a name free.
+// advisory lock on the name, in the same statement: under READ COMMITTED
+// the look-up after it sees what committed before it, so a transaction
+// naming the same name waits for this one and then finds its assignment,
+// and two tenants never both find a name free.
 func (t *tx) NameHolder(ctx context.Context, fqdn, tenant string) (registry.HolderKind, bool, error) {
 	return t.QueueNameHolder(ctx, fqdn, tenant)()
 }
 
-// QueueNameHolder implements registry.NameHolderQueuer: the name's
-// advisory lock and the look-up of its holder go out with the
-// transaction's next statement (an allocation's first look at free space),
-// in this order, so the look-up sees what a writer that held the lock
-// committed. Only the first lock of a transaction waits (tenantLockFirst);
+// QueueNameHolder implements registry.NameHolderQueuer: the name's locks
+// and the look-up of its holder are one statement (name_holder, migration
+// 00022, whose look-up takes its snapshot after the locks), sent with the
+// transaction's next statement (an allocation's first look at free
+// space). Only the first lock of a transaction waits (tenantLockFirst);
 // later ones only try, and a name another writer holds is a conflict.
 func (t *tx) QueueNameHolder(ctx context.Context, fqdn, tenant string) func() (registry.HolderKind, bool, error) {
 	dotted, bare := rowscan.NameArgs(fqdn)
-	locked := true
-	if t.write {
+	mode, key := lockNone, int32(0)
+	if t.write && !t.namesFenced {
 		h := fnv.New32a()
 		h.Write([]byte(dotted))
+		key, mode = int32(h.Sum32()), lockTry
 		if t.tenantLockFirst() {
-			t.later(`SELECT pg_advisory_xact_lock($1, $2)`, nameLockClass, int32(h.Sum32()))
-		} else {
-			t.queueRead(func(rows pgx.Rows) error {
-				var err error
-				locked, err = one(rows, nil, func(r rowscan.Scanner) (bool, error) {
-					var ok bool
-					return ok, r.Scan(&ok)
-				})
-				return err
-			}, `SELECT pg_try_advisory_xact_lock($1, $2)`, nameLockClass, int32(h.Sum32()))
+			mode = lockWait
 		}
 		t.tenantLocks++
 	}
-	var code string
+	var code *string
 	done := false
-	// The look-up must use assignments_name whatever the table's size
-	// when its plan was made: the connection's cached generic plan, made
-	// on a young table (no statistics until autovacuum analyses it,
-	// minutes later), scanned every assignment, under the region's lock
-	// (bench/README.md: -64 % for named allocations). The cost that
-	// setting gives a plan would start JIT compilation (over a second):
-	// off too. Queued, the settings cost no round trip; they end with the
-	// statement.
-	t.later(`SET LOCAL enable_seqscan = off`)
-	t.later(`SET LOCAL jit = off`)
 	t.queueRead(func(rows pgx.Rows) error {
 		var err error
-		code, err = one(rows, nil, func(r rowscan.Scanner) (string, error) {
-			var s string
+		code, err = one(rows, nil, func(r rowscan.Scanner) (*string, error) {
+			var s *string
 			return s, r.Scan(&s)
 		})
 		done = true
-		if errors.Is(err, pgx.ErrNoRows) {
-			return nil
-		}
 		return err
-	}, nameHolder, dotted, bare, tenant)
-	t.later(`SET LOCAL enable_seqscan TO DEFAULT`)
-	t.later(`SET LOCAL jit TO DEFAULT`)
+	}, `SELECT name_holder($1, $2, $3, $4, $5)`, key, mode, dotted, bare, tenant)
 	return func() (registry.HolderKind, bool, error) {
 		if !done {
 			if err := t.flush(ctx); err != nil {
@@ -332,12 +327,39 @@ func (t *tx) QueueNameHolder(ctx context.Context, fqdn, tenant string) func() (r
 				return "", false, fmt.Errorf("name %s: the queued look-up was never answered", fqdn)
 			}
 		}
-		if !locked {
+		if code == nil {
 			return "", false, fmt.Errorf("name %s: held by another writer: %w", fqdn, registry.ErrConflict)
 		}
-		k, ok := rowscan.HolderKind(code)
+		k, ok := rowscan.HolderKind(*code)
 		return k, ok, nil
 	}
+}
+
+// LockAllNames implements registry.NameLocker: the fence exclusive, one
+// lock whatever the number of names the transaction then writes. It waits
+// only as a transaction's first lock (tenantLockFirst); later, as in a
+// group commit that holds regions, it only tries, and a fence held by
+// another writer is a conflict that runs the transaction again alone.
+func (t *tx) LockAllNames(ctx context.Context) error {
+	if !t.write || t.namesFenced {
+		return nil
+	}
+	if t.tenantLockFirst() {
+		if _, err := t.exec(ctx, `SELECT pg_advisory_xact_lock($1, 0)`, nameFenceClass); err != nil {
+			return fmt.Errorf("lock every DNS name: %w", err)
+		}
+	} else {
+		var ok bool
+		if err := t.row(ctx, `SELECT pg_try_advisory_xact_lock($1, 0)`, nameFenceClass).Scan(&ok); err != nil {
+			return fmt.Errorf("lock every DNS name: %w", mapErr(err))
+		}
+		if !ok {
+			return fmt.Errorf("lock every DNS name: held by another writer: %w", registry.ErrConflict)
+		}
+	}
+	t.namesFenced = true
+	t.tenantLocks++
+	return nil
 }
 
 // QueueTenantUse implements registry.TenantUseQueuer: the UPDATE goes out
@@ -351,6 +373,7 @@ func (t *tx) QueueTenantUse(ctx context.Context, name string, d4, d6 int64) func
 	var got registry.Tenant
 	var gotErr error
 	done := false
+	q := t.countUse()
 	t.queueTenantLock(name)
 	t.queueRead(func(rows pgx.Rows) error {
 		got, gotErr = one(rows, nil, rowscan.Tenant)
@@ -362,7 +385,7 @@ func (t *tx) QueueTenantUse(ctx context.Context, name string, d4, d6 int64) func
 			return nil // an answer, not a failure of the batch
 		}
 		return gotErr
-	}, `UPDATE tenants SET used_ipv4 = GREATEST(used_ipv4 + $1, 0), used_ipv6 = GREATEST(used_ipv6 + $2, 0) WHERE name = $3 RETURNING `+tenantCols, d4, d6, name)
+	}, q, d4, d6, name)
 	return func() (registry.Tenant, error) {
 		if !done {
 			if err := t.flush(ctx); err != nil {
@@ -379,4 +402,5 @@ func (t *tx) QueueTenantUse(ctx context.Context, name string, d4, d6 int64) func
 var (
 	_ registry.TenantUseQueuer  = (*tx)(nil)
 	_ registry.NameHolderQueuer = (*tx)(nil)
+	_ registry.NameLocker       = (*tx)(nil)
 )
