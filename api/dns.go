@@ -68,6 +68,15 @@ type TSIGCreate struct {
 	GrantUpdate []string `json:"grant_update,omitempty" maxItems:"64" doc:"name suffixes RFC 2136 updates signed with the key may change"`
 }
 
+// TSIGPatch is the body of PATCH /v1/tsig-keys/{name}: absent fields
+// keep what the key has.
+type TSIGPatch struct {
+	Algorithm   string    `json:"algorithm,omitempty" enum:"hmac-sha256,hmac-sha384,hmac-sha512" doc:"the key's new algorithm (its secret is kept unless a new one is given)"`
+	Secret      string    `json:"secret,omitempty" maxLength:"256" doc:"base64: the new secret"`
+	NewSecret   bool      `json:"new_secret,omitempty" doc:"generate a new 32-byte secret, returned in this answer only"`
+	GrantUpdate *[]string `json:"grant_update,omitempty" maxItems:"64" doc:"replace the name suffixes RFC 2136 updates signed with the key may change ([] for none)"`
+}
+
 // TSIGCreated is a new TSIG key with its secret, shown this once.
 type TSIGCreated struct {
 	Key    zone.TSIGKey `json:"key"`
@@ -100,10 +109,11 @@ func (s *Server) dnsReady() error {
 	return nil
 }
 
-// recordWriter checks that the caller may write a static record at
-// name (fully qualified): an admin anywhere, a token bound to a tenant
-// only under its suffixes and never a name another holds (issue 10).
-func (s *Server) recordWriter(ctx context.Context, name string) error {
+// recordWriter checks that the caller may write (or delete) a static
+// record of type typ at name (fully qualified): an admin anywhere, a token
+// bound to a tenant only under its suffixes, never a name another holds
+// (issue 10), and NS, DS or DNAME only if the tenant may delegate.
+func (s *Server) recordWriter(ctx context.Context, name, typ string) error {
 	p := principalOf(ctx)
 	if p.token.Scope >= auth.ScopeAdmin {
 		return nil
@@ -111,9 +121,10 @@ func (s *Server) recordWriter(ctx context.Context, name string) error {
 	if p.token.Tenant == "" {
 		return huma.Error403Forbidden("static records are written by an admin token or a token bound to a tenant")
 	}
-	err := s.reg.CheckRecordName(ctx, p.token.Tenant, name)
+	err := s.reg.CheckRecordWrite(ctx, p.token.Tenant, name, typ)
 	if errors.Is(err, registry.ErrInvalid) {
-		// Outside the tenant's suffixes: not the caller's to write.
+		// Outside the tenant's suffixes, or a delegation it may not
+		// make: not the caller's to write.
 		return huma.Error403Forbidden(err.Error())
 	}
 	return s.problem(err)
@@ -282,7 +293,7 @@ func (s *Server) routeDNS(api huma.API) {
 		if _, ok := dns.StringToType[strings.ToUpper(b.Type)]; !ok {
 			return nil, s.field(fmt.Errorf("record %s: unknown type %q: %w", owner, b.Type, registry.ErrInvalid), "body.type")
 		}
-		if err := s.recordWriter(ctx, owner); err != nil {
+		if err := s.recordWriter(ctx, owner, b.Type); err != nil {
 			return nil, err
 		}
 		r, err := s.dns.AddRecord(ctx, z.Name, owner, b.Type, b.Data, b.TTL)
@@ -315,7 +326,7 @@ func (s *Server) routeDNS(api huma.API) {
 		if err != nil || r.ZoneID != z.ID {
 			return nil, s.problem(fmt.Errorf("record %d in zone %s: %w", in.ID, z.Name, registry.ErrNotFound))
 		}
-		if err := s.recordWriter(ctx, r.Name); err != nil {
+		if err := s.recordWriter(ctx, r.Name, r.Type); err != nil {
 			return nil, err
 		}
 		return nil, s.problem(s.dns.DeleteRecord(ctx, in.ID))
@@ -360,6 +371,40 @@ func (s *Server) routeDNS(api huma.API) {
 			return nil, s.field(err, loc)
 		}
 		return &struct{ Body TSIGCreated }{TSIGCreated{Key: k, Secret: base64.StdEncoding.EncodeToString(sec)}}, nil
+	})
+	ut := op("update-tsig-key", http.MethodPatch, "/v1/tsig-keys/{name}", "Rotate a TSIG key's secret, change its algorithm or replace its update grants, keeping its name; a generated secret is in this answer only", auth.ScopeAdmin, false,
+		http.StatusNotFound, http.StatusUnprocessableEntity)
+	huma.Register(api, ut, func(ctx context.Context, in *struct {
+		Name string `path:"name" maxLength:"255"`
+		Body TSIGPatch
+	}) (*struct{ Body TSIGCreated }, error) {
+		if err := s.dnsReady(); err != nil {
+			return nil, err
+		}
+		b := in.Body
+		ch := manage.TSIGChange{Algorithm: b.Algorithm, NewSecret: b.NewSecret, Grants: b.GrantUpdate}
+		if b.Secret != "" {
+			var err error
+			if ch.Secret, err = base64.StdEncoding.DecodeString(b.Secret); err != nil {
+				return nil, s.field(fmt.Errorf("secret: not base64: %w", registry.ErrInvalid), "body.secret")
+			}
+		}
+		k, sec, err := s.dns.UpdateTSIG(ctx, in.Name, ch)
+		if err != nil {
+			loc := "body"
+			switch {
+			case strings.Contains(err.Error(), "secret"):
+				loc = "body.secret"
+			case strings.Contains(err.Error(), "grant-update"):
+				loc = "body.grant_update"
+			}
+			return nil, s.field(err, loc)
+		}
+		out := TSIGCreated{Key: k}
+		if sec != nil {
+			out.Secret = base64.StdEncoding.EncodeToString(sec)
+		}
+		return &struct{ Body TSIGCreated }{out}, nil
 	})
 	dt := op("remove-tsig-key", http.MethodDelete, "/v1/tsig-keys/{name}", "Delete a TSIG key: transfers and updates signed with it are then refused", auth.ScopeAdmin, false, http.StatusNotFound)
 	dt.DefaultStatus = http.StatusNoContent

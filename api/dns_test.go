@@ -10,6 +10,7 @@ import (
 	"github.com/cadastre-ipam/cadastre/authdns/manage"
 	"github.com/cadastre-ipam/cadastre/authdns/zone"
 	"github.com/cadastre-ipam/cadastre/problem"
+	"github.com/cadastre-ipam/cadastre/registry"
 )
 
 // TestDNSRoutes: each zone, record and TSIG key route does what its CLI
@@ -124,6 +125,20 @@ func TestDNSRoutes(t *testing.T) {
 	if x := e.do(t, req{Method: "POST", Path: "/v1/tsig-keys", Token: adm, Body: map[string]any{"name": "acme.example.com"}}); x.Status != http.StatusConflict {
 		t.Fatalf("%s: want 409 for a second key of the name", x)
 	}
+	// PATCH rotates the secret in place (shown in that answer only) and
+	// replaces the grants; a missing key is 404.
+	x = e.do(t, req{Method: "PATCH", Path: "/v1/tsig-keys/acme.example.com", Token: adm, Body: map[string]any{"new_secret": true, "grant_update": []string{}}})
+	rotated := decode[TSIGCreated](t, x)
+	if x.Status != http.StatusOK || rotated.Secret == "" || rotated.Secret == created.Secret || len(rotated.Key.Grants) != 0 {
+		t.Fatalf("%s: want a new secret and no grants", x)
+	}
+	e.remember(rotated.Secret)
+	if x := e.do(t, req{Method: "PATCH", Path: "/v1/tsig-keys/acme.example.com", Token: adm, Body: map[string]any{"algorithm": "hmac-sha512"}}); x.Status != http.StatusOK || decode[TSIGCreated](t, x).Secret != "" {
+		t.Fatalf("%s: want 200 without a secret (none was generated)", x)
+	}
+	if x := e.do(t, req{Method: "PATCH", Path: "/v1/tsig-keys/nosuch.example.com", Token: adm, Body: map[string]any{"new_secret": true}}); x.Status != http.StatusNotFound {
+		t.Fatalf("%s: want 404", x)
+	}
 	if x := e.do(t, req{Method: "DELETE", Path: "/v1/tsig-keys/acme.example.com", Token: adm}); x.Status != http.StatusNoContent {
 		t.Fatalf("%s: want 204", x)
 	}
@@ -223,4 +238,66 @@ func TestTenantRecords(t *testing.T) {
 // managedZone is a forward zone served by a name server outside it.
 func managedZone(name string) manage.ZoneSpec {
 	return manage.ZoneSpec{Name: name, Config: zone.Config{NS: []string{"ns.provider.test."}}}
+}
+
+// TestTenantDelegationsNeedLeave: a tenant's token may not write NS, DS
+// or DNAME records under its suffixes (they hand the name and all below
+// it to servers, or a tree, the operator does not answer for), nor delete
+// the operator's delegation there: 403, nothing changes. Once an admin
+// sets the tenant's may_delegate, it may.
+func TestTenantDelegationsNeedLeave(t *testing.T) {
+	e, hosting := hijackEnv(t)
+	adm := e.tok["admin"]
+	post := func(name, typ, data string) *exchange {
+		return e.do(t, req{Method: "POST", Path: "/v1/zones/cloud.example/records", Token: hosting, Body: map[string]any{"name": name, "type": typ, "data": data}})
+	}
+	refused := []struct{ name, owner, typ, data string }{
+		{"NS delegating a name away", "sub", "NS", "ns.elsewhere.example."},
+		{"ns in lower case", "sub", "ns", "ns.elsewhere.example."},
+		{"DS at the operator's delegation", "lab", "DS", "12345 13 2 3F6AAB5C0B5B8E5C1B3F4C1C2B9B7E8B2A5F3C1D9E8F7A6B5C4D3E2F1A0B9C8D"},
+		{"DNAME redirecting a subtree", "old", "DNAME", "elsewhere.example."},
+	}
+	for _, c := range refused {
+		t.Run(c.name, func(t *testing.T) {
+			before := e.snapshot(t)
+			x := post(c.owner, c.typ, c.data)
+			p := checkProblem(t, x, http.StatusForbidden)
+			if !strings.Contains(p.Detail, "may not delegate") || !strings.Contains(p.Detail, "--may-delegate") {
+				t.Errorf("%s: want a refusal saying the tenant may not delegate and how an admin allows it", x)
+			}
+			if d := before.diff(e.snapshot(t)); d != "" {
+				t.Errorf("%s: changed %s", x, d)
+			}
+		})
+	}
+	var labNS zone.Record
+	for _, r := range decode[[]zone.Record](t, e.do(t, req{Method: "GET", Path: "/v1/zones/cloud.example/records", Token: adm})) {
+		if r.Name == "lab.cloud.example." && r.Type == "NS" {
+			labNS = r
+		}
+	}
+	t.Run("deleting the operator's delegation", func(t *testing.T) {
+		before := e.snapshot(t)
+		checkProblem(t, e.do(t, req{Method: "DELETE", Path: fmt.Sprintf("/v1/zones/cloud.example/records/%d", labNS.ID), Token: hosting}), http.StatusForbidden)
+		if d := before.diff(e.snapshot(t)); d != "" {
+			t.Errorf("changed %s", d)
+		}
+	})
+	if x := post("_acme-challenge.sub", "TXT", "token"); x.Status != http.StatusCreated {
+		t.Fatalf("%s: want 201: other types are the tenant's to write", x)
+	}
+
+	x := e.do(t, req{Method: "PATCH", Path: "/v1/tenants/hosting", Token: adm, Body: map[string]any{"may_delegate": true}})
+	if x.Status != http.StatusOK || !decode[registry.Tenant](t, x).MayDelegate {
+		t.Fatalf("%s: want the tenant allowed to delegate", x)
+	}
+	if x := post("sub", "NS", "ns.elsewhere.example."); x.Status != http.StatusCreated {
+		t.Fatalf("%s: want 201 once the tenant may delegate", x)
+	}
+	if x := post("old", "DNAME", "elsewhere.example."); x.Status != http.StatusCreated {
+		t.Fatalf("%s: want 201 once the tenant may delegate", x)
+	}
+	if x := e.do(t, req{Method: "DELETE", Path: fmt.Sprintf("/v1/zones/cloud.example/records/%d", labNS.ID), Token: hosting}); x.Status != http.StatusNoContent {
+		t.Fatalf("%s: want 204 once the tenant may delegate", x)
+	}
 }

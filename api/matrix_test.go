@@ -232,6 +232,13 @@ func matrixRules() map[string]routeRule {
 			}
 			return req{Method: "DELETE", Path: "/v1/tsig-keys/" + name}
 		}},
+		"PATCH /v1/tsig-keys/{name}": {need: auth.ScopeAdmin, ok: 200, build: func(tb testing.TB, e *env, n int) req {
+			name := fmt.Sprintf("upd%d.example", n)
+			if _, _, err := e.dns.AddTSIG(setupCtx, name, "hmac-sha256", nil); err != nil {
+				tb.Fatal(err)
+			}
+			return req{Method: "PATCH", Path: "/v1/tsig-keys/" + name, Body: map[string]any{"grant_update": []string{"_acme-challenge.example.com"}}}
+		}},
 		"DELETE /v1/tokens/{id}": {need: auth.ScopeAdmin, ok: 204, build: func(tb testing.TB, e *env, n int) req {
 			tok, secret, err := e.tokens.Create(setupCtx, auth.Spec{Scope: auth.ScopeRead})
 			if err != nil {

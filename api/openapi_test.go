@@ -473,6 +473,7 @@ func TestOpenAPIConformance(t *testing.T) {
 		{Method: "DELETE", Path: "/v1/zones/example.com/records/2", Token: adm},
 		{Method: "POST", Path: "/v1/tsig-keys", Token: adm, Body: map[string]any{"name": "acme.example.com", "algorithm": "hmac-sha512", "grant_update": []string{"_acme-challenge.example.com"}}},
 		{Method: "GET", Path: "/v1/tsig-keys", Token: adm},
+		{Method: "PATCH", Path: "/v1/tsig-keys/acme.example.com", Token: adm, Body: map[string]any{"algorithm": "hmac-sha256", "grant_update": []string{"_acme-challenge.www.example.com"}}},
 		{Method: "DELETE", Path: "/v1/tsig-keys/acme.example.com", Token: adm},
 		{Method: "POST", Path: "/v1/zones", Token: adm, Body: map[string]any{"name": "gone.example", "ns": []string{"ns.provider.test"}}},
 		{Method: "DELETE", Path: "/v1/zones/gone.example", Token: adm},
@@ -564,9 +565,9 @@ func TestAllocationBodyLimit(t *testing.T) {
 	items := make([]map[string]any, 1000)
 	for i := range items {
 		items[i] = map[string]any{"region": "us-east", "family": 6, "len": 128, "count": 1,
-			"tenant": strings.Repeat("t", 128), "resource": strings.Repeat("r", 256), "name": fmt.Sprintf("vm%04d.%sexample.com", i, strings.Repeat(strings.Repeat("a", 63)+".", 3))}
+			"tenant": strings.Repeat("t", 128), "resource": strings.Repeat("r", 256), "name": fmt.Sprintf("vm%04d.%sexample.net", i, strings.Repeat(strings.Repeat("a", 63)+".", 3))}
 	}
-	must[registry.Tenant](t)(e.reg.AddTenant(setupCtx, registry.TenantSpec{Name: strings.Repeat("t", 128), Names: &[]string{"example.com"}}))
+	must[registry.Tenant](t)(e.reg.AddTenant(setupCtx, registry.TenantSpec{Name: strings.Repeat("t", 128), Names: &[]string{"example.net"}})) // acme holds example.com
 	body, _ := json.Marshal(items)
 	if len(body) <= 64<<10 || len(body) >= 1<<20 {
 		t.Fatalf("body of %d bytes does not test the limit", len(body))

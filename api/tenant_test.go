@@ -17,8 +17,9 @@ import (
 // hijackEnv adds to env a zone cloud.example (name servers
 // ns1.cloud.example and one outside it, a static www, a delegation lab
 // with its name server's glue and an address record below it), two
-// tenants that may both name under cloud.example, one of which (sibling)
-// holds vm1.cloud.example, and a token bound to the other (hosting).
+// tenants, hosting, which may name under cloud.example, and sibling, which
+// holds vm1.cloud.example (named by an admin: it has no suffix, as two
+// tenants may not share one), and a token bound to hosting.
 func hijackEnv(t *testing.T, opts ...envOption) (*env, string) {
 	e := newEnv(t, opts...)
 	m := manage.NewManager(e.store, nil, nil)
@@ -31,9 +32,10 @@ func hijackEnv(t *testing.T, opts ...envOption) (*env, string) {
 			t.Fatal(err)
 		}
 	}
-	for _, n := range []string{"hosting", "sibling"} {
-		must[registry.Tenant](t)(e.reg.AddTenant(setupCtx, registry.TenantSpec{Name: n, Names: &[]string{"cloud.example", "provider.example"}}))
-	}
+	// The sibling has no suffix of its own (two tenants may not share
+	// one): an admin names its VM.
+	must[registry.Tenant](t)(e.reg.AddTenant(setupCtx, registry.TenantSpec{Name: "hosting", Names: &[]string{"cloud.example", "provider.example"}}))
+	must[registry.Tenant](t)(e.reg.AddTenant(setupCtx, registry.TenantSpec{Name: "sibling"}))
 	must[[]registry.Assignment](t)(e.reg.Allocate(setupCtx, registry.Request{Region: "us-east", Tenant: "sibling", Name: "vm1.cloud.example"}))
 	return e, e.issue(t, "", auth.Spec{Name: "hosting", Scope: auth.ScopeAllocate, Tenant: "hosting"})
 }
@@ -182,5 +184,85 @@ func TestControlCharactersRefused(t *testing.T) {
 				t.Errorf("%s: a refused request changed the database: %s", x, d)
 			}
 		})
+	}
+}
+
+// TestTenantSuffixOverlapRefused: a tenant's name suffix that equals,
+// contains or lies under another tenant's is 409 overlap naming the other
+// tenant and its suffix (only admins manage tenants), on add and on
+// update, and nothing is stored.
+func TestTenantSuffixOverlapRefused(t *testing.T) {
+	e := newEnv(t)
+	adm := e.tok["admin"]
+	// env's acme holds example.com, globex globex.example.
+	cases := []struct {
+		name  string
+		r     req
+		words []string
+	}{
+		{"an equal suffix", req{Method: "POST", Path: "/v1/tenants", Token: adm, Body: map[string]any{"name": "initech", "names": []string{"Example.COM."}}},
+			[]string{"example.com. equals the suffix example.com. of tenant acme"}},
+		{"a suffix under another's", req{Method: "POST", Path: "/v1/tenants", Token: adm, Body: map[string]any{"name": "initech", "names": []string{"initech.example", "shop.example.com"}}},
+			[]string{"shop.example.com. lies under the suffix example.com. of tenant acme"}},
+		{"a suffix that contains another's", req{Method: "POST", Path: "/v1/tenants", Token: adm, Body: map[string]any{"name": "initech", "names": []string{"example"}}},
+			[]string{"example. contains the suffix globex.example. of tenant globex"}},
+		{"every name", req{Method: "POST", Path: "/v1/tenants", Token: adm, Body: map[string]any{"name": "initech", "names": []string{"."}}},
+			[]string{"tenant acme"}},
+		{"an update widening into another's", req{Method: "PATCH", Path: "/v1/tenants/globex", Token: adm, Body: map[string]any{"names": []string{"globex.example", "www.example.com"}}},
+			[]string{"www.example.com. lies under the suffix example.com. of tenant acme"}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			before := e.snapshot(t)
+			x := e.do(t, c.r)
+			p := checkProblem(t, x, http.StatusConflict)
+			if p.Type != problem.Overlap {
+				t.Errorf("%s: type %q, want %q", x, p.Type, problem.Overlap)
+			}
+			for _, w := range c.words {
+				if !strings.Contains(p.Detail, w) {
+					t.Errorf("%s: the detail does not say %q", x, w)
+				}
+			}
+			if d := before.diff(e.snapshot(t)); d != "" {
+				t.Errorf("%s: a refused request changed the database: %s", x, d)
+			}
+		})
+	}
+	if x := e.do(t, req{Method: "POST", Path: "/v1/tenants", Token: adm, Body: map[string]any{"name": "initech", "names": []string{"initech.example", "example.org"}}}); x.Status != http.StatusCreated {
+		t.Errorf("suffixes apart from every other tenant's: %s", x)
+	}
+}
+
+// TestRecordControlCharactersRefused: a raw control character or bidi
+// override in a static record's name or data is 400 naming the field,
+// and nothing is stored; the escaped form is a record like any other.
+func TestRecordControlCharactersRefused(t *testing.T) {
+	e, _ := hijackEnv(t)
+	adm := e.tok["admin"]
+	path := "/v1/zones/cloud.example/records"
+	for _, c := range []struct {
+		name, field string
+		body        map[string]any
+	}{
+		{"ESC in the name", "name:", map[string]any{"name": "a\x1b[2Jb", "type": "TXT", "data": "x"}},
+		{"a bidi override in the name", "name:", map[string]any{"name": "c\u202ed", "type": "A", "data": "192.0.2.9"}},
+		{"LF in TXT data", "record t.cloud.example. TXT data:", map[string]any{"name": "t", "type": "TXT", "data": "a\nb"}},
+		{"a C1 control in TXT data", "record t.cloud.example. TXT data:", map[string]any{"name": "t", "type": "TXT", "data": "a\u009bb"}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			before := e.snapshot(t)
+			x := e.do(t, req{Method: "POST", Path: path, Token: adm, Body: c.body})
+			if p := checkProblem(t, x, http.StatusBadRequest); !strings.HasPrefix(p.Detail, c.field) {
+				t.Errorf("%s: the detail does not start with %q", x, c.field)
+			}
+			if d := before.diff(e.snapshot(t)); d != "" {
+				t.Errorf("%s: a refused request changed the database: %s", x, d)
+			}
+		})
+	}
+	x := e.do(t, req{Method: "POST", Path: path, Token: adm, Body: map[string]any{"name": `esc\027`, "type": "TXT", "data": `"a\027b"`}})
+	if x.Status != http.StatusCreated || !strings.Contains(string(x.Body), `esc\\027.cloud.example.`) || !strings.Contains(string(x.Body), `a\\027b`) {
+		t.Errorf("the escaped forms: %s", x)
 	}
 }

@@ -15,16 +15,17 @@ import (
 // tenantBody is a tenant as an admin creates or changes it. In a PATCH,
 // absent fields stay; a quota of null (with clear_max_*) is removed.
 type tenantBody struct {
-	Names        *[]string `json:"names,omitempty" maxItems:"100" doc:"DNS suffixes under which callers below admin may name the tenant's assignments; \".\" is every name"`
+	Names        *[]string `json:"names,omitempty" maxItems:"100" doc:"DNS suffixes under which callers below admin may name the tenant's assignments; \".\" is every name. A suffix that equals, contains or lies under another tenant's is 409 overlap"`
 	MaxIPv4      *int64    `json:"max_ipv4,omitempty" minimum:"0" doc:"IPv4 addresses the tenant may hold (live and quarantined)"`
 	MaxIPv6      *int64    `json:"max_ipv6,omitempty" minimum:"0" doc:"IPv6 prefixes of any length the tenant may hold (live and quarantined)"`
 	ClearMaxIPv4 bool      `json:"clear_max_ipv4,omitempty" doc:"remove the IPv4 quota"`
 	ClearMaxIPv6 bool      `json:"clear_max_ipv6,omitempty" doc:"remove the IPv6 quota"`
 	Note         *string   `json:"note,omitempty" maxLength:"1000"`
+	MayDelegate  *bool     `json:"may_delegate,omitempty" doc:"let the tenant's tokens write NS, DS and DNAME records under its suffixes (default false: those hand names away from the operator's zone)"`
 }
 
 func (b tenantBody) spec(name string) registry.TenantSpec {
-	return registry.TenantSpec{Name: name, Names: b.Names, MaxIPv4: b.MaxIPv4, MaxIPv6: b.MaxIPv6, ClearIPv4: b.ClearMaxIPv4, ClearIPv6: b.ClearMaxIPv6, Note: b.Note}
+	return registry.TenantSpec{Name: name, Names: b.Names, MaxIPv4: b.MaxIPv4, MaxIPv6: b.MaxIPv6, ClearIPv4: b.ClearMaxIPv4, ClearIPv6: b.ClearMaxIPv6, Note: b.Note, MayDelegate: b.MayDelegate}
 }
 
 type tenantOut struct {
@@ -63,22 +64,23 @@ func (s *Server) routeTenants(api huma.API) {
 	ct.DefaultStatus = http.StatusCreated
 	huma.Register(api, ct, func(ctx context.Context, in *struct {
 		Body struct {
-			Name    string    `json:"name" minLength:"1" maxLength:"128"`
-			Names   *[]string `json:"names,omitempty" maxItems:"100" doc:"DNS suffixes under which callers below admin may name the tenant's assignments; \".\" is every name"`
-			MaxIPv4 *int64    `json:"max_ipv4,omitempty" minimum:"0" doc:"IPv4 addresses the tenant may hold (live and quarantined)"`
-			MaxIPv6 *int64    `json:"max_ipv6,omitempty" minimum:"0" doc:"IPv6 prefixes of any length the tenant may hold (live and quarantined)"`
-			Note    *string   `json:"note,omitempty" maxLength:"1000"`
+			Name        string    `json:"name" minLength:"1" maxLength:"128"`
+			Names       *[]string `json:"names,omitempty" maxItems:"100" doc:"DNS suffixes under which callers below admin may name the tenant's assignments; \".\" is every name. A suffix that equals, contains or lies under another tenant's is 409 overlap"`
+			MaxIPv4     *int64    `json:"max_ipv4,omitempty" minimum:"0" doc:"IPv4 addresses the tenant may hold (live and quarantined)"`
+			MaxIPv6     *int64    `json:"max_ipv6,omitempty" minimum:"0" doc:"IPv6 prefixes of any length the tenant may hold (live and quarantined)"`
+			Note        *string   `json:"note,omitempty" maxLength:"1000"`
+			MayDelegate *bool     `json:"may_delegate,omitempty" doc:"let the tenant's tokens write NS, DS and DNAME records under its suffixes (default false)"`
 		}
 	}) (*tenantOut, error) {
 		b := in.Body
-		t, err := s.reg.AddTenant(ctx, tenantBody{Names: b.Names, MaxIPv4: b.MaxIPv4, MaxIPv6: b.MaxIPv6, Note: b.Note}.spec(b.Name))
+		t, err := s.reg.AddTenant(ctx, tenantBody{Names: b.Names, MaxIPv4: b.MaxIPv4, MaxIPv6: b.MaxIPv6, Note: b.Note, MayDelegate: b.MayDelegate}.spec(b.Name))
 		if err != nil {
 			return nil, s.problem(err)
 		}
 		return &tenantOut{Body: t}, nil
 	})
-	huma.Register(api, op("update-tenant", http.MethodPatch, "/v1/tenants/{name}", "Change a tenant's name suffixes, quotas or note", auth.ScopeAdmin, false,
-		http.StatusNotFound, http.StatusUnprocessableEntity),
+	huma.Register(api, op("update-tenant", http.MethodPatch, "/v1/tenants/{name}", "Change a tenant's name suffixes, quotas, note or whether its tokens may delegate", auth.ScopeAdmin, false,
+		http.StatusNotFound, http.StatusConflict, http.StatusUnprocessableEntity),
 		func(ctx context.Context, in *struct {
 			Name string `path:"name" maxLength:"128"`
 			Body tenantBody

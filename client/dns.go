@@ -173,6 +173,39 @@ func (c *Client) AddTSIG(ctx context.Context, name, alg string, secret []byte, g
 	return out.Key, sec, nil
 }
 
+// UpdateTSIG changes a TSIG key on the server (manage.UpdateTSIG) and
+// returns it with the new secret when the server generated one.
+func (c *Client) UpdateTSIG(ctx context.Context, name string, ch manage.TSIGChange) (zone.TSIGKey, []byte, error) {
+	in := map[string]any{}
+	if ch.Algorithm != "" {
+		in["algorithm"] = ch.Algorithm
+	}
+	if ch.Secret != nil {
+		in["secret"] = base64.StdEncoding.EncodeToString(ch.Secret)
+	}
+	if ch.NewSecret {
+		in["new_secret"] = true
+	}
+	if ch.Grants != nil {
+		in["grant_update"] = append([]string{}, *ch.Grants...)
+	}
+	var out struct {
+		Key    zone.TSIGKey `json:"key"`
+		Secret string       `json:"secret"`
+	}
+	if _, err := c.do(ctx, http.MethodPatch, "/v1/tsig-keys/"+url.PathEscape(name), nil, nil, in, &out); err != nil {
+		return zone.TSIGKey{}, nil, err
+	}
+	if out.Secret == "" {
+		return out.Key, nil, nil
+	}
+	sec, err := base64.StdEncoding.DecodeString(out.Secret)
+	if err != nil {
+		return zone.TSIGKey{}, nil, fmt.Errorf("TSIG key %s: the server's secret is not base64: %w", name, err)
+	}
+	return out.Key, sec, nil
+}
+
 // TSIGKeys lists the TSIG keys, never their secrets.
 func (c *Client) TSIGKeys(ctx context.Context) (out []zone.TSIGKey, err error) {
 	_, err = c.do(ctx, http.MethodGet, "/v1/tsig-keys", nil, nil, nil, &out)

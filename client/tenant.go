@@ -22,6 +22,9 @@ func tenantBody(s registry.TenantSpec) map[string]any {
 	if s.Note != nil {
 		in["note"] = *s.Note
 	}
+	if s.MayDelegate != nil {
+		in["may_delegate"] = *s.MayDelegate
+	}
 	return in
 }
 

@@ -107,11 +107,13 @@ func Build(ctx context.Context, s registry.Store, now time.Time) (Result, error)
 		}
 	}
 
-	// Twelve tenants, each naming its VMs under cloud.example, with quotas
-	// well above what 90 days give any one of them (about 200 IPv4
-	// addresses and 250 IPv6 prefixes).
+	// Twelve tenants, each with a suffix of its own under cloud.example
+	// (no two tenants may share one; the demo, as an admin, names VMs
+	// under the regions' subzones), with quotas well above what 90 days
+	// give any one of them (about 200 IPv4 addresses and 250 IPv6
+	// prefixes).
 	for i := 1; i <= 12; i++ {
-		names := []string{"cloud.example"}
+		names := []string{fmt.Sprintf("tenant%02d.cloud.example", i)}
 		max4, max6 := int64(512), int64(1024)
 		if _, err := reg.AddTenant(ctx, registry.TenantSpec{Name: fmt.Sprintf("tenant%02d", i), Names: &names, MaxIPv4: &max4, MaxIPv6: &max6}); err != nil {
 			return res, err

@@ -21,7 +21,7 @@ func small() registry.Dump {
 	max4 := int64(64)
 	yes, no := true, false
 	return registry.Dump{Format: registry.DumpFormat, Version: registry.DumpVersion,
-		Tenants: []registry.TenantRecord{{Name: "acme", Names: []string{"acme.example."}, MaxIPv4: &max4, Note: "ACME, \"Corp\"", CreatedAt: t0}},
+		Tenants: []registry.TenantRecord{{Name: "acme", Names: []string{"acme.example."}, MaxIPv4: &max4, Note: "ACME, \"Corp\"", MayDelegate: true, CreatedAt: t0}},
 		Regions: []registry.RegionRecord{{Name: "east", Location: location.Location{Country: "US", Subdivision: "US-VA", City: "Ashburn"}, BorrowBits: 24, Tags: registry.Tags{"env": "prod"}, CreatedAt: t0},
 			{Name: "west", Location: location.Location{Country: "US"}, Borrow: registry.BorrowPolicy{From: []string{"east"}}, BorrowBits: 26, CreatedAt: t0}},
 		Spaces: []registry.SpaceRecord{{Name: "vpc-a", Note: "first VPC", CreatedAt: t0}},
@@ -82,6 +82,12 @@ func TestRoundTrip(t *testing.T) {
 			}
 			for i := range d.ChildPools {
 				d.ChildPools[i].At = ""
+			}
+			for i := range d.Tenants {
+				d.Tenants[i].At = ""
+			}
+			if !reflect.DeepEqual(d.Tenants, want.Tenants) {
+				t.Errorf("tenants read back %+v, want %+v", d.Tenants, want.Tenants)
 			}
 			if !reflect.DeepEqual(d.ChildPools, want.ChildPools) {
 				t.Errorf("child pools read back %+v, want %+v", d.ChildPools, want.ChildPools)

@@ -30,7 +30,7 @@ var kinds = []kind{
 
 func tenantColumns(t *registry.TenantRecord) []column {
 	return []column{text("name", &t.Name), list("names", &t.Names), optInt("max_ipv4", &t.MaxIPv4), optInt("max_ipv6", &t.MaxIPv6),
-		text("note", &t.Note), at("created_at", &t.CreatedAt)}
+		text("note", &t.Note), flag("may_delegate", &t.MayDelegate), at("created_at", &t.CreatedAt)}
 }
 
 func regionColumns(g *registry.RegionRecord) []column {
@@ -249,6 +249,26 @@ func money(name string, v **registry.Money) column {
 }
 
 // optBool is true or false; empty is unset (nil).
+// flag is a yes-or-no that is usually no: "true", or empty for false.
+func flag(name string, v *bool) column {
+	return column{name, func() string {
+		if *v {
+			return "true"
+		}
+		return ""
+	}, func(s string) error {
+		switch s {
+		case "", "false":
+			*v = false
+		case "true":
+			*v = true
+		default:
+			return fmt.Errorf("%q: write true, false or nothing", s)
+		}
+		return nil
+	}}
+}
+
 func optBool(name string, v **bool) column {
 	return column{name, func() string {
 		if *v == nil {

@@ -68,12 +68,14 @@ type Pos struct {
 // TenantRecord is a tenant; its use is counted again from the assignments.
 type TenantRecord struct {
 	Pos
-	Name      string    `json:"name"`
-	Names     []string  `json:"names"`
-	MaxIPv4   *int64    `json:"max_ipv4,omitempty"`
-	MaxIPv6   *int64    `json:"max_ipv6,omitempty"`
-	Note      string    `json:"note,omitempty"`
-	CreatedAt time.Time `json:"created_at"`
+	Name    string   `json:"name"`
+	Names   []string `json:"names"`
+	MaxIPv4 *int64   `json:"max_ipv4,omitempty"`
+	MaxIPv6 *int64   `json:"max_ipv6,omitempty"`
+	Note    string   `json:"note,omitempty"`
+	// MayDelegate is Tenant.MayDelegate.
+	MayDelegate bool      `json:"may_delegate,omitempty"`
+	CreatedAt   time.Time `json:"created_at"`
 }
 
 // RegionRecord is a region.
@@ -234,7 +236,7 @@ func (r *Registry) DumpTo(ctx context.Context, head func(Dump) error, page func(
 		}
 		d.Tenants = make([]TenantRecord, 0, len(tenants))
 		for _, t := range tenants {
-			d.Tenants = append(d.Tenants, TenantRecord{Name: t.Name, Names: nonNilStrings(t.Names), MaxIPv4: t.MaxIPv4, MaxIPv6: t.MaxIPv6, Note: t.Note, CreatedAt: t.CreatedAt.UTC()})
+			d.Tenants = append(d.Tenants, TenantRecord{Name: t.Name, Names: nonNilStrings(t.Names), MaxIPv4: t.MaxIPv4, MaxIPv6: t.MaxIPv6, Note: t.Note, MayDelegate: t.MayDelegate, CreatedAt: t.CreatedAt.UTC()})
 		}
 		regions, err := tx.Regions(ctx)
 		if err != nil {
@@ -854,7 +856,7 @@ func (l *loader) loadAll(ctx context.Context, d *Dump, more AssignmentSource) (i
 		} else if !errors.Is(err, ErrNotFound) {
 			return 0, err
 		}
-		x := Tenant{Name: t.Name, Names: t.Names, MaxIPv4: t.MaxIPv4, MaxIPv6: t.MaxIPv6, Note: t.Note, CreatedAt: or(t.CreatedAt, l.now)}
+		x := Tenant{Name: t.Name, Names: t.Names, MaxIPv4: t.MaxIPv4, MaxIPv6: t.MaxIPv6, Note: t.Note, MayDelegate: t.MayDelegate, CreatedAt: or(t.CreatedAt, l.now)}
 		if err := tx.InsertTenant(ctx, &x); err != nil {
 			return 0, &LoadError{t.At, fmt.Errorf("tenant %s: %w", t.Name, err)}
 		}

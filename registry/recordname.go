@@ -3,7 +3,14 @@ package registry
 import (
 	"context"
 	"errors"
+	"strings"
 )
+
+// delegating are the record types that hand a name, and everything under
+// it, to other servers (NS, and DS that makes the delegation secure) or
+// to another tree (DNAME): the zone's operator no longer answers for the
+// names below.
+var delegating = map[string]bool{"NS": true, "DS": true, "DNAME": true}
 
 // CheckRecordName decides whether a caller bound to tenant (below admin)
 // may write a static DNS record at name, by the name rules of tenants:
@@ -13,6 +20,17 @@ import (
 // second TXT beside the first). An admin caller (ctx not Restricted) may
 // write any name: the zone's own rules still apply.
 func (r *Registry) CheckRecordName(ctx context.Context, tenant, name string) error {
+	return r.CheckRecordWrite(ctx, tenant, name, "")
+}
+
+// CheckRecordWrite is CheckRecordName for a record of type typ (as
+// written: "NS", "txt"; "" for any but the delegating types): a caller
+// below admin writes (or deletes) NS, DS and DNAME records only for a
+// tenant an admin allowed to delegate (Tenant.MayDelegate). Otherwise a
+// tenant could hand names under its suffix to servers the operator does
+// not run, hiding them from the operator's zone, its DNSSEC and its
+// secondaries.
+func (r *Registry) CheckRecordWrite(ctx context.Context, tenant, name, typ string) error {
 	if !IsRestricted(ctx) {
 		return nil
 	}
@@ -29,6 +47,9 @@ func (r *Registry) CheckRecordName(ctx context.Context, tenant, name string) err
 		}
 		if err := suffixRule(t, tenant, name); err != nil {
 			return err
+		}
+		if typ := strings.ToUpper(typ); delegating[typ] && !t.MayDelegate {
+			return invalid("record %s %s: %s records hand the name and all below it to other servers or another tree; tenant %s may not delegate (an admin writes them, or allows it: cadastre tenant update %s --may-delegate)", name, typ, typ, tenant, tenant)
 		}
 		kind, held, err := tx.NameHolder(ctx, fqdn(name), tenant)
 		if err != nil {

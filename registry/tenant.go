@@ -27,12 +27,24 @@ type Tenant struct {
 	// MaxIPv4 bounds the IPv4 addresses the tenant holds, MaxIPv6 the
 	// IPv6 prefixes (of any length); nil is no limit. Both count live
 	// and quarantined assignments.
-	MaxIPv4   *int64    `json:"max_ipv4,omitempty"`
-	MaxIPv6   *int64    `json:"max_ipv6,omitempty"`
-	UsedIPv4  int64     `json:"used_ipv4"`
-	UsedIPv6  int64     `json:"used_ipv6"`
-	Note      string    `json:"note,omitempty"`
-	CreatedAt time.Time `json:"created_at"`
+	MaxIPv4  *int64 `json:"max_ipv4,omitempty"`
+	MaxIPv6  *int64 `json:"max_ipv6,omitempty"`
+	UsedIPv4 int64  `json:"used_ipv4"`
+	UsedIPv6 int64  `json:"used_ipv6"`
+	Note     string `json:"note,omitempty"`
+	// MayDelegate lets callers below admin bound to the tenant write NS,
+	// DS and DNAME records under its suffixes: records that hand a name,
+	// and everything under it, to other servers or another tree. Off by
+	// default: the operator's zone keeps control of its names (README,
+	// Security model).
+	MayDelegate bool      `json:"may_delegate,omitempty"`
+	CreatedAt   time.Time `json:"created_at"`
+	// Overlaps lists, when Registry.Tenants or Tenant read it, the other
+	// tenants whose suffixes equal, contain or lie under one of this
+	// tenant's (see SuffixOverlapError): a register made before the rule
+	// (the upgrade gave every tenant ".") may hold such pairs; they are
+	// flagged, not refused, until an operator narrows them. Never stored.
+	Overlaps []string `json:"overlaps,omitempty"`
 }
 
 // HolderKind says what already holds a DNS name. Messages name the kind,
@@ -77,6 +89,13 @@ type TenantTx interface {
 	// transaction asking for the same name waits, so two tenants never
 	// both find a name free.
 	NameHolder(ctx context.Context, fqdn, tenant string) (HolderKind, bool, error)
+	// LockTenantSuffixes holds, until the transaction ends, the right to
+	// change tenants' name suffixes: a transaction that reads every
+	// tenant's suffixes after it, to refuse an overlap, and then writes
+	// its own, runs after any other that did the same, so two tenants
+	// never both get overlapping suffixes. A store that serialises its
+	// writers has nothing to do.
+	LockTenantSuffixes(ctx context.Context) error
 }
 
 // Sentinel errors of the tenant rules, mapped like the others.
@@ -121,6 +140,102 @@ func (e *NameTakenError) Error() string {
 // Is makes errors.Is(err, ErrNameTaken) true.
 func (e *NameTakenError) Is(target error) bool { return target == ErrNameTaken }
 
+// SuffixOverlapError refuses a tenant's name suffix that equals, contains
+// or lies under a suffix of another tenant: names under both would belong
+// to two tenants, and which of them may publish vm1.a.cloud.example would
+// depend on who asks first. Only admins manage tenants, so the message
+// names the other tenant. Narrowing a suffix a tenant already has (from
+// "." to "a.cloud.example") is never refused: it can only end overlaps.
+type SuffixOverlapError struct {
+	Tenant, Suffix           string
+	OtherTenant, OtherSuffix string
+}
+
+func (e *SuffixOverlapError) Error() string {
+	how := "equals"
+	switch {
+	case e.Suffix == e.OtherSuffix:
+	case suffixUnder(e.OtherSuffix, e.Suffix):
+		how = "contains"
+	default:
+		how = "lies under"
+	}
+	return fmt.Sprintf("tenant %s: name suffix %s %s the suffix %s of tenant %s (names under both would belong to two tenants; narrow or remove one with `cadastre tenant update %s --names ...`)",
+		e.Tenant, e.Suffix, how, e.OtherSuffix, e.OtherTenant, e.OtherTenant)
+}
+
+// Is makes errors.Is(err, ErrOverlap) true: 409 and exit 4, as for
+// overlapping space.
+func (e *SuffixOverlapError) Is(target error) bool { return target == ErrOverlap }
+
+// suffixUnder reports whether the canonical suffix s lies at or under the
+// canonical suffix p ("." holds every name).
+func suffixUnder(s, p string) bool {
+	return p == "." || s == p || strings.HasSuffix(s, "."+p)
+}
+
+// SuffixesOverlap reports whether two canonical suffixes share names: one
+// equals, contains or lies under the other.
+func SuffixesOverlap(a, b string) bool { return suffixUnder(a, b) || suffixUnder(b, a) }
+
+// checkSuffixes refuses the suffixes of t (whose suffixes were before)
+// that overlap another tenant's, of all (every tenant, as the
+// transaction read them after LockTenantSuffixes). A suffix t already had,
+// or one at or under a suffix it had (a narrowing), is not checked: an
+// overlap that predates the rule is flagged (Tenant.Overlaps), and an
+// update that leaves it alone or narrows it goes through.
+func checkSuffixes(t Tenant, before []string, all []Tenant) error {
+	for _, s := range t.Names {
+		if slices.ContainsFunc(before, func(p string) bool { return suffixUnder(s, p) }) {
+			continue
+		}
+		for _, o := range all {
+			if o.Name == t.Name {
+				continue
+			}
+			for _, os := range o.Names {
+				if SuffixesOverlap(s, os) {
+					return &SuffixOverlapError{Tenant: t.Name, Suffix: s, OtherTenant: o.Name, OtherSuffix: os}
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// flagOverlaps fills each tenant's Overlaps (see Tenant.Overlaps).
+func flagOverlaps(ts []Tenant) {
+	for i := range ts {
+		ts[i].Overlaps = nil
+		for j := range ts {
+			if i != j && slices.ContainsFunc(ts[i].Names, func(a string) bool {
+				return slices.ContainsFunc(ts[j].Names, func(b string) bool { return SuffixesOverlap(a, b) })
+			}) {
+				ts[i].Overlaps = append(ts[i].Overlaps, ts[j].Name)
+			}
+		}
+	}
+}
+
+// SuffixOverlaps returns the pairs of tenants whose name suffixes overlap
+// (each pair once, by name), for a server to warn about at start: a
+// register made before the rule may hold them.
+func (r *Registry) SuffixOverlaps(ctx context.Context) ([][2]string, error) {
+	ts, err := r.Tenants(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var out [][2]string
+	for _, t := range ts {
+		for _, o := range t.Overlaps {
+			if t.Name < o {
+				out = append(out, [2]string{t.Name, o})
+			}
+		}
+	}
+	return out, nil
+}
+
 type restrictedKey struct{}
 
 // Restricted marks the changes made with ctx as those of a caller below
@@ -149,6 +264,8 @@ type TenantSpec struct {
 	ClearIPv4 bool
 	ClearIPv6 bool
 	Note      *string
+	// MayDelegate sets Tenant.MayDelegate; nil keeps it.
+	MayDelegate *bool
 }
 
 // ValidateTenantName checks a tenant's name: 1 to 128 bytes of printable
@@ -236,6 +353,9 @@ func (r *Registry) applyTenantSpec(t *Tenant, s TenantSpec) error {
 		}
 		t.Note = *s.Note
 	}
+	if s.MayDelegate != nil {
+		t.MayDelegate = *s.MayDelegate
+	}
 	return nil
 }
 
@@ -249,10 +369,22 @@ func (r *Registry) AddTenant(ctx context.Context, s TenantSpec) (Tenant, error) 
 		return Tenant{}, err
 	}
 	err := r.store.Update(ctx, func(tx Tx) error {
+		if err := tx.LockTenantSuffixes(ctx); err != nil {
+			return err
+		}
 		if _, err := tx.TenantByName(ctx, s.Name); err == nil {
 			return fmt.Errorf("tenant %s: %w", s.Name, ErrExists)
 		} else if !errors.Is(err, ErrNotFound) {
 			return err
+		}
+		if len(t.Names) > 0 {
+			all, err := tx.Tenants(ctx)
+			if err != nil {
+				return err
+			}
+			if err := checkSuffixes(t, nil, all); err != nil {
+				return err
+			}
 		}
 		t.CreatedAt = r.clock()
 		if err := tx.InsertTenant(ctx, &t); err != nil {
@@ -267,7 +399,18 @@ func (r *Registry) AddTenant(ctx context.Context, s TenantSpec) (Tenant, error) 
 func (r *Registry) Tenant(ctx context.Context, name string) (t Tenant, err error) {
 	err = r.store.View(ctx, func(tx Tx) error {
 		t, err = tx.TenantByName(ctx, name)
-		return err
+		if err != nil || len(t.Names) == 0 {
+			return err
+		}
+		all, err := tx.Tenants(ctx)
+		if err != nil {
+			return err
+		}
+		flagOverlaps(all)
+		if i := slices.IndexFunc(all, func(o Tenant) bool { return o.ID == t.ID }); i >= 0 {
+			t.Overlaps = all[i].Overlaps
+		}
+		return nil
 	})
 	return t, err
 }
@@ -278,6 +421,7 @@ func (r *Registry) Tenants(ctx context.Context) (out []Tenant, err error) {
 		out, err = tx.Tenants(ctx)
 		return err
 	})
+	flagOverlaps(out)
 	return out, err
 }
 
@@ -287,6 +431,11 @@ func (r *Registry) Tenants(ctx context.Context) (out []Tenant, err error) {
 func (r *Registry) UpdateTenant(ctx context.Context, s TenantSpec) (Tenant, error) {
 	var out Tenant
 	err := r.store.Update(ctx, func(tx Tx) error {
+		if s.Names != nil {
+			if err := tx.LockTenantSuffixes(ctx); err != nil {
+				return err
+			}
+		}
 		t, err := tx.TenantByName(ctx, s.Name)
 		if err != nil {
 			return err
@@ -295,6 +444,15 @@ func (r *Registry) UpdateTenant(ctx context.Context, s TenantSpec) (Tenant, erro
 		before.Names = slices.Clone(t.Names)
 		if err := r.applyTenantSpec(&t, s); err != nil {
 			return err
+		}
+		if s.Names != nil {
+			all, err := tx.Tenants(ctx)
+			if err != nil {
+				return err
+			}
+			if err := checkSuffixes(t, before.Names, all); err != nil {
+				return err
+			}
 		}
 		if err := tx.UpdateTenant(ctx, t); err != nil {
 			return err

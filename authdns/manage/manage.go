@@ -760,6 +760,89 @@ func (m *Manager) AddTSIG(ctx context.Context, name, alg string, secret []byte, 
 	return k, s.Secret, nil
 }
 
+// TSIGChange is what UpdateTSIG changes of a key; zero fields keep what
+// the key has.
+type TSIGChange struct {
+	// Algorithm is the key's new algorithm ("" keeps it). The secret is
+	// kept unless a new one is given: both ends must change together.
+	Algorithm string
+	// Secret is the new secret; with NewSecret a new 32-byte one is
+	// generated instead (and returned, to be shown once).
+	Secret    []byte
+	NewSecret bool
+	// Grants replace the key's RFC 2136 grants (an empty list: none);
+	// nil keeps them.
+	Grants *[]string
+}
+
+// UpdateTSIG changes a TSIG key in place: rotates its secret, changes its
+// algorithm or replaces its update grants, keeping its name (zones'
+// allow-transfer entries and secondaries' configuration name it). The
+// event records the key and the fingerprints of the old and new secrets,
+// never a secret. It returns the key and, when one was generated, the
+// new secret for the caller to show once.
+func (m *Manager) UpdateTSIG(ctx context.Context, name string, ch TSIGChange) (zone.TSIGKey, []byte, error) {
+	n, err := zone.CanonicalName(name)
+	if err != nil {
+		return zone.TSIGKey{}, nil, fmt.Errorf("TSIG key %w", err)
+	}
+	if ch.NewSecret && ch.Secret != nil {
+		return zone.TSIGKey{}, nil, fmt.Errorf("TSIG key %s: a new secret is either generated or given, not both: %w", n, registry.ErrInvalid)
+	}
+	if m.sealer == nil {
+		return zone.TSIGKey{}, nil, errors.New("TSIG key: no sealing key configured")
+	}
+	ks, err := m.store.TSIGKeys(ctx)
+	if err != nil {
+		return zone.TSIGKey{}, nil, err
+	}
+	i := slices.IndexFunc(ks, func(k zone.TSIGKey) bool { return k.Name == n })
+	if i < 0 {
+		return zone.TSIGKey{}, nil, fmt.Errorf("TSIG key %s: %w", n, registry.ErrNotFound)
+	}
+	old := ks[i]
+	oldSecret, err := m.sealer.OpenData(zone.TSIGAAD(old.Name, old.Algorithm), old.Sealed)
+	if err != nil {
+		return zone.TSIGKey{}, nil, fmt.Errorf("TSIG key %s: %w", n, zone.ErrSealed)
+	}
+	k := old
+	secret, generated := oldSecret, []byte(nil)
+	switch {
+	case ch.NewSecret:
+		secret = make([]byte, 32)
+		if _, err := rand.Read(secret); err != nil {
+			return zone.TSIGKey{}, nil, err
+		}
+		generated = secret
+	case ch.Secret != nil:
+		secret = ch.Secret
+	}
+	alg := old.Algorithm
+	if ch.Algorithm != "" {
+		alg = ch.Algorithm
+	}
+	s, err := zone.CheckTSIG(n, alg, secret)
+	if err != nil {
+		return zone.TSIGKey{}, nil, err
+	}
+	k.Algorithm = s.Algorithm
+	if ch.Grants != nil {
+		if k.Grants, err = canonicalGrants(*ch.Grants); err != nil {
+			return zone.TSIGKey{}, nil, fmt.Errorf("TSIG key %s: %w", n, err)
+		}
+	}
+	k.Sealed = m.sealer.SealData(zone.TSIGAAD(k.Name, k.Algorithm), s.Secret)
+	type withPrint struct {
+		zone.TSIGKey
+		Fingerprint string `json:"fingerprint"`
+	}
+	before, after := withPrint{old, zone.TSIGFingerprint(oldSecret)}, withPrint{k, zone.TSIGFingerprint(s.Secret)}
+	if err := m.store.UpdateTSIGKey(ctx, k, m.event(ctx, "tsig.update", zone.SubjectTSIG, k.Name, before, after)); err != nil {
+		return zone.TSIGKey{}, nil, fmt.Errorf("TSIG key %s: %w", k.Name, err)
+	}
+	return k, generated, nil
+}
+
 // TSIGKeys lists the TSIG keys, by name, without secrets.
 func (m *Manager) TSIGKeys(ctx context.Context) ([]zone.TSIGKey, error) {
 	return m.store.TSIGKeys(ctx)

@@ -1,7 +1,9 @@
 package manage
 
 import (
+	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -133,7 +135,14 @@ func (m *Manager) Import(ctx context.Context, name, file string, r io.Reader) (I
 			generated[strings.ToLower(rr.String())] = true
 		}
 	}
-	zp := dns.NewZoneParser(r, z.Name, file)
+	text, err := io.ReadAll(r)
+	if err != nil {
+		return res, fmt.Errorf("zone %s: import %s: %w", z.Name, file, err)
+	}
+	if err := checkZoneText(file, text); err != nil {
+		return res, err
+	}
+	zp := dns.NewZoneParser(bytes.NewReader(text), z.Name, file)
 	zp.SetDefaultTTL(z.Config.TTL)
 	var add []*zone.Record
 	var events []registry.Event
@@ -189,4 +198,24 @@ func (m *Manager) Import(ctx context.Context, name, file string, r io.Reader) (I
 	}
 	res.Added = len(add)
 	return res, nil
+}
+
+// checkZoneText refuses a zone file holding a raw control character (other
+// than TAB, CR and LF), DEL, a bidi override or bytes that are not UTF-8,
+// naming its line: the parser would keep them in a name, or turn them
+// into an escape in text without a word, where the operator most likely
+// meant neither. RFC 1035 §5.1 writes such a byte as \DDD, which is
+// imported as written.
+func checkZoneText(file string, text []byte) error {
+	for n, line := range bytes.Split(text, []byte("\n")) {
+		l := strings.TrimSuffix(string(line), "\r")
+		if err := registry.CheckText(fmt.Sprintf("%s: line %d", file, n+1), strings.ReplaceAll(l, "\t", " ")); err != nil {
+			var te *registry.TextError
+			if errors.As(err, &te) && te.Rune < 0x80 {
+				return fmt.Errorf("%w (write it as \\%03d)", err, te.Rune)
+			}
+			return err
+		}
+	}
+	return nil
 }

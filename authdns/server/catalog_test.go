@@ -10,7 +10,9 @@ import (
 	"encoding/base64"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/netip"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -101,9 +103,12 @@ func TestKnotCatalogConsumer(t *testing.T) {
 
 	// A zone added after Knot started reaches it by itself: the
 	// catalog's serial moves, NOTIFY, IXFR of the catalog, then AXFR of
-	// the new zone.
+	// the new zone. The zone names no NOTIFY target of its own: as a
+	// member of the catalog it notifies the catalog's (Knot could
+	// transfer it before it was signed, and would then wait for a
+	// refresh).
 	const newZone = "new.test."
-	if _, err := e.mgr.AddZone(e.ctx, manage.ZoneSpec{Name: newZone, Config: zone.Config{AllowTransfer: acl, Notify: notify}}); err != nil {
+	if _, err := e.mgr.AddZone(e.ctx, manage.ZoneSpec{Name: newZone, Config: zone.Config{AllowTransfer: acl}}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := e.mgr.AddRecord(e.ctx, newZone, "www", "A", "192.0.2.80", 0); err != nil {
@@ -271,4 +276,73 @@ func (s *syncBuffer) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()
+}
+
+// notifySink is a secondary that records the NOTIFYs it gets (zone and
+// the serial of the SOA they carry) and acknowledges them.
+type notifySink struct {
+	mu  sync.Mutex
+	got map[string][]uint32
+}
+
+func (n *notifySink) ServeDNS(w dns.ResponseWriter, r *dns.Msg) {
+	if r.Opcode == dns.OpcodeNotify && len(r.Question) == 1 {
+		var serial uint32
+		if len(r.Answer) == 1 {
+			if soa, ok := r.Answer[0].(*dns.SOA); ok {
+				serial = soa.Serial
+			}
+		}
+		n.mu.Lock()
+		n.got[r.Question[0].Name] = append(n.got[r.Question[0].Name], serial)
+		n.mu.Unlock()
+	}
+	m := new(dns.Msg)
+	m.SetReply(r)
+	w.WriteMsg(m)
+}
+
+func (n *notifySink) serials(zoneName string) []uint32 {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return slices.Clone(n.got[zoneName])
+}
+
+// TestCatalogMembersNotifyCatalogSecondaries: a zone the catalog lists
+// notifies the catalog's NOTIFY targets, without a --notify of its own
+// (a secondary that learned the zone from the catalog otherwise hears of
+// its changes only at the SOA refresh); a zone the catalog does not list
+// (no transfers allowed) does not.
+func TestCatalogMembersNotifyCatalogSecondaries(t *testing.T) {
+	e := newEnv(t, false)
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sink := &notifySink{got: map[string][]uint32{}}
+	ds := &dns.Server{PacketConn: pc, Handler: sink}
+	go ds.ActivateAndServe()
+	t.Cleanup(func() { ds.Shutdown() })
+	acl := []string{"key:" + tsigName}
+	if _, err := e.mgr.AddZone(e.ctx, manage.ZoneSpec{Name: catalogZone, Config: zone.Config{Catalog: true, AllowTransfer: acl, Notify: []string{pc.LocalAddr().String()}}}); err != nil {
+		t.Fatal(err)
+	}
+	e.start(server.Options{})
+	for _, z := range []string{catalogZone, fwdZone, dynZone, v4Zone, v6Zone} {
+		waitUntil(t, 10*time.Second, "NOTIFY for "+z+" at load", func() bool { return slices.Contains(sink.serials(z), e.srv.Serial(z)) })
+	}
+
+	serial := e.srv.Serial(fwdZone)
+	if _, err := e.mgr.AddRecord(e.ctx, fwdZone, "new", "A", "10.1.2.201", 0); err != nil {
+		t.Fatal(err)
+	}
+	e.waitFor("the change served", func() bool { return e.srv.Serial(fwdZone) != serial })
+	waitUntil(t, 10*time.Second, "NOTIFY for the change of "+fwdZone, func() bool { return slices.Contains(sink.serials(fwdZone), e.srv.Serial(fwdZone)) })
+
+	// The zone the catalog does not list was loaded with the others, and
+	// the member's change came after: had it been notified, it would be
+	// by now.
+	if got := sink.serials(v4Zone2); len(got) != 0 {
+		t.Fatalf("NOTIFY for %s, which the catalog does not list: serials %v", v4Zone2, got)
+	}
 }

@@ -248,9 +248,15 @@ func (s *Server) Reload(ctx context.Context) error {
 	}
 	snap, changed, err := s.build.Rebuild(ctx, &in, s.opt.Now(), corrupt)
 	s.snap.Store(&snapshot{Snapshot: snap, wire: &wireCache{}})
+	var catalogNotify []string
+	for _, z := range in.Zones {
+		if z.Config.Catalog {
+			catalogNotify = z.Config.Notify
+		}
+	}
 	for _, zd := range changed {
 		s.log.Info("dns zone loaded", "zone", zd.Name(), "serial", zd.Serial(), "names", zd.Names(), "signed", zd.Signed(), "seq", zd.Seq())
-		s.notify(zd)
+		s.notify(zd, catalogNotify)
 	}
 	return err
 }

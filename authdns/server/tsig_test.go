@@ -9,9 +9,11 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"net"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -405,5 +407,226 @@ func TestTSIGWrongAlgorithmWithDigAndKdig(t *testing.T) {
 				}
 			})
 		}
+	}
+}
+
+// TestTSIGRefusalsUnpack: a TSIG the server cannot use still gets a reply
+// the asker can read. With no algorithm at all (a TSIG with empty RDATA)
+// it is FORMERR without a TSIG (RFC 8945 §5.2: a TSIG that cannot be
+// interpreted makes the message corrupt); the error TSIG echoing an empty
+// algorithm name packed to a record that did not unpack. An algorithm
+// the server does not know, or the root name, is BADKEY naming it.
+func TestTSIGRefusalsUnpack(t *testing.T) {
+	e := newEnv(t, false)
+	e.start(server.Options{})
+	q := new(dns.Msg)
+	q.SetQuestion("www."+fwdZone, dns.TypeA)
+	plain, err := q.Pack()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// withTSIG is the query with one TSIG record for key whose RDATA is
+	// rdata (nil: none, RDLENGTH 0).
+	withTSIG := func(key string, rdata []byte) []byte {
+		b := append([]byte(nil), plain...)
+		b[11] = 1 // ARCOUNT
+		owner := make([]byte, 256)
+		n, err := dns.PackDomainName(key, owner, 0, nil, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b = append(b, owner[:n]...)
+		b = append(b, 0, byte(dns.TypeTSIG), 0, byte(dns.ClassANY), 0, 0, 0, 0, byte(len(rdata)>>8), byte(len(rdata)))
+		return append(b, rdata...)
+	}
+	// tsigRdata is TSIG RDATA under alg with a 2-byte MAC that is wrong.
+	tsigRdata := func(alg string) []byte {
+		b := make([]byte, 256)
+		n, err := dns.PackDomainName(alg, b, 0, nil, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		now := uint64(time.Now().Unix())
+		b = append(b[:n], byte(now>>40), byte(now>>32), byte(now>>24), byte(now>>16), byte(now>>8), byte(now), 1, 44, 0, 2, 0xab, 0xcd)
+		return append(b, byte(q.Id>>8), byte(q.Id), 0, 0, 0, 0)
+	}
+	cases := []struct {
+		name     string
+		wire     []byte
+		rcode    int
+		tsigErr  uint16
+		wantTSIG bool
+	}{
+		{"no algorithm (empty RDATA), known key", withTSIG(tsigName, nil), dns.RcodeFormatError, 0, false},
+		{"no algorithm (empty RDATA), root owner", withTSIG(".", nil), dns.RcodeFormatError, 0, false},
+		{"an algorithm nobody knows", withTSIG(tsigName, tsigRdata("hmac-md5.sig-alg.reg.int.")), dns.RcodeNotAuth, dns.RcodeBadKey, true},
+		{"the root as algorithm", withTSIG(tsigName, tsigRdata(".")), dns.RcodeNotAuth, dns.RcodeBadKey, true},
+	}
+	for _, c := range cases {
+		for _, tcp := range []bool{false, true} {
+			t.Run(fmt.Sprintf("%s tcp=%v", c.name, tcp), func(t *testing.T) {
+				var reply []byte
+				if tcp {
+					reply = rawTCP(t, e.addr, c.wire)
+				} else {
+					reply = rawUDP(t, e.addr, c.wire)
+				}
+				if reply == nil {
+					t.Fatal("no reply")
+				}
+				r := new(dns.Msg)
+				if err := r.Unpack(reply); err != nil {
+					t.Fatalf("reply does not unpack: %v (%x)", err, reply)
+				}
+				if r.Rcode != c.rcode || r.Id != q.Id || len(r.Question) != 1 || r.Question[0] != q.Question[0] || len(r.Answer) != 0 {
+					t.Fatalf("reply rcode %s, want %s with the question and no answer:\n%v", dns.RcodeToString[r.Rcode], dns.RcodeToString[c.rcode], r)
+				}
+				rt := r.IsTsig()
+				if (rt != nil) != c.wantTSIG || (rt != nil && rt.Error != c.tsigErr) {
+					t.Fatalf("reply TSIG %v, want TSIG %v with error %s", rt, c.wantTSIG, dns.RcodeToString[int(c.tsigErr)])
+				}
+			})
+		}
+	}
+}
+
+// TestTSIGUpdate: a key changes in place on both stores: a new secret
+// (generated, shown once, or given), another algorithm (keeping the
+// secret unless one is given), new grants; bad changes are refused and
+// change nothing; each change is a tsig.update event with the secrets'
+// fingerprints, never a secret.
+func TestTSIGUpdate(t *testing.T) {
+	eachDNSStore(t, func(t *testing.T, st envStore) {
+		ctx := registry.WithActor(context.Background(), "tester")
+		m := manage.NewManager(st, sealer(t, 1), nil)
+		secret := bytes.Repeat([]byte{0x5a}, 32)
+		if _, _, err := m.AddTSIG(ctx, "acme.example.net", "hmac-sha256", secret, "_acme-challenge.example.net"); err != nil {
+			t.Fatal(err)
+		}
+		current := func() (zone.TSIGKey, zone.TSIGSecret) {
+			t.Helper()
+			ks, err := m.TSIGKeys(ctx)
+			if err != nil || len(ks) != 1 {
+				t.Fatalf("keys %+v, %v", ks, err)
+			}
+			ss, err := m.TSIGSecrets(ctx)
+			if err != nil || len(ss) != 1 {
+				t.Fatalf("secrets %+v, %v", ss, err)
+			}
+			return ks[0], ss[0]
+		}
+		for _, tc := range []struct {
+			name string
+			ch   manage.TSIGChange
+			want error
+			says string
+		}{
+			{"a missing key is not found", manage.TSIGChange{NewSecret: true}, registry.ErrNotFound, "nosuch"},
+			{"a secret both generated and given", manage.TSIGChange{NewSecret: true, Secret: secret}, registry.ErrInvalid, "not both"},
+			{"HMAC-MD5", manage.TSIGChange{Algorithm: "hmac-md5"}, registry.ErrInvalid, "hmac-sha256"},
+			{"a short secret", manage.TSIGChange{Secret: []byte("short")}, registry.ErrInvalid, "5 bytes"},
+			{"a bad grant", manage.TSIGChange{Grants: &[]string{"bad..name"}}, registry.ErrInvalid, "bad..name"},
+		} {
+			t.Run(tc.name, func(t *testing.T) {
+				k0, s0 := current()
+				name := "acme.example.net"
+				if tc.want == registry.ErrNotFound {
+					name = "nosuch.example.net"
+				}
+				_, _, err := m.UpdateTSIG(ctx, name, tc.ch)
+				if !errors.Is(err, tc.want) || !strings.Contains(err.Error(), tc.says) {
+					t.Fatalf("UpdateTSIG = %v; want %v naming %q", err, tc.want, tc.says)
+				}
+				if k, s := current(); k.Algorithm != k0.Algorithm || !slices.Equal(k.Grants, k0.Grants) || !bytes.Equal(s.Secret, s0.Secret) {
+					t.Fatalf("a refused update changed the key: %+v", k)
+				}
+			})
+		}
+
+		k, gen, err := m.UpdateTSIG(ctx, "ACME.example.net.", manage.TSIGChange{NewSecret: true})
+		if _, s := current(); err != nil || len(gen) != 32 || bytes.Equal(gen, secret) || !bytes.Equal(s.Secret, gen) || k.Algorithm != "hmac-sha256" {
+			t.Fatalf("a generated secret: %+v %d bytes %v", k, len(gen), err)
+		}
+		if _, _, err := m.UpdateTSIG(ctx, "acme.example.net", manage.TSIGChange{Algorithm: "hmac-sha512"}); err != nil {
+			t.Fatal(err)
+		}
+		if k, s := current(); k.Algorithm != "hmac-sha512" || s.Algorithm != "hmac-sha512" || !bytes.Equal(s.Secret, gen) {
+			t.Fatalf("another algorithm keeps the secret: %+v %+v", k, s)
+		}
+		given := bytes.Repeat([]byte{0x6b}, 48)
+		if _, out, err := m.UpdateTSIG(ctx, "acme.example.net", manage.TSIGChange{Secret: given, Grants: &[]string{"_acme-challenge.www.example.net", "dyn.example.net."}}); err != nil || out != nil {
+			t.Fatalf("a given secret is not returned: %d bytes, %v", len(out), err)
+		}
+		if k, s := current(); !bytes.Equal(s.Secret, given) || !slices.Equal(k.Grants, []string{"_acme-challenge.www.example.net.", "dyn.example.net."}) {
+			t.Fatalf("given secret and grants: %+v", k)
+		}
+		if _, _, err := m.UpdateTSIG(ctx, "acme.example.net", manage.TSIGChange{Grants: &[]string{}}); err != nil {
+			t.Fatal(err)
+		}
+		if k, _ := current(); len(k.Grants) != 0 {
+			t.Fatalf("grants after clearing them: %v", k.Grants)
+		}
+
+		var evs []registry.Event
+		for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+			all, err := registry.New(st).Events(ctx, registry.EventFilter{SubjectKind: zone.SubjectTSIG})
+			if err != nil {
+				t.Fatal(err)
+			}
+			evs = evs[:0]
+			for _, e := range all {
+				if e.Action == "tsig.update" {
+					evs = append(evs, e)
+				}
+			}
+			if len(evs) >= 4 || time.Now().After(deadline) {
+				break
+			}
+		}
+		if len(evs) != 4 {
+			t.Fatalf("%d tsig.update events, want 4", len(evs))
+		}
+		for _, e := range evs {
+			for _, s := range [][]byte{secret, gen, given} {
+				if bytes.Contains(e.Before, []byte(base64.StdEncoding.EncodeToString(s))) || bytes.Contains(e.After, []byte(base64.StdEncoding.EncodeToString(s))) {
+					t.Fatalf("event %s holds a secret", e.Action)
+				}
+			}
+			if e.Subject != "acme.example.net." || !bytes.Contains(e.Before, []byte(`"fingerprint"`)) || !bytes.Contains(e.After, []byte(`"fingerprint"`)) {
+				t.Fatalf("event %s %s: before %s after %s", e.Action, e.Subject, e.Before, e.After)
+			}
+		}
+		if bytes.Equal(evs[0].Before, evs[0].After) {
+			t.Fatal("the rotation's event shows no change")
+		}
+	})
+}
+
+// TestTSIGUpdateTakesEffect: the running server follows a key's update:
+// an RFC 2136 UPDATE signed with the old secret is refused (NOTAUTH), with
+// the new one it is applied; a grant taken away refuses the name.
+func TestTSIGUpdateTakesEffect(t *testing.T) {
+	e, oldSecret := updateEnv(t)
+	_, gen, err := e.mgr.UpdateTSIG(e.ctx, acmeKey, manage.TSIGChange{NewSecret: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	newKey := "hmac-sha256:" + acmeKey + ":" + base64.StdEncoding.EncodeToString(gen)
+	add := `update add ` + acmeName + ` 60 TXT "x"`
+	var out string
+	var ok bool
+	e.waitFor("the server takes the new secret", func() bool { out, ok = e.nsupdate(t, newKey, add); return ok })
+	if out, ok := e.nsupdate(t, "hmac-sha256:"+acmeKey+":"+oldSecret, add); ok || !strings.Contains(out, "NOTAUTH") {
+		t.Fatalf("nsupdate with the old secret succeeded=%v, want NOTAUTH:\n%s", ok, out)
+	}
+	if _, _, err := e.mgr.UpdateTSIG(e.ctx, acmeKey, manage.TSIGChange{Grants: &[]string{"_acme-challenge.www." + fwdZone}}); err != nil {
+		t.Fatal(err)
+	}
+	e.waitFor("the server takes the new grants", func() bool { out, ok = e.nsupdate(t, newKey, add); return !ok })
+	if !strings.Contains(out, "REFUSED") {
+		t.Fatalf("nsupdate of a name no longer granted: want REFUSED:\n%s", out)
+	}
+	if out, ok := e.nsupdate(t, newKey, "update add _acme-challenge.www."+fwdZone+` 60 TXT "y"`); !ok {
+		t.Fatalf("nsupdate of the newly granted name:\n%s", out)
 	}
 }

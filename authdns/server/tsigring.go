@@ -81,6 +81,9 @@ func (r *tsigRing) Verify(msg []byte, t *dns.TSIG) error {
 // verification (status is the network server's verdict), or nil when the
 // request is unsigned or verified. RFC 8945:
 //   - §5.1: a TSIG that is not the last record, or a second one, is FORMERR;
+//   - §5.2: a TSIG that cannot be read (no algorithm name: empty RDATA) is
+//     FORMERR too: an error TSIG echoing it would not pack as a name, and
+//     the reply would not unpack at the asker;
 //   - §5.2.1: an unknown key, or a known key under another algorithm than
 //     its own, is NOTAUTH with TSIG error BADKEY;
 //   - §5.2.2: a wrong MAC is NOTAUTH with BADSIG;
@@ -117,7 +120,7 @@ func tsigRefusal(r *dns.Msg, status error, now time.Time) *dns.Msg {
 	if o := r.IsEdns0(); o != nil {
 		m.SetEdns0(MaxUDPSize, o.Do())
 	}
-	if misplaced > 0 {
+	if misplaced > 0 || t.Algorithm == "" || t.Hdr.Name == "" {
 		m.Rcode = dns.RcodeFormatError
 		return m
 	}

@@ -250,3 +250,35 @@ func withTTL0(rr dns.RR) dns.RR {
 	rr.Header().Ttl = 0
 	return rr
 }
+
+// TestUpdateControlBytesStayEscaped: TXT can carry any byte (RFC 1035
+// §3.3.14); one sent in an UPDATE (a control character, ESC) is stored
+// and listed in its RFC 1035 escape (\027), never raw, and served as the
+// byte it was.
+func TestUpdateControlBytesStayEscaped(t *testing.T) {
+	e, secret := updateEnv(t)
+	key := "hmac-sha256:" + acmeKey + ":" + secret
+	if out, ok := e.nsupdate(t, key, `update add `+acmeName+` 60 TXT "a\027[2Jb"`); !ok {
+		t.Fatalf("nsupdate add:\n%s", out)
+	}
+	rs, err := e.mgr.Records(e.ctx, fwdZone)
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, r := range rs {
+		if strings.ContainsAny(r.Name+r.Data, "\x1b\r\n") {
+			t.Errorf("record stored with a raw control character: %q %q", r.Name, r.Data)
+		}
+		if r.Name == acmeName && r.Data == `"a\027[2Jb"` {
+			found = true
+		}
+	}
+	if !found {
+		t.Fatalf("the TXT is not stored escaped: %+v", rs)
+	}
+	r := e.query("udp", acmeName, dns.TypeTXT, false)
+	if len(r.Answer) != 1 || r.Answer[0].(*dns.TXT).Txt[0] != `a\027[2Jb` {
+		t.Fatalf("TXT served: %v", r)
+	}
+}

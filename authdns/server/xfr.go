@@ -4,6 +4,7 @@ import (
 	"context"
 	"net"
 	"net/netip"
+	"slices"
 	"strings"
 	"time"
 
@@ -179,10 +180,13 @@ func (s *Server) stream(w dns.ResponseWriter, r *dns.Msg, rrs []dns.RR) bool {
 }
 
 // notify tells zd's secondaries of its new serial (RFC 1996), in the
-// background, a few times until each answers.
-func (s *Server) notify(zd *zone.Data) {
+// background, a few times until each answers. catalogNotify are the
+// catalog zone's NOTIFY targets: a zone the catalog lists tells them too,
+// as they serve it once they have read the catalog (RFC 9432 §5), and
+// would otherwise learn of its changes only at the SOA refresh.
+func (s *Server) notify(zd *zone.Data, catalogNotify []string) {
 	key := s.notifyKey(zd.Zone())
-	for _, target := range zd.Zone().Config.Notify {
+	for _, target := range notifyTargets(zd.Zone(), catalogNotify) {
 		s.notifies.Add(1)
 		go func() {
 			defer s.notifies.Done()
@@ -214,6 +218,20 @@ func (s *Server) notify(zd *zone.Data) {
 			s.log.Warn("dns notify unanswered", "zone", zd.Name(), "to", target)
 		}()
 	}
+}
+
+// notifyTargets are the addresses NOTIFY for z goes to: its own, then
+// the catalog's (catalogNotify) if the catalog lists z, each once.
+func notifyTargets(z zone.Zone, catalogNotify []string) []string {
+	out := slices.Clone(z.Config.Notify)
+	if zone.InCatalog(z) {
+		for _, t := range catalogNotify {
+			if !slices.Contains(out, t) {
+				out = append(out, t)
+			}
+		}
+	}
+	return out
 }
 
 // notifyKey is the key NOTIFY for z is signed with: the first TSIG key

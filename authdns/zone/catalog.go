@@ -43,7 +43,7 @@ func CatalogID(m Zone) string {
 func CatalogMembers(zs []Zone) []Zone {
 	var out []Zone
 	for _, z := range zs {
-		if !z.Config.Catalog && len(z.Config.AllowTransfer) > 0 {
+		if InCatalog(z) {
 			out = append(out, z)
 		}
 	}
@@ -57,6 +57,12 @@ func CatalogMembers(zs []Zone) []Zone {
 		return 0
 	})
 	return out
+}
+
+// InCatalog says whether the catalog, if there is one, lists z: every
+// zone that may be transferred, but the catalog itself.
+func InCatalog(z Zone) bool {
+	return !z.Config.Catalog && len(z.Config.AllowTransfer) > 0
 }
 
 // addCatalog adds the catalog's records: the schema version and one PTR

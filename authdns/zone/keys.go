@@ -80,6 +80,9 @@ func (s *Sealer) SealData(ad, data []byte) []byte {
 }
 
 // open decrypts what seal made with the same ad.
+// OpenData is the inverse of SealData with the same associated data.
+func (s *Sealer) OpenData(ad, sealed []byte) ([]byte, error) { return s.open(ad, sealed) }
+
 func (s *Sealer) open(ad, sealed []byte) ([]byte, error) {
 	n := s.aead.NonceSize()
 	if len(sealed) < n {

@@ -1,6 +1,7 @@
 package zone
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 
@@ -39,13 +40,18 @@ func QuoteTXT(s string) string {
 // in a dot.
 func ParseRecord(r Record, origin string) (Record, dns.RR, error) {
 	where := fmt.Sprintf("record %s %s", r.Name, r.Type)
-	for i, c := range r.Data {
-		if c < 0x20 || c == 0x7f {
-			return r, nil, fmt.Errorf("%s: control character %U at byte %d of the data (write it as \\%03d): %w", where, c, i, c, registry.ErrInvalid)
+	if err := registry.CheckText(where+" data", r.Data); err != nil {
+		// A TextError (400 over the API); the hint says how DNS text
+		// carries such a byte (RFC 1035 §5.1).
+		var te *registry.TextError
+		if errors.As(err, &te) && te.Rune < 0x80 {
+			if r.Type == "TXT" || r.Type == "SPF" {
+				// Unquoted TXT is taken as written, backslashes too.
+				return r, nil, fmt.Errorf("%w (write it as \\%03d inside a quoted string)", err, te.Rune)
+			}
+			return r, nil, fmt.Errorf("%w (write it as \\%03d)", err, te.Rune)
 		}
-	}
-	if err := registry.CheckText(where, r.Data); err != nil {
-		return r, nil, fmt.Errorf("%w: %w", err, registry.ErrInvalid)
+		return r, nil, err
 	}
 	data := strings.TrimSpace(r.Data)
 	if (r.Type == "TXT" || r.Type == "SPF") && !strings.HasPrefix(data, `"`) {

@@ -284,6 +284,10 @@ type Store interface {
 	// InsertTSIGKey stores a TSIG key; a key of that name already there
 	// is an error wrapping registry.ErrExists.
 	InsertTSIGKey(ctx context.Context, k TSIGKey, e registry.Event) error
+	// UpdateTSIGKey stores k's algorithm, sealed secret and grants over
+	// the key of its name; a missing one is an error wrapping
+	// registry.ErrNotFound.
+	UpdateTSIGKey(ctx context.Context, k TSIGKey, e registry.Event) error
 	// DeleteTSIGKey removes a TSIG key by canonical name; a missing one
 	// is an error wrapping registry.ErrNotFound.
 	DeleteTSIGKey(ctx context.Context, name string, e registry.Event) error
@@ -320,6 +324,14 @@ const (
 // CanonicalName lower-cases name and makes it fully qualified, checking
 // that it is a domain name.
 func CanonicalName(name string) (string, error) {
+	// A raw control character, bidi override or non-UTF-8 byte in a name
+	// someone typed (or a zone file holds) is refused, as in every text
+	// field (registry.CheckText): stored, it would be printed raw by
+	// whoever lists it. The same byte written as an escape (\027) is a
+	// valid label, kept escaped.
+	if err := registry.CheckText("name", name); err != nil {
+		return "", err
+	}
 	n := dns.CanonicalName(strings.TrimSpace(name))
 	if n == "." || n == "" {
 		return "", fmt.Errorf("name %q: the root is not a zone cadastre serves: %w", name, registry.ErrInvalid)

@@ -4,12 +4,17 @@ import (
 	"context"
 	"encoding/hex"
 	"fmt"
+	"net"
+	"net/http"
 	"net/netip"
 	"os"
 	"slices"
 	"strings"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/spf13/cobra"
 
 	"github.com/cadastre-ipam/cadastre/auth"
@@ -200,7 +205,7 @@ zones by itself; ` + "`zone secondary-config --knot`" + ` prints that configurat
 	add.Flags().Uint32Var(&ttl, "ttl", 0, "TTL of the zone's records (default 3600)")
 	add.Flags().StringArrayVar(&allow, "allow-transfer", nil, "who may AXFR/IXFR: a prefix or key:TSIG-NAME (repeatable)")
 	add.Flags().StringArrayVar(&notify, "notify", nil, "secondary to NOTIFY, address:port (repeatable)")
-	add.Flags().BoolVar(&catalog, "catalog", false, "make NAME the catalog zone (RFC 9432) listing the zones secondaries may transfer")
+	add.Flags().BoolVar(&catalog, "catalog", false, "make NAME the catalog zone (RFC 9432) listing the zones secondaries may transfer; the zones it lists also NOTIFY its --notify targets")
 	return add
 }
 
@@ -357,6 +362,35 @@ assignments. NS below the apex are delegations and are imported.`,
 	return c
 }
 
+// listedZone is a zone as `zone list --json` prints it: with the ways a
+// secondary cannot answer what cadastre answers (the warnings the text
+// listing writes to stderr), so that scripts reading the JSON see them.
+type listedZone struct {
+	zone.Zone
+	SecondaryGaps []string `json:"secondary_gaps,omitempty"`
+}
+
+// zonesWithGaps is zs with their secondary gaps. Over --server there are
+// none to give (see warnGapsOf); a failed check is a warning on stderr,
+// as in the text listing.
+func (a *app) zonesWithGaps(ctx context.Context, b dnsBackend, zs []zone.Zone) []listedZone {
+	gaps := map[string][]string{}
+	if m, ok := b.(*manage.Manager); ok {
+		gs, err := a.secondaryGaps(ctx, m)
+		if err != nil {
+			fmt.Fprintf(a.cfg.stderr, "cadastre: warning: secondaries not checked: %v\n", err)
+		}
+		for _, g := range gs {
+			gaps[g.Zone] = append(gaps[g.Zone], g.Reason)
+		}
+	}
+	out := make([]listedZone, 0, len(zs))
+	for _, z := range zs {
+		out = append(out, listedZone{Zone: z, SecondaryGaps: gaps[z.Name]})
+	}
+	return out
+}
+
 func newZoneList(a *app) *cobra.Command {
 	var listJSON bool
 	list := &cobra.Command{
@@ -374,10 +408,7 @@ func newZoneList(a *app) *cobra.Command {
 				return err
 			}
 			if listJSON {
-				if zs == nil {
-					zs = []zone.Zone{}
-				}
-				return writeJSON(a.cfg.stdout, zs)
+				return writeJSON(a.cfg.stdout, a.zonesWithGaps(cmd.Context(), m, zs))
 			}
 			rows := make([][]string, 0, len(zs))
 			for _, z := range zs {
@@ -901,6 +932,37 @@ func parseNSID(s string) ([]byte, error) {
 	return b, nil
 }
 
+// defaultDNSMetricsListen is where `dns serve` serves metrics unless told
+// otherwise: next to `serve`'s default (defaultMetricsListen), so that both
+// may run on one machine.
+const defaultDNSMetricsListen = "127.0.0.1:9465"
+
+// serveDNSMetrics serves the DNS server's Prometheus metrics (and the Go
+// runtime's and the process's, as `serve` does) on addr until stop. If
+// optional (the default address) and addr is taken, it warns and serves
+// none; otherwise that is a usage error naming the address.
+func (a *app) serveDNSMetrics(s *dnsserver.Server, addr string, optional bool) (stop func(), err error) {
+	reg := prometheus.NewRegistry()
+	if err := reg.Register(s.Collector()); err != nil {
+		return nil, fmt.Errorf("dns metrics: %w", err)
+	}
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	ml, err := net.Listen("tcp", addr)
+	switch {
+	case err != nil && optional:
+		fmt.Fprintf(a.cfg.stderr, "cadastre: warning: metrics not served: the default address %s is taken (%v); give --metrics-listen\n", addr, err)
+		return func() {}, nil
+	case err != nil:
+		return nil, usagef("--metrics-listen %s: %v", addr, err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	hs := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second, WriteTimeout: 30 * time.Second}
+	go hs.Serve(ml)
+	fmt.Fprintf(a.cfg.stderr, "cadastre: metrics on http://%s/metrics\n", ml.Addr())
+	return func() { hs.Close() }, nil
+}
+
 func newDNSCmd(a *app) *cobra.Command {
 	c := &cobra.Command{
 		Use:     "dns",
@@ -911,6 +973,8 @@ func newDNSCmd(a *app) *cobra.Command {
 	}
 	var listen []string
 	var f dnsFlags
+	var metricsListen string
+	var insecure bool
 	serve := &cobra.Command{
 		Use:   "serve",
 		Short: "Answer DNS queries for the zones over UDP and TCP",
@@ -918,22 +982,39 @@ func newDNSCmd(a *app) *cobra.Command {
 follows the event log: a new assignment resolves within --dns-poll. Transfers
 (AXFR, IXFR) go to the addresses and TSIG keys in each zone's --allow-transfer;
 secondaries in --notify are told of each new serial. Synthesised names are
-answered by cadastre only: they are not in transfers.`,
-		Example: "  cadastre dns serve --listen 127.0.0.1:5353",
+answered by cadastre only: they are not in transfers. Prometheus metrics
+(queries by zone, type and rcode, truncations, signatures, budget and RRL
+drops, transfers, NOTIFY) are served on --metrics-listen, loopback by
+default, as ` + "`cadastre serve --dns`" + ` serves them on its own.`,
+		Example: "  cadastre dns serve --listen 127.0.0.1:5353 --metrics-listen 127.0.0.1:9465",
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			metricsOn := metricsListen != "" && metricsListen != "off"
+			if metricsOn && !insecure && !loopback(metricsListen) {
+				return usagef("--metrics-listen %s: not a loopback address (metrics have no authentication); give --insecure-listen to allow it", metricsListen)
+			}
 			s, err := a.startDNS(cmd.Context(), strings.Join(listen, ","), f)
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(a.cfg.stderr, "cadastre: DNS on %s (udp, tcp)\n", strings.Join(s.Addrs(), ", "))
-			<-cmd.Context().Done()
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			defer cancel()
+			if metricsOn {
+				stop, err := a.serveDNSMetrics(s, metricsListen, !cmd.Flags().Changed("metrics-listen"))
+				if err != nil {
+					s.Shutdown(ctx)
+					return err
+				}
+				defer stop()
+			}
+			fmt.Fprintf(a.cfg.stderr, "cadastre: DNS on %s (udp, tcp)\n", strings.Join(s.Addrs(), ", "))
+			<-cmd.Context().Done()
 			return s.Shutdown(ctx)
 		},
 	}
 	serve.Flags().StringSliceVar(&listen, "listen", []string{"127.0.0.1:5353"}, "address for UDP and TCP; repeat it (or separate with commas) for several")
+	serve.Flags().StringVar(&metricsListen, "metrics-listen", defaultDNSMetricsListen, "serve Prometheus metrics (/metrics) on this address; \"off\" for none")
+	serve.Flags().BoolVar(&insecure, "insecure-listen", false, "allow --metrics-listen on a non-loopback address (metrics have no authentication)")
 	f.register(serve)
 	c.AddCommand(serve)
 	return c

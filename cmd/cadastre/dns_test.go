@@ -1,9 +1,12 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"encoding/json"
+	"io"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -151,5 +154,94 @@ func TestDNSServe(t *testing.T) {
 		}
 	case <-time.After(15 * time.Second):
 		t.Fatal("dns serve did not stop on SIGTERM")
+	}
+}
+
+// TestDNSServeMetrics: standalone `dns serve` serves Prometheus metrics
+// on --metrics-listen, as `serve --dns` does: the query it answered is
+// counted by zone, type and rcode. A non-loopback --metrics-listen is a
+// usage error unless --insecure-listen allows it.
+func TestDNSServeMetrics(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "s.db")
+	mustCLI(t, db, "zone", "add", "example.net", "--ns-addr", "ns1.example.net=192.0.2.53")
+	mustCLI(t, db, "record", "add", "example.net", "www", "AAAA", "2001:db8::10")
+	if r := cli(t, db, "dns", "serve", "--listen", "127.0.0.1:0", "--metrics-listen", "192.0.2.1:9465"); r.code != exitUsage || !strings.Contains(r.stderr, "--metrics-listen 192.0.2.1:9465: not a loopback address") {
+		t.Fatalf("a non-loopback --metrics-listen:\n%s", r)
+	}
+
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := pc.LocalAddr().String()
+	pc.Close()
+	cmd := exec.Command(bin, "--db", db, "dns", "serve", "--listen", addr, "--metrics-listen", "127.0.0.1:0")
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "CADASTRE_") {
+			cmd.Env = append(cmd.Env, kv)
+		}
+	}
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	lines := make(chan string, 100)
+	go func() {
+		sc := bufio.NewScanner(stderr)
+		for sc.Scan() {
+			select {
+			case lines <- sc.Text():
+			default:
+			}
+		}
+		exited <- cmd.Wait()
+	}()
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		<-exited
+	})
+	var metricsURL string
+	for metricsURL == "" {
+		select {
+		case l := <-lines:
+			if u, ok := strings.CutPrefix(l, "cadastre: metrics on "); ok {
+				metricsURL = u
+			}
+		case err := <-exited:
+			exited <- err
+			t.Fatalf("dns serve exited: %v", err)
+		case <-time.After(15 * time.Second):
+			t.Fatal("dns serve printed no metrics address within 15 s")
+		}
+	}
+	m := new(dns.Msg)
+	m.SetQuestion("www.example.net.", dns.TypeAAAA)
+	c := &dns.Client{Timeout: 200 * time.Millisecond}
+	var r *dns.Msg
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		if r, _, err = c.Exchange(m, addr); err == nil {
+			break
+		}
+	}
+	if r == nil || len(r.Answer) != 1 {
+		t.Fatalf("answer %v (%v)", r, err)
+	}
+	resp, err := http.Get(metricsURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET %s: %d %v", metricsURL, resp.StatusCode, err)
+	}
+	for _, want := range []string{`cadastre_dns_queries_total{qtype="AAAA",rcode="NOERROR",zone="example.net."} 1`, "go_goroutines ", "process_cpu_seconds_total "} {
+		if !strings.Contains(string(body), want) {
+			t.Fatalf("metrics lack %q:\n%s", want, body)
+		}
 	}
 }

@@ -19,6 +19,7 @@ type dnsBackend interface {
 	Records(ctx context.Context, zoneName string) ([]zone.Record, error)
 	DeleteRecord(ctx context.Context, id int64) error
 	AddTSIG(ctx context.Context, name, alg string, secret []byte, grants ...string) (zone.TSIGKey, []byte, error)
+	UpdateTSIG(ctx context.Context, name string, ch manage.TSIGChange) (zone.TSIGKey, []byte, error)
 	TSIGKeys(ctx context.Context) ([]zone.TSIGKey, error)
 	RemoveTSIG(ctx context.Context, name string) error
 }

@@ -160,6 +160,7 @@ func TestEveryVerbWithServerLeavesNoRegisterFile(t *testing.T) {
 		"tsig add":              {overAPI, []string{"xfr.cloud.example", "--grant-update", "_acme-challenge.cloud.example"}, 0},
 		"tsig list":             {overAPI, nil, 0},
 		"tsig remove":           {overAPI, []string{"xfr.cloud.example"}, 0},
+		"tsig update":           {overAPI, []string{"nosuch.cloud.example", "--new-secret"}, exitNotFound},
 	}
 	verbs := leafVerbs()
 	if len(verbs) < len(cases) {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -55,6 +56,23 @@ func TestSecondaryConfigAndCatalog(t *testing.T) {
 	}
 	if r := cli(t, db, "zone", "list"); r.code != 0 || !strings.Contains(r.stderr, "warning: secondaries of example.net.: signed") {
 		t.Fatalf("zone list does not warn:\n%s", r)
+	}
+	// zone list --json carries the same warnings, on the zone they are
+	// about (scripts read stdout, not the warnings on stderr).
+	var listed []struct {
+		Name          string   `json:"name"`
+		SecondaryGaps []string `json:"secondary_gaps"`
+	}
+	if err := json.Unmarshal([]byte(mustCLI(t, db, "zone", "list", "--json")), &listed); err != nil {
+		t.Fatal(err)
+	}
+	for _, z := range listed {
+		switch want := z.Name == "example.net."; {
+		case want && (len(z.SecondaryGaps) != 1 || !strings.HasPrefix(z.SecondaryGaps[0], "signed")):
+			t.Fatalf("zone list --json: %s secondary_gaps %q, want the signed-synthesis warning", z.Name, z.SecondaryGaps)
+		case !want && len(z.SecondaryGaps) != 0:
+			t.Fatalf("zone list --json: %s secondary_gaps %q, want none", z.Name, z.SecondaryGaps)
+		}
 	}
 	if r := cli(t, db, "zone", "update", "example.net", "--ttl", "600"); r.code != 0 || !strings.Contains(r.stderr, "warning: secondaries of example.net.") {
 		t.Fatalf("zone update does not warn:\n%s", r)

@@ -245,6 +245,12 @@ func TestTSIGCommands(t *testing.T) {
 		{"a secret that is not base64 is a usage error", []string{"tsig", "add", "a.example.net", "--secret-file", badB64}, exitUsage, "not base64"},
 		{"a duplicate name is a conflict", []string{"tsig", "add", "XFR.example.net.", "--secret-file", good}, exitConflict, "exists"},
 		{"removing a missing key is not found", []string{"tsig", "remove", "nosuch.example.net"}, exitNotFound, "nosuch.example.net"},
+		{"updating a missing key is not found", []string{"tsig", "update", "nosuch.example.net", "--new-secret"}, exitNotFound, "nosuch.example.net"},
+		{"an update with nothing to change is a usage error", []string{"tsig", "update", "xfr.example.net"}, exitUsage, "nothing to change"},
+		{"an update takes no secret on the command line", []string{"tsig", "update", "xfr.example.net", "--secret", secret}, exitUsage, "unknown flag: --secret"},
+		{"an update to a wrong algorithm is a usage error", []string{"tsig", "update", "xfr.example.net", "--algorithm", "hmac-md5"}, exitUsage, "hmac-sha256"},
+		{"an update both generating and reading a secret", []string{"tsig", "update", "xfr.example.net", "--new-secret", "--secret-file", good}, exitUsage, "give one"},
+		{"an update reading a secret that is not base64", []string{"tsig", "update", "xfr.example.net", "--secret-file", badB64}, exitUsage, "not base64"},
 		{"the removed --tsig flag points to the new way", []string{"dns", "serve", "--listen", "127.0.0.1:0", "--tsig", "x:" + secret}, exitUsage, "tsig add"},
 		{"an unreadable --tsig-file is a usage error", []string{"dns", "serve", "--listen", "127.0.0.1:0", "--tsig-file", filepath.Join(dir, "missing")}, exitUsage, "--tsig-file"},
 		{"a --tsig-file readable by others is refused", []string{"dns", "serve", "--listen", "127.0.0.1:0", "--tsig-file", worldReadable}, exitUsage, "chmod 600"},
@@ -264,6 +270,21 @@ func TestTSIGCommands(t *testing.T) {
 	list := mustCLI(t, db, "tsig", "list", "--json")
 	if !strings.Contains(list, `"xfr.example.net."`) || strings.Contains(list, secret) || strings.Contains(list, strings.Fields(gen.stdout)[2]) {
 		t.Fatalf("tsig list --json: want the names, never a secret:\n%s", list)
+	}
+	// tsig update rotates a secret in place (printed once when generated),
+	// replaces grants, and shows in the log without the secret.
+	rot := cli(t, db, "tsig", "update", "gen.example.net", "--new-secret", "--grant-update", "_acme-challenge.example.net")
+	if f := strings.Fields(rot.stdout); rot.code != 0 || len(f) != 3 || f[0] != "gen.example.net." || f[1] != "hmac-sha512" || f[2] == strings.Fields(gen.stdout)[2] {
+		t.Fatalf("tsig update --new-secret prints NAME ALGORITHM a new SECRET once:\n%s", rot)
+	}
+	if list := mustCLI(t, db, "tsig", "list", "--json"); !strings.Contains(list, "_acme-challenge.example.net.") || strings.Contains(list, strings.Fields(rot.stdout)[2]) {
+		t.Fatalf("tsig list after update: want the new grant, never the secret:\n%s", list)
+	}
+	if r := cli(t, db, "tsig", "update", "gen.example.net", "--grant-update", ""); r.code != 0 || r.stdout != "" || strings.Contains(mustCLI(t, db, "tsig", "list", "--json"), "_acme-challenge") {
+		t.Fatalf("tsig update --grant-update \"\" clears the grants and prints no secret:\n%s", r)
+	}
+	if log := mustCLI(t, db, "log", "--json"); strings.Count(log, `"tsig.update"`) != 2 || strings.Contains(log, strings.Fields(rot.stdout)[2]) {
+		t.Fatalf("the log shows two tsig.update events, never the secret:\n%s", log)
 	}
 	mustCLI(t, db, "tsig", "remove", "gen.example.net")
 

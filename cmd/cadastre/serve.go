@@ -206,6 +206,16 @@ func (a *app) serve(ctx context.Context, o serveOpts) error {
 		reg = registry.New(a.store, registry.WithMaxBatch(o.maxBatch))
 	}
 	log := newLogger(a)
+	// A register made before tenants' suffixes had to be apart (the
+	// upgrade gave every tenant ".") opens as it is; the operator is told
+	// which pairs to narrow (`tenant list` flags them too).
+	overlaps, err := reg.SuffixOverlaps(ctx)
+	if err != nil {
+		return err
+	}
+	for _, p := range overlaps {
+		log.Warn("tenants' name suffixes overlap: names under both belong to two tenants; narrow one with `cadastre tenant update NAME --names ...`", "tenant", p[0], "other", p[1])
+	}
 	tokens, err := a.tokens(ctx)
 	if err != nil {
 		return err

@@ -60,6 +60,12 @@ tenant's live assignment holds; below admin, never a zone's apex, name server,
 glue or static record either. --max-ipv4 bounds the IPv4 addresses it holds,
 --max-ipv6 the IPv6 prefixes (of any length), both counting live and
 quarantined assignments. A tenant that holds assignments cannot be removed.
+Its tokens write NS, DS and DNAME records (which hand a name and all below it
+to other servers or another tree) only with --may-delegate.
+
+No two tenants' suffixes overlap: a suffix equal to, containing or under
+another tenant's is refused (exit 4, naming it); narrowing one a tenant has is
+always allowed. Overlaps from before this rule are marked by tenant list.
 
 Tenants named in a register made before tenants existed were created by the
 upgrade with --names . (every name) and no quota.`,
@@ -71,7 +77,7 @@ upgrade with --names . (every name) and no quota.`,
 	}
 	var names []string
 	var max4, max6, note string
-	var asJSON bool
+	var asJSON, mayDelegate bool
 	spec := func(cmd *cobra.Command, name string) (registry.TenantSpec, error) {
 		s := registry.TenantSpec{Name: name}
 		if cmd.Flags().Changed("names") {
@@ -95,6 +101,9 @@ upgrade with --names . (every name) and no quota.`,
 		if cmd.Flags().Changed("note") {
 			s.Note = &note
 		}
+		if cmd.Flags().Changed("may-delegate") {
+			s.MayDelegate = &mayDelegate
+		}
 		return s, nil
 	}
 	show := func(t registry.Tenant) error {
@@ -108,6 +117,7 @@ upgrade with --names . (every name) and no quota.`,
 		c.Flags().StringVar(&max4, "max-ipv4", "none", "IPv4 addresses the tenant may hold, or none")
 		c.Flags().StringVar(&max6, "max-ipv6", "none", "IPv6 prefixes the tenant may hold, or none")
 		c.Flags().StringVar(&note, "note", "", "free text")
+		c.Flags().BoolVar(&mayDelegate, "may-delegate", false, "let the tenant's tokens write NS, DS and DNAME records under its suffixes (--may-delegate=false withdraws it)")
 		c.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 	}
 	add := &cobra.Command{
@@ -179,7 +189,16 @@ nothing is taken back, and the tenant gets no more until its use is below it.`,
 			if asJSON {
 				return writeJSON(a.cfg.stdout, nonNil(ts))
 			}
-			return table(a.cfg.stdout, tenantHeader, tenantRows(ts))
+			if err := table(a.cfg.stdout, tenantHeader, tenantRows(ts)); err != nil {
+				return err
+			}
+			for _, t := range ts {
+				if len(t.Overlaps) > 0 {
+					fmt.Fprintln(a.cfg.stderr, "cadastre: tenants marked \"overlaps\" share names under their suffixes (made before the rule, or by the upgrade's \".\"); narrow them with `cadastre tenant update NAME --names ...`")
+					break
+				}
+			}
+			return nil
 		},
 	}
 	list.Flags().BoolVar(&asJSON, "json", false, "print JSON")
@@ -211,7 +230,11 @@ func tenantRows(ts []registry.Tenant) [][]string {
 	}
 	rows := make([][]string, 0, len(ts))
 	for _, t := range ts {
-		rows = append(rows, []string{t.Name, dash(strings.Join(t.Names, ",")), quota(t.UsedIPv4, t.MaxIPv4), quota(t.UsedIPv6, t.MaxIPv6), dash(t.Note)})
+		names := dash(strings.Join(t.Names, ","))
+		if len(t.Overlaps) > 0 {
+			names += " (overlaps " + strings.Join(t.Overlaps, ",") + ")"
+		}
+		rows = append(rows, []string{t.Name, names, quota(t.UsedIPv4, t.MaxIPv4), quota(t.UsedIPv6, t.MaxIPv6), dash(t.Note)})
 	}
 	return rows
 }

@@ -15,7 +15,7 @@ func TestTenantNamesAndQuotasCLI(t *testing.T) {
 	db := register(t)
 	for _, step := range [][]string{
 		{"tenant", "add", "hosting", "--names", "cloud.example", "--names", "provider.example", "--max-ipv4", "2", "--max-ipv6", "10"},
-		{"tenant", "add", "sibling", "--names", "cloud.example"},
+		{"tenant", "add", "sibling"}, // no suffix: two tenants may not share one
 		{"zone", "add", "cloud.example", "--ns", "ns1.cloud.example.", "--ns", "ns.provider.example.", "--ns-addr", "ns1.cloud.example=192.0.2.53"},
 		{"record", "add", "cloud.example", "www", "A", "192.0.2.1"},
 		{"record", "add", "cloud.example", "lab", "NS", "ns1.lab.cloud.example."},
@@ -102,5 +102,77 @@ func TestStoredControlCharactersEscaped(t *testing.T) {
 		if args[0] == "show" && strings.Contains(out, "\nfake line") {
 			t.Errorf("cadastre show lets a stored newline forge a line:\n%s", out)
 		}
+	}
+}
+
+// TestTenantSuffixOverlapsCLI: two tenants may not share names under
+// their suffixes (exit 4 naming the other tenant and its suffix, nothing
+// stored); a register that holds such a pair from before the rule still
+// opens, locally and served, is flagged by `tenant list` and in the
+// server's log, and the pair may be narrowed.
+func TestTenantSuffixOverlapsCLI(t *testing.T) {
+	db := register(t)
+	mustCLI(t, db, "tenant", "add", "a", "--names", "a.cloud.example")
+	before := mustCLI(t, db, "tenant", "list", "--json")
+	for _, c := range []struct {
+		args  []string
+		words []string
+	}{
+		{[]string{"tenant", "add", "b", "--names", "cloud.example"}, []string{"cloud.example. contains the suffix a.cloud.example. of tenant a"}},
+		{[]string{"tenant", "add", "b", "--names", "A.cloud.example."}, []string{"a.cloud.example. equals the suffix a.cloud.example. of tenant a"}},
+		{[]string{"tenant", "add", "b", "--names", "vm.a.cloud.example"}, []string{"vm.a.cloud.example. lies under", "tenant a"}},
+		{[]string{"tenant", "add", "b", "--names", "."}, []string{"tenant a"}},
+	} {
+		r := cli(t, db, c.args...)
+		if r.code != exitConflict {
+			t.Errorf("%v: exit %d, want %d:\n%s", c.args, r.code, exitConflict, r)
+		}
+		for _, w := range c.words {
+			if !strings.Contains(r.stderr, w) {
+				t.Errorf("%v: stderr does not say %q:\n%s", c.args, w, r)
+			}
+		}
+	}
+	if after := mustCLI(t, db, "tenant", "list", "--json"); after != before {
+		t.Fatalf("refused tenants changed the register:\n%s\n%s", before, after)
+	}
+	mustCLI(t, db, "tenant", "add", "b", "--names", "b.cloud.example")
+	if r := cli(t, db, "tenant", "update", "b", "--names", "b.cloud.example", "--names", "x.a.cloud.example"); r.code != exitConflict || !strings.Contains(r.stderr, "tenant a") {
+		t.Errorf("an update into another tenant's suffix: want exit %d naming tenant a:\n%s", exitConflict, r)
+	}
+
+	// As a register upgraded from before tenants holds them: both every
+	// name.
+	sdb, err := sql.Open("sqlite", db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := sdb.ExecContext(context.Background(), `UPDATE tenants SET names = '["."]' WHERE name IN ('a', 'b')`); err != nil {
+		t.Fatal(err)
+	}
+	sdb.Close()
+	r := cli(t, db, "tenant", "list")
+	if r.code != 0 || !strings.Contains(r.stdout, "(overlaps b)") || !strings.Contains(r.stdout, "(overlaps a)") || !strings.Contains(r.stderr, "narrow them") {
+		t.Fatalf("tenant list over overlapping tenants: want both flagged and a warning:\n%s", r)
+	}
+	admin := strings.TrimSpace(mustCLI(t, db, "token", "create", "--scope", "admin"))
+	srv := startServe(t, db)
+	if !strings.Contains(srv.logs.String(), "name suffixes overlap") {
+		t.Errorf("the server does not warn about the overlap:\n%s", srv.logs)
+	}
+	if r := remote(t, srv.url, admin, "tenant", "add", "c", "--names", "c.example"); r.code != exitConflict || !strings.Contains(r.stderr, "of tenant a") {
+		t.Errorf("over --server, a suffix under a legacy tenant's \".\": want exit %d:\n%s", exitConflict, r)
+	}
+	if r := remote(t, srv.url, admin, "tenant", "list", "--json"); r.code != 0 || !strings.Contains(r.stdout, `"overlaps"`) {
+		t.Errorf("over --server, tenant list --json does not flag the overlap:\n%s", r)
+	}
+	// Narrowing is never refused, though the other still holds ".".
+	for _, n := range []string{"a", "b"} {
+		if r := remote(t, srv.url, admin, "tenant", "update", n, "--names", n+".cloud.example"); r.code != 0 {
+			t.Errorf("narrowing %s: %s", n, r)
+		}
+	}
+	if r := remote(t, srv.url, admin, "tenant", "list"); r.code != 0 || strings.Contains(r.stdout, "overlaps") || r.stderr != "" {
+		t.Errorf("after narrowing, still flagged:\n%s", r)
 	}
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/cadastre-ipam/cadastre/authdns/manage"
 	"github.com/cadastre-ipam/cadastre/authdns/zone"
 )
 
@@ -52,7 +53,7 @@ func (a *app) readSecretFile(path string) ([]byte, error) {
 func newTSIGCmd(a *app) *cobra.Command {
 	c := &cobra.Command{
 		Use:   "tsig",
-		Short: "TSIG keys for zone transfers and RFC 2136 updates: add, list, remove",
+		Short: "TSIG keys for zone transfers and RFC 2136 updates: add, update, list, remove",
 		Long: `TSIG keys authenticate zone transfers (AXFR, IXFR) to secondaries, and RFC 2136
 UPDATEs (nsupdate, ACME dns-01 clients) for the names a key is granted with
 --grant-update: such an update may add and delete static records at or under
@@ -65,6 +66,8 @@ reads one (base64), or a new one is generated and printed once.`,
 		Example: `  cadastre tsig add xfr.example.net --algorithm hmac-sha256
   cadastre tsig add xfr.example.net --secret-file /run/secrets/xfr
   cadastre tsig add acme.example.net --grant-update _acme-challenge.example.net
+  cadastre tsig update acme.example.net --new-secret
+  cadastre tsig update acme.example.net --grant-update _acme-challenge.example.net --grant-update _acme-challenge.www.example.net
   cadastre tsig list --json
   cadastre tsig remove xfr.example.net`,
 		Args: unknownCommand,
@@ -158,6 +161,77 @@ reads one (base64), or a new one is generated and printed once.`,
 			return nil
 		},
 	}
-	c.AddCommand(add, list, remove)
+	var upAlg, upSecretFile string
+	var upGrants []string
+	var newSecret bool
+	update := &cobra.Command{
+		Use:   "update NAME [--new-secret | --secret-file FILE] [--algorithm ALG] [--grant-update SUFFIX]...",
+		Short: "Rotate a TSIG key's secret, change its algorithm or replace its update grants, keeping its name",
+		Long: `Change a TSIG key in place, keeping its name (zones' --allow-transfer key:NAME
+and secondaries name it): --new-secret generates a new secret and prints it
+once, --secret-file reads one (base64; - for standard input), never from the
+command line. --algorithm changes the algorithm (the secret is kept unless a
+new one is given). --grant-update replaces the whole list of names RFC 2136
+updates may change (repeat it for several; --grant-update "" for none). The
+server follows at once: requests signed with the old secret or algorithm are
+refused from then on, so give the new one to the other end together. The
+change is an event (tsig.update) naming the key and fingerprints of the old
+and new secrets, never a secret.`,
+		Example: `  cadastre tsig update xfr.example.net --new-secret
+  tsig-keygen -a hmac-sha512 xfr | sed -n 's/.*secret "\(.*\)".*/\1/p' | cadastre tsig update xfr.example.net --algorithm hmac-sha512 --secret-file -
+  cadastre tsig update acme.example.net --grant-update _acme-challenge.example.net`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			var ch manage.TSIGChange
+			if cmd.Flags().Changed("algorithm") {
+				if _, err := zone.ParseTSIGAlgorithm(upAlg); err != nil {
+					return usageError{fmt.Errorf("--algorithm: %w", err)}
+				}
+				ch.Algorithm = upAlg
+			}
+			if newSecret && upSecretFile != "" {
+				return usagef("--new-secret and --secret-file: give one (a new secret is generated or read, not both)")
+			}
+			ch.NewSecret = newSecret
+			if upSecretFile != "" {
+				var err error
+				if ch.Secret, err = a.readSecretFile(upSecretFile); err != nil {
+					return err
+				}
+			}
+			if cmd.Flags().Changed("grant-update") {
+				gs := []string{}
+				for _, g := range upGrants {
+					if g != "" {
+						gs = append(gs, g)
+					}
+				}
+				ch.Grants = &gs
+			}
+			if ch.Algorithm == "" && !ch.NewSecret && ch.Secret == nil && ch.Grants == nil {
+				return usagef("tsig update %s: nothing to change (give --new-secret, --secret-file, --algorithm or --grant-update)", args[0])
+			}
+			m, err := a.dnsBackend(cmd.Context(), true)
+			if err != nil {
+				return err
+			}
+			k, sec, err := m.UpdateTSIG(cmd.Context(), args[0], ch)
+			if err != nil {
+				return err
+			}
+			if sec != nil {
+				fmt.Fprintf(a.cfg.stdout, "%s %s %s\n", k.Name, k.Algorithm, base64.StdEncoding.EncodeToString(sec))
+				fmt.Fprintf(a.cfg.stderr, "TSIG key %s (%s) updated; the new secret above is shown only now: give it to the other end\n", k.Name, k.Algorithm)
+				return nil
+			}
+			fmt.Fprintf(a.cfg.stderr, "TSIG key %s (%s) updated\n", k.Name, k.Algorithm)
+			return nil
+		},
+	}
+	update.Flags().StringVar(&upAlg, "algorithm", "", "new algorithm: hmac-sha256, hmac-sha384 or hmac-sha512 (default: keep)")
+	update.Flags().StringVar(&upSecretFile, "secret-file", "", "file holding the new secret in base64 (- for standard input)")
+	update.Flags().BoolVar(&newSecret, "new-secret", false, "generate a new secret and print it once")
+	update.Flags().StringArrayVar(&upGrants, "grant-update", nil, "name suffix RFC 2136 updates signed with the key may change; replaces the list (repeatable; \"\" for none)")
+	c.AddCommand(add, update, list, remove)
 	return c
 }

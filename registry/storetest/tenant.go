@@ -38,6 +38,20 @@ func runTenants(t *testing.T, open Open) {
 			got.MaxIPv4 == nil || *got.MaxIPv4 != 64 || got.MaxIPv6 != nil || got.Note != "ACME Corp" || !got.CreatedAt.Equal(now) {
 			t.Fatalf("tenant = %+v", got)
 		}
+		// May it delegate: off unless set, kept by updates that leave it,
+		// and back off when withdrawn.
+		yes, no := true, false
+		for _, c := range []struct {
+			set  *bool
+			want bool
+		}{{nil, false}, {&yes, true}, {nil, true}, {&no, false}} {
+			if _, err := reg.UpdateTenant(ctx, registry.TenantSpec{Name: "acme", MayDelegate: c.set}); err != nil {
+				t.Fatal(err)
+			}
+			if got, err := reg.Tenant(ctx, "acme"); err != nil || got.MayDelegate != c.want {
+				t.Fatalf("after setting may-delegate %v: %v (%v), want %v", c.set, got.MayDelegate, err, c.want)
+			}
+		}
 		as, err := reg.AllocateAll(ctx, registry.Batch{Requests: []registry.Request{
 			{Region: "us-east", Family: 4, Bits: 30, Tenant: "acme"}, {Region: "us-east", Family: 6, Bits: 64, Count: 3, Tenant: "acme"}}})
 		if err != nil {
@@ -225,20 +239,166 @@ func runTenants(t *testing.T, open Open) {
 		freeUp(t, f)
 		reg := registry.New(f.s)
 		const callers = 8
+		// Tenant a names under its suffix as a token below admin does;
+		// the others have no suffix (two tenants may not share one) and
+		// name as admins do: neither may take another tenant's live name.
 		for i := range callers {
-			if _, err := reg.AddTenant(ctx, registry.TenantSpec{Name: string(rune('a' + i)), Names: &[]string{"race.example"}}); err != nil {
+			spec := registry.TenantSpec{Name: string(rune('a' + i))}
+			if i == 0 {
+				spec.Names = &[]string{"race.example"}
+			}
+			if _, err := reg.AddTenant(ctx, spec); err != nil {
 				t.Fatal(err)
 			}
 		}
 		for round := range 5 {
 			name := "vm" + string(rune('0'+round)) + ".race.example"
 			ok := Race(t, callers, registry.ErrNameTaken, func(i int) error {
-				_, err := reg.Allocate(registry.Restricted(ctx), registry.Request{Region: "us-east", Tenant: string(rune('a' + i)), Name: name})
+				c := ctx
+				if i == 0 {
+					c = registry.Restricted(ctx)
+				}
+				_, err := reg.Allocate(c, registry.Request{Region: "us-east", Tenant: string(rune('a' + i)), Name: name})
 				return err
 			})
 			if ok != 1 {
 				t.Fatalf("name %s: %d tenants got it, want exactly 1", name, ok)
 			}
+		}
+	})
+
+	t.Run("a tenant's name suffix may not equal, contain or lie under another tenant's", func(t *testing.T) {
+		f := setup(t, open)
+		reg := registry.New(f.s)
+		add := func(name string, names ...string) error {
+			_, err := reg.AddTenant(ctx, registry.TenantSpec{Name: name, Names: &names})
+			return err
+		}
+		if err := add("a", "a.cloud.example", "a.test"); err != nil {
+			t.Fatal(err)
+		}
+		before, err := reg.Tenants(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range []struct {
+			rule  string
+			names []string
+			other string // the other tenant's suffix the error names
+		}{
+			{"an equal suffix", []string{"b.example", "A.Cloud.Example."}, "a.cloud.example."},
+			{"a suffix that contains another's", []string{"cloud.example"}, "a.cloud.example."},
+			{"a suffix under another's", []string{"vm.a.test"}, "a.test."},
+			{"every name", []string{"."}, "a.cloud.example."},
+		} {
+			err := add("b", c.names...)
+			var oe *registry.SuffixOverlapError
+			if !errors.Is(err, registry.ErrOverlap) || !errors.As(err, &oe) || oe.OtherTenant != "a" || oe.OtherSuffix != c.other {
+				t.Errorf("%s %v: %v, want an overlap with a's %s", c.rule, c.names, err, c.other)
+			}
+		}
+		// Siblings and look-alikes are not overlaps.
+		if err := add("b", "b.cloud.example", "xa.test", "test.a"); err != nil {
+			t.Fatalf("sibling suffixes: %v", err)
+		}
+		// An update that adds an overlapping suffix is refused and
+		// changes nothing; one that keeps b's own suffixes goes through.
+		if _, err := reg.UpdateTenant(ctx, registry.TenantSpec{Name: "b", Names: &[]string{"b.cloud.example", "x.a.cloud.example"}}); !errors.Is(err, registry.ErrOverlap) {
+			t.Errorf("update to an overlapping suffix: %v, want ErrOverlap", err)
+		}
+		if got, err := reg.Tenant(ctx, "b"); err != nil || len(got.Names) != 3 {
+			t.Errorf("after a refused update: %+v, %v", got, err)
+		}
+		if _, err := reg.UpdateTenant(ctx, registry.TenantSpec{Name: "b", Names: &[]string{"b.cloud.example"}, MaxIPv4: i64(4)}); err != nil {
+			t.Errorf("an update keeping its own suffix: %v", err)
+		}
+		after, err := reg.Tenants(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(after) != len(before)+1 || after[0].Name != "a" || len(after[0].Names) != 2 || len(after[0].Overlaps) != 0 {
+			t.Errorf("tenants after refused overlaps: %+v", after)
+		}
+	})
+
+	t.Run("an overlap made before the rule is flagged, and may be narrowed", func(t *testing.T) {
+		f := setup(t, open)
+		reg := registry.New(f.s)
+		// As the upgrade made them: every name, for two tenants.
+		err := f.s.Update(ctx, func(tx registry.Tx) error {
+			for _, n := range []string{"old1", "old2"} {
+				if err := tx.InsertTenant(ctx, &registry.Tenant{Name: n, Names: []string{"."}, CreatedAt: t0}); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ts, err := reg.Tenants(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(ts) != 2 || fmt.Sprint(ts[0].Overlaps) != "[old2]" || fmt.Sprint(ts[1].Overlaps) != "[old1]" {
+			t.Fatalf("overlaps not flagged: %+v", ts)
+		}
+		if pairs, err := reg.SuffixOverlaps(ctx); err != nil || fmt.Sprint(pairs) != "[[old1 old2]]" {
+			t.Fatalf("SuffixOverlaps = %v, %v", pairs, err)
+		}
+		// A new tenant's suffix lies under ".": refused until they narrow.
+		if _, err := reg.AddTenant(ctx, registry.TenantSpec{Name: "new", Names: &[]string{"new.example"}}); !errors.Is(err, registry.ErrOverlap) {
+			t.Fatalf("a suffix under a legacy tenant's .: %v, want ErrOverlap", err)
+		}
+		// Narrowing is never refused, though old2 still holds ".".
+		if _, err := reg.UpdateTenant(ctx, registry.TenantSpec{Name: "old1", Names: &[]string{"old1.example"}}); err != nil {
+			t.Fatalf("narrowing . to a suffix: %v", err)
+		}
+		if _, err := reg.UpdateTenant(ctx, registry.TenantSpec{Name: "old2", Names: &[]string{"old2.example"}}); err != nil {
+			t.Fatalf("narrowing the second: %v", err)
+		}
+		if pairs, err := reg.SuffixOverlaps(ctx); err != nil || len(pairs) != 0 {
+			t.Fatalf("overlaps after narrowing: %v, %v", pairs, err)
+		}
+		if _, err := reg.UpdateTenant(ctx, registry.TenantSpec{Name: "old2", Names: &[]string{"."}}); !errors.Is(err, registry.ErrOverlap) {
+			t.Fatalf("widening back to .: %v, want ErrOverlap", err)
+		}
+	})
+
+	t.Run("concurrent tenant adds with overlapping suffixes: exactly one wins", func(t *testing.T) {
+		f := setup(t, open)
+		reg := registry.New(f.s)
+		const callers = 8
+		for round, suffixes := range [][]string{
+			{"r0.example"}, // all equal
+			{"r1.example", "a.r1.example", "b.a.r1.example"}, // nested
+		} {
+			ok := Race(t, callers, registry.ErrOverlap, func(i int) error {
+				_, err := reg.AddTenant(ctx, registry.TenantSpec{
+					Name: fmt.Sprintf("t%d-%d", round, i), Names: &[]string{suffixes[i%len(suffixes)]}})
+				return err
+			})
+			if ok != 1 {
+				t.Fatalf("round %d: %d tenants added with overlapping suffixes, want exactly 1", round, ok)
+			}
+		}
+		// Updates race too: two tenants each add the same new suffix.
+		for _, n := range []string{"u1", "u2"} {
+			if _, err := reg.AddTenant(ctx, registry.TenantSpec{Name: n, Names: &[]string{n + ".example"}}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		ok := Race(t, 2, registry.ErrOverlap, func(i int) error {
+			n := fmt.Sprintf("u%d", i+1)
+			_, err := reg.UpdateTenant(ctx, registry.TenantSpec{Name: n, Names: &[]string{n + ".example", "w.example"}})
+			return err
+		})
+		if ok != 1 {
+			t.Fatalf("two widening updates: %d went through, want exactly 1", ok)
+		}
+		pairs, err := reg.SuffixOverlaps(ctx)
+		if err != nil || len(pairs) != 0 {
+			t.Fatalf("overlaps after the races: %v, %v", pairs, err)
 		}
 	})
 
@@ -358,6 +518,10 @@ func MigratedTenants(t *testing.T, s registry.Store) {
 		w, ok := want[x.Name]
 		if !ok || x.UsedIPv4 != w[0] || x.UsedIPv6 != w[1] || len(x.Names) != 1 || x.Names[0] != "." || x.MaxIPv4 != nil || x.MaxIPv6 != nil {
 			t.Errorf("tenant %+v, want use %v, names [.], no quota", x, w)
+		}
+		// Every name, for each: the register opens with them, flagged.
+		if len(x.Overlaps) != len(want)-1 {
+			t.Errorf("tenant %s: overlaps %v, want the other %d", x.Name, x.Overlaps, len(want)-1)
 		}
 	}
 	evs, err := reg.Events(ctx, registry.EventFilter{SubjectKind: "tenant"})

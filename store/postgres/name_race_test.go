@@ -45,14 +45,24 @@ func TestNameRaceAcrossReplicas(t *testing.T) {
 		if _, err := r.AddPool(ctx, registry.PoolSpec{Prefix: netip.MustParsePrefix(fmt.Sprintf("fd00:0:0:%d::/64", i)), Region: name, UseAll: true}); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := r.AddTenant(ctx, registry.TenantSpec{Name: fmt.Sprintf("t%d", i), Names: &[]string{"race.example"}}); err != nil {
+		// t0 names under its suffix as a token below admin; the others
+		// have none (two tenants may not share one) and name as admins.
+		spec := registry.TenantSpec{Name: fmt.Sprintf("t%d", i)}
+		if i == 0 {
+			spec.Names = &[]string{"race.example"}
+		}
+		if _, err := r.AddTenant(ctx, spec); err != nil {
 			t.Fatal(err)
 		}
 	}
 	for round := range 20 {
 		name := fmt.Sprintf("vm%d.race.example", round)
 		ok := storetest.Race(t, replicas, registry.ErrNameTaken, func(i int) error {
-			_, err := regs[i].Allocate(registry.Restricted(ctx), registry.Request{Region: fmt.Sprintf("r%d", i), Tenant: fmt.Sprintf("t%d", i), Name: name})
+			c := ctx
+			if i == 0 {
+				c = registry.Restricted(ctx)
+			}
+			_, err := regs[i].Allocate(c, registry.Request{Region: fmt.Sprintf("r%d", i), Tenant: fmt.Sprintf("t%d", i), Name: name})
 			return err
 		})
 		if ok != 1 {
@@ -225,5 +235,37 @@ func TestQuotaRaceAcrossReplicas(t *testing.T) {
 	}
 	if ok != quota || len(as) != quota || got.UsedIPv6 != quota {
 		t.Fatalf("%d of %d callers succeeded, %d assignments, use %d: want exactly %d each", ok, replicas*callers, len(as), got.UsedIPv6, quota)
+	}
+}
+
+// TestTenantSuffixRaceAcrossReplicas: admins on several replicas (stores)
+// of one database add tenants with overlapping name suffixes at the same
+// moment: exactly one is added each time (new tenants' rows do not exist
+// yet, so only the suffix lock orders them).
+func TestTenantSuffixRaceAcrossReplicas(t *testing.T) {
+	ctx := context.Background()
+	dsn := freshSchema(t)
+	const replicas = 4
+	regs := make([]*registry.Registry, replicas)
+	for i := range replicas {
+		s, err := postgres.Open(ctx, dsn, postgres.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Close() })
+		regs[i] = registry.New(s)
+	}
+	for round := range 10 {
+		ok := storetest.Race(t, replicas, registry.ErrOverlap, func(i int) error {
+			// Equal, containing and contained suffixes, a new root
+			// each round.
+			base := fmt.Sprintf("r%d.example", round)
+			suffix := []string{base, "a." + base, "b.a." + base, base}[i]
+			_, err := regs[i].AddTenant(ctx, registry.TenantSpec{Name: fmt.Sprintf("t%d-%d", round, i), Names: &[]string{suffix}})
+			return err
+		})
+		if ok != 1 {
+			t.Fatalf("round %d: %d tenants added with overlapping suffixes, want exactly 1", round, ok)
+		}
 	}
 }

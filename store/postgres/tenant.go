@@ -72,22 +72,56 @@ func (t *tx) queueRead(read func(pgx.Rows) error, q string, args ...any) {
 	t.pending.Queue(q, args...)
 }
 
+// suffixLockClass is the first key of the advisory lock on tenants'
+// name suffixes (LockTenantSuffixes); the second is 0. Advisory locks are
+// the database's, not a schema's: a value nothing else here uses (the
+// migration lock's one-key form is (0, 7271878), names use 727 and 728).
+const suffixLockClass = 7271879
+
 const tenantCols = rowscan.TenantCols
+
+// LockTenantSuffixes implements registry.TenantTx with a transaction-
+// scoped advisory lock: two transactions changing suffixes run one after
+// the other, and under READ COMMITTED the reads of the second, which
+// start after it got the lock, see what the first committed (two new
+// tenants' rows, unlike an existing row, have nothing to lock FOR UPDATE).
+// Like a name's lock, it is waited for only by a transaction that holds no
+// other (tenantLockFirst); otherwise only tried, and held elsewhere it is
+// a conflict, so that the transaction runs again alone.
+func (t *tx) LockTenantSuffixes(ctx context.Context) error {
+	if !t.write {
+		return nil
+	}
+	if t.tenantLockFirst() {
+		t.tenantLocks++
+		_, err := t.exec(ctx, `SELECT pg_advisory_xact_lock($1, 0)`, suffixLockClass)
+		return err
+	}
+	t.tenantLocks++
+	var ok bool
+	if err := t.row(ctx, `SELECT pg_try_advisory_xact_lock($1, 0)`, suffixLockClass).Scan(&ok); err != nil {
+		return mapErr(err)
+	}
+	if !ok {
+		return fmt.Errorf("tenants' name suffixes: being changed by another writer: %w", registry.ErrConflict)
+	}
+	return nil
+}
 
 func (t *tx) InsertTenant(ctx context.Context, x *registry.Tenant) error {
 	if err := t.storeUse(ctx, true); err != nil {
 		return err
 	}
-	return mapErr(t.row(ctx, `INSERT INTO tenants (name, names, max_ipv4, max_ipv6, note, created_at) VALUES ($1, $2, $3, $4, $5, $6) RETURNING id`,
-		x.Name, rowscan.TenantNames(*x), x.MaxIPv4, x.MaxIPv6, x.Note, micros(x.CreatedAt)).Scan(&x.ID))
+	return mapErr(t.row(ctx, `INSERT INTO tenants (name, names, max_ipv4, max_ipv6, note, created_at, may_delegate) VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id`,
+		x.Name, rowscan.TenantNames(*x), x.MaxIPv4, x.MaxIPv6, x.Note, micros(x.CreatedAt), x.MayDelegate).Scan(&x.ID))
 }
 
 func (t *tx) UpdateTenant(ctx context.Context, x registry.Tenant) error {
 	if err := t.storeUse(ctx, true); err != nil {
 		return err
 	}
-	tag, err := t.exec(ctx, `UPDATE tenants SET names = $1, max_ipv4 = $2, max_ipv6 = $3, note = $4 WHERE id = $5`,
-		rowscan.TenantNames(x), x.MaxIPv4, x.MaxIPv6, x.Note, x.ID)
+	tag, err := t.exec(ctx, `UPDATE tenants SET names = $1, max_ipv4 = $2, max_ipv6 = $3, note = $4, may_delegate = $5 WHERE id = $6`,
+		rowscan.TenantNames(x), x.MaxIPv4, x.MaxIPv6, x.Note, x.MayDelegate, x.ID)
 	if err != nil {
 		return err
 	}

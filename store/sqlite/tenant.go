@@ -27,8 +27,8 @@ func (t *tx) InsertTenant(ctx context.Context, x *registry.Tenant) error {
 	if err := t.flushUse(ctx); err != nil {
 		return err
 	}
-	res, err := t.q.exec(ctx, `INSERT INTO tenants (name, names, max_ipv4, max_ipv6, note, created_at) VALUES (?, ?, ?, ?, ?, ?)`,
-		x.Name, rowscan.TenantNames(*x), x.MaxIPv4, x.MaxIPv6, x.Note, micros(x.CreatedAt))
+	res, err := t.q.exec(ctx, `INSERT INTO tenants (name, names, max_ipv4, max_ipv6, note, created_at, may_delegate) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+		x.Name, rowscan.TenantNames(*x), x.MaxIPv4, x.MaxIPv6, x.Note, micros(x.CreatedAt), x.MayDelegate)
 	if err != nil {
 		return mapErr(err)
 	}
@@ -40,8 +40,8 @@ func (t *tx) UpdateTenant(ctx context.Context, x registry.Tenant) error {
 	if err := t.flushUse(ctx); err != nil {
 		return err
 	}
-	res, err := t.q.exec(ctx, `UPDATE tenants SET names = ?, max_ipv4 = ?, max_ipv6 = ?, note = ? WHERE id = ?`,
-		rowscan.TenantNames(x), x.MaxIPv4, x.MaxIPv6, x.Note, x.ID)
+	res, err := t.q.exec(ctx, `UPDATE tenants SET names = ?, max_ipv4 = ?, max_ipv6 = ?, note = ?, may_delegate = ? WHERE id = ?`,
+		rowscan.TenantNames(x), x.MaxIPv4, x.MaxIPv6, x.Note, x.MayDelegate, x.ID)
 	if err != nil {
 		return mapErr(err)
 	}
@@ -73,6 +73,11 @@ func (t *tx) TenantByName(ctx context.Context, name string) (registry.Tenant, er
 	x, err := one(rows, err, rowscan.Tenant)
 	return x, notFound(err, "tenant "+name)
 }
+
+// LockTenantSuffixes implements registry.TenantTx: SQLite runs one
+// writer at a time, so a writer that checks tenants' suffixes sees every
+// change committed before it and none can come in between.
+func (t *tx) LockTenantSuffixes(ctx context.Context) error { return nil }
 
 func (t *tx) Tenants(ctx context.Context) ([]registry.Tenant, error) {
 	if err := t.flushUse(ctx); err != nil {

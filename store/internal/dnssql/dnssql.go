@@ -430,6 +430,21 @@ func (s DNS) InsertTSIGKey(ctx context.Context, k zone.TSIGKey, e registry.Event
 	})
 }
 
+// UpdateTSIGKey implements zone.Store.
+func (s DNS) UpdateTSIGKey(ctx context.Context, k zone.TSIGKey, e registry.Event) error {
+	return s.update(ctx, func(x Tx) error {
+		n, err := x.Exec(ctx, s.bind(`UPDATE tsig_keys SET algorithm = ?, sealed = ?, grants = ? WHERE name = ?`),
+			k.Algorithm, k.Sealed, strings.Join(k.Grants, " "), k.Name)
+		if err != nil {
+			return err
+		}
+		if n == 0 {
+			return fmt.Errorf("no such TSIG key: %w", registry.ErrNotFound)
+		}
+		return x.AppendEvent(ctx, &e)
+	})
+}
+
 // DeleteTSIGKey implements zone.Store.
 func (s DNS) DeleteTSIGKey(ctx context.Context, name string, e registry.Event) error {
 	return s.update(ctx, func(x Tx) error {

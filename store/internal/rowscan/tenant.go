@@ -8,14 +8,14 @@ import (
 )
 
 // TenantCols are the columns Tenant scans, in order.
-const TenantCols = `id, name, names, max_ipv4, max_ipv6, used_ipv4, used_ipv6, note, created_at`
+const TenantCols = `id, name, names, max_ipv4, max_ipv6, used_ipv4, used_ipv6, note, created_at, may_delegate`
 
 // Tenant scans a row of TenantCols.
 func Tenant(rows Scanner) (registry.Tenant, error) {
 	var t registry.Tenant
 	var names string
 	var created int64
-	if err := rows.Scan(&t.ID, &t.Name, &names, &t.MaxIPv4, &t.MaxIPv6, &t.UsedIPv4, &t.UsedIPv6, &t.Note, &created); err != nil {
+	if err := rows.Scan(&t.ID, &t.Name, &names, &t.MaxIPv4, &t.MaxIPv6, &t.UsedIPv4, &t.UsedIPv6, &t.Note, &created, &t.MayDelegate); err != nil {
 		return t, err
 	}
 	if err := json.Unmarshal([]byte(names), &t.Names); err != nil {
