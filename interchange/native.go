@@ -11,11 +11,9 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/csv"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"slices"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -48,17 +46,94 @@ func ParseFormat(s string) (Format, error) {
 // Write writes d in format f. The output depends only on d: writing a
 // dump read back from it gives the same bytes.
 func Write(w io.Writer, d registry.Dump, f Format) error {
-	bw := bufio.NewWriterSize(w, 1<<16)
-	var err error
-	if f == CSV {
-		err = writeCSV(bw, &d)
-	} else {
-		err = writeJSON(bw, &d)
-	}
-	if err != nil {
+	sw := NewWriter(w, f)
+	if err := sw.Head(d); err != nil {
 		return err
 	}
-	return bw.Flush()
+	if err := sw.Assignments(d.Assignments); err != nil {
+		return err
+	}
+	return sw.Close()
+}
+
+// Writer writes a dump as it comes, so that an export holds a page of
+// assignments, not the register: Head writes every kind but the
+// assignments, Assignments writes a page of them (called as often as
+// needed), Close ends the file. The bytes are Write's for the same dump.
+type Writer struct {
+	bw *bufio.Writer
+	f  Format
+	cw *csv.Writer
+	// n counts the assignments written.
+	n   int
+	row []string
+	// page is a dump holding only the page being written, for the
+	// assignment kind's accessors.
+	page registry.Dump
+	buf  []byte
+}
+
+// NewWriter starts a dump in format f on w.
+func NewWriter(w io.Writer, f Format) *Writer {
+	bw := bufio.NewWriterSize(w, 1<<16)
+	sw := &Writer{bw: bw, f: f}
+	if f == CSV {
+		sw.cw = csv.NewWriter(bw)
+	}
+	return sw
+}
+
+// last is the kind written a page at a time: the assignments.
+var last = kinds[len(kinds)-1]
+
+// Head writes the file's head and every kind of d but the assignments
+// (d.Assignments is not written: give it to Assignments), and opens the
+// assignments' list.
+func (w *Writer) Head(d registry.Dump) error {
+	d.Assignments = nil
+	if w.f == CSV {
+		return w.csvHead(&d)
+	}
+	return w.jsonHead(&d)
+}
+
+// Assignments writes as after those written before.
+func (w *Writer) Assignments(as []registry.AssignmentRecord) error {
+	w.page.Assignments = as
+	defer func() { w.page.Assignments = nil }()
+	for i := range as {
+		var err error
+		if w.f == CSV {
+			err = w.csvRecord(last, &w.page, i)
+		} else {
+			err = w.jsonRecord(last, &w.page, i, w.n)
+		}
+		if err != nil {
+			return err
+		}
+		w.n++
+	}
+	return nil
+}
+
+// Count is how many assignments were written.
+func (w *Writer) Count() int { return w.n }
+
+// Close ends the file and flushes it; it does not close the underlying
+// writer.
+func (w *Writer) Close() error {
+	if w.f == CSV {
+		w.cw.Flush()
+		if err := w.cw.Error(); err != nil {
+			return err
+		}
+	} else {
+		if w.n > 0 {
+			w.bw.WriteString("\n  ")
+		}
+		w.bw.WriteString("]\n}\n")
+	}
+	return w.bw.Flush()
 }
 
 // Read reads a dump in either format: JSON when the first byte that is
@@ -77,37 +152,47 @@ func Read(data []byte) (registry.Dump, error) {
 		}
 		return registry.Dump{}, fmt.Errorf("line %d: not UTF-8 text: %w", bytes.Count(data[:i], []byte{'\n'})+1, ErrInvalid)
 	}
-	t := bytes.TrimLeft(data, " \t\r\n\ufeff")
-	if len(t) > 0 && t[0] == '{' {
-		return readJSON(data)
+	r, err := NewReader(bytes.NewReader(data), 0)
+	if err != nil {
+		return registry.Dump{}, err
 	}
-	return readCSV(data)
+	defer r.Close()
+	return r.Head(), nil
 }
 
 // ---- JSON: one record a line, so that a line number names a record.
 
-func writeJSON(w *bufio.Writer, d *registry.Dump) error {
-	fmt.Fprintf(w, "{\n  \"format\": %q,\n  \"version\": %d", d.Format, d.Version)
-	for _, k := range kinds {
-		fmt.Fprintf(w, ",\n  %q: [", k.list)
+func (w *Writer) jsonHead(d *registry.Dump) error {
+	fmt.Fprintf(w.bw, "{\n  \"format\": %q,\n  \"version\": %d", d.Format, d.Version)
+	for _, k := range kinds[:len(kinds)-1] {
+		fmt.Fprintf(w.bw, ",\n  %q: [", k.list)
 		n := k.len(d)
 		for i := range n {
-			b, err := json.Marshal(k.record(d, i))
-			if err != nil {
-				return fmt.Errorf("%s %d: %w", k.name, i+1, err)
-			}
-			w.WriteString("\n    ")
-			w.Write(b)
-			if i < n-1 {
-				w.WriteByte(',')
+			if err := w.jsonRecord(k, d, i, i); err != nil {
+				return err
 			}
 		}
 		if n > 0 {
-			w.WriteString("\n  ")
+			w.bw.WriteString("\n  ")
 		}
-		w.WriteByte(']')
+		w.bw.WriteByte(']')
 	}
-	_, err := w.WriteString("\n}\n")
+	_, err := fmt.Fprintf(w.bw, ",\n  %q: [", last.list)
+	return err
+}
+
+// jsonRecord writes record i of d, the nth of its list: one a line.
+func (w *Writer) jsonRecord(k kind, d *registry.Dump, i, nth int) error {
+	b, err := marshalRecord(w.buf, k.record(d, i))
+	w.buf = b[:0]
+	if err != nil {
+		return fmt.Errorf("%s %d: %w", k.name, nth+1, err)
+	}
+	if nth > 0 {
+		w.bw.WriteByte(',')
+	}
+	w.bw.WriteString("\n    ")
+	_, err = w.bw.Write(b)
 	return err
 }
 
@@ -138,103 +223,11 @@ func start(data []byte, off int) int {
 	return off
 }
 
-func readJSON(data []byte) (registry.Dump, error) {
-	var d registry.Dump
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.DisallowUnknownFields()
-	ln := &lines{data: data}
-	fail := func(path string, err error) error {
-		off := int(dec.InputOffset())
-		var se *json.SyntaxError
-		if errors.As(err, &se) {
-			off = int(se.Offset)
-		}
-		var te *json.UnmarshalTypeError
-		if errors.As(err, &te) {
-			off = int(te.Offset)
-			err = fmt.Errorf("field %s: %s where %s is wanted", te.Field, te.Value, te.Type)
-		}
-		return fmt.Errorf("line %d (%s): %w: %w", ln.at(off), path, err, ErrInvalid)
-	}
-	tok, err := dec.Token()
-	if err != nil {
-		return d, fail("$", err)
-	}
-	if tok != json.Delim('{') {
-		return d, fail("$", errors.New("a dump is a JSON object"))
-	}
-	seen := map[string]bool{}
-	for dec.More() {
-		tok, err := dec.Token()
-		if err != nil {
-			return d, fail("$", err)
-		}
-		key, _ := tok.(string)
-		path := "$." + key
-		if seen[key] {
-			return d, fail(path, errors.New("key given twice"))
-		}
-		seen[key] = true
-		switch key {
-		case "format":
-			err = dec.Decode(&d.Format)
-		case "version":
-			err = dec.Decode(&d.Version)
-		default:
-			i := slices.IndexFunc(kinds, func(k kind) bool { return k.list == key })
-			if i < 0 {
-				return d, fail(path, unknownKind(key))
-			}
-			err = readList(dec, ln, data, kinds[i], &d, path)
-		}
-		if err != nil {
-			var le *lineError
-			if errors.As(err, &le) {
-				return d, err
-			}
-			return d, fail(path, err)
-		}
-	}
-	if _, err := dec.Token(); err != nil {
-		return d, fail("$", err)
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		return d, fail("$", errors.New("text after the dump's closing brace"))
-	}
-	if err := checkHead(d.Format, d.Version); err != nil {
-		return d, fmt.Errorf("line 1 ($.format): %w", err)
-	}
-	return d, nil
-}
-
 // lineError is an error already placed at its line.
 type lineError struct{ err error }
 
 func (e *lineError) Error() string { return e.err.Error() }
 func (e *lineError) Unwrap() error { return e.err }
-
-func readList(dec *json.Decoder, ln *lines, data []byte, k kind, d *registry.Dump, path string) error {
-	tok, err := dec.Token()
-	if err != nil {
-		return err
-	}
-	if tok != json.Delim('[') {
-		return fmt.Errorf("%s: want a list", k.list)
-	}
-	for i := 0; dec.More(); i++ {
-		off := start(data, int(dec.InputOffset()))
-		at := fmt.Sprintf("line %d (%s[%d])", ln.at(off), path, i)
-		if err := k.decode(dec, d, at); err != nil {
-			var te *json.UnmarshalTypeError
-			if errors.As(err, &te) {
-				err = fmt.Errorf("field %s: %s where %s is wanted", te.Field, te.Value, te.Type)
-			}
-			return &lineError{fmt.Errorf("%s: %s: %w: %w", at, k.name, err, ErrInvalid)}
-		}
-	}
-	_, err = dec.Token()
-	return err
-}
 
 func unknownKind(key string) error {
 	return fmt.Errorf("unknown key %q", key)
@@ -253,110 +246,36 @@ func checkHead(format string, version int) error {
 // ---- CSV: a first record "cadastre-register,VERSION"; then, for each
 // kind, a header "#KIND,COLUMN,..." and its records "KIND,VALUE,...".
 
-func writeCSV(w *bufio.Writer, d *registry.Dump) error {
-	cw := csv.NewWriter(w)
-	if err := cw.Write([]string{d.Format, strconv.Itoa(d.Version)}); err != nil {
+func (w *Writer) csvHead(d *registry.Dump) error {
+	if err := w.cw.Write([]string{d.Format, strconv.Itoa(d.Version)}); err != nil {
 		return err
 	}
-	row := []string{}
 	for _, k := range kinds {
-		row = append(row[:0], "#"+k.name)
+		w.row = append(w.row[:0], "#"+k.name)
 		for _, c := range k.columns(d, -1) {
-			row = append(row, c.name)
+			w.row = append(w.row, c.name)
 		}
-		if err := cw.Write(row); err != nil {
+		if err := w.cw.Write(w.row); err != nil {
 			return err
 		}
+		if k.name == last.name {
+			return nil
+		}
 		for i := range k.len(d) {
-			row = append(row[:0], k.name)
-			for _, c := range k.columns(d, i) {
-				row = append(row, c.get())
-			}
-			if err := cw.Write(row); err != nil {
+			if err := w.csvRecord(k, d, i); err != nil {
 				return err
 			}
 		}
 	}
-	cw.Flush()
-	return cw.Error()
+	return nil
 }
 
-func readCSV(data []byte) (registry.Dump, error) {
-	var d registry.Dump
-	cr := csv.NewReader(bytes.NewReader(data))
-	cr.FieldsPerRecord = -1
-	cr.ReuseRecord = true
-	line := func() int { l, _ := cr.FieldPos(0); return l }
-	rec, err := cr.Read()
-	if err != nil {
-		return d, fmt.Errorf("line 1: %w: %w", csvErr(err), ErrInvalid)
+func (w *Writer) csvRecord(k kind, d *registry.Dump, i int) error {
+	w.row = append(w.row[:0], k.name)
+	for _, c := range k.columns(d, i) {
+		w.row = append(w.row, c.get())
 	}
-	if len(rec) != 2 {
-		return d, fmt.Errorf("line 1: a dump in CSV starts with %q: %w", registry.DumpFormat+","+strconv.Itoa(registry.DumpVersion), ErrInvalid)
-	}
-	d.Format = strings.TrimPrefix(rec[0], "\ufeff")
-	if d.Version, err = strconv.Atoi(rec[1]); err != nil {
-		return d, fmt.Errorf("line 1: version %q: not a number: %w", rec[1], ErrInvalid)
-	}
-	if err := checkHead(d.Format, d.Version); err != nil {
-		return d, fmt.Errorf("line 1: %w", err)
-	}
-	headers := map[string][]int{} // kind -> column index of each field of the record
-	for {
-		rec, err := cr.Read()
-		if err == io.EOF {
-			return d, nil
-		}
-		if err != nil {
-			return d, fmt.Errorf("%w: %w", csvErr(err), ErrInvalid)
-		}
-		at := fmt.Sprintf("line %d", line())
-		name, isHeader := strings.CutPrefix(rec[0], "#")
-		i := slices.IndexFunc(kinds, func(k kind) bool { return k.name == name })
-		if i < 0 {
-			return d, fmt.Errorf("%s: %w: %w", at, unknownKind(name), ErrInvalid)
-		}
-		k := kinds[i]
-		if isHeader {
-			if _, ok := headers[name]; ok {
-				return d, fmt.Errorf("%s: header of %s given twice: %w", at, name, ErrInvalid)
-			}
-			cols := k.columns(&d, -1)
-			idx := make([]int, len(cols))
-			for j := range idx {
-				idx[j] = -1
-			}
-			for j, h := range rec[1:] {
-				c := slices.IndexFunc(cols, func(c column) bool { return c.name == h })
-				if c < 0 {
-					return d, fmt.Errorf("%s: %s has no column %q (it has %s): %w", at, name, h, colNames(cols), ErrInvalid)
-				}
-				if idx[c] >= 0 {
-					return d, fmt.Errorf("%s: column %q given twice: %w", at, h, ErrInvalid)
-				}
-				idx[c] = j + 1
-			}
-			headers[name] = idx
-			continue
-		}
-		idx, ok := headers[name]
-		if !ok {
-			return d, fmt.Errorf("%s: a %s record before the header #%s: %w", at, name, name, ErrInvalid)
-		}
-		if len(rec) > len(rec[:1])+countSet(idx) {
-			return d, fmt.Errorf("%s: %d fields, the header #%s has %d: %w", at, len(rec), name, countSet(idx)+1, ErrInvalid)
-		}
-		n := k.add(&d)
-		k.setAt(&d, n, at)
-		for j, c := range k.columns(&d, n) {
-			if idx[j] < 0 || idx[j] >= len(rec) || rec[idx[j]] == "" {
-				continue
-			}
-			if err := c.set(rec[idx[j]]); err != nil {
-				return d, fmt.Errorf("%s: %s: column %s: %w: %w", at, name, c.name, err, ErrInvalid)
-			}
-		}
-	}
+	return w.cw.Write(w.row)
 }
 
 func countSet(idx []int) int {

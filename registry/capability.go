@@ -1,6 +1,10 @@
 package registry
 
-import "context"
+import (
+	"context"
+	"fmt"
+	"net/netip"
+)
 
 // The optional capabilities of a Store or of its Tx. Each is something a
 // store can do faster than the registry's plain path through Store and Tx
@@ -86,6 +90,36 @@ type BulkLoader interface {
 	// result as InsertAssignment on each in turn.
 	LoadAssignments(ctx context.Context, as []Assignment) error
 }
+
+// IndexDeferrer is a Tx that builds the secondary indexes of an empty
+// assignments table once, after an import has filled it, instead of
+// inserting every row into each (a dozen B-trees a row, in no order). In
+// between, the store's own rules that need the indexes (no two live
+// assignments overlap) are checked by RestoreIndexes.
+type IndexDeferrer interface {
+	// DeferIndexes drops the indexes and triggers of the assignments
+	// table when it holds no row, and reports whether it did.
+	DeferIndexes(ctx context.Context) (bool, error)
+	// RestoreIndexes checks that no two live assignments overlap (an
+	// error wrapping ErrOverlap names both), then builds again what
+	// DeferIndexes dropped.
+	RestoreIndexes(ctx context.Context) error
+}
+
+// AssignmentOverlap is what RestoreIndexes finds: live assignment ID
+// (Prefix) overlaps live assignment OtherID (Other), which comes before
+// it in address order. errors.Is(err, ErrOverlap) holds.
+type AssignmentOverlap struct {
+	ID, OtherID   int64
+	Prefix, Other netip.Prefix
+}
+
+func (e *AssignmentOverlap) Error() string {
+	return fmt.Sprintf("assignment %s: overlaps assignment %s", e.Prefix, e.Other)
+}
+
+// Unwrap makes the overlap an ErrOverlap.
+func (e *AssignmentOverlap) Unwrap() error { return ErrOverlap }
 
 // NameLocker is a Tx that can hold every DNS name at once, for a
 // transaction that writes many (an import): NameHolder in a write

@@ -224,10 +224,36 @@ type AssignmentRecord struct {
 // reservations by address, relocations and assignments as they were
 // made), so that dumping a register loaded from a dump gives the same
 // dump. Reservations that ended are left out: they no longer count.
+// It holds every assignment at once; DumpTo hands them over a page at a
+// time.
 func (r *Registry) Dump(ctx context.Context) (Dump, error) {
+	var d Dump
+	err := r.DumpTo(ctx, func(h Dump) error {
+		d = h
+		d.Assignments = []AssignmentRecord{}
+		return nil
+	}, func(as []AssignmentRecord) error {
+		d.Assignments = append(d.Assignments, as...)
+		return nil
+	})
+	return d, err
+}
+
+// DumpPage is how many assignments DumpTo reads and hands over at once:
+// enough to keep the statements few, small enough that an export's
+// memory is a page's, not the register's.
+const DumpPage = 10000
+
+// DumpTo reads the whole register in one snapshot, as Dump does, and
+// hands it over as it reads it: head gets every record but the
+// assignments (the kinds a register holds thousands of), then page gets
+// the assignments, at most DumpPage at a time, in Dump's order. The slice
+// page gets is reused after page returns. An error of head or page ends
+// the read and is returned.
+func (r *Registry) DumpTo(ctx context.Context, head func(Dump) error, page func([]AssignmentRecord) error) error {
 	d := Dump{Format: DumpFormat, Version: DumpVersion}
 	now := r.clock()
-	err := r.store.View(ctx, func(tx Tx) error {
+	return r.store.View(ctx, func(tx Tx) error {
 		tenants, err := tx.Tenants(ctx)
 		if err != nil {
 			return err
@@ -319,31 +345,46 @@ func (r *Registry) Dump(ctx context.Context) (Dump, error) {
 					Space: recordSpace(v.Space)})
 			}
 		}
-		as, err := tx.Assignments(ctx, AssignmentFilter{})
-		if err != nil {
+		if err := head(d); err != nil {
 			return err
 		}
-		if err := dumpTags(ctx, tx, KindAssignment, as, func(a *Assignment) int64 { return a.ID }, func(a *Assignment, t Tags) { a.Tags = t }); err != nil {
-			return err
-		}
-		d.Assignments = make([]AssignmentRecord, 0, len(as))
-		for _, a := range as {
-			pool, child := a.Pool, ""
-			if p := byID[a.PoolID]; p.IsChild() {
-				if p.DissolvedAt == nil {
-					child = p.Name
-				} else {
-					// A dissolved child pool's space is its parent's.
-					pool = byID[p.ParentID].Prefix
-				}
+		recs := make([]AssignmentRecord, 0, DumpPage)
+		var after int64
+		for {
+			as, err := tx.Assignments(ctx, AssignmentFilter{AfterID: after, Limit: DumpPage})
+			if err != nil {
+				return err
 			}
-			d.Assignments = append(d.Assignments, AssignmentRecord{Prefix: a.Prefix, Pool: pool, Region: a.Region, ChildPool: child, State: a.State,
-				Tenant: a.Tenant, Resource: a.Resource, Name: a.Name, CreatedAt: a.CreatedAt.UTC(), ReleasedAt: utcPtr(a.ReleasedAt),
-				QuarantineUntil: utcPtr(a.QuarantineUntil), Tags: a.Tags, Space: recordSpace(a.Space)})
+			if len(as) == 0 {
+				return nil
+			}
+			after = as[len(as)-1].ID
+			if err := fillTags(ctx, tx, KindAssignment, as, func(a *Assignment) int64 { return a.ID }, func(a *Assignment, t Tags) { a.Tags = t }); err != nil {
+				return err
+			}
+			recs = recs[:0]
+			for _, a := range as {
+				pool, child := a.Pool, ""
+				if p := byID[a.PoolID]; p.IsChild() {
+					if p.DissolvedAt == nil {
+						child = p.Name
+					} else {
+						// A dissolved child pool's space is its parent's.
+						pool = byID[p.ParentID].Prefix
+					}
+				}
+				recs = append(recs, AssignmentRecord{Prefix: a.Prefix, Pool: pool, Region: a.Region, ChildPool: child, State: a.State,
+					Tenant: a.Tenant, Resource: a.Resource, Name: a.Name, CreatedAt: a.CreatedAt.UTC(), ReleasedAt: utcPtr(a.ReleasedAt),
+					QuarantineUntil: utcPtr(a.QuarantineUntil), Tags: a.Tags, Space: recordSpace(a.Space)})
+			}
+			if err := page(recs); err != nil {
+				return err
+			}
+			if len(as) < DumpPage {
+				return nil
+			}
 		}
-		return nil
 	})
-	return d, err
 }
 
 // dumpTagChunk bounds the IDs of one read of tags, so that a register of
@@ -429,6 +470,23 @@ var errDryRun = errors.New("dry run")
 // what their live assignments and relocated units leave. Every object
 // written gets an event "KIND.import".
 func (r *Registry) Load(ctx context.Context, d Dump, opt LoadOptions) (LoadReport, error) {
+	return r.LoadFrom(ctx, d, nil, opt)
+}
+
+// AssignmentSource gives the assignments of a dump a chunk at a time, as
+// a file is read (interchange.Reader is one). Next returns io.EOF after
+// the last chunk; a chunk is used before Next is called again.
+type AssignmentSource interface {
+	Next() ([]AssignmentRecord, error)
+}
+
+// LoadFrom is Load of the dump head followed by the assignments of more
+// (nil: none), which are read, checked and written a chunk at a time in
+// the same transaction: a load holds a chunk of assignments, not the
+// file. An error of more (a line of the file that cannot be read) ends
+// the load, and nothing is written.
+func (r *Registry) LoadFrom(ctx context.Context, head Dump, more AssignmentSource, opt LoadOptions) (LoadReport, error) {
+	d := head
 	rep := LoadReport{DryRun: opt.DryRun}
 	if d.Format != DumpFormat {
 		return rep, invalid("format %q: not a cadastre register dump (want %q)", d.Format, DumpFormat)
@@ -449,18 +507,20 @@ func (r *Registry) Load(ctx context.Context, d Dump, opt LoadOptions) (LoadRepor
 		// Every name at once, first, for a load of many: one lock per
 		// name checked would exhaust a store's lock table (issue 16). A
 		// small load locks its names one by one, so that allocations of
-		// other names go on meanwhile.
-		if nl, ok := tx.(NameLocker); ok && named > maxNameLocks {
+		// other names go on meanwhile. A file read a chunk at a time
+		// (more) is not counted first: it holds them all.
+		if nl, ok := tx.(NameLocker); ok && (named > maxNameLocks || more != nil) {
 			if err := nl.LockAllNames(ctx); err != nil {
 				return err
 			}
 		}
 		l := loader{r: r, tx: tx, now: r.clock(), actor: Actor(ctx)}
-		if err := l.load(ctx, &d); err != nil {
+		n, err := l.load(ctx, &d, more)
+		if err != nil {
 			return err
 		}
 		rep.Tenants, rep.Regions, rep.Blocks, rep.Pools = len(d.Tenants), len(d.Regions), len(d.Blocks), len(d.Pools)
-		rep.Relocations, rep.Assignments = len(d.Relocations), len(d.Assignments)
+		rep.Relocations, rep.Assignments = len(d.Relocations), n
 		rep.Spaces, rep.Reservations, rep.ChildPools = len(d.Spaces), len(d.Reservations), len(d.ChildPools)
 		if opt.DryRun {
 			return errDryRun
@@ -839,38 +899,46 @@ func or(t time.Time, now time.Time) time.Time {
 	return t.UTC().Truncate(time.Microsecond)
 }
 
-func (l *loader) load(ctx context.Context, d *Dump) error {
+func (l *loader) load(ctx context.Context, d *Dump, more AssignmentSource) (int, error) {
+	n, err := l.loadAll(ctx, d, more)
+	if err != nil {
+		return 0, err
+	}
+	return n, l.flush(ctx)
+}
+
+func (l *loader) loadAll(ctx context.Context, d *Dump, more AssignmentSource) (int, error) {
 	tx := l.tx
 	for _, t := range d.Tenants {
 		if _, err := tx.TenantByName(ctx, t.Name); err == nil {
-			return &LoadError{t.At, fmt.Errorf("tenant %s: already in the register: %w", t.Name, ErrExists)}
+			return 0, &LoadError{t.At, fmt.Errorf("tenant %s: already in the register: %w", t.Name, ErrExists)}
 		} else if !errors.Is(err, ErrNotFound) {
-			return err
+			return 0, err
 		}
 		x := Tenant{Name: t.Name, Names: t.Names, MaxIPv4: t.MaxIPv4, MaxIPv6: t.MaxIPv6, Note: t.Note, MayDelegate: t.MayDelegate, CreatedAt: or(t.CreatedAt, l.now)}
 		if err := tx.InsertTenant(ctx, &x); err != nil {
-			return &LoadError{t.At, fmt.Errorf("tenant %s: %w", t.Name, err)}
+			return 0, &LoadError{t.At, fmt.Errorf("tenant %s: %w", t.Name, err)}
 		}
 		if err := l.event(ctx, "tenant.import", "tenant", x.ID, x.Name, x); err != nil {
-			return err
+			return 0, err
 		}
 	}
 	regions := map[string]Region{}
 	for _, g := range d.Regions {
 		if _, err := tx.RegionByName(ctx, g.Name); err == nil {
-			return &LoadError{g.At, fmt.Errorf("region %s: already in the register: %w", g.Name, ErrExists)}
+			return 0, &LoadError{g.At, fmt.Errorf("region %s: already in the register: %w", g.Name, ErrExists)}
 		}
 		x := Region{Name: g.Name, Location: g.Location, Borrow: g.Borrow, BorrowBits: g.BorrowBits, CreatedAt: or(g.CreatedAt, l.now)}
 		if err := tx.InsertRegion(ctx, &x); err != nil {
-			return &LoadError{g.At, fmt.Errorf("region %s: %w", g.Name, err)}
+			return 0, &LoadError{g.At, fmt.Errorf("region %s: %w", g.Name, err)}
 		}
 		if err := l.tags(ctx, KindRegion, x.ID, g.Tags); err != nil {
-			return &LoadError{g.At, fmt.Errorf("region %s: %w", g.Name, err)}
+			return 0, &LoadError{g.At, fmt.Errorf("region %s: %w", g.Name, err)}
 		}
 		x.Tags = nonEmpty(g.Tags)
 		regions[x.Name] = x
 		if err := l.event(ctx, "region.import", "region", x.ID, x.Name, x); err != nil {
-			return err
+			return 0, err
 		}
 	}
 	region := func(at, name string) (Region, error) {
@@ -887,55 +955,55 @@ func (l *loader) load(ctx context.Context, d *Dump) error {
 	for _, g := range d.Regions {
 		for _, lender := range g.Borrow.From {
 			if _, err := region(g.At, lender); err != nil {
-				return &LoadError{g.At, fmt.Errorf("region %s: borrow from %s: %w", g.Name, lender, errors.Unwrap(err))}
+				return 0, &LoadError{g.At, fmt.Errorf("region %s: borrow from %s: %w", g.Name, lender, errors.Unwrap(err))}
 			}
 		}
 	}
 	spaces := map[string]bool{}
 	for _, s := range d.Spaces {
 		if _, err := tx.SpaceByName(ctx, s.Name); err == nil {
-			return &LoadError{s.At, fmt.Errorf("space %s: already in the register: %w", s.Name, ErrExists)}
+			return 0, &LoadError{s.At, fmt.Errorf("space %s: already in the register: %w", s.Name, ErrExists)}
 		} else if !errors.Is(err, ErrNotFound) {
-			return err
+			return 0, err
 		}
 		x := Space{Name: s.Name, Note: s.Note, CreatedAt: or(s.CreatedAt, l.now)}
 		if err := tx.InsertSpace(ctx, &x); err != nil {
-			return &LoadError{s.At, fmt.Errorf("space %s: %w", s.Name, err)}
+			return 0, &LoadError{s.At, fmt.Errorf("space %s: %w", s.Name, err)}
 		}
 		spaces[x.Name] = true
 		if err := l.event(ctx, "space.import", "space", x.ID, x.Name, x); err != nil {
-			return err
+			return 0, err
 		}
 	}
 	blockAt := map[string]string{} // space and prefix -> where read
 	for _, b := range d.Blocks {
 		if !spaces[b.Space] {
 			if _, err := tx.SpaceByName(ctx, b.Space); err != nil {
-				return &LoadError{b.At, fmt.Errorf("block %s: space %s: not in the file nor in the register: %w", b.Prefix, b.Space, ErrNotFound)}
+				return 0, &LoadError{b.At, fmt.Errorf("block %s: space %s: not in the file nor in the register: %w", b.Prefix, b.Space, ErrNotFound)}
 			}
 			spaces[b.Space] = true
 		}
 		over, err := tx.BlocksOverlapping(ctx, b.Prefix)
 		if err != nil {
-			return err
+			return 0, err
 		}
 		// Overlap is refused within a space only, as AddBlock does.
 		for _, o := range over {
 			if o.Space == b.Space {
-				return &LoadError{b.At, fmt.Errorf("block %s: overlaps block %s in space %s%s: %w", b.Prefix, o.Prefix, o.Space, fromFile(blockAt, o.Space+" "+o.Prefix.String()), ErrOverlap)}
+				return 0, &LoadError{b.At, fmt.Errorf("block %s: overlaps block %s in space %s%s: %w", b.Prefix, o.Prefix, o.Space, fromFile(blockAt, o.Space+" "+o.Prefix.String()), ErrOverlap)}
 			}
 		}
 		x := Block{Prefix: b.Prefix, Source: b.Source, Registry: b.Registry, RegisteredCountry: b.RegisteredCountry, From: b.From, Price: b.Price,
 			Date: b.Date, Note: b.Note, Space: b.Space, Tags: nonEmpty(b.Tags), CreatedAt: or(b.CreatedAt, l.now)}
 		if err := tx.InsertBlock(ctx, &x); err != nil {
-			return &LoadError{b.At, fmt.Errorf("block %s: %w", b.Prefix, err)}
+			return 0, &LoadError{b.At, fmt.Errorf("block %s: %w", b.Prefix, err)}
 		}
 		if err := l.tags(ctx, KindBlock, x.ID, x.Tags); err != nil {
-			return &LoadError{b.At, fmt.Errorf("block %s: %w", b.Prefix, err)}
+			return 0, &LoadError{b.At, fmt.Errorf("block %s: %w", b.Prefix, err)}
 		}
 		blockAt[b.Space+" "+b.Prefix.String()] = b.At
 		if err := l.event(ctx, "block.import", "block", x.ID, x.Prefix.String(), x); err != nil {
-			return err
+			return 0, err
 		}
 	}
 	pools := map[poolKey]*Pool{}
@@ -946,31 +1014,31 @@ func (l *loader) load(ctx context.Context, d *Dump) error {
 	for _, p := range d.Pools {
 		g, err := region(p.At, p.Region)
 		if err != nil {
-			return err
+			return 0, err
 		}
 		blocks, err := tx.BlocksOverlapping(ctx, p.Prefix)
 		if err != nil {
-			return err
+			return 0, err
 		}
 		if blocks, err = oneSpace(p.Prefix, p.Space, blocks); err != nil {
-			return &LoadError{p.At, fmt.Errorf("pool %w", err)}
+			return 0, &LoadError{p.At, fmt.Errorf("pool %w", err)}
 		}
 		if len(blocks) == 0 && p.Space != "" {
-			return &LoadError{p.At, fmt.Errorf("pool %s: outside every block of space %s (the file and the register have none holding it): %w", p.Prefix, p.Space, ErrInvalid)}
+			return 0, &LoadError{p.At, fmt.Errorf("pool %s: outside every block of space %s (the file and the register have none holding it): %w", p.Prefix, p.Space, ErrInvalid)}
 		}
 		if len(blocks) == 0 {
-			return &LoadError{p.At, fmt.Errorf("pool %s: outside every block (the file and the register have none holding it): %w", p.Prefix, ErrInvalid)}
+			return 0, &LoadError{p.At, fmt.Errorf("pool %s: outside every block (the file and the register have none holding it): %w", p.Prefix, ErrInvalid)}
 		}
 		if len(blocks) > 1 || !prefix.Covers(blocks[0].Prefix, p.Prefix) {
-			return &LoadError{p.At, fmt.Errorf("pool %s: not inside one block (it overlaps block %s): %w", p.Prefix, blocks[0].Prefix, ErrInvalid)}
+			return 0, &LoadError{p.At, fmt.Errorf("pool %s: not inside one block (it overlaps block %s): %w", p.Prefix, blocks[0].Prefix, ErrInvalid)}
 		}
 		space := blocks[0].Space
 		over, err := tx.PoolsOverlapping(ctx, space, p.Prefix)
 		if err != nil {
-			return err
+			return 0, err
 		}
 		if len(over) > 0 {
-			return &LoadError{p.At, fmt.Errorf("pool %s: overlaps pool %s of region %s in space %s%s: %w", p.Prefix, over[0].Prefix, over[0].Region, space,
+			return 0, &LoadError{p.At, fmt.Errorf("pool %s: overlaps pool %s of region %s in space %s%s: %w", p.Prefix, over[0].Prefix, over[0].Region, space,
 				fromFile(poolAt, space+" "+over[0].Prefix.String()), ErrOverlap)}
 		}
 		// A pool without use_all comes from a file older than the
@@ -979,77 +1047,78 @@ func (l *loader) load(ctx context.Context, d *Dump) error {
 		x := Pool{Prefix: p.Prefix, BlockID: blocks[0].ID, Block: blocks[0].Prefix, RegionID: g.ID, Region: g.Name, Purpose: p.Purpose,
 			UseAll: useAll, Tags: nonEmpty(p.Tags), CreatedAt: or(p.CreatedAt, l.now)}
 		if err := tx.InsertPool(ctx, &x); err != nil {
-			return &LoadError{p.At, fmt.Errorf("pool %s: %w", p.Prefix, err)}
+			return 0, &LoadError{p.At, fmt.Errorf("pool %s: %w", p.Prefix, err)}
 		}
 		if err := l.tags(ctx, KindPool, x.ID, x.Tags); err != nil {
-			return &LoadError{p.At, fmt.Errorf("pool %s: %w", p.Prefix, err)}
+			return 0, &LoadError{p.At, fmt.Errorf("pool %s: %w", p.Prefix, err)}
 		}
 		poolAt[x.Space+" "+p.Prefix.String()] = p.At
 		pools[poolKey{x.Space, g.Name, x.Prefix}] = &x
 		used[x.ID] = nil
 		if err := l.event(ctx, "pool.import", "pool", x.ID, x.Prefix.String(), x); err != nil {
-			return err
+			return 0, err
 		}
 	}
 	for _, rel := range d.Relocations {
 		from, err := poolOf(pools, rel.Space, rel.FromRegion, rel.FromPool)
 		if err != nil {
-			return &LoadError{rel.At, fmt.Errorf("relocation %s: %w", rel.Prefix, err)}
+			return 0, &LoadError{rel.At, fmt.Errorf("relocation %s: %w", rel.Prefix, err)}
 		}
 		if from == nil {
-			return &LoadError{rel.At, fmt.Errorf("relocation %s: lender pool %s of region %s is not in the file: %w", rel.Prefix, rel.FromPool, rel.FromRegion, ErrNotFound)}
+			return 0, &LoadError{rel.At, fmt.Errorf("relocation %s: lender pool %s of region %s is not in the file: %w", rel.Prefix, rel.FromPool, rel.FromRegion, ErrNotFound)}
 		}
 		to, err := region(rel.At, rel.ToRegion)
 		if err != nil {
-			return err
+			return 0, err
 		}
 		if rel.Prefix.Addr().Is6() {
-			return &LoadError{rel.At, invalid("relocation %s: only IPv4 is relocated", rel.Prefix)}
+			return 0, &LoadError{rel.At, invalid("relocation %s: only IPv4 is relocated", rel.Prefix)}
 		}
 		x := Relocation{Prefix: rel.Prefix, FromPoolID: from.ID, FromRegion: rel.FromRegion, ToRegion: to.Name, Reason: rel.Reason, CreatedAt: or(rel.CreatedAt, l.now)}
 		if err := tx.InsertRelocation(ctx, &x); err != nil {
-			return &LoadError{rel.At, fmt.Errorf("relocation %s: %w", rel.Prefix, err)}
+			return 0, &LoadError{rel.At, fmt.Errorf("relocation %s: %w", rel.Prefix, err)}
 		}
 		ref := &RelocationRef{ID: x.ID, Prefix: x.Prefix, FromRegion: x.FromRegion, ToRegion: x.ToRegion}
 		// A lent unit is plain space of its lender's pool (as Allocate makes it).
 		p := Pool{Prefix: x.Prefix, BlockID: from.BlockID, Block: from.Block, RegionID: to.ID, Region: to.Name, Purpose: from.Purpose, Relocation: ref, ParentID: from.ID,
 			UseAll: true, CreatedAt: x.CreatedAt}
 		if err := tx.InsertPool(ctx, &p); err != nil {
-			return &LoadError{rel.At, fmt.Errorf("relocation %s: borrower's pool: %w", rel.Prefix, err)}
+			return 0, &LoadError{rel.At, fmt.Errorf("relocation %s: borrower's pool: %w", rel.Prefix, err)}
 		}
 		x.PoolID = p.ID
 		used[from.ID] = append(used[from.ID], usedPrefix{x.Prefix, rel.At, "relocated unit"})
 		used[p.ID] = nil
 		k := poolKey{p.Space, to.Name, p.Prefix}
 		if _, dup := pools[k]; dup {
-			return &LoadError{rel.At, fmt.Errorf("relocation %s: region %s has a pool %s already: %w", rel.Prefix, to.Name, p.Prefix, ErrOverlap)}
+			return 0, &LoadError{rel.At, fmt.Errorf("relocation %s: region %s has a pool %s already: %w", rel.Prefix, to.Name, p.Prefix, ErrOverlap)}
 		}
 		pools[k] = &p
 		if err := l.event(ctx, "relocation.import", "relocation", x.ID, x.Prefix.String(), x); err != nil {
-			return err
+			return 0, err
 		}
 	}
 	children, err := l.childPools(ctx, d.ChildPools, pools, used)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	if err := l.reservations(ctx, d.Reservations, pools, children, used); err != nil {
-		return err
+		return 0, err
 	}
-	if err := l.assignments(ctx, d.Assignments, pools, children, used); err != nil {
-		return err
+	n, err := l.assignments(ctx, d, more, pools, children, used)
+	if err != nil {
+		return 0, err
 	}
 	for _, p := range pools {
 		if err := l.free(ctx, p, used[p.ID]); err != nil {
-			return err
+			return 0, err
 		}
 	}
 	for _, p := range children {
 		if err := l.free(ctx, p, used[p.ID]); err != nil {
-			return err
+			return 0, err
 		}
 	}
-	return l.flush(ctx)
+	return n, nil
 }
 
 // childPools stores the child pools of the dump, each inside its parent
@@ -1195,165 +1264,12 @@ type usedPrefix struct {
 	what string
 }
 
-func (l *loader) assignments(ctx context.Context, recs []AssignmentRecord, pools map[poolKey]*Pool, children map[string]*Pool, used map[int64][]usedPrefix) error {
-	tx := l.tx
-	// Names are checked against the register only when it holds
-	// assignments already; within the file, a live name has one tenant.
-	var prior []Assignment
-	prior, err := tx.Assignments(ctx, AssignmentFilter{Limit: 1})
-	if err != nil {
-		return err
-	}
-	names := map[string]string{}
-	tenants := map[string]Tenant{}
-	uses := map[string]*use{}
-	as := make([]Assignment, 0, len(recs))
-	for _, a := range recs {
-		p, err := poolOf(pools, a.Space, a.Region, a.Pool)
-		if err != nil {
-			return &LoadError{a.At, fmt.Errorf("assignment %s: %w", a.Prefix, err)}
-		}
-		ok := p != nil
-		if a.ChildPool != "" {
-			p, ok = children[a.ChildPool]
-			if !ok {
-				return &LoadError{a.At, fmt.Errorf("assignment %s: child pool %s is not in the file (assignments come with their pools): %w", a.Prefix, a.ChildPool, ErrNotFound)}
-			}
-			if p.Prefix != a.Pool || p.Region != a.Region {
-				return &LoadError{a.At, invalid("assignment %s: child pool %s is %s in region %s, not %s in region %s", a.Prefix, a.ChildPool, p.Prefix, p.Region, a.Pool, a.Region)}
-			}
-		}
-		if !ok {
-			return &LoadError{a.At, fmt.Errorf("assignment %s: pool %s of region %s is not in the file (assignments come with their pools): %w", a.Prefix, a.Pool, a.Region, ErrNotFound)}
-		}
-		if a.Tenant != "" {
-			if _, ok := tenants[a.Tenant]; !ok {
-				t, err := tx.TenantByName(ctx, a.Tenant)
-				if err != nil {
-					return &LoadError{a.At, fmt.Errorf("assignment %s: tenant %s: not in the file nor in the register: %w", a.Prefix, a.Tenant, err)}
-				}
-				tenants[a.Tenant] = t
-			}
-		}
-		live := a.State == StateAssigned || a.State == StateQuarantined
-		if held := policyHeld(*p, a.Prefix); live && len(held) > 0 {
-			return &LoadError{a.At, fmt.Errorf("assignment %s: %s: %w", a.Prefix, policyName(*p, held[0])+", not handed out by the pool's address policy (use_all false)", ErrInvalid)}
-		}
-		if live {
-			used[p.ID] = append(used[p.ID], usedPrefix{a.Prefix, a.At, "assignment"})
-			if a.Tenant != "" {
-				u := uses[a.Tenant]
-				if u == nil {
-					u = &use{}
-					uses[a.Tenant] = u
-				}
-				u.add(prefix.Family(a.Prefix), a.Prefix.Bits(), 1)
-			}
-			if a.Name != "" {
-				n := fqdn(a.Name)
-				if t, ok := names[n]; ok && t != a.Tenant {
-					return &LoadError{a.At, fmt.Errorf("assignment %s: name %s: held by another tenant's assignment in the file: %w", a.Prefix, a.Name, ErrNameTaken)}
-				}
-				names[n] = a.Tenant
-				if len(prior) > 0 {
-					kind, held, err := tx.NameHolder(ctx, n, a.Tenant)
-					if err != nil {
-						return err
-					}
-					if held {
-						return &LoadError{a.At, fmt.Errorf("assignment %s: name %s: held by a %s in the register: %w", a.Prefix, a.Name, kind, ErrNameTaken)}
-					}
-				}
-			}
-		}
-		as = append(as, Assignment{Prefix: a.Prefix, PoolID: p.ID, Pool: p.Prefix, RegionID: p.RegionID, Region: p.Region, Space: p.Space, Tenant: a.Tenant,
-			Resource: a.Resource, Name: a.Name, State: a.State, Borrowed: p.Relocation != nil, Relocation: p.Relocation, Tags: nonEmpty(a.Tags),
-			CreatedAt: or(a.CreatedAt, l.now), ReleasedAt: utcMicros(a.ReleasedAt), QuarantineUntil: utcMicros(a.QuarantineUntil)})
-	}
-	// Overlaps are found per pool, before the store's own check, so the
-	// error names both records.
-	for id, us := range used {
-		slices.SortFunc(us, func(a, b usedPrefix) int { return prefix.Compare(a.p, b.p) })
-		for i := 1; i < len(us); i++ {
-			if us[i-1].p.Overlaps(us[i].p) {
-				return &LoadError{us[i].at, fmt.Errorf("%s %s: overlaps %s %s (%s): %w", us[i].what, us[i].p, us[i-1].what, us[i-1].p, cmp.Or(us[i-1].at, "the file"), ErrOverlap)}
-			}
-		}
-		used[id] = us
-	}
-	if bl, ok := tx.(BulkLoader); ok {
-		if err := bl.LoadAssignments(ctx, as); err != nil {
-			return fmt.Errorf("assignments: %w", err)
-		}
-	} else if bw, ok := tx.(BatchWriter); ok {
-		if err := bw.InsertAssignments(ctx, as); err != nil {
-			return fmt.Errorf("assignments: %w", err)
-		}
-	} else {
-		for i := range as {
-			if err := tx.InsertAssignment(ctx, &as[i]); err != nil {
-				return &LoadError{recs[i].At, fmt.Errorf("assignment %s: %w", as[i].Prefix, err)}
-			}
-		}
-	}
-	for i, a := range as {
-		if err := l.tags(ctx, KindAssignment, a.ID, a.Tags); err != nil {
-			return &LoadError{recs[i].At, fmt.Errorf("assignment %s: %w", a.Prefix, err)}
-		}
-		if err := l.event(ctx, "assignment.import", "assignment", a.ID, a.Prefix.String(), a); err != nil {
-			return err
-		}
-	}
-	for _, name := range slices.Sorted(maps.Keys(uses)) {
-		u := uses[name]
-		if _, err := tx.AddTenantUse(ctx, name, u.v4, u.v6); err != nil {
-			return fmt.Errorf("tenant %s: count use: %w", name, err)
-		}
-	}
-	return nil
-}
-
 func utcMicros(t *time.Time) *time.Time {
 	if t == nil {
 		return nil
 	}
 	u := t.UTC().Truncate(time.Microsecond)
 	return &u
-}
-
-// free adds to a new pool's free list what its used prefixes (sorted, not
-// overlapping) leave: the maximal aligned prefixes of the gaps, as the
-// buddy allocator keeps them, less what the pool's address policy keeps
-// back (as AddPool does).
-func (l *loader) free(ctx context.Context, p *Pool, us []usedPrefix) error {
-	add := func(first, last netip.Addr) error {
-		if err := addFreeRange(ctx, l.tx, *p, scope(*p), first, last); err != nil {
-			return fmt.Errorf("pool %s: free %s-%s: %w", p.Prefix, first, last, err)
-		}
-		return nil
-	}
-	next, end := p.Prefix.Addr(), prefix.Last(p.Prefix)
-	done := false
-	for _, u := range us {
-		if !prefix.Covers(p.Prefix, u.p) {
-			return &LoadError{u.at, fmt.Errorf("%s %s: outside its pool %s: %w", u.what, u.p, p.Prefix, ErrInvalid)}
-		}
-		if next.Less(u.p.Addr()) {
-			if err := add(next, u.p.Addr().Prev()); err != nil {
-				return err
-			}
-		}
-		last := prefix.Last(u.p)
-		if last == end {
-			done = true
-			break
-		}
-		next = last.Next()
-	}
-	if done {
-		return nil
-	}
-	return add(next, end)
 }
 
 // SetAt records where the record was read.

@@ -2,9 +2,12 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"io"
 	"os"
+	"runtime/pprof"
+	"sync"
 
 	"github.com/spf13/cobra"
 
@@ -13,7 +16,7 @@ import (
 )
 
 func newExportCmd(a *app) *cobra.Command {
-	var format, out string
+	var format, out, cpuprof string
 	c := &cobra.Command{
 		Use:   "export [--format json|csv] [-o FILE]",
 		Short: "Write the whole register (tenants, regions, spaces, blocks, pools, relocations, reservations, assignments, tags) to a file",
@@ -33,12 +36,14 @@ export, import into an empty register and export again gives the same bytes.`,
 			if err != nil {
 				return err
 			}
-			d, err := reg.Dump(cmd.Context())
-			if err != nil {
+			if stop, err := cpuProfile(cpuprof); err != nil {
 				return err
+			} else {
+				defer stop()
 			}
 			if out == "" || out == "-" {
-				return interchange.Write(a.cfg.stdout, d, f)
+				_, _, err := export(cmd.Context(), reg, a.cfg.stdout, f)
+				return err
 			}
 			// Write beside the target and rename, so a failed export
 			// never leaves half a file under the name asked for.
@@ -47,7 +52,8 @@ export, import into an empty register and export again gives the same bytes.`,
 				return fmt.Errorf("export: %w", err)
 			}
 			defer os.Remove(tmp.Name())
-			if err := interchange.Write(tmp, d, f); err != nil {
+			d, n, err := export(cmd.Context(), reg, tmp, f)
+			if err != nil {
 				tmp.Close()
 				return fmt.Errorf("export %s: %w", out, err)
 			}
@@ -58,13 +64,50 @@ export, import into an empty register and export again gives the same bytes.`,
 				return fmt.Errorf("export %s: %w", out, err)
 			}
 			fmt.Fprintf(a.cfg.stderr, "exported %d tenants, %d regions, %d spaces, %d blocks, %d pools, %d relocations, %d child pools, %d reservations, %d assignments to %s\n",
-				len(d.Tenants), len(d.Regions), len(d.Spaces), len(d.Blocks), len(d.Pools), len(d.Relocations), len(d.ChildPools), len(d.Reservations), len(d.Assignments), out)
+				len(d.Tenants), len(d.Regions), len(d.Spaces), len(d.Blocks), len(d.Pools), len(d.Relocations), len(d.ChildPools), len(d.Reservations), n, out)
 			return nil
 		},
 	}
 	c.Flags().StringVar(&format, "format", "json", "json or csv")
 	c.Flags().StringVarP(&out, "output", "o", "", "file to write (default: standard output)")
+	c.Flags().StringVar(&cpuprof, "cpuprofile", "", "write a CPU profile of the export to this file (for go tool pprof)")
 	return c
+}
+
+// export writes the register to w as it reads it, a page of assignments
+// at a time, so that its memory is a page's, not the register's. The
+// dump it returns has every kind but the assignments, which it counts.
+func export(ctx context.Context, reg *registry.Registry, w io.Writer, f interchange.Format) (registry.Dump, int, error) {
+	var head registry.Dump
+	sw := interchange.NewWriter(w, f)
+	err := reg.DumpTo(ctx, func(d registry.Dump) error {
+		head = d
+		return sw.Head(d)
+	}, sw.Assignments)
+	if err == nil {
+		err = sw.Close()
+	}
+	return head, sw.Count(), err
+}
+
+// cpuProfile starts a CPU profile to path (none if path is empty); stop
+// ends it.
+func cpuProfile(path string) (stop func(), err error) {
+	if path == "" {
+		return func() {}, nil
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, fmt.Errorf("--cpuprofile: %w", err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("--cpuprofile %s: %w", path, err)
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		f.Close()
+	}, nil
 }
 
 func dirOf(path string) string {
@@ -77,7 +120,7 @@ func dirOf(path string) string {
 }
 
 func newImportCmd(a *app) *cobra.Command {
-	var from string
+	var from, cpuprof string
 	var dry, asJSON bool
 	var opt interchange.ForeignOptions
 	c := &cobra.Command{
@@ -113,43 +156,69 @@ with its line or id, never dropped silently.`,
 				return unreadable{fmt.Errorf("import %s: %w", name, err)}
 			}
 			defer f.Close()
-			r, stop := withProgress(a, "reading "+name, f)
-			var buf bytes.Buffer
-			if fi, err := f.Stat(); err == nil {
-				buf.Grow(int(fi.Size()))
-			}
-			_, err = io.Copy(&buf, r)
-			stop()
-			if err != nil {
-				return unreadable{fmt.Errorf("import %s: %w", name, err)}
-			}
-			var d registry.Dump
-			var unmapped []interchange.Unmapped
-			switch from {
-			case "":
-				d, err = interchange.Read(buf.Bytes())
-			case "netbox":
-				d, unmapped, err = interchange.ReadNetBox(buf.Bytes(), opt)
-			case "phpipam":
-				d, unmapped, err = interchange.ReadPHPIPAM(buf.Bytes(), opt)
-			default:
-				return usagef("--from %q: must be netbox or phpipam (a cadastre export needs no --from)", from)
-			}
-			if err != nil {
-				return fmt.Errorf("import %s: %w", name, err)
-			}
-			for _, u := range unmapped {
-				fmt.Fprintf(a.cfg.stderr, "%s: not imported: %s\n", name, u)
-			}
-			reg, err := a.open(cmd.Context())
-			if err != nil {
+			if stop, err := cpuProfile(cpuprof); err != nil {
 				return err
+			} else {
+				defer stop()
 			}
-			stop = spinner(a, "importing "+name)
-			rep, err := reg.Load(cmd.Context(), d, registry.LoadOptions{DryRun: dry})
-			stop()
-			if err != nil {
-				return fmt.Errorf("import %s: nothing imported: %w", name, err)
+			var rep registry.LoadReport
+			var unmapped []interchange.Unmapped
+			if from == "" {
+				// A cadastre export is read and loaded a chunk at a time, in
+				// one transaction: the bar shows how much of the file is in.
+				r, stopBar := withProgress(a, "importing "+name, f)
+				stop := sync.OnceFunc(stopBar)
+				defer stop()
+				rd, err := interchange.NewReader(r, importChunk)
+				if err != nil {
+					return fmt.Errorf("import %s: %w", name, err)
+				}
+				defer rd.Close()
+				reg, err := a.open(cmd.Context())
+				if err != nil {
+					return err
+				}
+				rep, err = reg.LoadFrom(cmd.Context(), rd.Head(), rd, registry.LoadOptions{DryRun: dry})
+				stop()
+				if err != nil {
+					return fmt.Errorf("import %s: nothing imported: %w", name, err)
+				}
+			} else {
+				r, stop := withProgress(a, "reading "+name, f)
+				var buf bytes.Buffer
+				if fi, err := f.Stat(); err == nil {
+					buf.Grow(int(fi.Size()))
+				}
+				_, err = io.Copy(&buf, r)
+				stop()
+				if err != nil {
+					return unreadable{fmt.Errorf("import %s: %w", name, err)}
+				}
+				var d registry.Dump
+				switch from {
+				case "netbox":
+					d, unmapped, err = interchange.ReadNetBox(buf.Bytes(), opt)
+				case "phpipam":
+					d, unmapped, err = interchange.ReadPHPIPAM(buf.Bytes(), opt)
+				default:
+					return usagef("--from %q: must be netbox or phpipam (a cadastre export needs no --from)", from)
+				}
+				if err != nil {
+					return fmt.Errorf("import %s: %w", name, err)
+				}
+				for _, u := range unmapped {
+					fmt.Fprintf(a.cfg.stderr, "%s: not imported: %s\n", name, u)
+				}
+				reg, err := a.open(cmd.Context())
+				if err != nil {
+					return err
+				}
+				stop = spinner(a, "importing "+name)
+				rep, err = reg.Load(cmd.Context(), d, registry.LoadOptions{DryRun: dry})
+				stop()
+				if err != nil {
+					return fmt.Errorf("import %s: nothing imported: %w", name, err)
+				}
 			}
 			if asJSON {
 				return writeJSON(a.cfg.stdout, struct {
@@ -175,5 +244,10 @@ with its line or id, never dropped silently.`,
 	c.Flags().StringVar(&opt.Region, "region", "", "with --from: region of the pools that name no site or region (phpIPAM: instead of the section)")
 	c.Flags().StringVar(&opt.TopLevel, "top-level", "", "with --from netbox: what an active prefix outside every pool becomes: pool, or skip (listed)")
 	c.Flags().BoolVar(&asJSON, "json", false, "print the report (counts and unmapped items) as JSON")
+	c.Flags().StringVar(&cpuprof, "cpuprofile", "", "write a CPU profile of the import to this file (for go tool pprof)")
 	return c
 }
+
+// importChunk is how many assignments an import reads, checks and writes
+// at once: its memory is a chunk's, not the file's.
+const importChunk = 10000

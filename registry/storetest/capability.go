@@ -211,6 +211,54 @@ func capabilities(t *testing.T, open Open) {
 		}
 	})
 
+	run("LiveLister: LivePrefixes pages through a pool's live assignments in address order", has(probe.s, func(tx registry.Tx) bool { _, ok := tx.(registry.LiveLister); return ok }), func(t *testing.T) {
+		f := setup(t, open)
+		released := t0.Add(time.Hour)
+		var want []netip.Prefix
+		err := f.s.Update(ctx, func(tx registry.Tx) error {
+			// Inserted out of address order; one in seven released.
+			for i := range 50 {
+				k := (i * 37) % 50
+				a := registry.Assignment{Prefix: mp(fmt.Sprintf("40.64.0.%d/32", 2*k)), PoolID: f.pool4.ID, Pool: f.pool4.Prefix,
+					RegionID: f.region.ID, Region: f.region.Name, State: registry.StateAssigned, CreatedAt: t0}
+				if i%7 == 0 {
+					a.State, a.ReleasedAt = registry.StateReleased, &released
+				} else {
+					want = append(want, a.Prefix)
+				}
+				if err := tx.InsertAssignment(ctx, &a); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		slices.SortFunc(want, func(a, b netip.Prefix) int { return a.Addr().Compare(b.Addr()) })
+		var got []netip.Prefix
+		err = f.s.View(ctx, func(tx registry.Tx) error {
+			from := f.pool4.Prefix.Addr()
+			for {
+				ps, err := tx.(registry.LiveLister).LivePrefixes(ctx, f.pool4.ID, f.pool4.Prefix, from, 4)
+				if err != nil {
+					return err
+				}
+				got = append(got, ps...)
+				if len(ps) < 4 {
+					return nil
+				}
+				from = ps[len(ps)-1].Addr().Next()
+			}
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Equal(got, want) {
+			t.Errorf("live prefixes %v, want %v", got, want)
+		}
+	})
+
 	run("EventLoader: LoadEvents appends what AppendEvent on each would, in order", has(probe.s, func(tx registry.Tx) bool { _, ok := tx.(registry.EventLoader); return ok }), func(t *testing.T) {
 		f := setup(t, open)
 		var es []registry.Event

@@ -3,11 +3,13 @@ package postgres
 import (
 	"context"
 	"fmt"
+	"net/netip"
 	"slices"
 
 	"github.com/jackc/pgx/v5"
 
 	"github.com/cadastre-ipam/cadastre/registry"
+	"github.com/cadastre-ipam/cadastre/store/internal/rowscan"
 )
 
 // An import (registry.Load) writes a million assignments and as many
@@ -132,4 +134,22 @@ func (t *tx) copy(ctx context.Context, table string, cols []string, rows [][]any
 	}
 	_, err = t.exec(ctx, `SELECT set_config('statement_timeout', $1, true)`, timeout)
 	return err
+}
+
+var _ registry.LiveLister = (*tx)(nil)
+
+// LivePrefixes implements registry.LiveLister: a range of the partial
+// index of live assignments (assignments_live_first), in address order.
+func (t *tx) LivePrefixes(ctx context.Context, poolID int64, within netip.Prefix, from netip.Addr, limit int) ([]netip.Prefix, error) {
+	fam, _, last, _ := span(within)
+	rows, err := t.query(ctx, `SELECT prefix::text FROM assignments
+		WHERE family = $1 AND first >= $2 AND first <= $3 AND state <> 'released' AND pool_id = $4 ORDER BY family, first LIMIT $5`,
+		fam, addrBytes(from), last, poolID, limit)
+	return collect(rows, err, func(rows rowscan.Scanner) (netip.Prefix, error) {
+		var s string
+		if err := rows.Scan(&s); err != nil {
+			return netip.Prefix{}, err
+		}
+		return parsePrefix(s)
+	})
 }

@@ -75,6 +75,34 @@ func (t *tx) TagsOf(ctx context.Context, kind string, ids []int64) (map[int64]re
 	if len(ids) == 0 {
 		return out, nil
 	}
+	if len(ids) > tagsRangeMin {
+		// A page of an export asks for thousands of IDs in order: one
+		// range of the primary key, by a statement prepared once, then
+		// those of ids kept (a list of IDs is a new statement to parse
+		// each time, and most objects carry no tags).
+		lo, hi := slices.Min(ids), slices.Max(ids)
+		if hi-lo < int64(4*len(ids)) {
+			rows, err := t.q.query(ctx, `SELECT object_id, key, value FROM tags WHERE kind = ? AND object_id BETWEEN ? AND ?`, kind, lo, hi)
+			if err != nil {
+				return nil, err
+			}
+			defer rows.Close()
+			all, err := rowscan.Tags(rows)
+			if err != nil {
+				return nil, err
+			}
+			want := make(map[int64]bool, len(ids))
+			for _, id := range ids {
+				want[id] = true
+			}
+			for id := range all {
+				if !want[id] {
+					delete(all, id)
+				}
+			}
+			return all, nil
+		}
+	}
 	rows, err := t.q.query(ctx, `SELECT object_id, key, value FROM tags WHERE kind = ? AND object_id IN (`+idList(ids)+`)`, kind)
 	if err != nil {
 		return nil, err
@@ -82,6 +110,9 @@ func (t *tx) TagsOf(ctx context.Context, kind string, ids []int64) (map[int64]re
 	defer rows.Close()
 	return rowscan.Tags(rows)
 }
+
+// tagsRangeMin is the number of IDs from which TagsOf reads a range.
+const tagsRangeMin = 64
 
 func (t *tx) Tagged(ctx context.Context, kind string, match registry.Tags) ([]int64, error) {
 	// One index seek of tags_match per pair, intersected.

@@ -18,7 +18,12 @@ import (
 )
 
 // tx implements registry.Tx over a querier.
-type tx struct{ q querier }
+type tx struct {
+	q querier
+	// deferred holds, between DeferIndexes and RestoreIndexes, the SQL of
+	// the indexes and triggers of assignments that were dropped.
+	deferred []string
+}
 
 // span gives the columns that place a prefix: family, first, last, bits.
 func notFound(err error, what string) error {
@@ -905,5 +910,109 @@ func (t *tx) LoadAssignments(ctx context.Context, as []registry.Assignment) erro
 		t.countInserted(as[:n]...)
 		as = as[n:]
 	}
+	return nil
+}
+
+var _ registry.LiveLister = (*tx)(nil)
+
+// LivePrefixes implements registry.LiveLister: a range of an index of
+// assignments by first address, in address order.
+func (t *tx) LivePrefixes(ctx context.Context, poolID int64, within netip.Prefix, from netip.Addr, limit int) ([]netip.Prefix, error) {
+	fam, _, last, _ := span(within)
+	rows, err := t.q.query(ctx, `SELECT prefix FROM assignments
+		WHERE family = ? AND first >= ? AND first <= ? AND state <> 'released' AND pool_id = ? ORDER BY family, first LIMIT ?`,
+		fam, addrBytes(from), last, poolID, limit)
+	return collect(rows, err, func(rows rowscan.Scanner) (netip.Prefix, error) {
+		var s string
+		if err := rows.Scan(&s); err != nil {
+			return netip.Prefix{}, err
+		}
+		return parsePrefix(s)
+	})
+}
+
+var _ registry.IndexDeferrer = (*tx)(nil)
+
+// DeferIndexes implements registry.IndexDeferrer. The indexes and
+// triggers are read from the schema, so that what is built again is what
+// the migrations made, whatever they add later. Schema changes are part
+// of the transaction: a rollback leaves them as they were.
+func (t *tx) DeferIndexes(ctx context.Context) (bool, error) {
+	rows, err := t.q.query(ctx, `SELECT EXISTS (SELECT 1 FROM assignments)`)
+	some, err := one(rows, err, func(rows rowscan.Scanner) (bool, error) {
+		var b bool
+		return b, rows.Scan(&b)
+	})
+	if err != nil || some {
+		return false, err
+	}
+	rows, err = t.q.query(ctx, `SELECT type, name, sql FROM sqlite_master
+		WHERE tbl_name = 'assignments' AND type IN ('index', 'trigger') AND sql IS NOT NULL ORDER BY type, name`)
+	type object struct{ kind, name, sql string }
+	objs, err := collect(rows, err, func(rows rowscan.Scanner) (object, error) {
+		var o object
+		return o, rows.Scan(&o.kind, &o.name, &o.sql)
+	})
+	if err != nil {
+		return false, err
+	}
+	for _, o := range objs {
+		if _, err := t.q.exec(ctx, `DROP `+strings.ToUpper(o.kind)+` "`+o.name+`"`); err != nil {
+			return false, fmt.Errorf("defer %s %s: %w", o.kind, o.name, err)
+		}
+		// Indexes sort before triggers: built again first.
+		t.deferred = append(t.deferred, o.sql)
+	}
+	return true, nil
+}
+
+// RestoreIndexes implements registry.IndexDeferrer: the overlap rule of
+// the trigger assignments_no_overlap, for every live row at once (each
+// against the one before it in address order), then the indexes and
+// triggers.
+func (t *tx) RestoreIndexes(ctx context.Context) error {
+	if len(t.deferred) == 0 {
+		return nil
+	}
+	// The plain indexes first: the check below reads live rows in
+	// address order from assignments_all_first instead of sorting them;
+	// then the unique ones and the triggers, which could fail on what
+	// the check names better.
+	var later []string
+	for _, q := range t.deferred {
+		if strings.HasPrefix(q, "CREATE INDEX") {
+			if _, err := t.q.exec(ctx, q); err != nil {
+				return fmt.Errorf("build again %q: %w", q, mapErr(err))
+			}
+		} else {
+			later = append(later, q)
+		}
+	}
+	rows, err := t.q.query(ctx, `SELECT id, prefix, pid, prev FROM (
+		SELECT id, prefix, first, LAG(last) OVER w AS plast, LAG(id) OVER w AS pid, LAG(prefix) OVER w AS prev FROM assignments
+		WHERE state <> 'released' WINDOW w AS (PARTITION BY space, family ORDER BY first, id)) WHERE plast >= first LIMIT 1`)
+	over, err := one(rows, err, func(rows rowscan.Scanner) (registry.AssignmentOverlap, error) {
+		var x registry.AssignmentOverlap
+		var p, prev string
+		if err := rows.Scan(&x.ID, &p, &x.OtherID, &prev); err != nil {
+			return x, err
+		}
+		var err1, err2 error
+		x.Prefix, err1 = parsePrefix(p)
+		x.Other, err2 = parsePrefix(prev)
+		return x, errors.Join(err1, err2)
+	})
+	if err == nil {
+		return &over
+	}
+	if !errors.Is(err, sql.ErrNoRows) {
+		return err
+	}
+	for _, q := range later {
+		if _, err := t.q.exec(ctx, q); err != nil {
+			return fmt.Errorf("build again %q: %w", q, mapErr(err))
+		}
+	}
+	t.deferred = nil
 	return nil
 }
