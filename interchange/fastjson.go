@@ -14,7 +14,7 @@ import (
 // json.Marshal; TestAppendAssignment holds the two together.
 func appendAssignment(b []byte, a *registry.AssignmentRecord) ([]byte, bool) {
 	if len(a.Tags) > 0 || !plain(a.Region) || !plain(a.ChildPool) || !plain(string(a.State)) || !plain(a.Tenant) ||
-		!plain(a.Resource) || !plain(a.Name) || !a.Prefix.IsValid() || !a.Pool.IsValid() || !plainTime(a.CreatedAt) ||
+		!plain(a.Resource) || !plain(a.Name) || !plain(a.Space) || !a.Prefix.IsValid() || !a.Pool.IsValid() || !plainTime(a.CreatedAt) ||
 		(a.ReleasedAt != nil && !plainTime(*a.ReleasedAt)) || (a.QuarantineUntil != nil && !plainTime(*a.QuarantineUntil)) {
 		return b, false
 	}
@@ -45,6 +45,7 @@ func appendAssignment(b []byte, a *registry.AssignmentRecord) ([]byte, bool) {
 		b = a.QuarantineUntil.AppendFormat(b, time.RFC3339Nano)
 		b = append(b, '"')
 	}
+	b = field(b, "space", a.Space)
 	return append(b, '}'), true
 }
 

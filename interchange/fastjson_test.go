@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"encoding/json"
 	"net/netip"
+	"reflect"
+	"strconv"
 	"testing"
 	"time"
 
@@ -29,6 +31,17 @@ func TestAppendAssignment(t *testing.T) {
 		func(a *registry.AssignmentRecord) { a.Resource = `vm "<1>" & \ é` + "\u2028\x01" },
 		func(a *registry.AssignmentRecord) { a.Tags = registry.Tags{"b": "2", "a": "1"} },
 		func(a *registry.AssignmentRecord) { a.CreatedAt = time.Time{} },
+		func(a *registry.AssignmentRecord) { a.Space = "vpc-a" },
+		// Every string field set: a field added to the record and not
+		// to appendAssignment makes the bytes differ here.
+		func(a *registry.AssignmentRecord) {
+			v := reflect.ValueOf(a).Elem()
+			for i := range v.NumField() {
+				if f := v.Field(i); f.Kind() == reflect.String && f.CanSet() && f.Type() == reflect.TypeFor[string]() {
+					f.SetString("x" + strconv.Itoa(i))
+				}
+			}
+		},
 	}
 	for i, change := range cases {
 		a := base
