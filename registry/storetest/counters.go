@@ -74,14 +74,14 @@ func checkCounters(ctx context.Context, tx registry.Tx, now time.Time) error {
 	for _, u := range rows {
 		k := usageKey{u.PoolID, u.State, u.Bits}
 		if _, dup := got[k]; dup {
-			return fmt.Errorf("Usage gives pool %d %s /%d twice", u.PoolID, u.State, u.Bits)
+			return fmt.Errorf("the store's Usage gives pool %d %s /%d twice", u.PoolID, u.State, u.Bits)
 		}
 		if u.Count != 0 {
 			got[k] = u
 		}
 	}
 	if !maps.Equal(got, want) {
-		return fmt.Errorf("Usage at %s:\n got  %s\n want %s (a count of the rows)", now.Format(time.RFC3339), usageText(got), usageText(want))
+		return fmt.Errorf("the store's Usage at %s:\n got  %s\n want %s (a count of the rows)", now.Format(time.RFC3339), usageText(got), usageText(want))
 	}
 	// The rate's window: at each pool alone and at every pool together.
 	sinces := []time.Time{now.Add(-registry.RateWindow), now.Add(-time.Hour), now, now.Truncate(24 * time.Hour)}
