@@ -513,6 +513,12 @@ func (r *Registry) tenantUse(ctx context.Context, tx Tx, name string, u use, now
 	}
 	t := Tenant{Name: name, Names: []string{}, CreatedAt: now}
 	if err := tx.InsertTenant(ctx, &t); err != nil {
+		if errors.Is(err, ErrExists) {
+			// Another writer (a replica, or a caller of the same
+			// store outside this transaction) made the tenant
+			// meanwhile: run again, and find it.
+			return Tenant{}, fmt.Errorf("tenant %s: made meanwhile by another writer: %w", name, ErrConflict)
+		}
 		return Tenant{}, err
 	}
 	if err := r.event(ctx, tx, now, "tenant.add", "tenant", t.ID, t.Name, nil, t); err != nil {

@@ -35,9 +35,21 @@ func TestOutOfOrderCommitRebuilds(t *testing.T) {
 	}
 	e.waitFor("old name served", func() bool { return resolves("old." + fwdZone) })
 
+	// The test's addresses are private (RFC 1918): their space is the
+	// pool's, read here rather than assumed.
+	all, err := e.reg.Assignments(e.ctx, registry.AssignmentFilter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	space := ""
+	for _, a := range all {
+		if a.Prefix == netip.PrefixFrom(addr, 32) {
+			space = a.Space
+		}
+	}
 	writerA := openPG(t, dsn)
 	commitA := pgtest.HoldOpen(t, e.ctx, writerA, func(tx registry.Tx) error {
-		a, ok, err := tx.LiveAssignment(e.ctx, registry.GlobalSpace, netip.PrefixFrom(addr, 32))
+		a, ok, err := tx.LiveAssignment(e.ctx, space, netip.PrefixFrom(addr, 32))
 		if err != nil || !ok {
 			return fmt.Errorf("assignment %v: found %v: %v", addr, ok, err)
 		}

@@ -26,7 +26,8 @@ const bulkNames = 30000
 
 // nonEmptyRegister opens a store on a fresh schema whose register holds
 // one named assignment of tenant a (so that a load checks every name
-// against the register), with tenants a and b, both under bulk.example.
+// against the register), with tenants a (names under bulk.example) and b
+// (under b.example).
 func nonEmptyRegister(t *testing.T) (dsn string, s *postgres.Store, r *registry.Registry) {
 	t.Helper()
 	ctx := context.Background()
@@ -46,8 +47,11 @@ func nonEmptyRegister(t *testing.T) (dsn string, s *postgres.Store, r *registry.
 	if _, err := r.AddPool(ctx, registry.PoolSpec{Prefix: netip.MustParsePrefix("fd00::/64"), Region: "r0", UseAll: true}); err != nil {
 		t.Fatal(err)
 	}
-	for _, n := range []string{"a", "b"} {
-		if _, err := r.AddTenant(ctx, registry.TenantSpec{Name: n, Names: &[]string{"bulk.example"}}); err != nil {
+	// Tenants' suffixes never overlap: b's names lie elsewhere, and b
+	// reaches for a's names as an admin-scope caller would (no suffix
+	// rule, but never another tenant's live name).
+	for n, suffix := range map[string]string{"a": "bulk.example", "b": "b.example"} {
+		if _, err := r.AddTenant(ctx, registry.TenantSpec{Name: n, Names: &[]string{suffix}}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -102,7 +106,7 @@ func TestBulkLoadOfManyNamesIntoANonEmptyRegister(t *testing.T) {
 	if len(got) != bulkNames {
 		t.Fatalf("%d assignments in region bulk, want %d", len(got), bulkNames)
 	}
-	_, err = r.Allocate(registry.Restricted(ctx), registry.Request{Region: "r0", Tenant: "b", Name: fmt.Sprintf("vm%d.bulk.example", bulkNames-1)})
+	_, err = r.Allocate(ctx, registry.Request{Region: "r0", Tenant: "b", Name: fmt.Sprintf("vm%d.bulk.example", bulkNames-1)})
 	if !errors.Is(err, registry.ErrNameTaken) {
 		t.Fatalf("tenant b naming a loaded name of tenant a: %v, want %v", err, registry.ErrNameTaken)
 	}
@@ -168,7 +172,7 @@ func TestBulkLoadAndAllocationOfOneNameAreSerialised(t *testing.T) {
 				return err
 			}
 			alloc := func(reg *registry.Registry) error {
-				_, err := reg.Allocate(registry.Restricted(ctx), registry.Request{Region: "r0", Tenant: "b", Name: name})
+				_, err := reg.Allocate(ctx, registry.Request{Region: "r0", Tenant: "b", Name: name})
 				return err
 			}
 			first, second := alloc, load
