@@ -317,7 +317,7 @@ func (s *Store) migrate(ctx context.Context) error {
 	defer conn.ExecContext(context.Background(), `SELECT pg_advisory_unlock(7271878)`)
 	// Out of order: numbers are handed to branches of work ahead, so a
 	// register made by a build with 00021 still gets 00020 when it lands.
-	p, err := goose.NewProvider(goose.DialectPostgres, db, sub, goose.WithDisableGlobalRegistry(true), goose.WithAllowOutofOrder(true))
+	p, err := goose.NewProvider(goose.DialectPostgres, db, sub, goose.WithDisableGlobalRegistry(true), goose.WithAllowOutofOrder(true), goose.WithGoMigrations(compactEvents()))
 	if err != nil {
 		return fmt.Errorf("migrations: %w", err)
 	}
