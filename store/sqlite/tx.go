@@ -626,9 +626,11 @@ func (t *tx) assignmentsOfRegion(ctx context.Context, f registry.AssignmentFilte
 	// A page of past or quarantined assignments, a few of a pool's, is
 	// found by state (index assignments_pool_state) and sorted; any other
 	// page is read in ID order (assignments_pool_id) until it is full.
-	index := "assignments_pool_id"
+	index, cond := "assignments_pool_id", ""
 	if len(f.States) > 0 && !slices.Contains(f.States, registry.StateAssigned) {
-		index = "assignments_pool_state"
+		// The partial index's condition (00026), which SQLite does not
+		// infer from `state IN (...)`.
+		index, cond = "assignments_pool_state", " AND a.state <> 'assigned'"
 	}
 	g := f
 	g.RegionID, g.Limit = 0, 0
@@ -637,7 +639,7 @@ func (t *tx) assignmentsOfRegion(ctx context.Context, f registry.AssignmentFilte
 	for _, id := range pools {
 		g.PoolID = id
 		where, a := assignmentWhere(g)
-		parts = append(parts, fmt.Sprintf("SELECT id FROM (SELECT a.id FROM assignments a INDEXED BY %s WHERE %s ORDER BY a.id LIMIT %d)", index, strings.Join(where, " AND "), f.Limit))
+		parts = append(parts, fmt.Sprintf("SELECT id FROM (SELECT a.id FROM assignments a INDEXED BY %s WHERE %s%s ORDER BY a.id LIMIT %d)", index, strings.Join(where, " AND "), cond, f.Limit))
 		args = append(args, a...)
 	}
 	q := assignmentSelect + " WHERE a.id IN (" + strings.Join(parts, " UNION ALL ") + fmt.Sprintf(") ORDER BY a.id LIMIT %d", f.Limit)
