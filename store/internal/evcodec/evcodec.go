@@ -16,8 +16,10 @@
 // where an object key or string value is one byte when it is in the
 // fixed dictionary below, a string that equals the event's subject (the
 // assignment's prefix) or a number that equals its subject ID is one
-// byte, a time in Go's RFC 3339 form is a varint of nanoseconds, a
-// prefix in netip's form is its length and address bytes, an integer a
+// byte, an object that begins with the keys of an assignment (shape1)
+// is its values, a time in Go's RFC 3339 form is a varint of
+// nanoseconds, a prefix in netip's form is its length and address bytes
+// (only those that hold its bits when it has no host bits), an integer a
 // varint, and any other string its raw JSON text (escapes kept). The
 // dictionary is part of the format: a later version appends to a copy
 // under a new first byte and keeps decoding this one.
@@ -70,8 +72,15 @@ const (
 	tagPrefix6 = 0xfb // bits, 16 address bytes
 	tagSubject = 0xfc // the string equal to the event's subject
 	tagSubjID  = 0xfd // the number equal to the event's subject ID
+	tagShape   = 0xfe // an object whose first keys are shape1's: their values, then members as in tagObject
+	tagPrefixM = 0xff // a prefix without host bits: its length (IPv6: plus 33), then the bytes that hold the bits
 	maxSmall   = 0x3f
 )
+
+// shape1 is the keys, in the order the registry writes them, that an
+// assignment's JSON (registry.Assignment) begins with: such an object
+// is stored as its values alone.
+var shape1 = [...]string{"id", "prefix", "pool_id", "pool", "region", "space", "tenant", "resource", "name", "state", "borrowed"}
 
 var dictIndex = func() map[string]byte {
 	m := make(map[string]byte, len(dict1))
@@ -139,13 +148,26 @@ func (e *encoder) value() bool {
 	switch c := e.in[e.pos]; {
 	case c == '{':
 		e.pos++
+		start := len(e.out)
 		e.out = append(e.out, tagObject)
 		if e.peek('}') {
 			e.out = append(e.out, tagEnd)
 			return true
 		}
+		// Where each of the first members' key and value were written,
+		// to drop the keys if they are shape1's.
+		var keys [len(shape1)][2]int
+		n := 0
 		for {
-			if !e.peekIs('"') || !e.str() || !e.peek(':') || !e.value() {
+			k := len(e.out)
+			if !e.peekIs('"') || !e.str() {
+				return false
+			}
+			if n < len(keys) {
+				keys[n] = [2]int{k, len(e.out)}
+			}
+			n++
+			if !e.peek(':') || !e.value() {
 				return false
 			}
 			if e.peek(',') {
@@ -153,6 +175,7 @@ func (e *encoder) value() bool {
 			}
 			if e.peek('}') {
 				e.out = append(e.out, tagEnd)
+				e.shape(start, n, &keys)
 				return true
 			}
 			return false
@@ -189,6 +212,32 @@ func (e *encoder) value() bool {
 		return e.number()
 	}
 	return false
+}
+
+// shape rewrites the object encoded from start (n members, keys where
+// the first keys were written) as tagShape when its first keys are
+// shape1's.
+func (e *encoder) shape(start, n int, keys *[len(shape1)][2]int) {
+	if n < len(shape1) {
+		return
+	}
+	for i, k := range shape1 {
+		if e.out[keys[i][0]] != tagDict+dictIndex[k] || keys[i][1]-keys[i][0] != 1 {
+			return
+		}
+	}
+	out := append(make([]byte, 0, len(e.out)), e.out[:start]...)
+	out = append(out, tagShape)
+	for i := range shape1 {
+		// A value ends where the next key starts; the last one's runs
+		// on with the members after the shape and the object's end.
+		end := len(e.out)
+		if i+1 < len(shape1) {
+			end = keys[i+1][0]
+		}
+		out = append(out, e.out[keys[i][1]:end]...)
+	}
+	e.out = out
 }
 
 func (e *encoder) peekIs(c byte) bool { return e.pos < len(e.in) && e.in[e.pos] == c }
@@ -280,6 +329,16 @@ func (e *encoder) str() bool {
 	}
 	if bytes.IndexByte(raw, '/') > 0 {
 		if p, err := netip.ParsePrefix(string(raw)); err == nil && p.String() == string(raw) {
+			if p == p.Masked() && !p.Addr().Is4In6() {
+				// The length (IPv6: 33 more), then the bytes that hold the bits.
+				fb := byte(p.Bits())
+				if p.Addr().Is6() {
+					fb += 33
+				}
+				e.out = append(e.out, tagPrefixM, fb)
+				e.out = append(e.out, p.Addr().AsSlice()[:(p.Bits()+7)/8]...)
+				return true
+			}
 			if p.Addr().Is4() {
 				e.out = append(e.out, tagPrefix4, byte(p.Bits()))
 			} else {
@@ -352,7 +411,7 @@ func (d *decoder) value() error {
 			return d.corrupt("dictionary index")
 		}
 		d.out = append(append(append(d.out, '"'), dict1[i]...), '"')
-	case c == tagObject || c == tagArray:
+	case c == tagObject || c == tagArray || c == tagShape:
 		if d.depth++; d.depth > 64 {
 			return d.corrupt("nesting")
 		}
@@ -361,7 +420,20 @@ func (d *decoder) value() error {
 			open, close = '[', ']'
 		}
 		d.out = append(d.out, open)
-		for n := 0; ; n++ {
+		first := 0
+		if c == tagShape {
+			for i, k := range shape1 {
+				if i > 0 {
+					d.out = append(d.out, ',')
+				}
+				d.out = append(append(append(d.out, '"'), k...), '"', ':')
+				if err := d.value(); err != nil {
+					return err
+				}
+			}
+			c, first = tagObject, len(shape1)
+		}
+		for n := first; ; n++ {
 			if d.pos >= len(d.in) {
 				return d.corrupt("truncated")
 			}
@@ -436,6 +508,28 @@ func (d *decoder) value() error {
 		}
 		d.out = append(d.out, '"')
 		d.out = p.AppendTo(d.out)
+		d.out = append(d.out, '"')
+	case c == tagPrefixM:
+		if d.pos >= len(d.in) {
+			return d.corrupt("prefix")
+		}
+		bits, size := int(d.in[d.pos]), 4
+		if bits > 32 {
+			bits, size = bits-33, 16
+		}
+		n := (bits + 7) / 8
+		if bits > size*8 || len(d.in)-d.pos-1 < n {
+			return d.corrupt("prefix")
+		}
+		var a [16]byte
+		copy(a[:], d.in[d.pos+1:d.pos+1+n])
+		d.pos += 1 + n
+		addr := netip.AddrFrom16(a)
+		if size == 4 {
+			addr = netip.AddrFrom4([4]byte(a[:4]))
+		}
+		d.out = append(d.out, '"')
+		d.out = netip.PrefixFrom(addr, bits).AppendTo(d.out)
 		d.out = append(d.out, '"')
 	case c == tagSubject:
 		d.out = append(append(append(d.out, '"'), d.s.Text...), '"')
