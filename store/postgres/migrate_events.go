@@ -12,12 +12,14 @@ import (
 // compactEvents is migration 00027: events.before and events.after
 // become BYTEA, and the payloads written before it (JSON) are rewritten
 // in the compact encoding new events are written in
-// (store/internal/evcodec), a page of seq at a time, in one transaction
-// with the append-only trigger set aside. A payload the codec declines
-// keeps its JSON's bytes; readers (Tx.Events) get the same JSON as
-// before. Then VACUUM FULL gives the old rows' space back (outside the
-// transaction, as PostgreSQL requires; a rerun after a crash between
-// the two finds nothing to rewrite and vacuums again).
+// (store/internal/evcodec), a page of seq at a time, in the migration's
+// transaction with the append-only trigger set aside. A payload the
+// codec declines keeps its JSON's bytes; readers (Tx.Events) get the
+// same JSON as before. Store.migrate then runs VACUUM FULL events
+// (outside any transaction, as PostgreSQL requires) to give the old
+// rows' space back. A transaction of its own here would need a third
+// connection (goose holds one, the migration lock another): a pool of
+// two would wait forever.
 //
 // A later migration that writes an event in SQL writes its JSON as
 // bytes: convert_to(json_text, 'UTF8').
@@ -25,19 +27,14 @@ import (
 // A new value for each provider: goose keeps state in it.
 func compactEvents() *goose.Migration {
 	return goose.NewGoMigration(27,
-		&goose.GoFunc{RunDB: func(ctx context.Context, db *sql.DB) error { return rewriteEvents(ctx, db, true) }},
-		&goose.GoFunc{RunDB: func(ctx context.Context, db *sql.DB) error { return rewriteEvents(ctx, db, false) }},
+		&goose.GoFunc{RunTx: func(ctx context.Context, tx *sql.Tx) error { return rewriteEvents(ctx, tx, true) }},
+		&goose.GoFunc{RunTx: func(ctx context.Context, tx *sql.Tx) error { return rewriteEvents(ctx, tx, false) }},
 	)
 }
 
 // rewriteEvents encodes (compact) or decodes (!compact, back to TEXT
 // JSON) every stored payload.
-func rewriteEvents(ctx context.Context, db *sql.DB, compact bool) error {
-	tx, err := db.BeginTx(ctx, nil)
-	if err != nil {
-		return err
-	}
-	defer tx.Rollback()
+func rewriteEvents(ctx context.Context, tx *sql.Tx, compact bool) error {
 	var typ string
 	if err := tx.QueryRowContext(ctx, `SELECT data_type FROM information_schema.columns
 		WHERE table_schema = current_schema() AND table_name = 'events' AND column_name = 'after'`).Scan(&typ); err != nil {
@@ -59,7 +56,6 @@ func rewriteEvents(ctx context.Context, db *sql.DB, compact bool) error {
 		cond = `(get_byte(before, 0) = 1 OR get_byte(after, 0) = 1)`
 	}
 	var last int64
-	n := 0
 	for {
 		rows, err := tx.QueryContext(ctx, `SELECT seq, subject_id, subject, before, after FROM events
 			WHERE seq > $1 AND `+cond+` ORDER BY seq LIMIT 10000`, last)
@@ -98,7 +94,6 @@ func rewriteEvents(ctx context.Context, db *sql.DB, compact bool) error {
 			return fmt.Errorf("events after %d: %w", last, err)
 		}
 		last = seqs[len(seqs)-1]
-		n += len(seqs)
 	}
 	if _, err := tx.ExecContext(ctx, `ALTER TABLE events ENABLE TRIGGER events_no_update`); err != nil {
 		return fmt.Errorf("events: %w", err)
@@ -110,15 +105,12 @@ func rewriteEvents(ctx context.Context, db *sql.DB, compact bool) error {
 			return fmt.Errorf("events: %w", err)
 		}
 	}
-	if err := tx.Commit(); err != nil {
-		return err
-	}
-	if n == 0 {
-		return nil
-	}
-	_, err = db.ExecContext(ctx, `VACUUM FULL events`)
-	return err
+	return nil
 }
+
+// compactedEvents is the version of compactEvents: Store.migrate
+// vacuums the events table after applying it.
+const compactedEvents = 27
 
 // convert is a payload's stored bytes after the rewrite.
 func convert(b []byte, s evcodec.Subject, compact bool) ([]byte, error) {
