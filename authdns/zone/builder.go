@@ -212,7 +212,7 @@ func (b *Builder) Rebuild(ctx context.Context, in *BuildInput, now time.Time, co
 				continue
 			}
 		}
-		zd, err := Build(z, in)
+		zd, err := build(z, in)
 		if err != nil {
 			errs = append(errs, err)
 			if o := old.zones[z.Name]; o != nil {
@@ -323,6 +323,7 @@ func (b *Builder) finish(ctx context.Context, zd, prev *Data, keys []Key, p sigP
 	if corrupt != "" {
 		zd.corrupt(corrupt)
 	}
+	zd.freeze() // a full build's names, laid out and signed
 	// The content hash, and what changed since prev for the journal.
 	var removed, added []string
 	var err error
@@ -477,7 +478,7 @@ func (zd *Data) SOA() dns.RR { return zd.soa.RRs[0] }
 func (zd *Data) Seq() int64 { return zd.seq }
 
 // Names is how many names the version holds, empty non-terminals included.
-func (zd *Data) Names() int { return len(zd.nodes) }
+func (zd *Data) Names() int { return zd.names.Len() }
 
 // Signed says whether the version is served signed.
 func (zd *Data) Signed() bool { return zd.signed }
