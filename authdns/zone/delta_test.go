@@ -147,6 +147,48 @@ func TestDeltaMatchesFullBuild(t *testing.T) {
 			return fmt.Sprintf("h%d.%s", rnd.IntN(60), deltaFwd)
 		}
 	}
+	var snap *zone.Snapshot
+	exactRenewal := map[string]bool{} // zones whose build renews signatures
+	// compare rebuilds with b and with a fresh builder (a full build) and
+	// requires the same versions.
+	compare := func(step int, changes []zone.AssignChange) {
+		t.Helper()
+		var err error
+		snap, _, err = b.Rebuild(e.ctx, &e.in, now, "")
+		if err != nil {
+			t.Fatalf("step %d: %v", step, err)
+		}
+		if err := snap.CheckHashes(); err != nil {
+			t.Fatalf("step %d: %v", step, err)
+		}
+		if err := e.read(); err != nil {
+			t.Fatal(err)
+		}
+		full := e.in
+		full.Delta = nil
+		ref, _, err := zone.NewBuilder(e.st, e.sealer, opt).Rebuild(e.ctx, &full, now, "")
+		if err != nil {
+			t.Fatalf("step %d: full build: %v", step, err)
+		}
+		for name, zd := range ref.All() {
+			got := snap.Zone(name)
+			if got == nil {
+				t.Fatalf("step %d: zone %s not served", step, name)
+			}
+			if got.Serial() != zd.Serial() || got.Names() != zd.Names() {
+				t.Errorf("step %d zone %s: serial %d with %d names, a full build %d with %d", step, name, got.Serial(), got.Names(), zd.Serial(), zd.Names())
+			}
+			// A delta build may renew early (it keeps the earliest
+			// renewal time when the set that had it goes), never late;
+			// a renewal finds the exact time again.
+			if got.RefreshAt().After(zd.RefreshAt()) || exactRenewal[name] && !got.RefreshAt().Equal(zd.RefreshAt()) {
+				t.Errorf("step %d zone %s: next renewal at %v, a full build's at %v", step, name, got.RefreshAt(), zd.RefreshAt())
+			}
+			if g, w := texts(got), texts(zd); !slices.Equal(g, w) {
+				t.Fatalf("step %d zone %s (changes %+v): records differ from a full build:\n%s", step, name, changes, lineDiff(g, w))
+			}
+		}
+	}
 	for step := range 60 {
 		var changes []zone.AssignChange
 		for range 1 + rnd.IntN(3) {
@@ -203,37 +245,52 @@ func TestDeltaMatchesFullBuild(t *testing.T) {
 		if err := e.read(); err != nil {
 			t.Fatal(err)
 		}
-		snap, _, err := b.Rebuild(e.ctx, &e.in, now, "")
-		if err != nil {
-			t.Fatalf("step %d: %v", step, err)
-		}
-		if err := snap.CheckHashes(); err != nil {
-			t.Fatalf("step %d: %v", step, err)
-		}
-		if err := e.read(); err != nil {
-			t.Fatal(err)
-		}
-		full := e.in
-		full.Delta = nil
-		ref, _, err := zone.NewBuilder(e.st, e.sealer, opt).Rebuild(e.ctx, &full, now, "")
-		if err != nil {
-			t.Fatalf("step %d: full build: %v", step, err)
-		}
-		for name, zd := range ref.All() {
-			got := snap.Zone(name)
-			if got == nil {
-				t.Fatalf("step %d: zone %s not served", step, name)
-			}
-			if got.Serial() != zd.Serial() || got.Names() != zd.Names() {
-				t.Errorf("step %d zone %s: serial %d with %d names, a full build %d with %d", step, name, got.Serial(), got.Names(), zd.Serial(), zd.Names())
-			}
-			if g, w := texts(got), texts(zd); !slices.Equal(g, w) {
-				t.Fatalf("step %d zone %s (changes %+v): records differ from a full build:\n%s", step, name, changes, lineDiff(g, w))
-			}
-		}
+		compare(step, changes)
 	}
 	if st := b.Stats(); st.Delta < 30 || st.Full < 3 {
 		t.Errorf("builds %+v: the sequence should make most versions by delta, and some in full (www)", st)
+	}
+	// Renewals: the clock moves by parts of the signing period (and past
+	// whole periods), with no change or a new name; the sets due are
+	// signed again by delta builds, as a full build signs them.
+	validity := 14 * 24 * time.Hour
+	slot := (validity - validity/2) / 128
+	before := b.Stats()
+	renewed := 0
+	for step, d := range []time.Duration{slot, slot / 2, 3 * slot, 40 * slot, 128 * slot, slot, 200 * slot} {
+		at := now.Add(d)
+		var changes []zone.AssignChange
+		if step%2 == 1 {
+			nextID++
+			v6 = v6.Next()
+			a := registry.Assignment{ID: nextID, State: registry.StateAssigned, Name: fmt.Sprintf("r%d.%s", step, deltaFwd), Prefix: netip.PrefixFrom(v6, 128)}
+			changes = append(changes, zone.AssignChange{After: a})
+			live[a.ID] = a
+			e.in.Assigns = append(e.in.Assigns, a)
+		}
+		prevSnap := snap
+		now = at
+		e.in.Delta = &zone.Delta{Since: e.in.Seq, Changes: changes}
+		e.in.Seq++
+		if err := e.read(); err != nil {
+			t.Fatal(err)
+		}
+		clear(exactRenewal)
+		for name, zd := range snap.All() {
+			exactRenewal[name] = zd.Signed() && !now.Before(zd.RefreshAt())
+		}
+		compare(100+step, changes)
+		for name, zd := range snap.All() {
+			if p := prevSnap.Zone(name); p != nil && p.Signed() && !now.Before(p.RefreshAt()) {
+				renewed++
+				if !zd.RefreshAt().After(now) {
+					t.Errorf("renewal step %d zone %s: next renewal at %v, not after %v", step, name, zd.RefreshAt(), now)
+				}
+			}
+		}
+	}
+	if st := b.Stats(); st.Full != before.Full || renewed < 5 {
+		t.Errorf("builds %+v then %+v with %d renewals: renewals should be delta builds", before, st, renewed)
 	}
 	ldns := testenv.Program(t, "ldns-verify-zone", "ldnsutils")
 	snap, _, err := b.Rebuild(e.ctx, &e.in, now, "")
@@ -249,7 +306,7 @@ func TestDeltaMatchesFullBuild(t *testing.T) {
 		if err := os.WriteFile(file, []byte(text.String()), 0o644); err != nil {
 			t.Fatal(err)
 		}
-		if out, err := exec.Command(ldns, "-V", "2", file).CombinedOutput(); err != nil {
+		if out, err := exec.Command(ldns, "-V", "2", "-t", now.UTC().Format("20060102150405"), file).CombinedOutput(); err != nil {
 			t.Errorf("ldns-verify-zone %s: %v\n%s", name, err, out)
 		}
 	}

@@ -52,6 +52,7 @@ func BenchmarkRebuildOneName(b *testing.B) {
 	defer func() {
 		for _, s := range setups {
 			s.st.Close()
+			os.RemoveAll(s.dir)
 		}
 	}()
 	for _, n := range sizes {
@@ -69,6 +70,7 @@ func BenchmarkRebuildOneName(b *testing.B) {
 // rebuildSetup is a builder that has served zones of n names, and the
 // input it was built from.
 type rebuildSetup struct {
+	dir  string
 	st   *sqlite.Store
 	bl   *zone.Builder
 	in   zone.BuildInput
@@ -86,7 +88,6 @@ func newRebuildSetup(b *testing.B, n int) *rebuildSetup {
 	if err != nil {
 		b.Fatal(err)
 	}
-	os.RemoveAll(dir) // SQLite keeps the open file
 	key := make([]byte, zone.SealKeySize)
 	rand.Read(key)
 	sealer, err := zone.NewSealer(key)
@@ -138,7 +139,7 @@ func newRebuildSetup(b *testing.B, n int) *rebuildSetup {
 	if _, _, err := bl.Rebuild(ctx, &in, now, ""); err != nil {
 		b.Fatal(err)
 	}
-	return &rebuildSetup{st: st, bl: bl, in: in, next: next, now: now}
+	return &rebuildSetup{dir: dir, st: st, bl: bl, in: in, next: next, now: now}
 }
 
 func (s *rebuildSetup) run(b *testing.B) {
