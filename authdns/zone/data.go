@@ -68,9 +68,9 @@ type Data struct {
 	// (Build, link, signZone), until freeze makes names of it.
 	names    ptree[*node]
 	building map[string]*node
-	soa    *rrset
-	soaNeg []dns.RR // SOA and its signatures with the negative TTL
-	negTTL uint32
+	soa      *rrset
+	soaNeg   []dns.RR // SOA and its signatures with the negative TTL
+	negTTL   uint32
 
 	signed bool
 	ksks   []activeKey // sign DNSKEY, CDS, CDNSKEY
