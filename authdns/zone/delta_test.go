@@ -398,3 +398,83 @@ func TestSignatureRenewalsSpread(t *testing.T) {
 		first = next
 	}
 }
+
+// TestDeltaLeavesPublishedVersionsAlone: while delta builds (changes and
+// renewals) make new versions from it, readers keep answering from and
+// transferring an older snapshot, which must not change at all (run with
+// -race: the versions share all but the changed paths of their trees).
+func TestDeltaLeavesPublishedVersionsAlone(t *testing.T) {
+	e := newDeltaEnv(t)
+	addr := deltaV6.Addr()
+	var id int64
+	add := func(n int) []zone.AssignChange {
+		var cs []zone.AssignChange
+		for range n {
+			id++
+			addr = addr.Next()
+			a := registry.Assignment{ID: id, State: registry.StateAssigned, Name: fmt.Sprintf("h%d.s%d.%s", id, id%7, deltaFwd), Prefix: netip.PrefixFrom(addr, 128)}
+			e.in.Assigns = append(e.in.Assigns, a)
+			cs = append(cs, zone.AssignChange{After: a})
+		}
+		return cs
+	}
+	add(200)
+	now := time.Date(2026, 12, 5, 10, 0, 0, 0, time.UTC)
+	b := zone.NewBuilder(e.st, e.sealer, zone.BuilderOptions{Now: func() time.Time { return now }})
+	old, _, err := b.Rebuild(e.ctx, &e.in, now, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string][]string{}
+	for name, zd := range old.All() {
+		want[name] = texts(zd)
+	}
+	stop := make(chan struct{})
+	done := make(chan error, 2)
+	for range 2 {
+		go func() {
+			for i := 0; ; i++ {
+				select {
+				case <-stop:
+					done <- nil
+					return
+				default:
+				}
+				zd := old.Zone(deltaFwd)
+				zd.Lookup(fmt.Sprintf("h%d.s%d.%s", i%300, i%7, deltaFwd), dns.TypeAAAA, true)
+				zd.Lookup(fmt.Sprintf("nx%d.%s", i, deltaFwd), dns.TypeA, true)
+				if i%20 == 0 {
+					zd.Records()
+				}
+			}
+		}()
+	}
+	for step := range 20 {
+		e.in.Delta = &zone.Delta{Since: e.in.Seq, Changes: add(1 + step%3)}
+		e.in.Seq++
+		if step%5 == 4 {
+			now = now.Add(7 * 24 * time.Hour / 128) // some signatures due
+		}
+		if err := e.read(); err != nil {
+			t.Fatal(err)
+		}
+		if _, _, err := b.Rebuild(e.ctx, &e.in, now, ""); err != nil {
+			t.Fatalf("step %d: %v", step, err)
+		}
+	}
+	close(stop)
+	for range 2 {
+		<-done
+	}
+	if st := b.Stats(); st.Delta < 20 {
+		t.Errorf("builds %+v: want delta builds", st)
+	}
+	for name, zd := range old.All() {
+		if g := texts(zd); !slices.Equal(g, want[name]) {
+			t.Errorf("zone %s: the published version changed:\n%s", name, lineDiff(g, want[name]))
+		}
+	}
+	if err := old.CheckHashes(); err != nil {
+		t.Error(err)
+	}
+}
