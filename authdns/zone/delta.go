@@ -14,27 +14,27 @@ import (
 
 // Builds proportional to the change. When the input says which
 // assignments changed since the last snapshot (BuildInput.Delta), a zone
-// whose settings, records, keys and signing period are those of the
-// version served, and which the changes touch, is made from that version
-// rather than from every assignment: the changed owner names' sets are
-// edited in a copy of the version's name index, only those sets and the
-// NSEC3 links of the names that came, went or changed types (with the
-// link before each, whose next hash moves) are signed, and the journal
-// step and content hash come from those sets alone. The previous version
-// is not written: published snapshots stay immutable.
-//
-// What is still linear in the zone, with small constants: the copy of the
-// name index and of the NSEC3 chain (maps.Clone and a merge of two sorted
-// slices: pointer copies, no record made, hashed or compared), and, when a
-// removal leaves a name empty, the search for names below it. A
-// persistent (copy-on-write) tree would remove those too.
+// whose settings, records and keys are those of the version served, and
+// which the changes touch (or some of whose signatures are due for
+// renewal), is made from that version rather than from every assignment:
+// the changed owner names' sets are edited, only those sets and the NSEC3
+// links of the names that came, went or changed types (with the link
+// before each, whose next hash moves) are signed, and the journal step
+// and content hash come from those sets alone. The version's names, its
+// NSEC3 chain and its owner-to-hash index are persistent trees (ptree):
+// the new version shares them with the one served but for the paths to
+// what changed, O(log n) nodes each, so the previous version is never
+// written (published snapshots stay immutable) and nothing is copied
+// whole. Renewals (renew) re-sign only the sets due, found by a read-only
+// walk of the trees.
 //
 // A zone falls back to the full build (Build) when anything but its
 // assignments changed, when it synthesises names or holds a template's
 // names, is a catalog, or when a change touches a name with static records
 // or at or below a delegation. Full builds stay the reference: the test
-// TestDeltaMatchesFullBuild checks that after random changes a delta-built
-// version has the content (records and signatures) a full build makes.
+// TestDeltaMatchesFullBuild checks that after random changes and renewals
+// a delta-built version has the content (records and signatures) a full
+// build makes.
 
 // Delta says what changed in the register between two event-log
 // positions: Assigns is the register at Since with Changes applied.
