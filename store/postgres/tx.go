@@ -308,6 +308,19 @@ func (t *tx) SmallestFree(ctx context.Context, regionID int64, family, maxBits i
 	return scanFree(rows, err)
 }
 
+func (t *tx) SmallestFreeOf(ctx context.Context, regionID int64, poolIDs []int64, family, maxBits int) (registry.FreePrefix, bool, error) {
+	if len(poolIDs) == 0 {
+		return registry.FreePrefix{}, false, nil
+	}
+	if err := t.lockRegion(ctx, regionID); err != nil {
+		return registry.FreePrefix{}, false, err
+	}
+	rows, err := t.query(ctx, `SELECT bits, addr, pool_id, region_id FROM free WHERE region_id = $1 AND family = $2 AND pool_id = ANY($4)
+		AND bits = (SELECT MAX(bits) FROM free WHERE region_id = $1 AND family = $2 AND bits <= $3 AND pool_id = ANY($4))
+		ORDER BY addr LIMIT 1`, regionID, family, maxBits, poolIDs)
+	return scanFree(rows, err)
+}
+
 // TakeSmallestFree implements registry.FreeTaker: SmallestFree and
 // RemoveFree in one statement, under the region's lock.
 func (t *tx) TakeSmallestFree(ctx context.Context, regionID int64, family, maxBits int) (registry.FreePrefix, bool, error) {
