@@ -118,7 +118,11 @@ func runSpaceOverlap(t *testing.T, open Open) {
 		{"the pool of a prefix two spaces hold, no space named", func() error {
 			_, err := reg.FindPool(ctx, mp("10.1.0.0/16"))
 			return err
-		}, registry.ErrInvalid, []string{"vpc-a", "vpc-b", "pool's ID"}},
+		}, registry.ErrInvalid, []string{"vpc-a", "vpc-b", "--space", "pool's ID"}},
+		{"the pool of a prefix in a space that does not exist", func() error {
+			_, err := reg.FindPoolIn(ctx, mp("10.1.0.0/16"), "vpc-z")
+			return err
+		}, registry.ErrNotFound, []string{"vpc-z"}},
 		{"release in a space that does not exist", func() error {
 			_, err := reg.Release(ctx, registry.Target{Prefix: mp("10.1.0.0/24"), Space: "vpc-z"}, 0, nil)
 			return err
