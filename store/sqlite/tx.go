@@ -285,7 +285,7 @@ func (t *tx) SmallestFree(ctx context.Context, regionID int64, family, maxBits i
 	// prefix, then the lowest address of that length.
 	rows, err := t.q.query(ctx, `SELECT bits, addr, pool_id, region_id FROM free WHERE region_id = ?1 AND family = ?2
 		AND bits = (SELECT MAX(bits) FROM free WHERE region_id = ?1 AND family = ?2 AND bits <= ?3)
-		ORDER BY addr LIMIT 1`, regionID, family, maxBits)
+		ORDER BY addr, pool_id LIMIT 1`, regionID, family, maxBits)
 	f, err := one(rows, err, rowscan.Free)
 	if errors.Is(err, sql.ErrNoRows) {
 		return f, false, nil
@@ -304,7 +304,7 @@ func (t *tx) SmallestFreeOf(ctx context.Context, regionID int64, poolIDs []int64
 	rows, err := t.q.query(ctx, `SELECT bits, addr, pool_id, region_id FROM free WHERE region_id = ?1 AND family = ?2
 		AND pool_id IN (SELECT value FROM json_each(?4))
 		AND bits = (SELECT MAX(bits) FROM free WHERE region_id = ?1 AND family = ?2 AND bits <= ?3 AND pool_id IN (SELECT value FROM json_each(?4)))
-		ORDER BY addr LIMIT 1`, regionID, family, maxBits, string(ids))
+		ORDER BY addr, pool_id LIMIT 1`, regionID, family, maxBits, string(ids))
 	f, err := one(rows, err, rowscan.Free)
 	if errors.Is(err, sql.ErrNoRows) {
 		return f, false, nil
