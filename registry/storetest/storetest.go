@@ -596,6 +596,7 @@ func Run(t *testing.T, open Open) {
 	runTenants(t, open)
 	runLife(t, open)
 	runSpaces(t, open)
+	runRegionSpaces(t, open)
 	t.Run("overlap is refused within a space only", func(t *testing.T) { runSpaceOverlap(t, open) })
 	runShowPages(t, open)
 

@@ -305,7 +305,20 @@ func (t *tx) SmallestFree(ctx context.Context, regionID int64, family, maxBits i
 	}
 	rows, err := t.query(ctx, `SELECT bits, addr, pool_id, region_id FROM free WHERE region_id = $1 AND family = $2
 		AND bits = (SELECT MAX(bits) FROM free WHERE region_id = $1 AND family = $2 AND bits <= $3)
-		ORDER BY addr LIMIT 1`, regionID, family, maxBits)
+		ORDER BY addr, pool_id LIMIT 1`, regionID, family, maxBits)
+	return scanFree(rows, err)
+}
+
+func (t *tx) SmallestFreeOf(ctx context.Context, regionID int64, poolIDs []int64, family, maxBits int) (registry.FreePrefix, bool, error) {
+	if len(poolIDs) == 0 {
+		return registry.FreePrefix{}, false, nil
+	}
+	if err := t.lockRegion(ctx, regionID); err != nil {
+		return registry.FreePrefix{}, false, err
+	}
+	rows, err := t.query(ctx, `SELECT bits, addr, pool_id, region_id FROM free WHERE region_id = $1 AND family = $2 AND pool_id = ANY($4)
+		AND bits = (SELECT MAX(bits) FROM free WHERE region_id = $1 AND family = $2 AND bits <= $3 AND pool_id = ANY($4))
+		ORDER BY addr, pool_id LIMIT 1`, regionID, family, maxBits, poolIDs)
 	return scanFree(rows, err)
 }
 
@@ -315,10 +328,13 @@ func (t *tx) TakeSmallestFree(ctx context.Context, regionID int64, family, maxBi
 	if err := t.lockRegion(ctx, regionID); err != nil {
 		return registry.FreePrefix{}, false, err
 	}
-	rows, err := t.query(ctx, `DELETE FROM free WHERE region_id = $1 AND family = $2 AND (bits, addr) = (
-		SELECT bits, addr FROM free WHERE region_id = $1 AND family = $2
+	// The pool is part of the row's key: a region may hold pools of two
+	// spaces over the same addresses, whose free rows differ only in it,
+	// and only the one found is taken.
+	rows, err := t.query(ctx, `DELETE FROM free WHERE region_id = $1 AND family = $2 AND (bits, addr, pool_id) = (
+		SELECT bits, addr, pool_id FROM free WHERE region_id = $1 AND family = $2
 		AND bits = (SELECT MAX(bits) FROM free WHERE region_id = $1 AND family = $2 AND bits <= $3)
-		ORDER BY addr LIMIT 1) RETURNING bits, addr, pool_id, region_id`, regionID, family, maxBits)
+		ORDER BY addr, pool_id LIMIT 1) RETURNING bits, addr, pool_id, region_id`, regionID, family, maxBits)
 	return scanFree(rows, err)
 }
 

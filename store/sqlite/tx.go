@@ -286,7 +286,26 @@ func (t *tx) SmallestFree(ctx context.Context, regionID int64, family, maxBits i
 	// prefix, then the lowest address of that length.
 	rows, err := t.q.query(ctx, `SELECT bits, addr, pool_id, region_id FROM free WHERE region_id = ?1 AND family = ?2
 		AND bits = (SELECT MAX(bits) FROM free WHERE region_id = ?1 AND family = ?2 AND bits <= ?3)
-		ORDER BY addr LIMIT 1`, regionID, family, maxBits)
+		ORDER BY addr, pool_id LIMIT 1`, regionID, family, maxBits)
+	f, err := one(rows, err, rowscan.Free)
+	if errors.Is(err, sql.ErrNoRows) {
+		return f, false, nil
+	}
+	return f, err == nil, err
+}
+
+func (t *tx) SmallestFreeOf(ctx context.Context, regionID int64, poolIDs []int64, family, maxBits int) (registry.FreePrefix, bool, error) {
+	if len(poolIDs) == 0 {
+		return registry.FreePrefix{}, false, nil
+	}
+	ids, err := json.Marshal(poolIDs)
+	if err != nil {
+		return registry.FreePrefix{}, false, err
+	}
+	rows, err := t.q.query(ctx, `SELECT bits, addr, pool_id, region_id FROM free WHERE region_id = ?1 AND family = ?2
+		AND pool_id IN (SELECT value FROM json_each(?4))
+		AND bits = (SELECT MAX(bits) FROM free WHERE region_id = ?1 AND family = ?2 AND bits <= ?3 AND pool_id IN (SELECT value FROM json_each(?4)))
+		ORDER BY addr, pool_id LIMIT 1`, regionID, family, maxBits, string(ids))
 	f, err := one(rows, err, rowscan.Free)
 	if errors.Is(err, sql.ErrNoRows) {
 		return f, false, nil
