@@ -597,12 +597,21 @@ const rollLease = "dns-roll"
 // keys as stored, not as its last build saw them, so that no step is
 // made twice: a successor key generated twice would be published twice.
 // Key state changes are compare-and-set besides (Store.UpdateKey).
+//
+// The lease is a write (a durable commit on SQLite, contending with
+// every writer of the register for its one write lock), so it is taken
+// only when a plan made from a read finds a step due: an idle poll reads
+// and writes nothing else. Having it, the replica plans again from the
+// keys as stored then, as another replica may have made the steps.
 func (s *Server) Roll(ctx context.Context) (bool, error) {
 	s.rmu.Lock() // one rollover at a time in this process, too
 	defer s.rmu.Unlock()
 	snap := s.snap.Load()
 	if !snap.AnySigned() {
 		return false, nil // nothing to roll: no lease to hold
+	}
+	if due, err := s.planRoll(ctx, snap); err != nil || len(due) == 0 {
+		return false, err
 	}
 	now := s.opt.Now()
 	ok, err := s.store.AcquireLease(ctx, rollLease, s.id, now, now.Add(s.opt.RollLease))
@@ -612,29 +621,13 @@ func (s *Server) Roll(ctx context.Context) (bool, error) {
 	if !ok {
 		return false, nil
 	}
-	zones, err := s.store.Zones(ctx)
+	plans, err := s.planRoll(ctx, snap)
 	if err != nil {
-		return false, fmt.Errorf("dns rollover: read zones: %w", err)
-	}
-	keys, err := s.store.Keys(ctx, 0)
-	if err != nil {
-		return false, fmt.Errorf("dns rollover: read keys: %w", err)
-	}
-	byZone := map[int64][]zone.Key{}
-	for _, k := range keys {
-		byZone[k.ZoneID] = append(byZone[k.ZoneID], k)
+		return false, err
 	}
 	changed := false
 	var errs []error
-	for _, z := range zones {
-		zd := snap.Zone(z.Name)
-		if zd == nil || !zd.Signed() || !z.Config.Signed {
-			continue // not served signed yet: its first build has no TTLs to time by
-		}
-		steps := manage.PlanRoll(z, byZone[z.ID], zd.MaxTTL(), now)
-		if len(steps) == 0 {
-			continue
-		}
+	for _, p := range plans {
 		// Still ours? A holder that stalled past its lease stops here
 		// rather than make a step its successor may be making.
 		ok, err := s.store.AcquireLease(ctx, rollLease, s.id, s.opt.Now(), s.opt.Now().Add(s.opt.RollLease))
@@ -642,18 +635,53 @@ func (s *Server) Roll(ctx context.Context) (bool, error) {
 			err = errors.New("another replica holds the rollover lease now")
 		}
 		if err != nil {
-			errs = append(errs, fmt.Errorf("dns rollover of zone %s: %w", z.Name, err))
+			errs = append(errs, fmt.Errorf("dns rollover of zone %s: %w", p.zone.Name, err))
 			break
 		}
-		for _, st := range steps {
-			s.log.Info("dns key rollover", "zone", z.Name, "role", st.Key.Role, "tag", st.Key.Tag, "state", st.Key.State, "why", st.Why)
+		for _, st := range p.steps {
+			s.log.Info("dns key rollover", "zone", p.zone.Name, "role", st.Key.Role, "tag", st.Key.Tag, "state", st.Key.State, "why", st.Why)
 		}
 		changed = true
-		if err := s.mgr.ApplyRoll(ctx, z, steps); err != nil {
+		if err := s.mgr.ApplyRoll(ctx, p.zone, p.steps); err != nil {
 			errs = append(errs, err)
 		}
 	}
 	return changed, errors.Join(errs...)
+}
+
+// rollPlan is the rollover steps due in one zone.
+type rollPlan struct {
+	zone  zone.Zone
+	steps []manage.RollStep
+}
+
+// planRoll reads the zones and keys as stored and lists the steps due
+// now in each zone served signed.
+func (s *Server) planRoll(ctx context.Context, snap *snapshot) ([]rollPlan, error) {
+	zones, err := s.store.Zones(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("dns rollover: read zones: %w", err)
+	}
+	keys, err := s.store.Keys(ctx, 0)
+	if err != nil {
+		return nil, fmt.Errorf("dns rollover: read keys: %w", err)
+	}
+	byZone := map[int64][]zone.Key{}
+	for _, k := range keys {
+		byZone[k.ZoneID] = append(byZone[k.ZoneID], k)
+	}
+	now := s.opt.Now()
+	var out []rollPlan
+	for _, z := range zones {
+		zd := snap.Zone(z.Name)
+		if zd == nil || !zd.Signed() || !z.Config.Signed {
+			continue // not served signed yet: its first build has no TTLs to time by
+		}
+		if steps := manage.PlanRoll(z, byZone[z.ID], zd.MaxTTL(), now); len(steps) > 0 {
+			out = append(out, rollPlan{zone: z, steps: steps})
+		}
+	}
+	return out, nil
 }
 
 // due says whether a rebuild is needed: the log moved, or some zone's
