@@ -268,7 +268,9 @@ func (s *Server) readAssigns(ctx context.Context, in *zone.BuildInput) error {
 		if in.Pools, err = tx.Pools(ctx, registry.PoolFilter{}); err != nil {
 			return err
 		}
-		if in.Assigns, err = tx.Assignments(ctx, registry.AssignmentFilter{States: []registry.State{registry.StateAssigned}}); err != nil {
+		// Only named ones: an unnamed address is in no zone (synthesised
+		// names come from pools), and most are unnamed.
+		if in.Assigns, err = tx.Assignments(ctx, registry.AssignmentFilter{States: []registry.State{registry.StateAssigned}, Named: true}); err != nil {
 			return err
 		}
 		// Every space is read: each zone takes the assignments of its
