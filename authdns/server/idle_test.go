@@ -10,10 +10,16 @@ import (
 	"github.com/cadastre-ipam/cadastre/authdns/zone"
 )
 
-// leaseCounter counts the rollover lease writes a server makes.
+// leaseCounter counts the rollover lease writes a server makes, and its
+// reads of the keys (a rollover plan or a build).
 type leaseCounter struct {
 	zone.Store
-	n atomic.Int64
+	n, keys atomic.Int64
+}
+
+func (l *leaseCounter) Keys(ctx context.Context, zoneID int64) ([]zone.Key, error) {
+	l.keys.Add(1)
+	return l.Store.Keys(ctx, zoneID)
 }
 
 func (l *leaseCounter) AcquireLease(ctx context.Context, name, holder string, now, until time.Time) (bool, error) {
@@ -68,6 +74,44 @@ func TestIdlePollsWriteNothing(t *testing.T) {
 	for deadline := time.Now().Add(10 * time.Second); s.Serial(v4Zone) == serial; time.Sleep(10 * time.Millisecond) {
 		if time.Now().After(deadline) {
 			t.Fatal("the successor's DNSKEY was not served within 10 s")
+		}
+	}
+}
+
+// The event log is polled often (DefaultPoll, a tenth of a second: a new
+// name is answered within about that plus its build, where the 1 s poll
+// was most of the time a change took), and the housekeeping that needs
+// more than the log's position (rollover plans, cookie secrets) runs every
+// Housekeep only. Polls that find nothing read nothing else; a change is
+// still served at the next poll.
+func TestPollsOftenHousekeepsSeldom(t *testing.T) {
+	if server.DefaultPoll > 200*time.Millisecond {
+		t.Fatalf("DefaultPoll %v: a change waits up to that before it is noticed", server.DefaultPoll)
+	}
+	e := newEnv(t, true)
+	counted := &leaseCounter{Store: e.store}
+	s := server.NewServer(e.reg, counted, e.sealer, server.Options{Listen: "127.0.0.1:0", Poll: 5 * time.Millisecond, Housekeep: time.Hour})
+	if err := s.Start(e.ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		s.Shutdown(ctx)
+	})
+	// Start's build and the loop's first housekeeping read the keys; an
+	// idle poll after them does not.
+	time.Sleep(100 * time.Millisecond)
+	before := counted.keys.Load()
+	time.Sleep(300 * time.Millisecond)
+	if n := counted.keys.Load() - before; n != 0 {
+		t.Fatalf("%d key reads in 300 ms of idle 5 ms polls with hourly housekeeping, want 0", n)
+	}
+	serial := s.Serial(fwdZone)
+	e.alloc(6, "polled."+fwdZone)
+	for deadline := time.Now().Add(10 * time.Second); s.Serial(fwdZone) == serial; time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("a new name was not served within 10 s of 5 ms polls")
 		}
 	}
 }

@@ -42,8 +42,15 @@ type Options struct {
 	// NSID is the server's identifier, sent to askers that request it
 	// (RFC 5001); empty sends none.
 	NSID []byte
-	// Poll is how often the event log is checked for changes (default 1s).
+	// Poll is how often the event log's position is read (default
+	// DefaultPoll): a change is served within about Poll plus its build.
+	// The read is one indexed look-up, so the poll is short: the writer
+	// may be another process (the CLI on the same SQLite file) or
+	// another replica, whose commits nothing here hears of.
 	Poll time.Duration
+	// Housekeep is how often key rollover steps and the cookie secret
+	// file are checked (default DefaultHousekeep, at least Poll).
+	Housekeep time.Duration
 	// Validity is how long a signature is valid (default 14 days);
 	// signatures are renewed when less than Refresh (default half of
 	// Validity) is left.
@@ -92,6 +99,16 @@ type Options struct {
 	Now func() time.Time
 	Log *slog.Logger
 }
+
+// DefaultPoll is Options.Poll's default: a tenth of a second to notice a
+// change, for a read of the event log's position that costs tens of
+// microseconds of CPU (bench/README.md, "Session 7: DNS end to end at
+// scale"); the 1 s it was made the poll most of the time a change took.
+const DefaultPoll = 100 * time.Millisecond
+
+// DefaultHousekeep is Options.Housekeep's default: rollover steps are due
+// on the scale of TTLs (minutes to days), cookie secrets change daily.
+const DefaultHousekeep = time.Second
 
 // typeNXNAME is the compact-denial marker type (RFC 9824 §2).
 const typeNXNAME = 128
@@ -162,8 +179,12 @@ type Server struct {
 // sealer may be nil when no zone is signed.
 func NewServer(reg *registry.Registry, st zone.Store, sealer *zone.Sealer, opt Options) *Server {
 	if opt.Poll <= 0 {
-		opt.Poll = time.Second
+		opt.Poll = DefaultPoll
 	}
+	if opt.Housekeep <= 0 {
+		opt.Housekeep = DefaultHousekeep
+	}
+	opt.Housekeep = max(opt.Housekeep, opt.Poll)
 	if opt.ClientSignRate == 0 {
 		opt.ClientSignRate = DefaultClientSignRate
 	}
@@ -174,7 +195,7 @@ func NewServer(reg *registry.Registry, st zone.Store, sealer *zone.Sealer, opt O
 		opt.Now = time.Now
 	}
 	if opt.RollLease <= 0 {
-		opt.RollLease = max(30*time.Second, 10*opt.Poll)
+		opt.RollLease = max(30*time.Second, 10*opt.Housekeep)
 	}
 	if opt.Log == nil {
 		opt.Log = slog.New(slog.DiscardHandler)
@@ -556,26 +577,33 @@ func (s *Server) Addrs() []string {
 	return out
 }
 
-// loop rebuilds the zones when the event log moves or signatures age.
+// loop rebuilds the zones when the event log moves or signatures age
+// (every Poll), and makes rollover steps and reads cookie secrets (every
+// Housekeep).
 func (s *Server) loop() {
 	defer close(s.done)
 	t := time.NewTicker(s.opt.Poll)
 	defer t.Stop()
+	var kept time.Time // the last housekeeping, on the wall clock
 	for {
 		select {
 		case <-s.stop:
 			return
 		case <-t.C:
 		}
-		if changed, err := s.cookies.reload(s.opt.Now()); err != nil {
-			s.log.Error("dns cookie secrets (the previous ones stay in use)", "err", err)
-		} else if changed {
-			s.log.Info("dns cookie secrets changed")
-		}
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-		rolled, err := s.Roll(ctx)
-		if err != nil {
-			s.log.Error("dns key rollover", "err", err)
+		rolled := false
+		if time.Since(kept) >= s.opt.Housekeep-s.opt.Poll/2 {
+			kept = time.Now()
+			if changed, err := s.cookies.reload(s.opt.Now()); err != nil {
+				s.log.Error("dns cookie secrets (the previous ones stay in use)", "err", err)
+			} else if changed {
+				s.log.Info("dns cookie secrets changed")
+			}
+			var err error
+			if rolled, err = s.Roll(ctx); err != nil {
+				s.log.Error("dns key rollover", "err", err)
+			}
 		}
 		if rolled || s.due(ctx) {
 			if err := s.Reload(ctx); err != nil {
