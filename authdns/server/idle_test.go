@@ -2,9 +2,13 @@ package server_test
 
 import (
 	"context"
+	"fmt"
+	"slices"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/miekg/dns"
 
 	"github.com/cadastre-ipam/cadastre/authdns/server"
 	"github.com/cadastre-ipam/cadastre/authdns/zone"
@@ -112,6 +116,56 @@ func TestPollsOftenHousekeepsSeldom(t *testing.T) {
 	for deadline := time.Now().Add(10 * time.Second); s.Serial(fwdZone) == serial; time.Sleep(5 * time.Millisecond) {
 		if time.Now().After(deadline) {
 			t.Fatal("a new name was not served within 10 s of 5 ms polls")
+		}
+	}
+}
+
+// An AXFR streams the zone as it walks it, without sorting or collecting
+// it first (at 237,000 signed names the sort outlasted a secondary's 5 s
+// wait for the first message): the SOA opens and closes it, and it
+// carries exactly the records the zone serves, each once.
+func TestAXFRStreamsEveryRecordOnce(t *testing.T) {
+	e := newEnv(t, true)
+	for i := range 300 {
+		e.alloc(6, fmt.Sprintf("h%03d.a%d.%s", i, i%7, fwdZone))
+	}
+	e.start(server.Options{})
+	for _, z := range []string{fwdZone, v4Zone, v6Zone} {
+		e.waitFor("the new names", func() bool { return len(e.srv.ZoneRecords(z)) > 0 })
+		m := new(dns.Msg)
+		m.SetAxfr(z)
+		m.SetTsig(tsigName, dns.HmacSHA256, 300, time.Now().Unix())
+		tr := &dns.Transfer{TsigSecret: map[string]string{tsigName: tsigValue}}
+		ch, err := tr.In(m, e.addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []dns.RR
+		msgs := 0
+		for env := range ch {
+			if env.Error != nil {
+				t.Fatalf("AXFR %s: %v", z, env.Error)
+			}
+			msgs++
+			got = append(got, env.RR...)
+		}
+		want := e.srv.ZoneRecords(z) // canonical order, SOA first and last
+		if len(got) < 2 || got[0].Header().Rrtype != dns.TypeSOA || got[len(got)-1].Header().Rrtype != dns.TypeSOA {
+			t.Fatalf("AXFR %s: %d records, not opened and closed by the SOA", z, len(got))
+		}
+		text := func(rrs []dns.RR) []string {
+			out := make([]string, len(rrs))
+			for i, rr := range rrs {
+				out[i] = rr.String()
+			}
+			slices.Sort(out)
+			return out
+		}
+		if g, w := text(got), text(want); !slices.Equal(g, w) {
+			t.Fatalf("AXFR %s: %d records in %d messages, the zone has %d (or they differ)", z, len(g), msgs, len(w))
+		}
+		if z == fwdZone && msgs < 2 {
+			t.Errorf("AXFR %s: %d records in %d message, want several messages", z, len(got), msgs)
 		}
 	}
 }
