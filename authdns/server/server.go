@@ -49,7 +49,8 @@ type Options struct {
 	// another replica, whose commits nothing here hears of.
 	Poll time.Duration
 	// Housekeep is how often key rollover steps and the cookie secret
-	// file are checked (default DefaultHousekeep, at least Poll).
+	// file are checked (default 10 polls: 1 s with DefaultPoll; at least
+	// Poll).
 	Housekeep time.Duration
 	// Validity is how long a signature is valid (default 14 days);
 	// signatures are renewed when less than Refresh (default half of
@@ -105,10 +106,6 @@ type Options struct {
 // microseconds of CPU (bench/README.md, "Session 7: DNS end to end at
 // scale"); the 1 s it was made the poll most of the time a change took.
 const DefaultPoll = 100 * time.Millisecond
-
-// DefaultHousekeep is Options.Housekeep's default: rollover steps are due
-// on the scale of TTLs (minutes to days), cookie secrets change daily.
-const DefaultHousekeep = time.Second
 
 // typeNXNAME is the compact-denial marker type (RFC 9824 §2).
 const typeNXNAME = 128
@@ -182,7 +179,9 @@ func NewServer(reg *registry.Registry, st zone.Store, sealer *zone.Sealer, opt O
 		opt.Poll = DefaultPoll
 	}
 	if opt.Housekeep <= 0 {
-		opt.Housekeep = DefaultHousekeep
+		// Rollover steps are due on the scale of TTLs (minutes to
+		// days), cookie secrets change daily.
+		opt.Housekeep = 10 * opt.Poll
 	}
 	opt.Housekeep = max(opt.Housekeep, opt.Poll)
 	if opt.ClientSignRate == 0 {
