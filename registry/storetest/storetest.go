@@ -350,6 +350,11 @@ func Run(t *testing.T, open Open) {
 			if err != nil || len(list) != 1 || list[0].ID != ids[0] {
 				t.Errorf("Assignments(name a.example) = %+v, %v", list, err)
 			}
+			// Named: what a DNS build reads (the named live ones only).
+			list, err = tx.Assignments(ctx, registry.AssignmentFilter{Named: true, States: []registry.State{registry.StateAssigned}})
+			if err != nil || len(list) != 1 || list[0].ID != ids[0] {
+				t.Errorf("Assignments(named, assigned) = %+v, %v", list, err)
+			}
 			list, err = tx.Assignments(ctx, registry.AssignmentFilter{Resource: "no-such-resource"})
 			if err != nil || len(list) != 0 {
 				t.Errorf("Assignments(resource no-such-resource) = %+v, %v", list, err)

@@ -481,6 +481,9 @@ func (t *tx) Assignments(ctx context.Context, f registry.AssignmentFilter) ([]re
 		// The conditions of the partial index assignments_name, so it is used.
 		where = append(where, "a.name = "+arg(f.Name)+" AND a.name <> '' AND a.state <> 'released'")
 	}
+	if f.Named {
+		where = append(where, "a.name <> ''")
+	}
 	if f.Resource != "" {
 		// The condition of the partial index assignments_resource, so it is used.
 		where = append(where, "a.resource = "+arg(f.Resource)+" AND a.resource <> ''")

@@ -552,7 +552,7 @@ func (t *tx) AssignmentsAt(ctx context.Context, space string, p netip.Prefix) ([
 const maxRegionUnion = 200
 
 func (t *tx) Assignments(ctx context.Context, f registry.AssignmentFilter) ([]registry.Assignment, error) {
-	if f.RegionID != 0 && f.PoolID == 0 && f.Limit > 0 && f.Tenant == nil && f.Name == "" && f.Resource == "" {
+	if f.RegionID != 0 && f.PoolID == 0 && f.Limit > 0 && f.Tenant == nil && f.Name == "" && !f.Named && f.Resource == "" {
 		// A page of a region: the first rows in ID order of each of its
 		// pools, merged. Joining the region's pools and sorting would read
 		// every assignment of the region for one page (seconds at a
@@ -594,6 +594,9 @@ func assignmentWhere(f registry.AssignmentFilter) ([]string, []any) {
 	if f.Name != "" {
 		// The conditions of the partial index assignments_name, so it is used.
 		where, args = append(where, "a.name = ? AND a.name <> '' AND a.state <> 'released'"), append(args, f.Name)
+	}
+	if f.Named {
+		where = append(where, "a.name <> ''")
 	}
 	if f.Resource != "" {
 		// The condition of the partial index assignments_resource, so it is used.
