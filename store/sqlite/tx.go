@@ -14,6 +14,7 @@ import (
 
 	"github.com/cadastre-ipam/cadastre/prefix"
 	"github.com/cadastre-ipam/cadastre/registry"
+	"github.com/cadastre-ipam/cadastre/store/internal/evcodec"
 	"github.com/cadastre-ipam/cadastre/store/internal/rowscan"
 )
 
@@ -656,9 +657,11 @@ func (t *tx) assignmentsOfRegion(ctx context.Context, f registry.AssignmentFilte
 	// A page of past or quarantined assignments, a few of a pool's, is
 	// found by state (index assignments_pool_state) and sorted; any other
 	// page is read in ID order (assignments_pool_id) until it is full.
-	index := "assignments_pool_id"
+	index, cond := "assignments_pool_id", ""
 	if len(f.States) > 0 && !slices.Contains(f.States, registry.StateAssigned) {
-		index = "assignments_pool_state"
+		// The partial index's condition (00026), which SQLite does not
+		// infer from `state IN (...)`.
+		index, cond = "assignments_pool_state", " AND a.state <> 'assigned'"
 	}
 	g := f
 	g.RegionID, g.Limit = 0, 0
@@ -667,7 +670,7 @@ func (t *tx) assignmentsOfRegion(ctx context.Context, f registry.AssignmentFilte
 	for _, id := range pools {
 		g.PoolID = id
 		where, a := assignmentWhere(g)
-		parts = append(parts, fmt.Sprintf("SELECT id FROM (SELECT a.id FROM assignments a INDEXED BY %s WHERE %s ORDER BY a.id LIMIT %d)", index, strings.Join(where, " AND "), f.Limit))
+		parts = append(parts, fmt.Sprintf("SELECT id FROM (SELECT a.id FROM assignments a INDEXED BY %s WHERE %s%s ORDER BY a.id LIMIT %d)", index, strings.Join(where, " AND "), cond, f.Limit))
 		args = append(args, a...)
 	}
 	q := assignmentSelect + " WHERE a.id IN (" + strings.Join(parts, " UNION ALL ") + fmt.Sprintf(") ORDER BY a.id LIMIT %d", f.Limit)
@@ -756,7 +759,7 @@ func (t *tx) Relocations(ctx context.Context) ([]registry.Relocation, error) {
 
 func (t *tx) AppendEvent(ctx context.Context, e *registry.Event) error {
 	res, err := t.q.exec(ctx, `INSERT INTO events (at, actor, action, subject_kind, subject_id, subject, before, after) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
-		micros(e.At), e.Actor, e.Action, e.SubjectKind, e.SubjectID, e.Subject, nullJSON(e.Before), nullJSON(e.After))
+		micros(e.At), e.Actor, e.Action, e.SubjectKind, e.SubjectID, e.Subject, payload(e.Before, e), payload(e.After, e))
 	if err != nil {
 		return mapErr(err)
 	}
@@ -779,7 +782,7 @@ func (t *tx) AppendEvents(ctx context.Context, es []registry.Event) error {
 		args = append(args[:0], micros(e0.At), e0.Actor, e0.Action, e0.SubjectKind)
 		for i := range es[:n] {
 			e := &es[i]
-			args = append(args, e.SubjectID, e.Subject, nullJSON(e.Before), nullJSON(e.After))
+			args = append(args, e.SubjectID, e.Subject, payload(e.Before, e), payload(e.After, e))
 		}
 		res, err := t.q.exec(ctx, `INSERT INTO events (at, actor, action, subject_kind, subject_id, subject, before, after)
 		SELECT ?1, ?2, ?3, ?4, column1, column2, column3, column4 FROM (VALUES `+valuesList(n, cols)+`)`, args...)
@@ -799,9 +802,16 @@ func (t *tx) AppendEvents(ctx context.Context, es []registry.Event) error {
 	return nil
 }
 
-func nullJSON(b json.RawMessage) any {
+// payload is the stored form of an event's before or after: NULL, a
+// BLOB in the compact encoding (store/internal/evcodec), or JSON TEXT
+// when the codec declines it; events written before migration 00027
+// are TEXT and are read as they are.
+func payload(b json.RawMessage, e *registry.Event) any {
 	if len(b) == 0 {
 		return nil
+	}
+	if enc := evcodec.Encode(b, evcodec.Subject{ID: e.SubjectID, Text: e.Subject}); enc != nil {
+		return enc
 	}
 	return string(b)
 }
@@ -835,16 +845,18 @@ func (t *tx) events(ctx context.Context, f registry.EventFilter, where []string,
 	return collect(rows, err, func(rows rowscan.Scanner) (registry.Event, error) {
 		var e registry.Event
 		var at int64
-		var before, after sql.NullString
+		var before, after []byte
 		if err := rows.Scan(&e.Seq, &at, &e.Actor, &e.Action, &e.SubjectKind, &e.SubjectID, &e.Subject, &before, &after); err != nil {
 			return e, err
 		}
 		e.At = fromMicros(at)
-		if before.Valid {
-			e.Before = json.RawMessage(before.String)
+		s := evcodec.Subject{ID: e.SubjectID, Text: e.Subject}
+		var err error
+		if e.Before, err = evcodec.Read(before, s); err != nil {
+			return e, fmt.Errorf("event %d: before: %w", e.Seq, err)
 		}
-		if after.Valid {
-			e.After = json.RawMessage(after.String)
+		if e.After, err = evcodec.Read(after, s); err != nil {
+			return e, fmt.Errorf("event %d: after: %w", e.Seq, err)
 		}
 		return e, nil
 	})
