@@ -422,15 +422,19 @@ func (t *tx) UpdateAssignment(ctx context.Context, a registry.Assignment) error 
 
 // spaceIs is the condition "alias.space is space" written so that the
 // planner may use the partial indexes of live assignments: the global
-// space's exclusion constraint (space = 'global') or the named spaces'
-// index (space <> 'global'), which a parameter alone cannot prove. The
+// space's exclusion constraint (space = 'global'), the built-in private
+// space's (space = 'private') or the other named spaces' (space NOT IN
+// ('global', 'private')), which a parameter alone cannot prove. The
 // space is parameter n either way, so the statement's arguments do not
 // change with it.
 func spaceIs(alias, space string, n int) string {
 	if space == registry.GlobalSpace {
 		return fmt.Sprintf("%s.space = 'global' AND $%d <> ''", alias, n)
 	}
-	return fmt.Sprintf("%s.space = $%d AND %s.space <> 'global'", alias, n, alias)
+	if space == registry.PrivateSpace {
+		return fmt.Sprintf("%s.space = 'private' AND $%d <> ''", alias, n)
+	}
+	return fmt.Sprintf("%s.space = $%d AND %s.space NOT IN ('global', 'private')", alias, n, alias)
 }
 
 // forUpdate locks the assignments a write transaction reads to change.
