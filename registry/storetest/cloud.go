@@ -3,6 +3,7 @@ package storetest
 import (
 	"bytes"
 	"context"
+	"slices"
 	"testing"
 	"time"
 
@@ -183,6 +184,86 @@ func Cloud(t *testing.T, open Open) {
 					}
 				}
 			}
+		}
+	})
+
+	// Pages by past state or by tag, with and without a region, family or
+	// state (the store may read them from other indexes than the plain
+	// filter: issue 16), page by page, are the rows a brute-force filter of
+	// every assignment keeps, in ID order.
+	t.Run("pages by state and tag", func(t *testing.T) {
+		every, err := reg.Assignments(ctx, registry.AssignmentFilter{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		tagged := 0
+		for i, a := range every {
+			if a.State != registry.StateAssigned || i%3 != 0 {
+				continue
+			}
+			set := registry.Tags{"team": "b"}
+			if i%7 == 0 {
+				set["env"] = "a"
+			}
+			if _, err := reg.PatchAssignment(ctx, a.ID, "", nil, registry.AssignmentPatch{TagPatch: registry.TagPatch{Set: set}}); err != nil {
+				t.Fatal(err)
+			}
+			tagged++
+		}
+		if every, err = reg.Assignments(ctx, registry.AssignmentFilter{}); err != nil {
+			t.Fatal(err)
+		}
+		keep := func(a registry.Assignment, f registry.AssignmentFilter) bool {
+			if f.Region != "" && a.Region != f.Region || f.Family != 0 && (f.Family == 4) != a.Prefix.Addr().Is4() {
+				return false
+			}
+			if len(f.States) > 0 && !slices.Contains(f.States, a.State) {
+				return false
+			}
+			for k, v := range f.Tags {
+				if a.Tags[k] != v {
+					return false
+				}
+			}
+			return true
+		}
+		past := []registry.State{registry.StateQuarantined, registry.StateReleased}
+		for _, f := range []registry.AssignmentFilter{
+			{States: past[:1]}, {States: past[1:]}, {States: past}, {Family: 4, States: past[1:]}, {Family: 6, States: past},
+			{Region: "us-east", States: past[:1]}, {Region: "us-east", States: past}, {Region: "brazil-south", Family: 4, States: past[1:]},
+			{Tags: registry.Tags{"env": "a"}}, {Tags: registry.Tags{"env": "a", "team": "b"}}, {Tags: registry.Tags{"team": "b"}, Family: 4},
+			{Tags: registry.Tags{"team": "b"}, Region: "us-east"}, {Tags: registry.Tags{"team": "b"}, States: []registry.State{registry.StateAssigned, registry.StateQuarantined}}, {Tags: registry.Tags{"env": "none"}},
+		} {
+			var want []int64
+			for _, a := range every {
+				if keep(a, f) {
+					want = append(want, a.ID)
+				}
+			}
+			var got []int64
+			for page := f; ; {
+				page.Limit = 23
+				as, err := reg.Assignments(ctx, page)
+				if err != nil {
+					t.Fatal(err)
+				}
+				for _, a := range as {
+					got = append(got, a.ID)
+				}
+				if len(as) < page.Limit {
+					break
+				}
+				page.AfterID = as[len(as)-1].ID
+			}
+			if !slices.Equal(got, want) {
+				t.Errorf("filter %+v: %d by pages, %d kept from every assignment (first pages %v, want %v)", f, len(got), len(want), got[:min(5, len(got))], want[:min(5, len(want))])
+			}
+			if len(want) == 0 && f.Tags["env"] != "none" {
+				t.Errorf("filter %+v: the register has none to page through", f)
+			}
+		}
+		if tagged == 0 {
+			t.Error("no assignment tagged")
 		}
 	})
 
