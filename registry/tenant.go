@@ -206,15 +206,22 @@ func checkSuffixes(t Tenant, before []string, all []Tenant) error {
 // flagOverlaps fills each tenant's Overlaps (see Tenant.Overlaps).
 func flagOverlaps(ts []Tenant) {
 	for i := range ts {
-		ts[i].Overlaps = nil
-		for j := range ts {
-			if i != j && slices.ContainsFunc(ts[i].Names, func(a string) bool {
-				return slices.ContainsFunc(ts[j].Names, func(b string) bool { return SuffixesOverlap(a, b) })
-			}) {
-				ts[i].Overlaps = append(ts[i].Overlaps, ts[j].Name)
-			}
+		ts[i].Overlaps = overlapsOf(ts[i], ts)
+	}
+}
+
+// overlapsOf returns the names of the tenants of all other than t (by ID)
+// whose suffixes overlap t's, in the order of all.
+func overlapsOf(t Tenant, all []Tenant) []string {
+	var out []string
+	for _, o := range all {
+		if o.ID != t.ID && slices.ContainsFunc(t.Names, func(a string) bool {
+			return slices.ContainsFunc(o.Names, func(b string) bool { return SuffixesOverlap(a, b) })
+		}) {
+			out = append(out, o.Name)
 		}
 	}
+	return out
 }
 
 // SuffixOverlaps returns the pairs of tenants whose name suffixes overlap
@@ -406,10 +413,9 @@ func (r *Registry) Tenant(ctx context.Context, name string) (t Tenant, err error
 		if err != nil {
 			return err
 		}
-		flagOverlaps(all)
-		if i := slices.IndexFunc(all, func(o Tenant) bool { return o.ID == t.ID }); i >= 0 {
-			t.Overlaps = all[i].Overlaps
-		}
+		// This tenant's overlaps alone: flagging every tenant's is a
+		// comparison of every pair (25 million at 5,000 tenants).
+		t.Overlaps = overlapsOf(t, all)
 		return nil
 	})
 	return t, err

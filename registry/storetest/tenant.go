@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"net/netip"
 	"sync"
 	"testing"
@@ -345,6 +346,14 @@ func runTenants(t *testing.T, open Open) {
 		}
 		if pairs, err := reg.SuffixOverlaps(ctx); err != nil || fmt.Sprint(pairs) != "[[old1 old2]]" {
 			t.Fatalf("SuffixOverlaps = %v, %v", pairs, err)
+		}
+		// One tenant read alone (the web search, GET /v1/tenants/NAME)
+		// carries the same flags.
+		for _, x := range ts {
+			one, err := reg.Tenant(ctx, x.Name)
+			if err != nil || !slices.Equal(one.Overlaps, x.Overlaps) {
+				t.Fatalf("Tenant(%s).Overlaps = %v, %v; in the list %v", x.Name, one.Overlaps, err, x.Overlaps)
+			}
 		}
 		// A new tenant's suffix lies under ".": refused until they narrow.
 		if _, err := reg.AddTenant(ctx, registry.TenantSpec{Name: "new", Names: &[]string{"new.example"}}); !errors.Is(err, registry.ErrOverlap) {
