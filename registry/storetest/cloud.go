@@ -267,6 +267,91 @@ func Cloud(t *testing.T, open Open) {
 		}
 	})
 
+	// A region's activity per UTC day (the region page's chart; the store
+	// may read whole days from counters) is what a count of its pools'
+	// assignments by the day they were made and released gives, for
+	// windows starting and ending mid-day, at midnight, and within a day.
+	t.Run("activity", func(t *testing.T) {
+		every, err := reg.Assignments(ctx, registry.AssignmentFilter{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		day := func(x time.Time) time.Time { return x.UTC().Truncate(24 * time.Hour) }
+		midnight := day(now)
+		for _, region := range []string{"us-east", "brazil-south"} {
+			pools := map[int64]bool{}
+			for _, a := range every {
+				if a.Region == region {
+					pools[a.PoolID] = true
+				}
+			}
+			var ids []int64
+			for id := range pools {
+				ids = append(ids, id)
+			}
+			for _, w := range [][2]time.Time{
+				{now.Add(-91 * 24 * time.Hour), now},
+				{now.Add(-30*24*time.Hour - 5*time.Hour), now.Add(-10*24*time.Hour + 3*time.Hour)},
+				{midnight.Add(-20 * 24 * time.Hour), midnight.Add(-2 * 24 * time.Hour)},
+				{midnight.Add(-3*24*time.Hour + time.Hour), midnight.Add(-3*24*time.Hour + 20*time.Hour)},
+				{now.Add(-2 * time.Hour), now.Add(time.Hour)},
+			} {
+				type key struct {
+					day time.Time
+					fam int
+				}
+				want := map[key][2]int64{}
+				for _, a := range every {
+					if !pools[a.PoolID] {
+						continue
+					}
+					fam := 6
+					if a.Prefix.Addr().Is4() {
+						fam = 4
+					}
+					if !a.CreatedAt.Before(w[0]) && a.CreatedAt.Before(w[1]) {
+						k := key{day(a.CreatedAt), fam}
+						v := want[k]
+						v[0]++
+						want[k] = v
+					}
+					if r := a.ReleasedAt; r != nil && !r.Before(w[0]) && r.Before(w[1]) {
+						k := key{day(*r), fam}
+						v := want[k]
+						v[1]++
+						want[k] = v
+					}
+				}
+				got := map[key][2]int64{}
+				err := st.View(ctx, func(tx registry.Tx) error {
+					days, err := tx.Activity(ctx, ids, w[0], w[1])
+					for _, d := range days {
+						k := key{d.Day, d.Family}
+						v := got[k]
+						got[k] = [2]int64{v[0] + d.Allocated, v[1] + d.Released}
+					}
+					return err
+				})
+				if err != nil {
+					t.Fatal(err)
+				}
+				for k, v := range want {
+					if got[k] != v {
+						t.Errorf("region %s, %s to %s: %s IPv%d: made, released %v; counted from the rows %v", region, w[0], w[1], k.day.Format(time.DateOnly), k.fam, got[k], v)
+					}
+				}
+				for k, v := range got {
+					if _, ok := want[k]; !ok && v != ([2]int64{}) {
+						t.Errorf("region %s, %s to %s: %s IPv%d: %v, none in the rows", region, w[0], w[1], k.day.Format(time.DateOnly), k.fam, v)
+					}
+				}
+				if w[1].Sub(w[0]) > 24*time.Hour && len(want) == 0 {
+					t.Errorf("region %s, %s to %s: nothing made or released to compare", region, w[0], w[1])
+				}
+			}
+		}
+	})
+
 	t.Run("import into an empty register", func(t *testing.T) {
 		st2 := open(t)
 		reg2 := registry.New(st2, registry.WithClock(func() time.Time { return now }))

@@ -15,6 +15,7 @@ import (
 
 	"github.com/cadastre-ipam/cadastre/prefix"
 	"github.com/cadastre-ipam/cadastre/registry"
+	"github.com/cadastre-ipam/cadastre/store/internal/poolcount"
 	"github.com/cadastre-ipam/cadastre/store/internal/rowscan"
 )
 
@@ -737,29 +738,64 @@ func idList(ids []int64) string {
 	return b.String()
 }
 
-// Activity implements registry.Tx: two index range scans, grouped by day.
+// Activity implements registry.Tx. The assignments made on whole UTC days
+// inside [from, to) are read from the pools' day counters (pool_counts,
+// kind 'created'), a row per pool, length and day: counting them from the
+// rows read every assignment of the region's pools made in the window (the
+// region page's 90 days, in proportion to the register: issue 16). The
+// partial days at either end are counted from the rows
+// (assignments_created), and the releases from the rows of the partial
+// index assignments_released.
 func (t *tx) Activity(ctx context.Context, poolIDs []int64, from, to time.Time) ([]registry.DayActivity, error) {
 	if len(poolIDs) == 0 {
 		return nil, nil
 	}
+	if err := t.flushCounts(ctx); err != nil {
+		return nil, err
+	}
 	var acc rowscan.Activity
-	for _, col := range []string{"created_at", "released_at"} {
-		rows, err := t.q.query(ctx, rowscan.ActivityQuery(col, `pool_id IN (`+idList(poolIDs)+`)`, "?", "?"), micros(from), micros(to))
+	ids := idList(poolIDs)
+	scan := func(released bool, q string, args ...any) error {
+		rows, err := t.q.query(ctx, q, args...)
 		if err != nil {
-			return nil, err
+			return err
 		}
+		defer rows.Close()
 		for rows.Next() {
 			var day, fam, n int64
 			if err := rows.Scan(&day, &fam, &n); err != nil {
-				rows.Close()
-				return nil, err
+				return err
 			}
-			acc.Add(day, fam, n, col == "released_at")
+			acc.Add(day, fam, n, released)
 		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
-			return nil, err
+		return rows.Err()
+	}
+	made := func(a, b int64) error {
+		return scan(false, rowscan.ActivityQuery("created_at", `pool_id IN (`+ids+`)`, "?", "?"), a, b)
+	}
+	f, e := micros(from), micros(to)
+	lo, hi := poolcount.Day(f), poolcount.Day(e) // whole days: lo <= day < hi
+	if lo*poolcount.DayMicros < f {
+		lo++
+	}
+	var err error
+	if lo < hi {
+		err = scan(false, `SELECT c.day, p.family, SUM(c.n) FROM pool_counts c JOIN pools p ON p.id = c.pool_id
+			WHERE c.pool_id IN (`+ids+`) AND c.kind = 'created' AND c.day >= ? AND c.day < ? GROUP BY 1, 2`, lo, hi)
+		if err == nil && f < lo*poolcount.DayMicros {
+			err = made(f, lo*poolcount.DayMicros)
 		}
+		if err == nil && hi*poolcount.DayMicros < e {
+			err = made(hi*poolcount.DayMicros, e)
+		}
+	} else if f < e {
+		err = made(f, e)
+	}
+	if err == nil {
+		err = scan(true, rowscan.ActivityQuery("released_at", `pool_id IN (`+ids+`)`, "?", "?"), f, e)
+	}
+	if err != nil {
+		return nil, err
 	}
 	return acc.Days(), nil
 }
