@@ -101,7 +101,7 @@ func BenchmarkScalePages(b *testing.B) {
 	}
 	b.Logf("register %s: %d assignments; sample %d %s %s in pool %d of %s, tenant %s", path, s.n, s.a.ID, s.a.Prefix, s.a.Name, s.a.PoolID, s.region, s.a.Tenant)
 	reg := url.QueryEscape(s.region)
-	cold := map[string]time.Duration{}
+	cold, coldCPU := map[string]time.Duration{}, map[string]time.Duration{}
 	for _, p := range []struct{ name, path string }{
 		{"overview", "/"},
 		{"region", "/region/" + reg},
@@ -135,7 +135,9 @@ func BenchmarkScalePages(b *testing.B) {
 		}
 		b.Run(p.name, func(b *testing.B) {
 			if _, ok := cold[p.name]; !ok {
+				c0 := cpuTime()
 				cold[p.name] = get(b)
+				coldCPU[p.name] = cpuTime() - c0
 			}
 			var ds []time.Duration
 			cpu0 := cpuTime()
@@ -147,6 +149,7 @@ func BenchmarkScalePages(b *testing.B) {
 			b.ReportMetric(float64(ds[len(ds)*95/100].Microseconds())/1000, "p95-ms")
 			b.ReportMetric(float64(ds[len(ds)/2].Microseconds())/1000, "p50-ms")
 			b.ReportMetric(float64(cold[p.name].Microseconds())/1000, "cold-ms")
+			b.ReportMetric(float64(coldCPU[p.name].Microseconds())/1000, "cold-cpu-ms")
 		})
 	}
 }
