@@ -209,12 +209,18 @@ func (a *app) serve(ctx context.Context, o serveOpts) error {
 	// A register made before tenants' suffixes had to be apart (the
 	// upgrade gave every tenant ".") opens as it is; the operator is told
 	// which pairs to narrow (`tenant list` flags them too).
-	overlaps, err := reg.SuffixOverlaps(ctx)
+	// The first pairs only: a register where thousands of tenants share
+	// a suffix has millions of pairs.
+	const maxWarn = 20
+	overlaps, err := reg.SuffixOverlaps(ctx, maxWarn+1)
 	if err != nil {
 		return err
 	}
-	for _, p := range overlaps {
+	for _, p := range overlaps[:min(len(overlaps), maxWarn)] {
 		log.Warn("tenants' name suffixes overlap: names under both belong to two tenants; narrow one with `cadastre tenant update NAME --names ...`", "tenant", p[0], "other", p[1])
+	}
+	if len(overlaps) > maxWarn {
+		log.Warn("more tenants' name suffixes overlap than these; `cadastre tenant list` flags them all", "shown", maxWarn)
 	}
 	tokens, err := a.tokens(ctx)
 	if err != nil {
