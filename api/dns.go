@@ -123,7 +123,11 @@ func (s *Server) recordWriter(ctx context.Context, name, typ string) error {
 	if p.token.Tenant == "" {
 		return huma.Error403Forbidden("static records are written by an admin token or a token bound to a tenant")
 	}
-	err := s.reg.CheckRecordWrite(ctx, p.token.Tenant, name, typ)
+	return s.recordRefusal(s.reg.CheckRecordWrite(ctx, p.token.Tenant, name, typ))
+}
+
+// recordRefusal answers the name rules' refusal of a record write.
+func (s *Server) recordRefusal(err error) error {
 	if errors.Is(err, registry.ErrInvalid) {
 		// Outside the tenant's suffixes, or a delegation it may not
 		// make: not the caller's to write.
@@ -298,7 +302,21 @@ func (s *Server) routeDNS(api huma.API) {
 		if err := s.recordWriter(ctx, owner, b.Type); err != nil {
 			return nil, err
 		}
-		r, err := s.dns.AddRecord(ctx, z.Name, owner, b.Type, b.Data, b.TTL)
+		// The name rules are applied again inside the write transaction,
+		// under the name's lock: the check above is made before it, and an
+		// allocation of the same name may commit in between.
+		var refused error
+		var check zone.RecordCheck
+		if p := principalOf(ctx); p.token.Scope < auth.ScopeAdmin {
+			check = func(ctx context.Context, tx registry.Tx, r zone.Record) error {
+				refused = s.reg.CheckRecordWriteIn(ctx, tx, p.token.Tenant, r.Name, r.Type)
+				return refused
+			}
+		}
+		r, err := s.dns.AddRecordChecked(ctx, check, z.Name, owner, b.Type, b.Data, b.TTL)
+		if refused != nil {
+			return nil, s.recordRefusal(refused)
+		}
 		if err != nil {
 			loc := "body.data"
 			if strings.Contains(err.Error(), "not in zone") || strings.Contains(err.Error(), "wildcard") {

@@ -421,6 +421,12 @@ type LoadOptions struct {
 	// DryRun checks everything against the register, as a load would,
 	// and writes nothing.
 	DryRun bool
+	// KeepSuffixOverlaps loads tenants whose name suffixes overlap
+	// another tenant's (in the file or the register), flagged as an
+	// upgrade's are (Tenant.Overlaps), instead of refusing them: for
+	// moving a register made before the rule (whose tenants the upgrade
+	// gave ".") as it is, to narrow them afterwards.
+	KeepSuffixOverlaps bool
 }
 
 // LoadReport counts what a load wrote (or, dry, would write).
@@ -514,7 +520,7 @@ func (r *Registry) LoadFrom(ctx context.Context, head Dump, more AssignmentSourc
 				return err
 			}
 		}
-		l := loader{r: r, tx: tx, now: r.clock(), actor: Actor(ctx)}
+		l := loader{r: r, tx: tx, now: r.clock(), actor: Actor(ctx), keepOverlaps: opt.KeepSuffixOverlaps}
 		n, err := l.load(ctx, &d, more)
 		if err != nil {
 			return err
@@ -822,6 +828,8 @@ type loader struct {
 	tx    Tx
 	now   time.Time
 	actor string
+	// keepOverlaps is LoadOptions.KeepSuffixOverlaps.
+	keepOverlaps bool
 	// events are appended at the end, in few statements where the store
 	// can (BatchWriter).
 	events []Event
@@ -899,6 +907,43 @@ func or(t time.Time, now time.Time) time.Time {
 	return t.UTC().Truncate(time.Microsecond)
 }
 
+// tenantSuffixes refuses, as `tenant add` does, a tenant of the file
+// whose name suffixes equal, contain or lie under those of another tenant,
+// of the register or of the file (the earlier line): names under both
+// would belong to two tenants. The register's tenants are read after
+// LockTenantSuffixes, so a tenant added meanwhile is seen. With
+// keepOverlaps, nothing is refused (the overlaps are flagged on reading).
+func (l *loader) tenantSuffixes(ctx context.Context, ts []TenantRecord) error {
+	if len(ts) == 0 || l.keepOverlaps {
+		return nil
+	}
+	if err := l.tx.LockTenantSuffixes(ctx); err != nil {
+		return err
+	}
+	all, err := l.tx.Tenants(ctx)
+	if err != nil {
+		return err
+	}
+	at := map[string]string{}
+	for _, t := range ts {
+		err := checkSuffixes(Tenant{Name: t.Name, Names: t.Names}, nil, all)
+		var o *SuffixOverlapError
+		if errors.As(err, &o) {
+			where := "in the register"
+			if a, ok := at[o.OtherTenant]; ok {
+				where = "in the file, " + cmp.Or(a, "an earlier record")
+			}
+			return &LoadError{t.At, fmt.Errorf("%w (tenant %s is %s; `cadastre import --keep-suffix-overlaps` loads them flagged, to narrow later)", err, o.OtherTenant, where)}
+		}
+		if err != nil {
+			return &LoadError{t.At, err}
+		}
+		at[t.Name] = t.At
+		all = append(all, Tenant{Name: t.Name, Names: t.Names})
+	}
+	return nil
+}
+
 func (l *loader) load(ctx context.Context, d *Dump, more AssignmentSource) (int, error) {
 	n, err := l.loadAll(ctx, d, more)
 	if err != nil {
@@ -909,6 +954,9 @@ func (l *loader) load(ctx context.Context, d *Dump, more AssignmentSource) (int,
 
 func (l *loader) loadAll(ctx context.Context, d *Dump, more AssignmentSource) (int, error) {
 	tx := l.tx
+	if err := l.tenantSuffixes(ctx, d.Tenants); err != nil {
+		return 0, err
+	}
 	for _, t := range d.Tenants {
 		if _, err := tx.TenantByName(ctx, t.Name); err == nil {
 			return 0, &LoadError{t.At, fmt.Errorf("tenant %s: already in the register: %w", t.Name, ErrExists)}

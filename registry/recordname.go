@@ -38,26 +38,48 @@ func (r *Registry) CheckRecordWrite(ctx context.Context, tenant, name, typ strin
 		return invalid("name %s: static records may be written only by an admin or by a token bound to a tenant", name)
 	}
 	return viewOne(ctx, r.store, func(tx Tx) error {
-		t, err := tx.TenantByName(ctx, tenant)
-		if errors.Is(err, ErrNotFound) {
-			return noTenant(tenant)
-		}
-		if err != nil {
-			return err
-		}
-		if err := suffixRule(t, tenant, name); err != nil {
-			return err
-		}
-		if typ := strings.ToUpper(typ); delegating[typ] && !t.MayDelegate {
-			return invalid("record %s %s: %s records hand the name and all below it to other servers or another tree; tenant %s may not delegate (an admin writes them, or allows it: cadastre tenant update %s --may-delegate)", name, typ, typ, tenant, tenant)
-		}
-		kind, held, err := tx.NameHolder(ctx, fqdn(name), tenant)
-		if err != nil {
-			return err
-		}
-		if held && kind != HolderRecord {
-			return &NameTakenError{Name: name, Holder: kind}
-		}
-		return nil
+		return checkRecordWrite(ctx, tx, tenant, name, typ)
 	})
+}
+
+// CheckRecordWriteIn is CheckRecordWrite inside tx, the transaction that
+// writes the record: in a write transaction the name's holder is looked
+// up under the name's lock (NameHolder), as an allocation's is, so that
+// the answer holds until the record is written. A check made in a read
+// view before the write let an allocation of the same name commit in
+// between, and both then held it.
+func (r *Registry) CheckRecordWriteIn(ctx context.Context, tx Tx, tenant, name, typ string) error {
+	if !IsRestricted(ctx) {
+		return nil
+	}
+	if tenant == "" {
+		return invalid("name %s: static records may be written only by an admin or by a token bound to a tenant", name)
+	}
+	return checkRecordWrite(ctx, tx, tenant, name, typ)
+}
+
+// checkRecordWrite applies the rules of CheckRecordWrite in tx for a
+// restricted caller bound to tenant.
+func checkRecordWrite(ctx context.Context, tx Tx, tenant, name, typ string) error {
+	t, err := tx.TenantByName(ctx, tenant)
+	if errors.Is(err, ErrNotFound) {
+		return noTenant(tenant)
+	}
+	if err != nil {
+		return err
+	}
+	if err := suffixRule(t, tenant, name); err != nil {
+		return err
+	}
+	if typ := strings.ToUpper(typ); delegating[typ] && !t.MayDelegate {
+		return invalid("record %s %s: %s records hand the name and all below it to other servers or another tree; tenant %s may not delegate (an admin writes them, or allows it: cadastre tenant update %s --may-delegate)", name, typ, typ, tenant, tenant)
+	}
+	kind, held, err := tx.NameHolder(ctx, fqdn(name), tenant)
+	if err != nil {
+		return err
+	}
+	if held && kind != HolderRecord {
+		return &NameTakenError{Name: name, Holder: kind}
+	}
+	return nil
 }

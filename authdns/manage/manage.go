@@ -505,6 +505,13 @@ var reservedTypes = map[uint16]string{
 // AddRecord adds a static record to a zone. name may be relative to the
 // zone ("www") or fully qualified; "@" is the apex. ttl 0 means the zone's.
 func (m *Manager) AddRecord(ctx context.Context, zoneName, name, typ, data string, ttl uint32) (zone.Record, error) {
+	return m.AddRecordChecked(ctx, nil, zoneName, name, typ, data, ttl)
+}
+
+// AddRecordChecked is AddRecord with check run in the write transaction,
+// before the record is written (the name rules of tenants, whose answer
+// must still hold when the record is written: registry.RecordCheck).
+func (m *Manager) AddRecordChecked(ctx context.Context, check zone.RecordCheck, zoneName, name, typ, data string, ttl uint32) (zone.Record, error) {
 	z, err := m.Zone(ctx, zoneName)
 	if err != nil {
 		return zone.Record{}, err
@@ -517,7 +524,7 @@ func (m *Manager) AddRecord(ctx context.Context, zoneName, name, typ, data strin
 	if err != nil {
 		return zone.Record{}, err
 	}
-	if err := m.store.InsertRecord(ctx, &r, m.event(ctx, "record.add", zone.SubjectRecord, r.Name+" "+r.Type, nil, r)); err != nil {
+	if err := m.store.InsertRecord(ctx, &r, m.event(ctx, "record.add", zone.SubjectRecord, r.Name+" "+r.Type, nil, r), check); err != nil {
 		return zone.Record{}, fmt.Errorf("record %s %s %s: %w", r.Name, r.Type, r.Data, err)
 	}
 	return r, nil

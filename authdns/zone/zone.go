@@ -250,6 +250,11 @@ type Key struct {
 	DSAt time.Time `json:"ds_at,omitzero"`
 }
 
+// RecordCheck decides, inside a record write's transaction tx and
+// before the write, whether the record r may be written; an error refuses
+// it and the transaction writes nothing.
+type RecordCheck func(ctx context.Context, tx registry.Tx, r Record) error
+
 // Store keeps zones, records and keys. Every method that changes something
 // appends e to the event log in the same transaction (e.SubjectID is set
 // to the new row's ID on inserts).
@@ -285,7 +290,12 @@ type Store interface {
 	// no event: a lease says who works, not what changed.
 	AcquireLease(ctx context.Context, name, holder string, now, until time.Time) (ok bool, err error)
 
-	InsertRecord(ctx context.Context, r *Record, e registry.Event) error
+	// InsertRecord stores r with its event e. A check that is not nil
+	// runs first, in the same write transaction: a refusal writes
+	// nothing, and what it read (a DNS name's holder, under the name's
+	// lock) holds until the record is written (issue 10: a record and an
+	// allocation of one name never both find it free).
+	InsertRecord(ctx context.Context, r *Record, e registry.Event, check RecordCheck) error
 	// InsertRecords stores rs, with es[i] the event of rs[i], all in
 	// one transaction or none (zone import).
 	InsertRecords(ctx context.Context, rs []*Record, es []registry.Event) error

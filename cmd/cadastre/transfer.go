@@ -121,7 +121,7 @@ func dirOf(path string) string {
 
 func newImportCmd(a *app) *cobra.Command {
 	var from, cpuprof string
-	var dry, asJSON bool
+	var dry, asJSON, keepOverlaps bool
 	var opt interchange.ForeignOptions
 	c := &cobra.Command{
 		Use:   "import FILE [--dry-run] [--from netbox|phpipam]",
@@ -132,6 +132,12 @@ nothing. Every error names its line (and JSON path); names and prefixes already 
 the register are conflicts (exit 4), unknown regions or tenants not found (exit 3),
 bad records invalid (exit 2). --dry-run checks everything as the import would and
 writes nothing.
+
+Tenants are refused as ` + "`tenant add`" + ` refuses them: a tenant whose name suffixes
+equal, contain or lie under another tenant's (in the register or earlier in the
+file) is an overlap (exit 4, naming both). --keep-suffix-overlaps loads them
+flagged instead, as the upgrade that introduced tenants left them (every tenant
+"."): for moving such a register as it is, to narrow the suffixes afterwards.
 
 --from netbox reads one JSON object holding NetBox's REST answers under the
 endpoint names: {"aggregates": [...], "prefixes": [...], "ip-addresses": [...]}
@@ -178,7 +184,7 @@ with its line or id, never dropped silently.`,
 				if err != nil {
 					return err
 				}
-				rep, err = reg.LoadFrom(cmd.Context(), rd.Head(), rd, registry.LoadOptions{DryRun: dry})
+				rep, err = reg.LoadFrom(cmd.Context(), rd.Head(), rd, registry.LoadOptions{DryRun: dry, KeepSuffixOverlaps: keepOverlaps})
 				stop()
 				if err != nil {
 					return fmt.Errorf("import %s: nothing imported: %w", name, err)
@@ -214,7 +220,7 @@ with its line or id, never dropped silently.`,
 					return err
 				}
 				stop = spinner(a, "importing "+name)
-				rep, err = reg.Load(cmd.Context(), d, registry.LoadOptions{DryRun: dry})
+				rep, err = reg.Load(cmd.Context(), d, registry.LoadOptions{DryRun: dry, KeepSuffixOverlaps: keepOverlaps})
 				stop()
 				if err != nil {
 					return fmt.Errorf("import %s: nothing imported: %w", name, err)
@@ -240,6 +246,7 @@ with its line or id, never dropped silently.`,
 		},
 	}
 	c.Flags().BoolVar(&dry, "dry-run", false, "check everything, write nothing")
+	c.Flags().BoolVar(&keepOverlaps, "keep-suffix-overlaps", false, "load tenants whose name suffixes overlap another's, flagged, instead of refusing them")
 	c.Flags().StringVar(&from, "from", "", "read another IPAM's export: netbox (REST JSON) or phpipam (CSV)")
 	c.Flags().StringVar(&opt.Region, "region", "", "with --from: region of the pools that name no site or region (phpIPAM: instead of the section)")
 	c.Flags().StringVar(&opt.TopLevel, "top-level", "", "with --from netbox: what an active prefix outside every pool becomes: pool, or skip (listed)")

@@ -194,6 +194,15 @@ func Transfer(t *testing.T, open Open) {
 		{"a NetBox prefix outside every block", "netbox:" + `{"prefixes": [{"id": 7, "prefix": "11.0.0.0/16", "status": {"value": "container"}, "site": {"slug": "south"}}]}`, false, registry.ErrInvalid, "id 7: pool 11.0.0.0/16: outside every block"},
 		{"a CSV given to --from netbox", "netbox:" + string(files[interchange.CSV]), true, registry.ErrInvalid, "not JSON"},
 		{"a phpIPAM subnet of an unknown region", "phpipam:Section,Subnet\nWest,10.0.8.0/24\n", false, registry.ErrNotFound, "line 2: region west"},
+		// Tenants as `tenant add` takes them (issue 10): no two share names.
+		{"a tenant whose suffix lies under another's of the file", strings.Replace(js, `"tenants": [`, `"tenants": [{"name":"beta","names":["shop.example.net."]},`, 1), true, registry.ErrOverlap,
+			"tenant acme: name suffix example.net. contains the suffix shop.example.net. of tenant beta (names under both would belong to two tenants"},
+		{"a tenant whose suffix another of the file contains", strings.Replace(js, `"tenants": [`, `"tenants": [{"name":"beta","names":["net."]},`, 1), true, registry.ErrOverlap,
+			"tenant acme: name suffix example.net. lies under the suffix net. of tenant beta"},
+		{"two tenants of every name, as the upgrade made them", strings.Replace(strings.Replace(js, `"names":["example.net."]`, `"names":["."]`, 1), `"tenants": [`, `"tenants": [{"name":"beta","names":["."]},`, 1), true, registry.ErrOverlap,
+			"tenant acme: name suffix . equals the suffix . of tenant beta"},
+		{"a tenant whose suffix equals one of a tenant in the register", strings.Replace(js, `{"name":"acme",`, `{"name":"acme2",`, 1), false, registry.ErrOverlap,
+			"tenant acme2: name suffix example.net. equals the suffix example.net. of tenant acme"},
 	}
 	for _, c := range bad {
 		t.Run("refused, register unchanged: "+c.name, func(t *testing.T) {
@@ -230,6 +239,19 @@ func Transfer(t *testing.T, open Open) {
 			}
 		})
 	}
+
+	t.Run("overlapping tenants load flagged with KeepSuffixOverlaps", func(t *testing.T) {
+		env := newModelEnv(t, open)
+		env.clock.now = e.clock.Now()
+		file := strings.Replace(js, `"tenants": [`, `"tenants": [{"name":"beta","names":["shop.example.net."]},`, 1)
+		if _, err := streamLoad(ctx, env.reg, []byte(file), 2, registry.LoadOptions{KeepSuffixOverlaps: true}); err != nil {
+			t.Fatalf("load with KeepSuffixOverlaps: %v", err)
+		}
+		pairs, err := env.reg.SuffixOverlaps(ctx, 0)
+		if err != nil || fmt.Sprint(pairs) != "[[acme beta]]" {
+			t.Fatalf("overlaps after the load: %v, %v; want [[acme beta]] flagged", pairs, err)
+		}
+	})
 
 	t.Run("a version 2 file (no child pools) still loads", func(t *testing.T) {
 		d, err := interchange.Read(files[interchange.JSON])

@@ -92,7 +92,7 @@ func (t *tx) LoadEvents(ctx context.Context, es []registry.Event) error {
 	for i := range es {
 		e := &es[i]
 		e.Seq = seqs[i]
-		rows[i] = []any{e.Seq, micros(e.At), e.Actor, e.Action, e.SubjectKind, e.SubjectID, e.Subject, nullJSON(e.Before), nullJSON(e.After)}
+		rows[i] = []any{e.Seq, micros(e.At), e.Actor, e.Action, e.SubjectKind, e.SubjectID, e.Subject, payload(e.Before, e), payload(e.After, e)}
 	}
 	return t.copy(ctx, "events", []string{"seq", "at", "actor", "action", "subject_kind", "subject_id", "subject", "before", "after"}, rows)
 }

@@ -4,6 +4,9 @@ import (
 	"context"
 	"database/sql"
 	"io/fs"
+	"slices"
+	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/pressly/goose/v3"
@@ -23,7 +26,7 @@ func TestTenantMigration(t *testing.T) {
 	}
 	defer db.Close()
 	sub, _ := fs.Sub(migrations, "migrations")
-	p, err := goose.NewProvider(goose.DialectPostgres, db, sub, goose.WithDisableGlobalRegistry(true))
+	p, err := goose.NewProvider(goose.DialectPostgres, db, sub, goose.WithDisableGlobalRegistry(true), goose.WithGoMigrations(compactEvents()))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -72,7 +75,7 @@ func TestChildPoolUseMigration(t *testing.T) {
 		}
 		defer db.Close()
 		sub, _ := fs.Sub(migrations, "migrations")
-		p, err := goose.NewProvider(goose.DialectPostgres, db, sub, goose.WithDisableGlobalRegistry(true))
+		p, err := goose.NewProvider(goose.DialectPostgres, db, sub, goose.WithDisableGlobalRegistry(true), goose.WithGoMigrations(compactEvents()))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -110,7 +113,7 @@ func TestCountersMigration(t *testing.T) {
 		}
 		defer db.Close()
 		sub, _ := fs.Sub(migrations, "migrations")
-		p, err := goose.NewProvider(goose.DialectPostgres, db, sub, goose.WithDisableGlobalRegistry(true), goose.WithAllowOutofOrder(true))
+		p, err := goose.NewProvider(goose.DialectPostgres, db, sub, goose.WithDisableGlobalRegistry(true), goose.WithAllowOutofOrder(true), goose.WithGoMigrations(compactEvents()))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -141,7 +144,7 @@ func TestSpacePerObjectMigration(t *testing.T) {
 		}
 		defer db.Close()
 		sub, _ := fs.Sub(migrations, "migrations")
-		p, err := goose.NewProvider(goose.DialectPostgres, db, sub, goose.WithDisableGlobalRegistry(true), goose.WithAllowOutofOrder(true))
+		p, err := goose.NewProvider(goose.DialectPostgres, db, sub, goose.WithDisableGlobalRegistry(true), goose.WithAllowOutofOrder(true), goose.WithGoMigrations(compactEvents()))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -154,4 +157,63 @@ func TestSpacePerObjectMigration(t *testing.T) {
 		return storetest.Rows(t, db, query)
 	}
 	storetest.SpacePerObjectMigration(t, open, goTo)
+}
+
+// TestCompactEventsMigration: as the SQLite store's, on PostgreSQL,
+// where the payload columns become BYTEA (and TEXT again on down).
+func TestCompactEventsMigration(t *testing.T) {
+	ctx := context.Background()
+	dsn := pgtest.FreshSchema(t)
+	db, err := sql.Open("pgx", dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	sub, _ := fs.Sub(migrations, "migrations")
+	p, err := goose.NewProvider(goose.DialectPostgres, db, sub, goose.WithDisableGlobalRegistry(true), goose.WithAllowOutofOrder(true), goose.WithGoMigrations(compactEvents()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.UpTo(ctx, 25); err != nil {
+		t.Fatal(err)
+	}
+	var before int64
+	if err := db.QueryRowContext(ctx, `SELECT COALESCE(MAX(seq), 0) FROM events`).Scan(&before); err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range storetest.OldEvents {
+		if _, err := db.ExecContext(ctx, `INSERT INTO events (at, actor, action, subject_kind, subject_id, subject, before, after) VALUES (1, 'old', 'x', $1, $2, $3, NULLIF($4, ''), NULLIF($5, ''))`,
+			e.Kind, e.ID, e.Subject, e.Before, e.After); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s, err := Open(ctx, dsn, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	storetest.CheckOldEvents(t, s, before)
+	s.Close()
+	kind := func(col string) string {
+		return `CASE WHEN ` + col + ` IS NULL THEN 'null' WHEN pg_typeof(` + col + `) = 'text'::regtype THEN 'text' WHEN get_byte(` + col + `::bytea, 0) = 1 THEN 'encoded' ELSE 'json' END`
+	}
+	kinds := `SELECT ` + kind("before") + `, ` + kind("after") + ` FROM events WHERE seq > ` + strconv.FormatInt(before, 10) + ` ORDER BY seq`
+	want := []string{"null encoded", "encoded encoded", "null encoded", "null json", "encoded null", "null null"}
+	if got := storetest.Rows(t, db, kinds); !slices.Equal(got, want) {
+		t.Errorf("stored payloads %q, want %q", got, want)
+	}
+	if _, err := db.ExecContext(ctx, `UPDATE events SET actor = 'mallory'`); err == nil || !strings.Contains(err.Error(), "append-only") {
+		t.Errorf("UPDATE events after the migration: %v, want refused as append-only", err)
+	}
+	if _, err := p.DownTo(ctx, 26); err != nil {
+		t.Fatal(err)
+	}
+	want = []string{"null text", "text text", "null text", "null text", "text null", "null null"}
+	if got := storetest.Rows(t, db, kinds); !slices.Equal(got, want) {
+		t.Errorf("stored payloads after down %q, want %q", got, want)
+	}
+	if s, err = Open(ctx, dsn, Options{}); err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	storetest.CheckOldEvents(t, s, before)
 }

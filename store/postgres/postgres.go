@@ -317,12 +317,23 @@ func (s *Store) migrate(ctx context.Context) error {
 	defer conn.ExecContext(context.Background(), `SELECT pg_advisory_unlock(7271878)`)
 	// Out of order: numbers are handed to branches of work ahead, so a
 	// register made by a build with 00021 still gets 00020 when it lands.
-	p, err := goose.NewProvider(goose.DialectPostgres, db, sub, goose.WithDisableGlobalRegistry(true), goose.WithAllowOutofOrder(true))
+	p, err := goose.NewProvider(goose.DialectPostgres, db, sub, goose.WithDisableGlobalRegistry(true), goose.WithAllowOutofOrder(true), goose.WithGoMigrations(compactEvents()))
 	if err != nil {
 		return fmt.Errorf("migrations: %w", err)
 	}
-	if _, err := p.Up(ctx); err != nil {
+	done, err := p.Up(ctx)
+	if err != nil {
 		return fmt.Errorf("migrations: %w", err)
+	}
+	for _, r := range done {
+		if r.Source.Version == compactedEvents && r.Direction == "up" && r.Error == nil {
+			// The rewritten events' old row versions are dead: give their
+			// space back. Best effort: the migration is done either way,
+			// and autovacuum makes the space reusable if this cannot run
+			// now (another transaction holds the table; README says to
+			// run it again then).
+			_, _ = conn.ExecContext(ctx, `VACUUM FULL events`)
+		}
 	}
 	return nil
 }

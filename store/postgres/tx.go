@@ -17,6 +17,7 @@ import (
 
 	"github.com/cadastre-ipam/cadastre/prefix"
 	"github.com/cadastre-ipam/cadastre/registry"
+	"github.com/cadastre-ipam/cadastre/store/internal/evcodec"
 	"github.com/cadastre-ipam/cadastre/store/internal/rowscan"
 )
 
@@ -584,12 +585,16 @@ func (t *tx) Relocations(ctx context.Context) ([]registry.Relocation, error) {
 
 // ---- events
 
-func nullJSON(b json.RawMessage) *string {
+// payload is the stored form (BYTEA since migration 00027) of an
+// event's before or after: NULL, the compact encoding
+// (store/internal/evcodec), or the JSON's bytes when the codec declines
+// it. Events written before 00027 hold their JSON's bytes and are read
+// as they are.
+func payload(b json.RawMessage, e *registry.Event) []byte {
 	if len(b) == 0 {
 		return nil
 	}
-	s := string(b)
-	return &s
+	return evcodec.Stored(b, evcodec.Subject{ID: e.SubjectID, Text: e.Subject})
 }
 
 func (t *tx) AppendEvent(ctx context.Context, e *registry.Event) error {
@@ -597,12 +602,12 @@ func (t *tx) AppendEvent(ctx context.Context, e *registry.Event) error {
 		// An allocation: nobody reads e.Seq, so the insert goes out with
 		// the transaction's next statement batch (see tx.later).
 		t.later(`INSERT INTO events (at, actor, action, subject_kind, subject_id, subject, before, after)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`, micros(e.At), e.Actor, e.Action, e.SubjectKind, e.SubjectID, e.Subject, nullJSON(e.Before), nullJSON(e.After))
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`, micros(e.At), e.Actor, e.Action, e.SubjectKind, e.SubjectID, e.Subject, payload(e.Before, e), payload(e.After, e))
 		return nil
 	}
 	return mapErr(t.row(ctx, `INSERT INTO events (at, actor, action, subject_kind, subject_id, subject, before, after)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING seq`,
-		micros(e.At), e.Actor, e.Action, e.SubjectKind, e.SubjectID, e.Subject, nullJSON(e.Before), nullJSON(e.After)).Scan(&e.Seq))
+		micros(e.At), e.Actor, e.Action, e.SubjectKind, e.SubjectID, e.Subject, payload(e.Before, e), payload(e.After, e)).Scan(&e.Seq))
 }
 
 // Position implements registry.Tx: the last event, in (xid, seq) order,
@@ -684,16 +689,18 @@ func (t *tx) events(ctx context.Context, f registry.EventFilter, where []string,
 	return collect(rows, err, func(rows rowscan.Scanner) (registry.Event, error) {
 		var e registry.Event
 		var at int64
-		var before, after *string
+		var before, after []byte
 		if err := rows.Scan(&e.Seq, &at, &e.Actor, &e.Action, &e.SubjectKind, &e.SubjectID, &e.Subject, &before, &after); err != nil {
 			return e, err
 		}
 		e.At = fromMicros(at)
-		if before != nil {
-			e.Before = json.RawMessage(*before)
+		s := evcodec.Subject{ID: e.SubjectID, Text: e.Subject}
+		var err error
+		if e.Before, err = evcodec.Read(before, s); err != nil {
+			return e, fmt.Errorf("event %d: before: %w", e.Seq, err)
 		}
-		if after != nil {
-			e.After = json.RawMessage(*after)
+		if e.After, err = evcodec.Read(after, s); err != nil {
+			return e, fmt.Errorf("event %d: after: %w", e.Seq, err)
 		}
 		return e, nil
 	})

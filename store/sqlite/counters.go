@@ -147,8 +147,10 @@ func (t *tx) Usage(ctx context.Context, poolIDs []int64, now time.Time) ([]regis
 	// state, not the index of every quarantine by end: quarantines
 	// that ended and were not reaped yet (no reaper runs between CLI
 	// commands) can be thousands, each a row read, for every call.
+	// `state <> 'assigned'` is the partial index's condition (00026),
+	// which SQLite does not infer from `state = 'quarantined'`.
 	rows, err = t.q.query(ctx, `SELECT pool_id, bits, count(*) FROM assignments INDEXED BY assignments_pool_state
-		WHERE pool_id IN (`+ids+`) AND state = 'quarantined' AND quarantine_until <= ? GROUP BY pool_id, bits`, micros(now))
+		WHERE pool_id IN (`+ids+`) AND state = 'quarantined' AND state <> 'assigned' AND quarantine_until <= ? GROUP BY pool_id, bits`, micros(now))
 	expired, err := collect(rows, err, func(rows rowscan.Scanner) (registry.Usage, error) {
 		var u registry.Usage
 		return u, rows.Scan(&u.PoolID, &u.Bits, &u.Expired)

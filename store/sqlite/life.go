@@ -181,9 +181,11 @@ func (t *tx) DeletePool(ctx context.Context, id int64) error {
 		c.change()
 		c.d.DropPool(id)
 	}
+	// `state <> 'assigned'`: the condition of the partial index
+	// assignments_pool_state (00026), so that it finds the released rows.
 	for _, q := range []string{
 		`DELETE FROM tags WHERE kind = 'assignment' AND object_id IN (SELECT id FROM assignments WHERE pool_id = ?1)`,
-		`DELETE FROM assignments WHERE pool_id = ?1 AND state = 'released'`,
+		`DELETE FROM assignments WHERE pool_id = ?1 AND state = 'released' AND state <> 'assigned'`,
 		`DELETE FROM free WHERE pool_id = ?1`,
 	} {
 		if _, err := t.q.exec(ctx, q, id); err != nil {

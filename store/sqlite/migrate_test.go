@@ -3,8 +3,11 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"fmt"
 	"io/fs"
 	"path/filepath"
+	"slices"
+	"strings"
 	"testing"
 
 	"github.com/pressly/goose/v3"
@@ -25,7 +28,7 @@ func TestTenantMigration(t *testing.T) {
 		t.Fatal(err)
 	}
 	sub, _ := fs.Sub(migrations, "migrations")
-	p, err := goose.NewProvider(goose.DialectSQLite3, db, sub, goose.WithDisableGlobalRegistry(true))
+	p, err := goose.NewProvider(goose.DialectSQLite3, db, sub, goose.WithDisableGlobalRegistry(true), goose.WithGoMigrations(compactEvents()))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -77,7 +80,7 @@ func TestChildPoolUseMigration(t *testing.T) {
 		}
 		defer db.Close()
 		sub, _ := fs.Sub(migrations, "migrations")
-		p, err := goose.NewProvider(goose.DialectSQLite3, db, sub, goose.WithDisableGlobalRegistry(true))
+		p, err := goose.NewProvider(goose.DialectSQLite3, db, sub, goose.WithDisableGlobalRegistry(true), goose.WithGoMigrations(compactEvents()))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -115,7 +118,7 @@ func TestCountersMigration(t *testing.T) {
 		}
 		defer db.Close()
 		sub, _ := fs.Sub(migrations, "migrations")
-		p, err := goose.NewProvider(goose.DialectSQLite3, db, sub, goose.WithDisableGlobalRegistry(true), goose.WithAllowOutofOrder(true))
+		p, err := goose.NewProvider(goose.DialectSQLite3, db, sub, goose.WithDisableGlobalRegistry(true), goose.WithAllowOutofOrder(true), goose.WithGoMigrations(compactEvents()))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -147,7 +150,7 @@ func TestSpacePerObjectMigration(t *testing.T) {
 		}
 		defer db.Close()
 		sub, _ := fs.Sub(migrations, "migrations")
-		p, err := goose.NewProvider(goose.DialectSQLite3, db, sub, goose.WithDisableGlobalRegistry(true), goose.WithAllowOutofOrder(true))
+		p, err := goose.NewProvider(goose.DialectSQLite3, db, sub, goose.WithDisableGlobalRegistry(true), goose.WithAllowOutofOrder(true), goose.WithGoMigrations(compactEvents()))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -160,4 +163,63 @@ func TestSpacePerObjectMigration(t *testing.T) {
 		return storetest.Rows(t, db, query)
 	}
 	storetest.SpacePerObjectMigration(t, open, goTo)
+}
+
+// TestCompactEventsMigration: migration 27 rewrites the payloads of the
+// events stored before it in the compact encoding (those the registry
+// wrote; JSON in another form stays TEXT), every reader gets the same
+// JSON back, the log is append-only again after it, and down gives the
+// TEXT back.
+func TestCompactEventsMigration(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "e.db")
+	db, err := sql.Open("sqlite", "file:"+path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	sub, _ := fs.Sub(migrations, "migrations")
+	p, err := goose.NewProvider(goose.DialectSQLite3, db, sub, goose.WithDisableGlobalRegistry(true), goose.WithAllowOutofOrder(true), goose.WithGoMigrations(compactEvents()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.UpTo(ctx, 25); err != nil {
+		t.Fatal(err)
+	}
+	var before int64
+	if err := db.QueryRowContext(ctx, `SELECT COALESCE(MAX(seq), 0) FROM events`).Scan(&before); err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range storetest.OldEvents {
+		if _, err := db.ExecContext(ctx, `INSERT INTO events (at, actor, action, subject_kind, subject_id, subject, before, after) VALUES (1, 'old', 'x', ?, ?, ?, NULLIF(?, ''), NULLIF(?, ''))`,
+			e.Kind, e.ID, e.Subject, e.Before, e.After); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s, err := Open(ctx, path, Options{NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	storetest.CheckOldEvents(t, s, before)
+	s.Close()
+	kinds := `SELECT typeof(before), typeof(after) FROM events WHERE seq > ` + fmt.Sprint(before) + ` ORDER BY seq`
+	want := []string{"null blob", "blob blob", "null blob", "null text", "blob null", "null null"}
+	if got := storetest.Rows(t, db, kinds); !slices.Equal(got, want) {
+		t.Errorf("stored payloads %q, want %q", got, want)
+	}
+	if _, err := db.ExecContext(ctx, `UPDATE events SET actor = 'mallory'`); err == nil || !strings.Contains(err.Error(), "append-only") {
+		t.Errorf("UPDATE events after the migration: %v, want refused as append-only", err)
+	}
+	if _, err := p.DownTo(ctx, 26); err != nil {
+		t.Fatal(err)
+	}
+	want = []string{"null text", "text text", "null text", "null text", "text null", "null null"}
+	if got := storetest.Rows(t, db, kinds); !slices.Equal(got, want) {
+		t.Errorf("stored payloads after down %q, want %q", got, want)
+	}
+	if s, err = Open(ctx, path, Options{NoSync: true}); err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	storetest.CheckOldEvents(t, s, before)
 }

@@ -15,6 +15,7 @@ import (
 
 	"github.com/cadastre-ipam/cadastre/prefix"
 	"github.com/cadastre-ipam/cadastre/registry"
+	"github.com/cadastre-ipam/cadastre/store/internal/evcodec"
 	"github.com/cadastre-ipam/cadastre/store/internal/poolcount"
 	"github.com/cadastre-ipam/cadastre/store/internal/rowscan"
 )
@@ -837,7 +838,7 @@ func (t *tx) Relocations(ctx context.Context) ([]registry.Relocation, error) {
 
 func (t *tx) AppendEvent(ctx context.Context, e *registry.Event) error {
 	res, err := t.q.exec(ctx, `INSERT INTO events (at, actor, action, subject_kind, subject_id, subject, before, after) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
-		micros(e.At), e.Actor, e.Action, e.SubjectKind, e.SubjectID, e.Subject, nullJSON(e.Before), nullJSON(e.After))
+		micros(e.At), e.Actor, e.Action, e.SubjectKind, e.SubjectID, e.Subject, payload(e.Before, e), payload(e.After, e))
 	if err != nil {
 		return mapErr(err)
 	}
@@ -860,7 +861,7 @@ func (t *tx) AppendEvents(ctx context.Context, es []registry.Event) error {
 		args = append(args[:0], micros(e0.At), e0.Actor, e0.Action, e0.SubjectKind)
 		for i := range es[:n] {
 			e := &es[i]
-			args = append(args, e.SubjectID, e.Subject, nullJSON(e.Before), nullJSON(e.After))
+			args = append(args, e.SubjectID, e.Subject, payload(e.Before, e), payload(e.After, e))
 		}
 		res, err := t.q.exec(ctx, `INSERT INTO events (at, actor, action, subject_kind, subject_id, subject, before, after)
 		SELECT ?1, ?2, ?3, ?4, column1, column2, column3, column4 FROM (VALUES `+valuesList(n, cols)+`)`, args...)
@@ -880,9 +881,16 @@ func (t *tx) AppendEvents(ctx context.Context, es []registry.Event) error {
 	return nil
 }
 
-func nullJSON(b json.RawMessage) any {
+// payload is the stored form of an event's before or after: NULL, a
+// BLOB in the compact encoding (store/internal/evcodec), or JSON TEXT
+// when the codec declines it; events written before migration 00027
+// are TEXT and are read as they are.
+func payload(b json.RawMessage, e *registry.Event) any {
 	if len(b) == 0 {
 		return nil
+	}
+	if enc := evcodec.Encode(b, evcodec.Subject{ID: e.SubjectID, Text: e.Subject}); enc != nil {
+		return enc
 	}
 	return string(b)
 }
@@ -916,16 +924,18 @@ func (t *tx) events(ctx context.Context, f registry.EventFilter, where []string,
 	return collect(rows, err, func(rows rowscan.Scanner) (registry.Event, error) {
 		var e registry.Event
 		var at int64
-		var before, after sql.NullString
+		var before, after []byte
 		if err := rows.Scan(&e.Seq, &at, &e.Actor, &e.Action, &e.SubjectKind, &e.SubjectID, &e.Subject, &before, &after); err != nil {
 			return e, err
 		}
 		e.At = fromMicros(at)
-		if before.Valid {
-			e.Before = json.RawMessage(before.String)
+		s := evcodec.Subject{ID: e.SubjectID, Text: e.Subject}
+		var err error
+		if e.Before, err = evcodec.Read(before, s); err != nil {
+			return e, fmt.Errorf("event %d: before: %w", e.Seq, err)
 		}
-		if after.Valid {
-			e.After = json.RawMessage(after.String)
+		if e.After, err = evcodec.Read(after, s); err != nil {
+			return e, fmt.Errorf("event %d: after: %w", e.Seq, err)
 		}
 		return e, nil
 	})

@@ -285,8 +285,14 @@ func (s DNS) AcquireLease(ctx context.Context, name, holder string, now, until t
 const recordCols = `id, zone_id, name, type, ttl, data, created_at`
 
 // InsertRecord implements zone.Store.
-func (s DNS) InsertRecord(ctx context.Context, r *zone.Record, e registry.Event) error {
-	return s.update(ctx, func(x Tx) error {
+func (s DNS) InsertRecord(ctx context.Context, r *zone.Record, e registry.Event, check zone.RecordCheck) error {
+	return s.db.Update(ctx, func(rt registry.Tx) error {
+		if check != nil {
+			if err := check(ctx, rt, *r); err != nil {
+				return err
+			}
+		}
+		x := s.tx(rt)
 		id, err := x.Insert(ctx, s.bind(`INSERT INTO dns_records (zone_id, name, type, ttl, data, created_at) VALUES (?, ?, ?, ?, ?, ?)`),
 			r.ZoneID, r.Name, r.Type, int64(r.TTL), r.Data, micros(r.CreatedAt))
 		if err != nil {
