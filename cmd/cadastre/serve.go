@@ -209,7 +209,9 @@ func (a *app) serve(ctx context.Context, o serveOpts) error {
 	// A register made before tenants' suffixes had to be apart (the
 	// upgrade gave every tenant ".") opens as it is; the operator is told
 	// which pairs to narrow (`tenant list` flags them too).
-	overlaps, err := reg.SuffixOverlaps(ctx)
+	// The first pairs only: a register where thousands of tenants share
+	// a suffix has millions of pairs.
+	overlaps, err := reg.SuffixOverlaps(ctx, maxOverlapWarnings+1)
 	if err != nil {
 		return err
 	}
@@ -415,7 +417,7 @@ const maxOverlapWarnings = 10
 func warnOverlaps(log *slog.Logger, overlaps [][2]string) {
 	for i, p := range overlaps {
 		if i == maxOverlapWarnings {
-			log.Warn("tenants' name suffixes overlap: more pairs not logged (`cadastre tenant list` flags every tenant)", "pairs", len(overlaps), "logged", maxOverlapWarnings)
+			log.Warn("tenants' name suffixes overlap: more pairs not logged (`cadastre tenant list` flags every tenant)", "logged", maxOverlapWarnings)
 			return
 		}
 		log.Warn("tenants' name suffixes overlap: names under both belong to two tenants; narrow one with `cadastre tenant update NAME --names ...`", "tenant", p[0], "other", p[1])
