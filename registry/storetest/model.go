@@ -901,7 +901,7 @@ func runModel(t *testing.T, open Open, seed uint64, ops int) {
 	rng := rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
 	unit := []int{24, 26, 28}[rng.IntN(3)]
 	e := newModelEnv(t, open)
-	e.standard(unit)
+	e.standard(unit, true)
 	m := &model{cells: map[ckey]mcell{}, assigns: map[int64]massign{},
 		lenders: map[string][]string{"east": {"south"}}, unit: map[string]int{"east": unit, "south": 24}}
 	for _, p := range standardPools {
@@ -1232,8 +1232,10 @@ func newModelEnv(t *testing.T, open Open) *modelEnv {
 
 // standard builds two regions: east (IPv4 10.0.0.0/24 + 10.0.1.0/26, IPv6
 // fd00::/120) may borrow from south (IPv4 10.0.2.0/23, IPv6 fd00::100/120)
-// in units of /borrowBits; south may not borrow.
-func (e *modelEnv) standard(borrowBits int) {
+// in units of /borrowBits; south may not borrow. With vpcB, the named
+// space vpc-b holds the same 10.0.0.0/16 and pools in it (standardPools);
+// without it, the private space alone (the transfer tests add their own).
+func (e *modelEnv) standard(borrowBits int, vpcB bool) {
 	e.t.Helper()
 	south, err := registry.ParseBorrowPolicy("south")
 	if err != nil {
@@ -1245,16 +1247,23 @@ func (e *modelEnv) standard(borrowBits int) {
 			e.t.Fatalf("add region %s: %v", spec.Name, err)
 		}
 	}
-	if _, err := e.reg.AddSpace(e.ctx, registry.Space{Name: "vpc-b"}); err != nil {
-		e.t.Fatal(err)
+	blocks := []registry.Block{{Prefix: mp("10.0.0.0/16")}, {Prefix: mp("fd00::/64")}}
+	if vpcB {
+		if _, err := e.reg.AddSpace(e.ctx, registry.Space{Name: "vpc-b"}); err != nil {
+			e.t.Fatal(err)
+		}
+		blocks = append(blocks, registry.Block{Prefix: mp("10.0.0.0/16"), Space: "vpc-b"})
 	}
-	for _, b := range []registry.Block{{Prefix: mp("10.0.0.0/16")}, {Prefix: mp("fd00::/64")}, {Prefix: mp("10.0.0.0/16"), Space: "vpc-b"}} {
+	for _, b := range blocks {
 		b.Source = registry.SourcePrivate
 		if _, err := e.reg.AddBlock(e.ctx, b); err != nil {
 			e.t.Fatalf("add block %s: %v", b.Prefix, err)
 		}
 	}
 	for _, p := range standardPools {
+		if p.space == "vpc-b" && !vpcB {
+			continue
+		}
 		if _, err := e.reg.AddPool(e.ctx, registry.PoolSpec{Prefix: mp(p.prefix), Region: p.region, UseAll: p.useAll, Space: p.space}); err != nil {
 			e.t.Fatalf("add pool %s: %v", p.prefix, err)
 		}

@@ -27,7 +27,7 @@ import (
 // file is refused with its line and leaves the register exactly as it was.
 func Transfer(t *testing.T, open Open) {
 	e := newModelEnv(t, open)
-	e.standard(26)
+	e.standard(26, false)
 	ctx := e.ctx
 	names := []string{"example.net"}
 	if _, err := e.reg.AddTenant(ctx, registry.TenantSpec{Name: "acme", Names: &names, MaxIPv4: ptr(int64(1000))}); err != nil {
@@ -434,7 +434,7 @@ func freeByPool(t *testing.T, e *modelEnv) string {
 // and tags, and the reserved space is never handed out.
 func TransferNetBox(t *testing.T, open Open) {
 	e := newModelEnv(t, open)
-	e.standard(26)
+	e.standard(26, false)
 	ctx := e.ctx
 	file := `{"aggregates": [
   {"id": 1, "prefix": "40.64.0.0/16", "rir": {"name": "ARIN", "slug": "arin"}, "tags": [{"name": "Core", "slug": "core"}]},

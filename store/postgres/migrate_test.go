@@ -314,7 +314,7 @@ func TestSpaceNoOverlapCleanupMigration(t *testing.T) {
 	}
 
 	sub, _ := fs.Sub(migrations, "migrations")
-	p, err := goose.NewProvider(goose.DialectPostgres, db, sub, goose.WithDisableGlobalRegistry(true), goose.WithAllowOutofOrder(true))
+	p, err := goose.NewProvider(goose.DialectPostgres, db, sub, goose.WithDisableGlobalRegistry(true), goose.WithAllowOutofOrder(true), goose.WithGoMigrations(compactEvents()))
 	if err != nil {
 		t.Fatal(err)
 	}
