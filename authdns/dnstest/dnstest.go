@@ -374,19 +374,19 @@ func changeRecordsAllOrNone(t *testing.T, su suite) {
 		}
 	}
 	if err := s.ChangeRecords(ctx, []int64{www.ID, www.ID + 1000}, []*zone.Record{rec("a.example.test.", "192.0.2.2")},
-		[]registry.Event{ev("record.delete"), ev("record.delete"), ev("record.add")}); !errors.Is(err, registry.ErrNotFound) {
+		[]registry.Event{ev("record.delete"), ev("record.delete"), ev("record.add")}, nil); !errors.Is(err, registry.ErrNotFound) {
 		t.Fatalf("ChangeRecords deleting a missing record: %v, want ErrNotFound", err)
 	}
 	unchanged("a deletion of a missing record")
 	if err := s.ChangeRecords(ctx, nil, []*zone.Record{rec("a.example.test.", "192.0.2.2"), rec("www.example.test.", "192.0.2.1")},
-		[]registry.Event{ev("record.add"), ev("record.add")}); !errors.Is(err, registry.ErrExists) {
+		[]registry.Event{ev("record.add"), ev("record.add")}, nil); !errors.Is(err, registry.ErrExists) {
 		t.Fatalf("ChangeRecords inserting a duplicate: %v, want ErrExists", err)
 	}
 	unchanged("an insertion of a duplicate")
 	// Deleting and inserting the same record in one change is allowed: the
 	// deletion comes first.
 	add := []*zone.Record{rec("www.example.test.", "192.0.2.1"), rec("b.example.test.", "192.0.2.3")}
-	if err := s.ChangeRecords(ctx, []int64{www.ID}, add, []registry.Event{ev("record.delete"), ev("record.add"), ev("record.add")}); err != nil {
+	if err := s.ChangeRecords(ctx, []int64{www.ID}, add, []registry.Event{ev("record.delete"), ev("record.add"), ev("record.add")}, nil); err != nil {
 		t.Fatal(err)
 	}
 	rs, err := s.Records(ctx, z.ID)

@@ -504,8 +504,19 @@ var reservedTypes = map[uint16]string{
 
 // AddRecord adds a static record to a zone. name may be relative to the
 // zone ("www") or fully qualified; "@" is the apex. ttl 0 means the zone's.
+// It is an admin's write (the CLI's): any name but one a tenant's live
+// assignment holds (AdminRecordCheck, 409 name-taken, exit 4).
 func (m *Manager) AddRecord(ctx context.Context, zoneName, name, typ, data string, ttl uint32) (zone.Record, error) {
-	return m.AddRecordChecked(ctx, nil, zoneName, name, typ, data, ttl)
+	return m.AddRecordChecked(ctx, AdminRecordCheck, zoneName, name, typ, data, ttl)
+}
+
+// AdminRecordCheck is the name rule of a record written by an admin or
+// an RFC 2136 update (bound to no tenant), run in the record's write
+// transaction under the name's lock: a name a tenant's live assignment
+// holds is refused (registry.NameTakenError). Otherwise an admin's A
+// record at a tenant's VM name would make it answer with both addresses.
+func AdminRecordCheck(ctx context.Context, tx registry.Tx, r zone.Record) error {
+	return registry.CheckLiveNameIn(ctx, tx, "", r.Name)
 }
 
 // AddRecordChecked is AddRecord with check run in the write transaction,

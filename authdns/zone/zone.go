@@ -304,8 +304,11 @@ type Store interface {
 	// (setting their IDs), es holding the events of the deletions and
 	// then of the insertions, in one transaction or none: a record of del
 	// that is gone (another writer removed it) is an error wrapping
-	// registry.ErrNotFound. An RFC 2136 UPDATE is one such change.
-	ChangeRecords(ctx context.Context, del []int64, add []*Record, es []registry.Event) error
+	// registry.ErrNotFound. An RFC 2136 UPDATE is one such change. A
+	// check that is not nil runs first, in the same write transaction,
+	// on each record of add (once per name): a refusal writes nothing
+	// (as InsertRecord's check).
+	ChangeRecords(ctx context.Context, del []int64, add []*Record, es []registry.Event, check RecordCheck) error
 	// Records lists a zone's records, or every zone's with zoneID 0.
 	Records(ctx context.Context, zoneID int64) ([]Record, error)
 

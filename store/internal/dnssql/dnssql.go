@@ -309,7 +309,7 @@ func (s DNS) InsertRecords(ctx context.Context, rs []*zone.Record, es []registry
 	if len(rs) != len(es) {
 		return fmt.Errorf("insert records: %d records, %d events", len(rs), len(es))
 	}
-	return s.ChangeRecords(ctx, nil, rs, es)
+	return s.ChangeRecords(ctx, nil, rs, es, nil)
 }
 
 // DeleteRecord implements zone.Store.
@@ -327,12 +327,25 @@ func (s DNS) DeleteRecord(ctx context.Context, id int64, e registry.Event) error
 }
 
 // ChangeRecords implements zone.Store.
-func (s DNS) ChangeRecords(ctx context.Context, del []int64, add []*zone.Record, es []registry.Event) error {
+func (s DNS) ChangeRecords(ctx context.Context, del []int64, add []*zone.Record, es []registry.Event, check zone.RecordCheck) error {
 	if len(del)+len(add) != len(es) {
 		return fmt.Errorf("change records: %d deletions and %d insertions, %d events", len(del), len(add), len(es))
 	}
 	ids := make([]int64, len(add))
-	err := s.update(ctx, func(x Tx) error {
+	err := s.db.Update(ctx, func(rt registry.Tx) error {
+		if check != nil {
+			seen := map[string]bool{}
+			for _, r := range add {
+				if seen[r.Name] {
+					continue
+				}
+				seen[r.Name] = true
+				if err := check(ctx, rt, *r); err != nil {
+					return err
+				}
+			}
+		}
+		x := s.tx(rt)
 		for i, id := range del {
 			n, err := x.Exec(ctx, s.bind(`DELETE FROM dns_records WHERE id = ?`), id)
 			if err != nil {
