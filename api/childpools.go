@@ -21,6 +21,7 @@ type childPoolBody struct {
 	Purpose string            `json:"purpose,omitempty" maxLength:"256"`
 	Tenant  string            `json:"tenant,omitempty" maxLength:"128"`
 	Tags    map[string]string `json:"tags,omitempty" maxProperties:"32" doc:"KEY=VALUE tags of the child pool"`
+	Space   string            `json:"space,omitempty" maxLength:"63" doc:"carve it from the region's pools of this space (VRF) only; default the global and the built-in private space"`
 }
 
 type childPoolOut struct {
@@ -47,7 +48,7 @@ func (s *Server) routeChildPools(api huma.API) {
 			q.Tenant = t
 		}
 		p, err := s.reg.AllocatePool(ctx, registry.ChildPoolSpec{Name: q.Name, Region: q.Region, Family: q.Family, Bits: q.Len,
-			Purpose: q.Purpose, Tenant: q.Tenant, Tags: q.Tags, Key: in.Key})
+			Purpose: q.Purpose, Tenant: q.Tenant, Tags: q.Tags, Space: q.Space, Key: in.Key})
 		if err != nil {
 			return nil, s.problem(err)
 		}

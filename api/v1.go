@@ -468,7 +468,7 @@ type allocBody struct {
 	Name      string            `json:"name,omitempty" maxLength:"253"`
 	Pool      string            `json:"pool,omitempty" maxLength:"63" doc:"take the space from this child pool (POST /v1/child-pools) instead of the region's pools"`
 	Tags      map[string]string `json:"tags,omitempty" maxProperties:"32" doc:"KEY=VALUE tags set on every assignment the request makes"`
-	Space     string            `json:"space,omitempty" maxLength:"63" doc:"with address or prefix: the space (VRF) whose pool must hold it"`
+	Space     string            `json:"space,omitempty" maxLength:"63" doc:"with address or prefix: the space (VRF) whose pool must hold it; with region: take from the region's pools of this space only (default: the global and the built-in private space, never a named space's pools)"`
 }
 
 type assignmentsOut struct {

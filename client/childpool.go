@@ -17,6 +17,7 @@ type childPoolBody struct {
 	Purpose string        `json:"purpose,omitempty"`
 	Tenant  string        `json:"tenant,omitempty"`
 	Tags    registry.Tags `json:"tags,omitempty"`
+	Space   string        `json:"space,omitempty"`
 }
 
 // AllocatePool carves a child pool out of a region's free space.
@@ -26,7 +27,7 @@ func (c *Client) AllocatePool(ctx context.Context, s registry.ChildPoolSpec) (ou
 		h = map[string]string{"Idempotency-Key": s.Key}
 	}
 	_, err = c.do(ctx, http.MethodPost, "/v1/child-pools", nil, h,
-		childPoolBody{Name: s.Name, Region: s.Region, Family: s.Family, Len: s.Bits, Purpose: s.Purpose, Tenant: s.Tenant, Tags: s.Tags}, &out)
+		childPoolBody{Name: s.Name, Region: s.Region, Family: s.Family, Len: s.Bits, Purpose: s.Purpose, Tenant: s.Tenant, Tags: s.Tags, Space: s.Space}, &out)
 	return out, err
 }
 

@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"net/url"
 	"strconv"
+	"strings"
 
 	"github.com/cadastre-ipam/cadastre/registry"
 )
@@ -167,16 +168,46 @@ func (c *Client) Pool(ctx context.Context, id int64) (out registry.Pool, err err
 
 // FindPool finds the pool of exactly p that is not a relocated unit.
 func (c *Client) FindPool(ctx context.Context, p netip.Prefix) (registry.Pool, error) {
+	return c.FindPoolIn(ctx, p, "")
+}
+
+// FindPoolIn is FindPool in space ("" any), as the registry answers it:
+// top-level pools before a child pool of the prefix, and where several
+// spaces hold it without one named, ErrInvalid naming them (never one
+// picked).
+func (c *Client) FindPoolIn(ctx context.Context, p netip.Prefix, space string) (registry.Pool, error) {
 	ps, err := c.PoolsTagged(ctx, "", nil)
 	if err != nil {
 		return registry.Pool{}, err
 	}
+	var top, child []registry.PoolUsage
 	for _, pl := range ps {
-		if pl.Prefix == p && pl.Relocation == nil {
-			return c.Pool(ctx, pl.ID)
+		if pl.Prefix != p || pl.Relocation != nil || (space != "" && pl.Space != space) {
+			continue
+		}
+		if pl.IsChild() {
+			child = append(child, pl)
+		} else {
+			top = append(top, pl)
 		}
 	}
-	return registry.Pool{}, fmt.Errorf("pool %s: %w", p, registry.ErrNotFound)
+	if len(top) == 0 {
+		top = child
+	}
+	switch len(top) {
+	case 0:
+		if space != "" {
+			return registry.Pool{}, fmt.Errorf("pool %s in space %s: %w", p, space, registry.ErrNotFound)
+		}
+		return registry.Pool{}, fmt.Errorf("pool %s: %w", p, registry.ErrNotFound)
+	case 1:
+		return c.Pool(ctx, top[0].ID)
+	}
+	names := make([]string, len(top))
+	for i, pl := range top {
+		names[i] = fmt.Sprintf("pool %d in space %s", pl.ID, pl.Space)
+	}
+	return registry.Pool{}, fmt.Errorf("pool %s: one in each of %d spaces (%s): name one with --space, or give the pool's ID: %w", p, len(top), strings.Join(names, ", "), registry.ErrInvalid)
 }
 
 // UpdatePool changes a pool's purpose or tags.

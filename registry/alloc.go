@@ -43,7 +43,10 @@ type Request struct {
 	Prefix netip.Prefix `json:"prefix,omitzero"`
 	// Space, with Prefix, says which space's pool must hold it: two
 	// spaces may both hold 10.0.0.0/8, and naming the space makes sure
-	// the address is taken where the caller means.
+	// the address is taken where the caller means. With Region it limits
+	// the allocation to the region's pools of that space; empty, a region
+	// allocation takes pools of the global and the built-in private space
+	// only, never a named space's (a VPC's pools are taken when asked for).
 	Space string `json:"space,omitempty"`
 	// Pool takes the space from this child pool (AllocatePool) instead of
 	// the region's pools; Region may then be empty.
@@ -55,8 +58,10 @@ type Request struct {
 
 // normalise fills defaults and checks the request on its own.
 func (q *Request) normalise() error {
-	if q.Space != "" && !q.Prefix.IsValid() {
-		return invalid("space %s: names where an --address or --prefix lies; a region's pools are found by the region", q.Space)
+	if q.Space != "" {
+		if err := ValidateSpaceName(q.Space); err != nil {
+			return err
+		}
 	}
 	if q.Pool != "" {
 		if err := ValidateName(q.Pool); err != nil {
@@ -427,6 +432,11 @@ func (r *Registry) allocate(ctx context.Context, tx Tx, q Request, now time.Time
 	if err != nil {
 		return nil, err // the store names the region
 	}
+	if q.Space != "" {
+		if _, err := tx.SpaceByName(ctx, q.Space); err != nil {
+			return nil, err
+		}
+	}
 	items := []item{{q.Family, q.Bits}}
 	if q.DualStack {
 		items = []item{{6, 128}, {4, 32}}
@@ -438,7 +448,7 @@ func (r *Registry) allocate(ctx context.Context, tx Tx, q Request, now time.Time
 	// common case saves a query.
 	if q.DualStack {
 		for _, it := range items {
-			if err := r.checkLength(ctx, tx, reg, it); err != nil {
+			if err := r.checkLength(ctx, tx, reg, q.Space, it); err != nil {
 				return nil, err
 			}
 		}
@@ -458,26 +468,70 @@ func (r *Registry) allocate(ctx context.Context, tx Tx, q Request, now time.Time
 	return a.out, nil
 }
 
-// checkLength refuses a length no pool of the region could ever give.
-func (r *Registry) checkLength(ctx context.Context, tx Tx, reg Region, it item) error {
+// checkLength refuses a length no pool of the region in space (see
+// Request.Space) could ever give.
+func (r *Registry) checkLength(ctx context.Context, tx Tx, reg Region, space string, it item) error {
 	pools, err := tx.Pools(ctx, PoolFilter{RegionID: reg.ID, Family: it.family})
 	if err != nil {
 		return err
+	}
+	pools = slices.DeleteFunc(pools, func(p Pool) bool { return !spaceOK(space, p.Space) })
+	in := ""
+	if space != "" {
+		in = " in space " + space
 	}
 	if len(pools) == 0 {
 		if it.family == 4 && (reg.Borrow.Any || len(reg.Borrow.From) > 0) {
 			return nil
 		}
-		return fmt.Errorf("region %s: has no IPv%d pool (add one with `cadastre pool add PREFIX --region %s`): %w", reg.Name, it.family, reg.Name, ErrNoSpace)
+		return fmt.Errorf("region %s: has no IPv%d pool%s (add one with `cadastre pool add PREFIX --region %s`): %w", reg.Name, it.family, in, reg.Name, ErrNoSpace)
 	}
 	shortest := 129
 	for _, p := range pools {
 		shortest = min(shortest, p.Prefix.Bits())
 	}
 	if it.bits < shortest {
-		return invalid("length /%d: shorter than every IPv%d pool of region %s (the largest is a /%d)", it.bits, it.family, reg.Name, shortest)
+		return invalid("length /%d: shorter than every IPv%d pool%s of region %s (the largest is a /%d)", it.bits, it.family, in, reg.Name, shortest)
 	}
 	return nil
+}
+
+// spaceOK says whether an allocation from a region asking for space may
+// take a pool of poolSpace: the space named only, or with none named the
+// global and the built-in private space. A named space's pools are taken
+// only when it is asked for, so adding a VPC's pool to a region never
+// changes where its other allocations land.
+func spaceOK(space, poolSpace string) bool {
+	if space != "" {
+		return poolSpace == space
+	}
+	return poolSpace == GlobalSpace || poolSpace == PrivateSpace
+}
+
+// spacePools lists the IDs of region's pools of family that an allocation
+// asking for space may take from (spaceOK).
+func spacePools(ctx context.Context, tx Tx, regionID int64, space string, family int) ([]int64, error) {
+	pools, err := tx.Pools(ctx, PoolFilter{RegionID: regionID, Family: family})
+	if err != nil {
+		return nil, err
+	}
+	var ids []int64
+	for _, p := range pools {
+		if spaceOK(space, p.Space) {
+			ids = append(ids, p.ID)
+		}
+	}
+	return ids, nil
+}
+
+// smallestFreeIn is SmallestFree among region's pools that an allocation
+// asking for space may take from.
+func smallestFreeIn(ctx context.Context, tx Tx, regionID int64, space string, family, bits int) (FreePrefix, bool, error) {
+	ids, err := spacePools(ctx, tx, regionID, space, family)
+	if err != nil {
+		return FreePrefix{}, false, err
+	}
+	return tx.SmallestFreeOf(ctx, regionID, ids, family, bits)
 }
 
 // allocator carries one request's state through its transaction.
@@ -493,6 +547,10 @@ type allocator struct {
 	unchecked bool
 	// child, when set, is the child pool the request takes from.
 	child *Pool
+	// inSpace: the region holds pools the request may not take (another
+	// space's, spaceOK), so free space is searched among the others only;
+	// set when the plain search first found one.
+	inSpace bool
 }
 
 // scope is where the allocator searches free space: its region's, or its
@@ -533,7 +591,9 @@ func (a *allocator) take(ctx context.Context, it item, n int) error {
 		var f FreePrefix
 		var ok bool
 		var err error
-		if fast {
+		if a.inSpace {
+			f, ok, err = smallestFreeIn(ctx, a.tx, a.reg.ID, a.q.Space, it.family, it.bits)
+		} else if fast {
 			f, ok, err = ft.TakeSmallestFree(ctx, a.scope(), it.family, it.bits)
 		} else {
 			f, ok, err = a.tx.SmallestFree(ctx, a.scope(), it.family, it.bits)
@@ -541,7 +601,7 @@ func (a *allocator) take(ctx context.Context, it item, n int) error {
 		if err != nil {
 			return err
 		}
-		taken := ok && fast
+		taken := ok && fast && !a.inSpace
 		if !ok {
 			// Borrowing is for ever and failing is final: neither happens
 			// while ended quarantines wait, even when AllocateAll skipped
@@ -556,7 +616,7 @@ func (a *allocator) take(ctx context.Context, it item, n int) error {
 			}
 			if a.unchecked {
 				a.unchecked = false
-				if err := a.r.checkLength(ctx, a.tx, a.reg, it); err != nil {
+				if err := a.r.checkLength(ctx, a.tx, a.reg, a.q.Space, it); err != nil {
 					return err
 				}
 			}
@@ -576,6 +636,15 @@ func (a *allocator) take(ctx context.Context, it item, n int) error {
 		pool, err := a.pool(ctx, f.PoolID)
 		if err != nil {
 			return err
+		}
+		if a.child == nil && !spaceOK(a.q.Space, pool.Space) {
+			// Another space's pool: f goes back, and the search runs
+			// again among the pools of the space asked for only.
+			if err := a.tx.AddFree(ctx, f); err != nil {
+				return err
+			}
+			a.inSpace = true
+			continue
 		}
 		if it.bits > 64 && f.Prefix.Bits() <= 64 && policy6(pool) {
 			// Splitting a /64 below a /64 keeps its anycast address back
@@ -763,7 +832,7 @@ func (a *allocator) borrow(ctx context.Context, it item) (FreePrefix, error) {
 	}
 	unit := min(a.reg.BorrowBits, it.bits)
 	for _, l := range lenders {
-		lf, ok, err := a.tx.SmallestFree(ctx, l.ID, 4, unit)
+		lf, ok, err := smallestFreeIn(ctx, a.tx, l.ID, a.q.Space, 4, unit)
 		if err != nil {
 			return FreePrefix{}, err
 		}

@@ -133,3 +133,16 @@ func (e *AssignmentOverlap) Unwrap() error { return ErrOverlap }
 type NameLocker interface {
 	LockAllNames(ctx context.Context) error
 }
+
+// AssignmentDumper is a Tx that reads assignments for a dump in one lean
+// statement: the assignments table alone, in ID order, without the
+// joins of Assignments (a dump knows every pool, so the pool's prefix
+// and region come from it) and scanned without conversions. An export
+// of ten million assignments is this read and the writing of the file.
+type AssignmentDumper interface {
+	// DumpAssignments appends to into at most limit assignments of ID
+	// above after, in ID order, and returns it. Only the fields a dump
+	// uses are set: ID, Prefix, PoolID, State, Tenant, Resource, Name,
+	// CreatedAt, ReleasedAt, QuarantineUntil and Space.
+	DumpAssignments(ctx context.Context, after int64, limit int, into []Assignment) ([]Assignment, error)
+}

@@ -53,6 +53,9 @@ type ChildPoolSpec struct {
 	Bits    int    `json:"len"`
 	Purpose string `json:"purpose,omitempty"`
 	Tenant  string `json:"tenant,omitempty"`
+	// Space limits the region's pools it is carved from to one space's
+	// (see Request.Space: empty, the global and the built-in private space).
+	Space string `json:"space,omitempty"`
 	// Tags are the child pool's tags, set as it is made.
 	Tags Tags `json:"tags,omitempty"`
 	// Key makes the request idempotent, as Request.Key does: keys belong
@@ -67,6 +70,11 @@ func (s *ChildPoolSpec) normalise() error {
 	}
 	if err := ValidateName(s.Region); err != nil {
 		return fmt.Errorf("child pool %s: %w: %w", s.Name, err, ErrInvalid)
+	}
+	if s.Space != "" {
+		if err := ValidateSpaceName(s.Space); err != nil {
+			return fmt.Errorf("child pool %s: %w", s.Name, err)
+		}
 	}
 	if s.Family == 0 {
 		s.Family = 6
@@ -105,6 +113,11 @@ func (s ChildPoolSpec) hash() string {
 	field("@as-pool")
 	for _, v := range []string{s.Name, s.Region, strconv.Itoa(s.Family), strconv.Itoa(s.Bits), s.Purpose, s.Tenant} {
 		field(v)
+	}
+	if s.Space != "" {
+		// As in Request.hash: keys made before spaces hash the same.
+		field("@space")
+		field(s.Space)
 	}
 	for _, k := range slices.Sorted(maps.Keys(s.Tags)) {
 		field(k)
@@ -169,8 +182,13 @@ func (r *Registry) AllocatePool(ctx context.Context, spec ChildPoolSpec) (Pool, 
 		} else if !errors.Is(err, ErrNotFound) {
 			return err
 		}
+		if spec.Space != "" {
+			if _, err := tx.SpaceByName(ctx, spec.Space); err != nil {
+				return err
+			}
+		}
 		it := item{spec.Family, spec.Bits}
-		if err := r.checkLength(ctx, tx, reg, it); err != nil {
+		if err := r.checkLength(ctx, tx, reg, spec.Space, it); err != nil {
 			return err
 		}
 		// The tenant's quota, as for an assignment of this length (a
@@ -184,12 +202,16 @@ func (r *Registry) AllocatePool(ctx context.Context, spec ChildPoolSpec) (Pool, 
 				return fmt.Errorf("child pool %s: %w", spec.Name, err)
 			}
 		}
-		f, ok, err := tx.SmallestFree(ctx, reg.ID, it.family, it.bits)
+		f, ok, err := smallestFreeIn(ctx, tx, reg.ID, spec.Space, it.family, it.bits)
 		if err != nil {
 			return err
 		}
 		if !ok {
-			return fmt.Errorf("child pool %s: region %s has no free IPv%d /%d (child pools are never borrowed): %w", spec.Name, reg.Name, it.family, it.bits, ErrNoSpace)
+			in := ""
+			if spec.Space != "" {
+				in = " in space " + spec.Space
+			}
+			return fmt.Errorf("child pool %s: region %s has no free IPv%d /%d%s (child pools are never borrowed): %w", spec.Name, reg.Name, it.family, it.bits, in, ErrNoSpace)
 		}
 		if err := removeFree(ctx, tx, f); err != nil {
 			return err
@@ -320,6 +342,9 @@ func (r *Registry) allocateIn(ctx context.Context, tx Tx, q Request, now time.Ti
 	}
 	if q.Region != "" && q.Region != pool.Region {
 		return nil, invalid("child pool %s: lies in region %s, not %s", q.Pool, pool.Region, q.Region)
+	}
+	if q.Space != "" && q.Space != pool.Space {
+		return nil, invalid("child pool %s: lies in space %s, not %s", q.Pool, pool.Space, q.Space)
 	}
 	if fam := prefix.Family(pool.Prefix); fam != q.Family {
 		return nil, invalid("child pool %s (%s) is IPv%d: ask with --family %d", q.Pool, pool.Prefix, fam, fam)

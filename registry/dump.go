@@ -3,7 +3,6 @@ package registry
 import (
 	"cmp"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"maps"
@@ -350,8 +349,21 @@ func (r *Registry) DumpTo(ctx context.Context, head func(Dump) error, page func(
 		}
 		recs := make([]AssignmentRecord, 0, DumpPage)
 		var after int64
+		ad, lean := tx.(AssignmentDumper)
+		var buf []Assignment
 		for {
-			as, err := tx.Assignments(ctx, AssignmentFilter{AfterID: after, Limit: DumpPage})
+			var as []Assignment
+			if lean {
+				// The pool's prefix and region are the pool's, read above.
+				buf, err = ad.DumpAssignments(ctx, after, DumpPage, buf[:0])
+				as = buf
+				for i := range as {
+					p := byID[as[i].PoolID]
+					as[i].Pool, as[i].Region = p.Prefix, p.Region
+				}
+			} else {
+				as, err = tx.Assignments(ctx, AssignmentFilter{AfterID: after, Limit: DumpPage})
+			}
 			if err != nil {
 				return err
 			}
@@ -871,7 +883,7 @@ func poolOf(pools map[poolKey]*Pool, space, region string, p netip.Prefix) (*Poo
 const eventChunk = 8192
 
 func (l *loader) event(ctx context.Context, action, kind string, id int64, subject string, after any) error {
-	b, err := json.Marshal(after)
+	b, err := marshalEvent(nil, after)
 	if err != nil {
 		return err
 	}

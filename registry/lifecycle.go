@@ -313,7 +313,8 @@ func (r *Registry) FindPool(ctx context.Context, p netip.Prefix) (out Pool, err 
 	return r.FindPoolIn(ctx, p, "")
 }
 
-// FindPoolIn is FindPool in space ("" any).
+// FindPoolIn is FindPool in space ("" any): a space that does not exist
+// is ErrNotFound naming it.
 func (r *Registry) FindPoolIn(ctx context.Context, p netip.Prefix, space string) (out Pool, err error) {
 	err = r.store.View(ctx, func(tx Tx) error {
 		pools, err := tx.PoolsOverlapping(ctx, space, p)
@@ -336,16 +337,23 @@ func (r *Registry) FindPoolIn(ctx context.Context, p netip.Prefix, space string)
 		}
 		switch len(found) {
 		case 0:
+			if space != "" {
+				if _, err := tx.SpaceByName(ctx, space); err != nil {
+					return err
+				}
+				return fmt.Errorf("pool %s in space %s: %w", p, space, ErrNotFound)
+			}
 			return fmt.Errorf("pool %s: %w", p, ErrNotFound)
 		case 1:
 			out, err = poolWithTags(ctx, tx, found[0].ID)
 			return err
 		}
-		spaces := make([]string, len(found))
+		// Never one picked: the caller names the space or the pool.
+		names := make([]string, len(found))
 		for i, pl := range found {
-			spaces[i] = pl.Space
+			names[i] = fmt.Sprintf("pool %d in space %s", pl.ID, pl.Space)
 		}
-		return invalid("pool %s: one in each of %d spaces (%s): give the pool's ID instead (`cadastre pool list --json`)", p, len(found), strings.Join(spaces, ", "))
+		return invalid("pool %s: one in each of %d spaces (%s): name one with --space, or give the pool's ID", p, len(found), strings.Join(names, ", "))
 	})
 	return out, err
 }

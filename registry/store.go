@@ -54,6 +54,10 @@ type AssignmentFilter struct {
 	Family   int
 	Tenant   *string
 	Name     string // exact DNS name, live (not released) assignments only ("" any)
+	// Named keeps only assignments with a DNS name: what DNS builds its
+	// zones from, a third of a cloud's assignments, so a full DNS build
+	// does not materialise the rest (at 10M, 7M structs).
+	Named    bool
 	Resource string // exact resource ("" any)
 	States   []State
 	Within   netip.Prefix // assignments inside this prefix
@@ -129,6 +133,11 @@ type Tx interface {
 	// SmallestFree finds, among the region's free prefixes of the family
 	// that are at most maxBits long, the longest one, lowest address first.
 	SmallestFree(ctx context.Context, regionID int64, family, maxBits int) (FreePrefix, bool, error)
+	// SmallestFreeOf is SmallestFree among the free prefixes of poolIDs
+	// only: a region may hold pools of several spaces, and an allocation
+	// naming a space must never take another space's pool (none found
+	// when poolIDs is empty).
+	SmallestFreeOf(ctx context.Context, regionID int64, poolIDs []int64, family, maxBits int) (FreePrefix, bool, error)
 	// FreeOfPool lists a pool's free prefixes in address order.
 	FreeOfPool(ctx context.Context, poolID int64) ([]netip.Prefix, error)
 

@@ -3,6 +3,8 @@ package server
 import (
 	"net/netip"
 
+	"github.com/miekg/dns"
+
 	"github.com/cadastre-ipam/cadastre/authdns/zone"
 )
 
@@ -38,4 +40,13 @@ func (s *Server) SynthReply(q []byte) ([]byte, bool) {
 	}
 	b, _, ok := s.synthReply(s.snap.Load(), q, fq, netip.AddrFrom4([4]byte{127, 0, 0, 1}), nil)
 	return b, ok
+}
+
+// ZoneRecords is every record of a zone served now, SOA first, in
+// canonical order (zone.Data.Transfer): what an AXFR must carry.
+func (s *Server) ZoneRecords(zoneName string) []dns.RR {
+	if zd := s.snap.Load().Zone(zoneName); zd != nil {
+		return zd.Transfer()
+	}
+	return nil
 }

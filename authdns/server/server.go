@@ -42,8 +42,16 @@ type Options struct {
 	// NSID is the server's identifier, sent to askers that request it
 	// (RFC 5001); empty sends none.
 	NSID []byte
-	// Poll is how often the event log is checked for changes (default 1s).
+	// Poll is how often the event log's position is read (default
+	// DefaultPoll): a change is served within about Poll plus its build.
+	// The read is one indexed look-up, so the poll is short: the writer
+	// may be another process (the CLI on the same SQLite file) or
+	// another replica, whose commits nothing here hears of.
 	Poll time.Duration
+	// Housekeep is how often key rollover steps and the cookie secret
+	// file are checked (default 10 polls: 1 s with DefaultPoll; at least
+	// Poll).
+	Housekeep time.Duration
 	// Validity is how long a signature is valid (default 14 days);
 	// signatures are renewed when less than Refresh (default half of
 	// Validity) is left.
@@ -92,6 +100,12 @@ type Options struct {
 	Now func() time.Time
 	Log *slog.Logger
 }
+
+// DefaultPoll is Options.Poll's default: a tenth of a second to notice a
+// change, for a read of the event log's position that costs tens of
+// microseconds of CPU (bench/README.md, "Session 7: DNS end to end at
+// scale"); the 1 s it was made the poll most of the time a change took.
+const DefaultPoll = 100 * time.Millisecond
 
 // typeNXNAME is the compact-denial marker type (RFC 9824 §2).
 const typeNXNAME = 128
@@ -162,8 +176,14 @@ type Server struct {
 // sealer may be nil when no zone is signed.
 func NewServer(reg *registry.Registry, st zone.Store, sealer *zone.Sealer, opt Options) *Server {
 	if opt.Poll <= 0 {
-		opt.Poll = time.Second
+		opt.Poll = DefaultPoll
 	}
+	if opt.Housekeep <= 0 {
+		// Rollover steps are due on the scale of TTLs (minutes to
+		// days), cookie secrets change daily.
+		opt.Housekeep = 10 * opt.Poll
+	}
+	opt.Housekeep = max(opt.Housekeep, opt.Poll)
 	if opt.ClientSignRate == 0 {
 		opt.ClientSignRate = DefaultClientSignRate
 	}
@@ -174,7 +194,7 @@ func NewServer(reg *registry.Registry, st zone.Store, sealer *zone.Sealer, opt O
 		opt.Now = time.Now
 	}
 	if opt.RollLease <= 0 {
-		opt.RollLease = max(30*time.Second, 10*opt.Poll)
+		opt.RollLease = max(30*time.Second, 10*opt.Housekeep)
 	}
 	if opt.Log == nil {
 		opt.Log = slog.New(slog.DiscardHandler)
@@ -268,7 +288,9 @@ func (s *Server) readAssigns(ctx context.Context, in *zone.BuildInput) error {
 		if in.Pools, err = tx.Pools(ctx, registry.PoolFilter{}); err != nil {
 			return err
 		}
-		if in.Assigns, err = tx.Assignments(ctx, registry.AssignmentFilter{States: []registry.State{registry.StateAssigned}}); err != nil {
+		// Only named ones: an unnamed address is in no zone (synthesised
+		// names come from pools), and most are unnamed.
+		if in.Assigns, err = tx.Assignments(ctx, registry.AssignmentFilter{States: []registry.State{registry.StateAssigned}, Named: true}); err != nil {
 			return err
 		}
 		// Every space is read: each zone takes the assignments of its
@@ -554,26 +576,33 @@ func (s *Server) Addrs() []string {
 	return out
 }
 
-// loop rebuilds the zones when the event log moves or signatures age.
+// loop rebuilds the zones when the event log moves or signatures age
+// (every Poll), and makes rollover steps and reads cookie secrets (every
+// Housekeep).
 func (s *Server) loop() {
 	defer close(s.done)
 	t := time.NewTicker(s.opt.Poll)
 	defer t.Stop()
+	var kept time.Time // the last housekeeping, on the wall clock
 	for {
 		select {
 		case <-s.stop:
 			return
 		case <-t.C:
 		}
-		if changed, err := s.cookies.reload(s.opt.Now()); err != nil {
-			s.log.Error("dns cookie secrets (the previous ones stay in use)", "err", err)
-		} else if changed {
-			s.log.Info("dns cookie secrets changed")
-		}
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-		rolled, err := s.Roll(ctx)
-		if err != nil {
-			s.log.Error("dns key rollover", "err", err)
+		rolled := false
+		if time.Since(kept) >= s.opt.Housekeep-s.opt.Poll/2 {
+			kept = time.Now()
+			if changed, err := s.cookies.reload(s.opt.Now()); err != nil {
+				s.log.Error("dns cookie secrets (the previous ones stay in use)", "err", err)
+			} else if changed {
+				s.log.Info("dns cookie secrets changed")
+			}
+			var err error
+			if rolled, err = s.Roll(ctx); err != nil {
+				s.log.Error("dns key rollover", "err", err)
+			}
 		}
 		if rolled || s.due(ctx) {
 			if err := s.Reload(ctx); err != nil {
@@ -597,12 +626,21 @@ const rollLease = "dns-roll"
 // keys as stored, not as its last build saw them, so that no step is
 // made twice: a successor key generated twice would be published twice.
 // Key state changes are compare-and-set besides (Store.UpdateKey).
+//
+// The lease is a write (a durable commit on SQLite, contending with
+// every writer of the register for its one write lock), so it is taken
+// only when a plan made from a read finds a step due: an idle poll reads
+// and writes nothing else. Having it, the replica plans again from the
+// keys as stored then, as another replica may have made the steps.
 func (s *Server) Roll(ctx context.Context) (bool, error) {
 	s.rmu.Lock() // one rollover at a time in this process, too
 	defer s.rmu.Unlock()
 	snap := s.snap.Load()
 	if !snap.AnySigned() {
 		return false, nil // nothing to roll: no lease to hold
+	}
+	if due, err := s.planRoll(ctx, snap); err != nil || len(due) == 0 {
+		return false, err
 	}
 	now := s.opt.Now()
 	ok, err := s.store.AcquireLease(ctx, rollLease, s.id, now, now.Add(s.opt.RollLease))
@@ -612,29 +650,13 @@ func (s *Server) Roll(ctx context.Context) (bool, error) {
 	if !ok {
 		return false, nil
 	}
-	zones, err := s.store.Zones(ctx)
+	plans, err := s.planRoll(ctx, snap)
 	if err != nil {
-		return false, fmt.Errorf("dns rollover: read zones: %w", err)
-	}
-	keys, err := s.store.Keys(ctx, 0)
-	if err != nil {
-		return false, fmt.Errorf("dns rollover: read keys: %w", err)
-	}
-	byZone := map[int64][]zone.Key{}
-	for _, k := range keys {
-		byZone[k.ZoneID] = append(byZone[k.ZoneID], k)
+		return false, err
 	}
 	changed := false
 	var errs []error
-	for _, z := range zones {
-		zd := snap.Zone(z.Name)
-		if zd == nil || !zd.Signed() || !z.Config.Signed {
-			continue // not served signed yet: its first build has no TTLs to time by
-		}
-		steps := manage.PlanRoll(z, byZone[z.ID], zd.MaxTTL(), now)
-		if len(steps) == 0 {
-			continue
-		}
+	for _, p := range plans {
 		// Still ours? A holder that stalled past its lease stops here
 		// rather than make a step its successor may be making.
 		ok, err := s.store.AcquireLease(ctx, rollLease, s.id, s.opt.Now(), s.opt.Now().Add(s.opt.RollLease))
@@ -642,18 +664,53 @@ func (s *Server) Roll(ctx context.Context) (bool, error) {
 			err = errors.New("another replica holds the rollover lease now")
 		}
 		if err != nil {
-			errs = append(errs, fmt.Errorf("dns rollover of zone %s: %w", z.Name, err))
+			errs = append(errs, fmt.Errorf("dns rollover of zone %s: %w", p.zone.Name, err))
 			break
 		}
-		for _, st := range steps {
-			s.log.Info("dns key rollover", "zone", z.Name, "role", st.Key.Role, "tag", st.Key.Tag, "state", st.Key.State, "why", st.Why)
+		for _, st := range p.steps {
+			s.log.Info("dns key rollover", "zone", p.zone.Name, "role", st.Key.Role, "tag", st.Key.Tag, "state", st.Key.State, "why", st.Why)
 		}
 		changed = true
-		if err := s.mgr.ApplyRoll(ctx, z, steps); err != nil {
+		if err := s.mgr.ApplyRoll(ctx, p.zone, p.steps); err != nil {
 			errs = append(errs, err)
 		}
 	}
 	return changed, errors.Join(errs...)
+}
+
+// rollPlan is the rollover steps due in one zone.
+type rollPlan struct {
+	zone  zone.Zone
+	steps []manage.RollStep
+}
+
+// planRoll reads the zones and keys as stored and lists the steps due
+// now in each zone served signed.
+func (s *Server) planRoll(ctx context.Context, snap *snapshot) ([]rollPlan, error) {
+	zones, err := s.store.Zones(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("dns rollover: read zones: %w", err)
+	}
+	keys, err := s.store.Keys(ctx, 0)
+	if err != nil {
+		return nil, fmt.Errorf("dns rollover: read keys: %w", err)
+	}
+	byZone := map[int64][]zone.Key{}
+	for _, k := range keys {
+		byZone[k.ZoneID] = append(byZone[k.ZoneID], k)
+	}
+	now := s.opt.Now()
+	var out []rollPlan
+	for _, z := range zones {
+		zd := snap.Zone(z.Name)
+		if zd == nil || !zd.Signed() || !z.Config.Signed {
+			continue // not served signed yet: its first build has no TTLs to time by
+		}
+		if steps := manage.PlanRoll(z, byZone[z.ID], zd.MaxTTL(), now); len(steps) > 0 {
+			out = append(out, rollPlan{zone: z, steps: steps})
+		}
+	}
+	return out, nil
 }
 
 // due says whether a rebuild is needed: the log moved, or some zone's

@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"iter"
 	"net"
 	"net/netip"
 	"slices"
@@ -73,7 +74,7 @@ func (s *Server) transfer(w dns.ResponseWriter, r *dns.Msg, tcp bool) *dns.Msg {
 			return m
 		}
 		if diff := s.diff(zd, have); diff != nil {
-			if s.stream(w, r, diff) {
+			if s.stream(w, r, slices.Values([][]dns.RR{diff})) {
 				s.met.transfers[1][xfrOK].Add(1)
 				s.xfrs.record(Transfer{Zone: zd.Name(), Secondary: addr, Key: key, Kind: "IXFR", Serial: zd.Serial(), At: s.opt.Now()})
 			} else {
@@ -89,7 +90,7 @@ func (s *Server) transfer(w dns.ResponseWriter, r *dns.Msg, tcp bool) *dns.Msg {
 	}
 	// AXFR, or IXFR falling back to it when the client's version is no
 	// longer in the journal (RFC 1995 §4).
-	if s.stream(w, r, zd.Transfer()) {
+	if s.stream(w, r, zd.TransferSets()) {
 		s.met.transfers[0][xfrOK].Add(1)
 		s.xfrs.record(Transfer{Zone: zd.Name(), Secondary: addr, Key: key, Kind: "AXFR", Serial: zd.Serial(), At: s.opt.Now()})
 	} else {
@@ -135,9 +136,10 @@ func (s *Server) diff(zd *zone.Data, have uint32) []dns.RR {
 	return out
 }
 
-// stream writes rrs in messages of at most about 16 KiB each, and
-// reports whether the whole transfer reached the peer.
-func (s *Server) stream(w dns.ResponseWriter, r *dns.Msg, rrs []dns.RR) bool {
+// stream writes the records of parts, in order, in messages of at most
+// about 16 KiB each as they come, and reports whether the whole transfer
+// reached the peer.
+func (s *Server) stream(w dns.ResponseWriter, r *dns.Msg, parts iter.Seq[[]dns.RR]) bool {
 	ch := make(chan *dns.Envelope)
 	tr := new(dns.Transfer)
 	errc := make(chan error, 1)
@@ -156,16 +158,18 @@ func (s *Server) stream(w dns.ResponseWriter, r *dns.Msg, rrs []dns.RR) bool {
 	}
 	var batch []dns.RR
 	size := 0
-	for _, rr := range rrs {
-		l := dns.Len(rr)
-		if size+l > 16000 && len(batch) > 0 {
-			if !send(batch) {
-				return false
+	for rrs := range parts {
+		for _, rr := range rrs {
+			l := dns.Len(rr)
+			if size+l > 16000 && len(batch) > 0 {
+				if !send(batch) {
+					return false
+				}
+				batch, size = nil, 0
 			}
-			batch, size = nil, 0
+			batch = append(batch, rr)
+			size += l
 		}
-		batch = append(batch, rr)
-		size += l
 	}
 	if len(batch) > 0 && !send(batch) {
 		return false

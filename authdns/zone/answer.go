@@ -120,7 +120,7 @@ func (zd *Data) synth(name string) (exists bool, rr dns.RR) {
 		if !ok || !r.zone.Prefix.Contains(a) || !inPools(r.pools, a) {
 			continue
 		}
-		if n := r.nodes[ptrName(&r.zone, a)]; n != nil && n.sets[dns.TypePTR] != nil {
+		if n := r.node(ptrName(&r.zone, a)); n != nil && n.sets[dns.TypePTR] != nil {
 			return false, nil
 		}
 		hdr := dns.RR_Header{Name: name, Class: dns.ClassINET, Ttl: zd.zone.Config.TTL}
@@ -166,7 +166,7 @@ func (zd *Data) lookup(qname string, qtype uint16, dnssec bool, depth int, sp Sp
 			return zd.dname(owner, qname, qtype, dnssec, depth, sp)
 		}
 	}
-	n := zd.nodes[qname]
+	n := zd.node(qname)
 	if n != nil {
 		if s := n.sets[qtype]; s != nil {
 			return zd.positive(s, dnssec)
@@ -242,7 +242,7 @@ func (zd *Data) synthesised(srr dns.RR, dnssec bool, sp Spender) Result {
 // those. The server's UDP path packs these answers itself, as they are
 // the ones made anew for each name asked.
 func (zd *Data) LookupSynthesised(qname string, qtype uint16, dnssec bool, sp Spender) (Result, bool) {
-	if zd.tmpl == nil && len(zd.synthFor) == 0 || zd.nodes[qname] != nil || zd.cutAt(qname) != "" {
+	if zd.tmpl == nil && len(zd.synthFor) == 0 || zd.node(qname) != nil || zd.cutAt(qname) != "" {
 		return Result{}, false
 	}
 	if len(zd.dnames) > 0 && zd.dnameAbove(qname) != "" {
@@ -292,7 +292,7 @@ func (zd *Data) dnameAbove(name string) string {
 // unsigned (validators check it against the DNAME, §5.3.3), with the
 // DNAME's TTL; YXDOMAIN when the new name would be too long.
 func (zd *Data) dname(owner, qname string, qtype uint16, dnssec bool, depth int, sp Spender) Result {
-	d := zd.nodes[owner].sets[dns.TypeDNAME]
+	d := zd.node(owner).sets[dns.TypeDNAME]
 	res := zd.positive(d, dnssec)
 	dn := d.RRs[0].(*dns.DNAME)
 	target := qname[:len(qname)-len(owner)] + dn.Target
@@ -315,7 +315,7 @@ func (zd *Data) dname(owner, qname string, qtype uint16, dnssec bool, depth int,
 // which tells a validator the child is unsigned. In-bailiwick name
 // servers' addresses go along as glue.
 func (zd *Data) referral(cut string, dnssec bool, sp Spender) Result {
-	n := zd.nodes[cut]
+	n := zd.node(cut)
 	ns := n.sets[dns.TypeNS]
 	res := Result{Rcode: dns.RcodeSuccess, Referral: true, Authority: append([]dns.RR{}, ns.RRs...)}
 	if dnssec {
@@ -341,7 +341,7 @@ func (zd *Data) referral(cut string, dnssec bool, sp Spender) Result {
 		if !dns.IsSubDomain(cut, target) {
 			continue
 		}
-		if g := zd.nodes[target]; g != nil {
+		if g := zd.node(target); g != nil {
 			for _, t := range []uint16{dns.TypeA, dns.TypeAAAA} {
 				if s := g.sets[t]; s != nil {
 					res.Additional = append(res.Additional, s.RRs...)
@@ -426,7 +426,7 @@ func (zd *Data) negative(qname string, nx bool, types []uint16, dnssec bool, omi
 			break
 		}
 		nextCloser, ce = ce, ce[i:]
-		if _, ok := zd.nodes[ce]; ok {
+		if zd.names.Has(ce) {
 			break
 		}
 	}
@@ -493,7 +493,7 @@ func (zd *Data) whiteLie(qname string, nx bool, types []uint16, res Result, omit
 		}
 	}
 	if ce == zd.zone.Name {
-		ceTypes = zd.nodes[ce].types()
+		ceTypes = zd.node(ce).types()
 	}
 	if !matching(ce, ceTypes, 0) || !covering(nextCloser) || !covering("*."+ce) {
 		return Result{OverBudget: true}
@@ -506,7 +506,7 @@ func (zd *Data) whiteLie(qname string, nx bool, types []uint16, res Result, omit
 // and with which types.
 func (zd *Data) existing(name string) ([]uint16, bool) {
 	var types []uint16
-	n := zd.nodes[name]
+	n := zd.node(name)
 	if n != nil {
 		types = n.types()
 	}

@@ -161,7 +161,11 @@ func (b *Builder) Rebuild(ctx context.Context, in *BuildInput, now time.Time, co
 	sfps := make(map[string][32]byte, len(in.Zones))
 	edits := map[string][2][]dns.RR{}
 	for _, z := range in.Zones {
-		sfps[z.Name] = fingerprint(z, in, nil, p.Start(), corrupt)
+		// The static part leaves the zone's signing period out: each
+		// set has its own (forSet), and renewing those that are due is a
+		// delta build's (renew below), so a new period of the zone's
+		// alone is no reason to build it all again.
+		sfps[z.Name] = fingerprint(z, in, nil, time.Time{}, corrupt)
 		o := old.zones[z.Name]
 		if !delta || o == nil || o.sfp != sfps[z.Name] {
 			fps[z.Name] = full(z)
@@ -169,10 +173,11 @@ func (b *Builder) Rebuild(ctx context.Context, in *BuildInput, now time.Time, co
 		}
 		rem, add := zoneEdits(&z, in)
 		switch {
-		case len(rem)+len(add) == 0:
-			fps[z.Name] = o.fp // the same inputs
-		case o.deltaable() && z.Synthesize == "" && !synthTarget(z.Name, in.Zones) && (!o.signed || now.Before(o.refreshAt)):
-			// (Renewals due are a full build's: it re-signs what is due.)
+		case len(rem)+len(add) == 0 && !(o.signed && !now.Before(o.refreshAt)):
+			fps[z.Name] = o.fp // the same inputs, no signature due
+		case o.deltaable() && z.Synthesize == "" && !synthTarget(z.Name, in.Zones):
+			// Signatures due for renewal are re-signed by the delta
+			// build too (deltaBuild: renew).
 			edits[z.Name] = [2][]dns.RR{rem, add}
 			m := o.fp
 			m[0] ^= 0xff // differs: built
@@ -212,7 +217,7 @@ func (b *Builder) Rebuild(ctx context.Context, in *BuildInput, now time.Time, co
 				continue
 			}
 		}
-		zd, err := Build(z, in)
+		zd, err := build(z, in)
 		if err != nil {
 			errs = append(errs, err)
 			if o := old.zones[z.Name]; o != nil {
@@ -323,6 +328,7 @@ func (b *Builder) finish(ctx context.Context, zd, prev *Data, keys []Key, p sigP
 	if corrupt != "" {
 		zd.corrupt(corrupt)
 	}
+	zd.freeze() // a full build's names, laid out and signed
 	// The content hash, and what changed since prev for the journal.
 	var removed, added []string
 	var err error
@@ -477,7 +483,7 @@ func (zd *Data) SOA() dns.RR { return zd.soa.RRs[0] }
 func (zd *Data) Seq() int64 { return zd.seq }
 
 // Names is how many names the version holds, empty non-terminals included.
-func (zd *Data) Names() int { return len(zd.nodes) }
+func (zd *Data) Names() int { return zd.names.Len() }
 
 // Signed says whether the version is served signed.
 func (zd *Data) Signed() bool { return zd.signed }

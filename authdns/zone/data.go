@@ -4,6 +4,7 @@ import (
 	"crypto"
 	"fmt"
 	"hash/fnv"
+	"hash/maphash"
 	"net/netip"
 	"slices"
 	"sort"
@@ -61,16 +62,23 @@ type Data struct {
 	fp     [32]byte // fingerprint of what the build read; zero after a delta build
 	sfp    [32]byte // its static part: all but the assignments
 	seq    int64    // the event-log position it reflects
-	nodes  map[string]*node
-	soa    *rrset
-	soaNeg []dns.RR // SOA and its signatures with the negative TTL
-	negTTL uint32
+	// names is every name of the version, in canonical order (RFC 4034
+	// §6.1), persistent: a delta build copies only the changed paths
+	// (ptree). building holds them while a full build lays them out
+	// (Build, link, signZone), until freeze makes names of it.
+	names    ptree[*node]
+	building map[string]*node
+	soa      *rrset
+	soaNeg   []dns.RR // SOA and its signatures with the negative TTL
+	negTTL   uint32
 
 	signed bool
 	ksks   []activeKey // sign DNSKEY, CDS, CDNSKEY
 	zsks   []activeKey // sign the rest
-	chain  []nsec3Entry
-	nsec3  map[string]string // owner name to NSEC3 hash, kept for the next build
+	// chain is the NSEC3 chain by hash (base32hex, upper case), nsec3
+	// each owner name's hash, kept for the next build: both persistent.
+	chain ptree[*rrset]
+	nsec3 ptree[string]
 	// denial is the method used in answers, the zone's configured one.
 	denial Denial
 	// whiteLies is set for NSEC3 zones whose names are synthesised (a
@@ -259,10 +267,10 @@ func signSet(set []dns.RR, zone string, k activeKey, p sigPolicy) (*dns.RRSIG, e
 func (zd *Data) add(rr dns.RR) {
 	h := rr.Header()
 	h.Name = strings.ToLower(h.Name)
-	n := zd.nodes[h.Name]
+	n := zd.building[h.Name]
 	if n == nil {
 		n = &node{sets: map[uint16]*rrset{}}
-		zd.nodes[h.Name] = n
+		zd.building[h.Name] = n
 	}
 	s := n.sets[h.Rrtype]
 	if s == nil {
@@ -283,17 +291,17 @@ func (zd *Data) add(rr dns.RR) {
 
 // addENTs makes every name between each owner and the apex exist.
 func (zd *Data) addENTs() {
-	for name := range zd.nodes {
+	for name := range zd.building {
 		for n := name; n != zd.zone.Name; {
 			i, end := dns.NextLabel(n, 0)
 			if end {
 				break
 			}
 			n = n[i:]
-			if _, ok := zd.nodes[n]; ok {
+			if _, ok := zd.building[n]; ok {
 				break
 			}
-			zd.nodes[n] = &node{sets: map[uint16]*rrset{}}
+			zd.building[n] = &node{sets: map[uint16]*rrset{}}
 		}
 	}
 }
@@ -301,7 +309,21 @@ func (zd *Data) addENTs() {
 // Build makes the unsigned data of z: SOA, NS, static records, and
 // names from assignments.
 func Build(z Zone, in *BuildInput) (*Data, error) {
-	zd := &Data{zone: z, nodes: map[string]*node{z.Name: {sets: map[uint16]*rrset{}}}, seq: in.Seq}
+	zd, err := build(z, in)
+	if err != nil {
+		return nil, err
+	}
+	zd.freeze()
+	return zd, nil
+}
+
+// build is Build with the names still in zd.building, for the builder
+// to link and sign before it freezes them.
+func build(z Zone, in *BuildInput) (*Data, error) {
+	zd := &Data{zone: z, building: map[string]*node{z.Name: {sets: map[uint16]*rrset{}}}, seq: in.Seq}
+	zd.names = newPtree[*node](canonicalCompare, maphash.MakeSeed())
+	zd.chain = newPtree[*rrset](strings.Compare, maphash.MakeSeed())
+	zd.nsec3 = newPtree[string](strings.Compare, maphash.MakeSeed())
 	c := z.Config
 	zd.negTTL = min(c.TTL, c.Minimum) // RFC 2308 §5, RFC 9077 §3
 	for _, ns := range c.NS {
@@ -366,9 +388,9 @@ func Build(z Zone, in *BuildInput) (*Data, error) {
 	// The apex node holds the SOA too, for answers and the NSEC3 bitmap;
 	// hashing, signing and transfers treat it apart, as the serial is
 	// chosen last.
-	zd.nodes[z.Name].sets[dns.TypeSOA] = zd.soa
+	zd.building[z.Name].sets[dns.TypeSOA] = zd.soa
 	zd.denial = c.Denial
-	for name, n := range zd.nodes {
+	for name, n := range zd.building {
 		if name != z.Name && n.sets[dns.TypeNS] != nil {
 			if zd.cuts == nil {
 				zd.cuts = map[string]bool{}
@@ -383,6 +405,49 @@ func Build(z Zone, in *BuildInput) (*Data, error) {
 		}
 	}
 	return zd, nil
+}
+
+// freeze makes the persistent index of names from the names a full
+// build laid out, and drops the map it laid them out in: from here on
+// the version is read, or edited by delta builds into the next one.
+func (zd *Data) freeze() {
+	if zd.building == nil {
+		return
+	}
+	names := make([]string, 0, len(zd.building))
+	for name := range zd.building {
+		names = append(names, name)
+	}
+	sortCanonical(names)
+	nodes := make([]*node, len(names))
+	for i, name := range names {
+		nodes[i] = zd.building[name]
+	}
+	zd.names = zd.names.fromSorted(names, nodes)
+	zd.building = nil
+}
+
+// node is the node of name, or nil.
+func (zd *Data) node(name string) *node {
+	n, _ := zd.names.Get(name)
+	return n
+}
+
+// hashes and rrsets are the hashes and sets of a chain, in its order.
+func hashes(chain []nsec3Entry) []string {
+	out := make([]string, len(chain))
+	for i, e := range chain {
+		out[i] = e.hash
+	}
+	return out
+}
+
+func rrsets(chain []nsec3Entry) []*rrset {
+	out := make([]*rrset, len(chain))
+	for i, e := range chain {
+		out[i] = e.set
+	}
+	return out
 }
 
 // inChild says whether name belongs to a zone below zone: the child
@@ -428,8 +493,8 @@ func link(zs map[string]*Data) {
 			f.synthFor = append(f.synthFor, r)
 			// The template's suffix exists in the forward zone even
 			// before any name below it is asked for.
-			if _, ok := f.nodes[r.tmpl.Suffix]; !ok {
-				f.nodes[r.tmpl.Suffix] = &node{sets: map[uint16]*rrset{}}
+			if _, ok := f.building[r.tmpl.Suffix]; !ok {
+				f.building[r.tmpl.Suffix] = &node{sets: map[uint16]*rrset{}}
 			}
 		}
 	}
@@ -508,7 +573,7 @@ func (zd *Data) signZone(keys []Key, sealer *Sealer, p sigPolicy, old, used sigC
 	zd.signed = true
 	zd.sigFrom, zd.sigUntil = p.inception(), p.expiration()
 	zd.add(&dns.NSEC3PARAM{Hdr: dns.RR_Header{Name: zd.zone.Name, Rrtype: dns.TypeNSEC3PARAM, Class: dns.ClassINET, Ttl: 0}, Hash: dns.SHA1})
-	zd.buildChain(prev)
+	chain := zd.buildChain(prev)
 	reuse := prev != nil && prev.signed && sameTags(prev.zsks, zd.zsks) && sameTags(prev.ksks, zd.ksks)
 	// current says whether sigs were made in their set's current period.
 	current := func(sigs []dns.RR) bool {
@@ -526,10 +591,10 @@ func (zd *Data) signZone(keys []Key, sealer *Sealer, p sigPolicy, old, used sigC
 			}
 		}
 	}
-	for name, n := range zd.nodes {
+	for name, n := range zd.building {
 		var pn *node
 		if reuse {
-			pn = prev.nodes[name]
+			pn = prev.node(name)
 		}
 		cut := zd.cutAt(name)
 		for t, s := range n.sets {
@@ -561,7 +626,7 @@ func (zd *Data) signZone(keys []Key, sealer *Sealer, p sigPolicy, old, used sigC
 			note(sigs)
 		}
 	}
-	for _, e := range zd.chain {
+	for _, e := range chain {
 		if reuse {
 			if ps, ok := prev.match(e.hash); ok && current(ps.Sigs) && sameRRs(ps.RRs, e.set.RRs) {
 				e.set.Sigs = ps.Sigs
@@ -576,8 +641,9 @@ func (zd *Data) signZone(keys []Key, sealer *Sealer, p sigPolicy, old, used sigC
 		e.set.Sigs = sigs
 		note(sigs)
 	}
+	zd.chain = zd.chain.fromSorted(hashes(chain), rrsets(chain))
 	zd.maxTTL = max(c.TTL, zd.negTTL)
-	for _, n := range zd.nodes {
+	for _, n := range zd.building {
 		for _, s := range n.sets {
 			zd.maxTTL = max(zd.maxTTL, s.RRs[0].Header().Ttl)
 		}
@@ -605,14 +671,14 @@ func nsec3Hash(name string) string { return dns.HashName(name, dns.SHA1, 0, "") 
 // (ldns-verify-zone: "original of NSEC3 hashed name could not be
 // found"). Zones with synthesised names answer with white lies, so the
 // chain only serves transfers, and there the name does not exist.
-func (zd *Data) buildChain(prev *Data) {
+func (zd *Data) buildChain(prev *Data) []nsec3Entry {
 	type link struct {
 		hash  string
 		types []uint16
 	}
 	// held marks the names that hold records and their ancestors.
-	held := make(map[string]bool, len(zd.nodes))
-	for name, n := range zd.nodes {
+	held := make(map[string]bool, len(zd.building))
+	for name, n := range zd.building {
 		if len(n.sets) == 0 {
 			continue
 		}
@@ -625,9 +691,9 @@ func (zd *Data) buildChain(prev *Data) {
 			m = m[i:]
 		}
 	}
-	links := make([]link, 0, len(zd.nodes))
-	zd.nsec3 = make(map[string]string, len(zd.nodes))
-	for name, n := range zd.nodes {
+	links := make([]link, 0, len(zd.building))
+	names := make([]string, 0, len(zd.building))
+	for name, n := range zd.building {
 		if !held[name] {
 			continue
 		}
@@ -648,38 +714,47 @@ func (zd *Data) buildChain(prev *Data) {
 		}
 		h, ok := "", false
 		if prev != nil {
-			h, ok = prev.nsec3[name]
+			h, ok = prev.nsec3.Get(name)
 		}
 		if !ok {
 			h = nsec3Hash(name)
 		}
-		zd.nsec3[name] = h
+		names = append(names, name)
 		links = append(links, link{h, ts})
 	}
+	// The owner names' hashes, for the next build: sorted by name.
+	byName := make([]int, len(names))
+	for i := range byName {
+		byName[i] = i
+	}
+	slices.SortFunc(byName, func(i, j int) int { return strings.Compare(names[i], names[j]) })
+	ns, hs := make([]string, len(names)), make([]string, len(names))
+	for i, k := range byName {
+		ns[i], hs[i] = names[k], links[k].hash
+	}
+	zd.nsec3 = zd.nsec3.fromSorted(ns, hs)
 	sort.Slice(links, func(i, j int) bool { return links[i].hash < links[j].hash })
-	zd.chain = make([]nsec3Entry, len(links))
+	chain := make([]nsec3Entry, len(links))
 	for i, l := range links {
 		next := links[(i+1)%len(links)].hash
 		rr := &dns.NSEC3{Hdr: dns.RR_Header{Name: strings.ToLower(l.hash) + "." + zd.zone.Name, Rrtype: dns.TypeNSEC3, Class: dns.ClassINET, Ttl: zd.negTTL},
 			Hash: dns.SHA1, HashLength: 20, NextDomain: next, TypeBitMap: l.types}
-		zd.chain[i] = nsec3Entry{hash: l.hash, set: &rrset{RRs: []dns.RR{rr}}}
+		chain[i] = nsec3Entry{hash: l.hash, set: &rrset{RRs: []dns.RR{rr}}}
 	}
+	return chain
 }
 
 // match finds the chain entry whose hash is h; cover the one before it.
-func (zd *Data) match(h string) (*rrset, bool) {
-	i := sort.Search(len(zd.chain), func(i int) bool { return zd.chain[i].hash >= h })
-	if i < len(zd.chain) && zd.chain[i].hash == h {
-		return zd.chain[i].set, true
-	}
-	return nil, false
-}
+func (zd *Data) match(h string) (*rrset, bool) { return zd.chain.Get(h) }
 
 func (zd *Data) cover(h string) *rrset {
-	i := sort.Search(len(zd.chain), func(i int) bool { return zd.chain[i].hash >= h })
 	// The entry before h covers it; before the first, the last one
 	// (which wraps around to the first).
-	return zd.chain[(i-1+len(zd.chain))%len(zd.chain)].set
+	if _, s, ok := zd.chain.Before(h); ok {
+		return s
+	}
+	_, s, _ := zd.chain.Last()
+	return s
 }
 
 // setSerial puts the SOA with serial in place and signs it.
@@ -728,13 +803,7 @@ func nextSerial(s uint32, now time.Time) uint32 {
 func (zd *Data) Records() []dns.RR {
 	out := append([]dns.RR{}, zd.soa.RRs...)
 	out = append(out, zd.soa.Sigs...)
-	names := make([]string, 0, len(zd.nodes))
-	for n := range zd.nodes {
-		names = append(names, n)
-	}
-	sortCanonical(names)
-	for _, name := range names {
-		n := zd.nodes[name]
+	for _, n := range zd.names.All() {
 		for _, t := range n.types() {
 			if t == dns.TypeSOA {
 				continue
@@ -743,9 +812,9 @@ func (zd *Data) Records() []dns.RR {
 			out = append(out, n.sets[t].Sigs...)
 		}
 	}
-	for _, e := range zd.chain {
-		out = append(out, e.set.RRs...)
-		out = append(out, e.set.Sigs...)
+	for _, s := range zd.chain.All() {
+		out = append(out, s.RRs...)
+		out = append(out, s.Sigs...)
 	}
 	return out
 }
@@ -778,7 +847,7 @@ func sameTags(a, b []activeKey) bool {
 
 // corrupt flips a byte of every signature at owner, for tests of validators.
 func (zd *Data) corrupt(owner string) {
-	n := zd.nodes[owner]
+	n := zd.building[owner]
 	if n == nil {
 		return
 	}

@@ -5,6 +5,7 @@ import (
 	"maps"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/miekg/dns"
 
@@ -13,27 +14,27 @@ import (
 
 // Builds proportional to the change. When the input says which
 // assignments changed since the last snapshot (BuildInput.Delta), a zone
-// whose settings, records, keys and signing period are those of the
-// version served, and which the changes touch, is made from that version
-// rather than from every assignment: the changed owner names' sets are
-// edited in a copy of the version's name index, only those sets and the
-// NSEC3 links of the names that came, went or changed types (with the
-// link before each, whose next hash moves) are signed, and the journal
-// step and content hash come from those sets alone. The previous version
-// is not written: published snapshots stay immutable.
-//
-// What is still linear in the zone, with small constants: the copy of the
-// name index and of the NSEC3 chain (maps.Clone and a merge of two sorted
-// slices: pointer copies, no record made, hashed or compared), and, when a
-// removal leaves a name empty, the search for names below it. A
-// persistent (copy-on-write) tree would remove those too.
+// whose settings, records and keys are those of the version served, and
+// which the changes touch (or some of whose signatures are due for
+// renewal), is made from that version rather than from every assignment:
+// the changed owner names' sets are edited, only those sets and the NSEC3
+// links of the names that came, went or changed types (with the link
+// before each, whose next hash moves) are signed, and the journal step
+// and content hash come from those sets alone. The version's names, its
+// NSEC3 chain and its owner-to-hash index are persistent trees (ptree):
+// the new version shares them with the one served but for the paths to
+// what changed, O(log n) nodes each, so the previous version is never
+// written (published snapshots stay immutable) and nothing is copied
+// whole. Renewals (renew) re-sign only the sets due, found by a read-only
+// walk of the trees.
 //
 // A zone falls back to the full build (Build) when anything but its
 // assignments changed, when it synthesises names or holds a template's
 // names, is a catalog, or when a change touches a name with static records
 // or at or below a delegation. Full builds stay the reference: the test
-// TestDeltaMatchesFullBuild checks that after random changes a delta-built
-// version has the content (records and signatures) a full build makes.
+// TestDeltaMatchesFullBuild checks that after random changes and renewals
+// a delta-built version has the content (records and signatures) a full
+// build makes.
 
 // Delta says what changed in the register between two event-log
 // positions: Assigns is the register at Since with Changes applied.
@@ -162,14 +163,16 @@ func (b *Builder) deltaBuild(z Zone, o *Data, in *BuildInput, rem, add []dns.RR,
 
 	zd = &Data{zone: z, seq: in.Seq, negTTL: o.negTTL, signed: o.signed, ksks: o.ksks, zsks: o.zsks,
 		denial: o.denial, cuts: o.cuts, dnames: o.dnames, keys: o.keys, maxTTL: o.maxTTL,
-		sigFrom: o.sigFrom, sigUntil: o.sigUntil, refreshAt: o.refreshAt, sfp: o.sfp}
-	zd.nodes = maps.Clone(o.nodes)
+		sigFrom: p.inception(), sigUntil: p.expiration(), refreshAt: o.refreshAt, sfp: o.sfp}
+	// The names are o's, shared: each edit below copies the path to the
+	// name it changes (ptree), never a node of o.
+	zd.names, zd.chain, zd.nsec3 = o.names, o.chain, o.nsec3
 	// The SOA record gets the new serial (setSerial writes into it): a
 	// copy, in a copy of the apex node.
 	zd.soa = &rrset{RRs: []dns.RR{dns.Copy(o.soa.RRs[0])}}
-	apex := &node{sets: maps.Clone(o.nodes[z.Name].sets)}
+	apex := &node{sets: maps.Clone(o.node(z.Name).sets)}
 	apex.sets[dns.TypeSOA] = zd.soa
-	zd.nodes[z.Name] = apex
+	zd.names = zd.names.Set(z.Name, apex)
 
 	copied := map[string]*node{} // nodes of zd already copied from o
 	nodeOf := func(name string) *node {
@@ -177,10 +180,10 @@ func (b *Builder) deltaBuild(z Zone, o *Data, in *BuildInput, rem, add []dns.RR,
 			return n
 		}
 		n := &node{sets: map[uint16]*rrset{}}
-		if pn := zd.nodes[name]; pn != nil {
+		if pn := zd.node(name); pn != nil {
 			maps.Copy(n.sets, pn.sets)
 		}
-		zd.nodes[name], copied[name] = n, n
+		zd.names, copied[name] = zd.names.Set(name, n), n
 		return n
 	}
 	names := map[string]bool{} // names that came, went or changed types
@@ -231,7 +234,7 @@ func (b *Builder) deltaBuild(z Zone, o *Data, in *BuildInput, rem, add []dns.RR,
 	// Names that came need their ancestors; names left empty go, with
 	// the empty non-terminals above them that nothing holds any more.
 	for _, name := range slices.Collect(maps.Keys(names)) {
-		n := zd.nodes[name]
+		n := copied[name]
 		if len(n.sets) > 0 {
 			for m := name; m != z.Name; {
 				i, end := dns.NextLabel(m, 0)
@@ -239,19 +242,19 @@ func (b *Builder) deltaBuild(z Zone, o *Data, in *BuildInput, rem, add []dns.RR,
 					break
 				}
 				m = m[i:]
-				if _, ok := zd.nodes[m]; ok {
+				if zd.names.Has(m) {
 					break
 				}
-				zd.nodes[m] = &node{sets: map[uint16]*rrset{}}
+				zd.names = zd.names.Set(m, &node{sets: map[uint16]*rrset{}})
 				names[m] = true
 			}
 			continue
 		}
 		for m := name; m != z.Name; {
-			if n := zd.nodes[m]; n == nil || len(n.sets) > 0 || hasBelow(zd.nodes, m) {
+			if n := zd.node(m); n == nil || len(n.sets) > 0 || hasBelow(zd.names, m) {
 				break
 			}
-			delete(zd.nodes, m)
+			zd.names = zd.names.Delete(m)
 			names[m] = true
 			i, end := dns.NextLabel(m, 0)
 			if end {
@@ -267,12 +270,21 @@ func (b *Builder) deltaBuild(z Zone, o *Data, in *BuildInput, rem, add []dns.RR,
 				return nil, nil, nil, false, err
 			}
 			s.Sigs = sigs
+			zd.refreshAt = earlier(zd.refreshAt, sigs, p)
 		}
 		cg, cc, err := zd.editChain(o, names, p, b.sigs, used)
 		if err != nil {
 			return nil, nil, nil, false, err
 		}
 		gone, came = append(gone, cg...), cc
+		zd.refreshAt = earlier(zd.refreshAt, cc, p)
+		if !p.Now.Before(o.refreshAt) {
+			rg, rc, err := zd.renew(copied, p, b.sigs, used)
+			if err != nil {
+				return nil, nil, nil, false, err
+			}
+			gone, came = append(gone, rg...), append(came, rc...)
+		}
 	}
 	for _, s := range newSets {
 		came = append(append(came, s.RRs...), s.Sigs...)
@@ -281,20 +293,17 @@ func (b *Builder) deltaBuild(z Zone, o *Data, in *BuildInput, rem, add []dns.RR,
 	return zd, gone, came, true, nil
 }
 
-// hasBelow says whether some name of nodes is below name.
-func hasBelow(nodes map[string]*node, name string) bool {
-	suffix := "." + name
-	for m := range nodes {
-		if len(m) > len(suffix) && strings.HasSuffix(m, suffix) {
-			return true
-		}
-	}
-	return false
+// hasBelow says whether some name of names is below name: in canonical
+// order, the names below a name follow it, so it is whether the next one
+// is.
+func hasBelow(names ptree[*node], name string) bool {
+	next, _, ok := names.After(name)
+	return ok && dns.IsSubDomain(name, next)
 }
 
 // linkTypes is the NSEC3 type bitmap of name in zd (see buildChain).
 func (zd *Data) linkTypes(name string) []uint16 {
-	ts := zd.nodes[name].types()
+	ts := zd.node(name).types()
 	if len(ts) > 0 {
 		ts = append(ts, dns.TypeRRSIG)
 		slices.Sort(ts)
@@ -304,74 +313,172 @@ func (zd *Data) linkTypes(name string) []uint16 {
 
 // editChain makes zd's NSEC3 chain from o's: the links of names that went
 // leave, those of names that came or changed types are made again, and
-// each link whose next hash moved is made again; the new links are
-// signed. It returns the records and signatures of the links that left
-// and came.
+// each link whose next hash moved (the one before each link that came or
+// went) is made again; the new links are signed. It returns the records
+// and signatures of the links that left and came. The chain and the
+// owner-to-hash index are o's with the changed paths copied (ptree).
 func (zd *Data) editChain(o *Data, names map[string]bool, p sigPolicy, old, used sigCache) (gone, came []dns.RR, err error) {
-	zd.nsec3 = maps.Clone(o.nsec3)
-	drop := map[string]bool{}
-	var ins []nsec3Entry
-	for name := range names {
-		h, had := o.nsec3[name]
-		_, has := zd.nodes[name]
+	chain, idx := o.chain, o.nsec3
+	fresh := map[string]bool{} // hashes whose link is new
+	moved := []string{}        // hashes that came or went: their predecessor's next changes
+	for _, name := range slices.Sorted(maps.Keys(names)) {
+		h, had := o.nsec3.Get(name)
+		has := zd.names.Has(name)
+		if had {
+			if ps, ok := chain.Get(h); ok {
+				gone = append(append(gone, ps.RRs...), ps.Sigs...)
+			}
+		}
 		switch {
 		case had && !has:
-			drop[h] = true
-			delete(zd.nsec3, name)
+			chain, idx = chain.Delete(h), idx.Delete(name)
+			moved = append(moved, h)
 		case has:
 			if !had {
 				h = nsec3Hash(name)
-				zd.nsec3[name] = h
+				idx = idx.Set(name, h)
+				moved = append(moved, h)
 			}
-			drop[h] = had
-			ins = append(ins, nsec3Entry{hash: h, set: &rrset{RRs: []dns.RR{&dns.NSEC3{TypeBitMap: zd.linkTypes(name)}}}})
+			chain = chain.Set(h, &rrset{RRs: []dns.RR{&dns.NSEC3{TypeBitMap: zd.linkTypes(name)}}})
+			fresh[h] = true
 		}
 	}
-	slices.SortFunc(ins, func(a, b nsec3Entry) int { return strings.Compare(a.hash, b.hash) })
-	chain := make([]nsec3Entry, 0, len(o.chain)+len(ins))
-	fresh := map[int]bool{} // indexes of chain whose link is new
-	for i, j := 0, 0; i < len(o.chain) || j < len(ins); {
-		switch {
-		case j == len(ins) || i < len(o.chain) && o.chain[i].hash < ins[j].hash:
-			if !drop[o.chain[i].hash] {
-				chain = append(chain, o.chain[i])
-			}
-			i++
-		default:
-			fresh[len(chain)] = true
-			chain = append(chain, ins[j])
-			if i < len(o.chain) && o.chain[i].hash == ins[j].hash {
-				i++ // replaced
-			}
-			j++
-		}
+	if chain.Len() == 0 {
+		zd.chain, zd.nsec3 = chain, idx
+		return gone, came, nil
 	}
-	for _, e := range o.chain {
-		if drop[e.hash] {
-			gone = append(append(gone, e.set.RRs...), e.set.Sigs...)
+	// The links to make: the new ones, and the one before each hash that
+	// came or went (its next hash may have moved).
+	remake := maps.Clone(fresh)
+	for _, h := range moved {
+		ph, _, ok := chain.Before(h)
+		if !ok {
+			ph, _, _ = chain.Last()
 		}
+		remake[ph] = true
 	}
-	for i := range chain {
-		next := chain[(i+1)%len(chain)].hash
-		if !fresh[i] {
-			if chain[i].set.RRs[0].(*dns.NSEC3).NextDomain == next {
+	for _, h := range slices.Sorted(maps.Keys(remake)) {
+		cur, ok := chain.Get(h)
+		if !ok {
+			continue
+		}
+		next, _, ok := chain.After(h)
+		if !ok {
+			next, _, _ = chain.First()
+		}
+		prev := cur.RRs[0].(*dns.NSEC3)
+		if !fresh[h] {
+			if prev.NextDomain == next {
 				continue
 			}
 			// Its successor changed: the link is made again.
-			gone = append(append(gone, chain[i].set.RRs...), chain[i].set.Sigs...)
-			types := chain[i].set.RRs[0].(*dns.NSEC3).TypeBitMap
-			chain[i] = nsec3Entry{hash: chain[i].hash, set: &rrset{RRs: []dns.RR{&dns.NSEC3{TypeBitMap: types}}}}
+			gone = append(append(gone, cur.RRs...), cur.Sigs...)
 		}
-		types := chain[i].set.RRs[0].(*dns.NSEC3).TypeBitMap
-		rr := &dns.NSEC3{Hdr: dns.RR_Header{Name: strings.ToLower(chain[i].hash) + "." + zd.zone.Name, Rrtype: dns.TypeNSEC3, Class: dns.ClassINET, Ttl: zd.negTTL},
-			Hash: dns.SHA1, HashLength: 20, NextDomain: next, TypeBitMap: types}
+		rr := &dns.NSEC3{Hdr: dns.RR_Header{Name: strings.ToLower(h) + "." + zd.zone.Name, Rrtype: dns.TypeNSEC3, Class: dns.ClassINET, Ttl: zd.negTTL},
+			Hash: dns.SHA1, HashLength: 20, NextDomain: next, TypeBitMap: prev.TypeBitMap}
 		sigs, err := sign([]dns.RR{rr}, zd.zone.Name, zd.zsks, p, old, used)
 		if err != nil {
 			return nil, nil, fmt.Errorf("zone %s: %w", zd.zone.Name, err)
 		}
-		chain[i].set = &rrset{RRs: []dns.RR{rr}, Sigs: sigs}
+		chain = chain.Set(h, &rrset{RRs: []dns.RR{rr}, Sigs: sigs})
 		came = append(append(came, rr), sigs...)
 	}
-	zd.chain = chain
+	zd.chain, zd.nsec3 = chain, idx
+	return gone, came, nil
+}
+
+// earlier is at, or the renewal time of a signature of sigs (its
+// expiration less the refresh time) when one is earlier.
+func earlier(at time.Time, sigs []dns.RR, p sigPolicy) time.Time {
+	for _, rr := range sigs {
+		if s, ok := rr.(*dns.RRSIG); ok {
+			if r := time.Unix(int64(s.Expiration), 0).Add(-p.Refresh); r.Before(at) {
+				at = r
+			}
+		}
+	}
+	return at
+}
+
+// renew signs again, in a delta build, the sets of zd whose signatures
+// are due (their renewal time, expiration less refresh, has come: the
+// set's signing period ended, see sigPolicy), as a full build would, and
+// sets zd.refreshAt to the earliest renewal time left. copied are the
+// nodes zd has of its own (not o's): written in place; any other node on
+// the way is copied with the path to it.
+//
+// Finding the due sets reads every set's first signature once (a walk of
+// the trees, nothing copied, hashed or allocated); what is copied and
+// signed is only what is due, about 1/128 of the zone per renewal (the
+// renewals are spread, forSet). An index by renewal time would make the
+// walk logarithmic too, at the price of a tree node per set held in
+// memory: at 10M names more than the walk costs in a renewal that signs
+// 1/128 of them.
+func (zd *Data) renew(copied map[string]*node, p sigPolicy, old, used sigCache) (gone, came []dns.RR, err error) {
+	due := func(sigs []dns.RR) bool {
+		if len(sigs) == 0 {
+			return false // not signed: at or below a delegation
+		}
+		exp := time.Unix(int64(sigs[0].(*dns.RRSIG).Expiration), 0)
+		return !p.Now.Before(exp.Add(-p.Refresh))
+	}
+	earliest := p.expiration().Add(-p.Refresh) // as signZone: at most the zone's period
+	note := func(sigs []dns.RR) { earliest = earlier(earliest, sigs, p) }
+	type setAt struct {
+		owner string
+		t     uint16
+	}
+	var sets []setAt
+	for name, n := range zd.names.All() {
+		for t, s := range n.sets {
+			if t == dns.TypeSOA {
+				continue
+			}
+			if due(s.Sigs) {
+				sets = append(sets, setAt{name, t})
+			} else {
+				note(s.Sigs)
+			}
+		}
+	}
+	var links []string
+	for h, s := range zd.chain.All() {
+		if due(s.Sigs) {
+			links = append(links, h)
+		} else {
+			note(s.Sigs)
+		}
+	}
+	for _, at := range sets {
+		n := copied[at.owner]
+		if n == nil {
+			n = &node{sets: maps.Clone(zd.node(at.owner).sets)}
+			copied[at.owner] = n
+			zd.names = zd.names.Set(at.owner, n)
+		}
+		s := n.sets[at.t]
+		keys := zd.zsks
+		if at.t == dns.TypeDNSKEY || at.t == dns.TypeCDS || at.t == dns.TypeCDNSKEY {
+			keys = zd.ksks
+		}
+		sigs, err := sign(s.RRs, zd.zone.Name, keys, p, old, used)
+		if err != nil {
+			return nil, nil, err
+		}
+		n.sets[at.t] = &rrset{RRs: s.RRs, Sigs: sigs}
+		gone, came = append(gone, s.Sigs...), append(came, sigs...)
+		note(sigs)
+	}
+	for _, h := range links {
+		s, _ := zd.chain.Get(h)
+		sigs, err := sign(s.RRs, zd.zone.Name, zd.zsks, p, old, used)
+		if err != nil {
+			return nil, nil, err
+		}
+		zd.chain = zd.chain.Set(h, &rrset{RRs: s.RRs, Sigs: sigs})
+		gone, came = append(gone, s.Sigs...), append(came, sigs...)
+		note(sigs)
+	}
+	zd.refreshAt = earliest
 	return gone, came, nil
 }

@@ -147,6 +147,48 @@ func TestDeltaMatchesFullBuild(t *testing.T) {
 			return fmt.Sprintf("h%d.%s", rnd.IntN(60), deltaFwd)
 		}
 	}
+	var snap *zone.Snapshot
+	exactRenewal := map[string]bool{} // zones whose build renews signatures
+	// compare rebuilds with b and with a fresh builder (a full build) and
+	// requires the same versions.
+	compare := func(step int, changes []zone.AssignChange) {
+		t.Helper()
+		var err error
+		snap, _, err = b.Rebuild(e.ctx, &e.in, now, "")
+		if err != nil {
+			t.Fatalf("step %d: %v", step, err)
+		}
+		if err := snap.CheckHashes(); err != nil {
+			t.Fatalf("step %d: %v", step, err)
+		}
+		if err := e.read(); err != nil {
+			t.Fatal(err)
+		}
+		full := e.in
+		full.Delta = nil
+		ref, _, err := zone.NewBuilder(e.st, e.sealer, opt).Rebuild(e.ctx, &full, now, "")
+		if err != nil {
+			t.Fatalf("step %d: full build: %v", step, err)
+		}
+		for name, zd := range ref.All() {
+			got := snap.Zone(name)
+			if got == nil {
+				t.Fatalf("step %d: zone %s not served", step, name)
+			}
+			if got.Serial() != zd.Serial() || got.Names() != zd.Names() {
+				t.Errorf("step %d zone %s: serial %d with %d names, a full build %d with %d", step, name, got.Serial(), got.Names(), zd.Serial(), zd.Names())
+			}
+			// A delta build may renew early (it keeps the earliest
+			// renewal time when the set that had it goes), never late;
+			// a renewal finds the exact time again.
+			if got.RefreshAt().After(zd.RefreshAt()) || exactRenewal[name] && !got.RefreshAt().Equal(zd.RefreshAt()) {
+				t.Errorf("step %d zone %s: next renewal at %v, a full build's at %v", step, name, got.RefreshAt(), zd.RefreshAt())
+			}
+			if g, w := texts(got), texts(zd); !slices.Equal(g, w) {
+				t.Fatalf("step %d zone %s (changes %+v): records differ from a full build:\n%s", step, name, changes, lineDiff(g, w))
+			}
+		}
+	}
 	for step := range 60 {
 		var changes []zone.AssignChange
 		for range 1 + rnd.IntN(3) {
@@ -203,37 +245,52 @@ func TestDeltaMatchesFullBuild(t *testing.T) {
 		if err := e.read(); err != nil {
 			t.Fatal(err)
 		}
-		snap, _, err := b.Rebuild(e.ctx, &e.in, now, "")
-		if err != nil {
-			t.Fatalf("step %d: %v", step, err)
-		}
-		if err := snap.CheckHashes(); err != nil {
-			t.Fatalf("step %d: %v", step, err)
-		}
-		if err := e.read(); err != nil {
-			t.Fatal(err)
-		}
-		full := e.in
-		full.Delta = nil
-		ref, _, err := zone.NewBuilder(e.st, e.sealer, opt).Rebuild(e.ctx, &full, now, "")
-		if err != nil {
-			t.Fatalf("step %d: full build: %v", step, err)
-		}
-		for name, zd := range ref.All() {
-			got := snap.Zone(name)
-			if got == nil {
-				t.Fatalf("step %d: zone %s not served", step, name)
-			}
-			if got.Serial() != zd.Serial() || got.Names() != zd.Names() {
-				t.Errorf("step %d zone %s: serial %d with %d names, a full build %d with %d", step, name, got.Serial(), got.Names(), zd.Serial(), zd.Names())
-			}
-			if g, w := texts(got), texts(zd); !slices.Equal(g, w) {
-				t.Fatalf("step %d zone %s (changes %+v): records differ from a full build:\n%s", step, name, changes, lineDiff(g, w))
-			}
-		}
+		compare(step, changes)
 	}
 	if st := b.Stats(); st.Delta < 30 || st.Full < 3 {
 		t.Errorf("builds %+v: the sequence should make most versions by delta, and some in full (www)", st)
+	}
+	// Renewals: the clock moves by parts of the signing period (and past
+	// whole periods), with no change or a new name; the sets due are
+	// signed again by delta builds, as a full build signs them.
+	validity := 14 * 24 * time.Hour
+	slot := (validity - validity/2) / 128
+	before := b.Stats()
+	renewed := 0
+	for step, d := range []time.Duration{slot, slot / 2, 3 * slot, 40 * slot, 128 * slot, slot, 200 * slot} {
+		at := now.Add(d)
+		var changes []zone.AssignChange
+		if step%2 == 1 {
+			nextID++
+			v6 = v6.Next()
+			a := registry.Assignment{ID: nextID, State: registry.StateAssigned, Name: fmt.Sprintf("r%d.%s", step, deltaFwd), Prefix: netip.PrefixFrom(v6, 128)}
+			changes = append(changes, zone.AssignChange{After: a})
+			live[a.ID] = a
+			e.in.Assigns = append(e.in.Assigns, a)
+		}
+		prevSnap := snap
+		now = at
+		e.in.Delta = &zone.Delta{Since: e.in.Seq, Changes: changes}
+		e.in.Seq++
+		if err := e.read(); err != nil {
+			t.Fatal(err)
+		}
+		clear(exactRenewal)
+		for name, zd := range snap.All() {
+			exactRenewal[name] = zd.Signed() && !now.Before(zd.RefreshAt())
+		}
+		compare(100+step, changes)
+		for name, zd := range snap.All() {
+			if p := prevSnap.Zone(name); p != nil && p.Signed() && !now.Before(p.RefreshAt()) {
+				renewed++
+				if !zd.RefreshAt().After(now) {
+					t.Errorf("renewal step %d zone %s: next renewal at %v, not after %v", step, name, zd.RefreshAt(), now)
+				}
+			}
+		}
+	}
+	if st := b.Stats(); st.Full != before.Full || renewed < 5 {
+		t.Errorf("builds %+v then %+v with %d renewals: renewals should be delta builds", before, st, renewed)
 	}
 	ldns := testenv.Program(t, "ldns-verify-zone", "ldnsutils")
 	snap, _, err := b.Rebuild(e.ctx, &e.in, now, "")
@@ -249,7 +306,7 @@ func TestDeltaMatchesFullBuild(t *testing.T) {
 		if err := os.WriteFile(file, []byte(text.String()), 0o644); err != nil {
 			t.Fatal(err)
 		}
-		if out, err := exec.Command(ldns, "-V", "2", file).CombinedOutput(); err != nil {
+		if out, err := exec.Command(ldns, "-V", "2", "-t", now.UTC().Format("20060102150405"), file).CombinedOutput(); err != nil {
 			t.Errorf("ldns-verify-zone %s: %v\n%s", name, err, out)
 		}
 	}
@@ -339,5 +396,85 @@ func TestSignatureRenewalsSpread(t *testing.T) {
 			t.Errorf("after %d parts of the period, %d of %d signatures renewed: want a few", step, renewed, len(first))
 		}
 		first = next
+	}
+}
+
+// TestDeltaLeavesPublishedVersionsAlone: while delta builds (changes and
+// renewals) make new versions from it, readers keep answering from and
+// transferring an older snapshot, which must not change at all (run with
+// -race: the versions share all but the changed paths of their trees).
+func TestDeltaLeavesPublishedVersionsAlone(t *testing.T) {
+	e := newDeltaEnv(t)
+	addr := deltaV6.Addr()
+	var id int64
+	add := func(n int) []zone.AssignChange {
+		var cs []zone.AssignChange
+		for range n {
+			id++
+			addr = addr.Next()
+			a := registry.Assignment{ID: id, State: registry.StateAssigned, Name: fmt.Sprintf("h%d.s%d.%s", id, id%7, deltaFwd), Prefix: netip.PrefixFrom(addr, 128)}
+			e.in.Assigns = append(e.in.Assigns, a)
+			cs = append(cs, zone.AssignChange{After: a})
+		}
+		return cs
+	}
+	add(200)
+	now := time.Date(2026, 12, 5, 10, 0, 0, 0, time.UTC)
+	b := zone.NewBuilder(e.st, e.sealer, zone.BuilderOptions{Now: func() time.Time { return now }})
+	old, _, err := b.Rebuild(e.ctx, &e.in, now, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string][]string{}
+	for name, zd := range old.All() {
+		want[name] = texts(zd)
+	}
+	stop := make(chan struct{})
+	done := make(chan error, 2)
+	for range 2 {
+		go func() {
+			for i := 0; ; i++ {
+				select {
+				case <-stop:
+					done <- nil
+					return
+				default:
+				}
+				zd := old.Zone(deltaFwd)
+				zd.Lookup(fmt.Sprintf("h%d.s%d.%s", i%300, i%7, deltaFwd), dns.TypeAAAA, true)
+				zd.Lookup(fmt.Sprintf("nx%d.%s", i, deltaFwd), dns.TypeA, true)
+				if i%20 == 0 {
+					zd.Records()
+				}
+			}
+		}()
+	}
+	for step := range 20 {
+		e.in.Delta = &zone.Delta{Since: e.in.Seq, Changes: add(1 + step%3)}
+		e.in.Seq++
+		if step%5 == 4 {
+			now = now.Add(7 * 24 * time.Hour / 128) // some signatures due
+		}
+		if err := e.read(); err != nil {
+			t.Fatal(err)
+		}
+		if _, _, err := b.Rebuild(e.ctx, &e.in, now, ""); err != nil {
+			t.Fatalf("step %d: %v", step, err)
+		}
+	}
+	close(stop)
+	for range 2 {
+		<-done
+	}
+	if st := b.Stats(); st.Delta < 20 {
+		t.Errorf("builds %+v: want delta builds", st)
+	}
+	for name, zd := range old.All() {
+		if g := texts(zd); !slices.Equal(g, want[name]) {
+			t.Errorf("zone %s: the published version changed:\n%s", name, lineDiff(g, want[name]))
+		}
+	}
+	if err := old.CheckHashes(); err != nil {
+		t.Error(err)
 	}
 }

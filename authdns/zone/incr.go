@@ -91,7 +91,7 @@ func (zd *Data) fullHash() (sumHash, error) {
 		}
 		return nil
 	}
-	for _, n := range zd.nodes {
+	for _, n := range zd.names.All() {
 		for t, s := range n.sets {
 			if t == dns.TypeSOA {
 				continue
@@ -104,11 +104,11 @@ func (zd *Data) fullHash() (sumHash, error) {
 			}
 		}
 	}
-	for _, e := range zd.chain {
-		if err := each(e.set.RRs); err != nil {
+	for _, s := range zd.chain.All() {
+		if err := each(s.RRs); err != nil {
 			return h, err
 		}
-		if err := each(e.set.Sigs); err != nil {
+		if err := each(s.Sigs); err != nil {
 			return h, err
 		}
 	}
@@ -143,8 +143,8 @@ func bodyDiff(prev, zd *Data) (removed, added []string, h sumHash, err error) {
 		*to = append(*to, s.RRs...)
 		*to = append(*to, s.Sigs...)
 	}
-	for name, n := range zd.nodes {
-		pn := prev.nodes[name]
+	for name, n := range zd.names.All() {
+		pn := prev.node(name)
 		for t, s := range n.sets {
 			if t == dns.TypeSOA {
 				continue
@@ -170,8 +170,8 @@ func bodyDiff(prev, zd *Data) (removed, added []string, h sumHash, err error) {
 			}
 		}
 	}
-	for name, pn := range prev.nodes {
-		if _, ok := zd.nodes[name]; ok {
+	for name, pn := range prev.names.All() {
+		if zd.names.Has(name) {
 			continue
 		}
 		for t, ps := range pn.sets {
@@ -180,22 +180,19 @@ func bodyDiff(prev, zd *Data) (removed, added []string, h sumHash, err error) {
 			}
 		}
 	}
-	// Both chains are in hash order: walk them side by side.
-	for i, j := 0, 0; i < len(prev.chain) || j < len(zd.chain); {
-		switch {
-		case j == len(zd.chain) || i < len(prev.chain) && prev.chain[i].hash < zd.chain[j].hash:
-			take(&rem, prev.chain[i].set)
-			i++
-		case i == len(prev.chain) || zd.chain[j].hash < prev.chain[i].hash:
-			take(&add, zd.chain[j].set)
-			j++
-		default:
-			if !sameSet(prev.chain[i].set, zd.chain[j].set) {
-				take(&rem, prev.chain[i].set)
-				take(&add, zd.chain[j].set)
-			}
-			i++
-			j++
+	for h, s := range zd.chain.All() {
+		ps, ok := prev.chain.Get(h)
+		if ok && sameSet(ps, s) {
+			continue
+		}
+		if ok {
+			take(&rem, ps)
+		}
+		take(&add, s)
+	}
+	for h, ps := range prev.chain.All() {
+		if !zd.chain.Has(h) {
+			take(&rem, ps)
 		}
 	}
 	return wireDiff(prev.sum, rem, add)

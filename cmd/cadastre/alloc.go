@@ -27,7 +27,9 @@ func newAllocCmd(a *app) *cobra.Command {
 one IPv6 /128 and one IPv4 /32 per item, both or neither.
 
 Space comes from the region's own pools: the smallest free prefix that fits,
-lowest address first. When the region has no IPv4 left and its policy allows,
+lowest address first. --space S takes from the region's pools of space S (a
+VRF, "cadastre space add") only; without it, from its pools of the global and
+the built-in private space, never from a named space's pools. When the region has no IPv4 left and its policy allows,
 a relocation unit (a /24 unless the region says otherwise) is moved from a
 lender region and recorded; the answer marks such assignments "borrowed".
 
@@ -68,7 +70,8 @@ Exit 5 means no free space; exit 6 that the region may not borrow IPv4.`,
   cadastre alloc --prefix 2603:1030:0:10::/64 --tenant acme --key import-17
   cadastre alloc --region us-east --len 48 --as-pool site1 --purpose site --tenant acme --key site1 --tag site=fra1
   cadastre alloc --region us-east --len 64 --tenant acme --tag env=prod --tag team=db
-  cadastre alloc --pool site1 --len 56 --tenant acme --resource customer-7`,
+  cadastre alloc --pool site1 --len 56 --tenant acme --resource customer-7
+  cadastre alloc --region us-east --space vpc-a --family 4 --len 24   # a named space's pools only`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if q.DualStack && cmd.Flags().Changed("family") {
@@ -126,7 +129,7 @@ Exit 5 means no free space; exit 6 that the region may not borrow IPv4.`,
 	f.StringVar(&q.Region, "region", "", "region to allocate in (required without --address or --prefix)")
 	f.StringVar(&address, "address", "", "take exactly this address (its /32 or /128)")
 	f.StringVar(&pfx, "prefix", "", "take exactly this prefix")
-	f.StringVar(&q.Space, "space", "", "with --address or --prefix: the space (VRF) whose pool must hold it, when several spaces hold the address")
+	f.StringVar(&q.Space, "space", "", "with --region: take from the region's pools of this space (VRF) only (default: global and private); with --address or --prefix: the space whose pool must hold it")
 	f.IntVar(&q.Family, "family", 0, "address family, 4 or 6 (default 6)")
 	f.IntVar(&q.Bits, "len", 0, "prefix length (default /128 for IPv6, /32 for IPv4)")
 	f.IntVar(&q.Count, "count", 1, "how many prefixes, in one transaction")
@@ -159,7 +162,7 @@ func allocPool(cmd *cobra.Command, a *app, q registry.Request, name, purpose str
 	if err != nil {
 		return err
 	}
-	p, err := reg.AllocatePool(cmd.Context(), registry.ChildPoolSpec{Name: name, Region: q.Region, Family: q.Family, Bits: q.Bits, Purpose: purpose, Tenant: q.Tenant, Tags: q.Tags, Key: q.Key})
+	p, err := reg.AllocatePool(cmd.Context(), registry.ChildPoolSpec{Name: name, Region: q.Region, Family: q.Family, Bits: q.Bits, Purpose: purpose, Tenant: q.Tenant, Tags: q.Tags, Space: q.Space, Key: q.Key})
 	if err != nil {
 		return err
 	}

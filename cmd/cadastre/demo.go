@@ -228,7 +228,7 @@ func (a *app) serveDemo(ctx context.Context, listen, dnsListen, borrowed string)
 	if err != nil {
 		return err
 	}
-	return a.serve(ctx, serveOpts{listen: listen, dns: dnsListen, dnsF: dnsFlags{poll: time.Second, rate: dnsserver.DefaultOnlineRate, clientRate: dnsserver.DefaultClientSignRate, rrlRate: dnsserver.DefaultRRLRate, rrlSlip: 2},
+	return a.serve(ctx, serveOpts{listen: listen, dns: dnsListen, dnsF: dnsFlags{poll: dnsserver.DefaultPoll, rate: dnsserver.DefaultOnlineRate, clientRate: dnsserver.DefaultClientSignRate, rrlRate: dnsserver.DefaultRRLRate, rrlSlip: 2},
 		drain: 0, grace: 5 * time.Second, signinSecret: adminSecret, signinTTL: 24 * time.Hour,
 		ready: func(httpAddr, dnsAddr, signinPath string) {
 			w := a.cfg.stdout

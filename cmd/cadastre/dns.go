@@ -850,7 +850,7 @@ type dnsFlags struct {
 }
 
 func (f *dnsFlags) register(c *cobra.Command) {
-	c.Flags().DurationVar(&f.poll, "dns-poll", time.Second, "how often the DNS server checks the event log for changes")
+	c.Flags().DurationVar(&f.poll, "dns-poll", dnsserver.DefaultPoll, "how often the DNS server checks the event log for changes (one indexed read): a new name is answered within about this")
 	c.Flags().StringArrayVar(&f.tsig, "tsig", nil, "removed: secrets on the command line show in ps; use `cadastre tsig add` or --tsig-file")
 	c.Flags().MarkHidden("tsig")
 	c.Flags().StringVar(&f.tsigFile, "tsig-file", "", "file of TSIG keys for transfers, one a line: NAME ALGORITHM BASE64-SECRET (besides the register's keys, see `cadastre tsig`)")

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/netip"
 	"strconv"
+	"strings"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
@@ -28,7 +29,7 @@ type lifeBackend interface {
 	RemoveBlock(ctx context.Context, id int64, ifMatch string) error
 	PoolsTagged(ctx context.Context, region string, tags registry.Tags) ([]registry.PoolUsage, error)
 	Pool(ctx context.Context, id int64) (registry.Pool, error)
-	FindPool(ctx context.Context, p netip.Prefix) (registry.Pool, error)
+	FindPoolIn(ctx context.Context, p netip.Prefix, space string) (registry.Pool, error)
 	UpdatePool(ctx context.Context, id int64, ifMatch string, p registry.PoolPatch) (registry.Pool, error)
 	RemovePool(ctx context.Context, id int64, ifMatch string) error
 	PatchAssignment(ctx context.Context, id int64, ifMatch string, tenant *string, p registry.AssignmentPatch) (registry.Assignment, error)
@@ -390,30 +391,37 @@ func newBlockRemoveCmd(a *app) *cobra.Command {
 	return c
 }
 
-// findPool resolves a pool argument: a numeric ID or an exact prefix.
-func findPool(ctx context.Context, lb lifeBackend, arg string) (registry.Pool, error) {
+// findPool resolves a pool argument: a numeric ID or an exact prefix, in
+// space when given (two spaces may hold the same prefix: without --space
+// that is refused, naming them, never one picked).
+func findPool(ctx context.Context, lb lifeBackend, arg, space string) (registry.Pool, error) {
 	if id, err := strconv.ParseInt(arg, 10, 64); err == nil {
 		if id <= 0 {
 			return registry.Pool{}, usagef("pool ID %d: must be positive", id)
 		}
-		return lb.Pool(ctx, id)
+		pl, err := lb.Pool(ctx, id)
+		if err == nil && space != "" && pl.Space != space {
+			return registry.Pool{}, usagef("pool %d (%s) is in space %s, not %s", id, pl.Prefix, pl.Space, space)
+		}
+		return pl, err
 	}
 	p, err := parsePrefixArg(arg)
 	if err != nil {
 		return registry.Pool{}, err
 	}
-	return lb.FindPool(ctx, p)
+	return lb.FindPoolIn(ctx, p, space)
 }
 
 func newPoolUpdateCmd(a *app) *cobra.Command {
-	var purpose string
+	var purpose, space string
 	var tf tagFlags
 	var asJSON bool
 	c := &cobra.Command{
-		Use:     "update PREFIX|ID",
-		Short:   "Change a pool's purpose or tags",
-		Example: `  cadastre pool update 40.64.0.0/23 --purpose vms --tag tier=gold`,
-		Args:    cobra.ExactArgs(1),
+		Use:   "update PREFIX|ID",
+		Short: "Change a pool's purpose or tags",
+		Example: `  cadastre pool update 40.64.0.0/23 --purpose vms --tag tier=gold
+  cadastre pool update 10.1.0.0/16 --space vpc-a --tag env=prod`,
+		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			tp, err := tf.forUpdate(cmd)
 			if err != nil {
@@ -423,7 +431,7 @@ func newPoolUpdateCmd(a *app) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			pl, err := findPool(cmd.Context(), lb, args[0])
+			pl, err := findPool(cmd.Context(), lb, args[0], space)
 			if err != nil {
 				return err
 			}
@@ -439,6 +447,7 @@ func newPoolUpdateCmd(a *app) *cobra.Command {
 		},
 	}
 	c.Flags().StringVar(&purpose, "purpose", "", "what the pool is for")
+	c.Flags().StringVar(&space, "space", "", "the pool's space, when several spaces hold the prefix")
 	tf.addSet(c.Flags(), "add or replace the tag")
 	tf.addUnset(c.Flags())
 	c.Flags().BoolVar(&asJSON, "json", false, "print the pool as JSON")
@@ -446,35 +455,39 @@ func newPoolUpdateCmd(a *app) *cobra.Command {
 }
 
 func newPoolRemoveCmd(a *app) *cobra.Command {
-	return &cobra.Command{
+	var space string
+	c := &cobra.Command{
 		Use:   "remove PREFIX|ID",
 		Short: "Remove a pool without live or quarantined assignments or lent space",
 		Long: `Remove a pool. It must hold no live or quarantined assignment (release them;
 quarantined ones free at the end of their cool-down) and have lent no unit to
 another region. Its released assignments go with it; the event log keeps them.`,
-		Example: "  cadastre pool remove 40.64.3.0/24\n  cadastre pool remove 17",
+		Example: "  cadastre pool remove 40.64.3.0/24\n  cadastre pool remove 17\n  cadastre pool remove 10.1.0.0/16 --space vpc-b",
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			lb, err := a.lifeBackend(cmd.Context())
 			if err != nil {
 				return err
 			}
-			pl, err := findPool(cmd.Context(), lb, args[0])
+			pl, err := findPool(cmd.Context(), lb, args[0], space)
 			if err != nil {
 				return err
 			}
 			if err := lb.RemovePool(cmd.Context(), pl.ID, ""); err != nil {
 				return err
 			}
-			fmt.Fprintf(a.cfg.stdout, "pool %s removed\n", pl.Prefix)
+			fmt.Fprintf(a.cfg.stdout, "pool %s (space %s) removed\n", pl.Prefix, pl.Space)
 			return nil
 		},
 	}
+	c.Flags().StringVar(&space, "space", "", "the pool's space, when several spaces hold the prefix")
+	return c
 }
 
 func newAssignmentUpdateCmd(a *app) *cobra.Command {
 	var name, resource string
 	var tf tagFlags
+	var space string
 	var asJSON bool
 	c := &cobra.Command{
 		Use:   "update ID|PREFIX|IP",
@@ -505,14 +518,25 @@ func newAssignmentUpdateCmd(a *app) *cobra.Command {
 				if err != nil {
 					return err
 				}
+				// Two spaces may hold the prefix: the one named, or the
+				// only one; never one picked.
+				var hits []string
 				for _, x := range as {
-					if x.Prefix == t.Prefix || (t.Prefix.IsSingleIP() && x.Prefix.Contains(t.Prefix.Addr())) {
+					if (x.Prefix == t.Prefix || (t.Prefix.IsSingleIP() && x.Prefix.Contains(t.Prefix.Addr()))) && (space == "" || x.Space == space) {
 						id = x.ID
+						hits = append(hits, fmt.Sprintf("assignment %d (%s) in space %s", x.ID, x.Prefix, x.Space))
 					}
 				}
-				if id == 0 {
+				switch {
+				case id == 0 && space != "":
+					return fmt.Errorf("no live assignment holds %s in space %s: %w", t.Prefix, space, registry.ErrNotFound)
+				case id == 0:
 					return fmt.Errorf("no live assignment holds %s: %w", t.Prefix, registry.ErrNotFound)
+				case len(hits) > 1:
+					return fmt.Errorf("%s: held in %d spaces (%s): name one with --space, or give the assignment's ID: %w", t.Prefix, len(hits), strings.Join(hits, ", "), registry.ErrInvalid)
 				}
+			} else if space != "" {
+				return usagef("--space %s: names where a PREFIX lies; an ID names one assignment already", space)
 			}
 			x, err := lb.PatchAssignment(cmd.Context(), id, "", nil, registry.AssignmentPatch{Name: changed(cmd, "name", name), Resource: changed(cmd, "resource", resource), TagPatch: tp})
 			if err != nil {
@@ -527,6 +551,7 @@ func newAssignmentUpdateCmd(a *app) *cobra.Command {
 	}
 	c.Flags().StringVar(&name, "name", "", "DNS name (empty removes it)")
 	c.Flags().StringVar(&resource, "resource", "", "the tenant's resource")
+	c.Flags().StringVar(&space, "space", "", "the space the PREFIX lies in, when several spaces hold it")
 	tf.addSet(c.Flags(), "add or replace the tag")
 	tf.addUnset(c.Flags())
 	c.Flags().BoolVar(&asJSON, "json", false, "print the assignment as JSON")

@@ -2,8 +2,10 @@ package main
 
 import (
 	"encoding/json"
+	"net/netip"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -87,7 +89,9 @@ func TestSpacesStayOutOfGlobalOutputs(t *testing.T) {
 		{[]string{"geo", "lookup", "--space", "vpc-z", "10.1.0.5"}, exitNotFound, []string{"vpc-z"}},
 		{[]string{"geofeed", "export", "--json", "--space", "vpc-z"}, exitNotFound, []string{"vpc-z"}},
 		{[]string{"alloc", "--address", "10.1.0.6", "--space", "private"}, exitUsage, []string{"10.1.0.0/16", "vpc-a", "private"}},
-		{[]string{"alloc", "--region", "full", "--space", "vpc-a"}, exitUsage, []string{"--address"}},
+		// A region allocation naming a space takes only that space's pools:
+		// vpc-a has no IPv6 in region full.
+		{[]string{"alloc", "--region", "full", "--space", "vpc-a"}, exitNoSpace, []string{"IPv6", "space vpc-a"}},
 		{[]string{"reserve", "10.1.0.16/28", "--reason", "gw", "--space", "private"}, exitUsage, []string{"vpc-a"}},
 		// Pools overlap only across spaces: within vpc-a it is refused.
 		{[]string{"pool", "add", "10.1.128.0/17", "--region", "east", "--space", "vpc-a"}, exitConflict, []string{"vpc-a", "10.1.0.0/16"}},
@@ -213,6 +217,22 @@ var spaceOverlapBadInput = []badCase{
 		code: codeUsage, want: []string{"vpc-a", "vpc-b", "--space"}},
 	{name: "show of an address in pools of two spaces, without --space", setup: twoVPCSteps, args: []string{"show", "10.1.0.9"},
 		code: codeUsage, want: []string{"vpc-a", "vpc-b", "--space"}},
+	{name: "pool update of a prefix two spaces hold, without --space", setup: twoVPCSteps, args: []string{"pool", "update", "10.1.0.0/16", "--tag", "env=x"},
+		code: codeUsage, want: []string{"vpc-a", "vpc-b", "--space", "pool's ID"}},
+	{name: "pool remove of a prefix two spaces hold, without --space", setup: twoVPCSteps, args: []string{"pool", "remove", "10.1.0.0/16"},
+		code: codeUsage, want: []string{"vpc-a", "vpc-b", "--space", "pool's ID"}},
+	{name: "pool remove in a space, with a live assignment", setup: twoVPCSteps, args: []string{"pool", "remove", "10.1.0.0/16", "--space", "vpc-b"},
+		code: codeConflict, want: []string{"10.1.0.0/24"}},
+	{name: "pool remove in a space that does not exist", setup: twoVPCSteps, args: []string{"pool", "remove", "10.1.0.0/16", "--space", "vpc-z"},
+		code: codeNotFound, want: []string{"vpc-z"}},
+	{name: "pool update in a space that holds no such pool", setup: twoVPCSteps, args: []string{"pool", "update", "10.1.0.0/16", "--space", "private", "--tag", "env=x"},
+		code: codeNotFound, want: []string{"10.1.0.0/16", "space private"}},
+	{name: "assignment update of a prefix two spaces hold, without --space", setup: twoVPCSteps, args: []string{"assignment", "update", "10.1.0.0/24", "--resource", "vm-1"},
+		code: codeUsage, want: []string{"vpc-a", "vpc-b", "--space"}},
+	{name: "alloc from a region in a space that does not exist", setup: twoVPCSteps, args: []string{"alloc", "--region", "full", "--space", "vpc-z", "--family", "4"},
+		code: codeNotFound, want: []string{"vpc-z"}},
+	{name: "alloc from a region in a space it has no pool of the family in", setup: twoVPCSteps, args: []string{"alloc", "--region", "full", "--space", "vpc-a", "--family", "6"},
+		code: codeNoSpace, want: []string{"IPv6", "space vpc-a"}},
 }
 
 func TestSpaceOverlapBadInputIsRefusedAndChangesNothing(t *testing.T) {
@@ -243,5 +263,73 @@ func TestSpaceOverlapVerbs(t *testing.T) {
 	mustJSON(t, mustCLI(t, db, "unreserve", "10.1.2.0/29", "--json"), &v)
 	if v.Space != "vpc-b" {
 		t.Fatalf("unreserve 10.1.2.0/29: %+v, want vpc-b's", v)
+	}
+
+	// A region allocation takes the space named, and without one never a
+	// VPC's pool.
+	var as []registry.Assignment
+	mustJSON(t, mustCLI(t, db, "alloc", "--region", "full", "--space", "vpc-b", "--family", "4", "--len", "24", "--count", "2", "--json"), &as)
+	for _, x := range as {
+		if x.Space != "vpc-b" || !netip.MustParsePrefix("10.1.0.0/16").Overlaps(x.Prefix) {
+			t.Errorf("alloc --region full --space vpc-b: %s in %s", x.Prefix, x.Space)
+		}
+	}
+	// Region full has no free global IPv4 and may not borrow: without
+	// --space the VPCs' free pools are not taken either.
+	if r := cli(t, db, "alloc", "--region", "full", "--family", "4"); r.code != codePolicy {
+		t.Errorf("alloc --region full without --space, its global IPv4 full: %s, want exit %d (never a VPC's pool)", r, codePolicy)
+	}
+	var c registry.Pool
+	mustJSON(t, mustCLI(t, db, "alloc", "--region", "full", "--space", "vpc-a", "--family", "4", "--len", "26", "--as-pool", "site-a", "--json"), &c)
+	if c.Space != "vpc-a" {
+		t.Errorf("alloc --as-pool site-a --space vpc-a: %s in %s", c.Prefix, c.Space)
+	}
+
+	// pool update and assignment update act on the space named only.
+	var pl registry.Pool
+	mustJSON(t, mustCLI(t, db, "pool", "update", "10.1.0.0/16", "--space", "vpc-b", "--tag", "env=b", "--json"), &pl)
+	if pl.Space != "vpc-b" || pl.Tags["env"] != "b" {
+		t.Errorf("pool update --space vpc-b: %+v", pl)
+	}
+	mustJSON(t, mustCLI(t, db, "pool", "update", strconv.FormatInt(pl.ID, 10), "--tag", "env=b2", "--json"), &pl)
+	if pl.Space != "vpc-b" || pl.Tags["env"] != "b2" {
+		t.Errorf("pool update ID: %+v", pl)
+	}
+	if r := cli(t, db, "pool", "update", strconv.FormatInt(pl.ID, 10), "--space", "vpc-a", "--tag", "env=a"); r.code != codeUsage || !strings.Contains(r.stderr, "space vpc-b") {
+		t.Errorf("pool update ID --space of another space: %s", r)
+	}
+	var pa registry.Pool // fresh: Unmarshal would merge into pl's tags
+	mustJSON(t, mustCLI(t, db, "pool", "update", "10.1.0.0/16", "--space", "vpc-a", "--purpose", "vms", "--json"), &pa)
+	if pa.Space != "vpc-a" || pa.ID == pl.ID || pa.Tags["env"] != "" {
+		t.Errorf("vpc-a's pool took vpc-b's tag: %+v", pa)
+	}
+	var x registry.Assignment
+	mustJSON(t, mustCLI(t, db, "assignment", "update", "10.1.0.9", "--space", "vpc-a", "--resource", "vm-a", "--json"), &x)
+	if x.Space != "vpc-a" || x.Resource != "vm-a" {
+		t.Errorf("assignment update --space vpc-a: %+v", x)
+	}
+}
+
+// TestPoolRemoveInASpace: a pool that two spaces hold is removed in the
+// space named (or by ID), the other space's left as it was.
+func TestPoolRemoveInASpace(t *testing.T) {
+	db := register(t)
+	for _, s := range twoVPCSteps[:6] {
+		mustCLI(t, db, s...)
+	}
+	if r := cli(t, db, "pool", "remove", "10.1.0.0/16"); r.code != codeUsage || !strings.Contains(r.stderr, "vpc-a") || !strings.Contains(r.stderr, "vpc-b") {
+		t.Fatalf("pool remove without --space: %s", r)
+	}
+	if out := mustCLI(t, db, "pool", "remove", "10.1.0.0/16", "--space", "vpc-a"); !strings.Contains(out, "space vpc-a") {
+		t.Errorf("pool remove --space vpc-a: %s", out)
+	}
+	var pl registry.Pool
+	mustJSON(t, mustCLI(t, db, "pool", "update", "10.1.0.0/16", "--purpose", "vms", "--json"), &pl)
+	if pl.Space != "vpc-b" {
+		t.Errorf("the pool left is %+v, want vpc-b's", pl)
+	}
+	mustCLI(t, db, "pool", "remove", strconv.FormatInt(pl.ID, 10))
+	if r := cli(t, db, "pool", "update", "10.1.0.0/16", "--purpose", "vms"); r.code != codeNotFound {
+		t.Errorf("pool update after both were removed: %s", r)
 	}
 }

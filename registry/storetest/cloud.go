@@ -3,6 +3,7 @@ package storetest
 import (
 	"bytes"
 	"context"
+	"slices"
 	"testing"
 	"time"
 
@@ -181,6 +182,171 @@ func Cloud(t *testing.T, open Open) {
 					if paged[i].ID != all[i].ID || paged[i].Region != region {
 						t.Fatalf("region %s, filter %+v: row %d: %d (%s) by pages, %d at once", region, f, i, paged[i].ID, paged[i].Region, all[i].ID)
 					}
+				}
+			}
+		}
+	})
+
+	// Pages by past state or by tag, with and without a region, family or
+	// state (the store may read them from other indexes than the plain
+	// filter: issue 16), page by page, are the rows a brute-force filter of
+	// every assignment keeps, in ID order.
+	t.Run("pages by state and tag", func(t *testing.T) {
+		every, err := reg.Assignments(ctx, registry.AssignmentFilter{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		tagged := 0
+		for i, a := range every {
+			if a.State != registry.StateAssigned || i%3 != 0 {
+				continue
+			}
+			set := registry.Tags{"team": "b"}
+			if i%7 == 0 {
+				set["env"] = "a"
+			}
+			if _, err := reg.PatchAssignment(ctx, a.ID, "", nil, registry.AssignmentPatch{TagPatch: registry.TagPatch{Set: set}}); err != nil {
+				t.Fatal(err)
+			}
+			tagged++
+		}
+		if every, err = reg.Assignments(ctx, registry.AssignmentFilter{}); err != nil {
+			t.Fatal(err)
+		}
+		keep := func(a registry.Assignment, f registry.AssignmentFilter) bool {
+			if f.Region != "" && a.Region != f.Region || f.Family != 0 && (f.Family == 4) != a.Prefix.Addr().Is4() {
+				return false
+			}
+			if len(f.States) > 0 && !slices.Contains(f.States, a.State) {
+				return false
+			}
+			for k, v := range f.Tags {
+				if a.Tags[k] != v {
+					return false
+				}
+			}
+			return true
+		}
+		past := []registry.State{registry.StateQuarantined, registry.StateReleased}
+		for _, f := range []registry.AssignmentFilter{
+			{States: past[:1]}, {States: past[1:]}, {States: past}, {Family: 4, States: past[1:]}, {Family: 6, States: past},
+			{Region: "us-east", States: past[:1]}, {Region: "us-east", States: past}, {Region: "brazil-south", Family: 4, States: past[1:]},
+			{Tags: registry.Tags{"env": "a"}}, {Tags: registry.Tags{"env": "a", "team": "b"}}, {Tags: registry.Tags{"team": "b"}, Family: 4},
+			{Tags: registry.Tags{"team": "b"}, Region: "us-east"}, {Tags: registry.Tags{"team": "b"}, States: []registry.State{registry.StateAssigned, registry.StateQuarantined}}, {Tags: registry.Tags{"env": "none"}},
+		} {
+			var want []int64
+			for _, a := range every {
+				if keep(a, f) {
+					want = append(want, a.ID)
+				}
+			}
+			var got []int64
+			for page := f; ; {
+				page.Limit = 23
+				as, err := reg.Assignments(ctx, page)
+				if err != nil {
+					t.Fatal(err)
+				}
+				for _, a := range as {
+					got = append(got, a.ID)
+				}
+				if len(as) < page.Limit {
+					break
+				}
+				page.AfterID = as[len(as)-1].ID
+			}
+			if !slices.Equal(got, want) {
+				t.Errorf("filter %+v: %d by pages, %d kept from every assignment (first pages %v, want %v)", f, len(got), len(want), got[:min(5, len(got))], want[:min(5, len(want))])
+			}
+			if len(want) == 0 && f.Tags["env"] != "none" {
+				t.Errorf("filter %+v: the register has none to page through", f)
+			}
+		}
+		if tagged == 0 {
+			t.Error("no assignment tagged")
+		}
+	})
+
+	// A region's activity per UTC day (the region page's chart; the store
+	// may read whole days from counters) is what a count of its pools'
+	// assignments by the day they were made and released gives, for
+	// windows starting and ending mid-day, at midnight, and within a day.
+	t.Run("activity", func(t *testing.T) {
+		every, err := reg.Assignments(ctx, registry.AssignmentFilter{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		day := func(x time.Time) time.Time { return x.UTC().Truncate(24 * time.Hour) }
+		midnight := day(now)
+		for _, region := range []string{"us-east", "brazil-south"} {
+			pools := map[int64]bool{}
+			for _, a := range every {
+				if a.Region == region {
+					pools[a.PoolID] = true
+				}
+			}
+			var ids []int64
+			for id := range pools {
+				ids = append(ids, id)
+			}
+			for _, w := range [][2]time.Time{
+				{now.Add(-91 * 24 * time.Hour), now},
+				{now.Add(-30*24*time.Hour - 5*time.Hour), now.Add(-10*24*time.Hour + 3*time.Hour)},
+				{midnight.Add(-20 * 24 * time.Hour), midnight.Add(-2 * 24 * time.Hour)},
+				{midnight.Add(-3*24*time.Hour + time.Hour), midnight.Add(-3*24*time.Hour + 20*time.Hour)},
+				{now.Add(-2 * time.Hour), now.Add(time.Hour)},
+			} {
+				type key struct {
+					day time.Time
+					fam int
+				}
+				want := map[key][2]int64{}
+				for _, a := range every {
+					if !pools[a.PoolID] {
+						continue
+					}
+					fam := 6
+					if a.Prefix.Addr().Is4() {
+						fam = 4
+					}
+					if !a.CreatedAt.Before(w[0]) && a.CreatedAt.Before(w[1]) {
+						k := key{day(a.CreatedAt), fam}
+						v := want[k]
+						v[0]++
+						want[k] = v
+					}
+					if r := a.ReleasedAt; r != nil && !r.Before(w[0]) && r.Before(w[1]) {
+						k := key{day(*r), fam}
+						v := want[k]
+						v[1]++
+						want[k] = v
+					}
+				}
+				got := map[key][2]int64{}
+				err := st.View(ctx, func(tx registry.Tx) error {
+					days, err := tx.Activity(ctx, ids, w[0], w[1])
+					for _, d := range days {
+						k := key{d.Day, d.Family}
+						v := got[k]
+						got[k] = [2]int64{v[0] + d.Allocated, v[1] + d.Released}
+					}
+					return err
+				})
+				if err != nil {
+					t.Fatal(err)
+				}
+				for k, v := range want {
+					if got[k] != v {
+						t.Errorf("region %s, %s to %s: %s IPv%d: made, released %v; counted from the rows %v", region, w[0], w[1], k.day.Format(time.DateOnly), k.fam, got[k], v)
+					}
+				}
+				for k, v := range got {
+					if _, ok := want[k]; !ok && v != ([2]int64{}) {
+						t.Errorf("region %s, %s to %s: %s IPv%d: %v, none in the rows", region, w[0], w[1], k.day.Format(time.DateOnly), k.fam, v)
+					}
+				}
+				if w[1].Sub(w[0]) > 24*time.Hour && len(want) == 0 {
+					t.Errorf("region %s, %s to %s: nothing made or released to compare", region, w[0], w[1])
 				}
 			}
 		}

@@ -51,6 +51,17 @@ type mpool struct {
 	name    string
 	childOf int
 	gone    bool // a dissolved child pool: no space, not listed
+	space   string
+}
+
+// spaceOK is the registry's rule for allocations from a region (and
+// child pools carved from one): the space named only, or with none named
+// the global and the built-in private space, never a named space's pool.
+func spaceOK(space, poolSpace string) bool {
+	if space != "" {
+		return poolSpace == space
+	}
+	return poolSpace == registry.GlobalSpace || poolSpace == registry.PrivateSpace
 }
 
 // live reports whether pool i is listed (not a dissolved child pool).
@@ -86,9 +97,19 @@ type massign struct {
 	until  time.Time
 }
 
+// ckey is a cell: an address in a space (two spaces may hold the same
+// address, each its own cell).
+type ckey struct {
+	space string
+	addr  netip.Addr
+}
+
+// key is the cell of address a in pool i's space.
+func (m *model) key(i int, a netip.Addr) ckey { return ckey{m.pools[i].space, a} }
+
 type model struct {
 	pools   []mpool
-	cells   map[netip.Addr]mcell
+	cells   map[ckey]mcell
 	assigns map[int64]massign // live ones
 	lenders map[string][]string
 	unit    map[string]int
@@ -129,18 +150,18 @@ func addrs(p netip.Prefix) []netip.Addr {
 // network and broadcast addresses (of a /30 or shorter) and the
 // anycast address of the IPv6 /64 it starts (pools here are longer than
 // a /64, so every free prefix is).
-func (m *model) addPool(p netip.Prefix, region string, useAll bool) int {
-	m.pools = append(m.pools, mpool{prefix: p, region: region, parent: -1, useAll: useAll})
+func (m *model) addPool(p netip.Prefix, region string, useAll bool, space string) int {
+	m.pools = append(m.pools, mpool{prefix: p, region: region, parent: -1, useAll: useAll, space: space})
 	i := len(m.pools) - 1
 	for _, a := range addrs(p) {
-		m.cells[a] = mcell{pool: i}
+		m.cells[m.key(i, a)] = mcell{pool: i}
 	}
 	if !useAll {
 		if p.Addr().Is4() && p.Bits() <= 30 {
-			m.cells[p.Addr()] = mcell{pool: i, state: cHeld}
-			m.cells[prefix.Last(p)] = mcell{pool: i, state: cHeld}
+			m.cells[m.key(i, p.Addr())] = mcell{pool: i, state: cHeld}
+			m.cells[m.key(i, prefix.Last(p))] = mcell{pool: i, state: cHeld}
 		} else if b := p.Addr().As16(); !p.Addr().Is4() && binary.BigEndian.Uint64(b[8:]) == 0 {
-			m.cells[p.Addr()] = mcell{pool: i, state: cHeld}
+			m.cells[m.key(i, p.Addr())] = mcell{pool: i, state: cHeld}
 		}
 	}
 	return i
@@ -154,7 +175,7 @@ func (m *model) freeList(i int) []netip.Prefix {
 	as := addrs(p)
 	free := make([]bool, len(as))
 	for k, a := range as {
-		c := m.cells[a]
+		c := m.cells[m.key(i, a)]
 		free[k] = c.pool == i && c.state == cFree
 	}
 	var out []netip.Prefix
@@ -181,7 +202,7 @@ type counts struct{ size, assigned, quarantined, ended, reserved int }
 func (m *model) counts(i int, now time.Time) counts {
 	var c counts
 	for _, a := range addrs(m.pools[i].prefix) {
-		switch cl := m.cells[a]; {
+		switch cl := m.cells[m.key(i, a)]; {
 		case cl.pool == i:
 			c.size++
 			if cl.state == cHeld {
@@ -196,7 +217,7 @@ func (m *model) counts(i int, now time.Time) counts {
 	for _, v := range m.res {
 		if v.pool == i && (v.until.IsZero() || v.until.After(now)) {
 			for _, a := range addrs(v.prefix) {
-				if m.cells[a].state == cReserved {
+				if m.cells[m.key(i, a)].state == cReserved {
 					c.reserved++
 				}
 			}
@@ -221,11 +242,11 @@ func (m *model) counts(i int, now time.Time) counts {
 
 // choose is the rule: among the region's free prefixes of the family that
 // can hold a /bits, the longest one, lowest address first.
-func (m *model) choose(region string, fam, bits int) (int, netip.Prefix, bool) {
+func (m *model) choose(region string, fam, bits int, space string) (int, netip.Prefix, bool) {
 	best, bestPool := netip.Prefix{}, -1
 	for i, p := range m.pools {
 		// A child pool's space goes only to requests that name it.
-		if p.region != region || prefix.Family(p.prefix) != fam || p.childOf > 0 {
+		if p.region != region || prefix.Family(p.prefix) != fam || p.childOf > 0 || !spaceOK(space, p.space) {
 			continue
 		}
 		for _, f := range m.freeList(i) {
@@ -284,18 +305,18 @@ func (k errKind) matches(err error) bool {
 	return false
 }
 
-func (m *model) borrow(region string, bits int) (int, netip.Prefix, errKind) {
+func (m *model) borrow(region string, bits int, space string) (int, netip.Prefix, errKind) {
 	unit := min(m.unit[region], bits)
 	for _, l := range m.lenders[region] {
-		li, lf, ok := m.choose(l, 4, unit)
+		li, lf, ok := m.choose(l, 4, unit, space)
 		if !ok {
 			continue
 		}
 		take := netip.PrefixFrom(lf.Addr(), unit)
 		i := len(m.pools)
-		m.pools = append(m.pools, mpool{prefix: take, region: region, parent: li})
+		m.pools = append(m.pools, mpool{prefix: take, region: region, parent: li, space: m.pools[li].space})
 		for _, a := range addrs(take) {
-			m.cells[a] = mcell{pool: i}
+			m.cells[m.key(i, a)] = mcell{pool: i}
 		}
 		return i, take, kindOK
 	}
@@ -307,20 +328,20 @@ type taken struct {
 	pool   int
 }
 
-func (m *model) take(region string, fam, bits int) (taken, errKind) {
-	i, f, ok := m.choose(region, fam, bits)
+func (m *model) take(region string, fam, bits int, space string) (taken, errKind) {
+	i, f, ok := m.choose(region, fam, bits, space)
 	if !ok {
 		if fam == 6 {
 			return taken{}, kindNoSpace
 		}
 		var k errKind
-		if i, f, k = m.borrow(region, bits); k != kindOK {
+		if i, f, k = m.borrow(region, bits, space); k != kindOK {
 			return taken{}, k
 		}
 	}
 	p := netip.PrefixFrom(f.Addr(), bits)
 	for _, a := range addrs(p) {
-		m.cells[a] = mcell{pool: i, state: cAssigned}
+		m.cells[m.key(i, a)] = mcell{pool: i, state: cAssigned}
 	}
 	m.assigns[-int64(len(m.assigns))-1] = massign{prefix: p, pool: i, state: cAssigned} // ID set later
 	return taken{p, i}, kindOK
@@ -344,17 +365,33 @@ func (m *model) reap(now time.Time) {
 
 func (m *model) unreserveCells(v mres) {
 	for _, a := range addrs(v.prefix) {
-		if c := m.cells[a]; c.state == cReserved {
-			m.cells[a] = mcell{pool: c.pool}
+		if c := m.cells[m.key(v.pool, a)]; c.state == cReserved {
+			m.cells[m.key(v.pool, a)] = mcell{pool: c.pool}
 		}
 	}
 }
 
-// holding is the most specific pool holding all of p.
-func (m *model) holding(p netip.Prefix) (int, errKind) {
+// holding is the most specific pool of space holding all of p; with no
+// space named, pools of several spaces holding p are ErrInvalid, and one
+// space holding it is the space.
+func (m *model) holding(p netip.Prefix, space string) (int, errKind) {
+	if space == "" {
+		var in []string
+		for _, pl := range m.pools {
+			if !pl.gone && prefix.Covers(pl.prefix, p) && !slices.Contains(in, pl.space) {
+				in = append(in, pl.space)
+			}
+		}
+		if len(in) > 1 {
+			return -1, kindInvalid
+		}
+		if len(in) == 1 {
+			space = in[0]
+		}
+	}
 	best, overlap := -1, false
 	for i, pl := range m.pools {
-		if pl.gone {
+		if pl.gone || (space != "" && pl.space != space) {
 			continue
 		}
 		// A child pool is more specific than its parent, even of the
@@ -374,48 +411,59 @@ func (m *model) holding(p netip.Prefix) (int, errKind) {
 }
 
 // allocateAt takes exactly p: every cell free in the pool holding it.
-func (m *model) allocateAt(now time.Time, p netip.Prefix) (taken, errKind) {
+func (m *model) allocateAt(now time.Time, p netip.Prefix, space string) (taken, errKind) {
 	m.reap(now)
-	i, k := m.holding(p)
+	i, k := m.holding(p, space)
 	if k != kindOK {
 		return taken{}, k
 	}
 	for _, a := range addrs(p) {
-		if c := m.cells[a]; c.pool != i || c.state != cFree {
+		if c := m.cells[m.key(i, a)]; c.pool != i || c.state != cFree {
 			return taken{}, kindHeld
 		}
 	}
 	for _, a := range addrs(p) {
-		m.cells[a] = mcell{pool: i, state: cAssigned}
+		m.cells[m.key(i, a)] = mcell{pool: i, state: cAssigned}
 	}
 	m.assigns[-1] = massign{prefix: p, pool: i, state: cAssigned}
 	return taken{p, i}, kindOK
 }
 
 // reserve reserves p: every cell free or kept back by policy.
-func (m *model) reserve(now time.Time, p netip.Prefix, until time.Time) errKind {
+func (m *model) reserve(now time.Time, p netip.Prefix, until time.Time, space string) errKind {
 	m.reap(now)
-	i, k := m.holding(p)
+	i, k := m.holding(p, space)
 	if k != kindOK {
 		return k
 	}
 	for _, a := range addrs(p) {
-		if c := m.cells[a]; c.pool != i || (c.state != cFree && c.state != cHeld) {
+		if c := m.cells[m.key(i, a)]; c.pool != i || (c.state != cFree && c.state != cHeld) {
 			return kindHeld
 		}
 	}
 	for _, a := range addrs(p) {
-		if m.cells[a].state == cFree {
-			m.cells[a] = mcell{pool: i, state: cReserved}
+		if m.cells[m.key(i, a)].state == cFree {
+			m.cells[m.key(i, a)] = mcell{pool: i, state: cReserved}
 		}
 	}
 	m.res = append(m.res, mres{prefix: p, pool: i, until: until})
 	return kindOK
 }
 
-func (m *model) unreserve(now time.Time, p netip.Prefix) errKind {
+func (m *model) unreserve(now time.Time, p netip.Prefix, space string) errKind {
 	m.reap(now)
-	j := slices.IndexFunc(m.res, func(v mres) bool { return v.prefix == p })
+	// Reservations overlapping p in more than one space, none named: the
+	// caller must say which.
+	var in []string
+	for _, v := range m.res {
+		if sp := m.pools[v.pool].space; v.prefix.Overlaps(p) && (space == "" || sp == space) && !slices.Contains(in, sp) {
+			in = append(in, sp)
+		}
+	}
+	if len(in) > 1 {
+		return kindInvalid
+	}
+	j := slices.IndexFunc(m.res, func(v mres) bool { return v.prefix == p && (space == "" || m.pools[v.pool].space == space) })
 	if j < 0 {
 		return kindNotFound
 	}
@@ -456,7 +504,7 @@ func (m *model) carve(now time.Time, s registry.ChildPoolSpec) (int, errKind) {
 	}
 	shortest := 129
 	for _, p := range m.pools {
-		if p.region == s.Region && prefix.Family(p.prefix) == s.Family {
+		if p.region == s.Region && prefix.Family(p.prefix) == s.Family && spaceOK(s.Space, p.space) {
 			shortest = min(shortest, p.prefix.Bits())
 		}
 	}
@@ -466,21 +514,21 @@ func (m *model) carve(now time.Time, s registry.ChildPoolSpec) (int, errKind) {
 	if s.Bits < shortest && shortest != 129 {
 		return 0, kindInvalid
 	}
-	i, f, ok := m.choose(s.Region, s.Family, s.Bits)
+	i, f, ok := m.choose(s.Region, s.Family, s.Bits, s.Space)
 	if !ok {
 		return 0, kindNoSpace
 	}
 	p := netip.PrefixFrom(f.Addr(), s.Bits)
 	parent := m.pools[i]
 	useAll := parent.useAll || parent.parent >= 0 // a lent unit hands out every address
-	m.pools = append(m.pools, mpool{prefix: p, region: s.Region, parent: -1, useAll: useAll, name: s.Name, childOf: i + 1})
+	m.pools = append(m.pools, mpool{prefix: p, region: s.Region, parent: -1, useAll: useAll, name: s.Name, childOf: i + 1, space: parent.space})
 	c := len(m.pools) - 1
 	for _, a := range addrs(p) {
-		m.cells[a] = mcell{pool: c}
+		m.cells[m.key(c, a)] = mcell{pool: c}
 	}
 	if !useAll && p.Addr().Is4() && p.Bits() <= 30 {
-		m.cells[p.Addr()] = mcell{pool: c, state: cHeld}
-		m.cells[prefix.Last(p)] = mcell{pool: c, state: cHeld}
+		m.cells[m.key(c, p.Addr())] = mcell{pool: c, state: cHeld}
+		m.cells[m.key(c, prefix.Last(p))] = mcell{pool: c, state: cHeld}
 	}
 	return c, kindOK
 }
@@ -494,7 +542,7 @@ func (m *model) allocateIn(now time.Time, q registry.Request) ([]taken, errKind)
 		return nil, kindNotFound
 	}
 	p := m.pools[c]
-	if prefix.Family(p.prefix) != q.Family || q.Bits < p.prefix.Bits() {
+	if prefix.Family(p.prefix) != q.Family || q.Bits < p.prefix.Bits() || (q.Space != "" && q.Space != p.space) {
 		return nil, kindInvalid
 	}
 	var out []taken
@@ -505,7 +553,7 @@ func (m *model) allocateIn(now time.Time, q registry.Request) ([]taken, errKind)
 		}
 		x := netip.PrefixFrom(f.Addr(), q.Bits)
 		for _, a := range addrs(x) {
-			m.cells[a] = mcell{pool: c, state: cAssigned}
+			m.cells[m.key(c, a)] = mcell{pool: c, state: cAssigned}
 		}
 		m.assigns[-int64(len(m.assigns))-1] = massign{prefix: x, pool: c, state: cAssigned}
 		out = append(out, taken{x, c})
@@ -534,17 +582,18 @@ func (m *model) dissolve(now time.Time, name string) errKind {
 	}
 	parent := m.pools[c].childOf - 1
 	for _, a := range addrs(m.pools[c].prefix) {
-		m.cells[a] = mcell{pool: parent}
+		m.cells[m.key(parent, a)] = mcell{pool: parent}
 	}
 	m.pools[c].gone = true
 	return kindOK
 }
 
 // somePrefix is a random aligned prefix inside a random pool (now and
-// then outside every pool).
-func (m *model) somePrefix(rng *rand.Rand) netip.Prefix {
+// then outside every pool), and the space to name with it: mostly the
+// pool's, now and then none (ambiguous where two spaces hold it).
+func (m *model) somePrefix(rng *rand.Rand) (netip.Prefix, string) {
 	if rng.IntN(20) == 0 {
-		return mp("10.0.9.0/28")
+		return mp("10.0.9.0/28"), []string{"", "vpc-b"}[rng.IntN(2)]
 	}
 	var live []int
 	for i := range m.pools {
@@ -552,17 +601,22 @@ func (m *model) somePrefix(rng *rand.Rand) netip.Prefix {
 			live = append(live, i)
 		}
 	}
-	pl := m.pools[live[rng.IntN(len(live))]].prefix
+	chosen := m.pools[live[rng.IntN(len(live))]]
+	pl := chosen.prefix
 	w := pl.Addr().BitLen()
 	bits := w - rng.IntN(min(5, w-pl.Bits()+1))
 	n := 1 << (bits - pl.Bits())
-	return netip.PrefixFrom(addrAt(pl.Addr(), rng.IntN(n)<<(w-bits)), bits)
+	space := chosen.space
+	if rng.IntN(4) == 0 {
+		space = ""
+	}
+	return netip.PrefixFrom(addrAt(pl.Addr(), rng.IntN(n)<<(w-bits)), bits), space
 }
 
 func (m *model) free(id int64) {
 	a := m.assigns[id]
 	for _, x := range addrs(a.prefix) {
-		m.cells[x] = mcell{pool: a.pool}
+		m.cells[m.key(a.pool, x)] = mcell{pool: a.pool}
 	}
 	delete(m.assigns, id)
 }
@@ -578,7 +632,7 @@ func (m *model) allocate(now time.Time, q registry.Request) ([]taken, errKind) {
 	for _, it := range items {
 		shortest := 129
 		for _, p := range m.pools {
-			if p.region == q.Region && prefix.Family(p.prefix) == it.fam && !p.gone {
+			if p.region == q.Region && prefix.Family(p.prefix) == it.fam && !p.gone && spaceOK(q.Space, p.space) {
 				shortest = min(shortest, p.prefix.Bits())
 			}
 		}
@@ -592,7 +646,7 @@ func (m *model) allocate(now time.Time, q registry.Request) ([]taken, errKind) {
 	var out []taken
 	for range max(q.Count, 1) {
 		for _, it := range items {
-			tk, k := m.take(q.Region, it.fam, it.bits)
+			tk, k := m.take(q.Region, it.fam, it.bits, q.Space)
 			if k != kindOK {
 				return nil, k
 			}
@@ -602,12 +656,23 @@ func (m *model) allocate(now time.Time, q registry.Request) ([]taken, errKind) {
 	return out, kindOK
 }
 
-func (m *model) release(now time.Time, id int64, byPrefix netip.Prefix, quarantine time.Duration) (int64, errKind) {
+func (m *model) release(now time.Time, id int64, byPrefix netip.Prefix, space string, quarantine time.Duration) (int64, errKind) {
 	m.reap(now)
 	if byPrefix.IsValid() {
+		// Live assignments overlapping the prefix in more than one space,
+		// none named: the caller must say which.
+		var in []string
+		for _, a := range m.assigns {
+			if sp := m.pools[a.pool].space; a.prefix.Overlaps(byPrefix) && (space == "" || sp == space) && !slices.Contains(in, sp) {
+				in = append(in, sp)
+			}
+		}
+		if len(in) > 1 {
+			return 0, kindInvalid
+		}
 		id = 0
 		for i, a := range m.assigns {
-			if a.prefix == byPrefix {
+			if a.prefix == byPrefix && (space == "" || m.pools[a.pool].space == space) {
 				id = i
 			}
 		}
@@ -626,9 +691,9 @@ func (m *model) release(now time.Time, id int64, byPrefix netip.Prefix, quaranti
 	a.state, a.until = cQuarantined, now.Add(quarantine)
 	m.assigns[id] = a
 	for _, x := range addrs(a.prefix) {
-		c := m.cells[x]
+		c := m.cells[m.key(a.pool, x)]
 		c.state = cQuarantined
-		m.cells[x] = c
+		m.cells[m.key(a.pool, x)] = c
 	}
 	return id, kindOK
 }
@@ -644,14 +709,14 @@ func (m *model) compare(t testing.TB, e *modelEnv, live []registry.Assignment) {
 	}
 	livePools := 0
 	type pkey struct {
-		p    netip.Prefix
-		name string
+		p           netip.Prefix
+		name, space string
 	}
 	byPrefix := map[pkey]int{}
 	for i, p := range m.pools {
 		if m.live(i) {
 			livePools++
-			byPrefix[pkey{p.prefix, p.name}] = i
+			byPrefix[pkey{p.prefix, p.name, p.space}] = i
 		}
 	}
 	if len(usage) != livePools {
@@ -662,9 +727,9 @@ func (m *model) compare(t testing.TB, e *modelEnv, live []registry.Assignment) {
 	rows := map[string]*rcount{}
 	parentID := map[int]int64{}
 	for _, u := range usage {
-		i, ok := byPrefix[pkey{u.Prefix, u.Name}]
+		i, ok := byPrefix[pkey{u.Prefix, u.Name, u.Space}]
 		if !ok {
-			t.Fatalf("store has pool %s %q (%s), the model does not", u.Prefix, u.Name, u.Region)
+			t.Fatalf("store has pool %s %q (%s, space %s), the model does not", u.Prefix, u.Name, u.Region, u.Space)
 		}
 		mp := m.pools[i]
 		poolID[i] = u.ID
@@ -737,14 +802,14 @@ func (m *model) compare(t testing.TB, e *modelEnv, live []registry.Assignment) {
 	}
 	var gotRes, wantRes []string
 	for _, v := range rs {
-		gotRes = append(gotRes, fmt.Sprint(v.Prefix, " ", v.Pool, " ", v.Until))
+		gotRes = append(gotRes, fmt.Sprint(v.Prefix, " ", v.Pool, " ", v.Space, " ", v.Until))
 	}
 	for _, v := range m.res {
 		var until *time.Time
 		if !v.until.IsZero() {
 			until = &v.until
 		}
-		wantRes = append(wantRes, fmt.Sprint(v.prefix, " ", m.pools[v.pool].prefix, " ", until))
+		wantRes = append(wantRes, fmt.Sprint(v.prefix, " ", m.pools[v.pool].prefix, " ", m.pools[v.pool].space, " ", until))
 	}
 	slices.Sort(gotRes)
 	slices.Sort(wantRes)
@@ -763,7 +828,7 @@ func (m *model) compare(t testing.TB, e *modelEnv, live []registry.Assignment) {
 		if ma.state == cQuarantined {
 			st = registry.StateQuarantined
 		}
-		if a.Prefix != ma.prefix || a.State != st || a.Pool != m.pools[ma.pool].prefix || a.Region != m.pools[ma.pool].region {
+		if a.Prefix != ma.prefix || a.State != st || a.Pool != m.pools[ma.pool].prefix || a.Region != m.pools[ma.pool].region || a.Space != m.pools[ma.pool].space {
 			t.Fatalf("assignment %d: store %s %s pool %s region %s; model %s %s pool %s region %s", a.ID, a.Prefix, a.State, a.Pool, a.Region,
 				ma.prefix, st, m.pools[ma.pool].prefix, m.pools[ma.pool].region)
 		}
@@ -791,12 +856,14 @@ func (m *model) compare(t testing.TB, e *modelEnv, live []registry.Assignment) {
 // Model runs seeded random sequences of allocations (by length and of an
 // exact prefix), reservations, releases, child pools (carved, allocated
 // inside, released: refused while they hold anything, their use rolled up
-// into their parent) and clock travel against a brute-force model of the
-// rules (one cell per address, the rule written the obvious way), over a
-// store from open, and checks
-// the store against the model and its own invariants after every step:
-// the same rules, whatever the store does to be fast. A failure prints
-// the seed; rerun it with -seed=N (and -ops=N).
+// into their parent) and clock travel in two spaces that hold the same
+// RFC 1918 prefixes (the built-in private space and vpc-b: operations name
+// a space, the other or none, which is refused where both hold the prefix)
+// against a brute-force model of the rules (one cell per address and
+// space, the rule written the obvious way), over a store from open, and
+// checks the store against the model and its own invariants after every
+// step: the same rules, whatever the store does to be fast. A failure
+// prints the seed; rerun it with -seed=N (and -ops=N).
 func Model(t *testing.T, open Open) {
 	seeds := []uint64{1, 2, 3, 4, uint64(time.Now().UnixNano())}
 	ops := *opsFlag
@@ -832,10 +899,10 @@ func runModel(t *testing.T, open Open, seed uint64, ops int) {
 	unit := []int{24, 26, 28}[rng.IntN(3)]
 	e := newModelEnv(t, open)
 	e.standard(unit)
-	m := &model{cells: map[netip.Addr]mcell{}, assigns: map[int64]massign{},
+	m := &model{cells: map[ckey]mcell{}, assigns: map[int64]massign{},
 		lenders: map[string][]string{"east": {"south"}}, unit: map[string]int{"east": unit, "south": 24}}
 	for _, p := range standardPools {
-		m.addPool(mp(p.prefix), p.region, p.useAll)
+		m.addPool(mp(p.prefix), p.region, p.useAll, p.space)
 	}
 	t.Logf("seed %d: borrow unit /%d, %d operations", seed, unit, ops)
 
@@ -851,7 +918,7 @@ func runModel(t *testing.T, open Open, seed uint64, ops int) {
 		x := rng.IntN(100)
 		switch {
 		case x < 40: // allocate
-			q := registry.Request{Region: []string{"east", "east", "south"}[rng.IntN(3)], Tenant: "t"}
+			q := registry.Request{Region: []string{"east", "east", "south"}[rng.IntN(3)], Tenant: "t", Space: []string{"", "", "vpc-b", registry.PrivateSpace}[rng.IntN(4)]}
 			switch y := rng.IntN(10); {
 			case y < 2:
 				q.DualStack = true
@@ -905,18 +972,18 @@ func runModel(t *testing.T, open Open, seed uint64, ops int) {
 			}
 			for i, a := range got {
 				w := want[i]
-				if a.Prefix != w.prefix || a.Pool != next.pools[w.pool].prefix || a.Region != q.Region || a.Borrowed != (next.pools[w.pool].parent >= 0) {
+				if a.Prefix != w.prefix || a.Pool != next.pools[w.pool].prefix || a.Region != q.Region || a.Borrowed != (next.pools[w.pool].parent >= 0) || a.Space != next.pools[w.pool].space {
 					t.Fatalf("%s: assignment %d of %d is %s in pool %s (borrowed %v); the rule picks %s in pool %s", desc, i+1, len(got), a.Prefix, a.Pool, a.Borrowed, w.prefix, next.pools[w.pool].prefix)
 				}
 				next.assigns[a.ID] = massign{id: a.ID, prefix: a.Prefix, pool: w.pool, state: cAssigned}
 			}
 			m = next
 		case x < 47: // allocate exactly a prefix
-			p := m.somePrefix(rng)
-			q := registry.Request{Prefix: p, Tenant: "t"}
+			p, space := m.somePrefix(rng)
+			q := registry.Request{Prefix: p, Tenant: "t", Space: space}
 			next := m.clone()
-			want, kind := next.allocateAt(now, p)
-			desc := fmt.Sprintf("%d: allocate exactly %s at %s -> model %v", step, p, now.Format(time.TimeOnly), kind)
+			want, kind := next.allocateAt(now, p, space)
+			desc := fmt.Sprintf("%d: allocate exactly %s in space %q at %s -> model %v", step, p, space, now.Format(time.TimeOnly), kind)
 			log = append(log, desc)
 			e.checkStep(desc, kind, func() error {
 				got, err := e.reg.Allocate(e.ctx, q)
@@ -934,16 +1001,16 @@ func runModel(t *testing.T, open Open, seed uint64, ops int) {
 				m = next
 			}
 		case x < 53: // reserve
-			p := m.somePrefix(rng)
-			spec := registry.ReservationSpec{Prefix: p, Reason: "gateways"}
+			p, space := m.somePrefix(rng)
+			spec := registry.ReservationSpec{Prefix: p, Reason: "gateways", Space: space}
 			var until time.Time
 			if rng.IntN(2) == 0 {
 				until = now.Add(time.Duration(1+rng.IntN(10)) * time.Minute)
 				spec.Until = &until
 			}
 			next := m.clone()
-			kind := next.reserve(now, p, until)
-			desc := fmt.Sprintf("%d: reserve %s until %v at %s -> model %v", step, p, until, now.Format(time.TimeOnly), kind)
+			kind := next.reserve(now, p, until, space)
+			desc := fmt.Sprintf("%d: reserve %s in space %q until %v at %s -> model %v", step, p, space, until, now.Format(time.TimeOnly), kind)
 			log = append(log, desc)
 			e.checkStep(desc, kind, func() error { _, err := e.reg.Reserve(e.ctx, spec); return err })
 			stats["reserve "+kind.String()]++
@@ -951,21 +1018,26 @@ func runModel(t *testing.T, open Open, seed uint64, ops int) {
 				m = next
 			}
 		case x < 57: // unreserve, mostly one that exists
-			p := m.somePrefix(rng)
+			p, space := m.somePrefix(rng)
 			if len(m.res) > 0 && rng.IntN(4) > 0 {
-				p = m.res[rng.IntN(len(m.res))].prefix
+				v := m.res[rng.IntN(len(m.res))]
+				p, space = v.prefix, m.pools[v.pool].space
+				if rng.IntN(3) == 0 {
+					space = ""
+				}
 			}
 			next := m.clone()
-			kind := next.unreserve(now, p)
-			desc := fmt.Sprintf("%d: unreserve %s at %s -> model %v", step, p, now.Format(time.TimeOnly), kind)
+			kind := next.unreserve(now, p, space)
+			desc := fmt.Sprintf("%d: unreserve %s in space %q at %s -> model %v", step, p, space, now.Format(time.TimeOnly), kind)
 			log = append(log, desc)
-			e.checkStep(desc, kind, func() error { _, err := e.reg.Unreserve(e.ctx, p); return err })
+			e.checkStep(desc, kind, func() error { _, err := e.reg.UnreserveIn(e.ctx, p, space); return err })
 			stats["unreserve "+kind.String()]++
 			if kind == kindOK {
 				m = next
 			}
 		case x < 62: // carve a child pool, now and then under a name in use
-			spec := registry.ChildPoolSpec{Name: fmt.Sprint("c", step), Region: []string{"east", "east", "south"}[rng.IntN(3)], Family: 4, Bits: 24 + rng.IntN(9), Tenant: "t"}
+			spec := registry.ChildPoolSpec{Name: fmt.Sprint("c", step), Region: []string{"east", "east", "south"}[rng.IntN(3)], Family: 4, Bits: 24 + rng.IntN(9), Tenant: "t",
+				Space: []string{"", "", "vpc-b"}[rng.IntN(3)]}
 			if names := m.childNames(); len(names) > 0 && rng.IntN(6) == 0 {
 				spec.Name = names[rng.IntN(len(names))]
 			}
@@ -974,12 +1046,12 @@ func runModel(t *testing.T, open Open, seed uint64, ops int) {
 			}
 			next := m.clone()
 			_, kind := next.carve(now, spec)
-			desc := fmt.Sprintf("%d: carve child pool %s IPv%d /%d in %s at %s -> model %v", step, spec.Name, spec.Family, spec.Bits, spec.Region, now.Format(time.TimeOnly), kind)
+			desc := fmt.Sprintf("%d: carve child pool %s IPv%d /%d in %s space %q at %s -> model %v", step, spec.Name, spec.Family, spec.Bits, spec.Region, spec.Space, now.Format(time.TimeOnly), kind)
 			log = append(log, desc)
 			e.checkStep(desc, kind, func() error {
 				got, err := e.reg.AllocatePool(e.ctx, spec)
 				if err == nil {
-					if want := next.pools[len(next.pools)-1]; got.Prefix != want.prefix || got.Name != spec.Name {
+					if want := next.pools[len(next.pools)-1]; got.Prefix != want.prefix || got.Name != spec.Name || got.Space != want.space {
 						t.Fatalf("%s: got %s %s, the rule carves %s", desc, got.Name, got.Prefix, want.prefix)
 					}
 				}
@@ -1004,6 +1076,8 @@ func runModel(t *testing.T, open Open, seed uint64, ops int) {
 				q.Bits = m.pools[c].prefix.Bits() - 1 // shorter than the child pool
 			case 2:
 				q.Family, q.Bits = 6, 128
+			case 3, 4:
+				q.Space = []string{"vpc-b", registry.PrivateSpace}[rng.IntN(2)] // its own, or not
 			}
 			next := m.clone()
 			want, kind := next.allocateIn(now, q)
@@ -1058,13 +1132,16 @@ func runModel(t *testing.T, open Open, seed uint64, ops int) {
 				target.ID = id
 			} else {
 				target.Prefix, byPrefix = m.assigns[id].prefix, m.assigns[id].prefix
+				if rng.IntN(2) == 0 {
+					target.Space = m.pools[m.assigns[id].pool].space
+				}
 			}
 			var quarantine time.Duration
 			if rng.IntN(10) < 5 {
 				quarantine = time.Duration(1+rng.IntN(10)) * time.Minute
 			}
 			next := m.clone()
-			_, kind := next.release(now, id, byPrefix, quarantine)
+			_, kind := next.release(now, id, byPrefix, target.Space, quarantine)
 			desc := fmt.Sprintf("%d: release %s (id %d, %s) quarantine %s at %s -> model %v", step, target, id, m.assigns[id].prefix, quarantine, now.Format(time.TimeOnly), kind)
 			log = append(log, desc)
 			var before string // read only where the model expects a failure
@@ -1165,13 +1242,17 @@ func (e *modelEnv) standard(borrowBits int) {
 			e.t.Fatalf("add region %s: %v", spec.Name, err)
 		}
 	}
-	for _, b := range []string{"10.0.0.0/16", "fd00::/64"} {
-		if _, err := e.reg.AddBlock(e.ctx, registry.Block{Prefix: mp(b), Source: registry.SourcePrivate}); err != nil {
-			e.t.Fatalf("add block %s: %v", b, err)
+	if _, err := e.reg.AddSpace(e.ctx, registry.Space{Name: "vpc-b"}); err != nil {
+		e.t.Fatal(err)
+	}
+	for _, b := range []registry.Block{{Prefix: mp("10.0.0.0/16")}, {Prefix: mp("fd00::/64")}, {Prefix: mp("10.0.0.0/16"), Space: "vpc-b"}} {
+		b.Source = registry.SourcePrivate
+		if _, err := e.reg.AddBlock(e.ctx, b); err != nil {
+			e.t.Fatalf("add block %s: %v", b.Prefix, err)
 		}
 	}
 	for _, p := range standardPools {
-		if _, err := e.reg.AddPool(e.ctx, registry.PoolSpec{Prefix: mp(p.prefix), Region: p.region, UseAll: p.useAll}); err != nil {
+		if _, err := e.reg.AddPool(e.ctx, registry.PoolSpec{Prefix: mp(p.prefix), Region: p.region, UseAll: p.useAll, Space: p.space}); err != nil {
 			e.t.Fatalf("add pool %s: %v", p.prefix, err)
 		}
 	}
@@ -1179,13 +1260,19 @@ func (e *modelEnv) standard(borrowBits int) {
 
 // standardPools are the pools of standard: each IPv4 pool of east and
 // south and east's IPv6 pool keep back what the address policy says;
-// east's 10.0.4.0/28 hands out every address (a NAT pool).
+// east's 10.0.4.0/28 hands out every address (a NAT pool). They are in the
+// built-in private space; the named space vpc-b holds the same 10.0.0.0/16
+// and pools on the same prefixes (east 10.0.0.0/24 beside the private
+// one's, south 10.0.2.0/25 inside the private 10.0.2.0/23): no overlap
+// within a space, any across.
 var standardPools = []struct {
 	prefix, region string
 	useAll         bool
+	space          string
 }{
-	{"10.0.0.0/24", "east", false}, {"10.0.1.0/26", "east", false}, {"fd00::/120", "east", false},
-	{"10.0.2.0/23", "south", false}, {"fd00::100/120", "south", false}, {"10.0.4.0/28", "east", true},
+	{"10.0.0.0/24", "east", false, registry.PrivateSpace}, {"10.0.1.0/26", "east", false, registry.PrivateSpace}, {"fd00::/120", "east", false, registry.PrivateSpace},
+	{"10.0.2.0/23", "south", false, registry.PrivateSpace}, {"fd00::100/120", "south", false, registry.PrivateSpace}, {"10.0.4.0/28", "east", true, registry.PrivateSpace},
+	{"10.0.0.0/24", "east", false, "vpc-b"}, {"10.0.2.0/25", "south", true, "vpc-b"},
 }
 
 // clock is a registry clock tests advance by hand.

@@ -118,7 +118,11 @@ func runSpaceOverlap(t *testing.T, open Open) {
 		{"the pool of a prefix two spaces hold, no space named", func() error {
 			_, err := reg.FindPool(ctx, mp("10.1.0.0/16"))
 			return err
-		}, registry.ErrInvalid, []string{"vpc-a", "vpc-b", "pool's ID"}},
+		}, registry.ErrInvalid, []string{"vpc-a", "vpc-b", "--space", "pool's ID"}},
+		{"the pool of a prefix in a space that does not exist", func() error {
+			_, err := reg.FindPoolIn(ctx, mp("10.1.0.0/16"), "vpc-z")
+			return err
+		}, registry.ErrNotFound, []string{"vpc-z"}},
 		{"release in a space that does not exist", func() error {
 			_, err := reg.Release(ctx, registry.Target{Prefix: mp("10.1.0.0/24"), Space: "vpc-z"}, 0, nil)
 			return err
@@ -196,19 +200,25 @@ func runSpaceOverlap(t *testing.T, open Open) {
 	})
 
 	t.Run("region allocation stays inside each pool's space", func(t *testing.T) {
-		// Both pools serve eu-west: every address handed out is live once
-		// per space, never twice in one.
-		as, err := reg.Allocate(ctx, registry.Request{Region: "eu-west", Family: 4, Bits: 24, Count: 8})
-		if err != nil || len(as) != 8 {
-			t.Fatalf("alloc --region eu-west --len 24 --count 8: %d, %v", len(as), err)
+		// Both pools serve eu-west: without a space neither is taken (a
+		// named space's pools only when asked for); with one, every address
+		// handed out is live once per space, never twice in one.
+		if _, err := reg.Allocate(ctx, registry.Request{Region: "eu-west", Family: 4, Bits: 24}); !errors.Is(err, registry.ErrNoSpace) {
+			t.Errorf("alloc --region eu-west without a space: %v, want ErrNoSpace", err)
 		}
 		seen := map[string]bool{}
-		for _, a := range as {
-			k := a.Space + " " + a.Prefix.String()
-			if seen[k] || (a.Space != "vpc-a" && a.Space != "vpc-b") {
-				t.Errorf("assignment %s in space %q twice or in no VPC", a.Prefix, a.Space)
+		for _, sp := range []string{"vpc-a", "vpc-b"} {
+			as, err := reg.Allocate(ctx, registry.Request{Region: "eu-west", Space: sp, Family: 4, Bits: 24, Count: 4})
+			if err != nil || len(as) != 4 {
+				t.Fatalf("alloc --region eu-west --space %s --len 24 --count 4: %d, %v", sp, len(as), err)
 			}
-			seen[k] = true
+			for _, a := range as {
+				k := a.Space + " " + a.Prefix.String()
+				if seen[k] || a.Space != sp {
+					t.Errorf("assignment %s in space %q twice or not in %s", a.Prefix, a.Space, sp)
+				}
+				seen[k] = true
+			}
 		}
 	})
 }

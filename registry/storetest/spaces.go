@@ -235,8 +235,10 @@ func runSpaces(t *testing.T, open Open) {
 		refused(t, s, before, err, registry.ErrInvalid, "10.1.0.0/16", "vpc-a", "vpc-b")
 		_, err = reg.Allocate(ctx, registry.Request{Prefix: mp("10.1.0.20/32"), Space: "vpc-z", Tenant: "acme"})
 		refused(t, s, before, err, registry.ErrNotFound, "vpc-z")
+		// A region allocation naming a space takes that space's pools only:
+		// eu-west's vpc-a pool is IPv4, so IPv6 there is no space at all.
 		_, err = reg.Allocate(ctx, registry.Request{Region: "eu-west", Space: "vpc-a", Tenant: "acme"})
-		refused(t, s, before, err, registry.ErrInvalid, "vpc-a", "--address")
+		refused(t, s, before, err, registry.ErrNoSpace, "vpc-a", "IPv6")
 		_, err = reg.Reserve(ctx, registry.ReservationSpec{Prefix: mp("10.2.0.0/29"), Reason: "gateways", Space: "vpc-a"})
 		refused(t, s, before, err, registry.ErrInvalid, "10.2.0.0/16", "vpc-b", "vpc-a")
 		// Pools overlap only across spaces: within one the refusal names it.

@@ -9,6 +9,7 @@ import (
 	"context"
 	"errors"
 	"net/netip"
+	"reflect"
 	"slices"
 	"sync"
 	"testing"
@@ -349,6 +350,11 @@ func Run(t *testing.T, open Open) {
 			if err != nil || len(list) != 1 || list[0].ID != ids[0] {
 				t.Errorf("Assignments(name a.example) = %+v, %v", list, err)
 			}
+			// Named: what a DNS build reads (the named live ones only).
+			list, err = tx.Assignments(ctx, registry.AssignmentFilter{Named: true, States: []registry.State{registry.StateAssigned}})
+			if err != nil || len(list) != 1 || list[0].ID != ids[0] {
+				t.Errorf("Assignments(named, assigned) = %+v, %v", list, err)
+			}
 			list, err = tx.Assignments(ctx, registry.AssignmentFilter{Resource: "no-such-resource"})
 			if err != nil || len(list) != 0 {
 				t.Errorf("Assignments(resource no-such-resource) = %+v, %v", list, err)
@@ -360,6 +366,39 @@ func Run(t *testing.T, open Open) {
 			page, err := tx.Assignments(ctx, registry.AssignmentFilter{AfterID: ids[0], Limit: 2})
 			if err != nil || len(page) != 2 || page[0].ID != ids[1] {
 				t.Errorf("Assignments(after, limit) = %+v, %v", page, err)
+			}
+			// A dump's lean read gives what Assignments gives of the
+			// fields it sets, a page at a time, appended to what it is
+			// given.
+			if ad, ok := tx.(registry.AssignmentDumper); ok {
+				all, err := tx.Assignments(ctx, registry.AssignmentFilter{})
+				if err != nil {
+					return err
+				}
+				var got []registry.Assignment
+				var after int64
+				for range len(all) + 1 {
+					n := len(got)
+					if got, err = ad.DumpAssignments(ctx, after, 2, got); err != nil {
+						return err
+					}
+					if len(got) == n {
+						break
+					}
+					after = got[len(got)-1].ID
+				}
+				lean := func(a registry.Assignment) registry.Assignment {
+					return registry.Assignment{ID: a.ID, Prefix: a.Prefix, PoolID: a.PoolID, State: a.State, Tenant: a.Tenant, Resource: a.Resource, Name: a.Name,
+						CreatedAt: a.CreatedAt, ReleasedAt: a.ReleasedAt, QuarantineUntil: a.QuarantineUntil, Space: a.Space}
+				}
+				if len(got) != len(all) || len(all) != 5 {
+					t.Errorf("DumpAssignments: %d assignments, Assignments %d, want 5", len(got), len(all))
+				}
+				for i := range min(len(got), len(all)) {
+					if w := lean(all[i]); !reflect.DeepEqual(got[i], w) {
+						t.Errorf("DumpAssignments[%d] = %+v, want %+v", i, got[i], w)
+					}
+				}
 			}
 			return nil
 		}); err != nil {
@@ -596,6 +635,7 @@ func Run(t *testing.T, open Open) {
 	runTenants(t, open)
 	runLife(t, open)
 	runSpaces(t, open)
+	runRegionSpaces(t, open)
 	t.Run("overlap is refused within a space only", func(t *testing.T) { runSpaceOverlap(t, open) })
 	runShowPages(t, open)
 

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -343,8 +344,16 @@ func runTenants(t *testing.T, open Open) {
 		if len(ts) != 2 || fmt.Sprint(ts[0].Overlaps) != "[old2]" || fmt.Sprint(ts[1].Overlaps) != "[old1]" {
 			t.Fatalf("overlaps not flagged: %+v", ts)
 		}
-		if pairs, err := reg.SuffixOverlaps(ctx); err != nil || fmt.Sprint(pairs) != "[[old1 old2]]" {
+		if pairs, err := reg.SuffixOverlaps(ctx, 0); err != nil || fmt.Sprint(pairs) != "[[old1 old2]]" {
 			t.Fatalf("SuffixOverlaps = %v, %v", pairs, err)
+		}
+		// One tenant read alone (the web search, GET /v1/tenants/NAME)
+		// carries the same flags.
+		for _, x := range ts {
+			one, err := reg.Tenant(ctx, x.Name)
+			if err != nil || !slices.Equal(one.Overlaps, x.Overlaps) {
+				t.Fatalf("Tenant(%s).Overlaps = %v, %v; in the list %v", x.Name, one.Overlaps, err, x.Overlaps)
+			}
 		}
 		// A new tenant's suffix lies under ".": refused until they narrow.
 		if _, err := reg.AddTenant(ctx, registry.TenantSpec{Name: "new", Names: &[]string{"new.example"}}); !errors.Is(err, registry.ErrOverlap) {
@@ -357,11 +366,30 @@ func runTenants(t *testing.T, open Open) {
 		if _, err := reg.UpdateTenant(ctx, registry.TenantSpec{Name: "old2", Names: &[]string{"old2.example"}}); err != nil {
 			t.Fatalf("narrowing the second: %v", err)
 		}
-		if pairs, err := reg.SuffixOverlaps(ctx); err != nil || len(pairs) != 0 {
+		if pairs, err := reg.SuffixOverlaps(ctx, 0); err != nil || len(pairs) != 0 {
 			t.Fatalf("overlaps after narrowing: %v, %v", pairs, err)
 		}
 		if _, err := reg.UpdateTenant(ctx, registry.TenantSpec{Name: "old2", Names: &[]string{"."}}); !errors.Is(err, registry.ErrOverlap) {
 			t.Fatalf("widening back to .: %v, want ErrOverlap", err)
+		}
+		// Two more legacy tenants with ".": five pairs; a bound gives the
+		// first ones by name (a server warns about a few at start).
+		err = f.s.Update(ctx, func(tx registry.Tx) error {
+			for _, n := range []string{"old3", "old4"} {
+				if err := tx.InsertTenant(ctx, &registry.Tenant{Name: n, Names: []string{"."}, CreatedAt: t0}); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if pairs, err := reg.SuffixOverlaps(ctx, 0); err != nil || len(pairs) != 5 {
+			t.Fatalf("SuffixOverlaps(0) = %v, %v; want 5 pairs", pairs, err)
+		}
+		if pairs, err := reg.SuffixOverlaps(ctx, 2); err != nil || fmt.Sprint(pairs) != "[[old1 old3] [old1 old4]]" {
+			t.Fatalf("SuffixOverlaps(2) = %v, %v", pairs, err)
 		}
 	})
 
@@ -396,7 +424,7 @@ func runTenants(t *testing.T, open Open) {
 		if ok != 1 {
 			t.Fatalf("two widening updates: %d went through, want exactly 1", ok)
 		}
-		pairs, err := reg.SuffixOverlaps(ctx)
+		pairs, err := reg.SuffixOverlaps(ctx, 0)
 		if err != nil || len(pairs) != 0 {
 			t.Fatalf("overlaps after the races: %v, %v", pairs, err)
 		}

@@ -247,7 +247,7 @@ func Transfer(t *testing.T, open Open) {
 		if _, err := streamLoad(ctx, env.reg, []byte(file), 2, registry.LoadOptions{KeepSuffixOverlaps: true}); err != nil {
 			t.Fatalf("load with KeepSuffixOverlaps: %v", err)
 		}
-		pairs, err := env.reg.SuffixOverlaps(ctx)
+		pairs, err := env.reg.SuffixOverlaps(ctx, 0)
 		if err != nil || fmt.Sprint(pairs) != "[[acme beta]]" {
 			t.Fatalf("overlaps after the load: %v, %v; want [[acme beta]] flagged", pairs, err)
 		}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"io/fs"
+	"net/netip"
 	"slices"
 	"strconv"
 	"strings"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/pressly/goose/v3"
 
+	"github.com/cadastre-ipam/cadastre/location"
 	"github.com/cadastre-ipam/cadastre/registry"
 	"github.com/cadastre-ipam/cadastre/registry/storetest"
 	"github.com/cadastre-ipam/cadastre/store/postgres/pgtest"
@@ -216,4 +218,118 @@ func TestCompactEventsMigration(t *testing.T) {
 	}
 	defer s.Close()
 	storetest.CheckOldEvents(t, s, before)
+}
+
+// TestSpaceNoOverlapCleanupMigration: 00024 drops the assignments branch
+// of space_no_overlap() and the index assignments_space_live; named-space
+// assignments stay kept apart (by the exclusion constraint, whose index
+// now serves the live-assignment look-up), pools, reservations and
+// relocations still by the trigger; down to 23 restores both, up again
+// removes them.
+func TestSpaceNoOverlapCleanupMigration(t *testing.T) {
+	ctx := context.Background()
+	dsn := pgtest.FreshSchema(t)
+	s, err := Open(ctx, dsn, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg := registry.New(s)
+	must := func(_ any, err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	must(reg.AddSpace(ctx, registry.Space{Name: "vpc-a"}))
+	must(reg.AddRegion(ctx, registry.RegionSpec{Name: "r", Location: location.Location{Country: "US"}}))
+	must(reg.AddBlock(ctx, registry.Block{Prefix: netip.MustParsePrefix("10.0.0.0/8"), Source: registry.SourcePrivate, Space: "vpc-a"}))
+	must(reg.AddPool(ctx, registry.PoolSpec{Prefix: netip.MustParsePrefix("10.1.0.0/16"), Region: "r", UseAll: true}))
+	must(reg.Allocate(ctx, registry.Request{Prefix: netip.MustParsePrefix("10.1.0.0/24")}))
+	must(reg.Reserve(ctx, registry.ReservationSpec{Prefix: netip.MustParsePrefix("10.1.2.0/29"), Reason: "gw"}))
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	db, err := sql.Open("pgx", dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	state := func(t *testing.T) (index bool, branch bool) {
+		t.Helper()
+		if err := db.QueryRowContext(ctx, `SELECT to_regclass('assignments_space_live') IS NOT NULL`).Scan(&index); err != nil {
+			t.Fatal(err)
+		}
+		var def string
+		if err := db.QueryRowContext(ctx, `SELECT pg_get_functiondef('space_no_overlap'::regproc)`).Scan(&def); err != nil {
+			t.Fatal(err)
+		}
+		return index, strings.Contains(def, "FROM assignments")
+	}
+	refusals := func(t *testing.T) {
+		t.Helper()
+		for _, q := range []string{
+			// Straight into the tables: the database itself refuses.
+			`INSERT INTO assignments (pool_id, space, prefix, family, first, last, bits, state, created_at)
+				SELECT pool_id, space, '10.1.0.128/25', 4, '\x0a010080'::bytea, '\x0a0100ff'::bytea, 25, 'assigned', 0 FROM assignments LIMIT 1`,
+			`INSERT INTO reservations (pool_id, space, prefix, family, first, last, bits, reason, created_at)
+				SELECT pool_id, space, '10.1.2.0/30', 4, '\x0a010200'::bytea, '\x0a010203'::bytea, 30, 'x', 0 FROM reservations LIMIT 1`,
+		} {
+			_, err := db.ExecContext(ctx, q)
+			if err == nil || !strings.Contains(err.Error(), "overlap") && !strings.Contains(err.Error(), "exclusion") && !strings.Contains(err.Error(), "conflicting key") {
+				t.Errorf("%s: %v, want an overlap refused", q, err)
+			}
+		}
+	}
+	if index, branch := state(t); index || branch {
+		t.Fatalf("at the latest version: index assignments_space_live %t, assignments branch %t; want neither", index, branch)
+	}
+	refusals(t)
+	// The constraint's index serves the live-assignment look-up of a named
+	// space (the statement LiveAssignment runs).
+	conn, err := db.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := conn.ExecContext(ctx, `SET enable_seqscan = off`); err != nil {
+		t.Fatal(err)
+	}
+	var plan []string
+	rows, err := conn.QueryContext(ctx, `EXPLAIN SELECT id FROM assignments a WHERE a.state <> 'released' AND a.prefix && '10.1.0.5/32'::cidr
+		AND a.space = 'vpc-a' AND a.space NOT IN ('global', 'private') LIMIT 1`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for rows.Next() {
+		var l string
+		if err := rows.Scan(&l); err != nil {
+			t.Fatal(err)
+		}
+		plan = append(plan, l)
+	}
+	rows.Close()
+	conn.Close()
+	if p := strings.Join(plan, "\n"); !strings.Contains(p, "assignments_space_no_overlap") {
+		t.Errorf("the live look-up of a named space does not use the exclusion constraint's index:\n%s", p)
+	}
+
+	sub, _ := fs.Sub(migrations, "migrations")
+	p, err := goose.NewProvider(goose.DialectPostgres, db, sub, goose.WithDisableGlobalRegistry(true), goose.WithAllowOutofOrder(true))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.DownTo(ctx, 23); err != nil {
+		t.Fatal(err)
+	}
+	if index, branch := state(t); !index || !branch {
+		t.Errorf("down to 23: index assignments_space_live %t, assignments branch %t; want both back", index, branch)
+	}
+	refusals(t)
+	if _, err := p.Up(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if index, branch := state(t); index || branch {
+		t.Errorf("up again: index assignments_space_live %t, assignments branch %t; want neither", index, branch)
+	}
+	refusals(t)
 }

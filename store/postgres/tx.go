@@ -305,7 +305,20 @@ func (t *tx) SmallestFree(ctx context.Context, regionID int64, family, maxBits i
 	}
 	rows, err := t.query(ctx, `SELECT bits, addr, pool_id, region_id FROM free WHERE region_id = $1 AND family = $2
 		AND bits = (SELECT MAX(bits) FROM free WHERE region_id = $1 AND family = $2 AND bits <= $3)
-		ORDER BY addr LIMIT 1`, regionID, family, maxBits)
+		ORDER BY addr, pool_id LIMIT 1`, regionID, family, maxBits)
+	return scanFree(rows, err)
+}
+
+func (t *tx) SmallestFreeOf(ctx context.Context, regionID int64, poolIDs []int64, family, maxBits int) (registry.FreePrefix, bool, error) {
+	if len(poolIDs) == 0 {
+		return registry.FreePrefix{}, false, nil
+	}
+	if err := t.lockRegion(ctx, regionID); err != nil {
+		return registry.FreePrefix{}, false, err
+	}
+	rows, err := t.query(ctx, `SELECT bits, addr, pool_id, region_id FROM free WHERE region_id = $1 AND family = $2 AND pool_id = ANY($4)
+		AND bits = (SELECT MAX(bits) FROM free WHERE region_id = $1 AND family = $2 AND bits <= $3 AND pool_id = ANY($4))
+		ORDER BY addr, pool_id LIMIT 1`, regionID, family, maxBits, poolIDs)
 	return scanFree(rows, err)
 }
 
@@ -315,10 +328,13 @@ func (t *tx) TakeSmallestFree(ctx context.Context, regionID int64, family, maxBi
 	if err := t.lockRegion(ctx, regionID); err != nil {
 		return registry.FreePrefix{}, false, err
 	}
-	rows, err := t.query(ctx, `DELETE FROM free WHERE region_id = $1 AND family = $2 AND (bits, addr) = (
-		SELECT bits, addr FROM free WHERE region_id = $1 AND family = $2
+	// The pool is part of the row's key: a region may hold pools of two
+	// spaces over the same addresses, whose free rows differ only in it,
+	// and only the one found is taken.
+	rows, err := t.query(ctx, `DELETE FROM free WHERE region_id = $1 AND family = $2 AND (bits, addr, pool_id) = (
+		SELECT bits, addr, pool_id FROM free WHERE region_id = $1 AND family = $2
 		AND bits = (SELECT MAX(bits) FROM free WHERE region_id = $1 AND family = $2 AND bits <= $3)
-		ORDER BY addr LIMIT 1) RETURNING bits, addr, pool_id, region_id`, regionID, family, maxBits)
+		ORDER BY addr, pool_id LIMIT 1) RETURNING bits, addr, pool_id, region_id`, regionID, family, maxBits)
 	return scanFree(rows, err)
 }
 
@@ -406,15 +422,19 @@ func (t *tx) UpdateAssignment(ctx context.Context, a registry.Assignment) error 
 
 // spaceIs is the condition "alias.space is space" written so that the
 // planner may use the partial indexes of live assignments: the global
-// space's exclusion constraint (space = 'global') or the named spaces'
-// index (space <> 'global'), which a parameter alone cannot prove. The
+// space's exclusion constraint (space = 'global'), the built-in private
+// space's (space = 'private') or the other named spaces' (space NOT IN
+// ('global', 'private')), which a parameter alone cannot prove. The
 // space is parameter n either way, so the statement's arguments do not
 // change with it.
 func spaceIs(alias, space string, n int) string {
 	if space == registry.GlobalSpace {
 		return fmt.Sprintf("%s.space = 'global' AND $%d <> ''", alias, n)
 	}
-	return fmt.Sprintf("%s.space = $%d AND %s.space <> 'global'", alias, n, alias)
+	if space == registry.PrivateSpace {
+		return fmt.Sprintf("%s.space = 'private' AND $%d <> ''", alias, n)
+	}
+	return fmt.Sprintf("%s.space = $%d AND %s.space NOT IN ('global', 'private')", alias, n, alias)
 }
 
 // forUpdate locks the assignments a write transaction reads to change.
@@ -464,6 +484,9 @@ func (t *tx) Assignments(ctx context.Context, f registry.AssignmentFilter) ([]re
 	if f.Name != "" {
 		// The conditions of the partial index assignments_name, so it is used.
 		where = append(where, "a.name = "+arg(f.Name)+" AND a.name <> '' AND a.state <> 'released'")
+	}
+	if f.Named {
+		where = append(where, "a.name <> ''")
 	}
 	if f.Resource != "" {
 		// The condition of the partial index assignments_resource, so it is used.

@@ -332,6 +332,7 @@ func (s *Store) writer() {
 	ctx := context.Background()
 	var conn *sql.Conn
 	stmts := map[string]*sql.Stmt{}
+	rows := &rowCache{} // lives with the connection (rowcache.go)
 	defer func() {
 		for _, st := range stmts {
 			st.Close()
@@ -380,7 +381,7 @@ func (s *Store) writer() {
 			}
 			conn = c
 		}
-		s.runBatch(ctx, conn, stmts, batch)
+		s.runBatch(ctx, conn, stmts, rows, batch)
 		select {
 		case <-s.quit:
 			if len(s.jobs) == 0 {
@@ -391,7 +392,7 @@ func (s *Store) writer() {
 	}
 }
 
-func (s *Store) runBatch(ctx context.Context, conn *sql.Conn, stmts map[string]*sql.Stmt, batch []*job) {
+func (s *Store) runBatch(ctx context.Context, conn *sql.Conn, stmts map[string]*sql.Stmt, rows *rowCache, batch []*job) {
 	fail := func(err error) {
 		for _, j := range batch {
 			j.err <- err
@@ -400,8 +401,14 @@ func (s *Store) runBatch(ctx context.Context, conn *sql.Conn, stmts map[string]*
 	// Transaction control goes through the statement cache too: parsing
 	// BEGIN, SAVEPOINT, RELEASE and COMMIT afresh for every caller costs
 	// more than running them.
-	w := &wtx{conn: conn, stmts: stmts}
+	w := &wtx{conn: conn, stmts: stmts, rows: rows}
 	if _, err := w.exec(ctx, "BEGIN IMMEDIATE"); err != nil {
+		rows.reset()
+		fail(fmt.Errorf("database %s: begin: %w", s.path, explain(err)))
+		return
+	}
+	if err := rows.begin(ctx, w); err != nil {
+		w.exec(ctx, "ROLLBACK")
 		fail(fmt.Errorf("database %s: begin: %w", s.path, explain(err)))
 		return
 	}
@@ -574,6 +581,9 @@ type wtx struct {
 	use useCache
 	// cnt holds the batch's pool counter changes until COMMIT (counters.go).
 	cnt countCache
+	// rows holds region and pool rows from one write transaction to the
+	// next (rowcache.go); every statement is shown to it first.
+	rows *rowCache
 }
 
 func (w *wtx) stmt(ctx context.Context, q string) (*sql.Stmt, error) {
@@ -601,6 +611,9 @@ func (w *wtx) stmt(ctx context.Context, q string) (*sql.Stmt, error) {
 // watch it. A caller whose context ends mid-transaction still fails, and
 // its writes roll back, at the next statement.
 func (w *wtx) exec(ctx context.Context, q string, args ...any) (sql.Result, error) {
+	if w.rows != nil {
+		w.rows.written(q)
+	}
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
@@ -612,6 +625,9 @@ func (w *wtx) exec(ctx context.Context, q string, args ...any) (sql.Result, erro
 }
 
 func (w *wtx) query(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
+	if w.rows != nil {
+		w.rows.written(q)
+	}
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}

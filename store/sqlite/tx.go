@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"math"
 	"net/netip"
 	"slices"
@@ -15,6 +16,7 @@ import (
 	"github.com/cadastre-ipam/cadastre/prefix"
 	"github.com/cadastre-ipam/cadastre/registry"
 	"github.com/cadastre-ipam/cadastre/store/internal/evcodec"
+	"github.com/cadastre-ipam/cadastre/store/internal/poolcount"
 	"github.com/cadastre-ipam/cadastre/store/internal/rowscan"
 )
 
@@ -82,8 +84,15 @@ func (t *tx) InsertRegion(ctx context.Context, r *registry.Region) error {
 }
 
 func (t *tx) RegionByName(ctx context.Context, name string) (registry.Region, error) {
+	c := t.cache()
+	if r, ok := c.region(name); ok {
+		return r, nil
+	}
 	rows, err := t.q.query(ctx, `SELECT `+regionCols+` FROM regions WHERE name = ?`, name)
 	r, err := one(rows, err, scanRegion)
+	if err == nil && c != nil {
+		c.putRegion(r)
+	}
 	return r, notFound(err, "region "+name)
 }
 
@@ -179,8 +188,15 @@ func idAndSpace(rows *sql.Rows, err error, id *int64, space *string) error {
 }
 
 func (t *tx) PoolByID(ctx context.Context, id int64) (registry.Pool, error) {
+	c := t.cache()
+	if p, ok := c.pool(id); ok {
+		return p, nil
+	}
 	rows, err := t.q.query(ctx, poolSelect+` WHERE p.id = ?`, id)
 	p, err := one(rows, err, scanPool)
+	if err == nil && c != nil {
+		c.putPool(p)
+	}
 	return p, notFound(err, fmt.Sprintf("pool %d", id))
 }
 
@@ -286,12 +302,48 @@ func (t *tx) SmallestFree(ctx context.Context, regionID int64, family, maxBits i
 	// prefix, then the lowest address of that length.
 	rows, err := t.q.query(ctx, `SELECT bits, addr, pool_id, region_id FROM free WHERE region_id = ?1 AND family = ?2
 		AND bits = (SELECT MAX(bits) FROM free WHERE region_id = ?1 AND family = ?2 AND bits <= ?3)
-		ORDER BY addr LIMIT 1`, regionID, family, maxBits)
+		ORDER BY addr, pool_id LIMIT 1`, regionID, family, maxBits)
 	f, err := one(rows, err, rowscan.Free)
 	if errors.Is(err, sql.ErrNoRows) {
 		return f, false, nil
 	}
 	return f, err == nil, err
+}
+
+func (t *tx) SmallestFreeOf(ctx context.Context, regionID int64, poolIDs []int64, family, maxBits int) (registry.FreePrefix, bool, error) {
+	if len(poolIDs) == 0 {
+		return registry.FreePrefix{}, false, nil
+	}
+	ids, err := json.Marshal(poolIDs)
+	if err != nil {
+		return registry.FreePrefix{}, false, err
+	}
+	rows, err := t.q.query(ctx, `SELECT bits, addr, pool_id, region_id FROM free WHERE region_id = ?1 AND family = ?2
+		AND pool_id IN (SELECT value FROM json_each(?4))
+		AND bits = (SELECT MAX(bits) FROM free WHERE region_id = ?1 AND family = ?2 AND bits <= ?3 AND pool_id IN (SELECT value FROM json_each(?4)))
+		ORDER BY addr, pool_id LIMIT 1`, regionID, family, maxBits, string(ids))
+	f, err := one(rows, err, rowscan.Free)
+	if errors.Is(err, sql.ErrNoRows) {
+		return f, false, nil
+	}
+	return f, err == nil, err
+}
+
+// TakeSmallestFree implements registry.FreeTaker: SmallestFree and
+// RemoveFree in one statement (the writer is alone, so what the search
+// finds is what it deletes). One statement fewer per allocation is ~10 %
+// of a single durable allocation's CPU (bench/README.md, "Session 7").
+// The inner SELECT is SmallestFree's, so both pick the same row.
+func (t *tx) TakeSmallestFree(ctx context.Context, regionID int64, family, maxBits int) (registry.FreePrefix, bool, error) {
+	rows, err := t.q.query(ctx, `DELETE FROM free WHERE (region_id, family, bits, addr, pool_id) = (
+		SELECT region_id, family, bits, addr, pool_id FROM free WHERE region_id = ?1 AND family = ?2
+		AND bits = (SELECT MAX(bits) FROM free WHERE region_id = ?1 AND family = ?2 AND bits <= ?3)
+		ORDER BY addr LIMIT 1) RETURNING bits, addr, pool_id, region_id`, regionID, family, maxBits)
+	f, err := one(rows, err, rowscan.Free)
+	if errors.Is(err, sql.ErrNoRows) {
+		return f, false, nil
+	}
+	return f, err == nil, mapErr(err)
 }
 
 func (t *tx) FreeOfPool(ctx context.Context, poolID int64) ([]netip.Prefix, error) {
@@ -528,20 +580,71 @@ func (t *tx) AssignmentsAt(ctx context.Context, space string, p netip.Prefix) ([
 	return collect(rows, err, scanAssignment)
 }
 
-// maxRegionUnion bounds the pools whose pages assignmentsOfRegion merges in
-// one statement (SQLite allows 500 terms in a compound SELECT).
+// maxRegionUnion bounds the pages (one per pool, or per pool and past
+// state) that assignmentsOfRegion merges in one statement (SQLite allows 500
+// terms in a compound SELECT).
 const maxRegionUnion = 200
 
 func (t *tx) Assignments(ctx context.Context, f registry.AssignmentFilter) ([]registry.Assignment, error) {
-	if f.RegionID != 0 && f.PoolID == 0 && f.Limit > 0 && f.Tenant == nil && f.Name == "" && f.Resource == "" {
+	if f.RegionID != 0 && f.PoolID == 0 && f.Limit > 0 && f.Tenant == nil && f.Name == "" && !f.Named && f.Resource == "" && len(f.Tags) == 0 {
 		// A page of a region: the first rows in ID order of each of its
 		// pools, merged. Joining the region's pools and sorting would read
 		// every assignment of the region for one page (seconds at a
 		// million); this reads at most a page per pool. A tenant, name or
-		// resource is more selective by its own index.
+		// resource is more selective by its own index, a tag by tags_match.
 		if out, ok, err := t.assignmentsOfRegion(ctx, f); ok || err != nil {
 			return out, err
 		}
+	}
+	q, args := assignmentQuery(f)
+	rows, err := t.q.query(ctx, q, args...)
+	return collect(rows, err, scanAssignment)
+}
+
+// assignmentQuery is the statement of a page of f, other than a region's
+// page (assignmentsOfRegion). Without statistics SQLite picks an index by
+// the shape of the condition alone, so the shape is chosen here for the
+// cases where its pick reads the whole table for a page:
+//   - a tag (without a name, resource or tenant, which their own indexes
+//     serve): the page is read from the tag's entries of index tags_match in
+//     ID order, so a rare tag costs its entries and a common one a page,
+//     not a walk of every assignment probing its tags;
+//   - past states alone (quarantined, released): each state's page from
+//     the partial index assignments_state_past (state, id), merged, instead
+//     of a walk of every assignment in ID order (the quarantined ones are
+//     the newest: a walk through nearly all of them).
+func assignmentQuery(f registry.AssignmentFilter) (string, []any) {
+	byIndex := f.Name == "" && f.Resource == "" && f.Tenant == nil
+	if byIndex && len(f.Tags) > 0 {
+		keys := sortedKeys(f.Tags)
+		k := keys[0]
+		g := f
+		g.Tags = maps.Clone(f.Tags)
+		delete(g.Tags, k)
+		where, args := assignmentWhere(g)
+		where = append([]string{"tg.kind = 'assignment' AND tg.key = ? AND tg.value = ? AND tg.object_id > ?"}, where...)
+		args = append([]any{k, f.Tags[k], f.AfterID}, args...)
+		// CROSS JOIN keeps tags first: its index gives the IDs in order.
+		q := strings.Replace(assignmentSelect, "FROM assignments a", "FROM tags tg CROSS JOIN assignments a ON a.id = tg.object_id", 1) +
+			" WHERE " + strings.Join(where, " AND ") + " ORDER BY tg.object_id"
+		if f.Limit > 0 {
+			q += fmt.Sprintf(" LIMIT %d", f.Limit)
+		}
+		return q, args
+	}
+	if byIndex && f.Limit > 0 && pastOnly(f.States) && f.RegionID == 0 && f.PoolID == 0 && !f.Within.IsValid() && !f.Contains.IsValid() {
+		g := f
+		g.Limit = 0
+		var parts []string
+		var args []any
+		for _, s := range f.States {
+			g.States = []registry.State{s}
+			where, a := assignmentWhere(g)
+			parts = append(parts, fmt.Sprintf("SELECT id FROM (SELECT a.id FROM assignments a INDEXED BY assignments_state_past WHERE a.state <> 'assigned' AND %s ORDER BY a.id LIMIT %d)",
+				strings.Join(where, " AND "), f.Limit))
+			args = append(args, a...)
+		}
+		return assignmentSelect + " WHERE a.id IN (" + strings.Join(parts, " UNION ALL ") + fmt.Sprintf(") ORDER BY a.id LIMIT %d", f.Limit), args
 	}
 	where, args := assignmentWhere(f)
 	q := assignmentSelect
@@ -552,8 +655,14 @@ func (t *tx) Assignments(ctx context.Context, f registry.AssignmentFilter) ([]re
 	if f.Limit > 0 {
 		q += fmt.Sprintf(" LIMIT %d", f.Limit)
 	}
-	rows, err := t.q.query(ctx, q, args...)
-	return collect(rows, err, scanAssignment)
+	return q, args
+}
+
+// pastOnly reports whether states is not empty and holds no live state
+// other than quarantined: the rows of the partial indexes
+// assignments_state_past and assignments_pool_past.
+func pastOnly(states []registry.State) bool {
+	return len(states) > 0 && !slices.Contains(states, registry.StateAssigned)
 }
 
 // assignmentWhere is the condition of f on assignments a (and pools p).
@@ -575,6 +684,9 @@ func assignmentWhere(f registry.AssignmentFilter) ([]string, []any) {
 	if f.Name != "" {
 		// The conditions of the partial index assignments_name, so it is used.
 		where, args = append(where, "a.name = ? AND a.name <> '' AND a.state <> 'released'"), append(args, f.Name)
+	}
+	if f.Named {
+		where = append(where, "a.name <> ''")
 	}
 	if f.Resource != "" {
 		// The condition of the partial index assignments_resource, so it is used.
@@ -617,35 +729,51 @@ func (t *tx) assignmentsOfRegion(ctx context.Context, f registry.AssignmentFilte
 		var id int64
 		return id, r.Scan(&id)
 	})
-	if err != nil || len(pools) > maxRegionUnion {
+	terms := len(pools)
+	if pastOnly(f.States) {
+		terms *= len(f.States)
+	}
+	if err != nil || terms > maxRegionUnion {
 		return nil, false, err
 	}
 	if len(pools) == 0 {
 		return nil, true, nil
 	}
-	// A page of past or quarantined assignments, a few of a pool's, is
-	// found by state (index assignments_pool_state) and sorted; any other
-	// page is read in ID order (assignments_pool_id) until it is full.
-	index, cond := "assignments_pool_id", ""
-	if len(f.States) > 0 && !slices.Contains(f.States, registry.StateAssigned) {
-		// The partial index's condition (00026), which SQLite does not
-		// infer from `state IN (...)`.
-		index, cond = "assignments_pool_state", " AND a.state <> 'assigned'"
-	}
+	q, args := regionQuery(f, pools)
+	rows, err = t.q.query(ctx, q, args...)
+	out, err := collect(rows, err, scanAssignment)
+	return out, err == nil, err
+}
+
+// regionQuery is the statement of a page of f (with RegionID, without
+// PoolID) merged from a page of each of pools, the region's pools.
+func regionQuery(f registry.AssignmentFilter, pools []int64) (string, []any) {
+	// A page of past or quarantined assignments is read per pool and state
+	// in ID order from the partial index assignments_pool_past (pool_id,
+	// state, id): sorting each pool's past rows for a page grew with the
+	// pool (a twelfth of a cloud register is released). Any other page is
+	// read in ID order (assignments_pool_id) until it is full.
 	g := f
 	g.RegionID, g.Limit = 0, 0
 	var parts []string
 	var args []any
-	for _, id := range pools {
-		g.PoolID = id
+	part := func(index, cond string) {
 		where, a := assignmentWhere(g)
-		parts = append(parts, fmt.Sprintf("SELECT id FROM (SELECT a.id FROM assignments a INDEXED BY %s WHERE %s%s ORDER BY a.id LIMIT %d)", index, strings.Join(where, " AND "), cond, f.Limit))
+		parts = append(parts, fmt.Sprintf("SELECT id FROM (SELECT a.id FROM assignments a INDEXED BY %s WHERE %s%s ORDER BY a.id LIMIT %d)", index, cond, strings.Join(where, " AND "), f.Limit))
 		args = append(args, a...)
 	}
-	q := assignmentSelect + " WHERE a.id IN (" + strings.Join(parts, " UNION ALL ") + fmt.Sprintf(") ORDER BY a.id LIMIT %d", f.Limit)
-	rows, err = t.q.query(ctx, q, args...)
-	out, err := collect(rows, err, scanAssignment)
-	return out, err == nil, err
+	for _, id := range pools {
+		g.PoolID = id
+		if !pastOnly(f.States) {
+			part("assignments_pool_id", "")
+			continue
+		}
+		for _, s := range f.States {
+			g.States = []registry.State{s}
+			part("assignments_pool_past", "a.state <> 'assigned' AND ")
+		}
+	}
+	return assignmentSelect + " WHERE a.id IN (" + strings.Join(parts, " UNION ALL ") + fmt.Sprintf(") ORDER BY a.id LIMIT %d", f.Limit), args
 }
 
 func (t *tx) QuarantineEnded(ctx context.Context, now time.Time, limit int) ([]registry.Assignment, error) {
@@ -664,29 +792,64 @@ func idList(ids []int64) string {
 	return b.String()
 }
 
-// Activity implements registry.Tx: two index range scans, grouped by day.
+// Activity implements registry.Tx. The assignments made on whole UTC days
+// inside [from, to) are read from the pools' day counters (pool_counts,
+// kind 'created'), a row per pool, length and day: counting them from the
+// rows read every assignment of the region's pools made in the window (the
+// region page's 90 days, in proportion to the register: issue 16). The
+// partial days at either end are counted from the rows
+// (assignments_created), and the releases from the rows of the partial
+// index assignments_released.
 func (t *tx) Activity(ctx context.Context, poolIDs []int64, from, to time.Time) ([]registry.DayActivity, error) {
 	if len(poolIDs) == 0 {
 		return nil, nil
 	}
+	if err := t.flushCounts(ctx); err != nil {
+		return nil, err
+	}
 	var acc rowscan.Activity
-	for _, col := range []string{"created_at", "released_at"} {
-		rows, err := t.q.query(ctx, rowscan.ActivityQuery(col, `pool_id IN (`+idList(poolIDs)+`)`, "?", "?"), micros(from), micros(to))
+	ids := idList(poolIDs)
+	scan := func(released bool, q string, args ...any) error {
+		rows, err := t.q.query(ctx, q, args...)
 		if err != nil {
-			return nil, err
+			return err
 		}
+		defer rows.Close()
 		for rows.Next() {
 			var day, fam, n int64
 			if err := rows.Scan(&day, &fam, &n); err != nil {
-				rows.Close()
-				return nil, err
+				return err
 			}
-			acc.Add(day, fam, n, col == "released_at")
+			acc.Add(day, fam, n, released)
 		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
-			return nil, err
+		return rows.Err()
+	}
+	made := func(a, b int64) error {
+		return scan(false, rowscan.ActivityQuery("created_at", `pool_id IN (`+ids+`)`, "?", "?"), a, b)
+	}
+	f, e := micros(from), micros(to)
+	lo, hi := poolcount.Day(f), poolcount.Day(e) // whole days: lo <= day < hi
+	if lo*poolcount.DayMicros < f {
+		lo++
+	}
+	var err error
+	if lo < hi {
+		err = scan(false, `SELECT c.day, p.family, SUM(c.n) FROM pool_counts c JOIN pools p ON p.id = c.pool_id
+			WHERE c.pool_id IN (`+ids+`) AND c.kind = 'created' AND c.day >= ? AND c.day < ? GROUP BY 1, 2`, lo, hi)
+		if err == nil && f < lo*poolcount.DayMicros {
+			err = made(f, lo*poolcount.DayMicros)
 		}
+		if err == nil && hi*poolcount.DayMicros < e {
+			err = made(hi*poolcount.DayMicros, e)
+		}
+	} else if f < e {
+		err = made(f, e)
+	}
+	if err == nil {
+		err = scan(true, rowscan.ActivityQuery("released_at", `pool_id IN (`+ids+`)`, "?", "?"), f, e)
+	}
+	if err != nil {
+		return nil, err
 	}
 	return acc.Days(), nil
 }

@@ -1,0 +1,171 @@
+#!/usr/bin/env bash
+# DNS end to end at scale (bench/README.md, "Session 7: DNS end to end at
+# scale"): on a COPY of a large register, add a signed forward zone (NSEC3,
+# ECDSA P-256) over its named assignments and the signed ip6.arpa zone of
+# one region's /32, run `cadastre serve --dns` and a Knot secondary that
+# transfers both, and measure:
+#   - the server's start-up (CPU, wall, RSS) until it answers the zones' SOA;
+#   - Knot's AXFR of both zones (wall until Knot serves cadastre's serials);
+#   - for N single `cadastre alloc --name` changes (an IPv6 /128 in REGION,
+#     so an AAAA in the forward zone and a PTR in the reverse zone): the
+#     wall time from the CLI's return until the server answers the new name
+#     and until Knot does (after NOTIFY + IXFR), and the server's CPU over
+#     each change.
+# Never run in CI: it takes minutes and gigabytes at 1M names.
+#
+#   bench/scripts/dns-e2e.sh SRC.db [WORKDIR]
+#
+# Environment: CADASTRE (binary; default: go build into WORKDIR), CHANGES
+# (default 5), REGION (default us-east), PORT/KPORT/HPORT (DNS, Knot, HTTP;
+# defaults 18453/18454/18480), POLL (--dns-poll, default the server's),
+# KEEP=1 keeps WORKDIR. The register SRC is copied, never written.
+set -euo pipefail
+
+src=${1:?usage: dns-e2e.sh SRC.db [WORKDIR]}
+work=${2:-$(mktemp -d /tmp/dns-e2e.XXXXXX)}
+mkdir -p "$work"
+changes=${CHANGES:-5}
+region=${REGION:-us-east}
+port=${PORT:-18453}
+kport=${KPORT:-18454}
+hport=${HPORT:-18480}
+zone=cloud.example
+here=$(cd "$(dirname "$0")/../.." && pwd)
+bin=${CADASTRE:-}
+if [ -z "$bin" ]; then
+	bin=$work/cadastre
+	(cd "$here" && go build -o "$bin" ./cmd/cadastre)
+fi
+db=$work/r.db
+pids=()
+cleanup() {
+	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+	for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
+	if [ "${KEEP:-}" = "" ]; then rm -rf "$work"; fi
+}
+trap cleanup EXIT
+
+now() { date +%s.%N; }
+since() { awk -v a="$1" -v b="$(now)" 'BEGIN{printf "%.3f", b-a}'; }
+# cpu PID: user+system CPU seconds of a process so far.
+cpu() { awk -v t="$(getconf CLK_TCK)" '{printf "%.2f", ($14+$15)/t}' "/proc/$1/stat"; }
+rss() { awk '/^VmRSS/{r=$2} /^VmHWM/{h=$2} END{printf "RSS %d MB (peak %d MB)", r/1024, h/1024}' "/proc/$1/status"; }
+serial() { kdig +short +time=2 +retry=0 @"$1" -p "$2" "$3" SOA 2>/dev/null | awk '{print $3}' || true; }
+say() { printf '%s\n' "$*"; }
+
+say "== copy $src -> $db ($(date -u +%H:%M:%S) UTC, load $(cut -d' ' -f1-3 /proc/loadavg))"
+cp "$src" "$db"
+[ -f "$src-wal" ] && cp "$src-wal" "$db-wal"
+c() { "$bin" --db "$db" "$@"; }
+
+# The reverse zone: REGION's IPv6 /32 (the block the region's /128s come from).
+v6=$(sqlite3 -readonly "$db" "SELECT b.prefix FROM blocks b WHERE b.prefix LIKE '%:%/32' AND EXISTS (SELECT 1 FROM pools p JOIN regions r ON r.id = p.region_id WHERE r.name = '$region' AND p.block_id = b.id) LIMIT 1" 2>/dev/null || true)
+if [ -z "$v6" ]; then
+	v6=$(c pool list --region "$region" 2>/dev/null | awk '$0 ~ /:/ {for (i=1;i<=NF;i++) if ($i ~ /:.*\/(32|4[0-8])$/) {print $i; exit}}')
+fi
+: "${v6:?no IPv6 /32 of $region found}"
+tenant=$(sqlite3 -readonly "$db" "SELECT name FROM tenants LIMIT 1" 2>/dev/null || echo "")
+say "   reverse prefix $v6, tenant ${tenant:-none}"
+
+t0=$(now)
+c zone add "$zone" --ns ns1.$zone --ns-addr ns1.$zone=192.0.2.53 --allow-transfer 127.0.0.1/32 --notify 127.0.0.1:$kport >/dev/null
+c zone sign "$zone" >/dev/null
+c zone add --kind reverse --prefix "$v6" --ns ns1.$zone --allow-transfer 127.0.0.1/32 --notify 127.0.0.1:$kport - >/dev/null
+c zone sign "$v6" >/dev/null
+rzone=$(c zone list 2>/dev/null | awk '/ip6\.arpa/ {print $1; exit}')
+say "   zones added and signed in $(since "$t0") s wall: $zone, $rzone"
+
+say "== serve --dns 127.0.0.1:$port ($(date -u +%H:%M:%S) UTC, load $(cut -d' ' -f1-3 /proc/loadavg))"
+pollflag=()
+[ -n "${POLL:-}" ] && pollflag=(--dns-poll "$POLL")
+t0=$(now)
+"$bin" --db "$db" serve --listen 127.0.0.1:$hport --metrics-listen 127.0.0.1:0 --dns 127.0.0.1:$port "${pollflag[@]}" >"$work/serve.log" 2>&1 &
+spid=$!
+pids+=("$spid")
+for _ in $(seq 1 36000); do
+	s1=$(serial 127.0.0.1 $port $zone)
+	s2=$(serial 127.0.0.1 $port "$rzone")
+	[ -n "$s1" ] && [ -n "$s2" ] && break
+	kill -0 "$spid" 2>/dev/null || { cat "$work/serve.log"; exit 1; }
+	sleep 0.2
+done
+say "   first answer after $(since "$t0") s wall, server CPU $(cpu $spid) s, $(rss $spid); serials $s1 $s2"
+echo "   zone loads logged: $(grep -c 'dns zone loaded' "$work/serve.log" || true)"
+
+say "== knotd on 127.0.0.1:$kport, AXFR of both zones"
+kdir=$work/knot
+mkdir -p "$kdir"
+cat >"$kdir/knot.conf" <<EOF
+server:
+    rundir: "$kdir"
+    listen: 127.0.0.1@$kport
+    background-workers: 1
+database:
+    storage: "$kdir"
+log:
+  - target: "$kdir/knot.log"
+    any: info
+remote:
+  - id: cadastre
+    address: 127.0.0.1@$port
+acl:
+  - id: notify-plain
+    address: 127.0.0.1
+    action: notify
+template:
+  - id: default
+    master: cadastre
+    acl: [notify-plain]
+    zonefile-sync: -1
+    zonefile-load: none
+    journal-content: changes
+    journal-max-usage: 4G
+    semantic-checks: off
+zone:
+  - domain: "$zone"
+  - domain: "$rzone"
+EOF
+knotc -c "$kdir/knot.conf" conf-check >/dev/null
+t0=$(now)
+knotd -c "$kdir/knot.conf" >"$kdir/knotd.out" 2>&1 &
+kpid=$!
+pids+=("$kpid")
+for _ in $(seq 1 36000); do
+	[ "$(serial 127.0.0.1 $kport $zone)" = "$s1" ] && [ "$(serial 127.0.0.1 $kport "$rzone")" = "$s2" ] && break
+	kill -0 "$kpid" 2>/dev/null || { cat "$kdir/knot.log"; exit 1; }
+	sleep 0.2
+done
+say "   Knot serves both serials after $(since "$t0") s wall; knotd CPU $(cpu $kpid) s, $(rss $kpid); server CPU now $(cpu $spid) s"
+grep 'AXFR, incoming' "$kdir/knot.log" | grep -E 'finished|started' | sed 's/^/   knot: /' || true
+
+say "== $changes single named assignments in $region ($(date -u +%H:%M:%S) UTC, load $(cut -d' ' -f1-3 /proc/loadavg))"
+idle0=$(cpu $spid)
+sleep 10
+idle1=$(cpu $spid)
+say "   idle server CPU over 10 s: $(awk -v a="$idle0" -v b="$idle1" 'BEGIN{printf "%.2f", b-a}') s"
+tflag=()
+[ -n "$tenant" ] && tflag=(--tenant "$tenant")
+for i in $(seq 1 "$changes"); do
+	name=e2e-$(date +%s%N | tail -c 9)-$i.$region.$zone
+	ixfr0=$(grep -c 'IXFR, incoming.*finished' "$kdir/knot.log" || true)
+	c0=$(cpu $spid)
+	a0=$(now)
+	addr=$(c alloc --region "$region" --family 6 --name "$name" "${tflag[@]}" --json | sed -n 's/.*"prefix": *"\([^"/]*\)\/128".*/\1/p' | head -1)
+	t0=$(now)
+	cli=$(awk -v a="$a0" -v b="$t0" 'BEGIN{printf "%.3f", b-a}')
+	ts="" tk=""
+	for _ in $(seq 1 3000); do
+		if [ -z "$ts" ] && [ -n "$(kdig +short +time=1 +retry=0 @127.0.0.1 -p $port "$name" AAAA 2>/dev/null || true)" ]; then ts=$(since "$t0"); fi
+		if [ -z "$tk" ] && [ -n "$(kdig +short +time=1 +retry=0 @127.0.0.1 -p $kport "$name" AAAA 2>/dev/null || true)" ]; then tk=$(since "$t0"); fi
+		[ -n "$ts" ] && [ -n "$tk" ] && break
+		sleep 0.02
+	done
+	c1=$(cpu $spid)
+	ptr=""
+	[ -n "$addr" ] && ptr=$(kdig +short @127.0.0.1 -p $kport -x "$addr" 2>/dev/null | head -1 || true)
+	ixfr1=$(grep -c 'IXFR, incoming.*finished' "$kdir/knot.log" || true)
+	say "   $i: alloc CLI ${cli} s; server answers after ${ts:-never} s, Knot after ${tk:-never} s; server CPU $(awk -v a="$c0" -v b="$c1" 'BEGIN{printf "%.3f", b-a}') s; Knot IXFRs +$((ixfr1 - ixfr0)); Knot PTR ${ptr:-none}"
+done
+say "   after the changes: server CPU $(cpu $spid) s, $(rss $spid); knotd $(rss $kpid)"
+grep -E 'zone loaded|full|delta' "$work/serve.log" | tail -n $((2 * changes + 2)) | sed 's/^/   serve: /' | cut -c1-240 || true
+say "== done ($(date -u +%H:%M:%S) UTC, load $(cut -d' ' -f1-3 /proc/loadavg))"

@@ -1,0 +1,39 @@
+package postgres
+
+import (
+	"context"
+
+	"github.com/cadastre-ipam/cadastre/registry"
+	"github.com/cadastre-ipam/cadastre/store/internal/rowscan"
+)
+
+// dumpSelect reads what a dump keeps of an assignment from the table
+// alone: the pool's prefix and region are the dump's, which holds every
+// pool, so the four joins of assignmentSelect are not made for each row.
+const dumpSelect = `SELECT id, prefix::text, pool_id, state, tenant, resource, name, created_at, released_at, quarantine_until, space
+	FROM assignments WHERE id > $1 ORDER BY id LIMIT $2`
+
+// DumpAssignments implements registry.AssignmentDumper.
+func (t *tx) DumpAssignments(ctx context.Context, after int64, limit int, into []registry.Assignment) ([]registry.Assignment, error) {
+	rows, err := t.query(ctx, dumpSelect, after, limit)
+	if err != nil {
+		return into, mapErr(err)
+	}
+	defer rows.Close()
+	var pfx, state string
+	var created int64
+	var released, until *int64
+	for rows.Next() {
+		into = append(into, registry.Assignment{})
+		a := &into[len(into)-1]
+		if err := rows.Scan(&a.ID, &pfx, &a.PoolID, &state, &a.Tenant, &a.Resource, &a.Name, &created, &released, &until, &a.Space); err != nil {
+			return into, mapErr(err)
+		}
+		if a.Prefix, err = rowscan.ParsePrefix(pfx); err != nil {
+			return into, err
+		}
+		a.State, a.CreatedAt = registry.State(state), rowscan.FromMicros(created)
+		a.ReleasedAt, a.QuarantineUntil = rowscan.OptTime(released), rowscan.OptTime(until)
+	}
+	return into, mapErr(rows.Err())
+}

@@ -1,0 +1,170 @@
+package sqlite
+
+import (
+	"context"
+	"maps"
+	"regexp"
+	"slices"
+	"strings"
+
+	"github.com/cadastre-ipam/cadastre/registry"
+	"github.com/cadastre-ipam/cadastre/store/internal/rowscan"
+)
+
+// rowCache keeps the writer's region rows (by name) and pool rows (by ID)
+// from one write transaction to the next: every allocation reads its
+// region and its pool, two of the ~9 statements of a single allocation
+// (issue 16: one caller's durable allocation is bound by the CPU of its
+// statements; bench/README.md, "Session 7: allocation cost").
+//
+// It is exact, not a guess:
+//   - the writer connection is the only one of this Store that writes, and
+//     every statement it runs goes through wtx, which drops the cache
+//     before any write to a table other than those allocations write
+//     (cacheSafe): regions, pools, blocks, relocations and spaces (what a
+//     Pool is read from) are never written with the cache kept;
+//   - another process or connection that commits (the CLI beside `serve`)
+//     changes PRAGMA data_version, which the writer reads once per write
+//     transaction, under its write lock (begin);
+//   - a rollback, whole or to a caller's savepoint, drops it, so nothing
+//     read inside undone writes survives.
+type rowCache struct {
+	version int64
+	valid   bool
+	regions map[string]registry.Region
+	pools   map[int64]registry.Pool
+}
+
+// reset forgets every row.
+func (c *rowCache) reset() {
+	c.regions, c.pools = nil, nil
+}
+
+// begin checks, at the start of a write transaction, that no other
+// connection committed since the cache was filled.
+func (c *rowCache) begin(ctx context.Context, w *wtx) error {
+	rows, err := w.query(ctx, `PRAGMA data_version`)
+	v, err := one(rows, err, func(rows rowscan.Scanner) (int64, error) {
+		var v int64
+		return v, rows.Scan(&v)
+	})
+	if err != nil {
+		c.reset()
+		c.valid = false
+		return err
+	}
+	if !c.valid || v != c.version {
+		c.reset()
+	}
+	c.version, c.valid = v, true
+	return nil
+}
+
+// written is told of every statement the writer runs, before it runs.
+func (c *rowCache) written(q string) {
+	if (c.regions != nil || c.pools != nil) && !cacheSafe(q) {
+		c.reset()
+	}
+}
+
+// writeTarget finds the table a writing statement names first.
+var writeTarget = regexp.MustCompile(`^(?i)(?:INSERT(?:\s+OR\s+\w+)?\s+INTO|REPLACE\s+INTO|UPDATE(?:\s+OR\s+\w+)?|DELETE\s+FROM)\s+"?(\w+)`)
+
+// cacheSafe reports whether q leaves every cached row as it is: a read,
+// transaction control, or a write to a table no cached row is read from
+// (no trigger of these tables writes elsewhere). Anything else, a WITH
+// or an unknown statement included, is taken to change them.
+func cacheSafe(q string) bool {
+	q = strings.TrimSpace(q)
+	head, _, _ := strings.Cut(q, " ")
+	switch strings.ToUpper(head) {
+	case "SELECT", "SAVEPOINT", "RELEASE", "BEGIN", "COMMIT":
+		return true
+	case "PRAGMA":
+		return strings.EqualFold(q, "PRAGMA data_version")
+	}
+	m := writeTarget.FindStringSubmatch(q)
+	if m == nil {
+		return false
+	}
+	switch strings.ToLower(m[1]) {
+	case "free", "assignments", "events", "pool_counts", "tenants", "idempotency", "tags":
+		return true
+	}
+	return false
+}
+
+// region and pool answer from the cache; a nil cache (a view) has nothing.
+func (c *rowCache) region(name string) (registry.Region, bool) {
+	if c == nil {
+		return registry.Region{}, false
+	}
+	r, ok := c.regions[name]
+	if !ok {
+		return r, false
+	}
+	return cloneRegion(r), true
+}
+
+func (c *rowCache) putRegion(r registry.Region) {
+	if c.regions == nil {
+		c.regions = map[string]registry.Region{}
+	}
+	if len(c.regions) >= maxCachedRows {
+		clear(c.regions)
+	}
+	c.regions[r.Name] = cloneRegion(r)
+}
+
+func (c *rowCache) pool(id int64) (registry.Pool, bool) {
+	if c == nil {
+		return registry.Pool{}, false
+	}
+	p, ok := c.pools[id]
+	if !ok {
+		return p, false
+	}
+	return clonePool(p), true
+}
+
+func (c *rowCache) putPool(p registry.Pool) {
+	if c.pools == nil {
+		c.pools = map[int64]registry.Pool{}
+	}
+	if len(c.pools) >= maxCachedRows {
+		clear(c.pools)
+	}
+	c.pools[p.ID] = clonePool(p)
+}
+
+// maxCachedRows bounds each map: a register of 100,000 pools must not be
+// held in memory because each was allocated from once.
+const maxCachedRows = 4096
+
+// cloneRegion and clonePool copy what a caller could change in place.
+func cloneRegion(r registry.Region) registry.Region {
+	r.Borrow.From = slices.Clone(r.Borrow.From)
+	r.Tags = maps.Clone(r.Tags)
+	return r
+}
+
+func clonePool(p registry.Pool) registry.Pool {
+	if p.Relocation != nil {
+		rel := *p.Relocation
+		p.Relocation = &rel
+	}
+	if p.DissolvedAt != nil {
+		at := *p.DissolvedAt
+		p.DissolvedAt = &at
+	}
+	p.Tags = maps.Clone(p.Tags)
+	return p
+}
+
+// cache is the writer's row cache, nil in a view.
+func (t *tx) cache() *rowCache {
+	if w, ok := t.q.(*wtx); ok && w.rows != nil {
+		return w.rows
+	}
+	return nil
+}
