@@ -234,7 +234,7 @@ func reversePrefixZones(t *testing.T, su suite) {
 	// The store itself refuses a batch with a duplicate, keeping none.
 	dup := []*zone.Zone{{Name: "16.1.10.in-addr.arpa.", Kind: zone.Reverse, Prefix: netip.MustParsePrefix("10.1.16.0/24"), Set: set, Config: zone.Config{TTL: 60, NS: []string{"ns."}}},
 		{Name: "31.1.10.in-addr.arpa.", Kind: zone.Reverse, Prefix: netip.MustParsePrefix("10.1.31.0/24"), Set: set, Config: zone.Config{TTL: 60, NS: []string{"ns."}}}}
-	if err := s.InsertZones(ctx, dup, []registry.Event{{Action: "zone.add", SubjectKind: zone.SubjectZone, At: clock()}, {Action: "zone.add", SubjectKind: zone.SubjectZone, At: clock()}}); !errors.Is(err, registry.ErrExists) {
+	if err := s.InsertZones(ctx, dup, []registry.Event{{Action: "zone.add", SubjectKind: zone.SubjectZone, At: clock()}, {Action: "zone.add", SubjectKind: zone.SubjectZone, At: clock()}}, nil); !errors.Is(err, registry.ErrExists) {
 		t.Fatalf("InsertZones with a duplicate: %v", err)
 	}
 	if zs, _ := s.Zones(ctx); len(zs) != 1 || len(events(t, s)) != before {

@@ -249,7 +249,7 @@ func (m *Manager) AddZones(ctx context.Context, spec ZoneSpec) ([]zone.Zone, err
 		ptrs[i] = &out[i]
 		events[i] = m.event(ctx, "zone.add", zone.SubjectZone, out[i].Name, nil, out[i])
 	}
-	if err := m.store.InsertZones(ctx, ptrs, events); err != nil {
+	if err := m.store.InsertZones(ctx, ptrs, events, adminZoneCheck); err != nil {
 		if len(out) > 1 {
 			return nil, fmt.Errorf("reverse prefix %v: %w", spec.Prefix, err)
 		}
@@ -508,6 +508,30 @@ var reservedTypes = map[uint16]string{
 // assignment holds (AdminRecordCheck, 409 name-taken, exit 4).
 func (m *Manager) AddRecord(ctx context.Context, zoneName, name, typ, data string, ttl uint32) (zone.Record, error) {
 	return m.AddRecordChecked(ctx, AdminRecordCheck, zoneName, name, typ, data, ttl)
+}
+
+// adminZoneCheck refuses, in a zone add's write transaction, a forward
+// zone whose apex or a configured name server is a name a tenant's live
+// assignment holds (registry.NameTakenError): the name would answer for
+// the zone (its SOA and NS, or the glue that follows) and for the VM.
+// Reverse zones' names are no assignment's.
+func adminZoneCheck(ctx context.Context, tx registry.Tx, z zone.Zone) error {
+	if z.Kind == zone.Reverse {
+		return nil
+	}
+	names := append([]string{z.Name}, z.Config.NS...)
+	seen := map[string]bool{}
+	for _, n := range names {
+		n = dns.CanonicalName(n)
+		if seen[n] {
+			continue
+		}
+		seen[n] = true
+		if err := registry.CheckLiveNameIn(ctx, tx, "", n); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // AdminRecordCheck is the name rule of a record written by an admin or

@@ -255,14 +255,20 @@ type Key struct {
 // it and the transaction writes nothing.
 type RecordCheck func(ctx context.Context, tx registry.Tx, r Record) error
 
+// ZoneCheck decides, inside a zone add's transaction tx and before the
+// zone is written, whether z may be added; an error refuses it and the
+// transaction writes nothing.
+type ZoneCheck func(ctx context.Context, tx registry.Tx, z Zone) error
+
 // Store keeps zones, records and keys. Every method that changes something
 // appends e to the event log in the same transaction (e.SubjectID is set
 // to the new row's ID on inserts).
 type Store interface {
 	InsertZone(ctx context.Context, z *Zone, e registry.Event) error
 	// InsertZones inserts zs in one transaction, es[i] the event of
-	// zs[i]: all or none (the zones of one reverse prefix).
-	InsertZones(ctx context.Context, zs []*Zone, es []registry.Event) error
+	// zs[i]: all or none (the zones of one reverse prefix). A check that
+	// is not nil runs first on each zone, in the same transaction.
+	InsertZones(ctx context.Context, zs []*Zone, es []registry.Event, check ZoneCheck) error
 	// DeleteZones removes the zones with ids, with their records and
 	// keys, in one transaction, es[i] the event of ids[i]; if one is
 	// missing it returns an error wrapping registry.ErrNotFound and

@@ -12,7 +12,8 @@ import (
 // TestRecordAddRefusesALiveAssignmentsName{SQLite,PostgreSQL}: the CLI's
 // `record add` is an admin's write; it may name freely, but a record at
 // the name of a tenant's live assignment is refused (exit 4, naming the
-// holder's kind, not the tenant), and nothing is written (issue 10).
+// holder's kind, not the tenant), and nothing is written (issue 10); so
+// is a zone add whose apex or name server is that name.
 // Before, the VM's name then answered with both addresses.
 func TestRecordAddRefusesALiveAssignmentsNameSQLite(t *testing.T) {
 	recordHolderCLI(t, filepath.Join(t.TempDir(), "h.db"), nil)
@@ -51,6 +52,19 @@ func recordHolderCLI(t *testing.T, db string, pg []string) {
 		if r.code != exitConflict || !strings.Contains(r.stderr, "assignment of another tenant") || strings.Contains(r.stderr, "acme ") {
 			t.Errorf("record add %v: want exit %d naming the holder's kind, not the tenant:\n%s", c, exitConflict, r)
 		}
+	}
+	// A zone whose apex or name server is the VM's name is refused too.
+	for _, c := range [][]string{
+		{"zone", "add", "vm1.acme.example.net", "--ns", "ns1.provider.example"},
+		{"zone", "add", "other.example", "--ns", "vm1.acme.example.net"},
+	} {
+		r := run(c...)
+		if r.code != exitConflict || !strings.Contains(r.stderr, "assignment of another tenant") {
+			t.Errorf("%v: want exit %d naming the holder's kind:\n%s", c, exitConflict, r)
+		}
+	}
+	if out := must("zone", "list"); strings.Contains(out, "vm1") || strings.Contains(out, "other.example") {
+		t.Fatalf("a refused zone was written:\n%s", out)
 	}
 	if out := must("record", "list", "example.net"); strings.Contains(out, "vm1") {
 		t.Fatalf("a refused record was written:\n%s", out)

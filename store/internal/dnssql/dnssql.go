@@ -122,11 +122,11 @@ const zoneCols = `id, name, kind, prefix, synthesize, config, serial, serial_has
 
 // InsertZone implements zone.Store.
 func (s DNS) InsertZone(ctx context.Context, z *zone.Zone, e registry.Event) error {
-	return s.InsertZones(ctx, []*zone.Zone{z}, []registry.Event{e})
+	return s.InsertZones(ctx, []*zone.Zone{z}, []registry.Event{e}, nil)
 }
 
 // InsertZones implements zone.Store.
-func (s DNS) InsertZones(ctx context.Context, zs []*zone.Zone, es []registry.Event) error {
+func (s DNS) InsertZones(ctx context.Context, zs []*zone.Zone, es []registry.Event, check zone.ZoneCheck) error {
 	if len(zs) != len(es) {
 		return fmt.Errorf("insert zones: %d zones, %d events", len(zs), len(es))
 	}
@@ -139,7 +139,15 @@ func (s DNS) InsertZones(ctx context.Context, zs []*zone.Zone, es []registry.Eve
 		cfgs[i] = string(cfg)
 	}
 	ids := make([]int64, len(zs))
-	err := s.update(ctx, func(x Tx) error {
+	err := s.db.Update(ctx, func(rt registry.Tx) error {
+		if check != nil {
+			for _, z := range zs {
+				if err := check(ctx, rt, *z); err != nil {
+					return err
+				}
+			}
+		}
+		x := s.tx(rt)
 		for i, z := range zs {
 			id, err := x.Insert(ctx, s.bind(`INSERT INTO dns_zones (name, kind, prefix, synthesize, config, serial, serial_hash, created_at, prefix_set) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`),
 				z.Name, string(z.Kind), prefixText(z.Prefix), z.Synthesize, cfgs[i], int64(z.Serial), z.SerialHash, micros(z.CreatedAt), prefixText(z.Set))
