@@ -210,8 +210,11 @@ func CheckInvariants(t testing.TB, ctx context.Context, st registry.Store, reg *
 func policyHeld(t testing.TB, pools map[int64]registry.PoolUsage, free map[int64][]netip.Prefix, live []registry.Assignment, rs []registry.Reservation) map[int64]prefix.Count {
 	t.Helper()
 	out := map[int64]prefix.Count{}
-	reservedAt := func(a netip.Addr) bool {
-		return slices.ContainsFunc(rs, func(v registry.Reservation) bool { return v.Prefix.Contains(a) })
+	// A reservation keeps an address of its own pool back: another
+	// space's pool may hold the same address (the same RFC 1918 prefix in
+	// two spaces) and its policy still keeps it.
+	reservedAt := func(pool int64, a netip.Addr) bool {
+		return slices.ContainsFunc(rs, func(v registry.Reservation) bool { return v.PoolID == pool && v.Prefix.Contains(a) })
 	}
 	for id, p := range pools {
 		if p.UseAll {
@@ -239,7 +242,7 @@ func policyHeld(t testing.TB, pools map[int64]registry.PoolUsage, free map[int64
 						t.Fatalf("pool %s: %s holds %s, which the pool's policy keeps back", p.Prefix, q, a)
 					}
 				}
-				if !reservedAt(a) {
+				if !reservedAt(id, a) {
 					out[id] = out[id].Add(prefix.CountOf(1))
 				}
 			}
@@ -265,7 +268,7 @@ func policyHeld(t testing.TB, pools map[int64]registry.PoolUsage, free map[int64
 			split[netip.PrefixFrom(p.Prefix.Addr(), 64).Masked()] = true
 		}
 		for s := range split {
-			if p.Prefix.Contains(s.Addr()) && !reservedAt(s.Addr()) {
+			if p.Prefix.Contains(s.Addr()) && !reservedAt(id, s.Addr()) {
 				out[id] = out[id].Add(prefix.CountOf(1))
 			}
 		}

@@ -708,15 +708,18 @@ func (m *model) compare(t testing.TB, e *modelEnv, live []registry.Assignment) {
 		t.Fatal(err)
 	}
 	livePools := 0
+	// A pool is known by prefix, name, space and region: a unit lent whole
+	// (a request as long as the lender's pool, vpc-b's 10.0.2.0/25) is a
+	// pool with its lender's prefix, name and space in another region.
 	type pkey struct {
-		p           netip.Prefix
-		name, space string
+		p                   netip.Prefix
+		name, space, region string
 	}
 	byPrefix := map[pkey]int{}
 	for i, p := range m.pools {
 		if m.live(i) {
 			livePools++
-			byPrefix[pkey{p.prefix, p.name, p.space}] = i
+			byPrefix[pkey{p.prefix, p.name, p.space, p.region}] = i
 		}
 	}
 	if len(usage) != livePools {
@@ -727,7 +730,7 @@ func (m *model) compare(t testing.TB, e *modelEnv, live []registry.Assignment) {
 	rows := map[string]*rcount{}
 	parentID := map[int]int64{}
 	for _, u := range usage {
-		i, ok := byPrefix[pkey{u.Prefix, u.Name, u.Space}]
+		i, ok := byPrefix[pkey{u.Prefix, u.Name, u.Space, u.Region}]
 		if !ok {
 			t.Fatalf("store has pool %s %q (%s, space %s), the model does not", u.Prefix, u.Name, u.Region, u.Space)
 		}
