@@ -305,13 +305,13 @@ func (s *Server) routeDNS(api huma.API) {
 		// The name rules are applied again inside the write transaction,
 		// under the name's lock: the check above is made before it, and an
 		// allocation of the same name may commit in between.
+		// An admin's record is checked too: it may name freely, but never
+		// a name another tenant's live assignment holds (409 name-taken).
 		var refused error
-		var check zone.RecordCheck
-		if p := principalOf(ctx); p.token.Scope < auth.ScopeAdmin {
-			check = func(ctx context.Context, tx registry.Tx, r zone.Record) error {
-				refused = s.reg.CheckRecordWriteIn(ctx, tx, p.token.Tenant, r.Name, r.Type)
-				return refused
-			}
+		p := principalOf(ctx)
+		check := func(ctx context.Context, tx registry.Tx, r zone.Record) error {
+			refused = s.reg.CheckRecordWriteIn(ctx, tx, p.token.Tenant, r.Name, r.Type)
+			return refused
 		}
 		r, err := s.dns.AddRecordChecked(ctx, check, z.Name, owner, b.Type, b.Data, b.TTL)
 		if refused != nil {

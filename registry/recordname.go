@@ -48,9 +48,12 @@ func (r *Registry) CheckRecordWrite(ctx context.Context, tenant, name, typ strin
 // the answer holds until the record is written. A check made in a read
 // view before the write let an allocation of the same name commit in
 // between, and both then held it.
+//
+// An admin caller (ctx not Restricted) may write any name but one a live
+// assignment of a tenant other than tenant holds (CheckLiveNameIn).
 func (r *Registry) CheckRecordWriteIn(ctx context.Context, tx Tx, tenant, name, typ string) error {
 	if !IsRestricted(ctx) {
-		return nil
+		return CheckLiveNameIn(ctx, tx, tenant, name)
 	}
 	if tenant == "" {
 		return invalid("name %s: static records may be written only by an admin or by a token bound to a tenant", name)
@@ -79,6 +82,24 @@ func checkRecordWrite(ctx context.Context, tx Tx, tenant, name, typ string) erro
 		return err
 	}
 	if held && kind != HolderRecord {
+		return &NameTakenError{Name: name, Holder: kind}
+	}
+	return nil
+}
+
+// CheckLiveNameIn refuses (NameTakenError, HolderAssignment) a name that
+// a live (assigned or quarantined) assignment of a tenant other than
+// tenant holds ("" for a caller bound to none: an admin, the CLI, an RFC
+// 2136 update), asked in tx, the transaction that writes the name (under
+// the name's lock, as an allocation asks). Admins name freely, but a
+// static record at a tenant's live name (an A beside its VM's) would make
+// the name answer for two holders (issue 10).
+func CheckLiveNameIn(ctx context.Context, tx Tx, tenant, name string) error {
+	kind, held, err := tx.NameHolder(ctx, fqdn(name), tenant)
+	if err != nil {
+		return err
+	}
+	if held && kind == HolderAssignment {
 		return &NameTakenError{Name: name, Holder: kind}
 	}
 	return nil

@@ -234,7 +234,7 @@ func reversePrefixZones(t *testing.T, su suite) {
 	// The store itself refuses a batch with a duplicate, keeping none.
 	dup := []*zone.Zone{{Name: "16.1.10.in-addr.arpa.", Kind: zone.Reverse, Prefix: netip.MustParsePrefix("10.1.16.0/24"), Set: set, Config: zone.Config{TTL: 60, NS: []string{"ns."}}},
 		{Name: "31.1.10.in-addr.arpa.", Kind: zone.Reverse, Prefix: netip.MustParsePrefix("10.1.31.0/24"), Set: set, Config: zone.Config{TTL: 60, NS: []string{"ns."}}}}
-	if err := s.InsertZones(ctx, dup, []registry.Event{{Action: "zone.add", SubjectKind: zone.SubjectZone, At: clock()}, {Action: "zone.add", SubjectKind: zone.SubjectZone, At: clock()}}); !errors.Is(err, registry.ErrExists) {
+	if err := s.InsertZones(ctx, dup, []registry.Event{{Action: "zone.add", SubjectKind: zone.SubjectZone, At: clock()}, {Action: "zone.add", SubjectKind: zone.SubjectZone, At: clock()}}, nil); !errors.Is(err, registry.ErrExists) {
 		t.Fatalf("InsertZones with a duplicate: %v", err)
 	}
 	if zs, _ := s.Zones(ctx); len(zs) != 1 || len(events(t, s)) != before {
@@ -374,19 +374,19 @@ func changeRecordsAllOrNone(t *testing.T, su suite) {
 		}
 	}
 	if err := s.ChangeRecords(ctx, []int64{www.ID, www.ID + 1000}, []*zone.Record{rec("a.example.test.", "192.0.2.2")},
-		[]registry.Event{ev("record.delete"), ev("record.delete"), ev("record.add")}); !errors.Is(err, registry.ErrNotFound) {
+		[]registry.Event{ev("record.delete"), ev("record.delete"), ev("record.add")}, nil); !errors.Is(err, registry.ErrNotFound) {
 		t.Fatalf("ChangeRecords deleting a missing record: %v, want ErrNotFound", err)
 	}
 	unchanged("a deletion of a missing record")
 	if err := s.ChangeRecords(ctx, nil, []*zone.Record{rec("a.example.test.", "192.0.2.2"), rec("www.example.test.", "192.0.2.1")},
-		[]registry.Event{ev("record.add"), ev("record.add")}); !errors.Is(err, registry.ErrExists) {
+		[]registry.Event{ev("record.add"), ev("record.add")}, nil); !errors.Is(err, registry.ErrExists) {
 		t.Fatalf("ChangeRecords inserting a duplicate: %v, want ErrExists", err)
 	}
 	unchanged("an insertion of a duplicate")
 	// Deleting and inserting the same record in one change is allowed: the
 	// deletion comes first.
 	add := []*zone.Record{rec("www.example.test.", "192.0.2.1"), rec("b.example.test.", "192.0.2.3")}
-	if err := s.ChangeRecords(ctx, []int64{www.ID}, add, []registry.Event{ev("record.delete"), ev("record.add"), ev("record.add")}); err != nil {
+	if err := s.ChangeRecords(ctx, []int64{www.ID}, add, []registry.Event{ev("record.delete"), ev("record.add"), ev("record.add")}, nil); err != nil {
 		t.Fatal(err)
 	}
 	rs, err := s.Records(ctx, z.ID)

@@ -249,7 +249,7 @@ func (m *Manager) AddZones(ctx context.Context, spec ZoneSpec) ([]zone.Zone, err
 		ptrs[i] = &out[i]
 		events[i] = m.event(ctx, "zone.add", zone.SubjectZone, out[i].Name, nil, out[i])
 	}
-	if err := m.store.InsertZones(ctx, ptrs, events); err != nil {
+	if err := m.store.InsertZones(ctx, ptrs, events, adminZoneCheck); err != nil {
 		if len(out) > 1 {
 			return nil, fmt.Errorf("reverse prefix %v: %w", spec.Prefix, err)
 		}
@@ -504,8 +504,43 @@ var reservedTypes = map[uint16]string{
 
 // AddRecord adds a static record to a zone. name may be relative to the
 // zone ("www") or fully qualified; "@" is the apex. ttl 0 means the zone's.
+// It is an admin's write (the CLI's): any name but one a tenant's live
+// assignment holds (AdminRecordCheck, 409 name-taken, exit 4).
 func (m *Manager) AddRecord(ctx context.Context, zoneName, name, typ, data string, ttl uint32) (zone.Record, error) {
-	return m.AddRecordChecked(ctx, nil, zoneName, name, typ, data, ttl)
+	return m.AddRecordChecked(ctx, AdminRecordCheck, zoneName, name, typ, data, ttl)
+}
+
+// adminZoneCheck refuses, in a zone add's write transaction, a forward
+// zone whose apex or a configured name server is a name a tenant's live
+// assignment holds (registry.NameTakenError): the name would answer for
+// the zone (its SOA and NS, or the glue that follows) and for the VM.
+// Reverse zones' names are no assignment's.
+func adminZoneCheck(ctx context.Context, tx registry.Tx, z zone.Zone) error {
+	if z.Kind == zone.Reverse {
+		return nil
+	}
+	names := append([]string{z.Name}, z.Config.NS...)
+	seen := map[string]bool{}
+	for _, n := range names {
+		n = dns.CanonicalName(n)
+		if seen[n] {
+			continue
+		}
+		seen[n] = true
+		if err := registry.CheckLiveNameIn(ctx, tx, "", n); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// AdminRecordCheck is the name rule of a record written by an admin or
+// an RFC 2136 update (bound to no tenant), run in the record's write
+// transaction under the name's lock: a name a tenant's live assignment
+// holds is refused (registry.NameTakenError). Otherwise an admin's A
+// record at a tenant's VM name would make it answer with both addresses.
+func AdminRecordCheck(ctx context.Context, tx registry.Tx, r zone.Record) error {
+	return registry.CheckLiveNameIn(ctx, tx, "", r.Name)
 }
 
 // AddRecordChecked is AddRecord with check run in the write transaction,

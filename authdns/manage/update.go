@@ -128,7 +128,8 @@ func rdata(rr dns.RR) string {
 // It returns the number of records added and deleted; with none, nothing
 // is written. A rule of AddRecord broken by an addition (CNAME alone at
 // its name, bad data) refuses the whole update (REFUSED, where RFC 2136
-// would drop that record silently: an automation should learn why).
+// would drop that record silently: an automation should learn why), and
+// so does an addition at a name a tenant's live assignment holds.
 func (m *Manager) Update(ctx context.Context, zoneName string, rrs []dns.RR) (int, error) {
 	z, err := m.Zone(ctx, zoneName)
 	if err != nil {
@@ -214,7 +215,14 @@ func (m *Manager) Update(ctx context.Context, zoneName string, rrs []dns.RR) (in
 	for _, r := range add {
 		es = append(es, m.event(ctx, "record.add", zone.SubjectRecord, r.Name+" "+r.Type, nil, *r))
 	}
-	if err := m.store.ChangeRecords(ctx, ids, add, es); err != nil {
+	// An update is bound to no tenant: like an admin, it may not add
+	// records at a name a tenant's live assignment holds, checked in the
+	// write transaction under the name's lock (issue 10).
+	if err := m.store.ChangeRecords(ctx, ids, add, es, AdminRecordCheck); err != nil {
+		var taken *registry.NameTakenError
+		if errors.As(err, &taken) {
+			return 0, &UpdateError{Rcode: dns.RcodeRefused, Err: fmt.Errorf("zone %s: update: %w", z.Name, err)}
+		}
 		if errors.Is(err, registry.ErrNotFound) {
 			// Another writer removed a record this update meant to:
 			// nothing was written; the client may try again.

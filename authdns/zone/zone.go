@@ -255,14 +255,20 @@ type Key struct {
 // it and the transaction writes nothing.
 type RecordCheck func(ctx context.Context, tx registry.Tx, r Record) error
 
+// ZoneCheck decides, inside a zone add's transaction tx and before the
+// zone is written, whether z may be added; an error refuses it and the
+// transaction writes nothing.
+type ZoneCheck func(ctx context.Context, tx registry.Tx, z Zone) error
+
 // Store keeps zones, records and keys. Every method that changes something
 // appends e to the event log in the same transaction (e.SubjectID is set
 // to the new row's ID on inserts).
 type Store interface {
 	InsertZone(ctx context.Context, z *Zone, e registry.Event) error
 	// InsertZones inserts zs in one transaction, es[i] the event of
-	// zs[i]: all or none (the zones of one reverse prefix).
-	InsertZones(ctx context.Context, zs []*Zone, es []registry.Event) error
+	// zs[i]: all or none (the zones of one reverse prefix). A check that
+	// is not nil runs first on each zone, in the same transaction.
+	InsertZones(ctx context.Context, zs []*Zone, es []registry.Event, check ZoneCheck) error
 	// DeleteZones removes the zones with ids, with their records and
 	// keys, in one transaction, es[i] the event of ids[i]; if one is
 	// missing it returns an error wrapping registry.ErrNotFound and
@@ -304,8 +310,11 @@ type Store interface {
 	// (setting their IDs), es holding the events of the deletions and
 	// then of the insertions, in one transaction or none: a record of del
 	// that is gone (another writer removed it) is an error wrapping
-	// registry.ErrNotFound. An RFC 2136 UPDATE is one such change.
-	ChangeRecords(ctx context.Context, del []int64, add []*Record, es []registry.Event) error
+	// registry.ErrNotFound. An RFC 2136 UPDATE is one such change. A
+	// check that is not nil runs first, in the same write transaction,
+	// on each record of add (once per name): a refusal writes nothing
+	// (as InsertRecord's check).
+	ChangeRecords(ctx context.Context, del []int64, add []*Record, es []registry.Event, check RecordCheck) error
 	// Records lists a zone's records, or every zone's with zoneID 0.
 	Records(ctx context.Context, zoneID int64) ([]Record, error)
 

@@ -122,11 +122,11 @@ const zoneCols = `id, name, kind, prefix, synthesize, config, serial, serial_has
 
 // InsertZone implements zone.Store.
 func (s DNS) InsertZone(ctx context.Context, z *zone.Zone, e registry.Event) error {
-	return s.InsertZones(ctx, []*zone.Zone{z}, []registry.Event{e})
+	return s.InsertZones(ctx, []*zone.Zone{z}, []registry.Event{e}, nil)
 }
 
 // InsertZones implements zone.Store.
-func (s DNS) InsertZones(ctx context.Context, zs []*zone.Zone, es []registry.Event) error {
+func (s DNS) InsertZones(ctx context.Context, zs []*zone.Zone, es []registry.Event, check zone.ZoneCheck) error {
 	if len(zs) != len(es) {
 		return fmt.Errorf("insert zones: %d zones, %d events", len(zs), len(es))
 	}
@@ -139,7 +139,15 @@ func (s DNS) InsertZones(ctx context.Context, zs []*zone.Zone, es []registry.Eve
 		cfgs[i] = string(cfg)
 	}
 	ids := make([]int64, len(zs))
-	err := s.update(ctx, func(x Tx) error {
+	err := s.db.Update(ctx, func(rt registry.Tx) error {
+		if check != nil {
+			for _, z := range zs {
+				if err := check(ctx, rt, *z); err != nil {
+					return err
+				}
+			}
+		}
+		x := s.tx(rt)
 		for i, z := range zs {
 			id, err := x.Insert(ctx, s.bind(`INSERT INTO dns_zones (name, kind, prefix, synthesize, config, serial, serial_hash, created_at, prefix_set) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`),
 				z.Name, string(z.Kind), prefixText(z.Prefix), z.Synthesize, cfgs[i], int64(z.Serial), z.SerialHash, micros(z.CreatedAt), prefixText(z.Set))
@@ -309,7 +317,7 @@ func (s DNS) InsertRecords(ctx context.Context, rs []*zone.Record, es []registry
 	if len(rs) != len(es) {
 		return fmt.Errorf("insert records: %d records, %d events", len(rs), len(es))
 	}
-	return s.ChangeRecords(ctx, nil, rs, es)
+	return s.ChangeRecords(ctx, nil, rs, es, nil)
 }
 
 // DeleteRecord implements zone.Store.
@@ -327,12 +335,25 @@ func (s DNS) DeleteRecord(ctx context.Context, id int64, e registry.Event) error
 }
 
 // ChangeRecords implements zone.Store.
-func (s DNS) ChangeRecords(ctx context.Context, del []int64, add []*zone.Record, es []registry.Event) error {
+func (s DNS) ChangeRecords(ctx context.Context, del []int64, add []*zone.Record, es []registry.Event, check zone.RecordCheck) error {
 	if len(del)+len(add) != len(es) {
 		return fmt.Errorf("change records: %d deletions and %d insertions, %d events", len(del), len(add), len(es))
 	}
 	ids := make([]int64, len(add))
-	err := s.update(ctx, func(x Tx) error {
+	err := s.db.Update(ctx, func(rt registry.Tx) error {
+		if check != nil {
+			seen := map[string]bool{}
+			for _, r := range add {
+				if seen[r.Name] {
+					continue
+				}
+				seen[r.Name] = true
+				if err := check(ctx, rt, *r); err != nil {
+					return err
+				}
+			}
+		}
+		x := s.tx(rt)
 		for i, id := range del {
 			n, err := x.Exec(ctx, s.bind(`DELETE FROM dns_records WHERE id = ?`), id)
 			if err != nil {
