@@ -79,6 +79,14 @@ type Store struct {
 
 	// DNS is the DNS store (zone.Store), with SQLite's (dns.go).
 	dnssql.DNS
+
+	// schemaKey is hashtext(current_schema()): the second key of the
+	// register-wide advisory locks (names' fence, tenants' suffixes) and
+	// mixed into each name's lock. Advisory locks belong to the database,
+	// not to a schema: without it two registers in two schemas of one
+	// database waited on each other's name locks (a bulk load in one held
+	// every allocation of the other for up to lock_timeout).
+	schemaKey int32
 }
 
 const (
@@ -246,7 +254,8 @@ func Open(ctx context.Context, dsn string, opt Options) (*Store, error) {
 	// then mistakes another schema's version table for ours and fails with
 	// "relation goose_db_version does not exist". Say what is wrong.
 	var schema *string
-	if err := pool.QueryRow(ctx, `SELECT current_schema()`).Scan(&schema); err != nil {
+	var schemaKey int32
+	if err := pool.QueryRow(ctx, `SELECT current_schema(), COALESCE(hashtext(current_schema()), 0)`).Scan(&schema, &schemaKey); err != nil {
 		pool.Close()
 		return nil, fmt.Errorf("%s: %w: %w", name, err, registry.ErrStorage)
 	}
@@ -256,7 +265,8 @@ func Open(ctx context.Context, dsn string, opt Options) (*Store, error) {
 		return nil, fmt.Errorf("%s: search_path %q names no schema that exists: create it first (CREATE SCHEMA ...), or leave search_path out to use public: %w", name, sp, registry.ErrInvalid)
 	}
 	s := &Store{pool: pool, name: name, jobs: make(chan *job), quit: make(chan struct{}),
-		maxBatch: cmp.Or(opt.MaxBatch, defaultMaxBatch), lockTimeout: lockTimeout, statementTimeout: statementTimeout}
+		maxBatch: cmp.Or(opt.MaxBatch, defaultMaxBatch), lockTimeout: lockTimeout, statementTimeout: statementTimeout,
+		schemaKey: schemaKey}
 	s.DNS = newDNS(s)
 	if err := s.checkTimeouts(ctx); err != nil {
 		pool.Close()

@@ -94,12 +94,12 @@ func (t *tx) LockTenantSuffixes(ctx context.Context) error {
 	}
 	if t.tenantLockFirst() {
 		t.tenantLocks++
-		_, err := t.exec(ctx, `SELECT pg_advisory_xact_lock($1, 0)`, suffixLockClass)
+		_, err := t.exec(ctx, `SELECT pg_advisory_xact_lock($1, $2)`, suffixLockClass, t.s.schemaKey)
 		return err
 	}
 	t.tenantLocks++
 	var ok bool
-	if err := t.row(ctx, `SELECT pg_try_advisory_xact_lock($1, 0)`, suffixLockClass).Scan(&ok); err != nil {
+	if err := t.row(ctx, `SELECT pg_try_advisory_xact_lock($1, $2)`, suffixLockClass, t.s.schemaKey).Scan(&ok); err != nil {
 		return mapErr(err)
 	}
 	if !ok {
@@ -198,7 +198,7 @@ func (t *tx) AddTenantUse(ctx context.Context, name string, d4, d6 int64) (regis
 func (t *tx) countUse() string {
 	q := `UPDATE tenants SET used_ipv4 = GREATEST(used_ipv4 + $1, 0), used_ipv6 = GREATEST(used_ipv6 + $2, 0) WHERE name = $3`
 	if t.write && t.tenantLockFirst() {
-		q += ` AND pg_advisory_xact_lock_shared(` + strconv.Itoa(nameFenceClass) + `, 0) IS NOT NULL`
+		q += ` AND pg_advisory_xact_lock_shared(` + strconv.Itoa(nameFenceClass) + `, ` + strconv.Itoa(int(t.s.schemaKey)) + `) IS NOT NULL`
 	}
 	return q + ` RETURNING ` + tenantCols
 }
@@ -297,8 +297,8 @@ func commitUse(ctx context.Context, c *pgxpool.Conn, use map[string]usedRow, cou
 }
 
 // The locks on DNS names. Every writer of a name holds the fence
-// (nameFenceClass, 0) shared and the name's own lock (nameLockClass, a
-// hash of the name), both transaction-scoped and taken in that order; a
+// (nameFenceClass, schemaKey) shared and the name's own lock
+// (nameLockClass, a hash of the name and the schema), both transaction-scoped and taken in that order; a
 // bulk load (LockAllNames) holds the fence exclusive, which keeps every
 // name writer out at the cost of one lock, and then takes no name's lock.
 // The migration lock uses the one-key form, which never meets these.
@@ -335,7 +335,9 @@ func (t *tx) QueueNameHolder(ctx context.Context, fqdn, tenant string) func() (r
 	if t.write && !t.namesFenced {
 		h := fnv.New32a()
 		h.Write([]byte(dotted))
-		key, mode = int32(h.Sum32()), lockTry
+		// The schema's key mixed in: another register's name, in another
+		// schema of the database, is another lock (see Store.schemaKey).
+		key, mode = int32(h.Sum32())^t.s.schemaKey, lockTry
 		if t.tenantLockFirst() {
 			mode = lockWait
 		}
@@ -379,12 +381,12 @@ func (t *tx) LockAllNames(ctx context.Context) error {
 		return nil
 	}
 	if t.tenantLockFirst() {
-		if _, err := t.exec(ctx, `SELECT pg_advisory_xact_lock($1, 0)`, nameFenceClass); err != nil {
+		if _, err := t.exec(ctx, `SELECT pg_advisory_xact_lock($1, $2)`, nameFenceClass, t.s.schemaKey); err != nil {
 			return fmt.Errorf("lock every DNS name: %w", err)
 		}
 	} else {
 		var ok bool
-		if err := t.row(ctx, `SELECT pg_try_advisory_xact_lock($1, 0)`, nameFenceClass).Scan(&ok); err != nil {
+		if err := t.row(ctx, `SELECT pg_try_advisory_xact_lock($1, $2)`, nameFenceClass, t.s.schemaKey).Scan(&ok); err != nil {
 			return fmt.Errorf("lock every DNS name: %w", mapErr(err))
 		}
 		if !ok {
