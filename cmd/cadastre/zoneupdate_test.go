@@ -1,11 +1,13 @@
 package main
 
 import (
+	"bytes"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -27,6 +29,10 @@ func startDNS(t *testing.T, db string) string {
 			cmd.Env = append(cmd.Env, kv)
 		}
 	}
+	// The server's log, shown when a test's wait for it fails (a wait
+	// that timed out once in CI said nothing of why).
+	var logBuf syncBuffer
+	cmd.Stderr = &logBuf
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -35,8 +41,29 @@ func startDNS(t *testing.T, db string) string {
 	t.Cleanup(func() {
 		cmd.Process.Kill()
 		<-exited
+		if t.Failed() {
+			t.Logf("dns serve on %s logged:\n%s", addr, logBuf.String())
+		}
 	})
 	return addr
+}
+
+// syncBuffer is a bytes.Buffer a process writes while a test reads it.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
 
 // soaSerial asks addr for zone's SOA until it answers and want says yes.
@@ -45,7 +72,8 @@ func soaSerial(t *testing.T, addr, zone string, want func(uint32) bool) uint32 {
 	m := new(dns.Msg)
 	m.SetQuestion(zone, dns.TypeSOA)
 	c := &dns.Client{Timeout: 200 * time.Millisecond}
-	for deadline := time.Now().Add(15 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+	// 30 s: a loaded CI machine (load 30 on 2 cores) once took over 15 s.
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
 		r, _, err := c.Exchange(m, addr)
 		if err == nil && len(r.Answer) > 0 {
 			if soa, ok := r.Answer[0].(*dns.SOA); ok && want(soa.Serial) {
