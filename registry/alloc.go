@@ -803,9 +803,13 @@ func (a *allocator) takeMany(ctx context.Context, bt BatchWriter, f FreePrefix, 
 // of a new pool of the region.
 func (a *allocator) borrow(ctx context.Context, it item) (FreePrefix, error) {
 	pol := a.reg.Borrow
-	perr := &PolicyError{Region: a.reg.Name, Family: it.family, Policy: pol, Bits: it.bits}
+	perr := &PolicyError{Region: a.reg.Name, Family: it.family, Policy: pol, Bits: it.bits, Space: a.q.Space}
 	if it.family != 4 {
-		return FreePrefix{}, fmt.Errorf("region %s: no free IPv6 /%d in its pools (IPv6 is never borrowed: add a pool): %w", a.reg.Name, it.bits, ErrNoSpace)
+		in := ""
+		if a.q.Space != "" {
+			in = " of space " + a.q.Space
+		}
+		return FreePrefix{}, fmt.Errorf("region %s: no free IPv6 /%d in its pools%s (IPv6 is never borrowed: add a pool): %w", a.reg.Name, it.bits, in, ErrNoSpace)
 	}
 	if !pol.Any && len(pol.From) == 0 {
 		return FreePrefix{}, perr

@@ -30,6 +30,8 @@ type PolicyError struct {
 	Family int
 	Policy BorrowPolicy
 	Bits   int
+	// Space is the space the request was limited to (Request.Space), if any.
+	Space  string
 	Detail string
 	// LendersFull is set when the policy allowed borrowing but every
 	// lender it names was full: a lack of space, not a refusal.
@@ -37,8 +39,12 @@ type PolicyError struct {
 }
 
 func (e *PolicyError) Error() string {
+	in := " in its own pools"
+	if e.Space != "" {
+		in = " in its own pools of space " + e.Space
+	}
 	return "region " + e.Region + ": no free IPv" + itoa(e.Family) + " /" + itoa(e.Bits) +
-		" in its own pools, and its borrowing policy is \"" + e.Policy.String() + "\"" + e.Detail
+		in + ", and its borrowing policy is \"" + e.Policy.String() + "\"" + e.Detail
 }
 
 // Is makes errors.Is(err, ErrNoSpace) true, and errors.Is(err, ErrPolicy)
