@@ -87,6 +87,9 @@ type Store struct {
 	// database waited on each other's name locks (a bulk load in one held
 	// every allocation of the other for up to lock_timeout).
 	schemaKey int32
+	// fenceShared is the condition that takes the names' fence shared
+	// inside a tenant's use update (countUse), made once at Open.
+	fenceShared string
 }
 
 const (
@@ -266,7 +269,7 @@ func Open(ctx context.Context, dsn string, opt Options) (*Store, error) {
 	}
 	s := &Store{pool: pool, name: name, jobs: make(chan *job), quit: make(chan struct{}),
 		maxBatch: cmp.Or(opt.MaxBatch, defaultMaxBatch), lockTimeout: lockTimeout, statementTimeout: statementTimeout,
-		schemaKey: schemaKey}
+		schemaKey: schemaKey, fenceShared: fmt.Sprintf(` AND pg_advisory_xact_lock_shared(%d, %d) IS NOT NULL`, nameFenceClass, schemaKey)}
 	s.DNS = newDNS(s)
 	if err := s.checkTimeouts(ctx); err != nil {
 		pool.Close()

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
-	"strconv"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -198,7 +197,7 @@ func (t *tx) AddTenantUse(ctx context.Context, name string, d4, d6 int64) (regis
 func (t *tx) countUse() string {
 	q := `UPDATE tenants SET used_ipv4 = GREATEST(used_ipv4 + $1, 0), used_ipv6 = GREATEST(used_ipv6 + $2, 0) WHERE name = $3`
 	if t.write && t.tenantLockFirst() {
-		q += ` AND pg_advisory_xact_lock_shared(` + strconv.Itoa(nameFenceClass) + `, ` + strconv.Itoa(int(t.s.schemaKey)) + `) IS NOT NULL`
+		q += t.s.fenceShared
 	}
 	return q + ` RETURNING ` + tenantCols
 }
