@@ -41,7 +41,7 @@ type treeView struct {
 func (s *Server) pageTree(w http.ResponseWriter, r *http.Request) error {
 	ctx := r.Context()
 	region := r.URL.Query().Get("region")
-	blocks, err := s.reg.Blocks(ctx)
+	blocks, err := s.blocks(ctx)
 	if err != nil {
 		return err
 	}
@@ -58,6 +58,7 @@ func (s *Server) pageTree(w http.ResponseWriter, r *http.Request) error {
 		v.Title += " of " + region
 	}
 	var tw treeWriter
+	tw.Grow(256 * len(blocks))
 	if int64(len(pools)) > s.treeInline.Load() {
 		v.Intro = "Block → pool → child pool. " + groupDigits(strconv.Itoa(len(blocks))) + " blocks and " + groupDigits(strconv.Itoa(len(pools))) +
 			" pools: open a block for its pools, or a region for its own, then a pool for its free prefixes, its fragmentation map and its assignments."
