@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
@@ -14,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cadastre-ipam/cadastre/api"
 	"github.com/cadastre-ipam/cadastre/auth"
 	"github.com/cadastre-ipam/cadastre/location"
 	"github.com/cadastre-ipam/cadastre/registry"
@@ -234,5 +236,53 @@ func BenchmarkScaleAllocFill(b *testing.B) {
 				release(b, r, ids)
 			})
 		}
+	}
+}
+
+// BenchmarkScaleAPI: the server CPU of the API's reads on a cloud register
+// (CADASTRE_BENCH_REGISTER), through the handler (httptest, no network),
+// with an admin token: GET of an assignment, a region's page with
+// filters, search by name and by resource. cpu-ms/op is the process's CPU
+// per request; allocs/op and B/op show what a request allocates.
+func BenchmarkScaleAPI(b *testing.B) {
+	path := scaleRegister(b)
+	ctx := context.Background()
+	st, err := sqlite.Open(ctx, path, sqlite.Options{NoSync: true})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer st.Close()
+	r := registry.New(st)
+	tok, err := auth.New(st, make([]byte, auth.KeySize), time.Now)
+	if err != nil {
+		b.Fatal(err)
+	}
+	s := sampleOf(b, ctx, path, r)
+	srv := api.New(r, tok, slog.New(slog.DiscardHandler))
+	_, secret, err := tok.Create(ctx, auth.Spec{Name: fmt.Sprintf("bench-%d", time.Now().UnixNano()), Scope: auth.ScopeAdmin})
+	if err != nil {
+		b.Fatal(err)
+	}
+	reg := url.QueryEscape(s.region)
+	for _, p := range []struct{ name, path string }{
+		{"get", fmt.Sprintf("/v1/assignments/%d", s.a.ID)},
+		{"region-v4-assigned", "/v1/assignments?region=" + reg + "&family=4&state=assigned&limit=100"},
+		{"name", "/v1/assignments?name=" + url.QueryEscape(s.a.Name)},
+		{"resource", "/v1/assignments?resource=" + url.QueryEscape(s.a.Resource)},
+	} {
+		b.Run(p.name, func(b *testing.B) {
+			b.ReportAllocs()
+			cpu0 := cpuTime()
+			for b.Loop() {
+				req := httptest.NewRequest(http.MethodGet, p.path, nil)
+				req.Header.Set("Authorization", "Bearer "+secret)
+				w := httptest.NewRecorder()
+				srv.ServeHTTP(w, req)
+				if w.Code != http.StatusOK {
+					b.Fatalf("%s: %d %s", p.path, w.Code, w.Body.String())
+				}
+			}
+			b.ReportMetric(float64(cpuTime()-cpu0)/float64(b.N)/1e6, "cpu-ms/op")
+		})
 	}
 }

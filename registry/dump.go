@@ -936,22 +936,38 @@ func (l *loader) tenantSuffixes(ctx context.Context, ts []TenantRecord) error {
 	if err != nil {
 		return err
 	}
-	at := map[string]string{}
-	for _, t := range ts {
-		err := checkSuffixes(Tenant{Name: t.Name, Names: t.Names}, nil, all)
+	// One index of the register's tenants and the file's; a file tenant
+	// is checked against the register's and those before it in the file
+	// (pos), the later ones see it in their turn.
+	pos := map[string]int{}
+	for i, t := range ts {
+		if _, ok := pos[t.Name]; !ok {
+			pos[t.Name] = i
+		}
+		all = append(all, Tenant{Name: t.Name, Names: t.Names})
+	}
+	idx := newSuffixIndex(all)
+	for i, t := range ts {
+		earlier := func(ctx context.Context, key string, fn func(SuffixHolder) bool) error {
+			return idx.walk(ctx, key, func(h SuffixHolder) bool {
+				if p, inFile := pos[h.Tenant]; inFile && h.TenantID == 0 && p >= i {
+					return true
+				}
+				return fn(h)
+			})
+		}
+		err := checkSuffixes(ctx, earlier, Tenant{Name: t.Name, Names: t.Names}, nil)
 		var o *SuffixOverlapError
 		if errors.As(err, &o) {
 			where := "in the register"
-			if a, ok := at[o.OtherTenant]; ok {
-				where = "in the file, " + cmp.Or(a, "an earlier record")
+			if p, ok := pos[o.OtherTenant]; ok && p < i {
+				where = "in the file, " + cmp.Or(ts[p].At, "an earlier record")
 			}
 			return &LoadError{t.At, fmt.Errorf("%w (tenant %s is %s; `cadastre import --keep-suffix-overlaps` loads them flagged, to narrow later)", err, o.OtherTenant, where)}
 		}
 		if err != nil {
 			return &LoadError{t.At, err}
 		}
-		at[t.Name] = t.At
-		all = append(all, Tenant{Name: t.Name, Names: t.Names})
 	}
 	return nil
 }

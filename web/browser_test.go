@@ -56,11 +56,16 @@ func TestBrowserOperator(t *testing.T) {
 		}
 	})
 
-	pages := []string{"/", "/region/us-east", "/tree", fmt.Sprintf("/tree/pool/%d", e.acme.PoolID), "/assignments",
+	pages := []string{"/", "/region/us-east", "/tree", "/tree/block/1", "/tree?many", fmt.Sprintf("/tree/pool/%d", e.acme.PoolID), "/assignments",
 		fmt.Sprintf("/assignment/%d", e.acme.ID), "/ip/" + e.acme.Prefix.Addr().String(), "/allocate", "/admin"}
 	t.Run("pages", func(t *testing.T) {
 		for _, p := range pages {
+			if p == "/tree?many" {
+				// The tree of a register of many pools: blocks one a line.
+				e.ui.treeInline.Store(1)
+			}
 			b.Open(t, p)
+			e.ui.treeInline.Store(treeInline)
 			b.CheckAccessibility(t, browsertest.AxeOptions{})
 			if n := browsertest.Eval[int](t, b, `document.querySelectorAll("script").length`); n != 0 {
 				t.Errorf("%s: %d script elements: the UI reads without JavaScript", p, n)

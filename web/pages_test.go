@@ -1,6 +1,7 @@
 package web
 
 import (
+	"context"
 	"fmt"
 	"html"
 	"net/http"
@@ -58,6 +59,37 @@ func TestMarkupInNamesAndNotesIsEscaped(t *testing.T) {
 	}
 }
 
+// TestTreeOfManyPoolsListsBlocks: past the pools /tree draws whole, it
+// lists the blocks one a line, each a link to its own page, and the
+// regions, each a link to its part of the tree; a block's page draws its
+// pools; links work without script and values are escaped.
+func TestTreeOfManyPoolsListsBlocks(t *testing.T) {
+	e := newEnv(t)
+	b := e.signIn(t, roleRead)
+	whole := b.get(t, "/tree")
+	whole.want(t, http.StatusOK, `<a href="/tree/block/1">191.232.0.0/16</a>`, "191.232.0.0/24", `<svg class="bar"`)
+	blocks, err := e.reg.Blocks(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.ui.treeInline.Store(1)
+	p := b.get(t, "/tree")
+	p.want(t, http.StatusOK, "Prefix tree", "open a block", `<a href="/tree/block/1">191.232.0.0/16</a>`, "lacnic",
+		`<a href="/tree?region=brazil-south">brazil-south</a>`, `<a href="/tree?region=us-east">us-east</a>`, "&lt;script&gt;alert(1)&lt;/script&gt;")
+	p.wantNot(t, "<script>", `href="/tree/pool/`, `<svg class="bar"`)
+	if got := strings.Count(p.Body, `<td class="prefix"><a href="/tree/block/`); got != len(blocks) {
+		t.Errorf("/tree lists %d blocks, want %d", got, len(blocks))
+	}
+	// A region's part and a block's page draw pools as the whole tree did.
+	b.get(t, "/tree?region=brazil-south").want(t, http.StatusOK, "Prefix tree of brazil-south", "/tree/block/")
+	bp := b.get(t, "/tree/block/1")
+	bp.want(t, http.StatusOK, "Block 191.232.0.0/16", "lacnic", "&lt;script&gt;alert(1)&lt;/script&gt;", "191.232.0.0/24",
+		fmt.Sprintf(`<a class="prefix" href="/tree/pool/%d">191.232.0.0/24</a>`, e.acme.PoolID), `<a href="/region/us-east">us-east</a>`, `<svg class="bar"`)
+	bp.wantNot(t, "<script>", "2603:1030::/48")
+	b.get(t, "/tree/block/999").want(t, http.StatusNotFound)
+	b.get(t, "/tree/block/x").want(t, http.StatusNotFound)
+}
+
 func TestSearchFindsAddressesPrefixesNamesTenantsAndResources(t *testing.T) {
 	e := newEnv(t)
 	b := e.signIn(t, roleRead)
@@ -101,7 +133,7 @@ func TestTenantSessionSeesOnlyItsOwn(t *testing.T) {
 	b.get(t, "/ip/"+e.globex.Prefix.Addr().String()).want(t, http.StatusNotFound)
 	b.get(t, "/assignments?tenant=globex").want(t, http.StatusNotFound)
 	b.get(t, "/search?q=db.globex.example").want(t, http.StatusNotFound)
-	for _, path := range []string{"/tree", "/region/us-east", fmt.Sprintf("/tree/pool/%d", e.acme.PoolID)} {
+	for _, path := range []string{"/tree", "/tree/block/1", "/region/us-east", fmt.Sprintf("/tree/pool/%d", e.acme.PoolID)} {
 		p := b.get(t, path)
 		p.want(t, http.StatusForbidden)
 		if strings.Contains(p.Body, "191.232.0.0/24") {

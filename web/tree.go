@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/netip"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -14,23 +15,33 @@ import (
 	"github.com/cadastre-ipam/cadastre/registry"
 )
 
-type treeView struct {
-	Region string
-	Blocks []treeBlock
-}
+// treeInline is how many pools /tree draws on one page: up to it, every
+// block with its pool tree (a small register reads best whole); past it,
+// one line per block, each opening on its own page (/tree/block/{id}),
+// and an index of the regions (/tree?region=): an operator of 1,200
+// blocks in 60 regions looks for one of them, and a page of every pool
+// of them (1,260 pools: 1 MB of HTML, 100 ms of server CPU through
+// html/template) serves nobody.
+const treeInline = 200
 
-type treeBlock struct {
-	registry.Block
-	Pools []poolRow
+type treeView struct {
+	Title string
+	Intro string
+	// Legend: the page draws utilization bars.
+	Legend bool
+	// Body is the page's rows, written by treeWriter (every value
+	// escaped there).
+	Body template.HTML
 }
 
 // pageTree is /tree: every block with its provenance, its pools and child
 // pools with their use; each pool opens on its own page (lazy: a block
-// never loads assignments). ?region= keeps one region's pools.
+// never loads assignments). ?region= keeps one region's pools. Past
+// treeInline pools, blocks are listed one a line instead (see treeInline).
 func (s *Server) pageTree(w http.ResponseWriter, r *http.Request) error {
 	ctx := r.Context()
 	region := r.URL.Query().Get("region")
-	blocks, err := s.reg.Blocks(ctx)
+	blocks, err := s.blocks(ctx)
 	if err != nil {
 		return err
 	}
@@ -42,14 +53,257 @@ func (s *Server) pageTree(w http.ResponseWriter, r *http.Request) error {
 	for _, p := range pools {
 		byBlock[p.BlockID] = append(byBlock[p.BlockID], p)
 	}
-	v := treeView{Region: region}
+	v := treeView{Title: "Prefix tree"}
+	if region != "" {
+		v.Title += " of " + region
+	}
+	var tw treeWriter
+	tw.Grow(256 * len(blocks))
+	if int64(len(pools)) > s.treeInline.Load() {
+		v.Intro = "Block → pool → child pool. " + groupDigits(strconv.Itoa(len(blocks))) + " blocks and " + groupDigits(strconv.Itoa(len(pools))) +
+			" pools: open a block for its pools, or a region for its own, then a pool for its free prefixes, its fragmentation map and its assignments."
+		if region == "" {
+			tw.regionIndex(pools)
+		}
+		tw.blockTable(blocks, byBlock, region)
+		v.Body = template.HTML(tw.String())
+		return s.render(w, r, http.StatusOK, "tree", v)
+	}
+	v.Intro = "Block → pool → child pool. Open a pool for its free prefixes, its fragmentation map and its assignments, a page at a time."
+	v.Legend = true
+	n := 0
 	for _, b := range blocks {
 		if region != "" && len(byBlock[b.ID]) == 0 {
 			continue
 		}
-		v.Blocks = append(v.Blocks, treeBlock{Block: b, Pools: poolTree(byBlock[b.ID])})
+		tw.block(b, poolTree(byBlock[b.ID]), true)
+		n++
 	}
+	if n == 0 {
+		tw.raw("<p>No blocks")
+		if region != "" {
+			tw.raw(" with pools of ")
+			tw.text(region)
+		}
+		tw.raw(".</p>")
+	}
+	v.Body = template.HTML(tw.String())
 	return s.render(w, r, http.StatusOK, "tree", v)
+}
+
+// pageBlock is /tree/block/{id}: one block's provenance and its pool tree,
+// as /tree draws each block of a small register.
+func (s *Server) pageBlock(w http.ResponseWriter, r *http.Request) error {
+	ctx := r.Context()
+	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
+	if err != nil || id < 1 {
+		return fmt.Errorf("block %q: not a block number: %w", r.PathValue("id"), registry.ErrNotFound)
+	}
+	b, err := s.reg.Block(ctx, id)
+	if err != nil {
+		return err
+	}
+	pools, err := s.pools(ctx, "")
+	if err != nil {
+		return err
+	}
+	var mine []registry.PoolUsage
+	for _, p := range pools {
+		if p.BlockID == id {
+			mine = append(mine, p)
+		}
+	}
+	var tw treeWriter
+	tw.block(b, poolTree(mine), false)
+	tw.raw(`<p><a href="/tree">Every block</a></p>`)
+	return s.render(w, r, http.StatusOK, "tree", treeView{
+		Title:  "Block " + b.Prefix.String(),
+		Intro:  "Block → pool → child pool. Open a pool for its free prefixes, its fragmentation map and its assignments, a page at a time.",
+		Legend: true,
+		Body:   template.HTML(tw.String()),
+	})
+}
+
+// treeWriter writes the tree's rows as HTML without html/template: the
+// template escaped each of a big register's thousands of rows' dozen
+// values through reflection (78 % of /tree's time at 1,260 pools). Every
+// value from the register goes through text (html.EscapeString) and every
+// one in a URL through url.PathEscape or url.QueryEscape first; raw takes
+// only the markup written here.
+type treeWriter struct{ strings.Builder }
+
+func (w *treeWriter) raw(s string)  { w.WriteString(s) }
+func (w *treeWriter) text(s string) { w.WriteString(html.EscapeString(s)) }
+
+// provenance is a block's "came by" line, as /tree has always shown it.
+func (w *treeWriter) provenance(b registry.Block) {
+	w.text(string(b.Source))
+	for _, f := range []struct{ pre, v string }{
+		{" · ", b.Registry}, {" · registered in ", b.RegisteredCountry}, {" · from ", b.From}, {" · ", priceOf(b.Price)}, {" · ", b.Note}, {" · space ", b.Space},
+	} {
+		if f.v != "" {
+			w.raw(f.pre)
+			w.text(f.v)
+		}
+	}
+	w.tags(b.Tags)
+}
+
+func priceOf(m *registry.Money) string {
+	if m == nil {
+		return ""
+	}
+	return m.String()
+}
+
+// tags writes " · <code>k=v</code>" for each tag, by key (as a template's
+// range over a map does).
+func (w *treeWriter) tags(t registry.Tags) {
+	keys := make([]string, 0, len(t))
+	for k := range t {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	for _, k := range keys {
+		w.raw(" · <code>")
+		w.text(k + "=" + t[k])
+		w.raw("</code>")
+	}
+}
+
+// block writes a block's card: its prefix (a link to its own page when
+// link), provenance and pool tree.
+func (w *treeWriter) block(b registry.Block, pools []poolRow, link bool) {
+	w.raw(`<section class="card">` + "\n" + `<h2 class="prefix">`)
+	if link {
+		w.raw(`<a href="/tree/block/` + strconv.FormatInt(b.ID, 10) + `">`)
+		w.text(b.Prefix.String())
+		w.raw(`</a>`)
+	} else {
+		w.text(b.Prefix.String())
+	}
+	w.raw("</h2>\n<p>")
+	w.provenance(b)
+	w.raw("</p>\n")
+	if len(pools) == 0 {
+		w.raw(`<p class="muted">No pools: the whole block is unallocated.</p>` + "\n</section>\n")
+		return
+	}
+	w.raw(`<ul class="tree">` + "\n")
+	for _, p := range pools {
+		w.pool(p)
+	}
+	w.raw("</ul>\n</section>\n")
+}
+
+// pool writes one pool's line of the tree.
+func (w *treeWriter) pool(p poolRow) {
+	w.raw(`<li class="depth-` + strconv.Itoa(p.Depth) + `">`)
+	if p.Depth > 0 {
+		w.raw("└ ")
+	}
+	w.raw(`<a class="prefix" href="/tree/pool/` + strconv.FormatInt(p.ID, 10) + `">`)
+	w.text(p.Prefix.String())
+	w.raw(`</a> <a href="/region/`)
+	w.text(url.PathEscape(p.Region))
+	w.raw(`">`)
+	w.text(p.Region)
+	w.raw("</a>")
+	if p.Purpose != "" {
+		w.raw(" · ")
+		w.text(p.Purpose)
+	}
+	if p.Relocation != nil {
+		w.raw(" · borrowed from ")
+		w.text(p.Relocation.FromRegion)
+	}
+	w.raw(" ")
+	w.bar(p.Bar)
+	w.raw(" ")
+	w.text(fmtPct(100 * p.Utilization))
+	w.raw(" used, ")
+	w.text(fmtAmount(p.Free, famOf(p.Prefix), 0))
+	w.raw(" free")
+	w.tags(p.Tags)
+	w.raw("</li>\n")
+}
+
+// bar is the "bar" template of partials/common.html, written here.
+func (w *treeWriter) bar(b barView) {
+	f := func(v float64) string { return strconv.FormatFloat(v, 'g', -1, 64) }
+	w.raw(`<svg class="bar" viewBox="0 0 100 10" preserveAspectRatio="none" width="160" height="12" role="img" aria-label="`)
+	w.text(b.Label)
+	w.raw(`">` + "\n" + `<rect class="b-free" x="0" y="0" width="100" height="10"/>` + "\n" +
+		`<rect class="b-assigned" x="0" y="0" width="` + f(b.Assigned) + `" height="10"/>` + "\n" +
+		`<rect class="b-quarantined" x="` + f(b.Assigned) + `" y="0" width="` + f(b.Quarantined) + `" height="10"/>` + "\n" +
+		`<rect class="b-reserved" x="` + f(b.ReservedX) + `" y="0" width="` + f(b.Reserved) + `" height="10"/>` + "\n</svg>")
+}
+
+// regionIndex writes the regions that hold pools, each a link to its
+// part of the tree, with its pool count.
+func (w *treeWriter) regionIndex(pools []registry.PoolUsage) {
+	count := map[string]int{}
+	for _, p := range pools {
+		count[p.Region]++
+	}
+	names := make([]string, 0, len(count))
+	for n := range count {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	w.raw(`<section class="card">` + "\n<h2>By region</h2>\n<p>")
+	for i, n := range names {
+		if i > 0 {
+			w.raw(" · ")
+		}
+		w.raw(`<a href="/tree?region=`)
+		w.text(url.QueryEscape(n))
+		w.raw(`">`)
+		w.text(n)
+		w.raw("</a> (" + strconv.Itoa(count[n]) + ")")
+	}
+	w.raw("</p>\n</section>\n")
+}
+
+// blockTable writes one row per block (of region's pools, when given):
+// its prefix as a link to its page, how it came, its pools and their
+// use.
+func (w *treeWriter) blockTable(blocks []registry.Block, byBlock map[int64][]registry.PoolUsage, region string) {
+	w.raw(`<section class="card">` + "\n<h2>Blocks</h2>\n<table>\n" +
+		`<thead><tr><th scope="col">Block</th><th scope="col">Came by</th><th scope="col">Pools</th><th scope="col">Used</th><th scope="col">Free in pools</th></tr></thead>` + "\n<tbody>")
+	for _, b := range blocks {
+		ps := byBlock[b.ID]
+		if region != "" && len(ps) == 0 {
+			continue
+		}
+		var size, used, free prefix.Count
+		n := 0
+		for _, p := range ps {
+			if p.ParentID != 0 {
+				continue // a child pool's space is its parent's
+			}
+			n++
+			size, used, free = size.Add(p.Size), used.Add(p.Assigned).Add(p.Quarantined).Add(p.Reserved), free.Add(p.Free)
+		}
+		w.raw(`<tr><td class="prefix"><a href="/tree/block/` + strconv.FormatInt(b.ID, 10) + `">`)
+		w.text(b.Prefix.String())
+		w.raw("</a></td><td>")
+		w.provenance(b)
+		w.raw("</td><td>" + strconv.Itoa(n) + "</td><td>")
+		if n > 0 {
+			pc := 0.0
+			if !size.IsZero() {
+				pc = 100 * used.Float64() / size.Float64()
+			}
+			w.text(fmtPct(pc))
+			w.raw("</td><td>")
+			w.text(fmtAmount(free, famOf(b.Prefix), 0))
+		} else {
+			w.raw("—</td><td>—")
+		}
+		w.raw("</td></tr>\n")
+	}
+	w.raw("</tbody>\n</table>\n</section>\n")
 }
 
 // assignmentsPage is how many assignments one page lists.

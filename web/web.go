@@ -26,6 +26,7 @@ import (
 	"net/netip"
 	"path"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/cadastre-ipam/cadastre/auth"
@@ -77,6 +78,9 @@ type Server struct {
 	sessions *sessions
 	acts     activityCache // the region chart's past days
 	memo     memo          // counting calls, while the register stands still
+	// treeInline is how many pools /tree draws whole (treeInline the
+	// constant; tests lower it while the server runs).
+	treeInline atomic.Int64
 }
 
 // New returns the UI's handler over cfg.
@@ -102,6 +106,7 @@ func New(cfg Config) (*Server, error) {
 	}
 	s := &Server{cfg: cfg, reg: cfg.Registry, log: cfg.Log, mux: http.NewServeMux(), static: st,
 		assetV: map[string]string{}, sessions: newSessions(cfg.Now)}
+	s.treeInline.Store(treeInline)
 	if err := s.hashAssets(); err != nil {
 		return nil, err
 	}
@@ -140,6 +145,7 @@ func (s *Server) routes() {
 	s.page("GET /region/{name}", auth.ScopeRead, false, s.pageRegion)
 	s.page("GET /tree", auth.ScopeRead, false, s.pageTree)
 	s.page("GET /tree/pool/{id}", auth.ScopeRead, false, s.pagePool)
+	s.page("GET /tree/block/{id}", auth.ScopeRead, false, s.pageBlock)
 	s.page("GET /assignments", auth.ScopeRead, true, s.pageAssignments)
 	s.page("GET /assignment/{id}", auth.ScopeRead, true, s.pageAssignment)
 	s.page("GET /ip/{q...}", auth.ScopeRead, true, s.pageAddress)

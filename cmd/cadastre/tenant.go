@@ -232,7 +232,11 @@ func tenantRows(ts []registry.Tenant) [][]string {
 	for _, t := range ts {
 		names := dash(strings.Join(t.Names, ","))
 		if len(t.Overlaps) > 0 {
-			names += " (overlaps " + strings.Join(t.Overlaps, ",") + ")"
+			more := ""
+			if t.OverlapsMore {
+				more = ",..." // more than registry.MaxListedOverlaps
+			}
+			names += " (overlaps " + strings.Join(t.Overlaps, ",") + more + ")"
 		}
 		rows = append(rows, []string{t.Name, names, quota(t.UsedIPv4, t.MaxIPv4), quota(t.UsedIPv6, t.MaxIPv6), dash(t.Note)})
 	}

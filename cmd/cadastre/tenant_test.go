@@ -147,8 +147,15 @@ func TestTenantSuffixOverlapsCLI(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := sdb.ExecContext(context.Background(), `UPDATE tenants SET names = '["."]' WHERE name IN ('a', 'b')`); err != nil {
-		t.Fatal(err)
+	// The names and their index (migration 00034 builds it from them).
+	for _, q := range []string{
+		`UPDATE tenants SET names = '["."]' WHERE name IN ('a', 'b')`,
+		`DELETE FROM tenant_suffixes WHERE tenant_id IN (SELECT id FROM tenants WHERE name IN ('a', 'b'))`,
+		`INSERT INTO tenant_suffixes (key, tenant_id) SELECT '.', id FROM tenants WHERE name IN ('a', 'b')`,
+	} {
+		if _, err := sdb.ExecContext(context.Background(), q); err != nil {
+			t.Fatal(err)
+		}
 	}
 	sdb.Close()
 	r := cli(t, db, "tenant", "list")

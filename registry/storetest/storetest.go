@@ -633,6 +633,7 @@ func Run(t *testing.T, open Open) {
 	})
 
 	runTenants(t, open)
+	runSuffixIndex(t, open)
 	runLife(t, open)
 	runSpaces(t, open)
 	runRegionSpaces(t, open)

@@ -551,7 +551,12 @@ func MigratedTenants(t *testing.T, s registry.Store) {
 		if len(x.Overlaps) != len(want)-1 {
 			t.Errorf("tenant %s: overlaps %v, want the other %d", x.Name, x.Overlaps, len(want)-1)
 		}
+		// Read alone, from the index migration 00034 built.
+		if one, err := reg.Tenant(ctx, x.Name); err != nil || !slices.Equal(one.Overlaps, x.Overlaps) {
+			t.Errorf("Tenant(%s).Overlaps = %v, %v; in the list %v", x.Name, one.Overlaps, err, x.Overlaps)
+		}
 	}
+	SuffixIndex(t, s)
 	evs, err := reg.Events(ctx, registry.EventFilter{SubjectKind: "tenant"})
 	if err != nil {
 		t.Fatal(err)

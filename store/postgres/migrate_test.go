@@ -333,3 +333,31 @@ func TestSpaceNoOverlapCleanupMigration(t *testing.T) {
 	}
 	refusals(t)
 }
+
+// TestSuffixIndexMigration: as the SQLite store's, on PostgreSQL.
+func TestSuffixIndexMigration(t *testing.T) {
+	ctx := context.Background()
+	dsn := pgtest.FreshSchema(t)
+	open := func(t *testing.T) registry.Store {
+		s, err := Open(ctx, dsn, Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	storetest.SuffixIndexMigration(t, open, func(t *testing.T) {
+		db, err := sql.Open("pgx", dsn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer db.Close()
+		sub, _ := fs.Sub(migrations, "migrations")
+		p, err := goose.NewProvider(goose.DialectPostgres, db, sub, goose.WithDisableGlobalRegistry(true), goose.WithAllowOutofOrder(true), goose.WithGoMigrations(compactEvents()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := p.ApplyVersion(ctx, 34, false); err != nil {
+			t.Fatal(err)
+		}
+	})
+}

@@ -111,8 +111,61 @@ func (t *tx) InsertTenant(ctx context.Context, x *registry.Tenant) error {
 	if err := t.storeUse(ctx, true); err != nil {
 		return err
 	}
-	return mapErr(t.row(ctx, `INSERT INTO tenants (name, names, max_ipv4, max_ipv6, note, created_at, may_delegate) VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id`,
-		x.Name, rowscan.TenantNames(*x), x.MaxIPv4, x.MaxIPv6, x.Note, micros(x.CreatedAt), x.MayDelegate).Scan(&x.ID))
+	if err := mapErr(t.row(ctx, `INSERT INTO tenants (name, names, max_ipv4, max_ipv6, note, created_at, may_delegate) VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id`,
+		x.Name, rowscan.TenantNames(*x), x.MaxIPv4, x.MaxIPv6, x.Note, micros(x.CreatedAt), x.MayDelegate).Scan(&x.ID)); err != nil {
+		return err
+	}
+	return t.indexSuffixes(ctx, *x, false)
+}
+
+// indexSuffixes keeps tenant_suffixes (migration 00034) as x's names, in
+// one statement: the rows of its former names go first when replace.
+func (t *tx) indexSuffixes(ctx context.Context, x registry.Tenant, replace bool) error {
+	keys := make([]string, len(x.Names))
+	for i, n := range x.Names {
+		keys[i] = registry.SuffixKey(n)
+	}
+	q := `INSERT INTO tenant_suffixes (key, tenant_id) SELECT DISTINCT k, $2::bigint FROM unnest($1::text[]) AS k ON CONFLICT DO NOTHING`
+	if replace {
+		q = `WITH gone AS (DELETE FROM tenant_suffixes WHERE tenant_id = $2 AND key <> ALL($1::text[]))
+			INSERT INTO tenant_suffixes (key, tenant_id) SELECT DISTINCT k, $2::bigint FROM unnest($1::text[]) AS k ON CONFLICT DO NOTHING`
+	}
+	if len(keys) == 0 && !replace {
+		return nil
+	}
+	_, err := t.exec(ctx, q, keys, x.ID)
+	return mapErr(err)
+}
+
+// suffixHolders is SuffixHolders in one statement: each ancestor's key a
+// limited seek of the primary key (LATERAL), the key's own and those under
+// it a limited range of it, the two merged in index order.
+const suffixHolders = `SELECT h.key, h.tenant_id, t.name FROM (
+	SELECT s.key, s.tenant_id FROM unnest($1::text[]) AS a(k) CROSS JOIN LATERAL (
+		SELECT key, tenant_id FROM tenant_suffixes
+		WHERE key = a.k AND (key, tenant_id) > ($3::text COLLATE "C", $4::bigint)
+		ORDER BY key, tenant_id LIMIT $5) s
+	UNION ALL
+	(SELECT key, tenant_id FROM tenant_suffixes
+		WHERE key >= $2::text COLLATE "C" AND key < $6::text COLLATE "C" AND (key, tenant_id) > ($3::text COLLATE "C", $4::bigint)
+		ORDER BY key, tenant_id LIMIT $5)
+) h JOIN tenants t ON t.id = h.tenant_id
+ORDER BY h.key, h.tenant_id LIMIT $5`
+
+// SuffixHolders implements registry.TenantTx.
+func (t *tx) SuffixHolders(ctx context.Context, key string, after registry.SuffixHolder, limit int) ([]registry.SuffixHolder, error) {
+	if err := t.storeUse(ctx, false); err != nil {
+		return nil, err
+	}
+	anc := registry.SuffixAncestors(key)
+	if anc == nil {
+		anc = []string{}
+	}
+	rows, err := t.query(ctx, suffixHolders, anc, key, after.Key, after.TenantID, limit, registry.SuffixKeyEnd(key))
+	return collect(rows, err, func(rows rowscan.Scanner) (registry.SuffixHolder, error) {
+		var h registry.SuffixHolder
+		return h, rows.Scan(&h.Key, &h.TenantID, &h.Tenant)
+	})
 }
 
 func (t *tx) UpdateTenant(ctx context.Context, x registry.Tenant) error {
@@ -127,7 +180,7 @@ func (t *tx) UpdateTenant(ctx context.Context, x registry.Tenant) error {
 	if tag.RowsAffected() != 1 {
 		return fmt.Errorf("tenant %s: %w", x.Name, registry.ErrNotFound)
 	}
-	return nil
+	return t.indexSuffixes(ctx, x, true)
 }
 
 func (t *tx) DeleteTenant(ctx context.Context, id int64) error {

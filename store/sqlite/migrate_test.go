@@ -223,3 +223,32 @@ func TestCompactEventsMigration(t *testing.T) {
 	defer s.Close()
 	storetest.CheckOldEvents(t, s, before)
 }
+
+// TestSuffixIndexMigration: migration 00034 indexes the suffixes of the
+// tenants a register holds (storetest.SuffixIndexMigration).
+func TestSuffixIndexMigration(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "s.db")
+	open := func(t *testing.T) registry.Store {
+		s, err := Open(ctx, path, Options{NoSync: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	storetest.SuffixIndexMigration(t, open, func(t *testing.T) {
+		db, err := sql.Open("sqlite", "file:"+path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer db.Close()
+		sub, _ := fs.Sub(migrations, "migrations")
+		p, err := goose.NewProvider(goose.DialectSQLite3, db, sub, goose.WithDisableGlobalRegistry(true), goose.WithAllowOutofOrder(true), goose.WithGoMigrations(compactEvents()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := p.ApplyVersion(ctx, 34, false); err != nil {
+			t.Fatal(err)
+		}
+	})
+}

@@ -32,8 +32,67 @@ func (t *tx) InsertTenant(ctx context.Context, x *registry.Tenant) error {
 	if err != nil {
 		return mapErr(err)
 	}
-	x.ID, err = res.LastInsertId()
-	return err
+	if x.ID, err = res.LastInsertId(); err != nil {
+		return err
+	}
+	return t.indexSuffixes(ctx, *x, false)
+}
+
+// indexSuffixes keeps tenant_suffixes (migration 00034) as x's names:
+// the rows of its former names first when replace.
+func (t *tx) indexSuffixes(ctx context.Context, x registry.Tenant, replace bool) error {
+	if replace {
+		if _, err := t.q.exec(ctx, `DELETE FROM tenant_suffixes WHERE tenant_id = ?`, x.ID); err != nil {
+			return mapErr(err)
+		}
+	}
+	for _, n := range x.Names {
+		if _, err := t.q.exec(ctx, `INSERT OR IGNORE INTO tenant_suffixes (key, tenant_id) VALUES (?, ?)`, registry.SuffixKey(n), x.ID); err != nil {
+			return mapErr(err)
+		}
+	}
+	return nil
+}
+
+// SuffixHolders implements registry.TenantTx: each ancestor's key is a
+// seek of the primary key (key, tenant_id), the key's own and those under
+// it a range of it; a page stops at limit.
+func (t *tx) SuffixHolders(ctx context.Context, key string, after registry.SuffixHolder, limit int) ([]registry.SuffixHolder, error) {
+	var out []registry.SuffixHolder
+	scan := func(rows rowscan.Scanner) (registry.SuffixHolder, error) {
+		var h registry.SuffixHolder
+		return h, rows.Scan(&h.Key, &h.TenantID, &h.Tenant)
+	}
+	for _, a := range registry.SuffixAncestors(key) {
+		if a < after.Key || len(out) == limit {
+			continue
+		}
+		from := int64(0)
+		if a == after.Key {
+			from = after.TenantID
+		}
+		rows, err := t.q.query(ctx, `SELECT s.key, s.tenant_id, t.name FROM tenant_suffixes s JOIN tenants t ON t.id = s.tenant_id
+			WHERE s.key = ? AND s.tenant_id > ? ORDER BY s.tenant_id LIMIT ?`, a, from, limit-len(out))
+		hs, err := collect(rows, err, scan)
+		if err != nil {
+			return nil, mapErr(err)
+		}
+		out = append(out, hs...)
+	}
+	if len(out) == limit {
+		return out, nil
+	}
+	lo, id := key, int64(0)
+	if after.Key >= key {
+		lo, id = after.Key, after.TenantID
+	}
+	rows, err := t.q.query(ctx, `SELECT s.key, s.tenant_id, t.name FROM tenant_suffixes s JOIN tenants t ON t.id = s.tenant_id
+		WHERE s.key < ? AND (s.key, s.tenant_id) > (?, ?) ORDER BY s.key, s.tenant_id LIMIT ?`, registry.SuffixKeyEnd(key), lo, id, limit-len(out))
+	hs, err := collect(rows, err, scan)
+	if err != nil {
+		return nil, mapErr(err)
+	}
+	return append(out, hs...), nil
 }
 
 func (t *tx) UpdateTenant(ctx context.Context, x registry.Tenant) error {
@@ -48,12 +107,15 @@ func (t *tx) UpdateTenant(ctx context.Context, x registry.Tenant) error {
 	if n, _ := res.RowsAffected(); n != 1 {
 		return fmt.Errorf("tenant %s: %w", x.Name, registry.ErrNotFound)
 	}
-	return nil
+	return t.indexSuffixes(ctx, x, true)
 }
 
 func (t *tx) DeleteTenant(ctx context.Context, id int64) error {
 	if err := t.flushUse(ctx); err != nil {
 		return err
+	}
+	if _, err := t.q.exec(ctx, `DELETE FROM tenant_suffixes WHERE tenant_id = ?`, id); err != nil {
+		return mapErr(err)
 	}
 	res, err := t.q.exec(ctx, `DELETE FROM tenants WHERE id = ?`, id)
 	if err != nil {

@@ -13,9 +13,13 @@ const dayMicros = 86400_000_000
 
 // ActivityQuery is the query of Tx.Activity over column col (created_at
 // or released_at); poolFilter and the two bounds are the store's own SQL.
+// The rows are counted per pool and day from the index on (pool_id, col)
+// alone, and the family comes from the pool: counting per family read
+// each row from the table for it, a random read per assignment released
+// in the window (half of a region page's first view at a million).
 func ActivityQuery(col, poolFilter, ge, lt string) string {
-	return `SELECT ` + col + ` / 86400000000, family, COUNT(*) FROM assignments WHERE ` + poolFilter +
-		` AND ` + col + ` >= ` + ge + ` AND ` + col + ` < ` + lt + ` GROUP BY 1, 2`
+	return `SELECT g.day, p.family, SUM(g.n) FROM (SELECT pool_id, ` + col + ` / 86400000000 AS day, COUNT(*) AS n FROM assignments WHERE ` + poolFilter +
+		` AND ` + col + ` >= ` + ge + ` AND ` + col + ` < ` + lt + ` GROUP BY 1, 2) g JOIN pools p ON p.id = g.pool_id GROUP BY 1, 2`
 }
 
 // Activity gathers the rows of the two ActivityQuery scans.
