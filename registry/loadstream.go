@@ -68,10 +68,18 @@ func (l *loader) assignments(ctx context.Context, d *Dump, more AssignmentSource
 		used[id] = us
 	}
 	// Names are checked against the register only when it holds
-	// assignments already; within the file, a live name has one tenant.
+	// something that can hold a name: assignments, or zones and static
+	// records (a zone's apex, a name server, glue, a record's name);
+	// within the file, a live name has one tenant.
 	prior, err := l.tx.Assignments(ctx, AssignmentFilter{Limit: 1})
 	if err != nil {
 		return 0, err
+	}
+	holders := len(prior) > 0
+	if !holders {
+		if holders, err = l.tx.DNSHoldsNames(ctx); err != nil {
+			return 0, fmt.Errorf("assignments: %w", err)
+		}
 	}
 	// Into an empty register, the store may build its indexes once at
 	// the end (IndexDeferrer); the overlaps its triggers would refuse are
@@ -82,7 +90,7 @@ func (l *loader) assignments(ctx context.Context, d *Dump, more AssignmentSource
 			return 0, fmt.Errorf("assignments: %w", err)
 		}
 	}
-	c := chunker{l: l, pools: pools, children: children, used: used, prior: len(prior) > 0, lines: deferred,
+	c := chunker{l: l, pools: pools, children: children, used: used, prior: holders, lines: deferred,
 		names:   names{seed: maphash.MakeSeed(), tenant: map[uint64]int32{}, tenants: map[string]int32{}, chunk: map[string]string{}},
 		tenants: map[string]bool{}, uses: map[string]*use{}}
 	total := 0
@@ -138,10 +146,14 @@ type chunker struct {
 	pools    map[poolKey]*Pool
 	children map[string]*Pool
 	used     map[int64][]usedPrefix
-	prior    bool
-	names    names
-	tenants  map[string]bool
-	uses     map[string]*use
+	// prior says the register held a name before the load (an
+	// assignment, a zone or a static record): each live name is then
+	// looked up (NameHolder); otherwise only the file's names are
+	// compared, in memory.
+	prior   bool
+	names   names
+	tenants map[string]bool
+	uses    map[string]*use
 	// errs are the errors of records on their own; once there is one,
 	// chunks are only checked.
 	errs []error
@@ -300,7 +312,8 @@ func overlapping(us []usedPrefix, p netip.Prefix) (usedPrefix, bool) {
 }
 
 // name checks that the live name of a is not another tenant's, in the
-// file or (when it held assignments before) the register.
+// file or (when it held assignments, zones or static records before:
+// prior) the register.
 func (c *chunker) name(ctx context.Context, a AssignmentRecord) error {
 	n := fqdn(a.Name)
 	if t, ok := c.names.chunk[n]; ok && t != a.Tenant {

@@ -89,6 +89,11 @@ type TenantTx interface {
 	// transaction asking for the same name waits, so two tenants never
 	// both find a name free.
 	NameHolder(ctx context.Context, fqdn, tenant string) (HolderKind, bool, error)
+	// DNSHoldsNames says whether the register holds any zone or static
+	// DNS record: whether NameHolder can find a holder other than an
+	// assignment. An import into a register without assignments asks
+	// NameHolder of each name only when it does (loadstream.go).
+	DNSHoldsNames(ctx context.Context) (bool, error)
 	// LockTenantSuffixes holds, until the transaction ends, the right to
 	// change tenants' name suffixes: a transaction that reads every
 	// tenant's suffixes after it, to refuse an overlap, and then writes

@@ -313,6 +313,15 @@ const (
 	lockTry  = 2
 )
 
+// DNSHoldsNames implements registry.TenantTx.
+func (t *tx) DNSHoldsNames(ctx context.Context) (bool, error) {
+	var held bool
+	if err := t.row(ctx, `SELECT EXISTS (SELECT 1 FROM dns_zones) OR EXISTS (SELECT 1 FROM dns_records)`).Scan(&held); err != nil {
+		return false, fmt.Errorf("DNS names: %w", mapErr(err))
+	}
+	return held, nil
+}
+
 // NameHolder, in a write transaction, first takes a transaction-scoped
 // advisory lock on the name, in the same statement: under READ COMMITTED
 // the look-up after it sees what committed before it, so a transaction

@@ -115,6 +115,16 @@ const nameHolder = `SELECT CASE
 	WHEN EXISTS (SELECT 1 FROM dns_records WHERE name = ?1) THEN 'record'
 	ELSE '' END`
 
+// DNSHoldsNames implements registry.TenantTx.
+func (t *tx) DNSHoldsNames(ctx context.Context) (bool, error) {
+	rows, err := t.q.query(ctx, `SELECT EXISTS (SELECT 1 FROM dns_zones) OR EXISTS (SELECT 1 FROM dns_records)`)
+	held, err := one(rows, err, func(r rowscan.Scanner) (bool, error) {
+		var b bool
+		return b, r.Scan(&b)
+	})
+	return held, mapErr(err)
+}
+
 func (t *tx) NameHolder(ctx context.Context, fqdn, tenant string) (registry.HolderKind, bool, error) {
 	dotted, bare := rowscan.NameArgs(fqdn)
 	rows, err := t.q.query(ctx, nameHolder, dotted, bare, tenant)
