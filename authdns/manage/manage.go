@@ -575,8 +575,25 @@ func adminZoneCheck(ctx context.Context, tx registry.Tx, z zone.Zone) error {
 // transaction under the name's lock: a name a tenant's live assignment
 // holds is refused (registry.NameTakenError). Otherwise an admin's A
 // record at a tenant's VM name would make it answer with both addresses.
+// An NS record's target is checked too (NSTargetCheck).
 func AdminRecordCheck(ctx context.Context, tx registry.Tx, r zone.Record) error {
-	return registry.CheckLiveNameIn(ctx, tx, "", r.Name)
+	if err := registry.CheckLiveNameIn(ctx, tx, "", r.Name); err != nil {
+		return err
+	}
+	return NSTargetCheck(ctx, tx, "", r)
+}
+
+// NSTargetCheck refuses an NS record (a delegation) whose target, the
+// name server, is a name a live assignment of a tenant other than tenant
+// holds: the name would then be a name server of the delegation (and any
+// address record for it glue) and a tenant's VM at once, as zone add and
+// zone update refuse for a zone's own name servers. A tenant's own VM may
+// serve its delegation.
+func NSTargetCheck(ctx context.Context, tx registry.Tx, tenant string, r zone.Record) error {
+	if !strings.EqualFold(r.Type, "NS") {
+		return nil
+	}
+	return registry.CheckLiveNameIn(ctx, tx, tenant, dns.CanonicalName(strings.TrimSpace(r.Data)))
 }
 
 // AddRecordChecked is AddRecord with check run in the write transaction,
