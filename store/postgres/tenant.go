@@ -313,13 +313,16 @@ const (
 	lockTry  = 2
 )
 
-// DNSHoldsNames implements registry.TenantTx.
-func (t *tx) DNSHoldsNames(ctx context.Context) (bool, error) {
-	var held bool
-	if err := t.row(ctx, `SELECT EXISTS (SELECT 1 FROM dns_zones) OR EXISTS (SELECT 1 FROM dns_records)`).Scan(&held); err != nil {
-		return false, fmt.Errorf("DNS names: %w", mapErr(err))
-	}
-	return held, nil
+// DNSNames implements registry.TenantTx.
+func (t *tx) DNSNames(ctx context.Context) ([]string, error) {
+	rows, err := t.query(ctx, `SELECT lower(name) FROM dns_zones
+	UNION SELECT lower(data) FROM dns_records WHERE type = 'NS'
+	UNION SELECT lower(name) FROM dns_records
+	UNION SELECT lower(j.v) FROM dns_zones z, jsonb_array_elements_text(CASE WHEN jsonb_typeof(z.config::jsonb -> 'ns') = 'array' THEN z.config::jsonb -> 'ns' ELSE '[]'::jsonb END) j(v)`)
+	return collect(rows, err, func(r rowscan.Scanner) (string, error) {
+		var n string
+		return n, r.Scan(&n)
+	})
 }
 
 // NameHolder, in a write transaction, first takes a transaction-scoped
