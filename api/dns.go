@@ -311,6 +311,9 @@ func (s *Server) routeDNS(api huma.API) {
 		p := principalOf(ctx)
 		check := func(ctx context.Context, tx registry.Tx, r zone.Record) error {
 			refused = s.reg.CheckRecordWriteIn(ctx, tx, p.token.Tenant, r.Name, r.Type)
+			if refused == nil {
+				refused = manage.NSTargetCheck(ctx, tx, p.token.Tenant, r)
+			}
 			return refused
 		}
 		r, err := s.dns.AddRecordChecked(ctx, check, z.Name, owner, b.Type, b.Data, b.TTL)

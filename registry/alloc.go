@@ -130,6 +130,33 @@ func (q *Request) normalise() error {
 	return checkTexts("tenant", q.Tenant, "resource", q.Resource, "idempotency key", q.Key)
 }
 
+// oneTenantPerName refuses a batch that names one name for two tenants
+// (NameTakenError, HolderAssignment): each request's name is checked
+// against the register, where neither is yet, so both would be stored
+// and the name would answer for both tenants. An admin's batch may name
+// assignments of several tenants; one tenant may give one name to
+// several of its own (an A and an AAAA).
+func oneTenantPerName(reqs []Request) error {
+	if len(reqs) < 2 {
+		return nil
+	}
+	var tenantOf map[string]string
+	for _, q := range reqs {
+		if q.Name == "" {
+			continue
+		}
+		if tenantOf == nil {
+			tenantOf = map[string]string{}
+		}
+		n := fqdn(q.Name)
+		if t, ok := tenantOf[n]; ok && t != q.Tenant {
+			return &NameTakenError{Name: q.Name, Holder: HolderAssignment}
+		}
+		tenantOf[n] = q.Tenant
+	}
+	return nil
+}
+
 // hash identifies the request for idempotency: a retry must ask for the
 // same. Every field is written with its length first, so that no text in
 // one field can pass for a separator or for another field's text (tenant
@@ -307,6 +334,9 @@ func (r *Registry) AllocateAll(ctx context.Context, b Batch) ([]Assignment, erro
 	}
 	if total > MaxCount {
 		return nil, invalid("%d prefixes in one batch: at most %d", total, MaxCount)
+	}
+	if err := oneTenantPerName(b.Requests); err != nil {
+		return nil, err
 	}
 	if n := prefixes(b.Requests); n > r.maxBatch && r.maxBatch > 0 {
 		return nil, &BatchLimitError{Limit: r.maxBatch, Asked: n}

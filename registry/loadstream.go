@@ -67,11 +67,29 @@ func (l *loader) assignments(ctx context.Context, d *Dump, more AssignmentSource
 		}
 		used[id] = us
 	}
-	// Names are checked against the register only when it holds
-	// assignments already; within the file, a live name has one tenant.
+	// Names are checked against the register's assignments only when
+	// it holds some already, and against its zones and static records (a
+	// zone's apex, a name server, glue, a record's name) whenever it has
+	// them; within the file, a live name has one tenant.
 	prior, err := l.tx.Assignments(ctx, AssignmentFilter{Limit: 1})
 	if err != nil {
 		return 0, err
+	}
+	// Without assignments, the names zones and static records hold are
+	// read once and each name compared in memory: a per-name look-up
+	// would cost a scan of the assignments whose indexes are deferred.
+	var dnsNames map[string]bool
+	if len(prior) == 0 {
+		ns, err := l.tx.DNSNames(ctx)
+		if err != nil {
+			return 0, fmt.Errorf("assignments: %w", err)
+		}
+		if len(ns) > 0 {
+			dnsNames = make(map[string]bool, len(ns))
+			for _, n := range ns {
+				dnsNames[fqdn(n)] = true
+			}
+		}
 	}
 	// Into an empty register, the store may build its indexes once at
 	// the end (IndexDeferrer); the overlaps its triggers would refuse are
@@ -82,7 +100,7 @@ func (l *loader) assignments(ctx context.Context, d *Dump, more AssignmentSource
 			return 0, fmt.Errorf("assignments: %w", err)
 		}
 	}
-	c := chunker{l: l, pools: pools, children: children, used: used, prior: len(prior) > 0, lines: deferred,
+	c := chunker{l: l, pools: pools, children: children, used: used, prior: len(prior) > 0, dnsNames: dnsNames, lines: deferred,
 		names:   names{seed: maphash.MakeSeed(), tenant: map[uint64]int32{}, tenants: map[string]int32{}, chunk: map[string]string{}},
 		tenants: map[string]bool{}, uses: map[string]*use{}}
 	total := 0
@@ -138,7 +156,12 @@ type chunker struct {
 	pools    map[poolKey]*Pool
 	children map[string]*Pool
 	used     map[int64][]usedPrefix
+	// prior says the register held assignments before the load: each
+	// live name is then looked up (NameHolder); otherwise the file's
+	// names are compared in memory, with each other and with dnsNames,
+	// the names zones and static records hold (TenantTx.DNSNames).
 	prior    bool
+	dnsNames map[string]bool
 	names    names
 	tenants  map[string]bool
 	uses     map[string]*use
@@ -300,7 +323,8 @@ func overlapping(us []usedPrefix, p netip.Prefix) (usedPrefix, bool) {
 }
 
 // name checks that the live name of a is not another tenant's, in the
-// file or (when it held assignments before) the register.
+// file or the register (each name when it held assignments before: prior;
+// otherwise only a name a zone or a static record holds: dnsNames).
 func (c *chunker) name(ctx context.Context, a AssignmentRecord) error {
 	n := fqdn(a.Name)
 	if t, ok := c.names.chunk[n]; ok && t != a.Tenant {
@@ -325,7 +349,7 @@ func (c *chunker) name(ctx context.Context, a AssignmentRecord) error {
 		}
 	}
 	c.names.tenant[h] = ti
-	if c.prior {
+	if c.prior || c.dnsNames[n] {
 		kind, held, err := c.l.tx.NameHolder(ctx, n, a.Tenant)
 		if err != nil {
 			return err

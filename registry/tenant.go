@@ -92,6 +92,13 @@ type TenantTx interface {
 	// transaction asking for the same name waits, so two tenants never
 	// both find a name free.
 	NameHolder(ctx context.Context, fqdn, tenant string) (HolderKind, bool, error)
+	// DNSNames lists every name NameHolder finds held other than by an
+	// assignment (lower case, with the trailing dot): zones' apexes,
+	// their configured name servers, NS records' targets and static
+	// records' names, each at most once. An import into a register
+	// without assignments checks its names against them in memory
+	// (loadstream.go), one look-up only for a name found there.
+	DNSNames(ctx context.Context) ([]string, error)
 	// LockTenantSuffixes holds, until the transaction ends, the right to
 	// change tenants' name suffixes: a transaction that reads tenants'
 	// suffixes after it, to refuse an overlap, and then writes its own,

@@ -330,14 +330,14 @@ func insertRecordsAllOrNone(t *testing.T, su suite) {
 	}
 	n0 := len(su.events(t, s))
 	// The second duplicates www's record: neither is stored.
-	if err := s.InsertRecords(ctx, []*zone.Record{rec("a.example.test.", "192.0.2.2"), rec("www.example.test.", "192.0.2.1")}, []registry.Event{ev(), ev()}); !errors.Is(err, registry.ErrExists) {
+	if err := s.InsertRecords(ctx, []*zone.Record{rec("a.example.test.", "192.0.2.2"), rec("www.example.test.", "192.0.2.1")}, []registry.Event{ev(), ev()}, nil); !errors.Is(err, registry.ErrExists) {
 		t.Fatalf("InsertRecords with a duplicate: %v, want ErrExists", err)
 	}
 	if rs, err := s.Records(ctx, z.ID); err != nil || len(rs) != 1 || len(su.events(t, s)) != n0 {
 		t.Fatalf("a refused InsertRecords left %d records (%v), %d new events", len(rs), err, len(su.events(t, s))-n0)
 	}
 	add := []*zone.Record{rec("a.example.test.", "192.0.2.2"), rec("b.example.test.", "192.0.2.3")}
-	if err := s.InsertRecords(ctx, add, []registry.Event{ev(), ev()}); err != nil {
+	if err := s.InsertRecords(ctx, add, []registry.Event{ev(), ev()}, nil); err != nil {
 		t.Fatal(err)
 	}
 	if rs, err := s.Records(ctx, z.ID); err != nil || len(rs) != 3 || add[0].ID == 0 || add[1].ID == 0 || len(su.events(t, s)) != n0+2 {

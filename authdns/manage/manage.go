@@ -256,7 +256,7 @@ func (m *Manager) AddZones(ctx context.Context, spec ZoneSpec) ([]zone.Zone, err
 		return nil, fmt.Errorf("zone %s: %w", out[0].Name, err)
 	}
 	for _, z := range out {
-		if err := m.addGlue(ctx, z, spec.Glue); err != nil {
+		if _, err := m.addGlue(ctx, z, spec.Glue); err != nil {
 			// The glue was checked above, so only the store can fail
 			// here: take the zones back, all or nothing.
 			ids := make([]int64, len(out))
@@ -471,7 +471,9 @@ func (m *Manager) Zone(ctx context.Context, name string) (zone.Zone, error) {
 }
 
 // UpdateZone changes a zone's configuration with fn; the rules of AddZone
-// apply to the result.
+// apply to the result: a name server it did not have before is refused,
+// in the write transaction, when a tenant's live assignment holds its
+// name (registry.NameTakenError), as zone add refuses it.
 func (m *Manager) UpdateZone(ctx context.Context, name string, fn func(*zone.Config) error) (zone.Zone, error) {
 	z, err := m.Zone(ctx, name)
 	if err != nil {
@@ -487,10 +489,57 @@ func (m *Manager) UpdateZone(ctx context.Context, name string, fn func(*zone.Con
 	}
 	e := m.event(ctx, "zone.update", zone.SubjectZone, z.Name, before, z)
 	e.SubjectID = z.ID
-	if err := m.store.UpdateZone(ctx, z, e); err != nil {
+	added := addedNS(before, z)
+	check := func(ctx context.Context, tx registry.Tx, _ zone.Zone) error {
+		return checkLiveNames(ctx, tx, added)
+	}
+	if err := m.store.UpdateZone(ctx, z, e, check); err != nil {
 		return zone.Zone{}, fmt.Errorf("zone %s: %w", z.Name, err)
 	}
 	return z, nil
+}
+
+// addedNS lists the name servers of after that before did not have: an
+// update checks only those against tenants' live names, so that a zone
+// whose name server an admin later gave a tenant's assignment (admins
+// may) can still change its timers.
+func addedNS(before, after zone.Zone) []string {
+	var out []string
+	for _, n := range after.Config.NS {
+		if !slices.ContainsFunc(before.Config.NS, func(o string) bool { return dns.CanonicalName(o) == dns.CanonicalName(n) }) {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
+// checkLiveNames refuses, in tx, any of names (each once) that a
+// tenant's live assignment holds (registry.CheckLiveNameIn).
+func checkLiveNames(ctx context.Context, tx registry.Tx, names []string) error {
+	seen := map[string]bool{}
+	for _, n := range names {
+		n = dns.CanonicalName(n)
+		if seen[n] {
+			continue
+		}
+		seen[n] = true
+		if err := registry.CheckLiveNameIn(ctx, tx, "", n); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// checkLiveNamesNow is checkLiveNames in a read view of the register,
+// when the store keeps it: a refusal before anything is written (zone
+// update writes its glue before the zone), which the write
+// transaction's check then confirms.
+func (m *Manager) checkLiveNamesNow(ctx context.Context, names []string) error {
+	reg, ok := m.store.(registry.Store)
+	if !ok || len(names) == 0 {
+		return nil
+	}
+	return reg.View(ctx, func(tx registry.Tx) error { return checkLiveNames(ctx, tx, names) })
 }
 
 // Types an operator may not add: the server makes them itself, or they
@@ -510,28 +559,15 @@ func (m *Manager) AddRecord(ctx context.Context, zoneName, name, typ, data strin
 	return m.AddRecordChecked(ctx, AdminRecordCheck, zoneName, name, typ, data, ttl)
 }
 
-// adminZoneCheck refuses, in a zone add's write transaction, a forward
-// zone whose apex or a configured name server is a name a tenant's live
+// adminZoneCheck refuses, in a zone add's write transaction, a zone
+// whose apex or a configured name server is a name a tenant's live
 // assignment holds (registry.NameTakenError): the name would answer for
 // the zone (its SOA and NS, or the glue that follows) and for the VM.
-// Reverse zones' names are no assignment's.
+// Reverse zones are checked as forward ones: their name servers are
+// forward names like any other (ns1.example.net), and an admin may name
+// an assignment freely, a name under in-addr.arpa included.
 func adminZoneCheck(ctx context.Context, tx registry.Tx, z zone.Zone) error {
-	if z.Kind == zone.Reverse {
-		return nil
-	}
-	names := append([]string{z.Name}, z.Config.NS...)
-	seen := map[string]bool{}
-	for _, n := range names {
-		n = dns.CanonicalName(n)
-		if seen[n] {
-			continue
-		}
-		seen[n] = true
-		if err := registry.CheckLiveNameIn(ctx, tx, "", n); err != nil {
-			return err
-		}
-	}
-	return nil
+	return checkLiveNames(ctx, tx, append([]string{z.Name}, z.Config.NS...))
 }
 
 // AdminRecordCheck is the name rule of a record written by an admin or
@@ -539,8 +575,25 @@ func adminZoneCheck(ctx context.Context, tx registry.Tx, z zone.Zone) error {
 // transaction under the name's lock: a name a tenant's live assignment
 // holds is refused (registry.NameTakenError). Otherwise an admin's A
 // record at a tenant's VM name would make it answer with both addresses.
+// An NS record's target is checked too (NSTargetCheck).
 func AdminRecordCheck(ctx context.Context, tx registry.Tx, r zone.Record) error {
-	return registry.CheckLiveNameIn(ctx, tx, "", r.Name)
+	if err := registry.CheckLiveNameIn(ctx, tx, "", r.Name); err != nil {
+		return err
+	}
+	return NSTargetCheck(ctx, tx, "", r)
+}
+
+// NSTargetCheck refuses an NS record (a delegation) whose target, the
+// name server, is a name a live assignment of a tenant other than tenant
+// holds: the name would then be a name server of the delegation (and any
+// address record for it glue) and a tenant's VM at once, as zone add and
+// zone update refuse for a zone's own name servers. A tenant's own VM may
+// serve its delegation.
+func NSTargetCheck(ctx context.Context, tx registry.Tx, tenant string, r zone.Record) error {
+	if !strings.EqualFold(r.Type, "NS") {
+		return nil
+	}
+	return registry.CheckLiveNameIn(ctx, tx, tenant, dns.CanonicalName(strings.TrimSpace(r.Data)))
 }
 
 // AddRecordChecked is AddRecord with check run in the write transaction,

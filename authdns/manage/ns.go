@@ -110,18 +110,23 @@ func checkNS(z zone.Zone, records []zone.Record, glue []Glue, defaulted bool) er
 }
 
 // addGlue stores the glue of z as static A/AAAA records; ones that exist
-// already are kept.
-func (m *Manager) addGlue(ctx context.Context, z zone.Zone, glue []Glue) error {
+// already are kept. It returns the records it added.
+func (m *Manager) addGlue(ctx context.Context, z zone.Zone, glue []Glue) ([]zone.Record, error) {
+	var added []zone.Record
 	for _, g := range glue {
 		typ := "A"
 		if g.Addr.Is6() {
 			typ = "AAAA"
 		}
-		if _, err := m.AddRecord(ctx, z.Name, g.Host, typ, g.Addr.String(), 0); err != nil && !isExists(err) {
-			return fmt.Errorf("zone %s: glue %s %s: %w", z.Name, g.Host, g.Addr, err)
+		r, err := m.AddRecord(ctx, z.Name, g.Host, typ, g.Addr.String(), 0)
+		if err != nil && !isExists(err) {
+			return added, fmt.Errorf("zone %s: glue %s %s: %w", z.Name, g.Host, g.Addr, err)
+		}
+		if err == nil {
+			added = append(added, r)
 		}
 	}
-	return nil
+	return added, nil
 }
 
 // ZoneChange is what `zone update` changes; nil or zero fields keep the
@@ -160,6 +165,7 @@ func (m *Manager) Reconfigure(ctx context.Context, name string, c ZoneChange) (z
 	if err != nil {
 		return zone.Zone{}, err
 	}
+	before := z
 	if c.IfMatch != "" && c.IfMatch != ZoneETag(z) {
 		return zone.Zone{}, fmt.Errorf("zone %s: changed since it was read (ETag %s, If-Match %s): %w", z.Name, ZoneETag(z), c.IfMatch, registry.ErrPrecondition)
 	}
@@ -196,14 +202,30 @@ func (m *Manager) Reconfigure(ctx context.Context, name string, c ZoneChange) (z
 	if err := checkNS(z, rs, c.Glue, false); err != nil {
 		return zone.Zone{}, err
 	}
-	if err := m.addGlue(ctx, z, c.Glue); err != nil {
+	// New name servers at a tenant's live name are refused before the
+	// glue is written (UpdateZone checks them again in its transaction).
+	if err := m.checkLiveNamesNow(ctx, addedNS(before, z)); err != nil {
+		return zone.Zone{}, fmt.Errorf("zone %s: %w", z.Name, err)
+	}
+	added, err := m.addGlue(ctx, z, c.Glue)
+	if err != nil {
 		return zone.Zone{}, err
 	}
 	cfg := z.Config
-	return m.UpdateZone(ctx, z.Name, func(old *zone.Config) error {
+	z, err = m.UpdateZone(ctx, z.Name, func(old *zone.Config) error {
 		*old = cfg
 		return nil
 	})
+	if err != nil {
+		// The glue written for the refused name servers goes too.
+		for _, r := range added {
+			if derr := m.DeleteRecord(ctx, r.ID); derr != nil {
+				return zone.Zone{}, fmt.Errorf("%w (and taking glue %s %s back: %v)", err, r.Name, r.Data, derr)
+			}
+		}
+		return zone.Zone{}, err
+	}
+	return z, nil
 }
 
 func isExists(err error) bool { return errors.Is(err, registry.ErrExists) }

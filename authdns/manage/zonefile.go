@@ -146,8 +146,21 @@ func (m *Manager) Import(ctx context.Context, name, file string, r io.Reader) (I
 	var add []*zone.Record
 	var events []registry.Event
 	// The parser names the line of a syntax error; for a record it
-	// parsed but the zone refuses, the message gives the record and its
-	// place in the file (miekg/dns does not say on which line it began).
+	// parsed but the zone refuses, the message gives the record, its
+	// place in the file and, where the file's text says it (recordLines),
+	// the line it begins on (miekg/dns does not say).
+	lines := recordLines(text)
+	where := func(n int, rr dns.RR) string {
+		at := fmt.Sprintf("%s: record %d", file, n)
+		if n-1 < len(lines) {
+			at = fmt.Sprintf("%s: line %d: record %d", file, lines[n-1], n)
+		}
+		return fmt.Sprintf("%s (%s)", at, strings.ReplaceAll(rr.String(), "\t", " "))
+	}
+	// placeOf is where each record to add was read, by owner name: the
+	// write transaction's name check refuses a name, and the message
+	// names the first record of the file at it.
+	placeOf := map[string]string{}
 	n := 0
 	for rr, ok := zp.Next(); ok; rr, ok = zp.Next() {
 		n++
@@ -174,7 +187,7 @@ func (m *Manager) Import(ctx context.Context, name, file string, r io.Reader) (I
 		data := strings.TrimPrefix(rr.String(), h.String())
 		rec, err := m.prepareRecord(z, rs, owner, dns.TypeToString[h.Rrtype], data, h.Ttl)
 		if err != nil {
-			return ImportResult{}, fmt.Errorf("%s: record %d (%s): %w", file, n, strings.ReplaceAll(rr.String(), "\t", " "), err)
+			return ImportResult{}, fmt.Errorf("%s: %w", where(n, rr), err)
 		}
 		key := rec.Name + " " + rec.Type + " " + rec.Data
 		if have[key] {
@@ -182,6 +195,9 @@ func (m *Manager) Import(ctx context.Context, name, file string, r io.Reader) (I
 			continue
 		}
 		have[key] = true
+		if _, ok := placeOf[rec.Name]; !ok {
+			placeOf[rec.Name] = where(n, rr)
+		}
 		rs = append(rs, rec)
 		add = append(add, &rec)
 		events = append(events, m.event(ctx, "record.add", zone.SubjectRecord, rec.Name+" "+rec.Type, nil, rec))
@@ -191,12 +207,74 @@ func (m *Manager) Import(ctx context.Context, name, file string, r io.Reader) (I
 		return ImportResult{}, fmt.Errorf("zone %s: import: %v: %w", z.Name, err, registry.ErrInvalid)
 	}
 	if len(add) > 0 {
-		if err := m.store.InsertRecords(ctx, add, events); err != nil {
+		// An admin's write (the CLI's): each name is checked in the
+		// write transaction, under its lock, as record add checks it
+		// (AdminRecordCheck): a name a tenant's live assignment holds is
+		// refused, naming the line, and nothing of the file is written.
+		check := func(ctx context.Context, tx registry.Tx, r zone.Record) error {
+			if err := AdminRecordCheck(ctx, tx, r); err != nil {
+				return fmt.Errorf("%s: %w", placeOf[r.Name], err)
+			}
+			return nil
+		}
+		if err := m.store.InsertRecords(ctx, add, events, check); err != nil {
 			return ImportResult{}, fmt.Errorf("zone %s: import %s: %w", z.Name, file, err)
 		}
 	}
 	res.Added = len(add)
 	return res, nil
+}
+
+// recordLines gives the line (from 1) on which each record of a zone file
+// begins, in order: a line that starts outside parentheses with something
+// other than a comment or a $ directive begins one record (RFC 1035 §5.1:
+// parentheses continue a record over lines; ";" starts a comment outside
+// quotes). A $GENERATE makes many records of one line: then the lines are
+// not known (nil) and messages give the record's place only.
+func recordLines(text []byte) []int {
+	var out []int
+	depth, quoted, escaped := 0, false, false
+	line, start, first := 1, true, true
+	comment := false
+	for i := 0; i < len(text); i++ {
+		c := text[i]
+		if c == '\n' {
+			line++
+			start, first, comment, escaped = depth == 0, true, false, false
+			continue
+		}
+		if comment {
+			continue
+		}
+		if first && c != ' ' && c != '\t' && c != '\r' {
+			first = false
+			if start && c != ';' && c != '(' && c != ')' {
+				if c == '$' {
+					if bytes.HasPrefix(bytes.ToUpper(text[i:min(i+9, len(text))]), []byte("$GENERATE")) {
+						return nil
+					}
+				} else {
+					out = append(out, line)
+				}
+			}
+		}
+		switch {
+		case escaped:
+			escaped = false
+		case c == '\\':
+			escaped = true
+		case c == '"':
+			quoted = !quoted
+		case quoted:
+		case c == ';':
+			comment = true
+		case c == '(':
+			depth++
+		case c == ')':
+			depth = max(depth-1, 0)
+		}
+	}
+	return out
 }
 
 // checkZoneText refuses a zone file holding a raw control character (other

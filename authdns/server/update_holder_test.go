@@ -15,8 +15,9 @@ import (
 // the name of a tenant's live assignment (vm1, acme's) is REFUSED and
 // changes nothing, checked in the write transaction (issue 10): before,
 // only the key's grants were checked, and the VM's name answered with
-// both its address and the update's. The same key still adds at a free
-// name.
+// both its address and the update's. An NS record whose target (the
+// delegation's name server) is the VM's name is refused too. The same key
+// still adds at a free name.
 func TestUpdateRefusesALiveAssignmentsNameSQLite(t *testing.T) {
 	updateHolder(t, newEnv(t, true))
 }
@@ -61,6 +62,8 @@ func updateHolder(t *testing.T, e *env) {
 		{"an AAAA at the VM's name", []string{vm + " 60 IN AAAA fd12:3456:789a::99"}},
 		{"a CNAME at the VM's name", []string{vm + " 60 IN CNAME www." + fwdZone}},
 		{"a free name and the VM's, in one update", []string{"free1." + fwdZone + " 60 IN A 10.1.2.98", vm + " 60 IN TXT \"x\""}},
+		// The VM's name as a delegation's name server (issue 10, audit).
+		{"an NS delegation to the VM's name", []string{"sub." + fwdZone + " 60 IN NS " + vm}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			n0 := e.records(t)

@@ -255,8 +255,8 @@ type Key struct {
 // it and the transaction writes nothing.
 type RecordCheck func(ctx context.Context, tx registry.Tx, r Record) error
 
-// ZoneCheck decides, inside a zone add's transaction tx and before the
-// zone is written, whether z may be added; an error refuses it and the
+// ZoneCheck decides, inside a zone add's (or update's) transaction tx
+// and before the zone is written, whether z may be written; an error refuses it and the
 // transaction writes nothing.
 type ZoneCheck func(ctx context.Context, tx registry.Tx, z Zone) error
 
@@ -274,8 +274,11 @@ type Store interface {
 	// missing it returns an error wrapping registry.ErrNotFound and
 	// removes nothing.
 	DeleteZones(ctx context.Context, ids []int64, es []registry.Event) error
-	// UpdateZone stores z's Synthesize and Config.
-	UpdateZone(ctx context.Context, z Zone, e registry.Event) error
+	// UpdateZone stores z's Synthesize and Config. A check that is not
+	// nil runs first on z, in the same write transaction: a refusal
+	// writes nothing, and what it read (the holders of the zone's new
+	// name servers, under their names' locks) holds until z is written.
+	UpdateZone(ctx context.Context, z Zone, e registry.Event, check ZoneCheck) error
 	Zones(ctx context.Context) ([]Zone, error)
 	// SetZoneSerial moves a zone's serial from old to serial, recording
 	// the hash of the content it names and, when d is not nil, the
@@ -303,8 +306,10 @@ type Store interface {
 	// allocation of one name never both find it free).
 	InsertRecord(ctx context.Context, r *Record, e registry.Event, check RecordCheck) error
 	// InsertRecords stores rs, with es[i] the event of rs[i], all in
-	// one transaction or none (zone import).
-	InsertRecords(ctx context.Context, rs []*Record, es []registry.Event) error
+	// one transaction or none (zone import). A check that is not nil
+	// runs first, in the same write transaction, on each record of rs
+	// (once per name), as ChangeRecords's: a refusal writes nothing.
+	InsertRecords(ctx context.Context, rs []*Record, es []registry.Event, check RecordCheck) error
 	DeleteRecord(ctx context.Context, id int64, e registry.Event) error
 	// ChangeRecords deletes the records with ids del and inserts add
 	// (setting their IDs), es holding the events of the deletions and

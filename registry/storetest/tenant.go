@@ -268,6 +268,71 @@ func runTenants(t *testing.T, open Open) {
 		}
 	})
 
+	t.Run("one batch naming one name for two tenants is refused, nothing stored", func(t *testing.T) {
+		f := setup(t, open)
+		freeUp(t, f)
+		reg := registry.New(f.s)
+		for _, n := range []string{"a", "b"} {
+			if _, err := reg.AddTenant(ctx, registry.TenantSpec{Name: n}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		t0 := time.Now()
+		before := snapshot(t, ctx, f.s, t0)
+		for _, b := range [][]registry.Request{
+			{{Region: "us-east", Tenant: "a", Name: "vm1.twice.example"}, {Region: "us-east", Tenant: "b", Name: "vm1.twice.example"}},
+			{{Region: "us-east", Tenant: "a", Name: "vm1.twice.example"}, {Region: "us-east", Family: 6, Tenant: "b", Name: "vm1.twice.example."}},
+			{{Region: "us-east", Tenant: "a", Name: "vm1.twice.example"}, {Region: "us-east", Name: "vm1.twice.example"}},
+		} {
+			if _, err := reg.AllocateAll(ctx, registry.Batch{Requests: b}); !errors.Is(err, registry.ErrNameTaken) {
+				t.Errorf("batch %+v: %v, want name taken", b, err)
+			}
+		}
+		if after := snapshot(t, ctx, f.s, t0); after != before {
+			t.Fatalf("a refused batch changed the register:\n%s\n---\n%s", before, after)
+		}
+		// One tenant may give a name to two of its assignments (A, AAAA).
+		if _, err := reg.AllocateAll(ctx, registry.Batch{Requests: []registry.Request{
+			{Region: "us-east", Tenant: "a", Name: "vm1.twice.example"}, {Region: "us-east", Family: 6, Tenant: "a", Name: "vm1.twice.example"}}}); err != nil {
+			t.Fatal(err)
+		}
+	})
+
+	t.Run("DNSNames: the names zones and static records hold", func(t *testing.T) {
+		f := setup(t, open)
+		ds, ok := f.s.(zone.Store)
+		if !ok {
+			t.Fatal("the store does not keep DNS zones")
+		}
+		want := func(names ...string) {
+			t.Helper()
+			for _, run := range []func(context.Context, func(registry.Tx) error) error{f.s.View, f.s.Update} {
+				if err := run(ctx, func(tx registry.Tx) error {
+					got, err := tx.DNSNames(ctx)
+					slices.Sort(got)
+					if err == nil && !slices.Equal(got, names) {
+						t.Errorf("DNSNames = %v, want %v", got, names)
+					}
+					return err
+				}); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		want()
+		m := manage.NewManager(ds, nil, nil)
+		if _, err := m.AddZone(ctx, manage.ZoneSpec{Name: "held.example", Config: zone.Config{NS: []string{"NS.Provider.Example."}}}); err != nil {
+			t.Fatal(err)
+		}
+		want("held.example.", "ns.provider.example.")
+		for _, r := range [][3]string{{"www", "A", "192.0.2.1"}, {"lab", "NS", "ns1.lab.held.example."}} {
+			if _, err := m.AddRecord(ctx, "held.example", r[0], r[1], r[2], 0); err != nil {
+				t.Fatal(err)
+			}
+		}
+		want("held.example.", "lab.held.example.", "ns.provider.example.", "ns1.lab.held.example.", "www.held.example.")
+	})
+
 	t.Run("a tenant's name suffix may not equal, contain or lie under another tenant's", func(t *testing.T) {
 		f := setup(t, open)
 		reg := registry.New(f.s)

@@ -366,6 +366,18 @@ const (
 	lockTry  = 2
 )
 
+// DNSNames implements registry.TenantTx.
+func (t *tx) DNSNames(ctx context.Context) ([]string, error) {
+	rows, err := t.query(ctx, `SELECT lower(name) FROM dns_zones
+	UNION SELECT lower(data) FROM dns_records WHERE type = 'NS'
+	UNION SELECT lower(name) FROM dns_records
+	UNION SELECT lower(j.v) FROM dns_zones z, jsonb_array_elements_text(CASE WHEN jsonb_typeof(z.config::jsonb -> 'ns') = 'array' THEN z.config::jsonb -> 'ns' ELSE '[]'::jsonb END) j(v)`)
+	return collect(rows, err, func(r rowscan.Scanner) (string, error) {
+		var n string
+		return n, r.Scan(&n)
+	})
+}
+
 // NameHolder, in a write transaction, first takes a transaction-scoped
 // advisory lock on the name, in the same statement: under READ COMMITTED
 // the look-up after it sees what committed before it, so a transaction

@@ -177,6 +177,18 @@ const nameHolder = `SELECT CASE
 	WHEN EXISTS (SELECT 1 FROM dns_records WHERE name = ?1) THEN 'record'
 	ELSE '' END`
 
+// DNSNames implements registry.TenantTx.
+func (t *tx) DNSNames(ctx context.Context) ([]string, error) {
+	rows, err := t.q.query(ctx, `SELECT lower(name) FROM dns_zones
+	UNION SELECT lower(data) FROM dns_records WHERE type = 'NS'
+	UNION SELECT lower(name) FROM dns_records
+	UNION SELECT lower(j.value) FROM dns_zones z, json_each(z.config, '$.ns') j`)
+	return collect(rows, err, func(r rowscan.Scanner) (string, error) {
+		var n string
+		return n, r.Scan(&n)
+	})
+}
+
 func (t *tx) NameHolder(ctx context.Context, fqdn, tenant string) (registry.HolderKind, bool, error) {
 	dotted, bare := rowscan.NameArgs(fqdn)
 	rows, err := t.q.query(ctx, nameHolder, dotted, bare, tenant)

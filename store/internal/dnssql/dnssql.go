@@ -202,12 +202,18 @@ func (s DNS) DeleteZones(ctx context.Context, ids []int64, es []registry.Event) 
 }
 
 // UpdateZone implements zone.Store.
-func (s DNS) UpdateZone(ctx context.Context, z zone.Zone, e registry.Event) error {
+func (s DNS) UpdateZone(ctx context.Context, z zone.Zone, e registry.Event, check zone.ZoneCheck) error {
 	cfg, err := json.Marshal(z.Config)
 	if err != nil {
 		return err
 	}
-	return s.update(ctx, func(x Tx) error {
+	return s.db.Update(ctx, func(rt registry.Tx) error {
+		if check != nil {
+			if err := check(ctx, rt, z); err != nil {
+				return err
+			}
+		}
+		x := s.tx(rt)
 		n, err := x.Exec(ctx, s.bind(`UPDATE dns_zones SET synthesize = ?, config = ? WHERE id = ?`), z.Synthesize, string(cfg), z.ID)
 		if err != nil {
 			return err
@@ -313,11 +319,11 @@ func (s DNS) InsertRecord(ctx context.Context, r *zone.Record, e registry.Event,
 }
 
 // InsertRecords implements zone.Store: a change that deletes nothing.
-func (s DNS) InsertRecords(ctx context.Context, rs []*zone.Record, es []registry.Event) error {
+func (s DNS) InsertRecords(ctx context.Context, rs []*zone.Record, es []registry.Event, check zone.RecordCheck) error {
 	if len(rs) != len(es) {
 		return fmt.Errorf("insert records: %d records, %d events", len(rs), len(es))
 	}
-	return s.ChangeRecords(ctx, nil, rs, es, nil)
+	return s.ChangeRecords(ctx, nil, rs, es, check)
 }
 
 // DeleteRecord implements zone.Store.

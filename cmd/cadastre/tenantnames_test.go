@@ -1,0 +1,214 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/cadastre-ipam/cadastre/store/postgres/pgtest"
+)
+
+// namesCLI is a register for the name-ownership tests of issue 10: on
+// SQLite (pg nil) or in a fresh PostgreSQL schema. state is everything a
+// refused write must leave as it was: on SQLite every table (dump), on
+// PostgreSQL the export, the zones, their records and the change log.
+type namesCLI struct {
+	t     *testing.T
+	db    string
+	pg    []string
+	zones []string
+}
+
+func newNamesCLI(t *testing.T, postgres bool) *namesCLI {
+	c := &namesCLI{t: t, db: filepath.Join(t.TempDir(), "names.db")}
+	if postgres {
+		c.pg = []string{"--postgres", pgtest.FreshSchema(t)}
+	}
+	return c
+}
+
+func (c *namesCLI) run(args ...string) result {
+	c.t.Helper()
+	return cli(c.t, c.db, append(slices.Clone(c.pg), args...)...)
+}
+
+func (c *namesCLI) must(args ...string) string {
+	c.t.Helper()
+	r := c.run(args...)
+	if r.code != 0 {
+		c.t.Fatalf("want success:\n%s", r)
+	}
+	return r.stdout
+}
+
+func (c *namesCLI) state() string {
+	c.t.Helper()
+	if c.pg == nil {
+		return dump(c.t, c.db)
+	}
+	var b strings.Builder
+	b.WriteString(c.must("export"))
+	b.WriteString(c.must("zone", "list", "--json"))
+	for _, z := range c.zones {
+		b.WriteString(c.must("record", "list", z, "--json"))
+	}
+	b.WriteString(c.must("log", "--json"))
+	return b.String()
+}
+
+// refused runs args and wants exit 4 (conflict) with stderr saying each
+// of says, and the register's state unchanged.
+func (c *namesCLI) refused(args []string, says ...string) {
+	c.t.Helper()
+	before := c.state()
+	r := c.run(args...)
+	if r.code != exitConflict {
+		c.t.Errorf("%v: want exit %d:\n%s", args, exitConflict, r)
+	}
+	for _, s := range says {
+		if !strings.Contains(r.stderr, s) {
+			c.t.Errorf("%v: stderr does not say %q:\n%s", args, s, r)
+		}
+	}
+	if after := c.state(); after != before {
+		c.t.Errorf("%v: a refused command changed the register", args)
+	}
+}
+
+// tenantVM gives the register a region, a pool, tenant acme and its live
+// assignment vm1.acme.example.net, and the zone example.net.
+func (c *namesCLI) tenantVM() {
+	c.must("region", "add", "east", "--country", "US", "--subdivision", "US-VA")
+	c.must("block", "add", "10.9.0.0/16", "--source", "private")
+	c.must("pool", "add", "10.9.0.0/24", "--region", "east")
+	c.must("tenant", "add", "acme", "--names", "acme.example.net")
+	c.must("zone", "add", "example.net", "--ns", "ns1.provider.example")
+	c.zones = append(c.zones, "example.net")
+	c.must("alloc", "--region", "east", "--family", "4", "--tenant", "acme", "--name", "vm1.acme.example.net")
+}
+
+// TestZoneFileImportRefusesALiveName{SQLite,PostgreSQL}: `zone import`
+// is an admin's write of many records; a record of the file at the name
+// of a tenant's live assignment is refused as `record add` refuses it
+// (exit 4, the holder's kind, the file's line), and nothing of the file is
+// written: the import is one transaction. Before, the file's A record was
+// stored and the VM's name answered with two addresses.
+func TestZoneFileImportRefusesALiveNameSQLite(t *testing.T)     { zoneFileImportLiveName(t, false) }
+func TestZoneFileImportRefusesALiveNamePostgreSQL(t *testing.T) { zoneFileImportLiveName(t, true) }
+
+func zoneFileImportLiveName(t *testing.T, postgres bool) {
+	c := newNamesCLI(t, postgres)
+	c.tenantVM()
+	file := filepath.Join(t.TempDir(), "in.zone")
+	write := func(s string) {
+		if err := os.WriteFile(file, []byte(s), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write(`$TTL 600
+www IN A 192.0.2.10
+; a comment
+txt IN TXT ( "one"
+             "two" )
+vm1.acme IN A 192.0.2.66
+mail IN A 192.0.2.25
+`)
+	c.refused([]string{"zone", "import", "example.net", file}, "in.zone: line 6", "vm1.acme.example.net", "assignment of another tenant")
+	// An NS delegation's target is a name server: at the VM's name, too.
+	write("www IN A 192.0.2.10\nsub IN NS vm1.acme.example.net.\n")
+	c.refused([]string{"zone", "import", "example.net", file}, "in.zone: line 2", "assignment of another tenant")
+	// The same file without them imports.
+	write("www IN A 192.0.2.10\nmail IN A 192.0.2.25\n")
+	if out := c.must("zone", "import", "example.net", file); !strings.HasPrefix(out, "2 added") {
+		t.Fatalf("import: %q", out)
+	}
+}
+
+// TestZoneUpdateRefusesALiveNameAsNS{SQLite,PostgreSQL}: `zone update
+// --ns` may not make a tenant's live name a name server of a zone (nor
+// its glue), as `zone add` may not: exit 4, nothing written, no glue left
+// behind. Before, the update was stored.
+func TestZoneUpdateRefusesALiveNameAsNSSQLite(t *testing.T)     { zoneUpdateLiveName(t, false) }
+func TestZoneUpdateRefusesALiveNameAsNSPostgreSQL(t *testing.T) { zoneUpdateLiveName(t, true) }
+
+func zoneUpdateLiveName(t *testing.T, postgres bool) {
+	c := newNamesCLI(t, postgres)
+	c.tenantVM()
+	c.must("zone", "add", "other.example", "--ns", "ns1.provider.example")
+	c.zones = append(c.zones, "other.example")
+	c.refused([]string{"zone", "update", "other.example", "--ns", "vm1.acme.example.net"}, "assignment of another tenant")
+	c.refused([]string{"zone", "update", "other.example", "--ns", "ns1.provider.example", "--ns", "VM1.acme.example.net."}, "assignment of another tenant")
+	c.refused([]string{"zone", "update", "example.net", "--ns", "ns1.provider.example", "--ns", "vm1.acme.example.net", "--ns-addr", "vm1.acme.example.net=192.0.2.9"},
+		"assignment of another tenant")
+	// Other changes, and other name servers, are taken.
+	c.must("zone", "update", "example.net", "--ttl", "300")
+	c.must("zone", "update", "example.net", "--ns", "ns1.provider.example", "--ns", "ns1.example.net", "--ns-addr", "ns1.example.net=192.0.2.53")
+}
+
+// TestReverseZoneRefusesALiveName{SQLite,PostgreSQL}: a reverse zone's
+// name servers (and apex) are checked against tenants' live names as a
+// forward zone's are, on add and on update. Before, a reverse zone named
+// a tenant's VM as its name server.
+func TestReverseZoneRefusesALiveNameSQLite(t *testing.T)     { reverseZoneLiveName(t, false) }
+func TestReverseZoneRefusesALiveNamePostgreSQL(t *testing.T) { reverseZoneLiveName(t, true) }
+
+func reverseZoneLiveName(t *testing.T, postgres bool) {
+	c := newNamesCLI(t, postgres)
+	c.tenantVM()
+	c.refused([]string{"zone", "add", "--kind", "reverse", "--prefix", "10.9.0.0/24", "--ns", "vm1.acme.example.net", "-"}, "assignment of another tenant")
+	c.refused([]string{"zone", "add", "--kind", "reverse", "--prefix", "10.9.0.0/23", "--ns", "vm1.acme.example.net", "-"}, "assignment of another tenant")
+	// An admin may give an assignment a name under in-addr.arpa; a zone
+	// at that name is then refused, as a forward apex is.
+	c.must("alloc", "--region", "east", "--family", "4", "--tenant", "acme", "--name", "1.9.10.in-addr.arpa")
+	c.refused([]string{"zone", "add", "--kind", "reverse", "--prefix", "10.9.1.0/24", "--ns", "ns1.provider.example", "-"}, "assignment of another tenant")
+	c.must("zone", "add", "--kind", "reverse", "--prefix", "10.9.0.0/24", "--ns", "ns1.provider.example", "-")
+	c.zones = append(c.zones, "0.9.10.in-addr.arpa.")
+	c.refused([]string{"zone", "update", "0.9.10.in-addr.arpa.", "--ns", "vm1.acme.example.net"}, "assignment of another tenant")
+}
+
+// TestImportRefusesNamesHeldByZones{SQLite,PostgreSQL}: `cadastre import`
+// into a register that holds zones and static records but no assignments
+// checks each live name against them: an assignment named at a zone's
+// apex, a name server or a static record is refused (exit 4, naming the
+// line and the holder's kind), and nothing is written. Before, such names
+// were checked only when the register held assignments already.
+func TestImportRefusesNamesHeldByZonesSQLite(t *testing.T)     { importNamesHeldByZones(t, false) }
+func TestImportRefusesNamesHeldByZonesPostgreSQL(t *testing.T) { importNamesHeldByZones(t, true) }
+
+func importNamesHeldByZones(t *testing.T, postgres bool) {
+	// The file: one tenant's named assignment, from a SQLite register.
+	src := newNamesCLI(t, false)
+	src.tenantVM()
+	dir := t.TempDir()
+	exported := filepath.Join(dir, "src.json")
+	src.must("export", "-o", exported)
+	text, err := os.ReadFile(exported)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(text), `"vm1.acme.example.net"`) {
+		t.Fatalf("the export lacks the name:\n%s", text)
+	}
+	c := newNamesCLI(t, postgres)
+	c.must("zone", "add", "example.net", "--ns", "ns1.provider.example")
+	c.zones = append(c.zones, "example.net")
+	c.must("record", "add", "example.net", "www", "A", "192.0.2.10")
+	for _, k := range []struct{ name, holder string }{
+		{"example.net", "zone apex"},
+		{"ns1.provider.example", "name server"},
+		{"www.example.net", "static record"},
+	} {
+		f := filepath.Join(dir, k.name+".json")
+		// The tenant may use every name (no suffixes), as an upgraded one.
+		s := strings.ReplaceAll(string(text), `"vm1.acme.example.net"`, `"`+k.name+`"`)
+		s = strings.ReplaceAll(s, `"names":["acme.example.net."],`, "")
+		if err := os.WriteFile(f, []byte(s), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		c.refused([]string{"import", f}, "line ", k.name, k.holder)
+	}
+	// The file as it was imports.
+	c.must("import", exported)
+}
