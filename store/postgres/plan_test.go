@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 
@@ -118,21 +119,23 @@ func TestAssignmentPagePlans(t *testing.T) {
 		}
 	}
 	// Row i is in region r = i*regions/planRows, pool i mod 4 of it, at
-	// that pool's next address; first and last are not what the planner
-	// is judged on here.
+	// that pool's next address (first and last its bytes).
 	per := planRows / regions
 	for _, q := range []string{
 		`INSERT INTO assignments (pool_id, prefix, family, first, last, bits, state, tenant, resource, name, created_at, released_at, quarantine_until)
 		SELECT p.id, set_masklen(network(p.prefix) + ((g.i % ` + fmt.Sprint(per) + `) / 4), CASE p.family WHEN 4 THEN 32 ELSE 128 END)::cidr, p.family,
-			int8send(g.i), int8send(g.i), CASE p.family WHEN 4 THEN 32 ELSE 128 END, g.state,
+			ad.addr, ad.addr, CASE p.family WHEN 4 THEN 32 ELSE 128 END, g.state,
 			't' || (g.i * 7919 % 200), 'vm-' || g.i, CASE WHEN g.i % 3 = 0 THEN 'vm-' || g.i || '.example.' ELSE '' END,
 			1700000000000000 + g.i * 1000000,
 			CASE WHEN g.state <> 'assigned' THEN 1700000000000000 + g.i * 1000000 + 86400000000 END,
 			CASE WHEN g.state = 'quarantined' THEN 1700000000000000 + g.i * 1000000 + 7 * 86400000000 END
 		FROM (SELECT i, CASE WHEN i % 20 = 1 THEN 'quarantined' WHEN i % 12 = 5 THEN 'released' ELSE 'assigned' END AS state
 			FROM generate_series(0::bigint, ` + fmt.Sprint(planRows-1) + `) i) g
-		JOIN (SELECT id, prefix, family, row_number() OVER (ORDER BY id) - 1 AS k FROM pools) p
-			ON p.k = (g.i / ` + fmt.Sprint(per) + `) * ` + fmt.Sprint(poolsPer) + ` + g.i % ` + fmt.Sprint(poolsPer) + ``,
+		JOIN (SELECT id, prefix, family, first, row_number() OVER (ORDER BY id) - 1 AS k FROM pools) p
+			ON p.k = (g.i / ` + fmt.Sprint(per) + `) * ` + fmt.Sprint(poolsPer) + ` + g.i % ` + fmt.Sprint(poolsPer) + `
+		CROSS JOIN LATERAL (SELECT CASE p.family
+			WHEN 4 THEN decode(lpad(to_hex((network(p.prefix) - '0.0.0.0'::inet) + (g.i % ` + fmt.Sprint(per) + `) / 4), 8, '0'), 'hex')
+			ELSE substring(p.first FROM 1 FOR 12) || decode(lpad(to_hex((g.i % ` + fmt.Sprint(per) + `) / 4), 8, '0'), 'hex') END AS addr) ad`,
 		`INSERT INTO tags (kind, object_id, key, value) SELECT 'assignment', id, 'env', 'e' || (id / 100 % 10) FROM assignments WHERE id % 100 = 0`,
 		`INSERT INTO tags (kind, object_id, key, value) SELECT 'assignment', id, 'rare', 'yes' FROM assignments WHERE id % 30000 = 7`,
 		`VACUUM ANALYZE assignments`, `VACUUM ANALYZE tags`, `ANALYZE pools`,
@@ -146,10 +149,27 @@ func TestAssignmentPagePlans(t *testing.T) {
 		t.Fatal(err)
 	}
 	const limit = 101
-	for _, c := range pageCases(region, pool, "t17", "vm-300.example.", "vm-4321") {
+	cases := append(pageCases(region, pool, "t17", "vm-300.example.", "vm-4321"),
+		pageCase{name: "within an IPv6 prefix", f: registry.AssignmentFilter{Within: netip.MustParsePrefix("2603:1003::/120")}, maxRead: 3 * 256},
+		pageCase{name: "holding an IPv6 address", f: registry.AssignmentFilter{Contains: netip.MustParsePrefix("2603:1003:1::2a/128")}, bounded: true},
+		pageCase{name: "holding a prefix no assignment holds", f: registry.AssignmentFilter{Contains: netip.MustParsePrefix("40.64.1.0/24")}, bounded: true},
+		pageCase{name: "a region's past IPv4", f: registry.AssignmentFilter{RegionID: region, Family: 4, States: []registry.State{registry.StateQuarantined, registry.StateReleased}}, bounded: true},
+	)
+	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			f := c.f
 			f.Limit = limit
+			// The page is the one the plain statement (every condition on
+			// the rows, in ID order) gives.
+			got, want := pageIDs(t, ctx, s.pool, assignmentQuery, f), pageIDs(t, ctx, s.pool, plainQuery, f)
+			if !slices.Equal(got, want) {
+				t.Errorf("page %v, want %v", got, want)
+			}
+			if c.f.Within.IsValid() || c.f.Contains.IsValid() || c.name == "holding an IPv6 address" {
+				if len(want) == 0 && c.name != "holding a prefix no assignment holds" {
+					t.Errorf("the plain statement finds nothing: the case tests nothing")
+				}
+			}
 			p := explain(t, ctx, s.pool, f, false)
 			if p.seqScan {
 				t.Errorf("a sequential scan of the assignments:\n%s", p.text)
@@ -271,4 +291,40 @@ func explain(t *testing.T, ctx context.Context, db *pgxpool.Pool, f registry.Ass
 	walk(doc[0].Plan, 0)
 	p.text = b.String()
 	return p
+}
+
+// plainQuery is a page of f written as plainly as possible: every
+// condition on the rows, in ID order; what assignmentQuery's page must be.
+func plainQuery(f registry.AssignmentFilter) (string, []any) {
+	var args sqlArgs
+	g := f
+	g.Within, g.Contains = netip.Prefix{}, netip.Prefix{}
+	where := assignmentWhere(g, &args)
+	if f.Within.IsValid() {
+		where = append(where, "a.prefix <<= "+args.add(f.Within.String())+"::cidr")
+	}
+	if f.Contains.IsValid() {
+		where = append(where, "a.prefix >>= "+args.add(f.Contains.String())+"::cidr")
+	}
+	q := assignmentSelect
+	if len(where) > 0 {
+		q += " WHERE " + strings.Join(where, " AND ")
+	}
+	return q + " ORDER BY a.id" + limit(f.Limit), args
+}
+
+// pageIDs runs the statement query makes of f and returns the IDs.
+func pageIDs(t *testing.T, ctx context.Context, db *pgxpool.Pool, query func(registry.AssignmentFilter) (string, []any), f registry.AssignmentFilter) []int64 {
+	t.Helper()
+	q, args := query(f)
+	rows, err := db.Query(ctx, q, args...)
+	as, err := collect(rows, err, scanAssignment)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, q)
+	}
+	ids := make([]int64, len(as))
+	for i, a := range as {
+		ids[i] = a.ID
+	}
+	return ids
 }
