@@ -41,7 +41,7 @@ func (t *tx) Assignments(ctx context.Context, f registry.AssignmentFilter) ([]re
 
 // pastOnly reports whether states is not empty and holds no live state
 // other than quarantined: the rows of the partial indexes
-// assignments_state_past and assignments_pool_past (00030).
+// assignments_state_family_past (00035) and assignments_pool_past (00030).
 func pastOnly(states []registry.State) bool {
 	return len(states) > 0 && !slices.Contains(states, registry.StateAssigned)
 }
