@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"maps"
 	"net/netip"
 	"slices"
 	"strconv"
@@ -465,67 +464,6 @@ func (t *tx) AssignmentsAt(ctx context.Context, space string, p netip.Prefix) ([
 	return collect(rows, err, scanAssignment)
 }
 
-func (t *tx) Assignments(ctx context.Context, f registry.AssignmentFilter) ([]registry.Assignment, error) {
-	var where []string
-	var args []any
-	arg := func(v any) string {
-		args = append(args, v)
-		return "$" + strconv.Itoa(len(args))
-	}
-	if f.RegionID != 0 {
-		where = append(where, "p.region_id = "+arg(f.RegionID))
-	}
-	if f.PoolID != 0 {
-		where = append(where, "a.pool_id = "+arg(f.PoolID))
-	}
-	if f.Family != 0 {
-		where = append(where, "a.family = "+arg(f.Family))
-	}
-	if f.Name != "" {
-		// The conditions of the partial index assignments_name, so it is used.
-		where = append(where, "a.name = "+arg(f.Name)+" AND a.name <> '' AND a.state <> 'released'")
-	}
-	if f.Named {
-		where = append(where, "a.name <> ''")
-	}
-	if f.Resource != "" {
-		// The condition of the partial index assignments_resource, so it is used.
-		where = append(where, "a.resource = "+arg(f.Resource)+" AND a.resource <> ''")
-	}
-	if f.Tenant != nil {
-		where = append(where, "a.tenant = "+arg(*f.Tenant))
-	}
-	if len(f.States) > 0 {
-		states := make([]string, len(f.States))
-		for i, s := range f.States {
-			states[i] = string(s)
-		}
-		where = append(where, "a.state = ANY("+arg(states)+")")
-	}
-	if f.Within.IsValid() {
-		where = append(where, "a.prefix <<= "+arg(f.Within.String())+"::cidr")
-	}
-	if f.Contains.IsValid() {
-		where = append(where, "a.prefix >>= "+arg(f.Contains.String())+"::cidr")
-	}
-	if f.AfterID != 0 {
-		where = append(where, "a.id > "+arg(f.AfterID))
-	}
-	for _, k := range slices.Sorted(maps.Keys(f.Tags)) {
-		where = append(where, "EXISTS (SELECT 1 FROM tags t WHERE t.kind = 'assignment' AND t.object_id = a.id AND t.key = "+arg(k)+" AND t.value = "+arg(f.Tags[k])+")")
-	}
-	q := assignmentSelect
-	if len(where) > 0 {
-		q += " WHERE " + strings.Join(where, " AND ")
-	}
-	q += " ORDER BY a.id"
-	if f.Limit > 0 {
-		q += " LIMIT " + strconv.Itoa(f.Limit)
-	}
-	rows, err := t.query(ctx, q, args...)
-	return collect(rows, err, scanAssignment)
-}
-
 // QuarantineEnded, in a write transaction, claims what it returns: rows
 // another transaction holds are skipped, and a row another one changed
 // meanwhile is returned only if it is still quarantined (READ COMMITTED
@@ -549,33 +487,6 @@ func (t *tx) QuarantineEnded(ctx context.Context, now time.Time, limit int) ([]r
 		}
 	}
 	return kept, nil
-}
-
-// Activity implements registry.Tx: two index range scans, grouped by day.
-func (t *tx) Activity(ctx context.Context, poolIDs []int64, from, to time.Time) ([]registry.DayActivity, error) {
-	if len(poolIDs) == 0 {
-		return nil, nil
-	}
-	var acc rowscan.Activity
-	for _, col := range []string{"created_at", "released_at"} {
-		rows, err := t.query(ctx, rowscan.ActivityQuery(col, `pool_id = ANY($1)`, "$2", "$3"), poolIDs, micros(from), micros(to))
-		if err != nil {
-			return nil, mapErr(err)
-		}
-		for rows.Next() {
-			var day, fam, n int64
-			if err := rows.Scan(&day, &fam, &n); err != nil {
-				rows.Close()
-				return nil, err
-			}
-			acc.Add(day, fam, n, col == "released_at")
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
-			return nil, mapErr(err)
-		}
-	}
-	return acc.Days(), nil
 }
 
 // ---- relocations

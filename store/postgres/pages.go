@@ -1,0 +1,304 @@
+package postgres
+
+import (
+	"context"
+	"maps"
+	"net/netip"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/cadastre-ipam/cadastre/registry"
+	"github.com/cadastre-ipam/cadastre/store/internal/poolcount"
+	"github.com/cadastre-ipam/cadastre/store/internal/rowscan"
+)
+
+// Pages of assignments (the API's lists and searches, the web UI's
+// pages) and a region's activity, written so that PostgreSQL reads a page
+// through an index in ID order and stops when it is full, at any size of
+// register (issue 16). A page merged from several ranges is an array of
+// IDs the rows are then read by (a.id = ANY(ARRAY(...))): as a join
+// (a.id IN (...)) the planner may merge it with a walk of the primary key
+// from the first ID up to the page's last. TestAssignmentPagePlans holds every kind of page to
+// a plan without a sequential scan of the assignments and without a sort
+// of rows in proportion to the register.
+
+// sqlArgs numbers a statement's arguments as they are added.
+type sqlArgs []any
+
+// add appends v and returns its placeholder.
+func (a *sqlArgs) add(v any) string {
+	*a = append(*a, v)
+	return "$" + strconv.Itoa(len(*a))
+}
+
+func (t *tx) Assignments(ctx context.Context, f registry.AssignmentFilter) ([]registry.Assignment, error) {
+	q, args := assignmentQuery(f)
+	rows, err := t.query(ctx, q, args...)
+	return collect(rows, err, scanAssignment)
+}
+
+// pastOnly reports whether states is not empty and holds no live state
+// other than quarantined: the rows of the partial indexes
+// assignments_state_family_past (00035) and assignments_pool_past (00030).
+func pastOnly(states []registry.State) bool {
+	return len(states) > 0 && !slices.Contains(states, registry.StateAssigned)
+}
+
+// assignmentQuery is the statement of a page of f. Left to itself the
+// planner answers some pages by reading rows in proportion to the register
+// (EXPLAIN ANALYZE on a million assignments), so the shape is chosen here:
+//   - a region's page (without a tenant, name, resource or tag, which
+//     their own indexes serve): a page of each of the region's pools in ID
+//     order (assignments_pool_id, or assignments_pool_past per past
+//     state), merged; a join of the region's pools sorted every assignment
+//     of the region for a page, or walked the whole register in ID order
+//     for a rare state;
+//   - a tag (without a name, resource or tenant): the page is read from the
+//     tag's entries of tags_match in ID order, so a rare tag costs its
+//     entries and a common one a page;
+//   - past states (quarantined, released), alone or in one pool: each
+//     state's (and family's) page from its partial index in ID order,
+//     merged; a list of states is not an ordered index scan, so every past
+//     row was sorted.
+func assignmentQuery(f registry.AssignmentFilter) (string, []any) {
+	byIndex := f.Name == "" && f.Resource == "" && f.Tenant == nil
+	if byIndex && f.Limit > 0 && f.RegionID != 0 && f.PoolID == 0 && !f.Named && len(f.Tags) == 0 {
+		return regionQuery(f)
+	}
+	if byIndex && len(f.Tags) > 0 {
+		keys := slices.Sorted(maps.Keys(f.Tags))
+		k := keys[0]
+		g := f
+		g.Tags = maps.Clone(f.Tags)
+		delete(g.Tags, k)
+		g.AfterID = 0
+		var args sqlArgs
+		where := []string{"tg.kind = 'assignment' AND tg.key = " + args.add(k) + " AND tg.value = " + args.add(f.Tags[k]) + " AND tg.object_id > " + args.add(f.AfterID)}
+		where = append(where, assignmentWhere(g, &args)...)
+		q := strings.Replace(assignmentSelect, "FROM assignments a", "FROM tags tg JOIN assignments a ON a.id = tg.object_id", 1) +
+			" WHERE " + strings.Join(where, " AND ") + " ORDER BY tg.object_id" + limit(f.Limit)
+		return q, args
+	}
+	if byIndex && f.Limit > 0 && pastOnly(f.States) && f.RegionID == 0 && !f.Within.IsValid() && !f.Contains.IsValid() {
+		// One part per state, and per family unless the page is a pool's
+		// (assignments_pool_past serves it): each an ordered range of
+		// assignments_state_family_past (state, family, id), index only.
+		// With the family outside the index the planner combined
+		// assignments_family_id with the state's index in a bitmap and
+		// sorted what both found (176,000 rows for a page of released
+		// IPv4 at a million).
+		var args sqlArgs
+		var parts []string
+		fams := []int{4, 6}
+		if f.Family != 0 {
+			fams = []int{f.Family}
+		}
+		g := f
+		for _, s := range f.States {
+			g.States = []registry.State{s}
+			for _, fam := range fams {
+				g.Family = fam
+				if f.PoolID != 0 && f.Family == 0 {
+					g.Family = 0 // the pool's family, whichever it is
+				}
+				parts = append(parts, "(SELECT a.id FROM assignments a WHERE a.state <> 'assigned' AND "+
+					strings.Join(assignmentWhere(g, &args), " AND ")+" ORDER BY a.id"+limit(f.Limit)+")")
+				if g.Family == 0 {
+					break
+				}
+			}
+		}
+		return assignmentSelect + " WHERE a.id = ANY(ARRAY(" + strings.Join(parts, " UNION ALL ") + ")) ORDER BY a.id" + limit(f.Limit), args
+	}
+	var args sqlArgs
+	where := assignmentWhere(f, &args)
+	q := assignmentSelect
+	if len(where) > 0 {
+		q += " WHERE " + strings.Join(where, " AND ")
+	}
+	return q + " ORDER BY a.id" + limit(f.Limit), args
+}
+
+// regionQuery is the statement of a region's page (f.RegionID without a
+// pool): for each of the region's pools of f's family (pools of the other
+// family hold none of the page), and each past state when the page is of
+// past ones, the first f.Limit rows in ID order, merged. It reads at most
+// a page per pool and state, whatever the size of the region.
+func regionQuery(f registry.AssignmentFilter) (string, []any) {
+	var args sqlArgs
+	g := f
+	// A pool's assignments are of its family: the pools are chosen by
+	// it. As a condition on the assignments the planner combined
+	// assignments_family_id with assignments_pool_id in a bitmap (155,000
+	// rows read for a page at a million).
+	g.RegionID, g.Limit, g.Family = 0, 0, 0
+	from := "pools rp"
+	cond := ""
+	if pastOnly(f.States) {
+		// assignments_pool_past (pool_id, state, id): one ordered range per
+		// pool and state. `<> 'assigned'` is the partial index's condition,
+		// which a state given as a parameter does not prove.
+		from += " CROSS JOIN unnest(" + args.add(stateNames(f.States)) + "::text[]) st(s)"
+		cond = " AND a.state = st.s AND a.state <> 'assigned'"
+		g.States = nil
+	}
+	where := []string{"a.pool_id = rp.id" + cond}
+	where = append(where, assignmentWhere(g, &args)...)
+	outer := "rp.region_id = " + args.add(f.RegionID)
+	if f.Family != 0 {
+		outer += " AND rp.family = " + args.add(f.Family)
+	}
+	page := "SELECT x.id FROM " + from + " CROSS JOIN LATERAL (SELECT a.id FROM assignments a WHERE " + strings.Join(where, " AND ") +
+		" ORDER BY a.id" + limit(f.Limit) + ") x WHERE " + outer + " ORDER BY x.id" + limit(f.Limit)
+	return assignmentSelect + " WHERE a.id = ANY(ARRAY(" + page + ")) ORDER BY a.id" + limit(f.Limit), args
+}
+
+// supernetFirsts is the first address of each prefix holding p (p
+// itself included), once each.
+func supernetFirsts(p netip.Prefix) [][]byte {
+	var out [][]byte
+	var last netip.Addr
+	for b := p.Bits(); b >= 0; b-- {
+		a := netip.PrefixFrom(p.Addr(), b).Masked().Addr()
+		if a != last {
+			out = append(out, addrBytes(a))
+			last = a
+		}
+	}
+	return out
+}
+
+func stateNames(states []registry.State) []string {
+	out := make([]string, len(states))
+	for i, s := range states {
+		out[i] = string(s)
+	}
+	return out
+}
+
+func limit(n int) string {
+	if n <= 0 {
+		return ""
+	}
+	return " LIMIT " + strconv.Itoa(n)
+}
+
+// assignmentWhere is the condition of f on assignments a (and pools p),
+// its arguments added to args.
+func assignmentWhere(f registry.AssignmentFilter, args *sqlArgs) []string {
+	var where []string
+	if f.RegionID != 0 {
+		where = append(where, "p.region_id = "+args.add(f.RegionID))
+	}
+	if f.PoolID != 0 {
+		where = append(where, "a.pool_id = "+args.add(f.PoolID))
+	}
+	if f.Family != 0 {
+		where = append(where, "a.family = "+args.add(f.Family))
+	}
+	if f.Name != "" {
+		// The conditions of the partial index assignments_name, so it is used.
+		where = append(where, "a.name = "+args.add(f.Name)+" AND a.name <> '' AND a.state <> 'released'")
+	}
+	if f.Named {
+		where = append(where, "a.name <> ''")
+	}
+	if f.Resource != "" {
+		// The condition of the partial index assignments_resource, so it is used.
+		where = append(where, "a.resource = "+args.add(f.Resource)+" AND a.resource <> ''")
+	}
+	if f.Tenant != nil {
+		where = append(where, "a.tenant = "+args.add(*f.Tenant))
+	}
+	if len(f.States) == 1 {
+		where = append(where, "a.state = "+args.add(string(f.States[0])))
+	} else if len(f.States) > 1 {
+		where = append(where, "a.state = ANY("+args.add(stateNames(f.States))+")")
+	}
+	if f.Within.IsValid() {
+		// The range of first addresses in the prefix, on
+		// assignments_all_first: the cidr operator alone has no index
+		// that holds every state, and was a walk of every assignment.
+		fam, first, last, _ := span(f.Within)
+		where = append(where, "a.family = "+args.add(fam)+" AND a.first >= "+args.add(first)+" AND a.first <= "+args.add(last)+
+			" AND a.prefix <<= "+args.add(f.Within.String())+"::cidr")
+	}
+	if f.Contains.IsValid() {
+		// An assignment holding the prefix starts at the first address of
+		// one of its supernets: at most 33 (IPv4) or 129 (IPv6) look-ups
+		// of assignments_all_first, not a walk of every assignment.
+		fam, _, _, _ := span(f.Contains)
+		where = append(where, "a.family = "+args.add(fam)+" AND a.first = ANY("+args.add(supernetFirsts(f.Contains))+"::bytea[])"+
+			" AND a.prefix >>= "+args.add(f.Contains.String())+"::cidr")
+	}
+	if f.AfterID != 0 {
+		where = append(where, "a.id > "+args.add(f.AfterID))
+	}
+	for _, k := range slices.Sorted(maps.Keys(f.Tags)) {
+		where = append(where, "EXISTS (SELECT 1 FROM tags t WHERE t.kind = 'assignment' AND t.object_id = a.id AND t.key = "+args.add(k)+" AND t.value = "+args.add(f.Tags[k])+")")
+	}
+	return where
+}
+
+// Activity implements registry.Tx. The assignments made on whole UTC days
+// inside [from, to) are read from the pools' day counters (pool_counts,
+// kind 'created'), a row per pool, length and day: counting them from the
+// rows read every assignment of the region's pools made in the window (the
+// region page's 90 days, in proportion to the register: issue 16). The
+// partial days at either end are counted from the rows
+// (assignments_created), the releases from the rows of the partial index
+// assignments_released.
+func (t *tx) Activity(ctx context.Context, poolIDs []int64, from, to time.Time) ([]registry.DayActivity, error) {
+	if len(poolIDs) == 0 {
+		return nil, nil
+	}
+	if err := t.storeCounts(ctx); err != nil {
+		return nil, err
+	}
+	var acc rowscan.Activity
+	scan := func(released bool, q string, args ...any) error {
+		rows, err := t.query(ctx, q, args...)
+		if err != nil {
+			return mapErr(err)
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var day, fam, n int64
+			if err := rows.Scan(&day, &fam, &n); err != nil {
+				return err
+			}
+			acc.Add(day, fam, n, released)
+		}
+		return mapErr(rows.Err())
+	}
+	made := func(a, b int64) error {
+		return scan(false, rowscan.ActivityQuery("created_at", `pool_id = ANY($1)`, "$2", "$3"), poolIDs, a, b)
+	}
+	f, e := micros(from), micros(to)
+	lo, hi := poolcount.Day(f), poolcount.Day(e) // whole days: lo <= day < hi
+	if lo*poolcount.DayMicros < f {
+		lo++
+	}
+	var err error
+	if lo < hi {
+		err = scan(false, `SELECT c.day, p.family, SUM(c.n)::bigint FROM pool_counts c JOIN pools p ON p.id = c.pool_id
+			WHERE c.pool_id = ANY($1) AND c.kind = 'created' AND c.day >= $2 AND c.day < $3 GROUP BY 1, 2`, poolIDs, lo, hi)
+		if err == nil && f < lo*poolcount.DayMicros {
+			err = made(f, lo*poolcount.DayMicros)
+		}
+		if err == nil && hi*poolcount.DayMicros < e {
+			err = made(hi*poolcount.DayMicros, e)
+		}
+	} else if f < e {
+		err = made(f, e)
+	}
+	if err == nil {
+		err = scan(true, rowscan.ActivityQuery("released_at", `pool_id = ANY($1)`, "$2", "$3"), poolIDs, f, e)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return acc.Days(), nil
+}
