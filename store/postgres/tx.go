@@ -18,6 +18,7 @@ import (
 	"github.com/cadastre-ipam/cadastre/prefix"
 	"github.com/cadastre-ipam/cadastre/registry"
 	"github.com/cadastre-ipam/cadastre/store/internal/evcodec"
+	"github.com/cadastre-ipam/cadastre/store/internal/poolcount"
 	"github.com/cadastre-ipam/cadastre/store/internal/rowscan"
 )
 
@@ -551,14 +552,34 @@ func (t *tx) QuarantineEnded(ctx context.Context, now time.Time, limit int) ([]r
 	return kept, nil
 }
 
-// Activity implements registry.Tx: two index range scans, grouped by day.
+// Activity implements registry.Tx: the assignments made, from the pools'
+// day counters (pool_counts) of the whole days [from, to) touches; the
+// released ones, from an index range scan (assignments_released) grouped
+// by day. Reading the made ones from the rows read every assignment made
+// in the window, through an index of every assignment by creation time
+// (dropped: issue 16, storage).
 func (t *tx) Activity(ctx context.Context, poolIDs []int64, from, to time.Time) ([]registry.DayActivity, error) {
 	if len(poolIDs) == 0 {
 		return nil, nil
 	}
+	if err := t.storeCounts(ctx); err != nil {
+		return nil, err
+	}
+	lo, hi := poolcount.WholeDays(micros(from), micros(to))
+	if lo == hi {
+		return nil, nil
+	}
 	var acc rowscan.Activity
-	for _, col := range []string{"created_at", "released_at"} {
-		rows, err := t.query(ctx, rowscan.ActivityQuery(col, `pool_id = ANY($1)`, "$2", "$3"), poolIDs, micros(from), micros(to))
+	for _, q := range []struct {
+		sql      string
+		lo, hi   int64
+		released bool
+	}{
+		{`SELECT c.day, p.family, SUM(c.n)::bigint FROM pool_counts c JOIN pools p ON p.id = c.pool_id
+			WHERE c.pool_id = ANY($1) AND c.kind = 'created' AND c.day >= $2 AND c.day < $3 GROUP BY 1, 2`, lo, hi, false},
+		{rowscan.ActivityQuery("released_at", `pool_id = ANY($1)`, "$2", "$3"), lo * poolcount.DayMicros, hi * poolcount.DayMicros, true},
+	} {
+		rows, err := t.query(ctx, q.sql, poolIDs, q.lo, q.hi)
 		if err != nil {
 			return nil, mapErr(err)
 		}
@@ -568,7 +589,7 @@ func (t *tx) Activity(ctx context.Context, poolIDs []int64, from, to time.Time) 
 				rows.Close()
 				return nil, err
 			}
-			acc.Add(day, fam, n, col == "released_at")
+			acc.Add(day, fam, n, q.released)
 		}
 		rows.Close()
 		if err := rows.Err(); err != nil {
