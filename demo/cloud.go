@@ -102,14 +102,14 @@ func Cloud(ctx context.Context, s registry.Store, now time.Time, opt CloudOption
 			opt.Progress(step, total, what)
 		}
 	}
-	if _, err := reg.Load(ctx, g.head, registry.LoadOptions{}); err != nil {
+	if _, err := reg.Load(ctx, g.head, registry.LoadOptions{Source: "demo"}); err != nil {
 		return res, fmt.Errorf("cloud register: regions and blocks: %w", err)
 	}
 	progress("regions and blocks")
 	for i := range g.batches {
 		b := &g.batches[i]
 		g.assign(i)
-		if _, err := reg.Load(ctx, b.dump, registry.LoadOptions{}); err != nil {
+		if _, err := reg.Load(ctx, b.dump, registry.LoadOptions{Source: "demo"}); err != nil {
 			return res, fmt.Errorf("cloud register: region %s: %w", b.region, err)
 		}
 		b.dump = registry.Dump{} // loaded: let it go

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/netip"
 
+	_ "github.com/cadastre-ipam/cadastre/store/sqlite" // cadastre_prefix: an assignment's prefix (00033)
 	"github.com/jackc/pgx/v5"
 	_ "modernc.org/sqlite" // the driver the embedded store uses
 )
@@ -22,7 +23,7 @@ type queryFunc func(ctx context.Context, q string) (rowScanner, func(), error)
 // readState reads assignments, pools, the free list and the idempotency
 // records with the same queries on either store; prefixText is how the
 // store turns a prefix column into text.
-func readState(ctx context.Context, query queryFunc, prefixText func(string) string) (*dbState, error) {
+func readState(ctx context.Context, query queryFunc, prefixText func(string) string, assignmentPrefix string) (*dbState, error) {
 	st := &dbState{assignments: map[int64]dbAssignment{}, overlaps: -1}
 	each := func(q string, fn func(rowScanner) error) error {
 		rows, done, err := query(ctx, q)
@@ -37,7 +38,7 @@ func readState(ctx context.Context, query queryFunc, prefixText func(string) str
 		}
 		return rows.Err()
 	}
-	err := each(`SELECT id, `+prefixText("prefix")+`, state, pool_id FROM assignments`, func(r rowScanner) error {
+	err := each(`SELECT id, `+assignmentPrefix+`, state, pool_id FROM assignments`, func(r rowScanner) error {
 		var id, pool int64
 		var p, state string
 		if err := r.Scan(&id, &p, &state, &pool); err != nil {
@@ -97,7 +98,7 @@ func readPostgres(ctx context.Context, dsn string) (*dbState, error) {
 			return nil, nil, err
 		}
 		return rows, rows.Close, nil
-	}, func(col string) string { return col + "::text" })
+	}, func(col string) string { return col + "::text" }, "prefix::text")
 	if err != nil {
 		return nil, err
 	}
@@ -124,7 +125,7 @@ func readSQLite(ctx context.Context, path string) (*dbState, error) {
 			return nil, nil, err
 		}
 		return rows, func() { rows.Close() }, nil
-	}, func(col string) string { return col })
+	}, func(col string) string { return col }, "cadastre_prefix(first, bits)")
 	if err != nil {
 		return nil, err
 	}

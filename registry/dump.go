@@ -439,6 +439,9 @@ type LoadOptions struct {
 	// moving a register made before the rule (whose tenants the upgrade
 	// gave ".") as it is, to narrow them afterwards.
 	KeepSuffixOverlaps bool
+	// Source names where the records came from (a file's name, "demo"):
+	// the import events say it, so the log tells which load wrote what.
+	Source string
 }
 
 // LoadReport counts what a load wrote (or, dry, would write).
@@ -486,7 +489,13 @@ var errDryRun = errors.New("dry run")
 // assignment's pool and tenant) must resolve in the dump or the register.
 // Assignments come only with their pools, and the pools' free space is
 // what their live assignments and relocated units leave. Every object
-// written gets an event "KIND.import".
+// written gets an event "KIND.import", except assignments: each batch of
+// them written together (a chunk, up to loadChunk) gets one event
+// "assignments.import" (ImportBatch), so that a load of millions writes
+// a few hundred events, not millions (issue 16: the log was the larger
+// half of the register). Readers that follow the log treat it as a
+// change they cannot apply from the event alone (DNS rebuilds its zones
+// from the register).
 func (r *Registry) Load(ctx context.Context, d Dump, opt LoadOptions) (LoadReport, error) {
 	return r.LoadFrom(ctx, d, nil, opt)
 }
@@ -532,7 +541,7 @@ func (r *Registry) LoadFrom(ctx context.Context, head Dump, more AssignmentSourc
 				return err
 			}
 		}
-		l := loader{r: r, tx: tx, now: r.clock(), actor: Actor(ctx), keepOverlaps: opt.KeepSuffixOverlaps}
+		l := loader{r: r, tx: tx, now: r.clock(), actor: Actor(ctx), keepOverlaps: opt.KeepSuffixOverlaps, source: opt.Source}
 		n, err := l.load(ctx, &d, more)
 		if err != nil {
 			return err
@@ -842,6 +851,8 @@ type loader struct {
 	actor string
 	// keepOverlaps is LoadOptions.KeepSuffixOverlaps.
 	keepOverlaps bool
+	// source is LoadOptions.Source.
+	source string
 	// events are appended at the end, in few statements where the store
 	// can (BatchWriter).
 	events []Event

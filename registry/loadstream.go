@@ -387,11 +387,60 @@ func (c *chunker) write(ctx context.Context, recs []AssignmentRecord) error {
 		if err := l.tags(ctx, KindAssignment, a.ID, a.Tags); err != nil {
 			return &LoadError{recs[i].At, fmt.Errorf("assignment %s: %w", a.Prefix, err)}
 		}
-		if err := l.event(ctx, "assignment.import", "assignment", a.ID, a.Prefix.String(), a); err != nil {
-			return err
+	}
+	if len(as) == 0 {
+		return nil
+	}
+	b := ImportBatch{Count: len(as), FirstID: as[0].ID, LastID: as[0].ID, First: as[0].Prefix, Last: as[len(as)-1].Prefix, Source: l.source}
+	for _, a := range as {
+		b.FirstID, b.LastID = min(b.FirstID, a.ID), max(b.LastID, a.ID)
+		switch a.State {
+		case StateAssigned:
+			b.Assigned++
+		case StateQuarantined:
+			b.Quarantined++
+		default:
+			b.Released++
+		}
+		if a.Name != "" {
+			b.Named++
 		}
 	}
-	return nil
+	subject := fmt.Sprintf("%d assignments, IDs %d-%d", b.Count, b.FirstID, b.LastID)
+	return l.event(ctx, ActionImportBatch, SubjectImport, b.FirstID, subject, b)
+}
+
+// ActionImportBatch is the action of the one event a load writes for
+// each batch of assignments it writes together (ImportBatch), instead of
+// an event per assignment: the log of a register loaded with millions
+// of assignments holds hundreds of events, not millions. A reader that
+// follows the log cannot apply it from the event: it reads the register
+// (DNS rebuilds its zones; caches keyed by the log's position are
+// invalidated by any event).
+const ActionImportBatch = "assignments.import"
+
+// SubjectImport is the subject kind of an ImportBatch event: not
+// "assignment", so that readers that apply assignment events one by one
+// (DNS's incremental builds) take it as a change of something else and
+// read the register whole.
+const SubjectImport = "import"
+
+// ImportBatch is the payload (Event.After) of an ActionImportBatch
+// event: which assignments one batch of a load wrote. The IDs are those
+// of the batch's first and last assignment (on PostgreSQL, allocations
+// committed meanwhile may hold IDs between them); First and Last are the
+// prefixes of the batch's first and last record in the file's order.
+type ImportBatch struct {
+	Count       int          `json:"count"`
+	FirstID     int64        `json:"first_id"`
+	LastID      int64        `json:"last_id"`
+	First       netip.Prefix `json:"first"`
+	Last        netip.Prefix `json:"last"`
+	Assigned    int          `json:"assigned"`
+	Quarantined int          `json:"quarantined"`
+	Released    int          `json:"released"`
+	Named       int          `json:"named"`
+	Source      string       `json:"source,omitempty"`
 }
 
 // free adds to a new pool's free list what is not used: the maximal

@@ -157,10 +157,15 @@ type Tx interface {
 	QuarantineEnded(ctx context.Context, now time.Time, limit int) ([]Assignment, error)
 	// Usage counts live assignments per pool, state and length.
 	Usage(ctx context.Context, poolIDs []int64, now time.Time) ([]Usage, error)
-	// CreatedSince counts assignments (live or not) made since t, per length.
+	// CreatedSince counts assignments (live or not) made since the start
+	// of since's UTC day, per length: whole days, as the stores count
+	// them per pool and day (issue 16: an index of every assignment by
+	// creation time, 20 bytes each, only served since's partial day).
 	CreatedSince(ctx context.Context, poolIDs []int64, since time.Time) (map[int]int64, error)
-	// Activity counts, per UTC day in [from, to) and family, the
-	// assignments of these pools made and those released that day.
+	// Activity counts, per UTC day and family, the assignments of these
+	// pools made and those released that day, for every whole UTC day
+	// that [from, to) touches (from's day to the day of to's last
+	// instant): the days' counters, not the rows, answer it.
 	Activity(ctx context.Context, poolIDs []int64, from, to time.Time) ([]DayActivity, error)
 
 	InsertRelocation(ctx context.Context, r *Relocation) error

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"runtime/pprof"
 	"sync"
 
@@ -184,7 +185,7 @@ with its line or id, never dropped silently.`,
 				if err != nil {
 					return err
 				}
-				rep, err = reg.LoadFrom(cmd.Context(), rd.Head(), rd, registry.LoadOptions{DryRun: dry, KeepSuffixOverlaps: keepOverlaps})
+				rep, err = reg.LoadFrom(cmd.Context(), rd.Head(), rd, registry.LoadOptions{DryRun: dry, KeepSuffixOverlaps: keepOverlaps, Source: filepath.Base(name)})
 				stop()
 				if err != nil {
 					return fmt.Errorf("import %s: nothing imported: %w", name, err)
@@ -220,7 +221,7 @@ with its line or id, never dropped silently.`,
 					return err
 				}
 				stop = spinner(a, "importing "+name)
-				rep, err = reg.Load(cmd.Context(), d, registry.LoadOptions{DryRun: dry, KeepSuffixOverlaps: keepOverlaps})
+				rep, err = reg.Load(cmd.Context(), d, registry.LoadOptions{DryRun: dry, KeepSuffixOverlaps: keepOverlaps, Source: filepath.Base(name)})
 				stop()
 				if err != nil {
 					return fmt.Errorf("import %s: nothing imported: %w", name, err)

@@ -309,13 +309,15 @@ func Cloud(t *testing.T, open Open) {
 					if a.Prefix.Addr().Is4() {
 						fam = 4
 					}
-					if !a.CreatedAt.Before(w[0]) && a.CreatedAt.Before(w[1]) {
+					// Every whole UTC day the window touches (Tx.Activity).
+					lo, hi := wholeDays(w[0], w[1])
+					if !a.CreatedAt.Before(lo) && a.CreatedAt.Before(hi) {
 						k := key{day(a.CreatedAt), fam}
 						v := want[k]
 						v[0]++
 						want[k] = v
 					}
-					if r := a.ReleasedAt; r != nil && !r.Before(w[0]) && r.Before(w[1]) {
+					if r := a.ReleasedAt; r != nil && !r.Before(lo) && r.Before(hi) {
 						k := key{day(*r), fam}
 						v := want[k]
 						v[1]++
@@ -404,4 +406,13 @@ func maxTime(a, b time.Time) time.Time {
 		return b
 	}
 	return a
+}
+
+// wholeDays is the whole UTC days [lo, hi) that [from, to) touches: what
+// Tx.Activity counts.
+func wholeDays(from, to time.Time) (lo, hi time.Time) {
+	if !from.Before(to) {
+		return from, from
+	}
+	return from.UTC().Truncate(24 * time.Hour), to.Add(-time.Microsecond).UTC().Truncate(24 * time.Hour).Add(24 * time.Hour)
 }

@@ -96,9 +96,10 @@ func checkCounters(ctx context.Context, tx registry.Tx, now time.Time) error {
 			for _, id := range sel {
 				in[id] = true
 			}
+			// Whole UTC days, from since's (Tx.CreatedSince).
 			want := map[int]int64{}
 			for _, a := range all {
-				if in[a.PoolID] && !a.CreatedAt.Before(since) {
+				if in[a.PoolID] && !a.CreatedAt.Before(since.UTC().Truncate(24*time.Hour)) {
 					want[a.Prefix.Bits()]++
 				}
 			}

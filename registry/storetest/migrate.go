@@ -75,7 +75,8 @@ func SpacePerObjectMigration(t *testing.T, open Open, goTo func(t *testing.T, ve
 		want  []string
 	}{
 		{`SELECT CAST(prefix AS TEXT), space FROM pools ORDER BY id`, []string{"10.1.0.0/16 vpc-a", "40.64.0.0/24 global"}},
-		{`SELECT CAST(prefix AS TEXT), space FROM assignments ORDER BY id`, []string{"10.1.0.0/24 vpc-a", "40.64.0.0/28 global"}},
+		// By length: SQLite keeps no prefix text of an assignment (00033).
+		{`SELECT bits, space FROM assignments ORDER BY id`, []string{"24 vpc-a", "28 global"}},
 		{`SELECT CAST(prefix AS TEXT), space FROM reservations ORDER BY id`, []string{"10.1.2.0/29 vpc-a"}},
 	} {
 		if got := goTo(t, 17, c.query); !slices.Equal(got, c.want) {

@@ -3,6 +3,7 @@ package storetest
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/netip"
@@ -87,13 +88,14 @@ func Transfer(t *testing.T, open Open) {
 			e2.clock.now = e.clock.Now()
 			// Read and loaded a chunk of two assignments at a time, as
 			// import does: the same register as Load of the whole dump.
-			rep, err := streamLoad(ctx, e2.reg, first, 2, registry.LoadOptions{})
+			rep, err := streamLoad(ctx, e2.reg, first, 2, registry.LoadOptions{Source: "file.json"})
 			if err != nil {
 				t.Fatalf("load: %v", err)
 			}
 			if rep.Assignments != len(d.Assignments) || rep.Relocations != 1 {
 				t.Fatalf("report %+v", rep)
 			}
+			importBatches(t, e2, len(d.Assignments), 2, "file.json")
 			CheckInvariants(t, ctx, e2.store, e2.reg, e2.clock.Now())
 			if second := export(e2.reg, f); !bytes.Equal(first, second) {
 				t.Fatalf("second export differs:\n%s\n----\n%s", first, second)
@@ -485,4 +487,58 @@ func streamLoad(ctx context.Context, reg *registry.Registry, file []byte, chunk 
 	}
 	defer rd.Close()
 	return reg.LoadFrom(ctx, rd.Head(), rd, opt)
+}
+
+// importBatches checks the events a load of n assignments read chunk at
+// a time wrote for them: one ActionImportBatch event per chunk (none per
+// assignment, issue 16), which together name every assignment loaded
+// once, each with the load's source.
+func importBatches(t *testing.T, e *modelEnv, n, chunk int, source string) {
+	t.Helper()
+	// Every event, whatever the log's position (on PostgreSQL, another
+	// session's open transaction holds it back).
+	var es []registry.Event
+	err := e.store.View(e.ctx, func(tx registry.Tx) (err error) {
+		es, err = tx.Events(e.ctx, registry.EventFilter{})
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	as, err := e.reg.Assignments(e.ctx, registry.AssignmentFilter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids := map[int64]bool{}
+	for _, a := range as {
+		ids[a.ID] = true
+	}
+	batches, count := 0, 0
+	for _, ev := range es {
+		if ev.SubjectKind == "assignment" {
+			t.Fatalf("event %d %s %s %s: a load writes no event per assignment", ev.Seq, ev.Action, ev.SubjectKind, ev.Subject)
+		}
+		if ev.Action != registry.ActionImportBatch {
+			continue
+		}
+		var b registry.ImportBatch
+		if err := json.Unmarshal(ev.After, &b); err != nil {
+			t.Fatalf("event %d: %v: %s", ev.Seq, err, ev.After)
+		}
+		if ev.SubjectKind != registry.SubjectImport || ev.SubjectID != b.FirstID || b.Source != source || b.Count < 1 || b.Count > chunk ||
+			b.Assigned+b.Quarantined+b.Released != b.Count || b.LastID-b.FirstID+1 != int64(b.Count) {
+			t.Fatalf("event %d %s %s %q: %s", ev.Seq, ev.Action, ev.SubjectKind, ev.Subject, ev.After)
+		}
+		for id := b.FirstID; id <= b.LastID; id++ {
+			if !ids[id] {
+				t.Fatalf("event %d names assignment %d: not loaded, or named twice", ev.Seq, id)
+			}
+			delete(ids, id)
+		}
+		batches++
+		count += b.Count
+	}
+	if want := (n + chunk - 1) / chunk; batches != want || count != n || len(ids) != 0 {
+		t.Fatalf("%d import events of %d assignments (%d not named), want %d of %d", batches, count, len(ids), want, n)
+	}
 }

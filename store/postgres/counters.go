@@ -88,10 +88,8 @@ func (t *tx) Usage(ctx context.Context, poolIDs []int64, now time.Time) ([]regis
 	})
 }
 
-// CreatedSince implements registry.Tx: whole days after since's from the
-// day counters, and since's own day, from since on, counted from the
-// index of assignments by pool and creation time (one day's worth, not
-// the window's).
+// CreatedSince implements registry.Tx: the whole days from since's on,
+// from the day counters alone.
 func (t *tx) CreatedSince(ctx context.Context, poolIDs []int64, since time.Time) (map[int]int64, error) {
 	out := map[int]int64{}
 	if len(poolIDs) == 0 {
@@ -101,11 +99,8 @@ func (t *tx) CreatedSince(ctx context.Context, poolIDs []int64, since time.Time)
 		return nil, err
 	}
 	day := poolcount.Day(micros(since))
-	rows, err := t.query(ctx, `SELECT bits, sum(n)::bigint FROM (
-		SELECT bits, n FROM pool_counts WHERE pool_id = ANY($1) AND kind = 'created' AND day > $2
-		UNION ALL
-		SELECT bits, count(*) FROM assignments WHERE pool_id = ANY($1) AND created_at >= $3 AND created_at < $4 GROUP BY bits) made
-		GROUP BY bits`, poolIDs, day, micros(since), (day+1)*poolcount.DayMicros)
+	rows, err := t.query(ctx, `SELECT bits, sum(n)::bigint FROM pool_counts WHERE pool_id = ANY($1) AND kind = 'created' AND day >= $2
+		GROUP BY bits`, poolIDs, day)
 	if err != nil {
 		return nil, mapErr(err)
 	}

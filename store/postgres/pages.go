@@ -242,14 +242,12 @@ func assignmentWhere(f registry.AssignmentFilter, args *sqlArgs) []string {
 	return where
 }
 
-// Activity implements registry.Tx. The assignments made on whole UTC days
-// inside [from, to) are read from the pools' day counters (pool_counts,
-// kind 'created'), a row per pool, length and day: counting them from the
-// rows read every assignment of the region's pools made in the window (the
-// region page's 90 days, in proportion to the register: issue 16). The
-// partial days at either end are counted from the rows
-// (assignments_created), the releases from the rows of the partial index
-// assignments_released.
+// Activity implements registry.Tx: the assignments made, from the pools'
+// day counters (pool_counts) of the whole days [from, to) touches; the
+// released ones, from an index range scan (assignments_released) grouped
+// by day. Reading the made ones from the rows read every assignment made
+// in the window, through an index of every assignment by creation time
+// (dropped: issue 16, storage).
 func (t *tx) Activity(ctx context.Context, poolIDs []int64, from, to time.Time) ([]registry.DayActivity, error) {
 	if len(poolIDs) == 0 {
 		return nil, nil
@@ -257,48 +255,36 @@ func (t *tx) Activity(ctx context.Context, poolIDs []int64, from, to time.Time) 
 	if err := t.storeCounts(ctx); err != nil {
 		return nil, err
 	}
+	lo, hi := poolcount.WholeDays(micros(from), micros(to))
+	if lo == hi {
+		return nil, nil
+	}
 	var acc rowscan.Activity
-	scan := func(released bool, q string, args ...any) error {
-		rows, err := t.query(ctx, q, args...)
+	for _, q := range []struct {
+		sql      string
+		lo, hi   int64
+		released bool
+	}{
+		{`SELECT c.day, p.family, SUM(c.n)::bigint FROM pool_counts c JOIN pools p ON p.id = c.pool_id
+			WHERE c.pool_id = ANY($1) AND c.kind = 'created' AND c.day >= $2 AND c.day < $3 GROUP BY 1, 2`, lo, hi, false},
+		{rowscan.ActivityQuery("released_at", `pool_id = ANY($1)`, "$2", "$3"), lo * poolcount.DayMicros, hi * poolcount.DayMicros, true},
+	} {
+		rows, err := t.query(ctx, q.sql, poolIDs, q.lo, q.hi)
 		if err != nil {
-			return mapErr(err)
+			return nil, mapErr(err)
 		}
-		defer rows.Close()
 		for rows.Next() {
 			var day, fam, n int64
 			if err := rows.Scan(&day, &fam, &n); err != nil {
-				return err
+				rows.Close()
+				return nil, err
 			}
-			acc.Add(day, fam, n, released)
+			acc.Add(day, fam, n, q.released)
 		}
-		return mapErr(rows.Err())
-	}
-	made := func(a, b int64) error {
-		return scan(false, rowscan.ActivityQuery("created_at", `pool_id = ANY($1)`, "$2", "$3"), poolIDs, a, b)
-	}
-	f, e := micros(from), micros(to)
-	lo, hi := poolcount.Day(f), poolcount.Day(e) // whole days: lo <= day < hi
-	if lo*poolcount.DayMicros < f {
-		lo++
-	}
-	var err error
-	if lo < hi {
-		err = scan(false, `SELECT c.day, p.family, SUM(c.n)::bigint FROM pool_counts c JOIN pools p ON p.id = c.pool_id
-			WHERE c.pool_id = ANY($1) AND c.kind = 'created' AND c.day >= $2 AND c.day < $3 GROUP BY 1, 2`, poolIDs, lo, hi)
-		if err == nil && f < lo*poolcount.DayMicros {
-			err = made(f, lo*poolcount.DayMicros)
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, mapErr(err)
 		}
-		if err == nil && hi*poolcount.DayMicros < e {
-			err = made(hi*poolcount.DayMicros, e)
-		}
-	} else if f < e {
-		err = made(f, e)
-	}
-	if err == nil {
-		err = scan(true, rowscan.ActivityQuery("released_at", `pool_id = ANY($1)`, "$2", "$3"), poolIDs, f, e)
-	}
-	if err != nil {
-		return nil, err
 	}
 	return acc.Days(), nil
 }

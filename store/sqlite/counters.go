@@ -182,10 +182,8 @@ func withExpired(out, expired []registry.Usage) []registry.Usage {
 	return out
 }
 
-// CreatedSince implements registry.Tx: whole days after since's from the
-// day counters, and since's own day, from since on, counted from the
-// index of assignments by pool and creation time (one day's worth, not
-// the window's).
+// CreatedSince implements registry.Tx: the whole days from since's on,
+// from the day counters alone.
 func (t *tx) CreatedSince(ctx context.Context, poolIDs []int64, since time.Time) (map[int]int64, error) {
 	out := map[int]int64{}
 	if len(poolIDs) == 0 {
@@ -212,11 +210,7 @@ func (t *tx) CreatedSince(ctx context.Context, poolIDs []int64, since time.Time)
 		}
 		return rows.Err()
 	}
-	if err := read(`SELECT bits, sum(n) FROM pool_counts WHERE pool_id IN (`+ids+`) AND kind = 'created' AND day > ? GROUP BY bits`, day); err != nil {
-		return nil, err
-	}
-	if err := read(`SELECT bits, count(*) FROM assignments WHERE pool_id IN (`+ids+`) AND created_at >= ? AND created_at < ? GROUP BY bits`,
-		micros(since), (day+1)*poolcount.DayMicros); err != nil {
+	if err := read(`SELECT bits, sum(n) FROM pool_counts WHERE pool_id IN (`+ids+`) AND kind = 'created' AND day >= ? GROUP BY bits`, day); err != nil {
 		return nil, err
 	}
 	maps.DeleteFunc(out, func(_ int, n int64) bool { return n == 0 })

@@ -12,7 +12,7 @@ import (
 // dumpSelect reads what a dump keeps of an assignment from the table
 // alone: the pool's prefix and region are the dump's, which holds every
 // pool (assignmentSelect's four joins were a quarter of an export).
-const dumpSelect = `SELECT id, prefix, pool_id, state, tenant, resource, name, created_at, released_at, quarantine_until, space
+const dumpSelect = `SELECT id, cadastre_prefix(first, bits), pool_id, state, tenant, resource, name, created_at, released_at, quarantine_until, space
 	FROM assignments WHERE id > ? ORDER BY id LIMIT ?`
 
 // DumpAssignments implements registry.AssignmentDumper. The columns are

@@ -30,13 +30,20 @@ func TestAssignmentPagePlans(t *testing.T) {
 		name  string
 		f     registry.AssignmentFilter
 		pools []int64 // a region's pools: the page is merged from theirs
+		// rows: the live assignments of the family and of both, for a
+		// page of a family alone (familyPage).
+		rows [2]int64
 		// sortOK: the rows sorted are those of one name (a few), or of a
 		// prefix the caller named, not the register's.
 		scanOK, sortOK bool
 	}{
 		{name: "first page", f: registry.AssignmentFilter{}, scanOK: true}, // in ID order, every row kept: stops after a page
 		{name: "after a cursor", f: registry.AssignmentFilter{AfterID: 500}},
-		{name: "family", f: registry.AssignmentFilter{Family: 4}},
+		// A family alone (00032 dropped its index): read in ID order
+		// while the family is common (a page reads limit/share rows),
+		// sorted from its own rows when it is rare (familyQuery).
+		{name: "a common family", f: registry.AssignmentFilter{Family: 4}, rows: [2]int64{400_000, 1_000_000}, scanOK: true},
+		{name: "a rare family", f: registry.AssignmentFilter{Family: 6}, rows: [2]int64{5_000, 1_000_000}, sortOK: true},
 		{name: "tenant", f: registry.AssignmentFilter{Tenant: &tenant}},
 		{name: "name", f: registry.AssignmentFilter{Name: "vm-1.example"}, sortOK: true},
 		{name: "resource", f: registry.AssignmentFilter{Resource: "vm-1"}},
@@ -62,6 +69,12 @@ func TestAssignmentPagePlans(t *testing.T) {
 			if c.pools != nil {
 				q, args = regionQuery(f, c.pools)
 			}
+			if familyPage(f) != (c.rows[1] > 0) {
+				t.Fatalf("familyPage = %v", familyPage(f))
+			}
+			if familyPage(f) {
+				q = familyQuery(q, c.rows[0], c.rows[1], f.Limit)
+			}
 			rows, err := s.rdb.QueryContext(ctx, "EXPLAIN QUERY PLAN "+q, args...)
 			if err != nil {
 				t.Fatalf("%v\n%s", err, q)
@@ -78,6 +91,14 @@ func TestAssignmentPagePlans(t *testing.T) {
 			}
 			if err := rows.Err(); err != nil {
 				t.Fatal(err)
+			}
+			if c.rows[1] > 0 {
+				// A common family's page walks the table in ID order and
+				// stops at a page; a rare one sorts its own rows.
+				common := c.rows[0]*c.rows[0] >= int64(f.Limit)*c.rows[1]
+				if got := strings.Join(plan, "\n"); common != strings.Contains(got, "SCAN a") || common == strings.Contains(got, "TEMP B-TREE") {
+					t.Errorf("family of %d of %d: plan\n  %s", c.rows[0], c.rows[1], strings.Join(plan, "\n  "))
+				}
 			}
 			for _, d := range plan {
 				if !c.scanOK && (d == "SCAN a" || strings.HasPrefix(d, "SCAN a ")) || !c.sortOK && strings.Contains(d, "TEMP B-TREE") {

@@ -361,7 +361,7 @@ func (t *tx) FreeOfPool(ctx context.Context, poolID int64) ([]netip.Prefix, erro
 
 // ---- assignments
 
-const assignmentSelect = `SELECT a.id, a.prefix, a.pool_id, p.prefix, p.region_id, g.name, a.tenant, a.resource, a.name, a.state,
+const assignmentSelect = `SELECT a.id, cadastre_prefix(a.first, a.bits), a.pool_id, p.prefix, p.region_id, g.name, a.tenant, a.resource, a.name, a.state,
 	a.created_at, a.released_at, a.quarantine_until, r.id, r.prefix, fg.name, a.space
 	FROM assignments a JOIN pools p ON p.id = a.pool_id JOIN regions g ON g.id = p.region_id
 	LEFT JOIN relocations r ON r.id = p.relocation_id LEFT JOIN regions fg ON fg.id = r.from_region_id`
@@ -370,9 +370,9 @@ func (t *tx) InsertAssignment(ctx context.Context, a *registry.Assignment) error
 	fam, first, last, bits := span(a.Prefix)
 	// An assignment's space is its pool's (the assignments_space trigger
 	// holds it so).
-	rows, err := t.q.query(ctx, `INSERT INTO assignments (pool_id, prefix, family, first, last, bits, state, tenant, resource, name, created_at, released_at, quarantine_until, space)
-		VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, (SELECT space FROM pools WHERE id = ?1)) RETURNING id, space`,
-		a.PoolID, a.Prefix.String(), fam, first, last, bits, string(a.State), a.Tenant, a.Resource, a.Name, micros(a.CreatedAt), optMicros(a.ReleasedAt), optMicros(a.QuarantineUntil))
+	rows, err := t.q.query(ctx, `INSERT INTO assignments (pool_id, family, first, last, bits, state, tenant, resource, name, created_at, released_at, quarantine_until, space)
+		VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, (SELECT space FROM pools WHERE id = ?1)) RETURNING id, space`,
+		a.PoolID, fam, first, last, bits, string(a.State), a.Tenant, a.Resource, a.Name, micros(a.CreatedAt), optMicros(a.ReleasedAt), optMicros(a.QuarantineUntil))
 	if err := mapErr(idAndSpace(rows, err, &a.ID, &a.Space)); err != nil {
 		return err
 	}
@@ -449,8 +449,8 @@ func (t *tx) InsertAssignments(ctx context.Context, as []registry.Assignment) er
 		return nil
 	}
 	// A batch's rows differ only in ID and prefix: the rest is bound once
-	// per statement (?1 to ?10) and each row binds four values.
-	const shared, cols = 10, 4
+	// per statement (?1 to ?10) and each row binds three (ID, first, last).
+	const shared, cols = 10, 3
 	args := make([]any, shared, shared+cols*min(len(as), maxRows))
 	for len(as) > 0 {
 		a0 := &as[0]
@@ -466,10 +466,10 @@ func (t *tx) InsertAssignments(ctx context.Context, as []registry.Assignment) er
 			a := &as[i]
 			last++
 			a.ID = last
-			args = append(args, a.ID, a.Prefix.String(), addrBytes(a.Prefix.Addr()), addrBytes(prefix.Last(a.Prefix)))
+			args = append(args, a.ID, addrBytes(a.Prefix.Addr()), addrBytes(prefix.Last(a.Prefix)))
 		}
-		if _, err := t.q.exec(ctx, `INSERT INTO assignments (id, pool_id, prefix, family, first, last, bits, state, tenant, resource, name, created_at, released_at, quarantine_until, space)
-		SELECT column1, ?1, column2, ?2, column3, column4, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, (SELECT space FROM pools WHERE id = ?1) FROM (VALUES `+valuesList(n, cols)+`)`, args...); err != nil {
+		if _, err := t.q.exec(ctx, `INSERT INTO assignments (id, pool_id, family, first, last, bits, state, tenant, resource, name, created_at, released_at, quarantine_until, space)
+		SELECT column1, ?1, ?2, column2, column3, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, (SELECT space FROM pools WHERE id = ?1) FROM (VALUES `+valuesList(n, cols)+`)`, args...); err != nil {
 			return mapErr(err)
 		}
 		t.countInserted(as[:n]...)
@@ -597,8 +597,64 @@ func (t *tx) Assignments(ctx context.Context, f registry.AssignmentFilter) ([]re
 		}
 	}
 	q, args := assignmentQuery(f)
+	if familyPage(f) {
+		// A page of one family: assignments_family_id (family, id), 14
+		// bytes an assignment, was dropped (00032); the page is read
+		// either in ID order from the table, keeping the family's rows
+		// (about limit/share rows read), or from the family's rows in
+		// address order (assignments_all_first), sorted (share × all rows
+		// read): whichever reads fewer, from the live counts per family.
+		// At worst about sqrt(limit × all) rows: 32,000 at 10 million.
+		fam, all, err := t.familyRows(ctx, f.Family)
+		if err != nil {
+			return nil, err
+		}
+		q = familyQuery(q, fam, all, f.Limit)
+	}
 	rows, err := t.q.query(ctx, q, args...)
 	return collect(rows, err, scanAssignment)
+}
+
+// familyQuery is q, a page of limit rows of a family with fam of all
+// live assignments, read the cheaper way: in ID order from the table
+// (NOT INDEXED: limit × all / fam rows read) or from the family's rows
+// in address order, sorted (fam rows read).
+func familyQuery(q string, fam, all int64, limit int) string {
+	index := "NOT INDEXED"
+	if fam*fam < int64(limit)*all {
+		index = "INDEXED BY assignments_all_first"
+	}
+	return strings.Replace(q, "FROM assignments a ", "FROM assignments a "+index+" ", 1)
+}
+
+// familyPage reports whether f is a page of a family alone (states
+// aside): the shape without an index of its own.
+func familyPage(f registry.AssignmentFilter) bool {
+	return f.Family != 0 && f.Limit > 0 && f.RegionID == 0 && f.PoolID == 0 && f.Tenant == nil && f.Name == "" && f.Resource == "" &&
+		len(f.Tags) == 0 && !pastOnly(f.States) && !f.Within.IsValid() && !f.Contains.IsValid()
+}
+
+// familyRows counts the live assignments of family fam and of both,
+// from the pools' counters (a few hundred rows): an estimate of the rows
+// a page of the family chooses its plan by.
+func (t *tx) familyRows(ctx context.Context, fam int) (int64, int64, error) {
+	rows, err := t.q.query(ctx, `SELECT p.family, SUM(c.n) FROM pool_counts c JOIN pools p ON p.id = c.pool_id
+		WHERE c.kind IN ('assigned', 'quarantined') GROUP BY 1`)
+	counts, err := collect(rows, err, func(r rowscan.Scanner) ([2]int64, error) {
+		var c [2]int64
+		return c, r.Scan(&c[0], &c[1])
+	})
+	if err != nil {
+		return 0, 0, err
+	}
+	var n, all int64
+	for _, c := range counts {
+		all += c[1]
+		if c[0] == int64(fam) {
+			n = c[1]
+		}
+	}
+	return n, all, nil
 }
 
 // assignmentQuery is the statement of a page of f, other than a region's
@@ -797,9 +853,10 @@ func idList(ids []int64) string {
 // kind 'created'), a row per pool, length and day: counting them from the
 // rows read every assignment of the region's pools made in the window (the
 // region page's 90 days, in proportion to the register: issue 16). The
-// partial days at either end are counted from the rows
-// (assignments_created), and the releases from the rows of the partial
-// index assignments_released.
+// window is the whole days [from, to) touches (registry.Tx.Activity), so
+// no row is read for a partial day (the index of every assignment by
+// creation time that did was dropped: issue 16, storage); the releases
+// are read from the rows of the partial index assignments_released.
 func (t *tx) Activity(ctx context.Context, poolIDs []int64, from, to time.Time) ([]registry.DayActivity, error) {
 	if len(poolIDs) == 0 {
 		return nil, nil
@@ -824,29 +881,14 @@ func (t *tx) Activity(ctx context.Context, poolIDs []int64, from, to time.Time) 
 		}
 		return rows.Err()
 	}
-	made := func(a, b int64) error {
-		return scan(false, rowscan.ActivityQuery("created_at", `pool_id IN (`+ids+`)`, "?", "?"), a, b)
+	lo, hi := poolcount.WholeDays(micros(from), micros(to))
+	if lo == hi {
+		return nil, nil
 	}
-	f, e := micros(from), micros(to)
-	lo, hi := poolcount.Day(f), poolcount.Day(e) // whole days: lo <= day < hi
-	if lo*poolcount.DayMicros < f {
-		lo++
-	}
-	var err error
-	if lo < hi {
-		err = scan(false, `SELECT c.day, p.family, SUM(c.n) FROM pool_counts c JOIN pools p ON p.id = c.pool_id
-			WHERE c.pool_id IN (`+ids+`) AND c.kind = 'created' AND c.day >= ? AND c.day < ? GROUP BY 1, 2`, lo, hi)
-		if err == nil && f < lo*poolcount.DayMicros {
-			err = made(f, lo*poolcount.DayMicros)
-		}
-		if err == nil && hi*poolcount.DayMicros < e {
-			err = made(hi*poolcount.DayMicros, e)
-		}
-	} else if f < e {
-		err = made(f, e)
-	}
+	err := scan(false, `SELECT c.day, p.family, SUM(c.n) FROM pool_counts c JOIN pools p ON p.id = c.pool_id
+		WHERE c.pool_id IN (`+ids+`) AND c.kind = 'created' AND c.day >= ? AND c.day < ? GROUP BY 1, 2`, lo, hi)
 	if err == nil {
-		err = scan(true, rowscan.ActivityQuery("released_at", `pool_id IN (`+ids+`)`, "?", "?"), f, e)
+		err = scan(true, rowscan.ActivityQuery("released_at", `pool_id IN (`+ids+`)`, "?", "?"), lo*poolcount.DayMicros, hi*poolcount.DayMicros)
 	}
 	if err != nil {
 		return nil, err
@@ -1064,7 +1106,7 @@ func (t *tx) LoadAssignments(ctx context.Context, as []registry.Assignment) erro
 		}
 		return nil
 	}
-	const cols = 14
+	const cols = 13
 	args := make([]any, 0, cols*min(len(as), maxRows))
 	for len(as) > 0 {
 		n := rowsOf(min(len(as), maxRows))
@@ -1074,11 +1116,11 @@ func (t *tx) LoadAssignments(ctx context.Context, as []registry.Assignment) erro
 			last++
 			a.ID = last
 			fam, first, end, bits := span(a.Prefix)
-			args = append(args, a.ID, a.PoolID, a.Prefix.String(), fam, first, end, bits, string(a.State), a.Tenant, a.Resource, a.Name,
+			args = append(args, a.ID, a.PoolID, fam, first, end, bits, string(a.State), a.Tenant, a.Resource, a.Name,
 				micros(a.CreatedAt), optMicros(a.ReleasedAt), optMicros(a.QuarantineUntil))
 		}
-		if _, err := t.q.exec(ctx, `INSERT INTO assignments (id, pool_id, prefix, family, first, last, bits, state, tenant, resource, name, created_at, released_at, quarantine_until, space)
-		SELECT column1, column2, column3, column4, column5, column6, column7, column8, column9, column10, column11, column12, column13, column14,
+		if _, err := t.q.exec(ctx, `INSERT INTO assignments (id, pool_id, family, first, last, bits, state, tenant, resource, name, created_at, released_at, quarantine_until, space)
+		SELECT column1, column2, column3, column4, column5, column6, column7, column8, column9, column10, column11, column12, column13,
 			(SELECT space FROM pools WHERE id = column2) FROM (VALUES `+valuesList(n, cols)+`)`, args...); err != nil {
 			return mapErr(err)
 		}
@@ -1094,15 +1136,16 @@ var _ registry.LiveLister = (*tx)(nil)
 // assignments by first address, in address order.
 func (t *tx) LivePrefixes(ctx context.Context, poolID int64, within netip.Prefix, from netip.Addr, limit int) ([]netip.Prefix, error) {
 	fam, _, last, _ := span(within)
-	rows, err := t.q.query(ctx, `SELECT prefix FROM assignments
+	rows, err := t.q.query(ctx, `SELECT first, bits FROM assignments
 		WHERE family = ? AND first >= ? AND first <= ? AND state <> 'released' AND pool_id = ? ORDER BY family, first LIMIT ?`,
 		fam, addrBytes(from), last, poolID, limit)
 	return collect(rows, err, func(rows rowscan.Scanner) (netip.Prefix, error) {
-		var s string
-		if err := rows.Scan(&s); err != nil {
+		var first []byte
+		var bits int
+		if err := rows.Scan(&first, &bits); err != nil {
 			return netip.Prefix{}, err
 		}
-		return parsePrefix(s)
+		return prefixOf(first, bits)
 	})
 }
 
@@ -1163,8 +1206,8 @@ func (t *tx) RestoreIndexes(ctx context.Context) error {
 			later = append(later, q)
 		}
 	}
-	rows, err := t.q.query(ctx, `SELECT id, prefix, pid, prev FROM (
-		SELECT id, prefix, first, LAG(last) OVER w AS plast, LAG(id) OVER w AS pid, LAG(prefix) OVER w AS prev FROM assignments
+	rows, err := t.q.query(ctx, `SELECT id, cadastre_prefix(first, bits), pid, cadastre_prefix(pfirst, pbits) FROM (
+		SELECT id, first, bits, LAG(last) OVER w AS plast, LAG(id) OVER w AS pid, LAG(first) OVER w AS pfirst, LAG(bits) OVER w AS pbits FROM assignments
 		WHERE state <> 'released' WINDOW w AS (PARTITION BY space, family ORDER BY first, id)) WHERE plast >= first LIMIT 1`)
 	over, err := one(rows, err, func(rows rowscan.Scanner) (registry.AssignmentOverlap, error) {
 		var x registry.AssignmentOverlap

@@ -47,6 +47,16 @@ func Day(micros int64) int64 {
 	return d
 }
 
+// WholeDays is the days [lo, hi) that the interval [from, to) of
+// microseconds touches, each whole: what registry.Tx.Activity counts.
+// An empty interval touches none.
+func WholeDays(from, to int64) (lo, hi int64) {
+	if to <= from {
+		return 0, 0
+	}
+	return Day(from), Day(to-1) + 1
+}
+
 // DaySQL is Day written in SQL over col (both stores' integer division
 // truncates toward zero, as Go's does).
 func DaySQL(col string) string {
