@@ -707,11 +707,28 @@ func (a *allocator) take(ctx context.Context, it item, n int) error {
 		done += int(k)
 		// Return what is left of f: [cur, last(f)].
 		if last := prefix.Last(f.Prefix); cur.IsValid() && cur.Compare(last) <= 0 {
-			for _, rest := range prefix.Range(cur, last) {
-				if err := a.tx.AddFree(ctx, FreePrefix{RegionID: f.RegionID, PoolID: f.PoolID, Prefix: rest}); err != nil {
-					return err
-				}
+			if err := a.addFrees(ctx, f, prefix.Range(cur, last)); err != nil {
+				return err
 			}
+		}
+	}
+	return nil
+}
+
+// addFrees returns rest, what is left of the free prefix f once a take
+// carved its start, to f's pool's free space: in one call where the store
+// can (FreeAdder), as most splits leave two or more prefixes.
+func (a *allocator) addFrees(ctx context.Context, f FreePrefix, rest []netip.Prefix) error {
+	if fa, ok := a.tx.(FreeAdder); ok && len(rest) > 1 {
+		fs := make([]FreePrefix, len(rest))
+		for i, p := range rest {
+			fs[i] = FreePrefix{RegionID: f.RegionID, PoolID: f.PoolID, Prefix: p}
+		}
+		return fa.AddFrees(ctx, fs)
+	}
+	for _, p := range rest {
+		if err := a.tx.AddFree(ctx, FreePrefix{RegionID: f.RegionID, PoolID: f.PoolID, Prefix: p}); err != nil {
+			return err
 		}
 	}
 	return nil

@@ -33,6 +33,16 @@ type FreeTaker interface {
 	TakeSmallestFree(ctx context.Context, regionID int64, family, maxBits int) (FreePrefix, bool, error)
 }
 
+// FreeAdder is a Tx that returns several prefixes to free space in one
+// statement. What is left of a free prefix after an allocation is a run of
+// aligned prefixes (one to a hundred and more), each an AddFree, and
+// statements are what a durable allocation's CPU goes to (issue 16).
+type FreeAdder interface {
+	// AddFrees adds each of fs, with the same result as AddFree on each
+	// in turn; on an error none of them is added.
+	AddFrees(ctx context.Context, fs []FreePrefix) error
+}
+
 // BatchWriter is a Tx that writes many assignments and their events in a
 // few statements instead of two each.
 type BatchWriter interface {

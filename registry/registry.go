@@ -7,7 +7,6 @@ package registry
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"net/netip"
 	"regexp"
@@ -72,20 +71,33 @@ func invalid(format string, args ...any) error {
 	return fmt.Errorf("%s: %w", fmt.Sprintf(format, args...), ErrInvalid)
 }
 
+// event appends an event. Its payloads go through marshalEvent, which
+// writes an assignment's JSON without reflection: every allocation writes
+// one, and encoding/json's walk of it was ~3 % of a one-caller durable
+// allocation's CPU (issue 16).
 func (r *Registry) event(ctx context.Context, tx Tx, at time.Time, action, kind string, id int64, subject string, before, after any) error {
 	e := Event{At: at, Actor: Actor(ctx), Action: action, SubjectKind: kind, SubjectID: id, Subject: subject}
 	var err error
 	if before != nil {
-		if e.Before, err = json.Marshal(before); err != nil {
+		if e.Before, err = marshalEvent(payloadBuf(before), before); err != nil {
 			return err
 		}
 	}
 	if after != nil {
-		if e.After, err = json.Marshal(after); err != nil {
+		if e.After, err = marshalEvent(payloadBuf(after), after); err != nil {
 			return err
 		}
 	}
 	return tx.AppendEvent(ctx, &e)
+}
+
+// payloadBuf is room for v's JSON when marshalEvent writes it itself (an
+// assignment's is ~250 bytes), so that it is written in one allocation.
+func payloadBuf(v any) []byte {
+	if _, ok := v.(Assignment); ok {
+		return make([]byte, 0, 384)
+	}
+	return nil
 }
 
 // RegionSpec is what an operator gives to create a region.

@@ -114,6 +114,75 @@ func capabilities(t *testing.T, open Open) {
 		}
 	})
 
+	run("FreeAdder: AddFrees stores what AddFree on each would, and on a conflict none of them", has(probe.s, func(tx registry.Tx) bool { _, ok := tx.(registry.FreeAdder); return ok }), func(t *testing.T) {
+		// Sizes across the power-of-two slices the stores may cut a batch
+		// in, with prefixes of several lengths (a split's remainder), and
+		// of two pools in one call.
+		for _, n := range []int{1, 2, 3, 7, 128, 129, 300} {
+			t.Run(fmt.Sprint(n), func(t *testing.T) {
+				f := setup(t, open)
+				var fs []registry.FreePrefix
+				for i := range n {
+					p := mp(fmt.Sprintf("40.64.%d.%d/%d", i/64, i%64*4, 30+i%2))
+					pool := f.pool4.ID
+					if i%50 == 49 {
+						p = mp(fmt.Sprintf("2001:db8:%x::/%d", i, 48+i%3))
+						pool = f.pool6.ID
+					}
+					fs = append(fs, registry.FreePrefix{RegionID: f.region.ID, PoolID: pool, Prefix: p})
+				}
+				if err := f.s.Update(ctx, func(tx registry.Tx) error { return tx.(registry.FreeAdder).AddFrees(ctx, fs) }); err != nil {
+					t.Fatal(err)
+				}
+				var want4, want6 []netip.Prefix
+				for _, x := range fs {
+					if x.PoolID == f.pool4.ID {
+						want4 = append(want4, x.Prefix)
+					} else {
+						want6 = append(want6, x.Prefix)
+					}
+				}
+				byAddr := func(a, b netip.Prefix) int { return a.Addr().Compare(b.Addr()) }
+				slices.SortFunc(want4, byAddr)
+				slices.SortFunc(want6, byAddr)
+				err := f.s.View(ctx, func(tx registry.Tx) error {
+					for _, c := range []struct {
+						pool int64
+						want []netip.Prefix
+					}{{f.pool4.ID, want4}, {f.pool6.ID, want6}} {
+						got, err := tx.FreeOfPool(ctx, c.pool)
+						if err != nil {
+							return err
+						}
+						if !slices.Equal(got, c.want) {
+							t.Errorf("pool %d: free %v, want %v", c.pool, got, c.want)
+						}
+					}
+					return nil
+				})
+				if err != nil {
+					t.Fatal(err)
+				}
+				// One prefix already free fails the call, and leaves
+				// nothing of it behind.
+				again := []registry.FreePrefix{{RegionID: f.region.ID, PoolID: f.pool4.ID, Prefix: mp("40.65.0.0/24")}, fs[len(fs)-1]}
+				err = f.s.Update(ctx, func(tx registry.Tx) error { return tx.(registry.FreeAdder).AddFrees(ctx, again) })
+				if !errors.Is(err, registry.ErrExists) {
+					t.Errorf("AddFrees of a free prefix: %v, want ErrExists", err)
+				}
+				if err := f.s.View(ctx, func(tx registry.Tx) error {
+					got, err := tx.FreeOfPool(ctx, f.pool4.ID)
+					if err == nil && slices.Contains(got, mp("40.65.0.0/24")) {
+						t.Error("a failed AddFrees left 40.65.0.0/24 free")
+					}
+					return err
+				}); err != nil {
+					t.Fatal(err)
+				}
+			})
+		}
+	})
+
 	run("BatchWriter: InsertAssignments and AppendEvents store what one call each would", has(probe.s, func(tx registry.Tx) bool { _, ok := tx.(registry.BatchWriter); return ok }), func(t *testing.T) {
 		f := setup(t, open)
 		var as []registry.Assignment

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"maps"
 	"math"
+	"math/bits"
 	"net/netip"
 	"slices"
 	"strings"
@@ -285,6 +286,49 @@ func (t *tx) AddFree(ctx context.Context, f registry.FreePrefix) error {
 	_, err := t.q.exec(ctx, `INSERT INTO free (region_id, family, bits, addr, pool_id) VALUES (?, ?, ?, ?, ?)`,
 		f.RegionID, prefix.Family(f.Prefix), f.Prefix.Bits(), addrBytes(f.Prefix.Addr()), f.PoolID)
 	return mapErr(err)
+}
+
+// addFrees[k] inserts 1<<k free prefixes: the rows of one AddFrees go in
+// power-of-two slices (rowsOf), so these few texts stay prepared. What the
+// rows of a split share (region, family, pool) is bound once.
+var addFrees = func() (out [8]string) {
+	for k := range out {
+		out[k] = `INSERT INTO free (region_id, family, bits, addr, pool_id) SELECT ?1, ?2, column1, column2, ?3 FROM (VALUES ` + valuesList(1<<k, 2) + `)`
+	}
+	return out
+}()
+
+// AddFrees implements registry.FreeAdder: one statement for up to
+// maxRows prefixes of one region, family and pool (a split's), one
+// AddFree each otherwise. The statements run inside the caller's
+// transaction, so a failure of one fails the whole call's transaction.
+func (t *tx) AddFrees(ctx context.Context, fs []registry.FreePrefix) error {
+	args := make([]any, 0, 3+2*min(len(fs), maxRows))
+	for len(fs) > 0 {
+		f0 := fs[0]
+		fam := prefix.Family(f0.Prefix)
+		n := 1
+		for n < len(fs) && n < maxRows && fs[n].RegionID == f0.RegionID && fs[n].PoolID == f0.PoolID && prefix.Family(fs[n].Prefix) == fam {
+			n++
+		}
+		n = rowsOf(n)
+		if n == 1 {
+			if err := t.AddFree(ctx, f0); err != nil {
+				return err
+			}
+			fs = fs[1:]
+			continue
+		}
+		args = append(args[:0], f0.RegionID, fam, f0.PoolID)
+		for _, f := range fs[:n] {
+			args = append(args, f.Prefix.Bits(), addrBytes(f.Prefix.Addr()))
+		}
+		if _, err := t.q.exec(ctx, addFrees[bits.Len(uint(n))-1], args...); err != nil {
+			return mapErr(err)
+		}
+		fs = fs[n:]
+	}
+	return nil
 }
 
 func (t *tx) RemoveFree(ctx context.Context, f registry.FreePrefix) (bool, error) {
@@ -1070,6 +1114,7 @@ func (t *tx) PutIdempotent(ctx context.Context, r registry.Idempotent) error {
 var (
 	_ registry.Tx          = (*tx)(nil)
 	_ registry.BatchWriter = (*tx)(nil)
+	_ registry.FreeAdder   = (*tx)(nil)
 	_ registry.SpanLister  = (*tx)(nil)
 )
 
