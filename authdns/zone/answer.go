@@ -2,6 +2,7 @@ package zone
 
 import (
 	"encoding/base32"
+	"fmt"
 	"net/netip"
 	"slices"
 	"strconv"
@@ -120,7 +121,7 @@ func (zd *Data) synth(name string) (exists bool, rr dns.RR) {
 		if !ok || !r.zone.Prefix.Contains(a) || !inPools(r.pools, a) {
 			continue
 		}
-		if n := r.node(ptrName(&r.zone, a)); n != nil && n.sets[dns.TypePTR] != nil {
+		if n := r.node(ptrName(&r.zone, a)); n != nil && n.sets.get(dns.TypePTR) != nil {
 			return false, nil
 		}
 		hdr := dns.RR_Header{Name: name, Class: dns.ClassINET, Ttl: zd.zone.Config.TTL}
@@ -168,7 +169,7 @@ func (zd *Data) lookup(qname string, qtype uint16, dnssec bool, depth int, sp Sp
 	}
 	n := zd.node(qname)
 	if n != nil {
-		if s := n.sets[qtype]; s != nil {
+		if s := n.sets.get(qtype); s != nil {
 			return zd.positive(s, dnssec)
 		}
 		if qtype == dns.TypeRRSIG && dnssec {
@@ -178,14 +179,14 @@ func (zd *Data) lookup(qname string, qtype uint16, dnssec bool, depth int, sp Sp
 				return Result{Rcode: dns.RcodeSuccess, Answer: sigs}
 			}
 		}
-		if c := n.sets[dns.TypeCNAME]; c != nil && qtype != dns.TypeANY {
+		if c := n.sets.get(dns.TypeCNAME); c != nil && qtype != dns.TypeANY {
 			// RFC 1034 §4.3.2 step 3a: the alias, then what it names
 			// when this zone holds it.
 			return zd.chase(zd.positive(c, dnssec), c.RRs[0].(*dns.CNAME).Target, qtype, dnssec, depth, sp)
 		}
 		if qtype == dns.TypeANY && len(n.sets) > 0 {
 			// RFC 8482 §4.1: answer ANY with one RRset of the name.
-			return zd.positive(n.sets[n.types()[0]], dnssec)
+			return zd.positive(n.sets.get(n.types()[0]), dnssec)
 		}
 	}
 	// A NODATA for the types made per query (compact denial's NSEC, the
@@ -199,7 +200,7 @@ func (zd *Data) lookup(qname string, qtype uint16, dnssec bool, depth int, sp Sp
 	if zd.tmpl != nil || len(zd.synthFor) > 0 {
 		exists, srr = zd.synth(qname)
 	}
-	if srr != nil && (srr.Header().Rrtype == qtype || qtype == dns.TypeANY) && (n == nil || n.sets[srr.Header().Rrtype] == nil) {
+	if srr != nil && (srr.Header().Rrtype == qtype || qtype == dns.TypeANY) && (n == nil || n.sets.get(srr.Header().Rrtype) == nil) {
 		return zd.synthesised(srr, dnssec, sp)
 	}
 	if n != nil || exists {
@@ -292,7 +293,7 @@ func (zd *Data) dnameAbove(name string) string {
 // unsigned (validators check it against the DNAME, §5.3.3), with the
 // DNAME's TTL; YXDOMAIN when the new name would be too long.
 func (zd *Data) dname(owner, qname string, qtype uint16, dnssec bool, depth int, sp Spender) Result {
-	d := zd.node(owner).sets[dns.TypeDNAME]
+	d := zd.node(owner).sets.get(dns.TypeDNAME)
 	res := zd.positive(d, dnssec)
 	dn := d.RRs[0].(*dns.DNAME)
 	target := qname[:len(qname)-len(owner)] + dn.Target
@@ -316,10 +317,10 @@ func (zd *Data) dname(owner, qname string, qtype uint16, dnssec bool, depth int,
 // servers' addresses go along as glue.
 func (zd *Data) referral(cut string, dnssec bool, sp Spender) Result {
 	n := zd.node(cut)
-	ns := n.sets[dns.TypeNS]
+	ns := n.sets.get(dns.TypeNS)
 	res := Result{Rcode: dns.RcodeSuccess, Referral: true, Authority: append([]dns.RR{}, ns.RRs...)}
 	if dnssec {
-		switch ds := n.sets[dns.TypeDS]; {
+		switch ds := n.sets.get(dns.TypeDS); {
 		case ds != nil:
 			res.Authority = append(append(res.Authority, ds.RRs...), ds.Sigs...)
 		case zd.denial == Compact:
@@ -343,7 +344,7 @@ func (zd *Data) referral(cut string, dnssec bool, sp Spender) Result {
 		}
 		if g := zd.node(target); g != nil {
 			for _, t := range []uint16{dns.TypeA, dns.TypeAAAA} {
-				if s := g.sets[t]; s != nil {
+				if s := g.sets.get(t); s != nil {
 					res.Additional = append(res.Additional, s.RRs...)
 				}
 			}
@@ -591,6 +592,18 @@ func newOnlineSigner(zd *Data, p sigPolicy) *onlineSigner {
 	return &onlineSigner{zd: zd, policy: p, cache: map[string][]dns.RR{}, Rate: DefaultOnlineRate, Burst: 2 * DefaultOnlineRate, Tokens: 2 * DefaultOnlineRate, Now: time.Now}
 }
 
+// setKey is the text of a set signed per query, the key of its
+// signatures in the online cache.
+func setKey(set []dns.RR, tag uint16) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%d|", tag)
+	for _, rr := range set {
+		b.WriteString(rr.String())
+		b.WriteByte('\n')
+	}
+	return b.String()
+}
+
 // onlineKey is the cache key of a set signed per query: for the one
 // synthesised record of a positive answer, its name, TTL and data, which
 // is cheaper than the text of the whole record (setKey) and names the
@@ -680,7 +693,7 @@ func signOnline(set []dns.RR, zone string, k activeKey, from, until time.Time) (
 func (n *node) sigs() []dns.RR {
 	var out []dns.RR
 	for _, t := range n.types() {
-		out = append(out, n.sets[t].Sigs...)
+		out = append(out, n.sets.get(t).Sigs...)
 	}
 	return out
 }

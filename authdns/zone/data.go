@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"hash/fnv"
 	"hash/maphash"
+	"iter"
 	"net/netip"
 	"slices"
 	"sort"
@@ -25,16 +26,66 @@ type rrset struct {
 // node is one name of a zone. A node with no sets is an empty
 // non-terminal: it exists because names below it do (RFC 8020).
 type node struct {
-	sets map[uint16]*rrset
+	sets typeSets
 }
 
 func (n *node) types() []uint16 {
-	ts := make([]uint16, 0, len(n.sets))
-	for t := range n.sets {
-		ts = append(ts, t)
+	ts := make([]uint16, len(n.sets))
+	for i, e := range n.sets {
+		ts[i] = e.t
 	}
-	slices.Sort(ts)
 	return ts
+}
+
+// typeSets is a name's sets by type, in type order. A name holds one or
+// two types (a signed name's NSEC3 is not among them): a slice of a few
+// entries is a tenth of the memory of a map (about 200 bytes for the
+// smallest), and as quick to search at that size. Like the map it
+// replaces it is shared between versions: clone before writing.
+type typeSets []typedSet
+
+type typedSet struct {
+	t uint16
+	s *rrset
+}
+
+// get is the set of type t, or nil.
+func (ts typeSets) get(t uint16) *rrset {
+	for _, e := range ts {
+		if e.t == t {
+			return e.s
+		}
+	}
+	return nil
+}
+
+// put makes s the set of type t.
+func (ts *typeSets) put(t uint16, s *rrset) {
+	i, ok := slices.BinarySearchFunc(*ts, t, func(e typedSet, t uint16) int { return int(e.t) - int(t) })
+	if ok {
+		(*ts)[i].s = s
+		return
+	}
+	*ts = slices.Insert(*ts, i, typedSet{t, s})
+}
+
+// del drops the set of type t.
+func (ts *typeSets) del(t uint16) {
+	*ts = slices.DeleteFunc(*ts, func(e typedSet) bool { return e.t == t })
+}
+
+// clone is a copy to write into.
+func (ts typeSets) clone() typeSets { return slices.Clip(slices.Clone(ts)) }
+
+// all yields each type and its set, in type order.
+func (ts typeSets) all() iter.Seq2[uint16, *rrset] {
+	return func(yield func(uint16, *rrset) bool) {
+		for _, e := range ts {
+			if !yield(e.t, e.s) {
+				return
+			}
+		}
+	}
 }
 
 // activeKey is a key ready to sign.
@@ -75,10 +126,11 @@ type Data struct {
 	signed bool
 	ksks   []activeKey // sign DNSKEY, CDS, CDNSKEY
 	zsks   []activeKey // sign the rest
-	// chain is the NSEC3 chain by hash (base32hex, upper case), nsec3
-	// each owner name's hash, kept for the next build: both persistent.
+	// chain is the NSEC3 chain by hash (base32hex, upper case),
+	// persistent. An owner name's hash is computed when needed (a delta
+	// build hashes the names it changes): an index of every name's hash
+	// kept for that cost a tree node per name.
 	chain ptree[*rrset]
-	nsec3 ptree[string]
 	// denial is the method used in answers, the zone's configured one.
 	denial Denial
 	// whiteLies is set for NSEC3 zones whose names are synthesised (a
@@ -211,32 +263,23 @@ func (p sigPolicy) forSet(owner string, t uint16) sigPolicy {
 	return q
 }
 
-// sigCache keeps signatures across builds, so that an event that changes
-// one name re-signs one name (RFC 6781 §4.4.2: re-sign what changed).
-type sigCache map[string]*dns.RRSIG
-
-func setKey(set []dns.RR, tag uint16) string {
-	var b strings.Builder
-	fmt.Fprintf(&b, "%d|", tag)
-	for _, rr := range set {
-		b.WriteString(rr.String())
-		b.WriteByte('\n')
-	}
-	return b.String()
-}
-
-// sign returns the signatures of set by keys, from old when made in the
-// current signing period, recording what it used in used.
-func sign(set []dns.RR, zone string, keys []activeKey, p sigPolicy, old, used sigCache) ([]dns.RR, error) {
+// sign returns the signatures of set by keys: for each key, the one of
+// prev (the signatures the version before had for the same records) made
+// by that key in the set's current signing period, or a new one. Nothing
+// else is kept between builds: a set keeps its own signatures, and a
+// version's sets are compared with the one before's (signZone) or edited
+// from them (delta.go), so a set is signed only when its records or its
+// period changed, or a key came. (A cache keyed by the text of every set,
+// kept until the next build, cost more memory per name than the name.)
+func sign(set []dns.RR, zone string, keys []activeKey, p sigPolicy, prev []dns.RR) ([]dns.RR, error) {
 	if len(set) == 0 {
 		return nil, nil
 	}
-	var out []dns.RR
+	out := make([]dns.RR, 0, len(keys))
 	p = p.forSet(set[0].Header().Name, set[0].Header().Rrtype)
+	inc, exp := uint32(p.inception().Unix()), uint32(p.expiration().Unix())
 	for _, k := range keys {
-		ck := setKey(set, k.Tag)
-		if s, ok := old[ck]; ok && s.Inception == uint32(p.inception().Unix()) {
-			used[ck] = s
+		if s := sigBy(prev, k, inc, exp); s != nil {
 			out = append(out, s)
 			continue
 		}
@@ -244,10 +287,20 @@ func sign(set []dns.RR, zone string, keys []activeKey, p sigPolicy, old, used si
 		if err != nil {
 			return nil, err
 		}
-		used[ck] = s
 		out = append(out, s)
 	}
 	return out, nil
+}
+
+// sigBy is the signature of sigs made by k with inception inc and
+// expiration exp, or nil.
+func sigBy(sigs []dns.RR, k activeKey, inc, exp uint32) *dns.RRSIG {
+	for _, rr := range sigs {
+		if s, ok := rr.(*dns.RRSIG); ok && s.KeyTag == k.Tag && s.Algorithm == uint8(k.Algorithm) && s.Inception == inc && s.Expiration == exp {
+			return s
+		}
+	}
+	return nil
 }
 
 // signSet makes a fresh RRSIG: TTL that of the set (RFC 4034 §3),
@@ -269,13 +322,13 @@ func (zd *Data) add(rr dns.RR) {
 	h.Name = strings.ToLower(h.Name)
 	n := zd.building[h.Name]
 	if n == nil {
-		n = &node{sets: map[uint16]*rrset{}}
+		n = &node{}
 		zd.building[h.Name] = n
 	}
-	s := n.sets[h.Rrtype]
+	s := n.sets.get(h.Rrtype)
 	if s == nil {
 		s = &rrset{}
-		n.sets[h.Rrtype] = s
+		n.sets.put(h.Rrtype, s)
 	}
 	for _, o := range s.RRs {
 		if dns.IsDuplicate(o, rr) {
@@ -301,7 +354,7 @@ func (zd *Data) addENTs() {
 			if _, ok := zd.building[n]; ok {
 				break
 			}
-			zd.building[n] = &node{sets: map[uint16]*rrset{}}
+			zd.building[n] = &node{}
 		}
 	}
 }
@@ -320,10 +373,9 @@ func Build(z Zone, in *BuildInput) (*Data, error) {
 // build is Build with the names still in zd.building, for the builder
 // to link and sign before it freezes them.
 func build(z Zone, in *BuildInput) (*Data, error) {
-	zd := &Data{zone: z, building: map[string]*node{z.Name: {sets: map[uint16]*rrset{}}}, seq: in.Seq}
+	zd := &Data{zone: z, building: map[string]*node{z.Name: {}}, seq: in.Seq}
 	zd.names = newPtree[*node](canonicalCompare, maphash.MakeSeed())
 	zd.chain = newPtree[*rrset](strings.Compare, maphash.MakeSeed())
-	zd.nsec3 = newPtree[string](strings.Compare, maphash.MakeSeed())
 	c := z.Config
 	zd.negTTL = min(c.TTL, c.Minimum) // RFC 2308 §5, RFC 9077 §3
 	for _, ns := range c.NS {
@@ -388,16 +440,16 @@ func build(z Zone, in *BuildInput) (*Data, error) {
 	// The apex node holds the SOA too, for answers and the NSEC3 bitmap;
 	// hashing, signing and transfers treat it apart, as the serial is
 	// chosen last.
-	zd.building[z.Name].sets[dns.TypeSOA] = zd.soa
+	zd.building[z.Name].sets.put(dns.TypeSOA, zd.soa)
 	zd.denial = c.Denial
 	for name, n := range zd.building {
-		if name != z.Name && n.sets[dns.TypeNS] != nil {
+		if name != z.Name && n.sets.get(dns.TypeNS) != nil {
 			if zd.cuts == nil {
 				zd.cuts = map[string]bool{}
 			}
 			zd.cuts[name] = true
 		}
-		if n.sets[dns.TypeDNAME] != nil {
+		if n.sets.get(dns.TypeDNAME) != nil {
 			if zd.dnames == nil {
 				zd.dnames = map[string]bool{}
 			}
@@ -494,7 +546,7 @@ func link(zs map[string]*Data) {
 			// The template's suffix exists in the forward zone even
 			// before any name below it is asked for.
 			if _, ok := f.building[r.tmpl.Suffix]; !ok {
-				f.building[r.tmpl.Suffix] = &node{sets: map[uint16]*rrset{}}
+				f.building[r.tmpl.Suffix] = &node{}
 			}
 		}
 	}
@@ -520,7 +572,7 @@ func findZone(zs map[string]*Data, name string) *Data {
 // Sets whose records are those of prev (the version served before), in
 // the same signing period with the same keys, keep prev's signatures
 // without a look-up: only what changed is signed or looked up.
-func (zd *Data) signZone(keys []Key, sealer *Sealer, p sigPolicy, old, used sigCache, prev *Data) error {
+func (zd *Data) signZone(keys []Key, sealer *Sealer, p sigPolicy, prev *Data) error {
 	c := zd.zone.Config
 	var mine []Key
 	for _, k := range keys {
@@ -573,7 +625,7 @@ func (zd *Data) signZone(keys []Key, sealer *Sealer, p sigPolicy, old, used sigC
 	zd.signed = true
 	zd.sigFrom, zd.sigUntil = p.inception(), p.expiration()
 	zd.add(&dns.NSEC3PARAM{Hdr: dns.RR_Header{Name: zd.zone.Name, Rrtype: dns.TypeNSEC3PARAM, Class: dns.ClassINET, Ttl: 0}, Hash: dns.SHA1})
-	chain := zd.buildChain(prev)
+	chain := zd.buildChain()
 	reuse := prev != nil && prev.signed && sameTags(prev.zsks, zd.zsks) && sameTags(prev.ksks, zd.ksks)
 	// current says whether sigs were made in their set's current period.
 	current := func(sigs []dns.RR) bool {
@@ -593,11 +645,11 @@ func (zd *Data) signZone(keys []Key, sealer *Sealer, p sigPolicy, old, used sigC
 	}
 	for name, n := range zd.building {
 		var pn *node
-		if reuse {
+		if prev != nil && prev.signed {
 			pn = prev.node(name)
 		}
 		cut := zd.cutAt(name)
-		for t, s := range n.sets {
+		for t, s := range n.sets.all() {
 			if t == dns.TypeSOA {
 				continue
 			}
@@ -607,18 +659,22 @@ func (zd *Data) signZone(keys []Key, sealer *Sealer, p sigPolicy, old, used sigC
 				s.Sigs = nil
 				continue
 			}
+			var had []dns.RR // prev's signatures of the same records
 			if pn != nil {
-				if ps := pn.sets[t]; ps != nil && current(ps.Sigs) && sameRRs(ps.RRs, s.RRs) {
-					s.Sigs = ps.Sigs
-					note(s.Sigs)
-					continue
+				if ps := pn.sets.get(t); ps != nil && sameRRs(ps.RRs, s.RRs) {
+					if reuse && current(ps.Sigs) {
+						s.Sigs = ps.Sigs
+						note(s.Sigs)
+						continue
+					}
+					had = ps.Sigs
 				}
 			}
 			keys := zd.zsks
 			if t == dns.TypeDNSKEY || t == dns.TypeCDS || t == dns.TypeCDNSKEY {
 				keys = zd.ksks
 			}
-			sigs, err := sign(s.RRs, zd.zone.Name, keys, p, old, used)
+			sigs, err := sign(s.RRs, zd.zone.Name, keys, p, had)
 			if err != nil {
 				return err
 			}
@@ -627,14 +683,18 @@ func (zd *Data) signZone(keys []Key, sealer *Sealer, p sigPolicy, old, used sigC
 		}
 	}
 	for _, e := range chain {
-		if reuse {
-			if ps, ok := prev.match(e.hash); ok && current(ps.Sigs) && sameRRs(ps.RRs, e.set.RRs) {
-				e.set.Sigs = ps.Sigs
-				note(e.set.Sigs)
-				continue
+		var had []dns.RR
+		if prev != nil && prev.signed {
+			if ps, ok := prev.match(e.hash); ok && sameRRs(ps.RRs, e.set.RRs) {
+				if reuse && current(ps.Sigs) {
+					e.set.Sigs = ps.Sigs
+					note(e.set.Sigs)
+					continue
+				}
+				had = ps.Sigs
 			}
 		}
-		sigs, err := sign(e.set.RRs, zd.zone.Name, zd.zsks, p, old, used)
+		sigs, err := sign(e.set.RRs, zd.zone.Name, zd.zsks, p, had)
 		if err != nil {
 			return err
 		}
@@ -644,13 +704,32 @@ func (zd *Data) signZone(keys []Key, sealer *Sealer, p sigPolicy, old, used sigC
 	zd.chain = zd.chain.fromSorted(hashes(chain), rrsets(chain))
 	zd.maxTTL = max(c.TTL, zd.negTTL)
 	for _, n := range zd.building {
-		for _, s := range n.sets {
+		for _, s := range n.sets.all() {
 			zd.maxTTL = max(zd.maxTTL, s.RRs[0].Header().Ttl)
 		}
 	}
 	zd.refreshAt = earliest.Add(-p.Refresh)
 	zd.online = newOnlineSigner(zd, p)
 	return nil
+}
+
+// bitmapSet interns NSEC3 type bitmaps: a zone's links have a handful of
+// distinct ones (AAAA and RRSIG, A and RRSIG, none for an empty
+// non-terminal...), so its links share them rather than each holding
+// its own. Shared, they are never written.
+type bitmapSet map[string][]uint16
+
+func (b bitmapSet) get(ts []uint16) []uint16 {
+	k := make([]byte, 0, 2*len(ts))
+	for _, t := range ts {
+		k = append(k, byte(t>>8), byte(t))
+	}
+	if s, ok := b[string(k)]; ok {
+		return s
+	}
+	s := slices.Clip(ts)
+	b[string(k)] = s
+	return s
 }
 
 // nsec3Hash is the RFC 5155 hash of name with no salt and no extra
@@ -671,7 +750,7 @@ func nsec3Hash(name string) string { return dns.HashName(name, dns.SHA1, 0, "") 
 // (ldns-verify-zone: "original of NSEC3 hashed name could not be
 // found"). Zones with synthesised names answer with white lies, so the
 // chain only serves transfers, and there the name does not exist.
-func (zd *Data) buildChain(prev *Data) []nsec3Entry {
+func (zd *Data) buildChain() []nsec3Entry {
 	type link struct {
 		hash  string
 		types []uint16
@@ -692,7 +771,7 @@ func (zd *Data) buildChain(prev *Data) []nsec3Entry {
 		}
 	}
 	links := make([]link, 0, len(zd.building))
-	names := make([]string, 0, len(zd.building))
+	bitmaps := bitmapSet{}
 	for name, n := range zd.building {
 		if !held[name] {
 			continue
@@ -703,7 +782,7 @@ func (zd *Data) buildChain(prev *Data) []nsec3Entry {
 			if cut != name {
 				continue
 			}
-			ts, sigs = []uint16{dns.TypeNS}, n.sets[dns.TypeDS] != nil
+			ts, sigs = []uint16{dns.TypeNS}, n.sets.get(dns.TypeDS) != nil
 			if sigs {
 				ts = append(ts, dns.TypeDS)
 			}
@@ -712,27 +791,8 @@ func (zd *Data) buildChain(prev *Data) []nsec3Entry {
 			ts = append(ts, dns.TypeRRSIG)
 			slices.Sort(ts)
 		}
-		h, ok := "", false
-		if prev != nil {
-			h, ok = prev.nsec3.Get(name)
-		}
-		if !ok {
-			h = nsec3Hash(name)
-		}
-		names = append(names, name)
-		links = append(links, link{h, ts})
+		links = append(links, link{nsec3Hash(name), bitmaps.get(ts)})
 	}
-	// The owner names' hashes, for the next build: sorted by name.
-	byName := make([]int, len(names))
-	for i := range byName {
-		byName[i] = i
-	}
-	slices.SortFunc(byName, func(i, j int) int { return strings.Compare(names[i], names[j]) })
-	ns, hs := make([]string, len(names)), make([]string, len(names))
-	for i, k := range byName {
-		ns[i], hs[i] = names[k], links[k].hash
-	}
-	zd.nsec3 = zd.nsec3.fromSorted(ns, hs)
 	sort.Slice(links, func(i, j int) bool { return links[i].hash < links[j].hash })
 	chain := make([]nsec3Entry, len(links))
 	for i, l := range links {
@@ -758,12 +818,16 @@ func (zd *Data) cover(h string) *rrset {
 }
 
 // setSerial puts the SOA with serial in place and signs it.
-func (zd *Data) setSerial(serial uint32, p sigPolicy, old, used sigCache) error {
+func (zd *Data) setSerial(serial uint32, p sigPolicy) error {
+	had := zd.soa.Sigs // the same SOA again (finish's retries): kept
+	if serial != zd.serial {
+		had = nil
+	}
 	zd.serial = serial
 	soa := zd.soa.RRs[0].(*dns.SOA)
 	soa.Serial = serial
 	if zd.signed {
-		sigs, err := sign(zd.soa.RRs, zd.zone.Name, zd.zsks, p, old, used)
+		sigs, err := sign(zd.soa.RRs, zd.zone.Name, zd.zsks, p, had)
 		if err != nil {
 			return err
 		}
@@ -808,8 +872,8 @@ func (zd *Data) Records() []dns.RR {
 			if t == dns.TypeSOA {
 				continue
 			}
-			out = append(out, n.sets[t].RRs...)
-			out = append(out, n.sets[t].Sigs...)
+			out = append(out, n.sets.get(t).RRs...)
+			out = append(out, n.sets.get(t).Sigs...)
 		}
 	}
 	for _, s := range zd.chain.All() {
@@ -851,7 +915,7 @@ func (zd *Data) corrupt(owner string) {
 	if n == nil {
 		return
 	}
-	for _, set := range n.sets {
+	for _, set := range n.sets.all() {
 		set.Sigs = slices.Clone(set.Sigs) // they may be the previous version's
 		for i, rr := range set.Sigs {
 			c := dns.Copy(rr).(*dns.RRSIG)

@@ -92,7 +92,7 @@ func (zd *Data) fullHash() (sumHash, error) {
 		return nil
 	}
 	for _, n := range zd.names.All() {
-		for t, s := range n.sets {
+		for t, s := range n.sets.all() {
 			if t == dns.TypeSOA {
 				continue
 			}
@@ -145,13 +145,13 @@ func bodyDiff(prev, zd *Data) (removed, added []string, h sumHash, err error) {
 	}
 	for name, n := range zd.names.All() {
 		pn := prev.node(name)
-		for t, s := range n.sets {
+		for t, s := range n.sets.all() {
 			if t == dns.TypeSOA {
 				continue
 			}
 			var ps *rrset
 			if pn != nil {
-				ps = pn.sets[t]
+				ps = pn.sets.get(t)
 			}
 			if ps != nil && sameSet(ps, s) {
 				continue
@@ -164,8 +164,8 @@ func bodyDiff(prev, zd *Data) (removed, added []string, h sumHash, err error) {
 		if pn == nil {
 			continue
 		}
-		for t, ps := range pn.sets {
-			if _, ok := n.sets[t]; !ok && t != dns.TypeSOA {
+		for t, ps := range pn.sets.all() {
+			if n.sets.get(t) == nil && t != dns.TypeSOA {
 				take(&rem, ps)
 			}
 		}
@@ -174,7 +174,7 @@ func bodyDiff(prev, zd *Data) (removed, added []string, h sumHash, err error) {
 		if zd.names.Has(name) {
 			continue
 		}
-		for t, ps := range pn.sets {
+		for t, ps := range pn.sets.all() {
 			if t != dns.TypeSOA {
 				take(&rem, ps)
 			}

@@ -21,7 +21,7 @@ func (zd *Data) TransferSets() iter.Seq[[]dns.RR] {
 		}
 		var buf []dns.RR
 		for _, n := range zd.names.All() {
-			for t, s := range n.sets {
+			for t, s := range n.sets.all() {
 				if t == dns.TypeSOA {
 					continue
 				}
