@@ -95,11 +95,40 @@ type activeKey struct {
 	signer crypto.Signer
 }
 
-// nsec3Entry is one link of a precomputed NSEC3 chain.
+// nsec3Entry is one link of a precomputed NSEC3 chain, as a full build
+// makes it.
 type nsec3Entry struct {
 	hash string // base32hex, upper case, as dns.HashName gives it
-	set  *rrset
+	l    *chainLink
 }
+
+// chainLink is one link of the NSEC3 chain as a version keeps it: the hash is
+// its key in the chain, and its record is made from the hash, next and
+// types when asked for (nsec3RR): an NSEC3 record with its owner name kept
+// for each name of the zone was about 220 bytes a name, this is 64 (next
+// is the next link's key, and bitmaps are shared: neither is a copy).
+// Immutable once in a published chain.
+type chainLink struct {
+	next  string   // the next link's hash
+	types []uint16 // the type bitmap (shared: never written)
+	sigs  []dns.RR // the record's signatures
+}
+
+// nsec3RR is the NSEC3 record of link l at hash h (RFC 5155: SHA-1, no
+// salt, no extra iterations, no opt-out; the negative TTL, RFC 9077).
+func (zd *Data) nsec3RR(h string, l *chainLink) *dns.NSEC3 {
+	return &dns.NSEC3{Hdr: dns.RR_Header{Name: strings.ToLower(h) + "." + zd.zone.Name, Rrtype: dns.TypeNSEC3, Class: dns.ClassINET, Ttl: zd.negTTL},
+		Hash: dns.SHA1, HashLength: 20, NextDomain: l.next, TypeBitMap: l.types}
+}
+
+// linkSet is link l at hash h as a set: its record and signatures.
+func (zd *Data) linkSet(h string, l *chainLink) *rrset {
+	return &rrset{RRs: []dns.RR{zd.nsec3RR(h, l)}, Sigs: l.sigs}
+}
+
+// sameLink says whether two links make the same record (in zones of the
+// same negative TTL).
+func sameLink(a, b *chainLink) bool { return a.next == b.next && slices.Equal(a.types, b.types) }
 
 // Data is one version of a zone as served: immutable once built,
 // its records as well (they are shared by every goroutine answering from
@@ -130,7 +159,7 @@ type Data struct {
 	// persistent. An owner name's hash is computed when needed (a delta
 	// build hashes the names it changes): an index of every name's hash
 	// kept for that cost a tree node per name.
-	chain ptree[*rrset]
+	chain ptree[*chainLink]
 	// denial is the method used in answers, the zone's configured one.
 	denial Denial
 	// whiteLies is set for NSEC3 zones whose names are synthesised (a
@@ -375,7 +404,7 @@ func Build(z Zone, in *BuildInput) (*Data, error) {
 func build(z Zone, in *BuildInput) (*Data, error) {
 	zd := &Data{zone: z, building: map[string]*node{z.Name: {}}, seq: in.Seq}
 	zd.names = newPtree[*node](canonicalCompare, maphash.MakeSeed())
-	zd.chain = newPtree[*rrset](strings.Compare, maphash.MakeSeed())
+	zd.chain = newPtree[*chainLink](strings.Compare, maphash.MakeSeed())
 	c := z.Config
 	zd.negTTL = min(c.TTL, c.Minimum) // RFC 2308 §5, RFC 9077 §3
 	for _, ns := range c.NS {
@@ -494,10 +523,10 @@ func hashes(chain []nsec3Entry) []string {
 	return out
 }
 
-func rrsets(chain []nsec3Entry) []*rrset {
-	out := make([]*rrset, len(chain))
+func links(chain []nsec3Entry) []*chainLink {
+	out := make([]*chainLink, len(chain))
 	for i, e := range chain {
-		out[i] = e.set
+		out[i] = e.l
 	}
 	return out
 }
@@ -685,23 +714,23 @@ func (zd *Data) signZone(keys []Key, sealer *Sealer, p sigPolicy, prev *Data) er
 	for _, e := range chain {
 		var had []dns.RR
 		if prev != nil && prev.signed {
-			if ps, ok := prev.match(e.hash); ok && sameRRs(ps.RRs, e.set.RRs) {
-				if reuse && current(ps.Sigs) {
-					e.set.Sigs = ps.Sigs
-					note(e.set.Sigs)
+			if pl, ok := prev.chain.Get(e.hash); ok && sameLink(pl, e.l) && prev.negTTL == zd.negTTL {
+				if reuse && current(pl.sigs) {
+					e.l.sigs = pl.sigs
+					note(e.l.sigs)
 					continue
 				}
-				had = ps.Sigs
+				had = pl.sigs
 			}
 		}
-		sigs, err := sign(e.set.RRs, zd.zone.Name, zd.zsks, p, had)
+		sigs, err := sign([]dns.RR{zd.nsec3RR(e.hash, e.l)}, zd.zone.Name, zd.zsks, p, had)
 		if err != nil {
 			return err
 		}
-		e.set.Sigs = sigs
+		e.l.sigs = sigs
 		note(sigs)
 	}
-	zd.chain = zd.chain.fromSorted(hashes(chain), rrsets(chain))
+	zd.chain = zd.chain.fromSorted(hashes(chain), links(chain))
 	zd.maxTTL = max(c.TTL, zd.negTTL)
 	for _, n := range zd.building {
 		for _, s := range n.sets.all() {
@@ -796,25 +825,30 @@ func (zd *Data) buildChain() []nsec3Entry {
 	sort.Slice(links, func(i, j int) bool { return links[i].hash < links[j].hash })
 	chain := make([]nsec3Entry, len(links))
 	for i, l := range links {
-		next := links[(i+1)%len(links)].hash
-		rr := &dns.NSEC3{Hdr: dns.RR_Header{Name: strings.ToLower(l.hash) + "." + zd.zone.Name, Rrtype: dns.TypeNSEC3, Class: dns.ClassINET, Ttl: zd.negTTL},
-			Hash: dns.SHA1, HashLength: 20, NextDomain: next, TypeBitMap: l.types}
-		chain[i] = nsec3Entry{hash: l.hash, set: &rrset{RRs: []dns.RR{rr}}}
+		chain[i] = nsec3Entry{hash: l.hash, l: &chainLink{next: links[(i+1)%len(links)].hash, types: l.types}}
 	}
 	return chain
 }
 
 // match finds the chain entry whose hash is h; cover the one before it.
-func (zd *Data) match(h string) (*rrset, bool) { return zd.chain.Get(h) }
+func (zd *Data) match(h string) (*rrset, bool) {
+	l, ok := zd.chain.Get(h)
+	if !ok {
+		return nil, false
+	}
+	return zd.linkSet(h, l), true
+}
 
 func (zd *Data) cover(h string) *rrset {
 	// The entry before h covers it; before the first, the last one
 	// (which wraps around to the first).
-	if _, s, ok := zd.chain.Before(h); ok {
-		return s
+	k, l, ok := zd.chain.Before(h)
+	if !ok {
+		if k, l, ok = zd.chain.Last(); !ok {
+			return nil
+		}
 	}
-	_, s, _ := zd.chain.Last()
-	return s
+	return zd.linkSet(k, l)
 }
 
 // setSerial puts the SOA with serial in place and signs it.
@@ -876,9 +910,9 @@ func (zd *Data) Records() []dns.RR {
 			out = append(out, n.sets.get(t).Sigs...)
 		}
 	}
-	for _, s := range zd.chain.All() {
-		out = append(out, s.RRs...)
-		out = append(out, s.Sigs...)
+	for h, l := range zd.chain.All() {
+		out = append(out, zd.nsec3RR(h, l))
+		out = append(out, l.sigs...)
 	}
 	return out
 }

@@ -326,7 +326,7 @@ func (zd *Data) editChain(o *Data, names map[string]bool, p sigPolicy) (gone, ca
 		ps, had := o.chain.Get(h)
 		has := zd.names.Has(name)
 		if had {
-			gone = append(append(gone, ps.RRs...), ps.Sigs...)
+			gone = append(append(gone, o.nsec3RR(h, ps)), ps.sigs...)
 		}
 		switch {
 		case had && !has:
@@ -336,7 +336,7 @@ func (zd *Data) editChain(o *Data, names map[string]bool, p sigPolicy) (gone, ca
 			if !had {
 				moved = append(moved, h)
 			}
-			chain = chain.Set(h, &rrset{RRs: []dns.RR{&dns.NSEC3{TypeBitMap: zd.linkTypes(name)}}})
+			chain = chain.Set(h, &chainLink{types: zd.linkTypes(name)}) // made below
 			fresh[h] = true
 		}
 	}
@@ -363,21 +363,21 @@ func (zd *Data) editChain(o *Data, names map[string]bool, p sigPolicy) (gone, ca
 		if !ok {
 			next, _, _ = chain.First()
 		}
-		prev := cur.RRs[0].(*dns.NSEC3)
 		if !fresh[h] {
-			if prev.NextDomain == next {
+			if cur.next == next {
 				continue
 			}
 			// Its successor changed: the link is made again.
-			gone = append(append(gone, cur.RRs...), cur.Sigs...)
+			gone = append(append(gone, zd.nsec3RR(h, cur)), cur.sigs...)
 		}
-		rr := &dns.NSEC3{Hdr: dns.RR_Header{Name: strings.ToLower(h) + "." + zd.zone.Name, Rrtype: dns.TypeNSEC3, Class: dns.ClassINET, Ttl: zd.negTTL},
-			Hash: dns.SHA1, HashLength: 20, NextDomain: next, TypeBitMap: prev.TypeBitMap}
+		nl := &chainLink{next: next, types: cur.types}
+		rr := zd.nsec3RR(h, nl)
 		sigs, err := sign([]dns.RR{rr}, zd.zone.Name, zd.zsks, p, nil)
 		if err != nil {
 			return nil, nil, fmt.Errorf("zone %s: %w", zd.zone.Name, err)
 		}
-		chain = chain.Set(h, &rrset{RRs: []dns.RR{rr}, Sigs: sigs})
+		nl.sigs = sigs
+		chain = chain.Set(h, nl)
 		came = append(append(came, rr), sigs...)
 	}
 	zd.chain = chain
@@ -439,11 +439,11 @@ func (zd *Data) renew(copied map[string]*node, p sigPolicy) (gone, came []dns.RR
 		}
 	}
 	var links []string
-	for h, s := range zd.chain.All() {
-		if due(s.Sigs) {
+	for h, l := range zd.chain.All() {
+		if due(l.sigs) {
 			links = append(links, h)
 		} else {
-			note(s.Sigs)
+			note(l.sigs)
 		}
 	}
 	for _, at := range sets {
@@ -467,13 +467,13 @@ func (zd *Data) renew(copied map[string]*node, p sigPolicy) (gone, came []dns.RR
 		note(sigs)
 	}
 	for _, h := range links {
-		s, _ := zd.chain.Get(h)
-		sigs, err := sign(s.RRs, zd.zone.Name, zd.zsks, p, nil)
+		l, _ := zd.chain.Get(h)
+		sigs, err := sign([]dns.RR{zd.nsec3RR(h, l)}, zd.zone.Name, zd.zsks, p, nil)
 		if err != nil {
 			return nil, nil, err
 		}
-		zd.chain = zd.chain.Set(h, &rrset{RRs: s.RRs, Sigs: sigs})
-		gone, came = append(gone, s.Sigs...), append(came, sigs...)
+		zd.chain = zd.chain.Set(h, &chainLink{next: l.next, types: l.types, sigs: sigs})
+		gone, came = append(gone, l.sigs...), append(came, sigs...)
 		note(sigs)
 	}
 	zd.refreshAt = earliest

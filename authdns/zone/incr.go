@@ -104,7 +104,8 @@ func (zd *Data) fullHash() (sumHash, error) {
 			}
 		}
 	}
-	for _, s := range zd.chain.All() {
+	for k, l := range zd.chain.All() {
+		s := zd.linkSet(k, l)
 		if err := each(s.RRs); err != nil {
 			return h, err
 		}
@@ -180,19 +181,21 @@ func bodyDiff(prev, zd *Data) (removed, added []string, h sumHash, err error) {
 			}
 		}
 	}
-	for h, s := range zd.chain.All() {
-		ps, ok := prev.chain.Get(h)
-		if ok && sameSet(ps, s) {
-			continue
-		}
+	for h, l := range zd.chain.All() {
+		s := zd.linkSet(h, l)
+		pl, ok := prev.chain.Get(h)
 		if ok {
+			ps := prev.linkSet(h, pl)
+			if sameSet(ps, s) {
+				continue
+			}
 			take(&rem, ps)
 		}
 		take(&add, s)
 	}
-	for h, ps := range prev.chain.All() {
+	for h, pl := range prev.chain.All() {
 		if !zd.chain.Has(h) {
-			take(&rem, ps)
+			take(&rem, prev.linkSet(h, pl))
 		}
 	}
 	return wireDiff(prev.sum, rem, add)

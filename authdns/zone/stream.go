@@ -31,8 +31,8 @@ func (zd *Data) TransferSets() iter.Seq[[]dns.RR] {
 				}
 			}
 		}
-		for _, s := range zd.chain.All() {
-			buf = append(append(buf[:0], s.RRs...), s.Sigs...)
+		for h, l := range zd.chain.All() {
+			buf = append(append(buf[:0], zd.nsec3RR(h, l)), l.sigs...)
 			if !yield(buf) {
 				return
 			}
