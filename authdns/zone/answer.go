@@ -175,7 +175,7 @@ func (zd *Data) lookup(qname string, qtype uint16, dnssec bool, depth int, sp Sp
 		if qtype == dns.TypeRRSIG && dnssec {
 			// The signatures kept beside each set: the bitmap of the
 			// name's NSEC3 lists RRSIG, so a NODATA would contradict it.
-			if sigs := n.sigs(); len(sigs) > 0 {
+			if sigs := zd.nodeSigs(n); len(sigs) > 0 {
 				return Result{Rcode: dns.RcodeSuccess, Answer: sigs}
 			}
 		}
@@ -322,7 +322,7 @@ func (zd *Data) referral(cut string, dnssec bool, sp Spender) Result {
 	if dnssec {
 		switch ds := n.sets.get(dns.TypeDS); {
 		case ds != nil:
-			res.Authority = append(append(res.Authority, ds.RRs...), ds.Sigs...)
+			res.Authority = append(append(res.Authority, ds.RRs...), zd.setSigs(ds)...)
 		case zd.denial == Compact:
 			nsec := &dns.NSEC{Hdr: dns.RR_Header{Name: cut, Rrtype: dns.TypeNSEC, Class: dns.ClassINET, Ttl: zd.negTTL},
 				NextDomain: "\\000." + cut, TypeBitMap: []uint16{dns.TypeNS, dns.TypeRRSIG, dns.TypeNSEC}}
@@ -333,7 +333,7 @@ func (zd *Data) referral(cut string, dnssec bool, sp Spender) Result {
 			res.Authority = append(append(res.Authority, nsec), sigs...)
 		default:
 			if s, ok := zd.match(nsec3Hash(cut)); ok {
-				res.Authority = append(append(res.Authority, s.RRs...), s.Sigs...)
+				res.Authority = append(append(res.Authority, s.RRs...), zd.setSigs(s)...)
 			}
 		}
 	}
@@ -356,7 +356,7 @@ func (zd *Data) referral(cut string, dnssec bool, sp Spender) Result {
 func (zd *Data) positive(s *rrset, dnssec bool) Result {
 	res := Result{Rcode: dns.RcodeSuccess, Answer: s.RRs}
 	if dnssec {
-		res.Answer = append(append(make([]dns.RR, 0, len(s.RRs)+len(s.Sigs)), s.RRs...), s.Sigs...)
+		res.Answer = append(append(make([]dns.RR, 0, len(s.RRs)+len(s.Sigs)), s.RRs...), zd.setSigs(s)...)
 	}
 	return res
 }
@@ -410,7 +410,7 @@ func (zd *Data) negative(qname string, nx bool, types []uint16, dnssec bool, omi
 			return
 		}
 		seen[s.RRs[0].Header().Name] = true
-		auth = append(append(auth, s.RRs...), s.Sigs...)
+		auth = append(append(auth, s.RRs...), zd.setSigs(s)...)
 	}
 	if !nx {
 		// RFC 5155 §7.2.3: the NSEC3 matching qname.
@@ -690,10 +690,10 @@ func signOnline(set []dns.RR, zone string, k activeKey, from, until time.Time) (
 
 // sigs is every signature kept at the node, in type order: the answer
 // to a query for type RRSIG.
-func (n *node) sigs() []dns.RR {
+func (zd *Data) nodeSigs(n *node) []dns.RR {
 	var out []dns.RR
 	for _, t := range n.types() {
-		out = append(out, n.sets.get(t).Sigs...)
+		out = append(out, zd.setSigs(n.sets.get(t))...)
 	}
 	return out
 }

@@ -20,7 +20,7 @@ import (
 // rrset is one owner name's records of one type, with their signatures.
 type rrset struct {
 	RRs  []dns.RR
-	Sigs []dns.RR
+	Sigs sigList // as records: Data.setSigs
 }
 
 // node is one name of a zone. A node with no sets is an empty
@@ -111,7 +111,7 @@ type nsec3Entry struct {
 type chainLink struct {
 	next  string   // the next link's hash
 	types []uint16 // the type bitmap (shared: never written)
-	sigs  []dns.RR // the record's signatures
+	sigs  sigList  // the record's signatures
 }
 
 // nsec3RR is the NSEC3 record of link l at hash h (RFC 5155: SHA-1, no
@@ -300,15 +300,15 @@ func (p sigPolicy) forSet(owner string, t uint16) sigPolicy {
 // from them (delta.go), so a set is signed only when its records or its
 // period changed, or a key came. (A cache keyed by the text of every set,
 // kept until the next build, cost more memory per name than the name.)
-func sign(set []dns.RR, zone string, keys []activeKey, p sigPolicy, prev []dns.RR) ([]dns.RR, error) {
+func sign(set []dns.RR, zone string, keys []activeKey, p sigPolicy, prev sigList) (sigList, error) {
 	if len(set) == 0 {
 		return nil, nil
 	}
-	out := make([]dns.RR, 0, len(keys))
+	out := make(sigList, 0, len(keys))
 	p = p.forSet(set[0].Header().Name, set[0].Header().Rrtype)
 	inc, exp := uint32(p.inception().Unix()), uint32(p.expiration().Unix())
 	for _, k := range keys {
-		if s := sigBy(prev, k, inc, exp); s != nil {
+		if s, ok := sigBy(prev, k, inc, exp); ok {
 			out = append(out, s)
 			continue
 		}
@@ -316,20 +316,24 @@ func sign(set []dns.RR, zone string, keys []activeKey, p sigPolicy, prev []dns.R
 		if err != nil {
 			return nil, err
 		}
-		out = append(out, s)
+		r, err := toRaw(s)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, r)
 	}
 	return out, nil
 }
 
 // sigBy is the signature of sigs made by k with inception inc and
-// expiration exp, or nil.
-func sigBy(sigs []dns.RR, k activeKey, inc, exp uint32) *dns.RRSIG {
-	for _, rr := range sigs {
-		if s, ok := rr.(*dns.RRSIG); ok && s.KeyTag == k.Tag && s.Algorithm == uint8(k.Algorithm) && s.Inception == inc && s.Expiration == exp {
-			return s
+// expiration exp, if there is one.
+func sigBy(sigs sigList, k activeKey, inc, exp uint32) (rawSig, bool) {
+	for _, s := range sigs {
+		if s.tag == k.Tag && s.alg == uint8(k.Algorithm) && s.inc == inc && s.exp == exp {
+			return s, true
 		}
 	}
-	return nil
+	return rawSig{}, false
 }
 
 // signSet makes a fresh RRSIG: TTL that of the set (RFC 4034 §3),
@@ -656,18 +660,15 @@ func (zd *Data) signZone(keys []Key, sealer *Sealer, p sigPolicy, prev *Data) er
 	zd.add(&dns.NSEC3PARAM{Hdr: dns.RR_Header{Name: zd.zone.Name, Rrtype: dns.TypeNSEC3PARAM, Class: dns.ClassINET, Ttl: 0}, Hash: dns.SHA1})
 	chain := zd.buildChain()
 	reuse := prev != nil && prev.signed && sameTags(prev.zsks, zd.zsks) && sameTags(prev.ksks, zd.ksks)
-	// current says whether sigs were made in their set's current period.
-	current := func(sigs []dns.RR) bool {
-		if len(sigs) == 0 {
-			return false
-		}
-		h := sigs[0].Header()
-		return sigs[0].(*dns.RRSIG).Inception == uint32(p.forSet(h.Name, sigs[0].(*dns.RRSIG).TypeCovered).inception().Unix())
+	// current says whether sigs, of the set of type t at owner, were
+	// made in the set's current period.
+	current := func(owner string, t uint16, sigs sigList) bool {
+		return len(sigs) > 0 && sigs[0].inc == uint32(p.forSet(owner, t).inception().Unix())
 	}
 	earliest := p.expiration()
-	note := func(sigs []dns.RR) {
+	note := func(sigs sigList) {
 		for _, s := range sigs {
-			if e := time.Unix(int64(s.(*dns.RRSIG).Expiration), 0); e.Before(earliest) {
+			if e := time.Unix(int64(s.exp), 0); e.Before(earliest) {
 				earliest = e
 			}
 		}
@@ -688,10 +689,10 @@ func (zd *Data) signZone(keys []Key, sealer *Sealer, p sigPolicy, prev *Data) er
 				s.Sigs = nil
 				continue
 			}
-			var had []dns.RR // prev's signatures of the same records
+			var had sigList // prev's signatures of the same records
 			if pn != nil {
 				if ps := pn.sets.get(t); ps != nil && sameRRs(ps.RRs, s.RRs) {
-					if reuse && current(ps.Sigs) {
+					if reuse && current(s.RRs[0].Header().Name, t, ps.Sigs) {
 						s.Sigs = ps.Sigs
 						note(s.Sigs)
 						continue
@@ -712,10 +713,11 @@ func (zd *Data) signZone(keys []Key, sealer *Sealer, p sigPolicy, prev *Data) er
 		}
 	}
 	for _, e := range chain {
-		var had []dns.RR
+		var had sigList
+		rr := zd.nsec3RR(e.hash, e.l)
 		if prev != nil && prev.signed {
 			if pl, ok := prev.chain.Get(e.hash); ok && sameLink(pl, e.l) && prev.negTTL == zd.negTTL {
-				if reuse && current(pl.sigs) {
+				if reuse && current(rr.Hdr.Name, dns.TypeNSEC3, pl.sigs) {
 					e.l.sigs = pl.sigs
 					note(e.l.sigs)
 					continue
@@ -723,7 +725,7 @@ func (zd *Data) signZone(keys []Key, sealer *Sealer, p sigPolicy, prev *Data) er
 				had = pl.sigs
 			}
 		}
-		sigs, err := sign([]dns.RR{zd.nsec3RR(e.hash, e.l)}, zd.zone.Name, zd.zsks, p, had)
+		sigs, err := sign([]dns.RR{rr}, zd.zone.Name, zd.zsks, p, had)
 		if err != nil {
 			return err
 		}
@@ -869,13 +871,13 @@ func (zd *Data) setSerial(serial uint32, p sigPolicy) error {
 		for _, s := range sigs {
 			// The SOA is signed again at each serial, and when its own
 			// period ends.
-			if r := time.Unix(int64(s.(*dns.RRSIG).Expiration), 0).Add(-p.Refresh); r.Before(zd.refreshAt) {
+			if r := time.Unix(int64(s.exp), 0).Add(-p.Refresh); r.Before(zd.refreshAt) {
 				zd.refreshAt = r
 			}
 		}
 	}
 	zd.soaNeg = nil
-	for _, rr := range append([]dns.RR{soa}, zd.soa.Sigs...) {
+	for _, rr := range append([]dns.RR{soa}, zd.setSigs(zd.soa)...) {
 		c := dns.Copy(rr)
 		c.Header().Ttl = zd.negTTL
 		zd.soaNeg = append(zd.soaNeg, c)
@@ -900,19 +902,20 @@ func nextSerial(s uint32, now time.Time) uint32 {
 // closing SOA.
 func (zd *Data) Records() []dns.RR {
 	out := append([]dns.RR{}, zd.soa.RRs...)
-	out = append(out, zd.soa.Sigs...)
+	out = append(out, zd.setSigs(zd.soa)...)
 	for _, n := range zd.names.All() {
 		for _, t := range n.types() {
 			if t == dns.TypeSOA {
 				continue
 			}
 			out = append(out, n.sets.get(t).RRs...)
-			out = append(out, n.sets.get(t).Sigs...)
+			out = append(out, zd.setSigs(n.sets.get(t))...)
 		}
 	}
 	for h, l := range zd.chain.All() {
-		out = append(out, zd.nsec3RR(h, l))
-		out = append(out, l.sigs...)
+		rr := zd.nsec3RR(h, l)
+		out = append(out, rr)
+		out = append(out, zd.sigRRs(rr, l.sigs)...)
 	}
 	return out
 }
@@ -951,16 +954,8 @@ func (zd *Data) corrupt(owner string) {
 	}
 	for _, set := range n.sets.all() {
 		set.Sigs = slices.Clone(set.Sigs) // they may be the previous version's
-		for i, rr := range set.Sigs {
-			c := dns.Copy(rr).(*dns.RRSIG)
-			b := []byte(c.Signature)
-			if b[0] == 'A' {
-				b[0] = 'B'
-			} else {
-				b[0] = 'A'
-			}
-			c.Signature = string(b)
-			set.Sigs[i] = c
+		for i := range set.Sigs {
+			set.Sigs[i].sig[0] ^= 0x04
 		}
 	}
 }

@@ -215,7 +215,7 @@ func (b *Builder) deltaBuild(z Zone, o *Data, in *BuildInput, rem, add []dns.RR,
 			rrs = append(rrs, rr)
 		}
 		if ps != nil {
-			gone = append(append(gone, ps.RRs...), ps.Sigs...)
+			gone = append(append(gone, ps.RRs...), zd.setSigs(ps)...)
 		}
 		if (ps == nil) != (len(rrs) == 0) || len(n.sets) == 0 {
 			names[k.owner] = true
@@ -270,7 +270,7 @@ func (b *Builder) deltaBuild(z Zone, o *Data, in *BuildInput, rem, add []dns.RR,
 				return nil, nil, nil, false, err
 			}
 			s.Sigs = sigs
-			zd.refreshAt = earlier(zd.refreshAt, sigs, p)
+			zd.refreshAt = earlierSigs(zd.refreshAt, sigs, p)
 		}
 		cg, cc, err := zd.editChain(o, names, p)
 		if err != nil {
@@ -287,7 +287,7 @@ func (b *Builder) deltaBuild(z Zone, o *Data, in *BuildInput, rem, add []dns.RR,
 		}
 	}
 	for _, s := range newSets {
-		came = append(append(came, s.RRs...), s.Sigs...)
+		came = append(append(came, s.RRs...), zd.setSigs(s)...)
 	}
 	zd.online = newOnlineSigner(zd, p)
 	return zd, gone, came, true, nil
@@ -326,7 +326,8 @@ func (zd *Data) editChain(o *Data, names map[string]bool, p sigPolicy) (gone, ca
 		ps, had := o.chain.Get(h)
 		has := zd.names.Has(name)
 		if had {
-			gone = append(append(gone, o.nsec3RR(h, ps)), ps.sigs...)
+			rr := o.nsec3RR(h, ps)
+			gone = append(append(gone, rr), o.sigRRs(rr, ps.sigs)...)
 		}
 		switch {
 		case had && !has:
@@ -368,7 +369,8 @@ func (zd *Data) editChain(o *Data, names map[string]bool, p sigPolicy) (gone, ca
 				continue
 			}
 			// Its successor changed: the link is made again.
-			gone = append(append(gone, zd.nsec3RR(h, cur)), cur.sigs...)
+			rr := zd.nsec3RR(h, cur)
+			gone = append(append(gone, rr), zd.sigRRs(rr, cur.sigs)...)
 		}
 		nl := &chainLink{next: next, types: cur.types}
 		rr := zd.nsec3RR(h, nl)
@@ -378,14 +380,25 @@ func (zd *Data) editChain(o *Data, names map[string]bool, p sigPolicy) (gone, ca
 		}
 		nl.sigs = sigs
 		chain = chain.Set(h, nl)
-		came = append(append(came, rr), sigs...)
+		came = append(append(came, rr), zd.sigRRs(rr, sigs)...)
 	}
 	zd.chain = chain
 	return gone, came, nil
 }
 
-// earlier is at, or the renewal time of a signature of sigs (its
+// earlierSigs is at, or the renewal time of a signature of sigs (its
 // expiration less the refresh time) when one is earlier.
+func earlierSigs(at time.Time, sigs sigList, p sigPolicy) time.Time {
+	for _, s := range sigs {
+		if r := time.Unix(int64(s.exp), 0).Add(-p.Refresh); r.Before(at) {
+			at = r
+		}
+	}
+	return at
+}
+
+// earlier is earlierSigs for signatures as records (and other records,
+// passed over).
 func earlier(at time.Time, sigs []dns.RR, p sigPolicy) time.Time {
 	for _, rr := range sigs {
 		if s, ok := rr.(*dns.RRSIG); ok {
@@ -412,15 +425,15 @@ func earlier(at time.Time, sigs []dns.RR, p sigPolicy) time.Time {
 // memory: at 10M names more than the walk costs in a renewal that signs
 // 1/128 of them.
 func (zd *Data) renew(copied map[string]*node, p sigPolicy) (gone, came []dns.RR, err error) {
-	due := func(sigs []dns.RR) bool {
+	due := func(sigs sigList) bool {
 		if len(sigs) == 0 {
 			return false // not signed: at or below a delegation
 		}
-		exp := time.Unix(int64(sigs[0].(*dns.RRSIG).Expiration), 0)
+		exp := time.Unix(int64(sigs[0].exp), 0)
 		return !p.Now.Before(exp.Add(-p.Refresh))
 	}
 	earliest := p.expiration().Add(-p.Refresh) // as signZone: at most the zone's period
-	note := func(sigs []dns.RR) { earliest = earlier(earliest, sigs, p) }
+	note := func(sigs sigList) { earliest = earlierSigs(earliest, sigs, p) }
 	type setAt struct {
 		owner string
 		t     uint16
@@ -463,17 +476,18 @@ func (zd *Data) renew(copied map[string]*node, p sigPolicy) (gone, came []dns.RR
 			return nil, nil, err
 		}
 		n.sets.put(at.t, &rrset{RRs: s.RRs, Sigs: sigs})
-		gone, came = append(gone, s.Sigs...), append(came, sigs...)
+		gone, came = append(gone, zd.setSigs(s)...), append(came, zd.sigRRs(s.RRs[0], sigs)...)
 		note(sigs)
 	}
 	for _, h := range links {
 		l, _ := zd.chain.Get(h)
-		sigs, err := sign([]dns.RR{zd.nsec3RR(h, l)}, zd.zone.Name, zd.zsks, p, nil)
+		rr := zd.nsec3RR(h, l)
+		sigs, err := sign([]dns.RR{rr}, zd.zone.Name, zd.zsks, p, nil)
 		if err != nil {
 			return nil, nil, err
 		}
 		zd.chain = zd.chain.Set(h, &chainLink{next: l.next, types: l.types, sigs: sigs})
-		gone, came = append(gone, l.sigs...), append(came, sigs...)
+		gone, came = append(gone, zd.sigRRs(rr, l.sigs)...), append(came, zd.sigRRs(rr, sigs)...)
 		note(sigs)
 	}
 	zd.refreshAt = earliest

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/miekg/dns"
@@ -99,7 +100,7 @@ func (zd *Data) fullHash() (sumHash, error) {
 			if err := each(s.RRs); err != nil {
 				return h, err
 			}
-			if err := each(s.Sigs); err != nil {
+			if err := each(zd.setSigs(s)); err != nil {
 				return h, err
 			}
 		}
@@ -109,7 +110,7 @@ func (zd *Data) fullHash() (sumHash, error) {
 		if err := each(s.RRs); err != nil {
 			return h, err
 		}
-		if err := each(s.Sigs); err != nil {
+		if err := each(zd.setSigs(s)); err != nil {
 			return h, err
 		}
 	}
@@ -133,7 +134,7 @@ func sameRRs(a, b []dns.RR) bool {
 	return true
 }
 
-func sameSet(a, b *rrset) bool { return sameRRs(a.RRs, b.RRs) && sameRRs(a.Sigs, b.Sigs) }
+func sameSet(a, b *rrset) bool { return sameRRs(a.RRs, b.RRs) && slices.Equal(a.Sigs, b.Sigs) }
 
 // bodyDiff is what changed from prev to zd but the SOA set: records of
 // prev not in zd and of zd not in prev, in wire form, with the update of
@@ -142,7 +143,7 @@ func bodyDiff(prev, zd *Data) (removed, added []string, h sumHash, err error) {
 	var rem, add []dns.RR
 	take := func(to *[]dns.RR, s *rrset) {
 		*to = append(*to, s.RRs...)
-		*to = append(*to, s.Sigs...)
+		*to = append(*to, zd.setSigs(s)...)
 	}
 	for name, n := range zd.names.All() {
 		pn := prev.node(name)
@@ -256,7 +257,7 @@ func (zd *Data) soaWires(p *packer) (string, []string, error) {
 		return "", nil, err
 	}
 	var sigs []string
-	for _, rr := range zd.soa.Sigs {
+	for _, rr := range zd.setSigs(zd.soa) {
 		w, err := p.pack(rr)
 		if err != nil {
 			return "", nil, err

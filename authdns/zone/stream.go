@@ -16,7 +16,7 @@ import (
 // The slice yielded is reused once yield returns.
 func (zd *Data) TransferSets() iter.Seq[[]dns.RR] {
 	return func(yield func([]dns.RR) bool) {
-		if !yield(append(append([]dns.RR{}, zd.soa.RRs...), zd.soa.Sigs...)) {
+		if !yield(append(append([]dns.RR{}, zd.soa.RRs...), zd.setSigs(zd.soa)...)) {
 			return
 		}
 		var buf []dns.RR
@@ -25,14 +25,15 @@ func (zd *Data) TransferSets() iter.Seq[[]dns.RR] {
 				if t == dns.TypeSOA {
 					continue
 				}
-				buf = append(append(buf[:0], s.RRs...), s.Sigs...)
+				buf = append(append(buf[:0], s.RRs...), zd.setSigs(s)...)
 				if !yield(buf) {
 					return
 				}
 			}
 		}
 		for h, l := range zd.chain.All() {
-			buf = append(append(buf[:0], zd.nsec3RR(h, l)), l.sigs...)
+			rr := zd.nsec3RR(h, l)
+			buf = append(append(buf[:0], rr), zd.sigRRs(rr, l.sigs)...)
 			if !yield(buf) {
 				return
 			}
