@@ -322,7 +322,7 @@ func (zd *Data) referral(cut string, dnssec bool, sp Spender) Result {
 	if dnssec {
 		switch ds := n.sets.get(dns.TypeDS); {
 		case ds != nil:
-			res.Authority = append(append(res.Authority, ds.RRs...), zd.setSigs(ds)...)
+			res.Authority = zd.appendSigs(append(res.Authority, ds.RRs...), ds)
 		case zd.denial == Compact:
 			nsec := &dns.NSEC{Hdr: dns.RR_Header{Name: cut, Rrtype: dns.TypeNSEC, Class: dns.ClassINET, Ttl: zd.negTTL},
 				NextDomain: "\\000." + cut, TypeBitMap: []uint16{dns.TypeNS, dns.TypeRRSIG, dns.TypeNSEC}}
@@ -332,8 +332,9 @@ func (zd *Data) referral(cut string, dnssec bool, sp Spender) Result {
 			}
 			res.Authority = append(append(res.Authority, nsec), sigs...)
 		default:
-			if s, ok := zd.match(nsec3Hash(cut)); ok {
-				res.Authority = append(append(res.Authority, s.RRs...), zd.setSigs(s)...)
+			h := nsec3Hash(cut)
+			if l, ok := zd.chain.Get(h); ok {
+				res.Authority = zd.appendLink(res.Authority, h, l)
 			}
 		}
 	}
@@ -356,7 +357,7 @@ func (zd *Data) referral(cut string, dnssec bool, sp Spender) Result {
 func (zd *Data) positive(s *rrset, dnssec bool) Result {
 	res := Result{Rcode: dns.RcodeSuccess, Answer: s.RRs}
 	if dnssec {
-		res.Answer = append(append(make([]dns.RR, 0, len(s.RRs)+len(s.Sigs)), s.RRs...), zd.setSigs(s)...)
+		res.Answer = zd.appendSigs(append(make([]dns.RR, 0, len(s.RRs)+len(s.Sigs)), s.RRs...), s)
 	}
 	return res
 }
@@ -404,18 +405,22 @@ func (zd *Data) negative(qname string, nx bool, types []uint16, dnssec bool, omi
 	if zd.whiteLies {
 		return zd.whiteLie(qname, nx, types, res, omit, sp)
 	}
-	seen := map[string]bool{}
-	addSet := func(s *rrset) {
-		if s == nil || seen[s.RRs[0].Header().Name] {
+	// The links are made as records here (appendLink): each once, as
+	// one may serve two proofs.
+	var seen [3]string
+	addLink := func(h string, l *chainLink, ok bool) {
+		if !ok || slices.Contains(seen[:], h) {
 			return
 		}
-		seen[s.RRs[0].Header().Name] = true
-		auth = append(append(auth, s.RRs...), zd.setSigs(s)...)
+		copy(seen[1:], seen[:2])
+		seen[0] = h
+		auth = zd.appendLink(auth, h, l)
 	}
 	if !nx {
 		// RFC 5155 §7.2.3: the NSEC3 matching qname.
-		s, _ := zd.match(nsec3Hash(qname))
-		addSet(s)
+		h := nsec3Hash(qname)
+		l, ok := zd.chain.Get(h)
+		addLink(h, l, ok)
 		res.Authority = auth
 		return res
 	}
@@ -431,10 +436,11 @@ func (zd *Data) negative(qname string, nx bool, types []uint16, dnssec bool, omi
 			break
 		}
 	}
-	s, _ := zd.match(nsec3Hash(ce))
-	addSet(s)
-	addSet(zd.cover(nsec3Hash(nextCloser)))
-	addSet(zd.cover(nsec3Hash("*." + ce)))
+	h := nsec3Hash(ce)
+	l, ok := zd.chain.Get(h)
+	addLink(h, l, ok)
+	addLink(zd.coverLink(nsec3Hash(nextCloser)))
+	addLink(zd.coverLink(nsec3Hash("*." + ce)))
 	res.Authority = auth
 	return res
 }

@@ -117,8 +117,44 @@ type chainLink struct {
 // nsec3RR is the NSEC3 record of link l at hash h (RFC 5155: SHA-1, no
 // salt, no extra iterations, no opt-out; the negative TTL, RFC 9077).
 func (zd *Data) nsec3RR(h string, l *chainLink) *dns.NSEC3 {
-	return &dns.NSEC3{Hdr: dns.RR_Header{Name: strings.ToLower(h) + "." + zd.zone.Name, Rrtype: dns.TypeNSEC3, Class: dns.ClassINET, Ttl: zd.negTTL},
+	// The owner, strings.ToLower(h) + "." + zone, in one allocation
+	// (this runs for each link of a negative answer).
+	var b strings.Builder
+	b.Grow(len(h) + 1 + len(zd.zone.Name))
+	for i := 0; i < len(h); i++ {
+		c := h[i]
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		b.WriteByte(c)
+	}
+	b.WriteByte('.')
+	b.WriteString(zd.zone.Name)
+	return &dns.NSEC3{Hdr: dns.RR_Header{Name: b.String(), Rrtype: dns.TypeNSEC3, Class: dns.ClassINET, Ttl: zd.negTTL},
 		Hash: dns.SHA1, HashLength: 20, NextDomain: l.next, TypeBitMap: l.types}
+}
+
+// appendLink appends to out the NSEC3 record of link l at hash h and its
+// signatures.
+func (zd *Data) appendLink(out []dns.RR, h string, l *chainLink) []dns.RR {
+	rr := zd.nsec3RR(h, l)
+	out = append(out, rr)
+	for i := range l.sigs {
+		out = append(out, l.sigs[i].rrsig(&rr.Hdr, zd.zone.Name))
+	}
+	return out
+}
+
+// appendSigs appends to out the signatures of s as records.
+func (zd *Data) appendSigs(out []dns.RR, s *rrset) []dns.RR {
+	if len(s.Sigs) == 0 {
+		return out
+	}
+	h := s.RRs[0].Header()
+	for i := range s.Sigs {
+		out = append(out, s.Sigs[i].rrsig(h, zd.zone.Name))
+	}
+	return out
 }
 
 // linkSet is link l at hash h as a set: its record and signatures.
@@ -841,16 +877,14 @@ func (zd *Data) match(h string) (*rrset, bool) {
 	return zd.linkSet(h, l), true
 }
 
-func (zd *Data) cover(h string) *rrset {
-	// The entry before h covers it; before the first, the last one
-	// (which wraps around to the first).
-	k, l, ok := zd.chain.Before(h)
-	if !ok {
-		if k, l, ok = zd.chain.Last(); !ok {
-			return nil
-		}
+// coverLink is the link whose span covers h, with its hash: the one
+// before h; before the first, the last one (which wraps around to the
+// first).
+func (zd *Data) coverLink(h string) (string, *chainLink, bool) {
+	if k, l, ok := zd.chain.Before(h); ok {
+		return k, l, true
 	}
-	return zd.linkSet(k, l)
+	return zd.chain.Last()
 }
 
 // setSerial puts the SOA with serial in place and signs it.
