@@ -39,6 +39,8 @@ func BenchmarkFastHit(b *testing.B) {
 	}
 	b.ReportAllocs()
 	b.ResetTimer()
+	c0 := benchCPU(b)
+	defer func() { b.ReportMetric(float64(benchCPU(b)-c0)/float64(b.N), "cpu-ns/op") }()
 	for i := range b.N {
 		if _, ok := s.FastReply(qs[i%len(qs)]); !ok {
 			b.Fatal("not answered by the fast path")

@@ -2,6 +2,7 @@ package zone
 
 import (
 	"encoding/base32"
+	"fmt"
 	"net/netip"
 	"slices"
 	"strconv"
@@ -120,7 +121,7 @@ func (zd *Data) synth(name string) (exists bool, rr dns.RR) {
 		if !ok || !r.zone.Prefix.Contains(a) || !inPools(r.pools, a) {
 			continue
 		}
-		if n := r.node(ptrName(&r.zone, a)); n != nil && n.sets[dns.TypePTR] != nil {
+		if n := r.node(ptrName(&r.zone, a)); n != nil && n.sets.get(dns.TypePTR) != nil {
 			return false, nil
 		}
 		hdr := dns.RR_Header{Name: name, Class: dns.ClassINET, Ttl: zd.zone.Config.TTL}
@@ -168,24 +169,24 @@ func (zd *Data) lookup(qname string, qtype uint16, dnssec bool, depth int, sp Sp
 	}
 	n := zd.node(qname)
 	if n != nil {
-		if s := n.sets[qtype]; s != nil {
+		if s := n.sets.get(qtype); s != nil {
 			return zd.positive(s, dnssec)
 		}
 		if qtype == dns.TypeRRSIG && dnssec {
 			// The signatures kept beside each set: the bitmap of the
 			// name's NSEC3 lists RRSIG, so a NODATA would contradict it.
-			if sigs := n.sigs(); len(sigs) > 0 {
+			if sigs := zd.nodeSigs(n); len(sigs) > 0 {
 				return Result{Rcode: dns.RcodeSuccess, Answer: sigs}
 			}
 		}
-		if c := n.sets[dns.TypeCNAME]; c != nil && qtype != dns.TypeANY {
+		if c := n.sets.get(dns.TypeCNAME); c != nil && qtype != dns.TypeANY {
 			// RFC 1034 §4.3.2 step 3a: the alias, then what it names
 			// when this zone holds it.
 			return zd.chase(zd.positive(c, dnssec), c.RRs[0].(*dns.CNAME).Target, qtype, dnssec, depth, sp)
 		}
 		if qtype == dns.TypeANY && len(n.sets) > 0 {
 			// RFC 8482 §4.1: answer ANY with one RRset of the name.
-			return zd.positive(n.sets[n.types()[0]], dnssec)
+			return zd.positive(n.sets.get(n.types()[0]), dnssec)
 		}
 	}
 	// A NODATA for the types made per query (compact denial's NSEC, the
@@ -199,7 +200,7 @@ func (zd *Data) lookup(qname string, qtype uint16, dnssec bool, depth int, sp Sp
 	if zd.tmpl != nil || len(zd.synthFor) > 0 {
 		exists, srr = zd.synth(qname)
 	}
-	if srr != nil && (srr.Header().Rrtype == qtype || qtype == dns.TypeANY) && (n == nil || n.sets[srr.Header().Rrtype] == nil) {
+	if srr != nil && (srr.Header().Rrtype == qtype || qtype == dns.TypeANY) && (n == nil || n.sets.get(srr.Header().Rrtype) == nil) {
 		return zd.synthesised(srr, dnssec, sp)
 	}
 	if n != nil || exists {
@@ -292,7 +293,7 @@ func (zd *Data) dnameAbove(name string) string {
 // unsigned (validators check it against the DNAME, §5.3.3), with the
 // DNAME's TTL; YXDOMAIN when the new name would be too long.
 func (zd *Data) dname(owner, qname string, qtype uint16, dnssec bool, depth int, sp Spender) Result {
-	d := zd.node(owner).sets[dns.TypeDNAME]
+	d := zd.node(owner).sets.get(dns.TypeDNAME)
 	res := zd.positive(d, dnssec)
 	dn := d.RRs[0].(*dns.DNAME)
 	target := qname[:len(qname)-len(owner)] + dn.Target
@@ -316,12 +317,12 @@ func (zd *Data) dname(owner, qname string, qtype uint16, dnssec bool, depth int,
 // servers' addresses go along as glue.
 func (zd *Data) referral(cut string, dnssec bool, sp Spender) Result {
 	n := zd.node(cut)
-	ns := n.sets[dns.TypeNS]
+	ns := n.sets.get(dns.TypeNS)
 	res := Result{Rcode: dns.RcodeSuccess, Referral: true, Authority: append([]dns.RR{}, ns.RRs...)}
 	if dnssec {
-		switch ds := n.sets[dns.TypeDS]; {
+		switch ds := n.sets.get(dns.TypeDS); {
 		case ds != nil:
-			res.Authority = append(append(res.Authority, ds.RRs...), ds.Sigs...)
+			res.Authority = zd.appendSigs(append(res.Authority, ds.RRs...), ds)
 		case zd.denial == Compact:
 			nsec := &dns.NSEC{Hdr: dns.RR_Header{Name: cut, Rrtype: dns.TypeNSEC, Class: dns.ClassINET, Ttl: zd.negTTL},
 				NextDomain: "\\000." + cut, TypeBitMap: []uint16{dns.TypeNS, dns.TypeRRSIG, dns.TypeNSEC}}
@@ -331,8 +332,9 @@ func (zd *Data) referral(cut string, dnssec bool, sp Spender) Result {
 			}
 			res.Authority = append(append(res.Authority, nsec), sigs...)
 		default:
-			if s, ok := zd.match(nsec3Hash(cut)); ok {
-				res.Authority = append(append(res.Authority, s.RRs...), s.Sigs...)
+			h := nsec3Hash(cut)
+			if l, ok := zd.chain.Get(h); ok {
+				res.Authority = zd.appendLink(res.Authority, h, l)
 			}
 		}
 	}
@@ -343,7 +345,7 @@ func (zd *Data) referral(cut string, dnssec bool, sp Spender) Result {
 		}
 		if g := zd.node(target); g != nil {
 			for _, t := range []uint16{dns.TypeA, dns.TypeAAAA} {
-				if s := g.sets[t]; s != nil {
+				if s := g.sets.get(t); s != nil {
 					res.Additional = append(res.Additional, s.RRs...)
 				}
 			}
@@ -355,7 +357,7 @@ func (zd *Data) referral(cut string, dnssec bool, sp Spender) Result {
 func (zd *Data) positive(s *rrset, dnssec bool) Result {
 	res := Result{Rcode: dns.RcodeSuccess, Answer: s.RRs}
 	if dnssec {
-		res.Answer = append(append(make([]dns.RR, 0, len(s.RRs)+len(s.Sigs)), s.RRs...), s.Sigs...)
+		res.Answer = zd.appendSigs(append(make([]dns.RR, 0, len(s.RRs)+len(s.Sigs)), s.RRs...), s)
 	}
 	return res
 }
@@ -403,18 +405,22 @@ func (zd *Data) negative(qname string, nx bool, types []uint16, dnssec bool, omi
 	if zd.whiteLies {
 		return zd.whiteLie(qname, nx, types, res, omit, sp)
 	}
-	seen := map[string]bool{}
-	addSet := func(s *rrset) {
-		if s == nil || seen[s.RRs[0].Header().Name] {
+	// The links are made as records here (appendLink): each once, as
+	// one may serve two proofs.
+	var seen [3]string
+	addLink := func(h string, l *chainLink, ok bool) {
+		if !ok || slices.Contains(seen[:], h) {
 			return
 		}
-		seen[s.RRs[0].Header().Name] = true
-		auth = append(append(auth, s.RRs...), s.Sigs...)
+		copy(seen[1:], seen[:2])
+		seen[0] = h
+		auth = zd.appendLink(auth, h, l)
 	}
 	if !nx {
 		// RFC 5155 §7.2.3: the NSEC3 matching qname.
-		s, _ := zd.match(nsec3Hash(qname))
-		addSet(s)
+		h := nsec3Hash(qname)
+		l, ok := zd.chain.Get(h)
+		addLink(h, l, ok)
 		res.Authority = auth
 		return res
 	}
@@ -430,10 +436,11 @@ func (zd *Data) negative(qname string, nx bool, types []uint16, dnssec bool, omi
 			break
 		}
 	}
-	s, _ := zd.match(nsec3Hash(ce))
-	addSet(s)
-	addSet(zd.cover(nsec3Hash(nextCloser)))
-	addSet(zd.cover(nsec3Hash("*." + ce)))
+	h := nsec3Hash(ce)
+	l, ok := zd.chain.Get(h)
+	addLink(h, l, ok)
+	addLink(zd.coverLink(nsec3Hash(nextCloser)))
+	addLink(zd.coverLink(nsec3Hash("*." + ce)))
 	res.Authority = auth
 	return res
 }
@@ -591,6 +598,18 @@ func newOnlineSigner(zd *Data, p sigPolicy) *onlineSigner {
 	return &onlineSigner{zd: zd, policy: p, cache: map[string][]dns.RR{}, Rate: DefaultOnlineRate, Burst: 2 * DefaultOnlineRate, Tokens: 2 * DefaultOnlineRate, Now: time.Now}
 }
 
+// setKey is the text of a set signed per query, the key of its
+// signatures in the online cache.
+func setKey(set []dns.RR, tag uint16) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%d|", tag)
+	for _, rr := range set {
+		b.WriteString(rr.String())
+		b.WriteByte('\n')
+	}
+	return b.String()
+}
+
 // onlineKey is the cache key of a set signed per query: for the one
 // synthesised record of a positive answer, its name, TTL and data, which
 // is cheaper than the text of the whole record (setKey) and names the
@@ -677,10 +696,10 @@ func signOnline(set []dns.RR, zone string, k activeKey, from, until time.Time) (
 
 // sigs is every signature kept at the node, in type order: the answer
 // to a query for type RRSIG.
-func (n *node) sigs() []dns.RR {
+func (zd *Data) nodeSigs(n *node) []dns.RR {
 	var out []dns.RR
 	for _, t := range n.types() {
-		out = append(out, n.sets[t].Sigs...)
+		out = append(out, zd.setSigs(n.sets.get(t))...)
 	}
 	return out
 }

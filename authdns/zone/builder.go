@@ -91,7 +91,6 @@ type Builder struct {
 
 	last       *Snapshot
 	whole      bool // every zone of last reflects the input at last.seq
-	sigs       sigCache
 	onlineSigs atomic.Uint64
 	stats      BuildStats
 }
@@ -120,7 +119,7 @@ func NewBuilder(st Store, sealer *Sealer, opt BuilderOptions) *Builder {
 	if opt.Log == nil {
 		opt.Log = slog.New(slog.DiscardHandler)
 	}
-	return &Builder{store: st, sealer: sealer, opt: opt, log: opt.Log, last: &Snapshot{}, whole: true, sigs: sigCache{}}
+	return &Builder{store: st, sealer: sealer, opt: opt, log: opt.Log, last: &Snapshot{}, whole: true}
 }
 
 // OnlineSignatures counts the signatures made per query by the zones of
@@ -193,7 +192,6 @@ func (b *Builder) Rebuild(ctx context.Context, in *BuildInput, now time.Time, co
 	zs := map[string]*Data{}
 	built := map[string]*Data{}
 	steps := map[string]*deltaStep{}
-	used := sigCache{}
 	var errs []error
 	for _, z := range in.Zones {
 		if !rebuild[z.Name] {
@@ -201,7 +199,7 @@ func (b *Builder) Rebuild(ctx context.Context, in *BuildInput, now time.Time, co
 			continue
 		}
 		if e, ok := edits[z.Name]; ok {
-			zd, gone, came, ok, err := b.deltaBuild(z, old.zones[z.Name], in, e[0], e[1], p, used)
+			zd, gone, came, ok, err := b.deltaBuild(z, old.zones[z.Name], in, e[0], e[1], p)
 			if err != nil {
 				errs = append(errs, err)
 				zs[z.Name] = old.zones[z.Name] // serve the previous version rather than nothing
@@ -236,7 +234,7 @@ func (b *Builder) Rebuild(ctx context.Context, in *BuildInput, now time.Time, co
 		if built[name] == nil && step == nil {
 			continue
 		}
-		if err := b.finish(ctx, zd, old.zones[name], in.Keys, p, used, corrupt, step); err != nil {
+		if err := b.finish(ctx, zd, old.zones[name], in.Keys, p, corrupt, step); err != nil {
 			whole = false
 			if errors.Is(err, errBehind) {
 				// Another replica published a version built from a later
@@ -245,7 +243,6 @@ func (b *Builder) Rebuild(ctx context.Context, in *BuildInput, now time.Time, co
 				seq = -1
 				if o := old.zones[name]; o != nil {
 					zs[name] = o
-					maps.Copy(used, b.sigs)
 				}
 				continue
 			}
@@ -253,7 +250,6 @@ func (b *Builder) Rebuild(ctx context.Context, in *BuildInput, now time.Time, co
 			// Serve the previous version rather than nothing.
 			if o := old.zones[name]; o != nil {
 				zs[name] = o
-				maps.Copy(used, b.sigs)
 			} else {
 				delete(zs, name)
 			}
@@ -268,7 +264,6 @@ func (b *Builder) Rebuild(ctx context.Context, in *BuildInput, now time.Time, co
 			changed = append(changed, zd)
 		}
 	}
-	b.sigs = used
 	b.whole = whole
 	b.last = &Snapshot{zones: zs, seq: seq}
 	return b.last, changed, errors.Join(errs...)
@@ -310,14 +305,14 @@ var errBehind = errors.New("another replica published a newer version")
 //
 // step, when not nil, is what a delta build changed (signed already): the
 // journal step and content hash come from it.
-func (b *Builder) finish(ctx context.Context, zd, prev *Data, keys []Key, p sigPolicy, used sigCache, corrupt string, step *deltaStep) error {
+func (b *Builder) finish(ctx context.Context, zd, prev *Data, keys []Key, p sigPolicy, corrupt string, step *deltaStep) error {
 	z := &zd.zone
 	if z.Config.Signed && step == nil {
 		sigPrev := prev
 		if corrupt != "" {
 			sigPrev = nil // prev's signatures at the owner were broken on purpose
 		}
-		if err := zd.signZone(keys, b.sealer, p, b.sigs, used, sigPrev); err != nil {
+		if err := zd.signZone(keys, b.sealer, p, sigPrev); err != nil {
 			return err
 		}
 	}
@@ -346,10 +341,10 @@ func (b *Builder) finish(ctx context.Context, zd, prev *Data, keys []Key, p sigP
 	zd.hash = zd.sum.String()
 	for try := 0; ; try++ {
 		if zd.hash == z.SerialHash && z.Serial != 0 {
-			return zd.setSerial(z.Serial, p, b.sigs, used)
+			return zd.setSerial(z.Serial, p)
 		}
 		next := nextSerial(z.Serial, p.Now)
-		if err := zd.setSerial(next, p, b.sigs, used); err != nil {
+		if err := zd.setSerial(next, p); err != nil {
 			return err
 		}
 		var d *Diff

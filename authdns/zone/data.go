@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"hash/fnv"
 	"hash/maphash"
+	"iter"
 	"net/netip"
 	"slices"
 	"sort"
@@ -19,22 +20,72 @@ import (
 // rrset is one owner name's records of one type, with their signatures.
 type rrset struct {
 	RRs  []dns.RR
-	Sigs []dns.RR
+	Sigs sigList // as records: Data.setSigs
 }
 
 // node is one name of a zone. A node with no sets is an empty
 // non-terminal: it exists because names below it do (RFC 8020).
 type node struct {
-	sets map[uint16]*rrset
+	sets typeSets
 }
 
 func (n *node) types() []uint16 {
-	ts := make([]uint16, 0, len(n.sets))
-	for t := range n.sets {
-		ts = append(ts, t)
+	ts := make([]uint16, len(n.sets))
+	for i, e := range n.sets {
+		ts[i] = e.t
 	}
-	slices.Sort(ts)
 	return ts
+}
+
+// typeSets is a name's sets by type, in type order. A name holds one or
+// two types (a signed name's NSEC3 is not among them): a slice of a few
+// entries is a tenth of the memory of a map (about 200 bytes for the
+// smallest), and as quick to search at that size. Like the map it
+// replaces it is shared between versions: clone before writing.
+type typeSets []typedSet
+
+type typedSet struct {
+	t uint16
+	s *rrset
+}
+
+// get is the set of type t, or nil.
+func (ts typeSets) get(t uint16) *rrset {
+	for _, e := range ts {
+		if e.t == t {
+			return e.s
+		}
+	}
+	return nil
+}
+
+// put makes s the set of type t.
+func (ts *typeSets) put(t uint16, s *rrset) {
+	i, ok := slices.BinarySearchFunc(*ts, t, func(e typedSet, t uint16) int { return int(e.t) - int(t) })
+	if ok {
+		(*ts)[i].s = s
+		return
+	}
+	*ts = slices.Insert(*ts, i, typedSet{t, s})
+}
+
+// del drops the set of type t.
+func (ts *typeSets) del(t uint16) {
+	*ts = slices.DeleteFunc(*ts, func(e typedSet) bool { return e.t == t })
+}
+
+// clone is a copy to write into.
+func (ts typeSets) clone() typeSets { return slices.Clip(slices.Clone(ts)) }
+
+// all yields each type and its set, in type order.
+func (ts typeSets) all() iter.Seq2[uint16, *rrset] {
+	return func(yield func(uint16, *rrset) bool) {
+		for _, e := range ts {
+			if !yield(e.t, e.s) {
+				return
+			}
+		}
+	}
 }
 
 // activeKey is a key ready to sign.
@@ -44,11 +95,76 @@ type activeKey struct {
 	signer crypto.Signer
 }
 
-// nsec3Entry is one link of a precomputed NSEC3 chain.
+// nsec3Entry is one link of a precomputed NSEC3 chain, as a full build
+// makes it.
 type nsec3Entry struct {
 	hash string // base32hex, upper case, as dns.HashName gives it
-	set  *rrset
+	l    *chainLink
 }
+
+// chainLink is one link of the NSEC3 chain as a version keeps it: the hash is
+// its key in the chain, and its record is made from the hash, next and
+// types when asked for (nsec3RR): an NSEC3 record with its owner name kept
+// for each name of the zone was about 220 bytes a name, this is 64 (next
+// is the next link's key, and bitmaps are shared: neither is a copy).
+// Immutable once in a published chain.
+type chainLink struct {
+	next  string   // the next link's hash
+	types []uint16 // the type bitmap (shared: never written)
+	sigs  sigList  // the record's signatures
+}
+
+// nsec3RR is the NSEC3 record of link l at hash h (RFC 5155: SHA-1, no
+// salt, no extra iterations, no opt-out; the negative TTL, RFC 9077).
+func (zd *Data) nsec3RR(h string, l *chainLink) *dns.NSEC3 {
+	// The owner, strings.ToLower(h) + "." + zone, in one allocation
+	// (this runs for each link of a negative answer).
+	var b strings.Builder
+	b.Grow(len(h) + 1 + len(zd.zone.Name))
+	for i := 0; i < len(h); i++ {
+		c := h[i]
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		b.WriteByte(c)
+	}
+	b.WriteByte('.')
+	b.WriteString(zd.zone.Name)
+	return &dns.NSEC3{Hdr: dns.RR_Header{Name: b.String(), Rrtype: dns.TypeNSEC3, Class: dns.ClassINET, Ttl: zd.negTTL},
+		Hash: dns.SHA1, HashLength: 20, NextDomain: l.next, TypeBitMap: l.types}
+}
+
+// appendLink appends to out the NSEC3 record of link l at hash h and its
+// signatures.
+func (zd *Data) appendLink(out []dns.RR, h string, l *chainLink) []dns.RR {
+	rr := zd.nsec3RR(h, l)
+	out = append(out, rr)
+	for i := range l.sigs {
+		out = append(out, l.sigs[i].rrsig(&rr.Hdr, zd.zone.Name))
+	}
+	return out
+}
+
+// appendSigs appends to out the signatures of s as records.
+func (zd *Data) appendSigs(out []dns.RR, s *rrset) []dns.RR {
+	if len(s.Sigs) == 0 {
+		return out
+	}
+	h := s.RRs[0].Header()
+	for i := range s.Sigs {
+		out = append(out, s.Sigs[i].rrsig(h, zd.zone.Name))
+	}
+	return out
+}
+
+// linkSet is link l at hash h as a set: its record and signatures.
+func (zd *Data) linkSet(h string, l *chainLink) *rrset {
+	return &rrset{RRs: []dns.RR{zd.nsec3RR(h, l)}, Sigs: l.sigs}
+}
+
+// sameLink says whether two links make the same record (in zones of the
+// same negative TTL).
+func sameLink(a, b *chainLink) bool { return a.next == b.next && slices.Equal(a.types, b.types) }
 
 // Data is one version of a zone as served: immutable once built,
 // its records as well (they are shared by every goroutine answering from
@@ -75,10 +191,11 @@ type Data struct {
 	signed bool
 	ksks   []activeKey // sign DNSKEY, CDS, CDNSKEY
 	zsks   []activeKey // sign the rest
-	// chain is the NSEC3 chain by hash (base32hex, upper case), nsec3
-	// each owner name's hash, kept for the next build: both persistent.
-	chain ptree[*rrset]
-	nsec3 ptree[string]
+	// chain is the NSEC3 chain by hash (base32hex, upper case),
+	// persistent. An owner name's hash is computed when needed (a delta
+	// build hashes the names it changes): an index of every name's hash
+	// kept for that cost a tree node per name.
+	chain ptree[*chainLink]
 	// denial is the method used in answers, the zone's configured one.
 	denial Denial
 	// whiteLies is set for NSEC3 zones whose names are synthesised (a
@@ -211,32 +328,23 @@ func (p sigPolicy) forSet(owner string, t uint16) sigPolicy {
 	return q
 }
 
-// sigCache keeps signatures across builds, so that an event that changes
-// one name re-signs one name (RFC 6781 §4.4.2: re-sign what changed).
-type sigCache map[string]*dns.RRSIG
-
-func setKey(set []dns.RR, tag uint16) string {
-	var b strings.Builder
-	fmt.Fprintf(&b, "%d|", tag)
-	for _, rr := range set {
-		b.WriteString(rr.String())
-		b.WriteByte('\n')
-	}
-	return b.String()
-}
-
-// sign returns the signatures of set by keys, from old when made in the
-// current signing period, recording what it used in used.
-func sign(set []dns.RR, zone string, keys []activeKey, p sigPolicy, old, used sigCache) ([]dns.RR, error) {
+// sign returns the signatures of set by keys: for each key, the one of
+// prev (the signatures the version before had for the same records) made
+// by that key in the set's current signing period, or a new one. Nothing
+// else is kept between builds: a set keeps its own signatures, and a
+// version's sets are compared with the one before's (signZone) or edited
+// from them (delta.go), so a set is signed only when its records or its
+// period changed, or a key came. (A cache keyed by the text of every set,
+// kept until the next build, cost more memory per name than the name.)
+func sign(set []dns.RR, zone string, keys []activeKey, p sigPolicy, prev sigList) (sigList, error) {
 	if len(set) == 0 {
 		return nil, nil
 	}
-	var out []dns.RR
+	out := make(sigList, 0, len(keys))
 	p = p.forSet(set[0].Header().Name, set[0].Header().Rrtype)
+	inc, exp := uint32(p.inception().Unix()), uint32(p.expiration().Unix())
 	for _, k := range keys {
-		ck := setKey(set, k.Tag)
-		if s, ok := old[ck]; ok && s.Inception == uint32(p.inception().Unix()) {
-			used[ck] = s
+		if s, ok := sigBy(prev, k, inc, exp); ok {
 			out = append(out, s)
 			continue
 		}
@@ -244,10 +352,24 @@ func sign(set []dns.RR, zone string, keys []activeKey, p sigPolicy, old, used si
 		if err != nil {
 			return nil, err
 		}
-		used[ck] = s
-		out = append(out, s)
+		r, err := toRaw(s)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, r)
 	}
 	return out, nil
+}
+
+// sigBy is the signature of sigs made by k with inception inc and
+// expiration exp, if there is one.
+func sigBy(sigs sigList, k activeKey, inc, exp uint32) (rawSig, bool) {
+	for _, s := range sigs {
+		if s.tag == k.Tag && s.alg == uint8(k.Algorithm) && s.inc == inc && s.exp == exp {
+			return s, true
+		}
+	}
+	return rawSig{}, false
 }
 
 // signSet makes a fresh RRSIG: TTL that of the set (RFC 4034 §3),
@@ -269,13 +391,13 @@ func (zd *Data) add(rr dns.RR) {
 	h.Name = strings.ToLower(h.Name)
 	n := zd.building[h.Name]
 	if n == nil {
-		n = &node{sets: map[uint16]*rrset{}}
+		n = &node{}
 		zd.building[h.Name] = n
 	}
-	s := n.sets[h.Rrtype]
+	s := n.sets.get(h.Rrtype)
 	if s == nil {
 		s = &rrset{}
-		n.sets[h.Rrtype] = s
+		n.sets.put(h.Rrtype, s)
 	}
 	for _, o := range s.RRs {
 		if dns.IsDuplicate(o, rr) {
@@ -301,7 +423,7 @@ func (zd *Data) addENTs() {
 			if _, ok := zd.building[n]; ok {
 				break
 			}
-			zd.building[n] = &node{sets: map[uint16]*rrset{}}
+			zd.building[n] = &node{}
 		}
 	}
 }
@@ -320,10 +442,9 @@ func Build(z Zone, in *BuildInput) (*Data, error) {
 // build is Build with the names still in zd.building, for the builder
 // to link and sign before it freezes them.
 func build(z Zone, in *BuildInput) (*Data, error) {
-	zd := &Data{zone: z, building: map[string]*node{z.Name: {sets: map[uint16]*rrset{}}}, seq: in.Seq}
+	zd := &Data{zone: z, building: map[string]*node{z.Name: {}}, seq: in.Seq}
 	zd.names = newPtree[*node](canonicalCompare, maphash.MakeSeed())
-	zd.chain = newPtree[*rrset](strings.Compare, maphash.MakeSeed())
-	zd.nsec3 = newPtree[string](strings.Compare, maphash.MakeSeed())
+	zd.chain = newPtree[*chainLink](strings.Compare, maphash.MakeSeed())
 	c := z.Config
 	zd.negTTL = min(c.TTL, c.Minimum) // RFC 2308 §5, RFC 9077 §3
 	for _, ns := range c.NS {
@@ -388,16 +509,16 @@ func build(z Zone, in *BuildInput) (*Data, error) {
 	// The apex node holds the SOA too, for answers and the NSEC3 bitmap;
 	// hashing, signing and transfers treat it apart, as the serial is
 	// chosen last.
-	zd.building[z.Name].sets[dns.TypeSOA] = zd.soa
+	zd.building[z.Name].sets.put(dns.TypeSOA, zd.soa)
 	zd.denial = c.Denial
 	for name, n := range zd.building {
-		if name != z.Name && n.sets[dns.TypeNS] != nil {
+		if name != z.Name && n.sets.get(dns.TypeNS) != nil {
 			if zd.cuts == nil {
 				zd.cuts = map[string]bool{}
 			}
 			zd.cuts[name] = true
 		}
-		if n.sets[dns.TypeDNAME] != nil {
+		if n.sets.get(dns.TypeDNAME) != nil {
 			if zd.dnames == nil {
 				zd.dnames = map[string]bool{}
 			}
@@ -442,10 +563,10 @@ func hashes(chain []nsec3Entry) []string {
 	return out
 }
 
-func rrsets(chain []nsec3Entry) []*rrset {
-	out := make([]*rrset, len(chain))
+func links(chain []nsec3Entry) []*chainLink {
+	out := make([]*chainLink, len(chain))
 	for i, e := range chain {
-		out[i] = e.set
+		out[i] = e.l
 	}
 	return out
 }
@@ -494,7 +615,7 @@ func link(zs map[string]*Data) {
 			// The template's suffix exists in the forward zone even
 			// before any name below it is asked for.
 			if _, ok := f.building[r.tmpl.Suffix]; !ok {
-				f.building[r.tmpl.Suffix] = &node{sets: map[uint16]*rrset{}}
+				f.building[r.tmpl.Suffix] = &node{}
 			}
 		}
 	}
@@ -520,7 +641,7 @@ func findZone(zs map[string]*Data, name string) *Data {
 // Sets whose records are those of prev (the version served before), in
 // the same signing period with the same keys, keep prev's signatures
 // without a look-up: only what changed is signed or looked up.
-func (zd *Data) signZone(keys []Key, sealer *Sealer, p sigPolicy, old, used sigCache, prev *Data) error {
+func (zd *Data) signZone(keys []Key, sealer *Sealer, p sigPolicy, prev *Data) error {
 	c := zd.zone.Config
 	var mine []Key
 	for _, k := range keys {
@@ -573,31 +694,28 @@ func (zd *Data) signZone(keys []Key, sealer *Sealer, p sigPolicy, old, used sigC
 	zd.signed = true
 	zd.sigFrom, zd.sigUntil = p.inception(), p.expiration()
 	zd.add(&dns.NSEC3PARAM{Hdr: dns.RR_Header{Name: zd.zone.Name, Rrtype: dns.TypeNSEC3PARAM, Class: dns.ClassINET, Ttl: 0}, Hash: dns.SHA1})
-	chain := zd.buildChain(prev)
+	chain := zd.buildChain()
 	reuse := prev != nil && prev.signed && sameTags(prev.zsks, zd.zsks) && sameTags(prev.ksks, zd.ksks)
-	// current says whether sigs were made in their set's current period.
-	current := func(sigs []dns.RR) bool {
-		if len(sigs) == 0 {
-			return false
-		}
-		h := sigs[0].Header()
-		return sigs[0].(*dns.RRSIG).Inception == uint32(p.forSet(h.Name, sigs[0].(*dns.RRSIG).TypeCovered).inception().Unix())
+	// current says whether sigs, of the set of type t at owner, were
+	// made in the set's current period.
+	current := func(owner string, t uint16, sigs sigList) bool {
+		return len(sigs) > 0 && sigs[0].inc == uint32(p.forSet(owner, t).inception().Unix())
 	}
 	earliest := p.expiration()
-	note := func(sigs []dns.RR) {
+	note := func(sigs sigList) {
 		for _, s := range sigs {
-			if e := time.Unix(int64(s.(*dns.RRSIG).Expiration), 0); e.Before(earliest) {
+			if e := time.Unix(int64(s.exp), 0); e.Before(earliest) {
 				earliest = e
 			}
 		}
 	}
 	for name, n := range zd.building {
 		var pn *node
-		if reuse {
+		if prev != nil && prev.signed {
 			pn = prev.node(name)
 		}
 		cut := zd.cutAt(name)
-		for t, s := range n.sets {
+		for t, s := range n.sets.all() {
 			if t == dns.TypeSOA {
 				continue
 			}
@@ -607,18 +725,22 @@ func (zd *Data) signZone(keys []Key, sealer *Sealer, p sigPolicy, old, used sigC
 				s.Sigs = nil
 				continue
 			}
+			var had sigList // prev's signatures of the same records
 			if pn != nil {
-				if ps := pn.sets[t]; ps != nil && current(ps.Sigs) && sameRRs(ps.RRs, s.RRs) {
-					s.Sigs = ps.Sigs
-					note(s.Sigs)
-					continue
+				if ps := pn.sets.get(t); ps != nil && sameRRs(ps.RRs, s.RRs) {
+					if reuse && current(s.RRs[0].Header().Name, t, ps.Sigs) {
+						s.Sigs = ps.Sigs
+						note(s.Sigs)
+						continue
+					}
+					had = ps.Sigs
 				}
 			}
 			keys := zd.zsks
 			if t == dns.TypeDNSKEY || t == dns.TypeCDS || t == dns.TypeCDNSKEY {
 				keys = zd.ksks
 			}
-			sigs, err := sign(s.RRs, zd.zone.Name, keys, p, old, used)
+			sigs, err := sign(s.RRs, zd.zone.Name, keys, p, had)
 			if err != nil {
 				return err
 			}
@@ -627,30 +749,54 @@ func (zd *Data) signZone(keys []Key, sealer *Sealer, p sigPolicy, old, used sigC
 		}
 	}
 	for _, e := range chain {
-		if reuse {
-			if ps, ok := prev.match(e.hash); ok && current(ps.Sigs) && sameRRs(ps.RRs, e.set.RRs) {
-				e.set.Sigs = ps.Sigs
-				note(e.set.Sigs)
-				continue
+		var had sigList
+		rr := zd.nsec3RR(e.hash, e.l)
+		if prev != nil && prev.signed {
+			if pl, ok := prev.chain.Get(e.hash); ok && sameLink(pl, e.l) && prev.negTTL == zd.negTTL {
+				if reuse && current(rr.Hdr.Name, dns.TypeNSEC3, pl.sigs) {
+					e.l.sigs = pl.sigs
+					note(e.l.sigs)
+					continue
+				}
+				had = pl.sigs
 			}
 		}
-		sigs, err := sign(e.set.RRs, zd.zone.Name, zd.zsks, p, old, used)
+		sigs, err := sign([]dns.RR{rr}, zd.zone.Name, zd.zsks, p, had)
 		if err != nil {
 			return err
 		}
-		e.set.Sigs = sigs
+		e.l.sigs = sigs
 		note(sigs)
 	}
-	zd.chain = zd.chain.fromSorted(hashes(chain), rrsets(chain))
+	zd.chain = zd.chain.fromSorted(hashes(chain), links(chain))
 	zd.maxTTL = max(c.TTL, zd.negTTL)
 	for _, n := range zd.building {
-		for _, s := range n.sets {
+		for _, s := range n.sets.all() {
 			zd.maxTTL = max(zd.maxTTL, s.RRs[0].Header().Ttl)
 		}
 	}
 	zd.refreshAt = earliest.Add(-p.Refresh)
 	zd.online = newOnlineSigner(zd, p)
 	return nil
+}
+
+// bitmapSet interns NSEC3 type bitmaps: a zone's links have a handful of
+// distinct ones (AAAA and RRSIG, A and RRSIG, none for an empty
+// non-terminal...), so its links share them rather than each holding
+// its own. Shared, they are never written.
+type bitmapSet map[string][]uint16
+
+func (b bitmapSet) get(ts []uint16) []uint16 {
+	k := make([]byte, 0, 2*len(ts))
+	for _, t := range ts {
+		k = append(k, byte(t>>8), byte(t))
+	}
+	if s, ok := b[string(k)]; ok {
+		return s
+	}
+	s := slices.Clip(ts)
+	b[string(k)] = s
+	return s
 }
 
 // nsec3Hash is the RFC 5155 hash of name with no salt and no extra
@@ -671,7 +817,7 @@ func nsec3Hash(name string) string { return dns.HashName(name, dns.SHA1, 0, "") 
 // (ldns-verify-zone: "original of NSEC3 hashed name could not be
 // found"). Zones with synthesised names answer with white lies, so the
 // chain only serves transfers, and there the name does not exist.
-func (zd *Data) buildChain(prev *Data) []nsec3Entry {
+func (zd *Data) buildChain() []nsec3Entry {
 	type link struct {
 		hash  string
 		types []uint16
@@ -692,7 +838,7 @@ func (zd *Data) buildChain(prev *Data) []nsec3Entry {
 		}
 	}
 	links := make([]link, 0, len(zd.building))
-	names := make([]string, 0, len(zd.building))
+	bitmaps := bitmapSet{}
 	for name, n := range zd.building {
 		if !held[name] {
 			continue
@@ -703,7 +849,7 @@ func (zd *Data) buildChain(prev *Data) []nsec3Entry {
 			if cut != name {
 				continue
 			}
-			ts, sigs = []uint16{dns.TypeNS}, n.sets[dns.TypeDS] != nil
+			ts, sigs = []uint16{dns.TypeNS}, n.sets.get(dns.TypeDS) != nil
 			if sigs {
 				ts = append(ts, dns.TypeDS)
 			}
@@ -712,58 +858,46 @@ func (zd *Data) buildChain(prev *Data) []nsec3Entry {
 			ts = append(ts, dns.TypeRRSIG)
 			slices.Sort(ts)
 		}
-		h, ok := "", false
-		if prev != nil {
-			h, ok = prev.nsec3.Get(name)
-		}
-		if !ok {
-			h = nsec3Hash(name)
-		}
-		names = append(names, name)
-		links = append(links, link{h, ts})
+		links = append(links, link{nsec3Hash(name), bitmaps.get(ts)})
 	}
-	// The owner names' hashes, for the next build: sorted by name.
-	byName := make([]int, len(names))
-	for i := range byName {
-		byName[i] = i
-	}
-	slices.SortFunc(byName, func(i, j int) int { return strings.Compare(names[i], names[j]) })
-	ns, hs := make([]string, len(names)), make([]string, len(names))
-	for i, k := range byName {
-		ns[i], hs[i] = names[k], links[k].hash
-	}
-	zd.nsec3 = zd.nsec3.fromSorted(ns, hs)
 	sort.Slice(links, func(i, j int) bool { return links[i].hash < links[j].hash })
 	chain := make([]nsec3Entry, len(links))
 	for i, l := range links {
-		next := links[(i+1)%len(links)].hash
-		rr := &dns.NSEC3{Hdr: dns.RR_Header{Name: strings.ToLower(l.hash) + "." + zd.zone.Name, Rrtype: dns.TypeNSEC3, Class: dns.ClassINET, Ttl: zd.negTTL},
-			Hash: dns.SHA1, HashLength: 20, NextDomain: next, TypeBitMap: l.types}
-		chain[i] = nsec3Entry{hash: l.hash, set: &rrset{RRs: []dns.RR{rr}}}
+		chain[i] = nsec3Entry{hash: l.hash, l: &chainLink{next: links[(i+1)%len(links)].hash, types: l.types}}
 	}
 	return chain
 }
 
 // match finds the chain entry whose hash is h; cover the one before it.
-func (zd *Data) match(h string) (*rrset, bool) { return zd.chain.Get(h) }
-
-func (zd *Data) cover(h string) *rrset {
-	// The entry before h covers it; before the first, the last one
-	// (which wraps around to the first).
-	if _, s, ok := zd.chain.Before(h); ok {
-		return s
+func (zd *Data) match(h string) (*rrset, bool) {
+	l, ok := zd.chain.Get(h)
+	if !ok {
+		return nil, false
 	}
-	_, s, _ := zd.chain.Last()
-	return s
+	return zd.linkSet(h, l), true
+}
+
+// coverLink is the link whose span covers h, with its hash: the one
+// before h; before the first, the last one (which wraps around to the
+// first).
+func (zd *Data) coverLink(h string) (string, *chainLink, bool) {
+	if k, l, ok := zd.chain.Before(h); ok {
+		return k, l, true
+	}
+	return zd.chain.Last()
 }
 
 // setSerial puts the SOA with serial in place and signs it.
-func (zd *Data) setSerial(serial uint32, p sigPolicy, old, used sigCache) error {
+func (zd *Data) setSerial(serial uint32, p sigPolicy) error {
+	had := zd.soa.Sigs // the same SOA again (finish's retries): kept
+	if serial != zd.serial {
+		had = nil
+	}
 	zd.serial = serial
 	soa := zd.soa.RRs[0].(*dns.SOA)
 	soa.Serial = serial
 	if zd.signed {
-		sigs, err := sign(zd.soa.RRs, zd.zone.Name, zd.zsks, p, old, used)
+		sigs, err := sign(zd.soa.RRs, zd.zone.Name, zd.zsks, p, had)
 		if err != nil {
 			return err
 		}
@@ -771,13 +905,13 @@ func (zd *Data) setSerial(serial uint32, p sigPolicy, old, used sigCache) error 
 		for _, s := range sigs {
 			// The SOA is signed again at each serial, and when its own
 			// period ends.
-			if r := time.Unix(int64(s.(*dns.RRSIG).Expiration), 0).Add(-p.Refresh); r.Before(zd.refreshAt) {
+			if r := time.Unix(int64(s.exp), 0).Add(-p.Refresh); r.Before(zd.refreshAt) {
 				zd.refreshAt = r
 			}
 		}
 	}
 	zd.soaNeg = nil
-	for _, rr := range append([]dns.RR{soa}, zd.soa.Sigs...) {
+	for _, rr := range append([]dns.RR{soa}, zd.setSigs(zd.soa)...) {
 		c := dns.Copy(rr)
 		c.Header().Ttl = zd.negTTL
 		zd.soaNeg = append(zd.soaNeg, c)
@@ -802,19 +936,20 @@ func nextSerial(s uint32, now time.Time) uint32 {
 // closing SOA.
 func (zd *Data) Records() []dns.RR {
 	out := append([]dns.RR{}, zd.soa.RRs...)
-	out = append(out, zd.soa.Sigs...)
+	out = append(out, zd.setSigs(zd.soa)...)
 	for _, n := range zd.names.All() {
 		for _, t := range n.types() {
 			if t == dns.TypeSOA {
 				continue
 			}
-			out = append(out, n.sets[t].RRs...)
-			out = append(out, n.sets[t].Sigs...)
+			out = append(out, n.sets.get(t).RRs...)
+			out = append(out, zd.setSigs(n.sets.get(t))...)
 		}
 	}
-	for _, s := range zd.chain.All() {
-		out = append(out, s.RRs...)
-		out = append(out, s.Sigs...)
+	for h, l := range zd.chain.All() {
+		rr := zd.nsec3RR(h, l)
+		out = append(out, rr)
+		out = append(out, zd.sigRRs(rr, l.sigs)...)
 	}
 	return out
 }
@@ -851,18 +986,10 @@ func (zd *Data) corrupt(owner string) {
 	if n == nil {
 		return
 	}
-	for _, set := range n.sets {
+	for _, set := range n.sets.all() {
 		set.Sigs = slices.Clone(set.Sigs) // they may be the previous version's
-		for i, rr := range set.Sigs {
-			c := dns.Copy(rr).(*dns.RRSIG)
-			b := []byte(c.Signature)
-			if b[0] == 'A' {
-				b[0] = 'B'
-			} else {
-				b[0] = 'A'
-			}
-			c.Signature = string(b)
-			set.Sigs[i] = c
+		for i := range set.Sigs {
+			set.Sigs[i].sig[0] ^= 0x04
 		}
 	}
 }

@@ -125,7 +125,7 @@ func (o *Data) deltaable() bool {
 // done, when the change is not one a delta build handles (the caller
 // builds the zone in full). The records and signatures that left and
 // came are returned for the journal step.
-func (b *Builder) deltaBuild(z Zone, o *Data, in *BuildInput, rem, add []dns.RR, p sigPolicy, used sigCache) (zd *Data, gone, came []dns.RR, ok bool, err error) {
+func (b *Builder) deltaBuild(z Zone, o *Data, in *BuildInput, rem, add []dns.RR, p sigPolicy) (zd *Data, gone, came []dns.RR, ok bool, err error) {
 	// Owners with static records (or the apex) are left to full builds:
 	// a static record can equal an assignment's, which a set edit could
 	// not tell apart.
@@ -166,12 +166,12 @@ func (b *Builder) deltaBuild(z Zone, o *Data, in *BuildInput, rem, add []dns.RR,
 		sigFrom: p.inception(), sigUntil: p.expiration(), refreshAt: o.refreshAt, sfp: o.sfp}
 	// The names are o's, shared: each edit below copies the path to the
 	// name it changes (ptree), never a node of o.
-	zd.names, zd.chain, zd.nsec3 = o.names, o.chain, o.nsec3
+	zd.names, zd.chain = o.names, o.chain
 	// The SOA record gets the new serial (setSerial writes into it): a
 	// copy, in a copy of the apex node.
 	zd.soa = &rrset{RRs: []dns.RR{dns.Copy(o.soa.RRs[0])}}
-	apex := &node{sets: maps.Clone(o.node(z.Name).sets)}
-	apex.sets[dns.TypeSOA] = zd.soa
+	apex := &node{sets: o.node(z.Name).sets.clone()}
+	apex.sets.put(dns.TypeSOA, zd.soa)
 	zd.names = zd.names.Set(z.Name, apex)
 
 	copied := map[string]*node{} // nodes of zd already copied from o
@@ -179,9 +179,9 @@ func (b *Builder) deltaBuild(z Zone, o *Data, in *BuildInput, rem, add []dns.RR,
 		if n := copied[name]; n != nil {
 			return n
 		}
-		n := &node{sets: map[uint16]*rrset{}}
+		n := &node{}
 		if pn := zd.node(name); pn != nil {
-			maps.Copy(n.sets, pn.sets)
+			n.sets = pn.sets.clone()
 		}
 		zd.names, copied[name] = zd.names.Set(name, n), n
 		return n
@@ -197,7 +197,7 @@ func (b *Builder) deltaBuild(z Zone, o *Data, in *BuildInput, rem, add []dns.RR,
 		e := edits[k]
 		n := nodeOf(k.owner)
 		var rrs []dns.RR
-		ps := n.sets[k.t]
+		ps := n.sets.get(k.t)
 		if ps != nil {
 			for _, rr := range ps.RRs {
 				if !slices.ContainsFunc(e[0], func(x dns.RR) bool { return dns.IsDuplicate(x, rr) }) {
@@ -215,20 +215,20 @@ func (b *Builder) deltaBuild(z Zone, o *Data, in *BuildInput, rem, add []dns.RR,
 			rrs = append(rrs, rr)
 		}
 		if ps != nil {
-			gone = append(append(gone, ps.RRs...), ps.Sigs...)
+			gone = append(append(gone, ps.RRs...), zd.setSigs(ps)...)
 		}
 		if (ps == nil) != (len(rrs) == 0) || len(n.sets) == 0 {
 			names[k.owner] = true
 		}
 		if len(rrs) == 0 {
-			delete(n.sets, k.t)
+			n.sets.del(k.t)
 			if len(n.sets) == 0 {
 				names[k.owner] = true
 			}
 			continue
 		}
 		s := &rrset{RRs: rrs}
-		n.sets[k.t] = s
+		n.sets.put(k.t, s)
 		newSets = append(newSets, s)
 	}
 	// Names that came need their ancestors; names left empty go, with
@@ -245,7 +245,7 @@ func (b *Builder) deltaBuild(z Zone, o *Data, in *BuildInput, rem, add []dns.RR,
 				if zd.names.Has(m) {
 					break
 				}
-				zd.names = zd.names.Set(m, &node{sets: map[uint16]*rrset{}})
+				zd.names = zd.names.Set(m, &node{})
 				names[m] = true
 			}
 			continue
@@ -265,21 +265,21 @@ func (b *Builder) deltaBuild(z Zone, o *Data, in *BuildInput, rem, add []dns.RR,
 	}
 	if zd.signed {
 		for _, s := range newSets {
-			sigs, err := sign(s.RRs, z.Name, zd.zsks, p, b.sigs, used)
+			sigs, err := sign(s.RRs, z.Name, zd.zsks, p, nil)
 			if err != nil {
 				return nil, nil, nil, false, err
 			}
 			s.Sigs = sigs
-			zd.refreshAt = earlier(zd.refreshAt, sigs, p)
+			zd.refreshAt = earlierSigs(zd.refreshAt, sigs, p)
 		}
-		cg, cc, err := zd.editChain(o, names, p, b.sigs, used)
+		cg, cc, err := zd.editChain(o, names, p)
 		if err != nil {
 			return nil, nil, nil, false, err
 		}
 		gone, came = append(gone, cg...), cc
 		zd.refreshAt = earlier(zd.refreshAt, cc, p)
 		if !p.Now.Before(o.refreshAt) {
-			rg, rc, err := zd.renew(copied, p, b.sigs, used)
+			rg, rc, err := zd.renew(copied, p)
 			if err != nil {
 				return nil, nil, nil, false, err
 			}
@@ -287,7 +287,7 @@ func (b *Builder) deltaBuild(z Zone, o *Data, in *BuildInput, rem, add []dns.RR,
 		}
 	}
 	for _, s := range newSets {
-		came = append(append(came, s.RRs...), s.Sigs...)
+		came = append(append(came, s.RRs...), zd.setSigs(s)...)
 	}
 	zd.online = newOnlineSigner(zd, p)
 	return zd, gone, came, true, nil
@@ -317,34 +317,32 @@ func (zd *Data) linkTypes(name string) []uint16 {
 // went) is made again; the new links are signed. It returns the records
 // and signatures of the links that left and came. The chain and the
 // owner-to-hash index are o's with the changed paths copied (ptree).
-func (zd *Data) editChain(o *Data, names map[string]bool, p sigPolicy, old, used sigCache) (gone, came []dns.RR, err error) {
-	chain, idx := o.chain, o.nsec3
+func (zd *Data) editChain(o *Data, names map[string]bool, p sigPolicy) (gone, came []dns.RR, err error) {
+	chain := o.chain
 	fresh := map[string]bool{} // hashes whose link is new
 	moved := []string{}        // hashes that came or went: their predecessor's next changes
 	for _, name := range slices.Sorted(maps.Keys(names)) {
-		h, had := o.nsec3.Get(name)
+		h := nsec3Hash(name)
+		ps, had := o.chain.Get(h)
 		has := zd.names.Has(name)
 		if had {
-			if ps, ok := chain.Get(h); ok {
-				gone = append(append(gone, ps.RRs...), ps.Sigs...)
-			}
+			rr := o.nsec3RR(h, ps)
+			gone = append(append(gone, rr), o.sigRRs(rr, ps.sigs)...)
 		}
 		switch {
 		case had && !has:
-			chain, idx = chain.Delete(h), idx.Delete(name)
+			chain = chain.Delete(h)
 			moved = append(moved, h)
 		case has:
 			if !had {
-				h = nsec3Hash(name)
-				idx = idx.Set(name, h)
 				moved = append(moved, h)
 			}
-			chain = chain.Set(h, &rrset{RRs: []dns.RR{&dns.NSEC3{TypeBitMap: zd.linkTypes(name)}}})
+			chain = chain.Set(h, &chainLink{types: zd.linkTypes(name)}) // made below
 			fresh[h] = true
 		}
 	}
 	if chain.Len() == 0 {
-		zd.chain, zd.nsec3 = chain, idx
+		zd.chain = chain
 		return gone, came, nil
 	}
 	// The links to make: the new ones, and the one before each hash that
@@ -366,29 +364,41 @@ func (zd *Data) editChain(o *Data, names map[string]bool, p sigPolicy, old, used
 		if !ok {
 			next, _, _ = chain.First()
 		}
-		prev := cur.RRs[0].(*dns.NSEC3)
 		if !fresh[h] {
-			if prev.NextDomain == next {
+			if cur.next == next {
 				continue
 			}
 			// Its successor changed: the link is made again.
-			gone = append(append(gone, cur.RRs...), cur.Sigs...)
+			rr := zd.nsec3RR(h, cur)
+			gone = append(append(gone, rr), zd.sigRRs(rr, cur.sigs)...)
 		}
-		rr := &dns.NSEC3{Hdr: dns.RR_Header{Name: strings.ToLower(h) + "." + zd.zone.Name, Rrtype: dns.TypeNSEC3, Class: dns.ClassINET, Ttl: zd.negTTL},
-			Hash: dns.SHA1, HashLength: 20, NextDomain: next, TypeBitMap: prev.TypeBitMap}
-		sigs, err := sign([]dns.RR{rr}, zd.zone.Name, zd.zsks, p, old, used)
+		nl := &chainLink{next: next, types: cur.types}
+		rr := zd.nsec3RR(h, nl)
+		sigs, err := sign([]dns.RR{rr}, zd.zone.Name, zd.zsks, p, nil)
 		if err != nil {
 			return nil, nil, fmt.Errorf("zone %s: %w", zd.zone.Name, err)
 		}
-		chain = chain.Set(h, &rrset{RRs: []dns.RR{rr}, Sigs: sigs})
-		came = append(append(came, rr), sigs...)
+		nl.sigs = sigs
+		chain = chain.Set(h, nl)
+		came = append(append(came, rr), zd.sigRRs(rr, sigs)...)
 	}
-	zd.chain, zd.nsec3 = chain, idx
+	zd.chain = chain
 	return gone, came, nil
 }
 
-// earlier is at, or the renewal time of a signature of sigs (its
+// earlierSigs is at, or the renewal time of a signature of sigs (its
 // expiration less the refresh time) when one is earlier.
+func earlierSigs(at time.Time, sigs sigList, p sigPolicy) time.Time {
+	for _, s := range sigs {
+		if r := time.Unix(int64(s.exp), 0).Add(-p.Refresh); r.Before(at) {
+			at = r
+		}
+	}
+	return at
+}
+
+// earlier is earlierSigs for signatures as records (and other records,
+// passed over).
 func earlier(at time.Time, sigs []dns.RR, p sigPolicy) time.Time {
 	for _, rr := range sigs {
 		if s, ok := rr.(*dns.RRSIG); ok {
@@ -414,23 +424,23 @@ func earlier(at time.Time, sigs []dns.RR, p sigPolicy) time.Time {
 // walk logarithmic too, at the price of a tree node per set held in
 // memory: at 10M names more than the walk costs in a renewal that signs
 // 1/128 of them.
-func (zd *Data) renew(copied map[string]*node, p sigPolicy, old, used sigCache) (gone, came []dns.RR, err error) {
-	due := func(sigs []dns.RR) bool {
+func (zd *Data) renew(copied map[string]*node, p sigPolicy) (gone, came []dns.RR, err error) {
+	due := func(sigs sigList) bool {
 		if len(sigs) == 0 {
 			return false // not signed: at or below a delegation
 		}
-		exp := time.Unix(int64(sigs[0].(*dns.RRSIG).Expiration), 0)
+		exp := time.Unix(int64(sigs[0].exp), 0)
 		return !p.Now.Before(exp.Add(-p.Refresh))
 	}
 	earliest := p.expiration().Add(-p.Refresh) // as signZone: at most the zone's period
-	note := func(sigs []dns.RR) { earliest = earlier(earliest, sigs, p) }
+	note := func(sigs sigList) { earliest = earlierSigs(earliest, sigs, p) }
 	type setAt struct {
 		owner string
 		t     uint16
 	}
 	var sets []setAt
 	for name, n := range zd.names.All() {
-		for t, s := range n.sets {
+		for t, s := range n.sets.all() {
 			if t == dns.TypeSOA {
 				continue
 			}
@@ -442,41 +452,42 @@ func (zd *Data) renew(copied map[string]*node, p sigPolicy, old, used sigCache) 
 		}
 	}
 	var links []string
-	for h, s := range zd.chain.All() {
-		if due(s.Sigs) {
+	for h, l := range zd.chain.All() {
+		if due(l.sigs) {
 			links = append(links, h)
 		} else {
-			note(s.Sigs)
+			note(l.sigs)
 		}
 	}
 	for _, at := range sets {
 		n := copied[at.owner]
 		if n == nil {
-			n = &node{sets: maps.Clone(zd.node(at.owner).sets)}
+			n = &node{sets: zd.node(at.owner).sets.clone()}
 			copied[at.owner] = n
 			zd.names = zd.names.Set(at.owner, n)
 		}
-		s := n.sets[at.t]
+		s := n.sets.get(at.t)
 		keys := zd.zsks
 		if at.t == dns.TypeDNSKEY || at.t == dns.TypeCDS || at.t == dns.TypeCDNSKEY {
 			keys = zd.ksks
 		}
-		sigs, err := sign(s.RRs, zd.zone.Name, keys, p, old, used)
+		sigs, err := sign(s.RRs, zd.zone.Name, keys, p, nil)
 		if err != nil {
 			return nil, nil, err
 		}
-		n.sets[at.t] = &rrset{RRs: s.RRs, Sigs: sigs}
-		gone, came = append(gone, s.Sigs...), append(came, sigs...)
+		n.sets.put(at.t, &rrset{RRs: s.RRs, Sigs: sigs})
+		gone, came = append(gone, zd.setSigs(s)...), append(came, zd.sigRRs(s.RRs[0], sigs)...)
 		note(sigs)
 	}
 	for _, h := range links {
-		s, _ := zd.chain.Get(h)
-		sigs, err := sign(s.RRs, zd.zone.Name, zd.zsks, p, old, used)
+		l, _ := zd.chain.Get(h)
+		rr := zd.nsec3RR(h, l)
+		sigs, err := sign([]dns.RR{rr}, zd.zone.Name, zd.zsks, p, nil)
 		if err != nil {
 			return nil, nil, err
 		}
-		zd.chain = zd.chain.Set(h, &rrset{RRs: s.RRs, Sigs: sigs})
-		gone, came = append(gone, s.Sigs...), append(came, sigs...)
+		zd.chain = zd.chain.Set(h, &chainLink{next: l.next, types: l.types, sigs: sigs})
+		gone, came = append(gone, zd.sigRRs(rr, l.sigs)...), append(came, zd.sigRRs(rr, sigs)...)
 		note(sigs)
 	}
 	zd.refreshAt = earliest

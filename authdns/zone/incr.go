@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/miekg/dns"
@@ -92,23 +93,24 @@ func (zd *Data) fullHash() (sumHash, error) {
 		return nil
 	}
 	for _, n := range zd.names.All() {
-		for t, s := range n.sets {
+		for t, s := range n.sets.all() {
 			if t == dns.TypeSOA {
 				continue
 			}
 			if err := each(s.RRs); err != nil {
 				return h, err
 			}
-			if err := each(s.Sigs); err != nil {
+			if err := each(zd.setSigs(s)); err != nil {
 				return h, err
 			}
 		}
 	}
-	for _, s := range zd.chain.All() {
+	for k, l := range zd.chain.All() {
+		s := zd.linkSet(k, l)
 		if err := each(s.RRs); err != nil {
 			return h, err
 		}
-		if err := each(s.Sigs); err != nil {
+		if err := each(zd.setSigs(s)); err != nil {
 			return h, err
 		}
 	}
@@ -132,7 +134,7 @@ func sameRRs(a, b []dns.RR) bool {
 	return true
 }
 
-func sameSet(a, b *rrset) bool { return sameRRs(a.RRs, b.RRs) && sameRRs(a.Sigs, b.Sigs) }
+func sameSet(a, b *rrset) bool { return sameRRs(a.RRs, b.RRs) && slices.Equal(a.Sigs, b.Sigs) }
 
 // bodyDiff is what changed from prev to zd but the SOA set: records of
 // prev not in zd and of zd not in prev, in wire form, with the update of
@@ -141,17 +143,17 @@ func bodyDiff(prev, zd *Data) (removed, added []string, h sumHash, err error) {
 	var rem, add []dns.RR
 	take := func(to *[]dns.RR, s *rrset) {
 		*to = append(*to, s.RRs...)
-		*to = append(*to, s.Sigs...)
+		*to = append(*to, zd.setSigs(s)...)
 	}
 	for name, n := range zd.names.All() {
 		pn := prev.node(name)
-		for t, s := range n.sets {
+		for t, s := range n.sets.all() {
 			if t == dns.TypeSOA {
 				continue
 			}
 			var ps *rrset
 			if pn != nil {
-				ps = pn.sets[t]
+				ps = pn.sets.get(t)
 			}
 			if ps != nil && sameSet(ps, s) {
 				continue
@@ -164,8 +166,8 @@ func bodyDiff(prev, zd *Data) (removed, added []string, h sumHash, err error) {
 		if pn == nil {
 			continue
 		}
-		for t, ps := range pn.sets {
-			if _, ok := n.sets[t]; !ok && t != dns.TypeSOA {
+		for t, ps := range pn.sets.all() {
+			if n.sets.get(t) == nil && t != dns.TypeSOA {
 				take(&rem, ps)
 			}
 		}
@@ -174,25 +176,27 @@ func bodyDiff(prev, zd *Data) (removed, added []string, h sumHash, err error) {
 		if zd.names.Has(name) {
 			continue
 		}
-		for t, ps := range pn.sets {
+		for t, ps := range pn.sets.all() {
 			if t != dns.TypeSOA {
 				take(&rem, ps)
 			}
 		}
 	}
-	for h, s := range zd.chain.All() {
-		ps, ok := prev.chain.Get(h)
-		if ok && sameSet(ps, s) {
-			continue
-		}
+	for h, l := range zd.chain.All() {
+		s := zd.linkSet(h, l)
+		pl, ok := prev.chain.Get(h)
 		if ok {
+			ps := prev.linkSet(h, pl)
+			if sameSet(ps, s) {
+				continue
+			}
 			take(&rem, ps)
 		}
 		take(&add, s)
 	}
-	for h, ps := range prev.chain.All() {
+	for h, pl := range prev.chain.All() {
 		if !zd.chain.Has(h) {
-			take(&rem, ps)
+			take(&rem, prev.linkSet(h, pl))
 		}
 	}
 	return wireDiff(prev.sum, rem, add)
@@ -253,7 +257,7 @@ func (zd *Data) soaWires(p *packer) (string, []string, error) {
 		return "", nil, err
 	}
 	var sigs []string
-	for _, rr := range zd.soa.Sigs {
+	for _, rr := range zd.setSigs(zd.soa) {
 		w, err := p.pack(rr)
 		if err != nil {
 			return "", nil, err

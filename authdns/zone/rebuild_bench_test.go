@@ -37,17 +37,7 @@ import (
 // each run goes on from the state the last one left, a few names larger.
 // CADASTRE_BENCH_SIZES (comma-separated) replaces the default sizes.
 func BenchmarkRebuildOneName(b *testing.B) {
-	sizes := []int{10_000, 50_000, 200_000}
-	if s := os.Getenv("CADASTRE_BENCH_SIZES"); s != "" {
-		sizes = nil
-		for _, f := range strings.Split(s, ",") {
-			n, err := strconv.Atoi(f)
-			if err != nil {
-				b.Fatal(err)
-			}
-			sizes = append(sizes, n)
-		}
-	}
+	sizes := benchSizes(b, []int{10_000, 50_000, 200_000})
 	setups := map[int]*rebuildSetup{}
 	defer func() {
 		for _, s := range setups {
@@ -65,6 +55,23 @@ func BenchmarkRebuildOneName(b *testing.B) {
 			s.run(b)
 		})
 	}
+}
+
+// benchSizes is CADASTRE_BENCH_SIZES (comma-separated), or def.
+func benchSizes(b *testing.B, def []int) []int {
+	s := os.Getenv("CADASTRE_BENCH_SIZES")
+	if s == "" {
+		return def
+	}
+	var sizes []int
+	for _, f := range strings.Split(s, ",") {
+		n, err := strconv.Atoi(f)
+		if err != nil {
+			b.Fatal(err)
+		}
+		sizes = append(sizes, n)
+	}
+	return sizes
 }
 
 // rebuildSetup is a builder that has served zones of n names, and the

@@ -16,23 +16,24 @@ import (
 // The slice yielded is reused once yield returns.
 func (zd *Data) TransferSets() iter.Seq[[]dns.RR] {
 	return func(yield func([]dns.RR) bool) {
-		if !yield(append(append([]dns.RR{}, zd.soa.RRs...), zd.soa.Sigs...)) {
+		if !yield(append(append([]dns.RR{}, zd.soa.RRs...), zd.setSigs(zd.soa)...)) {
 			return
 		}
 		var buf []dns.RR
 		for _, n := range zd.names.All() {
-			for t, s := range n.sets {
+			for t, s := range n.sets.all() {
 				if t == dns.TypeSOA {
 					continue
 				}
-				buf = append(append(buf[:0], s.RRs...), s.Sigs...)
+				buf = append(append(buf[:0], s.RRs...), zd.setSigs(s)...)
 				if !yield(buf) {
 					return
 				}
 			}
 		}
-		for _, s := range zd.chain.All() {
-			buf = append(append(buf[:0], s.RRs...), s.Sigs...)
+		for h, l := range zd.chain.All() {
+			rr := zd.nsec3RR(h, l)
+			buf = append(append(buf[:0], rr), zd.sigRRs(rr, l.sigs)...)
 			if !yield(buf) {
 				return
 			}

@@ -16,8 +16,8 @@
 #   bench/scripts/dns-e2e.sh SRC.db [WORKDIR]
 #
 # Environment: CADASTRE (binary; default: go build into WORKDIR), CHANGES
-# (default 5), REGION (default us-east), PORT/KPORT/HPORT (DNS, Knot, HTTP;
-# defaults 18453/18454/18480), POLL (--dns-poll, default the server's),
+# (default 5), REGION (default us-east), PORT/KPORT/HPORT/MPORT (DNS, Knot,
+# HTTP, metrics; defaults 18453/18454/18480/18481), POLL (--dns-poll, default the server's),
 # KEEP=1 keeps WORKDIR. The register SRC is copied, never written.
 set -euo pipefail
 
@@ -29,6 +29,7 @@ region=${REGION:-us-east}
 port=${PORT:-18453}
 kport=${KPORT:-18454}
 hport=${HPORT:-18480}
+mport=${MPORT:-18481}
 zone=cloud.example
 here=$(cd "$(dirname "$0")/../.." && pwd)
 bin=${CADASTRE:-}
@@ -52,6 +53,11 @@ cpu() { awk -v t="$(getconf CLK_TCK)" '{printf "%.2f", ($14+$15)/t}' "/proc/$1/s
 rss() { awk '/^VmRSS/{r=$2} /^VmHWM/{h=$2} END{printf "RSS %d MB (peak %d MB)", r/1024, h/1024}' "/proc/$1/status"; }
 serial() { kdig +short +time=2 +retry=0 @"$1" -p "$2" "$3" SOA 2>/dev/null | awk '{print $3}' || true; }
 say() { printf '%s\n' "$*"; }
+# heap: the server's Go heap (metrics) and the live heap after its last
+# collection (gctrace in serve.log).
+heap() {
+	say "   heap: $(curl -s "http://127.0.0.1:$mport/metrics" | awk '/^go_memstats_heap_(inuse|alloc)_bytes /{printf "%s %d MB  ", $1, $2/1048576}')live after the last GC $(grep -o '[0-9]*->[0-9]*->[0-9]* MB' "$work/serve.log" | tail -1)"
+}
 
 say "== copy $src -> $db ($(date -u +%H:%M:%S) UTC, load $(cut -d' ' -f1-3 /proc/loadavg))"
 cp "$src" "$db"
@@ -79,7 +85,9 @@ say "== serve --dns 127.0.0.1:$port ($(date -u +%H:%M:%S) UTC, load $(cut -d' ' 
 pollflag=()
 [ -n "${POLL:-}" ] && pollflag=(--dns-poll "$POLL")
 t0=$(now)
-"$bin" --db "$db" serve --listen 127.0.0.1:$hport --metrics-listen 127.0.0.1:0 --dns 127.0.0.1:$port "${pollflag[@]}" >"$work/serve.log" 2>&1 &
+# gctrace: the heap live after each collection (the third figure of
+# "A->B->C MB") is in serve.log.
+GODEBUG=gctrace=1 "$bin" --db "$db" serve --listen 127.0.0.1:$hport --metrics-listen 127.0.0.1:$mport --dns 127.0.0.1:$port "${pollflag[@]}" >"$work/serve.log" 2>&1 &
 spid=$!
 pids+=("$spid")
 for _ in $(seq 1 36000); do
@@ -90,6 +98,7 @@ for _ in $(seq 1 36000); do
 	sleep 0.2
 done
 say "   first answer after $(since "$t0") s wall, server CPU $(cpu $spid) s, $(rss $spid); serials $s1 $s2"
+heap
 echo "   zone loads logged: $(grep -c 'dns zone loaded' "$work/serve.log" || true)"
 
 say "== knotd on 127.0.0.1:$kport, AXFR of both zones"
@@ -167,5 +176,6 @@ for i in $(seq 1 "$changes"); do
 	say "   $i: alloc CLI ${cli} s; server answers after ${ts:-never} s, Knot after ${tk:-never} s; server CPU $(awk -v a="$c0" -v b="$c1" 'BEGIN{printf "%.3f", b-a}') s; Knot IXFRs +$((ixfr1 - ixfr0)); Knot PTR ${ptr:-none}"
 done
 say "   after the changes: server CPU $(cpu $spid) s, $(rss $spid); knotd $(rss $kpid)"
+heap
 grep -E 'zone loaded|full|delta' "$work/serve.log" | tail -n $((2 * changes + 2)) | sed 's/^/   serve: /' | cut -c1-240 || true
 say "== done ($(date -u +%H:%M:%S) UTC, load $(cut -d' ' -f1-3 /proc/loadavg))"
