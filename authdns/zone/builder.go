@@ -148,7 +148,9 @@ func (b *Builder) Rebuild(ctx context.Context, in *BuildInput, now time.Time, co
 	delta := in.Delta != nil && b.whole && old.seq == in.Delta.Since && corrupt == ""
 	var canon []string
 	var loadErr error
+	byAll := map[string]bool{} // zones whose fps are from every assignment
 	full := func(z Zone) [32]byte {
+		byAll[z.Name] = true
 		if canon == nil {
 			if loadErr = in.assigns(); loadErr != nil {
 				return [32]byte{}
@@ -234,6 +236,19 @@ func (b *Builder) Rebuild(ctx context.Context, in *BuildInput, now time.Time, co
 			if fps[z.Name] = full(z); loadErr != nil { // declined: built in full
 				errs = append(errs, loadErr)
 				zs[z.Name] = old.zones[z.Name]
+				continue
+			}
+		}
+		if !byAll[z.Name] {
+			// Built in full although its inputs compared equal by the
+			// change (its serial moved under it, or a zone linked to it
+			// is built in full): from every assignment, which a delta
+			// input has not read yet.
+			if fps[z.Name] = full(z); loadErr != nil {
+				errs = append(errs, loadErr)
+				if o := old.zones[z.Name]; o != nil {
+					zs[z.Name] = o
+				}
 				continue
 			}
 		}

@@ -144,6 +144,37 @@ func TestSynthDeltaMatchesFullBuild(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Readers answer from the first snapshot all along (run with -race:
+	// relink must copy a published version, never write into it).
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		t6, _ := zone.ParseTemplate("ip-{addr}.d.dyn." + synthFwd)
+		a := synthPoolV6.Addr()
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			a = a.Next()
+			if !synthPoolV6.Contains(a) {
+				a = synthPoolV6.Addr()
+			}
+			first.Zone(synthFwd).Lookup(t6.Name(a), dns.TypeAAAA, true)
+			answers(first, []netip.Addr{a})
+		}
+	}()
+	stopReaders := func() {
+		select {
+		case <-stop:
+		default:
+			close(stop)
+			<-done
+		}
+	}
+	defer stopReaders()
 	rnd := mrand.New(mrand.NewPCG(17, 2))
 	live := map[int64]registry.Assignment{}
 	var nextID int64
@@ -302,6 +333,7 @@ func TestSynthDeltaMatchesFullBuild(t *testing.T) {
 	if st := b.Stats(); st.Full != before.Full || st.Delta == before.Delta {
 		t.Errorf("builds %+v then %+v: renewals should be delta builds", before, st)
 	}
+	stopReaders()
 	// The first snapshot still answers as it did: its forward zone
 	// synthesises the names of addresses named since (relink copies).
 	t6, _ := zone.ParseTemplate("ip-{addr}.d.dyn." + synthFwd)

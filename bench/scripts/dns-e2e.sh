@@ -21,7 +21,9 @@
 # KEEP=1 keeps WORKDIR, PPROF=PORT serves Go's profiles on 127.0.0.1:PORT
 # and writes WORKDIR/changes.pprof, the server's CPU profile over the
 # changes, SIGN=0 leaves both zones unsigned (memory at 10M), NOREVERSE=1
-# adds no reverse zone, NOKNOT=1 runs no secondary. The register SRC is
+# adds no reverse zone, NOKNOT=1 runs no secondary, SYNTH=1 makes the
+# reverse zone synthesise the PTRs of its pools' unnamed addresses as
+# ip-{addr}.syn.cloud.example (linking it to the forward zone). The register SRC is
 # copied, never written.
 set -euo pipefail
 
@@ -76,7 +78,9 @@ c zone add "$zone" --ns ns1.$zone --ns-addr ns1.$zone=192.0.2.53 --allow-transfe
 [ "${SIGN:-1}" = 0 ] || c zone sign "$zone" >/dev/null
 rzone=""
 if [ -z "${NOREVERSE:-}" ]; then
-	c zone add --kind reverse --prefix "$v6" --ns ns1.$zone --allow-transfer 127.0.0.1/32 --notify 127.0.0.1:$kport - >/dev/null
+	synth=()
+	[ -n "${SYNTH:-}" ] && synth=(--synthesize "ip-{addr}.syn.$zone")
+	c zone add --kind reverse --prefix "$v6" "${synth[@]}" --ns ns1.$zone --allow-transfer 127.0.0.1/32 --notify 127.0.0.1:$kport - >/dev/null
 	[ "${SIGN:-1}" = 0 ] || c zone sign "$v6" >/dev/null
 	rzone=$(c zone list 2>/dev/null | awk '/ip6\.arpa/ {print $1; exit}')
 fi
