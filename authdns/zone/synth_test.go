@@ -162,7 +162,7 @@ func TestSynthDeltaMatchesFullBuild(t *testing.T) {
 			if !synthPoolV6.Contains(a) {
 				a = synthPoolV6.Addr()
 			}
-			first.Zone(synthFwd).Lookup(t6.Name(a), dns.TypeAAAA, true)
+			first.Zone(synthFwd).Lookup(t6.Name(a), dns.TypeAAAA, false) // signed, it reads the clock the test moves
 			answers(first, []netip.Addr{a})
 		}
 	}()
