@@ -47,18 +47,22 @@ func openFDs(tb testing.TB) int {
 // API without a token, and on the API with a valid token) keep
 // reconnecting for the whole run, while 16 honest clients make
 // authenticated reads. Honest p99 must stay under 50 ms, every honest
-// request must succeed, and once the clients stop the server's descriptors
-// return to what they were. Run with CADASTRE_LOAD=1 (about 25 s); the
-// figures are in bench/README.md.
+// request must succeed, every slow connection must be cut by the server,
+// and once the clients stop the server's descriptors return to what they
+// were. Those are checked on every run (8 s, in CI too). The latency
+// figure is a measurement, not a test of this machine's load: only with
+// CADASTRE_LOAD=1 (20 s) is honest p99 under 50 ms required; the figures
+// are in bench/README.md.
 func TestHostileLoad(t *testing.T) {
-	if os.Getenv("CADASTRE_LOAD") == "" {
-		t.Skip("a 25-second load test: set CADASTRE_LOAD=1 to run it")
-	}
 	const (
 		slowClients   = 300
 		honestClients = 16
-		run           = 20 * time.Second
 	)
+	measure := os.Getenv("CADASTRE_LOAD") != ""
+	run := 8 * time.Second
+	if measure {
+		run = 20 * time.Second
+	}
 	ctx := registry.WithActor(context.Background(), "bench")
 	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "load.db"), sqlite.Options{NoSync: true})
 	if err != nil {
@@ -220,7 +224,7 @@ sample:
 	if len(failures) > 0 {
 		t.Errorf("%d honest requests failed, e.g. %s", len(failures), failures[0])
 	}
-	if p := pct(0.99); p >= 50*time.Millisecond {
+	if p := pct(0.99); measure && p >= 50*time.Millisecond {
 		t.Errorf("honest p99 %v, want under 50ms", p)
 	}
 	if after > before {
