@@ -239,7 +239,12 @@ func (s *Server) Reload(ctx context.Context) error {
 	// a new name): the builder makes the zones they touch from their
 	// last versions, and every assignment is read only if some zone
 	// still needs a full build.
-	if prev := s.snap.Load().Snapshot; prev.Len() > 0 && prev.Seq() > 0 && prev.Seq() != pos.Seq {
+	//
+	// With the log where it was (a renewal of signatures come due, or
+	// a build retried), the change is empty: read as one, so that the
+	// renewal is a delta build too, not a read of every assignment and
+	// a full build of every zone due.
+	if prev := s.snap.Load().Snapshot; prev.Len() > 0 && prev.Seq() > 0 {
 		if err := s.readDelta(ctx, &in, prev.Seq()); err != nil {
 			return err
 		}

@@ -147,7 +147,9 @@ func (b *Builder) Rebuild(ctx context.Context, in *BuildInput, now time.Time, co
 	delta := in.Delta != nil && b.whole && old.seq == in.Delta.Since && corrupt == ""
 	var canon []string
 	var loadErr error
+	byAll := map[string]bool{} // zones whose fps are from every assignment
 	full := func(z Zone) [32]byte {
+		byAll[z.Name] = true
 		if canon == nil {
 			if loadErr = in.assigns(); loadErr != nil {
 				return [32]byte{}
@@ -159,6 +161,10 @@ func (b *Builder) Rebuild(ctx context.Context, in *BuildInput, now time.Time, co
 	fps := make(map[string][32]byte, len(in.Zones))
 	sfps := make(map[string][32]byte, len(in.Zones))
 	edits := map[string][2][]dns.RR{}
+	var links map[string]synthLinks
+	if delta {
+		links = linksOf(in.Zones)
+	}
 	for _, z := range in.Zones {
 		// The static part leaves the zone's signing period out: each
 		// set has its own (forSet), and renewing those that are due is a
@@ -166,7 +172,10 @@ func (b *Builder) Rebuild(ctx context.Context, in *BuildInput, now time.Time, co
 		// alone is no reason to build it all again.
 		sfps[z.Name] = fingerprint(z, in, nil, time.Time{}, corrupt)
 		o := old.zones[z.Name]
-		if !delta || o == nil || o.sfp != sfps[z.Name] {
+		// A zone linked by synthesis (synth.go) is compared by the
+		// change alone only while its links and its pools are those of
+		// the version served.
+		if !delta || o == nil || o.sfp != sfps[z.Name] || !o.sameLinks(links[z.Name], &z, in.Pools) {
 			fps[z.Name] = full(z)
 			continue
 		}
@@ -174,7 +183,7 @@ func (b *Builder) Rebuild(ctx context.Context, in *BuildInput, now time.Time, co
 		switch {
 		case len(rem)+len(add) == 0 && !(o.signed && !now.Before(o.refreshAt)):
 			fps[z.Name] = o.fp // the same inputs, no signature due
-		case o.deltaable() && z.Synthesize == "" && !synthTarget(z.Name, in.Zones):
+		case o.deltaable() && o.deltaFits(&z, in, rem, add):
 			// Signatures due for renewal are re-signed by the delta
 			// build too (deltaBuild: renew).
 			edits[z.Name] = [2][]dns.RR{rem, add}
@@ -188,7 +197,20 @@ func (b *Builder) Rebuild(ctx context.Context, in *BuildInput, now time.Time, co
 	if loadErr != nil {
 		return old, nil, fmt.Errorf("dns: read assignments: %w", loadErr)
 	}
-	rebuild := rebuildSet(in.Zones, fps, old.zones, now)
+	rebuild, forced := rebuildSet(in.Zones, fps, old.zones, now, edits)
+	// A zone linked by synthesis to one built in full is built in full
+	// too (link below lays out the links of full builds).
+	for _, name := range forced {
+		delete(edits, name)
+		for _, z := range in.Zones {
+			if z.Name == name {
+				fps[name] = full(z)
+			}
+		}
+	}
+	if loadErr != nil {
+		return old, nil, fmt.Errorf("dns: read assignments: %w", loadErr)
+	}
 	zs := map[string]*Data{}
 	built := map[string]*Data{}
 	steps := map[string]*deltaStep{}
@@ -212,6 +234,19 @@ func (b *Builder) Rebuild(ctx context.Context, in *BuildInput, now time.Time, co
 			if fps[z.Name] = full(z); loadErr != nil { // declined: built in full
 				errs = append(errs, loadErr)
 				zs[z.Name] = old.zones[z.Name]
+				continue
+			}
+		}
+		if !byAll[z.Name] {
+			// Built in full although its inputs compared equal by the
+			// change (its serial moved under it, or a zone linked to it
+			// is built in full): from every assignment, which a delta
+			// input has not read yet.
+			if fps[z.Name] = full(z); loadErr != nil {
+				errs = append(errs, loadErr)
+				if o := old.zones[z.Name]; o != nil {
+					zs[z.Name] = o
+				}
 				continue
 			}
 		}
@@ -264,6 +299,16 @@ func (b *Builder) Rebuild(ctx context.Context, in *BuildInput, now time.Time, co
 			changed = append(changed, zd)
 		}
 	}
+	// Delta-built and unchanged versions linked by synthesis to a zone
+	// with a new version point at it (copies of the unchanged ones), and
+	// those linked to a version that failed at the one served instead.
+	made := map[*Data]bool{}
+	for name, zd := range zs {
+		if built[name] == zd || steps[name] != nil && old.zones[name] != zd {
+			made[zd] = true
+		}
+	}
+	relink(zs, made)
 	b.whole = whole
 	b.last = &Snapshot{zones: zs, seq: seq}
 	return b.last, changed, errors.Join(errs...)
@@ -272,25 +317,6 @@ func (b *Builder) Rebuild(ctx context.Context, in *BuildInput, now time.Time, co
 // deltaStep is what a delta build took out of and put into a zone, signatures
 // included, for its journal step and content hash.
 type deltaStep struct{ gone, came []dns.RR }
-
-// synthTarget says whether some zone of zones synthesises names below
-// name's zone (its template's suffix lies in it): such a zone is built in
-// full, linked to the synthesising one.
-func synthTarget(name string, zones []Zone) bool {
-	names := make(map[string]*Data, len(zones))
-	for _, z := range zones {
-		names[z.Name] = nil
-	}
-	for _, z := range zones {
-		if z.Synthesize == "" {
-			continue
-		}
-		if t, err := ParseTemplate(z.Synthesize); err == nil && findZoneName(names, t.Suffix) == name {
-			return true
-		}
-	}
-	return false
-}
 
 // errBehind says that a build lost the race for the next serial to a
 // version of different content: the caller keeps serving what it had and

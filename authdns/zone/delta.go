@@ -29,9 +29,9 @@ import (
 // walk of the trees.
 //
 // A zone falls back to the full build (Build) when anything but its
-// assignments changed, when it synthesises names or holds a template's
-// names, is a catalog, or when a change touches a name with static records
-// or at or below a delegation. Full builds stay the reference: the test
+// assignments changed, when it is a catalog, when its links by synthesis
+// or the pools it synthesises in changed (synth.go), or when a change
+// touches a name with static records or at or below a delegation. Full builds stay the reference: the test
 // TestDeltaMatchesFullBuild checks that after random changes and renewals
 // a delta-built version has the content (records and signatures) a full
 // build makes.
@@ -116,7 +116,35 @@ func zoneEdits(z *Zone, in *BuildInput) (rem, add []dns.RR) {
 
 // deltaable says whether the version o can be the base of a delta build.
 func (o *Data) deltaable() bool {
-	return o != nil && o.tmpl == nil && len(o.synthFor) == 0 && !o.zone.Config.Catalog && o.zone.Synthesize == ""
+	return o != nil && !o.zone.Config.Catalog
+}
+
+// deltaFits says whether the change that takes rem out of zone z and
+// puts add in is one a delta build from o handles: it touches no owner
+// with static records (or the apex: a static record can equal an
+// assignment's, which a set edit could not tell apart) and nothing at or
+// below a delegation. The builder asks before it plans the build, as
+// zones linked by synthesis are built in full together (rebuildSet).
+func (o *Data) deltaFits(z *Zone, in *BuildInput, rem, add []dns.RR) bool {
+	static := map[string]bool{z.Name: true}
+	for _, r := range in.Records {
+		if r.ZoneID != z.ID {
+			continue
+		}
+		rr, err := r.RR()
+		if err != nil {
+			return false
+		}
+		static[strings.ToLower(rr.Header().Name)] = true
+	}
+	for _, l := range [][]dns.RR{rem, add} {
+		for _, rr := range l {
+			if h := rr.Header(); static[h.Name] || o.cutAt(h.Name) != "" {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 // deltaBuild makes the next version of zone z from o (the version served)
@@ -126,19 +154,8 @@ func (o *Data) deltaable() bool {
 // builds the zone in full). The records and signatures that left and
 // came are returned for the journal step.
 func (b *Builder) deltaBuild(z Zone, o *Data, in *BuildInput, rem, add []dns.RR, p sigPolicy) (zd *Data, gone, came []dns.RR, ok bool, err error) {
-	// Owners with static records (or the apex) are left to full builds:
-	// a static record can equal an assignment's, which a set edit could
-	// not tell apart.
-	static := map[string]bool{z.Name: true}
-	for _, r := range in.Records {
-		if r.ZoneID != z.ID {
-			continue
-		}
-		rr, err := r.RR()
-		if err != nil {
-			return nil, nil, nil, false, nil
-		}
-		static[strings.ToLower(rr.Header().Name)] = true
+	if !o.deltaFits(&z, in, rem, add) {
+		return nil, nil, nil, false, nil
 	}
 	type key struct {
 		owner string
@@ -148,9 +165,6 @@ func (b *Builder) deltaBuild(z Zone, o *Data, in *BuildInput, rem, add []dns.RR,
 	for i, l := range [][]dns.RR{rem, add} {
 		for _, rr := range l {
 			h := rr.Header()
-			if static[h.Name] || o.cutAt(h.Name) != "" {
-				return nil, nil, nil, false, nil
-			}
 			k := key{h.Name, h.Rrtype}
 			e := edits[k]
 			if e == nil {
@@ -163,7 +177,11 @@ func (b *Builder) deltaBuild(z Zone, o *Data, in *BuildInput, rem, add []dns.RR,
 
 	zd = &Data{zone: z, seq: in.Seq, negTTL: o.negTTL, signed: o.signed, ksks: o.ksks, zsks: o.zsks,
 		denial: o.denial, cuts: o.cuts, dnames: o.dnames, keys: o.keys, maxTTL: o.maxTTL,
-		sigFrom: p.inception(), sigUntil: p.expiration(), refreshAt: o.refreshAt, sfp: o.sfp}
+		sigFrom: p.inception(), sigUntil: p.expiration(), refreshAt: o.refreshAt, sfp: o.sfp,
+		// The links by synthesis are o's until relink points them at
+		// the linked zones' new versions (synth.go).
+		tmpl: o.tmpl, pools: o.pools, synthFor: o.synthFor, forward: o.forward, whiteLies: o.whiteLies}
+	kept := o.keptNames()
 	// The names are o's, shared: each edit below copies the path to the
 	// name it changes (ptree), never a node of o.
 	zd.names, zd.chain = o.names, o.chain
@@ -251,7 +269,7 @@ func (b *Builder) deltaBuild(z Zone, o *Data, in *BuildInput, rem, add []dns.RR,
 			continue
 		}
 		for m := name; m != z.Name; {
-			if n := zd.node(m); n == nil || len(n.sets) > 0 || hasBelow(zd.names, m) {
+			if n := zd.node(m); n == nil || len(n.sets) > 0 || kept[m] || hasBelow(zd.names, m) {
 				break
 			}
 			zd.names = zd.names.Delete(m)
@@ -272,7 +290,15 @@ func (b *Builder) deltaBuild(z Zone, o *Data, in *BuildInput, rem, add []dns.RR,
 			s.Sigs = sigs
 			zd.refreshAt = earlierSigs(zd.refreshAt, sigs, p)
 		}
-		cg, cc, err := zd.editChain(o, names, p)
+		// A kept name is in the chain while something below it holds
+		// records (synth.go): a name that came or went below it may
+		// move it (and those above it) in or out.
+		for k := range kept {
+			if _, in := o.chain.Get(nsec3Hash(k)); in != zd.held(k, kept) {
+				names[k] = true
+			}
+		}
+		cg, cc, err := zd.editChain(o, names, kept, p)
 		if err != nil {
 			return nil, nil, nil, false, err
 		}
@@ -317,14 +343,14 @@ func (zd *Data) linkTypes(name string) []uint16 {
 // went) is made again; the new links are signed. It returns the records
 // and signatures of the links that left and came. The chain and the
 // owner-to-hash index are o's with the changed paths copied (ptree).
-func (zd *Data) editChain(o *Data, names map[string]bool, p sigPolicy) (gone, came []dns.RR, err error) {
+func (zd *Data) editChain(o *Data, names, kept map[string]bool, p sigPolicy) (gone, came []dns.RR, err error) {
 	chain := o.chain
 	fresh := map[string]bool{} // hashes whose link is new
 	moved := []string{}        // hashes that came or went: their predecessor's next changes
 	for _, name := range slices.Sorted(maps.Keys(names)) {
 		h := nsec3Hash(name)
 		ps, had := o.chain.Get(h)
-		has := zd.names.Has(name)
+		has := zd.names.Has(name) && (!kept[name] || zd.held(name, kept))
 		if had {
 			rr := o.nsec3RR(h, ps)
 			gone = append(append(gone, rr), o.sigRRs(rr, ps.sigs)...)

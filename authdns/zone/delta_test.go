@@ -478,3 +478,63 @@ func TestDeltaLeavesPublishedVersionsAlone(t *testing.T) {
 		t.Error(err)
 	}
 }
+
+// TestZoneMovedByAnotherReplicaKeepsItsNames: when another replica moved
+// a zone's serial (here: its renewal, due on its clock a second before
+// ours) and this replica's next build has a change since its last
+// snapshot that touches no zone, the zone is built in full (its serial
+// moved under it), from every assignment: the delta input leaves the
+// assignments to be read (LoadAssigns), and a full build must read them.
+// Before, it built the zone from none and published it empty of names.
+func TestZoneMovedByAnotherReplicaKeepsItsNames(t *testing.T) {
+	e := newDeltaEnv(t)
+	addr := deltaV6.Addr()
+	var all []registry.Assignment
+	for i := range 50 {
+		addr = addr.Next()
+		all = append(all, registry.Assignment{ID: int64(i + 1), State: registry.StateAssigned, Name: fmt.Sprintf("h%d.%s", i, deltaFwd), Prefix: netip.PrefixFrom(addr, 128)})
+	}
+	e.in.Assigns = all
+	e.in.Seq = 1
+	now := time.Date(2026, 12, 5, 10, 0, 0, 0, time.UTC)
+	opt := zone.BuilderOptions{Now: func() time.Time { return now }}
+	a, b := zone.NewBuilder(e.st, e.sealer, opt), zone.NewBuilder(e.st, e.sealer, opt)
+	var first *zone.Snapshot
+	for _, r := range []*zone.Builder{a, b} {
+		snap, _, err := r.Rebuild(e.ctx, &e.in, now, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		first = snap
+	}
+	if err := e.read(); err != nil { // the serials given
+		t.Fatal(err)
+	}
+	names := first.Zone(deltaFwd).Names()
+	due := first.Zone(deltaFwd).RefreshAt()
+	// A change that no zone serves (an unnamed address), as the server
+	// reads it: the change, and the assignments only if needed.
+	delta := func() zone.BuildInput {
+		in := e.in
+		in.Seq = 2
+		in.Assigns = nil
+		in.LoadAssigns = func() ([]registry.Assignment, error) { return all, nil }
+		in.Delta = &zone.Delta{Since: 1, Changes: []zone.AssignChange{{After: registry.Assignment{ID: 99, State: registry.StateAssigned, Prefix: netip.MustParsePrefix("10.9.0.99/32")}}}}
+		return in
+	}
+	in := delta()
+	if _, changed, err := a.Rebuild(e.ctx, &in, due, ""); err != nil || len(changed) == 0 { // a renewal: the serial moves
+		t.Fatalf("the renewal changed %d zones: %v", len(changed), err)
+	}
+	if err := e.read(); err != nil {
+		t.Fatal(err)
+	}
+	in = delta()
+	snap, _, err := b.Rebuild(e.ctx, &in, due.Add(-time.Second), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := snap.Zone(deltaFwd).Names(); got != names {
+		t.Errorf("zone %s: %d names after the other replica moved its serial, want %d", deltaFwd, got, names)
+	}
+}

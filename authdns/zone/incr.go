@@ -429,12 +429,16 @@ func canonicalNames(as []registry.Assignment) []string {
 
 // rebuildSet says which zones to build: those new or changed, with the
 // zones linked to them by synthesis (a reverse zone with a template and
-// the forward zone that holds its names are built together).
+// the forward zone that holds its names) when one of them is built in
+// full: link lays out the links of full builds. A zone of such a group
+// that was to be made by a delta build (deltas) is then built in full:
+// it is listed in forced. Linked zones made by delta builds, or left as
+// they were, are linked to each other's new versions by relink.
 //
 // A signed zone some of whose signatures are due for renewal at now is
 // built too: renewals are spread over the signing period (forSet).
-func rebuildSet(zones []Zone, fps map[string][32]byte, old map[string]*Data, now time.Time) map[string]bool {
-	out := map[string]bool{}
+func rebuildSet(zones []Zone, fps map[string][32]byte, old map[string]*Data, now time.Time, deltas map[string][2][]dns.RR) (out map[string]bool, forced []string) {
+	out = map[string]bool{}
 	names := map[string]*Data{}
 	for _, z := range zones {
 		o := old[z.Name]
@@ -442,6 +446,11 @@ func rebuildSet(zones []Zone, fps map[string][32]byte, old map[string]*Data, now
 			o.signed && !now.Before(o.refreshAt)
 		names[z.Name] = nil
 	}
+	delta := map[string]bool{}
+	for name := range deltas {
+		delta[name] = true
+	}
+	isFull := func(name string) bool { return out[name] && !delta[name] }
 	for again := true; again; {
 		again = false
 		for _, z := range zones {
@@ -452,13 +461,21 @@ func rebuildSet(zones []Zone, fps map[string][32]byte, old map[string]*Data, now
 			if err != nil {
 				continue
 			}
-			if fz := findZoneName(names, t.Suffix); fz != "" && out[z.Name] != out[fz] {
-				out[z.Name], out[fz] = true, true
-				again = true
+			fz := findZoneName(names, t.Suffix)
+			if fz == "" || isFull(z.Name) == isFull(fz) {
+				continue
 			}
+			for _, name := range []string{z.Name, fz} {
+				if delta[name] {
+					delete(delta, name)
+					forced = append(forced, name)
+				}
+				out[name] = true
+			}
+			again = true
 		}
 	}
-	return out
+	return out, forced
 }
 
 // findZoneName is the name of the zone holding name, or "".

@@ -18,7 +18,13 @@
 # Environment: CADASTRE (binary; default: go build into WORKDIR), CHANGES
 # (default 5), REGION (default us-east), PORT/KPORT/HPORT/MPORT (DNS, Knot,
 # HTTP, metrics; defaults 18453/18454/18480/18481), POLL (--dns-poll, default the server's),
-# KEEP=1 keeps WORKDIR. The register SRC is copied, never written.
+# KEEP=1 keeps WORKDIR, PPROF=PORT serves Go's profiles on 127.0.0.1:PORT
+# and writes WORKDIR/changes.pprof, the server's CPU profile over the
+# changes, SIGN=0 leaves both zones unsigned (memory at 10M), NOREVERSE=1
+# adds no reverse zone, NOKNOT=1 runs no secondary, SYNTH=1 makes the
+# reverse zone synthesise the PTRs of its pools' unnamed addresses as
+# ip-{addr}.syn.cloud.example (linking it to the forward zone). The register SRC is
+# copied, never written.
 set -euo pipefail
 
 src=${1:?usage: dns-e2e.sh SRC.db [WORKDIR]}
@@ -75,15 +81,21 @@ say "   reverse prefix $v6, tenant ${tenant:-none}"
 
 t0=$(now)
 c zone add "$zone" --ns ns1.$zone --ns-addr ns1.$zone=192.0.2.53 --allow-transfer 127.0.0.1/32 --notify 127.0.0.1:$kport >/dev/null
-c zone sign "$zone" >/dev/null
-c zone add --kind reverse --prefix "$v6" --ns ns1.$zone --allow-transfer 127.0.0.1/32 --notify 127.0.0.1:$kport - >/dev/null
-c zone sign "$v6" >/dev/null
-rzone=$(c zone list 2>/dev/null | awk '/ip6\.arpa/ {print $1; exit}')
+[ "${SIGN:-1}" = 0 ] || c zone sign "$zone" >/dev/null
+rzone=""
+if [ -z "${NOREVERSE:-}" ]; then
+	synth=()
+	[ -n "${SYNTH:-}" ] && synth=(--synthesize "ip-{addr}.syn.$zone")
+	c zone add --kind reverse --prefix "$v6" "${synth[@]}" --ns ns1.$zone --allow-transfer 127.0.0.1/32 --notify 127.0.0.1:$kport - >/dev/null
+	[ "${SIGN:-1}" = 0 ] || c zone sign "$v6" >/dev/null
+	rzone=$(c zone list 2>/dev/null | awk '/ip6\.arpa/ {print $1; exit}')
+fi
 say "   zones added and signed in $(since "$t0") s wall: $zone, $rzone"
 
 say "== serve --dns 127.0.0.1:$port ($(date -u +%H:%M:%S) UTC, load $(cut -d' ' -f1-3 /proc/loadavg))"
 pollflag=()
 [ -n "${POLL:-}" ] && pollflag=(--dns-poll "$POLL")
+[ -n "${PPROF:-}" ] && pollflag+=(--pprof "127.0.0.1:$PPROF")
 t0=$(now)
 # gctrace: the heap live after each collection (the third figure of
 # "A->B->C MB") is in serve.log.
@@ -92,7 +104,8 @@ spid=$!
 pids+=("$spid")
 for _ in $(seq 1 36000); do
 	s1=$(serial 127.0.0.1 $port $zone)
-	s2=$(serial 127.0.0.1 $port "$rzone")
+	s2=x
+	[ -n "$rzone" ] && s2=$(serial 127.0.0.1 $port "$rzone")
 	[ -n "$s1" ] && [ -n "$s2" ] && break
 	kill -0 "$spid" 2>/dev/null || { cat "$work/serve.log"; exit 1; }
 	sleep 0.2
@@ -101,9 +114,12 @@ say "   first answer after $(since "$t0") s wall, server CPU $(cpu $spid) s, $(r
 heap
 echo "   zone loads logged: $(grep -c 'dns zone loaded' "$work/serve.log" || true)"
 
-say "== knotd on 127.0.0.1:$kport, AXFR of both zones"
 kdir=$work/knot
 mkdir -p "$kdir"
+touch "$kdir/knot.log"
+kpid=""
+if [ -z "${NOKNOT:-}" ]; then
+say "== knotd on 127.0.0.1:$kport, AXFR of both zones"
 cat >"$kdir/knot.conf" <<EOF
 server:
     rundir: "$kdir"
@@ -132,20 +148,22 @@ template:
     semantic-checks: off
 zone:
   - domain: "$zone"
-  - domain: "$rzone"
 EOF
+[ -n "$rzone" ] && printf '  - domain: "%s"\n' "$rzone" >>"$kdir/knot.conf"
 knotc -c "$kdir/knot.conf" conf-check >/dev/null
 t0=$(now)
 knotd -c "$kdir/knot.conf" >"$kdir/knotd.out" 2>&1 &
 kpid=$!
 pids+=("$kpid")
 for _ in $(seq 1 36000); do
-	[ "$(serial 127.0.0.1 $kport $zone)" = "$s1" ] && [ "$(serial 127.0.0.1 $kport "$rzone")" = "$s2" ] && break
+	[ "$(serial 127.0.0.1 $kport $zone)" = "$s1" ] && { [ -z "$rzone" ] || [ "$(serial 127.0.0.1 $kport "$rzone")" = "$s2" ]; } && break
 	kill -0 "$kpid" 2>/dev/null || { cat "$kdir/knot.log"; exit 1; }
 	sleep 0.2
 done
 say "   Knot serves both serials after $(since "$t0") s wall; knotd CPU $(cpu $kpid) s, $(rss $kpid); server CPU now $(cpu $spid) s"
 grep 'AXFR, incoming' "$kdir/knot.log" | grep -E 'finished|started' | sed 's/^/   knot: /' || true
+
+fi
 
 say "== $changes single named assignments in $region ($(date -u +%H:%M:%S) UTC, load $(cut -d' ' -f1-3 /proc/loadavg))"
 idle0=$(cpu $spid)
@@ -154,6 +172,11 @@ idle1=$(cpu $spid)
 say "   idle server CPU over 10 s: $(awk -v a="$idle0" -v b="$idle1" 'BEGIN{printf "%.2f", b-a}') s"
 tflag=()
 [ -n "$tenant" ] && tflag=(--tenant "$tenant")
+prof=""
+if [ -n "${PPROF:-}" ]; then
+	curl -s -o "$work/changes.pprof" "http://127.0.0.1:$PPROF/debug/pprof/profile?seconds=${PROFSECS:-120}" &
+	prof=$!
+fi
 for i in $(seq 1 "$changes"); do
 	name=e2e-$(date +%s%N | tail -c 9)-$i.$region.$zone
 	ixfr0=$(grep -c 'IXFR, incoming.*finished' "$kdir/knot.log" || true)
@@ -165,17 +188,21 @@ for i in $(seq 1 "$changes"); do
 	ts="" tk=""
 	for _ in $(seq 1 3000); do
 		if [ -z "$ts" ] && [ -n "$(kdig +short +time=1 +retry=0 @127.0.0.1 -p $port "$name" AAAA 2>/dev/null || true)" ]; then ts=$(since "$t0"); fi
-		if [ -z "$tk" ] && [ -n "$(kdig +short +time=1 +retry=0 @127.0.0.1 -p $kport "$name" AAAA 2>/dev/null || true)" ]; then tk=$(since "$t0"); fi
-		[ -n "$ts" ] && [ -n "$tk" ] && break
+		if [ -z "$tk" ] && [ -n "$kpid" ] && [ -n "$(kdig +short +time=1 +retry=0 @127.0.0.1 -p $kport "$name" AAAA 2>/dev/null || true)" ]; then tk=$(since "$t0"); fi
+		[ -n "$ts" ] && { [ -n "$tk" ] || [ -z "$kpid" ]; } && break
 		sleep 0.02
 	done
 	c1=$(cpu $spid)
 	ptr=""
-	[ -n "$addr" ] && ptr=$(kdig +short @127.0.0.1 -p $kport -x "$addr" 2>/dev/null | head -1 || true)
+	[ -n "$addr" ] && [ -n "$kpid" ] && ptr=$(kdig +short @127.0.0.1 -p $kport -x "$addr" 2>/dev/null | head -1 || true)
 	ixfr1=$(grep -c 'IXFR, incoming.*finished' "$kdir/knot.log" || true)
 	say "   $i: alloc CLI ${cli} s; server answers after ${ts:-never} s, Knot after ${tk:-never} s; server CPU $(awk -v a="$c0" -v b="$c1" 'BEGIN{printf "%.3f", b-a}') s; Knot IXFRs +$((ixfr1 - ixfr0)); Knot PTR ${ptr:-none}"
 done
-say "   after the changes: server CPU $(cpu $spid) s, $(rss $spid); knotd $(rss $kpid)"
+say "   after the changes: server CPU $(cpu $spid) s, $(rss $spid)${kpid:+; knotd $(rss $kpid)}"
 heap
+if [ -n "$prof" ]; then
+	wait "$prof" || true
+	say "   CPU profile: $work/changes.pprof (go tool pprof -top $bin $work/changes.pprof)"
+fi
 grep -E 'zone loaded|full|delta' "$work/serve.log" | tail -n $((2 * changes + 2)) | sed 's/^/   serve: /' | cut -c1-240 || true
 say "== done ($(date -u +%H:%M:%S) UTC, load $(cut -d' ' -f1-3 /proc/loadavg))"
