@@ -105,9 +105,10 @@ func (r Role) flags() uint16 {
 }
 
 // NewKey generates a key pair for zone and role. It does not check that
-// the tag is free; the caller does.
+// the tag is free among the zone's keys; the caller does. It never returns
+// a key whose tag is 0: miekg/dns refuses to sign with one ("bad key"), so
+// one generated key in 65,536 would leave its zone unsigned.
 func NewKey(zone string, role Role, alg Algorithm) (*dns.DNSKEY, crypto.Signer, error) {
-	k := &dns.DNSKEY{Hdr: dns.RR_Header{Name: zone, Rrtype: dns.TypeDNSKEY, Class: dns.ClassINET}, Flags: role.flags(), Protocol: 3, Algorithm: uint8(alg)}
 	var bits int
 	switch alg {
 	case ECDSAP256:
@@ -117,9 +118,14 @@ func NewKey(zone string, role Role, alg Algorithm) (*dns.DNSKEY, crypto.Signer, 
 	default:
 		return nil, nil, fmt.Errorf("algorithm %v: %w", alg, registry.ErrInvalid)
 	}
-	priv, err := k.Generate(bits)
-	if err != nil {
-		return nil, nil, err
+	var k *dns.DNSKEY
+	var priv crypto.PrivateKey
+	for k == nil || k.KeyTag() == 0 {
+		k = &dns.DNSKEY{Hdr: dns.RR_Header{Name: zone, Rrtype: dns.TypeDNSKEY, Class: dns.ClassINET}, Flags: role.flags(), Protocol: 3, Algorithm: uint8(alg)}
+		var err error
+		if priv, err = k.Generate(bits); err != nil {
+			return nil, nil, err
+		}
 	}
 	s, ok := priv.(crypto.Signer)
 	if !ok {
