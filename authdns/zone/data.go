@@ -868,15 +868,6 @@ func (zd *Data) buildChain() []nsec3Entry {
 	return chain
 }
 
-// match finds the chain entry whose hash is h; cover the one before it.
-func (zd *Data) match(h string) (*rrset, bool) {
-	l, ok := zd.chain.Get(h)
-	if !ok {
-		return nil, false
-	}
-	return zd.linkSet(h, l), true
-}
-
 // coverLink is the link whose span covers h, with its hash: the one
 // before h; before the first, the last one (which wraps around to the
 // first).
