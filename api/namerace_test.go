@@ -45,22 +45,32 @@ type raceStore interface {
 // as the allocation's is), an allocation committing between the record's
 // check and its write left both holding the name.
 func TestRecordAndAllocationRaceForOneNameSQLite(t *testing.T) {
-	st, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "race.db"), sqlite.Options{NoSync: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	raceRecordAndAllocation(t, st)
+	raceRecordAndAllocation(t, openSQLite(t))
 }
 
 func TestRecordAndAllocationRaceForOneNamePostgreSQL(t *testing.T) {
-	dsn := pgtest.FreshSchema(t)
-	st, err := postgres.Open(context.Background(), dsn, postgres.Options{})
+	raceRecordAndAllocation(t, openPostgreSQL(t))
+}
+
+// openSQLite is a fresh SQLite register for one test of both stores,
+// closed when the test ends.
+func openSQLite(t *testing.T) raceStore {
+	st, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "r.db"), sqlite.Options{NoSync: true})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	raceRecordAndAllocation(t, st)
+	return st
+}
+
+// openPostgreSQL is openSQLite on PostgreSQL: a fresh schema.
+func openPostgreSQL(t *testing.T) raceStore {
+	st, err := postgres.Open(context.Background(), pgtest.FreshSchema(t), postgres.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	return st
 }
 
 func raceRecordAndAllocation(t *testing.T, st raceStore) {

@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -19,9 +18,6 @@ import (
 	"github.com/cadastre-ipam/cadastre/location"
 	"github.com/cadastre-ipam/cadastre/problem"
 	"github.com/cadastre-ipam/cadastre/registry"
-	"github.com/cadastre-ipam/cadastre/store/postgres"
-	"github.com/cadastre-ipam/cadastre/store/postgres/pgtest"
-	"github.com/cadastre-ipam/cadastre/store/sqlite"
 )
 
 // TestAdminRecordAtALiveName{SQLite,PostgreSQL}: an admin token may name
@@ -30,21 +26,11 @@ import (
 // tenant, and nothing is written (issue 10). Before, the admin's A record
 // made the VM's name answer with both addresses.
 func TestAdminRecordAtALiveNameSQLite(t *testing.T) {
-	st, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "admin.db"), sqlite.Options{NoSync: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	adminRecordAtLiveName(t, st)
+	adminRecordAtLiveName(t, openSQLite(t))
 }
 
 func TestAdminRecordAtALiveNamePostgreSQL(t *testing.T) {
-	st, err := postgres.Open(context.Background(), pgtest.FreshSchema(t), postgres.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	adminRecordAtLiveName(t, st)
+	adminRecordAtLiveName(t, openPostgreSQL(t))
 }
 
 func adminRecordAtLiveName(t *testing.T, st raceStore) {

@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -19,9 +18,6 @@ import (
 	"github.com/cadastre-ipam/cadastre/location"
 	"github.com/cadastre-ipam/cadastre/problem"
 	"github.com/cadastre-ipam/cadastre/registry"
-	"github.com/cadastre-ipam/cadastre/store/postgres"
-	"github.com/cadastre-ipam/cadastre/store/postgres/pgtest"
-	"github.com/cadastre-ipam/cadastre/store/sqlite"
 )
 
 // TestZoneWritesAtALiveName{SQLite,PostgreSQL}: over the API, the ways
@@ -39,21 +35,11 @@ import (
 // Before, each was stored: the VM's name then answered as a name server
 // too, or for two tenants.
 func TestZoneWritesAtALiveNameSQLite(t *testing.T) {
-	st, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "zn.db"), sqlite.Options{NoSync: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	zoneWritesAtLiveName(t, st)
+	zoneWritesAtLiveName(t, openSQLite(t))
 }
 
 func TestZoneWritesAtALiveNamePostgreSQL(t *testing.T) {
-	st, err := postgres.Open(context.Background(), pgtest.FreshSchema(t), postgres.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	zoneWritesAtLiveName(t, st)
+	zoneWritesAtLiveName(t, openPostgreSQL(t))
 }
 
 func zoneWritesAtLiveName(t *testing.T, st raceStore) {
