@@ -2,9 +2,11 @@ package postgres
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/netip"
 	"slices"
+	"strings"
 
 	"github.com/jackc/pgx/v5"
 
@@ -152,4 +154,127 @@ func (t *tx) LivePrefixes(ctx context.Context, poolID int64, within netip.Prefix
 		}
 		return parsePrefix(s)
 	})
+}
+
+var _ registry.IndexDeferrer = (*tx)(nil)
+
+// deferredObject is an index or a constraint of the assignments table
+// that DeferIndexes dropped: its name and the statement that builds it.
+type deferredObject struct {
+	name, build string
+	// exclusion marks a constraint whose rule RestoreIndexes checks
+	// itself first (no two live assignments overlap), to name both rows.
+	exclusion bool
+}
+
+// DeferIndexes implements registry.IndexDeferrer. An import into an empty
+// register writes millions of rows; each row inserted one by one into a
+// dozen B-trees and an SP-GiST exclusion index, and checked against its
+// pool by the foreign key's trigger, costs the server ~70-100 µs, where a
+// sort-based build of each index at the end costs a few. What is dropped
+// is read from the catalog (every index but the primary key, the
+// exclusion and foreign key constraints), so that what is built again is
+// what the migrations made, whatever they add later. DDL is part of the
+// transaction: a rollback (a failed import) leaves the table, its
+// indexes and constraints as they were.
+//
+// The table is locked (ACCESS EXCLUSIVE, as DROP INDEX would) before it
+// is found empty, so that no other transaction adds a row meanwhile; it
+// stays locked to the end of the import: other connections' reads of
+// assignments wait for it, as they would for the empty register's first
+// load to commit anyway.
+func (t *tx) DeferIndexes(ctx context.Context) (bool, error) {
+	if _, err := t.exec(ctx, `LOCK TABLE assignments IN ACCESS EXCLUSIVE MODE`); err != nil {
+		return false, fmt.Errorf("lock assignments: %w", err)
+	}
+	var some bool
+	if err := t.row(ctx, `SELECT EXISTS (SELECT 1 FROM assignments)`).Scan(&some); err != nil || some {
+		return false, mapErr(err)
+	}
+	rows, err := t.query(ctx, `SELECT c.conname, c.contype = 'x',
+			format('ALTER TABLE assignments ADD CONSTRAINT %I %s', c.conname, pg_get_constraintdef(c.oid))
+		FROM pg_constraint c WHERE c.conrelid = 'assignments'::regclass AND c.contype IN ('x', 'f')
+		UNION ALL
+		SELECT ic.relname, false, pg_get_indexdef(i.indexrelid)
+		FROM pg_index i JOIN pg_class ic ON ic.oid = i.indexrelid
+		WHERE i.indrelid = 'assignments'::regclass AND NOT i.indisprimary
+			AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conindid = i.indexrelid AND c.contype IN ('p', 'u', 'x'))
+		ORDER BY 2, 1`)
+	objs, err := collect(rows, err, func(rows rowscan.Scanner) (deferredObject, error) {
+		var o deferredObject
+		return o, rows.Scan(&o.name, &o.exclusion, &o.build)
+	})
+	if err != nil {
+		return false, fmt.Errorf("defer indexes: %w", err)
+	}
+	for _, o := range objs {
+		drop := `DROP INDEX ` + pgx.Identifier{o.name}.Sanitize()
+		if strings.HasPrefix(o.build, "ALTER TABLE") {
+			drop = `ALTER TABLE assignments DROP CONSTRAINT ` + pgx.Identifier{o.name}.Sanitize()
+		}
+		if _, err := t.exec(ctx, drop); err != nil {
+			return false, fmt.Errorf("defer %s: %w", o.name, err)
+		}
+		t.deferred = append(t.deferred, o)
+	}
+	return len(objs) > 0, nil
+}
+
+// restoreMemory is the memory each index build of RestoreIndexes may sort
+// in (maintenance_work_mem), and the overlap check's sort (work_mem): a
+// sort that fits is one pass instead of merges through temporary files.
+// 10,000,000 rows of (family, first) are ~400 MB; a build that needs more
+// spills, and is not wrong.
+const restoreMemory = "256MB"
+
+// RestoreIndexes implements registry.IndexDeferrer: the rule of the
+// exclusion constraints (no two live assignments of a space overlap), for
+// every live row at once, each against the one before it in address
+// order (of prefixes, one that overlaps another holds it: if any two
+// overlap, two neighbours do), then the indexes and constraints dropped.
+// The exclusion constraints check their rows again as they are built;
+// the query first is what names the two assignments.
+func (t *tx) RestoreIndexes(ctx context.Context) error {
+	if len(t.deferred) == 0 {
+		return nil
+	}
+	// Index builds of millions of rows take longer than a write's
+	// statement bound: unbounded until the end of the import's
+	// transaction (set_config(..., true) is SET LOCAL).
+	var mwm, wm string
+	if err := t.row(ctx, `SELECT current_setting('maintenance_work_mem'), current_setting('work_mem')`).Scan(&mwm, &wm); err != nil {
+		return mapErr(err)
+	}
+	if _, err := t.exec(ctx, `SELECT set_config('statement_timeout', '0', true), set_config('maintenance_work_mem', $1, true), set_config('work_mem', $1, true)`, restoreMemory); err != nil {
+		return err
+	}
+	var x registry.AssignmentOverlap
+	var p, prev string
+	err := t.row(ctx, `SELECT id, prefix::text, pid, pprefix::text FROM (
+		SELECT id, first, prefix, LAG(last) OVER w AS plast, LAG(id) OVER w AS pid, LAG(prefix) OVER w AS pprefix FROM assignments
+		WHERE state <> 'released' WINDOW w AS (PARTITION BY space, family ORDER BY first, id)) s WHERE plast >= first LIMIT 1`).Scan(&x.ID, &p, &x.OtherID, &prev)
+	switch {
+	case err == nil:
+		var err1, err2 error
+		x.Prefix, err1 = parsePrefix(p)
+		x.Other, err2 = parsePrefix(prev)
+		if err := errors.Join(err1, err2); err != nil {
+			return err
+		}
+		return &x
+	case !errors.Is(err, pgx.ErrNoRows):
+		return fmt.Errorf("check overlaps: %w", mapErr(err))
+	}
+	for _, o := range t.deferred {
+		if _, err := t.exec(ctx, o.build); err != nil {
+			return fmt.Errorf("build again %s: %w", o.name, err)
+		}
+	}
+	t.deferred = nil
+	timeout := DefaultStatementTimeout.String()
+	if t.s != nil {
+		timeout = t.s.statementTimeout
+	}
+	_, err = t.exec(ctx, `SELECT set_config('statement_timeout', $1, true), set_config('maintenance_work_mem', $2, true), set_config('work_mem', $3, true)`, timeout, mwm, wm)
+	return err
 }

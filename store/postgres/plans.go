@@ -1,0 +1,177 @@
+package postgres
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/netip"
+	"strings"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/cadastre-ipam/cadastre/registry"
+)
+
+// The plans of the pages of assignments, for TestAssignmentPagePlans
+// (which checks them on a register of its own) and for PrintPagePlans (a
+// measurement aid on a large register: bench/pgplans, bench/README.md).
+
+// pageCase is one kind of page of assignments (the API's lists and
+// searches, the web UI's pages).
+type pageCase struct {
+	name string
+	f    registry.AssignmentFilter
+	// bounded: the page's assignment rows read are at most a page per
+	// pool and state; false where they are the rows of one tenant.
+	bounded bool
+	// maxRead, if set, bounds the rows read instead (those of the
+	// prefix the caller named).
+	maxRead int64
+}
+
+// pageCases are the kinds of page, with values from the register's
+// sample: a region, a pool of it, a tenant, a name, a resource.
+func pageCases(region, pool int64, tenant, name, resource string) []pageCase {
+	past := []registry.State{registry.StateQuarantined, registry.StateReleased}
+	assigned := []registry.State{registry.StateAssigned}
+	tags := func(kv ...string) registry.Tags {
+		t := registry.Tags{}
+		for i := 0; i < len(kv); i += 2 {
+			t[kv[i]] = kv[i+1]
+		}
+		return t
+	}
+	return []pageCase{
+		{name: "first page", f: registry.AssignmentFilter{}, bounded: true},
+		{name: "after a cursor", f: registry.AssignmentFilter{AfterID: 500}, bounded: true},
+		{name: "family", f: registry.AssignmentFilter{Family: 4}, bounded: true},
+		{name: "tenant", f: registry.AssignmentFilter{Tenant: &tenant}, bounded: true},
+		{name: "tenant's quarantined", f: registry.AssignmentFilter{Tenant: &tenant, States: past[:1]}},
+		{name: "name", f: registry.AssignmentFilter{Name: name}, bounded: true},
+		{name: "resource", f: registry.AssignmentFilter{Resource: resource}, bounded: true},
+		{name: "quarantined", f: registry.AssignmentFilter{States: past[:1]}, bounded: true},
+		{name: "released, after a cursor", f: registry.AssignmentFilter{States: past[1:], AfterID: 500}, bounded: true},
+		{name: "quarantined or released", f: registry.AssignmentFilter{States: past}, bounded: true},
+		{name: "IPv4 released", f: registry.AssignmentFilter{Family: 4, States: past[1:]}, bounded: true},
+		{name: "a tag", f: registry.AssignmentFilter{Tags: tags("env", "e3")}, bounded: true},
+		{name: "a rare tag", f: registry.AssignmentFilter{Tags: tags("rare", "yes")}, bounded: true},
+		{name: "two tags and a family", f: registry.AssignmentFilter{Tags: tags("env", "e3", "rare", "yes"), Family: 6}, bounded: true},
+		{name: "a tag in a region", f: registry.AssignmentFilter{Tags: tags("env", "e3"), RegionID: region}, bounded: true},
+		{name: "a pool", f: registry.AssignmentFilter{PoolID: pool}, bounded: true},
+		{name: "a pool's quarantined", f: registry.AssignmentFilter{PoolID: pool, States: past[:1], AfterID: 9}, bounded: true},
+		{name: "a pool's past", f: registry.AssignmentFilter{PoolID: pool, States: past}, bounded: true},
+		{name: "a region", f: registry.AssignmentFilter{RegionID: region}, bounded: true},
+		{name: "a region's IPv4 assigned", f: registry.AssignmentFilter{RegionID: region, Family: 4, States: assigned}, bounded: true},
+		{name: "a region's IPv6", f: registry.AssignmentFilter{RegionID: region, Family: 6}, bounded: true},
+		{name: "a region's quarantined", f: registry.AssignmentFilter{RegionID: region, States: past[:1]}, bounded: true},
+		{name: "a region's released", f: registry.AssignmentFilter{RegionID: region, States: past[1:]}, bounded: true},
+		{name: "a region's past, after a cursor", f: registry.AssignmentFilter{RegionID: region, States: past, AfterID: 77}, bounded: true},
+		{name: "within a prefix", f: registry.AssignmentFilter{Within: netip.MustParsePrefix("40.64.1.0/24")}, maxRead: 3 * 256},
+		{name: "holding an address", f: registry.AssignmentFilter{Contains: netip.MustParsePrefix("40.64.1.7/32")}, bounded: true},
+	}
+}
+
+// PrintPagePlans writes to w the plan of every kind of page of
+// assignments (EXPLAIN (ANALYZE, BUFFERS), pages of 100) on the register
+// db holds, with values drawn from it (the first IPv4 pool of the first
+// region by name, a live named assignment from the middle of the IDs),
+// and the assignment rows each plan's steps read: what grows with the
+// register shows there.
+func PrintPagePlans(ctx context.Context, db *pgxpool.Pool, w io.Writer) error {
+	var region, pool, mid int64
+	var tenant, name, resource string
+	if err := db.QueryRow(ctx, `SELECT p.region_id, p.id FROM pools p JOIN regions g ON g.id = p.region_id WHERE p.family = 4 ORDER BY g.name, p.id LIMIT 1`).Scan(&region, &pool); err != nil {
+		return fmt.Errorf("an IPv4 pool: %w", err)
+	}
+	if err := db.QueryRow(ctx, `SELECT coalesce(max(id), 0) / 2 FROM assignments`).Scan(&mid); err != nil {
+		return fmt.Errorf("assignments: %w", err)
+	}
+	if err := db.QueryRow(ctx, `SELECT tenant, name, resource FROM assignments WHERE id >= $1 AND name <> '' AND state = 'assigned' AND resource <> '' ORDER BY id LIMIT 1`, mid).Scan(&tenant, &name, &resource); err != nil {
+		return fmt.Errorf("a named assignment with a resource: %w", err)
+	}
+	for _, c := range pageCases(region, pool, tenant, name, resource) {
+		f := c.f
+		f.Limit = 100
+		p, err := explain(ctx, db, f, true)
+		if err != nil {
+			return fmt.Errorf("%s: %w", c.name, err)
+		}
+		if _, err := fmt.Fprintf(w, "== %s: %d assignment rows read, seq scan %v\n%s\n", c.name, p.read, p.seqScan, p.text); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// planFacts is what explain found in a page's plan.
+type planFacts struct {
+	text    string
+	seqScan bool  // a Seq Scan on assignments
+	read    int64 // assignment rows the plan's steps on assignments returned or filtered out
+}
+
+// explain runs f's statement under EXPLAIN ANALYZE and sums, over the
+// plan's steps on the assignments table, the rows they produced and the
+// rows their filters removed, every loop counted.
+func explain(ctx context.Context, db *pgxpool.Pool, f registry.AssignmentFilter, buffers bool) (planFacts, error) {
+	q, args := assignmentQuery(f)
+	opts := "ANALYZE, FORMAT JSON"
+	if buffers {
+		opts = "ANALYZE, BUFFERS, FORMAT JSON"
+	}
+	var raw []byte
+	if err := db.QueryRow(ctx, "EXPLAIN ("+opts+") "+q, args...).Scan(&raw); err != nil {
+		return planFacts{}, fmt.Errorf("%w\n%s", err, q)
+	}
+	var doc []struct {
+		Plan          map[string]any `json:"Plan"`
+		ExecutionTime float64        `json:"Execution Time"`
+	}
+	if err := json.Unmarshal(raw, &doc); err != nil || len(doc) == 0 {
+		return planFacts{}, fmt.Errorf("EXPLAIN output %s: %v", raw, err)
+	}
+	var p planFacts
+	var b strings.Builder
+	fmt.Fprintf(&b, "statement: %s\nargs: %v\nexecution %.3f ms\n", q, args, doc[0].ExecutionTime)
+	var walk func(n map[string]any, depth int)
+	walk = func(n map[string]any, depth int) {
+		num := func(k string) int64 {
+			v, _ := n[k].(float64)
+			return int64(v)
+		}
+		kind, _ := n["Node Type"].(string)
+		rel, _ := n["Relation Name"].(string)
+		idx, _ := n["Index Name"].(string)
+		rows, loops := num("Actual Rows"), num("Actual Loops")
+		// EXPLAIN shows the rows removed per loop.
+		removed := (num("Rows Removed by Filter") + num("Rows Removed by Index Recheck")) * max(loops, 1)
+		fmt.Fprintf(&b, "%s%s %s %s rows=%d loops=%d removed=%d", strings.Repeat("  ", depth), kind, rel, idx, rows, loops, removed)
+		if buffers {
+			fmt.Fprintf(&b, " shared hit=%d read=%d", num("Shared Hit Blocks"), num("Shared Read Blocks"))
+		}
+		b.WriteByte('\n')
+		if rel == "assignments" {
+			if kind == "Seq Scan" {
+				p.seqScan = true
+			}
+			if kind != "Bitmap Heap Scan" { // its rows are its index's, counted there
+				p.read += rows*loops + removed
+			} else {
+				p.read += removed
+			}
+		}
+		if kind == "Bitmap Index Scan" && strings.HasPrefix(idx, "assignments_") {
+			p.read += rows * loops
+		}
+		children, _ := n["Plans"].([]any)
+		for _, c := range children {
+			if m, ok := c.(map[string]any); ok {
+				walk(m, depth+1)
+			}
+		}
+	}
+	walk(doc[0].Plan, 0)
+	p.text = b.String()
+	return p, nil
+}
