@@ -221,19 +221,21 @@ func (t *tx) DeferIndexes(ctx context.Context) (bool, error) {
 }
 
 // restoreMemory is the memory each index build of RestoreIndexes may sort
-// in (maintenance_work_mem), and the overlap check's sort (work_mem): a
+// in (maintenance_work_mem), and the overlap query's sort (work_mem): a
 // sort that fits is one pass instead of merges through temporary files.
-// 10,000,000 rows of (family, first) are ~400 MB; a build that needs more
+// 10,000,000 rows of (family, first) are ~500 MB; a build that needs more
 // spills, and is not wrong.
-const restoreMemory = "256MB"
+const restoreMemory = "512MB"
 
-// RestoreIndexes implements registry.IndexDeferrer: the rule of the
-// exclusion constraints (no two live assignments of a space overlap), for
-// every live row at once, each against the one before it in address
-// order (of prefixes, one that overlaps another holds it: if any two
-// overlap, two neighbours do), then the indexes and constraints dropped.
-// The exclusion constraints check their rows again as they are built;
-// the query first is what names the two assignments.
+// RestoreIndexes implements registry.IndexDeferrer: the indexes and
+// constraints dropped are built again, the exclusion constraints (no two
+// live assignments of a space overlap) last, in a savepoint. Building one
+// checks every row against the others (a look-up in the new index each);
+// if one overlaps, the savepoint is rolled back and a query names the
+// two: every live row against the one before it in address order (of
+// prefixes, one that overlaps another holds it: if any two overlap, two
+// neighbours do). The query costs a sort of the live rows, paid only when
+// the import is refused.
 func (t *tx) RestoreIndexes(ctx context.Context) error {
 	if len(t.deferred) == 0 {
 		return nil
@@ -248,26 +250,34 @@ func (t *tx) RestoreIndexes(ctx context.Context) error {
 	if _, err := t.exec(ctx, `SELECT set_config('statement_timeout', '0', true), set_config('maintenance_work_mem', $1, true), set_config('work_mem', $1, true)`, restoreMemory); err != nil {
 		return err
 	}
-	var x registry.AssignmentOverlap
-	var p, prev string
-	err := t.row(ctx, `SELECT id, prefix::text, pid, pprefix::text FROM (
-		SELECT id, first, prefix, LAG(last) OVER w AS plast, LAG(id) OVER w AS pid, LAG(prefix) OVER w AS pprefix FROM assignments
-		WHERE state <> 'released' WINDOW w AS (PARTITION BY space, family ORDER BY first, id)) s WHERE plast >= first LIMIT 1`).Scan(&x.ID, &p, &x.OtherID, &prev)
-	switch {
-	case err == nil:
-		var err1, err2 error
-		x.Prefix, err1 = parsePrefix(p)
-		x.Other, err2 = parsePrefix(prev)
-		if err := errors.Join(err1, err2); err != nil {
-			return err
-		}
-		return &x
-	case !errors.Is(err, pgx.ErrNoRows):
-		return fmt.Errorf("check overlaps: %w", mapErr(err))
-	}
+	saved := false
 	for _, o := range t.deferred {
-		if _, err := t.exec(ctx, o.build); err != nil {
+		if o.exclusion && !saved {
+			if _, err := t.exec(ctx, `SAVEPOINT cadastre_restore`); err != nil {
+				return err
+			}
+			saved = true
+		}
+		_, err := t.exec(ctx, o.build)
+		if err != nil && o.exclusion && errors.Is(err, registry.ErrOverlap) {
+			if _, rerr := t.exec(ctx, `ROLLBACK TO SAVEPOINT cadastre_restore`); rerr != nil {
+				return errors.Join(err, rerr)
+			}
+			x, ok, qerr := t.firstOverlap(ctx)
+			if qerr != nil {
+				return qerr
+			}
+			if ok {
+				return x
+			}
+		}
+		if err != nil {
 			return fmt.Errorf("build again %s: %w", o.name, err)
+		}
+	}
+	if saved {
+		if _, err := t.exec(ctx, `RELEASE SAVEPOINT cadastre_restore`); err != nil {
+			return err
 		}
 	}
 	t.deferred = nil
@@ -275,6 +285,29 @@ func (t *tx) RestoreIndexes(ctx context.Context) error {
 	if t.s != nil {
 		timeout = t.s.statementTimeout
 	}
-	_, err = t.exec(ctx, `SELECT set_config('statement_timeout', $1, true), set_config('maintenance_work_mem', $2, true), set_config('work_mem', $3, true)`, timeout, mwm, wm)
+	_, err := t.exec(ctx, `SELECT set_config('statement_timeout', $1, true), set_config('maintenance_work_mem', $2, true), set_config('work_mem', $3, true)`, timeout, mwm, wm)
 	return err
+}
+
+// firstOverlap finds two live assignments of a space that overlap: the
+// first in address order and the one before it.
+func (t *tx) firstOverlap(ctx context.Context) (*registry.AssignmentOverlap, bool, error) {
+	var x registry.AssignmentOverlap
+	var p, prev string
+	err := t.row(ctx, `SELECT id, prefix::text, pid, pprefix::text FROM (
+		SELECT id, first, prefix, LAG(last) OVER w AS plast, LAG(id) OVER w AS pid, LAG(prefix) OVER w AS pprefix FROM assignments
+		WHERE state <> 'released' WINDOW w AS (PARTITION BY space, family ORDER BY first, id)) s WHERE plast >= first LIMIT 1`).Scan(&x.ID, &p, &x.OtherID, &prev)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, false, nil
+	}
+	if err != nil {
+		return nil, false, fmt.Errorf("check overlaps: %w", mapErr(err))
+	}
+	var err1, err2 error
+	x.Prefix, err1 = parsePrefix(p)
+	x.Other, err2 = parsePrefix(prev)
+	if err := errors.Join(err1, err2); err != nil {
+		return nil, false, err
+	}
+	return &x, true, nil
 }

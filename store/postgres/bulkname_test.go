@@ -30,6 +30,17 @@ const bulkNames = 30000
 // (under b.example).
 func nonEmptyRegister(t *testing.T) (dsn string, s *postgres.Store, r *registry.Registry) {
 	t.Helper()
+	dsn, s, r = emptyRegister(t)
+	if _, err := r.Allocate(registry.Restricted(context.Background()), registry.Request{Region: "r0", Tenant: "a", Name: "first.bulk.example"}); err != nil {
+		t.Fatal(err)
+	}
+	return dsn, s, r
+}
+
+// emptyRegister is nonEmptyRegister without its assignment: a register
+// of a block, a region, a pool and two tenants.
+func emptyRegister(t *testing.T) (dsn string, s *postgres.Store, r *registry.Registry) {
+	t.Helper()
 	ctx := context.Background()
 	dsn = freshSchema(t)
 	s, err := postgres.Open(ctx, dsn, postgres.Options{})
@@ -54,9 +65,6 @@ func nonEmptyRegister(t *testing.T) (dsn string, s *postgres.Store, r *registry.
 		if _, err := r.AddTenant(ctx, registry.TenantSpec{Name: n, Names: &[]string{suffix}}); err != nil {
 			t.Fatal(err)
 		}
-	}
-	if _, err := r.Allocate(registry.Restricted(ctx), registry.Request{Region: "r0", Tenant: "a", Name: "first.bulk.example"}); err != nil {
-		t.Fatal(err)
 	}
 	return dsn, s, r
 }
