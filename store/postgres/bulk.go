@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/cadastre-ipam/cadastre/registry"
 	"github.com/cadastre-ipam/cadastre/store/internal/rowscan"
@@ -181,15 +182,41 @@ type deferredObject struct {
 // The table is locked (ACCESS EXCLUSIVE, as DROP INDEX would) before it
 // is found empty, so that no other transaction adds a row meanwhile; it
 // stays locked to the end of the import: other connections' reads of
-// assignments wait for it, as they would for the empty register's first
-// load to commit anyway.
+// assignments wait for it (or reach their statement_timeout) until the
+// import commits or fails.
 func (t *tx) DeferIndexes(ctx context.Context) (bool, error) {
-	if _, err := t.exec(ctx, `LOCK TABLE assignments IN ACCESS EXCLUSIVE MODE`); err != nil {
-		return false, fmt.Errorf("lock assignments: %w", err)
+	// NOWAIT: a load never waits behind other connections' reads (nor
+	// fails on lock_timeout); if one holds the table, the rows go into
+	// the indexes one by one, as into a register with assignments.
+	if _, err := t.exec(ctx, `SAVEPOINT cadastre_defer`); err != nil {
+		return false, err
 	}
+	// Straight to the connection, as copy does (the SAVEPOINT sent what
+	// was pending): the lock's failure is told from others by its code.
+	cctx, err := t.bctx(ctx)
+	if err != nil {
+		return false, err
+	}
+	if _, err := t.raw.Exec(cctx, `LOCK TABLE assignments IN ACCESS EXCLUSIVE MODE NOWAIT`); err != nil {
+		var pe *pgconn.PgError
+		if errors.As(err, &pe) && pe.Code == "55P03" {
+			_, err := t.exec(ctx, `ROLLBACK TO SAVEPOINT cadastre_defer`)
+			return false, err
+		}
+		return false, fmt.Errorf("lock assignments: %w", mapErr(err))
+	}
+	// A row committed since the loader looked: the lock goes with the
+	// savepoint, and the load goes row by row.
 	var some bool
-	if err := t.row(ctx, `SELECT EXISTS (SELECT 1 FROM assignments)`).Scan(&some); err != nil || some {
+	if err := t.row(ctx, `SELECT EXISTS (SELECT 1 FROM assignments)`).Scan(&some); err != nil {
 		return false, mapErr(err)
+	}
+	release := `RELEASE SAVEPOINT cadastre_defer`
+	if some {
+		release = `ROLLBACK TO SAVEPOINT cadastre_defer`
+	}
+	if _, err := t.exec(ctx, release); err != nil || some {
+		return false, err
 	}
 	rows, err := t.query(ctx, `SELECT c.conname, c.contype = 'x',
 			format('ALTER TABLE assignments ADD CONSTRAINT %I %s', c.conname, pg_get_constraintdef(c.oid))

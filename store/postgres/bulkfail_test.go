@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -159,5 +160,37 @@ func TestFailedImportLeavesEveryTableAsItWas(t *testing.T) {
 				t.Fatalf("allocation of a loaded prefix: %v, want %v", err, registry.ErrOverlap)
 			}
 		}
+	}
+}
+
+// TestImportIntoAnEmptyRegisterAnotherConnectionReads: an import into an
+// empty register while another connection holds the assignments table
+// (an open transaction that read it) does not wait for it: it loads the
+// rows into the indexes one by one instead of locking the table to build
+// them at the end.
+func TestImportIntoAnEmptyRegisterAnotherConnectionReads(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	dsn, _, r := emptyRegister(t)
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(context.Background())
+	reader, err := conn.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer reader.Rollback(context.Background())
+	var n int
+	if err := reader.QueryRow(ctx, `SELECT count(*) FROM assignments`).Scan(&n); err != nil || n != 0 {
+		t.Fatalf("%d assignments (%v), want an empty register", n, err)
+	}
+	if _, err := r.Load(ctx, bulkDump("bulk", 1, 50, "a"), registry.LoadOptions{}); err != nil {
+		t.Fatalf("load beside a reader: %v", err)
+	}
+	as, err := r.Assignments(ctx, registry.AssignmentFilter{Region: "bulk", Limit: 100})
+	if err != nil || len(as) != 50 {
+		t.Fatalf("%d assignments loaded (%v), want 50", len(as), err)
 	}
 }
