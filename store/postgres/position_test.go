@@ -242,17 +242,38 @@ func TestPositionWaitsForItsOwnWriters(t *testing.T) {
 	}
 	defer replica.Close()
 	var held registry.Event
-	commit := pgtest.HoldOpen(t, ctx, replica, func(tx registry.Tx) error {
-		held = registry.Event{At: time.Now(), Actor: "tester", Action: "pool.note", SubjectKind: "pool", SubjectID: 1, Subject: "held"}
-		if err := tx.AppendEvent(ctx, &held); err != nil {
+	// The held transaction writes its event, waits, and reads its own
+	// position once the later allocations have committed (xmax is then
+	// past its xid): it must not count its own uncommitted event.
+	wrote, release, done := make(chan struct{}), make(chan struct{}), make(chan error, 1)
+	var once sync.Once
+	go func() {
+		done <- replica.Update(ctx, func(tx registry.Tx) error {
+			held = registry.Event{At: time.Now(), Actor: "tester", Action: "pool.note", SubjectKind: "pool", SubjectID: 1, Subject: "held"}
+			if err := tx.AppendEvent(ctx, &held); err != nil {
+				return err
+			}
+			once.Do(func() { close(wrote) })
+			select {
+			case <-release:
+			case <-time.After(time.Minute):
+				return errors.New("the held transaction was never released")
+			}
+			p, err := tx.Position(ctx)
+			if err == nil && !slices.Contains(before, p.Seq) {
+				// Past its own xid: its own uncommitted event counted as
+				// followed, or events after it.
+				err = fmt.Errorf("inside the held transaction, Position = %d, want %d (the last event before it) or one before", p.Seq, cursor)
+			}
 			return err
-		}
-		p, err := tx.Position(ctx)
-		if err == nil && p.Seq == held.Seq {
-			err = fmt.Errorf("a transaction's position counts its own uncommitted event %d", held.Seq)
-		}
-		return err
-	})
+		})
+	}()
+	select {
+	case <-wrote:
+	case err := <-done:
+		t.Fatalf("held transaction: %v", err)
+	}
+	commit := func() error { close(release); return <-done }
 	committed := false
 	defer func() {
 		if !committed {
