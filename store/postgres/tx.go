@@ -375,9 +375,18 @@ func (t *tx) InsertAssignment(ctx context.Context, a *registry.Assignment) error
 			return err
 		}
 		a.ID = id
-		t.later(`INSERT INTO assignments (id, pool_id, prefix, family, first, last, bits, state, tenant, resource, name, created_at, released_at, quarantine_until, space)
-		VALUES ($1, $2, $3::cidr, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, (SELECT space FROM pools WHERE id = $2))`,
-			a.ID, a.PoolID, a.Prefix.String(), fam, first, last, bits, string(a.State), a.Tenant, a.Resource, a.Name, micros(a.CreatedAt), optMicros(a.ReleasedAt), optMicros(a.QuarantineUntil))
+		if a.Space != "" {
+			// The allocator read the pool: its space goes as a value, not
+			// as a look-up per row (assignments_pool_space_fk still
+			// refuses one that is not the pool's).
+			t.later(`INSERT INTO assignments (id, pool_id, prefix, family, first, last, bits, state, tenant, resource, name, created_at, released_at, quarantine_until, space)
+			VALUES ($1, $2, $3::cidr, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)`,
+				a.ID, a.PoolID, a.Prefix.String(), fam, first, last, bits, string(a.State), a.Tenant, a.Resource, a.Name, micros(a.CreatedAt), optMicros(a.ReleasedAt), optMicros(a.QuarantineUntil), a.Space)
+		} else {
+			t.later(`INSERT INTO assignments (id, pool_id, prefix, family, first, last, bits, state, tenant, resource, name, created_at, released_at, quarantine_until, space)
+			VALUES ($1, $2, $3::cidr, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, (SELECT space FROM pools WHERE id = $2))`,
+				a.ID, a.PoolID, a.Prefix.String(), fam, first, last, bits, string(a.State), a.Tenant, a.Resource, a.Name, micros(a.CreatedAt), optMicros(a.ReleasedAt), optMicros(a.QuarantineUntil))
+		}
 		// A failure of the queued row fails the transaction (or the job's
 		// savepoint), and its counts with it.
 		t.countInserted(*a)
