@@ -779,7 +779,15 @@ func assignmentWhere(f registry.AssignmentFilter) ([]string, []any) {
 		where, args = append(where, "a.family = ?"), append(args, f.Family)
 	}
 	if f.Tenant != nil {
-		where, args = append(where, "a.tenant = ?"), append(args, *f.Tenant)
+		if *f.Tenant != "" {
+			// The condition of the partial index assignments_tenant (00040),
+			// so it is used.
+			where, args = append(where, "a.tenant = ? AND a.tenant <> ''"), append(args, *f.Tenant)
+		} else {
+			// Untenanted: not in assignments_tenant (00040); the page is
+			// read in ID order, keeping the untenanted rows.
+			where = append(where, "a.tenant = ''")
+		}
 	}
 	if f.Name != "" {
 		// The conditions of the partial index assignments_name, so it is used.
