@@ -48,6 +48,12 @@ func TestAssignmentPagePlans(t *testing.T) {
 		{name: "a common family", f: registry.AssignmentFilter{Family: 4}, rows: [2]int64{400_000, 1_000_000}, scanOK: true},
 		{name: "a rare family", f: registry.AssignmentFilter{Family: 6}, rows: [2]int64{5_000, 1_000_000}, sortOK: true},
 		{name: "tenant", f: registry.AssignmentFilter{Tenant: &tenant}},
+		// Untenanted rows are not in assignments_tenant (00040): read in
+		// ID order, every untenanted row kept, it stops after a page.
+		{name: "untenanted", f: registry.AssignmentFilter{Tenant: new(string)}, scanOK: true},
+		{name: "a tenant's after a cursor, of a family", f: registry.AssignmentFilter{Tenant: &tenant, AfterID: 500, Family: 6}},
+		{name: "a tenant's in a region", f: registry.AssignmentFilter{Tenant: &tenant, RegionID: 1}},
+		{name: "a tenant's containing an address", f: registry.AssignmentFilter{Tenant: &tenant, Contains: netip.MustParsePrefix("10.0.0.1/32")}, sortOK: true},
 		{name: "name", f: registry.AssignmentFilter{Name: "vm-1.example"}, sortOK: true},
 		{name: "resource", f: registry.AssignmentFilter{Resource: "vm-1"}},
 		{name: "quarantined", f: registry.AssignmentFilter{States: past[:1]}},
