@@ -630,8 +630,30 @@ func ReverseRecordCheck(ctx context.Context, tx registry.Tx, z zone.Zone, tenant
 // Reverse zones are checked as forward ones: their name servers are
 // forward names like any other (ns1.example.net), and an admin may name
 // an assignment freely, a name under in-addr.arpa included.
+//
+// A reverse zone's synthesis template is refused when a live assignment of
+// a tenant holds a name of its shape (registry.HolderSynthesis): the
+// forward zone would answer that name with the address it spells as well
+// as with the assignment's.
 func adminZoneCheck(ctx context.Context, tx registry.Tx, z zone.Zone) error {
-	return checkLiveNames(ctx, tx, append([]string{z.Name}, z.Config.NS...))
+	if err := checkLiveNames(ctx, tx, append([]string{z.Name}, z.Config.NS...)); err != nil {
+		return err
+	}
+	if z.Synthesize == "" {
+		return nil
+	}
+	t, err := zone.ParseTemplate(z.Synthesize)
+	if err != nil {
+		return err
+	}
+	held, err := tx.TemplateNames(ctx, t.Before, t.After+"."+t.Suffix, 1)
+	if err != nil {
+		return fmt.Errorf("template %s: %w", z.Synthesize, err)
+	}
+	if len(held) > 0 {
+		return fmt.Errorf("template %s would answer for %s: %w", z.Synthesize, held[0], &registry.NameTakenError{Name: held[0], Holder: registry.HolderAssignment})
+	}
+	return nil
 }
 
 // AdminRecordCheck is the name rule of a record written by an admin or
