@@ -703,6 +703,16 @@ func (t *tx) Events(ctx context.Context, f registry.EventFilter) ([]registry.Eve
 	return t.events(ctx, f, nil, nil, "seq")
 }
 
+// LoadEventOf implements registry.Tx: the index on subject_id read
+// backwards from id.
+func (t *tx) LoadEventOf(ctx context.Context, id int64) (registry.Event, bool, error) {
+	es, err := t.events(ctx, registry.EventFilter{SubjectKind: registry.SubjectImport, Limit: 1}, []string{"subject_id <= $1"}, []any{id}, "subject_id DESC")
+	if err != nil || len(es) == 0 {
+		return registry.Event{}, false, err
+	}
+	return es[0], true, nil
+}
+
 // events reads the events matching where and f's time and subject
 // filters, in the given order, at most f.Limit.
 func (t *tx) events(ctx context.Context, f registry.EventFilter, where []string, args []any, order string) ([]registry.Event, error) {

@@ -1084,12 +1084,22 @@ func payload(b json.RawMessage, e *registry.Event) any {
 
 // Events implements registry.Tx: every event f selects, in seq order.
 func (t *tx) Events(ctx context.Context, f registry.EventFilter) ([]registry.Event, error) {
-	return t.events(ctx, f, nil, nil)
+	return t.events(ctx, f, nil, nil, "seq")
+}
+
+// LoadEventOf implements registry.Tx: the index on subject_id read
+// backwards from id.
+func (t *tx) LoadEventOf(ctx context.Context, id int64) (registry.Event, bool, error) {
+	es, err := t.events(ctx, registry.EventFilter{SubjectKind: registry.SubjectImport, Limit: 1}, []string{"subject_id <= ?"}, []any{id}, "subject_id DESC")
+	if err != nil || len(es) == 0 {
+		return registry.Event{}, false, err
+	}
+	return es[0], true, nil
 }
 
 // events reads the events matching where and f's time and subject
-// filters, in seq order, at most f.Limit.
-func (t *tx) events(ctx context.Context, f registry.EventFilter, where []string, args []any) ([]registry.Event, error) {
+// filters, in the given order, at most f.Limit.
+func (t *tx) events(ctx context.Context, f registry.EventFilter, where []string, args []any, order string) ([]registry.Event, error) {
 	if !f.Since.IsZero() {
 		where, args = append(where, "at >= ?"), append(args, micros(f.Since))
 	}
@@ -1103,7 +1113,7 @@ func (t *tx) events(ctx context.Context, f registry.EventFilter, where []string,
 	if len(where) > 0 {
 		q += " WHERE " + strings.Join(where, " AND ")
 	}
-	q += " ORDER BY seq"
+	q += " ORDER BY " + order
 	if f.Limit > 0 {
 		q += fmt.Sprintf(" LIMIT %d", f.Limit)
 	}
