@@ -314,6 +314,9 @@ func (s *Server) routeDNS(api huma.API) {
 			if refused == nil {
 				refused = manage.NSTargetCheck(ctx, tx, p.token.Tenant, r)
 			}
+			if refused == nil {
+				refused = manage.ReverseRecordCheck(ctx, tx, z, p.token.Tenant, r)
+			}
 			return refused
 		}
 		r, err := s.dns.AddRecordChecked(ctx, check, z.Name, owner, b.Type, b.Data, b.TTL)

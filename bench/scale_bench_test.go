@@ -269,6 +269,7 @@ func BenchmarkScaleAPI(b *testing.B) {
 		{"region-v4-assigned", "/v1/assignments?region=" + reg + "&family=4&state=assigned&limit=100"},
 		{"name", "/v1/assignments?name=" + url.QueryEscape(s.a.Name)},
 		{"resource", "/v1/assignments?resource=" + url.QueryEscape(s.a.Resource)},
+		{"contains", "/v1/assignments?contains=" + s.a.Prefix.Addr().String()},
 	} {
 		b.Run(p.name, func(b *testing.B) {
 			b.ReportAllocs()

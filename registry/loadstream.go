@@ -354,7 +354,9 @@ func (c *chunker) name(ctx context.Context, a AssignmentRecord) error {
 		if err != nil {
 			return err
 		}
-		if held {
+		// A name of a synthesis template's shape is refused only below
+		// admin (nameRule); a load is an admin's.
+		if held && kind != HolderSynthesis {
 			return &LoadError{a.At, fmt.Errorf("assignment %s: name %s: held by a %s in the register: %w", a.Prefix, a.Name, kind, ErrNameTaken)}
 		}
 	}

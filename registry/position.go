@@ -25,10 +25,13 @@ import (
 //     transaction's ID (pg_current_xact_id; a group-commit batch shares
 //     one), the log's order is (transaction ID, Seq), and the Position is
 //     the last event of a transaction older than the oldest one still in
-//     flight (the snapshot's xmin). Every transaction that can still add
-//     an event is at or above that bound, so nothing can appear before the
-//     Position any more. A long transaction therefore holds every follower
-//     back until it ends; that is the price of never skipping.
+//     flight that can write to the register's database (transactions of
+//     other databases of the server do not count; store/postgres, tx.go,
+//     horizon). Every transaction that can still add an event is at or
+//     above that bound, so nothing can appear before the Position any
+//     more. A long transaction in the register's database therefore holds
+//     every follower back until it ends; that is the price of never
+//     skipping.
 //
 // In commit order, Seq is an identifier, not always increasing: it is
 // unique, so it names a Position (an ETag, a cursor) but must be compared

@@ -2,6 +2,7 @@ package registry
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"maps"
 	"net/netip"
@@ -417,6 +418,9 @@ func (r *Registry) ShowWith(ctx context.Context, p netip.Prefix, opts ShowOption
 			}
 			h.Events = append(h.Events, ev...)
 		}
+		if err := loadEvents(ctx, tx, all, &h.Events); err != nil {
+			return err
+		}
 		slices.SortFunc(h.Events, func(a, b Event) int { return int(a.Seq - b.Seq) })
 		return nil
 	})
@@ -597,4 +601,43 @@ func famWidth(family int) int {
 		return 32
 	}
 	return 128
+}
+
+// loadEvents adds to events (those of the assignments as, among others)
+// the event of the load batch that wrote each assignment of as that has
+// no allocation event of its own: a load writes one event per batch
+// (ActionImportBatch), not one per assignment, and without it `show`
+// would not say where a loaded assignment came from. Each batch's event
+// is added once.
+func loadEvents(ctx context.Context, tx Tx, as []Assignment, events *[]Event) error {
+	allocated := map[int64]bool{}
+	have := map[int64]bool{}
+	for _, e := range *events {
+		have[e.Seq] = true
+		if e.SubjectKind == "assignment" && e.Action == "assignment.allocate" {
+			allocated[e.SubjectID] = true
+		}
+	}
+	for _, a := range as {
+		if allocated[a.ID] {
+			continue
+		}
+		e, ok, err := tx.LoadEventOf(ctx, a.ID)
+		if err != nil {
+			return fmt.Errorf("assignment %d: its load's event: %w", a.ID, err)
+		}
+		if !ok || have[e.Seq] || e.Action != ActionImportBatch {
+			continue
+		}
+		var b ImportBatch
+		if err := json.Unmarshal(e.After, &b); err != nil {
+			return fmt.Errorf("event %d: %w", e.Seq, err)
+		}
+		if a.ID < b.FirstID || a.ID > b.LastID {
+			continue
+		}
+		have[e.Seq] = true
+		*events = append(*events, e)
+	}
+	return nil
 }

@@ -188,6 +188,15 @@ type Tx interface {
 	// filters select, in Seq order, for histories (it reads no cursor and
 	// is not capped at Position).
 	Events(ctx context.Context, f EventFilter) ([]Event, error)
+	// LoadEventOf returns the event a load wrote for the batch holding
+	// assignment id (ActionImportBatch, SubjectImport, whose subject ID
+	// is the batch's first assignment ID): the one with the greatest
+	// subject ID at most id, if there is one; the caller checks that its
+	// batch reaches id (ImportBatch.LastID). A loaded assignment has no
+	// event of its own, so `show` names its load from this one. Its cost
+	// follows the events whose subject ID lies between the batch's first
+	// ID and id, not the log's length.
+	LoadEventOf(ctx context.Context, id int64) (Event, bool, error)
 
 	Idempotent(ctx context.Context, tenant, key string) (Idempotent, bool, error)
 	PutIdempotent(ctx context.Context, r Idempotent) error

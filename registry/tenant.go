@@ -61,6 +61,13 @@ const (
 	HolderNameServer HolderKind = "name server"
 	HolderGlue       HolderKind = "glue"
 	HolderRecord     HolderKind = "static record"
+	// HolderSynthesis is a name a reverse zone's synthesis template
+	// answers (ip-10-0-0-7.dyn.example.net. for ip-{addr}.dyn.example.net.):
+	// any name of the template's shape, one label under its suffix whose
+	// label is the template's text around something without a dot. The
+	// forward zone answers such names with the address they spell, so an
+	// assignment or a static record there would answer beside it.
+	HolderSynthesis HolderKind = "synthesised name"
 )
 
 // TenantTx is the part of Tx that keeps tenants and answers who holds a
@@ -86,8 +93,9 @@ type TenantTx interface {
 	// assignments of tenant, holds the DNS name fqdn (lower case, with
 	// the trailing dot; assignment names are matched with and without
 	// it): a live assignment of another tenant first, then a zone's
-	// apex, an NS target (of a zone's configuration or an NS record), an
-	// address record at or below a delegation (glue), any static record.
+	// apex, a name of a synthesis template's shape (HolderSynthesis), an
+	// NS target (of a zone's configuration or an NS record), an address
+	// record at or below a delegation (glue), any static record.
 	// In a write transaction the answer holds until it ends: another
 	// transaction asking for the same name waits, so two tenants never
 	// both find a name free.
@@ -99,6 +107,16 @@ type TenantTx interface {
 	// without assignments checks its names against them in memory
 	// (loadstream.go), one look-up only for a name found there.
 	DNSNames(ctx context.Context) ([]string, error)
+	// TemplateNames lists, at most limit, the names of live (assigned or
+	// quarantined) assignments of a tenant (not the operator's, tenant
+	// "") that a synthesis template would answer: of the form before + X
+	// + rest, X one or more characters without a dot, rest the
+	// template's text after {addr} (fully qualified, with the trailing
+	// dot; a name stored without it matches too). A zone add with a
+	// template refuses what it finds (authdns/manage): the template would
+	// answer for another tenant's live name. It may read every named
+	// assignment.
+	TemplateNames(ctx context.Context, before, rest string, limit int) ([]string, error)
 	// LockTenantSuffixes holds, until the transaction ends, the right to
 	// change tenants' name suffixes: a transaction that reads tenants'
 	// suffixes after it, to refuse an overlap, and then writes its own,

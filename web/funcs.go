@@ -24,6 +24,8 @@ func (s *Server) funcs() template.FuncMap {
 		"count":  fmtCount,
 		"amount": fmtAmount,
 		"famOf":  famOf,
+		// assignmentRows: the rows of a table of assignments.
+		"assignmentRows": assignmentRows,
 		"days": func(d *float64) string {
 			if d == nil {
 				return "—"

@@ -6,7 +6,6 @@ import (
 	"slices"
 	"time"
 
-	"github.com/cadastre-ipam/cadastre/geo"
 	"github.com/cadastre-ipam/cadastre/prefix"
 	"github.com/cadastre-ipam/cadastre/registry"
 )
@@ -102,11 +101,9 @@ func (s *Server) pageOverview(w http.ResponseWriter, r *http.Request) error {
 	}
 	v.Relocations = rels
 	if s.cfg.Geo != nil {
-		rep, err := geo.AuditRegisterWith(ctx, s.cfg.Geo.Table(), s.reg, geo.AuditOptions{}, s.cfg.Now())
-		if err != nil {
+		if v.Findings, v.Checked, err = s.audit(ctx, s.cfg.Geo.Table()); err != nil {
 			return err
 		}
-		v.Findings, v.Checked = len(rep.Findings), rep.Checked
 	}
 	return s.render(w, r, http.StatusOK, "overview", v)
 }

@@ -4,12 +4,14 @@ import (
 	"context"
 	"fmt"
 	"html"
+	"html/template"
 	"net/http"
 	"net/netip"
 	"regexp"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/cadastre-ipam/cadastre/registry"
 )
@@ -220,4 +222,37 @@ func TestAddressPageInTwoSpaces(t *testing.T) {
 	p.want(t, http.StatusOK, "vpc-b", "vm-in-vpc-b")
 	p.wantNot(t, "vm-in-vpc-a")
 	b.get(t, fmt.Sprintf("/assignment/%d", ids["vpc-a"])).want(t, http.StatusOK, `/ip/10.1.0.0?space=vpc-a`)
+}
+
+// TestAssignmentRowsAsTheTemplateWroteThem: the rows assignmentRows
+// writes read (entities decoded) as those html/template wrote from the
+// row template they replaced, for values with markup, quotes, ampersands
+// and plus signs, a borrowed one and an IPv6 one; no markup from a value
+// gets through.
+func TestAssignmentRowsAsTheTemplateWroteThem(t *testing.T) {
+	old := template.Must(template.New("rows").Funcs(template.FuncMap{"day": func(t time.Time) string { return t.UTC().Format("2006-01-02") }}).Parse(
+		`{{range .}}<tr><td class="prefix"><a href="/assignment/{{.ID}}">{{.Prefix}}</a></td><td class="state-{{.State}}">{{.State}}{{if .Borrowed}} (borrowed){{end}}</td><td>{{.Region}}</td><td>{{.Tenant}}</td><td>{{.Resource}}</td><td>{{.Name}}</td><td>{{day .CreatedAt}}</td></tr>{{end}}`))
+	as := []registry.Assignment{
+		{ID: 7, Prefix: netip.MustParsePrefix("191.232.0.9/32"), State: registry.StateAssigned, Region: "us-east", Tenant: `a"b'c`, Resource: "<script>alert(1)</script>",
+			Name: "x+y&z.example.", CreatedAt: time.Date(2026, 3, 4, 23, 59, 0, 0, time.FixedZone("x", -3600))},
+		{ID: 12345678901, Prefix: netip.MustParsePrefix("2603:1030::/64"), State: registry.StateQuarantined, Region: "brazil-south", Borrowed: true,
+			Resource: `<b onmouseover="x">`, CreatedAt: time.Date(2025, 12, 31, 0, 0, 0, 0, time.UTC)},
+		{ID: 9, Prefix: netip.MustParsePrefix("10.0.0.0/24"), State: registry.StateReleased},
+	}
+	var want strings.Builder
+	if err := old.Execute(&want, as); err != nil {
+		t.Fatal(err)
+	}
+	got := string(assignmentRows(as))
+	if html.UnescapeString(got) != html.UnescapeString(want.String()) {
+		t.Errorf("rows differ from the template's:\n got %s\nwant %s", got, want.String())
+	}
+	for _, bad := range []string{"<script", "<b ", `a"b`, "b'c", "y&z"} {
+		if strings.Contains(got, bad) {
+			t.Errorf("%q unescaped in %s", bad, got)
+		}
+	}
+	if assignmentRows(nil) != "" {
+		t.Error("rows of no assignments are not empty")
+	}
 }

@@ -146,3 +146,44 @@ func TestGeofeedCheckerRefusesAFeedTooLargeForTheForm(t *testing.T) {
 		t.Errorf("a %d-byte feed was checked", len(big))
 	}
 }
+
+// TestOverviewCountsFindingsOfTheTableInUse: the overview's audit is kept
+// between views (web/memo.go), yet a reloaded geolocation table is
+// audited afresh on the next view, both when a source imported again wrote
+// an event and when the table changed without one (an MMDB file replaced
+// on disk, which Engine.Watch reloads: here a loader whose second answer
+// leaves out the partner's feed).
+func TestOverviewCountsFindingsOfTheTableInUse(t *testing.T) {
+	e := newEnv(t)
+	e.withGeo(t)
+	ctx := context.Background()
+	s := e.signIn(t, roleRead)
+	s.get(t, "/").want(t, 200, ">2 open findings</a>")
+	s.get(t, "/").want(t, 200, ">2 open findings</a>")
+	if _, err := geo.ImportFeed(ctx, e.store, "partner", "test", strings.NewReader("191.232.0.0/24,BR,BR-SP,Sao Paulo,\n"), geo.ImportOptions{}, e.clock.now()); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.ui.cfg.Geo.Reload(ctx); err != nil {
+		t.Fatal(err)
+	}
+	s.get(t, "/").want(t, 200, ">1 open findings</a>")
+
+	load := geo.StoreLoader(e.reg, e.store)
+	loads := 0
+	engine, err := geo.NewEngine(ctx, func(ctx context.Context) (geo.Inputs, error) {
+		in, err := load(ctx)
+		if loads++; loads > 1 {
+			in.Feeds = nil
+		}
+		return in, err
+	}, e.clock.now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.ui.cfg.Geo = engine
+	s.get(t, "/").want(t, 200, ">1 open findings</a>")
+	if err := engine.Reload(ctx); err != nil {
+		t.Fatal(err)
+	}
+	s.get(t, "/").want(t, 200, ">0 open findings</a>")
+}

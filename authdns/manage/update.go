@@ -218,7 +218,7 @@ func (m *Manager) Update(ctx context.Context, zoneName string, rrs []dns.RR) (in
 	// An update is bound to no tenant: like an admin, it may not add
 	// records at a name a tenant's live assignment holds, checked in the
 	// write transaction under the name's lock (issue 10).
-	if err := m.store.ChangeRecords(ctx, ids, add, es, AdminRecordCheck); err != nil {
+	if err := m.store.ChangeRecords(ctx, ids, add, es, AdminZoneRecordCheck(z)); err != nil {
 		var taken *registry.NameTakenError
 		if errors.As(err, &taken) {
 			return 0, &UpdateError{Rcode: dns.RcodeRefused, Err: fmt.Errorf("zone %s: update: %w", z.Name, err)}

@@ -211,8 +211,9 @@ func (m *Manager) Import(ctx context.Context, name, file string, r io.Reader) (I
 		// write transaction, under its lock, as record add checks it
 		// (AdminRecordCheck): a name a tenant's live assignment holds is
 		// refused, naming the line, and nothing of the file is written.
+		adminCheck := AdminZoneRecordCheck(z)
 		check := func(ctx context.Context, tx registry.Tx, r zone.Record) error {
-			if err := AdminRecordCheck(ctx, tx, r); err != nil {
+			if err := adminCheck(ctx, tx, r); err != nil {
 				return fmt.Errorf("%s: %w", placeOf[r.Name], err)
 			}
 			return nil

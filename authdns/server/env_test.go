@@ -185,10 +185,12 @@ func (e *env) query(net, name string, qtype uint16, do bool) *dns.Msg {
 	return r
 }
 
-// waitFor polls until cond holds for the answer, at most 5 s.
+// waitFor polls until cond holds for the answer, at most 30 s: a hang
+// guard, far above the milliseconds a change takes to be served on a quiet
+// machine (seconds under -race on a loaded one).
 func (e *env) waitFor(what string, cond func() bool) {
 	e.t.Helper()
-	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
 		if cond() {
 			return
 		}

@@ -218,7 +218,20 @@ func TestIXFRFromAnotherReplica(t *testing.T) {
 	sameZone(t, "AXFR of B vs A", zoneSet(transferFrom(t, b.Addr(), fwdZone, false, 0)), zoneSet(base))
 
 	e.alloc(4, "r1."+fwdZone)
-	e.waitFor("both replicas at serial+1", func() bool { return e.srv.Serial(fwdZone) == s0+1 && b.Serial(fwdZone) == s0+1 })
+	// Where the replicas were when the wait ended, for a failure: both
+	// still at s0 means neither saw the change (seen 2026-12-05 while
+	// another database on the server held a transaction open for 23 min:
+	// the event log's position on PostgreSQL), past s0+1 a second change.
+	var sa, sb uint32
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("serials when the wait ended: A %d, B %d (s0 %d)", sa, sb, s0)
+		}
+	})
+	e.waitFor("both replicas at serial+1", func() bool {
+		sa, sb = e.srv.Serial(fwdZone), b.Serial(fwdZone)
+		return sa == s0+1 && sb == s0+1
+	})
 	want := zoneSet(transferFrom(t, e.addr, fwdZone, false, 0))
 	sameZone(t, "AXFR of B vs A after the change", zoneSet(transferFrom(t, b.Addr(), fwdZone, false, 0)), want)
 	ixfr := transferFrom(t, b.Addr(), fwdZone, true, s0)

@@ -17,7 +17,8 @@
 # Usage: bench/scripts/alloc-compare.sh OLD_BINARY NEW_BINARY
 #   ROUNDS=2 STORES="sqlite postgres" MODES="plain tenant named" DURATION=10s
 #   PGURL=postgres://postgres@127.0.0.1:5432/test?sslmode=disable
-# One line per run on stdout: round store mode binary rate p99 errors.
+# One line per run on stdout: round store mode binary rate p99 errors,
+# and the CPU per allocation of cadastre and (PostgreSQL) of its backends.
 # The order old/new alternates from one round to the next.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -78,10 +79,12 @@ run() {
 		curl -fs "http://127.0.0.1:$port/livez" >/dev/null 2>&1 && break
 		sleep 0.1
 	done
-	local io0 cpu0 io1 cpu1
+	local io0 cpu0 io1 cpu1 be0= be1=
+	[ "$store" = postgres ] && be0=$(backendticks)
 	io0=$(syscw "$server") cpu0=$(cputicks "$server")
 	"$tmp/loadgen" -url "http://127.0.0.1:$port" -token "$token" -region us-east -op alloc -clients 16 -duration "$duration" "${names[@]}" >"$tmp/out"
 	io1=$(syscw "$server") cpu1=$(cputicks "$server")
+	[ "$store" = postgres ] && be1=$(backendticks)
 	kill "$server"; wait "$server" 2>/dev/null || true
 	server=
 	if [ -n "$schema" ]; then psql -q "$pgurl" -c "SET client_min_messages = warning; DROP SCHEMA $schema CASCADE" >/dev/null; schema=; fi
@@ -93,16 +96,37 @@ run() {
 	# Steadier than the rate on a busy machine: the server's write system
 	# calls (one per HTTP answer, one per PostgreSQL round trip) and its
 	# CPU time, per allocation.
-	printf '%s\t%s\t%s\t%s\t%s/s\tp99 %s\terrors %s\twrites/alloc %s\tcpu µs/alloc %s\t%s\n' "$round" "$store" "$mode" "$label" "$rate" "$p99" "$errs" \
+	# The PostgreSQL backends' CPU (every client backend of the
+	# database, from /proc), per allocation: "-" for SQLite.
+	local be=-
+	[ "$store" = postgres ] && be=$(backenddiff "$be0" "$be1" "$ok")
+	printf '%s\t%s\t%s\t%s\t%s/s\tp99 %s\terrors %s\twrites/alloc %s\tcpu µs/alloc %s\tbackends µs/alloc %s\t%s\n' "$round" "$store" "$mode" "$label" "$rate" "$p99" "$errs" \
 		"$(awk -v a="$io0" -v b="$io1" -v n="$ok" 'BEGIN { printf "%.2f", (b - a) / (n ? n : 1) }')" \
 		"$(awk -v a="$cpu0" -v b="$cpu1" -v n="$ok" -v hz="$(getconf CLK_TCK)" 'BEGIN { printf "%.0f", (b - a) * 1e6 / hz / (n ? n : 1) }')" \
-		"$(date -u +%H:%M:%S)"
+		"$be" "$(date -u +%H:%M:%S)"
 }
 
 # syscw PID: the write system calls the process made so far.
 syscw() { sed -n 's/^syscw: //p' "/proc/$1/io"; }
 # cputicks PID: its user and system time so far, in clock ticks.
 cputicks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
+# backendticks: "PID:ticks" for every client backend of the database
+# (but psql's own), read from /proc (the server runs on this machine).
+backendticks() {
+	local pid
+	for pid in $(psql -qAt "$pgurl" -c "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND backend_type = 'client backend' AND pid <> pg_backend_pid()"); do
+		[ -r "/proc/$pid/stat" ] && printf '%s:%s ' "$pid" "$(cputicks "$pid")"
+	done
+}
+# backenddiff BEFORE AFTER N: µs of backend CPU per allocation between two
+# backendticks (a backend absent before counts from zero; one gone after,
+# which the pool closed during the run, is lost: rare, and low).
+backenddiff() {
+	awk -v a="$1" -v b="$2" -v n="$3" -v hz="$(getconf CLK_TCK)" 'BEGIN {
+		k = split(a, xs, " "); for (i = 1; i <= k; i++) { split(xs[i], f, ":"); before[f[1]] = f[2] }
+		k = split(b, xs, " "); for (i = 1; i <= k; i++) { split(xs[i], f, ":"); t += f[2] - before[f[1]] }
+		printf "%.0f", t * 1e6 / hz / (n ? n : 1) }'
+}
 
 printf 'round\tstore\tmode\tbinary\trate (ok)\tp99\terrors\twrites/alloc\tcpu/alloc\tUTC\n'
 for round in $(seq "$rounds"); do

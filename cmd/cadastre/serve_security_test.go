@@ -492,3 +492,35 @@ func TestLoopbackAddresses(t *testing.T) {
 		}
 	}
 }
+
+// TestServeMaxBatch: `serve --max-batch N` bounds the prefixes one API
+// request asks for: N+1 is 413 too-large naming the limit and takes
+// nothing, N is served; --max-batch 0 is a usage error (issue 10 item 2;
+// TestBatchLimit checks the rule, this the flag's way to it).
+func TestServeMaxBatch(t *testing.T) {
+	db := register(t)
+	if r := cli(t, db, "serve", "--listen", "127.0.0.1:0", "--max-batch", "0"); r.code != exitUsage || !strings.Contains(r.stderr, "--max-batch") {
+		t.Errorf("--max-batch 0: want exit %d naming the flag:\n%s", exitUsage, r)
+	}
+	token := strings.TrimSpace(mustCLI(t, db, "token", "create", "--scope", "allocate"))
+	srv := startServe(t, db, "--max-batch", "3")
+	post := func(count int) (int, string) {
+		t.Helper()
+		rq, _ := http.NewRequest(http.MethodPost, srv.url+"/v1/assignments", strings.NewReader(fmt.Sprintf(`[{"region":"east","family":6,"count":%d}]`, count)))
+		rq.Header.Set("Authorization", "Bearer "+token)
+		rq.Header.Set("Content-Type", "application/json")
+		resp, err := http.DefaultClient.Do(rq)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	if st, body := post(4); st != http.StatusRequestEntityTooLarge || !strings.Contains(body, "too-large") || !strings.Contains(body, "at most 3") {
+		t.Errorf("4 prefixes past --max-batch 3: %d %s; want 413 too-large naming the limit", st, body)
+	}
+	if st, body := post(3); st != http.StatusCreated {
+		t.Errorf("3 prefixes at --max-batch 3: %d %s", st, body)
+	}
+}

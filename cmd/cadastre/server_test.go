@@ -299,9 +299,17 @@ func TestServePprofOnItsOwnListener(t *testing.T) {
 	paddr := ln.Addr().String()
 	ln.Close()
 	srv := startServe(t, db, "--pprof", paddr)
-	resp, err := http.Get("http://" + paddr + "/debug/pprof/cmdline")
-	if err != nil {
-		t.Fatal(err)
+	// serve binds --pprof after the API's listener, which startServe
+	// waited for: poll until it is bound (a hang guard, not a speed
+	// target; refused once under load right after the API was ready).
+	var resp *http.Response
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		if resp, err = http.Get("http://" + paddr + "/debug/pprof/cmdline"); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("--pprof %s not answering 30 s after the API was ready: %v", paddr, err)
+		}
 	}
 	var body bytes.Buffer
 	body.ReadFrom(resp.Body)

@@ -212,3 +212,30 @@ func importNamesHeldByZones(t *testing.T, postgres bool) {
 	// The file as it was imports.
 	c.must("import", exported)
 }
+
+// TestRecordAddRefusesALiveAddressesPTR{SQLite,PostgreSQL}: `record add`
+// and `zone import` of a static record at the reverse name of a tenant's
+// live address (a PTR at 1.0.9.10.in-addr.arpa. while 10.9.0.1 is acme's
+// VM) are refused (exit 4, the holder's kind), nothing written; the
+// operator's other addresses take one. Before, the PTR was stored and the
+// reverse zone answered for acme's address with it.
+func TestRecordAddRefusesALiveAddressesPTRSQLite(t *testing.T)     { recordAddLivePTR(t, false) }
+func TestRecordAddRefusesALiveAddressesPTRPostgreSQL(t *testing.T) { recordAddLivePTR(t, true) }
+
+func recordAddLivePTR(t *testing.T, postgres bool) {
+	c := newNamesCLI(t, postgres)
+	c.tenantVM()
+	if out := c.must("show", "10.9.0.1/32"); !strings.Contains(out, "vm1.acme.example.net") {
+		t.Fatalf("the VM is not at 10.9.0.1:\n%s", out)
+	}
+	c.must("zone", "add", "--kind", "reverse", "--prefix", "10.9.0.0/24", "--ns", "ns1.provider.example", "-")
+	c.zones = append(c.zones, "0.9.10.in-addr.arpa.")
+	c.refused([]string{"record", "add", "0.9.10.in-addr.arpa.", "1", "PTR", "evil.example."}, "assignment of another tenant")
+	c.refused([]string{"record", "add", "0.9.10.in-addr.arpa.", "1.0.9.10.in-addr.arpa.", "TXT", `"x"`}, "assignment of another tenant")
+	file := filepath.Join(t.TempDir(), "rev.zone")
+	if err := os.WriteFile(file, []byte("9 IN PTR free.example.\n1 IN PTR evil.example.\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	c.refused([]string{"zone", "import", "0.9.10.in-addr.arpa.", file}, "rev.zone: line 2", "assignment of another tenant")
+	c.must("record", "add", "0.9.10.in-addr.arpa.", "9", "PTR", "free.example.")
+}

@@ -10,6 +10,7 @@
 //
 //	loadgen -url http://127.0.0.1:8080 -token $TOKEN -op alloc -clients 16 -duration 20s
 //	loadgen -url http://127.0.0.1:8080 -token $TOKEN -op paths -paths reads.txt -clients 4
+//	loadgen -url http://127.0.0.1:8080 -token $TOKEN -cookie cadastre_session=$SID -op paths -paths pages.txt
 package main
 
 import (
@@ -54,6 +55,7 @@ type config struct {
 	seed     int
 	names    string   // with op alloc: name each allocation vm-RUN-CLIENT-N.NAMES
 	paths    []string // with op paths: the GET paths sent
+	cookie   string   // a Cookie header sent with every request (the web UI's session)
 }
 
 func main() {
@@ -77,6 +79,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.IntVar(&cfg.count, "count", 1, "prefixes per allocation request")
 	fs.BoolVar(&cfg.idem, "idempotency", true, "send a unique Idempotency-Key with each allocation, as a careful client does")
 	fs.StringVar(&cfg.names, "names", "", "name each allocation uniquely under this DNS suffix (tests name ownership; the token's tenant must hold the suffix)")
+	fs.StringVar(&cfg.cookie, "cookie", "", "a Cookie header sent with every request besides the token, e.g. cadastre_session=ID: the web UI's pages take a session, not a bearer token")
 	fs.IntVar(&cfg.seed, "seed", 1000, "assignments to allocate first for get and mixed (in one request)")
 	if err := fs.Parse(args); err != nil {
 		return 2
@@ -134,6 +137,8 @@ func (c *config) check(urls string) error {
 		return fmt.Errorf("-count %d: want 1..1000", c.count)
 	case c.seed < 1 || c.seed > 100000:
 		return fmt.Errorf("-seed %d: want 1..100000", c.seed)
+	case strings.ContainsAny(c.cookie, "\r\n") || (c.cookie != "" && !strings.Contains(c.cookie, "=")):
+		return fmt.Errorf("-cookie %q: want NAME=VALUE on one line", c.cookie)
 	}
 	if c.requests == 0 {
 		c.requests = maxRequests
@@ -232,7 +237,7 @@ func (c *config) run(ctx context.Context) (*result, error) {
 					id := ids[rng.IntN(len(ids))]
 					req, _ = http.NewRequestWithContext(ctx, http.MethodGet, base+"/v1/assignments/"+strconv.FormatInt(id, 10), nil)
 				}
-				req.Header.Set("Authorization", "Bearer "+c.token)
+				c.authorize(req)
 				t0 := time.Now()
 				resp, err := cl.hc.Do(req)
 				if err != nil {
@@ -289,7 +294,7 @@ func (c *config) warmUp(ctx context.Context, hc *http.Client, ids []int64) error
 	for _, u := range c.urls {
 		for _, p := range paths {
 			req, _ := http.NewRequestWithContext(ctx, http.MethodGet, u+p, nil)
-			req.Header.Set("Authorization", "Bearer "+c.token)
+			c.authorize(req)
 			resp, err := hc.Do(req)
 			if err != nil {
 				return fmt.Errorf("warm-up: %w", err)
@@ -302,6 +307,15 @@ func (c *config) warmUp(ctx context.Context, hc *http.Client, ids []int64) error
 		}
 	}
 	return nil
+}
+
+// authorize sets the token and, with -cookie, the Cookie header: the API
+// reads the first, the web UI's pages the second (a signed-in session).
+func (c *config) authorize(req *http.Request) {
+	req.Header.Set("Authorization", "Bearer "+c.token)
+	if c.cookie != "" {
+		req.Header.Set("Cookie", c.cookie)
+	}
 }
 
 // seedAssignments allocates the assignments that get and mixed look up.

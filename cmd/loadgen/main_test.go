@@ -62,3 +62,41 @@ func TestPaths(t *testing.T) {
 		}
 	}
 }
+
+// TestCookie: -cookie sends its Cookie header with every request, the
+// warm-up's included, besides the token (the web UI's pages read the
+// session, the API the token); a value over two lines or without a name
+// is a usage error.
+func TestCookie(t *testing.T) {
+	var mu sync.Mutex
+	var with, without int
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c, err := r.Cookie("cadastre_session")
+		mu.Lock()
+		defer mu.Unlock()
+		if err != nil || c.Value != "s1" || r.Header.Get("Authorization") != "Bearer tok" {
+			without++
+			w.WriteHeader(http.StatusUnauthorized)
+			return
+		}
+		with++
+	}))
+	defer srv.Close()
+	paths := filepath.Join(t.TempDir(), "paths.txt")
+	os.WriteFile(paths, []byte("/region/us-east\n/tree\n"), 0o600)
+	var out, errb bytes.Buffer
+	if code := run([]string{"-url", srv.URL, "-token", "tok", "-cookie", "cadastre_session=s1", "-op", "paths", "-paths", paths, "-clients", "2", "-requests", "20", "-duration", "10s"}, &out, &errb); code != 0 {
+		t.Fatalf("exit %d\n%s%s", code, out.String(), errb.String())
+	}
+	mu.Lock()
+	if without != 0 || with < 20 {
+		t.Errorf("%d requests with the cookie, %d without; want >= 20 and 0", with, without)
+	}
+	mu.Unlock()
+	for _, bad := range []string{"cadastre_session=s1\r\nX-Evil: 1", "nameless"} {
+		var o, e bytes.Buffer
+		if code := run([]string{"-url", srv.URL, "-token", "tok", "-cookie", bad, "-op", "paths", "-paths", paths}, &o, &e); code != 2 {
+			t.Errorf("-cookie %q: exit %d, want 2 (usage)\n%s", bad, code, e.String())
+		}
+	}
+}

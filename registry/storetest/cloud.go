@@ -3,12 +3,14 @@ package storetest
 import (
 	"bytes"
 	"context"
+	"net/netip"
 	"slices"
 	"testing"
 	"time"
 
 	"github.com/cadastre-ipam/cadastre/demo"
 	"github.com/cadastre-ipam/cadastre/interchange"
+	"github.com/cadastre-ipam/cadastre/prefix"
 	"github.com/cadastre-ipam/cadastre/registry"
 )
 
@@ -264,6 +266,94 @@ func Cloud(t *testing.T, open Open) {
 		}
 		if tagged == 0 {
 			t.Error("no assignment tagged")
+		}
+	})
+
+	// The assignments holding an address or prefix (GET
+	// /v1/assignments?contains=, the address page of a tenant's session;
+	// the store may look them up by their first address: issue 16), whole
+	// and page by page, with a tenant, a state or a tag, are the rows a
+	// brute-force filter of every assignment keeps, in ID order: for the
+	// first and last address of assignments live and past, their prefix,
+	// a supernet no assignment holds, and an IPv6 /64 inside a /64.
+	t.Run("holding a prefix", func(t *testing.T) {
+		every, err := reg.Assignments(ctx, registry.AssignmentFilter{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		holds := func(a registry.Assignment, p netip.Prefix, f registry.AssignmentFilter) bool {
+			if a.Prefix.Bits() > p.Bits() || !a.Prefix.Contains(p.Addr()) || a.Prefix.Addr().Is4() != p.Addr().Is4() {
+				return false
+			}
+			if f.Tenant != nil && a.Tenant != *f.Tenant || len(f.States) > 0 && !slices.Contains(f.States, a.State) {
+				return false
+			}
+			for k, v := range f.Tags {
+				if a.Tags[k] != v {
+					return false
+				}
+			}
+			return true
+		}
+		found := 0
+		for i, a := range every {
+			if i%41 != 0 && a.State == registry.StateAssigned {
+				continue
+			}
+			last := prefix.Last(a.Prefix)
+			tenant := a.Tenant
+			for j, p := range []netip.Prefix{
+				netip.PrefixFrom(a.Prefix.Addr(), a.Prefix.Addr().BitLen()),
+				netip.PrefixFrom(last, last.BitLen()),
+				a.Prefix,
+				netip.PrefixFrom(a.Prefix.Addr(), a.Prefix.Bits()/2).Masked(),
+			} {
+				f := registry.AssignmentFilter{Contains: p}
+				switch j % 4 {
+				case 1:
+					f.Tenant = &tenant
+				case 2:
+					f.States = []registry.State{registry.StateAssigned, registry.StateQuarantined}
+				case 3:
+					f.Tags = registry.Tags{"team": "b"}
+				}
+				var want []int64
+				for _, b := range every {
+					if holds(b, p, f) {
+						want = append(want, b.ID)
+					}
+				}
+				all, err := reg.Assignments(ctx, f)
+				if err != nil {
+					t.Fatalf("filter %+v: %v", f, err)
+				}
+				var got []int64
+				for _, b := range all {
+					got = append(got, b.ID)
+				}
+				var paged []int64
+				for page := f; ; {
+					page.Limit = 1
+					as, err := reg.Assignments(ctx, page)
+					if err != nil {
+						t.Fatal(err)
+					}
+					for _, b := range as {
+						paged = append(paged, b.ID)
+					}
+					if len(as) < page.Limit {
+						break
+					}
+					page.AfterID = as[len(as)-1].ID
+				}
+				if !slices.Equal(got, want) || !slices.Equal(paged, want) {
+					t.Errorf("holding %s, filter %+v: %v at once, %v by pages, want %v", p, f, got, paged, want)
+				}
+				found += len(want)
+			}
+		}
+		if found == 0 {
+			t.Error("no assignment held any prefix looked up")
 		}
 	})
 

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/netip"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -495,7 +496,7 @@ func runTenants(t *testing.T, open Open) {
 		}
 	})
 
-	t.Run("NameHolder names what holds a name: another tenant's live assignment, apex, name server, glue, static record", func(t *testing.T) {
+	t.Run("NameHolder names what holds a name: another tenant's live assignment, apex, synthesised name, name server, glue, static record", func(t *testing.T) {
 		f := setup(t, open)
 		freeUp(t, f)
 		ds, ok := f.s.(zone.Store)
@@ -516,6 +517,11 @@ func runTenants(t *testing.T, open Open) {
 			if _, err := m.AddRecord(ctx, "cloud.example", r[0], r[1], r[2], 0); err != nil {
 				t.Fatal(err)
 			}
+		}
+		// A reverse zone whose template's names lie in cloud.example.
+		if _, err := m.AddZone(ctx, manage.ZoneSpec{Kind: zone.Reverse, Prefix: netip.MustParsePrefix("40.64.0.0/24"), Synthesize: "ip-{addr}.syn.cloud.example",
+			Config: zone.Config{NS: []string{"ns.provider.example."}}}); err != nil {
+			t.Fatal(err)
 		}
 		reg := registry.New(f.s)
 		if _, err := reg.Allocate(ctx, registry.Request{Region: "us-east", Tenant: "a", Name: "vm1.a.cloud.example"}); err != nil {
@@ -548,6 +554,13 @@ func runTenants(t *testing.T, open Open) {
 			{"a static record", "www.cloud.example.", "a", registry.HolderRecord},
 			{"the delegation point is a static record", "lab.cloud.example.", "a", registry.HolderRecord},
 			{"a free name", "free.cloud.example.", "a", ""},
+			{"a name a template synthesises", "ip-40-64-0-7.syn.cloud.example.", "a", registry.HolderSynthesis},
+			{"a name of a template's shape, whatever it spells", "ip-vm1.syn.cloud.example.", "a", registry.HolderSynthesis},
+			{"a name of a template's shape, for no tenant too", "ip-2603-1030--7.syn.cloud.example.", "", registry.HolderSynthesis},
+			{"another name under the template's suffix is free", "vm1.syn.cloud.example.", "a", ""},
+			{"a name two labels under the template's suffix is free", "x.ip-40-64-0-7.syn.cloud.example.", "a", ""},
+			{"the template's text alone is free", "ip-.syn.cloud.example.", "a", ""},
+			{"the template's suffix is free", "syn.cloud.example.", "a", ""},
 		}
 		for _, c := range cases {
 			for _, write := range []bool{false, true} {
@@ -569,6 +582,42 @@ func runTenants(t *testing.T, open Open) {
 					t.Fatal(err)
 				}
 			}
+		}
+		// TemplateNames finds the live names of tenants of a template's
+		// shape, stored with the trailing dot or without, and no other.
+		for _, n := range []string{"ip-x.syn2.cloud.example", "ip-y.syn2.cloud.example.", "vm.syn2.cloud.example", "ip-a.b.syn2.cloud.example", "ip-gone.syn2.cloud.example"} {
+			as, err := reg.Allocate(ctx, registry.Request{Region: "us-east", Tenant: "a", Name: n})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if strings.HasPrefix(n, "ip-gone") {
+				if _, err := reg.Release(ctx, registry.Target{ID: as[0].ID}, 0, nil); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		if _, err := reg.Allocate(ctx, registry.Request{Region: "us-east", Name: "ip-ops.syn2.cloud.example"}); err != nil {
+			t.Fatal(err)
+		}
+		err = f.s.View(ctx, func(tx registry.Tx) error {
+			got, err := tx.TemplateNames(ctx, "ip-", ".syn2.cloud.example.", 10)
+			if err != nil {
+				return err
+			}
+			for i := range got {
+				got[i] = strings.TrimSuffix(got[i], ".")
+			}
+			slices.Sort(got)
+			if want := []string{"ip-x.syn2.cloud.example", "ip-y.syn2.cloud.example"}; !slices.Equal(got, want) {
+				t.Errorf("TemplateNames(ip-, .syn2.cloud.example.) = %q, want %q (live, of a tenant, of the shape)", got, want)
+			}
+			if got, err := tx.TemplateNames(ctx, "ip-", ".syn2.cloud.example.", 1); err != nil || len(got) != 1 {
+				t.Errorf("TemplateNames with limit 1 = %q, %v; want one", got, err)
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
 		}
 	})
 }

@@ -44,6 +44,7 @@ func TestNameHolderReadsNoWholeTable(t *testing.T) {
 		 SELECT z.id, 'r' || j || '.' || z.name, CASE WHEN j % 10 = 0 THEN 'NS' ELSE 'A' END, 300,
 		        CASE WHEN j % 10 = 0 THEN 'ns.r' || j || '.' || z.name ELSE '192.0.2.1' END, 0
 		 FROM dns_zones z, generate_series(1, 20) j`,
+		`UPDATE dns_zones SET synthesize = 'ip-{addr}.syn.z3.example.' WHERE name = 'z3.example.'`,
 		`ANALYZE dns_zones`,
 		`ANALYZE dns_records`,
 	} {
@@ -53,12 +54,14 @@ func TestNameHolderReadsNoWholeTable(t *testing.T) {
 	}
 	cases := []struct{ name, want string }{
 		{"free.z5.example", ""},
-		{"ns.r10.z5.example", "ns"},       // an NS record's target
-		{"ns1.z7.example", "ns"},          // a zone's configured name server, whatever its case
-		{"ns.provider.example", "ns"},     // one outside every zone
-		{"z9.example", "apex"},            // a zone's apex
-		{"r3.z9.example", "record"},       // a static record
-		{"nothing.elsewhere.example", ""}, // under no zone
+		{"ns.r10.z5.example", "ns"},                 // an NS record's target
+		{"ns1.z7.example", "ns"},                    // a zone's configured name server, whatever its case
+		{"ns.provider.example", "ns"},               // one outside every zone
+		{"z9.example", "apex"},                      // a zone's apex
+		{"r3.z9.example", "record"},                 // a static record
+		{"nothing.elsewhere.example", ""},           // under no zone
+		{"ip-10-0-0-1.syn.z3.example", "synthesis"}, // a name a template answers
+		{"vm.syn.z3.example", ""},                   // not of its shape
 	}
 	for _, c := range cases {
 		tx, err := conn.Begin(ctx)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
+	"strings"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -376,6 +377,26 @@ func (t *tx) DNSNames(ctx context.Context) ([]string, error) {
 		var n string
 		return n, r.Scan(&n)
 	})
+}
+
+// TemplateNames implements registry.TenantTx: a pattern narrows the
+// rows, rowscan.TemplateShaped decides.
+func (t *tx) TemplateNames(ctx context.Context, before, rest string, limit int) ([]string, error) {
+	rows, err := t.query(ctx, `SELECT name FROM assignments WHERE lower(name) LIKE $1 AND state <> 'released' AND tenant <> ''`, rowscan.LikePattern(before, rest))
+	names, err := collect(rows, err, func(r rowscan.Scanner) (string, error) {
+		var n string
+		return n, r.Scan(&n)
+	})
+	if err != nil {
+		return nil, err
+	}
+	out := names[:0]
+	for _, n := range names {
+		if rowscan.TemplateShaped(strings.ToLower(n), before, rest) && len(out) < limit {
+			out = append(out, n)
+		}
+	}
+	return out, nil
 }
 
 // NameHolder, in a write transaction, first takes a transaction-scoped

@@ -375,9 +375,18 @@ func (t *tx) InsertAssignment(ctx context.Context, a *registry.Assignment) error
 			return err
 		}
 		a.ID = id
-		t.later(`INSERT INTO assignments (id, pool_id, prefix, family, first, last, bits, state, tenant, resource, name, created_at, released_at, quarantine_until, space)
-		VALUES ($1, $2, $3::cidr, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, (SELECT space FROM pools WHERE id = $2))`,
-			a.ID, a.PoolID, a.Prefix.String(), fam, first, last, bits, string(a.State), a.Tenant, a.Resource, a.Name, micros(a.CreatedAt), optMicros(a.ReleasedAt), optMicros(a.QuarantineUntil))
+		if a.Space != "" {
+			// The allocator read the pool: its space goes as a value, not
+			// as a look-up per row (assignments_pool_space_fk still
+			// refuses one that is not the pool's).
+			t.later(`INSERT INTO assignments (id, pool_id, prefix, family, first, last, bits, state, tenant, resource, name, created_at, released_at, quarantine_until, space)
+			VALUES ($1, $2, $3::cidr, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)`,
+				a.ID, a.PoolID, a.Prefix.String(), fam, first, last, bits, string(a.State), a.Tenant, a.Resource, a.Name, micros(a.CreatedAt), optMicros(a.ReleasedAt), optMicros(a.QuarantineUntil), a.Space)
+		} else {
+			t.later(`INSERT INTO assignments (id, pool_id, prefix, family, first, last, bits, state, tenant, resource, name, created_at, released_at, quarantine_until, space)
+			VALUES ($1, $2, $3::cidr, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, (SELECT space FROM pools WHERE id = $2))`,
+				a.ID, a.PoolID, a.Prefix.String(), fam, first, last, bits, string(a.State), a.Tenant, a.Resource, a.Name, micros(a.CreatedAt), optMicros(a.ReleasedAt), optMicros(a.QuarantineUntil))
+		}
 		// A failure of the queued row fails the transaction (or the job's
 		// savepoint), and its counts with it.
 		t.countInserted(*a)
@@ -544,17 +553,116 @@ func (t *tx) AppendEvent(ctx context.Context, e *registry.Event) error {
 		micros(e.At), e.Actor, e.Action, e.SubjectKind, e.SubjectID, e.Subject, payload(e.Before, e), payload(e.After, e)).Scan(&e.Seq))
 }
 
+// horizon is the followers' bound, a query of one row and column x that
+// each statement evaluates once (Position: a subquery in FROM that OFFSET
+// 0 keeps from being inlined in both its uses; EventsAfter: an
+// uncorrelated subquery, computed once before the scan): every event
+// whose transaction ID is below it is committed and visible to the
+// statement's snapshot, or was rolled back, and no event below it can
+// appear later. Position and
+// EventsAfter read the log only below it.
+//
+// Until issue 16 it was the snapshot's xmin, the oldest transaction in
+// flight on the whole cluster, every database included: any long
+// transaction anywhere on the server (a bulk import in another database,
+// an idle-in-transaction session of another application) stopped every
+// follower (DNS, webhooks, log -f) until it ended. Now it is
+//
+//	min( the snapshot's in-progress xids (pg_snapshot_xip) except those
+//	     known to belong to another database, this transaction's own xid,
+//	     the snapshot's xmax )
+//
+// Why no event is ever skipped. Let S be the statement's snapshot, taken
+// before the statement runs (its xmin, xip and xmax: pg_current_snapshot
+// reads the active snapshot, the one the same statement reads events
+// with), and X < horizon the xid of a transaction T that inserted events.
+//   - X < xmax, so T had an xid when S was taken: either T had ended (X
+//     not in xip: its events are visible to S if it committed, never if it
+//     rolled back), or X is in xip. Any transaction that gets an xid later
+//     gets one >= the next xid at S >= xmax >= horizon: it can never add an
+//     event below the horizon, so a cursor below it is final.
+//   - X in xip and below the horizon means X was seen, by the status read
+//     R that this statement makes after S, as the xid of a backend of
+//     another database (pg_stat_activity.backend_xid with datid other than
+//     ours) or of a transaction prepared in another database
+//     (pg_prepared_xact). A backend is connected to one database for life,
+//     a prepared transaction keeps its database, and an xid names one
+//     transaction (the 32-bit backend_xid is compared with the 64-bit xip
+//     entry's low half: two transactions in flight are never 2^32 apart).
+//     A transaction of another database cannot insert into this
+//     database's tables: T is not X's transaction. So no such T exists.
+//   - Everything else in xip counts, conservatively: an xid whose
+//     transaction ended between S and R (it is no longer any backend's
+//     backend_xid: it may have been ours, committed after S), one of a
+//     backend without a database, one of this database (other schemas'
+//     included), a transaction prepared here.
+//   - R must follow S. pg_stat_activity's data is read once per
+//     transaction and kept until its end, so a second statement of a READ
+//     COMMITTED transaction would compare a new snapshot with an older
+//     read; and PostgreSQL copies a backend's status (its database) and
+//     then its xid from its process slot, so a slot freed and reused by a
+//     new backend in between pairs the new backend's xid with the old
+//     one's database. Both are harmless only when R follows S: the xid a
+//     new backend took after the copy, hence after S, is >= xmax and not
+//     in xip. So the statement calls pg_stat_clear_snapshot() in the
+//     argument of pg_stat_get_activity (evaluated before the function
+//     runs): R is always this statement's, after its snapshot.
+//   - A snapshot taken on a hot standby lists no xid in xip (recovery
+//     keeps them all in its subxip, which pg_current_snapshot leaves out). On a primary,
+//     xmin = min(xip, own xid, xmax) exactly; when it is not, the xip list
+//     is not complete and the horizon is xmin, as before.
+//   - Own xid: pg_current_snapshot leaves this transaction's xid out of
+//     xip (its xmin counts it), so it is in the minimum by itself: a
+//     transaction never reads its own uncommitted events as followed.
+//
+// Order: EventsAfter delivers (xid, seq) > cursor and below the horizon,
+// in (xid, seq) order. Everything at or below the cursor was below an
+// earlier horizon, hence final then: nothing can be inserted before a
+// cursor, so every event is read once, and the order is the log's.
+//
+// What still holds followers back: a transaction of this database (any
+// schema) in flight, the register's own long imports first of all, and
+// transactions prepared in it. Transactions of other schemas of the same
+// database cannot be told apart safely: what a transaction holds now
+// (pg_locks) says nothing of the tables its next statement writes.
+//
+// The position can step back for one read, never below xmin: if a
+// transaction of another database that an earlier read passed ends in the
+// microseconds between a statement's snapshot and its status read, that
+// statement counts it. The next read passes it again. Cursors are not
+// affected (they only move forward from events already final).
+//
+// Cost: when nothing is in flight (xmin = xmax) or on a standby, none
+// (about 4 µs of CPU against 1 for xmin alone); otherwise one read of the
+// server's backend status array (pg_stat_get_activity copies every
+// connected backend's entry): about 40 µs of CPU plus 0.8 µs per
+// connected backend, 130 µs at 100 against 15 µs for the whole statement
+// before. Skipping it when no visible event is at or above xmin would
+// look cheap but is not: finding that out in the (xid, seq) index walks
+// the uncommitted entries of a large transaction in flight, one heap
+// fetch each. bench/README.md, "Session 9: follower position".
+const horizon = `SELECT CASE
+	WHEN pg_snapshot_xmin(c.s) = pg_snapshot_xmax(c.s) THEN pg_snapshot_xmax(c.s)
+	WHEN pg_snapshot_xmin(c.s) <> LEAST((SELECT min(i) FROM pg_snapshot_xip(c.s) i), pg_current_xact_id_if_assigned(), pg_snapshot_xmax(c.s))
+		THEN pg_snapshot_xmin(c.s)
+	ELSE LEAST(pg_snapshot_xmax(c.s), pg_current_xact_id_if_assigned(), (SELECT min(i) FROM pg_snapshot_xip(c.s) i
+		WHERE NOT EXISTS (SELECT FROM pg_stat_get_activity(CASE WHEN pg_stat_clear_snapshot() IS NULL THEN 0 END) a
+			WHERE a.backend_xid = xid(i) AND a.datid <> (SELECT oid FROM pg_database WHERE datname = current_database()))
+		AND NOT EXISTS (SELECT FROM pg_prepared_xact() p
+			WHERE p.transaction = xid(i) AND p.dbid <> (SELECT oid FROM pg_database WHERE datname = current_database()))))
+	END AS x
+	FROM (SELECT pg_current_snapshot() AS s) c`
+
 // Position implements registry.Tx: the last event, in (xid, seq) order,
-// of a transaction older than the oldest one in flight (the snapshot's
-// xmin). Every transaction below xmin has ended, so its events are all
-// visible in this snapshot; every transaction that can still write one
-// has an xid at or above xmin. One statement, so that ViewOne can run it.
+// below the followers' horizon (see horizon: below it, every transaction
+// that could have written to this database has ended). One statement, so
+// that ViewOne can run it.
 func (t *tx) Position(ctx context.Context) (registry.Position, error) {
 	var p registry.Position
 	var at int64
 	err := t.row(ctx, `SELECT COALESCE((SELECT seq FROM events WHERE xid < h.x ORDER BY xid DESC, seq DESC LIMIT 1), 0),
 		COALESCE((SELECT MAX(at) FROM events WHERE xid < h.x), 0)
-		FROM (SELECT pg_snapshot_xmin(pg_current_snapshot()) AS x) h`).Scan(&p.Seq, &at)
+		FROM (`+horizon+` OFFSET 0) h`).Scan(&p.Seq, &at)
 	if err != nil {
 		return p, mapErr(err)
 	}
@@ -565,9 +673,9 @@ func (t *tx) Position(ctx context.Context) (registry.Position, error) {
 }
 
 // EventsAfter implements registry.Tx: the log in (xid, seq) order after
-// the cursor's event, below the snapshot's xmin (see Position).
+// the cursor's event, below the followers' horizon (see horizon).
 func (t *tx) EventsAfter(ctx context.Context, f registry.EventFilter) ([]registry.Event, error) {
-	where := []string{"xid < pg_snapshot_xmin(pg_current_snapshot())"}
+	where := []string{"xid < (" + horizon + ")"}
 	var args []any
 	if f.AfterSeq != 0 {
 		var xid string
@@ -593,6 +701,16 @@ func noCursor(seq int64) error {
 // order.
 func (t *tx) Events(ctx context.Context, f registry.EventFilter) ([]registry.Event, error) {
 	return t.events(ctx, f, nil, nil, "seq")
+}
+
+// LoadEventOf implements registry.Tx: the index on subject_id read
+// backwards from id.
+func (t *tx) LoadEventOf(ctx context.Context, id int64) (registry.Event, bool, error) {
+	es, err := t.events(ctx, registry.EventFilter{SubjectKind: registry.SubjectImport, Limit: 1}, []string{"subject_id <= $1"}, []any{id}, "subject_id DESC")
+	if err != nil || len(es) == 0 {
+		return registry.Event{}, false, err
+	}
+	return es[0], true, nil
 }
 
 // events reads the events matching where and f's time and subject

@@ -38,7 +38,7 @@ func (t *tx) Position(ctx context.Context) (registry.Position, error) {
 // here (see Position), after the cursor's event.
 func (t *tx) EventsAfter(ctx context.Context, f registry.EventFilter) ([]registry.Event, error) {
 	if f.AfterSeq == 0 {
-		return t.events(ctx, f, nil, nil)
+		return t.events(ctx, f, nil, nil, "seq")
 	}
 	rows, err := t.q.query(ctx, `SELECT 1 FROM events WHERE seq = ?`, f.AfterSeq)
 	if err != nil {
@@ -52,7 +52,7 @@ func (t *tx) EventsAfter(ctx context.Context, f registry.EventFilter) ([]registr
 	if !found {
 		return nil, fmt.Errorf("after %d: no event has this sequence number (pass the seq of the last event read, or 0 from the start): %w", f.AfterSeq, registry.ErrInvalid)
 	}
-	return t.events(ctx, f, []string{"seq > ?"}, []any{f.AfterSeq})
+	return t.events(ctx, f, []string{"seq > ?"}, []any{f.AfterSeq}, "seq")
 }
 
 func (t *tx) UpdateRegion(ctx context.Context, r registry.Region) error {

@@ -252,3 +252,91 @@ func TestSuffixIndexMigration(t *testing.T) {
 		}
 	})
 }
+
+// TestPartialTenantIndexMigration: a register made before 00040 keeps its
+// tenanted assignments in assignments_tenant, now partial (its tenant not empty),
+// and drops its untenanted ones from it; a page of a tenant and the page
+// of the untenanted still list exactly theirs, and an allocation after
+// the migration joins the right one.
+func TestPartialTenantIndexMigration(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "old.db")
+	db, err := sql.Open("sqlite", "file:"+path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sub, _ := fs.Sub(migrations, "migrations")
+	p, err := goose.NewProvider(goose.DialectSQLite3, db, sub, goose.WithDisableGlobalRegistry(true), goose.WithGoMigrations(compactEvents()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.UpTo(ctx, 34); err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range []struct {
+		sql  string
+		args []any
+	}{
+		{`INSERT INTO regions (id, name, country, created_at) VALUES (1, 'r', 'US', 0)`, nil},
+		{`INSERT INTO blocks (id, prefix, family, first, last, bits, source, created_at) VALUES (1, '10.0.0.0/8', 4, ?, ?, 8, 'private', 0)`, []any{[]byte{10, 0, 0, 0}, []byte{10, 255, 255, 255}}},
+		{`INSERT INTO pools (id, prefix, family, first, last, bits, block_id, region_id, created_at) VALUES (1, '10.0.0.0/24', 4, ?, ?, 24, 1, 1, 0)`, []any{[]byte{10, 0, 0, 0}, []byte{10, 0, 0, 255}}},
+		{`INSERT INTO free (region_id, family, bits, addr, pool_id) VALUES (1, 4, 25, ?, 1)`, []any{[]byte{10, 0, 0, 128}}},
+		{`INSERT INTO assignments (id, pool_id, family, first, last, bits, state, tenant, created_at) VALUES (1, 1, 4, ?, ?, 32, 'assigned', 'acme', 0)`, []any{[]byte{10, 0, 0, 1}, []byte{10, 0, 0, 1}}},
+		{`INSERT INTO assignments (id, pool_id, family, first, last, bits, state, tenant, created_at) VALUES (2, 1, 4, ?, ?, 32, 'assigned', '', 0)`, []any{[]byte{10, 0, 0, 2}, []byte{10, 0, 0, 2}}},
+		{`INSERT INTO assignments (id, pool_id, family, first, last, bits, state, tenant, created_at, released_at) VALUES (3, 1, 4, ?, ?, 32, 'released', 'acme', 0, 1)`, []any{[]byte{10, 0, 0, 3}, []byte{10, 0, 0, 3}}},
+		{`INSERT INTO assignments (id, pool_id, family, first, last, bits, state, tenant, created_at) VALUES (4, 1, 4, ?, ?, 32, 'assigned', '', 0)`, []any{[]byte{10, 0, 0, 4}, []byte{10, 0, 0, 4}}},
+	} {
+		if _, err := db.ExecContext(ctx, q.sql, q.args...); err != nil {
+			t.Fatalf("%s: %v", q.sql, err)
+		}
+	}
+	db.Close()
+
+	s, err := Open(ctx, path, Options{NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	var def string
+	var entries int
+	if err := s.rdb.QueryRowContext(ctx, `SELECT sql FROM sqlite_master WHERE name = 'assignments_tenant'`).Scan(&def); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(def, "WHERE tenant <> ''") {
+		t.Fatalf("assignments_tenant after the migrations: %s", def)
+	}
+	if err := s.rdb.QueryRowContext(ctx, `SELECT COUNT(*) FROM assignments INDEXED BY assignments_tenant WHERE tenant <> ''`).Scan(&entries); err != nil {
+		t.Fatal(err)
+	}
+	if entries != 2 {
+		t.Fatalf("assignments_tenant holds %d entries, want the 2 tenanted assignments", entries)
+	}
+	r := registry.New(s)
+	if _, err := r.Allocate(ctx, registry.Request{Region: "r", Family: 4, Tenant: "acme"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.Allocate(ctx, registry.Request{Region: "r", Family: 4}); err != nil {
+		t.Fatal(err)
+	}
+	ids := func(tenant string) []int64 {
+		t.Helper()
+		as, err := r.Assignments(ctx, registry.AssignmentFilter{Tenant: &tenant, Limit: 100})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []int64
+		for _, a := range as {
+			if a.Tenant != tenant {
+				t.Errorf("page of tenant %q lists %d of tenant %q", tenant, a.ID, a.Tenant)
+			}
+			out = append(out, a.ID)
+		}
+		return out
+	}
+	if got := ids("acme"); !slices.Equal(got, []int64{1, 3, 5}) {
+		t.Errorf("acme's assignments: %v, want [1 3 5]", got)
+	}
+	if got := ids(""); !slices.Equal(got, []int64{2, 4, 6}) {
+		t.Errorf("untenanted assignments: %v, want [2 4 6]", got)
+	}
+}

@@ -36,6 +36,9 @@ func TestAssignmentPagePlans(t *testing.T) {
 		// sortOK: the rows sorted are those of one name (a few), or of a
 		// prefix the caller named, not the register's.
 		scanOK, sortOK bool
+		// firstEq: the rows are looked up by first address
+		// (assignments_all_first with first=?), not a range of it.
+		firstEq bool
 	}{
 		{name: "first page", f: registry.AssignmentFilter{}, scanOK: true}, // in ID order, every row kept: stops after a page
 		{name: "after a cursor", f: registry.AssignmentFilter{AfterID: 500}},
@@ -45,6 +48,12 @@ func TestAssignmentPagePlans(t *testing.T) {
 		{name: "a common family", f: registry.AssignmentFilter{Family: 4}, rows: [2]int64{400_000, 1_000_000}, scanOK: true},
 		{name: "a rare family", f: registry.AssignmentFilter{Family: 6}, rows: [2]int64{5_000, 1_000_000}, sortOK: true},
 		{name: "tenant", f: registry.AssignmentFilter{Tenant: &tenant}},
+		// Untenanted rows are not in assignments_tenant (00040): read in
+		// ID order, every untenanted row kept, it stops after a page.
+		{name: "untenanted", f: registry.AssignmentFilter{Tenant: new(string)}, scanOK: true},
+		{name: "a tenant's after a cursor, of a family", f: registry.AssignmentFilter{Tenant: &tenant, AfterID: 500, Family: 6}},
+		{name: "a tenant's in a region", f: registry.AssignmentFilter{Tenant: &tenant, RegionID: 1}},
+		{name: "a tenant's containing an address", f: registry.AssignmentFilter{Tenant: &tenant, Contains: netip.MustParsePrefix("10.0.0.1/32")}, sortOK: true},
 		{name: "name", f: registry.AssignmentFilter{Name: "vm-1.example"}, sortOK: true},
 		{name: "resource", f: registry.AssignmentFilter{Resource: "vm-1"}},
 		{name: "quarantined", f: registry.AssignmentFilter{States: past[:1]}},
@@ -61,6 +70,13 @@ func TestAssignmentPagePlans(t *testing.T) {
 		{name: "a region's quarantined", f: registry.AssignmentFilter{RegionID: 1, States: past[:1]}, pools: []int64{1, 2}},
 		{name: "a region's past, after a cursor", f: registry.AssignmentFilter{RegionID: 1, States: past, AfterID: 77}, pools: []int64{1, 2}},
 		{name: "within a prefix", f: registry.AssignmentFilter{Within: netip.MustParsePrefix("10.0.0.0/16")}, sortOK: true},
+		// The rows sorted are those starting where one of the address's
+		// supernets starts (its history), looked up one by one.
+		{name: "holding an address", f: registry.AssignmentFilter{Contains: netip.MustParsePrefix("10.1.2.3/32")}, sortOK: true, firstEq: true},
+		{name: "holding an IPv6 prefix", f: registry.AssignmentFilter{Contains: netip.MustParsePrefix("2001:db8::/64")}, sortOK: true, firstEq: true},
+		{name: "a tenant's, holding an address", f: registry.AssignmentFilter{Tenant: &tenant, Contains: netip.MustParsePrefix("10.1.2.3/32"),
+			States: []registry.State{registry.StateAssigned, registry.StateQuarantined}}, sortOK: true, firstEq: true},
+		{name: "a tag, holding an address", f: registry.AssignmentFilter{Tags: registry.Tags{"env": "prod"}, Contains: netip.MustParsePrefix("10.1.2.3/32")}, sortOK: true, firstEq: true},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			f := c.f
@@ -99,6 +115,9 @@ func TestAssignmentPagePlans(t *testing.T) {
 				if got := strings.Join(plan, "\n"); common != strings.Contains(got, "SCAN a") || common == strings.Contains(got, "TEMP B-TREE") {
 					t.Errorf("family of %d of %d: plan\n  %s", c.rows[0], c.rows[1], strings.Join(plan, "\n  "))
 				}
+			}
+			if c.firstEq && !strings.Contains(strings.Join(plan, "\n"), "assignments_all_first (family=? AND first=?)") {
+				t.Errorf("the holders of a prefix are not looked up by first address; plan:\n  %s", strings.Join(plan, "\n  "))
 			}
 			for _, d := range plan {
 				if !c.scanOK && (d == "SCAN a" || strings.HasPrefix(d, "SCAN a ")) || !c.sortOK && strings.Contains(d, "TEMP B-TREE") {

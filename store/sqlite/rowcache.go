@@ -145,6 +145,15 @@ func (c *rowCache) pool(id int64) (registry.Pool, bool) {
 	return clonePool(p), true
 }
 
+// poolSpace is the cached pool's space, without copying the pool.
+func (c *rowCache) poolSpace(id int64) (string, bool) {
+	if c == nil {
+		return "", false
+	}
+	p, ok := c.pools[id]
+	return p.Space, ok
+}
+
 func (c *rowCache) putPool(p registry.Pool) {
 	if c.pools == nil {
 		c.pools = map[int64]registry.Pool{}

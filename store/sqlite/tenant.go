@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/cadastre-ipam/cadastre/registry"
 	"github.com/cadastre-ipam/cadastre/store/internal/rowscan"
@@ -161,13 +162,19 @@ func (t *tx) AddTenantUse(ctx context.Context, name string, d4, d6 int64) (regis
 }
 
 // nameHolder is one statement: a live assignment of another tenant
-// (through assignments_name), a zone's apex, an NS target (a zone's
+// (through assignments_name), a zone's apex, a name of a synthesis
+// template's shape (registry.HolderSynthesis), an NS target (a zone's
 // configured name servers or an NS record's data), an address record at
 // or below a delegation (an NS record's owner other than its zone's
 // apex), any static record (through dns_records_name).
 const nameHolder = `SELECT CASE
 	WHEN EXISTS (SELECT 1 FROM assignments WHERE name IN (?1, ?2) AND name <> '' AND state <> 'released' AND tenant <> ?3) THEN 'assignment'
 	WHEN EXISTS (SELECT 1 FROM dns_zones WHERE name = ?1) THEN 'apex'
+	WHEN EXISTS (SELECT 1 FROM (SELECT substr(synthesize, 1, instr(synthesize, '{addr}') - 1) AS b,
+	                                   substr(synthesize, instr(synthesize, '{addr}') + 6) AS r
+	                            FROM dns_zones WHERE synthesize <> '') t
+	  WHERE length(?1) > length(t.b) + length(t.r) AND substr(?1, 1, length(t.b)) = t.b AND substr(?1, -length(t.r)) = t.r
+	    AND instr(substr(?1, length(t.b) + 1, length(?1) - length(t.b) - length(t.r)), '.') = 0) THEN 'synthesis'
 	WHEN EXISTS (SELECT 1 FROM dns_records WHERE type = 'NS' AND lower(data) IN (?1, ?2))
 	  OR EXISTS (SELECT 1 FROM dns_zones z, json_each(z.config, '$.ns') j WHERE lower(j.value) IN (?1, ?2)) THEN 'ns'
 	WHEN EXISTS (SELECT 1 FROM dns_records r WHERE r.name = ?1 AND r.type IN ('A', 'AAAA') AND EXISTS (
@@ -187,6 +194,26 @@ func (t *tx) DNSNames(ctx context.Context) ([]string, error) {
 		var n string
 		return n, r.Scan(&n)
 	})
+}
+
+// TemplateNames implements registry.TenantTx: a pattern narrows the
+// rows, rowscan.TemplateShaped decides.
+func (t *tx) TemplateNames(ctx context.Context, before, rest string, limit int) ([]string, error) {
+	rows, err := t.q.query(ctx, `SELECT name FROM assignments WHERE name LIKE ? ESCAPE '\' AND state <> 'released' AND tenant <> ''`, rowscan.LikePattern(before, rest))
+	names, err := collect(rows, err, func(r rowscan.Scanner) (string, error) {
+		var n string
+		return n, r.Scan(&n)
+	})
+	if err != nil {
+		return nil, mapErr(err)
+	}
+	out := names[:0]
+	for _, n := range names {
+		if rowscan.TemplateShaped(strings.ToLower(n), before, rest) && len(out) < limit {
+			out = append(out, n)
+		}
+	}
+	return out, nil
 }
 
 func (t *tx) NameHolder(ctx context.Context, fqdn, tenant string) (registry.HolderKind, bool, error) {

@@ -413,7 +413,26 @@ const assignmentSelect = `SELECT a.id, cadastre_prefix(a.first, a.bits), a.pool_
 func (t *tx) InsertAssignment(ctx context.Context, a *registry.Assignment) error {
 	fam, first, last, bits := span(a.Prefix)
 	// An assignment's space is its pool's (the assignments_space trigger
-	// holds it so).
+	// holds it so). The writer has usually just read the pool (the row
+	// cache): its space is bound and the row's ID is the insert's rowid,
+	// so the statement needs neither the subquery nor RETURNING (which
+	// SQLite runs through a temporary B-tree): a few per cent of one
+	// durable allocation's CPU (bench/README.md, "Session 9").
+	if space, ok := t.cache().poolSpace(a.PoolID); ok {
+		res, err := t.q.exec(ctx, `INSERT INTO assignments (pool_id, family, first, last, bits, state, tenant, resource, name, created_at, released_at, quarantine_until, space)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			a.PoolID, fam, first, last, bits, string(a.State), a.Tenant, a.Resource, a.Name, micros(a.CreatedAt), optMicros(a.ReleasedAt), optMicros(a.QuarantineUntil), space)
+		if err != nil {
+			return mapErr(err)
+		}
+		id, err := res.LastInsertId()
+		if err != nil {
+			return err
+		}
+		a.ID, a.Space = id, space
+		t.countInserted(*a)
+		return nil
+	}
 	rows, err := t.q.query(ctx, `INSERT INTO assignments (pool_id, family, first, last, bits, state, tenant, resource, name, created_at, released_at, quarantine_until, space)
 		VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, (SELECT space FROM pools WHERE id = ?1)) RETURNING id, space`,
 		a.PoolID, fam, first, last, bits, string(a.State), a.Tenant, a.Resource, a.Name, micros(a.CreatedAt), optMicros(a.ReleasedAt), optMicros(a.QuarantineUntil))
@@ -715,7 +734,7 @@ func (t *tx) familyRows(ctx context.Context, fam int) (int64, int64, error) {
 //     the newest: a walk through nearly all of them).
 func assignmentQuery(f registry.AssignmentFilter) (string, []any) {
 	byIndex := f.Name == "" && f.Resource == "" && f.Tenant == nil
-	if byIndex && len(f.Tags) > 0 {
+	if byIndex && len(f.Tags) > 0 && !f.Contains.IsValid() {
 		keys := sortedKeys(f.Tags)
 		k := keys[0]
 		g := f
@@ -748,6 +767,12 @@ func assignmentQuery(f registry.AssignmentFilter) (string, []any) {
 	}
 	where, args := assignmentWhere(f)
 	q := assignmentSelect
+	if f.Contains.IsValid() && f.Name == "" && f.Resource == "" {
+		// The holders of a prefix are a few look-ups by first address; a
+		// tenant's are otherwise read from assignments_tenant, every one
+		// of the tenant's rows for the handful holding the prefix.
+		q = strings.Replace(q, "FROM assignments a ", "FROM assignments a INDEXED BY assignments_all_first ", 1)
+	}
 	if len(where) > 0 {
 		q += " WHERE " + strings.Join(where, " AND ")
 	}
@@ -779,7 +804,15 @@ func assignmentWhere(f registry.AssignmentFilter) ([]string, []any) {
 		where, args = append(where, "a.family = ?"), append(args, f.Family)
 	}
 	if f.Tenant != nil {
-		where, args = append(where, "a.tenant = ?"), append(args, *f.Tenant)
+		if *f.Tenant != "" {
+			// The condition of the partial index assignments_tenant (00040),
+			// so it is used.
+			where, args = append(where, "a.tenant = ? AND a.tenant <> ''"), append(args, *f.Tenant)
+		} else {
+			// Untenanted: not in assignments_tenant (00040); the page is
+			// read in ID order, keeping the untenanted rows.
+			where = append(where, "a.tenant = ''")
+		}
 	}
 	if f.Name != "" {
 		// The conditions of the partial index assignments_name, so it is used.
@@ -804,8 +837,19 @@ func assignmentWhere(f registry.AssignmentFilter) ([]string, []any) {
 		where, args = append(where, "a.family = ? AND a.first >= ? AND a.last <= ?"), append(args, fam, first, last)
 	}
 	if f.Contains.IsValid() {
-		fam, first, last, _ := span(f.Contains)
-		where, args = append(where, "a.family = ? AND a.first <= ? AND a.last >= ?"), append(args, fam, first, last)
+		// An assignment holding the prefix starts at the first address of
+		// one of its supernets: at most 33 (IPv4) or 129 (IPv6) look-ups
+		// of assignments_all_first. "first <= ?" was a range of half the
+		// family's rows on that index, every one read and tested (645 ms
+		// of CPU per GET ?contains= at 1M: bench/README.md, session 9).
+		fam, _, last, _ := span(f.Contains)
+		firsts := rowscan.SupernetFirsts(f.Contains)
+		ph := strings.Repeat("?,", len(firsts))
+		where, args = append(where, "a.family = ? AND a.first IN ("+ph[:len(ph)-1]+") AND a.last >= ?"), append(args, fam)
+		for _, b := range firsts {
+			args = append(args, b)
+		}
+		args = append(args, last)
 	}
 	if f.AfterID != 0 {
 		where, args = append(where, "a.id > ?"), append(args, f.AfterID)
@@ -956,9 +1000,13 @@ func (t *tx) InsertRelocation(ctx context.Context, r *registry.Relocation) error
 }
 
 func (t *tx) Relocations(ctx context.Context) ([]registry.Relocation, error) {
+	// pools.relocation_id has no index: joined to every pool, SQLite built
+	// an automatic index of all of them on each call (1,260 in a cloud
+	// register: 12 % of the region page's CPU). The borrowed pools alone
+	// make a partial one of a few rows.
 	rows, err := t.q.query(ctx, `SELECT r.id, r.prefix, r.from_pool_id, f.name, g.name, COALESCE(p.id, 0), r.reason, r.created_at
 		FROM relocations r JOIN regions f ON f.id = r.from_region_id JOIN regions g ON g.id = r.to_region_id
-		LEFT JOIN pools p ON p.relocation_id = r.id ORDER BY r.id`)
+		LEFT JOIN (SELECT id, relocation_id FROM pools WHERE relocation_id IS NOT NULL) p ON p.relocation_id = r.id ORDER BY r.id`)
 	return collect(rows, err, func(rows rowscan.Scanner) (registry.Relocation, error) {
 		var r registry.Relocation
 		var p string
@@ -1036,12 +1084,22 @@ func payload(b json.RawMessage, e *registry.Event) any {
 
 // Events implements registry.Tx: every event f selects, in seq order.
 func (t *tx) Events(ctx context.Context, f registry.EventFilter) ([]registry.Event, error) {
-	return t.events(ctx, f, nil, nil)
+	return t.events(ctx, f, nil, nil, "seq")
+}
+
+// LoadEventOf implements registry.Tx: the index on subject_id read
+// backwards from id.
+func (t *tx) LoadEventOf(ctx context.Context, id int64) (registry.Event, bool, error) {
+	es, err := t.events(ctx, registry.EventFilter{SubjectKind: registry.SubjectImport, Limit: 1}, []string{"subject_id <= ?"}, []any{id}, "subject_id DESC")
+	if err != nil || len(es) == 0 {
+		return registry.Event{}, false, err
+	}
+	return es[0], true, nil
 }
 
 // events reads the events matching where and f's time and subject
-// filters, in seq order, at most f.Limit.
-func (t *tx) events(ctx context.Context, f registry.EventFilter, where []string, args []any) ([]registry.Event, error) {
+// filters, in the given order, at most f.Limit.
+func (t *tx) events(ctx context.Context, f registry.EventFilter, where []string, args []any, order string) ([]registry.Event, error) {
 	if !f.Since.IsZero() {
 		where, args = append(where, "at >= ?"), append(args, micros(f.Since))
 	}
@@ -1055,7 +1113,7 @@ func (t *tx) events(ctx context.Context, f registry.EventFilter, where []string,
 	if len(where) > 0 {
 		q += " WHERE " + strings.Join(where, " AND ")
 	}
-	q += " ORDER BY seq"
+	q += " ORDER BY " + order
 	if f.Limit > 0 {
 		q += fmt.Sprintf(" LIMIT %d", f.Limit)
 	}

@@ -292,6 +292,24 @@ func Span(p netip.Prefix) (int, []byte, []byte, int) {
 	return prefix.Family(p), AddrBytes(p.Addr()), AddrBytes(prefix.Last(p)), p.Bits()
 }
 
+// SupernetFirsts gives the first addresses (as AddrBytes) of p and of each
+// of its supernets, each once: an aligned prefix that holds p starts at
+// one of them, so "first IN (these) AND last >= p's last" finds the
+// holders of p with a look-up per length instead of a range of every row
+// starting before p.
+func SupernetFirsts(p netip.Prefix) [][]byte {
+	var out [][]byte
+	var last netip.Addr
+	for b := p.Bits(); b >= 0; b-- {
+		a := netip.PrefixFrom(p.Addr(), b).Masked().Addr()
+		if a != last {
+			out = append(out, AddrBytes(a))
+			last = a
+		}
+	}
+	return out
+}
+
 // ParsePrefix reads a stored prefix.
 func ParsePrefix(s string) (netip.Prefix, error) {
 	p, err := netip.ParsePrefix(s)

@@ -3,6 +3,7 @@ package rowscan
 import (
 	"encoding/json"
 	"fmt"
+	"strings"
 
 	"github.com/cadastre-ipam/cadastre/registry"
 )
@@ -59,6 +60,35 @@ func HolderKind(code string) (registry.HolderKind, bool) {
 		return registry.HolderGlue, true
 	case "record":
 		return registry.HolderRecord, true
+	case "synthesis":
+		return registry.HolderSynthesis, true
 	}
 	return "", false
+}
+
+// TemplateShaped reports whether name (with or without the trailing dot)
+// is before + X + rest, X one or more characters without a dot: a name a
+// synthesis template answers (registry.TenantTx.TemplateNames; the
+// stores' queries only narrow the rows with a pattern).
+func TemplateShaped(name, before, rest string) bool {
+	if name == "" {
+		return false
+	}
+	if name[len(name)-1] != '.' {
+		name += "."
+	}
+	mid, ok := strings.CutPrefix(name, before)
+	if !ok {
+		return false
+	}
+	mid, ok = strings.CutSuffix(mid, rest)
+	return ok && mid != "" && !strings.Contains(mid, ".")
+}
+
+// LikePattern is the SQL LIKE pattern (escape character \) that every
+// name TemplateShaped accepts matches, stored with the trailing dot or
+// without: before, anything, rest without its dot, anything.
+func LikePattern(before, rest string) string {
+	esc := strings.NewReplacer(`\`, `\\`, "%", `\%`, "_", `\_`)
+	return esc.Replace(before) + "%" + esc.Replace(strings.TrimSuffix(rest, ".")) + "%"
 }
