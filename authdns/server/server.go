@@ -253,6 +253,15 @@ func (s *Server) Reload(ctx context.Context) error {
 		if err := s.readAssigns(ctx, &in); err != nil {
 			return err
 		}
+		// Handed to the builder to load, so that it drops them once
+		// the zones are laid out, before signing (zone.Builder.Rebuild):
+		// at 10M assignments they are the start-up's largest transient.
+		as := in.Assigns
+		in.Assigns, in.LoadAssigns = nil, func() ([]registry.Assignment, error) {
+			a := as
+			as = nil
+			return a, nil
+		}
 	}
 	if err := s.loadTSIG(ctx); err != nil {
 		// The keys loaded before stay in use; zones still follow.

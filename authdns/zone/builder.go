@@ -145,6 +145,10 @@ func (b *Builder) Rebuild(ctx context.Context, in *BuildInput, now time.Time, co
 	// inputs are the same is compared by the change alone, and made
 	// from its last version where it can be (delta.go).
 	delta := in.Delta != nil && b.whole && old.seq == in.Delta.Since && corrupt == ""
+	// Assignments this build reads itself (in.LoadAssigns) are dropped
+	// once the zones are laid out, before they are signed: at 10M
+	// assignments they are about a gigabyte the signing does not need.
+	ownAssigns := in.Assigns == nil && in.LoadAssigns != nil
 	var canon []string
 	var loadErr error
 	byAll := map[string]bool{} // zones whose fps are from every assignment
@@ -260,6 +264,10 @@ func (b *Builder) Rebuild(ctx context.Context, in *BuildInput, now time.Time, co
 		}
 		zd.fp, zd.sfp = fps[z.Name], sfps[z.Name]
 		zs[z.Name], built[z.Name] = zd, zd
+	}
+	canon = nil
+	if ownAssigns {
+		in.Assigns = nil
 	}
 	link(built)
 	seq := in.Seq

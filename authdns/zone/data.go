@@ -7,9 +7,12 @@ import (
 	"hash/maphash"
 	"iter"
 	"net/netip"
+	"runtime"
 	"slices"
 	"sort"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/miekg/dns"
@@ -135,8 +138,56 @@ func (zd *Data) nsec3RR(h string, l *chainLink) *dns.NSEC3 {
 }
 
 // appendLink appends to out the NSEC3 record of link l at hash h and its
-// signatures.
+// signatures, for an answer. The records are made from the link (a
+// version keeps links, not records: nsec3RR, rawSig.rrsig), and the last
+// ones made are kept in the version's memo: most denials of a zone carry
+// the same few links (its apex's, the one covering its wildcard), which
+// are then made once, not at each answer.
 func (zd *Data) appendLink(out []dns.RR, h string, l *chainLink) []dns.RR {
+	if zd.made == nil {
+		return zd.makeLink(out, h, l)
+	}
+	slot := &zd.made[memoSlot(h)]
+	if m := slot.Load(); m != nil && m.l == l {
+		return append(out, m.rrs...)
+	}
+	rrs := zd.makeLink(nil, h, l)
+	slot.Store(&madeLink{l: l, rrs: rrs})
+	return append(out, rrs...)
+}
+
+// linkMemo is a version's memo of links made as records for answers
+// (appendLink): direct-mapped by hash, so a flood of random names (each
+// covered by another link) costs one store per answer and keeps it at
+// 256 entries, and the links asked again and again stay in it. Entries
+// are replaced, never written, so answers share their records: like the
+// version's, they are never written (Snapshot).
+type linkMemo [256]atomic.Pointer[madeLink]
+
+// madeLink is link l made as records: its NSEC3 record and signatures.
+type madeLink struct {
+	l   *chainLink
+	rrs []dns.RR
+}
+
+// memoSlot is the slot of hash h (base32hex, upper case) in a linkMemo:
+// the first 8 of its bits (SHA-1 output, so evenly spread).
+func memoSlot(h string) int {
+	if len(h) < 2 {
+		return 0
+	}
+	v := func(c byte) int {
+		if c <= '9' {
+			return int(c - '0')
+		}
+		return int(c-'A') + 10
+	}
+	return (v(h[0])<<3 | v(h[1])>>2) & 255
+}
+
+// makeLink appends to out the NSEC3 record of link l at hash h and its
+// signatures, made now.
+func (zd *Data) makeLink(out []dns.RR, h string, l *chainLink) []dns.RR {
 	rr := zd.nsec3RR(h, l)
 	out = append(out, rr)
 	for i := range l.sigs {
@@ -231,6 +282,7 @@ type Data struct {
 	sigFrom, sigUntil time.Time
 	refreshAt         time.Time // when precomputed signatures need renewing
 	online            *onlineSigner
+	made              *linkMemo // links made as records for answers; nil: none kept
 }
 
 // BuildInput is what one build reads from the register and the store.
@@ -246,7 +298,9 @@ type BuildInput struct {
 	// position makes the zones they touch from it (delta.go).
 	Delta *Delta
 	// LoadAssigns, when Assigns is nil, reads them: called only if some
-	// zone needs a full build (with Delta, most builds need none).
+	// zone needs a full build (with Delta, most builds need none). What
+	// it read is dropped from the input (Assigns nil again) once the
+	// build has laid out its zones, before signing them.
 	LoadAssigns func() ([]registry.Assignment, error)
 }
 
@@ -442,7 +496,7 @@ func Build(z Zone, in *BuildInput) (*Data, error) {
 // build is Build with the names still in zd.building, for the builder
 // to link and sign before it freezes them.
 func build(z Zone, in *BuildInput) (*Data, error) {
-	zd := &Data{zone: z, building: map[string]*node{z.Name: {}}, seq: in.Seq}
+	zd := &Data{zone: z, building: map[string]*node{z.Name: {}}, seq: in.Seq, made: new(linkMemo)}
 	zd.names = newPtree[*node](canonicalCompare, maphash.MakeSeed())
 	zd.chain = newPtree[*chainLink](strings.Compare, maphash.MakeSeed())
 	c := z.Config
@@ -701,72 +755,102 @@ func (zd *Data) signZone(keys []Key, sealer *Sealer, p sigPolicy, prev *Data) er
 	current := func(owner string, t uint16, sigs sigList) bool {
 		return len(sigs) > 0 && sigs[0].inc == uint32(p.forSet(owner, t).inception().Unix())
 	}
-	earliest := p.expiration()
-	note := func(sigs sigList) {
+	// The sets and links are signed on every processor (parallel): a
+	// zone of millions of names is millions of signatures at start-up,
+	// and each set and link is signed alone. Each part notes its
+	// earliest expiration; the zone's is the earliest of the parts'.
+	parts := max(1, runtime.GOMAXPROCS(0))
+	earliest := make([]time.Time, parts)
+	for i := range earliest {
+		earliest[i] = p.expiration()
+	}
+	note := func(part int, sigs sigList) {
 		for _, s := range sigs {
-			if e := time.Unix(int64(s.exp), 0); e.Before(earliest) {
-				earliest = e
+			if e := time.Unix(int64(s.exp), 0); e.Before(earliest[part]) {
+				earliest[part] = e
 			}
 		}
 	}
+	type owner struct {
+		name string
+		n    *node
+	}
+	owners := make([]owner, 0, len(zd.building))
 	for name, n := range zd.building {
-		var pn *node
-		if prev != nil && prev.signed {
-			pn = prev.node(name)
+		owners = append(owners, owner{name, n})
+	}
+	err := parallel(parts, len(owners), func(part, lo, hi int) error {
+		for _, o := range owners[lo:hi] {
+			name, n := o.name, o.n
+			var pn *node
+			if prev != nil && prev.signed {
+				pn = prev.node(name)
+			}
+			cut := zd.cutAt(name)
+			for t, s := range n.sets.all() {
+				if t == dns.TypeSOA {
+					continue
+				}
+				if cut != "" && (cut != name || t != dns.TypeDS) {
+					// RFC 4035 §2.2: the NS of a delegation and glue belong
+					// to the child; only the DS is the parent's to sign.
+					s.Sigs = nil
+					continue
+				}
+				var had sigList // prev's signatures of the same records
+				if pn != nil {
+					if ps := pn.sets.get(t); ps != nil && sameRRs(ps.RRs, s.RRs) {
+						if reuse && current(s.RRs[0].Header().Name, t, ps.Sigs) {
+							s.Sigs = ps.Sigs
+							note(part, s.Sigs)
+							continue
+						}
+						had = ps.Sigs
+					}
+				}
+				keys := zd.zsks
+				if t == dns.TypeDNSKEY || t == dns.TypeCDS || t == dns.TypeCDNSKEY {
+					keys = zd.ksks
+				}
+				sigs, err := sign(s.RRs, zd.zone.Name, keys, p, had)
+				if err != nil {
+					return err
+				}
+				s.Sigs = sigs
+				note(part, sigs)
+			}
 		}
-		cut := zd.cutAt(name)
-		for t, s := range n.sets.all() {
-			if t == dns.TypeSOA {
-				continue
-			}
-			if cut != "" && (cut != name || t != dns.TypeDS) {
-				// RFC 4035 §2.2: the NS of a delegation and glue belong
-				// to the child; only the DS is the parent's to sign.
-				s.Sigs = nil
-				continue
-			}
-			var had sigList // prev's signatures of the same records
-			if pn != nil {
-				if ps := pn.sets.get(t); ps != nil && sameRRs(ps.RRs, s.RRs) {
-					if reuse && current(s.RRs[0].Header().Name, t, ps.Sigs) {
-						s.Sigs = ps.Sigs
-						note(s.Sigs)
+		return nil
+	})
+	owners = nil
+	if err != nil {
+		return err
+	}
+	err = parallel(parts, len(chain), func(part, lo, hi int) error {
+		for _, e := range chain[lo:hi] {
+			var had sigList
+			rr := zd.nsec3RR(e.hash, e.l)
+			if prev != nil && prev.signed {
+				if pl, ok := prev.chain.Get(e.hash); ok && sameLink(pl, e.l) && prev.negTTL == zd.negTTL {
+					if reuse && current(rr.Hdr.Name, dns.TypeNSEC3, pl.sigs) {
+						e.l.sigs = pl.sigs
+						note(part, e.l.sigs)
 						continue
 					}
-					had = ps.Sigs
+					had = pl.sigs
 				}
 			}
-			keys := zd.zsks
-			if t == dns.TypeDNSKEY || t == dns.TypeCDS || t == dns.TypeCDNSKEY {
-				keys = zd.ksks
-			}
-			sigs, err := sign(s.RRs, zd.zone.Name, keys, p, had)
+			sigs, err := sign([]dns.RR{rr}, zd.zone.Name, zd.zsks, p, had)
 			if err != nil {
 				return err
 			}
-			s.Sigs = sigs
-			note(sigs)
+			e.l.sigs = sigs
+			note(part, sigs)
 		}
-	}
-	for _, e := range chain {
-		var had sigList
-		rr := zd.nsec3RR(e.hash, e.l)
-		if prev != nil && prev.signed {
-			if pl, ok := prev.chain.Get(e.hash); ok && sameLink(pl, e.l) && prev.negTTL == zd.negTTL {
-				if reuse && current(rr.Hdr.Name, dns.TypeNSEC3, pl.sigs) {
-					e.l.sigs = pl.sigs
-					note(e.l.sigs)
-					continue
-				}
-				had = pl.sigs
-			}
-		}
-		sigs, err := sign([]dns.RR{rr}, zd.zone.Name, zd.zsks, p, had)
-		if err != nil {
-			return err
-		}
-		e.l.sigs = sigs
-		note(sigs)
+		return nil
+	})
+	if err != nil {
+		return err
 	}
 	zd.chain = zd.chain.fromSorted(hashes(chain), links(chain))
 	zd.maxTTL = max(c.TTL, zd.negTTL)
@@ -775,8 +859,32 @@ func (zd *Data) signZone(keys []Key, sealer *Sealer, p sigPolicy, prev *Data) er
 			zd.maxTTL = max(zd.maxTTL, s.RRs[0].Header().Ttl)
 		}
 	}
-	zd.refreshAt = earliest.Add(-p.Refresh)
+	zd.refreshAt = slices.MinFunc(earliest, time.Time.Compare).Add(-p.Refresh)
 	zd.online = newOnlineSigner(zd, p)
+	return nil
+}
+
+// parallel calls f on parts contiguous parts of [0, n), each in its own
+// goroutine (part is the part's number, for what each keeps apart), and
+// returns the error of the first part that failed. Small zones are
+// split too (a goroutine costs less than one signature), which keeps
+// this path the one every test runs.
+func parallel(parts, n int, f func(part, lo, hi int) error) error {
+	parts = min(parts, n)
+	if parts <= 1 {
+		return f(0, 0, n)
+	}
+	errs := make([]error, parts)
+	var wg sync.WaitGroup
+	for i := range parts {
+		wg.Go(func() { errs[i] = f(i, i*n/parts, (i+1)*n/parts) })
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			return err
+		}
+	}
 	return nil
 }
 

@@ -175,7 +175,7 @@ func (b *Builder) deltaBuild(z Zone, o *Data, in *BuildInput, rem, add []dns.RR,
 		}
 	}
 
-	zd = &Data{zone: z, seq: in.Seq, negTTL: o.negTTL, signed: o.signed, ksks: o.ksks, zsks: o.zsks,
+	zd = &Data{zone: z, seq: in.Seq, made: new(linkMemo), negTTL: o.negTTL, signed: o.signed, ksks: o.ksks, zsks: o.zsks,
 		denial: o.denial, cuts: o.cuts, dnames: o.dnames, keys: o.keys, maxTTL: o.maxTTL,
 		sigFrom: p.inception(), sigUntil: p.expiration(), refreshAt: o.refreshAt, sfp: o.sfp,
 		// The links by synthesis are o's until relink points them at

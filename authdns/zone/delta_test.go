@@ -43,6 +43,24 @@ var (
 
 func newDeltaEnv(t *testing.T) *deltaEnv {
 	t.Helper()
+	specs := []manage.ZoneSpec{{Name: deltaFwd}, {Kind: zone.Reverse, Prefix: deltaV6}, {Kind: zone.Reverse, Prefix: deltaV4}}
+	return newZoneStore(t, deltaFwd, specs, deltaV4, []staticRecord{
+		{"www", "A", "10.9.0.80"},
+		{"deep.a.b", "TXT", `"below empty non-terminals"`},
+	})
+}
+
+// staticRecord is a record added to the forward zone of newZoneStore.
+type staticRecord struct{ owner, typ, value string }
+
+// newZoneStore is the setup newDeltaEnv and newSynthEnv share: a SQLite
+// store with the blocks 10.9.0.0/16 and fd00::/48, the zones of specs
+// (fwd's glue ns1.fwd at 10.9.0.53), the static records recs in fwd, and
+// every zone signed: NSEC3 with ECDSA P-256, except the reverse zone of
+// compact, signed with compact denial and split Ed25519 keys (the three
+// signing setups the builder has). The env's input is read after signing.
+func newZoneStore(t *testing.T, fwd string, specs []manage.ZoneSpec, compact netip.Prefix, recs []staticRecord) *deltaEnv {
+	t.Helper()
 	ctx := registry.WithActor(context.Background(), "test")
 	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "dns.db"), sqlite.Options{NoSync: true})
 	if err != nil {
@@ -61,18 +79,16 @@ func newDeltaEnv(t *testing.T) *deltaEnv {
 			t.Fatal(err)
 		}
 	}
-	mgr := manage.NewManager(st, sealer, nil).WithNameServers([]manage.Glue{{Host: "ns1." + deltaFwd, Addr: netip.MustParseAddr("10.9.0.53")}})
-	specs := []manage.ZoneSpec{{Name: deltaFwd}, {Kind: zone.Reverse, Prefix: deltaV6}, {Kind: zone.Reverse, Prefix: deltaV4}}
+	mgr := manage.NewManager(st, sealer, nil).WithNameServers([]manage.Glue{{Host: "ns1." + fwd, Addr: netip.MustParseAddr("10.9.0.53")}})
 	for _, s := range specs {
 		if _, err := mgr.AddZone(ctx, s); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if _, err := mgr.AddRecord(ctx, deltaFwd, "www", "A", "10.9.0.80", 0); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := mgr.AddRecord(ctx, deltaFwd, "deep.a.b", "TXT", `"below empty non-terminals"`, 0); err != nil {
-		t.Fatal(err)
+	for _, r := range recs {
+		if _, err := mgr.AddRecord(ctx, fwd, r.owner, r.typ, r.value, 0); err != nil {
+			t.Fatal(err)
+		}
 	}
 	e := &deltaEnv{ctx: ctx, st: st, sealer: sealer}
 	if err := e.read(); err != nil {
@@ -80,7 +96,7 @@ func newDeltaEnv(t *testing.T) *deltaEnv {
 	}
 	for _, z := range e.in.Zones {
 		o := manage.SignOptions{}
-		if z.Kind == zone.Reverse && z.Prefix == deltaV4 {
+		if z.Kind == zone.Reverse && z.Prefix == compact {
 			o = manage.SignOptions{Algorithm: zone.Ed25519, SplitKeys: true, Denial: zone.Compact}
 		}
 		if _, _, err := mgr.Sign(ctx, z.Name, o); err != nil {

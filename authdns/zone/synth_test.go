@@ -1,8 +1,6 @@
 package zone_test
 
 import (
-	"context"
-	"crypto/rand"
 	"fmt"
 	mrand "math/rand/v2"
 	"net/netip"
@@ -20,7 +18,6 @@ import (
 	"github.com/cadastre-ipam/cadastre/authdns/zone"
 	"github.com/cadastre-ipam/cadastre/internal/testenv"
 	"github.com/cadastre-ipam/cadastre/registry"
-	"github.com/cadastre-ipam/cadastre/store/sqlite"
 )
 
 const synthFwd = "synth.test."
@@ -41,52 +38,10 @@ var (
 // each synthesises in one pool, part of its prefix.
 func newSynthEnv(t *testing.T) *deltaEnv {
 	t.Helper()
-	ctx := registry.WithActor(context.Background(), "test")
-	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "dns.db"), sqlite.Options{NoSync: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	key := make([]byte, zone.SealKeySize)
-	rand.Read(key)
-	sealer, err := zone.NewSealer(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	reg := registry.New(st)
-	for _, b := range []string{"10.9.0.0/16", "fd00::/48"} {
-		if _, err := reg.AddBlock(ctx, registry.Block{Prefix: netip.MustParsePrefix(b), Source: registry.SourcePrivate}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	mgr := manage.NewManager(st, sealer, nil).WithNameServers([]manage.Glue{{Host: "ns1." + synthFwd, Addr: netip.MustParseAddr("10.9.0.53")}})
 	specs := []manage.ZoneSpec{{Name: synthFwd},
 		{Kind: zone.Reverse, Prefix: synthV6, Synthesize: "ip-{addr}.d.dyn." + synthFwd},
 		{Kind: zone.Reverse, Prefix: synthV4, Synthesize: "ip4-{addr}.v4." + synthFwd}}
-	for _, s := range specs {
-		if _, err := mgr.AddZone(ctx, s); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if _, err := mgr.AddRecord(ctx, synthFwd, "www", "A", "10.9.0.80", 0); err != nil {
-		t.Fatal(err)
-	}
-	e := &deltaEnv{ctx: ctx, st: st, sealer: sealer}
-	if err := e.read(); err != nil {
-		t.Fatal(err)
-	}
-	for _, z := range e.in.Zones {
-		o := manage.SignOptions{}
-		if z.Kind == zone.Reverse && z.Prefix == synthV4 {
-			o = manage.SignOptions{Algorithm: zone.Ed25519, SplitKeys: true, Denial: zone.Compact}
-		}
-		if _, _, err := mgr.Sign(ctx, z.Name, o); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := e.read(); err != nil {
-		t.Fatal(err)
-	}
+	e := newZoneStore(t, synthFwd, specs, synthV4, []staticRecord{{"www", "A", "10.9.0.80"}})
 	e.in.Pools = []registry.Pool{{ID: 1, Prefix: synthPoolV6}, {ID: 2, Prefix: synthPoolV4}}
 	return e
 }

@@ -73,7 +73,7 @@ c() { "$bin" --db "$db" "$@"; }
 # The reverse zone: REGION's IPv6 /32 (the block the region's /128s come from).
 v6=$(sqlite3 -readonly "$db" "SELECT b.prefix FROM blocks b WHERE b.prefix LIKE '%:%/32' AND EXISTS (SELECT 1 FROM pools p JOIN regions r ON r.id = p.region_id WHERE r.name = '$region' AND p.block_id = b.id) LIMIT 1" 2>/dev/null || true)
 if [ -z "$v6" ]; then
-	v6=$(c pool list --region "$region" 2>/dev/null | awk '$0 ~ /:/ {for (i=1;i<=NF;i++) if ($i ~ /:.*\/(32|4[0-8])$/) {print $i; exit}}')
+	v6=$(c pool list --region "$region" 2>/dev/null | awk '!found && $0 ~ /:/ {for (i=1;i<=NF;i++) if ($i ~ /:.*\/(32|4[0-8])$/) {print $i; found=1; break}}')
 fi
 : "${v6:?no IPv6 /32 of $region found}"
 tenant=$(sqlite3 -readonly "$db" "SELECT name FROM tenants LIMIT 1" 2>/dev/null || echo "")
@@ -88,7 +88,7 @@ if [ -z "${NOREVERSE:-}" ]; then
 	[ -n "${SYNTH:-}" ] && synth=(--synthesize "ip-{addr}.syn.$zone")
 	c zone add --kind reverse --prefix "$v6" "${synth[@]}" --ns ns1.$zone --allow-transfer 127.0.0.1/32 --notify 127.0.0.1:$kport - >/dev/null
 	[ "${SIGN:-1}" = 0 ] || c zone sign "$v6" >/dev/null
-	rzone=$(c zone list 2>/dev/null | awk '/ip6\.arpa/ {print $1; exit}')
+	rzone=$(c zone list 2>/dev/null | awk '!found && /ip6\.arpa/ {print $1; found=1}')
 fi
 say "   zones added and signed in $(since "$t0") s wall: $zone, $rzone"
 
