@@ -19,6 +19,7 @@ import (
 	"github.com/cadastre-ipam/cadastre/auth"
 	"github.com/cadastre-ipam/cadastre/location"
 	"github.com/cadastre-ipam/cadastre/registry"
+	"github.com/cadastre-ipam/cadastre/store/postgres"
 	"github.com/cadastre-ipam/cadastre/store/sqlite"
 	"github.com/cadastre-ipam/cadastre/web"
 )
@@ -156,20 +157,45 @@ func BenchmarkScalePages(b *testing.B) {
 	}
 }
 
+// scaleFillStore opens the register BenchmarkScaleAllocFill writes into:
+// the PostgreSQL register $CADASTRE_BENCH_POSTGRES names (a URL DSN of a
+// copy, e.g. a database made with `createdb -T`, never the original:
+// the benchmark adds a region to it), else scaleRegister's SQLite copy
+// (NoSync: the cost of allocation apart from the disk). The PostgreSQL
+// connections carry benchApp's name, so serverCPU finds their backends.
+func scaleFillStore(b *testing.B) (interface {
+	registry.Store
+	Close() error
+}, string) {
+	ctx := context.Background()
+	if dsn := os.Getenv("CADASTRE_BENCH_POSTGRES"); dsn != "" {
+		sep := "?"
+		if strings.Contains(dsn, "?") {
+			sep = "&"
+		}
+		st, err := postgres.Open(ctx, dsn+sep+"application_name="+benchApp, postgres.Options{})
+		if err != nil {
+			b.Fatalf("CADASTRE_BENCH_POSTGRES: %v", err)
+		}
+		return st, "postgres"
+	}
+	st, err := sqlite.Open(ctx, scaleRegister(b), sqlite.Options{NoSync: true})
+	if err != nil {
+		b.Fatal(err)
+	}
+	return st, "sqlite"
+}
+
 // BenchmarkScaleAllocFill: allocation in a cloud register
-// (CADASTRE_BENCH_REGISTER) from a region "bench" of its own holding an
+// (CADASTRE_BENCH_REGISTER, or CADASTRE_BENCH_POSTGRES) from a region "bench" of its own holding an
 // IPv4 /16 and an IPv6 /112 (65,536 addresses each), filled to 1 %, 50 %
 // and 99 % in turn: a single IPv4 /32, a single IPv6 /128, a dual-stack
 // pair, and a batch of 100 IPv4 /32s per op. What is timed is released
 // again (quarantine 0, untimed), so each fill holds. Issue 16: flat from 1 %
 // to 99 %, and flat from a register of 1M to one of 10M.
 func BenchmarkScaleAllocFill(b *testing.B) {
-	path := scaleRegister(b)
 	ctx := context.Background()
-	st, err := sqlite.Open(ctx, path, sqlite.Options{NoSync: true})
-	if err != nil {
-		b.Fatal(err)
-	}
+	st, store := scaleFillStore(b)
 	defer st.Close()
 	r := registry.New(st)
 	const size = 1 << 16
@@ -210,10 +236,10 @@ func BenchmarkScaleAllocFill(b *testing.B) {
 			b.Run(fmt.Sprintf("fill=%02d%%/%s", pct, c.name), func(b *testing.B) {
 				var ids []int64
 				b.ReportAllocs()
-				var cpu0, untimed time.Duration
+				var cpu0, untimed, srv0, srvUntimed time.Duration
 				for b.Loop() {
 					if cpu0 == 0 {
-						cpu0 = cpuTime()
+						cpu0, srv0 = cpuTime(), serverCPU(b, store)
 					}
 					out, err := r.Allocate(ctx, c.q)
 					if err != nil {
@@ -224,15 +250,19 @@ func BenchmarkScaleAllocFill(b *testing.B) {
 					}
 					if len(ids) >= releaseEvery {
 						b.StopTimer()
-						c0 := cpuTime()
+						c0, s0 := cpuTime(), serverCPU(b, store)
 						release(b, r, ids)
 						ids = ids[:0]
 						untimed += cpuTime() - c0
+						srvUntimed += serverCPU(b, store) - s0
 						b.StartTimer()
 					}
 				}
 				b.StopTimer()
 				b.ReportMetric(float64(cpuTime()-cpu0-untimed)/float64(b.N)/1e3, "cpu-µs/op")
+				if store == "postgres" {
+					b.ReportMetric(float64(serverCPU(b, store)-srv0-srvUntimed)/float64(b.N)/1e3, "server-cpu-µs/op")
+				}
 				release(b, r, ids)
 			})
 		}
