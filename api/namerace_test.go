@@ -76,9 +76,7 @@ func openPostgreSQL(t *testing.T) raceStore {
 func raceRecordAndAllocation(t *testing.T, st raceStore) {
 	ctx := setupCtx
 	reg := registry.New(st)
-	must[registry.Region](t)(reg.AddRegion(ctx, registry.RegionSpec{Name: "us-east", Location: location.Location{Country: "US", Subdivision: "US-VA"}}))
-	must[registry.Block](t)(reg.AddBlock(ctx, registry.Block{Prefix: netip.MustParsePrefix("10.0.0.0/16"), Source: registry.SourcePrivate, Note: "test"}))
-	must[registry.Pool](t)(reg.AddPool(ctx, registry.PoolSpec{Prefix: netip.MustParsePrefix("10.0.0.0/20"), Region: "us-east", UseAll: true}))
+	addUSEast(t, reg)
 	err := st.Update(ctx, func(tx registry.Tx) error {
 		for _, n := range []string{"alloc", "rec"} {
 			if err := tx.InsertTenant(ctx, &registry.Tenant{Name: n, Names: []string{"."}, CreatedAt: time.Now().UTC().Truncate(time.Microsecond)}); err != nil {
@@ -218,4 +216,15 @@ func must2[A, B any](tb testing.TB) func(A, B, error) (A, B) {
 		}
 		return a, b
 	}
+}
+
+// addUSEast gives reg the region us-east with the private block
+// 10.0.0.0/16 and the pool 10.0.0.0/20 (every address handed out), the
+// setup the name-ownership tests of this package share.
+func addUSEast(t *testing.T, reg *registry.Registry) {
+	t.Helper()
+	ctx := setupCtx
+	must[registry.Region](t)(reg.AddRegion(ctx, registry.RegionSpec{Name: "us-east", Location: location.Location{Country: "US", Subdivision: "US-VA"}}))
+	must[registry.Block](t)(reg.AddBlock(ctx, registry.Block{Prefix: netip.MustParsePrefix("10.0.0.0/16"), Source: registry.SourcePrivate, Note: "test"}))
+	must[registry.Pool](t)(reg.AddPool(ctx, registry.PoolSpec{Prefix: netip.MustParsePrefix("10.0.0.0/20"), Region: "us-east", UseAll: true}))
 }

@@ -8,14 +8,12 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"net/netip"
 	"strings"
 	"testing"
 
 	"github.com/cadastre-ipam/cadastre/auth"
 	"github.com/cadastre-ipam/cadastre/authdns/manage"
 	"github.com/cadastre-ipam/cadastre/authdns/zone"
-	"github.com/cadastre-ipam/cadastre/location"
 	"github.com/cadastre-ipam/cadastre/problem"
 	"github.com/cadastre-ipam/cadastre/registry"
 )
@@ -36,9 +34,7 @@ func TestAdminRecordAtALiveNamePostgreSQL(t *testing.T) {
 func adminRecordAtLiveName(t *testing.T, st raceStore) {
 	ctx := setupCtx
 	reg := registry.New(st)
-	must[registry.Region](t)(reg.AddRegion(ctx, registry.RegionSpec{Name: "us-east", Location: location.Location{Country: "US", Subdivision: "US-VA"}}))
-	must[registry.Block](t)(reg.AddBlock(ctx, registry.Block{Prefix: netip.MustParsePrefix("10.0.0.0/16"), Source: registry.SourcePrivate, Note: "test"}))
-	must[registry.Pool](t)(reg.AddPool(ctx, registry.PoolSpec{Prefix: netip.MustParsePrefix("10.0.0.0/20"), Region: "us-east", UseAll: true}))
+	addUSEast(t, reg)
 	names := []string{"acme.example"}
 	must[registry.Tenant](t)(reg.AddTenant(ctx, registry.TenantSpec{Name: "acme", Names: &names}))
 	if _, err := reg.Allocate(ctx, registry.Request{Region: "us-east", Family: 4, Tenant: "acme", Name: "vm1.acme.example"}); err != nil {

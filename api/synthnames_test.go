@@ -15,7 +15,6 @@ import (
 	"github.com/cadastre-ipam/cadastre/auth"
 	"github.com/cadastre-ipam/cadastre/authdns/manage"
 	"github.com/cadastre-ipam/cadastre/authdns/zone"
-	"github.com/cadastre-ipam/cadastre/location"
 	"github.com/cadastre-ipam/cadastre/problem"
 	"github.com/cadastre-ipam/cadastre/registry"
 )
@@ -39,9 +38,7 @@ func TestSynthesisedNamesAreHeldPostgreSQL(t *testing.T) { synthesisedNames(t, o
 func synthesisedNames(t *testing.T, store raceStore) {
 	ctx := setupCtx
 	reg := registry.New(store)
-	must[registry.Region](t)(reg.AddRegion(ctx, registry.RegionSpec{Name: "us-east", Location: location.Location{Country: "US", Subdivision: "US-VA"}}))
-	must[registry.Block](t)(reg.AddBlock(ctx, registry.Block{Prefix: netip.MustParsePrefix("10.0.0.0/16"), Source: registry.SourcePrivate, Note: "test"}))
-	must[registry.Pool](t)(reg.AddPool(ctx, registry.PoolSpec{Prefix: netip.MustParsePrefix("10.0.0.0/20"), Region: "us-east", UseAll: true}))
+	addUSEast(t, reg)
 	names := []string{"syn.cloud.example"}
 	must[registry.Tenant](t)(reg.AddTenant(ctx, registry.TenantSpec{Name: "acme", Names: &names}))
 	m := manage.NewManager(store, nil, nil)
