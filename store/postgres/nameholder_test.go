@@ -2,10 +2,13 @@ package postgres_test
 
 import (
 	"context"
+	"net/netip"
 	"testing"
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/cadastre-ipam/cadastre/location"
+	"github.com/cadastre-ipam/cadastre/registry"
 	"github.com/cadastre-ipam/cadastre/store/postgres"
 )
 
@@ -106,4 +109,94 @@ func readSoFar(ctx context.Context, tx pgx.Tx) (int64, error) {
 		WHERE n.nspname = current_schema() AND (c.relname IN ('dns_zones', 'dns_records')
 		   OR c.oid IN (SELECT indexrelid FROM pg_index WHERE indrelid IN ('dns_zones'::regclass, 'dns_records'::regclass)))`).Scan(&n)
 	return n, err
+}
+
+// TestNameHolderPlanKeepsTheIndex: name_holder()'s look-up of the
+// assignment (migration 00042) runs without settings, so what keeps it on
+// assignments_name is its plan alone. A plan is made once per connection
+// and kept (a generic plan, forced here) until the table is analysed
+// again; one made while the table held one row must still read the index,
+// not every row, once the table holds thousands (an import, before
+// autovacuum analyses it). Sequential reads are PostgreSQL's own count.
+func TestNameHolderPlanKeepsTheIndex(t *testing.T) {
+	ctx := context.Background()
+	dsn := freshSchema(t)
+	s, err := postgres.Open(ctx, dsn, postgres.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	r := registry.New(s)
+	if _, err := r.AddBlock(ctx, registry.Block{Prefix: netip.MustParsePrefix("fd00::/48"), Source: registry.SourcePrivate}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.AddRegion(ctx, registry.RegionSpec{Name: "r", Location: location.Location{Country: "US"}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.AddPool(ctx, registry.PoolSpec{Prefix: netip.MustParsePrefix("fd00:0:0:1::/64"), Region: "r", UseAll: true}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.AddTenant(ctx, registry.TenantSpec{Name: "a"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.Allocate(ctx, registry.Request{Region: "r", Tenant: "a", Name: "vm.plan.example"}); err != nil {
+		t.Fatal(err)
+	}
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	holder := func(name string) string {
+		t.Helper()
+		var got string
+		if err := conn.QueryRow(ctx, `SELECT name_holder(0, 0, $1, $2, 'b')`, name+".", name).Scan(&got); err != nil {
+			t.Fatal(err)
+		}
+		return got
+	}
+	for _, q := range []string{`ANALYZE assignments`, `SET plan_cache_mode = force_generic_plan`} {
+		if _, err := conn.Exec(ctx, q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The plan is made now, on a table of one row.
+	if got := holder("vm.plan.example"); got != "assignment" {
+		t.Fatalf("name_holder(vm.plan.example) = %q, want assignment", got)
+	}
+	// 20,000 rows more (released ones: no address or name to collide).
+	if _, err := conn.Exec(ctx, `INSERT INTO assignments (pool_id, prefix, family, first, last, bits, state, tenant, name, created_at, released_at, space)
+		SELECT pool_id, prefix, family, first, last, bits, 'released', tenant, 'old' || i || '.plan.example', created_at, created_at, space
+		FROM assignments, generate_series(1, 20000) i`); err != nil {
+		t.Fatal(err)
+	}
+	tx, err := conn.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback(ctx)
+	seqRead := func() int64 {
+		t.Helper()
+		var n int64
+		if err := tx.QueryRow(ctx, `SELECT pg_stat_get_xact_tuples_returned('assignments'::regclass)`).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	before := seqRead()
+	for _, c := range []struct{ name, want string }{
+		{"vm.plan.example", "assignment"}, // another tenant's
+		{"new.plan.example", ""},
+	} {
+		var got string
+		if err := tx.QueryRow(ctx, `SELECT name_holder(0, 0, $1, $2, 'b')`, c.name+".", c.name).Scan(&got); err != nil {
+			t.Fatal(err)
+		}
+		if got != c.want {
+			t.Errorf("name_holder(%s) = %q, want %q", c.name, got, c.want)
+		}
+	}
+	if read := seqRead() - before; read > 0 {
+		t.Errorf("name_holder read %d assignments sequentially with a plan made on one row, want 0 (assignments_name)", read)
+	}
 }
