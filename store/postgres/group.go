@@ -71,12 +71,45 @@ func (s *Store) writer() {
 }
 
 // runBatch runs the jobs in one transaction and tells each its outcome.
+//
+// It first runs them without savepoints (runShared with savepoints
+// false): a savepoint and its release are two statements per job more,
+// and each job's writes a subtransaction of its own (a subtransaction ID,
+// pg_subtrans, a longer commit record). Most batches have no failing job
+// and commit so. A job that fails after sending a statement cannot be
+// taken back alone without its savepoint: the transaction is then rolled
+// back, nobody is told anything, and the batch runs again with a savepoint
+// per job, as every batch did before, so each outcome is the same as if
+// each job had its own transaction. The functions of Update run again in
+// any case after a conflict (updateAlone), so running them twice is
+// allowed. After such a fallback the next batches keep their savepoints
+// (savepointBatches), so that a caller that keeps failing (a quota, a
+// name taken) costs its batch one run, not two.
 func (s *Store) runBatch(batch []*job) {
 	if len(batch) == 1 {
 		j := batch[0]
 		j.err <- s.run(j.ctx, true, &j.hints, j.fn)
 		return
 	}
+	if s.savepointBatches.Load() > 0 {
+		s.savepointBatches.Add(-1)
+	} else if s.runShared(batch, false) {
+		return
+	} else {
+		s.savepointBatches.Store(savepointBatchesAfterFallback)
+	}
+	s.runShared(batch, true)
+}
+
+// savepointBatchesAfterFallback is how many batches run with savepoints
+// after one ran again with them (runBatch).
+const savepointBatchesAfterFallback = 16
+
+// runShared runs the jobs in one transaction and tells each its outcome,
+// and reports true. Without savepoints, it gives up on the first job that
+// fails after sending a statement: it rolls the transaction back, tells
+// nobody anything and reports false.
+func (s *Store) runShared(batch []*job, savepoints bool) bool {
 	ctx := context.Background()
 	results := make([]error, len(batch))
 	fail := func(err error) {
@@ -90,7 +123,7 @@ func (s *Store) runBatch(batch []*job) {
 	c, err := s.pool.Acquire(ctx)
 	if err != nil {
 		fail(fmt.Errorf("%s: %w: %w", s.name, err, registry.ErrStorage))
-		return
+		return true
 	}
 	// Released inside a transaction (a failure below), the connection is
 	// closed by the pool, which ends the transaction.
@@ -110,6 +143,15 @@ func (s *Store) runBatch(batch []*job) {
 	rollbackTo := func() error {
 		_, err := c.Exec(ctx, "ROLLBACK TO SAVEPOINT job")
 		return err
+	}
+	// giveUp ends a run without savepoints whose job failed after
+	// sending a statement: the transaction is rolled back (or, if that
+	// fails, the connection closed on release, which ends it).
+	giveUp := func() bool {
+		if _, err := c.Exec(ctx, "ROLLBACK"); err != nil {
+			c.Conn().Close(ctx)
+		}
+		return false
 	}
 	// undo takes back the carried job whose writes failed.
 	undo := func(err error) error {
@@ -136,7 +178,9 @@ func (s *Store) runBatch(batch []*job) {
 		if !begun && carried == 0 {
 			s.beginWriteIn(first)
 		}
-		first.Queue("SAVEPOINT job")
+		if savepoints {
+			first.Queue("SAVEPOINT job")
+		}
 		x := &tx{raw: c, ctx: ctx, write: true, s: s, hints: &j.hints,
 			locked: slices.Clone(shared.locked), inserted: shared.inserted, pending: first,
 			regions: maps.Clone(shared.regions), carried: carried, prev: carryTx,
@@ -152,12 +196,21 @@ func (s *Store) runBatch(batch []*job) {
 		if x.carryErr != nil {
 			// The carried writes failed, and the rest of that round trip
 			// was skipped: the previous job is undone, this one runs again.
+			if !savepoints {
+				return giveUp()
+			}
 			if uerr := undo(x.carryErr); uerr != nil {
 				fail(uerr)
-				return
+				return true
 			}
 			i--
 			continue
+		}
+		if x.pending == first && err != nil && queued == 0 {
+			// Without savepoints, carry or BEGIN queued, the job's
+			// statements went straight to the connection: whether it
+			// sent any is not known, so its writes may be in.
+			return giveUp()
 		}
 		if x.pending == first {
 			// Nothing was sent, not even the savepoint: the carry waits.
@@ -169,18 +222,29 @@ func (s *Store) runBatch(batch []*job) {
 		begun = true
 		carry, carryTx, carryJob = nil, nil, -1
 		if err != nil {
+			if !savepoints {
+				return giveUp()
+			}
 			// Locks taken since the savepoint are released with it.
 			if rerr := rollbackTo(); rerr != nil {
 				results[i] = err
 				fail(fmt.Errorf("%s: rollback to savepoint: %w: %w", s.name, rerr, registry.ErrStorage))
-				return
+				return true
 			}
 			results[i] = err
 			continue
 		}
-		x.later("RELEASE SAVEPOINT job")
-		before = tx{locked: shared.locked, inserted: slices.Clone(shared.inserted), regions: shared.regions, use: shared.use, counts: shared.counts}
+		if savepoints {
+			x.later("RELEASE SAVEPOINT job")
+			before = tx{locked: shared.locked, inserted: slices.Clone(shared.inserted), regions: shared.regions, use: shared.use, counts: shared.counts}
+		}
 		carry, carryTx, carryJob = x.pending, x, i
+		if carry != nil && carry.Len() == 0 {
+			carry = nil
+		}
+		if carry == nil {
+			carryTx, carryJob = nil, -1
+		}
 		ok[i] = true
 		shared.locked, shared.inserted, shared.regions, shared.use = x.locked, x.inserted, x.regions, x.use
 		shared.counts = x.counts
@@ -191,11 +255,14 @@ func (s *Store) runBatch(batch []*job) {
 		if err := x.flush(ctx); err != nil {
 			if x.carryErr == nil {
 				fail(fmt.Errorf("%s: %w: %w", s.name, err, registry.ErrStorage))
-				return
+				return true
+			}
+			if !savepoints {
+				return giveUp()
 			}
 			if uerr := undo(x.carryErr); uerr != nil {
 				fail(uerr)
-				return
+				return true
 			}
 		}
 	}
@@ -214,12 +281,13 @@ func (s *Store) runBatch(batch []*job) {
 				err = fmt.Errorf("%w: %w", err, registry.ErrStorage)
 			}
 			fail(err)
-			return
+			return true
 		}
 	}
 	for i, j := range batch {
 		j.err <- results[i]
 	}
+	return true
 }
 
 // safeRun turns a panic in fn into an error, so that one caller's bug

@@ -3,9 +3,13 @@ package postgres_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
+	"sync"
 	"testing"
 	"time"
+
+	"github.com/jackc/pgx/v5"
 
 	"github.com/cadastre-ipam/cadastre/location"
 	"github.com/cadastre-ipam/cadastre/registry"
@@ -76,5 +80,97 @@ func TestViewOneAllowsOneReadOnly(t *testing.T) {
 		return err
 	}); !errors.Is(err, registry.ErrNotFound) {
 		t.Fatalf("a write through ViewOne: read back %v, want not found", err)
+	}
+}
+
+// TestGroupCommitWithoutSavepoints: a batch whose jobs all succeed runs
+// without a savepoint per job (group.go, runBatch): its rows carry one
+// transaction ID, not one subtransaction ID per job (two statements per
+// job less, and no subtransactions). A batch with a failing job after it
+// still keeps every outcome its own (TestGroupCommit); this checks the
+// batches before and after such a one.
+func TestGroupCommitWithoutSavepoints(t *testing.T) {
+	ctx := context.Background()
+	dsn := freshSchema(t)
+	st, err := postgres.Open(ctx, dsn, postgres.Options{Writers: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	insert := func(ctx context.Context, tx registry.Tx, name string) error {
+		return tx.InsertRegion(ctx, &registry.Region{Name: name, Location: location.Location{Country: "US"}, BorrowBits: 24, CreatedAt: time.Unix(1, 0)})
+	}
+	// batch runs n jobs in one batch (they queue behind a holder); the
+	// job failing, if any, inserts its region and then fails.
+	batch := func(prefix string, n, failing int) []error {
+		hold, holding := make(chan struct{}), make(chan struct{})
+		held := make(chan error, 1)
+		go func() {
+			held <- st.Update(ctx, func(tx registry.Tx) error {
+				close(holding)
+				<-hold
+				return insert(ctx, tx, prefix+"-holder")
+			})
+		}()
+		<-holding
+		errs := make([]error, n)
+		var wg sync.WaitGroup
+		for i := range n {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				errs[i] = st.Update(ctx, func(tx registry.Tx) error {
+					if err := insert(ctx, tx, fmt.Sprintf("%s%d", prefix, i)); err != nil {
+						return err
+					}
+					if i == failing {
+						return errors.New("test: refused after a write")
+					}
+					return nil
+				})
+			}()
+		}
+		time.Sleep(200 * time.Millisecond) // let them queue behind the holder
+		close(hold)
+		wg.Wait()
+		if err := <-held; err != nil {
+			t.Fatal(err)
+		}
+		return errs
+	}
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	xids := func(prefix string) (rows, ids int) {
+		t.Helper()
+		if err := conn.QueryRow(ctx, `SELECT count(*), count(DISTINCT xmin::text) FROM regions WHERE name LIKE $1 || '%' AND name NOT LIKE '%-holder'`, prefix).Scan(&rows, &ids); err != nil {
+			t.Fatal(err)
+		}
+		return rows, ids
+	}
+	for _, c := range []struct {
+		name      string
+		prefix    string
+		failing   int
+		wantRows  int
+		wantIDsAt int // at most
+	}{
+		{"a batch that succeeds is one transaction without subtransactions", "clean", -1, 20, 1},
+		{"a job that fails after its write is taken back alone", "mixed", 7, 19, 20},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			errs := batch(c.prefix, 20, c.failing)
+			for i, err := range errs {
+				if (i == c.failing) != (err != nil) {
+					t.Errorf("job %d: err = %v", i, err)
+				}
+			}
+			rows, ids := xids(c.prefix)
+			if rows != c.wantRows || ids > c.wantIDsAt {
+				t.Errorf("%d rows with %d transaction IDs, want %d rows with at most %d", rows, ids, c.wantRows, c.wantIDsAt)
+			}
+		})
 	}
 }

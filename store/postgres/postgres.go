@@ -35,6 +35,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -66,8 +67,11 @@ type Store struct {
 	quit     chan struct{}
 	wg       sync.WaitGroup
 	maxBatch int
-	cmu      sync.RWMutex // guards shut against Update's send
-	shut     bool
+	// savepointBatches counts the next batches to run with a savepoint
+	// per job (group.go, runBatch).
+	savepointBatches atomic.Int32
+	cmu              sync.RWMutex // guards shut against Update's send
+	shut             bool
 	// lockTimeout and statementTimeout are set on every write
 	// transaction, in PostgreSQL's syntax ("0" is none).
 	lockTimeout, statementTimeout string
