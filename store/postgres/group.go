@@ -19,11 +19,12 @@ import (
 // allocation per transaction therefore caps a region at 1 / (round trips
 // + commit) allocations a second, however many clients and replicas there
 // are. So Update hands its function to one of a few writer goroutines,
-// which run every function waiting at that moment in one transaction, each
-// in its own savepoint: one BEGIN, one region lock and one COMMIT for the
-// lot. A function that fails is rolled back to its savepoint alone, and
-// nobody is told of success before the COMMIT is durable, exactly as if
-// each had its own transaction. The SQLite store works the same way.
+// which run every function waiting at that moment in one transaction: one
+// BEGIN, one region lock and one COMMIT for the lot. A function that fails
+// is taken back alone (its savepoint; see runBatch for the batches that
+// run without one until a function fails), and nobody is told of success
+// before the COMMIT is durable, exactly as if each had its own
+// transaction. The SQLite store works the same way.
 
 // job is one Update waiting for a writer.
 type job struct {
@@ -130,7 +131,7 @@ func (s *Store) runShared(batch []*job, savepoints bool) bool {
 	defer c.Release()
 	begun := false
 	shared := &tx{raw: c, ctx: ctx, write: true, s: s}
-	// carry is the last job's final writes and its RELEASE, not sent yet:
+	// carry is the last job's final writes (and its RELEASE), not sent yet:
 	// they go out ahead of the next job's first statement, so that a job
 	// costs one round trip under the region's lock, not two, or alone at
 	// the end. carryTx is that job's tx, carryJob its index, and before
