@@ -187,6 +187,14 @@ func (s *Store) runShared(batch []*job, savepoints bool) bool {
 			regions: maps.Clone(shared.regions), carried: carried, prev: carryTx,
 			batched: true, use: maps.Clone(shared.use), tenantLocks: len(shared.use), counts: shared.counts.Clone()}
 		queued := first.Len()
+		if queued == 0 {
+			// Without a savepoint, and nothing carried or to begin with,
+			// the job's statements go straight to the connection, and
+			// whether it sent any cannot be told from pending: it is
+			// taken as having sent (its state kept if it succeeds, the
+			// batch given up if it fails).
+			x.pending = nil
+		}
 		err := safeRun(j.fn, x)
 		if err == nil && x.pending == first && (first.Len() > queued || x.countedHeld) {
 			// Writes queued, or uses counted in memory (tenant.go), and no
@@ -206,12 +214,6 @@ func (s *Store) runShared(batch []*job, savepoints bool) bool {
 			}
 			i--
 			continue
-		}
-		if x.pending == first && err != nil && queued == 0 {
-			// Without savepoints, carry or BEGIN queued, the job's
-			// statements went straight to the connection: whether it
-			// sent any is not known, so its writes may be in.
-			return giveUp()
 		}
 		if x.pending == first {
 			// Nothing was sent, not even the savepoint: the carry waits.
