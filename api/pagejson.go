@@ -188,6 +188,6 @@ func appendString(buf []byte, s string) []byte {
 
 // writePage writes b to w as appendPage formats it.
 func writePage(w io.Writer, b *pageBody) error {
-	_, err := w.Write(appendPage(make([]byte, 0, 256*len(b.Items)+64), b))
+	_, err := w.Write(appendPage(make([]byte, 0, 400*len(b.Items)+64), b))
 	return err
 }
