@@ -119,11 +119,11 @@ const maxIDList = 512
 // tagsOfList adds to out the tags of the objects of kind among ids (at
 // most maxIDList). The IDs are bound to placeholders (idArgs), so a page's
 // read is one of ten statements, each prepared once per connection: the
-// IDs written into the
-// text made each page (and each GET by ID) a new statement to parse, 5-8 %
-// of a list page's CPU, and filled the connection's statement cache
-// (maxStmts) with statements never used again, after which no new
-// statement was kept (bench/README.md, "Session 10: list pages").
+// IDs written into the text made each page (and each GET by ID) a new
+// statement to parse, 5-8 % of a list page's CPU, and filled the
+// connection's statement cache (maxStmts) with statements never used
+// again, after which no new statement was kept (bench/README.md,
+// "Session 10: list pages").
 func (t *tx) tagsOfList(ctx context.Context, kind string, ids []int64, out map[int64]registry.Tags) error {
 	n, bound := idArgs(ids)
 	args := append([]any{kind}, bound...)
