@@ -42,7 +42,9 @@ func TestPageJSONAsEncodingJSON(t *testing.T) {
 			a.State, a.ReleasedAt = registry.StateReleased, &t0
 			a.Borrowed, a.Relocation = true, &registry.RelocationRef{ID: 9, Prefix: netip.MustParsePrefix("198.51.100.0/24"), FromRegion: "eu-\"west", ToRegion: "us-east"}
 		}),
-		with(func(a *registry.Assignment) { a.Tags = registry.Tags{"z": "last", "a": "first", "m\"x": "<v>\n", "": "empty key"} }),
+		with(func(a *registry.Assignment) {
+			a.Tags = registry.Tags{"z": "last", "a": "first", "m\"x": "<v>\n", "": "empty key"}
+		}),
 		with(func(a *registry.Assignment) { a.Tags = registry.Tags{} }),
 		registry.Assignment{}, // zero prefixes and time
 	)
