@@ -11,9 +11,9 @@
 #   bench/scripts/knot-ixfr.sh N [WORKDIR]
 #
 # Environment: SIGN (default 1), CHANGES (default 3), PPORT/SPORT (primary
-# and secondary ports; defaults 18455/18456), SECONDARY_CONF (lines added
-# to the secondary's zone template, e.g. "journal-content: none"),
-# KEEP=1 keeps WORKDIR.
+# and secondary ports; defaults 18455/18456), SECONDARY_CONF (options of
+# the secondary's zone template, one a line, each replacing the script's
+# own: "journal-content: none"), KEEP=1 keeps WORKDIR.
 set -euo pipefail
 n=${1:?usage: knot-ixfr.sh N [WORKDIR]}
 work=${2:-$(mktemp -d /tmp/knot-ixfr.XXXXXX)}
@@ -79,6 +79,13 @@ template:
 zone:
   - domain: $z
 EOC
+# tmpl: the secondary's zone template as bench/scripts/dns-e2e.sh
+# configures it for cadastre, each option SECONDARY_CONF names replaced.
+tmpl() {
+	printf '%s\n' "zonefile-sync: -1" "zonefile-load: none" "journal-content: changes" \
+		"journal-max-usage: 4G" "semantic-checks: off" "${SECONDARY_CONF:-}" |
+		awk '/^$/ {next} {k = $1; if (k in v) {v[k] = $0} else {o[++n] = k; v[k] = $0}} END {for (i = 1; i <= n; i++) print "    " v[o[i]]}'
+}
 # The secondary as bench/scripts/dns-e2e.sh configures it for cadastre.
 cat >"$work/s/knot.conf" <<EOC
 server:
@@ -100,12 +107,7 @@ template:
   - id: default
     master: primary
     acl: [notify]
-    zonefile-sync: -1
-    zonefile-load: none
-    journal-content: changes
-    journal-max-usage: 4G
-    semantic-checks: off
-$(printf '%s\n' "${SECONDARY_CONF:-}" | sed '/^$/d; s/^/    /')
+$(tmpl)
 zone:
   - domain: $z
 EOC
