@@ -266,12 +266,19 @@ func TestSpaceNoOverlapCleanupMigration(t *testing.T) {
 		}
 		return index, strings.Contains(def, "FROM assignments")
 	}
-	refusals := func(t *testing.T) {
+	// refusals inserts straight into the tables: the database itself
+	// refuses. Before 44 an assignment row holds its first and last
+	// addresses too.
+	refusals := func(t *testing.T, version int) {
 		t.Helper()
+		assignment := `INSERT INTO assignments (pool_id, space, prefix, family, bits, state, created_at)
+				SELECT pool_id, space, '10.1.0.128/25', 4, 25, 'assigned', 0 FROM assignments LIMIT 1`
+		if version < 44 {
+			assignment = `INSERT INTO assignments (pool_id, space, prefix, family, first, last, bits, state, created_at)
+				SELECT pool_id, space, '10.1.0.128/25', 4, '\x0a010080'::bytea, '\x0a0100ff'::bytea, 25, 'assigned', 0 FROM assignments LIMIT 1`
+		}
 		for _, q := range []string{
-			// Straight into the tables: the database itself refuses.
-			`INSERT INTO assignments (pool_id, space, prefix, family, first, last, bits, state, created_at)
-				SELECT pool_id, space, '10.1.0.128/25', 4, '\x0a010080'::bytea, '\x0a0100ff'::bytea, 25, 'assigned', 0 FROM assignments LIMIT 1`,
+			assignment,
 			`INSERT INTO reservations (pool_id, space, prefix, family, first, last, bits, reason, created_at)
 				SELECT pool_id, space, '10.1.2.0/30', 4, '\x0a010200'::bytea, '\x0a010203'::bytea, 30, 'x', 0 FROM reservations LIMIT 1`,
 		} {
@@ -284,7 +291,7 @@ func TestSpaceNoOverlapCleanupMigration(t *testing.T) {
 	if index, branch := state(t); index || branch {
 		t.Fatalf("at the latest version: index assignments_space_live %t, assignments branch %t; want neither", index, branch)
 	}
-	refusals(t)
+	refusals(t, 44)
 	// The constraint's index serves the live-assignment look-up of a named
 	// space (the statement LiveAssignment runs).
 	conn, err := db.Conn(ctx)
@@ -324,14 +331,14 @@ func TestSpaceNoOverlapCleanupMigration(t *testing.T) {
 	if index, branch := state(t); !index || !branch {
 		t.Errorf("down to 23: index assignments_space_live %t, assignments branch %t; want both back", index, branch)
 	}
-	refusals(t)
+	refusals(t, 23)
 	if _, err := p.Up(ctx); err != nil {
 		t.Fatal(err)
 	}
 	if index, branch := state(t); index || branch {
 		t.Errorf("up again: index assignments_space_live %t, assignments branch %t; want neither", index, branch)
 	}
-	refusals(t)
+	refusals(t, 44)
 }
 
 // TestSuffixIndexMigration: as the SQLite store's, on PostgreSQL.
