@@ -17,11 +17,17 @@
 --   and the overlap query of a refused import: both read
 --   assignments_prefix and skip the released rows (about one in sixteen)
 --   on the table.
--- - The B-trees are built full (fillfactor 100 instead of 90): the
---   primary key and (pool_id, id) grow at their right end, where a split
---   leaves the left page as full as the fillfactor says; the others are
---   packed by a build (an import, this migration) and split to half pages
---   as rows go in anywhere, as before.
+-- - assignments_resource (resource, id) becomes (resource): a resource
+--   names a handful of assignments (a machine's addresses), sorted by ID
+--   for a page; without the ID the index holds one entry per resource
+--   and the row pointers after it (36.6 -> 28.5 bytes an assignment at a
+--   million, where every assignment has its own resource).
+-- - The B-trees and the SP-GiST exclusion indexes are built full
+--   (fillfactor 100 instead of 90 and 80): the primary key and (pool_id,
+--   id) grow at their right end, where a split leaves the left page as
+--   full as the fillfactor says; the others are packed by a build (an
+--   import, this migration) and split to half pages as rows go in
+--   anywhere, as before.
 --
 -- The table is rebuilt (a dropped column keeps its bytes in every row
 -- until the row is written again): rows are copied in ID order, then the
@@ -38,7 +44,8 @@ BEGIN
     SELECT array_agg(d ORDER BY o, n) INTO builds FROM (
         -- the primary key first, then the other constraints, then indexes
         SELECT CASE c.contype WHEN 'p' THEN 0 ELSE 1 END AS o, c.conname AS n,
-               format('ALTER TABLE assignments ADD CONSTRAINT %I %s', c.conname, pg_get_constraintdef(c.oid))
+               format('ALTER TABLE assignments ADD CONSTRAINT %I %s', c.conname,
+                      regexp_replace(pg_get_constraintdef(c.oid), '^(EXCLUDE USING spgist \([^()]*\))( WHERE .*)?$', '\1 WITH (fillfactor = 100)\2'))
                || CASE c.contype WHEN 'p' THEN ' WITH (fillfactor = 100)' ELSE '' END AS d
         FROM pg_constraint c WHERE c.conrelid = 'assignments'::regclass
         UNION ALL
@@ -49,7 +56,7 @@ BEGIN
         FROM pg_index i JOIN pg_class ic ON ic.oid = i.indexrelid
         WHERE i.indrelid = 'assignments'::regclass
           AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conindid = i.indexrelid AND c.conrelid = i.indrelid)
-          AND ic.relname NOT IN ('assignments_all_first', 'assignments_live_first')
+          AND ic.relname NOT IN ('assignments_all_first', 'assignments_live_first', 'assignments_resource')
     ) s;
 
     CREATE TABLE assignments_rebuilt (
@@ -78,6 +85,7 @@ BEGIN
         EXECUTE b;
     END LOOP;
     CREATE INDEX assignments_prefix ON assignments (prefix) WITH (fillfactor = 100);
+    CREATE INDEX assignments_resource ON assignments (resource) WITH (fillfactor = 100) WHERE resource <> '';
     ANALYZE assignments;
 END;
 $$;
@@ -99,7 +107,7 @@ BEGIN
         FROM pg_index i JOIN pg_class ic ON ic.oid = i.indexrelid
         WHERE i.indrelid = 'assignments'::regclass
           AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conindid = i.indexrelid AND c.conrelid = i.indrelid)
-          AND ic.relname <> 'assignments_prefix'
+          AND ic.relname NOT IN ('assignments_prefix', 'assignments_resource')
     ) s;
 
     CREATE TABLE assignments_rebuilt (
@@ -133,6 +141,7 @@ BEGIN
     END LOOP;
     CREATE INDEX assignments_live_first ON assignments (family, first) WHERE state <> 'released';
     CREATE INDEX assignments_all_first ON assignments (family, first);
+    CREATE INDEX assignments_resource ON assignments (resource, id) WHERE resource <> '';
     ANALYZE assignments;
 END;
 $$;
