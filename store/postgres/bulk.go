@@ -274,7 +274,7 @@ func (t *tx) DeferIndexes(ctx context.Context) (bool, error) {
 // restoreMemory is the memory each index build of RestoreIndexes may sort
 // in (maintenance_work_mem), and the overlap query's sort (work_mem): a
 // sort that fits is one pass instead of merges through temporary files.
-// 10,000,000 rows of (family, first) are ~500 MB; a build that needs more
+// 10,000,000 rows of (prefix) are ~300 MB; a build that needs more
 // spills, and is not wrong.
 const restoreMemory = "512MB"
 
