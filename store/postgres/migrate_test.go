@@ -436,6 +436,11 @@ func TestNarrowerAssignmentRowsMigration(t *testing.T) {
 		}
 		return s
 	}
+	// A grant an operator made on the table survives both ways.
+	if _, err := db.ExecContext(ctx, `GRANT SELECT ON assignments TO PUBLIC`); err != nil {
+		t.Fatal(err)
+	}
+	const grantQuery = `SELECT has_table_privilege('public', 'assignments', 'SELECT')::text`
 	rows, defs := read(t, rowsQuery), read(t, defsQuery)
 	if strings.Count(rows, "\n") != 4 || !strings.Contains(rows, "released") || !strings.Contains(rows, "quarantined") || !strings.Contains(rows, "web.acme.example.") {
 		t.Fatalf("rows before:\n%s", rows)
@@ -465,6 +470,9 @@ func TestNarrowerAssignmentRowsMigration(t *testing.T) {
 		OR length(first) <> CASE family WHEN 4 THEN 4 ELSE 16 END)::text FROM assignments`); bad != "0" {
 		t.Errorf("down to 43: %s rows whose first and last are not their prefix's", bad)
 	}
+	if read(t, grantQuery) != "true" {
+		t.Error("down to 43: the grant on assignments is lost")
+	}
 	down := read(t, defsQuery)
 	for _, want := range []string{"assignments_all_first ON", "assignments_live_first ON"} {
 		if !strings.Contains(down, want) {
@@ -487,6 +495,9 @@ func TestNarrowerAssignmentRowsMigration(t *testing.T) {
 	}
 	if got := read(t, defsQuery); got != defs {
 		t.Errorf("indexes and constraints up again:\n%s\nwant\n%s", got, defs)
+	}
+	if read(t, grantQuery) != "true" {
+		t.Error("up again: the grant on assignments is lost")
 	}
 	// The database still refuses an overlap of a live row (the block is
 	// private: the private space's constraint).

@@ -33,9 +33,10 @@
 -- The table is rebuilt (a dropped column keeps its bytes in every row
 -- until the row is written again): rows are copied in ID order, then the
 -- constraints and indexes the table had are made again from the catalog,
--- as they were (whatever migrations before this one added), but for the
--- two (family, first) indexes. An upgrade of a register of 10,000,000
--- assignments rewrites it once (minutes, the table locked meanwhile).
+-- as they were (whatever migrations before this one or an operator
+-- added), but for the two (family, first) indexes, and so are the grants
+-- on it. An upgrade of a register of 10,000,000 assignments rewrites it
+-- once (minutes, the table locked meanwhile).
 -- +goose StatementBegin
 DO $$
 DECLARE
@@ -58,6 +59,11 @@ BEGIN
           AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conindid = i.indexrelid AND c.conrelid = i.indrelid)
           AND ic.relname NOT IN ('assignments_all_first', 'assignments_live_first', 'assignments_resource')
     ) s;
+    -- and the grants on the table to other roles than its owner
+    SELECT builds || coalesce(array_agg(format('GRANT %s ON assignments TO %s%s', a.privilege_type,
+               CASE a.grantee WHEN 0 THEN 'PUBLIC' ELSE quote_ident(pg_get_userbyid(a.grantee)) END,
+               CASE WHEN a.is_grantable THEN ' WITH GRANT OPTION' ELSE '' END)), '{}') INTO builds
+    FROM pg_class c, aclexplode(c.relacl) a WHERE c.oid = 'assignments'::regclass AND a.grantee <> c.relowner;
 
     CREATE TABLE assignments_rebuilt (
         id               BIGINT   NOT NULL DEFAULT nextval('assignments_id_seq'),
@@ -113,6 +119,11 @@ BEGIN
           AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conindid = i.indexrelid AND c.conrelid = i.indrelid)
           AND ic.relname NOT IN ('assignments_prefix', 'assignments_resource')
     ) s;
+    -- and the grants on the table to other roles than its owner
+    SELECT builds || coalesce(array_agg(format('GRANT %s ON assignments TO %s%s', a.privilege_type,
+               CASE a.grantee WHEN 0 THEN 'PUBLIC' ELSE quote_ident(pg_get_userbyid(a.grantee)) END,
+               CASE WHEN a.is_grantable THEN ' WITH GRANT OPTION' ELSE '' END)), '{}') INTO builds
+    FROM pg_class c, aclexplode(c.relacl) a WHERE c.oid = 'assignments'::regclass AND a.grantee <> c.relowner;
 
     CREATE TABLE assignments_rebuilt (
         id               BIGINT   NOT NULL DEFAULT nextval('assignments_id_seq'),
