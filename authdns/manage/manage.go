@@ -591,10 +591,14 @@ func AdminZoneRecordCheck(z zone.Zone) zone.RecordCheck {
 // (`cadastre rename`): the zone answers its PTR from the name.
 //
 // Only the zone's own space is looked at (Config.Serves): 10.0.0.5 of
-// another VPC is not what this zone answers for. A PTR written while the
-// address is free is not undone by a later allocation of it (the zone's
-// answer for a named assignment is its name, beside the static PTR):
-// left to the zone builder (bench/README.md, session 9, audit10).
+// another VPC is not what this zone answers for. The assignments are
+// read under the locks every allocation in the zone's space takes
+// (registry.Tx.LockAddresses): on PostgreSQL an allocation of the address
+// on another replica is waited for, not read before it commits. A PTR
+// written while the address was free stays when the address is later
+// allocated, and is not served while it is a tenant's named address: the
+// zone builder answers the assignment's name alone there (zone's
+// shadowPTRs), and `record list` marks the record (MarkNotServed).
 func ReverseRecordCheck(ctx context.Context, tx registry.Tx, z zone.Zone, tenant string, r zone.Record) error {
 	p, ok := zone.ReversePrefix(z, r.Name)
 	if !ok {
@@ -607,6 +611,11 @@ func ReverseRecordCheck(ctx context.Context, tx registry.Tx, z zone.Zone, tenant
 		spaces = []string{registry.GlobalSpace, registry.PrivateSpace}
 	}
 	for _, space := range spaces {
+		// The zone's whole prefix, not p: a zone import checks many
+		// names of one zone, and the store locks each prefix once.
+		if err := tx.LockAddresses(ctx, space, z.Prefix); err != nil {
+			return fmt.Errorf("record %s: %w", r.Name, err)
+		}
 		as, err := tx.AssignmentsAt(ctx, space, p)
 		if err != nil {
 			return fmt.Errorf("record %s: assignments of %s in space %s: %w", r.Name, p, space, err)

@@ -603,6 +603,9 @@ type tx struct {
 	counts poolcount.Deltas
 	// namesFenced: the transaction holds every DNS name (LockAllNames).
 	namesFenced bool
+	// addressLocks: the spaces' prefixes whose regions LockAddresses
+	// locked.
+	addressLocks []addressLock
 	// deferred holds, between DeferIndexes and RestoreIndexes, what was
 	// dropped from the assignments table, to build again (bulk.go).
 	deferred []deferredObject
