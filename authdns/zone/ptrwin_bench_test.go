@@ -25,6 +25,9 @@ func BenchmarkFullBuildReverseTenants(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer st.Close()
+	if _, err := registry.New(st).AddBlock(ctx, registry.Block{Prefix: netip.MustParsePrefix("10.7.0.0/16"), Source: registry.SourcePrivate}); err != nil {
+		b.Fatal(err)
+	}
 	mgr := manage.NewManager(st, nil, nil)
 	z, err := mgr.AddZone(ctx, manage.ZoneSpec{Kind: zone.Reverse, Prefix: netip.MustParsePrefix("10.7.0.0/16"), Config: zone.Config{NS: []string{"ns.provider.example."}}})
 	if err != nil {
