@@ -77,7 +77,7 @@ func raceReverseRecordAndAllocation(t *testing.T, st, other raceStore) {
 	}
 	rnd := mrand.New(mrand.NewPCG(10, 2))
 	// Bounded in rounds and time: on PostgreSQL before the lock, the first
-	// rounds failed (round 1 to 3 of 3 runs, load average 30-50); SQLite
+	// rounds failed (round 3 and round 1 of two runs, load average 30-50); SQLite
 	// under load manages a few pairs a second (two stores contend for the
 	// file's one writer).
 	const rounds, pairs, budget = 300, 4, 15 * time.Second
