@@ -801,7 +801,8 @@ const NotServedPTR = "the address is a tenant's named assignment, whose name is 
 
 // markWholeZone is how many static PTR records make MarkNotServed read
 // the assignments of the zone's whole prefix at once rather than those
-// of each record's address.
+// of each record's address, in a zone of at most 2^16 addresses (an
+// ip6.arpa zone may hold millions of assignments: read per record).
 const markWholeZone = 64
 
 // MarkNotServed sets NotServed on the static PTR records of reverse zone
@@ -839,7 +840,7 @@ func MarkNotServed(ctx context.Context, tx registry.Tx, z zone.Zone, rs []zone.R
 		}
 	}
 	for _, space := range spaces {
-		if len(at) > markWholeZone {
+		if len(at) > markWholeZone && z.Prefix.Addr().BitLen()-z.Prefix.Bits() <= 16 {
 			as, err := tx.AssignmentsAt(ctx, space, z.Prefix)
 			if err != nil {
 				return fmt.Errorf("assignments of %s in space %s: %w", z.Prefix, space, err)
