@@ -58,9 +58,12 @@ func TestDemoScaleOnPostgreSQL(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer c.Close(ctx)
+		// Index definitions name the schema (each test's own), taken out.
 		rows, err := c.Query(ctx, `SELECT replace(pg_get_indexdef(indexrelid), current_schema() || '.', '') FROM pg_index WHERE indrelid = 'assignments'::regclass
 			UNION ALL SELECT conname || ' ' || pg_get_constraintdef(oid) FROM pg_constraint WHERE conrelid = 'assignments'::regclass`)
-		// Index definitions name the schema (each test's own), taken out.
+		if err != nil {
+			t.Fatal(err)
+		}
 		out, err := pgx.CollectRows(rows, pgx.RowTo[string])
 		if err != nil {
 			t.Fatal(err)
