@@ -390,7 +390,7 @@ func (p sigPolicy) forSet(owner string, t uint16) sigPolicy {
 // from them (delta.go), so a set is signed only when its records or its
 // period changed, or a key came. (A cache keyed by the text of every set,
 // kept until the next build, cost more memory per name than the name.)
-func sign(set []dns.RR, zone string, keys []activeKey, p sigPolicy, prev sigList) (sigList, error) {
+func sign(w *setSigner, set []dns.RR, zone string, keys []activeKey, p sigPolicy, prev sigList) (sigList, error) {
 	if len(set) == 0 {
 		return nil, nil
 	}
@@ -402,11 +402,10 @@ func sign(set []dns.RR, zone string, keys []activeKey, p sigPolicy, prev sigList
 			out = append(out, s)
 			continue
 		}
-		s, err := signSet(set, zone, k, p)
-		if err != nil {
-			return nil, err
+		if w == nil {
+			w = new(setSigner)
 		}
-		r, err := toRaw(s)
+		r, err := w.sign(set, zone, k, inc, exp)
 		if err != nil {
 			return nil, err
 		}
@@ -424,20 +423,6 @@ func sigBy(sigs sigList, k activeKey, inc, exp uint32) (rawSig, bool) {
 		}
 	}
 	return rawSig{}, false
-}
-
-// signSet makes a fresh RRSIG: TTL that of the set (RFC 4034 §3),
-// inception and expiration from the signing period (see sigPolicy; p is
-// the set's, from forSet).
-func signSet(set []dns.RR, zone string, k activeKey, p sigPolicy) (*dns.RRSIG, error) {
-	h := set[0].Header()
-	s := &dns.RRSIG{Hdr: dns.RR_Header{Name: h.Name, Rrtype: dns.TypeRRSIG, Class: dns.ClassINET, Ttl: h.Ttl},
-		Algorithm: uint8(k.Algorithm), KeyTag: k.Tag, SignerName: zone, OrigTtl: h.Ttl,
-		Inception: uint32(p.inception().Unix()), Expiration: uint32(p.expiration().Unix())}
-	if err := s.Sign(deterministic{k.signer}, set); err != nil {
-		return nil, fmt.Errorf("sign %s %s: %w", h.Name, dns.TypeToString[h.Rrtype], err)
-	}
-	return s, nil
 }
 
 func (zd *Data) add(rr dns.RR) {
@@ -760,6 +745,7 @@ func (zd *Data) signZone(keys []Key, sealer *Sealer, p sigPolicy, prev *Data) er
 	// and each set and link is signed alone. Each part notes its
 	// earliest expiration; the zone's is the earliest of the parts'.
 	parts := max(1, runtime.GOMAXPROCS(0))
+	signers := make([]setSigner, parts) // each part's buffers
 	earliest := make([]time.Time, parts)
 	for i := range earliest {
 		earliest[i] = p.expiration()
@@ -812,7 +798,7 @@ func (zd *Data) signZone(keys []Key, sealer *Sealer, p sigPolicy, prev *Data) er
 				if t == dns.TypeDNSKEY || t == dns.TypeCDS || t == dns.TypeCDNSKEY {
 					keys = zd.ksks
 				}
-				sigs, err := sign(s.RRs, zd.zone.Name, keys, p, had)
+				sigs, err := sign(&signers[part], s.RRs, zd.zone.Name, keys, p, had)
 				if err != nil {
 					return err
 				}
@@ -840,7 +826,7 @@ func (zd *Data) signZone(keys []Key, sealer *Sealer, p sigPolicy, prev *Data) er
 					had = pl.sigs
 				}
 			}
-			sigs, err := sign([]dns.RR{rr}, zd.zone.Name, zd.zsks, p, had)
+			sigs, err := sign(&signers[part], []dns.RR{rr}, zd.zone.Name, zd.zsks, p, had)
 			if err != nil {
 				return err
 			}
@@ -996,7 +982,7 @@ func (zd *Data) setSerial(serial uint32, p sigPolicy) error {
 	soa := zd.soa.RRs[0].(*dns.SOA)
 	soa.Serial = serial
 	if zd.signed {
-		sigs, err := sign(zd.soa.RRs, zd.zone.Name, zd.zsks, p, had)
+		sigs, err := sign(nil, zd.soa.RRs, zd.zone.Name, zd.zsks, p, had)
 		if err != nil {
 			return err
 		}
