@@ -1,7 +1,6 @@
 package zone
 
 import (
-	"crypto"
 	"fmt"
 	"math/rand/v2"
 	"testing"
@@ -89,7 +88,7 @@ func TestSetSignerAsMiekg(t *testing.T) {
 				t.Fatal(err)
 			}
 			dk.Hdr.Ttl = 3600
-			k := activeKey{Key: Key{Algorithm: alg, Tag: dk.KeyTag(), Role: CSK}, dnskey: dk, signer: priv.(crypto.Signer)}
+			k := activeKey{Key: Key{Algorithm: alg, Tag: dk.KeyTag(), Role: CSK}, dnskey: dk, signer: priv}
 			var w setSigner // reused across sets, as a part of signZone does
 			for _, set := range sets {
 				inc, exp := uint32(1_700_000_000), uint32(2_000_000_000)
@@ -134,7 +133,7 @@ func BenchmarkSign(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	k := activeKey{Key: Key{Algorithm: ECDSAP256, Tag: dk.KeyTag(), Role: CSK}, dnskey: dk, signer: priv.(crypto.Signer)}
+	k := activeKey{Key: Key{Algorithm: ECDSAP256, Tag: dk.KeyTag(), Role: CSK}, dnskey: dk, signer: priv}
 	for _, c := range []struct {
 		name string
 		sets [][]dns.RR
