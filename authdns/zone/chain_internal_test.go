@@ -1,11 +1,13 @@
 package zone
 
 import (
+	"hash/fnv"
 	"hash/maphash"
 	"math/rand/v2"
 	"net"
 	"slices"
 	"sort"
+	"strings"
 	"testing"
 
 	"github.com/miekg/dns"
@@ -113,6 +115,26 @@ func TestChainMatchesModel(t *testing.T) {
 				names = append(names, name)
 			}
 			t.Fatalf("seed %d: names %q\nchain %d links, the model's %d", seed, names, len(got), len(want))
+		}
+	}
+}
+
+// setHash is hash/fnv's FNV-1a of the lower-case owner and the type, as
+// forSet computed it before: the signing periods of every set stay where
+// they were (a change would re-sign whole zones at the upgrade).
+func TestSetHashIsFNV(t *testing.T) {
+	for _, c := range []struct {
+		owner string
+		t     uint16
+	}{
+		{"", 0}, {"example.", dns.TypeSOA}, {"Host.Cloud.Example.", dns.TypeA}, {"a\\.b.example.", dns.TypeAAAA},
+		{"*.wild.example.", dns.TypeTXT}, {"\\200.example.", 65534}, {"ÄBC.example.", dns.TypeNSEC3}, {"x\xffY.example.", dns.TypePTR},
+	} {
+		h := fnv.New32a()
+		h.Write([]byte(strings.ToLower(c.owner)))
+		h.Write([]byte{byte(c.t >> 8), byte(c.t)})
+		if got, want := setHash(c.owner, c.t), h.Sum32(); got != want {
+			t.Errorf("setHash(%q, %d) = %d, hash/fnv %d", c.owner, c.t, got, want)
 		}
 	}
 }

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"crypto"
 	"fmt"
-	"hash/fnv"
 	"hash/maphash"
 	"iter"
 	"net/netip"
@@ -14,6 +13,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
 	"github.com/miekg/dns"
 
@@ -372,14 +372,35 @@ const spreadSlots = 128
 // once at its end; and every replica still signs a set with the same
 // inception and expiration (see sigPolicy).
 func (p sigPolicy) forSet(owner string, t uint16) sigPolicy {
-	h := fnv.New32a()
-	h.Write([]byte(strings.ToLower(owner)))
-	h.Write([]byte{byte(t >> 8), byte(t)})
 	g := p.period() / time.Second
-	shift := time.Duration(int64(h.Sum32()%spreadSlots)*int64(g)/spreadSlots) * time.Second
+	shift := time.Duration(int64(setHash(owner, t)%spreadSlots)*int64(g)/spreadSlots) * time.Second
 	q := p
 	q.shift = shift
 	return q
+}
+
+// setHash is FNV-1a of the owner in lower case and the type (two bytes,
+// big-endian), as hash/fnv computes it, without its three allocations
+// (the hash, the lower-case copy as bytes, the type's bytes): it runs for
+// every set a start-up signs.
+func setHash(owner string, t uint16) uint32 {
+	const offset, prime = 2166136261, 16777619
+	for i := 0; i < len(owner); i++ {
+		if owner[i] >= utf8.RuneSelf {
+			owner = strings.ToLower(owner) // as the hash was: Unicode's lower case
+			break
+		}
+	}
+	h := uint32(offset)
+	for i := 0; i < len(owner); i++ {
+		c := owner[i]
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		h = (h ^ uint32(c)) * prime
+	}
+	h = (h ^ uint32(t>>8)) * prime
+	return (h ^ uint32(t&0xFF)) * prime
 }
 
 // sign returns the signatures of set by keys: for each key, the one of
