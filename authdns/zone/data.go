@@ -837,6 +837,13 @@ func (zd *Data) signZone(keys []Key, sealer *Sealer, p sigPolicy, prev *Data) er
 	if err != nil {
 		return err
 	}
+	zd.maxTTL = max(c.TTL, zd.negTTL)
+	for _, o := range owners {
+		for _, s := range o.n.sets.all() {
+			zd.maxTTL = max(zd.maxTTL, s.RRs[0].Header().Ttl)
+		}
+	}
+	owners = nil // 24 bytes a name, not kept while the links are signed
 	err = parallel(parts, len(chain), func(part, lo, hi int) error {
 		for _, e := range chain[lo:hi] {
 			var had sigList
@@ -864,12 +871,6 @@ func (zd *Data) signZone(keys []Key, sealer *Sealer, p sigPolicy, prev *Data) er
 		return err
 	}
 	zd.chain = zd.chain.fromSorted(hashes(chain), links(chain))
-	zd.maxTTL = max(c.TTL, zd.negTTL)
-	for _, o := range owners {
-		for _, s := range o.n.sets.all() {
-			zd.maxTTL = max(zd.maxTTL, s.RRs[0].Header().Ttl)
-		}
-	}
 	zd.refreshAt = slices.MinFunc(earliest, time.Time.Compare).Add(-p.Refresh)
 	zd.online = newOnlineSigner(zd, p)
 	return nil
