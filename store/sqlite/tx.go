@@ -283,9 +283,23 @@ func (t *tx) DissolvePool(ctx context.Context, id int64, at time.Time) error {
 // ---- free space
 
 func (t *tx) AddFree(ctx context.Context, f registry.FreePrefix) error {
-	_, err := t.q.exec(ctx, `INSERT INTO free (region_id, family, bits, addr, pool_id) VALUES (?, ?, ?, ?, ?)`,
+	_, err := t.q.exec(ctx, addFreeSQL,
 		f.RegionID, prefix.Family(f.Prefix), f.Prefix.Bits(), addrBytes(f.Prefix.Addr()), f.PoolID)
-	return mapErr(err)
+	if err != nil {
+		return mapErr(err)
+	}
+	if fc := t.freeCache(); fc != nil {
+		fc.added(f)
+	}
+	return nil
+}
+
+// freeCache is the writer's free list (freecache.go), nil in a view.
+func (t *tx) freeCache() *freeCache {
+	if c := t.cache(); c != nil {
+		return &c.free
+	}
+	return nil
 }
 
 // addFrees[k] inserts 1<<k free prefixes: the rows of one AddFrees go in
@@ -326,18 +340,28 @@ func (t *tx) AddFrees(ctx context.Context, fs []registry.FreePrefix) error {
 		if _, err := t.q.exec(ctx, addFrees[bits.Len(uint(n))-1], args...); err != nil {
 			return mapErr(err)
 		}
+		if fc := t.freeCache(); fc != nil {
+			for _, f := range fs[:n] {
+				fc.added(f)
+			}
+		}
 		fs = fs[n:]
 	}
 	return nil
 }
 
 func (t *tx) RemoveFree(ctx context.Context, f registry.FreePrefix) (bool, error) {
-	res, err := t.q.exec(ctx, `DELETE FROM free WHERE region_id = ? AND family = ? AND bits = ? AND addr = ? AND pool_id = ?`,
+	res, err := t.q.exec(ctx, removeFreeSQL,
 		f.RegionID, prefix.Family(f.Prefix), f.Prefix.Bits(), addrBytes(f.Prefix.Addr()), f.PoolID)
 	if err != nil {
 		return false, err
 	}
 	n, err := res.RowsAffected()
+	if err == nil && n == 1 {
+		if fc := t.freeCache(); fc != nil {
+			fc.removed(f)
+		}
+	}
 	return n == 1, err
 }
 
@@ -374,18 +398,41 @@ func (t *tx) SmallestFreeOf(ctx context.Context, regionID int64, poolIDs []int64
 }
 
 // TakeSmallestFree implements registry.FreeTaker: SmallestFree and
-// RemoveFree in one statement (the writer is alone, so what the search
-// finds is what it deletes). One statement fewer per allocation is ~10 %
-// of a single durable allocation's CPU (bench/README.md, "Session 7").
-// The inner SELECT is SmallestFree's, so both pick the same row.
+// RemoveFree in one step. The writer picks the prefix from its copy of the
+// free list (freecache.go) and deletes it by its key, which proves it
+// free; without a copy (a scope too large to keep) one statement searches
+// and deletes (the writer is alone, so what the search finds is what it
+// deletes). Each is a statement fewer than SmallestFree and RemoveFree,
+// and the cached one does neither the search nor RETURNING's temporary
+// B-tree (bench/README.md, "Session 7" and "Session 10"). The inner
+// SELECT is SmallestFree's, so all pick the same row.
 func (t *tx) TakeSmallestFree(ctx context.Context, regionID int64, family, maxBits int) (registry.FreePrefix, bool, error) {
-	rows, err := t.q.query(ctx, `DELETE FROM free WHERE (region_id, family, bits, addr, pool_id) = (
-		SELECT region_id, family, bits, addr, pool_id FROM free WHERE region_id = ?1 AND family = ?2
-		AND bits = (SELECT MAX(bits) FROM free WHERE region_id = ?1 AND family = ?2 AND bits <= ?3)
-		ORDER BY addr LIMIT 1) RETURNING bits, addr, pool_id, region_id`, regionID, family, maxBits)
+	fc := t.freeCache()
+	if fc != nil {
+		f, ok, known, err := fc.smallest(ctx, t.q, freeScope{regionID, family}, maxBits)
+		if err != nil {
+			return f, false, err
+		}
+		if known && !ok {
+			return f, false, nil
+		}
+		if known {
+			taken, err := t.RemoveFree(ctx, f)
+			if err != nil || taken {
+				return f, taken, mapErr(err)
+			}
+			// The table no longer holds it: the copy was wrong. Search
+			// the table; the next take reads the scope afresh.
+			fc.reset()
+		}
+	}
+	rows, err := t.q.query(ctx, takeFreeSQL, regionID, family, maxBits)
 	f, err := one(rows, err, rowscan.Free)
 	if errors.Is(err, sql.ErrNoRows) {
 		return f, false, nil
+	}
+	if err == nil && fc != nil {
+		fc.removed(f)
 	}
 	return f, err == nil, mapErr(err)
 }
