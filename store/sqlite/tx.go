@@ -416,6 +416,15 @@ func (t *tx) TakeSmallestFree(ctx context.Context, regionID int64, family, maxBi
 		if known && !ok {
 			return f, false, nil
 		}
+		if w, ok := t.deferring(); ok && known {
+			if w.held.active() {
+				if err := w.flush(ctx); err != nil {
+					return f, false, err
+				}
+			}
+			w.holdTake(f) // fold.go
+			return f, true, nil
+		}
 		if known {
 			taken, err := t.RemoveFree(ctx, f)
 			if err != nil || taken {
@@ -465,9 +474,16 @@ func (t *tx) InsertAssignment(ctx context.Context, a *registry.Assignment) error
 	// so the statement needs neither the subquery nor RETURNING (which
 	// SQLite runs through a temporary B-tree): a few per cent of one
 	// durable allocation's CPU (bench/README.md, "Session 9").
+	if w, ok := t.deferring(); ok {
+		if held, err := w.holdInsert(ctx, a); err != nil || held {
+			if held {
+				t.countInserted(*a)
+			}
+			return err
+		}
+	}
 	if space, ok := t.cache().poolSpace(a.PoolID); ok {
-		res, err := t.q.exec(ctx, `INSERT INTO assignments (pool_id, family, first, last, bits, state, tenant, resource, name, created_at, released_at, quarantine_until, space)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		res, err := t.q.exec(ctx, insertAssignment,
 			a.PoolID, fam, first, last, bits, string(a.State), a.Tenant, a.Resource, a.Name, micros(a.CreatedAt), optMicros(a.ReleasedAt), optMicros(a.QuarantineUntil), space)
 		if err != nil {
 			return mapErr(err)
@@ -477,17 +493,25 @@ func (t *tx) InsertAssignment(ctx context.Context, a *registry.Assignment) error
 			return err
 		}
 		a.ID, a.Space = id, space
+		t.insertedID(id)
 		t.countInserted(*a)
 		return nil
 	}
-	rows, err := t.q.query(ctx, `INSERT INTO assignments (pool_id, family, first, last, bits, state, tenant, resource, name, created_at, released_at, quarantine_until, space)
-		VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, (SELECT space FROM pools WHERE id = ?1)) RETURNING id, space`,
+	rows, err := t.q.query(ctx, insertAssignmentReturning,
 		a.PoolID, fam, first, last, bits, string(a.State), a.Tenant, a.Resource, a.Name, micros(a.CreatedAt), optMicros(a.ReleasedAt), optMicros(a.QuarantineUntil))
 	if err := mapErr(idAndSpace(rows, err, &a.ID, &a.Space)); err != nil {
 		return err
 	}
+	t.insertedID(a.ID)
 	t.countInserted(*a)
 	return nil
+}
+
+// insertedID keeps the writer's next assignment ID (fold.go) past id.
+func (t *tx) insertedID(id int64) {
+	if c := t.cache(); c != nil && c.nextID != 0 && id >= c.nextID {
+		c.nextID = id + 1
+	}
 }
 
 // setSpaces sets the space of each of as to its pool's, as the INSERT
@@ -1071,6 +1095,11 @@ func (t *tx) Relocations(ctx context.Context) ([]registry.Relocation, error) {
 // ---- events
 
 func (t *tx) AppendEvent(ctx context.Context, e *registry.Event) error {
+	if w, ok := t.deferring(); ok {
+		if folded, err := w.foldEvent(ctx, e); folded {
+			return err
+		}
+	}
 	res, err := t.q.exec(ctx, `INSERT INTO events (at, actor, action, subject_kind, subject_id, subject, before, after) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
 		micros(e.At), e.Actor, e.Action, e.SubjectKind, e.SubjectID, e.Subject, payload(e.Before, e), payload(e.After, e))
 	if err != nil {
