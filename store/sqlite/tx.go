@@ -475,10 +475,8 @@ func (t *tx) InsertAssignment(ctx context.Context, a *registry.Assignment) error
 	// SQLite runs through a temporary B-tree): a few per cent of one
 	// durable allocation's CPU (bench/README.md, "Session 9").
 	if w, ok := t.deferring(); ok {
+		// A held insert is counted by the statement that sends it.
 		if held, err := w.holdInsert(ctx, a); err != nil || held {
-			if held {
-				t.countInserted(*a)
-			}
 			return err
 		}
 	}
