@@ -26,12 +26,16 @@ import (
 //   - AppendEvent's INSERT of the allocation's event,
 //
 // and sends them as one INSERT into a TEMP view whose INSTEAD OF trigger
-// runs the three in SQLite's VM: no database/sql round trip, no statement
-// set-up, no statement journal for two of them. The trigger deletes the
-// free prefix by its key and aborts the whole statement unless it deleted
-// exactly one row, so a prefix is handed out only if the free table held
-// it; the assignment's own triggers (no overlap, its pool's space), its
-// foreign keys and the explicit ID's primary key still check every row.
+// runs the three (and the pool counters' upsert) in SQLite's VM: one
+// database/sql round trip, one set of bindings and one statement's set-up
+// instead of four; one statement, so all of it or nothing. The trigger
+// deletes the free prefix by its key and aborts the whole statement
+// unless it deleted exactly one row, so a prefix is handed out only if the
+// free table held it (if not, the copy was wrong: the caller fails with
+// registry.ErrConflict and the copy is dropped; no test has seen it but
+// the one that spoils the copy on purpose); the assignment's own triggers
+// (no overlap, its pool's space), its foreign keys and the explicit ID's
+// primary key still check every row.
 //
 // Whatever else comes between (another statement, a read, the end of the
 // caller's function) first sends what is held, as separate statements in
