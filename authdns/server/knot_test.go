@@ -135,39 +135,8 @@ func TestKnotSecondary(t *testing.T) {
 		}
 	}
 	e.start(server.Options{})
-	host, port, _ := net.SplitHostPort(e.addr)
-	var conf strings.Builder
-	fmt.Fprintf(&conf, `key:
-  - id: %s
-    algorithm: hmac-sha256
-    secret: %s
-remote:
-  - id: cadastre
-    address: %s@%s
-    key: %s
-acl:
-  - id: notify-from-cadastre
-    address: 127.0.0.1
-    key: %s
-    action: notify
-  - id: notify-plain
-    address: 127.0.0.1
-    action: notify
-template:
-  - id: default
-    master: cadastre
-    acl: [notify-from-cadastre, notify-plain]
-    zonefile-sync: -1
-    zonefile-load: none
-    journal-content: changes
-    semantic-checks: on
-zone:
-`, tsigName, tsigValue, host, port, tsigName, tsigName)
-	for _, z := range zones {
-		fmt.Fprintf(&conf, "  - domain: %q\n", z)
-	}
 	// The port was chosen above so that the NOTIFY targets are right.
-	k := startKnot(t, conf.String(), kport)
+	k := startKnot(t, secondaryConf(e.addr, zones...), kport)
 
 	// AXFR: every zone arrives with cadastre's serial.
 	deadline := time.Now().Add(15 * time.Second)
@@ -317,6 +286,113 @@ zone:
 	})
 
 	t.Run("and serves the same answers after the restart", compare)
+}
+
+// A region's names served as a zone of their own (a child, delegated
+// with NS and DS) keep a change's IXFR to that zone. Knot applies an IXFR
+// in time that grows with the whole zone it changes (bench/README.md,
+// "Session 10: Knot's IXFR at 10M names"), so this is how a secondary
+// follows a very large zone within a second: a new name in the child
+// moves the child's serial alone, Knot takes it by one IXFR of the child,
+// and the parent is neither changed nor transferred again.
+func TestKnotFollowsAChildZone(t *testing.T) {
+	tool(t, "knotd")
+	e := newEnv(t, true)
+	e.delegate(60)
+	zones := []string{fwdZone, kidZone}
+	kport := freePort(t)
+	for _, z := range zones {
+		if _, err := e.mgr.UpdateZone(e.ctx, z, func(c *zone.Config) error {
+			c.Notify = []string{fmt.Sprintf("127.0.0.1:%d", kport)}
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	e.start(server.Options{})
+	k := startKnot(t, secondaryConf(e.addr, zones...), kport)
+	deadline := time.Now().Add(15 * time.Second)
+	for _, z := range zones {
+		for soaSerial(k.addr, z) != e.srv.Serial(z) {
+			if time.Now().After(deadline) {
+				t.Fatalf("knot has not transferred %s (serial %d, ours %d)", z, soaSerial(k.addr, z), e.srv.Serial(z))
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	parent, child := e.srv.Serial(fwdZone), e.srv.Serial(kidZone)
+
+	addr := e.alloc(4, "vm9."+kidZone)
+	start := time.Now()
+	for {
+		r, err := exchange(k.addr, "vm9."+kidZone, dns.TypeA, false)
+		if err == nil && len(r.Answer) > 0 {
+			if a, ok := r.Answer[0].(*dns.A); ok && a.A.String() == addr.String() {
+				break
+			}
+		}
+		if time.Since(start) > 10*time.Second {
+			t.Fatalf("vm9.%s not on knot after 10 s (child serial %d, was %d; knot %d)", kidZone, e.srv.Serial(kidZone), child, soaSerial(k.addr, kidZone))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if got := e.srv.Serial(kidZone); got == child {
+		t.Errorf("the child's serial stayed %d after a new name in it", got)
+	}
+	if got := e.srv.Serial(fwdZone); got != parent {
+		t.Errorf("the parent's serial moved %d -> %d for a name in its child", parent, got)
+	}
+	for _, c := range []struct {
+		zone, what string
+		want       int
+	}{
+		{kidZone, "IXFR", 1},
+		{kidZone, "AXFR", 1},
+		{fwdZone, "IXFR", 0},
+		{fwdZone, "AXFR", 1},
+	} {
+		if got := k.logged("["+c.zone+"]", c.what+", incoming", "finished"); got != c.want {
+			t.Errorf("%s: knot finished %d incoming %ss, want %d", c.zone, got, c.what, c.want)
+		}
+	}
+}
+
+// secondaryConf is the part of a Knot secondary's configuration that
+// follows cadastre at addr for zones: transfers signed with the test's
+// TSIG key, NOTIFY with or without it.
+func secondaryConf(addr string, zones ...string) string {
+	host, port, _ := net.SplitHostPort(addr)
+	var conf strings.Builder
+	fmt.Fprintf(&conf, `key:
+  - id: %s
+    algorithm: hmac-sha256
+    secret: %s
+remote:
+  - id: cadastre
+    address: %s@%s
+    key: %s
+acl:
+  - id: notify-from-cadastre
+    address: 127.0.0.1
+    key: %s
+    action: notify
+  - id: notify-plain
+    address: 127.0.0.1
+    action: notify
+template:
+  - id: default
+    master: cadastre
+    acl: [notify-from-cadastre, notify-plain]
+    zonefile-sync: -1
+    zonefile-load: none
+    journal-content: changes
+    semantic-checks: on
+zone:
+`, tsigName, tsigValue, host, port, tsigName, tsigName)
+	for _, z := range zones {
+		fmt.Fprintf(&conf, "  - domain: %q\n", z)
+	}
+	return conf.String()
 }
 
 // runTool runs a program to its end, at most a minute.

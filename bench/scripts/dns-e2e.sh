@@ -9,8 +9,10 @@
 #   - for N single `cadastre alloc --name` changes (an IPv6 /128 in REGION,
 #     so an AAAA in the forward zone and a PTR in the reverse zone): the
 #     wall time from the CLI's return until the server answers the new name
-#     and until Knot does (after NOTIFY + IXFR), and the server's CPU over
-#     each change.
+#     and until Knot does (after NOTIFY + IXFR), the server's CPU and
+#     knotd's CPU over each change, and Knot's own time for each zone's
+#     refresh (its log's "zone updated, N seconds": SOA query, IXFR and
+#     applying it).
 # Never run in CI: it takes minutes and gigabytes at 1M names.
 #
 #   bench/scripts/dns-e2e.sh SRC.db [WORKDIR]
@@ -23,8 +25,13 @@
 # changes, SIGN=0 leaves both zones unsigned (memory at 10M), NOREVERSE=1
 # adds no reverse zone, NOKNOT=1 runs no secondary, SYNTH=1 makes the
 # reverse zone synthesise the PTRs of its pools' unnamed addresses as
-# ip-{addr}.syn.cloud.example (linking it to the forward zone). The register SRC is
-# copied, never written.
+# ip-{addr}.syn.cloud.example (linking it to the forward zone), SPLIT=1
+# serves REGION's names as a zone of their own, REGION.cloud.example,
+# delegated (NS and DS) from cloud.example and transferred by Knot too: a
+# change then costs Knot the IXFR of that zone, not of the whole
+# cloud.example (Knot applies an IXFR in time proportional to the zone's
+# size; bench/README.md, "Session 10: Knot's IXFR at 10M names"). The
+# register SRC is copied, never written.
 set -euo pipefail
 
 src=${1:?usage: dns-e2e.sh SRC.db [WORKDIR]}
@@ -90,7 +97,18 @@ if [ -z "${NOREVERSE:-}" ]; then
 	[ "${SIGN:-1}" = 0 ] || c zone sign "$v6" >/dev/null
 	rzone=$(c zone list 2>/dev/null | awk '!found && /ip6\.arpa/ {print $1; found=1}')
 fi
-say "   zones added and signed in $(since "$t0") s wall: $zone, $rzone"
+szone=""
+if [ -n "${SPLIT:-}" ]; then
+	szone=$region.$zone
+	c zone add "$szone" --ns ns1.$zone --allow-transfer 127.0.0.1/32 --notify 127.0.0.1:$kport >/dev/null
+	c record add "$zone" "$region" NS "ns1.$zone." >/dev/null
+	if [ "${SIGN:-1}" != 0 ]; then
+		c zone sign "$szone" >/dev/null
+		ds=$(c zone ds "$szone" | awk '{for (i = 1; i <= NF; i++) if ($i == "DS") {print $(i+1), $(i+2), $(i+3), $(i+4); exit}}')
+		c record add "$zone" "$region" DS "$ds" >/dev/null
+	fi
+fi
+say "   zones added and signed in $(since "$t0") s wall: $zone, $rzone${szone:+, $szone}"
 
 say "== serve --dns 127.0.0.1:$port ($(date -u +%H:%M:%S) UTC, load $(cut -d' ' -f1-3 /proc/loadavg))"
 pollflag=()
@@ -106,11 +124,13 @@ for _ in $(seq 1 36000); do
 	s1=$(serial 127.0.0.1 $port $zone)
 	s2=x
 	[ -n "$rzone" ] && s2=$(serial 127.0.0.1 $port "$rzone")
-	[ -n "$s1" ] && [ -n "$s2" ] && break
+	s3=x
+	[ -n "$szone" ] && s3=$(serial 127.0.0.1 $port "$szone")
+	[ -n "$s1" ] && [ -n "$s2" ] && [ -n "$s3" ] && break
 	kill -0 "$spid" 2>/dev/null || { cat "$work/serve.log"; exit 1; }
 	sleep 0.2
 done
-say "   first answer after $(since "$t0") s wall, server CPU $(cpu $spid) s, $(rss $spid); serials $s1 $s2"
+say "   first answer after $(since "$t0") s wall, server CPU $(cpu $spid) s, $(rss $spid); serials $s1 $s2${szone:+ $s3}"
 heap
 echo "   zone loads logged: $(grep -c 'dns zone loaded' "$work/serve.log" || true)"
 
@@ -119,12 +139,15 @@ mkdir -p "$kdir"
 touch "$kdir/knot.log"
 kpid=""
 if [ -z "${NOKNOT:-}" ]; then
-say "== knotd on 127.0.0.1:$kport, AXFR of both zones"
+say "== knotd on 127.0.0.1:$kport, AXFR of the zones"
+# background-workers is Knot's default (one per processor): a change's
+# forward and reverse IXFRs are applied side by side, not one after the
+# other (with 1 worker the forward zone waited for the reverse zone's
+# refresh in most changes).
 cat >"$kdir/knot.conf" <<EOF
 server:
     rundir: "$kdir"
     listen: 127.0.0.1@$kport
-    background-workers: 1
 database:
     storage: "$kdir"
 log:
@@ -149,18 +172,19 @@ template:
 zone:
   - domain: "$zone"
 EOF
-[ -n "$rzone" ] && printf '  - domain: "%s"\n' "$rzone" >>"$kdir/knot.conf"
+for z in $rzone $szone; do printf '  - domain: "%s"\n' "$z" >>"$kdir/knot.conf"; done
 knotc -c "$kdir/knot.conf" conf-check >/dev/null
 t0=$(now)
 knotd -c "$kdir/knot.conf" >"$kdir/knotd.out" 2>&1 &
 kpid=$!
 pids+=("$kpid")
 for _ in $(seq 1 36000); do
-	[ "$(serial 127.0.0.1 $kport $zone)" = "$s1" ] && { [ -z "$rzone" ] || [ "$(serial 127.0.0.1 $kport "$rzone")" = "$s2" ]; } && break
+	[ "$(serial 127.0.0.1 $kport $zone)" = "$s1" ] && { [ -z "$rzone" ] || [ "$(serial 127.0.0.1 $kport "$rzone")" = "$s2" ]; } &&
+		{ [ -z "$szone" ] || [ "$(serial 127.0.0.1 $kport "$szone")" = "$s3" ]; } && break
 	kill -0 "$kpid" 2>/dev/null || { cat "$kdir/knot.log"; exit 1; }
 	sleep 0.2
 done
-say "   Knot serves both serials after $(since "$t0") s wall; knotd CPU $(cpu $kpid) s, $(rss $kpid); server CPU now $(cpu $spid) s"
+say "   Knot serves the serials after $(since "$t0") s wall; knotd CPU $(cpu $kpid) s, $(rss $kpid); server CPU now $(cpu $spid) s"
 grep 'AXFR, incoming' "$kdir/knot.log" | grep -E 'finished|started' | sed 's/^/   knot: /' || true
 
 fi
@@ -180,6 +204,9 @@ fi
 for i in $(seq 1 "$changes"); do
 	name=e2e-$(date +%s%N | tail -c 9)-$i.$region.$zone
 	ixfr0=$(grep -c 'IXFR, incoming.*finished' "$kdir/knot.log" || true)
+	upd0=$(grep -c 'zone updated' "$kdir/knot.log" || true)
+	k0=""
+	[ -n "$kpid" ] && k0=$(cpu $kpid)
 	c0=$(cpu $spid)
 	a0=$(now)
 	addr=$(c alloc --region "$region" --family 6 --name "$name" "${tflag[@]}" --json | sed -n 's/.*"prefix": *"\([^"/]*\)\/128".*/\1/p' | head -1)
@@ -193,10 +220,21 @@ for i in $(seq 1 "$changes"); do
 		sleep 0.02
 	done
 	c1=$(cpu $spid)
+	kinfo=""
+	if [ -n "$kpid" ]; then
+		# knotd's CPU once both IXFRs (the name's zone and the reverse
+		# zone) are applied, and Knot's time for each zone's refresh.
+		for _ in $(seq 1 200); do
+			[ "$(grep -c 'zone updated' "$kdir/knot.log" || true)" -ge $((upd0 + ${rzone:+1} + 1)) ] && break
+			sleep 0.05
+		done
+		sleep 0.2
+		kinfo="; knotd CPU $(awk -v a="$k0" -v b="$(cpu $kpid)" 'BEGIN{printf "%.2f", b-a}') s; Knot's refreshes: $(tail -n +"$((upd0 + 1))" <(grep 'zone updated' "$kdir/knot.log") | sed -n 's/.*\[\([^]]*\)\].*zone updated, \([0-9.]*\) seconds.*/\1 \2 s/p' | paste -sd, - | sed "s/,/, /g")"
+	fi
 	ptr=""
 	[ -n "$addr" ] && [ -n "$kpid" ] && ptr=$(kdig +short @127.0.0.1 -p $kport -x "$addr" 2>/dev/null | head -1 || true)
 	ixfr1=$(grep -c 'IXFR, incoming.*finished' "$kdir/knot.log" || true)
-	say "   $i: alloc CLI ${cli} s; server answers after ${ts:-never} s, Knot after ${tk:-never} s; server CPU $(awk -v a="$c0" -v b="$c1" 'BEGIN{printf "%.3f", b-a}') s; Knot IXFRs +$((ixfr1 - ixfr0)); Knot PTR ${ptr:-none}"
+	say "   $i: alloc CLI ${cli} s; server answers after ${ts:-never} s, Knot after ${tk:-never} s; server CPU $(awk -v a="$c0" -v b="$c1" 'BEGIN{printf "%.3f", b-a}') s; Knot IXFRs +$((ixfr1 - ixfr0))$kinfo; Knot PTR ${ptr:-none}"
 done
 say "   after the changes: server CPU $(cpu $spid) s, $(rss $spid)${kpid:+; knotd $(rss $kpid)}"
 heap
