@@ -477,10 +477,7 @@ type assignmentsOut struct {
 
 type pageOut struct {
 	Link string `header:"Link" doc:"rel=next: the next page"`
-	Body struct {
-		Items []registry.Assignment `json:"items"`
-		Next  string                `json:"next,omitempty" doc:"cursor of the next page; absent on the last"`
-	}
+	Body pageBody
 }
 
 type assignmentOut struct {

@@ -3,6 +3,7 @@ package bench_test
 import (
 	"context"
 	"database/sql"
+	"encoding/base64"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -11,6 +12,7 @@ import (
 	"net/url"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -300,6 +302,13 @@ func BenchmarkScaleAPI(b *testing.B) {
 		{"name", "/v1/assignments?name=" + url.QueryEscape(s.a.Name)},
 		{"resource", "/v1/assignments?resource=" + url.QueryEscape(s.a.Resource)},
 		{"contains", "/v1/assignments?contains=" + s.a.Prefix.Addr().String()},
+		// The list kinds of bench/scripts/api-p99.sh (the tags are
+		// scale-tag.sh's: without them the tag page is empty).
+		{"tag", "/v1/assignments?tag=env%3De3&limit=100"},
+		{"region-quarantined", "/v1/assignments?region=" + reg + "&state=quarantined&limit=100"},
+		{"state-released", "/v1/assignments?state=released&limit=100"},
+		{"tenant", "/v1/assignments?tenant=" + url.QueryEscape(s.a.Tenant) + "&limit=100"},
+		{"cursor-region", fmt.Sprintf("/v1/assignments?region=%s&state=assigned&family=4&cursor=%s&limit=100", reg, cursorOf(s.a.ID))},
 	} {
 		b.Run(p.name, func(b *testing.B) {
 			b.ReportAllocs()
@@ -316,4 +325,10 @@ func BenchmarkScaleAPI(b *testing.B) {
 			b.ReportMetric(float64(cpuTime()-cpu0)/float64(b.N)/1e6, "cpu-ms/op")
 		})
 	}
+}
+
+// cursorOf is the API's cursor of the page after assignment id (api's
+// encodeCursor: base64 of "a<id>").
+func cursorOf(id int64) string {
+	return base64.RawURLEncoding.EncodeToString([]byte("a" + strconv.FormatInt(id, 10)))
 }

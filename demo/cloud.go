@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"net/netip"
 	"slices"
@@ -15,11 +16,17 @@ import (
 
 // Cloud-sized registers (issue 16): a register shaped like a large
 // cloud's, to measure every path at a million assignments and more. It is
-// written through registry.Load, the bulk path `cadastre import` takes,
-// a region at a time, not one transaction per assignment: a million
-// assignments build in minutes. Everything follows from the seed and the
-// end of the history, so two builds with both the same give the same
-// export, byte for byte.
+// written through registry.LoadFrom, the bulk path `cadastre import`
+// takes, in one load: the regions, blocks and pools first, then every
+// region's assignments, made a region at a time as the load asks for
+// them (cloudSource). One load into an empty register is what lets a
+// store build its indexes once at the end (registry.IndexDeferrer): a
+// load per region, as before, found the register empty for the first
+// region only, and PostgreSQL then inserted every later row into a dozen
+// indexes one by one (946 bytes per assignment at 1M, and hours).
+// Everything follows from the seed and the end of the history, so two
+// builds with both the same give the same export, byte for byte, on
+// either store.
 
 // CloudOptions says what Cloud builds.
 type CloudOptions struct {
@@ -94,7 +101,7 @@ func Cloud(ctx context.Context, s registry.Store, now time.Time, opt CloudOption
 	}
 	g.split(opt.Assignments - kids)
 
-	total := 1 + len(g.batches) + len(cloudRegions)*opt.ChildPools
+	total := 2 + len(g.batches) + len(cloudRegions)*opt.ChildPools
 	step := 0
 	progress := func(what string) {
 		step++
@@ -102,19 +109,25 @@ func Cloud(ctx context.Context, s registry.Store, now time.Time, opt CloudOption
 			opt.Progress(step, total, what)
 		}
 	}
-	if _, err := reg.Load(ctx, g.head, registry.LoadOptions{Source: "demo"}); err != nil {
-		return res, fmt.Errorf("cloud register: regions and blocks: %w", err)
-	}
-	progress("regions and blocks")
+	// Every region's pools and relocations go with the head, in the
+	// batches' order (relocations are dumped in the order they were
+	// made); the assignments follow, a region at a time, in the order
+	// of a load per region, so that they get the same IDs.
+	head := g.head
 	for i := range g.batches {
-		b := &g.batches[i]
-		g.assign(i)
-		if _, err := reg.Load(ctx, b.dump, registry.LoadOptions{Source: "demo"}); err != nil {
-			return res, fmt.Errorf("cloud register: region %s: %w", b.region, err)
-		}
-		b.dump = registry.Dump{} // loaded: let it go
-		progress(b.region)
+		b := &g.batches[i].dump
+		head.Pools = append(head.Pools, b.Pools...)
+		head.Relocations = append(head.Relocations, b.Relocations...)
+		b.Pools, b.Relocations = nil, nil
 	}
+	src := &cloudSource{g: g, progress: progress, loaded: -1}
+	if _, err := reg.LoadFrom(ctx, head, src, registry.LoadOptions{Source: "demo"}); err != nil {
+		if src.loaded >= 0 {
+			return res, fmt.Errorf("cloud register: region %s: %w", g.batches[src.loaded].region, err)
+		}
+		return res, fmt.Errorf("cloud register: %w", err)
+	}
+	progress("indexes and free space")
 	res = g.res
 	left := kids
 	for i, r := range cloudRegions {
@@ -142,6 +155,53 @@ func Cloud(ctx context.Context, s registry.Store, now time.Time, opt CloudOption
 
 // childKids is how many /64s each child pool gets.
 const childKids = 4
+
+// cloudChunk is how many assignments cloudSource hands over at once: the
+// chunks of an import read from a file (registry.DumpPage), each checked
+// and written together, with one import event.
+const cloudChunk = registry.DumpPage
+
+// cloudSource gives the load the regions' assignments
+// (registry.AssignmentSource): each region's are made when the load
+// asks for them, after the previous region's were written, so that a
+// build holds one region's in memory, as a load per region did.
+type cloudSource struct {
+	g        *cloudGen
+	progress func(string)
+	// next is the next region to make; loaded the region whose
+	// assignments left holds (-1: none yet).
+	next, loaded int
+	left         []registry.AssignmentRecord
+	started      bool
+}
+
+// Next implements registry.AssignmentSource.
+func (s *cloudSource) Next() ([]registry.AssignmentRecord, error) {
+	if !s.started {
+		// The load asks for assignments once the head is written.
+		s.started = true
+		s.progress("regions, blocks and pools")
+	}
+	for len(s.left) == 0 {
+		if s.loaded >= 0 {
+			// Every chunk of the region was written: let it go.
+			b := &s.g.batches[s.loaded]
+			b.dump = registry.Dump{}
+			s.progress(b.region)
+			s.loaded = -1
+		}
+		if s.next == len(s.g.batches) {
+			return nil, io.EOF
+		}
+		s.g.assign(s.next)
+		s.left, s.loaded = s.g.batches[s.next].dump.Assignments, s.next
+		s.next++
+	}
+	n := min(len(s.left), cloudChunk)
+	out := s.left[:n:n]
+	s.left = s.left[n:]
+	return out, nil
+}
 
 // cloudGen holds the plan of a cloud register while it is made: records
 // are made in memory, deterministically, then loaded.

@@ -152,6 +152,17 @@ type Tx interface {
 	// AssignmentsAt lists every assignment of space, past or live, that
 	// overlaps p.
 	AssignmentsAt(ctx context.Context, space string, p netip.Prefix) ([]Assignment, error)
+	// LockAddresses takes, in a write transaction, the locks that every
+	// write of free space (an allocation, exact or not, a release to
+	// free space) in the pools of space ("" for every space) overlapping
+	// p takes and holds until it commits: a check that reads p's
+	// assignments after it sees every allocation there that commits
+	// before the check's own transaction does, and an allocation that
+	// comes later waits for that transaction. The check of a static
+	// record at an address's reverse name needs it (issue 10); a store
+	// whose writers are serialised needs no lock. A read-only view
+	// takes none.
+	LockAddresses(ctx context.Context, space string, p netip.Prefix) error
 	Assignments(ctx context.Context, f AssignmentFilter) ([]Assignment, error)
 	// QuarantineEnded lists quarantined assignments whose cool-down ended at or before now.
 	QuarantineEnded(ctx context.Context, now time.Time, limit int) ([]Assignment, error)

@@ -504,6 +504,9 @@ func build(z Zone, in *BuildInput) (*Data, error) {
 	for _, ns := range c.NS {
 		zd.add(&dns.NS{Hdr: dns.RR_Header{Name: z.Name, Rrtype: dns.TypeNS, Class: dns.ClassINET, Ttl: c.TTL}, Ns: ns})
 	}
+	// staticPTR: the owners of the zone's static PTR records, where a
+	// tenant's named assignment takes the PTR set over (shadowPTRs).
+	var staticPTR map[string]bool
 	for _, r := range in.Records {
 		if r.ZoneID != z.ID {
 			continue
@@ -513,7 +516,17 @@ func build(z Zone, in *BuildInput) (*Data, error) {
 			return nil, fmt.Errorf("zone %s: %w", z.Name, err)
 		}
 		zd.add(rr)
+		if z.Kind == Reverse && rr.Header().Rrtype == dns.TypePTR {
+			if staticPTR == nil {
+				staticPTR = map[string]bool{}
+			}
+			staticPTR[rr.Header().Name] = true
+		}
 	}
+	// taken: the PTR records of assignments at those owners, by owner;
+	// tenanted: the owners where one of them is a tenant's.
+	var taken map[string][]dns.RR
+	var tenanted map[string]bool
 	if c.Catalog {
 		zd.addCatalog(in.Zones)
 	}
@@ -543,9 +556,19 @@ func build(z Zone, in *BuildInput) (*Data, error) {
 			if !z.Prefix.Contains(addr) {
 				continue
 			}
-			zd.add(&dns.PTR{Hdr: dns.RR_Header{Name: ptrName(&z, addr), Rrtype: dns.TypePTR, Class: dns.ClassINET, Ttl: c.TTL}, Ptr: name})
+			owner := ptrName(&z, addr)
+			rr := &dns.PTR{Hdr: dns.RR_Header{Name: owner, Rrtype: dns.TypePTR, Class: dns.ClassINET, Ttl: c.TTL}, Ptr: name}
+			zd.add(rr)
+			if staticPTR[owner] {
+				if taken == nil {
+					taken, tenanted = map[string][]dns.RR{}, map[string]bool{}
+				}
+				taken[owner] = append(taken[owner], &dns.PTR{Hdr: rr.Hdr, Ptr: name})
+				tenanted[owner] = tenanted[owner] || a.Tenant != ""
+			}
 		}
 	}
+	zd.shadowPTRs(taken, tenanted, c.TTL)
 	if z.Synthesize != "" {
 		t, err := ParseTemplate(z.Synthesize)
 		if err != nil {
@@ -580,6 +603,34 @@ func build(z Zone, in *BuildInput) (*Data, error) {
 		}
 	}
 	return zd, nil
+}
+
+// shadowPTRs makes the PTR set at each owner in tenanted the records of
+// the assignments there (taken) alone, without the zone's static PTR
+// records at that owner: the live address of a tenant answers with its
+// assignment's name, never also (or, with equal data, instead) with a
+// static PTR written while the address was free or by someone else
+// (issue 10). Static records at the operator's own addresses (no tenant)
+// stay beside the assignment's. The set's TTL is the zone's, as an
+// assignment's record has.
+//
+// The delta build needs no rule of its own: a change at an owner with
+// static records is built in full (deltaFits).
+func (zd *Data) shadowPTRs(taken map[string][]dns.RR, tenanted map[string]bool, ttl uint32) {
+	for owner, yes := range tenanted {
+		if !yes {
+			continue
+		}
+		set := &rrset{}
+		for _, rr := range taken[owner] {
+			if slices.ContainsFunc(set.RRs, func(o dns.RR) bool { return dns.IsDuplicate(o, rr) }) {
+				continue
+			}
+			rr.Header().Ttl = ttl
+			set.RRs = append(set.RRs, rr)
+		}
+		zd.building[owner].sets.put(dns.TypePTR, set)
+	}
 }
 
 // freeze makes the persistent index of names from the names a full

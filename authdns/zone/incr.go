@@ -399,6 +399,11 @@ func fingerprint(z Zone, in *BuildInput, canon []string, period time.Time, corru
 			b = append(b[:0], canon[i]...)
 			b = append(b, ' ')
 			b = addr.AppendTo(b)
+			if z.Kind == Reverse && a.Tenant != "" {
+				// A tenant's named address takes the PTR set over from
+				// static records (shadowPTRs).
+				b = append(b, " tenant"...)
+			}
 			b = append(b, '\n')
 			h.Write(b)
 		}

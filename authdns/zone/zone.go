@@ -192,6 +192,11 @@ type Record struct {
 	TTL       uint32    `json:"ttl"`
 	Data      string    `json:"data"` // presentation format
 	CreatedAt time.Time `json:"created_at"`
+	// NotServed, when not "", says why the zone does not answer with the
+	// record (a static PTR at a tenant's named address, whose
+	// assignment's name answers there: issue 10). Set by listings
+	// (manage.Manager.Records), never stored.
+	NotServed string `json:"not_served,omitempty"`
 }
 
 // RR parses the record into a miekg/dns resource record.

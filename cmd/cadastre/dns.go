@@ -782,7 +782,12 @@ func newRecordList(a *app) *cobra.Command {
 			}
 			rows := make([][]string, 0, len(rs))
 			for _, r := range rs {
-				rows = append(rows, []string{fmt.Sprint(r.ID), r.Name, fmt.Sprint(r.TTL), r.Type, r.Data})
+				data := r.Data
+				if r.NotServed != "" {
+					// issue 10: a static PTR at a tenant's named address.
+					data += "  (not served: " + r.NotServed + ")"
+				}
+				rows = append(rows, []string{fmt.Sprint(r.ID), r.Name, fmt.Sprint(r.TTL), r.Type, data})
 			}
 			return table(a.cfg.stdout, "ID\tNAME\tTTL\tTYPE\tDATA", rows)
 		},

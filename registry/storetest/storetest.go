@@ -637,6 +637,7 @@ func Run(t *testing.T, open Open) {
 	runLife(t, open)
 	runSpaces(t, open)
 	runRegionSpaces(t, open)
+	runAddressLocks(t, open)
 	t.Run("overlap is refused within a space only", func(t *testing.T) { runSpaceOverlap(t, open) })
 	runShowPages(t, open)
 

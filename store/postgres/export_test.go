@@ -2,6 +2,9 @@ package postgres
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
+	"strconv"
 
 	"github.com/cadastre-ipam/cadastre/registry"
 )
@@ -16,4 +19,28 @@ func Settings(ctx context.Context, rt registry.Tx) (lock, statement string, err 
 func BackendPID(ctx context.Context, rt registry.Tx) (pid int32, err error) {
 	err = rt.(*tx).row(ctx, `SELECT pg_backend_pid()`).Scan(&pid)
 	return pid, err
+}
+
+// PositionBuffers runs Position's statement under EXPLAIN (ANALYZE,
+// BUFFERS) with the Store's mark (marked) or as a Store's first Position
+// (none), and returns the shared buffers it used, found or read.
+func PositionBuffers(ctx context.Context, s *Store, marked bool) (int, error) {
+	var m positionMark
+	if marked {
+		m = s.positionMark()
+	}
+	var plan []byte
+	if err := s.pool.QueryRow(ctx, `EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) `+positionSQL, strconv.FormatUint(m.xid, 10), m.at).Scan(&plan); err != nil {
+		return 0, err
+	}
+	var out []struct {
+		Plan struct {
+			Hit  int `json:"Shared Hit Blocks"`
+			Read int `json:"Shared Read Blocks"`
+		}
+	}
+	if err := json.Unmarshal(plan, &out); err != nil || len(out) != 1 {
+		return 0, fmt.Errorf("plan %s: %v", plan, err)
+	}
+	return out[0].Plan.Hit + out[0].Plan.Read, nil
 }

@@ -100,11 +100,17 @@ func (f followed) positions(t *testing.T) (one, view int64) {
 // time, until a page comes back empty.
 func (f followed) follow(t *testing.T, cursor int64) []int64 {
 	t.Helper()
+	return f.followBy(t, cursor, 3)
+}
+
+// followBy is follow with pages of size events.
+func (f followed) followBy(t *testing.T, cursor int64, size int) []int64 {
+	t.Helper()
 	var got []int64
 	for range 10000 {
 		var page []registry.Event
 		if err := f.s.View(context.Background(), func(tx registry.Tx) (err error) {
-			page, err = tx.EventsAfter(context.Background(), registry.EventFilter{AfterSeq: cursor, Limit: 3})
+			page, err = tx.EventsAfter(context.Background(), registry.EventFilter{AfterSeq: cursor, Limit: size})
 			return err
 		}); err != nil {
 			t.Fatal(err)
@@ -402,4 +408,115 @@ func TestPositionFollowerRace(t *testing.T) {
 	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
 		t.Fatal("the test ran out of time")
 	}
+}
+
+// TestPositionWhileALargeTransactionWrites: a transaction of the register
+// that writes many events and stays open (an import) holds the position
+// back (its events would otherwise be skipped) and does not make the
+// position expensive: its uncommitted events, the newest by time, are not
+// read one by one to find the latest time below the horizon. On main
+// every Position walked the index on at through them, each fetched from
+// the heap only to be found invisible: ~2,000 buffers with 100,000 of
+// them (~20,000 and 0.5 s with a million), for every poll of every
+// follower. Once the transaction commits, the position passes it and its
+// time is the latest event's; once it rolls back, nothing of it counts.
+func TestPositionWhileALargeTransactionWrites(t *testing.T) {
+	const events = 100000
+	for _, commit := range []bool{true, false} {
+		t.Run(map[bool]string{true: "then commits", false: "then rolls back"}[commit], func(t *testing.T) {
+			ctx := context.Background()
+			f := newFollowed(t)
+			f.allocate(t, 3)
+			before := f.commitOrder(t)
+			f.waitPosition(t, before[len(before)-1]) // a follower that polls
+			p0, err := f.reg.Position(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			imp, err := pgx.Connect(ctx, f.dsn)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer imp.Close(ctx)
+			tx, err := imp.Begin(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer tx.Rollback(ctx)
+			// Newer than every event committed, an hour apart from them.
+			base := p0.At.Add(time.Hour).UnixMicro()
+			if _, err := tx.Exec(ctx, `INSERT INTO events (at, actor, action, subject_kind, subject_id, subject)
+				SELECT $1::bigint + g, 'import', 'assignments.import', 'import', g, 'batch' FROM generate_series(1, $2::int) g`, base, events); err != nil {
+				t.Fatal(err)
+			}
+			f.allocate(t, 2) // committed after the import began
+			for range 3 {
+				var one, view registry.Position
+				if err := f.s.ViewOne(ctx, func(tx registry.Tx) (err error) { one, err = tx.Position(ctx); return err }); err != nil {
+					t.Fatal(err)
+				}
+				if err := f.s.View(ctx, func(tx registry.Tx) (err error) { view, err = tx.Position(ctx); return err }); err != nil {
+					t.Fatal(err)
+				}
+				for _, p := range []registry.Position{one, view} {
+					if p.Seq != p0.Seq || !p.At.Equal(p0.At) {
+						t.Fatalf("Position = %d at %v with a large write open, want %d at %v (the last event before it)", p.Seq, p.At, p0.Seq, p0.At)
+					}
+				}
+			}
+			// The case is real: without what the Store keeps (its first
+			// Position), the statement reads the open transaction's events.
+			first, err := postgres.PositionBuffers(ctx, f.s, false)
+			if err != nil {
+				t.Fatal(err)
+			}
+			polled, err := postgres.PositionBuffers(ctx, f.s, true)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Logf("Position with %d uncommitted events: %d buffers as a Store's first, %d as a follower's", events, first, polled)
+			if first < 1000 {
+				t.Fatalf("a first Position used %d buffers with %d uncommitted events: the test reproduces nothing", first, events)
+			}
+			if polled > 100 {
+				t.Errorf("a follower's Position used %d buffers with %d uncommitted events (a first one %d), want at most 100", polled, events, first)
+			}
+			want := p0.At
+			if commit {
+				if err := tx.Commit(ctx); err != nil {
+					t.Fatal(err)
+				}
+				want = time.UnixMicro(base + events).UTC()
+			} else if err := tx.Rollback(ctx); err != nil {
+				t.Fatal(err)
+			}
+			all := f.commitOrder(t)
+			f.waitPosition(t, all[len(all)-1])
+			p, err := f.reg.Position(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !commit {
+				// The allocations after it are the latest.
+				last, err := f.lastAt(ctx)
+				if err != nil {
+					t.Fatal(err)
+				}
+				want = last
+			}
+			if !p.At.Equal(want) {
+				t.Errorf("after the large transaction, Position's time %v, want %v", p.At, want)
+			}
+			if got := f.followBy(t, before[len(before)-1], 10000); !slices.Equal(got, all[len(before):]) {
+				t.Errorf("a follower from before the large transaction read %d events, want %d", len(got), len(all)-len(before))
+			}
+		})
+	}
+}
+
+// lastAt is the latest time of the committed events.
+func (f followed) lastAt(ctx context.Context) (time.Time, error) {
+	var at int64
+	err := f.conn.QueryRow(ctx, `SELECT MAX(at) FROM events`).Scan(&at)
+	return time.UnixMicro(at).UTC(), err
 }

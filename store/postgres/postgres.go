@@ -90,6 +90,12 @@ type Store struct {
 	// fenceShared is the condition that takes the names' fence shared
 	// inside a tenant's use update (countUse), made once at Open.
 	fenceShared string
+
+	// mark is the furthest followers' horizon a Position has read here
+	// and the latest event time below it (see positionMark), guarded by
+	// markMu.
+	markMu sync.Mutex
+	mark   positionMark
 }
 
 const (
@@ -603,6 +609,9 @@ type tx struct {
 	counts poolcount.Deltas
 	// namesFenced: the transaction holds every DNS name (LockAllNames).
 	namesFenced bool
+	// addressLocks: the spaces' prefixes whose regions LockAddresses
+	// locked.
+	addressLocks []addressLock
 	// deferred holds, between DeferIndexes and RestoreIndexes, what was
 	// dropped from the assignments table, to build again (bulk.go).
 	deferred []deferredObject

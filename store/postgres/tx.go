@@ -655,21 +655,81 @@ const horizon = `SELECT CASE
 
 // Position implements registry.Tx: the last event, in (xid, seq) order,
 // below the followers' horizon (see horizon: below it, every transaction
-// that could have written to this database has ended). One statement, so
-// that ViewOne can run it.
+// that could have written to this database has ended), and the latest
+// event time below it. One statement, so that ViewOne can run it.
+//
+// The latest time is not read from the index on at: its newest entries
+// are those of a large transaction in flight (an import), and reading
+// down to the first one below the horizon fetched each of them from the
+// heap only to find it invisible: 0.45-0.60 s and ~20,000 buffers for
+// every poll of every follower with a million uncommitted events
+// (bench/README.md, "Session 10: ... follower's position"). Instead the
+// store keeps the last horizon it read and the latest time below it
+// (positionMark): below that horizon the log is final (see horizon), so
+// the latest time below the new horizon is the mark's or that of an
+// event between the two horizons, read in the (xid, seq) index, whose
+// range is what committed since the last read and never holds an
+// uncommitted event. The first read of a Store, or one whose horizon
+// stepped back (see horizon), reads the index on at as before.
 func (t *tx) Position(ctx context.Context) (registry.Position, error) {
+	var m positionMark
+	if t.s != nil {
+		m = t.s.positionMark()
+	}
 	var p registry.Position
+	var x string
 	var at int64
-	err := t.row(ctx, `SELECT COALESCE((SELECT seq FROM events WHERE xid < h.x ORDER BY xid DESC, seq DESC LIMIT 1), 0),
-		COALESCE((SELECT MAX(at) FROM events WHERE xid < h.x), 0)
-		FROM (`+horizon+` OFFSET 0) h`).Scan(&p.Seq, &at)
+	err := t.row(ctx, positionSQL, strconv.FormatUint(m.xid, 10), m.at).Scan(&x, &p.Seq, &at)
 	if err != nil {
 		return p, mapErr(err)
+	}
+	if t.s != nil {
+		if h, err := strconv.ParseUint(x, 10, 64); err == nil {
+			t.s.advanceMark(positionMark{xid: h, at: at})
+		}
 	}
 	if p.Seq != 0 {
 		p.At = fromMicros(at)
 	}
 	return p, nil
+}
+
+// positionSQL is Position's statement: the horizon, the last event below
+// it, and the latest event time below it from the mark ($1 its horizon,
+// '0' for none; $2 its time). MAX(at + 0) is an aggregate of the rows of
+// the xid range, not the index on at read backwards until one is in the
+// range.
+const positionSQL = `SELECT h.x::text, COALESCE((SELECT seq FROM events WHERE xid < h.x ORDER BY xid DESC, seq DESC LIMIT 1), 0),
+	CASE WHEN $1::xid8 > '0' AND h.x >= $1::xid8
+		THEN GREATEST($2::bigint, (SELECT MAX(at + 0) FROM events WHERE xid >= $1::xid8 AND xid < h.x))
+		ELSE COALESCE((SELECT MAX(at) FROM events WHERE xid < h.x), 0) END
+	FROM (` + horizon + ` OFFSET 0) h`
+
+// positionMark is a followers' horizon a Position read (xid) and the
+// latest event time below it (at, 0 for none). Every event below a
+// horizon is final (see horizon), and the log is append-only (the
+// events_no_update trigger): the latest time below it never changes.
+type positionMark struct {
+	xid uint64
+	at  int64
+}
+
+// positionMark returns the Store's mark (zero: none yet).
+func (s *Store) positionMark() positionMark {
+	s.markMu.Lock()
+	defer s.markMu.Unlock()
+	return s.mark
+}
+
+// advanceMark keeps n if its horizon is past the mark's: Positions read
+// concurrently may come back in any order, and an older mark is still
+// true, only less useful.
+func (s *Store) advanceMark(n positionMark) {
+	s.markMu.Lock()
+	defer s.markMu.Unlock()
+	if n.xid > s.mark.xid {
+		s.mark = n
+	}
 }
 
 // EventsAfter implements registry.Tx: the log in (xid, seq) order after

@@ -103,12 +103,46 @@ func (t *tx) TagsOf(ctx context.Context, kind string, ids []int64) (map[int64]re
 			return all, nil
 		}
 	}
-	rows, err := t.q.query(ctx, `SELECT object_id, key, value FROM tags WHERE kind = ? AND object_id IN (`+idList(ids)+`)`, kind)
+	for len(ids) > 0 {
+		n := min(len(ids), maxIDList)
+		if err := t.tagsOfList(ctx, kind, ids[:n], out); err != nil {
+			return nil, err
+		}
+		ids = ids[n:]
+	}
+	return out, nil
+}
+
+// maxIDList is the most IDs tagsOfList binds in one statement.
+const maxIDList = 512
+
+// tagsOfList adds to out the tags of the objects of kind among ids (at
+// most maxIDList). The IDs are bound to placeholders (idArgs), so a page's
+// read is one of ten statements, each prepared once per connection: the
+// IDs written into the text made each page (and each GET by ID) a new
+// statement to parse, 5-8 % of a list page's CPU, and filled the
+// connection's statement cache (maxStmts) with statements never used
+// again, after which no new statement was kept (bench/README.md,
+// "Session 10: list pages").
+func (t *tx) tagsOfList(ctx context.Context, kind string, ids []int64, out map[int64]registry.Tags) error {
+	n, bound := idArgs(ids)
+	args := append([]any{kind}, bound...)
+	rows, err := t.q.query(ctx, `SELECT object_id, key, value FROM tags WHERE kind = ? AND object_id IN (`+placeholders(n)+`)`, args...)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	defer rows.Close()
-	return rowscan.Tags(rows)
+	m, err := rowscan.Tags(rows)
+	if err != nil {
+		return err
+	}
+	maps.Copy(out, m)
+	return nil
+}
+
+// placeholders is n question marks separated by commas.
+func placeholders(n int) string {
+	return strings.TrimSuffix(strings.Repeat("?,", n), ",")
 }
 
 // tagsRangeMin is the number of IDs from which TagsOf reads a range.

@@ -705,11 +705,10 @@ func (t *tx) AssignmentsAt(ctx context.Context, space string, p netip.Prefix) ([
 		args = append(args, addrBytes(netip.PrefixFrom(p.Addr(), b).Masked().Addr()))
 	}
 	args = append(args, first)
-	rows, err := t.q.query(ctx, assignmentSelect+` WHERE a.id IN (
+	return t.listAssignments(ctx, assignmentListSelect+` WHERE a.id IN (
 		SELECT id FROM assignments WHERE family = ? AND first >= ? AND first <= ?
 		UNION ALL SELECT id FROM assignments WHERE family = ? AND first IN (`+in+`))
 		AND a.last >= ? AND a.space = ? ORDER BY a.id`, append(args, space)...)
-	return collect(rows, err, scanAssignment)
 }
 
 // maxRegionUnion bounds the pages (one per pool, or per pool and past
@@ -743,8 +742,7 @@ func (t *tx) Assignments(ctx context.Context, f registry.AssignmentFilter) ([]re
 		}
 		q = familyQuery(q, fam, all, f.Limit)
 	}
-	rows, err := t.q.query(ctx, q, args...)
-	return collect(rows, err, scanAssignment)
+	return t.listAssignments(ctx, q, args...)
 }
 
 // familyQuery is q, a page of limit rows of a family with fam of all
@@ -813,7 +811,7 @@ func assignmentQuery(f registry.AssignmentFilter) (string, []any) {
 		where = append([]string{"tg.kind = 'assignment' AND tg.key = ? AND tg.value = ? AND tg.object_id > ?"}, where...)
 		args = append([]any{k, f.Tags[k], f.AfterID}, args...)
 		// CROSS JOIN keeps tags first: its index gives the IDs in order.
-		q := strings.Replace(assignmentSelect, "FROM assignments a", "FROM tags tg CROSS JOIN assignments a ON a.id = tg.object_id", 1) +
+		q := strings.Replace(listSelect(f), "FROM assignments a", "FROM tags tg CROSS JOIN assignments a ON a.id = tg.object_id", 1) +
 			" WHERE " + strings.Join(where, " AND ") + " ORDER BY tg.object_id"
 		if f.Limit > 0 {
 			q += fmt.Sprintf(" LIMIT %d", f.Limit)
@@ -832,15 +830,15 @@ func assignmentQuery(f registry.AssignmentFilter) (string, []any) {
 				strings.Join(where, " AND "), f.Limit))
 			args = append(args, a...)
 		}
-		return assignmentSelect + " WHERE a.id IN (" + strings.Join(parts, " UNION ALL ") + fmt.Sprintf(") ORDER BY a.id LIMIT %d", f.Limit), args
+		return assignmentListSelect + " WHERE a.id IN (" + strings.Join(parts, " UNION ALL ") + fmt.Sprintf(") ORDER BY a.id LIMIT %d", f.Limit), args
 	}
 	where, args := assignmentWhere(f)
-	q := assignmentSelect
+	q := listSelect(f)
 	if f.Contains.IsValid() && f.Name == "" && f.Resource == "" {
 		// The holders of a prefix are a few look-ups by first address; a
 		// tenant's are otherwise read from assignments_tenant, every one
 		// of the tenant's rows for the handful holding the prefix.
-		q = strings.Replace(q, "FROM assignments a ", "FROM assignments a INDEXED BY assignments_all_first ", 1)
+		q = strings.Replace(q, "FROM assignments a", "FROM assignments a INDEXED BY assignments_all_first", 1)
 	}
 	if len(where) > 0 {
 		q += " WHERE " + strings.Join(where, " AND ")
@@ -850,6 +848,15 @@ func assignmentQuery(f registry.AssignmentFilter) (string, []any) {
 		q += fmt.Sprintf(" LIMIT %d", f.Limit)
 	}
 	return q, args
+}
+
+// listSelect is assignmentListSelect with the join to pools when f has
+// a condition on the pool's region (assignmentWhere's p.region_id).
+func listSelect(f registry.AssignmentFilter) string {
+	if f.RegionID != 0 {
+		return assignmentListSelect + " JOIN pools p ON p.id = a.pool_id"
+	}
+	return assignmentListSelect
 }
 
 // pastOnly reports whether states is not empty and holds no live state
@@ -953,8 +960,7 @@ func (t *tx) assignmentsOfRegion(ctx context.Context, f registry.AssignmentFilte
 		return nil, true, nil
 	}
 	q, args := regionQuery(f, pools)
-	rows, err = t.q.query(ctx, q, args...)
-	out, err := collect(rows, err, scanAssignment)
+	out, err := t.listAssignments(ctx, q, args...)
 	return out, err == nil, err
 }
 
@@ -986,12 +992,11 @@ func regionQuery(f registry.AssignmentFilter, pools []int64) (string, []any) {
 			part("assignments_pool_past", "a.state <> 'assigned' AND ")
 		}
 	}
-	return assignmentSelect + " WHERE a.id IN (" + strings.Join(parts, " UNION ALL ") + fmt.Sprintf(") ORDER BY a.id LIMIT %d", f.Limit), args
+	return assignmentListSelect + " WHERE a.id IN (" + strings.Join(parts, " UNION ALL ") + fmt.Sprintf(") ORDER BY a.id LIMIT %d", f.Limit), args
 }
 
 func (t *tx) QuarantineEnded(ctx context.Context, now time.Time, limit int) ([]registry.Assignment, error) {
-	rows, err := t.q.query(ctx, assignmentSelect+` WHERE a.state = 'quarantined' AND a.quarantine_until <= ? ORDER BY a.quarantine_until, a.id LIMIT ?`, micros(now), limit)
-	return collect(rows, err, scanAssignment)
+	return t.listAssignments(ctx, assignmentListSelect+` WHERE a.state = 'quarantined' AND a.quarantine_until <= ? ORDER BY a.quarantine_until, a.id LIMIT ?`, micros(now), limit)
 }
 
 func idList(ids []int64) string {
