@@ -282,8 +282,9 @@ func (b *Builder) deltaBuild(z Zone, o *Data, in *BuildInput, rem, add []dns.RR,
 		}
 	}
 	if zd.signed {
+		var w setSigner
 		for _, s := range newSets {
-			sigs, err := sign(s.RRs, z.Name, zd.zsks, p, nil)
+			sigs, err := sign(&w, s.RRs, z.Name, zd.zsks, p, nil)
 			if err != nil {
 				return nil, nil, nil, false, err
 			}
@@ -345,6 +346,7 @@ func (zd *Data) linkTypes(name string) []uint16 {
 // owner-to-hash index are o's with the changed paths copied (ptree).
 func (zd *Data) editChain(o *Data, names, kept map[string]bool, p sigPolicy) (gone, came []dns.RR, err error) {
 	chain := o.chain
+	var w setSigner
 	fresh := map[string]bool{} // hashes whose link is new
 	moved := []string{}        // hashes that came or went: their predecessor's next changes
 	for _, name := range slices.Sorted(maps.Keys(names)) {
@@ -400,7 +402,7 @@ func (zd *Data) editChain(o *Data, names, kept map[string]bool, p sigPolicy) (go
 		}
 		nl := &chainLink{next: next, types: cur.types}
 		rr := zd.nsec3RR(h, nl)
-		sigs, err := sign([]dns.RR{rr}, zd.zone.Name, zd.zsks, p, nil)
+		sigs, err := sign(&w, []dns.RR{rr}, zd.zone.Name, zd.zsks, p, nil)
 		if err != nil {
 			return nil, nil, fmt.Errorf("zone %s: %w", zd.zone.Name, err)
 		}
@@ -465,6 +467,7 @@ func (zd *Data) renew(copied map[string]*node, p sigPolicy) (gone, came []dns.RR
 		t     uint16
 	}
 	var sets []setAt
+	var w setSigner // one for every signature of the renewal
 	for name, n := range zd.names.All() {
 		for t, s := range n.sets.all() {
 			if t == dns.TypeSOA {
@@ -497,7 +500,7 @@ func (zd *Data) renew(copied map[string]*node, p sigPolicy) (gone, came []dns.RR
 		if at.t == dns.TypeDNSKEY || at.t == dns.TypeCDS || at.t == dns.TypeCDNSKEY {
 			keys = zd.ksks
 		}
-		sigs, err := sign(s.RRs, zd.zone.Name, keys, p, nil)
+		sigs, err := sign(&w, s.RRs, zd.zone.Name, keys, p, nil)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -508,7 +511,7 @@ func (zd *Data) renew(copied map[string]*node, p sigPolicy) (gone, came []dns.RR
 	for _, h := range links {
 		l, _ := zd.chain.Get(h)
 		rr := zd.nsec3RR(h, l)
-		sigs, err := sign([]dns.RR{rr}, zd.zone.Name, zd.zsks, p, nil)
+		sigs, err := sign(&w, []dns.RR{rr}, zd.zone.Name, zd.zsks, p, nil)
 		if err != nil {
 			return nil, nil, err
 		}

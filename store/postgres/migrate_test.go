@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/pressly/goose/v3"
 
@@ -266,12 +267,19 @@ func TestSpaceNoOverlapCleanupMigration(t *testing.T) {
 		}
 		return index, strings.Contains(def, "FROM assignments")
 	}
-	refusals := func(t *testing.T) {
+	// refusals inserts straight into the tables: the database itself
+	// refuses. Before 44 an assignment row holds its first and last
+	// addresses too.
+	refusals := func(t *testing.T, version int) {
 		t.Helper()
+		assignment := `INSERT INTO assignments (pool_id, space, prefix, family, bits, state, created_at)
+				SELECT pool_id, space, '10.1.0.128/25', 4, 25, 'assigned', 0 FROM assignments LIMIT 1`
+		if version < 44 {
+			assignment = `INSERT INTO assignments (pool_id, space, prefix, family, first, last, bits, state, created_at)
+				SELECT pool_id, space, '10.1.0.128/25', 4, '\x0a010080'::bytea, '\x0a0100ff'::bytea, 25, 'assigned', 0 FROM assignments LIMIT 1`
+		}
 		for _, q := range []string{
-			// Straight into the tables: the database itself refuses.
-			`INSERT INTO assignments (pool_id, space, prefix, family, first, last, bits, state, created_at)
-				SELECT pool_id, space, '10.1.0.128/25', 4, '\x0a010080'::bytea, '\x0a0100ff'::bytea, 25, 'assigned', 0 FROM assignments LIMIT 1`,
+			assignment,
 			`INSERT INTO reservations (pool_id, space, prefix, family, first, last, bits, reason, created_at)
 				SELECT pool_id, space, '10.1.2.0/30', 4, '\x0a010200'::bytea, '\x0a010203'::bytea, 30, 'x', 0 FROM reservations LIMIT 1`,
 		} {
@@ -284,7 +292,7 @@ func TestSpaceNoOverlapCleanupMigration(t *testing.T) {
 	if index, branch := state(t); index || branch {
 		t.Fatalf("at the latest version: index assignments_space_live %t, assignments branch %t; want neither", index, branch)
 	}
-	refusals(t)
+	refusals(t, 44)
 	// The constraint's index serves the live-assignment look-up of a named
 	// space (the statement LiveAssignment runs).
 	conn, err := db.Conn(ctx)
@@ -324,14 +332,14 @@ func TestSpaceNoOverlapCleanupMigration(t *testing.T) {
 	if index, branch := state(t); !index || !branch {
 		t.Errorf("down to 23: index assignments_space_live %t, assignments branch %t; want both back", index, branch)
 	}
-	refusals(t)
+	refusals(t, 23)
 	if _, err := p.Up(ctx); err != nil {
 		t.Fatal(err)
 	}
 	if index, branch := state(t); index || branch {
 		t.Errorf("up again: index assignments_space_live %t, assignments branch %t; want neither", index, branch)
 	}
-	refusals(t)
+	refusals(t, 44)
 }
 
 // TestSuffixIndexMigration: as the SQLite store's, on PostgreSQL.
@@ -360,4 +368,158 @@ func TestSuffixIndexMigration(t *testing.T) {
 			t.Fatal(err)
 		}
 	})
+}
+
+// TestNarrowerAssignmentRowsMigration: migration 44 rebuilds the
+// assignments table without the first and last addresses (issue 16,
+// storage). Down to 43 with rows in it, each row's first and last are
+// its prefix's; up again, every row is as it was (its ID, prefix, state,
+// times, names and space), the indexes and constraints are those of
+// before but for the two (family, first) indexes, which assignments_prefix
+// replaces, the database still refuses an overlap, and the next
+// allocation takes the next ID.
+func TestNarrowerAssignmentRowsMigration(t *testing.T) {
+	ctx := context.Background()
+	dsn := pgtest.FreshSchema(t)
+	s, err := Open(ctx, dsn, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg := registry.New(s)
+	must := func(_ any, err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	must(reg.AddRegion(ctx, registry.RegionSpec{Name: "r", Location: location.Location{Country: "US"}}))
+	must(reg.AddTenant(ctx, registry.TenantSpec{Name: "acme", Names: &[]string{"acme.example."}}))
+	must(reg.AddBlock(ctx, registry.Block{Prefix: netip.MustParsePrefix("10.0.0.0/8"), Source: registry.SourcePrivate}))
+	must(reg.AddBlock(ctx, registry.Block{Prefix: netip.MustParsePrefix("fd00::/48"), Source: registry.SourcePrivate}))
+	must(reg.AddPool(ctx, registry.PoolSpec{Prefix: netip.MustParsePrefix("10.1.0.0/16"), Region: "r", UseAll: true}))
+	must(reg.AddPool(ctx, registry.PoolSpec{Prefix: netip.MustParsePrefix("fd00:0:0:1::/64"), Region: "r"}))
+	var ids []int64
+	for _, q := range []registry.Request{
+		{Region: "r", Family: 4, Bits: 32, Tenant: "acme", Name: "web.acme.example.", Resource: "vm-1"},
+		{Region: "r", Family: 4, Bits: 28, Tenant: "acme"},
+		{Region: "r", Family: 6, Bits: 128, Tenant: "acme", Resource: "vm-2"},
+		{Region: "r", Family: 6, Bits: 120},
+		{Prefix: netip.MustParsePrefix("10.1.255.0/24")},
+	} {
+		as, err := reg.Allocate(ctx, q)
+		if err != nil {
+			t.Fatalf("allocate %+v: %v", q, err)
+		}
+		for _, a := range as {
+			ids = append(ids, a.ID)
+		}
+	}
+	must(reg.Release(ctx, registry.Target{ID: ids[1]}, 0, nil))
+	must(reg.Release(ctx, registry.Target{ID: ids[2]}, time.Hour, nil))
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	db, err := sql.Open("pgx", dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	const rowsQuery = `SELECT string_agg(concat_ws(' ', id, pool_id, prefix, family, bits, state, tenant, resource, name, created_at, released_at, quarantine_until, space), E'\n' ORDER BY id) FROM assignments`
+	const defsQuery = `SELECT string_agg(d, E'\n' ORDER BY d) FROM (
+		SELECT conname || ' ' || pg_get_constraintdef(oid) AS d FROM pg_constraint WHERE conrelid = 'assignments'::regclass
+		UNION ALL SELECT pg_get_indexdef(indexrelid) FROM pg_index WHERE indrelid = 'assignments'::regclass) s`
+	read := func(t *testing.T, q string) string {
+		t.Helper()
+		var s string
+		if err := db.QueryRowContext(ctx, q).Scan(&s); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+		return s
+	}
+	// A grant an operator made on the table survives both ways.
+	if _, err := db.ExecContext(ctx, `GRANT SELECT ON assignments TO PUBLIC`); err != nil {
+		t.Fatal(err)
+	}
+	const grantQuery = `SELECT has_table_privilege('public', 'assignments', 'SELECT')::text`
+	rows, defs := read(t, rowsQuery), read(t, defsQuery)
+	if strings.Count(rows, "\n") != 4 || !strings.Contains(rows, "released") || !strings.Contains(rows, "quarantined") || !strings.Contains(rows, "web.acme.example.") {
+		t.Fatalf("rows before:\n%s", rows)
+	}
+	for _, want := range []string{"assignments_prefix ON", "USING btree (id) WITH (fillfactor='100')",
+		"assignments_no_overlap EXCLUDE USING spgist (prefix WITH &&) WHERE", "USING btree (resource) WITH (fillfactor='100')"} {
+		if !strings.Contains(defs, want) {
+			t.Errorf("at the latest version, no %q in\n%s", want, defs)
+		}
+	}
+	if strings.Contains(defs, "assignments_all_first") || strings.Contains(defs, "assignments_live_first") {
+		t.Errorf("at the latest version, a (family, first) index:\n%s", defs)
+	}
+
+	sub, _ := fs.Sub(migrations, "migrations")
+	p, err := goose.NewProvider(goose.DialectPostgres, db, sub, goose.WithDisableGlobalRegistry(true), goose.WithGoMigrations(compactEvents()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.DownTo(ctx, 43); err != nil {
+		t.Fatal(err)
+	}
+	if got := read(t, rowsQuery); got != rows {
+		t.Errorf("rows down to 43:\n%s\nwant\n%s", got, rows)
+	}
+	if bad := read(t, `SELECT count(*) FILTER (WHERE first <> substr(inet_send(network(prefix)), 5) OR last <> substr(inet_send(broadcast(prefix)), 5)
+		OR length(first) <> CASE family WHEN 4 THEN 4 ELSE 16 END)::text FROM assignments`); bad != "0" {
+		t.Errorf("down to 43: %s rows whose first and last are not their prefix's", bad)
+	}
+	if read(t, grantQuery) != "true" {
+		t.Error("down to 43: the grant on assignments is lost")
+	}
+	down := read(t, defsQuery)
+	for _, want := range []string{"assignments_all_first ON", "assignments_live_first ON"} {
+		if !strings.Contains(down, want) {
+			t.Errorf("down to 43, no %q in\n%s", want, down)
+		}
+	}
+	if strings.Contains(down, "assignments_prefix") || strings.Contains(down, "fillfactor") {
+		t.Errorf("down to 43, 44's index or fillfactor left:\n%s", down)
+	}
+	// A row added at 43, with its first and last, goes up too.
+	if _, err := db.ExecContext(ctx, `INSERT INTO assignments (pool_id, space, prefix, family, first, last, bits, state, created_at)
+		SELECT pool_id, space, '10.1.254.0/24', 4, '\x0a01fe00'::bytea, '\x0a01feff'::bytea, 24, 'quarantined', 0 FROM assignments WHERE family = 4 LIMIT 1`); err == nil {
+		t.Error("down to 43: a quarantined row without quarantine_until was taken")
+	}
+	if _, err := p.Up(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := read(t, rowsQuery); got != rows {
+		t.Errorf("rows up again:\n%s\nwant\n%s", got, rows)
+	}
+	if got := read(t, defsQuery); got != defs {
+		t.Errorf("indexes and constraints up again:\n%s\nwant\n%s", got, defs)
+	}
+	if read(t, grantQuery) != "true" {
+		t.Error("up again: the grant on assignments is lost")
+	}
+	// The database still refuses an overlap of a live row (the block is
+	// private: the private space's constraint).
+	_, err = db.ExecContext(ctx, `INSERT INTO assignments (pool_id, space, prefix, family, bits, state, created_at)
+		SELECT pool_id, space, '10.1.255.128/25', 4, 25, 'assigned', 0 FROM assignments WHERE family = 4 LIMIT 1`)
+	if err == nil || !strings.Contains(err.Error(), "assignments_private_no_overlap") {
+		t.Errorf("an overlapping row: %v, want assignments_private_no_overlap refusing it", err)
+	}
+	s, err = Open(ctx, dsn, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	reg = registry.New(s)
+	as, err := reg.Allocate(ctx, registry.Request{Region: "r", Family: 4, Bits: 32})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if as[0].ID <= ids[len(ids)-1] {
+		t.Errorf("allocation after the migration: ID %d, want after %d", as[0].ID, ids[len(ids)-1])
+	}
+	if got, err := reg.Assignments(ctx, registry.AssignmentFilter{Within: netip.MustParsePrefix("10.1.0.0/16"), Limit: 10}); err != nil || len(got) != 4 {
+		t.Errorf("assignments within 10.1.0.0/16 after the migration: %d (%v), want 4 (the released one too)", len(got), err)
+	}
 }

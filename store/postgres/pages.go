@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/cadastre-ipam/cadastre/prefix"
 	"github.com/cadastre-ipam/cadastre/registry"
 	"github.com/cadastre-ipam/cadastre/store/internal/poolcount"
 	"github.com/cadastre-ipam/cadastre/store/internal/rowscan"
@@ -155,19 +156,34 @@ func regionQuery(f registry.AssignmentFilter) (string, []any) {
 	return assignmentSelect + " WHERE a.id = ANY(ARRAY(" + page + ")) ORDER BY a.id" + limit(f.Limit), args
 }
 
-// supernetFirsts is the first address of each prefix holding p (p
-// itself included), once each.
-func supernetFirsts(p netip.Prefix) [][]byte {
-	var out [][]byte
-	var last netip.Addr
+// supernets is each prefix holding p, p itself included, as text.
+func supernets(p netip.Prefix) []string {
+	out := make([]string, 0, p.Bits()+1)
 	for b := p.Bits(); b >= 0; b-- {
-		a := netip.PrefixFrom(p.Addr(), b).Masked().Addr()
-		if a != last {
-			out = append(out, addrBytes(a))
-			last = a
-		}
+		out = append(out, netip.PrefixFrom(p.Addr(), b).Masked().String())
 	}
 	return out
+}
+
+// withinRange is the range of cidr values (as text) that holds the
+// prefixes within p: p itself, which sorts before every prefix it holds,
+// to its last address as a host prefix, which sorts after them.
+func withinRange(p netip.Prefix) (lo, hi string) {
+	p = p.Masked()
+	return p.String(), netip.PrefixFrom(prefix.Last(p), p.Addr().BitLen()).String()
+}
+
+// fromValue is the least cidr value (as text) of the prefixes whose first
+// address is a or after it: the largest prefix starting at a, which
+// sorts after every prefix starting before a and before every other
+// prefix starting at a or after it.
+func fromValue(a netip.Addr) string {
+	for b := 0; b < a.BitLen(); b++ {
+		if p := netip.PrefixFrom(a, b); p.Masked().Addr() == a {
+			return p.String()
+		}
+	}
+	return netip.PrefixFrom(a, a.BitLen()).String()
 }
 
 func stateNames(states []registry.State) []string {
@@ -218,19 +234,21 @@ func assignmentWhere(f registry.AssignmentFilter, args *sqlArgs) []string {
 		where = append(where, "a.state = ANY("+args.add(stateNames(f.States))+")")
 	}
 	if f.Within.IsValid() {
-		// The range of first addresses in the prefix, on
-		// assignments_all_first: the cidr operator alone has no index
-		// that holds every state, and was a walk of every assignment.
-		fam, first, last, _ := span(f.Within)
-		where = append(where, "a.family = "+args.add(fam)+" AND a.first >= "+args.add(first)+" AND a.first <= "+args.add(last)+
+		// A range of assignments_prefix: in cidr's order the prefixes the
+		// prefix holds are the ones from it to its last address (a prefix
+		// sorts before the ones it holds, and by its network otherwise).
+		// The cidr operator alone is a range of the index only when the
+		// prefix is a constant, not a parameter of a prepared statement,
+		// and was a walk of every assignment.
+		lo, hi := withinRange(f.Within)
+		where = append(where, "a.prefix >= "+args.add(lo)+"::cidr AND a.prefix <= "+args.add(hi)+"::cidr"+
 			" AND a.prefix <<= "+args.add(f.Within.String())+"::cidr")
 	}
 	if f.Contains.IsValid() {
-		// An assignment holding the prefix starts at the first address of
-		// one of its supernets: at most 33 (IPv4) or 129 (IPv6) look-ups
-		// of assignments_all_first, not a walk of every assignment.
-		fam, _, _, _ := span(f.Contains)
-		where = append(where, "a.family = "+args.add(fam)+" AND a.first = ANY("+args.add(supernetFirsts(f.Contains))+"::bytea[])"+
+		// An assignment holding the prefix is one of its supernets: at
+		// most 33 (IPv4) or 129 (IPv6) look-ups of assignments_prefix,
+		// not a walk of every assignment.
+		where = append(where, "a.prefix = ANY("+args.add(supernets(f.Contains))+"::cidr[])"+
 			" AND a.prefix >>= "+args.add(f.Contains.String())+"::cidr")
 	}
 	if f.AfterID != 0 {

@@ -65,20 +65,17 @@ func TestAssignmentPagePlans(t *testing.T) {
 	// that pool's next address (first and last its bytes).
 	per := planRows / regions
 	for _, q := range []string{
-		`INSERT INTO assignments (pool_id, prefix, family, first, last, bits, state, tenant, resource, name, created_at, released_at, quarantine_until)
+		`INSERT INTO assignments (pool_id, prefix, family, bits, state, tenant, resource, name, created_at, released_at, quarantine_until)
 		SELECT p.id, set_masklen(network(p.prefix) + ((g.i % ` + fmt.Sprint(per) + `) / 4), CASE p.family WHEN 4 THEN 32 ELSE 128 END)::cidr, p.family,
-			ad.addr, ad.addr, CASE p.family WHEN 4 THEN 32 ELSE 128 END, g.state,
+			CASE p.family WHEN 4 THEN 32 ELSE 128 END, g.state,
 			't' || (g.i * 7919 % 200), 'vm-' || g.i, CASE WHEN g.i % 3 = 0 THEN 'vm-' || g.i || '.example.' ELSE '' END,
 			1700000000000000 + g.i * 1000000,
 			CASE WHEN g.state <> 'assigned' THEN 1700000000000000 + g.i * 1000000 + 86400000000 END,
 			CASE WHEN g.state = 'quarantined' THEN 1700000000000000 + g.i * 1000000 + 7 * 86400000000 END
 		FROM (SELECT i, CASE WHEN i % 20 = 1 THEN 'quarantined' WHEN i % 12 = 5 THEN 'released' ELSE 'assigned' END AS state
 			FROM generate_series(0::bigint, ` + fmt.Sprint(planRows-1) + `) i) g
-		JOIN (SELECT id, prefix, family, first, row_number() OVER (ORDER BY id) - 1 AS k FROM pools) p
-			ON p.k = (g.i / ` + fmt.Sprint(per) + `) * ` + fmt.Sprint(poolsPer) + ` + g.i % ` + fmt.Sprint(poolsPer) + `
-		CROSS JOIN LATERAL (SELECT CASE p.family
-			WHEN 4 THEN decode(lpad(to_hex((network(p.prefix) - '0.0.0.0'::inet) + (g.i % ` + fmt.Sprint(per) + `) / 4), 8, '0'), 'hex')
-			ELSE substring(p.first FROM 1 FOR 12) || decode(lpad(to_hex((g.i % ` + fmt.Sprint(per) + `) / 4), 8, '0'), 'hex') END AS addr) ad`,
+		JOIN (SELECT id, prefix, family, row_number() OVER (ORDER BY id) - 1 AS k FROM pools) p
+			ON p.k = (g.i / ` + fmt.Sprint(per) + `) * ` + fmt.Sprint(poolsPer) + ` + g.i % ` + fmt.Sprint(poolsPer),
 		`INSERT INTO tags (kind, object_id, key, value) SELECT 'assignment', id, 'env', 'e' || (id / 100 % 10) FROM assignments WHERE id % 100 = 0`,
 		`INSERT INTO tags (kind, object_id, key, value) SELECT 'assignment', id, 'rare', 'yes' FROM assignments WHERE id % 30000 = 7`,
 		`VACUUM ANALYZE assignments`, `VACUUM ANALYZE tags`, `ANALYZE pools`,

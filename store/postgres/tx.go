@@ -366,7 +366,7 @@ const assignmentSelect = `SELECT a.id, a.prefix::text, a.pool_id, p.prefix::text
 	LEFT JOIN relocations r ON r.id = p.relocation_id LEFT JOIN regions fg ON fg.id = r.from_region_id`
 
 func (t *tx) InsertAssignment(ctx context.Context, a *registry.Assignment) error {
-	fam, first, last, bits := span(a.Prefix)
+	fam, _, _, bits := span(a.Prefix)
 	if t.deferring && t.s != nil {
 		// An allocation: take the ID from this replica's reserve and send
 		// the row with the allocation's other writes, one round trip less.
@@ -379,13 +379,13 @@ func (t *tx) InsertAssignment(ctx context.Context, a *registry.Assignment) error
 			// The allocator read the pool: its space goes as a value, not
 			// as a look-up per row (assignments_pool_space_fk still
 			// refuses one that is not the pool's).
-			t.later(`INSERT INTO assignments (id, pool_id, prefix, family, first, last, bits, state, tenant, resource, name, created_at, released_at, quarantine_until, space)
-			VALUES ($1, $2, $3::cidr, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)`,
-				a.ID, a.PoolID, a.Prefix.String(), fam, first, last, bits, string(a.State), a.Tenant, a.Resource, a.Name, micros(a.CreatedAt), optMicros(a.ReleasedAt), optMicros(a.QuarantineUntil), a.Space)
+			t.later(`INSERT INTO assignments (id, pool_id, prefix, family, bits, state, tenant, resource, name, created_at, released_at, quarantine_until, space)
+			VALUES ($1, $2, $3::cidr, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`,
+				a.ID, a.PoolID, a.Prefix.String(), fam, bits, string(a.State), a.Tenant, a.Resource, a.Name, micros(a.CreatedAt), optMicros(a.ReleasedAt), optMicros(a.QuarantineUntil), a.Space)
 		} else {
-			t.later(`INSERT INTO assignments (id, pool_id, prefix, family, first, last, bits, state, tenant, resource, name, created_at, released_at, quarantine_until, space)
-			VALUES ($1, $2, $3::cidr, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, (SELECT space FROM pools WHERE id = $2))`,
-				a.ID, a.PoolID, a.Prefix.String(), fam, first, last, bits, string(a.State), a.Tenant, a.Resource, a.Name, micros(a.CreatedAt), optMicros(a.ReleasedAt), optMicros(a.QuarantineUntil))
+			t.later(`INSERT INTO assignments (id, pool_id, prefix, family, bits, state, tenant, resource, name, created_at, released_at, quarantine_until, space)
+			VALUES ($1, $2, $3::cidr, $4, $5, $6, $7, $8, $9, $10, $11, $12, (SELECT space FROM pools WHERE id = $2))`,
+				a.ID, a.PoolID, a.Prefix.String(), fam, bits, string(a.State), a.Tenant, a.Resource, a.Name, micros(a.CreatedAt), optMicros(a.ReleasedAt), optMicros(a.QuarantineUntil))
 		}
 		// A failure of the queued row fails the transaction (or the job's
 		// savepoint), and its counts with it.
@@ -394,9 +394,9 @@ func (t *tx) InsertAssignment(ctx context.Context, a *registry.Assignment) error
 	}
 	// An assignment's space is its pool's (assignments_pool_space_fk
 	// holds it so).
-	err := mapErr(t.row(ctx, `INSERT INTO assignments (pool_id, prefix, family, first, last, bits, state, tenant, resource, name, created_at, released_at, quarantine_until, space)
-		VALUES ($1, $2::cidr, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, (SELECT space FROM pools WHERE id = $1)) RETURNING id`,
-		a.PoolID, a.Prefix.String(), fam, first, last, bits, string(a.State), a.Tenant, a.Resource, a.Name, micros(a.CreatedAt), optMicros(a.ReleasedAt), optMicros(a.QuarantineUntil)).Scan(&a.ID))
+	err := mapErr(t.row(ctx, `INSERT INTO assignments (pool_id, prefix, family, bits, state, tenant, resource, name, created_at, released_at, quarantine_until, space)
+		VALUES ($1, $2::cidr, $3, $4, $5, $6, $7, $8, $9, $10, $11, (SELECT space FROM pools WHERE id = $1)) RETURNING id`,
+		a.PoolID, a.Prefix.String(), fam, bits, string(a.State), a.Tenant, a.Resource, a.Name, micros(a.CreatedAt), optMicros(a.ReleasedAt), optMicros(a.QuarantineUntil)).Scan(&a.ID))
 	if err == nil {
 		t.countInserted(*a)
 	}
