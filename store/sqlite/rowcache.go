@@ -33,15 +33,33 @@ type rowCache struct {
 	valid   bool
 	regions map[string]registry.Region
 	pools   map[int64]registry.Pool
-	// safe remembers cacheSafe's answer for each statement text: the
-	// writer runs a few texts over and over, and matching the regular
-	// expression on every write was ~3 % of a durable allocation's CPU.
-	safe map[string]bool
+	// kinds remembers cacheSafe's and writesFree's answers for each
+	// statement text: the writer runs a few texts over and over, and
+	// matching the regular expression on every write was ~3 % of a
+	// durable allocation's CPU.
+	kinds map[string]stmtKind
+	// free is the writer's free list (freecache.go), kept by the same rules.
+	free freeCache
+	// nextID is the ID the next assignment row gets (the largest plus
+	// one), 0 when unknown (fold.go); kept by the same rules, and dropped
+	// by a write of assignments other than idKept's.
+	nextID int64
+	// folds: the connection has the view that folds an allocation (fold.go).
+	folds bool
+}
+
+// stmtKind is what written needs to know of a statement text.
+type stmtKind struct {
+	safe bool // cacheSafe
+	free bool // writes the free table by a text other than freeKept's
+	ids  bool // inserts or deletes assignments by a text other than idKept's
 }
 
 // reset forgets every row.
 func (c *rowCache) reset() {
 	c.regions, c.pools = nil, nil
+	c.free.reset()
+	c.nextID = 0
 }
 
 // begin checks, at the start of a write transaction, that no other
@@ -66,23 +84,39 @@ func (c *rowCache) begin(ctx context.Context, w *wtx) error {
 
 // written is told of every statement the writer runs, before it runs.
 func (c *rowCache) written(q string) {
-	if (c.regions != nil || c.pools != nil) && !c.isSafe(q) {
+	if c.regions == nil && c.pools == nil && c.free.scopes == nil && c.nextID == 0 {
+		return
+	}
+	k := c.kind(q)
+	if !k.safe {
 		c.reset()
+		return
+	}
+	if k.free {
+		c.free.reset()
+	}
+	if k.ids {
+		c.nextID = 0
 	}
 }
 
-// isSafe is cacheSafe(q), remembered. Texts with literal lists vary
-// without end, so the memo starts over when it holds maxStmts of them.
-func (c *rowCache) isSafe(q string) bool {
-	if ok, seen := c.safe[q]; seen {
-		return ok
+// kind is q's stmtKind, remembered. Texts with literal lists vary without
+// end, so the memo starts over when it holds maxStmts of them.
+func (c *rowCache) kind(q string) stmtKind {
+	if k, seen := c.kinds[q]; seen {
+		return k
 	}
-	if c.safe == nil || len(c.safe) >= maxStmts {
-		c.safe = make(map[string]bool, 64)
+	if c.kinds == nil || len(c.kinds) >= maxStmts {
+		c.kinds = make(map[string]stmtKind, 64)
 	}
-	ok := cacheSafe(q)
-	c.safe[q] = ok
-	return ok
+	k := stmtKind{safe: cacheSafe(q), free: writesFree(q) && !freeKept[q], ids: writesAssignmentIDs(q) && !idKept[q]}
+	if q == foldSQL {
+		// The view's trigger writes free, assignments and events only,
+		// and the writer keeps its caches in step with each.
+		k = stmtKind{safe: true}
+	}
+	c.kinds[q] = k
+	return k
 }
 
 // writeTarget finds the table a writing statement names first.
@@ -110,6 +144,14 @@ func cacheSafe(q string) bool {
 		return true
 	}
 	return false
+}
+
+// writesAssignmentIDs reports whether q inserts or deletes assignment rows
+// (an UPDATE keeps their IDs).
+func writesAssignmentIDs(q string) bool {
+	q = strings.TrimSpace(q)
+	m := writeTarget.FindStringSubmatch(q)
+	return m != nil && strings.EqualFold(m[1], "assignments") && !strings.HasPrefix(strings.ToUpper(q), "UPDATE")
 }
 
 // region and pool answer from the cache; a nil cache (a view) has nothing.

@@ -380,6 +380,7 @@ func (s *Store) writer() {
 				continue
 			}
 			conn = c
+			rows.folds = setUpFold(ctx, conn)
 		}
 		s.runBatch(ctx, conn, stmts, rows, batch)
 		select {
@@ -445,7 +446,12 @@ func (s *Store) runBatch(ctx context.Context, conn *sql.Conn, stmts map[string]*
 		}
 		w.use.begin()
 		w.cnt.begin()
+		w.deferring, w.held = false, held{}
 		err := safeRun(j.fn, &tx{q: w})
+		if err == nil && w.held.active() {
+			err = w.flush(ctx) // a held write fails its caller
+		}
+		w.deferring, w.held = false, held{}
 		w.use.end(err != nil)
 		w.cnt.end(err != nil)
 		results[i] = err
@@ -584,6 +590,11 @@ type wtx struct {
 	// rows holds region and pool rows from one write transaction to the
 	// next (rowcache.go); every statement is shown to it first.
 	rows *rowCache
+	// deferring: the running caller called DeferWrites; held is what it
+	// holds back of an allocation (fold.go), sent before any other
+	// statement and when the caller's function returns.
+	deferring bool
+	held      held
 }
 
 func (w *wtx) stmt(ctx context.Context, q string) (*sql.Stmt, error) {
@@ -611,6 +622,16 @@ func (w *wtx) stmt(ctx context.Context, q string) (*sql.Stmt, error) {
 // watch it. A caller whose context ends mid-transaction still fails, and
 // its writes roll back, at the next statement.
 func (w *wtx) exec(ctx context.Context, q string, args ...any) (sql.Result, error) {
+	if w.held.active() {
+		if err := w.flush(ctx); err != nil {
+			return nil, err
+		}
+	}
+	return w.execNow(ctx, q, args...)
+}
+
+// execNow is exec without sending what is held first.
+func (w *wtx) execNow(ctx context.Context, q string, args ...any) (sql.Result, error) {
 	if w.rows != nil {
 		w.rows.written(q)
 	}
@@ -625,6 +646,16 @@ func (w *wtx) exec(ctx context.Context, q string, args ...any) (sql.Result, erro
 }
 
 func (w *wtx) query(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
+	if w.held.active() {
+		if err := w.flush(ctx); err != nil {
+			return nil, err
+		}
+	}
+	return w.queryNow(ctx, q, args...)
+}
+
+// queryNow is query without sending what is held first.
+func (w *wtx) queryNow(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
 	if w.rows != nil {
 		w.rows.written(q)
 	}

@@ -283,9 +283,23 @@ func (t *tx) DissolvePool(ctx context.Context, id int64, at time.Time) error {
 // ---- free space
 
 func (t *tx) AddFree(ctx context.Context, f registry.FreePrefix) error {
-	_, err := t.q.exec(ctx, `INSERT INTO free (region_id, family, bits, addr, pool_id) VALUES (?, ?, ?, ?, ?)`,
+	_, err := t.q.exec(ctx, addFreeSQL,
 		f.RegionID, prefix.Family(f.Prefix), f.Prefix.Bits(), addrBytes(f.Prefix.Addr()), f.PoolID)
-	return mapErr(err)
+	if err != nil {
+		return mapErr(err)
+	}
+	if fc := t.freeCache(); fc != nil {
+		fc.added(f)
+	}
+	return nil
+}
+
+// freeCache is the writer's free list (freecache.go), nil in a view.
+func (t *tx) freeCache() *freeCache {
+	if c := t.cache(); c != nil {
+		return &c.free
+	}
+	return nil
 }
 
 // addFrees[k] inserts 1<<k free prefixes: the rows of one AddFrees go in
@@ -326,18 +340,28 @@ func (t *tx) AddFrees(ctx context.Context, fs []registry.FreePrefix) error {
 		if _, err := t.q.exec(ctx, addFrees[bits.Len(uint(n))-1], args...); err != nil {
 			return mapErr(err)
 		}
+		if fc := t.freeCache(); fc != nil {
+			for _, f := range fs[:n] {
+				fc.added(f)
+			}
+		}
 		fs = fs[n:]
 	}
 	return nil
 }
 
 func (t *tx) RemoveFree(ctx context.Context, f registry.FreePrefix) (bool, error) {
-	res, err := t.q.exec(ctx, `DELETE FROM free WHERE region_id = ? AND family = ? AND bits = ? AND addr = ? AND pool_id = ?`,
+	res, err := t.q.exec(ctx, removeFreeSQL,
 		f.RegionID, prefix.Family(f.Prefix), f.Prefix.Bits(), addrBytes(f.Prefix.Addr()), f.PoolID)
 	if err != nil {
 		return false, err
 	}
 	n, err := res.RowsAffected()
+	if err == nil && n == 1 {
+		if fc := t.freeCache(); fc != nil {
+			fc.removed(f)
+		}
+	}
 	return n == 1, err
 }
 
@@ -374,18 +398,50 @@ func (t *tx) SmallestFreeOf(ctx context.Context, regionID int64, poolIDs []int64
 }
 
 // TakeSmallestFree implements registry.FreeTaker: SmallestFree and
-// RemoveFree in one statement (the writer is alone, so what the search
-// finds is what it deletes). One statement fewer per allocation is ~10 %
-// of a single durable allocation's CPU (bench/README.md, "Session 7").
-// The inner SELECT is SmallestFree's, so both pick the same row.
+// RemoveFree in one step. The writer picks the prefix from its copy of the
+// free list (freecache.go) and deletes it by its key, which proves it
+// free; without a copy (a scope too large to keep) one statement searches
+// and deletes (the writer is alone, so what the search finds is what it
+// deletes). Each is a statement fewer than SmallestFree and RemoveFree,
+// and the cached one does neither the search nor RETURNING's temporary
+// B-tree (bench/README.md, "Session 7" and "Session 10"). The inner
+// SELECT is SmallestFree's, so all pick the same row.
 func (t *tx) TakeSmallestFree(ctx context.Context, regionID int64, family, maxBits int) (registry.FreePrefix, bool, error) {
-	rows, err := t.q.query(ctx, `DELETE FROM free WHERE (region_id, family, bits, addr, pool_id) = (
-		SELECT region_id, family, bits, addr, pool_id FROM free WHERE region_id = ?1 AND family = ?2
-		AND bits = (SELECT MAX(bits) FROM free WHERE region_id = ?1 AND family = ?2 AND bits <= ?3)
-		ORDER BY addr LIMIT 1) RETURNING bits, addr, pool_id, region_id`, regionID, family, maxBits)
+	fc := t.freeCache()
+	if fc != nil {
+		f, ok, known, err := fc.smallest(ctx, t.q, freeScope{regionID, family}, maxBits)
+		if err != nil {
+			return f, false, err
+		}
+		if known && !ok {
+			return f, false, nil
+		}
+		if w, ok := t.deferring(); ok && known {
+			if w.held.active() {
+				if err := w.flush(ctx); err != nil {
+					return f, false, err
+				}
+			}
+			w.holdTake(f) // fold.go
+			return f, true, nil
+		}
+		if known {
+			taken, err := t.RemoveFree(ctx, f)
+			if err != nil || taken {
+				return f, taken, mapErr(err)
+			}
+			// The table no longer holds it: the copy was wrong. Search
+			// the table; the next take reads the scope afresh.
+			fc.reset()
+		}
+	}
+	rows, err := t.q.query(ctx, takeFreeSQL, regionID, family, maxBits)
 	f, err := one(rows, err, rowscan.Free)
 	if errors.Is(err, sql.ErrNoRows) {
 		return f, false, nil
+	}
+	if err == nil && fc != nil {
+		fc.removed(f)
 	}
 	return f, err == nil, mapErr(err)
 }
@@ -418,9 +474,14 @@ func (t *tx) InsertAssignment(ctx context.Context, a *registry.Assignment) error
 	// so the statement needs neither the subquery nor RETURNING (which
 	// SQLite runs through a temporary B-tree): a few per cent of one
 	// durable allocation's CPU (bench/README.md, "Session 9").
+	if w, ok := t.deferring(); ok {
+		// A held insert is counted by the statement that sends it.
+		if held, err := w.holdInsert(ctx, a); err != nil || held {
+			return err
+		}
+	}
 	if space, ok := t.cache().poolSpace(a.PoolID); ok {
-		res, err := t.q.exec(ctx, `INSERT INTO assignments (pool_id, family, first, last, bits, state, tenant, resource, name, created_at, released_at, quarantine_until, space)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		res, err := t.q.exec(ctx, insertAssignment,
 			a.PoolID, fam, first, last, bits, string(a.State), a.Tenant, a.Resource, a.Name, micros(a.CreatedAt), optMicros(a.ReleasedAt), optMicros(a.QuarantineUntil), space)
 		if err != nil {
 			return mapErr(err)
@@ -430,17 +491,25 @@ func (t *tx) InsertAssignment(ctx context.Context, a *registry.Assignment) error
 			return err
 		}
 		a.ID, a.Space = id, space
+		t.insertedID(id)
 		t.countInserted(*a)
 		return nil
 	}
-	rows, err := t.q.query(ctx, `INSERT INTO assignments (pool_id, family, first, last, bits, state, tenant, resource, name, created_at, released_at, quarantine_until, space)
-		VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, (SELECT space FROM pools WHERE id = ?1)) RETURNING id, space`,
+	rows, err := t.q.query(ctx, insertAssignmentReturning,
 		a.PoolID, fam, first, last, bits, string(a.State), a.Tenant, a.Resource, a.Name, micros(a.CreatedAt), optMicros(a.ReleasedAt), optMicros(a.QuarantineUntil))
 	if err := mapErr(idAndSpace(rows, err, &a.ID, &a.Space)); err != nil {
 		return err
 	}
+	t.insertedID(a.ID)
 	t.countInserted(*a)
 	return nil
+}
+
+// insertedID keeps the writer's next assignment ID (fold.go) past id.
+func (t *tx) insertedID(id int64) {
+	if c := t.cache(); c != nil && c.nextID != 0 && id >= c.nextID {
+		c.nextID = id + 1
+	}
 }
 
 // setSpaces sets the space of each of as to its pool's, as the INSERT
@@ -1029,6 +1098,11 @@ func (t *tx) Relocations(ctx context.Context) ([]registry.Relocation, error) {
 // ---- events
 
 func (t *tx) AppendEvent(ctx context.Context, e *registry.Event) error {
+	if w, ok := t.deferring(); ok {
+		if folded, err := w.foldEvent(ctx, e); folded {
+			return err
+		}
+	}
 	res, err := t.q.exec(ctx, `INSERT INTO events (at, actor, action, subject_kind, subject_id, subject, before, after) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
 		micros(e.At), e.Actor, e.Action, e.SubjectKind, e.SubjectID, e.Subject, payload(e.Before, e), payload(e.After, e))
 	if err != nil {

@@ -1,0 +1,219 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/cadastre-ipam/cadastre/prefix"
+	"github.com/cadastre-ipam/cadastre/registry"
+	"github.com/cadastre-ipam/cadastre/store/internal/poolcount"
+	"github.com/cadastre-ipam/cadastre/store/internal/rowscan"
+)
+
+// One allocation as one statement (issue 16: one caller's durable
+// allocation is bound by the CPU of its statements; bench/README.md,
+// "Session 10"). After DeferWrites (registry.WriteDeferrer) the writer
+// holds back the three writes of a single allocation, each of whose
+// results it already knows:
+//   - TakeSmallestFree's DELETE, when the free list is cached (freecache.go):
+//     the prefix is known without the table;
+//   - InsertAssignment's INSERT, when the pool's space is cached (rowcache.go)
+//     and the next assignment ID is known (rowCache.nextID: the largest ID
+//     plus one, which is the ID SQLite gives an INTEGER PRIMARY KEY row);
+//   - AppendEvent's INSERT of the allocation's event,
+//
+// and sends them as one INSERT into a TEMP view whose INSTEAD OF trigger
+// runs the three (and the pool counters' upsert) in SQLite's VM: one
+// database/sql round trip, one set of bindings and one statement's set-up
+// instead of four; one statement, so all of it or nothing. The trigger
+// deletes the free prefix by its key and aborts the whole statement
+// unless it deleted exactly one row, so a prefix is handed out only if the
+// free table held it (if not, the copy was wrong: the caller fails with
+// registry.ErrConflict and the copy is dropped; no test has seen it but
+// the one that spoils the copy on purpose); the assignment's own triggers
+// (no overlap, its pool's space), its foreign keys and the explicit ID's
+// primary key still check every row.
+//
+// Whatever else comes between (another statement, a read, the end of the
+// caller's function) first sends what is held, as separate statements in
+// the order the calls came: reads see every write made before them. A
+// failure of a held write is returned by the call that sent it, or by
+// Update, and fails the caller's transaction either way; it also drops
+// the writer's caches, whose copy already counted the held writes.
+
+// foldView and foldTrigger are created on the writer's connection once
+// (TEMP: per connection, nothing is written to the file). The free
+// prefix's pool and family are the assignment's (holdInsert checks), and
+// the pool's counters (poolcount: made on its day, live in its state) are
+// written by the trigger too, instead of by countCache at COMMIT: one
+// statement fewer for a single allocation.
+const foldView = `CREATE TEMP VIEW IF NOT EXISTS alloc_fold (
+		f_region, f_bits, f_addr,
+		id, pool_id, family, first, last, bits, state, tenant, resource, name, created_at, released_at, quarantine_until, space,
+		e_at, e_actor, e_action, e_kind, e_subject_id, e_subject, e_before, e_after) AS
+		SELECT NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
+		NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL`
+
+var foldTrigger = `CREATE TEMP TRIGGER IF NOT EXISTS alloc_fold INSTEAD OF INSERT ON alloc_fold
+	BEGIN
+		DELETE FROM free WHERE region_id = NEW.f_region AND family = NEW.family AND bits = NEW.f_bits AND addr = NEW.f_addr AND pool_id = NEW.pool_id;
+		SELECT RAISE(ABORT, 'cadastre: ` + errFreeGone + `') WHERE changes() <> 1;
+		INSERT INTO assignments (id, pool_id, family, first, last, bits, state, tenant, resource, name, created_at, released_at, quarantine_until, space)
+		VALUES (NEW.id, NEW.pool_id, NEW.family, NEW.first, NEW.last, NEW.bits, NEW.state, NEW.tenant, NEW.resource, NEW.name, NEW.created_at, NEW.released_at, NEW.quarantine_until, NEW.space);
+		INSERT INTO pool_counts (pool_id, kind, bits, day, n) VALUES (NEW.pool_id, 'created', NEW.bits, ` + poolcount.DaySQL("NEW.created_at") + `, 1)
+		ON CONFLICT (pool_id, kind, bits, day) DO UPDATE SET n = n + 1;
+		INSERT INTO pool_counts (pool_id, kind, bits, day, n) SELECT NEW.pool_id, NEW.state, NEW.bits, 0, 1 WHERE NEW.state IN ('assigned', 'quarantined')
+		ON CONFLICT (pool_id, kind, bits, day) DO UPDATE SET n = n + 1;
+		INSERT INTO events (at, actor, action, subject_kind, subject_id, subject, before, after)
+		VALUES (NEW.e_at, NEW.e_actor, NEW.e_action, NEW.e_kind, NEW.e_subject_id, NEW.e_subject, NEW.e_before, NEW.e_after);
+	END`
+
+const (
+	foldSQL = `INSERT INTO alloc_fold VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+	// insertWithID is InsertAssignment's INSERT with the ID it was given.
+	insertWithID = `INSERT INTO assignments (id, pool_id, family, first, last, bits, state, tenant, resource, name, created_at, released_at, quarantine_until, space)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+	// insertAssignment is InsertAssignment's INSERT when the pool's space is cached.
+	insertAssignment = `INSERT INTO assignments (pool_id, family, first, last, bits, state, tenant, resource, name, created_at, released_at, quarantine_until, space)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+	insertAssignmentReturning = `INSERT INTO assignments (pool_id, family, first, last, bits, state, tenant, resource, name, created_at, released_at, quarantine_until, space)
+		VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, (SELECT space FROM pools WHERE id = ?1)) RETURNING id, space`
+	maxIDSQL = `SELECT COALESCE(MAX(id), 0) FROM assignments`
+)
+
+// errFreeGone marks a held take whose prefix the free table no longer held.
+const errFreeGone = "the free prefix to take is gone"
+
+// idKept are the texts that insert assignments and keep rowCache.nextID in
+// step; any other text that inserts or deletes assignments drops it.
+var idKept = map[string]bool{insertWithID: true, insertAssignment: true, insertAssignmentReturning: true, foldSQL: true}
+
+// setUpFold creates the view and its trigger on the writer's connection;
+// without them (an error) the writer sends each write on its own.
+func setUpFold(ctx context.Context, conn *sql.Conn) bool {
+	for _, q := range []string{foldView, foldTrigger} {
+		if _, err := conn.ExecContext(ctx, q); err != nil {
+			return false
+		}
+	}
+	return true
+}
+
+// held is what the writer holds back of one allocation.
+type held struct {
+	take    registry.FreePrefix
+	hasTake bool
+	ins     [14]any // insertWithID's arguments
+	hasIns  bool
+	a       registry.Assignment // the held insert's, to count it (countCache) if sent alone
+}
+
+func (h *held) active() bool { return h.hasTake || h.hasIns }
+
+// DeferWrites implements registry.WriteDeferrer: until the caller's
+// function returns, an allocation's take, insert and event may be held
+// and sent as one statement.
+func (t *tx) DeferWrites() {
+	if w, ok := t.q.(*wtx); ok && w.rows != nil && w.rows.folds {
+		w.deferring = true
+	}
+}
+
+// deferring reports whether t's writes may be held.
+func (t *tx) deferring() (*wtx, bool) {
+	w, ok := t.q.(*wtx)
+	return w, ok && w.deferring
+}
+
+// holdTake holds the DELETE of f, just taken from the cached free list.
+func (w *wtx) holdTake(f registry.FreePrefix) {
+	w.held = held{take: f, hasTake: true}
+	w.rows.free.removed(f)
+}
+
+// holdInsert holds a's INSERT behind a held take, with the next ID, when
+// that ID and the pool's space are known; it reports whether it did.
+func (w *wtx) holdInsert(ctx context.Context, a *registry.Assignment) (bool, error) {
+	if !w.held.hasTake || w.held.hasIns || w.held.take.PoolID != a.PoolID || prefix.Family(w.held.take.Prefix) != prefix.Family(a.Prefix) {
+		return false, nil
+	}
+	space, ok := w.rows.poolSpace(a.PoolID)
+	if !ok {
+		return false, nil
+	}
+	if w.rows.nextID == 0 {
+		rows, err := w.queryNow(ctx, maxIDSQL)
+		id, err := one(rows, err, func(rows rowscan.Scanner) (int64, error) {
+			var id int64
+			return id, rows.Scan(&id)
+		})
+		if err != nil {
+			return false, err
+		}
+		w.rows.nextID = id + 1
+	}
+	a.ID, a.Space = w.rows.nextID, space
+	w.rows.nextID++
+	fam, first, last, bits := span(a.Prefix)
+	w.held.ins = [14]any{a.ID, a.PoolID, fam, first, last, bits, string(a.State), a.Tenant, a.Resource, a.Name, micros(a.CreatedAt), optMicros(a.ReleasedAt), optMicros(a.QuarantineUntil), space}
+	w.held.hasIns, w.held.a = true, *a
+	return true, nil
+}
+
+// foldEvent sends the held take and insert with e's INSERT as one
+// statement; it reports whether it did (nothing held: e goes on its own).
+func (w *wtx) foldEvent(ctx context.Context, e *registry.Event) (bool, error) {
+	if !w.held.hasTake || !w.held.hasIns {
+		return false, nil
+	}
+	h := w.held
+	w.held = held{}
+	f := h.take
+	args := make([]any, 0, 25)
+	args = append(args, f.RegionID, f.Prefix.Bits(), addrBytes(f.Prefix.Addr()))
+	args = append(args, h.ins[:]...)
+	args = append(args, micros(e.At), e.Actor, e.Action, e.SubjectKind, e.SubjectID, e.Subject, payload(e.Before, e), payload(e.After, e))
+	if _, err := w.execNow(ctx, foldSQL, args...); err != nil {
+		return true, w.heldFailed(err)
+	}
+	return true, nil
+}
+
+// flush sends what is held, each write on its own, in the order of the
+// calls: before any other statement and at the end of the caller's function.
+func (w *wtx) flush(ctx context.Context) error {
+	h := w.held
+	w.held = held{}
+	if h.hasTake {
+		f := h.take
+		res, err := w.execNow(ctx, removeFreeSQL, f.RegionID, prefix.Family(f.Prefix), f.Prefix.Bits(), addrBytes(f.Prefix.Addr()), f.PoolID)
+		if err != nil {
+			return w.heldFailed(err)
+		}
+		if n, err := res.RowsAffected(); err != nil || n != 1 {
+			return w.heldFailed(errors.Join(err, errors.New(errFreeGone)))
+		}
+	}
+	if h.hasIns {
+		if _, err := w.execNow(ctx, insertWithID, h.ins[:]...); err != nil {
+			return w.heldFailed(err)
+		}
+		w.cnt.change()
+		w.cnt.d.Inserted(h.a.PoolID, h.a.Prefix.Bits(), h.a.State, micros(h.a.CreatedAt))
+	}
+	return nil
+}
+
+// heldFailed drops the writer's caches, which counted the held writes,
+// and says what failed. A take whose prefix is gone is a conflict, as a
+// concurrent writer's take is on the plain path (registry.removeFree).
+func (w *wtx) heldFailed(err error) error {
+	w.rows.reset()
+	if strings.Contains(err.Error(), errFreeGone) {
+		return fmt.Errorf("held allocation: %s: %w", errFreeGone, registry.ErrConflict)
+	}
+	return fmt.Errorf("held allocation: %w", mapErr(err))
+}
