@@ -126,14 +126,7 @@ func TestKnotSecondary(t *testing.T) {
 	zones := []string{fwdZone, v4Zone, v6Zone, dynZone}
 	// Knot listens on a port chosen now; cadastre NOTIFYs it.
 	kport := freePort(t)
-	for _, z := range zones {
-		if _, err := e.mgr.UpdateZone(e.ctx, z, func(c *zone.Config) error {
-			c.Notify = []string{fmt.Sprintf("127.0.0.1:%d", kport)}
-			return nil
-		}); err != nil {
-			t.Fatal(err)
-		}
-	}
+	notifyKnot(t, e, kport, zones)
 	e.start(server.Options{})
 	// The port was chosen above so that the NOTIFY targets are right.
 	k := startKnot(t, secondaryConf(e.addr, zones...), kport)
@@ -141,12 +134,7 @@ func TestKnotSecondary(t *testing.T) {
 	// AXFR: every zone arrives with cadastre's serial.
 	deadline := time.Now().Add(15 * time.Second)
 	for _, z := range zones {
-		for soaSerial(k.addr, z) != e.srv.Serial(z) {
-			if time.Now().After(deadline) {
-				t.Fatalf("knot has not transferred %s (serial %d, ours %d)", z, soaSerial(k.addr, z), e.srv.Serial(z))
-			}
-			time.Sleep(50 * time.Millisecond)
-		}
+		waitKnotSerial(t, k, e, z, deadline)
 		if k.logged("["+z+"]", "AXFR, incoming", "finished") == 0 {
 			t.Errorf("no finished incoming AXFR of %s in knot's log", z)
 		}
@@ -301,24 +289,12 @@ func TestKnotFollowsAChildZone(t *testing.T) {
 	e.delegate(60)
 	zones := []string{fwdZone, kidZone}
 	kport := freePort(t)
-	for _, z := range zones {
-		if _, err := e.mgr.UpdateZone(e.ctx, z, func(c *zone.Config) error {
-			c.Notify = []string{fmt.Sprintf("127.0.0.1:%d", kport)}
-			return nil
-		}); err != nil {
-			t.Fatal(err)
-		}
-	}
+	notifyKnot(t, e, kport, zones)
 	e.start(server.Options{})
 	k := startKnot(t, secondaryConf(e.addr, zones...), kport)
 	deadline := time.Now().Add(15 * time.Second)
 	for _, z := range zones {
-		for soaSerial(k.addr, z) != e.srv.Serial(z) {
-			if time.Now().After(deadline) {
-				t.Fatalf("knot has not transferred %s (serial %d, ours %d)", z, soaSerial(k.addr, z), e.srv.Serial(z))
-			}
-			time.Sleep(50 * time.Millisecond)
-		}
+		waitKnotSerial(t, k, e, z, deadline)
 	}
 	parent, child := e.srv.Serial(fwdZone), e.srv.Serial(kidZone)
 
@@ -442,5 +418,31 @@ func TestReplySizesBesideKnot(t *testing.T) {
 		if ours == 0 || theirs == 0 || ours > theirs {
 			t.Errorf("%s: cadastre %d bytes, Knot %d", c.what, ours, theirs)
 		}
+	}
+}
+
+// notifyKnot makes each of zones NOTIFY a Knot secondary that will
+// listen on 127.0.0.1:kport.
+func notifyKnot(t *testing.T, e *env, kport int, zones []string) {
+	t.Helper()
+	for _, z := range zones {
+		if _, err := e.mgr.UpdateZone(e.ctx, z, func(c *zone.Config) error {
+			c.Notify = []string{fmt.Sprintf("127.0.0.1:%d", kport)}
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// waitKnotSerial waits until Knot serves zone z with cadastre's serial,
+// failing the test at deadline.
+func waitKnotSerial(t *testing.T, k *knot, e *env, z string, deadline time.Time) {
+	t.Helper()
+	for soaSerial(k.addr, z) != e.srv.Serial(z) {
+		if time.Now().After(deadline) {
+			t.Fatalf("knot has not transferred %s (serial %d, ours %d)", z, soaSerial(k.addr, z), e.srv.Serial(z))
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }
