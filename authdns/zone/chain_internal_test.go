@@ -5,7 +5,6 @@ import (
 	"hash/maphash"
 	"math/rand/v2"
 	"net"
-	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -41,20 +40,9 @@ func modelChain(zd *Data) []nsec3Entry {
 		if !held[name] {
 			continue
 		}
-		ts := n.types()
-		sigs := len(ts) > 0
-		if cut := zd.cutAt(name); cut != "" {
-			if cut != name {
-				continue
-			}
-			ts, sigs = []uint16{dns.TypeNS}, n.sets.get(dns.TypeDS) != nil
-			if sigs {
-				ts = append(ts, dns.TypeDS)
-			}
-		}
-		if sigs {
-			ts = append(ts, dns.TypeRRSIG)
-			slices.Sort(ts)
+		ts, ok := zd.cutLinkTypes(name, n)
+		if !ok {
+			continue
 		}
 		links = append(links, link{nsec3Hash(name), ts})
 	}

@@ -974,6 +974,29 @@ func (b bitmapSet) get(ts []uint16) []uint16 {
 // iterations (RFC 9276 §3.1).
 func nsec3Hash(name string) string { return dns.HashName(name, dns.SHA1, 0, "") }
 
+// cutLinkTypes is the type bitmap of name's NSEC3 link (n its node): its
+// types and RRSIG if it has any (an empty non-terminal has none); at a
+// delegation point NS and, if signed, DS and RRSIG; ok is false below a
+// cut, where a name has no link.
+func (zd *Data) cutLinkTypes(name string, n *node) (ts []uint16, ok bool) {
+	ts = n.types()
+	sigs := len(ts) > 0
+	if cut := zd.cutAt(name); cut != "" {
+		if cut != name {
+			return nil, false
+		}
+		ts, sigs = []uint16{dns.TypeNS}, n.sets.get(dns.TypeDS) != nil
+		if sigs {
+			ts = append(ts, dns.TypeDS)
+		}
+	}
+	if sigs {
+		ts = append(ts, dns.TypeRRSIG)
+		slices.Sort(ts)
+	}
+	return ts, true
+}
+
 // buildChain makes the NSEC3 chain over every authoritative name, empty
 // non-terminals and delegation points included, without opt-out (RFC
 // 5155 §7.1): a delegation's NSEC3 shows NS, and DS with RRSIG when the
@@ -1025,24 +1048,12 @@ func (zd *Data) buildChain() []nsec3Entry {
 		if !e.held {
 			continue
 		}
-		name, n := e.name, e.n
-		ts := n.types()
-		sigs := len(ts) > 0 // an empty non-terminal has no signatures
-		if cut := zd.cutAt(name); cut != "" {
-			if cut != name {
-				continue
-			}
-			ts, sigs = []uint16{dns.TypeNS}, n.sets.get(dns.TypeDS) != nil
-			if sigs {
-				ts = append(ts, dns.TypeDS)
-			}
-		}
-		if sigs {
-			ts = append(ts, dns.TypeRRSIG)
-			slices.Sort(ts)
+		ts, ok := zd.cutLinkTypes(e.name, e.n)
+		if !ok {
+			continue
 		}
 		links = append(links, link{types: bitmaps.get(ts)})
-		linked = append(linked, name)
+		linked = append(linked, e.name)
 	}
 	names = nil
 	// The hashes (SHA-1, and an allocation or two each) on every processor.
