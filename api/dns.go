@@ -54,6 +54,13 @@ type ZonePatch struct {
 	Space         *string   `json:"space,omitempty" maxLength:"63" doc:"replaces the zone's space (\"global\": the default, global and built-in private space)"`
 }
 
+// ZoneSplit is the body of POST /v1/zones/{name}/split: the options of
+// `cadastre zone split`.
+type ZoneSplit struct {
+	PerRegion bool     `json:"per_region,omitempty" doc:"a child for every region with live names under REGION.NAME and no child yet"`
+	Regions   []string `json:"regions,omitempty" maxItems:"256" doc:"a child for each of these regions"`
+}
+
 // RecordCreate is the body of POST /v1/zones/{zone}/records.
 type RecordCreate struct {
 	Name string `json:"name" minLength:"1" maxLength:"255" doc:"relative to the zone, fully qualified (ending in a dot), or @ for the apex"`
@@ -253,6 +260,36 @@ func (s *Server) routeDNS(api huma.API) {
 		}
 		_, err := s.dns.RemoveZones(ctx, in.Name)
 		return nil, s.problem(err)
+	})
+
+	sz := op("split-zone", http.MethodPost, "/v1/zones/{name}/split", "Serve each region's names as a child zone REGION.NAME delegated from the zone, in one transaction (as `cadastre zone split`)", auth.ScopeAdmin, false,
+		http.StatusNotFound, http.StatusConflict, http.StatusUnprocessableEntity)
+	huma.Register(api, sz, func(ctx context.Context, in *struct {
+		Name string `path:"name" maxLength:"255"`
+		Body ZoneSplit
+	}) (*struct{ Body []manage.SplitZone }, error) {
+		if err := s.dnsReady(); err != nil {
+			return nil, err
+		}
+		out, err := s.dns.Split(ctx, in.Name, manage.SplitOptions{PerRegion: in.Body.PerRegion, Regions: in.Body.Regions})
+		if err != nil {
+			return nil, s.field(err, "body")
+		}
+		return &struct{ Body []manage.SplitZone }{out}, nil
+	})
+	jz := op("join-zone", http.MethodPost, "/v1/zones/{name}/join", "Take split children back into their parent: a child, or a parent's every child (as `cadastre zone join`)", auth.ScopeAdmin, false,
+		http.StatusNotFound, http.StatusUnprocessableEntity)
+	huma.Register(api, jz, func(ctx context.Context, in *struct {
+		Name string `path:"name" maxLength:"255"`
+	}) (*struct{ Body []zone.Zone }, error) {
+		if err := s.dnsReady(); err != nil {
+			return nil, err
+		}
+		zs, err := s.dns.Join(ctx, in.Name)
+		if err != nil {
+			return nil, s.problem(err)
+		}
+		return &struct{ Body []zone.Zone }{zs}, nil
 	})
 
 	huma.Register(api, op("list-records", http.MethodGet, "/v1/zones/{zone}/records", "List a zone's static records (a tenant's token: those under its name suffixes)", auth.ScopeRead, true, http.StatusNotFound),

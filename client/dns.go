@@ -103,6 +103,24 @@ func (c *Client) RemoveZones(ctx context.Context, nameOrPrefix string) ([]zone.Z
 	return gone, nil
 }
 
+// Split makes a zone's split children, as manage.Manager.Split does
+// (POST /v1/zones/{name}/split).
+func (c *Client) Split(ctx context.Context, parent string, o manage.SplitOptions) (out []manage.SplitZone, err error) {
+	in := map[string]any{"per_region": o.PerRegion}
+	if len(o.Regions) > 0 {
+		in["regions"] = o.Regions
+	}
+	_, err = c.do(ctx, http.MethodPost, "/v1/zones/"+url.PathEscape(parent)+"/split", nil, nil, in, &out)
+	return out, err
+}
+
+// Join takes split children back into their parent, as
+// manage.Manager.Join does (POST /v1/zones/{name}/join).
+func (c *Client) Join(ctx context.Context, name string) (out []zone.Zone, err error) {
+	_, err = c.do(ctx, http.MethodPost, "/v1/zones/"+url.PathEscape(name)+"/join", nil, nil, nil, &out)
+	return out, err
+}
+
 func dnsName(s string) string {
 	n, err := zone.CanonicalName(s)
 	if err != nil {

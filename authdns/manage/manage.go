@@ -341,6 +341,18 @@ func (m *Manager) RemoveZones(ctx context.Context, nameOrPrefix string) ([]zone.
 	if len(zs) == 1 && zs[0].Set.IsValid() {
 		return nil, fmt.Errorf("zone %s: part of reverse prefix %v, served as several zones; remove them together with `cadastre zone remove %v`: %w", zs[0].Name, zs[0].Set, zs[0].Set, registry.ErrInvalid)
 	}
+	// A split child goes by a join, which takes its delegation out of
+	// the parent with it; a parent goes once its children are joined.
+	if len(zs) == 1 && zs[0].Config.Parent != "" {
+		return nil, fmt.Errorf("zone %s: split from %s; `cadastre zone join %s` returns its names to %s and removes it with its delegation: %w", zs[0].Name, zs[0].Config.Parent, strings.TrimSuffix(zs[0].Name, "."), zs[0].Config.Parent, registry.ErrInvalid)
+	}
+	if all, err := m.store.Zones(ctx); err == nil {
+		for _, o := range all {
+			if len(zs) == 1 && o.Config.Parent == zs[0].Name {
+				return nil, fmt.Errorf("zone %s: zone %s was split from it; `cadastre zone join %s` first: %w", zs[0].Name, o.Name, strings.TrimSuffix(zs[0].Name, "."), registry.ErrInvalid)
+			}
+		}
+	}
 	ids := make([]int64, len(zs))
 	events := make([]registry.Event, len(zs))
 	for i, z := range zs {
@@ -962,7 +974,11 @@ func (m *Manager) sign(ctx context.Context, zoneName string, o SignOptions, chec
 		c.Signed, c.Algorithm, c.Denial, c.SplitKeys = true, o.Algorithm, o.Denial, o.SplitKeys
 		return nil
 	})
-	return z, live, err
+	if err != nil {
+		return z, live, err
+	}
+	// A split child signed after its split: the parent publishes its DS.
+	return z, live, m.syncParentDS(ctx, z)
 }
 
 // generate makes a key whose tag no other key of the zone has: validators

@@ -124,7 +124,11 @@ func (m *Manager) ApplyRoll(ctx context.Context, z zone.Zone, steps []RollStep) 
 			return fmt.Errorf("zone %s: key %d: %w", z.Name, s.Key.Tag, err)
 		}
 	}
-	return nil
+	if len(steps) == 0 {
+		return nil
+	}
+	// A split child's DS in its parent follows the keys (split.go).
+	return m.syncParentDS(ctx, z)
 }
 
 // addKey generates a key with a tag no other key of the zone (retired
@@ -191,7 +195,16 @@ func (m *Manager) Roll(ctx context.Context, zoneName string, ksk bool) (zone.Key
 	if cur == nil {
 		return zone.Key{}, fmt.Errorf("zone %s: no active %s to roll (ZSKs exist only with --split): %w", z.Name, role, registry.ErrState)
 	}
-	return m.addKey(ctx, z, role, cur.Algorithm, zone.KeyPublished, "rollover requested")
+	k, err := m.addKey(ctx, z, role, cur.Algorithm, zone.KeyPublished, "rollover requested")
+	if err != nil {
+		return zone.Key{}, err
+	}
+	// A split child's parent publishes the successor's DS at once
+	// (split.go).
+	if err := m.syncParentDS(ctx, z); err != nil {
+		return k, err
+	}
+	return k, nil
 }
 
 // ConfirmDS records that the parent zone now publishes the DS of the

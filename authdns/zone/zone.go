@@ -149,6 +149,12 @@ type Config struct {
 	// that VPC's PTRs alone (split horizon, one answer per resolver, is
 	// not built: a zone serves one space).
 	Space string `json:"space,omitempty"`
+
+	// Parent is set on a zone made by a split (`cadastre zone split`):
+	// the cadastre zone that delegates to this one, whose NS and DS
+	// records at this zone's apex cadastre keeps (the DS follow this
+	// zone's keys as they roll). Empty for a zone added on its own.
+	Parent string `json:"parent,omitempty"`
 }
 
 // Serves reports whether the zone takes names from an assignment or
@@ -348,6 +354,40 @@ type Store interface {
 	UpdateKey(ctx context.Context, k Key, prev KeyState, e registry.Event) error
 	// Keys lists a zone's keys, or every zone's with zoneID 0.
 	Keys(ctx context.Context, zoneID int64) ([]Key, error)
+
+	// MoveCut writes c in one transaction, or nothing: a server that
+	// follows the log builds either every zone as before or every zone
+	// as after, never one part (a name answered by no zone, or by two).
+	// A check that is not nil runs first on each added zone, in the
+	// same transaction.
+	MoveCut(ctx context.Context, c *Cut, check ZoneCheck) error
+}
+
+// Cut is a change of where zone cuts lie (a zone split into children,
+// or children joined back into their parent): static records deleted,
+// zones removed with their records and keys, zones added with their
+// keys and records, and records added to zones that stay. Each part
+// carries its events; the IDs of what is added are set once written.
+type Cut struct {
+	DeleteRecords []int64
+	DeleteEvents  []registry.Event
+	RemoveZones   []int64
+	RemoveEvents  []registry.Event
+	Add           []CutZone
+	// AddRecords go to zones that exist (Record.ZoneID).
+	AddRecords []*Record
+	AddEvents  []registry.Event
+}
+
+// CutZone is a zone a Cut adds, with its keys and static records
+// (their ZoneID is set to the new zone's).
+type CutZone struct {
+	Zone         *Zone
+	Event        registry.Event
+	Keys         []*Key
+	KeyEvents    []registry.Event
+	Records      []*Record
+	RecordEvents []registry.Event
 }
 
 // Diff is one step of a zone's IXFR journal (RFC 1995): what left and

@@ -16,6 +16,7 @@
 # Never run in CI: it takes minutes and gigabytes at 1M names.
 #
 #   bench/scripts/dns-e2e.sh SRC.db [WORKDIR]
+#   DSN=postgres://... bench/scripts/dns-e2e.sh - [WORKDIR]
 #
 # Environment: CADASTRE (binary; default: go build into WORKDIR), CHANGES
 # (default 5), REGION (default us-east), PORT/KPORT/HPORT/MPORT (DNS, Knot,
@@ -31,7 +32,11 @@
 # change then costs Knot the IXFR of that zone, not of the whole
 # cloud.example (Knot applies an IXFR in time proportional to the zone's
 # size; bench/README.md, "Session 10: Knot's IXFR at 10M names"). The
-# register SRC is copied, never written.
+# register SRC is copied, never written. DSN runs it against a PostgreSQL
+# database instead (SRC is then -): a COPY the caller made (createdb -T),
+# which the script writes into (zones, keys, the changes); SPLIT=1 then
+# splits with `cadastre zone split --region REGION` (one step), and the
+# PostgreSQL backends' CPU is printed beside the server's.
 set -euo pipefail
 
 src=${1:?usage: dns-e2e.sh SRC.db [WORKDIR]}
@@ -72,18 +77,39 @@ heap() {
 	say "   heap: $(curl -s "http://127.0.0.1:$mport/metrics" | awk '/^go_memstats_heap_(inuse|alloc)_bytes /{printf "%s %d MB  ", $1, $2/1048576}')live after the last GC $(grep -o '[0-9]*->[0-9]*->[0-9]* MB' "$work/serve.log" | tail -1)"
 }
 
-say "== copy $src -> $db ($(date -u +%H:%M:%S) UTC, load $(cut -d' ' -f1-3 /proc/loadavg))"
-cp "$src" "$db"
-[ -f "$src-wal" ] && cp "$src-wal" "$db-wal"
-c() { "$bin" --db "$db" "$@"; }
+dsn=${DSN:-}
+if [ -n "$dsn" ]; then
+	say "== PostgreSQL $dsn ($(date -u +%H:%M:%S) UTC, load $(cut -d' ' -f1-3 /proc/loadavg))"
+	c() { "$bin" --postgres "$dsn" "$@"; }
+	# PostgreSQL wants the sealing key given (every replica needs it).
+	[ -n "${CADASTRE_TOKEN_KEY:-}" ] || export CADASTRE_TOKEN_KEY=$(od -An -tx1 -N32 /dev/urandom | tr -d ' \n')
+	sql() { psql "$dsn" -Atc "$1" 2>/dev/null || true; }
+	dbname=$(sql "SELECT current_database()")
+else
+	say "== copy $src -> $db ($(date -u +%H:%M:%S) UTC, load $(cut -d' ' -f1-3 /proc/loadavg))"
+	cp "$src" "$db"
+	[ -f "$src-wal" ] && cp "$src-wal" "$db-wal"
+	c() { "$bin" --db "$db" "$@"; }
+	sql() { sqlite3 -readonly "$db" "$1" 2>/dev/null || true; }
+fi
+# pgcpu: the CPU seconds of every PostgreSQL backend of the database, so
+# far (the live ones; a backend that ended is not counted).
+pgcpu() {
+	[ -n "$dsn" ] || { echo 0; return; }
+	local t=0 p
+	for p in $(psql "$dsn" -Atc "SELECT pid FROM pg_stat_activity WHERE datname = '$dbname'" 2>/dev/null); do
+		[ -r "/proc/$p/stat" ] && t=$(awk -v t="$t" -v h="$(getconf CLK_TCK)" '{printf "%.2f", t + ($14+$15)/h}' "/proc/$p/stat")
+	done
+	echo "$t"
+}
 
 # The reverse zone: REGION's IPv6 /32 (the block the region's /128s come from).
-v6=$(sqlite3 -readonly "$db" "SELECT b.prefix FROM blocks b WHERE b.prefix LIKE '%:%/32' AND EXISTS (SELECT 1 FROM pools p JOIN regions r ON r.id = p.region_id WHERE r.name = '$region' AND p.block_id = b.id) LIMIT 1" 2>/dev/null || true)
+v6=$(sql "SELECT b.prefix FROM blocks b WHERE b.prefix LIKE '%:%/32' AND EXISTS (SELECT 1 FROM pools p JOIN regions r ON r.id = p.region_id WHERE r.name = '$region' AND p.block_id = b.id) LIMIT 1")
 if [ -z "$v6" ]; then
 	v6=$(c pool list --region "$region" 2>/dev/null | awk '!found && $0 ~ /:/ {for (i=1;i<=NF;i++) if ($i ~ /:.*\/(32|4[0-8])$/) {print $i; found=1; break}}')
 fi
 : "${v6:?no IPv6 /32 of $region found}"
-tenant=$(sqlite3 -readonly "$db" "SELECT name FROM tenants LIMIT 1" 2>/dev/null || echo "")
+tenant=$(sql "SELECT name FROM tenants LIMIT 1")
 say "   reverse prefix $v6, tenant ${tenant:-none}"
 
 t0=$(now)
@@ -98,7 +124,12 @@ if [ -z "${NOREVERSE:-}" ]; then
 	rzone=$(c zone list 2>/dev/null | awk '!found && /ip6\.arpa/ {print $1; found=1}')
 fi
 szone=""
-if [ -n "${SPLIT:-}" ]; then
+livesplit=""
+if [ -n "${SPLIT:-}" ] && [ -n "$dsn" ]; then
+	# With a DSN the split is made live, in one step, after a first
+	# round of changes in the one zone (see below).
+	livesplit=$region.$zone
+elif [ -n "${SPLIT:-}" ]; then
 	szone=$region.$zone
 	c zone add "$szone" --ns ns1.$zone --allow-transfer 127.0.0.1/32 --notify 127.0.0.1:$kport >/dev/null
 	c record add "$zone" "$region" NS "ns1.$zone." >/dev/null
@@ -117,7 +148,9 @@ pollflag=()
 t0=$(now)
 # gctrace: the heap live after each collection (the third figure of
 # "A->B->C MB") is in serve.log.
-GODEBUG=gctrace=1 "$bin" --db "$db" serve --listen 127.0.0.1:$hport --metrics-listen 127.0.0.1:$mport --dns 127.0.0.1:$port "${pollflag[@]}" >"$work/serve.log" 2>&1 &
+storeflag=(--db "$db")
+[ -n "$dsn" ] && storeflag=(--postgres "$dsn")
+GODEBUG=gctrace=1 "$bin" "${storeflag[@]}" serve --listen 127.0.0.1:$hport --metrics-listen 127.0.0.1:$mport --dns 127.0.0.1:$port "${pollflag[@]}" >"$work/serve.log" 2>&1 &
 spid=$!
 pids+=("$spid")
 for _ in $(seq 1 36000); do
@@ -130,7 +163,7 @@ for _ in $(seq 1 36000); do
 	kill -0 "$spid" 2>/dev/null || { cat "$work/serve.log"; exit 1; }
 	sleep 0.2
 done
-say "   first answer after $(since "$t0") s wall, server CPU $(cpu $spid) s, $(rss $spid); serials $s1 $s2${szone:+ $s3}"
+say "   first answer after $(since "$t0") s wall, server CPU $(cpu $spid) s, $(rss $spid); serials $s1 $s2${szone:+ $s3}${dsn:+; PostgreSQL backends CPU now $(pgcpu) s}"
 heap
 echo "   zone loads logged: $(grep -c 'dns zone loaded' "$work/serve.log" || true)"
 
@@ -172,7 +205,7 @@ template:
 zone:
   - domain: "$zone"
 EOF
-for z in $rzone $szone; do printf '  - domain: "%s"\n' "$z" >>"$kdir/knot.conf"; done
+for z in $rzone $szone $livesplit; do printf '  - domain: "%s"\n' "$z" >>"$kdir/knot.conf"; done
 knotc -c "$kdir/knot.conf" conf-check >/dev/null
 t0=$(now)
 knotd -c "$kdir/knot.conf" >"$kdir/knotd.out" 2>&1 &
@@ -201,6 +234,8 @@ if [ -n "${PPROF:-}" ]; then
 	curl -s -o "$work/changes.pprof" "http://127.0.0.1:$PPROF/debug/pprof/profile?seconds=${PROFSECS:-120}" &
 	prof=$!
 fi
+# round: CHANGES single named assignments, each measured.
+round() {
 for i in $(seq 1 "$changes"); do
 	name=e2e-$(date +%s%N | tail -c 9)-$i.$region.$zone
 	ixfr0=$(grep -c 'IXFR, incoming.*finished' "$kdir/knot.log" || true)
@@ -208,6 +243,7 @@ for i in $(seq 1 "$changes"); do
 	k0=""
 	[ -n "$kpid" ] && k0=$(cpu $kpid)
 	c0=$(cpu $spid)
+	p0=$(pgcpu)
 	a0=$(now)
 	addr=$(c alloc --region "$region" --family 6 --name "$name" "${tflag[@]}" --json | sed -n 's/.*"prefix": *"\([^"/]*\)\/128".*/\1/p' | head -1)
 	t0=$(now)
@@ -220,6 +256,7 @@ for i in $(seq 1 "$changes"); do
 		sleep 0.02
 	done
 	c1=$(cpu $spid)
+	p1=$(pgcpu)
 	kinfo=""
 	if [ -n "$kpid" ]; then
 		# knotd's CPU once both IXFRs (the name's zone and the reverse
@@ -234,8 +271,30 @@ for i in $(seq 1 "$changes"); do
 	ptr=""
 	[ -n "$addr" ] && [ -n "$kpid" ] && ptr=$(kdig +short @127.0.0.1 -p $kport -x "$addr" 2>/dev/null | head -1 || true)
 	ixfr1=$(grep -c 'IXFR, incoming.*finished' "$kdir/knot.log" || true)
-	say "   $i: alloc CLI ${cli} s; server answers after ${ts:-never} s, Knot after ${tk:-never} s; server CPU $(awk -v a="$c0" -v b="$c1" 'BEGIN{printf "%.3f", b-a}') s; Knot IXFRs +$((ixfr1 - ixfr0))$kinfo; Knot PTR ${ptr:-none}"
+	say "   $i: alloc CLI ${cli} s; server answers after ${ts:-never} s, Knot after ${tk:-never} s; server CPU $(awk -v a="$c0" -v b="$c1" 'BEGIN{printf "%.3f", b-a}') s${dsn:+, backends $(awk -v a="$p0" -v b="$p1" 'BEGIN{printf "%.3f", b-a}') s}; Knot IXFRs +$((ixfr1 - ixfr0))$kinfo; Knot PTR ${ptr:-none}"
 done
+}
+round
+if [ -n "$livesplit" ]; then
+	say "== zone split $zone --region $region, live ($(date -u +%H:%M:%S) UTC, load $(cut -d' ' -f1-3 /proc/loadavg))"
+	szone=$livesplit
+	c0=$(cpu $spid) p0=$(pgcpu) k0=""
+	[ -n "$kpid" ] && k0=$(cpu $kpid)
+	ts=$(now)
+	/usr/bin/time -f '%U %S %M' -o "$work/split.time" "$bin" --postgres "$dsn" zone split "$zone" --region "$region" | sed 's/^/   /'
+	say "   CLI: $(since "$ts") s wall, CPU $(awk '{printf "%.2f s, peak RSS %d MB", $1+$2, $3/1024}' "$work/split.time")"
+	ts2=$(now) tsrv="" tkn=""
+	for _ in $(seq 1 36000); do
+		[ -z "$tsrv" ] && [ -n "$(serial 127.0.0.1 $port "$szone")" ] && tsrv=$(since "$ts2")
+		if [ -n "$tsrv" ] && [ -n "$kpid" ] && [ -z "$tkn" ] && [ "$(serial 127.0.0.1 $kport "$szone")" = "$(serial 127.0.0.1 $port "$szone")" ] &&
+			[ "$(serial 127.0.0.1 $kport $zone)" = "$(serial 127.0.0.1 $port $zone)" ]; then tkn=$(since "$ts2"); fi
+		[ -n "$tsrv" ] && { [ -n "$tkn" ] || [ -z "$kpid" ]; } && break
+		sleep 0.2
+	done
+	say "   server serves $szone after ${tsrv:-never} s, Knot serves it and the parent's new serial after ${tkn:-never} s; server CPU $(awk -v a="$c0" -v b="$(cpu $spid)" 'BEGIN{printf "%.2f", b-a}') s, backends $(awk -v a="$p0" -v b="$(pgcpu)" 'BEGIN{printf "%.2f", b-a}') s${kpid:+, knotd $(awk -v a="$k0" -v b="$(cpu $kpid)" 'BEGIN{printf "%.2f", b-a}') s}; $(rss $spid)"
+	say "== $changes single named assignments in $region, split ($(date -u +%H:%M:%S) UTC, load $(cut -d' ' -f1-3 /proc/loadavg))"
+	round
+fi
 say "   after the changes: server CPU $(cpu $spid) s, $(rss $spid)${kpid:+; knotd $(rss $kpid)}"
 heap
 if [ -n "$prof" ]; then

@@ -92,7 +92,7 @@ func (a *app) dnsSealer(ctx context.Context) (*zone.Sealer, error) {
 func newZoneCmd(a *app) *cobra.Command {
 	c := &cobra.Command{
 		Use:   "zone",
-		Short: "DNS zones: add, update, export, import, list, sign, ds, roll, keys, remove, secondary-config",
+		Short: "DNS zones: add, update, export, import, list, sign, ds, roll, keys, remove, split, join, secondary-config",
 		Long: `Zones cadastre answers for with ` + "`cadastre dns serve`" + ` or ` + "`cadastre serve --dns`" + `.
 A forward zone gets A/AAAA records for every assignment named under it; a
 reverse zone (in-addr.arpa, ip6.arpa; --prefix) gets PTR records for named
@@ -108,7 +108,7 @@ key. Every replica on one database needs the same key.`,
 		Args: unknownCommand,
 		RunE: showHelp,
 	}
-	c.AddCommand(newZoneAdd(a), newZoneUpdate(a), newZoneExport(a), newZoneImport(a), newZoneList(a), newZoneSign(a), newZoneDS(a), newZoneRoll(a), newZoneKeys(a), newZoneRemove(a), newZoneSecondaryConfig(a))
+	c.AddCommand(newZoneAdd(a), newZoneUpdate(a), newZoneExport(a), newZoneImport(a), newZoneList(a), newZoneSign(a), newZoneDS(a), newZoneRoll(a), newZoneKeys(a), newZoneRemove(a), newZoneSplit(a), newZoneJoin(a), newZoneSecondaryConfig(a))
 	return c
 }
 
@@ -680,6 +680,94 @@ Withdraw the zone's delegation and DS at the parent first.`,
 		},
 	}
 	return remove
+}
+
+func newZoneSplit(a *app) *cobra.Command {
+	var perRegion, asJSON bool
+	var regions []string
+	split := &cobra.Command{
+		Use:   "split PARENT (--per-region | --region NAME...)",
+		Short: "Serve each region's names as a child zone REGION.PARENT, delegated from PARENT",
+		Long: `Make a child zone REGION.PARENT for each region (--per-region: every region
+with live names under REGION.PARENT and no child yet; --region: these), in
+one transaction: the child takes the parent's name servers, transfer ACL,
+NOTIFY list, timers and signing policy, with keys of its own; the parent gets
+the delegation (NS, and the DS of the child's keys when signed) and its
+static records at and below the child's apex move into the child. The
+register's names move by themselves (a name lives in the longest zone that
+matches it), and the server switches at one reload: every query is answered
+by the parent as before or by the child as after, never by neither or both.
+
+A secondary applies an IXFR in time that grows with the whole zone (Knot:
+~0.25-0.5 us per name), so at millions of names a change reaches it in
+seconds; split, a change costs it the IXFR of the region's zone only. A
+secondary following the catalog learns the children by itself. The DS in
+the parent follows the child's keys as they roll (no ` + "`zone ds --confirm`" + `).
+` + "`cadastre zone join`" + ` is the reverse.`,
+		Example: `  cadastre zone split cloud.example --per-region
+  cadastre zone split cloud.example --region us-east --region eu-west`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if !perRegion && len(regions) == 0 {
+				return usagef("zone split %s: say which children: --per-region, or --region NAME (repeatable)", args[0])
+			}
+			if perRegion && len(regions) > 0 {
+				return usagef("zone split %s: --per-region and --region exclude each other", args[0])
+			}
+			b, err := a.dnsBackend(cmd.Context(), true)
+			if err != nil {
+				return err
+			}
+			out, err := b.Split(cmd.Context(), args[0], manage.SplitOptions{PerRegion: perRegion, Regions: regions})
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				return writeJSON(a.cfg.stdout, out)
+			}
+			rows := make([][]string, 0, len(out))
+			for _, s := range out {
+				ds := "-"
+				if len(s.DS) > 0 {
+					ds = strings.Join(s.DS, ", ")
+				}
+				rows = append(rows, []string{s.Zone.Name, fmt.Sprint(s.Names), fmt.Sprint(s.Records), ds})
+			}
+			return table(a.cfg.stdout, "ZONE\tNAMES\tRECORDS MOVED\tDS IN PARENT", rows)
+		},
+	}
+	split.Flags().BoolVar(&perRegion, "per-region", false, "a child for every region with names under REGION.PARENT")
+	split.Flags().StringArrayVar(&regions, "region", nil, "a child for this region (repeatable)")
+	split.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	return split
+}
+
+func newZoneJoin(a *app) *cobra.Command {
+	join := &cobra.Command{
+		Use:   "join CHILD|PARENT",
+		Short: "Take split children back into their parent (the reverse of zone split)",
+		Long: `Remove a child zone made by ` + "`cadastre zone split`" + ` (or, given the parent, every
+child split from it) in one transaction: its static records move to the
+parent, the parent's NS and DS at its apex go, its keys go, and its names
+return to the parent at the same reload.`,
+		Example: "  cadastre zone join us-east.cloud.example\n  cadastre zone join cloud.example",
+		Args:    cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			b, err := a.dnsBackend(cmd.Context(), false)
+			if err != nil {
+				return err
+			}
+			zs, err := b.Join(cmd.Context(), args[0])
+			if err != nil {
+				return err
+			}
+			for _, z := range zs {
+				fmt.Fprintf(a.cfg.stdout, "%s joined into %s\n", z.Name, z.Config.Parent)
+			}
+			return nil
+		},
+	}
+	return join
 }
 
 func newRecordCmd(a *app) *cobra.Command {

@@ -508,3 +508,141 @@ func (s DNS) TSIGKeys(ctx context.Context) (out []zone.TSIGKey, err error) {
 	})
 	return out, err
 }
+
+// MoveCut implements zone.Store: the statements of DeleteRecord,
+// DeleteZones, InsertZones, InsertKey and ChangeRecords, in one
+// transaction.
+func (s DNS) MoveCut(ctx context.Context, c *zone.Cut, check zone.ZoneCheck) error {
+	if len(c.DeleteRecords) != len(c.DeleteEvents) || len(c.RemoveZones) != len(c.RemoveEvents) || len(c.AddRecords) != len(c.AddEvents) {
+		return fmt.Errorf("move cut: events do not match the changes")
+	}
+	for _, a := range c.Add {
+		if len(a.Keys) != len(a.KeyEvents) || len(a.Records) != len(a.RecordEvents) {
+			return fmt.Errorf("move cut: zone %s: events do not match the keys and records", a.Zone.Name)
+		}
+	}
+	cfgs := make([]string, len(c.Add))
+	for i, a := range c.Add {
+		cfg, err := json.Marshal(a.Zone.Config)
+		if err != nil {
+			return err
+		}
+		cfgs[i] = string(cfg)
+	}
+	// IDs are set on the caller's values only once the transaction
+	// commits (a retried or failed one leaves them as they were).
+	zoneIDs := make([]int64, len(c.Add))
+	keyIDs := make([][]int64, len(c.Add))
+	recIDs := make([][]int64, len(c.Add))
+	addIDs := make([]int64, len(c.AddRecords))
+	insertRecord := func(x Tx, r *zone.Record, zoneID int64, e registry.Event) (int64, error) {
+		id, err := x.Insert(ctx, s.bind(`INSERT INTO dns_records (zone_id, name, type, ttl, data, created_at) VALUES (?, ?, ?, ?, ?, ?)`),
+			zoneID, r.Name, r.Type, int64(r.TTL), r.Data, micros(r.CreatedAt))
+		if err != nil {
+			return 0, fmt.Errorf("record %s %s %s: %w", r.Name, r.Type, r.Data, err)
+		}
+		e.SubjectID = id
+		return id, x.AppendEvent(ctx, &e)
+	}
+	err := s.db.Update(ctx, func(rt registry.Tx) error {
+		if check != nil {
+			for _, a := range c.Add {
+				if err := check(ctx, rt, *a.Zone); err != nil {
+					return err
+				}
+			}
+		}
+		x := s.tx(rt)
+		for i, id := range c.DeleteRecords {
+			n, err := x.Exec(ctx, s.bind(`DELETE FROM dns_records WHERE id = ?`), id)
+			if err != nil {
+				return err
+			}
+			if n == 0 {
+				return fmt.Errorf("record %d: %w", id, registry.ErrNotFound)
+			}
+			e := c.DeleteEvents[i]
+			e.SubjectID = id
+			if err := x.AppendEvent(ctx, &e); err != nil {
+				return err
+			}
+		}
+		for i, id := range c.RemoveZones {
+			for _, q := range []string{`DELETE FROM dns_keys WHERE zone_id = ?`, `DELETE FROM dns_records WHERE zone_id = ?`} {
+				if _, err := x.Exec(ctx, s.bind(q), id); err != nil {
+					return err
+				}
+			}
+			n, err := x.Exec(ctx, s.bind(`DELETE FROM dns_zones WHERE id = ?`), id)
+			if err != nil {
+				return err
+			}
+			if n == 0 {
+				return fmt.Errorf("zone %d: %w", id, registry.ErrNotFound)
+			}
+			e := c.RemoveEvents[i]
+			e.SubjectID = id
+			if err := x.AppendEvent(ctx, &e); err != nil {
+				return err
+			}
+		}
+		for i, a := range c.Add {
+			z := a.Zone
+			id, err := x.Insert(ctx, s.bind(`INSERT INTO dns_zones (name, kind, prefix, synthesize, config, serial, serial_hash, created_at, prefix_set) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`),
+				z.Name, string(z.Kind), prefixText(z.Prefix), z.Synthesize, cfgs[i], int64(z.Serial), z.SerialHash, micros(z.CreatedAt), prefixText(z.Set))
+			if err != nil {
+				return fmt.Errorf("zone %s: %w", z.Name, err)
+			}
+			zoneIDs[i] = id
+			e := a.Event
+			e.SubjectID = id
+			if err := x.AppendEvent(ctx, &e); err != nil {
+				return err
+			}
+			keyIDs[i] = make([]int64, len(a.Keys))
+			for j, k := range a.Keys {
+				kid, err := x.Insert(ctx, s.bind(`INSERT INTO dns_keys (zone_id, role, algorithm, tag, public, sealed, state, created_at, published_at, active_at, inactive_at, removed_at, ds_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
+					id, string(k.Role), int64(k.Algorithm), int64(k.Tag), k.Public, k.Sealed, string(k.State), micros(k.CreatedAt),
+					keyMicros(k.PublishedAt), keyMicros(k.ActiveAt), keyMicros(k.InactiveAt), keyMicros(k.RemovedAt), keyMicros(k.DSAt))
+				if err != nil {
+					return fmt.Errorf("zone %s: key %d: %w", z.Name, k.Tag, err)
+				}
+				keyIDs[i][j] = kid
+				e := a.KeyEvents[j]
+				e.SubjectID = kid
+				if err := x.AppendEvent(ctx, &e); err != nil {
+					return err
+				}
+			}
+			recIDs[i] = make([]int64, len(a.Records))
+			for j, r := range a.Records {
+				if recIDs[i][j], err = insertRecord(x, r, id, a.RecordEvents[j]); err != nil {
+					return err
+				}
+			}
+		}
+		for i, r := range c.AddRecords {
+			var err error
+			if addIDs[i], err = insertRecord(x, r, r.ZoneID, c.AddEvents[i]); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	for i, a := range c.Add {
+		a.Zone.ID = zoneIDs[i]
+		for j, k := range a.Keys {
+			k.ID, k.ZoneID = keyIDs[i][j], zoneIDs[i]
+		}
+		for j, r := range a.Records {
+			r.ID, r.ZoneID = recIDs[i][j], zoneIDs[i]
+		}
+	}
+	for i, r := range c.AddRecords {
+		r.ID = addIDs[i]
+	}
+	return nil
+}
