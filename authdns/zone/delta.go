@@ -328,16 +328,6 @@ func hasBelow(names ptree[*node], name string) bool {
 	return ok && dns.IsSubDomain(name, next)
 }
 
-// linkTypes is the NSEC3 type bitmap of name in zd (see buildChain).
-func (zd *Data) linkTypes(name string) []uint16 {
-	ts := zd.node(name).types()
-	if len(ts) > 0 {
-		ts = append(ts, dns.TypeRRSIG)
-		slices.Sort(ts)
-	}
-	return ts
-}
-
 // editChain makes zd's NSEC3 chain from o's: the links of names that went
 // leave, those of names that came or changed types are made again, and
 // each link whose next hash moved (the one before each link that came or
@@ -365,7 +355,10 @@ func (zd *Data) editChain(o *Data, names, kept map[string]bool, p sigPolicy) (go
 			if !had {
 				moved = append(moved, h)
 			}
-			chain = chain.Set(h, &chainLink{types: zd.linkTypes(name)}) // made below
+			// name is neither at nor below a cut (deltaFits), so its
+			// link's types are those buildChain gives a name.
+			ts, _ := zd.cutLinkTypes(name, zd.node(name))
+			chain = chain.Set(h, &chainLink{types: ts}) // made below
 			fresh[h] = true
 		}
 	}
