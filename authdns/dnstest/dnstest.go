@@ -47,6 +47,7 @@ func Run(t *testing.T, open func(t *testing.T) Store) {
 		{"records inserted together are stored all or none, one event each", insertRecordsAllOrNone},
 		{"records changed together (an UPDATE) are deleted and inserted all or none, one event each", changeRecordsAllOrNone},
 		{"a TSIG key's update grants read back as written", tsigGrantsReadBack},
+		{"a cut (zone split, join) moves zones, keys and records all or none", moveCutAllOrNone},
 	} {
 		t.Run(c.name, func(t *testing.T) { c.check(t, su) })
 	}
@@ -557,5 +558,73 @@ func leaseHolder(t *testing.T, su suite) {
 	}
 	if ok, _ := s.AcquireLease(ctx, "other", "a", t0, t0.Add(time.Second)); !ok {
 		t.Fatal("leases of different names are independent")
+	}
+}
+
+// moveCutAllOrNone: MoveCut deletes, removes and adds in one
+// transaction with one event per change, setting the new IDs; when one
+// part fails (a zone added under a name that exists) nothing is written.
+func moveCutAllOrNone(t *testing.T, su suite) {
+	ctx := su.ctx
+	s, m := su.start(t)
+	p, err := m.AddZone(ctx, manage.ZoneSpec{Name: "example.test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := m.AddRecord(ctx, "example.test", "www.kid", "A", "192.0.2.1", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ev := func(action string) registry.Event {
+		return registry.Event{Action: action, SubjectKind: zone.SubjectRecord, At: su.clock()}
+	}
+	cut := func(name string) *zone.Cut {
+		moved := r
+		moved.ID = 0
+		return &zone.Cut{
+			DeleteRecords: []int64{r.ID}, DeleteEvents: []registry.Event{ev("record.delete")},
+			Add: []zone.CutZone{{
+				Zone:      &zone.Zone{Name: name, Kind: zone.Forward, Config: zone.Config{TTL: 300, NS: []string{suiteNS}}, CreatedAt: su.clock()},
+				Event:     registry.Event{Action: "zone.add", SubjectKind: zone.SubjectZone, At: su.clock()},
+				Keys:      []*zone.Key{{Role: zone.CSK, Algorithm: zone.ECDSAP256, Tag: 7, Public: "AA==", Sealed: []byte{1}, State: zone.KeyActive, CreatedAt: su.clock()}},
+				KeyEvents: []registry.Event{{Action: "key.add", SubjectKind: zone.SubjectKey, At: su.clock()}},
+				Records:   []*zone.Record{&moved}, RecordEvents: []registry.Event{ev("record.add")},
+			}},
+			AddRecords: []*zone.Record{{ZoneID: p.ID, Name: "kid.example.test.", Type: "NS", TTL: 300, Data: suiteNS, CreatedAt: su.clock()}},
+			AddEvents:  []registry.Event{ev("record.add")},
+		}
+	}
+	n0 := len(su.events(t, s))
+	if err := s.MoveCut(ctx, cut("example.test."), nil); !errors.Is(err, registry.ErrExists) {
+		t.Fatalf("a cut adding a zone that exists: %v, want ErrExists", err)
+	}
+	if rs, _ := s.Records(ctx, p.ID); len(rs) != 1 || len(su.events(t, s)) != n0 {
+		t.Fatalf("a refused cut left %d records of the parent (want 1) and %d new events", len(rs), len(su.events(t, s))-n0)
+	}
+	c := cut("kid.example.test.")
+	if err := s.MoveCut(ctx, c, nil); err != nil {
+		t.Fatal(err)
+	}
+	kid := c.Add[0].Zone
+	if kid.ID == 0 || c.Add[0].Keys[0].ID == 0 || c.Add[0].Keys[0].ZoneID != kid.ID || c.Add[0].Records[0].ZoneID != kid.ID || c.AddRecords[0].ID == 0 {
+		t.Fatalf("IDs not set: zone %d, key %d (zone %d), record's zone %d, NS %d", kid.ID, c.Add[0].Keys[0].ID, c.Add[0].Keys[0].ZoneID, c.Add[0].Records[0].ZoneID, c.AddRecords[0].ID)
+	}
+	prs, _ := s.Records(ctx, p.ID)
+	krs, _ := s.Records(ctx, kid.ID)
+	ks, _ := s.Keys(ctx, kid.ID)
+	if len(prs) != 1 || prs[0].Type != "NS" || len(krs) != 1 || krs[0].Name != "www.kid.example.test." || len(ks) != 1 || len(su.events(t, s)) != n0+5 {
+		t.Fatalf("after the cut: parent %v, child %v, %d keys, %d new events (want 5)", prs, krs, len(ks), len(su.events(t, s))-n0)
+	}
+	back := &zone.Cut{
+		DeleteRecords: []int64{prs[0].ID}, DeleteEvents: []registry.Event{ev("record.delete")},
+		RemoveZones: []int64{kid.ID}, RemoveEvents: []registry.Event{{Action: "zone.remove", SubjectKind: zone.SubjectZone, At: su.clock()}},
+	}
+	if err := s.MoveCut(ctx, back, nil); err != nil {
+		t.Fatal(err)
+	}
+	zs, _ := s.Zones(ctx)
+	prs, _ = s.Records(ctx, p.ID)
+	if len(zs) != 1 || len(prs) != 0 {
+		t.Fatalf("after the join: %d zones, parent records %v", len(zs), prs)
 	}
 }

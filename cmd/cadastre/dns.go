@@ -733,7 +733,7 @@ the parent follows the child's keys as they roll (no ` + "`zone ds --confirm`" +
 				}
 				rows = append(rows, []string{s.Zone.Name, fmt.Sprint(s.Names), fmt.Sprint(s.Records), ds})
 			}
-			return table(a.cfg.stdout, "ZONE\tNAMES\tRECORDS MOVED\tDS IN PARENT", rows)
+			return table(a.cfg.stdout, "ZONE\tNAMED ASSIGNMENTS\tRECORDS MOVED\tDS IN PARENT", rows)
 		},
 	}
 	split.Flags().BoolVar(&perRegion, "per-region", false, "a child for every region with names under REGION.PARENT")
