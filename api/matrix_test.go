@@ -208,6 +208,16 @@ func matrixRules() map[string]routeRule {
 			}
 			return req{Method: "DELETE", Path: "/v1/zones/" + name}
 		}},
+		"POST /v1/zones/{name}/split": {need: auth.ScopeAdmin, ok: 200, build: func(tb testing.TB, e *env, n int) req {
+			return req{Method: "POST", Path: "/v1/zones/" + matrixSplittable(tb, e, n) + "/split", Body: map[string]any{"regions": []string{"us-east"}}}
+		}},
+		"POST /v1/zones/{name}/join": {need: auth.ScopeAdmin, ok: 200, build: func(tb testing.TB, e *env, n int) req {
+			name := matrixSplittable(tb, e, n)
+			if _, err := e.dns.Split(setupCtx, name, manage.SplitOptions{Regions: []string{"us-east"}}); err != nil {
+				tb.Fatal(err)
+			}
+			return req{Method: "POST", Path: "/v1/zones/" + name + "/join"}
+		}},
 		"GET /v1/zones/{zone}/records": {need: auth.ScopeRead, tenant: true, ok: 200, build: func(tb testing.TB, e *env, n int) req {
 			matrixZone(tb, e)
 			return req{Method: "GET", Path: "/v1/zones/example.com/records"}
@@ -259,6 +269,18 @@ func matrixZone(tb testing.TB, e *env) {
 	if _, err := e.dns.AddZone(setupCtx, manage.ZoneSpec{Name: "example.com", Config: zone.Config{NS: []string{"ns.provider.test."}}}); err != nil {
 		tb.Fatal(err)
 	}
+}
+
+// matrixSplittable adds zone sN.example with a name under
+// us-east.sN.example, for cell n's split.
+func matrixSplittable(tb testing.TB, e *env, n int) string {
+	tb.Helper()
+	name := fmt.Sprintf("s%d.example", n)
+	if _, err := e.dns.AddZone(setupCtx, manage.ZoneSpec{Name: name, Config: zone.Config{NS: []string{"ns.provider.test."}}}); err != nil {
+		tb.Fatal(err)
+	}
+	must[[]registry.Assignment](tb)(e.reg.Allocate(setupCtx, registry.Request{Region: "us-east", Family: 6, Name: "vm.us-east." + name}))
+	return name
 }
 
 // matrixBlock records a block of its own for cell n.

@@ -384,6 +384,8 @@ func TestOpenAPIConformance(t *testing.T) {
 	lifeBlock := must[registry.Block](t)(e.reg.AddBlock(setupCtx, registry.Block{Prefix: netip.MustParsePrefix("fd02::/32"), Source: registry.SourcePrivate,
 		Price: &registry.Money{Cents: 100, Currency: "USD"}, Tags: registry.Tags{"c": "d"}}))
 	lifePool := must[registry.Pool](t)(e.reg.AddPool(setupCtx, registry.PoolSpec{Prefix: netip.MustParsePrefix("fd02::/48"), Region: "eu-west"}))
+	// A name under us-east.example.com, for the zone's split.
+	must[[]registry.Assignment](t)(e.reg.Allocate(setupCtx, registry.Request{Region: "us-east", Family: 6, Name: "vm.us-east.example.com"}))
 	// The steps make the optional parts of the bodies appear: a
 	// relocation, a priced block, a quarantined assignment, pages.
 	steps := []req{
@@ -471,6 +473,8 @@ func TestOpenAPIConformance(t *testing.T) {
 		{Method: "POST", Path: "/v1/zones/example.com/records", Token: e.tok["tenant"], Body: map[string]any{"name": "_acme-challenge.example.com.", "type": "TXT", "data": `"a b" "c"`}},
 		{Method: "GET", Path: "/v1/zones/example.com/records", Token: adm},
 		{Method: "DELETE", Path: "/v1/zones/example.com/records/2", Token: adm},
+		{Method: "POST", Path: "/v1/zones/example.com/split", Token: adm, Body: map[string]any{"regions": []string{"us-east"}}},
+		{Method: "POST", Path: "/v1/zones/us-east.example.com/join", Token: adm},
 		{Method: "POST", Path: "/v1/tsig-keys", Token: adm, Body: map[string]any{"name": "acme.example.com", "algorithm": "hmac-sha512", "grant_update": []string{"_acme-challenge.example.com"}}},
 		{Method: "GET", Path: "/v1/tsig-keys", Token: adm},
 		{Method: "PATCH", Path: "/v1/tsig-keys/acme.example.com", Token: adm, Body: map[string]any{"algorithm": "hmac-sha256", "grant_update": []string{"_acme-challenge.www.example.com"}}},
