@@ -613,6 +613,10 @@ type tx struct {
 	counts poolcount.Deltas
 	// namesFenced: the transaction holds every DNS name (LockAllNames).
 	namesFenced bool
+	// deferNames: a job of a group commit run without savepoints, whose
+	// tried name checks wait in names for names_free (QueueNameHolder).
+	deferNames bool
+	names      deferredNames
 	// addressLocks: the spaces' prefixes whose regions LockAddresses
 	// locked.
 	addressLocks []addressLock
