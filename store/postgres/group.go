@@ -278,6 +278,9 @@ func (s *Store) runShared(batch []*job, savepoints bool) bool {
 	case !slices.Contains(ok, true):
 		c.Exec(ctx, "ROLLBACK")
 	default:
+		if shared.names.len() > 0 {
+			s.namesChecked.Add(1)
+		}
 		tag, err := commitUse(ctx, c, shared.use, shared.counts, shared.names)
 		if errors.Is(err, errNamesHeld) && !savepoints {
 			// A deferred name is held or locked by another writer:
