@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/netip"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -27,6 +28,7 @@ func TestBatchNameChecks(t *testing.T) {
 	ctx := context.Background()
 	dsn := freshSchema(t)
 	const replicas = 2
+	var entered atomic.Int64 // allocations that called Update
 	stores := make([]*postgres.Store, replicas)
 	regs := make([]*registry.Registry, replicas)
 	for i := range replicas {
@@ -35,7 +37,7 @@ func TestBatchNameChecks(t *testing.T) {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { s.Close() })
-		stores[i], regs[i] = s, registry.New(s)
+		stores[i], regs[i] = s, registry.New(counting{s, &entered})
 	}
 	r := regs[0]
 	if _, err := r.AddBlock(ctx, registry.Block{Prefix: netip.MustParsePrefix("fd00::/48"), Source: registry.SourcePrivate}); err != nil {
@@ -77,6 +79,7 @@ func TestBatchNameChecks(t *testing.T) {
 			}()
 			<-holding
 		}
+		entered.Store(0)
 		errs := make([]error, len(allocs))
 		var wg sync.WaitGroup
 		for k, a := range allocs {
@@ -86,16 +89,28 @@ func TestBatchNameChecks(t *testing.T) {
 				_, errs[k] = regs[a.replica].Allocate(ctx, registry.Request{Region: "r", Family: 6, Bits: 128, Tenant: a.tenant, Name: a.name})
 			}()
 		}
-		time.Sleep(300 * time.Millisecond) // let them queue behind the holders
+		// Every allocation has called Update before the holders let go,
+		// and had time to queue behind them.
+		for deadline := time.Now().Add(time.Minute); entered.Load() < int64(len(allocs)); {
+			if time.Now().After(deadline) {
+				t.Fatalf("%d of %d allocations reached Update", entered.Load(), len(allocs))
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		time.Sleep(300 * time.Millisecond)
 		close(release)
 		wg.Wait()
 		holders.Wait()
 		return errs
 	}
+	// fillers make a batch of a replica's allocations: replica 0's for
+	// tenant a, 1's for b, so that the two batches wait for no tenant's
+	// row of the other (a NOWAIT that failed would run a batch again with
+	// savepoints, and its names would not go to names_free).
 	fillers := func(round string, replica int) []alloc {
 		var out []alloc
 		for k := range 4 {
-			out = append(out, alloc{replica, "a", fmt.Sprintf("f%d-%s-%d.example", replica, round, k)})
+			out = append(out, alloc{replica, []string{"a", "b"}[replica], fmt.Sprintf("f%d-%s-%d.example", replica, round, k)})
 		}
 		return out
 	}
@@ -106,11 +121,12 @@ func TestBatchNameChecks(t *testing.T) {
 		name      string
 		contested []alloc // each wants the same name: exactly one may get it
 		held      bool    // the name is held before the batch
+		replicas  int     // the replicas whose batches run
 	}{
-		{"another tenant's assignment, before the batch", []alloc{{0, "b", "held.example"}}, true},
-		{"two tenants in one batch", []alloc{{0, "a", "one.example"}, {0, "b", "one.example"}}, false},
-		{"two tenants, the bare and the dotted name", []alloc{{0, "a", "dot.example"}, {0, "b", "dot.example."}}, false},
-		{"two replicas' batches at once", []alloc{{0, "a", "two.example"}, {1, "b", "two.example"}}, false},
+		{"another tenant's assignment, before the batch", []alloc{{0, "b", "held.example"}}, true, 1},
+		{"two tenants in one batch", []alloc{{0, "a", "one.example"}, {0, "b", "one.example"}}, false, 1},
+		{"two tenants, the bare and the dotted name", []alloc{{0, "a", "dot.example"}, {0, "b", "dot.example."}}, false, 1},
+		{"two replicas' batches at once", []alloc{{0, "a", "two.example"}, {1, "b", "two.example"}}, false, 2},
 	}
 	for ci, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -129,11 +145,14 @@ func TestBatchNameChecks(t *testing.T) {
 				postgres.NoSavepointBatches(stores[0])
 				postgres.NoSavepointBatches(stores[1])
 				before := postgres.NamesChecked(stores[0]) + postgres.NamesChecked(stores[1])
-				allocs := append(fillers(fmt.Sprintf("%d-%d", ci, round), 0), fillers(fmt.Sprintf("%d-%d", ci, round), 1)...)
+				var allocs []alloc
+				for i := range c.replicas {
+					allocs = append(allocs, fillers(fmt.Sprintf("%d-%d", ci, round), i)...)
+				}
 				allocs = append(allocs, contested...)
 				errs := batch(t, allocs)
-				if after := postgres.NamesChecked(stores[0]) + postgres.NamesChecked(stores[1]); after < before+replicas {
-					t.Fatalf("round %d: %d batches sent their names to names_free, want %d", round, after-before, replicas)
+				if after := postgres.NamesChecked(stores[0]) + postgres.NamesChecked(stores[1]); after < before+int64(c.replicas) {
+					t.Fatalf("round %d: %d batches sent their names to names_free, want %d", round, after-before, c.replicas)
 				}
 				got := 0
 				for k, a := range allocs {
@@ -161,4 +180,15 @@ func TestBatchNameChecks(t *testing.T) {
 			}
 		})
 	}
+}
+
+// counting is a Store that counts the Updates called.
+type counting struct {
+	*postgres.Store
+	n *atomic.Int64
+}
+
+func (c counting) Update(ctx context.Context, fn func(registry.Tx) error) error {
+	c.n.Add(1)
+	return c.Store.Update(ctx, fn)
 }

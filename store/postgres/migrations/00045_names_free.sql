@@ -16,6 +16,8 @@
 -- batch's own rows, so two jobs of one batch naming one name for two
 -- tenants also answer false. With zones in the register, each name is
 -- also asked of name_holder() (no lock: held here already).
+-- = ANY (ARRAY[...]), not IN (...): one bitmap index scan per name, not a
+-- BitmapOr of two (callgrind, 7 names: 367k instructions against 512k).
 -- The settings are name_holder's: the plan of the look-up keeps its
 -- index whatever the tables held when it was made.
 -- +goose StatementBegin
@@ -34,7 +36,7 @@ BEGIN
         END IF;
     END LOOP;
     IF EXISTS (SELECT 1 FROM unnest(p_dotted, p_bare, p_tenant) AS n(dotted, bare, tenant)
-               JOIN assignments a ON a.name IN (n.dotted, n.bare)
+               JOIN assignments a ON a.name = ANY (ARRAY[n.dotted, n.bare])
                WHERE a.name <> '' AND a.state <> 'released' AND a.tenant <> n.tenant) THEN
         RAISE EXCEPTION USING ERRCODE = 'CA001', MESSAGE = 'names_free: a name is held by another tenant''s assignment';
     END IF;
