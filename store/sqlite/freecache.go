@@ -206,19 +206,18 @@ const (
 		ORDER BY addr LIMIT 1) RETURNING bits, addr, pool_id, region_id`
 )
 
-// A pool's free prefixes are read and deleted through free_pool, which
-// is partial on bits >= 0 (00048: true of every row, and implied by no
-// DELETE by key, which therefore takes the key alone); each text names
-// the condition so that the index serves it (TestFreePlans).
+// A pool's free prefixes are read and deleted through free_pool (pool_id,
+// addr, bits + 0): 00048 added the third column so that a DELETE by the
+// whole key goes by the key alone (TestFreePlans).
 const (
-	freeOfPoolSQL = `SELECT addr, bits FROM free WHERE pool_id = ? AND bits >= 0 ORDER BY addr`
+	freeOfPoolSQL = `SELECT addr, bits FROM free WHERE pool_id = ? ORDER BY addr`
 	// freeWithinSQL: a pool's free prefixes never overlap: the one
 	// starting last at or before the range may hold it; the others
 	// overlapping it start inside it.
-	freeWithinSQL = `SELECT * FROM (SELECT bits, addr, pool_id, region_id FROM free WHERE pool_id = ?1 AND bits >= 0 AND addr <= ?2 ORDER BY addr DESC LIMIT 1)
+	freeWithinSQL = `SELECT * FROM (SELECT bits, addr, pool_id, region_id FROM free WHERE pool_id = ?1 AND addr <= ?2 ORDER BY addr DESC LIMIT 1)
 		UNION ALL
-		SELECT bits, addr, pool_id, region_id FROM free WHERE pool_id = ?1 AND bits >= 0 AND addr > ?2 AND addr <= ?3`
-	poolFreeDeleteSQL = `DELETE FROM free WHERE pool_id = ?1 AND bits >= 0`
+		SELECT bits, addr, pool_id, region_id FROM free WHERE pool_id = ?1 AND addr > ?2 AND addr <= ?3`
+	poolFreeDeleteSQL = `DELETE FROM free WHERE pool_id = ?1`
 )
 
 // freeKept is the set of those texts.

@@ -12,8 +12,8 @@ import (
 // allocation; bench/README.md, "Session 11"):
 //   - the statement that folds an allocation (fold.go) and the DELETE of a
 //     free prefix by its key build no ephemeral table: the DELETE goes by
-//     the free table's key in one pass (free_pool, partial since 00048, is
-//     no way in), and no CHECK it evaluates holds an IN list of more than
+//     the free table's key in one pass (free_pool no longer matches the
+//     whole key: 00048), and no CHECK it evaluates holds an IN list of more than
 //     two constants (00049), which SQLite would build a B-tree of, each run;
 //   - a pool's free prefixes are read and deleted through free_pool, not
 //     by a walk of the free table.
