@@ -40,6 +40,7 @@ func TestFreePlans(t *testing.T) {
 		{"folded allocation", foldSQL, 25},
 		{"free prefix by key", removeFreeSQL, 5},
 		{"assignment", insertWithID, 14},
+		{"a tag", insertTagSQL, 4},
 	} {
 		rows, err := conn.QueryContext(ctx, "EXPLAIN "+c.q, make([]any, c.args)...)
 		if err != nil {

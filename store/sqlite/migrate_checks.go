@@ -11,7 +11,8 @@ import (
 
 // checksWithoutLists is migration 00049: the CHECK constraints that every
 // allocation evaluates, state IN (three values) on assignments and kind
-// IN (three values) on pool_counts, are written as the same test with OR.
+// IN (three values) on pool_counts, and kind IN (four values) on tags (a
+// tagged allocation's), are written as the same test with OR.
 // SQLite evaluates an IN list of more than two constants by building an
 // ephemeral B-tree of the list, once per statement: three times in the
 // statement that folds an allocation (fold.go: the assignment and two
@@ -44,6 +45,7 @@ func goMigrations() []*goose.Migration {
 var checkForms = []struct{ table, list, or string }{
 	{"assignments", `CHECK (state IN ('assigned', 'quarantined', 'released'))`, `CHECK (state = 'assigned' OR state = 'quarantined' OR state = 'released')`},
 	{"pool_counts", `CHECK (kind IN ('assigned', 'quarantined', 'created'))`, `CHECK (kind = 'assigned' OR kind = 'quarantined' OR kind = 'created')`},
+	{"tags", `CHECK (kind IN ('region', 'block', 'pool', 'assignment'))`, `CHECK (kind = 'region' OR kind = 'block' OR kind = 'pool' OR kind = 'assignment')`},
 }
 
 // rewriteChecks writes the OR form (up) or the IN form (down) of each of

@@ -343,7 +343,7 @@ func TestPartialTenantIndexMigration(t *testing.T) {
 
 // TestFreePoolAndChecksMigration: a register at 00040 migrates (00048,
 // 00049): free_pool has its third column and holds every free prefix; the
-// CHECK constraints of assignments and pool_counts are written with OR
+// CHECK constraints of assignments, pool_counts and tags are written with OR
 // and still refuse a state or kind outside their lists; the file passes
 // an integrity check; allocating and a pool's free space read as before;
 // both migrations go down again to the IN lists and the whole index.
@@ -444,6 +444,7 @@ func TestFreePoolAndChecksMigration(t *testing.T) {
 	for _, q := range []string{
 		`INSERT INTO assignments (id, pool_id, family, first, last, bits, state, created_at) VALUES (9, 1, 4, x'0a0000c8', x'0a0000c8', 32, 'bogus', 0)`,
 		`INSERT INTO pool_counts (pool_id, kind, bits, day, n) VALUES (1, 'bogus', 32, 0, 1)`,
+		`INSERT INTO tags (kind, object_id, key, value) VALUES ('bogus', 1, 'k', 'v')`,
 	} {
 		if _, err := db.ExecContext(ctx, q); err == nil || !strings.Contains(err.Error(), "CHECK constraint failed") {
 			t.Errorf("%s: %v, want a CHECK constraint failure", q, err)
