@@ -596,9 +596,11 @@ func AdminZoneRecordCheck(z zone.Zone) zone.RecordCheck {
 // (registry.Tx.LockAddresses): on PostgreSQL an allocation of the address
 // on another replica is waited for, not read before it commits. A PTR
 // written while the address was free stays when the address is later
-// allocated, and is not served while it is a tenant's named address: the
-// zone builder answers the assignment's name alone there (zone's
-// shadowPTRs), and `record list` marks the record (MarkNotServed).
+// allocated, and is not served while a tenant holds the address: the zone
+// builder answers a named assignment's name alone there, and otherwise
+// serves only the PTRs written after the assignment was made, which this
+// check lets only the tenant itself write (zone.PTRShadowedBy); `record
+// list` marks the others (MarkNotServed).
 func ReverseRecordCheck(ctx context.Context, tx registry.Tx, z zone.Zone, tenant string, r zone.Record) error {
 	p, ok := zone.ReversePrefix(z, r.Name)
 	if !ok {

@@ -672,7 +672,8 @@ func (zd *Data) olderThanHolders(as []registry.Assignment, recs []Record) map[in
 // assignment's record has.
 //
 // The delta build needs no rule of its own: a change at an owner with
-// static records is built in full (deltaFits).
+// static records is built in full (deltaFits). Static PTRs at a tenant's
+// unnamed or quarantined address: olderThanHolders (heldptr.go).
 func (zd *Data) shadowPTRs(taken map[string][]dns.RR, tenanted map[string]bool, ttl uint32) {
 	for owner, yes := range tenanted {
 		if !yes {
