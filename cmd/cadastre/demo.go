@@ -133,13 +133,18 @@ func (a *app) cloudDemo(cmd *cobra.Command, n int, seed uint64, childPools int, 
 		}
 		end = t
 	}
-	if _, err := a.open(cmd.Context()); err != nil {
-		return err
-	}
-	report, stop := steps(a, "building")
 	began := time.Now()
-	res, err := demo.Cloud(cmd.Context(), a.store, end, demo.CloudOptions{Assignments: n, Seed: seed, ChildPools: childPools, Progress: report})
-	stop()
+	var res demo.CloudResult
+	err := a.build(cmd.Context(), func() error {
+		if _, err := a.open(cmd.Context()); err != nil {
+			return err
+		}
+		report, stop := steps(a, "building")
+		defer stop()
+		var err error
+		res, err = demo.Cloud(cmd.Context(), a.store, end, demo.CloudOptions{Assignments: n, Seed: seed, ChildPools: childPools, Progress: report})
+		return err
+	})
 	if err != nil {
 		return err
 	}
