@@ -169,6 +169,15 @@ func (a *app) build(ctx context.Context, fn func() error) error {
 	return err
 }
 
+// buildUnless is build, unless dry (a dry run writes nothing, and
+// creates no file either way).
+func (a *app) buildUnless(dry bool, ctx context.Context, fn func() error) error {
+	if dry {
+		return fn()
+	}
+	return a.build(ctx, fn)
+}
+
 func (a *app) close() {
 	if a.store != nil {
 		a.store.Close()
