@@ -95,6 +95,7 @@ func TestAssignmentPagePlans(t *testing.T) {
 		pageCase{name: "holding a prefix no assignment holds", f: registry.AssignmentFilter{Contains: netip.MustParsePrefix("40.64.1.0/24")}, bounded: true},
 		pageCase{name: "a region's past IPv4", f: registry.AssignmentFilter{RegionID: region, Family: 4, States: []registry.State{registry.StateQuarantined, registry.StateReleased}}, bounded: true},
 	)
+	t.Run("tags of a page", func(t *testing.T) { checkTagsOfPlan(t, ctx, s) })
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			f := c.f
@@ -127,6 +128,56 @@ func TestAssignmentPagePlans(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestAssignmentPagePlans's tags of a page, and what they must read.
+func checkTagsOfPlan(t *testing.T, ctx context.Context, s *Store) {
+	// A page's tags (every list page and GET asks TagsOf for its IDs):
+	// a look-up per ID in tags_pkey, not a pass over every tag (the
+	// planner's choice for `object_id = ANY($2)`: a Seq Scan of the
+	// register's tags, each compared with every ID of the page).
+	for _, n := range []int{1, 101, tagsByID} {
+		ids := make([]int64, n)
+		for i := range ids {
+			ids[i] = int64(1 + i*planRows/n) // spread over the register, some tagged
+		}
+		p, err := explainOn(ctx, s.pool, "tags", tagsOfQuery(n), []any{registry.KindAssignment, ids}, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if p.seqScan || p.read > int64(2*n) {
+			t.Errorf("tags of %d assignments: %d tag rows read, seq scan %v:\n%s", n, p.read, p.seqScan, p.text)
+		}
+		got, err := s.tagsOfIDs(ctx, ids)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := 0
+		for _, id := range ids {
+			if id%100 == 0 {
+				want++
+			}
+			if id%30000 == 7 {
+				want++
+			}
+		}
+		if got != want {
+			t.Errorf("tags of %d assignments: %d, want %d", n, got, want)
+		}
+	}
+}
+
+// tagsOfIDs counts the tags TagsOf finds of the assignments ids.
+func (s *Store) tagsOfIDs(ctx context.Context, ids []int64) (int, error) {
+	n := 0
+	err := s.View(ctx, func(tx registry.Tx) error {
+		m, err := tx.TagsOf(ctx, registry.KindAssignment, ids)
+		for _, tags := range m {
+			n += len(tags)
+		}
+		return err
+	})
+	return n, err
 }
 
 // plainQuery is a page of f written as plainly as possible: every
