@@ -255,9 +255,13 @@ func assignmentWhere(f registry.AssignmentFilter, args *sqlArgs) []string {
 	if f.Contains.IsValid() {
 		// An assignment holding the prefix is one of its supernets: at
 		// most 33 (IPv4) or 129 (IPv6) look-ups of assignments_prefix,
-		// not a walk of every assignment.
-		where = append(where, "a.prefix = ANY("+args.add(supernets(f.Contains))+"::cidr[])"+
-			" AND a.prefix >>= "+args.add(f.Contains.String())+"::cidr")
+		// not a walk of every assignment. The IDs are found first (an
+		// uncorrelated subquery, run once): as conditions on a page in ID
+		// order the planner at ten million walked the primary key through
+		// every assignment instead, filtering each by the supernets (10.8 s
+		// a page: it estimates the prefix conditions to hold many rows).
+		where = append(where, "a.id = ANY(ARRAY(SELECT c.id FROM assignments c WHERE c.prefix = ANY("+args.add(supernets(f.Contains))+"::cidr[])"+
+			" AND c.prefix >>= "+args.add(f.Contains.String())+"::cidr))")
 	}
 	if f.AfterID != 0 {
 		where = append(where, "a.id > "+args.add(f.AfterID))
