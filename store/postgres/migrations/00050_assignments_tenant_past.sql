@@ -15,14 +15,20 @@ CREATE INDEX assignments_tenant_past ON assignments (tenant, state, id) WITH (fi
 -- without statistics the planner takes every equality to hold 0.5 % of
 -- the rows and a page by name, resource or tenant walked the primary key
 -- through every assignment (10 s a page at ten million). Those get
--- statistics now; a register that has them, or no assignment, is left
--- as it is.
+-- statistics now, of every table of the register (with those of
+-- assignments beside none of pool_counts, taken for one row, the
+-- overview's counts became a nested loop that ran for minutes); a
+-- register that has them, or no assignment, is left as it is.
 -- +goose StatementBegin
 DO $$
+DECLARE
+    r record;
 BEGIN
     IF EXISTS (SELECT 1 FROM assignments)
        AND NOT EXISTS (SELECT 1 FROM pg_stats WHERE schemaname = current_schema() AND tablename = 'assignments') THEN
-        ANALYZE assignments, tags;
+        FOR r IN SELECT tablename FROM pg_tables WHERE schemaname = current_schema() LOOP
+            EXECUTE format('ANALYZE %I', r.tablename);
+        END LOOP;
     END IF;
 END;
 $$;
