@@ -140,7 +140,7 @@ func migrate(ctx context.Context, db *sql.DB) error {
 	}
 	// Out of order: numbers are handed to branches of work ahead, so a
 	// register made by a build with 00021 still gets 00020 when it lands.
-	p, err := goose.NewProvider(goose.DialectSQLite3, db, sub, goose.WithDisableGlobalRegistry(true), goose.WithAllowOutofOrder(true), goose.WithGoMigrations(compactEvents()))
+	p, err := goose.NewProvider(goose.DialectSQLite3, db, sub, goose.WithDisableGlobalRegistry(true), goose.WithAllowOutofOrder(true), goose.WithGoMigrations(goMigrations()...))
 	if err != nil {
 		return fmt.Errorf("migrations: %w", err)
 	}
@@ -265,7 +265,7 @@ func checkSchema(ctx context.Context, db *sql.DB, migrating bool) error {
 		if err != nil {
 			return err
 		}
-		p, err := goose.NewProvider(goose.DialectSQLite3, db, sub, goose.WithDisableGlobalRegistry(true), goose.WithAllowOutofOrder(true), goose.WithGoMigrations(compactEvents()))
+		p, err := goose.NewProvider(goose.DialectSQLite3, db, sub, goose.WithDisableGlobalRegistry(true), goose.WithAllowOutofOrder(true), goose.WithGoMigrations(goMigrations()...))
 		if err != nil {
 			return err
 		}
