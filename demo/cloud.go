@@ -120,7 +120,7 @@ func Cloud(ctx context.Context, s registry.Store, now time.Time, opt CloudOption
 		head.Relocations = append(head.Relocations, b.Relocations...)
 		b.Pools, b.Relocations = nil, nil
 	}
-	src := &cloudSource{g: g, progress: progress, loaded: -1}
+	src := &cloudSource{g: g, progress: progress, loaded: -1, buf: make([]registry.AssignmentRecord, 0, cloudChunk)}
 	if _, err := reg.LoadFrom(ctx, head, src, registry.LoadOptions{Source: "demo"}); err != nil {
 		if src.loaded >= 0 {
 			return res, fmt.Errorf("cloud register: region %s: %w", g.batches[src.loaded].region, err)
@@ -162,17 +162,25 @@ const childKids = 4
 const cloudChunk = registry.DumpPage
 
 // cloudSource gives the load the regions' assignments
-// (registry.AssignmentSource): each region's are made when the load
-// asks for them, after the previous region's were written, so that a
-// build holds one region's in memory, as a load per region did.
+// (registry.AssignmentSource): each chunk is made when the load asks for
+// it, after the previous chunk was written, so that a build holds one
+// chunk in memory, not a region (at 10M, us-east alone is 750,000
+// records, ~250 MB), and the chunks are those of a load per region: a
+// region's records (the lent unit's made in split, then its own) in
+// cloudChunk pieces.
 type cloudSource struct {
 	g        *cloudGen
 	progress func(string)
-	// next is the next region to make; loaded the region whose
-	// assignments left holds (-1: none yet).
+	// next is the next region to start; loaded the region being handed
+	// out (-1: none), pre its records made beforehand (split) not yet
+	// handed out, own what makes its own.
 	next, loaded int
-	left         []registry.AssignmentRecord
-	started      bool
+	pre          []registry.AssignmentRecord
+	own          *regionGen
+	// buf is the chunk handed out, used again for the next one (the load
+	// is done with a chunk before it asks for the next).
+	buf     []registry.AssignmentRecord
+	started bool
 }
 
 // Next implements registry.AssignmentSource.
@@ -182,25 +190,29 @@ func (s *cloudSource) Next() ([]registry.AssignmentRecord, error) {
 		s.started = true
 		s.progress("regions, blocks and pools")
 	}
-	for len(s.left) == 0 {
-		if s.loaded >= 0 {
-			// Every chunk of the region was written: let it go.
-			b := &s.g.batches[s.loaded]
-			b.dump = registry.Dump{}
-			s.progress(b.region)
-			s.loaded = -1
+	for {
+		if s.loaded < 0 {
+			if s.next == len(s.g.batches) {
+				return nil, io.EOF
+			}
+			s.loaded = s.next
+			s.pre, s.own = s.g.batches[s.next].dump.Assignments, s.g.regionGen(s.next)
+			s.next++
 		}
-		if s.next == len(s.g.batches) {
-			return nil, io.EOF
+		s.buf = s.buf[:0]
+		n := min(len(s.pre), cloudChunk)
+		s.buf = append(s.buf, s.pre[:n]...)
+		s.pre = s.pre[n:]
+		s.buf = s.own.make(s.buf, cloudChunk-len(s.buf))
+		if len(s.buf) > 0 {
+			return s.buf, nil
 		}
-		s.g.assign(s.next)
-		s.left, s.loaded = s.g.batches[s.next].dump.Assignments, s.next
-		s.next++
+		// Every chunk of the region was written: let it go.
+		b := &s.g.batches[s.loaded]
+		b.dump = registry.Dump{}
+		s.progress(b.region)
+		s.loaded = -1
 	}
-	n := min(len(s.left), cloudChunk)
-	out := s.left[:n:n]
-	s.left = s.left[n:]
-	return out, nil
 }
 
 // cloudGen holds the plan of a cloud register while it is made: records
@@ -562,18 +574,30 @@ func (g *cloudGen) split(n int) {
 	}
 }
 
-// assign makes region i's own assignments over the 90 days, from a
-// random source of its own, so that each region's are made just before
-// they are loaded and a build holds one region's in memory: 40 % IPv4
-// /32 (IPv6 once the region's IPv4 is gone), 45 % IPv6 /128, 15 % IPv6
-// /64; 30 % named; about one in twelve released later, the last week's
-// releases still in quarantine.
-func (g *cloudGen) assign(i int) {
-	rng := rand.New(rand.NewPCG(g.opt.Seed, 0x1605_0001+uint64(i)))
-	n := g.count[i]
+// regionGen makes region i's own assignments over the 90 days, a few at
+// a time (make), from a random source of its own, so that each is made
+// just before it is loaded and a build holds a chunk in memory: 40 %
+// IPv4 /32 (IPv6 once the region's IPv4 is gone), 45 % IPv6 /128, 15 %
+// IPv6 /64; 30 % named; about one in twelve released later, the last
+// week's releases still in quarantine. The records do not depend on how
+// many are made at once.
+type regionGen struct {
+	g    *cloudGen
+	i    int
+	rng  *rand.Rand
+	k, n int
+}
+
+func (g *cloudGen) regionGen(i int) *regionGen {
+	return &regionGen{g: g, i: i, rng: rand.New(rand.NewPCG(g.opt.Seed, 0x1605_0001+uint64(i))), n: g.count[i]}
+}
+
+// make appends up to max of the region's next assignments to out.
+func (r *regionGen) make(out []registry.AssignmentRecord, max int) []registry.AssignmentRecord {
+	g, i, rng, n := r.g, r.i, r.rng, r.n
 	span := g.now.Sub(g.start)
-	out := &g.batches[i].dump.Assignments
-	for k := 0; k < n; k++ {
+	for end := min(n, r.k+max); r.k < end; r.k++ {
+		k := r.k
 		at := g.start.Add(time.Duration(int64(span) / int64(n) * int64(k))).Add(time.Duration(rng.IntN(1000)) * time.Microsecond)
 		var p, pool netip.Prefix
 		switch kind := rng.IntN(100); {
@@ -607,8 +631,9 @@ func (g *cloudGen) assign(i int) {
 			}
 			v.net = netip.AddrFrom16(b)
 		}
-		*out = append(*out, g.record(rng, i, p, pool, g.first[i]+k, at))
+		out = append(out, g.record(rng, i, p, pool, g.first[i]+k, at))
 	}
+	return out
 }
 
 // record is assignment number seq of region i, made at at: its tenant,

@@ -14,6 +14,7 @@ import (
 	"strings"
 	"unicode/utf8"
 
+	"github.com/cadastre-ipam/cadastre/internal/jsonkeys"
 	"github.com/cadastre-ipam/cadastre/registry"
 )
 
@@ -205,6 +206,15 @@ func (t *tracker) at(off int64) int {
 	return t.line + 1
 }
 
+// span is the bytes from offset from to offset to, while they are kept
+// (with keep, from at or after the last offset given to at).
+func (t *tracker) span(from, to int64) ([]byte, bool) {
+	if !t.keep || from < t.base || to < from || to-t.base > int64(len(t.buf)) {
+		return nil, false
+	}
+	return t.buf[from-t.base : to-t.base], true
+}
+
 // start skips blanks and a comma after off: where the next value begins.
 func (t *tracker) start(off int64) int64 {
 	if off < t.base {
@@ -341,8 +351,20 @@ func (p *parser) jsonList(dec *json.Decoder, k kind, path string, yield func(ite
 		into = &p.page
 	}
 	for i := 0; dec.More(); i++ {
-		at := "line " + strconv.Itoa(p.t.at(p.t.start(dec.InputOffset()))) + " (" + path + "[" + strconv.Itoa(i) + "])"
-		if err := k.decode(dec, into, at); err != nil {
+		from := p.t.start(dec.InputOffset())
+		at := "line " + strconv.Itoa(p.t.at(from)) + " (" + path + "[" + strconv.Itoa(i) + "])"
+		err := k.decode(dec, into, at)
+		if err == nil {
+			// The record as written: a key given twice (or in two cases)
+			// was read as its last by the decoder, so refuse it, as the
+			// API refuses such a body (one pass, no copy).
+			rec, ok := p.t.span(from, dec.InputOffset())
+			if !ok {
+				return fmt.Errorf("%s: the record's bytes were not kept", at)
+			}
+			err = jsonkeys.Check(rec)
+		}
+		if err != nil {
 			var te *json.UnmarshalTypeError
 			if errors.As(err, &te) {
 				err = fmt.Errorf("field %s: %s where %s is wanted", te.Field, te.Value, te.Type)

@@ -17,11 +17,8 @@ type Money struct {
 // ParseMoney reads an amount such as "7500000" or "7500000.50" in currency,
 // an ISO 4217 code of three upper-case letters.
 func ParseMoney(amount, currency string) (Money, error) {
-	if len(currency) != 3 || strings.ToUpper(currency) != currency || strings.ContainsFunc(currency, func(r rune) bool { return r < 'A' || r > 'Z' }) {
-		return Money{}, fmt.Errorf("currency %q: must be an ISO 4217 code of three upper-case letters, such as USD", currency)
-	}
-	if !currencies[currency] {
-		return Money{}, fmt.Errorf("currency %q: not an active ISO 4217 currency code", currency)
+	if err := checkCurrency(currency); err != nil {
+		return Money{}, err
 	}
 	whole, frac, hasFrac := strings.Cut(amount, ".")
 	if whole == "" || (hasFrac && (len(frac) == 0 || len(frac) > 2)) {
@@ -38,6 +35,30 @@ func ParseMoney(amount, currency string) (Money, error) {
 		return Money{}, fmt.Errorf("price %q: too large", amount)
 	}
 	return Money{Cents: cents, Currency: currency}, nil
+}
+
+// checkCurrency refuses a currency that is not an active ISO 4217 code of
+// three upper-case letters.
+func checkCurrency(currency string) error {
+	if len(currency) != 3 || strings.ToUpper(currency) != currency || strings.ContainsFunc(currency, func(r rune) bool { return r < 'A' || r > 'Z' }) {
+		return fmt.Errorf("currency %q: must be an ISO 4217 code of three upper-case letters, such as USD", currency)
+	}
+	if !currencies[currency] {
+		return fmt.Errorf("currency %q: not an active ISO 4217 currency code", currency)
+	}
+	return nil
+}
+
+// Validate applies ParseMoney's rules to a Money made elsewhere (a file
+// loaded by import): an active ISO 4217 currency, a non-negative amount.
+func (m Money) Validate() error {
+	if err := checkCurrency(m.Currency); err != nil {
+		return err
+	}
+	if m.Cents < 0 {
+		return fmt.Errorf("price of %d hundredths: must not be negative", m.Cents)
+	}
+	return nil
 }
 
 // String prints "7500000.00 USD".

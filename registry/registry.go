@@ -234,6 +234,13 @@ func (r *Registry) checkBlock(b Block) error {
 	if err := checkTexts("counterparty", b.From, "note", b.Note, "date", b.Date, "registered country", b.RegisteredCountry); err != nil {
 		return err
 	}
+	if b.Price != nil {
+		// The CLI and the API parse a price (ParseMoney); a file loaded by
+		// import carries one already made, checked here by the same rule.
+		if err := b.Price.Validate(); err != nil {
+			return fmt.Errorf("block %s: %w: %w", p, err, ErrInvalid)
+		}
+	}
 	if _, err := ParseSource(string(b.Source)); err != nil {
 		return fmt.Errorf("block %s: %w: %w", p, err, ErrInvalid)
 	}

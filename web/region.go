@@ -1,6 +1,7 @@
 package web
 
 import (
+	"context"
 	"net/http"
 	"slices"
 	"sync"
@@ -49,8 +50,8 @@ func (s *Server) activity(r *http.Request, region string, from, now time.Time) (
 		s.acts.mu.Unlock()
 	}
 	// Today changes with every allocation: read again once the log moved.
-	cur, err := cached(s, r.Context(), "activity\x00"+region+"\x00"+today.Format(time.DateOnly), func() ([]registry.DayActivity, error) {
-		return s.reg.Activity(r.Context(), region, today, today.Add(24*time.Hour))
+	cur, err := cached(s, r.Context(), "activity\x00"+region+"\x00"+today.Format(time.DateOnly), func(ctx context.Context) ([]registry.DayActivity, error) {
+		return s.reg.Activity(ctx, region, today, today.Add(24*time.Hour))
 	})
 	if err != nil {
 		return nil, err

@@ -608,9 +608,11 @@ func AdminZoneRecordCheck(z zone.Zone) zone.RecordCheck {
 // (registry.Tx.LockAddresses): on PostgreSQL an allocation of the address
 // on another replica is waited for, not read before it commits. A PTR
 // written while the address was free stays when the address is later
-// allocated, and is not served while it is a tenant's named address: the
-// zone builder answers the assignment's name alone there (zone's
-// shadowPTRs), and `record list` marks the record (MarkNotServed).
+// allocated, and is not served while a tenant holds the address: the zone
+// builder answers a named assignment's name alone there, and otherwise
+// serves only the PTRs written after the assignment was made, which this
+// check lets only the tenant itself write (zone.PTRShadowedBy); `record
+// list` marks the others (MarkNotServed).
 func ReverseRecordCheck(ctx context.Context, tx registry.Tx, z zone.Zone, tenant string, r zone.Record) error {
 	p, ok := zone.ReversePrefix(z, r.Name)
 	if !ok {
@@ -807,9 +809,14 @@ func (m *Manager) Records(ctx context.Context, zoneName string) ([]zone.Record, 
 }
 
 // NotServedPTR is why a static PTR at a tenant's named address is not
-// served. It names neither the tenant nor the name: a tenant's token may
-// list the records under its suffixes.
-const NotServedPTR = "the address is a tenant's named assignment, whose name is its PTR"
+// served (zone.PTRNamed). It names neither the tenant nor the name: a
+// tenant's token may list the records under its suffixes.
+const NotServedPTR = zone.PTRNamed
+
+// NotServedBeforeHolder is why a static PTR older than the tenant's
+// assignment at its address (unnamed, or quarantined) is not served
+// (zone.PTRBeforeHolder).
+const NotServedBeforeHolder = zone.PTRBeforeHolder
 
 // markWholeZone is how many static PTR records make MarkNotServed read
 // the assignments of the zone's whole prefix at once rather than those
@@ -818,58 +825,118 @@ const NotServedPTR = "the address is a tenant's named assignment, whose name is 
 const markWholeZone = 64
 
 // MarkNotServed sets NotServed on the static PTR records of reverse zone
-// z (rs) that the zone builder does not serve: those at the address of a
-// tenant's live named assignment, where the assignment's name alone
-// answers (issue 10: a PTR written while the address was free must not
-// answer for the tenant that holds it now). The operator sees them in
-// `record list` and deletes them, or leaves them for when the address is
-// free again.
+// z (rs) that the zone builder does not serve (zone.PTRShadowedBy): those
+// at the address of a tenant's live named assignment, where the
+// assignment's name alone answers, and those written before the
+// assignment of the tenant that holds the address now, live or
+// quarantined (issue 10: a PTR written while the address was free, or
+// for an earlier holder, must not answer for the tenant that holds it
+// now). The operator sees them in `record list` and deletes them, or
+// leaves them for when the address is free again.
 func MarkNotServed(ctx context.Context, tx registry.Tx, z zone.Zone, rs []zone.Record) error {
-	at := map[netip.Addr][]int{}
-	for i, r := range rs {
-		if !strings.EqualFold(r.Type, "PTR") {
-			continue
-		}
-		if p, ok := zone.ReversePrefix(z, r.Name); ok && p.IsSingleIP() {
-			at[p.Addr()] = append(at[p.Addr()], i)
-		}
-	}
-	if len(at) == 0 {
+	addrs := zone.StaticPTRAddrs(&z, rs)
+	if len(addrs) == 0 {
 		return nil
 	}
+	as, err := tenantsAt(ctx, tx, z, addrs)
+	if err != nil || len(as) == 0 {
+		return err
+	}
+	for i, r := range rs {
+		if r.ZoneID != z.ID || r.Type != "PTR" {
+			continue
+		}
+		p, ok := zone.ReversePrefix(z, r.Name)
+		if !ok || !p.IsSingleIP() {
+			continue
+		}
+		for _, a := range as {
+			switch why := zone.PTRShadowedBy(&z, r, p.Addr(), a); why {
+			case "":
+			case zone.PTRNamed:
+				rs[i].NotServed = why
+			default:
+				if rs[i].NotServed == "" {
+					rs[i].NotServed = why
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// TenantsAtStaticPTRs reads in tx the live (assigned or quarantined)
+// assignments of tenants that cover the address of a static PTR record
+// (of rs) of a reverse zone of zs, in a space the zone serves, each once:
+// with the named assignments, what the zone builder reads to decide which
+// static PTRs it serves (zone.PTRShadowedBy). Static PTRs are few beside
+// assignments, so this is a handful of index look-ups per zone.
+func TenantsAtStaticPTRs(ctx context.Context, tx registry.Tx, zs []zone.Zone, rs []zone.Record) ([]registry.Assignment, error) {
+	var out []registry.Assignment
+	seen := map[int64]bool{}
+	for _, z := range zs {
+		addrs := zone.StaticPTRAddrs(&z, rs)
+		if len(addrs) == 0 {
+			continue
+		}
+		as, err := tenantsAt(ctx, tx, z, addrs)
+		if err != nil {
+			return nil, fmt.Errorf("zone %s: %w", z.Name, err)
+		}
+		for _, a := range as {
+			if !seen[a.ID] {
+				seen[a.ID] = true
+				out = append(out, a)
+			}
+		}
+	}
+	return out, nil
+}
+
+// tenantsAt is the live assignments of tenants in the spaces reverse zone
+// z serves that cover one of addrs (sorted), each once, with Space set.
+func tenantsAt(ctx context.Context, tx registry.Tx, z zone.Zone, addrs []netip.Addr) ([]registry.Assignment, error) {
 	spaces := []string{z.Config.Space}
 	if z.Config.Space == "" {
 		spaces = []string{registry.GlobalSpace, registry.PrivateSpace}
 	}
-	mark := func(as []registry.Assignment) {
+	var out []registry.Assignment
+	seen := map[int64]bool{}
+	keep := func(space string, as []registry.Assignment) {
 		for _, a := range as {
-			if a.State != registry.StateAssigned || a.Tenant == "" || a.Name == "" || !a.Prefix.IsSingleIP() {
+			if seen[a.ID] || a.Tenant == "" || a.State != registry.StateAssigned && a.State != registry.StateQuarantined {
 				continue
 			}
-			for _, i := range at[a.Prefix.Addr()] {
-				rs[i].NotServed = NotServedPTR
+			i, _ := slices.BinarySearchFunc(addrs, a.Prefix.Masked().Addr(), netip.Addr.Compare)
+			if i == len(addrs) || !a.Prefix.Contains(addrs[i]) {
+				continue
 			}
+			if a.Space == "" {
+				a.Space = space
+			}
+			seen[a.ID] = true
+			out = append(out, a)
 		}
 	}
 	for _, space := range spaces {
-		if len(at) > markWholeZone && z.Prefix.Addr().BitLen()-z.Prefix.Bits() <= 16 {
+		if len(addrs) > markWholeZone && z.Prefix.Addr().BitLen()-z.Prefix.Bits() <= 16 {
 			as, err := tx.AssignmentsAt(ctx, space, z.Prefix)
 			if err != nil {
-				return fmt.Errorf("assignments of %s in space %s: %w", z.Prefix, space, err)
+				return nil, fmt.Errorf("assignments of %s in space %s: %w", z.Prefix, space, err)
 			}
-			mark(as)
+			keep(space, as)
 			continue
 		}
-		for addr := range at {
+		for _, addr := range addrs {
 			p := netip.PrefixFrom(addr, addr.BitLen())
 			as, err := tx.AssignmentsAt(ctx, space, p)
 			if err != nil {
-				return fmt.Errorf("assignments of %s in space %s: %w", p, space, err)
+				return nil, fmt.Errorf("assignments of %s in space %s: %w", p, space, err)
 			}
-			mark(as)
+			keep(space, as)
 		}
 	}
-	return nil
+	return out, nil
 }
 
 // SignOptions choose how a zone is signed.

@@ -43,6 +43,18 @@ func (m *Manager) Export(ctx context.Context, name string, w io.Writer) error {
 			if in.Assigns, err = tx.Assignments(ctx, registry.AssignmentFilter{States: []registry.State{registry.StateAssigned}}); err != nil {
 				return err
 			}
+			// A tenant's quarantined address hides the static PTRs
+			// written before it was handed out, as served
+			// (zone.PTRShadowedBy); the live ones are read above.
+			held, err := TenantsAtStaticPTRs(ctx, tx, []zone.Zone{z}, rs)
+			if err != nil {
+				return err
+			}
+			for _, a := range held {
+				if a.State != registry.StateAssigned {
+					in.Assigns = append(in.Assigns, a)
+				}
+			}
 			// As the server does: the zone takes its own space's
 			// (zone.Config.Serves).
 			return nil

@@ -235,6 +235,21 @@ func (s *Server) Reload(ctx context.Context) error {
 		return fmt.Errorf("dns: read the event log's position: %w", err)
 	}
 	in.Seq = pos.Seq
+	if err := s.loadTSIG(ctx); err != nil {
+		// The keys loaded before stay in use; zones still follow.
+		s.log.Error("dns TSIG keys", "err", err)
+	}
+	// Zones and records first: which assignments a build reads depends
+	// on them (readAssigns).
+	if in.Zones, err = s.store.Zones(ctx); err != nil {
+		return fmt.Errorf("dns: read zones: %w", err)
+	}
+	if in.Records, err = s.store.Records(ctx, 0); err != nil {
+		return fmt.Errorf("dns: read records: %w", err)
+	}
+	if in.Keys, err = s.store.Keys(ctx, 0); err != nil {
+		return fmt.Errorf("dns: read keys: %w", err)
+	}
 	// Since the last snapshot, only assignments changed (the usual case:
 	// a new name): the builder makes the zones they touch from their
 	// last versions, and every assignment is read only if some zone
@@ -263,19 +278,6 @@ func (s *Server) Reload(ctx context.Context) error {
 			return a, nil
 		}
 	}
-	if err := s.loadTSIG(ctx); err != nil {
-		// The keys loaded before stay in use; zones still follow.
-		s.log.Error("dns TSIG keys", "err", err)
-	}
-	if in.Zones, err = s.store.Zones(ctx); err != nil {
-		return fmt.Errorf("dns: read zones: %w", err)
-	}
-	if in.Records, err = s.store.Records(ctx, 0); err != nil {
-		return fmt.Errorf("dns: read records: %w", err)
-	}
-	if in.Keys, err = s.store.Keys(ctx, 0); err != nil {
-		return fmt.Errorf("dns: read keys: %w", err)
-	}
 	corrupt := ""
 	if c := s.corrupt.Load(); c != nil {
 		corrupt = *c
@@ -295,7 +297,9 @@ func (s *Server) Reload(ctx context.Context) error {
 	return err
 }
 
-// readAssigns reads every pool and assigned address DNS serves.
+// readAssigns reads every pool and assigned address DNS serves, and the
+// tenants' assignments at the addresses of the static PTRs of in.Zones
+// (in.Records), which decide whether those are served.
 func (s *Server) readAssigns(ctx context.Context, in *zone.BuildInput) error {
 	err := s.reg.Store().View(ctx, func(tx registry.Tx) error {
 		var err error
@@ -306,6 +310,18 @@ func (s *Server) readAssigns(ctx context.Context, in *zone.BuildInput) error {
 		// names come from pools), and most are unnamed.
 		if in.Assigns, err = tx.Assignments(ctx, registry.AssignmentFilter{States: []registry.State{registry.StateAssigned}, Named: true}); err != nil {
 			return err
+		}
+		// But a tenant's unnamed or quarantined address hides the static
+		// PTRs written before it was handed out (zone.PTRShadowedBy):
+		// those few are read too, by address.
+		held, err := manage.TenantsAtStaticPTRs(ctx, tx, in.Zones, in.Records)
+		if err != nil {
+			return err
+		}
+		for _, a := range held {
+			if a.State != registry.StateAssigned || a.Name == "" { // the named ones are read above
+				in.Assigns = append(in.Assigns, a)
+			}
 		}
 		// Every space is read: each zone takes the assignments of its
 		// own space (zone.Config.Serves; the global and built-in
@@ -394,7 +410,7 @@ func (s *Server) readDelta(ctx context.Context, in *zone.BuildInput, since int64
 	}
 	in.Delta, in.Seq = d, seq
 	in.LoadAssigns = func() ([]registry.Assignment, error) {
-		var all zone.BuildInput
+		all := zone.BuildInput{Zones: in.Zones, Records: in.Records}
 		if err := s.readAssigns(ctx, &all); err != nil {
 			return nil, err
 		}

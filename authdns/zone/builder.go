@@ -183,6 +183,12 @@ func (b *Builder) Rebuild(ctx context.Context, in *BuildInput, now time.Time, co
 			fps[z.Name] = full(z)
 			continue
 		}
+		// A tenant's assignment coming to or leaving the address of a
+		// static PTR, named or not, may hide or show it (heldptr.go).
+		if touchesStaticPTR(&z, in, StaticPTRAddrs(&z, in.Records)) {
+			fps[z.Name] = full(z)
+			continue
+		}
 		rem, add := zoneEdits(&z, in)
 		switch {
 		case len(rem)+len(add) == 0 && !(o.signed && !now.Before(o.refreshAt)):

@@ -513,6 +513,8 @@ func build(z Zone, in *BuildInput) (*Data, error) {
 	// staticPTR: the owners of the zone's static PTR records, where a
 	// tenant's named assignment takes the PTR set over (shadowPTRs).
 	var staticPTR map[string]bool
+	rrs := make([]dns.RR, 0, 8)
+	var recs []Record // the zone's, as rrs
 	for _, r := range in.Records {
 		if r.ZoneID != z.ID {
 			continue
@@ -521,12 +523,21 @@ func build(z Zone, in *BuildInput) (*Data, error) {
 		if err != nil {
 			return nil, fmt.Errorf("zone %s: %w", z.Name, err)
 		}
-		zd.add(rr)
+		rrs, recs = append(rrs, rr), append(recs, r)
 		if z.Kind == Reverse && rr.Header().Rrtype == dns.TypePTR {
 			if staticPTR == nil {
 				staticPTR = map[string]bool{}
 			}
-			staticPTR[rr.Header().Name] = true
+			staticPTR[strings.ToLower(rr.Header().Name)] = true
+		}
+	}
+	// A static PTR older than a tenant's assignment covering its address
+	// is not served (heldptr.go); the rest are added in their order, as
+	// they always were (the first record of a set gives its TTL).
+	hidden := zd.olderThanHolders(in.Assigns, recs)
+	for i, rr := range rrs {
+		if !hidden[i] {
+			zd.add(rr)
 		}
 	}
 	// taken: the PTR records of assignments at those owners, by owner;
@@ -611,6 +622,46 @@ func build(z Zone, in *BuildInput) (*Data, error) {
 	return zd, nil
 }
 
+// olderThanHolders says which of recs, the static records of reverse
+// zone zd.zone, are PTRs at an address a tenant's live assignment of as
+// covers and that were written before it (PTRShadowedBy: PTRBeforeHolder),
+// by index. A named live address's own rule is shadowPTRs'. Nil when no
+// record is hidden; as is read once, and only by a reverse zone with
+// static PTRs.
+func (zd *Data) olderThanHolders(as []registry.Assignment, recs []Record) map[int]bool {
+	z := &zd.zone
+	addrs := StaticPTRAddrs(z, recs)
+	if len(addrs) == 0 {
+		return nil
+	}
+	at := make(map[netip.Addr][]int, len(addrs))
+	for i, r := range recs {
+		if r.Type != "PTR" {
+			continue
+		}
+		if p, ok := reversePrefix(z, r.Name); ok && p.IsSingleIP() {
+			at[p.Addr()] = append(at[p.Addr()], i)
+		}
+	}
+	var hidden map[int]bool
+	for _, a := range as {
+		if a.Tenant == "" || !z.Prefix.Overlaps(a.Prefix) {
+			continue
+		}
+		for _, addr := range covered(addrs, a.Prefix) {
+			for _, i := range at[addr] {
+				if PTRShadowedBy(z, recs[i], addr, a) == PTRBeforeHolder {
+					if hidden == nil {
+						hidden = map[int]bool{}
+					}
+					hidden[i] = true
+				}
+			}
+		}
+	}
+	return hidden
+}
+
 // shadowPTRs makes the PTR set at each owner in tenanted the records of
 // the assignments there (taken) alone, without the zone's static PTR
 // records at that owner: the live address of a tenant answers with its
@@ -621,7 +672,8 @@ func build(z Zone, in *BuildInput) (*Data, error) {
 // assignment's record has.
 //
 // The delta build needs no rule of its own: a change at an owner with
-// static records is built in full (deltaFits).
+// static records is built in full (deltaFits). Static PTRs at a tenant's
+// unnamed or quarantined address: olderThanHolders (heldptr.go).
 func (zd *Data) shadowPTRs(taken map[string][]dns.RR, tenanted map[string]bool, ttl uint32) {
 	for owner, yes := range tenanted {
 		if !yes {

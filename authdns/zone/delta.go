@@ -31,7 +31,9 @@ import (
 // A zone falls back to the full build (Build) when anything but its
 // assignments changed, when it is a catalog, when its links by synthesis
 // or the pools it synthesises in changed (synth.go), or when a change
-// touches a name with static records or at or below a delegation. Full builds stay the reference: the test
+// touches a name with static records or at or below a delegation, or a
+// tenant's assignment (named or not) at the address of a static PTR
+// (touchesStaticPTR, heldptr.go). Full builds stay the reference: the test
 // TestDeltaMatchesFullBuild checks that after random changes and renewals
 // a delta-built version has the content (records and signatures) a full
 // build makes.

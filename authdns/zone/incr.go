@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"net/netip"
 	"slices"
 	"time"
 
@@ -387,9 +388,20 @@ func fingerprint(z Zone, in *BuildInput, canon []string, period time.Time, corru
 		}
 	}
 	var b []byte
+	// The tenants' assignments at the addresses of static PTRs decide
+	// which of those are served (heldptr.go), named or not.
+	var ptrAddrs []netip.Addr
+	if canon != nil {
+		ptrAddrs = StaticPTRAddrs(&z, in.Records)
+	}
 	for i, a := range in.Assigns {
 		if canon == nil {
 			break // the static part only (delta.go)
+		}
+		if len(ptrAddrs) > 0 && a.Tenant != "" && (a.State == registry.StateAssigned || a.State == registry.StateQuarantined) &&
+			z.Config.Serves(a.Space) && len(covered(ptrAddrs, a.Prefix)) > 0 {
+			b = fmt.Appendf(b[:0], "held %d %s %s %s %d\n", a.ID, a.Prefix, a.Space, a.State, a.CreatedAt.UnixMicro())
+			h.Write(b)
 		}
 		if canon[i] == "" || !z.Config.Serves(a.Space) {
 			continue

@@ -21,7 +21,8 @@ import (
 // tenant's named assignment: its PTR set is the assignment's name alone,
 // with the zone's TTL. The static record answers again when the
 // assignment goes, and beside the assignment of the operator's own (no
-// tenant) address or alone at a tenant's unnamed one. Each step is built
+// tenant) address; a tenant's unnamed address serves none (it is older
+// than the assignment: TestStalePTRAtATenantsUnnamedAddress). Each step is built
 // by delta from the previous version and compared with a full build of the
 // same register, in a signed in-addr.arpa zone (compact denial) and a
 // signed ip6.arpa zone (NSEC3); ldns-verify-zone accepts both at the end.
@@ -71,7 +72,9 @@ func TestLiveAddressPTRWins(t *testing.T) {
 		return out
 	}
 	assign := func(id int64, addr netip.Addr, tenant, name string) registry.Assignment {
-		return registry.Assignment{ID: id, Prefix: netip.PrefixFrom(addr, addr.BitLen()), State: registry.StateAssigned, Tenant: tenant, Name: name}
+		// Made after the static record was written (TestStalePTRAtATenantsUnnamedAddress
+		// has the times).
+		return registry.Assignment{ID: id, Prefix: netip.PrefixFrom(addr, addr.BitLen()), State: registry.StateAssigned, Tenant: tenant, Name: name, CreatedAt: time.Now()}
 	}
 	var live []registry.Assignment
 	stale := []string{"60 stale.example."}
@@ -83,7 +86,7 @@ func TestLiveAddressPTRWins(t *testing.T) {
 		{"a tenant's named address answers its name alone", []registry.Assignment{assign(1, v4, "b", "vm7.delta.test."), assign(2, v6, "b", "vm7.delta.test.")}, []string{"3600 vm7.delta.test."}},
 		{"a rename keeps the static record out", []registry.Assignment{assign(1, v4, "b", "web.delta.test."), assign(2, v6, "b", "web.delta.test.")}, []string{"3600 web.delta.test."}},
 		{"the address released: the static record answers again", nil, stale},
-		{"a tenant's unnamed address: the static record (no name to win)", []registry.Assignment{assign(3, v4, "b", ""), assign(4, v6, "b", "")}, stale},
+		{"a tenant's unnamed address: not the older static record either", []registry.Assignment{assign(3, v4, "b", ""), assign(4, v6, "b", "")}, nil},
 		{"the operator's own named address: both, as before", []registry.Assignment{assign(5, v4, "", "ops.delta.test."), assign(6, v6, "", "ops.delta.test.")}, []string{"60 ops.delta.test.", "60 stale.example."}},
 		{"a tenant's name equal to the static data: one record, the zone's TTL", []registry.Assignment{assign(7, v4, "b", "stale.example."), assign(8, v6, "b", "stale.example.")}, []string{"3600 stale.example."}},
 	} {

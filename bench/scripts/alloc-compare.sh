@@ -17,6 +17,9 @@
 # Usage: bench/scripts/alloc-compare.sh OLD_BINARY NEW_BINARY
 #   ROUNDS=2 STORES="sqlite postgres" MODES="plain tenant named" DURATION=10s
 #   PGURL=postgres://postgres@127.0.0.1:5432/test?sslmode=disable
+#   SPACE=private (the blocks above) or global (44.0.0.0/8 and
+#   2a0f:1000::/32 as transferred blocks, pools 44.0.0.0/9 and
+#   2a0f:1000:0:1::/64: the global space's rows and its overlap rule)
 # One line per run on stdout: round store mode binary rate p99 errors,
 # and the CPU per allocation of cadastre and (PostgreSQL) of its backends.
 # The order old/new alternates from one round to the next.
@@ -32,6 +35,7 @@ modes=${MODES:-plain tenant named}
 duration=${DURATION:-10s}
 pgurl=${PGURL:-postgres://postgres@127.0.0.1:5432/test?sslmode=disable}
 port=${PORT:-18201}
+space=${SPACE:-private}
 
 tmp=$(mktemp -d)
 server=
@@ -59,10 +63,17 @@ run() {
 		at=(--postgres "$pgurl&search_path=$schema")
 	fi
 	"$bin" "${at[@]}" region add us-east --country US >/dev/null
-	"$bin" "${at[@]}" block add 10.0.0.0/8 --source private >/dev/null
-	"$bin" "${at[@]}" block add fd00::/48 --source private >/dev/null
-	"$bin" "${at[@]}" pool add 10.0.0.0/9 --region us-east >/dev/null
-	"$bin" "${at[@]}" pool add fd00:0:0:1::/64 --region us-east >/dev/null
+	if [ "$space" = global ]; then
+		"$bin" "${at[@]}" block add 44.0.0.0/8 --source transfer >/dev/null
+		"$bin" "${at[@]}" block add 2a0f:1000::/32 --source transfer >/dev/null
+		"$bin" "${at[@]}" pool add 44.0.0.0/9 --region us-east >/dev/null
+		"$bin" "${at[@]}" pool add 2a0f:1000:0:1::/64 --region us-east >/dev/null
+	else
+		"$bin" "${at[@]}" block add 10.0.0.0/8 --source private >/dev/null
+		"$bin" "${at[@]}" block add fd00::/48 --source private >/dev/null
+		"$bin" "${at[@]}" pool add 10.0.0.0/9 --region us-east >/dev/null
+		"$bin" "${at[@]}" pool add fd00:0:0:1::/64 --region us-east >/dev/null
+	fi
 	local -a tok=(token create --scope allocate --json) names=()
 	if [ "$mode" != plain ] && "$bin" tenant --help >/dev/null 2>&1; then
 		"$bin" "${at[@]}" tenant add bench --names bench.example --max-ipv4 100000000 --max-ipv6 100000000 >/dev/null

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 
@@ -378,11 +379,16 @@ func TestDemoTwice(t *testing.T) {
 }
 
 // TestDemoScale: demo --scale builds the cloud-sized register; the same
-// seed and end give the same export, byte for byte; its flags go with
-// --scale only, and a second build into the same file is refused.
+// seed and end give the same export, byte for byte, whether it builds a
+// new file (aside, without a journal: sqlite.Build) or fills an empty
+// register made before, and an import of that export into a new file
+// (built aside too) exports it again; nothing is left beside the
+// registers. Its flags go with --scale only, and a second build into the
+// same file is refused.
 func TestDemoScale(t *testing.T) {
 	dir := t.TempDir()
 	var exports []string
+	mustCLI(t, filepath.Join(dir, "b.db"), "report")
 	for _, name := range []string{"a.db", "b.db"} {
 		db := filepath.Join(dir, name)
 		out := mustCLI(t, db, "demo", "--scale", "300", "--seed", "3", "--child-pools", "0", "--until", "2026-11-01", "--json")
@@ -396,6 +402,25 @@ func TestDemoScale(t *testing.T) {
 	}
 	if exports[0] != exports[1] {
 		t.Errorf("two builds with seed 3 export different registers (%d and %d bytes)", len(exports[0]), len(exports[1]))
+	}
+	file := filepath.Join(dir, "a.json")
+	if err := os.WriteFile(file, []byte(exports[0]), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	mustCLI(t, filepath.Join(dir, "d.db"), "import", file)
+	if got := mustCLI(t, filepath.Join(dir, "d.db"), "export"); got != exports[0] {
+		t.Errorf("the import into a new file exports another register (%d bytes, want %d)", len(got), len(exports[0]))
+	}
+	if es, err := os.ReadDir(dir); err != nil {
+		t.Fatal(err)
+	} else {
+		var names []string
+		for _, e := range es {
+			names = append(names, e.Name())
+		}
+		if want := []string{"a.db", "a.json", "b.db", "d.db"}; !slices.Equal(names, want) {
+			t.Errorf("the folder holds %q, want %q", names, want)
+		}
 	}
 	db := filepath.Join(dir, "a.db")
 	if r := cli(t, db, "demo", "--scale", "10", "--until", "2026-11-01"); r.code != exitConflict || !strings.Contains(r.stderr, "empty register") {

@@ -44,8 +44,11 @@ million addresses from the five registries (allocations, transfers with their
 price, BYOIP), an IPv6 /32 per region with /48 child pools, 20 relocated
 /24s and N assignments over 90 days (IPv4 /32, IPv6 /128 and /64; 30 % named
 under cloud.example; released ones, the last week's still in quarantine).
-It goes in through the import's bulk path, a region per transaction; a
-million assignments take a few minutes. The same --seed and --until give the
+It goes in through the import's bulk path, in one transaction. Into a
+SQLite file that does not exist yet it is written aside (.NAME.building-*,
+without a journal) and named only once complete: one register's worth of
+disk, and nothing at --db if the build fails or is stopped. A million
+assignments take a few minutes. The same --seed and --until give the
 same register. The register must be empty. Export does not carry child
 pools yet: give --child-pools 0 for a register to export.`,
 		Example: `  cadastre demo
@@ -133,13 +136,18 @@ func (a *app) cloudDemo(cmd *cobra.Command, n int, seed uint64, childPools int, 
 		}
 		end = t
 	}
-	if _, err := a.open(cmd.Context()); err != nil {
-		return err
-	}
-	report, stop := steps(a, "building")
 	began := time.Now()
-	res, err := demo.Cloud(cmd.Context(), a.store, end, demo.CloudOptions{Assignments: n, Seed: seed, ChildPools: childPools, Progress: report})
-	stop()
+	var res demo.CloudResult
+	err := a.build(cmd.Context(), func() error {
+		if _, err := a.open(cmd.Context()); err != nil {
+			return err
+		}
+		report, stop := steps(a, "building")
+		defer stop()
+		var err error
+		res, err = demo.Cloud(cmd.Context(), a.store, end, demo.CloudOptions{Assignments: n, Seed: seed, ChildPools: childPools, Progress: report})
+		return err
+	})
 	if err != nil {
 		return err
 	}

@@ -872,7 +872,8 @@ func newRecordList(a *app) *cobra.Command {
 			for _, r := range rs {
 				data := r.Data
 				if r.NotServed != "" {
-					// issue 10: a static PTR at a tenant's named address.
+					// issue 10: a static PTR at a tenant's named address,
+					// or older than the tenant's assignment there.
 					data += "  (not served: " + r.NotServed + ")"
 				}
 				rows = append(rows, []string{fmt.Sprint(r.ID), r.Name, fmt.Sprint(r.TTL), r.Type, data})

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"os/signal"
 	"os/user"
@@ -137,6 +138,44 @@ func (a *app) open(ctx context.Context) (*registry.Registry, error) {
 	}
 	a.store, a.reg = s, registry.New(s)
 	return a.reg, nil
+}
+
+// build runs fn, which writes a whole register through a.open, the
+// fastest way the register allows: on SQLite, into a file that does not
+// exist yet, through sqlite.Build (a hidden file without a journal,
+// named only once complete: one register's worth of disk, and nothing
+// at --db if fn fails, is cancelled or the process dies); otherwise on
+// the register as it is.
+func (a *app) build(ctx context.Context, fn func() error) error {
+	if a.cfg.postgres != "" || a.reg != nil {
+		return fn()
+	}
+	if _, err := os.Lstat(a.cfg.db); !errors.Is(err, fs.ErrNotExist) {
+		return fn()
+	}
+	if err := a.localOnly(); err != nil {
+		return err
+	}
+	var fnErr error
+	err := sqlite.Build(ctx, a.cfg.db, func(s *sqlite.Store) error {
+		a.store, a.reg = s, registry.New(s)
+		defer func() { a.store, a.reg = nil, nil }()
+		fnErr = fn()
+		return fnErr
+	})
+	if err != nil && fnErr == nil {
+		return dbError{err}
+	}
+	return err
+}
+
+// buildUnless is build, unless dry (a dry run writes nothing, and
+// creates no file either way).
+func (a *app) buildUnless(dry bool, ctx context.Context, fn func() error) error {
+	if dry {
+		return fn()
+	}
+	return a.build(ctx, fn)
 }
 
 func (a *app) close() {

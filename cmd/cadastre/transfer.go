@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -181,12 +182,18 @@ with its line or id, never dropped silently.`,
 					return fmt.Errorf("import %s: %w", name, err)
 				}
 				defer rd.Close()
-				reg, err := a.open(cmd.Context())
-				if err != nil {
+				err = a.buildUnless(dry, cmd.Context(), func() error {
+					reg, err := a.open(cmd.Context())
+					if err != nil {
+						return err
+					}
+					rep, err = reg.LoadFrom(cmd.Context(), rd.Head(), rd, registry.LoadOptions{DryRun: dry, KeepSuffixOverlaps: keepOverlaps, Source: filepath.Base(name)})
+					stop()
+					return err
+				})
+				if errors.As(err, new(dbError)) {
 					return err
 				}
-				rep, err = reg.LoadFrom(cmd.Context(), rd.Head(), rd, registry.LoadOptions{DryRun: dry, KeepSuffixOverlaps: keepOverlaps, Source: filepath.Base(name)})
-				stop()
 				if err != nil {
 					return fmt.Errorf("import %s: nothing imported: %w", name, err)
 				}
@@ -216,13 +223,19 @@ with its line or id, never dropped silently.`,
 				for _, u := range unmapped {
 					fmt.Fprintf(a.cfg.stderr, "%s: not imported: %s\n", name, u)
 				}
-				reg, err := a.open(cmd.Context())
-				if err != nil {
+				err = a.buildUnless(dry, cmd.Context(), func() error {
+					reg, err := a.open(cmd.Context())
+					if err != nil {
+						return err
+					}
+					stop = spinner(a, "importing "+name)
+					rep, err = reg.Load(cmd.Context(), d, registry.LoadOptions{DryRun: dry, KeepSuffixOverlaps: keepOverlaps, Source: filepath.Base(name)})
+					stop()
+					return err
+				})
+				if errors.As(err, new(dbError)) {
 					return err
 				}
-				stop = spinner(a, "importing "+name)
-				rep, err = reg.Load(cmd.Context(), d, registry.LoadOptions{DryRun: dry, KeepSuffixOverlaps: keepOverlaps, Source: filepath.Base(name)})
-				stop()
 				if err != nil {
 					return fmt.Errorf("import %s: nothing imported: %w", name, err)
 				}

@@ -3,6 +3,7 @@ package storetest
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"net/netip"
 	"slices"
 	"testing"
@@ -439,6 +440,25 @@ func Cloud(t *testing.T, open Open) {
 				}
 				if w[1].Sub(w[0]) > 24*time.Hour && len(want) == 0 {
 					t.Errorf("region %s, %s to %s: nothing made or released to compare", region, w[0], w[1])
+				}
+				// The region page's read (Registry.Activity: the region, its
+				// pools and their counts, in one snapshot) gives the days
+				// from w[0]'s to w[1]'s as the store does. On PostgreSQL it
+				// went through ViewOne, which allows one statement: every
+				// region page answered 500.
+				byName, err := reg.Activity(ctx, region, w[0], w[1])
+				if err != nil {
+					t.Fatalf("Registry.Activity(%s, %s, %s): %v", region, w[0], w[1], err)
+				}
+				var byIDs []registry.DayActivity
+				if err := st.View(ctx, func(tx registry.Tx) (err error) {
+					byIDs, err = tx.Activity(ctx, ids, day(w[0]), day(w[1]))
+					return err
+				}); err != nil {
+					t.Fatal(err)
+				}
+				if fmt.Sprint(byName) != fmt.Sprint(byIDs) {
+					t.Errorf("Registry.Activity(%s, %s, %s) = %v; the store's days of its pools %v", region, w[0], w[1], byName, byIDs)
 				}
 			}
 		}

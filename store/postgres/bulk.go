@@ -331,6 +331,25 @@ func (t *tx) RestoreIndexes(ctx context.Context) error {
 			return err
 		}
 	}
+	// The planner's statistics of what was loaded: a register loaded at
+	// once was never analysed (autovacuum's analyse comes later, and never
+	// to a copy made with createdb -T, whose counters start at zero), and
+	// without them every equality is taken to hold 0.5 % of the rows, so
+	// a page by name, resource or tenant walked the primary key through
+	// all ten million assignments for its ORDER BY id LIMIT (10 s a page).
+	// A sample of 30,000 rows: seconds at ten million. Every table of the
+	// register, not the loaded ones alone: with statistics of assignments
+	// beside none of pool_counts (taken for one row) the overview's counts
+	// became a nested loop that ran for minutes.
+	if err := t.storeCounts(ctx); err != nil { // the pools' counts of the load, analysed too
+		return err
+	}
+	if _, err := t.exec(ctx, `DO $$ DECLARE r record; BEGIN
+		FOR r IN SELECT tablename FROM pg_tables WHERE schemaname = current_schema() LOOP
+			EXECUTE format('ANALYZE %I', r.tablename);
+		END LOOP; END $$`); err != nil {
+		return fmt.Errorf("statistics of the loaded assignments: %w", mapErr(err))
+	}
 	t.deferred = nil
 	timeout := DefaultStatementTimeout.String()
 	if t.s != nil {

@@ -63,6 +63,18 @@ func (t *tx) countInserted(as ...registry.Assignment) {
 	}
 }
 
+// usageQuery is Usage's statement ($1 the pools, $2 now). The ended
+// quarantines are counted once (MATERIALIZED): as a joined subquery the
+// generic plan PostgreSQL settles on for a prepared statement ran the
+// count again for every counter row (a nested loop without
+// materialisation: 453 counter rows x 47,170 quarantined entries for the
+// overview at ten million, minutes).
+const usageQuery = `WITH e AS MATERIALIZED (SELECT pool_id, bits, count(*) AS n FROM assignments
+		WHERE state = 'quarantined' AND quarantine_until <= $2 AND pool_id = ANY($1) GROUP BY pool_id, bits)
+	SELECT c.pool_id, c.kind, c.bits, c.n, coalesce(e.n, 0) FROM pool_counts c
+		LEFT JOIN e ON c.kind = 'quarantined' AND e.pool_id = c.pool_id AND e.bits = c.bits
+		WHERE c.pool_id = ANY($1) AND c.kind IN ('assigned', 'quarantined') AND c.day = 0 AND c.n <> 0`
+
 // Usage implements registry.Tx from the counters: one row per pool,
 // state and length, plus the quarantined assignments whose cool-down has
 // ended, counted in the index of the pools' quarantined assignments
@@ -74,11 +86,7 @@ func (t *tx) Usage(ctx context.Context, poolIDs []int64, now time.Time) ([]regis
 	if err := t.storeCounts(ctx); err != nil {
 		return nil, err
 	}
-	rows, err := t.query(ctx, `SELECT c.pool_id, c.kind, c.bits, c.n, coalesce(e.n, 0) FROM pool_counts c
-		LEFT JOIN (SELECT pool_id, bits, count(*) AS n FROM assignments
-			WHERE state = 'quarantined' AND quarantine_until <= $2 AND pool_id = ANY($1) GROUP BY pool_id, bits) e
-		ON c.kind = 'quarantined' AND e.pool_id = c.pool_id AND e.bits = c.bits
-		WHERE c.pool_id = ANY($1) AND c.kind IN ('assigned', 'quarantined') AND c.day = 0 AND c.n <> 0`, poolIDs, micros(now))
+	rows, err := t.query(ctx, usageQuery, poolIDs, micros(now))
 	return collect(rows, err, func(rows rowscan.Scanner) (registry.Usage, error) {
 		var u registry.Usage
 		var st string

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/netip"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -95,6 +96,23 @@ func TestAssignmentPagePlans(t *testing.T) {
 		pageCase{name: "holding a prefix no assignment holds", f: registry.AssignmentFilter{Contains: netip.MustParsePrefix("40.64.1.0/24")}, bounded: true},
 		pageCase{name: "a region's past IPv4", f: registry.AssignmentFilter{RegionID: region, Family: 4, States: []registry.State{registry.StateQuarantined, registry.StateReleased}}, bounded: true},
 	)
+	// The same statements where the planner prefers a walk in ID order to
+	// a sort (enable_sort off): at ten million its estimates did, for a
+	// page holding an address (the primary key walked through every
+	// assignment, 10.8 s). A shape that leaves it no such walk holds.
+	cfg, err := pgxpool.ParseConfig(dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.ConnConfig.RuntimeParams["enable_sort"] = "off"
+	ordered, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ordered.Close()
+	t.Run("tags of a page", func(t *testing.T) { checkTagsOfPlan(t, ctx, s) })
+	t.Run("assignments at a prefix", func(t *testing.T) { checkAssignmentsAtPlan(t, ctx, s) })
+	t.Run("usage, generic plan", func(t *testing.T) { checkUsagePlan(t, ctx, s) })
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			f := c.f
@@ -125,8 +143,139 @@ func TestAssignmentPagePlans(t *testing.T) {
 			if c.bounded && p.read > 9*limit {
 				t.Errorf("%d assignment rows read for a page of %d:\n%s", p.read, limit, p.text)
 			}
+			if c.f.Contains.IsValid() {
+				p, err := explain(ctx, ordered, f, false)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if p.seqScan || p.read > 9*limit {
+					t.Errorf("planner preferring a walk in ID order: %d assignment rows read for a page of %d, seq scan %v:\n%s", p.read, limit, p.seqScan, p.text)
+				}
+			}
 		})
 	}
+}
+
+// checkAssignmentsAtPlan: the assignments overlapping a prefix (the
+// address page's history, DNS changes, an import's rows) are read through
+// assignments_prefix, in proportion to what is found; the same as the
+// plain `&&` statement.
+func checkAssignmentsAtPlan(t *testing.T, ctx context.Context, s *Store) {
+	for _, p := range []string{"40.64.1.7/32", "40.64.1.0/24", "40.64.0.0/16", "40.64.1.7/31", "2603:1003:1::2a/128", "2603:1003::/120", "2603:1003::/32", "10.0.0.0/8"} {
+		pfx := netip.MustParsePrefix(p)
+		q, args := assignmentsAtQuery(registry.GlobalSpace, pfx)
+		got := pageIDs(t, ctx, s.pool, func(registry.AssignmentFilter) (string, []any) { return q, args }, registry.AssignmentFilter{})
+		want := pageIDs(t, ctx, s.pool, func(registry.AssignmentFilter) (string, []any) {
+			return assignmentSelect + ` WHERE a.prefix && $1::cidr AND a.space = $2 ORDER BY a.id`, []any{pfx.Masked().String(), registry.GlobalSpace}
+		}, registry.AssignmentFilter{})
+		if !slices.Equal(got, want) {
+			t.Errorf("at %s: %v, want %v", p, got, want)
+		}
+		pl, err := explainOn(ctx, s.pool, "assignments", q, args, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if pl.seqScan || pl.read > int64(3*len(want)+64) {
+			t.Errorf("at %s (%d assignments): %d assignment rows read, seq scan %v:\n%s", p, len(want), pl.read, pl.seqScan, pl.text)
+		}
+	}
+}
+
+// checkUsagePlan: the pools' usage (the overview, /tree, a region page)
+// counts the ended quarantines once, in the generic plan PostgreSQL uses
+// for a prepared statement after its fifth run as well: not once per
+// counter row.
+func checkUsagePlan(t *testing.T, ctx context.Context, s *Store) {
+	if _, err := s.pool.Exec(ctx, `INSERT INTO pool_counts (pool_id, kind, bits, day, n)
+		SELECT pool_id, state, bits, 0, count(*) FROM assignments WHERE state <> 'released' GROUP BY 1, 2, 3
+		ON CONFLICT (pool_id, kind, bits, day) DO UPDATE SET n = excluded.n`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.pool.Exec(ctx, `ANALYZE pool_counts`); err != nil {
+		t.Fatal(err)
+	}
+	c, err := s.pool.Acquire(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Release()
+	// The generic plan at ten million: a nested loop, nothing
+	// materialised (its estimates: one counter row). Here the planner is
+	// left no other join.
+	for _, q := range []string{`SET plan_cache_mode = force_generic_plan`, `SET enable_hashjoin = off`, `SET enable_mergejoin = off`, `SET enable_material = off`,
+		`PREPARE usage_plan(bigint[], bigint) AS ` + usageQuery} {
+		if _, err := c.Exec(ctx, q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	defer c.Exec(context.Background(), `DEALLOCATE usage_plan; RESET plan_cache_mode; RESET enable_hashjoin; RESET enable_mergejoin; RESET enable_material`)
+	var ids string
+	if err := c.QueryRow(ctx, `SELECT array_agg(id)::text FROM pools`).Scan(&ids); err != nil {
+		t.Fatal(err)
+	}
+	var raw string
+	if err := c.QueryRow(ctx, `EXPLAIN (ANALYZE, FORMAT JSON) EXECUTE usage_plan('`+ids+`', 1800000000000000)`).Scan(&raw); err != nil {
+		t.Fatal(err)
+	}
+	// Every step on assignments runs once.
+	for _, m := range regexp.MustCompile(`"Relation Name": "assignments",[^}]*?"Actual Loops": (\d+)`).FindAllStringSubmatch(raw, -1) {
+		if m[1] != "1" {
+			t.Errorf("the ended quarantines counted %s times:\n%s", m[1], raw)
+		}
+	}
+	if !strings.Contains(raw, `"Relation Name": "assignments"`) {
+		t.Errorf("no step on assignments:\n%s", raw)
+	}
+}
+
+// TestAssignmentPagePlans's tags of a page, and what they must read.
+func checkTagsOfPlan(t *testing.T, ctx context.Context, s *Store) {
+	// A page's tags (every list page and GET asks TagsOf for its IDs):
+	// a look-up per ID in tags_pkey, not a pass over every tag (the
+	// planner's choice for `object_id = ANY($2)`: a Seq Scan of the
+	// register's tags, each compared with every ID of the page).
+	for _, n := range []int{1, 101, tagsByID} {
+		ids := make([]int64, n)
+		for i := range ids {
+			ids[i] = int64(1 + i*planRows/n) // spread over the register, some tagged
+		}
+		p, err := explainOn(ctx, s.pool, "tags", tagsOfQuery(n), []any{registry.KindAssignment, ids}, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if p.seqScan || p.read > int64(2*n) {
+			t.Errorf("tags of %d assignments: %d tag rows read, seq scan %v:\n%s", n, p.read, p.seqScan, p.text)
+		}
+		got, err := s.tagsOfIDs(ctx, ids)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := 0
+		for _, id := range ids {
+			if id%100 == 0 {
+				want++
+			}
+			if id%30000 == 7 {
+				want++
+			}
+		}
+		if got != want {
+			t.Errorf("tags of %d assignments: %d, want %d", n, got, want)
+		}
+	}
+}
+
+// tagsOfIDs counts the tags TagsOf finds of the assignments ids.
+func (s *Store) tagsOfIDs(ctx context.Context, ids []int64) (int, error) {
+	n := 0
+	err := s.View(ctx, func(tx registry.Tx) error {
+		m, err := tx.TagsOf(ctx, registry.KindAssignment, ids)
+		for _, tags := range m {
+			n += len(tags)
+		}
+		return err
+	})
+	return n, err
 }
 
 // plainQuery is a page of f written as plainly as possible: every

@@ -47,7 +47,11 @@ func pageCases(region, pool int64, tenant, name, resource string) []pageCase {
 		{name: "after a cursor", f: registry.AssignmentFilter{AfterID: 500}, bounded: true},
 		{name: "family", f: registry.AssignmentFilter{Family: 4}, bounded: true},
 		{name: "tenant", f: registry.AssignmentFilter{Tenant: &tenant}, bounded: true},
-		{name: "tenant's quarantined", f: registry.AssignmentFilter{Tenant: &tenant, States: past[:1]}},
+		// A tenant's past: its page of each state (and the page read again
+		// by ID), not the tenant's rows (maxRead: three pages of 101).
+		{name: "tenant's quarantined", f: registry.AssignmentFilter{Tenant: &tenant, States: past[:1]}, maxRead: 3 * 101},
+		{name: "tenant's past", f: registry.AssignmentFilter{Tenant: &tenant, States: past}, maxRead: 3 * 101},
+		{name: "tenant's IPv4 released, after a cursor", f: registry.AssignmentFilter{Tenant: &tenant, Family: 4, States: past[1:], AfterID: 500}, maxRead: 3 * 101},
 		{name: "name", f: registry.AssignmentFilter{Name: name}, bounded: true},
 		{name: "resource", f: registry.AssignmentFilter{Resource: resource}, bounded: true},
 		{name: "quarantined", f: registry.AssignmentFilter{States: past[:1]}, bounded: true},
@@ -107,8 +111,8 @@ func PrintPagePlans(ctx context.Context, db *pgxpool.Pool, w io.Writer) error {
 // planFacts is what explain found in a page's plan.
 type planFacts struct {
 	text    string
-	seqScan bool  // a Seq Scan on assignments
-	read    int64 // assignment rows the plan's steps on assignments returned or filtered out
+	seqScan bool  // a Seq Scan on the table (assignments)
+	read    int64 // the table's rows the plan's steps on it returned or filtered out
 }
 
 // explain runs f's statement under EXPLAIN ANALYZE and sums, over the
@@ -116,6 +120,13 @@ type planFacts struct {
 // rows their filters removed, every loop counted.
 func explain(ctx context.Context, db *pgxpool.Pool, f registry.AssignmentFilter, buffers bool) (planFacts, error) {
 	q, args := assignmentQuery(f)
+	return explainOn(ctx, db, "assignments", q, args, buffers)
+}
+
+// explainOn runs q under EXPLAIN ANALYZE and sums, over the plan's steps
+// on the table rel (and its indexes), the rows they produced and the rows
+// their filters removed, every loop counted.
+func explainOn(ctx context.Context, db *pgxpool.Pool, rel, q string, args []any, buffers bool) (planFacts, error) {
 	opts := "ANALYZE, FORMAT JSON"
 	if buffers {
 		opts = "ANALYZE, BUFFERS, FORMAT JSON"
@@ -141,17 +152,17 @@ func explain(ctx context.Context, db *pgxpool.Pool, f registry.AssignmentFilter,
 			return int64(v)
 		}
 		kind, _ := n["Node Type"].(string)
-		rel, _ := n["Relation Name"].(string)
+		relName, _ := n["Relation Name"].(string)
 		idx, _ := n["Index Name"].(string)
 		rows, loops := num("Actual Rows"), num("Actual Loops")
 		// EXPLAIN shows the rows removed per loop.
 		removed := (num("Rows Removed by Filter") + num("Rows Removed by Index Recheck")) * max(loops, 1)
-		fmt.Fprintf(&b, "%s%s %s %s rows=%d loops=%d removed=%d", strings.Repeat("  ", depth), kind, rel, idx, rows, loops, removed)
+		fmt.Fprintf(&b, "%s%s %s %s rows=%d loops=%d removed=%d", strings.Repeat("  ", depth), kind, relName, idx, rows, loops, removed)
 		if buffers {
 			fmt.Fprintf(&b, " shared hit=%d read=%d", num("Shared Hit Blocks"), num("Shared Read Blocks"))
 		}
 		b.WriteByte('\n')
-		if rel == "assignments" {
+		if relName == rel {
 			if kind == "Seq Scan" {
 				p.seqScan = true
 			}
@@ -161,7 +172,7 @@ func explain(ctx context.Context, db *pgxpool.Pool, f registry.AssignmentFilter,
 				p.read += removed
 			}
 		}
-		if kind == "Bitmap Index Scan" && strings.HasPrefix(idx, "assignments_") {
+		if kind == "Bitmap Index Scan" && strings.HasPrefix(idx, rel+"_") {
 			p.read += rows * loops
 		}
 		children, _ := n["Plans"].([]any)

@@ -206,6 +206,20 @@ const (
 		ORDER BY addr LIMIT 1) RETURNING bits, addr, pool_id, region_id`
 )
 
+// A pool's free prefixes are read and deleted through free_pool (pool_id,
+// addr, bits + 0): 00048 added the third column so that a DELETE by the
+// whole key goes by the key alone (TestFreePlans).
+const (
+	freeOfPoolSQL = `SELECT addr, bits FROM free WHERE pool_id = ? ORDER BY addr`
+	// freeWithinSQL: a pool's free prefixes never overlap: the one
+	// starting last at or before the range may hold it; the others
+	// overlapping it start inside it.
+	freeWithinSQL = `SELECT * FROM (SELECT bits, addr, pool_id, region_id FROM free WHERE pool_id = ?1 AND addr <= ?2 ORDER BY addr DESC LIMIT 1)
+		UNION ALL
+		SELECT bits, addr, pool_id, region_id FROM free WHERE pool_id = ?1 AND addr > ?2 AND addr <= ?3`
+	poolFreeDeleteSQL = `DELETE FROM free WHERE pool_id = ?1`
+)
+
 // freeKept is the set of those texts.
 var freeKept = func() map[string]bool {
 	m := map[string]bool{addFreeSQL: true, removeFreeSQL: true, takeFreeSQL: true}

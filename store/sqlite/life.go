@@ -63,7 +63,7 @@ func (t *tx) SetTags(ctx context.Context, kind string, id int64, tags registry.T
 		return mapErr(err)
 	}
 	for _, k := range sortedKeys(tags) {
-		if _, err := t.q.exec(ctx, `INSERT INTO tags (kind, object_id, key, value) VALUES (?, ?, ?, ?)`, kind, id, k, tags[k]); err != nil {
+		if _, err := t.q.exec(ctx, insertTagSQL, kind, id, k, tags[k]); err != nil {
 			return mapErr(err)
 		}
 	}
@@ -220,7 +220,7 @@ func (t *tx) DeletePool(ctx context.Context, id int64) error {
 	for _, q := range []string{
 		`DELETE FROM tags WHERE kind = 'assignment' AND object_id IN (SELECT id FROM assignments WHERE pool_id = ?1)`,
 		`DELETE FROM assignments WHERE pool_id = ?1 AND state = 'released' AND state <> 'assigned'`,
-		`DELETE FROM free WHERE pool_id = ?1`,
+		poolFreeDeleteSQL,
 	} {
 		if _, err := t.q.exec(ctx, q, id); err != nil {
 			return mapErr(err)
@@ -228,3 +228,6 @@ func (t *tx) DeletePool(ctx context.Context, id int64) error {
 	}
 	return t.deleteRow(ctx, "pools", "pool", id)
 }
+
+// insertTagSQL writes one tag (its CHECK on kind: 00049).
+const insertTagSQL = `INSERT INTO tags (kind, object_id, key, value) VALUES (?, ?, ?, ?)`

@@ -28,7 +28,7 @@ func TestTenantMigration(t *testing.T) {
 		t.Fatal(err)
 	}
 	sub, _ := fs.Sub(migrations, "migrations")
-	p, err := goose.NewProvider(goose.DialectSQLite3, db, sub, goose.WithDisableGlobalRegistry(true), goose.WithGoMigrations(compactEvents()))
+	p, err := goose.NewProvider(goose.DialectSQLite3, db, sub, goose.WithDisableGlobalRegistry(true), goose.WithGoMigrations(goMigrations()...))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -80,7 +80,7 @@ func TestChildPoolUseMigration(t *testing.T) {
 		}
 		defer db.Close()
 		sub, _ := fs.Sub(migrations, "migrations")
-		p, err := goose.NewProvider(goose.DialectSQLite3, db, sub, goose.WithDisableGlobalRegistry(true), goose.WithGoMigrations(compactEvents()))
+		p, err := goose.NewProvider(goose.DialectSQLite3, db, sub, goose.WithDisableGlobalRegistry(true), goose.WithGoMigrations(goMigrations()...))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -118,7 +118,7 @@ func TestCountersMigration(t *testing.T) {
 		}
 		defer db.Close()
 		sub, _ := fs.Sub(migrations, "migrations")
-		p, err := goose.NewProvider(goose.DialectSQLite3, db, sub, goose.WithDisableGlobalRegistry(true), goose.WithAllowOutofOrder(true), goose.WithGoMigrations(compactEvents()))
+		p, err := goose.NewProvider(goose.DialectSQLite3, db, sub, goose.WithDisableGlobalRegistry(true), goose.WithAllowOutofOrder(true), goose.WithGoMigrations(goMigrations()...))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -150,7 +150,7 @@ func TestSpacePerObjectMigration(t *testing.T) {
 		}
 		defer db.Close()
 		sub, _ := fs.Sub(migrations, "migrations")
-		p, err := goose.NewProvider(goose.DialectSQLite3, db, sub, goose.WithDisableGlobalRegistry(true), goose.WithAllowOutofOrder(true), goose.WithGoMigrations(compactEvents()))
+		p, err := goose.NewProvider(goose.DialectSQLite3, db, sub, goose.WithDisableGlobalRegistry(true), goose.WithAllowOutofOrder(true), goose.WithGoMigrations(goMigrations()...))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -179,7 +179,7 @@ func TestCompactEventsMigration(t *testing.T) {
 	}
 	defer db.Close()
 	sub, _ := fs.Sub(migrations, "migrations")
-	p, err := goose.NewProvider(goose.DialectSQLite3, db, sub, goose.WithDisableGlobalRegistry(true), goose.WithAllowOutofOrder(true), goose.WithGoMigrations(compactEvents()))
+	p, err := goose.NewProvider(goose.DialectSQLite3, db, sub, goose.WithDisableGlobalRegistry(true), goose.WithAllowOutofOrder(true), goose.WithGoMigrations(goMigrations()...))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -243,7 +243,7 @@ func TestSuffixIndexMigration(t *testing.T) {
 		}
 		defer db.Close()
 		sub, _ := fs.Sub(migrations, "migrations")
-		p, err := goose.NewProvider(goose.DialectSQLite3, db, sub, goose.WithDisableGlobalRegistry(true), goose.WithAllowOutofOrder(true), goose.WithGoMigrations(compactEvents()))
+		p, err := goose.NewProvider(goose.DialectSQLite3, db, sub, goose.WithDisableGlobalRegistry(true), goose.WithAllowOutofOrder(true), goose.WithGoMigrations(goMigrations()...))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -266,7 +266,7 @@ func TestPartialTenantIndexMigration(t *testing.T) {
 		t.Fatal(err)
 	}
 	sub, _ := fs.Sub(migrations, "migrations")
-	p, err := goose.NewProvider(goose.DialectSQLite3, db, sub, goose.WithDisableGlobalRegistry(true), goose.WithGoMigrations(compactEvents()))
+	p, err := goose.NewProvider(goose.DialectSQLite3, db, sub, goose.WithDisableGlobalRegistry(true), goose.WithGoMigrations(goMigrations()...))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -338,5 +338,134 @@ func TestPartialTenantIndexMigration(t *testing.T) {
 	}
 	if got := ids(""); !slices.Equal(got, []int64{2, 4, 6}) {
 		t.Errorf("untenanted assignments: %v, want [2 4 6]", got)
+	}
+}
+
+// TestFreePoolAndChecksMigration: a register at 00040 migrates (00048,
+// 00049): free_pool has its third column and holds every free prefix; the
+// CHECK constraints of assignments, pool_counts and tags are written with OR
+// and still refuse a state or kind outside their lists; the file passes
+// an integrity check; allocating and a pool's free space read as before;
+// both migrations go down again to the IN lists and the whole index.
+func TestFreePoolAndChecksMigration(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "old.db")
+	db, err := sql.Open("sqlite", "file:"+path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sub, _ := fs.Sub(migrations, "migrations")
+	p, err := goose.NewProvider(goose.DialectSQLite3, db, sub, goose.WithDisableGlobalRegistry(true), goose.WithGoMigrations(goMigrations()...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.UpTo(ctx, 40); err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range []struct {
+		sql  string
+		args []any
+	}{
+		{`INSERT INTO regions (id, name, country, created_at) VALUES (1, 'r', 'US', 0)`, nil},
+		{`INSERT INTO blocks (id, prefix, family, first, last, bits, source, created_at) VALUES (1, '10.0.0.0/8', 4, ?, ?, 8, 'private', 0)`, []any{[]byte{10, 0, 0, 0}, []byte{10, 255, 255, 255}}},
+		{`INSERT INTO pools (id, prefix, family, first, last, bits, block_id, region_id, created_at) VALUES (1, '10.0.0.0/24', 4, ?, ?, 24, 1, 1, 0)`, []any{[]byte{10, 0, 0, 0}, []byte{10, 0, 0, 255}}},
+		{`INSERT INTO free (region_id, family, bits, addr, pool_id) VALUES (1, 4, 25, ?, 1)`, []any{[]byte{10, 0, 0, 128}}},
+		{`INSERT INTO free (region_id, family, bits, addr, pool_id) VALUES (1, 4, 26, ?, 1)`, []any{[]byte{10, 0, 0, 64}}},
+		{`INSERT INTO assignments (id, pool_id, family, first, last, bits, state, created_at) VALUES (1, 1, 4, ?, ?, 26, 'assigned', 0)`, []any{[]byte{10, 0, 0, 0}, []byte{10, 0, 0, 63}}},
+		{`INSERT INTO pool_counts (pool_id, kind, bits, day, n) VALUES (1, 'assigned', 26, 0, 1)`, nil},
+	} {
+		if _, err := db.ExecContext(ctx, q.sql, q.args...); err != nil {
+			t.Fatalf("%s: %v", q.sql, err)
+		}
+	}
+	db.Close()
+
+	s, err := Open(ctx, path, Options{NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	schema := func(db *sql.DB, name string) string {
+		t.Helper()
+		var def string
+		if err := db.QueryRowContext(ctx, `SELECT sql FROM sqlite_master WHERE name = ?`, name).Scan(&def); err != nil {
+			t.Fatal(err)
+		}
+		return def
+	}
+	if def := schema(s.rdb, "free_pool"); !strings.Contains(def, "(pool_id, addr, bits + 0)") {
+		t.Errorf("free_pool after the migrations: %s", def)
+	}
+	var indexed int
+	if err := s.rdb.QueryRowContext(ctx, `SELECT COUNT(*) FROM free INDEXED BY free_pool WHERE pool_id = 1`).Scan(&indexed); err != nil {
+		t.Fatal(err)
+	}
+	if indexed != 2 {
+		t.Errorf("free_pool holds %d of the pool's 2 free prefixes", indexed)
+	}
+	for _, c := range checkForms {
+		if def := schema(s.rdb, c.table); !strings.Contains(def, c.or) || strings.Contains(def, c.list) {
+			t.Errorf("%s after the migrations: %s", c.table, def)
+		}
+	}
+	var check string
+	if err := s.rdb.QueryRowContext(ctx, `PRAGMA integrity_check`).Scan(&check); err != nil || check != "ok" {
+		t.Fatalf("integrity check: %q, %v", check, err)
+	}
+	r := registry.New(s)
+	got, err := r.Allocate(ctx, registry.Request{Region: "r", Family: 4, Bits: 26})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := "10.0.0.64/26"; len(got) != 1 || got[0].Prefix.String() != want {
+		t.Fatalf("allocated %v, want %s (the smallest free prefix)", got, want)
+	}
+	var free []string
+	if err := s.View(ctx, func(tx registry.Tx) error {
+		ps, err := tx.FreeOfPool(ctx, 1)
+		for _, p := range ps {
+			free = append(free, p.String())
+		}
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(free, []string{"10.0.0.128/25"}) {
+		t.Errorf("the pool's free space after the allocation: %v", free)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	db, err = sql.Open("sqlite", "file:"+path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	for _, q := range []string{
+		`INSERT INTO assignments (id, pool_id, family, first, last, bits, state, created_at) VALUES (9, 1, 4, x'0a0000c8', x'0a0000c8', 32, 'bogus', 0)`,
+		`INSERT INTO pool_counts (pool_id, kind, bits, day, n) VALUES (1, 'bogus', 32, 0, 1)`,
+		`INSERT INTO tags (kind, object_id, key, value) VALUES ('bogus', 1, 'k', 'v')`,
+	} {
+		if _, err := db.ExecContext(ctx, q); err == nil || !strings.Contains(err.Error(), "CHECK constraint failed") {
+			t.Errorf("%s: %v, want a CHECK constraint failure", q, err)
+		}
+	}
+	p, err = goose.NewProvider(goose.DialectSQLite3, db, sub, goose.WithDisableGlobalRegistry(true), goose.WithAllowOutofOrder(true), goose.WithGoMigrations(goMigrations()...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.DownTo(ctx, 40); err != nil {
+		t.Fatal(err)
+	}
+	if def := schema(db, "free_pool"); strings.Contains(def, "bits") {
+		t.Errorf("free_pool after going down: %s", def)
+	}
+	for _, c := range checkForms {
+		if def := schema(db, c.table); !strings.Contains(def, c.list) || strings.Contains(def, c.or) {
+			t.Errorf("%s after going down: %s", c.table, def)
+		}
+	}
+	if err := db.QueryRowContext(ctx, `PRAGMA integrity_check`).Scan(&check); err != nil || check != "ok" {
+		t.Fatalf("integrity check after going down: %q, %v", check, err)
 	}
 }

@@ -39,6 +39,9 @@ type Options struct {
 	// NoSync turns fsync off (synchronous=OFF). Only for benchmarks that
 	// measure the CPU cost of allocation apart from the disk.
 	NoSync bool
+	// build is set by Build: a new file written in one go, thrown away
+	// if that fails (build.go).
+	build bool
 }
 
 // Store is the SQLite Store.
@@ -83,16 +86,29 @@ func Open(ctx context.Context, path string, opt Options) (*Store, error) {
 		return nil, fmt.Errorf("database %s: is a directory", path)
 	}
 	sync := "FULL"
-	if opt.NoSync {
+	if opt.NoSync || opt.build {
 		sync = "OFF"
 	}
 	// temp_store=MEMORY keeps statement journals (every insert that may
-	// fire an ABORT trigger opens one) off the disk.
-	common := "_pragma=busy_timeout(10000)&_pragma=foreign_keys(1)&_pragma=synchronous(" + sync + ")&_pragma=temp_store(MEMORY)"
+	// fire an ABORT trigger opens one) off the disk. A build keeps the
+	// default (files): its index builds sort the whole register, and in
+	// memory that sort was most of a 10M build's 1.97 GB.
+	common := "_pragma=busy_timeout(10000)&_pragma=foreign_keys(1)&_pragma=synchronous(" + sync + ")"
+	if !opt.build {
+		common += "&_pragma=temp_store(MEMORY)"
+	}
+	// A build writes no journal at all: the file is new and thrown away
+	// if the build fails, so nothing needs rolling back, and a write-ahead
+	// log would hold the whole register beside the file until the one
+	// commit (twice the disk).
+	journal := "WAL"
+	if opt.build {
+		journal = "OFF"
+	}
 	// The writer keeps a larger page cache: the hot pages of a large
 	// register (the right edges of the assignment and event indexes, the
 	// free list) then stay in memory however large the file grows.
-	wdb, err := sql.Open("sqlite", "file:"+path+"?"+common+"&_pragma=journal_mode(WAL)&_pragma=cache_size("+writerCache+")&_txlock=immediate")
+	wdb, err := sql.Open("sqlite", "file:"+path+"?"+common+"&_pragma=journal_mode("+journal+")&_pragma=cache_size("+writerCache+")&_txlock=immediate")
 	if err != nil {
 		return nil, fmt.Errorf("database %s: %w", path, err)
 	}
@@ -140,7 +156,7 @@ func migrate(ctx context.Context, db *sql.DB) error {
 	}
 	// Out of order: numbers are handed to branches of work ahead, so a
 	// register made by a build with 00021 still gets 00020 when it lands.
-	p, err := goose.NewProvider(goose.DialectSQLite3, db, sub, goose.WithDisableGlobalRegistry(true), goose.WithAllowOutofOrder(true), goose.WithGoMigrations(compactEvents()))
+	p, err := goose.NewProvider(goose.DialectSQLite3, db, sub, goose.WithDisableGlobalRegistry(true), goose.WithAllowOutofOrder(true), goose.WithGoMigrations(goMigrations()...))
 	if err != nil {
 		return fmt.Errorf("migrations: %w", err)
 	}
@@ -265,7 +281,7 @@ func checkSchema(ctx context.Context, db *sql.DB, migrating bool) error {
 		if err != nil {
 			return err
 		}
-		p, err := goose.NewProvider(goose.DialectSQLite3, db, sub, goose.WithDisableGlobalRegistry(true), goose.WithAllowOutofOrder(true), goose.WithGoMigrations(compactEvents()))
+		p, err := goose.NewProvider(goose.DialectSQLite3, db, sub, goose.WithDisableGlobalRegistry(true), goose.WithAllowOutofOrder(true), goose.WithGoMigrations(goMigrations()...))
 		if err != nil {
 			return err
 		}

@@ -265,7 +265,7 @@ func (t *tx) ChildPools(ctx context.Context, parentID int64) ([]registry.Pool, e
 
 // DissolvePool drops a child pool's free space and marks it dissolved.
 func (t *tx) DissolvePool(ctx context.Context, id int64, at time.Time) error {
-	if _, err := t.q.exec(ctx, `DELETE FROM free WHERE pool_id = ?`, id); err != nil {
+	if _, err := t.q.exec(ctx, poolFreeDeleteSQL, id); err != nil {
 		return err
 	}
 	res, err := t.q.exec(ctx, `UPDATE pools SET dissolved_at = ? WHERE id = ? AND child_of IS NOT NULL AND dissolved_at IS NULL`, micros(at), id)
@@ -447,7 +447,7 @@ func (t *tx) TakeSmallestFree(ctx context.Context, regionID int64, family, maxBi
 }
 
 func (t *tx) FreeOfPool(ctx context.Context, poolID int64) ([]netip.Prefix, error) {
-	rows, err := t.q.query(ctx, `SELECT addr, bits FROM free WHERE pool_id = ? ORDER BY addr`, poolID)
+	rows, err := t.q.query(ctx, freeOfPoolSQL, poolID)
 	return collect(rows, err, func(rows rowscan.Scanner) (netip.Prefix, error) {
 		var addr []byte
 		var bits int

@@ -1,4 +1,4 @@
-package api
+package jsonkeys
 
 import (
 	"bytes"
@@ -76,7 +76,7 @@ func TestNoDuplicateKeyAgreesWithTheWalk(t *testing.T) {
 		if fast && slow != nil {
 			t.Errorf("%.60s: the fast path passes a body the walk refuses: %v", tc.body, slow)
 		}
-		if got := duplicateKey([]byte(tc.body)); (got == nil) != (slow == nil) || got != nil && got.Error() != slow.Error() {
+		if got := Check([]byte(tc.body)); (got == nil) != (slow == nil) || got != nil && got.Error() != slow.Error() {
 			t.Errorf("%.60s: duplicateKey = %v, the walk %v", tc.body, got, slow)
 		}
 	}
@@ -141,7 +141,7 @@ func BenchmarkDuplicateKey(b *testing.B) {
 	body := []byte(keyCases[0].body)
 	b.Run("fast", func(b *testing.B) {
 		for b.Loop() {
-			if err := duplicateKey(body); err != nil {
+			if err := Check(body); err != nil {
 				b.Fatal(err)
 			}
 		}

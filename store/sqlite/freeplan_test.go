@@ -1,0 +1,117 @@
+package sqlite
+
+import (
+	"context"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// TestFreePlans: the statements of an allocation and of a pool's free
+// space take the index meant for them (issue 16, one caller's durable
+// allocation; bench/README.md, "Session 11"):
+//   - the statement that folds an allocation (fold.go) and the DELETE of a
+//     free prefix by its key build no ephemeral table: the DELETE goes by
+//     the free table's key in one pass (free_pool no longer matches the
+//     whole key: 00048), and no CHECK it evaluates holds an IN list of more than
+//     two constants (00049), which SQLite would build a B-tree of, each run;
+//   - a pool's free prefixes are read and deleted through free_pool, not
+//     by a walk of the free table.
+func TestFreePlans(t *testing.T) {
+	ctx := context.Background()
+	s, err := Open(ctx, filepath.Join(t.TempDir(), "plan.db"), Options{NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	// The writer connection (the writer takes it at its first batch).
+	conn, err := s.wdb.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if !setUpFold(ctx, conn) {
+		t.Fatal("the fold's view and trigger were not created")
+	}
+	for _, c := range []struct {
+		name, q string
+		args    int
+	}{
+		{"folded allocation", foldSQL, 25},
+		{"free prefix by key", removeFreeSQL, 5},
+		{"assignment", insertWithID, 14},
+		{"a tag", insertTagSQL, 4},
+	} {
+		rows, err := conn.QueryContext(ctx, "EXPLAIN "+c.q, make([]any, c.args)...)
+		if err != nil {
+			t.Fatalf("%s: %v", c.name, err)
+		}
+		cols, err := rows.Columns()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var ops []string
+		for rows.Next() {
+			vals := make([]any, len(cols))
+			ptrs := make([]any, len(cols))
+			for i := range vals {
+				ptrs[i] = &vals[i]
+			}
+			if err := rows.Scan(ptrs...); err != nil {
+				t.Fatal(err)
+			}
+			op, _ := vals[1].(string)
+			ops = append(ops, op)
+		}
+		if err := rows.Close(); err != nil {
+			t.Fatal(err)
+		}
+		if len(ops) == 0 {
+			t.Fatalf("%s: no program", c.name)
+		}
+		if n := countOf(ops, "OpenEphemeral"); n > 0 {
+			t.Errorf("%s: %d ephemeral tables built each run", c.name, n)
+		}
+	}
+	for _, c := range []struct {
+		name, q string
+		args    []any
+		want    string
+	}{
+		{"free prefix by key", removeFreeSQL, make([]any, 5), "USING PRIMARY KEY (region_id=? AND family=? AND bits=? AND addr=? AND pool_id=?)"},
+		{"a pool's free prefixes", freeOfPoolSQL, make([]any, 1), "free_pool (pool_id=?)"},
+		{"free prefixes within a prefix", freeWithinSQL, make([]any, 3), "free_pool (pool_id=? AND addr<?)"},
+		{"a pool's free prefixes deleted", poolFreeDeleteSQL, make([]any, 1), "free_pool (pool_id=?)"},
+	} {
+		rows, err := conn.QueryContext(ctx, "EXPLAIN QUERY PLAN "+c.q, c.args...)
+		if err != nil {
+			t.Fatalf("%s: %v", c.name, err)
+		}
+		var plan []string
+		for rows.Next() {
+			var id, parent, unused int
+			var detail string
+			if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
+				t.Fatal(err)
+			}
+			plan = append(plan, detail)
+		}
+		if err := rows.Close(); err != nil {
+			t.Fatal(err)
+		}
+		got := strings.Join(plan, "\n  ")
+		if !strings.Contains(got, c.want) || strings.Contains(got, "SCAN free") || strings.Contains(got, "TEMP B-TREE") {
+			t.Errorf("%s: plan\n  %s\nwant a step with %q, no scan of free and no sort", c.name, got, c.want)
+		}
+	}
+}
+
+func countOf(ops []string, op string) int {
+	n := 0
+	for _, o := range ops {
+		if o == op {
+			n++
+		}
+	}
+	return n
+}
