@@ -44,10 +44,3 @@ func PositionBuffers(ctx context.Context, s *Store, marked bool) (int, error) {
 	}
 	return out[0].Plan.Hit + out[0].Plan.Read, nil
 }
-
-// NamesChecked is how many batches sent their name checks to names_free.
-func NamesChecked(s *Store) int64 { return s.namesChecked.Load() }
-
-// NoSavepointBatches makes the next batch run without savepoints, as
-// after 16 batches without a failing job (runBatch).
-func NoSavepointBatches(s *Store) { s.savepointBatches.Store(0) }

@@ -185,8 +185,7 @@ func (s *Store) runShared(batch []*job, savepoints bool) bool {
 		x := &tx{raw: c, ctx: ctx, write: true, s: s, hints: &j.hints,
 			locked: slices.Clone(shared.locked), inserted: shared.inserted, pending: first,
 			regions: maps.Clone(shared.regions), carried: carried, prev: carryTx,
-			batched: true, use: maps.Clone(shared.use), tenantLocks: len(shared.use), counts: shared.counts.Clone(),
-			deferNames: !savepoints, names: shared.names.clip()}
+			batched: true, use: maps.Clone(shared.use), tenantLocks: len(shared.use), counts: shared.counts.Clone()}
 		queued := first.Len()
 		if queued == 0 {
 			// Without a savepoint, and nothing carried or to begin with,
@@ -220,9 +219,6 @@ func (s *Store) runShared(batch []*job, savepoints bool) bool {
 			// Nothing was sent, not even the savepoint: the carry waits.
 			first.QueuedQueries = first.QueuedQueries[:carried]
 			results[i], ok[i] = err, err == nil
-			if err == nil {
-				shared.names = x.names
-			}
 			continue
 		}
 		// The first round trip went out: the carried writes are in.
@@ -254,7 +250,7 @@ func (s *Store) runShared(batch []*job, savepoints bool) bool {
 		}
 		ok[i] = true
 		shared.locked, shared.inserted, shared.regions, shared.use = x.locked, x.inserted, x.regions, x.use
-		shared.counts, shared.names = x.counts, x.names
+		shared.counts = x.counts
 	}
 	if carry != nil {
 		// The last job's writes, alone.
@@ -278,15 +274,7 @@ func (s *Store) runShared(batch []*job, savepoints bool) bool {
 	case !slices.Contains(ok, true):
 		c.Exec(ctx, "ROLLBACK")
 	default:
-		if shared.names.len() > 0 {
-			s.namesChecked.Add(1)
-		}
-		tag, err := commitUse(ctx, c, shared.use, shared.counts, shared.names)
-		if errors.Is(err, errNamesHeld) && !savepoints {
-			// A deferred name is held or locked by another writer:
-			// every job runs again, each checking its own name.
-			return giveUp()
-		}
+		tag, err := commitUse(ctx, c, shared.use, shared.counts)
 		if err == nil && tag.String() != "COMMIT" {
 			err = fmt.Errorf("the transaction had failed (%s)", tag)
 		}

@@ -70,11 +70,8 @@ type Store struct {
 	// savepointBatches counts the next batches to run with a savepoint
 	// per job (group.go, runBatch).
 	savepointBatches atomic.Int32
-	// namesChecked counts the batches whose name checks went to
-	// names_free with the COMMIT (tests read it: export_test.go).
-	namesChecked atomic.Int64
-	cmu          sync.RWMutex // guards shut against Update's send
-	shut         bool
+	cmu              sync.RWMutex // guards shut against Update's send
+	shut             bool
 	// lockTimeout and statementTimeout are set on every write
 	// transaction, in PostgreSQL's syntax ("0" is none).
 	lockTimeout, statementTimeout string
@@ -616,10 +613,6 @@ type tx struct {
 	counts poolcount.Deltas
 	// namesFenced: the transaction holds every DNS name (LockAllNames).
 	namesFenced bool
-	// deferNames: a job of a group commit run without savepoints, whose
-	// tried name checks wait in names for names_free (QueueNameHolder).
-	deferNames bool
-	names      deferredNames
 	// addressLocks: the spaces' prefixes whose regions LockAddresses
 	// locked.
 	addressLocks []addressLock

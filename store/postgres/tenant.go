@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
-	"slices"
 	"strings"
 
 	"github.com/jackc/pgx/v5"
@@ -318,16 +317,8 @@ func (t *tx) storeUse(ctx context.Context, forget bool) error {
 // and the pool counters' changes, counters.go) and commits, in one round
 // trip; it returns COMMIT's tag (ROLLBACK if a statement failed: the
 // transaction then stores nothing).
-//
-// names, the batch's deferred name checks, go first: names_free's refusal
-// aborts the transaction, so nothing behind it runs, and commitUse
-// returns errNamesHeld.
-func commitUse(ctx context.Context, c *pgxpool.Conn, use map[string]usedRow, counts poolcount.Deltas, names deferredNames) (pgconn.CommandTag, error) {
+func commitUse(ctx context.Context, c *pgxpool.Conn, use map[string]usedRow, counts poolcount.Deltas) (pgconn.CommandTag, error) {
 	b := &pgx.Batch{}
-	if names.len() > 0 {
-		b.Queue(`SELECT names_free($1, $2, $3, $4)`, names.keys, names.dotted, names.bare, names.tenants)
-	}
-	checked := b.Len()
 	for _, r := range use {
 		if r.t.UsedIPv4 != r.stored4 || r.t.UsedIPv6 != r.stored6 {
 			b.Queue(`UPDATE tenants SET used_ipv4 = $1, used_ipv6 = $2 WHERE id = $3`, r.t.UsedIPv4, r.t.UsedIPv6, r.t.ID)
@@ -341,15 +332,7 @@ func commitUse(ctx context.Context, c *pgxpool.Conn, use map[string]usedRow, cou
 	b.Queue("COMMIT")
 	br := c.SendBatch(ctx, b)
 	defer br.Close()
-	if checked > 0 {
-		var pe *pgconn.PgError
-		if tag, err := br.Exec(); errors.As(err, &pe) && pe.Code == "CA001" {
-			return tag, fmt.Errorf("%s: %w", pe.Message, errNamesHeld)
-		} else if err != nil {
-			return tag, fmt.Errorf("check the batch's names: %w", err)
-		}
-	}
-	for range n - checked {
+	for range n {
 		tag, err := br.Exec()
 		if err != nil {
 			return tag, fmt.Errorf("store tenants' use: %w", err)
@@ -422,28 +405,8 @@ func (t *tx) TemplateNames(ctx context.Context, before, rest string, limit int) 
 // naming the same name waits for this one and then finds its assignment,
 // and two tenants never both find a name free.
 func (t *tx) NameHolder(ctx context.Context, fqdn, tenant string) (registry.HolderKind, bool, error) {
-	return t.queueNameHolder(ctx, fqdn, tenant, false)()
+	return t.QueueNameHolder(ctx, fqdn, tenant)()
 }
-
-// deferredNames are the names whose checks a group commit's jobs left to
-// names_free (migration 00045), sent with the COMMIT (commitUse). The
-// slices run in parallel.
-type deferredNames struct {
-	keys                  []int32
-	dotted, bare, tenants []string
-}
-
-func (d deferredNames) len() int { return len(d.keys) }
-
-// clip keeps a job's appends off the shared arrays (group.go).
-func (d deferredNames) clip() deferredNames {
-	return deferredNames{slices.Clip(d.keys), slices.Clip(d.dotted), slices.Clip(d.bare), slices.Clip(d.tenants)}
-}
-
-// errNamesHeld is names_free's refusal (SQLSTATE CA001): a deferred name
-// is held or locked by another writer, and the batch runs again with
-// savepoints, where each job's name_holder() answers it (group.go).
-var errNamesHeld = errors.New("postgres: a deferred name check failed")
 
 // QueueNameHolder implements registry.NameHolderQueuer: the name's locks
 // and the look-up of its holder are one statement (name_holder, migration
@@ -451,22 +414,7 @@ var errNamesHeld = errors.New("postgres: a deferred name check failed")
 // transaction's next statement (an allocation's first look at free
 // space). Only the first lock of a transaction waits (tenantLockFirst);
 // later ones only try, and a name another writer holds is a conflict.
-//
-// In a group commit run without savepoints (deferNames), a name whose lock
-// would only be tried is not looked up now: it is checked with the
-// batch's other such names by names_free, sent with the COMMIT, and the
-// answer given here is "free". That costs one statement per batch instead
-// of one per job (bench/README.md, session 11 pgnamed). Nothing is lost:
-// names_free looks at the batch's final state, after every name's lock,
-// and any name held or locked by another (or by another tenant of the
-// same batch) rolls the batch back to run again with savepoints, where
-// this function answers as before. A try never waits, so where it happens
-// changes no lock order.
 func (t *tx) QueueNameHolder(ctx context.Context, fqdn, tenant string) func() (registry.HolderKind, bool, error) {
-	return t.queueNameHolder(ctx, fqdn, tenant, t.deferNames)
-}
-
-func (t *tx) queueNameHolder(ctx context.Context, fqdn, tenant string, deferrable bool) func() (registry.HolderKind, bool, error) {
 	dotted, bare := rowscan.NameArgs(fqdn)
 	mode, key := lockNone, int32(0)
 	if t.write && !t.namesFenced {
@@ -479,11 +427,6 @@ func (t *tx) queueNameHolder(ctx context.Context, fqdn, tenant string, deferrabl
 			mode = lockWait
 		}
 		t.tenantLocks++
-	}
-	if deferrable && mode == lockTry {
-		d := &t.names
-		d.keys, d.dotted, d.bare, d.tenants = append(d.keys, key), append(d.dotted, dotted), append(d.bare, bare), append(d.tenants, tenant)
-		return func() (registry.HolderKind, bool, error) { return "", false, nil }
 	}
 	var code *string
 	done := false
