@@ -2,6 +2,7 @@ package sqlite
 
 import (
 	"context"
+	"database/sql"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -38,22 +39,7 @@ func TestNameHolderPreparedOnce(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rows, err := conn.QueryContext(ctx, "EXPLAIN QUERY PLAN "+nameHolder, "vm-1.bench.example.", "vm-1.bench.example", "bench")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var plan []string
-	for rows.Next() {
-		var id, parent, unused int
-		var detail string
-		if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
-			t.Fatal(err)
-		}
-		plan = append(plan, detail)
-	}
-	if err := rows.Close(); err != nil {
-		t.Fatal(err)
-	}
+	plan := queryPlan(ctx, t, conn, nameHolder, "vm-1.bench.example.", "vm-1.bench.example", "bench")
 	conn.Close()
 	if got := strings.Join(plan, "\n  "); !strings.Contains(got, "SEARCH assignments USING INDEX assignments_name (name=?)") ||
 		strings.Contains(got, "TEMP B-TREE") || strings.Contains(got, "SCAN assignments") {
@@ -78,6 +64,29 @@ func TestNameHolderPreparedOnce(t *testing.T) {
 			t.Errorf("%s: prepared again %d times in 3 runs with new bindings (a term compared with a partial index's condition by its bound value?)", c.name, n)
 		}
 	}
+}
+
+// queryPlan is the detail column of EXPLAIN QUERY PLAN q on conn.
+func queryPlan(ctx context.Context, t *testing.T, conn *sql.Conn, q string, args ...any) []string {
+	t.Helper()
+	rows, err := conn.QueryContext(ctx, "EXPLAIN QUERY PLAN "+q, args...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var plan []string
+	for rows.Next() {
+		var id, parent, unused int
+		var detail string
+		if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
+			t.Fatal(err)
+		}
+		plan = append(plan, detail)
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return plan
 }
 
 // reprepares prepares q on a read-only connection of its own to the
