@@ -17,7 +17,7 @@ import (
 // parameters are bound again (issue 10, bench/README.md, "Session 12:
 // SQLite named allocation"). SQLite matches a WHERE term of the shape
 // "column <> ?" against a partial index's condition of the same shape
-// ("tenant <> ''" of assignments_tenant, 00040) by the bound value, and
+// ("tenant <> ”" of assignments_tenant, 00040) by the bound value, and
 // marks the statement to be parsed and planned again at every new binding:
 // nameHolder's "tenant <> ?3" made each name check a fresh prepare, the
 // 20 % of CPU SQLite named allocation lost in session 9. The program's

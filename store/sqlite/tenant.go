@@ -170,7 +170,7 @@ func (t *tx) AddTenantUse(ctx context.Context, name string, d4, d6 int64) (regis
 //
 // The tenant is compared as "?3 <> tenant", not "tenant <> ?3": SQLite
 // matches a term of the shape "column <> value" against a partial index's
-// condition of that shape (assignments_tenant's "tenant <> ''", 00040)
+// condition of that shape (assignments_tenant's "tenant <> ”", 00040)
 // by the parameter's bound value, and then marks the statement to be
 // parsed and planned again whenever ?3 is bound: every name check was a
 // fresh prepare of this whole statement, ~35 % of a named allocation's
