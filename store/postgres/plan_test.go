@@ -143,6 +143,33 @@ func TestAssignmentPagePlans(t *testing.T) {
 			if c.bounded && p.read > 9*limit {
 				t.Errorf("%d assignment rows read for a page of %d:\n%s", p.read, limit, p.text)
 			}
+			if c.tagsBounded {
+				q, args := assignmentQuery(f)
+				tp, err := explainOn(ctx, s.pool, "tags", q, args, false)
+				if err != nil {
+					t.Fatal(err)
+				}
+				// The page's entries and at most a few more per pool.
+				if tp.read > int64(2*len(want)+2*poolsPer) {
+					t.Errorf("%d tag entries read for a page of %d:\n%s", tp.read, len(want), tp.text)
+				}
+			}
+			// The generic plan (pgx's prepared statement after its fifth
+			// run on a connection) is held to the same bounds.
+			q, args := assignmentQuery(f)
+			gp, err := explainGeneric(ctx, s.pool, "assignments", q, args, false)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if gp.seqScan {
+				t.Errorf("generic plan: a sequential scan of the assignments:\n%s", gp.text)
+			}
+			if c.maxRead > 0 && gp.read > c.maxRead {
+				t.Errorf("generic plan: %d assignment rows read, more than %d:\n%s", gp.read, c.maxRead, gp.text)
+			}
+			if c.bounded && gp.read > 9*limit {
+				t.Errorf("generic plan: %d assignment rows read for a page of %d:\n%s", gp.read, limit, gp.text)
+			}
 			if c.f.Contains.IsValid() {
 				p, err := explain(ctx, ordered, f, false)
 				if err != nil {
