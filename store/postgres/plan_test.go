@@ -205,6 +205,12 @@ func checkAssignmentsAtPlan(t *testing.T, ctx context.Context, s *Store) {
 		if pl.seqScan || pl.read > int64(3*len(want)+64) {
 			t.Errorf("at %s (%d assignments): %d assignment rows read, seq scan %v:\n%s", p, len(want), pl.read, pl.seqScan, pl.text)
 		}
+		if pl, err = explainGeneric(ctx, s.pool, "assignments", q, args, false); err != nil {
+			t.Fatal(err)
+		}
+		if pl.seqScan || pl.read > int64(3*len(want)+64) {
+			t.Errorf("at %s (%d assignments), generic plan: %d assignment rows read, seq scan %v:\n%s", p, len(want), pl.read, pl.seqScan, pl.text)
+		}
 	}
 }
 
@@ -272,6 +278,12 @@ func checkTagsOfPlan(t *testing.T, ctx context.Context, s *Store) {
 		}
 		if p.seqScan || p.read > int64(2*n) {
 			t.Errorf("tags of %d assignments: %d tag rows read, seq scan %v:\n%s", n, p.read, p.seqScan, p.text)
+		}
+		if p, err = explainGeneric(ctx, s.pool, "tags", tagsOfQuery(n), []any{registry.KindAssignment, ids}, false); err != nil {
+			t.Fatal(err)
+		}
+		if p.seqScan || p.read > int64(2*n) {
+			t.Errorf("tags of %d assignments, generic plan: %d tag rows read, seq scan %v:\n%s", n, p.read, p.seqScan, p.text)
 		}
 		got, err := s.tagsOfIDs(ctx, ids)
 		if err != nil {

@@ -83,7 +83,8 @@ func pageCases(region, pool int64, tenant, name, resource string) []pageCase {
 }
 
 // PrintPagePlans writes to w the plan of every kind of page of
-// assignments (EXPLAIN (ANALYZE, BUFFERS), pages of 100) on the register
+// assignments (EXPLAIN (ANALYZE, BUFFERS), pages of 100; the custom plan,
+// then the generic plan a prepared statement may get) on the register
 // db holds, with values drawn from it (the first IPv4 pool of the first
 // region by name, a live named assignment from the middle of the IDs),
 // and the assignment rows each plan's steps read: what grows with the
@@ -107,7 +108,13 @@ func PrintPagePlans(ctx context.Context, db *pgxpool.Pool, w io.Writer) error {
 		if err != nil {
 			return fmt.Errorf("%s: %w", c.name, err)
 		}
-		if _, err := fmt.Fprintf(w, "== %s: %d assignment rows read, seq scan %v\n%s\n", c.name, p.read, p.seqScan, p.text); err != nil {
+		q, args := assignmentQuery(f)
+		g, err := explainGeneric(ctx, db, "assignments", q, args, true)
+		if err != nil {
+			return fmt.Errorf("%s, generic plan: %w", c.name, err)
+		}
+		if _, err := fmt.Fprintf(w, "== %s: %d assignment rows read, seq scan %v\n%s\n== %s, generic plan: %d assignment rows read, seq scan %v\n%s\n",
+			c.name, p.read, p.seqScan, p.text, c.name, g.read, g.seqScan, g.text); err != nil {
 			return err
 		}
 	}
@@ -197,6 +204,12 @@ func literal(v any) (string, error) {
 		return fmt.Sprint(v), nil
 	case string:
 		return quote(v), nil
+	case []int64:
+		q := make([]string, len(v))
+		for i, n := range v {
+			q[i] = fmt.Sprint(n)
+		}
+		return "'{" + strings.Join(q, ",") + "}'", nil
 	case []string:
 		// An array's text, of no type: the statement's (text[], cidr[]).
 		q := make([]string, len(v))
