@@ -128,23 +128,31 @@ func TestAssignmentPagePlans(t *testing.T) {
 					t.Errorf("the plain statement finds nothing: the case tests nothing")
 				}
 			}
-			p, err := explain(ctx, s.pool, f, false)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if p.seqScan {
-				t.Errorf("a sequential scan of the assignments:\n%s", p.text)
-			}
-			// A page per pool (4 in a region) and past state (2), and the
-			// page's rows read again by ID.
-			if c.maxRead > 0 && p.read > c.maxRead {
-				t.Errorf("%d assignment rows read, more than %d:\n%s", p.read, c.maxRead, p.text)
-			}
-			if c.bounded && p.read > 9*limit {
-				t.Errorf("%d assignment rows read for a page of %d:\n%s", p.read, limit, p.text)
+			// The custom plan, and the generic plan (pgx's prepared
+			// statement after its fifth run on a connection), each held to
+			// the case's bounds.
+			q, args := assignmentQuery(f)
+			for _, plan := range []struct {
+				name    string
+				explain func(context.Context, *pgxpool.Pool, string, string, []any, bool) (planFacts, error)
+			}{{"custom plan", explainOn}, {"generic plan", explainGeneric}} {
+				p, err := plan.explain(ctx, s.pool, "assignments", q, args, false)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if p.seqScan {
+					t.Errorf("%s: a sequential scan of the assignments:\n%s", plan.name, p.text)
+				}
+				// A page per pool (4 in a region) and past state (2), and the
+				// page's rows read again by ID.
+				if c.maxRead > 0 && p.read > c.maxRead {
+					t.Errorf("%s: %d assignment rows read, more than %d:\n%s", plan.name, p.read, c.maxRead, p.text)
+				}
+				if c.bounded && p.read > 9*limit {
+					t.Errorf("%s: %d assignment rows read for a page of %d:\n%s", plan.name, p.read, limit, p.text)
+				}
 			}
 			if c.tagsBounded {
-				q, args := assignmentQuery(f)
 				tp, err := explainOn(ctx, s.pool, "tags", q, args, false)
 				if err != nil {
 					t.Fatal(err)
@@ -153,22 +161,6 @@ func TestAssignmentPagePlans(t *testing.T) {
 				if tp.read > int64(2*len(want)+2*poolsPer) {
 					t.Errorf("%d tag entries read for a page of %d:\n%s", tp.read, len(want), tp.text)
 				}
-			}
-			// The generic plan (pgx's prepared statement after its fifth
-			// run on a connection) is held to the same bounds.
-			q, args := assignmentQuery(f)
-			gp, err := explainGeneric(ctx, s.pool, "assignments", q, args, false)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if gp.seqScan {
-				t.Errorf("generic plan: a sequential scan of the assignments:\n%s", gp.text)
-			}
-			if c.maxRead > 0 && gp.read > c.maxRead {
-				t.Errorf("generic plan: %d assignment rows read, more than %d:\n%s", gp.read, c.maxRead, gp.text)
-			}
-			if c.bounded && gp.read > 9*limit {
-				t.Errorf("generic plan: %d assignment rows read for a page of %d:\n%s", gp.read, limit, gp.text)
 			}
 			if c.f.Contains.IsValid() {
 				p, err := explain(ctx, ordered, f, false)
