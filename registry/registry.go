@@ -474,6 +474,10 @@ func livePools(pools []Pool) []Pool {
 type poolCount struct {
 	size, assigned, quarantined, reserved prefix.Count
 	byLen                                 map[int]int64 // assigned prefixes by length
+	// use is the pool's rows of Tx.Usage, for Report: read again there,
+	// every pool's ended quarantines were counted twice per report (the
+	// overview's first view at ten million on PostgreSQL).
+	use []Usage
 }
 
 func (c poolCount) free() prefix.Count {
@@ -538,6 +542,7 @@ func (r *Registry) usage(ctx context.Context, tx Tx, pools []Pool, now time.Time
 		case StateQuarantined:
 			c.quarantined = c.quarantined.Add(each.Mul(uint64(u.Count - u.Expired)))
 		}
+		c.use = append(c.use, u)
 		out[u.PoolID] = c
 	}
 	return out, nil

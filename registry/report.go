@@ -96,18 +96,6 @@ func (r *Registry) Report(ctx context.Context, regionName string) (out []ReportR
 		if err != nil {
 			return err
 		}
-		topIDs := make([]int64, len(top))
-		for i, p := range top {
-			topIDs[i] = p.ID
-		}
-		allUse, err := tx.Usage(ctx, topIDs, now)
-		if err != nil {
-			return err
-		}
-		usesOf := map[int64][]Usage{}
-		for _, u := range allUse {
-			usesOf[u.PoolID] = append(usesOf[u.PoolID], u)
-		}
 		for _, reg := range regions {
 			pools := byRegion[reg.ID]
 			rows := map[int]*ReportRow{4: {Region: reg.Name, Family: 4}, 6: {Region: reg.Name, Family: 6}}
@@ -129,7 +117,7 @@ func (r *Registry) Report(ctx context.Context, regionName string) (out []ReportR
 			for fam, poolIDs := range ids {
 				var use []Usage
 				for _, id := range poolIDs {
-					use = append(use, usesOf[id]...)
+					use = append(use, counts[id].use...)
 				}
 				byBits := map[int]int64{}
 				assigned, quarantined := map[int]int64{}, map[int]int64{}

@@ -128,20 +128,39 @@ func TestAssignmentPagePlans(t *testing.T) {
 					t.Errorf("the plain statement finds nothing: the case tests nothing")
 				}
 			}
-			p, err := explain(ctx, s.pool, f, false)
-			if err != nil {
-				t.Fatal(err)
+			// The custom plan, and the generic plan (pgx's prepared
+			// statement after its fifth run on a connection), each held to
+			// the case's bounds.
+			q, args := assignmentQuery(f)
+			for _, plan := range []struct {
+				name    string
+				explain func(context.Context, *pgxpool.Pool, string, string, []any, bool) (planFacts, error)
+			}{{"custom plan", explainOn}, {"generic plan", explainGeneric}} {
+				p, err := plan.explain(ctx, s.pool, "assignments", q, args, false)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if p.seqScan {
+					t.Errorf("%s: a sequential scan of the assignments:\n%s", plan.name, p.text)
+				}
+				// A page per pool (4 in a region) and past state (2), and the
+				// page's rows read again by ID.
+				if c.maxRead > 0 && p.read > c.maxRead {
+					t.Errorf("%s: %d assignment rows read, more than %d:\n%s", plan.name, p.read, c.maxRead, p.text)
+				}
+				if c.bounded && p.read > 9*limit {
+					t.Errorf("%s: %d assignment rows read for a page of %d:\n%s", plan.name, p.read, limit, p.text)
+				}
 			}
-			if p.seqScan {
-				t.Errorf("a sequential scan of the assignments:\n%s", p.text)
-			}
-			// A page per pool (4 in a region) and past state (2), and the
-			// page's rows read again by ID.
-			if c.maxRead > 0 && p.read > c.maxRead {
-				t.Errorf("%d assignment rows read, more than %d:\n%s", p.read, c.maxRead, p.text)
-			}
-			if c.bounded && p.read > 9*limit {
-				t.Errorf("%d assignment rows read for a page of %d:\n%s", p.read, limit, p.text)
+			if c.tagsBounded {
+				tp, err := explainOn(ctx, s.pool, "tags", q, args, false)
+				if err != nil {
+					t.Fatal(err)
+				}
+				// The page's entries and at most a few more per pool.
+				if tp.read > int64(2*len(want)+2*poolsPer) {
+					t.Errorf("%d tag entries read for a page of %d:\n%s", tp.read, len(want), tp.text)
+				}
 			}
 			if c.f.Contains.IsValid() {
 				p, err := explain(ctx, ordered, f, false)
@@ -177,6 +196,12 @@ func checkAssignmentsAtPlan(t *testing.T, ctx context.Context, s *Store) {
 		}
 		if pl.seqScan || pl.read > int64(3*len(want)+64) {
 			t.Errorf("at %s (%d assignments): %d assignment rows read, seq scan %v:\n%s", p, len(want), pl.read, pl.seqScan, pl.text)
+		}
+		if pl, err = explainGeneric(ctx, s.pool, "assignments", q, args, false); err != nil {
+			t.Fatal(err)
+		}
+		if pl.seqScan || pl.read > int64(3*len(want)+64) {
+			t.Errorf("at %s (%d assignments), generic plan: %d assignment rows read, seq scan %v:\n%s", p, len(want), pl.read, pl.seqScan, pl.text)
 		}
 	}
 }
@@ -245,6 +270,12 @@ func checkTagsOfPlan(t *testing.T, ctx context.Context, s *Store) {
 		}
 		if p.seqScan || p.read > int64(2*n) {
 			t.Errorf("tags of %d assignments: %d tag rows read, seq scan %v:\n%s", n, p.read, p.seqScan, p.text)
+		}
+		if p, err = explainGeneric(ctx, s.pool, "tags", tagsOfQuery(n), []any{registry.KindAssignment, ids}, false); err != nil {
+			t.Fatal(err)
+		}
+		if p.seqScan || p.read > int64(2*n) {
+			t.Errorf("tags of %d assignments, generic plan: %d tag rows read, seq scan %v:\n%s", n, p.read, p.seqScan, p.text)
 		}
 		got, err := s.tagsOfIDs(ctx, ids)
 		if err != nil {

@@ -28,6 +28,9 @@ type pageCase struct {
 	// maxRead, if set, bounds the rows read instead (those of the
 	// prefix the caller named).
 	maxRead int64
+	// tagsBounded: the tag entries read are at most a page per pool of
+	// the region, not the tag's entries in every region.
+	tagsBounded bool
 }
 
 // pageCases are the kinds of page, with values from the register's
@@ -61,7 +64,10 @@ func pageCases(region, pool int64, tenant, name, resource string) []pageCase {
 		{name: "a tag", f: registry.AssignmentFilter{Tags: tags("env", "e3")}, bounded: true},
 		{name: "a rare tag", f: registry.AssignmentFilter{Tags: tags("rare", "yes")}, bounded: true},
 		{name: "two tags and a family", f: registry.AssignmentFilter{Tags: tags("env", "e3", "rare", "yes"), Family: 6}, bounded: true},
-		{name: "a tag in a region", f: registry.AssignmentFilter{Tags: tags("env", "e3"), RegionID: region}, bounded: true},
+		{name: "a tag in a region", f: registry.AssignmentFilter{Tags: tags("env", "e3"), RegionID: region}, bounded: true, tagsBounded: true},
+		{name: "a tag in a region's IPv4 assigned, after a cursor", f: registry.AssignmentFilter{Tags: tags("env", "e3"), RegionID: region, Family: 4, States: assigned, AfterID: 9}, bounded: true, tagsBounded: true},
+		{name: "two tags in a region", f: registry.AssignmentFilter{Tags: tags("env", "e3", "rare", "yes"), RegionID: region}, bounded: true, tagsBounded: true},
+		{name: "a tag in a pool", f: registry.AssignmentFilter{Tags: tags("env", "e3"), PoolID: pool}, bounded: true, tagsBounded: true},
 		{name: "a pool", f: registry.AssignmentFilter{PoolID: pool}, bounded: true},
 		{name: "a pool's quarantined", f: registry.AssignmentFilter{PoolID: pool, States: past[:1], AfterID: 9}, bounded: true},
 		{name: "a pool's past", f: registry.AssignmentFilter{PoolID: pool, States: past}, bounded: true},
@@ -77,7 +83,8 @@ func pageCases(region, pool int64, tenant, name, resource string) []pageCase {
 }
 
 // PrintPagePlans writes to w the plan of every kind of page of
-// assignments (EXPLAIN (ANALYZE, BUFFERS), pages of 100) on the register
+// assignments (EXPLAIN (ANALYZE, BUFFERS), pages of 100; the custom plan,
+// then the generic plan a prepared statement may get) on the register
 // db holds, with values drawn from it (the first IPv4 pool of the first
 // region by name, a live named assignment from the middle of the IDs),
 // and the assignment rows each plan's steps read: what grows with the
@@ -101,7 +108,13 @@ func PrintPagePlans(ctx context.Context, db *pgxpool.Pool, w io.Writer) error {
 		if err != nil {
 			return fmt.Errorf("%s: %w", c.name, err)
 		}
-		if _, err := fmt.Fprintf(w, "== %s: %d assignment rows read, seq scan %v\n%s\n", c.name, p.read, p.seqScan, p.text); err != nil {
+		q, args := assignmentQuery(f)
+		g, err := explainGeneric(ctx, db, "assignments", q, args, true)
+		if err != nil {
+			return fmt.Errorf("%s, generic plan: %w", c.name, err)
+		}
+		if _, err := fmt.Fprintf(w, "== %s: %d assignment rows read, seq scan %v\n%s\n== %s, generic plan: %d assignment rows read, seq scan %v\n%s\n",
+			c.name, p.read, p.seqScan, p.text, c.name, g.read, g.seqScan, g.text); err != nil {
 			return err
 		}
 	}
@@ -135,6 +148,82 @@ func explainOn(ctx context.Context, db *pgxpool.Pool, rel, q string, args []any,
 	if err := db.QueryRow(ctx, "EXPLAIN ("+opts+") "+q, args...).Scan(&raw); err != nil {
 		return planFacts{}, fmt.Errorf("%w\n%s", err, q)
 	}
+	return planOf(raw, rel, q, args, buffers)
+}
+
+// explainGeneric is explainOn with PostgreSQL's generic plan of q: the
+// plan of a prepared statement made without its arguments' values, which
+// pgx's statement cache gets after a statement's fifth run on a
+// connection when the planner costs it no higher than the custom plans
+// (plan_cache_mode auto). q is prepared on one connection with
+// plan_cache_mode force_generic_plan and run by EXECUTE with args written
+// as literals.
+func explainGeneric(ctx context.Context, db *pgxpool.Pool, rel, q string, args []any, buffers bool) (planFacts, error) {
+	c, err := db.Acquire(ctx)
+	if err != nil {
+		return planFacts{}, err
+	}
+	defer c.Release()
+	lits := make([]string, len(args))
+	for i, a := range args {
+		l, err := literal(a)
+		if err != nil {
+			return planFacts{}, err
+		}
+		lits[i] = l
+	}
+	opts := "ANALYZE, FORMAT JSON"
+	if buffers {
+		opts = "ANALYZE, BUFFERS, FORMAT JSON"
+	}
+	var raw []byte
+	for _, s := range []string{`SET plan_cache_mode = force_generic_plan`, `PREPARE generic_page AS ` + q} {
+		if _, err := c.Exec(ctx, s); err != nil {
+			return planFacts{}, fmt.Errorf("%w\n%s", err, s)
+		}
+	}
+	exec := "EXECUTE generic_page"
+	if len(lits) > 0 {
+		exec += "(" + strings.Join(lits, ", ") + ")"
+	}
+	err = c.QueryRow(ctx, "EXPLAIN ("+opts+") "+exec).Scan(&raw)
+	if _, derr := c.Exec(context.Background(), `DEALLOCATE generic_page; RESET plan_cache_mode`); err == nil && derr != nil {
+		err = derr
+	}
+	if err != nil {
+		return planFacts{}, fmt.Errorf("%w\n%s", err, q)
+	}
+	return planOf(raw, rel, "generic plan of: "+q, args, buffers)
+}
+
+// literal writes v, an argument of a page's statement, as an SQL literal.
+func literal(v any) (string, error) {
+	quote := func(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }
+	switch v := v.(type) {
+	case int, int64:
+		return fmt.Sprint(v), nil
+	case string:
+		return quote(v), nil
+	case []int64:
+		q := make([]string, len(v))
+		for i, n := range v {
+			q[i] = fmt.Sprint(n)
+		}
+		return "'{" + strings.Join(q, ",") + "}'", nil
+	case []string:
+		// An array's text, of no type: the statement's (text[], cidr[]).
+		q := make([]string, len(v))
+		for i, s := range v {
+			q[i] = `"` + strings.NewReplacer(`\`, `\\`, `"`, `\"`).Replace(s) + `"`
+		}
+		return quote("{" + strings.Join(q, ",") + "}"), nil
+	}
+	return "", fmt.Errorf("literal of %T: %w", v, registry.ErrInvalid)
+}
+
+// planOf reads EXPLAIN's JSON of q: the plan as text, and what its steps
+// on rel read.
+func planOf(raw []byte, rel, q string, args []any, buffers bool) (planFacts, error) {
 	var doc []struct {
 		Plan          map[string]any `json:"Plan"`
 		ExecutionTime float64        `json:"Execution Time"`

@@ -254,6 +254,14 @@ func Open(ctx context.Context, dsn string, opt Options) (*Store, error) {
 	statementTimeout := timeoutSetting(opt.StatementTimeout, cfg.ConnConfig.RuntimeParams["statement_timeout"], DefaultStatementTimeout)
 	delete(cfg.ConnConfig.RuntimeParams, "lock_timeout")
 	delete(cfg.ConnConfig.RuntimeParams, "statement_timeout")
+	// No JIT compilation unless the DSN asks for it: PostgreSQL compiles a
+	// statement whose estimate passes jit_above_cost (100,000), and at ten
+	// million assignments the region page's 90 days of releases and the
+	// overview's counts pass it: 100-140 ms of LLVM per run, more than
+	// such a statement's own work (bench/README.md, session 12, pgapi2).
+	if _, ok := cfg.ConnConfig.RuntimeParams["jit"]; !ok {
+		cfg.ConnConfig.RuntimeParams["jit"] = "off"
+	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w: %w", name, err, registry.ErrStorage)
