@@ -166,12 +166,17 @@ func dropLeftBehind(ctx context.Context, conn *pgx.Conn, self int32) error {
 	return nil
 }
 
-// withDatabase is dsn with its database replaced by name (a URL, or
-// keyword=value pairs, in which the last dbname counts).
+// withDatabase is dsn with its database replaced by name and search_path
+// public (a URL, or keyword=value pairs, in which the last of a key
+// counts). A URL always has a query then, as FreshSchema's had, so that
+// tests may append "&key=value".
 func withDatabase(dsn, name string) string {
 	if u, err := url.Parse(dsn); err == nil && (u.Scheme == "postgres" || u.Scheme == "postgresql") {
 		u.Path = "/" + name
+		q := u.Query()
+		q.Set("search_path", "public")
+		u.RawQuery = q.Encode()
 		return u.String()
 	}
-	return strings.TrimSpace(dsn) + " dbname=" + name
+	return strings.TrimSpace(dsn) + " dbname=" + name + " search_path=public"
 }
