@@ -26,6 +26,7 @@ import (
 	"github.com/cadastre-ipam/cadastre/location"
 	"github.com/cadastre-ipam/cadastre/registry"
 	"github.com/cadastre-ipam/cadastre/store/sqlite"
+	"github.com/cadastre-ipam/cadastre/store/sqlite/sqlitetest"
 )
 
 // testKey is the server-side HMAC key of every test server: fixed, so a
@@ -181,7 +182,7 @@ func newEnv(tb testing.TB, opts ...envOption) *env {
 		o(e)
 	}
 	var err error
-	e.store, err = sqlite.Open(context.Background(), e.dbPath, sqlite.Options{NoSync: true})
+	e.store, err = sqlite.Open(context.Background(), sqlitetest.Register(tb, e.dbPath), sqlite.Options{NoSync: true})
 	if err != nil {
 		tb.Fatal(err)
 	}

@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -23,8 +22,9 @@ import (
 	"github.com/cadastre-ipam/cadastre/problem"
 	"github.com/cadastre-ipam/cadastre/registry"
 	"github.com/cadastre-ipam/cadastre/store/postgres"
-	"github.com/cadastre-ipam/cadastre/store/postgres/pgtest"
+	"github.com/cadastre-ipam/cadastre/store/postgres/pgtest/migrated"
 	"github.com/cadastre-ipam/cadastre/store/sqlite"
+	"github.com/cadastre-ipam/cadastre/store/sqlite/sqlitetest"
 )
 
 // raceStore is a register that also keeps DNS zones: both stores are.
@@ -55,7 +55,7 @@ func TestRecordAndAllocationRaceForOneNamePostgreSQL(t *testing.T) {
 // openSQLite is a fresh SQLite register for one test of both stores,
 // closed when the test ends.
 func openSQLite(t *testing.T) raceStore {
-	st, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "r.db"), sqlite.Options{NoSync: true})
+	st, err := sqlite.Open(context.Background(), sqlitetest.Path(t, "r.db"), sqlite.Options{NoSync: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -65,7 +65,7 @@ func openSQLite(t *testing.T) raceStore {
 
 // openPostgreSQL is openSQLite on PostgreSQL: a fresh schema.
 func openPostgreSQL(t *testing.T) raceStore {
-	st, err := postgres.Open(context.Background(), pgtest.FreshSchema(t), postgres.Options{})
+	st, err := postgres.Open(context.Background(), migrated.Database(t), postgres.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -18,6 +18,7 @@ import (
 	"github.com/cadastre-ipam/cadastre/registry"
 	"github.com/cadastre-ipam/cadastre/store/postgres"
 	"github.com/cadastre-ipam/cadastre/store/postgres/pgtest"
+	"github.com/cadastre-ipam/cadastre/store/postgres/pgtest/migrated"
 )
 
 // TestOutOfOrderCommitsReachEveryReader: on PostgreSQL, transaction A
@@ -29,7 +30,7 @@ import (
 // On a log position that is the largest sequence number, the reader had
 // already passed A's number and the feed answered 304 with the old copy.
 func TestOutOfOrderCommitsReachEveryReader(t *testing.T) {
-	dsn := pgtest.FreshSchema(t)
+	dsn := migrated.Database(t)
 	open := func() *postgres.Store {
 		s, err := postgres.Open(context.Background(), dsn, postgres.Options{})
 		if err != nil {

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	mrand "math/rand/v2"
 	"net/netip"
-	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -15,8 +14,9 @@ import (
 	"github.com/cadastre-ipam/cadastre/authdns/zone"
 	"github.com/cadastre-ipam/cadastre/registry"
 	"github.com/cadastre-ipam/cadastre/store/postgres"
-	"github.com/cadastre-ipam/cadastre/store/postgres/pgtest"
+	"github.com/cadastre-ipam/cadastre/store/postgres/pgtest/migrated"
 	"github.com/cadastre-ipam/cadastre/store/sqlite"
+	"github.com/cadastre-ipam/cadastre/store/sqlite/sqlitetest"
 )
 
 // TestReverseRecordWaitsForAllocation{SQLite,PostgreSQL}: an admin's PTR
@@ -36,7 +36,7 @@ import (
 // (BEGIN IMMEDIATE): the check and the write are one step for any other
 // writer, so it held before.
 func TestReverseRecordWaitsForAllocationSQLite(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "r.db")
+	path := sqlitetest.Path(t, "r.db")
 	open := func() raceStore {
 		st, err := sqlite.Open(context.Background(), path, sqlite.Options{NoSync: true})
 		if err != nil {
@@ -49,7 +49,7 @@ func TestReverseRecordWaitsForAllocationSQLite(t *testing.T) {
 }
 
 func TestReverseRecordWaitsForAllocationPostgreSQL(t *testing.T) {
-	dsn := pgtest.FreshSchema(t)
+	dsn := migrated.Database(t)
 	open := func() raceStore {
 		st, err := postgres.Open(context.Background(), dsn, postgres.Options{})
 		if err != nil {

@@ -12,6 +12,7 @@ import (
 	"github.com/cadastre-ipam/cadastre/auth"
 	"github.com/cadastre-ipam/cadastre/registry"
 	"github.com/cadastre-ipam/cadastre/store/sqlite"
+	"github.com/cadastre-ipam/cadastre/store/sqlite/sqlitetest"
 )
 
 type clock struct{ t time.Time }
@@ -20,7 +21,7 @@ func (c *clock) now() time.Time { return c.t }
 
 func setup(t *testing.T) (*auth.Tokens, *sqlite.Store, *clock) {
 	t.Helper()
-	st, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "a.db"), sqlite.Options{NoSync: true})
+	st, err := sqlite.Open(context.Background(), sqlitetest.Path(t, "a.db"), sqlite.Options{NoSync: true})
 	if err != nil {
 		t.Fatal(err)
 	}

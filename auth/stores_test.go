@@ -8,7 +8,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"net/netip"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -16,8 +15,9 @@ import (
 	"github.com/cadastre-ipam/cadastre/auth"
 	"github.com/cadastre-ipam/cadastre/registry"
 	"github.com/cadastre-ipam/cadastre/store/postgres"
-	"github.com/cadastre-ipam/cadastre/store/postgres/pgtest"
+	"github.com/cadastre-ipam/cadastre/store/postgres/pgtest/migrated"
 	"github.com/cadastre-ipam/cadastre/store/sqlite"
+	"github.com/cadastre-ipam/cadastre/store/sqlite/sqlitetest"
 )
 
 // store is what these tests need of a store: tokens and the event log.
@@ -30,7 +30,7 @@ type store interface {
 // schema: the token rules hold on both.
 func eachStore(t *testing.T, fn func(t *testing.T, st store)) {
 	t.Run("sqlite", func(t *testing.T) {
-		st, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "a.db"), sqlite.Options{NoSync: true})
+		st, err := sqlite.Open(context.Background(), sqlitetest.Path(t, "a.db"), sqlite.Options{NoSync: true})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -38,7 +38,7 @@ func eachStore(t *testing.T, fn func(t *testing.T, st store)) {
 		fn(t, st)
 	})
 	t.Run("postgres", func(t *testing.T) {
-		st, err := postgres.Open(context.Background(), pgtest.FreshSchema(t), postgres.Options{})
+		st, err := postgres.Open(context.Background(), migrated.Database(t), postgres.Options{})
 		if err != nil {
 			t.Fatal(err)
 		}

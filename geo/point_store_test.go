@@ -4,7 +4,6 @@ import (
 	"context"
 	"math/rand/v2"
 	"net/netip"
-	"path/filepath"
 	"reflect"
 	"slices"
 	"testing"
@@ -14,15 +13,16 @@ import (
 	"github.com/cadastre-ipam/cadastre/location"
 	"github.com/cadastre-ipam/cadastre/registry"
 	"github.com/cadastre-ipam/cadastre/store/postgres"
-	"github.com/cadastre-ipam/cadastre/store/postgres/pgtest"
+	"github.com/cadastre-ipam/cadastre/store/postgres/pgtest/migrated"
 	"github.com/cadastre-ipam/cadastre/store/sqlite"
+	"github.com/cadastre-ipam/cadastre/store/sqlite/sqlitetest"
 )
 
 // eachGeoStore runs fn against a fresh SQLite store and a fresh
 // PostgreSQL schema: the geo.Store port holds on both.
 func eachGeoStore(t *testing.T, fn func(t *testing.T, st geo.Store)) {
 	t.Run("sqlite", func(t *testing.T) {
-		st, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "g.db"), sqlite.Options{NoSync: true})
+		st, err := sqlite.Open(context.Background(), sqlitetest.Path(t, "g.db"), sqlite.Options{NoSync: true})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -30,7 +30,7 @@ func eachGeoStore(t *testing.T, fn func(t *testing.T, st geo.Store)) {
 		fn(t, st)
 	})
 	t.Run("postgres", func(t *testing.T) {
-		st, err := postgres.Open(context.Background(), pgtest.FreshSchema(t), postgres.Options{})
+		st, err := postgres.Open(context.Background(), migrated.Database(t), postgres.Options{})
 		if err != nil {
 			t.Fatal(err)
 		}

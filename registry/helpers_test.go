@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"fmt"
 	"net/netip"
-	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -16,6 +15,7 @@ import (
 	"github.com/cadastre-ipam/cadastre/registry"
 	"github.com/cadastre-ipam/cadastre/registry/storetest"
 	"github.com/cadastre-ipam/cadastre/store/sqlite"
+	"github.com/cadastre-ipam/cadastre/store/sqlite/sqlitetest"
 )
 
 // fakeClock is a clock tests advance by hand.
@@ -53,7 +53,7 @@ type env struct {
 
 func newEnv(t testing.TB) *env {
 	t.Helper()
-	return openEnv(t, filepath.Join(t.TempDir(), "cadastre.db"), newClock())
+	return openEnv(t, sqlitetest.Path(t, "cadastre.db"), newClock())
 }
 
 // openEnv opens (or reopens) the store at path with NoSync.

@@ -10,7 +10,6 @@ import (
 	"net/http/httptest"
 	"net/netip"
 	"net/url"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
@@ -21,6 +20,7 @@ import (
 	"github.com/cadastre-ipam/cadastre/location"
 	"github.com/cadastre-ipam/cadastre/registry"
 	"github.com/cadastre-ipam/cadastre/store/sqlite"
+	"github.com/cadastre-ipam/cadastre/store/sqlite/sqlitetest"
 )
 
 // env is a UI over a small register in a SQLite file, served by httptest
@@ -91,7 +91,7 @@ const markup = `<script>alert(1)</script><b onmouseover=x>`
 func newEnv(tb testing.TB) *env {
 	tb.Helper()
 	ctx := context.Background()
-	st, err := sqlite.Open(ctx, filepath.Join(tb.TempDir(), "cadastre.db"), sqlite.Options{NoSync: true})
+	st, err := sqlite.Open(ctx, sqlitetest.Path(tb, "cadastre.db"), sqlite.Options{NoSync: true})
 	if err != nil {
 		tb.Fatal(err)
 	}

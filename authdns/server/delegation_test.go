@@ -24,6 +24,7 @@ import (
 	"github.com/cadastre-ipam/cadastre/internal/testenv"
 	"github.com/cadastre-ipam/cadastre/registry"
 	"github.com/cadastre-ipam/cadastre/store/sqlite"
+	"github.com/cadastre-ipam/cadastre/store/sqlite/sqlitetest"
 )
 
 const kidZone = "kid." + fwdZone // a signed child of fwdZone
@@ -434,7 +435,7 @@ func TestUnboundFollowsSignedReferrals(t *testing.T) {
 	tool(t, "unbound")
 	const childAddr = "127.0.0.2:53"
 	ctx := registry.WithActor(context.Background(), "test")
-	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "child.db"), sqlite.Options{NoSync: true})
+	st, err := sqlite.Open(ctx, sqlitetest.Path(t, "child.db"), sqlite.Options{NoSync: true})
 	if err != nil {
 		t.Fatal(err)
 	}

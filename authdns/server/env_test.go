@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"net/netip"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -18,6 +17,7 @@ import (
 	"github.com/cadastre-ipam/cadastre/location"
 	"github.com/cadastre-ipam/cadastre/registry"
 	"github.com/cadastre-ipam/cadastre/store/sqlite"
+	"github.com/cadastre-ipam/cadastre/store/sqlite/sqlitetest"
 )
 
 // The test register: one region with IPv4 and IPv6 pools in private
@@ -58,7 +58,7 @@ type envStore interface {
 // says whether the zones are signed. The server is not started: call start.
 func newEnv(t testing.TB, signed bool) *env {
 	t.Helper()
-	s, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "dns.db"), sqlite.Options{NoSync: true})
+	s, err := sqlite.Open(context.Background(), sqlitetest.Path(t, "dns.db"), sqlite.Options{NoSync: true})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -5,11 +5,12 @@ import (
 	"testing"
 
 	"github.com/cadastre-ipam/cadastre/store/postgres"
-	"github.com/cadastre-ipam/cadastre/store/postgres/pgtest"
+	"github.com/cadastre-ipam/cadastre/store/postgres/pgtest/migrated"
 )
 
-// pgSchema is a schema of the test's own (pgtest).
-func pgSchema(t *testing.T) string { return pgtest.FreshSchema(t) }
+// pgSchema is a database of the test's own with the store's schema in
+// it, copied from a template migrated once (pgtest.MigratedDatabase).
+func pgSchema(t *testing.T) string { return migrated.Database(t) }
 
 // openPG opens one more connection pool on the schema, as another
 // replica would, closed when the test ends.

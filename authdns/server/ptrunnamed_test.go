@@ -53,24 +53,10 @@ func staleAtUnnamedServed(t *testing.T, e *env) {
 		// ptrs is the PTR set served at owner, its signature checked
 		// against the zone's DNSKEY; none: the rcode.
 		ptrs := func() []string {
-			r := e.query("udp", owner, dns.TypePTR, true)
-			var out []string
-			var sig *dns.RRSIG
-			var set []dns.RR
-			for _, rr := range r.Answer {
-				switch rr := rr.(type) {
-				case *dns.PTR:
-					out = append(out, rr.Ptr)
-					set = append(set, rr)
-				case *dns.RRSIG:
-					sig = rr
-				}
+			out, rcode := signedPTRs(t, e, c.zone, owner)
+			if len(out) == 0 {
+				return []string{dns.RcodeToString[rcode]}
 			}
-			if len(set) == 0 {
-				return []string{dns.RcodeToString[r.Rcode]}
-			}
-			verify(t, e, c.zone, sig, set)
-			slices.Sort(out)
 			return out
 		}
 		// none is what the address answers with no static PTR served.

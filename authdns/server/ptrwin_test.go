@@ -36,23 +36,7 @@ func stalePTRYieldsToTheTenant(t *testing.T, e *env) {
 	} {
 		owner := ptrOf(c.addr)
 		ptrs := func() []string {
-			r := e.query("udp", owner, dns.TypePTR, true)
-			var out []string
-			var sig *dns.RRSIG
-			var set []dns.RR
-			for _, rr := range r.Answer {
-				switch rr := rr.(type) {
-				case *dns.PTR:
-					out = append(out, rr.Ptr)
-					set = append(set, rr)
-				case *dns.RRSIG:
-					sig = rr
-				}
-			}
-			if len(set) > 0 {
-				verify(t, e, c.zone, sig, set)
-			}
-			slices.Sort(out)
+			out, _ := signedPTRs(t, e, c.zone, owner)
 			return out
 		}
 		if _, err := e.mgr.AddRecord(e.ctx, c.zone, owner, "PTR", "old.example.", 0); err != nil {
@@ -109,4 +93,29 @@ func verify(t *testing.T, e *env, zoneName string, sig *dns.RRSIG, set []dns.RR)
 		}
 	}
 	t.Fatalf("%s: no DNSKEY with tag %d", zoneName, sig.KeyTag)
+}
+
+// signedPTRs asks the server for owner's PTR set and returns its targets,
+// sorted, their signature checked against zone's DNSKEY; with none, the
+// answer's rcode.
+func signedPTRs(t *testing.T, e *env, zone, owner string) ([]string, int) {
+	t.Helper()
+	r := e.query("udp", owner, dns.TypePTR, true)
+	var out []string
+	var sig *dns.RRSIG
+	var set []dns.RR
+	for _, rr := range r.Answer {
+		switch rr := rr.(type) {
+		case *dns.PTR:
+			out = append(out, rr.Ptr)
+			set = append(set, rr)
+		case *dns.RRSIG:
+			sig = rr
+		}
+	}
+	if len(set) > 0 {
+		verify(t, e, zone, sig, set)
+	}
+	slices.Sort(out)
+	return out, r.Rcode
 }

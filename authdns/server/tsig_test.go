@@ -12,7 +12,6 @@ import (
 	"fmt"
 	"net"
 	"os/exec"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -26,12 +25,13 @@ import (
 	"github.com/cadastre-ipam/cadastre/authdns/zone"
 	"github.com/cadastre-ipam/cadastre/registry"
 	"github.com/cadastre-ipam/cadastre/store/sqlite"
+	"github.com/cadastre-ipam/cadastre/store/sqlite/sqlitetest"
 )
 
 // eachDNSStore runs fn on a fresh SQLite file and a fresh PostgreSQL schema.
 func eachDNSStore(t *testing.T, fn func(t *testing.T, st envStore)) {
 	t.Run("sqlite", func(t *testing.T) {
-		st, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "t.db"), sqlite.Options{NoSync: true})
+		st, err := sqlite.Open(context.Background(), sqlitetest.Path(t, "t.db"), sqlite.Options{NoSync: true})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -21,6 +21,7 @@ import (
 	"github.com/cadastre-ipam/cadastre/internal/testenv"
 	"github.com/cadastre-ipam/cadastre/registry"
 	"github.com/cadastre-ipam/cadastre/store/sqlite"
+	"github.com/cadastre-ipam/cadastre/store/sqlite/sqlitetest"
 )
 
 // deltaEnv is a SQLite store with a signed forward zone (NSEC3, with a
@@ -62,7 +63,7 @@ type staticRecord struct{ owner, typ, value string }
 func newZoneStore(t *testing.T, fwd string, specs []manage.ZoneSpec, compact netip.Prefix, recs []staticRecord) *deltaEnv {
 	t.Helper()
 	ctx := registry.WithActor(context.Background(), "test")
-	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "dns.db"), sqlite.Options{NoSync: true})
+	st, err := sqlite.Open(ctx, sqlitetest.Path(t, "dns.db"), sqlite.Options{NoSync: true})
 	if err != nil {
 		t.Fatal(err)
 	}

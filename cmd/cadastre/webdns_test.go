@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -11,6 +10,7 @@ import (
 	"github.com/cadastre-ipam/cadastre/authdns/manage"
 	"github.com/cadastre-ipam/cadastre/authdns/zone"
 	"github.com/cadastre-ipam/cadastre/store/sqlite"
+	"github.com/cadastre-ipam/cadastre/store/sqlite/sqlitetest"
 )
 
 // The DNS page's adapter over the real zone manager: an unsigned zone has
@@ -19,7 +19,7 @@ import (
 // transfers are not recorded.
 func TestWebZonesReportsSigningKeysAndDS(t *testing.T) {
 	ctx := context.Background()
-	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "c.db"), sqlite.Options{NoSync: true})
+	st, err := sqlite.Open(ctx, sqlitetest.Path(t, "c.db"), sqlite.Options{NoSync: true})
 	if err != nil {
 		t.Fatal(err)
 	}

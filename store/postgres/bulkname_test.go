@@ -42,7 +42,7 @@ func nonEmptyRegister(t *testing.T) (dsn string, s *postgres.Store, r *registry.
 func emptyRegister(t *testing.T) (dsn string, s *postgres.Store, r *registry.Registry) {
 	t.Helper()
 	ctx := context.Background()
-	dsn = freshSchema(t)
+	dsn = migratedDB(t)
 	s, err := postgres.Open(ctx, dsn, postgres.Options{})
 	if err != nil {
 		t.Fatal(err)

@@ -10,13 +10,19 @@ import (
 	"github.com/cadastre-ipam/cadastre/registry/storetest"
 	"github.com/cadastre-ipam/cadastre/store/postgres"
 	"github.com/cadastre-ipam/cadastre/store/postgres/pgtest"
+	"github.com/cadastre-ipam/cadastre/store/postgres/pgtest/migrated"
 )
 
-// freshSchema is a schema of the test's own (pgtest).
+// freshSchema is an empty schema of the test's own (pgtest).
 func freshSchema(t *testing.T) string { return pgtest.FreshSchema(t) }
 
+// migratedDB is a database of the test's own with the schema in it: a
+// copy of a template migrated once (pgtest.MigratedDatabase), not a
+// migration per test. The migration tests use empty schemas.
+func migratedDB(t *testing.T) string { return migrated.Database(t) }
+
 func open(t *testing.T) registry.Store {
-	s, err := postgres.Open(context.Background(), freshSchema(t), postgres.Options{})
+	s, err := postgres.Open(context.Background(), migratedDB(t), postgres.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

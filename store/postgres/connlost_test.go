@@ -79,7 +79,7 @@ func (p *cutProxy) cut() {
 func TestLostConnectionIsStorageErrorAndTheStoreRecovers(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	dsn := freshSchema(t)
+	dsn := migratedDB(t)
 	u, err := url.Parse(dsn)
 	if err != nil {
 		t.Fatal(err)

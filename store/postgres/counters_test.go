@@ -23,7 +23,7 @@ import (
 func TestCountersWithReplicas(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	dsn := freshSchema(t)
+	dsn := migratedDB(t)
 	// Time moves a minute with every allocation, so quarantines (of half
 	// an hour) end and are reaped while the replicas run.
 	start := time.Date(2026, 3, 4, 5, 6, 7, 0, time.UTC)

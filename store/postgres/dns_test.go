@@ -10,7 +10,7 @@ import (
 
 func TestDNSConformance(t *testing.T) {
 	dnstest.Run(t, func(t *testing.T) dnstest.Store {
-		s, err := postgres.Open(context.Background(), freshSchema(t), postgres.Options{})
+		s, err := postgres.Open(context.Background(), migratedDB(t), postgres.Options{})
 		if err != nil {
 			t.Fatal(err)
 		}

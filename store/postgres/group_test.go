@@ -22,7 +22,7 @@ import (
 // first.
 func TestGroupCommit(t *testing.T) {
 	storetest.GroupCommit(t, func(t *testing.T) (registry.Store, func() registry.Store) {
-		dsn := freshSchema(t)
+		dsn := migratedDB(t)
 		reopen := func() registry.Store {
 			st, err := postgres.Open(context.Background(), dsn, postgres.Options{})
 			if err != nil {
@@ -43,7 +43,7 @@ func TestGroupCommit(t *testing.T) {
 // statement or a write, so that a caller cannot mistake it for View.
 func TestViewOneAllowsOneReadOnly(t *testing.T) {
 	ctx := context.Background()
-	st, err := postgres.Open(ctx, freshSchema(t), postgres.Options{})
+	st, err := postgres.Open(ctx, migratedDB(t), postgres.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -91,7 +91,7 @@ func TestViewOneAllowsOneReadOnly(t *testing.T) {
 // batches before and after such a one.
 func TestGroupCommitWithoutSavepoints(t *testing.T) {
 	ctx := context.Background()
-	dsn := freshSchema(t)
+	dsn := migratedDB(t)
 	st, err := postgres.Open(ctx, dsn, postgres.Options{Writers: 1})
 	if err != nil {
 		t.Fatal(err)

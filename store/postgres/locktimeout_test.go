@@ -21,7 +21,7 @@ import (
 // the replica behind it; the replica's other regions go on meanwhile.
 func TestWriterWaitingForALockGivesUp(t *testing.T) {
 	ctx := context.Background()
-	dsn := freshSchema(t)
+	dsn := migratedDB(t)
 	st, err := postgres.Open(ctx, dsn+"&lock_timeout=300ms", postgres.Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -86,7 +86,7 @@ func TestWriterWaitingForALockGivesUp(t *testing.T) {
 // PostgreSQL would refuse is refused at Open, naming it.
 func TestWriteBounds(t *testing.T) {
 	ctx := context.Background()
-	dsn := freshSchema(t)
+	dsn := migratedDB(t)
 	st, err := postgres.Open(ctx, dsn, postgres.Options{})
 	if err != nil {
 		t.Fatal(err)

@@ -22,7 +22,7 @@ import (
 // moment (so no region lock orders them): exactly one gets it each time.
 func TestNameRaceAcrossReplicas(t *testing.T) {
 	ctx := context.Background()
-	dsn := freshSchema(t)
+	dsn := migratedDB(t)
 	const replicas = 4
 	regs := make([]*registry.Registry, replicas)
 	for i := range replicas {
@@ -79,7 +79,7 @@ func TestNameRaceAcrossReplicas(t *testing.T) {
 // tenant's row, refuses the name.
 func TestSuffixChangeNeverLetsANameThrough(t *testing.T) {
 	ctx := context.Background()
-	dsn := freshSchema(t)
+	dsn := migratedDB(t)
 	s, err := postgres.Open(ctx, dsn, postgres.Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -192,7 +192,7 @@ func TestSuffixChangeNeverLetsANameThrough(t *testing.T) {
 // use counter says so.
 func TestQuotaRaceAcrossReplicas(t *testing.T) {
 	ctx := context.Background()
-	dsn := freshSchema(t)
+	dsn := migratedDB(t)
 	const replicas, callers, quota = 3, 16, 20
 	regs := make([]*registry.Registry, replicas)
 	for i := range replicas {
@@ -244,7 +244,7 @@ func TestQuotaRaceAcrossReplicas(t *testing.T) {
 // yet, so only the suffix lock orders them).
 func TestTenantSuffixRaceAcrossReplicas(t *testing.T) {
 	ctx := context.Background()
-	dsn := freshSchema(t)
+	dsn := migratedDB(t)
 	const replicas = 4
 	regs := make([]*registry.Registry, replicas)
 	for i := range replicas {

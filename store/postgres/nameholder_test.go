@@ -24,7 +24,7 @@ import (
 // (pg_stat_get_xact_tuples_returned); the answers are checked too.
 func TestNameHolderReadsNoWholeTable(t *testing.T) {
 	ctx := context.Background()
-	dsn := freshSchema(t)
+	dsn := migratedDB(t)
 	s, err := postgres.Open(ctx, dsn, postgres.Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -121,7 +121,7 @@ func readSoFar(ctx context.Context, tx pgx.Tx) (int64, error) {
 // autovacuum analyses it). Sequential reads are PostgreSQL's own count.
 func TestNameHolderPlanKeepsTheIndex(t *testing.T) {
 	ctx := context.Background()
-	dsn := freshSchema(t)
+	dsn := migratedDB(t)
 	s, err := postgres.Open(ctx, dsn, postgres.Options{})
 	if err != nil {
 		t.Fatal(err)

@@ -19,7 +19,7 @@ import (
 // hang this test would otherwise be.
 func TestAllocationsNeverWaitForASecondConnection(t *testing.T) {
 	ctx := context.Background()
-	st, err := postgres.Open(ctx, freshSchema(t), postgres.Options{MaxConns: 4, Writers: 4, MaxBatch: 1})
+	st, err := postgres.Open(ctx, migratedDB(t), postgres.Options{MaxConns: 4, Writers: 4, MaxBatch: 1})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -62,7 +62,7 @@ func TestAllocationsNeverWaitForASecondConnection(t *testing.T) {
 func TestOpenWithOneConnection(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	st, err := postgres.Open(ctx, freshSchema(t), postgres.Options{MaxConns: 1})
+	st, err := postgres.Open(ctx, migratedDB(t), postgres.Options{MaxConns: 1})
 	if err != nil {
 		t.Fatal(err)
 	}

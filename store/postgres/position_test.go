@@ -34,7 +34,7 @@ type followed struct {
 func newFollowed(t *testing.T) followed {
 	t.Helper()
 	ctx := context.Background()
-	dsn := freshSchema(t)
+	dsn := migratedDB(t)
 	s, err := postgres.Open(ctx, dsn, postgres.Options{})
 	if err != nil {
 		t.Fatal(err)

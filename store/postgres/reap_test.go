@@ -35,7 +35,7 @@ func (c *testClock) Advance(d time.Duration) {
 // (a permanent relocation) while its own space sits reclaimable.
 func TestRegionNeverBorrowsWhileItsQuarantineHasEnded(t *testing.T) {
 	ctx := context.Background()
-	dsn := freshSchema(t)
+	dsn := migratedDB(t)
 	clock := &testClock{now: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}
 	open := func() *registry.Registry {
 		st, err := postgres.Open(ctx, dsn, postgres.Options{})

@@ -17,7 +17,7 @@ import (
 // take for a backup, contains no issued secret in any form.
 func TestDumpHoldsNoTokenSecret(t *testing.T) {
 	pgDump := testenv.Program(t, "pg_dump", "postgresql-client")
-	dsn := freshSchema(t)
+	dsn := freshSchema(t) // pg_dump --schema below
 	ctx := context.Background()
 	st, err := postgres.Open(ctx, dsn, postgres.Options{})
 	if err != nil {
