@@ -36,13 +36,13 @@ type watcher struct {
 	stop  chan struct{}
 	done  sync.WaitGroup
 
-	mu      sync.Mutex
-	bad     []string
+	mu  sync.Mutex
+	bad []string
 	// servfail are the times of SERVFAIL answers, apart: Knot gives
 	// them for a zone it has from the catalog but not transferred yet.
 	servfail []time.Time
-	signers map[string][]string // per name, each change of signer in order
-	asked   atomic.Int64
+	signers  map[string][]string // per name, each change of signer in order
+	asked    atomic.Int64
 }
 
 func watch(addr string, names map[string]netip.Addr) *watcher {
