@@ -7,6 +7,7 @@ import (
 	"crypto/subtle"
 	"encoding/base64"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/url"
 	"strings"
@@ -81,43 +82,48 @@ type sessions struct {
 	failures map[string]failures   // failed sign-ins by client address
 }
 
-// failures counts a client's failed sign-ins in a window.
+// failures counts a client's failed sign-ins with one claimed token ID in a
+// window.
 type failures struct {
 	n     int
 	since time.Time
 }
 
-// Failed sign-ins: after maxFailures in failWindow from one address, the
-// form answers 429 until the window passes (as the API limits bearer
-// failures), so the form is no cheaper a guessing machine than the API.
+// Failed sign-ins: after maxFailures in failWindow from one address with
+// one claimed token ID, further wrong secrets for that ID from that address
+// answer 429 until the window passes, as the API limits bearer failures, so
+// the form is no cheaper a guessing machine than the API. The count is per
+// (client, token ID), and a valid token is checked before the limit, so one
+// bad client behind a NAT cannot lock everyone else behind it out.
 const (
 	maxFailures  = 20
 	failWindow   = time.Minute
 	maxFailAddrs = 10_000
 )
 
-// limited reports whether client used up its failures.
-func (ss *sessions) limited(client string) bool {
+// limited reports whether key (client and claimed token ID) used up its
+// failures.
+func (ss *sessions) limited(key string) bool {
 	ss.mu.Lock()
 	defer ss.mu.Unlock()
-	f, ok := ss.failures[client]
+	f, ok := ss.failures[key]
 	return ok && ss.now().Sub(f.since) < failWindow && f.n >= maxFailures
 }
 
-// fail counts a failed sign-in of client.
-func (ss *sessions) fail(client string) {
+// fail counts a failed sign-in of key (client and claimed token ID).
+func (ss *sessions) fail(key string) {
 	ss.mu.Lock()
 	defer ss.mu.Unlock()
 	now := ss.now()
 	if ss.failures == nil || len(ss.failures) >= maxFailAddrs {
 		ss.failures = map[string]failures{}
 	}
-	f := ss.failures[client]
+	f := ss.failures[key]
 	if now.Sub(f.since) >= failWindow {
 		f = failures{since: now}
 	}
 	f.n++
-	ss.failures[client] = f
+	ss.failures[key] = f
 }
 
 type nonce struct {
@@ -299,12 +305,6 @@ func (s *Server) signin(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, errNoTokens)
 		return
 	}
-	client := s.cfg.ClientAddr(r).String()
-	if s.sessions.limited(client) {
-		w.Header().Set("Retry-After", "60")
-		s.renderSignin(w, r, http.StatusTooManyRequests, "too many failed sign-ins from this address; wait a minute")
-		return
-	}
 	secret := strings.TrimSpace(r.PostFormValue("token"))
 	if secret == "" {
 		s.renderSignin(w, r, http.StatusUnprocessableEntity, "token: paste an API token (cad_...)")
@@ -317,16 +317,33 @@ func (s *Server) signin(w http.ResponseWriter, r *http.Request) {
 }
 
 // start checks secret and sets the session cookie; false when it answered.
+// Its answers follow the API's bearer check: a valid token is never refused
+// for failures; a wrong secret is counted per (client, claimed token ID) and
+// answered 401, or 429 once that pair used up its failures; a valid token
+// used from outside its allow-from list is counted too (a stolen token
+// cannot be tried from many addresses for free) and answered 403 naming
+// the address; a store error is the server's problem and is not counted.
 func (s *Server) start(w http.ResponseWriter, r *http.Request, secret string) bool {
-	tok, err := s.cfg.Tokens.CheckFrom(r.Context(), secret, s.cfg.ClientAddr(r))
+	client := s.cfg.ClientAddr(r)
+	tok, err := s.cfg.Tokens.CheckFrom(r.Context(), secret, client)
 	if err != nil {
-		if wrongCredential(err) {
-			s.sessions.fail(s.cfg.ClientAddr(r).String())
-			s.log.Warn("web sign-in refused", "remote", s.cfg.ClientAddr(r).String(), "token_id", idOf(secret), "reason", err.Error())
-			s.renderSignin(w, r, http.StatusUnauthorized, "invalid, expired or revoked token")
+		if !wrongCredential(err) {
+			s.fail(w, r, err)
 			return false
 		}
-		s.fail(w, r, err)
+		key := client.String() + " " + idOf(secret)
+		if s.sessions.limited(key) {
+			w.Header().Set("Retry-After", "60")
+			s.renderSignin(w, r, http.StatusTooManyRequests, "too many failed sign-ins with this token ID from this address; wait a minute")
+			return false
+		}
+		s.sessions.fail(key)
+		s.log.Warn("web sign-in refused", "remote", client.String(), "token_id", idOf(secret), "reason", err.Error())
+		if errors.Is(err, auth.ErrAddress) {
+			s.renderSignin(w, r, http.StatusForbidden, fmt.Sprintf("this token may not be used from %s: the address is outside its allow-from list", client))
+			return false
+		}
+		s.renderSignin(w, r, http.StatusUnauthorized, "invalid, expired or revoked token")
 		return false
 	}
 	exp := s.cfg.Now().Add(s.cfg.SessionTTL)

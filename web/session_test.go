@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"strings"
 	"testing"
@@ -105,18 +106,62 @@ func TestSignOutNeedsCSRFAndEndsTheSession(t *testing.T) {
 	b.get(t, "/").want(t, http.StatusSeeOther)
 }
 
-func TestFailedSignInsAreLimitedPerClient(t *testing.T) {
+// TestFailedSignInsAreLimitedPerClientAndTokenID: twenty wrong secrets for
+// one token ID from one address turn the next into 429, but the valid
+// token is never refused for them, nor is another token ID from the same
+// address (one bad client behind a NAT must not lock everyone out), as the
+// API's bearer check does. On the old form the valid token got 429.
+func TestFailedSignInsAreLimitedPerClientAndTokenID(t *testing.T) {
 	e := newEnv(t)
 	b := e.visitor(t)
 	b.get(t, "/signin")
 	for i := range maxFailures {
 		b.post(t, "/signin", url.Values{"token": {fmt.Sprintf("cad_aaaaaaaaaaaaaaaa_%d", i)}}).want(t, http.StatusUnauthorized)
 	}
-	p := b.post(t, "/signin", url.Values{"token": {e.tok[roleRead]}})
+	p := b.post(t, "/signin", url.Values{"token": {"cad_aaaaaaaaaaaaaaaa_again"}})
 	p.want(t, http.StatusTooManyRequests, "wait a minute")
+	if p.Header.Get("Retry-After") == "" {
+		t.Errorf("429 without Retry-After")
+	}
 	if strings.Contains(e.logs.String(), "cad_aaaaaaaaaaaaaaaa_1") {
 		t.Errorf("a presented secret reached the log")
 	}
-	e.clock.advance(2 * time.Minute)
+	// Another claimed ID from the same address: its own count.
+	b.post(t, "/signin", url.Values{"token": {"cad_bbbbbbbbbbbbbbbb_x"}}).want(t, http.StatusUnauthorized)
+	// The valid token from the same address signs in.
 	b.post(t, "/signin", url.Values{"token": {e.tok[roleRead]}}).want(t, http.StatusSeeOther)
+	e.clock.advance(2 * time.Minute)
+	c := e.visitor(t)
+	c.get(t, "/signin")
+	c.post(t, "/signin", url.Values{"token": {"cad_aaaaaaaaaaaaaaaa_later"}}).want(t, http.StatusUnauthorized)
+}
+
+// TestSignInOutsideAllowFromIs403: a valid token used from outside its
+// allow-from list is refused 403 naming the address, as the API answers,
+// not 401 "invalid token" (the token is valid; the place is not), and the
+// same token from a listed address signs in. On the old form: 401.
+func TestSignInOutsideAllowFromIs403(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	far := authSpec("far", time.Hour)
+	far.AllowFrom = []netip.Prefix{netip.MustParsePrefix("192.0.2.0/24")}
+	_, farSecret, err := e.tokens.Create(ctx, far)
+	if err != nil {
+		t.Fatal(err)
+	}
+	near := authSpec("near", time.Hour)
+	near.AllowFrom = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")}
+	_, nearSecret, err := e.tokens.Create(ctx, near)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := e.visitor(t)
+	b.get(t, "/signin")
+	b.post(t, "/signin", url.Values{"token": {farSecret}}).want(t, http.StatusForbidden, "outside its allow-from list")
+	b.get(t, "/").want(t, http.StatusSeeOther)
+	if !strings.Contains(e.logs.String(), "web sign-in refused") {
+		t.Errorf("the refusal was not logged")
+	}
+	b.post(t, "/signin", url.Values{"token": {nearSecret}}).want(t, http.StatusSeeOther)
+	b.get(t, "/").want(t, http.StatusOK, "near")
 }
