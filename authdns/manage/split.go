@@ -459,15 +459,10 @@ func (m *Manager) waitSecondaries(ctx context.Context, zs []zone.Zone, wait time
 	start := time.Now()
 	for _, want := range zs {
 		for logged := ""; ; {
-			all, err := m.store.Zones(ctx)
+			z, all, err := m.zoneByID(ctx, want)
 			if err != nil {
 				return err
 			}
-			i := slices.IndexFunc(all, func(z zone.Zone) bool { return z.ID == want.ID })
-			if i < 0 {
-				return fmt.Errorf("zone %s: gone while waiting for its secondaries: %w", want.Name, registry.ErrNotFound)
-			}
-			z := all[i]
 			targets := secondaries(z, all)
 			if len(targets) == 0 {
 				break
@@ -852,15 +847,11 @@ func (m *Manager) waitRebuilt(ctx context.Context, parent zone.Zone, wait time.D
 	ctx, cancel := context.WithTimeout(ctx, wait)
 	defer cancel()
 	for {
-		all, err := m.store.Zones(ctx)
+		z, all, err := m.zoneByID(ctx, parent)
 		if err != nil {
 			return err
 		}
-		i := slices.IndexFunc(all, func(z zone.Zone) bool { return z.ID == parent.ID })
-		if i < 0 {
-			return fmt.Errorf("zone %s: gone: %w", parent.Name, registry.ErrNotFound)
-		}
-		if len(secondaries(all[i], all)) == 0 || all[i].Serial != parent.Serial {
+		if len(secondaries(z, all)) == 0 || z.Serial != parent.Serial {
 			return nil
 		}
 		select {
@@ -869,4 +860,18 @@ func (m *Manager) waitRebuilt(ctx context.Context, parent zone.Zone, wait time.D
 		case <-time.After(200 * time.Millisecond):
 		}
 	}
+}
+
+// zoneByID reads z again as stored now (its serial moves as the server
+// builds it), with every zone.
+func (m *Manager) zoneByID(ctx context.Context, z zone.Zone) (zone.Zone, []zone.Zone, error) {
+	all, err := m.store.Zones(ctx)
+	if err != nil {
+		return zone.Zone{}, nil, err
+	}
+	i := slices.IndexFunc(all, func(o zone.Zone) bool { return o.ID == z.ID })
+	if i < 0 {
+		return zone.Zone{}, nil, fmt.Errorf("zone %s: gone while waiting for its secondaries: %w", z.Name, registry.ErrNotFound)
+	}
+	return all[i], all, nil
 }

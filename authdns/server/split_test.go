@@ -109,6 +109,19 @@ func (w *watcher) end() (bad []string, signers map[string][]string, asked int64)
 	return w.bad, w.signers, w.asked.Load()
 }
 
+// verdict stops the queries, fails t for every wrong answer and for a
+// name not signed by from and then by to, and returns how many queries
+// were asked.
+func (w *watcher) verdict(t *testing.T, what, from, to string) int64 {
+	t.Helper()
+	bad, signers, asked := w.end()
+	if len(bad) > 0 {
+		t.Errorf("%s (%d queries): %d wrong answers, the first: %s, the last: %s", what, asked, len(bad), bad[0], bad[len(bad)-1])
+	}
+	signedInTurn(t, what, signers, from, to)
+	return asked
+}
+
 // servfails says how many SERVFAIL answers came, and how many of them
 // after t.
 func (w *watcher) servfails(t time.Time) (all, after int) {
@@ -293,11 +306,7 @@ func TestZoneSplitAndJoinUnderQueries(t *testing.T) {
 		name string
 		w    *watcher
 	}{{"cadastre", ours}, {"knot", theirs}} {
-		bad, signers, asked := w.w.end()
-		if len(bad) > 0 {
-			t.Errorf("%s, during the split (%d queries): %d wrong answers, the first: %s, the last: %s", w.name, asked, len(bad), bad[0], bad[len(bad)-1])
-		}
-		signedInTurn(t, w.name+", during the split", signers, fwdZone, splitZone)
+		asked := w.w.verdict(t, w.name+", during the split", fwdZone, splitZone)
 		// Knot answers SERVFAIL for a zone it has from the catalog but
 		// not transferred yet (milliseconds here): the staged child
 		// before Knot serves it, never once it does.
@@ -422,11 +431,7 @@ func TestZoneSplitAndJoinUnderQueries(t *testing.T) {
 		name string
 		w    *watcher
 	}{{"cadastre", ours}, {"knot", theirs}} {
-		bad, signers, asked := w.w.end()
-		if len(bad) > 0 {
-			t.Errorf("%s, during the join (%d queries): %d wrong answers, the first: %s", w.name, asked, len(bad), bad[0])
-		}
-		signedInTurn(t, w.name+", during the join", signers, splitZone, fwdZone)
+		asked := w.w.verdict(t, w.name+", during the join", splitZone, fwdZone)
 		if sf, _ := w.w.servfails(time.Time{}); sf > 0 {
 			t.Errorf("%s, during the join: %d SERVFAIL", w.name, sf)
 		}
