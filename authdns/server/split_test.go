@@ -38,8 +38,9 @@ type watcher struct {
 
 	mu  sync.Mutex
 	bad []string
-	// servfail are the times of SERVFAIL answers, apart: Knot gives
-	// them for a zone it has from the catalog but not transferred yet.
+	// servfail are the times SERVFAIL answers were asked, apart: Knot
+	// gives them for a zone it has from the catalog but not transferred
+	// yet (a query asked once it serves the zone never gets one).
 	servfail []time.Time
 	signers  map[string][]string // per name, each change of signer in order
 	asked    atomic.Int64
@@ -65,6 +66,7 @@ func watch(addr string, names map[string]netip.Addr) *watcher {
 }
 
 func (w *watcher) check(name string, want netip.Addr) {
+	sent := time.Now()
 	r, err := exchange(w.addr, name, dns.TypeA, true)
 	w.asked.Add(1)
 	w.mu.Lock()
@@ -88,7 +90,7 @@ func (w *watcher) check(name string, want netip.Addr) {
 		}
 	}
 	if r.Rcode == dns.RcodeServerFailure {
-		w.servfail = append(w.servfail, time.Now())
+		w.servfail = append(w.servfail, sent)
 		return
 	}
 	if r.Rcode != dns.RcodeSuccess || !r.Authoritative || addr != want || (signer != fwdZone && signer != splitZone) {
@@ -123,7 +125,7 @@ func (w *watcher) verdict(t *testing.T, what, from, to string) int64 {
 }
 
 // servfails says how many SERVFAIL answers came, and how many of them
-// after t.
+// to queries asked after t.
 func (w *watcher) servfails(t time.Time) (all, after int) {
 	for _, at := range w.servfail {
 		if at.After(t) {
