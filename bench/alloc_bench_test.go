@@ -222,7 +222,8 @@ func BenchmarkAllocFill(b *testing.B) {
 // caller at least 80% of the empty commit's rate; 16 callers at least 5,000
 // allocations a second.
 func BenchmarkDurable(b *testing.B) {
-	st, r := newRegistry(b, filepath.Join(b.TempDir(), "durable.db"), false)
+	path := filepath.Join(b.TempDir(), "durable.db")
+	st, r := newRegistry(b, path, false)
 	defer st.Close()
 	ctx := context.Background()
 	empty := func() error {
@@ -267,6 +268,14 @@ func BenchmarkDurable(b *testing.B) {
 		b.ReportMetric(float64(cEmpty.Microseconds())/float64(b.N), "cpu-µs/empty")
 		b.ReportMetric(float64(cAlloc.Microseconds())/float64(b.N), "cpu-µs/alloc")
 	})
+	// Pages written: what an allocation costs beyond the empty commit that
+	// does not move with the load (bench/README.md, "Session 12").
+	// Counted once per run, whatever b.N: 1,000 commits of each.
+	b.Run("frames", func(b *testing.B) {
+		e, a := walFrames(b, path, empty), walFrames(b, path, alloc)
+		b.ReportMetric(e, "wal-frames/empty")
+		b.ReportMetric(a, "wal-frames/alloc")
+	})
 	for _, c := range []struct {
 		name string
 		fn   func() error
@@ -288,6 +297,67 @@ func BenchmarkDurable(b *testing.B) {
 			b.ReportMetric(float64(cpuTime()-cpu0)/float64(b.N)/1e3, "cpu-µs/op")
 		})
 	}
+}
+
+// walFrames counts the WAL frames (pages) each of 500 commits of fn writes,
+// after 500 to warm up: a reader holds its snapshot on a side connection
+// meanwhile, so no checkpoint can start the WAL file over, and the file's
+// growth is the frames appended (page size + 24 bytes each). The same
+// count as session 11's (bench/README.md): 4.23 frames an empty commit.
+func walFrames(b *testing.B, path string, fn func() error) float64 {
+	b.Helper()
+	const warm, n = 500, 500
+	for range warm {
+		if err := fn(); err != nil {
+			b.Fatal(err)
+		}
+	}
+	db, err := sql.Open("sqlite", "file:"+path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer db.Close()
+	ctx := context.Background()
+	conn, err := db.Conn(ctx)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer conn.Close()
+	var pageSize int64
+	if err := conn.QueryRowContext(ctx, "PRAGMA page_size").Scan(&pageSize); err != nil {
+		b.Fatal(err)
+	}
+	// The WAL emptied, then one commit in it: a snapshot of a WAL wholly
+	// copied to the file would not keep the writer from starting it over.
+	var busy, logged, done int
+	if err := conn.QueryRowContext(ctx, "PRAGMA wal_checkpoint(TRUNCATE)").Scan(&busy, &logged, &done); err != nil || busy != 0 {
+		b.Fatalf("checkpoint: busy %d, %v", busy, err)
+	}
+	if err := fn(); err != nil {
+		b.Fatal(err)
+	}
+	if _, err := conn.ExecContext(ctx, "BEGIN"); err != nil {
+		b.Fatal(err)
+	}
+	defer conn.ExecContext(ctx, "ROLLBACK")
+	var seq int64
+	if err := conn.QueryRowContext(ctx, "SELECT COALESCE(MAX(seq), 0) FROM events").Scan(&seq); err != nil {
+		b.Fatal(err)
+	}
+	size := func() int64 {
+		fi, err := os.Stat(path + "-wal")
+		if err != nil {
+			b.Fatal(err)
+		}
+		return fi.Size()
+	}
+	before := size()
+	for range n {
+		if err := fn(); err != nil {
+			b.Fatal(err)
+		}
+	}
+	return float64(size()-before) / float64(pageSize+24) / n
 }
 
 // BenchmarkBatch times Request{Count: K} batches of IPv6 /128s on a durable

@@ -138,7 +138,9 @@ type Tx interface {
 	// naming a space must never take another space's pool (none found
 	// when poolIDs is empty).
 	SmallestFreeOf(ctx context.Context, regionID int64, poolIDs []int64, family, maxBits int) (FreePrefix, bool, error)
-	// FreeOfPool lists a pool's free prefixes in address order.
+	// FreeOfPool lists a pool's free prefixes in address order. Each lies
+	// inside the pool's prefix, filed under its scope (its region, or a
+	// child pool's negated ID); the SQLite store reads them by that range.
 	FreeOfPool(ctx context.Context, poolID int64) ([]netip.Prefix, error)
 
 	InsertAssignment(ctx context.Context, a *Assignment) error

@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/netip"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -198,5 +199,93 @@ func TestNameHolderPlanKeepsTheIndex(t *testing.T) {
 	}
 	if read := seqRead() - before; read > 0 {
 		t.Errorf("name_holder read %d assignments sequentially with a plan made on one row, want 0 (assignments_name)", read)
+	}
+}
+
+// TestNameHolderLocksBeforeItLooks: name_holder()'s wait mode (a
+// transaction's first lock) takes the names' fence shared and the name's
+// lock in a condition (migration 00054), no longer in two queries of their
+// own; it must still wait for a writer that holds either, and its look-up
+// must see what that writer committed (its snapshot is taken after the
+// locks). The try mode answers NULL while either is held elsewhere.
+func TestNameHolderLocksBeforeItLooks(t *testing.T) {
+	ctx := context.Background()
+	dsn := freshSchema(t)
+	s, err := postgres.Open(ctx, dsn, postgres.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	connect := func() *pgx.Conn {
+		t.Helper()
+		c, err := pgx.Connect(ctx, dsn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close(context.Background()) })
+		return c
+	}
+	writer, checker := connect(), connect()
+	const key = 4242
+	for _, c := range []struct {
+		name, lock, zone, want string
+	}{
+		// The name's own lock, as another allocation or record write holds it.
+		{"name", `SELECT pg_advisory_xact_lock_shared(728, hashtext(current_schema())), pg_advisory_xact_lock(727, 4242)`, "held.example.", "apex"},
+		// The fence exclusive, as a bulk load holds it.
+		{"fence", `SELECT pg_advisory_xact_lock(728, hashtext(current_schema()))`, "fenced.example.", "apex"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			tx, err := writer.Begin(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer tx.Rollback(ctx)
+			if _, err := tx.Exec(ctx, c.lock); err != nil {
+				t.Fatal(err)
+			}
+			// The writer creates a zone at the name after taking its lock:
+			// a look-up that waited for the lock must find it.
+			if _, err := tx.Exec(ctx, `INSERT INTO dns_zones (name, kind, config, created_at) VALUES ($1, 'forward', '{}', 0)`, c.zone); err != nil {
+				t.Fatal(err)
+			}
+			bare := c.zone[:len(c.zone)-1]
+			var try *string
+			if err := checker.QueryRow(ctx, `SELECT name_holder($1, 2, $2, $3, 'b')`, key, c.zone, bare).Scan(&try); err != nil {
+				t.Fatal(err)
+			}
+			if try != nil {
+				t.Errorf("try mode while the lock is held elsewhere = %q, want NULL", *try)
+			}
+			got := make(chan string, 1)
+			go func() {
+				var s *string
+				err := checker.QueryRow(ctx, `SELECT name_holder($1, 1, $2, $3, 'b')`, key, c.zone, bare).Scan(&s)
+				switch {
+				case err != nil:
+					got <- "error: " + err.Error()
+				case s == nil:
+					got <- "NULL"
+				default:
+					got <- *s
+				}
+			}()
+			select {
+			case g := <-got:
+				t.Fatalf("wait mode answered %q while the lock was held elsewhere, want it to wait", g)
+			case <-time.After(300 * time.Millisecond):
+			}
+			if err := tx.Commit(ctx); err != nil {
+				t.Fatal(err)
+			}
+			select {
+			case g := <-got:
+				if g != c.want {
+					t.Errorf("wait mode after the writer committed = %q, want %q (its look-up must see the commit)", g, c.want)
+				}
+			case <-time.After(10 * time.Second):
+				t.Fatal("wait mode still waiting 10 s after the writer committed")
+			}
+		})
 	}
 }

@@ -206,18 +206,42 @@ const (
 		ORDER BY addr LIMIT 1) RETURNING bits, addr, pool_id, region_id`
 )
 
-// A pool's free prefixes are read and deleted through free_pool (pool_id,
-// addr, bits + 0): 00048 added the third column so that a DELETE by the
-// whole key goes by the key alone (TestFreePlans).
+// A pool's free prefixes are read and deleted through the free table's
+// key (00053 dropped free_pool, which every take and every split wrote:
+// one B-tree and one WAL frame an allocation). freeScopes names, for the
+// pool ?1, where its free prefixes can be: s, its region and its child
+// scope (the registry files a child pool's free space under the pool's
+// negated ID), with the pool's address range; b, the prefix lengths from
+// the pool's own to the family's longest. Each (s, b) is one seek of the
+// key and one range of addresses (TestFreePlans); CROSS JOIN keeps
+// that order, which the planner, without statistics, does not choose.
+const freeScopes = `WITH RECURSIVE
+	s(r, fam, id, first, last) AS (
+		SELECT region_id, family, id, first, last FROM pools WHERE id = ?1
+		UNION ALL SELECT -id, family, id, first, last FROM pools WHERE id = ?1),
+	b(n, top) AS (
+		SELECT bits, CASE family WHEN 4 THEN 32 ELSE 128 END FROM pools WHERE id = ?1
+		UNION ALL SELECT n + 1, top FROM b WHERE n < top)
+	`
+
+// Each statement starts with its verb, the WITH inside it, so that the
+// writer's caches know it (rowCache.kind: a read keeps them, this DELETE
+// drops the free list only).
 const (
-	freeOfPoolSQL = `SELECT addr, bits FROM free WHERE pool_id = ? ORDER BY addr`
-	// freeWithinSQL: a pool's free prefixes never overlap: the one
-	// starting last at or before the range may hold it; the others
-	// overlapping it start inside it.
-	freeWithinSQL = `SELECT * FROM (SELECT bits, addr, pool_id, region_id FROM free WHERE pool_id = ?1 AND addr <= ?2 ORDER BY addr DESC LIMIT 1)
+	freeOfPoolSQL = `SELECT addr, bits FROM (` + freeScopes + `SELECT f.addr, f.bits FROM s CROSS JOIN b CROSS JOIN free f
+		WHERE f.region_id = s.r AND f.family = s.fam AND f.bits = b.n AND f.addr >= s.first AND f.addr <= s.last AND f.pool_id = s.id)
+		ORDER BY addr`
+	// freeWithinSQL: a pool's free prefixes never overlap: of each
+	// length, the one starting last at or before the range may hold it;
+	// the others overlapping it start inside it.
+	freeWithinSQL = `SELECT * FROM (` + freeScopes + `SELECT f.bits, f.addr, f.pool_id, f.region_id FROM s CROSS JOIN b CROSS JOIN free f
+		WHERE f.region_id = s.r AND f.family = s.fam AND f.bits = b.n AND f.pool_id = s.id
+		AND f.addr = (SELECT g.addr FROM free g WHERE g.region_id = s.r AND g.family = s.fam AND g.bits = b.n AND g.addr <= ?2 ORDER BY g.addr DESC LIMIT 1)
 		UNION ALL
-		SELECT bits, addr, pool_id, region_id FROM free WHERE pool_id = ?1 AND addr > ?2 AND addr <= ?3`
-	poolFreeDeleteSQL = `DELETE FROM free WHERE pool_id = ?1`
+		SELECT f.bits, f.addr, f.pool_id, f.region_id FROM s CROSS JOIN b CROSS JOIN free f
+		WHERE f.region_id = s.r AND f.family = s.fam AND f.bits = b.n AND f.addr > ?2 AND f.addr <= ?3 AND f.pool_id = s.id)`
+	poolFreeDeleteSQL = `DELETE FROM free WHERE (region_id, family, bits, addr, pool_id) IN (` + freeScopes + `SELECT f.region_id, f.family, f.bits, f.addr, f.pool_id FROM s CROSS JOIN b CROSS JOIN free f
+		WHERE f.region_id = s.r AND f.family = s.fam AND f.bits = b.n AND f.addr >= s.first AND f.addr <= s.last AND f.pool_id = s.id)`
 )
 
 // freeKept is the set of those texts.

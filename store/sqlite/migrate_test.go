@@ -5,15 +5,18 @@ import (
 	"database/sql"
 	"fmt"
 	"io/fs"
+	"net/netip"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/pressly/goose/v3"
 
 	"github.com/cadastre-ipam/cadastre/registry"
 	"github.com/cadastre-ipam/cadastre/registry/storetest"
+	"github.com/cadastre-ipam/cadastre/store/internal/rowscan"
 )
 
 // TestTenantMigration: a register made before tenants existed upgrades
@@ -342,7 +345,7 @@ func TestPartialTenantIndexMigration(t *testing.T) {
 }
 
 // TestFreePoolAndChecksMigration: a register at 00040 migrates (00048,
-// 00049): free_pool has its third column and holds every free prefix; the
+// 00049; 00053 then drops free_pool, TestFreeWithoutPoolIndexMigration); the
 // CHECK constraints of assignments, pool_counts and tags are written with OR
 // and still refuse a state or kind outside their lists; the file passes
 // an integrity check; allocating and a pool's free space read as before;
@@ -392,16 +395,8 @@ func TestFreePoolAndChecksMigration(t *testing.T) {
 		}
 		return def
 	}
-	if def := schema(s.rdb, "free_pool"); !strings.Contains(def, "(pool_id, addr, bits + 0)") {
-		t.Errorf("free_pool after the migrations: %s", def)
-	}
-	var indexed int
-	if err := s.rdb.QueryRowContext(ctx, `SELECT COUNT(*) FROM free INDEXED BY free_pool WHERE pool_id = 1`).Scan(&indexed); err != nil {
-		t.Fatal(err)
-	}
-	if indexed != 2 {
-		t.Errorf("free_pool holds %d of the pool's 2 free prefixes", indexed)
-	}
+	// free_pool's third column (00048) is checked by going down below:
+	// 00053 drops the index at the top.
 	for _, c := range checkForms {
 		if def := schema(s.rdb, c.table); !strings.Contains(def, c.or) || strings.Contains(def, c.list) {
 			t.Errorf("%s after the migrations: %s", c.table, def)
@@ -464,6 +459,162 @@ func TestFreePoolAndChecksMigration(t *testing.T) {
 		if def := schema(db, c.table); !strings.Contains(def, c.list) || strings.Contains(def, c.or) {
 			t.Errorf("%s after going down: %s", c.table, def)
 		}
+	}
+	if err := db.QueryRowContext(ctx, `PRAGMA integrity_check`).Scan(&check); err != nil || check != "ok" {
+		t.Fatalf("integrity check after going down: %q, %v", check, err)
+	}
+}
+
+// TestFreeWithoutPoolIndexMigration: a register at 00049 with free space in
+// two pools of one region and in a child pool's scope (the pool's negated
+// ID) migrates (00053 drops free_pool); each pool's free prefixes, those
+// within a prefix, and a child pool's dissolution read and delete exactly
+// that pool's rows through the free table's key; the file passes an
+// integrity check; going down brings free_pool back with every row.
+func TestFreeWithoutPoolIndexMigration(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "old.db")
+	db, err := sql.Open("sqlite", "file:"+path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sub, _ := fs.Sub(migrations, "migrations")
+	p, err := goose.NewProvider(goose.DialectSQLite3, db, sub, goose.WithDisableGlobalRegistry(true), goose.WithGoMigrations(goMigrations()...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.UpTo(ctx, 49); err != nil {
+		t.Fatal(err)
+	}
+	ip := func(s string) []byte { return netip.MustParseAddr(s).AsSlice() }
+	for _, q := range []struct {
+		sql  string
+		args []any
+	}{
+		{`INSERT INTO regions (id, name, country, created_at) VALUES (1, 'r', 'US', 0)`, nil},
+		{`INSERT INTO blocks (id, prefix, family, first, last, bits, source, created_at) VALUES (1, '10.0.0.0/8', 4, ?, ?, 8, 'private', 0)`, []any{ip("10.0.0.0"), ip("10.255.255.255")}},
+		{`INSERT INTO pools (id, prefix, family, first, last, bits, block_id, region_id, created_at) VALUES (1, '10.0.0.0/24', 4, ?, ?, 24, 1, 1, 0)`, []any{ip("10.0.0.0"), ip("10.0.0.255")}},
+		{`INSERT INTO pools (id, prefix, family, first, last, bits, block_id, region_id, created_at, child_of, name) VALUES (2, '10.0.0.0/26', 4, ?, ?, 26, 1, 1, 0, 1, 'kid')`, []any{ip("10.0.0.0"), ip("10.0.0.63")}},
+		{`INSERT INTO pools (id, prefix, family, first, last, bits, block_id, region_id, created_at) VALUES (3, '10.0.1.0/24', 4, ?, ?, 24, 1, 1, 0)`, []any{ip("10.0.1.0"), ip("10.0.1.255")}},
+		{`INSERT INTO free (region_id, family, bits, addr, pool_id) VALUES (1, 4, 25, ?, 1), (1, 4, 26, ?, 1), (-2, 4, 27, ?, 2), (-2, 4, 28, ?, 2), (1, 4, 24, ?, 3)`,
+			[]any{ip("10.0.0.128"), ip("10.0.0.64"), ip("10.0.0.0"), ip("10.0.0.48"), ip("10.0.1.0")}},
+	} {
+		if _, err := db.ExecContext(ctx, q.sql, q.args...); err != nil {
+			t.Fatalf("%s: %v", q.sql, err)
+		}
+	}
+	db.Close()
+
+	s, err := Open(ctx, path, Options{NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var n int
+	if err := s.rdb.QueryRowContext(ctx, `SELECT COUNT(*) FROM sqlite_master WHERE name = 'free_pool'`).Scan(&n); err != nil || n != 0 {
+		t.Fatalf("free_pool after the migrations: %d, %v", n, err)
+	}
+	strs := func(ps []netip.Prefix) []string {
+		var out []string
+		for _, p := range ps {
+			out = append(out, p.String())
+		}
+		return out
+	}
+	within := func(tx registry.Tx, pool int64, p string) []string {
+		t.Helper()
+		fs, err := tx.FreeWithin(ctx, pool, netip.MustParsePrefix(p))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []string
+		for _, f := range fs {
+			if f.PoolID != pool {
+				t.Errorf("FreeWithin(%d, %s): %v is pool %d's", pool, p, f.Prefix, f.PoolID)
+			}
+			out = append(out, fmt.Sprintf("%s@%d", f.Prefix, f.RegionID))
+		}
+		slices.Sort(out)
+		return out
+	}
+	if err := s.View(ctx, func(tx registry.Tx) error {
+		for _, c := range []struct {
+			pool int64
+			want []string
+		}{
+			{1, []string{"10.0.0.64/26", "10.0.0.128/25"}},
+			{2, []string{"10.0.0.0/27", "10.0.0.48/28"}},
+			{3, []string{"10.0.1.0/24"}},
+			{4, nil},
+		} {
+			got, err := tx.FreeOfPool(ctx, c.pool)
+			if err != nil {
+				return err
+			}
+			if !slices.Equal(strs(got), c.want) {
+				t.Errorf("FreeOfPool(%d) = %v, want %v", c.pool, strs(got), c.want)
+			}
+		}
+		for _, c := range []struct {
+			pool int64
+			p    string
+			want []string
+		}{
+			{1, "10.0.0.200/32", []string{"10.0.0.128/25@1"}},
+			{1, "10.0.0.0/24", []string{"10.0.0.128/25@1", "10.0.0.64/26@1"}},
+			{1, "10.0.0.96/27", []string{"10.0.0.64/26@1"}},
+			{1, "10.0.0.0/27", nil},
+			{2, "10.0.0.50/31", []string{"10.0.0.48/28@-2"}},
+			{2, "10.0.0.0/26", []string{"10.0.0.0/27@-2", "10.0.0.48/28@-2"}},
+			{3, "10.0.0.0/24", nil},
+			{3, "10.0.1.7/32", []string{"10.0.1.0/24@1"}},
+		} {
+			if got := within(tx, c.pool, c.p); !slices.Equal(got, c.want) {
+				t.Errorf("FreeWithin(%d, %s) = %v, want %v", c.pool, c.p, got, c.want)
+			}
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Update(ctx, func(tx registry.Tx) error {
+		return tx.DissolvePool(ctx, 2, time.Unix(1, 0))
+	}); err != nil {
+		t.Fatal(err)
+	}
+	var left []string
+	rows, err := s.rdb.QueryContext(ctx, `SELECT pool_id || ':' || bits FROM free ORDER BY pool_id, bits`)
+	left, err = collect(rows, err, func(rows rowscan.Scanner) (string, error) {
+		var v string
+		return v, rows.Scan(&v)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"1:25", "1:26", "3:24"}; !slices.Equal(left, want) {
+		t.Errorf("free after dissolving pool 2: %v, want %v", left, want)
+	}
+	var check string
+	if err := s.rdb.QueryRowContext(ctx, `PRAGMA integrity_check`).Scan(&check); err != nil || check != "ok" {
+		t.Fatalf("integrity check: %q, %v", check, err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	db, err = sql.Open("sqlite", "file:"+path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	p, err = goose.NewProvider(goose.DialectSQLite3, db, sub, goose.WithDisableGlobalRegistry(true), goose.WithAllowOutofOrder(true), goose.WithGoMigrations(goMigrations()...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.DownTo(ctx, 49); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.QueryRowContext(ctx, `SELECT COUNT(*) FROM free INDEXED BY free_pool WHERE pool_id = 1`).Scan(&n); err != nil || n != 2 {
+		t.Errorf("free_pool after going down holds %d of pool 1's 2 free prefixes (%v)", n, err)
 	}
 	if err := db.QueryRowContext(ctx, `PRAGMA integrity_check`).Scan(&check); err != nil || check != "ok" {
 		t.Fatalf("integrity check after going down: %q, %v", check, err)

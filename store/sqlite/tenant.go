@@ -167,8 +167,17 @@ func (t *tx) AddTenantUse(ctx context.Context, name string, d4, d6 int64) (regis
 // configured name servers or an NS record's data), an address record at
 // or below a delegation (an NS record's owner other than its zone's
 // apex), any static record (through dns_records_name).
+//
+// The tenant is compared as "?3 <> tenant", not "tenant <> ?3": SQLite
+// matches a term of the shape "column <> value" against a partial index's
+// condition of that shape (assignments_tenant's "tenant <> ''", 00040)
+// by the parameter's bound value, and then marks the statement to be
+// parsed and planned again whenever ?3 is bound: every name check was a
+// fresh prepare of this whole statement, ~35 % of a named allocation's
+// CPU (bench/README.md, "Session 12: SQLite named allocation").
+// TestNameHolderPreparedOnce holds it.
 const nameHolder = `SELECT CASE
-	WHEN EXISTS (SELECT 1 FROM assignments WHERE name IN (?1, ?2) AND name <> '' AND state <> 'released' AND tenant <> ?3) THEN 'assignment'
+	WHEN EXISTS (SELECT 1 FROM assignments WHERE name IN (?1, ?2) AND name <> '' AND state <> 'released' AND ?3 <> tenant) THEN 'assignment'
 	WHEN EXISTS (SELECT 1 FROM dns_zones WHERE name = ?1) THEN 'apex'
 	WHEN EXISTS (SELECT 1 FROM (SELECT substr(synthesize, 1, instr(synthesize, '{addr}') - 1) AS b,
 	                                   substr(synthesize, instr(synthesize, '{addr}') + 6) AS r
