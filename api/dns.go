@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/netip"
 	"strings"
+	"time"
 
 	"github.com/danielgtaylor/huma/v2"
 	"github.com/miekg/dns"
@@ -59,6 +60,8 @@ type ZonePatch struct {
 type ZoneSplit struct {
 	PerRegion bool     `json:"per_region,omitempty" doc:"a child for every region with live names under REGION.NAME and no child yet"`
 	Regions   []string `json:"regions,omitempty" maxItems:"256" doc:"a child for each of these regions"`
+	Stage     bool     `json:"stage,omitempty" doc:"stop once the children are staged (served to the secondaries, not delegated); split again to delegate them"`
+	WaitSecs  int      `json:"wait_seconds,omitempty" minimum:"-1" maximum:"86400" doc:"how long to wait for the secondaries to serve the children before delegating them: 0 (or none) is 600, -1 does not wait"`
 }
 
 // RecordCreate is the body of POST /v1/zones/{zone}/records.
@@ -271,7 +274,7 @@ func (s *Server) routeDNS(api huma.API) {
 		if err := s.dnsReady(); err != nil {
 			return nil, err
 		}
-		out, err := s.dns.Split(ctx, in.Name, manage.SplitOptions{PerRegion: in.Body.PerRegion, Regions: in.Body.Regions})
+		out, err := s.dns.Split(ctx, in.Name, manage.SplitOptions{PerRegion: in.Body.PerRegion, Regions: in.Body.Regions, Stage: in.Body.Stage, Wait: waitOf(in.Body.WaitSecs), Log: s.log})
 		if err != nil {
 			return nil, s.field(err, "body")
 		}
@@ -280,12 +283,13 @@ func (s *Server) routeDNS(api huma.API) {
 	jz := op("join-zone", http.MethodPost, "/v1/zones/{name}/join", "Take split children back into their parent: a child, or a parent's every child (as `cadastre zone join`)", auth.ScopeAdmin, false,
 		http.StatusNotFound, http.StatusUnprocessableEntity)
 	huma.Register(api, jz, func(ctx context.Context, in *struct {
-		Name string `path:"name" maxLength:"255"`
+		Name     string `path:"name" maxLength:"255"`
+		WaitSecs int    `query:"wait_seconds" minimum:"-1" maximum:"86400" doc:"how long to wait for the secondaries to serve the parent before removing the children: 0 (or none) is 600, -1 does not wait"`
 	}) (*struct{ Body []zone.Zone }, error) {
 		if err := s.dnsReady(); err != nil {
 			return nil, err
 		}
-		zs, err := s.dns.Join(ctx, in.Name)
+		zs, err := s.dns.Join(ctx, in.Name, manage.JoinOptions{Wait: waitOf(in.WaitSecs), Log: s.log})
 		if err != nil {
 			return nil, s.problem(err)
 		}
@@ -479,4 +483,13 @@ func (s *Server) routeDNS(api huma.API) {
 		}
 		return nil, s.problem(s.dns.RemoveTSIG(ctx, in.Name))
 	})
+}
+
+// waitOf is a split's or join's wait from its wait_seconds: 0 the
+// default (manage.DefaultWait), -1 none.
+func waitOf(secs int) time.Duration {
+	if secs < 0 {
+		return -1
+	}
+	return time.Duration(secs) * time.Second
 }

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"strconv"
+	"time"
 
 	"github.com/cadastre-ipam/cadastre/authdns/manage"
 	"github.com/cadastre-ipam/cadastre/authdns/zone"
@@ -106,7 +108,7 @@ func (c *Client) RemoveZones(ctx context.Context, nameOrPrefix string) ([]zone.Z
 // Split makes a zone's split children, as manage.Manager.Split does
 // (POST /v1/zones/{name}/split).
 func (c *Client) Split(ctx context.Context, parent string, o manage.SplitOptions) (out []manage.SplitZone, err error) {
-	in := map[string]any{"per_region": o.PerRegion}
+	in := map[string]any{"per_region": o.PerRegion, "stage": o.Stage, "wait_seconds": waitSeconds(o.Wait)}
 	if len(o.Regions) > 0 {
 		in["regions"] = o.Regions
 	}
@@ -116,9 +118,22 @@ func (c *Client) Split(ctx context.Context, parent string, o manage.SplitOptions
 
 // Join takes split children back into their parent, as
 // manage.Manager.Join does (POST /v1/zones/{name}/join).
-func (c *Client) Join(ctx context.Context, name string) (out []zone.Zone, err error) {
-	_, err = c.do(ctx, http.MethodPost, "/v1/zones/"+url.PathEscape(name)+"/join", nil, nil, nil, &out)
+func (c *Client) Join(ctx context.Context, name string, o manage.JoinOptions) (out []zone.Zone, err error) {
+	q := url.Values{"wait_seconds": {strconv.Itoa(waitSeconds(o.Wait))}}
+	_, err = c.do(ctx, http.MethodPost, "/v1/zones/"+url.PathEscape(name)+"/join", q, nil, nil, &out)
 	return out, err
+}
+
+// waitSeconds is a split's or join's wait as the API takes it: 0 the
+// server's default, -1 none, else whole seconds (at least one).
+func waitSeconds(d time.Duration) int {
+	switch {
+	case d < 0:
+		return -1
+	case d == 0:
+		return 0
+	}
+	return max(1, int(d/time.Second))
 }
 
 func dnsName(s string) string {

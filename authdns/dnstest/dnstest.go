@@ -8,11 +8,13 @@ import (
 	"errors"
 	"net/netip"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/cadastre-ipam/cadastre/authdns/manage"
 	"github.com/cadastre-ipam/cadastre/authdns/zone"
+	"github.com/cadastre-ipam/cadastre/location"
 	"github.com/cadastre-ipam/cadastre/registry"
 )
 
@@ -48,6 +50,7 @@ func Run(t *testing.T, open func(t *testing.T) Store) {
 		{"records changed together (an UPDATE) are deleted and inserted all or none, one event each", changeRecordsAllOrNone},
 		{"a TSIG key's update grants read back as written", tsigGrantsReadBack},
 		{"a cut (zone split, join) moves zones, keys and records all or none", moveCutAllOrNone},
+		{"the live names at and below a zone are counted in the store", namesCounted},
 	} {
 		t.Run(c.name, func(t *testing.T) { c.check(t, su) })
 	}
@@ -626,5 +629,67 @@ func moveCutAllOrNone(t *testing.T, su suite) {
 	prs, _ = s.Records(ctx, p.ID)
 	if len(zs) != 1 || len(prs) != 0 {
 		t.Fatalf("after the join: %d zones, parent records %v", len(zs), prs)
+	}
+}
+
+// namesCounted: registry.NameCounter counts the assigned names at and
+// below a zone, with or without a trailing dot, in the spaces
+// asked: not a released one, not one that only ends in the zone's text,
+// and a LIKE wildcard in the zone's name is a plain character.
+func namesCounted(t *testing.T, su suite) {
+	ctx := su.ctx
+	s, _ := su.start(t)
+	reg := registry.New(s)
+	if _, err := reg.AddBlock(ctx, registry.Block{Prefix: netip.MustParsePrefix("10.1.0.0/16"), Source: registry.SourcePrivate}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := reg.AddRegion(ctx, registry.RegionSpec{Name: "us-east", Location: location.Location{Country: "US"}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := reg.AddPool(ctx, registry.PoolSpec{Prefix: netip.MustParsePrefix("10.1.2.0/24"), Region: "us-east"}); err != nil {
+		t.Fatal(err)
+	}
+	var gone netip.Prefix
+	for _, n := range []string{"a.us-east.example.test", "b.us-east.example.test.", "us-east.example.test", "c.d.us-east.example.test", "x.us-eastx.example.test", "us-east.example.test.evil", "released.us-east.example.test"} {
+		as, err := reg.Allocate(ctx, registry.Request{Region: "us-east", Family: 4, Name: n})
+		if err != nil {
+			t.Fatalf("allocate %s: %v", n, err)
+		}
+		if strings.HasPrefix(n, "released") {
+			gone = as[0].Prefix
+		}
+	}
+	if _, err := reg.Release(ctx, registry.Target{Prefix: gone}, 0, nil); err != nil {
+		t.Fatal(err)
+	}
+	count := func(zoneName string, spaces ...string) int {
+		var n int
+		if err := s.View(ctx, func(tx registry.Tx) error {
+			nc, ok := tx.(registry.NameCounter)
+			if !ok {
+				t.Fatal("the store's transaction is no registry.NameCounter")
+			}
+			var err error
+			n, err = nc.NamesAt(ctx, zoneName, spaces)
+			return err
+		}); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	for _, c := range []struct {
+		zone   string
+		spaces []string
+		want   int
+	}{
+		{"us-east.example.test.", []string{"", registry.GlobalSpace, registry.PrivateSpace}, 4},
+		{"d.us-east.example.test.", []string{registry.PrivateSpace}, 1},
+		{"us_east.example.test.", []string{"", registry.GlobalSpace, registry.PrivateSpace}, 0},
+		{"us-east.example.test.", []string{"vpc-a"}, 0},
+		{"example.test.", []string{registry.GlobalSpace, registry.PrivateSpace}, 5},
+	} {
+		if got := count(c.zone, c.spaces...); got != c.want {
+			t.Errorf("names at and below %s in %v: %d, want %d", c.zone, c.spaces, got, c.want)
+		}
 	}
 }

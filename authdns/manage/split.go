@@ -3,6 +3,7 @@ package manage
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"slices"
 	"strings"
 	"time"
@@ -31,6 +32,25 @@ import (
 // both, and a validator's chain runs through the parent's DS from the
 // first answer. Join is the reverse.
 //
+// The one transaction is enough for cadastre's own server, not for a
+// secondary: Knot, learning the child from the catalog, applied the
+// parent's IXFR (the delegation) before it had transferred the child and
+// referred queries to a zone it did not have (bench/README.md, session
+// 11). So a split goes in two steps. It first stages each child
+// (zone.Config.Staged): the child is built, signed, listed in the catalog
+// and NOTIFY sent, while the parent keeps its names and static records
+// and has no delegation yet (cadastre answers from the parent; the
+// secondaries transfer the child). Once every secondary (the child's
+// NOTIFY targets and the catalog's) answers the child's SOA at the
+// serial cadastre serves, or at once when there are none, a second
+// transaction publishes the delegation, removes the moved names and
+// records from the parent and clears the flag. A join stages the child
+// again with the names back in the parent and no delegation, waits for
+// the secondaries to serve that parent, and only then removes the child.
+// The flag is in the register: a split or join stopped in between (a
+// crash, the wait running out) leaves the child staged, listed so by
+// `zone list`, and running the split or the join again finishes it.
+//
 // A split child's DS in the parent follows its keys (syncParentDS): a
 // KSK or CSK rollover publishes the successor's DS beside the current
 // one when it publishes the key, and confirms it at once (the parent is
@@ -40,12 +60,34 @@ import (
 // SplitOptions say which children a split makes.
 type SplitOptions struct {
 	// PerRegion makes a child for every region of the register that
-	// has live names under REGION.PARENT and no child yet.
-	PerRegion bool
+	// has live names under REGION.PARENT and no child yet (and delegates
+	// its staged children).
+	PerRegion bool `json:"per_region,omitempty"`
 	// Regions makes a child for each of these regions (each must have
-	// names under REGION.PARENT and no child yet).
-	Regions []string
+	// names under REGION.PARENT and no child yet, or a staged child).
+	Regions []string `json:"regions,omitempty"`
+	// Stage stops once the children are staged: served to the
+	// secondaries, not delegated. Running the split again delegates them.
+	Stage bool `json:"stage,omitempty"`
+	// Wait bounds the wait for the secondaries to serve the children
+	// (for a join, the parent) before the next step: 0 is DefaultWait,
+	// a negative one does not wait.
+	Wait time.Duration `json:"wait,omitempty"`
+	// Log, when not nil, hears what the split waits for.
+	Log *slog.Logger `json:"-"`
 }
+
+// JoinOptions tune a join.
+type JoinOptions struct {
+	// Wait is as SplitOptions.Wait, for the parent with the names back.
+	Wait time.Duration
+	Log  *slog.Logger
+}
+
+// DefaultWait is how long a split or join waits for its secondaries
+// before it gives up, leaving the child staged (Knot transfers a child of
+// 227,532 names in seconds; the server builds it in a minute at 10M).
+const DefaultWait = 10 * time.Minute
 
 // SplitZone is one child a split made.
 type SplitZone struct {
@@ -64,14 +106,18 @@ type SplitZone struct {
 // one page at a time keeps the CLI's memory flat).
 const splitPage = 50000
 
-// Split makes child zones REGION.PARENT of parent, as o says, in one
-// transaction (see above). Refused, with nothing written: an unknown
-// parent or region, a parent that is not a forward zone, a region with no
-// live names under its child's name, a child that exists already, a
-// delegation (NS or DS) the parent has already at a child's apex, a
-// CNAME or DNAME there, a name server of the parent inside a child (its
-// address would have to become glue), and a child's apex that a tenant's
-// live assignment holds as its name (registry.NameTakenError).
+// Split makes child zones REGION.PARENT of parent, as o says, staged
+// first and delegated once the secondaries serve them (see above); a
+// staged child of parent that o names (or every one, with PerRegion) is
+// delegated. Refused, with nothing written: an unknown parent or region,
+// a parent that is not a forward zone, a region with no live names under
+// its child's name, a child that exists already (not staged), a
+// delegation (NS or DS) the parent has already at a child's apex, a CNAME
+// or DNAME there, a name server of the parent inside a child (its address
+// would have to become glue), and a child's apex that a tenant's live
+// assignment holds as its name (registry.NameTakenError). Secondaries
+// that do not serve a child within o.Wait: an error, the child left
+// staged.
 func (m *Manager) Split(ctx context.Context, parentName string, o SplitOptions) ([]SplitZone, error) {
 	if !o.PerRegion && len(o.Regions) == 0 {
 		return nil, fmt.Errorf("zone split %s: say which children: --per-region, or --region NAME (repeatable): %w", parentName, registry.ErrInvalid)
@@ -121,16 +167,22 @@ func (m *Manager) Split(ctx context.Context, parentName string, o SplitOptions) 
 		return nil, fmt.Errorf("zone split %s: %w", parent.Name, err)
 	}
 	var children []string
+	var staged []zone.Zone // staged before: delegated now
 	for _, r := range regions {
 		name, err := zone.CanonicalName(r.Name + "." + parent.Name)
 		if err != nil {
 			return nil, fmt.Errorf("zone split %s: region %s does not make a zone name: %w", parent.Name, r.Name, err)
 		}
 		if z, ok := byName[name]; ok {
-			if o.PerRegion {
+			switch {
+			case z.Config.Parent == parent.Name && z.Config.Staged:
+				if !slices.ContainsFunc(staged, func(s zone.Zone) bool { return s.ID == z.ID }) {
+					staged = append(staged, z)
+				}
+				continue
+			case o.PerRegion:
 				continue // split before: --per-region adds the regions not split yet
-			}
-			if z.Config.Parent == parent.Name {
+			case z.Config.Parent == parent.Name:
 				return nil, fmt.Errorf("zone split %s: region %s is split already (zone %s; `cadastre zone join %s` takes it back): %w", parent.Name, r.Name, name, strings.TrimSuffix(name, "."), registry.ErrExists)
 			}
 			return nil, fmt.Errorf("zone split %s: zone %s exists already: %w", parent.Name, name, registry.ErrExists)
@@ -140,7 +192,7 @@ func (m *Manager) Split(ctx context.Context, parentName string, o SplitOptions) 
 		}
 		children = append(children, name)
 	}
-	if len(children) == 0 {
+	if len(children) == 0 && len(staged) == 0 {
 		return nil, fmt.Errorf("zone split %s: every region is split already: %w", parent.Name, registry.ErrExists)
 	}
 	for _, ns := range parent.Config.NS {
@@ -152,7 +204,11 @@ func (m *Manager) Split(ctx context.Context, parentName string, o SplitOptions) 
 		}
 	}
 
-	names, err := m.countNames(ctx, reg, parent, children)
+	counted := slices.Clone(children)
+	for _, z := range staged {
+		counted = append(counted, z.Name)
+	}
+	names, err := m.countNames(ctx, reg, parent, counted)
 	if err != nil {
 		return nil, fmt.Errorf("zone split %s: %w", parent.Name, err)
 	}
@@ -165,11 +221,47 @@ func (m *Manager) Split(ctx context.Context, parentName string, o SplitOptions) 
 			return nil, fmt.Errorf("zone split %s: region %s has no live names under %s; nothing to split: %w", parent.Name, strings.TrimSuffix(strings.TrimSuffix(c, parent.Name), "."), c, registry.ErrInvalid)
 		}
 	}
-	if len(keep) == 0 {
+	if len(keep) == 0 && len(staged) == 0 {
 		return nil, fmt.Errorf("zone split %s: no region has live names under REGION.%s of its own; nothing to split: %w", parent.Name, parent.Name, registry.ErrInvalid)
 	}
 	children = keep
 
+	var out []SplitZone
+	if len(children) > 0 {
+		made, err := m.stage(ctx, parent, children)
+		if err != nil {
+			return nil, fmt.Errorf("zone split %s: %w", parent.Name, err)
+		}
+		out = made
+		for _, s := range made {
+			staged = append(staged, s.Zone)
+		}
+	}
+	for _, z := range staged {
+		if !slices.ContainsFunc(out, func(s SplitZone) bool { return s.Zone.ID == z.ID }) {
+			out = append(out, SplitZone{Zone: z})
+		}
+	}
+	for i := range out {
+		out[i].Names = names[out[i].Zone.Name]
+	}
+	if o.Stage {
+		return out, nil
+	}
+	if err := m.waitSecondaries(ctx, staged, o.Wait, o.Log); err != nil {
+		return out, fmt.Errorf("zone split %s: %w; the children stay staged (served, not delegated): run the split again to delegate them, or `cadastre zone join` to drop them", parent.Name, err)
+	}
+	if err := m.delegate(ctx, parent, out); err != nil {
+		return out, fmt.Errorf("zone split %s: %w", parent.Name, err)
+	}
+	return out, nil
+}
+
+// stage writes the staged children (zone.Config.Staged) of parent named
+// children, in one transaction: each with the parent's configuration,
+// keys of its own (signed) and copies of the parent's static records at
+// and below its apex, which the parent keeps until delegate.
+func (m *Manager) stage(ctx context.Context, parent zone.Zone, children []string) ([]SplitZone, error) {
 	rs, err := m.store.Records(ctx, parent.ID)
 	if err != nil {
 		return nil, err
@@ -179,32 +271,22 @@ func (m *Manager) Split(ctx context.Context, parentName string, o SplitOptions) 
 	out := make([]SplitZone, len(children))
 	for i, c := range children {
 		z := zone.Zone{Kind: zone.Forward, Name: c, Config: childConfig(parent.Config, parent.Name), CreatedAt: now}
+		z.Config.Staged = true
 		if err := fillConfig(&z); err != nil {
 			return nil, err
 		}
 		add := zone.CutZone{Zone: &z}
-		// The parent's records at and below the child's apex move to
-		// the child, where the cut would otherwise hide them.
+		// The parent's records at and below the child's apex are the
+		// child's too; the parent drops them when it delegates.
 		for _, r := range rs {
 			if !dns.IsSubDomain(c, r.Name) {
 				continue
 			}
-			t := strings.ToUpper(r.Type)
-			if r.Name == c {
-				switch t {
-				case "NS", "DS":
-					return nil, fmt.Errorf("zone split %s: %s is delegated already (record %s %s %s in %s; remove it, or `cadastre zone add %s` for a zone of your own): %w",
-						parent.Name, c, r.Name, r.Type, r.Data, parent.Name, strings.TrimSuffix(c, "."), registry.ErrExists)
-				case "CNAME", "DNAME":
-					return nil, fmt.Errorf("zone split %s: record %s %s %s in %s would be at the apex of the new zone %s, where a %s may not be: %w",
-						parent.Name, r.Name, r.Type, r.Data, parent.Name, c, t, registry.ErrInvalid)
-				}
+			if err := apexAllows(parent, c, r); err != nil {
+				return nil, err
 			}
 			moved := r
 			moved.ID, moved.NotServed = 0, ""
-			cut.DeleteRecords = append(cut.DeleteRecords, r.ID)
-			e := m.event(ctx, "record.delete", zone.SubjectRecord, r.Name+" "+r.Type, r, nil)
-			cut.DeleteEvents = append(cut.DeleteEvents, e)
 			add.Records = append(add.Records, &moved)
 			add.RecordEvents = append(add.RecordEvents, m.event(ctx, "record.add", zone.SubjectRecord, moved.Name+" "+moved.Type, nil, moved))
 			out[i].Records++
@@ -223,8 +305,9 @@ func (m *Manager) Split(ctx context.Context, parentName string, o SplitOptions) 
 				used[k.Tag] = true
 				k.CreatedAt, k.PublishedAt, k.ActiveAt = now, now, now
 				if role != zone.ZSK {
-					// The parent publishes its DS in this same
-					// transaction: confirmed (see ConfirmDS).
+					// Confirmed: delegate publishes this DS with the
+					// delegation (nothing reads it of a staged child:
+					// syncParentDS leaves staged children alone).
 					k.DSAt = now
 				}
 				add.Keys = append(add.Keys, &k)
@@ -232,14 +315,88 @@ func (m *Manager) Split(ctx context.Context, parentName string, o SplitOptions) 
 			}
 		}
 		add.Event = m.event(ctx, "zone.add", zone.SubjectZone, z.Name, nil, z)
-		keys := make([]zone.Key, len(add.Keys))
-		for j, k := range add.Keys {
-			keys[j] = *k
-		}
-		deleg, err := delegation(parent, z, keys, now)
+		cut.Add = append(cut.Add, add)
+	}
+	if err := m.store.MoveCut(ctx, cut, adminZoneCheck); err != nil {
+		return nil, err
+	}
+	for i, a := range cut.Add {
+		out[i].Zone = *a.Zone
+	}
+	return out, nil
+}
+
+// apexAllows refuses a record r of parent that would sit at the apex
+// of its new child c where it may not: a delegation (NS, DS) already
+// there, a CNAME or a DNAME.
+func apexAllows(parent zone.Zone, c string, r zone.Record) error {
+	if r.Name != c {
+		return nil
+	}
+	switch t := strings.ToUpper(r.Type); t {
+	case "NS", "DS":
+		return fmt.Errorf("%s is delegated already (record %s %s %s in %s; remove it, or `cadastre zone add %s` for a zone of your own): %w",
+			c, r.Name, r.Type, r.Data, parent.Name, strings.TrimSuffix(c, "."), registry.ErrExists)
+	case "CNAME", "DNAME":
+		return fmt.Errorf("record %s %s %s in %s would be at the apex of the new zone %s, where a %s may not be: %w",
+			r.Name, r.Type, r.Data, parent.Name, c, t, registry.ErrInvalid)
+	}
+	return nil
+}
+
+// delegate publishes parent's delegation of each staged child of out,
+// in one transaction: NS and DS at the child's apex, the parent's static
+// records at and below it removed (each copied to the child first if
+// the child lacks it: added to the parent while the child was staged),
+// the flag cleared. It sets out's Records (records the parent gave up)
+// and DS.
+func (m *Manager) delegate(ctx context.Context, parent zone.Zone, out []SplitZone) error {
+	rs, err := m.store.Records(ctx, parent.ID)
+	if err != nil {
+		return err
+	}
+	now := m.now().UTC().Truncate(time.Microsecond)
+	cut := &zone.Cut{}
+	for i := range out {
+		child, err := m.Zone(ctx, out[i].Zone.Name)
 		if err != nil {
-			return nil, err
+			return err
 		}
+		if !child.Config.Staged || child.Config.Parent != parent.Name {
+			return fmt.Errorf("zone %s: no longer a staged child of %s (another split or join finished it): %w", child.Name, parent.Name, registry.ErrState)
+		}
+		crs, err := m.store.Records(ctx, child.ID)
+		if err != nil {
+			return err
+		}
+		out[i].Records = 0
+		for _, r := range rs {
+			if !dns.IsSubDomain(child.Name, r.Name) {
+				continue
+			}
+			if err := apexAllows(parent, child.Name, r); err != nil {
+				return err
+			}
+			cut.DeleteRecords = append(cut.DeleteRecords, r.ID)
+			cut.DeleteEvents = append(cut.DeleteEvents, m.event(ctx, "record.delete", zone.SubjectRecord, r.Name+" "+r.Type, r, nil))
+			out[i].Records++
+			if slices.ContainsFunc(crs, func(c zone.Record) bool { return sameRecord(c, r) }) {
+				continue
+			}
+			moved := r
+			moved.ID, moved.ZoneID, moved.NotServed = 0, child.ID, ""
+			cut.AddRecords = append(cut.AddRecords, &moved)
+			cut.AddEvents = append(cut.AddEvents, m.event(ctx, "record.add", zone.SubjectRecord, moved.Name+" "+moved.Type, nil, moved))
+		}
+		keys, err := m.store.Keys(ctx, child.ID)
+		if err != nil {
+			return err
+		}
+		deleg, err := delegation(parent, child, keys, now)
+		if err != nil {
+			return err
+		}
+		out[i].DS = nil
 		for _, r := range deleg {
 			cut.AddRecords = append(cut.AddRecords, r)
 			cut.AddEvents = append(cut.AddEvents, m.event(ctx, "record.add", zone.SubjectRecord, r.Name+" "+r.Type, nil, *r))
@@ -247,16 +404,127 @@ func (m *Manager) Split(ctx context.Context, parentName string, o SplitOptions) 
 				out[i].DS = append(out[i].DS, r.Data)
 			}
 		}
-		cut.Add = append(cut.Add, add)
-		out[i].Names = names[c]
+		before := child
+		child.Config.Staged = false
+		cut.Update = append(cut.Update, child)
+		cut.UpdateEvents = append(cut.UpdateEvents, m.event(ctx, "zone.update", zone.SubjectZone, child.Name+" delegated from "+parent.Name, before, child))
+		out[i].Zone = child
 	}
-	if err := m.store.MoveCut(ctx, cut, adminZoneCheck); err != nil {
-		return nil, fmt.Errorf("zone split %s: %w", parent.Name, err)
+	return m.store.MoveCut(ctx, cut, nil)
+}
+
+// sameRecord says whether a and b are the same record but for their
+// zone and ID.
+func sameRecord(a, b zone.Record) bool {
+	return a.Name == b.Name && strings.EqualFold(a.Type, b.Type) && a.Data == b.Data && a.TTL == b.TTL
+}
+
+// secondaries are the name servers that transfer z from cadastre: its
+// NOTIFY targets and, when the catalog lists it, the catalog's.
+func secondaries(z zone.Zone, zones []zone.Zone) []string {
+	out := slices.Clone(z.Config.Notify)
+	if !zone.InCatalog(z) {
+		return out
 	}
-	for i, a := range cut.Add {
-		out[i].Zone = *a.Zone
+	for _, c := range zones {
+		if !c.Config.Catalog {
+			continue
+		}
+		for _, t := range c.Config.Notify {
+			if !slices.Contains(out, t) {
+				out = append(out, t)
+			}
+		}
 	}
-	return out, nil
+	return out
+}
+
+// waitSecondaries waits, at most wait (0: DefaultWait; negative: not at
+// all), until cadastre serves each zone of zs (the server gave it a
+// serial in the store) and every secondary of it answers its SOA,
+// authoritatively, at that serial or a later one. No secondary: nothing
+// to wait for (cadastre's own server switches at one reload).
+func (m *Manager) waitSecondaries(ctx context.Context, zs []zone.Zone, wait time.Duration, log *slog.Logger) error {
+	if wait < 0 {
+		return nil
+	}
+	if wait == 0 {
+		wait = DefaultWait
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	ctx, cancel := context.WithTimeout(ctx, wait)
+	defer cancel()
+	start := time.Now()
+	for _, want := range zs {
+		for logged := ""; ; {
+			z, all, err := m.zoneByID(ctx, want)
+			if err != nil {
+				return err
+			}
+			targets := secondaries(z, all)
+			if len(targets) == 0 {
+				break
+			}
+			var late []string
+			if z.Serial == 0 {
+				late = append(late, "cadastre's own server (is `cadastre serve --dns` running?)")
+			} else {
+				for _, t := range targets {
+					if got, err := soaSerial(ctx, t, z.Name); err != nil {
+						late = append(late, fmt.Sprintf("%s (%v)", t, err))
+					} else if got != z.Serial && !serialAfter(got, z.Serial) {
+						late = append(late, fmt.Sprintf("%s (serial %d)", t, got))
+					}
+				}
+			}
+			if len(late) == 0 {
+				log.Info("dns zone served by its secondaries", "zone", z.Name, "serial", z.Serial, "secondaries", targets, "after", time.Since(start).Round(time.Millisecond))
+				break
+			}
+			if l := strings.Join(late, ", "); l != logged {
+				log.Info("dns zone: waiting for its secondaries", "zone", z.Name, "serial", z.Serial, "late", l)
+				logged = l
+			}
+			select {
+			case <-ctx.Done():
+				return fmt.Errorf("zone %s at serial %d: not served after %v by %s: %w", z.Name, z.Serial, time.Since(start).Round(time.Second), strings.Join(late, ", "), registry.ErrState)
+			case <-time.After(200 * time.Millisecond):
+			}
+		}
+	}
+	return nil
+}
+
+// soaSerial asks addr (host:port) for name's SOA and returns its serial:
+// an error unless the answer is authoritative and holds the SOA of name.
+func soaSerial(ctx context.Context, addr, name string) (uint32, error) {
+	q := new(dns.Msg)
+	q.SetQuestion(name, dns.TypeSOA)
+	c := &dns.Client{Timeout: 2 * time.Second}
+	r, _, err := c.ExchangeContext(ctx, q, addr)
+	if err == nil && r.Truncated {
+		c.Net = "tcp"
+		r, _, err = c.ExchangeContext(ctx, q, addr)
+	}
+	if err != nil {
+		return 0, err
+	}
+	if r.Rcode != dns.RcodeSuccess || !r.Authoritative {
+		return 0, fmt.Errorf("rcode %s, authoritative %v", dns.RcodeToString[r.Rcode], r.Authoritative)
+	}
+	for _, rr := range r.Answer {
+		if soa, ok := rr.(*dns.SOA); ok && strings.EqualFold(soa.Hdr.Name, name) {
+			return soa.Serial, nil
+		}
+	}
+	return 0, fmt.Errorf("no SOA of %s in the answer", name)
+}
+
+// serialAfter is RFC 1982 §3.2: a > b.
+func serialAfter(a, b uint32) bool {
+	return a != b && (a > b && a-b < 1<<31 || a < b && b-a > 1<<31)
 }
 
 func kindOf(z zone.Zone) string {
@@ -282,10 +550,38 @@ func childConfig(p zone.Config, parent string) zone.Config {
 }
 
 // countNames counts, per child name, the live named assignments of
-// parent's space whose names lie at or below it, reading the register a
-// page at a time.
+// parent's space whose names lie at or below it: in the store, one
+// statement per child (registry.NameCounter), else reading the register
+// a page at a time.
 func (m *Manager) countNames(ctx context.Context, reg registry.Store, parent zone.Zone, children []string) (map[string]int, error) {
 	out := map[string]int{}
+	spaces := []string{parent.Config.Space}
+	if parent.Config.Space == "" {
+		spaces = []string{"", registry.GlobalSpace, registry.PrivateSpace}
+	}
+	counted := false
+	if err := reg.View(ctx, func(tx registry.Tx) error {
+		nc, ok := tx.(registry.NameCounter)
+		if !ok {
+			return nil
+		}
+		for _, c := range children {
+			n, err := nc.NamesAt(ctx, c, spaces)
+			if err != nil {
+				return fmt.Errorf("names under %s: %w", c, err)
+			}
+			// A name below a deeper child is that child's (children
+			// are REGION.PARENT, never one below another).
+			out[c] = n
+		}
+		counted = true
+		return nil
+	}); err != nil {
+		return nil, err
+	}
+	if counted {
+		return out, nil
+	}
 	var after int64
 	for {
 		var page []registry.Assignment
@@ -373,8 +669,8 @@ func dsData(child zone.Zone, keys []zone.Key, ttl uint32) []string {
 // the parent's DS set always holds one for a key that signs the child's
 // DNSKEY set. A zone that was not split is left alone.
 func (m *Manager) syncParentDS(ctx context.Context, child zone.Zone) error {
-	if child.Config.Parent == "" || !child.Config.Signed {
-		return nil
+	if child.Config.Parent == "" || !child.Config.Signed || child.Config.Staged {
+		return nil // a staged child's DS is published with its delegation (delegate)
 	}
 	parent, err := m.Zone(ctx, child.Config.Parent)
 	if err != nil {
@@ -438,14 +734,17 @@ func (m *Manager) syncParentDS(ctx context.Context, child zone.Zone) error {
 	return nil
 }
 
-// Join takes split children back into their parent, in one transaction:
-// name is a child (made by Split) or a parent, whose split children are
-// all joined. The children's static records move to the parent, the
-// parent's NS and DS at their apexes go, and the children are removed
-// with their keys; the names move back by themselves. Refused: a zone
-// that is neither, and a child that has split children of its own (join
-// those first).
-func (m *Manager) Join(ctx context.Context, name string) ([]zone.Zone, error) {
+// Join takes split children back into their parent: name is a child
+// (made by Split) or a parent, whose split children are all joined. In
+// a first transaction the children's static records are copied to the
+// parent, the parent's NS and DS at their apexes go and the children are
+// staged again: the names are the parent's again, and cadastre answers
+// from it. Once the secondaries serve that parent (o.Wait), a second
+// transaction removes the children with their keys, and they leave the
+// catalog. Refused: a zone that is neither, and a child that has split
+// children of its own (join those first). A child found staged (a split
+// or join stopped in between) is joined from the second step.
+func (m *Manager) Join(ctx context.Context, name string, o JoinOptions) ([]zone.Zone, error) {
 	z, err := m.Zone(ctx, name)
 	if err != nil {
 		return nil, fmt.Errorf("zone join: %w", err)
@@ -485,12 +784,16 @@ func (m *Manager) Join(ctx context.Context, name string) ([]zone.Zone, error) {
 		return nil, err
 	}
 	now := m.now().UTC().Truncate(time.Microsecond)
-	cut := &zone.Cut{}
+	// The first step: the names back in the parent, the children staged.
+	back := &zone.Cut{}
 	for _, c := range children {
+		if c.Config.Staged {
+			continue
+		}
 		for _, r := range prs {
 			if r.Name == c.Name && (strings.EqualFold(r.Type, "NS") || strings.EqualFold(r.Type, "DS")) {
-				cut.DeleteRecords = append(cut.DeleteRecords, r.ID)
-				cut.DeleteEvents = append(cut.DeleteEvents, m.event(ctx, "record.delete", zone.SubjectRecord, r.Name+" "+r.Type, r, nil))
+				back.DeleteRecords = append(back.DeleteRecords, r.ID)
+				back.DeleteEvents = append(back.DeleteEvents, m.event(ctx, "record.delete", zone.SubjectRecord, r.Name+" "+r.Type, r, nil))
 			}
 		}
 		crs, err := m.store.Records(ctx, c.ID)
@@ -500,14 +803,75 @@ func (m *Manager) Join(ctx context.Context, name string) ([]zone.Zone, error) {
 		for _, r := range crs {
 			moved := r
 			moved.ID, moved.ZoneID, moved.CreatedAt, moved.NotServed = 0, parent.ID, now, ""
-			cut.AddRecords = append(cut.AddRecords, &moved)
-			cut.AddEvents = append(cut.AddEvents, m.event(ctx, "record.add", zone.SubjectRecord, moved.Name+" "+moved.Type, nil, moved))
+			back.AddRecords = append(back.AddRecords, &moved)
+			back.AddEvents = append(back.AddEvents, m.event(ctx, "record.add", zone.SubjectRecord, moved.Name+" "+moved.Type, nil, moved))
 		}
-		cut.RemoveZones = append(cut.RemoveZones, c.ID)
-		cut.RemoveEvents = append(cut.RemoveEvents, m.event(ctx, "zone.remove", zone.SubjectZone, c.Name, c, nil))
+		before := c
+		c.Config.Staged = true
+		back.Update = append(back.Update, c)
+		back.UpdateEvents = append(back.UpdateEvents, m.event(ctx, "zone.update", zone.SubjectZone, c.Name+" staged to join "+parent.Name, before, c))
 	}
-	if err := m.store.MoveCut(ctx, cut, nil); err != nil {
+	if len(back.Update) > 0 {
+		if err := m.store.MoveCut(ctx, back, nil); err != nil {
+			return nil, fmt.Errorf("zone join %s: %w", z.Name, err)
+		}
+		if err := m.waitRebuilt(ctx, parent, o.Wait); err != nil {
+			return nil, fmt.Errorf("zone join %s: %w; the children stay staged (the names are the parent's again): run the join again to remove them", z.Name, err)
+		}
+	}
+	if err := m.waitSecondaries(ctx, []zone.Zone{parent}, o.Wait, o.Log); err != nil {
+		return nil, fmt.Errorf("zone join %s: %w; the children stay staged (the names are the parent's again): run the join again to remove them", z.Name, err)
+	}
+	// The second step: the children go, and leave the catalog.
+	gone := &zone.Cut{}
+	for _, c := range children {
+		gone.RemoveZones = append(gone.RemoveZones, c.ID)
+		gone.RemoveEvents = append(gone.RemoveEvents, m.event(ctx, "zone.remove", zone.SubjectZone, c.Name, c, nil))
+	}
+	if err := m.store.MoveCut(ctx, gone, nil); err != nil {
 		return nil, fmt.Errorf("zone join %s: %w", z.Name, err)
 	}
 	return children, nil
+}
+
+// waitRebuilt waits, as waitSecondaries, until the server gives parent a
+// serial other than the one it had before a change (the version with the
+// change), when parent has secondaries to wait for.
+func (m *Manager) waitRebuilt(ctx context.Context, parent zone.Zone, wait time.Duration) error {
+	if wait < 0 || parent.Serial == 0 {
+		return nil
+	}
+	if wait == 0 {
+		wait = DefaultWait
+	}
+	ctx, cancel := context.WithTimeout(ctx, wait)
+	defer cancel()
+	for {
+		z, all, err := m.zoneByID(ctx, parent)
+		if err != nil {
+			return err
+		}
+		if len(secondaries(z, all)) == 0 || z.Serial != parent.Serial {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("zone %s: still at serial %d after %v (is `cadastre serve --dns` running?): %w", parent.Name, parent.Serial, wait, registry.ErrState)
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}
+
+// zoneByID reads z again as stored now (its serial moves as the server
+// builds it), with every zone.
+func (m *Manager) zoneByID(ctx context.Context, z zone.Zone) (zone.Zone, []zone.Zone, error) {
+	all, err := m.store.Zones(ctx)
+	if err != nil {
+		return zone.Zone{}, nil, err
+	}
+	i := slices.IndexFunc(all, func(o zone.Zone) bool { return o.ID == z.ID })
+	if i < 0 {
+		return zone.Zone{}, nil, fmt.Errorf("zone %s: gone while waiting for its secondaries: %w", z.Name, registry.ErrNotFound)
+	}
+	return all[i], all, nil
 }

@@ -954,6 +954,13 @@ func (s *Server) respond1(snap *snapshot, r *dns.Msg, c asker) (_ *dns.Msg, info
 		return m, info
 	}
 	zd := snap.Find(qname)
+	if q.Qtype == dns.TypeSOA {
+		// A staged zone (zone.Config.Staged) answers for nothing yet but
+		// its SOA, which a secondary asks before a transfer.
+		if sz := snap.Zone(qname); sz != nil && sz.Zone().Config.Staged {
+			zd = sz
+		}
+	}
 	if zd == nil {
 		m.Rcode = dns.RcodeRefused
 		return m, info

@@ -35,9 +35,11 @@ func (s *Snapshot) Seq() int64 { return s.seq }
 // Zone is the zone whose apex is name (canonical), or nil.
 func (s *Snapshot) Zone(name string) *Data { return s.zones[name] }
 
-// Find is the zone holding name (canonical): the longest matching suffix,
-// or nil.
-func (s *Snapshot) Find(name string) *Data { return findZone(s.zones, name) }
+// Find is the zone answering queries for name (canonical): the longest
+// matching suffix, or nil. A staged zone (Config.Staged) is skipped: its
+// parent answers for its names until the delegation is published, while
+// transfers (Zone) already serve it to the secondaries.
+func (s *Snapshot) Find(name string) *Data { return findAnswering(s.zones, name) }
 
 // Len is how many zones are served.
 func (s *Snapshot) Len() int { return len(s.zones) }

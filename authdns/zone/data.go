@@ -735,10 +735,11 @@ func links(chain []nsec3Entry) []*chainLink {
 }
 
 // inChild says whether name belongs to a zone below zone: the child
-// serves it, and the parent has at most a delegation above it.
+// serves it, and the parent has at most a delegation above it. A staged
+// child (Config.Staged) takes no name from its parent yet: both hold it.
 func inChild(zones []Zone, zone, name string) bool {
 	for _, o := range zones {
-		if len(o.Name) > len(zone) && dns.IsSubDomain(zone, o.Name) && dns.IsSubDomain(o.Name, name) {
+		if !o.Config.Staged && len(o.Name) > len(zone) && dns.IsSubDomain(zone, o.Name) && dns.IsSubDomain(o.Name, name) {
 			return true
 		}
 	}
@@ -786,6 +787,18 @@ func link(zs map[string]*Data) {
 		zd.addENTs()
 		zd.whiteLies = (zd.tmpl != nil || len(zd.synthFor) > 0) && zd.denial == NSEC3
 	}
+}
+
+// findAnswering is the zone that answers queries for name: the longest
+// matching suffix that is not a staged zone (its parent answers until it
+// is delegated).
+func findAnswering(zs map[string]*Data, name string) *Data {
+	for off, end := 0, false; !end; off, end = dns.NextLabel(name, off) {
+		if zd, ok := zs[name[off:]]; ok && !zd.zone.Config.Staged {
+			return zd
+		}
+	}
+	return nil
 }
 
 // findZone is the zone holding name: the longest matching suffix.

@@ -155,6 +155,16 @@ type Config struct {
 	// records at this zone's apex cadastre keeps (the DS follow this
 	// zone's keys as they roll). Empty for a zone added on its own.
 	Parent string `json:"parent,omitempty"`
+	// Staged marks a split child that is served (built, signed, listed
+	// in the catalog, its secondaries told) but not delegated yet: its
+	// parent still holds its names and has no NS or DS at its apex, and
+	// queries are answered from the parent. A split publishes the
+	// delegation, and clears the flag, only once the secondaries serve
+	// the child, so that none of them refers a name to a zone it does
+	// not have yet; a join stages the child again before removing it.
+	// A zone left staged (a split or join stopped half-way) is listed
+	// as such, and running the split or the join again finishes it.
+	Staged bool `json:"staged,omitempty"`
 }
 
 // Serves reports whether the zone takes names from an assignment or
@@ -377,6 +387,10 @@ type Cut struct {
 	// AddRecords go to zones that exist (Record.ZoneID).
 	AddRecords []*Record
 	AddEvents  []registry.Event
+	// Update stores these zones' Config (a staged child delegated, or
+	// staged again for a join), Update[i] with UpdateEvents[i].
+	Update       []Zone
+	UpdateEvents []registry.Event
 }
 
 // CutZone is a zone a Cut adds, with its keys and static records

@@ -432,8 +432,13 @@ func newZoneList(a *app) *cobra.Command {
 					set = z.Set.String()
 				}
 				kind := string(z.Kind)
-				if z.Config.Catalog {
+				switch {
+				case z.Config.Catalog:
 					kind = "catalog"
+				case z.Config.Staged:
+					// A split or join stopped between its steps: served
+					// to the secondaries, not delegated (zone split).
+					kind += " (staged)"
 				}
 				rows = append(rows, []string{z.Name, kind, p, set, dash(z.Synthesize), sig, fmt.Sprint(z.Serial)})
 			}
@@ -683,8 +688,9 @@ Withdraw the zone's delegation and DS at the parent first.`,
 }
 
 func newZoneSplit(a *app) *cobra.Command {
-	var perRegion, asJSON bool
+	var perRegion, asJSON, stage bool
 	var regions []string
+	var wait time.Duration
 	split := &cobra.Command{
 		Use:   "split PARENT (--per-region | --region NAME...)",
 		Short: "Serve each region's names as a child zone REGION.PARENT, delegated from PARENT",
@@ -703,7 +709,18 @@ A secondary applies an IXFR in time that grows with the whole zone (Knot:
 seconds; split, a change costs it the IXFR of the region's zone only. A
 secondary following the catalog learns the children by itself. The DS in
 the parent follows the child's keys as they roll (no ` + "`zone ds --confirm`" + `).
-` + "`cadastre zone join`" + ` is the reverse.`,
+` + "`cadastre zone join`" + ` is the reverse.
+
+The children are staged first: built, signed, listed in the catalog and
+NOTIFY sent, while the parent keeps their names and has no delegation yet.
+Only when every secondary (the NOTIFY targets of the child and of the
+catalog) answers a child's SOA at the serial cadastre serves does a second
+transaction publish the delegation and take the names out of the parent,
+so that no secondary refers a name to a zone it does not have yet. The
+wait is bounded (--wait; 0 delegates at once); if it runs out, the command
+fails naming the late secondaries and the children stay staged (` + "`zone list`" + `
+says so): run the split again to delegate them, or ` + "`zone join`" + ` to drop them.
+--stage stops after the first step.`,
 		Example: `  cadastre zone split cloud.example --per-region
   cadastre zone split cloud.example --region us-east --region eu-west`,
 		Args: cobra.ExactArgs(1),
@@ -718,7 +735,7 @@ the parent follows the child's keys as they roll (no ` + "`zone ds --confirm`" +
 			if err != nil {
 				return err
 			}
-			out, err := b.Split(cmd.Context(), args[0], manage.SplitOptions{PerRegion: perRegion, Regions: regions})
+			out, err := b.Split(cmd.Context(), args[0], manage.SplitOptions{PerRegion: perRegion, Regions: regions, Stage: stage, Wait: waitOption(wait), Log: newLogger(a)})
 			if err != nil {
 				return err
 			}
@@ -738,18 +755,28 @@ the parent follows the child's keys as they roll (no ` + "`zone ds --confirm`" +
 	}
 	split.Flags().BoolVar(&perRegion, "per-region", false, "a child for every region with names under REGION.PARENT")
 	split.Flags().StringArrayVar(&regions, "region", nil, "a child for this region (repeatable)")
+	split.Flags().BoolVar(&stage, "stage", false, "stop once the children are staged (served to the secondaries, not delegated)")
+	split.Flags().DurationVar(&wait, "wait", manage.DefaultWait, "how long to wait for the secondaries to serve the children before delegating them (0: do not wait)")
 	split.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 	return split
 }
 
 func newZoneJoin(a *app) *cobra.Command {
+	var wait time.Duration
 	join := &cobra.Command{
 		Use:   "join CHILD|PARENT",
 		Short: "Take split children back into their parent (the reverse of zone split)",
 		Long: `Remove a child zone made by ` + "`cadastre zone split`" + ` (or, given the parent, every
 child split from it) in one transaction: its static records move to the
 parent, the parent's NS and DS at its apex go, its keys go, and its names
-return to the parent at the same reload.`,
+return to the parent at the same reload.
+
+It goes in two steps, the reverse of a split's: the parent first gets the
+names and records back and loses the delegation while the child is still
+served (staged); once every secondary answers the parent's SOA at the
+serial cadastre serves (bounded by --wait; 0: at once), the child is
+removed and leaves the catalog. If the wait runs out the child stays
+staged: run the join again.`,
 		Example: "  cadastre zone join us-east.cloud.example\n  cadastre zone join cloud.example",
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -757,7 +784,7 @@ return to the parent at the same reload.`,
 			if err != nil {
 				return err
 			}
-			zs, err := b.Join(cmd.Context(), args[0])
+			zs, err := b.Join(cmd.Context(), args[0], manage.JoinOptions{Wait: waitOption(wait), Log: newLogger(a)})
 			if err != nil {
 				return err
 			}
@@ -767,7 +794,17 @@ return to the parent at the same reload.`,
 			return nil
 		},
 	}
+	join.Flags().DurationVar(&wait, "wait", manage.DefaultWait, "how long to wait for the secondaries to serve the parent before removing the children (0: do not wait)")
 	return join
+}
+
+// waitOption is --wait as manage takes it: 0 there is the default, a
+// negative wait none.
+func waitOption(d time.Duration) time.Duration {
+	if d <= 0 {
+		return -1
+	}
+	return d
 }
 
 func newRecordCmd(a *app) *cobra.Command {

@@ -16,7 +16,7 @@ type dnsBackend interface {
 	Zones(ctx context.Context) ([]zone.Zone, error)
 	RemoveZones(ctx context.Context, nameOrPrefix string) ([]zone.Zone, error)
 	Split(ctx context.Context, parent string, o manage.SplitOptions) ([]manage.SplitZone, error)
-	Join(ctx context.Context, name string) ([]zone.Zone, error)
+	Join(ctx context.Context, name string, o manage.JoinOptions) ([]zone.Zone, error)
 	AddRecord(ctx context.Context, zoneName, name, typ, data string, ttl uint32) (zone.Record, error)
 	Records(ctx context.Context, zoneName string) ([]zone.Record, error)
 	DeleteRecord(ctx context.Context, id int64) error

@@ -525,3 +525,19 @@ var (
 	_ registry.NameHolderQueuer = (*tx)(nil)
 	_ registry.NameLocker       = (*tx)(nil)
 )
+
+// NamesAt implements registry.NameCounter in one statement: a pattern
+// for the names below the zone, its apex apart.
+func (t *tx) NamesAt(ctx context.Context, zone string, spaces []string) (int, error) {
+	apex := strings.TrimSuffix(zone, ".")
+	rows, err := t.query(ctx, `SELECT count(*) FROM assignments WHERE state = 'assigned' AND name <> '' AND space = ANY($1)
+	AND (rtrim(lower(name), '.') = $2 OR rtrim(lower(name), '.') LIKE $3)`, spaces, apex, rowscan.BelowPattern(apex))
+	n, err := collect(rows, err, func(r rowscan.Scanner) (int64, error) {
+		var n int64
+		return n, r.Scan(&n)
+	})
+	if err != nil {
+		return 0, err
+	}
+	return int(n[0]), nil
+}

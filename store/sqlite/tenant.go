@@ -241,3 +241,26 @@ func (t *tx) NameHolder(ctx context.Context, fqdn, tenant string) (registry.Hold
 	k, ok := rowscan.HolderKind(code)
 	return k, ok, nil
 }
+
+// NamesAt implements registry.NameCounter in one statement: a pattern
+// for the names below the zone (LIKE is case-blind for ASCII, as DNS
+// names are), its apex apart.
+func (t *tx) NamesAt(ctx context.Context, zone string, spaces []string) (int, error) {
+	apex := strings.TrimSuffix(zone, ".")
+	q := `SELECT count(*) FROM assignments WHERE state = 'assigned' AND name <> '' AND space IN (` + strings.TrimSuffix(strings.Repeat("?, ", len(spaces)), ", ") + `)
+	AND (rtrim(name, '.') = ? COLLATE NOCASE OR rtrim(name, '.') LIKE ? ESCAPE '\')`
+	args := make([]any, 0, len(spaces)+2)
+	for _, s := range spaces {
+		args = append(args, s)
+	}
+	args = append(args, apex, rowscan.BelowPattern(apex))
+	rows, err := t.q.query(ctx, q, args...)
+	n, err := collect(rows, err, func(r rowscan.Scanner) (int64, error) {
+		var n int64
+		return n, r.Scan(&n)
+	})
+	if err != nil {
+		return 0, mapErr(err)
+	}
+	return int(n[0]), nil
+}

@@ -513,8 +513,16 @@ func (s DNS) TSIGKeys(ctx context.Context) (out []zone.TSIGKey, err error) {
 // DeleteZones, InsertZones, InsertKey and ChangeRecords, in one
 // transaction.
 func (s DNS) MoveCut(ctx context.Context, c *zone.Cut, check zone.ZoneCheck) error {
-	if len(c.DeleteRecords) != len(c.DeleteEvents) || len(c.RemoveZones) != len(c.RemoveEvents) || len(c.AddRecords) != len(c.AddEvents) {
+	if len(c.DeleteRecords) != len(c.DeleteEvents) || len(c.RemoveZones) != len(c.RemoveEvents) || len(c.AddRecords) != len(c.AddEvents) || len(c.Update) != len(c.UpdateEvents) {
 		return fmt.Errorf("move cut: events do not match the changes")
+	}
+	ucfgs := make([]string, len(c.Update))
+	for i, z := range c.Update {
+		cfg, err := json.Marshal(z.Config)
+		if err != nil {
+			return err
+		}
+		ucfgs[i] = string(cfg)
 	}
 	for _, a := range c.Add {
 		if len(a.Keys) != len(a.KeyEvents) || len(a.Records) != len(a.RecordEvents) {
@@ -624,6 +632,20 @@ func (s DNS) MoveCut(ctx context.Context, c *zone.Cut, check zone.ZoneCheck) err
 		for i, r := range c.AddRecords {
 			var err error
 			if addIDs[i], err = insertRecord(x, r, r.ZoneID, c.AddEvents[i]); err != nil {
+				return err
+			}
+		}
+		for i, z := range c.Update {
+			n, err := x.Exec(ctx, s.bind(`UPDATE dns_zones SET config = ? WHERE id = ?`), ucfgs[i], z.ID)
+			if err != nil {
+				return fmt.Errorf("zone %s: %w", z.Name, err)
+			}
+			if n == 0 {
+				return fmt.Errorf("zone %s: %w", z.Name, registry.ErrNotFound)
+			}
+			e := c.UpdateEvents[i]
+			e.SubjectID = z.ID
+			if err := x.AppendEvent(ctx, &e); err != nil {
 				return err
 			}
 		}

@@ -92,3 +92,10 @@ func LikePattern(before, rest string) string {
 	esc := strings.NewReplacer(`\`, `\\`, "%", `\%`, "_", `\_`)
 	return esc.Replace(before) + "%" + esc.Replace(strings.TrimSuffix(rest, ".")) + "%"
 }
+
+// BelowPattern is a LIKE pattern (escape character \) for the names
+// below the name apex (no trailing dot): any labels, a dot, apex.
+func BelowPattern(apex string) string {
+	p := LikePattern("", apex) // %apex%
+	return "%." + p[1:len(p)-1]
+}
