@@ -198,6 +198,21 @@ func (e *env) waitFor(what string, cond func() bool) {
 	e.t.Fatalf("timed out waiting for %s", what)
 }
 
+// waitForState is waitFor with a description of what was last seen, so
+// that a timeout says which part of the condition never held.
+func (e *env) waitForState(what string, cond func() (bool, string)) {
+	e.t.Helper()
+	last := ""
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		ok, state := cond()
+		if ok {
+			return
+		}
+		last = state
+	}
+	e.t.Fatalf("timed out waiting for %s; last seen: %s", what, last)
+}
+
 func ptrOf(a netip.Addr) string {
 	n, _ := dns.ReverseAddr(a.String())
 	return n

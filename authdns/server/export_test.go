@@ -27,6 +27,10 @@ func (s *Server) BuiltAt(zoneName string) int64 {
 	return -1
 }
 
+// BuiltThrough is the event-log position the snapshot served now was
+// built at (every zone of it reflects the log up to there).
+func (s *Server) BuiltThrough() int64 { return s.snap.Load().Seq() }
+
 // BuildStats counts the zone versions built in full and from the change.
 func (s *Server) BuildStats() zone.BuildStats { return s.build.Stats() }
 
