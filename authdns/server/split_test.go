@@ -511,10 +511,3 @@ func TestZoneSplitRefusesCollisions(t *testing.T) {
 		})
 	}
 }
-
-func firstOf(s []string) string {
-	if len(s) == 0 {
-		return "none"
-	}
-	return s[0]
-}

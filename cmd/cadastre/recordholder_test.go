@@ -6,7 +6,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/cadastre-ipam/cadastre/store/postgres/pgtest"
+	"github.com/cadastre-ipam/cadastre/store/postgres/pgtest/migrated"
 )
 
 // TestRecordAddRefusesALiveAssignmentsName{SQLite,PostgreSQL}: the CLI's
@@ -20,7 +20,7 @@ func TestRecordAddRefusesALiveAssignmentsNameSQLite(t *testing.T) {
 }
 
 func TestRecordAddRefusesALiveAssignmentsNamePostgreSQL(t *testing.T) {
-	recordHolderCLI(t, filepath.Join(t.TempDir(), "unused.db"), []string{"--postgres", pgtest.FreshSchema(t)})
+	recordHolderCLI(t, filepath.Join(t.TempDir(), "unused.db"), []string{"--postgres", migrated.Database(t)})
 }
 
 func recordHolderCLI(t *testing.T, db string, pg []string) {

@@ -1,13 +1,14 @@
 package main
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 
-	"github.com/cadastre-ipam/cadastre/store/postgres/pgtest"
+	"github.com/cadastre-ipam/cadastre/store/postgres/pgtest/migrated"
 )
 
 // namesCLI is a register for the name-ownership tests of issue 10: on
@@ -24,7 +25,7 @@ type namesCLI struct {
 func newNamesCLI(t *testing.T, postgres bool) *namesCLI {
 	c := &namesCLI{t: t, db: filepath.Join(t.TempDir(), "names.db")}
 	if postgres {
-		c.pg = []string{"--postgres", pgtest.FreshSchema(t)}
+		c.pg = []string{"--postgres", migrated.Database(t)}
 	}
 	return c
 }
@@ -73,8 +74,25 @@ func (c *namesCLI) refused(args []string, says ...string) {
 		}
 	}
 	if after := c.state(); after != before {
-		c.t.Errorf("%v: a refused command changed the register", args)
+		c.t.Errorf("%v: a refused command changed the register: %s", args, firstDifference(before, after))
 	}
+}
+
+// firstDifference names the first line where two states differ.
+func firstDifference(before, after string) string {
+	a, b := strings.Split(before, "\n"), strings.Split(after, "\n")
+	for i := range max(len(a), len(b)) {
+		if i >= len(a) || i >= len(b) || a[i] != b[i] {
+			line := func(l []string) string {
+				if i < len(l) {
+					return l[i]
+				}
+				return "(none)"
+			}
+			return fmt.Sprintf("line %d was %q, is %q", i+1, line(a), line(b))
+		}
+	}
+	return "no line differs"
 }
 
 // tenantVM gives the register a region, a pool, tenant acme and its live
