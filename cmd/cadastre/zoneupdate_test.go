@@ -14,14 +14,32 @@ import (
 	"github.com/miekg/dns"
 )
 
-// startDNS runs `cadastre dns serve` on a loopback port for the test.
+// startDNS runs `cadastre dns serve` on a loopback port for the test and
+// returns its address once it answers. The port is picked free and closed
+// again before the server binds it (UDP and TCP), so another process may
+// take it in between (seen in CI: "bind: address already in use" on
+// TCP): the server then exits, and another port is tried.
 func startDNS(t *testing.T, db string) string {
+	t.Helper()
+	for attempt := 1; ; attempt++ {
+		addr, busy := tryStartDNS(t, db)
+		if !busy {
+			return addr
+		}
+		if attempt == 5 {
+			t.Fatalf("dns serve: five loopback ports were taken before it bound them")
+		}
+	}
+}
+
+// tryStartDNS starts one `dns serve`; busy when its port was taken.
+func tryStartDNS(t *testing.T, db string) (addr string, busy bool) {
 	t.Helper()
 	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	addr := pc.LocalAddr().String()
+	addr = pc.LocalAddr().String()
 	pc.Close()
 	cmd := exec.Command(bin, "--db", db, "dns", "serve", "--listen", addr, "--dns-poll", "100ms")
 	for _, kv := range os.Environ() {
@@ -36,16 +54,36 @@ func startDNS(t *testing.T, db string) string {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
+	done := make(chan struct{})
+	var waitErr error
+	go func() { waitErr = cmd.Wait(); close(done) }()
 	t.Cleanup(func() {
 		cmd.Process.Kill()
-		<-exited
+		<-done
 		if t.Failed() {
 			t.Logf("dns serve on %s logged:\n%s", addr, logBuf.String())
 		}
 	})
-	return addr
+	// Up when it answers anything; it binds every listener before it
+	// serves any.
+	m := new(dns.Msg)
+	m.SetQuestion(".", dns.TypeSOA)
+	c := &dns.Client{Timeout: 200 * time.Millisecond}
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		select {
+		case <-done:
+			if strings.Contains(logBuf.String(), "address already in use") {
+				return "", true
+			}
+			t.Fatalf("dns serve on %s exited (%v):\n%s", addr, waitErr, logBuf.String())
+		default:
+		}
+		if _, _, err := c.Exchange(m, addr); err == nil {
+			return addr, false
+		}
+	}
+	t.Fatalf("dns serve on %s did not answer in 30 s:\n%s", addr, logBuf.String())
+	return "", false
 }
 
 // syncBuffer is a bytes.Buffer a process writes while a test reads it.
