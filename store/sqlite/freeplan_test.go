@@ -88,22 +88,7 @@ func TestFreePlans(t *testing.T) {
 			"SEARCH f " + byKey + "addr=? AND pool_id=?)", "SEARCH g " + byKey + "addr<?)", "SEARCH f " + byKey + "addr>? AND addr<?)"}, false},
 		{"a pool's free prefixes deleted", poolFreeDeleteSQL, make([]any, 1), []string{"SEARCH f " + byKey + "addr>? AND addr<?)", "SEARCH free USING PRIMARY KEY (region_id=? AND family=? AND bits=? AND addr=? AND pool_id=?)"}, false},
 	} {
-		rows, err := conn.QueryContext(ctx, "EXPLAIN QUERY PLAN "+c.q, c.args...)
-		if err != nil {
-			t.Fatalf("%s: %v", c.name, err)
-		}
-		var plan []string
-		for rows.Next() {
-			var id, parent, unused int
-			var detail string
-			if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
-				t.Fatal(err)
-			}
-			plan = append(plan, detail)
-		}
-		if err := rows.Close(); err != nil {
-			t.Fatal(err)
-		}
+		plan := queryPlan(ctx, t, conn, c.q, c.args...)
 		got := strings.Join(plan, "\n  ")
 		ok := true
 		for _, w := range c.want {

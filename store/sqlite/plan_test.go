@@ -91,23 +91,7 @@ func TestAssignmentPagePlans(t *testing.T) {
 			if familyPage(f) {
 				q = familyQuery(q, c.rows[0], c.rows[1], f.Limit)
 			}
-			rows, err := s.rdb.QueryContext(ctx, "EXPLAIN QUERY PLAN "+q, args...)
-			if err != nil {
-				t.Fatalf("%v\n%s", err, q)
-			}
-			defer rows.Close()
-			var plan []string
-			for rows.Next() {
-				var id, parent, unused int
-				var detail string
-				if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
-					t.Fatal(err)
-				}
-				plan = append(plan, detail)
-			}
-			if err := rows.Err(); err != nil {
-				t.Fatal(err)
-			}
+			plan := queryPlan(ctx, t, s.rdb, q, args...)
 			if c.rows[1] > 0 {
 				// A common family's page walks the table in ID order and
 				// stops at a page; a rare one sorts its own rows.

@@ -67,11 +67,16 @@ func TestNameHolderPreparedOnce(t *testing.T) {
 }
 
 // queryPlan is the detail column of EXPLAIN QUERY PLAN q on conn.
-func queryPlan(ctx context.Context, t *testing.T, conn *sql.Conn, q string, args ...any) []string {
+// planQuerier is what queryPlan asks: a *sql.DB, *sql.Conn or *sql.Tx.
+type planQuerier interface {
+	QueryContext(ctx context.Context, q string, args ...any) (*sql.Rows, error)
+}
+
+func queryPlan(ctx context.Context, t *testing.T, db planQuerier, q string, args ...any) []string {
 	t.Helper()
-	rows, err := conn.QueryContext(ctx, "EXPLAIN QUERY PLAN "+q, args...)
+	rows, err := db.QueryContext(ctx, "EXPLAIN QUERY PLAN "+q, args...)
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("%v\n%s", err, q)
 	}
 	defer rows.Close()
 	var plan []string
