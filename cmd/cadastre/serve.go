@@ -220,6 +220,9 @@ func (a *app) serve(ctx context.Context, o serveOpts) error {
 	if err != nil {
 		return err
 	}
+	if err := a.checkTokenKey(ctx, tokens); err != nil {
+		return err
+	}
 	if a.cfg.tokenKey == "" {
 		// `token rotate-key --stage/--finish` rewrites the key file: a
 		// SIGHUP makes the server use it without a restart.
