@@ -75,13 +75,6 @@ func (a *app) tokenKeys(ctx context.Context) (auth.KeyFile, error) {
 // admin who lost the key revokes them with the local CLI, then issues new
 // ones under the new key).
 func (a *app) checkTokenKey(ctx context.Context, tokens *auth.Tokens) error {
-	ks, err := tokens.KeyState(ctx)
-	if err != nil {
-		return dbError{err}
-	}
-	if ks.Live == 0 || ks.LiveOpen > 0 {
-		return nil
-	}
 	from := "$CADASTRE_TOKEN_KEY"
 	if a.cfg.tokenKey == "" {
 		path, err := a.tokenKeyPath()
@@ -89,6 +82,19 @@ func (a *app) checkTokenKey(ctx context.Context, tokens *auth.Tokens) error {
 			return err
 		}
 		from = "token key file " + path
+	}
+	return keyOpensTokens(ctx, tokens, from)
+}
+
+// keyOpensTokens is checkTokenKey's rule for the keys tokens holds, read
+// from from.
+func keyOpensTokens(ctx context.Context, tokens *auth.Tokens, from string) error {
+	ks, err := tokens.KeyState(ctx)
+	if err != nil {
+		return dbError{err}
+	}
+	if ks.Live == 0 || ks.LiveOpen > 0 {
+		return nil
 	}
 	return dbError{fmt.Errorf("%s opens none of the register's %d live tokens: it is not the key they were sealed with (another register's, or a new one); give this register's key (restore the key file from the backup of this register), or revoke the tokens with `cadastre token revoke` and issue new ones", from, ks.Live)}
 }

@@ -5,7 +5,9 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/cadastre-ipam/cadastre/store/postgres/pgtest/migrated"
 )
@@ -21,9 +23,28 @@ import (
 // the key), the register serves under the new key.
 func TestServeRefusesAnotherRegistersKeySQLite(t *testing.T) {
 	db := filepath.Join(t.TempDir(), "r.db")
-	mustCLI(t, db, "token", "create", "--scope", "admin", "--name", "ops")
+	secret := strings.TrimSpace(mustCLI(t, db, "token", "create", "--scope", "admin", "--name", "ops"))
 	keyFile := db + ".key"
+
+	// Serving, a SIGHUP with another register's key file in place keeps
+	// the keys in use (the token still works) and logs why.
+	srv := startServe(t, db)
 	writeKeyFile(t, keyFile, strings.Repeat("cd", 32))
+	if err := srv.cmd.Process.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(10 * time.Second); !strings.Contains(srv.logs.String(), "token key file not reloaded"); time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("no refusal of the wrong key file in the log after SIGHUP:\n%s", srv.logs)
+		}
+	}
+	if r := remote(t, srv.url, secret, "token", "list"); r.code != 0 {
+		t.Fatalf("after a SIGHUP with another register's key file, the token fails:\n%s", r)
+	}
+	if !strings.Contains(srv.logs.String(), "opens none of the register's 1 live tokens") {
+		t.Errorf("the log does not say why the key file was not reloaded:\n%s", srv.logs)
+	}
+
 	r := cli(t, db, "serve", "--listen", "127.0.0.1:0", "--metrics-listen", "off")
 	if r.code != exitDatabase || !strings.Contains(r.stderr, keyFile) || !strings.Contains(r.stderr, "opens none of the register's 1 live tokens") {
 		t.Fatalf("serve with another register's key file: exit %d, want %d naming %s and the tokens it cannot open:\n%s", r.code, exitDatabase, keyFile, r)
