@@ -172,7 +172,7 @@ type NameTakenError struct {
 
 func (e *NameTakenError) Error() string {
 	article := "a"
-	if strings.ContainsRune("aeiou", rune(string(e.Holder+" ")[0])) {
+	if strings.ContainsRune("aeiou", rune(string(e.Holder + " ")[0])) {
 		article = "an" // "an assignment of another tenant"
 	}
 	return fmt.Sprintf("name %s: already held by %s %s", e.Name, article, e.Holder)
