@@ -108,17 +108,7 @@ func Open(ctx context.Context, path string, opt Options) (*Store, error) {
 	// The writer keeps a larger page cache: the hot pages of a large
 	// register (the right edges of the assignment and event indexes, the
 	// free list) then stay in memory however large the file grows.
-	// The durable writer gathers each commit's WAL writes into one
-	// system call (walgather.go); it needs the sync at COMMIT that
-	// synchronous=FULL makes.
-	vfs := ""
-	if sync == "FULL" && journal == "WAL" {
-		if err := registerGather(); err != nil {
-			return nil, fmt.Errorf("database %s: %w", path, err)
-		}
-		vfs = "&vfs=" + gatherVFS
-	}
-	wdb, err := sql.Open("sqlite", "file:"+path+"?"+common+"&_pragma=journal_mode("+journal+")&_pragma=cache_size("+writerCache+")&_txlock=immediate"+vfs)
+	wdb, err := sql.Open("sqlite", "file:"+path+"?"+common+"&_pragma=journal_mode("+journal+")&_pragma=cache_size("+writerCache+")&_txlock=immediate")
 	if err != nil {
 		return nil, fmt.Errorf("database %s: %w", path, err)
 	}
