@@ -277,9 +277,10 @@ func BenchmarkDurable(b *testing.B) {
 		b.ReportMetric(100*tEmpty.Seconds()/tAlloc.Seconds(), "alloc/empty-%")
 		b.ReportMetric(perOp(uEmpty+sEmpty), "cpu-µs/empty")
 		b.ReportMetric(perOp(uAlloc+sAlloc), "cpu-µs/alloc")
-		// The kernel's share apart (bench/README.md, session 13): each WAL
-		// frame is two pwrite calls, and those, not the bytes, are most of
-		// what an allocation's commit costs the kernel beyond the empty one.
+		// The kernel's share apart (bench/README.md, session 13): an
+		// allocation's commit costs it ~50 µs more than an empty one, and
+		// neither its 13 extra pwrite calls (gathered into one, the gap
+		// stayed) nor its bytes (1 KiB pages, the gap stayed) are that.
 		b.ReportMetric(perOp(sEmpty), "sys-µs/empty")
 		b.ReportMetric(perOp(sAlloc), "sys-µs/alloc")
 	})
