@@ -365,6 +365,17 @@ func (r *Registry) allocateAt(ctx context.Context, tx Tx, q Request, now time.Ti
 		return nil, err
 	}
 	if who != "" {
+		// The write returned only some ended quarantines (reapSome): p
+		// may be held by one of the rest. Refused only once none is left.
+		if n, err := r.reap(ctx, tx, now); err != nil {
+			return nil, err
+		} else if n > 0 {
+			if who, free, err = r.holder(ctx, tx, pool, p, now, false, q.Tenant); err != nil {
+				return nil, err
+			}
+		}
+	}
+	if who != "" {
 		return nil, &HeldError{Prefix: p, Holder: who}
 	}
 	if err := carve(ctx, tx, pool, p, free); err != nil {

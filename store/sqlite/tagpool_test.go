@@ -13,6 +13,7 @@ import (
 	msqlite "modernc.org/sqlite"
 
 	"github.com/cadastre-ipam/cadastre/registry"
+	"github.com/cadastre-ipam/cadastre/store/internal/rowscan"
 )
 
 // tagRegister is a register of two regions: region 1 with pools 1 and 2
@@ -151,5 +152,53 @@ func TestTagInRegionReadsItsPools(t *testing.T) {
 				t.Errorf("%d pages fetched for a page of %d (at most %d: the tag's entries of the other region were read)", n, c.f.Limit, max)
 			}
 		})
+	}
+}
+
+// TestTagPoolKeptOnEveryWrite: an assignment's tag carries its
+// assignment's pool however the row is written (SetTags, a script's
+// INSERT without it or with a wrong one, an UPDATE of the row), and the
+// tags of other objects carry none.
+func TestTagPoolKeptOnEveryWrite(t *testing.T) {
+	ctx := context.Background()
+	s := tagRegister(t, 2, 2) // assignments 1-2 in pool 3, 3-4 in pool 1, 5-6 in pool 2
+	if err := s.Update(ctx, func(rt registry.Tx) error {
+		if err := rt.SetTags(ctx, registry.KindAssignment, 5, registry.Tags{"team": "a", "env": "y"}); err != nil {
+			return err
+		}
+		if err := rt.SetTags(ctx, registry.KindPool, 1, registry.Tags{"env": "x"}); err != nil {
+			return err
+		}
+		for _, q := range []string{
+			`INSERT INTO tags (kind, object_id, key, value, pool_id) VALUES ('assignment', 3, 'wrong', 'v', 3)`,
+			`INSERT INTO tags (kind, object_id, key, value) VALUES ('assignment', 6, 'moved', 'v')`,
+			`UPDATE tags SET object_id = 1 WHERE kind = 'assignment' AND object_id = 6 AND key = 'moved'`,
+			`UPDATE tags SET pool_id = 2 WHERE kind = 'assignment' AND object_id = 4`,
+			`INSERT INTO tags (kind, object_id, key, value, pool_id) VALUES ('region', 2, 'r', 'v', 9)`,
+		} {
+			if _, err := rt.(*tx).q.exec(ctx, q); err != nil {
+				return fmt.Errorf("%s: %w", q, err)
+			}
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	rows, err := s.rdb.QueryContext(ctx, `SELECT kind || ' ' || object_id || ' ' || key || ': ' || coalesce(pool_id, 'none') FROM tags ORDER BY kind, object_id, key`)
+	got, err := collect(rows, err, func(r rowscan.Scanner) (string, error) {
+		var v string
+		return v, r.Scan(&v)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{
+		"assignment 1 env: 3", "assignment 1 moved: 3", "assignment 2 env: 3",
+		"assignment 3 env: 1", "assignment 3 wrong: 1", "assignment 4 env: 1",
+		"assignment 5 env: 2", "assignment 5 team: 2", "assignment 6 env: 2",
+		"pool 1 env: none", "region 2 r: 9", // not an assignment's: left as written
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("tags:\n  %s\nwant\n  %s", strings.Join(got, "\n  "), strings.Join(want, "\n  "))
 	}
 }
