@@ -26,8 +26,9 @@ const MaxCount = 1 << 20
 
 // reapBatch bounds how many ended quarantines a write returns to free
 // space before its own work (reapSome): the rest wait for the next writes,
-// unless the write needs them (an allocation that finds no room, a pinned
-// prefix that is held), which then returns them all (reap). Returning every
+// unless the write needs them: an allocation that finds no room returns
+// them all (reap), a pinned prefix that is held those overlapping it
+// (reapOverlapping). Returning every
 // ended quarantine before each write made the first write after a pause
 // pay for all of them at once: 49,519 at ten million assignments a few
 // days after the last write, 9-35 s of CPU for one `alloc` (issue 16;
@@ -964,7 +965,8 @@ func (r *Registry) reap(ctx context.Context, tx Tx, now time.Time) (int, error) 
 // cost does not grow with the quarantines that ended since the last write.
 // Allocation stays exact without the rest: a region that finds no room
 // returns them all before it borrows or fails (allocator.take), and a
-// pinned prefix that is held, before it is refused (allocateAt).
+// pinned prefix that is held returns those overlapping it before it is
+// refused (allocateAt).
 func (r *Registry) reapSome(ctx context.Context, tx Tx, now time.Time) (int, error) {
 	n, _, err := r.reapBatch(ctx, tx, now)
 	return n, err
@@ -986,6 +988,19 @@ func (r *Registry) reapBatch(ctx context.Context, tx Tx, now time.Time) (int, bo
 	}
 	k, err := r.reapReservations(ctx, tx, now)
 	return len(ended) + k, false, err
+}
+
+// reapOverlapping returns the ended quarantines of space that overlap p
+// to free space, and says how many.
+func (r *Registry) reapOverlapping(ctx context.Context, tx Tx, space string, p netip.Prefix, now time.Time) (int, error) {
+	all, err := tx.AssignmentsAt(ctx, space, p)
+	if err != nil {
+		return 0, err
+	}
+	ended := slices.DeleteFunc(all, func(a Assignment) bool {
+		return a.State != StateQuarantined || a.QuarantineUntil == nil || a.QuarantineUntil.After(now)
+	})
+	return len(ended), r.reapEnded(ctx, tx, now, ended)
 }
 
 // reapEnded returns ended, assignments whose quarantine has ended, to

@@ -366,10 +366,15 @@ func (r *Registry) allocateAt(ctx context.Context, tx Tx, q Request, now time.Ti
 	}
 	if who != "" {
 		// The write returned only some ended quarantines (reapSome): p
-		// may be held by one of the rest. Refused only once none is left.
-		if n, err := r.reap(ctx, tx, now); err != nil {
+		// may be held by one of the rest. Those overlapping p are returned
+		// and p looked at again: its refusal costs what p holds, not every
+		// ended quarantine of the register (which a refused write would
+		// roll back, to pay for them again at the next try).
+		n, err := r.reapOverlapping(ctx, tx, pool.Space, p, now)
+		if err != nil {
 			return nil, err
-		} else if n > 0 {
+		}
+		if n > 0 {
 			if who, free, err = r.holder(ctx, tx, pool, p, now, false, q.Tenant); err != nil {
 				return nil, err
 			}
