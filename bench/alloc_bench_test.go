@@ -83,6 +83,15 @@ func newRegistry(b *testing.B, path string, noSync bool) (*sqlite.Store, *regist
 		b.Fatal(err)
 	}
 	r := registry.New(st)
+	addRegion(b, r)
+	return st, r
+}
+
+// addRegion adds the benchmarks' region to r, holding an IPv4 /16 and an
+// IPv6 /32 pool.
+func addRegion(b *testing.B, r *registry.Registry) {
+	b.Helper()
+	ctx := context.Background()
 	if _, err := r.AddRegion(ctx, registry.RegionSpec{Name: region, Location: location.Location{Country: "US", Subdivision: "US-VA"}}); err != nil {
 		b.Fatal(err)
 	}
@@ -95,7 +104,6 @@ func newRegistry(b *testing.B, path string, noSync bool) (*sqlite.Store, *regist
 			b.Fatal(err)
 		}
 	}
-	return st, r
 }
 
 // fill allocates n prefixes of /bits in chunks of fillChunk and returns the

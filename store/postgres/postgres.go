@@ -205,6 +205,11 @@ type Options struct {
 	// and statement_timeout parameters, else DefaultLockTimeout and
 	// DefaultStatementTimeout; negative turns the bound off.
 	LockTimeout, StatementTimeout time.Duration
+	// Tracer, if set, sees every statement and batch of the Store's
+	// connections (pgx's ConnConfig.Tracer: a pgx.QueryTracer, and a
+	// pgx.BatchTracer to see batches). For benchmarks that count round
+	// trips and statements per operation (bench/pgdurable_bench_test.go).
+	Tracer pgx.QueryTracer
 }
 
 // The bounds of a write transaction when neither Options nor the DSN set
@@ -261,6 +266,9 @@ func Open(ctx context.Context, dsn string, opt Options) (*Store, error) {
 	// such a statement's own work (bench/README.md, session 12, pgapi2).
 	if _, ok := cfg.ConnConfig.RuntimeParams["jit"]; !ok {
 		cfg.ConnConfig.RuntimeParams["jit"] = "off"
+	}
+	if opt.Tracer != nil {
+		cfg.ConnConfig.Tracer = opt.Tracer
 	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
