@@ -767,6 +767,7 @@ func (t *tx) counted(q string) error {
 func (t *tx) send(ctx context.Context, q string, args ...any) (pgx.BatchResults, error) {
 	b := t.pending
 	t.pending = nil
+	t.fold(b)
 	n := b.Len()
 	b.Queue(q, args...)
 	br := t.raw.SendBatch(ctx, b)
@@ -933,6 +934,7 @@ func (t *tx) flush(ctx context.Context) error {
 	}
 	b := t.pending
 	t.pending = nil
+	t.fold(b)
 	br := t.raw.SendBatch(ctx, b)
 	err = t.drain(br, b.Len())
 	if cerr := br.Close(); err == nil && cerr != nil {
