@@ -21,7 +21,7 @@ func TestWithDatabase(t *testing.T) {
 			t.Errorf("withDatabase(%q) = %q, want %q", c.dsn, got, c.want)
 		}
 	}
-	for _, n := range []string{"cadastre_tdb_5_tpl", "cadastre_tdb_5_12"} {
+	for _, n := range []string{"cadastre_tdb_5_tpl", "cadastre_tdb_5_12", "cadastre_tdbx_5_tpl", "cadastre_tdbx_5_12"} {
 		if m := leftBehind.FindStringSubmatch(n); m == nil || m[1] != "5" {
 			t.Errorf("%s: not recognised as left behind by owner 5: %v", n, m)
 		}
@@ -69,17 +69,30 @@ func TestMigratedDatabaseAndLeftBehind(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer live.Close(ctx)
-	dead, alive := int32(1<<30+1), int32(1<<30+2) // outside rand.Int32N(1<<30)
+	dead, alive, elsewhere := int32(1<<30+1), int32(1<<30+2), int32(1<<30+3) // outside rand.Int32N(1<<30)
 	if _, err := live.Exec(ctx, "SELECT pg_advisory_lock($1, $2)", ownerLock, alive); err != nil {
 		t.Fatal(err)
 	}
-	names := []string{fmt.Sprintf("cadastre_tdb_%d_tpl", dead), fmt.Sprintf("cadastre_tdb_%d_3", dead), fmt.Sprintf("cadastre_tdb_%d_tpl", alive)}
+	// An owner whose base database is another (its lock is that
+	// database's): the database "postgres" every cluster has.
+	other, err := pgx.Connect(ctx, withDatabase(BaseDSN(), "postgres"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close(ctx)
+	if _, err := other.Exec(ctx, "SELECT pg_advisory_lock($1, $2)", ownerLock, elsewhere); err != nil {
+		t.Fatal(err)
+	}
+	names := []string{fmt.Sprintf("cadastre_tdb_%d_tpl", dead), fmt.Sprintf("cadastre_tdbx_%d_3", dead), fmt.Sprintf("cadastre_tdbx_%d_tpl", alive), fmt.Sprintf("cadastre_tdbx_%d_tpl", elsewhere)}
 	for _, n := range names {
 		if _, err := base.Exec(ctx, "CREATE DATABASE "+n); err != nil {
 			t.Fatal(err)
 		}
 	}
-	t.Cleanup(func() { base.Exec(ctx, "DROP DATABASE IF EXISTS "+names[2]) })
+	t.Cleanup(func() {
+		base.Exec(ctx, "DROP DATABASE IF EXISTS "+names[2])
+		base.Exec(ctx, "DROP DATABASE IF EXISTS "+names[3])
+	})
 	if err := dropLeftBehind(ctx, base, 0); err != nil {
 		t.Fatal(err)
 	}
@@ -88,8 +101,8 @@ func TestMigratedDatabaseAndLeftBehind(t *testing.T) {
 		if err := base.QueryRow(ctx, "SELECT EXISTS (SELECT FROM pg_database WHERE datname = $1)", n).Scan(&there); err != nil {
 			t.Fatal(err)
 		}
-		if there != (i == 2) {
-			t.Errorf("%s there = %v after dropLeftBehind, want %v", n, there, i == 2)
+		if there != (i >= 2) {
+			t.Errorf("%s there = %v after dropLeftBehind, want %v", n, there, i >= 2)
 		}
 	}
 }
