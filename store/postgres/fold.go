@@ -68,16 +68,22 @@ func (t *tx) fold(b *pgx.Batch) {
 			end = t.carried
 		}
 		j := i
-		tables := map[string]bool{}
+		var tables [maxFold]string
+	run:
 		for ; j < end && j-i < maxFold; j++ {
 			table := foldTable(qs[j].SQL)
-			if table == "" || tables[table] || t.readers[j] != nil {
+			if table == "" || t.readers[j] != nil {
 				break
 			}
-			tables[table] = true
+			for _, seen := range tables[:j-i] {
+				if seen == table {
+					break run
+				}
+			}
+			tables[j-i] = table
 		}
 		if j-i >= 2 {
-			out = append(out, folded(qs[i:j]))
+			out = append(out, t.folded(qs[i:j]))
 			i = j
 			continue
 		}
@@ -100,10 +106,37 @@ func (t *tx) fold(b *pgx.Batch) {
 }
 
 // folded is qs as one statement: WITH w0 AS (qs[0]), ... qs[last], the
-// parameters of each numbered after those of the ones before.
-func folded(qs []*pgx.QueuedQuery) *pgx.QueuedQuery {
+// parameters of each numbered after those of the ones before. The
+// Store keeps the texts it made (a few shapes, made once).
+func (t *tx) folded(qs []*pgx.QueuedQuery) *pgx.QueuedQuery {
+	n := 0
+	for _, q := range qs {
+		n += len(q.Arguments)
+	}
+	args := make([]any, 0, n)
+	for _, q := range qs {
+		args = append(args, q.Arguments...)
+	}
+	if t.s == nil {
+		return &pgx.QueuedQuery{SQL: foldSQL(qs), Arguments: args}
+	}
+	var key strings.Builder
+	for _, q := range qs {
+		key.WriteString(q.SQL)
+		key.WriteByte(0)
+	}
+	if sql, ok := t.s.folds.Load(key.String()); ok {
+		return &pgx.QueuedQuery{SQL: sql.(string), Arguments: args}
+	}
+	sql := foldSQL(qs)
+	t.s.folds.Store(key.String(), sql)
+	return &pgx.QueuedQuery{SQL: sql, Arguments: args}
+}
+
+// foldSQL is the text of qs folded (folded).
+func foldSQL(qs []*pgx.QueuedQuery) string {
 	var sb strings.Builder
-	var args []any
+	off := 0
 	for k, q := range qs {
 		switch {
 		case k == 0:
@@ -113,7 +146,6 @@ func folded(qs []*pgx.QueuedQuery) *pgx.QueuedQuery {
 		default:
 			sb.WriteString(" ")
 		}
-		off := len(args)
 		sql := dollar.ReplaceAllStringFunc(q.SQL, func(p string) string {
 			n, _ := strconv.Atoi(p[1:])
 			return "$" + strconv.Itoa(n+off)
@@ -123,7 +155,7 @@ func folded(qs []*pgx.QueuedQuery) *pgx.QueuedQuery {
 		} else {
 			sb.WriteString(sql)
 		}
-		args = append(args, q.Arguments...)
+		off += len(q.Arguments)
 	}
-	return &pgx.QueuedQuery{SQL: sb.String(), Arguments: args}
+	return sb.String()
 }

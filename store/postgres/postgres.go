@@ -65,6 +65,9 @@ type Store struct {
 	// registry.Region), so that an allocation's first statement, the
 	// region's lock, can go out with its second (tx.RegionByName).
 	regions sync.Map
+	// folds holds the statements fold.go made of queued writes, by the
+	// texts folded.
+	folds sync.Map // string -> string
 
 	// Group commit (group.go): Update queues jobs for the writers.
 	jobs     chan *job

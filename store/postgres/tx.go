@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
-	"reflect"
 	"slices"
 	"strconv"
 	"strings"
@@ -191,7 +190,7 @@ func (t *tx) lockKnownRegion(name string) (registry.Region, bool) {
 			t.s.regions.Delete(name)
 			return fmt.Errorf("region %s: not found under its lock: %w", name, registry.ErrConflict)
 		}
-		if !reflect.DeepEqual(r, known) {
+		if !sameRegion(r, known) {
 			t.s.regions.Store(name, r)
 			return fmt.Errorf("region %s: changed since this replica read it: %w", name, registry.ErrConflict)
 		}
@@ -200,6 +199,14 @@ func (t *tx) lockKnownRegion(name string) (registry.Region, bool) {
 	t.locked = append(t.locked, known.ID)
 	t.remember(known)
 	return known, true
+}
+
+// sameRegion reports whether two regions read from the table are the
+// same row, unchanged (scanRegion reads no tags).
+func sameRegion(a, b registry.Region) bool {
+	return a.ID == b.ID && a.Name == b.Name && a.Location == b.Location && a.Borrow.Any == b.Borrow.Any &&
+		slices.Equal(a.Borrow.From, b.Borrow.From) && a.BorrowBits == b.BorrowBits && a.CreatedAt.Equal(b.CreatedAt) &&
+		len(a.Tags) == 0 && len(b.Tags) == 0
 }
 
 // remember keeps a region this write transaction holds locked.
