@@ -67,15 +67,7 @@ func BenchmarkDurablePostgres(b *testing.B) {
 		settings["server_version"], settings["synchronous_commit"], settings["fsync"], settings["full_page_writes"], settings["wal_sync_method"], settings["wal_compression"], settings["checkpoint_timeout"])
 	r := registry.New(st)
 	addRegion(b, r)
-	empty := func() error {
-		return st.Update(ctx, func(tx registry.Tx) error {
-			return tx.AppendEvent(ctx, &registry.Event{At: time.Now(), Actor: "bench", Action: "noop", SubjectKind: "bench", Subject: "-"})
-		})
-	}
-	alloc := func() error {
-		_, err := r.Allocate(ctx, registry.Request{Region: region})
-		return err
-	}
+	empty, alloc := durableOps(st, r)
 	// Warm up: connections open, statements prepared, the allocator's
 	// caches filled, before anything is counted.
 	for range 50 {
