@@ -24,7 +24,7 @@ import (
 
 // durableApp names BenchmarkDurablePostgres's connections, so that its
 // backends are found among other clients' (pg_stat_activity).
-const durableApp = "cadastre-bench-durable"
+var durableApp = fmt.Sprintf("cadastre-bench-durable-%d", os.Getpid())
 
 // BenchmarkDurablePostgres is BenchmarkDurable on PostgreSQL (issue 16:
 // one caller's durable allocation at >= 80 % of an empty durable commit,

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/netip"
+	"os"
 	"path/filepath"
 	"runtime"
 	"sync/atomic"
@@ -102,8 +103,10 @@ func BenchmarkTenantAlloc(b *testing.B) {
 }
 
 // benchApp names the benchmark's PostgreSQL connections, so that
-// serverCPU finds their backends among other clients'.
-const benchApp = "cadastre-bench-tenant"
+// serverCPU finds their backends among other clients', those of another
+// benchmark process on the same server included (its process ID: two
+// runs at once counted each other's backends).
+var benchApp = fmt.Sprintf("cadastre-bench-%d", os.Getpid())
 
 // serverCPU is the CPU time (user and system) the PostgreSQL backends of
 // the benchmark's connections have used so far: the server's cost of the
