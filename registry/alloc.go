@@ -419,6 +419,19 @@ func (r *Registry) AllocateAll(ctx context.Context, b Batch) ([]Assignment, erro
 		for i, q := range b.Requests {
 			got, err := r.allocate(ctx, tx, q, now)
 			if err != nil {
+				// The tenant rules come first, as where they are not
+				// queued: a request past its quota (or naming a name it
+				// may not) is told so, not that the region is full. Only
+				// after a refusal of the allocator's own: the transaction
+				// is sound, and the queued statements can still be sent.
+				if errors.Is(err, ErrNoSpace) || errors.Is(err, ErrPolicy) {
+					if aerr := admitted(); aerr != nil {
+						if errors.Is(aerr, errRecount) {
+							queueUse = false
+						}
+						return aerr
+					}
+				}
 				if len(b.Requests) > 1 {
 					return fmt.Errorf("request %d: %w", i+1, err)
 				}

@@ -488,3 +488,24 @@ func TestReportRateAndRunway(t *testing.T) {
 }
 
 func near(a, b float64) bool { d := a - b; return d < 1e-9 && d > -1e-9 }
+
+// TestNameTakenErrorReads: the refusal reads as English for every kind of
+// holder ("already held by an assignment of another tenant", not "a
+// assignment"), the message every client of the API and the CLI shows.
+func TestNameTakenErrorReads(t *testing.T) {
+	for _, c := range []struct {
+		kind registry.HolderKind
+		want string
+	}{
+		{registry.HolderAssignment, "name a.example: already held by an assignment of another tenant"},
+		{registry.HolderApex, "name a.example: already held by a zone apex"},
+		{registry.HolderNameServer, "name a.example: already held by a name server"},
+		{registry.HolderGlue, "name a.example: already held by a glue"},
+		{registry.HolderRecord, "name a.example: already held by a static record"},
+		{registry.HolderSynthesis, "name a.example: already held by a synthesised name"},
+	} {
+		if got := (&registry.NameTakenError{Name: "a.example", Holder: c.kind}).Error(); got != c.want {
+			t.Errorf("%s: %q, want %q", c.kind, got, c.want)
+		}
+	}
+}
