@@ -91,6 +91,15 @@ func newRegistry(b *testing.B, path string, noSync bool) (*sqlite.Store, *regist
 		b.Fatal(err)
 	}
 	r := registry.New(st)
+	addRegion(b, r)
+	return st, r
+}
+
+// addRegion adds the benchmarks' region to r, holding an IPv4 /16 and an
+// IPv6 /32 pool.
+func addRegion(b *testing.B, r *registry.Registry) {
+	b.Helper()
+	ctx := context.Background()
 	if _, err := r.AddRegion(ctx, registry.RegionSpec{Name: region, Location: location.Location{Country: "US", Subdivision: "US-VA"}}); err != nil {
 		b.Fatal(err)
 	}
@@ -103,7 +112,6 @@ func newRegistry(b *testing.B, path string, noSync bool) (*sqlite.Store, *regist
 			b.Fatal(err)
 		}
 	}
-	return st, r
 }
 
 // fill allocates n prefixes of /bits in chunks of fillChunk and returns the
@@ -233,16 +241,7 @@ func BenchmarkDurable(b *testing.B) {
 	path := filepath.Join(b.TempDir(), "durable.db")
 	st, r := newRegistry(b, path, false)
 	defer st.Close()
-	ctx := context.Background()
-	empty := func() error {
-		return st.Update(ctx, func(tx registry.Tx) error {
-			return tx.AppendEvent(ctx, &registry.Event{At: time.Now(), Actor: "bench", Action: "noop", SubjectKind: "bench", Subject: "-"})
-		})
-	}
-	alloc := func() error {
-		_, err := r.Allocate(ctx, registry.Request{Region: region})
-		return err
-	}
+	empty, alloc := durableOps(st, r)
 	// One caller: each iteration makes one empty commit and one allocation,
 	// timed apart, so both see the same disk at the same moments (other
 	// processes' fsyncs on a shared disk move the rate a lot).
@@ -313,6 +312,24 @@ func BenchmarkDurable(b *testing.B) {
 			b.ReportMetric(float64(cpuTime()-cpu0)/float64(b.N)/1e3, "cpu-µs/op")
 		})
 	}
+}
+
+// durableOps are what BenchmarkDurable and BenchmarkDurablePostgres
+// compare: an empty commit (an Update that appends one tiny event row,
+// the least a transaction can write) and a single allocation in the
+// benchmarks' region.
+func durableOps(st registry.Store, r *registry.Registry) (empty, alloc func() error) {
+	ctx := context.Background()
+	empty = func() error {
+		return st.Update(ctx, func(tx registry.Tx) error {
+			return tx.AppendEvent(ctx, &registry.Event{At: time.Now(), Actor: "bench", Action: "noop", SubjectKind: "bench", Subject: "-"})
+		})
+	}
+	alloc = func() error {
+		_, err := r.Allocate(ctx, registry.Request{Region: region})
+		return err
+	}
+	return empty, alloc
 }
 
 // walFrames counts the WAL frames (pages) each of 500 commits of fn writes,
