@@ -95,7 +95,7 @@ func assignmentQuery(f registry.AssignmentFilter) (string, []any) {
 	}
 	// A tenant's past states (alone, or in one family): one ordered range
 	// per state of assignments_tenant_past (tenant, state, id), merged.
-	// Through assignments_tenant (tenant, id) the page walked the tenant's
+	// Through assignments_tenant (hashtext(tenant), id) the page walked the tenant's
 	// assignments until it was full, every one of them for a rare state
 	// (66,235 rows for a page of a tenant's quarantined at ten million).
 	tenantPast := f.Tenant != nil && f.Name == "" && f.Resource == "" && len(f.Tags) == 0 && f.PoolID == 0
@@ -266,11 +266,18 @@ func assignmentWhere(f registry.AssignmentFilter, args *sqlArgs) []string {
 		where = append(where, "a.name <> ''")
 	}
 	if f.Resource != "" {
-		// The condition of the partial index assignments_resource, so it is used.
-		where = append(where, "a.resource = "+args.add(f.Resource)+" AND a.resource <> ''")
+		// The key and the condition of the partial index
+		// assignments_resource, which holds the text's hash (00060), so
+		// it is used; the text itself is compared on the row.
+		r := args.add(f.Resource)
+		where = append(where, "hashtext(a.resource) = hashtext("+r+"::text) AND a.resource = "+r+" AND a.resource <> ''")
 	}
 	if f.Tenant != nil {
-		where = append(where, "a.tenant = "+args.add(*f.Tenant))
+		// assignments_tenant holds (hashtext(tenant), id) (00060): its
+		// key, for a tenant's page in ID order; the text on the row.
+		// assignments_tenant_past holds the text.
+		tn := args.add(*f.Tenant)
+		where = append(where, "hashtext(a.tenant) = hashtext("+tn+"::text) AND a.tenant = "+tn)
 	}
 	if len(f.States) == 1 {
 		where = append(where, "a.state = "+args.add(string(f.States[0])))
