@@ -596,19 +596,22 @@ func TestHashedTextIndexesMigration(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	const defsQuery = `SELECT string_agg(pg_get_indexdef(indexrelid), E'\n' ORDER BY pg_get_indexdef(indexrelid)) FROM pg_index WHERE indrelid IN ('assignments'::regclass, 'free'::regclass)`
+	const defsQuery = `SELECT string_agg(d, E'\n' ORDER BY d) FROM (
+		SELECT pg_get_indexdef(indexrelid) AS d FROM pg_index WHERE indrelid IN ('assignments'::regclass, 'free'::regclass)
+		UNION ALL SELECT pg_get_statisticsobjdef(oid) FROM pg_statistic_ext WHERE stxrelid = 'assignments'::regclass) s`
 	read := func(t *testing.T) string {
 		t.Helper()
 		var s string
 		if err := db.QueryRowContext(ctx, defsQuery).Scan(&s); err != nil {
 			t.Fatal(err)
 		}
-		return regexp.MustCompile(` ON [^ ]+\.`).ReplaceAllString(s, " ON ") // the test's schema
+		return regexp.MustCompile(` (ON|FROM) [^ ]+\.`).ReplaceAllString(s, " $1 ") // the test's schema
 	}
 	latest := read(t)
 	for _, want := range []string{"assignments_tenant ON assignments USING btree (hashtext(tenant), id)",
 		"assignments_resource ON assignments USING btree (hashtext(resource))",
-		"assignments_pool_past ON assignments USING btree (pool_id, state, id) INCLUDE (quarantine_until, bits)"} {
+		"assignments_pool_past ON assignments USING btree (pool_id, state, id) INCLUDE (quarantine_until, bits)",
+		"assignments_tenant_hash (dependencies) ON tenant, hashtext(tenant) FROM", "assignments_resource_hash (dependencies) ON resource, hashtext(resource) FROM"} {
 		if !strings.Contains(latest, want) {
 			t.Errorf("at the latest version, no %q in\n%s", want, latest)
 		}
@@ -635,6 +638,9 @@ func TestHashedTextIndexesMigration(t *testing.T) {
 		if !strings.Contains(down, want) {
 			t.Errorf("down to 58, no %q in\n%s", want, down)
 		}
+	}
+	if strings.Contains(down, "hashtext") {
+		t.Errorf("down to 58, a hash's index or statistics left:\n%s", down)
 	}
 	if _, err := p.Up(ctx); err != nil {
 		t.Fatal(err)

@@ -114,6 +114,10 @@ func assignmentQuery(f registry.AssignmentFilter) (string, []any) {
 			fams = []int{f.Family} // a tenant's: the family, if any, is a filter
 		}
 		g := f
+		// A tenant's is a range of assignments_tenant_past, which holds
+		// the text (the hash's condition made the planner combine it
+		// with assignments_tenant in a bitmap).
+		g.Tenant = nil
 		for _, s := range f.States {
 			g.States = []registry.State{s}
 			for _, fam := range fams {
@@ -121,8 +125,12 @@ func assignmentQuery(f registry.AssignmentFilter) (string, []any) {
 				if f.PoolID != 0 && f.Family == 0 {
 					g.Family = 0 // the pool's family, whichever it is
 				}
+				where := assignmentWhere(g, &args)
+				if f.Tenant != nil {
+					where = append(where, "a.tenant = "+args.add(*f.Tenant))
+				}
 				parts = append(parts, "(SELECT a.id FROM assignments a WHERE a.state <> 'assigned' AND "+
-					strings.Join(assignmentWhere(g, &args), " AND ")+" ORDER BY a.id"+limit(f.Limit)+")")
+					strings.Join(where, " AND ")+" ORDER BY a.id"+limit(f.Limit)+")")
 				if g.Family == 0 {
 					break
 				}
