@@ -147,8 +147,16 @@ func dropLeftBehind(ctx context.Context, conn *pgx.Conn, self int32) error {
 			continue
 		}
 		if _, seen := gone[owner]; !seen {
+			// Advisory locks are each database's: an owner whose base
+			// database is another (another worktree's test database) holds
+			// its lock there, where this connection's try would not see it.
+			// pg_locks shows the locks of every database. (CASE: the
+			// lock is tried only when no one holds it, so never kept
+			// without the unlock below.)
 			var free bool
-			if err := conn.QueryRow(ctx, "SELECT pg_try_advisory_lock($1, $2)", ownerLock, int32(owner)).Scan(&free); err != nil {
+			if err := conn.QueryRow(ctx, `SELECT CASE WHEN EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND granted
+				AND classid::bigint = $1::int4 AND objid::bigint = $2::int4 AND objsubid = 2 AND pid <> pg_backend_pid())
+				THEN false ELSE pg_try_advisory_lock($1::int4, $2::int4) END`, ownerLock, int32(owner)).Scan(&free); err != nil {
 				return fmt.Errorf("pgtest: owner lock of %s: %w", n, err)
 			}
 			if free {
