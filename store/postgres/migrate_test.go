@@ -386,19 +386,13 @@ func TestNarrowerAssignmentRowsMigration(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	reg := registry.New(s)
+	reg := migrationRegister(t, s, true)
 	must := func(_ any, err error) {
 		t.Helper()
 		if err != nil {
 			t.Fatal(err)
 		}
 	}
-	must(reg.AddRegion(ctx, registry.RegionSpec{Name: "r", Location: location.Location{Country: "US"}}))
-	must(reg.AddTenant(ctx, registry.TenantSpec{Name: "acme", Names: &[]string{"acme.example."}}))
-	must(reg.AddBlock(ctx, registry.Block{Prefix: netip.MustParsePrefix("10.0.0.0/8"), Source: registry.SourcePrivate}))
-	must(reg.AddBlock(ctx, registry.Block{Prefix: netip.MustParsePrefix("fd00::/48"), Source: registry.SourcePrivate}))
-	must(reg.AddPool(ctx, registry.PoolSpec{Prefix: netip.MustParsePrefix("10.1.0.0/16"), Region: "r", UseAll: true}))
-	must(reg.AddPool(ctx, registry.PoolSpec{Prefix: netip.MustParsePrefix("fd00:0:0:1::/64"), Region: "r"}))
 	var ids []int64
 	for _, q := range []registry.Request{
 		{Region: "r", Family: 4, Bits: 32, Tenant: "acme", Name: "web.acme.example.", Resource: "vm-1"},
@@ -540,17 +534,7 @@ func TestHashedTextIndexesMigration(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer func() { s.Close() }()
-	reg := registry.New(s)
-	must := func(_ any, err error) {
-		t.Helper()
-		if err != nil {
-			t.Fatal(err)
-		}
-	}
-	must(reg.AddRegion(ctx, registry.RegionSpec{Name: "r", Location: location.Location{Country: "US"}}))
-	must(reg.AddTenant(ctx, registry.TenantSpec{Name: "acme", Names: &[]string{"acme.example."}}))
-	must(reg.AddBlock(ctx, registry.Block{Prefix: netip.MustParsePrefix("10.0.0.0/8"), Source: registry.SourcePrivate}))
-	must(reg.AddPool(ctx, registry.PoolSpec{Prefix: netip.MustParsePrefix("10.1.0.0/16"), Region: "r", UseAll: true}))
+	reg := migrationRegister(t, s, false)
 	var ids []int64
 	for _, q := range []registry.Request{
 		{Region: "r", Family: 4, Bits: 32, Tenant: "acme", Resource: "vm-1"},
@@ -563,7 +547,9 @@ func TestHashedTextIndexesMigration(t *testing.T) {
 		}
 		ids = append(ids, as[0].ID)
 	}
-	must(reg.Release(ctx, registry.Target{ID: ids[2]}, time.Hour, nil))
+	if _, err := reg.Release(ctx, registry.Target{ID: ids[2]}, time.Hour, nil); err != nil {
+		t.Fatal(err)
+	}
 	pages := func(t *testing.T) {
 		t.Helper()
 		acme := "acme"
@@ -655,4 +641,29 @@ func TestHashedTextIndexesMigration(t *testing.T) {
 	}
 	reg = registry.New(s)
 	pages(t)
+}
+
+// migrationRegister is the register the migration tests start from: a
+// region r, a tenant acme (acme.example.), the private block 10.0.0.0/8
+// with the pool 10.1.0.0/16 (every address), and with ipv6 the block
+// fd00::/48 with the pool fd00:0:0:1::/64.
+func migrationRegister(t *testing.T, s registry.Store, ipv6 bool) *registry.Registry {
+	t.Helper()
+	ctx := context.Background()
+	reg := registry.New(s)
+	must := func(_ any, err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	must(reg.AddRegion(ctx, registry.RegionSpec{Name: "r", Location: location.Location{Country: "US"}}))
+	must(reg.AddTenant(ctx, registry.TenantSpec{Name: "acme", Names: &[]string{"acme.example."}}))
+	must(reg.AddBlock(ctx, registry.Block{Prefix: netip.MustParsePrefix("10.0.0.0/8"), Source: registry.SourcePrivate}))
+	must(reg.AddPool(ctx, registry.PoolSpec{Prefix: netip.MustParsePrefix("10.1.0.0/16"), Region: "r", UseAll: true}))
+	if ipv6 {
+		must(reg.AddBlock(ctx, registry.Block{Prefix: netip.MustParsePrefix("fd00::/48"), Source: registry.SourcePrivate}))
+		must(reg.AddPool(ctx, registry.PoolSpec{Prefix: netip.MustParsePrefix("fd00:0:0:1::/64"), Region: "r"}))
+	}
+	return reg
 }
