@@ -928,3 +928,21 @@ func (t *tx) flush(ctx context.Context) error {
 	}
 	return err
 }
+
+// CheckWritable says whether the database takes writes: an error
+// wrapping registry.ErrStorage when it is a hot standby (in recovery) or
+// its transactions are read-only by default (default_transaction_read_only,
+// as set on a database or a server being switched over). An empty write
+// transaction commits there, yet every write fails; /readyz asks this so
+// that such a server leaves the load balancer's rotation.
+func (s *Store) CheckWritable(ctx context.Context) error {
+	var readOnly string
+	var recovery bool
+	if err := s.pool.QueryRow(ctx, `SELECT current_setting('transaction_read_only'), pg_is_in_recovery()`).Scan(&readOnly, &recovery); err != nil {
+		return mapErr(fmt.Errorf("%s: %w", s.name, err))
+	}
+	if readOnly == "on" || recovery {
+		return fmt.Errorf("%s: the database takes no writes (transaction_read_only %s, in recovery %t): %w", s.name, readOnly, recovery, registry.ErrStorage)
+	}
+	return nil
+}

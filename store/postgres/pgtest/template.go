@@ -2,6 +2,8 @@ package pgtest
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"math/rand/v2"
 	"net/url"
@@ -81,9 +83,25 @@ type template struct {
 // number as the key, while its template and copies may be in use.
 const ownerLock = 7271879
 
-// leftBehind matches the names MigratedDatabase gives: prefix, the
-// owner's number, then a copy's number (none for the template).
-var leftBehind = regexp.MustCompile(`^cadastre_tdb_([0-9]+)(_tpl|_[0-9]+)$`)
+// leftBehind matches the names MigratedDatabase gives: prefix, the tag of
+// the base database (baseTag), the owner's number, then a copy's number
+// (none for the template).
+var leftBehind = regexp.MustCompile(`^cadastre_tdb_([0-9a-f]{8})_([0-9]+)(_tpl|_[0-9]+)$`)
+
+// baseTag names the database conn is connected to (the base DSN's), in
+// the names of the templates and copies made from it. An owner's advisory
+// lock is held in that database, and PostgreSQL's advisory locks are per
+// database: a process whose base is another database (another checkout's
+// tests on the same server) cannot see the lock, and without the tag took
+// the owner for dead and dropped a live process's template under it.
+func baseTag(ctx context.Context, conn *pgx.Conn) (string, error) {
+	var db string
+	if err := conn.QueryRow(ctx, "SELECT current_database()").Scan(&db); err != nil {
+		return "", fmt.Errorf("pgtest: current database: %w", err)
+	}
+	sum := sha256.Sum256([]byte(db))
+	return hex.EncodeToString(sum[:4]), nil
+}
 
 // make creates and migrates the template, after dropping what dead
 // processes left behind.
@@ -100,11 +118,15 @@ func (p *template) make(t testing.TB, migrate Migrate) error {
 		conn.Close(ctx)
 		return fmt.Errorf("pgtest: owner lock: %w", err)
 	}
-	if err := dropLeftBehind(ctx, conn, owner); err != nil {
+	tag, err := baseTag(ctx, conn)
+	if err == nil {
+		err = dropLeftBehind(ctx, conn, tag, owner)
+	}
+	if err != nil {
 		conn.Close(ctx)
 		return err
 	}
-	prefix := "cadastre_tdb_" + strconv.Itoa(int(owner))
+	prefix := "cadastre_tdb_" + tag + "_" + strconv.Itoa(int(owner))
 	name := prefix + "_tpl"
 	if _, err := conn.Exec(ctx, "CREATE DATABASE "+name+" TEMPLATE template0"); err != nil {
 		conn.Close(ctx)
@@ -125,9 +147,10 @@ func (p *template) make(t testing.TB, migrate Migrate) error {
 	return nil
 }
 
-// dropLeftBehind drops the templates and copies of test processes that
-// no longer hold their advisory lock (they ended without their cleanups).
-func dropLeftBehind(ctx context.Context, conn *pgx.Conn, self int32) error {
+// dropLeftBehind drops the templates and copies made from the base
+// database of tag (baseTag) by test processes that no longer hold their
+// advisory lock (they ended without their cleanups).
+func dropLeftBehind(ctx context.Context, conn *pgx.Conn, tag string, self int32) error {
 	rows, err := conn.Query(ctx, "SELECT datname FROM pg_database WHERE datname LIKE 'cadastre\\_tdb\\_%'")
 	if err != nil {
 		return fmt.Errorf("pgtest: listing databases: %w", err)
@@ -139,24 +162,16 @@ func dropLeftBehind(ctx context.Context, conn *pgx.Conn, self int32) error {
 	gone := map[int64]bool{}
 	for _, n := range names {
 		m := leftBehind.FindStringSubmatch(n)
-		if m == nil {
-			continue
+		if m == nil || m[1] != tag {
+			continue // another base database's: its owners' locks are not visible here
 		}
-		owner, err := strconv.ParseInt(m[1], 10, 32)
+		owner, err := strconv.ParseInt(m[2], 10, 32)
 		if err != nil || int32(owner) == self {
 			continue
 		}
 		if _, seen := gone[owner]; !seen {
-			// Advisory locks are each database's: an owner whose base
-			// database is another (another worktree's test database) holds
-			// its lock there, where this connection's try would not see it.
-			// pg_locks shows the locks of every database. (CASE: the
-			// lock is tried only when no one holds it, so never kept
-			// without the unlock below.)
 			var free bool
-			if err := conn.QueryRow(ctx, `SELECT CASE WHEN EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND granted
-				AND classid::bigint = $1::int4 AND objid::bigint = $2::int4 AND objsubid = 2 AND pid <> pg_backend_pid())
-				THEN false ELSE pg_try_advisory_lock($1::int4, $2::int4) END`, ownerLock, int32(owner)).Scan(&free); err != nil {
+			if err := conn.QueryRow(ctx, "SELECT pg_try_advisory_lock($1, $2)", ownerLock, int32(owner)).Scan(&free); err != nil {
 				return fmt.Errorf("pgtest: owner lock of %s: %w", n, err)
 			}
 			if free {
