@@ -95,7 +95,7 @@ func assignmentQuery(f registry.AssignmentFilter) (string, []any) {
 	}
 	// A tenant's past states (alone, or in one family): one ordered range
 	// per state of assignments_tenant_past (tenant, state, id), merged.
-	// Through assignments_tenant (hashtext(tenant), id) the page walked the tenant's
+	// Through assignments_tenant (tenant, id) the page walked the tenant's
 	// assignments until it was full, every one of them for a rare state
 	// (66,235 rows for a page of a tenant's quarantined at ten million).
 	tenantPast := f.Tenant != nil && f.Name == "" && f.Resource == "" && len(f.Tags) == 0 && f.PoolID == 0
