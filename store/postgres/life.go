@@ -184,7 +184,7 @@ func (t *tx) DeletePool(ctx context.Context, id int64) error {
 	for _, q := range []string{
 		`DELETE FROM tags WHERE kind = 'assignment' AND object_id IN (SELECT id FROM assignments WHERE pool_id = $1)`,
 		`DELETE FROM assignments WHERE pool_id = $1 AND state = 'released'`,
-		`DELETE FROM free WHERE pool_id = $1`,
+		poolFreeDeleteSQL,
 	} {
 		if _, err := t.exec(ctx, q, id); err != nil {
 			return mapErr(err)

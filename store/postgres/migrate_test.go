@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"io/fs"
 	"net/netip"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -385,19 +386,13 @@ func TestNarrowerAssignmentRowsMigration(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	reg := registry.New(s)
+	reg := migrationRegister(t, s, true)
 	must := func(_ any, err error) {
 		t.Helper()
 		if err != nil {
 			t.Fatal(err)
 		}
 	}
-	must(reg.AddRegion(ctx, registry.RegionSpec{Name: "r", Location: location.Location{Country: "US"}}))
-	must(reg.AddTenant(ctx, registry.TenantSpec{Name: "acme", Names: &[]string{"acme.example."}}))
-	must(reg.AddBlock(ctx, registry.Block{Prefix: netip.MustParsePrefix("10.0.0.0/8"), Source: registry.SourcePrivate}))
-	must(reg.AddBlock(ctx, registry.Block{Prefix: netip.MustParsePrefix("fd00::/48"), Source: registry.SourcePrivate}))
-	must(reg.AddPool(ctx, registry.PoolSpec{Prefix: netip.MustParsePrefix("10.1.0.0/16"), Region: "r", UseAll: true}))
-	must(reg.AddPool(ctx, registry.PoolSpec{Prefix: netip.MustParsePrefix("fd00:0:0:1::/64"), Region: "r"}))
 	var ids []int64
 	for _, q := range []registry.Request{
 		{Region: "r", Family: 4, Bits: 32, Tenant: "acme", Name: "web.acme.example.", Resource: "vm-1"},
@@ -446,7 +441,7 @@ func TestNarrowerAssignmentRowsMigration(t *testing.T) {
 		t.Fatalf("rows before:\n%s", rows)
 	}
 	for _, want := range []string{"assignments_prefix ON", "USING btree (id) WITH (fillfactor='100')",
-		"assignments_no_overlap EXCLUDE USING spgist (prefix WITH &&) WHERE", "USING btree (resource) WITH (fillfactor='100')"} {
+		"assignments_no_overlap EXCLUDE USING spgist (prefix WITH &&) WHERE", "USING btree (hashtext(resource)) WITH (fillfactor='100')"} {
 		if !strings.Contains(defs, want) {
 			t.Errorf("at the latest version, no %q in\n%s", want, defs)
 		}
@@ -522,4 +517,153 @@ func TestNarrowerAssignmentRowsMigration(t *testing.T) {
 	if got, err := reg.Assignments(ctx, registry.AssignmentFilter{Within: netip.MustParsePrefix("10.1.0.0/16"), Limit: 10}); err != nil || len(got) != 4 {
 		t.Errorf("assignments within 10.1.0.0/16 after the migration: %d (%v), want 4 (the released one too)", len(got), err)
 	}
+}
+
+// TestHashedTextIndexesMigration: migrations 59 and 60 (issue 16,
+// storage) drop free_pool, key assignments_tenant and assignments_resource
+// by the text's hash and fold assignments_pool_state into
+// assignments_pool_past. Down to 58 the indexes are those of before; up
+// again they are those of the latest version, and a tenant's, a
+// resource's and a pool's past pages find their rows. Fails on main: the
+// indexes hold the text.
+func TestHashedTextIndexesMigration(t *testing.T) {
+	ctx := context.Background()
+	dsn := pgtest.FreshSchema(t)
+	s, err := Open(ctx, dsn, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { s.Close() }()
+	reg := migrationRegister(t, s, false)
+	var ids []int64
+	for _, q := range []registry.Request{
+		{Region: "r", Family: 4, Bits: 32, Tenant: "acme", Resource: "vm-1"},
+		{Region: "r", Family: 4, Bits: 32, Resource: "vm-2"},
+		{Region: "r", Family: 4, Bits: 32, Tenant: "acme"},
+	} {
+		as, err := reg.Allocate(ctx, q)
+		if err != nil {
+			t.Fatalf("allocate %+v: %v", q, err)
+		}
+		ids = append(ids, as[0].ID)
+	}
+	if _, err := reg.Release(ctx, registry.Target{ID: ids[2]}, time.Hour, nil); err != nil {
+		t.Fatal(err)
+	}
+	pages := func(t *testing.T) {
+		t.Helper()
+		acme := "acme"
+		for _, c := range []struct {
+			f    registry.AssignmentFilter
+			want []int64
+		}{
+			{registry.AssignmentFilter{Tenant: &acme}, []int64{ids[0], ids[2]}},
+			{registry.AssignmentFilter{Resource: "vm-2"}, []int64{ids[1]}},
+			{registry.AssignmentFilter{Resource: "vm-3"}, nil},
+			{registry.AssignmentFilter{PoolID: 1, States: []registry.State{registry.StateQuarantined}}, []int64{ids[2]}},
+		} {
+			c.f.Limit = 10
+			got, err := reg.Assignments(ctx, c.f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var gotIDs []int64
+			for _, a := range got {
+				gotIDs = append(gotIDs, a.ID)
+			}
+			if !slices.Equal(gotIDs, c.want) {
+				t.Errorf("page %+v: %v, want %v", c.f, gotIDs, c.want)
+			}
+		}
+	}
+	pages(t)
+	db, err := sql.Open("pgx", dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	const defsQuery = `SELECT string_agg(d, E'\n' ORDER BY d) FROM (
+		SELECT pg_get_indexdef(indexrelid) AS d FROM pg_index WHERE indrelid IN ('assignments'::regclass, 'free'::regclass)
+		UNION ALL SELECT pg_get_statisticsobjdef(oid) FROM pg_statistic_ext WHERE stxrelid = 'assignments'::regclass) s`
+	read := func(t *testing.T) string {
+		t.Helper()
+		var s string
+		if err := db.QueryRowContext(ctx, defsQuery).Scan(&s); err != nil {
+			t.Fatal(err)
+		}
+		return regexp.MustCompile(` (ON|FROM) [^ ]+\.`).ReplaceAllString(s, " $1 ") // the test's schema
+	}
+	latest := read(t)
+	for _, want := range []string{"assignments_tenant ON assignments USING btree (hashtext(tenant), id)",
+		"assignments_resource ON assignments USING btree (hashtext(resource))",
+		"assignments_pool_past ON assignments USING btree (pool_id, state, id) INCLUDE (quarantine_until, bits)",
+		"assignments_tenant_hash (dependencies) ON tenant, hashtext(tenant) FROM", "assignments_resource_hash (dependencies) ON resource, hashtext(resource) FROM"} {
+		if !strings.Contains(latest, want) {
+			t.Errorf("at the latest version, no %q in\n%s", want, latest)
+		}
+	}
+	for _, gone := range []string{"free_pool", "assignments_pool_state"} {
+		if strings.Contains(latest, gone) {
+			t.Errorf("at the latest version, %s:\n%s", gone, latest)
+		}
+	}
+	sub, _ := fs.Sub(migrations, "migrations")
+	p, err := goose.NewProvider(goose.DialectPostgres, db, sub, goose.WithDisableGlobalRegistry(true), goose.WithGoMigrations(compactEvents()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.DownTo(ctx, 58); err != nil {
+		t.Fatal(err)
+	}
+	down := read(t)
+	for _, want := range []string{"free_pool ON free USING btree (pool_id, addr)",
+		"assignments_tenant ON assignments USING btree (tenant, id)",
+		"assignments_resource ON assignments USING btree (resource)",
+		"assignments_pool_state ON assignments USING btree (pool_id, state, bits, quarantine_until)",
+		"assignments_pool_past ON assignments USING btree (pool_id, state, id) WITH"} {
+		if !strings.Contains(down, want) {
+			t.Errorf("down to 58, no %q in\n%s", want, down)
+		}
+	}
+	if strings.Contains(down, "hashtext") {
+		t.Errorf("down to 58, a hash's index or statistics left:\n%s", down)
+	}
+	if _, err := p.Up(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := read(t); got != latest {
+		t.Errorf("indexes up again:\n%s\nwant\n%s", got, latest)
+	}
+	s.Close()
+	s, err = Open(ctx, dsn, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg = registry.New(s)
+	pages(t)
+}
+
+// migrationRegister is the register the migration tests start from: a
+// region r, a tenant acme (acme.example.), the private block 10.0.0.0/8
+// with the pool 10.1.0.0/16 (every address), and with ipv6 the block
+// fd00::/48 with the pool fd00:0:0:1::/64.
+func migrationRegister(t *testing.T, s registry.Store, ipv6 bool) *registry.Registry {
+	t.Helper()
+	ctx := context.Background()
+	reg := registry.New(s)
+	must := func(_ any, err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	must(reg.AddRegion(ctx, registry.RegionSpec{Name: "r", Location: location.Location{Country: "US"}}))
+	must(reg.AddTenant(ctx, registry.TenantSpec{Name: "acme", Names: &[]string{"acme.example."}}))
+	must(reg.AddBlock(ctx, registry.Block{Prefix: netip.MustParsePrefix("10.0.0.0/8"), Source: registry.SourcePrivate}))
+	must(reg.AddPool(ctx, registry.PoolSpec{Prefix: netip.MustParsePrefix("10.1.0.0/16"), Region: "r", UseAll: true}))
+	if ipv6 {
+		must(reg.AddBlock(ctx, registry.Block{Prefix: netip.MustParsePrefix("fd00::/48"), Source: registry.SourcePrivate}))
+		must(reg.AddPool(ctx, registry.PoolSpec{Prefix: netip.MustParsePrefix("fd00:0:0:1::/64"), Region: "r"}))
+	}
+	return reg
 }

@@ -114,6 +114,10 @@ func assignmentQuery(f registry.AssignmentFilter) (string, []any) {
 			fams = []int{f.Family} // a tenant's: the family, if any, is a filter
 		}
 		g := f
+		// A tenant's is a range of assignments_tenant_past, which holds
+		// the text (the hash's condition made the planner combine it
+		// with assignments_tenant in a bitmap).
+		g.Tenant = nil
 		for _, s := range f.States {
 			g.States = []registry.State{s}
 			for _, fam := range fams {
@@ -121,8 +125,12 @@ func assignmentQuery(f registry.AssignmentFilter) (string, []any) {
 				if f.PoolID != 0 && f.Family == 0 {
 					g.Family = 0 // the pool's family, whichever it is
 				}
+				where := assignmentWhere(g, &args)
+				if f.Tenant != nil {
+					where = append(where, "a.tenant = "+args.add(*f.Tenant))
+				}
 				parts = append(parts, "(SELECT a.id FROM assignments a WHERE a.state <> 'assigned' AND "+
-					strings.Join(assignmentWhere(g, &args), " AND ")+" ORDER BY a.id"+limit(f.Limit)+")")
+					strings.Join(where, " AND ")+" ORDER BY a.id"+limit(f.Limit)+")")
 				if g.Family == 0 {
 					break
 				}
@@ -266,11 +274,18 @@ func assignmentWhere(f registry.AssignmentFilter, args *sqlArgs) []string {
 		where = append(where, "a.name <> ''")
 	}
 	if f.Resource != "" {
-		// The condition of the partial index assignments_resource, so it is used.
-		where = append(where, "a.resource = "+args.add(f.Resource)+" AND a.resource <> ''")
+		// The key and the condition of the partial index
+		// assignments_resource, which holds the text's hash (00060), so
+		// it is used; the text itself is compared on the row.
+		r := args.add(f.Resource)
+		where = append(where, "hashtext(a.resource) = hashtext("+r+"::text) AND a.resource = "+r+" AND a.resource <> ''")
 	}
 	if f.Tenant != nil {
-		where = append(where, "a.tenant = "+args.add(*f.Tenant))
+		// assignments_tenant holds (hashtext(tenant), id) (00060): its
+		// key, for a tenant's page in ID order; the text on the row.
+		// assignments_tenant_past holds the text.
+		tn := args.add(*f.Tenant)
+		where = append(where, "hashtext(a.tenant) = hashtext("+tn+"::text) AND a.tenant = "+tn)
 	}
 	if len(f.States) == 1 {
 		where = append(where, "a.state = "+args.add(string(f.States[0])))

@@ -46,9 +46,7 @@ func (t *tx) FreeWithin(ctx context.Context, poolID int64, p netip.Prefix) ([]re
 	_, first, last, _ := span(p)
 	// A pool's free prefixes never overlap: the one starting last at or
 	// before p may hold it; the others overlapping it start inside it.
-	rows, err := t.query(ctx, `(SELECT bits, addr, pool_id, region_id FROM free WHERE pool_id = $1 AND addr <= $2 ORDER BY addr DESC LIMIT 1)
-		UNION ALL
-		SELECT bits, addr, pool_id, region_id FROM free WHERE pool_id = $1 AND addr > $2 AND addr <= $3`, poolID, first, last)
+	rows, err := t.query(ctx, freeWithinSQL, poolID, first, last)
 	all, err := collect(rows, err, rowscan.Free)
 	return rowscan.Overlapping(all, p), err
 }

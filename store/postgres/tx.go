@@ -329,7 +329,7 @@ func (t *tx) ChildPools(ctx context.Context, parentID int64) ([]registry.Pool, e
 
 // DissolvePool drops a child pool's free space and marks it dissolved.
 func (t *tx) DissolvePool(ctx context.Context, id int64, at time.Time) error {
-	if _, err := t.exec(ctx, `DELETE FROM free WHERE pool_id = $1`, id); err != nil {
+	if _, err := t.exec(ctx, poolFreeDeleteSQL, id); err != nil {
 		return err
 	}
 	tag, err := t.exec(ctx, `UPDATE pools SET dissolved_at = $1 WHERE id = $2 AND child_of IS NOT NULL AND dissolved_at IS NULL`, micros(at), id)
@@ -418,7 +418,7 @@ func scanFree(rows pgx.Rows, err error) (registry.FreePrefix, bool, error) {
 }
 
 func (t *tx) FreeOfPool(ctx context.Context, poolID int64) ([]netip.Prefix, error) {
-	rows, err := t.query(ctx, `SELECT addr, bits FROM free WHERE pool_id = $1 ORDER BY addr`, poolID)
+	rows, err := t.query(ctx, freeOfPoolSQL, poolID)
 	return collect(rows, err, func(rows rowscan.Scanner) (netip.Prefix, error) {
 		var addr []byte
 		var bits int
