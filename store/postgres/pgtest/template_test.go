@@ -83,6 +83,11 @@ func TestMigratedDatabaseAndLeftBehind(t *testing.T) {
 	names := []string{fmt.Sprintf("cadastre_tdb_%s_%d_tpl", tag, dead), fmt.Sprintf("cadastre_tdb_%s_%d_3", tag, dead), fmt.Sprintf("cadastre_tdb_%s_%d_tpl", tag, alive),
 		fmt.Sprintf("cadastre_tdb_%s_%d_tpl", otherTag(tag), dead)}
 	for _, n := range names {
+		// A run killed before its clean-up left the names behind (the
+		// fixed IDs are outside every real owner's range).
+		if _, err := base.Exec(ctx, "DROP DATABASE IF EXISTS "+n+" WITH (FORCE)"); err != nil {
+			t.Fatal(err)
+		}
 		if _, err := base.Exec(ctx, "CREATE DATABASE "+n); err != nil {
 			t.Fatal(err)
 		}
