@@ -129,11 +129,22 @@ func (s *Server) writable(ctx context.Context) error {
 		return s.probeErr
 	}
 	err := s.reg.Store().Update(ctx, func(registry.Tx) error { return nil })
+	if wc, ok := s.reg.Store().(writeChecker); ok && err == nil {
+		err = wc.CheckWritable(ctx)
+	}
 	if ctx.Err() != nil && err != nil {
 		return err // the probe's own deadline: try again next time
 	}
 	s.probeAt, s.probeErr = time.Now(), err
 	return err
+}
+
+// writeChecker is a store that can tell whether writes would be refused
+// where an empty transaction cannot: PostgreSQL commits an empty
+// transaction in a read-only database (a hot standby, or
+// default_transaction_read_only), where every write then fails.
+type writeChecker interface {
+	CheckWritable(ctx context.Context) error
 }
 
 // handle registers h under pattern with request logging and metrics,

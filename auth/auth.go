@@ -523,6 +523,12 @@ type KeyState struct {
 	Previous []string // IDs sealed under the previous key: a rotation to finish
 	Legacy   []string // IDs of live tokens made before sealing (HMAC under the key they were made with)
 	Unknown  []string // IDs whose verifier opens with neither key
+	// Live counts the tokens neither revoked nor expired that are sealed
+	// (not Legacy), and LiveOpen those of them whose verifier opens with a
+	// key held: Live > 0 with LiveOpen 0 means the keys are not this
+	// register's (a key file or $CADASTRE_TOKEN_KEY from elsewhere), and
+	// every token would fail.
+	Live, LiveOpen int
 }
 
 // KeyState reads every token and says under which key its verifier is.
@@ -540,7 +546,14 @@ func (k *Tokens) KeyState(ctx context.Context) (KeyState, error) {
 			}
 			continue
 		}
-		switch k.sealedUnder(t) {
+		under := k.sealedUnder(t)
+		if t.RevokedAt == nil && (t.ExpiresAt == nil || now.Before(*t.ExpiresAt)) {
+			s.Live++
+			if under >= 0 {
+				s.LiveOpen++
+			}
+		}
+		switch under {
 		case 0:
 			s.Current++
 		case 1:

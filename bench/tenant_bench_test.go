@@ -1,15 +1,12 @@
 package bench_test
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"net/netip"
 	"os"
 	"path/filepath"
 	"runtime"
-	"strconv"
-	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -106,13 +103,16 @@ func BenchmarkTenantAlloc(b *testing.B) {
 }
 
 // benchApp names the benchmark's PostgreSQL connections, so that
-// serverCPU finds their backends among other clients'.
-const benchApp = "cadastre-bench-tenant"
+// serverCPU finds their backends among other clients', those of another
+// benchmark process on the same server included (its process ID: two
+// runs at once counted each other's backends).
+var benchApp = fmt.Sprintf("cadastre-bench-%d", os.Getpid())
 
 // serverCPU is the CPU time (user and system) the PostgreSQL backends of
 // the benchmark's connections have used so far: the server's cost of the
 // statements, which the client's cpu-µs/op leaves out. The server runs on
-// this machine (loopback), so its processes' /proc/PID/stat are readable.
+// this machine (loopback), so its processes' /proc/PID files are readable
+// (procCPU).
 // Zero for another store.
 func serverCPU(b *testing.B, store string) time.Duration {
 	if store != "postgres" {
@@ -134,19 +134,7 @@ func serverCPU(b *testing.B, store string) time.Duration {
 	}
 	var total time.Duration
 	for _, pid := range pids {
-		raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-		if err != nil {
-			continue // the backend has ended
-		}
-		// Fields after the command (in parentheses, which may hold
-		// spaces): utime and stime are the 14th and 15th of stat(5).
-		f := strings.Fields(string(raw[bytes.LastIndexByte(raw, ')')+1:]))
-		if len(f) < 13 {
-			b.Fatalf("/proc/%d/stat: %d fields after the command", pid, len(f))
-		}
-		u, _ := strconv.ParseInt(f[11], 10, 64)
-		s, _ := strconv.ParseInt(f[12], 10, 64)
-		total += time.Duration(u+s) * time.Second / clockTicks
+		total += procCPU(b, pid)
 	}
 	return total
 }

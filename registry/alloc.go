@@ -24,7 +24,15 @@ import (
 // transaction for long.
 const MaxCount = 1 << 20
 
-// reapBatch bounds how many ended quarantines one write returns to free space.
+// reapBatch bounds how many ended quarantines a write returns to free
+// space before its own work (reapSome): the rest wait for the next writes,
+// unless the write needs them: an allocation that finds no room returns
+// them all (reap), a pinned prefix that is held those overlapping it
+// (reapOverlapping). Returning every
+// ended quarantine before each write made the first write after a pause
+// pay for all of them at once: 49,519 at ten million assignments a few
+// days after the last write, 9-35 s of CPU for one `alloc` (issue 16;
+// bench/README.md, "Session 13: SQLite at 10M").
 const reapBatch = 256
 
 // Request asks for Count assignments in Region. With DualStack each of the
@@ -400,7 +408,7 @@ func (r *Registry) AllocateAll(ctx context.Context, b Batch) ([]Assignment, erro
 		}
 		emptyAt = time.Time{}
 		if !r.reaps.fresh(now) {
-			n, err := r.reap(ctx, tx, now)
+			n, err := r.reapSome(ctx, tx, now)
 			if err != nil {
 				return err
 			}
@@ -419,6 +427,19 @@ func (r *Registry) AllocateAll(ctx context.Context, b Batch) ([]Assignment, erro
 		for i, q := range b.Requests {
 			got, err := r.allocate(ctx, tx, q, now)
 			if err != nil {
+				// The tenant rules come first, as where they are not
+				// queued: a request past its quota (or naming a name it
+				// may not) is told so, not that the region is full. Only
+				// after a refusal of the allocator's own: the transaction
+				// is sound, and the queued statements can still be sent.
+				if errors.Is(err, ErrNoSpace) || errors.Is(err, ErrPolicy) {
+					if aerr := admitted(); aerr != nil {
+						if errors.Is(aerr, errRecount) {
+							queueUse = false
+						}
+						return aerr
+					}
+				}
 				if len(b.Requests) > 1 {
 					return fmt.Errorf("request %d: %w", i+1, err)
 				}
@@ -936,29 +957,68 @@ func (a *allocator) borrow(ctx context.Context, it item) (FreePrefix, error) {
 	return FreePrefix{}, perr
 }
 
-// reap returns assignments whose quarantine has ended to free space, and
-// says how many.
+// reap returns every assignment whose quarantine has ended to free space,
+// and says how many.
 func (r *Registry) reap(ctx context.Context, tx Tx, now time.Time) (int, error) {
-	// Every ended quarantine must be free before allocating, or a region
-	// would borrow or fail while its own space sits reclaimable.
+	// Every ended quarantine must be free before a region borrows or
+	// fails, or it would do so while its own space sits reclaimable.
 	n := 0
 	for {
-		ended, err := tx.QuarantineEnded(ctx, now, reapBatch)
-		if err != nil {
+		k, more, err := r.reapBatch(ctx, tx, now)
+		n += k
+		if err != nil || !more {
 			return n, err
-		}
-		if err := r.reapSome(ctx, tx, now, ended); err != nil {
-			return n, err
-		}
-		n += len(ended)
-		if len(ended) < reapBatch {
-			k, err := r.reapReservations(ctx, tx, now)
-			return n + k, err
 		}
 	}
 }
 
-func (r *Registry) reapSome(ctx context.Context, tx Tx, now time.Time, ended []Assignment) error {
+// reapSome returns at most reapBatch of the oldest ended quarantines to
+// free space (and every ended reservation once no quarantine is left),
+// and says how many: what a write does before its own work, so that its
+// cost does not grow with the quarantines that ended since the last write.
+// Allocation stays exact without the rest: a region that finds no room
+// returns them all before it borrows or fails (allocator.take), and a
+// pinned prefix that is held returns those overlapping it before it is
+// refused (allocateAt).
+func (r *Registry) reapSome(ctx context.Context, tx Tx, now time.Time) (int, error) {
+	n, _, err := r.reapBatch(ctx, tx, now)
+	return n, err
+}
+
+// reapBatch returns up to reapBatch ended quarantines to free space (and,
+// when they were the last, the ended reservations), says how many, and
+// whether more may be left.
+func (r *Registry) reapBatch(ctx context.Context, tx Tx, now time.Time) (int, bool, error) {
+	ended, err := tx.QuarantineEnded(ctx, now, reapBatch)
+	if err != nil {
+		return 0, false, err
+	}
+	if err := r.reapEnded(ctx, tx, now, ended); err != nil {
+		return 0, false, err
+	}
+	if len(ended) == reapBatch {
+		return len(ended), true, nil
+	}
+	k, err := r.reapReservations(ctx, tx, now)
+	return len(ended) + k, false, err
+}
+
+// reapOverlapping returns the ended quarantines of space that overlap p
+// to free space, and says how many.
+func (r *Registry) reapOverlapping(ctx context.Context, tx Tx, space string, p netip.Prefix, now time.Time) (int, error) {
+	all, err := tx.AssignmentsAt(ctx, space, p)
+	if err != nil {
+		return 0, err
+	}
+	ended := slices.DeleteFunc(all, func(a Assignment) bool {
+		return a.State != StateQuarantined || a.QuarantineUntil == nil || a.QuarantineUntil.After(now)
+	})
+	return len(ended), r.reapEnded(ctx, tx, now, ended)
+}
+
+// reapEnded returns ended, assignments whose quarantine has ended, to
+// free space, each with its event.
+func (r *Registry) reapEnded(ctx context.Context, tx Tx, now time.Time, ended []Assignment) error {
 	if err := releaseUse(ctx, tx, ended); err != nil {
 		return err
 	}
@@ -1013,7 +1073,7 @@ func (r *Registry) Release(ctx context.Context, t Target, quarantine time.Durati
 	var out Assignment
 	err := r.store.Update(ctx, func(tx Tx) error {
 		now := r.clock()
-		if _, err := r.reap(ctx, tx, now); err != nil {
+		if _, err := r.reapSome(ctx, tx, now); err != nil {
 			return err
 		}
 		a, err := r.find(ctx, tx, t)

@@ -365,6 +365,22 @@ func (r *Registry) allocateAt(ctx context.Context, tx Tx, q Request, now time.Ti
 		return nil, err
 	}
 	if who != "" {
+		// The write returned only some ended quarantines (reapSome): p
+		// may be held by one of the rest. Those overlapping p are returned
+		// and p looked at again: its refusal costs what p holds, not every
+		// ended quarantine of the register (which a refused write would
+		// roll back, to pay for them again at the next try).
+		n, err := r.reapOverlapping(ctx, tx, pool.Space, p, now)
+		if err != nil {
+			return nil, err
+		}
+		if n > 0 {
+			if who, free, err = r.holder(ctx, tx, pool, p, now, false, q.Tenant); err != nil {
+				return nil, err
+			}
+		}
+	}
+	if who != "" {
 		return nil, &HeldError{Prefix: p, Holder: who}
 	}
 	if err := carve(ctx, tx, pool, p, free); err != nil {

@@ -171,7 +171,11 @@ type NameTakenError struct {
 }
 
 func (e *NameTakenError) Error() string {
-	return fmt.Sprintf("name %s: already held by a %s", e.Name, e.Holder)
+	article := "a"
+	if strings.ContainsRune("aeiou", rune(string(e.Holder + " ")[0])) {
+		article = "an" // "an assignment of another tenant"
+	}
+	return fmt.Sprintf("name %s: already held by %s %s", e.Name, article, e.Holder)
 }
 
 // Is makes errors.Is(err, ErrNameTaken) true.

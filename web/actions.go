@@ -11,7 +11,6 @@ import (
 
 	"github.com/cadastre-ipam/cadastre/location"
 	"github.com/cadastre-ipam/cadastre/prefix"
-	"github.com/cadastre-ipam/cadastre/problem"
 	"github.com/cadastre-ipam/cadastre/registry"
 )
 
@@ -35,7 +34,7 @@ type formView struct {
 // formError renders name's form again with err and the status problem.For
 // gives it; errors that are not the visitor's go to the error page.
 func (s *Server) formError(w http.ResponseWriter, r *http.Request, name string, v formView, err error) error {
-	_, status, ok := problem.For(err)
+	status, ok := statusFor(err)
 	if !ok || status >= 500 {
 		return err
 	}

@@ -353,6 +353,7 @@ func (s *Server) start(w http.ResponseWriter, r *http.Request, secret string) bo
 	id := s.sessions.add(&Session{Token: tok, CSRF: randomToken(), secret: secret, expires: exp})
 	s.setCookie(w, r, sessionCookie, id, exp)
 	s.clearCookie(w, r, preCookie)
+	noteToken(r.Context(), tok.ID)
 	s.log.Info("web sign-in", "token_id", tok.ID, "remote", s.cfg.ClientAddr(r).String())
 	return true
 }

@@ -222,6 +222,7 @@ func (s *Server) guard(need auth.Scope, tenantOK, csrf bool, h handlerFunc) http
 			s.fail(w, r, err)
 			return
 		}
+		noteToken(r.Context(), sess.Token.ID)
 		ctx := context.WithValue(r.Context(), sessionKey{}, sess)
 		ctx = registry.WithActor(ctx, sess.Token.Actor())
 		if sess.Token.Scope < auth.ScopeAdmin {
@@ -242,7 +243,63 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.Set("Referrer-Policy", "no-referrer")
 	h.Set("X-Frame-Options", "DENY")
 	h.Set("Cross-Origin-Opener-Policy", "same-origin")
-	s.mux.ServeHTTP(w, r)
+	start := time.Now()
+	info := &requestInfo{}
+	r = r.WithContext(context.WithValue(r.Context(), requestInfoKey{}, info))
+	sw := &statusWriter{ResponseWriter: w}
+	s.mux.ServeHTTP(sw, r)
+	if sw.code == 0 {
+		sw.code = http.StatusOK
+	}
+	// As the API logs its requests (api.Server.instrument): the path
+	// without its query, and the ID of the token whose session (or
+	// sign-in) made the request, never a secret.
+	attrs := []slog.Attr{slog.String("method", r.Method), slog.String("path", r.URL.Path), slog.Int("status", sw.code),
+		slog.Int("bytes", sw.bytes), slog.Duration("duration", time.Since(start)), slog.String("remote", s.cfg.ClientAddr(r).String())}
+	if info.tokenID != "" {
+		attrs = append(attrs, slog.String("token_id", info.tokenID))
+	}
+	s.log.LogAttrs(r.Context(), slog.LevelInfo, "request", attrs...)
+}
+
+// requestInfo is filled in while a request is served, for its log line.
+type requestInfo struct {
+	tokenID string // the session's (or the signed-in) token, once known
+}
+
+type requestInfoKey struct{}
+
+// noteToken records the ID of the token a request acts with.
+func noteToken(ctx context.Context, id string) {
+	if info, ok := ctx.Value(requestInfoKey{}).(*requestInfo); ok {
+		info.tokenID = id
+	}
+}
+
+// statusWriter remembers a response's status and size for the log.
+type statusWriter struct {
+	http.ResponseWriter
+	code  int
+	bytes int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if w.code == 0 {
+		w.code = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+// Unwrap lets http.ResponseController reach the connection.
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	if w.code == 0 {
+		w.code = http.StatusOK
+	}
+	n, err := w.ResponseWriter.Write(b)
+	w.bytes += n
+	return n, err
 }
 
 // ContentSecurityPolicy is sent with every response: nothing from another
@@ -299,7 +356,7 @@ var (
 func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 	status := http.StatusInternalServerError
 	msg := "internal error; the server log has the details"
-	if _, st, ok := problem.For(err); ok {
+	if st, ok := statusFor(err); ok {
 		status, msg = st, err.Error()
 	}
 	switch {
@@ -311,15 +368,30 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 		status, msg = http.StatusForbidden, err.Error()
 	case errors.Is(err, auth.ErrScope), errors.Is(err, auth.ErrTenantBound):
 		status, msg = http.StatusForbidden, "this token may not see or do this: "+err.Error()
-	case errors.Is(err, registry.ErrStorage):
-		msg = "the database is unavailable; try again later"
+	case errors.Is(err, registry.ErrStorage), errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		// As the API answers a storage or timeout error (a token check's
+		// included): the server's trouble, to be retried, never 401 or 500.
+		status, msg = http.StatusServiceUnavailable, "the database is unavailable; try again later"
+		w.Header().Set("Retry-After", "5")
+		s.log.LogAttrs(r.Context(), slog.LevelError, "web", slog.String("path", r.URL.Path), slog.String("err", err.Error()))
 	}
-	if status >= 500 {
+	if status >= 500 && status != http.StatusServiceUnavailable {
 		s.log.LogAttrs(r.Context(), slog.LevelError, "web", slog.String("path", r.URL.Path), slog.String("err", err.Error()))
 	}
 	if rerr := s.render(w, r, status, "error", errorView{Status: status, StatusText: http.StatusText(status), Message: msg}); rerr != nil {
 		http.Error(w, msg, status)
 	}
+}
+
+// statusFor is the status of a domain error, as the API answers it: a
+// control character in a field is malformed input (400, naming the
+// field), like the API's; otherwise problem.For's.
+func statusFor(err error) (int, bool) {
+	if errors.As(err, new(*registry.TextError)) {
+		return http.StatusBadRequest, true
+	}
+	_, st, ok := problem.For(err)
+	return st, ok
 }
 
 type errorView struct {

@@ -115,7 +115,8 @@ const splitPage = 50000
 // delegation (NS or DS) the parent has already at a child's apex, a CNAME
 // or DNAME there, a name server of the parent inside a child (its address
 // would have to become glue), and a child's apex that a tenant's live
-// assignment holds as its name (registry.NameTakenError). Secondaries
+// assignment holds as its name (registry.NameTakenError; checked again
+// when a staged child is delegated, with the child left staged). Secondaries
 // that do not serve a child within o.Wait: an error, the child left
 // staged.
 func (m *Manager) Split(ctx context.Context, parentName string, o SplitOptions) ([]SplitZone, error) {
@@ -410,7 +411,11 @@ func (m *Manager) delegate(ctx context.Context, parent zone.Zone, out []SplitZon
 		cut.UpdateEvents = append(cut.UpdateEvents, m.event(ctx, "zone.update", zone.SubjectZone, child.Name+" delegated from "+parent.Name, before, child))
 		out[i].Zone = child
 	}
-	return m.store.MoveCut(ctx, cut, nil)
+	// The apex checked when the child was staged may have been named
+	// since (an admin names freely, a staged zone's apex too): the
+	// delegation would make a tenant's live name a zone cut, so it is
+	// checked again under the names' locks, as zone add checks.
+	return m.store.MoveCut(ctx, cut, adminZoneCheck)
 }
 
 // sameRecord says whether a and b are the same record but for their

@@ -368,8 +368,8 @@ type Store interface {
 	// MoveCut writes c in one transaction, or nothing: a server that
 	// follows the log builds either every zone as before or every zone
 	// as after, never one part (a name answered by no zone, or by two).
-	// A check that is not nil runs first on each added zone, in the
-	// same transaction.
+	// A check that is not nil runs first on each added or updated zone,
+	// in the same transaction.
 	MoveCut(ctx context.Context, c *Cut, check ZoneCheck) error
 }
 

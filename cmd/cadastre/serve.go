@@ -220,6 +220,9 @@ func (a *app) serve(ctx context.Context, o serveOpts) error {
 	if err != nil {
 		return err
 	}
+	if err := a.checkTokenKey(ctx, tokens); err != nil {
+		return err
+	}
 	if a.cfg.tokenKey == "" {
 		// `token rotate-key --stage/--finish` rewrites the key file: a
 		// SIGHUP makes the server use it without a restart.
@@ -229,6 +232,14 @@ func (a *app) serve(ctx context.Context, o serveOpts) error {
 		}
 		onHUP(ctx, log, "token key file", func() ([]any, error) {
 			kf, err := auth.ReadKeyFile(path)
+			if err == nil {
+				// A key file that opens none of the live tokens (another
+				// register's) is not taken: every token would fail.
+				var trial *auth.Tokens
+				if trial, err = auth.NewWithKeys(a.store, kf.Keys, nil); err == nil {
+					err = keyOpensTokens(ctx, trial, "token key file "+path)
+				}
+			}
 			if err == nil {
 				err = tokens.SetKeys(kf.Keys)
 			}

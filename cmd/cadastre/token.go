@@ -66,6 +66,39 @@ func (a *app) tokenKeys(ctx context.Context) (auth.KeyFile, error) {
 	return auth.CreateKeyFile(path)
 }
 
+// checkTokenKey refuses to serve with token keys that open none of the
+// register's live tokens: a key file or $CADASTRE_TOKEN_KEY of another
+// register (a replica started with the wrong key, a key file restored
+// from the wrong backup) would otherwise answer every token 401, and
+// count each as a failed attempt, as a missing key file did before it was
+// refused. A register whose tokens are all revoked or expired serves (an
+// admin who lost the key revokes them with the local CLI, then issues new
+// ones under the new key).
+func (a *app) checkTokenKey(ctx context.Context, tokens *auth.Tokens) error {
+	from := "$CADASTRE_TOKEN_KEY"
+	if a.cfg.tokenKey == "" {
+		path, err := a.tokenKeyPath()
+		if err != nil {
+			return err
+		}
+		from = "token key file " + path
+	}
+	return keyOpensTokens(ctx, tokens, from)
+}
+
+// keyOpensTokens is checkTokenKey's rule for the keys tokens holds, read
+// from from.
+func keyOpensTokens(ctx context.Context, tokens *auth.Tokens, from string) error {
+	ks, err := tokens.KeyState(ctx)
+	if err != nil {
+		return dbError{err}
+	}
+	if ks.Live == 0 || ks.LiveOpen > 0 {
+		return nil
+	}
+	return dbError{fmt.Errorf("%s opens none of the register's %d live tokens: it is not the key they were sealed with (another register's, or a new one); give this register's key (restore the key file from the backup of this register), or revoke the tokens with `cadastre token revoke` and issue new ones", from, ks.Live)}
+}
+
 // sealedHoldings says what the register holds that needs the token key
 // ("" for nothing): tokens, DNSSEC private keys, TSIG keys.
 func (a *app) sealedHoldings(ctx context.Context) (string, error) {

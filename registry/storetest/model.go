@@ -429,7 +429,8 @@ func (m *model) allocateAt(now time.Time, p netip.Prefix, space string) (taken, 
 	return taken{p, i}, kindOK
 }
 
-// reserve reserves p: every cell free or kept back by policy.
+// reserve reserves p: every cell free or kept back by policy, and no
+// reservation in force overlapping it.
 func (m *model) reserve(now time.Time, p netip.Prefix, until time.Time, space string) errKind {
 	m.reap(now)
 	i, k := m.holding(p, space)
@@ -438,6 +439,13 @@ func (m *model) reserve(now time.Time, p netip.Prefix, until time.Time, space st
 	}
 	for _, a := range addrs(p) {
 		if c := m.cells[m.key(i, a)]; c.pool != i || (c.state != cFree && c.state != cHeld) {
+			return kindHeld
+		}
+	}
+	// A reservation in force over an address the policy keeps back
+	// leaves its cell cHeld: the overlap is found in the list.
+	for _, v := range m.res {
+		if m.pools[v.pool].space == m.pools[i].space && v.prefix.Overlaps(p) {
 			return kindHeld
 		}
 	}

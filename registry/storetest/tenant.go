@@ -118,6 +118,23 @@ func runTenants(t *testing.T, open Open) {
 		}
 	})
 
+	t.Run("a request past its quota and past the region's room is refused for the quota", func(t *testing.T) {
+		// The tenant rules come first on every store: a store that checks
+		// the quota late (queued, PostgreSQL) answered that the region was
+		// full (and how full), where the other answered the quota.
+		f := setup(t, open)
+		freeUp(t, f)
+		reg := registry.New(f.s)
+		if _, err := reg.AddTenant(ctx, registry.TenantSpec{Name: "small", MaxIPv4: i64(4)}); err != nil {
+			t.Fatal(err)
+		}
+		_, err := reg.AllocateAll(registry.Restricted(ctx), registry.Batch{Requests: []registry.Request{{Region: "us-east", Family: 4, Count: 300, Tenant: "small"}}})
+		var qe *registry.QuotaError
+		if !errors.As(err, &qe) || qe.Quota != "max-ipv4" || qe.Asked != 300 {
+			t.Fatalf("300 addresses (more than the region holds) against a quota of 4: %v, want a max-ipv4 QuotaError", err)
+		}
+	})
+
 	t.Run("concurrent allocations racing for a tenant's last addresses never pass its quota", func(t *testing.T) {
 		f := setup(t, open)
 		freeUp(t, f)

@@ -196,7 +196,7 @@ func (s *Store) runShared(batch []*job, savepoints bool) bool {
 			x.pending = nil
 		}
 		err := safeRun(j.fn, x)
-		if err == nil && x.pending == first && (first.Len() > queued || x.countedHeld) {
+		if err == nil && x.pending == first && (first.Len() > queued || x.countedHeld) || err == nil && len(x.readers) > 0 {
 			// Writes queued, or uses counted in memory (tenant.go), and no
 			// statement sent: send them now, so that the job's outcome,
 			// and the carried writes it depends on, are known.

@@ -125,6 +125,14 @@ func (t *tx) DeleteRegion(ctx context.Context, id int64) error {
 			delete(t.regions, name)
 		}
 	}
+	if t.s != nil {
+		t.s.regions.Range(func(name, r any) bool {
+			if r.(registry.Region).ID == id {
+				t.s.regions.Delete(name)
+			}
+			return true
+		})
+	}
 	return nil
 }
 

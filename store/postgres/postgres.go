@@ -61,6 +61,13 @@ type Store struct {
 	name string // the DSN without its password, for messages
 	// pools caches pools read by ID: a pool never changes once committed.
 	pools sync.Map // int64 -> registry.Pool
+	// regions holds each region as last read under its lock (name ->
+	// registry.Region), so that an allocation's first statement, the
+	// region's lock, can go out with its second (tx.RegionByName).
+	regions sync.Map
+	// folds holds the statements fold.go made of queued writes, by the
+	// texts folded.
+	folds sync.Map // string -> string
 
 	// Group commit (group.go): Update queues jobs for the writers.
 	jobs     chan *job
@@ -205,6 +212,11 @@ type Options struct {
 	// and statement_timeout parameters, else DefaultLockTimeout and
 	// DefaultStatementTimeout; negative turns the bound off.
 	LockTimeout, StatementTimeout time.Duration
+	// Tracer, if set, sees every statement and batch of the Store's
+	// connections (pgx's ConnConfig.Tracer: a pgx.QueryTracer, and a
+	// pgx.BatchTracer to see batches). For benchmarks that count round
+	// trips and statements per operation (bench/pgdurable_bench_test.go).
+	Tracer pgx.QueryTracer
 }
 
 // The bounds of a write transaction when neither Options nor the DSN set
@@ -261,6 +273,9 @@ func Open(ctx context.Context, dsn string, opt Options) (*Store, error) {
 	// such a statement's own work (bench/README.md, session 12, pgapi2).
 	if _, ok := cfg.ConnConfig.RuntimeParams["jit"]; !ok {
 		cfg.ConnConfig.RuntimeParams["jit"] = "off"
+	}
+	if opt.Tracer != nil {
+		cfg.ConnConfig.Tracer = opt.Tracer
 	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
@@ -755,6 +770,7 @@ func (t *tx) counted(q string) error {
 func (t *tx) send(ctx context.Context, q string, args ...any) (pgx.BatchResults, error) {
 	b := t.pending
 	t.pending = nil
+	t.fold(b)
 	n := b.Len()
 	b.Queue(q, args...)
 	br := t.raw.SendBatch(ctx, b)
@@ -921,10 +937,29 @@ func (t *tx) flush(ctx context.Context) error {
 	}
 	b := t.pending
 	t.pending = nil
+	t.fold(b)
 	br := t.raw.SendBatch(ctx, b)
 	err = t.drain(br, b.Len())
 	if cerr := br.Close(); err == nil && cerr != nil {
 		err = t.idempotencyErr(cerr)
 	}
 	return err
+}
+
+// CheckWritable says whether the database takes writes: an error
+// wrapping registry.ErrStorage when it is a hot standby (in recovery) or
+// its transactions are read-only by default (default_transaction_read_only,
+// as set on a database or a server being switched over). An empty write
+// transaction commits there, yet every write fails; /readyz asks this so
+// that such a server leaves the load balancer's rotation.
+func (s *Store) CheckWritable(ctx context.Context) error {
+	var readOnly string
+	var recovery bool
+	if err := s.pool.QueryRow(ctx, `SELECT current_setting('transaction_read_only'), pg_is_in_recovery()`).Scan(&readOnly, &recovery); err != nil {
+		return mapErr(fmt.Errorf("%s: %w", s.name, err))
+	}
+	if readOnly == "on" || recovery {
+		return fmt.Errorf("%s: the database takes no writes (transaction_read_only %s, in recovery %t): %w", s.name, readOnly, recovery, registry.ErrStorage)
+	}
+	return nil
 }

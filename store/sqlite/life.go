@@ -229,5 +229,9 @@ func (t *tx) DeletePool(ctx context.Context, id int64) error {
 	return t.deleteRow(ctx, "pools", "pool", id)
 }
 
-// insertTagSQL writes one tag (its CHECK on kind: 00049).
-const insertTagSQL = `INSERT INTO tags (kind, object_id, key, value) VALUES (?, ?, ?, ?)`
+// insertTagSQL writes one tag (its CHECK on kind: 00049) with, for an
+// assignment's, its pool (00057: tags_pool_match), so that the trigger
+// tags_pool_insert, which sets the pool of a row written without it,
+// finds nothing to correct and writes the row only once.
+const insertTagSQL = `INSERT INTO tags (kind, object_id, key, value, pool_id) VALUES (?1, ?2, ?3, ?4,
+	CASE WHEN ?1 = 'assignment' THEN (SELECT pool_id FROM assignments WHERE id = ?2) END)`

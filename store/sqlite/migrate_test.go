@@ -620,3 +620,93 @@ func TestFreeWithoutPoolIndexMigration(t *testing.T) {
 		t.Fatalf("integrity check after going down: %q, %v", check, err)
 	}
 }
+
+// TestTagPoolBackfillMigration: 00057 gives the tags of the assignments
+// already stored their assignment's pool (and the tags of other objects
+// none), and going down drops the column, its index and its triggers.
+func TestTagPoolBackfillMigration(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "old.db")
+	db, err := sql.Open("sqlite", "file:"+path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sub, _ := fs.Sub(migrations, "migrations")
+	p, err := goose.NewProvider(goose.DialectSQLite3, db, sub, goose.WithDisableGlobalRegistry(true), goose.WithGoMigrations(goMigrations()...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.UpTo(ctx, 56); err != nil {
+		t.Fatal(err)
+	}
+	ip := func(s string) []byte { return netip.MustParseAddr(s).AsSlice() }
+	for _, q := range []struct {
+		sql  string
+		args []any
+	}{
+		{`INSERT INTO regions (id, name, country, created_at) VALUES (1, 'r', 'US', 0)`, nil},
+		{`INSERT INTO blocks (id, prefix, family, first, last, bits, source, created_at) VALUES (1, '10.0.0.0/8', 4, ?, ?, 8, 'private', 0)`, []any{ip("10.0.0.0"), ip("10.255.255.255")}},
+		{`INSERT INTO pools (id, prefix, family, first, last, bits, block_id, region_id, created_at) VALUES (1, '10.0.0.0/24', 4, ?, ?, 24, 1, 1, 0)`, []any{ip("10.0.0.0"), ip("10.0.0.255")}},
+		{`INSERT INTO pools (id, prefix, family, first, last, bits, block_id, region_id, created_at) VALUES (2, '10.0.1.0/24', 4, ?, ?, 24, 1, 1, 0)`, []any{ip("10.0.1.0"), ip("10.0.1.255")}},
+		{`INSERT INTO assignments (id, pool_id, family, first, last, bits, state, created_at) VALUES (7, 1, 4, ?, ?, 32, 'assigned', 0), (8, 2, 4, ?, ?, 32, 'assigned', 0)`,
+			[]any{ip("10.0.0.1"), ip("10.0.0.1"), ip("10.0.1.1"), ip("10.0.1.1")}},
+		{`INSERT INTO tags (kind, object_id, key, value) VALUES ('assignment', 7, 'env', 'a'), ('assignment', 7, 'team', 'b'), ('assignment', 8, 'env', 'a'), ('pool', 2, 'env', 'a')`, nil},
+	} {
+		if _, err := db.ExecContext(ctx, q.sql, q.args...); err != nil {
+			t.Fatalf("%s: %v", q.sql, err)
+		}
+	}
+	db.Close()
+
+	s, err := Open(ctx, path, Options{NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows, err := s.rdb.QueryContext(ctx, `SELECT kind || ' ' || object_id || ' ' || key || ': ' || coalesce(pool_id, 'none') FROM tags ORDER BY kind, object_id, key`)
+	got, err := collect(rows, err, func(r rowscan.Scanner) (string, error) {
+		var v string
+		return v, r.Scan(&v)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"assignment 7 env: 1", "assignment 7 team: 1", "assignment 8 env: 2", "pool 2 env: none"}; !slices.Equal(got, want) {
+		t.Errorf("tags after 00057: %v, want %v", got, want)
+	}
+	if err := s.View(ctx, func(tx registry.Tx) error {
+		as, err := tx.Assignments(ctx, registry.AssignmentFilter{RegionID: 1, Tags: registry.Tags{"env": "a"}, Limit: 10})
+		if err != nil {
+			return err
+		}
+		if len(as) != 2 || as[0].ID != 7 || as[1].ID != 8 {
+			t.Errorf("env=a in region 1: %+v, want assignments 7 and 8", as)
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	db, err = sql.Open("sqlite", "file:"+path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	p, err = goose.NewProvider(goose.DialectSQLite3, db, sub, goose.WithDisableGlobalRegistry(true), goose.WithAllowOutofOrder(true), goose.WithGoMigrations(goMigrations()...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.DownTo(ctx, 56); err != nil {
+		t.Fatal(err)
+	}
+	var n int
+	if err := db.QueryRowContext(ctx, `SELECT COUNT(*) FROM sqlite_master WHERE name IN ('tags_pool_match', 'tags_pool_insert', 'tags_pool_update', 'assignments_tags_pool')
+		OR sql LIKE '%pool_id%' AND name = 'tags'`).Scan(&n); err != nil || n != 0 {
+		t.Errorf("after going down: %d of 00057's objects left (%v)", n, err)
+	}
+	if err := db.QueryRowContext(ctx, `SELECT COUNT(*) FROM tags`).Scan(&n); err != nil || n != 4 {
+		t.Errorf("after going down: %d tags, want 4 (%v)", n, err)
+	}
+}

@@ -39,6 +39,9 @@ func TestAssignmentPagePlans(t *testing.T) {
 		// firstEq: the rows are looked up by first address
 		// (assignments_all_first with first=?), not a range of it.
 		firstEq bool
+		// tagPool: the tag's entries are read per pool from
+		// tags_pool_match.
+		tagPool bool
 	}{
 		{name: "first page", f: registry.AssignmentFilter{}, scanOK: true}, // in ID order, every row kept: stops after a page
 		{name: "after a cursor", f: registry.AssignmentFilter{AfterID: 500}},
@@ -62,7 +65,15 @@ func TestAssignmentPagePlans(t *testing.T) {
 		{name: "IPv4 released", f: registry.AssignmentFilter{Family: 4, States: past[1:]}},
 		{name: "a tag", f: registry.AssignmentFilter{Tags: registry.Tags{"env": "prod"}}},
 		{name: "two tags and a family", f: registry.AssignmentFilter{Tags: registry.Tags{"env": "prod", "team": "a"}, Family: 6}},
-		{name: "a tag in a region", f: registry.AssignmentFilter{Tags: registry.Tags{"env": "prod"}, RegionID: 1}},
+		// A tag in a region or a pool: a range of tags_pool_match per
+		// pool (00057), not the tag's entries of every region.
+		{name: "a tag in a region", f: registry.AssignmentFilter{Tags: registry.Tags{"env": "prod"}, RegionID: 1}, pools: []int64{1, 2}, tagPool: true},
+		{name: "a tag in a region's IPv4 assigned, after a cursor", f: registry.AssignmentFilter{Tags: registry.Tags{"env": "prod"}, RegionID: 1, Family: 4,
+			States: []registry.State{registry.StateAssigned}, AfterID: 77}, pools: []int64{1, 2}, tagPool: true},
+		{name: "two tags in a region", f: registry.AssignmentFilter{Tags: registry.Tags{"env": "prod", "team": "a"}, RegionID: 1}, pools: []int64{1, 2}, tagPool: true},
+		{name: "a tag in a pool", f: registry.AssignmentFilter{Tags: registry.Tags{"env": "prod"}, PoolID: 3}, tagPool: true},
+		// A region of more pools than one statement merges: joined.
+		{name: "a tag in a region of many pools", f: registry.AssignmentFilter{Tags: registry.Tags{"env": "prod"}, RegionID: 1}},
 		{name: "a pool", f: registry.AssignmentFilter{PoolID: 3}},
 		{name: "a pool's quarantined", f: registry.AssignmentFilter{PoolID: 3, States: past[:1], AfterID: 9}},
 		{name: "a region", f: registry.AssignmentFilter{RegionID: 1}, pools: []int64{1, 2}},
@@ -83,7 +94,7 @@ func TestAssignmentPagePlans(t *testing.T) {
 			f.Limit = 101
 			q, args := assignmentQuery(f)
 			if c.pools != nil {
-				q, args = regionQuery(f, c.pools)
+				q, args = regionPageQuery(f, c.pools)
 			}
 			if familyPage(f) != (c.rows[1] > 0) {
 				t.Fatalf("familyPage = %v", familyPage(f))
@@ -102,6 +113,9 @@ func TestAssignmentPagePlans(t *testing.T) {
 			}
 			if c.firstEq && !strings.Contains(strings.Join(plan, "\n"), "assignments_all_first (family=? AND first=?)") {
 				t.Errorf("the holders of a prefix are not looked up by first address; plan:\n  %s", strings.Join(plan, "\n  "))
+			}
+			if want := "tags_pool_match (key=? AND value=? AND pool_id=? AND object_id>?)"; c.tagPool && !strings.Contains(strings.Join(plan, "\n"), want) {
+				t.Errorf("the tag's entries are not read per pool (%s); plan:\n  %s", want, strings.Join(plan, "\n  "))
 			}
 			for _, d := range plan {
 				if !c.scanOK && (d == "SCAN a" || strings.HasPrefix(d, "SCAN a ")) || !c.sortOK && strings.Contains(d, "TEMP B-TREE") {

@@ -717,12 +717,16 @@ func (t *tx) AssignmentsAt(ctx context.Context, space string, p netip.Prefix) ([
 const maxRegionUnion = 200
 
 func (t *tx) Assignments(ctx context.Context, f registry.AssignmentFilter) ([]registry.Assignment, error) {
-	if f.RegionID != 0 && f.PoolID == 0 && f.Limit > 0 && f.Tenant == nil && f.Name == "" && !f.Named && f.Resource == "" && len(f.Tags) == 0 {
+	if f.RegionID != 0 && f.PoolID == 0 && f.Limit > 0 && f.Tenant == nil && f.Name == "" && f.Resource == "" &&
+		(len(f.Tags) == 0 && !f.Named || len(f.Tags) > 0 && !f.Contains.IsValid()) {
 		// A page of a region: the first rows in ID order of each of its
 		// pools, merged. Joining the region's pools and sorting would read
 		// every assignment of the region for one page (seconds at a
 		// million); this reads at most a page per pool. A tenant, name or
-		// resource is more selective by its own index, a tag by tags_match.
+		// resource is more selective by its own index. A tag in a region:
+		// the first of the tag's entries in each of the region's pools
+		// (tags_pool_match, 00057), merged; through tags_match the page
+		// read the tag's entries of every region until it was full.
 		if out, ok, err := t.assignmentsOfRegion(ctx, f); ok || err != nil {
 			return out, err
 		}
@@ -794,7 +798,9 @@ func (t *tx) familyRows(ctx context.Context, fam int) (int64, int64, error) {
 //   - a tag (without a name, resource or tenant, which their own indexes
 //     serve): the page is read from the tag's entries of index tags_match in
 //     ID order, so a rare tag costs its entries and a common one a page,
-//     not a walk of every assignment probing its tags;
+//     not a walk of every assignment probing its tags; in a pool, from the
+//     tag's entries in that pool (tags_pool_match, 00057); in a region,
+//     see tagRegionQuery;
 //   - past states alone (quarantined, released): each state's page from
 //     the partial index assignments_state_past (state, id), merged, instead
 //     of a walk of every assignment in ID order (the quarantined ones are
@@ -807,11 +813,22 @@ func assignmentQuery(f registry.AssignmentFilter) (string, []any) {
 		g := f
 		g.Tags = maps.Clone(f.Tags)
 		delete(g.Tags, k)
+		from := "FROM tags tg CROSS JOIN assignments a ON a.id = tg.object_id"
+		head := "tg.kind = 'assignment' AND tg.key = ? AND tg.value = ? AND tg.object_id > ?"
+		headArgs := []any{k, f.Tags[k], f.AfterID}
+		if f.PoolID != 0 {
+			// A range of tags_pool_match (00057): the tag's entries in the
+			// pool, not every entry of the tag.
+			from = "FROM tags tg INDEXED BY tags_pool_match CROSS JOIN assignments a ON a.id = tg.object_id"
+			head = "tg.kind = 'assignment' AND tg.key = ? AND tg.value = ? AND tg.pool_id = ? AND tg.object_id > ?"
+			headArgs = []any{k, f.Tags[k], f.PoolID, f.AfterID}
+			g.PoolID = 0
+		}
 		where, args := assignmentWhere(g)
-		where = append([]string{"tg.kind = 'assignment' AND tg.key = ? AND tg.value = ? AND tg.object_id > ?"}, where...)
-		args = append([]any{k, f.Tags[k], f.AfterID}, args...)
+		where = append([]string{head}, where...)
+		args = append(headArgs, args...)
 		// CROSS JOIN keeps tags first: its index gives the IDs in order.
-		q := strings.Replace(listSelect(f), "FROM assignments a", "FROM tags tg CROSS JOIN assignments a ON a.id = tg.object_id", 1) +
+		q := strings.Replace(listSelect(f), "FROM assignments a", from, 1) +
 			" WHERE " + strings.Join(where, " AND ") + " ORDER BY tg.object_id"
 		if f.Limit > 0 {
 			q += fmt.Sprintf(" LIMIT %d", f.Limit)
@@ -959,9 +976,19 @@ func (t *tx) assignmentsOfRegion(ctx context.Context, f registry.AssignmentFilte
 	if len(pools) == 0 {
 		return nil, true, nil
 	}
-	q, args := regionQuery(f, pools)
+	q, args := regionPageQuery(f, pools)
 	out, err := t.listAssignments(ctx, q, args...)
 	return out, err == nil, err
+}
+
+// regionPageQuery is the statement of a page of f (with RegionID,
+// without PoolID) merged from pools, the region's pools: of a tag
+// (tagRegionQuery) or not (regionQuery).
+func regionPageQuery(f registry.AssignmentFilter, pools []int64) (string, []any) {
+	if len(f.Tags) > 0 {
+		return tagRegionQuery(f, pools)
+	}
+	return regionQuery(f, pools)
 }
 
 // regionQuery is the statement of a page of f (with RegionID, without
@@ -991,6 +1018,36 @@ func regionQuery(f registry.AssignmentFilter, pools []int64) (string, []any) {
 			g.States = []registry.State{s}
 			part("assignments_pool_past", "a.state <> 'assigned' AND ")
 		}
+	}
+	return assignmentListSelect + " WHERE a.id IN (" + strings.Join(parts, " UNION ALL ") + fmt.Sprintf(") ORDER BY a.id LIMIT %d", f.Limit), args
+}
+
+// tagRegionQuery is the statement of a page of a tag in a region (f.Tags
+// and f.RegionID, without a pool or a prefix held) merged from pools,
+// the region's pools of f's family: for each, the first f.Limit of the
+// first tag's entries in that pool in ID order (a range of
+// tags_pool_match, 00057) whose assignments meet the rest of f. It reads
+// at most a page of the tag's entries per pool, wherever else the tag
+// is.
+func tagRegionQuery(f registry.AssignmentFilter, pools []int64) (string, []any) {
+	k := sortedKeys(f.Tags)[0]
+	g := f
+	g.Tags = maps.Clone(f.Tags)
+	delete(g.Tags, k)
+	// The pools are the region's of f's family: a pool's assignments
+	// are of its family.
+	g.RegionID, g.Limit, g.Family, g.AfterID = 0, 0, 0, 0
+	where, rest := assignmentWhere(g)
+	cond := ""
+	if len(where) > 0 {
+		cond = " AND " + strings.Join(where, " AND ")
+	}
+	parts := make([]string, 0, len(pools))
+	args := make([]any, 0, len(pools)*(4+len(rest)))
+	for _, id := range pools {
+		parts = append(parts, fmt.Sprintf("SELECT id FROM (SELECT tg.object_id AS id FROM tags tg INDEXED BY tags_pool_match CROSS JOIN assignments a ON a.id = tg.object_id"+
+			" WHERE tg.kind = 'assignment' AND tg.key = ? AND tg.value = ? AND tg.pool_id = ? AND tg.object_id > ?%s ORDER BY tg.object_id LIMIT %d)", cond, f.Limit))
+		args = append(append(args, k, f.Tags[k], id, f.AfterID), rest...)
 	}
 	return assignmentListSelect + " WHERE a.id IN (" + strings.Join(parts, " UNION ALL ") + fmt.Sprintf(") ORDER BY a.id LIMIT %d", f.Limit), args
 }

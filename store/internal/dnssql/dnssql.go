@@ -559,6 +559,11 @@ func (s DNS) MoveCut(ctx context.Context, c *zone.Cut, check zone.ZoneCheck) err
 					return err
 				}
 			}
+			for _, z := range c.Update {
+				if err := check(ctx, rt, z); err != nil {
+					return err
+				}
+			}
 		}
 		x := s.tx(rt)
 		for i, id := range c.DeleteRecords {

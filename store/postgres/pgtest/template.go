@@ -2,6 +2,8 @@ package pgtest
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"math/rand/v2"
 	"net/url"
@@ -81,9 +83,25 @@ type template struct {
 // number as the key, while its template and copies may be in use.
 const ownerLock = 7271879
 
-// leftBehind matches the names MigratedDatabase gives: prefix, the
-// owner's number, then a copy's number (none for the template).
-var leftBehind = regexp.MustCompile(`^cadastre_tdb_([0-9]+)(_tpl|_[0-9]+)$`)
+// leftBehind matches the names MigratedDatabase gives: prefix, the tag of
+// the base database (baseTag), the owner's number, then a copy's number
+// (none for the template).
+var leftBehind = regexp.MustCompile(`^cadastre_tdb_([0-9a-f]{8})_([0-9]+)(_tpl|_[0-9]+)$`)
+
+// baseTag names the database conn is connected to (the base DSN's), in
+// the names of the templates and copies made from it. An owner's advisory
+// lock is held in that database, and PostgreSQL's advisory locks are per
+// database: a process whose base is another database (another checkout's
+// tests on the same server) cannot see the lock, and without the tag took
+// the owner for dead and dropped a live process's template under it.
+func baseTag(ctx context.Context, conn *pgx.Conn) (string, error) {
+	var db string
+	if err := conn.QueryRow(ctx, "SELECT current_database()").Scan(&db); err != nil {
+		return "", fmt.Errorf("pgtest: current database: %w", err)
+	}
+	sum := sha256.Sum256([]byte(db))
+	return hex.EncodeToString(sum[:4]), nil
+}
 
 // make creates and migrates the template, after dropping what dead
 // processes left behind.
@@ -100,11 +118,15 @@ func (p *template) make(t testing.TB, migrate Migrate) error {
 		conn.Close(ctx)
 		return fmt.Errorf("pgtest: owner lock: %w", err)
 	}
-	if err := dropLeftBehind(ctx, conn, owner); err != nil {
+	tag, err := baseTag(ctx, conn)
+	if err == nil {
+		err = dropLeftBehind(ctx, conn, tag, owner)
+	}
+	if err != nil {
 		conn.Close(ctx)
 		return err
 	}
-	prefix := "cadastre_tdb_" + strconv.Itoa(int(owner))
+	prefix := "cadastre_tdb_" + tag + "_" + strconv.Itoa(int(owner))
 	name := prefix + "_tpl"
 	if _, err := conn.Exec(ctx, "CREATE DATABASE "+name+" TEMPLATE template0"); err != nil {
 		conn.Close(ctx)
@@ -125,9 +147,10 @@ func (p *template) make(t testing.TB, migrate Migrate) error {
 	return nil
 }
 
-// dropLeftBehind drops the templates and copies of test processes that
-// no longer hold their advisory lock (they ended without their cleanups).
-func dropLeftBehind(ctx context.Context, conn *pgx.Conn, self int32) error {
+// dropLeftBehind drops the templates and copies made from the base
+// database of tag (baseTag) by test processes that no longer hold their
+// advisory lock (they ended without their cleanups).
+func dropLeftBehind(ctx context.Context, conn *pgx.Conn, tag string, self int32) error {
 	rows, err := conn.Query(ctx, "SELECT datname FROM pg_database WHERE datname LIKE 'cadastre\\_tdb\\_%'")
 	if err != nil {
 		return fmt.Errorf("pgtest: listing databases: %w", err)
@@ -139,10 +162,10 @@ func dropLeftBehind(ctx context.Context, conn *pgx.Conn, self int32) error {
 	gone := map[int64]bool{}
 	for _, n := range names {
 		m := leftBehind.FindStringSubmatch(n)
-		if m == nil {
-			continue
+		if m == nil || m[1] != tag {
+			continue // another base database's: its owners' locks are not visible here
 		}
-		owner, err := strconv.ParseInt(m[1], 10, 32)
+		owner, err := strconv.ParseInt(m[2], 10, 32)
 		if err != nil || int32(owner) == self {
 			continue
 		}

@@ -1,0 +1,218 @@
+package postgres_test
+
+import (
+	"context"
+	"errors"
+	"net/netip"
+	"sync/atomic"
+	"testing"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/cadastre-ipam/cadastre/location"
+	"github.com/cadastre-ipam/cadastre/registry"
+	"github.com/cadastre-ipam/cadastre/store/postgres"
+)
+
+// roundTrips counts what a Store sends (postgres.Options.Tracer): a
+// statement alone or a batch is one round trip (n); stmts counts the
+// statements of both.
+type roundTrips struct{ n, stmts atomic.Int64 }
+
+func (c *roundTrips) TraceQueryStart(ctx context.Context, _ *pgx.Conn, _ pgx.TraceQueryStartData) context.Context {
+	c.n.Add(1)
+	c.stmts.Add(1)
+	return ctx
+}
+func (c *roundTrips) TraceQueryEnd(context.Context, *pgx.Conn, pgx.TraceQueryEndData) {}
+func (c *roundTrips) TraceBatchStart(ctx context.Context, _ *pgx.Conn, _ pgx.TraceBatchStartData) context.Context {
+	c.n.Add(1)
+	return ctx
+}
+func (c *roundTrips) TraceBatchQuery(context.Context, *pgx.Conn, pgx.TraceBatchQueryData) {
+	c.stmts.Add(1)
+}
+func (c *roundTrips) TraceBatchEnd(context.Context, *pgx.Conn, pgx.TraceBatchEndData) {}
+
+// regionWithPool adds region name with an IPv4 pool of p.
+func regionWithPool(t *testing.T, r *registry.Registry, name, p string) {
+	t.Helper()
+	ctx := context.Background()
+	if _, err := r.AddRegion(ctx, registry.RegionSpec{Name: name, Location: location.Location{Country: "US"}}); err != nil {
+		t.Fatal(err)
+	}
+	pfx := netip.MustParsePrefix(p)
+	if _, err := r.AddBlock(ctx, registry.Block{Prefix: pfx, Source: "private"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.AddPool(ctx, registry.PoolSpec{Prefix: pfx, Region: name, UseAll: true}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// One caller's allocation is two round trips, as an empty commit is: the
+// region's lock goes out with the free prefix it takes (then the writes
+// with the COMMIT), not in a round trip of its own; and its writes are
+// one statement (fold.go), two when it leaves two free prefixes behind:
+// BEGIN, the bounds, the lock, the take, the writes, COMMIT (issue 16).
+func TestAllocationRoundTripsAndStatements(t *testing.T) {
+	ctx := context.Background()
+	var trips roundTrips
+	st, err := postgres.Open(ctx, migratedDB(t), postgres.Options{Tracer: &trips})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	r := registry.New(st)
+	regionWithPool(t, r, "east", "10.0.0.0/16")
+	q := registry.Request{Region: "east", Family: 4}
+	// The first reads the region and fills the IDs' reserve.
+	if _, err := r.Allocate(ctx, q); err != nil {
+		t.Fatal(err)
+	}
+	const n = 20
+	before, stmts := trips.n.Load(), trips.stmts.Load()
+	for range n {
+		if _, err := r.Allocate(ctx, q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := trips.n.Load() - before; got > 2*n {
+		t.Errorf("%d allocations: %d round trips, want at most %d", n, got, 2*n)
+	}
+	if got := trips.stmts.Load() - stmts; got > 7*n {
+		t.Errorf("%d allocations: %d statements, want at most %d", n, got, 7*n)
+	}
+}
+
+// The region's lock taken with the next statement is still taken: another
+// writer cannot have it until the transaction ends.
+func TestKnownRegionIsLocked(t *testing.T) {
+	ctx := context.Background()
+	dsn := migratedDB(t)
+	st, err := postgres.Open(ctx, dsn, postgres.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	r := registry.New(st)
+	regionWithPool(t, r, "east", "10.0.0.0/16")
+	if _, err := r.Allocate(ctx, registry.Request{Region: "east", Family: 4}); err != nil {
+		t.Fatal(err)
+	}
+	other, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close(ctx)
+	err = st.Update(ctx, func(tx registry.Tx) error {
+		if _, err := tx.RegionByName(ctx, "east"); err != nil {
+			return err
+		}
+		if _, err := tx.Regions(ctx); err != nil { // the queued lock goes out
+			return err
+		}
+		var one int
+		err := other.QueryRow(ctx, `SELECT 1 FROM regions WHERE name = 'east' FOR NO KEY UPDATE NOWAIT`).Scan(&one)
+		var pe *pgconn.PgError
+		if !errors.As(err, &pe) || pe.Code != "55P03" {
+			t.Errorf("another writer locked the region while a transaction held it: %v", err)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// A region changed by another replica after this one read it is read
+// again: the transaction that found it changed runs again and sees the
+// change; the next takes the lock with its next statement again.
+func TestKnownRegionChangedElsewhere(t *testing.T) {
+	ctx := context.Background()
+	dsn := migratedDB(t)
+	a, err := postgres.Open(ctx, dsn, postgres.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	b, err := postgres.Open(ctx, dsn, postgres.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	ra, rb := registry.New(a), registry.New(b)
+	regionWithPool(t, ra, "east", "10.0.0.0/16")
+	if _, err := ra.Allocate(ctx, registry.Request{Region: "east", Family: 4}); err != nil {
+		t.Fatal(err)
+	}
+	read := func(name string) (registry.Region, int, error) {
+		t.Helper()
+		var got registry.Region
+		runs := 0
+		err := a.Update(ctx, func(tx registry.Tx) error {
+			runs++
+			var err error
+			if got, err = tx.RegionByName(ctx, name); err != nil {
+				return err
+			}
+			_, err = tx.Regions(ctx) // the queued lock goes out
+			return err
+		})
+		return got, runs, err
+	}
+	city := func(c string) func(g *registry.Region) error {
+		return func(g *registry.Region) error { g.Location.City = c; return nil }
+	}
+	if _, err := ra.AddRegion(ctx, registry.RegionSpec{Name: "west", Location: location.Location{Country: "US"}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := read("west"); err != nil {
+		t.Fatal(err)
+	}
+	west, err := ra.Region(ctx, "west")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		name, region string
+		change       func() error
+		city         string
+		runs         int
+		err          error
+	}{
+		{"unchanged: one run", "east", func() error { return nil }, "", 1, nil},
+		{"changed elsewhere: a second run sees it", "east", func() error {
+			_, err := rb.UpdateRegion(ctx, "east", "", city("Ashburn"))
+			return err
+		}, "Ashburn", 2, nil},
+		{"read again: one run", "east", func() error { return nil }, "Ashburn", 1, nil},
+		{"removed and added again elsewhere: the new one", "west", func() error {
+			if err := rb.RemoveRegion(ctx, "west", ""); err != nil {
+				return err
+			}
+			_, err := rb.AddRegion(ctx, registry.RegionSpec{Name: "west", Location: location.Location{Country: "US", City: "Quincy"}})
+			return err
+		}, "Quincy", 2, nil},
+		{"removed elsewhere: not found", "west", func() error { return rb.RemoveRegion(ctx, "west", "") }, "", 2, registry.ErrNotFound},
+	} {
+		if err := c.change(); err != nil {
+			t.Fatalf("%s: %v", c.name, err)
+		}
+		got, runs, err := read(c.region)
+		if !errors.Is(err, c.err) || (c.err != nil) != (err != nil) {
+			t.Errorf("%s: %v, want %v", c.name, err, c.err)
+		}
+		if got.Location.City != c.city || runs != c.runs {
+			t.Errorf("%s: city %q in %d runs, want %q in %d", c.name, got.Location.City, runs, c.city, c.runs)
+		}
+		if c.region == "west" && err == nil && got.ID == west.ID {
+			t.Errorf("%s: the removed region's ID %d", c.name, got.ID)
+		}
+	}
+	// The allocation after the change still works.
+	if _, err := ra.Allocate(ctx, registry.Request{Region: "east", Family: 4}); err != nil {
+		t.Fatal(err)
+	}
+}
