@@ -74,6 +74,10 @@ type BuilderOptions struct {
 	// Now is the clock of the online signers (default time.Now).
 	Now func() time.Time
 	Log *slog.Logger
+	// Signatures, when not nil, is the cache of precomputed signatures
+	// the full builds look up before signing while it is open
+	// (SigCache: between its Load and Save).
+	Signatures *SigCache
 }
 
 // Builder makes snapshots from the register and the store, incrementally:
@@ -354,7 +358,7 @@ func (b *Builder) finish(ctx context.Context, zd, prev *Data, keys []Key, p sigP
 		if corrupt != "" {
 			sigPrev = nil // prev's signatures at the owner were broken on purpose
 		}
-		if err := zd.signZone(keys, b.sealer, p, sigPrev); err != nil {
+		if err := zd.signZone(keys, b.sealer, p, sigPrev, b.opt.Signatures); err != nil {
 			return err
 		}
 	}

@@ -96,6 +96,10 @@ type activeKey struct {
 	Key
 	dnskey *dns.DNSKEY
 	signer crypto.Signer
+	// cache, when not nil, keeps the key's precomputed signatures
+	// between starts (SigCache), under cacheID (sigKeyID).
+	cache   *SigCache
+	cacheID [32]byte
 }
 
 // nsec3Entry is one link of a precomputed NSEC3 chain, as a full build
@@ -817,7 +821,7 @@ func findZone(zs map[string]*Data, name string) *Data {
 // Sets whose records are those of prev (the version served before), in
 // the same signing period with the same keys, keep prev's signatures
 // without a look-up: only what changed is signed or looked up.
-func (zd *Data) signZone(keys []Key, sealer *Sealer, p sigPolicy, prev *Data) error {
+func (zd *Data) signZone(keys []Key, sealer *Sealer, p sigPolicy, prev *Data, cache *SigCache) error {
 	c := zd.zone.Config
 	var mine []Key
 	for _, k := range keys {
@@ -855,6 +859,9 @@ func (zd *Data) signZone(keys []Key, sealer *Sealer, p sigPolicy, prev *Data) er
 			return err
 		}
 		ak := activeKey{Key: k, dnskey: dk, signer: s}
+		if cache != nil {
+			ak.cache, ak.cacheID = cache, sigKeyID(ak)
+		}
 		switch k.Role {
 		case CSK:
 			zd.ksks, zd.zsks = append(zd.ksks, ak), append(zd.zsks, ak)

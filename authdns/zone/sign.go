@@ -321,9 +321,19 @@ func (w *setSigner) sign(set []dns.RR, zone string, k activeKey, inc, exp uint32
 	}
 	w.data = b
 
+	var d, tag = [32]byte{}, [16]byte{}
+	if k.Algorithm == ECDSAP256 || k.cache != nil {
+		d = sha256.Sum256(b)
+	}
+	if k.cache != nil {
+		// The signature is a function of the key and the signed data
+		// (deterministic): one made before, kept in the cache, is it.
+		if tag = digestTag(&k.cacheID, &d); k.cache.lookup(&tag, &r.sig) {
+			return r, nil
+		}
+	}
 	switch k.Algorithm {
 	case ECDSAP256:
-		d := sha256.Sum256(b)
 		// A nil random source: crypto/ecdsa signs by RFC 6979 (see
 		// deterministic).
 		der, err := k.signer.Sign(nil, d[:], crypto.SHA256)
@@ -344,6 +354,9 @@ func (w *setSigner) sign(set []dns.RR, zone string, k activeKey, inc, exp uint32
 			return rawSig{}, fmt.Errorf("sign %s %s: Ed25519 signature of %d bytes", h.Name, dns.TypeToString[h.Rrtype], len(sig))
 		}
 		copy(r.sig[:], sig)
+	}
+	if k.cache != nil {
+		k.cache.add(&tag, &r.sig)
 	}
 	return r, nil
 }

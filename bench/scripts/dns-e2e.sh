@@ -35,8 +35,12 @@
 # register SRC is copied, never written. DSN runs it against a PostgreSQL
 # database instead (SRC is then -): a COPY the caller made (createdb -T),
 # which the script writes into (zones, keys, the changes); SPLIT=1 then
-# splits with `cadastre zone split --region REGION` (one step), and the
-# PostgreSQL backends' CPU is printed beside the server's.
+# splits live after a first round of changes, in the split's two steps
+# (`cadastre zone split --region REGION --stage`, then the same without
+# --stage, which delegates), each measured, then runs a second round; the
+# PostgreSQL backends' CPU is printed beside the server's. STARTPROF=SECS
+# (with PPROF) writes the start-up's CPU profile in pieces of SECS seconds,
+# WORKDIR/startup-N.pprof, and its heap once it answers.
 set -euo pipefail
 
 src=${1:?usage: dns-e2e.sh SRC.db [WORKDIR]}
@@ -98,10 +102,24 @@ pgcpu() {
 	[ -n "$dsn" ] || { echo 0; return; }
 	local t=0 p
 	for p in $(psql "$dsn" -Atc "SELECT pid FROM pg_stat_activity WHERE datname = '$dbname'" 2>/dev/null); do
-		[ -r "/proc/$p/stat" ] && t=$(awk -v t="$t" -v h="$(getconf CLK_TCK)" '{printf "%.2f", t + ($14+$15)/h}' "/proc/$p/stat")
+		# A backend may end between the list and its read.
+		t=$(awk -v t="$t" -v h="$(getconf CLK_TCK)" '{printf "%.2f", t + ($14+$15)/h}' "/proc/$p/stat" 2>/dev/null || echo "$t")
 	done
 	echo "$t"
 }
+
+# pgrows: the database's rows read (tup_returned + tup_fetched), blocks
+# (hit + read) and commits so far, from pg_stat_database; and FILE, if
+# given, gets each table's scans and rows read (pg_stat_user_tables).
+# Backends report them at the end of a transaction, an idle one within a
+# second: the caller waits that long first.
+pgrows() {
+	[ -n "$dsn" ] || { echo "0 0 0"; return; }
+	[ -z "${1:-}" ] || sql "SELECT relname, seq_scan, seq_tup_read, idx_scan, idx_tup_fetch, n_tup_ins, n_tup_upd, n_tup_del FROM pg_stat_user_tables ORDER BY relname" >"$1"
+	sql "SELECT tup_returned + tup_fetched, blks_hit + blks_read, xact_commit FROM pg_stat_database WHERE datname = current_database()" | tr '|' ' '
+}
+rowsdiff() { awk -v a="$1" -v b="$2" 'BEGIN{split(a, x, " "); split(b, y, " "); printf "rows %d, blocks %d, commits %d", y[1]-x[1], y[2]-x[2], y[3]-x[3]}'; }
+nround=0
 
 # The reverse zone: REGION's IPv6 /32 (the block the region's /128s come from).
 v6=$(sql "SELECT b.prefix FROM blocks b WHERE b.prefix LIKE '%:%/32' AND EXISTS (SELECT 1 FROM pools p JOIN regions r ON r.id = p.region_id WHERE r.name = '$region' AND p.block_id = b.id) LIMIT 1")
@@ -153,6 +171,19 @@ storeflag=(--db "$db")
 GODEBUG=gctrace=1 "$bin" "${storeflag[@]}" serve --listen 127.0.0.1:$hport --metrics-listen 127.0.0.1:$mport --dns 127.0.0.1:$port "${pollflag[@]}" >"$work/serve.log" 2>&1 &
 spid=$!
 pids+=("$spid")
+sprof=""
+if [ -n "${PPROF:-}" ] && [ -n "${STARTPROF:-}" ]; then
+	# The start-up's CPU profile, in pieces of STARTPROF seconds (one
+	# profile at a time: each waits for the last), until it answers.
+	(
+		n=0
+		until [ -e "$work/started" ]; do
+			n=$((n + 1))
+			curl -s -o "$work/startup-$n.pprof" "http://127.0.0.1:$PPROF/debug/pprof/profile?seconds=$STARTPROF" || sleep 1
+		done
+	) &
+	sprof=$!
+fi
 for _ in $(seq 1 36000); do
 	s1=$(serial 127.0.0.1 $port $zone)
 	s2=x
@@ -165,6 +196,12 @@ for _ in $(seq 1 36000); do
 done
 say "   first answer after $(since "$t0") s wall, server CPU $(cpu $spid) s, $(rss $spid); serials $s1 $s2${szone:+ $s3}${dsn:+; PostgreSQL backends CPU now $(pgcpu) s}"
 heap
+if [ -n "$sprof" ]; then
+	touch "$work/started"
+	curl -s -o "$work/startup-heap.pprof" "http://127.0.0.1:$PPROF/debug/pprof/heap"
+	wait "$sprof" || true
+	say "   start-up CPU profiles: $work/startup-*.pprof (go tool pprof -top $bin $work/startup-[0-9]*.pprof), heap $work/startup-heap.pprof"
+fi
 echo "   zone loads logged: $(grep -c 'dns zone loaded' "$work/serve.log" || true)"
 
 kdir=$work/knot
@@ -236,6 +273,7 @@ if [ -n "${PPROF:-}" ]; then
 fi
 # round: CHANGES single named assignments, each measured.
 round() {
+nround=$((nround + 1))
 for i in $(seq 1 "$changes"); do
 	name=e2e-$(date +%s%N | tail -c 9)-$i.$region.$zone
 	ixfr0=$(grep -c 'IXFR, incoming.*finished' "$kdir/knot.log" || true)
@@ -244,6 +282,7 @@ for i in $(seq 1 "$changes"); do
 	[ -n "$kpid" ] && k0=$(cpu $kpid)
 	c0=$(cpu $spid)
 	p0=$(pgcpu)
+	r0=$(pgrows "$work/tables-$nround-$i-0.txt")
 	a0=$(now)
 	addr=$(c alloc --region "$region" --family 6 --name "$name" "${tflag[@]}" --json | sed -n 's/.*"prefix": *"\([^"/]*\)\/128".*/\1/p' | head -1)
 	t0=$(now)
@@ -268,36 +307,65 @@ for i in $(seq 1 "$changes"); do
 		sleep 0.2
 		kinfo="; knotd CPU $(awk -v a="$k0" -v b="$(cpu $kpid)" 'BEGIN{printf "%.2f", b-a}') s; Knot's refreshes: $(tail -n +"$((upd0 + 1))" <(grep 'zone updated' "$kdir/knot.log") | sed -n 's/.*\[\([^]]*\)\].*zone updated, \([0-9.]*\) seconds.*/\1 \2 s/p' | paste -sd, - | sed "s/,/, /g")"
 	fi
+	r1=""
+	if [ -n "$dsn" ]; then
+		sleep 1.2 # the idle backends report their counts
+		r1="; database: $(rowsdiff "$r0" "$(pgrows "$work/tables-$nround-$i-1.txt")") (the CLI's, the server's and Knot's transfers)"
+	fi
 	ptr=""
 	[ -n "$addr" ] && [ -n "$kpid" ] && ptr=$(kdig +short @127.0.0.1 -p $kport -x "$addr" 2>/dev/null | head -1 || true)
 	ixfr1=$(grep -c 'IXFR, incoming.*finished' "$kdir/knot.log" || true)
-	say "   $i: alloc CLI ${cli} s; server answers after ${ts:-never} s, Knot after ${tk:-never} s; server CPU $(awk -v a="$c0" -v b="$c1" 'BEGIN{printf "%.3f", b-a}') s${dsn:+, backends $(awk -v a="$p0" -v b="$p1" 'BEGIN{printf "%.3f", b-a}') s}; Knot IXFRs +$((ixfr1 - ixfr0))$kinfo; Knot PTR ${ptr:-none}"
+	say "   $i: alloc CLI ${cli} s; server answers after ${ts:-never} s, Knot after ${tk:-never} s; server CPU $(awk -v a="$c0" -v b="$c1" 'BEGIN{printf "%.3f", b-a}') s${dsn:+, backends $(awk -v a="$p0" -v b="$p1" 'BEGIN{printf "%.3f", b-a}') s}; Knot IXFRs +$((ixfr1 - ixfr0))$kinfo; Knot PTR ${ptr:-none}$r1"
 done
 }
 round
 if [ -n "$livesplit" ]; then
-	say "== zone split $zone --region $region, live ($(date -u +%H:%M:%S) UTC, load $(cut -d' ' -f1-3 /proc/loadavg))"
+	# The split in its two steps (authdns/manage/split.go), each measured:
+	# 1. `zone split --stage`: the child is written staged; the server
+	#    builds and serves it (the parent keeps the names), Knot learns it
+	#    here as its catalog would tell it and transfers it;
+	# 2. `zone split` again: the child is delegated (NS, DS into the
+	#    parent, the names out of it); the server rebuilds the parent and
+	#    Knot applies its IXFR.
+	say "== zone split $zone --region $region --stage, live ($(date -u +%H:%M:%S) UTC, load $(cut -d' ' -f1-3 /proc/loadavg))"
 	szone=$livesplit
 	c0=$(cpu $spid) p0=$(pgcpu) k0=""
 	[ -n "$kpid" ] && k0=$(cpu $kpid)
 	ts=$(now)
-	/usr/bin/time -f '%U %S %M' -o "$work/split.time" "$bin" --postgres "$dsn" zone split "$zone" --region "$region" | sed 's/^/   /'
-	say "   CLI: $(since "$ts") s wall, CPU $(awk '{printf "%.2f s, peak RSS %d MB", $1+$2, $3/1024}' "$work/split.time")"
-	if [ -n "$kpid" ]; then
-		# Knot learns the child here as its catalog would tell it (a
-		# zone configured before it exists is answered SERVFAIL).
-		printf '  - domain: "%s"\n' "$szone" >>"$kdir/knot.conf"
-		knotc -c "$kdir/knot.conf" reload >/dev/null
-	fi
-	ts2=$(now) tsrv="" tkn=""
+	/usr/bin/time -f '%U %S %M' -o "$work/split.time" "$bin" --postgres "$dsn" zone split "$zone" --region "$region" --stage | sed 's/^/   /'
+	say "   CLI: $(since "$ts") s wall, CPU $(awk '{printf "%.2f s, peak RSS %d MB", $1+$2, $3/1024}' "$work/split.time"), backends $(awk -v a="$p0" -v b="$(pgcpu)" 'BEGIN{printf "%.2f", b-a}') s (until the CLI returned)"
+	ts2=$(now) tsrv="" tkn="" kadded=""
 	for _ in $(seq 1 36000); do
 		[ -z "$tsrv" ] && [ -n "$(serial 127.0.0.1 $port "$szone")" ] && tsrv=$(since "$ts2")
-		if [ -n "$tsrv" ] && [ -n "$kpid" ] && [ -z "$tkn" ] && [ "$(serial 127.0.0.1 $kport "$szone")" = "$(serial 127.0.0.1 $port "$szone")" ] &&
-			[ "$(serial 127.0.0.1 $kport $zone)" = "$(serial 127.0.0.1 $port $zone)" ]; then tkn=$(since "$ts2"); fi
+		if [ -n "$tsrv" ] && [ -n "$kpid" ] && [ -z "$kadded" ]; then
+			# Knot learns the child here as its catalog would tell it
+			# (a zone configured before it exists is answered SERVFAIL).
+			printf '  - domain: "%s"\n' "$szone" >>"$kdir/knot.conf"
+			knotc -c "$kdir/knot.conf" reload >/dev/null
+			kadded=1
+		fi
+		if [ -n "$tsrv" ] && [ -n "$kpid" ] && [ -z "$tkn" ] && [ "$(serial 127.0.0.1 $kport "$szone")" = "$(serial 127.0.0.1 $port "$szone")" ]; then tkn=$(since "$ts2"); fi
 		[ -n "$tsrv" ] && { [ -n "$tkn" ] || [ -z "$kpid" ]; } && break
 		sleep 0.2
 	done
-	say "   server serves $szone after ${tsrv:-never} s, Knot serves it and the parent's new serial after ${tkn:-never} s; server CPU $(awk -v a="$c0" -v b="$(cpu $spid)" 'BEGIN{printf "%.2f", b-a}') s, backends $(awk -v a="$p0" -v b="$(pgcpu)" 'BEGIN{printf "%.2f", b-a}') s${kpid:+, knotd $(awk -v a="$k0" -v b="$(cpu $kpid)" 'BEGIN{printf "%.2f", b-a}') s}; $(rss $spid)"
+	say "   server serves the staged $szone after ${tsrv:-never} s, Knot serves it after ${tkn:-never} s; server CPU $(awk -v a="$c0" -v b="$(cpu $spid)" 'BEGIN{printf "%.2f", b-a}') s, backends $(awk -v a="$p0" -v b="$(pgcpu)" 'BEGIN{printf "%.2f", b-a}') s${kpid:+, knotd $(awk -v a="$k0" -v b="$(cpu $kpid)" 'BEGIN{printf "%.2f", b-a}') s}; $(rss $spid)"
+	say "== zone split $zone --region $region (delegate), live ($(date -u +%H:%M:%S) UTC, load $(cut -d' ' -f1-3 /proc/loadavg))"
+	sp0=$(serial 127.0.0.1 $port $zone)
+	c0=$(cpu $spid) p0=$(pgcpu) k0=""
+	[ -n "$kpid" ] && k0=$(cpu $kpid)
+	ts=$(now)
+	/usr/bin/time -f '%U %S %M' -o "$work/split2.time" "$bin" --postgres "$dsn" zone split "$zone" --region "$region" | sed 's/^/   /'
+	say "   CLI: $(since "$ts") s wall, CPU $(awk '{printf "%.2f s, peak RSS %d MB", $1+$2, $3/1024}' "$work/split2.time"), backends $(awk -v a="$p0" -v b="$(pgcpu)" 'BEGIN{printf "%.2f", b-a}') s (until the CLI returned)"
+	ts2=$(now) tsrv="" tkn=""
+	for _ in $(seq 1 36000); do
+		sp=$(serial 127.0.0.1 $port $zone)
+		[ -z "$tsrv" ] && [ -n "$sp" ] && [ "$sp" != "$sp0" ] && tsrv=$(since "$ts2")
+		if [ -n "$tsrv" ] && [ -n "$kpid" ] && [ -z "$tkn" ] && [ "$(serial 127.0.0.1 $kport $zone)" = "$sp" ]; then tkn=$(since "$ts2"); fi
+		[ -n "$tsrv" ] && { [ -n "$tkn" ] || [ -z "$kpid" ]; } && break
+		sleep 0.2
+	done
+	say "   server serves the delegating $zone after ${tsrv:-never} s, Knot its IXFR after ${tkn:-never} s; server CPU $(awk -v a="$c0" -v b="$(cpu $spid)" 'BEGIN{printf "%.2f", b-a}') s, backends $(awk -v a="$p0" -v b="$(pgcpu)" 'BEGIN{printf "%.2f", b-a}') s${kpid:+, knotd $(awk -v a="$k0" -v b="$(cpu $kpid)" 'BEGIN{printf "%.2f", b-a}') s}; $(rss $spid)"
+	grep 'zone updated' "$kdir/knot.log" | tail -n 3 | sed 's/^/   knot: /' || true
 	say "== $changes single named assignments in $region, split ($(date -u +%H:%M:%S) UTC, load $(cut -d' ' -f1-3 /proc/loadavg))"
 	round
 fi

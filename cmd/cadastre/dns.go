@@ -978,6 +978,7 @@ type dnsFlags struct {
 	rrlSlip      int
 	cookieSecret string
 	logSample    int
+	sigCache     string
 }
 
 func (f *dnsFlags) register(c *cobra.Command) {
@@ -991,6 +992,7 @@ func (f *dnsFlags) register(c *cobra.Command) {
 	c.Flags().Float64Var(&f.rrlRate, "dns-rrl-rate", dnsserver.DefaultRRLRate, "response-rate limiting: UDP responses per second to each client network per answer class (one name and type; denials and referrals per zone; errors); past it responses are dropped but every --dns-rrl-slip-th. TCP and askers with a valid DNS cookie are not limited. 0 turns it off")
 	c.Flags().IntVar(&f.rrlSlip, "dns-rrl-slip", 2, "every Nth rate-limited response is sent as an empty reply with TC set (BADCOOKIE with a cookie to an asker that sent a client cookie), so that honest askers retry over TCP; 1 slips all, 0 none")
 	c.Flags().StringVar(&f.cookieSecret, "dns-cookie-secret-file", "", "`FILE` of DNS cookie secrets (RFC 7873, RFC 9018 server cookies): lines of 32 hex digits (e.g. from openssl rand -hex 16), the current one first, then older ones still accepted; read again when it changes. Servers behind one address share it; to rotate, add the new secret as a second line everywhere, then move it first, and drop the old one an hour later. Default: a random secret, replaced daily")
+	c.Flags().StringVar(&f.sigCache, "dns-signature-cache", "", "`FILE` that keeps the precomputed DNSSEC signatures between two starts: the start-up finds there those of what did not change instead of signing every set again (most of a signed zone's start-up CPU), then writes the file anew. It holds signatures, not keys; whoever can write it can make the server serve signatures that fail validation. Default: none, every start signs everything")
 	c.Flags().IntVar(&f.logSample, "dns-query-log-sample", 0, "log one DNS query in N (client, name, type, rcode, size, flags) at info level; 0 for none")
 }
 
@@ -1015,7 +1017,7 @@ func (f *dnsFlags) apply(opt *dnsserver.Options) error {
 	if f.rrlSlip == 0 {
 		opt.RRLSlip = -1
 	}
-	opt.CookieSecretFile, opt.QueryLogSample = f.cookieSecret, f.logSample
+	opt.CookieSecretFile, opt.QueryLogSample, opt.SignatureCache = f.cookieSecret, f.logSample, f.sigCache
 	return nil
 }
 
