@@ -100,7 +100,18 @@ func staleAtUnnamedServed(t *testing.T, e *env) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		e.waitFor(owner+" the older PTR gone", func() bool { return slices.Equal(ptrs(), none) })
+		e.waitForState(owner+" the older PTR gone", func() (bool, string) {
+			now, err := e.reg.Position(e.ctx)
+			built, got := e.srv.BuiltThrough(), ptrs()
+			rs, _ := e.mgr.Records(e.ctx, c.zone)
+			var at []string
+			for _, r := range rs {
+				if r.Name == owner {
+					at = append(at, r.Data+" "+r.CreatedAt.Format(time.RFC3339Nano))
+				}
+			}
+			return slices.Equal(got, none), fmt.Sprintf("built through %d, the log at %d (%v), PTRs %v, records %v, assignment %d created %s", built, now.Seq, err, got, at, as[0].ID, as[0].CreatedAt.Format(time.RFC3339Nano))
+		})
 		marks("unnamed", map[string]string{"old.example.": manage.NotServedBeforeHolder})
 
 		// The tenant's own PTR, written with its token's check (an
@@ -135,7 +146,11 @@ func staleAtUnnamedServed(t *testing.T, e *env) {
 		if _, err := later.Allocate(e.ctx, registry.Request{Region: "eu-west", Family: 4}); err != nil {
 			t.Fatal(err)
 		}
-		e.waitFor(owner+" free: both", func() bool { return slices.Equal(ptrs(), []string{"old.example.", "own.acme.example."}) })
+		e.waitForState(owner+" free: both", func() (bool, string) {
+			now, err := e.reg.Position(e.ctx)
+			built, got := e.srv.BuiltThrough(), ptrs()
+			return slices.Equal(got, []string{"old.example.", "own.acme.example."}), fmt.Sprintf("built through %d, the log at %d (%v), PTRs %v", built, now.Seq, err, got)
+		})
 		marks("free", map[string]string{"old.example.": "", "own.acme.example.": ""})
 
 		next, err := e.reg.Allocate(e.ctx, registry.Request{Region: "us-east", Tenant: "acme", Prefix: exact})
