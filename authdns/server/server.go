@@ -360,7 +360,13 @@ const maxDeltaEvents = 1 << 16
 // nil: the caller reads everything.
 func (s *Server) readDelta(ctx context.Context, in *zone.BuildInput, since int64) error {
 	var d *zone.Delta
-	seq := in.Seq
+	// What the delta build reflects: since, until an event after it is
+	// read. Not in.Seq, the position read before: on PostgreSQL a
+	// position can run ahead of what a later read is given (a horizon
+	// stepping back; store/postgres tx.go), and a build stamped with it
+	// would skip the events in between for good (an assignment's change
+	// at a static PTR never built: TestStalePTRAtAnUnnamedAddress).
+	seq := since
 	err := s.reg.Store().View(ctx, func(tx registry.Tx) error {
 		es, err := tx.EventsAfter(ctx, registry.EventFilter{AfterSeq: since, Limit: maxDeltaEvents + 1})
 		if err != nil || len(es) > maxDeltaEvents {
