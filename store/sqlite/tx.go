@@ -698,16 +698,17 @@ func (t *tx) AssignmentsAt(ctx context.Context, space string, p netip.Prefix) ([
 			minBits = min(minBits, pl.Prefix.Bits())
 		}
 	}
-	args := []any{fam, first, last, fam}
+	args := []any{space, fam, first, last, space, fam}
 	in := "NULL"
 	for b := minBits; b < p.Bits(); b++ {
 		in += ", ?"
 		args = append(args, addrBytes(netip.PrefixFrom(p.Addr(), b).Masked().Addr()))
 	}
 	args = append(args, first)
+	// The space first: it leads the index by address (assignments_at).
 	return t.listAssignments(ctx, assignmentListSelect+` WHERE a.id IN (
-		SELECT id FROM assignments WHERE family = ? AND first >= ? AND first <= ?
-		UNION ALL SELECT id FROM assignments WHERE family = ? AND first IN (`+in+`))
+		SELECT id FROM assignments WHERE space = ? AND family = ? AND first >= ? AND first <= ?
+		UNION ALL SELECT id FROM assignments WHERE space = ? AND family = ? AND first IN (`+in+`))
 		AND a.last >= ? AND a.space = ? ORDER BY a.id`, append(args, space)...)
 }
 
@@ -737,7 +738,7 @@ func (t *tx) Assignments(ctx context.Context, f registry.AssignmentFilter) ([]re
 		// bytes an assignment, was dropped (00032); the page is read
 		// either in ID order from the table, keeping the family's rows
 		// (about limit/share rows read), or from the family's rows in
-		// address order (assignments_all_first), sorted (share × all rows
+		// address order (assignments_at, in each space), sorted (share × all rows
 		// read): whichever reads fewer, from the live counts per family.
 		// At worst about sqrt(limit × all) rows: 32,000 at 10 million.
 		fam, all, err := t.familyRows(ctx, f.Family)
@@ -754,12 +755,24 @@ func (t *tx) Assignments(ctx context.Context, f registry.AssignmentFilter) ([]re
 // (NOT INDEXED: limit × all / fam rows read) or from the family's rows
 // in address order, sorted (fam rows read).
 func familyQuery(q string, fam, all int64, limit int) string {
-	index := "NOT INDEXED"
 	if fam*fam < int64(limit)*all {
-		index = "INDEXED BY assignments_all_first"
+		// The family's rows of each space that holds assignments.
+		q = strings.Replace(q, " WHERE ", " WHERE a.space IN ("+assignmentSpaces+") AND ", 1)
+		return strings.Replace(q, "FROM assignments a ", "FROM assignments a INDEXED BY assignments_at ", 1)
 	}
-	return strings.Replace(q, "FROM assignments a ", "FROM assignments a "+index+" ", 1)
+	return strings.Replace(q, "FROM assignments a ", "FROM assignments a NOT INDEXED ", 1)
 }
+
+// assignmentSpaces lists the spaces that hold assignments, live or
+// past, one seek of assignments_at each: a look-up by address across
+// spaces is that index's seek in each of them (00058: the index of every
+// row by address alone, written by every allocation, is gone). Spaces
+// are a handful; the spaces table is not used, as it may have lost a
+// space whose past rows remain.
+const assignmentSpaces = `WITH RECURSIVE sp(v) AS (
+	SELECT (SELECT space FROM assignments ORDER BY space LIMIT 1)
+	UNION ALL SELECT (SELECT space FROM assignments WHERE space > sp.v ORDER BY space LIMIT 1) FROM sp WHERE sp.v IS NOT NULL)
+	SELECT v FROM sp WHERE v IS NOT NULL`
 
 // familyPage reports whether f is a page of a family alone (states
 // aside): the shape without an index of its own.
@@ -855,7 +868,7 @@ func assignmentQuery(f registry.AssignmentFilter) (string, []any) {
 		// The holders of a prefix are a few look-ups by first address; a
 		// tenant's are otherwise read from assignments_tenant, every one
 		// of the tenant's rows for the handful holding the prefix.
-		q = strings.Replace(q, "FROM assignments a", "FROM assignments a INDEXED BY assignments_all_first", 1)
+		q = strings.Replace(q, "FROM assignments a", "FROM assignments a INDEXED BY assignments_at", 1)
 	}
 	if len(where) > 0 {
 		q += " WHERE " + strings.Join(where, " AND ")
@@ -927,18 +940,18 @@ func assignmentWhere(f registry.AssignmentFilter) ([]string, []any) {
 	}
 	if f.Within.IsValid() {
 		fam, first, last, _ := span(f.Within)
-		where, args = append(where, "a.family = ? AND a.first >= ? AND a.last <= ?"), append(args, fam, first, last)
+		where, args = append(where, "a.space IN ("+assignmentSpaces+") AND a.family = ? AND a.first >= ? AND a.first <= ? AND a.last <= ?"), append(args, fam, first, last, last)
 	}
 	if f.Contains.IsValid() {
 		// An assignment holding the prefix starts at the first address of
 		// one of its supernets: at most 33 (IPv4) or 129 (IPv6) look-ups
-		// of assignments_all_first. "first <= ?" was a range of half the
+		// of assignments_at in each space that holds assignments. "first <= ?" was a range of half the
 		// family's rows on that index, every one read and tested (645 ms
 		// of CPU per GET ?contains= at 1M: bench/README.md, session 9).
 		fam, _, last, _ := span(f.Contains)
 		firsts := rowscan.SupernetFirsts(f.Contains)
 		ph := strings.Repeat("?,", len(firsts))
-		where, args = append(where, "a.family = ? AND a.first IN ("+ph[:len(ph)-1]+") AND a.last >= ?"), append(args, fam)
+		where, args = append(where, "a.space IN ("+assignmentSpaces+") AND a.family = ? AND a.first IN ("+ph[:len(ph)-1]+") AND a.last >= ?"), append(args, fam)
 		for _, b := range firsts {
 			args = append(args, b)
 		}
@@ -1376,7 +1389,8 @@ var _ registry.LiveLister = (*tx)(nil)
 func (t *tx) LivePrefixes(ctx context.Context, poolID int64, within netip.Prefix, from netip.Addr, limit int) ([]netip.Prefix, error) {
 	fam, _, last, _ := span(within)
 	rows, err := t.q.query(ctx, `SELECT first, bits FROM assignments
-		WHERE family = ? AND first >= ? AND first <= ? AND state <> 'released' AND pool_id = ? ORDER BY family, first LIMIT ?`,
+		WHERE space = (SELECT space FROM pools WHERE id = ?4) AND family = ?1 AND first >= ?2 AND first <= ?3 AND state <> 'released' AND pool_id = ?4
+		ORDER BY first LIMIT ?5`,
 		fam, addrBytes(from), last, poolID, limit)
 	return collect(rows, err, func(rows rowscan.Scanner) (netip.Prefix, error) {
 		var first []byte
@@ -1432,7 +1446,7 @@ func (t *tx) RestoreIndexes(ctx context.Context) error {
 		return nil
 	}
 	// The plain indexes first: the check below reads live rows in
-	// address order from assignments_all_first instead of sorting them;
+	// address order from assignments_at instead of sorting them;
 	// then the unique ones and the triggers, which could fail on what
 	// the check names better.
 	var later []string
