@@ -480,6 +480,13 @@ func (t *tx) InsertAssignment(ctx context.Context, a *registry.Assignment) error
 			return err
 		}
 	}
+	// A single row joins the counters' tail (00059, counters.go).
+	w, writer := t.q.(*wtx)
+	if writer {
+		if err := w.beforeTail(ctx); err != nil {
+			return err
+		}
+	}
 	if space, ok := t.cache().poolSpace(a.PoolID); ok {
 		res, err := t.q.exec(ctx, insertAssignment,
 			a.PoolID, fam, first, last, bits, string(a.State), a.Tenant, a.Resource, a.Name, micros(a.CreatedAt), optMicros(a.ReleasedAt), optMicros(a.QuarantineUntil), space)
@@ -492,7 +499,9 @@ func (t *tx) InsertAssignment(ctx context.Context, a *registry.Assignment) error
 		}
 		a.ID, a.Space = id, space
 		t.insertedID(id)
-		t.countInserted(*a)
+		if writer {
+			w.joinedTail()
+		}
 		return nil
 	}
 	rows, err := t.q.query(ctx, insertAssignmentReturning,
@@ -501,7 +510,9 @@ func (t *tx) InsertAssignment(ctx context.Context, a *registry.Assignment) error
 		return err
 	}
 	t.insertedID(a.ID)
-	t.countInserted(*a)
+	if writer {
+		w.joinedTail()
+	}
 	return nil
 }
 
@@ -580,6 +591,9 @@ func (t *tx) InsertAssignments(ctx context.Context, as []registry.Assignment) er
 		}
 		return nil
 	}
+	if err := t.beforeCounted(ctx); err != nil {
+		return err
+	}
 	// A batch's rows differ only in ID and prefix: the rest is bound once
 	// per statement (?1 to ?10) and each row binds three (ID, first, last).
 	const shared, cols = 10, 3
@@ -643,9 +657,13 @@ func (t *tx) UpdateAssignment(ctx context.Context, a registry.Assignment) error 
 	var pool int64
 	var bits int
 	var was registry.State
+	var counted bool
 	if c != nil {
+		if err := t.flushCounts(ctx); err != nil { // the mark where it belongs
+			return err
+		}
 		var err error
-		if pool, bits, was, err = t.stateBefore(ctx, a.ID); err != nil {
+		if pool, bits, was, counted, err = t.stateBefore(ctx, a.ID); err != nil {
 			return err
 		}
 	}
@@ -657,7 +675,7 @@ func (t *tx) UpdateAssignment(ctx context.Context, a registry.Assignment) error 
 	if n, _ := res.RowsAffected(); n != 1 {
 		return fmt.Errorf("assignment %d: %w", a.ID, registry.ErrNotFound)
 	}
-	if c != nil && was != a.State {
+	if c != nil && counted && was != a.State {
 		c.change()
 		c.d.Moved(pool, bits, was, a.State)
 	}
@@ -785,8 +803,14 @@ func familyPage(f registry.AssignmentFilter) bool {
 // from the pools' counters (a few hundred rows): an estimate of the rows
 // a page of the family chooses its plan by.
 func (t *tx) familyRows(ctx context.Context, fam int) (int64, int64, error) {
-	rows, err := t.q.query(ctx, `SELECT p.family, SUM(c.n) FROM pool_counts c JOIN pools p ON p.id = c.pool_id
-		WHERE c.kind IN ('assigned', 'quarantined') GROUP BY 1`)
+	if err := t.flushCounts(ctx); err != nil {
+		return 0, 0, err
+	}
+	rows, err := t.q.query(ctx, `SELECT p.family, SUM(c.n) FROM (
+		SELECT pool_id, n FROM pool_counts WHERE kind IN ('assigned', 'quarantined')
+		UNION ALL
+		SELECT a.pool_id, 1 FROM assignments a WHERE `+tailWhere+` AND +a.state IN ('assigned', 'quarantined')) c
+		JOIN pools p ON p.id = c.pool_id GROUP BY 1`)
 	counts, err := collect(rows, err, func(r rowscan.Scanner) ([2]int64, error) {
 		var c [2]int64
 		return c, r.Scan(&c[0], &c[1])
@@ -1117,8 +1141,12 @@ func (t *tx) Activity(ctx context.Context, poolIDs []int64, from, to time.Time) 
 	if lo == hi {
 		return nil, nil
 	}
-	err := scan(false, `SELECT c.day, p.family, SUM(c.n) FROM pool_counts c JOIN pools p ON p.id = c.pool_id
-		WHERE c.pool_id IN (`+ids+`) AND c.kind = 'created' AND c.day >= ? AND c.day < ? GROUP BY 1, 2`, lo, hi)
+	err := scan(false, `SELECT c.day, p.family, SUM(c.n) FROM (
+		SELECT pool_id, day, n FROM pool_counts WHERE pool_id IN (`+ids+`) AND kind = 'created' AND day >= ?1 AND day < ?2
+		UNION ALL
+		SELECT pool_id, day, 1 FROM (SELECT a.pool_id, `+poolcount.DaySQL("a.created_at")+` AS day FROM assignments a
+			WHERE `+tailWhere+` AND +a.pool_id IN (`+ids+`)) WHERE day >= ?1 AND day < ?2) c
+		JOIN pools p ON p.id = c.pool_id GROUP BY 1, 2`, lo, hi)
 	if err == nil {
 		err = scan(true, rowscan.ActivityQuery("released_at", `pool_id IN (`+ids+`)`, "?", "?"), lo*poolcount.DayMicros, hi*poolcount.DayMicros)
 	}
@@ -1357,6 +1385,9 @@ func (t *tx) LoadAssignments(ctx context.Context, as []registry.Assignment) erro
 			}
 		}
 		return nil
+	}
+	if err := t.beforeCounted(ctx); err != nil {
+		return err
 	}
 	const cols = 13
 	args := make([]any, 0, cols*min(len(as), maxRows))
