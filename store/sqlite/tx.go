@@ -702,7 +702,6 @@ func (t *tx) LiveAssignment(ctx context.Context, space string, p netip.Prefix) (
 }
 
 func (t *tx) AssignmentsAt(ctx context.Context, space string, p netip.Prefix) ([]registry.Assignment, error) {
-	fam, first, last, _ := span(p)
 	// Assignments are aligned prefixes: one overlapping p either starts
 	// inside p or contains it, and then starts at p's address masked to
 	// its own length, no shorter than its pool's. So: a range of first
@@ -716,6 +715,17 @@ func (t *tx) AssignmentsAt(ctx context.Context, space string, p netip.Prefix) ([
 			minBits = min(minBits, pl.Prefix.Bits())
 		}
 	}
+	q, args := assignmentsAtQuery(space, p, minBits)
+	return t.listAssignments(ctx, q, args...)
+}
+
+// assignmentsAtQuery is AssignmentsAt's statement: the rows of space
+// starting inside p, and those starting where p's supernets down to
+// minBits start, each a seek of assignments_at (the space leads it). The
+// space is named inside only: a condition on a.space outside made SQLite
+// walk the space's rows of that index instead (1.1 s at 10M).
+func assignmentsAtQuery(space string, p netip.Prefix, minBits int) (string, []any) {
+	fam, first, last, _ := span(p)
 	args := []any{space, fam, first, last, space, fam}
 	in := "NULL"
 	for b := minBits; b < p.Bits(); b++ {
@@ -723,11 +733,10 @@ func (t *tx) AssignmentsAt(ctx context.Context, space string, p netip.Prefix) ([
 		args = append(args, addrBytes(netip.PrefixFrom(p.Addr(), b).Masked().Addr()))
 	}
 	args = append(args, first)
-	// The space first: it leads the index by address (assignments_at).
-	return t.listAssignments(ctx, assignmentListSelect+` WHERE a.id IN (
+	return assignmentListSelect + ` WHERE a.id IN (
 		SELECT id FROM assignments WHERE space = ? AND family = ? AND first >= ? AND first <= ?
-		UNION ALL SELECT id FROM assignments WHERE space = ? AND family = ? AND first IN (`+in+`))
-		AND a.last >= ? AND a.space = ? ORDER BY a.id`, append(args, space)...)
+		UNION ALL SELECT id FROM assignments WHERE space = ? AND family = ? AND first IN (` + in + `))
+		AND a.last >= ? ORDER BY a.id`, args
 }
 
 // maxRegionUnion bounds the pages (one per pool, or per pool and past

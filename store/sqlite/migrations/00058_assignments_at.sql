@@ -17,9 +17,10 @@
 -- refuses what the unique index refused on insert; the unique index also
 -- refused a released row made live again over a live one: the trigger
 -- assignments_live_again does that now (no writer does it today).
-CREATE INDEX assignments_at ON assignments (space, family, first, state);
+-- The old indexes go first: the new one is built in their pages.
 DROP INDEX assignments_live;
 DROP INDEX assignments_all_first;
+CREATE INDEX assignments_at ON assignments (space, family, first, state);
 
 -- +goose StatementBegin
 CREATE TRIGGER assignments_live_again BEFORE UPDATE OF state ON assignments
