@@ -724,18 +724,7 @@ func TestTagPoolBackfillMigration(t *testing.T) {
 func TestAssignmentsAtAndCountsMarkMigration(t *testing.T) {
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "old.db")
-	db, err := sql.Open("sqlite", "file:"+path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	sub, _ := fs.Sub(migrations, "migrations")
-	p, err := goose.NewProvider(goose.DialectSQLite3, db, sub, goose.WithDisableGlobalRegistry(true), goose.WithGoMigrations(goMigrations()...))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := p.UpTo(ctx, 57); err != nil {
-		t.Fatal(err)
-	}
+	db := rawAt(t, path, 57)
 	ip := func(s string) []byte { return netip.MustParseAddr(s).AsSlice() }
 	exec := func(db *sql.DB, q string, args ...any) {
 		t.Helper()
@@ -833,11 +822,7 @@ func TestAssignmentsAtAndCountsMarkMigration(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	db, err = sql.Open("sqlite", "file:"+path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	db = rawAt(t, path, 59)
 	for _, q := range []string{
 		`INSERT INTO assignments (id, pool_id, family, first, last, bits, state, created_at, space) VALUES (9, 2, 4, ?1, ?2, 30, 'assigned', 0, 'vpc')`,
 		`UPDATE assignments SET state = 'assigned', released_at = NULL WHERE id = 1`,
@@ -858,13 +843,8 @@ func TestAssignmentsAtAndCountsMarkMigration(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	p, err = goose.NewProvider(goose.DialectSQLite3, db, sub, goose.WithDisableGlobalRegistry(true), goose.WithAllowOutofOrder(true), goose.WithGoMigrations(goMigrations()...))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := p.DownTo(ctx, 57); err != nil {
-		t.Fatal(err)
-	}
+	db.Close()
+	db = rawAt(t, path, 57)
 	if err := db.QueryRowContext(ctx, `SELECT group_concat(name, ' ') FROM (SELECT name FROM sqlite_master
 		WHERE name IN ('assignments_at', 'assignments_live', 'assignments_all_first', 'assignments_live_again', 'pool_counts_mark') ORDER BY name)`).Scan(&names); err != nil {
 		t.Fatal(err)
@@ -880,4 +860,34 @@ func TestAssignmentsAtAndCountsMarkMigration(t *testing.T) {
 	if err := db.QueryRowContext(ctx, `PRAGMA integrity_check`).Scan(&check); err != nil || check != "ok" {
 		t.Errorf("integrity check after going down: %q, %v", check, err)
 	}
+}
+
+// rawAt opens the register at path without the store, migrated up or
+// down to version.
+func rawAt(t *testing.T, path string, version int64) *sql.DB {
+	t.Helper()
+	ctx := context.Background()
+	db, err := sql.Open("sqlite", "file:"+path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	sub, _ := fs.Sub(migrations, "migrations")
+	p, err := goose.NewProvider(goose.DialectSQLite3, db, sub, goose.WithDisableGlobalRegistry(true), goose.WithAllowOutofOrder(true), goose.WithGoMigrations(goMigrations()...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	now, err := p.GetDBVersion(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if now <= version {
+		_, err = p.UpTo(ctx, version)
+	} else {
+		_, err = p.DownTo(ctx, version)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return db
 }
