@@ -659,7 +659,9 @@ func (t *tx) UpdateAssignment(ctx context.Context, a registry.Assignment) error 
 	var was registry.State
 	var counted bool
 	if c != nil {
-		if err := t.flushCounts(ctx); err != nil { // the mark where it belongs
+		// The mark past the rows the batch counted, so that stateBefore
+		// tells counted rows from the tail; the changes stay in the cache.
+		if err := t.q.(*wtx).settle(ctx); err != nil {
 			return err
 		}
 		var err error
