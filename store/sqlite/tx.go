@@ -792,16 +792,15 @@ func familyQuery(q string, fam, all int64, limit int) string {
 	return strings.Replace(q, "FROM assignments a ", "FROM assignments a NOT INDEXED ", 1)
 }
 
-// assignmentSpaces lists the spaces that hold assignments, live or
-// past, one seek of assignments_at each: a look-up by address across
-// spaces is that index's seek in each of them (00058: the index of every
-// row by address alone, written by every allocation, is gone). Spaces
-// are a handful; the spaces table is not used, as it may have lost a
-// space whose past rows remain.
-const assignmentSpaces = `WITH RECURSIVE sp(v) AS (
-	SELECT (SELECT space FROM assignments ORDER BY space LIMIT 1)
-	UNION ALL SELECT (SELECT space FROM assignments WHERE space > sp.v ORDER BY space LIMIT 1) FROM sp WHERE sp.v IS NOT NULL)
-	SELECT v FROM sp WHERE v IS NOT NULL`
+// assignmentSpaces lists the spaces an assignment can be in: a look-up by
+// address across spaces is a seek of assignments_at in each (00058: the
+// index of every row by address alone, written by every allocation, is
+// gone). Every assignment's space is its pool's, its block's
+// (assignments_space, pools_space), and a block's names a space (a foreign
+// key): a space with rows cannot be deleted. The spaces are a handful. A
+// recursive CTE of the index's distinct spaces cost ~60 µs a statement
+// (?contains= at 10M, bench/README.md "Session 14"); the table ~0.
+const assignmentSpaces = `SELECT name FROM spaces`
 
 // familyPage reports whether f is a page of a family alone (states
 // aside): the shape without an index of its own.
