@@ -65,9 +65,8 @@ type Store struct {
 	// registry.Region), so that an allocation's first statement, the
 	// region's lock, can go out with its second (tx.RegionByName).
 	regions sync.Map
-	// folds holds the statements fold.go made of queued writes, by the
-	// texts folded.
-	folds sync.Map // string -> string
+	// folds holds the statements fold.go made of queued writes (foldCache).
+	folds foldCache
 
 	// Group commit (group.go): Update queues jobs for the writers.
 	jobs     chan *job
@@ -598,7 +597,10 @@ type tx struct {
 	prev     *tx
 	carryErr error
 	// regions are the regions read under this transaction's lock, by name.
-	regions map[string]registry.Region
+	// regionsShared: the map is a group commit's shared one (group.go),
+	// copied before it is changed (ownRegions).
+	regions       map[string]registry.Region
+	regionsShared bool
 	// one marks a ViewOne transaction; n counts its statements.
 	one    bool
 	n      int
