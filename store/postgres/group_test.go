@@ -174,3 +174,85 @@ func TestGroupCommitWithoutSavepoints(t *testing.T) {
 		})
 	}
 }
+
+// TestGroupCommitJobsShareRegionsUntilChanged: the jobs of a group commit
+// share the regions the transaction read under its lock (group.go) until
+// one changes them: a job that changes a region, reads it back and then
+// fails is taken back alone, and the jobs after it still see the region
+// as it is, not as the failed job left it in memory.
+func TestGroupCommitJobsShareRegionsUntilChanged(t *testing.T) {
+	ctx := context.Background()
+	st, err := postgres.Open(ctx, migratedDB(t), postgres.Options{Writers: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	orig := registry.Region{Name: "shared", Location: location.Location{Country: "US", City: "Before"}, BorrowBits: 24, CreatedAt: time.Unix(1, 0)}
+	if err := st.Update(ctx, func(tx registry.Tx) error { return tx.InsertRegion(ctx, &orig) }); err != nil {
+		t.Fatal(err)
+	}
+	refused := errors.New("test: refused after changing the region")
+	hold, holding := make(chan struct{}), make(chan struct{})
+	held := make(chan error, 1)
+	go func() {
+		held <- st.Update(ctx, func(tx registry.Tx) error {
+			close(holding)
+			<-hold
+			_, err := tx.RegionByName(ctx, "shared")
+			return err
+		})
+	}()
+	<-holding
+	const n = 12
+	errs := make([]error, n)
+	seen := make([]string, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = st.Update(ctx, func(tx registry.Tx) error {
+				r, err := tx.RegionByName(ctx, "shared")
+				if err != nil {
+					return err
+				}
+				if i%2 == 1 {
+					seen[i] = r.Location.City
+					return nil
+				}
+				r.Location.City = fmt.Sprintf("Changed by job %d", i)
+				if err := tx.UpdateRegion(ctx, r); err != nil {
+					return err
+				}
+				if r, err = tx.RegionByName(ctx, "shared"); err != nil {
+					return err
+				}
+				if r.Location.City != fmt.Sprintf("Changed by job %d", i) {
+					return fmt.Errorf("job %d read back city %q", i, r.Location.City)
+				}
+				return refused
+			})
+		}()
+	}
+	time.Sleep(200 * time.Millisecond) // let them queue behind the holder
+	close(hold)
+	wg.Wait()
+	if err := <-held; err != nil {
+		t.Fatal(err)
+	}
+	for i := range n {
+		switch {
+		case i%2 == 0 && !errors.Is(errs[i], refused):
+			t.Errorf("job %d, which changes the region and fails: err = %v", i, errs[i])
+		case i%2 == 1 && (errs[i] != nil || seen[i] != "Before"):
+			t.Errorf("job %d, which reads the region: city %q, err %v; want %q", i, seen[i], errs[i], "Before")
+		}
+	}
+	var got registry.Region
+	if err := st.View(ctx, func(tx registry.Tx) (err error) {
+		got, err = tx.RegionByName(ctx, "shared")
+		return err
+	}); err != nil || got.Location.City != "Before" {
+		t.Fatalf("after the batch: city %q, err %v; want %q", got.Location.City, err, "Before")
+	}
+}

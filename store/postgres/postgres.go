@@ -403,6 +403,11 @@ func (s *Store) Close() error {
 // caller detected (registry.ErrConflict): the transaction did nothing and
 // may run again.
 func retryable(err error) bool {
+	if err == nil {
+		// Before pe below, which escapes: a heap object for every
+		// Update that succeeds otherwise.
+		return false
+	}
 	if errors.Is(err, registry.ErrConflict) {
 		return true
 	}
@@ -529,10 +534,12 @@ func (s *Store) run(ctx context.Context, write bool, hints *[]int64, fn func(reg
 // mapErr turns constraint failures into the registry's sentinel errors,
 // and a connection lost under a statement into registry.ErrStorage.
 func mapErr(err error) error {
-	var pe *pgconn.PgError
 	if err == nil {
+		// Before pe below, which escapes: a heap object for every
+		// statement and Update that succeeds otherwise.
 		return err
 	}
+	var pe *pgconn.PgError
 	if !errors.As(err, &pe) {
 		return connLost(err)
 	}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"hash/fnv"
 	"strings"
 
 	"github.com/jackc/pgx/v5"
@@ -46,11 +45,12 @@ func (t *tx) queueTenantLock(name string) {
 			for rows.Next() {
 			}
 			rows.Close()
-			var pe *pgconn.PgError
-			if err := rows.Err(); errors.As(err, &pe) && pe.Code == "55P03" { // lock_not_available
-				// Not wrapped: mapErr would take it for a lock_timeout.
-				return fmt.Errorf("tenant %s: row held by another writer: %w", name, registry.ErrConflict)
-			} else if err != nil {
+			if err := rows.Err(); err != nil {
+				var pe *pgconn.PgError
+				if errors.As(err, &pe) && pe.Code == "55P03" { // lock_not_available
+					// Not wrapped: mapErr would take it for a lock_timeout.
+					return fmt.Errorf("tenant %s: row held by another writer: %w", name, registry.ErrConflict)
+				}
 				return err
 			}
 			return nil
@@ -418,11 +418,9 @@ func (t *tx) QueueNameHolder(ctx context.Context, fqdn, tenant string) func() (r
 	dotted, bare := rowscan.NameArgs(fqdn)
 	mode, key := lockNone, int32(0)
 	if t.write && !t.namesFenced {
-		h := fnv.New32a()
-		h.Write([]byte(dotted))
 		// The schema's key mixed in: another register's name, in another
 		// schema of the database, is another lock (see Store.schemaKey).
-		key, mode = int32(h.Sum32())^t.s.schemaKey, lockTry
+		key, mode = int32(fnv32a(dotted))^t.s.schemaKey, lockTry
 		if t.tenantLockFirst() {
 			mode = lockWait
 		}
@@ -454,6 +452,18 @@ func (t *tx) QueueNameHolder(ctx context.Context, fqdn, tenant string) func() (r
 		k, ok := rowscan.HolderKind(*code)
 		return k, ok, nil
 	}
+}
+
+// fnv32a is hash/fnv's 32-bit FNV-1a of s, without its two heap objects
+// (the hash and s's bytes) per named allocation.
+func fnv32a(s string) uint32 {
+	const offset, prime = 2166136261, 16777619
+	h := uint32(offset)
+	for i := 0; i < len(s); i++ {
+		h ^= uint32(s[i])
+		h *= prime
+	}
+	return h
 }
 
 // LockAllNames implements registry.NameLocker: the fence exclusive, one
@@ -501,7 +511,10 @@ func (t *tx) QueueTenantUse(ctx context.Context, name string, d4, d6 int64) func
 		if gotErr == nil {
 			t.holds(got)
 		}
-		gotErr, done = notFound(gotErr, "tenant "+name), true
+		if gotErr != nil {
+			gotErr = notFound(gotErr, "tenant "+name)
+		}
+		done = true
 		if errors.Is(gotErr, registry.ErrNotFound) {
 			return nil // an answer, not a failure of the batch
 		}
