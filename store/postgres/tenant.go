@@ -8,6 +8,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/cadastre-ipam/cadastre/registry"
@@ -426,12 +427,14 @@ func (t *tx) QueueNameHolder(ctx context.Context, fqdn, tenant string) func() (r
 		}
 		t.tenantLocks++
 	}
-	var code *string
+	// code is the answer, NULL when the name's lock was not had. Scanned
+	// into a pgtype.Text: a *string is made by reflection, per call.
+	var code pgtype.Text
 	done := false
 	t.queueRead(func(rows pgx.Rows) error {
 		var err error
-		code, err = one(rows, nil, func(r rowscan.Scanner) (*string, error) {
-			var s *string
+		code, err = one(rows, nil, func(r rowscan.Scanner) (pgtype.Text, error) {
+			var s pgtype.Text
 			return s, r.Scan(&s)
 		})
 		done = true
@@ -446,10 +449,10 @@ func (t *tx) QueueNameHolder(ctx context.Context, fqdn, tenant string) func() (r
 				return "", false, fmt.Errorf("name %s: the queued look-up was never answered", fqdn)
 			}
 		}
-		if code == nil {
+		if !code.Valid {
 			return "", false, fmt.Errorf("name %s: held by another writer: %w", fqdn, registry.ErrConflict)
 		}
-		k, ok := rowscan.HolderKind(*code)
+		k, ok := rowscan.HolderKind(code.String)
 		return k, ok, nil
 	}
 }
