@@ -638,7 +638,7 @@ type tx struct {
 	// locked by counting their use, as the transaction sees them: later
 	// jobs count in memory, and the counts are stored once, with the
 	// COMMIT (tenant.go, usedRow).
-	use map[string]usedRow
+	use map[string]*usedRow
 	// countedHeld: a use was counted in memory (countHeld).
 	countedHeld bool
 	// counts are the pool counters' changes not stored yet (counters.go).

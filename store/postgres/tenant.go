@@ -263,6 +263,11 @@ func (t *tx) countUse() string {
 // counted a use), so nothing else has changed the row since: the jobs
 // after that count against it in memory, exactly, and storeUse or
 // commitUse store the counts before anything else reads them.
+//
+// The map of them (tx.use) holds pointers to rows never changed once in
+// it (a change puts a changed copy in its place): a group commit copies
+// the map for each job (group.go), and a copy of pointers is a few bytes
+// where one of the rows was ~1.5 KB per allocation.
 type usedRow struct {
 	t                registry.Tenant
 	stored4, stored6 int64
@@ -275,21 +280,22 @@ func (t *tx) holds(x registry.Tenant) {
 		return
 	}
 	if t.use == nil {
-		t.use = map[string]usedRow{}
+		t.use = map[string]*usedRow{}
 	}
-	t.use[x.Name] = usedRow{t: x, stored4: x.UsedIPv4, stored6: x.UsedIPv6}
+	t.use[x.Name] = &usedRow{t: x, stored4: x.UsedIPv4, stored6: x.UsedIPv6}
 }
 
 // countHeld counts a use in memory if the transaction holds the tenant's
 // row (holds), as the row's GREATEST(used + d, 0) would.
 func (t *tx) countHeld(name string, d4, d6 int64) (registry.Tenant, bool) {
-	r, ok := t.use[name]
+	held, ok := t.use[name]
 	if !ok {
 		return registry.Tenant{}, false
 	}
+	r := *held
 	r.t.UsedIPv4 = max(r.t.UsedIPv4+d4, 0)
 	r.t.UsedIPv6 = max(r.t.UsedIPv6+d6, 0)
-	t.use[name] = r
+	t.use[name] = &r
 	t.countedHeld = true
 	return r.t, true
 }
@@ -298,15 +304,16 @@ func (t *tx) countHeld(name string, d4, d6 int64) (registry.Tenant, bool) {
 // reads or writes tenants otherwise; forget also forgets the rows (their
 // names or quotas may change), so that the next count reads them again.
 func (t *tx) storeUse(ctx context.Context, forget bool) error {
-	for name, r := range t.use {
-		if r.t.UsedIPv4 == r.stored4 && r.t.UsedIPv6 == r.stored6 {
+	for name, held := range t.use {
+		if held.t.UsedIPv4 == held.stored4 && held.t.UsedIPv6 == held.stored6 {
 			continue
 		}
-		if _, err := t.exec(ctx, `UPDATE tenants SET used_ipv4 = $1, used_ipv6 = $2 WHERE id = $3`, r.t.UsedIPv4, r.t.UsedIPv6, r.t.ID); err != nil {
+		if _, err := t.exec(ctx, `UPDATE tenants SET used_ipv4 = $1, used_ipv6 = $2 WHERE id = $3`, held.t.UsedIPv4, held.t.UsedIPv6, held.t.ID); err != nil {
 			return fmt.Errorf("tenant %s: store its use: %w", name, err)
 		}
+		r := *held
 		r.stored4, r.stored6 = r.t.UsedIPv4, r.t.UsedIPv6
-		t.use[name] = r
+		t.use[name] = &r
 	}
 	if forget {
 		t.use = nil
@@ -318,7 +325,7 @@ func (t *tx) storeUse(ctx context.Context, forget bool) error {
 // and the pool counters' changes, counters.go) and commits, in one round
 // trip; it returns COMMIT's tag (ROLLBACK if a statement failed: the
 // transaction then stores nothing).
-func commitUse(ctx context.Context, c *pgxpool.Conn, use map[string]usedRow, counts poolcount.Deltas) (pgconn.CommandTag, error) {
+func commitUse(ctx context.Context, c *pgxpool.Conn, use map[string]*usedRow, counts poolcount.Deltas) (pgconn.CommandTag, error) {
 	b := &pgx.Batch{}
 	for _, r := range use {
 		if r.t.UsedIPv4 != r.stored4 || r.t.UsedIPv6 != r.stored6 {
