@@ -17,14 +17,7 @@ import (
 // 20 allocations.
 func TestKeyedAllocationRoundTrips(t *testing.T) {
 	ctx := context.Background()
-	var trips roundTrips
-	st, err := postgres.Open(ctx, migratedDB(t), postgres.Options{Tracer: &trips})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	r := registry.New(st)
-	regionWithPool(t, r, "east", "10.0.0.0/16")
+	r, trips := tracedRegion(t)
 	if _, err := r.Allocate(ctx, registry.Request{Region: "east", Family: 4, Key: "warm"}); err != nil {
 		t.Fatal(err)
 	}
