@@ -601,7 +601,7 @@ func pageOfAssignments(t *testing.T, f fixture) {
 		}
 		for i, r := range []row{
 			{f.pool4, "40.64.0.1/32", registry.StateAssigned, tenant, registry.Tags{"env": "prod", "team": "a"}},
-			{f.pool6, "2603:1030::/64", registry.StateAssigned, tenant, nil},
+			{f.pool6, "2603:1030::/64", registry.StateAssigned, tenant, registry.Tags{"k:9": "12:x=y", "e": "", "ünï": "çødé 3:"}},
 			{f.pool4, "40.64.0.2/32", registry.StateReleased, "t2", registry.Tags{"env": "prod"}},
 			{f.pool4, "40.64.0.4/30", registry.StateQuarantined, tenant, nil},
 			{borrowed, "40.64.1.128/32", registry.StateAssigned, "t2", registry.Tags{"env": "prod"}},

@@ -4,9 +4,9 @@ import (
 	"context"
 	"fmt"
 	"net/netip"
-	"strings"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
 
 	"github.com/cadastre-ipam/cadastre/registry"
 	"github.com/cadastre-ipam/cadastre/store/internal/rowscan"
@@ -41,13 +41,14 @@ const (
 )
 
 // pageQuery is the statement of AssignmentPage: f's page (assignmentQuery,
-// with pageSelect's columns) and each assignment's tags as KEY=VALUE text
-// (a key holds no '=': registry.ValidateTagKey), one probe of tags_pkey
-// per assignment of the page.
+// with pageSelect's columns) and each assignment's tags, one probe of
+// tags_pkey per assignment of the page, as one text of length-prefixed
+// keys and values (parseTags): read in place, where an array is a string
+// allocated per key and per value.
 func pageQuery(f registry.AssignmentFilter) (string, []any) {
 	q, args := assignmentQueryOf(pageSelect, f)
-	return "SELECT q.*, ARRAY(SELECT t.key || '=' || t.value FROM tags t WHERE t.kind = 'assignment' AND t.object_id = q.id) FROM (" +
-		q + ") q(" + pageColumns + ") ORDER BY q.id", args
+	return "SELECT q.*, (SELECT string_agg(octet_length(t.key) || ':' || t.key || octet_length(t.value) || ':' || t.value, '')" +
+		" FROM tags t WHERE t.kind = 'assignment' AND t.object_id = q.id) FROM (" + q + ") q(" + pageColumns + ") ORDER BY q.id", args
 }
 
 // AssignmentPage implements registry.AssignmentPager: one round trip of one
@@ -62,7 +63,7 @@ func (s *Store) AssignmentPage(ctx context.Context, f registry.AssignmentFilter)
 	b.Queue(q, args...)
 	b.Queue(defaultPlans)
 	br := s.pool.SendBatch(ctx, b)
-	out, err := readPage(br)
+	out, err := readPage(br, f.Limit)
 	if cerr := br.Close(); err == nil {
 		err = cerr
 	}
@@ -79,8 +80,12 @@ func (s *Store) AssignmentPage(ctx context.Context, f registry.AssignmentFilter)
 	return out, nil
 }
 
-// readPage reads the batch of AssignmentPage up to its statement's rows.
-func readPage(br pgx.BatchResults) ([]registry.Assignment, error) {
+// readPage reads the batch of AssignmentPage up to its statement's rows,
+// into capacity for limit of them. The texts that repeat from row to row
+// (region, tenant, state, space, tag keys and values) are read in place
+// and made strings once per page: string columns were half of a list
+// request's allocations.
+func readPage(br pgx.BatchResults, limit int) ([]registry.Assignment, error) {
 	if _, err := br.Exec(); err != nil {
 		return nil, err
 	}
@@ -90,39 +95,80 @@ func readPage(br pgx.BatchResults) ([]registry.Assignment, error) {
 	}
 	defer rows.Close()
 	var out []registry.Assignment
-	var state string
+	if limit > 0 {
+		out = make([]registry.Assignment, 0, min(limit, 1024))
+	}
+	texts := map[string]string{}
+	text := func(b []byte) string {
+		if s, ok := texts[string(b)]; ok {
+			return s
+		}
+		s := string(b)
+		texts[s] = s
+		return s
+	}
+	var region, tenant, state, relFrom, space, tags pgtype.DriverBytes
 	var created int64
 	var released, until, relID *int64
 	var relPrefix netip.Prefix
-	var relFrom *string
-	var tags []string
 	for rows.Next() {
 		out = append(out, registry.Assignment{})
 		a := &out[len(out)-1]
-		if err := rows.Scan(&a.ID, &a.Prefix, &a.PoolID, &a.Pool, &a.RegionID, &a.Region, &a.Tenant, &a.Resource, &a.Name, &state,
-			&created, &released, &until, &relID, &relPrefix, &relFrom, &a.Space, &tags); err != nil {
+		if err := rows.Scan(&a.ID, &a.Prefix, &a.PoolID, &a.Pool, &a.RegionID, &region, &tenant, &a.Resource, &a.Name, &state,
+			&created, &released, &until, &relID, &relPrefix, &relFrom, &space, &tags); err != nil {
 			return nil, err
 		}
-		a.State, a.CreatedAt = registry.State(state), rowscan.FromMicros(created)
+		a.Region, a.Tenant, a.Space = text(region), text(tenant), text(space)
+		a.State, a.CreatedAt = registry.State(text(state)), rowscan.FromMicros(created)
 		a.ReleasedAt, a.QuarantineUntil = rowscan.OptTime(released), rowscan.OptTime(until)
 		if relID != nil {
 			a.Borrowed = true
-			a.Relocation = &registry.RelocationRef{ID: *relID, Prefix: relPrefix, FromRegion: *relFrom, ToRegion: a.Region}
+			a.Relocation = &registry.RelocationRef{ID: *relID, Prefix: relPrefix, FromRegion: text(relFrom), ToRegion: a.Region}
 		}
-		if len(tags) > 0 {
-			a.Tags = make(registry.Tags, len(tags))
-			for _, kv := range tags {
-				k, v, ok := strings.Cut(kv, "=")
-				if !ok {
-					return nil, fmt.Errorf("assignment %d: stored tag %q: no '='", a.ID, kv)
-				}
-				a.Tags[k] = v
-			}
+		if a.Tags, err = parseTags(tags, text); err != nil {
+			return nil, fmt.Errorf("assignment %d: %w", a.ID, err)
 		}
 	}
 	if err := rows.Err(); err != nil {
 		return nil, err
 	}
+	if len(out) == 0 {
+		out = nil // as tx.Assignments: no page, not an empty one
+	}
 	_, err = br.Exec()
 	return out, err
+}
+
+// parseTags reads pageQuery's text of an assignment's tags: each key and
+// then its value, as its length in bytes, ':' and the bytes. text makes
+// a string of bytes. No text is no tags (nil).
+func parseTags(b []byte, text func([]byte) string) (registry.Tags, error) {
+	if len(b) == 0 {
+		return nil, nil
+	}
+	next := func() (string, error) {
+		n, i := 0, 0
+		for ; i < len(b) && b[i] >= '0' && b[i] <= '9' && n <= len(b); i++ {
+			n = n*10 + int(b[i]-'0')
+		}
+		if i == 0 || i >= len(b) || b[i] != ':' || n > len(b)-i-1 {
+			return "", fmt.Errorf("stored tags %q: not a length and ':' with that many bytes", b)
+		}
+		s := text(b[i+1 : i+1+n])
+		b = b[i+1+n:]
+		return s, nil
+	}
+	t := registry.Tags{}
+	for len(b) > 0 {
+		k, err := next()
+		if err != nil {
+			return nil, err
+		}
+		v, err := next()
+		if err != nil {
+			return nil, err
+		}
+		t[k] = v
+	}
+	return t, nil
 }
