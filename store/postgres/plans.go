@@ -89,7 +89,8 @@ func pageCases(region int64, regionName string, pool int64, tenant, name, resour
 
 // PrintPagePlans writes to w the plan of every kind of page of
 // assignments (EXPLAIN (ANALYZE, BUFFERS), pages of 100; the custom plan,
-// then the generic plan a prepared statement may get) on the register
+// then the generic plan a prepared statement may get, then the generic
+// plan of the API's statement, AssignmentPage's) on the register
 // db holds, with values drawn from it (the first IPv4 pool of the first
 // region by name, a live named assignment from the middle of the IDs),
 // and the assignment rows each plan's steps read: what grows with the
@@ -118,8 +119,15 @@ func PrintPagePlans(ctx context.Context, db *pgxpool.Pool, w io.Writer) error {
 		if err != nil {
 			return fmt.Errorf("%s, generic plan: %w", c.name, err)
 		}
-		if _, err := fmt.Fprintf(w, "== %s: %d assignment rows read, seq scan %v\n%s\n== %s, generic plan: %d assignment rows read, seq scan %v\n%s\n",
-			c.name, p.read, p.seqScan, p.text, c.name, g.read, g.seqScan, g.text); err != nil {
+		// The API's statement (AssignmentPage: the page with its tags),
+		// which always runs its generic plan.
+		pq, pargs := pageQuery(f)
+		ap, err := explainGeneric(ctx, db, "assignments", pq, pargs, true)
+		if err != nil {
+			return fmt.Errorf("%s, AssignmentPage's generic plan: %w", c.name, err)
+		}
+		if _, err := fmt.Fprintf(w, "== %s: %d assignment rows read, seq scan %v\n%s\n== %s, generic plan: %d assignment rows read, seq scan %v\n%s\n== %s, AssignmentPage's generic plan: %d assignment rows read, seq scan %v\n%s\n",
+			c.name, p.read, p.seqScan, p.text, c.name, g.read, g.seqScan, g.text, c.name, ap.read, ap.seqScan, ap.text); err != nil {
 			return err
 		}
 	}
