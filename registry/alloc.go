@@ -1229,6 +1229,12 @@ func (r *Registry) Assignment(ctx context.Context, id int64, tenant *string) (a 
 
 // Assignments lists assignments matching f.
 func (r *Registry) Assignments(ctx context.Context, f AssignmentFilter) (out []Assignment, err error) {
+	if err := f.Tags.Validate(); err != nil {
+		return nil, err
+	}
+	if p, ok := r.store.(AssignmentPager); ok {
+		return p.AssignmentPage(ctx, f)
+	}
 	err = r.store.View(ctx, func(tx Tx) error {
 		if f.Region != "" {
 			g, err := tx.RegionByName(ctx, f.Region)
@@ -1236,9 +1242,6 @@ func (r *Registry) Assignments(ctx context.Context, f AssignmentFilter) (out []A
 				return err
 			}
 			f.RegionID = g.ID
-		}
-		if err := f.Tags.Validate(); err != nil {
-			return err
 		}
 		if out, err = tx.Assignments(ctx, f); err != nil {
 			return err
