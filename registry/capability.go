@@ -60,11 +60,11 @@ type SpanLister interface {
 	PoolSpans(ctx context.Context) ([]PoolSpan, error)
 }
 
-// IdempotencyAssumer is a Tx told that the caller found no record for
-// (tenant, key) just before the transaction, so the store need not read it
-// again. After AssumeAbsent, PutIdempotent of that key meeting a record
-// committed since fails with ErrConflict (not ErrExists), so that Update
-// runs fn again and it finds the record.
+// IdempotencyAssumer is a Tx told to take (tenant, key) as unrecorded
+// without reading it: a key is new far more often than it is replayed
+// (AllocateAll). After AssumeAbsent, PutIdempotent of that key meeting a
+// record fails with ErrConflict (not ErrExists), so that Update runs fn
+// again and it finds the record.
 type IdempotencyAssumer interface {
 	AssumeAbsent(tenant, key string)
 }
