@@ -118,7 +118,7 @@ func readSoFar(ctx context.Context, tx pgx.Tx) (int64, error) {
 // assignment (migration 00042) runs without settings, so what keeps it on
 // assignments_name is its plan alone. A plan is made once per connection
 // and kept (a generic plan, forced here) until the table is analysed
-// again; one made while the table held one row must still read the index,
+// again; one made while the table held a row or two must still read the index,
 // not every row, once the table holds thousands (an import, before
 // autovacuum analyses it). Sequential reads are PostgreSQL's own count.
 func TestNameHolderPlanKeepsTheIndex(t *testing.T) {
@@ -142,8 +142,12 @@ func TestNameHolderPlanKeepsTheIndex(t *testing.T) {
 	if _, err := r.AddTenant(ctx, registry.TenantSpec{Name: "a"}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := r.Allocate(ctx, registry.Request{Region: "r", Tenant: "a", Name: "vm.plan.example"}); err != nil {
-		t.Fatal(err)
+	// Stored without the trailing dot and with it: assignments_name holds
+	// both in one form (migration 00061), each found by either.
+	for _, n := range []string{"vm.plan.example", "vm2.plan.example."} {
+		if _, err := r.Allocate(ctx, registry.Request{Region: "r", Tenant: "a", Name: n}); err != nil {
+			t.Fatal(err)
+		}
 	}
 	conn, err := pgx.Connect(ctx, dsn)
 	if err != nil {
@@ -163,7 +167,8 @@ func TestNameHolderPlanKeepsTheIndex(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	// The plan is made now, on a table of one row.
+	// The plans (of both signatures: the old one calls the new) are made
+	// now, on a table of two rows.
 	if got := holder("vm.plan.example"); got != "assignment" {
 		t.Fatalf("name_holder(vm.plan.example) = %q, want assignment", got)
 	}
@@ -187,16 +192,21 @@ func TestNameHolderPlanKeepsTheIndex(t *testing.T) {
 		return n
 	}
 	before := seqRead()
-	for _, c := range []struct{ name, want string }{
-		{"vm.plan.example", "assignment"}, // another tenant's
-		{"new.plan.example", ""},
-	} {
-		var got string
-		if err := tx.QueryRow(ctx, `SELECT name_holder(0, 0, $1, $2, 'b')`, c.name+".", c.name).Scan(&got); err != nil {
-			t.Fatal(err)
-		}
-		if got != c.want {
-			t.Errorf("name_holder(%s) = %q, want %q", c.name, got, c.want)
+	// The store's call (the fence key given, migration 00061) and the one
+	// of a binary before it.
+	for _, call := range []string{`SELECT name_holder(0, 0, 0, $1, $2, 'b')`, `SELECT name_holder(0, 0, $1, $2, 'b')`} {
+		for _, c := range []struct{ name, want string }{
+			{"vm.plan.example", "assignment"}, // another tenant's
+			{"vm2.plan.example", "assignment"},
+			{"new.plan.example", ""},
+		} {
+			var got string
+			if err := tx.QueryRow(ctx, call, c.name+".", c.name).Scan(&got); err != nil {
+				t.Fatal(err)
+			}
+			if got != c.want {
+				t.Errorf("%s with %s = %q, want %q", call, c.name, got, c.want)
+			}
 		}
 	}
 	if read := seqRead() - before; read > 0 {

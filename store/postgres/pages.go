@@ -295,8 +295,11 @@ func assignmentWhere(f registry.AssignmentFilter, args *sqlArgs) []string {
 		where = append(where, "a.family = "+args.add(f.Family))
 	}
 	if f.Name != "" {
-		// The conditions of the partial index assignments_name, so it is used.
-		where = append(where, "a.name = "+args.add(f.Name)+" AND a.name <> '' AND a.state <> 'released'")
+		// The key and the conditions of the partial index assignments_name
+		// (the name without its trailing dot, migration 00061), so it is
+		// used, then the name as stored.
+		n := args.add(f.Name)
+		where = append(where, "rtrim(a.name, '.') = rtrim("+n+", '.') AND a.name = "+n+" AND a.name <> '' AND a.state <> 'released'")
 	}
 	if f.Named {
 		where = append(where, "a.name <> ''")

@@ -431,7 +431,9 @@ func (t *tx) NameHolder(ctx context.Context, fqdn, tenant string) (registry.Hold
 
 // QueueNameHolder implements registry.NameHolderQueuer: the name's locks
 // and the look-up of its holder are one statement (name_holder, migration
-// 00022, whose look-up takes its snapshot after the locks), sent with the
+// 00022, whose look-up takes its snapshot after the locks; since 00061 it
+// is given the names' fence key, schemaKey, rather than hashing the
+// schema's name on every call), sent with the
 // transaction's next statement (an allocation's first look at free
 // space). Only the first lock of a transaction waits (tenantLockFirst);
 // later ones only try, and a name another writer holds is a conflict.
@@ -459,7 +461,7 @@ func (t *tx) QueueNameHolder(ctx context.Context, fqdn, tenant string) func() (r
 		})
 		done = true
 		return err
-	}, `SELECT name_holder($1, $2, $3, $4, $5)`, key, mode, dotted, bare, tenant)
+	}, `SELECT name_holder($1, $2, $3, $4, $5, $6)`, t.s.schemaKey, key, mode, dotted, bare, tenant)
 	return func() (registry.HolderKind, bool, error) {
 		if !done {
 			if err := t.flush(ctx); err != nil {
