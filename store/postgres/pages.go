@@ -264,7 +264,8 @@ func assignmentWhere(f registry.AssignmentFilter, args *sqlArgs) []string {
 		where = append(where, "a.pool_id = "+args.add(f.PoolID))
 	}
 	if f.Family != 0 {
-		where = append(where, "a.family = "+args.add(f.Family))
+		// assignments_state_family_past holds family(prefix) (00064).
+		where = append(where, "family(a.prefix) = "+args.add(f.Family))
 	}
 	if f.Name != "" {
 		// The conditions of the partial index assignments_name, so it is used.
