@@ -482,7 +482,7 @@ func (t *tx) InsertAssignment(ctx context.Context, a *registry.Assignment) error
 				a.ID, a.PoolID, a.Prefix.String(), string(a.State), a.Tenant, a.Resource, a.Name, micros(a.CreatedAt), optMicros(a.ReleasedAt), optMicros(a.QuarantineUntil), a.Space)
 		} else {
 			t.later(`INSERT INTO assignments (id, pool_id, prefix, state, tenant, resource, name, created_at, released_at, quarantine_until, space)
-			VALUES ($1, $2, $3::cidr, $4, $5, $6, $7, $8, $9, $10, (SELECT space FROM pools WHERE id = $2))`,
+			VALUES ($1, $2::bigint, $3::cidr, $4, $5, $6, $7, $8, $9, $10, (SELECT space FROM pools WHERE id = $2))`,
 				a.ID, a.PoolID, a.Prefix.String(), string(a.State), a.Tenant, a.Resource, a.Name, micros(a.CreatedAt), optMicros(a.ReleasedAt), optMicros(a.QuarantineUntil))
 		}
 		// A failure of the queued row fails the transaction (or the job's
@@ -491,9 +491,11 @@ func (t *tx) InsertAssignment(ctx context.Context, a *registry.Assignment) error
 		return nil
 	}
 	// An assignment's space is its pool's (assignments_pool_space_fk
-	// holds it so).
+	// holds it so). The pool's ID is given its type: the column is an
+	// INTEGER (00064) and pools.id a BIGINT, and a parameter without one
+	// takes one from each ("inconsistent types deduced").
 	err := mapErr(t.row(ctx, `INSERT INTO assignments (pool_id, prefix, state, tenant, resource, name, created_at, released_at, quarantine_until, space)
-		VALUES ($1, $2::cidr, $3, $4, $5, $6, $7, $8, $9, (SELECT space FROM pools WHERE id = $1)) RETURNING id`,
+		VALUES ($1::bigint, $2::cidr, $3, $4, $5, $6, $7, $8, $9, (SELECT space FROM pools WHERE id = $1)) RETURNING id`,
 		a.PoolID, a.Prefix.String(), string(a.State), a.Tenant, a.Resource, a.Name, micros(a.CreatedAt), optMicros(a.ReleasedAt), optMicros(a.QuarantineUntil)).Scan(&a.ID))
 	if err == nil {
 		t.countInserted(*a)
