@@ -47,7 +47,10 @@ if [ -n "${PG:-}" ]; then
   # every replica needs the token key: this run's, unless one is given
   export CADASTRE_TOKEN_KEY=${CADASTRE_TOKEN_KEY:-$(od -An -tx1 -N32 /dev/urandom | tr -d ' \n')}
   PGDB=$(Q "SELECT current_database()") || { echo "$PG: cannot connect" >&2; exit 2; }
+  # an assignment's family is its prefix's (migration 00064 dropped the column)
+  AFAM="family(a.prefix)"
 else
+  AFAM="a.family"
   Q() { sqlite3 -readonly -batch -noheader "$DB" "$1"; }
   [ -f "$DB" ] || { echo "$DB: no such register" >&2; exit 2; }
   STORE=(--db "$DB")
@@ -103,7 +106,7 @@ Q "SELECT DISTINCT '/v1/assignments?tenant=' || tenant || '&limit=100' FROM assi
 # Pages deep in the register: the page after a sampled assignment, alone,
 # in its region (with a state and a family), of its tenant, of its tag.
 : > $D/api-cursor
-Q "SELECT a.id, r.name, a.tenant, a.family FROM assignments a JOIN pools p ON p.id = a.pool_id JOIN regions r ON r.id = p.region_id
+Q "SELECT a.id, r.name, a.tenant, $AFAM FROM assignments a JOIN pools p ON p.id = a.pool_id JOIN regions r ON r.id = p.region_id
    WHERE a.id IN ($ids) ORDER BY a.id LIMIT 400" |
 while IFS='|' read -r id region tenant fam; do
   c=$(cursor "$id")

@@ -46,11 +46,11 @@ func (t *tx) LoadAssignments(ctx context.Context, as []registry.Assignment) erro
 		a := &as[i]
 		a.ID = ids[i]
 		a.Space = spaces[a.PoolID]
-		fam, _, _, bits := span(a.Prefix)
-		rows[i] = []any{a.ID, a.PoolID, micros(a.CreatedAt), optMicros(a.ReleasedAt), optMicros(a.QuarantineUntil), fam, bits,
+		// family and bits are the prefix's (00064).
+		rows[i] = []any{a.ID, a.PoolID, micros(a.CreatedAt), optMicros(a.ReleasedAt), optMicros(a.QuarantineUntil),
 			a.Prefix, string(a.State), a.Tenant, a.Resource, a.Name, a.Space}
 	}
-	if err := t.copy(ctx, "assignments", []string{"id", "pool_id", "created_at", "released_at", "quarantine_until", "family", "bits",
+	if err := t.copy(ctx, "assignments", []string{"id", "pool_id", "created_at", "released_at", "quarantine_until",
 		"prefix", "state", "tenant", "resource", "name", "space"}, rows); err != nil {
 		return err
 	}

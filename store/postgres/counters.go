@@ -68,12 +68,15 @@ func (t *tx) countInserted(as ...registry.Assignment) {
 // generic plan PostgreSQL settles on for a prepared statement ran the
 // count again for every counter row (a nested loop without
 // materialisation: 453 counter rows x 47,170 quarantined entries for the
-// overview at ten million, minutes).
-const usageQuery = `WITH e AS MATERIALIZED (SELECT pool_id, bits, count(*) AS n FROM assignments
-		WHERE state = 'quarantined' AND quarantine_until <= $2 AND pool_id = ANY($1) GROUP BY pool_id, bits)
+// overview at ten million, minutes). $1 is BIGINT[] in both places:
+// assignments.pool_id is an INTEGER (00064), pool_counts.pool_id a BIGINT,
+// and a parameter given no type takes one from each ("inconsistent types
+// deduced"). A length is the prefix's (00064).
+const usageQuery = `WITH e AS MATERIALIZED (SELECT pool_id, masklen(prefix) AS bits, count(*) AS n FROM assignments
+		WHERE state = 'quarantined' AND quarantine_until <= $2 AND pool_id = ANY($1::bigint[]) GROUP BY 1, 2)
 	SELECT c.pool_id, c.kind, c.bits, c.n, coalesce(e.n, 0) FROM pool_counts c
 		LEFT JOIN e ON c.kind = 'quarantined' AND e.pool_id = c.pool_id AND e.bits = c.bits
-		WHERE c.pool_id = ANY($1) AND c.kind IN ('assigned', 'quarantined') AND c.day = 0 AND c.n <> 0`
+		WHERE c.pool_id = ANY($1::bigint[]) AND c.kind IN ('assigned', 'quarantined') AND c.day = 0 AND c.n <> 0`
 
 // Usage implements registry.Tx from the counters: one row per pool,
 // state and length, plus the quarantined assignments whose cool-down has

@@ -68,9 +68,8 @@ func TestAssignmentPagePlans(t *testing.T) {
 	// that pool's next address (first and last its bytes).
 	per := planRows / regions
 	for _, q := range []string{
-		`INSERT INTO assignments (pool_id, prefix, family, bits, state, tenant, resource, name, created_at, released_at, quarantine_until)
-		SELECT p.id, set_masklen(network(p.prefix) + ((g.i % ` + fmt.Sprint(per) + `) / 4), CASE p.family WHEN 4 THEN 32 ELSE 128 END)::cidr, p.family,
-			CASE p.family WHEN 4 THEN 32 ELSE 128 END, g.state,
+		`INSERT INTO assignments (pool_id, prefix, state, tenant, resource, name, created_at, released_at, quarantine_until)
+		SELECT p.id, set_masklen(network(p.prefix) + ((g.i % ` + fmt.Sprint(per) + `) / 4), CASE p.family WHEN 4 THEN 32 ELSE 128 END)::cidr, g.state,
 			't' || (g.i * 7919 % 200), 'vm-' || g.i, CASE WHEN g.i % 3 = 0 THEN 'vm-' || g.i || '.example.' ELSE '' END,
 			1700000000000000 + g.i * 1000000,
 			CASE WHEN g.state <> 'assigned' THEN 1700000000000000 + g.i * 1000000 + 86400000000 END,
@@ -241,7 +240,7 @@ func checkAssignmentsAtPlan(t *testing.T, ctx context.Context, s *Store) {
 // counter row.
 func checkUsagePlan(t *testing.T, ctx context.Context, s *Store) {
 	if _, err := s.pool.Exec(ctx, `INSERT INTO pool_counts (pool_id, kind, bits, day, n)
-		SELECT pool_id, state, bits, 0, count(*) FROM assignments WHERE state <> 'released' GROUP BY 1, 2, 3
+		SELECT pool_id, state, masklen(prefix), 0, count(*) FROM assignments WHERE state <> 'released' GROUP BY 1, 2, 3
 		ON CONFLICT (pool_id, kind, bits, day) DO UPDATE SET n = excluded.n`); err != nil {
 		t.Fatal(err)
 	}

@@ -479,7 +479,6 @@ const assignmentSelect = `SELECT a.id, a.prefix::text, a.pool_id, p.prefix::text
 	LEFT JOIN relocations r ON r.id = p.relocation_id LEFT JOIN regions fg ON fg.id = r.from_region_id`
 
 func (t *tx) InsertAssignment(ctx context.Context, a *registry.Assignment) error {
-	fam, _, _, bits := span(a.Prefix)
 	if t.deferring && t.s != nil {
 		// An allocation: take the ID from this replica's reserve and send
 		// the row with the allocation's other writes, one round trip less.
@@ -492,13 +491,13 @@ func (t *tx) InsertAssignment(ctx context.Context, a *registry.Assignment) error
 			// The allocator read the pool: its space goes as a value, not
 			// as a look-up per row (assignments_pool_space_fk still
 			// refuses one that is not the pool's).
-			t.later(`INSERT INTO assignments (id, pool_id, prefix, family, bits, state, tenant, resource, name, created_at, released_at, quarantine_until, space)
-			VALUES ($1, $2, $3::cidr, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`,
-				a.ID, a.PoolID, a.Prefix.String(), fam, bits, string(a.State), a.Tenant, a.Resource, a.Name, micros(a.CreatedAt), optMicros(a.ReleasedAt), optMicros(a.QuarantineUntil), a.Space)
+			t.later(`INSERT INTO assignments (id, pool_id, prefix, state, tenant, resource, name, created_at, released_at, quarantine_until, space)
+			VALUES ($1, $2, $3::cidr, $4, $5, $6, $7, $8, $9, $10, $11)`,
+				a.ID, a.PoolID, a.Prefix.String(), string(a.State), a.Tenant, a.Resource, a.Name, micros(a.CreatedAt), optMicros(a.ReleasedAt), optMicros(a.QuarantineUntil), a.Space)
 		} else {
-			t.later(`INSERT INTO assignments (id, pool_id, prefix, family, bits, state, tenant, resource, name, created_at, released_at, quarantine_until, space)
-			VALUES ($1, $2, $3::cidr, $4, $5, $6, $7, $8, $9, $10, $11, $12, (SELECT space FROM pools WHERE id = $2))`,
-				a.ID, a.PoolID, a.Prefix.String(), fam, bits, string(a.State), a.Tenant, a.Resource, a.Name, micros(a.CreatedAt), optMicros(a.ReleasedAt), optMicros(a.QuarantineUntil))
+			t.later(`INSERT INTO assignments (id, pool_id, prefix, state, tenant, resource, name, created_at, released_at, quarantine_until, space)
+			VALUES ($1, $2::bigint, $3::cidr, $4, $5, $6, $7, $8, $9, $10, (SELECT space FROM pools WHERE id = $2))`,
+				a.ID, a.PoolID, a.Prefix.String(), string(a.State), a.Tenant, a.Resource, a.Name, micros(a.CreatedAt), optMicros(a.ReleasedAt), optMicros(a.QuarantineUntil))
 		}
 		// A failure of the queued row fails the transaction (or the job's
 		// savepoint), and its counts with it.
@@ -506,10 +505,12 @@ func (t *tx) InsertAssignment(ctx context.Context, a *registry.Assignment) error
 		return nil
 	}
 	// An assignment's space is its pool's (assignments_pool_space_fk
-	// holds it so).
-	err := mapErr(t.row(ctx, `INSERT INTO assignments (pool_id, prefix, family, bits, state, tenant, resource, name, created_at, released_at, quarantine_until, space)
-		VALUES ($1, $2::cidr, $3, $4, $5, $6, $7, $8, $9, $10, $11, (SELECT space FROM pools WHERE id = $1)) RETURNING id`,
-		a.PoolID, a.Prefix.String(), fam, bits, string(a.State), a.Tenant, a.Resource, a.Name, micros(a.CreatedAt), optMicros(a.ReleasedAt), optMicros(a.QuarantineUntil)).Scan(&a.ID))
+	// holds it so). The pool's ID is given its type: the column is an
+	// INTEGER (00064) and pools.id a BIGINT, and a parameter without one
+	// takes one from each ("inconsistent types deduced").
+	err := mapErr(t.row(ctx, `INSERT INTO assignments (pool_id, prefix, state, tenant, resource, name, created_at, released_at, quarantine_until, space)
+		VALUES ($1::bigint, $2::cidr, $3, $4, $5, $6, $7, $8, $9, (SELECT space FROM pools WHERE id = $1)) RETURNING id`,
+		a.PoolID, a.Prefix.String(), string(a.State), a.Tenant, a.Resource, a.Name, micros(a.CreatedAt), optMicros(a.ReleasedAt), optMicros(a.QuarantineUntil)).Scan(&a.ID))
 	if err == nil {
 		t.countInserted(*a)
 	}
@@ -523,7 +524,7 @@ func (t *tx) InsertAssignment(ctx context.Context, a *registry.Assignment) error
 func (t *tx) UpdateAssignment(ctx context.Context, a registry.Assignment) error {
 	rows, err := t.query(ctx, `UPDATE assignments a SET state = $1, released_at = $2, quarantine_until = $3, name = $4, resource = $5
 		FROM (SELECT id, state FROM assignments WHERE id = $6 FOR UPDATE) old WHERE a.id = old.id
-		RETURNING a.pool_id, a.bits, old.state`,
+		RETURNING a.pool_id, masklen(a.prefix), old.state`,
 		string(a.State), optMicros(a.ReleasedAt), optMicros(a.QuarantineUntil), a.Name, a.Resource, a.ID)
 	type before struct {
 		pool  int64
