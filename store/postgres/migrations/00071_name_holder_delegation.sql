@@ -9,11 +9,13 @@
 -- address (glue): 'record' before, 'delegated' now. The new look-up runs
 -- only where zones exist and the name is held by nothing before it: one
 -- probe of dns_zones and one of dns_records by name, for the ancestors
--- of the name.
+-- of the name. It replaces 00061's six-argument function (the one the
+-- store calls; 00061's five-argument wrapper stays and calls it), with
+-- 00061's one-key look-up, fence key and settings.
 -- +goose StatementBegin
-CREATE OR REPLACE FUNCTION name_holder(lock_key integer, lock_mode integer, p_dotted text, p_bare text, p_tenant text)
+CREATE OR REPLACE FUNCTION name_holder(fence_key integer, lock_key integer, lock_mode integer, p_dotted text, p_bare text, p_tenant text)
 RETURNS text LANGUAGE plpgsql VOLATILE
-SET enable_seqscan = off SET jit = off AS $$
+SET enable_seqscan = off SET jit = off SET plan_cache_mode = force_generic_plan AS $$
 DECLARE
     code text;
     has_record boolean;
@@ -24,17 +26,17 @@ BEGIN
     IF lock_mode = 1 THEN
         -- Both functions return void, never NULL: the condition only
         -- takes the locks, in this order, without a query of its own.
-        IF pg_advisory_xact_lock_shared(728, hashtext(current_schema())) IS NULL
+        IF pg_advisory_xact_lock_shared(728, fence_key) IS NULL
            OR pg_advisory_xact_lock(727, lock_key) IS NULL THEN
             RETURN NULL;
         END IF;
     ELSIF lock_mode = 2 THEN
-        IF NOT pg_try_advisory_xact_lock_shared(728, hashtext(current_schema())) OR NOT pg_try_advisory_xact_lock(727, lock_key) THEN
+        IF NOT pg_try_advisory_xact_lock_shared(728, fence_key) OR NOT pg_try_advisory_xact_lock(727, lock_key) THEN
             RETURN NULL;
         END IF;
     END IF;
     SELECT CASE
-        WHEN EXISTS (SELECT 1 FROM assignments a WHERE a.name IN (p_dotted, p_bare) AND a.name <> '' AND a.state <> 'released' AND a.tenant <> p_tenant) THEN 'assignment'
+        WHEN EXISTS (SELECT 1 FROM assignments a WHERE rtrim(a.name, '.') = p_bare AND a.name <> '' AND a.state <> 'released' AND a.tenant <> p_tenant) THEN 'assignment'
         WHEN NOT EXISTS (SELECT 1 FROM dns_zones) THEN ''
         END
     INTO code;
@@ -93,26 +95,26 @@ $$;
 
 -- +goose Down
 -- +goose StatementBegin
-CREATE OR REPLACE FUNCTION name_holder(lock_key integer, lock_mode integer, p_dotted text, p_bare text, p_tenant text)
+CREATE OR REPLACE FUNCTION name_holder(fence_key integer, lock_key integer, lock_mode integer, p_dotted text, p_bare text, p_tenant text)
 RETURNS text LANGUAGE plpgsql VOLATILE
-SET enable_seqscan = off SET jit = off AS $$
+SET enable_seqscan = off SET jit = off SET plan_cache_mode = force_generic_plan AS $$
 DECLARE
     code text;
 BEGIN
     IF lock_mode = 1 THEN
         -- Both functions return void, never NULL: the condition only
         -- takes the locks, in this order, without a query of its own.
-        IF pg_advisory_xact_lock_shared(728, hashtext(current_schema())) IS NULL
+        IF pg_advisory_xact_lock_shared(728, fence_key) IS NULL
            OR pg_advisory_xact_lock(727, lock_key) IS NULL THEN
             RETURN NULL;
         END IF;
     ELSIF lock_mode = 2 THEN
-        IF NOT pg_try_advisory_xact_lock_shared(728, hashtext(current_schema())) OR NOT pg_try_advisory_xact_lock(727, lock_key) THEN
+        IF NOT pg_try_advisory_xact_lock_shared(728, fence_key) OR NOT pg_try_advisory_xact_lock(727, lock_key) THEN
             RETURN NULL;
         END IF;
     END IF;
     SELECT CASE
-        WHEN EXISTS (SELECT 1 FROM assignments a WHERE a.name IN (p_dotted, p_bare) AND a.name <> '' AND a.state <> 'released' AND a.tenant <> p_tenant) THEN 'assignment'
+        WHEN EXISTS (SELECT 1 FROM assignments a WHERE rtrim(a.name, '.') = p_bare AND a.name <> '' AND a.state <> 'released' AND a.tenant <> p_tenant) THEN 'assignment'
         WHEN NOT EXISTS (SELECT 1 FROM dns_zones) THEN ''
         END
     INTO code;
