@@ -73,11 +73,14 @@ func (s *Server) transfer(w dns.ResponseWriter, r *dns.Msg, tcp bool) *dns.Msg {
 			m.Answer = []dns.RR{soa}
 			return m
 		}
-		if diff := s.diff(zd, have); diff != nil {
-			if s.stream(w, r, slices.Values([][]dns.RR{diff})) {
+		if x := s.incremental(zd, have); x != nil {
+			if s.stream(w, r, x.Records()) && x.Err() == nil {
 				s.met.transfers[1][xfrOK].Add(1)
 				s.xfrs.record(Transfer{Zone: zd.Name(), Secondary: addr, Key: key, Kind: "IXFR", Serial: zd.Serial(), At: s.opt.Now()})
 			} else {
+				if x.Err() != nil {
+					s.log.Warn("dns journal", "zone", zd.Name(), "err", x.Err())
+				}
 				s.met.transfers[1][xfrFailed].Add(1)
 			}
 			return nil
@@ -116,24 +119,17 @@ func serialLess(a, b uint32) bool {
 	return a != b && (a < b && b-a < 1<<31 || a > b && a-b > 1<<31)
 }
 
-// diff is the IXFR answer from serial have to the current version,
-// condensed from the store's journal into one difference sequence
-// (RFC 1995 §4), or nil if the journal does not lead from have to the
-// current serial (the caller falls back to AXFR).
-func (s *Server) diff(zd *zone.Data, have uint32) []dns.RR {
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	steps, err := s.store.Journal(ctx, zd.Zone().ID, have)
+// incremental is the IXFR answer from serial have to the current
+// version, read from the store's journal as it is sent, or nil if the
+// journal does not lead from have to the current serial (the caller
+// falls back to AXFR).
+func (s *Server) incremental(zd *zone.Data, have uint32) *zone.IXFR {
+	x, err := zd.IncrementalTransfer(context.Background(), s.store, have)
 	if err != nil {
 		s.log.Warn("dns journal", "zone", zd.Name(), "err", err)
 		return nil
 	}
-	out, err := zd.IncrementalTransfer(steps, have)
-	if err != nil {
-		s.log.Warn("dns journal", "zone", zd.Name(), "err", err)
-		return nil
-	}
-	return out
+	return x
 }
 
 // stream writes the records of parts, in order, in messages of at most
