@@ -12,7 +12,6 @@ import (
 
 	"github.com/cadastre-ipam/cadastre/authdns/manage"
 	"github.com/cadastre-ipam/cadastre/authdns/server"
-	"github.com/cadastre-ipam/cadastre/registry"
 )
 
 // TestKnotTakesALargeSplitIXFR: the parent's IXFR after a split that
@@ -37,15 +36,7 @@ func TestKnotTakesALargeSplitIXFR(t *testing.T) {
 	}
 	e := newEnv(t, false)
 	t0 := time.Now()
-	for i := 0; i < n; i += 1000 {
-		reqs := make([]registry.Request, 0, 1000)
-		for j := i; j < min(i+1000, n); j++ {
-			reqs = append(reqs, registry.Request{Region: "us-east", Family: 6, Name: fmt.Sprintf("h%d.%s", j, splitZone), Tenant: "acme"})
-		}
-		if _, err := e.reg.AllocateAll(e.ctx, registry.Batch{Requests: reqs}); err != nil {
-			t.Fatal(err)
-		}
-	}
+	e.allocMany(n, func(i int) string { return fmt.Sprintf("h%d.%s", i, splitZone) })
 	t.Logf("%d names allocated in %v", n, time.Since(t0))
 	kport := freePort(t)
 	notifyKnot(t, e, kport, []string{fwdZone})
