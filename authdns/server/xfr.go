@@ -133,8 +133,8 @@ func (s *Server) incremental(zd *zone.Data, have uint32) *zone.IXFR {
 }
 
 // stream writes the records of parts, in order, in messages of at most
-// about 16 KiB each as they come, and reports whether the whole transfer
-// reached the peer.
+// about 16 KiB each as they come (the first part in a message of its
+// own), and reports whether the whole transfer reached the peer.
 func (s *Server) stream(w dns.ResponseWriter, r *dns.Msg, parts iter.Seq[[]dns.RR]) bool {
 	ch := make(chan *dns.Envelope)
 	tr := new(dns.Transfer)
@@ -154,6 +154,7 @@ func (s *Server) stream(w dns.ResponseWriter, r *dns.Msg, parts iter.Seq[[]dns.R
 	}
 	var batch []dns.RR
 	size := 0
+	first := true
 	for rrs := range parts {
 		for _, rr := range rrs {
 			l := dns.Len(rr)
@@ -165,6 +166,16 @@ func (s *Server) stream(w dns.ResponseWriter, r *dns.Msg, parts iter.Seq[[]dns.R
 			}
 			batch = append(batch, rr)
 			size += l
+		}
+		if first && len(batch) > 0 {
+			// The first part goes at once: a secondary waits for each
+			// message with a timeout (Knot's tcp-remote-io-timeout, 5 s),
+			// and the next part may take a while (an IXFR of several
+			// steps reads them all once before it sends their records).
+			if !send(batch) {
+				return false
+			}
+			batch, size, first = nil, 0, false
 		}
 	}
 	if len(batch) > 0 && !send(batch) {
