@@ -46,7 +46,9 @@ type IXFR struct {
 	// recPos); nil for one step, which is sent as written.
 	kept  map[[2]uint64]uint64
 	seeds [2]maphash.Seed
-	err   error
+	// condenseParts is the package's, but in tests.
+	condenseParts int
+	err           error
 }
 
 // IncrementalTransfer prepares the IXFR answer from serial have to this
@@ -58,7 +60,8 @@ type IXFR struct {
 // then the records removed and those added, each in the order they
 // last left or came): several steps are read twice, once to learn what
 // condensing keeps (a hash and a position a record, ~40 bytes with the
-// map's overhead, not the record), once to send it.
+// map's overhead, not the record), once to send it; several steps
+// larger than condenseParts go uncondensed (see Records).
 func (zd *Data) IncrementalTransfer(ctx context.Context, j JournalReader, have uint32) (*IXFR, error) {
 	rctx, cancel := context.WithTimeout(ctx, ixfrReadTimeout)
 	steps, err := j.JournalSteps(rctx, zd.zone.ID, have)
@@ -82,7 +85,7 @@ func (zd *Data) IncrementalTransfer(ctx context.Context, j JournalReader, have u
 	if cur != zd.serial || n == 0 {
 		return nil, nil
 	}
-	x := &IXFR{ctx: ctx, j: j, zd: zd, steps: steps[:n]}
+	x := &IXFR{ctx: ctx, j: j, zd: zd, steps: steps[:n], condenseParts: condenseParts}
 	err = x.records(steps[0], false, 1, func(_ int, w []byte) error {
 		if x.oldSOA, _, err = dns.UnpackRR(w, 0); err != nil {
 			return err
@@ -111,66 +114,98 @@ func (x *IXFR) Err() error { return x.err }
 // Records yields the answer's records, in batches of at most one part's
 // worth (the slice is reused once yield returns): the new SOA and the
 // old one first, then the removed records, the new SOA, the added ones
-// and the new SOA again (RFC 1995 §4, one condensed sequence).
+// and the new SOA again (RFC 1995 §4, one condensed sequence). Steps
+// larger together than condenseParts parts go as they are, one sequence
+// a step (RFC 1995 §4 allows both): condensing reads them all before
+// the first record, and for the split's step at 10M and one more that
+// was 5.4 s without a message at load 21, past Knot's default wait.
 func (x *IXFR) Records() iter.Seq[[]dns.RR] {
 	return func(yield func([]dns.RR) bool) {
 		soa := x.zd.soa.RRs[0]
 		if !yield([]dns.RR{soa, x.oldSOA}) {
 			return
 		}
-		if len(x.steps) > 1 {
+		whole := len(x.steps) > 1 && x.parts() > x.condenseParts
+		if len(x.steps) > 1 && !whole {
 			if x.err = x.condense(); x.err != nil {
 				return
 			}
 		}
 		var batch []dns.RR
-		for _, added := range []bool{false, true} {
-			if added && !yield([]dns.RR{soa}) {
-				return
+		// side sends the removed (or added) records of step si: its SOA
+		// too when whole (but the first step's old SOA, sent above),
+		// else those condensing keeps.
+		side := func(si int, added bool) (more bool, err error) {
+			st := x.steps[si]
+			more = true
+			err = x.records(st, added, ixfrWindow, func(i int, w []byte) error {
+				if i == 0 {
+					if wireType(string(w)) != dns.TypeSOA {
+						return fmt.Errorf("journal step %d (%d to %d): not starting with an SOA", st.ID, st.From, st.To)
+					}
+					if !whole || si == 0 && !added {
+						return nil
+					}
+				} else if x.kept != nil && x.kept[x.key(w)] != recPos(si, added, i) {
+					return nil // condensed away, or sent where it last came
+				}
+				rr, _, err := dns.UnpackRR(w, 0)
+				if err != nil {
+					return fmt.Errorf("journal step %d: record %d: %w", st.ID, i, err)
+				}
+				batch = append(batch, rr)
+				if len(batch) == 2048 {
+					more = yield(batch)
+					batch = batch[:0]
+					if !more {
+						return errStop
+					}
+				}
+				return nil
+			})
+			if !more {
+				err = nil
 			}
-			for si, st := range x.steps {
-				more := true
-				x.err = x.records(st, added, ixfrWindow, func(i int, w []byte) error {
-					if i == 0 {
-						if wireType(string(w)) != dns.TypeSOA {
-							return fmt.Errorf("journal step %d (%d to %d): not starting with an SOA", st.ID, st.From, st.To)
-						}
-						return nil // each step's SOA: only the first and last go
+			return more, err
+		}
+		var more bool
+		if whole {
+			for si := range x.steps {
+				for _, added := range []bool{false, true} {
+					if more, x.err = side(si, added); !more || x.err != nil {
+						return
 					}
-					if x.kept != nil && x.kept[x.key(w)] != recPos(si, added, i) {
-						return nil // condensed away, or sent where it last came
-					}
-					rr, _, err := dns.UnpackRR(w, 0)
-					if err != nil {
-						return fmt.Errorf("journal step %d: record %d: %w", st.ID, i, err)
-					}
-					batch = append(batch, rr)
-					if len(batch) == 2048 {
-						more = yield(batch)
-						batch = batch[:0]
-						if !more {
-							return errStop
-						}
-					}
-					return nil
-				})
-				if !more {
-					x.err = nil
-					return
-				}
-				if x.err != nil {
-					return
 				}
 			}
-			if len(batch) > 0 {
-				if !yield(batch) {
-					return
+		} else {
+			for _, added := range []bool{false, true} {
+				if added {
+					batch = append(batch, soa)
 				}
-				batch = batch[:0]
+				for si := range x.steps {
+					if more, x.err = side(si, added); !more || x.err != nil {
+						return
+					}
+				}
 			}
 		}
-		yield([]dns.RR{soa})
+		yield(append(batch, soa))
 	}
+}
+
+// condenseParts is how many parts (of 256 KiB in the stores) the steps
+// of an IXFR may hold together for it to be condensed: reading them
+// before the first record cost ~10 ms a part at load 20 (BenchmarkLargeIXFR
+// with two steps), so at most ~0.3 s here.
+const condenseParts = 32
+
+// parts is how many parts the steps hold.
+func (x *IXFR) parts() int {
+	n := 0
+	for _, st := range x.steps {
+		n += st.RemovedParts + st.AddedParts
+	}
+	return n
 }
 
 // recPos is where a record stands in the steps: step si, its removed or

@@ -97,7 +97,9 @@ func unpackWire(t *testing.T, w string) dns.RR {
 // record for record and in the same order, from every serial the
 // journal holds: one step (sent as written) and runs of steps in which
 // records leave and come back (the 128-bit hashes of what condensing
-// keeps). Random zones evolve by random steps; -ixfr-seed replays one.
+// keeps); and, for steps larger together than condenseParts, each
+// step's sequence as the journal holds it. Random zones evolve by random
+// steps; -ixfr-seed replays one.
 func TestIXFRStreamedMatchesCondensed(t *testing.T) {
 	seed := *ixfrSeed
 	if seed == 0 {
@@ -178,17 +180,44 @@ func TestIXFRStreamedMatchesCondensed(t *testing.T) {
 				}
 				continue
 			}
-			var got []string
-			for rrs := range x.Records() {
-				for _, rr := range rrs {
-					got = append(got, rr.String())
+			records := func(x *IXFR) []string {
+				var got []string
+				for rrs := range x.Records() {
+					for _, rr := range rrs {
+						got = append(got, rr.String())
+					}
+				}
+				if x.Err() != nil {
+					t.Fatalf("round %d, from %d: %v", round, have, x.Err())
+				}
+				return got
+			}
+			x.condenseParts = 1 << 30
+			if got := records(x); !slices.Equal(got, want) {
+				t.Fatalf("round %d, from %d (%d steps, parts of %d bytes): streamed %d records, condensed %d: %s",
+					round, have, last-have, j.partSize, len(got), len(want), firstDiff(got, want))
+			}
+			// Larger than condenseParts, several steps go as they are:
+			// each step's sequence, as the journal holds it.
+			if x, err = zd.IncrementalTransfer(context.Background(), j, have); err != nil {
+				t.Fatal(err)
+			}
+			x.condenseParts = 0
+			want = []string{soa.String()}
+			for _, d := range from {
+				if len(from) == 1 {
+					want = condensedAnswer(t, from, have, soa, last)
+					break
+				}
+				for _, w := range append(splitWire(d.Removed), splitWire(d.Added)...) {
+					want = append(want, unpackWire(t, w).String())
 				}
 			}
-			if x.Err() != nil {
-				t.Fatalf("round %d, from %d: %v", round, have, x.Err())
+			if len(from) > 1 {
+				want = append(want, soa.String())
 			}
-			if !slices.Equal(got, want) {
-				t.Fatalf("round %d, from %d (%d steps, parts of %d bytes): streamed %d records, condensed %d: %s",
+			if got := records(x); !slices.Equal(got, want) {
+				t.Fatalf("round %d, from %d (%d steps, parts of %d bytes), uncondensed: streamed %d records, the steps %d: %s",
 					round, have, last-have, j.partSize, len(got), len(want), firstDiff(got, want))
 			}
 		}
