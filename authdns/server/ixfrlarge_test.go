@@ -53,7 +53,7 @@ func TestKnotTakesALargeSplitIXFR(t *testing.T) {
 	if _, err := e.mgr.Split(e.ctx, fwdZone, manage.SplitOptions{Regions: []string{"us-east"}, Wait: -1}); err != nil {
 		t.Fatal(err)
 	}
-	e.waitFor("cadastre serves the parent without the region", func() bool { return e.srv.Serial(fwdZone) != before })
+	waitUntil(t, 2*time.Minute, "cadastre serves the parent without the region", func() bool { return e.srv.Serial(fwdZone) != before })
 	t.Logf("split and served by cadastre in %v; serial %d -> %d", time.Since(t0), before, e.srv.Serial(fwdZone))
 	waitKnotSerial(t, k, e, fwdZone, time.Now().Add(60*time.Second))
 	t.Logf("knot has it %v after the split", time.Since(t0))
