@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"reflect"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -393,6 +394,12 @@ func capabilities(t *testing.T, open Open) {
 		}
 	})
 
+	_, pager := probe.s.(registry.AssignmentPager)
+	run("AssignmentPager: AssignmentPage answers as View with the region by name, the page and its tags", pager, func(t *testing.T) {
+		f := setup(t, open)
+		pageOfAssignments(t, f)
+	})
+
 	run("IdempotencyAssumer: a key assumed absent but recorded meanwhile is a conflict that runs fn again", has(probe.s, func(tx registry.Tx) bool { _, ok := tx.(registry.IdempotencyAssumer); return ok }), func(t *testing.T) {
 		f := setup(t, open)
 		rec := registry.Idempotent{Tenant: "acme", Key: "k", RequestHash: "h", AssignmentIDs: []int64{}, CreatedAt: t0}
@@ -554,4 +561,142 @@ func capabilities(t *testing.T, open Open) {
 			t.Fatalf("after the locker committed: %v", err)
 		}
 	})
+}
+
+// pageOfAssignments checks AssignmentPage against Registry.Assignments'
+// plain path (View: the region by name, tx.Assignments, TagsOf) on f's
+// register with assignments of each state, family and pool kind (one a
+// relocated pool's), tagged and not, for the API's kinds of page.
+func pageOfAssignments(t *testing.T, f fixture) {
+	ctx := context.Background()
+	p := f.s.(registry.AssignmentPager)
+	tenant := "t1"
+	err := f.s.Update(ctx, func(tx registry.Tx) error {
+		lender := registry.Region{Name: "us-west", BorrowBits: 24, CreatedAt: t0}
+		if err := tx.InsertRegion(ctx, &lender); err != nil {
+			return err
+		}
+		from := registry.Pool{Prefix: mp("40.64.1.0/24"), BlockID: f.block4.ID, RegionID: lender.ID, CreatedAt: t0}
+		if err := tx.InsertPool(ctx, &from); err != nil {
+			return err
+		}
+		if err := tx.InsertRegion(ctx, &registry.Region{Name: "empty", BorrowBits: 24, CreatedAt: t0}); err != nil {
+			return err
+		}
+		rel := registry.Relocation{Prefix: mp("40.64.1.128/25"), FromPoolID: from.ID, FromRegion: lender.Name, ToRegion: f.region.Name, Reason: "test", CreatedAt: t0}
+		if err := tx.InsertRelocation(ctx, &rel); err != nil {
+			return err
+		}
+		borrowed := registry.Pool{Prefix: rel.Prefix, BlockID: f.block4.ID, RegionID: f.region.ID, ParentID: from.ID, UseAll: true, CreatedAt: t0,
+			Relocation: &registry.RelocationRef{ID: rel.ID, Prefix: rel.Prefix, FromRegion: lender.Name, ToRegion: f.region.Name}}
+		if err := tx.InsertPool(ctx, &borrowed); err != nil {
+			return err
+		}
+		type row struct {
+			pool   registry.Pool
+			prefix string
+			state  registry.State
+			tenant string
+			tags   registry.Tags
+		}
+		for i, r := range []row{
+			{f.pool4, "40.64.0.1/32", registry.StateAssigned, tenant, registry.Tags{"env": "prod", "team": "a"}},
+			{f.pool6, "2603:1030::/64", registry.StateAssigned, tenant, registry.Tags{"k:9": "12:x=y", "e": "", "ünï": "çødé 3:"}},
+			{f.pool4, "40.64.0.2/32", registry.StateReleased, "t2", registry.Tags{"env": "prod"}},
+			{f.pool4, "40.64.0.4/30", registry.StateQuarantined, tenant, nil},
+			{borrowed, "40.64.1.128/32", registry.StateAssigned, "t2", registry.Tags{"env": "prod"}},
+			{f.pool6, "2603:1030:0:1::/64", registry.StateQuarantined, "t2", registry.Tags{"env": "dev"}},
+			{f.pool4, "40.64.0.8/32", registry.StateAssigned, "", nil},
+			{from, "40.64.1.1/32", registry.StateAssigned, tenant, registry.Tags{"env": "prod"}},
+		} {
+			a := registry.Assignment{Prefix: mp(r.prefix), PoolID: r.pool.ID, State: r.state, Tenant: r.tenant, Resource: fmt.Sprintf("vm-%d", i),
+				Name: fmt.Sprintf("h%d.example.", i), CreatedAt: t0.Add(time.Duration(i) * time.Minute)}
+			if r.state != registry.StateAssigned {
+				at := t0.Add(time.Hour)
+				a.ReleasedAt = &at
+				if r.state == registry.StateQuarantined {
+					until := at.Add(24 * time.Hour)
+					a.QuarantineUntil = &until
+				}
+			}
+			if err := tx.InsertAssignment(ctx, &a); err != nil {
+				return fmt.Errorf("%s: %w", r.prefix, err)
+			}
+			if r.tags != nil {
+				if err := tx.SetTags(ctx, registry.KindAssignment, a.ID, r.tags); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	plain := func(flt registry.AssignmentFilter) (out []registry.Assignment, err error) {
+		err = f.s.View(ctx, func(tx registry.Tx) error {
+			if flt.Region != "" {
+				g, err := tx.RegionByName(ctx, flt.Region)
+				if err != nil {
+					return err
+				}
+				flt.RegionID = g.ID
+			}
+			if out, err = tx.Assignments(ctx, flt); err != nil || len(out) == 0 {
+				return err
+			}
+			ids := make([]int64, len(out))
+			for i, a := range out {
+				ids[i] = a.ID
+			}
+			tags, err := tx.TagsOf(ctx, registry.KindAssignment, ids)
+			for i := range out {
+				out[i].Tags = tags[out[i].ID]
+			}
+			return err
+		})
+		return out, err
+	}
+	past := []registry.State{registry.StateQuarantined, registry.StateReleased}
+	for _, c := range []struct {
+		name string
+		f    registry.AssignmentFilter
+	}{
+		{"every assignment", registry.AssignmentFilter{}},
+		{"a page of 3 after a cursor", registry.AssignmentFilter{AfterID: 1, Limit: 3}},
+		{"a region by name", registry.AssignmentFilter{Region: "us-east", Limit: 100}},
+		{"a region by name, IPv4 assigned", registry.AssignmentFilter{Region: "us-east", Family: 4, States: []registry.State{registry.StateAssigned}, Limit: 100}},
+		{"a region by name, its past", registry.AssignmentFilter{Region: "us-east", States: past, Limit: 100}},
+		{"a region by name and a tenant", registry.AssignmentFilter{Region: "us-east", Tenant: &tenant, Limit: 100}},
+		{"a region by ID", registry.AssignmentFilter{RegionID: f.region.ID, Limit: 2}},
+		{"a region with no assignment", registry.AssignmentFilter{Region: "empty", Limit: 100}},
+		{"a region that is not", registry.AssignmentFilter{Region: "nowhere", Limit: 100}},
+		{"a tag in a region that is not", registry.AssignmentFilter{Region: "nowhere", Tags: registry.Tags{"env": "prod"}, Limit: 100}},
+		{"a tag", registry.AssignmentFilter{Tags: registry.Tags{"env": "prod"}, Limit: 100}},
+		{"two tags", registry.AssignmentFilter{Tags: registry.Tags{"env": "prod", "team": "a"}, Limit: 100}},
+		{"a tag in a region by name", registry.AssignmentFilter{Region: "us-east", Tags: registry.Tags{"env": "prod"}, Limit: 100}},
+		{"a tag no assignment carries", registry.AssignmentFilter{Tags: registry.Tags{"env": "none"}, Limit: 100}},
+		{"a tenant's past", registry.AssignmentFilter{Tenant: &tenant, States: past, Limit: 100}},
+		{"quarantined", registry.AssignmentFilter{States: past[:1], Limit: 100}},
+		{"holding an address", registry.AssignmentFilter{Contains: mp("40.64.0.5/32"), Limit: 10}},
+		{"within a prefix", registry.AssignmentFilter{Within: mp("40.64.1.0/24"), Limit: 10}},
+		{"a name", registry.AssignmentFilter{Name: "h0.example.", Limit: 10}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			want, werr := plain(c.f)
+			got, err := p.AssignmentPage(ctx, c.f)
+			if (err == nil) != (werr == nil) || err != nil && (err.Error() != werr.Error() || errors.Is(err, registry.ErrNotFound) != errors.Is(werr, registry.ErrNotFound)) {
+				t.Fatalf("AssignmentPage: error %v, View: %v", err, werr)
+			}
+			if !reflect.DeepEqual(got, want) {
+				t.Errorf("AssignmentPage = %+v\nView gives     %+v", got, want)
+			}
+			if werr == nil && len(want) == 0 && !strings.Contains(c.name, "no ") {
+				t.Errorf("the page is empty: the case tests nothing")
+			}
+			if c.name == "every assignment" && !slices.ContainsFunc(got, func(a registry.Assignment) bool { return a.Borrowed && len(a.Tags) > 0 }) {
+				t.Errorf("no tagged assignment of a relocated pool among %+v", got)
+			}
+		})
+	}
 }

@@ -183,8 +183,12 @@ func (s *Store) runShared(batch []*job, savepoints bool) bool {
 			first.Queue("SAVEPOINT job")
 		}
 		x := &tx{raw: c, ctx: ctx, write: true, s: s, hints: &j.hints,
-			locked: slices.Clone(shared.locked), inserted: shared.inserted, pending: first,
-			regions: maps.Clone(shared.regions), carried: carried, prev: carryTx,
+			// The shared slices are clipped, so that a job's appends
+			// copy them, and the regions map is copied by the first job
+			// that changes it (ownRegions): most jobs only read both,
+			// and each copy was a heap object per allocation (issue 16).
+			locked: slices.Clip(shared.locked), inserted: slices.Clip(shared.inserted), pending: first,
+			regions: shared.regions, regionsShared: true, carried: carried, prev: carryTx,
 			batched: true, use: maps.Clone(shared.use), tenantLocks: len(shared.use), counts: shared.counts.Clone()}
 		queued := first.Len()
 		if queued == 0 {

@@ -103,40 +103,15 @@ func TestGroupCommitWithoutSavepoints(t *testing.T) {
 	// batch runs n jobs in one batch (they queue behind a holder); the
 	// job failing, if any, inserts its region and then fails.
 	batch := func(prefix string, n, failing int) []error {
-		hold, holding := make(chan struct{}), make(chan struct{})
-		held := make(chan error, 1)
-		go func() {
-			held <- st.Update(ctx, func(tx registry.Tx) error {
-				close(holding)
-				<-hold
-				return insert(ctx, tx, prefix+"-holder")
-			})
-		}()
-		<-holding
-		errs := make([]error, n)
-		var wg sync.WaitGroup
-		for i := range n {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				errs[i] = st.Update(ctx, func(tx registry.Tx) error {
-					if err := insert(ctx, tx, fmt.Sprintf("%s%d", prefix, i)); err != nil {
-						return err
-					}
-					if i == failing {
-						return errors.New("test: refused after a write")
-					}
-					return nil
-				})
-			}()
-		}
-		time.Sleep(200 * time.Millisecond) // let them queue behind the holder
-		close(hold)
-		wg.Wait()
-		if err := <-held; err != nil {
-			t.Fatal(err)
-		}
-		return errs
+		return behindHolder(t, st, func(tx registry.Tx) error { return insert(ctx, tx, prefix+"-holder") }, n, func(i int, tx registry.Tx) error {
+			if err := insert(ctx, tx, fmt.Sprintf("%s%d", prefix, i)); err != nil {
+				return err
+			}
+			if i == failing {
+				return errors.New("test: refused after a write")
+			}
+			return nil
+		})
 	}
 	conn, err := pgx.Connect(ctx, dsn)
 	if err != nil {
@@ -173,4 +148,99 @@ func TestGroupCommitWithoutSavepoints(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestGroupCommitJobsShareRegionsUntilChanged: the jobs of a group commit
+// share the regions the transaction read under its lock (group.go) until
+// one changes them: a job that changes a region, reads it back and then
+// fails is taken back alone, and the jobs after it still see the region
+// as it is, not as the failed job left it in memory.
+func TestGroupCommitJobsShareRegionsUntilChanged(t *testing.T) {
+	ctx := context.Background()
+	st, err := postgres.Open(ctx, migratedDB(t), postgres.Options{Writers: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	orig := registry.Region{Name: "shared", Location: location.Location{Country: "US", City: "Before"}, BorrowBits: 24, CreatedAt: time.Unix(1, 0)}
+	if err := st.Update(ctx, func(tx registry.Tx) error { return tx.InsertRegion(ctx, &orig) }); err != nil {
+		t.Fatal(err)
+	}
+	refused := errors.New("test: refused after changing the region")
+	const n = 12
+	seen := make([]string, n)
+	errs := behindHolder(t, st, func(tx registry.Tx) error {
+		_, err := tx.RegionByName(ctx, "shared")
+		return err
+	}, n, func(i int, tx registry.Tx) error {
+		r, err := tx.RegionByName(ctx, "shared")
+		if err != nil {
+			return err
+		}
+		if i%2 == 1 {
+			seen[i] = r.Location.City
+			return nil
+		}
+		r.Location.City = fmt.Sprintf("Changed by job %d", i)
+		if err := tx.UpdateRegion(ctx, r); err != nil {
+			return err
+		}
+		if r, err = tx.RegionByName(ctx, "shared"); err != nil {
+			return err
+		}
+		if r.Location.City != fmt.Sprintf("Changed by job %d", i) {
+			return fmt.Errorf("job %d read back city %q", i, r.Location.City)
+		}
+		return refused
+	})
+	for i := range n {
+		switch {
+		case i%2 == 0 && !errors.Is(errs[i], refused):
+			t.Errorf("job %d, which changes the region and fails: err = %v", i, errs[i])
+		case i%2 == 1 && (errs[i] != nil || seen[i] != "Before"):
+			t.Errorf("job %d, which reads the region: city %q, err %v; want %q", i, seen[i], errs[i], "Before")
+		}
+	}
+	var got registry.Region
+	if err := st.View(ctx, func(tx registry.Tx) (err error) {
+		got, err = tx.RegionByName(ctx, "shared")
+		return err
+	}); err != nil || got.Location.City != "Before" {
+		t.Fatalf("after the batch: city %q, err %v; want %q", got.Location.City, err, "Before")
+	}
+}
+
+// behindHolder runs n jobs at once while an Update running holder holds
+// the only writer, so that they queue and run as one group commit (most
+// of them: the wait for them to queue is a guess), and returns each one's
+// outcome.
+func behindHolder(t *testing.T, st registry.Store, holder func(registry.Tx) error, n int, job func(i int, tx registry.Tx) error) []error {
+	t.Helper()
+	ctx := context.Background()
+	hold, holding := make(chan struct{}), make(chan struct{})
+	held := make(chan error, 1)
+	go func() {
+		held <- st.Update(ctx, func(tx registry.Tx) error {
+			close(holding)
+			<-hold
+			return holder(tx)
+		})
+	}()
+	<-holding
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = st.Update(ctx, func(tx registry.Tx) error { return job(i, tx) })
+		}()
+	}
+	time.Sleep(200 * time.Millisecond) // let them queue behind the holder
+	close(hold)
+	wg.Wait()
+	if err := <-held; err != nil {
+		t.Fatal(err)
+	}
+	return errs
 }

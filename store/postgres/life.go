@@ -120,6 +120,7 @@ func (t *tx) DeleteRegion(ctx context.Context, id int64) error {
 	if err := t.deleteRow(ctx, "regions", "region", id); err != nil {
 		return err
 	}
+	t.ownRegions()
 	for name, r := range t.regions {
 		if r.ID == id {
 			delete(t.regions, name)

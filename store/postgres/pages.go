@@ -35,6 +35,9 @@ func (a *sqlArgs) add(v any) string {
 }
 
 func (t *tx) Assignments(ctx context.Context, f registry.AssignmentFilter) ([]registry.Assignment, error) {
+	// Registry resolves the region by name; only AssignmentPage's
+	// statement looks it up itself.
+	f.Region = ""
 	q, args := assignmentQuery(f)
 	rows, err := t.query(ctx, q, args...)
 	return collect(rows, err, scanAssignment)
@@ -66,13 +69,23 @@ func pastOnly(states []registry.State) bool {
 //     row was sorted;
 //   - a tenant's past states: each state's page of the tenant from
 //     assignments_tenant_past (00050), merged.
+//
+// A region is f.RegionID or, when that is 0, f.Region by name (looked up
+// in the statement: regionArg).
 func assignmentQuery(f registry.AssignmentFilter) (string, []any) {
+	return assignmentQueryOf(assignmentSelect, f)
+}
+
+// assignmentQueryOf is assignmentQuery with sel (assignmentSelect or
+// pageSelect: their columns, FROM assignments a and its joins) as the
+// statement's select.
+func assignmentQueryOf(sel string, f registry.AssignmentFilter) (string, []any) {
 	byIndex := f.Name == "" && f.Resource == "" && f.Tenant == nil
-	if byIndex && f.Limit > 0 && f.RegionID != 0 && f.PoolID == 0 && !f.Named && len(f.Tags) == 0 {
-		return regionQuery(f)
+	if byIndex && f.Limit > 0 && hasRegion(f) && f.PoolID == 0 && !f.Named && len(f.Tags) == 0 {
+		return regionQuery(sel, f)
 	}
-	if byIndex && len(f.Tags) > 0 && f.Limit > 0 && f.RegionID != 0 && f.PoolID == 0 {
-		return tagRegionQuery(f)
+	if byIndex && len(f.Tags) > 0 && f.Limit > 0 && hasRegion(f) && f.PoolID == 0 {
+		return tagRegionQuery(sel, f)
 	}
 	if byIndex && len(f.Tags) > 0 {
 		keys := slices.Sorted(maps.Keys(f.Tags))
@@ -89,7 +102,7 @@ func assignmentQuery(f registry.AssignmentFilter) (string, []any) {
 			where = append(where, "tg.pool_id = "+args.add(f.PoolID))
 		}
 		where = append(where, assignmentWhere(g, &args)...)
-		q := strings.Replace(assignmentSelect, "FROM assignments a", "FROM tags tg JOIN assignments a ON a.id = tg.object_id", 1) +
+		q := strings.Replace(sel, "FROM assignments a", "FROM tags tg JOIN assignments a ON a.id = tg.object_id", 1) +
 			" WHERE " + strings.Join(where, " AND ") + " ORDER BY tg.object_id" + limit(f.Limit)
 		return q, args
 	}
@@ -99,7 +112,7 @@ func assignmentQuery(f registry.AssignmentFilter) (string, []any) {
 	// assignments until it was full, every one of them for a rare state
 	// (66,235 rows for a page of a tenant's quarantined at ten million).
 	tenantPast := f.Tenant != nil && f.Name == "" && f.Resource == "" && len(f.Tags) == 0 && f.PoolID == 0
-	if (byIndex || tenantPast) && f.Limit > 0 && pastOnly(f.States) && f.RegionID == 0 && !f.Within.IsValid() && !f.Contains.IsValid() {
+	if (byIndex || tenantPast) && f.Limit > 0 && pastOnly(f.States) && !hasRegion(f) && !f.Within.IsValid() && !f.Contains.IsValid() {
 		// One part per state, and per family unless the page is a pool's
 		// (assignments_pool_past serves it): each an ordered range of
 		// assignments_state_family_past (state, family, id), index only.
@@ -136,11 +149,11 @@ func assignmentQuery(f registry.AssignmentFilter) (string, []any) {
 				}
 			}
 		}
-		return assignmentSelect + " WHERE a.id = ANY(ARRAY(" + strings.Join(parts, " UNION ALL ") + ")) ORDER BY a.id" + limit(f.Limit), args
+		return sel + " WHERE a.id = ANY(ARRAY(" + strings.Join(parts, " UNION ALL ") + ")) ORDER BY a.id" + limit(f.Limit), args
 	}
 	var args sqlArgs
 	where := assignmentWhere(f, &args)
-	q := assignmentSelect
+	q := sel
 	if len(where) > 0 {
 		q += " WHERE " + strings.Join(where, " AND ")
 	}
@@ -152,14 +165,14 @@ func assignmentQuery(f registry.AssignmentFilter) (string, []any) {
 // family hold none of the page), and each past state when the page is of
 // past ones, the first f.Limit rows in ID order, merged. It reads at most
 // a page per pool and state, whatever the size of the region.
-func regionQuery(f registry.AssignmentFilter) (string, []any) {
+func regionQuery(sel string, f registry.AssignmentFilter) (string, []any) {
 	var args sqlArgs
 	g := f
 	// A pool's assignments are of its family: the pools are chosen by
 	// it. As a condition on the assignments the planner combined
 	// assignments_family_id with assignments_pool_id in a bitmap (155,000
 	// rows read for a page at a million).
-	g.RegionID, g.Limit, g.Family = 0, 0, 0
+	g.RegionID, g.Region, g.Limit, g.Family = 0, "", 0, 0
 	from := "pools rp"
 	cond := ""
 	if pastOnly(f.States) {
@@ -172,13 +185,13 @@ func regionQuery(f registry.AssignmentFilter) (string, []any) {
 	}
 	where := []string{"a.pool_id = rp.id" + cond}
 	where = append(where, assignmentWhere(g, &args)...)
-	outer := "rp.region_id = " + args.add(f.RegionID)
+	outer := "rp.region_id = " + regionArg(f, &args)
 	if f.Family != 0 {
 		outer += " AND rp.family = " + args.add(f.Family)
 	}
 	page := "SELECT x.id FROM " + from + " CROSS JOIN LATERAL (SELECT a.id FROM assignments a WHERE " + strings.Join(where, " AND ") +
 		" ORDER BY a.id" + limit(f.Limit) + ") x WHERE " + outer + " ORDER BY x.id" + limit(f.Limit)
-	return assignmentSelect + " WHERE a.id = ANY(ARRAY(" + page + ")) ORDER BY a.id" + limit(f.Limit), args
+	return sel + " WHERE a.id = ANY(ARRAY(" + page + ")) ORDER BY a.id" + limit(f.Limit), args
 }
 
 // tagRegionQuery is the statement of a page of a tag in a region (f.Tags
@@ -188,24 +201,39 @@ func regionQuery(f registry.AssignmentFilter) (string, []any) {
 // rest of f, merged. Through tags_match the page read the tag's entries
 // of every region until it was full (9,301 of a tag one assignment in a
 // thousand carries, at ten million, for a page in a region of 60).
-func tagRegionQuery(f registry.AssignmentFilter) (string, []any) {
+func tagRegionQuery(sel string, f registry.AssignmentFilter) (string, []any) {
 	keys := slices.Sorted(maps.Keys(f.Tags))
 	k := keys[0]
 	g := f
 	g.Tags = maps.Clone(f.Tags)
 	delete(g.Tags, k)
-	g.RegionID, g.Limit, g.Family, g.AfterID = 0, 0, 0, 0
+	g.RegionID, g.Region, g.Limit, g.Family, g.AfterID = 0, "", 0, 0, 0
 	var args sqlArgs
 	where := []string{"tg.kind = 'assignment' AND tg.key = " + args.add(k) + " AND tg.value = " + args.add(f.Tags[k]) +
 		" AND tg.pool_id = rp.id AND tg.object_id > " + args.add(f.AfterID)}
 	where = append(where, assignmentWhere(g, &args)...)
-	outer := "rp.region_id = " + args.add(f.RegionID)
+	outer := "rp.region_id = " + regionArg(f, &args)
 	if f.Family != 0 {
 		outer += " AND rp.family = " + args.add(f.Family)
 	}
 	page := "SELECT x.id FROM pools rp CROSS JOIN LATERAL (SELECT tg.object_id AS id FROM tags tg JOIN assignments a ON a.id = tg.object_id WHERE " +
 		strings.Join(where, " AND ") + " ORDER BY tg.object_id" + limit(f.Limit) + ") x WHERE " + outer + " ORDER BY x.id" + limit(f.Limit)
-	return assignmentSelect + " WHERE a.id = ANY(ARRAY(" + page + ")) ORDER BY a.id" + limit(f.Limit), args
+	return sel + " WHERE a.id = ANY(ARRAY(" + page + ")) ORDER BY a.id" + limit(f.Limit), args
+}
+
+// hasRegion reports whether f names a region, by ID or by name.
+func hasRegion(f registry.AssignmentFilter) bool {
+	return f.RegionID != 0 || f.Region != ""
+}
+
+// regionArg is f's region as an SQL value, its arguments added to args:
+// f.RegionID, or when that is 0 the ID of the region named f.Region (an
+// uncorrelated subquery, run once; NULL, so no row, when there is none).
+func regionArg(f registry.AssignmentFilter, args *sqlArgs) string {
+	if f.RegionID != 0 {
+		return args.add(f.RegionID)
+	}
+	return "(SELECT id FROM regions WHERE name = " + args.add(f.Region) + ")"
 }
 
 // supernets is each prefix holding p, p itself included, as text.
@@ -257,8 +285,8 @@ func limit(n int) string {
 // its arguments added to args.
 func assignmentWhere(f registry.AssignmentFilter, args *sqlArgs) []string {
 	var where []string
-	if f.RegionID != 0 {
-		where = append(where, "p.region_id = "+args.add(f.RegionID))
+	if hasRegion(f) {
+		where = append(where, "p.region_id = "+regionArg(f, args))
 	}
 	if f.PoolID != 0 {
 		where = append(where, "a.pool_id = "+args.add(f.PoolID))

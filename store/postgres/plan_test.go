@@ -9,10 +9,12 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/cadastre-ipam/cadastre/location"
 	"github.com/cadastre-ipam/cadastre/registry"
+	"github.com/cadastre-ipam/cadastre/store/internal/rowscan"
 	"github.com/cadastre-ipam/cadastre/store/postgres/pgtest"
 )
 
@@ -86,11 +88,12 @@ func TestAssignmentPagePlans(t *testing.T) {
 		}
 	}
 	var region, pool int64
-	if err := s.pool.QueryRow(ctx, `SELECT region_id, id FROM pools WHERE family = 4 ORDER BY id LIMIT 1`).Scan(&region, &pool); err != nil {
+	var regionName string
+	if err := s.pool.QueryRow(ctx, `SELECT p.region_id, g.name, p.id FROM pools p JOIN regions g ON g.id = p.region_id WHERE p.family = 4 ORDER BY p.id LIMIT 1`).Scan(&region, &regionName, &pool); err != nil {
 		t.Fatal(err)
 	}
 	const limit = 101
-	cases := append(pageCases(region, pool, "t17", "vm-300.example.", "vm-4321"),
+	cases := append(pageCases(region, regionName, pool, "t17", "vm-300.example.", "vm-4321"),
 		pageCase{name: "within an IPv6 prefix", f: registry.AssignmentFilter{Within: netip.MustParsePrefix("2603:1003::/120")}, maxRead: 3 * 256},
 		pageCase{name: "holding an IPv6 address", f: registry.AssignmentFilter{Contains: netip.MustParsePrefix("2603:1003:1::2a/128")}, bounded: true},
 		pageCase{name: "holding a prefix no assignment holds", f: registry.AssignmentFilter{Contains: netip.MustParsePrefix("40.64.1.0/24")}, bounded: true},
@@ -128,15 +131,23 @@ func TestAssignmentPagePlans(t *testing.T) {
 					t.Errorf("the plain statement finds nothing: the case tests nothing")
 				}
 			}
+			if got := pageIDs(t, ctx, s.pool, pageQuery, f); !slices.Equal(got, want) {
+				t.Errorf("AssignmentPage's statement: page %v, want %v", got, want)
+			}
 			// The custom plan, and the generic plan (pgx's prepared
-			// statement after its fifth run on a connection), each held to
-			// the case's bounds.
+			// statement after its fifth run on a connection; every run of
+			// AssignmentPage's), each held to the case's bounds, of the
+			// store's statement (tx.Assignments) and of the API's
+			// (AssignmentPage: the same with its tags).
 			q, args := assignmentQuery(f)
+			pq, pargs := pageQuery(f)
 			for _, plan := range []struct {
 				name    string
+				q       string
+				args    []any
 				explain func(context.Context, *pgxpool.Pool, string, string, []any, bool) (planFacts, error)
-			}{{"custom plan", explainOn}, {"generic plan", explainGeneric}} {
-				p, err := plan.explain(ctx, s.pool, "assignments", q, args, false)
+			}{{"custom plan", q, args, explainOn}, {"generic plan", q, args, explainGeneric}, {"AssignmentPage's generic plan", pq, pargs, explainGeneric}} {
+				p, err := plan.explain(ctx, s.pool, "assignments", plan.q, plan.args, false)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -161,6 +172,24 @@ func TestAssignmentPagePlans(t *testing.T) {
 				if tp.read > int64(2*len(want)+2*poolsPer) {
 					t.Errorf("%d tag entries read for a page of %d:\n%s", tp.read, len(want), tp.text)
 				}
+			}
+			// AssignmentPage's tags: each assignment's of the page (a probe
+			// each, at most two entries) beside what the page itself reads
+			// of them (the bounds above; a tag page without a region walks
+			// the tag's entries, as its assignment rows are bounded).
+			tp, err := explainGeneric(ctx, s.pool, "tags", pq, pargs, false)
+			if err != nil {
+				t.Fatal(err)
+			}
+			maxTags := int64(2 * len(want))
+			switch {
+			case c.tagsBounded:
+				maxTags += int64(2*len(want) + 2*poolsPer)
+			case len(c.f.Tags) > 0:
+				maxTags += 9 * limit
+			}
+			if tp.seqScan || tp.read > maxTags {
+				t.Errorf("AssignmentPage's generic plan: %d tag entries read for a page of %d (at most %d), seq scan %v:\n%s", tp.read, len(want), maxTags, tp.seqScan, tp.text)
 			}
 			if c.f.Contains.IsValid() {
 				p, err := explain(ctx, ordered, f, false)
@@ -334,13 +363,16 @@ func pageIDs(t *testing.T, ctx context.Context, db *pgxpool.Pool, query func(reg
 	t.Helper()
 	q, args := query(f)
 	rows, err := db.Query(ctx, q, args...)
-	as, err := collect(rows, err, scanAssignment)
+	// The first column, of whichever statement's columns.
+	ids, err := collect(rows, err, func(rows rowscan.Scanner) (int64, error) {
+		vs, err := rows.(pgx.Rows).Values()
+		if err != nil {
+			return 0, err
+		}
+		return vs[0].(int64), nil
+	})
 	if err != nil {
 		t.Fatalf("%v\n%s", err, q)
-	}
-	ids := make([]int64, len(as))
-	for i, a := range as {
-		ids[i] = a.ID
 	}
 	return ids
 }

@@ -35,7 +35,7 @@ type pageCase struct {
 
 // pageCases are the kinds of page, with values from the register's
 // sample: a region, a pool of it, a tenant, a name, a resource.
-func pageCases(region, pool int64, tenant, name, resource string) []pageCase {
+func pageCases(region int64, regionName string, pool int64, tenant, name, resource string) []pageCase {
 	past := []registry.State{registry.StateQuarantined, registry.StateReleased}
 	assigned := []registry.State{registry.StateAssigned}
 	tags := func(kv ...string) registry.Tags {
@@ -77,6 +77,11 @@ func pageCases(region, pool int64, tenant, name, resource string) []pageCase {
 		{name: "a region's quarantined", f: registry.AssignmentFilter{RegionID: region, States: past[:1]}, bounded: true},
 		{name: "a region's released", f: registry.AssignmentFilter{RegionID: region, States: past[1:]}, bounded: true},
 		{name: "a region's past, after a cursor", f: registry.AssignmentFilter{RegionID: region, States: past, AfterID: 77}, bounded: true},
+		// The API's pages name the region (AssignmentPage looks it up in
+		// the statement).
+		{name: "a region by name, assigned", f: registry.AssignmentFilter{Region: regionName, States: assigned}, bounded: true},
+		{name: "a region by name, quarantined", f: registry.AssignmentFilter{Region: regionName, States: past[:1]}, bounded: true},
+		{name: "a tag in a region by name", f: registry.AssignmentFilter{Tags: tags("env", "e3"), Region: regionName}, bounded: true, tagsBounded: true},
 		{name: "within a prefix", f: registry.AssignmentFilter{Within: netip.MustParsePrefix("40.64.1.0/24")}, maxRead: 3 * 256},
 		{name: "holding an address", f: registry.AssignmentFilter{Contains: netip.MustParsePrefix("40.64.1.7/32")}, bounded: true},
 	}
@@ -84,15 +89,16 @@ func pageCases(region, pool int64, tenant, name, resource string) []pageCase {
 
 // PrintPagePlans writes to w the plan of every kind of page of
 // assignments (EXPLAIN (ANALYZE, BUFFERS), pages of 100; the custom plan,
-// then the generic plan a prepared statement may get) on the register
+// then the generic plan a prepared statement may get, then the generic
+// plan of the API's statement, AssignmentPage's) on the register
 // db holds, with values drawn from it (the first IPv4 pool of the first
 // region by name, a live named assignment from the middle of the IDs),
 // and the assignment rows each plan's steps read: what grows with the
 // register shows there.
 func PrintPagePlans(ctx context.Context, db *pgxpool.Pool, w io.Writer) error {
 	var region, pool, mid int64
-	var tenant, name, resource string
-	if err := db.QueryRow(ctx, `SELECT p.region_id, p.id FROM pools p JOIN regions g ON g.id = p.region_id WHERE p.family = 4 ORDER BY g.name, p.id LIMIT 1`).Scan(&region, &pool); err != nil {
+	var regionName, tenant, name, resource string
+	if err := db.QueryRow(ctx, `SELECT p.region_id, g.name, p.id FROM pools p JOIN regions g ON g.id = p.region_id WHERE p.family = 4 ORDER BY g.name, p.id LIMIT 1`).Scan(&region, &regionName, &pool); err != nil {
 		return fmt.Errorf("an IPv4 pool: %w", err)
 	}
 	if err := db.QueryRow(ctx, `SELECT coalesce(max(id), 0) / 2 FROM assignments`).Scan(&mid); err != nil {
@@ -101,7 +107,7 @@ func PrintPagePlans(ctx context.Context, db *pgxpool.Pool, w io.Writer) error {
 	if err := db.QueryRow(ctx, `SELECT tenant, name, resource FROM assignments WHERE id >= $1 AND name <> '' AND state = 'assigned' AND resource <> '' ORDER BY id LIMIT 1`, mid).Scan(&tenant, &name, &resource); err != nil {
 		return fmt.Errorf("a named assignment with a resource: %w", err)
 	}
-	for _, c := range pageCases(region, pool, tenant, name, resource) {
+	for _, c := range pageCases(region, regionName, pool, tenant, name, resource) {
 		f := c.f
 		f.Limit = 100
 		p, err := explain(ctx, db, f, true)
@@ -113,8 +119,15 @@ func PrintPagePlans(ctx context.Context, db *pgxpool.Pool, w io.Writer) error {
 		if err != nil {
 			return fmt.Errorf("%s, generic plan: %w", c.name, err)
 		}
-		if _, err := fmt.Fprintf(w, "== %s: %d assignment rows read, seq scan %v\n%s\n== %s, generic plan: %d assignment rows read, seq scan %v\n%s\n",
-			c.name, p.read, p.seqScan, p.text, c.name, g.read, g.seqScan, g.text); err != nil {
+		// The API's statement (AssignmentPage: the page with its tags),
+		// which always runs its generic plan.
+		pq, pargs := pageQuery(f)
+		ap, err := explainGeneric(ctx, db, "assignments", pq, pargs, true)
+		if err != nil {
+			return fmt.Errorf("%s, AssignmentPage's generic plan: %w", c.name, err)
+		}
+		if _, err := fmt.Fprintf(w, "== %s: %d assignment rows read, seq scan %v\n%s\n== %s, generic plan: %d assignment rows read, seq scan %v\n%s\n== %s, AssignmentPage's generic plan: %d assignment rows read, seq scan %v\n%s\n",
+			c.name, p.read, p.seqScan, p.text, c.name, g.read, g.seqScan, g.text, c.name, ap.read, ap.seqScan, ap.text); err != nil {
 			return err
 		}
 	}

@@ -65,9 +65,8 @@ type Store struct {
 	// registry.Region), so that an allocation's first statement, the
 	// region's lock, can go out with its second (tx.RegionByName).
 	regions sync.Map
-	// folds holds the statements fold.go made of queued writes, by the
-	// texts folded.
-	folds sync.Map // string -> string
+	// folds holds the statements fold.go made of queued writes (foldCache).
+	folds foldCache
 
 	// Group commit (group.go): Update queues jobs for the writers.
 	jobs     chan *job
@@ -404,6 +403,11 @@ func (s *Store) Close() error {
 // caller detected (registry.ErrConflict): the transaction did nothing and
 // may run again.
 func retryable(err error) bool {
+	if err == nil {
+		// Before pe below, which escapes: a heap object for every
+		// Update that succeeds otherwise.
+		return false
+	}
 	if errors.Is(err, registry.ErrConflict) {
 		return true
 	}
@@ -530,10 +534,12 @@ func (s *Store) run(ctx context.Context, write bool, hints *[]int64, fn func(reg
 // mapErr turns constraint failures into the registry's sentinel errors,
 // and a connection lost under a statement into registry.ErrStorage.
 func mapErr(err error) error {
-	var pe *pgconn.PgError
 	if err == nil {
+		// Before pe below, which escapes: a heap object for every
+		// statement and Update that succeeds otherwise.
 		return err
 	}
+	var pe *pgconn.PgError
 	if !errors.As(err, &pe) {
 		return connLost(err)
 	}
@@ -598,7 +604,10 @@ type tx struct {
 	prev     *tx
 	carryErr error
 	// regions are the regions read under this transaction's lock, by name.
-	regions map[string]registry.Region
+	// regionsShared: the map is a group commit's shared one (group.go),
+	// copied before it is changed (ownRegions).
+	regions       map[string]registry.Region
+	regionsShared bool
 	// one marks a ViewOne transaction; n counts its statements.
 	one    bool
 	n      int
@@ -629,7 +638,7 @@ type tx struct {
 	// locked by counting their use, as the transaction sees them: later
 	// jobs count in memory, and the counts are stored once, with the
 	// COMMIT (tenant.go, usedRow).
-	use map[string]usedRow
+	use map[string]*usedRow
 	// countedHeld: a use was counted in memory (countHeld).
 	countedHeld bool
 	// counts are the pool counters' changes not stored yet (counters.go).

@@ -35,6 +35,21 @@ func (c *roundTrips) TraceBatchQuery(context.Context, *pgx.Conn, pgx.TraceBatchQ
 }
 func (c *roundTrips) TraceBatchEnd(context.Context, *pgx.Conn, pgx.TraceBatchEndData) {}
 
+// tracedRegion opens a register with region east (10.0.0.0/16) whose
+// round trips and statements are counted.
+func tracedRegion(t *testing.T) (*registry.Registry, *roundTrips) {
+	t.Helper()
+	trips := &roundTrips{}
+	st, err := postgres.Open(context.Background(), migratedDB(t), postgres.Options{Tracer: trips})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	r := registry.New(st)
+	regionWithPool(t, r, "east", "10.0.0.0/16")
+	return r, trips
+}
+
 // regionWithPool adds region name with an IPv4 pool of p.
 func regionWithPool(t *testing.T, r *registry.Registry, name, p string) {
 	t.Helper()
@@ -58,14 +73,7 @@ func regionWithPool(t *testing.T, r *registry.Registry, name, p string) {
 // BEGIN, the bounds, the lock, the take, the writes, COMMIT (issue 16).
 func TestAllocationRoundTripsAndStatements(t *testing.T) {
 	ctx := context.Background()
-	var trips roundTrips
-	st, err := postgres.Open(ctx, migratedDB(t), postgres.Options{Tracer: &trips})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	r := registry.New(st)
-	regionWithPool(t, r, "east", "10.0.0.0/16")
+	r, trips := tracedRegion(t)
 	q := registry.Request{Region: "east", Family: 4}
 	// The first reads the region and fills the IDs' reserve.
 	if _, err := r.Allocate(ctx, q); err != nil {

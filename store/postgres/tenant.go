@@ -4,11 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"hash/fnv"
 	"strings"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/cadastre-ipam/cadastre/registry"
@@ -46,11 +46,12 @@ func (t *tx) queueTenantLock(name string) {
 			for rows.Next() {
 			}
 			rows.Close()
-			var pe *pgconn.PgError
-			if err := rows.Err(); errors.As(err, &pe) && pe.Code == "55P03" { // lock_not_available
-				// Not wrapped: mapErr would take it for a lock_timeout.
-				return fmt.Errorf("tenant %s: row held by another writer: %w", name, registry.ErrConflict)
-			} else if err != nil {
+			if err := rows.Err(); err != nil {
+				var pe *pgconn.PgError
+				if errors.As(err, &pe) && pe.Code == "55P03" { // lock_not_available
+					// Not wrapped: mapErr would take it for a lock_timeout.
+					return fmt.Errorf("tenant %s: row held by another writer: %w", name, registry.ErrConflict)
+				}
 				return err
 			}
 			return nil
@@ -262,6 +263,11 @@ func (t *tx) countUse() string {
 // counted a use), so nothing else has changed the row since: the jobs
 // after that count against it in memory, exactly, and storeUse or
 // commitUse store the counts before anything else reads them.
+//
+// The map of them (tx.use) holds pointers to rows never changed once in
+// it (a change puts a changed copy in its place): a group commit copies
+// the map for each job (group.go), and a copy of pointers is a few bytes
+// where one of the rows was ~1.5 KB per allocation.
 type usedRow struct {
 	t                registry.Tenant
 	stored4, stored6 int64
@@ -274,21 +280,22 @@ func (t *tx) holds(x registry.Tenant) {
 		return
 	}
 	if t.use == nil {
-		t.use = map[string]usedRow{}
+		t.use = map[string]*usedRow{}
 	}
-	t.use[x.Name] = usedRow{t: x, stored4: x.UsedIPv4, stored6: x.UsedIPv6}
+	t.use[x.Name] = &usedRow{t: x, stored4: x.UsedIPv4, stored6: x.UsedIPv6}
 }
 
 // countHeld counts a use in memory if the transaction holds the tenant's
 // row (holds), as the row's GREATEST(used + d, 0) would.
 func (t *tx) countHeld(name string, d4, d6 int64) (registry.Tenant, bool) {
-	r, ok := t.use[name]
+	held, ok := t.use[name]
 	if !ok {
 		return registry.Tenant{}, false
 	}
+	r := *held
 	r.t.UsedIPv4 = max(r.t.UsedIPv4+d4, 0)
 	r.t.UsedIPv6 = max(r.t.UsedIPv6+d6, 0)
-	t.use[name] = r
+	t.use[name] = &r
 	t.countedHeld = true
 	return r.t, true
 }
@@ -297,15 +304,16 @@ func (t *tx) countHeld(name string, d4, d6 int64) (registry.Tenant, bool) {
 // reads or writes tenants otherwise; forget also forgets the rows (their
 // names or quotas may change), so that the next count reads them again.
 func (t *tx) storeUse(ctx context.Context, forget bool) error {
-	for name, r := range t.use {
-		if r.t.UsedIPv4 == r.stored4 && r.t.UsedIPv6 == r.stored6 {
+	for name, held := range t.use {
+		if held.t.UsedIPv4 == held.stored4 && held.t.UsedIPv6 == held.stored6 {
 			continue
 		}
-		if _, err := t.exec(ctx, `UPDATE tenants SET used_ipv4 = $1, used_ipv6 = $2 WHERE id = $3`, r.t.UsedIPv4, r.t.UsedIPv6, r.t.ID); err != nil {
+		if _, err := t.exec(ctx, `UPDATE tenants SET used_ipv4 = $1, used_ipv6 = $2 WHERE id = $3`, held.t.UsedIPv4, held.t.UsedIPv6, held.t.ID); err != nil {
 			return fmt.Errorf("tenant %s: store its use: %w", name, err)
 		}
+		r := *held
 		r.stored4, r.stored6 = r.t.UsedIPv4, r.t.UsedIPv6
-		t.use[name] = r
+		t.use[name] = &r
 	}
 	if forget {
 		t.use = nil
@@ -317,7 +325,7 @@ func (t *tx) storeUse(ctx context.Context, forget bool) error {
 // and the pool counters' changes, counters.go) and commits, in one round
 // trip; it returns COMMIT's tag (ROLLBACK if a statement failed: the
 // transaction then stores nothing).
-func commitUse(ctx context.Context, c *pgxpool.Conn, use map[string]usedRow, counts poolcount.Deltas) (pgconn.CommandTag, error) {
+func commitUse(ctx context.Context, c *pgxpool.Conn, use map[string]*usedRow, counts poolcount.Deltas) (pgconn.CommandTag, error) {
 	b := &pgx.Batch{}
 	for _, r := range use {
 		if r.t.UsedIPv4 != r.stored4 || r.t.UsedIPv6 != r.stored6 {
@@ -418,22 +426,22 @@ func (t *tx) QueueNameHolder(ctx context.Context, fqdn, tenant string) func() (r
 	dotted, bare := rowscan.NameArgs(fqdn)
 	mode, key := lockNone, int32(0)
 	if t.write && !t.namesFenced {
-		h := fnv.New32a()
-		h.Write([]byte(dotted))
 		// The schema's key mixed in: another register's name, in another
 		// schema of the database, is another lock (see Store.schemaKey).
-		key, mode = int32(h.Sum32())^t.s.schemaKey, lockTry
+		key, mode = int32(fnv32a(dotted))^t.s.schemaKey, lockTry
 		if t.tenantLockFirst() {
 			mode = lockWait
 		}
 		t.tenantLocks++
 	}
-	var code *string
+	// code is the answer, NULL when the name's lock was not had. Scanned
+	// into a pgtype.Text: a *string is made by reflection, per call.
+	var code pgtype.Text
 	done := false
 	t.queueRead(func(rows pgx.Rows) error {
 		var err error
-		code, err = one(rows, nil, func(r rowscan.Scanner) (*string, error) {
-			var s *string
+		code, err = one(rows, nil, func(r rowscan.Scanner) (pgtype.Text, error) {
+			var s pgtype.Text
 			return s, r.Scan(&s)
 		})
 		done = true
@@ -448,12 +456,24 @@ func (t *tx) QueueNameHolder(ctx context.Context, fqdn, tenant string) func() (r
 				return "", false, fmt.Errorf("name %s: the queued look-up was never answered", fqdn)
 			}
 		}
-		if code == nil {
+		if !code.Valid {
 			return "", false, fmt.Errorf("name %s: held by another writer: %w", fqdn, registry.ErrConflict)
 		}
-		k, ok := rowscan.HolderKind(*code)
+		k, ok := rowscan.HolderKind(code.String)
 		return k, ok, nil
 	}
+}
+
+// fnv32a is hash/fnv's 32-bit FNV-1a of s, without its two heap objects
+// (the hash and s's bytes) per named allocation.
+func fnv32a(s string) uint32 {
+	const offset, prime = 2166136261, 16777619
+	h := uint32(offset)
+	for i := 0; i < len(s); i++ {
+		h ^= uint32(s[i])
+		h *= prime
+	}
+	return h
 }
 
 // LockAllNames implements registry.NameLocker: the fence exclusive, one
@@ -501,7 +521,10 @@ func (t *tx) QueueTenantUse(ctx context.Context, name string, d4, d6 int64) func
 		if gotErr == nil {
 			t.holds(got)
 		}
-		gotErr, done = notFound(gotErr, "tenant "+name), true
+		if gotErr != nil {
+			gotErr = notFound(gotErr, "tenant "+name)
+		}
+		done = true
 		if errors.Is(gotErr, registry.ErrNotFound) {
 			return nil // an answer, not a failure of the batch
 		}

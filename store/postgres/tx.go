@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"net/netip"
 	"slices"
 	"strconv"
@@ -70,6 +71,7 @@ func (t *tx) InsertRegion(ctx context.Context, r *registry.Region) error {
 }
 
 func (t *tx) UpdateRegion(ctx context.Context, r registry.Region) error {
+	t.ownRegions()
 	delete(t.regions, r.Name)
 	if t.s != nil {
 		t.s.regions.Delete(r.Name) // read again under the next lock
@@ -213,8 +215,20 @@ func sameRegion(a, b registry.Region) bool {
 func (t *tx) remember(r registry.Region) {
 	if t.regions == nil {
 		t.regions = map[string]registry.Region{}
+		t.regionsShared = false
 	}
+	t.ownRegions()
 	t.regions[r.Name] = r
+}
+
+// ownRegions copies t.regions if it is a group commit's shared map, before
+// t changes it: the jobs before this one keep theirs (a job rolled back
+// to its savepoint goes back to it).
+func (t *tx) ownRegions() {
+	if t.regionsShared {
+		t.regions = maps.Clone(t.regions)
+		t.regionsShared = false
+	}
 }
 
 func (t *tx) RegionByID(ctx context.Context, id int64) (registry.Region, error) {

@@ -32,6 +32,7 @@ import (
 	"fmt"
 	"net/netip"
 	"strconv"
+	"sync"
 	"time"
 )
 
@@ -115,12 +116,26 @@ func Encode(js []byte, s Subject) []byte {
 	if !e.value() || e.pos != len(js) {
 		return nil
 	}
-	back, err := Decode(e.out, s)
-	if err != nil || !bytes.Equal(back, js) {
+	// The check's decoding goes to a buffer kept for the next one: every
+	// event an allocation writes passes here (issue 16).
+	buf := checkBufs.Get().(*[]byte)
+	back, err := decodeTo((*buf)[:0], e.out, s)
+	ok := err == nil && bytes.Equal(back, js)
+	if cap(back) <= maxCheckBuf {
+		*buf = back
+		checkBufs.Put(buf)
+	}
+	if !ok {
 		return nil
 	}
 	return e.out
 }
+
+// checkBufs holds Encode's buffers for its check; one larger than
+// maxCheckBuf (a large payload) is left to the collector.
+var checkBufs = sync.Pool{New: func() any { return new([]byte) }}
+
+const maxCheckBuf = 64 << 10
 
 // IsEncoded reports whether b is an encoding (rather than JSON text).
 func IsEncoded(b []byte) bool { return len(b) > 0 && b[0] == Version1 }
@@ -364,10 +379,15 @@ var ErrCorrupt = errors.New("evcodec: corrupt event payload")
 
 // Decode returns the JSON that b encodes.
 func Decode(b []byte, s Subject) ([]byte, error) {
+	return decodeTo(make([]byte, 0, len(b)*3), b, s)
+}
+
+// decodeTo is Decode appending to dst.
+func decodeTo(dst, b []byte, s Subject) ([]byte, error) {
 	if !IsEncoded(b) {
 		return nil, fmt.Errorf("%w: version byte %#x", ErrCorrupt, firstByte(b))
 	}
-	d := decoder{in: b, pos: 1, s: s, out: make([]byte, 0, len(b)*3)}
+	d := decoder{in: b, pos: 1, s: s, out: dst}
 	if err := d.value(); err != nil {
 		return nil, err
 	}
