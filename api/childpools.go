@@ -50,7 +50,7 @@ func (s *Server) routeChildPools(api huma.API) {
 		p, err := s.reg.AllocatePool(ctx, registry.ChildPoolSpec{Name: q.Name, Region: q.Region, Family: q.Family, Bits: q.Len,
 			Purpose: q.Purpose, Tenant: q.Tenant, Tags: q.Tags, Space: q.Space, Key: in.Key})
 		if err != nil {
-			return nil, s.problem(err)
+			return nil, s.problemFor(ctx, err)
 		}
 		return &childPoolOut{Body: p}, nil
 	})

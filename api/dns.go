@@ -121,6 +121,13 @@ func (s *Server) dnsReady() error {
 	return nil
 }
 
+// recordCreated is a record as added, with what it hides when it
+// delegates (manage.Manager.Hides).
+type recordCreated struct {
+	zone.Record
+	Hides []string `json:"hides,omitempty" doc:"a delegation (NS below the apex, DNAME): the names of assignments and static records below it that the zone no longer answers (at most 100); written anyway, as the operator's (or a delegating tenant's) choice"`
+}
+
 // recordWriter checks that the caller may write (or delete) a static
 // record of type typ at name (fully qualified): an admin anywhere, a token
 // bound to a tenant only under its suffixes, never a name another holds
@@ -324,7 +331,7 @@ func (s *Server) routeDNS(api huma.API) {
 	huma.Register(api, cr, func(ctx context.Context, in *struct {
 		Zone string `path:"zone" maxLength:"255"`
 		Body RecordCreate
-	}) (*struct{ Body zone.Record }, error) {
+	}) (*struct{ Body recordCreated }, error) {
 		if err := s.dnsReady(); err != nil {
 			return nil, err
 		}
@@ -373,7 +380,11 @@ func (s *Server) routeDNS(api huma.API) {
 			}
 			return nil, s.field(err, loc)
 		}
-		return &struct{ Body zone.Record }{r}, nil
+		hidden, err := s.dns.Hides(ctx, z, r)
+		if err != nil {
+			return nil, s.problem(err)
+		}
+		return &struct{ Body recordCreated }{recordCreated{Record: r, Hides: hidden}}, nil
 	})
 	dr := op("remove-record", http.MethodDelete, "/v1/zones/{zone}/records/{id}", "Delete a static record (admin; or a tenant's token, under its name suffixes)", auth.ScopeAllocate, true,
 		http.StatusNotFound)

@@ -22,6 +22,7 @@ import (
 	"github.com/cadastre-ipam/cadastre/auth"
 	"github.com/cadastre-ipam/cadastre/authdns/manage"
 	"github.com/cadastre-ipam/cadastre/geo"
+	"github.com/cadastre-ipam/cadastre/internal/responselog"
 	"github.com/cadastre-ipam/cadastre/registry"
 )
 
@@ -153,44 +154,18 @@ func (s *Server) handle(pattern string, h http.HandlerFunc) {
 	s.mux.Handle(pattern, s.instrument(pattern, h))
 }
 
-type statusWriter struct {
-	http.ResponseWriter
-	code  int
-	bytes int
-}
-
-func (w *statusWriter) WriteHeader(code int) {
-	w.code = code
-	w.ResponseWriter.WriteHeader(code)
-}
-
-// Unwrap lets http.ResponseController reach the connection (deadlines).
-func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
-
-func (w *statusWriter) Write(b []byte) (int, error) {
-	if w.code == 0 {
-		w.code = http.StatusOK
-	}
-	n, err := w.ResponseWriter.Write(b)
-	w.bytes += n
-	return n, err
-}
-
 func (s *Server) instrument(route string, h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
-		sw := &statusWriter{ResponseWriter: w}
+		sw := responselog.New(w)
 		h.ServeHTTP(sw, r)
-		if sw.code == 0 {
-			sw.code = http.StatusOK
-		}
 		d := time.Since(start)
-		s.requests.WithLabelValues(route, strconv.Itoa(sw.code)).Inc()
+		s.requests.WithLabelValues(route, strconv.Itoa(sw.Status())).Inc()
 		s.latency.WithLabelValues(route).Observe(d.Seconds())
 		// The URL is logged without its query: a careless client may put a
 		// secret there, and it must not reach the logs.
 		s.log.LogAttrs(r.Context(), slog.LevelInfo, "request",
-			slog.String("method", r.Method), slog.String("path", r.URL.Path), slog.Int("status", sw.code),
-			slog.Int("bytes", sw.bytes), slog.Duration("duration", d), slog.String("remote", infoOf(r.Context()).client))
+			slog.String("method", r.Method), slog.String("path", r.URL.Path), slog.Int("status", sw.Status()),
+			slog.Int("bytes", sw.Bytes()), slog.Duration("duration", d), slog.String("remote", infoOf(r.Context()).client))
 	})
 }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/netip"
+	"slices"
 	"strings"
 	"testing"
 
@@ -171,6 +172,15 @@ func TestControlCharactersRefused(t *testing.T) {
 		{"BEL in a pool purpose", "purpose", req{Method: "POST", Path: "/v1/pools", Token: adm, Body: map[string]any{"prefix": "10.0.9.0/24", "region": "us-east", "purpose": "\a"}}},
 		{"ESC in a region's city", "city", req{Method: "POST", Path: "/v1/regions", Token: adm, Body: map[string]any{"name": "cc", "country": "US", "city": "\x1b]0;owned\a"}}},
 		{"ESC in a tenant note", "note", req{Method: "POST", Path: "/v1/tenants", Token: adm, Body: map[string]any{"name": "cc", "note": "\x1b[31m"}}},
+		// A name's syntax check refuses a control character as every text
+		// field does, not as a bad label (422).
+		{"ESC in an assignment's name", "name", req{Method: "POST", Path: "/v1/assignments", Token: alloc, Body: []map[string]any{{"region": "us-east", "tenant": "acme", "name": "vm\x1b[2J.example.com"}}}},
+		{"ESC in a renamed name", "name", req{Method: "PATCH", Path: fmt.Sprintf("/v1/assignments/%d", e.acme.ID), Token: alloc, Body: map[string]any{"name": "vm\x1b.example.com"}}},
+		{"LF in a region's name", "region name", req{Method: "POST", Path: "/v1/regions", Token: adm, Body: map[string]any{"name": "c\nc", "country": "US"}}},
+		{"ESC in an allocation's region", "region name", req{Method: "POST", Path: "/v1/assignments", Token: alloc, Body: []map[string]any{{"region": "us\x1beast"}}}},
+		{"ESC in a space's name", "space: space name", req{Method: "POST", Path: "/v1/spaces", Token: adm, Body: map[string]any{"name": "v\x1bpc"}}},
+		{"ESC in a child pool's name", "child pool: name", req{Method: "POST", Path: "/v1/child-pools", Token: alloc, Body: map[string]any{"as_pool": "k\x1bp", "region": "us-east", "len": 56, "tenant": "acme"}}},
+		{"ESC in a tenant's name suffix", "tenant cc: name suffix: names", req{Method: "POST", Path: "/v1/tenants", Token: adm, Body: map[string]any{"name": "cc", "names": []string{"g\x1b.example.net"}}}},
 		{"TAB in an idempotency key", "idempotency key", req{Method: "POST", Path: "/v1/assignments", Token: alloc, Body: []map[string]any{{"region": "us-east"}}, Header: map[string]string{"Idempotency-Key": "a\tb"}}},
 	}
 	for _, c := range cases {
@@ -267,4 +277,100 @@ func TestRecordControlCharactersRefused(t *testing.T) {
 	if x.Status != http.StatusCreated || !strings.Contains(string(x.Body), `esc\\027.cloud.example.`) || !strings.Contains(string(x.Body), `a\\027b`) {
 		t.Errorf("the escaped forms: %s", x)
 	}
+}
+
+// TestDelegationHidesNamesBelowIt: the zone answers a name at or below a
+// delegation (lab.cloud.example, the operator's) with a referral, so a
+// record written there (but the delegation's own NS and DS) or an
+// assignment named there would never be served: a tenant's token is
+// refused with 409 name-taken naming the delegation, never another
+// tenant, by record and by allocation or rename; so is an admin, but for
+// an address record below it, which may be glue. A record written there
+// before may still be deleted.
+func TestDelegationHidesNamesBelowIt(t *testing.T) {
+	e, hosting := hijackEnv(t)
+	adm := e.tok["admin"]
+	mine := must[[]registry.Assignment](t)(e.reg.Allocate(setupCtx, registry.Request{Region: "us-east", Tenant: "hosting", Name: "mine.cloud.example"}))[0]
+	refused := []struct {
+		name string
+		r    req
+		kind registry.HolderKind
+	}{
+		{"a tenant's TXT below the delegation", req{Method: "POST", Path: "/v1/zones/cloud.example/records", Token: hosting, Body: map[string]any{"name": "acme.lab", "type": "TXT", "data": "x"}}, registry.HolderBelowDelegation},
+		{"a tenant's A below the delegation", req{Method: "POST", Path: "/v1/zones/cloud.example/records", Token: hosting, Body: map[string]any{"name": "vm.lab", "type": "A", "data": "192.0.2.9"}}, registry.HolderBelowDelegation},
+		{"a tenant's TXT at the delegation", req{Method: "POST", Path: "/v1/zones/cloud.example/records", Token: hosting, Body: map[string]any{"name": "lab", "type": "TXT", "data": "x"}}, registry.HolderDelegation},
+		{"a tenant's assignment named below the delegation", req{Method: "POST", Path: "/v1/assignments", Token: hosting, Body: []map[string]any{{"region": "us-east", "name": "vm.lab.cloud.example"}}}, registry.HolderBelowDelegation},
+		{"a tenant's assignment named at the delegation", req{Method: "POST", Path: "/v1/assignments", Token: hosting, Body: []map[string]any{{"region": "us-east", "name": "lab.cloud.example"}}}, registry.HolderDelegation},
+		{"a tenant's assignment renamed below the delegation", req{Method: "PATCH", Path: fmt.Sprintf("/v1/assignments/%d", mine.ID), Token: hosting, Body: map[string]any{"name": "a.b.lab.cloud.example"}}, registry.HolderBelowDelegation},
+		{"an admin's TXT below the delegation", req{Method: "POST", Path: "/v1/zones/cloud.example/records", Token: adm, Body: map[string]any{"name": "acme.lab", "type": "TXT", "data": "x"}}, registry.HolderBelowDelegation},
+		{"an admin's assignment named below the delegation", req{Method: "POST", Path: "/v1/assignments", Token: adm, Body: []map[string]any{{"region": "us-east", "tenant": "hosting", "name": "vm.lab.cloud.example"}}}, registry.HolderBelowDelegation},
+	}
+	for _, c := range refused {
+		t.Run(c.name, func(t *testing.T) {
+			before := e.snapshot(t)
+			x := e.do(t, c.r)
+			p := checkProblem(t, x, http.StatusConflict)
+			if p.Type != problem.NameTaken || !strings.Contains(p.Detail, string(c.kind)) || !strings.Contains(p.Detail, "ever served") {
+				t.Errorf("%s: want %s naming %q and that it is never served", x, problem.NameTaken, c.kind)
+			}
+			if strings.Contains(string(x.Body), "sibling") {
+				t.Errorf("%s: the answer names another tenant", x)
+			}
+			if d := before.diff(e.snapshot(t)); d != "" {
+				t.Errorf("%s: a refused request changed the database: %s", x, d)
+			}
+		})
+	}
+	t.Run("an admin's address record below the delegation, which may be glue", func(t *testing.T) {
+		x := e.do(t, req{Method: "POST", Path: "/v1/zones/cloud.example/records", Token: adm, Body: map[string]any{"name": "ns2.lab", "type": "A", "data": "192.0.2.55"}})
+		if x.Status != http.StatusCreated {
+			t.Fatalf("%s: want 201", x)
+		}
+	})
+	t.Run("a tenant that may delegate adds NS and DS at its delegation, not below it", func(t *testing.T) {
+		must[registry.Tenant](t)(e.reg.UpdateTenant(setupCtx, registry.TenantSpec{Name: "hosting", MayDelegate: ptr(true)}))
+		for _, r := range []map[string]any{
+			{"name": "sub", "type": "NS", "data": "ns.provider.example."},
+			{"name": "sub", "type": "NS", "data": "ns2.provider.example."},
+			{"name": "sub", "type": "DS", "data": "12345 13 2 " + strings.Repeat("ab", 32)},
+		} {
+			if x := e.do(t, req{Method: "POST", Path: "/v1/zones/cloud.example/records", Token: hosting, Body: r}); x.Status != http.StatusCreated {
+				t.Fatalf("%s: want 201", x)
+			}
+		}
+		x := e.do(t, req{Method: "POST", Path: "/v1/zones/cloud.example/records", Token: hosting, Body: map[string]any{"name": "deeper.sub", "type": "NS", "data": "ns.provider.example."}})
+		if p := checkProblem(t, x, http.StatusConflict); !strings.Contains(p.Detail, string(registry.HolderBelowDelegation)) {
+			t.Errorf("%s: want a delegation below a delegation refused", x)
+		}
+	})
+	t.Run("a delegation added above names says which it hides", func(t *testing.T) {
+		must[[]registry.Assignment](t)(e.reg.Allocate(setupCtx, registry.Request{Region: "us-east", Tenant: "hosting", Name: "vm.team.cloud.example"}))
+		must[zone.Record](t)(e.dns.AddRecord(setupCtx, "cloud.example", "_acme.team", "TXT", "token", 0))
+		must[zone.Record](t)(e.dns.AddRecord(setupCtx, "cloud.example", "ns.team", "A", "192.0.2.77", 0))
+		x := e.do(t, req{Method: "POST", Path: "/v1/zones/cloud.example/records", Token: adm, Body: map[string]any{"name": "team", "type": "NS", "data": "ns.provider.example."}})
+		if x.Status != http.StatusCreated {
+			t.Fatalf("%s: want 201", x)
+		}
+		got := decode[struct{ Hides []string }](t, x).Hides
+		if want := []string{"vm.team.cloud.example", "_acme.team.cloud.example."}; !slices.Equal(got, want) {
+			t.Errorf("%s: hides %q, want %q", x, got, want)
+		}
+		x = e.do(t, req{Method: "POST", Path: "/v1/zones/cloud.example/records", Token: adm, Body: map[string]any{"name": "team", "type": "NS", "data": "ns2.provider.example."}})
+		if x.Status != http.StatusCreated || len(decode[struct{ Hides []string }](t, x).Hides) != 2 {
+			t.Errorf("%s: a second NS of the delegation says what it hides too", x)
+		}
+		x = e.do(t, req{Method: "POST", Path: "/v1/zones/cloud.example/records", Token: adm, Body: map[string]any{"name": "www", "type": "TXT", "data": "delegates nothing"}})
+		if x.Status != http.StatusCreated || strings.Contains(string(x.Body), `"hides"`) {
+			t.Errorf("%s: a record that delegates nothing hides nothing", x)
+		}
+	})
+	t.Run("a record the delegation came to hide may still be deleted", func(t *testing.T) {
+		// Written before the delegation, as a register made before the
+		// rule holds them.
+		r := must[zone.Record](t)(e.dns.AddRecord(setupCtx, "cloud.example", "txt.later", "TXT", "old", 0))
+		must[zone.Record](t)(e.dns.AddRecord(setupCtx, "cloud.example", "later", "NS", "ns.provider.example.", 0))
+		if x := e.do(t, req{Method: "DELETE", Path: fmt.Sprintf("/v1/zones/cloud.example/records/%d", r.ID), Token: hosting}); x.Status != http.StatusNoContent {
+			t.Fatalf("%s: want 204", x)
+		}
+	})
 }

@@ -256,6 +256,23 @@ func (s *Server) problem(err error) error {
 	return huma.Error500InternalServerError("internal error")
 }
 
+// problemFor is problem for the caller of ctx: a token bound to a tenant
+// reads a lack of space, or a prefix it may not have, as
+// registry.ForTenant words it (that the request does not fit, nothing of
+// the region's free space), and the log keeps the whole error for the
+// operator. Every other caller reads it whole: a token bound to no tenant
+// is the operator's own automation, and may read the same through
+// /v1/pools and /v1/report.
+func (s *Server) problemFor(ctx context.Context, err error) error {
+	if principalOf(ctx).token.Tenant != "" {
+		if short, changed := registry.ForTenant(err); changed {
+			s.log.LogAttrs(ctx, slog.LevelInfo, "refused", slog.String("token_id", principalOf(ctx).token.ID), slog.String("err", err.Error()))
+			err = short
+		}
+	}
+	return s.problem(err)
+}
+
 // ---- regions
 
 type regionBody struct {
@@ -505,7 +522,7 @@ func (s *Server) routeAssignments(api huma.API) {
 		http.StatusNotFound, http.StatusConflict, http.StatusUnprocessableEntity)
 	alloc.DefaultStatus = http.StatusCreated
 	alloc.MaxBodyBytes = 1 << 20 // room for 1000 requests
-	alloc.Description = "The body is a list of requests answered in one transaction. With an Idempotency-Key header a retry returns the original assignments; the same key with a different body is 409. Keys belong to the requests' tenant (one tenant per keyed list), the same as the CLI's --key, whichever token sends them. No room is 409 naming the region, family and borrowing policy."
+	alloc.Description = "The body is a list of requests answered in one transaction. With an Idempotency-Key header a retry returns the original assignments; the same key with a different body is 409. Keys belong to the requests' tenant (one tenant per keyed list), the same as the CLI's --key, whichever token sends them. No room is 409 naming the region, family and borrowing policy; to a token bound to a tenant only that the request does not fit."
 	huma.Register(api, alloc, func(ctx context.Context, in *struct {
 		Key  string      `header:"Idempotency-Key" maxLength:"256"`
 		Body []allocBody `minItems:"1" maxItems:"1000"`
@@ -530,7 +547,7 @@ func (s *Server) routeAssignments(api huma.API) {
 		out, err := s.reg.AllocateAll(ctx, b)
 		if err != nil {
 			s.allocFailures.WithLabelValues(reason(err)).Inc()
-			return nil, s.problem(err)
+			return nil, s.problemFor(ctx, err)
 		}
 		s.allocations.Add(float64(len(out)))
 		return &assignmentsOut{Body: out}, nil

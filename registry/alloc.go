@@ -72,8 +72,8 @@ func (q *Request) normalise() error {
 		}
 	}
 	if q.Pool != "" {
-		if err := ValidateName(q.Pool); err != nil {
-			return invalid("pool: %s", strings.Replace(err.Error(), "region name", "child pool name", 1))
+		if err := validateName("child pool name", q.Pool); err != nil {
+			return fmt.Errorf("pool: %w: %w", err, ErrInvalid)
 		}
 		if q.Prefix.IsValid() || q.DualStack {
 			return invalid("pool %s: a child pool hands out by length only (no --address, --prefix or --dual-stack)", q.Pool)
@@ -1253,8 +1253,17 @@ func (r *Registry) Assignments(ctx context.Context, f AssignmentFilter) (out []A
 
 // ValidateFQDN checks a DNS name for an assignment: at most 253 bytes,
 // labels of 1 to 63 letters, digits and hyphens, not starting or ending
-// with a hyphen, lower case; one trailing dot allowed.
-func ValidateFQDN(name string) error {
+// with a hyphen, lower case; one trailing dot allowed. A control
+// character is a TextError for the field "name" (400 over the API, as in
+// every other text field), not a syntax error (422).
+func ValidateFQDN(name string) error { return validateFQDN("name", name) }
+
+// validateFQDN is ValidateFQDN for a name given in field (a TextError
+// names it).
+func validateFQDN(field, name string) error {
+	if err := CheckText(field, name); err != nil {
+		return err
+	}
 	n := strings.TrimSuffix(name, ".")
 	if n == "" || len(n) > 253 {
 		return fmt.Errorf("name %q: must be a DNS name of 1 to 253 bytes", name)

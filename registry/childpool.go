@@ -65,8 +65,8 @@ type ChildPoolSpec struct {
 }
 
 func (s *ChildPoolSpec) normalise() error {
-	if err := ValidateName(s.Name); err != nil {
-		return invalid("child pool: %s", strings.Replace(err.Error(), "region name", "name", 1))
+	if err := validateName("name", s.Name); err != nil {
+		return fmt.Errorf("child pool: %w: %w", err, ErrInvalid)
 	}
 	if err := ValidateName(s.Region); err != nil {
 		return fmt.Errorf("child pool %s: %w: %w", s.Name, err, ErrInvalid)
@@ -255,8 +255,8 @@ func (r *Registry) AllocatePool(ctx context.Context, spec ChildPoolSpec) (Pool, 
 // space. While it holds live (assigned or quarantined) assignments it is
 // refused, naming them. tenant, when not nil, must own the child pool.
 func (r *Registry) ReleasePool(ctx context.Context, name string, tenant *string) (Pool, error) {
-	if err := ValidateName(name); err != nil {
-		return Pool{}, invalid("child pool: %s", strings.Replace(err.Error(), "region name", "name", 1))
+	if err := validateName("name", name); err != nil {
+		return Pool{}, fmt.Errorf("child pool: %w: %w", err, ErrInvalid)
 	}
 	var out Pool
 	err := r.store.Update(ctx, func(tx Tx) error {

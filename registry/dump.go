@@ -833,8 +833,8 @@ func checkAssignmentRecord(a AssignmentRecord) error {
 		}
 	}
 	if a.ChildPool != "" {
-		if err := ValidateName(a.ChildPool); err != nil {
-			return invalid("assignment %s: child pool: %s", a.Prefix, strings.Replace(err.Error(), "region name", "name", 1))
+		if err := validateName("child pool", a.ChildPool); err != nil {
+			return fmt.Errorf("assignment %s: %w: %w", a.Prefix, err, ErrInvalid)
 		}
 	}
 	if len(a.Tenant) > 128 || len(a.Resource) > 256 {

@@ -86,21 +86,30 @@ func (p BorrowPolicy) Allows(lender string) bool {
 // ValidateName checks a region name: lower-case letters, digits and '-',
 // 1 to 63 characters, starting with a letter, so it is safe in DNS labels,
 // URLs and file names alike.
-func ValidateName(name string) error {
+func ValidateName(name string) error { return validateName("region name", name) }
+
+// validateName is ValidateName for what (the kind of name: "region name",
+// "space name", "child pool name"), which its messages begin with. A
+// control character is a TextError naming what (400 over the API, as in
+// every other text field), not a syntax error (422).
+func validateName(what, name string) error {
 	if name == "" {
-		return fmt.Errorf("empty region name")
+		return fmt.Errorf("empty %s", what)
+	}
+	if err := CheckText(what, name); err != nil {
+		return err
 	}
 	if len(name) > 63 {
-		return fmt.Errorf("region name %q: longer than 63 characters", name)
+		return fmt.Errorf("%s %q: longer than 63 characters", what, name)
 	}
 	for i, c := range name {
 		ok := c >= 'a' && c <= 'z' || (i > 0 && (c >= '0' && c <= '9' || c == '-'))
 		if !ok {
-			return fmt.Errorf("region name %q: only lower-case letters, digits and '-', starting with a letter", name)
+			return fmt.Errorf("%s %q: only lower-case letters, digits and '-', starting with a letter", what, name)
 		}
 	}
 	if name == "none" || name == "any" {
-		return fmt.Errorf("region name %q: reserved word", name)
+		return fmt.Errorf("%s %q: reserved word", what, name)
 	}
 	return nil
 }

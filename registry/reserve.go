@@ -63,6 +63,10 @@ type ReservationTx interface {
 type HeldError struct {
 	Prefix netip.Prefix
 	Holder string
+	// assignment: the holder is an assignment (the caller's own, or
+	// "another tenant's" without more), which a tenant may be told of;
+	// other holders are the operator's to know (ForTenant).
+	assignment bool
 }
 
 func (e *HeldError) Error() string { return fmt.Sprintf("%s: %s", e.Prefix, e.Holder) }
@@ -218,6 +222,13 @@ func holdingPoolIn(ctx context.Context, tx Tx, p netip.Prefix, space string) (Po
 		p, other.Prefix, other.Region, other.Space, space, other.Space)
 }
 
+// What holder says of an assignment: one a tenant may be told of (the
+// caller's own, or another tenant's without more; ForTenant).
+const (
+	holderAssignment = "held by assignment"
+	holderOthers     = "held by an assignment of another tenant"
+)
+
 // holder names what holds part of p in pool, or "" when nothing but free
 // space and (for a reservation, policyOK) the policy's addresses does. It
 // returns the free prefixes overlapping p. A caller below admin (tenant is
@@ -228,13 +239,13 @@ func (r *Registry) holder(ctx context.Context, tx Tx, pool Pool, p netip.Prefix,
 		return "", nil, err
 	} else if ok {
 		if IsRestricted(ctx) && a.Tenant != tenant {
-			return "held by an assignment of another tenant", nil, nil
+			return holderOthers, nil, nil
 		}
 		who := ""
 		if a.Tenant != "" || a.Resource != "" {
 			who = fmt.Sprintf(", tenant %q resource %q", a.Tenant, a.Resource)
 		}
-		return fmt.Sprintf("held by assignment %d (%s, %s%s)", a.ID, a.Prefix, a.State, who), nil, nil
+		return fmt.Sprintf("%s %d (%s, %s%s)", holderAssignment, a.ID, a.Prefix, a.State, who), nil, nil
 	}
 	rs, err := tx.ReservationsOverlapping(ctx, pool.Space, p)
 	if err != nil {
@@ -364,6 +375,9 @@ func (r *Registry) allocateAt(ctx context.Context, tx Tx, q Request, now time.Ti
 	if err != nil {
 		return nil, err
 	}
+	held := func() error {
+		return &HeldError{Prefix: p, Holder: who, assignment: who == holderOthers || strings.HasPrefix(who, holderAssignment+" ")}
+	}
 	if who != "" {
 		// The write returned only some ended quarantines (reapSome): p
 		// may be held by one of the rest. Those overlapping p are returned
@@ -381,7 +395,7 @@ func (r *Registry) allocateAt(ctx context.Context, tx Tx, q Request, now time.Ti
 		}
 	}
 	if who != "" {
-		return nil, &HeldError{Prefix: p, Holder: who}
+		return nil, held()
 	}
 	if err := carve(ctx, tx, pool, p, free); err != nil {
 		return nil, err

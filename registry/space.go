@@ -42,8 +42,8 @@ type SpaceTx interface {
 
 // ValidateSpaceName checks a space name: the grammar of a region name.
 func ValidateSpaceName(name string) error {
-	if err := ValidateName(name); err != nil {
-		return fmt.Errorf("space: %s: %w", strings.Replace(err.Error(), "region name", "space name", 1), ErrInvalid)
+	if err := validateName("space name", name); err != nil {
+		return fmt.Errorf("space: %w: %w", err, ErrInvalid)
 	}
 	return nil
 }

@@ -68,6 +68,18 @@ const (
 	// forward zone answers such names with the address they spell, so an
 	// assignment or a static record there would answer beside it.
 	HolderSynthesis HolderKind = "synthesised name"
+	// HolderDelegation is a delegation point: a name where an NS record
+	// of the deepest zone holding it (other than at that zone's apex)
+	// hands the name and all below it to other servers. The zone answers
+	// there with a referral: only the delegation's own NS and DS records
+	// belong there; anything else (an assignment's A/AAAA, a TXT) would
+	// never be served.
+	HolderDelegation HolderKind = "delegation"
+	// HolderBelowDelegation is a name below a delegation point
+	// (HolderDelegation): nothing written there is ever served, but the
+	// address records of the delegation's name servers (glue, which are
+	// HolderNameServer or HolderGlue).
+	HolderBelowDelegation HolderKind = "name below a delegation"
 )
 
 // TenantTx is the part of Tx that keeps tenants and answers who holds a
@@ -95,7 +107,9 @@ type TenantTx interface {
 	// it): a live assignment of another tenant first, then a zone's
 	// apex, a name of a synthesis template's shape (HolderSynthesis), an
 	// NS target (of a zone's configuration or an NS record), an address
-	// record at or below a delegation (glue), any static record.
+	// record at or below a delegation (glue), a name below a delegation
+	// (HolderBelowDelegation) or at one (HolderDelegation), any static
+	// record.
 	// In a write transaction the answer holds until it ends: another
 	// transaction asking for the same name waits, so two tenants never
 	// both find a name free.
@@ -117,6 +131,13 @@ type TenantTx interface {
 	// answer for another tenant's live name. It may read every named
 	// assignment.
 	TemplateNames(ctx context.Context, before, rest string, limit int) ([]string, error)
+	// NamesBelow lists, at most limit, in name order and each once, the
+	// names of live (assigned or quarantined) assignments at or below
+	// the DNS name fqdn (lower case, with the trailing dot; a name stored
+	// without it, or in another case, matches too), as stored. A
+	// delegation added at fqdn says which of them it hides (manage). It
+	// may read every named assignment.
+	NamesBelow(ctx context.Context, fqdn string, limit int) ([]string, error)
 	// LockTenantSuffixes holds, until the transaction ends, the right to
 	// change tenants' name suffixes: a transaction that reads tenants'
 	// suffixes after it, to refuse an overlap, and then writes its own,
@@ -171,6 +192,12 @@ type NameTakenError struct {
 }
 
 func (e *NameTakenError) Error() string {
+	switch e.Holder {
+	case HolderDelegation:
+		return fmt.Sprintf("name %s: a delegation (its NS records hand it to other servers): only NS and DS records belong there, nothing else there is ever served", e.Name)
+	case HolderBelowDelegation:
+		return fmt.Sprintf("name %s: a name below a delegation (NS records above it hand it to other servers): nothing written there is ever served", e.Name)
+	}
 	article := "a"
 	if strings.ContainsRune("aeiou", rune(string(e.Holder + " ")[0])) {
 		article = "an" // "an assignment of another tenant"
@@ -331,7 +358,7 @@ func CanonicalSuffix(s string) (string, error) {
 		return s, nil
 	}
 	low := strings.ToLower(s)
-	if err := ValidateFQDN(low); err != nil {
+	if err := validateFQDN("names", low); err != nil {
 		return "", fmt.Errorf("name suffix: %w: %w", err, ErrInvalid)
 	}
 	return strings.TrimSuffix(low, ".") + ".", nil
@@ -806,7 +833,7 @@ func (r *Registry) precheckNames(ctx context.Context, reqs []Request) error {
 
 // checkName decides whether an assignment of tenant (t is its row, zero
 // for no tenant) may be named name: never with a name another tenant's
-// live assignment holds; below admin, only under the tenant's suffixes and
+// live assignment holds, nor at or below a delegation; below admin, only under the tenant's suffixes and
 // never a name a zone or a static record holds.
 func (r *Registry) checkName(ctx context.Context, tx Tx, t Tenant, tenant, name string) error {
 	return r.nameRule(ctx, t, tenant, name, func() (HolderKind, bool, error) {
@@ -827,7 +854,10 @@ func (r *Registry) nameRule(ctx context.Context, t Tenant, tenant, name string, 
 	if err != nil {
 		return err
 	}
-	if held && (restricted || kind == HolderAssignment) {
+	// An admin too may not name an assignment at or below a delegation:
+	// its A/AAAA would never be served (the zone answers there with a
+	// referral).
+	if held && (restricted || kind == HolderAssignment || kind == HolderDelegation || kind == HolderBelowDelegation) {
 		return &NameTakenError{Name: name, Holder: kind}
 	}
 	return nil

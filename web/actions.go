@@ -3,6 +3,7 @@ package web
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -42,6 +43,20 @@ func (s *Server) formError(w http.ResponseWriter, r *http.Request, name string, 
 	return s.render(w, r, status, name, v)
 }
 
+// forSession is err as the session may read it: a tenant's session reads
+// a lack of space as registry.ForTenant words it (as the API answers a
+// tenant's token), and the log keeps the whole error for the operator.
+func (s *Server) forSession(r *http.Request, err error) error {
+	if sessionOf(r.Context()).Tenant() == nil {
+		return err
+	}
+	short, changed := registry.ForTenant(err)
+	if changed {
+		s.log.LogAttrs(r.Context(), slog.LevelInfo, "refused", slog.String("path", r.URL.Path), slog.String("err", err.Error()))
+	}
+	return short
+}
+
 func (s *Server) regionsForForm(r *http.Request) ([]registry.Region, error) {
 	return s.reg.Regions(r.Context())
 }
@@ -77,7 +92,7 @@ func (s *Server) actionAllocate(w http.ResponseWriter, r *http.Request) error {
 	}
 	out, err := s.reg.AllocateAll(r.Context(), registry.Batch{Key: strings.TrimSpace(f.Get("key")), Requests: []registry.Request{q}})
 	if err != nil {
-		return s.formError(w, r, "allocate", v, err)
+		return s.formError(w, r, "allocate", v, s.forSession(r, err))
 	}
 	v.Done, v.Key, v.Form = out, randomToken(), url.Values{"region": {q.Region}, "family": {f.Get("family")}}
 	return s.render(w, r, http.StatusCreated, "allocate", v)

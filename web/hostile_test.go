@@ -51,9 +51,14 @@ func TestControlCharactersInFormsAre400(t *testing.T) {
 	acme.get(t, "/allocate")
 	acme.post(t, "/allocate", url.Values{"region": {"us-east"}, "family": {"4"}, "resource": {"a\x1b[2Jb"}}).want(t, http.StatusBadRequest, "resource: control character")
 	acme.post(t, "/allocate", url.Values{"region": {"us-east"}, "family": {"4"}, "key": {"k\rx"}}).want(t, http.StatusBadRequest, "idempotency key: control character")
+	// A name's syntax check refuses a control character as every text
+	// field does (400 naming the field), not as a bad label (422).
+	acme.post(t, "/allocate", url.Values{"region": {"us-east"}, "family": {"4"}, "name": {"vm\x1b[2J.acme.example"}}).want(t, http.StatusBadRequest, "name: control character")
+	acme.post(t, "/allocate", url.Values{"region": {"us-east"}, "family": {"4"}, "name": {"vm_1.acme.example"}}).want(t, http.StatusUnprocessableEntity, "only lower-case letters")
 	admin := e.signIn(t, roleAdmin)
 	admin.get(t, "/admin")
 	admin.post(t, "/admin/region", url.Values{"name": {"lab"}, "country": {"US"}, "city": {"x\x1by"}}).want(t, http.StatusBadRequest, "city: control character")
+	admin.post(t, "/admin/region", url.Values{"name": {"l\x1bab"}, "country": {"US"}}).want(t, http.StatusBadRequest, "region name: control character")
 	admin.post(t, "/admin/reservation", url.Values{"prefix": {"191.232.0.200/32"}, "reason": {"x\u202ey"}}).want(t, http.StatusBadRequest, "reason: control character")
 	admin.post(t, "/admin/pool", url.Values{"prefix": {"191.232.1.0/24"}, "region": {"us-east"}, "purpose": {"x\x1by"}}).want(t, http.StatusBadRequest, "purpose: control character")
 	if _, err := e.reg.Region(t.Context(), "lab"); err == nil {
@@ -115,4 +120,20 @@ func TestRequestLogNamesTheSessionsToken(t *testing.T) {
 	if strings.Contains(e.logs.String(), "secret=x") {
 		t.Errorf("a query string reached the log")
 	}
+}
+
+// TestNoRoomTellsATenantSessionNothingOfFreeSpace: the allocate form
+// answers a tenant's session that its request does not fit, and nothing
+// of the region's pools (brazil-south has no IPv6 pool), as the API
+// answers a tenant's token; an operator's session reads the detail.
+func TestNoRoomTellsATenantSessionNothingOfFreeSpace(t *testing.T) {
+	e := newEnv(t)
+	globex := e.signIn(t, roleGlobex)
+	globex.get(t, "/allocate")
+	p := globex.post(t, "/allocate", url.Values{"region": {"brazil-south"}, "family": {"6"}})
+	p.want(t, http.StatusConflict, "does not fit")
+	p.wantNot(t, "pool add", "no IPv6 pool")
+	admin := e.signIn(t, roleAdmin)
+	admin.get(t, "/allocate")
+	admin.post(t, "/allocate", url.Values{"region": {"brazil-south"}, "family": {"6"}, "tenant": {"globex"}}).want(t, http.StatusConflict, "no IPv6 pool")
 }

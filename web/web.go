@@ -31,6 +31,7 @@ import (
 
 	"github.com/cadastre-ipam/cadastre/auth"
 	"github.com/cadastre-ipam/cadastre/geo"
+	"github.com/cadastre-ipam/cadastre/internal/responselog"
 	"github.com/cadastre-ipam/cadastre/problem"
 	"github.com/cadastre-ipam/cadastre/registry"
 )
@@ -246,16 +247,13 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	info := &requestInfo{}
 	r = r.WithContext(context.WithValue(r.Context(), requestInfoKey{}, info))
-	sw := &statusWriter{ResponseWriter: w}
+	sw := responselog.New(w)
 	s.mux.ServeHTTP(sw, r)
-	if sw.code == 0 {
-		sw.code = http.StatusOK
-	}
 	// As the API logs its requests (api.Server.instrument): the path
 	// without its query, and the ID of the token whose session (or
 	// sign-in) made the request, never a secret.
-	attrs := []slog.Attr{slog.String("method", r.Method), slog.String("path", r.URL.Path), slog.Int("status", sw.code),
-		slog.Int("bytes", sw.bytes), slog.Duration("duration", time.Since(start)), slog.String("remote", s.cfg.ClientAddr(r).String())}
+	attrs := []slog.Attr{slog.String("method", r.Method), slog.String("path", r.URL.Path), slog.Int("status", sw.Status()),
+		slog.Int("bytes", sw.Bytes()), slog.Duration("duration", time.Since(start)), slog.String("remote", s.cfg.ClientAddr(r).String())}
 	if info.tokenID != "" {
 		attrs = append(attrs, slog.String("token_id", info.tokenID))
 	}
@@ -274,32 +272,6 @@ func noteToken(ctx context.Context, id string) {
 	if info, ok := ctx.Value(requestInfoKey{}).(*requestInfo); ok {
 		info.tokenID = id
 	}
-}
-
-// statusWriter remembers a response's status and size for the log.
-type statusWriter struct {
-	http.ResponseWriter
-	code  int
-	bytes int
-}
-
-func (w *statusWriter) WriteHeader(code int) {
-	if w.code == 0 {
-		w.code = code
-	}
-	w.ResponseWriter.WriteHeader(code)
-}
-
-// Unwrap lets http.ResponseController reach the connection.
-func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
-
-func (w *statusWriter) Write(b []byte) (int, error) {
-	if w.code == 0 {
-		w.code = http.StatusOK
-	}
-	n, err := w.ResponseWriter.Write(b)
-	w.bytes += n
-	return n, err
 }
 
 // ContentSecurityPolicy is sent with every response: nothing from another

@@ -684,9 +684,10 @@ func adminZoneCheck(ctx context.Context, tx registry.Tx, z zone.Zone) error {
 // transaction under the name's lock: a name a tenant's live assignment
 // holds is refused (registry.NameTakenError). Otherwise an admin's A
 // record at a tenant's VM name would make it answer with both addresses.
-// An NS record's target is checked too (NSTargetCheck).
+// So is a record a delegation hides (registry.Occluded), which would
+// never be served. An NS record's target is checked too (NSTargetCheck).
 func AdminRecordCheck(ctx context.Context, tx registry.Tx, r zone.Record) error {
-	if err := registry.CheckLiveNameIn(ctx, tx, "", r.Name); err != nil {
+	if err := registry.CheckAdminRecordIn(ctx, tx, "", r.Name, r.Type); err != nil {
 		return err
 	}
 	return NSTargetCheck(ctx, tx, "", r)

@@ -847,7 +847,13 @@ below a DNAME.`,
   cadastre record add example.net @ MX "10 mail.example.net."
   cadastre record add example.net lab NS ns1.lab.example.net.
   cadastre record add example.net ns1.lab A 192.0.2.53
-  cadastre record add example.net lab DS "12345 13 2 3F6A..."`,
+  cadastre record add example.net lab DS "12345 13 2 3F6A..."
+
+A delegation (NS below the apex, DNAME) added above names that assignments
+or static records hold is written, with a warning naming what it hides
+(at most 100 names): the zone no longer answers them. Records and named
+assignments at or below a delegation are then refused (exit 4), but the
+delegation's own NS and DS and address records (glue).`,
 		Args: cobra.MinimumNArgs(4),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			m, err := a.dnsBackend(cmd.Context(), false)
@@ -859,6 +865,21 @@ below a DNAME.`,
 				return err
 			}
 			fmt.Fprintf(a.cfg.stdout, "%d %s %d %s %s\n", r.ID, r.Name, r.TTL, r.Type, r.Data)
+			// A delegation hides what lies below it: said, not refused. On
+			// the local register (the server's answer carries it as hides).
+			if lm, ok := m.(*manage.Manager); ok {
+				z, err := lm.Zone(cmd.Context(), args[0])
+				if err != nil {
+					return err
+				}
+				hidden, err := lm.Hides(cmd.Context(), z, r)
+				if err != nil {
+					return err
+				}
+				if len(hidden) > 0 {
+					fmt.Fprintf(a.cfg.stderr, "cadastre: warning: %s %s hides %s (no longer served here)\n", r.Name, r.Type, strings.Join(hidden, ", "))
+				}
+			}
 			return nil
 		},
 	}

@@ -513,7 +513,12 @@ func runTenants(t *testing.T, open Open) {
 		}
 	})
 
-	t.Run("NameHolder names what holds a name: another tenant's live assignment, apex, synthesised name, name server, glue, static record", func(t *testing.T) {
+	t.Run("a delegation waits for a name below it being written, and then says it hides it", func(t *testing.T) {
+		f := setup(t, open)
+		DelegationWaitsForAName(t, f.s, f.s, f.pool4.ID, mp("40.64.0.9/32"))
+	})
+
+	t.Run("NameHolder names what holds a name: another tenant's live assignment, apex, synthesised name, name server, glue, delegation, name below a delegation, static record", func(t *testing.T) {
 		f := setup(t, open)
 		freeUp(t, f)
 		ds, ok := f.s.(zone.Store)
@@ -527,13 +532,21 @@ func runTenants(t *testing.T, open Open) {
 		}
 		for _, r := range [][3]string{
 			{"www", "A", "192.0.2.1"},
+			// Written before the delegation above it, which now hides it.
+			{"t.lab", "TXT", "hidden"},
 			{"lab", "NS", "NS1.LAB.cloud.example."},
 			{"ns1.lab", "A", "192.0.2.53"},
 			{"x.lab", "AAAA", "2001:db8::53"},
+			// A delegation to a zone of the register: its names are the
+			// child zone's.
+			{"kid", "NS", "ns.provider.example."},
 		} {
 			if _, err := m.AddRecord(ctx, "cloud.example", r[0], r[1], r[2], 0); err != nil {
 				t.Fatal(err)
 			}
+		}
+		if _, err := m.AddZone(ctx, manage.ZoneSpec{Name: "kid.cloud.example", Config: zone.Config{NS: []string{"ns.provider.example."}}}); err != nil {
+			t.Fatal(err)
 		}
 		// A reverse zone whose template's names lie in cloud.example.
 		if _, err := m.AddZone(ctx, manage.ZoneSpec{Kind: zone.Reverse, Prefix: netip.MustParsePrefix("40.64.0.0/24"), Synthesize: "ip-{addr}.syn.cloud.example",
@@ -569,7 +582,13 @@ func runTenants(t *testing.T, open Open) {
 			{"an NS record's target", "ns1.lab.cloud.example.", "a", registry.HolderNameServer},
 			{"glue below a delegation", "x.lab.cloud.example.", "a", registry.HolderGlue},
 			{"a static record", "www.cloud.example.", "a", registry.HolderRecord},
-			{"the delegation point is a static record", "lab.cloud.example.", "a", registry.HolderRecord},
+			{"a delegation point", "lab.cloud.example.", "a", registry.HolderDelegation},
+			{"a free name below a delegation", "vm.lab.cloud.example.", "a", registry.HolderBelowDelegation},
+			{"a name two labels below a delegation", "a.b.lab.cloud.example.", "", registry.HolderBelowDelegation},
+			{"a record below a delegation that is not an address", "t.lab.cloud.example.", "a", registry.HolderBelowDelegation},
+			{"a name that ends like a delegation is not below it", "xlab.cloud.example.", "a", ""},
+			{"a delegation to a zone of the register is that zone's apex", "kid.cloud.example.", "a", registry.HolderApex},
+			{"a name below it is the child zone's, and free", "vm.kid.cloud.example.", "a", ""},
 			{"a free name", "free.cloud.example.", "a", ""},
 			{"a name a template synthesises", "ip-40-64-0-7.syn.cloud.example.", "a", registry.HolderSynthesis},
 			{"a name of a template's shape, whatever it spells", "ip-vm1.syn.cloud.example.", "a", registry.HolderSynthesis},
@@ -655,6 +674,80 @@ func freeUp(t *testing.T, f fixture) {
 	})
 	if err != nil {
 		t.Fatal(err)
+	}
+}
+
+// DelegationWaitsForAName checks that a delegation (lab.cloud.example NS)
+// written through delegator waits while a transaction of writer has
+// found vm.lab.cloud.example free (NameHolder) and stored an assignment of
+// it (p, of the pool with ID pool) without committing, and then says it
+// hides the name (manage.Manager.Hides, read as soon as it is written, as
+// the API and the CLI answer it). writer and delegator are one store, or
+// two replicas of one database (store/postgres); delegator keeps no zone
+// yet.
+func DelegationWaitsForAName(t *testing.T, writer, delegator registry.Store, pool int64, p netip.Prefix) {
+	t.Helper()
+	ctx := context.Background()
+	ds, ok := delegator.(zone.Store)
+	if !ok {
+		t.Fatal("the store does not keep DNS zones")
+	}
+	m := manage.NewManager(ds, nil, nil)
+	z, err := m.AddZone(ctx, manage.ZoneSpec{Name: "cloud.example", Config: zone.Config{NS: []string{"ns.provider.example."}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	checked, release := make(chan struct{}), make(chan struct{})
+	writerDone := make(chan error, 1)
+	var once bool
+	go func() {
+		writerDone <- writer.Update(ctx, func(tx registry.Tx) error {
+			if _, held, err := tx.NameHolder(ctx, "vm.lab.cloud.example.", "a"); err != nil || held {
+				return fmt.Errorf("NameHolder(vm.lab.cloud.example.) = %v, %v; want free", held, err)
+			}
+			a := registry.Assignment{Prefix: p, PoolID: pool, State: registry.StateAssigned, Tenant: "a", Name: "vm.lab.cloud.example", CreatedAt: t0}
+			if err := tx.InsertAssignment(ctx, &a); err != nil {
+				return err
+			}
+			if !once { // a conflict may run fn again
+				once = true
+				close(checked)
+				<-release
+			}
+			return nil
+		})
+	}()
+	select {
+	case <-checked:
+	case err := <-writerDone:
+		t.Fatalf("the name's writer ended early: %v", err)
+	}
+	type answer struct {
+		hides []string
+		err   error
+	}
+	delegated := make(chan answer, 1)
+	go func() {
+		r, err := m.AddRecord(ctx, "cloud.example", "lab", "NS", "ns.provider.example.", 0)
+		if err != nil {
+			delegated <- answer{err: err}
+			return
+		}
+		hides, err := m.Hides(ctx, z, r)
+		delegated <- answer{hides, err}
+	}()
+	select {
+	case a := <-delegated:
+		close(release)
+		t.Fatalf("the delegation above the name was written (hiding %q, %v) while the name's writer held it", a.hides, a.err)
+	case <-time.After(300 * time.Millisecond):
+	}
+	close(release)
+	if err := <-writerDone; err != nil {
+		t.Fatal(err)
+	}
+	if a := <-delegated; a.err != nil || !slices.Equal(a.hides, []string{"vm.lab.cloud.example"}) {
+		t.Fatalf("the delegation hides %q, %v; want the name written first", a.hides, a.err)
 	}
 }
 

@@ -269,3 +269,35 @@ func TestTenantSuffixRaceAcrossReplicas(t *testing.T) {
 		}
 	}
 }
+
+// TestDelegationWaitsForANameBelowItOnAnotherReplica: a replica's
+// allocation has found vm.lab.cloud.example free (under its name's lock)
+// and not yet committed; another replica adding the delegation at
+// lab.cloud.example waits for it (the names' fence, exclusive), and then
+// says it hides the name. Without the fence the delegation committed at
+// once and said it hid nothing, and the name was stored below it after.
+func TestDelegationWaitsForANameBelowItOnAnotherReplica(t *testing.T) {
+	ctx := context.Background()
+	dsn := migratedDB(t)
+	var stores [2]*postgres.Store
+	for i := range stores {
+		s, err := postgres.Open(ctx, dsn, postgres.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Close() })
+		stores[i] = s
+	}
+	r := registry.New(stores[0])
+	if _, err := r.AddBlock(ctx, registry.Block{Prefix: netip.MustParsePrefix("fd00::/48"), Source: registry.SourcePrivate}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.AddRegion(ctx, registry.RegionSpec{Name: "r", Location: location.Location{Country: "US"}}); err != nil {
+		t.Fatal(err)
+	}
+	pool, err := r.AddPool(ctx, registry.PoolSpec{Prefix: netip.MustParsePrefix("fd00::/64"), Region: "r", UseAll: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	storetest.DelegationWaitsForAName(t, stores[0], stores[1], pool.ID, netip.MustParsePrefix("fd00::9/128"))
+}

@@ -66,6 +66,8 @@ func TestNameHolderReadsNoWholeTable(t *testing.T) {
 		{"nothing.elsewhere.example", ""},           // under no zone
 		{"ip-10-0-0-1.syn.z3.example", "synthesis"}, // a name a template answers
 		{"vm.syn.z3.example", ""},                   // not of its shape
+		{"r10.z5.example", "cut"},                   // a delegation point
+		{"vm.a.r10.z5.example", "delegated"},        // a name below it
 	}
 	for _, c := range cases {
 		tx, err := conn.Begin(ctx)

@@ -407,6 +407,19 @@ func (t *tx) TemplateNames(ctx context.Context, before, rest string, limit int) 
 	return out, nil
 }
 
+// NamesBelow implements registry.TenantTx: a pattern for the names below
+// fqdn, the name itself apart, over every named assignment (a delegation
+// is added rarely, by an operator).
+func (t *tx) NamesBelow(ctx context.Context, fqdn string, limit int) ([]string, error) {
+	apex := strings.TrimSuffix(fqdn, ".")
+	rows, err := t.query(ctx, `SELECT DISTINCT name FROM assignments WHERE state <> 'released' AND name <> ''
+	AND (rtrim(lower(name), '.') = $1 OR rtrim(lower(name), '.') LIKE $2) ORDER BY name LIMIT $3`, apex, rowscan.BelowPattern(apex), limit)
+	return collect(rows, err, func(r rowscan.Scanner) (string, error) {
+		var n string
+		return n, r.Scan(&n)
+	})
+}
+
 // NameHolder, in a write transaction, first takes a transaction-scoped
 // advisory lock on the name, in the same statement: under READ COMMITTED
 // the look-up after it sees what committed before it, so a transaction

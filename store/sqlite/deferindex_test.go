@@ -61,8 +61,8 @@ func TestImportBuildsIndexesAfter(t *testing.T) {
 		return n
 	}
 	before := schema()
-	if !strings.Contains(before, "assignments_no_overlap") || !strings.Contains(before, "assignments_live") {
-		t.Fatalf("schema without its trigger or live index:\n%s", before)
+	if !strings.Contains(before, "assignments_no_overlap") || !strings.Contains(before, "assignments_at") {
+		t.Fatalf("schema without its trigger or its index by address:\n%s", before)
 	}
 	t0 := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
 	yes := true

@@ -9,7 +9,6 @@ import (
 
 	"github.com/cadastre-ipam/cadastre/prefix"
 	"github.com/cadastre-ipam/cadastre/registry"
-	"github.com/cadastre-ipam/cadastre/store/internal/poolcount"
 	"github.com/cadastre-ipam/cadastre/store/internal/rowscan"
 )
 
@@ -46,10 +45,10 @@ import (
 
 // foldView and foldTrigger are created on the writer's connection once
 // (TEMP: per connection, nothing is written to the file). The free
-// prefix's pool and family are the assignment's (holdInsert checks), and
-// the pool's counters (poolcount: made on its day, live in its state) are
-// written by the trigger too, instead of by countCache at COMMIT: one
-// statement fewer for a single allocation.
+// prefix's pool and family are the assignment's (holdInsert checks). The
+// pool's counters are not written: the row joins their tail (00059,
+// counters.go), which their readers add up; the writer folds it into them
+// every tailMax rows.
 const foldView = `CREATE TEMP VIEW IF NOT EXISTS alloc_fold (
 		f_region, f_bits, f_addr,
 		id, pool_id, family, first, last, bits, state, tenant, resource, name, created_at, released_at, quarantine_until, space,
@@ -63,10 +62,6 @@ var foldTrigger = `CREATE TEMP TRIGGER IF NOT EXISTS alloc_fold INSTEAD OF INSER
 		SELECT RAISE(ABORT, 'cadastre: ` + errFreeGone + `') WHERE changes() <> 1;
 		INSERT INTO assignments (id, pool_id, family, first, last, bits, state, tenant, resource, name, created_at, released_at, quarantine_until, space)
 		VALUES (NEW.id, NEW.pool_id, NEW.family, NEW.first, NEW.last, NEW.bits, NEW.state, NEW.tenant, NEW.resource, NEW.name, NEW.created_at, NEW.released_at, NEW.quarantine_until, NEW.space);
-		INSERT INTO pool_counts (pool_id, kind, bits, day, n) VALUES (NEW.pool_id, 'created', NEW.bits, ` + poolcount.DaySQL("NEW.created_at") + `, 1)
-		ON CONFLICT (pool_id, kind, bits, day) DO UPDATE SET n = n + 1;
-		INSERT INTO pool_counts (pool_id, kind, bits, day, n) SELECT NEW.pool_id, NEW.state, NEW.bits, 0, 1 WHERE NEW.state IN ('assigned', 'quarantined')
-		ON CONFLICT (pool_id, kind, bits, day) DO UPDATE SET n = n + 1;
 		INSERT INTO events (at, actor, action, subject_kind, subject_id, subject, before, after)
 		VALUES (NEW.e_at, NEW.e_actor, NEW.e_action, NEW.e_kind, NEW.e_subject_id, NEW.e_subject, NEW.e_before, NEW.e_after);
 	END`
@@ -81,7 +76,7 @@ const (
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
 	insertAssignmentReturning = `INSERT INTO assignments (pool_id, family, first, last, bits, state, tenant, resource, name, created_at, released_at, quarantine_until, space)
 		VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, (SELECT space FROM pools WHERE id = ?1)) RETURNING id, space`
-	maxIDSQL = `SELECT COALESCE(MAX(id), 0) FROM assignments`
+	maxIDSQL = `SELECT COALESCE(MAX(id), 0), (SELECT through FROM pool_counts_mark) FROM assignments`
 )
 
 // errFreeGone marks a held take whose prefix the free table no longer held.
@@ -108,7 +103,6 @@ type held struct {
 	hasTake bool
 	ins     [14]any // insertWithID's arguments
 	hasIns  bool
-	a       registry.Assignment // the held insert's, to count it (countCache) if sent alone
 }
 
 func (h *held) active() bool { return h.hasTake || h.hasIns }
@@ -146,20 +140,19 @@ func (w *wtx) holdInsert(ctx context.Context, a *registry.Assignment) (bool, err
 	}
 	if w.rows.nextID == 0 {
 		rows, err := w.queryNow(ctx, maxIDSQL)
-		id, err := one(rows, err, func(rows rowscan.Scanner) (int64, error) {
-			var id int64
-			return id, rows.Scan(&id)
+		ids, err := one(rows, err, func(rows rowscan.Scanner) (ids [2]int64, err error) {
+			return ids, rows.Scan(&ids[0], &ids[1])
 		})
 		if err != nil {
 			return false, err
 		}
-		w.rows.nextID = id + 1
+		w.rows.nextID, w.rows.counted = ids[0]+1, ids[1]
 	}
 	a.ID, a.Space = w.rows.nextID, space
 	w.rows.nextID++
 	fam, first, last, bits := span(a.Prefix)
 	w.held.ins = [14]any{a.ID, a.PoolID, fam, first, last, bits, string(a.State), a.Tenant, a.Resource, a.Name, micros(a.CreatedAt), optMicros(a.ReleasedAt), optMicros(a.QuarantineUntil), space}
-	w.held.hasIns, w.held.a = true, *a
+	w.held.hasIns = true
 	return true, nil
 }
 
@@ -176,9 +169,13 @@ func (w *wtx) foldEvent(ctx context.Context, e *registry.Event) (bool, error) {
 	args = append(args, f.RegionID, f.Prefix.Bits(), addrBytes(f.Prefix.Addr()))
 	args = append(args, h.ins[:]...)
 	args = append(args, micros(e.At), e.Actor, e.Action, e.SubjectKind, e.SubjectID, e.Subject, payload(e.Before, e), payload(e.After, e))
+	if err := w.beforeTail(ctx); err != nil {
+		return true, w.heldFailed(err)
+	}
 	if _, err := w.execNow(ctx, foldSQL, args...); err != nil {
 		return true, w.heldFailed(err)
 	}
+	w.joinedTail()
 	return true, nil
 }
 
@@ -198,11 +195,13 @@ func (w *wtx) flush(ctx context.Context) error {
 		}
 	}
 	if h.hasIns {
+		if err := w.beforeTail(ctx); err != nil {
+			return w.heldFailed(err)
+		}
 		if _, err := w.execNow(ctx, insertWithID, h.ins[:]...); err != nil {
 			return w.heldFailed(err)
 		}
-		w.cnt.change()
-		w.cnt.d.Inserted(h.a.PoolID, h.a.Prefix.Bits(), h.a.State, micros(h.a.CreatedAt))
+		w.joinedTail()
 	}
 	return nil
 }

@@ -226,6 +226,11 @@ func (t *tx) DeletePool(ctx context.Context, id int64) error {
 			return mapErr(err)
 		}
 	}
+	// The rows deleted may have been the last: new rows, whose IDs follow
+	// the last left, must still join the counters' tail (00059).
+	if _, err := t.q.exec(ctx, markClampSQL); err != nil {
+		return mapErr(err)
+	}
 	return t.deleteRow(ctx, "pools", "pool", id)
 }
 

@@ -711,6 +711,187 @@ func TestTagPoolBackfillMigration(t *testing.T) {
 	}
 }
 
+// TestAssignmentsAtAndCountsMarkMigration: 00058 replaces the indexes of
+// assignments by address (assignments_all_first, the unique
+// assignments_live) with one by space and address, and 00059 marks every
+// row as counted. On a register at 00057 with one address held in two
+// spaces (live in each, released before in one): the look-ups by address
+// across spaces and within one answer as before; a second live row at a
+// live row's address, or a released row made live over one, is refused;
+// a row written after the mark without its counters (the tail) is in
+// Usage; going down to 00057 brings both indexes back and counts the tail
+// into pool_counts. Fails on main (neither migration exists there).
+func TestAssignmentsAtAndCountsMarkMigration(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "old.db")
+	db := rawAt(t, path, 57)
+	ip := func(s string) []byte { return netip.MustParseAddr(s).AsSlice() }
+	exec := func(db *sql.DB, q string, args ...any) {
+		t.Helper()
+		if _, err := db.ExecContext(ctx, q, args...); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	exec(db, `INSERT INTO regions (id, name, country, created_at) VALUES (1, 'r', 'US', 0)`)
+	exec(db, `INSERT INTO spaces (name, created_at) VALUES ('vpc', 0)`)
+	for i, sp := range []string{"global", "vpc"} {
+		id := i + 1
+		exec(db, `INSERT INTO blocks (id, prefix, family, first, last, bits, source, created_at, space) VALUES (?, '10.0.0.0/16', 4, ?, ?, 16, 'private', 0, ?)`,
+			id, ip("10.0.0.0"), ip("10.0.255.255"), sp)
+		exec(db, `INSERT INTO pools (id, prefix, family, first, last, bits, block_id, region_id, created_at, space) VALUES (?, '10.0.0.0/24', 4, ?, ?, 24, ?, 1, 0, ?)`,
+			id, ip("10.0.0.0"), ip("10.0.0.255"), id, sp)
+	}
+	// 10.0.0.0/30 live in both spaces, released before in the global one;
+	// 10.0.0.8/29 live in the global space.
+	exec(db, `INSERT INTO assignments (id, pool_id, family, first, last, bits, state, created_at, released_at, space) VALUES
+		(1, 1, 4, ?1, ?2, 30, 'released', 0, 5, 'global'), (2, 1, 4, ?1, ?2, 30, 'assigned', 10, NULL, 'global'),
+		(3, 2, 4, ?1, ?2, 30, 'assigned', 10, NULL, 'vpc'), (4, 1, 4, ?3, ?4, 29, 'assigned', 10, NULL, 'global')`,
+		ip("10.0.0.0"), ip("10.0.0.3"), ip("10.0.0.8"), ip("10.0.0.15"))
+	exec(db, `INSERT INTO pool_counts (pool_id, kind, bits, day, n) VALUES (1, 'created', 30, 0, 2), (1, 'assigned', 30, 0, 1),
+		(2, 'created', 30, 0, 1), (2, 'assigned', 30, 0, 1), (1, 'created', 29, 0, 1), (1, 'assigned', 29, 0, 1)`)
+	db.Close()
+
+	s, err := Open(ctx, path, Options{NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names string
+	var through int64
+	if err := s.rdb.QueryRowContext(ctx, `SELECT group_concat(name, ' '), (SELECT through FROM pool_counts_mark) FROM (
+		SELECT name FROM sqlite_master WHERE tbl_name = 'assignments' AND name IN ('assignments_at', 'assignments_live', 'assignments_all_first', 'assignments_live_again') ORDER BY name)`).Scan(&names, &through); err != nil {
+		t.Fatal(err)
+	}
+	if names != "assignments_at assignments_live_again" || through != 4 {
+		t.Errorf("after 00059: %q, mark at %d; want assignments_at assignments_live_again, 4", names, through)
+	}
+	ids := func(as []registry.Assignment) (out []int64) {
+		for _, a := range as {
+			out = append(out, a.ID)
+		}
+		return out
+	}
+	mp := netip.MustParsePrefix
+	if err := s.View(ctx, func(tx registry.Tx) error {
+		for _, c := range []struct {
+			f    registry.AssignmentFilter
+			want []int64
+		}{
+			{registry.AssignmentFilter{Contains: mp("10.0.0.1/32")}, []int64{1, 2, 3}},
+			{registry.AssignmentFilter{Contains: mp("10.0.0.9/32")}, []int64{4}},
+			{registry.AssignmentFilter{Within: mp("10.0.0.0/28")}, []int64{1, 2, 3, 4}},
+			{registry.AssignmentFilter{Within: mp("10.0.0.8/29")}, []int64{4}},
+			{registry.AssignmentFilter{Family: 4, Limit: 10}, []int64{1, 2, 3, 4}},
+		} {
+			as, err := tx.Assignments(ctx, c.f)
+			if err != nil {
+				return err
+			}
+			if !slices.Equal(ids(as), c.want) {
+				t.Errorf("Assignments(%+v) = %v, want %v", c.f, ids(as), c.want)
+			}
+		}
+		for _, c := range []struct {
+			space, p string
+			want     []int64
+		}{{"global", "10.0.0.2/32", []int64{1, 2}}, {"vpc", "10.0.0.0/24", []int64{3}}, {"vpc", "10.0.0.8/29", nil}} {
+			as, err := tx.AssignmentsAt(ctx, c.space, mp(c.p))
+			if err != nil {
+				return err
+			}
+			if !slices.Equal(ids(as), c.want) {
+				t.Errorf("AssignmentsAt(%s, %s) = %v, want %v", c.space, c.p, ids(as), c.want)
+			}
+		}
+		for _, c := range []struct {
+			space, p string
+			want     int64
+		}{{"global", "10.0.0.3/32", 2}, {"vpc", "10.0.0.1/32", 3}, {"vpc", "10.0.0.9/32", 0}, {"global", "10.0.0.12/30", 4}} {
+			a, _, err := tx.LiveAssignment(ctx, c.space, mp(c.p))
+			if err != nil {
+				return err
+			}
+			if a.ID != c.want {
+				t.Errorf("LiveAssignment(%s, %s) = %d, want %d", c.space, c.p, a.ID, c.want)
+			}
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	db = rawAt(t, path, 59)
+	for _, q := range []string{
+		`INSERT INTO assignments (id, pool_id, family, first, last, bits, state, created_at, space) VALUES (9, 2, 4, ?1, ?2, 30, 'assigned', 0, 'vpc')`,
+		`UPDATE assignments SET state = 'assigned', released_at = NULL WHERE id = 1`,
+	} {
+		if _, err := db.ExecContext(ctx, q, ip("10.0.0.0"), ip("10.0.0.3")); err == nil || !strings.Contains(err.Error(), "overlaps a live assignment") {
+			t.Errorf("%s: %v, want the overlap refused", q, err)
+		}
+	}
+	// A row of the tail: after the mark, in no counter.
+	exec(db, `INSERT INTO assignments (id, pool_id, family, first, last, bits, state, created_at, space) VALUES (5, 2, 4, ?, ?, 30, 'assigned', 0, 'vpc')`,
+		ip("10.0.0.4"), ip("10.0.0.7"))
+	s, err = Open(ctx, path, Options{NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	storetest.CheckCounters(t, ctx, s, time.Unix(0, 0))
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	db.Close()
+	db = rawAt(t, path, 57)
+	if err := db.QueryRowContext(ctx, `SELECT group_concat(name, ' ') FROM (SELECT name FROM sqlite_master
+		WHERE name IN ('assignments_at', 'assignments_live', 'assignments_all_first', 'assignments_live_again', 'pool_counts_mark') ORDER BY name)`).Scan(&names); err != nil {
+		t.Fatal(err)
+	}
+	if names != "assignments_all_first assignments_live" {
+		t.Errorf("after going down: %q, want assignments_all_first assignments_live", names)
+	}
+	var n int
+	if err := db.QueryRowContext(ctx, `SELECT n FROM pool_counts WHERE pool_id = 2 AND kind = 'assigned' AND bits = 30 AND day = 0`).Scan(&n); err != nil || n != 2 {
+		t.Errorf("pool 2's assigned /30s after going down: %d, %v; want 2 (the tail counted)", n, err)
+	}
+	var check string
+	if err := db.QueryRowContext(ctx, `PRAGMA integrity_check`).Scan(&check); err != nil || check != "ok" {
+		t.Errorf("integrity check after going down: %q, %v", check, err)
+	}
+}
+
+// rawAt opens the register at path without the store, migrated up or
+// down to version.
+func rawAt(t *testing.T, path string, version int64) *sql.DB {
+	t.Helper()
+	ctx := context.Background()
+	db, err := sql.Open("sqlite", "file:"+path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	sub, _ := fs.Sub(migrations, "migrations")
+	p, err := goose.NewProvider(goose.DialectSQLite3, db, sub, goose.WithDisableGlobalRegistry(true), goose.WithAllowOutofOrder(true), goose.WithGoMigrations(goMigrations()...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	now, err := p.GetDBVersion(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if now <= version {
+		_, err = p.UpTo(ctx, version)
+	} else {
+		_, err = p.DownTo(ctx, version)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return db
+}
+
 // TestJournalPartsMigration: 00063 moves the journal's steps into parts:
 // a step written before reads back the same (Journal, and JournalSteps
 // with one part a side, an empty side none), a step written after is cut

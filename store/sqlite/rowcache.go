@@ -44,6 +44,9 @@ type rowCache struct {
 	// one), 0 when unknown (fold.go); kept by the same rules, and dropped
 	// by a write of assignments other than idKept's.
 	nextID int64
+	// counted is pool_counts_mark.through (00059, counters.go) when
+	// nextID is known, read with it and dropped with it.
+	counted int64
 	// folds: the connection has the view that folds an allocation (fold.go).
 	folds bool
 }
@@ -140,7 +143,7 @@ func cacheSafe(q string) bool {
 		return false
 	}
 	switch strings.ToLower(m[1]) {
-	case "free", "assignments", "events", "pool_counts", "tenants", "idempotency", "tags":
+	case "free", "assignments", "events", "pool_counts", "pool_counts_mark", "tenants", "idempotency", "tags":
 		return true
 	}
 	return false
@@ -236,4 +239,16 @@ func (t *tx) cache() *rowCache {
 		return w.rows
 	}
 	return nil
+}
+
+// countedTo records that the counters' mark moved to last, the last row.
+func (c *rowCache) countedTo(last int64) {
+	if c.nextID != 0 {
+		c.counted = last
+	}
+}
+
+// tailLen is the length of the counters' tail in IDs, if known.
+func (c *rowCache) tailLen() (int64, bool) {
+	return c.nextID - 1 - c.counted, c.nextID != 0
 }

@@ -492,7 +492,7 @@ func (s *Store) runBatch(ctx context.Context, conn *sql.Conn, stmts map[string]*
 	} else {
 		err := w.use.flush(ctx, w)
 		if err == nil {
-			err = w.cnt.flush(ctx, w)
+			err = w.commitCounts(ctx)
 		}
 		if err == nil {
 			_, err = w.exec(ctx, "COMMIT")

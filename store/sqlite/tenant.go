@@ -166,7 +166,12 @@ func (t *tx) AddTenantUse(ctx context.Context, name string, d4, d6 int64) (regis
 // template's shape (registry.HolderSynthesis), an NS target (a zone's
 // configured name servers or an NS record's data), an address record at
 // or below a delegation (an NS record's owner other than its zone's
-// apex), any static record (through dns_records_name).
+// apex), a name below a delegation ('delegated') or at one ('cut'): an NS
+// record of the deepest zone holding the name, other than at its apex,
+// at one of the name's ancestors (anc) or at the name (dz is the deepest
+// zone: SQLite gives a bare column the values of the max() row, and no
+// temporary B-tree is built as for ORDER BY ... LIMIT 1); any static
+// record (through dns_records_name).
 //
 // The tenant is compared as "?3 <> tenant", not "tenant <> ?3": SQLite
 // matches a term of the shape "column <> value" against a partial index's
@@ -176,7 +181,9 @@ func (t *tx) AddTenantUse(ctx context.Context, name string, d4, d6 int64) (regis
 // fresh prepare of this whole statement, ~35 % of a named allocation's
 // CPU (bench/README.md, "Session 12: SQLite named allocation").
 // TestNameHolderPreparedOnce holds it.
-const nameHolder = `SELECT CASE
+const nameHolder = `WITH RECURSIVE anc(n) AS (SELECT ?1 UNION ALL SELECT substr(n, instr(n, '.') + 1) FROM anc WHERE instr(n, '.') BETWEEN 1 AND length(n) - 1),
+	dz(id, name, l) AS (SELECT id, name, max(length(name)) FROM dns_zones WHERE name IN (SELECT n FROM anc))
+	SELECT CASE
 	WHEN EXISTS (SELECT 1 FROM assignments WHERE name IN (?1, ?2) AND name <> '' AND state <> 'released' AND ?3 <> tenant) THEN 'assignment'
 	WHEN EXISTS (SELECT 1 FROM dns_zones WHERE name = ?1) THEN 'apex'
 	WHEN EXISTS (SELECT 1 FROM (SELECT substr(synthesize, 1, instr(synthesize, '{addr}') - 1) AS b,
@@ -190,6 +197,9 @@ const nameHolder = `SELECT CASE
 		SELECT 1 FROM dns_records d JOIN dns_zones z ON z.id = d.zone_id
 		WHERE d.type = 'NS' AND d.name <> z.name AND d.zone_id = r.zone_id
 		  AND (?1 = d.name OR substr(?1, -length(d.name) - 1) = '.' || d.name))) THEN 'glue'
+	WHEN EXISTS (SELECT 1 FROM dns_records d, dz WHERE d.zone_id = dz.id AND d.type = 'NS' AND d.name <> dz.name
+		AND d.name <> ?1 AND d.name IN (SELECT n FROM anc)) THEN 'delegated'
+	WHEN EXISTS (SELECT 1 FROM dns_records d, dz WHERE d.zone_id = dz.id AND d.type = 'NS' AND d.name <> dz.name AND d.name = ?1) THEN 'cut'
 	WHEN EXISTS (SELECT 1 FROM dns_records WHERE name = ?1) THEN 'record'
 	ELSE '' END`
 
@@ -225,6 +235,20 @@ func (t *tx) TemplateNames(ctx context.Context, before, rest string, limit int) 
 	return out, nil
 }
 
+// NamesBelow implements registry.TenantTx: a pattern for the names below
+// fqdn (LIKE is case-blind for ASCII, as DNS names are), the name itself
+// apart.
+func (t *tx) NamesBelow(ctx context.Context, fqdn string, limit int) ([]string, error) {
+	apex := strings.TrimSuffix(fqdn, ".")
+	rows, err := t.q.query(ctx, `SELECT DISTINCT name FROM assignments WHERE state <> 'released' AND name <> ''
+	AND (rtrim(name, '.') = ? COLLATE NOCASE OR rtrim(name, '.') LIKE ? ESCAPE '\') ORDER BY name LIMIT ?`, apex, rowscan.BelowPattern(apex), limit)
+	names, err := collect(rows, err, func(r rowscan.Scanner) (string, error) {
+		var n string
+		return n, r.Scan(&n)
+	})
+	return names, mapErr(err)
+}
+
 func (t *tx) NameHolder(ctx context.Context, fqdn, tenant string) (registry.HolderKind, bool, error) {
 	dotted, bare := rowscan.NameArgs(fqdn)
 	rows, err := t.q.query(ctx, nameHolder, dotted, bare, tenant)
@@ -247,7 +271,9 @@ func (t *tx) NameHolder(ctx context.Context, fqdn, tenant string) (registry.Hold
 // names are), its apex apart.
 func (t *tx) NamesAt(ctx context.Context, zone string, spaces []string) (int, error) {
 	apex := strings.TrimSuffix(zone, ".")
-	q := `SELECT count(*) FROM assignments WHERE state = 'assigned' AND name <> '' AND space IN (` + strings.TrimSuffix(strings.Repeat("?, ", len(spaces)), ", ") + `)
+	// `+space`: a walk of the table, not of the spaces' rows of
+	// assignments_at (00058) with a look-up of each row.
+	q := `SELECT count(*) FROM assignments WHERE state = 'assigned' AND name <> '' AND +space IN (` + strings.TrimSuffix(strings.Repeat("?, ", len(spaces)), ", ") + `)
 	AND (rtrim(name, '.') = ? COLLATE NOCASE OR rtrim(name, '.') LIKE ? ESCAPE '\')`
 	args := make([]any, 0, len(spaces)+2)
 	for _, s := range spaces {

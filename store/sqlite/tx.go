@@ -480,6 +480,13 @@ func (t *tx) InsertAssignment(ctx context.Context, a *registry.Assignment) error
 			return err
 		}
 	}
+	// A single row joins the counters' tail (00059, counters.go).
+	w, writer := t.q.(*wtx)
+	if writer {
+		if err := w.beforeTail(ctx); err != nil {
+			return err
+		}
+	}
 	if space, ok := t.cache().poolSpace(a.PoolID); ok {
 		res, err := t.q.exec(ctx, insertAssignment,
 			a.PoolID, fam, first, last, bits, string(a.State), a.Tenant, a.Resource, a.Name, micros(a.CreatedAt), optMicros(a.ReleasedAt), optMicros(a.QuarantineUntil), space)
@@ -492,7 +499,9 @@ func (t *tx) InsertAssignment(ctx context.Context, a *registry.Assignment) error
 		}
 		a.ID, a.Space = id, space
 		t.insertedID(id)
-		t.countInserted(*a)
+		if writer {
+			w.joinedTail()
+		}
 		return nil
 	}
 	rows, err := t.q.query(ctx, insertAssignmentReturning,
@@ -501,7 +510,9 @@ func (t *tx) InsertAssignment(ctx context.Context, a *registry.Assignment) error
 		return err
 	}
 	t.insertedID(a.ID)
-	t.countInserted(*a)
+	if writer {
+		w.joinedTail()
+	}
 	return nil
 }
 
@@ -580,6 +591,9 @@ func (t *tx) InsertAssignments(ctx context.Context, as []registry.Assignment) er
 		}
 		return nil
 	}
+	if err := t.beforeCounted(ctx); err != nil {
+		return err
+	}
 	// A batch's rows differ only in ID and prefix: the rest is bound once
 	// per statement (?1 to ?10) and each row binds three (ID, first, last).
 	const shared, cols = 10, 3
@@ -643,9 +657,15 @@ func (t *tx) UpdateAssignment(ctx context.Context, a registry.Assignment) error 
 	var pool int64
 	var bits int
 	var was registry.State
+	var counted bool
 	if c != nil {
+		// The mark past the rows the batch counted, so that stateBefore
+		// tells counted rows from the tail; the changes stay in the cache.
+		if err := t.q.(*wtx).settle(ctx); err != nil {
+			return err
+		}
 		var err error
-		if pool, bits, was, err = t.stateBefore(ctx, a.ID); err != nil {
+		if pool, bits, was, counted, err = t.stateBefore(ctx, a.ID); err != nil {
 			return err
 		}
 	}
@@ -657,7 +677,7 @@ func (t *tx) UpdateAssignment(ctx context.Context, a registry.Assignment) error 
 	if n, _ := res.RowsAffected(); n != 1 {
 		return fmt.Errorf("assignment %d: %w", a.ID, registry.ErrNotFound)
 	}
-	if c != nil && was != a.State {
+	if c != nil && counted && was != a.State {
 		c.change()
 		c.d.Moved(pool, bits, was, a.State)
 	}
@@ -684,7 +704,6 @@ func (t *tx) LiveAssignment(ctx context.Context, space string, p netip.Prefix) (
 }
 
 func (t *tx) AssignmentsAt(ctx context.Context, space string, p netip.Prefix) ([]registry.Assignment, error) {
-	fam, first, last, _ := span(p)
 	// Assignments are aligned prefixes: one overlapping p either starts
 	// inside p or contains it, and then starts at p's address masked to
 	// its own length, no shorter than its pool's. So: a range of first
@@ -698,17 +717,28 @@ func (t *tx) AssignmentsAt(ctx context.Context, space string, p netip.Prefix) ([
 			minBits = min(minBits, pl.Prefix.Bits())
 		}
 	}
-	args := []any{fam, first, last, fam}
+	q, args := assignmentsAtQuery(space, p, minBits)
+	return t.listAssignments(ctx, q, args...)
+}
+
+// assignmentsAtQuery is AssignmentsAt's statement: the rows of space
+// starting inside p, and those starting where p's supernets down to
+// minBits start, each a seek of assignments_at (the space leads it). The
+// space is named inside only: a condition on a.space outside made SQLite
+// walk the space's rows of that index instead (1.1 s at 10M).
+func assignmentsAtQuery(space string, p netip.Prefix, minBits int) (string, []any) {
+	fam, first, last, _ := span(p)
+	args := []any{space, fam, first, last, space, fam}
 	in := "NULL"
 	for b := minBits; b < p.Bits(); b++ {
 		in += ", ?"
 		args = append(args, addrBytes(netip.PrefixFrom(p.Addr(), b).Masked().Addr()))
 	}
 	args = append(args, first)
-	return t.listAssignments(ctx, assignmentListSelect+` WHERE a.id IN (
-		SELECT id FROM assignments WHERE family = ? AND first >= ? AND first <= ?
-		UNION ALL SELECT id FROM assignments WHERE family = ? AND first IN (`+in+`))
-		AND a.last >= ? AND a.space = ? ORDER BY a.id`, append(args, space)...)
+	return assignmentListSelect + ` WHERE a.id IN (
+		SELECT id FROM assignments WHERE space = ? AND family = ? AND first >= ? AND first <= ?
+		UNION ALL SELECT id FROM assignments WHERE space = ? AND family = ? AND first IN (` + in + `))
+		AND a.last >= ? ORDER BY a.id`, args
 }
 
 // maxRegionUnion bounds the pages (one per pool, or per pool and past
@@ -737,7 +767,7 @@ func (t *tx) Assignments(ctx context.Context, f registry.AssignmentFilter) ([]re
 		// bytes an assignment, was dropped (00032); the page is read
 		// either in ID order from the table, keeping the family's rows
 		// (about limit/share rows read), or from the family's rows in
-		// address order (assignments_all_first), sorted (share × all rows
+		// address order (assignments_at, in each space), sorted (share × all rows
 		// read): whichever reads fewer, from the live counts per family.
 		// At worst about sqrt(limit × all) rows: 32,000 at 10 million.
 		fam, all, err := t.familyRows(ctx, f.Family)
@@ -754,12 +784,23 @@ func (t *tx) Assignments(ctx context.Context, f registry.AssignmentFilter) ([]re
 // (NOT INDEXED: limit × all / fam rows read) or from the family's rows
 // in address order, sorted (fam rows read).
 func familyQuery(q string, fam, all int64, limit int) string {
-	index := "NOT INDEXED"
 	if fam*fam < int64(limit)*all {
-		index = "INDEXED BY assignments_all_first"
+		// The family's rows of each space that holds assignments.
+		q = strings.Replace(q, " WHERE ", " WHERE a.space IN ("+assignmentSpaces+") AND ", 1)
+		return strings.Replace(q, "FROM assignments a ", "FROM assignments a INDEXED BY assignments_at ", 1)
 	}
-	return strings.Replace(q, "FROM assignments a ", "FROM assignments a "+index+" ", 1)
+	return strings.Replace(q, "FROM assignments a ", "FROM assignments a NOT INDEXED ", 1)
 }
+
+// assignmentSpaces lists the spaces an assignment can be in: a look-up by
+// address across spaces is a seek of assignments_at in each (00058: the
+// index of every row by address alone, written by every allocation, is
+// gone). Every assignment's space is its pool's, its block's
+// (assignments_space, pools_space), and a block's names a space (a foreign
+// key): a space with rows cannot be deleted. The spaces are a handful. A
+// recursive CTE of the index's distinct spaces cost ~60 µs a statement
+// (?contains= at 10M, bench/README.md "Session 14"); the table ~0.
+const assignmentSpaces = `SELECT name FROM spaces`
 
 // familyPage reports whether f is a page of a family alone (states
 // aside): the shape without an index of its own.
@@ -772,8 +813,14 @@ func familyPage(f registry.AssignmentFilter) bool {
 // from the pools' counters (a few hundred rows): an estimate of the rows
 // a page of the family chooses its plan by.
 func (t *tx) familyRows(ctx context.Context, fam int) (int64, int64, error) {
-	rows, err := t.q.query(ctx, `SELECT p.family, SUM(c.n) FROM pool_counts c JOIN pools p ON p.id = c.pool_id
-		WHERE c.kind IN ('assigned', 'quarantined') GROUP BY 1`)
+	if err := t.flushCounts(ctx); err != nil {
+		return 0, 0, err
+	}
+	rows, err := t.q.query(ctx, `SELECT p.family, SUM(c.n) FROM (
+		SELECT pool_id, n FROM pool_counts WHERE kind IN ('assigned', 'quarantined')
+		UNION ALL
+		SELECT a.pool_id, 1 FROM assignments a WHERE `+tailWhere+` AND +a.state IN ('assigned', 'quarantined')) c
+		JOIN pools p ON p.id = c.pool_id GROUP BY 1`)
 	counts, err := collect(rows, err, func(r rowscan.Scanner) ([2]int64, error) {
 		var c [2]int64
 		return c, r.Scan(&c[0], &c[1])
@@ -855,7 +902,7 @@ func assignmentQuery(f registry.AssignmentFilter) (string, []any) {
 		// The holders of a prefix are a few look-ups by first address; a
 		// tenant's are otherwise read from assignments_tenant, every one
 		// of the tenant's rows for the handful holding the prefix.
-		q = strings.Replace(q, "FROM assignments a", "FROM assignments a INDEXED BY assignments_all_first", 1)
+		q = strings.Replace(q, "FROM assignments a", "FROM assignments a INDEXED BY assignments_at", 1)
 	}
 	if len(where) > 0 {
 		q += " WHERE " + strings.Join(where, " AND ")
@@ -927,18 +974,18 @@ func assignmentWhere(f registry.AssignmentFilter) ([]string, []any) {
 	}
 	if f.Within.IsValid() {
 		fam, first, last, _ := span(f.Within)
-		where, args = append(where, "a.family = ? AND a.first >= ? AND a.last <= ?"), append(args, fam, first, last)
+		where, args = append(where, "a.space IN ("+assignmentSpaces+") AND a.family = ? AND a.first >= ? AND a.first <= ? AND a.last <= ?"), append(args, fam, first, last, last)
 	}
 	if f.Contains.IsValid() {
 		// An assignment holding the prefix starts at the first address of
 		// one of its supernets: at most 33 (IPv4) or 129 (IPv6) look-ups
-		// of assignments_all_first. "first <= ?" was a range of half the
+		// of assignments_at in each space that holds assignments. "first <= ?" was a range of half the
 		// family's rows on that index, every one read and tested (645 ms
 		// of CPU per GET ?contains= at 1M: bench/README.md, session 9).
 		fam, _, last, _ := span(f.Contains)
 		firsts := rowscan.SupernetFirsts(f.Contains)
 		ph := strings.Repeat("?,", len(firsts))
-		where, args = append(where, "a.family = ? AND a.first IN ("+ph[:len(ph)-1]+") AND a.last >= ?"), append(args, fam)
+		where, args = append(where, "a.space IN ("+assignmentSpaces+") AND a.family = ? AND a.first IN ("+ph[:len(ph)-1]+") AND a.last >= ?"), append(args, fam)
 		for _, b := range firsts {
 			args = append(args, b)
 		}
@@ -1104,8 +1151,12 @@ func (t *tx) Activity(ctx context.Context, poolIDs []int64, from, to time.Time) 
 	if lo == hi {
 		return nil, nil
 	}
-	err := scan(false, `SELECT c.day, p.family, SUM(c.n) FROM pool_counts c JOIN pools p ON p.id = c.pool_id
-		WHERE c.pool_id IN (`+ids+`) AND c.kind = 'created' AND c.day >= ? AND c.day < ? GROUP BY 1, 2`, lo, hi)
+	err := scan(false, `SELECT c.day, p.family, SUM(c.n) FROM (
+		SELECT pool_id, day, n FROM pool_counts WHERE pool_id IN (`+ids+`) AND kind = 'created' AND day >= ?1 AND day < ?2
+		UNION ALL
+		SELECT pool_id, day, 1 FROM (SELECT a.pool_id, `+poolcount.DaySQL("a.created_at")+` AS day FROM assignments a
+			WHERE `+tailWhere+` AND +a.pool_id IN (`+ids+`)) WHERE day >= ?1 AND day < ?2) c
+		JOIN pools p ON p.id = c.pool_id GROUP BY 1, 2`, lo, hi)
 	if err == nil {
 		err = scan(true, rowscan.ActivityQuery("released_at", `pool_id IN (`+ids+`)`, "?", "?"), lo*poolcount.DayMicros, hi*poolcount.DayMicros)
 	}
@@ -1345,6 +1396,9 @@ func (t *tx) LoadAssignments(ctx context.Context, as []registry.Assignment) erro
 		}
 		return nil
 	}
+	if err := t.beforeCounted(ctx); err != nil {
+		return err
+	}
 	const cols = 13
 	args := make([]any, 0, cols*min(len(as), maxRows))
 	for len(as) > 0 {
@@ -1376,7 +1430,8 @@ var _ registry.LiveLister = (*tx)(nil)
 func (t *tx) LivePrefixes(ctx context.Context, poolID int64, within netip.Prefix, from netip.Addr, limit int) ([]netip.Prefix, error) {
 	fam, _, last, _ := span(within)
 	rows, err := t.q.query(ctx, `SELECT first, bits FROM assignments
-		WHERE family = ? AND first >= ? AND first <= ? AND state <> 'released' AND pool_id = ? ORDER BY family, first LIMIT ?`,
+		WHERE space = (SELECT space FROM pools WHERE id = ?4) AND family = ?1 AND first >= ?2 AND first <= ?3 AND state <> 'released' AND pool_id = ?4
+		ORDER BY first LIMIT ?5`,
 		fam, addrBytes(from), last, poolID, limit)
 	return collect(rows, err, func(rows rowscan.Scanner) (netip.Prefix, error) {
 		var first []byte
@@ -1432,7 +1487,7 @@ func (t *tx) RestoreIndexes(ctx context.Context) error {
 		return nil
 	}
 	// The plain indexes first: the check below reads live rows in
-	// address order from assignments_all_first instead of sorting them;
+	// address order from assignments_at instead of sorting them;
 	// then the unique ones and the triggers, which could fail on what
 	// the check names better.
 	var later []string

@@ -62,6 +62,10 @@ func HolderKind(code string) (registry.HolderKind, bool) {
 		return registry.HolderRecord, true
 	case "synthesis":
 		return registry.HolderSynthesis, true
+	case "cut":
+		return registry.HolderDelegation, true
+	case "delegated":
+		return registry.HolderBelowDelegation, true
 	}
 	return "", false
 }
