@@ -530,6 +530,73 @@ func journalSteps(t *testing.T, su suite) {
 	if ds, _ := s.Journal(ctx, other.ID, 5); len(ds) != 1 {
 		t.Fatalf("pruning one zone touched another: %v", serials(ds))
 	}
+
+	// A large step is kept in parts that a transfer reads a window at a
+	// time (zone.IXFR): each at most 512 KiB, the removed records' parts
+	// first, which together are the step's bytes.
+	big := &zone.Diff{ZoneID: other.ID, From: 6, To: 7, Removed: make([]byte, 1<<20+3), Added: make([]byte, 700<<10), At: t0}
+	for i := range big.Removed {
+		big.Removed[i] = byte(i % 251)
+	}
+	for i := range big.Added {
+		big.Added[i] = byte(i % 241)
+	}
+	if ok, err := s.SetZoneSerial(ctx, other.ID, 6, 7, "o7", big); !ok || err != nil {
+		t.Fatalf("large step: %v %v", ok, err)
+	}
+	steps, err := s.JournalSteps(ctx, other.ID, 6)
+	if err != nil || len(steps) != 1 || steps[0].From != 6 || steps[0].To != 7 || steps[0].RemovedParts < 3 || steps[0].AddedParts < 2 {
+		t.Fatalf("large step listed as %+v, %v; want one step 6 -> 7 in parts of at most 512 KiB", steps, err)
+	}
+	st := steps[0]
+	var rem, add []byte
+	for p := 0; p < st.RemovedParts+st.AddedParts; p += 2 { // a window of two parts
+		parts, err := s.JournalParts(ctx, st.ID, p, min(p+2, st.RemovedParts+st.AddedParts))
+		if err != nil {
+			t.Fatalf("parts from %d: %v", p, err)
+		}
+		for i, b := range parts {
+			if len(b) > 512<<10 {
+				t.Errorf("part %d: %d bytes, want at most 512 KiB", p+i, len(b))
+			}
+			if p+i < st.RemovedParts {
+				rem = append(rem, b...)
+			} else {
+				add = append(add, b...)
+			}
+		}
+	}
+	if !bytes.Equal(rem, big.Removed) || !bytes.Equal(add, big.Added) {
+		t.Fatalf("large step's parts read back as %d removed and %d added bytes, not the step's %d and %d", len(rem), len(add), len(big.Removed), len(big.Added))
+	}
+	if ds, err := s.Journal(ctx, other.ID, 6); err != nil || len(ds) != 1 || !bytes.Equal(ds[0].Removed, big.Removed) || !bytes.Equal(ds[0].Added, big.Added) {
+		t.Fatalf("large step read whole: %v, %v", serials(ds), err)
+	}
+	if steps, err := s.JournalSteps(ctx, z.ID, 12); err != nil || !slices.Equal(serials(diffsOf(steps)), []uint32{12, 13, 13, 14}) {
+		t.Fatalf("journal steps from 12: %+v, %v", steps, err)
+	}
+	// Pruned, its parts go with it: a transfer reading them learns so.
+	if err := s.PruneJournal(ctx, other.ID, 1, t0); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.JournalParts(ctx, st.ID, 0, 1); err != nil {
+		t.Fatalf("the newest step pruned: %v", err)
+	}
+	if err := s.PruneJournal(ctx, other.ID, 0, t0); err != nil {
+		t.Fatal(err)
+	}
+	if parts, err := s.JournalParts(ctx, st.ID, 0, 2); !errors.Is(err, registry.ErrNotFound) {
+		t.Fatalf("parts of a pruned step: %d, %v; want registry.ErrNotFound", len(parts), err)
+	}
+}
+
+// diffsOf is steps as Diffs without records, for comparing serials.
+func diffsOf(steps []zone.Step) []zone.Diff {
+	var out []zone.Diff
+	for _, st := range steps {
+		out = append(out, zone.Diff{From: st.From, To: st.To})
+	}
+	return out
 }
 
 // leaseHolder: a lease has one holder until it expires.

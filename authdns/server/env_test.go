@@ -136,6 +136,21 @@ func (e *env) alloc(family int, name string) netip.Addr {
 	return e.allocIn("us-east", family, name)
 }
 
+// allocMany assigns n IPv6 addresses of us-east to tenant acme, the i-th
+// named name(i), a thousand to a batch.
+func (e *env) allocMany(n int, name func(i int) string) {
+	e.t.Helper()
+	for i := 0; i < n; i += 1000 {
+		reqs := make([]registry.Request, 0, 1000)
+		for j := i; j < min(i+1000, n); j++ {
+			reqs = append(reqs, registry.Request{Region: "us-east", Family: 6, Name: name(j), Tenant: "acme"})
+		}
+		if _, err := e.reg.AllocateAll(e.ctx, registry.Batch{Requests: reqs}); err != nil {
+			e.t.Fatal(err)
+		}
+	}
+}
+
 func (e *env) allocIn(region string, family int, name string) netip.Addr {
 	e.t.Helper()
 	as, err := e.reg.Allocate(e.ctx, registry.Request{Region: region, Family: family, Name: name, Tenant: "acme"})

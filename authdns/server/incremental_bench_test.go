@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/cadastre-ipam/cadastre/authdns/server"
-	"github.com/cadastre-ipam/cadastre/registry"
 )
 
 // cpuTime is the user and system CPU time of this process so far.
@@ -36,15 +35,7 @@ func BenchmarkNewAssignment50k(b *testing.B) {
 		names = n // for profiling at other sizes
 	}
 	e := newEnv(b, true)
-	for i := 0; i < names; i += 1000 {
-		reqs := make([]registry.Request, 0, 1000)
-		for j := i; j < min(i+1000, names); j++ {
-			reqs = append(reqs, registry.Request{Region: "us-east", Family: 6, Name: fmt.Sprintf("h%d.%s", j, fwdZone), Tenant: "acme"})
-		}
-		if _, err := e.reg.AllocateAll(e.ctx, registry.Batch{Requests: reqs}); err != nil {
-			b.Fatal(err)
-		}
-	}
+	e.allocMany(names, func(i int) string { return fmt.Sprintf("h%d.%s", i, fwdZone) })
 	s := server.NewServer(e.reg, e.store, e.sealer, server.Options{})
 	if err := s.Reload(e.ctx); err != nil {
 		b.Fatal(err)

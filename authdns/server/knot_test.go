@@ -35,6 +35,13 @@ type knot struct {
 // "@DIR@" stands for its directory, until the test ends.
 func startKnot(t testing.TB, conf string, port int) *knot {
 	t.Helper()
+	return startKnotWith(t, "", conf, port)
+}
+
+// startKnotWith is startKnot with server options (indented YAML lines,
+// such as "    tcp-remote-io-timeout: 500\n") added to its server section.
+func startKnotWith(t testing.TB, serverOpts, conf string, port int) *knot {
+	t.Helper()
 	bin := tool(t, "knotd")
 	dir := t.TempDir()
 	if port == 0 {
@@ -46,12 +53,12 @@ func startKnot(t testing.TB, conf string, port int) *knot {
     rundir: "%[1]s"
     listen: 127.0.0.1@%[2]d
     background-workers: 1
-database:
+%[4]sdatabase:
     storage: "%[1]s"
 log:
   - target: "%[3]s"
     any: info
-`, dir, port, k.log) + conf
+`, dir, port, k.log, serverOpts) + conf
 	file := filepath.Join(dir, "knot.conf")
 	if err := os.WriteFile(file, []byte(conf), 0o644); err != nil {
 		t.Fatal(err)

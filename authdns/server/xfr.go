@@ -73,11 +73,14 @@ func (s *Server) transfer(w dns.ResponseWriter, r *dns.Msg, tcp bool) *dns.Msg {
 			m.Answer = []dns.RR{soa}
 			return m
 		}
-		if diff := s.diff(zd, have); diff != nil {
-			if s.stream(w, r, slices.Values([][]dns.RR{diff})) {
+		if x := s.incremental(zd, have); x != nil {
+			if s.stream(w, r, x.Records()) && x.Err() == nil {
 				s.met.transfers[1][xfrOK].Add(1)
 				s.xfrs.record(Transfer{Zone: zd.Name(), Secondary: addr, Key: key, Kind: "IXFR", Serial: zd.Serial(), At: s.opt.Now()})
 			} else {
+				if x.Err() != nil {
+					s.log.Warn("dns journal", "zone", zd.Name(), "err", x.Err())
+				}
 				s.met.transfers[1][xfrFailed].Add(1)
 			}
 			return nil
@@ -116,29 +119,22 @@ func serialLess(a, b uint32) bool {
 	return a != b && (a < b && b-a < 1<<31 || a > b && a-b > 1<<31)
 }
 
-// diff is the IXFR answer from serial have to the current version,
-// condensed from the store's journal into one difference sequence
-// (RFC 1995 §4), or nil if the journal does not lead from have to the
-// current serial (the caller falls back to AXFR).
-func (s *Server) diff(zd *zone.Data, have uint32) []dns.RR {
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	steps, err := s.store.Journal(ctx, zd.Zone().ID, have)
+// incremental is the IXFR answer from serial have to the current
+// version, read from the store's journal as it is sent, or nil if the
+// journal does not lead from have to the current serial (the caller
+// falls back to AXFR).
+func (s *Server) incremental(zd *zone.Data, have uint32) *zone.IXFR {
+	x, err := zd.IncrementalTransfer(context.Background(), s.store, have)
 	if err != nil {
 		s.log.Warn("dns journal", "zone", zd.Name(), "err", err)
 		return nil
 	}
-	out, err := zd.IncrementalTransfer(steps, have)
-	if err != nil {
-		s.log.Warn("dns journal", "zone", zd.Name(), "err", err)
-		return nil
-	}
-	return out
+	return x
 }
 
 // stream writes the records of parts, in order, in messages of at most
-// about 16 KiB each as they come, and reports whether the whole transfer
-// reached the peer.
+// about 16 KiB each as they come (the first part in a message of its
+// own), and reports whether the whole transfer reached the peer.
 func (s *Server) stream(w dns.ResponseWriter, r *dns.Msg, parts iter.Seq[[]dns.RR]) bool {
 	ch := make(chan *dns.Envelope)
 	tr := new(dns.Transfer)
@@ -158,6 +154,7 @@ func (s *Server) stream(w dns.ResponseWriter, r *dns.Msg, parts iter.Seq[[]dns.R
 	}
 	var batch []dns.RR
 	size := 0
+	first := true
 	for rrs := range parts {
 		for _, rr := range rrs {
 			l := dns.Len(rr)
@@ -169,6 +166,16 @@ func (s *Server) stream(w dns.ResponseWriter, r *dns.Msg, parts iter.Seq[[]dns.R
 			}
 			batch = append(batch, rr)
 			size += l
+		}
+		if first && len(batch) > 0 {
+			// The first part goes at once: a secondary waits for each
+			// message with a timeout (Knot's tcp-remote-io-timeout, 5 s),
+			// and the next part may take a while (an IXFR of several
+			// steps reads them all once before it sends their records).
+			if !send(batch) {
+				return false
+			}
+			batch, size, first = nil, 0, false
 		}
 	}
 	if len(batch) > 0 && !send(batch) {

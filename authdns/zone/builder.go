@@ -465,32 +465,6 @@ func (zd *Data) Transfer() []dns.RR {
 	return append(zd.Records(), zd.soa.RRs[0])
 }
 
-// IncrementalTransfer is the IXFR answer from serial have to this
-// version, condensed from the journal steps (Store.Journal from have)
-// into one difference sequence (RFC 1995 §4); nil with no error if the
-// steps do not lead from have to this serial (the caller falls back to
-// AXFR).
-func (zd *Data) IncrementalTransfer(steps []Diff, have uint32) ([]dns.RR, error) {
-	c, ok := condense(steps, have, zd.serial)
-	if !ok {
-		return nil, nil
-	}
-	oldSOA, _, err := dns.UnpackRR([]byte(c.FromSOA), 0)
-	if err != nil {
-		return nil, err
-	}
-	soa := zd.soa.RRs[0]
-	out := []dns.RR{soa, oldSOA}
-	for _, l := range []*rrList{&c.Removed, &c.Added} {
-		rrs, err := l.rrs()
-		if err != nil {
-			return nil, err
-		}
-		out = append(append(out, rrs...), soa)
-	}
-	return out, nil
-}
-
 // CheckHashes recomputes the content hash of every zone from all its
 // records and compares it with the one kept up to date build by build:
 // incremental builds must not drift from what a full build would name.

@@ -112,22 +112,6 @@ func (l *rrList) list() []string {
 	return out
 }
 
-// RRs unpacks the list into records.
-func (l *rrList) rrs() ([]dns.RR, error) {
-	var out []dns.RR
-	for i, w := range l.order {
-		if j, ok := l.at[w]; !ok || j != i {
-			continue
-		}
-		rr, _, err := dns.UnpackRR([]byte(w), 0)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, rr)
-	}
-	return out, nil
-}
-
 // packRR is rr in uncompressed wire form, packed in buf when it fits.
 // It never writes into rr: the records of a published snapshot are
 // shared with the goroutines answering queries, and dns.PackRR sets the

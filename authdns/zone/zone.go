@@ -311,6 +311,12 @@ type Store interface {
 	// Journal lists a zone's journal steps from the newest one that
 	// starts at serial from, oldest first; none if no step starts there.
 	Journal(ctx context.Context, zoneID int64, from uint32) ([]Diff, error)
+	// JournalSteps lists the steps Journal would, without their records.
+	JournalSteps(ctx context.Context, zoneID int64, from uint32) ([]Step, error)
+	// JournalParts reads parts [from, to) of the records of step id,
+	// each its own slice; an error wrapping registry.ErrNotFound if one
+	// of them is gone (the step was pruned since JournalSteps listed it).
+	JournalParts(ctx context.Context, id int64, from, to int) ([][]byte, error)
 	// PruneJournal deletes a zone's journal steps but the newest keep,
 	// and those made before before.
 	PruneJournal(ctx context.Context, zoneID int64, keep int, before time.Time) error
@@ -413,6 +419,17 @@ type Diff struct {
 	From, To       uint32
 	Removed, Added []byte
 	At             time.Time
+}
+
+// Step is a journal step without its records, which a store keeps cut
+// into parts (each a run of the bytes of Diff.Removed, then of
+// Diff.Added, a record possibly straddling two) so that a transfer reads
+// them a window at a time: RemovedParts parts of the removed records,
+// numbered from 0, then AddedParts of the added ones.
+type Step struct {
+	ID                       int64
+	From, To                 uint32
+	RemovedParts, AddedParts int
 }
 
 // Event subject kinds written by this package.

@@ -18,6 +18,10 @@
 # time a collector's thread held a P, which under load is mostly waiting.
 # Alternate the binaries compared, several rounds each. PREP (the
 # prepared register) is copied, never written; its .key file goes with it.
+# CACHE=FILE starts the server with --dns-signature-cache FILE (kept
+# between runs: the first run writes it, the next find their signatures
+# there); the line then ends with the signatures found and written, from
+# the server's log.
 set -euo pipefail
 cmd=${1:?usage: dns-startup.sh prep SRC OUT | run BIN PREP PORT TAG}
 shift
@@ -43,7 +47,7 @@ pport=$((port + 3))
 load0=$(cut -d' ' -f1 /proc/loadavg)
 t0=$(date +%s.%N)
 nice -n "${NICE:-10}" "$bin" --db "$run/r.db" serve --listen 127.0.0.1:$((port + 1)) --metrics-listen 127.0.0.1:$((port + 2)) \
-	--dns 127.0.0.1:$port --pprof 127.0.0.1:$pport >"$run/serve.log" 2>&1 &
+	--dns 127.0.0.1:$port --pprof 127.0.0.1:$pport ${CACHE:+--dns-signature-cache "$CACHE"} >"$run/serve.log" 2>&1 &
 pid=$!
 trap 'kill $pid 2>/dev/null || true; rm -rf "$run"' EXIT
 (
@@ -75,3 +79,12 @@ gc=$(go tool pprof -top -nodecount=100000 -focus 'runtime\.(gcBgMarkWorker|gcAss
 	awk '/^Showing nodes/ {print $5; exit}' | tr -d ,)
 printf '%s cpu %s s wall %.1f s peakRSS %s MB load %s-%s profile %s GC %s\n' "$tag" "$cpu" "$(echo "$t1 - $t0" | bc)" "$hwm" \
 	"$load0" "$(cut -d' ' -f1 /proc/loadavg)" "$tot" "$gc"
+if [ -n "${CACHE:-}" ]; then
+	# The cache is written after the first build is published: wait for it
+	# (at most 20 min) before the server is stopped.
+	for _ in $(seq 1200); do
+		grep -q 'signature cache \(not \)\?written' "$run/serve.log" && break
+		sleep 1
+	done
+	grep 'signature cache' "$run/serve.log" || true
+fi

@@ -659,3 +659,65 @@ func migrationRegister(t *testing.T, s registry.Store, ipv6 bool) *registry.Regi
 	}
 	return reg
 }
+
+// TestJournalPartsMigration: as the SQLite store's, on PostgreSQL.
+func TestJournalPartsMigration(t *testing.T) {
+	ctx := context.Background()
+	dsn := pgtest.FreshSchema(t)
+	db, err := sql.Open("pgx", dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	sub, _ := fs.Sub(migrations, "migrations")
+	p, err := goose.NewProvider(goose.DialectPostgres, db, sub, goose.WithDisableGlobalRegistry(true), goose.WithGoMigrations(compactEvents()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.UpTo(ctx, 71); err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range []struct {
+		sql  string
+		args []any
+	}{
+		{`INSERT INTO dns_zones (id, name, kind, config, serial, created_at) VALUES (1, 'example.test.', 'forward', '{}', 12, 0)`, nil},
+		{`INSERT INTO dns_journal (zone_id, from_serial, to_serial, removed, added, created_at) VALUES (1, 10, 11, $1, $2, 5), (1, 11, 12, $3, '\x'::bytea, 6)`,
+			[]any{[]byte("removed 10"), []byte("added 11"), []byte("removed 11")}},
+	} {
+		if _, err := db.ExecContext(ctx, q.sql, q.args...); err != nil {
+			t.Fatalf("%s: %v", q.sql, err)
+		}
+	}
+	s, err := Open(ctx, dsn, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	ds, err := s.Journal(ctx, 1, 10)
+	if err != nil || len(ds) != 2 || string(ds[0].Removed) != "removed 10" || string(ds[0].Added) != "added 11" ||
+		string(ds[1].Removed) != "removed 11" || len(ds[1].Added) != 0 || ds[1].From != 11 || ds[1].To != 12 {
+		t.Fatalf("steps written before 00072 read back as %+v, %v", ds, err)
+	}
+	steps, err := s.JournalSteps(ctx, 1, 10)
+	if err != nil || len(steps) != 2 || steps[0].RemovedParts != 1 || steps[0].AddedParts != 1 || steps[1].RemovedParts != 1 || steps[1].AddedParts != 0 {
+		t.Fatalf("steps written before 00072 listed as %+v, %v", steps, err)
+	}
+	if parts, err := s.JournalParts(ctx, steps[0].ID, 1, 2); err != nil || len(parts) != 1 || string(parts[0]) != "added 11" {
+		t.Fatalf("the added part of a step written before: %q, %v", parts, err)
+	}
+	p, err = goose.NewProvider(goose.DialectPostgres, db, sub, goose.WithDisableGlobalRegistry(true), goose.WithAllowOutofOrder(true), goose.WithGoMigrations(compactEvents()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.DownTo(ctx, 71); err != nil {
+		t.Fatal(err)
+	}
+	var n int
+	if err := db.QueryRowContext(ctx, `SELECT COUNT(*) FROM dns_journal`).Scan(&n); err != nil || n != 0 {
+		t.Errorf("after going down: %d journal steps (%v), want none", n, err)
+	}
+	if _, err := db.ExecContext(ctx, `INSERT INTO dns_journal (zone_id, from_serial, to_serial, removed, added, created_at) VALUES (1, 12, 13, '\x01'::bytea, '\x02'::bytea, 7)`); err != nil {
+		t.Errorf("after going down, a step as 00006 wrote it: %v", err)
+	}
+}

@@ -891,3 +891,78 @@ func rawAt(t *testing.T, path string, version int64) *sql.DB {
 	}
 	return db
 }
+
+// TestJournalPartsMigration: 00063 moves the journal's steps into parts:
+// a step written before reads back the same (Journal, and JournalSteps
+// with one part a side, an empty side none), a step written after is cut
+// into parts, and going down empties the journal (a secondary behind
+// takes an AXFR once).
+func TestJournalPartsMigration(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "old.db")
+	db, err := sql.Open("sqlite", "file:"+path+"?_pragma=foreign_keys(1)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sub, _ := fs.Sub(migrations, "migrations")
+	p, err := goose.NewProvider(goose.DialectSQLite3, db, sub, goose.WithDisableGlobalRegistry(true), goose.WithGoMigrations(goMigrations()...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.UpTo(ctx, 62); err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range []struct {
+		sql  string
+		args []any
+	}{
+		{`INSERT INTO dns_zones (id, name, kind, config, serial, created_at) VALUES (1, 'example.test.', 'forward', '{}', 12, 0)`, nil},
+		{`INSERT INTO dns_journal (zone_id, from_serial, to_serial, removed, added, created_at) VALUES (1, 10, 11, ?, ?, 5), (1, 11, 12, ?, x'', 6)`,
+			[]any{[]byte("removed 10"), []byte("added 11"), []byte("removed 11")}},
+	} {
+		if _, err := db.ExecContext(ctx, q.sql, q.args...); err != nil {
+			t.Fatalf("%s: %v", q.sql, err)
+		}
+	}
+	db.Close()
+
+	s, err := Open(ctx, path, Options{NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ds, err := s.Journal(ctx, 1, 10)
+	if err != nil || len(ds) != 2 || string(ds[0].Removed) != "removed 10" || string(ds[0].Added) != "added 11" ||
+		string(ds[1].Removed) != "removed 11" || len(ds[1].Added) != 0 || ds[1].From != 11 || ds[1].To != 12 {
+		t.Fatalf("steps written before 00063 read back as %+v, %v", ds, err)
+	}
+	steps, err := s.JournalSteps(ctx, 1, 10)
+	if err != nil || len(steps) != 2 || steps[0].RemovedParts != 1 || steps[0].AddedParts != 1 || steps[1].RemovedParts != 1 || steps[1].AddedParts != 0 {
+		t.Fatalf("steps written before 00063 listed as %+v, %v", steps, err)
+	}
+	if parts, err := s.JournalParts(ctx, steps[0].ID, 1, 2); err != nil || len(parts) != 1 || string(parts[0]) != "added 11" {
+		t.Fatalf("the added part of a step written before: %q, %v", parts, err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	db, err = sql.Open("sqlite", "file:"+path+"?_pragma=foreign_keys(1)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	p, err = goose.NewProvider(goose.DialectSQLite3, db, sub, goose.WithDisableGlobalRegistry(true), goose.WithAllowOutofOrder(true), goose.WithGoMigrations(goMigrations()...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.DownTo(ctx, 62); err != nil {
+		t.Fatal(err)
+	}
+	var n int
+	if err := db.QueryRowContext(ctx, `SELECT COUNT(*) FROM dns_journal`).Scan(&n); err != nil || n != 0 {
+		t.Errorf("after going down: %d journal steps (%v), want none", n, err)
+	}
+	if _, err := db.ExecContext(ctx, `INSERT INTO dns_journal (zone_id, from_serial, to_serial, removed, added, created_at) VALUES (1, 12, 13, x'01', x'02', 7)`); err != nil {
+		t.Errorf("after going down, a step as 00006 wrote it: %v", err)
+	}
+}

@@ -248,29 +248,120 @@ func (s DNS) SetZoneSerial(ctx context.Context, zoneID int64, old, serial uint32
 		if d == nil {
 			return nil
 		}
-		_, err = x.Exec(ctx, s.bind(`INSERT INTO dns_journal (zone_id, from_serial, to_serial, removed, added, created_at) VALUES (?, ?, ?, ?, ?, ?)`),
-			zoneID, int64(d.From), int64(d.To), d.Removed, d.Added, micros(d.At))
-		return err
+		rem, add := cutParts(d.Removed), cutParts(d.Added)
+		id, err := x.Insert(ctx, s.bind(`INSERT INTO dns_journal (zone_id, from_serial, to_serial, removed_parts, added_parts, created_at) VALUES (?, ?, ?, ?, ?, ?)`),
+			zoneID, int64(d.From), int64(d.To), len(rem), len(add), micros(d.At))
+		if err != nil {
+			return err
+		}
+		for i, p := range append(rem, add...) {
+			if _, err := x.Exec(ctx, s.bind(`INSERT INTO dns_journal_parts (journal_id, part, data) VALUES (?, ?, ?)`), id, i, p); err != nil {
+				return err
+			}
+		}
+		return nil
 	})
 	return ok && err == nil, err
+}
+
+// journalPart is the size of the parts a journal step's records are cut
+// into: a transfer reads a few at a time (zone.Data.IncrementalTransfer),
+// so it is what a transfer holds of the journal, a few times over, not
+// the step (the split's step at 10M: 174 MB).
+const journalPart = 256 << 10
+
+// cutParts cuts b into parts of journalPart bytes, the last shorter;
+// none if b is empty. The parts share b's memory.
+func cutParts(b []byte) [][]byte {
+	var out [][]byte
+	for len(b) > 0 {
+		n := min(len(b), journalPart)
+		out = append(out, b[:n:n])
+		b = b[n:]
+	}
+	return out
 }
 
 // Journal implements zone.Store.
 func (s DNS) Journal(ctx context.Context, zoneID int64, from uint32) (out []zone.Diff, err error) {
 	err = s.view(ctx, func(x Tx) error {
-		out, err = collect(ctx, x, s.bind(`SELECT zone_id, from_serial, to_serial, removed, added, created_at FROM dns_journal WHERE zone_id = ? AND id >= (SELECT max(id) FROM dns_journal WHERE zone_id = ? AND from_serial = ?) ORDER BY id`),
-			[]any{zoneID, zoneID, int64(from)}, func(r rowscan.Scanner) (zone.Diff, error) {
-				var d zone.Diff
-				var f, t, at int64
-				if err := r.Scan(&d.ZoneID, &f, &t, &d.Removed, &d.Added, &at); err != nil {
-					return d, err
+		steps, err := s.journalSteps(ctx, x, zoneID, from, func(st zone.Step, zoneID int64, at time.Time) {
+			out = append(out, zone.Diff{ZoneID: zoneID, From: st.From, To: st.To, At: at})
+		})
+		if err != nil {
+			return err
+		}
+		for i, st := range steps {
+			parts, err := s.journalParts(ctx, x, st.ID, 0, st.RemovedParts+st.AddedParts)
+			if err != nil {
+				return err
+			}
+			for j, p := range parts {
+				if j < st.RemovedParts {
+					out[i].Removed = append(out[i].Removed, p...)
+				} else {
+					out[i].Added = append(out[i].Added, p...)
 				}
-				d.From, d.To, d.At = uint32(f), uint32(t), rowscan.FromMicros(at)
-				return d, nil
-			})
+			}
+		}
+		return nil
+	})
+	return out, err
+}
+
+// JournalSteps implements zone.Store.
+func (s DNS) JournalSteps(ctx context.Context, zoneID int64, from uint32) (out []zone.Step, err error) {
+	err = s.view(ctx, func(x Tx) error {
+		out, err = s.journalSteps(ctx, x, zoneID, from, nil)
 		return err
 	})
 	return out, err
+}
+
+// journalSteps lists the steps of zoneID from the newest that starts at
+// from, oldest first, calling each (if not nil) with every step's zone
+// and time as well.
+func (s DNS) journalSteps(ctx context.Context, x Tx, zoneID int64, from uint32, each func(zone.Step, int64, time.Time)) ([]zone.Step, error) {
+	return collect(ctx, x, s.bind(`SELECT id, zone_id, from_serial, to_serial, removed_parts, added_parts, created_at FROM dns_journal WHERE zone_id = ? AND id >= (SELECT max(id) FROM dns_journal WHERE zone_id = ? AND from_serial = ?) ORDER BY id`),
+		[]any{zoneID, zoneID, int64(from)}, func(r rowscan.Scanner) (zone.Step, error) {
+			var st zone.Step
+			var zid, f, t, at int64
+			if err := r.Scan(&st.ID, &zid, &f, &t, &st.RemovedParts, &st.AddedParts, &at); err != nil {
+				return st, err
+			}
+			st.From, st.To = uint32(f), uint32(t)
+			if each != nil {
+				each(st, zid, rowscan.FromMicros(at))
+			}
+			return st, nil
+		})
+}
+
+// JournalParts implements zone.Store.
+func (s DNS) JournalParts(ctx context.Context, id int64, from, to int) (out [][]byte, err error) {
+	err = s.view(ctx, func(x Tx) error {
+		out, err = s.journalParts(ctx, x, id, from, to)
+		return err
+	})
+	return out, err
+}
+
+func (s DNS) journalParts(ctx context.Context, x Tx, id int64, from, to int) ([][]byte, error) {
+	if to <= from {
+		return nil, nil
+	}
+	out, err := collect(ctx, x, s.bind(`SELECT data FROM dns_journal_parts WHERE journal_id = ? AND part >= ? AND part < ? ORDER BY part`),
+		[]any{id, from, to}, func(r rowscan.Scanner) (b []byte, err error) {
+			err = r.Scan(&b)
+			return b, err
+		})
+	if err != nil {
+		return nil, err
+	}
+	if len(out) != to-from {
+		return nil, fmt.Errorf("journal step %d: parts %d-%d: %d found (pruned?): %w", id, from, to-1, len(out), registry.ErrNotFound)
+	}
+	return out, nil
 }
 
 // PruneJournal implements zone.Store.
