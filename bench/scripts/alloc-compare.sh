@@ -20,6 +20,8 @@
 #   SPACE=private (the blocks above) or global (44.0.0.0/8 and
 #   2a0f:1000::/32 as transferred blocks, pools 44.0.0.0/9 and
 #   2a0f:1000:0:1::/64: the global space's rows and its overlap rule)
+#   ZONE=1: the zone bench.example (name servers outside it) is added
+#   before the load, so every name check runs in a register with zones
 # One line per run on stdout: round store mode binary rate p99 errors,
 # and the CPU per allocation of cadastre and (PostgreSQL) of its backends.
 # The order old/new alternates from one round to the next.
@@ -36,6 +38,7 @@ duration=${DURATION:-10s}
 pgurl=${PGURL:-postgres://postgres@127.0.0.1:5432/test?sslmode=disable}
 port=${PORT:-18201}
 space=${SPACE:-private}
+zone=${ZONE:-}
 
 tmp=$(mktemp -d)
 server=
@@ -80,6 +83,9 @@ run() {
 		tok+=(--tenant bench)
 	fi
 	[ "$mode" = named ] && names=(-names bench.example)
+	if [ -n "$zone" ]; then
+		"$bin" "${at[@]}" zone add bench.example --ns ns1.dns.invalid --ns ns2.dns.invalid >/dev/null
+	fi
 	local token
 	token=$("$bin" "${at[@]}" "${tok[@]}" | jq -r .secret)
 	local -a serve=(serve --listen "127.0.0.1:$port" --drain 0s)

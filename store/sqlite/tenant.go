@@ -181,9 +181,7 @@ func (t *tx) AddTenantUse(ctx context.Context, name string, d4, d6 int64) (regis
 // fresh prepare of this whole statement, ~35 % of a named allocation's
 // CPU (bench/README.md, "Session 12: SQLite named allocation").
 // TestNameHolderPreparedOnce holds it.
-const nameHolder = `WITH RECURSIVE anc(n) AS (SELECT ?1 UNION ALL SELECT substr(n, instr(n, '.') + 1) FROM anc WHERE instr(n, '.') BETWEEN 1 AND length(n) - 1),
-	dz(id, name, l) AS (SELECT id, name, max(length(name)) FROM dns_zones WHERE name IN (SELECT n FROM anc))
-	SELECT CASE
+const nameHolder = `SELECT CASE
 	WHEN EXISTS (SELECT 1 FROM assignments WHERE name IN (?1, ?2) AND name <> '' AND state <> 'released' AND ?3 <> tenant) THEN 'assignment'
 	WHEN EXISTS (SELECT 1 FROM dns_zones WHERE name = ?1) THEN 'apex'
 	WHEN EXISTS (SELECT 1 FROM (SELECT substr(synthesize, 1, instr(synthesize, '{addr}') - 1) AS b,
@@ -197,10 +195,21 @@ const nameHolder = `WITH RECURSIVE anc(n) AS (SELECT ?1 UNION ALL SELECT substr(
 		SELECT 1 FROM dns_records d JOIN dns_zones z ON z.id = d.zone_id
 		WHERE d.type = 'NS' AND d.name <> z.name AND d.zone_id = r.zone_id
 		  AND (?1 = d.name OR substr(?1, -length(d.name) - 1) = '.' || d.name))) THEN 'glue'
+	WHEN EXISTS (SELECT 1 FROM dns_records WHERE name = ?1) THEN 'record'
+	ELSE '' END, EXISTS (SELECT 1 FROM dns_records d JOIN dns_zones z ON z.id = d.zone_id WHERE d.type = 'NS' AND d.name <> z.name)`
+
+// nameDelegation answers 'delegated' or 'cut' for a name nameHolder found
+// free or held by a record only, where the register has a delegation at
+// all (nameHolder's second column). It is a statement of its own: with
+// its recursive CTEs in nameHolder every named allocation paid for them,
+// zones or not (+90 µs of CPU each over HTTP, SQLite named 0.69 of
+// 364d89d; bench/README.md, session 14 lead).
+const nameDelegation = `WITH RECURSIVE anc(n) AS (SELECT ?1 UNION ALL SELECT substr(n, instr(n, '.') + 1) FROM anc WHERE instr(n, '.') BETWEEN 1 AND length(n) - 1),
+	dz(id, name, l) AS (SELECT id, name, max(length(name)) FROM dns_zones WHERE name IN (SELECT n FROM anc))
+	SELECT CASE
 	WHEN EXISTS (SELECT 1 FROM dns_records d, dz WHERE d.zone_id = dz.id AND d.type = 'NS' AND d.name <> dz.name
 		AND d.name <> ?1 AND d.name IN (SELECT n FROM anc)) THEN 'delegated'
 	WHEN EXISTS (SELECT 1 FROM dns_records d, dz WHERE d.zone_id = dz.id AND d.type = 'NS' AND d.name <> dz.name AND d.name = ?1) THEN 'cut'
-	WHEN EXISTS (SELECT 1 FROM dns_records WHERE name = ?1) THEN 'record'
 	ELSE '' END`
 
 // DNSNames implements registry.TenantTx.
@@ -251,16 +260,35 @@ func (t *tx) NamesBelow(ctx context.Context, fqdn string, limit int) ([]string, 
 
 func (t *tx) NameHolder(ctx context.Context, fqdn, tenant string) (registry.HolderKind, bool, error) {
 	dotted, bare := rowscan.NameArgs(fqdn)
+	type answer struct {
+		code       string
+		delegation bool
+	}
 	rows, err := t.q.query(ctx, nameHolder, dotted, bare, tenant)
-	code, err := one(rows, err, func(rows rowscan.Scanner) (string, error) {
-		var s string
-		return s, rows.Scan(&s)
+	a, err := one(rows, err, func(rows rowscan.Scanner) (answer, error) {
+		var a answer
+		return a, rows.Scan(&a.code, &a.delegation)
 	})
 	if errors.Is(err, sql.ErrNoRows) {
 		return "", false, nil
 	}
 	if err != nil {
 		return "", false, mapErr(err)
+	}
+	code := a.code
+	if a.delegation && (code == "" || code == "record") {
+		// Below or at a delegation comes before a record of its own.
+		rows, err := t.q.query(ctx, nameDelegation, dotted)
+		d, err := one(rows, err, func(rows rowscan.Scanner) (string, error) {
+			var s string
+			return s, rows.Scan(&s)
+		})
+		if err != nil && !errors.Is(err, sql.ErrNoRows) {
+			return "", false, mapErr(err)
+		}
+		if d != "" {
+			code = d
+		}
 	}
 	k, ok := rowscan.HolderKind(code)
 	return k, ok, nil
