@@ -607,6 +607,9 @@ type allocator struct {
 	now   time.Time
 	out   []Assignment
 	pools map[int64]Pool
+	// last is the pool read last (a request's allocations are usually all
+	// in one), kept before the map, which it spares a single allocation.
+	last Pool
 	// unchecked: checkLength has not run yet for this request (see allocate).
 	unchecked bool
 	// child, when set, is the child pool the request takes from.
@@ -628,6 +631,9 @@ func (a *allocator) scope() int64 {
 
 // pool returns a pool by ID, read once per request.
 func (a *allocator) pool(ctx context.Context, id int64) (Pool, error) {
+	if a.last.ID == id && id != 0 {
+		return a.last, nil
+	}
 	if p, ok := a.pools[id]; ok {
 		return p, nil
 	}
@@ -635,10 +641,13 @@ func (a *allocator) pool(ctx context.Context, id int64) (Pool, error) {
 	if err != nil {
 		return Pool{}, err
 	}
-	if a.pools == nil {
-		a.pools = map[int64]Pool{}
+	if a.last.ID != 0 {
+		if a.pools == nil {
+			a.pools = map[int64]Pool{}
+		}
+		a.pools[a.last.ID] = a.last
 	}
-	a.pools[id] = p
+	a.last = p
 	return p, nil
 }
 
@@ -781,7 +790,8 @@ func (a *allocator) record(ctx context.Context, pool Pool, p netip.Prefix) error
 			return fmt.Errorf("assignment %s: %w", p, err)
 		}
 	}
-	if err := a.r.event(ctx, a.tx, a.now, "assignment.allocate", "assignment", as.ID, p.String(), nil, as); err != nil {
+	// &as: the assignment is not copied into the payload's interface.
+	if err := a.r.event(ctx, a.tx, a.now, "assignment.allocate", "assignment", as.ID, p.String(), nil, &as); err != nil {
 		return err
 	}
 	a.out = append(a.out, as)

@@ -11,9 +11,17 @@ import (
 // reflection where it can: an import writes an event of each assignment
 // it loads, and marshalling them was a tenth of its time. The bytes are
 // json.Marshal's (TestMarshalEvent): an event means the same either way.
+// An assignment may come as a pointer, which json.Marshal writes as the
+// value (Assignment has no marshalling method), so that a caller holding
+// one does not copy it into the interface.
 func marshalEvent(buf []byte, after any) ([]byte, error) {
-	if a, ok := after.(Assignment); ok {
+	switch a := after.(type) {
+	case Assignment:
 		if b, ok := appendAssignmentJSON(buf, &a); ok {
+			return b, nil
+		}
+	case *Assignment:
+		if b, ok := appendAssignmentJSON(buf, a); ok {
 			return b, nil
 		}
 	}

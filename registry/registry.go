@@ -94,7 +94,8 @@ func (r *Registry) event(ctx context.Context, tx Tx, at time.Time, action, kind 
 // payloadBuf is room for v's JSON when marshalEvent writes it itself (an
 // assignment's is ~250 bytes), so that it is written in one allocation.
 func payloadBuf(v any) []byte {
-	if _, ok := v.(Assignment); ok {
+	switch v.(type) {
+	case Assignment, *Assignment:
 		return make([]byte, 0, 384)
 	}
 	return nil
