@@ -32,14 +32,16 @@ func TestFreePlans(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer conn.Close()
-	if !setUpFold(ctx, conn) {
-		t.Fatal("the fold's view and trigger were not created")
+	st, ok := setUpFold(ctx, conn)
+	if !ok {
+		t.Fatal("the fold's view and triggers were not created, or its statement not prepared")
 	}
+	defer conn.Raw(func(any) error { return st.Close() })
 	for _, c := range []struct {
 		name, q string
 		args    int
 	}{
-		{"folded allocation", foldSQL, 25},
+		{"folded allocation", foldSQL, 30},
 		{"free prefix by key", removeFreeSQL, 5},
 		{"assignment", insertWithID, 14},
 		{"a tag", insertTagSQL, 4},

@@ -2,6 +2,7 @@ package sqlite
 
 import (
 	"context"
+	"database/sql/driver"
 	"maps"
 	"regexp"
 	"slices"
@@ -47,8 +48,11 @@ type rowCache struct {
 	// counted is pool_counts_mark.through (00059, counters.go) when
 	// nextID is known, read with it and dropped with it.
 	counted int64
-	// folds: the connection has the view that folds an allocation (fold.go).
-	folds bool
+	// fold is the statement that folds an allocation, prepared on the
+	// driver's connection (fold.go); nil without it. foldArgs are its
+	// arguments, kept for the next.
+	fold     driver.Stmt
+	foldArgs [foldArgs]driver.NamedValue
 }
 
 // stmtKind is what written needs to know of a statement text.

@@ -353,6 +353,9 @@ func (s *Store) writer() {
 		for _, st := range stmts {
 			st.Close()
 		}
+		if rows.fold != nil {
+			conn.Raw(func(any) error { return rows.fold.Close() })
+		}
 		if conn != nil {
 			conn.Close()
 		}
@@ -396,7 +399,7 @@ func (s *Store) writer() {
 				continue
 			}
 			conn = c
-			rows.folds = setUpFold(ctx, conn)
+			rows.fold, _ = setUpFold(ctx, conn)
 		}
 		s.runBatch(ctx, conn, stmts, rows, batch)
 		select {
