@@ -41,7 +41,7 @@ func TestFreePlans(t *testing.T) {
 		name, q string
 		args    int
 	}{
-		{"folded allocation", foldSQL, 30},
+		{"folded allocation", foldSQL, 25},
 		{"free prefix by key", removeFreeSQL, 5},
 		{"assignment", insertWithID, 14},
 		{"a tag", insertTagSQL, 4},

@@ -283,9 +283,6 @@ func (t *tx) DissolvePool(ctx context.Context, id int64, at time.Time) error {
 // ---- free space
 
 func (t *tx) AddFree(ctx context.Context, f registry.FreePrefix) error {
-	if w, ok := t.deferring(); ok && w.holdRest(f) {
-		return nil // fold.go
-	}
 	_, err := t.q.exec(ctx, addFreeSQL,
 		f.RegionID, prefix.Family(f.Prefix), f.Prefix.Bits(), addrBytes(f.Prefix.Addr()), f.PoolID)
 	if err != nil {
@@ -320,9 +317,6 @@ var addFrees = func() (out [8]string) {
 // AddFree each otherwise. The statements run inside the caller's
 // transaction, so a failure of one fails the whole call's transaction.
 func (t *tx) AddFrees(ctx context.Context, fs []registry.FreePrefix) error {
-	if w, ok := t.deferring(); ok && w.holdRest(fs...) {
-		return nil // fold.go
-	}
 	args := make([]any, 0, 3+2*min(len(fs), maxRows))
 	for len(fs) > 0 {
 		f0 := fs[0]
@@ -1212,8 +1206,10 @@ func (t *tx) Relocations(ctx context.Context) ([]registry.Relocation, error) {
 // ---- events
 
 func (t *tx) AppendEvent(ctx context.Context, e *registry.Event) error {
-	if w, ok := t.deferring(); ok && w.foldEvent(e) {
-		return nil
+	if w, ok := t.deferring(); ok {
+		if folded, err := w.foldEvent(ctx, e); folded {
+			return err
+		}
 	}
 	res, err := t.q.exec(ctx, `INSERT INTO events (at, actor, action, subject_kind, subject_id, subject, before, after) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
 		micros(e.At), e.Actor, e.Action, e.SubjectKind, e.SubjectID, e.Subject, payload(e.Before, e), payload(e.After, e))
