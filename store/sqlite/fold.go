@@ -62,10 +62,11 @@ const foldView = `CREATE TEMP VIEW IF NOT EXISTS alloc_fold (
 
 var foldTrigger = `CREATE TEMP TRIGGER IF NOT EXISTS alloc_fold INSTEAD OF INSERT ON alloc_fold
 	BEGIN
-		DELETE FROM free WHERE region_id = NEW.f_region AND family = NEW.family AND bits = NEW.f_bits AND addr = NEW.f_addr AND pool_id = NEW.pool_id;
+		DELETE FROM free WHERE region_id = NEW.f_region AND family = NEW.family AND bits = NEW.f_bits AND addr = COALESCE(NEW.f_addr, NEW.first) AND pool_id = NEW.pool_id;
 		SELECT RAISE(ABORT, 'cadastre: ` + errFreeGone + `') WHERE changes() <> 1;
 		INSERT INTO assignments (id, pool_id, family, first, last, bits, state, tenant, resource, name, created_at, released_at, quarantine_until, space)
-		VALUES (NEW.id, NEW.pool_id, NEW.family, NEW.first, NEW.last, NEW.bits, NEW.state, NEW.tenant, NEW.resource, NEW.name, NEW.created_at, NEW.released_at, NEW.quarantine_until, NEW.space);
+		VALUES (NEW.id, NEW.pool_id, NEW.family, NEW.first, COALESCE(NEW.last, NEW.first), NEW.bits, NEW.state,
+			COALESCE(NEW.tenant, ''), COALESCE(NEW.resource, ''), COALESCE(NEW.name, ''), NEW.created_at, NEW.released_at, NEW.quarantine_until, NEW.space);
 		INSERT INTO events (at, actor, action, subject_kind, subject_id, subject, before, after)
 		VALUES (NEW.e_at, NEW.e_actor, NEW.e_action, NEW.e_kind, NEW.e_subject_id, NEW.e_subject, NEW.e_before, NEW.e_after);
 	END`
@@ -218,12 +219,25 @@ func (w *wtx) foldEvent(ctx context.Context, e *registry.Event) (bool, error) {
 	f := h.take
 	var args [foldArgs]any
 	args[0], args[1] = f.RegionID, int64(f.Prefix.Bits())
-	if addr := h.ins[3].([]byte); f.Prefix.Addr() == a16(addr) {
-		args[2] = addr // the take starts at the assignment, as a single take does
-	} else {
+	copy(args[3:17], h.ins[:])
+	// What the trigger can tell from other columns goes as NULL: the driver
+	// copies each text and blob into C memory (a malloc, a copy and a free
+	// a value), and most of a single allocation's are these. The take
+	// starts at the assignment (a single take's does), a single address's
+	// last is its first, and a plain allocation has no tenant, resource or
+	// name.
+	first := h.ins[3].([]byte)
+	if f.Prefix.Addr() != a16(first) {
 		args[2] = addrBytes(f.Prefix.Addr())
 	}
-	copy(args[3:17], h.ins[:])
+	if last, ok := h.ins[4].([]byte); ok && len(last) > 0 && &last[0] == &first[0] {
+		args[7] = nil
+	}
+	for i := 10; i <= 12; i++ { // tenant, resource, name
+		if args[i] == "" {
+			args[i] = nil
+		}
+	}
 	args[17], args[18], args[19], args[20], args[21], args[22], args[23], args[24] = micros(e.At), e.Actor, e.Action, e.SubjectKind, e.SubjectID, e.Subject, payload(e.Before, e), payload(e.After, e)
 	if err := w.beforeTail(ctx); err != nil {
 		return true, w.heldFailed(err)
