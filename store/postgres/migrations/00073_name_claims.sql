@@ -38,10 +38,6 @@ CREATE TABLE dns_name_claims (
 CREATE INDEX dns_name_claims_name ON dns_name_claims (name);
 CREATE INDEX dns_name_claims_source ON dns_name_claims (zone_id, record_id);
 
--- dns_zone_claim_rows and dns_record_claim_rows are the claims of one
--- zone (its apex, its configuration's name servers, its template) and of
--- one record: what the triggers insert, what the migration fills the
--- table with, and what the tests compare it to.
 -- dns_template_key is where a template's claim is kept: what follows the
 -- first dot after {addr} ('' if none). A name the template answers is
 -- b X r with X free of dots (00041), so that text is the name's ancestor
@@ -52,6 +48,10 @@ CREATE FUNCTION dns_template_key(synthesize text) RETURNS text LANGUAGE sql IMMU
     FROM (SELECT substr(synthesize, strpos(synthesize, '{addr}') + 6) AS r) t
 $$;
 -- +goose StatementEnd
+-- dns_zone_claim_rows and dns_record_claim_rows are the claims of one
+-- zone (its apex, its configuration's name servers, its template) and of
+-- one record: what the triggers insert, what the migration fills the
+-- table with, and what the tests compare it to.
 -- +goose StatementBegin
 CREATE FUNCTION dns_zone_claim_rows(z_name text, z_config text, z_synthesize text)
 RETURNS TABLE (name text, kind "char", own smallint, above smallint, bare smallint)
