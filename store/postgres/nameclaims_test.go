@@ -12,7 +12,6 @@ import (
 	"testing"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/pressly/goose/v3"
 
 	"github.com/cadastre-ipam/cadastre/authdns/manage"
 	"github.com/cadastre-ipam/cadastre/authdns/zone"
@@ -191,11 +190,7 @@ func TestNameClaimsMigration(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	sub, _ := fs.Sub(migrations, "migrations")
-	p, err := goose.NewProvider(goose.DialectPostgres, db, sub, goose.WithDisableGlobalRegistry(true), goose.WithGoMigrations(compactEvents()))
-	if err != nil {
-		t.Fatal(err)
-	}
+	p := migrationProvider(t, db)
 	if _, err := p.UpTo(ctx, 72); err != nil {
 		t.Fatal(err)
 	}
