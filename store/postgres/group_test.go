@@ -219,9 +219,12 @@ func behindHolder(t *testing.T, st registry.Store, holder func(registry.Tx) erro
 	ctx := context.Background()
 	hold, holding := make(chan struct{}), make(chan struct{})
 	held := make(chan error, 1)
+	// The holder's function may run again (a job of its batch fails
+	// without savepoints: runBatch), like any function given to Update.
+	var once sync.Once
 	go func() {
 		held <- st.Update(ctx, func(tx registry.Tx) error {
-			close(holding)
+			once.Do(func() { close(holding) })
 			<-hold
 			return holder(tx)
 		})
