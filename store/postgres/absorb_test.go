@@ -22,12 +22,7 @@ import (
 // ran before them, alone.
 func TestGroupCommitTakesInCallersQueuedWhileItRuns(t *testing.T) {
 	ctx := context.Background()
-	dsn := migratedDB(t)
-	st, err := postgres.Open(ctx, dsn, postgres.Options{Writers: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
+	st, dsn := oneWriter(t)
 	var wg sync.WaitGroup
 	// update runs one Update appending an event for subject, which waits
 	// for hold (if any) once it has said it started.
@@ -93,6 +88,19 @@ func TestGroupCommitTakesInCallersQueuedWhileItRuns(t *testing.T) {
 	if len(xids) != 4 || xids["A"] != xids["B"] || xids["C"] != xids["A"] || xids["X"] == xids["A"] {
 		t.Fatalf("transaction IDs by subject %v: want A, B and C in one transaction, X in another", xids)
 	}
+}
+
+// oneWriter opens a Store with one writer on a database of its own, closed
+// at the test's end, and returns it with the database's DSN.
+func oneWriter(t *testing.T) (registry.Store, string) {
+	t.Helper()
+	dsn := migratedDB(t)
+	st, err := postgres.Open(context.Background(), dsn, postgres.Options{Writers: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	return st, dsn
 }
 
 // waitQueued waits until n goroutines wait to hand a job to the Store's

@@ -59,21 +59,13 @@ func (s *Store) writer() {
 		case <-s.quit:
 			return
 		}
-	more:
-		for len(batch) < s.maxBatch {
-			select {
-			case j := <-s.jobs:
-				batch = append(batch, j)
-			default:
-				break more
-			}
-		}
-		last = s.runBatch(batch, last)
+		last = s.runBatch(s.absorb(batch), last)
 	}
 }
 
-// absorb adds to batch, running, the jobs queued meanwhile, up to
-// maxBatch, without waiting for any.
+// absorb adds to batch the jobs queued now, up to maxBatch, without
+// waiting for any: when the writer starts a batch, and again while it
+// runs (runShared).
 //
 // Why a running batch takes them (issue 16: 16 callers >= 5,000 a
 // second). A region's lock is held until the COMMIT is on disk, so a

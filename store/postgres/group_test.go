@@ -91,12 +91,7 @@ func TestViewOneAllowsOneReadOnly(t *testing.T) {
 // batches before and after such a one.
 func TestGroupCommitWithoutSavepoints(t *testing.T) {
 	ctx := context.Background()
-	dsn := migratedDB(t)
-	st, err := postgres.Open(ctx, dsn, postgres.Options{Writers: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
+	st, dsn := oneWriter(t)
 	insert := func(ctx context.Context, tx registry.Tx, name string) error {
 		return tx.InsertRegion(ctx, &registry.Region{Name: name, Location: location.Location{Country: "US"}, BorrowBits: 24, CreatedAt: time.Unix(1, 0)})
 	}
