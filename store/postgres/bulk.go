@@ -90,8 +90,8 @@ func (t *tx) checkLoaded(ctx context.Context, as []registry.Assignment) error {
 	return t.overlapErr(t.row(ctx, `SELECT a.id, a.prefix::text, o.id, o.prefix::text FROM assignments a CROSS JOIN LATERAL (
 		(SELECT o.id, o.prefix FROM assignments o WHERE o.prefix >= a.prefix
 			AND o.prefix <= set_masklen(broadcast(a.prefix), CASE family(a.prefix) WHEN 4 THEN 32 ELSE 128 END)::cidr
-			AND o.id <> a.id AND o.state <> 'released' AND o.space = a.space LIMIT 1)
-		UNION ALL (SELECT n.id, n.prefix FROM (SELECT o.id, o.prefix FROM assignments o WHERE o.prefix < a.prefix AND o.state <> 'released' AND o.space = a.space
+			AND o.id <> a.id AND o.state <> 'released' AND texteq(o.space, a.space) LIMIT 1)
+		UNION ALL (SELECT n.id, n.prefix FROM (SELECT o.id, o.prefix FROM assignments o WHERE o.prefix < a.prefix AND o.state <> 'released' AND texteq(o.space, a.space)
 			ORDER BY o.prefix DESC LIMIT 1) n WHERE n.prefix >> a.prefix)) o
 		WHERE a.id = ANY($1) LIMIT 1`, ids))
 }
