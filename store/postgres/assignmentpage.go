@@ -46,6 +46,9 @@ const (
 // with pageSelect's columns) and each assignment's tags, one probe of
 // tags_pkey per assignment (a nested loop, no aggregate: an assignment
 // with n tags is n rows, one with none is one row of NULL key and value).
+// OFFSET 0 keeps the tags a subquery run per assignment: as a plain join
+// the planner may hash the page and scan every tag (TestAssignmentPagePlans,
+// where the register's tags are few).
 // The pools' columns (prefix, region, relocation) are not read: the store
 // keeps them (pagePools), as they never change. Read in the statement,
 // once per pool of the page (a CTE, hash joins of the regions and
@@ -55,7 +58,7 @@ const (
 func pageQuery(f registry.AssignmentFilter) (string, []any) {
 	q, args := assignmentQueryOf(pageSelect, f)
 	return "SELECT q.id, q.prefix, q.pool_id, q.tenant, q.resource, q.name, q.state, q.created_at, q.released_at, q.quarantine_until, q.space, t.key, t.value" +
-		" FROM (" + q + ") q LEFT JOIN tags t ON t.kind = 'assignment' AND t.object_id = q.id ORDER BY q.id", args
+		" FROM (" + q + ") q LEFT JOIN LATERAL (SELECT t.key, t.value FROM tags t WHERE t.kind = 'assignment' AND t.object_id = q.id OFFSET 0) t ON true ORDER BY q.id", args
 }
 
 // AssignmentPage implements registry.AssignmentPager: one round trip of one
@@ -284,4 +287,3 @@ func readPage(br pgx.BatchResults, limit int) ([]registry.Assignment, error) {
 	_, err = br.Exec()
 	return out, err
 }
-
