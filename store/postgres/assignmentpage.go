@@ -205,11 +205,11 @@ func setPool(a *registry.Assignment, p pagePool) {
 
 // readPage reads the batch of AssignmentPage up to its statement's rows,
 // into capacity for limit of them; the pools' columns are left to
-// pagePools. The texts that repeat from row to row (tenant, state,
-// space, tag keys and values) are read in place and made strings once
+// pagePools. The texts that repeat from row to row (state, space, tag
+// keys and values) are read in place and made strings once
 // per page (string columns were half of a list request's allocations);
-// the others (resource, name) are copied into one string for the page,
-// and the optional times into one slice.
+// the others (tenant, resource, name) are copied into one string for the
+// page, and the optional times into one slice.
 func readPage(br pgx.BatchResults, limit int) ([]registry.Assignment, error) {
 	if _, err := br.Exec(); err != nil {
 		return nil, err
@@ -232,9 +232,9 @@ func readPage(br pgx.BatchResults, limit int) ([]registry.Assignment, error) {
 		texts[s] = s
 		return s
 	}
-	// resource and name of each row: their ends in arena.
-	var arena []byte
-	var ends [][2]int
+	// tenant, resource and name of each row: their ends in arena.
+	arena := make([]byte, 0, 80*cap(out))
+	ends := make([][3]int, 0, cap(out))
 	var times []time.Time
 	optTime := func(v pgtype.Int8) *time.Time {
 		if !v.Valid {
@@ -246,25 +246,29 @@ func readPage(br pgx.BatchResults, limit int) ([]registry.Assignment, error) {
 		times = append(times, rowscan.FromMicros(v.Int64))
 		return &times[len(times)-1]
 	}
-	var id, created int64
+	var id, poolID, created int64
+	var prefix netip.Prefix
 	var released, until pgtype.Int8
 	var tenant, resource, name, state, space, key, value pgtype.DriverBytes
+	// One list of the row's destinations, not one a row (Scan's
+	// arguments escape: 208 bytes a row).
+	dest := []any{&id, &prefix, &poolID, &tenant, &resource, &name, &state, &created, &released, &until, &space, &key, &value}
 	var a *registry.Assignment
 	for rows.Next() {
-		var prefix netip.Prefix
-		var poolID int64
-		if err := rows.Scan(&id, &prefix, &poolID, &tenant, &resource, &name, &state, &created, &released, &until, &space, &key, &value); err != nil {
+		if err := rows.Scan(dest...); err != nil {
 			return nil, err
 		}
 		// A row per tag: the rows of one assignment follow one another.
 		if a == nil || a.ID != id {
-			out = append(out, registry.Assignment{ID: id, Prefix: prefix, PoolID: poolID, Tenant: text(tenant), State: registry.State(text(state)),
+			out = append(out, registry.Assignment{ID: id, Prefix: prefix, PoolID: poolID, State: registry.State(text(state)),
 				Space: text(space), CreatedAt: rowscan.FromMicros(created), ReleasedAt: optTime(released), QuarantineUntil: optTime(until)})
 			a = &out[len(out)-1]
+			arena = append(arena, tenant...)
+			t := len(arena)
 			arena = append(arena, resource...)
 			r := len(arena)
 			arena = append(arena, name...)
-			ends = append(ends, [2]int{r, len(arena)})
+			ends = append(ends, [3]int{t, r, len(arena)})
 		}
 		if key != nil {
 			if a.Tags == nil {
@@ -278,8 +282,8 @@ func readPage(br pgx.BatchResults, limit int) ([]registry.Assignment, error) {
 	}
 	all, from := string(arena), 0
 	for i, e := range ends {
-		out[i].Resource, out[i].Name = all[from:e[0]], all[e[0]:e[1]]
-		from = e[1]
+		out[i].Tenant, out[i].Resource, out[i].Name = all[from:e[0]], all[e[0]:e[1]], all[e[1]:e[2]]
+		from = e[2]
 	}
 	if len(out) == 0 {
 		out = nil // as tx.Assignments: no page, not an empty one
