@@ -52,9 +52,10 @@ const (
 // The pools' columns (prefix, region, relocation) are not read: the store
 // keeps them (pagePools), as they never change. Read in the statement,
 // once per pool of the page (a CTE, hash joins of the regions and
-// relocations), they were a quarter of the backend's CPU of a list page
-// at ten million, and each tag's text aggregated per assignment (a
-// subplan run per row) another (bench/README.md, session 15, pglists2).
+// relocations), they were 15-25 % of the backend's CPU of a list page at
+// ten million, and the tags' text aggregated per assignment (a subplan
+// with an aggregate run per row) 10-20 % (bench/README.md, session 15,
+// pglists2).
 func pageQuery(f registry.AssignmentFilter) (string, []any) {
 	q, args := assignmentQueryOf(pageSelect, f)
 	return "SELECT q.id, q.prefix, q.pool_id, q.tenant, q.resource, q.name, q.state, q.created_at, q.released_at, q.quarantine_until, q.space, t.key, t.value" +
