@@ -54,7 +54,7 @@ const (
 // once per pool of the page (a CTE, hash joins of the regions and
 // relocations), they were 15-25 % of the backend's CPU of a list page at
 // ten million, and the tags' text aggregated per assignment (a subplan
-// with an aggregate run per row) 10-20 % (bench/README.md, session 15,
+// with an aggregate run per row) 5-20 % (bench/README.md, session 15,
 // pglists2).
 func pageQuery(f registry.AssignmentFilter) (string, []any) {
 	q, args := assignmentQueryOf(pageSelect, f)
