@@ -4,6 +4,7 @@ import (
 	"io"
 	"slices"
 	"strconv"
+	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -186,8 +187,23 @@ func appendString(buf []byte, s string) []byte {
 	return append(buf, '"')
 }
 
-// writePage writes b to w as appendPage formats it.
+// pageBufs holds buffers of pages written, for the next ones: a page of
+// 100 is 25-40 KB, a third of the bytes a list request allocated
+// (bench/README.md, session 15, pglists2), and what the collector ran for.
+var pageBufs = sync.Pool{New: func() any { return new([]byte) }}
+
+// maxPooledPage bounds the buffers kept: a page of 1,000 is ~400 KB.
+const maxPooledPage = 1 << 20
+
+// writePage writes b to w as appendPage formats it. w does not keep the
+// bytes it is given (io.Writer), so the buffer serves the next page.
 func writePage(w io.Writer, b *pageBody) error {
-	_, err := w.Write(appendPage(make([]byte, 0, 400*len(b.Items)+64), b))
+	bp := pageBufs.Get().(*[]byte)
+	buf := appendPage(slices.Grow((*bp)[:0], 400*len(b.Items)+64), b)
+	_, err := w.Write(buf)
+	if cap(buf) <= maxPooledPage {
+		*bp = buf[:0]
+		pageBufs.Put(bp)
+	}
 	return err
 }

@@ -3,10 +3,15 @@ package postgres
 import (
 	"context"
 	"fmt"
+	"maps"
 	"net/netip"
+	"slices"
+	"sync"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgtype"
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/cadastre-ipam/cadastre/registry"
 	"github.com/cadastre-ipam/cadastre/store/internal/rowscan"
@@ -38,30 +43,31 @@ const (
 )
 
 // pageQuery is the statement of AssignmentPage: f's page (assignmentQuery,
-// with pageSelect's columns), its pools' columns (prefix, region,
-// relocation) read once per pool of the page, not once per assignment (a
-// region's page of 101 holds at most its region's pools: 27 at ten
-// million; the pools, regions and relocations joined per row were a third
-// of the statement's executor time), and each assignment's tags, one probe
-// of tags_pkey per assignment, as one text of length-prefixed keys and
-// values (parseTags): read in place, where an array is a string allocated
-// per key and per value.
+// with pageSelect's columns) and each assignment's tags, one probe of
+// tags_pkey per assignment (a nested loop, no aggregate: an assignment
+// with n tags is n rows, one with none is one row of NULL key and value).
+// OFFSET 0 keeps the tags a subquery run per assignment: as a plain join
+// the planner may hash the page and scan every tag (TestAssignmentPagePlans,
+// where the register's tags are few).
+// The pools' columns (prefix, region, relocation) are not read: the store
+// keeps them (pagePools), as they never change. Read in the statement,
+// once per pool of the page (a CTE, hash joins of the regions and
+// relocations), they were 15-25 % of the backend's CPU of a list page at
+// ten million, and the tags' text aggregated per assignment (a subplan
+// with an aggregate run per row) 5-20 % (bench/README.md, session 15,
+// pglists2).
 func pageQuery(f registry.AssignmentFilter) (string, []any) {
 	q, args := assignmentQueryOf(pageSelect, f)
-	return "WITH q AS MATERIALIZED (" + q + "), pi AS MATERIALIZED (SELECT p.id, p.prefix, p.region_id, g.name, r.id AS rel_id, r.prefix AS rel_prefix, fg.name AS rel_from" +
-		" FROM pools p JOIN regions g ON g.id = p.region_id LEFT JOIN relocations r ON r.id = p.relocation_id LEFT JOIN regions fg ON fg.id = r.from_region_id" +
-		" WHERE p.id = ANY(ARRAY(SELECT DISTINCT q.pool_id FROM q)))" +
-		" SELECT q.id, q.prefix, q.pool_id, pi.prefix, pi.region_id, pi.name, q.tenant, q.resource, q.name, q.state, q.created_at, q.released_at, q.quarantine_until," +
-		" pi.rel_id, pi.rel_prefix, pi.rel_from, q.space," +
-		" (SELECT string_agg(octet_length(t.key) || ':' || t.key || octet_length(t.value) || ':' || t.value, '')" +
-		" FROM tags t WHERE t.kind = 'assignment' AND t.object_id = q.id) FROM q JOIN pi ON pi.id = q.pool_id ORDER BY q.id", args
+	return "SELECT q.id, q.prefix, q.pool_id, q.tenant, q.resource, q.name, q.state, q.created_at, q.released_at, q.quarantine_until, q.space, t.key, t.value" +
+		" FROM (" + q + ") q LEFT JOIN LATERAL (SELECT t.key, t.value FROM tags t WHERE t.kind = 'assignment' AND t.object_id = q.id OFFSET 0) t ON true ORDER BY q.id", args
 }
 
 // AssignmentPage implements registry.AssignmentPager: one round trip of one
 // statement (and the plan setting around it), without BEGIN and COMMIT:
 // a single statement sees one snapshot. A page of a region named f.Region
 // that comes back empty looks the region up, to tell an empty page from
-// a region that does not exist.
+// a region that does not exist. The page's pools the store has not seen
+// yet are read after it (pagePools).
 func (s *Store) AssignmentPage(ctx context.Context, f registry.AssignmentFilter) ([]registry.Assignment, error) {
 	q, args := pageQuery(f)
 	b := &pgx.Batch{}
@@ -83,14 +89,128 @@ func (s *Store) AssignmentPage(ctx context.Context, f registry.AssignmentFilter)
 			return nil, mapErr(notFound(err, "region "+f.Region))
 		}
 	}
+	if err := s.pagePools.fill(ctx, s.pool, out); err != nil {
+		return nil, mapErr(err)
+	}
 	return out, nil
 }
 
+// pagePool is what a page of assignments shows of an assignment's pool:
+// its prefix, its region and the relocation that lent it. None of them
+// changes once the pool is committed (a pool's purpose changes, a child
+// pool is dissolved: neither is shown), and a pool's ID is never given
+// to another pool (a sequence), so every replica may keep them.
+type pagePool struct {
+	prefix    netip.Prefix
+	regionID  int64
+	region    string
+	relID     int64 // 0: not lent
+	relPrefix netip.Prefix
+	relFrom   string
+}
+
+// pagePoolCache holds the pagePool of each pool a page showed, by ID.
+type pagePoolCache struct {
+	mu    sync.RWMutex
+	pools map[int64]pagePool
+}
+
+// maxPagePools bounds the cache: a register with more pools (child
+// pools) than this starts it again when it is full.
+const maxPagePools = 1 << 16
+
+// fill sets each assignment's pool columns from the cache, reading the
+// pools it does not hold (one statement) first. A cached pool whose
+// prefix does not hold the assignment's is read again: whatever
+// replaced the register under a running server (a restore into a new
+// database reuses IDs) shows as the database says.
+func (c *pagePoolCache) fill(ctx context.Context, db *pgxpool.Pool, as []registry.Assignment) error {
+	var missing []int64
+	c.mu.RLock()
+	for i := range as {
+		a := &as[i]
+		p, ok := c.pools[a.PoolID]
+		if !ok || !holds(p.prefix, a.Prefix) {
+			if !slices.Contains(missing, a.PoolID) {
+				missing = append(missing, a.PoolID)
+			}
+			continue
+		}
+		setPool(a, p)
+	}
+	c.mu.RUnlock()
+	if len(missing) == 0 {
+		return nil
+	}
+	rows, err := db.Query(ctx, `SELECT p.id, p.prefix, p.region_id, g.name, r.id, r.prefix, fg.name FROM pools p JOIN regions g ON g.id = p.region_id
+		LEFT JOIN relocations r ON r.id = p.relocation_id LEFT JOIN regions fg ON fg.id = r.from_region_id WHERE p.id = ANY($1)`, missing)
+	if err != nil {
+		return err
+	}
+	read := make(map[int64]pagePool, len(missing))
+	for rows.Next() {
+		var id int64
+		var p pagePool
+		var relID pgtype.Int8
+		var relPrefix *netip.Prefix
+		var relFrom pgtype.Text
+		if err := rows.Scan(&id, &p.prefix, &p.regionID, &p.region, &relID, &relPrefix, &relFrom); err != nil {
+			rows.Close()
+			return err
+		}
+		if relID.Valid {
+			p.relID, p.relFrom = relID.Int64, relFrom.String
+			if relPrefix != nil {
+				p.relPrefix = *relPrefix
+			}
+		}
+		read[id] = p
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	c.mu.Lock()
+	if c.pools == nil || len(c.pools)+len(read) > maxPagePools {
+		c.pools = make(map[int64]pagePool, len(read))
+	}
+	maps.Copy(c.pools, read)
+	c.mu.Unlock()
+	for i := range as {
+		a := &as[i]
+		if !slices.Contains(missing, a.PoolID) {
+			continue // set from the cache
+		}
+		p, ok := read[a.PoolID]
+		if !ok { // a pool is never deleted while it holds assignments
+			return fmt.Errorf("assignment %d: pool %d: %w", a.ID, a.PoolID, registry.ErrNotFound)
+		}
+		setPool(a, p)
+	}
+	return nil
+}
+
+// holds reports whether pool holds prefix.
+func holds(pool, prefix netip.Prefix) bool {
+	return pool.Bits() <= prefix.Bits() && pool.Contains(prefix.Addr())
+}
+
+// setPool sets a's pool columns to p's.
+func setPool(a *registry.Assignment, p pagePool) {
+	a.Pool, a.RegionID, a.Region = p.prefix, p.regionID, p.region
+	if p.relID != 0 {
+		a.Borrowed = true
+		a.Relocation = &registry.RelocationRef{ID: p.relID, Prefix: p.relPrefix, FromRegion: p.relFrom, ToRegion: p.region}
+	}
+}
+
 // readPage reads the batch of AssignmentPage up to its statement's rows,
-// into capacity for limit of them. The texts that repeat from row to row
-// (region, tenant, state, space, tag keys and values) are read in place
-// and made strings once per page: string columns were half of a list
-// request's allocations.
+// into capacity for limit of them; the pools' columns are left to
+// pagePools. The texts that repeat from row to row (state, space, tag
+// keys and values) are read in place and made strings once
+// per page (string columns were half of a list request's allocations);
+// the others (tenant, resource, name) are copied into one string for the
+// page, and the optional times into one slice.
 func readPage(br pgx.BatchResults, limit int) ([]registry.Assignment, error) {
 	if _, err := br.Exec(); err != nil {
 		return nil, err
@@ -113,68 +233,62 @@ func readPage(br pgx.BatchResults, limit int) ([]registry.Assignment, error) {
 		texts[s] = s
 		return s
 	}
-	var region, tenant, state, relFrom, space, tags pgtype.DriverBytes
-	var created int64
-	var released, until, relID *int64
-	var relPrefix netip.Prefix
+	// tenant, resource and name of each row: their ends in arena.
+	arena := make([]byte, 0, 80*cap(out))
+	ends := make([][3]int, 0, cap(out))
+	var times []time.Time
+	optTime := func(v pgtype.Int8) *time.Time {
+		if !v.Valid {
+			return nil
+		}
+		if len(times) == cap(times) {
+			times = make([]time.Time, 0, max(2*cap(out), 16))
+		}
+		times = append(times, rowscan.FromMicros(v.Int64))
+		return &times[len(times)-1]
+	}
+	var id, poolID, created int64
+	var prefix netip.Prefix
+	var released, until pgtype.Int8
+	var tenant, resource, name, state, space, key, value pgtype.DriverBytes
+	// One list of the row's destinations, not one a row (Scan's
+	// arguments escape: 208 bytes a row).
+	dest := []any{&id, &prefix, &poolID, &tenant, &resource, &name, &state, &created, &released, &until, &space, &key, &value}
+	var a *registry.Assignment
 	for rows.Next() {
-		out = append(out, registry.Assignment{})
-		a := &out[len(out)-1]
-		if err := rows.Scan(&a.ID, &a.Prefix, &a.PoolID, &a.Pool, &a.RegionID, &region, &tenant, &a.Resource, &a.Name, &state,
-			&created, &released, &until, &relID, &relPrefix, &relFrom, &space, &tags); err != nil {
+		if err := rows.Scan(dest...); err != nil {
 			return nil, err
 		}
-		a.Region, a.Tenant, a.Space = text(region), text(tenant), text(space)
-		a.State, a.CreatedAt = registry.State(text(state)), rowscan.FromMicros(created)
-		a.ReleasedAt, a.QuarantineUntil = rowscan.OptTime(released), rowscan.OptTime(until)
-		if relID != nil {
-			a.Borrowed = true
-			a.Relocation = &registry.RelocationRef{ID: *relID, Prefix: relPrefix, FromRegion: text(relFrom), ToRegion: a.Region}
+		// A row per tag: the rows of one assignment follow one another.
+		if a == nil || a.ID != id {
+			out = append(out, registry.Assignment{ID: id, Prefix: prefix, PoolID: poolID, State: registry.State(text(state)),
+				Space: text(space), CreatedAt: rowscan.FromMicros(created), ReleasedAt: optTime(released), QuarantineUntil: optTime(until)})
+			a = &out[len(out)-1]
+			arena = append(arena, tenant...)
+			t := len(arena)
+			arena = append(arena, resource...)
+			r := len(arena)
+			arena = append(arena, name...)
+			ends = append(ends, [3]int{t, r, len(arena)})
 		}
-		if a.Tags, err = parseTags(tags, text); err != nil {
-			return nil, fmt.Errorf("assignment %d: %w", a.ID, err)
+		if key != nil {
+			if a.Tags == nil {
+				a.Tags = registry.Tags{}
+			}
+			a.Tags[text(key)] = text(value)
 		}
 	}
 	if err := rows.Err(); err != nil {
 		return nil, err
+	}
+	all, from := string(arena), 0
+	for i, e := range ends {
+		out[i].Tenant, out[i].Resource, out[i].Name = all[from:e[0]], all[e[0]:e[1]], all[e[1]:e[2]]
+		from = e[2]
 	}
 	if len(out) == 0 {
 		out = nil // as tx.Assignments: no page, not an empty one
 	}
 	_, err = br.Exec()
 	return out, err
-}
-
-// parseTags reads pageQuery's text of an assignment's tags: each key and
-// then its value, as its length in bytes, ':' and the bytes. text makes
-// a string of bytes. No text is no tags (nil).
-func parseTags(b []byte, text func([]byte) string) (registry.Tags, error) {
-	if len(b) == 0 {
-		return nil, nil
-	}
-	next := func() (string, error) {
-		n, i := 0, 0
-		for ; i < len(b) && b[i] >= '0' && b[i] <= '9' && n <= len(b); i++ {
-			n = n*10 + int(b[i]-'0')
-		}
-		if i == 0 || i >= len(b) || b[i] != ':' || n > len(b)-i-1 {
-			return "", fmt.Errorf("stored tags %q: not a length and ':' with that many bytes", b)
-		}
-		s := text(b[i+1 : i+1+n])
-		b = b[i+1+n:]
-		return s, nil
-	}
-	t := registry.Tags{}
-	for len(b) > 0 {
-		k, err := next()
-		if err != nil {
-			return nil, err
-		}
-		v, err := next()
-		if err != nil {
-			return nil, err
-		}
-		t[k] = v
-	}
-	return t, nil
 }

@@ -139,6 +139,7 @@ type planFacts struct {
 	text    string
 	seqScan bool  // a Seq Scan on the table (assignments)
 	read    int64 // the table's rows the plan's steps on it returned or filtered out
+	steps   int   // the plan's steps on the table, run or not
 }
 
 // explain runs f's statement under EXPLAIN ANALYZE and sums, over the
@@ -265,6 +266,7 @@ func planOf(raw []byte, rel, q string, args []any, buffers bool) (planFacts, err
 		}
 		b.WriteByte('\n')
 		if relName == rel {
+			p.steps++
 			if kind == "Seq Scan" {
 				p.seqScan = true
 			}

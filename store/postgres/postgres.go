@@ -61,6 +61,9 @@ type Store struct {
 	name string // the DSN without its password, for messages
 	// pools caches pools read by ID: a pool never changes once committed.
 	pools sync.Map // int64 -> registry.Pool
+	// pagePools holds what a page of assignments shows of their pools
+	// (AssignmentPage).
+	pagePools pagePoolCache
 	// regions holds each region as last read under its lock (name ->
 	// registry.Region), so that an allocation's first statement, the
 	// region's lock, can go out with its second (tx.RegionByName).
