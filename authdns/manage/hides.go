@@ -28,6 +28,22 @@ func Delegates(z zone.Zone, r zone.Record) bool {
 	return false
 }
 
+// AddRecordHides is AddRecord followed by Hides: the record as written,
+// and, when it delegates, what it hides (the CLI's warning, as the API's
+// answer carries it).
+func (m *Manager) AddRecordHides(ctx context.Context, zoneName, name, typ, data string, ttl uint32) (zone.Record, []string, error) {
+	r, err := m.AddRecord(ctx, zoneName, name, typ, data, ttl)
+	if err != nil {
+		return r, nil, err
+	}
+	z, err := m.Zone(ctx, zoneName)
+	if err != nil {
+		return r, nil, err
+	}
+	hidden, err := m.Hides(ctx, z, r)
+	return r, hidden, err
+}
+
 // Hides lists, once the delegating record r of zone z is written
 // (Delegates), what it hides: the names of live assignments at or below
 // r's name, whose A/AAAA the zone no longer serves, and the zone's static
