@@ -195,12 +195,15 @@ func reverseZoneLiveName(t *testing.T, postgres bool) {
 func TestImportRefusesNamesHeldByZonesSQLite(t *testing.T)     { importNamesHeldByZones(t, false) }
 func TestImportRefusesNamesHeldByZonesPostgreSQL(t *testing.T) { importNamesHeldByZones(t, true) }
 
-func importNamesHeldByZones(t *testing.T, postgres bool) {
-	// The file: one tenant's named assignment, from a SQLite register.
+// exportedTenantVM is the file of the import tests: one tenant's named
+// assignment (vm1.acme.example.net), exported from a SQLite register into
+// dir, and its text.
+func exportedTenantVM(t *testing.T) (dir, exported string, text []byte) {
+	t.Helper()
 	src := newNamesCLI(t, false)
 	src.tenantVM()
-	dir := t.TempDir()
-	exported := filepath.Join(dir, "src.json")
+	dir = t.TempDir()
+	exported = filepath.Join(dir, "src.json")
 	src.must("export", "-o", exported)
 	text, err := os.ReadFile(exported)
 	if err != nil {
@@ -209,6 +212,11 @@ func importNamesHeldByZones(t *testing.T, postgres bool) {
 	if !strings.Contains(string(text), `"vm1.acme.example.net"`) {
 		t.Fatalf("the export lacks the name:\n%s", text)
 	}
+	return dir, exported, text
+}
+
+func importNamesHeldByZones(t *testing.T, postgres bool) {
+	dir, exported, text := exportedTenantVM(t)
 	c := newNamesCLI(t, postgres)
 	c.must("zone", "add", "example.net", "--ns", "ns1.provider.example")
 	c.zones = append(c.zones, "example.net")
@@ -245,15 +253,7 @@ func TestImportRefusesNamesBelowADelegationPostgreSQL(t *testing.T) {
 }
 
 func importNamesBelowDelegation(t *testing.T, postgres bool) {
-	src := newNamesCLI(t, false)
-	src.tenantVM()
-	dir := t.TempDir()
-	exported := filepath.Join(dir, "src.json")
-	src.must("export", "-o", exported)
-	text, err := os.ReadFile(exported)
-	if err != nil {
-		t.Fatal(err)
-	}
+	dir, exported, text := exportedTenantVM(t)
 	c := newNamesCLI(t, postgres)
 	c.must("zone", "add", "example.net", "--ns", "ns1.provider.example")
 	c.must("zone", "add", "kid.example.net", "--ns", "ns1.provider.example")
