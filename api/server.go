@@ -106,12 +106,17 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 	defer cancel()
+	// The answer is public (load balancers ask it without a token): it
+	// says which check failed, and the log says why. The store's error
+	// names the database (PostgreSQL's URL: its user, host and name) and
+	// its SQL errors, nothing a stranger needs (audit12).
 	if _, err := s.reg.Position(ctx); err != nil {
-		http.Error(w, "store: "+err.Error()+"\n", http.StatusServiceUnavailable)
+		s.log.LogAttrs(ctx, slog.LevelWarn, "readyz: store unavailable", slog.String("err", err.Error()))
+		http.Error(w, "store unavailable (the server's log says why)\n", http.StatusServiceUnavailable)
 		return
 	}
 	if err := s.writable(ctx); err != nil {
-		http.Error(w, "store refuses writes: "+err.Error()+"\n", http.StatusServiceUnavailable)
+		http.Error(w, "store refuses writes (the server's log says why)\n", http.StatusServiceUnavailable)
 		return
 	}
 	w.Write([]byte("ok\n"))
@@ -137,6 +142,9 @@ func (s *Server) writable(ctx context.Context) error {
 		return err // the probe's own deadline: try again next time
 	}
 	s.probeAt, s.probeErr = time.Now(), err
+	if err != nil {
+		s.log.LogAttrs(ctx, slog.LevelWarn, "readyz: store refuses writes", slog.String("err", err.Error()))
+	}
 	return err
 }
 

@@ -154,6 +154,21 @@ func (c *Client) AddRecord(ctx context.Context, zoneName, name, typ, data string
 	return out, err
 }
 
+// AddRecordHides is AddRecord, with what the record hides when it
+// delegates (the answer's hides: the names the zone no longer serves).
+func (c *Client) AddRecordHides(ctx context.Context, zoneName, name, typ, data string, ttl uint32) (zone.Record, []string, error) {
+	in := map[string]any{"name": name, "type": typ, "data": data}
+	if ttl != 0 {
+		in["ttl"] = ttl
+	}
+	var out struct {
+		zone.Record
+		Hides []string `json:"hides"`
+	}
+	_, err := c.do(ctx, http.MethodPost, "/v1/zones/"+url.PathEscape(zoneName)+"/records", nil, nil, in, &out)
+	return out.Record, out.Hides, err
+}
+
 // Records lists a zone's static records (a tenant's token: those under
 // its name suffixes).
 func (c *Client) Records(ctx context.Context, zoneName string) (out []zone.Record, err error) {

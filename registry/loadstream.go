@@ -78,7 +78,10 @@ func (l *loader) assignments(ctx context.Context, d *Dump, more AssignmentSource
 	// Without assignments, the names zones and static records hold are
 	// read once and each name compared in memory: a per-name look-up
 	// would cost a scan of the assignments whose indexes are deferred.
+	// So are the delegations: a name below one is held by no record and
+	// is in no such list.
 	var dnsNames map[string]bool
+	var cuts *Cuts
 	if len(prior) == 0 {
 		ns, err := l.tx.DNSNames(ctx)
 		if err != nil {
@@ -89,6 +92,11 @@ func (l *loader) assignments(ctx context.Context, d *Dump, more AssignmentSource
 			for _, n := range ns {
 				dnsNames[fqdn(n)] = true
 			}
+			zones, zc, err := l.tx.ZoneCuts(ctx)
+			if err != nil {
+				return 0, fmt.Errorf("assignments: %w", err)
+			}
+			cuts = NewCuts(zones, zc)
 		}
 	}
 	// Into an empty register, the store may build its indexes once at
@@ -100,7 +108,7 @@ func (l *loader) assignments(ctx context.Context, d *Dump, more AssignmentSource
 			return 0, fmt.Errorf("assignments: %w", err)
 		}
 	}
-	c := chunker{l: l, pools: pools, children: children, used: used, prior: len(prior) > 0, dnsNames: dnsNames, lines: deferred,
+	c := chunker{l: l, pools: pools, children: children, used: used, prior: len(prior) > 0, dnsNames: dnsNames, cuts: cuts, lines: deferred,
 		names:   names{seed: maphash.MakeSeed(), tenant: map[uint64]int32{}, tenants: map[string]int32{}, chunk: map[string]string{}},
 		tenants: map[string]bool{}, uses: map[string]*use{}}
 	total := 0
@@ -162,9 +170,12 @@ type chunker struct {
 	// the names zones and static records hold (TenantTx.DNSNames).
 	prior    bool
 	dnsNames map[string]bool
-	names    names
-	tenants  map[string]bool
-	uses     map[string]*use
+	// cuts are the register's delegations, when not prior: a name at or
+	// below one is refused as NameHolder refuses it.
+	cuts    *Cuts
+	names   names
+	tenants map[string]bool
+	uses    map[string]*use
 	// errs are the errors of records on their own; once there is one,
 	// chunks are only checked.
 	errs []error
@@ -324,7 +335,8 @@ func overlapping(us []usedPrefix, p netip.Prefix) (usedPrefix, bool) {
 
 // name checks that the live name of a is not another tenant's, in the
 // file or the register (each name when it held assignments before: prior;
-// otherwise only a name a zone or a static record holds: dnsNames).
+// otherwise only a name a zone or a static record holds, dnsNames, or a
+// delegation, cuts).
 func (c *chunker) name(ctx context.Context, a AssignmentRecord) error {
 	n := fqdn(a.Name)
 	if t, ok := c.names.chunk[n]; ok && t != a.Tenant {
@@ -357,10 +369,19 @@ func (c *chunker) name(ctx context.Context, a AssignmentRecord) error {
 		// A name of a synthesis template's shape is refused only below
 		// admin (nameRule); a load is an admin's.
 		if held && kind != HolderSynthesis {
-			return &LoadError{a.At, fmt.Errorf("assignment %s: name %s: held by a %s in the register: %w", a.Prefix, a.Name, kind, ErrNameTaken)}
+			return nameHeld(a, kind)
 		}
+	} else if kind, held := c.cuts.Holder(n); held {
+		return nameHeld(a, kind)
 	}
 	return nil
+}
+
+// nameHeld is the error of a load's assignment a whose name the register
+// holds by kind: a NameTakenError naming the kind, as an allocation's
+// 409 does, and the line.
+func nameHeld(a AssignmentRecord, kind HolderKind) error {
+	return &LoadError{a.At, fmt.Errorf("assignment %s: %w (in the register)", a.Prefix, &NameTakenError{Name: a.Name, Holder: kind})}
 }
 
 // write stores the chunk's assignments, their tags and their events.

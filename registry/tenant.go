@@ -121,6 +121,13 @@ type TenantTx interface {
 	// without assignments checks its names against them in memory
 	// (loadstream.go), one look-up only for a name found there.
 	DNSNames(ctx context.Context) ([]string, error)
+	// ZoneCuts lists the register's zones (their apexes) and its
+	// delegations: each NS record's owner other than its zone's apex,
+	// with the zone (names lower case, with the trailing dot, each pair
+	// once). An import into a register without assignments finds the
+	// names it loads at or below a delegation in memory (loadstream.go,
+	// Cuts), as NameHolder would.
+	ZoneCuts(ctx context.Context) ([]string, []ZoneCut, error)
 	// TemplateNames lists, at most limit, the names of live (assigned or
 	// quarantined) assignments of a tenant (not the operator's, tenant
 	// "") that a synthesis template would answer: of the form before + X

@@ -28,6 +28,22 @@ func Delegates(z zone.Zone, r zone.Record) bool {
 	return false
 }
 
+// AddRecordHides is AddRecord followed by Hides: the record as written,
+// and, when it delegates, what it hides (the CLI's warning, as the API's
+// answer carries it).
+func (m *Manager) AddRecordHides(ctx context.Context, zoneName, name, typ, data string, ttl uint32) (zone.Record, []string, error) {
+	r, err := m.AddRecord(ctx, zoneName, name, typ, data, ttl)
+	if err != nil {
+		return r, nil, err
+	}
+	z, err := m.Zone(ctx, zoneName)
+	if err != nil {
+		return r, nil, err
+	}
+	hidden, err := m.Hides(ctx, z, r)
+	return r, hidden, err
+}
+
 // Hides lists, once the delegating record r of zone z is written
 // (Delegates), what it hides: the names of live assignments at or below
 // r's name, whose A/AAAA the zone no longer serves, and the zone's static
@@ -97,4 +113,44 @@ func (m *Manager) Hides(ctx context.Context, z zone.Zone, r zone.Record) ([]stri
 		}
 	}
 	return out, nil
+}
+
+// occludedInWrite refuses (registry.NameTakenError, with the record) a
+// record of add that a delegation of the same write hides: an NS record
+// below z's apex among all (the zone's static records as the write leaves
+// them) at an ancestor of the record's name (anything but an address
+// record, glue, which an admin may write there) or at its name (anything
+// but NS and DS), as registry.CheckAdminRecordIn refuses it against the
+// delegations written before. The store's check of each record in the
+// write transaction sees only those: a zone file or an RFC 2136 update
+// holding a delegation and a TXT below it wrote both, the TXT never
+// served (audit12).
+func occludedInWrite(z zone.Zone, all []zone.Record, add []*zone.Record) (int, error) {
+	cuts := map[string]bool{}
+	for _, r := range all {
+		if strings.EqualFold(r.Type, "NS") && r.Name != z.Name {
+			cuts[r.Name] = true
+		}
+	}
+	if len(cuts) == 0 {
+		return 0, nil
+	}
+	for i, r := range add {
+		typ := strings.ToUpper(r.Type)
+		for a := r.Name; a != z.Name; {
+			j := strings.IndexByte(a, '.')
+			if j < 0 || j == len(a)-1 {
+				break
+			}
+			if a = a[j+1:]; a != z.Name && cuts[a] && typ != "A" && typ != "AAAA" {
+				return i, &registry.NameTakenError{Name: r.Name, Holder: registry.HolderBelowDelegation}
+			}
+		}
+		if cuts[r.Name] {
+			if err := registry.Occluded(r.Name, typ, registry.HolderDelegation); err != nil {
+				return i, err
+			}
+		}
+	}
+	return 0, nil
 }

@@ -205,6 +205,13 @@ func (m *Manager) Update(ctx context.Context, zoneName string, rrs []dns.RR) (in
 	if len(del)+len(add) == 0 {
 		return 0, nil
 	}
+	all := make([]zone.Record, len(work))
+	for i, c := range work {
+		all[i] = c.r
+	}
+	if _, err := occludedInWrite(z, all, add); err != nil {
+		return 0, &UpdateError{Rcode: dns.RcodeRefused, Err: fmt.Errorf("zone %s: update: %w", z.Name, err)}
+	}
 	ids := make([]int64, len(del))
 	es := make([]registry.Event, 0, len(del)+len(add))
 	for i, r := range del {

@@ -156,6 +156,7 @@ func (m *Manager) Import(ctx context.Context, name, file string, r io.Reader) (I
 	zp := dns.NewZoneParser(bytes.NewReader(text), z.Name, file)
 	zp.SetDefaultTTL(z.Config.TTL)
 	var add []*zone.Record
+	var addAt []string // where each record of add was read
 	var events []registry.Event
 	// The parser names the line of a syntax error; for a record it
 	// parsed but the zone refuses, the message gives the record, its
@@ -212,11 +213,15 @@ func (m *Manager) Import(ctx context.Context, name, file string, r io.Reader) (I
 		}
 		rs = append(rs, rec)
 		add = append(add, &rec)
+		addAt = append(addAt, where(n, rr))
 		events = append(events, m.event(ctx, "record.add", zone.SubjectRecord, rec.Name+" "+rec.Type, nil, rec))
 	}
 	if err := zp.Err(); err != nil {
 		// The parser's error names the file, the line and the column.
 		return ImportResult{}, fmt.Errorf("zone %s: import: %v: %w", z.Name, err, registry.ErrInvalid)
+	}
+	if i, err := occludedInWrite(z, rs, add); err != nil {
+		return ImportResult{}, fmt.Errorf("%s: %w", addAt[i], err)
 	}
 	if len(add) > 0 {
 		// An admin's write (the CLI's): each name is checked in the

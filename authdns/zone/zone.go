@@ -335,7 +335,7 @@ type Store interface {
 	// InsertRecords stores rs, with es[i] the event of rs[i], all in
 	// one transaction or none (zone import). A check that is not nil
 	// runs first, in the same write transaction, on each record of rs
-	// (once per name), as ChangeRecords's: a refusal writes nothing.
+	// (once per name and type), as ChangeRecords's: a refusal writes nothing.
 	InsertRecords(ctx context.Context, rs []*Record, es []registry.Event, check RecordCheck) error
 	DeleteRecord(ctx context.Context, id int64, e registry.Event) error
 	// ChangeRecords deletes the records with ids del and inserts add
@@ -344,7 +344,7 @@ type Store interface {
 	// that is gone (another writer removed it) is an error wrapping
 	// registry.ErrNotFound. An RFC 2136 UPDATE is one such change. A
 	// check that is not nil runs first, in the same write transaction,
-	// on each record of add (once per name): a refusal writes nothing
+	// on each record of add (once per name and type): a refusal writes nothing
 	// (as InsertRecord's check).
 	ChangeRecords(ctx context.Context, del []int64, add []*Record, es []registry.Event, check RecordCheck) error
 	// Records lists a zone's records, or every zone's with zoneID 0.

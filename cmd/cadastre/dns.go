@@ -860,25 +860,18 @@ delegation's own NS and DS and address records (glue).`,
 			if err != nil {
 				return err
 			}
-			r, err := m.AddRecord(cmd.Context(), args[0], args[1], args[2], recordData(args[2], args[3:]), ttl)
-			if err != nil {
+			r, hidden, err := m.AddRecordHides(cmd.Context(), args[0], args[1], args[2], recordData(args[2], args[3:]), ttl)
+			if err != nil && r.ID == 0 {
 				return err
 			}
 			fmt.Fprintf(a.cfg.stdout, "%d %s %d %s %s\n", r.ID, r.Name, r.TTL, r.Type, r.Data)
-			// A delegation hides what lies below it: said, not refused. On
-			// the local register (the server's answer carries it as hides).
-			if lm, ok := m.(*manage.Manager); ok {
-				z, err := lm.Zone(cmd.Context(), args[0])
-				if err != nil {
-					return err
-				}
-				hidden, err := lm.Hides(cmd.Context(), z, r)
-				if err != nil {
-					return err
-				}
-				if len(hidden) > 0 {
-					fmt.Fprintf(a.cfg.stderr, "cadastre: warning: %s %s hides %s (no longer served here)\n", r.Name, r.Type, strings.Join(hidden, ", "))
-				}
+			if err != nil {
+				return err
+			}
+			// A delegation hides what lies below it: said, not refused,
+			// on the local register and over --server alike.
+			if len(hidden) > 0 {
+				fmt.Fprintf(a.cfg.stderr, "cadastre: warning: %s %s hides %s (no longer served here)\n", r.Name, r.Type, strings.Join(hidden, ", "))
 			}
 			return nil
 		},

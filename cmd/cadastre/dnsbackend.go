@@ -17,7 +17,9 @@ type dnsBackend interface {
 	RemoveZones(ctx context.Context, nameOrPrefix string) ([]zone.Zone, error)
 	Split(ctx context.Context, parent string, o manage.SplitOptions) ([]manage.SplitZone, error)
 	Join(ctx context.Context, name string, o manage.JoinOptions) ([]zone.Zone, error)
-	AddRecord(ctx context.Context, zoneName, name, typ, data string, ttl uint32) (zone.Record, error)
+	// AddRecordHides adds a record and says what it hides when it
+	// delegates (on both, the same list: manage.Manager.Hides).
+	AddRecordHides(ctx context.Context, zoneName, name, typ, data string, ttl uint32) (zone.Record, []string, error)
 	Records(ctx context.Context, zoneName string) ([]zone.Record, error)
 	DeleteRecord(ctx context.Context, id int64) error
 	AddTSIG(ctx context.Context, name, alg string, secret []byte, grants ...string) (zone.TSIGKey, []byte, error)

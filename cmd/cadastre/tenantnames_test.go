@@ -195,12 +195,15 @@ func reverseZoneLiveName(t *testing.T, postgres bool) {
 func TestImportRefusesNamesHeldByZonesSQLite(t *testing.T)     { importNamesHeldByZones(t, false) }
 func TestImportRefusesNamesHeldByZonesPostgreSQL(t *testing.T) { importNamesHeldByZones(t, true) }
 
-func importNamesHeldByZones(t *testing.T, postgres bool) {
-	// The file: one tenant's named assignment, from a SQLite register.
+// exportedTenantVM is the file of the import tests: one tenant's named
+// assignment (vm1.acme.example.net), exported from a SQLite register into
+// dir, and its text.
+func exportedTenantVM(t *testing.T) (dir, exported string, text []byte) {
+	t.Helper()
 	src := newNamesCLI(t, false)
 	src.tenantVM()
-	dir := t.TempDir()
-	exported := filepath.Join(dir, "src.json")
+	dir = t.TempDir()
+	exported = filepath.Join(dir, "src.json")
 	src.must("export", "-o", exported)
 	text, err := os.ReadFile(exported)
 	if err != nil {
@@ -209,6 +212,11 @@ func importNamesHeldByZones(t *testing.T, postgres bool) {
 	if !strings.Contains(string(text), `"vm1.acme.example.net"`) {
 		t.Fatalf("the export lacks the name:\n%s", text)
 	}
+	return dir, exported, text
+}
+
+func importNamesHeldByZones(t *testing.T, postgres bool) {
+	dir, exported, text := exportedTenantVM(t)
 	c := newNamesCLI(t, postgres)
 	c.must("zone", "add", "example.net", "--ns", "ns1.provider.example")
 	c.zones = append(c.zones, "example.net")
@@ -229,6 +237,45 @@ func importNamesHeldByZones(t *testing.T, postgres bool) {
 	}
 	// The file as it was imports.
 	c.must("import", exported)
+}
+
+// TestImportRefusesNamesBelowADelegation{SQLite,PostgreSQL}: `cadastre
+// import` into a register without assignments refuses an assignment named
+// at or below a delegation (an NS record below its zone's apex) exactly
+// as an allocation of the name is refused (exit 4, naming the line and
+// "below a delegation"), nothing written; a name a zone of the register
+// below the delegation answers is loaded. Before, only the names a zone
+// or a record holds were looked up: vm1.acme.example.net below the NS
+// records of acme.example.net was loaded, and never served (audit12).
+func TestImportRefusesNamesBelowADelegationSQLite(t *testing.T) { importNamesBelowDelegation(t, false) }
+func TestImportRefusesNamesBelowADelegationPostgreSQL(t *testing.T) {
+	importNamesBelowDelegation(t, true)
+}
+
+func importNamesBelowDelegation(t *testing.T, postgres bool) {
+	dir, exported, text := exportedTenantVM(t)
+	c := newNamesCLI(t, postgres)
+	c.must("zone", "add", "example.net", "--ns", "ns1.provider.example")
+	c.must("zone", "add", "kid.example.net", "--ns", "ns1.provider.example")
+	c.zones = append(c.zones, "example.net", "kid.example.net")
+	c.must("record", "add", "example.net", "acme", "NS", "ns1.elsewhere.example.")
+	c.must("record", "add", "example.net", "kid", "NS", "ns1.provider.example.")
+	file := func(name string) string {
+		f := filepath.Join(dir, name+".json")
+		// The tenant may use every name (no suffixes), as an upgraded one.
+		s := strings.ReplaceAll(string(text), `"vm1.acme.example.net"`, `"`+name+`"`)
+		s = strings.ReplaceAll(s, `"names":["acme.example.net."],`, "")
+		if err := os.WriteFile(f, []byte(s), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return f
+	}
+	c.refused([]string{"import", exported}, "line ", "vm1.acme.example.net", "below a delegation")
+	c.refused([]string{"import", file("a.b.acme.example.net")}, "line ", "a.b.acme.example.net", "below a delegation")
+	c.refused([]string{"import", file("acme.example.net")}, "line ", "acme.example.net", "a delegation")
+	// kid.example.net is delegated to a zone of the register, which
+	// answers its names.
+	c.must("import", file("vm1.kid.example.net"))
 }
 
 // TestRecordAddRefusesALiveAddressesPTR{SQLite,PostgreSQL}: `record add`

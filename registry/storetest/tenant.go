@@ -351,6 +351,51 @@ func runTenants(t *testing.T, open Open) {
 		want("held.example.", "lab.held.example.", "ns.provider.example.", "ns1.lab.held.example.", "www.held.example.")
 	})
 
+	t.Run("ZoneCuts: the zones and the NS records below their apexes", func(t *testing.T) {
+		f := setup(t, open)
+		ds, ok := f.s.(zone.Store)
+		if !ok {
+			t.Fatal("the store does not keep DNS zones")
+		}
+		want := func(zones []string, cuts ...registry.ZoneCut) {
+			t.Helper()
+			if err := f.s.View(ctx, func(tx registry.Tx) error {
+				gz, gc, err := tx.ZoneCuts(ctx)
+				slices.Sort(gz)
+				slices.SortFunc(gc, func(a, b registry.ZoneCut) int { return strings.Compare(a.Zone+" "+a.Name, b.Zone+" "+b.Name) })
+				if err == nil && (!slices.Equal(gz, zones) || !slices.Equal(gc, cuts)) {
+					t.Errorf("ZoneCuts = %v, %v; want %v, %v", gz, gc, zones, cuts)
+				}
+				return err
+			}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		want(nil)
+		m := manage.NewManager(ds, nil, nil)
+		for _, z := range []string{"Cut.Example", "kid.cut.example"} {
+			if _, err := m.AddZone(ctx, manage.ZoneSpec{Name: z, Config: zone.Config{NS: []string{"ns.provider.example."}}}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		want([]string{"cut.example.", "kid.cut.example."})
+		for _, r := range [][4]string{
+			{"cut.example", "lab", "NS", "ns1.elsewhere.example."},
+			{"cut.example", "lab", "NS", "ns2.elsewhere.example."}, // one cut, two records
+			{"cut.example", "kid", "NS", "ns.provider.example."},
+			{"cut.example", "www", "A", "192.0.2.1"},
+			{"kid.cut.example", "deep", "NS", "ns1.elsewhere.example."},
+		} {
+			if _, err := m.AddRecord(ctx, r[0], r[1], r[2], r[3], 0); err != nil {
+				t.Fatal(err)
+			}
+		}
+		want([]string{"cut.example.", "kid.cut.example."},
+			registry.ZoneCut{Zone: "cut.example.", Name: "kid.cut.example."},
+			registry.ZoneCut{Zone: "cut.example.", Name: "lab.cut.example."},
+			registry.ZoneCut{Zone: "kid.cut.example.", Name: "deep.kid.cut.example."})
+	})
+
 	t.Run("a tenant's name suffix may not equal, contain or lie under another tenant's", func(t *testing.T) {
 		f := setup(t, open)
 		reg := registry.New(f.s)

@@ -387,6 +387,28 @@ func (t *tx) DNSNames(ctx context.Context) ([]string, error) {
 	})
 }
 
+// ZoneCuts implements registry.TenantTx.
+func (t *tx) ZoneCuts(ctx context.Context) ([]string, []registry.ZoneCut, error) {
+	rows, err := t.query(ctx, `SELECT lower(name) FROM dns_zones`)
+	zones, err := collect(rows, err, func(r rowscan.Scanner) (string, error) {
+		var n string
+		return n, r.Scan(&n)
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	rows, err = t.query(ctx, `SELECT DISTINCT lower(z.name), lower(d.name) FROM dns_records d JOIN dns_zones z ON z.id = d.zone_id
+	WHERE d.type = 'NS' AND d.name <> z.name`)
+	cuts, err := collect(rows, err, func(r rowscan.Scanner) (registry.ZoneCut, error) {
+		var c registry.ZoneCut
+		return c, r.Scan(&c.Zone, &c.Name)
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	return zones, cuts, nil
+}
+
 // TemplateNames implements registry.TenantTx: a pattern narrows the
 // rows, rowscan.TemplateShaped decides.
 func (t *tx) TemplateNames(ctx context.Context, before, rest string, limit int) ([]string, error) {

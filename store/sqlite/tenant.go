@@ -183,20 +183,21 @@ func (t *tx) AddTenantUse(ctx context.Context, name string, d4, d6 int64) (regis
 // TestNameHolderPreparedOnce holds it.
 const nameHolder = `SELECT CASE
 	WHEN EXISTS (SELECT 1 FROM assignments WHERE name IN (?1, ?2) AND name <> '' AND state <> 'released' AND ?3 <> tenant) THEN 'assignment'
+	WHEN NOT EXISTS (SELECT 1 FROM dns_zones) THEN ''
 	WHEN EXISTS (SELECT 1 FROM dns_zones WHERE name = ?1) THEN 'apex'
 	WHEN EXISTS (SELECT 1 FROM (SELECT substr(synthesize, 1, instr(synthesize, '{addr}') - 1) AS b,
 	                                   substr(synthesize, instr(synthesize, '{addr}') + 6) AS r
-	                            FROM dns_zones WHERE synthesize <> '') t
+	                            FROM dns_zones INDEXED BY dns_zones_synthesize WHERE synthesize <> '') t
 	  WHERE length(?1) > length(t.b) + length(t.r) AND substr(?1, 1, length(t.b)) = t.b AND substr(?1, -length(t.r)) = t.r
 	    AND instr(substr(?1, length(t.b) + 1, length(?1) - length(t.b) - length(t.r)), '.') = 0) THEN 'synthesis'
-	WHEN EXISTS (SELECT 1 FROM dns_records WHERE type = 'NS' AND lower(data) IN (?1, ?2))
-	  OR EXISTS (SELECT 1 FROM dns_zones z, json_each(z.config, '$.ns') j WHERE lower(j.value) IN (?1, ?2)) THEN 'ns'
+	WHEN EXISTS (SELECT 1 FROM dns_records INDEXED BY dns_records_ns WHERE type = 'NS' AND lower(data) IN (?1, ?2))
+	  OR EXISTS (SELECT 1 FROM dns_zone_ns WHERE name IN (?1, ?2)) THEN 'ns'
 	WHEN EXISTS (SELECT 1 FROM dns_records r WHERE r.name = ?1 AND r.type IN ('A', 'AAAA') AND EXISTS (
 		SELECT 1 FROM dns_records d JOIN dns_zones z ON z.id = d.zone_id
 		WHERE d.type = 'NS' AND d.name <> z.name AND d.zone_id = r.zone_id
 		  AND (?1 = d.name OR substr(?1, -length(d.name) - 1) = '.' || d.name))) THEN 'glue'
 	WHEN EXISTS (SELECT 1 FROM dns_records WHERE name = ?1) THEN 'record'
-	ELSE '' END, EXISTS (SELECT 1 FROM dns_records d JOIN dns_zones z ON z.id = d.zone_id WHERE d.type = 'NS' AND d.name <> z.name)`
+	ELSE '' END, EXISTS (SELECT 1 FROM dns_records d INDEXED BY dns_records_ns JOIN dns_zones z ON z.id = d.zone_id WHERE d.type = 'NS' AND d.name <> z.name)`
 
 // nameDelegation answers 'delegated' or 'cut' for a name nameHolder found
 // free or held by a record only, where the register has a delegation at
@@ -222,6 +223,28 @@ func (t *tx) DNSNames(ctx context.Context) ([]string, error) {
 		var n string
 		return n, r.Scan(&n)
 	})
+}
+
+// ZoneCuts implements registry.TenantTx.
+func (t *tx) ZoneCuts(ctx context.Context) ([]string, []registry.ZoneCut, error) {
+	rows, err := t.q.query(ctx, `SELECT lower(name) FROM dns_zones`)
+	zones, err := collect(rows, err, func(r rowscan.Scanner) (string, error) {
+		var n string
+		return n, r.Scan(&n)
+	})
+	if err != nil {
+		return nil, nil, mapErr(err)
+	}
+	rows, err = t.q.query(ctx, `SELECT DISTINCT lower(z.name), lower(d.name) FROM dns_records d JOIN dns_zones z ON z.id = d.zone_id
+	WHERE d.type = 'NS' AND d.name <> z.name`)
+	cuts, err := collect(rows, err, func(r rowscan.Scanner) (registry.ZoneCut, error) {
+		var c registry.ZoneCut
+		return c, r.Scan(&c.Zone, &c.Name)
+	})
+	if err != nil {
+		return nil, nil, mapErr(err)
+	}
+	return zones, cuts, nil
 }
 
 // TemplateNames implements registry.TenantTx: a pattern narrows the

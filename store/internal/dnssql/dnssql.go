@@ -439,12 +439,17 @@ func (s DNS) ChangeRecords(ctx context.Context, del []int64, add []*zone.Record,
 	ids := make([]int64, len(add))
 	err := s.db.Update(ctx, func(rt registry.Tx) error {
 		if check != nil {
+			// Once per name and type: the rules of a name depend on the
+			// record's type (a delegation's own NS and DS belong at it,
+			// nothing else), so a TXT after an NS at one name is checked
+			// too (audit12: it was not, and was written hidden).
 			seen := map[string]bool{}
 			for _, r := range add {
-				if seen[r.Name] {
+				k := r.Name + " " + strings.ToUpper(r.Type)
+				if seen[k] {
 					continue
 				}
-				seen[r.Name] = true
+				seen[k] = true
 				if err := check(ctx, rt, *r); err != nil {
 					return err
 				}
