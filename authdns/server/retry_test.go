@@ -8,14 +8,13 @@ import (
 	"time"
 
 	"github.com/cadastre-ipam/cadastre/authdns/manage"
-	"github.com/cadastre-ipam/cadastre/authdns/server"
 	"github.com/cadastre-ipam/cadastre/authdns/zone"
 )
 
 // serialFailer fails the next fail calls of SetZoneSerial, as a store
 // call that ran out of time at the end of a long build did.
 type serialFailer struct {
-	zone.Store
+	envStore
 	fail, failed atomic.Int64
 }
 
@@ -24,7 +23,7 @@ func (f *serialFailer) SetZoneSerial(ctx context.Context, zoneID int64, old, nex
 		f.failed.Add(1)
 		return false, errors.New("serial: context deadline exceeded")
 	}
-	return f.Store.SetZoneSerial(ctx, zoneID, old, next, hash, d)
+	return f.envStore.SetZoneSerial(ctx, zoneID, old, next, hash, d)
 }
 
 // A zone whose build failed is served once a later build succeeds,
@@ -35,16 +34,8 @@ func (f *serialFailer) SetZoneSerial(ctx context.Context, zoneID int64, old, nex
 // "Session 15: DNS at 10M names end to end").
 func TestFailedBuildIsTriedAgain(t *testing.T) {
 	e := newEnv(t, false)
-	st := &serialFailer{Store: e.store}
-	s := server.NewServer(e.reg, st, e.sealer, server.Options{Listen: "127.0.0.1:0", Poll: 5 * time.Millisecond})
-	if err := s.Start(e.ctx); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		s.Shutdown(ctx)
-	})
+	st := &serialFailer{envStore: e.store}
+	s := startReplica(t, e, st, 5*time.Millisecond)
 	const name = "later.example.test."
 	st.fail.Store(1)
 	if _, err := e.mgr.AddZone(e.ctx, manage.ZoneSpec{Name: name}); err != nil {

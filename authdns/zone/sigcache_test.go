@@ -1,8 +1,6 @@
 package zone_test
 
 import (
-	"fmt"
-	"net/netip"
 	"os"
 	"path/filepath"
 	"slices"
@@ -12,7 +10,6 @@ import (
 	"github.com/miekg/dns"
 
 	"github.com/cadastre-ipam/cadastre/authdns/zone"
-	"github.com/cadastre-ipam/cadastre/registry"
 )
 
 // TestSignatureCacheServesTheSameSignatures: a builder that finds its
@@ -112,11 +109,7 @@ func TestSignatureCacheServesTheSameSignatures(t *testing.T) {
 // one part of the period nothing is missed.
 func TestSignatureCacheMissesAreRenewals(t *testing.T) {
 	e := newDeltaEnv(t)
-	addr := deltaV6.Addr()
-	for i := range 300 {
-		addr = addr.Next()
-		e.in.Assigns = append(e.in.Assigns, registry.Assignment{ID: int64(i + 1), State: registry.StateAssigned, Name: fmt.Sprintf("h%d.%s", i, deltaFwd), Prefix: netip.PrefixFrom(addr, 128)})
-	}
+	e.addHosts(300)
 	validity, refresh := 14*24*time.Hour, 7*24*time.Hour
 	slot := (validity - refresh) / 128
 	// A part of the period begins at every multiple of slot since the

@@ -40,8 +40,8 @@
 # --stage, which delegates), each measured, then runs a second round; the
 # PostgreSQL backends' CPU is printed beside the server's. LIVE=1 with
 # SPLIT=1 splits live on SQLite too (without it the SQLite copy is split
-# before the server starts). CACHE=FILE starts the server with
-# --dns-signature-cache FILE. STARTPROF=SECS
+# before the server starts; PRESPLIT=0 leaves out the round of changes
+# before it). CACHE=FILE starts the server with --dns-signature-cache FILE. STARTPROF=SECS
 # (with PPROF) writes the start-up's CPU profile in pieces of SECS seconds,
 # WORKDIR/startup-N.pprof, and its heap once it answers.
 set -euo pipefail
@@ -323,7 +323,8 @@ for i in $(seq 1 "$changes"); do
 	say "   $i: alloc CLI ${cli} s; server answers after ${ts:-never} s, Knot after ${tk:-never} s; server CPU $(awk -v a="$c0" -v b="$c1" 'BEGIN{printf "%.3f", b-a}') s${dsn:+, backends $(awk -v a="$p0" -v b="$p1" 'BEGIN{printf "%.3f", b-a}') s}; Knot IXFRs +$((ixfr1 - ixfr0))$kinfo; Knot PTR ${ptr:-none}$r1"
 done
 }
-round
+# PRESPLIT=0 leaves out the round in the one zone before a live split.
+[ -n "$livesplit" ] && [ "${PRESPLIT:-1}" = 0 ] || round
 if [ -n "$livesplit" ]; then
 	# The split in its two steps (authdns/manage/split.go), each measured:
 	# 1. `zone split --stage`: the child is written staged; the server
