@@ -646,14 +646,35 @@ func (s *Server) loop() {
 	defer close(s.done)
 	t := time.NewTicker(s.opt.Poll)
 	defer t.Stop()
+	// A build has no deadline: a full build at 10M names is minutes of
+	// CPU, more of wall on a loaded machine, and the 5 minutes a poll
+	// once had ran out during the split's staged zone (bench/README.md,
+	// "Session 15: DNS at 10M names end to end"): its last store call
+	// failed and the work was thrown away. Stopping the server cancels
+	// it; a store that does not answer is its own timeouts' business.
+	build, cancelBuild := context.WithCancel(context.Background())
+	defer cancelBuild()
+	go func() {
+		select {
+		case <-s.stop:
+			cancelBuild()
+		case <-build.Done():
+		}
+	}()
 	var kept time.Time // the last housekeeping, on the wall clock
+	// A build that failed (a zone not served, or an old version of it)
+	// is tried again after retry, doubling up to maxRetry, although the
+	// log did not move: the snapshot it left names the log's position,
+	// so no poll found it due until the next change.
+	var retryAt time.Time
+	var retry time.Duration
 	for {
 		select {
 		case <-s.stop:
 			return
 		case <-t.C:
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+		ctx, cancel := context.WithTimeout(build, 5*time.Minute)
 		rolled := false
 		if time.Since(kept) >= s.opt.Housekeep-s.opt.Poll/2 {
 			kept = time.Now()
@@ -667,14 +688,22 @@ func (s *Server) loop() {
 				s.log.Error("dns key rollover", "err", err)
 			}
 		}
-		if rolled || s.due(ctx) {
-			if err := s.Reload(ctx); err != nil {
-				s.log.Error("dns reload", "err", err)
+		again := !retryAt.IsZero() && !time.Now().Before(retryAt)
+		if rolled || again || s.due(ctx) {
+			if err := s.Reload(build); err != nil {
+				retry = min(max(2*retry, s.opt.Poll), maxRetry)
+				retryAt = time.Now().Add(retry)
+				s.log.Error("dns reload", "err", err, "again in", retry.String())
+			} else {
+				retryAt, retry = time.Time{}, 0
 			}
 		}
 		cancel()
 	}
 }
+
+// maxRetry is the longest wait before a failed build is tried again.
+const maxRetry = time.Minute
 
 // rollLease is the lease of the replica that makes key rollover steps.
 const rollLease = "dns-roll"

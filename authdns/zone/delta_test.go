@@ -110,6 +110,16 @@ func newZoneStore(t *testing.T, fwd string, specs []manage.ZoneSpec, compact net
 	return e
 }
 
+// addHosts adds n named IPv6 addresses, h0 to h(n-1), to the forward
+// zone's input.
+func (e *deltaEnv) addHosts(n int) {
+	addr := deltaV6.Addr()
+	for i := range n {
+		addr = addr.Next()
+		e.in.Assigns = append(e.in.Assigns, registry.Assignment{ID: int64(i + 1), State: registry.StateAssigned, Name: fmt.Sprintf("h%d.%s", i, deltaFwd), Prefix: netip.PrefixFrom(addr, 128)})
+	}
+}
+
 // read reads the zones (their serials move), records and keys.
 func (e *deltaEnv) read() (err error) {
 	if e.in.Zones, err = e.st.Zones(e.ctx); err != nil {
@@ -353,11 +363,7 @@ func lineDiff(got, want []string) string {
 // time left.
 func TestSignatureRenewalsSpread(t *testing.T) {
 	e := newDeltaEnv(t)
-	addr := deltaV6.Addr()
-	for i := range 300 {
-		addr = addr.Next()
-		e.in.Assigns = append(e.in.Assigns, registry.Assignment{ID: int64(i + 1), State: registry.StateAssigned, Name: fmt.Sprintf("h%d.%s", i, deltaFwd), Prefix: netip.PrefixFrom(addr, 128)})
-	}
+	e.addHosts(300)
 	validity, refresh := 14*24*time.Hour, 7*24*time.Hour
 	slot := (validity - refresh) / 128
 	now := time.Date(2026, 12, 5, 10, 0, 0, 0, time.UTC)

@@ -38,7 +38,10 @@
 # splits live after a first round of changes, in the split's two steps
 # (`cadastre zone split --region REGION --stage`, then the same without
 # --stage, which delegates), each measured, then runs a second round; the
-# PostgreSQL backends' CPU is printed beside the server's. STARTPROF=SECS
+# PostgreSQL backends' CPU is printed beside the server's. LIVE=1 with
+# SPLIT=1 splits live on SQLite too (without it the SQLite copy is split
+# before the server starts; PRESPLIT=0 leaves out the round of changes
+# before it). CACHE=FILE starts the server with --dns-signature-cache FILE. STARTPROF=SECS
 # (with PPROF) writes the start-up's CPU profile in pieces of SECS seconds,
 # WORKDIR/startup-N.pprof, and its heap once it answers.
 set -euo pipefail
@@ -143,9 +146,10 @@ if [ -z "${NOREVERSE:-}" ]; then
 fi
 szone=""
 livesplit=""
-if [ -n "${SPLIT:-}" ] && [ -n "$dsn" ]; then
-	# With a DSN the split is made live, in one step, after a first
-	# round of changes in the one zone (see below).
+if [ -n "${SPLIT:-}" ] && { [ -n "$dsn" ] || [ -n "${LIVE:-}" ]; }; then
+	# With a DSN (or LIVE=1 on SQLite) the split is made live, in its
+	# two steps, after a first round of changes in the one zone (see
+	# below).
 	livesplit=$region.$zone
 elif [ -n "${SPLIT:-}" ]; then
 	szone=$region.$zone
@@ -163,6 +167,7 @@ say "== serve --dns 127.0.0.1:$port ($(date -u +%H:%M:%S) UTC, load $(cut -d' ' 
 pollflag=()
 [ -n "${POLL:-}" ] && pollflag=(--dns-poll "$POLL")
 [ -n "${PPROF:-}" ] && pollflag+=(--pprof "127.0.0.1:$PPROF")
+[ -n "${CACHE:-}" ] && pollflag+=(--dns-signature-cache "$CACHE")
 t0=$(now)
 # gctrace: the heap live after each collection (the third figure of
 # "A->B->C MB") is in serve.log.
@@ -318,7 +323,8 @@ for i in $(seq 1 "$changes"); do
 	say "   $i: alloc CLI ${cli} s; server answers after ${ts:-never} s, Knot after ${tk:-never} s; server CPU $(awk -v a="$c0" -v b="$c1" 'BEGIN{printf "%.3f", b-a}') s${dsn:+, backends $(awk -v a="$p0" -v b="$p1" 'BEGIN{printf "%.3f", b-a}') s}; Knot IXFRs +$((ixfr1 - ixfr0))$kinfo; Knot PTR ${ptr:-none}$r1"
 done
 }
-round
+# PRESPLIT=0 leaves out the round in the one zone before a live split.
+[ -n "$livesplit" ] && [ "${PRESPLIT:-1}" = 0 ] || round
 if [ -n "$livesplit" ]; then
 	# The split in its two steps (authdns/manage/split.go), each measured:
 	# 1. `zone split --stage`: the child is written staged; the server
@@ -332,7 +338,7 @@ if [ -n "$livesplit" ]; then
 	c0=$(cpu $spid) p0=$(pgcpu) k0=""
 	[ -n "$kpid" ] && k0=$(cpu $kpid)
 	ts=$(now)
-	/usr/bin/time -f '%U %S %M' -o "$work/split.time" "$bin" --postgres "$dsn" zone split "$zone" --region "$region" --stage | sed 's/^/   /'
+	/usr/bin/time -f '%U %S %M' -o "$work/split.time" "$bin" "${storeflag[@]}" zone split "$zone" --region "$region" --stage | sed 's/^/   /'
 	say "   CLI: $(since "$ts") s wall, CPU $(awk '{printf "%.2f s, peak RSS %d MB", $1+$2, $3/1024}' "$work/split.time"), backends $(awk -v a="$p0" -v b="$(pgcpu)" 'BEGIN{printf "%.2f", b-a}') s (until the CLI returned)"
 	ts2=$(now) tsrv="" tkn="" kadded=""
 	for _ in $(seq 1 36000); do
@@ -354,7 +360,7 @@ if [ -n "$livesplit" ]; then
 	c0=$(cpu $spid) p0=$(pgcpu) k0=""
 	[ -n "$kpid" ] && k0=$(cpu $kpid)
 	ts=$(now)
-	/usr/bin/time -f '%U %S %M' -o "$work/split2.time" "$bin" --postgres "$dsn" zone split "$zone" --region "$region" | sed 's/^/   /'
+	/usr/bin/time -f '%U %S %M' -o "$work/split2.time" "$bin" "${storeflag[@]}" zone split "$zone" --region "$region" | sed 's/^/   /'
 	say "   CLI: $(since "$ts") s wall, CPU $(awk '{printf "%.2f s, peak RSS %d MB", $1+$2, $3/1024}' "$work/split2.time"), backends $(awk -v a="$p0" -v b="$(pgcpu)" 'BEGIN{printf "%.2f", b-a}') s (until the CLI returned)"
 	ts2=$(now) tsrv="" tkn=""
 	for _ in $(seq 1 36000); do

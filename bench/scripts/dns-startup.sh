@@ -21,7 +21,8 @@
 # CACHE=FILE starts the server with --dns-signature-cache FILE (kept
 # between runs: the first run writes it, the next find their signatures
 # there); the line then ends with the signatures found and written, from
-# the server's log.
+# the server's log. PROFDIR=DIR keeps the start-up's CPU profiles there
+# (DIR/TAG-N.pprof).
 set -euo pipefail
 cmd=${1:?usage: dns-startup.sh prep SRC OUT | run BIN PREP PORT TAG}
 shift
@@ -72,6 +73,10 @@ hwm=$(awk '/^VmHWM/{printf "%d", $2/1024}' /proc/$pid/status)
 touch "$run/done"
 wait $ppid || true
 profs=$(find "$run" -name 'prof-*' -size +0 | sort)
+if [ -n "${PROFDIR:-}" ]; then
+	mkdir -p "$PROFDIR"
+	for f in $profs; do cp "$f" "$PROFDIR/$tag-${f##*prof-}.pprof"; done
+fi
 # shellcheck disable=SC2086
 tot=$(go tool pprof -top $profs 2>/dev/null | awk '/^Showing nodes/ {for (i = 1; i <= NF; i++) if ($i == "of") {print $(i+1); exit}}')
 # shellcheck disable=SC2086
