@@ -257,7 +257,8 @@ func runSpaces(t *testing.T, open Open) {
 }
 
 // runShowPages: show of exactly a pool lists its assignments a page at a
-// time (live ones, then released ones, each by ID), the pages together
+// time (live ones by address, then released ones by ID; here the live
+// ones were made in address order), the pages together
 // are every assignment once, and the summary counts them all.
 func runShowPages(t *testing.T, open Open) {
 	ctx := context.Background()
@@ -319,7 +320,7 @@ func runShowPages(t *testing.T, open Open) {
 				}
 			}
 			if !slices.Equal(got, want) {
-				t.Errorf("limit %d: pages list %v, want %v (live by ID, then released)", limit, got, want)
+				t.Errorf("limit %d: pages list %v, want %v (live by address, then released by ID)", limit, got, want)
 			}
 			if wantPages := max(1, (len(want)+limit-1)/limit); pages != wantPages {
 				t.Errorf("limit %d: %d pages, want %d", limit, pages, wantPages)

@@ -54,7 +54,15 @@ func pageQuery(f registry.AssignmentFilter) (string, []any) {
 		" SELECT q.id, q.prefix, q.pool_id, pi.prefix, pi.region_id, pi.name, q.tenant, q.resource, q.name, q.state, q.created_at, q.released_at, q.quarantine_until," +
 		" pi.rel_id, pi.rel_prefix, pi.rel_from, q.space," +
 		" (SELECT string_agg(octet_length(t.key) || ':' || t.key || octet_length(t.value) || ':' || t.value, '')" +
-		" FROM tags t WHERE t.kind = 'assignment' AND t.object_id = q.id) FROM q JOIN pi ON pi.id = q.pool_id ORDER BY q.id", args
+		" FROM tags t WHERE t.kind = 'assignment' AND t.object_id = q.id) FROM q JOIN pi ON pi.id = q.pool_id" + pageOrder(f), args
+}
+
+// pageOrder is the ORDER BY of pageQuery: f's order (ByAddress).
+func pageOrder(f registry.AssignmentFilter) string {
+	if f.ByAddress() {
+		return " ORDER BY q.prefix, q.id"
+	}
+	return " ORDER BY q.id"
 }
 
 // AssignmentPage implements registry.AssignmentPager: one round trip of one
