@@ -298,3 +298,14 @@ func (f *AssignmentFilter) SetCursor(c string) error {
 	f.AfterID = n
 	return nil
 }
+
+// CursorError is the error of a page in address order (ByAddress) given
+// an ID cursor alone (AfterID without AfterPrefix), a caller still paging
+// it by ID: nil for any other filter. The stores answer it rather than
+// the first page again, which such a caller would read for ever.
+func (f AssignmentFilter) CursorError() error {
+	if f.ByAddress() && f.AfterID != 0 && !f.AfterPrefix.IsValid() {
+		return fmt.Errorf("a page of a pool or a region is in address order: its cursor is a prefix and an ID (AfterPrefix), not an ID alone: %w", ErrInvalid)
+	}
+	return nil
+}

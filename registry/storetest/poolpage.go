@@ -108,10 +108,14 @@ func runPagesByAddress(t *testing.T, open Open) {
 				func(a registry.Assignment) bool { return a.RegionID == east && a.State == registry.StateAssigned }},
 			{"a pool", registry.AssignmentFilter{PoolID: pools["40.64.0.0/24"].ID}, func(a registry.Assignment) bool { return a.PoolID == pools["40.64.0.0/24"].ID }},
 			{"a pool's live", registry.AssignmentFilter{PoolID: pools["40.64.0.0/24"].ID, States: []registry.State{registry.StateAssigned, registry.StateQuarantined}},
-				func(a registry.Assignment) bool { return a.PoolID == pools["40.64.0.0/24"].ID && a.State != registry.StateReleased }},
+				func(a registry.Assignment) bool {
+					return a.PoolID == pools["40.64.0.0/24"].ID && a.State != registry.StateReleased
+				}},
 			{"a private space's pool", registry.AssignmentFilter{PoolID: pools["10.1.0.0/24"].ID}, func(a registry.Assignment) bool { return a.PoolID == pools["10.1.0.0/24"].ID }},
 			{"a region within a prefix", registry.AssignmentFilter{Region: "us-east", Within: mp("40.64.0.0/23")},
-				func(a registry.Assignment) bool { return a.RegionID == east && mp("40.64.0.0/23").Overlaps(a.Prefix) && a.Space == "global" }},
+				func(a registry.Assignment) bool {
+					return a.RegionID == east && mp("40.64.0.0/23").Overlaps(a.Prefix) && a.Space == "global"
+				}},
 		} {
 			if !c.f.ByAddress() {
 				t.Fatalf("%s: not a page in address order", c.name)

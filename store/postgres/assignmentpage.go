@@ -71,6 +71,9 @@ func pageOrder(f registry.AssignmentFilter) string {
 // that comes back empty looks the region up, to tell an empty page from
 // a region that does not exist.
 func (s *Store) AssignmentPage(ctx context.Context, f registry.AssignmentFilter) ([]registry.Assignment, error) {
+	if err := f.CursorError(); err != nil {
+		return nil, err
+	}
 	q, args := pageQuery(f)
 	b := &pgx.Batch{}
 	b.Queue(genericPlans)

@@ -38,6 +38,9 @@ func (t *tx) Assignments(ctx context.Context, f registry.AssignmentFilter) ([]re
 	// Registry resolves the region by name; only AssignmentPage's
 	// statement looks it up itself.
 	f.Region = ""
+	if err := f.CursorError(); err != nil {
+		return nil, err
+	}
 	q, args := assignmentQuery(f)
 	rows, err := t.query(ctx, q, args...)
 	return collect(rows, err, scanAssignment)

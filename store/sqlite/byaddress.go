@@ -29,6 +29,9 @@ type pageScope struct {
 // length, ID) order. There is no index of a pool's rows by ID (00065 dropped
 // assignments_pool_id: one B-tree fewer written by every allocation).
 func (t *tx) assignmentsByAddress(ctx context.Context, f registry.AssignmentFilter) ([]registry.Assignment, error) {
+	if err := f.CursorError(); err != nil {
+		return nil, err
+	}
 	q := `SELECT id, space, family, first, last FROM pools WHERE id = ?`
 	args := []any{f.PoolID}
 	if f.PoolID == 0 {
