@@ -104,11 +104,16 @@ func byAddressQuery(f registry.AssignmentFilter, pools []pageScope) (string, []a
 			b := addrBytes(from.Addr())
 			a = append(a, b, b, from.Bits(), from.Bits(), f.AfterID)
 		}
-		parts = append(parts, "SELECT id FROM (SELECT a.id FROM assignments a INDEXED BY assignments_at WHERE "+head+cond+" ORDER BY a.first, a.bits, a.id"+lim+")")
+		parts = append(parts, "SELECT * FROM (SELECT a.family, a.first, a.bits, a.id FROM assignments a INDEXED BY assignments_at WHERE "+head+cond+" ORDER BY a.first, a.bits, a.id"+lim+")")
 		args = append(append(args, a...), rest...)
 	}
 	if len(parts) == 0 {
 		return "", nil
 	}
-	return assignmentListSelect + " WHERE a.id IN (" + strings.Join(parts, " UNION ALL ") + ") ORDER BY a.family, a.first, a.bits, a.id" + lim, args
+	// The pools' pages merged on their keys, and only the page's rows
+	// read: the rows of every pool's page read whole and sorted cost
+	// half as much again a region's page as the ID order did (api-p99.sh
+	// api-region, 1.9 ms of CPU against 1.25).
+	return assignmentListSelect + " WHERE a.id IN (SELECT id FROM (" + strings.Join(parts, " UNION ALL ") + " ORDER BY 1, 2, 3, 4" + lim + "))" +
+		" ORDER BY a.family, a.first, a.bits, a.id" + lim, args
 }

@@ -141,14 +141,15 @@ func TestAssignmentPagePlans(t *testing.T) {
 			if c.scopes != nil {
 				// Each pool's rows: a range of assignments_at from the
 				// pool's start (or the cursor) to its end, ties of one
-				// first address sorted (LAST 2 TERMS: bits, id); then the merge of at most a page
-				// a pool.
+				// first address sorted (LAST 2 TERMS: bits, id); then the
+				// merge of at most a page a pool, on their keys; then the
+				// page's rows.
 				got := strings.Join(plan, "\n")
 				if n := strings.Count(got, "SEARCH a USING INDEX assignments_at (space=? AND family=? AND first>? AND first<?)"); n != len(c.scopes) {
 					t.Errorf("%d ranges of assignments_at, want one a pool (%d); plan:\n  %s", n, len(c.scopes), strings.Join(plan, "\n  "))
 				}
-				if n := strings.Count(got, "USE TEMP B-TREE FOR ORDER BY"); n != 1 {
-					t.Errorf("%d sorts of whole row sets, want one (the merge); plan:\n  %s", n, strings.Join(plan, "\n  "))
+				if n := strings.Count(got, "USE TEMP B-TREE FOR ORDER BY"); n > len(c.scopes)+1 {
+					t.Errorf("%d sorts of whole row sets, want at most one a pool's page (the merge's) and one of the page; plan:\n  %s", n, strings.Join(plan, "\n  "))
 				}
 			}
 			for _, d := range plan {
