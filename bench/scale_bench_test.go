@@ -112,7 +112,7 @@ func BenchmarkScalePages(b *testing.B) {
 		{"region", "/region/" + reg},
 		{"tree", "/tree"},
 		{"pool", fmt.Sprintf("/tree/pool/%d", s.a.PoolID)},
-		{"pool-deep-page", fmt.Sprintf("/tree/pool/%d?after=%d", s.a.PoolID, s.a.ID)},
+		{"pool-deep-page", fmt.Sprintf("/tree/pool/%d?after=%s", s.a.PoolID, url.QueryEscape(s.a.Prefix.String()+","+strconv.FormatInt(s.a.ID, 10)))}, // a pool's page is in address order: its cursor is PREFIX,ID
 		{"assignments", "/assignments"},
 		{"assignments-region-v4-assigned", "/assignments?region=" + reg + "&family=4&state=assigned"},
 		{"assignments-region-quarantined", "/assignments?region=" + reg + "&state=quarantined"},

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net/netip"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/cadastre-ipam/cadastre/registry"
@@ -60,14 +61,22 @@ func (t *tx) assignmentsByAddress(ctx context.Context, f registry.AssignmentFilt
 	if err != nil {
 		return nil, err
 	}
-	// The pools' pages' keys, merged here (sorting them in the statement
-	// was two sorts of every pool's page: a region's page cost twice the
-	// CPU it did in ID order, api-p99.sh api-region), then the page's rows.
+	// The pools in address order, one statement each, their pages' keys
+	// merged here; a pool starting after the last key of a full page holds
+	// none of it (every row of a pool starts at its first address or
+	// after), and ends the page. A region's page merged from a page of
+	// every pool read 27 pages for one at 1M (1.4 ms of CPU against 0.85
+	// in ID order, BenchmarkScaleAPI); sorting them in the statement cost
+	// two sorts of each.
 	var keys []pageKey
-	for len(pools) > 0 {
-		n := min(len(pools), maxRegionUnion)
-		q, args := byAddressQuery(f, pools[:n])
-		pools = pools[n:]
+	for i, p := range pools {
+		if f.Limit > 0 && len(keys) == f.Limit {
+			last := keys[len(keys)-1]
+			if p.family > familyOf(last.first) || p.family == familyOf(last.first) && bytes.Compare(p.first, last.first) > 0 {
+				break
+			}
+		}
+		q, args := byAddressQuery(f, pools[i:i+1])
 		if q == "" {
 			continue
 		}
@@ -88,11 +97,19 @@ func (t *tx) assignmentsByAddress(ctx context.Context, f registry.AssignmentFilt
 	if len(keys) == 0 {
 		return nil, nil
 	}
-	ids := make([]int64, len(keys))
+	// The IDs as one parameter: one statement, prepared once; the IDs
+	// written into its text made a statement to prepare at every page
+	// (a third of a region's page's CPU).
+	ids := make([]byte, 0, len(keys)*8+2)
+	ids = append(ids, '[')
 	for i, k := range keys {
-		ids[i] = k.id
+		if i > 0 {
+			ids = append(ids, ',')
+		}
+		ids = strconv.AppendInt(ids, k.id, 10)
 	}
-	out, err := t.listAssignments(ctx, assignmentListSelect+" WHERE a.id IN ("+idList(ids)+")")
+	ids = append(ids, ']')
+	out, err := t.listAssignments(ctx, assignmentListSelect+" WHERE a.id IN (SELECT value FROM json_each(?))", string(ids))
 	if err != nil {
 		return nil, err
 	}
@@ -105,6 +122,14 @@ type pageKey struct {
 	id    int64
 	first []byte
 	bits  int
+}
+
+// familyOf is the family of a first address as stored: 4 or 16 bytes.
+func familyOf(first []byte) int {
+	if len(first) == 4 {
+		return 4
+	}
+	return 6
 }
 
 func comparePageKeys(a, b pageKey) int {
@@ -142,12 +167,25 @@ func byAddressQuery(f registry.AssignmentFilter, pools []pageScope) (string, []a
 		}
 		// The space, the family and a range of first addresses: a range
 		// of assignments_at.
-		head := "a.space = ? AND a.family = ? AND a.first >= ? AND a.first <= ? AND a.pool_id = ?"
-		a := []any{p.space, p.family, p.first, p.last, p.id}
+		// The range starts at the pool's first address or the cursor's,
+		// the greater: given both, SQLite bounds the index by one and
+		// filters by the other (a page deep in a pool walked the pool
+		// from its start).
+		lo := p.first
+		var b []byte
 		if from.IsValid() {
-			head += " AND a.first >= ? AND (a.first > ? OR a.bits > ? OR a.bits = ? AND a.id > ?)"
-			b := addrBytes(from.Addr())
-			a = append(a, b, b, from.Bits(), from.Bits(), f.AfterID)
+			if b = addrBytes(from.Addr()); bytes.Compare(b, lo) > 0 {
+				lo = b
+			}
+			if bytes.Compare(lo, p.last) > 0 {
+				continue
+			}
+		}
+		head := "a.space = ? AND a.family = ? AND a.first >= ? AND a.first <= ? AND a.pool_id = ?"
+		a := []any{p.space, p.family, lo, p.last, p.id}
+		if from.IsValid() {
+			head += " AND (a.first > ? OR a.bits > ? OR a.bits = ? AND a.id > ?)"
+			a = append(a, b, from.Bits(), from.Bits(), f.AfterID)
 		}
 		parts = append(parts, "SELECT * FROM (SELECT a.id, a.first, a.bits FROM assignments a INDEXED BY assignments_at WHERE "+head+cond+order+lim+")")
 		args = append(append(args, a...), rest...)
