@@ -50,6 +50,7 @@ const (
 func (s *Store) writer() {
 	defer s.wg.Done()
 	batch := make([]*job, 0, s.maxBatch)
+	last := 0 // the jobs of the writer's last batch
 	for {
 		batch = batch[:0]
 		select {
@@ -58,17 +59,35 @@ func (s *Store) writer() {
 		case <-s.quit:
 			return
 		}
-	more:
-		for len(batch) < s.maxBatch {
-			select {
-			case j := <-s.jobs:
-				batch = append(batch, j)
-			default:
-				break more
-			}
-		}
-		s.runBatch(batch)
+		last = s.runBatch(s.absorb(batch), last)
 	}
+}
+
+// absorb adds to batch the jobs queued now, up to maxBatch, without
+// waiting for any: when the writer starts a batch, and again while it
+// runs (runShared).
+//
+// Why a running batch takes them (issue 16: 16 callers >= 5,000 a
+// second). A region's lock is held until the COMMIT is on disk, so a
+// writer does nothing else while a batch's WAL is flushed. With 16
+// callers and batches closed when they start, two batches of 8
+// alternated: while one ran, the 8 callers of the one before came back
+// and queued, and each 8 allocations paid for a flush (about half of the
+// writer's time at 16 callers was its backend's IO:WALSync and WALWrite,
+// bench/README.md session 15). The callers of the batch before come back
+// while this one runs its first jobs (a round trip each): taking them
+// in, the 16 share one COMMIT. A caller alone is never kept waiting: a
+// batch ends as soon as no job is queued.
+func (s *Store) absorb(batch []*job) []*job {
+	for len(batch) < s.maxBatch {
+		select {
+		case j := <-s.jobs:
+			batch = append(batch, j)
+		default:
+			return batch
+		}
+	}
+	return batch
 }
 
 // runBatch runs the jobs in one transaction and tells each its outcome.
@@ -86,20 +105,30 @@ func (s *Store) writer() {
 // allowed. After such a fallback the next batches keep their savepoints
 // (savepointBatches), so that a caller that keeps failing (a quota, a
 // name taken) costs its batch one run, not two.
-func (s *Store) runBatch(batch []*job) {
-	if len(batch) == 1 {
+//
+// A job alone runs in a transaction of its own (run: one round trip less
+// than a shared one), unless the writer's last batch held several jobs:
+// then the callers of that batch are likely coming back, and the job
+// runs as a shared batch that takes them in (absorb). last is the
+// number of jobs of the writer's last batch; runBatch returns this
+// one's, those taken in included.
+func (s *Store) runBatch(batch []*job, last int) int {
+	if len(batch) == 1 && last < 2 {
 		j := batch[0]
 		j.err <- s.run(j.ctx, true, &j.hints, j.fn)
-		return
+		return 1
 	}
 	if s.savepointBatches.Load() > 0 {
 		s.savepointBatches.Add(-1)
-	} else if s.runShared(batch, false) {
-		return
+	} else if batch, ok := s.runShared(batch, false); ok {
+		return len(batch)
 	} else {
 		s.savepointBatches.Store(savepointBatchesAfterFallback)
+		batch, _ = s.runShared(batch, true)
+		return len(batch)
 	}
-	s.runShared(batch, true)
+	batch, _ = s.runShared(batch, true)
+	return len(batch)
 }
 
 // savepointBatchesAfterFallback is how many batches run with savepoints
@@ -107,10 +136,13 @@ func (s *Store) runBatch(batch []*job) {
 const savepointBatchesAfterFallback = 16
 
 // runShared runs the jobs in one transaction and tells each its outcome,
-// and reports true. Without savepoints, it gives up on the first job that
-// fails after sending a statement: it rolls the transaction back, tells
-// nobody anything and reports false.
-func (s *Store) runShared(batch []*job, savepoints bool) bool {
+// and reports true. Jobs queued while it runs are taken in before its
+// last job runs (absorb); it returns the batch with them. Without
+// savepoints, it gives up on the first job that fails after sending a
+// statement: it rolls the transaction back, tells nobody anything and
+// reports false (the batch returned, those taken in included, is to run
+// again).
+func (s *Store) runShared(batch []*job, savepoints bool) ([]*job, bool) {
 	ctx := context.Background()
 	results := make([]error, len(batch))
 	fail := func(err error) {
@@ -124,7 +156,7 @@ func (s *Store) runShared(batch []*job, savepoints bool) bool {
 	c, err := s.pool.Acquire(ctx)
 	if err != nil {
 		fail(fmt.Errorf("%s: %w: %w", s.name, err, registry.ErrStorage))
-		return true
+		return batch, true
 	}
 	// Released inside a transaction (a failure below), the connection is
 	// closed by the pool, which ends the transaction.
@@ -148,11 +180,11 @@ func (s *Store) runShared(batch []*job, savepoints bool) bool {
 	// giveUp ends a run without savepoints whose job failed after
 	// sending a statement: the transaction is rolled back (or, if that
 	// fails, the connection closed on release, which ends it).
-	giveUp := func() bool {
+	giveUp := func() ([]*job, bool) {
 		if _, err := c.Exec(ctx, "ROLLBACK"); err != nil {
 			c.Conn().Close(ctx)
 		}
-		return false
+		return batch, false
 	}
 	// undo takes back the carried job whose writes failed.
 	undo := func(err error) error {
@@ -165,7 +197,18 @@ func (s *Store) runShared(batch []*job, savepoints bool) bool {
 		carry, carryTx, carryJob = nil, nil, -1
 		return nil
 	}
-	for i := 0; i < len(batch); i++ {
+	for i := 0; ; i++ {
+		if i >= len(batch)-1 {
+			// Before the last job and after it: callers that queued
+			// meanwhile join the batch (absorb).
+			batch = s.absorb(batch)
+			for len(results) < len(batch) {
+				results, ok = append(results, nil), append(ok, false)
+			}
+		}
+		if i >= len(batch) {
+			break
+		}
 		j := batch[i]
 		if err := j.ctx.Err(); err != nil {
 			results[i] = err
@@ -214,7 +257,7 @@ func (s *Store) runShared(batch []*job, savepoints bool) bool {
 			}
 			if uerr := undo(x.carryErr); uerr != nil {
 				fail(uerr)
-				return true
+				return batch, true
 			}
 			i--
 			continue
@@ -236,7 +279,7 @@ func (s *Store) runShared(batch []*job, savepoints bool) bool {
 			if rerr := rollbackTo(); rerr != nil {
 				results[i] = err
 				fail(fmt.Errorf("%s: rollback to savepoint: %w: %w", s.name, rerr, registry.ErrStorage))
-				return true
+				return batch, true
 			}
 			results[i] = err
 			continue
@@ -262,14 +305,14 @@ func (s *Store) runShared(batch []*job, savepoints bool) bool {
 		if err := x.flush(ctx); err != nil {
 			if x.carryErr == nil {
 				fail(fmt.Errorf("%s: %w: %w", s.name, err, registry.ErrStorage))
-				return true
+				return batch, true
 			}
 			if !savepoints {
 				return giveUp()
 			}
 			if uerr := undo(x.carryErr); uerr != nil {
 				fail(uerr)
-				return true
+				return batch, true
 			}
 		}
 	}
@@ -288,13 +331,13 @@ func (s *Store) runShared(batch []*job, savepoints bool) bool {
 				err = fmt.Errorf("%w: %w", err, registry.ErrStorage)
 			}
 			fail(err)
-			return true
+			return batch, true
 		}
 	}
 	for i, j := range batch {
 		j.err <- results[i]
 	}
-	return true
+	return batch, true
 }
 
 // safeRun turns a panic in fn into an error, so that one caller's bug

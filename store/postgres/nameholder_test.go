@@ -101,16 +101,17 @@ func TestNameHolderReadsNoWholeTable(t *testing.T) {
 	}
 }
 
-// readSoFar is the count of rows and index entries of the DNS tables that
-// this backend read and has not reported yet (PostgreSQL reports a
-// backend's counts at most once a second: the difference of two readings
-// in one transaction is what ran between them).
+// readSoFar is the count of rows and index entries of the DNS tables
+// (00073's claims among them) that this backend read and has not
+// reported yet (PostgreSQL reports a backend's counts at most once a
+// second: the difference of two readings in one transaction is what ran
+// between them).
 func readSoFar(ctx context.Context, tx pgx.Tx) (int64, error) {
 	var n int64
 	err := tx.QueryRow(ctx, `SELECT COALESCE(sum(pg_stat_get_xact_tuples_returned(c.oid)), 0)::bigint
 		FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-		WHERE n.nspname = current_schema() AND (c.relname IN ('dns_zones', 'dns_records')
-		   OR c.oid IN (SELECT indexrelid FROM pg_index WHERE indrelid IN ('dns_zones'::regclass, 'dns_records'::regclass)))`).Scan(&n)
+		WHERE n.nspname = current_schema() AND (c.relname IN ('dns_zones', 'dns_records', 'dns_name_claims')
+		   OR c.oid IN (SELECT indexrelid FROM pg_index WHERE indrelid IN ('dns_zones'::regclass, 'dns_records'::regclass, 'dns_name_claims'::regclass)))`).Scan(&n)
 	return n, err
 }
 

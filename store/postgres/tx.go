@@ -390,13 +390,50 @@ func (t *tx) AddFree(ctx context.Context, f registry.FreePrefix) error {
 		return err
 	}
 	if t.deferring {
-		t.later(`INSERT INTO free (region_id, family, bits, addr, pool_id) VALUES ($1, $2, $3, $4, $5)`,
-			f.RegionID, prefix.Family(f.Prefix), f.Prefix.Bits(), addrBytes(f.Prefix.Addr()), f.PoolID)
+		t.laterFree(f)
 		return nil
 	}
-	_, err := t.exec(ctx, `INSERT INTO free (region_id, family, bits, addr, pool_id) VALUES ($1, $2, $3, $4, $5)`,
-		f.RegionID, prefix.Family(f.Prefix), f.Prefix.Bits(), addrBytes(f.Prefix.Addr()), f.PoolID)
+	_, err := t.exec(ctx, insertFree, f.RegionID, prefix.Family(f.Prefix), f.Prefix.Bits(), addrBytes(f.Prefix.Addr()), f.PoolID)
 	return err
+}
+
+// insertFree adds one free prefix; insertFrees several, one per element
+// of its arrays (laterFree).
+const (
+	insertFree  = `INSERT INTO free (region_id, family, bits, addr, pool_id) VALUES ($1, $2, $3, $4, $5)`
+	insertFrees = `INSERT INTO free (region_id, family, bits, addr, pool_id)
+		SELECT * FROM unnest($1::bigint[], $2::smallint[], $3::smallint[], $4::bytea[], $5::bigint[])`
+)
+
+// laterFree queues the insert of a free prefix an allocation leaves over.
+// A take splits one free prefix and leaves one to many over (a /64 taken
+// for a /128 leaves 64): queued one after the other, they go as one
+// statement (insertFrees), which fold can then fold with the
+// allocation's other writes; two were two statements, and broke the fold
+// (at most one write per table in a folded run). Only this job's own
+// statements are extended: a group commit's carried writes, and a
+// statement whose rows are read, stay as they are.
+func (t *tx) laterFree(f registry.FreePrefix) {
+	family, bits, addr := int16(prefix.Family(f.Prefix)), int16(f.Prefix.Bits()), addrBytes(f.Prefix.Addr())
+	if b := t.pending; b != nil && b.Len() > t.carried && t.readers[b.Len()-1] == nil {
+		last := b.QueuedQueries[b.Len()-1]
+		switch last.SQL {
+		case insertFree:
+			a := last.Arguments
+			last.SQL = insertFrees
+			last.Arguments = []any{
+				[]int64{a[0].(int64), f.RegionID}, []int16{int16(a[1].(int)), family}, []int16{int16(a[2].(int)), bits},
+				[][]byte{a[3].([]byte), addr}, []int64{a[4].(int64), f.PoolID},
+			}
+			return
+		case insertFrees:
+			a := last.Arguments
+			a[0], a[1], a[2] = append(a[0].([]int64), f.RegionID), append(a[1].([]int16), family), append(a[2].([]int16), bits)
+			a[3], a[4] = append(a[3].([][]byte), addr), append(a[4].([]int64), f.PoolID)
+			return
+		}
+	}
+	t.later(insertFree, f.RegionID, prefix.Family(f.Prefix), f.Prefix.Bits(), addr, f.PoolID)
 }
 
 func (t *tx) RemoveFree(ctx context.Context, f registry.FreePrefix) (bool, error) {
