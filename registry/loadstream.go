@@ -379,6 +379,12 @@ func (c *chunker) write(ctx context.Context, recs []AssignmentRecord) error {
 		}
 	}
 	if err != nil {
+		var o *AssignmentOverlap
+		if errors.As(err, &o) {
+			if err := c.named(recs, o); err != nil {
+				return err
+			}
+		}
 		if errors.Is(err, ErrOverlap) && len(recs) > 0 {
 			return c.overlap(ctx, recs, err)
 		}
@@ -555,6 +561,26 @@ func (l *loader) live(ctx context.Context, p *Pool, fn func(netip.Prefix) error)
 // with an assignment of an earlier chunk (or the register). A store
 // whose transaction cannot be read after the refusal (PostgreSQL) gets
 // the chunk's lines.
+// named is the error of an overlap the store named as it wrote the chunk
+// (PostgreSQL's LoadAssignments checks the rows it copied), with the
+// lines of both assignments where the file has them; nil if the first
+// is not the chunk's.
+func (c *chunker) named(recs []AssignmentRecord, o *AssignmentOverlap) error {
+	at, other := "", ""
+	for i, a := range c.as {
+		switch a.ID {
+		case o.ID:
+			at = recs[i].At
+		case o.OtherID:
+			other = recs[i].At
+		}
+	}
+	if at == "" {
+		return nil
+	}
+	return &LoadError{at, fmt.Errorf("assignment %s: overlaps assignment %s (%s): %w", o.Prefix, o.Other, cmp.Or(other, c.at(o.OtherID), "earlier in the file"), ErrOverlap)}
+}
+
 func (c *chunker) overlap(ctx context.Context, recs []AssignmentRecord, err error) error {
 	for i, a := range recs {
 		if a.State == StateReleased {

@@ -36,10 +36,17 @@ func (t *tx) LoadAssignments(ctx context.Context, as []registry.Assignment) erro
 		return err
 	}
 	// COPY takes no subquery: an assignment's space, its pool's, is read
-	// here (assignments_pool_space_fk checks it).
-	spaces, err := t.poolSpaces(ctx, as)
+	// here (assignments_pool_space_fk checks it), with the pool's region,
+	// whose lock every writer of the pool's assignments holds while it
+	// checks and writes one (the overlap rule, 00074).
+	spaces, regions, err := t.poolSpaces(ctx, as)
 	if err != nil {
 		return err
+	}
+	for _, id := range regions {
+		if err := t.lockRegion(ctx, id); err != nil {
+			return err
+		}
 	}
 	rows := make([][]any, len(as))
 	for i := range as {
@@ -54,32 +61,67 @@ func (t *tx) LoadAssignments(ctx context.Context, as []registry.Assignment) erro
 		"prefix", "state", "tenant", "resource", "name", "space"}, rows); err != nil {
 		return err
 	}
+	if len(t.deferred) == 0 {
+		// Into a register with assignments (an empty one's are checked
+		// all at once by RestoreIndexes): the overlap rule, for the rows
+		// just copied.
+		if err := t.checkLoaded(ctx, as); err != nil {
+			return err
+		}
+	}
 	t.countInserted(as...)
 	return nil
 }
 
-// poolSpaces maps the pools of as to their spaces.
-func (t *tx) poolSpaces(ctx context.Context, as []registry.Assignment) (map[int64]string, error) {
+// checkLoaded refuses the load if a live row of as overlaps another live
+// row of its space (overlapCheck's neighbours: the first live row within
+// it, the one before it). If two rows overlap, two neighbours do, one of
+// which is loaded: the rows there before did not overlap.
+func (t *tx) checkLoaded(ctx context.Context, as []registry.Assignment) error {
+	ids := make([]int64, 0, len(as))
+	for _, a := range as {
+		if a.State != registry.StateReleased {
+			ids = append(ids, a.ID)
+		}
+	}
+	if len(ids) == 0 {
+		return nil
+	}
+	return t.overlapErr(t.row(ctx, `SELECT a.id, a.prefix::text, o.id, o.prefix::text FROM assignments a CROSS JOIN LATERAL (
+		(SELECT o.id, o.prefix FROM assignments o WHERE o.prefix >= a.prefix
+			AND o.prefix <= set_masklen(broadcast(a.prefix), CASE family(a.prefix) WHEN 4 THEN 32 ELSE 128 END)::cidr
+			AND o.id <> a.id AND o.state <> 'released' AND texteq(o.space, a.space) LIMIT 1)
+		UNION ALL (SELECT n.id, n.prefix FROM (SELECT o.id, o.prefix FROM assignments o WHERE o.prefix < a.prefix AND o.state <> 'released' AND texteq(o.space, a.space)
+			ORDER BY o.prefix DESC LIMIT 1) n WHERE n.prefix >> a.prefix)) o
+		WHERE a.id = ANY($1) LIMIT 1`, ids))
+}
+
+// poolSpaces maps the pools of as to their spaces, and lists their
+// regions in ID order.
+func (t *tx) poolSpaces(ctx context.Context, as []registry.Assignment) (map[int64]string, []int64, error) {
 	ids := make([]int64, 0, 4)
 	for _, a := range as {
 		if !slices.Contains(ids, a.PoolID) {
 			ids = append(ids, a.PoolID)
 		}
 	}
-	rows, err := t.query(ctx, `SELECT id, space FROM pools WHERE id = ANY($1)`, ids)
+	rows, err := t.query(ctx, `SELECT id, space, region_id FROM pools WHERE id = ANY($1)`, ids)
 	if err != nil {
-		return nil, mapErr(err)
+		return nil, nil, mapErr(err)
 	}
 	out := make(map[int64]string, len(ids))
-	var id int64
+	var regions []int64
+	var id, region int64
 	var space string
-	if _, err := pgx.ForEachRow(rows, []any{&id, &space}, func() error {
+	if _, err := pgx.ForEachRow(rows, []any{&id, &space, &region}, func() error {
 		out[id] = space
+		regions = append(regions, region)
 		return nil
 	}); err != nil {
-		return nil, mapErr(err)
+		return nil, nil, mapErr(err)
 	}
-	return out, nil
+	slices.Sort(regions)
+	return out, slices.Compact(regions), nil
 }
 
 // LoadEvents implements registry.EventLoader.
@@ -330,6 +372,16 @@ func (t *tx) RestoreIndexes(ctx context.Context) error {
 		if _, err := t.exec(ctx, `RELEASE SAVEPOINT cadastre_restore`); err != nil {
 			return err
 		}
+	} else {
+		// No exclusion constraint (00074): the overlap rule, for every
+		// live row at once.
+		x, ok, err := t.firstOverlap(ctx)
+		if err != nil {
+			return err
+		}
+		if ok {
+			return x
+		}
 	}
 	// The planner's statistics of what was loaded: a register loaded at
 	// once was never analysed (autovacuum's analyse comes later, and never
@@ -362,22 +414,33 @@ func (t *tx) RestoreIndexes(ctx context.Context) error {
 // firstOverlap finds two live assignments of a space that overlap: the
 // first in address order and the one before it.
 func (t *tx) firstOverlap(ctx context.Context) (*registry.AssignmentOverlap, bool, error) {
-	var x registry.AssignmentOverlap
-	var p, prev string
-	err := t.row(ctx, `SELECT id, prefix::text, pid, pprefix::text FROM (
+	err := t.overlapErr(t.row(ctx, `SELECT id, prefix::text, pid, pprefix::text FROM (
 		SELECT id, prefix, LAG(id) OVER w AS pid, LAG(prefix) OVER w AS pprefix FROM assignments
-		WHERE state <> 'released' WINDOW w AS (PARTITION BY space ORDER BY prefix, id)) s WHERE pprefix >>= prefix LIMIT 1`).Scan(&x.ID, &p, &x.OtherID, &prev)
+		WHERE state <> 'released' WINDOW w AS (PARTITION BY space ORDER BY prefix, id)) s WHERE pprefix >>= prefix LIMIT 1`))
+	var x *registry.AssignmentOverlap
+	if errors.As(err, &x) {
+		return x, true, nil
+	}
+	return nil, false, err
+}
+
+// overlapErr reads a row of two overlapping assignments (ID and prefix
+// of each) as the error that names them; no row is no error.
+func (t *tx) overlapErr(row pgx.Row) error {
+	var x registry.AssignmentOverlap
+	var p, other string
+	err := row.Scan(&x.ID, &p, &x.OtherID, &other)
 	if errors.Is(err, pgx.ErrNoRows) {
-		return nil, false, nil
+		return nil
 	}
 	if err != nil {
-		return nil, false, fmt.Errorf("check overlaps: %w", mapErr(err))
+		return fmt.Errorf("check overlaps: %w", mapErr(err))
 	}
 	var err1, err2 error
 	x.Prefix, err1 = parsePrefix(p)
-	x.Other, err2 = parsePrefix(prev)
+	x.Other, err2 = parsePrefix(other)
 	if err := errors.Join(err1, err2); err != nil {
-		return nil, false, err
+		return err
 	}
-	return &x, true, nil
+	return &x
 }

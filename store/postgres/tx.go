@@ -516,6 +516,14 @@ const assignmentSelect = `SELECT a.id, a.prefix::text, a.pool_id, p.prefix::text
 	LEFT JOIN relocations r ON r.id = p.relocation_id LEFT JOIN regions fg ON fg.id = r.from_region_id`
 
 func (t *tx) InsertAssignment(ctx context.Context, a *registry.Assignment) error {
+	// The overlap rule (00074) is checked by the INSERT itself, under the
+	// lock of the pool's region taken by an earlier statement: the
+	// allocator holds it already (it took the free prefix under it); any
+	// other writer takes it here.
+	if err := t.lockPool(ctx, a); err != nil {
+		return err
+	}
+	lo, hi := withinRange(a.Prefix)
 	if t.deferring && t.s != nil {
 		// An allocation: take the ID from this replica's reserve and send
 		// the row with the allocation's other writes, one round trip less.
@@ -524,34 +532,82 @@ func (t *tx) InsertAssignment(ctx context.Context, a *registry.Assignment) error
 			return err
 		}
 		a.ID = id
-		if a.Space != "" {
-			// The allocator read the pool: its space goes as a value, not
-			// as a look-up per row (assignments_pool_space_fk still
-			// refuses one that is not the pool's).
-			t.later(`INSERT INTO assignments (id, pool_id, prefix, state, tenant, resource, name, created_at, released_at, quarantine_until, space)
-			VALUES ($1, $2, $3::cidr, $4, $5, $6, $7, $8, $9, $10, $11)`,
-				a.ID, a.PoolID, a.Prefix.String(), string(a.State), a.Tenant, a.Resource, a.Name, micros(a.CreatedAt), optMicros(a.ReleasedAt), optMicros(a.QuarantineUntil), a.Space)
-		} else {
-			t.later(`INSERT INTO assignments (id, pool_id, prefix, state, tenant, resource, name, created_at, released_at, quarantine_until, space)
-			VALUES ($1, $2::bigint, $3::cidr, $4, $5, $6, $7, $8, $9, $10, (SELECT space FROM pools WHERE id = $2))`,
-				a.ID, a.PoolID, a.Prefix.String(), string(a.State), a.Tenant, a.Resource, a.Name, micros(a.CreatedAt), optMicros(a.ReleasedAt), optMicros(a.QuarantineUntil))
-		}
+		// The allocator read the pool: its space goes as a value, not as
+		// a look-up per row (assignments_pool_space_fk still refuses one
+		// that is not the pool's).
+		t.later(`INSERT INTO assignments (id, pool_id, prefix, state, tenant, resource, name, created_at, released_at, quarantine_until, space)
+			SELECT $1, $2, $3::cidr, $4, $5, $6, $7, $8, $9, $10, $11 WHERE `+overlapCheck(3, 12, 11, 4),
+			a.ID, a.PoolID, lo, string(a.State), a.Tenant, a.Resource, a.Name, micros(a.CreatedAt), optMicros(a.ReleasedAt), optMicros(a.QuarantineUntil), a.Space, hi)
 		// A failure of the queued row fails the transaction (or the job's
 		// savepoint), and its counts with it.
 		t.countInserted(*a)
 		return nil
 	}
-	// An assignment's space is its pool's (assignments_pool_space_fk
-	// holds it so). The pool's ID is given its type: the column is an
-	// INTEGER (00064) and pools.id a BIGINT, and a parameter without one
-	// takes one from each ("inconsistent types deduced").
+	// The pool's ID is given its type: the column is an INTEGER (00064)
+	// and pools.id a BIGINT, and a parameter without one takes one from
+	// each ("inconsistent types deduced").
 	err := mapErr(t.row(ctx, `INSERT INTO assignments (pool_id, prefix, state, tenant, resource, name, created_at, released_at, quarantine_until, space)
-		VALUES ($1::bigint, $2::cidr, $3, $4, $5, $6, $7, $8, $9, (SELECT space FROM pools WHERE id = $1)) RETURNING id`,
-		a.PoolID, a.Prefix.String(), string(a.State), a.Tenant, a.Resource, a.Name, micros(a.CreatedAt), optMicros(a.ReleasedAt), optMicros(a.QuarantineUntil)).Scan(&a.ID))
+		SELECT $1::bigint, $2::cidr, $3, $4, $5, $6, $7, $8, $9, $10 WHERE `+overlapCheck(2, 11, 10, 3)+` RETURNING id`,
+		a.PoolID, lo, string(a.State), a.Tenant, a.Resource, a.Name, micros(a.CreatedAt), optMicros(a.ReleasedAt), optMicros(a.QuarantineUntil), a.Space, hi).Scan(&a.ID))
 	if err == nil {
 		t.countInserted(*a)
 	}
 	return err
+}
+
+// lockPool takes, once per transaction, the lock of the region of a's
+// pool, which every writer of the pool's assignments holds while it
+// checks and writes one (the overlap rule, 00074), and sets a.Space to
+// the pool's where the caller did not. The allocator's assignment names
+// its region, locked already when it took the free prefix: no statement.
+// Two live assignments of a space that overlap are in one pool, or in
+// a pool and a child pool of it (one region): a relocated unit's space
+// is taken out of its lender's free space, so that allocations from free
+// space in the lender never reach it, and a specific address goes to the
+// innermost pool that holds it (registry holdingPool).
+func (t *tx) lockPool(ctx context.Context, a *registry.Assignment) error {
+	if !t.write {
+		return nil
+	}
+	if a.Space != "" && a.RegionID > 0 && slices.Contains(t.locked, a.RegionID) {
+		return nil
+	}
+	var region int64
+	var space string
+	if err := t.row(ctx, `SELECT region_id, space FROM pools WHERE id = $1`, a.PoolID).Scan(&region, &space); err != nil {
+		if errors.Is(err, pgx.ErrNoRows) {
+			return fmt.Errorf("assignment %s: pool %d: %w", a.Prefix, a.PoolID, registry.ErrNotFound)
+		}
+		return mapErr(err)
+	}
+	a.Space = space
+	return t.lockRegion(ctx, region)
+}
+
+// overlapCheck is the WHERE of an assignment's INSERT ... SELECT: true
+// when the row (prefix parameter p, the last address of its range as a
+// host prefix hi, space sp, state st) is released or overlaps no live row
+// of its space; otherwise assignments_overlap() raises the
+// exclusion_violation the constraint raised (00074). Of the live rows of
+// the space, the next one in address order is within the prefix (a range
+// of assignments_prefix) or the one before it holds the prefix (one step
+// back on the same index), if any row overlaps it: the rows between a
+// prefix and one it holds all lie within it, and the live rows of a space
+// do not overlap each other already.
+//
+// The space is compared by texteq(), which the planner estimates to keep
+// a third of the rows, where it takes "space = $n" on a table without
+// statistics (a new register, until autovacuum analyses it) to keep one
+// row in as many as the table holds: the step back then cost a scan of
+// the whole table and a sort, planned once per connection and kept
+// (alloc-compare.sh on a new register: +200-300 µs of backend CPU an
+// allocation). With statistics both are read on assignments_prefix.
+func overlapCheck(p, hi, sp, st int) string {
+	return fmt.Sprintf(`CASE WHEN $%[4]d = 'released' THEN true
+		WHEN EXISTS (SELECT 1 FROM assignments o WHERE o.prefix >= $%[1]d::cidr AND o.prefix <= $%[2]d::cidr AND o.state <> 'released' AND texteq(o.space, $%[3]d))
+			OR EXISTS (SELECT 1 FROM (SELECT o.prefix FROM assignments o WHERE o.prefix < $%[1]d::cidr AND o.state <> 'released' AND texteq(o.space, $%[3]d)
+				ORDER BY o.prefix DESC LIMIT 1) n WHERE n.prefix >> $%[1]d::cidr)
+		THEN assignments_overlap($%[1]d::cidr, $%[3]d) ELSE true END`, p, hi, sp, st)
 }
 
 // UpdateAssignment implements registry.Tx. The row's state before the
@@ -561,6 +617,7 @@ func (t *tx) InsertAssignment(ctx context.Context, a *registry.Assignment) error
 func (t *tx) UpdateAssignment(ctx context.Context, a registry.Assignment) error {
 	rows, err := t.query(ctx, `UPDATE assignments a SET state = $1, released_at = $2, quarantine_until = $3, name = $4, resource = $5
 		FROM (SELECT id, state FROM assignments WHERE id = $6 FOR UPDATE) old WHERE a.id = old.id
+			AND CASE WHEN old.state = 'released' AND $1 <> 'released' THEN assignments_revived(old.id) ELSE true END
 		RETURNING a.pool_id, masklen(a.prefix), old.state`,
 		string(a.State), optMicros(a.ReleasedAt), optMicros(a.QuarantineUntil), a.Name, a.Resource, a.ID)
 	type before struct {
@@ -579,23 +636,6 @@ func (t *tx) UpdateAssignment(ctx context.Context, a registry.Assignment) error 
 	return nil
 }
 
-// spaceIs is the condition "alias.space is space" written so that the
-// planner may use the partial indexes of live assignments: the global
-// space's exclusion constraint (space = 'global'), the built-in private
-// space's (space = 'private') or the other named spaces' (space NOT IN
-// ('global', 'private')), which a parameter alone cannot prove. The
-// space is parameter n either way, so the statement's arguments do not
-// change with it.
-func spaceIs(alias, space string, n int) string {
-	if space == registry.GlobalSpace {
-		return fmt.Sprintf("%s.space = 'global' AND $%d <> ''", alias, n)
-	}
-	if space == registry.PrivateSpace {
-		return fmt.Sprintf("%s.space = 'private' AND $%d <> ''", alias, n)
-	}
-	return fmt.Sprintf("%s.space = $%d AND %s.space NOT IN ('global', 'private')", alias, n, alias)
-}
-
 // forUpdate locks the assignments a write transaction reads to change.
 func (t *tx) forUpdate() string {
 	if t.write {
@@ -610,8 +650,18 @@ func (t *tx) AssignmentByID(ctx context.Context, id int64) (registry.Assignment,
 	return a, notFound(err, fmt.Sprintf("assignment %d", id))
 }
 
+// liveOverlapping finds the live assignment of space $3 that overlaps the
+// prefix $1 (whose last address, as a host prefix, is $2), if one does:
+// the first live row of the space within it (a range of
+// assignments_prefix), or the one before it in address order if that
+// holds it (see overlapCheck).
+const liveOverlapping = `(SELECT o.id FROM assignments o WHERE o.prefix >= $1::cidr AND o.prefix <= $2::cidr AND o.state <> 'released' AND texteq(o.space, $3) LIMIT 1)
+	UNION ALL (SELECT n.id FROM (SELECT o.id, o.prefix FROM assignments o WHERE o.prefix < $1::cidr AND o.state <> 'released' AND texteq(o.space, $3)
+		ORDER BY o.prefix DESC LIMIT 1) n WHERE n.prefix >> $1::cidr)`
+
 func (t *tx) LiveAssignment(ctx context.Context, space string, p netip.Prefix) (registry.Assignment, bool, error) {
-	rows, err := t.query(ctx, assignmentSelect+` WHERE a.state <> 'released' AND a.prefix && $1::cidr AND `+spaceIs("a", space, 2)+` LIMIT 1`+t.forUpdate(), p.String(), space)
+	lo, hi := withinRange(p)
+	rows, err := t.query(ctx, assignmentSelect+` WHERE a.id = ANY(ARRAY(`+liveOverlapping+`)) AND a.state <> 'released' AND a.space = $3 LIMIT 1`+t.forUpdate(), lo, hi, space)
 	a, err := one(rows, err, scanAssignment)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return a, false, nil
