@@ -63,7 +63,7 @@ func TestPageJSONAsEncodingJSON(t *testing.T) {
 		{"no page", pageBody{}},
 		{"an empty page", pageBody{Items: []registry.Assignment{}}},
 		{"one", pageBody{Items: items[:1]}},
-		{"all, with a next page", pageBody{Items: items, Next: encodeCursor(1234567)}},
+		{"all, with a next page", pageBody{Items: items, Next: encodeCursor("1234567")}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			var want bytes.Buffer

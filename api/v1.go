@@ -502,19 +502,20 @@ type assignmentOut struct {
 	Body registry.Assignment
 }
 
-// cursor is opaque to clients: base64 of "a<id>".
-func encodeCursor(id int64) string {
-	return base64.RawURLEncoding.EncodeToString([]byte("a" + strconv.FormatInt(id, 10)))
+// cursor is opaque to clients: base64 of "a" and the registry's cursor
+// (AssignmentFilter.NextCursor: "ID", or "PREFIX,ID" for a page in
+// address order).
+func encodeCursor(c string) string {
+	return base64.RawURLEncoding.EncodeToString([]byte("a" + c))
 }
 
-func decodeCursor(c string) (int64, error) {
+// setCursor sets f's cursor from c, as encodeCursor wrote it.
+func setCursor(f *registry.AssignmentFilter, c string) error {
 	b, err := base64.RawURLEncoding.DecodeString(c)
-	if err == nil && len(b) > 1 && b[0] == 'a' {
-		if id, err := strconv.ParseInt(string(b[1:]), 10, 64); err == nil && id > 0 {
-			return id, nil
-		}
+	if err != nil || len(b) < 2 || b[0] != 'a' {
+		return fmt.Errorf("cursor %q: not a cursor this server gave: %w", c, registry.ErrInvalid)
 	}
-	return 0, fmt.Errorf("cursor %q: not a cursor this server gave: %w", c, registry.ErrInvalid)
+	return f.SetCursor(string(b[1:]))
 }
 
 func (s *Server) routeAssignments(api huma.API) {
@@ -553,7 +554,7 @@ func (s *Server) routeAssignments(api huma.API) {
 		return &assignmentsOut{Body: out}, nil
 	})
 
-	huma.Register(api, op("list-assignments", http.MethodGet, "/v1/assignments", "List assignments, newest last, a page at a time", auth.ScopeRead, true, http.StatusNotFound),
+	huma.Register(api, op("list-assignments", http.MethodGet, "/v1/assignments", "List assignments a page at a time: newest last, or in address order for a region's page", auth.ScopeRead, true, http.StatusNotFound),
 		func(ctx context.Context, in *struct {
 			Tag      []string `query:"tag,explode" doc:"KEY=VALUE; repeat the parameter for objects carrying every pair"`
 			Region   string   `query:"region"`
@@ -564,7 +565,7 @@ func (s *Server) routeAssignments(api huma.API) {
 			Contains string   `query:"contains" doc:"only the assignment holding this address or prefix"`
 			Name     string   `query:"name" doc:"only the live (not released) assignments with this exact DNS name"`
 			Resource string   `query:"resource" doc:"only the assignments of this exact resource"`
-			Cursor   string   `query:"cursor"`
+			Cursor   string   `query:"cursor" doc:"the next of the page before. A region's page (without a tenant, name, resource or tag, unless of quarantined or released alone) comes in address order (by first address, IPv4 first, then length, then id), every other page by id; a cursor of the other order, such as a region's from before address order, is 400: start again from the first page"`
 			Limit    int      `query:"limit" minimum:"1" maximum:"1000" default:"100"`
 		}) (*pageOut, error) {
 			if in.Family != 0 && in.Family != 4 && in.Family != 6 {
@@ -602,15 +603,15 @@ func (s *Server) routeAssignments(api huma.API) {
 				}
 				f.Contains = p
 			}
-			if in.Cursor != "" {
-				id, err := decodeCursor(in.Cursor)
-				if err != nil {
-					return nil, s.problem(err)
-				}
-				f.AfterID = id
-			}
 			f.Region = in.Region
 			f.Name, f.Resource = in.Name, in.Resource
+			if in.Cursor != "" {
+				// After every filter: the page's order (ByAddress) and so
+				// the cursor's kind depend on them.
+				if err := setCursor(&f, in.Cursor); err != nil {
+					return nil, s.problem(err)
+				}
+			}
 			as, err := s.reg.Assignments(ctx, f)
 			if err != nil {
 				return nil, s.problem(err)
@@ -618,7 +619,7 @@ func (s *Server) routeAssignments(api huma.API) {
 			out := &pageOut{}
 			if len(as) > in.Limit {
 				as = as[:in.Limit]
-				out.Body.Next = encodeCursor(as[len(as)-1].ID)
+				out.Body.Next = encodeCursor(f.NextCursor(as[len(as)-1]))
 				// The next page keeps every filter of this one.
 				q := url.Values{}
 				for k, v := range map[string]string{"region": in.Region, "tenant": in.Tenant, "state": in.State, "within": in.Within, "contains": in.Contains,

@@ -112,7 +112,7 @@ func BenchmarkScalePages(b *testing.B) {
 		{"region", "/region/" + reg},
 		{"tree", "/tree"},
 		{"pool", fmt.Sprintf("/tree/pool/%d", s.a.PoolID)},
-		{"pool-deep-page", fmt.Sprintf("/tree/pool/%d?after=%d", s.a.PoolID, s.a.ID)},
+		{"pool-deep-page", fmt.Sprintf("/tree/pool/%d?after=%s", s.a.PoolID, url.QueryEscape(s.a.Prefix.String()+","+strconv.FormatInt(s.a.ID, 10)))}, // a pool's page is in address order: its cursor is PREFIX,ID
 		{"assignments", "/assignments"},
 		{"assignments-region-v4-assigned", "/assignments?region=" + reg + "&family=4&state=assigned"},
 		{"assignments-region-quarantined", "/assignments?region=" + reg + "&state=quarantined"},
@@ -308,7 +308,7 @@ func BenchmarkScaleAPI(b *testing.B) {
 		{"region-quarantined", "/v1/assignments?region=" + reg + "&state=quarantined&limit=100"},
 		{"state-released", "/v1/assignments?state=released&limit=100"},
 		{"tenant", "/v1/assignments?tenant=" + url.QueryEscape(s.a.Tenant) + "&limit=100"},
-		{"cursor-region", fmt.Sprintf("/v1/assignments?region=%s&state=assigned&family=4&cursor=%s&limit=100", reg, cursorOf(s.a.ID))},
+		{"cursor-region", fmt.Sprintf("/v1/assignments?region=%s&state=assigned&family=4&cursor=%s&limit=100", reg, cursorOf(s.a))},
 	} {
 		b.Run(p.name, func(b *testing.B) {
 			b.ReportAllocs()
@@ -327,8 +327,9 @@ func BenchmarkScaleAPI(b *testing.B) {
 	}
 }
 
-// cursorOf is the API's cursor of the page after assignment id (api's
-// encodeCursor: base64 of "a<id>").
-func cursorOf(id int64) string {
-	return base64.RawURLEncoding.EncodeToString([]byte("a" + strconv.FormatInt(id, 10)))
+// cursorOf is the API's cursor of a region's page (in address order)
+// after assignment a (api's encodeCursor: base64 of "a" and the
+// registry's cursor, "PREFIX,ID").
+func cursorOf(a registry.Assignment) string {
+	return base64.RawURLEncoding.EncodeToString([]byte("a" + a.Prefix.String() + "," + strconv.FormatInt(a.ID, 10)))
 }

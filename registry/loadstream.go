@@ -558,28 +558,23 @@ func (l *loader) live(ctx context.Context, p *Pool, fn func(netip.Prefix) error)
 			}
 		}
 	}
-	var ps []netip.Prefix
-	var after int64
+	// A pool's live assignments come in address order, a page at a time.
+	f := AssignmentFilter{PoolID: p.ID, States: []State{StateAssigned, StateQuarantined}, Limit: DumpPage}
 	for {
-		as, err := l.tx.Assignments(ctx, AssignmentFilter{PoolID: p.ID, States: []State{StateAssigned, StateQuarantined}, AfterID: after, Limit: DumpPage})
+		as, err := l.tx.Assignments(ctx, f)
 		if err != nil {
 			return err
 		}
 		for _, a := range as {
-			ps = append(ps, a.Prefix)
+			if err := fn(a.Prefix); err != nil {
+				return err
+			}
 		}
 		if len(as) < DumpPage {
-			break
+			return nil
 		}
-		after = as[len(as)-1].ID
+		f.AfterPrefix, f.AfterID = as[len(as)-1].Prefix, as[len(as)-1].ID
 	}
-	slices.SortFunc(ps, prefix.Compare)
-	for _, a := range ps {
-		if err := fn(a); err != nil {
-			return err
-		}
-	}
-	return nil
 }
 
 // overlap names the record of the chunk that the store refused as

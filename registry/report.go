@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"maps"
+	"math"
 	"net/netip"
 	"slices"
 	"strconv"
@@ -417,8 +418,8 @@ func (r *Registry) ShowWith(ctx context.Context, p netip.Prefix, opts ShowOption
 
 // summarise fills h's Summary and one page of its Assignments for a
 // query that is exactly h.Pool: after cur, at most limit (every one when
-// limit < 0), live ones first, each part by ID; h.Next is the cursor of
-// the page after, empty on the last.
+// limit < 0), live ones first in address order, then the released ones
+// by ID; h.Next is the cursor of the page after, empty on the last.
 func (r *Registry) summarise(ctx context.Context, tx Tx, h *Holding, cur showCursor, limit int) error {
 	pl := *h.Pool
 	now := r.clock()
@@ -475,7 +476,12 @@ func (r *Registry) summarise(ctx context.Context, tx Tx, h *Holding, cur showCur
 		}
 		f := AssignmentFilter{PoolID: pl.ID, States: part.states}
 		if part.past == cur.past {
-			f.AfterID = cur.after
+			f.AfterID, f.AfterPrefix = cur.after, cur.at
+			if cur.at.IsValid() {
+				// After every row of the prefix: a pool has one live row
+				// of a prefix at most.
+				f.AfterID = math.MaxInt64
+			}
 		}
 		if limit >= 0 {
 			f.Limit = limit - len(h.Assignments) + 1 // one more says whether a page follows
@@ -487,7 +493,13 @@ func (r *Registry) summarise(ctx context.Context, tx Tx, h *Holding, cur showCur
 		for _, a := range as {
 			if limit >= 0 && len(h.Assignments) == limit {
 				last := h.Assignments[len(h.Assignments)-1]
-				h.Next = showCursor{past: last.State == StateReleased, after: last.ID}.String()
+				c := showCursor{past: true, after: last.ID}
+				if last.State != StateReleased {
+					// Live assignments of a pool do not overlap: the prefix
+					// is where the page ends.
+					c = showCursor{at: last.Prefix}
+				}
+				h.Next = c.String()
 				return nil
 			}
 			h.Assignments = append(h.Assignments, a)
@@ -496,31 +508,43 @@ func (r *Registry) summarise(ctx context.Context, tx Tx, h *Holding, cur showCur
 	return nil
 }
 
-// showCursor is where a page of a pool's assignments ends: the ID of the
-// last one listed, and whether it was past the live ones. It reads
-// "live.ID" or "past.ID".
+// showCursor is where a page of a pool's assignments ends: among the live
+// ones, the prefix of the last one listed ("live.PREFIX"); among the
+// released ones, its ID ("past.ID"). A pool's live assignments were
+// listed by ID before they were listed by address (issue 16): such a
+// cursor ("live.ID") is refused, not read as a place it was not.
 type showCursor struct {
 	past  bool
 	after int64
+	at    netip.Prefix
 }
 
 func (c showCursor) String() string {
 	if c.past {
 		return fmt.Sprintf("past.%d", c.after)
 	}
-	return fmt.Sprintf("live.%d", c.after)
+	return "live." + c.at.String()
 }
 
 func parseShowCursor(s string) (showCursor, error) {
 	if s == "" {
 		return showCursor{}, nil
 	}
-	part, id, ok := strings.Cut(s, ".")
-	n, err := strconv.ParseInt(id, 10, 64)
-	if !ok || err != nil || n < 0 || (part != "live" && part != "past") {
-		return showCursor{}, invalid("cursor %q: not one a page of show gave (live.ID or past.ID)", s)
+	part, rest, ok := strings.Cut(s, ".")
+	switch {
+	case ok && part == "past":
+		if n, err := strconv.ParseInt(rest, 10, 64); err == nil && n >= 0 {
+			return showCursor{past: true, after: n}, nil
+		}
+	case ok && part == "live":
+		if p, err := netip.ParsePrefix(rest); err == nil && p == p.Masked() {
+			return showCursor{at: p}, nil
+		}
+		if _, err := strconv.ParseInt(rest, 10, 64); err == nil {
+			return showCursor{}, invalid("cursor %q: a pool's live assignments are listed by address now, not by ID: start again from the first page", s)
+		}
 	}
-	return showCursor{past: part == "past", after: n}, nil
+	return showCursor{}, invalid("cursor %q: not one a page of show gave (live.PREFIX or past.ID)", s)
 }
 
 // Relocations lists every relocation, oldest first.

@@ -2,7 +2,11 @@ package registry
 
 import (
 	"context"
+	"fmt"
 	"net/netip"
+	"slices"
+	"strconv"
+	"strings"
 	"time"
 )
 
@@ -62,10 +66,37 @@ type AssignmentFilter struct {
 	States   []State
 	Within   netip.Prefix // assignments inside this prefix
 	Contains netip.Prefix // assignments holding all of this prefix
-	AfterID  int64        // keyset pagination
-	Limit    int
+	// AfterID is keyset pagination: the ID of the last row of the page
+	// before. In a page in address order (ByAddress) it breaks the tie
+	// between rows of one prefix (released ones, other spaces').
+	AfterID int64
+	// AfterPrefix is the cursor of a page in address order (ByAddress):
+	// the prefix of the last row of the page before, the page holding the
+	// rows after (AfterPrefix, AfterID) in that order. Invalid: from the
+	// first row.
+	AfterPrefix netip.Prefix
+	Limit       int
 	// Tags keeps the assignments carrying every one of these pairs.
 	Tags Tags
+}
+
+// ByAddress reports whether the page of f comes in address order (by
+// first address, IPv4 before IPv6, then length, then ID: a prefix before
+// the prefixes inside it, PostgreSQL's order of cidr) with the cursor
+// (AfterPrefix, AfterID) rather than in ID order after AfterID: a pool's or
+// a region's page without a tenant, name, resource or tag, unless it is
+// of past states only (quarantined, released), whose pages are read in ID
+// order from the stores' indexes of past rows. The stores keep no index of
+// a pool's rows by ID (issue 16): a pool's page is a range of the index by
+// address, the pool's prefix, filtered by the pool.
+func (f AssignmentFilter) ByAddress() bool {
+	if f.PoolID == 0 && f.RegionID == 0 && f.Region == "" {
+		return false
+	}
+	if f.Tenant != nil || f.Name != "" || f.Resource != "" || len(f.Tags) > 0 {
+		return false
+	}
+	return len(f.States) == 0 || slices.Contains(f.States, StateAssigned)
 }
 
 // EventFilter selects events; zero fields match everything.
@@ -225,4 +256,56 @@ type NameCounter interface {
 	// case and a trailing dot (zone is canonical: lower case, fully
 	// qualified).
 	NamesAt(ctx context.Context, zone string, spaces []string) (int, error)
+}
+
+// NextCursor is the cursor of the page of f after the one ending with
+// last, as SetCursor reads it: last's ID ("ID") in a page in ID order;
+// its prefix and ID ("PREFIX,ID") in a page in address order (ByAddress).
+func (f AssignmentFilter) NextCursor(last Assignment) string {
+	id := strconv.FormatInt(last.ID, 10)
+	if f.ByAddress() {
+		return last.Prefix.String() + "," + id
+	}
+	return id
+}
+
+// SetCursor sets f's cursor (AfterID, and AfterPrefix in a page in
+// address order) from c, a cursor NextCursor gave for a page of the same
+// filter. A cursor of the other order is refused (ErrInvalid), not read
+// as a place it was not: a region's page was in ID order before it was
+// in address order (issue 16), and such a link is still around.
+func (f *AssignmentFilter) SetCursor(c string) error {
+	at, id, hasAt := strings.Cut(c, ",")
+	if !hasAt {
+		at, id = "", c
+	}
+	n, err := strconv.ParseInt(id, 10, 64)
+	if err != nil || n < 1 {
+		return fmt.Errorf("cursor %q: not a cursor of a page of assignments: %w", c, ErrInvalid)
+	}
+	switch {
+	case f.ByAddress() && !hasAt:
+		return fmt.Errorf("cursor %q: a page of a pool or a region is in address order, and this cursor is of a page in ID order (before the change): start again from the first page: %w", c, ErrInvalid)
+	case !f.ByAddress() && hasAt:
+		return fmt.Errorf("cursor %q: a cursor of a page in address order (a pool's or a region's), not of this page: %w", c, ErrInvalid)
+	case hasAt:
+		p, err := netip.ParsePrefix(at)
+		if err != nil || p != p.Masked() {
+			return fmt.Errorf("cursor %q: not a cursor of a page of assignments: %w", c, ErrInvalid)
+		}
+		f.AfterPrefix = p
+	}
+	f.AfterID = n
+	return nil
+}
+
+// CursorError is the error of a page in address order (ByAddress) given
+// an ID cursor alone (AfterID without AfterPrefix), a caller still paging
+// it by ID: nil for any other filter. The stores answer it rather than
+// the first page again, which such a caller would read for ever.
+func (f AssignmentFilter) CursorError() error {
+	if f.ByAddress() && f.AfterID != 0 && !f.AfterPrefix.IsValid() {
+		return fmt.Errorf("a page of a pool or a region is in address order: its cursor is a prefix and an ID (AfterPrefix), not an ID alone: %w", ErrInvalid)
+	}
+	return nil
 }

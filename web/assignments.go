@@ -23,15 +23,15 @@ type assignmentList struct {
 // session only ever lists its own.
 func (s *Server) listAssignments(r *http.Request, f registry.AssignmentFilter, base string) (assignmentList, error) {
 	q := r.URL.Query()
-	if a := q.Get("after"); a != "" {
-		id, err := strconv.ParseInt(a, 10, 64)
-		if err != nil || id < 0 {
-			return assignmentList{}, fmt.Errorf("after %q: not an assignment number: %w", a, registry.ErrInvalid)
-		}
-		f.AfterID = id
-	}
 	if t := sessionOf(r.Context()).Tenant(); t != nil {
 		f.Tenant = t
+	}
+	// The cursor's kind follows the page's order (ByAddress), which the
+	// tenant above is part of.
+	if a := q.Get("after"); a != "" {
+		if err := f.SetCursor(a); err != nil {
+			return assignmentList{}, fmt.Errorf("after: %w", err)
+		}
 	}
 	f.Limit = assignmentsPage + 1
 	as, err := s.reg.Assignments(r.Context(), f)
@@ -41,7 +41,7 @@ func (s *Server) listAssignments(r *http.Request, f registry.AssignmentFilter, b
 	out := assignmentList{Items: as}
 	if len(as) > assignmentsPage {
 		out.Items = as[:assignmentsPage]
-		q.Set("after", strconv.FormatInt(out.Items[len(out.Items)-1].ID, 10))
+		q.Set("after", f.NextCursor(out.Items[len(out.Items)-1]))
 		out.Next = base + "?" + q.Encode()
 	}
 	return out, nil

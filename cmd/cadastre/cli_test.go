@@ -56,7 +56,7 @@ func TestGolden(t *testing.T) {
 			{"pool", "list", "--region", "lender"}, {"pool", "list", "--region", "borrower"}, {"pool", "list"},
 		}},
 		{"export", [][]string{{"export"}, {"export", "--format", "csv"}}},
-		{"show_pool", [][]string{{"show", "40.64.0.0/24", "--limit", "2"}, {"show", "40.64.0.0/24", "--limit", "1"}, {"show", "40.64.0.0/24", "--limit", "1", "--after", "live.1"}, {"show", "2603:1000::/48"}}},
+		{"show_pool", [][]string{{"show", "40.64.0.0/24", "--limit", "2"}, {"show", "40.64.0.0/24", "--limit", "1"}, {"show", "40.64.0.0/24", "--limit", "1", "--after", "live.40.64.0.0/32"}, {"show", "2603:1000::/48"}}},
 		{"report", [][]string{{"report"}, {"report", "--region", "east"}}},
 		{"alloc", [][]string{
 			{"alloc", "--region", "east", "--family", "4", "--count", "3", "--tenant", "globex", "--resource", "vm-9"},

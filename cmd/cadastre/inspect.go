@@ -24,13 +24,15 @@ func newShowCmd(a *app) *cobra.Command {
 		Long: `Tell which block, pool, region and assignment hold an address or prefix, and
 the history of each. Given exactly a pool, show prints its summary (size, used,
 free by prefix length, the units lent out of it) and a page of its assignments:
-live ones first, then released ones, each by ID. Only that page is read, from the
-file or by the server; the last line names the cursor of the next page (--after).
+live ones first in address order, then released ones by ID. Only that page is
+read, from the file or by the server; the last line names the cursor of the next
+page (--after: live.PREFIX or past.ID; a live.ID cursor, from before live ones
+came in address order, is refused).
 Private space is looked up in the space whose pool holds it; --space names one
 when several spaces hold the address and no pool does.`,
 		Example: `  cadastre show 191.232.0.5
   cadastre show 2603:1030::/64 --json
-  cadastre show 191.232.0.0/16 --limit 100 --after live.4711
+  cadastre show 191.232.0.0/16 --limit 100 --after live.191.232.4.17/32
   cadastre show 10.1.2.3 --space vpc-a`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {

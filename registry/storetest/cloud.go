@@ -2,6 +2,7 @@ package storetest
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"fmt"
 	"net/netip"
@@ -155,7 +156,8 @@ func Cloud(t *testing.T, open Open) {
 	})
 
 	// A region's pages (merged from its pools' pages where the store does
-	// so) are the region's assignments, in ID order, whatever the filter.
+	// so) are the region's assignments, in the page's order (by address,
+	// or by ID for its past alone or a tag), whatever the filter.
 	t.Run("region pages", func(t *testing.T) {
 		for _, region := range []string{"us-east", "brazil-south", "kenya-central"} {
 			for _, f := range []registry.AssignmentFilter{{}, {Family: 4}, {Family: 6}, {States: []registry.State{registry.StateAssigned}},
@@ -176,7 +178,18 @@ func Cloud(t *testing.T, open Open) {
 					if len(got) < page.Limit {
 						break
 					}
-					page.AfterID = got[len(got)-1].ID
+					if err := page.SetCursor(page.NextCursor(got[len(got)-1])); err != nil {
+						t.Fatal(err)
+					}
+				}
+				order := func(a, b registry.Assignment) int { return cmp.Compare(a.ID, b.ID) }
+				if f.ByAddress() {
+					order = func(a, b registry.Assignment) int {
+						return cmp.Or(a.Prefix.Addr().Compare(b.Prefix.Addr()), cmp.Compare(a.Prefix.Bits(), b.Prefix.Bits()), cmp.Compare(a.ID, b.ID))
+					}
+				}
+				if !slices.IsSortedFunc(all, order) {
+					t.Errorf("region %s, filter %+v: not in the page's order (by address: %v)", region, f, f.ByAddress())
 				}
 				if len(paged) != len(all) {
 					t.Fatalf("region %s, filter %+v: %d by pages, %d at once", region, f, len(paged), len(all))

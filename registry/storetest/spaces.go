@@ -257,7 +257,7 @@ func runSpaces(t *testing.T, open Open) {
 }
 
 // runShowPages: show of exactly a pool lists its assignments a page at a
-// time (live ones, then released ones, each by ID), the pages together
+// time (live ones by address, then released ones by ID), the pages together
 // are every assignment once, and the summary counts them all.
 func runShowPages(t *testing.T, open Open) {
 	ctx := context.Background()
@@ -284,11 +284,16 @@ func runShowPages(t *testing.T, open Open) {
 				t.Fatal(err)
 			}
 		}
-		var want []int64
+		var live []registry.Assignment
 		for _, a := range as {
 			if a.ID != as[1].ID && a.ID != as[4].ID {
-				want = append(want, a.ID)
+				live = append(live, a)
 			}
+		}
+		slices.SortFunc(live, func(a, b registry.Assignment) int { return a.Prefix.Addr().Compare(b.Prefix.Addr()) })
+		var want []int64
+		for _, a := range live {
+			want = append(want, a.ID)
 		}
 		want = append(want, as[1].ID, as[4].ID)
 
@@ -319,7 +324,7 @@ func runShowPages(t *testing.T, open Open) {
 				}
 			}
 			if !slices.Equal(got, want) {
-				t.Errorf("limit %d: pages list %v, want %v (live by ID, then released)", limit, got, want)
+				t.Errorf("limit %d: pages list %v, want %v (live by address, then released by ID)", limit, got, want)
 			}
 			if wantPages := max(1, (len(want)+limit-1)/limit); pages != wantPages {
 				t.Errorf("limit %d: %d pages, want %d", limit, pages, wantPages)

@@ -640,6 +640,7 @@ func Run(t *testing.T, open Open) {
 	runAddressLocks(t, open)
 	t.Run("overlap is refused within a space only", func(t *testing.T) { runSpaceOverlap(t, open) })
 	runShowPages(t, open)
+	runPagesByAddress(t, open)
 
 	t.Run("views cannot write", func(t *testing.T) {
 		f := setup(t, open)

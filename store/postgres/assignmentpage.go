@@ -59,7 +59,15 @@ const (
 func pageQuery(f registry.AssignmentFilter) (string, []any) {
 	q, args := assignmentQueryOf(pageSelect, f)
 	return "SELECT q.id, q.prefix, q.pool_id, q.tenant, q.resource, q.name, q.state, q.created_at, q.released_at, q.quarantine_until, q.space, t.key, t.value" +
-		" FROM (" + q + ") q LEFT JOIN LATERAL (SELECT t.key, t.value FROM tags t WHERE t.kind = 'assignment' AND t.object_id = q.id OFFSET 0) t ON true ORDER BY q.id", args
+		" FROM (" + q + ") q LEFT JOIN LATERAL (SELECT t.key, t.value FROM tags t WHERE t.kind = 'assignment' AND t.object_id = q.id OFFSET 0) t ON true" + pageOrder(f), args
+}
+
+// pageOrder is the ORDER BY of pageQuery: f's order (ByAddress).
+func pageOrder(f registry.AssignmentFilter) string {
+	if f.ByAddress() {
+		return " ORDER BY q.prefix, q.id"
+	}
+	return " ORDER BY q.id"
 }
 
 // AssignmentPage implements registry.AssignmentPager: one round trip of one
@@ -69,6 +77,9 @@ func pageQuery(f registry.AssignmentFilter) (string, []any) {
 // a region that does not exist. The page's pools the store has not seen
 // yet are read after it (pagePools).
 func (s *Store) AssignmentPage(ctx context.Context, f registry.AssignmentFilter) ([]registry.Assignment, error) {
+	if err := f.CursorError(); err != nil {
+		return nil, err
+	}
 	q, args := pageQuery(f)
 	b := &pgx.Batch{}
 	b.Queue(genericPlans)

@@ -182,9 +182,13 @@ func (t *tx) DeletePool(ctx context.Context, id int64) error {
 	// Its counters go with it (ON DELETE CASCADE): changes not yet
 	// stored would otherwise be written for a pool that is gone.
 	t.counts.DropPool(id)
+	// `state <> 'assigned'`: the condition of the partial index
+	// assignments_pool_past, so that it finds the released rows (a pool
+	// being deleted has no live one: Registry checks, and the foreign key
+	// refuses). No index leads with the pool alone (00075).
 	for _, q := range []string{
-		`DELETE FROM tags WHERE kind = 'assignment' AND object_id IN (SELECT id FROM assignments WHERE pool_id = $1)`,
-		`DELETE FROM assignments WHERE pool_id = $1 AND state = 'released'`,
+		`DELETE FROM tags WHERE kind = 'assignment' AND object_id IN (SELECT id FROM assignments WHERE pool_id = $1 AND state <> 'assigned')`,
+		`DELETE FROM assignments WHERE pool_id = $1 AND state = 'released' AND state <> 'assigned'`,
 		poolFreeDeleteSQL,
 	} {
 		if _, err := t.exec(ctx, q, id); err != nil {

@@ -38,6 +38,9 @@ func (t *tx) Assignments(ctx context.Context, f registry.AssignmentFilter) ([]re
 	// Registry resolves the region by name; only AssignmentPage's
 	// statement looks it up itself.
 	f.Region = ""
+	if err := f.CursorError(); err != nil {
+		return nil, err
+	}
 	q, args := assignmentQuery(f)
 	rows, err := t.query(ctx, q, args...)
 	return collect(rows, err, scanAssignment)
@@ -80,6 +83,9 @@ func assignmentQuery(f registry.AssignmentFilter) (string, []any) {
 // pageSelect: their columns, FROM assignments a and its joins) as the
 // statement's select.
 func assignmentQueryOf(sel string, f registry.AssignmentFilter) (string, []any) {
+	if f.ByAddress() {
+		return byAddressQuery(sel, f)
+	}
 	byIndex := f.Name == "" && f.Resource == "" && f.Tenant == nil
 	if byIndex && f.Limit > 0 && hasRegion(f) && f.PoolID == 0 && !f.Named && len(f.Tags) == 0 {
 		return regionQuery(sel, f)
@@ -112,7 +118,7 @@ func assignmentQueryOf(sel string, f registry.AssignmentFilter) (string, []any) 
 	// assignments until it was full, every one of them for a rare state
 	// (66,235 rows for a page of a tenant's quarantined at ten million).
 	tenantPast := f.Tenant != nil && f.Name == "" && f.Resource == "" && len(f.Tags) == 0 && f.PoolID == 0
-	if (byIndex || tenantPast) && f.Limit > 0 && pastOnly(f.States) && !hasRegion(f) && !f.Within.IsValid() && !f.Contains.IsValid() {
+	if (byIndex || tenantPast) && (f.Limit > 0 || f.PoolID != 0) && pastOnly(f.States) && !hasRegion(f) && !f.Within.IsValid() && !f.Contains.IsValid() {
 		// One part per state, and per family unless the page is a pool's
 		// (assignments_pool_past serves it): each an ordered range of
 		// assignments_state_past4 or _past6 (state, id), index only.
@@ -160,10 +166,65 @@ func assignmentQueryOf(sel string, f registry.AssignmentFilter) (string, []any) 
 	return q + " ORDER BY a.id" + limit(f.Limit), args
 }
 
-// regionQuery is the statement of a region's page (f.RegionID without a
-// pool): for each of the region's pools of f's family (pools of the other
-// family hold none of the page), and each past state when the page is of
-// past ones, the first f.Limit rows in ID order, merged. It reads at most
+// byAddressQuery is the statement of a page in address order
+// (f.ByAddress: a pool's or a region's page): for each pool (f.PoolID, or
+// the region's of f's family), a range of assignments_prefix over the
+// pool's prefix, filtered by the pool (units lent out and child pools lie
+// inside their parent but are pools of their own; pools of other spaces
+// may have the same prefix) and after the cursor (AfterPrefix, AfterID),
+// at most a page in (prefix, ID) order (cidr's order: by network, a
+// prefix before the ones inside it); the pools' pages merged. There is
+// no index of a pool's rows by ID (00075 dropped assignments_pool_id,
+// 28.5 bytes an assignment and one B-tree written by every allocation).
+func byAddressQuery(sel string, f registry.AssignmentFilter) (string, []any) {
+	var args sqlArgs
+	g := f
+	// A pool's assignments are of its family: the pools are chosen by it.
+	g.PoolID, g.RegionID, g.Region, g.Limit, g.Family, g.AfterID, g.AfterPrefix = 0, 0, "", 0, 0, 0, netip.Prefix{}
+	where := []string{"a.prefix >= rp.prefix AND a.prefix <= set_masklen(broadcast(rp.prefix), CASE rp.family WHEN 4 THEN 32 ELSE 128 END)::cidr"}
+	if f.AfterPrefix.IsValid() {
+		// The cursor: a bound of the same range (the greater of the two is
+		// the scan's start), then the ID among rows of its prefix.
+		c := args.add(f.AfterPrefix.Masked().String())
+		where = append(where, "a.prefix >= "+c+"::cidr AND (a.prefix > "+c+"::cidr OR a.id > "+args.add(f.AfterID)+")")
+	}
+	// The pool, the states and a name, as one condition whose selectivity
+	// the planner does not know (0.5): estimating a pool's range to hold
+	// a handful of rows of the pool (one in the number of pools, times a
+	// state's share), it read every row of the range by a bitmap and
+	// sorted them rather than walk the index in order up to the page
+	// (TestAssignmentPagePlans).
+	h := registry.AssignmentFilter{States: g.States, Named: g.Named}
+	g.States, g.Named = nil, false
+	where = append(where, assignmentWhere(g, &args)...)
+	where = append(where, "coalesce("+strings.Join(append([]string{"a.pool_id = rp.id"}, assignmentWhere(h, &args)...), " AND ")+", false)")
+	var outer string
+	if f.PoolID != 0 {
+		outer = "rp.id = " + args.add(f.PoolID)
+	} else {
+		outer = "rp.region_id = " + regionArg(f, &args)
+	}
+	if f.Family != 0 {
+		outer += " AND rp.family = " + args.add(f.Family)
+	}
+	// Each pool's rows in the index's order (by prefix alone: an ordered
+	// range of assignments_prefix, with no sort), the page's last
+	// prefix's ties with it (released rows of the same prefix, in any
+	// order); the merge sorts them by ID.
+	inner := " ORDER BY a.prefix"
+	if f.Limit > 0 {
+		inner += " FETCH FIRST " + strconv.Itoa(f.Limit) + " ROWS WITH TIES"
+	}
+	page := "SELECT x.id FROM pools rp CROSS JOIN LATERAL (SELECT a.id, a.prefix FROM assignments a WHERE " + strings.Join(where, " AND ") +
+		inner + ") x WHERE " + outer + " ORDER BY x.prefix, x.id" + limit(f.Limit)
+	return sel + " WHERE a.id = ANY(ARRAY(" + page + ")) ORDER BY a.prefix, a.id" + limit(f.Limit), args
+}
+
+// regionQuery is the statement of a region's page of past states
+// (f.RegionID without a pool; other pages of a region are in address
+// order: byAddressQuery): for each of the region's pools of f's family
+// (pools of the other family hold none of the page), and each past state,
+// the first f.Limit rows in ID order, merged. It reads at most
 // a page per pool and state, whatever the size of the region.
 func regionQuery(sel string, f registry.AssignmentFilter) (string, []any) {
 	var args sqlArgs

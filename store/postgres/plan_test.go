@@ -120,7 +120,7 @@ func TestAssignmentPagePlans(t *testing.T) {
 			f := c.f
 			f.Limit = limit
 			// The page is the one the plain statement (every condition on
-			// the rows, in ID order) gives.
+			// the rows, in the page's order) gives.
 			got, want := pageIDs(t, ctx, s.pool, assignmentQuery, f), pageIDs(t, ctx, s.pool, plainQuery, f)
 			if !slices.Equal(got, want) {
 				t.Errorf("page %v, want %v", got, want)
@@ -352,7 +352,16 @@ func plainQuery(f registry.AssignmentFilter) (string, []any) {
 	var args sqlArgs
 	g := f
 	g.Within, g.Contains = netip.Prefix{}, netip.Prefix{}
+	order := " ORDER BY a.id"
+	if f.ByAddress() {
+		// A pool's or a region's page: in (prefix, ID) order after the
+		// cursor (AfterPrefix, AfterID).
+		g.AfterID, g.AfterPrefix, order = 0, netip.Prefix{}, " ORDER BY a.prefix, a.id"
+	}
 	where := assignmentWhere(g, &args)
+	if f.ByAddress() && f.AfterPrefix.IsValid() {
+		where = append(where, "(a.prefix, a.id) > ("+args.add(f.AfterPrefix.String())+"::cidr, "+args.add(f.AfterID)+"::bigint)")
+	}
 	if f.Within.IsValid() {
 		where = append(where, "a.prefix <<= "+args.add(f.Within.String())+"::cidr")
 	}
@@ -363,7 +372,7 @@ func plainQuery(f registry.AssignmentFilter) (string, []any) {
 	if len(where) > 0 {
 		q += " WHERE " + strings.Join(where, " AND ")
 	}
-	return q + " ORDER BY a.id" + limit(f.Limit), args
+	return q + order + limit(f.Limit), args
 }
 
 // pageIDs runs the statement query makes of f and returns the IDs.

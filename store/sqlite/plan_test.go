@@ -27,6 +27,11 @@ func TestAssignmentPagePlans(t *testing.T) {
 	defer s.Close()
 	tenant := "t1"
 	past := []registry.State{registry.StateQuarantined, registry.StateReleased}
+	scopes := []pageScope{
+		{id: 1, space: "global", family: 4, first: []byte{10, 0, 0, 0}, last: []byte{10, 0, 255, 255}},
+		{id: 2, space: "global", family: 6, first: make([]byte, 16), last: append(make([]byte, 8), 255, 255, 255, 255, 255, 255, 255, 255)},
+		{id: 3, space: "vpc-a", family: 4, first: []byte{10, 2, 0, 0}, last: []byte{10, 2, 0, 255}},
+	}
 	for _, c := range []struct {
 		name  string
 		f     registry.AssignmentFilter
@@ -43,6 +48,10 @@ func TestAssignmentPagePlans(t *testing.T) {
 		// tagPool: the tag's entries are read per pool from
 		// tags_pool_match.
 		tagPool bool
+		// scopes: a page in address order (ByAddress) of these pools, a
+		// range of assignments_at each, in its order (ties sorted), the
+		// pools' pages merged by one sort.
+		scopes []pageScope
 	}{
 		{name: "first page", f: registry.AssignmentFilter{}, scanOK: true}, // in ID order, every row kept: stops after a page
 		{name: "after a cursor", f: registry.AssignmentFilter{AfterID: 500}},
@@ -75,10 +84,15 @@ func TestAssignmentPagePlans(t *testing.T) {
 		{name: "a tag in a pool", f: registry.AssignmentFilter{Tags: registry.Tags{"env": "prod"}, PoolID: 3}, tagPool: true},
 		// A region of more pools than one statement merges: joined.
 		{name: "a tag in a region of many pools", f: registry.AssignmentFilter{Tags: registry.Tags{"env": "prod"}, RegionID: 1}},
-		{name: "a pool", f: registry.AssignmentFilter{PoolID: 3}},
+		{name: "a pool", f: registry.AssignmentFilter{PoolID: 3}, scopes: scopes[2:]},
+		{name: "a pool's live, after a cursor", f: registry.AssignmentFilter{PoolID: 3, States: []registry.State{registry.StateAssigned, registry.StateQuarantined},
+			AfterPrefix: netip.MustParsePrefix("10.2.0.7/32"), AfterID: 1 << 62}, scopes: scopes[2:]},
 		{name: "a pool's quarantined", f: registry.AssignmentFilter{PoolID: 3, States: past[:1], AfterID: 9}},
-		{name: "a region", f: registry.AssignmentFilter{RegionID: 1}, pools: []int64{1, 2}},
-		{name: "a region's IPv4 assigned", f: registry.AssignmentFilter{RegionID: 1, Family: 4, States: []registry.State{registry.StateAssigned}}, pools: []int64{1, 2}},
+		{name: "a pool's past", f: registry.AssignmentFilter{PoolID: 3, States: past}},
+		{name: "a region", f: registry.AssignmentFilter{RegionID: 1}, scopes: scopes[:2]},
+		{name: "a region's IPv4 assigned", f: registry.AssignmentFilter{RegionID: 1, Family: 4, States: []registry.State{registry.StateAssigned}}, scopes: scopes[:1]},
+		{name: "a region's assigned, after a cursor", f: registry.AssignmentFilter{RegionID: 1, States: []registry.State{registry.StateAssigned},
+			AfterPrefix: netip.MustParsePrefix("10.0.3.0/24"), AfterID: 77}, scopes: scopes[:2]},
 		{name: "a region's quarantined", f: registry.AssignmentFilter{RegionID: 1, States: past[:1]}, pools: []int64{1, 2}},
 		{name: "a region's past, after a cursor", f: registry.AssignmentFilter{RegionID: 1, States: past, AfterID: 77}, pools: []int64{1, 2}},
 		{name: "within a prefix", f: registry.AssignmentFilter{Within: netip.MustParsePrefix("10.0.0.0/16")}, sortOK: true},
@@ -96,6 +110,12 @@ func TestAssignmentPagePlans(t *testing.T) {
 			q, args := assignmentQuery(f)
 			if c.pools != nil {
 				q, args = regionPageQuery(f, c.pools)
+			}
+			if f.ByAddress() != (c.scopes != nil) {
+				t.Fatalf("ByAddress = %v", f.ByAddress())
+			}
+			if c.scopes != nil {
+				q, args = byAddressQuery(f, c.scopes)
 			}
 			if familyPage(f) != (c.rows[1] > 0) {
 				t.Fatalf("familyPage = %v", familyPage(f))
@@ -118,7 +138,23 @@ func TestAssignmentPagePlans(t *testing.T) {
 			if want := "tags_pool_match (key=? AND value=? AND pool_id=? AND object_id>?)"; c.tagPool && !strings.Contains(strings.Join(plan, "\n"), want) {
 				t.Errorf("the tag's entries are not read per pool (%s); plan:\n  %s", want, strings.Join(plan, "\n  "))
 			}
+			if c.scopes != nil {
+				// Each pool's rows: a range of assignments_at from the
+				// pool's start (or the cursor) to its end, ties of one
+				// first address sorted (LAST 2 TERMS: bits, id) where
+				// released rows may share one.
+				got := strings.Join(plan, "\n")
+				if n := strings.Count(got, "SEARCH a USING INDEX assignments_at (space=? AND family=? AND first>? AND first<?)"); n != len(c.scopes) {
+					t.Errorf("%d ranges of assignments_at, want one a pool (%d); plan:\n  %s", n, len(c.scopes), strings.Join(plan, "\n  "))
+				}
+				if n := strings.Count(got, "USE TEMP B-TREE FOR ORDER BY"); n > 0 {
+					t.Errorf("%d sorts of whole row sets, want none (the pages' keys are merged in Go); plan:\n  %s", n, strings.Join(plan, "\n  "))
+				}
+			}
 			for _, d := range plan {
+				if c.scopes != nil && d == "USE TEMP B-TREE FOR LAST 2 TERMS OF ORDER BY" {
+					continue
+				}
 				if !c.scanOK && scansTable(d) || !c.sortOK && strings.Contains(d, "TEMP B-TREE") {
 					t.Errorf("plan step %q reads rows in proportion to the register; plan:\n  %s\nstatement: %s", d, strings.Join(plan, "\n  "), q)
 				}

@@ -747,6 +747,9 @@ func assignmentsAtQuery(space string, p netip.Prefix, minBits int) (string, []an
 const maxRegionUnion = 200
 
 func (t *tx) Assignments(ctx context.Context, f registry.AssignmentFilter) ([]registry.Assignment, error) {
+	if f.ByAddress() {
+		return t.assignmentsByAddress(ctx, f)
+	}
 	if f.RegionID != 0 && f.PoolID == 0 && f.Limit > 0 && f.Tenant == nil && f.Name == "" && f.Resource == "" &&
 		(len(f.Tags) == 0 && !f.Named || len(f.Tags) > 0 && !f.Contains.IsValid()) {
 		// A page of a region: the first rows in ID order of each of its
@@ -882,19 +885,30 @@ func assignmentQuery(f registry.AssignmentFilter) (string, []any) {
 		}
 		return q, args
 	}
-	if byIndex && f.Limit > 0 && pastOnly(f.States) && f.RegionID == 0 && f.PoolID == 0 && !f.Within.IsValid() && !f.Contains.IsValid() {
+	if byIndex && (f.Limit > 0 || f.PoolID != 0) && pastOnly(f.States) && f.RegionID == 0 && !f.Within.IsValid() && !f.Contains.IsValid() {
+		// A pool's past: each state's page from assignments_pool_past
+		// (pool_id, state, id). `<> 'assigned'` is the partial index's
+		// condition, which SQLite does not prove from a list of states.
+		index := "assignments_state_past"
+		if f.PoolID != 0 {
+			index = "assignments_pool_past"
+		}
 		g := f
 		g.Limit = 0
+		lim := ""
+		if f.Limit > 0 {
+			lim = fmt.Sprintf(" LIMIT %d", f.Limit)
+		}
 		var parts []string
 		var args []any
 		for _, s := range f.States {
 			g.States = []registry.State{s}
 			where, a := assignmentWhere(g)
-			parts = append(parts, fmt.Sprintf("SELECT id FROM (SELECT a.id FROM assignments a INDEXED BY assignments_state_past WHERE a.state <> 'assigned' AND %s ORDER BY a.id LIMIT %d)",
-				strings.Join(where, " AND "), f.Limit))
+			parts = append(parts, fmt.Sprintf("SELECT id FROM (SELECT a.id FROM assignments a INDEXED BY %s WHERE a.state <> 'assigned' AND %s ORDER BY a.id%s)",
+				index, strings.Join(where, " AND "), lim))
 			args = append(args, a...)
 		}
-		return assignmentListSelect + " WHERE a.id IN (" + strings.Join(parts, " UNION ALL ") + fmt.Sprintf(") ORDER BY a.id LIMIT %d", f.Limit), args
+		return assignmentListSelect + " WHERE a.id IN (" + strings.Join(parts, " UNION ALL ") + ") ORDER BY a.id" + lim, args
 	}
 	where, args := assignmentWhere(f)
 	q := listSelect(f)
@@ -1002,8 +1016,8 @@ func assignmentWhere(f registry.AssignmentFilter) ([]string, []any) {
 }
 
 // assignmentsOfRegion answers a page of f (with RegionID, without PoolID)
-// from a page of each of the region's pools (index assignments_pool_id),
-// merged in ID order. ok is false when the region has too many pools for
+// of past states or of a tag from a page of each of the region's pools
+// (index assignments_pool_past or tags_pool_match), merged in ID order. ok is false when the region has too many pools for
 // one statement: the caller then joins.
 func (t *tx) assignmentsOfRegion(ctx context.Context, f registry.AssignmentFilter) ([]registry.Assignment, bool, error) {
 	// Pools of the other family hold none of the page: reading them
@@ -1044,8 +1058,8 @@ func regionQuery(f registry.AssignmentFilter, pools []int64) (string, []any) {
 	// A page of past or quarantined assignments is read per pool and state
 	// in ID order from the partial index assignments_pool_past (pool_id,
 	// state, id): sorting each pool's past rows for a page grew with the
-	// pool (a twelfth of a cloud register is released). Any other page is
-	// read in ID order (assignments_pool_id) until it is full.
+	// pool (a twelfth of a cloud register is released). Any other page of
+	// a region is in address order (assignmentsByAddress).
 	g := f
 	g.RegionID, g.Limit = 0, 0
 	var parts []string
@@ -1057,10 +1071,6 @@ func regionQuery(f registry.AssignmentFilter, pools []int64) (string, []any) {
 	}
 	for _, id := range pools {
 		g.PoolID = id
-		if !pastOnly(f.States) {
-			part("assignments_pool_id", "")
-			continue
-		}
 		for _, s := range f.States {
 			g.States = []registry.State{s}
 			part("assignments_pool_past", "a.state <> 'assigned' AND ")
