@@ -49,8 +49,10 @@ if [ -n "${PG:-}" ]; then
   PGDB=$(Q "SELECT current_database()") || { echo "$PG: cannot connect" >&2; exit 2; }
   # an assignment's family is its prefix's (migration 00064 dropped the column)
   AFAM="family(a.prefix)"
+  APFX="a.prefix::text"
 else
   AFAM="a.family"
+  APFX="a.family || ':' || hex(a.first) || ':' || a.bits"
   Q() { sqlite3 -readonly -batch -noheader "$DB" "$1"; }
   [ -f "$DB" ] || { echo "$DB: no such register" >&2; exit 2; }
   STORE=(--db "$DB")
@@ -73,6 +75,17 @@ else Q "SELECT a.family, hex(a.first), a.bits FROM assignments a WHERE a.id IN (
   awk -F'|' '{h=$2; if ($1==4) { printf "%d.%d.%d.%d\n", strtonum("0x" substr(h,1,2)), strtonum("0x" substr(h,3,2)), strtonum("0x" substr(h,5,2)), strtonum("0x" substr(h,7,2)) }
     else { s=""; for (i=0;i<8;i++) s = s (i?":":"") tolower(substr(h, 4*i+1, 4)); print s } }' > $D/addrs
 fi
+# pfx turns $APFX into a prefix's text: PostgreSQL's cidr text as it is,
+# SQLite's family:HEX:bits (the prefix text is not stored) spelled out.
+pfx() {
+  case $1 in
+  4:*:*) local h=${1#4:}; local b=${h#*:}; h=${h%%:*}
+    printf '%d.%d.%d.%d/%s' "0x${h:0:2}" "0x${h:2:2}" "0x${h:4:2}" "0x${h:6:2}" "$b";;
+  6:*:*) local h=${1#6:}; local b=${h#*:} s= i; h=${h%%:*}
+    for ((i=0; i<8; i++)); do s+=${s:+:}${h:4*i:4}; done; printf '%s/%s' "${s,,}" "$b";;
+  *) printf '%s' "$1";;
+  esac
+}
 cursor() { printf 'a%s' "$1" | base64 | tr '+/' '-_' | tr -d '=\n'; }
 qe() { local s=$1 o= c i; for ((i=0; i<${#s}; i++)); do c=${s:i:1}; case $c in [a-zA-Z0-9.~_-]) o+=$c;; *) o+=$(printf '%%%02X' "'$c");; esac; done; printf '%s' "$o"; }
 
@@ -106,12 +119,13 @@ Q "SELECT DISTINCT '/v1/assignments?tenant=' || tenant || '&limit=100' FROM assi
 # Pages deep in the register: the page after a sampled assignment, alone,
 # in its region (with a state and a family), of its tenant, of its tag.
 : > $D/api-cursor
-Q "SELECT a.id, r.name, a.tenant, $AFAM FROM assignments a JOIN pools p ON p.id = a.pool_id JOIN regions r ON r.id = p.region_id
+# A region's page is in address order: its cursor is PREFIX,ID (issue 16).
+Q "SELECT a.id, r.name, a.tenant, $AFAM, $APFX FROM assignments a JOIN pools p ON p.id = a.pool_id JOIN regions r ON r.id = p.region_id
    WHERE a.id IN ($ids) ORDER BY a.id LIMIT 400" |
-while IFS='|' read -r id region tenant fam; do
+while IFS='|' read -r id region tenant fam at; do
   c=$(cursor "$id")
   echo "/v1/assignments?cursor=$c&limit=100"
-  echo "/v1/assignments?region=$region&state=assigned&family=$fam&cursor=$c&limit=100"
+  echo "/v1/assignments?region=$region&state=assigned&family=$fam&cursor=$(cursor "$(pfx "$at"),$id")&limit=100"
   [ -n "$tenant" ] && echo "/v1/assignments?tenant=$(qe "$tenant")&cursor=$c&limit=100"
   echo "/v1/assignments?tag=env%3De$((id/100 % 10))&cursor=$c&limit=100"
 done > $D/api-cursor
@@ -121,7 +135,9 @@ Q "SELECT '/region/' || name FROM regions" > $D/web-region
 echo /tree > $D/web-tree
 Q "SELECT '/tree/block/' || id FROM blocks ORDER BY (id * 2654435761 + $SEED) % 1000003 LIMIT 200" > $D/web-block
 Q "SELECT DISTINCT '/tree/pool/' || pool_id FROM assignments WHERE id IN ($ids) LIMIT 300" > $D/web-pool
-Q "SELECT '/tree/pool/' || pool_id || '?after=' || id FROM assignments WHERE id IN ($ids) LIMIT 300" > $D/web-pool-deep
+# a pool's page after one of its assignments (in address order: PREFIX,ID)
+Q "SELECT a.pool_id, a.id, $APFX FROM assignments a WHERE a.id IN ($ids) LIMIT 300" |
+while IFS='|' read -r pool id at; do echo "/tree/pool/$pool?after=$(qe "$(pfx "$at"),$id")"; done > $D/web-pool-deep
 Q "SELECT '/assignments?region=' || name || '&family=4&state=assigned' FROM regions
    UNION ALL SELECT '/assignments?region=' || name || '&state=quarantined' FROM regions
    UNION ALL SELECT '/assignments?region=' || name || '&state=released' FROM regions
