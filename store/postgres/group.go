@@ -232,7 +232,7 @@ func (s *Store) runShared(batch []*job, savepoints bool) ([]*job, bool) {
 			// and each copy was a heap object per allocation (issue 16).
 			locked: slices.Clip(shared.locked), inserted: slices.Clip(shared.inserted), pending: first,
 			regions: shared.regions, regionsShared: true, carried: carried, prev: carryTx,
-			batched: true, use: maps.Clone(shared.use), tenantLocks: len(shared.use), counts: shared.counts.Clone()}
+			batched: true, use: maps.Clone(shared.use), tenantLocks: len(shared.use), counts: shared.counts.Clone(), memTake: !savepoints}
 		queued := first.Len()
 		if queued == 0 {
 			// Without a savepoint, and nothing carried or to begin with,
@@ -243,6 +243,18 @@ func (s *Store) runShared(batch []*job, savepoints bool) ([]*job, bool) {
 			x.pending = nil
 		}
 		err := safeRun(j.fn, x)
+		if !savepoints && err == nil && x.pending == first && !x.countedHeld && len(x.readers) == 0 {
+			// PROTOTYPE: nothing sent, writes queued: they wait for the
+			// next statement or the COMMIT (a failure gives the batch up).
+			carry, carryTx, carryJob = first, x, i
+			if carry.Len() == 0 {
+				carry, carryTx, carryJob = nil, nil, -1
+			}
+			ok[i] = true
+			shared.locked, shared.inserted, shared.regions, shared.use = x.locked, x.inserted, x.regions, x.use
+			shared.counts = x.counts
+			continue
+		}
 		if err == nil && x.pending == first && (first.Len() > queued || x.countedHeld) || err == nil && len(x.readers) > 0 {
 			// Writes queued, or uses counted in memory (tenant.go), and no
 			// statement sent: send them now, so that the job's outcome,
@@ -314,6 +326,8 @@ func (s *Store) runShared(batch []*job, savepoints bool) ([]*job, bool) {
 				fail(uerr)
 				return batch, true
 			}
+		} else {
+			begun = true
 		}
 	}
 	switch {

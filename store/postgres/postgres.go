@@ -637,6 +637,7 @@ type tx struct {
 	tenantLocks int
 	// batched marks a job's transaction in a group commit (group.go).
 	batched bool
+	memTake bool // PROTOTYPE (memtake.go)
 	// use are the tenants whose rows a group commit's transaction has
 	// locked by counting their use, as the transaction sees them: later
 	// jobs count in memory, and the counts are stored once, with the

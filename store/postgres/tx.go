@@ -477,6 +477,9 @@ func (t *tx) TakeSmallestFree(ctx context.Context, regionID int64, family, maxBi
 	if err := t.lockRegion(ctx, regionID); err != nil {
 		return registry.FreePrefix{}, false, err
 	}
+	if f, ok := t.takeQueued(regionID, family, maxBits); ok {
+		return f, true, nil
+	}
 	// The pool is part of the row's key: a region may hold pools of two
 	// spaces over the same addresses, whose free rows differ only in it,
 	// and only the one found is taken.
