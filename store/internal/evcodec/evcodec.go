@@ -241,8 +241,8 @@ func (e *encoder) shape(start, n int, keys *[len(shape1)][2]int) {
 			return
 		}
 	}
-	out := append(make([]byte, 0, len(e.out)), e.out[:start]...)
-	out = append(out, tagShape)
+	// In place: each value moves left over the keys dropped before it.
+	out := append(e.out[:start], tagShape)
 	for i := range shape1 {
 		// A value ends where the next key starts; the last one's runs
 		// on with the members after the shape and the object's end.
@@ -284,7 +284,10 @@ func (e *encoder) number() bool {
 		e.pos++
 	}
 	text := e.in[start:e.pos]
-	if v, err := strconv.ParseInt(string(text), 10, 64); err == nil && strconv.FormatInt(v, 10) == string(text) {
+	// The checks below format into a buffer on the stack: every event an
+	// allocation writes passes here (issue 16).
+	var tmp [64]byte
+	if v, err := strconv.ParseInt(string(text), 10, 64); err == nil && string(strconv.AppendInt(tmp[:0], v, 10)) == string(text) {
 		switch {
 		case v == e.s.ID:
 			e.out = append(e.out, tagSubjID)
@@ -323,6 +326,7 @@ func (e *encoder) str() bool {
 	}
 	raw := e.in[start:e.pos]
 	e.pos++
+	var tmp [64]byte // see number
 	if i, ok := dictIndex[string(raw)]; ok {
 		e.out = append(e.out, tagDict+i)
 		return true
@@ -336,14 +340,14 @@ func (e *encoder) str() bool {
 		return true
 	}
 	if len(raw) >= 20 && len(raw) <= 35 && raw[4] == '-' && raw[len(raw)-1] == 'Z' {
-		if t, err := time.Parse(time.RFC3339Nano, string(raw)); err == nil && t.UTC().Format(time.RFC3339Nano) == string(raw) {
+		if t, err := time.Parse(time.RFC3339Nano, string(raw)); err == nil && string(t.UTC().AppendFormat(tmp[:0], time.RFC3339Nano)) == string(raw) {
 			e.out = append(e.out, tagTime)
 			e.out = binary.AppendVarint(e.out, t.UnixNano())
 			return true
 		}
 	}
 	if bytes.IndexByte(raw, '/') > 0 {
-		if p, err := netip.ParsePrefix(string(raw)); err == nil && p.String() == string(raw) {
+		if p, err := netip.ParsePrefix(string(raw)); err == nil && string(p.AppendTo(tmp[:0])) == string(raw) {
 			if p == p.Masked() && !p.Addr().Is4In6() {
 				// The length (IPv6: 33 more), then the bytes that hold the bits.
 				fb := byte(p.Bits())
@@ -351,7 +355,12 @@ func (e *encoder) str() bool {
 					fb += 33
 				}
 				e.out = append(e.out, tagPrefixM, fb)
-				e.out = append(e.out, p.Addr().AsSlice()[:(p.Bits()+7)/8]...)
+				a := p.Addr().As16()
+				if p.Addr().Is4() {
+					a4 := p.Addr().As4()
+					copy(a[:], a4[:])
+				}
+				e.out = append(e.out, a[:(p.Bits()+7)/8]...)
 				return true
 			}
 			if p.Addr().Is4() {
@@ -359,7 +368,13 @@ func (e *encoder) str() bool {
 			} else {
 				e.out = append(e.out, tagPrefix6, byte(p.Bits()))
 			}
-			e.out = append(e.out, p.Addr().AsSlice()...)
+			if p.Addr().Is4() {
+				a := p.Addr().As4()
+				e.out = append(e.out, a[:]...)
+			} else {
+				a := p.Addr().As16()
+				e.out = append(e.out, a[:]...)
+			}
 			return true
 		}
 	}
