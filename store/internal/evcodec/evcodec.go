@@ -83,17 +83,64 @@ const (
 // is stored as its values alone.
 var shape1 = [...]string{"id", "prefix", "pool_id", "pool", "region", "space", "tenant", "resource", "name", "state", "borrowed"}
 
-var dictIndex = func() map[string]byte {
-	m := make(map[string]byte, len(dict1))
+// dictByLen[n] lists the dictionary entries n bytes long (n > 0): a
+// string of an event is looked up among the few of its length, without
+// hashing it (a map lookup for each of an assignment's ~21 strings cost
+// ~130 instructions; most of its values are no entry). The empty string
+// is entry 0.
+var dictByLen = func() (out [maxDictLen + 1][]byte) {
+	seen := make(map[string]bool, len(dict1))
 	for i, s := range dict1 {
-		m[s] = byte(i)
+		if seen[s] {
+			panic("evcodec: dictionary entry twice: " + s)
+		}
+		seen[s] = true
+		if s != "" {
+			out[len(s)] = append(out[len(s)], byte(i))
+		}
 	}
-	return m
+	return out
+}()
+
+// maxDictLen is the length of the longest dictionary entry.
+const maxDictLen = len("registered_country")
+
+// dictLookup returns the index of the dictionary entry raw, if it is one.
+func dictLookup(raw []byte) (byte, bool) {
+	if len(raw) == 0 {
+		return 0, dict1[0] == ""
+	}
+	if len(raw) >= len(dictByLen) {
+		return 0, false
+	}
+	for _, i := range dictByLen[len(raw)] {
+		if s := dict1[i]; s[0] == raw[0] && s == string(raw) {
+			return i, true
+		}
+	}
+	return 0, false
+}
+
+// shapeTags are shape1's keys as the encoder writes them.
+var shapeTags = func() (out [len(shape1)]byte) {
+	for i, k := range shape1 {
+		j, ok := dictLookup([]byte(k))
+		if !ok {
+			panic("evcodec: shape key not in the dictionary: " + k)
+		}
+		out[i] = tagDict + j
+	}
+	return out
 }()
 
 func init() {
 	if len(dict1) > tagObject-tagDict {
 		panic("evcodec: dictionary too large for its tags")
+	}
+	for _, s := range dict1 {
+		if len(s) > maxDictLen {
+			panic("evcodec: maxDictLen below a dictionary entry's length: " + s)
+		}
 	}
 }
 
@@ -236,8 +283,8 @@ func (e *encoder) shape(start, n int, keys *[len(shape1)][2]int) {
 	if n < len(shape1) {
 		return
 	}
-	for i, k := range shape1 {
-		if e.out[keys[i][0]] != tagDict+dictIndex[k] || keys[i][1]-keys[i][0] != 1 {
+	for i, tag := range shapeTags {
+		if e.out[keys[i][0]] != tag || keys[i][1]-keys[i][0] != 1 {
 			return
 		}
 	}
@@ -327,7 +374,7 @@ func (e *encoder) str() bool {
 	raw := e.in[start:e.pos]
 	e.pos++
 	var tmp [64]byte // see number
-	if i, ok := dictIndex[string(raw)]; ok {
+	if i, ok := dictLookup(raw); ok {
 		e.out = append(e.out, tagDict+i)
 		return true
 	}
