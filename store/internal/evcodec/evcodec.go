@@ -34,6 +34,8 @@ import (
 	"strconv"
 	"sync"
 	"time"
+
+	"github.com/cadastre-ipam/cadastre/internal/jsonfast"
 )
 
 // Version1 is the first byte of a version 1 encoding.
@@ -387,7 +389,7 @@ func (e *encoder) str() bool {
 		return true
 	}
 	if len(raw) >= 20 && len(raw) <= 35 && raw[4] == '-' && raw[len(raw)-1] == 'Z' {
-		if t, err := time.Parse(time.RFC3339Nano, string(raw)); err == nil && string(t.UTC().AppendFormat(tmp[:0], time.RFC3339Nano)) == string(raw) {
+		if t, err := time.Parse(time.RFC3339Nano, string(raw)); err == nil && string(jsonfast.AppendTime(tmp[:0], t.UTC())) == string(raw) {
 			e.out = append(e.out, tagTime)
 			e.out = binary.AppendVarint(e.out, t.UnixNano())
 			return true
@@ -571,7 +573,7 @@ func (d *decoder) value() error {
 		}
 		d.pos += n
 		d.out = append(d.out, '"')
-		d.out = time.Unix(0, v).UTC().AppendFormat(d.out, time.RFC3339Nano)
+		d.out = jsonfast.AppendTime(d.out, time.Unix(0, v).UTC()) // AppendFormat(RFC3339Nano) without its layout interpreter
 		d.out = append(d.out, '"')
 	case c == tagPrefix4 || c == tagPrefix6:
 		size := 4
