@@ -170,6 +170,7 @@ func (t *tx) copy(ctx context.Context, table string, cols []string, rows [][]any
 	if err != nil {
 		return err
 	}
+	t.forget()
 	if _, err := t.raw.CopyFrom(cctx, pgx.Identifier{table}, cols, pgx.CopyFromRows(rows)); err != nil {
 		return fmt.Errorf("%s: %w", table, mapErr(err))
 	}

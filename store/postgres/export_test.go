@@ -44,3 +44,10 @@ func PositionBuffers(ctx context.Context, s *Store, marked bool) (int, error) {
 	}
 	return out[0].Plan.Hit + out[0].Plan.Read, nil
 }
+
+// SetMemTake turns the take from the queue (memtake.go) on or off; call
+// it before the Store's first Update.
+func SetMemTake(s *Store, on bool) { s.noMemTake = !on }
+
+// MemTakes is how many takes the queue answered.
+func MemTakes(s *Store) int64 { return s.memTakes.Load() }

@@ -163,6 +163,13 @@ func (s *Store) runShared(batch []*job, savepoints bool) ([]*job, bool) {
 	defer c.Release()
 	begun := false
 	shared := &tx{raw: c, ctx: ctx, write: true, s: s}
+	// cand is the database's next free row, known to every job of a batch
+	// without savepoints (memtake.go): a job's take may be answered from
+	// the leftovers earlier jobs queued.
+	var cand *takeCand
+	if !savepoints && !s.noMemTake {
+		cand = &takeCand{}
+	}
 	// carry is the last job's final writes (and its RELEASE), not sent yet:
 	// they go out ahead of the next job's first statement, so that a job
 	// costs one round trip under the region's lock, not two, or alone at
@@ -232,7 +239,7 @@ func (s *Store) runShared(batch []*job, savepoints bool) ([]*job, bool) {
 			// and each copy was a heap object per allocation (issue 16).
 			locked: slices.Clip(shared.locked), inserted: slices.Clip(shared.inserted), pending: first,
 			regions: shared.regions, regionsShared: true, carried: carried, prev: carryTx,
-			batched: true, use: maps.Clone(shared.use), tenantLocks: len(shared.use), counts: shared.counts.Clone(), memTake: !savepoints}
+			batched: true, use: maps.Clone(shared.use), tenantLocks: len(shared.use), counts: shared.counts.Clone(), cand: cand}
 		queued := first.Len()
 		if queued == 0 {
 			// Without a savepoint, and nothing carried or to begin with,
@@ -243,9 +250,18 @@ func (s *Store) runShared(batch []*job, savepoints bool) ([]*job, bool) {
 			x.pending = nil
 		}
 		err := safeRun(j.fn, x)
+		if !savepoints && err != nil && x.tookQueued {
+			// The job took a leftover out of the queue, which holds earlier
+			// jobs' writes too, and failed: the batch runs again with
+			// savepoints, where its error is its own and the queue intact.
+			return giveUp()
+		}
 		if !savepoints && err == nil && x.pending == first && !x.countedHeld && len(x.readers) == 0 {
-			// PROTOTYPE: nothing sent, writes queued: they wait for the
-			// next statement or the COMMIT (a failure gives the batch up).
+			// Nothing sent, writes queued (batches without savepoints):
+			// they wait for the next job's statement or the COMMIT, so that
+			// a job whose take came from the queue (memtake.go) costs no
+			// round trip. A failure there gives the batch up, and it runs
+			// again with savepoints.
 			carry, carryTx, carryJob = first, x, i
 			if carry.Len() == 0 {
 				carry, carryTx, carryJob = nil, nil, -1

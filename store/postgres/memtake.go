@@ -2,36 +2,73 @@ package postgres
 
 import (
 	"bytes"
+	"context"
+	"errors"
 	"net/netip"
 
 	"github.com/cadastre-ipam/cadastre/registry"
 )
 
-// PROTOTYPE (not for merge): a take answered from the free prefixes this
-// batch queued and has not sent, without a statement. It does NOT check
-// the rows of free already in the database (a smaller or lower one there
-// would be the right answer): it measures what skipping the take's round
-// trip would give, in a benchmark whose free space is one buddy split.
+// A take from the queue (issue 16): in a shared batch without savepoints
+// (group.go) the jobs' writes wait in one queue until a statement or the
+// COMMIT sends them, among them the free prefixes each allocation leaves
+// over (laterFree). The next job's take would send them and pick the
+// best row of free, by bits descending, then address, then pool; when
+// the transaction knows the best row of free the database holds for the
+// same request (takeCand), that choice is the better of it and the best
+// queued leftover, and a leftover that wins is taken out of the queue
+// with no statement and no round trip. The address chosen is the one the
+// statement would have chosen.
+//
+// takeCand is the database's best remaining row of free for one (region,
+// family, maxBits), as the last take statement returned it. The region's
+// lock, held to the end of the transaction, keeps other transactions'
+// writers of free out of the region; any statement this transaction sends
+// (exec, query, row, flush, a COPY) may write free, or send queued
+// leftovers into it, and forgets it (forget).
+type takeCand struct {
+	valid   bool
+	region  int64
+	family  int
+	maxBits int
+	has     bool // a row exists
+	bits    int16
+	addr    []byte
+	pool    int64
+}
+
+// forget drops the known candidate: a statement is going out.
+func (t *tx) forget() {
+	if t.cand != nil {
+		t.cand.valid = false
+	}
+}
+
+// before says whether free row (bits, addr, pool) comes before (bBits,
+// bAddr, bPool) in the take's order: larger bits (a smaller prefix)
+// first, then the lower address, then the lower pool.
+func before(bits int16, addr []byte, pool int64, bBits int16, bAddr []byte, bPool int64) bool {
+	if bits != bBits {
+		return bits > bBits
+	}
+	if c := bytes.Compare(addr, bAddr); c != 0 {
+		return c < 0
+	}
+	return pool < bPool
+}
+
+// takeQueued answers a take from the queued leftovers when the best of
+// them comes before the database's known candidate (or there is none).
 func (t *tx) takeQueued(regionID int64, family, maxBits int) (registry.FreePrefix, bool) {
-	if !t.memTake || t.pending == nil || len(t.readers) > 0 {
+	c := t.cand
+	if c == nil || !c.valid || c.region != regionID || c.family != family || c.maxBits != maxBits ||
+		t.pending == nil || len(t.readers) > 0 {
 		return registry.FreePrefix{}, false
 	}
 	bestQ, bestK := -1, -1
 	var bBits int16
 	var bAddr []byte
 	var bPool int64
-	better := func(bits int16, addr []byte, pool int64) bool {
-		if bestQ < 0 || bits > bBits {
-			return true
-		}
-		if bits < bBits {
-			return false
-		}
-		if c := bytes.Compare(addr, bAddr); c != 0 {
-			return c < 0
-		}
-		return pool < bPool
-	}
 	for qi, q := range t.pending.QueuedQueries {
 		a := q.Arguments
 		switch q.SQL {
@@ -39,7 +76,7 @@ func (t *tx) takeQueued(regionID int64, family, maxBits int) (registry.FreePrefi
 			if a[0].(int64) != regionID || a[1].(int) != family || a[2].(int) > maxBits {
 				continue
 			}
-			if bits := int16(a[2].(int)); better(bits, a[3].([]byte), a[4].(int64)) {
+			if bits := int16(a[2].(int)); bestQ < 0 || before(bits, a[3].([]byte), a[4].(int64), bBits, bAddr, bPool) {
 				bestQ, bestK, bBits, bAddr, bPool = qi, -1, bits, a[3].([]byte), a[4].(int64)
 			}
 		case insertFrees:
@@ -48,13 +85,15 @@ func (t *tx) takeQueued(regionID int64, family, maxBits int) (registry.FreePrefi
 				if rs[k] != regionID || int(fs[k]) != family || int(bs[k]) > maxBits {
 					continue
 				}
-				if better(bs[k], as[k], ps[k]) {
+				if bestQ < 0 || before(bs[k], as[k], ps[k], bBits, bAddr, bPool) {
 					bestQ, bestK, bBits, bAddr, bPool = qi, k, bs[k], as[k], ps[k]
 				}
 			}
 		}
 	}
-	if bestQ < 0 {
+	if bestQ < 0 || c.has && before(c.bits, c.addr, c.pool, bBits, bAddr, bPool) {
+		// Nothing queued, or the database's row comes first: the
+		// statement takes it (after sending the queue).
 		return registry.FreePrefix{}, false
 	}
 	ip, ok := netip.AddrFromSlice(bAddr)
@@ -62,28 +101,25 @@ func (t *tx) takeQueued(regionID int64, family, maxBits int) (registry.FreePrefi
 		return registry.FreePrefix{}, false
 	}
 	f := registry.FreePrefix{Prefix: netip.PrefixFrom(ip, int(bBits)), PoolID: bPool, RegionID: regionID}
+	// The queue is changed in place, its earlier jobs' part too: a job
+	// that fails after this gives the batch up (group.go), and the batch
+	// runs again with savepoints, where nothing is taken from the queue.
+	t.tookQueued = true
+	if t.s != nil {
+		t.s.memTakes.Add(1)
+	}
 	q := t.pending.QueuedQueries[bestQ]
-	if bestK < 0 {
-		t.pending.QueuedQueries = append(t.pending.QueuedQueries[:bestQ], t.pending.QueuedQueries[bestQ+1:]...)
-		if bestQ < t.carried {
-			t.carried--
+	if bestK >= 0 {
+		a := q.Arguments
+		a[0], a[1], a[2] = del(a[0].([]int64), bestK), del(a[1].([]int16), bestK), del(a[2].([]int16), bestK)
+		a[3], a[4] = del(a[3].([][]byte), bestK), del(a[4].([]int64), bestK)
+		if len(a[0].([]int64)) > 0 {
+			return f, true
 		}
-		return f, true
 	}
-	a := q.Arguments
-	cut := func(k int) {
-		a[0] = del(a[0].([]int64), k)
-		a[1] = del(a[1].([]int16), k)
-		a[2] = del(a[2].([]int16), k)
-		a[3] = del(a[3].([][]byte), k)
-		a[4] = del(a[4].([]int64), k)
-	}
-	cut(bestK)
-	if len(a[0].([]int64)) == 0 {
-		t.pending.QueuedQueries = append(t.pending.QueuedQueries[:bestQ], t.pending.QueuedQueries[bestQ+1:]...)
-		if bestQ < t.carried {
-			t.carried--
-		}
+	t.pending.QueuedQueries = append(t.pending.QueuedQueries[:bestQ], t.pending.QueuedQueries[bestQ+1:]...)
+	if bestQ < t.carried {
+		t.carried--
 	}
 	return f, true
 }
@@ -92,4 +128,62 @@ func del[T any](s []T, k int) []T {
 	out := make([]T, 0, len(s)-1)
 	out = append(out, s[:k]...)
 	return append(out, s[k+1:]...)
+}
+
+// takeWithNext is the take (TakeSmallestFree's statement) that also
+// returns the best row left after it, for takeCand: the row tagged 0 is
+// the one taken; 1 the next at the same bits, 2 the first at the next
+// smaller bits (read before the DELETE, both exclude the row taken).
+// Each is one probe of free's key (region_id, family, bits, addr, pool_id).
+const takeWithNext = `WITH pick AS (SELECT bits, addr, pool_id FROM free WHERE region_id = $1 AND family = $2
+		AND bits = (SELECT MAX(bits) FROM free WHERE region_id = $1 AND family = $2 AND bits <= $3)
+		ORDER BY addr, pool_id LIMIT 1),
+	taken AS (DELETE FROM free f USING pick WHERE f.region_id = $1 AND f.family = $2
+		AND (f.bits, f.addr, f.pool_id) = (pick.bits, pick.addr, pick.pool_id) RETURNING f.bits, f.addr, f.pool_id)
+	SELECT 0, bits, addr, pool_id FROM taken
+	UNION ALL (SELECT 1, n.bits, n.addr, n.pool_id FROM free n, pick WHERE n.region_id = $1 AND n.family = $2
+		AND n.bits = pick.bits AND (n.addr, n.pool_id) > (pick.addr, pick.pool_id) ORDER BY n.addr, n.pool_id LIMIT 1)
+	UNION ALL (SELECT 2, n.bits, n.addr, n.pool_id FROM free n, pick WHERE n.region_id = $1 AND n.family = $2
+		AND n.bits = (SELECT MAX(m.bits) FROM free m WHERE m.region_id = $1 AND m.family = $2 AND m.bits < pick.bits)
+		ORDER BY n.addr, n.pool_id LIMIT 1)`
+
+// takeNoting runs takeWithNext and keeps the candidate it returns.
+func (t *tx) takeNoting(ctx context.Context, regionID int64, family, maxBits int) (registry.FreePrefix, bool, error) {
+	rows, err := t.query(ctx, takeWithNext, regionID, family, maxBits)
+	if err != nil {
+		return registry.FreePrefix{}, false, err
+	}
+	var f registry.FreePrefix
+	found := false
+	next := takeCand{region: regionID, family: family, maxBits: maxBits}
+	for rows.Next() {
+		var k int32
+		var bits int16
+		var addr []byte
+		var pool int64
+		if err := rows.Scan(&k, &bits, &addr, &pool); err != nil {
+			rows.Close()
+			return registry.FreePrefix{}, false, err
+		}
+		switch {
+		case k == 0:
+			ip, ok := netip.AddrFromSlice(addr)
+			if !ok {
+				rows.Close()
+				return registry.FreePrefix{}, false, errors.New("postgres: stored free address of a bad length")
+			}
+			f, found = registry.FreePrefix{Prefix: netip.PrefixFrom(ip, int(bits)), PoolID: pool, RegionID: regionID}, true
+		case !next.has || before(bits, addr, pool, next.bits, next.addr, next.pool):
+			next.has, next.bits, next.addr, next.pool = true, bits, addr, pool
+		}
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return registry.FreePrefix{}, false, mapErr(err)
+	}
+	if t.cand != nil {
+		next.valid = true
+		*t.cand = next
+	}
+	return f, found, nil
 }

@@ -79,8 +79,12 @@ type Store struct {
 	// savepointBatches counts the next batches to run with a savepoint
 	// per job (group.go, runBatch).
 	savepointBatches atomic.Int32
-	cmu              sync.RWMutex // guards shut against Update's send
-	shut             bool
+	// noMemTake turns the take from the queue off (memtake.go; tests
+	// compare with it); memTakes counts the takes answered so.
+	noMemTake bool
+	memTakes  atomic.Int64
+	cmu       sync.RWMutex // guards shut against Update's send
+	shut      bool
 	// lockTimeout and statementTimeout are set on every write
 	// transaction, in PostgreSQL's syntax ("0" is none).
 	lockTimeout, statementTimeout string
@@ -637,7 +641,11 @@ type tx struct {
 	tenantLocks int
 	// batched marks a job's transaction in a group commit (group.go).
 	batched bool
-	memTake bool // PROTOTYPE (memtake.go)
+	// cand is the database's next free row for a take from the queue
+	// (memtake.go), shared by the jobs of a batch without savepoints;
+	// nil elsewhere. tookQueued marks a job that took from the queue.
+	cand       *takeCand
+	tookQueued bool
 	// use are the tenants whose rows a group commit's transaction has
 	// locked by counting their use, as the transaction sees them: later
 	// jobs count in memory, and the counts are stored once, with the
@@ -833,6 +841,7 @@ func (t *tx) drain(br pgx.BatchResults, n int) error {
 }
 
 func (t *tx) exec(ctx context.Context, q string, args ...any) (pgconn.CommandTag, error) {
+	t.forget()
 	ctx, err := t.bctx(ctx)
 	if err == nil {
 		err = t.counted(q)
@@ -856,6 +865,7 @@ func (t *tx) exec(ctx context.Context, q string, args ...any) (pgconn.CommandTag
 }
 
 func (t *tx) query(ctx context.Context, q string, args ...any) (pgx.Rows, error) {
+	t.forget()
 	ctx, err := t.bctx(ctx)
 	if err == nil {
 		err = t.counted(q)
@@ -879,6 +889,7 @@ func (t *tx) query(ctx context.Context, q string, args ...any) (pgx.Rows, error)
 }
 
 func (t *tx) row(ctx context.Context, q string, args ...any) pgx.Row {
+	t.forget()
 	ctx, err := t.bctx(ctx)
 	if err == nil {
 		err = t.counted(q)
@@ -941,6 +952,7 @@ func (t *tx) later(q string, args ...any) {
 
 // flush sends the queued statements.
 func (t *tx) flush(ctx context.Context) error {
+	t.forget()
 	if t.pending == nil || t.pending.Len() == 0 {
 		return nil
 	}

@@ -477,8 +477,11 @@ func (t *tx) TakeSmallestFree(ctx context.Context, regionID int64, family, maxBi
 	if err := t.lockRegion(ctx, regionID); err != nil {
 		return registry.FreePrefix{}, false, err
 	}
-	if f, ok := t.takeQueued(regionID, family, maxBits); ok {
-		return f, true, nil
+	if t.cand != nil {
+		if f, ok := t.takeQueued(regionID, family, maxBits); ok {
+			return f, true, nil
+		}
+		return t.takeNoting(ctx, regionID, family, maxBits)
 	}
 	// The pool is part of the row's key: a region may hold pools of two
 	// spaces over the same addresses, whose free rows differ only in it,
@@ -1077,6 +1080,7 @@ func (t *tx) PutIdempotent(ctx context.Context, r registry.Idempotent) error {
 	if ctx, err = t.bctx(ctx); err != nil {
 		return err
 	}
+	t.forget()
 	_, err = t.raw.Exec(ctx, q, r.Tenant, r.Key, r.RequestHash, string(ids), micros(r.CreatedAt))
 	return t.idempotencyErr(err)
 }
