@@ -360,10 +360,10 @@ func assignmentWhere(f registry.AssignmentFilter, args *sqlArgs) []string {
 	}
 	if f.Name != "" {
 		// The key and the conditions of the partial index assignments_name
-		// (the name without its trailing dot, migration 00061), so it is
-		// used, then the name as stored.
+		// (the hash of the name without its trailing dot, migrations 00061
+		// and 00076), so it is used, then the name as stored.
 		n := args.add(f.Name)
-		where = append(where, "rtrim(a.name, '.') = rtrim("+n+", '.') AND a.name = "+n+" AND a.name <> '' AND a.state <> 'released'")
+		where = append(where, "hashtext(rtrim(a.name, '.')) = hashtext(rtrim("+n+"::text, '.')) AND rtrim(a.name, '.') = rtrim("+n+", '.') AND a.name = "+n+" AND a.name <> '' AND a.state <> 'released'")
 	}
 	if f.Named {
 		where = append(where, "a.name <> ''")
