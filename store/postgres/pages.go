@@ -163,8 +163,19 @@ func assignmentQueryOf(sel string, f registry.AssignmentFilter) (string, []any) 
 	if len(where) > 0 {
 		q += " WHERE " + strings.Join(where, " AND ")
 	}
-	return q + " ORDER BY a.id" + limit(f.Limit), args
+	order := "a.id"
+	if f.Tenant != nil {
+		// The same order (the rows left are the tenant's, their key's
+		// top bits equal), the index's.
+		order = tenantKey
+	}
+	return q + " ORDER BY " + order + limit(f.Limit), args
 }
+
+// tenantKey is assignments_tenant's key (migration 00077): the top 24 bits
+// of the tenant's hash above the ID (below 2^39, assignments_id_below),
+// one int8, so that a tenant's rows are in ID order in the index.
+const tenantKey = "(((hashtext(a.tenant) >> 8)::bigint << 39) + a.id)"
 
 // byAddressQuery is the statement of a page in address order
 // (f.ByAddress: a pool's or a region's page): for each pool (f.PoolID, or
@@ -376,11 +387,13 @@ func assignmentWhere(f registry.AssignmentFilter, args *sqlArgs) []string {
 		where = append(where, "hashtext(a.resource) = hashtext("+r+"::text) AND a.resource = "+r+" AND a.resource <> ''")
 	}
 	if f.Tenant != nil {
-		// assignments_tenant holds (hashtext(tenant), id) (00060): its
-		// key, for a tenant's page in ID order; the text on the row.
+		// assignments_tenant holds tenantKey (00077): a range of it from
+		// the cursor is the tenant's rows in ID order (the rows of tenants
+		// of the same 24 bits of hash among them); the text on the row.
 		// assignments_tenant_past holds the text.
 		tn := args.add(*f.Tenant)
-		where = append(where, "hashtext(a.tenant) = hashtext("+tn+"::text) AND a.tenant = "+tn)
+		base := "((hashtext(" + tn + "::text) >> 8)::bigint << 39)"
+		where = append(where, tenantKey+" > "+base+" + "+args.add(f.AfterID)+"::bigint AND "+tenantKey+" < "+base+" + 549755813888 AND a.tenant = "+tn)
 	}
 	if len(f.States) == 1 {
 		where = append(where, "a.state = "+args.add(string(f.States[0])))
