@@ -389,11 +389,17 @@ func assignmentWhere(f registry.AssignmentFilter, args *sqlArgs) []string {
 	if f.Tenant != nil {
 		// assignments_tenant holds tenantKey (00077): a range of it from
 		// the cursor is the tenant's rows in ID order (the rows of tenants
-		// of the same 24 bits of hash among them); the text on the row.
+		// of the same 24 bits of hash among them); the text on the row,
+		// as a condition whose selectivity the planner does not know
+		// (0.5): it holds for nearly every row of the range, and taken
+		// as one in the number of tenants on top of the range's default
+		// estimate (0.5 %, its bounds being parameters) the generic plan
+		// read all the tenant's rows by a bitmap and sorted them rather
+		// than walk the range in order up to the page (bench/pgplans).
 		// assignments_tenant_past holds the text.
 		tn := args.add(*f.Tenant)
 		base := "((hashtext(" + tn + "::text) >> 8)::bigint << 39)"
-		where = append(where, tenantKey+" > "+base+" + "+args.add(f.AfterID)+"::bigint AND "+tenantKey+" < "+base+" + 549755813888 AND a.tenant = "+tn)
+		where = append(where, tenantKey+" > "+base+" + "+args.add(f.AfterID)+"::bigint AND "+tenantKey+" < "+base+" + 549755813888 AND coalesce(a.tenant = "+tn+", false)")
 	}
 	if len(f.States) == 1 {
 		where = append(where, "a.state = "+args.add(string(f.States[0])))
