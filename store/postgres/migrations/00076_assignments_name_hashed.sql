@@ -31,7 +31,21 @@ BEGIN
 END;
 $$;
 -- +goose StatementEnd
-ANALYZE assignments;
+-- +goose StatementBegin
+DO $$
+BEGIN
+    -- Statistics for the new key, on a register with rows only: on an
+    -- empty table ANALYZE records zero rows, and the planner then takes
+    -- the table's size as it grows (not at least ten pages, as for a
+    -- table never analysed) and read it sequentially in allocation's
+    -- statements until autovacuum analysed it (+130 us of server CPU an
+    -- allocation in BenchmarkDurablePostgres).
+    IF EXISTS (SELECT 1 FROM assignments) THEN
+        ANALYZE assignments;
+    END IF;
+END;
+$$;
+-- +goose StatementEnd
 
 -- +goose Down
 DROP INDEX assignments_name;
@@ -50,4 +64,18 @@ BEGIN
 END;
 $$;
 -- +goose StatementEnd
-ANALYZE assignments;
+-- +goose StatementBegin
+DO $$
+BEGIN
+    -- Statistics for the new key, on a register with rows only: on an
+    -- empty table ANALYZE records zero rows, and the planner then takes
+    -- the table's size as it grows (not at least ten pages, as for a
+    -- table never analysed) and read it sequentially in allocation's
+    -- statements until autovacuum analysed it (+130 us of server CPU an
+    -- allocation in BenchmarkDurablePostgres).
+    IF EXISTS (SELECT 1 FROM assignments) THEN
+        ANALYZE assignments;
+    END IF;
+END;
+$$;
+-- +goose StatementEnd

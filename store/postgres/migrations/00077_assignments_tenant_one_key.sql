@@ -25,10 +25,38 @@
 ALTER TABLE assignments ADD CONSTRAINT assignments_id_below CHECK (id < 549755813888);
 DROP INDEX assignments_tenant;
 CREATE INDEX assignments_tenant ON assignments ((((hashtext(tenant) >> 8)::bigint << 39) + id)) WITH (fillfactor = 100);
-ANALYZE assignments;
+-- +goose StatementBegin
+DO $$
+BEGIN
+    -- Statistics for the new key, on a register with rows only: on an
+    -- empty table ANALYZE records zero rows, and the planner then takes
+    -- the table's size as it grows (not at least ten pages, as for a
+    -- table never analysed) and read it sequentially in allocation's
+    -- statements until autovacuum analysed it (+130 us of server CPU an
+    -- allocation in BenchmarkDurablePostgres).
+    IF EXISTS (SELECT 1 FROM assignments) THEN
+        ANALYZE assignments;
+    END IF;
+END;
+$$;
+-- +goose StatementEnd
 
 -- +goose Down
 DROP INDEX assignments_tenant;
 CREATE INDEX assignments_tenant ON assignments (hashtext(tenant), id) WITH (fillfactor = 100);
 ALTER TABLE assignments DROP CONSTRAINT assignments_id_below;
-ANALYZE assignments;
+-- +goose StatementBegin
+DO $$
+BEGIN
+    -- Statistics for the new key, on a register with rows only: on an
+    -- empty table ANALYZE records zero rows, and the planner then takes
+    -- the table's size as it grows (not at least ten pages, as for a
+    -- table never analysed) and read it sequentially in allocation's
+    -- statements until autovacuum analysed it (+130 us of server CPU an
+    -- allocation in BenchmarkDurablePostgres).
+    IF EXISTS (SELECT 1 FROM assignments) THEN
+        ANALYZE assignments;
+    END IF;
+END;
+$$;
+-- +goose StatementEnd
