@@ -67,12 +67,7 @@ $$;
 -- +goose StatementBegin
 DO $$
 BEGIN
-    -- Statistics for the new key, on a register with rows only: on an
-    -- empty table ANALYZE records zero rows, and the planner then takes
-    -- the table's size as it grows (not at least ten pages, as for a
-    -- table never analysed) and read it sequentially in allocation's
-    -- statements until autovacuum analysed it (+130 us of server CPU an
-    -- allocation in BenchmarkDurablePostgres).
+    -- As Up's: a register with rows only.
     IF EXISTS (SELECT 1 FROM assignments) THEN
         ANALYZE assignments;
     END IF;
