@@ -428,7 +428,10 @@ func assignmentWhere(f registry.AssignmentFilter, args *sqlArgs) []string {
 		where = append(where, "a.id = ANY(ARRAY(SELECT c.id FROM assignments c WHERE c.prefix = ANY("+args.add(supernets(f.Contains))+"::cidr[])"+
 			" AND c.prefix >>= "+args.add(f.Contains.String())+"::cidr))")
 	}
-	if f.AfterID != 0 {
+	if f.AfterID != 0 && f.Tenant == nil {
+		// (A tenant's cursor is the lower bound of its key's range: as a
+		// condition of its own too, its selectivity made the generic
+		// plan read the tenant's rows and sort them.)
 		where = append(where, "a.id > "+args.add(f.AfterID))
 	}
 	for _, k := range slices.Sorted(maps.Keys(f.Tags)) {
