@@ -212,19 +212,7 @@ func TestGroupCommitJobsShareRegionsUntilChanged(t *testing.T) {
 func behindHolder(t *testing.T, st registry.Store, holder func(registry.Tx) error, n int, job func(i int, tx registry.Tx) error) []error {
 	t.Helper()
 	ctx := context.Background()
-	hold, holding := make(chan struct{}), make(chan struct{})
-	held := make(chan error, 1)
-	// The holder's function may run again (a job of its batch fails
-	// without savepoints: runBatch), like any function given to Update.
-	var once sync.Once
-	go func() {
-		held <- st.Update(ctx, func(tx registry.Tx) error {
-			once.Do(func() { close(holding) })
-			<-hold
-			return holder(tx)
-		})
-	}()
-	<-holding
+	release := holdWriter(t, st, holder)
 	errs := make([]error, n)
 	var wg sync.WaitGroup
 	for i := range n {
@@ -235,10 +223,33 @@ func behindHolder(t *testing.T, st registry.Store, holder func(registry.Tx) erro
 		}()
 	}
 	time.Sleep(200 * time.Millisecond) // let them queue behind the holder
-	close(hold)
+	release()
 	wg.Wait()
-	if err := <-held; err != nil {
-		t.Fatal(err)
-	}
 	return errs
+}
+
+// holdWriter starts an Update running holder that holds the only writer
+// until release is called; release waits for its outcome.
+func holdWriter(t *testing.T, st registry.Store, holder func(registry.Tx) error) (release func()) {
+	t.Helper()
+	hold, holding := make(chan struct{}), make(chan struct{})
+	held := make(chan error, 1)
+	// The holder's function may run again (a job of its batch fails
+	// without savepoints: runBatch), like any function given to Update.
+	var once sync.Once
+	go func() {
+		held <- st.Update(context.Background(), func(tx registry.Tx) error {
+			once.Do(func() { close(holding) })
+			<-hold
+			return holder(tx)
+		})
+	}()
+	<-holding
+	return func() {
+		t.Helper()
+		close(hold)
+		if err := <-held; err != nil {
+			t.Fatal(err)
+		}
+	}
 }
