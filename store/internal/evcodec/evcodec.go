@@ -34,6 +34,8 @@ import (
 	"strconv"
 	"sync"
 	"time"
+
+	"github.com/cadastre-ipam/cadastre/internal/jsonfast"
 )
 
 // Version1 is the first byte of a version 1 encoding.
@@ -83,17 +85,64 @@ const (
 // is stored as its values alone.
 var shape1 = [...]string{"id", "prefix", "pool_id", "pool", "region", "space", "tenant", "resource", "name", "state", "borrowed"}
 
-var dictIndex = func() map[string]byte {
-	m := make(map[string]byte, len(dict1))
+// dictByLen[n] lists the dictionary entries n bytes long (n > 0): a
+// string of an event is looked up among the few of its length, without
+// hashing it (a map lookup for each of an assignment's ~21 strings cost
+// ~130 instructions; most of its values are no entry). The empty string
+// is entry 0.
+var dictByLen = func() (out [maxDictLen + 1][]byte) {
+	seen := make(map[string]bool, len(dict1))
 	for i, s := range dict1 {
-		m[s] = byte(i)
+		if seen[s] {
+			panic("evcodec: dictionary entry twice: " + s)
+		}
+		seen[s] = true
+		if s != "" {
+			out[len(s)] = append(out[len(s)], byte(i))
+		}
 	}
-	return m
+	return out
+}()
+
+// maxDictLen is the length of the longest dictionary entry.
+const maxDictLen = len("registered_country")
+
+// dictLookup returns the index of the dictionary entry raw, if it is one.
+func dictLookup(raw []byte) (byte, bool) {
+	if len(raw) == 0 {
+		return 0, dict1[0] == ""
+	}
+	if len(raw) >= len(dictByLen) {
+		return 0, false
+	}
+	for _, i := range dictByLen[len(raw)] {
+		if s := dict1[i]; s[0] == raw[0] && s == string(raw) {
+			return i, true
+		}
+	}
+	return 0, false
+}
+
+// shapeTags are shape1's keys as the encoder writes them.
+var shapeTags = func() (out [len(shape1)]byte) {
+	for i, k := range shape1 {
+		j, ok := dictLookup([]byte(k))
+		if !ok {
+			panic("evcodec: shape key not in the dictionary: " + k)
+		}
+		out[i] = tagDict + j
+	}
+	return out
 }()
 
 func init() {
 	if len(dict1) > tagObject-tagDict {
 		panic("evcodec: dictionary too large for its tags")
+	}
+	for _, s := range dict1 {
+		if len(s) > maxDictLen {
+			panic("evcodec: maxDictLen below a dictionary entry's length: " + s)
+		}
 	}
 }
 
@@ -236,13 +285,13 @@ func (e *encoder) shape(start, n int, keys *[len(shape1)][2]int) {
 	if n < len(shape1) {
 		return
 	}
-	for i, k := range shape1 {
-		if e.out[keys[i][0]] != tagDict+dictIndex[k] || keys[i][1]-keys[i][0] != 1 {
+	for i, tag := range shapeTags {
+		if e.out[keys[i][0]] != tag || keys[i][1]-keys[i][0] != 1 {
 			return
 		}
 	}
-	out := append(make([]byte, 0, len(e.out)), e.out[:start]...)
-	out = append(out, tagShape)
+	// In place: each value moves left over the keys dropped before it.
+	out := append(e.out[:start], tagShape)
 	for i := range shape1 {
 		// A value ends where the next key starts; the last one's runs
 		// on with the members after the shape and the object's end.
@@ -284,7 +333,10 @@ func (e *encoder) number() bool {
 		e.pos++
 	}
 	text := e.in[start:e.pos]
-	if v, err := strconv.ParseInt(string(text), 10, 64); err == nil && strconv.FormatInt(v, 10) == string(text) {
+	// The checks below format into a buffer on the stack: every event an
+	// allocation writes passes here (issue 16).
+	var tmp [64]byte
+	if v, err := strconv.ParseInt(string(text), 10, 64); err == nil && string(strconv.AppendInt(tmp[:0], v, 10)) == string(text) {
 		switch {
 		case v == e.s.ID:
 			e.out = append(e.out, tagSubjID)
@@ -323,7 +375,8 @@ func (e *encoder) str() bool {
 	}
 	raw := e.in[start:e.pos]
 	e.pos++
-	if i, ok := dictIndex[string(raw)]; ok {
+	var tmp [64]byte // see number
+	if i, ok := dictLookup(raw); ok {
 		e.out = append(e.out, tagDict+i)
 		return true
 	}
@@ -336,14 +389,14 @@ func (e *encoder) str() bool {
 		return true
 	}
 	if len(raw) >= 20 && len(raw) <= 35 && raw[4] == '-' && raw[len(raw)-1] == 'Z' {
-		if t, err := time.Parse(time.RFC3339Nano, string(raw)); err == nil && t.UTC().Format(time.RFC3339Nano) == string(raw) {
+		if t, err := time.Parse(time.RFC3339Nano, string(raw)); err == nil && string(jsonfast.AppendTime(tmp[:0], t.UTC())) == string(raw) {
 			e.out = append(e.out, tagTime)
 			e.out = binary.AppendVarint(e.out, t.UnixNano())
 			return true
 		}
 	}
 	if bytes.IndexByte(raw, '/') > 0 {
-		if p, err := netip.ParsePrefix(string(raw)); err == nil && p.String() == string(raw) {
+		if p, err := netip.ParsePrefix(string(raw)); err == nil && string(p.AppendTo(tmp[:0])) == string(raw) {
 			if p == p.Masked() && !p.Addr().Is4In6() {
 				// The length (IPv6: 33 more), then the bytes that hold the bits.
 				fb := byte(p.Bits())
@@ -351,7 +404,12 @@ func (e *encoder) str() bool {
 					fb += 33
 				}
 				e.out = append(e.out, tagPrefixM, fb)
-				e.out = append(e.out, p.Addr().AsSlice()[:(p.Bits()+7)/8]...)
+				a := p.Addr().As16()
+				if p.Addr().Is4() {
+					a4 := p.Addr().As4()
+					copy(a[:], a4[:])
+				}
+				e.out = append(e.out, a[:(p.Bits()+7)/8]...)
 				return true
 			}
 			if p.Addr().Is4() {
@@ -359,7 +417,13 @@ func (e *encoder) str() bool {
 			} else {
 				e.out = append(e.out, tagPrefix6, byte(p.Bits()))
 			}
-			e.out = append(e.out, p.Addr().AsSlice()...)
+			if p.Addr().Is4() {
+				a := p.Addr().As4()
+				e.out = append(e.out, a[:]...)
+			} else {
+				a := p.Addr().As16()
+				e.out = append(e.out, a[:]...)
+			}
 			return true
 		}
 	}
@@ -509,7 +573,7 @@ func (d *decoder) value() error {
 		}
 		d.pos += n
 		d.out = append(d.out, '"')
-		d.out = time.Unix(0, v).UTC().AppendFormat(d.out, time.RFC3339Nano)
+		d.out = jsonfast.AppendTime(d.out, time.Unix(0, v).UTC()) // AppendFormat(RFC3339Nano) without its layout interpreter
 		d.out = append(d.out, '"')
 	case c == tagPrefix4 || c == tagPrefix6:
 		size := 4

@@ -162,3 +162,27 @@ func BenchmarkDecode(b *testing.B) {
 		Decode(enc, s)
 	}
 }
+
+// TestDictLookup holds dictLookup to what a map of the dictionary finds:
+// every entry at its index, and strings that are none (other lengths,
+// same length and first byte, longer than any) not found.
+func TestDictLookup(t *testing.T) {
+	m := make(map[string]byte, len(dict1))
+	for i, s := range dict1 {
+		m[s] = byte(i)
+	}
+	tries := []string{"x", "i", "ids", "pool_ids", "regio", "registered_countryx", "registered_country!", "RIPE  NCC", "vm-0185038", "1.80.0.0/14", "2026-11-30T22:24:44.454929Z"}
+	for _, s := range dict1 {
+		tries = append(tries, s, s+"x", "x"+s)
+		if len(s) > 1 {
+			tries = append(tries, s[:len(s)-1]+"!")
+		}
+	}
+	for _, s := range tries {
+		want, wantOK := m[s]
+		got, ok := dictLookup([]byte(s))
+		if ok != wantOK || got != want {
+			t.Errorf("dictLookup(%q) = %d, %v; the dictionary: %d, %v", s, got, ok, want, wantOK)
+		}
+	}
+}
