@@ -134,18 +134,22 @@ func del[T any](s []T, k int) []T {
 // returns the best row left after it, for takeCand: the row tagged 0 is
 // the one taken; 1 the next at the same bits, 2 the first at the next
 // smaller bits (read before the DELETE, both exclude the row taken).
-// Each is one probe of free's key (region_id, family, bits, addr, pool_id).
+// Each is one probe of free's key (region_id, family, bits, addr, pool_id):
+// pick's values go in as parameters (InitPlans), not as a join, so that
+// the rows come in the key's order and LIMIT 1 reads one (a join sorted
+// every row of the same bits: 85 ms at 10M assignments).
 const takeWithNext = `WITH pick AS (SELECT bits, addr, pool_id FROM free WHERE region_id = $1 AND family = $2
 		AND bits = (SELECT MAX(bits) FROM free WHERE region_id = $1 AND family = $2 AND bits <= $3)
 		ORDER BY addr, pool_id LIMIT 1),
 	taken AS (DELETE FROM free f USING pick WHERE f.region_id = $1 AND f.family = $2
 		AND (f.bits, f.addr, f.pool_id) = (pick.bits, pick.addr, pick.pool_id) RETURNING f.bits, f.addr, f.pool_id)
 	SELECT 0, bits, addr, pool_id FROM taken
-	UNION ALL (SELECT 1, n.bits, n.addr, n.pool_id FROM free n, pick WHERE n.region_id = $1 AND n.family = $2
-		AND n.bits = pick.bits AND (n.addr, n.pool_id) > (pick.addr, pick.pool_id) ORDER BY n.addr, n.pool_id LIMIT 1)
-	UNION ALL (SELECT 2, n.bits, n.addr, n.pool_id FROM free n, pick WHERE n.region_id = $1 AND n.family = $2
-		AND n.bits = (SELECT MAX(m.bits) FROM free m WHERE m.region_id = $1 AND m.family = $2 AND m.bits < pick.bits)
-		ORDER BY n.addr, n.pool_id LIMIT 1)`
+	UNION ALL (SELECT 1, bits, addr, pool_id FROM free WHERE region_id = $1 AND family = $2
+		AND bits = (SELECT bits FROM pick) AND (addr, pool_id) > ((SELECT addr FROM pick), (SELECT pool_id FROM pick))
+		ORDER BY addr, pool_id LIMIT 1)
+	UNION ALL (SELECT 2, bits, addr, pool_id FROM free WHERE region_id = $1 AND family = $2
+		AND bits = (SELECT MAX(bits) FROM free WHERE region_id = $1 AND family = $2 AND bits < (SELECT bits FROM pick))
+		ORDER BY addr, pool_id LIMIT 1)`
 
 // takeNoting runs takeWithNext and keeps the candidate it returns.
 func (t *tx) takeNoting(ctx context.Context, regionID int64, family, maxBits int) (registry.FreePrefix, bool, error) {
