@@ -167,6 +167,27 @@ func BenchmarkDurablePostgres(b *testing.B) {
 			b.ReportMetric(float64(trips.stmts.Load()-st0)/n, "stmts/op")
 		})
 	}
+	// One caller allocating 16 addresses a request (Request.Count): what
+	// an address costs when one job takes 16 (the allocator's takeMany),
+	// against alloc/callers=16, 16 jobs of one in a shared transaction
+	// (bench/README.md session 16: the lever for 16 callers). Per address.
+	b.Run("alloc-count16/callers=1", func(b *testing.B) {
+		b.ReportAllocs()
+		srv0 := bk.snapshot(b)
+		st0 := trips.stmts.Load()
+		start, cpu0 := time.Now(), cpuTime()
+		for b.Loop() {
+			if _, err := r.Allocate(ctx, registry.Request{Region: region, Count: 16}); err != nil {
+				b.Fatal(err)
+			}
+		}
+		wall, cpu := time.Since(start), cpuTime()-cpu0
+		n := 16 * float64(b.N)
+		b.ReportMetric(n/wall.Seconds(), "addrs/s")
+		b.ReportMetric(float64(cpu)/n/1e3, "cpu-µs/addr")
+		b.ReportMetric(float64(bk.since(b, srv0))/n/1e3, "server-cpu-µs/addr")
+		b.ReportMetric(float64(trips.stmts.Load()-st0)/n, "stmts/addr")
+	})
 }
 
 // measured sums what the commits of one kind cost.

@@ -42,7 +42,7 @@ func TestOverlapWithoutIndexMigration(t *testing.T) {
 	defer db.Close()
 	const defsQuery = `SELECT coalesce(string_agg(d, E'\n' ORDER BY d), '') FROM (
 		SELECT conname || ' ' || pg_get_constraintdef(oid) AS d FROM pg_constraint WHERE conrelid = 'assignments'::regclass AND contype = 'x'
-		UNION ALL SELECT proname FROM pg_proc WHERE proname IN ('assignments_overlap', 'assignments_revived')) s`
+		UNION ALL SELECT proname FROM pg_proc WHERE proname IN ('assignments_overlap', 'assignments_revived') AND pronamespace = current_schema()::regnamespace) s`
 	read := func(t *testing.T) string {
 		t.Helper()
 		var s string

@@ -158,6 +158,9 @@ func TestAssignmentPagePlans(t *testing.T) {
 				if c.maxRead > 0 && p.read > c.maxRead {
 					t.Errorf("%s: %d assignment rows read, more than %d:\n%s", plan.name, p.read, c.maxRead, p.text)
 				}
+				if c.genericMaxRead > 0 && plan.name != "custom plan" && p.read > c.genericMaxRead {
+					t.Errorf("%s: %d assignment rows read, more than %d:\n%s", plan.name, p.read, c.genericMaxRead, p.text)
+				}
 				if c.bounded && p.read > 9*limit {
 					t.Errorf("%s: %d assignment rows read for a page of %d:\n%s", plan.name, p.read, limit, p.text)
 				}

@@ -28,6 +28,11 @@ type pageCase struct {
 	// maxRead, if set, bounds the rows read instead (those of the
 	// prefix the caller named).
 	maxRead int64
+	// genericMaxRead, if set, bounds the rows the generic plans read (the
+	// API's, and a connection's from a statement's sixth run): a custom
+	// plan may read and sort a small tenant's rows, which it estimates
+	// cheaper.
+	genericMaxRead int64
 	// tagsBounded: the tag entries read are at most a page per pool of
 	// the region, not the tag's entries in every region.
 	tagsBounded bool
@@ -49,7 +54,12 @@ func pageCases(region int64, regionName string, pool int64, tenant, name, resour
 		{name: "first page", f: registry.AssignmentFilter{}, bounded: true},
 		{name: "after a cursor", f: registry.AssignmentFilter{AfterID: 500}, bounded: true},
 		{name: "family", f: registry.AssignmentFilter{Family: 4}, bounded: true},
-		{name: "tenant", f: registry.AssignmentFilter{Tenant: &tenant}, bounded: true},
+		// A range of assignments_tenant's key from the cursor (00077), in
+		// order up to the page: not every row of the tenant read and
+		// sorted (two pages of 101).
+		{name: "tenant", f: registry.AssignmentFilter{Tenant: &tenant}, bounded: true, genericMaxRead: 2 * 101},
+		{name: "tenant, after a cursor", f: registry.AssignmentFilter{Tenant: &tenant, AfterID: 500}, bounded: true, genericMaxRead: 2 * 101},
+		{name: "tenant's assigned IPv6", f: registry.AssignmentFilter{Tenant: &tenant, Family: 6, States: assigned}, bounded: true},
 		// A tenant's past: its page of each state (and the page read again
 		// by ID), not the tenant's rows (maxRead: three pages of 101).
 		{name: "tenant's quarantined", f: registry.AssignmentFilter{Tenant: &tenant, States: past[:1]}, maxRead: 3 * 101},

@@ -2,13 +2,11 @@ package sqlite
 
 import (
 	"bytes"
-	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"net/netip"
 	"slices"
-	"strconv"
 	"strings"
 
 	"github.com/cadastre-ipam/cadastre/registry"
@@ -61,18 +59,28 @@ func (t *tx) assignmentsByAddress(ctx context.Context, f registry.AssignmentFilt
 	if err != nil {
 		return nil, err
 	}
-	// The pools in address order, one statement each, their pages' keys
-	// merged here; a pool starting after the last key of a full page holds
-	// none of it (every row of a pool starts at its first address or
-	// after), and ends the page. A region's page merged from a page of
+	// The pools in address order, one statement each, their pages' rows
+	// merged here; a pool starting after the last row of a full page
+	// holds none of it (every row of a pool starts at its first address
+	// or after), and ends the page. A region's page merged from a page of
 	// every pool read 27 pages for one at 1M (1.4 ms of CPU against 0.85
 	// in ID order, BenchmarkScaleAPI); sorting them in the statement cost
 	// two sorts of each.
-	var keys []pageKey
+	//
+	// Each pool's statement reads its rows whole: the range of
+	// assignments_at reads every row's table entry anyway (the pool is
+	// not in the index), so reading only the keys, then the page's rows
+	// again by ID, read each row twice: a pool's web page cost 0.49 ms of
+	// CPU against 0.31 in ID order at 1M (bench/README.md, session 16).
+	var out []registry.Assignment
 	for i, p := range pools {
-		if f.Limit > 0 && len(keys) == f.Limit {
-			last := keys[len(keys)-1]
-			if p.family > familyOf(last.first) || p.family == familyOf(last.first) && bytes.Compare(p.first, last.first) > 0 {
+		if f.Limit > 0 && len(out) >= f.Limit {
+			last := out[len(out)-1].Prefix.Addr()
+			lf := 4
+			if last.Is6() {
+				lf = 6
+			}
+			if p.family > lf || p.family == lf && bytes.Compare(p.first, addrBytes(last)) > 0 {
 				break
 			}
 		}
@@ -81,64 +89,26 @@ func (t *tx) assignmentsByAddress(ctx context.Context, f registry.AssignmentFilt
 			continue
 		}
 		rows, err := t.q.query(ctx, q, args...)
-		ks, err := collect(rows, err, func(r rowscan.Scanner) (pageKey, error) {
-			var k pageKey
-			return k, r.Scan(&k.id, &k.first, &k.bits)
-		})
 		if err != nil {
 			return nil, err
 		}
-		keys = append(keys, ks...)
-		slices.SortFunc(keys, comparePageKeys)
-		if f.Limit > 0 && len(keys) > f.Limit {
-			keys = keys[:f.Limit]
+		as, err := scanAssignmentList(rows)
+		if err != nil {
+			return nil, err
 		}
-	}
-	if len(keys) == 0 {
-		return nil, nil
-	}
-	// The IDs as one parameter: one statement, prepared once; the IDs
-	// written into its text made a statement to prepare at every page
-	// (a third of a region's page's CPU).
-	ids := make([]byte, 0, len(keys)*8+2)
-	ids = append(ids, '[')
-	for i, k := range keys {
-		if i > 0 {
-			ids = append(ids, ',')
+		if len(out) == 0 {
+			// In the page's order already: the first pool read.
+			out = as
+			continue
 		}
-		ids = strconv.AppendInt(ids, k.id, 10)
+		out = rowscan.MergeByAddress(append(out, as...), f.Limit)
 	}
-	ids = append(ids, ']')
-	out, err := t.listAssignments(ctx, assignmentListSelect+" WHERE a.id IN (SELECT value FROM json_each(?))", string(ids))
-	if err != nil {
-		return nil, err
-	}
-	return rowscan.MergeByAddress(out, 0), nil
-}
-
-// pageKey is where a row of a page in address order sorts: its first
-// address (4 or 16 bytes: IPv4 sorts first), length and ID.
-type pageKey struct {
-	id    int64
-	first []byte
-	bits  int
-}
-
-// familyOf is the family of a first address as stored: 4 or 16 bytes.
-func familyOf(first []byte) int {
-	if len(first) == 4 {
-		return 4
-	}
-	return 6
-}
-
-func comparePageKeys(a, b pageKey) int {
-	return cmp.Or(cmp.Compare(len(a.first), len(b.first)), bytes.Compare(a.first, b.first), cmp.Compare(a.bits, b.bits), cmp.Compare(a.id, b.id))
+	return out, t.fillPools(ctx, out)
 }
 
 // byAddressQuery is the statement of the pages of f in address order in
-// pools, each page's keys (ID, first address, length) in its order; ""
-// when the cursor is past all of them.
+// pools, each page's rows (assignmentListSelect's columns) in its order;
+// "" when the cursor is past all of them.
 func byAddressQuery(f registry.AssignmentFilter, pools []pageScope) (string, []any) {
 	g := f
 	g.PoolID, g.RegionID, g.Region, g.AfterID, g.AfterPrefix, g.Limit = 0, 0, "", 0, netip.Prefix{}, 0
@@ -187,11 +157,17 @@ func byAddressQuery(f registry.AssignmentFilter, pools []pageScope) (string, []a
 			head += " AND (a.first > ? OR a.bits > ? OR a.bits = ? AND a.id > ?)"
 			a = append(a, b, from.Bits(), from.Bits(), f.AfterID)
 		}
-		parts = append(parts, "SELECT * FROM (SELECT a.id, a.first, a.bits FROM assignments a INDEXED BY assignments_at WHERE "+head+cond+order+lim+")")
+		parts = append(parts, assignmentListSelect+" INDEXED BY assignments_at WHERE "+head+cond+order+lim)
 		args = append(append(args, a...), rest...)
 	}
 	if len(parts) == 0 {
 		return "", nil
+	}
+	if len(parts) == 1 {
+		return parts[0], args
+	}
+	for i, p := range parts {
+		parts[i] = "SELECT * FROM (" + p + ")"
 	}
 	return strings.Join(parts, " UNION ALL "), args
 }
