@@ -9,7 +9,6 @@ import (
 	"strings"
 
 	"github.com/cadastre-ipam/cadastre/registry"
-	"github.com/cadastre-ipam/cadastre/store/internal/rowscan"
 )
 
 // rowCache keeps the writer's region rows (by name) and pool rows (by ID)
@@ -53,6 +52,8 @@ type rowCache struct {
 	// arguments, kept for the next.
 	fold     driver.Stmt
 	foldArgs [foldArgs]driver.NamedValue
+	// raw are the writer's other statements on the driver (rawstmt.go).
+	raw rawStmts
 }
 
 // stmtKind is what written needs to know of a statement text.
@@ -72,11 +73,7 @@ func (c *rowCache) reset() {
 // begin checks, at the start of a write transaction, that no other
 // connection committed since the cache was filled.
 func (c *rowCache) begin(ctx context.Context, w *wtx) error {
-	rows, err := w.query(ctx, `PRAGMA data_version`)
-	v, err := one(rows, err, func(rows rowscan.Scanner) (int64, error) {
-		var v int64
-		return v, rows.Scan(&v)
-	})
+	v, err := w.dataVersion(ctx)
 	if err != nil {
 		c.reset()
 		c.valid = false

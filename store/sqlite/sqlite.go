@@ -357,6 +357,9 @@ func (s *Store) writer() {
 			conn.Raw(func(any) error { return rows.fold.Close() })
 		}
 		if conn != nil {
+			rows.raw.close(conn)
+		}
+		if conn != nil {
 			conn.Close()
 		}
 	}()
@@ -656,6 +659,11 @@ func (w *wtx) execNow(ctx context.Context, q string, args ...any) (sql.Result, e
 	}
 	if err := ctx.Err(); err != nil {
 		return nil, err
+	}
+	if rs := w.raw(ctx, q); rs != nil {
+		if res, ok, err := w.execRaw(ctx, rs, args); ok {
+			return res, err
+		}
 	}
 	st, err := w.stmt(ctx, q)
 	if err != nil {
