@@ -481,7 +481,9 @@ func (t *tx) TakeSmallestFree(ctx context.Context, regionID int64, family, maxBi
 		if f, ok := t.takeQueued(regionID, family, maxBits); ok {
 			return f, true, nil
 		}
-		return t.takeNoting(ctx, regionID, family, maxBits)
+		if t.probing() {
+			return t.takeNoting(ctx, regionID, family, maxBits)
+		}
 	}
 	// The pool is part of the row's key: a region may hold pools of two
 	// spaces over the same addresses, whose free rows differ only in it,
