@@ -22,12 +22,24 @@ import (
 func freePort(t *testing.T, network string) string {
 	t.Helper()
 	if network == "udp" {
-		c, err := net.ListenPacket("udp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
+		// A DNS server listens on the port over UDP and TCP: a port free
+		// for UDP alone may be another process's over TCP, and the server
+		// then fails to start (seen in CI: "nothing listens on ...").
+		for range 50 {
+			ln, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			addr := ln.Addr().String()
+			c, err := net.ListenPacket("udp", addr)
+			ln.Close()
+			if err != nil {
+				continue
+			}
+			c.Close()
+			return addr
 		}
-		defer c.Close()
-		return c.LocalAddr().String()
+		t.Fatal("no port of 127.0.0.1 free for both UDP and TCP in 50 tries")
 	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
