@@ -160,19 +160,22 @@ func Encode(js []byte, s Subject) []byte {
 	if len(js) == 0 {
 		return nil
 	}
-	e := encoder{in: js, s: s, out: make([]byte, 1, len(js)/2+8)}
+	// The check's decoding goes to a buffer kept for the next one, and
+	// both directions remember the last prefix they converted: every
+	// event an allocation writes passes here (issue 16), and its pool's
+	// prefix is the same text allocation after allocation.
+	sc := scratches.Get().(*scratch)
+	e := encoder{in: js, s: s, out: make([]byte, 1, len(js)/2+8), memo: &sc.enc}
 	e.out[0] = Version1
-	if !e.value() || e.pos != len(js) {
-		return nil
+	ok := e.value() && e.pos == len(js)
+	if ok {
+		d := decoder{in: e.out, pos: 1, s: s, out: sc.buf[:0], memo: &sc.dec}
+		back, err := d.run()
+		ok = err == nil && bytes.Equal(back, js)
+		sc.buf = back
 	}
-	// The check's decoding goes to a buffer kept for the next one: every
-	// event an allocation writes passes here (issue 16).
-	buf := checkBufs.Get().(*[]byte)
-	back, err := decodeTo((*buf)[:0], e.out, s)
-	ok := err == nil && bytes.Equal(back, js)
-	if cap(back) <= maxCheckBuf {
-		*buf = back
-		checkBufs.Put(buf)
+	if cap(sc.buf) <= maxCheckBuf {
+		scratches.Put(sc)
 	}
 	if !ok {
 		return nil
@@ -180,9 +183,33 @@ func Encode(js []byte, s Subject) []byte {
 	return e.out
 }
 
-// checkBufs holds Encode's buffers for its check; one larger than
+// scratch is what Encode keeps between calls: the check's buffer and
+// the encoder's and the check's last prefix.
+type scratch struct {
+	buf      []byte
+	enc, dec prefixMemo
+}
+
+// prefixMemo is the last prefix converted one way: text, the JSON
+// string's content, and enc, its encoding. Each direction fills its own
+// from its own conversion, so the check still decodes what the encoder
+// wrote with the decoder's code, only not twice for the same bytes.
+type prefixMemo struct {
+	text, enc []byte
+}
+
+// set remembers text and enc, copied.
+func (m *prefixMemo) set(text, enc []byte) {
+	if len(text) > 64 {
+		return
+	}
+	m.text = append(m.text[:0], text...)
+	m.enc = append(m.enc[:0], enc...)
+}
+
+// scratches holds Encode's scratch; one whose buffer grew past
 // maxCheckBuf (a large payload) is left to the collector.
-var checkBufs = sync.Pool{New: func() any { return new([]byte) }}
+var scratches = sync.Pool{New: func() any { return new(scratch) }}
 
 const maxCheckBuf = 64 << 10
 
@@ -203,6 +230,8 @@ type encoder struct {
 	pos int
 	s   Subject
 	out []byte
+	// memo, when not nil, is the last prefix str encoded.
+	memo *prefixMemo
 }
 
 func (e *encoder) value() bool {
@@ -395,40 +424,57 @@ func (e *encoder) str() bool {
 			return true
 		}
 	}
+	if m := e.memo; m != nil && len(m.text) > 0 && bytes.Equal(raw, m.text) {
+		e.out = append(e.out, m.enc...)
+		return true
+	}
 	if bytes.IndexByte(raw, '/') > 0 {
-		if p, err := netip.ParsePrefix(string(raw)); err == nil && string(p.AppendTo(tmp[:0])) == string(raw) {
-			if p == p.Masked() && !p.Addr().Is4In6() {
-				// The length (IPv6: 33 more), then the bytes that hold the bits.
-				fb := byte(p.Bits())
-				if p.Addr().Is6() {
-					fb += 33
-				}
-				e.out = append(e.out, tagPrefixM, fb)
-				a := p.Addr().As16()
-				if p.Addr().Is4() {
-					a4 := p.Addr().As4()
-					copy(a[:], a4[:])
-				}
-				e.out = append(e.out, a[:(p.Bits()+7)/8]...)
-				return true
-			}
-			if p.Addr().Is4() {
-				e.out = append(e.out, tagPrefix4, byte(p.Bits()))
-			} else {
-				e.out = append(e.out, tagPrefix6, byte(p.Bits()))
-			}
-			if p.Addr().Is4() {
-				a := p.Addr().As4()
-				e.out = append(e.out, a[:]...)
-			} else {
-				a := p.Addr().As16()
-				e.out = append(e.out, a[:]...)
+		mark := len(e.out)
+		if e.prefix(raw) {
+			if e.memo != nil {
+				e.memo.set(raw, e.out[mark:])
 			}
 			return true
 		}
 	}
 	e.literal(raw)
 	return true
+}
+
+// prefix encodes raw when it is a prefix in netip's form.
+func (e *encoder) prefix(raw []byte) bool {
+	var tmp [64]byte // see number
+	if p, err := netip.ParsePrefix(string(raw)); err == nil && string(p.AppendTo(tmp[:0])) == string(raw) {
+		if p == p.Masked() && !p.Addr().Is4In6() {
+			// The length (IPv6: 33 more), then the bytes that hold the bits.
+			fb := byte(p.Bits())
+			if p.Addr().Is6() {
+				fb += 33
+			}
+			e.out = append(e.out, tagPrefixM, fb)
+			a := p.Addr().As16()
+			if p.Addr().Is4() {
+				a4 := p.Addr().As4()
+				copy(a[:], a4[:])
+			}
+			e.out = append(e.out, a[:(p.Bits()+7)/8]...)
+			return true
+		}
+		if p.Addr().Is4() {
+			e.out = append(e.out, tagPrefix4, byte(p.Bits()))
+		} else {
+			e.out = append(e.out, tagPrefix6, byte(p.Bits()))
+		}
+		if p.Addr().Is4() {
+			a := p.Addr().As4()
+			e.out = append(e.out, a[:]...)
+		} else {
+			a := p.Addr().As16()
+			e.out = append(e.out, a[:]...)
+		}
+		return true
+	}
+	return false
 }
 
 func (e *encoder) literal(raw []byte) {
@@ -452,11 +498,16 @@ func decodeTo(dst, b []byte, s Subject) ([]byte, error) {
 		return nil, fmt.Errorf("%w: version byte %#x", ErrCorrupt, firstByte(b))
 	}
 	d := decoder{in: b, pos: 1, s: s, out: dst}
+	return d.run()
+}
+
+// run decodes the value at pos, which must end the input.
+func (d *decoder) run() ([]byte, error) {
 	if err := d.value(); err != nil {
 		return nil, err
 	}
-	if d.pos != len(b) {
-		return nil, fmt.Errorf("%w: %d bytes after the value", ErrCorrupt, len(b)-d.pos)
+	if d.pos != len(d.in) {
+		return nil, fmt.Errorf("%w: %d bytes after the value", ErrCorrupt, len(d.in)-d.pos)
 	}
 	return d.out, nil
 }
@@ -474,6 +525,8 @@ type decoder struct {
 	s     Subject
 	out   []byte
 	depth int
+	// memo, when not nil, is the last prefix decoded.
+	memo *prefixMemo
 }
 
 func (d *decoder) corrupt(what string) error {
@@ -575,6 +628,8 @@ func (d *decoder) value() error {
 		d.out = append(d.out, '"')
 		d.out = jsonfast.AppendTime(d.out, time.Unix(0, v).UTC()) // AppendFormat(RFC3339Nano) without its layout interpreter
 		d.out = append(d.out, '"')
+	case (c == tagPrefix4 || c == tagPrefix6 || c == tagPrefixM) && d.memo != nil:
+		return d.memoPrefix()
 	case c == tagPrefix4 || c == tagPrefix6:
 		size := 4
 		if c == tagPrefix6 {
@@ -623,6 +678,52 @@ func (d *decoder) value() error {
 		return d.corrupt(fmt.Sprintf("tag %#x", c))
 	}
 	return nil
+}
+
+// memoPrefix decodes the prefix whose tag was just read, as the memo
+// has it when its encoding is the one at hand, else with value (and
+// remembers that one).
+func (d *decoder) memoPrefix() error {
+	start := d.pos - 1
+	if m := d.memo; len(m.enc) > 0 && bytes.HasPrefix(d.in[start:], m.enc) && prefixLen(d.in[start:]) == len(m.enc) {
+		d.pos = start + len(m.enc)
+		d.out = append(append(append(d.out, '"'), m.text...), '"')
+		return nil
+	}
+	m := d.memo
+	d.memo = nil
+	d.pos = start
+	mark := len(d.out)
+	err := d.value()
+	d.memo = m
+	if err == nil && d.pos-start <= 64 {
+		// The text without its quotes.
+		m.set(d.out[mark+1:len(d.out)-1], d.in[start:d.pos])
+	}
+	return err
+}
+
+// prefixLen is the length of the prefix encoding b begins with (its tag
+// is one of the prefix tags), or -1 when b is too short to hold it.
+func prefixLen(b []byte) int {
+	n := -1
+	switch {
+	case len(b) < 2:
+	case b[0] == tagPrefix4:
+		n = 2 + 4
+	case b[0] == tagPrefix6:
+		n = 2 + 16
+	case b[0] == tagPrefixM:
+		bits := int(b[1])
+		if bits > 32 {
+			bits -= 33
+		}
+		n = 2 + (bits+7)/8
+	}
+	if n > len(b) {
+		return -1
+	}
+	return n
 }
 
 // Stored is what a store writes for the payload js of an event about s:

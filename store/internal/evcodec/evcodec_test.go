@@ -6,6 +6,7 @@ import (
 	"errors"
 	"math/rand/v2"
 	"net/netip"
+	"runtime"
 	"testing"
 	"time"
 )
@@ -127,6 +128,37 @@ func TestRandomPayloads(t *testing.T) {
 		got, err := Decode(enc, s)
 		if err != nil || !bytes.Equal(got, js) {
 			t.Fatalf("case %d: Decode(Encode(%s)) = %s, %v", i, js, got, err)
+		}
+	}
+}
+
+// TestPrefixMemo: Encode remembers the last prefix each direction
+// converted (an allocation's pool); what it writes with the memos is
+// what the encoder writes without them, and decodes back, for runs of
+// events that repeat a pool, change it, or hold the remembered text
+// elsewhere (another field, the subject, a prefix of another form).
+func TestPrefixMemo(t *testing.T) {
+	at := time.Date(2026, 12, 6, 19, 0, 0, 1000, time.UTC)
+	pools := []string{"2603:1000::/32", "2603:1000::/32", "10.0.0.0/8", "10.0.0.0/8", "2603:1000::/32", "10.0.0.1/8", "10.0.0.1/8", "::ffff:1.2.3.4/128", "10.0.0.0/8"}
+	// The scratches are per P: one P, so every Encode below shares one.
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
+	for i, pool := range pools {
+		p := netip.MustParsePrefix(pool)
+		for _, v := range []payload{
+			{ID: int64(i), Prefix: netip.PrefixFrom(p.Addr(), p.Addr().BitLen()), PoolID: 3, Pool: p, Region: "r", State: "assigned", CreatedAt: at},
+			{ID: int64(i), Prefix: p, PoolID: 3, Pool: p, Region: "r", Name: pool, State: "assigned", CreatedAt: at},
+		} {
+			js := []byte(mustJSON(t, v))
+			for _, s := range []Subject{{ID: v.ID, Text: v.Prefix.String()}, {ID: 9, Text: pool}, {}} {
+				enc := Encode(js, s)
+				plain := encoder{in: js, s: s, out: []byte{Version1}}
+				if !plain.value() || enc == nil || !bytes.Equal(enc, plain.out) {
+					t.Fatalf("event %d, subject %v: Encode(%s) = %x, the encoder without memo %x", i, s, js, enc, plain.out)
+				}
+				if got, err := Decode(enc, s); err != nil || !bytes.Equal(got, js) {
+					t.Fatalf("event %d: Decode(Encode(%s)) = %s, %v", i, js, got, err)
+				}
+			}
 		}
 	}
 }
