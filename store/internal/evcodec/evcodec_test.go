@@ -9,6 +9,8 @@ import (
 	"runtime"
 	"testing"
 	"time"
+
+	"github.com/cadastre-ipam/cadastre/internal/jsonfast"
 )
 
 // payload is an assignment as the registry writes it into an event.
@@ -215,6 +217,40 @@ func TestDictLookup(t *testing.T) {
 		got, ok := dictLookup([]byte(s))
 		if ok != wantOK || got != want {
 			t.Errorf("dictLookup(%q) = %d, %v; the dictionary: %d, %v", s, got, ok, want, wantOK)
+		}
+	}
+}
+
+// TestParseUTC: where parseAppended reads a time that formats back to
+// its text (what str requires), time.Parse reads the same instant; and
+// every time AppendTime writes in UTC is read back.
+func TestParseUTC(t *testing.T) {
+	texts := []string{"2026-12-06T19:00:00Z", "2026-12-06T19:00:00.000001Z", "2026-12-06T19:00:00.123456789Z",
+		"0001-01-01T00:00:00Z", "9999-12-31T23:59:59.999999999Z", "2026-02-30T00:00:00Z", "2026-13-01T00:00:00Z",
+		"2026-12-06T24:00:00Z", "2026-12-06T19:00:60Z", "2026-12-06T19:00:00.Z", "2026-12-06T19:00:00.1234567890Z",
+		"2026-12-06T19:00:00.10Z", "2026-12-06T19:00:00+01:00", "2026-12-06 19:00:00Z", "2026-12-0aT19:00:00Z", "-026-12-06T19:00:00Z"}
+	r := rand.New(rand.NewPCG(3, 4))
+	for range 2000 {
+		at := time.Unix(r.Int64N(250e9)-62e9, r.Int64N(1e9)).UTC()
+		if r.IntN(2) == 0 {
+			at = at.Truncate(time.Microsecond)
+		}
+		texts = append(texts, string(jsonfast.AppendTime(nil, at)))
+	}
+	for _, text := range texts {
+		got, ok := parseAppended([]byte(text))
+		if !ok || string(jsonfast.AppendTime(nil, got.UTC())) != text {
+			if _, err := time.Parse(time.RFC3339Nano, text); err == nil && len(text) <= 30 && text[len(text)-1] == 'Z' {
+				// Parse reads it: AppendTime's form must be read too.
+				if p, _ := time.Parse(time.RFC3339Nano, text); string(jsonfast.AppendTime(nil, p)) == text {
+					t.Errorf("%s: not read (%v, %v)", text, got, ok)
+				}
+			}
+			continue
+		}
+		want, err := time.Parse(time.RFC3339Nano, text)
+		if err != nil || !want.Equal(got) {
+			t.Errorf("%s: %v, time.Parse %v (%v)", text, got, want, err)
 		}
 	}
 }
