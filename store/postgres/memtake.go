@@ -3,7 +3,6 @@ package postgres
 import (
 	"bytes"
 	"context"
-	"errors"
 	"net/netip"
 
 	"github.com/cadastre-ipam/cadastre/registry"
@@ -187,33 +186,9 @@ func (t *tx) takeNoting(ctx context.Context, regionID int64, family, maxBits int
 	if err != nil {
 		return registry.FreePrefix{}, false, err
 	}
-	var f registry.FreePrefix
-	found := false
-	next := takeCand{region: regionID, family: family, maxBits: maxBits}
-	for rows.Next() {
-		var k int32
-		var bits int16
-		var addr []byte
-		var pool int64
-		if err := rows.Scan(&k, &bits, &addr, &pool); err != nil {
-			rows.Close()
-			return registry.FreePrefix{}, false, err
-		}
-		switch {
-		case k == 0:
-			ip, ok := netip.AddrFromSlice(addr)
-			if !ok {
-				rows.Close()
-				return registry.FreePrefix{}, false, errors.New("postgres: stored free address of a bad length")
-			}
-			f, found = registry.FreePrefix{Prefix: netip.PrefixFrom(ip, int(bits)), PoolID: pool, RegionID: regionID}, true
-		case !next.has || before(bits, addr, pool, next.bits, next.addr, next.pool):
-			next.has, next.bits, next.addr, next.pool = true, bits, addr, pool
-		}
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return registry.FreePrefix{}, false, mapErr(err)
+	f, found, next, err := readTakeWithNext(rows, nextKey{regionID, family, maxBits})
+	if err != nil {
+		return registry.FreePrefix{}, false, err
 	}
 	if t.cand != nil {
 		next.valid = true

@@ -83,6 +83,9 @@ type Store struct {
 	// compare with it); memTakes counts the takes answered so.
 	noMemTake bool
 	memTakes  atomic.Int64
+	// next is what the next take of a transaction alone is expected to
+	// answer, by region (expect.go).
+	next nextFree
 	cmu       sync.RWMutex // guards shut against Update's send
 	shut      bool
 	// lockTimeout and statementTimeout are set on every write
@@ -507,6 +510,17 @@ func (s *Store) run(ctx context.Context, write bool, hints *[]int64, fn func(reg
 	begun := first.Len()
 	x := &tx{raw: c, write: write, hints: hints, s: s, pending: first}
 	err = safeRun(fn, x)
+	if write && err == nil && len(x.readers) > x.checkedReads {
+		// A queued read whose answer only the client checks (a tenant's
+		// use, a name) is read before the COMMIT is sent.
+		err = x.flush(ctx)
+	}
+	if expectFailed(err) {
+		// Another writer took in the region, or changed it: what this
+		// replica expected is forgotten, and the transaction runs again.
+		s.next.failed(x.locked)
+		s.forgetRegions(x.locked)
+	}
 	if x.pending == first && first.Len() == begun {
 		return err // nothing was sent or queued: no transaction to end
 	}
@@ -530,11 +544,16 @@ func (s *Store) run(ctx context.Context, write bool, hints *[]int64, fn func(reg
 	tag, err := x.exec(context.WithoutCancel(ctx), "COMMIT")
 	if err != nil {
 		c.Exec(context.Background(), "ROLLBACK")
+		if expectFailed(err) {
+			s.next.failed(x.locked)
+			s.forgetRegions(x.locked)
+		}
 		return err
 	}
 	if tag.String() != "COMMIT" {
 		return fmt.Errorf("%s: commit: the transaction had failed (%s): %w", s.name, tag, registry.ErrStorage)
 	}
+	s.settleAlone(x)
 	return nil
 }
 
@@ -651,6 +670,14 @@ type tx struct {
 	// jobs count in memory, and the counts are stored once, with the
 	// COMMIT (tenant.go, usedRow).
 	use map[string]*usedRow
+	// spec is what a transaction alone learnt of its take for the next
+	// one, freeWritten that it wrote free rows otherwise (expect.go).
+	spec        *specTake
+	freeWritten bool
+	// checkedReads counts the readers queued whose statements fail on
+	// the server when their answer is not the one expected
+	// (queueCheckedRead).
+	checkedReads int
 	// countedHeld: a use was counted in memory (countHeld).
 	countedHeld bool
 	// counts are the pool counters' changes not stored yet (counters.go).
@@ -813,7 +840,7 @@ var errCarried = errors.New("postgres: the previous job in this transaction fail
 // this one's.
 func (t *tx) drain(br pgx.BatchResults, n int) error {
 	readers := t.readers
-	t.readers = nil
+	t.readers, t.checkedReads = nil, 0
 	for k := range n {
 		if rd, ok := readers[k]; ok {
 			rows, err := br.Query()

@@ -172,7 +172,15 @@ func (t *tx) lockKnownRegion(name string) (registry.Region, bool) {
 		return registry.Region{}, false
 	}
 	known := v.(registry.Region)
-	t.queueRead(func(rows pgx.Rows) error {
+	q, args := `SELECT `+regionCols+` FROM regions WHERE name = $1 FOR NO KEY UPDATE`, []any{name}
+	queue := t.queueRead
+	if t.alone() {
+		// Checked on the server too: it may go out with the COMMIT.
+		q, args = lockRegionExpected, []any{name, known.ID, known.Location.Country, known.Location.Subdivision, known.Location.City,
+			known.Borrow.String(), known.BorrowBits, micros(known.CreatedAt)}
+		queue = t.queueCheckedRead
+	}
+	queue(func(rows pgx.Rows) error {
 		var r registry.Region
 		var err error
 		found := rows.Next()
@@ -197,7 +205,7 @@ func (t *tx) lockKnownRegion(name string) (registry.Region, bool) {
 			return fmt.Errorf("region %s: changed since this replica read it: %w", name, registry.ErrConflict)
 		}
 		return nil
-	}, `SELECT `+regionCols+` FROM regions WHERE name = $1 FOR NO KEY UPDATE`, name)
+	}, q, args...)
 	t.locked = append(t.locked, known.ID)
 	t.remember(known)
 	return known, true
@@ -390,9 +398,15 @@ func (t *tx) AddFree(ctx context.Context, f registry.FreePrefix) error {
 		return err
 	}
 	if t.deferring {
+		if t.spec != nil {
+			t.spec.leftOver(f)
+		} else {
+			t.freeWritten = true
+		}
 		t.laterFree(f)
 		return nil
 	}
+	t.freeWrote()
 	_, err := t.exec(ctx, insertFree, f.RegionID, prefix.Family(f.Prefix), f.Prefix.Bits(), addrBytes(f.Prefix.Addr()), f.PoolID)
 	return err
 }
@@ -440,6 +454,7 @@ func (t *tx) RemoveFree(ctx context.Context, f registry.FreePrefix) (bool, error
 	if err := t.lockRegion(ctx, f.RegionID); err != nil {
 		return false, err
 	}
+	t.freeWrote()
 	tag, err := t.exec(ctx, `DELETE FROM free WHERE region_id = $1 AND family = $2 AND bits = $3 AND addr = $4 AND pool_id = $5`,
 		f.RegionID, prefix.Family(f.Prefix), f.Prefix.Bits(), addrBytes(f.Prefix.Addr()), f.PoolID)
 	if err != nil {
@@ -485,6 +500,14 @@ func (t *tx) TakeSmallestFree(ctx context.Context, regionID int64, family, maxBi
 			return t.takeNoting(ctx, regionID, family, maxBits)
 		}
 	}
+	if t.alone() {
+		return t.takeAlone(ctx, regionID, family, maxBits)
+	}
+	return t.takePlain(ctx, regionID, family, maxBits)
+}
+
+// takePlain is TakeSmallestFree's statement.
+func (t *tx) takePlain(ctx context.Context, regionID int64, family, maxBits int) (registry.FreePrefix, bool, error) {
 	// The pool is part of the row's key: a region may hold pools of two
 	// spaces over the same addresses, whose free rows differ only in it,
 	// and only the one found is taken.
