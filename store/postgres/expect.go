@@ -54,46 +54,50 @@ type nextKey struct {
 
 // nextFree is the Store's expectations of its next takes, and the
 // regions whose expectations failed lately.
+//
+// An expectation of a kind of take is a list of free rows in the take's
+// order (before) that come before every other row of free the take may
+// choose, so that the next takes answer them in turn. A take's leftovers
+// come before every row it did not take: they are parts of the row taken,
+// hence longer than any the take could have chosen (it chose the longest
+// that fits, then the lowest address). So after a take that learnt the
+// database's next row (takeWithNext), the list is its leftovers and that
+// row; after a take of the list's first row, the rest and its leftovers.
 type nextFree struct {
 	mu   sync.Mutex
-	rows map[nextKey]registry.FreePrefix
+	rows map[nextKey][]registry.FreePrefix
 	// skip counts, by region, the transactions that learn nothing after
 	// an expectation failed there: another writer (replica) takes in the
 	// region, and each wrong guess costs a transaction run twice.
 	skip map[int64]int
 }
 
-// expectSkip is how many transactions of a region learn no expectation
-// after one failed there.
-const expectSkip = 64
+const (
+	// expectSkip is how many transactions of a region learn no
+	// expectation after one failed there.
+	expectSkip = 64
+	// maxExpected bounds the kinds of take expected, maxKnown the rows
+	// kept for one (the first ones: still before every other row).
+	maxExpected = 4096
+	maxKnown    = 256
+)
 
-// maxExpected bounds the expectations kept.
-const maxExpected = 4096
-
-// expected returns the row the next take of k is expected to answer.
-func (n *nextFree) expected(k nextKey) (registry.FreePrefix, bool) {
+// expected returns the rows the next takes of k are expected to answer,
+// in order; the caller must not change them.
+func (n *nextFree) expected(k nextKey) []registry.FreePrefix {
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	f, ok := n.rows[k]
-	return f, ok
+	return n.rows[k]
 }
 
 // settle is called after a write transaction that held the regions
-// locked committed: their expectations are forgotten, and next becomes
-// one (learnt, when the transaction learnt it).
-func (n *nextFree) settle(locked []int64, learnt bool, k nextKey, next registry.FreePrefix) {
+// locked committed: their expectations are forgotten, and rows becomes
+// k's (learnt, when the transaction learnt it).
+func (n *nextFree) settle(locked []int64, learnt bool, k nextKey, rows []registry.FreePrefix) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	if len(n.rows) > 0 {
-		for key := range n.rows {
-			for _, id := range locked {
-				if key.region == id {
-					delete(n.rows, key)
-				}
-			}
-		}
-	}
-	if !learnt {
+	n.drop(locked)
+	if !learnt || len(rows) == 0 {
 		return
 	}
 	if s := n.skip[k.region]; s > 0 {
@@ -101,9 +105,18 @@ func (n *nextFree) settle(locked []int64, learnt bool, k nextKey, next registry.
 		return
 	}
 	if n.rows == nil || len(n.rows) >= maxExpected {
-		n.rows = map[nextKey]registry.FreePrefix{}
+		n.rows = map[nextKey][]registry.FreePrefix{}
 	}
-	n.rows[k] = next
+	n.rows[k] = rows
+}
+
+// drop forgets the regions' expectations; n.mu is held.
+func (n *nextFree) drop(regions []int64) {
+	for key := range n.rows {
+		if slices.Contains(regions, key.region) {
+			delete(n.rows, key)
+		}
+	}
 }
 
 // failed forgets the regions' expectations after one failed, and learns
@@ -111,13 +124,7 @@ func (n *nextFree) settle(locked []int64, learnt bool, k nextKey, next registry.
 func (n *nextFree) failed(locked []int64) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	for key := range n.rows {
-		for _, id := range locked {
-			if key.region == id {
-				delete(n.rows, key)
-			}
-		}
-	}
+	n.drop(locked)
 	if n.skip == nil {
 		n.skip = map[int64]int{}
 	}
@@ -127,45 +134,47 @@ func (n *nextFree) failed(locked []int64) {
 }
 
 // specTake is what a transaction alone learns of its take for the next
-// one: the database's next row after it and the best prefix it left over.
+// ones: the rows known to come first after it (nextFree).
 type specTake struct {
 	key nextKey
 	// dirty: the transaction wrote free rows otherwise than by one take
 	// and its leftovers; it learns nothing.
 	dirty bool
-	// expected marks a take answered from the expectation (takeExpected
-	// queued).
-	expected bool
-	next     takeCand // the database's best row after the take (has, bits, addr, pool)
-	left     takeCand // the best leftover queued for the same key
+	// known are the rows known before the take's leftovers came: the
+	// expectation's rest, or the database's next row (takeWithNext).
+	known []registry.FreePrefix
+	// left are the leftovers queued for the same kind of take.
+	left []registry.FreePrefix
 }
 
 // leftOver notes a free prefix the transaction queued for insertion
 // after its take (AddFree, deferred).
 func (s *specTake) leftOver(f registry.FreePrefix) {
-	if f.RegionID != s.key.region || prefix.Family(f.Prefix) != s.key.family || f.Prefix.Bits() > s.key.maxBits {
-		return
-	}
-	bits, addr := int16(f.Prefix.Bits()), addrBytes(f.Prefix.Addr())
-	if !s.left.has || before(bits, addr, f.PoolID, s.left.bits, s.left.addr, s.left.pool) {
-		s.left.has, s.left.bits, s.left.addr, s.left.pool = true, bits, addr, f.PoolID
+	if f.RegionID == s.key.region && prefix.Family(f.Prefix) == s.key.family && f.Prefix.Bits() <= s.key.maxBits {
+		s.left = append(s.left, f)
 	}
 }
 
-// best is the row the next take of the key will answer, if any is known.
-func (s *specTake) best() (registry.FreePrefix, bool) {
-	c := s.next
-	if !c.has || s.left.has && before(s.left.bits, s.left.addr, s.left.pool, c.bits, c.addr, c.pool) {
-		c = s.left
-	}
-	if !c.has {
-		return registry.FreePrefix{}, false
-	}
-	ip, ok := netip.AddrFromSlice(c.addr)
-	if !ok {
-		return registry.FreePrefix{}, false
-	}
-	return registry.FreePrefix{Prefix: netip.PrefixFrom(ip, int(c.bits)), PoolID: c.pool, RegionID: s.key.region}, true
+// next is the expectation after the transaction: its leftovers and the
+// rows known, in the take's order, at most maxKnown.
+func (s *specTake) next() []registry.FreePrefix {
+	rows := make([]registry.FreePrefix, 0, len(s.left)+len(s.known))
+	rows = append(append(rows, s.left...), s.known...)
+	slices.SortFunc(rows, func(a, b registry.FreePrefix) int {
+		switch {
+		case freeBefore(a, b):
+			return -1
+		case freeBefore(b, a):
+			return 1
+		}
+		return 0
+	})
+	return rows[:min(len(rows), maxKnown)]
+}
+
+// freeBefore is before for two free prefixes.
+func freeBefore(a, b registry.FreePrefix) bool {
+	return before(int16(a.Prefix.Bits()), a.Prefix.Addr().AsSlice(), a.PoolID, int16(b.Prefix.Bits()), b.Prefix.Addr().AsSlice(), b.PoolID)
 }
 
 // alone says whether t is a write transaction of its own (run), which
@@ -177,67 +186,43 @@ func (t *tx) alone() bool {
 // expectErrHint marks cadastre_expect's failures (00081).
 const expectErrHint = "cadastre-expect"
 
-// expectFailed reports a failure of cadastre_expect.
-func expectFailed(err error) bool {
+// isExpectFailure reports a failure of cadastre_expect.
+func isExpectFailure(err error) bool {
 	var pe *pgconn.PgError
 	return errors.As(err, &pe) && pe.Code == "40001" && pe.Hint == expectErrHint
 }
 
-// takeExpected is takeWithNext that fails unless the row it takes is
-// ($4, $5, $6): the (VALUES) row joined makes the check run when no row
-// was taken too.
-const takeExpected = `WITH pick AS (SELECT bits, addr, pool_id FROM free WHERE region_id = $1 AND family = $2
+// takeExpected is TakeSmallestFree's statement (takePlain), failing
+// unless the row it takes is ($4, $5, $6): the (VALUES) row joined makes
+// the check run when no row was taken too. Its rows are not read.
+const takeExpected = `WITH taken AS (DELETE FROM free WHERE region_id = $1 AND family = $2 AND (bits, addr, pool_id) = (
+		SELECT bits, addr, pool_id FROM free WHERE region_id = $1 AND family = $2
 		AND bits = (SELECT MAX(bits) FROM free WHERE region_id = $1 AND family = $2 AND bits <= $3)
-		ORDER BY addr, pool_id LIMIT 1),
-	taken AS (DELETE FROM free f USING pick WHERE f.region_id = $1 AND f.family = $2
-		AND (f.bits, f.addr, f.pool_id) = (pick.bits, pick.addr, pick.pool_id) RETURNING f.bits, f.addr, f.pool_id)
-	SELECT 0, t.bits, t.addr, t.pool_id FROM (VALUES (1)) v LEFT JOIN taken t ON true
-		WHERE cadastre_expect((t.bits, t.addr, t.pool_id) = ($4::smallint, $5::bytea, $6::bigint), 'the free prefix taken')
-	UNION ALL (SELECT 1, bits, addr, pool_id FROM free WHERE region_id = $1 AND family = $2
-		AND bits = (SELECT bits FROM pick) AND (addr, pool_id) > ((SELECT addr FROM pick), (SELECT pool_id FROM pick))
-		ORDER BY addr, pool_id LIMIT 1)
-	UNION ALL (SELECT 2, bits, addr, pool_id FROM free WHERE region_id = $1 AND family = $2
-		AND bits = (SELECT MAX(bits) FROM free WHERE region_id = $1 AND family = $2 AND bits < (SELECT bits FROM pick))
-		ORDER BY addr, pool_id LIMIT 1)`
+		ORDER BY addr, pool_id LIMIT 1) RETURNING bits, addr, pool_id)
+	SELECT cadastre_expect((t.bits, t.addr, t.pool_id) = ($4::smallint, $5::bytea, $6::bigint), 'the free prefix taken')
+	FROM (VALUES (1)) v LEFT JOIN taken t ON true`
 
 // lockRegionExpected locks region $1 and fails unless its row is this
-// replica's copy ($2...).
+// replica's copy ($2...). Its rows are not read.
 const lockRegionExpected = `WITH r AS (SELECT ` + regionCols + ` FROM regions WHERE name = $1 FOR NO KEY UPDATE)
-	SELECT r.* FROM (VALUES (1)) v LEFT JOIN r ON true
-	WHERE cadastre_expect((r.id, r.country, r.subdivision, r.city, r.borrow_policy, r.borrow_bits, r.created_at)
-		IS NOT DISTINCT FROM ($2::bigint, $3::text, $4::text, $5::text, $6::text, $7::integer, $8::bigint), 'region')`
+	SELECT cadastre_expect((r.id, r.country, r.subdivision, r.city, r.borrow_policy, r.borrow_bits, r.created_at)
+		IS NOT DISTINCT FROM ($2::bigint, $3::text, $4::text, $5::text, $6::text, $7::integer, $8::bigint), 'region')
+	FROM (VALUES (1)) v LEFT JOIN r ON true`
 
 // takeAlone is TakeSmallestFree in a transaction alone (t.alone): the
-// expected row without a round trip when one is known and nothing read
-// only in the client waits in the queue, else takeWithNext, to learn the
-// next one.
+// first expected row without a round trip when one is known, else
+// takeWithNext, to learn the next row.
 func (t *tx) takeAlone(ctx context.Context, regionID int64, family, maxBits int) (registry.FreePrefix, bool, error) {
 	k := nextKey{regionID, family, maxBits}
 	if t.spec != nil || t.freeWritten {
 		// A second take, or free rows written before: nothing learnt.
-		if t.spec != nil {
-			t.spec.dirty = true
-		}
-		t.freeWritten = true
+		t.freeWrote()
 		return t.takePlain(ctx, regionID, family, maxBits)
 	}
-	t.spec = &specTake{key: k}
-	if f, ok := t.s.next.expected(k); ok && len(t.readers) == t.checkedReads {
-		spec := t.spec
-		spec.expected = true
-		bits, addr := int16(f.Prefix.Bits()), addrBytes(f.Prefix.Addr())
-		t.queueCheckedRead(func(rows pgx.Rows) error {
-			got, found, next, err := readTakeWithNext(rows, k)
-			if err != nil {
-				return err
-			}
-			if !found || got != f {
-				// cadastre_expect failed the statement first: not reached.
-				return errors.New("postgres: the free prefix taken is not the one expected (a bug: cadastre_expect let it through)")
-			}
-			spec.next = next
-			return nil
-		}, takeExpected, regionID, family, maxBits, bits, addr, f.PoolID)
+	if rows := t.s.next.expected(k); len(rows) > 0 {
+		f := rows[0]
+		t.spec = &specTake{key: k, known: rows[1:]}
+		t.later(takeExpected, regionID, family, maxBits, int16(f.Prefix.Bits()), addrBytes(f.Prefix.Addr()), f.PoolID)
 		return f, true, nil
 	}
 	rows, err := t.query(ctx, takeWithNext, regionID, family, maxBits)
@@ -248,7 +233,13 @@ func (t *tx) takeAlone(ctx context.Context, regionID int64, family, maxBits int)
 	if err != nil {
 		return registry.FreePrefix{}, false, err
 	}
-	t.spec.next = next
+	t.spec = &specTake{key: k}
+	if next.has {
+		ip, ok := netip.AddrFromSlice(next.addr)
+		if ok {
+			t.spec.known = []registry.FreePrefix{{Prefix: netip.PrefixFrom(ip, int(next.bits)), PoolID: next.pool, RegionID: regionID}}
+		}
+	}
 	return f, found, nil
 }
 
@@ -285,26 +276,13 @@ func readTakeWithNext(rows pgx.Rows, k nextKey) (registry.FreePrefix, bool, take
 	return f, found, next, nil
 }
 
-// queueCheckedRead is queueRead for a statement that fails on the server
-// when its answer is not the one the client was handed (cadastre_expect):
-// it may go out with the COMMIT (run).
-func (t *tx) queueCheckedRead(read func(pgx.Rows) error, q string, args ...any) {
-	t.queueRead(read, q, args...)
-	t.checkedReads++
-}
-
 // settleAlone tells the Store what a transaction alone that committed
 // learnt (run).
 func (s *Store) settleAlone(x *tx) {
-	var k nextKey
-	var f registry.FreePrefix
-	learnt := false
 	if sp := x.spec; sp != nil && !sp.dirty {
-		k = sp.key
-		f, learnt = sp.best()
-	}
-	if learnt || len(x.locked) > 0 {
-		s.next.settle(x.locked, learnt, k, f)
+		s.next.settle(x.locked, true, sp.key, sp.next())
+	} else if len(x.locked) > 0 {
+		s.next.settle(x.locked, false, nextKey{}, nil)
 	}
 }
 
@@ -315,6 +293,14 @@ func (t *tx) freeWrote() {
 	if t.spec != nil {
 		t.spec.dirty = true
 	}
+}
+
+// expectFailed forgets what x expected: its expectation of the take, its
+// copies of the regions.
+func (s *Store) expectFailed(x *tx) {
+	s.expectFails.Add(1)
+	s.next.failed(x.locked)
+	s.forgetRegions(x.locked)
 }
 
 // forgetRegions drops this Store's copies of the regions (read again

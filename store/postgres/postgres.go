@@ -86,8 +86,10 @@ type Store struct {
 	// next is what the next take of a transaction alone is expected to
 	// answer, by region (expect.go).
 	next nextFree
-	cmu       sync.RWMutex // guards shut against Update's send
-	shut      bool
+	// expectFails counts the transactions that failed so.
+	expectFails atomic.Int64
+	cmu  sync.RWMutex // guards shut against Update's send
+	shut bool
 	// lockTimeout and statementTimeout are set on every write
 	// transaction, in PostgreSQL's syntax ("0" is none).
 	lockTimeout, statementTimeout string
@@ -510,16 +512,15 @@ func (s *Store) run(ctx context.Context, write bool, hints *[]int64, fn func(reg
 	begun := first.Len()
 	x := &tx{raw: c, write: write, hints: hints, s: s, pending: first}
 	err = safeRun(fn, x)
-	if write && err == nil && len(x.readers) > x.checkedReads {
+	if write && err == nil && len(x.readers) > 0 {
 		// A queued read whose answer only the client checks (a tenant's
 		// use, a name) is read before the COMMIT is sent.
 		err = x.flush(ctx)
 	}
-	if expectFailed(err) {
+	if isExpectFailure(err) {
 		// Another writer took in the region, or changed it: what this
 		// replica expected is forgotten, and the transaction runs again.
-		s.next.failed(x.locked)
-		s.forgetRegions(x.locked)
+		s.expectFailed(x)
 	}
 	if x.pending == first && first.Len() == begun {
 		return err // nothing was sent or queued: no transaction to end
@@ -544,9 +545,8 @@ func (s *Store) run(ctx context.Context, write bool, hints *[]int64, fn func(reg
 	tag, err := x.exec(context.WithoutCancel(ctx), "COMMIT")
 	if err != nil {
 		c.Exec(context.Background(), "ROLLBACK")
-		if expectFailed(err) {
-			s.next.failed(x.locked)
-			s.forgetRegions(x.locked)
+		if isExpectFailure(err) {
+			s.expectFailed(x)
 		}
 		return err
 	}
@@ -674,10 +674,6 @@ type tx struct {
 	// one, freeWritten that it wrote free rows otherwise (expect.go).
 	spec        *specTake
 	freeWritten bool
-	// checkedReads counts the readers queued whose statements fail on
-	// the server when their answer is not the one expected
-	// (queueCheckedRead).
-	checkedReads int
 	// countedHeld: a use was counted in memory (countHeld).
 	countedHeld bool
 	// counts are the pool counters' changes not stored yet (counters.go).
@@ -840,7 +836,7 @@ var errCarried = errors.New("postgres: the previous job in this transaction fail
 // this one's.
 func (t *tx) drain(br pgx.BatchResults, n int) error {
 	readers := t.readers
-	t.readers, t.checkedReads = nil, 0
+	t.readers = nil
 	for k := range n {
 		if rd, ok := readers[k]; ok {
 			rows, err := br.Query()

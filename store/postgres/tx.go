@@ -172,15 +172,15 @@ func (t *tx) lockKnownRegion(name string) (registry.Region, bool) {
 		return registry.Region{}, false
 	}
 	known := v.(registry.Region)
-	q, args := `SELECT `+regionCols+` FROM regions WHERE name = $1 FOR NO KEY UPDATE`, []any{name}
-	queue := t.queueRead
 	if t.alone() {
-		// Checked on the server too: it may go out with the COMMIT.
-		q, args = lockRegionExpected, []any{name, known.ID, known.Location.Country, known.Location.Subdivision, known.Location.City,
-			known.Borrow.String(), known.BorrowBits, micros(known.CreatedAt)}
-		queue = t.queueCheckedRead
+		// Checked on the server: it may go out with the COMMIT (expect.go).
+		t.later(lockRegionExpected, name, known.ID, known.Location.Country, known.Location.Subdivision, known.Location.City,
+			known.Borrow.String(), known.BorrowBits, micros(known.CreatedAt))
+		t.locked = append(t.locked, known.ID)
+		t.remember(known)
+		return known, true
 	}
-	queue(func(rows pgx.Rows) error {
+	t.queueRead(func(rows pgx.Rows) error {
 		var r registry.Region
 		var err error
 		found := rows.Next()
@@ -205,7 +205,7 @@ func (t *tx) lockKnownRegion(name string) (registry.Region, bool) {
 			return fmt.Errorf("region %s: changed since this replica read it: %w", name, registry.ErrConflict)
 		}
 		return nil
-	}, q, args...)
+	}, `SELECT `+regionCols+` FROM regions WHERE name = $1 FOR NO KEY UPDATE`, name)
 	t.locked = append(t.locked, known.ID)
 	t.remember(known)
 	return known, true

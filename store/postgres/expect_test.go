@@ -1,0 +1,120 @@
+package postgres_test
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+	"testing"
+
+	"github.com/cadastre-ipam/cadastre/registry"
+	"github.com/cadastre-ipam/cadastre/store/postgres"
+)
+
+// twoReplicas opens two Stores on one register (two replicas), whose
+// round trips are counted, with region east (10.0.0.0/24).
+func twoReplicas(t *testing.T) (a, b *postgres.Store, ra, rb *registry.Registry, ta *roundTrips) {
+	t.Helper()
+	dsn := migratedDB(t)
+	ta = &roundTrips{}
+	var err error
+	if a, err = postgres.Open(context.Background(), dsn, postgres.Options{Tracer: ta}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { a.Close() })
+	if b, err = postgres.Open(context.Background(), dsn, postgres.Options{}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { b.Close() })
+	ra, rb = registry.New(a), registry.New(b)
+	regionWithPool(t, ra, "east", "10.0.0.0/24")
+	return a, b, ra, rb, ta
+}
+
+// An allocation alone expects its take's answer (expect.go): two replicas
+// allocating in one region in turn make each other's expectations wrong.
+// The transaction that expected wrong does nothing and runs again, and
+// every allocation gets what one replica alone would have handed out: the
+// lowest free /32 of the region, never one twice. A replica that
+// allocates twice in a row sends its second in one round trip.
+func TestExpectedTakeAcrossReplicas(t *testing.T) {
+	ctx := context.Background()
+	a, _, ra, rb, ta := twoReplicas(t)
+	q := registry.Request{Region: "east", Family: 4}
+	// Who allocates, in turn: a learns, then expects.
+	order := "aaabababbaaabbbaab"
+	for i, who := range order {
+		r := ra
+		if who == 'b' {
+			r = rb
+		}
+		before := ta.n.Load()
+		as, err := r.Allocate(ctx, q)
+		if err != nil {
+			t.Fatalf("allocation %d (%c): %v", i, who, err)
+		}
+		want := netip.PrefixFrom(netip.AddrFrom4([4]byte{10, 0, 0, byte(i)}), 32)
+		if len(as) != 1 || as[0].Prefix != want {
+			t.Fatalf("allocation %d (%c): %v, want %s", i, who, as, want)
+		}
+		if i == 1 || i == 2 {
+			// a after a, before any expectation failed (after one, a
+			// learns none for a while: expectSkip).
+			if got := ta.n.Load() - before; got != 1 {
+				t.Errorf("allocation %d (a after a): %d round trips, want 1", i, got)
+			}
+		}
+	}
+	// a expected wrong at its first allocation after b's.
+	if got := postgres.ExpectFailures(a); got != 1 {
+		t.Errorf("%d expectations failed, want 1", got)
+	}
+	all, err := ra.Assignments(ctx, registry.AssignmentFilter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(all) != len(order) {
+		t.Errorf("%d assignments, want %d", len(all), len(order))
+	}
+}
+
+// A region changed by another replica: the copy an allocation alone
+// locked it by (lockKnownRegion) is not the row, the transaction does
+// nothing and runs again with the row read under the lock.
+func TestExpectedRegionChangedByAnotherReplica(t *testing.T) {
+	ctx := context.Background()
+	a, _, ra, rb, _ := twoReplicas(t)
+	q := registry.Request{Region: "east", Family: 4}
+	for range 2 {
+		if _, err := ra.Allocate(ctx, q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := rb.UpdateRegion(ctx, "east", "", func(g *registry.Region) error {
+		g.Location.City = "Ashburn"
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	for i := 2; i < 5; i++ {
+		as, err := ra.Allocate(ctx, q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := fmt.Sprintf("10.0.0.%d/32", i); as[0].Prefix.String() != want {
+			t.Errorf("allocation %d: %s, want %s", i, as[0].Prefix, want)
+		}
+		if as[0].Region != "east" {
+			t.Errorf("allocation %d: region %q", i, as[0].Region)
+		}
+	}
+	if got := postgres.ExpectFailures(a); got != 1 {
+		t.Errorf("%d expectations failed, want 1 (the region's)", got)
+	}
+	g, err := ra.Region(ctx, "east")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if g.Location.City != "Ashburn" {
+		t.Errorf("region as a reads it: city %q", g.Location.City)
+	}
+}
