@@ -1,6 +1,7 @@
 package postgres
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"net/netip"
@@ -79,7 +80,7 @@ const (
 	// maxExpected bounds the kinds of take expected, maxKnown the rows
 	// kept for one (the first ones: still before every other row).
 	maxExpected = 4096
-	maxKnown    = 256
+	maxKnown    = 32
 )
 
 // expected returns the rows the next takes of k are expected to answer,
@@ -155,26 +156,24 @@ func (s *specTake) leftOver(f registry.FreePrefix) {
 	}
 }
 
-// next is the expectation after the transaction: its leftovers and the
-// rows known, in the take's order, at most maxKnown.
+// next is the expectation after the transaction: its leftovers, in the
+// take's order, then the rows known, at most maxKnown. Every leftover
+// comes before every row known: it is a part of the row taken, which came
+// before them, so it is longer than any of them.
 func (s *specTake) next() []registry.FreePrefix {
-	rows := make([]registry.FreePrefix, 0, len(s.left)+len(s.known))
-	rows = append(append(rows, s.left...), s.known...)
-	slices.SortFunc(rows, func(a, b registry.FreePrefix) int {
-		switch {
-		case freeBefore(a, b):
-			return -1
-		case freeBefore(b, a):
-			return 1
+	slices.SortFunc(s.left, func(a, b registry.FreePrefix) int {
+		if a.Prefix.Bits() != b.Prefix.Bits() {
+			return b.Prefix.Bits() - a.Prefix.Bits() // longer first
 		}
-		return 0
+		if c := a.Prefix.Addr().Compare(b.Prefix.Addr()); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.PoolID, b.PoolID)
 	})
-	return rows[:min(len(rows), maxKnown)]
-}
-
-// freeBefore is before for two free prefixes.
-func freeBefore(a, b registry.FreePrefix) bool {
-	return before(int16(a.Prefix.Bits()), a.Prefix.Addr().AsSlice(), a.PoolID, int16(b.Prefix.Bits()), b.Prefix.Addr().AsSlice(), b.PoolID)
+	n := min(len(s.left)+len(s.known), maxKnown)
+	rows := make([]registry.FreePrefix, 0, n)
+	rows = append(rows, s.left[:min(len(s.left), n)]...)
+	return append(rows, s.known[:n-len(rows)]...)
 }
 
 // alone says whether t is a write transaction of its own (run), which
