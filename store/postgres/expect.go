@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"errors"
+	"fmt"
 	"net/netip"
 	"slices"
 	"sync"
@@ -146,11 +147,21 @@ type specTake struct {
 	known []registry.FreePrefix
 	// left are the leftovers queued for the same kind of take.
 	left []registry.FreePrefix
+	// taken is the row an expected take took, take its statement queued
+	// (takeExpected); nil for a take that was a statement.
+	taken registry.FreePrefix
+	take  *pgx.QueuedQuery
 }
 
 // leftOver notes a free prefix the transaction queued for insertion
 // after its take (AddFree, deferred).
 func (s *specTake) leftOver(f registry.FreePrefix) {
+	if s.take != nil && f == s.taken {
+		// The row taken goes back: its DELETE and INSERT stay two
+		// statements, in order.
+		s.take.SQL = takeExpectedUnfolded
+		s.dirty = true
+	}
 	if f.RegionID == s.key.region && prefix.Family(f.Prefix) == s.key.family && f.Prefix.Bits() <= s.key.maxBits {
 		s.left = append(s.left, f)
 	}
@@ -191,15 +202,23 @@ func isExpectFailure(err error) bool {
 	return errors.As(err, &pe) && pe.Code == "40001" && pe.Hint == expectErrHint
 }
 
-// takeExpected is TakeSmallestFree's statement (takePlain), failing
-// unless the row it takes is ($4, $5, $6): the (VALUES) row joined makes
-// the check run when no row was taken too. Its rows are not read.
-const takeExpected = `WITH taken AS (DELETE FROM free WHERE region_id = $1 AND family = $2 AND (bits, addr, pool_id) = (
-		SELECT bits, addr, pool_id FROM free WHERE region_id = $1 AND family = $2
+// takeExpected deletes the free row expected ($4, $5, $6), failing
+// unless it is the one TakeSmallestFree's statement (takePlain) would
+// take: the check is a one-time filter (cadastre_expect is STABLE, its
+// argument an uncorrelated subquery), made before the row is looked for,
+// so that it fails when the row is not there too. Under the region's
+// lock no other transaction deletes the row between the two. A plain
+// DELETE, so that fold can fold it with the allocation's writes (one
+// statement fewer: foldTable).
+const takeExpected = `DELETE FROM free WHERE region_id = $1 AND family = $2 AND bits = $4 AND addr = $5 AND pool_id = $6
+	AND cadastre_expect((SELECT (bits, addr, pool_id) = ($4, $5, $6) FROM free WHERE region_id = $1 AND family = $2
 		AND bits = (SELECT MAX(bits) FROM free WHERE region_id = $1 AND family = $2 AND bits <= $3)
-		ORDER BY addr, pool_id LIMIT 1) RETURNING bits, addr, pool_id)
-	SELECT cadastre_expect((t.bits, t.addr, t.pool_id) = ($4::smallint, $5::bytea, $6::bigint), 'the free prefix taken')
-	FROM (VALUES (1)) v LEFT JOIN taken t ON true`
+		ORDER BY addr, pool_id LIMIT 1), 'the free prefix taken')`
+
+// takeExpectedUnfolded is takeExpected not to be folded: the transaction
+// puts the row back (AddFree), and an INSERT of it folded with its
+// DELETE, in no promised order, could find it still there.
+const takeExpectedUnfolded = takeExpected + ` -- not folded`
 
 // lockRegionExpected locks region $1 and fails unless its row is this
 // replica's copy ($2...). Its rows are not read.
@@ -220,8 +239,9 @@ func (t *tx) takeAlone(ctx context.Context, regionID int64, family, maxBits int)
 	}
 	if rows := t.s.next.expected(k); len(rows) > 0 {
 		f := rows[0]
-		t.spec = &specTake{key: k, known: rows[1:]}
+		t.spec = &specTake{key: k, known: rows[1:], taken: f}
 		t.later(takeExpected, regionID, family, maxBits, int16(f.Prefix.Bits()), addrBytes(f.Prefix.Addr()), f.PoolID)
+		t.spec.take = t.pending.QueuedQueries[t.pending.Len()-1]
 		return f, true, nil
 	}
 	rows, err := t.query(ctx, takeWithNext, regionID, family, maxBits)
@@ -294,8 +314,33 @@ func (t *tx) freeWrote() {
 	}
 }
 
+// afterExpected is the outcome of transaction alone x that failed with
+// err (run). When x took a free row it expected, its failure may be that
+// of the expectation, whichever statement reported first (a folded
+// statement's writes run in no promised order: the overlap rule may
+// refuse the row before cadastre_expect refuses the take), or a refusal
+// of the registry's that went by the row: every such failure runs the
+// transaction again without the expectation (registry.ErrConflict), whose
+// outcome is the caller's. A failure that may have committed (the
+// connection lost, registry.ErrStorage) or the caller's end is the
+// caller's as it is.
+func (s *Store) afterExpected(x *tx, err error) error {
+	if err == nil || x.spec == nil || x.spec.take == nil {
+		return err
+	}
+	if errors.Is(err, registry.ErrStorage) || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return err
+	}
+	// Most likely another writer took in the region, or changed it.
+	s.expectFailed(x)
+	if isExpectFailure(err) {
+		return err
+	}
+	return fmt.Errorf("%s: a transaction that took the free prefix it expected failed (%v); it runs again: %w", s.name, err, registry.ErrConflict)
+}
+
 // expectFailed forgets what x expected: its expectation of the take, its
-// copies of the regions.
+// copies of the regions; the regions learn none for a while.
 func (s *Store) expectFailed(x *tx) {
 	s.expectFails.Add(1)
 	s.next.failed(x.locked)

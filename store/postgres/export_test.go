@@ -52,6 +52,6 @@ func SetMemTake(s *Store, on bool) { s.noMemTake = !on }
 // MemTakes is how many takes the queue answered.
 func MemTakes(s *Store) int64 { return s.memTakes.Load() }
 
-// ExpectFailures is how many transactions alone failed because a row they
-// expected was not the database's (expect.go).
+// ExpectFailures is how many transactions alone that took a row they
+// expected failed, and ran again (expect.go).
 func ExpectFailures(s *Store) int64 { return s.expectFails.Load() }

@@ -86,7 +86,8 @@ type Store struct {
 	// next is what the next take of a transaction alone is expected to
 	// answer, by region (expect.go).
 	next nextFree
-	// expectFails counts the transactions that failed so.
+	// expectFails counts the transactions alone that expected and failed
+	// (and ran again).
 	expectFails atomic.Int64
 	cmu  sync.RWMutex // guards shut against Update's send
 	shut bool
@@ -517,11 +518,7 @@ func (s *Store) run(ctx context.Context, write bool, hints *[]int64, fn func(reg
 		// use, a name) is read before the COMMIT is sent.
 		err = x.flush(ctx)
 	}
-	if isExpectFailure(err) {
-		// Another writer took in the region, or changed it: what this
-		// replica expected is forgotten, and the transaction runs again.
-		s.expectFailed(x)
-	}
+	err = s.afterExpected(x, err)
 	if x.pending == first && first.Len() == begun {
 		return err // nothing was sent or queued: no transaction to end
 	}
@@ -545,10 +542,7 @@ func (s *Store) run(ctx context.Context, write bool, hints *[]int64, fn func(reg
 	tag, err := x.exec(context.WithoutCancel(ctx), "COMMIT")
 	if err != nil {
 		c.Exec(context.Background(), "ROLLBACK")
-		if isExpectFailure(err) {
-			s.expectFailed(x)
-		}
-		return err
+		return s.afterExpected(x, err)
 	}
 	if tag.String() != "COMMIT" {
 		return fmt.Errorf("%s: commit: the transaction had failed (%s): %w", s.name, tag, registry.ErrStorage)

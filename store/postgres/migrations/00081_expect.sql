@@ -10,9 +10,13 @@
 -- when either is not as expected: the statements after it in the
 -- pipeline are skipped, the COMMIT with them, and the transaction runs
 -- again, the plain way. serialization_failure: the caller's retry rule
--- for a transaction that did nothing and may run again.
+-- for a transaction that did nothing and may run again. STABLE (it reads
+-- and writes nothing): called on an uncorrelated subquery in a WHERE, it
+-- is a one-time filter, checked once before the scan, whether or not the
+-- scan finds a row (a VOLATILE one is checked on each row found, so not at
+-- all when none is).
 -- +goose StatementBegin
-CREATE FUNCTION cadastre_expect(ok boolean, what text) RETURNS boolean LANGUAGE plpgsql VOLATILE AS $$
+CREATE FUNCTION cadastre_expect(ok boolean, what text) RETURNS boolean LANGUAGE plpgsql STABLE AS $$
 BEGIN
     IF ok IS NOT TRUE THEN
         RAISE EXCEPTION 'cadastre: % is not what this replica expected', what
