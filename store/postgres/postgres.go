@@ -89,6 +89,7 @@ type Store struct {
 	// expectFails counts the transactions alone that expected and failed
 	// (and ran again).
 	expectFails atomic.Int64
+
 	cmu  sync.RWMutex // guards shut against Update's send
 	shut bool
 	// lockTimeout and statementTimeout are set on every write
