@@ -325,17 +325,23 @@ func (t *tx) freeWrote() {
 // connection lost, registry.ErrStorage) or the caller's end is the
 // caller's as it is.
 func (s *Store) afterExpected(x *tx, err error) error {
-	if err == nil || x.spec == nil || x.spec.take == nil {
+	if err == nil {
+		return nil
+	}
+	if isExpectFailure(err) {
+		// A region's copy (lockKnownRegion), in any transaction alone, or
+		// the take expected.
+		s.expectFailed(x)
+		return err
+	}
+	if x.spec == nil || x.spec.take == nil {
 		return err
 	}
 	if errors.Is(err, registry.ErrStorage) || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		return err
 	}
-	// Most likely another writer took in the region, or changed it.
+	// Most likely another writer took in the region.
 	s.expectFailed(x)
-	if isExpectFailure(err) {
-		return err
-	}
 	return fmt.Errorf("%s: a transaction that took the free prefix it expected failed (%v); it runs again: %w", s.name, err, registry.ErrConflict)
 }
 
