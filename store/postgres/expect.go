@@ -237,7 +237,10 @@ func (t *tx) takeAlone(ctx context.Context, regionID int64, family, maxBits int)
 		t.freeWrote()
 		return t.takePlain(ctx, regionID, family, maxBits)
 	}
-	if rows := t.s.next.expected(k); len(rows) > 0 {
+	// A region's own free space only: a child pool's (regionID < 0) has
+	// no row to lock, and its expected take would not wait for another
+	// writer's.
+	if rows := t.s.next.expected(k); len(rows) > 0 && regionID > 0 {
 		f := rows[0]
 		t.spec = &specTake{key: k, known: rows[1:], taken: f}
 		t.later(takeExpected, regionID, family, maxBits, int16(f.Prefix.Bits()), addrBytes(f.Prefix.Addr()), f.PoolID)
