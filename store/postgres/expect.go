@@ -232,15 +232,18 @@ const lockRegionExpected = `WITH r AS (SELECT ` + regionCols + ` FROM regions WH
 // takeWithNext, to learn the next row.
 func (t *tx) takeAlone(ctx context.Context, regionID int64, family, maxBits int) (registry.FreePrefix, bool, error) {
 	k := nextKey{regionID, family, maxBits}
+	if regionID <= 0 {
+		// A child pool's free space (scope minus its ID): it has no row
+		// to lock, and its expected take would not wait for another
+		// writer's.
+		return t.takePlain(ctx, regionID, family, maxBits)
+	}
 	if t.spec != nil || t.freeWritten {
 		// A second take, or free rows written before: nothing learnt.
 		t.freeWrote()
 		return t.takePlain(ctx, regionID, family, maxBits)
 	}
-	// A region's own free space only: a child pool's (regionID < 0) has
-	// no row to lock, and its expected take would not wait for another
-	// writer's.
-	if rows := t.s.next.expected(k); len(rows) > 0 && regionID > 0 {
+	if rows := t.s.next.expected(k); len(rows) > 0 {
 		f := rows[0]
 		t.spec = &specTake{key: k, known: rows[1:], taken: f}
 		t.later(takeExpected, regionID, family, maxBits, int16(f.Prefix.Bits()), addrBytes(f.Prefix.Addr()), f.PoolID)
