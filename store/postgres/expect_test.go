@@ -30,6 +30,17 @@ func twoReplicas(t *testing.T) (a, b *postgres.Store, ra, rb *registry.Registry,
 	return a, b, ra, rb, ta
 }
 
+// moveEast sets region east's city through r (another replica's).
+func moveEast(t *testing.T, r *registry.Registry, city string) {
+	t.Helper()
+	if _, err := r.UpdateRegion(context.Background(), "east", "", func(g *registry.Region) error {
+		g.Location.City = city
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // An allocation alone expects its take's answer (expect.go): two replicas
 // allocating in one region in turn make each other's expectations wrong.
 // The transaction that expected wrong does nothing and runs again, and
@@ -89,12 +100,7 @@ func TestExpectedRegionChangedByAnotherReplica(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if _, err := rb.UpdateRegion(ctx, "east", "", func(g *registry.Region) error {
-		g.Location.City = "Ashburn"
-		return nil
-	}); err != nil {
-		t.Fatal(err)
-	}
+	moveEast(t, rb, "Ashburn")
 	for i := 2; i < 5; i++ {
 		as, err := ra.Allocate(ctx, q)
 		if err != nil {
@@ -130,12 +136,7 @@ func TestExpectedRegionChangedThenUpdated(t *testing.T) {
 	if _, err := ra.Allocate(ctx, registry.Request{Region: "east", Family: 4}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := rb.UpdateRegion(ctx, "east", "", func(g *registry.Region) error {
-		g.Location.City = "Ashburn"
-		return nil
-	}); err != nil {
-		t.Fatal(err)
-	}
+	moveEast(t, rb, "Ashburn")
 	g, err := ra.UpdateRegion(ctx, "east", "", func(g *registry.Region) error {
 		if g.Location.City != "Ashburn" {
 			return fmt.Errorf("city %q, want Ashburn (the row, not the copy)", g.Location.City)
