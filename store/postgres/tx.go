@@ -162,7 +162,10 @@ func (t *tx) RegionByName(ctx context.Context, name string) (registry.Region, er
 // changed since), the transaction fails with registry.ErrConflict, and
 // Update runs it again with the row just read. Nothing reaches the
 // COMMIT unread: run and the group commit send every queued statement
-// first (runShared never carries a queued read to the next job).
+// first (runShared never carries a queued read to the next job). In a
+// transaction alone the check is the server's (lockRegionExpected, which
+// fails the transaction when the row is not the copy, and the copy is
+// dropped: expect.go), so that the lock may go out with the COMMIT.
 func (t *tx) lockKnownRegion(name string) (registry.Region, bool) {
 	if t.s == nil || t.one {
 		return registry.Region{}, false
