@@ -22,29 +22,32 @@ import (
 // A transaction of its own (run) sent its region's lock and its take of a
 // free prefix in one round trip, and its writes and COMMIT in a second:
 // the registry needs the take's answer to know what to write. After an
-// allocation this replica knows what the region's next take will answer,
-// if nothing else writes the region's free space meanwhile: the best of
-// the prefixes the allocation left over and of the row the database held
-// next (the take statement returns it, takeWithNext). So the next
-// allocation alone in the region is answered that row without a round
-// trip, and its take goes out with its writes and its COMMIT, as
-// takeExpected: the same take, and cadastre_expect (00081) fails the
-// statement when the row it took is not the one expected. The region's
+// allocation this replica knows what the region's next takes will answer,
+// if nothing else writes the region's free space meanwhile (nextFree: the
+// prefixes the allocation left over, then the rows known before). So the
+// next allocation alone in the region is answered the first of them
+// without a round trip, and its take goes out with its writes and its
+// COMMIT, as takeExpected: a DELETE of that row, which cadastre_expect
+// (00081) fails unless the row is the one TakeSmallestFree's statement
+// would take, folded with the allocation's writes (fold.go). The region's
 // lock, read from this replica's copy (lockKnownRegion), goes as
 // lockRegionExpected, which fails the same way when the row is not the
 // copy. A failed statement skips the rest of the pipeline, the COMMIT
 // with it: the transaction did nothing, and Update runs it again
-// (serialization_failure), the plain way, the expectation forgotten.
+// (serialization_failure, or registry.ErrConflict for any other failure
+// of a transaction that took what it expected: afterExpected), the plain
+// way, the expectation forgotten.
 //
-// What stays as it was: the take is the statement it was, under the
-// region's lock, with a snapshot taken after the lock, and chooses the
-// row it would have chosen; the transaction commits only if that row is
-// the one the registry was handed, so its writes are those the plain
-// path would have made. Any write transaction of this Store that commits
-// with a region's lock forgets the region's expectation (it may have
-// written free rows); another replica's writes are found by the check.
-// A read whose answer is checked in the client only (a tenant's use, a
-// name) is still read before the COMMIT is sent (run).
+// What stays as it was: the take chooses, under the region's lock and
+// with a snapshot taken after it, the row the plain statement chooses;
+// the transaction commits only if that row is the one the registry was
+// handed, so its writes are those the plain path would have made. Any
+// write transaction of this Store that commits with a region's lock
+// forgets the region's expectations (it may have written free rows);
+// another replica's writes are found by the check. A read whose answer
+// is checked in the client only (a tenant's use, a name) is still read
+// before the COMMIT is sent (run). Group commits (group.go) are not
+// changed: their jobs take from the batch's queue (memtake.go).
 
 // nextKey is one kind of take: a region, a family and the longest prefix
 // length wanted.
