@@ -97,19 +97,14 @@ func runCLI(t testing.TB, args ...string) string {
 
 // freePort finds a loopback port nobody listens on now. serve needs a
 // fixed port so that a restarted replica comes back where clients expect it.
-var zzPort atomic.Int32
-
 func freePort(t testing.TB) int {
 	t.Helper()
-	for {
-		p := 18300 + int(zzPort.Add(1))%100
-		ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", p))
-		if err != nil {
-			continue
-		}
-		ln.Close()
-		return p
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
 	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
 }
 
 // server is one `cadastre serve` process, restartable on the same port.

@@ -157,7 +157,7 @@ func TestExpectedRegionChangedThenUpdated(t *testing.T) {
 	}
 }
 
-// A region row that its copy never matches (a borrow policy stored as ''
+// A region row that its copy never matches (a borrow policy stored empty
 // where its String is "none") fails the lock by the copy once, then the
 // region's transactions alone lock it by a statement for a while
 // (expectSkip): allocations go on, and fail once, not every time.
