@@ -6,10 +6,10 @@
 -- has read any answer: the take's answer is the one this replica expects
 -- (what its last allocation in the region left as the best free row), the
 -- region the row it read before. The server checks both under the
--- region's lock, and cadastre_expect() fails the statement, hence the transaction,
--- when either is not as expected: the statements after it in the
--- pipeline are skipped, the COMMIT with them, and the transaction runs
--- again, the plain way. serialization_failure: the caller's retry rule
+-- region's lock, and cadastre_expect() fails the statement, hence the
+-- transaction, when either is not as expected: the statements after it in
+-- the pipeline are skipped, the COMMIT with them, and the transaction
+-- runs again, the plain way. serialization_failure: the caller's retry rule
 -- for a transaction that did nothing and may run again. STABLE (it reads
 -- and writes nothing): called on an uncorrelated subquery in a WHERE, it
 -- is a one-time filter, checked once before the scan, whether or not the
