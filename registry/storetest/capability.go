@@ -242,8 +242,10 @@ func capabilities(t *testing.T, open Open) {
 		f := setup(t, open)
 		var as []registry.Assignment
 		released := t0.Add(time.Hour)
-		for i := range 300 {
-			a := registry.Assignment{Prefix: mp(fmt.Sprintf("40.64.%d.%d/32", i/256, i%256)), PoolID: f.pool4.ID, Pool: f.pool4.Prefix,
+		// Every address of the pool's /24: an assignment lies in its pool
+		// (a store refuses one outside it: 00086, 00069).
+		for i := range 256 {
+			a := registry.Assignment{Prefix: mp(fmt.Sprintf("40.64.0.%d/32", i)), PoolID: f.pool4.ID, Pool: f.pool4.Prefix,
 				RegionID: f.region.ID, Region: f.region.Name, Tenant: fmt.Sprint("t", i%3), Resource: fmt.Sprint("r", i), Name: fmt.Sprintf("h%d.example", i),
 				State: registry.StateAssigned, CreatedAt: t0.Add(time.Duration(i) * time.Second)}
 			if i%7 == 0 {
