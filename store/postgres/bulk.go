@@ -249,10 +249,10 @@ const poolTrigger = "assignments_pool"
 // pool by a trigger, costs the server ~70-100 µs, where a sort-based
 // build of each index at the end costs a few. What is dropped is read
 // from the catalog (every index but the primary key, the exclusion and
-// foreign key constraints; the pool trigger is disabled), so that what is built again is
-// what the migrations made, whatever they add later. DDL is part of the
-// transaction: a rollback (a failed import) leaves the table, its
-// indexes and constraints as they were.
+// foreign key constraints; the pool's trigger is disabled), so that what
+// is built again is what the migrations made, whatever they add later.
+// DDL is part of the transaction: a rollback (a failed import) leaves the
+// table, its indexes and constraints as they were.
 //
 // The table is locked (ACCESS EXCLUSIVE, as DROP INDEX would) before it
 // is found empty, so that no other transaction adds a row meanwhile; it
@@ -320,9 +320,9 @@ func (t *tx) DeferIndexes(ctx context.Context) (bool, error) {
 		t.deferred = append(t.deferred, o)
 	}
 	// The pool rule (00086), a trigger, would look up each row's pool as
-	// it is copied: ~10 µs of the server's a row. Disabled, and checked
-	// for every row at once at the end, as building the foreign key it
-	// replaced did (ALTER TABLE's lock is the one already held).
+	// it is copied. Disabled, and checked for every row at once at the
+	// end, as building the foreign key it replaced did (ALTER TABLE's
+	// lock is the one already held).
 	if _, err := t.exec(ctx, `ALTER TABLE assignments DISABLE TRIGGER `+poolTrigger); err != nil {
 		return false, fmt.Errorf("defer %s: %w", poolTrigger, mapErr(err))
 	}
