@@ -37,7 +37,7 @@ func checksWithoutLists() *goose.Migration {
 // assignmentsPoolByAddress is migration 00068: the foreign key from
 // assignments.pool_id to pools goes from the table's text. Deleting a pool
 // checked it by a walk of every assignment (no index leads with the pool
-// since 00065): ~0.1-0.9 s at 1M, seconds at 10M, for an operator's `pool
+// since 00065): 0.1 s of CPU at 1M, 0.4 s at 10M, for an operator's `pool
 // remove` (issue 16; bench/README.md, "Session 17: scalechores"). 00069
 // puts triggers in its place that check a pool's range of assignments_at
 // instead. Nothing stored changes (SQLite keeps a foreign key in the

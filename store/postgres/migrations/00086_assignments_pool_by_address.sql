@@ -3,8 +3,9 @@
 -- (issue 16; bench/README.md, "Session 17: scalechores"). The foreign key
 -- assignments_pool_space_fk (pool_id, space) checked a pool's deletion by
 -- a sequential scan of assignments: no index leads with the pool since
--- 00075 (28.5 bytes an assignment), ~0.05-0.9 s at 1M, ~9 s at 10M for an
--- operator's `pool remove`. Two triggers keep what it kept:
+-- 00075 (28.5 bytes an assignment), 0.09-0.12 s at 1M and 0.7-0.9 s at
+-- 10M with the table cached, for an operator's `pool remove`; now 2-6 ms
+-- at both. Two triggers keep what it kept:
 --
 -- - assignments_pool (BEFORE INSERT, or UPDATE of the pool, the space or
 --   the prefix): the row's pool exists, is of the row's space, and holds
