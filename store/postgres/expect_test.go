@@ -12,11 +12,11 @@ import (
 	"github.com/cadastre-ipam/cadastre/store/postgres"
 )
 
-// twoReplicas opens two Stores on one register (two replicas), whose
-// round trips are counted, with region east (10.0.0.0/24).
-func twoReplicas(t *testing.T) (a, b *postgres.Store, ra, rb *registry.Registry, ta *roundTrips) {
+// twoReplicas opens two Stores on one register (two replicas) at dsn, a's
+// round trips counted, with region east (10.0.0.0/24).
+func twoReplicas(t *testing.T) (dsn string, a, b *postgres.Store, ra, rb *registry.Registry, ta *roundTrips) {
 	t.Helper()
-	dsn := migratedDB(t)
+	dsn = migratedDB(t)
 	ta = &roundTrips{}
 	var err error
 	if a, err = postgres.Open(context.Background(), dsn, postgres.Options{Tracer: ta}); err != nil {
@@ -29,7 +29,7 @@ func twoReplicas(t *testing.T) (a, b *postgres.Store, ra, rb *registry.Registry,
 	t.Cleanup(func() { b.Close() })
 	ra, rb = registry.New(a), registry.New(b)
 	regionWithPool(t, ra, "east", "10.0.0.0/24")
-	return a, b, ra, rb, ta
+	return dsn, a, b, ra, rb, ta
 }
 
 // moveEast sets region east's city through r (another replica's).
@@ -51,7 +51,7 @@ func moveEast(t *testing.T, r *registry.Registry, city string) {
 // allocates twice in a row sends its second in one round trip.
 func TestExpectedTakeAcrossReplicas(t *testing.T) {
 	ctx := context.Background()
-	a, _, ra, rb, ta := twoReplicas(t)
+	_, a, _, ra, rb, ta := twoReplicas(t)
 	q := registry.Request{Region: "east", Family: 4}
 	// Who allocates, in turn: a learns, then expects.
 	order := "aaabababbaaabbbaab"
@@ -95,7 +95,7 @@ func TestExpectedTakeAcrossReplicas(t *testing.T) {
 // nothing and runs again with the row read under the lock.
 func TestExpectedRegionChangedByAnotherReplica(t *testing.T) {
 	ctx := context.Background()
-	a, _, ra, rb, _ := twoReplicas(t)
+	_, a, _, ra, rb, _ := twoReplicas(t)
 	q := registry.Request{Region: "east", Family: 4}
 	for range 2 {
 		if _, err := ra.Allocate(ctx, q); err != nil {
@@ -134,7 +134,7 @@ func TestExpectedRegionChangedByAnotherReplica(t *testing.T) {
 // lock (a copy kept would fail every attempt).
 func TestExpectedRegionChangedThenUpdated(t *testing.T) {
 	ctx := context.Background()
-	a, _, ra, rb, _ := twoReplicas(t)
+	_, a, _, ra, rb, _ := twoReplicas(t)
 	if _, err := ra.Allocate(ctx, registry.Request{Region: "east", Family: 4}); err != nil {
 		t.Fatal(err)
 	}
@@ -163,14 +163,7 @@ func TestExpectedRegionChangedThenUpdated(t *testing.T) {
 // (expectSkip): allocations go on, and fail once, not every time.
 func TestExpectedRegionNeverMatched(t *testing.T) {
 	ctx := context.Background()
-	dsn := migratedDB(t)
-	st, err := postgres.Open(ctx, dsn, postgres.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	r := registry.New(st)
-	regionWithPool(t, r, "east", "10.0.0.0/24")
+	dsn, st, _, r, _, _ := twoReplicas(t)
 	side, err := pgx.Connect(ctx, dsn)
 	if err != nil {
 		t.Fatal(err)
