@@ -44,8 +44,12 @@ const (
 
 // pageQuery is the statement of AssignmentPage: f's page (assignmentQuery,
 // with pageSelect's columns) and each assignment's tags, one probe of
-// tags_pkey per assignment (a nested loop, no aggregate: an assignment
-// with n tags is n rows, one with none is one row of NULL key and value).
+// tags_assignment (a hash index of object_id, 00084) per assignment (a
+// nested loop, no aggregate: an assignment with n tags is n rows, one
+// with none is one row of NULL key and value). Through tags_pkey the
+// probes were 40-60 % of a page's backend CPU at ten million, three
+// levels of text and int8 comparisons each (bench/README.md, session 17,
+// pglists3).
 // OFFSET 0 keeps the tags a subquery run per assignment: as a plain join
 // the planner may hash the page and scan every tag (TestAssignmentPagePlans,
 // where the register's tags are few).
