@@ -75,3 +75,56 @@ func TestPagePools(t *testing.T) {
 	s.pagePools.mu.Unlock()
 	check(page(), map[string]string{"40.64.0.1/32": "40.64.0.0/24", "40.64.1.1/32": "40.64.1.0/24"})
 }
+
+// TestPageSettingsEnd: AssignmentPage's planner settings (pagePlans:
+// generic plans, no sequential scans) are local to its batch: the next
+// statement on the same connection, whatever it is, plans with the
+// defaults, after a page and after a page that failed.
+func TestPageSettingsEnd(t *testing.T) {
+	ctx := context.Background()
+	s, err := Open(ctx, pgtest.FreshSchema(t), Options{MaxConns: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	reg := registry.New(s)
+	if _, err := reg.AddRegion(ctx, registry.RegionSpec{Name: "r1", Location: location.Location{Country: "US"}}); err != nil {
+		t.Fatal(err)
+	}
+	tenant := "t"
+	for _, c := range []struct {
+		name string
+		f    registry.AssignmentFilter
+		fail bool
+	}{
+		{name: "a page", f: registry.AssignmentFilter{Limit: 10}},
+		{name: "a region's page by name", f: registry.AssignmentFilter{Region: "r1", Limit: 10}},
+		{name: "a tenant's page", f: registry.AssignmentFilter{Tenant: &tenant, Limit: 10}},
+		// A page that fails in the backend after the settings (a name
+		// that is not UTF-8): the batch's transaction ends with it.
+		{name: "a failed page", f: registry.AssignmentFilter{Region: "r\xff", Limit: 10}, fail: true},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := s.AssignmentPage(ctx, c.f)
+			if (err != nil) != c.fail {
+				t.Fatalf("error %v, want one: %v", err, c.fail)
+			}
+			// Every connection of the pool, the page's among them.
+			conns := s.pool.AcquireAllIdle(ctx)
+			if len(conns) == 0 {
+				t.Fatal("no idle connection")
+			}
+			for _, conn := range conns {
+				var mode, seq string
+				err := conn.QueryRow(ctx, `SELECT current_setting('plan_cache_mode'), current_setting('enable_seqscan')`).Scan(&mode, &seq)
+				conn.Release()
+				if err != nil {
+					t.Fatal(err)
+				}
+				if mode != "auto" || seq != "on" {
+					t.Errorf("after the page: plan_cache_mode %s, enable_seqscan %s; want auto, on", mode, seq)
+				}
+			}
+		})
+	}
+}
