@@ -17,15 +17,7 @@ import (
 // is read again, not shown.
 func TestPagePools(t *testing.T) {
 	ctx := context.Background()
-	s, err := Open(ctx, pgtest.FreshSchema(t), Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	reg := registry.New(s)
-	if _, err := reg.AddRegion(ctx, registry.RegionSpec{Name: "r1", Location: location.Location{Country: "US"}}); err != nil {
-		t.Fatal(err)
-	}
+	s, reg := pageStore(t, Options{})
 	if _, err := reg.AddBlock(ctx, registry.Block{Prefix: netip.MustParsePrefix("40.64.0.0/16"), Source: registry.SourceRIR, Registry: "arin"}); err != nil {
 		t.Fatal(err)
 	}
@@ -82,15 +74,7 @@ func TestPagePools(t *testing.T) {
 // defaults, after a page and after a page that failed.
 func TestPageSettingsEnd(t *testing.T) {
 	ctx := context.Background()
-	s, err := Open(ctx, pgtest.FreshSchema(t), Options{MaxConns: 2})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	reg := registry.New(s)
-	if _, err := reg.AddRegion(ctx, registry.RegionSpec{Name: "r1", Location: location.Location{Country: "US"}}); err != nil {
-		t.Fatal(err)
-	}
+	s, _ := pageStore(t, Options{MaxConns: 2})
 	tenant := "t"
 	for _, c := range []struct {
 		name string
@@ -127,4 +111,21 @@ func TestPageSettingsEnd(t *testing.T) {
 			}
 		})
 	}
+}
+
+// pageStore opens a store on a fresh schema with opt, closed when t ends,
+// holding one region, r1.
+func pageStore(t *testing.T, opt Options) (*Store, *registry.Registry) {
+	t.Helper()
+	ctx := context.Background()
+	s, err := Open(ctx, pgtest.FreshSchema(t), opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	reg := registry.New(s)
+	if _, err := reg.AddRegion(ctx, registry.RegionSpec{Name: "r1", Location: location.Location{Country: "US"}}); err != nil {
+		t.Fatal(err)
+	}
+	return s, reg
 }
