@@ -35,8 +35,8 @@ func (t *tx) LoadAssignments(ctx context.Context, as []registry.Assignment) erro
 	if err != nil {
 		return err
 	}
-	// COPY takes no subquery: an assignment's space, its pool's, is read
-	// here (assignments_pool_space_fk checks it), with the pool's region,
+	// An assignment's space, its pool's (00078), is read here with the
+	// pool's region,
 	// whose lock every writer of the pool's assignments holds while it
 	// checks and writes one (the overlap rule, 00074).
 	spaces, regions, err := t.poolSpaces(ctx, as)
@@ -55,10 +55,10 @@ func (t *tx) LoadAssignments(ctx context.Context, as []registry.Assignment) erro
 		a.Space = spaces[a.PoolID]
 		// family and bits are the prefix's (00064).
 		rows[i] = []any{a.ID, a.PoolID, micros(a.CreatedAt), optMicros(a.ReleasedAt), optMicros(a.QuarantineUntil),
-			a.Prefix, string(a.State), a.Tenant, a.Resource, a.Name, a.Space}
+			a.Prefix, string(a.State), a.Tenant, a.Resource, a.Name}
 	}
 	if err := t.copy(ctx, "assignments", []string{"id", "pool_id", "created_at", "released_at", "quarantine_until",
-		"prefix", "state", "tenant", "resource", "name", "space"}, rows); err != nil {
+		"prefix", "state", "tenant", "resource", "name"}, rows); err != nil {
 		return err
 	}
 	if len(t.deferred) == 0 {
@@ -90,8 +90,8 @@ func (t *tx) checkLoaded(ctx context.Context, as []registry.Assignment) error {
 	return t.overlapErr(t.row(ctx, `SELECT a.id, a.prefix::text, o.id, o.prefix::text FROM assignments a CROSS JOIN LATERAL (
 		(SELECT o.id, o.prefix FROM assignments o WHERE o.prefix >= a.prefix
 			AND o.prefix <= set_masklen(broadcast(a.prefix), CASE family(a.prefix) WHEN 4 THEN 32 ELSE 128 END)::cidr
-			AND o.id <> a.id AND o.state <> 'released' AND texteq(o.space, a.space) LIMIT 1)
-		UNION ALL (SELECT n.id, n.prefix FROM (SELECT o.id, o.prefix FROM assignments o WHERE o.prefix < a.prefix AND o.state <> 'released' AND texteq(o.space, a.space)
+			AND o.id <> a.id AND o.state <> 'released' AND `+sameSpace("o.pool_id", "a.pool_id")+` LIMIT 1)
+		UNION ALL (SELECT n.id, n.prefix FROM (SELECT o.id, o.prefix FROM assignments o WHERE o.prefix < a.prefix AND o.state <> 'released' AND `+sameSpace("o.pool_id", "a.pool_id")+`
 			ORDER BY o.prefix DESC LIMIT 1) n WHERE n.prefix >> a.prefix)) o
 		WHERE a.id = ANY($1) LIMIT 1`, ids))
 }
@@ -416,8 +416,8 @@ func (t *tx) RestoreIndexes(ctx context.Context) error {
 // first in address order and the one before it.
 func (t *tx) firstOverlap(ctx context.Context) (*registry.AssignmentOverlap, bool, error) {
 	err := t.overlapErr(t.row(ctx, `SELECT id, prefix::text, pid, pprefix::text FROM (
-		SELECT id, prefix, LAG(id) OVER w AS pid, LAG(prefix) OVER w AS pprefix FROM assignments
-		WHERE state <> 'released' WINDOW w AS (PARTITION BY space ORDER BY prefix, id)) s WHERE pprefix >>= prefix LIMIT 1`))
+		SELECT a.id, a.prefix, LAG(a.id) OVER w AS pid, LAG(a.prefix) OVER w AS pprefix FROM assignments a JOIN pools p ON p.id = a.pool_id
+		WHERE a.state <> 'released' WINDOW w AS (PARTITION BY p.space ORDER BY a.prefix, a.id)) s WHERE pprefix >>= prefix LIMIT 1`))
 	var x *registry.AssignmentOverlap
 	if errors.As(err, &x) {
 		return x, true, nil
