@@ -523,6 +523,21 @@ const assignmentSelect = `SELECT a.id, a.prefix::text, a.pool_id, p.prefix::text
 	FROM assignments a JOIN pools p ON p.id = a.pool_id JOIN regions g ON g.id = p.region_id
 	LEFT JOIN relocations r ON r.id = p.relocation_id LEFT JOIN regions fg ON fg.id = r.from_region_id`
 
+// The statements of InsertAssignment, made once. The row's space is its
+// pool's (00078): the space parameter, the caller's reading of it, only
+// names it in the overlap's error.
+var (
+	// insertQueued is an allocation's row, sent with its other writes.
+	insertQueued = `INSERT INTO assignments (id, pool_id, prefix, state, tenant, resource, name, created_at, released_at, quarantine_until)
+		SELECT $1, $2, $3::cidr, $4::assignment_state, $5, $6, $7, $8, $9, $10 WHERE ` + overlapCheck(3, 12, 2, 11, 4)
+	// insertReturning is any other writer's. The pool's ID is given its
+	// type: the column is an INTEGER (00064) and pools.id a BIGINT, and
+	// a parameter without one takes one from each ("inconsistent types
+	// deduced").
+	insertReturning = `INSERT INTO assignments (pool_id, prefix, state, tenant, resource, name, created_at, released_at, quarantine_until)
+		SELECT $1::bigint, $2::cidr, $3::assignment_state, $4, $5, $6, $7, $8, $9 WHERE ` + overlapCheck(2, 11, 1, 10, 3) + ` RETURNING id`
+)
+
 func (t *tx) InsertAssignment(ctx context.Context, a *registry.Assignment) error {
 	// The overlap rule (00074) is checked by the INSERT itself, under the
 	// lock of the pool's region taken by an earlier statement: the
@@ -540,21 +555,14 @@ func (t *tx) InsertAssignment(ctx context.Context, a *registry.Assignment) error
 			return err
 		}
 		a.ID = id
-		// The row's space is its pool's (00078): $11, the allocator's
-		// reading of it, only names it in the overlap's error.
-		t.later(`INSERT INTO assignments (id, pool_id, prefix, state, tenant, resource, name, created_at, released_at, quarantine_until)
-			SELECT $1, $2, $3::cidr, $4::assignment_state, $5, $6, $7, $8, $9, $10 WHERE `+overlapCheck(3, 12, 2, 11, 4),
+		t.later(insertQueued,
 			a.ID, a.PoolID, lo, string(a.State), a.Tenant, a.Resource, a.Name, micros(a.CreatedAt), optMicros(a.ReleasedAt), optMicros(a.QuarantineUntil), a.Space, hi)
 		// A failure of the queued row fails the transaction (or the job's
 		// savepoint), and its counts with it.
 		t.countInserted(*a)
 		return nil
 	}
-	// The pool's ID is given its type: the column is an INTEGER (00064)
-	// and pools.id a BIGINT, and a parameter without one takes one from
-	// each ("inconsistent types deduced").
-	err := mapErr(t.row(ctx, `INSERT INTO assignments (pool_id, prefix, state, tenant, resource, name, created_at, released_at, quarantine_until)
-		SELECT $1::bigint, $2::cidr, $3::assignment_state, $4, $5, $6, $7, $8, $9 WHERE `+overlapCheck(2, 11, 1, 10, 3)+` RETURNING id`,
+	err := mapErr(t.row(ctx, insertReturning,
 		a.PoolID, lo, string(a.State), a.Tenant, a.Resource, a.Name, micros(a.CreatedAt), optMicros(a.ReleasedAt), optMicros(a.QuarantineUntil), a.Space, hi).Scan(&a.ID))
 	if err == nil {
 		t.countInserted(*a)
