@@ -106,8 +106,27 @@ func (w *wtx) settle(ctx context.Context) error {
 }
 
 // foldTail adds the tail to the counters and moves the mark past it.
+// When the writer counted the tail's rows as they joined (rowCache.tail),
+// it writes those counts: the same upsert a batch's counts are, instead of
+// foldTailSQL's two passes over the tail and its sort, ~2.5M instructions
+// a fold, ~20k a single allocation (bench/README.md, "Session 17 ...
+// sqlitedurable5"). Otherwise (a row of the tail changed or was deleted,
+// the writer started, another connection wrote) it counts the rows.
 func (w *wtx) foldTail(ctx context.Context) error {
-	for _, q := range []string{foldTailSQL, markSQL} {
+	if w.held.active() {
+		// A held row joins the tail first, as it would before foldTailSQL.
+		if err := w.flush(ctx); err != nil {
+			return err
+		}
+	}
+	qs := []string{foldTailSQL, markSQL}
+	if c := w.rows; c != nil && c.tailKnown {
+		if err := upsertDeltas(ctx, w, c.tail); err != nil {
+			return err
+		}
+		qs = qs[1:]
+	}
+	for _, q := range qs {
 		if _, err := w.exec(ctx, q); err != nil {
 			return fmt.Errorf("pool counters: count the tail: %w", mapErr(err))
 		}
@@ -121,11 +140,14 @@ func (w *wtx) foldTail(ctx context.Context) error {
 // beforeTail is called before a row that joins the tail is written.
 func (w *wtx) beforeTail(ctx context.Context) error { return w.settle(ctx) }
 
-// joinedTail is called after a row joined the tail.
-func (w *wtx) joinedTail() {
+// joinedTail is called after a row joined the tail, with what it counts.
+func (w *wtx) joinedTail(pool int64, bits int, st registry.State, createdMicros int64) {
 	w.cnt.change()
 	w.cnt.tailEmpty = false
 	w.cnt.added++
+	if w.rows != nil {
+		w.rows.joinedTail(pool, bits, st, createdMicros)
+	}
 }
 
 // beforeCounted is called before rows that d counts are written: the
@@ -183,7 +205,16 @@ func (c *countCache) flush(ctx context.Context, q querier) error {
 		return nil
 	}
 	c.change()
-	rows := c.d.Rows()
+	if err := upsertDeltas(ctx, q, c.d); err != nil {
+		return err
+	}
+	c.d = nil
+	return nil
+}
+
+// upsertDeltas adds d to the counters.
+func upsertDeltas(ctx context.Context, q querier, d poolcount.Deltas) error {
+	rows := d.Rows()
 	args := make([]any, 0, 5*min(len(rows), maxRows))
 	for len(rows) > 0 {
 		n := rowsOf(min(len(rows), maxRows))
@@ -196,7 +227,6 @@ func (c *countCache) flush(ctx context.Context, q querier) error {
 		}
 		rows = rows[n:]
 	}
-	c.d = nil
 	return nil
 }
 

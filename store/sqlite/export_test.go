@@ -28,3 +28,11 @@ func WaitQueued(t *testing.T, s *Store, n int) {
 		time.Sleep(time.Millisecond)
 	}
 }
+
+// TailCounted reports whether the writer counts the pool counters' tail
+// itself (rowCache.tail), so that its next fold writes those counts
+// instead of counting the rows; called inside an Update.
+func TailCounted(rt registry.Tx) bool {
+	w, ok := rt.(*tx).q.(*wtx)
+	return ok && w.rows != nil && w.rows.tailKnown
+}

@@ -150,6 +150,15 @@ type held struct {
 	hasTake bool
 	ins     [14]any // insertWithID's arguments
 	hasIns  bool
+	counted tailRow // what the inserted row adds to the counters' tail
+}
+
+// tailRow is what a row adds to the counters' tail (poolcount.Deltas.Inserted).
+type tailRow struct {
+	pool    int64
+	bits    int
+	state   registry.State
+	created int64
 }
 
 func (h *held) active() bool { return h.hasTake || h.hasIns }
@@ -193,7 +202,7 @@ func (w *wtx) holdInsert(ctx context.Context, a *registry.Assignment) (bool, err
 		if err != nil {
 			return false, err
 		}
-		w.rows.nextID, w.rows.counted = ids[0]+1, ids[1]
+		w.rows.loadedIDs(ids[0], ids[1])
 	}
 	a.ID, a.Space = w.rows.nextID, space
 	w.rows.nextID++
@@ -205,6 +214,7 @@ func (w *wtx) holdInsert(ctx context.Context, a *registry.Assignment) (bool, err
 	}
 	w.held.ins = [14]any{a.ID, a.PoolID, int64(fam), first, last, int64(bits), string(a.State), a.Tenant, a.Resource, a.Name, micros(a.CreatedAt), optMicrosArg(a.ReleasedAt), optMicrosArg(a.QuarantineUntil), space}
 	w.held.hasIns = true
+	w.held.counted = tailRow{a.PoolID, bits, a.State, micros(a.CreatedAt)}
 	return true, nil
 }
 
@@ -245,7 +255,7 @@ func (w *wtx) foldEvent(ctx context.Context, e *registry.Event) (bool, error) {
 	if err := w.execFold(ctx, &args); err != nil {
 		return true, w.heldFailed(err)
 	}
-	w.joinedTail()
+	w.joinedHeld(&h)
 	return true, nil
 }
 
@@ -271,9 +281,15 @@ func (w *wtx) flush(ctx context.Context) error {
 		if _, err := w.execNow(ctx, insertWithID, h.ins[:]...); err != nil {
 			return w.heldFailed(err)
 		}
-		w.joinedTail()
+		w.joinedHeld(&h)
 	}
 	return nil
+}
+
+// joinedHeld is joinedTail for the held insert's row.
+func (w *wtx) joinedHeld(h *held) {
+	r := h.counted
+	w.joinedTail(r.pool, r.bits, r.state, r.created)
 }
 
 // optMicrosArg is optMicros as a driver value: NULL or an int64.

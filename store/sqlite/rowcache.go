@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/cadastre-ipam/cadastre/registry"
+	"github.com/cadastre-ipam/cadastre/store/internal/poolcount"
 )
 
 // rowCache keeps the writer's region rows (by name) and pool rows (by ID)
@@ -47,6 +48,15 @@ type rowCache struct {
 	// counted is pool_counts_mark.through (00059, counters.go) when
 	// nextID is known, read with it and dropped with it.
 	counted int64
+	// tail counts the rows after counted as foldTailSQL would, when
+	// tailKnown: the mark moved to the last row (or was read there) and
+	// every row since was written by this writer through a text of idKept
+	// and counted as it joined (joinedTail), with no other write to
+	// assignments since (a change of state, a delete: tailKnown is
+	// dropped and the tail is folded by its SQL). Kept by the same rules
+	// as nextID, and dropped with it.
+	tail      poolcount.Deltas
+	tailKnown bool
 	// fold is the statement that folds an allocation, prepared on the
 	// driver's connection (fold.go); nil without it. foldArgs are its
 	// arguments, kept for the next.
@@ -61,6 +71,7 @@ type stmtKind struct {
 	safe bool // cacheSafe
 	free bool // writes the free table by a text other than freeKept's
 	ids  bool // inserts or deletes assignments by a text other than idKept's
+	rows bool // writes assignments by a text other than idKept's
 }
 
 // reset forgets every row.
@@ -68,7 +79,11 @@ func (c *rowCache) reset() {
 	c.regions, c.pools = nil, nil
 	c.free.reset()
 	c.nextID = 0
+	c.forgetTail()
 }
+
+// forgetTail drops what the cache counted of the counters' tail.
+func (c *rowCache) forgetTail() { c.tail, c.tailKnown = nil, false }
 
 // begin checks, at the start of a write transaction, that no other
 // connection committed since the cache was filled.
@@ -102,6 +117,9 @@ func (c *rowCache) written(q string) {
 	if k.ids {
 		c.nextID = 0
 	}
+	if k.rows {
+		c.forgetTail()
+	}
 }
 
 // kind is q's stmtKind, remembered. Texts with literal lists vary without
@@ -113,7 +131,7 @@ func (c *rowCache) kind(q string) stmtKind {
 	if c.kinds == nil || len(c.kinds) >= maxStmts {
 		c.kinds = make(map[string]stmtKind, 64)
 	}
-	k := stmtKind{safe: cacheSafe(q), free: writesFree(q) && !freeKept[q], ids: writesAssignmentIDs(q) && !idKept[q]}
+	k := stmtKind{safe: cacheSafe(q), free: writesFree(q) && !freeKept[q], ids: writesAssignmentIDs(q) && !idKept[q], rows: writesAssignments(q) && !idKept[q]}
 	if q == foldSQL {
 		// The view's trigger writes free, assignments and events only,
 		// and the writer keeps its caches in step with each.
@@ -153,9 +171,13 @@ func cacheSafe(q string) bool {
 // writesAssignmentIDs reports whether q inserts or deletes assignment rows
 // (an UPDATE keeps their IDs).
 func writesAssignmentIDs(q string) bool {
-	q = strings.TrimSpace(q)
-	m := writeTarget.FindStringSubmatch(q)
-	return m != nil && strings.EqualFold(m[1], "assignments") && !strings.HasPrefix(strings.ToUpper(q), "UPDATE")
+	return writesAssignments(q) && !strings.HasPrefix(strings.ToUpper(strings.TrimSpace(q)), "UPDATE")
+}
+
+// writesAssignments reports whether q writes assignment rows.
+func writesAssignments(q string) bool {
+	m := writeTarget.FindStringSubmatch(strings.TrimSpace(q))
+	return m != nil && strings.EqualFold(m[1], "assignments")
 }
 
 // region and pool answer from the cache; a nil cache (a view) has nothing.
@@ -242,10 +264,26 @@ func (t *tx) cache() *rowCache {
 	return nil
 }
 
-// countedTo records that the counters' mark moved to last, the last row.
+// countedTo records that the counters' mark moved to last, the last row:
+// the tail is empty.
 func (c *rowCache) countedTo(last int64) {
 	if c.nextID != 0 {
 		c.counted = last
+		c.tail, c.tailKnown = nil, true
+	}
+}
+
+// loadedIDs records the next assignment ID and the counters' mark, read
+// from the table: the tail is known only when it is empty.
+func (c *rowCache) loadedIDs(maxID, through int64) {
+	c.nextID, c.counted = maxID+1, through
+	c.tail, c.tailKnown = nil, through == maxID
+}
+
+// joinedTail counts a row that joined the tail, if the tail is known.
+func (c *rowCache) joinedTail(pool int64, bits int, st registry.State, createdMicros int64) {
+	if c.tailKnown {
+		c.tail.Inserted(pool, bits, st, createdMicros)
 	}
 }
 

@@ -500,7 +500,7 @@ func (t *tx) InsertAssignment(ctx context.Context, a *registry.Assignment) error
 		a.ID, a.Space = id, space
 		t.insertedID(id)
 		if writer {
-			w.joinedTail()
+			w.joinedTail(a.PoolID, a.Prefix.Bits(), a.State, micros(a.CreatedAt))
 		}
 		return nil
 	}
@@ -511,7 +511,7 @@ func (t *tx) InsertAssignment(ctx context.Context, a *registry.Assignment) error
 	}
 	t.insertedID(a.ID)
 	if writer {
-		w.joinedTail()
+		w.joinedTail(a.PoolID, a.Prefix.Bits(), a.State, micros(a.CreatedAt))
 	}
 	return nil
 }
