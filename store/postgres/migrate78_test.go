@@ -57,6 +57,30 @@ func (m *migrationStore) read(t *testing.T, q string) string {
 	return s
 }
 
+// same fails t if q no longer reads want.
+func (m *migrationStore) same(t *testing.T, at, q, want string) {
+	t.Helper()
+	if got := m.read(t, q); got != want {
+		t.Errorf("%s: %s\n%s\nwant\n%s", at, q, got, want)
+	}
+}
+
+// defsHold fails t for each of want that text lacks and each of gone that
+// it has.
+func defsHold(t *testing.T, at, text string, want, gone []string) {
+	t.Helper()
+	for _, w := range want {
+		if !strings.Contains(text, w) {
+			t.Errorf("%s, no %q in\n%s", at, w, text)
+		}
+	}
+	for _, g := range gone {
+		if strings.Contains(text, g) {
+			t.Errorf("%s, %q left:\n%s", at, g, text)
+		}
+	}
+}
+
 // reopen opens the store again, as a server started after the migration
 // does: the prepared statements of the one before were planned for the
 // table as it was.
@@ -187,22 +211,13 @@ func TestStateEnumWithoutSpaceMigration(t *testing.T) {
 		t.Errorf("columns at the latest version:\n%s\nwant\n%s", got, want)
 	}
 	rows, latest := m.read(t, rowsQuery), m.read(t, defsQuery)
-	for _, want := range []string{
+	defsHold(t, "at the latest version", latest, []string{
 		"assignments_pool_fk FOREIGN KEY (pool_id) REFERENCES pools(id)",
 		"assignments_check CHECK (((state <> 'quarantined'::assignment_state) OR (quarantine_until IS NOT NULL)))",
 		"USING btree (tenant, state, id) WITH (fillfactor='100') WHERE (state <> 'assigned'::assignment_state)",
 		"WHERE ((state <> 'released'::assignment_state) AND (name <> ''::text))",
 		"assignments_tenant_hash", "grant true", "type assignment_state",
-	} {
-		if !strings.Contains(latest, want) {
-			t.Errorf("at the latest version, no %q in\n%s", want, latest)
-		}
-	}
-	for _, gone := range []string{"space", "'assigned'::text", "'released'::text", "'quarantined'::text", "assignments_state_check"} {
-		if strings.Contains(latest, gone) {
-			t.Errorf("at the latest version, %q left:\n%s", gone, latest)
-		}
-	}
+	}, []string{"space", "'assigned'::text", "'released'::text", "'quarantined'::text", "assignments_state_check"})
 	for _, c := range []struct{ q, want string }{
 		{`INSERT INTO assignments (pool_id, prefix, state, created_at) SELECT pool_id, '10.1.250.0/32', 'gone', 0 FROM assignments LIMIT 1`, "invalid input value for enum"},
 		{`INSERT INTO assignments (pool_id, prefix, state, created_at) VALUES (999999, '10.1.250.0/32', 'assigned', 0)`, "assignments_pool_fk"},
@@ -219,38 +234,22 @@ func TestStateEnumWithoutSpaceMigration(t *testing.T) {
 	if got, want := m.read(t, colsQuery), "id bigint, created_at bigint, released_at bigint, quarantine_until bigint, pool_id integer, prefix cidr, state text, tenant text, resource text, name text, space text"; got != want {
 		t.Errorf("columns down to 77:\n%s\nwant\n%s", got, want)
 	}
-	if got := m.read(t, rowsQuery); got != rows {
-		t.Errorf("rows down to 77:\n%s\nwant\n%s", got, rows)
-	}
+	m.same(t, "down to 77", rowsQuery, rows)
 	if got := m.read(t, `SELECT count(*) FILTER (WHERE space <> `+poolSpace+`)::text FROM assignments`); got != "0" {
 		t.Errorf("down to 77: %s rows whose space is not their pool's", got)
 	}
-	down := m.read(t, defsQuery)
-	for _, want := range []string{
+	defsHold(t, "down to 77", m.read(t, defsQuery), []string{
 		"assignments_pool_space_fk FOREIGN KEY (pool_id, space) REFERENCES pools(id, space)",
 		"assignments_state_check CHECK",
 		"assignments_check CHECK (((state <> 'quarantined'::text) OR (quarantine_until IS NOT NULL)))",
 		"USING btree (tenant, state, id) WITH (fillfactor='100') WHERE (state <> 'assigned'::text)",
 		"grant true",
-	} {
-		if !strings.Contains(down, want) {
-			t.Errorf("down to 77, no %q in\n%s", want, down)
-		}
-	}
-	for _, gone := range []string{"assignment_state", "assignments_pool_fk"} {
-		if strings.Contains(down, gone) {
-			t.Errorf("down to 77, %q left:\n%s", gone, down)
-		}
-	}
+	}, []string{"assignment_state", "assignments_pool_fk"})
 	if _, err := p.Up(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if got := m.read(t, rowsQuery); got != rows {
-		t.Errorf("rows up again:\n%s\nwant\n%s", got, rows)
-	}
-	if got := m.read(t, defsQuery); got != latest {
-		t.Errorf("definitions up again:\n%s\nwant\n%s", got, latest)
-	}
+	m.same(t, "up again", rowsQuery, rows)
+	m.same(t, "up again", defsQuery, latest)
 	m.reopen(t)
 	check(t, "up again")
 	as, err := m.reg.Allocate(ctx, registry.Request{Region: "r", Family: 4, Bits: 32})
