@@ -1,16 +1,18 @@
 -- +goose Up
 -- Storage per assignment (issue 16, PostgreSQL: 250 bytes at a million;
 -- bench/README.md, "Session 17: pgbytes3"). Two columns of every row
--- shrink or go, 125.9 -> 114.3 bytes of heap an assignment at a million:
+-- shrink or go, 125.9 -> 114.1 bytes of heap an assignment at a million
+-- (the database 262.5 -> 249.1):
 --
 -- - space goes: it is the pool's. assignments_pool_space_fk (pool_id,
 --   space) -> pools (id, space) made them equal, and a pool's space
 --   never changes (no statement writes it; the key refused it while the
 --   pool held rows). The foreign key is (pool_id) -> pools (id) now; the
 --   statements read the space of a row from its pool (pools.space): the
---   overlap checks a correlated look-up of the pool for each live
---   neighbour they compare (one primary key probe), a page from the
---   store's pools (pagePools). 'global' was 7 bytes a row.
+--   overlap checks compare a live neighbour's pool with the new row's,
+--   and read both pools' spaces (primary key probes) only when the two
+--   differ (tx.go sameSpace); a page takes it from the store's pools
+--   (pagePools). 'global' was 7 bytes a row.
 -- - state is an ENUM, assignment_state: 4 bytes where 'assigned' took 9,
 --   set after pool_id so that its alignment costs nothing. Its labels
 --   sort as the text did (assigned < quarantined < released), so the
