@@ -124,8 +124,9 @@ type IndexDeferrer interface {
 	// table when it holds no row, and reports whether it did.
 	DeferIndexes(ctx context.Context) (bool, error)
 	// RestoreIndexes checks that no two live assignments overlap (an
-	// error wrapping ErrOverlap names both), then builds again what
-	// DeferIndexes dropped.
+	// error wrapping ErrOverlap names both) and that each lies in a pool
+	// of its space that holds it (an error wrapping ErrState names the
+	// first that does not), then builds again what DeferIndexes dropped.
 	RestoreIndexes(ctx context.Context) error
 }
 

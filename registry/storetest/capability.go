@@ -242,8 +242,10 @@ func capabilities(t *testing.T, open Open) {
 		f := setup(t, open)
 		var as []registry.Assignment
 		released := t0.Add(time.Hour)
-		for i := range 300 {
-			a := registry.Assignment{Prefix: mp(fmt.Sprintf("40.64.%d.%d/32", i/256, i%256)), PoolID: f.pool4.ID, Pool: f.pool4.Prefix,
+		// Every address of the pool's /24: an assignment lies in its pool
+		// (a store refuses one outside it: 00086, 00069).
+		for i := range 256 {
+			a := registry.Assignment{Prefix: mp(fmt.Sprintf("40.64.0.%d/32", i)), PoolID: f.pool4.ID, Pool: f.pool4.Prefix,
 				RegionID: f.region.ID, Region: f.region.Name, Tenant: fmt.Sprint("t", i%3), Resource: fmt.Sprint("r", i), Name: fmt.Sprintf("h%d.example", i),
 				State: registry.StateAssigned, CreatedAt: t0.Add(time.Duration(i) * time.Second)}
 			if i%7 == 0 {
@@ -279,6 +281,44 @@ func capabilities(t *testing.T, open Open) {
 		err = f.s.Update(ctx, func(tx registry.Tx) error { return tx.(registry.BulkLoader).LoadAssignments(ctx, dup) })
 		if !errors.Is(err, registry.ErrOverlap) {
 			t.Errorf("loading a live assignment twice: %v, want ErrOverlap", err)
+		}
+	})
+
+	run("IndexDeferrer: a load into an empty register whose row lies outside its pool is refused, and leaves nothing", has(probe.s, func(tx registry.Tx) bool {
+		_, d := tx.(registry.IndexDeferrer)
+		_, b := tx.(registry.BulkLoader)
+		return d && b
+	}), func(t *testing.T) {
+		// The pool rule's trigger (PostgreSQL 00086, SQLite 00069) is set
+		// aside for the load with the indexes: RestoreIndexes checks every
+		// row at once.
+		f := setup(t, open)
+		before := tables(t, f.s)
+		for _, c := range []struct {
+			name string
+			a    registry.Assignment
+		}{
+			{"outside its pool's prefix", registry.Assignment{Prefix: mp("40.64.1.0/32"), PoolID: f.pool4.ID, Pool: f.pool4.Prefix}},
+			{"in the other family's pool", registry.Assignment{Prefix: mp("40.64.0.9/32"), PoolID: f.pool6.ID, Pool: f.pool6.Prefix}},
+		} {
+			t.Run(c.name, func(t *testing.T) {
+				good := registry.Assignment{Prefix: mp("40.64.0.8/32"), PoolID: f.pool4.ID, Pool: f.pool4.Prefix}
+				as := []registry.Assignment{good, c.a}
+				for i := range as {
+					as[i].RegionID, as[i].Region, as[i].State, as[i].CreatedAt = f.region.ID, f.region.Name, registry.StateAssigned, t0
+				}
+				err := f.s.Update(ctx, func(tx registry.Tx) error {
+					d := tx.(registry.IndexDeferrer)
+					if deferred, err := d.DeferIndexes(ctx); err != nil || !deferred {
+						return fmt.Errorf("defer indexes: %v, %w", deferred, err)
+					}
+					if err := tx.(registry.BulkLoader).LoadAssignments(ctx, as); err != nil {
+						return err
+					}
+					return d.RestoreIndexes(ctx)
+				})
+				refused(t, f.s, before, err, registry.ErrState, c.a.Prefix.String())
+			})
 		}
 	})
 

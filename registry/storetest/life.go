@@ -442,6 +442,19 @@ func runLife(t *testing.T, open Open) {
 		if err := reg.RemovePool(ctx, pl.ID, registry.ETag(p2)); err != nil {
 			t.Fatalf("remove an empty pool: %v", err)
 		}
+		// Nothing is left of it: its released row went with it.
+		err = s.View(ctx, func(tx registry.Tx) error {
+			as, err := tx.Assignments(ctx, registry.AssignmentFilter{})
+			for _, x := range as {
+				if x.PoolID == pl.ID {
+					t.Errorf("assignment %d (%s, %s) left of the removed pool %d", x.ID, x.Prefix, x.State, pl.ID)
+				}
+			}
+			return err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
 		if e := lastEvent(t, s); e.Action != "pool.remove" || e.Subject != "40.64.0.0/24" || len(e.Before) == 0 {
 			t.Fatalf("event = %+v", e)
 		}
@@ -480,6 +493,51 @@ func runLife(t *testing.T, open Open) {
 			"a region with pools": func(tx registry.Tx) error { return tx.DeleteRegion(ctx, f.region.ID) },
 		} {
 			t.Run(name, func(t *testing.T) { refused(t, f.s, before, f.s.Update(ctx, fn), registry.ErrState) })
+		}
+	})
+
+	t.Run("the database keeps each assignment in a pool that holds it: a pool with rows stays", func(t *testing.T) {
+		// The rule of the foreign key assignments -> pools, kept by
+		// triggers since deleting a pool checks a range of the address
+		// index, not a walk of the table (PostgreSQL 00086, SQLite
+		// 00068-00069): DeletePool refuses a pool that still holds a live
+		// or quarantined row (the registry checks first: this is the
+		// database's own guard), and a row's pool must hold its prefix,
+		// which makes that range complete.
+		f := setup(t, open)
+		until := t0.Add(7 * 24 * time.Hour)
+		err := f.s.Update(ctx, func(tx registry.Tx) error {
+			for _, a := range []registry.Assignment{
+				{Prefix: mp("40.64.0.8/30"), PoolID: f.pool4.ID, Pool: f.pool4.Prefix, RegionID: f.region.ID, Region: f.region.Name, State: registry.StateAssigned, CreatedAt: t0},
+				{Prefix: mp("2603:1030:0:7::/64"), PoolID: f.pool6.ID, Pool: f.pool6.Prefix, RegionID: f.region.ID, Region: f.region.Name,
+					State: registry.StateQuarantined, CreatedAt: t0, ReleasedAt: &t0, QuarantineUntil: &until},
+			} {
+				if err := tx.InsertAssignment(ctx, &a); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		before := tables(t, f.s)
+		insert := func(p netip.Prefix, pool registry.Pool) func(registry.Tx) error {
+			return func(tx registry.Tx) error {
+				return tx.InsertAssignment(ctx, &registry.Assignment{Prefix: p, PoolID: pool.ID, Pool: pool.Prefix, RegionID: f.region.ID, Region: f.region.Name,
+					State: registry.StateAssigned, CreatedAt: t0})
+			}
+		}
+		for _, c := range []struct {
+			name string
+			fn   func(registry.Tx) error
+		}{
+			{"a pool with a live assignment", func(tx registry.Tx) error { return tx.DeletePool(ctx, f.pool4.ID) }},
+			{"a pool with a quarantined assignment", func(tx registry.Tx) error { return tx.DeletePool(ctx, f.pool6.ID) }},
+			{"an assignment outside its pool's prefix", insert(mp("40.64.1.0/32"), f.pool4)},
+			{"an assignment of the other family's pool", insert(mp("40.64.0.64/32"), f.pool6)},
+		} {
+			t.Run(c.name, func(t *testing.T) { refused(t, f.s, before, f.s.Update(ctx, c.fn), registry.ErrState) })
 		}
 	})
 

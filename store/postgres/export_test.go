@@ -49,5 +49,12 @@ func PositionBuffers(ctx context.Context, s *Store, marked bool) (int, error) {
 // it before the Store's first Update.
 func SetMemTake(s *Store, on bool) { s.noMemTake = !on }
 
+// The take statements: with the probes that learn the next free row
+// (memtake.go), and without.
+const (
+	TakeWithNext     = takeWithNext
+	TakeSmallestFree = takeSmallestFree
+)
+
 // MemTakes is how many takes the queue answered.
 func MemTakes(s *Store) int64 { return s.memTakes.Load() }

@@ -184,8 +184,9 @@ func (t *tx) DeletePool(ctx context.Context, id int64) error {
 	t.counts.DropPool(id)
 	// `state <> 'assigned'`: the condition of the partial index
 	// assignments_pool_past, so that it finds the released rows (a pool
-	// being deleted has no live one: Registry checks, and the foreign key
-	// refuses). No index leads with the pool alone (00075).
+	// being deleted has no live one: Registry checks, and the trigger
+	// pools_assignments refuses, 00086). No index leads with the pool
+	// alone (00075).
 	for _, q := range []string{
 		`DELETE FROM tags WHERE kind = 'assignment' AND object_id IN (SELECT id FROM assignments WHERE pool_id = $1 AND state <> 'assigned')`,
 		`DELETE FROM assignments WHERE pool_id = $1 AND state = 'released' AND state <> 'assigned'`,

@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"net/netip"
 	"slices"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/jackc/pgx/v5"
@@ -37,9 +39,15 @@ type memWorld struct {
 
 func newMemWorld(t *testing.T, memTake bool) memWorld {
 	t.Helper()
+	return openMemWorld(t, memTake, nil)
+}
+
+// openMemWorld is newMemWorld whose statements tracer sees (nil: none).
+func openMemWorld(t *testing.T, memTake bool, tracer pgx.QueryTracer) memWorld {
+	t.Helper()
 	ctx := context.Background()
 	dsn := migratedDB(t)
-	st, err := postgres.Open(ctx, dsn, postgres.Options{Writers: 1})
+	st, err := postgres.Open(ctx, dsn, postgres.Options{Writers: 1, Tracer: tracer})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -253,6 +261,103 @@ func TestMemTakeJobFailsInTheMiddle(t *testing.T) {
 			// statement after the take, which forgets the candidate).
 			if taken := compareMemTake(t, [][]memOp{{v4(32), v4(30)}, c.ops}); taken == 0 {
 				t.Error("no take was answered from the queue: the test tests nothing")
+			}
+		})
+	}
+}
+
+// takeCounter counts the take statements a Store sends
+// (postgres.Options.Tracer), alone or in a batch: with the probes that
+// learn the database's next free row (takeWithNext), and without.
+type takeCounter struct{ probes, plain atomic.Int64 }
+
+func (c *takeCounter) count(sql string) {
+	switch sql {
+	case postgres.TakeWithNext:
+		c.probes.Add(1)
+	case postgres.TakeSmallestFree:
+		c.plain.Add(1)
+	}
+}
+
+func (c *takeCounter) TraceQueryStart(ctx context.Context, _ *pgx.Conn, d pgx.TraceQueryStartData) context.Context {
+	c.count(d.SQL)
+	return ctx
+}
+func (c *takeCounter) TraceQueryEnd(context.Context, *pgx.Conn, pgx.TraceQueryEndData) {}
+func (c *takeCounter) TraceBatchStart(ctx context.Context, _ *pgx.Conn, _ pgx.TraceBatchStartData) context.Context {
+	return ctx
+}
+func (c *takeCounter) TraceBatchQuery(_ context.Context, _ *pgx.Conn, d pgx.TraceBatchQueryData) {
+	c.count(d.SQL)
+}
+func (c *takeCounter) TraceBatchEnd(context.Context, *pgx.Conn, pgx.TraceBatchEndData) {}
+
+// TestMemTakeProbes counts the take statements of one shared batch of
+// twelve /32s (a4524fe): a take learns the database's next free row
+// (takeWithNext, two probes of free's key) where the next take can use
+// it, and a row forgotten unused turns the probes off for the next 32
+// takes (probeSkip).
+//
+//   - Plain allocations: each probe is looked at by the next take, which
+//     takes the leftovers queued before it with no statement (a /32's
+//     buddy, then the /31 and /30 it split), or probes again when the
+//     database's row comes first.
+//   - Named allocations: each sends its name check (name_holder) in the
+//     round trip of its take. The first take probes; the second too, as
+//     the first's row is forgotten unused only when that round trip goes
+//     out; from then on the plain statement. Before a4524fe every take
+//     probed for nothing (~55 µs of the server's CPU each over HTTP).
+//   - Named and plain in turn: the plain one uses the named one's probe
+//     (the database's row comes first, so it probes again); the next
+//     named one's take probes, and forgets that row unused; then no take
+//     probes again.
+func TestMemTakeProbes(t *testing.T) {
+	v4 := func(bits int) memOp { return memOp{Family: 4, Bits: bits} }
+	named := func(i int) memOp { return memOp{Family: 4, Bits: 32, Name: fmt.Sprintf("h%d.probe.example", i)} }
+	var plain, names, mixed []memOp
+	for i := range 12 {
+		plain = append(plain, v4(32))
+		names = append(names, named(i))
+		if i%2 == 0 {
+			mixed = append(mixed, named(100+i))
+		} else {
+			mixed = append(mixed, v4(32))
+		}
+	}
+	for _, c := range []struct {
+		name string
+		ops  []memOp
+		// The batch's takes: with the probes, with the plain statement,
+		// and answered from the queue with none.
+		probes, plain, queued int64
+	}{
+		{"plain allocations: each probe is used, the leftovers are taken from the queue", plain, 4, 0, 8},
+		{"named allocations: the first two takes probe, the others send the plain statement", names, 2, 10, 0},
+		{"named and plain in turn: a probe forgotten unused, then no take probes again", mixed, 3, 9, 0},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			takes := &takeCounter{}
+			w := openMemWorld(t, true, takes)
+			// The first batch reads the pools into the Store's cache (a
+			// statement after the take, which forgets the candidate).
+			for _, out := range w.runInOrder(t, []memOp{v4(32), v4(30)}) {
+				if strings.HasPrefix(out, "error") {
+					t.Fatal(out)
+				}
+			}
+			probes, plain, queued := takes.probes.Load(), takes.plain.Load(), postgres.MemTakes(w.st)
+			for i, out := range w.runInOrder(t, c.ops) {
+				if strings.HasPrefix(out, "error") {
+					t.Fatalf("op %d %+v: %s", i, c.ops[i], out)
+				}
+			}
+			probes, plain, queued = takes.probes.Load()-probes, takes.plain.Load()-plain, postgres.MemTakes(w.st)-queued
+			if probes+plain+queued != int64(len(c.ops)) {
+				t.Errorf("%d takes with the probes, %d plain, %d from the queue: want %d in all", probes, plain, queued, len(c.ops))
+			}
+			if probes != c.probes || plain != c.plain || queued != c.queued {
+				t.Errorf("takes: %d with the probes, %d plain, %d from the queue; want %d, %d, %d", probes, plain, queued, c.probes, c.plain, c.queued)
 			}
 		})
 	}

@@ -105,6 +105,7 @@ func TestDerivedColumnsMigration(t *testing.T) {
 			SELECT conname || ' ' || pg_get_constraintdef(oid) AS d FROM pg_constraint WHERE conrelid = 'assignments'::regclass
 			UNION ALL SELECT pg_get_indexdef(indexrelid) FROM pg_index WHERE indrelid = 'assignments'::regclass
 			UNION ALL SELECT stxname FROM pg_statistic_ext WHERE stxrelid = 'assignments'::regclass
+			UNION ALL SELECT 'trigger ' || tgname FROM pg_trigger WHERE tgrelid = 'assignments'::regclass AND NOT tgisinternal
 			UNION ALL SELECT 'grant ' || has_table_privilege('public', 'assignments', 'SELECT')) s`
 	)
 	read := func(t *testing.T, q string) string {
@@ -121,7 +122,8 @@ func TestDerivedColumnsMigration(t *testing.T) {
 		"assignments_state_past6 ON assignments USING btree (state, id) WITH (fillfactor='100') WHERE ((state <> 'assigned'::assignment_state) AND (family((prefix)::inet) = 6))",
 		"assignments_pool_past ON assignments USING btree (pool_id, state, id) INCLUDE (quarantine_until) WITH (fillfactor='100') WHERE",
 		"assignments_pkey ON assignments USING btree (id) WITH (fillfactor='100')",
-		"assignments_pool_fk FOREIGN KEY (pool_id) REFERENCES pools(id)",
+		// The pool's rule (00086): a trigger in place of the foreign key.
+		"trigger assignments_pool",
 		"assignments_tenant_hash", "assignments_resource_hash", "assignments_family\n", "grant true",
 	} {
 		if !strings.Contains(latest, want) {
@@ -146,10 +148,14 @@ func TestDerivedColumnsMigration(t *testing.T) {
 		t.Errorf("down to 63: %s rows whose family or bits are not their prefix's", bad)
 	}
 	down := read(t, defsQuery)
-	for _, want := range []string{"(state, family, id) WITH (fillfactor='100') WHERE", "INCLUDE (quarantine_until, bits) WITH (fillfactor='100') WHERE", "assignments_family_check CHECK", "grant true"} {
+	for _, want := range []string{"(state, family, id) WITH (fillfactor='100') WHERE", "INCLUDE (quarantine_until, bits) WITH (fillfactor='100') WHERE", "assignments_family_check CHECK", "grant true",
+		"assignments_pool_space_fk FOREIGN KEY (pool_id, space) REFERENCES pools(id, space)"} {
 		if !strings.Contains(down, want) {
 			t.Errorf("down to 63, no %q in\n%s", want, down)
 		}
+	}
+	if strings.Contains(down, "trigger assignments_pool") {
+		t.Errorf("down to 63, the pool's trigger left:\n%s", down)
 	}
 	if strings.Contains(down, "assignments_family\n") {
 		t.Errorf("down to 63, the statistics of family(prefix) left:\n%s", down)

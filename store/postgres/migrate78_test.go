@@ -96,8 +96,8 @@ func (m *migrationStore) reopen(t *testing.T) {
 
 // TestStateEnumWithoutSpaceMigration: migration 78 (issue 16, storage)
 // rebuilds assignments without space (its pool's) and with state an
-// ENUM. At the latest version the columns are those, the foreign key is
-// (pool_id) alone, a state not of the type and a pool that does not
+// ENUM. At the latest version the columns are those, the pool's rule is
+// 00086's trigger (no foreign key), a state not of the type and a pool that does not
 // exist are refused, and the pages (by one state and by several), the
 // look-ups and the dump give each row its state and its pool's space;
 // down to 77 every row is as it was with its space (the pool's) and
@@ -204,6 +204,7 @@ func TestStateEnumWithoutSpaceMigration(t *testing.T) {
 			SELECT conname || ' ' || pg_get_constraintdef(oid) AS d FROM pg_constraint WHERE conrelid = 'assignments'::regclass
 			UNION ALL SELECT pg_get_indexdef(indexrelid) FROM pg_index WHERE indrelid = 'assignments'::regclass
 			UNION ALL SELECT stxname FROM pg_statistic_ext WHERE stxrelid = 'assignments'::regclass
+			UNION ALL SELECT 'trigger ' || tgname FROM pg_trigger WHERE tgrelid = 'assignments'::regclass AND NOT tgisinternal
 			UNION ALL SELECT 'grant ' || has_table_privilege('public', 'assignments', 'SELECT')
 			UNION ALL SELECT 'type ' || typname FROM pg_type WHERE typname = 'assignment_state' AND typnamespace = current_schema()::regnamespace) s`
 	)
@@ -212,15 +213,15 @@ func TestStateEnumWithoutSpaceMigration(t *testing.T) {
 	}
 	rows, latest := m.read(t, rowsQuery), m.read(t, defsQuery)
 	defsHold(t, "at the latest version", latest, []string{
-		"assignments_pool_fk FOREIGN KEY (pool_id) REFERENCES pools(id)",
+		"trigger assignments_pool", // 00086: the pool's rule, in place of 78's foreign key
 		"assignments_check CHECK (((state <> 'quarantined'::assignment_state) OR (quarantine_until IS NOT NULL)))",
 		"USING btree (tenant, state, id) WITH (fillfactor='100') WHERE (state <> 'assigned'::assignment_state)",
 		"WHERE ((state <> 'released'::assignment_state) AND (name <> ''::text))",
 		"assignments_tenant_hash", "grant true", "type assignment_state",
-	}, []string{"space", "'assigned'::text", "'released'::text", "'quarantined'::text", "assignments_state_check"})
+	}, []string{"space", "'assigned'::text", "'released'::text", "'quarantined'::text", "assignments_state_check", "FOREIGN KEY"})
 	for _, c := range []struct{ q, want string }{
 		{`INSERT INTO assignments (pool_id, prefix, state, created_at) SELECT pool_id, '10.1.250.0/32', 'gone', 0 FROM assignments LIMIT 1`, "invalid input value for enum"},
-		{`INSERT INTO assignments (pool_id, prefix, state, created_at) VALUES (999999, '10.1.250.0/32', 'assigned', 0)`, "assignments_pool_fk"},
+		{`INSERT INTO assignments (pool_id, prefix, state, created_at) VALUES (999999, '10.1.250.0/32', 'assigned', 0)`, "pool 999999 is missing"},
 	} {
 		if _, err := m.db.ExecContext(ctx, c.q); err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%s: %v, want %q", c.q, err, c.want)
@@ -244,7 +245,7 @@ func TestStateEnumWithoutSpaceMigration(t *testing.T) {
 		"assignments_check CHECK (((state <> 'quarantined'::text) OR (quarantine_until IS NOT NULL)))",
 		"USING btree (tenant, state, id) WITH (fillfactor='100') WHERE (state <> 'assigned'::text)",
 		"grant true",
-	}, []string{"assignment_state", "assignments_pool_fk"})
+	}, []string{"assignment_state", "assignments_pool_fk", "trigger assignments_pool"})
 	if _, err := p.Up(ctx); err != nil {
 		t.Fatal(err)
 	}

@@ -485,15 +485,18 @@ func (t *tx) TakeSmallestFree(ctx context.Context, regionID int64, family, maxBi
 			return t.takeNoting(ctx, regionID, family, maxBits)
 		}
 	}
-	// The pool is part of the row's key: a region may hold pools of two
-	// spaces over the same addresses, whose free rows differ only in it,
-	// and only the one found is taken.
-	rows, err := t.query(ctx, `DELETE FROM free WHERE region_id = $1 AND family = $2 AND (bits, addr, pool_id) = (
-		SELECT bits, addr, pool_id FROM free WHERE region_id = $1 AND family = $2
-		AND bits = (SELECT MAX(bits) FROM free WHERE region_id = $1 AND family = $2 AND bits <= $3)
-		ORDER BY addr, pool_id LIMIT 1) RETURNING bits, addr, pool_id, region_id`, regionID, family, maxBits)
+	rows, err := t.query(ctx, takeSmallestFree, regionID, family, maxBits)
 	return scanFree(rows, err)
 }
+
+// takeSmallestFree is TakeSmallestFree's statement without the probes of
+// takeWithNext. The pool is part of the row's key: a region may hold
+// pools of two spaces over the same addresses, whose free rows differ
+// only in it, and only the one found is taken.
+const takeSmallestFree = `DELETE FROM free WHERE region_id = $1 AND family = $2 AND (bits, addr, pool_id) = (
+		SELECT bits, addr, pool_id FROM free WHERE region_id = $1 AND family = $2
+		AND bits = (SELECT MAX(bits) FROM free WHERE region_id = $1 AND family = $2 AND bits <= $3)
+		ORDER BY addr, pool_id LIMIT 1) RETURNING bits, addr, pool_id, region_id`
 
 func scanFree(rows pgx.Rows, err error) (registry.FreePrefix, bool, error) {
 	f, err := one(rows, err, rowscan.Free)

@@ -218,8 +218,8 @@ func (t *tx) DeletePool(ctx context.Context, id int64) error {
 	// `state <> 'assigned'`: the condition of the partial indexes
 	// assignments_pool_state (00026) and assignments_pool_past, so that
 	// they find the released rows (a pool being deleted has no live one:
-	// Registry checks, and the foreign key refuses). No index leads with
-	// the pool alone (00065).
+	// Registry checks, and the trigger pools_assignments refuses, 00069).
+	// No index leads with the pool alone (00065).
 	for _, q := range []string{
 		`DELETE FROM tags WHERE kind = 'assignment' AND object_id IN (SELECT id FROM assignments WHERE pool_id = ?1 AND state <> 'assigned')`,
 		`DELETE FROM assignments WHERE pool_id = ?1 AND state = 'released' AND state <> 'assigned'`,

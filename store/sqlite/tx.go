@@ -468,8 +468,8 @@ const assignmentSelect = `SELECT a.id, cadastre_prefix(a.first, a.bits), a.pool_
 
 func (t *tx) InsertAssignment(ctx context.Context, a *registry.Assignment) error {
 	fam, first, last, bits := span(a.Prefix)
-	// An assignment's space is its pool's (the assignments_space trigger
-	// holds it so). The writer has usually just read the pool (the row
+	// An assignment's space is its pool's (the assignments_pool trigger
+	// holds it so, 00069). The writer has usually just read the pool (the row
 	// cache): its space is bound and the row's ID is the insert's rowid,
 	// so the statement needs neither the subquery nor RETURNING (which
 	// SQLite runs through a temporary B-tree): a few per cent of one
@@ -799,7 +799,7 @@ func familyQuery(q string, fam, all int64, limit int) string {
 // address across spaces is a seek of assignments_at in each (00058: the
 // index of every row by address alone, written by every allocation, is
 // gone). Every assignment's space is its pool's, its block's
-// (assignments_space, pools_space), and a block's names a space (a foreign
+// (assignments_pool, pools_space), and a block's names a space (a foreign
 // key): a space with rows cannot be deleted. The spaces are a handful. A
 // recursive CTE of the index's distinct spaces cost ~60 µs a statement
 // (?contains= at 10M, bench/README.md "Session 14"); the table ~0.
@@ -1455,6 +1455,33 @@ func (t *tx) LivePrefixes(ctx context.Context, poolID int64, within netip.Prefix
 
 var _ registry.IndexDeferrer = (*tx)(nil)
 
+// firstOutsidePool is the rule of the trigger assignments_pool (00069) for
+// every row at once, for a load that dropped it (DeferIndexes): each
+// assignment's pool exists, is of its space and holds its addresses. One
+// walk of the table with a look-up of the pool per row (what the foreign
+// key it replaced did row by row); an error names the first row that
+// breaks it.
+func (t *tx) firstOutsidePool(ctx context.Context) error {
+	rows, err := t.q.query(ctx, `SELECT a.id, cadastre_prefix(a.first, a.bits), a.pool_id FROM assignments a
+		WHERE NOT EXISTS (SELECT 1 FROM pools p WHERE p.id = a.pool_id AND p.space = a.space AND p.family = a.family
+			AND p.first <= a.first AND p.last >= a.last) LIMIT 1`)
+	type outside struct {
+		id, pool int64
+		prefix   string
+	}
+	o, err := one(rows, err, func(rows rowscan.Scanner) (outside, error) {
+		var o outside
+		return o, rows.Scan(&o.id, &o.prefix, &o.pool)
+	})
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return nil
+	case err != nil:
+		return fmt.Errorf("check the assignments' pools: %w", err)
+	}
+	return fmt.Errorf("assignment %d (%s): pool %d is missing, of another space, or does not hold it: %w", o.id, o.prefix, o.pool, registry.ErrState)
+}
+
 // DeferIndexes implements registry.IndexDeferrer. The indexes and
 // triggers are read from the schema, so that what is built again is what
 // the migrations made, whatever they add later. Schema changes are part
@@ -1528,6 +1555,9 @@ func (t *tx) RestoreIndexes(ctx context.Context) error {
 		return &over
 	}
 	if !errors.Is(err, sql.ErrNoRows) {
+		return err
+	}
+	if err := t.firstOutsidePool(ctx); err != nil {
 		return err
 	}
 	for _, q := range later {

@@ -7,7 +7,9 @@
 -- - space goes: it is the pool's. assignments_pool_space_fk (pool_id,
 --   space) -> pools (id, space) made them equal, and a pool's space
 --   never changes (no statement writes it; the key refused it while the
---   pool held rows). The foreign key is (pool_id) -> pools (id) now; the
+--   pool held rows). The foreign key is (pool_id) -> pools (id) now (or,
+--   when 00086 came first, its trigger assignments_pool without the
+--   space: 00086 drops the key in its turn); the
 --   statements read the space of a row from its pool (pools.space): the
 --   overlap checks compare a live neighbour's pool with the new row's,
 --   and read both pools' spaces (primary key probes) only when the two
@@ -92,7 +94,26 @@ BEGIN
     FOREACH b IN ARRAY builds LOOP
         EXECUTE b;
     END LOOP;
-    ALTER TABLE assignments ADD CONSTRAINT assignments_pool_fk FOREIGN KEY (pool_id) REFERENCES pools (id);
+    IF to_regproc('assignments_pool') IS NULL THEN
+        ALTER TABLE assignments ADD CONSTRAINT assignments_pool_fk FOREIGN KEY (pool_id) REFERENCES pools (id);
+    ELSE
+        -- 00086 came first (a register migrated by a binary with 00086 and
+        -- not this one): its trigger went with the old table, and its
+        -- function read the space; the pool holding the row is the rule.
+        EXECUTE $f$
+CREATE OR REPLACE FUNCTION assignments_pool() RETURNS trigger LANGUAGE plpgsql AS $b$
+BEGIN
+    PERFORM FROM pools p WHERE p.id = NEW.pool_id AND p.prefix >>= NEW.prefix FOR KEY SHARE;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'assignment %: pool % is missing or does not hold it', NEW.prefix, NEW.pool_id
+            USING ERRCODE = 'foreign_key_violation', CONSTRAINT = 'assignments_pool', TABLE = 'assignments';
+    END IF;
+    RETURN NEW;
+END;
+$b$
+$f$;
+        CREATE TRIGGER assignments_pool BEFORE INSERT OR UPDATE OF pool_id, prefix ON assignments FOR EACH ROW EXECUTE FUNCTION assignments_pool();
+    END IF;
     -- The rebuilt table has no statistics: a register's are taken now;
     -- an empty one (a new register) stays as never analysed (00076).
     IF EXISTS (SELECT 1 FROM assignments) THEN
