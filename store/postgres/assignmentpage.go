@@ -24,28 +24,36 @@ var _ registry.AssignmentPager = (*Store)(nil)
 // backend nor a parse in cadastre). Its pool p is there for the
 // conditions on p.region_id; a page with none loses the join (a LEFT
 // JOIN on a unique key whose columns are not read: join removal).
-const pageSelect = `SELECT a.id, a.prefix, a.pool_id, a.tenant, a.resource, a.name, a.state,
-	a.created_at, a.released_at, a.quarantine_until
-	FROM assignments a LEFT JOIN pools p ON p.id = a.pool_id`
+const pageSelect = "SELECT " + pageColumns + " FROM assignments a LEFT JOIN pools p ON p.id = a.pool_id"
+
+// pageColumns is pageSelect's columns, of assignments a alone.
+const pageColumns = "a.id, a.prefix, a.pool_id, a.tenant, a.resource, a.name, a.state, a.created_at, a.released_at, a.quarantine_until"
 
 // The page's statement runs with PostgreSQL's generic plan: planned once
 // per connection (pgx prepares it), not at every run. Left to plan_cache_mode
 // auto, the page kinds whose custom plans cost less than the generic one
 // (a region's assigned, a tag: 8 custom plans in 8 runs of a prepared
 // statement) were planned at every request, a quarter of the backends'
-// CPU per list request under load (perf). TestAssignmentPagePlans checks
-// every page kind's generic plan with its custom plan's bounds. The
-// setting is SET and RESET around the statement in the same round trip
-// (one implicit transaction: a failure rolls the SET back).
-const (
-	genericPlans = "SET plan_cache_mode = force_generic_plan"
-	defaultPlans = "RESET plan_cache_mode"
-)
+// CPU per list request under load (perf). And without sequential scans:
+// the generic plan of a region's page otherwise read all the pools (1,280
+// at ten million) for the region's 20-40 rather than pools_region, its
+// estimates of the region's pools being the average region's (session 15
+// measured 0.05-0.1 ms of backend CPU a page). TestAssignmentPagePlans
+// checks every page kind's generic plan, with these settings, with its
+// custom plan's bounds. The settings are local to the transaction
+// (set_config's third argument): the batch's statements are one implicit
+// transaction, so they end with it, as they do if it fails, and no
+// statement after the page resets them.
+const pagePlans = "SELECT set_config('plan_cache_mode', 'force_generic_plan', true), set_config('enable_seqscan', 'off', true)"
 
 // pageQuery is the statement of AssignmentPage: f's page (assignmentQuery,
 // with pageSelect's columns) and each assignment's tags, one probe of
-// tags_pkey per assignment (a nested loop, no aggregate: an assignment
-// with n tags is n rows, one with none is one row of NULL key and value).
+// tags_assignment (a hash index of object_id, 00084) per assignment (a
+// nested loop, no aggregate: an assignment with n tags is n rows, one
+// with none is one row of NULL key and value). Through tags_pkey the
+// probes were 40-60 % of a page's backend CPU at ten million, three
+// levels of text and int8 comparisons each (bench/README.md, session 17,
+// pglists3).
 // OFFSET 0 keeps the tags a subquery run per assignment: as a plain join
 // the planner may hash the page and scan every tag (TestAssignmentPagePlans,
 // where the register's tags are few).
@@ -71,7 +79,7 @@ func pageOrder(f registry.AssignmentFilter) string {
 }
 
 // AssignmentPage implements registry.AssignmentPager: one round trip of one
-// statement (and the plan setting around it), without BEGIN and COMMIT:
+// statement (and the plan settings before it), without BEGIN and COMMIT:
 // a single statement sees one snapshot. A page of a region named f.Region
 // that comes back empty looks the region up, to tell an empty page from
 // a region that does not exist. The page's pools the store has not seen
@@ -82,9 +90,8 @@ func (s *Store) AssignmentPage(ctx context.Context, f registry.AssignmentFilter)
 	}
 	q, args := pageQuery(f)
 	b := &pgx.Batch{}
-	b.Queue(genericPlans)
+	b.Queue(pagePlans)
 	b.Queue(q, args...)
-	b.Queue(defaultPlans)
 	br := s.pool.SendBatch(ctx, b)
 	out, err := readPage(br, f.Limit)
 	if cerr := br.Close(); err == nil {
@@ -216,8 +223,8 @@ func setPool(a *registry.Assignment, p pagePool) {
 	}
 }
 
-// readPage reads the batch of AssignmentPage up to its statement's rows,
-// into capacity for limit of them; the pools' columns are left to
+// readPage reads the batch of AssignmentPage, its settings and its
+// statement's rows, into capacity for limit of them; the pools' columns are left to
 // pagePools (the space too). The texts that repeat from row to row (state, tag
 // keys and values) are read in place and made strings once
 // per page (string columns were half of a list request's allocations);
@@ -301,6 +308,5 @@ func readPage(br pgx.BatchResults, limit int) ([]registry.Assignment, error) {
 	if len(out) == 0 {
 		out = nil // as tx.Assignments: no page, not an empty one
 	}
-	_, err = br.Exec()
-	return out, err
+	return out, nil
 }

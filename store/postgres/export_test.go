@@ -58,3 +58,7 @@ const (
 
 // MemTakes is how many takes the queue answered.
 func MemTakes(s *Store) int64 { return s.memTakes.Load() }
+
+// ExpectFailures is how many transactions alone that took a row they
+// expected failed, and ran again (expect.go).
+func ExpectFailures(s *Store) int64 { return s.expectFails.Load() }

@@ -363,6 +363,9 @@ func (s *Store) runShared(batch []*job, savepoints bool) ([]*job, bool) {
 			fail(err)
 			return batch, true
 		}
+		// The batch may have written free rows: what this replica
+		// expected of its regions' next takes is forgotten (expect.go).
+		s.next.settle(shared.locked, false, nextKey{}, nil)
 	}
 	for i, j := range batch {
 		j.err <- results[i]

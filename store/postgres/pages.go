@@ -226,8 +226,19 @@ func byAddressQuery(sel string, f registry.AssignmentFilter) (string, []any) {
 	if f.Limit > 0 {
 		inner += " FETCH FIRST " + strconv.Itoa(f.Limit) + " ROWS WITH TIES"
 	}
-	rows := "SELECT a.id, a.prefix FROM assignments a WHERE " + strings.Join(where, " AND ")
-	page := "SELECT x.id FROM pools rp CROSS JOIN LATERAL (" + rows + inner + ") x WHERE " + outer + " ORDER BY x.prefix, x.id" + limit(f.Limit)
+	// The page's IDs, read again by ID with sel's columns; or, for
+	// AssignmentPage (pageSelect: the assignments' own columns), the rows
+	// themselves, as the range of each pool read them (its conditions are
+	// on the rows): read again by ID, a page's 100 descents of the
+	// primary key were a quarter of a region's page's backend CPU at ten
+	// million (bench/README.md, session 17, pglists3).
+	carry := sel == pageSelect
+	cols, out := "a.id, a.prefix", "id" // the rows' columns, the page's
+	if carry {
+		cols, out = pageColumns, "*"
+	}
+	rows := "SELECT " + cols + " FROM assignments a WHERE " + strings.Join(where, " AND ")
+	page := "SELECT x." + out + " FROM pools rp CROSS JOIN LATERAL (" + rows + inner + ") x WHERE " + outer + " ORDER BY x.prefix, x.id" + limit(f.Limit)
 	if f.PoolID == 0 && f.Limit > 0 {
 		// A region's page: the page of its first pool in address order
 		// (the first whose range ends at the cursor or after), read
@@ -243,12 +254,15 @@ func byAddressQuery(sel string, f registry.AssignmentFilter) (string, []any) {
 			first = " AND set_masklen(broadcast(rp.prefix), CASE rp.family WHEN 4 THEN 32 ELSE 128 END)::cidr >= " + args.add(f.AfterPrefix.Masked().String()) + "::cidr"
 		}
 		const top = "'ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff/128'::cidr" // after every prefix of both families
-		page = "WITH p1 AS MATERIALIZED (SELECT rp.id AS pool, x.id, x.prefix FROM (SELECT * FROM pools rp WHERE " + outer + first + " ORDER BY rp.prefix LIMIT 1) rp" +
+		page = "WITH p1 AS MATERIALIZED (SELECT rp.id AS pool, x.* FROM (SELECT * FROM pools rp WHERE " + outer + first + " ORDER BY rp.prefix LIMIT 1) rp" +
 			" CROSS JOIN LATERAL (" + rows + inner + ") x)," +
 			" b AS (SELECT CASE WHEN count(*) >= " + strconv.Itoa(f.Limit) + " THEN max(prefix) END AS b, min(pool) AS pool FROM p1)" +
-			" SELECT y.id FROM (SELECT id, prefix FROM p1 UNION ALL SELECT x.id, x.prefix FROM b CROSS JOIN pools rp CROSS JOIN LATERAL (" +
+			" SELECT y." + out + " FROM (SELECT " + strings.ReplaceAll(cols, "a.", "") + " FROM p1 UNION ALL SELECT x.* FROM b CROSS JOIN pools rp CROSS JOIN LATERAL (" +
 			rows + " AND a.prefix <= coalesce(b.b, " + top + ")" + inner + ") x WHERE " + outer +
 			" AND rp.id IS DISTINCT FROM b.pool AND rp.prefix <= coalesce(b.b, " + top + ")) y ORDER BY y.prefix, y.id" + limit(f.Limit)
+	}
+	if carry {
+		return page, args
 	}
 	return sel + " WHERE a.id = ANY(ARRAY(" + page + ")) ORDER BY a.prefix, a.id" + limit(f.Limit), args
 }

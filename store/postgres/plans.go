@@ -136,7 +136,7 @@ func PrintPagePlans(ctx context.Context, db *pgxpool.Pool, w io.Writer) error {
 		// The API's statement (AssignmentPage: the page with its tags),
 		// which always runs its generic plan.
 		pq, pargs := pageQuery(f)
-		ap, err := explainGeneric(ctx, db, "assignments", pq, pargs, true)
+		ap, err := explainPage(ctx, db, "assignments", pq, pargs, true)
 		if err != nil {
 			return fmt.Errorf("%s, AssignmentPage's generic plan: %w", c.name, err)
 		}
@@ -187,6 +187,18 @@ func explainOn(ctx context.Context, db *pgxpool.Pool, rel, q string, args []any,
 // plan_cache_mode force_generic_plan and run by EXECUTE with args written
 // as literals.
 func explainGeneric(ctx context.Context, db *pgxpool.Pool, rel, q string, args []any, buffers bool) (planFacts, error) {
+	return explainGenericWith(ctx, db, nil, rel, q, args, buffers)
+}
+
+// explainPage is explainGeneric with AssignmentPage's settings
+// (pagePlans): its generic plan, without sequential scans.
+func explainPage(ctx context.Context, db *pgxpool.Pool, rel, q string, args []any, buffers bool) (planFacts, error) {
+	return explainGenericWith(ctx, db, []string{"enable_seqscan"}, rel, q, args, buffers)
+}
+
+// explainGenericWith is explainGeneric with the settings off (boolean
+// planner settings: enable_seqscan) as well.
+func explainGenericWith(ctx context.Context, db *pgxpool.Pool, off []string, rel, q string, args []any, buffers bool) (planFacts, error) {
 	c, err := db.Acquire(ctx)
 	if err != nil {
 		return planFacts{}, err
@@ -205,7 +217,12 @@ func explainGeneric(ctx context.Context, db *pgxpool.Pool, rel, q string, args [
 		opts = "ANALYZE, BUFFERS, FORMAT JSON"
 	}
 	var raw []byte
-	for _, s := range []string{`SET plan_cache_mode = force_generic_plan`, `PREPARE generic_page AS ` + q} {
+	set, reset := []string{`SET plan_cache_mode = force_generic_plan`}, `DEALLOCATE generic_page; RESET plan_cache_mode`
+	for _, o := range off {
+		set = append(set, "SET "+o+" = off")
+		reset += "; RESET " + o
+	}
+	for _, s := range append(set, `PREPARE generic_page AS `+q) {
 		if _, err := c.Exec(ctx, s); err != nil {
 			return planFacts{}, fmt.Errorf("%w\n%s", err, s)
 		}
@@ -215,7 +232,7 @@ func explainGeneric(ctx context.Context, db *pgxpool.Pool, rel, q string, args [
 		exec += "(" + strings.Join(lits, ", ") + ")"
 	}
 	err = c.QueryRow(ctx, "EXPLAIN ("+opts+") "+exec).Scan(&raw)
-	if _, derr := c.Exec(context.Background(), `DEALLOCATE generic_page; RESET plan_cache_mode`); err == nil && derr != nil {
+	if _, derr := c.Exec(context.Background(), reset); err == nil && derr != nil {
 		err = derr
 	}
 	if err != nil {

@@ -83,8 +83,15 @@ type Store struct {
 	// compare with it); memTakes counts the takes answered so.
 	noMemTake bool
 	memTakes  atomic.Int64
-	cmu       sync.RWMutex // guards shut against Update's send
-	shut      bool
+	// next is what the next take of a transaction alone is expected to
+	// answer, by region (expect.go).
+	next nextFree
+	// expectFails counts the transactions alone that expected and failed
+	// (and ran again).
+	expectFails atomic.Int64
+
+	cmu  sync.RWMutex // guards shut against Update's send
+	shut bool
 	// lockTimeout and statementTimeout are set on every write
 	// transaction, in PostgreSQL's syntax ("0" is none).
 	lockTimeout, statementTimeout string
@@ -507,6 +514,12 @@ func (s *Store) run(ctx context.Context, write bool, hints *[]int64, fn func(reg
 	begun := first.Len()
 	x := &tx{raw: c, write: write, hints: hints, s: s, pending: first}
 	err = safeRun(fn, x)
+	if write && err == nil && len(x.readers) > 0 {
+		// A queued read whose answer only the client checks (a tenant's
+		// use, a name) is read before the COMMIT is sent.
+		err = x.flush(ctx)
+	}
+	err = s.afterExpected(x, err)
 	if x.pending == first && first.Len() == begun {
 		return err // nothing was sent or queued: no transaction to end
 	}
@@ -530,11 +543,12 @@ func (s *Store) run(ctx context.Context, write bool, hints *[]int64, fn func(reg
 	tag, err := x.exec(context.WithoutCancel(ctx), "COMMIT")
 	if err != nil {
 		c.Exec(context.Background(), "ROLLBACK")
-		return err
+		return s.afterExpected(x, err)
 	}
 	if tag.String() != "COMMIT" {
 		return fmt.Errorf("%s: commit: the transaction had failed (%s): %w", s.name, tag, registry.ErrStorage)
 	}
+	s.settleAlone(x)
 	return nil
 }
 
@@ -651,6 +665,10 @@ type tx struct {
 	// jobs count in memory, and the counts are stored once, with the
 	// COMMIT (tenant.go, usedRow).
 	use map[string]*usedRow
+	// spec is what a transaction alone learnt of its take for the next
+	// one, freeWritten that it wrote free rows otherwise (expect.go).
+	spec        *specTake
+	freeWritten bool
 	// countedHeld: a use was counted in memory (countHeld).
 	countedHeld bool
 	// counts are the pool counters' changes not stored yet (counters.go).
