@@ -27,7 +27,7 @@ var _ registry.AssignmentPager = (*Store)(nil)
 const pageSelect = "SELECT " + pageColumns + " FROM assignments a LEFT JOIN pools p ON p.id = a.pool_id"
 
 // pageColumns is pageSelect's columns, of assignments a alone.
-const pageColumns = "a.id, a.prefix, a.pool_id, a.tenant, a.resource, a.name, a.state, a.created_at, a.released_at, a.quarantine_until, a.space"
+const pageColumns = "a.id, a.prefix, a.pool_id, a.tenant, a.resource, a.name, a.state, a.created_at, a.released_at, a.quarantine_until"
 
 // The page's statement runs with PostgreSQL's generic plan: planned once
 // per connection (pgx prepares it), not at every run. Left to plan_cache_mode
@@ -66,7 +66,7 @@ const pagePlans = "SELECT set_config('plan_cache_mode', 'force_generic_plan', tr
 // pglists2).
 func pageQuery(f registry.AssignmentFilter) (string, []any) {
 	q, args := assignmentQueryOf(pageSelect, f)
-	return "SELECT q.id, q.prefix, q.pool_id, q.tenant, q.resource, q.name, q.state, q.created_at, q.released_at, q.quarantine_until, q.space, t.key, t.value" +
+	return "SELECT q.id, q.prefix, q.pool_id, q.tenant, q.resource, q.name, q.state, q.created_at, q.released_at, q.quarantine_until, t.key, t.value" +
 		" FROM (" + q + ") q LEFT JOIN LATERAL (SELECT t.key, t.value FROM tags t WHERE t.kind = 'assignment' AND t.object_id = q.id OFFSET 0) t ON true" + pageOrder(f), args
 }
 
@@ -114,8 +114,8 @@ func (s *Store) AssignmentPage(ctx context.Context, f registry.AssignmentFilter)
 }
 
 // pagePool is what a page of assignments shows of an assignment's pool:
-// its prefix, its region and the relocation that lent it. None of them
-// changes once the pool is committed (a pool's purpose changes, a child
+// its prefix, its region, its space (the assignment's, 00078) and the
+// relocation that lent it. None of them changes once the pool is committed (a pool's purpose changes, a child
 // pool is dissolved: neither is shown), and a pool's ID is never given
 // to another pool (a sequence), so every replica may keep them.
 type pagePool struct {
@@ -125,6 +125,7 @@ type pagePool struct {
 	relID     int64 // 0: not lent
 	relPrefix netip.Prefix
 	relFrom   string
+	space     string
 }
 
 // pagePoolCache holds the pagePool of each pool a page showed, by ID.
@@ -160,7 +161,7 @@ func (c *pagePoolCache) fill(ctx context.Context, db *pgxpool.Pool, as []registr
 	if len(missing) == 0 {
 		return nil
 	}
-	rows, err := db.Query(ctx, `SELECT p.id, p.prefix, p.region_id, g.name, r.id, r.prefix, fg.name FROM pools p JOIN regions g ON g.id = p.region_id
+	rows, err := db.Query(ctx, `SELECT p.id, p.prefix, p.region_id, g.name, r.id, r.prefix, fg.name, p.space FROM pools p JOIN regions g ON g.id = p.region_id
 		LEFT JOIN relocations r ON r.id = p.relocation_id LEFT JOIN regions fg ON fg.id = r.from_region_id WHERE p.id = ANY($1)`, missing)
 	if err != nil {
 		return err
@@ -172,7 +173,7 @@ func (c *pagePoolCache) fill(ctx context.Context, db *pgxpool.Pool, as []registr
 		var relID pgtype.Int8
 		var relPrefix *netip.Prefix
 		var relFrom pgtype.Text
-		if err := rows.Scan(&id, &p.prefix, &p.regionID, &p.region, &relID, &relPrefix, &relFrom); err != nil {
+		if err := rows.Scan(&id, &p.prefix, &p.regionID, &p.region, &relID, &relPrefix, &relFrom, &p.space); err != nil {
 			rows.Close()
 			return err
 		}
@@ -215,7 +216,7 @@ func holds(pool, prefix netip.Prefix) bool {
 
 // setPool sets a's pool columns to p's.
 func setPool(a *registry.Assignment, p pagePool) {
-	a.Pool, a.RegionID, a.Region = p.prefix, p.regionID, p.region
+	a.Pool, a.RegionID, a.Region, a.Space = p.prefix, p.regionID, p.region, p.space
 	if p.relID != 0 {
 		a.Borrowed = true
 		a.Relocation = &registry.RelocationRef{ID: p.relID, Prefix: p.relPrefix, FromRegion: p.relFrom, ToRegion: p.region}
@@ -224,7 +225,7 @@ func setPool(a *registry.Assignment, p pagePool) {
 
 // readPage reads the batch of AssignmentPage, its settings and its
 // statement's rows, into capacity for limit of them; the pools' columns are left to
-// pagePools. The texts that repeat from row to row (state, space, tag
+// pagePools (the space too). The texts that repeat from row to row (state, tag
 // keys and values) are read in place and made strings once
 // per page (string columns were half of a list request's allocations);
 // the others (tenant, resource, name) are copied into one string for the
@@ -268,10 +269,10 @@ func readPage(br pgx.BatchResults, limit int) ([]registry.Assignment, error) {
 	var id, poolID, created int64
 	var prefix netip.Prefix
 	var released, until pgtype.Int8
-	var tenant, resource, name, state, space, key, value pgtype.DriverBytes
+	var tenant, resource, name, state, key, value pgtype.DriverBytes
 	// One list of the row's destinations, not one a row (Scan's
 	// arguments escape: 208 bytes a row).
-	dest := []any{&id, &prefix, &poolID, &tenant, &resource, &name, &state, &created, &released, &until, &space, &key, &value}
+	dest := []any{&id, &prefix, &poolID, &tenant, &resource, &name, &state, &created, &released, &until, &key, &value}
 	var a *registry.Assignment
 	for rows.Next() {
 		if err := rows.Scan(dest...); err != nil {
@@ -280,7 +281,7 @@ func readPage(br pgx.BatchResults, limit int) ([]registry.Assignment, error) {
 		// A row per tag: the rows of one assignment follow one another.
 		if a == nil || a.ID != id {
 			out = append(out, registry.Assignment{ID: id, Prefix: prefix, PoolID: poolID, State: registry.State(text(state)),
-				Space: text(space), CreatedAt: rowscan.FromMicros(created), ReleasedAt: optTime(released), QuarantineUntil: optTime(until)})
+				CreatedAt: rowscan.FromMicros(created), ReleasedAt: optTime(released), QuarantineUntil: optTime(until)})
 			a = &out[len(out)-1]
 			arena = append(arena, tenant...)
 			t := len(arena)

@@ -35,8 +35,8 @@ func (t *tx) LoadAssignments(ctx context.Context, as []registry.Assignment) erro
 	if err != nil {
 		return err
 	}
-	// COPY takes no subquery: an assignment's space, its pool's, is read
-	// here (the trigger assignments_pool checks it, 00086), with the pool's region,
+	// An assignment's space is its pool's (00078); the pool is read here
+	// (the trigger assignments_pool checks it, 00086) with its region,
 	// whose lock every writer of the pool's assignments holds while it
 	// checks and writes one (the overlap rule, 00074).
 	spaces, regions, err := t.poolSpaces(ctx, as)
@@ -55,10 +55,10 @@ func (t *tx) LoadAssignments(ctx context.Context, as []registry.Assignment) erro
 		a.Space = spaces[a.PoolID]
 		// family and bits are the prefix's (00064).
 		rows[i] = []any{a.ID, a.PoolID, micros(a.CreatedAt), optMicros(a.ReleasedAt), optMicros(a.QuarantineUntil),
-			a.Prefix, string(a.State), a.Tenant, a.Resource, a.Name, a.Space}
+			a.Prefix, string(a.State), a.Tenant, a.Resource, a.Name}
 	}
 	if err := t.copy(ctx, "assignments", []string{"id", "pool_id", "created_at", "released_at", "quarantine_until",
-		"prefix", "state", "tenant", "resource", "name", "space"}, rows); err != nil {
+		"prefix", "state", "tenant", "resource", "name"}, rows); err != nil {
 		return err
 	}
 	if len(t.deferred) == 0 {
@@ -90,8 +90,8 @@ func (t *tx) checkLoaded(ctx context.Context, as []registry.Assignment) error {
 	return t.overlapErr(t.row(ctx, `SELECT a.id, a.prefix::text, o.id, o.prefix::text FROM assignments a CROSS JOIN LATERAL (
 		(SELECT o.id, o.prefix FROM assignments o WHERE o.prefix >= a.prefix
 			AND o.prefix <= set_masklen(broadcast(a.prefix), CASE family(a.prefix) WHEN 4 THEN 32 ELSE 128 END)::cidr
-			AND o.id <> a.id AND o.state <> 'released' AND texteq(o.space, a.space) LIMIT 1)
-		UNION ALL (SELECT n.id, n.prefix FROM (SELECT o.id, o.prefix FROM assignments o WHERE o.prefix < a.prefix AND o.state <> 'released' AND texteq(o.space, a.space)
+			AND o.id <> a.id AND o.state <> 'released' AND `+sameSpace("o.pool_id", "a.pool_id")+` LIMIT 1)
+		UNION ALL (SELECT n.id, n.prefix FROM (SELECT o.id, o.prefix FROM assignments o WHERE o.prefix < a.prefix AND o.state <> 'released' AND `+sameSpace("o.pool_id", "a.pool_id")+`
 			ORDER BY o.prefix DESC LIMIT 1) n WHERE n.prefix >> a.prefix)) o
 		WHERE a.id = ANY($1) LIMIT 1`, ids))
 }
@@ -434,8 +434,8 @@ func (t *tx) RestoreIndexes(ctx context.Context) error {
 }
 
 // firstOutsidePool is the rule of the trigger assignments_pool (00086)
-// for every row at once: each assignment's pool exists, is of its space
-// and holds its prefix. One pass over the table joined to the pools by
+// for every row at once: each assignment's pool exists and holds its
+// prefix (the row's space is its pool's, 00078). One pass over the table joined to the pools by
 // hash, as building the foreign key it replaced was (1.7 s at ten
 // million, against 4.1-6.4 s for the constraint); an error names the
 // first row that breaks it. min(), not LIMIT 1: the planner takes most
@@ -444,7 +444,7 @@ func (t *tx) RestoreIndexes(ctx context.Context) error {
 func (t *tx) firstOutsidePool(ctx context.Context) error {
 	var id *int64
 	if err := t.row(ctx, `SELECT min(a.id) FROM assignments a
-		WHERE NOT EXISTS (SELECT FROM pools p WHERE p.id = a.pool_id AND p.space = a.space AND p.prefix >>= a.prefix)`).Scan(&id); err != nil {
+		WHERE NOT EXISTS (SELECT FROM pools p WHERE p.id = a.pool_id AND p.prefix >>= a.prefix)`).Scan(&id); err != nil {
 		return fmt.Errorf("check the assignments' pools: %w", mapErr(err))
 	}
 	if id == nil {
@@ -455,15 +455,15 @@ func (t *tx) firstOutsidePool(ctx context.Context) error {
 	if err := t.row(ctx, `SELECT prefix::text, pool_id FROM assignments WHERE id = $1`, *id).Scan(&p, &pool); err != nil {
 		return fmt.Errorf("check the assignments' pools: %w", mapErr(err))
 	}
-	return fmt.Errorf("assignment %d (%s): pool %d is missing, of another space, or does not hold it: %w", *id, p, pool, registry.ErrState)
+	return fmt.Errorf("assignment %d (%s): pool %d is missing or does not hold it: %w", *id, p, pool, registry.ErrState)
 }
 
 // firstOverlap finds two live assignments of a space that overlap: the
 // first in address order and the one before it.
 func (t *tx) firstOverlap(ctx context.Context) (*registry.AssignmentOverlap, bool, error) {
 	err := t.overlapErr(t.row(ctx, `SELECT id, prefix::text, pid, pprefix::text FROM (
-		SELECT id, prefix, LAG(id) OVER w AS pid, LAG(prefix) OVER w AS pprefix FROM assignments
-		WHERE state <> 'released' WINDOW w AS (PARTITION BY space ORDER BY prefix, id)) s WHERE pprefix >>= prefix LIMIT 1`))
+		SELECT a.id, a.prefix, LAG(a.id) OVER w AS pid, LAG(a.prefix) OVER w AS pprefix FROM assignments a JOIN pools p ON p.id = a.pool_id
+		WHERE a.state <> 'released' WINDOW w AS (PARTITION BY p.space ORDER BY a.prefix, a.id)) s WHERE pprefix >>= prefix LIMIT 1`))
 	var x *registry.AssignmentOverlap
 	if errors.As(err, &x) {
 		return x, true, nil

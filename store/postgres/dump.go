@@ -7,11 +7,12 @@ import (
 	"github.com/cadastre-ipam/cadastre/store/internal/rowscan"
 )
 
-// dumpSelect reads what a dump keeps of an assignment from the table
-// alone: the pool's prefix and region are the dump's, which holds every
-// pool, so the four joins of assignmentSelect are not made for each row.
-const dumpSelect = `SELECT id, prefix::text, pool_id, state, tenant, resource, name, created_at, released_at, quarantine_until, space
-	FROM assignments WHERE id > $1 ORDER BY id LIMIT $2`
+// dumpSelect reads what a dump keeps of an assignment from the table and
+// its pool's space (00078): the pool's prefix and region are the dump's,
+// which holds every pool, so the other joins of assignmentSelect are not
+// made for each row.
+const dumpSelect = `SELECT a.id, a.prefix::text, a.pool_id, a.state, a.tenant, a.resource, a.name, a.created_at, a.released_at, a.quarantine_until, p.space
+	FROM assignments a JOIN pools p ON p.id = a.pool_id WHERE a.id > $1 ORDER BY a.id LIMIT $2`
 
 // DumpAssignments implements registry.AssignmentDumper.
 func (t *tx) DumpAssignments(ctx context.Context, after int64, limit int, into []registry.Assignment) ([]registry.Assignment, error) {

@@ -14,7 +14,6 @@ import (
 	"github.com/pressly/goose/v3"
 
 	"github.com/cadastre-ipam/cadastre/registry"
-	"github.com/cadastre-ipam/cadastre/store/postgres/pgtest"
 )
 
 // TestDerivedColumnsMigration: migration 64 (issue 16, storage) rebuilds
@@ -28,13 +27,7 @@ import (
 // next allocation takes the next ID. Fails on main: the columns are there.
 func TestDerivedColumnsMigration(t *testing.T) {
 	ctx := context.Background()
-	dsn := pgtest.FreshSchema(t)
-	s, err := Open(ctx, dsn, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() { s.Close() }()
-	reg := migrationRegister(t, s, true)
+	m := newMigrationStore(t, true)
 	var ids []int64
 	var pools []int64
 	for _, q := range []registry.Request{
@@ -44,7 +37,7 @@ func TestDerivedColumnsMigration(t *testing.T) {
 		{Region: "r", Family: 6, Bits: 120},
 		{Region: "r", Family: 4, Bits: 30},
 	} {
-		as, err := reg.Allocate(ctx, q)
+		as, err := m.reg.Allocate(ctx, q)
 		if err != nil {
 			t.Fatalf("allocate %+v: %v", q, err)
 		}
@@ -57,7 +50,7 @@ func TestDerivedColumnsMigration(t *testing.T) {
 		i          int
 		quarantine time.Duration
 	}{{1, 0}, {2, time.Hour}, {4, time.Hour}} {
-		if _, err := reg.Release(ctx, registry.Target{ID: ids[r.i]}, r.quarantine, nil); err != nil {
+		if _, err := m.reg.Release(ctx, registry.Target{ID: ids[r.i]}, r.quarantine, nil); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -78,12 +71,12 @@ func TestDerivedColumnsMigration(t *testing.T) {
 			{registry.AssignmentFilter{Family: 6}, []int64{ids[2], ids[3]}},
 		} {
 			c.f.Limit = 10
-			if got := assignmentIDs(t, reg, c.f); !slices.Equal(got, c.want) {
+			if got := assignmentIDs(t, m.reg, c.f); !slices.Equal(got, c.want) {
 				t.Errorf("page %+v: %v, want %v", c.f, got, c.want)
 			}
 		}
 		var expired []string
-		if err := s.View(ctx, func(tx registry.Tx) error {
+		if err := m.s.View(ctx, func(tx registry.Tx) error {
 			us, err := tx.Usage(ctx, pools, time.Now().Add(48*time.Hour))
 			for _, u := range us {
 				if u.Expired != 0 {
@@ -100,19 +93,14 @@ func TestDerivedColumnsMigration(t *testing.T) {
 		}
 	}
 	pages(t)
-	db, err := sql.Open("pgx", dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	if _, err := db.ExecContext(ctx, `GRANT SELECT ON assignments TO PUBLIC`); err != nil {
+	if _, err := m.db.ExecContext(ctx, `GRANT SELECT ON assignments TO PUBLIC`); err != nil {
 		t.Fatal(err)
 	}
 	const (
 		colsQuery = `SELECT string_agg(attname || ' ' || format_type(atttypid, atttypmod), ', ' ORDER BY attnum) FROM pg_attribute
 			WHERE attrelid = 'assignments'::regclass AND attnum > 0 AND NOT attisdropped`
 		rowsQuery = `SELECT string_agg(concat_ws(' ', id, pool_id, prefix, family(prefix), masklen(prefix), state, tenant, resource, name,
-			created_at, released_at, quarantine_until, space), E'\n' ORDER BY id) FROM assignments`
+			created_at, released_at, quarantine_until, ` + poolSpace + `), E'\n' ORDER BY id) FROM assignments`
 		defsQuery = `SELECT string_agg(d, E'\n' ORDER BY d) FROM (
 			SELECT conname || ' ' || pg_get_constraintdef(oid) AS d FROM pg_constraint WHERE conrelid = 'assignments'::regclass
 			UNION ALL SELECT pg_get_indexdef(indexrelid) FROM pg_index WHERE indrelid = 'assignments'::regclass
@@ -122,19 +110,16 @@ func TestDerivedColumnsMigration(t *testing.T) {
 	)
 	read := func(t *testing.T, q string) string {
 		t.Helper()
-		var s string
-		if err := db.QueryRowContext(ctx, q).Scan(&s); err != nil {
-			t.Fatalf("%s: %v", q, err)
-		}
-		return regexp.MustCompile(` ON [^ ]+\.`).ReplaceAllString(s, " ON ") // the test's schema
+		return regexp.MustCompile(` ON [^ ]+\.`).ReplaceAllString(m.read(t, q), " ON ") // the test's schema
 	}
-	if got, want := read(t, colsQuery), "id bigint, created_at bigint, released_at bigint, quarantine_until bigint, pool_id integer, prefix cidr, state text, tenant text, resource text, name text, space text"; got != want {
+	// 78 changed state's type and dropped space since.
+	if got, want := read(t, colsQuery), "id bigint, created_at bigint, released_at bigint, quarantine_until bigint, pool_id integer, state assignment_state, prefix cidr, tenant text, resource text, name text"; got != want {
 		t.Errorf("columns at the latest version:\n%s\nwant\n%s", got, want)
 	}
 	rows, latest := read(t, rowsQuery), read(t, defsQuery)
 	for _, want := range []string{
-		"assignments_state_past4 ON assignments USING btree (state, id) WITH (fillfactor='100') WHERE ((state <> 'assigned'::text) AND (family((prefix)::inet) = 4))",
-		"assignments_state_past6 ON assignments USING btree (state, id) WITH (fillfactor='100') WHERE ((state <> 'assigned'::text) AND (family((prefix)::inet) = 6))",
+		"assignments_state_past4 ON assignments USING btree (state, id) WITH (fillfactor='100') WHERE ((state <> 'assigned'::assignment_state) AND (family((prefix)::inet) = 4))",
+		"assignments_state_past6 ON assignments USING btree (state, id) WITH (fillfactor='100') WHERE ((state <> 'assigned'::assignment_state) AND (family((prefix)::inet) = 6))",
 		"assignments_pool_past ON assignments USING btree (pool_id, state, id) INCLUDE (quarantine_until) WITH (fillfactor='100') WHERE",
 		"assignments_pkey ON assignments USING btree (id) WITH (fillfactor='100')",
 		// The pool's rule (00086): a trigger in place of the foreign key.
@@ -149,7 +134,7 @@ func TestDerivedColumnsMigration(t *testing.T) {
 		t.Errorf("at the latest version, a constraint or index on family or bits:\n%s", latest)
 	}
 
-	p := migrationProvider(t, db)
+	p := migrationProvider(t, m.db)
 	if _, err := p.DownTo(ctx, 63); err != nil {
 		t.Fatal(err)
 	}
@@ -184,14 +169,9 @@ func TestDerivedColumnsMigration(t *testing.T) {
 	if got := read(t, defsQuery); got != latest {
 		t.Errorf("indexes, constraints and grants up again:\n%s\nwant\n%s", got, latest)
 	}
-	s.Close()
-	s, err = Open(ctx, dsn, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	reg = registry.New(s)
+	m.reopen(t)
 	pages(t)
-	as, err := reg.Allocate(ctx, registry.Request{Region: "r", Family: 4, Bits: 32})
+	as, err := m.reg.Allocate(ctx, registry.Request{Region: "r", Family: 4, Bits: 32})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -2,14 +2,12 @@ package postgres
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"net/netip"
 	"strings"
 	"testing"
 
 	"github.com/cadastre-ipam/cadastre/registry"
-	"github.com/cadastre-ipam/cadastre/store/postgres/pgtest"
 )
 
 // TestOverlapWithoutIndexMigration: migration 74 (issue 16, storage)
@@ -23,34 +21,17 @@ import (
 // are there.
 func TestOverlapWithoutIndexMigration(t *testing.T) {
 	ctx := context.Background()
-	dsn := pgtest.FreshSchema(t)
-	s, err := Open(ctx, dsn, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() { s.Close() }()
-	reg := migrationRegister(t, s, true)
-	as, err := reg.Allocate(ctx, registry.Request{Region: "r", Family: 4, Bits: 28})
+	m := newMigrationStore(t, true)
+	s, db := m.s, m.db
+	as, err := m.reg.Allocate(ctx, registry.Request{Region: "r", Family: 4, Bits: 28})
 	if err != nil {
 		t.Fatal(err)
 	}
 	live := as[0]
-	db, err := sql.Open("pgx", dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
 	const defsQuery = `SELECT coalesce(string_agg(d, E'\n' ORDER BY d), '') FROM (
 		SELECT conname || ' ' || pg_get_constraintdef(oid) AS d FROM pg_constraint WHERE conrelid = 'assignments'::regclass AND contype = 'x'
 		UNION ALL SELECT proname FROM pg_proc WHERE proname IN ('assignments_overlap', 'assignments_revived') AND pronamespace = current_schema()::regnamespace) s`
-	read := func(t *testing.T) string {
-		t.Helper()
-		var s string
-		if err := db.QueryRowContext(ctx, defsQuery).Scan(&s); err != nil {
-			t.Fatal(err)
-		}
-		return s
-	}
+	read := func(t *testing.T) string { return m.read(t, defsQuery) }
 	if got, want := read(t), "assignments_overlap\nassignments_revived"; got != want {
 		t.Errorf("at the latest version:\n%s\nwant\n%s", got, want)
 	}

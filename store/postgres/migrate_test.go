@@ -159,9 +159,9 @@ func TestSpacePerObjectMigration(t *testing.T) {
 		if _, err := p.Up(ctx); err != nil {
 			t.Fatal(err)
 		}
-		// An assignment's length is its prefix's here (00064); SQLite
-		// keeps the column.
-		query = strings.ReplaceAll(query, "SELECT bits, space FROM assignments", "SELECT masklen(prefix), space FROM assignments")
+		// An assignment's length is its prefix's here (00064), its space
+		// its pool's (00078); SQLite keeps the columns.
+		query = strings.ReplaceAll(query, "SELECT bits, space FROM assignments", "SELECT masklen(prefix), "+poolSpace+" FROM assignments")
 		return storetest.Rows(t, db, query)
 	}
 	storetest.SpacePerObjectMigration(t, open, goTo)
@@ -318,7 +318,7 @@ func TestSpaceNoOverlapCleanupMigration(t *testing.T) {
 		t.Fatal(err)
 	}
 	var plan []string
-	rows, err := conn.QueryContext(ctx, `EXPLAIN SELECT id FROM assignments a WHERE a.id = ANY(ARRAY(`+liveOverlapping+`)) AND a.state <> 'released' AND a.space = $3 LIMIT 1`,
+	rows, err := conn.QueryContext(ctx, `EXPLAIN SELECT a.id FROM assignments a JOIN pools p ON p.id = a.pool_id WHERE a.id = ANY(ARRAY(`+liveOverlapping+`)) AND a.state <> 'released' AND p.space = $3 LIMIT 1`,
 		"10.1.0.5/32", "10.1.0.5/32", "vpc-a")
 	if err != nil {
 		t.Fatal(err)
@@ -434,7 +434,7 @@ func TestNarrowerAssignmentRowsMigration(t *testing.T) {
 	}
 	defer db.Close()
 	// family and bits are the prefix's (00064 drops the columns).
-	const rowsQuery = `SELECT string_agg(concat_ws(' ', id, pool_id, prefix, family(prefix), masklen(prefix), state, tenant, resource, name, created_at, released_at, quarantine_until, space), E'\n' ORDER BY id) FROM assignments`
+	const rowsQuery = `SELECT string_agg(concat_ws(' ', id, pool_id, prefix, family(prefix), masklen(prefix), state, tenant, resource, name, created_at, released_at, quarantine_until, ` + poolSpace + `), E'\n' ORDER BY id) FROM assignments`
 	const defsQuery = `SELECT string_agg(d, E'\n' ORDER BY d) FROM (
 		SELECT conname || ' ' || pg_get_constraintdef(oid) AS d FROM pg_constraint WHERE conrelid = 'assignments'::regclass
 		UNION ALL SELECT pg_get_indexdef(indexrelid) FROM pg_index WHERE indrelid = 'assignments'::regclass) s`

@@ -174,8 +174,8 @@ func TestNameHolderPlanKeepsTheIndex(t *testing.T) {
 		t.Fatalf("name_holder(vm.plan.example) = %q, want assignment", got)
 	}
 	// 20,000 rows more (released ones: no address or name to collide).
-	if _, err := conn.Exec(ctx, `INSERT INTO assignments (pool_id, prefix, state, tenant, name, created_at, released_at, space)
-		SELECT pool_id, prefix, 'released', tenant, 'old' || i || '.plan.example', created_at, created_at, space
+	if _, err := conn.Exec(ctx, `INSERT INTO assignments (pool_id, prefix, state, tenant, name, created_at, released_at)
+		SELECT pool_id, prefix, 'released', tenant, 'old' || i || '.plan.example', created_at, created_at
 		FROM assignments, generate_series(1, 20000) i`); err != nil {
 		t.Fatal(err)
 	}

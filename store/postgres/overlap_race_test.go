@@ -120,8 +120,8 @@ func TestOverlapRaceAcrossReplicas(t *testing.T) {
 	}
 	defer conn.Close(ctx)
 	var pairs int
-	if err := conn.QueryRow(ctx, `SELECT count(*) FROM (SELECT prefix, LAG(prefix) OVER (PARTITION BY space ORDER BY prefix, id) AS prev
-		FROM assignments WHERE state <> 'released') s WHERE prev >>= prefix`).Scan(&pairs); err != nil {
+	if err := conn.QueryRow(ctx, `SELECT count(*) FROM (SELECT a.prefix, LAG(a.prefix) OVER (PARTITION BY p.space ORDER BY a.prefix, a.id) AS prev
+		FROM assignments a JOIN pools p ON p.id = a.pool_id WHERE a.state <> 'released') s WHERE prev >>= prefix`).Scan(&pairs); err != nil {
 		t.Fatal(err)
 	}
 	if pairs != 0 {

@@ -287,7 +287,7 @@ func regionQuery(sel string, f registry.AssignmentFilter) (string, []any) {
 		// assignments_pool_past (pool_id, state, id): one ordered range per
 		// pool and state. `<> 'assigned'` is the partial index's condition,
 		// which a state given as a parameter does not prove.
-		from += " CROSS JOIN unnest(" + args.add(stateNames(f.States)) + "::text[]) st(s)"
+		from += " CROSS JOIN unnest(" + args.add(stateNames(f.States)) + "::assignment_state[]) st(s)"
 		cond = " AND a.state = st.s AND a.state <> 'assigned'"
 		g.States = nil
 	}

@@ -131,7 +131,7 @@ func TestAssignmentPagePlans(t *testing.T) {
 			1700000000000000 + g.i * 1000000,
 			CASE WHEN g.state <> 'assigned' THEN 1700000000000000 + g.i * 1000000 + 86400000000 END,
 			CASE WHEN g.state = 'quarantined' THEN 1700000000000000 + g.i * 1000000 + 7 * 86400000000 END
-		FROM (SELECT i, CASE WHEN i % 20 = 1 THEN 'quarantined' WHEN i % 12 = 5 THEN 'released' ELSE 'assigned' END AS state
+		FROM (SELECT i, CASE WHEN i % 20 = 1 THEN 'quarantined' WHEN i % 12 = 5 THEN 'released' ELSE 'assigned' END::assignment_state AS state
 			FROM generate_series(0::bigint, ` + fmt.Sprint(planRows-1) + `) i) g
 		JOIN (SELECT id, prefix, family, row_number() OVER (ORDER BY id) - 1 AS k FROM pools) p
 			ON p.k = (g.i / ` + fmt.Sprint(per) + `) * ` + fmt.Sprint(poolsPer) + ` + g.i % ` + fmt.Sprint(poolsPer),
@@ -288,7 +288,7 @@ func checkAssignmentsAtPlan(t *testing.T, ctx context.Context, s *Store) {
 		q, args := assignmentsAtQuery(registry.GlobalSpace, pfx)
 		got := pageIDs(t, ctx, s.pool, func(registry.AssignmentFilter) (string, []any) { return q, args }, registry.AssignmentFilter{})
 		want := pageIDs(t, ctx, s.pool, func(registry.AssignmentFilter) (string, []any) {
-			return assignmentSelect + ` WHERE a.prefix && $1::cidr AND a.space = $2 ORDER BY a.id`, []any{pfx.Masked().String(), registry.GlobalSpace}
+			return assignmentSelect + ` WHERE a.prefix && $1::cidr AND p.space = $2 ORDER BY a.id`, []any{pfx.Masked().String(), registry.GlobalSpace}
 		}, registry.AssignmentFilter{})
 		if !slices.Equal(got, want) {
 			t.Errorf("at %s: %v, want %v", p, got, want)

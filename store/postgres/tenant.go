@@ -590,7 +590,7 @@ var (
 // for the names below the zone, its apex apart.
 func (t *tx) NamesAt(ctx context.Context, zone string, spaces []string) (int, error) {
 	apex := strings.TrimSuffix(zone, ".")
-	rows, err := t.query(ctx, `SELECT count(*) FROM assignments WHERE state = 'assigned' AND name <> '' AND space = ANY($1)
+	rows, err := t.query(ctx, `SELECT count(*) FROM assignments WHERE state = 'assigned' AND name <> '' AND (SELECT space FROM pools p WHERE p.id = pool_id) = ANY($1)
 	AND (rtrim(lower(name), '.') = $2 OR rtrim(lower(name), '.') LIKE $3)`, spaces, apex, rowscan.BelowPattern(apex))
 	n, err := collect(rows, err, func(r rowscan.Scanner) (int64, error) {
 		var n int64

@@ -551,9 +551,24 @@ func (t *tx) FreeOfPool(ctx context.Context, poolID int64) ([]netip.Prefix, erro
 // ---- assignments
 
 const assignmentSelect = `SELECT a.id, a.prefix::text, a.pool_id, p.prefix::text, p.region_id, g.name, a.tenant, a.resource, a.name, a.state,
-	a.created_at, a.released_at, a.quarantine_until, r.id, r.prefix::text, fg.name, a.space
+	a.created_at, a.released_at, a.quarantine_until, r.id, r.prefix::text, fg.name, p.space
 	FROM assignments a JOIN pools p ON p.id = a.pool_id JOIN regions g ON g.id = p.region_id
 	LEFT JOIN relocations r ON r.id = p.relocation_id LEFT JOIN regions fg ON fg.id = r.from_region_id`
+
+// The statements of InsertAssignment, made once. The row's space is its
+// pool's (00078): the space parameter, the caller's reading of it, only
+// names it in the overlap's error.
+var (
+	// insertQueued is an allocation's row, sent with its other writes.
+	insertQueued = `INSERT INTO assignments (id, pool_id, prefix, state, tenant, resource, name, created_at, released_at, quarantine_until)
+		SELECT $1, $2, $3::cidr, $4::assignment_state, $5, $6, $7, $8, $9, $10 WHERE ` + overlapCheck(3, 12, 2, 11, 4)
+	// insertReturning is any other writer's. The pool's ID is given its
+	// type: the column is an INTEGER (00064) and pools.id a BIGINT, and
+	// a parameter without one takes one from each ("inconsistent types
+	// deduced").
+	insertReturning = `INSERT INTO assignments (pool_id, prefix, state, tenant, resource, name, created_at, released_at, quarantine_until)
+		SELECT $1::bigint, $2::cidr, $3::assignment_state, $4, $5, $6, $7, $8, $9 WHERE ` + overlapCheck(2, 11, 1, 10, 3) + ` RETURNING id`
+)
 
 func (t *tx) InsertAssignment(ctx context.Context, a *registry.Assignment) error {
 	// The overlap rule (00074) is checked by the INSERT itself, under the
@@ -572,22 +587,14 @@ func (t *tx) InsertAssignment(ctx context.Context, a *registry.Assignment) error
 			return err
 		}
 		a.ID = id
-		// The allocator read the pool: its space goes as a value, not as
-		// a look-up per row (the trigger assignments_pool, 00086, still
-		// refuses one that is not the pool's).
-		t.later(`INSERT INTO assignments (id, pool_id, prefix, state, tenant, resource, name, created_at, released_at, quarantine_until, space)
-			SELECT $1, $2, $3::cidr, $4, $5, $6, $7, $8, $9, $10, $11 WHERE `+overlapCheck(3, 12, 11, 4),
+		t.later(insertQueued,
 			a.ID, a.PoolID, lo, string(a.State), a.Tenant, a.Resource, a.Name, micros(a.CreatedAt), optMicros(a.ReleasedAt), optMicros(a.QuarantineUntil), a.Space, hi)
 		// A failure of the queued row fails the transaction (or the job's
 		// savepoint), and its counts with it.
 		t.countInserted(*a)
 		return nil
 	}
-	// The pool's ID is given its type: the column is an INTEGER (00064)
-	// and pools.id a BIGINT, and a parameter without one takes one from
-	// each ("inconsistent types deduced").
-	err := mapErr(t.row(ctx, `INSERT INTO assignments (pool_id, prefix, state, tenant, resource, name, created_at, released_at, quarantine_until, space)
-		SELECT $1::bigint, $2::cidr, $3, $4, $5, $6, $7, $8, $9, $10 WHERE `+overlapCheck(2, 11, 10, 3)+` RETURNING id`,
+	err := mapErr(t.row(ctx, insertReturning,
 		a.PoolID, lo, string(a.State), a.Tenant, a.Resource, a.Name, micros(a.CreatedAt), optMicros(a.ReleasedAt), optMicros(a.QuarantineUntil), a.Space, hi).Scan(&a.ID))
 	if err == nil {
 		t.countInserted(*a)
@@ -626,8 +633,8 @@ func (t *tx) lockPool(ctx context.Context, a *registry.Assignment) error {
 
 // overlapCheck is the WHERE of an assignment's INSERT ... SELECT: true
 // when the row (prefix parameter p, the last address of its range as a
-// host prefix hi, space sp, state st) is released or overlaps no live row
-// of its space; otherwise assignments_overlap() raises the
+// host prefix hi, pool pool, its space's name sp, state st) is released
+// or overlaps no live row of its space; otherwise assignments_overlap() raises the
 // exclusion_violation the constraint raised (00074). Of the live rows of
 // the space, the next one in address order is within the prefix (a range
 // of assignments_prefix) or the one before it holds the prefix (one step
@@ -642,12 +649,26 @@ func (t *tx) lockPool(ctx context.Context, a *registry.Assignment) error {
 // the whole table and a sort, planned once per connection and kept
 // (alloc-compare.sh on a new register: +200-300 µs of backend CPU an
 // allocation). With statistics both are read on assignments_prefix.
-func overlapCheck(p, hi, sp, st int) string {
-	return fmt.Sprintf(`CASE WHEN $%[4]d = 'released' THEN true
-		WHEN EXISTS (SELECT 1 FROM assignments o WHERE o.prefix >= $%[1]d::cidr AND o.prefix <= $%[2]d::cidr AND o.state <> 'released' AND texteq(o.space, $%[3]d))
-			OR EXISTS (SELECT 1 FROM (SELECT o.prefix FROM assignments o WHERE o.prefix < $%[1]d::cidr AND o.state <> 'released' AND texteq(o.space, $%[3]d)
+//
+// A row's space is its pool's (00078): a neighbour of the same pool
+// (nearly every one) is of the same space without a look-up; another's
+// pool is read (sameSpace).
+func overlapCheck(p, hi, pool, sp, st int) string {
+	same := sameSpace("o.pool_id", fmt.Sprintf("$%d", pool))
+	return fmt.Sprintf(`CASE WHEN $%[4]d::assignment_state = 'released' THEN true
+		WHEN EXISTS (SELECT 1 FROM assignments o WHERE o.prefix >= $%[1]d::cidr AND o.prefix <= $%[2]d::cidr AND o.state <> 'released' AND %[5]s)
+			OR EXISTS (SELECT 1 FROM (SELECT o.prefix FROM assignments o WHERE o.prefix < $%[1]d::cidr AND o.state <> 'released' AND %[5]s
 				ORDER BY o.prefix DESC LIMIT 1) n WHERE n.prefix >> $%[1]d::cidr)
-		THEN assignments_overlap($%[1]d::cidr, $%[3]d) ELSE true END`, p, hi, sp, st)
+		THEN assignments_overlap($%[1]d::cidr, $%[3]d) ELSE true END`, p, hi, sp, st, same)
+}
+
+// sameSpace is the condition that the pools whose IDs are the
+// expressions a and b are of one space: equal IDs, or equal spaces read
+// from pools (00078: an assignment's space is its pool's). texteq()
+// keeps the planner's estimate as it was for the space column (see
+// overlapCheck).
+func sameSpace(a, b string) string {
+	return "(" + a + " = " + b + " OR texteq((SELECT sp.space FROM pools sp WHERE sp.id = " + a + "), (SELECT sp.space FROM pools sp WHERE sp.id = " + b + ")))"
 }
 
 // UpdateAssignment implements registry.Tx. The row's state before the
@@ -655,7 +676,7 @@ func overlapCheck(p, hi, sp, st int) string {
 // (FOR UPDATE waits for a concurrent change and reads its outcome), to
 // count the change of state (counters.go).
 func (t *tx) UpdateAssignment(ctx context.Context, a registry.Assignment) error {
-	rows, err := t.query(ctx, `UPDATE assignments a SET state = $1, released_at = $2, quarantine_until = $3, name = $4, resource = $5
+	rows, err := t.query(ctx, `UPDATE assignments a SET state = $1::assignment_state, released_at = $2, quarantine_until = $3, name = $4, resource = $5
 		FROM (SELECT id, state FROM assignments WHERE id = $6 FOR UPDATE) old WHERE a.id = old.id
 			AND CASE WHEN old.state = 'released' AND $1 <> 'released' THEN assignments_revived(old.id) ELSE true END
 		RETURNING a.pool_id, masklen(a.prefix), old.state`,
@@ -695,13 +716,17 @@ func (t *tx) AssignmentByID(ctx context.Context, id int64) (registry.Assignment,
 // the first live row of the space within it (a range of
 // assignments_prefix), or the one before it in address order if that
 // holds it (see overlapCheck).
-const liveOverlapping = `(SELECT o.id FROM assignments o WHERE o.prefix >= $1::cidr AND o.prefix <= $2::cidr AND o.state <> 'released' AND texteq(o.space, $3) LIMIT 1)
-	UNION ALL (SELECT n.id FROM (SELECT o.id, o.prefix FROM assignments o WHERE o.prefix < $1::cidr AND o.state <> 'released' AND texteq(o.space, $3)
+const liveOverlapping = `(SELECT o.id FROM assignments o WHERE o.prefix >= $1::cidr AND o.prefix <= $2::cidr AND o.state <> 'released' AND ` + ofSpace + ` LIMIT 1)
+	UNION ALL (SELECT n.id FROM (SELECT o.id, o.prefix FROM assignments o WHERE o.prefix < $1::cidr AND o.state <> 'released' AND ` + ofSpace + `
 		ORDER BY o.prefix DESC LIMIT 1) n WHERE n.prefix >> $1::cidr)`
+
+// ofSpace is liveOverlapping's condition that the row o is of space $3:
+// its pool's (00078), one look-up of the pool per row compared.
+const ofSpace = `texteq((SELECT sp.space FROM pools sp WHERE sp.id = o.pool_id), $3)`
 
 func (t *tx) LiveAssignment(ctx context.Context, space string, p netip.Prefix) (registry.Assignment, bool, error) {
 	lo, hi := withinRange(p)
-	rows, err := t.query(ctx, assignmentSelect+` WHERE a.id = ANY(ARRAY(`+liveOverlapping+`)) AND a.state <> 'released' AND a.space = $3 LIMIT 1`+t.forUpdate(), lo, hi, space)
+	rows, err := t.query(ctx, assignmentSelect+` WHERE a.id = ANY(ARRAY(`+liveOverlapping+`)) AND a.state <> 'released' AND p.space = $3 LIMIT 1`+t.forUpdate(), lo, hi, space)
 	a, err := one(rows, err, scanAssignment)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return a, false, nil
@@ -730,7 +755,7 @@ func assignmentsAtQuery(space string, p netip.Prefix) (string, []any) {
 	return assignmentSelect + ` WHERE a.id = ANY(ARRAY(
 		SELECT id FROM assignments WHERE prefix >= $1::cidr AND prefix <= $2::cidr AND prefix <<= $3::cidr
 		UNION ALL SELECT id FROM assignments WHERE prefix = ANY($4::cidr[]) AND prefix >>= $3::cidr))
-		AND a.space = $5 ORDER BY a.id`, []any{lo, hi, p.String(), sup, space}
+		AND p.space = $5 ORDER BY a.id`, []any{lo, hi, p.String(), sup, space}
 }
 
 // QuarantineEnded, in a write transaction, claims what it returns: rows

@@ -27,7 +27,14 @@
 -- register (bulk.go DeferIndexes) disables assignments_pool and checks
 -- every row at once at the end, as building the constraint again did.
 -- +goose StatementBegin
-CREATE FUNCTION assignments_pool() RETURNS trigger LANGUAGE plpgsql AS $$
+-- A register migrated by a binary with 00078 has no assignments.space (a
+-- row's space is its pool's): the row's pool holding it is the rule then
+-- (00078 makes the same function when it comes after this one).
+DO $$
+BEGIN
+    IF EXISTS (SELECT FROM pg_attribute WHERE attrelid = 'assignments'::regclass AND attname = 'space' AND NOT attisdropped) THEN
+        EXECUTE $f$
+CREATE FUNCTION assignments_pool() RETURNS trigger LANGUAGE plpgsql AS $b$
 BEGIN
     PERFORM FROM pools p WHERE p.id = NEW.pool_id AND p.space = NEW.space AND p.prefix >>= NEW.prefix FOR KEY SHARE;
     IF NOT FOUND THEN
@@ -35,6 +42,25 @@ BEGIN
             USING ERRCODE = 'foreign_key_violation', CONSTRAINT = 'assignments_pool', TABLE = 'assignments';
     END IF;
     RETURN NEW;
+END;
+$b$
+$f$;
+        EXECUTE 'CREATE TRIGGER assignments_pool BEFORE INSERT OR UPDATE OF pool_id, space, prefix ON assignments FOR EACH ROW EXECUTE FUNCTION assignments_pool()';
+    ELSE
+        EXECUTE $f$
+CREATE FUNCTION assignments_pool() RETURNS trigger LANGUAGE plpgsql AS $b$
+BEGIN
+    PERFORM FROM pools p WHERE p.id = NEW.pool_id AND p.prefix >>= NEW.prefix FOR KEY SHARE;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'assignment %: pool % is missing or does not hold it', NEW.prefix, NEW.pool_id
+            USING ERRCODE = 'foreign_key_violation', CONSTRAINT = 'assignments_pool', TABLE = 'assignments';
+    END IF;
+    RETURN NEW;
+END;
+$b$
+$f$;
+        EXECUTE 'CREATE TRIGGER assignments_pool BEFORE INSERT OR UPDATE OF pool_id, prefix ON assignments FOR EACH ROW EXECUTE FUNCTION assignments_pool()';
+    END IF;
 END;
 $$;
 -- +goose StatementEnd
@@ -60,9 +86,9 @@ BEGIN
 END;
 $$;
 -- +goose StatementEnd
-ALTER TABLE assignments DROP CONSTRAINT assignments_pool_space_fk;
-CREATE TRIGGER assignments_pool BEFORE INSERT OR UPDATE OF pool_id, space, prefix ON assignments
-    FOR EACH ROW EXECUTE FUNCTION assignments_pool();
+-- the foreign key as 00078 left it, or as it was before
+ALTER TABLE assignments DROP CONSTRAINT IF EXISTS assignments_pool_space_fk;
+ALTER TABLE assignments DROP CONSTRAINT IF EXISTS assignments_pool_fk;
 CREATE TRIGGER pools_assignments AFTER DELETE OR UPDATE OF id, space, prefix ON pools
     FOR EACH ROW EXECUTE FUNCTION pools_assignments();
 
@@ -71,4 +97,14 @@ DROP TRIGGER pools_assignments ON pools;
 DROP TRIGGER assignments_pool ON assignments;
 DROP FUNCTION pools_assignments();
 DROP FUNCTION assignments_pool();
-ALTER TABLE assignments ADD CONSTRAINT assignments_pool_space_fk FOREIGN KEY (pool_id, space) REFERENCES pools (id, space);
+-- +goose StatementBegin
+DO $$
+BEGIN
+    IF EXISTS (SELECT FROM pg_attribute WHERE attrelid = 'assignments'::regclass AND attname = 'space' AND NOT attisdropped) THEN
+        ALTER TABLE assignments ADD CONSTRAINT assignments_pool_space_fk FOREIGN KEY (pool_id, space) REFERENCES pools (id, space);
+    ELSE -- 00078's
+        ALTER TABLE assignments ADD CONSTRAINT assignments_pool_fk FOREIGN KEY (pool_id) REFERENCES pools (id);
+    END IF;
+END;
+$$;
+-- +goose StatementEnd
