@@ -790,8 +790,11 @@ func (a *allocator) record(ctx context.Context, pool Pool, p netip.Prefix) error
 			return fmt.Errorf("assignment %s: %w", p, err)
 		}
 	}
-	// &as: the assignment is not copied into the payload's interface.
-	if err := a.r.event(ctx, a.tx, a.now, "assignment.allocate", "assignment", as.ID, p.String(), nil, &as); err != nil {
+	// &as: the assignment is not copied into the payload's interface; the
+	// payload writes the subject and the pool's remembered text.
+	subject := p.String()
+	after := assignmentPayload{a: &as, prefix: subject, pool: a.r.poolTexts.text(pool.Prefix)}
+	if err := a.r.event(ctx, a.tx, a.now, "assignment.allocate", "assignment", as.ID, subject, nil, after); err != nil {
 		return err
 	}
 	a.out = append(a.out, as)

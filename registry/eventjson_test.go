@@ -52,9 +52,35 @@ func TestMarshalEvent(t *testing.T) {
 		if (err != nil) != (werr != nil) || !bytes.Equal(got, want) {
 			t.Errorf("case %d: %s (%v), want %s (%v)", i, got, err, want, werr)
 		}
+		// An allocation's payload: the prefixes' texts given.
+		var texts prefixTexts
+		got, err = marshalEvent(nil, assignmentPayload{a: &a, prefix: a.Prefix.String(), pool: texts.text(a.Pool)})
+		if (err != nil) != (werr != nil) || !bytes.Equal(got, want) {
+			t.Errorf("case %d with texts: %s (%v), want %s (%v)", i, got, err, want, werr)
+		}
 	}
 	// Other values go to json.Marshal.
 	if got, _ := marshalEvent(nil, map[string]int{"a": 1}); string(got) != `{"a":1}` {
 		t.Errorf("map: %s", got)
+	}
+}
+
+// TestPrefixTexts: the remembered text is the prefix's, for more
+// prefixes than slots, asked for again in another order.
+func TestPrefixTexts(t *testing.T) {
+	var c prefixTexts
+	var ps []netip.Prefix
+	for i := range 300 {
+		a := netip.AddrFrom4([4]byte{10, byte(i >> 8), byte(i), 0})
+		ps = append(ps, netip.PrefixFrom(a, 24), netip.PrefixFrom(a, 16), netip.PrefixFrom(netip.AddrFrom16(a.As16()), 120), netip.PrefixFrom(netip.AddrFrom16([16]byte{0x20, 0x01, byte(i)}), 48))
+	}
+	ps = append(ps, netip.Prefix{})
+	for round := range 3 {
+		for i := range ps {
+			p := ps[(i*7+round)%len(ps)]
+			if got := c.text(p); got != p.String() {
+				t.Fatalf("round %d: text(%v) = %q", round, p, got)
+			}
+		}
 	}
 }

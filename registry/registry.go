@@ -27,6 +27,9 @@ type Registry struct {
 	maxBatch int
 	// suffixes are tenants' name suffixes as last read (tenant.go).
 	suffixes suffixCache
+	// poolTexts are the texts of the pools' prefixes allocations took
+	// from, for their events (eventjson.go).
+	poolTexts prefixTexts
 }
 
 // Option configures a Registry.
@@ -95,7 +98,7 @@ func (r *Registry) event(ctx context.Context, tx Tx, at time.Time, action, kind 
 // assignment's is ~250 bytes), so that it is written in one allocation.
 func payloadBuf(v any) []byte {
 	switch v.(type) {
-	case Assignment, *Assignment:
+	case Assignment, *Assignment, assignmentPayload:
 		return make([]byte, 0, 384)
 	}
 	return nil

@@ -123,6 +123,15 @@ func dictLookup(raw []byte) (byte, bool) {
 	return 0, false
 }
 
+// shapeKeys are shape1's keys as JSON writes them, quoted and followed
+// by the colon: an assignment's keys are matched with these first.
+var shapeKeys = func() (out [len(shape1)][]byte) {
+	for i, k := range shape1 {
+		out[i] = []byte(`"` + k + `":`)
+	}
+	return out
+}()
+
 // shapeTags are shape1's keys as the encoder writes them.
 var shapeTags = func() (out [len(shape1)]byte) {
 	for i, k := range shape1 {
@@ -160,19 +169,22 @@ func Encode(js []byte, s Subject) []byte {
 	if len(js) == 0 {
 		return nil
 	}
-	e := encoder{in: js, s: s, out: make([]byte, 1, len(js)/2+8)}
+	// The check's decoding goes to a buffer kept for the next one, and
+	// both directions remember the last prefix they converted: every
+	// event an allocation writes passes here (issue 16), and its pool's
+	// prefix is the same text allocation after allocation.
+	sc := scratches.Get().(*scratch)
+	e := encoder{in: js, s: s, out: make([]byte, 1, len(js)/2+8), memo: &sc.enc}
 	e.out[0] = Version1
-	if !e.value() || e.pos != len(js) {
-		return nil
+	ok := e.value() && e.pos == len(js)
+	if ok {
+		d := decoder{in: e.out, pos: 1, s: s, out: sc.buf[:0], memo: &sc.dec}
+		back, err := d.run()
+		ok = err == nil && bytes.Equal(back, js)
+		sc.buf = back
 	}
-	// The check's decoding goes to a buffer kept for the next one: every
-	// event an allocation writes passes here (issue 16).
-	buf := checkBufs.Get().(*[]byte)
-	back, err := decodeTo((*buf)[:0], e.out, s)
-	ok := err == nil && bytes.Equal(back, js)
-	if cap(back) <= maxCheckBuf {
-		*buf = back
-		checkBufs.Put(buf)
+	if cap(sc.buf) <= maxCheckBuf {
+		scratches.Put(sc)
 	}
 	if !ok {
 		return nil
@@ -180,9 +192,33 @@ func Encode(js []byte, s Subject) []byte {
 	return e.out
 }
 
-// checkBufs holds Encode's buffers for its check; one larger than
+// scratch is what Encode keeps between calls: the check's buffer and
+// the encoder's and the check's last prefix.
+type scratch struct {
+	buf      []byte
+	enc, dec prefixMemo
+}
+
+// prefixMemo is the last prefix converted one way: text, the JSON
+// string's content, and enc, its encoding. Each direction fills its own
+// from its own conversion, so the check still decodes what the encoder
+// wrote with the decoder's code, only not twice for the same bytes.
+type prefixMemo struct {
+	text, enc []byte
+}
+
+// set remembers text and enc, copied.
+func (m *prefixMemo) set(text, enc []byte) {
+	if len(text) > 64 {
+		return
+	}
+	m.text = append(m.text[:0], text...)
+	m.enc = append(m.enc[:0], enc...)
+}
+
+// scratches holds Encode's scratch; one whose buffer grew past
 // maxCheckBuf (a large payload) is left to the collector.
-var checkBufs = sync.Pool{New: func() any { return new([]byte) }}
+var scratches = sync.Pool{New: func() any { return new(scratch) }}
 
 const maxCheckBuf = 64 << 10
 
@@ -203,6 +239,8 @@ type encoder struct {
 	pos int
 	s   Subject
 	out []byte
+	// memo, when not nil, is the last prefix str encoded.
+	memo *prefixMemo
 }
 
 func (e *encoder) value() bool {
@@ -224,7 +262,12 @@ func (e *encoder) value() bool {
 		n := 0
 		for {
 			k := len(e.out)
-			if !e.peekIs('"') || !e.str() {
+			if n < len(shapeKeys) && bytes.HasPrefix(e.in[e.pos:], shapeKeys[n]) {
+				// The key str would find in the dictionary at
+				// shapeTags[n], compared as one literal.
+				e.pos += len(shapeKeys[n]) - 1 // up to the ':'
+				e.out = append(e.out, shapeTags[n])
+			} else if !e.peekIs('"') || !e.str() {
 				return false
 			}
 			if n < len(keys) {
@@ -389,46 +432,107 @@ func (e *encoder) str() bool {
 		return true
 	}
 	if len(raw) >= 20 && len(raw) <= 35 && raw[4] == '-' && raw[len(raw)-1] == 'Z' {
-		if t, err := time.Parse(time.RFC3339Nano, string(raw)); err == nil && string(jsonfast.AppendTime(tmp[:0], t.UTC())) == string(raw) {
+		if t, ok := parseUTC(raw); ok && string(jsonfast.AppendTime(tmp[:0], t.UTC())) == string(raw) {
 			e.out = append(e.out, tagTime)
 			e.out = binary.AppendVarint(e.out, t.UnixNano())
 			return true
 		}
 	}
+	if m := e.memo; m != nil && len(m.text) > 0 && bytes.Equal(raw, m.text) {
+		e.out = append(e.out, m.enc...)
+		return true
+	}
 	if bytes.IndexByte(raw, '/') > 0 {
-		if p, err := netip.ParsePrefix(string(raw)); err == nil && string(p.AppendTo(tmp[:0])) == string(raw) {
-			if p == p.Masked() && !p.Addr().Is4In6() {
-				// The length (IPv6: 33 more), then the bytes that hold the bits.
-				fb := byte(p.Bits())
-				if p.Addr().Is6() {
-					fb += 33
-				}
-				e.out = append(e.out, tagPrefixM, fb)
-				a := p.Addr().As16()
-				if p.Addr().Is4() {
-					a4 := p.Addr().As4()
-					copy(a[:], a4[:])
-				}
-				e.out = append(e.out, a[:(p.Bits()+7)/8]...)
-				return true
-			}
-			if p.Addr().Is4() {
-				e.out = append(e.out, tagPrefix4, byte(p.Bits()))
-			} else {
-				e.out = append(e.out, tagPrefix6, byte(p.Bits()))
-			}
-			if p.Addr().Is4() {
-				a := p.Addr().As4()
-				e.out = append(e.out, a[:]...)
-			} else {
-				a := p.Addr().As16()
-				e.out = append(e.out, a[:]...)
+		mark := len(e.out)
+		if e.prefix(raw) {
+			if e.memo != nil {
+				e.memo.set(raw, e.out[mark:])
 			}
 			return true
 		}
 	}
 	e.literal(raw)
 	return true
+}
+
+// parseUTC parses raw as time.Parse(time.RFC3339Nano) does, reading the
+// form jsonfast.AppendTime writes for a time in UTC (every event's) by
+// its digits' places rather than with Parse's layout interpreter
+// (issue 16: ~530 instructions an allocation's event against ~750);
+// anything else goes to time.Parse. What it gives is a time only when it
+// formats back to raw, which str compares, as it compares Parse's.
+func parseUTC(raw []byte) (time.Time, bool) {
+	if t, ok := parseAppended(raw); ok {
+		return t, true
+	}
+	t, err := time.Parse(time.RFC3339Nano, string(raw))
+	return t, err == nil
+}
+
+// parseAppended reads "YYYY-MM-DDTHH:MM:SS[.F{1,9}]Z" (false for
+// another form; a field out of range is normalised by time.Date, and
+// the caller's comparison refuses it).
+func parseAppended(raw []byte) (time.Time, bool) {
+	n := len(raw)
+	if n < 20 || n == 21 || n > 30 || raw[4] != '-' || raw[7] != '-' || raw[10] != 'T' || raw[13] != ':' || raw[16] != ':' || raw[n-1] != 'Z' || (n > 20 && raw[19] != '.') {
+		return time.Time{}, false
+	}
+	for i, c := range raw[:19] {
+		if c-'0' > 9 && i != 4 && i != 7 && i != 10 && i != 13 && i != 16 {
+			return time.Time{}, false
+		}
+	}
+	d := func(i int) int { return int(raw[i]-'0')*10 + int(raw[i+1]-'0') }
+	ns := 0
+	if n > 20 {
+		digits := raw[20 : n-1]
+		for _, c := range digits {
+			if c < '0' || c > '9' {
+				return time.Time{}, false
+			}
+			ns = ns*10 + int(c-'0')
+		}
+		for range 9 - len(digits) {
+			ns *= 10
+		}
+	}
+	return time.Date(d(0)*100+d(2), time.Month(d(5)), d(8), d(11), d(14), d(17), ns, time.UTC), true
+}
+
+// prefix encodes raw when it is a prefix in netip's form.
+func (e *encoder) prefix(raw []byte) bool {
+	var tmp [64]byte // see number
+	if p, err := netip.ParsePrefix(string(raw)); err == nil && string(p.AppendTo(tmp[:0])) == string(raw) {
+		if p == p.Masked() && !p.Addr().Is4In6() {
+			// The length (IPv6: 33 more), then the bytes that hold the bits.
+			fb := byte(p.Bits())
+			if p.Addr().Is6() {
+				fb += 33
+			}
+			e.out = append(e.out, tagPrefixM, fb)
+			a := p.Addr().As16()
+			if p.Addr().Is4() {
+				a4 := p.Addr().As4()
+				copy(a[:], a4[:])
+			}
+			e.out = append(e.out, a[:(p.Bits()+7)/8]...)
+			return true
+		}
+		if p.Addr().Is4() {
+			e.out = append(e.out, tagPrefix4, byte(p.Bits()))
+		} else {
+			e.out = append(e.out, tagPrefix6, byte(p.Bits()))
+		}
+		if p.Addr().Is4() {
+			a := p.Addr().As4()
+			e.out = append(e.out, a[:]...)
+		} else {
+			a := p.Addr().As16()
+			e.out = append(e.out, a[:]...)
+		}
+		return true
+	}
+	return false
 }
 
 func (e *encoder) literal(raw []byte) {
@@ -452,11 +556,16 @@ func decodeTo(dst, b []byte, s Subject) ([]byte, error) {
 		return nil, fmt.Errorf("%w: version byte %#x", ErrCorrupt, firstByte(b))
 	}
 	d := decoder{in: b, pos: 1, s: s, out: dst}
+	return d.run()
+}
+
+// run decodes the value at pos, which must end the input.
+func (d *decoder) run() ([]byte, error) {
 	if err := d.value(); err != nil {
 		return nil, err
 	}
-	if d.pos != len(b) {
-		return nil, fmt.Errorf("%w: %d bytes after the value", ErrCorrupt, len(b)-d.pos)
+	if d.pos != len(d.in) {
+		return nil, fmt.Errorf("%w: %d bytes after the value", ErrCorrupt, len(d.in)-d.pos)
 	}
 	return d.out, nil
 }
@@ -474,6 +583,8 @@ type decoder struct {
 	s     Subject
 	out   []byte
 	depth int
+	// memo, when not nil, is the last prefix decoded.
+	memo *prefixMemo
 }
 
 func (d *decoder) corrupt(what string) error {
@@ -575,6 +686,8 @@ func (d *decoder) value() error {
 		d.out = append(d.out, '"')
 		d.out = jsonfast.AppendTime(d.out, time.Unix(0, v).UTC()) // AppendFormat(RFC3339Nano) without its layout interpreter
 		d.out = append(d.out, '"')
+	case (c == tagPrefix4 || c == tagPrefix6 || c == tagPrefixM) && d.memo != nil:
+		return d.memoPrefix()
 	case c == tagPrefix4 || c == tagPrefix6:
 		size := 4
 		if c == tagPrefix6 {
@@ -623,6 +736,52 @@ func (d *decoder) value() error {
 		return d.corrupt(fmt.Sprintf("tag %#x", c))
 	}
 	return nil
+}
+
+// memoPrefix decodes the prefix whose tag was just read, as the memo
+// has it when its encoding is the one at hand, else with value (and
+// remembers that one).
+func (d *decoder) memoPrefix() error {
+	start := d.pos - 1
+	if m := d.memo; len(m.enc) > 0 && bytes.HasPrefix(d.in[start:], m.enc) && prefixLen(d.in[start:]) == len(m.enc) {
+		d.pos = start + len(m.enc)
+		d.out = append(append(append(d.out, '"'), m.text...), '"')
+		return nil
+	}
+	m := d.memo
+	d.memo = nil
+	d.pos = start
+	mark := len(d.out)
+	err := d.value()
+	d.memo = m
+	if err == nil && d.pos-start <= 64 {
+		// The text without its quotes.
+		m.set(d.out[mark+1:len(d.out)-1], d.in[start:d.pos])
+	}
+	return err
+}
+
+// prefixLen is the length of the prefix encoding b begins with (its tag
+// is one of the prefix tags), or -1 when b is too short to hold it.
+func prefixLen(b []byte) int {
+	n := -1
+	switch {
+	case len(b) < 2:
+	case b[0] == tagPrefix4:
+		n = 2 + 4
+	case b[0] == tagPrefix6:
+		n = 2 + 16
+	case b[0] == tagPrefixM:
+		bits := int(b[1])
+		if bits > 32 {
+			bits -= 33
+		}
+		n = 2 + (bits+7)/8
+	}
+	if n > len(b) {
+		return -1
+	}
+	return n
 }
 
 // Stored is what a store writes for the payload js of an event about s:

@@ -6,8 +6,11 @@ import (
 	"errors"
 	"math/rand/v2"
 	"net/netip"
+	"runtime"
 	"testing"
 	"time"
+
+	"github.com/cadastre-ipam/cadastre/internal/jsonfast"
 )
 
 // payload is an assignment as the registry writes it into an event.
@@ -131,6 +134,37 @@ func TestRandomPayloads(t *testing.T) {
 	}
 }
 
+// TestPrefixMemo: Encode remembers the last prefix each direction
+// converted (an allocation's pool); what it writes with the memos is
+// what the encoder writes without them, and decodes back, for runs of
+// events that repeat a pool, change it, or hold the remembered text
+// elsewhere (another field, the subject, a prefix of another form).
+func TestPrefixMemo(t *testing.T) {
+	at := time.Date(2026, 12, 6, 19, 0, 0, 1000, time.UTC)
+	pools := []string{"2603:1000::/32", "2603:1000::/32", "10.0.0.0/8", "10.0.0.0/8", "2603:1000::/32", "10.0.0.1/8", "10.0.0.1/8", "::ffff:1.2.3.4/128", "10.0.0.0/8"}
+	// The scratches are per P: one P, so every Encode below shares one.
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
+	for i, pool := range pools {
+		p := netip.MustParsePrefix(pool)
+		for _, v := range []payload{
+			{ID: int64(i), Prefix: netip.PrefixFrom(p.Addr(), p.Addr().BitLen()), PoolID: 3, Pool: p, Region: "r", State: "assigned", CreatedAt: at},
+			{ID: int64(i), Prefix: p, PoolID: 3, Pool: p, Region: "r", Name: pool, State: "assigned", CreatedAt: at},
+		} {
+			js := []byte(mustJSON(t, v))
+			for _, s := range []Subject{{ID: v.ID, Text: v.Prefix.String()}, {ID: 9, Text: pool}, {}} {
+				enc := Encode(js, s)
+				plain := encoder{in: js, s: s, out: []byte{Version1}}
+				if !plain.value() || enc == nil || !bytes.Equal(enc, plain.out) {
+					t.Fatalf("event %d, subject %v: Encode(%s) = %x, the encoder without memo %x", i, s, js, enc, plain.out)
+				}
+				if got, err := Decode(enc, s); err != nil || !bytes.Equal(got, js) {
+					t.Fatalf("event %d: Decode(Encode(%s)) = %s, %v", i, js, got, err)
+				}
+			}
+		}
+	}
+}
+
 func TestDecodeCorrupt(t *testing.T) {
 	s := Subject{ID: 1, Text: "x"}
 	good := Encode([]byte(`{"id":1,"name":"a long enough string","pool":"10.0.0.0/8"}`), s)
@@ -183,6 +217,40 @@ func TestDictLookup(t *testing.T) {
 		got, ok := dictLookup([]byte(s))
 		if ok != wantOK || got != want {
 			t.Errorf("dictLookup(%q) = %d, %v; the dictionary: %d, %v", s, got, ok, want, wantOK)
+		}
+	}
+}
+
+// TestParseUTC: where parseAppended reads a time that formats back to
+// its text (what str requires), time.Parse reads the same instant; and
+// every time AppendTime writes in UTC is read back.
+func TestParseUTC(t *testing.T) {
+	texts := []string{"2026-12-06T19:00:00Z", "2026-12-06T19:00:00.000001Z", "2026-12-06T19:00:00.123456789Z",
+		"0001-01-01T00:00:00Z", "9999-12-31T23:59:59.999999999Z", "2026-02-30T00:00:00Z", "2026-13-01T00:00:00Z",
+		"2026-12-06T24:00:00Z", "2026-12-06T19:00:60Z", "2026-12-06T19:00:00.Z", "2026-12-06T19:00:00.1234567890Z",
+		"2026-12-06T19:00:00.10Z", "2026-12-06T19:00:00+01:00", "2026-12-06 19:00:00Z", "2026-12-0aT19:00:00Z", "-026-12-06T19:00:00Z"}
+	r := rand.New(rand.NewPCG(3, 4))
+	for range 2000 {
+		at := time.Unix(r.Int64N(250e9)-62e9, r.Int64N(1e9)).UTC()
+		if r.IntN(2) == 0 {
+			at = at.Truncate(time.Microsecond)
+		}
+		texts = append(texts, string(jsonfast.AppendTime(nil, at)))
+	}
+	for _, text := range texts {
+		got, ok := parseAppended([]byte(text))
+		if !ok || string(jsonfast.AppendTime(nil, got.UTC())) != text {
+			if _, err := time.Parse(time.RFC3339Nano, text); err == nil && len(text) <= 30 && text[len(text)-1] == 'Z' {
+				// Parse reads it: AppendTime's form must be read too.
+				if p, _ := time.Parse(time.RFC3339Nano, text); string(jsonfast.AppendTime(nil, p)) == text {
+					t.Errorf("%s: not read (%v, %v)", text, got, ok)
+				}
+			}
+			continue
+		}
+		want, err := time.Parse(time.RFC3339Nano, text)
+		if err != nil || !want.Equal(got) {
+			t.Errorf("%s: %v, time.Parse %v (%v)", text, got, want, err)
 		}
 	}
 }
