@@ -103,12 +103,12 @@ func readPostgres(ctx context.Context, dsn string) (*dbState, error) {
 		return nil, err
 	}
 	// Overlap is refused within a space (two VPCs may hold the same
-	// prefixes). Prefixes nest or are disjoint, so in address order any
+	// prefixes); a row's space is its pool's (00078). Prefixes nest or are disjoint, so in address order any
 	// overlap shows between neighbours (as for SQLite below): a self-join
 	// on && over 35,000 private assignments, which no partial index
 	// served, ran past the test's minute.
-	err = conn.QueryRow(ctx, `SELECT COUNT(*) FROM (SELECT prefix, LAG(prefix) OVER (PARTITION BY space, family(prefix) ORDER BY prefix) AS prev
-		FROM assignments WHERE state <> 'released') x WHERE prev >>= prefix`).Scan(&st.overlaps)
+	err = conn.QueryRow(ctx, `SELECT COUNT(*) FROM (SELECT a.prefix, LAG(a.prefix) OVER (PARTITION BY p.space, family(a.prefix) ORDER BY a.prefix) AS prev
+		FROM assignments a JOIN pools p ON p.id = a.pool_id WHERE a.state <> 'released') x WHERE prev >>= prefix`).Scan(&st.overlaps)
 	return st, err
 }
 
