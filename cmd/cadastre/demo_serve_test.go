@@ -3,6 +3,8 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"fmt"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"os"
@@ -21,32 +23,30 @@ import (
 
 func freePort(t *testing.T, network string) string {
 	t.Helper()
-	if network == "udp" {
-		// A DNS server listens on the port over UDP and TCP: a port free
-		// for UDP alone may be another process's over TCP, and the server
-		// then fails to start (seen in CI: "nothing listens on ...").
-		for range 50 {
-			ln, err := net.Listen("tcp", "127.0.0.1:0")
-			if err != nil {
-				t.Fatal(err)
-			}
-			addr := ln.Addr().String()
+	// Below the kernel's ephemeral range (32768-60999 by default): a port
+	// the kernel handed out for :0 is the one an outgoing connection of
+	// another test may take next, between this check and the server's
+	// bind (seen in CI: "bind: address already in use"). A DNS server
+	// listens over UDP and TCP, so its port must be free for both.
+	for range 200 {
+		addr := fmt.Sprintf("127.0.0.1:%d", 20000+rand.IntN(12000))
+		ln, err := net.Listen("tcp", addr)
+		if err != nil {
+			continue
+		}
+		if network == "udp" {
 			c, err := net.ListenPacket("udp", addr)
-			ln.Close()
 			if err != nil {
+				ln.Close()
 				continue
 			}
 			c.Close()
-			return addr
 		}
-		t.Fatal("no port of 127.0.0.1 free for both UDP and TCP in 50 tries")
+		ln.Close()
+		return addr
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
+	t.Fatalf("no %s port of 127.0.0.1 free in 200 tries", network)
+	return ""
 }
 
 // TestDemoServe: the README's first command builds the story and serves

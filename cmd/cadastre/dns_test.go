@@ -5,7 +5,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -109,12 +108,7 @@ func TestDNSServe(t *testing.T) {
 	mustCLI(t, db, "zone", "add", "example.net", "--ns-addr", "ns1.example.net=192.0.2.53")
 	mustCLI(t, db, "zone", "sign", "example.net")
 	mustCLI(t, db, "record", "add", "example.net", "www", "AAAA", "2001:db8::10")
-	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := pc.LocalAddr().String()
-	pc.Close()
+	addr := freePort(t, "udp")
 	cmd := exec.Command(bin, "--db", db, "dns", "serve", "--listen", addr)
 	for _, kv := range os.Environ() {
 		if !strings.HasPrefix(kv, "CADASTRE_") {
@@ -137,6 +131,7 @@ func TestDNSServe(t *testing.T) {
 	m.SetEdns0(1232, true)
 	c := &dns.Client{Timeout: 200 * time.Millisecond}
 	var r *dns.Msg
+	var err error
 	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
 		if r, _, err = c.Exchange(m, addr); err == nil {
 			break
@@ -169,12 +164,7 @@ func TestDNSServeMetrics(t *testing.T) {
 		t.Fatalf("a non-loopback --metrics-listen:\n%s", r)
 	}
 
-	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := pc.LocalAddr().String()
-	pc.Close()
+	addr := freePort(t, "udp")
 	cmd := exec.Command(bin, "--db", db, "dns", "serve", "--listen", addr, "--metrics-listen", "127.0.0.1:0")
 	for _, kv := range os.Environ() {
 		if !strings.HasPrefix(kv, "CADASTRE_") {

@@ -186,12 +186,7 @@ func TestRotateKey(t *testing.T) {
 
 	// The server verifies the old secret, and signs with the DNSSEC keys
 	// sealed before the rotations.
-	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	dnsAddr := pc.LocalAddr().String()
-	pc.Close()
+	dnsAddr := freePort(t, "udp")
 	srv := startServe(t, db, "--dns", dnsAddr)
 	waitTCP(t, dnsAddr)
 	if r := runIn(t, t.TempDir(), []string{"CADASTRE_SERVER=" + srv.url, "CADASTRE_TOKEN=" + secret}, "token", "list"); r.code != 0 {
@@ -291,12 +286,7 @@ func TestTSIGCommands(t *testing.T) {
 	// A zone that allows the register's key transfers to it, and the
 	// profile's command line shows no secret.
 	mustCLI(t, db, "zone", "add", "example.net", "--ns", "ns1.example.org", "--allow-transfer", "key:xfr.example.net")
-	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	dnsAddr := pc.LocalAddr().String()
-	pc.Close()
+	dnsAddr := freePort(t, "udp")
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

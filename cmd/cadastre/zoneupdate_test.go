@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -35,12 +34,7 @@ func startDNS(t *testing.T, db string) string {
 // tryStartDNS starts one `dns serve`; busy when its port was taken.
 func tryStartDNS(t *testing.T, db string) (addr string, busy bool) {
 	t.Helper()
-	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr = pc.LocalAddr().String()
-	pc.Close()
+	addr = freePort(t, "udp")
 	cmd := exec.Command(bin, "--db", db, "dns", "serve", "--listen", addr, "--dns-poll", "100ms")
 	for _, kv := range os.Environ() {
 		if !strings.HasPrefix(kv, "CADASTRE_") {
