@@ -7,7 +7,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -95,16 +94,12 @@ func runCLI(t testing.TB, args ...string) string {
 	return out.String()
 }
 
-// freePort finds a loopback port nobody listens on now. serve needs a
-// fixed port so that a restarted replica comes back where clients expect it.
+// freePort finds a loopback port nobody listens on now, below the
+// kernel's ephemeral range (testenv.FreePort). serve needs a fixed port so
+// that a restarted replica comes back where clients expect it.
 func freePort(t testing.TB) int {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
+	return testenv.FreePort(t, false)
 }
 
 // server is one `cadastre serve` process, restartable on the same port.

@@ -52,24 +52,11 @@ func tool(t testing.TB, name string) string {
 	return testenv.Program(t, name, pkg)
 }
 
-// freePort finds a loopback port free for both UDP and TCP.
+// freePort finds a loopback port free for both UDP and TCP, below the
+// kernel's ephemeral range (testenv.FreePort).
 func freePort(t testing.TB) int {
 	t.Helper()
-	for range 20 {
-		pc, err := net.ListenPacket("udp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		port := pc.LocalAddr().(*net.UDPAddr).Port
-		ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
-		pc.Close()
-		if err == nil {
-			ln.Close()
-			return port
-		}
-	}
-	t.Fatal("no free port")
-	return 0
+	return testenv.FreePort(t, true)
 }
 
 // startProcess runs a daemon until the test ends.

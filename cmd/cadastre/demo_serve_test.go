@@ -4,8 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"fmt"
-	"math/rand/v2"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -23,30 +21,7 @@ import (
 
 func freePort(t *testing.T, network string) string {
 	t.Helper()
-	// Below the kernel's ephemeral range (32768-60999 by default): a port
-	// the kernel handed out for :0 is the one an outgoing connection of
-	// another test may take next, between this check and the server's
-	// bind (seen in CI: "bind: address already in use"). A DNS server
-	// listens over UDP and TCP, so its port must be free for both.
-	for range 200 {
-		addr := fmt.Sprintf("127.0.0.1:%d", 20000+rand.IntN(12000))
-		ln, err := net.Listen("tcp", addr)
-		if err != nil {
-			continue
-		}
-		if network == "udp" {
-			c, err := net.ListenPacket("udp", addr)
-			if err != nil {
-				ln.Close()
-				continue
-			}
-			c.Close()
-		}
-		ln.Close()
-		return addr
-	}
-	t.Fatalf("no %s port of 127.0.0.1 free in 200 tries", network)
-	return ""
+	return fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t, network == "udp"))
 }
 
 // TestDemoServe: the README's first command builds the story and serves

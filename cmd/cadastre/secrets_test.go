@@ -287,12 +287,7 @@ func TestTSIGCommands(t *testing.T) {
 	// profile's command line shows no secret.
 	mustCLI(t, db, "zone", "add", "example.net", "--ns", "ns1.example.org", "--allow-transfer", "key:xfr.example.net")
 	dnsAddr := freePort(t, "udp")
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	paddr := ln.Addr().String()
-	ln.Close()
+	paddr := freePort(t, "tcp")
 	srv := startServe(t, db, "--dns", dnsAddr, "--pprof", paddr)
 	waitTCP(t, dnsAddr)
 	m := new(dns.Msg)

@@ -121,12 +121,7 @@ func TestServeCutsSlowClients(t *testing.T) {
 // --metrics-listen and not on the API's address.
 func TestServeMetricsOnTheirOwnListener(t *testing.T) {
 	db := register(t)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	maddr := ln.Addr().String()
-	ln.Close()
+	maddr := freePort(t, "tcp")
 	srv := startServe(t, db, "--metrics-listen", maddr)
 	resp, err := http.Get("http://" + maddr + "/metrics")
 	if err != nil {

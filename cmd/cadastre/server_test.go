@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -42,12 +41,7 @@ type serveSpec struct {
 
 func startServeWith(t *testing.T, sp serveSpec) *server {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
+	addr := freePort(t, "tcp")
 	args := append([]string{"--db", sp.db, "serve", "--listen", addr}, sp.extra...)
 	if !slices.Contains(sp.extra, "--metrics-listen") {
 		// Tests run side by side: none takes the default metrics port.
@@ -292,17 +286,15 @@ func stripComments(s string) string {
 // API's address does not expose them.
 func TestServePprofOnItsOwnListener(t *testing.T) {
 	db := register(t)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	paddr := ln.Addr().String()
-	ln.Close()
+	paddr := freePort(t, "tcp")
 	srv := startServe(t, db, "--pprof", paddr)
 	// serve binds --pprof after the API's listener, which startServe
 	// waited for: poll until it is bound (a hang guard, not a speed
 	// target; refused once under load right after the API was ready).
-	var resp *http.Response
+	var (
+		resp *http.Response
+		err  error
+	)
 	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(20 * time.Millisecond) {
 		if resp, err = http.Get("http://" + paddr + "/debug/pprof/cmdline"); err == nil {
 			break

@@ -2,6 +2,7 @@ package testenv
 
 import (
 	"fmt"
+	"net"
 	"runtime"
 	"strings"
 	"testing"
@@ -79,5 +80,27 @@ func TestProgramFindsInstalledOnesAndNamesThePackageOfMissingOnes(t *testing.T) 
 	r := stop(func(tb testing.TB) { Program(tb, "cadastre-no-such-program", "no-such-package") })
 	if !strings.Contains(r.failed, "no-such-package") {
 		t.Errorf("a missing program: failed %q, want the Debian package named", r.failed)
+	}
+}
+
+// TestFreePort: the port is below the ephemeral range and can be bound
+// over both protocols right after.
+func TestFreePort(t *testing.T) {
+	for range 20 {
+		port := FreePort(t, true)
+		if port < 20000 || port >= 32000 {
+			t.Fatalf("FreePort = %d, want 20000-31999", port)
+		}
+		addr := fmt.Sprintf("127.0.0.1:%d", port)
+		ln, err := net.Listen("tcp", addr)
+		if err != nil {
+			t.Fatalf("TCP %s: %v", addr, err)
+		}
+		c, err := net.ListenPacket("udp", addr)
+		ln.Close()
+		if err != nil {
+			t.Fatalf("UDP %s: %v", addr, err)
+		}
+		c.Close()
 	}
 }
