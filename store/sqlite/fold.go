@@ -47,64 +47,32 @@ import (
 // Update, and fails the caller's transaction either way; it also drops
 // the writer's caches, whose copy already counted the held writes.
 
-// The fold's views and triggers are created on the writer's connection
-// once (TEMP: per connection, nothing is written to the file). The free
+// foldView and foldTrigger are created on the writer's connection once
+// (TEMP: per connection, nothing is written to the file). The free
 // prefix's pool and family are the assignment's (holdInsert checks). The
 // pool's counters are not written: the row joins their tail (00059,
 // counters.go), which their readers add up; the writer folds it into them
 // every tailMax rows.
-//
-// alloc_fold_free also returns what is left of a split free prefix to the
-// free table (up to foldFreeSlots prefixes, by bits and address: what a
-// single take leaves behind is 1 prefix a quarter of the time, 2 an eighth
-// and so on), so that a split costs no statement of its own (~18.5k
-// instructions an allocation, 0.6 statements: bench/README.md, "Session
-// 18: sqlitedurable7"). Its unused slots are NULL.
-const foldCols = `f_region, f_bits, f_addr,
+const foldView = `CREATE TEMP VIEW IF NOT EXISTS alloc_fold (
+		f_region, f_bits, f_addr,
 		id, pool_id, family, first, last, bits, state, tenant, resource, name, created_at, released_at, quarantine_until, space,
-		e_at, e_actor, e_action, e_kind, e_subject_id, e_subject, e_before, e_after`
+		e_at, e_actor, e_action, e_kind, e_subject_id, e_subject, e_before, e_after) AS
+		SELECT NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
+		NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL`
 
-// foldFreeSlots is how many prefixes alloc_fold_free returns to free.
-const foldFreeSlots = 4
-
-// foldBody is what both triggers do: take, assignment, event.
-var foldBody = `DELETE FROM free WHERE region_id = NEW.f_region AND family = NEW.family AND bits = NEW.f_bits AND addr = COALESCE(NEW.f_addr, NEW.first) AND pool_id = NEW.pool_id;
+var foldTrigger = `CREATE TEMP TRIGGER IF NOT EXISTS alloc_fold INSTEAD OF INSERT ON alloc_fold
+	BEGIN
+		DELETE FROM free WHERE region_id = NEW.f_region AND family = NEW.family AND bits = NEW.f_bits AND addr = COALESCE(NEW.f_addr, NEW.first) AND pool_id = NEW.pool_id;
 		SELECT RAISE(ABORT, 'cadastre: ` + errFreeGone + `') WHERE changes() <> 1;
 		INSERT INTO assignments (id, pool_id, family, first, last, bits, state, tenant, resource, name, created_at, released_at, quarantine_until, space)
 		VALUES (NEW.id, NEW.pool_id, NEW.family, NEW.first, COALESCE(NEW.last, NEW.first), NEW.bits, NEW.state,
 			COALESCE(NEW.tenant, ''), COALESCE(NEW.resource, ''), COALESCE(NEW.name, ''), NEW.created_at, NEW.released_at, NEW.quarantine_until, NEW.space);
 		INSERT INTO events (at, actor, action, subject_kind, subject_id, subject, before, after)
-		VALUES (NEW.e_at, NEW.e_actor, NEW.e_action, NEW.e_kind, NEW.e_subject_id, NEW.e_subject, NEW.e_before, NEW.e_after);`
-
-// foldSetUp are the texts that create the two views and their triggers.
-var foldSetUp = func() []string {
-	var cols, nulls, inserts []string
-	for i := 1; i <= foldFreeSlots; i++ {
-		cols = append(cols, fmt.Sprintf("s%d_bits, s%d_addr", i, i))
-		inserts = append(inserts, fmt.Sprintf(`INSERT INTO free (region_id, family, bits, addr, pool_id)
-		SELECT NEW.f_region, NEW.family, NEW.s%d_bits, NEW.s%d_addr, NEW.pool_id WHERE NEW.s%d_addr IS NOT NULL;`, i, i, i))
-	}
-	for range foldArgs + 2*foldFreeSlots {
-		nulls = append(nulls, "NULL")
-	}
-	return []string{
-		`CREATE TEMP VIEW IF NOT EXISTS alloc_fold (` + foldCols + `) AS SELECT ` + strings.Join(nulls[:foldArgs], ", "),
-		`CREATE TEMP TRIGGER IF NOT EXISTS alloc_fold INSTEAD OF INSERT ON alloc_fold
-	BEGIN
-		` + foldBody + `
-	END`,
-		`CREATE TEMP VIEW IF NOT EXISTS alloc_fold_free (` + foldCols + `, ` + strings.Join(cols, ", ") + `) AS SELECT ` + strings.Join(nulls, ", "),
-		`CREATE TEMP TRIGGER IF NOT EXISTS alloc_fold_free INSTEAD OF INSERT ON alloc_fold_free
-	BEGIN
-		` + foldBody + `
-		` + strings.Join(inserts, "\n\t\t") + `
-	END`,
-	}
-}()
+		VALUES (NEW.e_at, NEW.e_actor, NEW.e_action, NEW.e_kind, NEW.e_subject_id, NEW.e_subject, NEW.e_before, NEW.e_after);
+	END`
 
 const (
-	foldSQL     = `INSERT INTO alloc_fold VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
-	foldFreeSQL = `INSERT INTO alloc_fold_free VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+	foldSQL = `INSERT INTO alloc_fold VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
 	// insertWithID is InsertAssignment's INSERT with the ID it was given.
 	insertWithID = `INSERT INTO assignments (id, pool_id, family, first, last, bits, state, tenant, resource, name, created_at, released_at, quarantine_until, space)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
@@ -121,79 +89,57 @@ const errFreeGone = "the free prefix to take is gone"
 
 // idKept are the texts that insert assignments and keep rowCache.nextID in
 // step; any other text that inserts or deletes assignments drops it.
-var idKept = map[string]bool{insertWithID: true, insertAssignment: true, insertAssignmentReturning: true, foldSQL: true, foldFreeSQL: true}
+var idKept = map[string]bool{insertWithID: true, insertAssignment: true, insertAssignmentReturning: true, foldSQL: true}
 
-// foldStmts are the fold's two statements on the driver: foldSQL and
-// foldFreeSQL.
-type foldStmts struct{ plain, free driver.Stmt }
-
-func (f *foldStmts) close() {
-	for _, st := range []driver.Stmt{f.plain, f.free} {
-		if st != nil {
-			st.Close()
-		}
-	}
-	*f = foldStmts{}
-}
-
-// setUpFold creates the views and their triggers on the writer's
-// connection and prepares the fold's statements on the driver itself;
-// without them (an error) the writer sends each write on its own.
-func setUpFold(ctx context.Context, conn *sql.Conn) (foldStmts, bool) {
-	for _, q := range foldSetUp {
+// setUpFold creates the view and its trigger on the writer's connection
+// and prepares the fold's statement on the driver itself; without them
+// (an error) the writer sends each write on its own.
+func setUpFold(ctx context.Context, conn *sql.Conn) (driver.Stmt, bool) {
+	for _, q := range []string{foldView, foldTrigger} {
 		if _, err := conn.ExecContext(ctx, q); err != nil {
-			return foldStmts{}, false
+			return nil, false
 		}
 	}
-	var fs foldStmts
+	var st driver.Stmt
 	err := conn.Raw(func(dc any) error {
 		p, ok := dc.(driver.ConnPrepareContext)
 		if !ok {
 			return errors.New("the driver prepares no statement with a context")
 		}
-		for _, x := range []struct {
-			st *driver.Stmt
-			q  string
-		}{{&fs.plain, foldSQL}, {&fs.free, foldFreeSQL}} {
-			st, err := p.PrepareContext(ctx, x.q)
-			if err != nil {
-				return err
-			}
-			*x.st = st
-			if _, ok := st.(driver.StmtExecContext); !ok {
-				return errors.New("the driver's statement runs with no context")
-			}
+		var err error
+		if st, err = p.PrepareContext(ctx, foldSQL); err != nil {
+			return err
+		}
+		if _, ok := st.(driver.StmtExecContext); !ok {
+			st.Close()
+			st = nil
+			return errors.New("the driver's statement runs with no context")
 		}
 		return nil
 	})
-	if err != nil {
-		conn.Raw(func(any) error { fs.close(); return nil })
-		return foldStmts{}, false
-	}
-	return fs, true
+	return st, err == nil
 }
 
-// foldArgs is the number of foldSQL's arguments; foldFreeSQL's are these
-// and a bits and an address for each slot.
+// foldArgs is the number of the folded statement's arguments.
 const foldArgs = 25
 
-// execFold runs q, one of the fold's statements, on the driver's own
-// statement st, with values of the driver's types: database/sql would
-// copy its arguments into a new slice, check each (by reflection for an
-// int or a pointer) and wrap the result: ~1.3 KB of Go heap a single
-// allocation (bench/README.md, "Session 15").
-func (w *wtx) execFold(ctx context.Context, st driver.Stmt, q string, args []any) error {
-	w.rows.written(q)
+// execFold runs the folded statement on the driver's own statement, with
+// values of the driver's types: database/sql would copy its arguments
+// into a new slice, check each (by reflection for an int or a pointer)
+// and wrap the result: ~1.3 KB of Go heap a single allocation
+// (bench/README.md, "Session 15").
+func (w *wtx) execFold(ctx context.Context, args *[foldArgs]any) error {
+	w.rows.written(foldSQL)
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	nv := w.rows.foldArgs[:len(args)]
+	nv := &w.rows.foldArgs
 	for i, v := range args {
 		nv[i] = driver.NamedValue{Ordinal: i + 1, Value: v}
 	}
-	defer clear(nv) // nothing kept alive until the next allocation
+	defer clear(nv[:]) // nothing kept alive until the next allocation
 	return w.conn.Raw(func(any) error {
-		_, err := st.(driver.StmtExecContext).ExecContext(context.WithoutCancel(ctx), nv)
+		_, err := w.rows.fold.(driver.StmtExecContext).ExecContext(context.WithoutCancel(ctx), nv[:])
 		return err
 	})
 }
@@ -205,10 +151,6 @@ type held struct {
 	ins     [14]any // insertWithID's arguments
 	hasIns  bool
 	counted tailRow // what the inserted row adds to the counters' tail
-	// The event came too: args are foldSQL's, sent by flush, or with
-	// the split's rest by foldFrees when the next write returns it.
-	args     [foldArgs]any
-	hasEvent bool
 }
 
 // tailRow is what a row adds to the counters' tail (poolcount.Deltas.Inserted).
@@ -225,7 +167,7 @@ func (h *held) active() bool { return h.hasTake || h.hasIns }
 // function returns, an allocation's take, insert and event may be held
 // and sent as one statement.
 func (t *tx) DeferWrites() {
-	if w, ok := t.q.(*wtx); ok && w.rows != nil && w.rows.foldStmts.plain != nil {
+	if w, ok := t.q.(*wtx); ok && w.rows != nil && w.rows.fold != nil {
 		w.deferring = true
 	}
 }
@@ -276,16 +218,16 @@ func (w *wtx) holdInsert(ctx context.Context, a *registry.Assignment) (bool, err
 	return true, nil
 }
 
-// foldEvent holds e's INSERT with the held take and insert, to be sent
-// with them as one statement by the next write (foldFrees, flush); it
-// reports whether it did (nothing held: e goes on its own).
+// foldEvent sends the held take and insert with e's INSERT as one
+// statement; it reports whether it did (nothing held: e goes on its own).
 func (w *wtx) foldEvent(ctx context.Context, e *registry.Event) (bool, error) {
-	if !w.held.hasTake || !w.held.hasIns || w.held.hasEvent {
+	if !w.held.hasTake || !w.held.hasIns {
 		return false, nil
 	}
-	h := &w.held
+	h := w.held
+	w.held = held{}
 	f := h.take
-	args := &h.args
+	var args [foldArgs]any
 	args[0], args[1] = f.RegionID, int64(f.Prefix.Bits())
 	copy(args[3:17], h.ins[:])
 	// What the trigger can tell from other columns goes as NULL: the driver
@@ -307,46 +249,14 @@ func (w *wtx) foldEvent(ctx context.Context, e *registry.Event) (bool, error) {
 		}
 	}
 	args[17], args[18], args[19], args[20], args[21], args[22], args[23], args[24] = micros(e.At), e.Actor, e.Action, e.SubjectKind, e.SubjectID, e.Subject, payload(e.Before, e), payload(e.After, e)
-	h.hasEvent = true
-	return true, nil
-}
-
-// foldFrees sends the held allocation with fs, the rest of its split free
-// prefix that the caller returns next, as one statement (foldFreeSQL); it
-// reports whether it did. fs must be of the take's region, pool and
-// family, and fit the slots; otherwise fs goes on its own, after the held
-// allocation (flush).
-func (w *wtx) foldFrees(ctx context.Context, fs []registry.FreePrefix) (bool, error) {
-	if !w.held.hasEvent || w.rows.foldStmts.free == nil || len(fs) == 0 || len(fs) > foldFreeSlots {
-		return false, nil
-	}
-	t := w.held.take
-	fam := prefix.Family(t.Prefix)
-	for _, f := range fs {
-		if f.RegionID != t.RegionID || f.PoolID != t.PoolID || prefix.Family(f.Prefix) != fam {
-			return false, nil
-		}
-	}
-	h := w.held
-	w.held = held{}
-	var args [foldArgs + 2*foldFreeSlots]any
-	copy(args[:], h.args[:])
-	for i, f := range fs {
-		args[foldArgs+2*i], args[foldArgs+2*i+1] = int64(f.Prefix.Bits()), addrBytes(f.Prefix.Addr())
-	}
-	return true, w.sendFold(ctx, &h, w.rows.foldStmts.free, foldFreeSQL, args[:])
-}
-
-// sendFold runs one of the fold's statements for the held allocation h.
-func (w *wtx) sendFold(ctx context.Context, h *held, st driver.Stmt, q string, args []any) error {
 	if err := w.beforeTail(ctx); err != nil {
-		return w.heldFailed(err)
+		return true, w.heldFailed(err)
 	}
-	if err := w.execFold(ctx, st, q, args); err != nil {
-		return w.heldFailed(err)
+	if err := w.execFold(ctx, &args); err != nil {
+		return true, w.heldFailed(err)
 	}
-	w.joinedHeld(h)
-	return nil
+	w.joinedHeld(&h)
+	return true, nil
 }
 
 // flush sends what is held, each write on its own, in the order of the
@@ -354,9 +264,6 @@ func (w *wtx) sendFold(ctx context.Context, h *held, st driver.Stmt, q string, a
 func (w *wtx) flush(ctx context.Context) error {
 	h := w.held
 	w.held = held{}
-	if h.hasEvent {
-		return w.sendFold(ctx, &h, w.rows.foldStmts.plain, foldSQL, h.args[:])
-	}
 	if h.hasTake {
 		f := h.take
 		res, err := w.execNow(ctx, removeFreeSQL, f.RegionID, prefix.Family(f.Prefix), f.Prefix.Bits(), addrBytes(f.Prefix.Addr()), f.PoolID)

@@ -57,11 +57,11 @@ type rowCache struct {
 	// as nextID, and dropped with it.
 	tail      poolcount.Deltas
 	tailKnown bool
-	// foldStmts are the statements that fold an allocation, prepared on
-	// the driver's connection (fold.go); nil without them. foldArgs are
-	// their arguments, kept for the next.
-	foldStmts foldStmts
-	foldArgs  [foldArgs + 2*foldFreeSlots]driver.NamedValue
+	// fold is the statement that folds an allocation, prepared on the
+	// driver's connection (fold.go); nil without it. foldArgs are its
+	// arguments, kept for the next.
+	fold     driver.Stmt
+	foldArgs [foldArgs]driver.NamedValue
 	// raw are the writer's other statements on the driver (rawstmt.go).
 	raw rawStmts
 }
@@ -132,7 +132,7 @@ func (c *rowCache) kind(q string) stmtKind {
 		c.kinds = make(map[string]stmtKind, 64)
 	}
 	k := stmtKind{safe: cacheSafe(q), free: writesFree(q) && !freeKept[q], ids: writesAssignmentIDs(q) && !idKept[q], rows: writesAssignments(q) && !idKept[q]}
-	if q == foldSQL || q == foldFreeSQL {
+	if q == foldSQL {
 		// The view's trigger writes free, assignments and events only,
 		// and the writer keeps its caches in step with each.
 		k = stmtKind{safe: true}

@@ -353,8 +353,8 @@ func (s *Store) writer() {
 		for _, st := range stmts {
 			st.Close()
 		}
-		if rows.foldStmts.plain != nil {
-			conn.Raw(func(any) error { rows.foldStmts.close(); return nil })
+		if rows.fold != nil {
+			conn.Raw(func(any) error { return rows.fold.Close() })
 		}
 		if conn != nil {
 			rows.raw.close(conn)
@@ -402,7 +402,7 @@ func (s *Store) writer() {
 				continue
 			}
 			conn = c
-			rows.foldStmts, _ = setUpFold(ctx, conn)
+			rows.fold, _ = setUpFold(ctx, conn)
 		}
 		s.runBatch(ctx, conn, stmts, rows, batch)
 		select {

@@ -283,12 +283,6 @@ func (t *tx) DissolvePool(ctx context.Context, id int64, at time.Time) error {
 // ---- free space
 
 func (t *tx) AddFree(ctx context.Context, f registry.FreePrefix) error {
-	if w, ok := t.deferring(); ok {
-		fs := [1]registry.FreePrefix{f}
-		if folded, err := w.foldFrees(ctx, fs[:]); folded {
-			return t.addedFrees(fs[:], err)
-		}
-	}
 	_, err := t.q.exec(ctx, addFreeSQL,
 		f.RegionID, prefix.Family(f.Prefix), f.Prefix.Bits(), addrBytes(f.Prefix.Addr()), f.PoolID)
 	if err != nil {
@@ -296,20 +290,6 @@ func (t *tx) AddFree(ctx context.Context, f registry.FreePrefix) error {
 	}
 	if fc := t.freeCache(); fc != nil {
 		fc.added(f)
-	}
-	return nil
-}
-
-// addedFrees tells the free cache of fs, which a held allocation's
-// statement returned to the free table (foldFrees), unless it failed.
-func (t *tx) addedFrees(fs []registry.FreePrefix, err error) error {
-	if err != nil {
-		return err
-	}
-	if fc := t.freeCache(); fc != nil {
-		for _, f := range fs {
-			fc.added(f)
-		}
 	}
 	return nil
 }
@@ -337,11 +317,6 @@ var addFrees = func() (out [8]string) {
 // AddFree each otherwise. The statements run inside the caller's
 // transaction, so a failure of one fails the whole call's transaction.
 func (t *tx) AddFrees(ctx context.Context, fs []registry.FreePrefix) error {
-	if w, ok := t.deferring(); ok {
-		if folded, err := w.foldFrees(ctx, fs); folded {
-			return t.addedFrees(fs, err)
-		}
-	}
 	args := make([]any, 0, 3+2*min(len(fs), maxRows))
 	for len(fs) > 0 {
 		f0 := fs[0]
