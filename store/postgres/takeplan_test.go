@@ -6,9 +6,7 @@ import (
 	"net/netip"
 	"testing"
 
-	"github.com/cadastre-ipam/cadastre/location"
 	"github.com/cadastre-ipam/cadastre/registry"
-	"github.com/cadastre-ipam/cadastre/store/postgres/pgtest"
 )
 
 // explainNode is a node of EXPLAIN (ANALYZE, FORMAT JSON)'s plan.
@@ -44,21 +42,12 @@ func (n explainNode) rowsOf(table string) float64 {
 // benchmark's, whose tie of costs chose the aggregate).
 func TestTakeReadsFewFreeRows(t *testing.T) {
 	ctx := context.Background()
-	dsn := pgtest.FreshSchema(t)
-	s, err := Open(ctx, dsn, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	reg := registry.New(s)
-	if _, err := reg.AddRegion(ctx, registry.RegionSpec{Name: "r", Location: location.Location{Country: "US"}}); err != nil {
-		t.Fatal(err)
-	}
+	s, reg := pageStore(t, Options{})
 	pfx := netip.MustParsePrefix("2603:1000::/48")
 	if _, err := reg.AddBlock(ctx, registry.Block{Prefix: netip.MustParsePrefix("2603:1000::/32"), Source: registry.SourceRIR, Registry: "arin"}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := reg.AddPool(ctx, registry.PoolSpec{Prefix: pfx, Region: "r"}); err != nil {
+	if _, err := reg.AddPool(ctx, registry.PoolSpec{Prefix: pfx, Region: "r1"}); err != nil {
 		t.Fatal(err)
 	}
 	var region, pool int64
@@ -73,7 +62,7 @@ func TestTakeReadsFewFreeRows(t *testing.T) {
 		t.Fatal(err)
 	}
 	for range 300 {
-		if _, err := reg.Allocate(ctx, registry.Request{Region: "r", Family: 6, Bits: 128}); err != nil {
+		if _, err := reg.Allocate(ctx, registry.Request{Region: "r1", Family: 6, Bits: 128}); err != nil {
 			t.Fatal(err)
 		}
 	}
