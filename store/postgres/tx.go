@@ -589,7 +589,7 @@ func (t *tx) InsertAssignment(ctx context.Context, a *registry.Assignment) error
 	if err := t.lockPool(ctx, a); err != nil {
 		return err
 	}
-	lo, hi := withinRange(a.Prefix)
+	lo, hi := withinPrefixes(a.Prefix)
 	if t.deferring && t.s != nil {
 		// An allocation: take the ID from this replica's reserve and send
 		// the row with the allocation's other writes, one round trip less.
