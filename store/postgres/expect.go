@@ -225,7 +225,7 @@ func isExpectFailure(err error) bool {
 // statement fewer: foldTable).
 const takeExpected = `DELETE FROM free WHERE region_id = $1 AND family = $2 AND bits = $4 AND addr = $5 AND pool_id = $6
 	AND cadastre_expect((SELECT (bits, addr, pool_id) = ($4, $5, $6) FROM free WHERE region_id = $1 AND family = $2
-		AND bits = (SELECT MAX(bits) FROM free WHERE region_id = $1 AND family = $2 AND bits <= $3)
+		AND bits = (SELECT bits FROM free WHERE region_id = $1 AND family = $2 AND bits <= $3 ORDER BY bits DESC LIMIT 1)
 		ORDER BY addr, pool_id LIMIT 1), 'the free prefix taken')`
 
 // takeExpectedUnfolded is takeExpected not to be folded: the transaction

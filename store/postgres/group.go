@@ -46,21 +46,40 @@ const (
 	defaultMaxBatch = 64
 )
 
-// writer runs batches of queued jobs until the store closes.
-func (s *Store) writer() {
-	defer s.wg.Done()
-	batch := make([]*job, 0, s.maxBatch)
-	last := 0 // the jobs of the writer's last batch
-	for {
-		batch = batch[:0]
-		select {
-		case j := <-s.jobs:
-			batch = append(batch, j)
-		case <-s.quit:
-			return
-		}
-		last = s.runBatch(s.absorb(batch), last)
+// writer is the right to run transactions for Updates: a Store has
+// Options.Writers of them, idle in Store.idle when no Update holds them.
+// An Update that takes one runs its own function and the jobs queued
+// meanwhile on its own goroutine (runAsWriter); the others queue (jobs)
+// until a writer takes them in or one is free.
+//
+// Why not writer goroutines, as before (issue 16). With one caller every
+// Update handed its function to a writer goroutine and waited for the
+// outcome: two goroutine switches an Update, each of which woke another
+// thread of the process (the runtime starts a spinning thread for a
+// goroutine made ready while a P is idle), a futex wake-up and a context
+// switch or two on each side, on top of the round trips' own.
+type writer struct {
+	// last is the number of jobs of this writer's last batch (runBatch).
+	last  int
+	batch []*job
+}
+
+// runAsWriter runs j, and the jobs queued now, as writer w, and returns
+// j's outcome.
+func (s *Store) runAsWriter(w *writer, j *job) error {
+	batch := s.absorb(append(w.batch[:0], j))
+	if len(batch) == 1 && w.last < 2 {
+		// Alone: no channel between the caller and its outcome.
+		w.last = 1
+		return s.run(j.ctx, true, &j.hints, j.fn)
 	}
+	if j.err == nil {
+		j.err = make(chan error, 1)
+	}
+	w.last = s.runBatch(batch, w.last)
+	clear(batch)
+	w.batch = batch[:0]
+	return <-j.err
 }
 
 // absorb adds to batch the jobs queued now, up to maxBatch, without

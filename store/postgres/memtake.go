@@ -170,7 +170,7 @@ func del[T any](s []T, k int) []T {
 // the DELETE joined USING pick read every row of the region and family,
 // 91 in BenchmarkDurablePostgres, 0.1 ms of 0.25).
 const takeWithNext = `WITH pick AS (SELECT bits, addr, pool_id FROM free WHERE region_id = $1 AND family = $2
-		AND bits = (SELECT MAX(bits) FROM free WHERE region_id = $1 AND family = $2 AND bits <= $3)
+		AND bits = (SELECT bits FROM free WHERE region_id = $1 AND family = $2 AND bits <= $3 ORDER BY bits DESC LIMIT 1)
 		ORDER BY addr, pool_id LIMIT 1),
 	taken AS (DELETE FROM free WHERE region_id = $1 AND family = $2
 		AND (bits, addr, pool_id) = (SELECT bits, addr, pool_id FROM pick) RETURNING bits, addr, pool_id)
@@ -179,7 +179,7 @@ const takeWithNext = `WITH pick AS (SELECT bits, addr, pool_id FROM free WHERE r
 		AND bits = (SELECT bits FROM pick) AND (addr, pool_id) > ((SELECT addr FROM pick), (SELECT pool_id FROM pick))
 		ORDER BY addr, pool_id LIMIT 1)
 	UNION ALL (SELECT 2, bits, addr, pool_id FROM free WHERE region_id = $1 AND family = $2
-		AND bits = (SELECT MAX(bits) FROM free WHERE region_id = $1 AND family = $2 AND bits < (SELECT bits FROM pick))
+		AND bits = (SELECT bits FROM free WHERE region_id = $1 AND family = $2 AND bits < (SELECT bits FROM pick) ORDER BY bits DESC LIMIT 1)
 		ORDER BY addr, pool_id LIMIT 1)`
 
 // takeNoting runs takeWithNext and keeps the candidate it returns.

@@ -357,8 +357,16 @@ func supernets(p netip.Prefix) []string {
 // prefixes within p: p itself, which sorts before every prefix it holds,
 // to its last address as a host prefix, which sorts after them.
 func withinRange(p netip.Prefix) (lo, hi string) {
+	l, h := withinPrefixes(p)
+	return l.String(), h.String()
+}
+
+// withinPrefixes is withinRange as prefixes, for parameters whose type
+// is cidr: pgx sends them in binary, which neither side has to format or
+// parse (text, an IPv6 prefix was formatted twice by every allocation).
+func withinPrefixes(p netip.Prefix) (lo, hi netip.Prefix) {
 	p = p.Masked()
-	return p.String(), netip.PrefixFrom(prefix.Last(p), p.Addr().BitLen()).String()
+	return p, netip.PrefixFrom(prefix.Last(p), p.Addr().BitLen())
 }
 
 // fromValue is the least cidr value (as text) of the prefixes whose first

@@ -71,10 +71,10 @@ type Store struct {
 	// folds holds the statements fold.go made of queued writes (foldCache).
 	folds foldCache
 
-	// Group commit (group.go): Update queues jobs for the writers.
+	// Group commit (group.go): an Update that finds a writer idle runs
+	// as that writer; the others queue jobs for the writers.
 	jobs     chan *job
-	quit     chan struct{}
-	wg       sync.WaitGroup
+	idle     chan *writer
 	maxBatch int
 	// savepointBatches counts the next batches to run with a savepoint
 	// per job (group.go, runBatch).
@@ -313,7 +313,8 @@ func Open(ctx context.Context, dsn string, opt Options) (*Store, error) {
 		pool.Close()
 		return nil, fmt.Errorf("%s: search_path %q names no schema that exists: create it first (CREATE SCHEMA ...), or leave search_path out to use public: %w", name, sp, registry.ErrInvalid)
 	}
-	s := &Store{pool: pool, name: name, jobs: make(chan *job), quit: make(chan struct{}),
+	writers := cmp.Or(opt.Writers, defaultWriters)
+	s := &Store{pool: pool, name: name, jobs: make(chan *job), idle: make(chan *writer, writers),
 		maxBatch: cmp.Or(opt.MaxBatch, defaultMaxBatch), lockTimeout: lockTimeout, statementTimeout: statementTimeout,
 		schemaKey: schemaKey, fenceShared: fmt.Sprintf(` AND pg_advisory_xact_lock_shared(%d, %d) IS NOT NULL`, nameFenceClass, schemaKey)}
 	s.DNS = newDNS(s)
@@ -325,9 +326,8 @@ func Open(ctx context.Context, dsn string, opt Options) (*Store, error) {
 		pool.Close()
 		return nil, fmt.Errorf("%s: %w", name, err)
 	}
-	for range cmp.Or(opt.Writers, defaultWriters) {
-		s.wg.Add(1)
-		go s.writer()
+	for range writers {
+		s.idle <- &writer{batch: make([]*job, 0, s.maxBatch)}
 	}
 	return s, nil
 }
@@ -397,8 +397,9 @@ func (s *Store) migrate(ctx context.Context) error {
 	return nil
 }
 
-// Close waits for the writers to finish what they run, then closes the
-// pool. Updates after Close fail.
+// Close waits for the Updates under way to finish (each holds cmu
+// shared until its writer is idle again, or its job handed to one), then
+// closes the pool. Updates after Close fail.
 func (s *Store) Close() error {
 	s.cmu.Lock()
 	if s.shut {
@@ -406,9 +407,7 @@ func (s *Store) Close() error {
 		return nil
 	}
 	s.shut = true
-	close(s.quit)
 	s.cmu.Unlock()
-	s.wg.Wait()
 	s.pool.Close()
 	return nil
 }
@@ -432,27 +431,53 @@ func retryable(err error) bool {
 // Update implements registry.Store: fn runs in a savepoint of a write
 // transaction that may be shared with other callers' (group.go), and has
 // committed when Update returns nil. A conflict runs fn again alone.
+//
+// An Update that finds a writer idle runs as that writer, on the
+// caller's goroutine; otherwise it queues its job until a writer takes it
+// in or becomes idle.
 func (s *Store) Update(ctx context.Context, fn func(registry.Tx) error) error {
-	j := &job{ctx: ctx, fn: fn, err: make(chan error, 1)}
+	j := &job{ctx: ctx, fn: fn}
 	s.cmu.RLock()
 	if s.shut {
 		s.cmu.RUnlock()
 		return fmt.Errorf("%s: %w: %w", s.name, errClosed, registry.ErrStorage)
 	}
+	var w *writer
 	select {
-	case s.jobs <- j:
-		s.cmu.RUnlock()
-	case <-ctx.Done():
-		s.cmu.RUnlock()
-		return ctx.Err()
+	case w = <-s.idle:
+	default:
+		// Every writer busy: queue, and run as the first writer that
+		// becomes idle unless one takes the job in first.
+		j.err = make(chan error, 1)
+		select {
+		case w = <-s.idle:
+		case s.jobs <- j:
+		case <-ctx.Done():
+			s.cmu.RUnlock()
+			return ctx.Err()
+		}
 	}
-	// Once queued, wait for the outcome even if ctx ends: the caller must
-	// learn whether its change committed.
-	err := <-j.err
+	var err error
+	if w != nil {
+		err = s.asWriter(w, j)
+	} else {
+		s.cmu.RUnlock()
+		// Once queued, wait for the outcome even if ctx ends: the caller
+		// must learn whether its change committed.
+		err = <-j.err
+	}
 	if !retryable(err) {
 		return mapErr(err)
 	}
 	return s.updateAlone(ctx, fn, j.hints)
+}
+
+// asWriter runs j as writer w (runAsWriter), then makes w idle and
+// releases cmu, whatever happens.
+func (s *Store) asWriter(w *writer, j *job) error {
+	defer s.cmu.RUnlock()
+	defer func() { s.idle <- w }()
+	return s.runAsWriter(w, j)
 }
 
 // updateAlone runs fn in a transaction of its own until it does not

@@ -474,7 +474,7 @@ func (t *tx) SmallestFree(ctx context.Context, regionID int64, family, maxBits i
 		return registry.FreePrefix{}, false, err
 	}
 	rows, err := t.query(ctx, `SELECT bits, addr, pool_id, region_id FROM free WHERE region_id = $1 AND family = $2
-		AND bits = (SELECT MAX(bits) FROM free WHERE region_id = $1 AND family = $2 AND bits <= $3)
+		AND bits = (SELECT bits FROM free WHERE region_id = $1 AND family = $2 AND bits <= $3 ORDER BY bits DESC LIMIT 1)
 		ORDER BY addr, pool_id LIMIT 1`, regionID, family, maxBits)
 	return scanFree(rows, err)
 }
@@ -487,7 +487,7 @@ func (t *tx) SmallestFreeOf(ctx context.Context, regionID int64, poolIDs []int64
 		return registry.FreePrefix{}, false, err
 	}
 	rows, err := t.query(ctx, `SELECT bits, addr, pool_id, region_id FROM free WHERE region_id = $1 AND family = $2 AND pool_id = ANY($4)
-		AND bits = (SELECT MAX(bits) FROM free WHERE region_id = $1 AND family = $2 AND bits <= $3 AND pool_id = ANY($4))
+		AND bits = (SELECT bits FROM free WHERE region_id = $1 AND family = $2 AND bits <= $3 AND pool_id = ANY($4) ORDER BY bits DESC LIMIT 1)
 		ORDER BY addr, pool_id LIMIT 1`, regionID, family, maxBits, poolIDs)
 	return scanFree(rows, err)
 }
@@ -522,9 +522,20 @@ func (t *tx) takePlain(ctx context.Context, regionID int64, family, maxBits int)
 // takeWithNext. The pool is part of the row's key: a region may hold
 // pools of two spaces over the same addresses, whose free rows differ
 // only in it, and only the one found is taken.
+//
+// The longest length that fits is `ORDER BY bits DESC LIMIT 1`, one
+// backward descent of free's key, in every take statement (issue 16;
+// bench/README.md "Session 18: pgdurable4"): written as MAX(bits),
+// PostgreSQL 15 may plan an aggregate over an index-only scan of every
+// free row of the region and family when its estimate of them is one row
+// (free not analyzed since its rows came, as in BenchmarkDurablePostgres:
+// 90 rows and 96 heap visits every take, 20-40 µs against 5), each row's
+// heap page visited where the visibility map is not set, which it never
+// is on a table that every allocation writes. The LIMIT leaves it no
+// such choice.
 const takeSmallestFree = `DELETE FROM free WHERE region_id = $1 AND family = $2 AND (bits, addr, pool_id) = (
 		SELECT bits, addr, pool_id FROM free WHERE region_id = $1 AND family = $2
-		AND bits = (SELECT MAX(bits) FROM free WHERE region_id = $1 AND family = $2 AND bits <= $3)
+		AND bits = (SELECT bits FROM free WHERE region_id = $1 AND family = $2 AND bits <= $3 ORDER BY bits DESC LIMIT 1)
 		ORDER BY addr, pool_id LIMIT 1) RETURNING bits, addr, pool_id, region_id`
 
 func scanFree(rows pgx.Rows, err error) (registry.FreePrefix, bool, error) {
@@ -578,7 +589,7 @@ func (t *tx) InsertAssignment(ctx context.Context, a *registry.Assignment) error
 	if err := t.lockPool(ctx, a); err != nil {
 		return err
 	}
-	lo, hi := withinRange(a.Prefix)
+	lo, hi := withinPrefixes(a.Prefix)
 	if t.deferring && t.s != nil {
 		// An allocation: take the ID from this replica's reserve and send
 		// the row with the allocation's other writes, one round trip less.
