@@ -43,12 +43,12 @@ func TestFoldWithoutStatementJournal(t *testing.T) {
 		t.Cleanup(func() { libc.Xfree(tls, p) })
 		return p
 	}
-	pdb := tls.Alloc(8)
-	defer tls.Free(8)
-	if rc := lib.Xsqlite3_open_v2(tls, cstr(path), pdb, lib.SQLITE_OPEN_READWRITE, 0); rc != lib.SQLITE_OK {
+	pp := tls.Alloc(int(unsafe.Sizeof(uintptr(0))))
+	defer tls.Free(int(unsafe.Sizeof(uintptr(0))))
+	if rc := lib.Xsqlite3_open_v2(tls, cstr(path), pp, lib.SQLITE_OPEN_READWRITE, 0); rc != lib.SQLITE_OK {
 		t.Fatalf("open: %d", rc)
 	}
-	db := *(*uintptr)(unsafe.Pointer(pdb))
+	db := cPointer(pp)
 	defer lib.Xsqlite3_close_v2(tls, db)
 	errmsg := func() string { return libc.GoString(lib.Xsqlite3_errmsg(tls, db)) }
 	for _, q := range []string{"PRAGMA foreign_keys = ON", foldView, foldTrigger} {
@@ -58,16 +58,14 @@ func TestFoldWithoutStatementJournal(t *testing.T) {
 	}
 	stmtJournal := func(q string) bool {
 		t.Helper()
-		ps := tls.Alloc(8)
-		defer tls.Free(8)
-		if rc := lib.Xsqlite3_prepare_v2(tls, db, cstr(q), -1, ps, 0); rc != lib.SQLITE_OK {
+		if rc := lib.Xsqlite3_prepare_v2(tls, db, cstr(q), -1, pp, 0); rc != lib.SQLITE_OK {
 			t.Fatalf("prepare %s: %s", q, errmsg())
 		}
-		st := *(*uintptr)(unsafe.Pointer(ps))
+		st := cPointer(pp)
 		defer lib.Xsqlite3_finalize(tls, st)
 		// Vdbe's bit-fields: expired:2, explain:2, changeCntOn:1,
 		// usesStmtJournal:1, readOnly:1, bIsReader:1, haveEqpOps:1.
-		bits := *(*uint16)(unsafe.Pointer(st + unsafe.Offsetof(lib.TVdbe{}.F__ccgo200)))
+		bits := *(*uint16)(unsafe.Add(unsafe.Pointer(nil), st+unsafe.Offsetof(lib.TVdbe{}.F__ccgo200)))
 		return bits&(1<<5) != 0
 	}
 	// A free row inserted alone cannot need one; rows inserted by a
