@@ -101,3 +101,69 @@ func TestFreeCacheTakeIsProvenByTheTable(t *testing.T) {
 		})
 	}
 }
+
+// TestHeldFailureFailsTheCaller: the folded allocation is INSERT OR FAIL
+// (fold.go), so a check that refuses it after the free row's DELETE keeps
+// that DELETE in the transaction; the caller's transaction fails whatever
+// the caller does with the error. Here the free list (table and copy) is
+// given the prefix of a live assignment, so the take and the DELETE pass
+// and the overlap trigger refuses the row; the caller ignores the error
+// and returns nil. Update fails with the overlap and nothing of it is
+// kept: the free row is still there. Without wtx.failed the transaction
+// commits the DELETE.
+func TestHeldFailureFailsTheCaller(t *testing.T) {
+	ctx := context.Background()
+	s, err := Open(ctx, filepath.Join(t.TempDir(), "p.db"), Options{NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	r := registry.New(s)
+	if _, err := r.AddRegion(ctx, registry.RegionSpec{Name: "r", Location: location.Location{Country: "US"}}); err != nil {
+		t.Fatal(err)
+	}
+	pfx := netip.MustParsePrefix("fd00:db8::/56")
+	if _, err := r.AddBlock(ctx, registry.Block{Prefix: pfx, Source: "private"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.AddPool(ctx, registry.PoolSpec{Prefix: pfx, Region: "r", UseAll: true}); err != nil {
+		t.Fatal(err)
+	}
+	got, err := r.Allocate(ctx, registry.Request{Region: "r", Family: 6, Bits: 64})
+	if err != nil {
+		t.Fatal(err)
+	}
+	first := got[0]
+	phantom := registry.FreePrefix{RegionID: first.RegionID, PoolID: first.PoolID, Prefix: first.Prefix}
+	if err := s.Update(ctx, func(rt registry.Tx) error { return rt.AddFree(ctx, phantom) }); err != nil {
+		t.Fatal(err)
+	}
+	var sawErr error
+	err = s.Update(ctx, func(rt registry.Tx) error {
+		rt.(registry.WriteDeferrer).DeferWrites()
+		f, ok, err := rt.(registry.FreeTaker).TakeSmallestFree(ctx, first.RegionID, 6, 64)
+		if err != nil || !ok || f != phantom {
+			t.Fatalf("take: %v %v %v, want the phantom %v", f, ok, err, phantom)
+		}
+		a := first
+		a.ID = 0
+		if err := rt.InsertAssignment(ctx, &a); err != nil {
+			t.Fatal(err) // held
+		}
+		sawErr = rt.AppendEvent(ctx, &registry.Event{At: first.CreatedAt, Actor: "test", Action: "assignment.allocate", SubjectKind: "assignment", SubjectID: a.ID, Subject: a.Prefix.String()})
+		return nil // the caller goes on
+	})
+	if !errors.Is(sawErr, registry.ErrOverlap) {
+		t.Errorf("the folded allocation: %v, want ErrOverlap", sawErr)
+	}
+	if !errors.Is(err, registry.ErrOverlap) {
+		t.Errorf("Update: %v, want the held allocation's ErrOverlap", err)
+	}
+	var n int
+	if err := s.rdb.QueryRowContext(ctx, `SELECT count(*) FROM free WHERE addr = ? AND bits = 64`, addrBytes(first.Prefix.Addr())).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	if n != 1 {
+		t.Errorf("the free row of %s: %d rows after the failed caller, want 1 (kept)", first.Prefix, n)
+	}
+}
