@@ -9,6 +9,7 @@ import (
 
 	"github.com/cadastre-ipam/cadastre/location"
 	"github.com/cadastre-ipam/cadastre/registry"
+	msqlite "modernc.org/sqlite"
 )
 
 // The DELETE by key proves every take from the writer's free list: a
@@ -165,5 +166,67 @@ func TestHeldFailureFailsTheCaller(t *testing.T) {
 	}
 	if n != 1 {
 		t.Errorf("the free row of %s: %d rows after the failed caller, want 1 (kept)", first.Prefix, n)
+	}
+}
+
+// TestWriterLookaside: the writer's SQLite allocations during single
+// allocations come from its lookaside (lookaside.go): none misses for
+// want of a free slot, and at most one an allocation for its size (the
+// fold's trigger frame). With SQLite's default 40 slots the lookaside is
+// full of what the prepared statements hold, and every one of an
+// allocation's ~33 misses (fails on main).
+func TestWriterLookaside(t *testing.T) {
+	ctx := context.Background()
+	s, err := Open(ctx, filepath.Join(t.TempDir(), "p.db"), Options{NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	r := registry.New(s)
+	if _, err := r.AddRegion(ctx, registry.RegionSpec{Name: "r", Location: location.Location{Country: "US"}}); err != nil {
+		t.Fatal(err)
+	}
+	pfx := netip.MustParsePrefix("10.0.0.0/16")
+	if _, err := r.AddBlock(ctx, registry.Block{Prefix: pfx, Source: "private"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.AddPool(ctx, registry.PoolSpec{Prefix: pfx, Region: "r", UseAll: true}); err != nil {
+		t.Fatal(err)
+	}
+	allocate := func(n int) {
+		for range n {
+			if _, err := r.Allocate(ctx, registry.Request{Region: "r", Family: 4, Bits: 32}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	// status reads (and resets) the writer connection's lookaside counters.
+	status := func() (hit, missSize, missFull int) {
+		err := s.Update(ctx, func(rt registry.Tx) error {
+			return rt.(*tx).q.(*wtx).conn.Raw(func(dc any) error {
+				st := dc.(msqlite.DBStatus)
+				var err error
+				for _, c := range []struct {
+					op msqlite.DBStatusOp
+					v  *int
+				}{{msqlite.DBStatusLookasideHit, &hit}, {msqlite.DBStatusLookasideMissSize, &missSize}, {msqlite.DBStatusLookasideMissFull, &missFull}} {
+					if _, *c.v, err = st.Status(c.op, true); err != nil {
+						return err
+					}
+				}
+				return nil
+			})
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return hit, missSize, missFull
+	}
+	allocate(200) // statements prepared, caches filled
+	status()
+	allocate(200)
+	hit, missSize, missFull := status()
+	if hit == 0 || missFull > 0 || missSize > 200+10 {
+		t.Errorf("200 allocations: lookaside hits %d, misses %d for size and %d for a full lookaside, want none for a full one, at most one an allocation for size", hit, missSize, missFull)
 	}
 }
