@@ -50,22 +50,7 @@ func TestFreeCacheTakeIsProvenByTheTable(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			s, err := Open(ctx, filepath.Join(t.TempDir(), "p.db"), Options{NoSync: true})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer s.Close()
-			r := registry.New(s)
-			if _, err := r.AddRegion(ctx, registry.RegionSpec{Name: "r", Location: location.Location{Country: "US"}}); err != nil {
-				t.Fatal(err)
-			}
-			pfx := netip.MustParsePrefix("fd00:db8::/56")
-			if _, err := r.AddBlock(ctx, registry.Block{Prefix: pfx, Source: "private"}); err != nil {
-				t.Fatal(err)
-			}
-			if _, err := r.AddPool(ctx, registry.PoolSpec{Prefix: pfx, Region: "r", UseAll: true}); err != nil {
-				t.Fatal(err)
-			}
+			s, r := storeWithPool(t, "fd00:db8::/56")
 			got, err := r.Allocate(ctx, registry.Request{Region: "r", Family: 6, Bits: 64})
 			if err != nil {
 				t.Fatal(err)
@@ -114,22 +99,7 @@ func TestFreeCacheTakeIsProvenByTheTable(t *testing.T) {
 // commits the DELETE.
 func TestHeldFailureFailsTheCaller(t *testing.T) {
 	ctx := context.Background()
-	s, err := Open(ctx, filepath.Join(t.TempDir(), "p.db"), Options{NoSync: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	r := registry.New(s)
-	if _, err := r.AddRegion(ctx, registry.RegionSpec{Name: "r", Location: location.Location{Country: "US"}}); err != nil {
-		t.Fatal(err)
-	}
-	pfx := netip.MustParsePrefix("fd00:db8::/56")
-	if _, err := r.AddBlock(ctx, registry.Block{Prefix: pfx, Source: "private"}); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := r.AddPool(ctx, registry.PoolSpec{Prefix: pfx, Region: "r", UseAll: true}); err != nil {
-		t.Fatal(err)
-	}
+	s, r := storeWithPool(t, "fd00:db8::/56")
 	got, err := r.Allocate(ctx, registry.Request{Region: "r", Family: 6, Bits: 64})
 	if err != nil {
 		t.Fatal(err)
@@ -177,22 +147,7 @@ func TestHeldFailureFailsTheCaller(t *testing.T) {
 // allocation's ~33 misses (fails on main).
 func TestWriterLookaside(t *testing.T) {
 	ctx := context.Background()
-	s, err := Open(ctx, filepath.Join(t.TempDir(), "p.db"), Options{NoSync: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	r := registry.New(s)
-	if _, err := r.AddRegion(ctx, registry.RegionSpec{Name: "r", Location: location.Location{Country: "US"}}); err != nil {
-		t.Fatal(err)
-	}
-	pfx := netip.MustParsePrefix("10.0.0.0/16")
-	if _, err := r.AddBlock(ctx, registry.Block{Prefix: pfx, Source: "private"}); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := r.AddPool(ctx, registry.PoolSpec{Prefix: pfx, Region: "r", UseAll: true}); err != nil {
-		t.Fatal(err)
-	}
+	s, r := storeWithPool(t, "10.0.0.0/16")
 	allocate := func(n int) {
 		for range n {
 			if _, err := r.Allocate(ctx, registry.Request{Region: "r", Family: 4, Bits: 32}); err != nil {
@@ -229,4 +184,28 @@ func TestWriterLookaside(t *testing.T) {
 	if hit == 0 || missFull > 0 || missSize > 200+10 {
 		t.Errorf("200 allocations: lookaside hits %d, misses %d for size and %d for a full lookaside, want none for a full one, at most one an allocation for size", hit, missSize, missFull)
 	}
+}
+
+// storeWithPool opens a store of its own whose region "r" holds the
+// private pool pfx, closed at the test's end.
+func storeWithPool(t *testing.T, pfx string) (*Store, *registry.Registry) {
+	t.Helper()
+	ctx := context.Background()
+	s, err := Open(ctx, filepath.Join(t.TempDir(), "p.db"), Options{NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	r := registry.New(s)
+	if _, err := r.AddRegion(ctx, registry.RegionSpec{Name: "r", Location: location.Location{Country: "US"}}); err != nil {
+		t.Fatal(err)
+	}
+	p := netip.MustParsePrefix(pfx)
+	if _, err := r.AddBlock(ctx, registry.Block{Prefix: p, Source: "private"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.AddPool(ctx, registry.PoolSpec{Prefix: p, Region: "r", UseAll: true}); err != nil {
+		t.Fatal(err)
+	}
+	return s, r
 }

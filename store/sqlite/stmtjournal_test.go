@@ -6,7 +6,6 @@ import (
 	"testing"
 	"unsafe"
 
-	"modernc.org/libc"
 	lib "modernc.org/sqlite/lib"
 )
 
@@ -33,36 +32,15 @@ func TestFoldWithoutStatementJournal(t *testing.T) {
 	}
 	s.Close()
 
-	tls := libc.NewTLS()
-	defer tls.Close()
-	cstr := func(q string) uintptr {
-		p, err := libc.CString(q)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { libc.Xfree(tls, p) })
-		return p
-	}
-	pp := tls.Alloc(int(unsafe.Sizeof(uintptr(0))))
-	defer tls.Free(int(unsafe.Sizeof(uintptr(0))))
-	if rc := lib.Xsqlite3_open_v2(tls, cstr(path), pp, lib.SQLITE_OPEN_READWRITE, 0); rc != lib.SQLITE_OK {
-		t.Fatalf("open: %d", rc)
-	}
-	db := cPointer(pp)
-	defer lib.Xsqlite3_close_v2(tls, db)
-	errmsg := func() string { return libc.GoString(lib.Xsqlite3_errmsg(tls, db)) }
+	c := openC(t, path, lib.SQLITE_OPEN_READWRITE)
+	defer c.close()
 	for _, q := range []string{"PRAGMA foreign_keys = ON", foldView, foldTrigger} {
-		if rc := lib.Xsqlite3_exec(tls, db, cstr(q), 0, 0, 0); rc != lib.SQLITE_OK {
-			t.Fatalf("%s: %s", q, errmsg())
-		}
+		c.exec(q)
 	}
 	stmtJournal := func(q string) bool {
 		t.Helper()
-		if rc := lib.Xsqlite3_prepare_v2(tls, db, cstr(q), -1, pp, 0); rc != lib.SQLITE_OK {
-			t.Fatalf("prepare %s: %s", q, errmsg())
-		}
-		st := cPointer(pp)
-		defer lib.Xsqlite3_finalize(tls, st)
+		st := c.prepare(q)
+		defer lib.Xsqlite3_finalize(c.tls, st)
 		// Vdbe's bit-fields: expired:2, explain:2, changeCntOn:1,
 		// usesStmtJournal:1, readOnly:1, bIsReader:1, haveEqpOps:1.
 		bits := *(*uint16)(unsafe.Add(unsafe.Pointer(nil), st+unsafe.Offsetof(lib.TVdbe{}.F__ccgo200)))
