@@ -50,14 +50,8 @@ func TestFreeCacheTakeIsProvenByTheTable(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			s, r := storeWithPool(t, "fd00:db8::/56")
-			got, err := r.Allocate(ctx, registry.Request{Region: "r", Family: 6, Bits: 64})
-			if err != nil {
-				t.Fatal(err)
-			}
-			first := got[0]
 			// Spoil the copy: the first assignment's prefix, as if free.
-			phantom := registry.FreePrefix{RegionID: first.RegionID, PoolID: first.PoolID, Prefix: first.Prefix}
+			s, r, first, phantom := withPhantom(t)
 			if err := s.Update(ctx, func(rt registry.Tx) error {
 				c := rt.(*tx).cache()
 				if c.free.scopes[freeScope{first.RegionID, 6}] == nil {
@@ -77,7 +71,7 @@ func TestFreeCacheTakeIsProvenByTheTable(t *testing.T) {
 			}
 			// Whatever happened, the copy was dropped: the next allocation
 			// is the table's smallest.
-			got, err = r.Allocate(ctx, registry.Request{Region: "r", Family: 6, Bits: 64})
+			got, err := r.Allocate(ctx, registry.Request{Region: "r", Family: 6, Bits: 64})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -99,18 +93,12 @@ func TestFreeCacheTakeIsProvenByTheTable(t *testing.T) {
 // commits the DELETE.
 func TestHeldFailureFailsTheCaller(t *testing.T) {
 	ctx := context.Background()
-	s, r := storeWithPool(t, "fd00:db8::/56")
-	got, err := r.Allocate(ctx, registry.Request{Region: "r", Family: 6, Bits: 64})
-	if err != nil {
-		t.Fatal(err)
-	}
-	first := got[0]
-	phantom := registry.FreePrefix{RegionID: first.RegionID, PoolID: first.PoolID, Prefix: first.Prefix}
+	s, _, first, phantom := withPhantom(t)
 	if err := s.Update(ctx, func(rt registry.Tx) error { return rt.AddFree(ctx, phantom) }); err != nil {
 		t.Fatal(err)
 	}
 	var sawErr error
-	err = s.Update(ctx, func(rt registry.Tx) error {
+	err := s.Update(ctx, func(rt registry.Tx) error {
 		rt.(registry.WriteDeferrer).DeferWrites()
 		f, ok, err := rt.(registry.FreeTaker).TakeSmallestFree(ctx, first.RegionID, 6, 64)
 		if err != nil || !ok || f != phantom {
@@ -208,4 +196,18 @@ func storeWithPool(t *testing.T, pfx string) (*Store, *registry.Registry) {
 		t.Fatal(err)
 	}
 	return s, r
+}
+
+// withPhantom is storeWithPool's IPv6 /56 with one /64 allocated (first)
+// and that prefix as a free prefix of its pool (phantom), for a test to
+// put in the free list.
+func withPhantom(t *testing.T) (*Store, *registry.Registry, registry.Assignment, registry.FreePrefix) {
+	t.Helper()
+	s, r := storeWithPool(t, "fd00:db8::/56")
+	got, err := r.Allocate(context.Background(), registry.Request{Region: "r", Family: 6, Bits: 64})
+	if err != nil {
+		t.Fatal(err)
+	}
+	first := got[0]
+	return s, r, first, registry.FreePrefix{RegionID: first.RegionID, PoolID: first.PoolID, Prefix: first.Prefix}
 }
