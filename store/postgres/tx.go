@@ -180,8 +180,7 @@ func (t *tx) lockKnownRegion(name string) (registry.Region, bool) {
 	}
 	if t.alone() {
 		// Checked on the server: it may go out with the COMMIT (expect.go).
-		t.later(lockRegionExpected, name, known.ID, known.Location.Country, known.Location.Subdivision, known.Location.City,
-			known.Borrow.String(), known.BorrowBits, micros(known.CreatedAt))
+		t.lockExpected(name, known)
 		t.locked = append(t.locked, known.ID)
 		t.remember(known)
 		return known, true
@@ -679,7 +678,7 @@ func overlapCheck(p, hi, pool, sp, st int) string {
 // keeps the planner's estimate as it was for the space column (see
 // overlapCheck).
 func sameSpace(a, b string) string {
-	return "(" + a + " = " + b + " OR texteq((SELECT sp.space FROM pools sp WHERE sp.id = " + a + "), (SELECT sp.space FROM pools sp WHERE sp.id = " + b + ")))"
+	return "(" + a + " = " + b + " OR cadastre_same_space(" + a + ", " + b + "))"
 }
 
 // UpdateAssignment implements registry.Tx. The row's state before the
