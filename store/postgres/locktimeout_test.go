@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"net/netip"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -114,5 +116,102 @@ func TestWriteBounds(t *testing.T) {
 	_, err = postgres.Open(ctx, dsn+"&lock_timeout=soon", postgres.Options{})
 	if !errors.Is(err, registry.ErrInvalid) || !strings.Contains(err.Error(), `"soon"`) {
 		t.Fatalf("Open with lock_timeout=soon: %v", err)
+	}
+}
+
+// sqlSeen keeps the texts of the statements a Store sends.
+type sqlSeen struct {
+	mu   sync.Mutex
+	sqls []string
+}
+
+func (c *sqlSeen) add(q string) {
+	c.mu.Lock()
+	c.sqls = append(c.sqls, q)
+	c.mu.Unlock()
+}
+
+func (c *sqlSeen) TraceQueryStart(ctx context.Context, _ *pgx.Conn, d pgx.TraceQueryStartData) context.Context {
+	c.add(d.SQL)
+	return ctx
+}
+func (c *sqlSeen) TraceQueryEnd(context.Context, *pgx.Conn, pgx.TraceQueryEndData) {}
+func (c *sqlSeen) TraceBatchStart(ctx context.Context, _ *pgx.Conn, _ pgx.TraceBatchStartData) context.Context {
+	return ctx
+}
+func (c *sqlSeen) TraceBatchQuery(_ context.Context, _ *pgx.Conn, d pgx.TraceBatchQueryData) {
+	c.add(d.SQL)
+}
+func (c *sqlSeen) TraceBatchEnd(context.Context, *pgx.Conn, pgx.TraceBatchEndData) {}
+
+// since returns the statements sent after the first n.
+func (c *sqlSeen) since(n int) []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return slices.Clone(c.sqls[n:])
+}
+
+// An allocation alone whose region this replica knows sets its bounds and
+// locks the region in one statement (lockRegionTimed, issue 16): the
+// bounds hold for the lock's own wait. Behind a lock another connection
+// holds, it gives up after lock_timeout, set in that statement (the
+// connection's own lock_timeout is none), not after the server's default.
+func TestRegionLockWithTheBoundsGivesUp(t *testing.T) {
+	ctx := context.Background()
+	dsn := migratedDB(t)
+	seen := &sqlSeen{}
+	st, err := postgres.Open(ctx, dsn, postgres.Options{LockTimeout: 300 * time.Millisecond, Tracer: seen})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	reg := registry.New(st)
+	if _, err := reg.AddRegion(ctx, registry.RegionSpec{Name: "east", Location: location.Location{Country: "US"}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := reg.AddBlock(ctx, registry.Block{Prefix: netip.MustParsePrefix("10.0.0.0/16"), Source: registry.SourcePrivate}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := reg.AddPool(ctx, registry.PoolSpec{Prefix: netip.MustParsePrefix("10.0.0.0/24"), Region: "east", UseAll: true}); err != nil {
+		t.Fatal(err)
+	}
+	// Two allocations: the region and the next take are known after them.
+	for range 2 {
+		if _, err := reg.Allocate(ctx, registry.Request{Region: "east", Family: 4}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	other, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close(ctx)
+	held, err := other.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer held.Rollback(ctx)
+	if _, err := held.Exec(ctx, `SELECT 1 FROM regions WHERE name = 'east' FOR UPDATE`); err != nil {
+		t.Fatal(err)
+	}
+	n := len(seen.since(0))
+	done := make(chan error, 1)
+	go func() {
+		_, err := reg.Allocate(ctx, registry.Request{Region: "east", Family: 4})
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if !errors.Is(err, registry.ErrStorage) || !strings.Contains(err.Error(), "lock_timeout") {
+			t.Fatalf("allocation behind a held lock: err = %v, want a storage error naming lock_timeout", err)
+		}
+	case <-time.After(8 * time.Second):
+		held.Rollback(ctx)
+		<-done
+		t.Fatal("an allocation waiting for a region's lock was still waiting after 8s (lock_timeout 300ms)")
+	}
+	sent := seen.since(n)
+	if len(sent) < 2 || !strings.HasPrefix(sent[0], "BEGIN") || !strings.Contains(sent[1], "set_config('lock_timeout'") || !strings.Contains(sent[1], "FOR NO KEY UPDATE") {
+		t.Errorf("the allocation sent %q first; want BEGIN, then the bounds and the region's lock in one statement", sent)
 	}
 }
