@@ -44,41 +44,13 @@ func TestWriterWaitingForALockGivesUp(t *testing.T) {
 		}
 	}
 	// Another connection holds east's row and does nothing more.
-	other, err := pgx.Connect(ctx, dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer other.Close(ctx)
-	held, err := other.Begin(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer held.Rollback(ctx)
-	if _, err := held.Exec(ctx, `SELECT 1 FROM regions WHERE name = 'east' FOR UPDATE`); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() {
-		_, err := reg.Allocate(ctx, registry.Request{Region: "east", Family: 4})
-		done <- err
-	}()
-	select {
-	case err := <-done:
-		if !errors.Is(err, registry.ErrStorage) || !strings.Contains(err.Error(), "lock_timeout") {
-			t.Fatalf("allocation behind a held lock: err = %v, want a storage error naming lock_timeout", err)
-		}
-	case <-time.After(10 * time.Second):
-		held.Rollback(ctx) // let the stuck allocation end
-		<-done
-		t.Fatal("an allocation waiting for a lock another connection holds was still waiting after 10s")
-	}
+	release := heldRegion(t, dsn, "east")
+	allocateBehind(t, reg, "east", 10*time.Second, release)
 	// The replica is not stalled: west allocates while east's lock is held.
 	if _, err := reg.Allocate(ctx, registry.Request{Region: "west", Family: 4}); err != nil {
 		t.Fatalf("west while east is locked: %v", err)
 	}
-	if err := held.Rollback(ctx); err != nil {
-		t.Fatal(err)
-	}
+	release()
 	if _, err := reg.Allocate(ctx, registry.Request{Region: "east", Family: 4}); err != nil {
 		t.Fatalf("east once the lock is gone: %v", err)
 	}
@@ -119,36 +91,54 @@ func TestWriteBounds(t *testing.T) {
 	}
 }
 
-// sqlSeen keeps the texts of the statements a Store sends.
-type sqlSeen struct {
-	mu   sync.Mutex
-	sqls []string
+// heldRegion holds region name's row from another connection on dsn, as
+// a hung session or an operator's open transaction would, until release
+// (at the latest when the test ends).
+func heldRegion(t *testing.T, dsn, name string) (release func()) {
+	t.Helper()
+	ctx := context.Background()
+	other, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { other.Close(ctx) })
+	held, err := other.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	release = func() {
+		if err := held.Rollback(ctx); err != nil && !errors.Is(err, pgx.ErrTxClosed) {
+			t.Error(err)
+		}
+	}
+	t.Cleanup(release)
+	if _, err := held.Exec(ctx, `SELECT 1 FROM regions WHERE name = $1 FOR UPDATE`, name); err != nil {
+		t.Fatal(err)
+	}
+	return release
 }
 
-func (c *sqlSeen) add(q string) {
-	c.mu.Lock()
-	c.sqls = append(c.sqls, q)
-	c.mu.Unlock()
-}
-
-func (c *sqlSeen) TraceQueryStart(ctx context.Context, _ *pgx.Conn, d pgx.TraceQueryStartData) context.Context {
-	c.add(d.SQL)
-	return ctx
-}
-func (c *sqlSeen) TraceQueryEnd(context.Context, *pgx.Conn, pgx.TraceQueryEndData) {}
-func (c *sqlSeen) TraceBatchStart(ctx context.Context, _ *pgx.Conn, _ pgx.TraceBatchStartData) context.Context {
-	return ctx
-}
-func (c *sqlSeen) TraceBatchQuery(_ context.Context, _ *pgx.Conn, d pgx.TraceBatchQueryData) {
-	c.add(d.SQL)
-}
-func (c *sqlSeen) TraceBatchEnd(context.Context, *pgx.Conn, pgx.TraceBatchEndData) {}
-
-// since returns the statements sent after the first n.
-func (c *sqlSeen) since(n int) []string {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return slices.Clone(c.sqls[n:])
+// allocateBehind allocates an IPv4 address in region, whose row another
+// connection holds: the allocation must give up after lock_timeout with
+// a storage error naming it, within d (else release lets it end and the
+// test fails).
+func allocateBehind(t *testing.T, reg *registry.Registry, region string, d time.Duration, release func()) {
+	t.Helper()
+	done := make(chan error, 1)
+	go func() {
+		_, err := reg.Allocate(context.Background(), registry.Request{Region: region, Family: 4})
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if !errors.Is(err, registry.ErrStorage) || !strings.Contains(err.Error(), "lock_timeout") {
+			t.Fatalf("allocation behind a held lock: err = %v, want a storage error naming lock_timeout", err)
+		}
+	case <-time.After(d):
+		release() // let the stuck allocation end
+		<-done
+		t.Fatalf("an allocation waiting for a lock another connection holds was still waiting after %s", d)
+	}
 }
 
 // An allocation alone whose region this replica knows sets its bounds and
@@ -159,59 +149,35 @@ func (c *sqlSeen) since(n int) []string {
 func TestRegionLockWithTheBoundsGivesUp(t *testing.T) {
 	ctx := context.Background()
 	dsn := migratedDB(t)
-	seen := &sqlSeen{}
-	st, err := postgres.Open(ctx, dsn, postgres.Options{LockTimeout: 300 * time.Millisecond, Tracer: seen})
+	var mu sync.Mutex
+	var sent []string
+	tracer := sqlTracer(func(q string) {
+		mu.Lock()
+		sent = append(sent, q)
+		mu.Unlock()
+	})
+	st, err := postgres.Open(ctx, dsn, postgres.Options{LockTimeout: 300 * time.Millisecond, Tracer: tracer})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer st.Close()
 	reg := registry.New(st)
-	if _, err := reg.AddRegion(ctx, registry.RegionSpec{Name: "east", Location: location.Location{Country: "US"}}); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := reg.AddBlock(ctx, registry.Block{Prefix: netip.MustParsePrefix("10.0.0.0/16"), Source: registry.SourcePrivate}); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := reg.AddPool(ctx, registry.PoolSpec{Prefix: netip.MustParsePrefix("10.0.0.0/24"), Region: "east", UseAll: true}); err != nil {
-		t.Fatal(err)
-	}
+	regionWithPool(t, reg, "east", "10.0.0.0/24")
 	// Two allocations: the region and the next take are known after them.
 	for range 2 {
 		if _, err := reg.Allocate(ctx, registry.Request{Region: "east", Family: 4}); err != nil {
 			t.Fatal(err)
 		}
 	}
-	other, err := pgx.Connect(ctx, dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer other.Close(ctx)
-	held, err := other.Begin(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer held.Rollback(ctx)
-	if _, err := held.Exec(ctx, `SELECT 1 FROM regions WHERE name = 'east' FOR UPDATE`); err != nil {
-		t.Fatal(err)
-	}
-	n := len(seen.since(0))
-	done := make(chan error, 1)
-	go func() {
-		_, err := reg.Allocate(ctx, registry.Request{Region: "east", Family: 4})
-		done <- err
-	}()
-	select {
-	case err := <-done:
-		if !errors.Is(err, registry.ErrStorage) || !strings.Contains(err.Error(), "lock_timeout") {
-			t.Fatalf("allocation behind a held lock: err = %v, want a storage error naming lock_timeout", err)
-		}
-	case <-time.After(8 * time.Second):
-		held.Rollback(ctx)
-		<-done
-		t.Fatal("an allocation waiting for a region's lock was still waiting after 8s (lock_timeout 300ms)")
-	}
-	sent := seen.since(n)
-	if len(sent) < 2 || !strings.HasPrefix(sent[0], "BEGIN") || !strings.Contains(sent[1], "set_config('lock_timeout'") || !strings.Contains(sent[1], "FOR NO KEY UPDATE") {
-		t.Errorf("the allocation sent %q first; want BEGIN, then the bounds and the region's lock in one statement", sent)
+	release := heldRegion(t, dsn, "east")
+	mu.Lock()
+	n := len(sent)
+	mu.Unlock()
+	allocateBehind(t, reg, "east", 8*time.Second, release)
+	mu.Lock()
+	last := slices.Clone(sent[n:])
+	mu.Unlock()
+	if len(last) < 2 || !strings.HasPrefix(last[0], "BEGIN") || !strings.Contains(last[1], "set_config('lock_timeout'") || !strings.Contains(last[1], "FOR NO KEY UPDATE") {
+		t.Errorf("the allocation sent %q first; want BEGIN, then the bounds and the region's lock in one statement", last)
 	}
 }
