@@ -31,7 +31,8 @@ import (
 // (00081) fails unless the row is the one TakeSmallestFree's statement
 // would take, folded with the allocation's writes (fold.go). The region's
 // lock, read from this replica's copy (lockKnownRegion), goes as
-// lockRegionExpected, which fails the same way when the row is not the
+// lockRegionExpected (with the transaction's bounds in one statement:
+// lockRegionTimed), which fails the same way when the row is not the
 // copy. A failed statement skips the rest of the pipeline, the COMMIT
 // with it: the transaction did nothing, and Update runs it again
 // (serialization_failure, or registry.ErrConflict for any other failure
