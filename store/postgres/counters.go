@@ -31,14 +31,40 @@ const upsertCounts = `INSERT INTO pool_counts (pool_id, kind, bits, day, n)
 	SELECT * FROM unnest($1::bigint[], $2::text[], $3::int[], $4::bigint[], $5::bigint[]) ORDER BY 1, 2, 3, 4
 	ON CONFLICT (pool_id, kind, bits, day) DO UPDATE SET n = pool_counts.n + excluded.n`
 
+// upsertCounts1 and upsertCounts2 are upsertCounts for one and two
+// rows, as VALUES in key order (poolcount's Rows: the keys' order in Go
+// is SQL's, the kinds being three lower-case ASCII words, and a VALUES
+// list is inserted in its order): an allocation's two counters. The
+// arrays' unnest set up five table functions, each with its tuplestore,
+// and a sort, at every allocation (issue 16: the backend's CPU an
+// allocation).
+const (
+	upsertCounts1 = `INSERT INTO pool_counts (pool_id, kind, bits, day, n)
+	VALUES ($1::bigint, $2::text, $3::int, $4::bigint, $5::bigint)
+	ON CONFLICT (pool_id, kind, bits, day) DO UPDATE SET n = pool_counts.n + excluded.n`
+	upsertCounts2 = `INSERT INTO pool_counts (pool_id, kind, bits, day, n)
+	VALUES ($1::bigint, $2::text, $3::int, $4::bigint, $5::bigint), ($6::bigint, $7::text, $8::int, $9::bigint, $10::bigint)
+	ON CONFLICT (pool_id, kind, bits, day) DO UPDATE SET n = pool_counts.n + excluded.n`
+)
+
 // queueCounts queues the upsert of d's changes in b; false if there are
 // none.
 func queueCounts(b *pgx.Batch, d poolcount.Deltas) bool {
 	if len(d) == 0 {
 		return false
 	}
-	pools, kinds, bits, days, ns := poolcount.Columns(d.Rows())
-	b.Queue(upsertCounts, pools, kinds, bits, days, ns)
+	rows := d.Rows()
+	switch len(rows) {
+	case 1:
+		r := rows[0]
+		b.Queue(upsertCounts1, r.Pool, string(r.Kind), int32(r.Bits), r.Day, r.N)
+	case 2:
+		r, q := rows[0], rows[1]
+		b.Queue(upsertCounts2, r.Pool, string(r.Kind), int32(r.Bits), r.Day, r.N, q.Pool, string(q.Kind), int32(q.Bits), q.Day, q.N)
+	default:
+		pools, kinds, bits, days, ns := poolcount.Columns(rows)
+		b.Queue(upsertCounts, pools, kinds, bits, days, ns)
+	}
 	return true
 }
 

@@ -31,7 +31,8 @@ import (
 // (00081) fails unless the row is the one TakeSmallestFree's statement
 // would take, folded with the allocation's writes (fold.go). The region's
 // lock, read from this replica's copy (lockKnownRegion), goes as
-// lockRegionExpected, which fails the same way when the row is not the
+// lockRegionExpected (with the transaction's bounds in one statement:
+// lockRegionTimed), which fails the same way when the row is not the
 // copy. A failed statement skips the rest of the pipeline, the COMMIT
 // with it: the transaction did nothing, and Update runs it again
 // (serialization_failure, or registry.ErrConflict for any other failure
@@ -239,6 +240,35 @@ const lockRegionExpected = `WITH r AS (SELECT ` + regionCols + ` FROM regions WH
 	SELECT cadastre_expect((r.id, r.country, r.subdivision, r.city, r.borrow_policy, r.borrow_bits, r.created_at)
 		IS NOT DISTINCT FROM ($2::bigint, $3::text, $4::text, $5::text, $6::text, $7::integer, $8::bigint), 'region')
 	FROM (VALUES (1)) v LEFT JOIN r ON true`
+
+// lockRegionTimed is lockRegionExpected that also sets the transaction's
+// bounds (setTimeouts, $9 and $10): a transaction alone whose first
+// statement after BEGIN locks a region by its copy sends one statement
+// for both, not two (issue 16: fewer statements per allocation). The
+// bounds are set before the lock is waited for: a targetlist is evaluated
+// in order, and the lock is an InitPlan, run when its value is first
+// needed, by the third column. lock_timeout bounds the wait for the
+// row; statement_timeout, as before, bounds the statements after this
+// one. The row is checked as lockRegionExpected checks it (no row: false).
+const lockRegionTimed = `SELECT set_config('lock_timeout', $9, true), set_config('statement_timeout', $10, true),
+	cadastre_expect(COALESCE((SELECT (id, country, subdivision, city, borrow_policy, borrow_bits, created_at)
+		IS NOT DISTINCT FROM ($2::bigint, $3::text, $4::text, $5::text, $6::text, $7::integer, $8::bigint)
+		FROM regions WHERE name = $1 FOR NO KEY UPDATE), false), 'region')`
+
+// lockExpected queues the lock of region name by its copy known, checked
+// on the server: in place of the transaction's setTimeouts when that is
+// the last statement queued (lockRegionTimed), else after it.
+func (t *tx) lockExpected(name string, known registry.Region) {
+	args := []any{name, known.ID, known.Location.Country, known.Location.Subdivision, known.Location.City,
+		known.Borrow.String(), known.BorrowBits, micros(known.CreatedAt)}
+	if b := t.pending; b != nil && b.Len() > t.carried && len(t.readers) == 0 {
+		if last := b.QueuedQueries[b.Len()-1]; last.SQL == setTimeouts {
+			last.SQL, last.Arguments = lockRegionTimed, append(args, last.Arguments...)
+			return
+		}
+	}
+	t.later(lockRegionExpected, args...)
+}
 
 // takeAlone is TakeSmallestFree in a transaction alone (t.alone): the
 // first expected row without a round trip when one is known, else

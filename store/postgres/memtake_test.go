@@ -280,18 +280,22 @@ func (c *takeCounter) count(sql string) {
 	}
 }
 
-func (c *takeCounter) TraceQueryStart(ctx context.Context, _ *pgx.Conn, d pgx.TraceQueryStartData) context.Context {
-	c.count(d.SQL)
+// sqlTracer is a postgres.Options.Tracer that hands the text of every
+// statement a Store sends, alone or in a batch, to the function.
+type sqlTracer func(sql string)
+
+func (f sqlTracer) TraceQueryStart(ctx context.Context, _ *pgx.Conn, d pgx.TraceQueryStartData) context.Context {
+	f(d.SQL)
 	return ctx
 }
-func (c *takeCounter) TraceQueryEnd(context.Context, *pgx.Conn, pgx.TraceQueryEndData) {}
-func (c *takeCounter) TraceBatchStart(ctx context.Context, _ *pgx.Conn, _ pgx.TraceBatchStartData) context.Context {
+func (f sqlTracer) TraceQueryEnd(context.Context, *pgx.Conn, pgx.TraceQueryEndData) {}
+func (f sqlTracer) TraceBatchStart(ctx context.Context, _ *pgx.Conn, _ pgx.TraceBatchStartData) context.Context {
 	return ctx
 }
-func (c *takeCounter) TraceBatchQuery(_ context.Context, _ *pgx.Conn, d pgx.TraceBatchQueryData) {
-	c.count(d.SQL)
+func (f sqlTracer) TraceBatchQuery(_ context.Context, _ *pgx.Conn, d pgx.TraceBatchQueryData) {
+	f(d.SQL)
 }
-func (c *takeCounter) TraceBatchEnd(context.Context, *pgx.Conn, pgx.TraceBatchEndData) {}
+func (f sqlTracer) TraceBatchEnd(context.Context, *pgx.Conn, pgx.TraceBatchEndData) {}
 
 // TestMemTakeProbes counts the take statements of one shared batch of
 // twelve /32s (a4524fe): a take learns the database's next free row
@@ -338,7 +342,7 @@ func TestMemTakeProbes(t *testing.T) {
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			takes := &takeCounter{}
-			w := openMemWorld(t, true, takes)
+			w := openMemWorld(t, true, sqlTracer(takes.count))
 			// The first batch reads the pools into the Store's cache (a
 			// statement after the take, which forgets the candidate).
 			for _, out := range w.runInOrder(t, []memOp{v4(32), v4(30)}) {

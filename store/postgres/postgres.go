@@ -536,6 +536,8 @@ func (s *Store) run(ctx context.Context, write bool, hints *[]int64, fn func(reg
 	} else {
 		first.Queue(beginView)
 	}
+	// What BEGIN and the bounds queue (a region's lock may take the
+	// bounds' place: lockExpected); more is a statement of fn's.
 	begun := first.Len()
 	x := &tx{raw: c, write: write, hints: hints, s: s, pending: first}
 	err = safeRun(fn, x)
@@ -545,7 +547,7 @@ func (s *Store) run(ctx context.Context, write bool, hints *[]int64, fn func(reg
 		err = x.flush(ctx)
 	}
 	err = s.afterExpected(x, err)
-	if x.pending == first && first.Len() == begun {
+	if x.pending == first && first.Len() == begun && (!write || first.QueuedQueries[begun-1].SQL == setTimeouts) {
 		return err // nothing was sent or queued: no transaction to end
 	}
 	if x.pending == first && err != nil {

@@ -180,8 +180,7 @@ func (t *tx) lockKnownRegion(name string) (registry.Region, bool) {
 	}
 	if t.alone() {
 		// Checked on the server: it may go out with the COMMIT (expect.go).
-		t.later(lockRegionExpected, name, known.ID, known.Location.Country, known.Location.Subdivision, known.Location.City,
-			known.Borrow.String(), known.BorrowBits, micros(known.CreatedAt))
+		t.lockExpected(name, known)
 		t.locked = append(t.locked, known.ID)
 		t.remember(known)
 		return known, true
@@ -653,8 +652,9 @@ func (t *tx) lockPool(ctx context.Context, a *registry.Assignment) error {
 // prefix and one it holds all lie within it, and the live rows of a space
 // do not overlap each other already.
 //
-// The space is compared by texteq(), which the planner estimates to keep
-// a third of the rows, where it takes "space = $n" on a table without
+// The space is compared by a function (cadastre_same_space, 00087; it was
+// texteq() of two subqueries), which the planner estimates to keep a
+// third of the rows, where it takes "space = $n" on a table without
 // statistics (a new register, until autovacuum analyses it) to keep one
 // row in as many as the table holds: the step back then cost a scan of
 // the whole table and a sort, planned once per connection and kept
@@ -675,11 +675,13 @@ func overlapCheck(p, hi, pool, sp, st int) string {
 
 // sameSpace is the condition that the pools whose IDs are the
 // expressions a and b are of one space: equal IDs, or equal spaces read
-// from pools (00078: an assignment's space is its pool's). texteq()
-// keeps the planner's estimate as it was for the space column (see
-// overlapCheck).
+// from pools (00078: an assignment's space is its pool's) by
+// cadastre_same_space (00087), called only for IDs that differ. As two
+// scalar subqueries that comparison was four subplans that every INSERT
+// of an assignment set up and nearly never ran (issue 16). A function
+// keeps the planner's estimate as texteq() kept it (see overlapCheck).
 func sameSpace(a, b string) string {
-	return "(" + a + " = " + b + " OR texteq((SELECT sp.space FROM pools sp WHERE sp.id = " + a + "), (SELECT sp.space FROM pools sp WHERE sp.id = " + b + ")))"
+	return "(" + a + " = " + b + " OR cadastre_same_space(" + a + ", " + b + "))"
 }
 
 // UpdateAssignment implements registry.Tx. The row's state before the
