@@ -62,17 +62,22 @@ const foldView = `CREATE TEMP VIEW IF NOT EXISTS alloc_fold (
 
 var foldTrigger = `CREATE TEMP TRIGGER IF NOT EXISTS alloc_fold INSTEAD OF INSERT ON alloc_fold
 	BEGIN
+		SELECT RAISE(FAIL, 'cadastre: ` + errFreeGone + `') WHERE NOT EXISTS (SELECT 1 FROM free
+			WHERE region_id = NEW.f_region AND family = NEW.family AND bits = NEW.f_bits AND addr = COALESCE(NEW.f_addr, NEW.first) AND pool_id = NEW.pool_id);
+		SELECT RAISE(FAIL, 'cadastre: ` + errIDNotNext + `') WHERE COALESCE((SELECT id FROM assignments ORDER BY id DESC), 0) <> NEW.id - 1;
 		DELETE FROM free WHERE region_id = NEW.f_region AND family = NEW.family AND bits = NEW.f_bits AND addr = COALESCE(NEW.f_addr, NEW.first) AND pool_id = NEW.pool_id;
-		SELECT RAISE(ABORT, 'cadastre: ` + errFreeGone + `') WHERE changes() <> 1;
-		INSERT INTO assignments (id, pool_id, family, first, last, bits, state, tenant, resource, name, created_at, released_at, quarantine_until, space)
-		VALUES (NEW.id, NEW.pool_id, NEW.family, NEW.first, COALESCE(NEW.last, NEW.first), NEW.bits, NEW.state,
+		INSERT INTO assignments (pool_id, family, first, last, bits, state, tenant, resource, name, created_at, released_at, quarantine_until, space)
+		VALUES (NEW.pool_id, NEW.family, NEW.first, COALESCE(NEW.last, NEW.first), NEW.bits, NEW.state,
 			COALESCE(NEW.tenant, ''), COALESCE(NEW.resource, ''), COALESCE(NEW.name, ''), NEW.created_at, NEW.released_at, NEW.quarantine_until, NEW.space);
 		INSERT INTO events (at, actor, action, subject_kind, subject_id, subject, before, after)
 		VALUES (NEW.e_at, NEW.e_actor, NEW.e_action, NEW.e_kind, NEW.e_subject_id, NEW.e_subject, NEW.e_before, NEW.e_after);
 	END`
 
 const (
-	foldSQL = `INSERT INTO alloc_fold VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+	// foldSQL is INSERT OR FAIL: with the trigger's RAISE(FAIL)s and
+	// 00070's, nothing in the statement may abort, so SQLite opens no
+	// statement journal for it (see "No statement journal" above).
+	foldSQL = `INSERT OR FAIL INTO alloc_fold VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
 	// insertWithID is InsertAssignment's INSERT with the ID it was given.
 	insertWithID = `INSERT INTO assignments (id, pool_id, family, first, last, bits, state, tenant, resource, name, created_at, released_at, quarantine_until, space)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
@@ -84,8 +89,13 @@ const (
 	maxIDSQL = `SELECT COALESCE(MAX(id), 0), (SELECT through FROM pool_counts_mark) FROM assignments`
 )
 
-// errFreeGone marks a held take whose prefix the free table no longer held.
-const errFreeGone = "the free prefix to take is gone"
+// errFreeGone marks a held take whose prefix the free table no longer
+// held; errIDNotNext a held insert whose ID is not the one the row gets
+// (one more than the largest).
+const (
+	errFreeGone  = "the free prefix to take is gone"
+	errIDNotNext = "the assignment ID is not the next one"
+)
 
 // idKept are the texts that insert assignments and keep rowCache.nextID in
 // step; any other text that inserts or deletes assignments drops it.
@@ -309,10 +319,25 @@ func a16(b []byte) netip.Addr {
 // heldFailed drops the writer's caches, which counted the held writes,
 // and says what failed. A take whose prefix is gone is a conflict, as a
 // concurrent writer's take is on the plain path (registry.removeFree).
+//
+// The caller's transaction fails whatever the caller does with the error
+// (runBatch): the folded statement is INSERT OR FAIL, and a RAISE(FAIL)
+// or a constraint that fails keeps what the statement wrote before it (the
+// free row's DELETE, the assignment's row), which only the caller's
+// rollback undoes.
 func (w *wtx) heldFailed(err error) error {
 	w.rows.reset()
-	if strings.Contains(err.Error(), errFreeGone) {
-		return fmt.Errorf("held allocation: %s: %w", errFreeGone, registry.ErrConflict)
+	msg := err.Error()
+	switch {
+	case strings.Contains(msg, errFreeGone):
+		err = fmt.Errorf("held allocation: %s: %w", errFreeGone, registry.ErrConflict)
+	case strings.Contains(msg, errIDNotNext):
+		err = fmt.Errorf("held allocation: %s: %w", errIDNotNext, registry.ErrConflict)
+	default:
+		err = fmt.Errorf("held allocation: %w", mapErr(err))
 	}
-	return fmt.Errorf("held allocation: %w", mapErr(err))
+	if w.failed == nil {
+		w.failed = err
+	}
+	return err
 }

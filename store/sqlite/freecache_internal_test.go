@@ -9,6 +9,7 @@ import (
 
 	"github.com/cadastre-ipam/cadastre/location"
 	"github.com/cadastre-ipam/cadastre/registry"
+	msqlite "modernc.org/sqlite"
 )
 
 // The DELETE by key proves every take from the writer's free list: a
@@ -49,29 +50,8 @@ func TestFreeCacheTakeIsProvenByTheTable(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			s, err := Open(ctx, filepath.Join(t.TempDir(), "p.db"), Options{NoSync: true})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer s.Close()
-			r := registry.New(s)
-			if _, err := r.AddRegion(ctx, registry.RegionSpec{Name: "r", Location: location.Location{Country: "US"}}); err != nil {
-				t.Fatal(err)
-			}
-			pfx := netip.MustParsePrefix("fd00:db8::/56")
-			if _, err := r.AddBlock(ctx, registry.Block{Prefix: pfx, Source: "private"}); err != nil {
-				t.Fatal(err)
-			}
-			if _, err := r.AddPool(ctx, registry.PoolSpec{Prefix: pfx, Region: "r", UseAll: true}); err != nil {
-				t.Fatal(err)
-			}
-			got, err := r.Allocate(ctx, registry.Request{Region: "r", Family: 6, Bits: 64})
-			if err != nil {
-				t.Fatal(err)
-			}
-			first := got[0]
 			// Spoil the copy: the first assignment's prefix, as if free.
-			phantom := registry.FreePrefix{RegionID: first.RegionID, PoolID: first.PoolID, Prefix: first.Prefix}
+			s, r, first, phantom := withPhantom(t)
 			if err := s.Update(ctx, func(rt registry.Tx) error {
 				c := rt.(*tx).cache()
 				if c.free.scopes[freeScope{first.RegionID, 6}] == nil {
@@ -91,7 +71,7 @@ func TestFreeCacheTakeIsProvenByTheTable(t *testing.T) {
 			}
 			// Whatever happened, the copy was dropped: the next allocation
 			// is the table's smallest.
-			got, err = r.Allocate(ctx, registry.Request{Region: "r", Family: 6, Bits: 64})
+			got, err := r.Allocate(ctx, registry.Request{Region: "r", Family: 6, Bits: 64})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -100,4 +80,134 @@ func TestFreeCacheTakeIsProvenByTheTable(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestHeldFailureFailsTheCaller: the folded allocation is INSERT OR FAIL
+// (fold.go), so a check that refuses it after the free row's DELETE keeps
+// that DELETE in the transaction; the caller's transaction fails whatever
+// the caller does with the error. Here the free list (table and copy) is
+// given the prefix of a live assignment, so the take and the DELETE pass
+// and the overlap trigger refuses the row; the caller ignores the error
+// and returns nil. Update fails with the overlap and nothing of it is
+// kept: the free row is still there. Without wtx.failed the transaction
+// commits the DELETE.
+func TestHeldFailureFailsTheCaller(t *testing.T) {
+	ctx := context.Background()
+	s, _, first, phantom := withPhantom(t)
+	if err := s.Update(ctx, func(rt registry.Tx) error { return rt.AddFree(ctx, phantom) }); err != nil {
+		t.Fatal(err)
+	}
+	var sawErr error
+	err := s.Update(ctx, func(rt registry.Tx) error {
+		rt.(registry.WriteDeferrer).DeferWrites()
+		f, ok, err := rt.(registry.FreeTaker).TakeSmallestFree(ctx, first.RegionID, 6, 64)
+		if err != nil || !ok || f != phantom {
+			t.Fatalf("take: %v %v %v, want the phantom %v", f, ok, err, phantom)
+		}
+		a := first
+		a.ID = 0
+		if err := rt.InsertAssignment(ctx, &a); err != nil {
+			t.Fatal(err) // held
+		}
+		sawErr = rt.AppendEvent(ctx, &registry.Event{At: first.CreatedAt, Actor: "test", Action: "assignment.allocate", SubjectKind: "assignment", SubjectID: a.ID, Subject: a.Prefix.String()})
+		return nil // the caller goes on
+	})
+	if !errors.Is(sawErr, registry.ErrOverlap) {
+		t.Errorf("the folded allocation: %v, want ErrOverlap", sawErr)
+	}
+	if !errors.Is(err, registry.ErrOverlap) {
+		t.Errorf("Update: %v, want the held allocation's ErrOverlap", err)
+	}
+	var n int
+	if err := s.rdb.QueryRowContext(ctx, `SELECT count(*) FROM free WHERE addr = ? AND bits = 64`, addrBytes(first.Prefix.Addr())).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	if n != 1 {
+		t.Errorf("the free row of %s: %d rows after the failed caller, want 1 (kept)", first.Prefix, n)
+	}
+}
+
+// TestWriterLookaside: the writer's SQLite allocations during single
+// allocations come from its lookaside (lookaside.go): none misses for
+// want of a free slot, and at most one an allocation for its size (the
+// fold's trigger frame). With SQLite's default 40 slots the lookaside is
+// full of what the prepared statements hold, and every one of an
+// allocation's ~33 misses (fails on main).
+func TestWriterLookaside(t *testing.T) {
+	ctx := context.Background()
+	s, r := storeWithPool(t, "10.0.0.0/16")
+	allocate := func(n int) {
+		for range n {
+			if _, err := r.Allocate(ctx, registry.Request{Region: "r", Family: 4, Bits: 32}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	// status reads (and resets) the writer connection's lookaside counters.
+	status := func() (hit, missSize, missFull int) {
+		err := s.Update(ctx, func(rt registry.Tx) error {
+			return rt.(*tx).q.(*wtx).conn.Raw(func(dc any) error {
+				st := dc.(msqlite.DBStatus)
+				var err error
+				for _, c := range []struct {
+					op msqlite.DBStatusOp
+					v  *int
+				}{{msqlite.DBStatusLookasideHit, &hit}, {msqlite.DBStatusLookasideMissSize, &missSize}, {msqlite.DBStatusLookasideMissFull, &missFull}} {
+					if _, *c.v, err = st.Status(c.op, true); err != nil {
+						return err
+					}
+				}
+				return nil
+			})
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return hit, missSize, missFull
+	}
+	allocate(200) // statements prepared, caches filled
+	status()
+	allocate(200)
+	hit, missSize, missFull := status()
+	if hit == 0 || missFull > 0 || missSize > 200+10 {
+		t.Errorf("200 allocations: lookaside hits %d, misses %d for size and %d for a full lookaside, want none for a full one, at most one an allocation for size", hit, missSize, missFull)
+	}
+}
+
+// storeWithPool opens a store of its own whose region "r" holds the
+// private pool pfx, closed at the test's end.
+func storeWithPool(t *testing.T, pfx string) (*Store, *registry.Registry) {
+	t.Helper()
+	ctx := context.Background()
+	s, err := Open(ctx, filepath.Join(t.TempDir(), "p.db"), Options{NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	r := registry.New(s)
+	if _, err := r.AddRegion(ctx, registry.RegionSpec{Name: "r", Location: location.Location{Country: "US"}}); err != nil {
+		t.Fatal(err)
+	}
+	p := netip.MustParsePrefix(pfx)
+	if _, err := r.AddBlock(ctx, registry.Block{Prefix: p, Source: "private"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.AddPool(ctx, registry.PoolSpec{Prefix: p, Region: "r", UseAll: true}); err != nil {
+		t.Fatal(err)
+	}
+	return s, r
+}
+
+// withPhantom is storeWithPool's IPv6 /56 with one /64 allocated (first)
+// and that prefix as a free prefix of its pool (phantom), for a test to
+// put in the free list.
+func withPhantom(t *testing.T) (*Store, *registry.Registry, registry.Assignment, registry.FreePrefix) {
+	t.Helper()
+	s, r := storeWithPool(t, "fd00:db8::/56")
+	got, err := r.Allocate(context.Background(), registry.Request{Region: "r", Family: 6, Bits: 64})
+	if err != nil {
+		t.Fatal(err)
+	}
+	first := got[0]
+	return s, r, first, registry.FreePrefix{RegionID: first.RegionID, PoolID: first.PoolID, Prefix: first.Prefix}
 }

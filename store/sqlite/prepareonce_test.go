@@ -102,29 +102,10 @@ func queryPlan(ctx context.Context, t *testing.T, db planQuerier, q string, args
 // connection is read-only, so nothing is written.
 func reprepares(t *testing.T, path, q string) int {
 	t.Helper()
-	tls := libc.NewTLS()
-	defer tls.Close()
-	cpath, err := libc.CString(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer libc.Xfree(tls, cpath)
-	pp := tls.Alloc(int(unsafe.Sizeof(uintptr(0))))
-	defer tls.Free(int(unsafe.Sizeof(uintptr(0))))
-	if rc := sqlite3.Xsqlite3_open_v2(tls, cpath, pp, sqlite3.SQLITE_OPEN_READONLY, 0); rc != sqlite3.SQLITE_OK {
-		t.Fatalf("open %s: code %d", path, rc)
-	}
-	db := cPointer(pp)
-	defer sqlite3.Xsqlite3_close_v2(tls, db)
-	cq, err := libc.CString(q)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer libc.Xfree(tls, cq)
-	if rc := sqlite3.Xsqlite3_prepare_v2(tls, db, cq, -1, pp, 0); rc != sqlite3.SQLITE_OK {
-		t.Fatalf("prepare %q: code %d", q, rc)
-	}
-	st := cPointer(pp)
+	c := openC(t, path, sqlite3.SQLITE_OPEN_READONLY)
+	defer c.close()
+	tls := c.tls
+	st := c.prepare(q)
 	defer sqlite3.Xsqlite3_finalize(tls, st)
 	expired := 0
 	for range 3 {
@@ -143,6 +124,67 @@ func reprepares(t *testing.T, path, q string) int {
 		t.Logf("%q: expired %d times after binding, re-prepared %d times", q, expired, n)
 	}
 	return max(n, expired)
+}
+
+// cConn is a connection of its own to a database file through SQLite's C
+// API (modernc's transpiled library), for what database/sql does not show.
+type cConn struct {
+	t   *testing.T
+	tls *libc.TLS
+	db  uintptr
+	pp  uintptr // room for one pointer, an out parameter
+	mem []uintptr
+}
+
+// openC opens the database at path with flags (sqlite3_open_v2's).
+func openC(t *testing.T, path string, flags int32) *cConn {
+	t.Helper()
+	c := &cConn{t: t, tls: libc.NewTLS()}
+	c.pp = c.tls.Alloc(int(unsafe.Sizeof(uintptr(0))))
+	if rc := sqlite3.Xsqlite3_open_v2(c.tls, c.cstring(path), c.pp, flags, 0); rc != sqlite3.SQLITE_OK {
+		c.close()
+		t.Fatalf("open %s: code %d", path, rc)
+	}
+	c.db = cPointer(c.pp)
+	return c
+}
+
+// cstring is s in C memory, freed by close.
+func (c *cConn) cstring(s string) uintptr {
+	p, err := libc.CString(s)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	c.mem = append(c.mem, p)
+	return p
+}
+
+// exec runs q (sqlite3_exec).
+func (c *cConn) exec(q string) {
+	c.t.Helper()
+	if rc := sqlite3.Xsqlite3_exec(c.tls, c.db, c.cstring(q), 0, 0, 0); rc != sqlite3.SQLITE_OK {
+		c.t.Fatalf("%s: %s", q, libc.GoString(sqlite3.Xsqlite3_errmsg(c.tls, c.db)))
+	}
+}
+
+// prepare prepares q; the caller finalizes it.
+func (c *cConn) prepare(q string) uintptr {
+	c.t.Helper()
+	if rc := sqlite3.Xsqlite3_prepare_v2(c.tls, c.db, c.cstring(q), -1, c.pp, 0); rc != sqlite3.SQLITE_OK {
+		c.t.Fatalf("prepare %q: %s", q, libc.GoString(sqlite3.Xsqlite3_errmsg(c.tls, c.db)))
+	}
+	return cPointer(c.pp)
+}
+
+func (c *cConn) close() {
+	if c.db != 0 {
+		sqlite3.Xsqlite3_close_v2(c.tls, c.db)
+	}
+	for _, p := range c.mem {
+		libc.Xfree(c.tls, p)
+	}
+	c.tls.Free(int(unsafe.Sizeof(uintptr(0))))
+	c.tls.Close()
 }
 
 // cPointer reads the pointer stored at p, memory of libc's allocator

@@ -468,12 +468,15 @@ func (s *Store) runBatch(ctx context.Context, conn *sql.Conn, stmts map[string]*
 		}
 		w.use.begin()
 		w.cnt.begin()
-		w.deferring, w.held = false, held{}
+		w.deferring, w.held, w.failed = false, held{}, nil
 		err := safeRun(j.fn, &tx{q: w})
 		if err == nil && w.held.active() {
 			err = w.flush(ctx) // a held write fails its caller
 		}
-		w.deferring, w.held = false, held{}
+		if err == nil && w.failed != nil {
+			err = w.failed
+		}
+		w.deferring, w.held, w.failed = false, held{}, nil
 		w.use.end(err != nil)
 		w.cnt.end(err != nil)
 		results[i] = err
@@ -617,6 +620,10 @@ type wtx struct {
 	// statement and when the caller's function returns.
 	deferring bool
 	held      held
+	// failed is the first failure of a held write in the running
+	// caller's function: it fails the caller's transaction even if the
+	// caller went on (heldFailed).
+	failed error
 }
 
 func (w *wtx) stmt(ctx context.Context, q string) (*sql.Stmt, error) {

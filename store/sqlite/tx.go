@@ -614,7 +614,7 @@ func (t *tx) InsertAssignments(ctx context.Context, as []registry.Assignment) er
 			a.ID = last
 			args = append(args, a.ID, addrBytes(a.Prefix.Addr()), addrBytes(prefix.Last(a.Prefix)))
 		}
-		if _, err := t.q.exec(ctx, `INSERT INTO assignments (id, pool_id, family, first, last, bits, state, tenant, resource, name, created_at, released_at, quarantine_until, space)
+		if err := t.insertRows(ctx, n, `INSERT INTO assignments (id, pool_id, family, first, last, bits, state, tenant, resource, name, created_at, released_at, quarantine_until, space)
 		SELECT column1, ?1, ?2, column2, column3, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, (SELECT space FROM pools WHERE id = ?1) FROM (VALUES `+valuesList(n, cols)+`)`, args...); err != nil {
 			return mapErr(err)
 		}
@@ -622,6 +622,37 @@ func (t *tx) InsertAssignments(ctx context.Context, as []registry.Assignment) er
 		as = as[n:]
 	}
 	return nil
+}
+
+// insertRows runs q, an INSERT of n rows into assignments, as a statement
+// that fails whole: the triggers that check each row (00070) refuse one
+// with RAISE(FAIL), which keeps the rows the statement inserted before it,
+// so a statement of several rows runs in a savepoint of its own, rolled
+// back if it fails. A caller that goes on after the error (a load names
+// the line that overlaps by reading the register) sees none of its rows.
+func (t *tx) insertRows(ctx context.Context, n int, q string, args ...any) error {
+	if n == 1 {
+		_, err := t.q.exec(ctx, q, args...)
+		return err
+	}
+	if _, err := t.q.exec(ctx, "SAVEPOINT insert_rows"); err != nil {
+		return err
+	}
+	if _, err := t.q.exec(ctx, q, args...); err != nil {
+		_, rerr := t.q.exec(ctx, "ROLLBACK TO insert_rows")
+		if rerr == nil {
+			_, rerr = t.q.exec(ctx, "RELEASE insert_rows")
+		}
+		if rerr != nil {
+			err = errors.Join(err, fmt.Errorf("roll back the rows: %w", rerr))
+			if w, ok := t.q.(*wtx); ok && w.failed == nil {
+				w.failed = err // what the statement wrote may be kept
+			}
+		}
+		return err
+	}
+	_, err := t.q.exec(ctx, "RELEASE insert_rows")
+	return err
 }
 
 // lastAssignmentID is the largest assignment ID so far; room says whether
@@ -1422,7 +1453,7 @@ func (t *tx) LoadAssignments(ctx context.Context, as []registry.Assignment) erro
 			args = append(args, a.ID, a.PoolID, fam, first, end, bits, string(a.State), a.Tenant, a.Resource, a.Name,
 				micros(a.CreatedAt), optMicros(a.ReleasedAt), optMicros(a.QuarantineUntil))
 		}
-		if _, err := t.q.exec(ctx, `INSERT INTO assignments (id, pool_id, family, first, last, bits, state, tenant, resource, name, created_at, released_at, quarantine_until, space)
+		if err := t.insertRows(ctx, n, `INSERT INTO assignments (id, pool_id, family, first, last, bits, state, tenant, resource, name, created_at, released_at, quarantine_until, space)
 		SELECT column1, column2, column3, column4, column5, column6, column7, column8, column9, column10, column11, column12, column13,
 			(SELECT space FROM pools WHERE id = column2) FROM (VALUES `+valuesList(n, cols)+`)`, args...); err != nil {
 			return mapErr(err)
