@@ -27,9 +27,9 @@ import (
 // counter rows in a cycle.
 
 // upsertCounts adds a transaction's changes to the counter rows.
-const upsertCounts = `INSERT INTO pool_counts (pool_id, kind, bits, day, n)
+const upsertCounts = countsInto + `
 	SELECT * FROM unnest($1::bigint[], $2::text[], $3::int[], $4::bigint[], $5::bigint[]) ORDER BY 1, 2, 3, 4
-	ON CONFLICT (pool_id, kind, bits, day) DO UPDATE SET n = pool_counts.n + excluded.n`
+	` + countsOnConflict
 
 // upsertCounts1 and upsertCounts2 are upsertCounts for one and two
 // rows, as VALUES in key order (poolcount's Rows: the keys' order in Go
@@ -39,12 +39,18 @@ const upsertCounts = `INSERT INTO pool_counts (pool_id, kind, bits, day, n)
 // and a sort, at every allocation (issue 16: the backend's CPU an
 // allocation).
 const (
-	upsertCounts1 = `INSERT INTO pool_counts (pool_id, kind, bits, day, n)
+	upsertCounts1 = countsInto + `
 	VALUES ($1::bigint, $2::text, $3::int, $4::bigint, $5::bigint)
-	ON CONFLICT (pool_id, kind, bits, day) DO UPDATE SET n = pool_counts.n + excluded.n`
-	upsertCounts2 = `INSERT INTO pool_counts (pool_id, kind, bits, day, n)
+	` + countsOnConflict
+	upsertCounts2 = countsInto + `
 	VALUES ($1::bigint, $2::text, $3::int, $4::bigint, $5::bigint), ($6::bigint, $7::text, $8::int, $9::bigint, $10::bigint)
-	ON CONFLICT (pool_id, kind, bits, day) DO UPDATE SET n = pool_counts.n + excluded.n`
+	` + countsOnConflict
+)
+
+// countsInto and countsOnConflict are what the upserts share.
+const (
+	countsInto       = `INSERT INTO pool_counts (pool_id, kind, bits, day, n)`
+	countsOnConflict = `ON CONFLICT (pool_id, kind, bits, day) DO UPDATE SET n = pool_counts.n + excluded.n`
 )
 
 // queueCounts queues the upsert of d's changes in b; false if there are
@@ -54,17 +60,16 @@ func queueCounts(b *pgx.Batch, d poolcount.Deltas) bool {
 		return false
 	}
 	rows := d.Rows()
-	switch len(rows) {
-	case 1:
-		r := rows[0]
-		b.Queue(upsertCounts1, r.Pool, string(r.Kind), int32(r.Bits), r.Day, r.N)
-	case 2:
-		r, q := rows[0], rows[1]
-		b.Queue(upsertCounts2, r.Pool, string(r.Kind), int32(r.Bits), r.Day, r.N, q.Pool, string(q.Kind), int32(q.Bits), q.Day, q.N)
-	default:
+	if len(rows) > 2 {
 		pools, kinds, bits, days, ns := poolcount.Columns(rows)
 		b.Queue(upsertCounts, pools, kinds, bits, days, ns)
+		return true
 	}
+	args := make([]any, 0, 5*len(rows))
+	for _, r := range rows {
+		args = append(args, r.Pool, string(r.Kind), int32(r.Bits), r.Day, r.N)
+	}
+	b.Queue([...]string{upsertCounts1, upsertCounts2}[len(rows)-1], args...)
 	return true
 }
 

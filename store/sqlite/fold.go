@@ -327,17 +327,15 @@ func a16(b []byte) netip.Addr {
 // rollback undoes.
 func (w *wtx) heldFailed(err error) error {
 	w.rows.reset()
-	msg := err.Error()
-	switch {
-	case strings.Contains(msg, errFreeGone):
-		err = fmt.Errorf("held allocation: %s: %w", errFreeGone, registry.ErrConflict)
-	case strings.Contains(msg, errIDNotNext):
-		err = fmt.Errorf("held allocation: %s: %w", errIDNotNext, registry.ErrConflict)
-	default:
-		err = fmt.Errorf("held allocation: %w", mapErr(err))
+	failed := fmt.Errorf("held allocation: %w", mapErr(err))
+	for _, conflict := range []string{errFreeGone, errIDNotNext} {
+		if strings.Contains(err.Error(), conflict) {
+			failed = fmt.Errorf("held allocation: %s: %w", conflict, registry.ErrConflict)
+			break
+		}
 	}
 	if w.failed == nil {
-		w.failed = err
+		w.failed = failed
 	}
-	return err
+	return failed
 }
