@@ -222,23 +222,6 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	return exitCode(err)
 }
 
-// serves reports whether the verb c runs until it is stopped (serve, dns
-// serve, demo --serve): its register's writer then keeps the store's large
-// SQLite lookaside, worth it over many allocations (issue 16). Every other
-// verb opens its register for a few statements and exits, and takes
-// SQLite's small default, which is cheaper to set up
-// (sqlite.OneShotLookaside).
-func serves(c *cobra.Command) bool {
-	switch c.CommandPath() {
-	case "cadastre serve", "cadastre dns serve":
-		return true
-	case "cadastre demo":
-		on, err := c.Flags().GetBool("serve")
-		return err == nil && on
-	}
-	return false
-}
-
 func newRoot(a *app) *cobra.Command {
 	root := &cobra.Command{
 		Use:   "cadastre",
@@ -269,10 +252,6 @@ policy, 7 database unusable.`,
 		// one as a plain error (exit 1); checking here makes it a usage error.
 		PersistentPreRunE: func(c *cobra.Command, args []string) error {
 			a.setVerb(c.CommandPath())
-			if !serves(c) {
-				// Nothing is open yet; a refusal only leaves the large lookaside.
-				sqlite.OneShotLookaside()
-			}
 			if err := c.ValidateRequiredFlags(); err != nil {
 				return usageError{fmt.Errorf("%s: %w (see `%s --help`)", c.CommandPath(), err, c.CommandPath())}
 			}

@@ -4,10 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/netip"
-	"os"
-	"os/exec"
 	"path/filepath"
-	"strings"
 	"testing"
 
 	"github.com/cadastre-ipam/cadastre/location"
@@ -137,87 +134,48 @@ func TestHeldFailureFailsTheCaller(t *testing.T) {
 // full of what the prepared statements hold, and every one of an
 // allocation's ~33 misses (fails on main).
 func TestWriterLookaside(t *testing.T) {
+	ctx := context.Background()
 	s, r := storeWithPool(t, "10.0.0.0/16")
-	allocateN(t, r, 200) // statements prepared, caches filled
-	writerLookaside(t, s)
-	allocateN(t, r, 200)
-	hit, missSize, missFull := writerLookaside(t, s)
+	allocate := func(n int) {
+		for range n {
+			if _, err := r.Allocate(ctx, registry.Request{Region: "r", Family: 4, Bits: 32}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	// status reads (and resets) the writer connection's lookaside counters.
+	status := func() (hit, missSize, missFull int) {
+		err := s.Update(ctx, func(rt registry.Tx) error {
+			return rt.(*tx).q.(*wtx).conn.Raw(func(dc any) error {
+				st := dc.(msqlite.DBStatus)
+				var err error
+				for _, c := range []struct {
+					op msqlite.DBStatusOp
+					v  *int
+				}{{msqlite.DBStatusLookasideHit, &hit}, {msqlite.DBStatusLookasideMissSize, &missSize}, {msqlite.DBStatusLookasideMissFull, &missFull}} {
+					if _, *c.v, err = st.Status(c.op, true); err != nil {
+						return err
+					}
+				}
+				return nil
+			})
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return hit, missSize, missFull
+	}
+	allocate(200) // statements prepared, caches filled
+	status()
+	allocate(200)
+	hit, missSize, missFull := status()
 	if hit == 0 || missFull > 0 || missSize > 200+10 {
 		t.Errorf("200 allocations: lookaside hits %d, misses %d for size and %d for a full lookaside, want none for a full one, at most one an allocation for size", hit, missSize, missFull)
 	}
 }
 
-// oneShotEnv makes the test binary, run again by TestOneShotLookaside,
-// run that test's part in a process of its own: OneShotLookaside changes
-// every connection the process opens after it.
-const oneShotEnv = "CADASTRE_TEST_ONE_SHOT_LOOKASIDE"
-
-// OneShotLookaside, called before the process's first connection, gives
-// the connections SQLite's small lookaside (the writer's fills up, as
-// TestWriterLookaside wants it not to with the package's default), and
-// is refused once a connection was opened. A CLI verb calls it
-// (cmd/cadastre): the large lookaside's ~250 page faults a connection
-// were ~16 % of a verb's CPU.
-func TestOneShotLookaside(t *testing.T) {
-	if os.Getenv(oneShotEnv) != "1" {
-		cmd := exec.Command(os.Args[0], "-test.run", "^TestOneShotLookaside$", "-test.count", "1")
-		cmd.Env = append(os.Environ(), oneShotEnv+"=1")
-		out, err := cmd.CombinedOutput()
-		if err != nil || !strings.Contains(string(out), "PASS") {
-			t.Fatalf("the test in a process of its own: %v\n%s", err, out)
-		}
-		return
-	}
-	if !OneShotLookaside() {
-		t.Fatal("OneShotLookaside before any connection: refused")
-	}
-	s, r := storeWithPool(t, "10.0.0.0/16")
-	if OneShotLookaside() {
-		t.Error("OneShotLookaside after a connection: taken, want refused")
-	}
-	allocateN(t, r, 200)
-	writerLookaside(t, s)
-	allocateN(t, r, 200)
-	if hit, missSize, missFull := writerLookaside(t, s); missFull == 0 {
-		t.Errorf("200 allocations: lookaside hits %d, misses %d for size and none for a full lookaside: the package's large lookaside, want SQLite's small one", hit, missSize)
-	}
-}
-
-// allocateN makes n allocations of one IPv4 address in region r.
-func allocateN(t *testing.T, r *registry.Registry, n int) {
-	t.Helper()
-	for range n {
-		if _, err := r.Allocate(context.Background(), registry.Request{Region: "r", Family: 4, Bits: 32}); err != nil {
-			t.Fatal(err)
-		}
-	}
-}
-
-// writerLookaside reads (and resets) the writer connection's lookaside
-// counters.
-func writerLookaside(t *testing.T, s *Store) (hit, missSize, missFull int) {
-	t.Helper()
-	err := s.Update(context.Background(), func(rt registry.Tx) error {
-		return rt.(*tx).q.(*wtx).conn.Raw(func(dc any) error {
-			st := dc.(msqlite.DBStatus)
-			var err error
-			for _, c := range []struct {
-				op msqlite.DBStatusOp
-				v  *int
-			}{{msqlite.DBStatusLookasideHit, &hit}, {msqlite.DBStatusLookasideMissSize, &missSize}, {msqlite.DBStatusLookasideMissFull, &missFull}} {
-				if _, *c.v, err = st.Status(c.op, true); err != nil {
-					return err
-				}
-			}
-			return nil
-		})
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return hit, missSize, missFull
-}
-
+// storeWithPool opens a store of its own whose region "r" holds the
+// private pool pfx, closed at the test's end.
 func storeWithPool(t *testing.T, pfx string) (*Store, *registry.Registry) {
 	t.Helper()
 	ctx := context.Background()

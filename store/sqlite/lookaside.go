@@ -31,35 +31,12 @@ const (
 // package initialized earlier), SQLite refuses it and keeps its default:
 // slower, not wrong. TestWriterLookaside checks that it took.
 func init() {
-	configLookaside(lookasideSize, lookasideSlots)
-}
-
-// OneShotLookaside gives every connection the process opens after it
-// SQLite's default lookaside (40 slots of 1,200 bytes) instead of
-// lookasideSlots of lookasideSize, for a process that opens its register
-// for one command and exits (a CLI verb). SQLite sets a connection's
-// lookaside up by writing into every slot, so the 1 MB costs ~250 page
-// faults a connection when it is opened, used or not: ~9 ms of CPU, ~16 %
-// of a CLI verb's ~55 ms on a host where page faults are dear, and the
-// cmd/cadastre tests run ~1,900 verbs (bench/README.md, "Session 20:
-// citime"). What the large lookaside saves is per allocation of a writer
-// that lives long (a server); a verb's few statements never fill the
-// small one. It must be called before the process's first connection and
-// not beside an Open; after one, SQLite refuses it and it reports false
-// (the connections keep the large lookaside: dearer to open, not wrong).
-func OneShotLookaside() bool {
-	return configLookaside(1200, 40)
-}
-
-// configLookaside sets the lookaside of the connections opened after it:
-// slots of size bytes. It reports whether SQLite took it.
-func configLookaside(size, slots int32) bool {
 	tls := libc.NewTLS()
 	defer tls.Close()
 	va := libc.Xmalloc(tls, 16)
 	if va == 0 {
-		return false
+		return
 	}
 	defer libc.Xfree(tls, va)
-	return sqlite3.Xsqlite3_config(tls, sqlite3.SQLITE_CONFIG_LOOKASIDE, libc.VaList(va, size, slots)) == sqlite3.SQLITE_OK
+	sqlite3.Xsqlite3_config(tls, sqlite3.SQLITE_CONFIG_LOOKASIDE, libc.VaList(va, int32(lookasideSize), int32(lookasideSlots)))
 }
