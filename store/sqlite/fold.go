@@ -145,13 +145,6 @@ const (
 	foldKind   = registry.KindAssignment
 )
 
-// foldDefaults are the fold's arguments (their index in its VALUES) sent
-// as NULL when they hold the trigger's text for a NULL.
-var foldDefaults = [...]struct {
-	arg  int
-	text string
-}{{9, foldState}, {19, foldAction}, {20, foldKind}}
-
 // execFold runs the folded statement on the driver's own statement, with
 // values of the driver's types: database/sql would copy its arguments
 // into a new slice, check each (by reflection for an int or a pointer)
@@ -289,13 +282,19 @@ func (h *held) foldValues(e *registry.Event) (args [foldArgs]any) {
 			args[i] = nil
 		}
 	}
-	args[17], args[18], args[19], args[20], args[21], args[22], args[23], args[24] = micros(e.At), e.Actor, e.Action, e.SubjectKind, e.SubjectID, e.Subject, payload(e.Before, e), payload(e.After, e)
-	// So do the texts an allocation's row and event nearly always hold:
-	// the trigger writes them for a NULL (foldDefaults).
-	for _, d := range foldDefaults {
-		if args[d.arg] == d.text {
-			args[d.arg] = nil
-		}
+	args[17], args[18], args[21], args[22], args[23], args[24] = micros(e.At), e.Actor, e.SubjectID, e.Subject, payload(e.Before, e), payload(e.After, e)
+	// So do the texts a plain allocation's row and event hold, which the
+	// trigger writes for a NULL (foldState, foldAction, foldKind); the
+	// event's are compared before they are put in an interface (each
+	// string put in one is a Go allocation).
+	if args[9] == foldState {
+		args[9] = nil
+	}
+	if e.Action != foldAction {
+		args[19] = e.Action
+	}
+	if e.SubjectKind != foldKind {
+		args[20] = e.SubjectKind
 	}
 	return args
 }

@@ -10,8 +10,8 @@ import (
 )
 
 // TestFoldTextsAsNull: the folded allocation sends as NULL the texts its
-// trigger writes for one (foldDefaults: the row's state, the event's
-// action and subject kind), so that the driver copies into C
+// trigger writes for one (foldState, foldAction, foldKind: the row's
+// state, the event's action and subject kind), so that the driver copies into C
 // memory only the texts that vary (issue 16: the allocation's own CPU;
 // bench/README.md, "Session 20: sqlitecpu"); any other value goes as it is.
 func TestFoldTextsAsNull(t *testing.T) {
@@ -66,7 +66,8 @@ func TestFoldTextsAsNull(t *testing.T) {
 }
 
 // TestFoldWritesDefaultTexts: the trigger writes the texts sent as NULL
-// (foldDefaults): allocations folded into one statement each (all but
+// (foldState, foldAction, foldKind):
+// allocations folded into one statement each (all but
 // the first, which fills the writer's caches) read back with their state,
 // their events with their action and subject kind.
 func TestFoldWritesDefaultTexts(t *testing.T) {
