@@ -261,7 +261,7 @@ const lockRegionTimed = `SELECT set_config('lock_timeout', $9, true), set_config
 func (t *tx) lockExpected(name string, known registry.Region) {
 	args := []any{name, known.ID, known.Location.Country, known.Location.Subdivision, known.Location.City,
 		known.Borrow.String(), known.BorrowBits, micros(known.CreatedAt)}
-	if b := t.pending; b != nil && b.Len() > t.carried && len(t.readers) == 0 && t.pipe == nil {
+	if b := t.pending; b != nil && b.Len() > t.carried && len(t.readers) == 0 {
 		if last := b.QueuedQueries[b.Len()-1]; last.SQL == setTimeouts {
 			last.SQL, last.Arguments = lockRegionTimed, append(args, last.Arguments...)
 			return
@@ -287,9 +287,6 @@ func (t *tx) takeAlone(ctx context.Context, regionID int64, family, maxBits int)
 		return t.takePlain(ctx, regionID, family, maxBits)
 	}
 	if rows := t.s.next.expected(k); len(rows) > 0 {
-		// What is queued before the take (BEGIN, the region's lock) runs
-		// while the rest is made (overlap.go).
-		t.sendEarly(ctx)
 		f := rows[0]
 		t.spec = &specTake{key: k, known: rows[1:], taken: f}
 		t.later(takeExpected, regionID, family, maxBits, int16(f.Prefix.Bits()), addrBytes(f.Prefix.Addr()), f.PoolID)

@@ -62,8 +62,3 @@ func MemTakes(s *Store) int64 { return s.memTakes.Load() }
 // ExpectFailures is how many transactions alone that took a row they
 // expected failed, and ran again (expect.go).
 func ExpectFailures(s *Store) int64 { return s.expectFails.Load() }
-
-// SetOverlap turns the early send of a transaction alone's first
-// statements on or off (overlap.go).
-func SetOverlap(s *Store, on bool) { s.noOverlap = !on }
-

@@ -74,9 +74,6 @@ func (t *tx) fold(b *pgx.Batch) {
 		if i < t.carried {
 			end = t.carried
 		}
-		if t.pipe != nil && i < t.pipe.sent {
-			end = t.pipe.sent // sent early (overlap.go): folded with nothing after
-		}
 		j := i
 		var tables [maxFold]string
 	run:

@@ -89,11 +89,6 @@ type Store struct {
 	// expectFails counts the transactions alone that expected and failed
 	// (and ran again).
 	expectFails atomic.Int64
-	// noOverlap turns the early send of a transaction alone's first
-	// statements off (overlap.go; tests compare with it). batchTracer is
-	// Options.Tracer's, which early pipelines report to as pgx's batches.
-	noOverlap   bool
-	batchTracer pgx.BatchTracer
 
 	cmu  sync.RWMutex // guards shut against Update's send
 	shut bool
@@ -322,7 +317,6 @@ func Open(ctx context.Context, dsn string, opt Options) (*Store, error) {
 	s := &Store{pool: pool, name: name, jobs: make(chan *job), idle: make(chan *writer, writers),
 		maxBatch: cmp.Or(opt.MaxBatch, defaultMaxBatch), lockTimeout: lockTimeout, statementTimeout: statementTimeout,
 		schemaKey: schemaKey, fenceShared: fmt.Sprintf(` AND pg_advisory_xact_lock_shared(%d, %d) IS NOT NULL`, nameFenceClass, schemaKey)}
-	s.batchTracer, _ = opt.Tracer.(pgx.BatchTracer)
 	s.DNS = newDNS(s)
 	if err := s.checkTimeouts(ctx); err != nil {
 		pool.Close()
@@ -553,13 +547,6 @@ func (s *Store) run(ctx context.Context, write bool, hints *[]int64, fn func(reg
 		err = x.flush(ctx)
 	}
 	err = s.afterExpected(x, err)
-	if x.pipe != nil && err != nil {
-		// fn failed after its first statements went out early: the
-		// transaction has begun.
-		x.abandonPipe()
-		c.Exec(context.Background(), "ROLLBACK")
-		return err
-	}
 	if x.pending == first && first.Len() == begun && (!write || first.QueuedQueries[begun-1].SQL == setTimeouts) {
 		return err // nothing was sent or queued: no transaction to end
 	}
@@ -721,9 +708,6 @@ type tx struct {
 	// deferred holds, between DeferIndexes and RestoreIndexes, what was
 	// dropped from the assignments table, to build again (bulk.go).
 	deferred []deferredObject
-	// pipe holds the first pending statements of a transaction alone,
-	// sent early to run while the rest is made (overlap.go).
-	pipe *pipe
 }
 
 // lockRegion takes the region's lock, once per transaction, before the
@@ -855,11 +839,8 @@ func (t *tx) send(ctx context.Context, q string, args ...any) (pgx.BatchResults,
 	t.fold(b)
 	n := b.Len()
 	b.Queue(q, args...)
-	br, off, err := t.sendBatch(ctx, b)
-	if err != nil {
-		return nil, err
-	}
-	if err := t.drain(br, n-off); err != nil {
+	br := t.raw.SendBatch(ctx, b)
+	if err := t.drain(br, n); err != nil {
 		br.Close()
 		return nil, err
 	}
@@ -1027,11 +1008,8 @@ func (t *tx) flush(ctx context.Context) error {
 	b := t.pending
 	t.pending = nil
 	t.fold(b)
-	br, off, err := t.sendBatch(ctx, b)
-	if err != nil {
-		return err
-	}
-	err = t.drain(br, b.Len()-off)
+	br := t.raw.SendBatch(ctx, b)
+	err = t.drain(br, b.Len())
 	if cerr := br.Close(); err == nil && cerr != nil {
 		err = t.idempotencyErr(cerr)
 	}
