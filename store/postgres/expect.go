@@ -190,15 +190,18 @@ func (s *specTake) leftOver(f registry.FreePrefix) {
 // when the take is expected and f is of the row's pool, is written by
 // the take itself (takeExpectedInto); a second turns the take back into
 // its DELETE, and both go as inserts (laterFree).
+// Only a take not yet sent is changed: a statement that needed its
+// answer (the IDs' reserve, nextval) sends what was queued before it.
 func (t *tx) putInto(f registry.FreePrefix) {
 	s := t.spec
-	if s.take != nil && s.take.SQL == takeExpectedInto {
+	queued := s.take != nil && t.queued(s.take)
+	if queued && s.take.SQL == takeExpectedInto {
 		s.take.SQL, s.take.Arguments = takeExpected, s.take.Arguments[:6]
 		t.laterFree(s.into)
 	}
 	s.leftOver(f)
 	s.put++
-	if s.put == 1 && s.take != nil && s.take.SQL == takeExpected && f.PoolID == s.taken.PoolID &&
+	if s.put == 1 && queued && s.take.SQL == takeExpected && f.PoolID == s.taken.PoolID &&
 		f.RegionID == s.taken.RegionID && prefix.Family(f.Prefix) == prefix.Family(s.taken.Prefix) {
 		s.into = f
 		s.take.SQL = takeExpectedInto
@@ -206,6 +209,11 @@ func (t *tx) putInto(f registry.FreePrefix) {
 		return
 	}
 	t.laterFree(f)
+}
+
+// queued says whether q is queued and not yet sent.
+func (t *tx) queued(q *pgx.QueuedQuery) bool {
+	return t.pending != nil && slices.Contains(t.pending.QueuedQueries, q)
 }
 
 // next is the expectation after the transaction: its leftovers, in the
