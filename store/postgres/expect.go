@@ -165,10 +165,6 @@ type specTake struct {
 	// (takeExpected); nil for a take that was a statement.
 	taken registry.FreePrefix
 	take  *pgx.QueuedQuery
-	// put counts the prefixes the transaction put in free after its
-	// take; into is the first, while take writes it (takeExpectedInto).
-	put  int
-	into registry.FreePrefix
 }
 
 // leftOver notes a free prefix the transaction queued for insertion
@@ -183,37 +179,6 @@ func (s *specTake) leftOver(f registry.FreePrefix) {
 	if f.RegionID == s.key.region && prefix.Family(f.Prefix) == s.key.family && f.Prefix.Bits() <= s.key.maxBits {
 		s.left = append(s.left, f)
 	}
-}
-
-// putInto queues free prefix f, which the transaction puts in free
-// after its take (AddFree, deferred), and notes it (leftOver). The first,
-// when the take is expected and f is of the row's pool, is written by
-// the take itself (takeExpectedInto); a second turns the take back into
-// its DELETE, and both go as inserts (laterFree).
-// Only a take not yet sent is changed: a statement that needed its
-// answer (the IDs' reserve, nextval) sends what was queued before it.
-func (t *tx) putInto(f registry.FreePrefix) {
-	s := t.spec
-	queued := s.take != nil && t.queued(s.take)
-	if queued && s.take.SQL == takeExpectedInto {
-		s.take.SQL, s.take.Arguments = takeExpected, s.take.Arguments[:6]
-		t.laterFree(s.into)
-	}
-	s.leftOver(f)
-	s.put++
-	if s.put == 1 && queued && s.take.SQL == takeExpected && f.PoolID == s.taken.PoolID &&
-		f.RegionID == s.taken.RegionID && prefix.Family(f.Prefix) == prefix.Family(s.taken.Prefix) {
-		s.into = f
-		s.take.SQL = takeExpectedInto
-		s.take.Arguments = append(s.take.Arguments, int16(f.Prefix.Bits()), addrBytes(f.Prefix.Addr()))
-		return
-	}
-	t.laterFree(f)
-}
-
-// queued says whether q is queued and not yet sent.
-func (t *tx) queued(q *pgx.QueuedQuery) bool {
-	return t.pending != nil && slices.Contains(t.pending.QueuedQueries, q)
 }
 
 // next is the expectation after the transaction: its leftovers, in the
@@ -259,24 +224,10 @@ func isExpectFailure(err error) bool {
 // lock no other transaction deletes the row between the two. A plain
 // DELETE, so that fold can fold it with the allocation's writes (one
 // statement fewer: foldTable).
-const takeExpected = `DELETE FROM free ` + takeExpectedWhere
-
-// takeExpectedWhere is the row takeExpected and takeExpectedInto take.
-const takeExpectedWhere = `WHERE region_id = $1 AND family = $2 AND bits = $4 AND addr = $5 AND pool_id = $6
+const takeExpected = `DELETE FROM free WHERE region_id = $1 AND family = $2 AND bits = $4 AND addr = $5 AND pool_id = $6
 	AND cadastre_expect((SELECT (bits, addr, pool_id) = ($4, $5, $6) FROM free WHERE region_id = $1 AND family = $2
 		AND bits = (SELECT bits FROM free WHERE region_id = $1 AND family = $2 AND bits <= $3 ORDER BY bits DESC LIMIT 1)
 		ORDER BY addr, pool_id LIMIT 1), 'the free prefix taken')`
-
-// takeExpectedInto is takeExpected for a take that leaves exactly one
-// prefix over, of the row's pool (a /31 taken for a /32, one take in
-// four of a run of same-length allocations): the row taken becomes that
-// prefix ($7 bits, $8 addr), checked as takeExpected checks it. One row
-// written for two: no DELETE and INSERT of free, hence no foreign key
-// check of the pool (pool_id does not change), one plan node and one WAL
-// record fewer (bench/README.md, session 21: ~8.5k backend instructions
-// an allocation on average). The rows free holds after are the same; a
-// leftover already there fails free_pkey as the INSERT did.
-const takeExpectedInto = `UPDATE free SET bits = $7, addr = $8 ` + takeExpectedWhere
 
 // takeExpectedUnfolded is takeExpected not to be folded: the transaction
 // puts the row back (AddFree), and an INSERT of it folded with its

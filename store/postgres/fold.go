@@ -39,11 +39,10 @@ var dollar = regexp.MustCompile(`\$([0-9]+)`)
 // foldTable is the table a queued statement writes if it may be folded
 // (an INSERT that returns nothing, or an expected take), else "".
 func foldTable(q string) string {
-	if q == takeExpected || q == takeExpectedInto {
-		// A DELETE (or UPDATE) of one row of free that returns nothing
-		// (expect.go), folded with the inserts of the prefixes the take
-		// leaves over: other rows of the table, whose order does not
-		// matter.
+	if q == takeExpected {
+		// A DELETE of one row of free that returns nothing (expect.go),
+		// folded with the inserts of the prefixes the take leaves over:
+		// other rows of the table, whose order does not matter.
 		return "free (take)"
 	}
 	rest, ok := strings.CutPrefix(q, "INSERT INTO ")

@@ -3,11 +3,7 @@ package postgres_test
 import (
 	"context"
 	"errors"
-	"math/bits"
 	"net/netip"
-	"slices"
-	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 
@@ -263,103 +259,5 @@ func TestKnownRegionChangedElsewhere(t *testing.T) {
 	// The allocation after the change still works.
 	if _, err := ra.Allocate(ctx, registry.Request{Region: "east", Family: 4}); err != nil {
 		t.Fatal(err)
-	}
-}
-
-// An expected take that leaves exactly one prefix over writes it into the
-// row taken (takeExpectedInto: an UPDATE, no DELETE and INSERT); one that
-// leaves none or several deletes the row and inserts them. Either way
-// every allocation gets the lowest free /32, and after each the region's
-// free rows are the aligned blocks of what is left, as the plain
-// statements leave them.
-func TestTakeLeavingOnePrefixUpdatesTheRow(t *testing.T) {
-	ctx := context.Background()
-	dsn := migratedDB(t)
-	var mu sync.Mutex
-	var sent []string
-	st, err := postgres.Open(ctx, dsn, postgres.Options{Tracer: sqlTracer(func(q string) {
-		mu.Lock()
-		sent = append(sent, q)
-		mu.Unlock()
-	})})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	r := registry.New(st)
-	regionWithPool(t, r, "east", "10.0.0.0/24")
-	side, err := pgx.Connect(ctx, dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer side.Close(ctx)
-	// Two /31s first, so that the IDs' reserve (64, filled again by the
-	// 65th allocation, which sends what was queued before it: the take,
-	// before its leftover is known) runs out at a take of a /31.
-	for range 2 {
-		if _, err := r.Allocate(ctx, registry.Request{Region: "east", Family: 4, Bits: 31}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	const first = 4
-	updates, deletes := 0, 0
-	for i := range 140 {
-		mu.Lock()
-		sent = sent[:0]
-		mu.Unlock()
-		as, err := r.Allocate(ctx, registry.Request{Region: "east", Family: 4})
-		if err != nil {
-			t.Fatalf("allocation %d: %v", i, err)
-		}
-		want := netip.PrefixFrom(netip.AddrFrom4([4]byte{10, 0, 0, byte(first + i)}), 32)
-		if len(as) != 1 || as[0].Prefix != want {
-			t.Fatalf("allocation %d: %v, want %s", i, as, want)
-		}
-		mu.Lock()
-		for _, q := range sent {
-			updates += strings.Count(q, "UPDATE free SET")
-			deletes += strings.Count(q, "DELETE FROM free")
-		}
-		mu.Unlock()
-		rows, err := side.Query(ctx, `SELECT bits, addr FROM free ORDER BY addr`)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var got []string
-		var b int16
-		var addr []byte
-		if _, err := pgx.ForEachRow(rows, []any{&b, &addr}, func() error {
-			ip, _ := netip.AddrFromSlice(addr)
-			got = append(got, netip.PrefixFrom(ip.Unmap(), int(b)).String())
-			return nil
-		}); err != nil {
-			t.Fatal(err)
-		}
-		var blocks []string
-		for a := first + i + 1; a < 256; {
-			size := a & -a
-			if a == 0 {
-				size = 256
-			}
-			for a+size > 256 {
-				size /= 2
-			}
-			blocks = append(blocks, netip.PrefixFrom(netip.AddrFrom4([4]byte{10, 0, 0, byte(a)}), 32-bits.TrailingZeros(uint(size))).String())
-			a += size
-		}
-		if !slices.Equal(got, blocks) {
-			t.Fatalf("after allocation %d: free %v, want %v", i, got, blocks)
-		}
-	}
-	if got := postgres.ExpectFailures(st); got != 0 {
-		t.Errorf("%d expectations failed, want none", got)
-	}
-	// A /32 from a /31 leaves one (35 of 140 takes here); the rest leave
-	// none or several.
-	if updates == 0 {
-		t.Errorf("no take written as an UPDATE of the row (%d DELETEs)", deletes)
-	}
-	if deletes == 0 {
-		t.Errorf("no take written as a DELETE (%d UPDATEs)", updates)
 	}
 }

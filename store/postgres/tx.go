@@ -404,10 +404,10 @@ func (t *tx) AddFree(ctx context.Context, f registry.FreePrefix) error {
 	}
 	if t.deferring {
 		if t.spec != nil {
-			t.putInto(f)
-			return nil
+			t.spec.leftOver(f)
+		} else {
+			t.freeWritten = true
 		}
-		t.freeWritten = true
 		t.laterFree(f)
 		return nil
 	}
