@@ -32,14 +32,11 @@ import (
 // runs the three (and the pool counters' upsert) in SQLite's VM: one
 // database/sql round trip, one set of bindings and one statement's set-up
 // instead of four; one statement, so all of it or nothing. The trigger
-// aborts the whole statement unless the free table holds the free prefix,
-// so a prefix is handed out only if the free table held it (if not, the
-// copy was wrong: the caller fails with registry.ErrConflict and the copy
-// is dropped; no test has seen it but the one that spoils the copy on
-// purpose), and deletes it by its key when f_addr is given; without it
-// (a take of the assignment's own prefix that spares the commit the free
-// table's page: heldWorth) the row stays, held by the assignment, until
-// the writer deletes it with others (freetail.go); the assignment's own triggers
+// deletes the free prefix by its key and aborts the whole statement
+// unless it deleted exactly one row, so a prefix is handed out only if the
+// free table held it (if not, the copy was wrong: the caller fails with
+// registry.ErrConflict and the copy is dropped; no test has seen it but
+// the one that spoils the copy on purpose); the assignment's own triggers
 // (no overlap, its pool's space), its foreign keys and the explicit ID's
 // primary key still check every row.
 //
@@ -68,7 +65,7 @@ var foldTrigger = `CREATE TEMP TRIGGER IF NOT EXISTS alloc_fold INSTEAD OF INSER
 		SELECT RAISE(FAIL, 'cadastre: ` + errFreeGone + `') WHERE NOT EXISTS (SELECT 1 FROM free
 			WHERE region_id = NEW.f_region AND family = NEW.family AND bits = NEW.f_bits AND addr = COALESCE(NEW.f_addr, NEW.first) AND pool_id = NEW.pool_id);
 		SELECT RAISE(FAIL, 'cadastre: ` + errIDNotNext + `') WHERE COALESCE((SELECT id FROM assignments ORDER BY id DESC), 0) <> NEW.id - 1;
-		DELETE FROM free WHERE NEW.f_addr IS NOT NULL AND region_id = NEW.f_region AND family = NEW.family AND bits = NEW.f_bits AND addr = NEW.f_addr AND pool_id = NEW.pool_id;
+		DELETE FROM free WHERE region_id = NEW.f_region AND family = NEW.family AND bits = NEW.f_bits AND addr = COALESCE(NEW.f_addr, NEW.first) AND pool_id = NEW.pool_id;
 		INSERT INTO assignments (pool_id, family, first, last, bits, state, tenant, resource, name, created_at, released_at, quarantine_until, space)
 		VALUES (NEW.pool_id, NEW.family, NEW.first, COALESCE(NEW.last, NEW.first), NEW.bits, COALESCE(NEW.state, '` + foldState + `'),
 			COALESCE(NEW.tenant, ''), COALESCE(NEW.resource, ''), COALESCE(NEW.name, ''), NEW.created_at, NEW.released_at, NEW.quarantine_until, NEW.space);
@@ -252,10 +249,6 @@ func (w *wtx) foldEvent(ctx context.Context, e *registry.Event) (bool, error) {
 	h := w.held
 	w.held = held{}
 	args := h.foldValues(e)
-	keep := args[2] == nil && w.rows.heldWorth(&h)
-	if args[2] == nil && !keep {
-		args[2] = addrBytes(h.take.Prefix.Addr()) // the trigger deletes the row
-	}
 	if err := w.beforeTail(ctx); err != nil {
 		return true, w.heldFailed(err)
 	}
@@ -263,11 +256,6 @@ func (w *wtx) foldEvent(ctx context.Context, e *registry.Event) (bool, error) {
 		return true, w.heldFailed(err)
 	}
 	w.joinedHeld(&h)
-	if keep {
-		w.rows.heldFree(h.take) // kept in the table (freetail.go)
-	} else {
-		w.rows.freeWritten = true
-	}
 	return true, nil
 }
 
