@@ -96,9 +96,6 @@ func (w *wtx) settle(ctx context.Context) error {
 	if !w.cnt.markDue {
 		return nil
 	}
-	if err := w.foldFree(ctx); err != nil {
-		return err
-	}
 	if _, err := w.exec(ctx, markSQL); err != nil {
 		return fmt.Errorf("pool counters: move the mark: %w", mapErr(err))
 	}
@@ -121,10 +118,6 @@ func (w *wtx) foldTail(ctx context.Context) error {
 		if err := w.flush(ctx); err != nil {
 			return err
 		}
-	}
-	// The free rows the tail holds go before the mark moves past them.
-	if err := w.foldFree(ctx); err != nil {
-		return err
 	}
 	qs := []string{foldTailSQL, markSQL}
 	if c := w.rows; c != nil && c.tailKnown {
@@ -177,11 +170,6 @@ func (w *wtx) commitCounts(ctx context.Context) error {
 	}
 	if w.cnt.added == 0 {
 		return nil
-	}
-	if c := w.rows; c != nil && c.freeKnown && len(c.freeHeld) >= freeHeldMax {
-		if err := w.foldFree(ctx); err != nil {
-			return err
-		}
 	}
 	n, ok := w.rows.tailLen()
 	if !ok {

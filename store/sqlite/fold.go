@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
-	"slices"
 	"strings"
 	"time"
 
@@ -33,14 +32,11 @@ import (
 // runs the three (and the pool counters' upsert) in SQLite's VM: one
 // database/sql round trip, one set of bindings and one statement's set-up
 // instead of four; one statement, so all of it or nothing. The trigger
-// aborts the whole statement unless the free table holds the free prefix,
-// so a prefix is handed out only if the free table held it (if not, the
-// copy was wrong: the caller fails with registry.ErrConflict and the copy
-// is dropped; no test has seen it but the one that spoils the copy on
-// purpose), and deletes it by its key when f_addr is given; without it
-// (a take of the assignment's own prefix that spares the commit the free
-// table's page: heldWorth) the row stays, held by the assignment, until
-// the writer deletes it with others (freetail.go); the assignment's own triggers
+// deletes the free prefix by its key and aborts the whole statement
+// unless it deleted exactly one row, so a prefix is handed out only if the
+// free table held it (if not, the copy was wrong: the caller fails with
+// registry.ErrConflict and the copy is dropped; no test has seen it but
+// the one that spoils the copy on purpose); the assignment's own triggers
 // (no overlap, its pool's space), its foreign keys and the explicit ID's
 // primary key still check every row.
 //
@@ -60,18 +56,16 @@ import (
 const foldView = `CREATE TEMP VIEW IF NOT EXISTS alloc_fold (
 		f_region, f_bits, f_addr,
 		id, pool_id, family, first, last, bits, state, tenant, resource, name, created_at, released_at, quarantine_until, space,
-		e_at, e_actor, e_action, e_kind, e_subject_id, e_subject, e_before, e_after,
-		h_region, h_bits, h_addr, h_pool) AS
+		e_at, e_actor, e_action, e_kind, e_subject_id, e_subject, e_before, e_after) AS
 		SELECT NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
-		NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL`
+		NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL`
 
 var foldTrigger = `CREATE TEMP TRIGGER IF NOT EXISTS alloc_fold INSTEAD OF INSERT ON alloc_fold
 	BEGIN
 		SELECT RAISE(FAIL, 'cadastre: ` + errFreeGone + `') WHERE NOT EXISTS (SELECT 1 FROM free
 			WHERE region_id = NEW.f_region AND family = NEW.family AND bits = NEW.f_bits AND addr = COALESCE(NEW.f_addr, NEW.first) AND pool_id = NEW.pool_id);
 		SELECT RAISE(FAIL, 'cadastre: ` + errIDNotNext + `') WHERE COALESCE((SELECT id FROM assignments ORDER BY id DESC), 0) <> NEW.id - 1;
-		DELETE FROM free WHERE NEW.f_addr IS NOT NULL AND region_id = NEW.f_region AND family = NEW.family AND bits = NEW.f_bits AND addr = NEW.f_addr AND pool_id = NEW.pool_id;
-		DELETE FROM free WHERE NEW.h_addr IS NOT NULL AND region_id = NEW.h_region AND family = NEW.family AND bits = NEW.h_bits AND addr = NEW.h_addr AND pool_id = NEW.h_pool;
+		DELETE FROM free WHERE region_id = NEW.f_region AND family = NEW.family AND bits = NEW.f_bits AND addr = COALESCE(NEW.f_addr, NEW.first) AND pool_id = NEW.pool_id;
 		INSERT INTO assignments (pool_id, family, first, last, bits, state, tenant, resource, name, created_at, released_at, quarantine_until, space)
 		VALUES (NEW.pool_id, NEW.family, NEW.first, COALESCE(NEW.last, NEW.first), NEW.bits, COALESCE(NEW.state, '` + foldState + `'),
 			COALESCE(NEW.tenant, ''), COALESCE(NEW.resource, ''), COALESCE(NEW.name, ''), NEW.created_at, NEW.released_at, NEW.quarantine_until, NEW.space);
@@ -83,7 +77,7 @@ const (
 	// foldSQL is INSERT OR FAIL: with the trigger's RAISE(FAIL)s and
 	// 00070's, nothing in the statement may abort, so SQLite opens no
 	// statement journal for it (see "No statement journal" above).
-	foldSQL = `INSERT OR FAIL INTO alloc_fold VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+	foldSQL = `INSERT OR FAIL INTO alloc_fold VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
 	// insertWithID is InsertAssignment's INSERT with the ID it was given.
 	insertWithID = `INSERT INTO assignments (id, pool_id, family, first, last, bits, state, tenant, resource, name, created_at, released_at, quarantine_until, space)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
@@ -137,7 +131,7 @@ func setUpFold(ctx context.Context, conn *sql.Conn) (driver.Stmt, bool) {
 }
 
 // foldArgs is the number of the folded statement's arguments.
-const foldArgs = 29
+const foldArgs = 25
 
 // The texts the fold's trigger writes for a NULL: what a plain
 // allocation's row and event hold. Each text argument the driver copies
@@ -255,21 +249,6 @@ func (w *wtx) foldEvent(ctx context.Context, e *registry.Event) (bool, error) {
 	h := w.held
 	w.held = held{}
 	args := h.foldValues(e)
-	keep := args[2] == nil && w.rows.heldWorth(&h)
-	if args[2] == nil && !keep {
-		args[2] = addrBytes(h.take.Prefix.Addr()) // the trigger deletes the row
-	}
-	// A fold that writes free anyway deletes a held row too, in its own
-	// statement (~8k instructions, against ~20k for a statement of its
-	// own later) and on the page the commit writes.
-	hi := -1
-	if !keep {
-		hi = w.rows.heldOf(prefix.Family(h.take.Prefix))
-	}
-	if hi >= 0 {
-		f := w.rows.freeHeld[hi]
-		args[25], args[26], args[27], args[28] = f.RegionID, int64(f.Prefix.Bits()), addrBytes(f.Prefix.Addr()), f.PoolID
-	}
 	if err := w.beforeTail(ctx); err != nil {
 		return true, w.heldFailed(err)
 	}
@@ -277,15 +256,6 @@ func (w *wtx) foldEvent(ctx context.Context, e *registry.Event) (bool, error) {
 		return true, w.heldFailed(err)
 	}
 	w.joinedHeld(&h)
-	if hi >= 0 {
-		w.rows.freeHeld = slices.Delete(w.rows.freeHeld, hi, hi+1)
-	}
-	if keep {
-		w.rows.heldFree(h.take) // kept in the table (freetail.go)
-	}
-	// One row kept a transaction: the next fold of a group commit deletes
-	// it and its own, on the one page the commit writes.
-	w.rows.freeWritten = true
 	return true, nil
 }
 

@@ -229,17 +229,17 @@ const freeScopes = `WITH RECURSIVE
 // drops the free list only).
 const (
 	freeOfPoolSQL = `SELECT addr, bits FROM (` + freeScopes + `SELECT f.addr, f.bits FROM s CROSS JOIN b CROSS JOIN free f
-		WHERE f.region_id = s.r AND f.family = s.fam AND f.bits = b.n AND f.addr >= s.first AND f.addr <= s.last AND f.pool_id = s.id AND ` + freeLive + `)
+		WHERE f.region_id = s.r AND f.family = s.fam AND f.bits = b.n AND f.addr >= s.first AND f.addr <= s.last AND f.pool_id = s.id)
 		ORDER BY addr`
 	// freeWithinSQL: a pool's free prefixes never overlap: of each
 	// length, the one starting last at or before the range may hold it;
 	// the others overlapping it start inside it.
 	freeWithinSQL = `SELECT * FROM (` + freeScopes + `SELECT f.bits, f.addr, f.pool_id, f.region_id FROM s CROSS JOIN b CROSS JOIN free f
 		WHERE f.region_id = s.r AND f.family = s.fam AND f.bits = b.n AND f.pool_id = s.id
-		AND f.addr = (SELECT g.addr FROM free g WHERE g.region_id = s.r AND g.family = s.fam AND g.bits = b.n AND g.addr <= ?2 ORDER BY g.addr DESC LIMIT 1) AND ` + freeLive + `
+		AND f.addr = (SELECT g.addr FROM free g WHERE g.region_id = s.r AND g.family = s.fam AND g.bits = b.n AND g.addr <= ?2 ORDER BY g.addr DESC LIMIT 1)
 		UNION ALL
 		SELECT f.bits, f.addr, f.pool_id, f.region_id FROM s CROSS JOIN b CROSS JOIN free f
-		WHERE f.region_id = s.r AND f.family = s.fam AND f.bits = b.n AND f.addr > ?2 AND f.addr <= ?3 AND f.pool_id = s.id AND ` + freeLive + `)`
+		WHERE f.region_id = s.r AND f.family = s.fam AND f.bits = b.n AND f.addr > ?2 AND f.addr <= ?3 AND f.pool_id = s.id)`
 	poolFreeDeleteSQL = `DELETE FROM free WHERE (region_id, family, bits, addr, pool_id) IN (` + freeScopes + `SELECT f.region_id, f.family, f.bits, f.addr, f.pool_id FROM s CROSS JOIN b CROSS JOIN free f
 		WHERE f.region_id = s.r AND f.family = s.fam AND f.bits = b.n AND f.addr >= s.first AND f.addr <= s.last AND f.pool_id = s.id)`
 )
@@ -248,10 +248,6 @@ const (
 var freeKept = func() map[string]bool {
 	m := map[string]bool{addFreeSQL: true, removeFreeSQL: true, takeFreeSQL: true}
 	for _, q := range addFrees {
-		m[q] = true
-	}
-	// The held rows foldFree deletes are none of the cache's (freetail.go).
-	for _, q := range removeFreesSQL {
 		m[q] = true
 	}
 	return m

@@ -27,12 +27,9 @@ import (
 var rawTexts = func() map[string]bool {
 	m := map[string]bool{
 		"BEGIN IMMEDIATE": true, "COMMIT": true, "SAVEPOINT job": true, "RELEASE job": true,
-		dataVersionSQL: true, addFreeSQL: true, removeFreeSQL: true,
+		dataVersionSQL: true, addFreeSQL: true,
 	}
 	for _, q := range addFrees {
-		m[q] = true
-	}
-	for _, q := range removeFreesSQL {
 		m[q] = true
 	}
 	return m

@@ -57,17 +57,6 @@ type rowCache struct {
 	// as nextID, and dropped with it.
 	tail      poolcount.Deltas
 	tailKnown bool
-	// freeHeld are the free rows the fold kept although the tail's
-	// assignments hold them, when freeKnown: the writer knows them all
-	// (freetail.go). Dropped with the cache and by any statement that is
-	// not cacheSafe (a rollback may bring back rows foldFree deleted);
-	// freeFolding: foldFree is running.
-	freeHeld               []registry.FreePrefix
-	freeKnown, freeFolding bool
-	// freeWritten: this write transaction wrote the free table (its page
-	// is in the commit whatever a fold keeps) or kept a row (a second
-	// would spare no page); heldWorth.
-	freeWritten bool
 	// fold is the statement that folds an allocation, prepared on the
 	// driver's connection (fold.go); nil without it. foldArgs are its
 	// arguments, kept for the next.
@@ -83,9 +72,6 @@ type stmtKind struct {
 	free bool // writes the free table by a text other than freeKept's
 	ids  bool // inserts or deletes assignments by a text other than idKept's
 	rows bool // writes assignments by a text other than idKept's
-	// foldsFree: the free rows the tail holds must be gone first
-	// (freetail.go); writesFree: q writes the free table, by any text.
-	foldsFree, writesFree bool
 }
 
 // reset forgets every row.
@@ -94,7 +80,6 @@ func (c *rowCache) reset() {
 	c.free.reset()
 	c.nextID = 0
 	c.forgetTail()
-	c.freeHeld, c.freeKnown = nil, false
 }
 
 // forgetTail drops what the cache counted of the counters' tail.
@@ -113,15 +98,15 @@ func (c *rowCache) begin(ctx context.Context, w *wtx) error {
 		c.reset()
 	}
 	c.version, c.valid = v, true
-	c.freeWritten = false
 	return nil
 }
 
 // written is told of every statement the writer runs, before it runs.
-func (c *rowCache) written(q string) { c.wrote(c.kind(q)) }
-
-// wrote is written for a statement of kind k.
-func (c *rowCache) wrote(k stmtKind) {
+func (c *rowCache) written(q string) {
+	if c.regions == nil && c.pools == nil && c.free.scopes == nil && c.nextID == 0 {
+		return
+	}
+	k := c.kind(q)
 	if !k.safe {
 		c.reset()
 		return
@@ -146,7 +131,7 @@ func (c *rowCache) kind(q string) stmtKind {
 	if c.kinds == nil || len(c.kinds) >= maxStmts {
 		c.kinds = make(map[string]stmtKind, 64)
 	}
-	k := stmtKind{safe: cacheSafe(q), free: writesFree(q) && !freeKept[q], ids: writesAssignmentIDs(q) && !idKept[q], rows: writesAssignments(q) && !idKept[q], foldsFree: foldsFree(q), writesFree: writesFree(q)}
+	k := stmtKind{safe: cacheSafe(q), free: writesFree(q) && !freeKept[q], ids: writesAssignmentIDs(q) && !idKept[q], rows: writesAssignments(q) && !idKept[q]}
 	if q == foldSQL {
 		// The view's trigger writes free, assignments and events only,
 		// and the writer keeps its caches in step with each.

@@ -661,15 +661,8 @@ func (w *wtx) exec(ctx context.Context, q string, args ...any) (sql.Result, erro
 
 // execNow is exec without sending what is held first.
 func (w *wtx) execNow(ctx context.Context, q string, args ...any) (sql.Result, error) {
-	if c := w.rows; c != nil {
-		k := c.kind(q)
-		if k.foldsFree && c.freeDue() && !c.freeFolding {
-			if err := w.foldFree(ctx); err != nil {
-				return nil, err
-			}
-		}
-		c.wrote(k)
-		c.freeWritten = c.freeWritten || k.writesFree
+	if w.rows != nil {
+		w.rows.written(q)
 	}
 	if err := ctx.Err(); err != nil {
 		return nil, err
@@ -697,15 +690,8 @@ func (w *wtx) query(ctx context.Context, q string, args ...any) (*sql.Rows, erro
 
 // queryNow is query without sending what is held first.
 func (w *wtx) queryNow(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
-	if c := w.rows; c != nil {
-		k := c.kind(q)
-		if k.foldsFree && c.freeDue() && !c.freeFolding {
-			if err := w.foldFree(ctx); err != nil {
-				return nil, err
-			}
-		}
-		c.wrote(k)
-		c.freeWritten = c.freeWritten || k.writesFree
+	if w.rows != nil {
+		w.rows.written(q)
 	}
 	if err := ctx.Err(); err != nil {
 		return nil, err

@@ -368,10 +368,9 @@ func (t *tx) RemoveFree(ctx context.Context, f registry.FreePrefix) (bool, error
 func (t *tx) SmallestFree(ctx context.Context, regionID int64, family, maxBits int) (registry.FreePrefix, bool, error) {
 	// Two index seeks: the longest length at most maxBits that has a free
 	// prefix, then the lowest address of that length.
-	// Neither counts a row the tail holds (freeLive, freetail.go).
-	rows, err := t.q.query(ctx, `SELECT bits, addr, pool_id, region_id FROM free f WHERE region_id = ?1 AND family = ?2
-		AND bits = (SELECT MAX(bits) FROM free f WHERE region_id = ?1 AND family = ?2 AND bits <= ?3 AND `+freeLive+`)
-		AND `+freeLive+` ORDER BY addr, pool_id LIMIT 1`, regionID, family, maxBits)
+	rows, err := t.q.query(ctx, `SELECT bits, addr, pool_id, region_id FROM free WHERE region_id = ?1 AND family = ?2
+		AND bits = (SELECT MAX(bits) FROM free WHERE region_id = ?1 AND family = ?2 AND bits <= ?3)
+		ORDER BY addr, pool_id LIMIT 1`, regionID, family, maxBits)
 	f, err := one(rows, err, rowscan.Free)
 	if errors.Is(err, sql.ErrNoRows) {
 		return f, false, nil
@@ -387,10 +386,10 @@ func (t *tx) SmallestFreeOf(ctx context.Context, regionID int64, poolIDs []int64
 	if err != nil {
 		return registry.FreePrefix{}, false, err
 	}
-	rows, err := t.q.query(ctx, `SELECT bits, addr, pool_id, region_id FROM free f WHERE region_id = ?1 AND family = ?2
+	rows, err := t.q.query(ctx, `SELECT bits, addr, pool_id, region_id FROM free WHERE region_id = ?1 AND family = ?2
 		AND pool_id IN (SELECT value FROM json_each(?4))
-		AND bits = (SELECT MAX(bits) FROM free f WHERE region_id = ?1 AND family = ?2 AND bits <= ?3 AND pool_id IN (SELECT value FROM json_each(?4)) AND `+freeLive+`)
-		AND `+freeLive+` ORDER BY addr, pool_id LIMIT 1`, regionID, family, maxBits, string(ids))
+		AND bits = (SELECT MAX(bits) FROM free WHERE region_id = ?1 AND family = ?2 AND bits <= ?3 AND pool_id IN (SELECT value FROM json_each(?4)))
+		ORDER BY addr, pool_id LIMIT 1`, regionID, family, maxBits, string(ids))
 	f, err := one(rows, err, rowscan.Free)
 	if errors.Is(err, sql.ErrNoRows) {
 		return f, false, nil
