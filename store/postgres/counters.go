@@ -39,10 +39,12 @@ const upsertCounts = countsInto + `
 // and a sort, at every allocation (issue 16: the backend's CPU an
 // allocation).
 const (
-	upsertCounts1 = `INSERT INTO pool_counts_tail (pool_id, kind, bits, day, n)
-	VALUES ($1::bigint, $2::text, $3::int, $4::bigint, $5::bigint)`
-	upsertCounts2 = `INSERT INTO pool_counts_tail (pool_id, kind, bits, day, n)
-	VALUES ($1::bigint, $2::text, $3::int, $4::bigint, $5::bigint), ($6::bigint, $7::text, $8::int, $9::bigint, $10::bigint)`
+	upsertCounts1 = countsInto + `
+	VALUES ($1::bigint, $2::text, $3::int, $4::bigint, $5::bigint)
+	` + countsOnConflict
+	upsertCounts2 = countsInto + `
+	VALUES ($1::bigint, $2::text, $3::int, $4::bigint, $5::bigint), ($6::bigint, $7::text, $8::int, $9::bigint, $10::bigint)
+	` + countsOnConflict
 )
 
 // countsInto and countsOnConflict are what the upserts share.
