@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"strconv"
+	"time"
 
 	"github.com/cadastre-ipam/cadastre/registry"
 )
@@ -48,6 +49,9 @@ func PositionBuffers(ctx context.Context, s *Store, marked bool) (int, error) {
 // SetMemTake turns the take from the queue (memtake.go) on or off; call
 // it before the Store's first Update.
 func SetMemTake(s *Store, on bool) { s.noMemTake = !on }
+
+// SetIDFresh sets how long an assignment ID reserve is used.
+func SetIDFresh(s *Store, d time.Duration) { s.idFresh = d }
 
 // The take statements: with the probes that learn the next free row
 // (memtake.go), and without.

@@ -83,6 +83,12 @@ type Store struct {
 	// compare with it); memTakes counts the takes answered so.
 	noMemTake bool
 	memTakes  atomic.Int64
+	// idFresh is how long an ID reserve is used (defaultIDFresh; tests
+	// whose batches must find their connection's reserve still there
+	// lengthen it: a refill is a statement, which forgets a take's
+	// candidate, so on a loaded machine whether a take was answered from
+	// the queue depended on the clock).
+	idFresh time.Duration
 	// next is what the next take of a transaction alone is expected to
 	// answer, by region (expect.go).
 	next nextFree
@@ -126,11 +132,11 @@ const (
 	// idReserve is how many assignment IDs one sequence round trip
 	// reserves.
 	idReserve = 64
-	// idFresh is how long a reserve is used: an idle replica must not sit
-	// on IDs far below the others' and commit them much later (a client
-	// paging assignments by ID would miss them), so the window stays
-	// that of any transaction in flight.
-	idFresh = time.Second
+	// defaultIDFresh is how long a reserve is used: an idle replica must
+	// not sit on IDs far below the others' and commit them much later (a
+	// client paging assignments by ID would miss them), so the window
+	// stays that of any transaction in flight.
+	defaultIDFresh = time.Second
 )
 
 // idRun is a run of assignment IDs reserved from the sequence, and
@@ -184,7 +190,7 @@ func (s *Store) assignmentID(ctx context.Context, t *tx) (int64, error) {
 	// Reserves of closed or idle connections go once stale: the map
 	// holds at most one per live connection of the pool.
 	for c, r := range s.ids {
-		if now.Sub(r.at) > idFresh {
+		if now.Sub(r.at) > s.idFresh {
 			delete(s.ids, c)
 		}
 	}
@@ -200,7 +206,7 @@ func (s *Store) takeID(conn *pgx.Conn) (int64, bool) {
 	s.idMu.Lock()
 	defer s.idMu.Unlock()
 	r, ok := s.ids[conn]
-	if !ok || len(r.ids) == 0 || time.Since(r.at) > idFresh {
+	if !ok || len(r.ids) == 0 || time.Since(r.at) > s.idFresh {
 		return 0, false
 	}
 	id := r.ids[0]
@@ -315,7 +321,7 @@ func Open(ctx context.Context, dsn string, opt Options) (*Store, error) {
 	}
 	writers := cmp.Or(opt.Writers, defaultWriters)
 	s := &Store{pool: pool, name: name, jobs: make(chan *job), idle: make(chan *writer, writers),
-		maxBatch: cmp.Or(opt.MaxBatch, defaultMaxBatch), lockTimeout: lockTimeout, statementTimeout: statementTimeout,
+		maxBatch: cmp.Or(opt.MaxBatch, defaultMaxBatch), lockTimeout: lockTimeout, statementTimeout: statementTimeout, idFresh: defaultIDFresh,
 		schemaKey: schemaKey, fenceShared: fmt.Sprintf(` AND pg_advisory_xact_lock_shared(%d, %d) IS NOT NULL`, nameFenceClass, schemaKey)}
 	s.DNS = newDNS(s)
 	if err := s.checkTimeouts(ctx); err != nil {
