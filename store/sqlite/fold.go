@@ -271,12 +271,7 @@ func (h *held) foldValues(e *registry.Event) (args [foldArgs]any) {
 	// last is its first, and a plain allocation has no tenant, resource or
 	// name.
 	first := h.ins[3].([]byte)
-	if bumpVariant == 6 {
-		args[1] = h.ins[0].(int64) - 1
-		if p := a16(first).Prev(); p.IsValid() {
-			args[2] = addrBytes(p)
-		}
-	} else if bumpVariant == 4 || bumpVariant == 5 {
+	if bumpVariant == 4 || bumpVariant == 5 {
 		// (the scratch's singles are one pool's, in ID order)
 		args[2] = h.ins[0].(int64) - 1
 	} else if bumpVariant == 3 {

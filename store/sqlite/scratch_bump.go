@@ -18,7 +18,6 @@ import (
 //	  top, right after the highest row above the mark).
 //	SQLITEBUMP=4: 1 plus bumpPred (the mark, and the previous row by ID).
 //	SQLITEBUMP=5: 1 plus bumpPredOnly (the previous row by ID only).
-//	SQLITEBUMP=6: 1 plus bumpRowid (the mark, and the previous row's last by its ID).
 var bumpVariant, _ = strconv.Atoi(os.Getenv("SQLITEBUMP"))
 
 const bumpHead = `CREATE TEMP TRIGGER IF NOT EXISTS alloc_fold INSTEAD OF INSERT ON alloc_fold
@@ -53,15 +52,6 @@ const bumpPred = `		SELECT RAISE(FAIL, 'cadastre: not at the frontier') FROM poo
 const bumpPredOnly = `		SELECT RAISE(FAIL, 'cadastre: not at the frontier') WHERE (SELECT a.id FROM assignments a WHERE a.space = NEW.space AND a.family = NEW.family AND a.first <= NEW.first ORDER BY a.first DESC LIMIT 1) IS NOT NEW.f_addr;
 `
 
-// bumpRowid: the proof by rowid seeks only: not below the mark, and the
-// writer's previous row of the pool (its ID in f_bits) ends right before
-// the take (its last, F-1, in f_addr); with the mark and the overlap
-// check, [mark, F) stays one run of live rows: no prefix handed out
-// twice, none lost.
-const bumpRowid = `		SELECT RAISE(FAIL, 'cadastre: not at the frontier') WHERE NEW.first < (SELECT addr FROM pool_frontier WHERE pool_id = NEW.pool_id)
-			OR (SELECT last FROM assignments WHERE id = NEW.f_bits) IS NOT NEW.f_addr;
-`
-
 // bumpTrigger is the fold's trigger for the variant.
 func bumpTrigger() string {
 	switch bumpVariant {
@@ -75,8 +65,6 @@ func bumpTrigger() string {
 		return bumpHead + bumpPred + bumpTail
 	case 5:
 		return bumpHead + bumpPredOnly + bumpTail
-	case 6:
-		return bumpHead + bumpRowid + bumpTail
 	}
 	return foldTrigger
 }
