@@ -271,10 +271,7 @@ func (h *held) foldValues(e *registry.Event) (args [foldArgs]any) {
 	// last is its first, and a plain allocation has no tenant, resource or
 	// name.
 	first := h.ins[3].([]byte)
-	if bumpVariant == 4 || bumpVariant == 5 {
-		// (the scratch's singles are one pool's, in ID order)
-		args[2] = h.ins[0].(int64) - 1
-	} else if bumpVariant == 3 {
+	if bumpVariant == 3 {
 		// The frontier less one: the last of the highest row above the mark.
 		// (the scratch sends the address before the take: the benchmark's
 		// singles are contiguous from the pool's first address)

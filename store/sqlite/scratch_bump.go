@@ -16,8 +16,6 @@ import (
 //	SQLITEBUMP=3: 2 plus the proof: one descending seek of assignments_at
 //	  from the pool's last address and that row's last (the take is at the
 //	  top, right after the highest row above the mark).
-//	SQLITEBUMP=4: 1 plus bumpPred (the mark, and the previous row by ID).
-//	SQLITEBUMP=5: 1 plus bumpPredOnly (the previous row by ID only).
 var bumpVariant, _ = strconv.Atoi(os.Getenv("SQLITEBUMP"))
 
 const bumpHead = `CREATE TEMP TRIGGER IF NOT EXISTS alloc_fold INSTEAD OF INSERT ON alloc_fold
@@ -40,18 +38,6 @@ const bumpTail = `		INSERT INTO assignments (pool_id, family, first, last, bits,
 		VALUES (NEW.e_at, NEW.e_actor, COALESCE(NEW.e_action, '` + foldAction + `'), COALESCE(NEW.e_kind, '` + foldKind + `'), NEW.e_subject_id, NEW.e_subject, NEW.e_before, NEW.e_after);
 	END`
 
-// bumpPred: the take is right after the writer's last row (the row found
-// by the overlap check's own seek, the highest of the space at or below the
-// take, is the one whose ID the writer sends: index only, an integer), and
-// not below the mark.
-const bumpPred = `		SELECT RAISE(FAIL, 'cadastre: not at the frontier') FROM pool_frontier f WHERE f.pool_id = NEW.pool_id AND (NEW.first < f.addr
-			OR (SELECT a.id FROM assignments a WHERE a.space = NEW.space AND a.family = NEW.family AND a.first <= NEW.first ORDER BY a.first DESC LIMIT 1) IS NOT NEW.f_addr);
-`
-
-// bumpPredOnly is bumpPred without the mark.
-const bumpPredOnly = `		SELECT RAISE(FAIL, 'cadastre: not at the frontier') WHERE (SELECT a.id FROM assignments a WHERE a.space = NEW.space AND a.family = NEW.family AND a.first <= NEW.first ORDER BY a.first DESC LIMIT 1) IS NOT NEW.f_addr;
-`
-
 // bumpTrigger is the fold's trigger for the variant.
 func bumpTrigger() string {
 	switch bumpVariant {
@@ -61,10 +47,6 @@ func bumpTrigger() string {
 		return bumpHead + bumpMark + bumpTail
 	case 3:
 		return bumpHead + bumpProof + bumpTail
-	case 4:
-		return bumpHead + bumpPred + bumpTail
-	case 5:
-		return bumpHead + bumpPredOnly + bumpTail
 	}
 	return foldTrigger
 }
