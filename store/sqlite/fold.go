@@ -311,7 +311,7 @@ func (h *held) foldValues(e *registry.Event) (args [foldArgs]any) {
 func (w *wtx) flush(ctx context.Context) error {
 	h := w.held
 	w.held = held{}
-	if h.hasTake && bumpVariant == 0 { // SCRATCH: the ceiling deletes no free row
+	if h.hasTake {
 		f := h.take
 		res, err := w.execNow(ctx, removeFreeSQL, f.RegionID, prefix.Family(f.Prefix), f.Prefix.Bits(), addrBytes(f.Prefix.Addr()), f.PoolID)
 		if err != nil {
