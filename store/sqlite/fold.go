@@ -105,7 +105,7 @@ var idKept = map[string]bool{insertWithID: true, insertAssignment: true, insertA
 // and prepares the fold's statement on the driver itself; without them
 // (an error) the writer sends each write on its own.
 func setUpFold(ctx context.Context, conn *sql.Conn) (driver.Stmt, bool) {
-	for _, q := range []string{foldView, bumpTrigger()} {
+	for _, q := range []string{foldView, foldTrigger} {
 		if _, err := conn.ExecContext(ctx, q); err != nil {
 			return nil, false
 		}
@@ -271,14 +271,7 @@ func (h *held) foldValues(e *registry.Event) (args [foldArgs]any) {
 	// last is its first, and a plain allocation has no tenant, resource or
 	// name.
 	first := h.ins[3].([]byte)
-	if bumpVariant == 3 {
-		// The frontier less one: the last of the highest row above the mark.
-		// (the scratch sends the address before the take: the benchmark's
-		// singles are contiguous from the pool's first address)
-		if p := a16(first).Prev(); p.IsValid() {
-			args[2] = addrBytes(p)
-		}
-	} else if f.Prefix.Addr() != a16(first) {
+	if f.Prefix.Addr() != a16(first) {
 		args[2] = addrBytes(f.Prefix.Addr())
 	}
 	if last, ok := h.ins[4].([]byte); ok && len(last) > 0 && &last[0] == &first[0] {

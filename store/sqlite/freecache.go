@@ -84,9 +84,6 @@ const (
 
 // reset forgets every scope.
 func (c *freeCache) reset() {
-	if bumpVariant >= 1 && c.scopes != nil {
-		return // SCRATCH: the table is stale in the ceiling; the copy is the free list
-	}
 	c.scopes, c.rows = nil, 0
 }
 

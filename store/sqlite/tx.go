@@ -283,12 +283,6 @@ func (t *tx) DissolvePool(ctx context.Context, id int64, at time.Time) error {
 // ---- free space
 
 func (t *tx) AddFree(ctx context.Context, f registry.FreePrefix) error {
-	if _, ok := t.deferring(); ok && bumpVariant >= 1 {
-		if fc := t.freeCache(); fc != nil {
-			fc.added(f) // SCRATCH: the ceiling writes no free row
-		}
-		return nil
-	}
 	_, err := t.q.exec(ctx, addFreeSQL,
 		f.RegionID, prefix.Family(f.Prefix), f.Prefix.Bits(), addrBytes(f.Prefix.Addr()), f.PoolID)
 	if err != nil {
@@ -323,14 +317,6 @@ var addFrees = func() (out [8]string) {
 // AddFree each otherwise. The statements run inside the caller's
 // transaction, so a failure of one fails the whole call's transaction.
 func (t *tx) AddFrees(ctx context.Context, fs []registry.FreePrefix) error {
-	if _, ok := t.deferring(); ok && bumpVariant >= 1 {
-		if fc := t.freeCache(); fc != nil {
-			for _, f := range fs {
-				fc.added(f) // SCRATCH: the ceiling writes no free row
-			}
-		}
-		return nil
-	}
 	args := make([]any, 0, 3+2*min(len(fs), maxRows))
 	for len(fs) > 0 {
 		f0 := fs[0]
