@@ -373,3 +373,106 @@ func TestMemTakeProbes(t *testing.T) {
 		})
 	}
 }
+
+// TestMemTakeAcrossIDRefill: a shared batch whose connection's ID
+// reserve would run out, or has gone stale, before its jobs have their
+// IDs tops the reserve up in its first round trip, so that no job
+// refills it with a statement of its own. Such a refill sent the queued
+// writes and forgot the take's candidate unused (memtake.go), and the
+// batch's later takes ran the plain statement, a round trip each, where
+// the queue answered them with none (issue 16: at 16 callers a batch in
+// four, 3-4 takes each). The batch's takes are those of a batch with
+// IDs enough (TestMemTakeProbes' first case), and no ID of a stale
+// reserve is handed out.
+func TestMemTakeAcrossIDRefill(t *testing.T) {
+	v4 := func(bits int) memOp { return memOp{Family: 4, Bits: bits} }
+	var plain []memOp
+	for range 12 {
+		plain = append(plain, v4(32))
+	}
+	for _, c := range []struct {
+		name string
+		// prepare changes the reserves before the batch, and returns
+		// the IDs that must not be handed out.
+		prepare func(t *testing.T, w memWorld) []int64
+		// exact: the takes are those of TestMemTakeProbes' first case
+		// (the same free space); otherwise none plain.
+		exact bool
+	}{
+		{"three IDs left for twelve jobs", func(t *testing.T, w memWorld) []int64 {
+			postgres.KeepIDs(w.st, 3)
+			return nil
+		}, true},
+		{"the reserve gone stale while idle", func(t *testing.T, w memWorld) []int64 {
+			// A batch more, so that the reserve holds IDs enough for the
+			// next batch if they were fresh (a top-up: the first batch
+			// left 62).
+			w.runInOrder(t, []memOp{v4(32), v4(32)})
+			stale := postgres.AgeIDs(w.st, 2*time.Hour) // SetIDFresh: an hour
+			if len(stale) < 64 {
+				t.Fatalf("%d IDs in the reserves before they go stale: want 64 at least", len(stale))
+			}
+			return stale
+		}, false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			takes := &takeCounter{}
+			var nextvals atomic.Int64
+			w := openMemWorld(t, true, sqlTracer(func(sql string) {
+				takes.count(sql)
+				if strings.Contains(sql, "nextval('assignments_id_seq')") {
+					nextvals.Add(1)
+				}
+			}))
+			// The first batch reads the pools into the Store's cache and
+			// fetches the connection's reserve.
+			for _, out := range w.runInOrder(t, []memOp{v4(32), v4(30)}) {
+				if strings.HasPrefix(out, "error") {
+					t.Fatal(out)
+				}
+			}
+			stale := c.prepare(t, w)
+			probes, plainN, queued, fetched := takes.probes.Load(), takes.plain.Load(), postgres.MemTakes(w.st), nextvals.Load()
+			for i, out := range w.runInOrder(t, plain) {
+				if strings.HasPrefix(out, "error") {
+					t.Fatalf("op %d: %s", i, out)
+				}
+			}
+			probes, plainN, queued = takes.probes.Load()-probes, takes.plain.Load()-plainN, postgres.MemTakes(w.st)-queued
+			// As in a batch with IDs enough: each probe used by the next
+			// take, none plain.
+			if want := [3]int64{4, 0, 8}; c.exact {
+				if got := [3]int64{probes, plainN, queued}; got != want {
+					t.Errorf("takes: %d with the probes, %d plain, %d from the queue; want %d, %d, %d", probes, plainN, queued, want[0], want[1], want[2])
+				}
+			} else if plainN != 0 || probes+queued != int64(len(plain)) || queued == 0 {
+				t.Errorf("takes: %d with the probes, %d plain, %d from the queue; want none plain, %d in all, some from the queue", probes, plainN, queued, len(plain))
+			}
+			if n := nextvals.Load() - fetched; n != 1 {
+				t.Errorf("%d statements reserved IDs during the batch, want 1", n)
+			}
+			if len(stale) > 0 {
+				var used int64
+				if err := pgxQueryRow(t, w.dsn, `SELECT count(*) FROM assignments WHERE id = ANY($1)`, stale).Scan(&used); err != nil {
+					t.Fatal(err)
+				}
+				if used != 0 {
+					t.Errorf("%d assignments have IDs of the stale reserve %v", used, stale)
+				}
+			}
+			w.state(t)
+		})
+	}
+}
+
+// pgxQueryRow runs one query on a connection of its own to dsn.
+func pgxQueryRow(t *testing.T, dsn, q string, args ...any) pgx.Row {
+	t.Helper()
+	ctx := context.Background()
+	c, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close(ctx) })
+	return c.QueryRow(ctx, q, args...)
+}
