@@ -66,33 +66,3 @@ func MemTakes(s *Store) int64 { return s.memTakes.Load() }
 // ExpectFailures is how many transactions alone that took a row they
 // expected failed, and ran again (expect.go).
 func ExpectFailures(s *Store) int64 { return s.expectFails.Load() }
-
-// KeepIDs leaves at most n IDs in each connection's assignment ID
-// reserve (the lowest), as if the others had been handed out.
-func KeepIDs(s *Store, n int) {
-	s.idMu.Lock()
-	defer s.idMu.Unlock()
-	for _, r := range s.ids {
-		left := n
-		for i := range r.runs {
-			k := min(left, len(r.runs[i].ids))
-			r.runs[i].ids = r.runs[i].ids[:k]
-			left -= k
-		}
-	}
-}
-
-// AgeIDs makes every assignment ID reserve d older, and returns the IDs
-// they hold.
-func AgeIDs(s *Store, d time.Duration) []int64 {
-	s.idMu.Lock()
-	defer s.idMu.Unlock()
-	var ids []int64
-	for _, r := range s.ids {
-		for i := range r.runs {
-			r.runs[i].at = r.runs[i].at.Add(-d)
-			ids = append(ids, r.runs[i].ids...)
-		}
-	}
-	return ids
-}

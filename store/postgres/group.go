@@ -258,10 +258,7 @@ func (s *Store) runShared(batch []*job, savepoints bool) ([]*job, bool) {
 			// and each copy was a heap object per allocation (issue 16).
 			locked: slices.Clip(shared.locked), inserted: slices.Clip(shared.inserted), pending: first,
 			regions: shared.regions, regionsShared: true, carried: carried, prev: carryTx,
-			batched: true, use: maps.Clone(shared.use), tenantLocks: len(shared.use), counts: shared.counts.Clone(), cand: cand,
-			// Until the transaction's first round trip has gone out, the
-			// job that sends it tops the ID reserve up (queueIDTopUp).
-			topUpIDs: !begun}
+			batched: true, use: maps.Clone(shared.use), tenantLocks: len(shared.use), counts: shared.counts.Clone(), cand: cand}
 		queued := first.Len()
 		if queued == 0 {
 			// Without a savepoint, and nothing carried or to begin with,

@@ -105,7 +105,7 @@ type Store struct {
 	// idMu guards ids: assignment IDs reserved from the sequence, per
 	// physical connection they were reserved on (see assignmentID).
 	idMu sync.Mutex
-	ids  map[*pgx.Conn]*connIDs
+	ids  map[*pgx.Conn]idRun
 
 	// DNS is the DNS store (zone.Store), with SQLite's (dns.go).
 	dnssql.DNS
@@ -137,28 +137,13 @@ const (
 	// client paging assignments by ID would miss them), so the window
 	// stays that of any transaction in flight.
 	defaultIDFresh = time.Second
-	// idActive is how long after its last ID a connection's reserve is
-	// still topped up ahead (idTopUp).
-	idActive = 30 * time.Second
 )
 
-// nextIDs reserves $1 assignment IDs.
-const nextIDs = `SELECT nextval('assignments_id_seq') FROM generate_series(1, $1)`
-
 // idRun is a run of assignment IDs reserved from the sequence, and
-// when: the time is taken before the statement that reserved them is
-// sent, so that a run's age is never less than its IDs'.
+// when.
 type idRun struct {
 	ids []int64
 	at  time.Time
-}
-
-// connIDs is one physical connection's reserve: runs in the order they
-// were fetched (the oldest, lowest IDs first), and when the connection
-// last handed an ID out.
-type connIDs struct {
-	runs []idRun
-	used time.Time
 }
 
 // assignmentID hands out an assignment ID without a round trip of its
@@ -177,9 +162,6 @@ type connIDs struct {
 // promoted server hands out (assignments_pkey, seen in
 // e2e TestFailoverToSynchronousStandby). A connection never outlives its
 // server, so a reserve tied to it dies with the old primary.
-//
-// A group commit tops its connection's reserve up in its first round
-// trip (idTopUp), so that its jobs rarely come here for a statement.
 func (s *Store) assignmentID(ctx context.Context, t *tx) (int64, error) {
 	var conn *pgx.Conn
 	if pc, ok := t.raw.(*pgxpool.Conn); ok {
@@ -188,8 +170,7 @@ func (s *Store) assignmentID(ctx context.Context, t *tx) (int64, error) {
 	if id, ok := s.takeID(conn); ok {
 		return id, nil
 	}
-	at := time.Now()
-	rows, err := t.query(ctx, nextIDs, idReserve)
+	rows, err := t.query(ctx, `SELECT nextval('assignments_id_seq') FROM generate_series(1, $1)`, idReserve)
 	if err != nil {
 		return 0, mapErr(err)
 	}
@@ -200,49 +181,21 @@ func (s *Store) assignmentID(ctx context.Context, t *tx) (int64, error) {
 	if conn == nil {
 		return ids[0], nil
 	}
-	s.addIDs(conn, ids[1:], at, true)
-	return ids[0], nil
-}
-
-// addIDs adds a run of IDs fetched at at on conn to its reserve; used
-// says one of the run was handed out now.
-func (s *Store) addIDs(conn *pgx.Conn, ids []int64, at time.Time, used bool) {
 	s.idMu.Lock()
 	defer s.idMu.Unlock()
 	now := time.Now()
 	if s.ids == nil {
-		s.ids = map[*pgx.Conn]*connIDs{}
+		s.ids = map[*pgx.Conn]idRun{}
 	}
-	// Reserves of closed or idle connections go once stale and unused
-	// for idActive: the map holds at most one per live connection of
-	// the pool, and the connections that allocated lately.
+	// Reserves of closed or idle connections go once stale: the map
+	// holds at most one per live connection of the pool.
 	for c, r := range s.ids {
-		r.runs = s.freshRuns(r.runs, now)
-		if len(r.runs) == 0 && now.Sub(r.used) > idActive {
+		if now.Sub(r.at) > s.idFresh {
 			delete(s.ids, c)
 		}
 	}
-	r := s.ids[conn]
-	if r == nil {
-		r = &connIDs{}
-		s.ids[conn] = r
-	}
-	if used {
-		r.used = now
-	}
-	if len(ids) > 0 {
-		r.runs = append(r.runs, idRun{ids, at})
-	}
-}
-
-// freshRuns drops the runs at the front of runs that are used up or
-// stale (runs are in the order fetched: the ones after a fresh run are
-// fresh).
-func (s *Store) freshRuns(runs []idRun, now time.Time) []idRun {
-	for len(runs) > 0 && (len(runs[0].ids) == 0 || now.Sub(runs[0].at) > s.idFresh) {
-		runs = runs[1:]
-	}
-	return runs
+	s.ids[conn] = idRun{ids[1:], now}
+	return ids[0], nil
 }
 
 // takeID takes an ID from a fresh reserve fetched on conn.
@@ -253,89 +206,13 @@ func (s *Store) takeID(conn *pgx.Conn) (int64, bool) {
 	s.idMu.Lock()
 	defer s.idMu.Unlock()
 	r, ok := s.ids[conn]
-	if !ok {
+	if !ok || len(r.ids) == 0 || time.Since(r.at) > s.idFresh {
 		return 0, false
 	}
-	now := time.Now()
-	r.runs = s.freshRuns(r.runs, now)
-	if len(r.runs) == 0 {
-		return 0, false
-	}
-	id := r.runs[0].ids[0]
-	r.runs[0].ids = r.runs[0].ids[1:]
-	r.used = now
+	id := r.ids[0]
+	r.ids = r.ids[1:]
+	s.ids[conn] = r
 	return id, true
-}
-
-// idTopUp is what a group commit's first round trip adds to conn's
-// reserve, or 0: when conn handed out an ID within idActive and holds
-// fewer than idLow(), idTopUpSize(). A reserve that runs out in the
-// middle of a batch is refilled by a statement of its own
-// (assignmentID), which sends the queued writes and forgets the take's
-// candidate (memtake.go): that round trip, and one for each later take of
-// the batch that the queue would have answered (issue 16: at 16 callers
-// a batch in four refilled so, 3-4 takes each). The first round trip
-// goes out anyway, with the batch's BEGIN and its first take.
-//
-// IDs that may go stale before the batch ends are not counted: only
-// runs younger than half of idFresh. A batch that allocates more than
-// idLow() (jobs of many addresses) still refills on its way.
-func (s *Store) idTopUp(conn *pgx.Conn) int {
-	if conn == nil || s.maxBatch < 2 {
-		return 0
-	}
-	s.idMu.Lock()
-	defer s.idMu.Unlock()
-	r, ok := s.ids[conn]
-	if !ok {
-		return 0
-	}
-	now := time.Now()
-	if now.Sub(r.used) > idActive {
-		return 0
-	}
-	n := 0
-	for _, run := range r.runs {
-		if now.Sub(run.at) < s.idFresh/2 {
-			n += len(run.ids)
-		}
-	}
-	if n >= s.maxBatch {
-		return 0
-	}
-	return max(idReserve, s.maxBatch)
-}
-
-// queueIDTopUp adds to b, about to be sent as the first round trip of a
-// group commit's transaction, the reserve's top-up if conn needs one
-// (idTopUp), with its reader.
-func (t *tx) queueIDTopUp(b *pgx.Batch) {
-	if !t.topUpIDs || t.s == nil {
-		return
-	}
-	t.topUpIDs = false
-	pc, ok := t.raw.(*pgxpool.Conn)
-	if !ok {
-		return
-	}
-	conn := pc.Conn()
-	n := t.s.idTopUp(conn)
-	if n == 0 {
-		return
-	}
-	if t.readers == nil {
-		t.readers = map[int]func(pgx.Rows) error{}
-	}
-	s, at := t.s, time.Now()
-	t.readers[b.Len()] = func(rows pgx.Rows) error {
-		ids, err := pgx.CollectRows(rows, pgx.RowTo[int64])
-		if err != nil {
-			return err
-		}
-		s.addIDs(conn, ids, at, false)
-		return nil
-	}
-	b.Queue(nextIDs, n)
 }
 
 // Options tune a Store.
@@ -811,10 +688,6 @@ type tx struct {
 	tenantLocks int
 	// batched marks a job's transaction in a group commit (group.go).
 	batched bool
-	// topUpIDs: the first round trip this transaction sends is its
-	// group commit's first, which tops the connection's ID reserve up
-	// (queueIDTopUp).
-	topUpIDs bool
 	// cand is the database's next free row for a take from the queue
 	// (memtake.go), shared by the jobs of a batch without savepoints;
 	// nil elsewhere. tookQueued marks a job that took from the queue.
@@ -970,7 +843,6 @@ func (t *tx) send(ctx context.Context, q string, args ...any) (pgx.BatchResults,
 	b := t.pending
 	t.pending = nil
 	t.fold(b)
-	t.queueIDTopUp(b)
 	n := b.Len()
 	b.Queue(q, args...)
 	br := t.raw.SendBatch(ctx, b)
@@ -1142,7 +1014,6 @@ func (t *tx) flush(ctx context.Context) error {
 	b := t.pending
 	t.pending = nil
 	t.fold(b)
-	t.queueIDTopUp(b)
 	br := t.raw.SendBatch(ctx, b)
 	err = t.drain(br, b.Len())
 	if cerr := br.Close(); err == nil && cerr != nil {
