@@ -306,3 +306,33 @@ func Covers(outer, inner netip.Prefix) bool {
 		outer.Addr().BitLen() == inner.Addr().BitLen() &&
 		outer.Bits() <= inner.Bits() && outer.Contains(inner.Addr())
 }
+
+// RangeBest returns, of Range(first, last), the prefix a buddy allocator
+// takes for a request of maxBits: the longest (most bits) no shorter than
+// maxBits allows, i.e. with at most maxBits bits, and of those the lowest.
+// ok is false when none fits. It allocates nothing: a store that keeps a
+// pool's unused tail as a range rather than as rows (store/sqlite's
+// frontier) asks it on every allocation.
+func RangeBest(first, last netip.Addr, maxBits int) (best netip.Prefix, ok bool) {
+	if !first.IsValid() || !last.IsValid() || first.BitLen() != last.BitLen() || last.Less(first) {
+		return netip.Prefix{}, false
+	}
+	first, last = first.WithZone(""), last.WithZone("")
+	fb := first.BitLen()
+	lo, hi := toU(first), toU(last)
+	for {
+		k := min(lo.trailingZeros(), fb)
+		span := hi.sub(lo)
+		for k > 0 && span.less(lowMask(k)) {
+			k--
+		}
+		if bits := fb - k; bits <= maxBits && (!ok || bits > best.Bits()) {
+			best, ok = netip.PrefixFrom(toAddr(lo, fb), bits), true
+		}
+		end := lo.or(lowMask(k))
+		if end == hi {
+			return best, ok
+		}
+		lo = end.add1()
+	}
+}

@@ -73,7 +73,34 @@ var foldTrigger = `CREATE TEMP TRIGGER IF NOT EXISTS alloc_fold INSTEAD OF INSER
 		VALUES (NEW.e_at, NEW.e_actor, COALESCE(NEW.e_action, '` + foldAction + `'), COALESCE(NEW.e_kind, '` + foldKind + `'), NEW.e_subject_id, NEW.e_subject, NEW.e_before, NEW.e_after);
 	END`
 
+// frontView and frontTrigger fold a take of a pool's frontier prefix
+// (frontier.go): nothing of free is read or written. The view has the
+// fold's columns; its first and third say where the take stands: f_region
+// is the ID of the run's top row (NULL when the run is empty) and f_addr
+// the address before the take (F-1). The check proves, with the
+// assignments' own overlap checks, what the free row's DELETE proves for
+// a row: the mark B lies at or below F-1 (equal when the run is empty),
+// and the top row is the pool's and ends at F-1. A take below the true
+// frontier lands on a row of the run (its overlap check fails), one above
+// it names a top row that is not there, one below the mark fails the mark.
+const frontView = `CREATE TEMP VIEW IF NOT EXISTS alloc_front AS SELECT * FROM alloc_fold`
+
+var frontTrigger = `CREATE TEMP TRIGGER IF NOT EXISTS alloc_front INSTEAD OF INSERT ON alloc_front
+	BEGIN
+		SELECT RAISE(FAIL, 'cadastre: ` + errNotFrontier + `') WHERE NOT EXISTS (SELECT 1 FROM pool_frontier WHERE pool_id = NEW.pool_id
+				AND CASE WHEN NEW.f_region IS NULL THEN below = NEW.f_addr ELSE below <= NEW.f_addr END)
+			OR (NEW.f_region IS NOT NULL AND NOT EXISTS (SELECT 1 FROM assignments WHERE id = NEW.f_region AND pool_id = NEW.pool_id AND last = NEW.f_addr));
+		SELECT RAISE(FAIL, 'cadastre: ` + errIDNotNext + `') WHERE COALESCE((SELECT id FROM assignments ORDER BY id DESC), 0) <> NEW.id - 1;
+		INSERT INTO assignments (pool_id, family, first, last, bits, state, tenant, resource, name, created_at, released_at, quarantine_until, space)
+		VALUES (NEW.pool_id, NEW.family, NEW.first, COALESCE(NEW.last, NEW.first), NEW.bits, COALESCE(NEW.state, '` + foldState + `'),
+			COALESCE(NEW.tenant, ''), COALESCE(NEW.resource, ''), COALESCE(NEW.name, ''), NEW.created_at, NEW.released_at, NEW.quarantine_until, NEW.space);
+		INSERT INTO events (at, actor, action, subject_kind, subject_id, subject, before, after)
+		VALUES (NEW.e_at, NEW.e_actor, COALESCE(NEW.e_action, '` + foldAction + `'), COALESCE(NEW.e_kind, '` + foldKind + `'), NEW.e_subject_id, NEW.e_subject, NEW.e_before, NEW.e_after);
+	END`
+
 const (
+	// frontSQL is foldSQL for a frontier take.
+	frontSQL = `INSERT OR FAIL INTO alloc_front VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
 	// foldSQL is INSERT OR FAIL: with the trigger's RAISE(FAIL)s and
 	// 00070's, nothing in the statement may abort, so SQLite opens no
 	// statement journal for it (see "No statement journal" above).
@@ -93,41 +120,53 @@ const (
 // held; errIDNotNext a held insert whose ID is not the one the row gets
 // (one more than the largest).
 const (
-	errFreeGone  = "the free prefix to take is gone"
-	errIDNotNext = "the assignment ID is not the next one"
+	errFreeGone    = "the free prefix to take is gone"
+	errIDNotNext   = "the assignment ID is not the next one"
+	errNotFrontier = "the take is not at the frontier of its pool"
 )
 
 // idKept are the texts that insert assignments and keep rowCache.nextID in
 // step; any other text that inserts or deletes assignments drops it.
-var idKept = map[string]bool{insertWithID: true, insertAssignment: true, insertAssignmentReturning: true, foldSQL: true}
+var idKept = map[string]bool{insertWithID: true, insertAssignment: true, insertAssignmentReturning: true, foldSQL: true, frontSQL: true}
 
-// setUpFold creates the view and its trigger on the writer's connection
-// and prepares the fold's statement on the driver itself; without them
-// (an error) the writer sends each write on its own.
-func setUpFold(ctx context.Context, conn *sql.Conn) (driver.Stmt, bool) {
-	for _, q := range []string{foldView, foldTrigger} {
+// setUpFold creates the views and their triggers on the writer's
+// connection and prepares the fold's statements (a row's take, a
+// frontier's) on the driver itself; without them (an error) the writer
+// sends each write on its own.
+func setUpFold(ctx context.Context, conn *sql.Conn) (fold, front driver.Stmt, ok bool) {
+	for _, q := range []string{foldView, foldTrigger, frontView, frontTrigger} {
 		if _, err := conn.ExecContext(ctx, q); err != nil {
-			return nil, false
+			return nil, nil, false
 		}
 	}
-	var st driver.Stmt
 	err := conn.Raw(func(dc any) error {
 		p, ok := dc.(driver.ConnPrepareContext)
 		if !ok {
 			return errors.New("the driver prepares no statement with a context")
 		}
+		prepare := func(q string) (driver.Stmt, error) {
+			st, err := p.PrepareContext(ctx, q)
+			if err != nil {
+				return nil, err
+			}
+			if _, ok := st.(driver.StmtExecContext); !ok {
+				st.Close()
+				return nil, errors.New("the driver's statement runs with no context")
+			}
+			return st, nil
+		}
 		var err error
-		if st, err = p.PrepareContext(ctx, foldSQL); err != nil {
+		if fold, err = prepare(foldSQL); err != nil {
 			return err
 		}
-		if _, ok := st.(driver.StmtExecContext); !ok {
-			st.Close()
-			st = nil
-			return errors.New("the driver's statement runs with no context")
+		if front, err = prepare(frontSQL); err != nil {
+			fold.Close()
+			fold = nil
+			return err
 		}
 		return nil
 	})
-	return st, err == nil
+	return fold, front, err == nil
 }
 
 // foldArgs is the number of the folded statement's arguments.
@@ -150,8 +189,12 @@ const (
 // into a new slice, check each (by reflection for an int or a pointer)
 // and wrap the result: ~1.3 KB of Go heap a single allocation
 // (bench/README.md, "Session 15").
-func (w *wtx) execFold(ctx context.Context, args *[foldArgs]any) error {
-	w.rows.written(foldSQL)
+func (w *wtx) execFold(ctx context.Context, args *[foldArgs]any, front bool) error {
+	st, q := w.rows.fold, foldSQL
+	if front {
+		st, q = w.rows.front, frontSQL
+	}
+	w.rows.written(q)
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -161,7 +204,7 @@ func (w *wtx) execFold(ctx context.Context, args *[foldArgs]any) error {
 	}
 	defer clear(nv[:]) // nothing kept alive until the next allocation
 	return w.conn.Raw(func(any) error {
-		_, err := w.rows.fold.(driver.StmtExecContext).ExecContext(context.WithoutCancel(ctx), nv[:])
+		_, err := st.(driver.StmtExecContext).ExecContext(context.WithoutCancel(ctx), nv[:])
 		return err
 	})
 }
@@ -170,7 +213,9 @@ func (w *wtx) execFold(ctx context.Context, args *[foldArgs]any) error {
 type held struct {
 	take    registry.FreePrefix
 	hasTake bool
-	ins     [14]any // insertWithID's arguments
+	front   bool         // the take is of a frontier prefix: no free row
+	p       netip.Prefix // the held insert's prefix
+	ins     [14]any      // insertWithID's arguments
 	hasIns  bool
 	counted tailRow // what the inserted row adds to the counters' tail
 }
@@ -206,6 +251,12 @@ func (w *wtx) holdTake(f registry.FreePrefix) {
 	w.rows.free.removed(f)
 }
 
+// holdFront holds a take of f, a frontier prefix (frontier.go), which
+// writes no free row: the fold checks it.
+func (w *wtx) holdFront(f registry.FreePrefix) {
+	w.held = held{take: f, hasTake: true, front: true}
+}
+
 // holdInsert holds a's INSERT behind a held take, with the next ID, when
 // that ID and the pool's space are known; it reports whether it did.
 func (w *wtx) holdInsert(ctx context.Context, a *registry.Assignment) (bool, error) {
@@ -236,6 +287,7 @@ func (w *wtx) holdInsert(ctx context.Context, a *registry.Assignment) (bool, err
 	}
 	w.held.ins = [14]any{a.ID, a.PoolID, int64(fam), first, last, int64(bits), string(a.State), a.Tenant, a.Resource, a.Name, micros(a.CreatedAt), optMicrosArg(a.ReleasedAt), optMicrosArg(a.QuarantineUntil), space}
 	w.held.hasIns = true
+	w.held.p = a.Prefix
 	w.held.counted = tailRow{a.PoolID, bits, a.State, micros(a.CreatedAt)}
 	return true, nil
 }
@@ -249,10 +301,16 @@ func (w *wtx) foldEvent(ctx context.Context, e *registry.Event) (bool, error) {
 	h := w.held
 	w.held = held{}
 	args := h.foldValues(e)
+	if h.front {
+		args[0], args[1], args[2] = nil, nil, addrBytes(h.take.Prefix.Addr().Prev())
+		if w.front.prevID != 0 {
+			args[0] = w.front.prevID
+		}
+	}
 	if err := w.beforeTail(ctx); err != nil {
 		return true, w.heldFailed(err)
 	}
-	if err := w.execFold(ctx, &args); err != nil {
+	if err := w.execFold(ctx, &args, h.front); err != nil {
 		return true, w.heldFailed(err)
 	}
 	w.joinedHeld(&h)
@@ -304,7 +362,7 @@ func (h *held) foldValues(e *registry.Event) (args [foldArgs]any) {
 func (w *wtx) flush(ctx context.Context) error {
 	h := w.held
 	w.held = held{}
-	if h.hasTake {
+	if h.hasTake && !h.front {
 		f := h.take
 		res, err := w.execNow(ctx, removeFreeSQL, f.RegionID, prefix.Family(f.Prefix), f.Prefix.Bits(), addrBytes(f.Prefix.Addr()), f.PoolID)
 		if err != nil {
@@ -326,10 +384,12 @@ func (w *wtx) flush(ctx context.Context) error {
 	return nil
 }
 
-// joinedHeld is joinedTail for the held insert's row.
+// joinedHeld is joinedTail for the held insert's row, which may join its
+// pool's frontier run.
 func (w *wtx) joinedHeld(h *held) {
 	r := h.counted
 	w.joinedTail(r.pool, r.bits, r.state, r.created)
+	w.frontInserted(r.pool, h.ins[0].(int64), h.p)
 }
 
 // optMicrosArg is optMicros as a driver value: NULL or an int64.
@@ -358,7 +418,7 @@ func a16(b []byte) netip.Addr {
 func (w *wtx) heldFailed(err error) error {
 	w.rows.reset()
 	failed := fmt.Errorf("held allocation: %w", mapErr(err))
-	for _, conflict := range []string{errFreeGone, errIDNotNext} {
+	for _, conflict := range []string{errFreeGone, errIDNotNext, errNotFrontier} {
 		if strings.Contains(err.Error(), conflict) {
 			failed = fmt.Errorf("held allocation: %s: %w", conflict, registry.ErrConflict)
 			break

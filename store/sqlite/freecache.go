@@ -53,6 +53,9 @@ type freeScope struct {
 // table's key order (address, then pool).
 type freeSet struct {
 	byBits [129][]freeKey
+	// fronts are the frontiers of the scope's pools (frontier.go), whose
+	// free prefixes have no rows.
+	fronts []frontier
 }
 
 type freeKey struct {
@@ -120,6 +123,15 @@ func (c *freeCache) load(ctx context.Context, q querier, s freeScope) (*freeSet,
 	if err := rows.Err(); err != nil {
 		return nil, err
 	}
+	if set != nil {
+		frows, err := q.query(ctx, frontiersOfScopeSQL, s.region, s.family)
+		if set.fronts, err = collect(frows, err, scanFrontier); err != nil {
+			return nil, err
+		}
+		if n += len(set.fronts); n > maxFreeScope {
+			set = nil
+		}
+	}
 	if c.scopes == nil || c.rows+n > maxFreeRows {
 		c.reset()
 		c.scopes = map[freeScope]*freeSet{}
@@ -132,25 +144,63 @@ func (c *freeCache) load(ctx context.Context, q querier, s freeScope) (*freeSet,
 }
 
 // smallest is SmallestFree from the cache: the longest length at most
-// maxBits that has a free prefix, and its lowest. known is false when the
-// scope is not cached (too large): ask the table.
-func (c *freeCache) smallest(ctx context.Context, q querier, s freeScope, maxBits int) (f registry.FreePrefix, ok, known bool, err error) {
+// maxBits that has a free prefix, and its lowest; fr is the frontier it
+// comes from, nil for a row. known is false when the scope is not cached
+// (too large): ask the table.
+func (c *freeCache) smallest(ctx context.Context, q querier, s freeScope, maxBits int) (f registry.FreePrefix, fr *frontier, ok, known bool, err error) {
 	set, cached := c.scopes[s]
 	if !cached {
 		if set, err = c.load(ctx, q, s); err != nil {
 			c.reset()
-			return f, false, false, err
+			return f, nil, false, false, err
 		}
 	}
 	if set == nil {
-		return f, false, false, nil
+		return f, nil, false, false, nil
 	}
 	for bits := min(maxBits, 128); bits >= 0; bits-- {
 		if ks := set.byBits[bits]; len(ks) > 0 {
-			return registry.FreePrefix{RegionID: s.region, PoolID: ks[0].pool, Prefix: netip.PrefixFrom(ks[0].addr, bits)}, true, true, nil
+			f, ok = registry.FreePrefix{RegionID: s.region, PoolID: ks[0].pool, Prefix: netip.PrefixFrom(ks[0].addr, bits)}, true
+			break
 		}
 	}
-	return f, false, true, nil
+	if len(set.fronts) == 0 {
+		return f, nil, ok, true, nil
+	}
+	f, fr, ok = bestOf(f, ok, set.fronts, maxBits)
+	if fr != nil {
+		cp := *fr
+		fr = &cp
+	}
+	return f, fr, ok, true, nil
+}
+
+// front is the cached frontier of pool in scope s, if the scope is cached.
+func (c *freeCache) front(s freeScope, pool int64) (fr frontier, has, known bool) {
+	set := c.scopes[s]
+	if set == nil {
+		return fr, false, false
+	}
+	for _, fr := range set.fronts {
+		if fr.pool == pool {
+			return fr, true, true
+		}
+	}
+	return fr, false, true
+}
+
+// frontMoved keeps a cached frontier in step with a row that joined its run.
+func (c *freeCache) frontMoved(region int64, family int, pool, top int64, next netip.Addr) {
+	set := c.scopes[freeScope{region, family}]
+	if set == nil {
+		return
+	}
+	for i := range set.fronts {
+		if fr := &set.fronts[i]; fr.pool == pool {
+			fr.top, fr.next = top, next
+			return
+		}
+	}
 }
 
 // added and removed keep a cached scope in step with a row the writer
@@ -200,10 +250,6 @@ func (c *freeCache) set(f registry.FreePrefix) *freeSet {
 const (
 	addFreeSQL    = `INSERT INTO free (region_id, family, bits, addr, pool_id) VALUES (?, ?, ?, ?, ?)`
 	removeFreeSQL = `DELETE FROM free WHERE region_id = ? AND family = ? AND bits = ? AND addr = ? AND pool_id = ?`
-	takeFreeSQL   = `DELETE FROM free WHERE (region_id, family, bits, addr, pool_id) = (
-		SELECT region_id, family, bits, addr, pool_id FROM free WHERE region_id = ?1 AND family = ?2
-		AND bits = (SELECT MAX(bits) FROM free WHERE region_id = ?1 AND family = ?2 AND bits <= ?3)
-		ORDER BY addr LIMIT 1) RETURNING bits, addr, pool_id, region_id`
 )
 
 // A pool's free prefixes are read and deleted through the free table's
@@ -246,15 +292,16 @@ const (
 
 // freeKept is the set of those texts.
 var freeKept = func() map[string]bool {
-	m := map[string]bool{addFreeSQL: true, removeFreeSQL: true, takeFreeSQL: true}
+	m := map[string]bool{addFreeSQL: true, removeFreeSQL: true}
 	for _, q := range addFrees {
 		m[q] = true
 	}
 	return m
 }()
 
-// writesFree reports whether q writes the free table.
+// writesFree reports whether q writes the free table or the pools'
+// frontiers (frontier.go).
 func writesFree(q string) bool {
 	m := writeTarget.FindStringSubmatch(strings.TrimSpace(q))
-	return m != nil && strings.EqualFold(m[1], "free")
+	return m != nil && (strings.EqualFold(m[1], "free") || strings.EqualFold(m[1], "pool_frontier"))
 }

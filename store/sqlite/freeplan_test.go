@@ -32,16 +32,17 @@ func TestFreePlans(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer conn.Close()
-	st, ok := setUpFold(ctx, conn)
+	st, front, ok := setUpFold(ctx, conn)
 	if !ok {
-		t.Fatal("the fold's view and triggers were not created, or its statement not prepared")
+		t.Fatal("the fold's views and triggers were not created, or their statements not prepared")
 	}
-	defer conn.Raw(func(any) error { return st.Close() })
+	defer conn.Raw(func(any) error { front.Close(); return st.Close() })
 	for _, c := range []struct {
 		name, q string
 		args    int
 	}{
 		{"folded allocation", foldSQL, 25},
+		{"folded frontier allocation", frontSQL, 25},
 		{"free prefix by key", removeFreeSQL, 5},
 		{"assignment", insertWithID, 14},
 		{"a tag", insertTagSQL, 4},

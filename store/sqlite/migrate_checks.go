@@ -54,7 +54,7 @@ func assignmentsPoolByAddress() *goose.Migration {
 // goMigrations are the migrations written in Go, for goose.WithGoMigrations
 // (a new value for each provider: goose keeps state in them).
 func goMigrations() []*goose.Migration {
-	return []*goose.Migration{compactEvents(), checksWithoutLists(), assignmentsPoolByAddress()}
+	return []*goose.Migration{compactEvents(), checksWithoutLists(), assignmentsPoolByAddress(), poolFrontier()}
 }
 
 // schemaEdit is a change of a table's CREATE text: the text before (a

@@ -58,7 +58,23 @@ func (t *tx) FreeWithin(ctx context.Context, poolID int64, p netip.Prefix) ([]re
 	_, first, last, _ := span(p)
 	// A pool's free prefixes never overlap: the one starting last at or
 	// before p may hold it; the others overlapping it start inside it.
+	if err := t.settleFront(ctx); err != nil {
+		return nil, err
+	}
 	rows, err := t.q.query(ctx, freeWithinSQL, poolID, first, last)
 	all, err := collect(rows, err, rowscan.Free)
-	return rowscan.Overlapping(all, p), err
+	if err != nil {
+		return nil, err
+	}
+	// And the frontier's prefixes (frontier.go), which have no rows.
+	fr, ok, err := t.frontierOf(ctx, poolID)
+	if err != nil {
+		return nil, err
+	}
+	if ok {
+		for _, q := range fr.prefixes() {
+			all = append(all, fr.free(q))
+		}
+	}
+	return rowscan.Overlapping(all, p), nil
 }

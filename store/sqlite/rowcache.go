@@ -61,6 +61,7 @@ type rowCache struct {
 	// driver's connection (fold.go); nil without it. foldArgs are its
 	// arguments, kept for the next.
 	fold     driver.Stmt
+	front    driver.Stmt // the fold of a frontier take
 	foldArgs [foldArgs]driver.NamedValue
 	// raw are the writer's other statements on the driver (rawstmt.go).
 	raw rawStmts
@@ -118,7 +119,10 @@ func (c *rowCache) written(q string) {
 		c.nextID = 0
 	}
 	if k.rows {
+		// A change of a row's state may move its pool's frontier mark
+		// (the triggers of 00071, frontier.go).
 		c.forgetTail()
+		c.free.reset()
 	}
 }
 
@@ -132,7 +136,7 @@ func (c *rowCache) kind(q string) stmtKind {
 		c.kinds = make(map[string]stmtKind, 64)
 	}
 	k := stmtKind{safe: cacheSafe(q), free: writesFree(q) && !freeKept[q], ids: writesAssignmentIDs(q) && !idKept[q], rows: writesAssignments(q) && !idKept[q]}
-	if q == foldSQL {
+	if q == foldSQL || q == frontSQL {
 		// The view's trigger writes free, assignments and events only,
 		// and the writer keeps its caches in step with each.
 		k = stmtKind{safe: true}
@@ -162,7 +166,7 @@ func cacheSafe(q string) bool {
 		return false
 	}
 	switch strings.ToLower(m[1]) {
-	case "free", "assignments", "events", "pool_counts", "pool_counts_mark", "tenants", "idempotency", "tags":
+	case "free", "pool_frontier", "assignments", "events", "pool_counts", "pool_counts_mark", "tenants", "idempotency", "tags":
 		return true
 	}
 	return false

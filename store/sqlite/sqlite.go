@@ -9,6 +9,7 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"embed"
 	"errors"
 	"fmt"
@@ -353,8 +354,10 @@ func (s *Store) writer() {
 		for _, st := range stmts {
 			st.Close()
 		}
-		if rows.fold != nil {
-			conn.Raw(func(any) error { return rows.fold.Close() })
+		for _, st := range []driver.Stmt{rows.fold, rows.front} {
+			if st != nil {
+				conn.Raw(func(any) error { return st.Close() })
+			}
 		}
 		if conn != nil {
 			rows.raw.close(conn)
@@ -402,7 +405,7 @@ func (s *Store) writer() {
 				continue
 			}
 			conn = c
-			rows.fold, _ = setUpFold(ctx, conn)
+			rows.fold, rows.front, _ = setUpFold(ctx, conn)
 		}
 		s.runBatch(ctx, conn, stmts, rows, batch)
 		select {
@@ -468,15 +471,19 @@ func (s *Store) runBatch(ctx context.Context, conn *sql.Conn, stmts map[string]*
 		}
 		w.use.begin()
 		w.cnt.begin()
-		w.deferring, w.held, w.failed = false, held{}, nil
-		err := safeRun(j.fn, &tx{q: w})
+		w.deferring, w.held, w.failed, w.front = false, held{}, nil, frontTake{}
+		t := &tx{q: w}
+		err := safeRun(j.fn, t)
 		if err == nil && w.held.active() {
 			err = w.flush(ctx) // a held write fails its caller
+		}
+		if err == nil {
+			err = t.settleFront(ctx)
 		}
 		if err == nil && w.failed != nil {
 			err = w.failed
 		}
-		w.deferring, w.held, w.failed = false, held{}, nil
+		w.deferring, w.held, w.failed, w.front = false, held{}, nil, frontTake{}
 		w.use.end(err != nil)
 		w.cnt.end(err != nil)
 		results[i] = err
@@ -620,6 +627,9 @@ type wtx struct {
 	// statement and when the caller's function returns.
 	deferring bool
 	held      held
+	// front is the running caller's take of a pool's frontier prefix,
+	// until what follows it is settled (frontier.go).
+	front frontTake
 	// failed is the first failure of a held write in the running
 	// caller's function: it fails the caller's transaction even if the
 	// caller went on (heldFailed).

@@ -265,8 +265,13 @@ func (t *tx) ChildPools(ctx context.Context, parentID int64) ([]registry.Pool, e
 
 // DissolvePool drops a child pool's free space and marks it dissolved.
 func (t *tx) DissolvePool(ctx context.Context, id int64, at time.Time) error {
-	if _, err := t.q.exec(ctx, poolFreeDeleteSQL, id); err != nil {
+	if err := t.settleFront(ctx); err != nil {
 		return err
+	}
+	for _, q := range []string{poolFreeDeleteSQL, `DELETE FROM pool_frontier WHERE pool_id = ?`} {
+		if _, err := t.q.exec(ctx, q, id); err != nil {
+			return err
+		}
 	}
 	res, err := t.q.exec(ctx, `UPDATE pools SET dissolved_at = ? WHERE id = ? AND child_of IS NOT NULL AND dissolved_at IS NULL`, micros(at), id)
 	if err != nil {
@@ -281,17 +286,14 @@ func (t *tx) DissolvePool(ctx context.Context, id int64, at time.Time) error {
 }
 
 // ---- free space
+//
+// A pool's free space is its free rows and, for a pool with a frontier
+// (frontier.go), the frontier's prefixes, which have no rows: each reader
+// merges the two, each writer keeps the frontier's invariants.
 
+// AddFree implements registry.Tx: AddFrees of one prefix.
 func (t *tx) AddFree(ctx context.Context, f registry.FreePrefix) error {
-	_, err := t.q.exec(ctx, addFreeSQL,
-		f.RegionID, prefix.Family(f.Prefix), f.Prefix.Bits(), addrBytes(f.Prefix.Addr()), f.PoolID)
-	if err != nil {
-		return mapErr(err)
-	}
-	if fc := t.freeCache(); fc != nil {
-		fc.added(f)
-	}
-	return nil
+	return t.AddFrees(ctx, []registry.FreePrefix{f})
 }
 
 // freeCache is the writer's free list (freecache.go), nil in a view.
@@ -312,11 +314,42 @@ var addFrees = func() (out [8]string) {
 	return out
 }()
 
-// AddFrees implements registry.FreeAdder: one statement for up to
-// maxRows prefixes of one region, family and pool (a split's), one
-// AddFree each otherwise. The statements run inside the caller's
-// transaction, so a failure of one fails the whole call's transaction.
+// AddFrees implements registry.FreeAdder. What a frontier take gives back
+// of its prefix is the frontier's again and writes nothing (frontRest); a
+// new pool's whole prefix becomes its frontier (newFrontier); the rest
+// are rows, below their pool's frontier mark (aboveFrontier).
 func (t *tx) AddFrees(ctx context.Context, fs []registry.FreePrefix) error {
+	if len(fs) == 0 {
+		return nil
+	}
+	if done, err := t.frontRest(ctx, fs); err != nil || done {
+		return err
+	}
+	if len(fs) == 1 && t.wholePool(fs[0]) {
+		if done, err := t.newFrontier(ctx, fs[0]); err != nil || done {
+			return err
+		}
+	}
+	if err := t.aboveFrontier(ctx, fs); err != nil {
+		return err
+	}
+	return t.addFreeRows(ctx, fs)
+}
+
+// wholePool reports whether f may be its pool's whole prefix: the cached
+// pool says so, or the pool is not cached.
+func (t *tx) wholePool(f registry.FreePrefix) bool {
+	if p, ok := t.cache().pool(f.PoolID); ok {
+		return p.Prefix == f.Prefix
+	}
+	return true
+}
+
+// addFreeRows writes fs as free rows: one statement for up to maxRows
+// prefixes of one region, family and pool (a split's), one each
+// otherwise. The statements run inside the caller's transaction, so a
+// failure of one fails the whole call's transaction.
+func (t *tx) addFreeRows(ctx context.Context, fs []registry.FreePrefix) error {
 	args := make([]any, 0, 3+2*min(len(fs), maxRows))
 	for len(fs) > 0 {
 		f0 := fs[0]
@@ -327,18 +360,17 @@ func (t *tx) AddFrees(ctx context.Context, fs []registry.FreePrefix) error {
 		}
 		n = rowsOf(n)
 		if n == 1 {
-			if err := t.AddFree(ctx, f0); err != nil {
-				return err
+			if _, err := t.q.exec(ctx, addFreeSQL, f0.RegionID, fam, f0.Prefix.Bits(), addrBytes(f0.Prefix.Addr()), f0.PoolID); err != nil {
+				return mapErr(err)
 			}
-			fs = fs[1:]
-			continue
-		}
-		args = append(args[:0], f0.RegionID, fam, f0.PoolID)
-		for _, f := range fs[:n] {
-			args = append(args, f.Prefix.Bits(), addrBytes(f.Prefix.Addr()))
-		}
-		if _, err := t.q.exec(ctx, addFrees[bits.Len(uint(n))-1], args...); err != nil {
-			return mapErr(err)
+		} else {
+			args = append(args[:0], f0.RegionID, fam, f0.PoolID)
+			for _, f := range fs[:n] {
+				args = append(args, f.Prefix.Bits(), addrBytes(f.Prefix.Addr()))
+			}
+			if _, err := t.q.exec(ctx, addFrees[bits.Len(uint(n))-1], args...); err != nil {
+				return mapErr(err)
+			}
 		}
 		if fc := t.freeCache(); fc != nil {
 			for _, f := range fs[:n] {
@@ -350,7 +382,37 @@ func (t *tx) AddFrees(ctx context.Context, fs []registry.FreePrefix) error {
 	return nil
 }
 
+// RemoveFree deletes f's row, or carves f out of its pool's frontier:
+// the frontier's prefixes before it become rows, and the mark moves to
+// its end.
 func (t *tx) RemoveFree(ctx context.Context, f registry.FreePrefix) (bool, error) {
+	if err := t.settleFront(ctx); err != nil {
+		return false, err
+	}
+	taken, err := t.removeFreeRow(ctx, f)
+	if err != nil || taken {
+		return taken, err
+	}
+	fr, ok, err := t.poolFrontier(ctx, f)
+	if err != nil || !ok || fr.region != f.RegionID || !fr.holds(f.Prefix) {
+		return false, err
+	}
+	return true, t.carveFront(ctx, fr, f.Prefix.Addr().Prev(), prefix.Last(f.Prefix))
+}
+
+// poolFrontier is the frontier of f's pool, from the writer's free list
+// when it holds the scope.
+func (t *tx) poolFrontier(ctx context.Context, f registry.FreePrefix) (frontier, bool, error) {
+	if fc := t.freeCache(); fc != nil {
+		if fr, has, known := fc.front(freeScope{f.RegionID, prefix.Family(f.Prefix)}, f.PoolID); known {
+			return fr, has, nil
+		}
+	}
+	return t.frontierOf(ctx, f.PoolID)
+}
+
+// removeFreeRow deletes f's row.
+func (t *tx) removeFreeRow(ctx context.Context, f registry.FreePrefix) (bool, error) {
 	res, err := t.q.exec(ctx, removeFreeSQL,
 		f.RegionID, prefix.Family(f.Prefix), f.Prefix.Bits(), addrBytes(f.Prefix.Addr()), f.PoolID)
 	if err != nil {
@@ -365,22 +427,47 @@ func (t *tx) RemoveFree(ctx context.Context, f registry.FreePrefix) (bool, error
 	return n == 1, err
 }
 
-func (t *tx) SmallestFree(ctx context.Context, regionID int64, family, maxBits int) (registry.FreePrefix, bool, error) {
-	// Two index seeks: the longest length at most maxBits that has a free
-	// prefix, then the lowest address of that length.
-	rows, err := t.q.query(ctx, `SELECT bits, addr, pool_id, region_id FROM free WHERE region_id = ?1 AND family = ?2
+// smallestFreeSQL is SmallestFree's search of the rows: two index seeks,
+// the longest length at most maxBits that has a free prefix, then the
+// lowest address of that length.
+const smallestFreeSQL = `SELECT bits, addr, pool_id, region_id FROM free WHERE region_id = ?1 AND family = ?2
 		AND bits = (SELECT MAX(bits) FROM free WHERE region_id = ?1 AND family = ?2 AND bits <= ?3)
-		ORDER BY addr, pool_id LIMIT 1`, regionID, family, maxBits)
-	f, err := one(rows, err, rowscan.Free)
-	if errors.Is(err, sql.ErrNoRows) {
-		return f, false, nil
+		ORDER BY addr, pool_id LIMIT 1`
+
+func (t *tx) SmallestFree(ctx context.Context, regionID int64, family, maxBits int) (registry.FreePrefix, bool, error) {
+	f, _, ok, err := t.smallestFree(ctx, regionID, family, maxBits)
+	return f, ok, err
+}
+
+// smallestFree is SmallestFree with the frontier its answer comes from
+// (nil for a row).
+func (t *tx) smallestFree(ctx context.Context, regionID int64, family, maxBits int) (registry.FreePrefix, *frontier, bool, error) {
+	if err := t.settleFront(ctx); err != nil {
+		return registry.FreePrefix{}, nil, false, err
 	}
-	return f, err == nil, err
+	rows, err := t.q.query(ctx, smallestFreeSQL, regionID, family, maxBits)
+	f, err := one(rows, err, rowscan.Free)
+	ok := err == nil
+	if errors.Is(err, sql.ErrNoRows) {
+		err = nil
+	}
+	if err != nil {
+		return f, nil, false, err
+	}
+	fs, err := t.frontiers(ctx, regionID, family)
+	if err != nil {
+		return f, nil, false, err
+	}
+	f, fr, ok := bestOf(f, ok, fs, maxBits)
+	return f, fr, ok, nil
 }
 
 func (t *tx) SmallestFreeOf(ctx context.Context, regionID int64, poolIDs []int64, family, maxBits int) (registry.FreePrefix, bool, error) {
 	if len(poolIDs) == 0 {
 		return registry.FreePrefix{}, false, nil
+	}
+	if err := t.settleFront(ctx); err != nil {
+		return registry.FreePrefix{}, false, err
 	}
 	ids, err := json.Marshal(poolIDs)
 	if err != nil {
@@ -391,32 +478,51 @@ func (t *tx) SmallestFreeOf(ctx context.Context, regionID int64, poolIDs []int64
 		AND bits = (SELECT MAX(bits) FROM free WHERE region_id = ?1 AND family = ?2 AND bits <= ?3 AND pool_id IN (SELECT value FROM json_each(?4)))
 		ORDER BY addr, pool_id LIMIT 1`, regionID, family, maxBits, string(ids))
 	f, err := one(rows, err, rowscan.Free)
+	ok := err == nil
 	if errors.Is(err, sql.ErrNoRows) {
-		return f, false, nil
+		err = nil
 	}
-	return f, err == nil, err
+	if err != nil {
+		return f, false, err
+	}
+	fs, err := t.frontiers(ctx, regionID, family)
+	if err != nil {
+		return f, false, err
+	}
+	fs = slices.DeleteFunc(fs, func(fr frontier) bool { return !slices.Contains(poolIDs, fr.pool) })
+	f, _, ok = bestOf(f, ok, fs, maxBits)
+	return f, ok, nil
 }
 
 // TakeSmallestFree implements registry.FreeTaker: SmallestFree and
 // RemoveFree in one step. The writer picks the prefix from its copy of the
 // free list (freecache.go) and deletes it by its key, which proves it
-// free; without a copy (a scope too large to keep) one statement searches
-// and deletes (the writer is alone, so what the search finds is what it
-// deletes). Each is a statement fewer than SmallestFree and RemoveFree,
-// and the cached one does neither the search nor RETURNING's temporary
-// B-tree (bench/README.md, "Session 7" and "Session 10"). The inner
-// SELECT is SmallestFree's, so all pick the same row.
+// free; without a copy (a scope too large to keep) it searches the table
+// and the scope's frontiers. Each is a statement fewer than SmallestFree
+// and RemoveFree, and the cached one does neither the search nor
+// RETURNING's temporary B-tree (bench/README.md, "Session 7" and "Session
+// 10"). A frontier's prefix is taken with nothing written (takeFront).
 func (t *tx) TakeSmallestFree(ctx context.Context, regionID int64, family, maxBits int) (registry.FreePrefix, bool, error) {
+	w, isW := t.q.(*wtx)
+	if !isW {
+		return registry.FreePrefix{}, false, errors.New("a take in a read-only view")
+	}
+	if err := t.settleFront(ctx); err != nil {
+		return registry.FreePrefix{}, false, err
+	}
 	fc := t.freeCache()
 	if fc != nil {
-		f, ok, known, err := fc.smallest(ctx, t.q, freeScope{regionID, family}, maxBits)
+		f, fr, ok, known, err := fc.smallest(ctx, t.q, freeScope{regionID, family}, maxBits)
 		if err != nil {
 			return f, false, err
 		}
 		if known && !ok {
 			return f, false, nil
 		}
-		if w, ok := t.deferring(); ok && known {
+		if known && fr != nil {
+			return f, true, t.takeFrontier(ctx, w, *fr, f)
+		}
+		if _, ok := t.deferring(); ok && known {
 			if w.held.active() {
 				if err := w.flush(ctx); err != nil {
 					return f, false, err
@@ -426,7 +532,7 @@ func (t *tx) TakeSmallestFree(ctx context.Context, regionID int64, family, maxBi
 			return f, true, nil
 		}
 		if known {
-			taken, err := t.RemoveFree(ctx, f)
+			taken, err := t.removeFreeRow(ctx, f)
 			if err != nil || taken {
 				return f, taken, mapErr(err)
 			}
@@ -435,20 +541,43 @@ func (t *tx) TakeSmallestFree(ctx context.Context, regionID int64, family, maxBi
 			fc.reset()
 		}
 	}
-	rows, err := t.q.query(ctx, takeFreeSQL, regionID, family, maxBits)
-	f, err := one(rows, err, rowscan.Free)
-	if errors.Is(err, sql.ErrNoRows) {
-		return f, false, nil
+	f, fr, ok, err := t.smallestFree(ctx, regionID, family, maxBits)
+	if err != nil || !ok {
+		return f, false, mapErr(err)
 	}
-	if err == nil && fc != nil {
-		fc.removed(f)
+	if fr != nil {
+		return f, true, t.takeFrontier(ctx, w, *fr, f)
+	}
+	taken, err := t.removeFreeRow(ctx, f)
+	if err == nil && !taken {
+		err = fmt.Errorf("free %s of pool %d: gone while the writer held the lock: %w", f.Prefix, f.PoolID, registry.ErrConflict)
 	}
 	return f, err == nil, mapErr(err)
 }
 
+// takeFrontier takes f, a prefix of the frontier fr, and holds the take
+// for the fold when the caller defers its writes.
+func (t *tx) takeFrontier(ctx context.Context, w *wtx, fr frontier, f registry.FreePrefix) error {
+	if w.held.active() {
+		if err := w.flush(ctx); err != nil {
+			return err
+		}
+	}
+	if err := t.takeFront(ctx, w, fr, f); err != nil {
+		return err
+	}
+	if _, ok := t.deferring(); ok {
+		w.holdFront(f)
+	}
+	return nil
+}
+
 func (t *tx) FreeOfPool(ctx context.Context, poolID int64) ([]netip.Prefix, error) {
+	if err := t.settleFront(ctx); err != nil {
+		return nil, err
+	}
 	rows, err := t.q.query(ctx, freeOfPoolSQL, poolID)
-	return collect(rows, err, func(rows rowscan.Scanner) (netip.Prefix, error) {
+	out, err := collect(rows, err, func(rows rowscan.Scanner) (netip.Prefix, error) {
 		var addr []byte
 		var bits int
 		if err := rows.Scan(&addr, &bits); err != nil {
@@ -457,6 +586,15 @@ func (t *tx) FreeOfPool(ctx context.Context, poolID int64) ([]netip.Prefix, erro
 		a, _ := netip.AddrFromSlice(addr)
 		return netip.PrefixFrom(a, bits), nil
 	})
+	if err != nil {
+		return nil, err
+	}
+	fr, ok, err := t.frontierOf(ctx, poolID)
+	if err != nil || !ok {
+		return out, err
+	}
+	// Every row lies at or below the mark, every frontier prefix above it.
+	return append(out, fr.prefixes()...), nil
 }
 
 // ---- assignments
@@ -501,6 +639,7 @@ func (t *tx) InsertAssignment(ctx context.Context, a *registry.Assignment) error
 		t.insertedID(id)
 		if writer {
 			w.joinedTail(a.PoolID, a.Prefix.Bits(), a.State, micros(a.CreatedAt))
+			w.frontInserted(a.PoolID, id, a.Prefix)
 		}
 		return nil
 	}
@@ -512,6 +651,7 @@ func (t *tx) InsertAssignment(ctx context.Context, a *registry.Assignment) error
 	t.insertedID(a.ID)
 	if writer {
 		w.joinedTail(a.PoolID, a.Prefix.Bits(), a.State, micros(a.CreatedAt))
+		w.frontInserted(a.PoolID, a.ID, a.Prefix)
 	}
 	return nil
 }
@@ -619,6 +759,11 @@ func (t *tx) InsertAssignments(ctx context.Context, as []registry.Assignment) er
 			return mapErr(err)
 		}
 		t.countInserted(as[:n]...)
+		if w, ok := t.q.(*wtx); ok {
+			for i := range as[:n] {
+				w.frontInserted(as[i].PoolID, as[i].ID, as[i].Prefix)
+			}
+		}
 		as = as[n:]
 	}
 	return nil
@@ -1459,6 +1604,11 @@ func (t *tx) LoadAssignments(ctx context.Context, as []registry.Assignment) erro
 			return mapErr(err)
 		}
 		t.countInserted(as[:n]...)
+		if w, ok := t.q.(*wtx); ok {
+			for i := range as[:n] {
+				w.frontInserted(as[i].PoolID, as[i].ID, as[i].Prefix)
+			}
+		}
 		as = as[n:]
 	}
 	return nil
