@@ -40,6 +40,10 @@ type freeCache struct {
 	// nil set marks a scope found too large to cache (maxFreeScope).
 	scopes map[freeScope]*freeSet
 	rows   int
+	// fronts holds pools' frontiers read one by one (frontier.go), a
+	// pool without one as the zero frontier, for the writes of free that
+	// check them (AddFrees, RemoveFree); kept and dropped with the rest.
+	fronts map[int64]frontier
 }
 
 // freeScope is what TakeSmallestFree searches: a region's (or a child
@@ -85,9 +89,24 @@ const (
 	maxFreeRows  = 1 << 16
 )
 
-// reset forgets every scope.
+// reset forgets every scope and frontier.
 func (c *freeCache) reset() {
-	c.scopes, c.rows = nil, 0
+	c.scopes, c.rows, c.fronts = nil, 0, nil
+}
+
+// poolFront is pool's frontier as last read by itself (has false: none),
+// if known.
+func (c *freeCache) poolFront(pool int64) (fr frontier, has, known bool) {
+	fr, known = c.fronts[pool]
+	return fr, known && fr.pool != 0, known
+}
+
+// putPoolFront keeps a frontier read by itself (the zero frontier: none).
+func (c *freeCache) putPoolFront(pool int64, fr frontier) {
+	if c.fronts == nil || len(c.fronts) >= maxCachedRows {
+		c.fronts = map[int64]frontier{}
+	}
+	c.fronts[pool] = fr
 }
 
 // load reads scope s into the cache, unless it holds more than
@@ -191,6 +210,10 @@ func (c *freeCache) front(s freeScope, pool int64) (fr frontier, has, known bool
 
 // frontMoved keeps a cached frontier in step with a row that joined its run.
 func (c *freeCache) frontMoved(region int64, family int, pool, top int64, next netip.Addr) {
+	if fr, ok := c.fronts[pool]; ok && fr.pool != 0 {
+		fr.top, fr.next = top, next
+		c.fronts[pool] = fr
+	}
 	set := c.scopes[freeScope{region, family}]
 	if set == nil {
 		return

@@ -180,6 +180,14 @@ func TestWriterLookaside(t *testing.T) {
 // private pool pfx, closed at the test's end.
 func storeWithPool(t *testing.T, pfx string) (*Store, *registry.Registry) {
 	t.Helper()
+	return storeWithPolicy(t, pfx, true)
+}
+
+// storeWithPolicy is storeWithPool with the pool's address policy
+// (useAll false: IPv4's network and broadcast addresses, IPv6's /64
+// anycast addresses kept back).
+func storeWithPolicy(t *testing.T, pfx string, useAll bool) (*Store, *registry.Registry) {
+	t.Helper()
 	ctx := context.Background()
 	s, err := Open(ctx, filepath.Join(t.TempDir(), "p.db"), Options{NoSync: true})
 	if err != nil {
@@ -194,7 +202,7 @@ func storeWithPool(t *testing.T, pfx string) (*Store, *registry.Registry) {
 	if _, err := r.AddBlock(ctx, registry.Block{Prefix: p, Source: "private"}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := r.AddPool(ctx, registry.PoolSpec{Prefix: p, Region: "r", UseAll: true}); err != nil {
+	if _, err := r.AddPool(ctx, registry.PoolSpec{Prefix: p, Region: "r", UseAll: useAll}); err != nil {
 		t.Fatal(err)
 	}
 	return s, r

@@ -244,10 +244,9 @@ func bestOf(row registry.FreePrefix, rowOK bool, fs []frontier, maxBits int) (re
 // what it gives back of the prefix (the split's rest; all of it for a
 // pool of another space) is the frontier's again, with nothing written.
 type frontTake struct {
-	f        registry.FreePrefix
-	next     netip.Addr // where the run's next row starts
-	prevID   int64      // the run's top row, 0 when empty
-	inserted bool       // a row joined the run since the take
+	f      registry.FreePrefix
+	next   netip.Addr // where the run's next row starts
+	prevID int64      // the run's top row, 0 when empty
 }
 
 func (ft *frontTake) active() bool { return ft.f.Prefix.IsValid() }
@@ -316,50 +315,37 @@ func (w *wtx) frontInserted(pool, id int64, p netip.Prefix) {
 	if !ft.active() || ft.f.PoolID != pool || p.Addr() != ft.next || prefix.Last(ft.f.Prefix).Less(prefix.Last(p)) {
 		return
 	}
-	ft.next, ft.prevID, ft.inserted = prefix.Last(p).Next(), id, true
+	ft.next, ft.prevID = prefix.Last(p).Next(), id
 	if w.rows != nil {
 		w.rows.free.frontMoved(ft.f.RegionID, prefix.Family(p), pool, id, ft.next)
 	}
 }
 
 // frontRest gives fs, prefixes of one pool, back to free while a frontier
-// take of that pool runs: the take's rest is the frontier's again
-// (nothing written) when fs is exactly Range(next, the taken prefix's
-// last); a /64's split that keeps its first address back (the registry's
-// IPv6 anycast rule) moves B past that address instead. ok is false when
-// fs is neither: the take is settled and fs are written as rows.
+// take of that pool runs: the take's rest is the frontier's again, with
+// nothing written, when fs is exactly Range(next, the taken prefix's
+// last), as the allocator's split returns it (or all of it, for a pool of
+// another space). ok is false otherwise: the take is settled and fs are
+// written as rows (the registry's IPv6 anycast rule returns a split /64
+// one prefix at a time, after its first address).
 func (t *tx) frontRest(ctx context.Context, fs []registry.FreePrefix) (bool, error) {
 	w, isW := t.q.(*wtx)
 	if !isW || !w.front.active() || len(fs) == 0 {
 		return false, nil
 	}
 	ft := w.front
-	if fs[0].PoolID != ft.f.PoolID || fs[0].RegionID != ft.f.RegionID {
+	last := prefix.Last(ft.f.Prefix)
+	if !ft.next.IsValid() || last.Less(ft.next) {
 		return false, t.settleFront(ctx)
 	}
-	last := prefix.Last(ft.f.Prefix)
-	same := func(from netip.Addr) bool {
-		if !from.IsValid() || last.Less(from) {
-			return false
-		}
-		want := prefix.Range(from, last)
-		return slices.EqualFunc(want, fs, func(p netip.Prefix, f registry.FreePrefix) bool {
-			return f.Prefix == p && f.PoolID == ft.f.PoolID && f.RegionID == ft.f.RegionID
-		})
+	want := prefix.Range(ft.next, last)
+	if !slices.EqualFunc(want, fs, func(p netip.Prefix, f registry.FreePrefix) bool {
+		return f.Prefix == p && f.PoolID == ft.f.PoolID && f.RegionID == ft.f.RegionID
+	}) {
+		return false, t.settleFront(ctx)
 	}
-	switch {
-	case same(ft.next):
-		w.front = frontTake{}
-		return true, nil
-	case !ft.inserted && same(ft.next.Next()):
-		// The address at next is kept back: B moves to it.
-		w.front = frontTake{}
-		if _, err := t.q.exec(ctx, moveFrontierSQL, ft.f.PoolID, addrBytes(ft.next)); err != nil {
-			return false, mapErr(err)
-		}
-		return true, nil
-	}
-	return false, t.settleFront(ctx)
+	w.front = frontTake{}
+	return true, nil
 }
 
 // newFrontier gives pool its frontier in place of a free row for its
@@ -404,19 +390,17 @@ func (t *tx) newFrontier(ctx context.Context, f registry.FreePrefix) (bool, erro
 // state only after the triggers moved B past it), so such a row would
 // break the frontier; the caller's transaction fails instead.
 func (t *tx) aboveFrontier(ctx context.Context, fs []registry.FreePrefix) error {
-	checked := map[int64]frontier{}
-	for _, f := range fs {
-		fr, seen := checked[f.PoolID]
-		if !seen {
+	var fr frontier
+	for i, f := range fs {
+		if i == 0 || f.PoolID != fs[i-1].PoolID {
 			var ok bool
 			var err error
-			if fr, ok, err = t.frontierOf(ctx, f.PoolID); err != nil {
+			if fr, ok, err = t.poolFrontier(ctx, f); err != nil {
 				return err
 			}
 			if !ok {
 				fr = frontier{}
 			}
-			checked[f.PoolID] = fr
 		}
 		if !fr.below.IsValid() || !fr.below.Less(prefix.Last(f.Prefix)) {
 			continue

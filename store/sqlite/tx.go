@@ -325,7 +325,7 @@ func (t *tx) AddFrees(ctx context.Context, fs []registry.FreePrefix) error {
 	if done, err := t.frontRest(ctx, fs); err != nil || done {
 		return err
 	}
-	if len(fs) == 1 && t.wholePool(fs[0]) {
+	if len(fs) == 1 && t.wholePool(ctx, fs[0]) {
 		if done, err := t.newFrontier(ctx, fs[0]); err != nil || done {
 			return err
 		}
@@ -336,13 +336,11 @@ func (t *tx) AddFrees(ctx context.Context, fs []registry.FreePrefix) error {
 	return t.addFreeRows(ctx, fs)
 }
 
-// wholePool reports whether f may be its pool's whole prefix: the cached
-// pool says so, or the pool is not cached.
-func (t *tx) wholePool(f registry.FreePrefix) bool {
-	if p, ok := t.cache().pool(f.PoolID); ok {
-		return p.Prefix == f.Prefix
-	}
-	return true
+// wholePool reports whether f is its pool's whole prefix (the pool is
+// read once, then cached).
+func (t *tx) wholePool(ctx context.Context, f registry.FreePrefix) bool {
+	p, err := t.PoolByID(ctx, f.PoolID)
+	return err == nil && p.Prefix == f.Prefix
 }
 
 // addFreeRows writes fs as free rows: one statement for up to maxRows
@@ -401,14 +399,25 @@ func (t *tx) RemoveFree(ctx context.Context, f registry.FreePrefix) (bool, error
 }
 
 // poolFrontier is the frontier of f's pool, from the writer's free list
-// when it holds the scope.
+// when it holds the scope or the pool.
 func (t *tx) poolFrontier(ctx context.Context, f registry.FreePrefix) (frontier, bool, error) {
-	if fc := t.freeCache(); fc != nil {
+	fc := t.freeCache()
+	if fc != nil {
 		if fr, has, known := fc.front(freeScope{f.RegionID, prefix.Family(f.Prefix)}, f.PoolID); known {
 			return fr, has, nil
 		}
+		if fr, has, known := fc.poolFront(f.PoolID); known {
+			return fr, has, nil
+		}
 	}
-	return t.frontierOf(ctx, f.PoolID)
+	fr, has, err := t.frontierOf(ctx, f.PoolID)
+	if err == nil && fc != nil {
+		if !has {
+			fr = frontier{}
+		}
+		fc.putPoolFront(f.PoolID, fr)
+	}
+	return fr, has, err
 }
 
 // removeFreeRow deletes f's row.
