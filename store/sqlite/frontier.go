@@ -71,8 +71,9 @@ const (
 )
 
 // poolFrontier is migration 00071. Up creates the table and its
-// triggers; every pool keeps its rows (a pool gets a frontier when it is
-// created). Down writes each frontier's prefixes back as rows.
+// triggers and gives each pool whose free rows end in a frontier's shape
+// its frontier (toFrontiers). Down writes each frontier's prefixes back
+// as rows.
 func poolFrontier() *goose.Migration {
 	return goose.NewGoMigration(71,
 		&goose.GoFunc{RunTx: func(ctx context.Context, tx *sql.Tx) error {
@@ -81,7 +82,7 @@ func poolFrontier() *goose.Migration {
 					return fmt.Errorf("pool_frontier: %w", err)
 				}
 			}
-			return nil
+			return toFrontiers(ctx, tx)
 		}},
 		&goose.GoFunc{RunTx: func(ctx context.Context, tx *sql.Tx) error {
 			rows, err := tx.QueryContext(ctx, frontierSelect+` WHERE 1`)
@@ -104,6 +105,75 @@ func poolFrontier() *goose.Migration {
 			return nil
 		}},
 	)
+}
+
+// toFrontiers gives each pool of a register made before 00071 the
+// frontier its free rows allow: the longest run of its top free rows that
+// is exactly prefix.Range(X, the pool's last), with no assignment row of
+// any state starting at X or above, becomes the frontier (B = X-1) and
+// those rows go. A pool whose space above its last assignment is not so
+// (the IPv4 broadcast address kept back, a reservation at its end) keeps
+// its rows: the answer of every reader is the same either way.
+func toFrontiers(ctx context.Context, tx *sql.Tx) error {
+	type poolRow struct {
+		id, region  int64
+		space       string
+		fam         int
+		first, last netip.Addr
+	}
+	rows, err := tx.QueryContext(ctx, `SELECT id, CASE WHEN child_of IS NULL THEN region_id ELSE -id END, space, family, first, last FROM pools WHERE dissolved_at IS NULL`)
+	pools, err := collect(rows, err, func(rows rowscan.Scanner) (p poolRow, err error) {
+		var first, last []byte
+		err = rows.Scan(&p.id, &p.region, &p.space, &p.fam, &first, &last)
+		p.first, p.last = a16(first), a16(last)
+		return p, err
+	})
+	if err != nil {
+		return fmt.Errorf("pool_frontier: pools: %w", err)
+	}
+	for _, p := range pools {
+		if !p.first.Prev().IsValid() || !p.last.IsValid() {
+			continue
+		}
+		rows, err := tx.QueryContext(ctx, `SELECT bits, addr FROM free WHERE region_id = ?1 AND family = ?2 AND pool_id = ?3 AND addr >= ?4 AND addr <= ?5 ORDER BY addr DESC`,
+			p.region, p.fam, p.id, addrBytes(p.first), addrBytes(p.last))
+		free, err := collect(rows, err, func(rows rowscan.Scanner) (netip.Prefix, error) {
+			var bits int
+			var addr []byte
+			err := rows.Scan(&bits, &addr)
+			return netip.PrefixFrom(a16(addr), bits), err
+		})
+		if err != nil {
+			return fmt.Errorf("pool_frontier: free of pool %d: %w", p.id, err)
+		}
+		var used []byte
+		if err := tx.QueryRowContext(ctx, `SELECT MAX(first) FROM assignments WHERE space = ?1 AND family = ?2 AND first >= ?3 AND first <= ?4`,
+			p.space, p.fam, addrBytes(p.first), addrBytes(p.last)).Scan(&used); err != nil {
+			return fmt.Errorf("pool_frontier: assignments of pool %d: %w", p.id, err)
+		}
+		// Walk down from the top: free[:n] (in descending order) is
+		// Range(its lowest address, last) while each row ends where the
+		// one above starts and is the first prefix of the range from it.
+		n, end := 0, p.last
+		for _, f := range free {
+			if prefix.Last(f) != end || !f.Addr().IsValid() || (used != nil && !a16(used).Less(f.Addr())) || prefix.Range(f.Addr(), p.last)[0] != f {
+				break
+			}
+			n, end = n+1, f.Addr().Prev()
+		}
+		if n == 0 {
+			continue
+		}
+		for _, f := range free[:n] {
+			if _, err := tx.ExecContext(ctx, removeFreeSQL, p.region, p.fam, f.Bits(), addrBytes(f.Addr()), p.id); err != nil {
+				return fmt.Errorf("pool_frontier: pool %d: %w", p.id, err)
+			}
+		}
+		if _, err := tx.ExecContext(ctx, insertFrontierSQL, p.id, p.region, p.fam, addrBytes(end)); err != nil {
+			return fmt.Errorf("pool_frontier: pool %d: %w", p.id, err)
+		}
+	}
+	return nil
 }
 
 // frontier is one pool's frontier as read with its run's top row.

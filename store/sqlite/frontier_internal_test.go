@@ -13,6 +13,7 @@ import (
 
 	"github.com/pressly/goose/v3"
 
+	"github.com/cadastre-ipam/cadastre/location"
 	"github.com/cadastre-ipam/cadastre/prefix"
 	"github.com/cadastre-ipam/cadastre/registry"
 	"github.com/cadastre-ipam/cadastre/registry/storetest"
@@ -282,15 +283,37 @@ func TestFrontierTakeIsProvenByTheFold(t *testing.T) {
 	}
 }
 
-// TestFrontierMigrationDown: 00071's down writes each frontier's prefixes
-// back as rows, so the free table alone holds what FreeOfPool said.
-func TestFrontierMigrationDown(t *testing.T) {
+// TestFrontierMigration: 00071's down writes each frontier's prefixes
+// back as rows, so the free table alone holds what FreeOfPool said; its up
+// makes the top rows that are a frontier's shape a frontier again (a
+// register made before it), and leaves a pool whose top is not (IPv4's
+// broadcast address kept back) to its rows.
+func TestFrontierMigration(t *testing.T) {
 	ctx := context.Background()
 	s, r := storeWithPool(t, "10.0.0.0/20")
 	for range 37 {
 		allocate(t, r, registry.Request{Region: "r", Family: 4, Bits: 32})
 	}
-	want := freeOf(t, s, 1)
+	// One released row above the frontier's start: the frontier read
+	// back starts above it.
+	as := allocate(t, r, registry.Request{Region: "r", Family: 4, Bits: 32, Count: 4})
+	if _, err := r.Release(ctx, registry.Target{ID: as[3].ID}, 0, nil); err != nil {
+		t.Fatal(err)
+	}
+	p4 := netip.MustParsePrefix("10.1.0.0/24")
+	if _, err := r.AddBlock(ctx, registry.Block{Prefix: p4, Source: "private"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.AddRegion(ctx, registry.RegionSpec{Name: "r2", Location: location.Location{Country: "US"}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.AddPool(ctx, registry.PoolSpec{Prefix: p4, Region: "r2"}); err != nil {
+		t.Fatal(err)
+	}
+	want, want2 := freeOf(t, s, 1), freeOf(t, s, 2)
+	if b := below(t, s, 2); b.IsValid() {
+		t.Fatalf("the pool with its broadcast address kept back has a frontier (%v)", b)
+	}
 	path := s.path
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
@@ -325,4 +348,35 @@ func TestFrontierMigrationDown(t *testing.T) {
 	if _, err := p.Up(ctx); err != nil {
 		t.Fatal(err)
 	}
+	db.Close()
+	s2, err := Open(ctx, path, Options{NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s2.Close()
+	if got := freeOf(t, s2, 1); !slices.Equal(got, want) {
+		t.Errorf("pool 1 after up\n got %v\nwant %v", got, want)
+	}
+	if got := freeOf(t, s2, 2); !slices.Equal(got, want2) {
+		t.Errorf("pool 2 after up\n got %v\nwant %v", got, want2)
+	}
+	// Pool 1: 41 rows from 10.0.0.0, the 41st (10.0.0.40) released and
+	// merged with its free buddies into the hole 10.0.0.40/29 below the
+	// frontier, which starts at .48.
+	if got, want := below(t, s2, 1), netip.MustParseAddr("10.0.0.47"); got != want {
+		t.Errorf("pool 1's frontier mark after up: %v, want %v", got, want)
+	}
+	if n := freeRows(t, s2, 1); n != 1 {
+		t.Errorf("pool 1: %d free rows after up, want 1 (10.0.0.40/29)", n)
+	}
+	if b := below(t, s2, 2); b.IsValid() {
+		t.Errorf("pool 2 got a frontier (%v) after up", b)
+	}
+	r2 := registry.New(s2)
+	for _, want := range []string{"10.0.0.40/32", "10.0.0.41/32", "10.0.0.42/32"} {
+		if got := allocate(t, r2, registry.Request{Region: "r", Family: 4, Bits: 32}); got[0].Prefix != netip.MustParsePrefix(want) {
+			t.Errorf("allocation after up: %v, want %v", got[0].Prefix, want)
+		}
+	}
+	storetest.CheckInvariants(t, ctx, s2, r2, time.Now())
 }
