@@ -380,3 +380,31 @@ func TestFrontierMigration(t *testing.T) {
 	}
 	storetest.CheckInvariants(t, ctx, s2, r2, time.Now())
 }
+
+// TestFrontierReleaseMergesAcrossItFromCold: a release whose buddies are
+// the frontier's prefixes carves them one after another in one
+// transaction, on a writer whose caches start empty (a store opened
+// again): each carve reads the frontier the one before it left. The
+// pool's space comes back whole.
+func TestFrontierReleaseMergesAcrossItFromCold(t *testing.T) {
+	ctx := context.Background()
+	s, r := storeWithPool(t, "10.0.0.0/24")
+	as := allocate(t, r, registry.Request{Region: "r", Family: 4, Bits: 32})
+	path := s.path
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s, err := Open(ctx, path, Options{NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	r = registry.New(s)
+	if _, err := r.Release(ctx, registry.Target{ID: as[0].ID}, 0, nil); err != nil {
+		t.Fatal(err)
+	}
+	if got := freeOf(t, s, 1); !slices.Equal(got, []netip.Prefix{netip.MustParsePrefix("10.0.0.0/24")}) {
+		t.Errorf("FreeOfPool after the only assignment's release: %v, want 10.0.0.0/24", got)
+	}
+	storetest.CheckInvariants(t, ctx, s, r, time.Now())
+}

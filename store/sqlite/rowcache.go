@@ -104,7 +104,7 @@ func (c *rowCache) begin(ctx context.Context, w *wtx) error {
 
 // written is told of every statement the writer runs, before it runs.
 func (c *rowCache) written(q string) {
-	if c.regions == nil && c.pools == nil && c.free.scopes == nil && c.nextID == 0 {
+	if c.regions == nil && c.pools == nil && c.free.scopes == nil && c.free.fronts == nil && c.nextID == 0 {
 		return
 	}
 	k := c.kind(q)
