@@ -60,18 +60,22 @@ const foldView = `CREATE TEMP VIEW IF NOT EXISTS alloc_fold (
 		SELECT NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
 		NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL`
 
-var foldTrigger = `CREATE TEMP TRIGGER IF NOT EXISTS alloc_fold INSTEAD OF INSERT ON alloc_fold
-	BEGIN
-		SELECT RAISE(FAIL, 'cadastre: ` + errFreeGone + `') WHERE NOT EXISTS (SELECT 1 FROM free
-			WHERE region_id = NEW.f_region AND family = NEW.family AND bits = NEW.f_bits AND addr = COALESCE(NEW.f_addr, NEW.first) AND pool_id = NEW.pool_id);
-		SELECT RAISE(FAIL, 'cadastre: ` + errIDNotNext + `') WHERE COALESCE((SELECT id FROM assignments ORDER BY id DESC), 0) <> NEW.id - 1;
-		DELETE FROM free WHERE region_id = NEW.f_region AND family = NEW.family AND bits = NEW.f_bits AND addr = COALESCE(NEW.f_addr, NEW.first) AND pool_id = NEW.pool_id;
+// foldWrites ends both folds' triggers: the assignment's row and its event.
+const foldWrites = `
 		INSERT INTO assignments (pool_id, family, first, last, bits, state, tenant, resource, name, created_at, released_at, quarantine_until, space)
 		VALUES (NEW.pool_id, NEW.family, NEW.first, COALESCE(NEW.last, NEW.first), NEW.bits, COALESCE(NEW.state, '` + foldState + `'),
 			COALESCE(NEW.tenant, ''), COALESCE(NEW.resource, ''), COALESCE(NEW.name, ''), NEW.created_at, NEW.released_at, NEW.quarantine_until, NEW.space);
 		INSERT INTO events (at, actor, action, subject_kind, subject_id, subject, before, after)
 		VALUES (NEW.e_at, NEW.e_actor, COALESCE(NEW.e_action, '` + foldAction + `'), COALESCE(NEW.e_kind, '` + foldKind + `'), NEW.e_subject_id, NEW.e_subject, NEW.e_before, NEW.e_after);
 	END`
+
+var foldTrigger = `CREATE TEMP TRIGGER IF NOT EXISTS alloc_fold INSTEAD OF INSERT ON alloc_fold
+	BEGIN
+		SELECT RAISE(FAIL, 'cadastre: ` + errFreeGone + `') WHERE NOT EXISTS (SELECT 1 FROM free
+			WHERE region_id = NEW.f_region AND family = NEW.family AND bits = NEW.f_bits AND addr = COALESCE(NEW.f_addr, NEW.first) AND pool_id = NEW.pool_id);
+		SELECT RAISE(FAIL, 'cadastre: ` + errIDNotNext + `') WHERE COALESCE((SELECT id FROM assignments ORDER BY id DESC), 0) <> NEW.id - 1;
+		DELETE FROM free WHERE region_id = NEW.f_region AND family = NEW.family AND bits = NEW.f_bits AND addr = COALESCE(NEW.f_addr, NEW.first) AND pool_id = NEW.pool_id;
+` + foldWrites
 
 // frontView and frontTrigger fold a take of a pool's frontier prefix
 // (frontier.go): nothing of free is read or written. The view has the
@@ -91,12 +95,7 @@ var frontTrigger = `CREATE TEMP TRIGGER IF NOT EXISTS alloc_front INSTEAD OF INS
 				AND CASE WHEN NEW.f_region IS NULL THEN below = NEW.f_addr ELSE below <= NEW.f_addr END)
 			OR (NEW.f_region IS NOT NULL AND NOT EXISTS (SELECT 1 FROM assignments WHERE id = NEW.f_region AND pool_id = NEW.pool_id AND last = NEW.f_addr));
 		SELECT RAISE(FAIL, 'cadastre: ` + errIDNotNext + `') WHERE COALESCE((SELECT id FROM assignments ORDER BY id DESC), 0) <> NEW.id - 1;
-		INSERT INTO assignments (pool_id, family, first, last, bits, state, tenant, resource, name, created_at, released_at, quarantine_until, space)
-		VALUES (NEW.pool_id, NEW.family, NEW.first, COALESCE(NEW.last, NEW.first), NEW.bits, COALESCE(NEW.state, '` + foldState + `'),
-			COALESCE(NEW.tenant, ''), COALESCE(NEW.resource, ''), COALESCE(NEW.name, ''), NEW.created_at, NEW.released_at, NEW.quarantine_until, NEW.space);
-		INSERT INTO events (at, actor, action, subject_kind, subject_id, subject, before, after)
-		VALUES (NEW.e_at, NEW.e_actor, COALESCE(NEW.e_action, '` + foldAction + `'), COALESCE(NEW.e_kind, '` + foldKind + `'), NEW.e_subject_id, NEW.e_subject, NEW.e_before, NEW.e_after);
-	END`
+` + foldWrites
 
 const (
 	// frontSQL is foldSQL for a frontier take.

@@ -419,9 +419,11 @@ func (t *tx) frontRest(ctx context.Context, fs []registry.FreePrefix) (bool, err
 }
 
 // newFrontier gives pool its frontier in place of a free row for its
-// whole prefix, when f is that (the pool is new, or its space was
-// returned whole) and nothing of the space lies in it: no assignment row
-// of any state, no free row and no frontier yet. ok is false otherwise.
+// whole prefix, when f is that (a new pool, a borrowed unit, a child
+// pool: AddPool and its kind add the whole prefix unless an address
+// policy keeps an address back) and nothing of the space lies in it: no
+// assignment row of any state, no free row and no frontier yet. ok is
+// false otherwise.
 func (t *tx) newFrontier(ctx context.Context, f registry.FreePrefix) (bool, error) {
 	below := f.Prefix.Addr().Prev()
 	if !below.IsValid() {

@@ -150,7 +150,9 @@ var writeTarget = regexp.MustCompile(`^(?i)(?:INSERT(?:\s+OR\s+\w+)?\s+INTO|REPL
 
 // cacheSafe reports whether q leaves every cached row as it is: a read,
 // transaction control, or a write to a table no cached row is read from
-// (no trigger of these tables writes elsewhere). Anything else, a WITH
+// (no trigger of these tables writes elsewhere but those of assignments,
+// which move a pool's frontier mark: written drops the free list for any
+// write of assignments it does not keep). Anything else, a WITH
 // or an unknown statement included, is taken to change them.
 func cacheSafe(q string) bool {
 	q = strings.TrimSpace(q)
