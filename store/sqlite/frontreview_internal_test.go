@@ -1,0 +1,326 @@
+package sqlite
+
+// Adversarial tests of the pool frontier (frontier.go), session 23's
+// review: each drives the registry over one pool and compares what the
+// store hands out and keeps free with a brute-force buddy model of the
+// free table alone (one cell per address).
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"net/netip"
+	"path/filepath"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/cadastre-ipam/cadastre/location"
+	"github.com/cadastre-ipam/cadastre/prefix"
+	"github.com/cadastre-ipam/cadastre/registry"
+	"github.com/cadastre-ipam/cadastre/registry/storetest"
+)
+
+// cellModel is one pool's addresses, each used or not; its free prefixes
+// are the buddy allocator's: the largest aligned prefixes wholly free
+// whose parent is not (what merging on every return keeps).
+type cellModel struct {
+	pool  netip.Prefix
+	addrs []netip.Addr
+	used  []bool
+}
+
+func newCellModel(pool netip.Prefix) *cellModel {
+	m := &cellModel{pool: pool}
+	for a := pool.Addr(); a.IsValid() && pool.Contains(a); a = a.Next() {
+		m.addrs = append(m.addrs, a)
+	}
+	m.used = make([]bool, len(m.addrs))
+	return m
+}
+
+func (m *cellModel) index(a netip.Addr) int {
+	i, _ := slices.BinarySearchFunc(m.addrs, a, netip.Addr.Compare)
+	return i
+}
+
+func (m *cellModel) span(p netip.Prefix) (int, int) {
+	return m.index(p.Addr()), m.index(prefix.Last(p))
+}
+
+func (m *cellModel) allFree(p netip.Prefix) bool {
+	lo, hi := m.span(p)
+	for i := lo; i <= hi; i++ {
+		if m.used[i] {
+			return false
+		}
+	}
+	return true
+}
+
+func (m *cellModel) set(p netip.Prefix, used bool) {
+	lo, hi := m.span(p)
+	for i := lo; i <= hi; i++ {
+		m.used[i] = used
+	}
+}
+
+func (m *cellModel) free() []netip.Prefix {
+	var out []netip.Prefix
+	var walk func(p netip.Prefix)
+	walk = func(p netip.Prefix) {
+		lo, hi := m.span(p)
+		n := 0
+		for i := lo; i <= hi; i++ {
+			if !m.used[i] {
+				n++
+			}
+		}
+		switch {
+		case n == 0:
+		case n == hi-lo+1:
+			out = append(out, p)
+		default:
+			a, b, _ := prefix.Split(p, p.Bits()+1)
+			walk(a)
+			for _, q := range b {
+				walk(q)
+			}
+		}
+	}
+	walk(m.pool)
+	return out
+}
+
+// best is the /bits the free table alone would hand out next.
+func (m *cellModel) best(bits int) (netip.Prefix, bool) {
+	var best netip.Prefix
+	for _, f := range m.free() {
+		if f.Bits() <= bits && (!best.IsValid() || f.Bits() > best.Bits()) {
+			best = f
+		}
+	}
+	if !best.IsValid() {
+		return best, false
+	}
+	return netip.PrefixFrom(best.Addr(), bits), true
+}
+
+// randomPrefix is an aligned prefix of the pool.
+func (m *cellModel) randomPrefix(rng *rand.Rand) netip.Prefix {
+	w := m.pool.Addr().BitLen()
+	bits := w - rng.IntN(min(4, w-m.pool.Bits())+1)
+	a := m.addrs[rng.IntN(len(m.addrs))]
+	return netip.PrefixFrom(a, bits).Masked()
+}
+
+// frontierModelRun runs ops random steps over a store with the one pool
+// pfx (useAll) and checks each against cellModel. other, when true, sends
+// about one step in five through a second Store open on the same file
+// (another process: data_version), and reopens the first now and then
+// (cold caches).
+func frontierModelRun(t *testing.T, pfx string, seed uint64, ops int, other bool) {
+	ctx := context.Background()
+	s, r := storeWithAnyPool(t, pfx)
+	path := s.path
+	var s2 *Store
+	var r2 *registry.Registry
+	if other {
+		var err error
+		if s2, err = Open(ctx, path, Options{NoSync: true}); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s2.Close() })
+		r2 = registry.New(s2)
+	}
+	pool := netip.MustParsePrefix(pfx)
+	m := newCellModel(pool)
+	w := pool.Addr().BitLen()
+	rng := rand.New(rand.NewPCG(seed, seed*7+1))
+	live := map[netip.Prefix]int64{}
+	reserved := map[netip.Prefix]bool{}
+	var log []string
+	fail := func(format string, args ...any) {
+		t.Helper()
+		t.Fatalf("seed %d, step %d: %s\nlast steps:\n%s", seed, len(log), fmt.Sprintf(format, args...), joinLast(log, 12))
+	}
+	for step := 0; step < ops; step++ {
+		rr := r
+		via := "s1"
+		if other && rng.IntN(5) == 0 {
+			rr, via = r2, "s2"
+		}
+		switch x := rng.IntN(100); {
+		case x < 45: // allocate by length, sometimes several
+			bits := w - rng.IntN(min(6, w-pool.Bits())+1)
+			if rng.IntN(3) == 0 {
+				bits = w
+			}
+			n := 1
+			if rng.IntN(6) == 0 {
+				n = 2 + rng.IntN(5)
+			}
+			var want []netip.Prefix
+			for range n {
+				p, ok := m.best(bits)
+				if !ok {
+					break
+				}
+				m.set(p, true)
+				want = append(want, p)
+			}
+			log = append(log, fmt.Sprintf("%d %s: allocate %d x /%d, model %v", step, via, n, bits, want))
+			as, err := rr.Allocate(ctx, registry.Request{Region: "r", Family: prefix.Family(pool), Bits: bits, Count: n})
+			if len(want) < n {
+				if err == nil {
+					fail("allocation succeeded (%v), model has no room", as)
+				}
+				for _, p := range want {
+					m.set(p, false)
+				}
+				continue
+			}
+			if err != nil {
+				fail("allocate: %v", err)
+			}
+			var got []netip.Prefix
+			for _, a := range as {
+				got = append(got, a.Prefix)
+				live[a.Prefix] = a.ID
+			}
+			if !slices.Equal(got, want) {
+				fail("allocated %v, the free table alone gives %v", got, want)
+			}
+		case x < 55: // a specific prefix
+			p := m.randomPrefix(rng)
+			ok := m.allFree(p)
+			log = append(log, fmt.Sprintf("%d %s: allocate exactly %s, model ok=%v", step, via, p, ok))
+			as, err := rr.Allocate(ctx, registry.Request{Region: "r", Prefix: p})
+			if ok != (err == nil) {
+				fail("specific %s: err %v, model free=%v", p, err, ok)
+			}
+			if ok {
+				m.set(p, true)
+				live[p] = as[0].ID
+			}
+		case x < 63: // reserve
+			p := m.randomPrefix(rng)
+			ok := m.allFree(p)
+			log = append(log, fmt.Sprintf("%d %s: reserve %s, model ok=%v", step, via, p, ok))
+			_, err := rr.Reserve(ctx, registry.ReservationSpec{Prefix: p, Reason: "review"})
+			if ok != (err == nil) {
+				fail("reserve %s: err %v, model free=%v", p, err, ok)
+			}
+			if ok {
+				m.set(p, true)
+				reserved[p] = true
+			}
+		case x < 70: // end a reservation
+			if len(reserved) == 0 {
+				continue
+			}
+			ks := slices.SortedFunc(func(yield func(netip.Prefix) bool) {
+				for k := range reserved {
+					if !yield(k) {
+						return
+					}
+				}
+			}, prefix.Compare)
+			p := ks[rng.IntN(len(ks))]
+			log = append(log, fmt.Sprintf("%d %s: unreserve %s", step, via, p))
+			if _, err := rr.Unreserve(ctx, p); err != nil {
+				fail("unreserve %s: %v", p, err)
+			}
+			delete(reserved, p)
+			m.set(p, false)
+		case x < 97: // release
+			if len(live) == 0 {
+				continue
+			}
+			ks := slices.SortedFunc(func(yield func(netip.Prefix) bool) {
+				for k := range live {
+					if !yield(k) {
+						return
+					}
+				}
+			}, prefix.Compare)
+			p := ks[rng.IntN(len(ks))]
+			log = append(log, fmt.Sprintf("%d %s: release %s", step, via, p))
+			if _, err := rr.Release(ctx, registry.Target{ID: live[p]}, 0, nil); err != nil {
+				fail("release %s: %v", p, err)
+			}
+			delete(live, p)
+			m.set(p, false)
+		default: // reopen the first store: cold caches
+			log = append(log, fmt.Sprintf("%d: reopen", step))
+			if err := s.Close(); err != nil {
+				t.Fatal(err)
+			}
+			var err error
+			if s, err = Open(ctx, path, Options{NoSync: true}); err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { s.Close() })
+			r = registry.New(s)
+		}
+		got := freeOf(t, s, 1)
+		slices.SortFunc(got, prefix.Compare)
+		if want := m.free(); !slices.Equal(got, want) {
+			fail("FreeOfPool\n got %v\nwant %v", got, want)
+		}
+	}
+	storetest.CheckInvariants(t, ctx, s, r, time.Now())
+}
+
+func joinLast(log []string, n int) string {
+	out := ""
+	for _, l := range log[max(0, len(log)-n):] {
+		out += l + "\n"
+	}
+	return out
+}
+
+// TestReviewFrontierModel: one pool, at an ordinary place, at the top of
+// each family's space and at the family's first address (no frontier),
+// driven at random through one store and, in the second half, through a
+// second store on the same file too.
+func TestReviewFrontierModel(t *testing.T) {
+	for _, pfx := range []string{"10.0.0.0/24", "255.255.255.0/24", "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ff00/120", "fd00::/120", "0.0.0.0/25"} {
+		for _, other := range []bool{false, true} {
+			for seed := uint64(1); seed <= 4; seed++ {
+				t.Run(fmt.Sprintf("%s/other=%v/seed=%d", pfx, other, seed), func(t *testing.T) {
+					frontierModelRun(t, pfx, seed, 300, other)
+				})
+			}
+		}
+	}
+}
+
+// storeWithAnyPool is storeWithPool for any prefix: its block is written
+// through the store, past AddBlock's provenance rules, so that a pool may
+// lie at the top or the start of its family's space (as an import or an
+// older register may hold it).
+func storeWithAnyPool(t *testing.T, pfx string) (*Store, *registry.Registry) {
+	t.Helper()
+	ctx := context.Background()
+	s, err := Open(ctx, filepath.Join(t.TempDir(), "p.db"), Options{NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	r := registry.New(s)
+	if _, err := r.AddRegion(ctx, registry.RegionSpec{Name: "r", Location: location.Location{Country: "US"}}); err != nil {
+		t.Fatal(err)
+	}
+	p := netip.MustParsePrefix(pfx)
+	if err := s.Update(ctx, func(tx registry.Tx) error {
+		b := registry.Block{Prefix: p, Source: "private", Space: registry.PrivateSpace, CreatedAt: time.Now()}
+		return tx.InsertBlock(ctx, &b)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.AddPool(ctx, registry.PoolSpec{Prefix: p, Region: "r", UseAll: true}); err != nil {
+		t.Fatal(err)
+	}
+	return s, r
+}
