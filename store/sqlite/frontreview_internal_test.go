@@ -7,6 +7,7 @@ package sqlite
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"net/netip"
@@ -324,3 +325,208 @@ func storeWithAnyPool(t *testing.T, pfx string) (*Store, *registry.Registry) {
 	}
 	return s, r
 }
+
+// wantFree checks pool's free space against the model.
+func wantFree(t *testing.T, s *Store, pool int64, m *cellModel, what string) {
+	t.Helper()
+	got := freeOf(t, s, pool)
+	slices.SortFunc(got, prefix.Compare)
+	if want := m.free(); !slices.Equal(got, want) {
+		t.Errorf("%s: FreeOfPool(%d)\n got %v\nwant %v", what, pool, got, want)
+	}
+}
+
+func mustPrefixes(ss ...string) []netip.Prefix {
+	var out []netip.Prefix
+	for _, s := range ss {
+		out = append(out, netip.MustParsePrefix(s))
+	}
+	return out
+}
+
+// TestReviewFrontierGroupCommitFailedCaller: callers sharing one
+// transaction, the middle one taking the frontier's prefix, writing its
+// row, giving its rest back, carving a later frontier prefix and then
+// failing (its savepoint rolled back): the callers after it allocate what
+// the free table alone would give, and the pool's free space is the
+// model's.
+func TestReviewFrontierGroupCommitFailedCaller(t *testing.T) {
+	ctx := context.Background()
+	s, r := storeWithPool(t, "10.0.0.0/24")
+	m := newCellModel(netip.MustParsePrefix("10.0.0.0/24"))
+	for _, a := range allocate(t, r, registry.Request{Region: "r", Family: 4, Bits: 32}) {
+		m.set(a.Prefix, true)
+	}
+	hold, holding := make(chan struct{}), make(chan struct{})
+	first := make(chan error, 1)
+	go func() {
+		first <- s.Update(ctx, func(registry.Tx) error { close(holding); <-hold; return nil })
+	}()
+	<-holding
+	errFail := fmt.Errorf("review: the caller fails")
+	type result struct {
+		as  []registry.Assignment
+		err error
+	}
+	var res []chan result
+	queue := func(fn func() result) {
+		c := make(chan result, 1)
+		res = append(res, c)
+		go func() { c <- fn() }()
+		WaitQueued(t, s, len(res))
+	}
+	alloc := func(bits int) func() result {
+		return func() result {
+			as, err := r.Allocate(ctx, registry.Request{Region: "r", Family: 4, Bits: bits})
+			return result{as, err}
+		}
+	}
+	queue(alloc(32))
+	queue(func() result {
+		err := s.Update(ctx, func(rt registry.Tx) error {
+			tx := rt.(*tx)
+			f, ok, err := tx.TakeSmallestFree(ctx, 1, 4, 32)
+			if err != nil || !ok {
+				return fmt.Errorf("take: %v %v", ok, err)
+			}
+			p := netip.PrefixFrom(f.Prefix.Addr(), 32)
+			a := registry.Assignment{Prefix: p, PoolID: 1, RegionID: 1, State: registry.StateAssigned, CreatedAt: time.Now()}
+			if err := tx.InsertAssignment(ctx, &a); err != nil {
+				return err
+			}
+			var rest []registry.FreePrefix
+			for _, q := range prefix.Range(prefix.Last(p).Next(), prefix.Last(f.Prefix)) {
+				rest = append(rest, registry.FreePrefix{RegionID: 1, PoolID: 1, Prefix: q})
+			}
+			if err := tx.AddFrees(ctx, rest); err != nil {
+				return err
+			}
+			// A carve of a later frontier prefix: rows and the mark move.
+			if ok, err := tx.RemoveFree(ctx, registry.FreePrefix{RegionID: 1, PoolID: 1, Prefix: netip.MustParsePrefix("10.0.0.128/25")}); err != nil || !ok {
+				return fmt.Errorf("carve: %v %v", ok, err)
+			}
+			return errFail
+		})
+		return result{nil, err}
+	})
+	queue(alloc(32))
+	queue(alloc(28))
+	queue(alloc(25))
+	close(hold)
+	if err := <-first; err != nil {
+		t.Fatal(err)
+	}
+	want := [][]netip.Prefix{mustPrefixes("10.0.0.1/32"), nil, mustPrefixes("10.0.0.2/32"), mustPrefixes("10.0.0.16/28"), mustPrefixes("10.0.0.128/25")}
+	for i, c := range res {
+		got := <-c
+		if i == 1 {
+			if got.err == nil || !errorsIs(got.err, errFail) {
+				t.Errorf("failing caller: %v", got.err)
+			}
+			continue
+		}
+		if got.err != nil {
+			t.Errorf("caller %d: %v", i, got.err)
+			continue
+		}
+		var ps []netip.Prefix
+		for _, a := range got.as {
+			ps = append(ps, a.Prefix)
+			m.set(a.Prefix, true)
+		}
+		if !slices.Equal(ps, want[i]) {
+			t.Errorf("caller %d: got %v, want %v", i, ps, want[i])
+		}
+	}
+	wantFree(t, s, 1, m, "after the batch")
+	storetest.CheckInvariants(t, ctx, s, r, time.Now())
+	// And the writer goes on in buddy order.
+	got := allocate(t, r, registry.Request{Region: "r", Family: 4, Bits: 32})
+	if got[0].Prefix != netip.MustParsePrefix("10.0.0.3/32") {
+		t.Errorf("next: %v, want 10.0.0.3/32", got[0].Prefix)
+	}
+}
+
+// TestReviewFrontierReadsBetweenTakeAndRest: a caller that reads the free
+// space (each reader) after taking a frontier prefix and before giving
+// its rest back sees the take as whole, and ends with the model's free
+// space; so does one that gives the rest back one prefix at a time.
+func TestReviewFrontierReadsBetweenTakeAndRest(t *testing.T) {
+	ctx := context.Background()
+	reads := map[string]func(tx *tx) error{
+		"FreeOfPool":   func(tx *tx) error { _, err := tx.FreeOfPool(ctx, 1); return err },
+		"FreeWithin":   func(tx *tx) error { _, err := tx.FreeWithin(ctx, 1, netip.MustParsePrefix("10.0.0.0/24")); return err },
+		"SmallestFree": func(tx *tx) error { _, _, err := tx.SmallestFree(ctx, 1, 4, 32); return err },
+		"SmallestFreeOf": func(tx *tx) error {
+			_, _, err := tx.SmallestFreeOf(ctx, 1, []int64{1}, 4, 32)
+			return err
+		},
+		"none": func(*tx) error { return nil },
+	}
+	for name, read := range reads {
+		for _, where := range []string{"before insert", "after insert"} {
+			for _, oneByOne := range []bool{false, true} {
+				t.Run(fmt.Sprintf("%s/%s/oneByOne=%v", name, where, oneByOne), func(t *testing.T) {
+					s, r := storeWithPool(t, "10.0.0.0/24")
+					m := newCellModel(netip.MustParsePrefix("10.0.0.0/24"))
+					for _, a := range allocate(t, r, registry.Request{Region: "r", Family: 4, Bits: 32}) {
+						m.set(a.Prefix, true)
+					}
+					if err := s.Update(ctx, func(rt registry.Tx) error {
+						tx := rt.(*tx)
+						tx.DeferWrites()
+						f, ok, err := tx.TakeSmallestFree(ctx, 1, 4, 30)
+						if err != nil || !ok {
+							return fmt.Errorf("take: %v %v", ok, err)
+						}
+						p := netip.PrefixFrom(f.Prefix.Addr(), 30)
+						if where == "before insert" {
+							if err := read(tx); err != nil {
+								return err
+							}
+						}
+						a := registry.Assignment{Prefix: p, PoolID: 1, RegionID: 1, State: registry.StateAssigned, CreatedAt: time.Now()}
+						if err := tx.InsertAssignment(ctx, &a); err != nil {
+							return err
+						}
+						m.set(p, true)
+						if where == "after insert" {
+							if err := read(tx); err != nil {
+								return err
+							}
+						}
+						var rest []registry.FreePrefix
+						for _, q := range prefix.Range(prefix.Last(p).Next(), prefix.Last(f.Prefix)) {
+							rest = append(rest, registry.FreePrefix{RegionID: 1, PoolID: 1, Prefix: q})
+						}
+						if oneByOne {
+							for _, q := range rest {
+								if err := tx.AddFree(ctx, q); err != nil {
+									return err
+								}
+							}
+							return nil
+						}
+						return tx.AddFrees(ctx, rest)
+					}); err != nil {
+						t.Fatal(err)
+					}
+					wantFree(t, s, 1, m, "after the caller")
+					for range 3 {
+						for _, a := range allocate(t, r, registry.Request{Region: "r", Family: 4, Bits: 32}) {
+							want, _ := m.best(32)
+							if a.Prefix != want {
+								t.Errorf("then %v, want %v", a.Prefix, want)
+							}
+							m.set(a.Prefix, true)
+						}
+					}
+					wantFree(t, s, 1, m, "at the end")
+					storetest.CheckInvariants(t, ctx, s, r, time.Now())
+				})
+			}
+		}
+	}
+}
+
+func errorsIs(err, target error) bool { return errors.Is(err, target) }
