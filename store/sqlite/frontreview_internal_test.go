@@ -32,16 +32,26 @@ type cellModel struct {
 }
 
 func newCellModel(pool netip.Prefix) *cellModel {
+	return newCellModelBits(pool, pool.Addr().BitLen())
+}
+
+// newCellModelBits is newCellModel with cells of /cell (every prefix
+// asked of it is at most that long).
+func newCellModelBits(pool netip.Prefix, cell int) *cellModel {
 	m := &cellModel{pool: pool}
-	for a := pool.Addr(); a.IsValid() && pool.Contains(a); a = a.Next() {
+	for a := pool.Addr(); a.IsValid() && pool.Contains(a); a = prefix.Last(netip.PrefixFrom(a, cell)).Next() {
 		m.addrs = append(m.addrs, a)
 	}
 	m.used = make([]bool, len(m.addrs))
 	return m
 }
 
+// index is the cell holding a.
 func (m *cellModel) index(a netip.Addr) int {
-	i, _ := slices.BinarySearchFunc(m.addrs, a, netip.Addr.Compare)
+	i, found := slices.BinarySearchFunc(m.addrs, a, netip.Addr.Compare)
+	if !found {
+		i--
+	}
 	return i
 }
 
@@ -530,3 +540,227 @@ func TestReviewFrontierReadsBetweenTakeAndRest(t *testing.T) {
 }
 
 func errorsIs(err, target error) bool { return errors.Is(err, target) }
+
+// TestReviewFrontierQuarantineReaped: quarantined rows of the run (its top
+// and one inside it) end, the reaper (run by a reservation, and by an
+// allocation that finds nothing free) gives their space back, and the
+// pool's free space and the next allocations are the model's; in a pool
+// the run filled to its last address too.
+func TestReviewFrontierQuarantineReaped(t *testing.T) {
+	ctx := context.Background()
+	for _, c := range []struct {
+		pool   string
+		n      int
+		quar   []int
+		before string // a reservation made after the quarantines end
+	}{
+		{"10.0.0.0/24", 4, []int{3, 1}, "10.0.0.128/25"},
+		{"10.0.0.0/29", 8, []int{7, 2}, ""},
+	} {
+		t.Run(c.pool, func(t *testing.T) {
+			now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+			s, _ := storeWithPool(t, c.pool)
+			r := registry.New(s, registry.WithClock(func() time.Time { return now }))
+			m := newCellModel(netip.MustParsePrefix(c.pool))
+			var as []registry.Assignment
+			for range c.n {
+				as = append(as, allocate(t, r, registry.Request{Region: "r", Family: 4, Bits: 32})...)
+				m.set(as[len(as)-1].Prefix, true)
+			}
+			for _, i := range c.quar {
+				if _, err := r.Release(ctx, registry.Target{ID: as[i].ID}, time.Hour, nil); err != nil {
+					t.Fatal(err)
+				}
+			}
+			wantFree(t, s, 1, m, "quarantined")
+			now = now.Add(2 * time.Hour)
+			if c.before != "" {
+				if _, err := r.Reserve(ctx, registry.ReservationSpec{Prefix: netip.MustParsePrefix(c.before), Reason: "review"}); err != nil {
+					t.Fatal(err)
+				}
+				m.set(netip.MustParsePrefix(c.before), true)
+				for _, i := range c.quar {
+					m.set(as[i].Prefix, false)
+				}
+				wantFree(t, s, 1, m, "reaped by a reservation")
+			} else {
+				for _, i := range c.quar {
+					m.set(as[i].Prefix, false)
+				}
+			}
+			for range len(c.quar) + 1 {
+				want, ok := m.best(32)
+				got, err := r.Allocate(ctx, registry.Request{Region: "r", Family: 4, Bits: 32})
+				if !ok {
+					if err == nil {
+						t.Errorf("allocated %v from a full pool", got[0].Prefix)
+					}
+					break
+				}
+				if err != nil {
+					t.Fatalf("allocate, want %v: %v", want, err)
+				}
+				if got[0].Prefix != want {
+					t.Errorf("allocated %v, want %v", got[0].Prefix, want)
+				}
+				m.set(want, true)
+			}
+			wantFree(t, s, 1, m, "at the end")
+			storetest.CheckInvariants(t, ctx, s, r, now)
+		})
+	}
+}
+
+// TestReviewFrontierPoolRemovedAndAddedAgain: a pool whose frontier moved
+// is emptied and removed, and a pool of the same prefix added again (it
+// may get the removed pool's ID) starts from its first address.
+func TestReviewFrontierPoolRemovedAndAddedAgain(t *testing.T) {
+	ctx := context.Background()
+	s, r := storeWithPool(t, "10.0.0.0/24")
+	as := allocate(t, r, registry.Request{Region: "r", Family: 4, Bits: 32, Count: 3})
+	as = append(as, allocate(t, r, registry.Request{Region: "r", Prefix: netip.MustParsePrefix("10.0.0.64/26")})...)
+	for _, a := range as {
+		if _, err := r.Release(ctx, registry.Target{ID: a.ID}, 0, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := r.RemovePool(ctx, 1, ""); err != nil {
+		t.Fatal(err)
+	}
+	p, err := r.AddPool(ctx, registry.PoolSpec{Prefix: netip.MustParsePrefix("10.0.0.0/24"), Region: "r", UseAll: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := newCellModel(netip.MustParsePrefix("10.0.0.0/24"))
+	wantFree(t, s, p.ID, m, "added again")
+	for range 3 {
+		want, _ := m.best(32)
+		got := allocate(t, r, registry.Request{Region: "r", Family: 4, Bits: 32})
+		if got[0].Prefix != want {
+			t.Errorf("allocated %v, want %v", got[0].Prefix, want)
+		}
+		m.set(want, true)
+	}
+	wantFree(t, s, p.ID, m, "at the end")
+	storetest.CheckInvariants(t, ctx, s, r, time.Now())
+}
+
+// TestReviewFrontierTwoSpacesOneRegion: one region with a pool of the
+// same prefix in each of two spaces; requests naming a space, the other
+// or none take from the right pool in buddy order, the wrong space's
+// frontier prefix going back untouched.
+func TestReviewFrontierTwoSpacesOneRegion(t *testing.T) {
+	ctx := context.Background()
+	s, r := storeWithPool(t, "10.0.0.0/24")
+	if _, err := r.AddSpace(ctx, registry.Space{Name: "vpc-b"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.AddBlock(ctx, registry.Block{Prefix: netip.MustParsePrefix("10.0.0.0/24"), Source: "private", Space: "vpc-b"}); err != nil {
+		t.Fatal(err)
+	}
+	p2, err := r.AddPool(ctx, registry.PoolSpec{Prefix: netip.MustParsePrefix("10.0.0.0/24"), Region: "r", UseAll: true, Space: "vpc-b"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	models := map[int64]*cellModel{1: newCellModel(netip.MustParsePrefix("10.0.0.0/24")), p2.ID: newCellModel(netip.MustParsePrefix("10.0.0.0/24"))}
+	rng := rand.New(rand.NewPCG(5, 6))
+	var live []registry.Assignment
+	for step := range 200 {
+		space := []string{"", "vpc-b", registry.PrivateSpace, "vpc-b"}[rng.IntN(4)]
+		pool := int64(1)
+		if space == "vpc-b" {
+			pool = p2.ID
+		}
+		if rng.IntN(4) == 0 && len(live) > 0 {
+			i := rng.IntN(len(live))
+			a := live[i]
+			if _, err := r.Release(ctx, registry.Target{ID: a.ID}, 0, nil); err != nil {
+				t.Fatalf("step %d: release %v: %v", step, a.Prefix, err)
+			}
+			models[a.PoolID].set(a.Prefix, false)
+			live = slices.Delete(live, i, i+1)
+			continue
+		}
+		bits := 32 - rng.IntN(4)
+		want, ok := models[pool].best(bits)
+		got, err := r.Allocate(ctx, registry.Request{Region: "r", Family: 4, Bits: bits, Space: space})
+		if !ok {
+			if err == nil {
+				t.Fatalf("step %d: allocated %v, model full", step, got)
+			}
+			continue
+		}
+		if err != nil {
+			t.Fatalf("step %d: space %q /%d: %v", step, space, bits, err)
+		}
+		if got[0].Prefix != want || got[0].PoolID != pool {
+			t.Fatalf("step %d: space %q: got %v of pool %d, want %v of pool %d", step, space, got[0].Prefix, got[0].PoolID, want, pool)
+		}
+		models[pool].set(want, true)
+		live = append(live, got[0])
+		for id, m := range models {
+			wantFree(t, s, id, m, fmt.Sprintf("step %d", step))
+		}
+	}
+	storetest.CheckInvariants(t, ctx, s, r, time.Now())
+}
+
+// TestReviewFrontierChildPool: a child pool carved from the frontier,
+// used, emptied and released, with the parent allocating around it: the
+// parent's and the child's free space are the model's throughout.
+func TestReviewFrontierChildPool(t *testing.T) {
+	ctx := context.Background()
+	s, r := storeWithPool(t, "fd00:db8::/56")
+	pm := newCellModelBits(netip.MustParsePrefix("fd00:db8::/56"), 64)
+	for range 3 {
+		a := allocate(t, r, registry.Request{Region: "r", Family: 6, Bits: 64})
+		pm.set(a[0].Prefix, true)
+	}
+	child, err := r.AllocatePool(ctx, registry.ChildPoolSpec{Name: "kid", Region: "r", Family: 6, Bits: 60, Tenant: "t"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want, _ := pm.best(60); child.Prefix != want {
+		t.Errorf("child %v, want %v", child.Prefix, want)
+	}
+	pm.set(child.Prefix, true)
+	cm := newCellModelBits(child.Prefix, 64)
+	var kids []registry.Assignment
+	for range 5 {
+		a := allocate(t, r, registry.Request{Pool: "kid", Family: 6, Bits: 64, Tenant: "t"})
+		if want, _ := cm.best(64); a[0].Prefix != want {
+			t.Errorf("in the child: %v, want %v", a[0].Prefix, want)
+		}
+		cm.set(a[0].Prefix, true)
+		kids = append(kids, a...)
+		b := allocate(t, r, registry.Request{Region: "r", Family: 6, Bits: 64})
+		if want, _ := pm.best(64); b[0].Prefix != want {
+			t.Errorf("in the parent: %v, want %v", b[0].Prefix, want)
+		}
+		pm.set(b[0].Prefix, true)
+	}
+	wantFree(t, s, 1, pm, "parent")
+	wantFree(t, s, child.ID, cm, "child")
+	for _, a := range kids {
+		if _, err := r.Release(ctx, registry.Target{ID: a.ID}, 0, nil); err != nil {
+			t.Fatal(err)
+		}
+		cm.set(a.Prefix, false)
+	}
+	wantFree(t, s, child.ID, cm, "child emptied")
+	tenant := "t"
+	if _, err := r.ReleasePool(ctx, "kid", &tenant); err != nil {
+		t.Fatal(err)
+	}
+	pm.set(child.Prefix, false)
+	wantFree(t, s, 1, pm, "child released")
+	for range 4 {
+		b := allocate(t, r, registry.Request{Region: "r", Family: 6, Bits: 62})
+		if want, _ := pm.best(62); b[0].Prefix != want {
+			t.Errorf("in the parent after: %v, want %v", b[0].Prefix, want)
+		}
+		pm.set(b[0].Prefix, true)
+	}
+	wantFree(t, s, 1, pm, "at the end")
+	storetest.CheckInvariants(t, ctx, s, r, time.Now())
+}
