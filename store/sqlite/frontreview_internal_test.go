@@ -8,6 +8,7 @@ package sqlite
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"math/rand/v2"
 	"net/netip"
@@ -291,6 +292,11 @@ func joinLast(log []string, n int) string {
 	return out
 }
 
+var (
+	reviewSeeds = flag.Int("review-seeds", 4, "TestReviewFrontierModel: seeds per pool")
+	reviewOps   = flag.Int("review-ops", 300, "TestReviewFrontierModel: steps per seed")
+)
+
 // TestReviewFrontierModel: one pool, at an ordinary place, at the top of
 // each family's space and at the family's first address (no frontier),
 // driven at random through one store and, in the second half, through a
@@ -298,9 +304,9 @@ func joinLast(log []string, n int) string {
 func TestReviewFrontierModel(t *testing.T) {
 	for _, pfx := range []string{"10.0.0.0/24", "255.255.255.0/24", "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ff00/120", "fd00::/120", "0.0.0.0/25"} {
 		for _, other := range []bool{false, true} {
-			for seed := uint64(1); seed <= 4; seed++ {
+			for seed := uint64(1); seed <= uint64(*reviewSeeds); seed++ {
 				t.Run(fmt.Sprintf("%s/other=%v/seed=%d", pfx, other, seed), func(t *testing.T) {
-					frontierModelRun(t, pfx, seed, 300, other)
+					frontierModelRun(t, pfx, seed, *reviewOps, other)
 				})
 			}
 		}
@@ -762,5 +768,48 @@ func TestReviewFrontierChildPool(t *testing.T) {
 		pm.set(b[0].Prefix, true)
 	}
 	wantFree(t, s, 1, pm, "at the end")
+	storetest.CheckInvariants(t, ctx, s, r, time.Now())
+}
+
+// TestReviewFrontierLargeScope: a region whose free rows are too many to
+// cache (maxFreeScope) searches the table and the frontiers: the buddy
+// order across holes and the frontier is the model's.
+func TestReviewFrontierLargeScope(t *testing.T) {
+	ctx := context.Background()
+	s, r := storeWithPool(t, "10.0.0.0/20")
+	m := newCellModel(netip.MustParsePrefix("10.0.0.0/20"))
+	as := allocate(t, r, registry.Request{Region: "r", Family: 4, Bits: 32, Count: 2 * (maxFreeScope + 20)})
+	for _, a := range as {
+		m.set(a.Prefix, true)
+	}
+	for i := 0; i < len(as); i += 2 {
+		if _, err := r.Release(ctx, registry.Target{ID: as[i].ID}, 0, nil); err != nil {
+			t.Fatal(err)
+		}
+		m.set(as[i].Prefix, false)
+	}
+	if n := freeRows(t, s, 1); n <= maxFreeScope {
+		t.Fatalf("%d free rows, want more than %d", n, maxFreeScope)
+	}
+	rng := rand.New(rand.NewPCG(3, 4))
+	for step := range 60 {
+		bits := []int{32, 32, 31, 28, 26, 24, 30}[rng.IntN(7)]
+		want, ok := m.best(bits)
+		got, err := r.Allocate(ctx, registry.Request{Region: "r", Family: 4, Bits: bits})
+		if !ok {
+			if err == nil {
+				t.Fatalf("step %d: allocated %v, model full", step, got)
+			}
+			continue
+		}
+		if err != nil {
+			t.Fatalf("step %d: /%d: %v", step, bits, err)
+		}
+		if got[0].Prefix != want {
+			t.Fatalf("step %d: /%d: got %v, want %v", step, bits, got[0].Prefix, want)
+		}
+		m.set(want, true)
+	}
+	wantFree(t, s, 1, m, "at the end")
 	storetest.CheckInvariants(t, ctx, s, r, time.Now())
 }
