@@ -7,15 +7,19 @@ package sqlite
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"flag"
 	"fmt"
+	"io/fs"
 	"math/rand/v2"
 	"net/netip"
 	"path/filepath"
 	"slices"
 	"testing"
 	"time"
+
+	"github.com/pressly/goose/v3"
 
 	"github.com/cadastre-ipam/cadastre/location"
 	"github.com/cadastre-ipam/cadastre/prefix"
@@ -892,4 +896,124 @@ func TestReviewFrontierImport(t *testing.T) {
 	}
 	compare("after allocations")
 	storetest.CheckInvariants(t, ctx, s2, r2, now)
+}
+
+// modelOf is a cellModel of pool whose free cells are free.
+func modelOf(pool netip.Prefix, cell int, free []netip.Prefix) *cellModel {
+	m := newCellModelBits(pool, cell)
+	for i := range m.used {
+		m.used[i] = true
+	}
+	for _, f := range free {
+		m.set(f, false)
+	}
+	return m
+}
+
+// TestReviewFrontierMigrationChildAndLent: 00071 down and up again over a
+// register with a child pool and a unit lent to another region, each
+// with a frontier and holes: every pool's free space is what it was, and
+// the allocations after it are the buddy order's.
+func TestReviewFrontierMigrationChildAndLent(t *testing.T) {
+	ctx := context.Background()
+	s, r := storeWithPool(t, "10.0.0.0/22")
+	pol, err := registry.ParseBorrowPolicy("r")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.AddRegion(ctx, registry.RegionSpec{Name: "b", Location: location.Location{Country: "US"}, Borrow: pol, BorrowBits: 26}); err != nil {
+		t.Fatal(err)
+	}
+	as := allocate(t, r, registry.Request{Region: "r", Family: 4, Bits: 32, Count: 5})
+	if _, err := r.AllocatePool(ctx, registry.ChildPoolSpec{Name: "kid", Region: "r", Family: 4, Bits: 26, Tenant: "t"}); err != nil {
+		t.Fatal(err)
+	}
+	kid := allocate(t, r, registry.Request{Pool: "kid", Family: 4, Bits: 32, Count: 4, Tenant: "t"})
+	lent := allocate(t, r, registry.Request{Region: "b", Family: 4, Bits: 32, Count: 3})
+	for _, a := range []registry.Assignment{as[1], kid[2], lent[1]} {
+		if _, err := r.Release(ctx, registry.Target{ID: a.ID}, 0, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	allocate(t, r, registry.Request{Region: "r", Family: 4, Bits: 32, Count: 2})
+	type poolRow struct {
+		id  int64
+		pfx netip.Prefix
+	}
+	var pools []poolRow
+	rows, err := s.rdb.Query(`SELECT id, prefix FROM pools WHERE dissolved_at IS NULL ORDER BY id`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for rows.Next() {
+		var p poolRow
+		var pfx string
+		if err := rows.Scan(&p.id, &pfx); err != nil {
+			t.Fatal(err)
+		}
+		p.pfx = netip.MustParsePrefix(pfx)
+		pools = append(pools, p)
+	}
+	rows.Close()
+	if len(pools) != 3 {
+		t.Fatalf("pools %v, want the pool, the child and the lent unit", pools)
+	}
+	before := map[int64][]netip.Prefix{}
+	for _, p := range pools {
+		before[p.id] = freeOf(t, s, p.id)
+		if !below(t, s, p.id).IsValid() {
+			t.Logf("pool %v has no frontier before the migration", p.pfx)
+		}
+	}
+	path := s.path
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	db, err := sql.Open("sqlite", "file:"+path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sub, _ := fs.Sub(migrations, "migrations")
+	p, err := goose.NewProvider(goose.DialectSQLite3, db, sub, goose.WithDisableGlobalRegistry(true), goose.WithAllowOutofOrder(true), goose.WithGoMigrations(goMigrations()...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.DownTo(ctx, 70); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.Up(ctx); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	s2, err := Open(ctx, path, Options{NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s2.Close()
+	r2 := registry.New(s2)
+	models := map[int64]*cellModel{}
+	for _, p := range pools {
+		got := freeOf(t, s2, p.id)
+		if !slices.Equal(got, before[p.id]) {
+			t.Errorf("pool %v after down and up\n got %v\nwant %v", p.pfx, got, before[p.id])
+		}
+		if !below(t, s2, p.id).IsValid() {
+			t.Logf("pool %v has no frontier after the migration", p.pfx)
+		}
+		models[p.id] = modelOf(p.pfx, 32, got)
+	}
+	for i, q := range []registry.Request{
+		{Region: "r", Family: 4, Bits: 32}, {Pool: "kid", Family: 4, Bits: 32, Tenant: "t"}, {Region: "b", Family: 4, Bits: 32},
+		{Region: "r", Family: 4, Bits: 28}, {Pool: "kid", Family: 4, Bits: 30, Tenant: "t"}, {Region: "b", Family: 4, Bits: 30},
+		{Region: "r", Family: 4, Bits: 32}, {Pool: "kid", Family: 4, Bits: 32, Tenant: "t"}, {Region: "b", Family: 4, Bits: 32},
+	} {
+		pool := pools[i%3].id
+		want, _ := models[pool].best(q.Bits)
+		got := allocate(t, r2, q)
+		if got[0].Prefix != want || got[0].PoolID != pool {
+			t.Errorf("%+v: got %v of pool %d, want %v of pool %d", q, got[0].Prefix, got[0].PoolID, want, pool)
+		}
+		models[pool].set(got[0].Prefix, true)
+	}
+	storetest.CheckInvariants(t, ctx, s2, r2, time.Now())
 }
