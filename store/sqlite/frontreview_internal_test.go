@@ -1017,3 +1017,74 @@ func TestReviewFrontierMigrationChildAndLent(t *testing.T) {
 	}
 	storetest.CheckInvariants(t, ctx, s2, r2, time.Now())
 }
+
+// TestReviewFrontierConcurrentCallers: callers at once (so that they share
+// transactions), some failing after writing (a batch larger than the
+// pool: its takes and rows rolled back to its savepoint), others
+// allocating, releasing and asking for exact prefixes: in the end the
+// pool's free space is exactly what its live assignments leave, as the
+// buddy allocator keeps it, and the invariants hold.
+func TestReviewFrontierConcurrentCallers(t *testing.T) {
+	ctx := context.Background()
+	pool := netip.MustParsePrefix("10.0.0.0/22")
+	s, r := storeWithPool(t, pool.String())
+	const workers = 6
+	type out struct {
+		live map[int64]netip.Prefix
+		err  error
+	}
+	done := make(chan out, workers)
+	for w := range workers {
+		go func() {
+			rng := rand.New(rand.NewPCG(uint64(w), 99))
+			live := map[int64]netip.Prefix{}
+			var err error
+			for step := 0; step < 80 && err == nil; step++ {
+				switch x := rng.IntN(100); {
+				case x < 35:
+					as, e := r.Allocate(ctx, registry.Request{Region: "r", Family: 4, Bits: 32 - rng.IntN(5), Count: 1 + rng.IntN(3)})
+					for _, a := range as {
+						live[a.ID] = a.Prefix
+					}
+					if e != nil && !errors.Is(e, registry.ErrNoSpace) {
+						err = fmt.Errorf("allocate: %w", e)
+					}
+				case x < 45: // fails after taking and writing: more than the pool holds
+					if _, e := r.Allocate(ctx, registry.Request{Region: "r", Family: 4, Bits: 32, Count: 1100}); e == nil {
+						err = errors.New("an allocation larger than the pool succeeded")
+					}
+				case x < 60:
+					p := netip.PrefixFrom(netip.AddrFrom4([4]byte{10, 0, byte(rng.IntN(4)), byte(rng.IntN(256))}), 32-rng.IntN(4)).Masked()
+					as, e := r.Allocate(ctx, registry.Request{Region: "r", Prefix: p})
+					if e == nil {
+						live[as[0].ID] = as[0].Prefix
+					}
+				default:
+					for id := range live {
+						if _, e := r.Release(ctx, registry.Target{ID: id}, 0, nil); e != nil {
+							err = fmt.Errorf("release %v: %w", live[id], e)
+						}
+						delete(live, id)
+						break
+					}
+				}
+			}
+			done <- out{live, err}
+		}()
+	}
+	m := newCellModel(pool)
+	for range workers {
+		o := <-done
+		if o.err != nil {
+			t.Error(o.err)
+		}
+		for _, p := range o.live {
+			if !m.allFree(p) {
+				t.Errorf("%v handed out twice", p)
+			}
+			m.set(p, true)
+		}
+	}
+	wantFree(t, s, 1, m, "in the end")
+	storetest.CheckInvariants(t, ctx, s, r, time.Now())
+}
