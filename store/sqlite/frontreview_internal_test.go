@@ -1088,3 +1088,64 @@ func TestReviewFrontierConcurrentCallers(t *testing.T) {
 	wantFree(t, s, 1, m, "in the end")
 	storetest.CheckInvariants(t, ctx, s, r, time.Now())
 }
+
+// TestReviewFrontierDualStackAndTimedReservation: a dual-stack request
+// takes from an IPv4 and an IPv6 frontier in one caller; a reservation
+// with an end, carved from the IPv4 frontier, ends and the reaper merges
+// its space back across the frontier: the free space and the next
+// allocations are the model's.
+func TestReviewFrontierDualStackAndTimedReservation(t *testing.T) {
+	ctx := context.Background()
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	s, _ := storeWithPool(t, "10.0.0.0/24")
+	r := registry.New(s, registry.WithClock(func() time.Time { return now }))
+	p6 := netip.MustParsePrefix("fd00:db8::/120")
+	if _, err := r.AddBlock(ctx, registry.Block{Prefix: p6, Source: "private"}); err != nil {
+		t.Fatal(err)
+	}
+	pool6, err := r.AddPool(ctx, registry.PoolSpec{Prefix: p6, Region: "r", UseAll: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m4, m6 := newCellModel(netip.MustParsePrefix("10.0.0.0/24")), newCellModel(p6)
+	for range 3 {
+		as := allocate(t, r, registry.Request{Region: "r", DualStack: true, Count: 2})
+		for _, a := range as {
+			m := m4
+			if a.PoolID == pool6.ID {
+				m = m6
+			}
+			if want, _ := m.best(a.Prefix.Bits()); a.Prefix != want {
+				t.Errorf("dual stack: %v, want %v", a.Prefix, want)
+			}
+			m.set(a.Prefix, true)
+		}
+	}
+	until := now.Add(time.Hour)
+	res := netip.MustParsePrefix("10.0.0.8/29")
+	if _, err := r.Reserve(ctx, registry.ReservationSpec{Prefix: res, Reason: "review", Until: &until}); err != nil {
+		t.Fatal(err)
+	}
+	m4.set(res, true)
+	wantFree(t, s, 1, m4, "reserved")
+	wantFree(t, s, pool6.ID, m6, "IPv6")
+	now = now.Add(2 * time.Hour)
+	// A reservation reaps what ended.
+	other := netip.MustParsePrefix("10.0.0.128/26")
+	if _, err := r.Reserve(ctx, registry.ReservationSpec{Prefix: other, Reason: "review"}); err != nil {
+		t.Fatal(err)
+	}
+	m4.set(other, true)
+	m4.set(res, false)
+	wantFree(t, s, 1, m4, "the timed reservation ended")
+	for _, bits := range []int{32, 29, 28, 32, 30} {
+		want, _ := m4.best(bits)
+		got := allocate(t, r, registry.Request{Region: "r", Family: 4, Bits: bits})
+		if got[0].Prefix != want {
+			t.Errorf("/%d: %v, want %v", bits, got[0].Prefix, want)
+		}
+		m4.set(want, true)
+	}
+	wantFree(t, s, 1, m4, "at the end")
+	storetest.CheckInvariants(t, ctx, s, r, now)
+}
