@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/netip"
 
+	"github.com/cadastre-ipam/cadastre/prefix"
 	_ "github.com/cadastre-ipam/cadastre/store/sqlite" // cadastre_prefix: an assignment's prefix (00033)
 	"github.com/jackc/pgx/v5"
 	_ "modernc.org/sqlite" // the driver the embedded store uses
@@ -127,6 +128,37 @@ func readSQLite(ctx context.Context, path string) (*dbState, error) {
 		return rows, func() { rows.Close() }, nil
 	}, func(col string) string { return col }, "cadastre_prefix(first, bits)")
 	if err != nil {
+		return nil, err
+	}
+	// A pool's space above its frontier is a range, not rows
+	// (store/sqlite/frontier.go): from one past the top row above the mark
+	// (or the mark) to the pool's last address.
+	rows, err := db.QueryContext(ctx, `SELECT m.pool_id, m.below, p.last,
+		(SELECT a.last FROM assignments a WHERE a.space = p.space AND a.family = p.family AND a.first > m.below AND a.first <= p.last ORDER BY a.first DESC LIMIT 1)
+		FROM pool_frontier m JOIN pools p ON p.id = m.pool_id`)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var pool int64
+		var below, last, top []byte
+		if err := rows.Scan(&pool, &below, &last, &top); err != nil {
+			return nil, err
+		}
+		if top != nil {
+			below = top
+		}
+		b, ok1 := netip.AddrFromSlice(below)
+		l, ok2 := netip.AddrFromSlice(last)
+		if !ok1 || !ok2 {
+			return nil, fmt.Errorf("pool %d: frontier %x, last %x: not addresses", pool, below, last)
+		}
+		for _, p := range prefix.Range(b.Next(), l) {
+			st.free = append(st.free, dbFree{pool: pool, prefix: p})
+		}
+	}
+	if err := rows.Err(); err != nil {
 		return nil, err
 	}
 	// The same question the PostgreSQL check asks, on first/last bytes:

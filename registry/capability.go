@@ -56,6 +56,17 @@ type FreeAdder interface {
 	AddFrees(ctx context.Context, fs []FreePrefix) error
 }
 
+// FreeTailer is a Tx that keeps a pool's free space from an address to
+// its end as a range rather than as free prefixes one by one (SQLite's
+// pool frontier, store/sqlite/frontier.go), so that allocations there
+// write no free-space row. AddFreeTail has the result of AddFree on each
+// of prefix.Range(lo, the pool's last address), which the caller has
+// checked its pool's address policy keeps whole; it may write them as
+// those prefixes.
+type FreeTailer interface {
+	AddFreeTail(ctx context.Context, pool Pool, scope int64, lo netip.Addr) error
+}
+
 // BatchWriter is a Tx that writes many assignments and their events in a
 // few statements instead of two each.
 type BatchWriter interface {

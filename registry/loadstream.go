@@ -529,7 +529,26 @@ func (l *loader) free(ctx context.Context, p *Pool, fixed []usedPrefix) error {
 	if done {
 		return nil
 	}
+	// The space above the last thing used, as a range where the store
+	// keeps one: allocations at the pool's top then write no free row.
+	if ft, ok := l.tx.(FreeTailer); ok && !heldIn(*p, next, end) {
+		if err := ft.AddFreeTail(ctx, *p, scope(*p), next); err != nil {
+			return fmt.Errorf("pool %s: free %s-%s: %w", p.Prefix, next, end, err)
+		}
+		return nil
+	}
 	return add(next, end)
+}
+
+// heldIn reports whether pool's address policy keeps back an address of
+// a prefix of Range(lo, hi), which addFreeRange then splits around.
+func heldIn(pool Pool, lo, hi netip.Addr) bool {
+	for _, p := range prefix.Range(lo, hi) {
+		if len(policyHeld(pool, p)) > 0 {
+			return true
+		}
+	}
+	return false
 }
 
 // live calls fn with the live assignments of the new pool p in address

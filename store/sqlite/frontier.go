@@ -485,3 +485,67 @@ func (t *tx) aboveFrontier(ctx context.Context, fs []registry.FreePrefix) error 
 	}
 	return nil
 }
+
+// AddFreeTail implements registry.FreeTailer (a load's space above the
+// last thing used in a pool): prefix.Range(lo, the pool's last) becomes
+// the pool's frontier, but for its prefixes at or below the highest
+// assignment row of any state there (released rows are history, and the
+// run above the mark must be the frontier's takes alone), which are rows,
+// as is all of it when the pool has a frontier already or none fits.
+func (t *tx) AddFreeTail(ctx context.Context, pool registry.Pool, scope int64, lo netip.Addr) error {
+	blocks := prefix.Range(lo, prefix.Last(pool.Prefix))
+	rows := func(ps []netip.Prefix) error {
+		if len(ps) == 0 {
+			return nil
+		}
+		fs := make([]registry.FreePrefix, len(ps))
+		for i, p := range ps {
+			fs[i] = registry.FreePrefix{RegionID: scope, PoolID: pool.ID, Prefix: p}
+		}
+		return t.AddFrees(ctx, fs)
+	}
+	if len(blocks) == 0 {
+		return nil
+	}
+	var has bool
+	var used []byte
+	if err := t.queryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pool_frontier WHERE pool_id = ?1),
+		(SELECT MAX(first) FROM assignments WHERE space = ?2 AND family = ?3 AND first >= ?4 AND first <= ?5)`,
+		[]any{pool.ID, pool.Space, prefix.Family(pool.Prefix), addrBytes(lo), addrBytes(prefix.Last(pool.Prefix))}, &has, &used); err != nil {
+		return err
+	}
+	k := 0
+	if used != nil {
+		for top := a16(used); k < len(blocks) && !top.Less(blocks[k].Addr()); k++ {
+		}
+	}
+	if has || k == len(blocks) || !blocks[k].Addr().Prev().IsValid() {
+		return rows(blocks)
+	}
+	if err := rows(blocks[:k]); err != nil {
+		return err
+	}
+	if _, err := t.q.exec(ctx, insertFrontierSQL, pool.ID, scope, prefix.Family(pool.Prefix), addrBytes(blocks[k].Addr().Prev())); err != nil {
+		return mapErr(err)
+	}
+	return nil
+}
+
+// queryRow scans the one row of q into dest.
+func (t *tx) queryRow(ctx context.Context, q string, args []any, dest ...any) error {
+	rows, err := t.q.query(ctx, q, args...)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	if !rows.Next() {
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		return sql.ErrNoRows
+	}
+	if err := rows.Scan(dest...); err != nil {
+		return err
+	}
+	return rows.Close()
+}
