@@ -822,7 +822,7 @@ func TestReviewFrontierLargeScope(t *testing.T) {
 // a quarantined row, a reservation and a child pool is dumped and loaded
 // into an empty register (assignments' indexes and triggers deferred):
 // the loaded pool's free space is the original's, and both hand out the
-// same prefixes afterwards.
+// same prefixes afterwards; the loaded pool and child pool have frontiers.
 func TestReviewFrontierImport(t *testing.T) {
 	ctx := context.Background()
 	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
@@ -876,8 +876,12 @@ func TestReviewFrontierImport(t *testing.T) {
 		}
 	}
 	compare("loaded")
-	if b := below(t, s2, poolID(s2, "fd00:db8::/56")); !b.IsValid() {
-		t.Logf("the loaded pool has no frontier (the original's mark is %v): its allocations write free rows", below(t, s, poolID(s, "fd00:db8::/56")))
+	for _, pfx := range []string{"fd00:db8::/56", d.ChildPools[0].Prefix.String()} {
+		// Since main's 460bd0b (AddFreeTail) a load keeps the space above
+		// a pool's last use as its frontier.
+		if b := below(t, s2, poolID(s2, pfx)); !b.IsValid() {
+			t.Errorf("the loaded pool %s has no frontier (the original's mark is %v): its allocations write free rows", pfx, below(t, s, poolID(s, pfx)))
+		}
 	}
 	for _, q := range []registry.Request{
 		{Region: "r", Family: 6, Bits: 64}, {Region: "r", Family: 6, Bits: 128}, {Region: "r", Family: 6, Bits: 62},
@@ -1148,4 +1152,116 @@ func TestReviewFrontierDualStackAndTimedReservation(t *testing.T) {
 	}
 	wantFree(t, s, 1, m4, "at the end")
 	storetest.CheckInvariants(t, ctx, s, r, now)
+}
+
+// TestReviewFrontierImportLentAndHistory: a load (AddFreeTail) of a
+// lender whose unit lies in its frontier's space, a borrower, a child
+// pool, history rows above the last live one and a quarantine at the
+// top: each pool's free space is the dumped register's, and both hand out
+// the same prefixes afterwards in each region and the child pool.
+func TestReviewFrontierImportLentAndHistory(t *testing.T) {
+	ctx := context.Background()
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	clock := registry.WithClock(func() time.Time { return now })
+	s, _ := storeWithPool(t, "10.0.0.0/22")
+	r := registry.New(s, clock)
+	pol, err := registry.ParseBorrowPolicy("r")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.AddRegion(ctx, registry.RegionSpec{Name: "b", Location: location.Location{Country: "US"}, Borrow: pol, BorrowBits: 26}); err != nil {
+		t.Fatal(err)
+	}
+	as := allocate(t, r, registry.Request{Region: "r", Family: 4, Bits: 32, Count: 3})
+	lent := allocate(t, r, registry.Request{Region: "b", Family: 4, Bits: 32, Count: 4})
+	if _, err := r.AllocatePool(ctx, registry.ChildPoolSpec{Name: "kid", Region: "r", Family: 4, Bits: 27, Tenant: "t"}); err != nil {
+		t.Fatal(err)
+	}
+	kid := allocate(t, r, registry.Request{Pool: "kid", Family: 4, Bits: 32, Count: 3, Tenant: "t"})
+	hist := allocate(t, r, registry.Request{Region: "r", Family: 4, Bits: 28, Count: 2})
+	for _, a := range []registry.Assignment{hist[1], lent[3], kid[2]} {
+		if _, err := r.Release(ctx, registry.Target{ID: a.ID}, 0, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, a := range []registry.Assignment{hist[0], lent[2], as[2]} {
+		if _, err := r.Release(ctx, registry.Target{ID: a.ID}, 48*time.Hour, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	d, err := r.Dump(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s2, err := Open(ctx, filepath.Join(t.TempDir(), "loaded.db"), Options{NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s2.Close()
+	r2 := registry.New(s2, clock)
+	if _, err := r2.Load(ctx, d, registry.LoadOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	pfxs := func(s *Store) map[string]int64 {
+		out := map[string]int64{}
+		rows, err := s.rdb.Query(`SELECT id, prefix FROM pools WHERE dissolved_at IS NULL`)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var id int64
+			var p string
+			if err := rows.Scan(&id, &p); err != nil {
+				t.Fatal(err)
+			}
+			out[p] = id
+		}
+		return out
+	}
+	p1, p2 := pfxs(s), pfxs(s2)
+	if len(p1) != 3 || len(p2) != 3 {
+		t.Fatalf("pools %v and %v, want three each", p1, p2)
+	}
+	compare := func(what string) {
+		t.Helper()
+		for pfx, id := range p1 {
+			a, b := freeOf(t, s, id), freeOf(t, s2, p2[pfx])
+			slices.SortFunc(a, prefix.Compare)
+			slices.SortFunc(b, prefix.Compare)
+			if !slices.Equal(a, b) {
+				t.Errorf("%s: pool %s: free\noriginal %v\n  loaded %v", what, pfx, a, b)
+			}
+		}
+	}
+	compare("loaded")
+	for pfx, id := range p2 {
+		t.Logf("loaded pool %s: mark %v", pfx, below(t, s2, id))
+	}
+	for _, q := range []registry.Request{
+		{Region: "r", Family: 4, Bits: 32}, {Region: "b", Family: 4, Bits: 32}, {Pool: "kid", Family: 4, Bits: 32, Tenant: "t"},
+		{Region: "r", Family: 4, Bits: 28}, {Region: "b", Family: 4, Bits: 30}, {Pool: "kid", Family: 4, Bits: 30, Tenant: "t"},
+		{Region: "r", Family: 4, Bits: 32, Count: 5}, {Region: "b", Family: 4, Bits: 32, Count: 3},
+	} {
+		a, err1 := r.Allocate(ctx, q)
+		b, err2 := r2.Allocate(ctx, q)
+		if (err1 == nil) != (err2 == nil) {
+			t.Fatalf("%+v: original %v, loaded %v", q, err1, err2)
+		}
+		for i := range a {
+			if a[i].Prefix != b[i].Prefix {
+				t.Errorf("%+v: original %v, loaded %v", q, a[i].Prefix, b[i].Prefix)
+			}
+		}
+	}
+	compare("after allocations")
+	now = now.Add(72 * time.Hour)
+	if _, err := r.Reserve(ctx, registry.ReservationSpec{Prefix: netip.MustParsePrefix("10.0.3.0/24"), Reason: "reap"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r2.Reserve(ctx, registry.ReservationSpec{Prefix: netip.MustParsePrefix("10.0.3.0/24"), Reason: "reap"}); err != nil {
+		t.Fatal(err)
+	}
+	compare("quarantines reaped")
+	storetest.CheckInvariants(t, ctx, s2, r2, now)
 }
