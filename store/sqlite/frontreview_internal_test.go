@@ -1265,3 +1265,28 @@ func TestReviewFrontierImportLentAndHistory(t *testing.T) {
 	compare("quarantines reaped")
 	storetest.CheckInvariants(t, ctx, s2, r2, now)
 }
+
+// TestReviewFrontierRenameMovesTheMark: a rename writes the row with its
+// state unchanged, which fires the trigger (UPDATE OF state): the mark
+// moves past the row though nothing of free changed; the free space and
+// the next allocation stay the model's.
+func TestReviewFrontierRenameMovesTheMark(t *testing.T) {
+	ctx := context.Background()
+	s, r := storeWithPool(t, "10.0.0.0/24")
+	m := newCellModel(netip.MustParsePrefix("10.0.0.0/24"))
+	as := allocate(t, r, registry.Request{Region: "r", Family: 4, Bits: 32, Count: 3})
+	for _, a := range as {
+		m.set(a.Prefix, true)
+	}
+	before := below(t, s, 1)
+	name := "renamed"
+	if _, err := r.UpdateAssignment(ctx, as[1].ID, "", nil, &name, nil); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("mark before the rename %v, after %v", before, below(t, s, 1))
+	wantFree(t, s, 1, m, "renamed")
+	want, _ := m.best(32)
+	if got := allocate(t, r, registry.Request{Region: "r", Family: 4, Bits: 32}); got[0].Prefix != want {
+		t.Errorf("next %v, want %v", got[0].Prefix, want)
+	}
+}
