@@ -46,7 +46,8 @@ import (
 //     pool, a lent unit) a frontier prefix that is not its first writes the
 //     prefixes before it as rows and moves B to the end of what was taken.
 //   - A change of state or a delete of a row of the run moves B to that
-//     row's last address first (the triggers below), so the rows above it
+//     row's last address first (the triggers below; a rename, which writes
+//     the same state, does not), so the rows above it
 //     stay a run and the row's space, when it is returned, is a hole below B.
 //   - B only grows, so a row once below B stays below it.
 //
@@ -61,7 +62,8 @@ const (
 	)`
 	frontierIndex   = `CREATE INDEX pool_frontier_scope ON pool_frontier (region_id, family)`
 	frontierUpdated = `CREATE TRIGGER pool_frontier_update BEFORE UPDATE OF pool_id, family, first, last, state ON assignments
-		WHEN OLD.first > (SELECT below FROM pool_frontier WHERE pool_id = OLD.pool_id)
+		WHEN (NEW.state IS NOT OLD.state OR NEW.pool_id IS NOT OLD.pool_id OR NEW.family IS NOT OLD.family OR NEW.first IS NOT OLD.first OR NEW.last IS NOT OLD.last)
+			AND OLD.first > (SELECT below FROM pool_frontier WHERE pool_id = OLD.pool_id)
 		BEGIN UPDATE pool_frontier SET below = OLD.last WHERE pool_id = OLD.pool_id; END`
 	frontierDeleted = `CREATE TRIGGER pool_frontier_delete BEFORE DELETE ON assignments
 		WHEN OLD.first > (SELECT below FROM pool_frontier WHERE pool_id = OLD.pool_id)
