@@ -319,7 +319,34 @@ func RangeBest(first, last netip.Addr, maxBits int) (best netip.Prefix, ok bool)
 	}
 	first, last = first.WithZone(""), last.WithZone("")
 	fb := first.BitLen()
+	if maxBits < 0 {
+		return netip.Prefix{}, false
+	}
 	lo, hi := toU(first), toU(last)
+	need := fb - min(maxBits, fb) // host bits a fitting prefix has at least
+	// A range that ends where an aligned block holding it ends (a pool's
+	// tail) is a run of growing prefixes, each as long as its start's
+	// alignment allows: the first that fits is the answer, and it starts
+	// at the first multiple of 2^need from first on. O(1), not a walk.
+	if l := bitLen(hi.sub(lo)); hi.and(lowMask(l)) == lowMask(l) {
+		cur := lo
+		if m := lowMask(need); lo.and(m) != (u128{}) {
+			if lo.or(m) == familyMax(fb) {
+				return netip.Prefix{}, false
+			}
+			cur = lo.or(m).add1()
+		}
+		if hi.less(cur) {
+			return netip.Prefix{}, false
+		}
+		k := min(cur.trailingZeros(), fb)
+		for span := hi.sub(cur); k > 0 && span.less(lowMask(k)); k-- {
+		}
+		if k < need {
+			return netip.Prefix{}, false
+		}
+		return netip.PrefixFrom(toAddr(cur, fb), fb-k), true
+	}
 	for {
 		k := min(lo.trailingZeros(), fb)
 		span := hi.sub(lo)
@@ -328,6 +355,9 @@ func RangeBest(first, last netip.Addr, maxBits int) (best netip.Prefix, ok bool)
 		}
 		if bits := fb - k; bits <= maxBits && (!ok || bits > best.Bits()) {
 			best, ok = netip.PrefixFrom(toAddr(lo, fb), bits), true
+			if bits == maxBits {
+				return best, true // none longer fits; later ones lie higher
+			}
 		}
 		end := lo.or(lowMask(k))
 		if end == hi {

@@ -2,6 +2,7 @@ package prefix
 
 import (
 	"fmt"
+	"math/rand/v2"
 	"net/netip"
 	"testing"
 )
@@ -47,4 +48,59 @@ func ExampleRangeBest() {
 	p, _ := RangeBest(netip.MustParseAddr("192.0.2.5"), netip.MustParseAddr("192.0.2.255"), 30)
 	fmt.Println(p)
 	// Output: 192.0.2.8/29
+}
+
+// TestRangeBestPoolTails: RangeBest's O(1) answer for a range that ends
+// where an aligned block holding it ends (a pool's tail, as
+// store/sqlite's frontier asks) is a search's, for random pools of both
+// families, at the start and the top of the space.
+func TestRangeBestPoolTails(t *testing.T) {
+	rng := rand.New(rand.NewPCG(23, 16))
+	for i := range 5000 {
+		fb := 32
+		var b [16]byte
+		for j := range b {
+			b[j] = byte(rng.Uint32())
+		}
+		if i%2 == 1 {
+			fb = 128
+		}
+		switch i % 8 {
+		case 2, 3:
+			clear(b[:]) // the family's first addresses
+		case 4, 5:
+			for j := range b {
+				b[j] = 0xff // its last
+			}
+		}
+		a := netip.AddrFrom16(b)
+		if fb == 32 {
+			a = netip.AddrFrom4([4]byte(b[:4]))
+		}
+		pool := netip.PrefixFrom(a, rng.IntN(fb+1)).Masked()
+		last := Last(pool)
+		lo := pool.Addr()
+		for range rng.IntN(fb) {
+			if n := lo.Next(); n.IsValid() && !last.Less(n) && rng.IntN(3) > 0 {
+				lo = n
+			}
+		}
+		if rng.IntN(2) == 0 {
+			// Somewhere inside, not only near the start.
+			off := Range(lo, last)
+			lo = off[rng.IntN(len(off))].Addr()
+		}
+		all := Range(lo, last)
+		for maxBits := -1; maxBits <= fb; maxBits++ {
+			var want netip.Prefix
+			for _, p := range all {
+				if p.Bits() <= maxBits && (!want.IsValid() || p.Bits() > want.Bits()) {
+					want = p
+				}
+			}
+			if got, ok := RangeBest(lo, last, maxBits); ok != want.IsValid() || got != want {
+				t.Fatalf("RangeBest(%s, %s, %d) = %s, %v; want %s", lo, last, maxBits, got, ok, want)
+			}
+		}
+	}
 }

@@ -60,6 +60,15 @@ func bitAt(fb, i int) u128 {
 }
 
 func (u u128) or(v u128) u128  { return u128{u.hi | v.hi, u.lo | v.lo} }
+func (u u128) and(v u128) u128 { return u128{u.hi & v.hi, u.lo & v.lo} }
+
+// bitLen is the number of bits u needs (0 for 0).
+func bitLen(u u128) int {
+	if u.hi != 0 {
+		return 64 + bits.Len64(u.hi)
+	}
+	return bits.Len64(u.lo)
+}
 func (u u128) xor(v u128) u128 { return u128{u.hi ^ v.hi, u.lo ^ v.lo} }
 
 func (u u128) add1() u128 {
