@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
-	"slices"
 
 	"github.com/pressly/goose/v3"
 
@@ -410,14 +409,32 @@ func (t *tx) frontRest(ctx context.Context, fs []registry.FreePrefix) (bool, err
 	if !ft.next.IsValid() || last.Less(ft.next) {
 		return false, t.settleFront(ctx)
 	}
-	want := prefix.Range(ft.next, last)
-	if !slices.EqualFunc(want, fs, func(p netip.Prefix, f registry.FreePrefix) bool {
-		return f.Prefix == p && f.PoolID == ft.f.PoolID && f.RegionID == ft.f.RegionID
-	}) {
+	if !isRangeOf(fs, ft.f, ft.next, last) {
 		return false, t.settleFront(ctx)
 	}
 	w.front = frontTake{}
 	return true, nil
+}
+
+// isRangeOf reports whether fs are prefix.Range(lo, hi) of like's pool and
+// scope, where hi ends an aligned prefix holding lo (a taken prefix's
+// rest): each is the longest prefix its start's alignment allows
+// (prefix.RangeBest with any length, in O(1)), with nothing allocated.
+func isRangeOf(fs []registry.FreePrefix, like registry.FreePrefix, lo, hi netip.Addr) bool {
+	cur := lo
+	for i, f := range fs {
+		if !cur.IsValid() || f.PoolID != like.PoolID || f.RegionID != like.RegionID {
+			return false
+		}
+		p, ok := prefix.RangeBest(cur, hi, cur.BitLen())
+		if !ok || f.Prefix != p {
+			return false
+		}
+		if cur = prefix.Last(p).Next(); prefix.Last(p) == hi {
+			return i == len(fs)-1
+		}
+	}
+	return false
 }
 
 // newFrontier gives pool its frontier in place of a free row for its
