@@ -526,13 +526,20 @@ func (t *tx) AddFreeTail(ctx context.Context, pool registry.Pool, scope int64, l
 	if len(blocks) == 0 {
 		return nil
 	}
-	var has bool
-	var used []byte
-	if err := t.queryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pool_frontier WHERE pool_id = ?1),
+	type state struct {
+		has  bool
+		used []byte
+	}
+	qr, err := t.q.query(ctx, `SELECT EXISTS (SELECT 1 FROM pool_frontier WHERE pool_id = ?1),
 		(SELECT MAX(first) FROM assignments WHERE space = ?2 AND family = ?3 AND first >= ?4 AND first <= ?5)`,
-		[]any{pool.ID, pool.Space, prefix.Family(pool.Prefix), addrBytes(lo), addrBytes(prefix.Last(pool.Prefix))}, &has, &used); err != nil {
+		pool.ID, pool.Space, prefix.Family(pool.Prefix), addrBytes(lo), addrBytes(prefix.Last(pool.Prefix)))
+	st, err := one(qr, err, func(rows rowscan.Scanner) (st state, err error) {
+		return st, rows.Scan(&st.has, &st.used)
+	})
+	if err != nil {
 		return err
 	}
+	has, used := st.has, st.used
 	k := 0
 	if used != nil {
 		for top := a16(used); k < len(blocks) && !top.Less(blocks[k].Addr()); k++ {
@@ -548,23 +555,4 @@ func (t *tx) AddFreeTail(ctx context.Context, pool registry.Pool, scope int64, l
 		return mapErr(err)
 	}
 	return nil
-}
-
-// queryRow scans the one row of q into dest.
-func (t *tx) queryRow(ctx context.Context, q string, args []any, dest ...any) error {
-	rows, err := t.q.query(ctx, q, args...)
-	if err != nil {
-		return err
-	}
-	defer rows.Close()
-	if !rows.Next() {
-		if err := rows.Err(); err != nil {
-			return err
-		}
-		return sql.ErrNoRows
-	}
-	if err := rows.Scan(dest...); err != nil {
-		return err
-	}
-	return rows.Close()
 }
