@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql/driver"
 	"maps"
+	"net/netip"
 	"regexp"
 	"slices"
 	"strings"
@@ -226,6 +227,15 @@ func (c *rowCache) poolSpace(id int64) (string, bool) {
 	}
 	p, ok := c.pools[id]
 	return p.Space, ok
+}
+
+// poolPrefix is the cached pool's prefix, without copying the pool.
+func (c *rowCache) poolPrefix(id int64) (netip.Prefix, bool) {
+	if c == nil {
+		return netip.Prefix{}, false
+	}
+	p, ok := c.pools[id]
+	return p.Prefix, ok
 }
 
 func (c *rowCache) putPool(p registry.Pool) {

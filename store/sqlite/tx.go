@@ -339,6 +339,11 @@ func (t *tx) AddFrees(ctx context.Context, fs []registry.FreePrefix) error {
 // wholePool reports whether f is its pool's whole prefix (the pool is
 // read once, then cached).
 func (t *tx) wholePool(ctx context.Context, f registry.FreePrefix) bool {
+	// Most single prefixes added are a split's rest or a release, of a
+	// pool the writer has cached: compared without copying the pool.
+	if pfx, ok := t.cache().poolPrefix(f.PoolID); ok {
+		return pfx == f.Prefix
+	}
 	p, err := t.PoolByID(ctx, f.PoolID)
 	return err == nil && p.Prefix == f.Prefix
 }
