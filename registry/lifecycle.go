@@ -77,7 +77,9 @@ func (r *Registry) RemoveRegion(ctx context.Context, name, ifMatch string) error
 		if err != nil {
 			return err
 		}
-		if len(pools) > 0 {
+		// A dissolved child pool goes with its parent (RemovePool), so
+		// only the pools that serve name what blocks the removal.
+		if pools = livePools(pools); len(pools) > 0 {
 			return fmt.Errorf("region %s: %s still serve it (%s): remove them first with `cadastre pool remove`: %w",
 				name, plural(len(pools), "pool"), few(poolNames(pools)), ErrState)
 		}
@@ -460,13 +462,35 @@ func (r *Registry) RemovePool(ctx context.Context, id int64, ifMatch string) err
 			return fmt.Errorf("pool %s: live assignments still in it (%s%s): release them first (quarantined ones free at the end of their cool-down): %w",
 				pl.Prefix, few(names), more, ErrState)
 		}
+		// Its dissolved child pools go first, with their released
+		// assignments: their rows were kept only for that history, and
+		// each still names this pool as its parent.
+		all, err := tx.Pools(ctx, PoolFilter{RegionID: pl.RegionID})
+		if err != nil {
+			return err
+		}
+		now := r.clock()
+		for _, k := range all {
+			if k.ParentID != pl.ID || k.DissolvedAt == nil {
+				continue
+			}
+			if err := tx.SetTags(ctx, KindPool, k.ID, nil); err != nil {
+				return err
+			}
+			if err := tx.DeletePool(ctx, k.ID); err != nil {
+				return fmt.Errorf("pool %s: dissolved child pool %s (%s): %w", pl.Prefix, k.Name, k.Prefix, err)
+			}
+			if err := r.event(ctx, tx, now, "pool.remove", "pool", k.ID, k.Prefix.String(), k, nil); err != nil {
+				return err
+			}
+		}
 		if err := tx.SetTags(ctx, KindPool, pl.ID, nil); err != nil {
 			return err
 		}
 		if err := tx.DeletePool(ctx, pl.ID); err != nil {
 			return err
 		}
-		return r.event(ctx, tx, r.clock(), "pool.remove", "pool", pl.ID, pl.Prefix.String(), pl, nil)
+		return r.event(ctx, tx, now, "pool.remove", "pool", pl.ID, pl.Prefix.String(), pl, nil)
 	})
 }
 

@@ -434,6 +434,91 @@ func runChildPools(t *testing.T, open Open) {
 		CheckInvariants(t, ctx, st, r, at)
 	})
 
+	t.Run("a parent pool and its region can be removed after its child pools are dissolved", func(t *testing.T) {
+		// Found by an operator's walk-through (session 24): the dissolved
+		// child's row still named its parent, so removing the parent failed
+		// on the foreign key, the region counted the dissolved child as a
+		// pool that served it, and nothing could remove that.
+		st, r := setup(t)
+		site, err := r.AllocatePool(ctx, registry.ChildPoolSpec{Name: "site1", Region: "eu", Bits: 48, Tenant: "acme"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := r.Allocate(ctx, registry.Request{Pool: "site1", Bits: 64, Tenant: "acme"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := r.Release(ctx, registry.Target{ID: got[0].ID}, 0, nil); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := r.ReleasePool(ctx, "site1", nil); err != nil {
+			t.Fatal(err)
+		}
+		// A live child pool still blocks its parent's removal.
+		if _, err := r.AllocatePool(ctx, registry.ChildPoolSpec{Name: "site2", Region: "eu", Bits: 48}); err != nil {
+			t.Fatal(err)
+		}
+		if err := r.RemovePool(ctx, site.ParentID, ""); !errors.Is(err, registry.ErrState) || !strings.Contains(err.Error(), "site2") {
+			t.Fatalf("removing a parent with a live child pool: %v, want ErrState naming site2", err)
+		}
+		// The pools that serve it: its two and the live site2 (on the same
+		// /48 as the dissolved site1, which is not counted).
+		if err := r.RemoveRegion(ctx, "eu", ""); !errors.Is(err, registry.ErrState) || !strings.Contains(err.Error(), "3 pools still serve it") {
+			t.Fatalf("removing the region: %v, want ErrState counting 3 pools, not the dissolved %s", err, site.Prefix)
+		}
+		if _, err := r.ReleasePool(ctx, "site2", nil); err != nil {
+			t.Fatal(err)
+		}
+		events := func() int {
+			t.Helper()
+			evs, err := r.Events(ctx, registry.EventFilter{SubjectKind: "pool"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			n := 0
+			for _, e := range evs {
+				if e.Action == "pool.remove" {
+					n++
+				}
+			}
+			return n
+		}
+		before := events()
+		if err := r.RemovePool(ctx, site.ParentID, ""); err != nil {
+			t.Fatalf("removing the parent of dissolved child pools: %v", err)
+		}
+		if n := events() - before; n != 3 {
+			t.Errorf("pool.remove events: %d, want 3 (the parent and its two dissolved child pools)", n)
+		}
+		err = st.View(ctx, func(tx registry.Tx) error {
+			for _, id := range []int64{site.ID, site.ParentID} {
+				if _, err := tx.PoolByID(ctx, id); !errors.Is(err, registry.ErrNotFound) {
+					t.Errorf("pool %d after removal: %v, want ErrNotFound", id, err)
+				}
+			}
+			if _, err := tx.AssignmentByID(ctx, got[0].ID); !errors.Is(err, registry.ErrNotFound) {
+				t.Errorf("the dissolved child's released assignment after removal: %v, want ErrNotFound", err)
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		pools, err := r.Pools(ctx, "eu")
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, p := range pools {
+			if err := r.RemovePool(ctx, p.Pool.ID, ""); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := r.RemoveRegion(ctx, "eu", ""); err != nil {
+			t.Fatalf("removing the region: %v", err)
+		}
+		CheckInvariants(t, ctx, st, r, at)
+	})
+
 	t.Run("the store refuses overlapping siblings and finds the parent behind many children", func(t *testing.T) {
 		st, r := setup(t)
 		for i := range 12 {
