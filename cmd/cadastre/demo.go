@@ -14,11 +14,12 @@ import (
 	dnsserver "github.com/cadastre-ipam/cadastre/authdns/server"
 	"github.com/cadastre-ipam/cadastre/authdns/zone"
 	"github.com/cadastre-ipam/cadastre/demo"
+	"github.com/cadastre-ipam/cadastre/registry"
 )
 
 func newDemoCmd(a *app) *cobra.Command {
 	var asJSON, serveToo bool
-	var listen, dnsListen, until string
+	var listen, dnsListen, metricsListen, until string
 	var scale, childPools int
 	var seed uint64
 	c := &cobra.Command{
@@ -105,13 +106,15 @@ pools yet: give --child-pools 0 for a register to export.`,
 			if !serveToo {
 				return nil
 			}
-			return a.serveDemo(cmd.Context(), listen, dnsListen, firstAddr(res))
+			return a.serveDemo(cmd.Context(), serveOpts{listen: listen, dns: dnsListen,
+				metrics: metricsListen, metricsOptional: !cmd.Flags().Changed("metrics-listen")}, firstAddr(res))
 		},
 	}
 	c.Flags().BoolVar(&asJSON, "json", false, "print the report and relocations as JSON")
 	c.Flags().BoolVar(&serveToo, "serve", false, "then serve the API, geofeed and DNS zones on loopback until Ctrl-C")
 	c.Flags().StringVar(&listen, "listen", "127.0.0.1:8080", "with --serve: HTTP address")
 	c.Flags().StringVar(&dnsListen, "dns", "127.0.0.1:5353", "with --serve: DNS address (UDP and TCP)")
+	c.Flags().StringVar(&metricsListen, "metrics-listen", defaultMetricsListen, "with --serve: Prometheus metrics (/metrics) address; \"off\" for none")
 	c.Flags().IntVar(&scale, "scale", 0, "instead of the story, build a cloud-sized register of this many assignments (60 regions, ~1,200 IPv4 blocks, 80M addresses)")
 	c.Flags().Uint64Var(&seed, "seed", 1, "with --scale: the seed of every random choice (same seed and --until, same register)")
 	c.Flags().IntVar(&childPools, "child-pools", 2, "with --scale: /48 child pools per region (0 for a register that exports: the format does not carry them yet)")
@@ -203,7 +206,11 @@ var demoConfig = zone.Config{NS: []string{"ns1.cloud.example."}, AllowTransfer: 
 
 // serveDemo adds the demo's zones (signing the forward one) if missing,
 // issues a read token, and serves until ctx ends.
-func (a *app) serveDemo(ctx context.Context, listen, dnsListen, borrowed string) error {
+//
+// It is served as `serve` serves, with serve's limits: the same cap on the
+// prefixes one request may ask for (registry.DefaultMaxBatch) and metrics
+// on o.metrics.
+func (a *app) serveDemo(ctx context.Context, o serveOpts, borrowed string) error {
 	m, _, _, err := a.dnsManager(ctx, true)
 	if err != nil {
 		return err
@@ -236,22 +243,23 @@ func (a *app) serveDemo(ctx context.Context, listen, dnsListen, borrowed string)
 	if err != nil {
 		return err
 	}
-	return a.serve(ctx, serveOpts{listen: listen, dns: dnsListen, dnsF: dnsFlags{poll: dnsserver.DefaultPoll, rate: dnsserver.DefaultOnlineRate, clientRate: dnsserver.DefaultClientSignRate, rrlRate: dnsserver.DefaultRRLRate, rrlSlip: 2},
-		drain: 0, grace: 5 * time.Second, signinSecret: adminSecret, signinTTL: 24 * time.Hour,
-		ready: func(httpAddr, dnsAddr, signinPath string) {
-			w := a.cfg.stdout
-			host, port, _ := net.SplitHostPort(dnsAddr)
-			fmt.Fprintf(w, "\nServing the demo (Ctrl-C stops it).\n")
-			fmt.Fprintf(w, "Web UI: http://%s/\n  sign in once with this link (it works one time, for 24 hours):\n    http://%s%s\n", httpAddr, httpAddr, signinPath)
-			fmt.Fprintf(w, "  or paste the read token below into the sign-in form.\n")
-			fmt.Fprintf(w, "A read token, valid 24 hours:\n  export CADASTRE_SERVER=http://%s CADASTRE_TOKEN=%s\n", httpAddr, secret)
-			fmt.Fprintf(w, "Try:\n  curl -s http://%s/geofeed.csv\n", httpAddr)
-			fmt.Fprintf(w, "  curl -s -H \"Authorization: Bearer $CADASTRE_TOKEN\" http://%s/v1/geo/%s\n", httpAddr, borrowed)
-			fmt.Fprintf(w, "  cadastre report                              # the same verbs, over the API\n")
-			if dnsAddr != "" {
-				fmt.Fprintf(w, "  dig @%s -p %s +dnssec vm-00001.us-east.cloud.example AAAA\n", host, port)
-				fmt.Fprintf(w, "  dig @%s -p %s -x %s\n", host, port, borrowed)
-				fmt.Fprintf(w, "  dig @%s -p %s -x 2603:1030::ffff\n", host, port)
-			}
-		}})
+	o.dnsF = dnsFlags{poll: dnsserver.DefaultPoll, rate: dnsserver.DefaultOnlineRate, clientRate: dnsserver.DefaultClientSignRate, rrlRate: dnsserver.DefaultRRLRate, rrlSlip: 2}
+	o.drain, o.grace, o.signinSecret, o.signinTTL, o.maxBatch = 0, 5*time.Second, adminSecret, 24*time.Hour, registry.DefaultMaxBatch
+	o.ready = func(httpAddr, dnsAddr, signinPath string) {
+		w := a.cfg.stdout
+		host, port, _ := net.SplitHostPort(dnsAddr)
+		fmt.Fprintf(w, "\nServing the demo (Ctrl-C stops it).\n")
+		fmt.Fprintf(w, "Web UI: http://%s/\n  sign in once with this link (it works one time, for 24 hours):\n    http://%s%s\n", httpAddr, httpAddr, signinPath)
+		fmt.Fprintf(w, "  or paste the read token below into the sign-in form.\n")
+		fmt.Fprintf(w, "A read token, valid 24 hours:\n  export CADASTRE_SERVER=http://%s CADASTRE_TOKEN=%s\n", httpAddr, secret)
+		fmt.Fprintf(w, "Try:\n  curl -s http://%s/geofeed.csv\n", httpAddr)
+		fmt.Fprintf(w, "  curl -s -H \"Authorization: Bearer $CADASTRE_TOKEN\" http://%s/v1/geo/%s\n", httpAddr, borrowed)
+		fmt.Fprintf(w, "  cadastre report                              # the same verbs, over the API\n")
+		if dnsAddr != "" {
+			fmt.Fprintf(w, "  dig @%s -p %s +dnssec vm-00001.us-east.cloud.example AAAA\n", host, port)
+			fmt.Fprintf(w, "  dig @%s -p %s -x %s\n", host, port, borrowed)
+			fmt.Fprintf(w, "  dig @%s -p %s -x 2603:1030::ffff\n", host, port)
+		}
+	}
+	return a.serve(ctx, o)
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/miekg/dns"
 
 	"github.com/cadastre-ipam/cadastre/internal/testenv"
+	"github.com/cadastre-ipam/cadastre/registry"
 )
 
 func freePort(t *testing.T, network string) string {
@@ -31,8 +32,9 @@ func TestDemoServe(t *testing.T) {
 		t.Skip("-short")
 	}
 	dir := t.TempDir()
-	httpAddr, dnsAddr := freePort(t, "tcp"), freePort(t, "udp")
-	cmd := exec.Command(bin, "--db", filepath.Join(dir, "demo.db"), "demo", "--serve", "--listen", httpAddr, "--dns", dnsAddr)
+	httpAddr, dnsAddr, metricsAddr := freePort(t, "tcp"), freePort(t, "udp"), freePort(t, "tcp")
+	db := filepath.Join(dir, "demo.db")
+	cmd := exec.Command(bin, "--db", db, "demo", "--serve", "--listen", httpAddr, "--dns", dnsAddr, "--metrics-listen", metricsAddr)
 	for _, kv := range os.Environ() {
 		if !strings.HasPrefix(kv, "CADASTRE_") {
 			cmd.Env = append(cmd.Env, kv)
@@ -101,6 +103,42 @@ func TestDemoServe(t *testing.T) {
 	resp.Body.Close()
 	if !strings.Contains(feed.String(), "191.232.1.0/24,US,US-VA,Boydton,") {
 		t.Errorf("the served geofeed does not place the borrowed /24 in Virginia:\n%s", feed.String())
+	}
+	// Served as `serve` serves (found by an operator's walk-through,
+	// session 24: the demo had no cap on a request's prefixes and no
+	// metrics): Prometheus metrics on --metrics-listen, and a request for
+	// more prefixes than registry.DefaultMaxBatch refused whole with 413.
+	resp, err = http.Get("http://" + metricsAddr + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var metrics bytes.Buffer
+	metrics.ReadFrom(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || !strings.Contains(metrics.String(), "cadastre_") {
+		t.Errorf("demo metrics on %s: %d, want 200 with cadastre_ metrics:\n%.500s", metricsAddr, resp.StatusCode, metrics.String())
+	}
+	var secret string
+	mint := exec.Command(bin, "--db", db, "token", "create", "--scope", "allocate", "--name", "batch")
+	mint.Env = cmd.Env
+	if out, err := mint.Output(); err != nil {
+		t.Fatalf("token create beside the demo: %v", err)
+	} else if secret = regexp.MustCompile(`cad_\S+`).FindString(string(out)); secret == "" {
+		t.Fatalf("token create printed no secret:\n%s", out)
+	}
+	big := fmt.Sprintf(`[{"region":"us-east","family":6,"len":64,"count":%d}]`, registry.DefaultMaxBatch+1)
+	rq, _ := http.NewRequest(http.MethodPost, "http://"+httpAddr+"/v1/assignments", strings.NewReader(big))
+	rq.Header.Set("Authorization", "Bearer "+secret)
+	rq.Header.Set("Content-Type", "application/json")
+	resp, err = http.DefaultClient.Do(rq)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var body bytes.Buffer
+	body.ReadFrom(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusRequestEntityTooLarge || !strings.Contains(body.String(), fmt.Sprint(registry.DefaultMaxBatch)) {
+		t.Errorf("%d prefixes in one request to the demo: %d %s, want 413 naming the limit %d", registry.DefaultMaxBatch+1, resp.StatusCode, body.String(), registry.DefaultMaxBatch)
 	}
 	c := &dns.Client{Net: "udp", Timeout: 2 * time.Second}
 	q := new(dns.Msg)
