@@ -857,6 +857,15 @@ func (s *Server) ServeDNS(w dns.ResponseWriter, r *dns.Msg) {
 	if m := tsigRefusal(r, w.TsigStatus(), time.Now()); m != nil {
 		// RFC 8945 §5.2: a request whose TSIG fails is never answered
 		// as if unsigned, whatever it asks (query, transfer, NOTIFY).
+		if t := m.IsTsig(); t != nil && t.Error != dns.RcodeBadTime {
+			// BADKEY and BADSIG go unsigned (§5.3.2), packed here:
+			// miekg/dns's writer would sign nothing either, but would
+			// zero the server's time tsigRefusal set.
+			if b, err := m.Pack(); err == nil {
+				w.Write(b)
+			}
+			return
+		}
 		w.WriteMsg(m)
 		return
 	}

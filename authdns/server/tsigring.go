@@ -87,7 +87,7 @@ func (r *tsigRing) Verify(msg []byte, t *dns.TSIG) error {
 //   - §5.2.1: an unknown key, or a known key under another algorithm than
 //     its own, is NOTAUTH with TSIG error BADKEY;
 //   - §5.2.2: a wrong MAC is NOTAUTH with BADSIG;
-//   - these two are unsigned (§5.3.2: MAC empty, time zero);
+//   - these two are unsigned (§5.3.2: MAC empty), with the server's time;
 //   - §5.2.3: a time outside the fudge is NOTAUTH with BADTIME, signed
 //     (ServeDNS's writer signs it: the key and MAC were good), with the
 //     request's Time Signed and now, the server's time, in Other Data.
@@ -143,7 +143,11 @@ func tsigRefusal(r *dns.Msg, status error, now time.Time) *dns.Msg {
 		e.Error = dns.RcodeBadSig
 	}
 	if e.Error != dns.RcodeBadTime {
-		e.TimeSigned = 0
+		// The server's time, as BIND's named sends: a zero time made dig
+		// and nsupdate report "clocks are unsynchronized" before the
+		// BADKEY or BADSIG, sending operators to check their clocks
+		// (found by an operator's walk-through, session 24).
+		e.TimeSigned = uint64(now.Unix())
 	}
 	m.Extra = append(m.Extra, e)
 	return m

@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/signal"
 	"os/user"
+	"slices"
 	"strings"
 	"syscall"
 
@@ -119,11 +120,36 @@ type app struct {
 	reg   *registry.Registry
 }
 
+// readOnlyVerbs only read the register. Given a SQLite file that does not
+// exist, they refuse (exit 7) where any other verb creates the register:
+// a mistyped --db would otherwise answer from a new, empty register, an
+// empty report with exit 0, and leave the file behind.
+var readOnlyVerbs = []string{"assignments", "audit", "export", "log", "report", "show",
+	"block list", "pool list", "region list", "reserve list", "space list", "tenant list", "token list", "tsig list",
+	"geo export-mmdb", "geo source list", "geofeed export", "geofeed rpsl",
+	"record list", "zone export", "zone keys", "zone list", "zone secondary-config"}
+
+// noRegister refuses a read-only verb (readOnlyVerbs) on a SQLite file
+// that does not exist.
+func (a *app) noRegister() error {
+	if a.cfg.postgres != "" || !slices.Contains(readOnlyVerbs, a.verb) {
+		return nil
+	}
+	if _, err := os.Lstat(a.cfg.db); !errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	return dbError{fmt.Errorf("%s: no register at %s (the file does not exist): give --db or $CADASTRE_DB the file of your register; the first verb that writes, such as `cadastre region add`, creates a new one",
+		a.verbName(), a.cfg.db)}
+}
+
 func (a *app) open(ctx context.Context) (*registry.Registry, error) {
 	if a.reg != nil {
 		return a.reg, nil
 	}
 	if err := a.localOnly(); err != nil {
+		return nil, err
+	}
+	if err := a.noRegister(); err != nil {
 		return nil, err
 	}
 	var s fullStore
@@ -169,14 +195,33 @@ func (a *app) build(ctx context.Context, fn func() error) error {
 	return err
 }
 
-// buildUnless is build, unless dry (a dry run writes nothing, and
-// creates no file either way).
+// buildUnless is build, unless dry: a dry run writes nothing, and creates
+// no file either way. Against a SQLite file that does not exist yet it runs
+// on an empty register built aside, as build would, and thrown away.
 func (a *app) buildUnless(dry bool, ctx context.Context, fn func() error) error {
-	if dry {
+	if !dry {
+		return a.build(ctx, fn)
+	}
+	if a.cfg.postgres != "" || a.reg != nil {
 		return fn()
 	}
-	return a.build(ctx, fn)
+	if _, err := os.Lstat(a.cfg.db); !errors.Is(err, fs.ErrNotExist) {
+		return fn()
+	}
+	err := a.build(ctx, func() error {
+		if err := fn(); err != nil {
+			return err
+		}
+		return errDryRun
+	})
+	if errors.Is(err, errDryRun) {
+		return nil
+	}
+	return err
 }
+
+// errDryRun makes build throw away the register a dry run was checked on.
+var errDryRun = errors.New("dry run: nothing kept")
 
 func (a *app) close() {
 	if a.store != nil {
@@ -235,13 +280,14 @@ so, recording the relocation so geolocation can follow.
 The register is one SQLite file (--db, or $CADASTRE_DB), created on first use;
 for several replicas, a PostgreSQL database (--postgres, or $CADASTRE_POSTGRES).
 With --server URL (or $CADASTRE_SERVER) and a token, the same verbs run against
-a ` + "`cadastre serve`" + ` over its API; a verb that works on a local register only
-(zone, record, tsig, dns serve, serve, demo, token rotate-key) is then refused, and no file is created.
+a ` + "`cadastre serve`" + ` over its API (zones, static records and TSIG keys too); a verb
+that works on a local register only (zone sign, roll, keys, ds, export and import,
+token rotate-key, dns serve, serve, demo) is then refused, and no file is created.
 
 Exit status: 0 ok, 1 failure, 2 invalid input, 3 not found, 4 conflict
 (overlap, duplicate, reused idempotency key, wrong state, demo on a register
 that is not the demo), 5 no free space, 6 no IPv4 and borrowing forbidden by
-policy, 7 database unusable.`,
+policy, 7 database unusable, 8 a geolocation source unusable.`,
 		Example: `  cadastre demo                      # build the Azure-2014 story and print the report
   cadastre region add us-east --country US --subdivision US-VA --borrow-from brazil-south
   cadastre alloc --region us-east --dual-stack --tenant acme --name vm1.example.net
