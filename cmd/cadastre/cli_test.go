@@ -388,7 +388,7 @@ func TestDemoTwice(t *testing.T) {
 func TestDemoScale(t *testing.T) {
 	dir := t.TempDir()
 	var exports []string
-	mustCLI(t, filepath.Join(dir, "b.db"), "report")
+	emptyRegister(t, filepath.Join(dir, "b.db"))
 	for _, name := range []string{"a.db", "b.db"} {
 		db := filepath.Join(dir, name)
 		out := mustCLI(t, db, "demo", "--scale", "300", "--seed", "3", "--child-pools", "0", "--until", "2026-11-01", "--json")

@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/signal"
 	"os/user"
+	"path/filepath"
 	"slices"
 	"strings"
 	"syscall"
@@ -132,11 +133,14 @@ var readOnlyVerbs = []string{"assignments", "audit", "export", "log", "report", 
 // noRegister refuses a read-only verb (readOnlyVerbs) on a SQLite file
 // that does not exist.
 func (a *app) noRegister() error {
-	if a.cfg.postgres != "" || !slices.Contains(readOnlyVerbs, a.verb) {
+	if a.cfg.postgres != "" || a.cfg.db == "" || !slices.Contains(readOnlyVerbs, a.verb) {
 		return nil
 	}
 	if _, err := os.Lstat(a.cfg.db); !errors.Is(err, fs.ErrNotExist) {
 		return nil
+	}
+	if _, err := os.Stat(filepath.Dir(a.cfg.db)); err != nil {
+		return nil // the store's own error names the folder
 	}
 	return dbError{fmt.Errorf("%s: no register at %s (the file does not exist): give --db or $CADASTRE_DB the file of your register; the first verb that writes, such as `cadastre region add`, creates a new one",
 		a.verbName(), a.cfg.db)}

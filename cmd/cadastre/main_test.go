@@ -23,6 +23,8 @@ import (
 
 	_ "github.com/jackc/pgx/v5/stdlib"
 	_ "modernc.org/sqlite"
+
+	"github.com/cadastre-ipam/cadastre/store/sqlite"
 )
 
 // bin is the cadastre binary built once by TestMain.
@@ -101,6 +103,19 @@ func cliAs(t *testing.T, prefix []string, db string, args ...string) result {
 func cli(t *testing.T, db string, args ...string) result {
 	t.Helper()
 	return cliAs(t, nil, db, args...)
+}
+
+// emptyRegister creates an empty register at path, as the first verb that
+// writes would (a verb that only reads refuses a file that does not exist).
+func emptyRegister(t *testing.T, path string) {
+	t.Helper()
+	st, err := sqlite.Open(context.Background(), path, sqlite.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Close(); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // mustRun runs the binary and fails the test unless it succeeds.

@@ -138,6 +138,7 @@ func TestRegisterWithoutItsKeyRefusesToStart(t *testing.T) {
 	}
 	// A register holding nothing sealed gets its key on first use.
 	fresh := filepath.Join(t.TempDir(), "f.db")
+	emptyRegister(t, fresh)
 	mustCLI(t, fresh, "token", "list")
 	if _, err := os.Stat(fresh + ".key"); err != nil {
 		t.Fatalf("a new register got no key file: %v", err)
@@ -340,7 +341,8 @@ func waitTCP(t *testing.T, addr string) {
 // revoked.
 func TestRotateKeyKeepsLegacyTokens(t *testing.T) {
 	db := filepath.Join(t.TempDir(), "l.db")
-	mustCLI(t, db, "token", "list") // the register and its key file
+	emptyRegister(t, db)
+	mustCLI(t, db, "token", "list") // its key file
 	kb, err := os.ReadFile(db + ".key")
 	if err != nil {
 		t.Fatal(err)

@@ -35,7 +35,7 @@ func TestExportImportRoundTrip(t *testing.T) {
 		first, second := filepath.Join(dir, "first."+f), filepath.Join(dir, "second."+f)
 		mustCLI(t, src, "export", "--format", f, "-o", first)
 		dst := filepath.Join(dir, "dst-"+f+".db")
-		mustCLI(t, dst, "tenant", "list") // an empty register, created
+		emptyRegister(t, dst)
 		empty := dump(t, dst)
 		if out := mustCLI(t, dst, "import", first, "--dry-run"); !strings.Contains(out, "would import") {
 			t.Errorf("dry run says %q", out)
