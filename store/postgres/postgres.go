@@ -68,6 +68,13 @@ type Store struct {
 	// registry.Region), so that an allocation's first statement, the
 	// region's lock, can go out with its second (tx.RegionByName).
 	regions sync.Map
+	// lockFirst maps a region's ID to the lower-ID regions that
+	// transactions holding its lock were found to need (lockErr): a
+	// borrower's lenders. A transaction whose first region lock is that
+	// region takes theirs with it, in ID order (lockLearned), rather than
+	// trying them later (NOWAIT) and running again alone when another
+	// writer holds one. Values are []int64, replaced, never changed.
+	lockFirst sync.Map
 	// folds holds the statements fold.go made of queued writes (foldCache).
 	folds foldCache
 
@@ -608,7 +615,15 @@ func mapErr(err error) error {
 		return fmt.Errorf("%s is still referenced (%s): %w", tableWord(pe.TableName), pe.ConstraintName, registry.ErrState)
 	case "25006": // read_only_sql_transaction
 		return fmt.Errorf("write in a read-only view: %w", registry.ErrStorage)
-	case "55P03": // lock_not_available, after lock_timeout (NOWAIT is lockErr's)
+	case "55P03": // lock_not_available
+		if pe.Routine != "ProcessInterrupts" {
+			// A lock only tried (NOWAIT) that another writer holds, raised
+			// where the lock is taken (heap_lock_tuple), not where a
+			// lock_timeout ends the wait. lockErr and queueTenantLock turn
+			// theirs into conflicts that carry hints; any other that gets
+			// here is a conflict too, run again alone, never a 503.
+			return fmt.Errorf("a lock another writer holds (%s): %w", pe.Message, registry.ErrConflict)
+		}
 		return fmt.Errorf("gave up waiting for a lock another connection holds (lock_timeout: %s): %w", pe.Message, registry.ErrStorage)
 	case "57014": // query_canceled
 		return fmt.Errorf("statement cancelled by the database (statement_timeout, or an operator): %s: %w", pe.Message, registry.ErrStorage)
@@ -730,6 +745,9 @@ func (t *tx) lockRegion(ctx context.Context, id int64) error {
 	if err := t.lockHinted(ctx); err != nil || slices.Contains(t.locked, id) {
 		return err
 	}
+	if err := t.lockLearned(ctx, id); err != nil || slices.Contains(t.locked, id) {
+		return err
+	}
 	var one int
 	clause := t.lockClause(id)
 	err := t.row(ctx, `SELECT 1 FROM regions WHERE id = $1`+clause, id).Scan(&one)
@@ -761,9 +779,62 @@ func (t *tx) lockErr(err error, id int64, clause string) error {
 				}
 			}
 		}
+		t.learnLockOrder(id)
 		return fmt.Errorf("region %d: held by another writer: %w", id, registry.ErrConflict)
 	}
 	return mapErr(err)
+}
+
+// learnLockOrder records that a transaction holding t.locked needed the
+// lock of region id, lower than one of them (Store.lockFirst).
+func (t *tx) learnLockOrder(id int64) {
+	if t.s == nil {
+		return
+	}
+	for _, h := range t.locked {
+		if h <= id {
+			continue
+		}
+		v, _ := t.s.lockFirst.Load(h)
+		have, _ := v.([]int64)
+		if slices.Contains(have, id) || len(have) >= maxLockFirst {
+			continue
+		}
+		t.s.lockFirst.Store(h, append(slices.Clip(have), id))
+	}
+}
+
+// maxLockFirst bounds the lenders a region's transactions take first.
+const maxLockFirst = 8
+
+// lockLearned takes, as the first region lock of a write transaction,
+// region id's lock together with those its transactions were found to
+// need first (Store.lockFirst), in ID order and waiting for each: nothing
+// is held yet, so no two writers can wait for each other in a cycle.
+func (t *tx) lockLearned(ctx context.Context, id int64) error {
+	if !t.write || len(t.locked) > 0 || t.s == nil || t.one {
+		return nil
+	}
+	v, ok := t.s.lockFirst.Load(id)
+	if !ok {
+		return nil
+	}
+	ids := slices.Sorted(slices.Values(append(slices.Clone(v.([]int64)), id)))
+	rows, err := t.query(ctx, `SELECT id FROM regions WHERE id = ANY($1) ORDER BY id FOR NO KEY UPDATE`, ids)
+	if err != nil {
+		return mapErr(err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var got int64
+		if err := rows.Scan(&got); err != nil {
+			return err
+		}
+		if !slices.Contains(t.locked, got) {
+			t.locked = append(t.locked, got)
+		}
+	}
+	return mapErr(rows.Err())
 }
 
 // lockHinted locks, once and in ID order, the regions an earlier attempt

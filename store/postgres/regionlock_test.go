@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -168,6 +169,101 @@ func TestKnownRegionIsLocked(t *testing.T) {
 	})
 	if err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestLowerRegionHeldElsewhereIsAConflict: a transaction that holds a
+// region's lock only tries (NOWAIT) the lock of a region with a lower ID.
+// When another writer holds it, that is a conflict: the transaction runs
+// again alone, taking both locks in order, and succeeds once the other
+// writer is done. It was a storage error (a 503 at the API) when the
+// failure arrived with the row rather than the query: RegionByName read
+// it through one(), which mapped PostgreSQL's error before lockErr could
+// see it (e2e's replica proof: ~15 such 503s a second).
+func TestLowerRegionHeldElsewhereIsAConflict(t *testing.T) {
+	ctx := context.Background()
+	dsn := migratedDB(t)
+	st, err := postgres.Open(ctx, dsn, postgres.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	r := registry.New(st)
+	regionWithPool(t, r, "a", "10.0.0.0/16") // the lower ID
+	regionWithPool(t, r, "b", "10.1.0.0/16")
+	other, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close(ctx)
+	hold, err := other.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer hold.Rollback(ctx)
+	if _, err := hold.Exec(ctx, `SELECT 1 FROM regions WHERE name = 'a' FOR NO KEY UPDATE`); err != nil {
+		t.Fatal(err)
+	}
+	var attempts atomic.Int64
+	var first error
+	released := make(chan struct{})
+	err = st.Update(ctx, func(tx registry.Tx) error {
+		n := attempts.Add(1)
+		if _, err := tx.RegionByName(ctx, "b"); err != nil {
+			return err
+		}
+		if _, err := tx.Regions(ctx); err != nil { // the queued lock goes out
+			return err
+		}
+		_, err := tx.RegionByName(ctx, "a")
+		if n == 1 {
+			first = err
+			// The other writer finishes while this one runs again.
+			go func() { hold.Rollback(context.Background()); close(released) }()
+		}
+		return err
+	})
+	if attempts.Load() > 0 {
+		<-released // the side connection is not used by two goroutines at once
+	}
+	if !errors.Is(first, registry.ErrConflict) || errors.Is(first, registry.ErrStorage) {
+		t.Errorf("region a held by another writer, tried while holding b: %v, want a conflict (not a storage error)", first)
+	}
+	if err != nil || attempts.Load() < 2 {
+		t.Errorf("Update: %v after %d attempts, want success once the other writer is done", err, attempts.Load())
+	}
+
+	// The store has learnt that b's transactions need a: the next one
+	// takes a's lock with b's, as its first, waiting for the other writer
+	// instead of trying later and running again (Store.lockFirst).
+	hold, err = other.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := hold.Exec(ctx, `SELECT 1 FROM regions WHERE name = 'a' FOR NO KEY UPDATE`); err != nil {
+		t.Fatal(err)
+	}
+	released = make(chan struct{})
+	go func() {
+		time.Sleep(200 * time.Millisecond)
+		hold.Rollback(context.Background())
+		close(released)
+	}()
+	attempts.Store(0)
+	err = st.Update(ctx, func(tx registry.Tx) error {
+		attempts.Add(1)
+		if _, err := tx.RegionByName(ctx, "b"); err != nil {
+			return err
+		}
+		if _, err := tx.Regions(ctx); err != nil {
+			return err
+		}
+		_, err := tx.RegionByName(ctx, "a")
+		return err
+	})
+	<-released
+	if err != nil || attempts.Load() != 1 {
+		t.Errorf("b's transaction after the conflict: %v after %d attempts, want one that waited for a's lock", err, attempts.Load())
 	}
 }
 
