@@ -46,10 +46,10 @@ type Options struct {
 
 // Summary counts what a Reader has seen so far.
 type Summary struct {
-	Lines    int // lines read, including comments and blank lines
-	Entries  int // entries returned by Next
-	Errors   int // diagnostics of severity Error
-	Warnings int // diagnostics of severity Warning
+	Lines    int `json:"lines"`    // lines read, including comments and blank lines
+	Entries  int `json:"entries"`  // entries returned by Next
+	Errors   int `json:"errors"`   // diagnostics of severity Error
+	Warnings int `json:"warnings"` // diagnostics of severity Warning
 }
 
 const (

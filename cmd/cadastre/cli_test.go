@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 )
 
 var update = flag.Bool("update", false, "rewrite testdata/*.golden from the binary's output")
@@ -108,6 +109,14 @@ func TestEveryCommandHasShortAndExample(t *testing.T) {
 			if _, err := os.Stat(db); err == nil {
 				t.Errorf("--help created the database")
 			}
+			// A backquoted word in a flag's usage is its value's name in
+			// --help (pflag): `cadastre tsig` there showed as
+			// "--tsig-file cadastre tsig" (operator's walk-through).
+			c.LocalFlags().VisitAll(func(f *pflag.Flag) {
+				if name, _ := pflag.UnquoteUsage(f); strings.ContainsAny(name, " `") {
+					t.Errorf("--%s shows its value as %q: a backquoted phrase in its usage", f.Name, name)
+				}
+			})
 		})
 		for _, sub := range c.Commands() {
 			walk(sub, append(append([]string{}, path...), sub.Name()))

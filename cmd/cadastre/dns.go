@@ -997,9 +997,9 @@ type dnsFlags struct {
 
 func (f *dnsFlags) register(c *cobra.Command) {
 	c.Flags().DurationVar(&f.poll, "dns-poll", dnsserver.DefaultPoll, "how often the DNS server checks the event log for changes (one indexed read): a new name is answered within about this")
-	c.Flags().StringArrayVar(&f.tsig, "tsig", nil, "removed: secrets on the command line show in ps; use `cadastre tsig add` or --tsig-file")
+	c.Flags().StringArrayVar(&f.tsig, "tsig", nil, "removed: secrets on the command line show in ps; use cadastre tsig add or --tsig-file")
 	c.Flags().MarkHidden("tsig")
-	c.Flags().StringVar(&f.tsigFile, "tsig-file", "", "file of TSIG keys for transfers, one a line: NAME ALGORITHM BASE64-SECRET (besides the register's keys, see `cadastre tsig`)")
+	c.Flags().StringVar(&f.tsigFile, "tsig-file", "", "`FILE` of TSIG keys for transfers, one a line: NAME ALGORITHM BASE64-SECRET (besides the register's keys, which cadastre tsig manages)")
 	c.Flags().StringVar(&f.nsid, "nsid", "", "server identifier sent to askers that request it (RFC 5001): text, or hex after 0x")
 	c.Flags().Float64Var(&f.rate, "dns-sign-rate", dnsserver.DefaultOnlineRate, "signatures per second each zone may make per query (synthesised names, compact denial, NSEC3 white lies), all askers together; past it UDP askers get TC, TCP askers SERVFAIL. The default is about one CPU core's worth (bench/README.md)")
 	c.Flags().Float64Var(&f.clientRate, "dns-sign-budget", dnsserver.DefaultClientSignRate, "signatures per second (out of --dns-sign-rate) each client network (IPv4 /24, IPv6 /56) may have made, so that one flooder cannot spend the zone's budget for everyone; 0 for no per-client budget")

@@ -365,7 +365,7 @@ an unreadable input (missing file, directory, UTF-16).`,
 	c.Flags().BoolVar(&asCSV, "csv", false, "CSV with a header")
 	c.Flags().BoolVar(&all, "all", false, "every source's answer, not only the best-ranked")
 	c.Flags().StringVarP(&file, "file", "f", "", "read addresses from FILE, one a line (- for standard input)")
-	c.Flags().StringVar(&space, "space", "", "place addresses from this space's pools (a VRF; see `cadastre space`) instead of the global space's")
+	c.Flags().StringVar(&space, "space", "", "place addresses from the pools of space `NAME` (a VRF, as cadastre space lists them) instead of the global space's")
 	return c
 }
 

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
@@ -64,6 +65,15 @@ func TestGeofeedImportCountsErrorsApartFromWarnings(t *testing.T) {
 	r = cli(t, db, "geofeed", "check", feed)
 	if r.code != 1 || !strings.Contains(r.stderr, "1 errors, 2 warnings") {
 		t.Errorf("check: want exit 1 and \"1 errors, 2 warnings\"\n%s", r)
+	}
+	// Its JSON names the summary's counts in lower case, as every other
+	// key (they were "Lines", "Errors": operator's walk-through).
+	r = cli(t, db, "geofeed", "check", "--json", feed)
+	var out struct {
+		Summary map[string]int `json:"summary"`
+	}
+	if err := json.Unmarshal([]byte(r.stdout), &out); err != nil || out.Summary["errors"] != 1 || out.Summary["warnings"] != 2 || out.Summary["lines"] == 0 {
+		t.Errorf("check --json: summary %v (%v), want lines, entries, errors 1, warnings 2\n%s", out.Summary, err, r)
 	}
 }
 

@@ -177,7 +177,7 @@ databases lean on it, which is why cadastre keeps it beside where the space is u
 	f.StringVar(&currency, "currency", "USD", "ISO 4217 currency of --price")
 	f.StringVar(&b.Date, "date", "", "date acquired, YYYY-MM-DD")
 	f.StringVar(&b.Note, "note", "", "free text")
-	f.StringVar(&b.Space, "space", "", "private blocks: the space (VRF) it belongs to (default private; see `cadastre space`)")
+	f.StringVar(&b.Space, "space", "", "private blocks: the space (VRF) it belongs to (default private; spaces: cadastre space list)")
 	addTags.addSet(f, "tag the block with")
 	add.MarkFlagRequired("source")
 
