@@ -80,8 +80,8 @@ func (r *Registry) RemoveRegion(ctx context.Context, name, ifMatch string) error
 		// A dissolved child pool goes with its parent (RemovePool), so
 		// only the pools that serve name what blocks the removal.
 		if pools = livePools(pools); len(pools) > 0 {
-			return fmt.Errorf("region %s: %s still serve it (%s): remove them first with `cadastre pool remove`: %w",
-				name, plural(len(pools), "pool"), few(poolNames(pools)), ErrState)
+			return fmt.Errorf("region %s: %s still %s it (%s): remove them first with `cadastre pool remove`: %w",
+				name, plural(len(pools), "pool"), agree(len(pools), "serves", "serve"), few(poolNames(pools)), ErrState)
 		}
 		rels, err := tx.Relocations(ctx)
 		if err != nil {

@@ -117,8 +117,8 @@ func (r *Registry) RemoveSpace(ctx context.Context, name string) error {
 			}
 		}
 		if len(held) > 0 {
-			return fmt.Errorf("space %s: %s still belong to it (%s): remove them first with `cadastre block remove`: %w",
-				name, plural(len(held), "block"), few(held), ErrState)
+			return fmt.Errorf("space %s: %s still %s to it (%s): remove them first with `cadastre block remove`: %w",
+				name, plural(len(held), "block"), agree(len(held), "belongs", "belong"), few(held), ErrState)
 		}
 		if err := tx.DeleteSpace(ctx, s.ID); err != nil {
 			return err
@@ -153,6 +153,14 @@ func plural(n int, what string) string {
 		return "1 " + what
 	}
 	return fmt.Sprint(n) + " " + what + "s"
+}
+
+// agree is the verb that goes with n things: one for one, many otherwise.
+func agree(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
 }
 
 // few names at most five things, and how many more.

@@ -136,7 +136,15 @@ func (s *Server) pageSearch(w http.ResponseWriter, r *http.Request) error {
 			return err
 		}
 	}
-	for _, f := range []registry.AssignmentFilter{{Name: strings.TrimSuffix(q, ".")}, {Name: strings.TrimSuffix(q, ".") + "."}, {Resource: q}} {
+	// A DNS name as typed, then in lower case: names are kept as they
+	// were given, and are almost always given in lower case, while DNS
+	// compares them case-insensitively (VM-00001.US-EAST.CLOUD.EXAMPLE
+	// found nothing: operator's walk-through).
+	filters := []registry.AssignmentFilter{{Name: strings.TrimSuffix(q, ".")}, {Name: strings.TrimSuffix(q, ".") + "."}}
+	if low := strings.ToLower(q); low != q {
+		filters = append(filters, registry.AssignmentFilter{Name: strings.TrimSuffix(low, ".")}, registry.AssignmentFilter{Name: strings.TrimSuffix(low, ".") + "."})
+	}
+	for _, f := range append(filters, registry.AssignmentFilter{Resource: q}) {
 		f.Tenant, f.Limit = sess.Tenant(), 2
 		as, err := s.reg.Assignments(ctx, f)
 		if err != nil {

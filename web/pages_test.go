@@ -101,6 +101,7 @@ func TestSearchFindsAddressesPrefixesNamesTenantsAndResources(t *testing.T) {
 		"us-east":                     "/region/us-east",
 		"globex":                      "/assignments?tenant=globex",
 		"web.acme.example":            fmt.Sprintf("/assignment/%d", e.acme.ID),
+		"WEB.Acme.Example.":           fmt.Sprintf("/assignment/%d", e.acme.ID), // DNS names compare case-insensitively
 		"router":                      fmt.Sprintf("/assignment/%d", e.untenanted.ID),
 	} {
 		p := b.get(t, "/search?q="+urlQueryEscape(q))

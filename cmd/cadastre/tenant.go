@@ -212,7 +212,11 @@ nothing is taken back, and the tenant gets no more until its use is below it.`,
 			if err != nil {
 				return err
 			}
-			return b.RemoveTenant(cmd.Context(), args[0])
+			if err := b.RemoveTenant(cmd.Context(), args[0]); err != nil {
+				return err
+			}
+			fmt.Fprintf(a.cfg.stdout, "tenant %s removed\n", args[0])
+			return nil
 		},
 	}
 	c.AddCommand(add, list, update, remove)

@@ -70,6 +70,10 @@ func TestTenantNamesAndQuotasCLI(t *testing.T) {
 	mustCLI(t, db, "alloc", "--region", "east", "--family", "4", "--tenant", "hosting")
 	want(cli(t, db, "tenant", "add", "bad\x1bname"), exitUsage, "tenant:")
 	want(cli(t, db, "tenant", "update", "nobody", "--note", "x"), exitNotFound)
+	mustCLI(t, db, "tenant", "add", "idle")
+	if out := mustCLI(t, db, "tenant", "remove", "idle"); out != "tenant idle removed\n" {
+		t.Errorf("tenant remove says %q, want it to confirm as the other removes do", out)
+	}
 }
 
 // TestStoredControlCharactersEscaped: text stored before control
