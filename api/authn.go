@@ -187,7 +187,42 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			info.tok = &tok
 		}
 	}
+	if strings.HasPrefix(r.URL.Path, "/v1/") {
+		if h, pattern := s.mux.Handler(r); pattern == "" {
+			// No route: the mux would answer 404 or 405 in text/plain;
+			// the API answers every error as an RFC 9457 problem.
+			rec := &headerOnly{header: http.Header{}}
+			h.ServeHTTP(rec, r)
+			ref := &refusal{status: rec.status, detail: fmt.Sprintf("no route %s %s (the API's routes: /v1/openapi.json)", r.Method, r.URL.Path)}
+			if rec.status == http.StatusMethodNotAllowed {
+				ref.detail = fmt.Sprintf("%s %s: the route takes %s", r.Method, r.URL.Path, rec.header.Get("Allow"))
+				ref.header = map[string]string{"Allow": rec.header.Get("Allow")}
+			}
+			if ref.status == 0 {
+				ref.status = http.StatusNotFound
+			}
+			writeRefusal(w, ref)
+			return
+		}
+	}
 	s.mux.ServeHTTP(w, r)
+}
+
+// headerOnly keeps the status and headers a handler writes, not its body.
+type headerOnly struct {
+	header http.Header
+	status int
+}
+
+func (h *headerOnly) Header() http.Header { return h.header }
+func (h *headerOnly) WriteHeader(status int) {
+	if h.status == 0 {
+		h.status = status
+	}
+}
+func (h *headerOnly) Write(b []byte) (int, error) {
+	h.WriteHeader(http.StatusOK)
+	return len(b), nil
 }
 
 // writeRefusal answers an RFC 9457 problem, as huma does for the API.

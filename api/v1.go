@@ -6,10 +6,12 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net/http"
 	"net/netip"
 	"net/url"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -213,6 +215,14 @@ func (s *Server) authenticate(api huma.API) func(huma.Context, func(huma.Context
 			huma.WriteErr(api, ctx, http.StatusForbidden, msg)
 			return
 		}
+		if k, takes := unknownQuery(opn, q); k != "" {
+			// A misspelt parameter would otherwise be ignored: a page
+			// asked with after= instead of cursor= came back as the
+			// first, and a filter's typo listed everything.
+			huma.WriteErr(api, ctx, http.StatusUnprocessableEntity, fmt.Sprintf("unknown query parameter %q: %s %s takes %s", k, opn.Method, opn.Path, takes),
+				&huma.ErrorDetail{Location: "query." + k, Message: "unknown parameter", Value: q.Get(k)})
+			return
+		}
 		c := context.WithValue(ctx.Context(), principalKey{}, principal{token: tok})
 		c = registry.WithActor(c, tok.Actor())
 		if tok.Scope < auth.ScopeAdmin {
@@ -220,6 +230,26 @@ func (s *Server) authenticate(api huma.API) func(huma.Context, func(huma.Context
 		}
 		next(huma.WithContext(ctx, c))
 	}
+}
+
+// unknownQuery returns the first query parameter, in name order, that
+// operation opn does not declare, and the ones it takes.
+func unknownQuery(opn *huma.Operation, q url.Values) (string, string) {
+	var takes []string
+	for _, p := range opn.Parameters {
+		if p.In == "query" {
+			takes = append(takes, p.Name)
+		}
+	}
+	for _, k := range slices.Sorted(maps.Keys(q)) {
+		if !slices.Contains(takes, k) {
+			if len(takes) == 0 {
+				return k, "no query parameters"
+			}
+			return k, strings.Join(takes, ", ")
+		}
+	}
+	return "", ""
 }
 
 func typed(status int, typ, detail string, errs ...*huma.ErrorDetail) error {

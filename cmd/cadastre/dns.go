@@ -1149,7 +1149,7 @@ default, as ` + "`cadastre serve --dns`" + ` serves them on its own.`,
 			}
 			s, err := a.startDNS(cmd.Context(), strings.Join(listen, ","), f)
 			if err != nil {
-				return err
+				return listenErr("--listen", strings.Join(listen, ","), err)
 			}
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			defer cancel()

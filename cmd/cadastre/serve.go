@@ -164,6 +164,16 @@ type serveOpts struct {
 	signinTTL       time.Duration                              // how long that link may wait for its visit
 }
 
+// listenErr names the flag whose address could not be listened on (in
+// use, not this machine's): a usage error (exit 2), as --listen's is.
+func listenErr(flag, addr string, err error) error {
+	var oe *net.OpError
+	if errors.As(err, &oe) {
+		return usagef("%s %s: %v", flag, addr, err)
+	}
+	return err
+}
+
 // loopback reports whether addr (host:port) can only be reached from this
 // machine.
 func loopback(addr string) bool {
@@ -361,7 +371,7 @@ func (a *app) serve(ctx context.Context, o serveOpts) error {
 		ds, err := a.startDNS(ctx, o.dns, o.dnsF)
 		if err != nil {
 			hs.Close()
-			return err
+			return listenErr("--dns", o.dns, err)
 		}
 		defer ds.Shutdown(context.Background())
 		dnsRef.Store(ds)

@@ -33,6 +33,19 @@ import (
 // (exit 2) naming the flag and the fix, before anything listens.
 func TestServeRefusesUnsafeFlags(t *testing.T) {
 	db := register(t)
+	// Addresses in use: the HTTP one and the DNS one alike are usage
+	// errors naming their flag (a busy --dns was exit 1, "dns listen ...":
+	// operator's walk-through).
+	busyTCP, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busyTCP.Close()
+	busyUDP, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busyUDP.Close()
 	for _, tc := range []struct {
 		name string
 		args []string
@@ -49,6 +62,8 @@ func TestServeRefusesUnsafeFlags(t *testing.T) {
 		{"a trusted proxy that is not a prefix", []string{"--trusted-proxy", "proxy.example"}, []string{"--trusted-proxy", "proxy.example"}},
 		{"a body deadline of zero", []string{"--read-body-timeout", "0s"}, []string{"--read-body-timeout"}},
 		{"a tiny header cap", []string{"--max-header-bytes", "10"}, []string{"--max-header-bytes"}},
+		{"an HTTP address in use", []string{"--listen", busyTCP.Addr().String()}, []string{"--listen " + busyTCP.Addr().String(), "in use"}},
+		{"a DNS address in use", []string{"--dns", busyUDP.LocalAddr().String()}, []string{"--dns " + busyUDP.LocalAddr().String(), "in use"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			args := append([]string{"serve", "--listen", "127.0.0.1:0", "--metrics-listen", "off"}, tc.args...)
