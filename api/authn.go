@@ -193,16 +193,17 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			// the API answers every error as an RFC 9457 problem.
 			rec := &headerOnly{header: http.Header{}}
 			h.ServeHTTP(rec, r)
-			ref := &refusal{status: rec.status, detail: fmt.Sprintf("no route %s %s (the API's routes: /v1/openapi.json)", r.Method, r.URL.Path)}
-			if rec.status == http.StatusMethodNotAllowed {
-				ref.detail = fmt.Sprintf("%s %s: the route takes %s", r.Method, r.URL.Path, rec.header.Get("Allow"))
-				ref.header = map[string]string{"Allow": rec.header.Get("Allow")}
+			switch rec.status {
+			case http.StatusNotFound:
+				writeRefusal(w, &refusal{status: rec.status, detail: fmt.Sprintf("no route %s %s (the API's routes: /v1/openapi.json)", r.Method, r.URL.Path)})
+				return
+			case http.StatusMethodNotAllowed:
+				allow := rec.header.Get("Allow")
+				writeRefusal(w, &refusal{status: rec.status, detail: fmt.Sprintf("%s %s: the route takes %s", r.Method, r.URL.Path, allow),
+					header: map[string]string{"Allow": allow}})
+				return
 			}
-			if ref.status == 0 {
-				ref.status = http.StatusNotFound
-			}
-			writeRefusal(w, ref)
-			return
+			// Anything else (a redirect to the cleaned path) as the mux answers it.
 		}
 	}
 	s.mux.ServeHTTP(w, r)

@@ -168,10 +168,11 @@ type serveOpts struct {
 // use, not this machine's): a usage error (exit 2), as --listen's is.
 func listenErr(flag, addr string, err error) error {
 	var oe *net.OpError
-	if errors.As(err, &oe) {
+	var de dbError
+	if errors.As(err, &oe) && oe.Op == "listen" && !errors.As(err, &de) && !errors.Is(err, registry.ErrStorage) {
 		return usagef("%s %s: %v", flag, addr, err)
 	}
-	return err
+	return err // a database that cannot be reached is not the address's fault
 }
 
 // loopback reports whether addr (host:port) can only be reached from this

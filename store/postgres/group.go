@@ -256,7 +256,7 @@ func (s *Store) runShared(batch []*job, savepoints bool) ([]*job, bool) {
 			// copy them, and the regions map is copied by the first job
 			// that changes it (ownRegions): most jobs only read both,
 			// and each copy was a heap object per allocation (issue 16).
-			locked: slices.Clip(shared.locked), inserted: slices.Clip(shared.inserted), pending: first,
+			locked: slices.Clip(shared.locked), ownLocks: len(shared.locked), inserted: slices.Clip(shared.inserted), pending: first,
 			regions: shared.regions, regionsShared: true, carried: carried, prev: carryTx,
 			batched: true, use: maps.Clone(shared.use), tenantLocks: len(shared.use), counts: shared.counts.Clone(), cand: cand}
 		queued := first.Len()

@@ -120,6 +120,9 @@ func (t *tx) DeleteRegion(ctx context.Context, id int64) error {
 	if err := t.deleteRow(ctx, "regions", "region", id); err != nil {
 		return err
 	}
+	if t.s != nil {
+		t.s.lockFirst.Delete(id)
+	}
 	t.ownRegions()
 	for name, r := range t.regions {
 		if r.ID == id {

@@ -682,6 +682,10 @@ type tx struct {
 	n      int
 	write  bool
 	locked []int64 // region IDs locked FOR NO KEY UPDATE
+	// ownLocks is where this job's own locks begin in locked: a job of a
+	// group commit starts with the locks of the jobs before it, which say
+	// nothing of what its own region needs (learnLockOrder).
+	ownLocks int
 	// hints are regions to lock first, in order, learnt by earlier
 	// attempts of the same Update; hinted says they are locked.
 	hints  *[]int64
@@ -785,13 +789,14 @@ func (t *tx) lockErr(err error, id int64, clause string) error {
 	return mapErr(err)
 }
 
-// learnLockOrder records that a transaction holding t.locked needed the
-// lock of region id, lower than one of them (Store.lockFirst).
+// learnLockOrder records that a transaction holding its own locks of
+// t.locked needed the lock of region id, lower than one of them
+// (Store.lockFirst).
 func (t *tx) learnLockOrder(id int64) {
 	if t.s == nil {
 		return
 	}
-	for _, h := range t.locked {
+	for _, h := range t.locked[min(t.ownLocks, len(t.locked)):] {
 		if h <= id {
 			continue
 		}

@@ -75,6 +75,7 @@ func (t *tx) UpdateRegion(ctx context.Context, r registry.Region) error {
 	delete(t.regions, r.Name)
 	if t.s != nil {
 		t.s.regions.Delete(r.Name) // read again under the next lock
+		t.s.lockFirst.Delete(r.ID) // its lenders may have changed: learnt again
 	}
 	tag, err := t.exec(ctx, `UPDATE regions SET country = $1, subdivision = $2, city = $3, borrow_policy = $4, borrow_bits = $5 WHERE id = $6`,
 		r.Location.Country, r.Location.Subdivision, r.Location.City, r.Borrow.String(), r.BorrowBits, r.ID)
