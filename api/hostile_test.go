@@ -656,20 +656,7 @@ func TestNoRouteIsAProblem(t *testing.T) {
 		{"GET", "/v1/regions/us-east/nothing", http.StatusNotFound, ""},
 		{"DELETE", "/v1/assignments", http.StatusMethodNotAllowed, "GET"},
 	} {
-		// Straight to the server: these routes are, rightly, not in the
-		// OpenAPI document every exchange through e.do is checked against.
-		rq, err := http.NewRequest(tc.method, e.srv.URL+tc.path, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		rq.Header.Set("Authorization", "Bearer "+e.tok["admin"])
-		resp, err := http.DefaultClient.Do(rq)
-		if err != nil {
-			t.Fatal(err)
-		}
-		body, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		x := &exchange{Method: tc.method, Path: tc.path, Status: resp.StatusCode, Header: resp.Header, Body: body}
+		x := e.undocumented(t, tc.method, tc.path)
 		p := checkProblem(t, x, tc.status)
 		b, _ := json.Marshal(p)
 		if !strings.Contains(string(b), tc.path) {
@@ -692,18 +679,7 @@ func TestUnknownQueryParametersRefused(t *testing.T) {
 		{"/v1/assignments?regoin=us-east", "regoin"},
 		{"/v1/regions?x=1", "x"},
 	} {
-		rq, err := http.NewRequest("GET", e.srv.URL+tc.path, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		rq.Header.Set("Authorization", "Bearer "+e.tok["admin"])
-		resp, err := http.DefaultClient.Do(rq)
-		if err != nil {
-			t.Fatal(err)
-		}
-		body, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		x := &exchange{Method: "GET", Path: tc.path, Status: resp.StatusCode, Header: resp.Header, Body: body}
+		x := e.undocumented(t, "GET", tc.path)
 		p := checkProblem(t, x, http.StatusUnprocessableEntity)
 		b, _ := json.Marshal(p)
 		if !strings.Contains(string(b), `"query.`+tc.param+`"`) || !strings.Contains(string(b), "unknown query parameter") {
@@ -715,4 +691,23 @@ func TestUnknownQueryParametersRefused(t *testing.T) {
 	if x.Status != http.StatusOK {
 		t.Errorf("%s: want 200", x)
 	}
+}
+
+// undocumented sends a request as an admin straight to the server, not
+// through e.do: what it asks is, rightly, not in the OpenAPI document every
+// exchange through e.do is checked against.
+func (e *env) undocumented(t *testing.T, method, path string) *exchange {
+	t.Helper()
+	rq, err := http.NewRequest(method, e.srv.URL+path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rq.Header.Set("Authorization", "Bearer "+e.tok["admin"])
+	resp, err := http.DefaultClient.Do(rq)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	return &exchange{Method: method, Path: path, Status: resp.StatusCode, Header: resp.Header, Body: body}
 }

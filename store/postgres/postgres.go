@@ -824,33 +824,13 @@ func (t *tx) lockLearned(ctx context.Context, id int64) error {
 	if !ok {
 		return nil
 	}
-	ids := slices.Sorted(slices.Values(append(slices.Clone(v.([]int64)), id)))
-	rows, err := t.query(ctx, `SELECT id FROM regions WHERE id = ANY($1) ORDER BY id FOR NO KEY UPDATE`, ids)
-	if err != nil {
-		return mapErr(err)
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var got int64
-		if err := rows.Scan(&got); err != nil {
-			return err
-		}
-		if !slices.Contains(t.locked, got) {
-			t.locked = append(t.locked, got)
-		}
-	}
-	return mapErr(rows.Err())
+	return t.lockInOrder(ctx, append(slices.Clone(v.([]int64)), id))
 }
 
-// lockHinted locks, once and in ID order, the regions an earlier attempt
-// of this transaction found it needed.
-func (t *tx) lockHinted(ctx context.Context) error {
-	if t.hinted || t.hints == nil || len(*t.hints) == 0 {
-		return nil
-	}
-	t.hinted = true
-	ids := slices.Sorted(slices.Values(*t.hints))
-	rows, err := t.query(ctx, `SELECT id FROM regions WHERE id = ANY($1) ORDER BY id FOR NO KEY UPDATE`, ids)
+// lockInOrder locks the regions ids in ID order, waiting for each: only
+// while this transaction holds no region lock, or holds none above them.
+func (t *tx) lockInOrder(ctx context.Context, ids []int64) error {
+	rows, err := t.query(ctx, `SELECT id FROM regions WHERE id = ANY($1) ORDER BY id FOR NO KEY UPDATE`, slices.Sorted(slices.Values(ids)))
 	if err != nil {
 		return mapErr(err)
 	}
@@ -865,6 +845,16 @@ func (t *tx) lockHinted(ctx context.Context) error {
 		}
 	}
 	return mapErr(rows.Err())
+}
+
+// lockHinted locks, once and in ID order, the regions an earlier attempt
+// of this transaction found it needed.
+func (t *tx) lockHinted(ctx context.Context) error {
+	if t.hinted || t.hints == nil || len(*t.hints) == 0 {
+		return nil
+	}
+	t.hinted = true
+	return t.lockInOrder(ctx, *t.hints)
 }
 
 // The registry's optional capabilities this store has (registry/capability.go).
