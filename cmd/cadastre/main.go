@@ -206,12 +206,8 @@ func (a *app) buildUnless(dry bool, ctx context.Context, fn func() error) error 
 	if !dry {
 		return a.build(ctx, fn)
 	}
-	if a.cfg.postgres != "" || a.reg != nil {
-		return fn()
-	}
-	if _, err := os.Lstat(a.cfg.db); !errors.Is(err, fs.ErrNotExist) {
-		return fn()
-	}
+	// build runs fn on the register as it is when there is one; errDryRun
+	// then only stands for success.
 	err := a.build(ctx, func() error {
 		if err := fn(); err != nil {
 			return err

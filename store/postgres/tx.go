@@ -148,16 +148,9 @@ func (t *tx) RegionByName(ctx context.Context, name string) (registry.Region, er
 	// mapped to a storage error, and the caller would have answered 503
 	// where the transaction was to run again alone (found in e2e's
 	// replica proof: ~15 a second of 3 replicas' allocations).
-	found := rows.Next()
-	if found {
-		r, err = scanRegion(rows)
-	}
-	rows.Close()
-	if rerr := rows.Err(); rerr != nil {
-		return registry.Region{}, t.lockErr(rerr, id, clause)
-	}
+	r, found, err := regionRow(rows)
 	if err != nil {
-		return r, err
+		return registry.Region{}, t.lockErr(err, id, clause)
 	}
 	if !found {
 		return r, notFound(pgx.ErrNoRows, "region "+name)
@@ -205,16 +198,7 @@ func (t *tx) lockKnownRegion(name string) (registry.Region, bool) {
 		return known, true
 	}
 	t.queueRead(func(rows pgx.Rows) error {
-		var r registry.Region
-		var err error
-		found := rows.Next()
-		if found {
-			r, err = scanRegion(rows)
-		}
-		rows.Close()
-		if err == nil {
-			err = rows.Err()
-		}
+		r, found, err := regionRow(rows)
 		if err != nil {
 			return err // drain maps it (a lock_timeout, a lost connection)
 		}
@@ -233,6 +217,20 @@ func (t *tx) lockKnownRegion(name string) (registry.Region, bool) {
 	t.locked = append(t.locked, known.ID)
 	t.remember(known)
 	return known, true
+}
+
+// regionRow reads the one row of a region's locking read and closes rows.
+// Its error is PostgreSQL's own, unmapped: a lock's failure comes with the
+// rows, not the query, and the caller tells a NOWAIT from the rest.
+func regionRow(rows pgx.Rows) (r registry.Region, found bool, err error) {
+	if found = rows.Next(); found {
+		r, err = scanRegion(rows)
+	}
+	rows.Close()
+	if err == nil {
+		err = rows.Err()
+	}
+	return r, found, err
 }
 
 // sameRegion reports whether two regions read from the table are the
